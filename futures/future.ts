@@ -1,0 +1,387 @@
+/**
+ * `Future`: a result that is not there yet, usable with both `yield*` and
+ * `await`.
+ *
+ * @module
+ */
+
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+import { CancelledError, InvalidStateError } from "./errors.ts";
+import {
+  getRunningLoop,
+  notifyAwait,
+  requestMicrotaskCheckpoint,
+} from "./running_loop.ts";
+
+const PENDING = 0;
+const CANCELLED = 1;
+const FINISHED = 2;
+const STATE_NAMES = ["pending", "cancelled", "finished"] as const;
+
+/** A done callback: it receives the future it was added to. */
+export type DoneCallback<T> = (future: Future<T>) => void;
+
+/** Options for the `Future` constructor. */
+export interface FutureOptions {
+  /**
+   * The loop that runs the future's done callbacks.
+   *
+   * @default {the running loop}
+   */
+  loop?: SchedulingLoop;
+}
+
+interface Unretrieved {
+  loop: SchedulingLoop;
+  exception: unknown;
+  stack: string | undefined;
+}
+
+// Debug mode: report a future whose exception was never looked at once the
+// future itself is garbage-collected. The held value must not reference the
+// future, or it would never be collected.
+const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
+  if (held.loop.isClosed()) return;
+  held.loop.callExceptionHandler({
+    message: "Future exception was never retrieved",
+    exception: held.exception,
+    sourceTraceback: held.stack,
+  });
+});
+
+/**
+ * A placeholder for a result (or an error) that a callback or coroutine will
+ * set later.
+ *
+ * Done callbacks are always scheduled with the loop's `callSoon`, never
+ * called inline, so `setResult()` returns before any of them runs.
+ *
+ * A future works in both coroutine styles: `const x = yield* fut` in a
+ * generator function (the iterator yields the future itself to the task,
+ * which resumes the generator when it is done), and `const x = await fut`
+ * in an async function (it is `PromiseLike<T>`).
+ *
+ * PEP 3156: `tulip.Future`.
+ *
+ * @typeParam T The type of the result.
+ *
+ * @example Setting a result from a callback
+ * ```ts
+ * import { newEventLoop } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = newEventLoop();
+ * const fut = loop.createFuture<string>();
+ * loop.callLater(0.001, () => fut.setResult("ready"));
+ * assertEquals(await loop.runUntilComplete(fut), "ready");
+ * loop.close();
+ * ```
+ */
+export class Future<T> implements PromiseLike<T> {
+  #loop: SchedulingLoop;
+  #state = PENDING;
+  #result: T | undefined = undefined;
+  #exception: unknown = undefined;
+  #hasException = false;
+  #cancelMessage: string | undefined = undefined;
+  #callbacks: DoneCallback<T>[] | null = null;
+  #watched = false;
+
+  /**
+   * Makes a pending future.
+   *
+   * @param options The loop to use; the running loop by default.
+   * @throws {InvalidStateError} When no loop is given and none is running.
+   */
+  constructor(options?: FutureOptions) {
+    const loop = options?.loop ?? getRunningLoop();
+    if (loop === null) {
+      throw new InvalidStateError(
+        "Cannot create a Future: no event loop is running, received loop=undefined",
+      );
+    }
+    this.#loop = loop;
+  }
+
+  /**
+   * Returns the loop the future is bound to.
+   *
+   * @returns The loop.
+   */
+  getLoop(): SchedulingLoop {
+    return this.#loop;
+  }
+
+  /**
+   * Cancels the future and schedules its callbacks.
+   *
+   * @param msg A message for the `CancelledError`.
+   * @returns `false` if the future was already done, else `true`.
+   */
+  cancel(msg?: string): boolean {
+    if (this.#state !== PENDING) return false;
+    this.#state = CANCELLED;
+    this.#cancelMessage = msg;
+    this.#scheduleCallbacks();
+    return true;
+  }
+
+  /**
+   * Returns `true` if the future was cancelled.
+   *
+   * @returns Whether the future was cancelled.
+   */
+  cancelled(): boolean {
+    return this.#state === CANCELLED;
+  }
+
+  /**
+   * Returns `true` once the future has a result, an error, or was
+   * cancelled.
+   *
+   * @returns Whether the future is done.
+   */
+  done(): boolean {
+    return this.#state !== PENDING;
+  }
+
+  /**
+   * Returns the result, or throws the future's error.
+   *
+   * @returns The result.
+   * @throws {CancelledError} When the future was cancelled.
+   * @throws {InvalidStateError} When the future is still pending.
+   */
+  result(): T {
+    if (this.#state === FINISHED) {
+      if (this.#hasException) {
+        this.#retrieved();
+        throw this.#exception;
+      }
+      return this.#result as T;
+    }
+    throw this.#stateError("result");
+  }
+
+  /**
+   * Returns the future's error, or `undefined` when it has a result.
+   *
+   * @returns The error, if any.
+   * @throws {CancelledError} When the future was cancelled.
+   * @throws {InvalidStateError} When the future is still pending.
+   */
+  exception(): unknown {
+    if (this.#state === FINISHED) {
+      this.#retrieved();
+      return this.#exception;
+    }
+    throw this.#stateError("exception");
+  }
+
+  /**
+   * Adds a callback to run, with the future, when the future is done; if
+   * it is already done the callback is scheduled at once. Either way it is
+   * scheduled with `callSoon`, never called inline.
+   *
+   * @param fn The callback.
+   */
+  addDoneCallback(fn: DoneCallback<T>): void {
+    if (this.#state !== PENDING) {
+      this.#loop.callSoon(fn, this);
+    } else if (this.#callbacks === null) {
+      this.#callbacks = [fn];
+    } else {
+      this.#callbacks.push(fn);
+    }
+  }
+
+  /**
+   * Removes every registration of `fn` from the done callbacks.
+   *
+   * @param fn The callback to remove.
+   * @returns How many registrations were removed.
+   */
+  removeDoneCallback(fn: DoneCallback<T>): number {
+    const callbacks = this.#callbacks;
+    if (callbacks === null) return 0;
+    const kept = callbacks.filter((cb) => cb !== fn);
+    const removed = callbacks.length - kept.length;
+    if (removed > 0) this.#callbacks = kept.length > 0 ? kept : null;
+    return removed;
+  }
+
+  /**
+   * Marks the future done with `value` and schedules its callbacks.
+   *
+   * @param value The result.
+   * @throws {InvalidStateError} When the future is already done.
+   */
+  setResult(value: T): void {
+    if (this.#state !== PENDING) throw this.#doneError("setResult");
+    this.#result = value;
+    this.#state = FINISHED;
+    this.#scheduleCallbacks();
+  }
+
+  /**
+   * Marks the future done with an error and schedules its callbacks.
+   *
+   * @param exc The error.
+   * @throws {InvalidStateError} When the future is already done.
+   * @throws {TypeError} When `exc` is a `CancelledError` (use `cancel()`).
+   */
+  setException(exc: unknown): void {
+    if (this.#state !== PENDING) throw this.#doneError("setException");
+    if (exc instanceof CancelledError) {
+      throw new TypeError(
+        "Cannot set a CancelledError as a future's exception: call cancel() instead",
+      );
+    }
+    this.#exception = exc;
+    this.#hasException = true;
+    this.#state = FINISHED;
+    if (this.#loop.getDebug()) {
+      this.#watched = true;
+      unretrieved.register(this, {
+        loop: this.#loop,
+        exception: exc,
+        stack: exc instanceof Error ? exc.stack : undefined,
+      }, this);
+    }
+    this.#scheduleCallbacks();
+  }
+
+  /**
+   * Lets `yield* future` in a generator coroutine wait for the future and
+   * evaluate to its result (or throw its error).
+   *
+   * @returns An iterator that yields this future while it is pending.
+   */
+  *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
+    if (this.#state === PENDING) yield this;
+    return this.result();
+  }
+
+  /**
+   * Lets `await future` work in async functions. The returned promise
+   * settles after the done callbacks are scheduled, so on the loop's turn.
+   *
+   * @typeParam R1 The type of the fulfilment handler's result.
+   * @typeParam R2 The type of the rejection handler's result.
+   * @param onfulfilled Called with the result.
+   * @param onrejected Called with the error (a `CancelledError` if cancelled).
+   * @returns A native promise.
+   */
+  then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    notifyAwait(this);
+    return new Promise<R1 | R2>((resolve, reject) => {
+      this.addDoneCallback((f) => {
+        // Runs on the loop's turn; the awaiting code resumes in a microtask,
+        // so ask the loop to let microtasks run before its next iteration.
+        requestMicrotaskCheckpoint();
+        let value: T;
+        try {
+          value = f.result();
+        } catch (e) {
+          if (onrejected == null) return reject(e);
+          try {
+            resolve(onrejected(e));
+          } catch (e2) {
+            reject(e2);
+          }
+          return;
+        }
+        if (onfulfilled == null) return resolve(value as unknown as R1);
+        try {
+          resolve(onfulfilled(value));
+        } catch (e2) {
+          reject(e2);
+        }
+      });
+    });
+  }
+
+  /** The tag printed by `Object.prototype.toString`. */
+  get [Symbol.toStringTag](): string {
+    return `Future ${STATE_NAMES[this.#state]}`;
+  }
+
+  /** How Deno's `console.log` prints a future. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.describe();
+  }
+
+  /**
+   * Returns a one-line description of the state, for logs.
+   *
+   * @returns For example `Future finished result=42`.
+   */
+  describe(): string {
+    const head = `${this.#kind()} ${STATE_NAMES[this.#state]}`;
+    if (this.#state !== FINISHED) return head;
+    return this.#hasException
+      ? `${head} exception=${String(this.#exception)}`
+      : `${head} result=${String(this.#result)}`;
+  }
+
+  /**
+   * The class word used by `describe()`; subclasses name themselves.
+   *
+   * @returns `"Future"`.
+   */
+  protected kindName(): string {
+    return "Future";
+  }
+
+  #kind(): string {
+    return this.kindName();
+  }
+
+  #retrieved(): void {
+    if (this.#watched) {
+      this.#watched = false;
+      unretrieved.unregister(this);
+    }
+  }
+
+  #scheduleCallbacks(): void {
+    const callbacks = this.#callbacks;
+    if (callbacks === null) return;
+    this.#callbacks = null;
+    for (const cb of callbacks) this.#loop.callSoon(cb, this);
+  }
+
+  #stateError(what: string): Error {
+    if (this.#state === CANCELLED) {
+      return new CancelledError(this.#cancelMessage);
+    }
+    return new InvalidStateError(`Cannot get ${what}: future is pending`);
+  }
+
+  #doneError(what: string): InvalidStateError {
+    return new InvalidStateError(
+      `Cannot call ${what}(): future is already ${STATE_NAMES[this.#state]}`,
+    );
+  }
+}
+
+/**
+ * Returns `true` for a tulip `Future` (or `Task`).
+ *
+ * @param x Any value.
+ * @returns Whether `x` is a `Future`.
+ *
+ * @example
+ * ```ts
+ * import { isFuture } from "@tulip/tulip/futures";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(isFuture(Promise.resolve(1)), false);
+ * ```
+ */
+export function isFuture(x: unknown): x is Future<unknown> {
+  return x instanceof Future;
+}

@@ -1,0 +1,132 @@
+/**
+ * The running-loop slot: the one piece of global state tulip keeps.
+ *
+ * `futures/` and `tasks/` reach the loop only through this slot and
+ * `import type`, so that imports run one way (the loop imports them, never
+ * the reverse).
+ *
+ * @module
+ */
+
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+
+let running: SchedulingLoop | null = null;
+let hook: ((future: unknown) => void) | null = null;
+let checkpoint = false;
+
+/**
+ * Returns the loop whose callback is running now, or `null` outside any.
+ *
+ * PEP 3156 (as in asyncio): `get_running_loop()`, except that it returns
+ * `null` instead of throwing.
+ *
+ * @returns The running loop, or `null`.
+ *
+ * @example Outside a loop
+ * ```ts
+ * import { getRunningLoop } from "@tulip/tulip/futures";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(getRunningLoop(), null);
+ * ```
+ */
+export function getRunningLoop(): SchedulingLoop | null {
+  return running;
+}
+
+/**
+ * Sets the running-loop slot; loops call it around the callbacks they run.
+ * Application code has no reason to call it.
+ *
+ * @param loop The loop now running callbacks, or `null`.
+ * @returns The loop that was in the slot before.
+ *
+ * @example Restoring the slot
+ * ```ts
+ * import { getRunningLoop, setRunningLoop } from "@tulip/tulip/futures";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const before = setRunningLoop(null);
+ * setRunningLoop(before);
+ * assertEquals(getRunningLoop(), before);
+ * ```
+ */
+export function setRunningLoop(loop: SchedulingLoop | null): SchedulingLoop | null {
+  const previous = running;
+  running = loop;
+  return previous;
+}
+
+/**
+ * Installs the function `Future.then()` calls with the future being
+ * awaited; `tasks/` uses it so that cancelling an async-function task
+ * cancels the future the function awaits. Application code has no reason
+ * to call it.
+ *
+ * @param fn The hook, or `null` to remove it.
+ *
+ * @example
+ * ```ts
+ * import { setAwaitHook } from "@tulip/tulip/futures";
+ *
+ * setAwaitHook(null);
+ * ```
+ */
+export function setAwaitHook(fn: ((future: unknown) => void) | null): void {
+  hook = fn;
+}
+
+/**
+ * Calls the await hook, if any, with `future`.
+ *
+ * @param future The future that an async function is awaiting.
+ *
+ * @example
+ * ```ts
+ * import { notifyAwait } from "@tulip/tulip/futures";
+ *
+ * notifyAwait({}); // no hook installed: nothing happens
+ * ```
+ */
+export function notifyAwait(future: unknown): void {
+  if (hook !== null) hook(future);
+}
+
+/**
+ * Tells the loop that a native promise was settled from a callback, so it
+ * should let microtasks run (an `await` resumes) before its next iteration.
+ *
+ * @example
+ * ```ts
+ * import { requestMicrotaskCheckpoint, takeMicrotaskCheckpoint } from "@tulip/tulip/futures";
+ * import { assertEquals } from "@std/assert";
+ *
+ * requestMicrotaskCheckpoint();
+ * assertEquals(takeMicrotaskCheckpoint(), true);
+ * assertEquals(takeMicrotaskCheckpoint(), false);
+ * ```
+ */
+export function requestMicrotaskCheckpoint(): void {
+  checkpoint = true;
+}
+
+/**
+ * Returns whether a microtask checkpoint was requested, and clears the
+ * request; loops call it between iterations.
+ *
+ * @returns Whether microtasks should run before the next iteration.
+ *
+ * @example
+ * ```ts
+ * import { takeMicrotaskCheckpoint } from "@tulip/tulip/futures";
+ * import { assertEquals } from "@std/assert";
+ *
+ * takeMicrotaskCheckpoint();
+ * assertEquals(takeMicrotaskCheckpoint(), false);
+ * ```
+ */
+export function takeMicrotaskCheckpoint(): boolean {
+  const requested = checkpoint;
+  checkpoint = false;
+  return requested;
+}

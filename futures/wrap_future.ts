@@ -1,0 +1,67 @@
+/**
+ * `wrapFuture`: a tulip `Future` that follows a native promise.
+ *
+ * @module
+ */
+
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+import { CancelledError } from "./errors.ts";
+import { Future } from "./future.ts";
+
+/** Options for `wrapFuture`. */
+export interface WrapFutureOptions {
+  /**
+   * The loop of the new future.
+   *
+   * @default {the running loop}
+   */
+  loop?: SchedulingLoop;
+}
+
+/**
+ * Returns a `Future` that settles like `promise`. Cancelling the future does
+ * not stop the promise (a promise cannot be cancelled); its outcome is then
+ * ignored.
+ *
+ * PEP 3156: `wrap_future()`, for the web's promises instead of PEP 3148
+ * futures.
+ *
+ * @typeParam T The result type.
+ * @param promise The promise (or any `PromiseLike`) to follow.
+ * @param options The loop to bind the future to.
+ * @returns A future of the promise's result.
+ *
+ * @example Waiting for a promise in a generator coroutine
+ * ```ts
+ * import { newEventLoop, wrapFuture } from "@tulip/tulip";
+ * import type { Coroutine } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = newEventLoop();
+ * function* main(): Coroutine<number> {
+ *   return 1 + (yield* wrapFuture(Promise.resolve(41)));
+ * }
+ * assertEquals(await loop.runUntilComplete(main()), 42);
+ * loop.close();
+ * ```
+ */
+export function wrapFuture<T>(
+  promise: PromiseLike<T>,
+  options?: WrapFutureOptions,
+): Future<T> {
+  if (promise instanceof Future) return promise;
+  const future = new Future<T>({ loop: options?.loop });
+  promise.then(
+    (value) => {
+      if (!future.done() && !future.getLoop().isClosed()) {
+        future.setResult(value);
+      }
+    },
+    (error) => {
+      if (future.done() || future.getLoop().isClosed()) return;
+      if (error instanceof CancelledError) future.cancel(error.message);
+      else future.setException(error);
+    },
+  );
+  return future;
+}

@@ -1,0 +1,183 @@
+// Handle and TimerHandle, with the few internals the loop reaches through
+// accessor functions instead of public members.
+
+import type { SchedulingLoop } from "./event_loop.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyCallback = (...args: any[]) => unknown;
+
+/** Runs a handle's callback, routing an error to the loop's handler. */
+export let runHandle: (handle: Handle) => void;
+/** Sets a function called after each run with whether the callback succeeded. */
+export let setAfterRun: (handle: Handle, fn: (ok: boolean) => void) => void;
+/** Gives a timer its place in the timer queue. */
+export let placeTimer: (
+  timer: TimerHandle,
+  when: number,
+  seq: number,
+  queue: TimerQueueLike | null,
+) => void;
+/** Orders two timers: by `when`, then by scheduling order. */
+export let timerBefore: (a: TimerHandle, b: TimerHandle) => boolean;
+
+/** What a timer tells its queue when it is cancelled while queued. */
+export interface TimerQueueLike {
+  /** Counts a cancelled timer still sitting in the queue. */
+  timerCancelled(): void;
+}
+
+/**
+ * An object that represents a scheduled callback, returned by `callSoon` and
+ * friends; `cancel()` stops it from running.
+ *
+ * PEP 3156: `Handle`.
+ *
+ * @example Cancelling a callback
+ * ```ts
+ * import { newEventLoop } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = newEventLoop();
+ * const calls: string[] = [];
+ * const h = loop.callSoon((x: string) => calls.push(x), "a");
+ * h.cancel();
+ * loop.callSoon(() => loop.stop());
+ * await loop.runForever();
+ * assertEquals([calls, h.cancelled, h.args], [[], true, ["a"]]);
+ * loop.close();
+ * ```
+ */
+export class Handle {
+  #callback: AnyCallback;
+  #args: unknown[];
+  #loop: SchedulingLoop;
+  #cancelled = false;
+  #afterRun: ((ok: boolean) => void) | null = null;
+
+  static {
+    runHandle = (h) => h.#run();
+    setAfterRun = (h, fn) => {
+      h.#afterRun = fn;
+    };
+  }
+
+  /**
+   * Made by the loop; application code never calls it.
+   *
+   * @param callback The function to call.
+   * @param args Its positional arguments.
+   * @param loop The loop it runs on.
+   */
+  constructor(callback: AnyCallback, args: unknown[], loop: SchedulingLoop) {
+    this.#callback = callback;
+    this.#args = args;
+    this.#loop = loop;
+  }
+
+  /** The function to be called. */
+  get callback(): AnyCallback {
+    return this.#callback;
+  }
+
+  /** The arguments it will be called with. */
+  get args(): readonly unknown[] {
+    return this.#args;
+  }
+
+  /** `true` once `cancel()` was called. */
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  /** Stops the callback from running; a no-op if it already ran. */
+  cancel(): void {
+    this.#cancelled = true;
+  }
+
+  /** The tag printed by `Object.prototype.toString`. */
+  get [Symbol.toStringTag](): string {
+    return this.#cancelled ? "Handle cancelled" : "Handle";
+  }
+
+  /** How Deno's `console.log` prints a handle. */
+  [Symbol.for("Deno.customInspect")](): string {
+    const name = this.#callback.name || "anonymous";
+    return `${this[Symbol.toStringTag]} ${name}()`;
+  }
+
+  #run(): void {
+    let ok = true;
+    try {
+      const args = this.#args;
+      if (args.length === 0) this.#callback();
+      else this.#callback(...args);
+    } catch (exception) {
+      ok = false;
+      this.#loop.callExceptionHandler({
+        message: `Exception in callback ${this.#callback.name || "anonymous"}`,
+        exception,
+        handle: this,
+      });
+    }
+    if (this.#afterRun !== null) this.#afterRun(ok);
+  }
+}
+
+/**
+ * A handle for a timed callback (`callLater`, `callAt`, `callRepeatedly`),
+ * with the loop time it is due.
+ *
+ * Cancelling is O(1): the timer stays in the loop's queue, marked, and is
+ * dropped when it reaches the front or when cancelled timers crowd the
+ * queue.
+ *
+ * PEP 3156: `Handle` (asyncio's `TimerHandle`).
+ *
+ * @example Reading when a timer is due
+ * ```ts
+ * import { newEventLoop } from "@tulip/tulip";
+ * import { assert } from "@std/assert";
+ *
+ * const loop = newEventLoop();
+ * const t = loop.callLater(10, () => {});
+ * assert(t.when >= loop.time() + 9);
+ * t.cancel();
+ * loop.close();
+ * ```
+ */
+export class TimerHandle extends Handle {
+  #when = 0;
+  #seq = 0;
+  #queue: TimerQueueLike | null = null;
+
+  static {
+    placeTimer = (t, when, seq, queue) => {
+      t.#when = when;
+      t.#seq = seq;
+      t.#queue = queue;
+    };
+    timerBefore = (a, b) =>
+      a.#when < b.#when || (a.#when === b.#when && a.#seq < b.#seq);
+  }
+
+  /** The loop time, in seconds, at which the callback is due. */
+  get when(): number {
+    return this.#when;
+  }
+
+  /** Stops the callback (and, for `callRepeatedly`, every later call). */
+  override cancel(): void {
+    if (this.cancelled) return;
+    super.cancel();
+    const queue = this.#queue;
+    if (queue !== null) {
+      this.#queue = null;
+      queue.timerCancelled();
+    }
+  }
+
+  /** The tag printed by `Object.prototype.toString`. */
+  override get [Symbol.toStringTag](): string {
+    return this.cancelled ? "TimerHandle cancelled" : "TimerHandle";
+  }
+}

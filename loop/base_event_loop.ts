@@ -1,0 +1,708 @@
+/**
+ * `BaseEventLoop`: the scheduler half of the event loop — ready queue, timer
+ * heap, run/stop/close, exception handling and debug mode.
+ *
+ * @module
+ */
+
+import { Future } from "../futures/future.ts";
+import { InvalidStateError } from "../futures/errors.ts";
+import {
+  setRunningLoop,
+  takeMicrotaskCheckpoint,
+} from "../futures/running_loop.ts";
+import {
+  type Awaitable,
+  type Coroutine,
+  ensureFuture,
+  Task,
+  type TaskOptions,
+} from "../tasks/task.ts";
+import { Deque } from "./_deque.ts";
+import {
+  Handle,
+  placeTimer,
+  runHandle,
+  setAfterRun,
+  TimerHandle,
+} from "./_handle.ts";
+import { TimerHeap } from "./_timer_heap.ts";
+import type {
+  ExceptionContext,
+  ExceptionHandler,
+  SchedulingLoop,
+} from "./event_loop.ts";
+
+// How long a busy loop may run callbacks before it lets the host poll I/O
+// and timers, in seconds; and how many callbacks it runs between clock
+// reads when no timer forces one (a clock read costs ~140 ns in Deno).
+const HOST_POLL_BUDGET = 0.0005;
+const CALLBACKS_PER_CLOCK_READ = 256;
+
+/** A macrotask hop: the cheapest way to let Deno poll I/O and timers. */
+function hostHop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function checkCallback(cb: unknown, what: string): void {
+  if (typeof cb !== "function") {
+    throw new TypeError(
+      `Cannot call ${what}(): callback must be a function, received ${typeof cb}`,
+    );
+  }
+}
+
+function checkSeconds(value: unknown, what: string, name: string): number {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(
+      `Cannot call ${what}(): ${name} must be a number of seconds, received ${
+        String(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The scheduler of PEP 3156's event loop, without I/O.
+ *
+ * It keeps a FIFO ready queue and a timer heap. Each iteration moves due
+ * timers to the ready queue and runs the callbacks that were ready when the
+ * iteration began; callbacks they schedule run in the next one. The loop
+ * runs iterations back to back while there is work, letting microtasks run
+ * whenever an `await` on a future is to resume, and hands control to Deno
+ * (a macrotask hop) at least every half millisecond so that sockets and
+ * host timers are served even under a flood of callbacks. When nothing is
+ * ready it waits without spinning: one host timer is armed for the earliest
+ * of its own timers, and `callSoon` wakes it at once.
+ *
+ * I/O loops (`DenoEventLoop`) and the virtual-time test loop extend it.
+ *
+ * PEP 3156: the event loop's scheduling methods.
+ *
+ * @example Callbacks and timers
+ * ```ts
+ * import { BaseEventLoop } from "@tulip/tulip/loop";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = new BaseEventLoop();
+ * const seen: string[] = [];
+ * loop.callLater(0.002, () => { seen.push("later"); loop.stop(); });
+ * loop.callSoon((x: string) => seen.push(x), "soon");
+ * await loop.runForever();
+ * assertEquals(seen, ["soon", "later"]);
+ * loop.close();
+ * ```
+ */
+export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
+  #ready = new Deque<Handle>();
+  #timers = new TimerHeap();
+  #running = false;
+  #stopping = false;
+  #closed = false;
+  #debug = false;
+  #exceptionHandler: ExceptionHandler | null = null;
+  #wake: (() => void) | null = null;
+  #hostTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #hostTimerDeadline = Infinity;
+  #finished: Promise<void> | null = null;
+
+  /**
+   * In debug mode, callbacks that take longer than this many seconds are
+   * reported through the exception handler.
+   *
+   * @default {0.1}
+   */
+  slowCallbackDuration = 0.1;
+
+  /**
+   * Returns the loop's monotonic clock, in seconds.
+   *
+   * PEP 3156: `loop.time()`.
+   *
+   * @returns The current loop time in seconds.
+   */
+  time(): number {
+    return performance.now() / 1000;
+  }
+
+  /**
+   * Runs the loop until `stop()` is called.
+   *
+   * PEP 3156: `loop.run_forever()`.
+   *
+   * @returns A promise that resolves when the loop has stopped.
+   * @throws {InvalidStateError} When the loop is closed or already running.
+   */
+  runForever(): Promise<void> {
+    this.#enter("runForever");
+    const finished = this.#runLoop();
+    this.#finished = finished;
+    return finished;
+  }
+
+  /**
+   * Runs the loop until `aw` is done and resolves with its result (or
+   * rejects with its error). `aw` may be a future, a task, a generator
+   * coroutine, an async function's promise, or any `PromiseLike`.
+   *
+   * PEP 3156: `loop.run_until_complete()`.
+   *
+   * @typeParam T The type of the result.
+   * @param aw What to wait for.
+   * @returns A promise of `aw`'s result.
+   * @throws {InvalidStateError} When `stop()` is called before `aw` is done
+   * (`aw` is not cancelled), or the loop is closed or already running.
+   */
+  async runUntilComplete<T>(aw: Awaitable<T>): Promise<T> {
+    this.#checkOpen("runUntilComplete");
+    if (this.#running) {
+      throw new InvalidStateError(
+        "Cannot call runUntilComplete(): the loop is already running",
+      );
+    }
+    const future = ensureFuture(aw, { loop: this });
+    const onDone = () => this.stop();
+    future.addDoneCallback(onDone);
+    try {
+      await this.runForever();
+    } finally {
+      future.removeDoneCallback(onDone);
+    }
+    if (!future.done()) {
+      throw new InvalidStateError(
+        "Cannot finish runUntilComplete(): the loop was stopped before the future was done",
+      );
+    }
+    return future.result();
+  }
+
+  /**
+   * Runs one iteration: waits for the next event if nothing is ready (or
+   * just lets the host poll when something is), then runs what is ready.
+   *
+   * @returns A promise that resolves after the iteration.
+   * @throws {InvalidStateError} When the loop is closed or already running.
+   */
+  async runOnce(): Promise<void> {
+    this.#enter("runOnce");
+    const previous = setRunningLoop(this);
+    try {
+      if (this.#ready.length > 0) await hostHop();
+      else await this.#idle();
+      setRunningLoop(this);
+      this.#runIteration();
+    } finally {
+      this.#leave(previous);
+    }
+  }
+
+  /**
+   * Stops the loop after the current iteration. Nothing scheduled is lost:
+   * running the loop again picks up where it left off. Safe to call from
+   * outside the loop (a native promise callback): a waiting loop wakes.
+   *
+   * PEP 3156: `loop.stop()`.
+   */
+  stop(): void {
+    this.#stopping = true;
+    if (this.#wake !== null) this.#wakeUp();
+  }
+
+  /**
+   * Closes the loop: pending callbacks and timers are dropped and any
+   * later scheduling throws. Calling it again does nothing.
+   *
+   * PEP 3156: `loop.close()`.
+   *
+   * @throws {InvalidStateError} When the loop is running.
+   */
+  close(): void {
+    if (this.#running) {
+      throw new InvalidStateError("Cannot close the loop: it is running");
+    }
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ready.clear();
+    this.#timers.clear();
+    this.#disarmHostTimer();
+  }
+
+  /**
+   * Stops the loop if it runs, waits for it, then closes it; for
+   * `await using loop = newEventLoop()`.
+   *
+   * @returns A promise that resolves once the loop is closed.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#running) {
+      this.stop();
+      await this.#finished;
+    }
+    this.close();
+  }
+
+  /**
+   * Returns `true` while the loop runs.
+   *
+   * @returns Whether the loop is running.
+   */
+  isRunning(): boolean {
+    return this.#running;
+  }
+
+  /**
+   * Returns `true` once the loop is closed.
+   *
+   * @returns Whether the loop is closed.
+   */
+  isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Schedules `cb(...args)` for the next iteration. Callbacks run in the
+   * order they were scheduled.
+   *
+   * PEP 3156: `loop.call_soon()`.
+   *
+   * @typeParam A The callback's argument types.
+   * @param cb The callback.
+   * @param args Its positional arguments.
+   * @returns A handle that can cancel the call.
+   * @throws {TypeError} When `cb` is not a function.
+   * @throws {InvalidStateError} When the loop is closed.
+   */
+  callSoon<A extends unknown[]>(
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): Handle {
+    if (this.#closed) this.#checkOpen("callSoon");
+    checkCallback(cb, "callSoon");
+    const handle = new Handle(cb, args, this);
+    this.#ready.push(handle);
+    if (this.#wake !== null) this.#wakeUp();
+    return handle;
+  }
+
+  /**
+   * Like `callSoon`, and safe to call from outside the loop's own turn —
+   * a native promise callback, a worker's message, a signal listener: a
+   * loop waiting for events wakes at once.
+   *
+   * PEP 3156: `loop.call_soon_threadsafe()`.
+   *
+   * @typeParam A The callback's argument types.
+   * @param cb The callback.
+   * @param args Its positional arguments.
+   * @returns A handle that can cancel the call.
+   */
+  callSoonThreadsafe<A extends unknown[]>(
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): Handle {
+    return this.callSoon(cb, ...args);
+  }
+
+  /**
+   * Schedules `cb(...args)` to run `delay` seconds from now, never earlier.
+   * A `delay` of zero or less schedules it like `callSoon`, in order with
+   * other ready callbacks.
+   *
+   * PEP 3156: `loop.call_later()`.
+   *
+   * @typeParam A The callback's argument types.
+   * @param delay The delay in seconds.
+   * @param cb The callback.
+   * @param args Its positional arguments.
+   * @returns A handle with the due time; `cancel()` is O(1).
+   * @throws {TypeError} When `delay` is not a number or `cb` not a function.
+   */
+  callLater<A extends unknown[]>(
+    delay: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle {
+    checkSeconds(delay, "callLater", "delay");
+    return this.#schedule(this.time() + delay, delay <= 0, cb, args);
+  }
+
+  /**
+   * Schedules `cb(...args)` at loop time `when` (see `time()`).
+   *
+   * PEP 3156 (as in asyncio): `loop.call_at()`.
+   *
+   * @typeParam A The callback's argument types.
+   * @param when The loop time in seconds.
+   * @param cb The callback.
+   * @param args Its positional arguments.
+   * @returns A handle with the due time.
+   * @throws {TypeError} When `when` is not a number or `cb` not a function.
+   */
+  callAt<A extends unknown[]>(
+    when: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle {
+    checkSeconds(when, "callAt", "when");
+    return this.#schedule(when, false, cb, args);
+  }
+
+  /**
+   * Calls `cb(...args)` every `interval` seconds, the first time one
+   * interval from now, until the handle is cancelled or the callback
+   * throws. A late call delays the following ones by as much.
+   *
+   * PEP 3156: `loop.call_repeatedly()`.
+   *
+   * @typeParam A The callback's argument types.
+   * @param interval The interval in seconds; must be > 0.
+   * @param cb The callback.
+   * @param args Its positional arguments.
+   * @returns A handle whose `cancel()` stops the repetition.
+   * @throws {RangeError} When `interval` is not > 0.
+   */
+  callRepeatedly<A extends unknown[]>(
+    interval: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle {
+    checkSeconds(interval, "callRepeatedly", "interval");
+    if (!(interval > 0)) {
+      throw new RangeError(
+        `Cannot call callRepeatedly(): interval must be > 0, received ${interval}`,
+      );
+    }
+    const timer = this.#schedule(this.time() + interval, false, cb, args);
+    setAfterRun(timer, (ok) => {
+      if (ok && !timer.cancelled && !this.#closed) {
+        this.#timers.push(timer, this.time() + interval);
+      }
+    });
+    return timer;
+  }
+
+  /**
+   * Makes a future bound to this loop.
+   *
+   * @typeParam T The type of the future's result.
+   * @returns A pending future.
+   */
+  createFuture<T>(): Future<T> {
+    this.#checkOpen("createFuture");
+    return new Future<T>({ loop: this });
+  }
+
+  /**
+   * Wraps a coroutine (a generator) or an async function in a `Task` and
+   * schedules its first step.
+   *
+   * PEP 3156: `loop.create_task()` (the PEP's `Task(coro)`).
+   *
+   * @typeParam T The type of the task's result.
+   * @param coro A generator object, or a function returning a generator or
+   * a promise (an async function).
+   * @param options The task's name.
+   * @returns The task.
+   */
+  createTask<T>(
+    coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T>),
+    options?: TaskOptions,
+  ): Task<T> {
+    this.#checkOpen("createTask");
+    return new Task(coro, { ...options, loop: this });
+  }
+
+  /**
+   * Sets the function called with errors the loop could not deliver
+   * elsewhere; `null` restores the default (log to the console).
+   *
+   * @param handler The handler, called as `handler(loop, context)`.
+   * @throws {TypeError} When `handler` is neither a function nor `null`.
+   */
+  setExceptionHandler(handler: ExceptionHandler | null): void {
+    if (handler !== null && typeof handler !== "function") {
+      throw new TypeError(
+        `Cannot set exception handler: expected a function or null, received ${typeof handler}`,
+      );
+    }
+    this.#exceptionHandler = handler;
+  }
+
+  /**
+   * Returns the exception handler, or `null` when the default is in use.
+   *
+   * @returns The handler.
+   */
+  getExceptionHandler(): ExceptionHandler | null {
+    return this.#exceptionHandler;
+  }
+
+  /**
+   * Passes `context` to the exception handler. An error thrown by the
+   * handler itself is logged, never thrown back to the caller.
+   *
+   * @param context What happened.
+   */
+  callExceptionHandler(context: ExceptionContext): void {
+    const handler = this.#exceptionHandler;
+    try {
+      if (handler === null) this.defaultExceptionHandler(context);
+      else handler(this as never, context);
+    } catch (exception) {
+      try {
+        this.defaultExceptionHandler({
+          message: "Unhandled error in exception handler",
+          exception,
+          context,
+        });
+      } catch {
+        // Nothing sensible is left to do: the console itself failed.
+      }
+    }
+  }
+
+  /**
+   * Logs `context` with `console.error`.
+   *
+   * @param context What happened.
+   */
+  defaultExceptionHandler(context: ExceptionContext): void {
+    const { message, exception, ...details } = context;
+    const parts: unknown[] = [message];
+    if (Object.keys(details).length > 0) parts.push(details);
+    if (exception !== undefined) parts.push(exception);
+    console.error(...parts);
+  }
+
+  /**
+   * Turns debug mode on or off: slow callbacks are reported, and futures
+   * whose error is never retrieved are reported when collected.
+   *
+   * @param enabled Whether debug mode is on.
+   */
+  setDebug(enabled: boolean): void {
+    this.#debug = enabled;
+  }
+
+  /**
+   * Returns `true` in debug mode.
+   *
+   * @returns Whether debug mode is on.
+   */
+  getDebug(): boolean {
+    return this.#debug;
+  }
+
+  /**
+   * Waits until something wakes the loop (`callSoon`, `stop`) or until the
+   * loop time reaches `deadline` (`null`: no limit). This is the loop's one
+   * blocking point; the virtual-time loop overrides it to jump its clock
+   * instead of waiting.
+   *
+   * @param deadline The loop time, in seconds, to wake up at, or `null`.
+   * @returns A promise that resolves when the wait is over.
+   */
+  protected waitForEvents(deadline: number | null): Promise<void> {
+    if (deadline === null) return new Promise((r) => this.#wake = r);
+    const timeout = deadline - this.time();
+    if (timeout <= 0) return hostHop();
+    return new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      this.#armHostTimer(deadline, timeout);
+    });
+  }
+
+  /**
+   * Returns the number of callbacks ready to run.
+   *
+   * @returns The length of the ready queue.
+   */
+  protected readyCount(): number {
+    return this.#ready.length;
+  }
+
+  /**
+   * Returns when the earliest live timer is due, in loop time, or `null`
+   * when there is none.
+   *
+   * @returns The due time in seconds, or `null`.
+   */
+  protected nextTimerWhen(): number | null {
+    return this.#timers.peek()?.when ?? null;
+  }
+
+  /** The tag printed by `Object.prototype.toString`. */
+  get [Symbol.toStringTag](): string {
+    const state = this.#closed
+      ? "closed"
+      : this.#running
+      ? "running"
+      : "stopped";
+    return `${this.constructor.name} ${state}`;
+  }
+
+  /** How Deno's `console.log` prints a loop. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return `${this[Symbol.toStringTag]} ready=${this.#ready.length} timers=${
+      this.#timers.size - this.#timers.cancelledCount
+    }`;
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) {
+      throw new InvalidStateError(`Cannot call ${what}(): the loop is closed`);
+    }
+  }
+
+  #enter(what: string): void {
+    this.#checkOpen(what);
+    if (this.#running) {
+      throw new InvalidStateError(
+        `Cannot call ${what}(): the loop is already running`,
+      );
+    }
+    this.#running = true;
+  }
+
+  #leave(previous: SchedulingLoop | null): void {
+    this.#stopping = false;
+    this.#running = false;
+    this.#wake = null;
+    this.#disarmHostTimer();
+    setRunningLoop(previous);
+  }
+
+  async #runLoop(): Promise<void> {
+    const previous = setRunningLoop(this);
+    const ready = this.#ready;
+    let busySince = -1;
+    let sinceClock = 0;
+    try {
+      for (;;) {
+        setRunningLoop(this);
+        let pollHost = false;
+        // Run iterations back to back while there is work.
+        for (;;) {
+          sinceClock += this.#runIteration();
+          if (this.#stopping || ready.length === 0) break;
+          if (takeMicrotaskCheckpoint()) break;
+          if (++sinceClock >= CALLBACKS_PER_CLOCK_READ) {
+            sinceClock = 0;
+            const now = this.time();
+            if (busySince < 0) busySince = now;
+            else if (now - busySince > HOST_POLL_BUDGET) {
+              pollHost = true;
+              break;
+            }
+          }
+        }
+        if (this.#stopping) break;
+        if (ready.length === 0) {
+          await this.#idle();
+          busySince = -1;
+        } else if (pollHost) {
+          await hostHop();
+          busySince = -1;
+        } else {
+          // Let awaiting async functions resume before the next iteration.
+          await null;
+        }
+      }
+    } finally {
+      this.#finished = null;
+      this.#leave(previous);
+    }
+  }
+
+  /** One iteration; returns how many callbacks it ran. */
+  #runIteration(): number {
+    const timers = this.#timers;
+    const ready = this.#ready;
+    if (timers.size > 0) {
+      let timer = timers.peek();
+      if (timer !== undefined) {
+        const now = this.time();
+        while (timer !== undefined && timer.when <= now) {
+          ready.push(timers.pop());
+          timer = timers.peek();
+        }
+      }
+    }
+    const n = ready.length;
+    if (this.#debug) {
+      for (let i = 0; i < n; i++) this.#runDebug(ready.shift());
+    } else {
+      for (let i = 0; i < n; i++) {
+        const handle = ready.shift();
+        if (!handle.cancelled) runHandle(handle);
+      }
+    }
+    return n;
+  }
+
+  #runDebug(handle: Handle): void {
+    if (handle.cancelled) return;
+    const start = this.time();
+    runHandle(handle);
+    const took = this.time() - start;
+    if (took >= this.slowCallbackDuration) {
+      this.callExceptionHandler({
+        message: `Executing ${handle.callback.name || "a callback"} took ${
+          took.toFixed(3)
+        } seconds`,
+        handle,
+      });
+    }
+  }
+
+  #idle(): Promise<void> {
+    return this.waitForEvents(this.nextTimerWhen());
+  }
+
+  #schedule<A extends unknown[]>(
+    when: number,
+    soon: boolean,
+    cb: (...args: A) => unknown,
+    args: A,
+  ): TimerHandle {
+    if (this.#closed) this.#checkOpen("callLater");
+    checkCallback(cb, "callLater");
+    const timer = new TimerHandle(cb, args, this);
+    if (soon) {
+      placeTimer(timer, when, 0, null);
+      this.#ready.push(timer);
+    } else {
+      this.#timers.push(timer, when);
+    }
+    if (this.#wake !== null) this.#wakeUp();
+    return timer;
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake!;
+    this.#wake = null;
+    wake();
+  }
+
+  #armHostTimer(deadline: number, timeout: number): void {
+    if (this.#hostTimer !== undefined) {
+      if (this.#hostTimerDeadline <= deadline) return;
+      clearTimeout(this.#hostTimer);
+    }
+    this.#hostTimerDeadline = deadline;
+    this.#hostTimer = setTimeout(() => {
+      this.#hostTimer = undefined;
+      this.#hostTimerDeadline = Infinity;
+      if (this.#wake !== null) this.#wakeUp();
+    }, Math.ceil(timeout * 1000));
+  }
+
+  #disarmHostTimer(): void {
+    if (this.#hostTimer !== undefined) {
+      clearTimeout(this.#hostTimer);
+      this.#hostTimer = undefined;
+      this.#hostTimerDeadline = Infinity;
+    }
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * The conforming event-loop interface of PEP 3156 and the types around it.
+ *
+ * @module
+ */
+
+import type { Future } from "../futures/future.ts";
+import type { Handle, TimerHandle } from "./handle.ts";
+import type { Awaitable, Coroutine, Task, TaskOptions } from "../tasks/task.ts";
+import type {
+  BaseProtocol,
+  DatagramProtocol,
+  Protocol,
+  SubprocessProtocol,
+} from "../protocols/protocol.ts";
+import type {
+  DatagramTransport,
+  ReadTransport,
+  SubprocessTransport,
+  Transport,
+  WriteTransport,
+} from "../transports/transport.ts";
+
+/** What the exception handler is told about an error. */
+export interface ExceptionContext {
+  /** What went wrong, in words. */
+  message: string;
+  /** The error, when there is one. */
+  exception?: unknown;
+  /** The future concerned, if any. */
+  future?: Future<unknown>;
+  /** The task concerned, if any. */
+  task?: Task<unknown>;
+  /** The callback handle concerned, if any. */
+  handle?: Handle;
+  /** The protocol concerned, if any. */
+  protocol?: unknown;
+  /** The transport concerned, if any. */
+  transport?: unknown;
+  /** Where the object concerned was created, in debug mode. */
+  sourceTraceback?: string;
+  /** Anything else a loop or transport adds. */
+  [key: string]: unknown;
+}
+
+/** A function that handles errors the loop could not deliver elsewhere. */
+export type ExceptionHandler = (
+  loop: EventLoop,
+  context: ExceptionContext,
+) => void;
+
+/**
+ * Something that runs functions away from the loop (PEP 3148's executor).
+ * `loop.runInExecutor()` wraps what `submit` returns in a `Future`.
+ */
+export interface Executor {
+  /**
+   * Starts `fn(...args)` and returns a promise of its result.
+   *
+   * @param fn The function to run.
+   * @param args Its arguments.
+   */
+  submit<A extends unknown[], R>(
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...args: A
+  ): PromiseLike<R>;
+  /** Stops accepting work and releases the executor's resources. */
+  shutdown(): void | PromiseLike<void>;
+}
+
+/** Options for `createConnection` and `createUnixConnection`. */
+export interface CreateConnectionOptions {
+  /**
+   * Use TLS: `true` for the system's roots, or an object naming extra CA
+   * certificates in PEM.
+   *
+   * @default {false}
+   */
+  ssl?: boolean | { caCerts?: string[] };
+  /**
+   * The name to check the server's certificate against.
+   *
+   * @default {the host}
+   */
+  serverHostname?: string;
+  /** The local address to bind before connecting (TCP only). */
+  localAddr?: { hostname: string; port: number };
+}
+
+/** Options for `createServer` and `createUnixServer`. */
+export interface CreateServerOptions {
+  /** Serve TLS with this certificate chain and key, both PEM. */
+  ssl?: { cert: string; key: string };
+  /**
+   * Let several listeners share the port (Linux `SO_REUSEPORT`).
+   *
+   * @default {false}
+   */
+  reusePort?: boolean;
+  /**
+   * The listen backlog. Deno picks its own and ignores other values.
+   *
+   * @default {undefined}
+   */
+  backlog?: number;
+  /**
+   * Start accepting at once; with `false`, call `serveForever()` or
+   * `startServing()`.
+   *
+   * @default {true}
+   */
+  startServing?: boolean;
+}
+
+/** Options for `createDatagramEndpoint`. */
+export interface DatagramEndpointOptions {
+  /** The local address to bind. */
+  localAddr?: { hostname: string; port: number };
+  /** The default address for `sendto()` without an address. */
+  remoteAddr?: { hostname: string; port: number };
+  /**
+   * Let several endpoints share the port.
+   *
+   * @default {false}
+   */
+  reuseAddress?: boolean;
+}
+
+/** Options for `subprocessExec` and `subprocessShell`. */
+export interface SubprocessOptions {
+  /** `"pipe"` to connect the child's stdin; `"null"` or `"inherit"`. @default {"pipe"} */
+  stdin?: "pipe" | "inherit" | "null";
+  /** `"pipe"` to read the child's stdout. @default {"pipe"} */
+  stdout?: "pipe" | "inherit" | "null";
+  /** `"pipe"` to read the child's stderr. @default {"pipe"} */
+  stderr?: "pipe" | "inherit" | "null";
+  /** The working directory. */
+  cwd?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Start from an empty environment. @default {false} */
+  clearEnv?: boolean;
+}
+
+/** One answer of `getaddrinfo`. */
+export interface AddrInfo {
+  /** `4` or `6`. */
+  family: 4 | 6;
+  /** The address, numeric. */
+  hostname: string;
+  /** The port. */
+  port: number;
+}
+
+/** Options for `getaddrinfo`. */
+export interface GetaddrinfoOptions {
+  /** `4` or `6` to restrict the family; `0` for both. @default {0} */
+  family?: 0 | 4 | 6;
+  /** Socket type hint, kept for PEP parity. @default {0} */
+  type?: number;
+  /** Protocol hint, kept for PEP parity. @default {0} */
+  proto?: number;
+  /** Resolver flags, kept for PEP parity. @default {0} */
+  flags?: number;
+}
+
+/**
+ * A listening server made by `createServer`.
+ *
+ * PEP 3156: the object `start_serving()` returns (asyncio's `Server`).
+ */
+export interface Server extends AsyncDisposable {
+  /** Stops listening; open connections are left alone. */
+  close(): void;
+  /** Resolves once the server is closed and its connections are gone. */
+  waitClosed(): Future<void>;
+  /** Starts accepting, if not already. */
+  startServing(): Future<void>;
+  /** Accepts until the server is closed; the future never has a result. */
+  serveForever(): Future<void>;
+  /** Returns `true` while accepting connections. */
+  isServing(): boolean;
+  /** Returns the addresses listened on. */
+  addresses(): Deno.Addr[];
+  /** Returns the loop the server runs on. */
+  getLoop(): EventLoop;
+}
+
+/**
+ * The loop's scheduling half: what futures, tasks and every loop share.
+ *
+ * PEP 3156: the event loop interface, without I/O.
+ */
+export interface SchedulingLoop {
+  /** Runs until `stop()` is called. */
+  runForever(): Promise<void>;
+  /** Runs until `aw` is done and resolves with its result. */
+  runUntilComplete<T>(aw: Awaitable<T>): Promise<T>;
+  /** Runs one iteration: poll once, run what is ready. */
+  runOnce(): Promise<void>;
+  /** Stops after the current iteration. */
+  stop(): void;
+  /** Closes the loop; idempotent. */
+  close(): void;
+  /** Returns `true` while running. */
+  isRunning(): boolean;
+  /** Returns `true` once closed. */
+  isClosed(): boolean;
+  /** Returns the loop's monotonic clock, in seconds. */
+  time(): number;
+  /** Schedules `cb(...args)` for the next iteration. */
+  callSoon<A extends unknown[]>(cb: (...args: A) => unknown, ...args: A): Handle;
+  /** Like `callSoon`, and safe from outside the loop's own turn. */
+  callSoonThreadsafe<A extends unknown[]>(
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): Handle;
+  /** Schedules `cb(...args)` in `delay` seconds. */
+  callLater<A extends unknown[]>(
+    delay: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle;
+  /** Schedules `cb(...args)` at loop time `when`, in seconds. */
+  callAt<A extends unknown[]>(
+    when: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle;
+  /** Schedules `cb(...args)` every `interval` seconds. */
+  callRepeatedly<A extends unknown[]>(
+    interval: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle;
+  /** Makes a future bound to this loop. */
+  createFuture<T>(): Future<T>;
+  /** Wraps a coroutine or async function in a task scheduled on this loop. */
+  createTask<T>(
+    coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T>),
+    options?: TaskOptions,
+  ): Task<T>;
+  /** Sets the exception handler; `null` restores the default. */
+  setExceptionHandler(handler: ExceptionHandler | null): void;
+  /** Returns the exception handler, or `null` for the default. */
+  getExceptionHandler(): ExceptionHandler | null;
+  /** Passes `context` to the exception handler. */
+  callExceptionHandler(context: ExceptionContext): void;
+  /** The default handling: log `context` to the console. */
+  defaultExceptionHandler(context: ExceptionContext): void;
+  /** Turns debug mode on or off. */
+  setDebug(enabled: boolean): void;
+  /** Returns `true` in debug mode. */
+  getDebug(): boolean;
+  /** Callbacks slower than this, in seconds, are reported in debug mode. */
+  slowCallbackDuration: number;
+}
+
+/**
+ * The conforming event-loop interface: scheduling plus I/O.
+ *
+ * PEP 3156: the event loop interface.
+ */
+export interface EventLoop extends SchedulingLoop {
+  /** Opens a TCP (or TLS) connection. */
+  createConnection<P extends Protocol>(
+    protocolFactory: () => P,
+    host: string,
+    port: number,
+    options?: CreateConnectionOptions,
+  ): Future<[Transport, P]>;
+  /** Opens a Unix-socket connection. */
+  createUnixConnection<P extends Protocol>(
+    protocolFactory: () => P,
+    path: string,
+    options?: CreateConnectionOptions,
+  ): Future<[Transport, P]>;
+  /** Listens on TCP (or TLS). */
+  createServer(
+    protocolFactory: () => Protocol,
+    host: string,
+    port: number,
+    options?: CreateServerOptions,
+  ): Future<Server>;
+  /** Listens on a Unix socket. */
+  createUnixServer(
+    protocolFactory: () => Protocol,
+    path: string,
+    options?: CreateServerOptions,
+  ): Future<Server>;
+  /** Opens a UDP endpoint. */
+  createDatagramEndpoint<P extends DatagramProtocol>(
+    protocolFactory: () => P,
+    options?: DatagramEndpointOptions,
+  ): Future<[DatagramTransport, P]>;
+  /** Starts a child process from a program and its arguments. */
+  subprocessExec<P extends SubprocessProtocol>(
+    protocolFactory: () => P,
+    cmd: string,
+    args?: string[],
+    options?: SubprocessOptions,
+  ): Future<[SubprocessTransport, P]>;
+  /** Starts a child process through `/bin/sh -c`. */
+  subprocessShell<P extends SubprocessProtocol>(
+    protocolFactory: () => P,
+    cmd: string,
+    options?: SubprocessOptions,
+  ): Future<[SubprocessTransport, P]>;
+  /** Reads a Web `ReadableStream` (such as `Deno.stdin.readable`) into a protocol. */
+  connectReadPipe<P extends Protocol>(
+    protocolFactory: () => P,
+    readable: ReadableStream<Uint8Array>,
+  ): Future<[ReadTransport, P]>;
+  /** Writes a protocol's output into a Web `WritableStream`. */
+  connectWritePipe<P extends BaseProtocol>(
+    protocolFactory: () => P,
+    writable: WritableStream<Uint8Array>,
+  ): Future<[WriteTransport, P]>;
+  /** Calls `cb(...args)` on the loop whenever signal `sig` arrives. */
+  addSignalHandler<A extends unknown[]>(
+    sig: Deno.Signal,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): Handle;
+  /** Removes the handler of `sig`; returns whether there was one. */
+  removeSignalHandler(sig: Deno.Signal): boolean;
+  /** Runs `fn(...args)` in an executor (`null`: the default one). */
+  runInExecutor<A extends unknown[], R>(
+    executor: Executor | null,
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...args: A
+  ): Future<R>;
+  /** Sets the default executor. */
+  setDefaultExecutor(executor: Executor): void;
+  /** Resolves a host name through the system resolver. */
+  getaddrinfo(
+    host: string,
+    port: number,
+    options?: GetaddrinfoOptions,
+  ): Future<AddrInfo[]>;
+  /** Resolves an address to `[host, service]`. */
+  getnameinfo(
+    sockaddr: { hostname: string; port: number },
+    flags?: number,
+  ): Future<[string, string]>;
+}

@@ -1,0 +1,90 @@
+/**
+ * `run`: run a main coroutine on a fresh loop, then clean up.
+ *
+ * @module
+ */
+
+import { CancelledError } from "../futures/errors.ts";
+import {
+  allTasks,
+  type Coroutine,
+  ensureFuture,
+  type Task,
+} from "../tasks/task.ts";
+import type { EventLoop } from "./event_loop.ts";
+import { newEventLoop, setEventLoop } from "./policy.ts";
+
+/** Options for `run`. */
+export interface RunOptions {
+  /**
+   * Run the loop in debug mode.
+   *
+   * @default {false}
+   */
+  debug?: boolean;
+}
+
+/**
+ * Runs `main` on a new loop until it is done and returns its result. Then
+ * cancels the tasks left over, waits for them, and closes the loop.
+ *
+ * PEP 3156 (as in asyncio): `asyncio.run()`.
+ *
+ * @typeParam T The result type.
+ * @param main A generator object, a generator function or an async function.
+ * @param options Debug mode.
+ * @returns A promise of `main`'s result.
+ *
+ * @example
+ * ```ts
+ * import { run, sleep } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const answer = await run(async () => {
+ *   await sleep(0.001);
+ *   return 42;
+ * });
+ * assertEquals(answer, 42);
+ * ```
+ */
+export async function run<T>(
+  main: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T>),
+  options?: RunOptions,
+): Promise<T> {
+  const loop = newEventLoop();
+  setEventLoop(loop);
+  if (options?.debug) loop.setDebug(true);
+  try {
+    const task = loop.createTask(main, { name: "main" });
+    return await loop.runUntilComplete(task);
+  } finally {
+    try {
+      await cancelLeftovers(loop);
+    } finally {
+      setEventLoop(null);
+      loop.close();
+    }
+  }
+}
+
+async function cancelLeftovers(loop: EventLoop): Promise<void> {
+  const left: Task<unknown>[] = [...allTasks(loop)];
+  if (left.length === 0) return;
+  for (const task of left) task.cancel();
+  const all = ensureFuture(
+    Promise.allSettled(left.map((t) => t.then(() => {}))),
+    { loop },
+  );
+  await loop.runUntilComplete(all);
+  for (const task of left) {
+    if (task.cancelled()) continue;
+    const exc = task.exception();
+    if (exc !== undefined && !(exc instanceof CancelledError)) {
+      loop.callExceptionHandler({
+        message: "Unhandled error during run() shutdown",
+        exception: exc,
+        task,
+      });
+    }
+  }
+}

@@ -1,0 +1,1340 @@
+/**
+ * An incremental, push-style HTTP/1.1 message parser (RFC 9112), with no
+ * I/O of its own: the HTTP protocols feed it the bytes their transport
+ * delivers and it reports what they mean through callbacks.
+ *
+ * One parser reads one direction of one connection: a
+ * {@linkcode HttpRequestParser} reads the requests a server receives, a
+ * {@linkcode HttpResponseParser} the responses a client receives. Messages
+ * follow each other on the connection (keep-alive, pipelining); the parser
+ * reads them one after the other and can be paused between any two events.
+ *
+ * The parser is strict where leniency lets two parsers disagree about where
+ * a message ends (request smuggling):
+ *
+ * - Lines end with CRLF. A bare LF is rejected (RFC 9112 allows accepting
+ *   it, but servers that do and proxies that don't disagree about message
+ *   boundaries), and so is a CR anywhere but before an LF.
+ * - `Content-Length` together with `Transfer-Encoding` is rejected, as are
+ *   differing `Content-Length` values, a `Content-Length` that is not
+ *   plain digits, `chunked` applied twice or not last, and any
+ *   `Transfer-Encoding` in an HTTP/1.0 message.
+ * - Field names must be tokens, with no whitespace before the colon; field
+ *   values may hold only HTAB, SP, visible ASCII and obs-text. Folded lines
+ *   (obs-fold) are rejected.
+ * - Chunk sizes are hex digits only and must stay within
+ *   `Number.MAX_SAFE_INTEGER`; chunk extensions are checked for stray
+ *   characters, then ignored.
+ *
+ * @module
+ */
+
+/** The error a parser reports: the message is malformed or over a limit. */
+export class HttpParseError extends Error {
+  /**
+   * The status a server should answer with: 400, 413, 414, 431, 501 or
+   * 505. A client just treats the response as broken.
+   */
+  readonly status: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param status The HTTP status that describes the problem.
+   * @param message What went wrong.
+   */
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = "HttpParseError";
+    this.status = status;
+  }
+}
+
+/**
+ * The header (or trailer) fields of a message: the pairs in the order
+ * received, with names spelled as received, plus a case-insensitive lookup.
+ */
+export class HttpHeaderList implements Iterable<[string, string]> {
+  /**
+   * The `[name, value]` pairs in the order received. Names keep the case
+   * they were sent in; values have surrounding whitespace removed. Fit for
+   * `new Headers(list.pairs)`.
+   */
+  readonly pairs: Array<[string, string]>;
+  #lower: string[] | null = null;
+
+  /**
+   * Wraps a list of pairs; the list is not copied.
+   *
+   * @param pairs The `[name, value]` pairs.
+   */
+  constructor(pairs: Array<[string, string]>) {
+    this.pairs = pairs;
+  }
+
+  /** The number of fields. */
+  get size(): number {
+    return this.pairs.length;
+  }
+
+  /**
+   * Returns the value of the named field, with repeated fields joined by
+   * `", "`, or `undefined` when it is absent.
+   *
+   * @param name The field name, in any case.
+   */
+  get(name: string): string | undefined {
+    const lower = this.#names();
+    const key = name.toLowerCase();
+    let out: string | undefined;
+    for (let i = 0; i < lower.length; i++) {
+      if (lower[i] === key) {
+        const v = this.pairs[i][1];
+        out = out === undefined ? v : out + ", " + v;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Returns every value of the named field, in order.
+   *
+   * @param name The field name, in any case.
+   */
+  getAll(name: string): string[] {
+    const lower = this.#names();
+    const key = name.toLowerCase();
+    const out: string[] = [];
+    for (let i = 0; i < lower.length; i++) {
+      if (lower[i] === key) out.push(this.pairs[i][1]);
+    }
+    return out;
+  }
+
+  /**
+   * Returns `true` when the named field is present.
+   *
+   * @param name The field name, in any case.
+   */
+  has(name: string): boolean {
+    return this.#names().includes(name.toLowerCase());
+  }
+
+  /** Iterates over the `[name, value]` pairs in order. */
+  [Symbol.iterator](): Iterator<[string, string]> {
+    return this.pairs[Symbol.iterator]();
+  }
+
+  #names(): string[] {
+    if (this.#lower === null) {
+      const pairs = this.pairs;
+      const lower = new Array<string>(pairs.length);
+      for (let i = 0; i < pairs.length; i++) {
+        lower[i] = pairs[i][0].toLowerCase();
+      }
+      this.#lower = lower;
+    }
+    return this.#lower;
+  }
+}
+
+/**
+ * How a message's body is delimited:
+ *
+ * - `"none"`: no body bytes follow (no framing fields on a request,
+ *   `Content-Length: 0`, or a response to HEAD, 1xx, 204 or 304).
+ * - `"length"`: exactly `contentLength` bytes follow.
+ * - `"chunked"`: the chunked transfer coding; the length is not known.
+ * - `"close"`: a response body that runs until the server closes the
+ *   connection (client side only; end it with `feedEof()`).
+ */
+export type HttpBodyKind = "none" | "length" | "chunked" | "close";
+
+/** What the heads of requests and responses share. */
+export interface HttpMessageHead {
+  /** The major HTTP version; always 1. */
+  versionMajor: number;
+  /** The minor HTTP version: 0 or 1 (a higher 1.x is read as 1.1). */
+  versionMinor: number;
+  /** The header fields. */
+  headers: HttpHeaderList;
+  /**
+   * Whether the connection may carry another message after this one: the
+   * version's default (on for 1.1, off for 1.0) adjusted by the
+   * `Connection` field's `close` and `keep-alive` options. Always `false`
+   * for a body delimited by closing the connection.
+   */
+  keepAlive: boolean;
+  /** How the body is delimited. */
+  bodyKind: HttpBodyKind;
+  /**
+   * The body length in bytes for `"length"`, 0 for `"none"`, -1 when the
+   * length is not known in advance (`"chunked"`, `"close"`).
+   */
+  contentLength: number;
+}
+
+/** The head of a request: request line and header fields. */
+export interface HttpRequestHead extends HttpMessageHead {
+  /** The method, as sent (methods are case-sensitive). */
+  method: string;
+  /** The request-target, as sent: `/path?q`, `*`, or an absolute URL. */
+  target: string;
+  /**
+   * `true` for an HTTP/1.1 request with `Expect: 100-continue`: the client
+   * waits for a `100 Continue` (or a final response) before it sends the
+   * body. Any other `Expect` value is left in `headers`.
+   */
+  expectContinue: boolean;
+}
+
+/** The head of a response: status line and header fields. */
+export interface HttpResponseHead extends HttpMessageHead {
+  /** The status code, 100 to 999. */
+  status: number;
+  /** The reason phrase, possibly empty. */
+  reason: string;
+}
+
+/**
+ * The events a parser reports, in this order for each message: `onHead`
+ * once, `onBody` zero or more times, `onMessageComplete` once. `onError`
+ * ends everything: nothing is reported after it. Callbacks may call
+ * `pause()`, `resume()`, `feed()` and `feedEof()` on the parser.
+ *
+ * @typeParam H The head type: {@linkcode HttpRequestHead} or
+ * {@linkcode HttpResponseHead}.
+ */
+export interface HttpParserCallbacks<H extends HttpMessageHead> {
+  /**
+   * Called when a message's head is complete and valid.
+   *
+   * @param head The start line and header fields.
+   */
+  onHead(head: H): void;
+  /**
+   * Called with each piece of body, already de-chunked. The bytes are not
+   * accumulated: a piece is often a view into a buffer passed to `feed()`,
+   * and the parser never writes to it afterwards, so it may be kept.
+   *
+   * @param chunk Body bytes, never empty.
+   */
+  onBody(chunk: Uint8Array): void;
+  /**
+   * Called when a message is complete. Parsing then goes on with the next
+   * message on the connection, unless paused.
+   *
+   * @param trailers The trailer fields of a chunked body, or `null` when
+   * there were none.
+   */
+  onMessageComplete(trailers: HttpHeaderList | null): void;
+  /**
+   * Called once when the input is malformed, over a limit, or ends in the
+   * middle of a message. The parser ignores all input after it.
+   *
+   * @param error The problem, with the status a server should send.
+   */
+  onError(error: HttpParseError): void;
+}
+
+/** Limits for {@linkcode HttpRequestParser} and {@linkcode HttpResponseParser}. */
+export interface HttpParserOptions {
+  /**
+   * The most bytes a head may take: start line, header lines and the empty
+   * line that ends them, CRLFs included. The same limit applies to the
+   * trailer section of a chunked body. Over it: 431.
+   *
+   * @default {16384}
+   */
+  maxHeaderBytes?: number;
+  /**
+   * The most header fields a head (or trailer fields a trailer section)
+   * may have. Over it: 431.
+   *
+   * @default {100}
+   */
+  maxHeaders?: number;
+  /**
+   * The most body bytes a single message may have; may be `Infinity`. A
+   * larger `Content-Length` is rejected before the head is reported. Over
+   * it: 413.
+   *
+   * @default {16777216}
+   */
+  maxBodyBytes?: number;
+  /**
+   * The most bytes a start line or a chunk-size line may have, CRLF not
+   * counted. Over it: 414 for a request line, 400 otherwise.
+   *
+   * @default {8192}
+   */
+  maxLineBytes?: number;
+}
+
+// States of the parser. Every state but the last two reads input; DONE
+// (after EOF, or after a response that ends HTTP on the connection) drops
+// input quietly, DEAD (after an error) too.
+const S_HEAD = 0; // reading a head, or between messages
+const S_BODY_LENGTH = 1; // #remaining body bytes to go; 0 means complete
+const S_BODY_CLOSE = 2; // body runs to EOF
+const S_CHUNK_SIZE = 3; // reading a chunk-size line
+const S_CHUNK_DATA = 4; // #remaining chunk bytes to go
+const S_CHUNK_END = 5; // the CRLF after chunk data (#crSeen says how far)
+const S_TRAILERS = 6; // reading the trailer section
+const S_DONE = 7;
+const S_DEAD = 8;
+
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const HTAB = 9;
+const COLON = 58;
+const COMMA = 44;
+const SEMICOLON = 59;
+
+/** 1 for the bytes of a token (field names, methods), else 0. */
+const TCHAR = new Uint8Array(256);
+/** 1 for the bytes allowed in field values and reason phrases, else 0. */
+const FIELD = new Uint8Array(256);
+/** The value of each hex digit, 255 for other bytes. */
+const HEX = new Uint8Array(256).fill(255);
+{
+  for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+  for (let b = 48; b <= 57; b++) TCHAR[b] = 1;
+  for (let b = 65; b <= 90; b++) TCHAR[b] = TCHAR[b + 32] = 1;
+  FIELD[HTAB] = 1;
+  for (let b = 32; b <= 126; b++) FIELD[b] = 1;
+  for (let b = 128; b <= 255; b++) FIELD[b] = 1;
+  for (let b = 0; b <= 9; b++) HEX[48 + b] = b;
+  for (let b = 0; b < 6; b++) HEX[65 + b] = HEX[97 + b] = 10 + b;
+}
+
+function ascii(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+
+const L_HOST = ascii("host");
+const L_EXPECT = ascii("expect");
+const L_CONNECTION = ascii("connection");
+const L_CONTENT_LENGTH = ascii("content-length");
+const L_TRANSFER_ENCODING = ascii("transfer-encoding");
+const L_CLOSE = ascii("close");
+const L_KEEP_ALIVE = ascii("keep-alive");
+const L_CHUNKED = ascii("chunked");
+const L_100_CONTINUE = ascii("100-continue");
+
+const EMPTY = new Uint8Array(0);
+const DECODER = new TextDecoder();
+const DEFAULT_MAX_HEADER_BYTES = 16384;
+const DEFAULT_MAX_HEADERS = 100;
+const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_LINE_BYTES = 8192;
+
+/** Decodes bytes one to one into UTF-16 code units (true ISO-8859-1). */
+function latin1(src: Uint8Array, start: number, end: number): string {
+  let out = "";
+  for (let i = start; i < end; i += 4096) {
+    const part = src.subarray(i, Math.min(end, i + 4096));
+    out += String.fromCharCode.apply(null, part as unknown as number[]);
+  }
+  return out;
+}
+
+/** Whether `src[start, end)` equals the lowercase `lit`, ignoring case. */
+function equalsLower(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  lit: Uint8Array,
+): boolean {
+  if (end - start !== lit.length) return false;
+  for (let i = 0; i < lit.length; i++) {
+    if ((src[start + i] | 0x20) !== lit[i]) return false;
+  }
+  return true;
+}
+
+/** A short, quoted excerpt of some bytes for an error message. */
+function excerpt(src: Uint8Array, start: number, end: number): string {
+  const cut = end - start > 64;
+  const text = latin1(src, start, cut ? start + 64 : end);
+  return JSON.stringify(text) + (cut ? "…" : "");
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function checkLimit(name: string, value: number, allowInfinity: boolean) {
+  const ok = allowInfinity && value === Infinity
+    ? true
+    : Number.isSafeInteger(value) && value > 0;
+  if (!ok) {
+    throw new RangeError(
+      `Cannot create HTTP parser: ${name} must be a positive integer${
+        allowInfinity ? " or Infinity" : ""
+      }, received ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The state machine both parsers share. Not exported: the two subclasses
+ * fix the head type and what the start line looks like.
+ */
+class HttpParserBase<H extends HttpMessageHead> {
+  readonly #isRequest: boolean;
+  readonly #what: string;
+  readonly #cb: HttpParserCallbacks<H>;
+  readonly #maxHeaderBytes: number;
+  readonly #maxHeaders: number;
+  readonly #maxBodyBytes: number;
+  readonly #maxLineBytes: number;
+  /** Methods of the requests awaiting a response (client side). */
+  readonly #methods: string[] | null;
+
+  #state = S_HEAD;
+  /** A partial head, trailer section or chunk-size line; reused. */
+  #buf: Uint8Array = EMPTY;
+  #bufLen = 0;
+  /** Whether the head being read has its start line complete. */
+  #lineSeen = false;
+  #remaining = 0;
+  #bodyBytes = 0;
+  #crSeen = false;
+  /** Input fed while paused (or from inside a callback), not yet parsed. */
+  #held: Uint8Array | null = null;
+  #paused = false;
+  #running = false;
+  #eofPending = false;
+  /** Whether HTTP ends on this connection after the current message. */
+  #lastMessage = false;
+  #error: HttpParseError | null = null;
+  /** Field offsets of the section being parsed: name start/end, value start/end. */
+  readonly #offs: number[] = [];
+
+  constructor(
+    isRequest: boolean,
+    callbacks: HttpParserCallbacks<H>,
+    options: HttpParserOptions,
+    methods: string[] | null,
+  ) {
+    this.#isRequest = isRequest;
+    this.#what = isRequest ? "request" : "response";
+    this.#cb = callbacks;
+    this.#methods = methods;
+    this.#maxHeaderBytes = checkLimit(
+      "maxHeaderBytes",
+      options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+      false,
+    );
+    this.#maxHeaders = checkLimit(
+      "maxHeaders",
+      options.maxHeaders ?? DEFAULT_MAX_HEADERS,
+      false,
+    );
+    this.#maxLineBytes = checkLimit(
+      "maxLineBytes",
+      options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      false,
+    );
+    const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#maxBodyBytes = maxBody === 0
+      ? 0
+      : checkLimit("maxBodyBytes", maxBody, true);
+  }
+
+  /**
+   * Parses the next piece of input, reporting the events it completes
+   * before returning. The parser takes the buffer over: body pieces may be
+   * views into it, so the caller must not change it afterwards. While
+   * paused, or after `feedEof()` or an error, the input is kept (paused)
+   * or ignored (otherwise).
+   *
+   * @param chunk The bytes received, in order; may be empty.
+   */
+  feed(chunk: Uint8Array): void {
+    if (this.#state >= S_DONE || this.#eofPending) return;
+    if (this.#running || this.#paused) {
+      if (chunk.length > 0) {
+        this.#held = this.#held === null ? chunk : concat(this.#held, chunk);
+      }
+      return;
+    }
+    this.#run(chunk);
+  }
+
+  /**
+   * Tells the parser the input has ended (the peer closed its side). A body
+   * delimited by the close completes; a message cut short is an error
+   * (400); between messages nothing is reported. Later input is ignored.
+   * While paused, this takes effect after `resume()` has parsed what is
+   * held.
+   */
+  feedEof(): void {
+    if (this.#state >= S_DONE || this.#eofPending) return;
+    this.#eofPending = true;
+    if (!this.#running && !this.#paused) this.#run(EMPTY);
+  }
+
+  /**
+   * Stops reporting events: called from a callback, nothing more is
+   * reported after that callback returns until `resume()`. Input fed
+   * meanwhile is kept, unparsed, so the caller should also pause its
+   * transport. A server pauses in `onMessageComplete` to answer one
+   * request before reading the next (pipelining).
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /**
+   * Resumes after `pause()`. Called outside the parser's callbacks, it
+   * parses the held input at once, reporting its events before it returns.
+   */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#running) return;
+    const held = this.#held;
+    this.#held = null;
+    if (held !== null || this.#eofPending) this.#run(held ?? EMPTY);
+  }
+
+  /** `true` between `pause()` and `resume()`. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * `true` between messages: no part of a message has been received (or
+   * the input has ended). A connection that closes while idle closed
+   * cleanly.
+   */
+  get idle(): boolean {
+    return (this.#state === S_HEAD && this.#bufLen === 0 &&
+      this.#held === null) || this.#state === S_DONE;
+  }
+
+  /**
+   * The bytes the parser holds: a partial head, trailer section or
+   * chunk-size line (never more than the limits allow), plus input held
+   * while paused.
+   */
+  get bufferedBytes(): number {
+    return this.#bufLen + (this.#held === null ? 0 : this.#held.length);
+  }
+
+  /** Runs the state machine over `data` and then any input held meanwhile. */
+  #run(data: Uint8Array): void {
+    this.#running = true;
+    try {
+      let cur: Uint8Array | null = data;
+      while (cur !== null) {
+        const pos = this.#parse(cur);
+        if (this.#state >= S_DONE) {
+          this.#held = null;
+          break;
+        }
+        if (this.#paused) {
+          if (pos < cur.length) {
+            const rest = cur.subarray(pos);
+            this.#held = this.#held === null ? rest : concat(rest, this.#held);
+          }
+          return;
+        }
+        cur = this.#held;
+        this.#held = null;
+      }
+      if (this.#eofPending && !this.#paused && this.#state < S_DONE) {
+        this.#finishEof();
+      }
+    } catch (e) {
+      this.#state = S_DEAD;
+      this.#held = null;
+      this.#bufLen = 0;
+      if (e !== this.#error || this.#error === null) throw e;
+      this.#cb.onError(this.#error);
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Reports an error by unwinding to `#run()`, which reports it. */
+  #fail(status: number, why: string, received?: string): never {
+    const message = `Cannot parse HTTP ${this.#what}: ${why}` +
+      (received === undefined ? "" : `, received ${received}`);
+    this.#state = S_DEAD;
+    throw (this.#error = new HttpParseError(status, message));
+  }
+
+  #finishEof(): void {
+    const state = this.#state;
+    if (state === S_BODY_CLOSE) {
+      this.#complete(null);
+      this.#state = S_DONE;
+    } else if (state === S_HEAD && this.#bufLen === 0) {
+      this.#state = S_DONE;
+    } else {
+      this.#fail(
+        400,
+        "the connection closed before the message was complete",
+        `${this.#bufLen + this.#bodyBytes} bytes of it`,
+      );
+    }
+  }
+
+  /** Parses `data` until it is used up or the parser pauses or stops. */
+  #parse(data: Uint8Array): number {
+    const end = data.length;
+    let pos = 0;
+    while (!this.#paused) {
+      switch (this.#state) {
+        case S_HEAD:
+          if (this.#bufLen === 0) {
+            // RFC 9112 §2.2: ignore empty lines before a message.
+            while (pos + 1 < end && data[pos] === CR && data[pos + 1] === LF) {
+              pos += 2;
+            }
+          }
+          if (pos === end) return pos;
+          pos = this.#section(data, pos, end);
+          break;
+        case S_BODY_LENGTH: {
+          const r = this.#remaining;
+          if (r === 0) {
+            this.#complete(null);
+            break;
+          }
+          if (pos === end) return pos;
+          const n = r < end - pos ? r : end - pos;
+          this.#remaining = r - n;
+          const piece = n === end ? data : data.subarray(pos, pos + n);
+          pos += n;
+          this.#cb.onBody(piece);
+          break;
+        }
+        case S_BODY_CLOSE: {
+          if (pos === end) return pos;
+          const n = end - pos;
+          if (this.#bodyBytes + n > this.#maxBodyBytes) {
+            this.#fail(
+              413,
+              `the body is larger than maxBodyBytes (${this.#maxBodyBytes})`,
+              `${this.#bodyBytes + n} bytes`,
+            );
+          }
+          this.#bodyBytes += n;
+          const piece = pos === 0 ? data : data.subarray(pos);
+          pos = end;
+          this.#cb.onBody(piece);
+          break;
+        }
+        case S_CHUNK_SIZE:
+          if (pos === end) return pos;
+          pos = this.#chunkSizeLine(data, pos, end);
+          break;
+        case S_CHUNK_DATA: {
+          if (pos === end) return pos;
+          const r = this.#remaining;
+          const n = r < end - pos ? r : end - pos;
+          this.#remaining = r - n;
+          if (r === n) {
+            this.#state = S_CHUNK_END;
+            this.#crSeen = false;
+          }
+          const piece = n === end ? data : data.subarray(pos, pos + n);
+          pos += n;
+          this.#cb.onBody(piece);
+          break;
+        }
+        case S_CHUNK_END:
+          if (pos === end) return pos;
+          if (!this.#crSeen) {
+            if (data[pos] !== CR) this.#badChunkEnd(data, pos, end);
+            this.#crSeen = true;
+            if (++pos === end) return pos;
+          }
+          if (data[pos] !== LF) this.#badChunkEnd(data, pos, end);
+          pos++;
+          this.#state = S_CHUNK_SIZE;
+          break;
+        case S_TRAILERS:
+          if (pos === end) return pos;
+          pos = this.#section(data, pos, end);
+          break;
+        default:
+          return end;
+      }
+    }
+    return pos;
+  }
+
+  #badChunkEnd(data: Uint8Array, pos: number, end: number): never {
+    this.#fail(
+      400,
+      "chunk data is not followed by CRLF",
+      excerpt(data, pos, Math.min(end, pos + 8)),
+    );
+  }
+
+  /** Ends the current message and readies the parser for the next one. */
+  #complete(trailers: HttpHeaderList | null): void {
+    this.#state = this.#lastMessage ? S_DONE : S_HEAD;
+    this.#remaining = 0;
+    this.#bodyBytes = 0;
+    this.#cb.onMessageComplete(trailers);
+  }
+
+  /** Appends `data[start, end)` to the line buffer. */
+  #append(data: Uint8Array, start: number, end: number): void {
+    const need = this.#bufLen + end - start;
+    if (need > this.#buf.length) {
+      const grown = new Uint8Array(Math.max(need, this.#buf.length * 2, 256));
+      grown.set(this.#buf.subarray(0, this.#bufLen));
+      this.#buf = grown;
+    }
+    this.#buf.set(data.subarray(start, end), this.#bufLen);
+    this.#bufLen = need;
+  }
+
+  /** Returns byte `i` of `data`, or before `pos` the buffered bytes. */
+  #byteBefore(data: Uint8Array, pos: number, i: number): number {
+    return i >= pos ? data[i] : this.#buf[this.#bufLen + i - pos];
+  }
+
+  /**
+   * Looks for the empty line that ends a head or trailer section, the part
+   * before `pos` being in the line buffer. Parses the section when found,
+   * buffers the input otherwise; returns where parsing goes on.
+   */
+  #section(data: Uint8Array, pos: number, end: number): number {
+    const L = this.#bufLen;
+    const isHead = this.#state === S_HEAD;
+    const limit = this.#maxHeaderBytes;
+    let lf = data.indexOf(LF, pos);
+    while (lf !== -1) {
+      const off = L + lf - pos; // offset of this LF in the section
+      if (off + 1 > limit) this.#tooLarge(isHead);
+      if (off === 0 || this.#byteBefore(data, pos, lf - 1) !== CR) {
+        this.#fail(400, "a line ends with a bare LF (CRLF is required)");
+      }
+      if (isHead && !this.#lineSeen) {
+        if (off - 1 > this.#maxLineBytes) this.#lineTooLong(off - 1);
+        this.#lineSeen = true;
+      }
+      if (off === 1) {
+        // An empty line at the start: before a head it is ignored; it is
+        // an empty trailer section after the last chunk.
+        this.#bufLen = 0;
+        this.#lineSeen = false;
+        if (!isHead) this.#complete(null);
+        return lf + 1;
+      }
+      if (
+        off >= 3 && this.#byteBefore(data, pos, lf - 2) === LF &&
+        this.#byteBefore(data, pos, lf - 3) === CR
+      ) {
+        let src = data;
+        let start = pos;
+        let stop = lf + 1;
+        if (L > 0) {
+          this.#append(data, pos, lf + 1);
+          src = this.#buf;
+          start = 0;
+          stop = this.#bufLen;
+        }
+        this.#bufLen = 0;
+        this.#lineSeen = false;
+        if (isHead) this.#head(src, start, stop);
+        else this.#trailers(src, start, stop);
+        return lf + 1;
+      }
+      lf = data.indexOf(LF, lf + 1);
+    }
+    const total = L + end - pos;
+    if (isHead && !this.#lineSeen && total > this.#maxLineBytes + 1) {
+      this.#lineTooLong(total);
+    }
+    if (total > limit) this.#tooLarge(isHead);
+    this.#append(data, pos, end);
+    return end;
+  }
+
+  #tooLarge(isHead: boolean): never {
+    this.#fail(
+      431,
+      `the ${isHead ? "head" : "trailer section"} is larger than ` +
+        `maxHeaderBytes (${this.#maxHeaderBytes})`,
+    );
+  }
+
+  #lineTooLong(length: number): never {
+    this.#fail(
+      this.#isRequest ? 414 : 400,
+      `the ${this.#isRequest ? "request" : "status"} line is longer than ` +
+        `maxLineBytes (${this.#maxLineBytes})`,
+      `${length} bytes or more`,
+    );
+  }
+
+  /** Reads a chunk-size line, buffering it if incomplete. */
+  #chunkSizeLine(data: Uint8Array, pos: number, end: number): number {
+    const L = this.#bufLen;
+    const max = this.#maxLineBytes;
+    const lf = data.indexOf(LF, pos);
+    if (lf === -1) {
+      if (L + end - pos > max + 1) this.#chunkLineTooLong();
+      this.#append(data, pos, end);
+      return end;
+    }
+    const off = L + lf - pos;
+    if (off - 1 > max) this.#chunkLineTooLong();
+    if (off === 0 || this.#byteBefore(data, pos, lf - 1) !== CR) {
+      this.#fail(400, "a chunk-size line ends with a bare LF");
+    }
+    let src = data;
+    let start = pos;
+    if (L > 0) {
+      this.#append(data, pos, lf + 1);
+      src = this.#buf;
+      start = 0;
+    }
+    this.#bufLen = 0;
+    this.#chunkSize(src, start, start + off - 1);
+    return lf + 1;
+  }
+
+  #chunkLineTooLong(): never {
+    this.#fail(400, `a chunk-size line is longer than maxLineBytes (${this.#maxLineBytes})`);
+  }
+
+  /** Parses `chunk-size [chunk-ext]` in `src[start, end)`. */
+  #chunkSize(src: Uint8Array, start: number, end: number): void {
+    let i = start;
+    let size = 0;
+    while (i < end) {
+      const h = HEX[src[i]];
+      if (h === 255) break;
+      size = size * 16 + h;
+      if (size > Number.MAX_SAFE_INTEGER) {
+        this.#fail(400, "a chunk size is too large", excerpt(src, start, end));
+      }
+      i++;
+    }
+    if (i === start) {
+      this.#fail(400, "a chunk size is not a hex number", excerpt(src, start, end));
+    }
+    if (i < end) {
+      // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): checked
+      // for stray bytes, otherwise ignored.
+      while (i < end && (src[i] === SP || src[i] === HTAB)) i++;
+      if (i === end || src[i] !== SEMICOLON) {
+        this.#fail(400, "a chunk size is not a hex number", excerpt(src, start, end));
+      }
+      for (i++; i < end; i++) {
+        if (FIELD[src[i]] === 0) {
+          this.#fail(400, "a chunk extension has an invalid byte", excerpt(src, start, end));
+        }
+      }
+    }
+    if (size === 0) {
+      this.#state = S_TRAILERS;
+      return;
+    }
+    if (this.#bodyBytes + size > this.#maxBodyBytes) {
+      this.#fail(
+        413,
+        `the body is larger than maxBodyBytes (${this.#maxBodyBytes})`,
+        `${this.#bodyBytes + size} bytes`,
+      );
+    }
+    this.#bodyBytes += size;
+    this.#remaining = size;
+    this.#state = S_CHUNK_DATA;
+  }
+
+  /**
+   * Checks the field lines of `src[p, end)` (which ends with the empty
+   * line), records their offsets in `#offs`, and returns how many there
+   * are. With `head`, also reads the fields that frame the message.
+   */
+  #fields(src: Uint8Array, p: number, head: Framing | null): number {
+    const offs = this.#offs;
+    const max = this.#maxHeaders;
+    let n = 0;
+    let k = 0;
+    for (;;) {
+      const lf = src.indexOf(LF, p);
+      const cr = lf - 1;
+      if (cr === p) return n;
+      if (++n > max) {
+        this.#fail(
+          431,
+          `the ${head ? "head" : "trailer section"} has more than maxHeaders (${max}) fields`,
+        );
+      }
+      let i = p;
+      while (TCHAR[src[i]] === 1) i++;
+      if (src[i] !== COLON) this.#badName(src, p, i, cr);
+      const nameEnd = i;
+      i++;
+      while (src[i] === SP || src[i] === HTAB) i++;
+      let valueEnd = cr;
+      while (valueEnd > i && (src[valueEnd - 1] === SP || src[valueEnd - 1] === HTAB)) {
+        valueEnd--;
+      }
+      for (let j = i; j < valueEnd; j++) {
+        if (FIELD[src[j]] === 0) {
+          this.#fail(
+            400,
+            `the value of field ${excerpt(src, p, nameEnd)} has an invalid byte 0x${
+              src[j].toString(16).padStart(2, "0")
+            }`,
+          );
+        }
+      }
+      if (head !== null) this.#framingField(src, p, nameEnd, i, valueEnd, head);
+      offs[k++] = p;
+      offs[k++] = nameEnd;
+      offs[k++] = i;
+      offs[k++] = valueEnd;
+      p = lf + 1;
+    }
+  }
+
+  #badName(src: Uint8Array, p: number, i: number, cr: number): never {
+    const b = src[i];
+    const line = excerpt(src, p, cr);
+    if (i === p && (b === SP || b === HTAB)) {
+      this.#fail(400, "a field line starts with whitespace (obs-fold)", line);
+    }
+    if (i === p && b === COLON) this.#fail(400, "a field name is empty", line);
+    if (b === SP || b === HTAB) {
+      this.#fail(400, "a field name is followed by whitespace before the colon", line);
+    }
+    if (i === cr) this.#fail(400, "a field line has no colon", line);
+    this.#fail(400, "a field name has an invalid byte", line);
+  }
+
+  /** Reads the framing-related fields into `f`. */
+  #framingField(
+    src: Uint8Array,
+    ns: number,
+    ne: number,
+    vs: number,
+    ve: number,
+    f: Framing,
+  ): void {
+    switch (ne - ns) {
+      case 4:
+        if (equalsLower(src, ns, ne, L_HOST)) f.hosts++;
+        return;
+      case 6:
+        if (equalsLower(src, ns, ne, L_EXPECT)) {
+          f.expectContinue = equalsLower(src, vs, ve, L_100_CONTINUE);
+        }
+        return;
+      case 10:
+        if (equalsLower(src, ns, ne, L_CONNECTION)) {
+          forEachElement(src, vs, ve, (s, e) => {
+            if (equalsLower(src, s, e, L_CLOSE)) f.close = true;
+            else if (equalsLower(src, s, e, L_KEEP_ALIVE)) f.keepAlive = true;
+          });
+        }
+        return;
+      case 14:
+        if (equalsLower(src, ns, ne, L_CONTENT_LENGTH)) {
+          this.#contentLength(src, vs, ve, f);
+        }
+        return;
+      case 17:
+        if (equalsLower(src, ns, ne, L_TRANSFER_ENCODING)) {
+          f.te = true;
+          forEachElement(src, vs, ve, (s, e) => {
+            if (equalsLower(src, s, e, L_CHUNKED)) {
+              f.chunked++;
+              f.chunkedLast = true;
+            } else {
+              f.otherCodings = true;
+              f.chunkedLast = false;
+            }
+          });
+        }
+        return;
+    }
+  }
+
+  /** Reads a `Content-Length` value: digits, or a list of equal digits. */
+  #contentLength(src: Uint8Array, vs: number, ve: number, f: Framing): void {
+    let k = vs;
+    for (;;) {
+      while (k < ve && (src[k] === SP || src[k] === HTAB)) k++;
+      const digits = k;
+      let n = 0;
+      while (k < ve) {
+        const d = src[k] - 48;
+        if (d < 0 || d > 9) break;
+        n = n * 10 + d;
+        if (n > Number.MAX_SAFE_INTEGER) {
+          this.#fail(400, "Content-Length is too large", excerpt(src, vs, ve));
+        }
+        k++;
+      }
+      if (k === digits) this.#badContentLength(src, vs, ve);
+      while (k < ve && (src[k] === SP || src[k] === HTAB)) k++;
+      if (f.contentLength !== -1 && f.contentLength !== n) {
+        this.#fail(400, "Content-Length has differing values", excerpt(src, vs, ve));
+      }
+      f.contentLength = n;
+      if (k === ve) return;
+      if (src[k] !== COMMA) this.#badContentLength(src, vs, ve);
+      k++;
+    }
+  }
+
+  #badContentLength(src: Uint8Array, vs: number, ve: number): never {
+    this.#fail(400, "Content-Length is not a number of bytes", excerpt(src, vs, ve));
+  }
+
+  /** Reads `HTTP/1.x` at `src[i]`, returning the minor version. */
+  #version(src: Uint8Array, i: number, lineStart: number, cr: number): number {
+    if (
+      src[i] !== 72 || src[i + 1] !== 84 || src[i + 2] !== 84 ||
+      src[i + 3] !== 80 || src[i + 4] !== 47 || src[i + 6] !== 46 ||
+      src[i + 5] - 48 > 9 || src[i + 5] < 48 ||
+      src[i + 7] - 48 > 9 || src[i + 7] < 48
+    ) {
+      this.#fail(400, "the HTTP version is malformed", excerpt(src, lineStart, cr));
+    }
+    if (src[i + 5] !== 49) {
+      this.#fail(505, "only HTTP/1.x is supported", excerpt(src, i, i + 8));
+    }
+    return src[i + 7] - 48;
+  }
+
+  /** Parses a complete head: `src[start, end)` ends with the empty line. */
+  #head(src: Uint8Array, start: number, end: number): void {
+    const cr = src.indexOf(LF, start) - 1;
+    const f = new Framing();
+    // Start line. For a request, [a, b) is the method and [c, d) the target;
+    // for a response, [c, d) is the reason phrase.
+    let a = start;
+    let b = start;
+    let c: number;
+    let d = cr;
+    let minor: number;
+    let status = 0;
+    let high = 0;
+    if (this.#isRequest) {
+      let i = start;
+      while (TCHAR[src[i]] === 1) i++;
+      if (i === start || src[i] !== SP) {
+        this.#fail(400, "the method is not a token followed by a space", excerpt(src, start, cr));
+      }
+      b = i++;
+      c = i;
+      for (let x = src[i]; x > 32 && x < 127; x = src[++i]);
+      if (i === c || src[i] !== SP) {
+        this.#fail(400, "the request-target is empty or has an invalid byte", excerpt(src, start, cr));
+      }
+      d = i++;
+      if (cr - i !== 8) {
+        this.#fail(400, "the HTTP version is malformed", excerpt(src, start, cr));
+      }
+      minor = this.#version(src, i, start, cr);
+    } else {
+      if (cr - start < 12) {
+        this.#fail(400, "the status line is malformed", excerpt(src, start, cr));
+      }
+      minor = this.#version(src, start, start, cr);
+      const d0 = src[start + 9] - 48;
+      const d1 = src[start + 10] - 48;
+      const d2 = src[start + 11] - 48;
+      if (
+        src[start + 8] !== SP || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 ||
+        d2 < 0 || d2 > 9 || (cr > start + 12 && src[start + 12] !== SP)
+      ) {
+        this.#fail(400, "the status line is malformed", excerpt(src, start, cr));
+      }
+      status = d0 * 100 + d1 * 10 + d2;
+      c = cr > start + 12 ? start + 13 : cr;
+      for (let i = c; i < cr; i++) {
+        const x = src[i];
+        if (FIELD[x] === 0) {
+          this.#fail(400, "the reason phrase has an invalid byte", excerpt(src, start, cr));
+        }
+        high |= x;
+      }
+    }
+    const count = this.#fields(src, cr + 2, f);
+
+    // Header block bytes are mostly ASCII, which the (fast) UTF-8 decoder
+    // maps one to one; obs-text needs the Latin-1 path.
+    const offs = this.#offs;
+    for (let k = 0; k < count * 4 && high < 128; k += 4) {
+      for (let j = offs[k + 2]; j < offs[k + 3]; j++) high |= src[j];
+    }
+    const text = high >= 128
+      ? latin1(src, start, end)
+      : DECODER.decode(src.subarray(start, end));
+    const pairs = new Array<[string, string]>(count);
+    for (let k = 0, n = 0; n < count; k += 4, n++) {
+      pairs[n] = [
+        text.slice(offs[k] - start, offs[k + 1] - start),
+        text.slice(offs[k + 2] - start, offs[k + 3] - start),
+      ];
+    }
+    const headers = new HttpHeaderList(pairs);
+
+    // Framing (RFC 9112 §6).
+    let bodyKind: HttpBodyKind;
+    let length = 0;
+    let keepAlive = minor === 0 ? f.keepAlive && !f.close : !f.close;
+    this.#lastMessage = false;
+    if (this.#isRequest) {
+      if (minor > 0 && f.hosts === 0) this.#fail(400, "an HTTP/1.1 request has no Host field");
+      if (f.hosts > 1) this.#fail(400, "a request has more than one Host field");
+      bodyKind = this.#bodyFraming(f, minor);
+      length = f.contentLength;
+    } else {
+      const methods = this.#methods!;
+      if (methods.length === 0) {
+        this.#fail(400, "no request is awaiting a response", excerpt(src, start, cr));
+      }
+      const method = status >= 200 || status === 101 ? methods.shift()! : methods[0];
+      if (method === "HEAD" || status < 200 || status === 204 || status === 304) {
+        bodyKind = "none";
+        if (status === 101) this.#lastMessage = true;
+      } else if (method === "CONNECT" && status < 300) {
+        bodyKind = "none";
+        this.#lastMessage = true;
+      } else if (!f.te && f.contentLength === -1) {
+        bodyKind = "close";
+        keepAlive = false;
+      } else {
+        bodyKind = this.#bodyFraming(f, minor);
+        length = f.contentLength;
+      }
+    }
+    if (bodyKind === "length") {
+      if (length > this.#maxBodyBytes) {
+        this.#fail(
+          413,
+          `the body is larger than maxBodyBytes (${this.#maxBodyBytes})`,
+          `Content-Length ${length}`,
+        );
+      }
+      if (length === 0) bodyKind = "none";
+    }
+    if (bodyKind === "none") {
+      length = 0;
+      this.#state = S_BODY_LENGTH;
+      this.#remaining = 0;
+    } else if (bodyKind === "length") {
+      this.#state = S_BODY_LENGTH;
+      this.#remaining = length;
+    } else {
+      length = -1;
+      this.#state = bodyKind === "chunked" ? S_CHUNK_SIZE : S_BODY_CLOSE;
+    }
+    this.#bodyBytes = 0;
+
+    let head: HttpRequestHead | HttpResponseHead;
+    if (this.#isRequest) {
+      head = {
+        method: high < 128 ? internMethod(src, a, b, text, start) : text.slice(a - start, b - start),
+        target: text.slice(c - start, d - start),
+        versionMajor: 1,
+        versionMinor: minor,
+        headers,
+        keepAlive,
+        bodyKind,
+        contentLength: length,
+        expectContinue: minor > 0 && f.expectContinue,
+      };
+    } else {
+      head = {
+        status,
+        reason: text.slice(c - start, d - start),
+        versionMajor: 1,
+        versionMinor: minor,
+        headers,
+        keepAlive,
+        bodyKind,
+        contentLength: length,
+      };
+    }
+    a = b = 0;
+    this.#cb.onHead(head as unknown as H);
+  }
+
+  /** Decides between `Content-Length` and `chunked` framing, or fails. */
+  #bodyFraming(f: Framing, minor: number): HttpBodyKind {
+    if (f.te) {
+      if (minor === 0) this.#fail(400, "an HTTP/1.0 message has Transfer-Encoding");
+      if (f.contentLength !== -1) {
+        this.#fail(400, "a message has both Content-Length and Transfer-Encoding");
+      }
+      if (f.chunked === 0 && !f.otherCodings) {
+        this.#fail(400, "Transfer-Encoding is empty");
+      }
+      if (!f.chunkedLast) {
+        this.#fail(
+          this.#isRequest ? 400 : 501,
+          "the final transfer-coding is not chunked",
+        );
+      }
+      if (f.chunked > 1) this.#fail(400, "chunked is applied more than once");
+      if (f.otherCodings) {
+        this.#fail(501, "only the chunked transfer-coding is supported");
+      }
+      return "chunked";
+    }
+    return f.contentLength === -1 ? "none" : "length";
+  }
+
+  /** Parses a complete trailer section and completes the message. */
+  #trailers(src: Uint8Array, start: number, end: number): void {
+    const count = this.#fields(src, start, null);
+    const offs = this.#offs;
+    let high = 0;
+    for (let k = 0; k < count * 4; k += 4) {
+      for (let j = offs[k + 2]; j < offs[k + 3]; j++) high |= src[j];
+    }
+    const text = high >= 128
+      ? latin1(src, start, end)
+      : DECODER.decode(src.subarray(start, end));
+    const pairs = new Array<[string, string]>(count);
+    for (let k = 0, n = 0; n < count; k += 4, n++) {
+      pairs[n] = [
+        text.slice(offs[k] - start, offs[k + 1] - start),
+        text.slice(offs[k + 2] - start, offs[k + 3] - start),
+      ];
+    }
+    this.#complete(new HttpHeaderList(pairs));
+  }
+}
+
+/** What the framing fields of a head said. */
+class Framing {
+  hosts = 0;
+  expectContinue = false;
+  close = false;
+  keepAlive = false;
+  contentLength = -1;
+  te = false;
+  chunked = 0;
+  chunkedLast = false;
+  otherCodings = false;
+}
+
+/** Calls `fn` with the bounds of each non-empty element of a field list. */
+function forEachElement(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  fn: (s: number, e: number) => void,
+): void {
+  let i = start;
+  while (i < end) {
+    let e = src.indexOf(COMMA, i);
+    if (e === -1 || e > end) e = end;
+    let s = i;
+    let t = e;
+    while (s < t && (src[s] === SP || src[s] === HTAB)) s++;
+    while (t > s && (src[t - 1] === SP || src[t - 1] === HTAB)) t--;
+    if (t > s) fn(s, t);
+    i = e + 1;
+  }
+}
+
+/** Returns a shared string for the common methods, else a slice. */
+function internMethod(
+  src: Uint8Array,
+  a: number,
+  b: number,
+  text: string,
+  start: number,
+): string {
+  const n = b - a;
+  const c = src[a];
+  if (n === 3 && c === 71 && src[a + 1] === 69 && src[a + 2] === 84) return "GET";
+  if (n === 4 && c === 80 && src[a + 1] === 79 && src[a + 2] === 83 && src[a + 3] === 84) {
+    return "POST";
+  }
+  if (n === 4 && c === 72 && src[a + 1] === 69 && src[a + 2] === 65 && src[a + 3] === 68) {
+    return "HEAD";
+  }
+  return text.slice(a - start, b - start);
+}
+
+/**
+ * Parses the requests a server receives on one connection.
+ *
+ * Feed it bytes with `feed()`; it reports each request through the
+ * callbacks. Requests pipelined behind the current one are parsed as soon
+ * as it completes, unless the callbacks `pause()` the parser.
+ */
+export class HttpRequestParser extends HttpParserBase<HttpRequestHead> {
+  /**
+   * Makes a parser for the requests of one connection.
+   *
+   * @param callbacks Where events go.
+   * @param options Limits.
+   * @throws {RangeError} When a limit is not a positive integer.
+   */
+  constructor(
+    callbacks: HttpParserCallbacks<HttpRequestHead>,
+    options: HttpParserOptions = {},
+  ) {
+    super(true, callbacks, options, null);
+  }
+}
+
+/**
+ * Parses the responses a client receives on one connection.
+ *
+ * Whether a response has a body depends on the request it answers (a
+ * response to HEAD has none), so the client calls `expectResponse(method)`
+ * for each request it sends, in order. A 1xx response is reported as a
+ * message of its own (no body) and the final response follows it.
+ */
+export class HttpResponseParser extends HttpParserBase<HttpResponseHead> {
+  readonly #methods: string[];
+
+  /**
+   * Makes a parser for the responses of one connection.
+   *
+   * @param callbacks Where events go.
+   * @param options Limits.
+   * @throws {RangeError} When a limit is not a positive integer.
+   */
+  constructor(
+    callbacks: HttpParserCallbacks<HttpResponseHead>,
+    options: HttpParserOptions = {},
+  ) {
+    const methods: string[] = [];
+    super(false, callbacks, options, methods);
+    this.#methods = methods;
+  }
+
+  /**
+   * Records that a request was sent and its response is awaited. A
+   * response arriving when none is awaited is an error.
+   *
+   * @param method The request's method, such as `"GET"` or `"HEAD"`.
+   */
+  expectResponse(method: string): void {
+    this.#methods.push(method);
+  }
+
+  /** The number of requests still awaiting their final response. */
+  get pendingResponses(): number {
+    return this.#methods.length;
+  }
+}

@@ -1,0 +1,558 @@
+/**
+ * `Task`: a future that drives a coroutine — a generator function or an
+ * async function — on the loop.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+import { Future } from "../futures/future.ts";
+import { CancelledError, InvalidStateError } from "../futures/errors.ts";
+import { getRunningLoop, setAwaitHook } from "../futures/running_loop.ts";
+import { wrapFuture } from "../futures/wrap_future.ts";
+
+/**
+ * A generator coroutine: `yield*` a future, task or coroutine to wait for
+ * it; a bare `yield` lets other callbacks run for one iteration.
+ *
+ * @typeParam T What the coroutine returns.
+ */
+export type Coroutine<T> = Generator<Future<unknown> | undefined, T, unknown>;
+
+/**
+ * Anything tulip can wait for: a future (or task), a generator coroutine,
+ * or a promise (what an async function returns).
+ *
+ * @typeParam T The result type.
+ */
+export type Awaitable<T> = Future<T> | Coroutine<T> | PromiseLike<T>;
+
+/** Options for `Task` and `loop.createTask()`. */
+export interface TaskOptions {
+  /**
+   * The task's name, shown when it is printed.
+   *
+   * @default {"Task-<n>"}
+   */
+  name?: string;
+  /**
+   * The loop to run on.
+   *
+   * @default {the running loop}
+   */
+  loop?: SchedulingLoop;
+}
+
+// The task whose generator is being stepped right now (synchronously), and
+// the task an async function belongs to, carried across its awaits.
+let stepping: Task<unknown> | null = null;
+const asyncTask = new AsyncLocalStorage<Task<unknown>>();
+
+// Every live task per loop, for allTasks(). In debug mode tasks are held
+// weakly so that a pending task nobody references can be collected — and
+// reported.
+const liveTasks = new WeakMap<SchedulingLoop, Set<Task<unknown>>>();
+const weakTasks = new WeakMap<SchedulingLoop, Set<WeakRef<Task<unknown>>>>();
+interface Abandoned {
+  loop: SchedulingLoop;
+  name: string;
+  ref: WeakRef<Task<unknown>>;
+}
+const abandoned = new FinalizationRegistry<Abandoned>((held) => {
+  weakTasks.get(held.loop)?.delete(held.ref);
+  if (held.loop.isClosed()) return;
+  held.loop.callExceptionHandler({
+    message: `Task was destroyed but it is pending: ${held.name}`,
+  });
+});
+
+let taskCounter = 0;
+
+function isGenerator(x: unknown): x is Coroutine<unknown> {
+  return typeof x === "object" && x !== null &&
+    typeof (x as Coroutine<unknown>).next === "function" &&
+    typeof (x as Coroutine<unknown>).throw === "function";
+}
+
+function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
+  return (typeof x === "object" || typeof x === "function") && x !== null &&
+    typeof (x as PromiseLike<unknown>).then === "function";
+}
+
+/** Called by `Future.then()`: records what an async-function task awaits. */
+let noteAwait: (task: Task<unknown>, future: Future<unknown>) => void;
+setAwaitHook((future) => {
+  const task = asyncTask.getStore();
+  if (task !== undefined && future instanceof Future && future !== task) {
+    noteAwait(task, future);
+  }
+});
+
+/**
+ * A future that runs a coroutine to completion on the loop.
+ *
+ * A generator coroutine waits with `yield* future`; the task resumes it
+ * when the future is done. An async function waits with `await future`.
+ * `cancel()` delivers a `CancelledError` where the coroutine waits: thrown
+ * in at its `yield` for a generator, or as the rejection of the awaited
+ * future for an async function. The coroutine may catch it to clean up
+ * (and even wait in a `finally`), or refuse it. An async function awaiting
+ * a foreign promise cannot be interrupted: it sees the cancellation at its
+ * next `await` of a tulip future — unless the promise honours the task's
+ * `signal`, which is aborted on `cancel()`.
+ *
+ * PEP 3156: `tulip.Task`.
+ *
+ * @typeParam T What the coroutine returns.
+ *
+ * @example A generator coroutine and an async function
+ * ```ts
+ * import { newEventLoop, sleep } from "@tulip/tulip";
+ * import type { Coroutine } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = newEventLoop();
+ * function* double(x: number): Coroutine<number> {
+ *   yield* sleep(0.001);
+ *   return 2 * x;
+ * }
+ * const a = loop.createTask(double(21), { name: "gen" });
+ * const b = loop.createTask(async () => (await sleep(0.001, "hi")) + "!");
+ * assertEquals(await loop.runUntilComplete(a), 42);
+ * assertEquals(await loop.runUntilComplete(b), "hi!");
+ * loop.close();
+ * ```
+ */
+export class Task<T> extends Future<T> {
+  #gen: Coroutine<T> | null = null;
+  #fn: (() => Coroutine<T> | PromiseLike<T> | T) | null = null;
+  #name: string;
+  #futWaiter: Future<unknown> | null = null;
+  #awaiting: Set<Future<unknown>> | null = null;
+  #mustCancel = false;
+  #cancelMessage: string | undefined = undefined;
+  #cancelRequests = 0;
+  #abort: AbortController | null = null;
+  #weakRef: WeakRef<Task<unknown>> | null = null;
+
+  static {
+    noteAwait = (task, future) => task.#noteAwait(future);
+  }
+
+  /**
+   * Wraps `coro` and schedules its first step with `callSoon`.
+   *
+   * @param coro A generator object, or a function that returns a generator
+   * or a promise (an async function).
+   * @param options The task's name and loop.
+   * @throws {TypeError} When `coro` is neither.
+   */
+  constructor(
+    coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T> | T),
+    options?: TaskOptions,
+  ) {
+    super({ loop: options?.loop });
+    if (typeof coro === "function") this.#fn = coro;
+    else if (isGenerator(coro)) this.#gen = coro as Coroutine<T>;
+    else {
+      throw new TypeError(
+        `Cannot create a Task: expected a generator or a function, received ${
+          coro === null ? "null" : typeof coro
+        }`,
+      );
+    }
+    this.#name = options?.name ?? `Task-${++taskCounter}`;
+    const loop = this.getLoop();
+    if (loop.getDebug()) {
+      const ref = new WeakRef(this.#self());
+      this.#weakRef = ref;
+      let set = weakTasks.get(loop);
+      if (set === undefined) weakTasks.set(loop, set = new Set());
+      set.add(ref);
+      abandoned.register(this, { loop, name: this.#name, ref }, this);
+    } else {
+      let set = liveTasks.get(loop);
+      if (set === undefined) liveTasks.set(loop, set = new Set());
+      set.add(this.#self());
+    }
+    loop.callSoon(this.#step);
+  }
+
+  /**
+   * Returns the task's name.
+   *
+   * @returns The name.
+   */
+  getName(): string {
+    return this.#name;
+  }
+
+  /**
+   * Renames the task.
+   *
+   * @param name The new name.
+   */
+  setName(name: string): void {
+    this.#name = String(name);
+  }
+
+  /**
+   * Returns the coroutine: the generator, or the function given.
+   *
+   * @returns The coroutine.
+   */
+  getCoro(): Coroutine<T> | (() => unknown) | null {
+    return this.#gen ?? this.#fn;
+  }
+
+  /**
+   * An `AbortSignal` aborted (with the `CancelledError`) when the task is
+   * cancelled: hand it to `fetch`, `Deno.Command` or `@std/async`'s
+   * `abortable` so foreign work stops with the task.
+   */
+  get signal(): AbortSignal {
+    if (this.#abort === null) {
+      this.#abort = new AbortController();
+      if (this.#cancelRequests > 0 || this.cancelled()) {
+        this.#abort.abort(new CancelledError(this.#cancelMessage));
+      }
+    }
+    return this.#abort.signal;
+  }
+
+  /**
+   * Asks the task to cancel itself: a `CancelledError` is delivered where
+   * its coroutine waits, on the loop's next turn. The coroutine may catch
+   * it. Each call is counted (see `cancelling()`).
+   *
+   * PEP 3156: `Task.cancel()`.
+   *
+   * @param msg A message for the `CancelledError`.
+   * @returns `false` if the task is already done, else `true`.
+   */
+  override cancel(msg?: string): boolean {
+    if (this.done()) return false;
+    this.#cancelRequests++;
+    this.#cancelMessage = msg;
+    this.#abort?.abort(new CancelledError(msg));
+    if (this.#futWaiter !== null && this.#futWaiter.cancel(msg)) return true;
+    if (this.#awaiting !== null) {
+      let any = false;
+      for (const f of this.#awaiting) any = f.cancel(msg) || any;
+      if (any) return true;
+    }
+    this.#mustCancel = true;
+    return true;
+  }
+
+  /**
+   * Returns how many cancellation requests are outstanding.
+   *
+   * @returns The count.
+   */
+  cancelling(): number {
+    return this.#cancelRequests;
+  }
+
+  /**
+   * Withdraws one cancellation request (a `timeout()` scope does this when
+   * it turns its own cancellation into a `TimeoutError`).
+   *
+   * @returns The remaining count.
+   */
+  uncancel(): number {
+    if (this.#cancelRequests > 0) this.#cancelRequests--;
+    if (this.#cancelRequests === 0) this.#mustCancel = false;
+    return this.#cancelRequests;
+  }
+
+  /**
+   * Not allowed on a task: its coroutine sets the result.
+   *
+   * @param _value Ignored.
+   * @throws {InvalidStateError} Always.
+   */
+  override setResult(_value: T): void {
+    throw new InvalidStateError(
+      "Cannot call setResult() on a Task: its coroutine sets the result",
+    );
+  }
+
+  /**
+   * Not allowed on a task: its coroutine sets the error.
+   *
+   * @param _exc Ignored.
+   * @throws {InvalidStateError} Always.
+   */
+  override setException(_exc: unknown): void {
+    throw new InvalidStateError(
+      "Cannot call setException() on a Task: its coroutine sets the error",
+    );
+  }
+
+  /**
+   * The class word used by `describe()`, with the task's name.
+   *
+   * @returns For example `Task "fetch-3"`.
+   */
+  protected override kindName(): string {
+    return `Task "${this.#name}"`;
+  }
+
+  #self(): Task<unknown> {
+    return this as unknown as Task<unknown>;
+  }
+
+  #finish(value: T): void {
+    if (this.#mustCancel) {
+      this.#mustCancel = false;
+      this.#cancelled(this.#cancelMessage);
+      return;
+    }
+    super.setResult(value);
+    this.#forget();
+  }
+
+  #fail(exc: unknown): void {
+    if (exc instanceof CancelledError) this.#cancelled(exc.message);
+    else {
+      super.setException(exc);
+      this.#forget();
+    }
+  }
+
+  #cancelled(msg: string | undefined): void {
+    super.cancel(msg);
+    this.#forget();
+  }
+
+  #forget(): void {
+    const loop = this.getLoop();
+    if (this.#weakRef !== null) {
+      weakTasks.get(loop)?.delete(this.#weakRef);
+      abandoned.unregister(this);
+    } else {
+      liveTasks.get(loop)?.delete(this.#self());
+    }
+    this.#awaiting = null;
+  }
+
+  #step = (exc?: unknown): void => {
+    if (this.done()) return;
+    if (this.#mustCancel) {
+      this.#mustCancel = false;
+      exc = new CancelledError(this.#cancelMessage);
+    }
+    this.#futWaiter = null;
+    if (this.#gen === null) return this.#start(exc);
+    const previous = stepping;
+    stepping = this.#self();
+    let r: IteratorResult<Future<unknown> | undefined, T>;
+    try {
+      r = exc === undefined ? this.#gen.next() : this.#gen.throw(exc);
+    } catch (e) {
+      stepping = previous;
+      return this.#fail(e);
+    }
+    stepping = previous;
+    if (r.done) return this.#finish(r.value);
+    const yielded = r.value;
+    const loop = this.getLoop();
+    if (yielded === undefined) {
+      loop.callSoon(this.#step);
+    } else if (!(yielded instanceof Future)) {
+      loop.callSoon(
+        this.#step,
+        new TypeError(
+          `Cannot drive Task "${this.#name}": its coroutine yielded ${
+            isPromiseLike(yielded) ? "a promise" : typeof yielded
+          }; use yield* with a Future, a Task or a coroutine (wrap promises with wrapFuture)`,
+        ),
+      );
+    } else if (yielded.getLoop() !== loop) {
+      loop.callSoon(
+        this.#step,
+        new InvalidStateError(
+          `Cannot drive Task "${this.#name}": it awaited a Future of another loop`,
+        ),
+      );
+    } else if (yielded === this) {
+      loop.callSoon(
+        this.#step,
+        new InvalidStateError(
+          `Cannot drive Task "${this.#name}": a task cannot await itself`,
+        ),
+      );
+    } else {
+      this.#futWaiter = yielded;
+      yielded.addDoneCallback(this.#wakeup);
+      if (this.#mustCancel && yielded.cancel(this.#cancelMessage)) {
+        this.#mustCancel = false;
+      }
+    }
+  };
+
+  #wakeup = (): void => {
+    this.#step();
+  };
+
+  // First step of a function task: call it (inside the task's async
+  // context), then drive what it returned.
+  #start(exc: unknown): void {
+    const fn = this.#fn!;
+    if (exc !== undefined) return this.#fail(exc);
+    let out: unknown;
+    const previous = stepping;
+    stepping = this.#self();
+    try {
+      out = asyncTask.run(this.#self(), fn);
+    } catch (e) {
+      return this.#fail(e);
+    } finally {
+      stepping = previous;
+    }
+    if (isGenerator(out)) {
+      this.#gen = out as Coroutine<T>;
+      this.#step();
+    } else if (isPromiseLike(out)) {
+      (out as PromiseLike<T>).then(
+        (v) => {
+          if (!this.done()) this.#finish(v);
+        },
+        (e) => {
+          if (!this.done()) this.#fail(e);
+        },
+      );
+    } else {
+      this.#finish(out as T);
+    }
+  }
+
+  #noteAwait(future: Future<unknown>): void {
+    if (future.done()) return;
+    if (this.#mustCancel && future.cancel(this.#cancelMessage)) {
+      this.#mustCancel = false;
+      return;
+    }
+    const awaiting = this.#awaiting ??= new Set();
+    awaiting.add(future);
+    future.addDoneCallback(() => this.#awaiting?.delete(future));
+  }
+}
+
+/**
+ * Returns the task running now, or `null` outside any task.
+ *
+ * PEP 3156 (as in asyncio): `current_task()`.
+ *
+ * @param loop Only return a task of this loop.
+ * @returns The current task, or `null`.
+ *
+ * @example
+ * ```ts
+ * import { currentTask, newEventLoop } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = newEventLoop();
+ * const t = loop.createTask(async () => currentTask()?.getName(), { name: "me" });
+ * assertEquals(await loop.runUntilComplete(t), "me");
+ * assertEquals(currentTask(), null);
+ * loop.close();
+ * ```
+ */
+export function currentTask(loop?: SchedulingLoop): Task<unknown> | null {
+  const task = stepping ?? asyncTask.getStore() ?? null;
+  if (task === null || (loop !== undefined && task.getLoop() !== loop)) {
+    return null;
+  }
+  return task;
+}
+
+/**
+ * Returns the loop's tasks that are not done.
+ *
+ * PEP 3156 (as in asyncio): `all_tasks()`.
+ *
+ * @param loop The loop; the running loop by default.
+ * @returns A new set of the pending tasks.
+ *
+ * @example
+ * ```ts
+ * import { allTasks, newEventLoop, sleep } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = newEventLoop();
+ * const t = loop.createTask(async () => await sleep(0));
+ * assertEquals(allTasks(loop).has(t), true);
+ * await loop.runUntilComplete(t);
+ * assertEquals(allTasks(loop).size, 0);
+ * loop.close();
+ * ```
+ */
+export function allTasks(loop?: SchedulingLoop): Set<Task<unknown>> {
+  const target = loop ?? getRunningLoop();
+  const out = new Set<Task<unknown>>();
+  if (target === null) return out;
+  for (const t of liveTasks.get(target) ?? []) if (!t.done()) out.add(t);
+  for (const ref of weakTasks.get(target) ?? []) {
+    const t = ref.deref();
+    if (t !== undefined && !t.done()) out.add(t);
+  }
+  return out;
+}
+
+/** Options for `ensureFuture`. */
+export interface EnsureFutureOptions {
+  /**
+   * The loop to bind a new task or future to.
+   *
+   * @default {the running loop}
+   */
+  loop?: SchedulingLoop;
+}
+
+/**
+ * Returns a future for anything awaitable: a future as is, a coroutine
+ * wrapped in a task, a promise wrapped with `wrapFuture`.
+ *
+ * PEP 3156 (as in asyncio): `ensure_future()`.
+ *
+ * @typeParam T The result type.
+ * @param aw A future, task, generator coroutine or promise.
+ * @param options The loop to use.
+ * @returns A future of `aw`'s result.
+ * @throws {TypeError} When `aw` is none of these.
+ *
+ * @example Wrapping a promise
+ * ```ts
+ * import { ensureFuture, newEventLoop } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = newEventLoop();
+ * const f = ensureFuture(Promise.resolve(7), { loop });
+ * assertEquals(await loop.runUntilComplete(f), 7);
+ * loop.close();
+ * ```
+ */
+export function ensureFuture<T>(
+  aw: Awaitable<T>,
+  options?: EnsureFutureOptions,
+): Future<T> {
+  const loop = options?.loop;
+  if (aw instanceof Future) {
+    if (loop !== undefined && aw.getLoop() !== loop) {
+      throw new InvalidStateError(
+        "Cannot ensure a future: it belongs to another loop",
+      );
+    }
+    return aw;
+  }
+  if (isGenerator(aw)) return new Task(aw as Coroutine<T>, { loop });
+  if (isPromiseLike(aw)) return wrapFuture(aw, { loop });
+  throw new TypeError(
+    `Cannot ensure a future: expected a Future, a coroutine or a promise, received ${
+      aw === null ? "null" : typeof aw
+    }`,
+  );
+}
