@@ -84,7 +84,8 @@ export class Future<T> implements PromiseLike<T> {
   #exception: unknown = undefined;
   #hasException = false;
   #cancelMessage: string | undefined = undefined;
-  #callbacks: DoneCallback<T>[] | null = null;
+  // Typed without T so that Future<T> stays assignable to Future<unknown>.
+  #callbacks: DoneCallback<never>[] | null = null;
   #watched = false;
 
   /**
@@ -189,9 +190,9 @@ export class Future<T> implements PromiseLike<T> {
     if (this.#state !== PENDING) {
       this.#loop.callSoon(fn, this);
     } else if (this.#callbacks === null) {
-      this.#callbacks = [fn];
+      this.#callbacks = [fn as DoneCallback<never>];
     } else {
-      this.#callbacks.push(fn);
+      this.#callbacks.push(fn as DoneCallback<never>);
     }
   }
 
@@ -204,7 +205,7 @@ export class Future<T> implements PromiseLike<T> {
   removeDoneCallback(fn: DoneCallback<T>): number {
     const callbacks = this.#callbacks;
     if (callbacks === null) return 0;
-    const kept = callbacks.filter((cb) => cb !== fn);
+    const kept = callbacks.filter((cb) => cb !== (fn as DoneCallback<never>));
     const removed = callbacks.length - kept.length;
     if (removed > 0) this.#callbacks = kept.length > 0 ? kept : null;
     return removed;
@@ -263,8 +264,9 @@ export class Future<T> implements PromiseLike<T> {
   }
 
   /**
-   * Lets `await future` work in async functions. The returned promise
-   * settles after the done callbacks are scheduled, so on the loop's turn.
+   * Lets `await future` work in async functions. A pending future settles
+   * the returned promise from a done callback, on the loop's turn; a done
+   * one settles it at once, so awaiting it does not wait for the loop.
    *
    * @typeParam R1 The type of the fulfilment handler's result.
    * @typeParam R2 The type of the rejection handler's result.
@@ -278,10 +280,7 @@ export class Future<T> implements PromiseLike<T> {
   ): Promise<R1 | R2> {
     notifyAwait(this);
     return new Promise<R1 | R2>((resolve, reject) => {
-      this.addDoneCallback((f) => {
-        // Runs on the loop's turn; the awaiting code resumes in a microtask,
-        // so ask the loop to let microtasks run before its next iteration.
-        requestMicrotaskCheckpoint();
+      const settle = (f: Future<T>) => {
         let value: T;
         try {
           value = f.result();
@@ -300,6 +299,14 @@ export class Future<T> implements PromiseLike<T> {
         } catch (e2) {
           reject(e2);
         }
+      };
+      // Like asyncio's `await` of a done future: no trip through the loop.
+      if (this.#state !== PENDING) return settle(this);
+      this.addDoneCallback((f) => {
+        // Runs on the loop's turn; the awaiting code resumes in a microtask,
+        // so ask the loop to let microtasks run before its next iteration.
+        requestMicrotaskCheckpoint();
+        settle(f);
       });
     });
   }
@@ -351,7 +358,9 @@ export class Future<T> implements PromiseLike<T> {
     const callbacks = this.#callbacks;
     if (callbacks === null) return;
     this.#callbacks = null;
-    for (const cb of callbacks) this.#loop.callSoon(cb, this);
+    for (const cb of callbacks) {
+      this.#loop.callSoon(cb as DoneCallback<T>, this);
+    }
   }
 
   #stateError(what: string): Error {

@@ -22,4 +22,8 @@ import { BaseEventLoop } from "./base_event_loop.ts";
  * loop.close();
  * ```
  */
-export class DenoEventLoop extends BaseEventLoop {}
+export class DenoEventLoop extends BaseEventLoop {
+  // ---- Streams: TCP, TLS, Unix sockets, servers (stream-transport helper) ----
+
+  // ---- Datagrams, subprocesses, pipes, signals, names, executor (other helper) ----
+}

@@ -154,7 +154,7 @@ export type HttpBodyKind = "none" | "length" | "chunked" | "close";
 export interface HttpMessageHead {
   /** The major HTTP version; always 1. */
   versionMajor: number;
-  /** The minor HTTP version: 0 or 1 (a higher 1.x is read as 1.1). */
+  /** The minor HTTP version, 0 to 9; above 1 is handled as 1.1. */
   versionMinor: number;
   /** The header fields. */
   headers: HttpHeaderList;
@@ -255,7 +255,8 @@ export interface HttpParserOptions {
    */
   maxHeaders?: number;
   /**
-   * The most body bytes a single message may have; may be `Infinity`. A
+   * The most body bytes a single message may have: 0 or more, or
+   * `Infinity`. A
    * larger `Content-Length` is rejected before the head is reported. Over
    * it: 413.
    *
@@ -368,15 +369,10 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-function checkLimit(name: string, value: number, allowInfinity: boolean) {
-  const ok = allowInfinity && value === Infinity
-    ? true
-    : Number.isSafeInteger(value) && value > 0;
-  if (!ok) {
+function checkLimit(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
     throw new RangeError(
-      `Cannot create HTTP parser: ${name} must be a positive integer${
-        allowInfinity ? " or Infinity" : ""
-      }, received ${value}`,
+      `Cannot create HTTP parser: ${name} must be a positive integer, received ${value}`,
     );
   }
   return value;
@@ -416,6 +412,9 @@ class HttpParserBase<H extends HttpMessageHead> {
   #error: HttpParseError | null = null;
   /** Field offsets of the section being parsed: name start/end, value start/end. */
   readonly #offs: number[] = [];
+  /** The bitwise OR of all field value bytes of the last `#fields()` call. */
+  #high = 0;
+  readonly #framing = new Framing();
 
   constructor(
     isRequest: boolean,
@@ -430,22 +429,24 @@ class HttpParserBase<H extends HttpMessageHead> {
     this.#maxHeaderBytes = checkLimit(
       "maxHeaderBytes",
       options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
-      false,
     );
     this.#maxHeaders = checkLimit(
       "maxHeaders",
       options.maxHeaders ?? DEFAULT_MAX_HEADERS,
-      false,
     );
     this.#maxLineBytes = checkLimit(
       "maxLineBytes",
       options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-      false,
     );
     const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    this.#maxBodyBytes = maxBody === 0
-      ? 0
-      : checkLimit("maxBodyBytes", maxBody, true);
+    if (
+      maxBody !== Infinity && !(Number.isSafeInteger(maxBody) && maxBody >= 0)
+    ) {
+      throw new RangeError(
+        `Cannot create HTTP parser: maxBodyBytes must be a non-negative integer or Infinity, received ${maxBody}`,
+      );
+    }
+    this.#maxBodyBytes = maxBody;
   }
 
   /**
@@ -502,7 +503,9 @@ class HttpParserBase<H extends HttpMessageHead> {
     if (this.#running) return;
     const held = this.#held;
     this.#held = null;
-    if (held !== null || this.#eofPending) this.#run(held ?? EMPTY);
+    // Run even with nothing held: the pause may have come between a head
+    // and the completion of its empty body.
+    if (this.#state < S_DONE) this.#run(held ?? EMPTY);
   }
 
   /** `true` between `pause()` and `resume()`. */
@@ -583,7 +586,7 @@ class HttpParserBase<H extends HttpMessageHead> {
       this.#fail(
         400,
         "the connection closed before the message was complete",
-        `${this.#bufLen + this.#bodyBytes} bytes of it`,
+        "end of input",
       );
     }
   }
@@ -620,17 +623,18 @@ class HttpParserBase<H extends HttpMessageHead> {
         }
         case S_BODY_CLOSE: {
           if (pos === end) return pos;
-          const n = end - pos;
-          if (this.#bodyBytes + n > this.#maxBodyBytes) {
+          // Deliver up to the limit, then fail on the first byte over it.
+          const room = this.#maxBodyBytes - this.#bodyBytes;
+          if (room === 0) {
             this.#fail(
               413,
               `the body is larger than maxBodyBytes (${this.#maxBodyBytes})`,
-              `${this.#bodyBytes + n} bytes`,
             );
           }
+          const n = room < end - pos ? room : end - pos;
           this.#bodyBytes += n;
-          const piece = pos === 0 ? data : data.subarray(pos);
-          pos = end;
+          const piece = n === end ? data : data.subarray(pos, pos + n);
+          pos += n;
           this.#cb.onBody(piece);
           break;
         }
@@ -719,13 +723,23 @@ class HttpParserBase<H extends HttpMessageHead> {
     let lf = data.indexOf(LF, pos);
     while (lf !== -1) {
       const off = L + lf - pos; // offset of this LF in the section
+      // Limits are checked in the order in which byte-at-a-time input
+      // would exceed them, so that how the input is split never changes
+      // which error is reported.
+      const firstLine = isHead && !this.#lineSeen;
+      if (
+        firstLine && off - 1 > this.#maxLineBytes &&
+        this.#maxLineBytes + 1 <= limit
+      ) {
+        this.#lineTooLong();
+      }
       if (off + 1 > limit) this.#tooLarge(isHead);
+      if (firstLine) {
+        if (off - 1 > this.#maxLineBytes) this.#lineTooLong();
+        this.#lineSeen = true;
+      }
       if (off === 0 || this.#byteBefore(data, pos, lf - 1) !== CR) {
         this.#fail(400, "a line ends with a bare LF (CRLF is required)");
-      }
-      if (isHead && !this.#lineSeen) {
-        if (off - 1 > this.#maxLineBytes) this.#lineTooLong(off - 1);
-        this.#lineSeen = true;
       }
       if (off === 1) {
         // An empty line at the start: before a head it is ignored; it is
@@ -758,7 +772,7 @@ class HttpParserBase<H extends HttpMessageHead> {
     }
     const total = L + end - pos;
     if (isHead && !this.#lineSeen && total > this.#maxLineBytes + 1) {
-      this.#lineTooLong(total);
+      this.#lineTooLong();
     }
     if (total > limit) this.#tooLarge(isHead);
     this.#append(data, pos, end);
@@ -773,12 +787,11 @@ class HttpParserBase<H extends HttpMessageHead> {
     );
   }
 
-  #lineTooLong(length: number): never {
+  #lineTooLong(): never {
     this.#fail(
       this.#isRequest ? 414 : 400,
       `the ${this.#isRequest ? "request" : "status"} line is longer than ` +
         `maxLineBytes (${this.#maxLineBytes})`,
-      `${length} bytes or more`,
     );
   }
 
@@ -810,7 +823,10 @@ class HttpParserBase<H extends HttpMessageHead> {
   }
 
   #chunkLineTooLong(): never {
-    this.#fail(400, `a chunk-size line is longer than maxLineBytes (${this.#maxLineBytes})`);
+    this.#fail(
+      400,
+      `a chunk-size line is longer than maxLineBytes (${this.#maxLineBytes})`,
+    );
   }
 
   /** Parses `chunk-size [chunk-ext]` in `src[start, end)`. */
@@ -827,18 +843,30 @@ class HttpParserBase<H extends HttpMessageHead> {
       i++;
     }
     if (i === start) {
-      this.#fail(400, "a chunk size is not a hex number", excerpt(src, start, end));
+      this.#fail(
+        400,
+        "a chunk size is not a hex number",
+        excerpt(src, start, end),
+      );
     }
     if (i < end) {
       // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): checked
       // for stray bytes, otherwise ignored.
       while (i < end && (src[i] === SP || src[i] === HTAB)) i++;
       if (i === end || src[i] !== SEMICOLON) {
-        this.#fail(400, "a chunk size is not a hex number", excerpt(src, start, end));
+        this.#fail(
+          400,
+          "a chunk size is not a hex number",
+          excerpt(src, start, end),
+        );
       }
       for (i++; i < end; i++) {
         if (FIELD[src[i]] === 0) {
-          this.#fail(400, "a chunk extension has an invalid byte", excerpt(src, start, end));
+          this.#fail(
+            400,
+            "a chunk extension has an invalid byte",
+            excerpt(src, start, end),
+          );
         }
       }
     }
@@ -868,14 +896,20 @@ class HttpParserBase<H extends HttpMessageHead> {
     const max = this.#maxHeaders;
     let n = 0;
     let k = 0;
+    let high = 0;
     for (;;) {
       const lf = src.indexOf(LF, p);
       const cr = lf - 1;
-      if (cr === p) return n;
+      if (cr === p) {
+        this.#high = high;
+        return n;
+      }
       if (++n > max) {
         this.#fail(
           431,
-          `the ${head ? "head" : "trailer section"} has more than maxHeaders (${max}) fields`,
+          `the ${
+            head ? "head" : "trailer section"
+          } has more than maxHeaders (${max}) fields`,
         );
       }
       let i = p;
@@ -885,16 +919,20 @@ class HttpParserBase<H extends HttpMessageHead> {
       i++;
       while (src[i] === SP || src[i] === HTAB) i++;
       let valueEnd = cr;
-      while (valueEnd > i && (src[valueEnd - 1] === SP || src[valueEnd - 1] === HTAB)) {
+      while (
+        valueEnd > i && (src[valueEnd - 1] === SP || src[valueEnd - 1] === HTAB)
+      ) {
         valueEnd--;
       }
       for (let j = i; j < valueEnd; j++) {
-        if (FIELD[src[j]] === 0) {
+        const x = src[j];
+        high |= x;
+        if (FIELD[x] === 0) {
           this.#fail(
             400,
-            `the value of field ${excerpt(src, p, nameEnd)} has an invalid byte 0x${
-              src[j].toString(16).padStart(2, "0")
-            }`,
+            `the value of field ${
+              excerpt(src, p, nameEnd)
+            } has an invalid byte 0x${src[j].toString(16).padStart(2, "0")}`,
           );
         }
       }
@@ -915,7 +953,11 @@ class HttpParserBase<H extends HttpMessageHead> {
     }
     if (i === p && b === COLON) this.#fail(400, "a field name is empty", line);
     if (b === SP || b === HTAB) {
-      this.#fail(400, "a field name is followed by whitespace before the colon", line);
+      this.#fail(
+        400,
+        "a field name is followed by whitespace before the colon",
+        line,
+      );
     }
     if (i === cr) this.#fail(400, "a field line has no colon", line);
     this.#fail(400, "a field name has an invalid byte", line);
@@ -988,7 +1030,11 @@ class HttpParserBase<H extends HttpMessageHead> {
       if (k === digits) this.#badContentLength(src, vs, ve);
       while (k < ve && (src[k] === SP || src[k] === HTAB)) k++;
       if (f.contentLength !== -1 && f.contentLength !== n) {
-        this.#fail(400, "Content-Length has differing values", excerpt(src, vs, ve));
+        this.#fail(
+          400,
+          "Content-Length has differing values",
+          excerpt(src, vs, ve),
+        );
       }
       f.contentLength = n;
       if (k === ve) return;
@@ -998,7 +1044,11 @@ class HttpParserBase<H extends HttpMessageHead> {
   }
 
   #badContentLength(src: Uint8Array, vs: number, ve: number): never {
-    this.#fail(400, "Content-Length is not a number of bytes", excerpt(src, vs, ve));
+    this.#fail(
+      400,
+      "Content-Length is not a number of bytes",
+      excerpt(src, vs, ve),
+    );
   }
 
   /** Reads `HTTP/1.x` at `src[i]`, returning the minor version. */
@@ -1009,7 +1059,11 @@ class HttpParserBase<H extends HttpMessageHead> {
       src[i + 5] - 48 > 9 || src[i + 5] < 48 ||
       src[i + 7] - 48 > 9 || src[i + 7] < 48
     ) {
-      this.#fail(400, "the HTTP version is malformed", excerpt(src, lineStart, cr));
+      this.#fail(
+        400,
+        "the HTTP version is malformed",
+        excerpt(src, lineStart, cr),
+      );
     }
     if (src[i + 5] !== 49) {
       this.#fail(505, "only HTTP/1.x is supported", excerpt(src, i, i + 8));
@@ -1020,10 +1074,11 @@ class HttpParserBase<H extends HttpMessageHead> {
   /** Parses a complete head: `src[start, end)` ends with the empty line. */
   #head(src: Uint8Array, start: number, end: number): void {
     const cr = src.indexOf(LF, start) - 1;
-    const f = new Framing();
+    const f = this.#framing;
+    f.reset();
     // Start line. For a request, [a, b) is the method and [c, d) the target;
     // for a response, [c, d) is the reason phrase.
-    let a = start;
+    const a = start;
     let b = start;
     let c: number;
     let d = cr;
@@ -1034,22 +1089,38 @@ class HttpParserBase<H extends HttpMessageHead> {
       let i = start;
       while (TCHAR[src[i]] === 1) i++;
       if (i === start || src[i] !== SP) {
-        this.#fail(400, "the method is not a token followed by a space", excerpt(src, start, cr));
+        this.#fail(
+          400,
+          "the method is not a token followed by a space",
+          excerpt(src, start, cr),
+        );
       }
       b = i++;
       c = i;
-      for (let x = src[i]; x > 32 && x < 127; x = src[++i]);
+      while (src[i] > 32 && src[i] < 127) i++;
       if (i === c || src[i] !== SP) {
-        this.#fail(400, "the request-target is empty or has an invalid byte", excerpt(src, start, cr));
+        this.#fail(
+          400,
+          "the request-target is empty or has an invalid byte",
+          excerpt(src, start, cr),
+        );
       }
       d = i++;
       if (cr - i !== 8) {
-        this.#fail(400, "the HTTP version is malformed", excerpt(src, start, cr));
+        this.#fail(
+          400,
+          "the HTTP version is malformed",
+          excerpt(src, start, cr),
+        );
       }
       minor = this.#version(src, i, start, cr);
     } else {
       if (cr - start < 12) {
-        this.#fail(400, "the status line is malformed", excerpt(src, start, cr));
+        this.#fail(
+          400,
+          "the status line is malformed",
+          excerpt(src, start, cr),
+        );
       }
       minor = this.#version(src, start, start, cr);
       const d0 = src[start + 9] - 48;
@@ -1059,26 +1130,32 @@ class HttpParserBase<H extends HttpMessageHead> {
         src[start + 8] !== SP || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 ||
         d2 < 0 || d2 > 9 || (cr > start + 12 && src[start + 12] !== SP)
       ) {
-        this.#fail(400, "the status line is malformed", excerpt(src, start, cr));
+        this.#fail(
+          400,
+          "the status line is malformed",
+          excerpt(src, start, cr),
+        );
       }
       status = d0 * 100 + d1 * 10 + d2;
       c = cr > start + 12 ? start + 13 : cr;
       for (let i = c; i < cr; i++) {
         const x = src[i];
         if (FIELD[x] === 0) {
-          this.#fail(400, "the reason phrase has an invalid byte", excerpt(src, start, cr));
+          this.#fail(
+            400,
+            "the reason phrase has an invalid byte",
+            excerpt(src, start, cr),
+          );
         }
         high |= x;
       }
     }
     const count = this.#fields(src, cr + 2, f);
+    high |= this.#high;
 
     // Header block bytes are mostly ASCII, which the (fast) UTF-8 decoder
     // maps one to one; obs-text needs the Latin-1 path.
     const offs = this.#offs;
-    for (let k = 0; k < count * 4 && high < 128; k += 4) {
-      for (let j = offs[k + 2]; j < offs[k + 3]; j++) high |= src[j];
-    }
     const text = high >= 128
       ? latin1(src, start, end)
       : DECODER.decode(src.subarray(start, end));
@@ -1097,17 +1174,29 @@ class HttpParserBase<H extends HttpMessageHead> {
     let keepAlive = minor === 0 ? f.keepAlive && !f.close : !f.close;
     this.#lastMessage = false;
     if (this.#isRequest) {
-      if (minor > 0 && f.hosts === 0) this.#fail(400, "an HTTP/1.1 request has no Host field");
-      if (f.hosts > 1) this.#fail(400, "a request has more than one Host field");
+      if (minor > 0 && f.hosts === 0) {
+        this.#fail(400, "an HTTP/1.1 request has no Host field");
+      }
+      if (f.hosts > 1) {
+        this.#fail(400, "a request has more than one Host field");
+      }
       bodyKind = this.#bodyFraming(f, minor);
       length = f.contentLength;
     } else {
       const methods = this.#methods!;
       if (methods.length === 0) {
-        this.#fail(400, "no request is awaiting a response", excerpt(src, start, cr));
+        this.#fail(
+          400,
+          "no request is awaiting a response",
+          excerpt(src, start, cr),
+        );
       }
-      const method = status >= 200 || status === 101 ? methods.shift()! : methods[0];
-      if (method === "HEAD" || status < 200 || status === 204 || status === 304) {
+      const method = status >= 200 || status === 101
+        ? methods.shift()!
+        : methods[0];
+      if (
+        method === "HEAD" || status < 200 || status === 204 || status === 304
+      ) {
         bodyKind = "none";
         if (status === 101) this.#lastMessage = true;
       } else if (method === "CONNECT" && status < 300) {
@@ -1147,7 +1236,7 @@ class HttpParserBase<H extends HttpMessageHead> {
     let head: HttpRequestHead | HttpResponseHead;
     if (this.#isRequest) {
       head = {
-        method: high < 128 ? internMethod(src, a, b, text, start) : text.slice(a - start, b - start),
+        method: internMethod(src, a, b, text, start),
         target: text.slice(c - start, d - start),
         versionMajor: 1,
         versionMinor: minor,
@@ -1169,16 +1258,20 @@ class HttpParserBase<H extends HttpMessageHead> {
         contentLength: length,
       };
     }
-    a = b = 0;
     this.#cb.onHead(head as unknown as H);
   }
 
   /** Decides between `Content-Length` and `chunked` framing, or fails. */
   #bodyFraming(f: Framing, minor: number): HttpBodyKind {
     if (f.te) {
-      if (minor === 0) this.#fail(400, "an HTTP/1.0 message has Transfer-Encoding");
+      if (minor === 0) {
+        this.#fail(400, "an HTTP/1.0 message has Transfer-Encoding");
+      }
       if (f.contentLength !== -1) {
-        this.#fail(400, "a message has both Content-Length and Transfer-Encoding");
+        this.#fail(
+          400,
+          "a message has both Content-Length and Transfer-Encoding",
+        );
       }
       if (f.chunked === 0 && !f.otherCodings) {
         this.#fail(400, "Transfer-Encoding is empty");
@@ -1202,11 +1295,7 @@ class HttpParserBase<H extends HttpMessageHead> {
   #trailers(src: Uint8Array, start: number, end: number): void {
     const count = this.#fields(src, start, null);
     const offs = this.#offs;
-    let high = 0;
-    for (let k = 0; k < count * 4; k += 4) {
-      for (let j = offs[k + 2]; j < offs[k + 3]; j++) high |= src[j];
-    }
-    const text = high >= 128
+    const text = this.#high >= 128
       ? latin1(src, start, end)
       : DECODER.decode(src.subarray(start, end));
     const pairs = new Array<[string, string]>(count);
@@ -1231,6 +1320,18 @@ class Framing {
   chunked = 0;
   chunkedLast = false;
   otherCodings = false;
+
+  reset(): void {
+    this.hosts = 0;
+    this.expectContinue = false;
+    this.close = false;
+    this.keepAlive = false;
+    this.contentLength = -1;
+    this.te = false;
+    this.chunked = 0;
+    this.chunkedLast = false;
+    this.otherCodings = false;
+  }
 }
 
 /** Calls `fn` with the bounds of each non-empty element of a field list. */
@@ -1263,11 +1364,19 @@ function internMethod(
 ): string {
   const n = b - a;
   const c = src[a];
-  if (n === 3 && c === 71 && src[a + 1] === 69 && src[a + 2] === 84) return "GET";
-  if (n === 4 && c === 80 && src[a + 1] === 79 && src[a + 2] === 83 && src[a + 3] === 84) {
+  if (n === 3 && c === 71 && src[a + 1] === 69 && src[a + 2] === 84) {
+    return "GET";
+  }
+  if (
+    n === 4 && c === 80 && src[a + 1] === 79 && src[a + 2] === 83 &&
+    src[a + 3] === 84
+  ) {
     return "POST";
   }
-  if (n === 4 && c === 72 && src[a + 1] === 69 && src[a + 2] === 65 && src[a + 3] === 68) {
+  if (
+    n === 4 && c === 72 && src[a + 1] === 69 && src[a + 2] === 65 &&
+    src[a + 3] === 68
+  ) {
     return "HEAD";
   }
   return text.slice(a - start, b - start);
@@ -1286,7 +1395,7 @@ export class HttpRequestParser extends HttpParserBase<HttpRequestHead> {
    *
    * @param callbacks Where events go.
    * @param options Limits.
-   * @throws {RangeError} When a limit is not a positive integer.
+   * @throws {RangeError} When a limit is out of range.
    */
   constructor(
     callbacks: HttpParserCallbacks<HttpRequestHead>,
@@ -1312,7 +1421,7 @@ export class HttpResponseParser extends HttpParserBase<HttpResponseHead> {
    *
    * @param callbacks Where events go.
    * @param options Limits.
-   * @throws {RangeError} When a limit is not a positive integer.
+   * @throws {RangeError} When a limit is out of range.
    */
   constructor(
     callbacks: HttpParserCallbacks<HttpResponseHead>,

@@ -16,4 +16,5 @@
  * @module
  */
 
+export * from "./flow_control.ts";
 export * from "./transport.ts";

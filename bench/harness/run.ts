@@ -1080,7 +1080,7 @@ function svgChart(res: WorkloadResult, footer: string): string {
     const max = Math.max(0, ...oks.map((e) => e.max[m.key] ?? 0)) || 1;
     out.push(
       `<text x="${x0}" y="${top - 12}" font-weight="bold">${xml(m.label)}` +
-        `<tspan font-weight="normal" fill="#777"> (${m.better} is better)</tspan></text>`,
+        `<tspan font-weight="normal" fill="#777">&#160;(${m.better} is better)</tspan></text>`,
       `<line x1="${x0}" y1="${top - 4}" x2="${x0}" y2="${
         top + res.entries.length * rowH
       }" stroke="#999"/>`,

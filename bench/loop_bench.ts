@@ -1,0 +1,204 @@
+/**
+ * Benchmarks of the scheduler: callbacks, timers, task switches, futures.
+ * Each bench does a fixed number of operations; divide by it for a per-op
+ * figure (bench/README.md lists them).
+ *
+ * deno task bench  (or: deno bench bench/loop_bench.ts)
+ *
+ * @module
+ */
+
+import { BaseEventLoop, type Coroutine, Future, sleep } from "../mod.ts";
+import { VirtualTimeLoop } from "../testing/mod.ts";
+
+const CHAIN = 1_000_000;
+const TIMERS = 100_000;
+const SWITCHES = 100_000;
+const FUTURES = 100_000;
+
+const loop = new BaseEventLoop();
+const vloop = new VirtualTimeLoop();
+
+// ---- callSoon chain: 1,000,000 callbacks, each scheduling the next ----
+
+Deno.bench("callSoon chain (1,000,000 callbacks)", {
+  group: "chain",
+  baseline: true,
+}, async () => {
+  let n = 0;
+  const tick = () => {
+    if (++n < CHAIN) loop.callSoon(tick);
+    else loop.stop();
+  };
+  loop.callSoon(tick);
+  await loop.runForever();
+});
+
+Deno.bench("queueMicrotask chain (1,000,000; never polls I/O)", {
+  group: "chain",
+}, async () => {
+  let n = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      if (++n < CHAIN) queueMicrotask(tick);
+      else resolve();
+    };
+    queueMicrotask(tick);
+  });
+});
+
+Deno.bench("setImmediate chain (100,000; polls I/O each hop)", {
+  group: "chain",
+}, async () => {
+  let n = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      if (++n < CHAIN / 10) setImmediate(tick);
+      else resolve();
+    };
+    setImmediate(tick);
+  });
+});
+
+// ---- timers: schedule 100,000 over 0–100 ms, cancel half ----
+
+function noop() {}
+
+Deno.bench("callLater ×100,000 + cancel half", {
+  group: "timers",
+  baseline: true,
+}, () => {
+  const handles = new Array(TIMERS);
+  for (let i = 0; i < TIMERS; i++) {
+    handles[i] = loop.callLater((i % 1000) * 0.0001, noop);
+  }
+  for (let i = 0; i < TIMERS; i += 2) handles[i].cancel();
+  for (let i = 1; i < TIMERS; i += 2) handles[i].cancel();
+});
+
+Deno.bench("callLater ×100,000 (schedule only, then cancel all)", {
+  group: "timers",
+}, (b) => {
+  const handles = new Array(TIMERS);
+  b.start();
+  for (let i = 0; i < TIMERS; i++) {
+    handles[i] = loop.callLater((i % 1000) * 0.0001, noop);
+  }
+  b.end();
+  for (const h of handles) h.cancel();
+});
+
+Deno.bench("TimerHandle.cancel ×100,000", { group: "timers" }, (b) => {
+  const handles = new Array(TIMERS);
+  for (let i = 0; i < TIMERS; i++) {
+    handles[i] = loop.callLater((i % 1000) * 0.0001, noop);
+  }
+  b.start();
+  for (let i = 0; i < TIMERS; i++) handles[i].cancel();
+  b.end();
+});
+
+Deno.bench("setTimeout ×100,000 + clearTimeout all", {
+  group: "timers",
+}, () => {
+  const ids = new Array(TIMERS);
+  for (let i = 0; i < TIMERS; i++) ids[i] = setTimeout(noop, i % 100);
+  for (let i = 0; i < TIMERS; i++) clearTimeout(ids[i]);
+});
+
+// ---- task switches ----
+
+Deno.bench("generator task: bare yield ×100,000", {
+  group: "switch",
+  baseline: true,
+}, async () => {
+  function* spin(): Coroutine<void> {
+    for (let i = 0; i < SWITCHES; i++) yield;
+  }
+  await loop.runUntilComplete(loop.createTask(spin()));
+});
+
+Deno.bench("generator task: yield* done future ×100,000", {
+  group: "switch",
+}, async () => {
+  const done = loop.createFuture<number>();
+  done.setResult(1);
+  function* spin(): Coroutine<number> {
+    let sum = 0;
+    for (let i = 0; i < SWITCHES; i++) sum += yield* done;
+    return sum;
+  }
+  await loop.runUntilComplete(loop.createTask(spin()));
+});
+
+Deno.bench("async function: await null ×100,000 (native)", {
+  group: "switch",
+}, async () => {
+  for (let i = 0; i < SWITCHES; i++) await null;
+});
+
+// ---- futures ----
+
+Deno.bench("Future: create + setResult ×100,000", {
+  group: "future",
+  baseline: true,
+}, () => {
+  for (let i = 0; i < FUTURES; i++) {
+    const f = new Future<number>({ loop });
+    f.setResult(i);
+  }
+});
+
+Deno.bench("Promise: create + resolve ×100,000 (native)", {
+  group: "future",
+}, () => {
+  for (let i = 0; i < FUTURES; i++) {
+    let resolve!: (v: number) => void;
+    new Promise<number>((r) => resolve = r);
+    resolve(i);
+  }
+});
+
+Deno.bench("async task: await a resolved Future ×100,000", {
+  group: "await",
+  baseline: true,
+}, async () => {
+  await loop.runUntilComplete(loop.createTask(async () => {
+    for (let i = 0; i < FUTURES; i++) {
+      const f = new Future<number>({ loop });
+      f.setResult(i);
+      await f;
+    }
+  }));
+});
+
+Deno.bench("async function: await a resolved Promise ×100,000 (native)", {
+  group: "await",
+}, async () => {
+  for (let i = 0; i < FUTURES; i++) await Promise.resolve(i);
+});
+
+// ---- virtual time ----
+
+Deno.bench("VirtualTimeLoop: sleep(30) ×1,000 in a task", {
+  group: "virtual",
+  baseline: true,
+}, async () => {
+  await vloop.runUntilComplete(vloop.createTask(async () => {
+    for (let i = 0; i < 1000; i++) await sleep(30);
+  }));
+});
+
+Deno.bench("VirtualTimeLoop: sleep(30) ×1,000 in a generator", {
+  group: "virtual",
+}, async () => {
+  function* sleeper(): Coroutine<void> {
+    for (let i = 0; i < 1000; i++) yield* sleep(30);
+  }
+  await vloop.runUntilComplete(vloop.createTask(sleeper()));
+});
+
+globalThis.addEventListener("unload", () => {
+  loop.close();
+  vloop.close();
+});

@@ -1,0 +1,62 @@
+/**
+ * How late timers fire: the host's own `setTimeout` against tulip's
+ * `callLater`, for delays from 1 to 20 ms. Prints median and p99 lateness
+ * in milliseconds, and checks that no timer fired early.
+ *
+ * deno run bench/timer_lateness.ts
+ *
+ * @module
+ */
+
+import { newEventLoop } from "../mod.ts";
+
+const DELAYS_MS = [1, 2, 5, 10, 20];
+const SAMPLES = 50;
+
+function stats(lateness: number[]): string {
+  const s = [...lateness].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return `median ${at(0.5).toFixed(3)} ms, p99 ${at(0.99).toFixed(3)} ms`;
+}
+
+async function hostLateness(ms: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const start = performance.now();
+    await new Promise((r) => setTimeout(r, ms));
+    out.push(performance.now() - start - ms);
+  }
+  return out;
+}
+
+async function loopLateness(ms: number): Promise<number[]> {
+  const loop = newEventLoop();
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < SAMPLES; i++) {
+      const done = loop.createFuture<void>();
+      const start = performance.now();
+      loop.callAt(loop.time() + ms / 1000, () => {
+        out.push(performance.now() - start - ms);
+        done.setResult(undefined);
+      });
+      await loop.runUntilComplete(done);
+    }
+  } finally {
+    loop.close();
+  }
+  return out;
+}
+
+let early = 0;
+for (const ms of DELAYS_MS) {
+  const host = await hostLateness(ms);
+  const ours = await loopLateness(ms);
+  early += ours.filter((x) => x < 0).length;
+  console.log(
+    `${String(ms).padStart(2)} ms  setTimeout: ${stats(host)}   callLater: ${
+      stats(ours)
+    }`,
+  );
+}
+console.log(`timers fired early: ${early}`);

@@ -1,0 +1,101 @@
+// A double-ended queue on a power-of-two ring buffer: O(1) push and shift
+// at the back and at the front, at any length (Array.prototype.shift is
+// O(n) on long arrays). It shrinks again when it empties out, so a burst
+// does not pin memory for ever. The waiter lists and the FIFO storage of
+// the coordination primitives are built on it.
+
+const MIN_CAPACITY = 16;
+
+/** A double-ended queue. */
+export class Deque<T> {
+  #items: (T | undefined)[] = new Array(MIN_CAPACITY);
+  #mask = MIN_CAPACITY - 1;
+  #head = 0;
+  #length = 0;
+
+  /** The number of items queued. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Adds an item at the back. */
+  push(item: T): void {
+    if (this.#length > this.#mask) this.#resize((this.#mask + 1) * 2);
+    this.#items[(this.#head + this.#length) & this.#mask] = item;
+    this.#length++;
+  }
+
+  /** Adds an item at the front. */
+  unshift(item: T): void {
+    if (this.#length > this.#mask) this.#resize((this.#mask + 1) * 2);
+    this.#head = (this.#head - 1) & this.#mask;
+    this.#items[this.#head] = item;
+    this.#length++;
+  }
+
+  /** Removes and returns the front item, or `undefined` when empty. */
+  shift(): T | undefined {
+    if (this.#length === 0) return undefined;
+    const i = this.#head;
+    const item = this.#items[i];
+    this.#items[i] = undefined;
+    this.#head = (i + 1) & this.#mask;
+    this.#length--;
+    if (this.#length === 0) this.#reset();
+    return item;
+  }
+
+  /** Removes and returns the back item, or `undefined` when empty. */
+  pop(): T | undefined {
+    if (this.#length === 0) return undefined;
+    const i = (this.#head + this.#length - 1) & this.#mask;
+    const item = this.#items[i];
+    this.#items[i] = undefined;
+    this.#length--;
+    if (this.#length === 0) this.#reset();
+    return item;
+  }
+
+  /** Returns the front item without removing it, or `undefined`. */
+  peek(): T | undefined {
+    return this.#length === 0 ? undefined : this.#items[this.#head];
+  }
+
+  /** Removes every item. */
+  clear(): void {
+    this.#items = new Array(MIN_CAPACITY);
+    this.#mask = MIN_CAPACITY - 1;
+    this.#head = 0;
+    this.#length = 0;
+  }
+
+  /** Keeps only the items for which `keep` returns `true`, in order; O(n). */
+  filter(keep: (item: T) => boolean): void {
+    const kept: T[] = [];
+    for (const item of this) if (keep(item)) kept.push(item);
+    this.clear();
+    for (const item of kept) this.push(item);
+  }
+
+  /** Iterates front to back. */
+  *[Symbol.iterator](): Generator<T> {
+    for (let i = 0; i < this.#length; i++) {
+      yield this.#items[(this.#head + i) & this.#mask] as T;
+    }
+  }
+
+  #reset(): void {
+    this.#head = 0;
+    if (this.#mask >= 4 * MIN_CAPACITY) this.clear();
+  }
+
+  #resize(capacity: number): void {
+    const items = new Array<T | undefined>(capacity);
+    for (let i = 0; i < this.#length; i++) {
+      items[i] = this.#items[(this.#head + i) & this.#mask];
+    }
+    this.#items = items;
+    this.#mask = capacity - 1;
+    this.#head = 0;
+  }
+}

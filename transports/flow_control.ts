@@ -1,0 +1,347 @@
+/**
+ * `WriteFlowControl`: the write-buffer water marks and PEP 3153 producer
+ * registration that every writing transport shares.
+ *
+ * @module
+ */
+
+import { InvalidStateError } from "../futures/errors.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { BaseTransport, Producer } from "./transport.ts";
+
+/** The default high-water mark, in bytes (64 KiB, as in asyncio). */
+const DEFAULT_HIGH = 64 * 1024;
+
+/** Options for `WriteFlowControl`. */
+export interface WriteFlowControlOptions {
+  /**
+   * The high-water mark in bytes.
+   *
+   * @default {65536, or 4 × `low` when only `low` is given}
+   */
+  high?: number;
+  /**
+   * The low-water mark in bytes.
+   *
+   * @default {`high / 4`}
+   */
+  low?: number;
+}
+
+function checkLimit(name: string, value: unknown): void {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot set write buffer limits: ${name} must be a number, received ${typeof value}`,
+    );
+  }
+  if (Number.isNaN(value) || value < 0) {
+    throw new RangeError(
+      `Cannot set write buffer limits: ${name} must be >= 0, received ${name}=${value}`,
+    );
+  }
+}
+
+/**
+ * Works out the `[high, low]` water marks from optional values, the way
+ * asyncio does: `high` defaults to 64 KiB (or 4 × `low`), `low` to
+ * `high / 4`, rounded down.
+ */
+function resolveLimits(high?: number, low?: number): [number, number] {
+  if (high !== undefined) checkLimit("high", high);
+  if (low !== undefined) checkLimit("low", low);
+  const h = high ?? (low === undefined ? DEFAULT_HIGH : 4 * low);
+  const l = low ?? Math.floor(h / 4);
+  if (!(h >= l)) {
+    throw new RangeError(
+      `Cannot set write buffer limits: high must be >= low, received high=${h} low=${l}`,
+    );
+  }
+  return [h, l];
+}
+
+/**
+ * The write side's flow control, for any transport that buffers writes:
+ * the protocol's `pauseWriting()` / `resumeWriting()` driven by the
+ * high- and low-water marks, and a PEP 3153 producer paused, resumed or
+ * asked for more by the same marks.
+ *
+ * The transport owns the buffer and reports its size with `update(size)`
+ * after every change (a write queued, a write completed). Then:
+ *
+ * - when the size goes strictly above the high-water mark, the protocol's
+ *   `pauseWriting()` is called once (and a push producer's
+ *   `pauseProducing()`);
+ * - when it then drains to the low-water mark or below, the protocol's
+ *   `resumeWriting()` is called once (and a push producer's
+ *   `resumeProducing()`);
+ * - a pull producer's `resumeProducing()` is called when it is registered,
+ *   and again each time the buffer shrinks to the low-water mark or below.
+ *
+ * Errors thrown by the protocol or the producer in these callbacks never
+ * reach the transport: they go to the loop's exception handler.
+ * `close()` stops the producer (`stopProducing()`) when the transport
+ * closes or loses its connection; afterwards nothing more is called.
+ *
+ * PEP 3156: the transport's write-buffer limits (asyncio's
+ * `FlowControlMixin`). PEP 3153: consumers and producers.
+ *
+ * @example Pausing and resuming a protocol
+ * ```ts
+ * import { WriteFlowControl } from "@tulip/tulip/transports";
+ * import type { BaseTransport } from "@tulip/tulip/transports";
+ * import { BaseProtocol } from "@tulip/tulip/protocols";
+ * import { BaseEventLoop } from "@tulip/tulip/loop";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const calls: string[] = [];
+ * class P extends BaseProtocol {
+ *   override pauseWriting() { calls.push("pause"); }
+ *   override resumeWriting() { calls.push("resume"); }
+ * }
+ * const protocol = new P();
+ * const transport = { getProtocol: () => protocol } as unknown as BaseTransport;
+ * const loop = new BaseEventLoop();
+ * const flow = new WriteFlowControl(loop, transport, { high: 100 });
+ * assertEquals(flow.getWriteBufferLimits(), [25, 100]);
+ * flow.update(100); // at the mark: not above it
+ * flow.update(101);
+ * flow.update(30);
+ * flow.update(25);
+ * assertEquals(calls, ["pause", "resume"]);
+ * loop.close();
+ * ```
+ *
+ * @example A pull producer asked for more as the buffer drains
+ * ```ts
+ * import { WriteFlowControl } from "@tulip/tulip/transports";
+ * import type { BaseTransport } from "@tulip/tulip/transports";
+ * import { BaseProtocol } from "@tulip/tulip/protocols";
+ * import { BaseEventLoop } from "@tulip/tulip/loop";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const protocol = new BaseProtocol();
+ * const transport = { getProtocol: () => protocol } as unknown as BaseTransport;
+ * const loop = new BaseEventLoop();
+ * const flow = new WriteFlowControl(loop, transport);
+ * let asked = 0;
+ * flow.registerProducer({ resumeProducing: () => { asked++; } }, false);
+ * assertEquals(asked, 1); // asked once on registration
+ * flow.update(1000); // it wrote
+ * flow.update(0); // the write completed: asked again
+ * assertEquals(asked, 2);
+ * loop.close();
+ * ```
+ */
+export class WriteFlowControl {
+  readonly #loop: SchedulingLoop;
+  readonly #transport: BaseTransport;
+  #high: number;
+  #low: number;
+  #size = 0;
+  #paused = false;
+  #closed = false;
+  #producer: Producer | null = null;
+  #streaming = false;
+
+  /**
+   * Makes the flow control of one transport.
+   *
+   * @param loop The loop whose exception handler receives callback errors.
+   * @param transport The transport; its current protocol (`getProtocol()`)
+   * is the one paused and resumed.
+   * @param options The initial water marks.
+   * @throws {RangeError} When the marks are negative or `high < low`.
+   * @throws {TypeError} When a mark is not a number.
+   */
+  constructor(
+    loop: SchedulingLoop,
+    transport: BaseTransport,
+    options?: WriteFlowControlOptions,
+  ) {
+    this.#loop = loop;
+    this.#transport = transport;
+    [this.#high, this.#low] = resolveLimits(options?.high, options?.low);
+  }
+
+  /**
+   * Sets the water marks, in bytes, and applies them to the current size
+   * at once (a buffer now above `high` pauses the protocol).
+   *
+   * PEP 3156: `WriteTransport.set_write_buffer_limits()`.
+   *
+   * @param high The high-water mark in bytes; defaults to 64 KiB, or to
+   * 4 × `low` when only `low` is given.
+   * @param low The low-water mark in bytes; defaults to `high / 4`.
+   * @throws {RangeError} When a mark is negative or `high < low`.
+   * @throws {TypeError} When a mark is not a number.
+   */
+  setWriteBufferLimits(high?: number, low?: number): void {
+    [this.#high, this.#low] = resolveLimits(high, low);
+    this.#check(this.#size, false);
+  }
+
+  /**
+   * Returns the water marks, as PEP 3156 orders them.
+   *
+   * PEP 3156: `WriteTransport.get_write_buffer_limits()`.
+   *
+   * @returns `[low, high]`, in bytes.
+   */
+  getWriteBufferLimits(): [number, number] {
+    return [this.#low, this.#high];
+  }
+
+  /**
+   * Returns `true` while the protocol is paused (between `pauseWriting()`
+   * and `resumeWriting()`).
+   *
+   * @returns Whether writing is paused.
+   */
+  isPaused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * Returns the registered producer, or `null`.
+   *
+   * @returns The producer.
+   */
+  get producer(): Producer | null {
+    return this.#producer;
+  }
+
+  /**
+   * Tells the flow control the buffer's new size, in bytes, after any
+   * change. Calls the protocol and producer as the class explains.
+   *
+   * @param size The number of bytes buffered and not yet sent.
+   */
+  update(size: number): void {
+    const shrank = size < this.#size;
+    this.#size = size;
+    this.#check(size, shrank);
+  }
+
+  /**
+   * Registers a PEP 3153 producer that writes into this transport. A push
+   * producer (`streaming = true`) is paused above the high-water mark and
+   * resumed at the low one — paused at once if the buffer is already
+   * full; a pull producer (`streaming = false`) is asked for data at once
+   * and again each time the buffer drains to the low-water mark. After
+   * `close()`, the producer is stopped at once.
+   *
+   * PEP 3153: `Consumer.register_producer()`.
+   *
+   * @param producer The producer.
+   * @param streaming `true` for a push producer, `false` for a pull one.
+   * @throws {InvalidStateError} When a producer is already registered.
+   * @throws {TypeError} When a push producer lacks `pauseProducing()`, or
+   * `producer` has no `resumeProducing()`.
+   */
+  registerProducer(producer: Producer, streaming: boolean): void {
+    if (this.#producer !== null) {
+      throw new InvalidStateError(
+        "Cannot register a producer: one is already registered, received a second one",
+      );
+    }
+    if (typeof producer?.resumeProducing !== "function") {
+      throw new TypeError(
+        `Cannot register a producer: resumeProducing() must be a function, received ${typeof producer
+          ?.resumeProducing}`,
+      );
+    }
+    if (streaming && typeof producer.pauseProducing !== "function") {
+      throw new TypeError(
+        `Cannot register a push producer: pauseProducing() must be a function, received ${typeof producer
+          .pauseProducing}`,
+      );
+    }
+    if (this.#closed) {
+      this.#callProducer(producer, "stopProducing");
+      return;
+    }
+    this.#producer = producer;
+    this.#streaming = streaming;
+    if (!streaming) this.#callProducer(producer, "resumeProducing");
+    else if (this.#paused) this.#callProducer(producer, "pauseProducing");
+  }
+
+  /**
+   * Forgets the registered producer, if any; it is not called again.
+   *
+   * PEP 3153: `Consumer.unregister_producer()`.
+   */
+  unregisterProducer(): void {
+    this.#producer = null;
+  }
+
+  /**
+   * The transport is closing or lost its connection: the producer's
+   * `stopProducing()` is called and the producer forgotten, and nothing
+   * is called any more. Calling it again does nothing.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const producer = this.#producer;
+    this.#producer = null;
+    if (producer !== null) this.#callProducer(producer, "stopProducing");
+  }
+
+  #check(size: number, shrank: boolean): void {
+    if (this.#closed) return;
+    if (!this.#paused) {
+      if (size > this.#high) {
+        this.#paused = true;
+        this.#callProtocol("pauseWriting");
+        const producer = this.#producer;
+        if (producer !== null && this.#streaming) {
+          this.#callProducer(producer, "pauseProducing");
+        }
+      }
+    } else if (size <= this.#low) {
+      this.#paused = false;
+      this.#callProtocol("resumeWriting");
+      const producer = this.#producer;
+      if (producer !== null && this.#streaming) {
+        this.#callProducer(producer, "resumeProducing");
+      }
+    }
+    if (shrank && size <= this.#low && !this.#streaming) {
+      const producer = this.#producer;
+      if (producer !== null) this.#callProducer(producer, "resumeProducing");
+    }
+  }
+
+  #callProtocol(method: "pauseWriting" | "resumeWriting"): void {
+    const protocol = this.#transport.getProtocol();
+    try {
+      protocol[method]();
+    } catch (exception) {
+      // A CancelledError too: no task waits here to receive it.
+      this.#loop.callExceptionHandler({
+        message: `protocol.${method}() failed`,
+        exception,
+        transport: this.#transport,
+        protocol,
+      });
+    }
+  }
+
+  #callProducer(
+    producer: Producer,
+    method: "pauseProducing" | "resumeProducing" | "stopProducing",
+  ): void {
+    try {
+      producer[method]?.();
+    } catch (exception) {
+      // A CancelledError too: no task waits here to receive it.
+      this.#loop.callExceptionHandler({
+        message: `producer.${method}() failed`,
+        exception,
+        transport: this.#transport,
+        producer,
+      });
+    }
+  }
+}
