@@ -313,7 +313,7 @@ export class Future<T> implements PromiseLike<T> {
 
   /** The tag printed by `Object.prototype.toString`. */
   get [Symbol.toStringTag](): string {
-    return `Future ${STATE_NAMES[this.#state]}`;
+    return `${this.#kind()} ${STATE_NAMES[this.#state]}`;
   }
 
   /** How Deno's `console.log` prints a future. */

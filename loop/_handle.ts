@@ -3,8 +3,9 @@
 
 import type { SchedulingLoop } from "./event_loop.ts";
 
+/** A callback of any arity, as scheduled with `callSoon` and friends. */
 // deno-lint-ignore no-explicit-any
-type AnyCallback = (...args: any[]) => unknown;
+export type AnyCallback = (...args: any[]) => unknown;
 
 /** Runs a handle's callback, routing an error to the loop's handler. */
 export let runHandle: (handle: Handle) => void;

@@ -110,6 +110,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #hostTimerDeadline = Infinity;
   #finished: Promise<void> | null = null;
   #timerBase = -1;
+  #iterating = false;
 
   /**
    * In debug mode, callbacks that take longer than this many seconds are
@@ -336,7 +337,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     ...args: A
   ): TimerHandle {
     checkSeconds(delay, "callLater", "delay");
-    return this.#schedule(this.#now() + delay, delay <= 0, cb, args);
+    return this.#schedule(
+      "callLater",
+      this.#now() + delay,
+      delay <= 0,
+      cb,
+      args,
+    );
   }
 
   /**
@@ -357,7 +364,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     ...args: A
   ): TimerHandle {
     checkSeconds(when, "callAt", "when");
-    return this.#schedule(when, false, cb, args);
+    return this.#schedule("callAt", when, false, cb, args);
   }
 
   /**
@@ -385,7 +392,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         `Cannot call callRepeatedly(): interval must be > 0, received ${interval}`,
       );
     }
-    const timer = this.#schedule(this.#now() + interval, false, cb, args);
+    const timer = this.#schedule(
+      "callRepeatedly",
+      this.#now() + interval,
+      false,
+      cb,
+      args,
+    );
     setAfterRun(timer, (ok) => {
       if (ok && !timer.cancelled && !this.#closed) {
         this.#timers.push(timer, this.#now() + interval);
@@ -629,8 +642,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /** The clock reading that timers scheduled now count from. */
   #now(): number {
-    if (this.#timerBase < 0) this.#timerBase = this.time();
-    return this.#timerBase;
+    if (this.#timerBase >= 0) return this.#timerBase;
+    const now = this.time();
+    if (this.#iterating) this.#timerBase = now;
+    return now;
   }
 
   /** One iteration; returns how many callbacks it ran. */
@@ -638,6 +653,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     const timers = this.#timers;
     const ready = this.#ready;
     this.#timerBase = -1;
+    this.#iterating = true;
     if (timers.size > 0) {
       let timer = timers.peek();
       if (timer !== undefined) {
@@ -662,6 +678,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       }
     }
     this.#timerBase = -1;
+    this.#iterating = false;
     return n;
   }
 
@@ -686,13 +703,14 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   #schedule<A extends unknown[]>(
+    what: string,
     when: number,
     soon: boolean,
     cb: (...args: A) => unknown,
     args: A,
   ): TimerHandle {
-    if (this.#closed) this.#checkOpen("callLater");
-    checkCallback(cb, "callLater");
+    if (this.#closed) this.#checkOpen(what);
+    checkCallback(cb, what);
     const timer = new TimerHandle(cb, args, this);
     if (soon) {
       placeTimer(timer, when, 0, null);

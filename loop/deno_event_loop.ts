@@ -6,6 +6,50 @@
  */
 
 import { BaseEventLoop } from "./base_event_loop.ts";
+import type { BufferedProtocol } from "../protocols/protocol.ts";
+import type { Transport } from "../transports/transport.ts";
+import type {
+  CreateConnectionOptions,
+  CreateServerOptions,
+  Server,
+} from "./event_loop.ts";
+import { DenoProactor } from "./_deno_proactor.ts";
+import type { StreamContext } from "./_deno_stream_transport.ts";
+import { openConnection, openServer } from "./_deno_streams.ts";
+import { InvalidStateError } from "../futures/errors.ts";
+import type { Future } from "../futures/future.ts";
+import { wrapFuture } from "../futures/wrap_future.ts";
+import type {
+  BaseProtocol,
+  DatagramProtocol,
+  Protocol,
+  SubprocessProtocol,
+} from "../protocols/protocol.ts";
+import type {
+  DatagramTransport,
+  ReadTransport,
+  SubprocessTransport,
+  WriteTransport,
+} from "../transports/transport.ts";
+import type {
+  AddrInfo,
+  DatagramEndpointOptions,
+  Executor,
+  GetaddrinfoOptions,
+  SubprocessOptions,
+} from "./event_loop.ts";
+import type { Handle } from "./handle.ts";
+import { WorkerExecutor } from "./worker_executor.ts";
+import { createDatagramEndpoint } from "./_deno_datagram.ts";
+import {
+  checkAddrinfoArgs,
+  checkNameinfoArgs,
+  nameinfo,
+  resolveHost,
+} from "./_deno_names.ts";
+import { connectReadPipe, connectWritePipe } from "./_deno_pipes.ts";
+import { SignalHandlers } from "./_deno_signals.ts";
+import { subprocessExec, subprocessShell } from "./_deno_subprocess.ts";
 
 /**
  * The default event loop on Deno.
@@ -25,5 +69,881 @@ import { BaseEventLoop } from "./base_event_loop.ts";
 export class DenoEventLoop extends BaseEventLoop {
   // ---- Streams: TCP, TLS, Unix sockets, servers (stream-transport helper) ----
 
+  #streams: StreamContext | null = null;
+
+  /**
+   * Opens a TCP connection to `host:port` (TLS with `ssl`), makes the
+   * protocol, and calls its `connectionMade(transport)`.
+   *
+   * The transport keeps one read in flight while reading is on: small
+   * reads while the connection waits, large ones while data streams in. A
+   * `BufferedProtocol` is read into directly (`getBuffer()` /
+   * `bufferUpdated()`). Writes never block: `write()` starts sending at
+   * once or queues; over the high-water mark (64 KiB by default) the
+   * protocol's `pauseWriting()` is called, and `resumeWriting()` once the
+   * buffer drains to the low one. `writeEof()` half-closes (TCP, TLS and
+   * Unix sockets all can); `close()` flushes then closes; `abort()` drops
+   * the buffer. `connectionLost` is called exactly once, after the
+   * connection is fully closed. `getExtraInfo()` knows `"peername"`,
+   * `"sockname"` (`Deno.NetAddr`) and `"socket"` (a view with
+   * `setNoDelay()`, `setKeepAlive()`, `ref()`, `unref()`); Deno does not
+   * expose the peer's certificate, so there is no `"peercert"`. Nagle's
+   * algorithm is off (`TCP_NODELAY`), as in asyncio.
+   *
+   * With `ssl: true` the server's certificate is checked against the
+   * system's roots, with `ssl: { caCerts }` against those too, and its name
+   * against `serverHostname` (default: `host`). The handshake completes
+   * before the future is done, so a bad certificate fails the call.
+   * `localAddr` is not supported: Deno cannot bind before connecting.
+   * Cancelling the future abandons the attempt and closes the connection.
+   *
+   * PEP 3156: `loop.create_connection()`.
+   *
+   * @typeParam P The protocol type.
+   * @param protocolFactory Makes the protocol, once connected.
+   * @param host The host name or address.
+   * @param port The port.
+   * @param options `ssl` and `serverHostname`.
+   * @returns A future of `[transport, protocol]`, done after
+   * `connectionMade`; it fails with Deno's error (such as
+   * `Deno.errors.ConnectionRefused`) and a message naming `host:port`.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `port` is out of range, `serverHostname` is
+   * given without `ssl`, or `localAddr` is given.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example An echo round trip on 127.0.0.1
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { Protocol } from "@tulip/tulip/protocols";
+   * import type { Transport } from "@tulip/tulip/transports";
+   * import { assertEquals } from "@std/assert";
+   *
+   * class Echo extends Protocol {
+   *   #t?: Transport;
+   *   override connectionMade(t: Transport) { this.#t = t; }
+   *   override dataReceived(data: Uint8Array) { this.#t!.write(data); }
+   * }
+   * const loop = new DenoEventLoop();
+   * const server = await loop.runUntilComplete(
+   *   loop.createServer(() => new Echo(), "127.0.0.1", 0),
+   * );
+   * const { port } = server.addresses()[0] as Deno.NetAddr;
+   * const reply = loop.createFuture<string>();
+   * class Client extends Protocol {
+   *   override dataReceived(data: Uint8Array) {
+   *     reply.setResult(new TextDecoder().decode(data));
+   *   }
+   * }
+   * const [transport] = await loop.runUntilComplete(
+   *   loop.createConnection(() => new Client(), "127.0.0.1", port),
+   * );
+   * transport.write(new TextEncoder().encode("ping"));
+   * assertEquals(await loop.runUntilComplete(reply), "ping");
+   * transport.close();
+   * server.close();
+   * await loop.runUntilComplete(server.waitClosed());
+   * loop.close();
+   * ```
+   */
+  createConnection<P extends Protocol | BufferedProtocol>(
+    protocolFactory: () => P,
+    host: string,
+    port: number,
+    options?: CreateConnectionOptions,
+  ): Future<[Transport, P]> {
+    return openConnection(
+      this.#streamContext("createConnection"),
+      "createConnection",
+      protocolFactory,
+      { host, port },
+      options,
+    );
+  }
+
+  /**
+   * Opens a connection to the Unix socket at `path`; otherwise as
+   * `createConnection()`. Needs `--allow-read` and `--allow-write` for the
+   * path as well as `--allow-net`.
+   *
+   * PEP 3156: `loop.create_unix_connection()`.
+   *
+   * @typeParam P The protocol type.
+   * @param protocolFactory Makes the protocol, once connected.
+   * @param path The socket's path.
+   * @param options Unused for Unix sockets (TLS is refused).
+   * @returns A future of `[transport, protocol]`, done after
+   * `connectionMade`.
+   * @throws {TypeError} When `path` is not a non-empty string.
+   * @throws {RangeError} When `ssl` is given.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example A Unix socket in a temporary directory
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { Protocol } from "@tulip/tulip/protocols";
+   * import type { Transport } from "@tulip/tulip/transports";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const dir = Deno.makeTempDirSync();
+   * const path = `${dir}/echo.sock`;
+   * class Greet extends Protocol {
+   *   override connectionMade(t: Transport) {
+   *     t.write(new TextEncoder().encode("hi"));
+   *     t.close();
+   *   }
+   * }
+   * const loop = new DenoEventLoop();
+   * const server = await loop.runUntilComplete(
+   *   loop.createUnixServer(() => new Greet(), path),
+   * );
+   * const got = loop.createFuture<string>();
+   * let text = "";
+   * class Read extends Protocol {
+   *   override dataReceived(d: Uint8Array) { text += new TextDecoder().decode(d); }
+   *   override connectionLost() { got.setResult(text); }
+   * }
+   * await loop.runUntilComplete(loop.createUnixConnection(() => new Read(), path));
+   * assertEquals(await loop.runUntilComplete(got), "hi");
+   * server.close();
+   * await loop.runUntilComplete(server.waitClosed());
+   * loop.close();
+   * Deno.removeSync(dir, { recursive: true });
+   * ```
+   */
+  createUnixConnection<P extends Protocol | BufferedProtocol>(
+    protocolFactory: () => P,
+    path: string,
+    options?: CreateConnectionOptions,
+  ): Future<[Transport, P]> {
+    return openConnection(
+      this.#streamContext("createUnixConnection"),
+      "createUnixConnection",
+      protocolFactory,
+      { path },
+      options,
+    );
+  }
+
+  /**
+   * Listens on `host:port` (port 0: the system picks one) and serves each
+   * connection with a fresh protocol from `protocolFactory`, on a
+   * transport as `createConnection()` describes. With `ssl: { cert, key }`
+   * (PEM) it serves TLS; each connection's handshake completes before its
+   * `connectionMade`, and a failed handshake just closes the connection.
+   *
+   * The server accepts at once unless `startServing: false`.
+   * `server.close()` stops listening and leaves open connections alone;
+   * `server.waitClosed()` resolves when it is closed and they are gone;
+   * `await using` closes it, closes its connections and waits.
+   * `reusePort` sets `SO_REUSEPORT` (Linux); `backlog` sets the listen
+   * queue's length.
+   *
+   * PEP 3156: `loop.create_server()` (the PEP's `start_serving()`).
+   *
+   * @param protocolFactory Makes one protocol per connection.
+   * @param host The address to listen on (`"0.0.0.0"`: every IPv4 one).
+   * @param port The port; 0 for any free one.
+   * @param options `ssl`, `reusePort`, `backlog`, `startServing`.
+   * @returns A future of the `Server`; it fails with Deno's error (such as
+   * `Deno.errors.AddrInUse`) and a message naming `host:port`.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `port` or `backlog` is out of range.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example A server that greets and hangs up
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { Protocol } from "@tulip/tulip/protocols";
+   * import type { Transport } from "@tulip/tulip/transports";
+   * import { assertEquals } from "@std/assert";
+   *
+   * class Greet extends Protocol {
+   *   override connectionMade(t: Transport) {
+   *     t.write(new TextEncoder().encode("hello\n"));
+   *     t.close();
+   *   }
+   * }
+   * const loop = new DenoEventLoop();
+   * const server = await loop.runUntilComplete(
+   *   loop.createServer(() => new Greet(), "127.0.0.1", 0),
+   * );
+   * assertEquals(server.isServing(), true);
+   * const { port } = server.addresses()[0] as Deno.NetAddr;
+   * // A plain Deno client; the loop runs while it waits.
+   * const text = await loop.runUntilComplete((async () => {
+   *   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+   *   return await new Response(conn.readable).text();
+   * })());
+   * assertEquals(text, "hello\n");
+   * server.close();
+   * await loop.runUntilComplete(server.waitClosed());
+   * loop.close();
+   * ```
+   */
+  createServer(
+    protocolFactory: () => Protocol | BufferedProtocol,
+    host: string,
+    port: number,
+    options?: CreateServerOptions,
+  ): Future<Server> {
+    return openServer(
+      this.#streamContext("createServer"),
+      "createServer",
+      protocolFactory,
+      { host, port },
+      options,
+    );
+  }
+
+  /**
+   * Listens on the Unix socket at `path` (a stale socket file there is
+   * removed first, and the file is removed again by `close()`); otherwise
+   * as `createServer()`.
+   *
+   * PEP 3156: `loop.create_unix_server()`.
+   *
+   * @param protocolFactory Makes one protocol per connection.
+   * @param path The socket's path.
+   * @param options `startServing` (`ssl` is refused).
+   * @returns A future of the `Server`.
+   * @throws {TypeError} When `path` is not a non-empty string.
+   * @throws {RangeError} When `ssl` is given.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example Listening on a Unix socket
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { Protocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const dir = Deno.makeTempDirSync();
+   * const loop = new DenoEventLoop();
+   * const server = await loop.runUntilComplete(
+   *   loop.createUnixServer(() => new Protocol(), `${dir}/s.sock`),
+   * );
+   * assertEquals(server.addresses()[0].transport, "unix");
+   * server.close();
+   * await loop.runUntilComplete(server.waitClosed());
+   * loop.close();
+   * Deno.removeSync(dir, { recursive: true });
+   * ```
+   */
+  createUnixServer(
+    protocolFactory: () => Protocol | BufferedProtocol,
+    path: string,
+    options?: CreateServerOptions,
+  ): Future<Server> {
+    return openServer(
+      this.#streamContext("createUnixServer"),
+      "createUnixServer",
+      protocolFactory,
+      { path },
+      options,
+    );
+  }
+
+  /** The loop and proactor the stream transports share. */
+  #streamContext(what: string): StreamContext {
+    if (this.isClosed()) {
+      throw new InvalidStateError(`Cannot call ${what}(): the loop is closed`);
+    }
+    return this.#streams ??= {
+      loop: this,
+      proactor: new DenoProactor(this),
+    };
+  }
+
   // ---- Datagrams, subprocesses, pipes, signals, names, executor (other helper) ----
+
+  #signals: SignalHandlers | null = null;
+  #defaultExecutor: Executor | null = null;
+  #ownsDefaultExecutor = false;
+
+  /**
+   * Opens a UDP endpoint: binds `localAddr` (by default any address, port
+   * chosen by the system), calls the protocol's `connectionMade`, then
+   * delivers each datagram to `datagramReceived(data, addr)`.
+   *
+   * With `remoteAddr`, `sendto(data)` needs no address, `sendto()` to any
+   * other address throws, and only datagrams from `remoteAddr` are
+   * delivered (as with a connected socket). Send failures and addresses
+   * Deno rejects reach `errorReceived`, and the endpoint stays open. The
+   * send queue is bounded (1 MiB: a datagram beyond that is dropped and
+   * reported to `errorReceived`) and drives `pauseWriting()` /
+   * `resumeWriting()` by its water marks. `close()` sends what is queued,
+   * `abort()` drops it; `connectionLost` follows once.
+   * `getExtraInfo("sockname")` and `("peername")` give `Deno.NetAddr`s.
+   *
+   * Needs `--allow-net` and Deno's `net` unstable feature
+   * (`"unstable": ["net"]` in deno.json).
+   *
+   * PEP 3156: `loop.create_datagram_endpoint()`.
+   *
+   * @typeParam P The protocol type.
+   * @param protocolFactory Makes the endpoint's protocol.
+   * @param options The local and remote addresses, and `reuseAddress`.
+   * @returns A future of `[transport, protocol]`, done after
+   * `connectionMade`.
+   * @throws {TypeError} When an address is not `{ hostname, port }`.
+   * @throws {RangeError} When a port is out of range.
+   *
+   * @example Two endpoints on 127.0.0.1
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { DatagramProtocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const got = loop.createFuture<string>();
+   * const lost = loop.createFuture<void>();
+   * class Receiver extends DatagramProtocol {
+   *   override datagramReceived(data: Uint8Array) {
+   *     got.setResult(new TextDecoder().decode(data));
+   *   }
+   *   override connectionLost() { lost.setResult(); }
+   * }
+   * const [server] = await loop.runUntilComplete(
+   *   loop.createDatagramEndpoint(() => new Receiver(), {
+   *     localAddr: { hostname: "127.0.0.1", port: 0 },
+   *   }),
+   * );
+   * const [client] = await loop.runUntilComplete(
+   *   loop.createDatagramEndpoint(() => new DatagramProtocol(), {
+   *     localAddr: { hostname: "127.0.0.1", port: 0 },
+   *     remoteAddr: server.getExtraInfo("sockname") as Deno.NetAddr,
+   *   }),
+   * );
+   * client.sendto(new TextEncoder().encode("ping"));
+   * assertEquals(await loop.runUntilComplete(got), "ping");
+   * client.close();
+   * server.close();
+   * await loop.runUntilComplete(lost);
+   * loop.close();
+   * ```
+   */
+  createDatagramEndpoint<P extends DatagramProtocol>(
+    protocolFactory: () => P,
+    options?: DatagramEndpointOptions,
+  ): Future<[DatagramTransport, P]> {
+    this.#checkIoOpen("createDatagramEndpoint");
+    return createDatagramEndpoint(this, protocolFactory, options);
+  }
+
+  /**
+   * Starts the program `cmd` with `args` (no shell) and connects a
+   * `SubprocessProtocol`: `connectionMade(transport)` first, then
+   * `pipeDataReceived(fd, data)` for output on stdout (1) and stderr (2),
+   * `pipeConnectionLost(fd, exc)` as each pipe closes, `processExited()`
+   * once the exit code is known, and `connectionLost()` once the child has
+   * exited and all its pipes are closed.
+   *
+   * `getPipeTransport(0)` is a `WriteTransport` to the child's stdin (with
+   * water marks; its `pauseWriting()` / `resumeWriting()` go to the
+   * subprocess protocol), 1 and 2 are `ReadTransport`s with
+   * `pauseReading()`. The return code of a child killed by a signal is
+   * minus the signal's number, as in asyncio. When the child exits, its
+   * stdin pipe is closed. `close()` closes the pipes and kills a child that
+   * still runs. Needs `--allow-run`.
+   *
+   * PEP 3156: `loop.subprocess_exec()`.
+   *
+   * @typeParam P The protocol type.
+   * @param protocolFactory Makes the protocol.
+   * @param cmd The program, a path or a name looked up in `PATH`.
+   * @param args Its arguments.
+   * @param options Pipes (`"pipe"`, `"inherit"` or `"null"` for each of
+   * stdin, stdout and stderr), `cwd`, `env`, `clearEnv`.
+   * @returns A future of `[transport, protocol]`, done after
+   * `connectionMade`; it fails (with `Deno.errors.NotFound`, say) when the
+   * program cannot be started.
+   * @throws {TypeError} When `cmd` is not a string or `args` not strings.
+   * @throws {RangeError} When a pipe option is not a known value.
+   *
+   * @example Reading a child's output
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { SubprocessProtocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const done = loop.createFuture<string>();
+   * let out = "";
+   * class Collect extends SubprocessProtocol {
+   *   override pipeDataReceived(_fd: number, data: Uint8Array) {
+   *     out += new TextDecoder().decode(data);
+   *   }
+   *   override connectionLost() { done.setResult(out); }
+   * }
+   * await loop.runUntilComplete(
+   *   loop.subprocessExec(() => new Collect(), "echo", ["hello"]),
+   * );
+   * assertEquals(await loop.runUntilComplete(done), "hello\n");
+   * loop.close();
+   * ```
+   */
+  subprocessExec<P extends SubprocessProtocol>(
+    protocolFactory: () => P,
+    cmd: string,
+    args?: string[],
+    options?: SubprocessOptions,
+  ): Future<[SubprocessTransport, P]> {
+    this.#checkIoOpen("subprocessExec");
+    return subprocessExec(this, protocolFactory, cmd, args, options);
+  }
+
+  /**
+   * Starts `cmd` through the shell (`/bin/sh -c cmd`; `cmd.exe /d /s /c`
+   * on Windows) and connects a `SubprocessProtocol`, as `subprocessExec`
+   * does. Quote anything that comes from outside the program.
+   *
+   * PEP 3156: `loop.subprocess_shell()`.
+   *
+   * @typeParam P The protocol type.
+   * @param protocolFactory Makes the protocol.
+   * @param cmd The shell command line.
+   * @param options Pipes, `cwd`, `env`, `clearEnv`, as for
+   * `subprocessExec`.
+   * @returns A future of `[transport, protocol]`, done after
+   * `connectionMade`.
+   * @throws {TypeError} When `cmd` is not a string.
+   *
+   * @example The exit code of a shell command
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { SubprocessProtocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const lost = loop.createFuture<void>();
+   * class Wait extends SubprocessProtocol {
+   *   override connectionLost() { lost.setResult(); }
+   * }
+   * const [transport] = await loop.runUntilComplete(
+   *   loop.subprocessShell(() => new Wait(), "exit 3"),
+   * );
+   * await loop.runUntilComplete(lost);
+   * assertEquals(transport.getReturncode(), 3);
+   * loop.close();
+   * ```
+   */
+  subprocessShell<P extends SubprocessProtocol>(
+    protocolFactory: () => P,
+    cmd: string,
+    options?: SubprocessOptions,
+  ): Future<[SubprocessTransport, P]> {
+    this.#checkIoOpen("subprocessShell");
+    return subprocessShell(this, protocolFactory, cmd, options);
+  }
+
+  /**
+   * Connects a protocol to a Web `ReadableStream` of bytes (such as
+   * `Deno.stdin.readable` or a child's stdout): `connectionMade`, then
+   * `dataReceived` for each chunk, then at the end of the stream
+   * `eofReceived()` (its return value is ignored: a read pipe has nothing
+   * left to keep open) and `connectionLost(undefined)`; a stream error
+   * gives `connectionLost(error)`. `pauseReading()` stops pulling from the
+   * stream (a read already in flight completes and is held until
+   * `resumeReading()`). `close()` cancels the stream. The stream is locked
+   * to the transport.
+   *
+   * PEP 3156: `loop.connect_read_pipe()`.
+   *
+   * @typeParam P The protocol type.
+   * @param protocolFactory Makes the protocol.
+   * @param readable The stream to read.
+   * @returns A future of `[transport, protocol]`, done after
+   * `connectionMade`.
+   * @throws {TypeError} When `readable` is not a `ReadableStream`.
+   * @throws {InvalidStateError} When the stream is locked.
+   *
+   * @example Reading a stream through a protocol
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { Protocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const done = loop.createFuture<string[]>();
+   * const events: string[] = [];
+   * class Record extends Protocol {
+   *   override dataReceived(data: Uint8Array) { events.push(`data ${data.length}`); }
+   *   override eofReceived() { events.push("eof"); }
+   *   override connectionLost() { done.setResult(events); }
+   * }
+   * const readable = ReadableStream.from([new Uint8Array(3), new Uint8Array(2)]);
+   * await loop.runUntilComplete(loop.connectReadPipe(() => new Record(), readable));
+   * assertEquals(await loop.runUntilComplete(done), ["data 3", "data 2", "eof"]);
+   * loop.close();
+   * ```
+   */
+  connectReadPipe<P extends Protocol>(
+    protocolFactory: () => P,
+    readable: ReadableStream<Uint8Array>,
+  ): Future<[ReadTransport, P]> {
+    this.#checkIoOpen("connectReadPipe");
+    return connectReadPipe(this, protocolFactory, readable);
+  }
+
+  /**
+   * Connects a protocol to a Web `WritableStream` of bytes (such as
+   * `Deno.stdout.writable` or a child's stdin) through a `WriteTransport`.
+   * One chunk is written at a time, once the stream's writer is ready (its
+   * backpressure); writes made meanwhile gather in the transport's buffer,
+   * whose water marks call the protocol's `pauseWriting()` and
+   * `resumeWriting()` and drive registered producers. `close()` and
+   * `writeEof()` flush, close the stream, then call
+   * `connectionLost(undefined)`; `abort()` drops the buffer and aborts the
+   * stream (a chunk the stream already has is finished first, as Web
+   * streams do), then calls `connectionLost(undefined)`; a write error
+   * gives `connectionLost(error)`. `connectionLost` always comes after the
+   * stream has settled, so nothing of it outlives the transport.
+   *
+   * PEP 3156: `loop.connect_write_pipe()`.
+   *
+   * @typeParam P The protocol type.
+   * @param protocolFactory Makes the protocol.
+   * @param writable The stream to write.
+   * @returns A future of `[transport, protocol]`, done after
+   * `connectionMade`.
+   * @throws {TypeError} When `writable` is not a `WritableStream`.
+   * @throws {InvalidStateError} When the stream is locked.
+   *
+   * @example Writing through a transport into a stream
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { BaseProtocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const chunks: string[] = [];
+   * const writable = new WritableStream<Uint8Array>({
+   *   write(chunk) { chunks.push(new TextDecoder().decode(chunk)); },
+   * });
+   * const lost = loop.createFuture<void>();
+   * class Done extends BaseProtocol {
+   *   override connectionLost() { lost.setResult(); }
+   * }
+   * const [transport] = await loop.runUntilComplete(
+   *   loop.connectWritePipe(() => new Done(), writable),
+   * );
+   * transport.write(new TextEncoder().encode("hello "));
+   * transport.write(new TextEncoder().encode("world"));
+   * transport.close();
+   * await loop.runUntilComplete(lost);
+   * assertEquals(chunks.join(""), "hello world");
+   * loop.close();
+   * ```
+   */
+  connectWritePipe<P extends BaseProtocol>(
+    protocolFactory: () => P,
+    writable: WritableStream<Uint8Array>,
+  ): Future<[WriteTransport, P]> {
+    this.#checkIoOpen("connectWritePipe");
+    return connectWritePipe(this, protocolFactory, writable);
+  }
+
+  /**
+   * Calls `cb(...args)` on the loop (scheduled with `callSoonThreadsafe`)
+   * each time the process receives signal `sig`. A signal has at most one
+   * handler: adding another replaces it. Cancelling the returned handle
+   * stops the calls, as `removeSignalHandler(sig)` does. While handlers
+   * are installed, a loop waiting for events keeps the process alive, so
+   * that a signal can still arrive. `close()` removes them all. On Windows
+   * Deno only supports `"SIGINT"` and `"SIGBREAK"`.
+   *
+   * PEP 3156: `loop.add_signal_handler()`.
+   *
+   * @typeParam A The callback's argument types.
+   * @param sig The signal's name, such as `"SIGINT"`.
+   * @param cb The callback.
+   * @param args Its positional arguments.
+   * @returns The handle of the calls.
+   * @throws {TypeError} When `sig` is not a string or `cb` not a function.
+   * @throws {RangeError} When `sig` is unknown or cannot be caught
+   * (`"SIGKILL"`, `"SIGSTOP"`).
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example Handling SIGUSR1
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const got = loop.createFuture<string>();
+   * loop.addSignalHandler("SIGUSR1", (name: string) => got.setResult(name), "usr1");
+   * Deno.kill(Deno.pid, "SIGUSR1");
+   * assertEquals(await loop.runUntilComplete(got), "usr1");
+   * loop.close(); // removes the handler
+   * ```
+   */
+  addSignalHandler<A extends unknown[]>(
+    sig: Deno.Signal,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): Handle {
+    this.#checkIoOpen("addSignalHandler");
+    this.#signals ??= new SignalHandlers(this);
+    return this.#signals.add(sig, cb as (...a: never[]) => unknown, args);
+  }
+
+  /**
+   * Removes the handler of signal `sig`.
+   *
+   * PEP 3156: `loop.remove_signal_handler()`.
+   *
+   * @param sig The signal's name.
+   * @returns `true` if a handler was removed, `false` if there was none.
+   * @throws {TypeError} When `sig` is not a string.
+   *
+   * @example Removing a handler
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * assertEquals(loop.removeSignalHandler("SIGUSR2"), false);
+   * loop.close();
+   * ```
+   */
+  removeSignalHandler(sig: Deno.Signal): boolean {
+    if (this.#signals === null) {
+      if (typeof sig !== "string") {
+        throw new TypeError(
+          `Cannot remove a signal handler: the signal must be a name such as "SIGINT", received ${typeof sig}`,
+        );
+      }
+      return false;
+    }
+    return this.#signals.remove(sig);
+  }
+
+  /**
+   * Runs `fn(...args)` in `executor`, or with `null` in the loop's default
+   * executor: a `WorkerExecutor` (Web Workers, one per CPU core at most),
+   * made on first use and shut down by `close()`. With the default
+   * executor, `fn` is sent as source and must be self-contained, and the
+   * arguments and result are structured-cloned — see `WorkerExecutor` for
+   * what can be sent. The loop goes on running while the job runs.
+   * Cancelling the future does not stop the job.
+   *
+   * PEP 3156: `loop.run_in_executor()`.
+   *
+   * @typeParam A The argument types.
+   * @typeParam R The result type.
+   * @param executor The executor, or `null` for the default one.
+   * @param fn The function to run.
+   * @param args Its arguments.
+   * @returns A future of the result.
+   * @throws {TypeError} When `fn` is not a function, or the executor
+   * refuses it.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example CPU work off the loop
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const fib = (n: number): number => {
+   *   const f = (k: number): number => (k < 2 ? k : f(k - 1) + f(k - 2));
+   *   return f(n);
+   * };
+   * assertEquals(await loop.runUntilComplete(loop.runInExecutor(null, fib, 20)), 6765);
+   * loop.close(); // terminates the workers
+   * ```
+   */
+  runInExecutor<A extends unknown[], R>(
+    executor: Executor | null,
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...args: A
+  ): Future<R> {
+    this.#checkIoOpen("runInExecutor");
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot call runInExecutor(): fn must be a function, received ${typeof fn}`,
+      );
+    }
+    if (executor === null) {
+      if (this.#defaultExecutor === null) {
+        this.#defaultExecutor = new WorkerExecutor();
+        this.#ownsDefaultExecutor = true;
+      }
+      executor = this.#defaultExecutor;
+    }
+    return wrapFuture(executor.submit(fn, ...args), { loop: this });
+  }
+
+  /**
+   * Sets the executor that `runInExecutor(null, …)` uses. A default
+   * executor the loop made itself is shut down once its jobs are done;
+   * one given here is shut down by `close()`.
+   *
+   * PEP 3156: `loop.set_default_executor()`.
+   *
+   * @param executor The executor.
+   * @throws {TypeError} When `executor` has no `submit()` method.
+   *
+   * @example A custom executor that runs on the loop's thread
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import type { Executor } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const inline: Executor = {
+   *   submit: (fn, ...args) => Promise.resolve().then(() => fn(...args)),
+   *   shutdown() {},
+   * };
+   * const loop = new DenoEventLoop();
+   * loop.setDefaultExecutor(inline);
+   * const double = (x: number) => x * 2;
+   * assertEquals(await loop.runUntilComplete(loop.runInExecutor(null, double, 21)), 42);
+   * loop.close();
+   * ```
+   */
+  setDefaultExecutor(executor: Executor): void {
+    if (
+      typeof executor !== "object" || executor === null ||
+      typeof executor.submit !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot set the default executor: it must have a submit() method, received ${
+          executor === null ? "null" : typeof executor
+        }`,
+      );
+    }
+    const old = this.#defaultExecutor;
+    if (old !== null && this.#ownsDefaultExecutor && old !== executor) {
+      (old as WorkerExecutor).shutdown();
+    }
+    this.#defaultExecutor = executor;
+    this.#ownsDefaultExecutor = false;
+  }
+
+  /**
+   * Resolves `host` with the system resolver (the hosts file, then DNS, as
+   * the C library's `getaddrinfo` does) to numeric addresses, each paired
+   * with `port`; duplicates are dropped, the resolver's order is kept.
+   * Needs `--allow-net`.
+   *
+   * PEP 3156: `loop.getaddrinfo()`. `type`, `proto` and `flags` are
+   * accepted for parity and do not change the answer.
+   *
+   * @param host A host name or a numeric address.
+   * @param port The port to pair with each address.
+   * @param options `family`: 4 or 6 to restrict the answer (0: both).
+   * @returns A future of the addresses; it fails with
+   * `Deno.errors.NotFound` when the host is unknown.
+   * @throws {TypeError} When `host` is not a string or `port` not a number.
+   * @throws {RangeError} When `host` is empty, `port` out of range, or
+   * `family` not 0, 4 or 6.
+   *
+   * @example Resolving localhost
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assert } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const infos = await loop.runUntilComplete(loop.getaddrinfo("localhost", 80));
+   * assert(infos.some((i) => i.hostname === "127.0.0.1" || i.hostname === "::1"));
+   * loop.close();
+   * ```
+   */
+  getaddrinfo(
+    host: string,
+    port: number,
+    options?: GetaddrinfoOptions,
+  ): Future<AddrInfo[]> {
+    this.#checkIoOpen("getaddrinfo");
+    checkAddrinfoArgs(host, port, options);
+    return wrapFuture(resolveHost(host, port, options?.family ?? 0), {
+      loop: this,
+    });
+  }
+
+  /**
+   * Finds the host name and service name of an address with the system
+   * resolver (the C library's `getnameinfo`). `flags` may combine `1`
+   * (`NI_NUMERICHOST`: keep the numeric address), `2` (`NI_NUMERICSERV`:
+   * keep the port number) and `8` (`NI_NAMEREQD`: fail when the address has
+   * no name). A host name in `sockaddr` is resolved first.
+   *
+   * PEP 3156: `loop.getnameinfo()`.
+   *
+   * @param sockaddr The address and port.
+   * @param flags The flags above; 0 (the default) for names.
+   * @returns A future of `[host, service]`.
+   * @throws {TypeError} When `sockaddr` is not `{ hostname, port }`.
+   * @throws {RangeError} When the port is out of range or `flags` has an
+   * unknown bit.
+   *
+   * @example Naming 127.0.0.1
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const [host, service] = await loop.runUntilComplete(
+   *   loop.getnameinfo({ hostname: "127.0.0.1", port: 8080 }, 1 | 2),
+   * );
+   * assertEquals([host, service], ["127.0.0.1", "8080"]);
+   * loop.close();
+   * ```
+   */
+  getnameinfo(
+    sockaddr: { hostname: string; port: number },
+    flags = 0,
+  ): Future<[string, string]> {
+    this.#checkIoOpen("getnameinfo");
+    checkNameinfoArgs(sockaddr, flags);
+    return wrapFuture(nameinfo(sockaddr, flags), { loop: this });
+  }
+
+  /**
+   * Closes the loop as `BaseEventLoop.close()` does, then removes its
+   * signal handlers and shuts down its default executor (at once: jobs
+   * still running are dropped).
+   *
+   * PEP 3156: `loop.close()`.
+   *
+   * @throws {InvalidStateError} When the loop is running.
+   */
+  override close(): void {
+    super.close();
+    this.#signals?.clear();
+    const executor = this.#defaultExecutor;
+    this.#defaultExecutor = null;
+    if (executor !== null) {
+      const stopped = executor instanceof WorkerExecutor
+        ? executor.shutdown({ wait: false })
+        : executor.shutdown();
+      Promise.resolve(stopped).catch((exception) =>
+        this.defaultExceptionHandler({
+          message: "The default executor failed to shut down",
+          exception,
+        })
+      );
+    }
+  }
+
+  /**
+   * Waits for events as `BaseEventLoop` does; while signal handlers are
+   * installed it also keeps the process alive (Deno's signal listeners do
+   * not), so that a loop waiting only for a signal gets it.
+   *
+   * @param deadline The loop time, in seconds, to wake up at, or `null`.
+   * @returns A promise that resolves when the wait is over.
+   */
+  protected override waitForEvents(deadline: number | null): Promise<void> {
+    const waiting = super.waitForEvents(deadline);
+    if (this.#signals === null || this.#signals.size === 0) return waiting;
+    const keepAlive = setInterval(() => {}, 0x7fffffff);
+    return waiting.finally(() => clearInterval(keepAlive));
+  }
+
+  #checkIoOpen(what: string): void {
+    if (this.isClosed()) {
+      throw new InvalidStateError(`Cannot call ${what}(): the loop is closed`);
+    }
+  }
 }

@@ -4,4 +4,4 @@
  * @module
  */
 
-export { Handle, TimerHandle } from "./_handle.ts";
+export { type AnyCallback, Handle, TimerHandle } from "./_handle.ts";

@@ -18,3 +18,4 @@ export * from "./event_loop.ts";
 export * from "./handle.ts";
 export * from "./policy.ts";
 export * from "./run.ts";
+export * from "./worker_executor.ts";

@@ -362,13 +362,6 @@ function excerpt(src: Uint8Array, start: number, end: number): string {
   return JSON.stringify(text) + (cut ? "…" : "");
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
 function checkLimit(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new RangeError(
@@ -403,7 +396,8 @@ class HttpParserBase<H extends HttpMessageHead> {
   #bodyBytes = 0;
   #crSeen = false;
   /** Input fed while paused (or from inside a callback), not yet parsed. */
-  #held: Uint8Array | null = null;
+  readonly #held: Uint8Array[] = [];
+  #heldBytes = 0;
   #paused = false;
   #running = false;
   #eofPending = false;
@@ -462,7 +456,8 @@ class HttpParserBase<H extends HttpMessageHead> {
     if (this.#state >= S_DONE || this.#eofPending) return;
     if (this.#running || this.#paused) {
       if (chunk.length > 0) {
-        this.#held = this.#held === null ? chunk : concat(this.#held, chunk);
+        this.#held.push(chunk);
+        this.#heldBytes += chunk.length;
       }
       return;
     }
@@ -501,11 +496,9 @@ class HttpParserBase<H extends HttpMessageHead> {
     if (!this.#paused) return;
     this.#paused = false;
     if (this.#running) return;
-    const held = this.#held;
-    this.#held = null;
     // Run even with nothing held: the pause may have come between a head
     // and the completion of its empty body.
-    if (this.#state < S_DONE) this.#run(held ?? EMPTY);
+    if (this.#state < S_DONE) this.#run(EMPTY);
   }
 
   /** `true` between `pause()` and `resume()`. */
@@ -520,7 +513,7 @@ class HttpParserBase<H extends HttpMessageHead> {
    */
   get idle(): boolean {
     return (this.#state === S_HEAD && this.#bufLen === 0 &&
-      this.#held === null) || this.#state === S_DONE;
+      this.#heldBytes === 0) || this.#state === S_DONE;
   }
 
   /**
@@ -529,36 +522,40 @@ class HttpParserBase<H extends HttpMessageHead> {
    * while paused.
    */
   get bufferedBytes(): number {
-    return this.#bufLen + (this.#held === null ? 0 : this.#held.length);
+    return this.#bufLen + this.#heldBytes;
   }
 
   /** Runs the state machine over `data` and then any input held meanwhile. */
   #run(data: Uint8Array): void {
     this.#running = true;
     try {
-      let cur: Uint8Array | null = data;
-      while (cur !== null) {
+      const held = this.#held;
+      let cur = data;
+      for (;;) {
         const pos = this.#parse(cur);
         if (this.#state >= S_DONE) {
-          this.#held = null;
+          held.length = 0;
+          this.#heldBytes = 0;
           break;
         }
         if (this.#paused) {
           if (pos < cur.length) {
-            const rest = cur.subarray(pos);
-            this.#held = this.#held === null ? rest : concat(rest, this.#held);
+            held.unshift(cur.subarray(pos));
+            this.#heldBytes += cur.length - pos;
           }
           return;
         }
-        cur = this.#held;
-        this.#held = null;
+        if (held.length === 0) break;
+        cur = held.shift()!;
+        this.#heldBytes -= cur.length;
       }
       if (this.#eofPending && !this.#paused && this.#state < S_DONE) {
         this.#finishEof();
       }
     } catch (e) {
       this.#state = S_DEAD;
-      this.#held = null;
+      this.#held.length = 0;
+      this.#heldBytes = 0;
       this.#bufLen = 0;
       if (e !== this.#error || this.#error === null) throw e;
       this.#cb.onError(this.#error);
@@ -659,11 +656,11 @@ class HttpParserBase<H extends HttpMessageHead> {
         case S_CHUNK_END:
           if (pos === end) return pos;
           if (!this.#crSeen) {
-            if (data[pos] !== CR) this.#badChunkEnd(data, pos, end);
+            if (data[pos] !== CR) this.#badChunkEnd(data, pos);
             this.#crSeen = true;
             if (++pos === end) return pos;
           }
-          if (data[pos] !== LF) this.#badChunkEnd(data, pos, end);
+          if (data[pos] !== LF) this.#badChunkEnd(data, pos);
           pos++;
           this.#state = S_CHUNK_SIZE;
           break;
@@ -678,11 +675,11 @@ class HttpParserBase<H extends HttpMessageHead> {
     return pos;
   }
 
-  #badChunkEnd(data: Uint8Array, pos: number, end: number): never {
+  #badChunkEnd(data: Uint8Array, pos: number): never {
     this.#fail(
       400,
       "chunk data is not followed by CRLF",
-      excerpt(data, pos, Math.min(end, pos + 8)),
+      excerpt(data, pos, pos + 1),
     );
   }
 
@@ -698,7 +695,10 @@ class HttpParserBase<H extends HttpMessageHead> {
   #append(data: Uint8Array, start: number, end: number): void {
     const need = this.#bufLen + end - start;
     if (need > this.#buf.length) {
-      const grown = new Uint8Array(Math.max(need, this.#buf.length * 2, 256));
+      // Never beyond what the limits let a section or line take.
+      const cap = Math.max(this.#maxHeaderBytes, this.#maxLineBytes + 2);
+      const size = Math.min(Math.max(need, this.#buf.length * 2, 256), cap);
+      const grown = new Uint8Array(Math.max(size, need));
       grown.set(this.#buf.subarray(0, this.#bufLen));
       this.#buf = grown;
     }
@@ -720,21 +720,12 @@ class HttpParserBase<H extends HttpMessageHead> {
     const L = this.#bufLen;
     const isHead = this.#state === S_HEAD;
     const limit = this.#maxHeaderBytes;
-    let lf = data.indexOf(LF, pos);
-    while (lf !== -1) {
+    // An LF past `stop` would make the section too large: don't look there.
+    const stop = Math.min(end, pos + limit - L);
+    for (let lf = pos; lf < stop; lf++) {
+      if (data[lf] !== LF) continue;
       const off = L + lf - pos; // offset of this LF in the section
-      // Limits are checked in the order in which byte-at-a-time input
-      // would exceed them, so that how the input is split never changes
-      // which error is reported.
-      const firstLine = isHead && !this.#lineSeen;
-      if (
-        firstLine && off - 1 > this.#maxLineBytes &&
-        this.#maxLineBytes + 1 <= limit
-      ) {
-        this.#lineTooLong();
-      }
-      if (off + 1 > limit) this.#tooLarge(isHead);
-      if (firstLine) {
+      if (isHead && !this.#lineSeen) {
         if (off - 1 > this.#maxLineBytes) this.#lineTooLong();
         this.#lineSeen = true;
       }
@@ -755,23 +746,28 @@ class HttpParserBase<H extends HttpMessageHead> {
       ) {
         let src = data;
         let start = pos;
-        let stop = lf + 1;
+        let last = lf + 1;
         if (L > 0) {
           this.#append(data, pos, lf + 1);
           src = this.#buf;
           start = 0;
-          stop = this.#bufLen;
+          last = this.#bufLen;
         }
         this.#bufLen = 0;
         this.#lineSeen = false;
-        if (isHead) this.#head(src, start, stop);
-        else this.#trailers(src, start, stop);
+        if (isHead) this.#head(src, start, last);
+        else this.#trailers(src, start, last);
         return lf + 1;
       }
-      lf = data.indexOf(LF, lf + 1);
     }
+    // No end yet. The limits are checked in the order in which input fed
+    // byte by byte would exceed them, so that how the input is cut never
+    // changes which error is reported.
     const total = L + end - pos;
-    if (isHead && !this.#lineSeen && total > this.#maxLineBytes + 1) {
+    if (
+      isHead && !this.#lineSeen && total > this.#maxLineBytes + 1 &&
+      (total <= limit || this.#maxLineBytes + 1 <= limit)
+    ) {
       this.#lineTooLong();
     }
     if (total > limit) this.#tooLarge(isHead);
@@ -799,8 +795,11 @@ class HttpParserBase<H extends HttpMessageHead> {
   #chunkSizeLine(data: Uint8Array, pos: number, end: number): number {
     const L = this.#bufLen;
     const max = this.#maxLineBytes;
-    const lf = data.indexOf(LF, pos);
-    if (lf === -1) {
+    // The line, CRLF included, has at most max + 2 bytes.
+    const stop = Math.min(end, pos + max + 2 - L);
+    let lf = pos;
+    while (lf < stop && data[lf] !== LF) lf++;
+    if (lf === stop) {
       if (L + end - pos > max + 1) this.#chunkLineTooLong();
       this.#append(data, pos, end);
       return end;
@@ -897,13 +896,9 @@ class HttpParserBase<H extends HttpMessageHead> {
     let n = 0;
     let k = 0;
     let high = 0;
-    for (;;) {
-      const lf = src.indexOf(LF, p);
-      const cr = lf - 1;
-      if (cr === p) {
-        this.#high = high;
-        return n;
-      }
+    // The section ends with CRLF CRLF and has no bare LF (see #section),
+    // so these loops stop inside it.
+    while (src[p] !== CR) {
       if (++n > max) {
         this.#fail(
           431,
@@ -914,50 +909,62 @@ class HttpParserBase<H extends HttpMessageHead> {
       }
       let i = p;
       while (TCHAR[src[i]] === 1) i++;
-      if (src[i] !== COLON) this.#badName(src, p, i, cr);
-      const nameEnd = i;
-      i++;
+      if (i === p || src[i] !== COLON) this.#badName(src, p, i);
+      const nameEnd = i++;
       while (src[i] === SP || src[i] === HTAB) i++;
-      let valueEnd = cr;
+      let j = i;
+      for (;;) {
+        const x = src[j];
+        if (FIELD[x] === 0) break;
+        high |= x;
+        j++;
+      }
+      if (src[j] !== CR || src[j + 1] !== LF) {
+        this.#fail(
+          400,
+          `the value of field ${
+            excerpt(src, p, nameEnd)
+          } has an invalid byte 0x${src[j].toString(16).padStart(2, "0")}`,
+        );
+      }
+      let valueEnd = j;
       while (
         valueEnd > i && (src[valueEnd - 1] === SP || src[valueEnd - 1] === HTAB)
       ) {
         valueEnd--;
-      }
-      for (let j = i; j < valueEnd; j++) {
-        const x = src[j];
-        high |= x;
-        if (FIELD[x] === 0) {
-          this.#fail(
-            400,
-            `the value of field ${
-              excerpt(src, p, nameEnd)
-            } has an invalid byte 0x${src[j].toString(16).padStart(2, "0")}`,
-          );
-        }
       }
       if (head !== null) this.#framingField(src, p, nameEnd, i, valueEnd, head);
       offs[k++] = p;
       offs[k++] = nameEnd;
       offs[k++] = i;
       offs[k++] = valueEnd;
-      p = lf + 1;
+      p = j + 2;
     }
+    if (src[p + 1] !== LF) {
+      this.#fail(400, "a field line starts with a bare CR");
+    }
+    this.#high = high;
+    return n;
   }
 
-  #badName(src: Uint8Array, p: number, i: number, cr: number): never {
+  #badName(src: Uint8Array, p: number, i: number): never {
     const b = src[i];
+    const cr = lineEnd(src, p);
     const line = excerpt(src, p, cr);
     if (i === p && (b === SP || b === HTAB)) {
       this.#fail(400, "a field line starts with whitespace (obs-fold)", line);
     }
     if (i === p && b === COLON) this.#fail(400, "a field name is empty", line);
     if (b === SP || b === HTAB) {
-      this.#fail(
-        400,
-        "a field name is followed by whitespace before the colon",
-        line,
-      );
+      let j = i;
+      while (src[j] === SP || src[j] === HTAB) j++;
+      if (src[j] === COLON) {
+        this.#fail(
+          400,
+          "a field name is followed by whitespace before the colon",
+          line,
+        );
+      }
     }
     if (i === cr) this.#fail(400, "a field line has no colon", line);
     this.#fail(400, "a field name has an invalid byte", line);
@@ -983,10 +990,7 @@ class HttpParserBase<H extends HttpMessageHead> {
         return;
       case 10:
         if (equalsLower(src, ns, ne, L_CONNECTION)) {
-          forEachElement(src, vs, ve, (s, e) => {
-            if (equalsLower(src, s, e, L_CLOSE)) f.close = true;
-            else if (equalsLower(src, s, e, L_KEEP_ALIVE)) f.keepAlive = true;
-          });
+          readList(src, vs, ve, f, true);
         }
         return;
       case 14:
@@ -997,15 +1001,7 @@ class HttpParserBase<H extends HttpMessageHead> {
       case 17:
         if (equalsLower(src, ns, ne, L_TRANSFER_ENCODING)) {
           f.te = true;
-          forEachElement(src, vs, ve, (s, e) => {
-            if (equalsLower(src, s, e, L_CHUNKED)) {
-              f.chunked++;
-              f.chunkedLast = true;
-            } else {
-              f.otherCodings = true;
-              f.chunkedLast = false;
-            }
-          });
+          readList(src, vs, ve, f, false);
         }
         return;
     }
@@ -1052,18 +1048,15 @@ class HttpParserBase<H extends HttpMessageHead> {
   }
 
   /** Reads `HTTP/1.x` at `src[i]`, returning the minor version. */
-  #version(src: Uint8Array, i: number, lineStart: number, cr: number): number {
+  #version(src: Uint8Array, i: number, lineStart: number): number {
+    // Stops at the first mismatch, so never reads past the line's CR.
     if (
       src[i] !== 72 || src[i + 1] !== 84 || src[i + 2] !== 84 ||
-      src[i + 3] !== 80 || src[i + 4] !== 47 || src[i + 6] !== 46 ||
-      src[i + 5] - 48 > 9 || src[i + 5] < 48 ||
-      src[i + 7] - 48 > 9 || src[i + 7] < 48
+      src[i + 3] !== 80 || src[i + 4] !== 47 || src[i + 5] < 48 ||
+      src[i + 5] > 57 || src[i + 6] !== 46 || src[i + 7] < 48 ||
+      src[i + 7] > 57
     ) {
-      this.#fail(
-        400,
-        "the HTTP version is malformed",
-        excerpt(src, lineStart, cr),
-      );
+      this.#badStartLine(src, lineStart, "the HTTP version is malformed");
     }
     if (src[i + 5] !== 49) {
       this.#fail(505, "only HTTP/1.x is supported", excerpt(src, i, i + 8));
@@ -1071,17 +1064,22 @@ class HttpParserBase<H extends HttpMessageHead> {
     return src[i + 7] - 48;
   }
 
+  #badStartLine(src: Uint8Array, start: number, why: string): never {
+    this.#fail(400, why, excerpt(src, start, lineEnd(src, start)));
+  }
+
   /** Parses a complete head: `src[start, end)` ends with the empty line. */
   #head(src: Uint8Array, start: number, end: number): void {
-    const cr = src.indexOf(LF, start) - 1;
     const f = this.#framing;
     f.reset();
     // Start line. For a request, [a, b) is the method and [c, d) the target;
-    // for a response, [c, d) is the reason phrase.
+    // for a response, [c, d) is the reason phrase. `fields` is where the
+    // field lines start.
     const a = start;
     let b = start;
     let c: number;
-    let d = cr;
+    let d: number;
+    let fields: number;
     let minor: number;
     let status = 0;
     let high = 0;
@@ -1089,68 +1087,56 @@ class HttpParserBase<H extends HttpMessageHead> {
       let i = start;
       while (TCHAR[src[i]] === 1) i++;
       if (i === start || src[i] !== SP) {
-        this.#fail(
-          400,
+        this.#badStartLine(
+          src,
+          start,
           "the method is not a token followed by a space",
-          excerpt(src, start, cr),
         );
       }
       b = i++;
       c = i;
       while (src[i] > 32 && src[i] < 127) i++;
       if (i === c || src[i] !== SP) {
-        this.#fail(
-          400,
+        this.#badStartLine(
+          src,
+          start,
           "the request-target is empty or has an invalid byte",
-          excerpt(src, start, cr),
         );
       }
       d = i++;
-      if (cr - i !== 8) {
-        this.#fail(
-          400,
-          "the HTTP version is malformed",
-          excerpt(src, start, cr),
-        );
+      if (src[i + 8] !== CR || src[i + 9] !== LF) {
+        this.#badStartLine(src, start, "the HTTP version is malformed");
       }
-      minor = this.#version(src, i, start, cr);
+      minor = this.#version(src, i, start);
+      fields = i + 10;
     } else {
-      if (cr - start < 12) {
-        this.#fail(
-          400,
-          "the status line is malformed",
-          excerpt(src, start, cr),
-        );
-      }
-      minor = this.#version(src, start, start, cr);
+      minor = this.#version(src, start, start);
       const d0 = src[start + 9] - 48;
       const d1 = src[start + 10] - 48;
       const d2 = src[start + 11] - 48;
+      const after = src[start + 12];
       if (
         src[start + 8] !== SP || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 ||
-        d2 < 0 || d2 > 9 || (cr > start + 12 && src[start + 12] !== SP)
+        d2 < 0 || d2 > 9 || (after !== SP && after !== CR)
       ) {
-        this.#fail(
-          400,
-          "the status line is malformed",
-          excerpt(src, start, cr),
-        );
+        this.#badStartLine(src, start, "the status line is malformed");
       }
       status = d0 * 100 + d1 * 10 + d2;
-      c = cr > start + 12 ? start + 13 : cr;
-      for (let i = c; i < cr; i++) {
-        const x = src[i];
-        if (FIELD[x] === 0) {
-          this.#fail(
-            400,
-            "the reason phrase has an invalid byte",
-            excerpt(src, start, cr),
-          );
-        }
+      let j = after === SP ? start + 13 : start + 12;
+      c = j;
+      for (;;) {
+        const x = src[j];
+        if (FIELD[x] === 0) break;
         high |= x;
+        j++;
       }
+      if (src[j] !== CR || src[j + 1] !== LF) {
+        this.#badStartLine(src, start, "the reason phrase has an invalid byte");
+      }
+      d = j;
+      fields = j + 2;
     }
-    const count = this.#fields(src, cr + 2, f);
+    const count = this.#fields(src, fields, f);
     high |= this.#high;
 
     // Header block bytes are mostly ASCII, which the (fast) UTF-8 decoder
@@ -1188,7 +1174,7 @@ class HttpParserBase<H extends HttpMessageHead> {
         this.#fail(
           400,
           "no request is awaiting a response",
-          excerpt(src, start, cr),
+          excerpt(src, start, fields - 2),
         );
       }
       const method = status >= 200 || status === 101
@@ -1334,22 +1320,43 @@ class Framing {
   }
 }
 
-/** Calls `fn` with the bounds of each non-empty element of a field list. */
-function forEachElement(
+/** Returns the index of the first CR or LF at or after `i`. */
+function lineEnd(src: Uint8Array, i: number): number {
+  while (i < src.length && src[i] !== CR && src[i] !== LF) i++;
+  return i;
+}
+
+/**
+ * Reads the non-empty elements of a comma-separated field value: the
+ * options of `Connection`, or the codings of `Transfer-Encoding`.
+ */
+function readList(
   src: Uint8Array,
   start: number,
   end: number,
-  fn: (s: number, e: number) => void,
+  f: Framing,
+  connection: boolean,
 ): void {
   let i = start;
   while (i < end) {
-    let e = src.indexOf(COMMA, i);
-    if (e === -1 || e > end) e = end;
+    let e = i;
+    while (e < end && src[e] !== COMMA) e++;
     let s = i;
     let t = e;
     while (s < t && (src[s] === SP || src[s] === HTAB)) s++;
     while (t > s && (src[t - 1] === SP || src[t - 1] === HTAB)) t--;
-    if (t > s) fn(s, t);
+    if (t > s) {
+      if (connection) {
+        if (equalsLower(src, s, t, L_CLOSE)) f.close = true;
+        else if (equalsLower(src, s, t, L_KEEP_ALIVE)) f.keepAlive = true;
+      } else if (equalsLower(src, s, t, L_CHUNKED)) {
+        f.chunked++;
+        f.chunkedLast = true;
+      } else {
+        f.otherCodings = true;
+        f.chunkedLast = false;
+      }
+    }
     i = e + 1;
   }
 }

@@ -13,4 +13,15 @@
  * @module
  */
 
+export * from "./chunk_protocol.ts";
+export * from "./int32_string_receiver.ts";
+export * from "./json_rpc_error.ts";
+export * from "./json_rpc_http_handler.ts";
+export * from "./json_rpc_protocol.ts";
+export * from "./line_receiver.ts";
+export * from "./open_connection.ts";
 export * from "./protocol.ts";
+export * from "./start_server.ts";
+export * from "./stream_reader.ts";
+export * from "./stream_reader_protocol.ts";
+export * from "./stream_writer.ts";

@@ -13,5 +13,19 @@
  * @module
  */
 
+export * from "./as_completed.ts";
+export * from "./awaitable_result.ts";
+export * from "./barrier.ts";
+export * from "./condition.ts";
+export * from "./event.ts";
+export * from "./gather.ts";
+export * from "./lock.ts";
+export * from "./queue.ts";
+export * from "./semaphore.ts";
+export * from "./shield.ts";
 export * from "./sleep.ts";
 export * from "./task.ts";
+export * from "./task_group.ts";
+export * from "./timeout.ts";
+export * from "./wait.ts";
+export * from "./wait_for.ts";

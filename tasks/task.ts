@@ -263,7 +263,12 @@ export class Task<T> extends Future<T> {
    */
   uncancel(): number {
     if (this.#cancelRequests > 0) this.#cancelRequests--;
-    if (this.#cancelRequests === 0) this.#mustCancel = false;
+    if (this.#cancelRequests === 0) {
+      this.#mustCancel = false;
+      // A withdrawn cancellation must not leave foreign work aborted: the
+      // next `signal` access makes a fresh one.
+      if (this.#abort?.signal.aborted) this.#abort = null;
+    }
     return this.#cancelRequests;
   }
 
@@ -418,10 +423,10 @@ export class Task<T> extends Future<T> {
     } else if (isPromiseLike(out)) {
       (out as PromiseLike<T>).then(
         (v) => {
-          if (!this.done()) this.#finish(v);
+          if (!this.done() && !this.getLoop().isClosed()) this.#finish(v);
         },
         (e) => {
-          if (!this.done()) this.#fail(e);
+          if (!this.done() && !this.getLoop().isClosed()) this.#fail(e);
         },
       );
     } else {

@@ -16,4 +16,5 @@
  * @module
  */
 
+export * from "./transport_pair.ts";
 export * from "./virtual_time_loop.ts";

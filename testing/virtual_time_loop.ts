@@ -92,7 +92,14 @@ export class VirtualTimeLoop extends DenoEventLoop {
     const reached = this.createFuture<void>();
     this.callAt(target, () => reached.setResult(undefined));
     await this.runUntilComplete(reached);
-    this.#now = target;
+    // Then run whatever is still due at the target time, async functions'
+    // continuations included, without moving the clock further.
+    for (;;) {
+      await hostHop();
+      const next = this.nextTimerWhen();
+      if (this.readyCount() === 0 && (next === null || next > target)) break;
+      await this.runOnce();
+    }
   }
 
   /**

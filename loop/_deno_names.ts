@@ -1,0 +1,194 @@
+// getaddrinfo and getnameinfo over node:dns, whose lookup() calls the
+// system's getaddrinfo (hosts file, nsswitch) in Deno, and whose
+// lookupService() calls getnameinfo. node:dns is imported on first use:
+// loading Deno's Node layer costs tens of milliseconds at startup.
+
+import type { LookupAddress } from "node:dns";
+import type { AddrInfo, GetaddrinfoOptions } from "./event_loop.ts";
+
+// The module cache makes every call after the first cheap.
+function loadDns(): Promise<typeof import("node:dns")> {
+  return import("node:dns");
+}
+
+const IPV4 =
+  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV6 = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(%[\w.-]+)?$/;
+
+/** Returns 4 or 6 for a numeric address, 0 for anything else (a name). */
+export function ipFamily(host: string): 0 | 4 | 6 {
+  if (IPV4.test(host)) return 4;
+  if (IPV6.test(host)) return 6;
+  return 0;
+}
+
+/** getnameinfo flag: return the numeric address instead of a name. */
+export const NI_NUMERICHOST = 1;
+/** getnameinfo flag: return the port number instead of a service name. */
+export const NI_NUMERICSERV = 2;
+/** getnameinfo flag: fail when the address has no name. */
+export const NI_NAMEREQD = 8;
+const KNOWN_FLAGS = NI_NUMERICHOST | NI_NUMERICSERV | NI_NAMEREQD;
+
+/** Checks a port number, as getaddrinfo and friends need. */
+export function checkPort(port: unknown, what: string): number {
+  if (typeof port !== "number") {
+    throw new TypeError(
+      `Cannot ${what}: port must be a number, received ${typeof port}`,
+    );
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(
+      `Cannot ${what}: port must be an integer from 0 to 65535, received ${port}`,
+    );
+  }
+  return port;
+}
+
+function checkHost(host: unknown, what: string): string {
+  if (typeof host !== "string") {
+    throw new TypeError(
+      `Cannot ${what}: host must be a string, received ${typeof host}`,
+    );
+  }
+  if (host === "") {
+    throw new RangeError(`Cannot ${what}: host must not be empty, received ""`);
+  }
+  return host;
+}
+
+function resolveError(host: string, error: unknown): Error {
+  const code = (error as { code?: string } | null)?.code ?? "";
+  if (code === "ENOTFOUND" || code === "ENODATA" || code === "EAI_NONAME") {
+    return new Deno.errors.NotFound(
+      `Cannot resolve host: no such host is known, received "${host}"`,
+      { cause: error },
+    );
+  }
+  const why = error instanceof Error ? error.message : String(error);
+  return new Error(`Cannot resolve host: ${why}, received "${host}"`, {
+    cause: error,
+  });
+}
+
+/** Checks getaddrinfo's arguments (synchronously, so misuse throws). */
+export function checkAddrinfoArgs(
+  host: unknown,
+  port: unknown,
+  options?: GetaddrinfoOptions,
+): void {
+  checkHost(host, "call getaddrinfo()");
+  checkPort(port, "call getaddrinfo()");
+  const family = options?.family ?? 0;
+  if (family !== 0 && family !== 4 && family !== 6) {
+    throw new RangeError(
+      `Cannot call getaddrinfo(): family must be 0, 4 or 6, received ${family}`,
+    );
+  }
+  for (const key of ["type", "proto", "flags"] as const) {
+    const value = options?.[key];
+    if (value !== undefined && typeof value !== "number") {
+      throw new TypeError(
+        `Cannot call getaddrinfo(): ${key} must be a number, received ${typeof value}`,
+      );
+    }
+  }
+}
+
+/** Resolves `host` with the system resolver; the arguments are checked. */
+export function resolveHost(
+  host: string,
+  port: number,
+  family: 0 | 4 | 6 = 0,
+): Promise<AddrInfo[]> {
+  return loadDns().then(({ lookup }) =>
+    new Promise((resolve, reject) => {
+      lookup(
+        host,
+        { all: true, family },
+        (error: unknown, addresses: LookupAddress[]) => {
+          if (error) return reject(resolveError(host, error));
+          const seen = new Set<string>();
+          const infos: AddrInfo[] = [];
+          for (const { address, family } of addresses) {
+            if (seen.has(address)) continue;
+            seen.add(address);
+            infos.push({
+              family: family === 6 ? 6 : 4,
+              hostname: address,
+              port,
+            });
+          }
+          if (infos.length === 0) {
+            return reject(resolveError(host, { code: "ENOTFOUND" }));
+          }
+          resolve(infos);
+        },
+      );
+    })
+  );
+}
+
+/** Checks getnameinfo's arguments (synchronously, so misuse throws). */
+export function checkNameinfoArgs(sockaddr: unknown, flags: unknown): void {
+  if (typeof sockaddr !== "object" || sockaddr === null) {
+    throw new TypeError(
+      `Cannot call getnameinfo(): sockaddr must be { hostname, port }, received ${
+        sockaddr === null ? "null" : typeof sockaddr
+      }`,
+    );
+  }
+  const { hostname, port } = sockaddr as { hostname: unknown; port: unknown };
+  checkHost(hostname, "call getnameinfo()");
+  checkPort(port, "call getnameinfo()");
+  if (typeof flags !== "number" || !Number.isInteger(flags)) {
+    throw new TypeError(
+      `Cannot call getnameinfo(): flags must be an integer, received ${flags}`,
+    );
+  }
+  if ((flags & ~KNOWN_FLAGS) !== 0) {
+    throw new RangeError(
+      `Cannot call getnameinfo(): flags may only combine 1 (NUMERICHOST), 2 (NUMERICSERV) and 8 (NAMEREQD), received ${flags}`,
+    );
+  }
+}
+
+function lookupServicePromise(
+  address: string,
+  port: number,
+): Promise<[string, string]> {
+  return loadDns().then(({ lookupService }) =>
+    new Promise((resolve, reject) => {
+      lookupService(
+        address,
+        port,
+        (error: unknown, hostname: string, service: string) => {
+          if (error) reject(resolveError(address, error));
+          else resolve([hostname, service]);
+        },
+      );
+    })
+  );
+}
+
+/** Turns an address into `[host, service]`; the arguments are checked. */
+export async function nameinfo(
+  sockaddr: { hostname: string; port: number },
+  flags: number,
+): Promise<[string, string]> {
+  let address = sockaddr.hostname;
+  if (ipFamily(address) === 0) {
+    address = (await resolveHost(address, sockaddr.port))[0].hostname;
+  }
+  const port = sockaddr.port;
+  const numericHost = (flags & NI_NUMERICHOST) !== 0;
+  const numericServ = (flags & NI_NUMERICSERV) !== 0;
+  if (numericHost && numericServ) return [address, String(port)];
+  const [name, service] = await lookupServicePromise(address, port);
+  if ((flags & NI_NAMEREQD) !== 0 && !numericHost && ipFamily(name) !== 0) {
+    throw new Deno.errors.NotFound(
+      `Cannot find a name for the address: it has none, received "${address}"`,
+    );
+  }
+  return [numericHost ? address : name, numericServ ? String(port) : service];
+}

@@ -1,0 +1,577 @@
+// Pipe transports over Web streams: a ReadTransport that pulls a
+// ReadableStream<Uint8Array> and a WriteTransport that feeds a
+// WritableStream<Uint8Array>. connectReadPipe/connectWritePipe use them, and
+// so do subprocess pipes. Completions of the streams' promises come back to
+// the loop with callSoon (which wakes a waiting loop), as in asyncio's
+// proactor pipe transports.
+
+import { InvalidStateError } from "../futures/errors.ts";
+import type { Future } from "../futures/future.ts";
+import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
+import { WriteFlowControl } from "../transports/flow_control.ts";
+import type {
+  Producer,
+  ReadTransport,
+  Transport,
+  WriteTransport,
+} from "../transports/transport.ts";
+import type { SchedulingLoop } from "./event_loop.ts";
+
+/** What a read pipe needs of its protocol (a `Protocol` has it all). */
+export interface ReadPipeProtocol extends BaseProtocol {
+  /** Receives each chunk read. */
+  dataReceived(data: Uint8Array): void;
+  /** Told of the end of the stream; the return value is ignored. */
+  eofReceived(): boolean | void;
+}
+
+/** Runs `fn(...args)` on the loop, unless the loop is closed. */
+export function post<A extends unknown[]>(
+  loop: SchedulingLoop,
+  fn: (...args: A) => unknown,
+  ...args: A
+): void {
+  if (!loop.isClosed()) loop.callSoon(fn, ...args);
+}
+
+/** Calls a protocol method, routing an error to the exception handler. */
+export function callProtocol(
+  loop: SchedulingLoop,
+  transport: unknown,
+  protocol: unknown,
+  what: string,
+  call: () => unknown,
+): boolean {
+  try {
+    call();
+    return true;
+  } catch (exception) {
+    loop.callExceptionHandler({
+      message: `Exception in ${what}`,
+      exception,
+      transport,
+      protocol,
+    });
+    return false;
+  }
+}
+
+/** Checks that `data` is bytes, as every write method requires. */
+export function checkBytes(data: unknown, what: string): Uint8Array {
+  if (!(data instanceof Uint8Array)) {
+    throw new TypeError(
+      `Cannot call ${what}: data must be a Uint8Array, received ${
+        typeof data === "object"
+          ? (data === null ? "null" : data.constructor?.name ?? "object")
+          : typeof data
+      }`,
+    );
+  }
+  return data;
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+// Deno's own I/O errors report a broken connection; anything else reaching
+// a transport is a bug worth logging (as asyncio logs non-OSError errors).
+export function isIoError(error: unknown): boolean {
+  return (Object.values(Deno.errors) as (new () => Error)[]).some((cls) =>
+    error instanceof cls
+  );
+}
+
+/**
+ * A read transport over a `ReadableStream<Uint8Array>`.
+ *
+ * One read is in flight at a time, and only while reading: `pauseReading()`
+ * stops pulling (a read already in flight completes, and its data is held
+ * until `resumeReading()`). The end of the stream calls `eofReceived()`,
+ * then `connectionLost(undefined)`; a stream error calls
+ * `connectionLost(error)`. `close()` cancels the stream.
+ */
+export class ReadPipeTransport implements ReadTransport {
+  readonly #loop: SchedulingLoop;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #extra: Record<string, unknown>;
+  #protocol: ReadPipeProtocol;
+  #started = false;
+  #paused = false;
+  #reading = false;
+  #closing = false;
+  #lost = false;
+  #held: ReadableStreamReadResult<Uint8Array> | null = null;
+
+  constructor(
+    loop: SchedulingLoop,
+    protocol: ReadPipeProtocol,
+    readable: ReadableStream<Uint8Array>,
+    extra: Record<string, unknown> = {},
+  ) {
+    this.#loop = loop;
+    this.#protocol = protocol;
+    this.#reader = readable.getReader();
+    this.#extra = { pipe: readable, ...extra };
+  }
+
+  /** Starts reading; called once, after `connectionMade`. */
+  start(): void {
+    this.#started = true;
+    this.#readMore();
+  }
+
+  getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    return name in this.#extra ? this.#extra[name] : defaultValue;
+  }
+
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  setProtocol(protocol: BaseProtocol): void {
+    this.#protocol = protocol as ReadPipeProtocol;
+  }
+
+  getProtocol(): BaseProtocol {
+    return this.#protocol;
+  }
+
+  isReading(): boolean {
+    return !this.#paused && !this.#closing;
+  }
+
+  pauseReading(): void {
+    if (this.#closing) return;
+    this.#paused = true;
+  }
+
+  resumeReading(): void {
+    if (this.#closing || !this.#paused) return;
+    this.#paused = false;
+    const held = this.#held;
+    this.#held = null;
+    if (held !== null) post(this.#loop, this.#onRead, held);
+    else this.#readMore();
+  }
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#held = null;
+    this.#reader.cancel().then(
+      () => post(this.#loop, this.#finish, undefined),
+      () => post(this.#loop, this.#finish, undefined),
+    );
+  }
+
+  /** Closes because of `error`, which `connectionLost` receives. */
+  fail(error: Error, message: string): void {
+    if (this.#lost) return;
+    if (!isIoError(error)) {
+      this.#loop.callExceptionHandler({
+        message,
+        exception: error,
+        transport: this,
+        protocol: this.#protocol,
+      });
+    }
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#held = null;
+    this.#reader.cancel(error).then(
+      () => post(this.#loop, this.#finish, error),
+      () => post(this.#loop, this.#finish, error),
+    );
+  }
+
+  #readMore(): void {
+    if (!this.#started || this.#paused || this.#reading || this.#closing) {
+      return;
+    }
+    this.#reading = true;
+    this.#reader.read().then(
+      (result) => post(this.#loop, this.#onRead, result),
+      (error) => post(this.#loop, this.#onReadError, error),
+    );
+  }
+
+  #onRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
+    this.#reading = false;
+    if (this.#closing) return;
+    if (this.#paused) {
+      this.#held = result;
+      return;
+    }
+    if (result.done) {
+      this.#closing = true;
+      const protocol = this.#protocol;
+      callProtocol(
+        this.#loop,
+        this,
+        protocol,
+        "protocol.eofReceived()",
+        () => protocol.eofReceived(),
+      );
+      this.#reader.releaseLock();
+      this.#finish(undefined);
+      return;
+    }
+    const data = result.value;
+    if (!(data instanceof Uint8Array)) {
+      this.fail(
+        new TypeError(
+          `Cannot read the pipe: chunks must be Uint8Array, received ${typeof data}`,
+        ),
+        "Fatal read error on pipe transport",
+      );
+      return;
+    }
+    if (data.length > 0) {
+      try {
+        this.#protocol.dataReceived(data);
+      } catch (error) {
+        this.fail(
+          error instanceof Error ? error : new Error(String(error)),
+          "Fatal error: protocol.dataReceived() call failed",
+        );
+        return;
+      }
+    }
+    this.#readMore();
+  };
+
+  #onReadError = (error: unknown): void => {
+    this.#reading = false;
+    if (this.#closing) return;
+    this.fail(
+      error instanceof Error ? error : new Error(String(error)),
+      "Fatal read error on pipe transport",
+    );
+  };
+
+  #finish = (error: Error | undefined): void => {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#closing = true;
+    const protocol = this.#protocol;
+    callProtocol(
+      this.#loop,
+      this,
+      protocol,
+      "protocol.connectionLost()",
+      () => protocol.connectionLost(error),
+    );
+  };
+}
+
+/**
+ * A write transport over a `WritableStream<Uint8Array>`.
+ *
+ * Write path states, as in asyncio's proactor pipe transport:
+ * - idle: nothing in flight, the buffer is empty;
+ * - writing: one `writer.write()` is in flight (started once the writer is
+ *   `ready`, which is the stream's backpressure); later writes gather in
+ *   the buffer and go out as one chunk when it completes;
+ * - closing: `close()` or `writeEof()` was called; the buffer is flushed,
+ *   then the stream is closed and `connectionLost(undefined)` follows.
+ * `abort()` drops the buffer and aborts the stream. A write error closes
+ * the transport with `connectionLost(error)`. The bytes in flight plus the
+ * buffer drive the water marks (`pauseWriting()` / `resumeWriting()`).
+ */
+export class WritePipeTransport implements WriteTransport {
+  readonly #loop: SchedulingLoop;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #extra: Record<string, unknown>;
+  readonly #flow: WriteFlowControl;
+  #protocol: BaseProtocol;
+  #buffer: Uint8Array[] = [];
+  #buffered = 0;
+  #inFlight = 0;
+  #closing = false;
+  #eof = false;
+  #failed = false;
+  #lost = false;
+  #writerClosed = false;
+
+  constructor(
+    loop: SchedulingLoop,
+    protocol: BaseProtocol,
+    writable: WritableStream<Uint8Array>,
+    extra: Record<string, unknown> = {},
+  ) {
+    this.#loop = loop;
+    this.#protocol = protocol;
+    this.#writer = writable.getWriter();
+    this.#extra = { pipe: writable, ...extra };
+    this.#flow = new WriteFlowControl(loop, this);
+    // Hear of the stream failing even while idle.
+    this.#writer.closed.catch((error) =>
+      post(this.#loop, this.#onWriteError, error)
+    );
+  }
+
+  getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    return name in this.#extra ? this.#extra[name] : defaultValue;
+  }
+
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  setProtocol(protocol: BaseProtocol): void {
+    this.#protocol = protocol;
+  }
+
+  getProtocol(): BaseProtocol {
+    return this.#protocol;
+  }
+
+  write(data: Uint8Array): void {
+    checkBytes(data, "write()");
+    if (this.#eof) {
+      throw new InvalidStateError(
+        "Cannot call write(): writeEof() was called",
+      );
+    }
+    if (this.#closing) {
+      // Closed by an error: as asyncio, the data is dropped quietly.
+      if (this.#failed) return;
+      throw new InvalidStateError("Cannot call write(): transport is closing");
+    }
+    if (data.length === 0) return;
+    // Copy: the caller may reuse its buffer once write() returns.
+    this.#buffer.push(data.slice());
+    this.#buffered += data.length;
+    if (this.#inFlight === 0) this.#startWrite();
+    this.#flow.update(this.getWriteBufferSize());
+  }
+
+  writelines(list: Iterable<Uint8Array>): void {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (const chunk of list) {
+      checkBytes(chunk, "writelines()");
+      chunks.push(chunk);
+      size += chunk.length;
+    }
+    this.write(concat(chunks, size));
+  }
+
+  writeEof(): void {
+    if (this.#eof) return;
+    this.close();
+    this.#eof = true;
+  }
+
+  canWriteEof(): boolean {
+    return true;
+  }
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#flow.close();
+    if (this.#inFlight === 0) this.#closeWriter();
+  }
+
+  abort(): void {
+    this.#drop(undefined);
+  }
+
+  getWriteBufferSize(): number {
+    return this.#buffered + this.#inFlight;
+  }
+
+  getWriteBufferLimits(): [number, number] {
+    return this.#flow.getWriteBufferLimits();
+  }
+
+  setWriteBufferLimits(high?: number, low?: number): void {
+    this.#flow.setWriteBufferLimits(high, low);
+  }
+
+  registerProducer(producer: Producer, streaming: boolean): void {
+    this.#flow.registerProducer(producer, streaming);
+  }
+
+  unregisterProducer(): void {
+    this.#flow.unregisterProducer();
+  }
+
+  /**
+   * Closes at once because the reading end is gone: `connectionLost`
+   * receives `error` when data was still buffered, else `undefined`.
+   */
+  peerGone(error: Error): void {
+    if (this.#lost) return;
+    this.#drop(this.getWriteBufferSize() > 0 ? error : undefined);
+  }
+
+  #startWrite(): void {
+    const chunk = concat(this.#buffer, this.#buffered);
+    this.#buffer = [];
+    this.#buffered = 0;
+    this.#inFlight = chunk.length;
+    const writer = this.#writer;
+    writer.ready
+      .then(() => writer.write(chunk))
+      .then(
+        () => post(this.#loop, this.#onWritten),
+        (error) => post(this.#loop, this.#onWriteError, error),
+      );
+  }
+
+  #onWritten = (): void => {
+    this.#inFlight = 0;
+    if (this.#lost || this.#failed) return;
+    if (this.#buffered > 0) this.#startWrite();
+    this.#flow.update(this.getWriteBufferSize());
+    if (this.#closing && this.#inFlight === 0) this.#closeWriter();
+  };
+
+  #onWriteError = (error: unknown): void => {
+    this.#inFlight = 0;
+    if (this.#lost || this.#failed || this.#writerClosed) return;
+    const exc = error instanceof Error ? error : new Error(String(error));
+    if (!isIoError(exc)) {
+      this.#loop.callExceptionHandler({
+        message: "Fatal write error on pipe transport",
+        exception: exc,
+        transport: this,
+        protocol: this.#protocol,
+      });
+    }
+    this.#drop(exc);
+  };
+
+  #closeWriter(): void {
+    if (this.#writerClosed) return;
+    this.#writerClosed = true;
+    this.#writer.close().then(
+      () => post(this.#loop, this.#finish, undefined),
+      (error) =>
+        post(
+          this.#loop,
+          this.#finish,
+          error instanceof Error ? error : new Error(String(error)),
+        ),
+    );
+  }
+
+  /** Drops the buffer, aborts the stream, then reports `error`. */
+  #drop(error: Error | undefined): void {
+    if (this.#failed || this.#lost) return;
+    this.#failed = true;
+    this.#closing = true;
+    this.#buffer = [];
+    this.#buffered = 0;
+    this.#inFlight = 0;
+    this.#flow.close();
+    const done = () => post(this.#loop, this.#finish, error);
+    if (this.#writerClosed) return;
+    this.#writerClosed = true;
+    this.#writer.abort(error).then(done, done);
+  }
+
+  #finish = (error: Error | undefined): void => {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#closing = true;
+    this.#flow.close();
+    const protocol = this.#protocol;
+    callProtocol(
+      this.#loop,
+      this,
+      protocol,
+      "protocol.connectionLost()",
+      () => protocol.connectionLost(error),
+    );
+  };
+}
+
+/** Connects a protocol to a readable stream; `connectionMade` comes first. */
+export function connectReadPipe<P extends Protocol>(
+  loop: SchedulingLoop,
+  protocolFactory: () => P,
+  readable: ReadableStream<Uint8Array>,
+): Future<[ReadTransport, P]> {
+  if (!(readable instanceof ReadableStream)) {
+    throw new TypeError(
+      `Cannot call connectReadPipe(): readable must be a ReadableStream, received ${typeof readable}`,
+    );
+  }
+  if (readable.locked) {
+    throw new InvalidStateError(
+      "Cannot call connectReadPipe(): the stream is locked to another reader",
+    );
+  }
+  const future = loop.createFuture<[ReadTransport, P]>();
+  let protocol: P;
+  try {
+    protocol = protocolFactory();
+  } catch (error) {
+    future.setException(error);
+    return future;
+  }
+  const transport = new ReadPipeTransport(loop, protocol, readable);
+  loop.callSoon(() => {
+    try {
+      // Protocol types its transport as a full Transport; a read pipe is
+      // only a ReadTransport, as in asyncio.
+      protocol.connectionMade(transport as unknown as Transport);
+    } catch (error) {
+      transport.close();
+      if (!future.done()) future.setException(error);
+      return;
+    }
+    transport.start();
+    if (!future.done()) future.setResult([transport, protocol]);
+  });
+  return future;
+}
+
+/** Connects a protocol to a writable stream; `connectionMade` comes first. */
+export function connectWritePipe<P extends BaseProtocol>(
+  loop: SchedulingLoop,
+  protocolFactory: () => P,
+  writable: WritableStream<Uint8Array>,
+): Future<[WriteTransport, P]> {
+  if (!(writable instanceof WritableStream)) {
+    throw new TypeError(
+      `Cannot call connectWritePipe(): writable must be a WritableStream, received ${typeof writable}`,
+    );
+  }
+  if (writable.locked) {
+    throw new InvalidStateError(
+      "Cannot call connectWritePipe(): the stream is locked to another writer",
+    );
+  }
+  const future = loop.createFuture<[WriteTransport, P]>();
+  let protocol: P;
+  try {
+    protocol = protocolFactory();
+  } catch (error) {
+    future.setException(error);
+    return future;
+  }
+  const transport = new WritePipeTransport(loop, protocol, writable);
+  loop.callSoon(() => {
+    try {
+      protocol.connectionMade(transport);
+    } catch (error) {
+      transport.abort();
+      if (!future.done()) future.setException(error);
+      return;
+    }
+    if (!future.done()) future.setResult([transport, protocol]);
+  });
+  return future;
+}

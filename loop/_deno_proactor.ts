@@ -1,0 +1,205 @@
+/**
+ * `DenoProactor`: the proactor contract on Deno's promise-based sockets.
+ *
+ * @module
+ */
+
+import type { SchedulingLoop } from "./event_loop.ts";
+import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
+
+function noop(): void {}
+
+/** A port with its promise handlers made once, at `bind()` time. */
+class DenoPort<T> implements CompletionPort<T> {
+  readonly completion: Completion<T>;
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: unknown) => void;
+
+  constructor(
+    completion: Completion<T>,
+    resolve: (value: T) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.completion = completion;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+}
+
+/** A Deno connection or listener, as far as the proactor cares. */
+type Closable = { close(): void };
+
+/**
+ * The proactor on Deno: each operation is a Deno promise whose settlement
+ * is handed to the loop with `callSoon` (which wakes a waiting loop).
+ * Settlements that arrive together (Deno resolves the operations it polled
+ * in one go) share one callback: they queue up, in order, and the first
+ * one schedules the run of the queue. After the loop is closed,
+ * settlements go to the completion's `orphaned()` instead, so nothing is
+ * scheduled on a closed loop.
+ */
+export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
+  readonly #loop: SchedulingLoop;
+  #pending = 0;
+  // Settled operations waiting for the loop, three slots each: the
+  // completion, whether it succeeded, and the value or error.
+  #queue: unknown[] = [];
+  #spare: unknown[] = [];
+  #scheduled = false;
+
+  /**
+   * Makes the proactor of one loop.
+   *
+   * @param loop The loop that receives the completions.
+   */
+  constructor(loop: SchedulingLoop) {
+    this.#loop = loop;
+  }
+
+  /**
+   * The number of operations started and not yet settled.
+   *
+   * @returns The count.
+   */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /**
+   * Binds a completion: its promise handlers are made once, here.
+   *
+   * @param completion Where operations report.
+   * @returns The port to pass to `start*`.
+   */
+  bind<T>(completion: Completion<T>): CompletionPort<T> {
+    const loop = this.#loop;
+    return new DenoPort<T>(
+      completion,
+      (value) => {
+        this.#pending--;
+        if (loop.isClosed()) completion.orphaned?.(value);
+        else if (completion.inline?.(value) !== true) {
+          this.#enqueue(completion, true, value);
+        }
+      },
+      (error) => {
+        this.#pending--;
+        if (loop.isClosed()) completion.orphaned?.(undefined);
+        else this.#enqueue(completion, false, error);
+      },
+    );
+  }
+
+  /**
+   * Starts `stream.read(buffer)`.
+   *
+   * @param stream The connection.
+   * @param buffer Where the bytes land.
+   * @param port Where the count (or `null` at EOF) is reported.
+   */
+  startRead(
+    stream: Deno.Conn,
+    buffer: Uint8Array,
+    port: CompletionPort<number | null>,
+  ): void {
+    this.#start(stream.read(buffer), port);
+  }
+
+  /**
+   * Starts `stream.write(data)`.
+   *
+   * @param stream The connection.
+   * @param data The bytes.
+   * @param port Where the count written is reported.
+   */
+  startWrite(
+    stream: Deno.Conn,
+    data: Uint8Array,
+    port: CompletionPort<number>,
+  ): void {
+    this.#start(stream.write(data), port);
+  }
+
+  /**
+   * Starts `stream.closeWrite()`.
+   *
+   * @param stream The connection.
+   * @param port Where the end is reported.
+   */
+  startShutdown(stream: Deno.Conn, port: CompletionPort<void>): void {
+    this.#start(stream.closeWrite(), port);
+  }
+
+  /**
+   * Starts `listener.accept()`.
+   *
+   * @param listener The listener.
+   * @param port Where the new connection is reported.
+   */
+  startAccept(listener: Deno.Listener, port: CompletionPort<Deno.Conn>): void {
+    this.#start(listener.accept(), port);
+  }
+
+  /**
+   * Reports a host operation already begun.
+   *
+   * @param operation The operation's promise.
+   * @param port Where its result is reported.
+   */
+  watch<T>(operation: PromiseLike<T>, port: CompletionPort<T>): void {
+    this.#start(operation, port);
+  }
+
+  /**
+   * Closes a connection or listener; a second close is ignored.
+   *
+   * @param handle The connection or listener.
+   */
+  close(handle: Deno.Conn | Deno.Listener): void {
+    try {
+      (handle as Closable).close();
+    } catch {
+      // Already closed: Deno throws BadResource, and that is the goal.
+    }
+  }
+
+  /** Wakes the loop if it waits, by scheduling a callback that does nothing. */
+  wakeUp(): void {
+    if (!this.#loop.isClosed()) this.#loop.callSoon(noop);
+  }
+
+  #enqueue(completion: Completion<never>, ok: boolean, value: unknown): void {
+    this.#queue.push(completion, ok, value);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      this.#loop.callSoon(this.#run);
+    }
+  }
+
+  /** Runs the queued completions, in the order they settled. */
+  #run = (): void => {
+    this.#scheduled = false;
+    const queue = this.#queue;
+    this.#queue = this.#spare;
+    for (let i = 0; i < queue.length; i += 3) {
+      const completion = queue[i] as Completion<unknown>;
+      try {
+        if (queue[i + 1]) completion.done(queue[i + 2]);
+        else completion.failed(queue[i + 2]);
+      } catch (exception) {
+        this.#loop.callExceptionHandler({
+          message: "Exception in an I/O completion",
+          exception,
+        });
+      }
+    }
+    queue.length = 0;
+    this.#spare = queue;
+  };
+
+  #start<T>(operation: PromiseLike<T>, port: CompletionPort<T>): void {
+    const p = port as DenoPort<T>;
+    this.#pending++;
+    operation.then(p.resolve, p.reject);
+  }
+}

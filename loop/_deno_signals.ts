@@ -1,0 +1,94 @@
+// The loop's signal handlers, over Deno.addSignalListener: one handler per
+// signal, run on the loop with callSoonThreadsafe.
+
+import { Handle } from "./_handle.ts";
+import type { SchedulingLoop } from "./event_loop.ts";
+
+interface Entry {
+  readonly handle: Handle;
+  readonly listener: () => void;
+}
+
+function checkSignalName(sig: unknown, what: string): void {
+  if (typeof sig !== "string") {
+    throw new TypeError(
+      `Cannot ${what}: the signal must be a name such as "SIGINT", received ${typeof sig}`,
+    );
+  }
+}
+
+/** The signal handlers of one loop. */
+export class SignalHandlers {
+  readonly #loop: SchedulingLoop;
+  readonly #entries = new Map<Deno.Signal, Entry>();
+
+  constructor(loop: SchedulingLoop) {
+    this.#loop = loop;
+  }
+
+  /** How many signals have a handler. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Installs `cb(...args)` for `sig`, replacing any earlier handler. */
+  add(
+    sig: Deno.Signal,
+    cb: (...args: never[]) => unknown,
+    args: unknown[],
+  ): Handle {
+    checkSignalName(sig, "add a signal handler");
+    if (typeof cb !== "function") {
+      throw new TypeError(
+        `Cannot add a signal handler: callback must be a function, received ${typeof cb}`,
+      );
+    }
+    const loop = this.#loop;
+    const handle = new Handle(cb, args, loop);
+    const listener = () => {
+      if (handle.cancelled) {
+        // As asyncio does: a cancelled handler removes itself.
+        if (this.#entries.get(sig)?.handle === handle) this.remove(sig);
+        return;
+      }
+      if (loop.isClosed()) return;
+      loop.callSoonThreadsafe(
+        handle.callback as (...a: unknown[]) => unknown,
+        ...handle.args,
+      );
+    };
+    try {
+      Deno.addSignalListener(sig, listener);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const why = /not allowed/i.test(message)
+        ? "it cannot be caught"
+        : /invalid signal/i.test(message)
+        ? "unknown signal"
+        : message;
+      throw new RangeError(
+        `Cannot add a signal handler: ${why}, received "${sig}"`,
+        { cause: error },
+      );
+    }
+    const old = this.#entries.get(sig);
+    if (old !== undefined) Deno.removeSignalListener(sig, old.listener);
+    this.#entries.set(sig, { handle, listener });
+    return handle;
+  }
+
+  /** Removes the handler of `sig`; returns whether there was one. */
+  remove(sig: Deno.Signal): boolean {
+    checkSignalName(sig, "remove a signal handler");
+    const entry = this.#entries.get(sig);
+    if (entry === undefined) return false;
+    this.#entries.delete(sig);
+    Deno.removeSignalListener(sig, entry.listener);
+    return true;
+  }
+
+  /** Removes every handler. */
+  clear(): void {
+    for (const sig of [...this.#entries.keys()]) this.remove(sig);
+  }
+}

@@ -1,0 +1,873 @@
+/**
+ * `DenoStreamTransport`: a `Transport` over a Deno connection (TCP, TLS or
+ * Unix socket), driven through the proactor.
+ *
+ * @module
+ */
+
+import { InvalidStateError } from "../futures/errors.ts";
+import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
+import { WriteFlowControl } from "../transports/flow_control.ts";
+import type { Producer, Transport } from "../transports/transport.ts";
+import type { SchedulingLoop } from "./event_loop.ts";
+import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
+
+/** The chunk a waiting connection reads into, in bytes. */
+export const SMALL_CHUNK = 1024;
+/** A smaller remainder of a small chunk starts a new chunk, in bytes. */
+const SMALL_REGION = 256;
+/** The chunk a streaming connection reads into, in bytes. */
+export const LARGE_CHUNK = 64 * 1024;
+/** A smaller remainder of a large chunk starts a new chunk, in bytes. */
+const LARGE_REGION = 16 * 1024;
+/** An unfilled read shorter than this ends streaming, in bytes. */
+const STREAMING_READ = 4 * 1024;
+/** Queued writes are gathered into one write of up to this many bytes. */
+const GATHER_LIMIT = 256 * 1024;
+/** `WriteFlowControl`'s default high-water mark, in bytes. */
+const DEFAULT_HIGH = 64 * 1024;
+
+/** What a stream transport needs from its loop. */
+export interface StreamContext {
+  /** The loop. */
+  readonly loop: SchedulingLoop;
+  /** Its proactor. */
+  readonly proactor: Proactor<Deno.Conn, Deno.Listener>;
+}
+
+/** Options for `DenoStreamTransport`. */
+export interface StreamTransportOptions {
+  /** Extra information beyond `peername`, `sockname` and `socket`. */
+  extra?: Record<string, unknown>;
+  /** Called once `connectionMade()` returned (or threw: with the error). */
+  onReady?: (error?: unknown) => void;
+  /** Called after `connectionLost()`. */
+  onLost?: () => void;
+}
+
+/** A protocol that lends its own buffer (`BufferedProtocol`'s shape). */
+interface BufferedLike extends BaseProtocol {
+  getBuffer(sizeHint: number): Uint8Array;
+  bufferUpdated(nbytes: number): void;
+  eofReceived(): boolean | void;
+}
+
+function isBuffered(p: BaseProtocol): p is BufferedLike {
+  const q = p as Partial<BufferedLike>;
+  return typeof q.getBuffer === "function" &&
+    typeof q.bufferUpdated === "function";
+}
+
+/** Errors Deno raises for I/O: expected ends of a connection, not bugs. */
+const IO_ERRORS: (new (...a: never[]) => Error)[] = Object.values(
+  Deno.errors,
+) as never;
+
+function isIoError(e: unknown): boolean {
+  for (const C of IO_ERRORS) if (e instanceof C) return true;
+  return false;
+}
+
+function gather(chunks: Uint8Array[], from: number, to: number, n: number) {
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (let i = from; i < to; i++) {
+    out.set(chunks[i], at);
+    at += chunks[i].length;
+  }
+  return out;
+}
+
+/**
+ * A stream transport over a Deno connection, in the proactor style: one
+ * read in flight unless reading is paused, one write in flight at most,
+ * and every completion handled on the loop.
+ *
+ * Reading: reads land in a chunk of memory that they fill front to back,
+ * each read in the unused rest of it; the bytes a read brings are handed
+ * to the protocol as a view of the chunk and never touched again, so
+ * there is neither a copy nor an allocation per read. A waiting
+ * connection reads into a small chunk (1 KiB), so an idle connection pins
+ * little memory; a read that fills its space means data is streaming in,
+ * and further reads use large chunks (64 KiB) until a read comes back
+ * short. A `BufferedProtocol` is read into directly (`getBuffer()` with
+ * the size the transport would read, then `bufferUpdated()`).
+ *
+ * Write path, in three states (derived, not stored):
+ *
+ * - idle: no write in flight and nothing queued. `write()` starts a write
+ *   of the caller's buffer at once, without copying it.
+ * - writing: one write in flight, nothing queued. When it completes having
+ *   sent everything, with nobody to tell, the transport goes back to idle
+ *   without a trip through the loop.
+ * - backed up: one write in flight and more queued; when it completes,
+ *   the queue is gathered into one write (up to 256 KiB at a time).
+ *
+ * The buffer size counts the bytes in flight and queued; it drives the
+ * protocol's `pauseWriting()` / `resumeWriting()` and any producer through
+ * `WriteFlowControl`. A partial write sends its remainder next.
+ *
+ * Ending: `close()` stops reading, flushes the queue, then closes the
+ * connection; `abort()` and errors close it at once. `connectionLost` is
+ * called (scheduled) exactly once, after every operation in flight on the
+ * connection has settled.
+ */
+export class DenoStreamTransport implements Transport {
+  static readonly #Reads = class implements Completion<number | null> {
+    readonly t: DenoStreamTransport;
+    constructor(t: DenoStreamTransport) {
+      this.t = t;
+    }
+    done(n: number | null): void {
+      this.t.#readDone(n);
+    }
+    failed(error: unknown): void {
+      this.t.#readFailed(error);
+    }
+    orphaned(): void {
+      this.t.#orphaned();
+    }
+  };
+
+  static readonly #Writes = class implements Completion<number> {
+    readonly t: DenoStreamTransport;
+    constructor(t: DenoStreamTransport) {
+      this.t = t;
+    }
+    inline(n: number): boolean {
+      return this.t.#writeInline(n);
+    }
+    done(n: number): void {
+      this.t.#writeDone(n);
+    }
+    failed(error: unknown): void {
+      this.t.#writeFailed(error);
+    }
+    orphaned(): void {
+      this.t.#orphaned();
+    }
+  };
+
+  static readonly #Shutdowns = class implements Completion<void> {
+    readonly t: DenoStreamTransport;
+    constructor(t: DenoStreamTransport) {
+      this.t = t;
+    }
+    done(): void {
+      this.t.#shutdownDone();
+    }
+    failed(error: unknown): void {
+      this.t.#writeFailed(error);
+    }
+    orphaned(): void {
+      this.t.#orphaned();
+    }
+  };
+
+  static #begin(t: DenoStreamTransport): void {
+    t.#start();
+  }
+
+  static #finish(t: DenoStreamTransport): void {
+    t.#callConnectionLost();
+  }
+
+  readonly #loop: SchedulingLoop;
+  readonly #proactor: Proactor<Deno.Conn, Deno.Listener>;
+  readonly #conn: Deno.Conn;
+  readonly #extra: Record<string, unknown> | undefined;
+  #protocol: BaseProtocol;
+  #onReady: ((error?: unknown) => void) | undefined;
+  #onLost: (() => void) | undefined;
+
+  // Reading.
+  readonly #readPort: CompletionPort<number | null>;
+  #reading = false; // a read is in flight
+  #paused = false;
+  #readEof = false;
+  #readBuf: Uint8Array | null = null; // where the read in flight lands
+  #readInto: BufferedLike | null = null; // its owner, for a BufferedProtocol
+  #chunk: Uint8Array | null = null;
+  #at = 0; // the chunk's first byte not yet handed out
+  #streaming = false;
+  #held: number | null | undefined = undefined; // a read done while paused
+
+  // Writing.
+  #writePort: CompletionPort<number> | null = null;
+  #flow: WriteFlowControl | null = null;
+  #inFlight: Uint8Array | null = null;
+  #queue: Uint8Array[] | null = null;
+  #queueHead = 0;
+  #queued = 0;
+  #size = 0; // bytes in flight and queued
+  #eofWanted = false; // writeEof() was called
+  #shuttingDown = false; // closeWrite() in flight
+
+  // Ending.
+  #closing = false;
+  #connClosed = false;
+  #lostError: Error | undefined = undefined;
+  #lostScheduled = false;
+  #started = false;
+
+  /**
+   * Wraps a connected Deno connection; `connectionMade` is scheduled.
+   *
+   * @param ctx The loop and its proactor.
+   * @param conn The connection.
+   * @param protocol The protocol.
+   * @param options Extra information and hooks.
+   */
+  constructor(
+    ctx: StreamContext,
+    conn: Deno.Conn,
+    protocol: BaseProtocol,
+    options?: StreamTransportOptions,
+  ) {
+    this.#loop = ctx.loop;
+    this.#proactor = ctx.proactor;
+    this.#conn = conn;
+    this.#protocol = protocol;
+    this.#onReady = options?.onReady;
+    this.#onLost = options?.onLost;
+    this.#extra = options?.extra;
+    this.#readPort = ctx.proactor.bind(new DenoStreamTransport.#Reads(this));
+    this.#loop.callSoon(DenoStreamTransport.#begin, this);
+  }
+
+  // ---- BaseTransport ----
+
+  /**
+   * Returns `"peername"`, `"sockname"` (`Deno.Addr`), `"socket"` (a
+   * limited view of the connection), or what the loop added.
+   *
+   * @param name The name of the information.
+   * @param defaultValue Returned when there is no such information.
+   * @returns The information.
+   */
+  getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    let value: unknown;
+    switch (name) {
+      case "peername":
+        value = this.#conn.remoteAddr;
+        break;
+      case "sockname":
+        value = this.#conn.localAddr;
+        break;
+      case "socket":
+        value = this.#socketView();
+        break;
+      default:
+        value = this.#extra?.[name];
+    }
+    return value === undefined ? defaultValue : value;
+  }
+
+  /** Stops reading, flushes the write buffer, then closes. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#flow?.close();
+    this.#held = undefined;
+    if (this.#inFlight === null && !this.#shuttingDown) this.#closeConn();
+  }
+
+  /**
+   * Returns `true` once closing or closed.
+   *
+   * @returns Whether the transport is closing.
+   */
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  /**
+   * Replaces the protocol.
+   *
+   * @param protocol The new protocol.
+   */
+  setProtocol(protocol: BaseProtocol): void {
+    this.#protocol = protocol;
+  }
+
+  /**
+   * Returns the protocol.
+   *
+   * @returns The current protocol.
+   */
+  getProtocol(): BaseProtocol {
+    return this.#protocol;
+  }
+
+  // ---- ReadTransport ----
+
+  /** Stops reading; a read already in flight is held until resumed. */
+  pauseReading(): void {
+    if (this.#closing || this.#paused) return;
+    this.#paused = true;
+  }
+
+  /** Resumes reading. */
+  resumeReading(): void {
+    if (this.#closing || !this.#paused) return;
+    this.#paused = false;
+    if (this.#held !== undefined) {
+      this.#loop.callSoon(() => this.#deliverHeld());
+    } else if (this.#started) {
+      this.#startRead();
+    }
+  }
+
+  /**
+   * Returns `true` while delivering data.
+   *
+   * @returns Whether reading is on.
+   */
+  isReading(): boolean {
+    return !this.#paused && !this.#closing;
+  }
+
+  // ---- WriteTransport ----
+
+  /**
+   * Queues `data`; the transport keeps a reference to it until it is sent.
+   *
+   * @param data The bytes.
+   */
+  write(data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot call write(): data must be bytes (a Uint8Array), received ${
+          describe(data)
+        }`,
+      );
+    }
+    if (!this.#checkWritable("write")) return;
+    const n = data.length;
+    if (n === 0) return;
+    if (this.#inFlight === null) {
+      this.#inFlight = data;
+      this.#proactor.startWrite(
+        this.#conn,
+        data,
+        this.#writePort ??= this.#proactor.bind(
+          new DenoStreamTransport.#Writes(this),
+        ),
+      );
+    } else {
+      (this.#queue ??= []).push(data);
+      this.#queued += n;
+    }
+    const size = this.#size += n;
+    const flow = this.#flow;
+    if (flow !== null) flow.update(size);
+    else if (size > DEFAULT_HIGH) this.#flowControl().update(size);
+  }
+
+  /**
+   * Writes the buffers of `list`, in order, gathered into one write.
+   *
+   * @param list The buffers.
+   */
+  writelines(list: Iterable<Uint8Array>): void {
+    const chunks: Uint8Array[] = [];
+    let n = 0;
+    for (const data of list) {
+      if (!(data instanceof Uint8Array)) {
+        throw new TypeError(
+          `Cannot call writelines(): each item must be bytes (a Uint8Array), received ${
+            describe(data)
+          }`,
+        );
+      }
+      chunks.push(data);
+      n += data.length;
+    }
+    if (!this.#checkWritable("writelines")) return;
+    if (n === 0) return;
+    this.write(
+      chunks.length === 1 ? chunks[0] : gather(chunks, 0, chunks.length, n),
+    );
+  }
+
+  /** Half-closes once the buffered data is sent. */
+  writeEof(): void {
+    if (this.#closing || this.#eofWanted) return;
+    this.#eofWanted = true;
+    if (this.#inFlight === null) this.#startShutdown();
+  }
+
+  /**
+   * Returns `true`: Deno half-closes TCP, TLS and Unix connections.
+   *
+   * @returns Whether `writeEof()` works.
+   */
+  canWriteEof(): boolean {
+    return true;
+  }
+
+  /** Closes at once, dropping buffered data. */
+  abort(): void {
+    this.#forceClose(undefined);
+  }
+
+  /**
+   * Returns the bytes in flight and queued.
+   *
+   * @returns The count, in bytes.
+   */
+  getWriteBufferSize(): number {
+    return this.#size;
+  }
+
+  /**
+   * Returns `[low, high]`.
+   *
+   * @returns The water marks, in bytes.
+   */
+  getWriteBufferLimits(): [number, number] {
+    return this.#flowControl().getWriteBufferLimits();
+  }
+
+  /**
+   * Sets the water marks.
+   *
+   * @param high The high-water mark in bytes.
+   * @param low The low-water mark in bytes.
+   */
+  setWriteBufferLimits(high?: number, low?: number): void {
+    this.#flowControl().setWriteBufferLimits(high, low);
+  }
+
+  /**
+   * Registers a PEP 3153 producer.
+   *
+   * @param producer The producer.
+   * @param streaming `true` for a push producer.
+   */
+  registerProducer(producer: Producer, streaming: boolean): void {
+    this.#flowControl().registerProducer(producer, streaming);
+  }
+
+  /** Forgets the producer. */
+  unregisterProducer(): void {
+    this.#flow?.unregisterProducer();
+  }
+
+  /** The tag printed by `Object.prototype.toString`. */
+  get [Symbol.toStringTag](): string {
+    const state = this.#lostScheduled
+      ? "closed"
+      : this.#closing
+      ? "closing"
+      : "open";
+    return `DenoStreamTransport ${state}`;
+  }
+
+  /** Made on first need: a fresh one with the default marks is a no-op. */
+  #flowControl(): WriteFlowControl {
+    let flow = this.#flow;
+    if (flow === null) {
+      flow = this.#flow = new WriteFlowControl(this.#loop, this);
+      flow.update(this.#size);
+      if (this.#closing) flow.close();
+    }
+    return flow;
+  }
+
+  // ---- Reading ----
+
+  #start(): void {
+    if (this.#connClosed && this.#lostError === undefined) {
+      // Aborted before it started: the protocol never hears of it.
+      this.#onReady?.(
+        new InvalidStateError(
+          "Cannot make the connection: the transport was aborted",
+        ),
+      );
+      this.#onReady = undefined;
+      return;
+    }
+    this.#started = true;
+    try {
+      (this.#protocol as Protocol).connectionMade(this);
+    } catch (exception) {
+      this.#loop.callExceptionHandler({
+        message: "Fatal error: protocol.connectionMade() call failed",
+        exception,
+        transport: this,
+        protocol: this.#protocol,
+      });
+      this.#forceClose(exception as Error);
+      const ready = this.#onReady;
+      this.#onReady = undefined;
+      ready?.(exception);
+      return;
+    }
+    this.#startRead();
+    const ready = this.#onReady;
+    this.#onReady = undefined;
+    ready?.();
+  }
+
+  #startRead(): void {
+    if (
+      this.#reading || this.#paused || this.#closing || this.#readEof ||
+      this.#held !== undefined
+    ) return;
+    const protocol = this.#protocol;
+    let buf: Uint8Array;
+    if (isBuffered(protocol)) {
+      try {
+        buf = protocol.getBuffer(this.#streaming ? LARGE_CHUNK : SMALL_CHUNK);
+        if (!(buf instanceof Uint8Array) || buf.length === 0) {
+          throw new TypeError(
+            `Cannot read into the protocol's buffer: getBuffer() must return a non-empty Uint8Array, received ${
+              describe(buf)
+            }`,
+          );
+        }
+      } catch (exception) {
+        this.#fatal(exception, "Fatal error: protocol.getBuffer() call failed");
+        return;
+      }
+      this.#readInto = protocol;
+    } else {
+      let chunk = this.#chunk;
+      const min = this.#streaming ? LARGE_REGION : SMALL_REGION;
+      if (chunk === null || chunk.length - this.#at < min) {
+        chunk = this.#chunk = new Uint8Array(
+          this.#streaming ? LARGE_CHUNK : SMALL_CHUNK,
+        );
+        this.#at = 0;
+      }
+      buf = this.#at === 0 ? chunk : chunk.subarray(this.#at);
+    }
+    this.#readBuf = buf;
+    this.#reading = true;
+    this.#proactor.startRead(this.#conn, buf, this.#readPort);
+  }
+
+  #readDone(n: number | null): void {
+    this.#reading = false;
+    if (this.#connClosed) return this.#maybeLost();
+    if (this.#closing) return this.#dropRead();
+    if (this.#paused) {
+      this.#held = n;
+      return;
+    }
+    this.#deliver(n);
+    this.#startRead();
+  }
+
+  #deliverHeld(): void {
+    const n = this.#held;
+    if (n === undefined || this.#paused || this.#closing) return;
+    this.#held = undefined;
+    this.#deliver(n);
+    this.#startRead();
+  }
+
+  /** Hands the result of the last read to the protocol. */
+  #deliver(n: number | null): void {
+    const buf = this.#readBuf!;
+    this.#readBuf = null;
+    const owner = this.#readInto;
+    this.#readInto = null;
+    if (n === null) return this.#eofReceived();
+    if (n === 0) return;
+    // Streaming while reads fill their space; waiting after a short one.
+    if (n === buf.length) this.#streaming = true;
+    else if (this.#streaming && n < STREAMING_READ) {
+      this.#streaming = false;
+      if (owner === null) {
+        // Let the large chunk go, so that a quiet connection pins little.
+        this.#chunk = null;
+        this.#at = 0;
+        return this.#feed(this.#protocol, buf.subarray(0, n));
+      }
+    }
+    const protocol = this.#protocol;
+    if (owner !== null) {
+      if (owner === protocol) {
+        try {
+          owner.bufferUpdated(n);
+        } catch (exception) {
+          this.#fatal(
+            exception,
+            "Fatal error: protocol.bufferUpdated() call failed",
+          );
+        }
+      } else {
+        // The protocol changed while the read was in flight: copy it out of
+        // the old protocol's buffer.
+        this.#feed(protocol, buf.slice(0, n));
+      }
+      return;
+    }
+    this.#at += n;
+    this.#feed(protocol, buf.subarray(0, n));
+  }
+
+  /** Gives `data`, now the protocol's, to the protocol. */
+  #feed(protocol: BaseProtocol, data: Uint8Array): void {
+    try {
+      if (isBuffered(protocol)) {
+        // Copy into the protocol's buffers, as many as it takes.
+        let at = 0;
+        while (at < data.length) {
+          const target = protocol.getBuffer(data.length - at);
+          if (!(target instanceof Uint8Array) || target.length === 0) {
+            throw new TypeError(
+              `Cannot read into the protocol's buffer: getBuffer() must return a non-empty Uint8Array, received ${
+                describe(target)
+              }`,
+            );
+          }
+          const k = Math.min(target.length, data.length - at);
+          target.set(data.subarray(at, at + k));
+          at += k;
+          protocol.bufferUpdated(k);
+        }
+      } else {
+        (protocol as Protocol).dataReceived(data);
+      }
+    } catch (exception) {
+      this.#fatal(
+        exception,
+        "Fatal error: protocol.dataReceived() call failed",
+      );
+    }
+  }
+
+  #eofReceived(): void {
+    this.#readEof = true;
+    this.#chunk = null;
+    let keepOpen: boolean | void;
+    try {
+      keepOpen = (this.#protocol as Protocol).eofReceived();
+    } catch (exception) {
+      this.#fatal(exception, "Fatal error: protocol.eofReceived() call failed");
+      return;
+    }
+    if (!keepOpen) this.close();
+  }
+
+  #readFailed(error: unknown): void {
+    this.#reading = false;
+    this.#dropRead();
+    if (this.#connClosed) return this.#maybeLost();
+    if (this.#closing) return;
+    this.#forceClose(error as Error);
+  }
+
+  /** A read ended after `close()` or in error: its data is dropped. */
+  #dropRead(): void {
+    this.#readBuf = null;
+    this.#readInto = null;
+    this.#chunk = null;
+  }
+
+  // ---- Writing ----
+
+  #checkWritable(what: string): boolean {
+    if (this.#eofWanted) {
+      throw new InvalidStateError(
+        `Cannot call ${what}(): writeEof() was called`,
+      );
+    }
+    if (this.#closing) {
+      if (this.#lostError !== undefined && !this.#lostScheduled) {
+        // The connection broke and the protocol has not been told yet:
+        // drop the data quietly, as asyncio does.
+        return false;
+      }
+      throw new InvalidStateError(
+        `Cannot call ${what}(): the transport is closing`,
+      );
+    }
+    return true;
+  }
+
+  /** A write that sent everything, with nothing queued and nobody to tell. */
+  #writeInline(n: number): boolean {
+    const sent = this.#inFlight;
+    if (
+      sent === null || n !== sent.length || this.#queued !== 0 ||
+      this.#closing || this.#eofWanted
+    ) return false;
+    const flow = this.#flow;
+    if (flow !== null) {
+      if (flow.isPaused() || flow.producer !== null) return false;
+      flow.update(this.#size - n);
+    }
+    this.#inFlight = null;
+    this.#size -= n;
+    return true;
+  }
+
+  #writeDone(n: number): void {
+    if (this.#connClosed) {
+      this.#inFlight = null;
+      return this.#maybeLost();
+    }
+    const sent = this.#inFlight!;
+    this.#size -= n;
+    if (n < sent.length) {
+      const rest = sent.subarray(n);
+      this.#inFlight = rest;
+      this.#proactor.startWrite(this.#conn, rest, this.#writePort!);
+    } else if (this.#queued > 0) {
+      this.#startQueued();
+    } else {
+      this.#inFlight = null;
+      if (this.#eofWanted) this.#startShutdown();
+      else if (this.#closing) this.#closeConn();
+    }
+    this.#flow?.update(this.#size);
+  }
+
+  /** Gathers the head of the queue into the next write. */
+  #startQueued(): void {
+    const queue = this.#queue!;
+    const from = this.#queueHead;
+    let to = from;
+    let n = 0;
+    while (
+      to < queue.length && (n === 0 || n + queue[to].length <= GATHER_LIMIT)
+    ) {
+      n += queue[to].length;
+      to++;
+    }
+    const data = to - from === 1 ? queue[from] : gather(queue, from, to, n);
+    if (to === queue.length) {
+      this.#queue = null;
+      this.#queueHead = 0;
+    } else {
+      for (let i = from; i < to; i++) queue[i] = undefined as never;
+      this.#queueHead = to;
+    }
+    this.#queued -= n;
+    this.#inFlight = data;
+    this.#proactor.startWrite(this.#conn, data, this.#writePort!);
+  }
+
+  #writeFailed(error: unknown): void {
+    this.#inFlight = null;
+    this.#shuttingDown = false;
+    if (this.#connClosed) return this.#maybeLost();
+    this.#forceClose(error as Error);
+  }
+
+  #startShutdown(): void {
+    this.#shuttingDown = true;
+    this.#proactor.startShutdown(
+      this.#conn,
+      this.#proactor.bind(new DenoStreamTransport.#Shutdowns(this)),
+    );
+  }
+
+  #shutdownDone(): void {
+    this.#shuttingDown = false;
+    if (this.#connClosed) return this.#maybeLost();
+    if (this.#closing) this.#closeConn();
+  }
+
+  // ---- Ending ----
+
+  /** An error from the protocol: report it, then close with it. */
+  #fatal(exception: unknown, message: string): void {
+    this.#loop.callExceptionHandler({
+      message,
+      exception,
+      transport: this,
+      protocol: this.#protocol,
+    });
+    this.#forceClose(exception as Error);
+  }
+
+  #forceClose(error: Error | undefined): void {
+    if (this.#connClosed) return;
+    if (error !== undefined && this.#loop.getDebug() && isIoError(error)) {
+      this.#loop.callExceptionHandler({
+        message: "Connection lost",
+        exception: error,
+        transport: this,
+        protocol: this.#protocol,
+      });
+    }
+    this.#closing = true;
+    this.#flow?.close();
+    this.#held = undefined;
+    this.#queue = null;
+    this.#queueHead = 0;
+    this.#queued = 0;
+    this.#size = 0;
+    this.#lostError = error;
+    this.#closeConn();
+  }
+
+  /** Closes the connection; operations in flight fail and then report. */
+  #closeConn(): void {
+    if (this.#connClosed) return;
+    this.#connClosed = true;
+    this.#closing = true;
+    this.#proactor.close(this.#conn);
+    this.#maybeLost();
+  }
+
+  #maybeLost(): void {
+    if (
+      this.#lostScheduled || this.#reading || this.#inFlight !== null ||
+      this.#shuttingDown
+    ) return;
+    this.#lostScheduled = true;
+    this.#chunk = null;
+    this.#loop.callSoon(DenoStreamTransport.#finish, this);
+  }
+
+  #callConnectionLost(): void {
+    if (this.#started) {
+      try {
+        this.#protocol.connectionLost(this.#lostError);
+      } catch (exception) {
+        this.#loop.callExceptionHandler({
+          message: "Exception in protocol.connectionLost()",
+          exception,
+          transport: this,
+          protocol: this.#protocol,
+        });
+      }
+    }
+    const lost = this.#onLost;
+    this.#onLost = undefined;
+    lost?.();
+  }
+
+  /** An operation settled after the loop closed: release the connection. */
+  #orphaned(): void {
+    this.#connClosed = true;
+    this.#closing = true;
+    this.#proactor.close(this.#conn);
+  }
+
+  #socketView(): unknown {
+    const conn = this.#conn as Deno.TcpConn;
+    return {
+      localAddr: conn.localAddr,
+      remoteAddr: conn.remoteAddr,
+      setNoDelay: (on = true) => conn.setNoDelay?.(on),
+      setKeepAlive: (on = true) => conn.setKeepAlive?.(on),
+      ref: () => conn.ref(),
+      unref: () => conn.unref(),
+    };
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") {
+    return (value as object).constructor?.name ?? "object";
+  }
+  return typeof value;
+}

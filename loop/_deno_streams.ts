@@ -1,0 +1,305 @@
+/**
+ * Opening stream connections and servers on Deno: the bodies of
+ * `DenoEventLoop`'s `createConnection`, `createUnixConnection`,
+ * `createServer` and `createUnixServer`.
+ *
+ * @module
+ */
+
+import type { Future } from "../futures/future.ts";
+import type { BaseProtocol } from "../protocols/protocol.ts";
+import type { Transport } from "../transports/transport.ts";
+import type {
+  CreateConnectionOptions,
+  CreateServerOptions,
+  Server,
+} from "./event_loop.ts";
+import { DenoServer } from "./_deno_server.ts";
+import {
+  DenoStreamTransport,
+  type StreamContext,
+} from "./_deno_stream_transport.ts";
+
+/** Where to connect: a TCP host and port, or a Unix socket's path. */
+export type StreamTarget =
+  | { host: string; port: number }
+  | { path: string };
+
+function checkFactory(what: string, factory: unknown): void {
+  if (typeof factory !== "function") {
+    throw new TypeError(
+      `Cannot call ${what}(): protocolFactory must be a function, received ${typeof factory}`,
+    );
+  }
+}
+
+function checkHostPort(what: string, host: unknown, port: unknown): void {
+  if (typeof host !== "string") {
+    throw new TypeError(
+      `Cannot call ${what}(): host must be a string, received ${typeof host}`,
+    );
+  }
+  if (typeof port !== "number") {
+    throw new TypeError(
+      `Cannot call ${what}(): port must be a number, received ${typeof port}`,
+    );
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(
+      `Cannot call ${what}(): port must be an integer from 0 to 65535, received ${port}`,
+    );
+  }
+}
+
+function checkPath(what: string, path: unknown): void {
+  if (typeof path !== "string" || path === "") {
+    throw new TypeError(
+      `Cannot call ${what}(): path must be a non-empty string, received ${
+        JSON.stringify(path) ?? typeof path
+      }`,
+    );
+  }
+}
+
+function where(target: StreamTarget): string {
+  return "path" in target
+    ? `unix:${target.path}`
+    : `${target.host}:${target.port}`;
+}
+
+/**
+ * Re-throws a Deno error with a message naming the address, keeping its
+ * class (`Deno.errors.ConnectionRefused` stays one) and the original as
+ * `cause`.
+ */
+function withAddress(error: unknown, prefix: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const message = `${prefix}: ${error.message}`;
+  try {
+    const Ctor = error.constructor as new (
+      message: string,
+      options: ErrorOptions,
+    ) => Error;
+    const out = new Ctor(message, { cause: error });
+    if (out instanceof Error && out.name === error.name) return out;
+  } catch {
+    // A constructor with another signature: fall back to a plain Error.
+  }
+  return new Error(message, { cause: error });
+}
+
+async function connectConn(
+  target: StreamTarget,
+  options: CreateConnectionOptions | undefined,
+  signal: AbortSignal,
+): Promise<Deno.Conn> {
+  if ("path" in target) {
+    return await Deno.connect({ transport: "unix", path: target.path });
+  }
+  const tcp = await Deno.connect({
+    hostname: target.host,
+    port: target.port,
+    signal,
+  });
+  try {
+    tcp.setNoDelay(true);
+  } catch {
+    // Closed already: the first read reports it.
+  }
+  const ssl = options?.ssl;
+  if (ssl === undefined || ssl === false) return tcp;
+  let tls: Deno.TlsConn;
+  try {
+    tls = await Deno.startTls(tcp, {
+      hostname: options?.serverHostname ?? target.host,
+      caCerts: typeof ssl === "object" ? ssl.caCerts : undefined,
+    });
+  } catch (error) {
+    try {
+      tcp.close();
+    } catch {
+      // startTls consumed it.
+    }
+    throw error;
+  }
+  try {
+    await tls.handshake();
+  } catch (error) {
+    tls.close();
+    throw error;
+  }
+  return tls;
+}
+
+/**
+ * Connects and resolves with `[transport, protocol]` once the protocol's
+ * `connectionMade()` has run.
+ *
+ * @param ctx The loop and its proactor.
+ * @param what The method name, for messages.
+ * @param protocolFactory Makes the protocol.
+ * @param target The address.
+ * @param options TLS options.
+ * @returns A future of the pair.
+ */
+export function openConnection<P extends BaseProtocol>(
+  ctx: StreamContext,
+  what: string,
+  protocolFactory: () => P,
+  target: StreamTarget,
+  options?: CreateConnectionOptions,
+): Future<[Transport, P]> {
+  checkFactory(what, protocolFactory);
+  if ("path" in target) checkPath(what, target.path);
+  else checkHostPort(what, target.host, target.port);
+  const ssl = options?.ssl;
+  if (
+    ssl !== undefined && typeof ssl !== "boolean" && typeof ssl !== "object"
+  ) {
+    throw new TypeError(
+      `Cannot call ${what}(): ssl must be a boolean or an object, received ${typeof ssl}`,
+    );
+  }
+  const tls = ssl !== undefined && ssl !== false && ssl !== null;
+  if (tls && "path" in target) {
+    throw new RangeError(
+      `Cannot call ${what}(): TLS over a Unix socket is not supported, received ssl=${
+        JSON.stringify(ssl)
+      }`,
+    );
+  }
+  if (options?.serverHostname !== undefined && !tls) {
+    throw new RangeError(
+      `Cannot call ${what}(): serverHostname needs ssl, received serverHostname=${options.serverHostname}`,
+    );
+  }
+  if (options?.localAddr !== undefined) {
+    const a = options.localAddr;
+    throw new RangeError(
+      `Cannot call ${what}(): Deno cannot bind a local address before connecting, received localAddr=${a.hostname}:${a.port}`,
+    );
+  }
+  const { loop, proactor } = ctx;
+  const fut = loop.createFuture<[Transport, P]>();
+  const abort = new AbortController();
+  fut.addDoneCallback(() => {
+    if (fut.cancelled()) abort.abort();
+  });
+  const prefix = `Cannot connect to ${where(target)}${tls ? " over TLS" : ""}`;
+  proactor.watch(
+    connectConn(target, options, abort.signal),
+    proactor.bind<Deno.Conn>({
+      done: (conn) => {
+        if (fut.done()) return proactor.close(conn);
+        let protocol: P;
+        try {
+          protocol = protocolFactory();
+        } catch (error) {
+          proactor.close(conn);
+          fut.setException(error);
+          return;
+        }
+        const transport = new DenoStreamTransport(ctx, conn, protocol, {
+          onReady: (error) => {
+            if (fut.done()) {
+              // Cancelled meanwhile: the caller will never see it.
+              if (error === undefined) transport.abort();
+            } else if (error !== undefined) fut.setException(error);
+            else fut.setResult([transport, protocol]);
+          },
+        });
+      },
+      failed: (error) => {
+        if (!fut.done()) fut.setException(withAddress(error, prefix));
+      },
+      orphaned: (conn) => {
+        if (conn !== undefined) proactor.close(conn);
+      },
+    }),
+  );
+  return fut;
+}
+
+/**
+ * Listens and resolves with the `Server`, accepting unless
+ * `startServing: false`.
+ *
+ * @param ctx The loop and its proactor.
+ * @param what The method name, for messages.
+ * @param protocolFactory Makes one protocol per connection.
+ * @param target The address.
+ * @param options TLS and listener options.
+ * @returns A future of the server.
+ */
+export function openServer(
+  ctx: StreamContext,
+  what: string,
+  protocolFactory: () => BaseProtocol,
+  target: StreamTarget,
+  options?: CreateServerOptions,
+): Future<Server> {
+  checkFactory(what, protocolFactory);
+  if ("path" in target) checkPath(what, target.path);
+  else checkHostPort(what, target.host, target.port);
+  const ssl = options?.ssl;
+  if (ssl !== undefined) {
+    if (
+      typeof ssl !== "object" || ssl === null ||
+      typeof ssl.cert !== "string" || typeof ssl.key !== "string"
+    ) {
+      throw new TypeError(
+        `Cannot call ${what}(): ssl must be { cert, key } in PEM, received ${typeof ssl}`,
+      );
+    }
+    if ("path" in target) {
+      throw new RangeError(
+        `Cannot call ${what}(): TLS over a Unix socket is not supported, received ssl`,
+      );
+    }
+  }
+  const backlog = options?.backlog;
+  if (
+    backlog !== undefined && (!Number.isInteger(backlog) || backlog < 0)
+  ) {
+    throw new RangeError(
+      `Cannot call ${what}(): backlog must be a non-negative integer, received ${backlog}`,
+    );
+  }
+  const fut = ctx.loop.createFuture<Server>();
+  let listener: Deno.Listener;
+  try {
+    if ("path" in target) {
+      removeStaleSocket(target.path);
+      listener = Deno.listen({ transport: "unix", path: target.path });
+    } else {
+      const base = {
+        hostname: target.host,
+        port: target.port,
+        reusePort: options?.reusePort ?? false,
+        tcpBacklog: backlog,
+      };
+      listener = ssl === undefined
+        ? Deno.listen(base)
+        : Deno.listenTls({ ...base, cert: ssl.cert, key: ssl.key });
+    }
+  } catch (error) {
+    fut.setException(withAddress(error, `Cannot listen on ${where(target)}`));
+    return fut;
+  }
+  const server = new DenoServer(ctx, [listener], protocolFactory, {
+    tls: ssl !== undefined,
+    unixPath: "path" in target ? target.path : undefined,
+  });
+  if (options?.startServing ?? true) server.startServing();
+  fut.setResult(server);
+  return fut;
+}
+
+/** Removes a Unix socket file left by a previous server, as asyncio does. */
+function removeStaleSocket(path: string): void {
+  try {
+    if (Deno.lstatSync(path).isSocket) Deno.removeSync(path);
+  } catch {
+    // Nothing there, or not ours: listening reports any real trouble.
+  }
+}

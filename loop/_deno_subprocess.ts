@@ -1,0 +1,353 @@
+// Child processes over Deno.Command(...).spawn(): a SubprocessTransport
+// whose stdin is a WritePipeTransport and whose stdout and stderr are
+// ReadPipeTransports, with asyncio's order of protocol calls.
+
+import type { Future } from "../futures/future.ts";
+import type {
+  BaseProtocol,
+  SubprocessProtocol,
+} from "../protocols/protocol.ts";
+import type {
+  ReadTransport,
+  SubprocessTransport,
+  WriteTransport,
+} from "../transports/transport.ts";
+import type { SchedulingLoop, SubprocessOptions } from "./event_loop.ts";
+import {
+  callProtocol,
+  post,
+  ReadPipeTransport,
+  WritePipeTransport,
+} from "./_deno_pipes.ts";
+
+type Stdio = "pipe" | "inherit" | "null";
+
+function checkStdio(name: string, value: unknown): Stdio {
+  if (value === undefined) return "pipe";
+  if (value !== "pipe" && value !== "inherit" && value !== "null") {
+    throw new RangeError(
+      `Cannot start the subprocess: ${name} must be "pipe", "inherit" or "null", received ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+function denoStdio(value: Stdio): "piped" | "inherit" | "null" {
+  return value === "pipe" ? "piped" : value;
+}
+
+function checkOptions(options: SubprocessOptions | undefined): {
+  stdin: Stdio;
+  stdout: Stdio;
+  stderr: Stdio;
+} {
+  if (
+    options !== undefined && (typeof options !== "object" || options === null)
+  ) {
+    throw new TypeError(
+      `Cannot start the subprocess: options must be an object, received ${typeof options}`,
+    );
+  }
+  if (options?.cwd !== undefined && typeof options.cwd !== "string") {
+    throw new TypeError(
+      `Cannot start the subprocess: cwd must be a string, received ${typeof options
+        .cwd}`,
+    );
+  }
+  return {
+    stdin: checkStdio("stdin", options?.stdin),
+    stdout: checkStdio("stdout", options?.stdout),
+    stderr: checkStdio("stderr", options?.stderr),
+  };
+}
+
+/** Deno reports a death by signal as 128 + its number; asyncio as -number. */
+function returncodeOf(status: Deno.CommandStatus): number {
+  if (status.signal !== null && status.code > 128) return 128 - status.code;
+  return status.code;
+}
+
+interface Pipe {
+  readonly transport: ReadPipeTransport | WritePipeTransport;
+  disconnected: boolean;
+}
+
+/** The transport of one child process. */
+class DenoSubprocessTransport implements SubprocessTransport {
+  readonly #loop: SchedulingLoop;
+  readonly #child: Deno.ChildProcess;
+  readonly #pipes = new Map<number, Pipe>();
+  #protocol: SubprocessProtocol;
+  #returncode: number | null = null;
+  #closed = false;
+  #finished = false;
+
+  constructor(
+    loop: SchedulingLoop,
+    protocol: SubprocessProtocol,
+    child: Deno.ChildProcess,
+    stdio: { stdin: Stdio; stdout: Stdio; stderr: Stdio },
+  ) {
+    this.#loop = loop;
+    this.#protocol = protocol;
+    this.#child = child;
+    if (stdio.stdin === "pipe") {
+      const forward = {
+        connectionMade() {},
+        connectionLost: (exc?: Error) => this.#pipeLost(0, exc),
+        pauseWriting: () => this.#protocol.pauseWriting(),
+        resumeWriting: () => this.#protocol.resumeWriting(),
+      } as BaseProtocol;
+      this.#pipes.set(0, {
+        transport: new WritePipeTransport(loop, forward, child.stdin, {
+          subprocess: child,
+        }),
+        disconnected: false,
+      });
+    }
+    for (const fd of [1, 2] as const) {
+      if ((fd === 1 ? stdio.stdout : stdio.stderr) !== "pipe") continue;
+      const forward = {
+        connectionMade() {},
+        dataReceived: (data: Uint8Array) =>
+          this.#protocol.pipeDataReceived(fd, data),
+        eofReceived() {},
+        connectionLost: (exc?: Error) => this.#pipeLost(fd, exc),
+        pauseWriting() {},
+        resumeWriting() {},
+      };
+      const stream = fd === 1 ? child.stdout : child.stderr;
+      this.#pipes.set(fd, {
+        transport: new ReadPipeTransport(loop, forward, stream, {
+          subprocess: child,
+        }),
+        disconnected: false,
+      });
+    }
+    child.status.then(
+      (status) => post(loop, this.#exited, returncodeOf(status)),
+      // Deno does not fail `status`; should it, count the child as gone.
+      () => post(loop, this.#exited, -1),
+    );
+  }
+
+  /** Starts reading the child's output; called after `connectionMade`. */
+  start(): void {
+    for (const fd of [1, 2]) {
+      const pipe = this.#pipes.get(fd);
+      if (pipe !== undefined && !pipe.disconnected) {
+        (pipe.transport as ReadPipeTransport).start();
+      }
+    }
+  }
+
+  getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    return name === "subprocess" ? this.#child : defaultValue;
+  }
+
+  isClosing(): boolean {
+    return this.#closed;
+  }
+
+  setProtocol(protocol: BaseProtocol): void {
+    this.#protocol = protocol as SubprocessProtocol;
+  }
+
+  getProtocol(): BaseProtocol {
+    return this.#protocol;
+  }
+
+  getPid(): number {
+    return this.#child.pid;
+  }
+
+  getReturncode(): number | null {
+    return this.#returncode;
+  }
+
+  getPipeTransport(fd: number): WriteTransport | ReadTransport | null {
+    return this.#pipes.get(fd)?.transport ?? null;
+  }
+
+  sendSignal(signal: Deno.Signal): void {
+    if (typeof signal !== "string") {
+      throw new TypeError(
+        `Cannot send a signal: it must be a name such as "SIGTERM", received ${typeof signal}`,
+      );
+    }
+    // As Python's Popen: a child known to have exited gets nothing.
+    if (this.#returncode !== null) return;
+    try {
+      this.#child.kill(signal);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      // The child exited and Deno knows before the loop does.
+      if (/already terminated/i.test(message)) return;
+      if (/invalid signal/i.test(message)) {
+        throw new RangeError(
+          `Cannot send a signal: unknown signal, received "${signal}"`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  terminate(): void {
+    this.sendSignal("SIGTERM");
+  }
+
+  kill(): void {
+    this.sendSignal("SIGKILL");
+  }
+
+  /**
+   * Closes the pipes and kills the child if it still runs;
+   * `connectionLost` follows once it has exited and every pipe is closed.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const pipe of this.#pipes.values()) pipe.transport.close();
+    if (this.#returncode === null) this.sendSignal("SIGKILL");
+  }
+
+  #exited = (returncode: number): void => {
+    this.#returncode = returncode;
+    const protocol = this.#protocol;
+    callProtocol(
+      this.#loop,
+      this,
+      protocol,
+      "protocol.processExited()",
+      () => protocol.processExited(),
+    );
+    // Nobody reads the child's stdin any more: close it, as the kernel
+    // tells asyncio's pipe transport when the child's end closes.
+    const stdin = this.#pipes.get(0);
+    if (stdin !== undefined && !stdin.disconnected) {
+      (stdin.transport as WritePipeTransport).peerGone(
+        new Deno.errors.BrokenPipe(
+          "Cannot write to the subprocess: it has exited",
+        ),
+      );
+    }
+    this.#tryFinish();
+  };
+
+  #pipeLost(fd: number, exc: Error | undefined): void {
+    const pipe = this.#pipes.get(fd);
+    if (pipe === undefined || pipe.disconnected) return;
+    pipe.disconnected = true;
+    const protocol = this.#protocol;
+    callProtocol(
+      this.#loop,
+      this,
+      protocol,
+      "protocol.pipeConnectionLost()",
+      () => protocol.pipeConnectionLost(fd, exc),
+    );
+    this.#tryFinish();
+  }
+
+  #tryFinish(): void {
+    if (this.#finished || this.#returncode === null) return;
+    for (const pipe of this.#pipes.values()) {
+      if (!pipe.disconnected) return;
+    }
+    this.#finished = true;
+    this.#closed = true;
+    post(this.#loop, () => {
+      const protocol = this.#protocol;
+      callProtocol(
+        this.#loop,
+        this,
+        protocol,
+        "protocol.connectionLost()",
+        () => protocol.connectionLost(undefined),
+      );
+    });
+  }
+}
+
+/** Starts `cmd` with `args` and connects a `SubprocessProtocol` to it. */
+export function subprocessExec<P extends SubprocessProtocol>(
+  loop: SchedulingLoop,
+  protocolFactory: () => P,
+  cmd: string,
+  args: string[] = [],
+  options?: SubprocessOptions,
+): Future<[SubprocessTransport, P]> {
+  if (typeof cmd !== "string") {
+    throw new TypeError(
+      `Cannot start the subprocess: cmd must be a string, received ${typeof cmd}`,
+    );
+  }
+  if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) {
+    throw new TypeError(
+      `Cannot start the subprocess: args must be an array of strings, received ${
+        Array.isArray(args) ? "an array with a non-string" : typeof args
+      }`,
+    );
+  }
+  const stdio = checkOptions(options);
+  const future = loop.createFuture<[SubprocessTransport, P]>();
+  let protocol: P;
+  let child: Deno.ChildProcess;
+  try {
+    protocol = protocolFactory();
+    child = new Deno.Command(cmd, {
+      args,
+      cwd: options?.cwd,
+      env: options?.env,
+      clearEnv: options?.clearEnv,
+      stdin: denoStdio(stdio.stdin),
+      stdout: denoStdio(stdio.stdout),
+      stderr: denoStdio(stdio.stderr),
+    }).spawn();
+  } catch (error) {
+    future.setException(error);
+    return future;
+  }
+  const transport = new DenoSubprocessTransport(loop, protocol, child, stdio);
+  // Scheduled before the child's exit can be, so connectionMade comes first.
+  loop.callSoon(() => {
+    try {
+      protocol.connectionMade(transport);
+    } catch (error) {
+      transport.close();
+      if (!future.done()) future.setException(error);
+      return;
+    }
+    transport.start();
+    if (!future.done()) future.setResult([transport, protocol]);
+    else transport.close();
+  });
+  return future;
+}
+
+/** Starts `cmd` through the shell (`/bin/sh -c`, or `cmd.exe /c`). */
+export function subprocessShell<P extends SubprocessProtocol>(
+  loop: SchedulingLoop,
+  protocolFactory: () => P,
+  cmd: string,
+  options?: SubprocessOptions,
+): Future<[SubprocessTransport, P]> {
+  if (typeof cmd !== "string") {
+    throw new TypeError(
+      `Cannot start the subprocess: cmd must be a string, received ${typeof cmd}`,
+    );
+  }
+  if (Deno.build.os === "windows") {
+    return subprocessExec(
+      loop,
+      protocolFactory,
+      "cmd.exe",
+      ["/d", "/s", "/c", cmd],
+      options,
+    );
+  }
+  return subprocessExec(loop, protocolFactory, "/bin/sh", ["-c", cmd], options);
+}

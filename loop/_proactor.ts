@@ -1,0 +1,128 @@
+/**
+ * The proactor contract: the only way the loop and its transports reach a
+ * host's I/O.
+ *
+ * A host whose I/O is completion-based (Deno's reads, writes and accepts
+ * are promises) is driven as asyncio's `proactor_events.py` drives IOCP:
+ * the caller *starts* an operation and names a `Completion`; when the
+ * operation settles, the proactor schedules `completion.done(value)` or
+ * `completion.failed(error)` on the loop with `callSoon`, which also wakes
+ * a loop that waits for events. Nothing else crosses the boundary, so
+ * another host (Node, a browser, a test double) plugs in by implementing
+ * `Proactor` for its own stream and listener handles.
+ *
+ * @module
+ */
+
+/**
+ * Where one kind of operation reports. Make one per transport and kind of
+ * operation and reuse it for every operation of that kind: the proactor
+ * binds it once, so starting an operation allocates nothing of ours.
+ */
+export interface Completion<T> {
+  /** Runs on the loop with the operation's result. */
+  done(value: T): void;
+  /** Runs on the loop with the operation's error. */
+  failed(error: unknown): void;
+  /**
+   * Runs, outside the loop, when the operation settles after the loop was
+   * closed: release whatever the result holds (close an accepted
+   * connection). Nothing else may be done then.
+   */
+  orphaned?(value: T | undefined): void;
+  /**
+   * Runs first, outside the loop, when the operation succeeds. It may
+   * finish a completion that needs no user code (a write that sent
+   * everything, with nobody to tell) by updating its own state, and then
+   * returns `true`: `done()` is not scheduled. Returning `false` hands the
+   * value to `done()` on the loop as usual.
+   */
+  inline?(value: T): boolean;
+}
+
+/**
+ * A bound `Completion`, made by `Proactor.bind()` and passed to every
+ * operation that reports to it.
+ */
+export interface CompletionPort<T> {
+  /** The completion it reports to. */
+  readonly completion: Completion<T>;
+}
+
+/**
+ * The operations a loop needs from a completion-based host.
+ *
+ * Each `start*` call begins one operation and returns at once; the result
+ * arrives through the port's completion, always scheduled on the loop with
+ * `callSoon` (never inline). A stream has at most one read and one write in
+ * flight; the transports keep to that.
+ *
+ * @typeParam S The host's stream handle (a connection).
+ * @typeParam L The host's listener handle.
+ */
+export interface Proactor<S, L> {
+  /**
+   * Binds a completion so that operations can report to it.
+   *
+   * @param completion Where the operations report.
+   * @returns A port to pass to `start*`.
+   */
+  bind<T>(completion: Completion<T>): CompletionPort<T>;
+  /**
+   * Reads into `buffer`: completes with the byte count, or `null` at EOF.
+   *
+   * @param stream The stream.
+   * @param buffer Where the bytes land; untouched by anyone until done.
+   * @param port Where the count is reported.
+   */
+  startRead(
+    stream: S,
+    buffer: Uint8Array,
+    port: CompletionPort<number | null>,
+  ): void;
+  /**
+   * Writes `data`: completes with the number of bytes written, which may
+   * be fewer than `data.length`.
+   *
+   * @param stream The stream.
+   * @param data The bytes; not modified until done.
+   * @param port Where the count is reported.
+   */
+  startWrite(stream: S, data: Uint8Array, port: CompletionPort<number>): void;
+  /**
+   * Half-closes the stream: the peer reads EOF, reading goes on.
+   *
+   * @param stream The stream.
+   * @param port Where the end is reported.
+   */
+  startShutdown(stream: S, port: CompletionPort<void>): void;
+  /**
+   * Accepts one connection.
+   *
+   * @param listener The listener.
+   * @param port Where the new stream is reported.
+   */
+  startAccept(listener: L, port: CompletionPort<S>): void;
+  /**
+   * Watches any other host operation already begun (a connect, a TLS
+   * handshake) and reports it like the others.
+   *
+   * @param operation The host's promise.
+   * @param port Where the result is reported.
+   */
+  watch<T>(operation: PromiseLike<T>, port: CompletionPort<T>): void;
+  /**
+   * Closes a stream or listener at once; operations in flight on it fail
+   * (and still report).
+   *
+   * @param handle The stream or listener.
+   */
+  close(handle: S | L): void;
+  /**
+   * Wakes the loop if it waits for events, so that it runs an iteration
+   * even though no callback was scheduled.
+   */
+  wakeUp(): void;
+  /** The number of operations started and not yet settled. */
+  readonly pending: number;
+}

@@ -1,0 +1,335 @@
+// The one JSON-RPC 2.0 dispatcher behind both front-ends: JsonRpcProtocol
+// (any transport) and jsonRpcHttpHandler (web Request/Response). It turns
+// one parsed message into the text of its reply; the front-ends only frame
+// bytes, give each call its context, and write what comes back.
+
+import { CancelledError } from "../futures/errors.ts";
+import { isFuture } from "../futures/future.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { Coroutine } from "../tasks/task.ts";
+import { JsonRpcError } from "./json_rpc_error.ts";
+import type {
+  JsonRpcContext,
+  JsonRpcId,
+  JsonRpcMethod,
+  JsonRpcMethods,
+  JsonRpcParams,
+} from "./json_rpc_protocol.ts";
+
+/** What a front-end gives the dispatcher. */
+export interface Front {
+  /** The context passed to a method. */
+  context(method: string, id: JsonRpcId | undefined): JsonRpcContext;
+  /** The loop that runs a method returning a coroutine, if there is one. */
+  loop(): SchedulingLoop | null;
+  /**
+   * Takes the responses found among the messages (the peer answering this
+   * side's calls). Without it a response is an invalid request.
+   */
+  onResponse?(response: Record<string, unknown>): void;
+  /** Told when a notification's method fails, since no reply can say so. */
+  onNotificationError?(error: unknown, context: JsonRpcContext): void;
+}
+
+/**
+ * Receives the text of the reply to one message, or `undefined` when
+ * nothing is to be sent (notifications, responses). Called exactly once,
+ * once every call in the message has finished.
+ */
+export type Reply = (text: string | undefined) => void;
+
+/** A parsed message, or the reply to send because it did not parse. */
+export type Parsed =
+  | { ok: true; value: unknown }
+  | { ok: false; reply: string };
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** The longest method name quoted back in a "Method not found" message. */
+const QUOTE_LIMIT = 100;
+
+/**
+ * Parses one message's bytes as UTF-8 JSON; on failure returns the
+ * parse-error reply (id null).
+ */
+export function parseMessage(data: Uint8Array): Parsed {
+  let text: string;
+  try {
+    text = decoder.decode(data);
+  } catch {
+    return {
+      ok: false,
+      reply: errorReply(
+        JsonRpcError.PARSE_ERROR,
+        "Parse error: the message is not valid UTF-8",
+        null,
+      ),
+    };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (e) {
+    return {
+      ok: false,
+      reply: errorReply(
+        JsonRpcError.PARSE_ERROR,
+        `Parse error: ${e instanceof Error ? e.message : String(e)}`,
+        null,
+      ),
+    };
+  }
+}
+
+/** The text of an error response. Data that cannot be serialized is left out. */
+export function errorReply(
+  code: number,
+  message: string,
+  id: JsonRpcId,
+  data?: unknown,
+): string {
+  const error: { code: number; message: string; data?: unknown } = {
+    code,
+    message,
+  };
+  if (data !== undefined) error.data = data;
+  try {
+    return JSON.stringify({ jsonrpc: "2.0", error, id });
+  } catch {
+    return JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id });
+  }
+}
+
+/**
+ * Serves one parsed message: a request, a notification, a response (given
+ * to `front.onResponse`) or a batch of them. `reply` is called exactly
+ * once, when every call in it has finished: with one response object, an
+ * array of them for a batch, or `undefined` when nothing is to be sent.
+ * Calls in a batch run concurrently; their replies keep the batch's order.
+ */
+export function dispatch(
+  methods: JsonRpcMethods,
+  message: unknown,
+  front: Front,
+  reply: Reply,
+): void {
+  if (!Array.isArray(message)) return serveOne(methods, message, front, reply);
+  const n = message.length;
+  if (n === 0) {
+    return reply(
+      errorReply(
+        JsonRpcError.INVALID_REQUEST,
+        "Invalid Request: the batch is empty",
+        null,
+      ),
+    );
+  }
+  const parts: (string | undefined)[] = new Array(n);
+  let left = n;
+  for (let i = 0; i < n; i++) {
+    serveOne(methods, message[i], front, (text) => {
+      parts[i] = text;
+      if (--left > 0) return;
+      const out = parts.filter((p) => p !== undefined);
+      reply(out.length === 0 ? undefined : `[${out.join(",")}]`);
+    });
+  }
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+function describe(x: unknown): string {
+  return x === null ? "null" : Array.isArray(x) ? "array" : typeof x;
+}
+
+function isId(x: unknown): x is JsonRpcId {
+  return x === null || typeof x === "string" ||
+    (typeof x === "number" && Number.isFinite(x));
+}
+
+/** Returns the method called `name`, never one of `Object.prototype`'s. */
+function lookup(methods: JsonRpcMethods, name: string): JsonRpcMethod | null {
+  if (name in Object.prototype) return null;
+  const fn = methods[name];
+  return typeof fn === "function" ? fn : null;
+}
+
+function isGenerator(x: unknown): x is Coroutine<unknown> {
+  return typeof x === "object" && x !== null &&
+    typeof (x as Generator).next === "function" &&
+    typeof (x as Generator).throw === "function" &&
+    typeof (x as Generator)[Symbol.iterator] === "function";
+}
+
+function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
+  return (typeof x === "object" || typeof x === "function") && x !== null &&
+    typeof (x as PromiseLike<unknown>).then === "function";
+}
+
+function serveOne(
+  methods: JsonRpcMethods,
+  item: unknown,
+  front: Front,
+  reply: Reply,
+): void {
+  if (!isObject(item)) {
+    return reply(
+      errorReply(
+        JsonRpcError.INVALID_REQUEST,
+        `Invalid Request: expected an object, received ${describe(item)}`,
+        null,
+      ),
+    );
+  }
+  const hasId = Object.hasOwn(item, "id");
+  if (
+    !Object.hasOwn(item, "method") && front.onResponse !== undefined &&
+    (Object.hasOwn(item, "result") || Object.hasOwn(item, "error"))
+  ) {
+    front.onResponse(item);
+    return reply(undefined);
+  }
+  const id = hasId && isId(item.id) ? item.id : null;
+  const invalid = (why: string) =>
+    reply(
+      errorReply(JsonRpcError.INVALID_REQUEST, `Invalid Request: ${why}`, id),
+    );
+  if (hasId && !isId(item.id)) {
+    return invalid(
+      `id must be a string, a number or null, received ${describe(item.id)}`,
+    );
+  }
+  if (item.jsonrpc !== "2.0") {
+    return invalid(
+      `jsonrpc must be "2.0", received ${
+        typeof item.jsonrpc === "string"
+          ? JSON.stringify(item.jsonrpc.slice(0, QUOTE_LIMIT))
+          : describe(item.jsonrpc)
+      }`,
+    );
+  }
+  const name = item.method;
+  if (typeof name !== "string") {
+    return invalid(`method must be a string, received ${describe(name)}`);
+  }
+  const params = item.params;
+  if (params === null || (params !== undefined && typeof params !== "object")) {
+    return invalid(
+      `params must be an array or an object, received ${describe(params)}`,
+    );
+  }
+  const fn = lookup(methods, name);
+  if (fn === null) {
+    return reply(
+      hasId
+        ? errorReply(
+          JsonRpcError.METHOD_NOT_FOUND,
+          `Method not found: ${JSON.stringify(name.slice(0, QUOTE_LIMIT))}`,
+          id,
+        )
+        : undefined,
+    );
+  }
+  const context = front.context(name, hasId ? id : undefined);
+  let settled = false;
+  const settle = (ok: boolean, value: unknown): void => {
+    if (settled) return;
+    settled = true;
+    if (!hasId) {
+      if (!ok) front.onNotificationError?.(value, context);
+      return reply(undefined);
+    }
+    reply(ok ? resultReply(value, id) : errorReplyFor(value, id));
+  };
+  let result: unknown;
+  try {
+    result = fn.call(methods, params as JsonRpcParams | undefined, context);
+  } catch (e) {
+    return settle(false, e);
+  }
+  adopt(result, front, settle);
+}
+
+/** Waits for what a method returned: a value, a future, a coroutine or a promise. */
+function adopt(
+  value: unknown,
+  front: Front,
+  settle: (ok: boolean, value: unknown) => void,
+): void {
+  if (isFuture(value)) {
+    value.addDoneCallback((f) => {
+      let result: unknown;
+      try {
+        result = f.result();
+      } catch (e) {
+        return settle(false, e);
+      }
+      settle(true, result);
+    });
+    return;
+  }
+  if (isGenerator(value)) {
+    const loop = front.loop();
+    if (loop === null) {
+      return settle(
+        false,
+        new Error("Cannot run a coroutine method: no event loop is running"),
+      );
+    }
+    let task;
+    try {
+      task = loop.createTask(value);
+    } catch (e) {
+      return settle(false, e);
+    }
+    return adopt(task, front, settle);
+  }
+  if (isPromiseLike(value)) {
+    try {
+      value.then((v) => settle(true, v), (e) => settle(false, e));
+    } catch (e) {
+      settle(false, e);
+    }
+    return;
+  }
+  settle(true, value);
+}
+
+function resultReply(value: unknown, id: JsonRpcId): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (e) {
+    return errorReply(
+      JsonRpcError.INTERNAL_ERROR,
+      `Internal error: cannot serialize the result: ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+      id,
+    );
+  }
+  // undefined, functions and symbols have no JSON form: they mean null.
+  return `{"jsonrpc":"2.0","result":${text ?? "null"},"id":${
+    JSON.stringify(id)
+  }}`;
+}
+
+/**
+ * The reply for what a method threw: a `JsonRpcError` as it is; anything
+ * else as -32603 with the error's message only (never its stack).
+ */
+function errorReplyFor(error: unknown, id: JsonRpcId): string {
+  if (error instanceof JsonRpcError) {
+    return errorReply(error.code, error.message, id, error.data);
+  }
+  let message = "Internal error";
+  if (error instanceof CancelledError) {
+    message = "Internal error: the call was cancelled";
+  } else if (error instanceof Error) {
+    if (error.message !== "") message = error.message;
+  } else if (typeof error === "string" && error !== "") {
+    message = error;
+  }
+  return errorReply(JsonRpcError.INTERNAL_ERROR, message, id);
+}

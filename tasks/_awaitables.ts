@@ -1,0 +1,58 @@
+// Small helpers shared by the task combinators (wait, asCompleted, gather,
+// waitFor, shield, timeout, TaskGroup). Private to tasks/.
+
+import type { Coroutine } from "./task.ts";
+
+/** Returns `true` for a generator object (a coroutine not yet driven). */
+export function isCoroutine(x: unknown): x is Coroutine<unknown> {
+  return typeof x === "object" && x !== null &&
+    typeof (x as Coroutine<unknown>).next === "function" &&
+    typeof (x as Coroutine<unknown>).throw === "function";
+}
+
+/** Returns `true` for anything with a `then` method. */
+export function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
+  return (typeof x === "object" || typeof x === "function") && x !== null &&
+    typeof (x as PromiseLike<unknown>).then === "function";
+}
+
+/**
+ * Checks a timeout in seconds: `null` or `undefined` mean "no limit" and
+ * give `null`; anything else must be a number.
+ */
+export function checkTimeout(value: unknown, what: string): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(
+      `Cannot ${what}: timeout must be a number of seconds or null, received ${
+        String(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Rejects a single future or coroutine where a collection is expected: both
+ * are iterable, so iterating them by mistake would go wrong silently.
+ */
+export function checkCollection(fs: unknown, what: string): void {
+  if (
+    typeof fs !== "object" || fs === null || isCoroutine(fs) ||
+    isPromiseLike(fs) ||
+    typeof (fs as Iterable<unknown>)[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: expected an iterable of futures, tasks, coroutines or promises, received ${
+        describe(fs)
+      }`,
+    );
+  }
+}
+
+function describe(x: unknown): string {
+  if (x === null) return "null";
+  if (isCoroutine(x)) return "a coroutine";
+  if (isPromiseLike(x)) return "a single future or promise";
+  return typeof x;
+}

@@ -1,0 +1,209 @@
+// The machinery shared by the coordination primitives (Lock, Event,
+// Condition, Semaphore, Barrier, the queues).
+//
+// Every wait returns a Future, so that it works with `yield*` and with
+// `await`. The primitives hand over what a waiter waits for at the moment
+// they wake it ("handoff"): `release()` gives the lock to the first waiter,
+// `put()` gives the item to the first getter. The waiter's future then has
+// a result, and its consumer owns the lock or the item.
+//
+// One window is left: the future has its result, but the task that waits
+// for it is cancelled before it resumes, so the task sees a CancelledError
+// and never learns it got the lock. asyncio closes this window with code
+// that runs in the waiting task itself (`except CancelledError:` in
+// `Lock.acquire()`). A `Waiter` does the same: `yield* waiter` runs the
+// waiter's own iterator inside the waiting generator, so an error thrown in
+// at its `yield` after the result was set means "refused", and `onRefuse`
+// passes the lock or the item on. An async function cannot refuse: `await`
+// always delivers the result it was given.
+
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+import { Future } from "../futures/future.ts";
+import { InvalidStateError } from "../futures/errors.ts";
+import { getRunningLoop } from "../futures/running_loop.ts";
+import { Deque } from "./_deque.ts";
+
+/** What a primitive is told about one of its waiters. */
+export interface WaiterHooks<T> {
+  /** Called synchronously when the pending waiter is cancelled. */
+  onCancel?: () => void;
+  /**
+   * Called when a generator consumer is interrupted (cancelled) after the
+   * waiter's result was set and before it resumed: the value was not taken.
+   */
+  onRefuse?: (value: T) => void;
+}
+
+/**
+ * A future a primitive completes when the wait is over; cancelling it tells
+ * the primitive at once, and a refused result is given back.
+ */
+export class Waiter<T, P = undefined> extends Future<T> {
+  /** Data the primitive keeps with the waiter (a putter's item). */
+  readonly payload: P;
+  #onCancel: (() => void) | undefined;
+  #onRefuse: ((value: T) => void) | undefined;
+  #granted = false;
+  #taken = false;
+
+  constructor(loop: SchedulingLoop, payload: P, hooks?: WaiterHooks<T>) {
+    super({ loop });
+    this.payload = payload;
+    this.#onCancel = hooks?.onCancel;
+    this.#onRefuse = hooks?.onRefuse;
+  }
+
+  override setResult(value: T): void {
+    super.setResult(value);
+    this.#granted = true;
+  }
+
+  override cancel(msg?: string): boolean {
+    if (!super.cancel(msg)) return false;
+    this.#onCancel?.();
+    return true;
+  }
+
+  override *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
+    if (!this.done()) {
+      try {
+        yield this;
+      } catch (e) {
+        // Interrupted. Still pending (someone threw in by hand): withdraw,
+        // and wait for a deferred cancellation to finish. Already granted:
+        // give the value back.
+        if (!this.done()) this.cancel();
+        while (!this.done()) {
+          try {
+            yield this;
+          } catch {
+            // Keep waiting: the primitive must be left consistent.
+          }
+        }
+        this.#refuse();
+        throw e;
+      }
+    }
+    const value = this.result();
+    this.#taken = true;
+    return value;
+  }
+
+  #refuse(): void {
+    if (!this.#granted || this.#taken) return;
+    this.#taken = true;
+    this.#onRefuse?.(this.result());
+  }
+}
+
+/**
+ * A FIFO list of waiters that skips the ones that stopped waiting, in O(1)
+ * per operation: a cancelled waiter stays in the list (removing it from the
+ * middle would be O(n)) until it reaches the front or the list is compacted.
+ */
+export class WaiterQueue<W> {
+  #deque = new Deque<W>();
+  #live = 0;
+  readonly #isLive: (w: W) => boolean;
+
+  constructor(isLive: (w: W) => boolean) {
+    this.#isLive = isLive;
+  }
+
+  /** The number of live waiters. */
+  get size(): number {
+    return this.#live;
+  }
+
+  /** Adds a live waiter at the back. */
+  push(w: W): void {
+    this.#deque.push(w);
+    this.#live++;
+  }
+
+  /** Removes and returns the first live waiter, or `undefined`. */
+  shift(): W | undefined {
+    for (;;) {
+      const w = this.#deque.shift();
+      if (w === undefined) return undefined;
+      if (this.#isLive(w)) {
+        this.#live--;
+        return w;
+      }
+    }
+  }
+
+  /** Records that a waiter still in the list stopped being live. */
+  drop(): void {
+    this.#live--;
+    const length = this.#deque.length;
+    if (length >= 64 && this.#live * 2 < length) {
+      this.#deque.filter(this.#isLive);
+    }
+  }
+}
+
+/**
+ * Returns the loop a primitive works on: the one it is bound to, else the
+ * running loop (to bind to from now on).
+ */
+export function bindLoop(
+  bound: SchedulingLoop | null,
+  what: string,
+): SchedulingLoop {
+  const running = getRunningLoop();
+  if (bound === null) {
+    if (running === null) {
+      throw new InvalidStateError(
+        `Cannot wait on a ${what}: no event loop is running and none was given, received loop=undefined`,
+      );
+    }
+    return running;
+  }
+  if (running !== null && running !== bound) {
+    throw new InvalidStateError(
+      `Cannot wait on a ${what}: it is bound to a different event loop`,
+    );
+  }
+  return bound;
+}
+
+/** Returns a future that already has `value`. */
+export function resolved<T>(loop: SchedulingLoop, value: T): Future<T> {
+  const future = new Future<T>({ loop });
+  future.setResult(value);
+  return future;
+}
+
+/** Returns a future that already failed with `error`. */
+export function rejected<T>(loop: SchedulingLoop, error: unknown): Future<T> {
+  const future = new Future<T>({ loop });
+  future.setException(error);
+  return future;
+}
+
+/**
+ * Checks a count given to a constructor: a number, an integer, at least
+ * `min` (`Infinity` allowed when `infinite` is set).
+ */
+export function checkCount(
+  value: unknown,
+  min: number,
+  what: string,
+  infinite = false,
+): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot create ${what}: expected a number, received ${typeof value}`,
+    );
+  }
+  const ok = Number.isInteger(value) || (infinite && value === Infinity);
+  if (!ok || value < min) {
+    throw new RangeError(
+      `Cannot create ${what}: expected an integer >= ${min}${
+        infinite ? " or Infinity" : ""
+      }, received ${value}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,803 @@
+/**
+ * `Queue`, `PriorityQueue` and `LifoQueue`: hand items from producer tasks
+ * to consumer tasks, and the errors they throw.
+ *
+ * @module
+ */
+
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { Future } from "../futures/future.ts";
+import { InvalidStateError } from "../futures/errors.ts";
+import { Deque } from "./_deque.ts";
+import {
+  bindLoop,
+  checkCount,
+  rejected,
+  resolved,
+  Waiter,
+  WaiterQueue,
+} from "./_waiter.ts";
+
+/**
+ * Thrown by `getNowait()` when the queue is empty.
+ *
+ * PEP 3156 (as in asyncio): `QueueEmpty`.
+ *
+ * @example
+ * ```ts
+ * import { Queue, QueueEmpty } from "@tulip/tulip";
+ * import { assertThrows } from "@std/assert";
+ *
+ * assertThrows(() => new Queue().getNowait(), QueueEmpty);
+ * ```
+ */
+export class QueueEmpty extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What could not be done.
+   */
+  constructor(message = "Cannot get an item: the queue is empty") {
+    super(message);
+    this.name = "QueueEmpty";
+  }
+}
+
+/**
+ * Thrown by `putNowait()` when the queue holds `maxsize` items.
+ *
+ * PEP 3156 (as in asyncio): `QueueFull`.
+ *
+ * @example
+ * ```ts
+ * import { Queue, QueueFull } from "@tulip/tulip";
+ * import { assertThrows } from "@std/assert";
+ *
+ * const q = new Queue<string>(1);
+ * q.putNowait("a");
+ * assertThrows(() => q.putNowait("b"), QueueFull);
+ * ```
+ */
+export class QueueFull extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What could not be done.
+   */
+  constructor(message = "Cannot put an item: the queue is full") {
+    super(message);
+    this.name = "QueueFull";
+  }
+}
+
+/**
+ * The error of a put, or of a get from an empty queue, after the queue was
+ * shut down with `shutdown()`.
+ *
+ * PEP 3156 (as in asyncio 3.13): `QueueShutDown`.
+ *
+ * @example
+ * ```ts
+ * import { Queue, QueueShutDown } from "@tulip/tulip";
+ * import { assertThrows } from "@std/assert";
+ *
+ * const q = new Queue<number>();
+ * q.shutdown();
+ * assertThrows(() => q.putNowait(1), QueueShutDown);
+ * ```
+ */
+export class QueueShutDown extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What could not be done.
+   */
+  constructor(message = "Cannot use the queue: it is shut down") {
+    super(message);
+    this.name = "QueueShutDown";
+  }
+}
+
+/** Options for `Queue` and `LifoQueue`. */
+export interface QueueOptions {
+  /**
+   * The loop the queue's futures belong to.
+   *
+   * @default {the running loop at the first wait}
+   */
+  loop?: SchedulingLoop;
+}
+
+/**
+ * Options for `PriorityQueue`.
+ *
+ * @typeParam T The type of the items.
+ */
+export interface PriorityQueueOptions<T> extends QueueOptions {
+  /**
+   * Orders two items: negative when `a` comes out first, positive when `b`
+   * does, `0` when they tie (ties come out first in, first out).
+   *
+   * @default {numbers and strings in ascending order; arrays element by
+   * element, so `[priority, payload]` pairs sort by priority}
+   */
+  compare?: (a: T, b: T) => number;
+}
+
+// How a queue keeps its items: FIFO, LIFO or a heap.
+interface Store<T> {
+  readonly length: number;
+  /** Throws (a TypeError) if `item` cannot be stored. */
+  check(item: T): void;
+  push(item: T): void;
+  /** Removes the next item; the store is not empty. */
+  take(): T;
+  /** Puts back an item that was just taken, as the next one out. */
+  restore(item: T): void;
+  clear(): void;
+}
+
+class FifoStore<T> implements Store<T> {
+  #items = new Deque<T>();
+  get length(): number {
+    return this.#items.length;
+  }
+  check(_item: T): void {}
+  push(item: T): void {
+    this.#items.push(item);
+  }
+  take(): T {
+    return this.#items.shift() as T;
+  }
+  restore(item: T): void {
+    this.#items.unshift(item);
+  }
+  clear(): void {
+    this.#items.clear();
+  }
+}
+
+class LifoStore<T> implements Store<T> {
+  #items: T[] = [];
+  get length(): number {
+    return this.#items.length;
+  }
+  check(_item: T): void {}
+  push(item: T): void {
+    this.#items.push(item);
+  }
+  take(): T {
+    return this.#items.pop() as T;
+  }
+  restore(item: T): void {
+    this.#items.push(item);
+  }
+  clear(): void {
+    this.#items = [];
+  }
+}
+
+function kind(x: unknown): string {
+  if (typeof x === "number" || typeof x === "bigint") return "number";
+  if (typeof x === "string") return "string";
+  if (Array.isArray(x)) return "array";
+  return x === null ? "null" : typeof x;
+}
+
+// The default order: numbers (and bigints) and strings ascending, arrays
+// element by element. Inside arrays, elements of other kinds count as equal
+// (a payload is never compared); two elements of different orderable kinds
+// cannot be ordered.
+function defaultCompare(a: unknown, b: unknown, nested = false): number {
+  const ka = kind(a);
+  const kb = kind(b);
+  if (ka === kb && (ka === "number" || ka === "string")) {
+    return (a as number) < (b as number)
+      ? -1
+      : (a as number) > (b as number)
+      ? 1
+      : 0;
+  }
+  if (ka === "array" && kb === "array") {
+    const xs = a as unknown[];
+    const ys = b as unknown[];
+    const n = Math.min(xs.length, ys.length);
+    for (let i = 0; i < n; i++) {
+      const c = defaultCompare(xs[i], ys[i], true);
+      if (c !== 0) return c;
+    }
+    return xs.length - ys.length;
+  }
+  const orderable = (k: string) =>
+    k === "number" || k === "string" || k === "array";
+  if (nested && (!orderable(ka) || !orderable(kb))) return 0;
+  throw new TypeError(
+    `Cannot order PriorityQueue items: expected numbers, strings or arrays (or give a compare option), received ${ka} and ${kb}`,
+  );
+}
+
+interface Entry<T> {
+  item: T;
+  seq: number;
+}
+
+// A binary min-heap. Equal items keep their insertion order (`seq`). Each
+// operation finds where items go before moving any, so a comparator that
+// throws leaves the heap as it was.
+class HeapStore<T> implements Store<T> {
+  #heap: Entry<T>[] = [];
+  #seq = 0;
+  #restored = 0;
+  readonly #compare: (a: T, b: T) => number;
+  readonly #checked: boolean;
+
+  constructor(compare?: (a: T, b: T) => number) {
+    this.#compare = compare ?? defaultCompare;
+    this.#checked = compare === undefined;
+  }
+
+  get length(): number {
+    return this.#heap.length;
+  }
+
+  check(item: T): void {
+    if (this.#checked) defaultCompare(item, item);
+  }
+
+  push(item: T): void {
+    this.#insert({ item, seq: this.#seq++ });
+  }
+
+  take(): T {
+    const heap = this.#heap;
+    const top = heap[0];
+    const n = heap.length - 1;
+    const last = heap[n];
+    const path: number[] = [];
+    for (let i = 0;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && this.#less(heap[c + 1], heap[c])) c++;
+      if (!this.#less(heap[c], last)) break;
+      path.push(c);
+      i = c;
+    }
+    heap.pop();
+    if (n > 0) {
+      let hole = 0;
+      for (const c of path) {
+        heap[hole] = heap[c];
+        hole = c;
+      }
+      heap[hole] = last;
+    }
+    return top.item;
+  }
+
+  restore(item: T): void {
+    this.#insert({ item, seq: --this.#restored });
+  }
+
+  clear(): void {
+    this.#heap = [];
+  }
+
+  #less(a: Entry<T>, b: Entry<T>): boolean {
+    const c = this.#compare(a.item, b.item);
+    return c < 0 || (c === 0 && a.seq < b.seq);
+  }
+
+  #insert(entry: Entry<T>): void {
+    const heap = this.#heap;
+    let steps = 0;
+    for (let i = heap.length; i > 0; steps++) {
+      const parent = (i - 1) >> 1;
+      if (!this.#less(entry, heap[parent])) break;
+      i = parent;
+    }
+    let hole = heap.length;
+    heap.push(entry);
+    for (; steps > 0; steps--) {
+      const parent = (hole - 1) >> 1;
+      heap[hole] = heap[parent];
+      hole = parent;
+    }
+    heap[hole] = entry;
+  }
+}
+
+type Getter<T> = Waiter<T>;
+type Putter<T> = Waiter<void, T>;
+
+function isLive(w: { done(): boolean }): boolean {
+  return !w.done();
+}
+
+// Lets the subclasses below swap the store without making it public.
+let setStore: <T>(queue: Queue<T>, store: Store<T>) => void;
+
+/**
+ * A first-in, first-out queue for passing items between tasks, optionally
+ * bounded.
+ *
+ * `put()` and `get()` return futures, for `yield*` and `await` alike; `put()`
+ * waits while the queue holds `maxsize` items, `get()` while it is empty.
+ * `putNowait()` and `getNowait()` never wait: they throw `QueueFull` and
+ * `QueueEmpty` instead. Waiting getters and putters are served first come
+ * first served, and an item is handed straight to the first waiting getter.
+ * `taskDone()` and `join()` track work: `join()` waits until every item put
+ * was matched by a `taskDone()`. `shutdown()` stops the queue (Python
+ * 3.13): puts then fail with `QueueShutDown`, and so do gets once the queue
+ * is empty (at once with `shutdown(true)`, which also drops the items).
+ *
+ * Cancellation never loses an item. A cancelled getter leaves the line; a
+ * getter that was handed an item but whose task is cancelled before it
+ * resumes puts the item back at the front of the queue (or hands it to the
+ * next getter) — that holds for generator coroutines, while an async
+ * function always resumes with the item it was given. A put back item may
+ * leave the queue briefly holding more than `maxsize` items. A cancelled
+ * putter's item is not added; a putter whose item was already added stays
+ * done even if its task is cancelled before it resumes.
+ *
+ * PEP 3156 (as in asyncio): `Queue`.
+ *
+ * @typeParam T The type of the items.
+ *
+ * @example A producer and a consumer
+ * ```ts
+ * import { newEventLoop, Queue, QueueShutDown } from "@tulip/tulip";
+ * import type { Coroutine } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = newEventLoop();
+ * const queue = new Queue<number>(2, { loop });
+ * const seen: number[] = [];
+ * function* consumer(): Coroutine<void> {
+ *   try {
+ *     for (;;) {
+ *       seen.push(yield* queue.get());
+ *       queue.taskDone();
+ *     }
+ *   } catch (e) {
+ *     if (!(e instanceof QueueShutDown)) throw e;
+ *   }
+ * }
+ * const worker = loop.createTask(consumer());
+ * await loop.runUntilComplete(loop.createTask(function* () {
+ *   for (let i = 0; i < 5; i++) yield* queue.put(i);
+ *   yield* queue.join(); // every item had its taskDone()
+ *   queue.shutdown(); // the consumer's get() fails: it returns
+ *   yield* worker;
+ * }));
+ * assertEquals(seen, [0, 1, 2, 3, 4]);
+ * loop.close();
+ * ```
+ */
+export class Queue<T> {
+  #loop: SchedulingLoop | null;
+  readonly #maxsize: number;
+  #store: Store<T> = new FifoStore<T>();
+  #getters = new WaiterQueue<Getter<T>>(isLive);
+  #putters = new WaiterQueue<Putter<T>>(isLive);
+  #unfinished = 0;
+  #joiners = new Set<Waiter<void>>();
+  #shutdown = false;
+  #dropping = false;
+
+  static {
+    setStore = (queue, store) => {
+      queue.#store = store;
+    };
+  }
+
+  /**
+   * Makes an empty queue.
+   *
+   * @param maxsize The most items it holds: an integer >= 0, where `0` (or
+   * `Infinity`) means no limit.
+   * @param options The loop to use.
+   * @throws {TypeError} When `maxsize` is not a number.
+   * @throws {RangeError} When `maxsize` is negative or not an integer.
+   */
+  constructor(maxsize = 0, options?: QueueOptions) {
+    this.#maxsize = checkCount(maxsize, 0, `a ${new.target.name}`, true);
+    this.#loop = options?.loop ?? null;
+  }
+
+  /**
+   * The most items the queue holds; `0` or `Infinity` for no limit.
+   *
+   * PEP 3156 (as in asyncio): `Queue.maxsize`.
+   */
+  get maxsize(): number {
+    return this.#maxsize;
+  }
+
+  /**
+   * Returns the number of items in the queue (not counting items already
+   * handed to a getter).
+   *
+   * PEP 3156 (as in asyncio): `Queue.qsize()`.
+   *
+   * @returns The number of items.
+   */
+  qsize(): number {
+    return this.#store.length;
+  }
+
+  /**
+   * Returns `true` when the queue holds no item.
+   *
+   * PEP 3156 (as in asyncio): `Queue.empty()`.
+   *
+   * @returns Whether the queue is empty.
+   */
+  empty(): boolean {
+    return this.#store.length === 0;
+  }
+
+  /**
+   * Returns `true` when the queue holds `maxsize` items (never, without a
+   * limit).
+   *
+   * PEP 3156 (as in asyncio): `Queue.full()`.
+   *
+   * @returns Whether the queue is full.
+   */
+  full(): boolean {
+    return this.#maxsize > 0 && this.#store.length >= this.#maxsize;
+  }
+
+  /**
+   * Puts an item without waiting.
+   *
+   * PEP 3156 (as in asyncio): `Queue.put_nowait()`.
+   *
+   * @param item The item.
+   * @throws {QueueFull} When the queue is full.
+   * @throws {QueueShutDown} When the queue was shut down.
+   * @throws {TypeError} From a `PriorityQueue`, when the item cannot be
+   * ordered.
+   */
+  putNowait(item: T): void {
+    if (this.#shutdown) {
+      throw new QueueShutDown("Cannot put an item: the queue is shut down");
+    }
+    this.#store.check(item);
+    if (this.full() || this.#putters.size > 0) {
+      throw new QueueFull(
+        `Cannot put an item: the queue is full, received maxsize=${this.#maxsize}`,
+      );
+    }
+    this.#accept(item);
+  }
+
+  /**
+   * Puts an item, waiting while the queue is full. Cancelling the future
+   * (or the task waiting on it) before it completes withdraws the item.
+   *
+   * PEP 3156 (as in asyncio): `Queue.put()`.
+   *
+   * @param item The item.
+   * @returns A future that completes once the item is in the queue; it
+   * fails with `QueueShutDown` if the queue is (or gets) shut down first.
+   * @throws {TypeError} From a `PriorityQueue`, when the item cannot be
+   * ordered.
+   * @throws {InvalidStateError} When no loop was given and none is running.
+   */
+  put(item: T): Future<void> {
+    const loop = this.#bind();
+    if (this.#shutdown) {
+      return rejected(
+        loop,
+        new QueueShutDown("Cannot put an item: the queue is shut down"),
+      );
+    }
+    this.#store.check(item);
+    if (!this.full() && this.#putters.size === 0) {
+      this.#accept(item);
+      return resolved(loop, undefined);
+    }
+    const putters = this.#putters;
+    const putter: Putter<T> = new Waiter(loop, item, {
+      onCancel: () => putters.drop(),
+    });
+    putters.push(putter);
+    return putter;
+  }
+
+  /**
+   * Takes the next item without waiting.
+   *
+   * PEP 3156 (as in asyncio): `Queue.get_nowait()`.
+   *
+   * @returns The item.
+   * @throws {QueueEmpty} When the queue is empty.
+   * @throws {QueueShutDown} When the queue is empty and was shut down.
+   */
+  getNowait(): T {
+    if (this.#store.length === 0) {
+      if (this.#shutdown) {
+        throw new QueueShutDown(
+          "Cannot get an item: the queue is shut down and empty",
+        );
+      }
+      throw new QueueEmpty();
+    }
+    return this.#take();
+  }
+
+  /**
+   * Takes the next item, waiting while the queue is empty. Cancelling the
+   * future (or the task waiting on it) withdraws from the line, and never
+   * loses an item.
+   *
+   * PEP 3156 (as in asyncio): `Queue.get()`.
+   *
+   * @returns A future of the item; it fails with `QueueShutDown` if the
+   * queue is (or gets) shut down while empty.
+   * @throws {InvalidStateError} When no loop was given and none is running.
+   */
+  get(): Future<T> {
+    const loop = this.#bind();
+    if (this.#store.length > 0) return resolved(loop, this.#take());
+    if (this.#shutdown) {
+      return rejected(
+        loop,
+        new QueueShutDown(
+          "Cannot get an item: the queue is shut down and empty",
+        ),
+      );
+    }
+    const getters = this.#getters;
+    const getter: Getter<T> = new Waiter(loop, undefined, {
+      onCancel: () => getters.drop(),
+      onRefuse: (item) => this.#giveBack(item),
+    });
+    getters.push(getter);
+    return getter;
+  }
+
+  /**
+   * Tells the queue that the work on an item taken from it is finished.
+   * When every item put so far has had its `taskDone()`, `join()` waiters
+   * wake.
+   *
+   * PEP 3156 (as in asyncio): `Queue.task_done()`.
+   *
+   * @throws {InvalidStateError} When called more times than items were put.
+   */
+  taskDone(): void {
+    if (this.#unfinished <= 0) {
+      throw new InvalidStateError(
+        "Cannot call taskDone(): called more times than items were put, received unfinished=0",
+      );
+    }
+    if (--this.#unfinished === 0) this.#finish();
+  }
+
+  /**
+   * Waits until every item put so far has had its `taskDone()`; completes
+   * at once when none is unfinished.
+   *
+   * PEP 3156 (as in asyncio): `Queue.join()`.
+   *
+   * @returns A future that completes when no item is unfinished.
+   * @throws {InvalidStateError} When no loop was given and none is running.
+   */
+  join(): Future<void> {
+    const loop = this.#bind();
+    if (this.#unfinished === 0) return resolved(loop, undefined);
+    const joiners = this.#joiners;
+    const joiner: Waiter<void> = new Waiter(loop, undefined, {
+      onCancel: () => joiners.delete(joiner),
+    });
+    joiners.add(joiner);
+    return joiner;
+  }
+
+  /**
+   * Shuts the queue down: later puts fail with `QueueShutDown`, waiting
+   * putters fail with it now, and gets fail with it once the queue is
+   * empty (waiting getters at once, since the queue is empty if they
+   * wait). With `immediate`, the items left are dropped — each counts as
+   * done for `join()` — so gets fail at once too. Calling it again may
+   * upgrade to `immediate`.
+   *
+   * PEP 3156 (as in asyncio 3.13): `Queue.shutdown()`.
+   *
+   * @param immediate Drop the items left instead of letting them be taken.
+   * @throws {TypeError} When `immediate` is not a boolean.
+   */
+  shutdown(immediate = false): void {
+    if (typeof immediate !== "boolean") {
+      throw new TypeError(
+        `Cannot shut down the queue: immediate must be a boolean, received ${typeof immediate}`,
+      );
+    }
+    this.#shutdown = true;
+    if (immediate) {
+      this.#dropping = true;
+      const n = this.#store.length;
+      this.#store.clear();
+      if (n > 0 && this.#unfinished > 0) {
+        this.#unfinished = Math.max(0, this.#unfinished - n);
+        if (this.#unfinished === 0) this.#finish();
+      }
+    }
+    for (let g = this.#getters.shift(); g; g = this.#getters.shift()) {
+      g.setException(
+        new QueueShutDown("Cannot get an item: the queue was shut down"),
+      );
+    }
+    for (let p = this.#putters.shift(); p; p = this.#putters.shift()) {
+      p.setException(
+        new QueueShutDown("Cannot put an item: the queue was shut down"),
+      );
+    }
+  }
+
+  /** The tag printed by `Object.prototype.toString`. */
+  get [Symbol.toStringTag](): string {
+    return `${this.constructor.name} ${this.#describe()}`;
+  }
+
+  /** How Deno's `console.log` prints a queue. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return `${this.constructor.name} ${this.#describe()}`;
+  }
+
+  #describe(): string {
+    let out = `maxsize=${this.#maxsize} qsize=${this.#store.length}`;
+    if (this.#getters.size > 0) out += ` getters=${this.#getters.size}`;
+    if (this.#putters.size > 0) out += ` putters=${this.#putters.size}`;
+    if (this.#unfinished > 0) out += ` unfinished=${this.#unfinished}`;
+    if (this.#shutdown) out += " shutdown";
+    return out;
+  }
+
+  #bind(): SchedulingLoop {
+    return this.#loop = bindLoop(this.#loop, this.constructor.name);
+  }
+
+  // A new item enters: straight to the first waiting getter (who only
+  // waits while the queue is empty), else into the store.
+  #accept(item: T): void {
+    const getter = this.#getters.shift();
+    if (getter === undefined) this.#store.push(item);
+    this.#unfinished++;
+    getter?.setResult(item);
+  }
+
+  #take(): T {
+    const item = this.#store.take();
+    // A slot is free: let waiting putters in, first come first served.
+    while (!this.full() && this.#putters.size > 0) {
+      const putter = this.#putters.shift()!;
+      try {
+        this.#store.push(putter.payload);
+      } catch (e) {
+        // A custom comparator threw: that put fails, the queue goes on.
+        putter.setException(e);
+        continue;
+      }
+      this.#unfinished++;
+      putter.setResult(undefined);
+    }
+    return item;
+  }
+
+  // A getter's task refused the item it was handed: the next getter gets
+  // it, else it goes back to the front (dropped after shutdown(true)).
+  #giveBack(item: T): void {
+    const getter = this.#getters.shift();
+    if (getter !== undefined) getter.setResult(item);
+    else if (!this.#dropping) this.#store.restore(item);
+    else if (this.#unfinished > 0 && --this.#unfinished === 0) this.#finish();
+  }
+
+  #finish(): void {
+    const joiners = this.#joiners;
+    this.#joiners = new Set();
+    for (const j of joiners) j.setResult(undefined);
+  }
+}
+
+/**
+ * A queue that hands out the smallest item first, kept in a binary heap.
+ *
+ * By default numbers and strings come out in ascending order, and arrays
+ * are compared element by element, so `[priority, payload]` pairs come out
+ * by priority (payloads that are not numbers, strings or arrays are never
+ * compared). Give `compare` for anything else. Items that tie come out
+ * first in, first out. Everything else is as for `Queue`; an item a
+ * refusing getter puts back comes out before the items it ties with.
+ *
+ * PEP 3156 (as in asyncio): `PriorityQueue`.
+ *
+ * @typeParam T The type of the items.
+ *
+ * @example Jobs by priority
+ * ```ts
+ * import { PriorityQueue } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const q = new PriorityQueue<[number, string]>();
+ * q.putNowait([2, "write report"]);
+ * q.putNowait([1, "fix bug"]);
+ * q.putNowait([2, "answer mail"]); // same priority: the strings decide
+ * assertEquals([q.getNowait()[1], q.getNowait()[1], q.getNowait()[1]], [
+ *   "fix bug",
+ *   "answer mail",
+ *   "write report",
+ * ]);
+ * ```
+ *
+ * @example A custom order
+ * ```ts
+ * import { PriorityQueue } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const q = new PriorityQueue<{ due: number }>(0, { compare: (a, b) => a.due - b.due });
+ * q.putNowait({ due: 30 });
+ * q.putNowait({ due: 10 });
+ * assertEquals(q.getNowait().due, 10);
+ * ```
+ */
+export class PriorityQueue<T> extends Queue<T> {
+  /**
+   * Makes an empty priority queue.
+   *
+   * @param maxsize The most items it holds: an integer >= 0, where `0` (or
+   * `Infinity`) means no limit.
+   * @param options The loop to use, and the order of the items.
+   * @throws {TypeError} When `maxsize` is not a number or `compare` not a
+   * function.
+   * @throws {RangeError} When `maxsize` is negative or not an integer.
+   */
+  constructor(maxsize = 0, options?: PriorityQueueOptions<T>) {
+    super(maxsize, options);
+    const compare = options?.compare;
+    if (compare !== undefined && typeof compare !== "function") {
+      throw new TypeError(
+        `Cannot create a PriorityQueue: compare must be a function, received ${typeof compare}`,
+      );
+    }
+    setStore(this, new HeapStore<T>(compare));
+  }
+}
+
+/**
+ * A queue that hands out the newest item first (a stack). Everything else
+ * is as for `Queue`.
+ *
+ * PEP 3156 (as in asyncio): `LifoQueue`.
+ *
+ * @typeParam T The type of the items.
+ *
+ * @example Last in, first out
+ * ```ts
+ * import { LifoQueue } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const q = new LifoQueue<number>();
+ * q.putNowait(1);
+ * q.putNowait(2);
+ * assertEquals([q.getNowait(), q.getNowait()], [2, 1]);
+ * ```
+ */
+export class LifoQueue<T> extends Queue<T> {
+  /**
+   * Makes an empty LIFO queue.
+   *
+   * @param maxsize The most items it holds: an integer >= 0, where `0` (or
+   * `Infinity`) means no limit.
+   * @param options The loop to use.
+   * @throws {TypeError} When `maxsize` is not a number.
+   * @throws {RangeError} When `maxsize` is negative or not an integer.
+   */
+  constructor(maxsize = 0, options?: QueueOptions) {
+    super(maxsize, options);
+    setStore(this, new LifoStore<T>());
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * `waitFor`: wait for an awaitable, with a time limit.
+ *
+ * @module
+ */
+
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+import { Future } from "../futures/future.ts";
+import { CancelledError, TimeoutError } from "../futures/errors.ts";
+import { getRunningLoop } from "../futures/running_loop.ts";
+import { type Awaitable, type Coroutine, ensureFuture, Task } from "./task.ts";
+import { timeout as timeoutScope } from "./timeout.ts";
+import { checkTimeout } from "./_awaitables.ts";
+
+/** Options for `waitFor`. */
+export interface WaitForOptions {
+  /**
+   * The loop to run on.
+   *
+   * @default {the loop of `aw` if it is a future, else the running loop}
+   */
+  loop?: SchedulingLoop;
+}
+
+/**
+ * Waits for `aw` for at most `timeout` seconds. When time runs out, `aw`
+ * is cancelled and the returned future fails with `TimeoutError` — only
+ * once `aw` has really finished, its cleanup included. If `aw` refuses
+ * the cancellation and returns a value, that value is the result.
+ * Cancelling the returned future cancels `aw` too (and is never turned
+ * into a `TimeoutError`); to keep `aw` running, wrap it in `shield()`.
+ *
+ * A `timeout` of zero or less cancels `aw` at once unless it is already
+ * done; `null` waits without limit.
+ *
+ * PEP 3156: `tulip.wait_for()`, with asyncio 3.12's semantics (built on
+ * `timeout()`).
+ *
+ * @typeParam T The result type.
+ * @param aw A future, task, generator coroutine or promise.
+ * @param timeout The limit in seconds, or `null` for none.
+ * @param options The loop to use.
+ * @returns A future of `aw`'s result.
+ * @throws {TypeError} When `timeout` is neither a number nor `null`.
+ *
+ * @example A 30-second limit on a virtual clock
+ * ```ts
+ * import { sleep, TimeoutError, waitFor } from "@tulip/tulip";
+ * import type { Coroutine } from "@tulip/tulip";
+ * import { VirtualTimeLoop } from "@tulip/tulip/testing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = new VirtualTimeLoop();
+ * function* main(): Coroutine<string> {
+ *   const quick = yield* waitFor(sleep(1, "quick"), 30);
+ *   try {
+ *     yield* waitFor(sleep(3600), 30);
+ *   } catch (e) {
+ *     if (e instanceof TimeoutError) return `${quick}, then timed out`;
+ *   }
+ *   return "no timeout";
+ * }
+ * assertEquals(await loop.runUntilComplete(main()), "quick, then timed out");
+ * assertEquals(loop.time(), 31);
+ * loop.close();
+ * ```
+ */
+export function waitFor<T>(
+  aw: Awaitable<T>,
+  timeout: number | null,
+  options?: WaitForOptions,
+): Future<T> {
+  const limit = checkTimeout(timeout, "wait for an awaitable");
+  const loop = options?.loop ??
+    (aw instanceof Future ? aw.getLoop() : getRunningLoop() ?? undefined);
+  if (limit !== null && limit <= 0) {
+    return new Task(() => cancelNow(aw), { loop });
+  }
+  return timeoutScope(limit, { loop }).run(aw);
+}
+
+// asyncio's zero-timeout path: no timer, cancel unless already done.
+function* cancelNow<T>(aw: Awaitable<T>): Coroutine<T> {
+  const fut = ensureFuture(aw);
+  if (fut.done()) return fut.result();
+  const waiter = new Future<void>({ loop: fut.getLoop() });
+  const release = () => {
+    if (!waiter.done()) waiter.setResult(undefined);
+  };
+  fut.addDoneCallback(release);
+  try {
+    fut.cancel();
+    yield* waiter;
+  } finally {
+    fut.removeDoneCallback(release);
+  }
+  try {
+    return fut.result();
+  } catch (e) {
+    if (!(e instanceof CancelledError)) throw e;
+    const timedOut = new TimeoutError(
+      "Cannot wait for the awaitable: the timeout passed, received timeout<=0",
+    );
+    timedOut.cause = e;
+    throw timedOut;
+  }
+}

@@ -1,0 +1,302 @@
+// Real UDP on 127.0.0.1 through DenoEventLoop.createDatagramEndpoint.
+// Needs --allow-net and the `net` unstable feature (deno.json).
+
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertThrows,
+} from "@std/assert";
+import { InvalidStateError } from "../../futures/errors.ts";
+import type { Future } from "../../futures/future.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { DatagramProtocol } from "../../protocols/protocol.ts";
+import type { DatagramTransport } from "../../transports/transport.ts";
+import { bytes, text, within } from "./_io_helpers.ts";
+
+const LOCAL = { hostname: "127.0.0.1", port: 0 };
+
+/** Records datagrams and errors; futures for the n-th datagram and the end. */
+class Recorder extends DatagramProtocol {
+  readonly events: string[] = [];
+  readonly received: [string, Deno.NetAddr][] = [];
+  readonly errors: Error[] = [];
+  readonly lost: Future<Error | undefined>;
+  transport?: DatagramTransport;
+  #waiters: [number, Future<void>][] = [];
+  #errorWaiters: [number, Future<void>][] = [];
+  constructor(readonly loop: DenoEventLoop) {
+    super();
+    this.lost = loop.createFuture();
+  }
+  override connectionMade(transport: DatagramTransport) {
+    this.transport = transport;
+    this.events.push("made");
+  }
+  override datagramReceived(data: Uint8Array, addr: Deno.Addr) {
+    this.events.push(`data ${text(data)}`);
+    this.received.push([text(data), addr as Deno.NetAddr]);
+    this.#waiters = this.#settle(this.#waiters, this.received.length);
+  }
+  override errorReceived(exc: Error) {
+    this.events.push(`error ${exc.name}`);
+    this.errors.push(exc);
+    this.#errorWaiters = this.#settle(this.#errorWaiters, this.errors.length);
+  }
+  override connectionLost(exc?: Error) {
+    this.events.push(exc ? `lost ${exc.name}` : "lost");
+    this.lost.setResult(exc);
+  }
+  /** A future done once `n` datagrams have arrived. */
+  datagrams(n: number): Future<void> {
+    return this.#wait(this.#waiters, n, this.received.length);
+  }
+  /** A future done once `n` errors have been reported. */
+  errorCount(n: number): Future<void> {
+    return this.#wait(this.#errorWaiters, n, this.errors.length);
+  }
+  #wait(list: [number, Future<void>][], n: number, have: number) {
+    const f = this.loop.createFuture<void>();
+    if (have >= n) f.setResult();
+    else list.push([n, f]);
+    return f;
+  }
+  #settle(list: [number, Future<void>][], have: number) {
+    for (const [n, f] of list) if (have >= n) f.setResult();
+    return list.filter(([n]) => have < n);
+  }
+}
+
+async function endpoint(
+  loop: DenoEventLoop,
+  options: Parameters<DenoEventLoop["createDatagramEndpoint"]>[1] = {
+    localAddr: LOCAL,
+  },
+): Promise<[DatagramTransport, Recorder]> {
+  return await within(
+    loop,
+    loop.createDatagramEndpoint(() => new Recorder(loop), options),
+  );
+}
+
+async function closeAll(loop: DenoEventLoop, ...protocols: Recorder[]) {
+  for (const p of protocols) p.transport!.close();
+  for (const p of protocols) await within(loop, p.lost);
+}
+
+Deno.test("createDatagramEndpoint() sends and receives datagrams with the sender's address", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const [b, pb] = await endpoint(loop);
+  const addrA = a.getExtraInfo("sockname") as Deno.NetAddr;
+  const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+  assertEquals(addrA.transport, "udp");
+  assertEquals(addrA.hostname, "127.0.0.1");
+  assert(addrA.port > 0);
+  assertEquals(a.getExtraInfo("peername"), undefined);
+  a.sendto(bytes("ping"), addrB);
+  await within(loop, pb.datagrams(1));
+  const [data, from] = pb.received[0];
+  assertEquals(data, "ping");
+  assertEquals([from.hostname, from.port], [addrA.hostname, addrA.port]);
+  // Reply to whoever sent it.
+  b.sendto(bytes("pong"), from);
+  await within(loop, pa.datagrams(1));
+  assertEquals(pa.received[0][0], "pong");
+  await closeAll(loop, pa, pb);
+  assertEquals(pa.events, ["made", "data pong", "lost"]);
+  assertEquals(pb.events, ["made", "data ping", "lost"]);
+  loop.close();
+});
+
+Deno.test("createDatagramEndpoint() with remoteAddr sends without an address and hears only its peer", async () => {
+  const loop = new DenoEventLoop();
+  const [server, ps] = await endpoint(loop);
+  const [stranger, pstranger] = await endpoint(loop);
+  const serverAddr = server.getExtraInfo("sockname") as Deno.NetAddr;
+  const [client, pc] = await endpoint(loop, {
+    localAddr: LOCAL,
+    remoteAddr: { hostname: "127.0.0.1", port: serverAddr.port },
+  });
+  assertEquals(client.getExtraInfo("peername"), {
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: serverAddr.port,
+  });
+  client.sendto(bytes("hello"));
+  await within(loop, ps.datagrams(1));
+  const clientAddr = ps.received[0][1];
+  // A stranger's datagram is dropped; the server's reply arrives.
+  stranger.sendto(bytes("spam"), clientAddr);
+  server.sendto(bytes("welcome"), clientAddr);
+  await within(loop, pc.datagrams(1));
+  assertEquals(pc.received.map(([d]) => d), ["welcome"]);
+  assertThrows(
+    () => client.sendto(bytes("x"), { ...clientAddr }),
+    RangeError,
+    "Cannot call sendto(): the endpoint only sends to 127.0.0.1:",
+  );
+  await closeAll(loop, ps, pstranger, pc);
+  loop.close();
+});
+
+Deno.test("createDatagramEndpoint() resolves a remote host name such as localhost", async () => {
+  const loop = new DenoEventLoop();
+  const [server, ps] = await endpoint(loop);
+  const port = (server.getExtraInfo("sockname") as Deno.NetAddr).port;
+  const [client, pc] = await endpoint(loop, {
+    localAddr: LOCAL,
+    remoteAddr: { hostname: "localhost", port },
+  });
+  // The name given is accepted as well as the address it resolved to.
+  client.sendto(bytes("a"), { transport: "udp", hostname: "localhost", port });
+  client.sendto(bytes("b"));
+  await within(loop, ps.datagrams(2));
+  assertEquals(ps.received.map(([d]) => d).sort(), ["a", "b"]);
+  await closeAll(loop, ps, pc);
+  loop.close();
+});
+
+Deno.test("DatagramTransport.sendto() reports a bad address to errorReceived and stays open", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const [b, pb] = await endpoint(loop);
+  a.sendto(bytes("nowhere"), {
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  await within(loop, pa.errorCount(1));
+  assertInstanceOf(pa.errors[0], Error);
+  assertEquals(a.isClosing(), false);
+  a.sendto(bytes("still here"), b.getExtraInfo("sockname") as Deno.NetAddr);
+  await within(loop, pb.datagrams(1));
+  assertEquals(pb.received[0][0], "still here");
+  await closeAll(loop, pa, pb);
+  assertEquals(pa.events, ["made", "error " + pa.errors[0].name, "lost"]);
+  loop.close();
+});
+
+Deno.test("DatagramTransport.sendto() rejects misuse at once", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const addr = a.getExtraInfo("sockname") as Deno.NetAddr;
+  assertThrows(
+    () => a.sendto("text" as unknown as Uint8Array, addr),
+    TypeError,
+    "Cannot call sendto(): data must be a Uint8Array, received string",
+  );
+  assertThrows(
+    () => a.sendto(bytes("x")),
+    TypeError,
+    "no remote address",
+  );
+  assertThrows(
+    () => a.sendto(bytes("x"), "127.0.0.1:9" as unknown as Deno.Addr),
+    TypeError,
+  );
+  a.close();
+  assertThrows(
+    () => a.sendto(bytes("x"), addr),
+    InvalidStateError,
+    "Cannot call sendto(): transport is closing",
+  );
+  await within(loop, pa.lost);
+  loop.close();
+});
+
+Deno.test("DatagramTransport.close() sends what is queued, then calls connectionLost once", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const [b, pb] = await endpoint(loop);
+  const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+  for (const word of ["one", "two", "three"]) a.sendto(bytes(word), addrB);
+  assert(a.getWriteBufferSize() > 0);
+  a.close();
+  a.close();
+  assert(a.isClosing());
+  assertEquals(await within(loop, pa.lost), undefined);
+  await within(loop, pb.datagrams(3));
+  assertEquals(pb.received.map(([d]) => d), ["one", "two", "three"]);
+  assertEquals(a.getWriteBufferSize(), 0);
+  assertEquals(pa.events, ["made", "lost"]);
+  await closeAll(loop, pb);
+  loop.close();
+});
+
+Deno.test("DatagramTransport.abort() drops the queue and calls connectionLost(undefined)", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const target = { transport: "udp" as const, hostname: "127.0.0.1", port: 9 };
+  for (let i = 0; i < 5; i++) a.sendto(new Uint8Array(100), target);
+  a.abort();
+  assertEquals(a.getWriteBufferSize(), 100); // only the one in flight
+  assertEquals(await within(loop, pa.lost), undefined);
+  assertEquals(pa.events, ["made", "lost"]);
+  loop.close();
+});
+
+Deno.test("DatagramTransport bounds its send queue and pauses the protocol above the high-water mark", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const [b, pb] = await endpoint(loop);
+  const calls: string[] = [];
+  pa.pauseWriting = () => calls.push("pause");
+  pa.resumeWriting = () => calls.push("resume");
+  const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+  const datagram = new Uint8Array(60_000);
+  for (let i = 0; i < 20; i++) a.sendto(datagram, addrB);
+  // 20 × 60 000 bytes is more than the 1 MiB queue: the excess is dropped.
+  assert(a.getWriteBufferSize() <= 1024 * 1024);
+  await within(loop, pa.errorCount(1));
+  assertEquals(pa.errors[0].name, "WouldBlock");
+  assertEquals(calls, ["pause"]);
+  a.close();
+  await within(loop, pa.lost);
+  assertEquals(calls, ["pause"]); // closing: no more flow-control calls
+  await closeAll(loop, pb);
+  loop.close();
+});
+
+Deno.test("createDatagramEndpoint() calls connectionMade before any datagram and fails when the factory throws", async () => {
+  const loop = new DenoEventLoop();
+  const error = await within(
+    loop,
+    loop.createDatagramEndpoint(() => {
+      throw new Error("no protocol");
+    }, { localAddr: LOCAL }),
+  ).catch((e) => e);
+  assertEquals(error.message, "no protocol");
+  const [a, pa] = await endpoint(loop);
+  assertEquals(pa.events, ["made"]);
+  assertEquals(pa.transport, a);
+  await closeAll(loop, pa);
+  loop.close();
+});
+
+Deno.test("createDatagramEndpoint() checks its options at once", () => {
+  const loop = new DenoEventLoop();
+  const make = () => new DatagramProtocol();
+  assertThrows(
+    () =>
+      loop.createDatagramEndpoint(make, {
+        localAddr: { hostname: "127.0.0.1", port: 70000 },
+      }),
+    RangeError,
+    "port must be an integer from 0 to 65535, received 70000",
+  );
+  assertThrows(
+    () =>
+      loop.createDatagramEndpoint(make, {
+        remoteAddr: { hostname: 1 } as never,
+      }),
+    TypeError,
+    "remoteAddr.hostname must be a string",
+  );
+  loop.close();
+  assertThrows(
+    () => loop.createDatagramEndpoint(make),
+    InvalidStateError,
+    "Cannot call createDatagramEndpoint(): the loop is closed",
+  );
+});

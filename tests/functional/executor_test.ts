@@ -1,0 +1,130 @@
+// DenoEventLoop.runInExecutor with the default executor (Web Workers):
+// CPU work runs beside the loop, not on it.
+
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { InvalidStateError } from "../../futures/errors.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { Executor } from "../../loop/event_loop.ts";
+import { WorkerExecutor } from "../../loop/worker_executor.ts";
+import { within } from "./_io_helpers.ts";
+
+/** Keeps a CPU busy for `ms` milliseconds; self-contained, sent as source. */
+function spin(ms: number): number {
+  const end = performance.now() + ms;
+  let n = 0;
+  while (performance.now() < end) n++;
+  return n;
+}
+
+Deno.test("runInExecutor() runs a 200 ms CPU job without delaying a 10 ms timer on the loop", async () => {
+  const loop = new DenoEventLoop();
+  const order: string[] = [];
+  const job = loop.runInExecutor(null, spin, 200);
+  job.addDoneCallback(() => order.push("job done"));
+  loop.callLater(0.01, () => order.push("timer"));
+  const spins = await within(loop, job);
+  assertEquals(order, ["timer", "job done"]);
+  assertEquals(typeof spins, "number");
+  loop.close();
+});
+
+Deno.test("runInExecutor() job keeps running while loop callbacks run", async () => {
+  const loop = new DenoEventLoop();
+  // The job blocks until a loop callback releases it: it can only finish
+  // if the loop goes on running while it is in progress.
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const job = loop.runInExecutor(null, (f: Int32Array) => {
+    const result = Atomics.wait(f, 0, 0, 10_000);
+    return result === "timed-out" ? "timed out" : "released";
+  }, flag);
+  loop.callLater(0.01, () => {
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+  });
+  assertEquals(await within(loop, job), "released");
+  loop.close();
+});
+
+Deno.test("runInExecutor() fails its future with the job's error", async () => {
+  const loop = new DenoEventLoop();
+  await assertRejects(
+    () =>
+      within(
+        loop,
+        loop.runInExecutor(null, (x: number) => {
+          throw new RangeError(`too big: ${x}`);
+        }, 99),
+      ),
+    RangeError,
+    "too big: 99",
+  );
+  loop.close();
+});
+
+Deno.test("runInExecutor() uses a given executor, and setDefaultExecutor() replaces the default", async () => {
+  const loop = new DenoEventLoop();
+  const calls: string[] = [];
+  const inline: Executor = {
+    submit(fn, ...args) {
+      calls.push("submit");
+      return Promise.resolve().then(() => fn(...args));
+    },
+    shutdown() {
+      calls.push("shutdown");
+    },
+  };
+  const add = (a: number, b: number) => a + b;
+  assertEquals(await within(loop, loop.runInExecutor(inline, add, 1, 2)), 3);
+  loop.setDefaultExecutor(inline);
+  assertEquals(await within(loop, loop.runInExecutor(null, add, 3, 4)), 7);
+  assertEquals(calls, ["submit", "submit"]);
+  // close() shuts the default executor down.
+  loop.close();
+  assertEquals(calls, ["submit", "submit", "shutdown"]);
+});
+
+Deno.test("runInExecutor() with an explicit WorkerExecutor leaves it to its owner", async () => {
+  const loop = new DenoEventLoop();
+  const executor = new WorkerExecutor({ maxWorkers: 1 });
+  assertEquals(
+    await within(
+      loop,
+      loop.runInExecutor(executor, (s: string) => s.length, "four"),
+    ),
+    4,
+  );
+  loop.close();
+  // Still usable: the loop only shuts down its default executor.
+  assertEquals(await executor.submit(() => "alive"), "alive");
+  await executor.shutdown();
+});
+
+Deno.test("DenoEventLoop.close() terminates the default executor's workers, even mid-job", async () => {
+  const loop = new DenoEventLoop();
+  const job = loop.runInExecutor(null, () => new Promise(() => {}));
+  await within(loop, Promise.resolve());
+  loop.close();
+  // The resource sanitizer checks that no worker is left; the job's future
+  // stays pending, as its loop is closed.
+  assertEquals(job.done(), false);
+});
+
+Deno.test("runInExecutor() and setDefaultExecutor() reject misuse", () => {
+  const loop = new DenoEventLoop();
+  assertThrows(
+    () => loop.runInExecutor(null, "code" as never),
+    TypeError,
+    "Cannot call runInExecutor(): fn must be a function, received string",
+  );
+  assertThrows(
+    () => loop.setDefaultExecutor({} as Executor),
+    TypeError,
+    "Cannot set the default executor: it must have a submit() method, received object",
+  );
+  loop.close();
+  assertThrows(
+    () => loop.runInExecutor(null, () => 1),
+    InvalidStateError,
+    "Cannot call runInExecutor(): the loop is closed",
+  );
+});

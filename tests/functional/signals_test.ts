@@ -1,0 +1,140 @@
+// Real signals sent to our own process through DenoEventLoop's signal
+// handlers. Needs --allow-run (Deno.kill).
+
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { InvalidStateError } from "../../futures/errors.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { within } from "./_io_helpers.ts";
+
+Deno.test("addSignalHandler() runs the callback on the loop with its arguments", async () => {
+  const loop = new DenoEventLoop();
+  const got = loop.createFuture<[string, number, boolean]>();
+  const handle = loop.addSignalHandler(
+    "SIGUSR1",
+    (name: string, n: number) => {
+      got.setResult([name, n, loop.isRunning()]);
+    },
+    "usr1",
+    7,
+  );
+  assertEquals(handle.args, ["usr1", 7]);
+  Deno.kill(Deno.pid, "SIGUSR1");
+  // Nothing else keeps the process alive while the loop waits: the loop
+  // itself must, as long as a signal handler is installed.
+  assertEquals(await within(loop, got), ["usr1", 7, true]);
+  assert(loop.removeSignalHandler("SIGUSR1"));
+  loop.close();
+});
+
+Deno.test("addSignalHandler() replaces the earlier handler of the same signal", async () => {
+  const loop = new DenoEventLoop();
+  const calls: string[] = [];
+  const got = loop.createFuture<void>();
+  loop.addSignalHandler("SIGUSR2", () => calls.push("first"));
+  loop.addSignalHandler("SIGUSR2", () => {
+    calls.push("second");
+    got.setResult();
+  });
+  Deno.kill(Deno.pid, "SIGUSR2");
+  await within(loop, got);
+  assertEquals(calls, ["second"]);
+  loop.close();
+});
+
+Deno.test("removeSignalHandler() returns whether a handler was removed; a removed one is not called", async () => {
+  const loop = new DenoEventLoop();
+  let called = 0;
+  loop.addSignalHandler("SIGUSR1", () => called++);
+  assertEquals(loop.removeSignalHandler("SIGUSR1"), true);
+  assertEquals(loop.removeSignalHandler("SIGUSR1"), false);
+  // Keep the signal from killing the process while checking nothing runs.
+  const arrived = Promise.withResolvers<void>();
+  const guard = () => arrived.resolve();
+  Deno.addSignalListener("SIGUSR1", guard);
+  const keepAlive = setTimeout(() => {}, 60_000);
+  Deno.kill(Deno.pid, "SIGUSR1");
+  await arrived.promise;
+  clearTimeout(keepAlive);
+  Deno.removeSignalListener("SIGUSR1", guard);
+  await within(loop, Promise.resolve());
+  assertEquals(called, 0);
+  loop.close();
+});
+
+Deno.test("addSignalHandler() handle.cancel() stops the calls", async () => {
+  const loop = new DenoEventLoop();
+  let called = 0;
+  const handle = loop.addSignalHandler("SIGUSR2", () => called++);
+  handle.cancel();
+  const arrived = Promise.withResolvers<void>();
+  const guard = () => arrived.resolve();
+  Deno.addSignalListener("SIGUSR2", guard);
+  const keepAlive = setTimeout(() => {}, 60_000);
+  Deno.kill(Deno.pid, "SIGUSR2");
+  await arrived.promise;
+  clearTimeout(keepAlive);
+  Deno.removeSignalListener("SIGUSR2", guard);
+  await within(loop, Promise.resolve());
+  assertEquals(called, 0);
+  // The cancelled handler removed itself.
+  assertEquals(loop.removeSignalHandler("SIGUSR2"), false);
+  loop.close();
+});
+
+Deno.test("addSignalHandler() sends a callback's error to the exception handler", async () => {
+  const loop = new DenoEventLoop();
+  const seen = loop.createFuture<unknown>();
+  loop.setExceptionHandler((_loop, context) =>
+    seen.setResult(context.exception)
+  );
+  loop.addSignalHandler("SIGUSR1", () => {
+    throw new Error("handler failed");
+  });
+  Deno.kill(Deno.pid, "SIGUSR1");
+  const error = await within(loop, seen);
+  assertEquals((error as Error).message, "handler failed");
+  loop.close();
+});
+
+Deno.test("addSignalHandler() rejects unknown and uncatchable signals", () => {
+  const loop = new DenoEventLoop();
+  assertThrows(
+    () => loop.addSignalHandler("SIGFOO" as Deno.Signal, () => {}),
+    RangeError,
+    'Cannot add a signal handler: unknown signal, received "SIGFOO"',
+  );
+  assertThrows(
+    () => loop.addSignalHandler("SIGKILL", () => {}),
+    RangeError,
+    'Cannot add a signal handler: it cannot be caught, received "SIGKILL"',
+  );
+  assertThrows(
+    () => loop.addSignalHandler(10 as unknown as Deno.Signal, () => {}),
+    TypeError,
+    "received number",
+  );
+  assertThrows(
+    () => loop.addSignalHandler("SIGUSR1", "nope" as never),
+    TypeError,
+    "callback must be a function",
+  );
+  assertThrows(
+    () => loop.removeSignalHandler(10 as unknown as Deno.Signal),
+    TypeError,
+  );
+  loop.close();
+});
+
+Deno.test("DenoEventLoop.close() removes the signal handlers", () => {
+  const loop = new DenoEventLoop();
+  loop.addSignalHandler("SIGUSR1", () => {});
+  loop.addSignalHandler("SIGUSR2", () => {});
+  loop.close();
+  // The op sanitizer would report the listeners' polls if they were left.
+  assertEquals(loop.removeSignalHandler("SIGUSR1"), false);
+  assertThrows(
+    () => loop.addSignalHandler("SIGUSR1", () => {}),
+    InvalidStateError,
+    "Cannot call addSignalHandler(): the loop is closed",
+  );
+});

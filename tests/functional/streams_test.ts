@@ -1,0 +1,302 @@
+// Real-socket tests of openConnection() and startServer(), on 127.0.0.1.
+
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+} from "@std/assert";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { openConnection } from "../../protocols/open_connection.ts";
+import { startServer } from "../../protocols/start_server.ts";
+import type { StreamReader } from "../../protocols/stream_reader.ts";
+import type { StreamWriter } from "../../protocols/stream_writer.ts";
+import { CancelledError, LimitOverrunError } from "../../futures/errors.ts";
+import type { Server } from "../../loop/event_loop.ts";
+import type { Coroutine } from "../../tasks/task.ts";
+import { bytes, text, within } from "./_io_helpers.ts";
+
+/** Runs `fn` in a task on `loop`, with the real-time guard of within(). */
+function inTask<T>(loop: DenoEventLoop, fn: () => Promise<T>): Promise<T> {
+  return within(loop, loop.createTask(fn));
+}
+
+function portOf(server: Server): number {
+  return (server.addresses()[0] as Deno.NetAddr).port;
+}
+
+async function echoLines(reader: StreamReader, writer: StreamWriter) {
+  for await (const line of reader) {
+    writer.write(line);
+    await writer.drain();
+  }
+  writer.close();
+}
+
+Deno.test("openConnection() and startServer() exchange lines over TCP", async () => {
+  const loop = new DenoEventLoop();
+  const reply = await inTask(loop, async () => {
+    const server = await startServer(echoLines, "127.0.0.1", 0, { loop });
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop },
+    );
+    const got: string[] = [];
+    for (const word of ["alpha", "beta", "gamma"]) {
+      writer.write(bytes(`${word}\n`));
+      await writer.drain();
+      got.push(text(await reader.readline()));
+    }
+    writer.close();
+    await writer.waitClosed();
+    server.close();
+    await server.waitClosed();
+    return got;
+  });
+  assertEquals(reply, ["alpha\n", "beta\n", "gamma\n"]);
+  loop.close();
+});
+
+Deno.test("startServer() accepts a generator function as the client callback", async () => {
+  const loop = new DenoEventLoop();
+  function* greet(reader: StreamReader, writer: StreamWriter): Coroutine<void> {
+    const name = yield* reader.readuntil(bytes("!"));
+    writer.write(bytes(`hello ${text(name)}`));
+    yield* writer.drain();
+    writer.close();
+  }
+  const reply = await inTask(loop, async () => {
+    const server = await startServer(greet, "127.0.0.1", 0, { loop });
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop },
+    );
+    writer.write(bytes("tulip!"));
+    const all = text(await reader.read());
+    writer.close();
+    await writer.waitClosed();
+    server.close();
+    await server.waitClosed();
+    return all;
+  });
+  assertEquals(reply, "hello tulip!");
+  loop.close();
+});
+
+Deno.test("openConnection() streams a megabyte each way with drain()", async () => {
+  const loop = new DenoEventLoop();
+  const size = 1 << 20;
+  const [sent, received] = await inTask(loop, async () => {
+    const server = await startServer(
+      async (reader, writer) => {
+        // Echo in blocks until the client half-closes.
+        while (true) {
+          const block = await reader.read(65536);
+          if (block.length === 0) break;
+          writer.write(block);
+          await writer.drain();
+        }
+        writer.close();
+      },
+      "127.0.0.1",
+      0,
+      { loop },
+    );
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop },
+    );
+    const payload = new Uint8Array(size);
+    for (let i = 0; i < size; i++) payload[i] = i % 251;
+    const sending = loop.createTask(async () => {
+      for (let at = 0; at < size; at += 8192) {
+        writer.write(payload.subarray(at, at + 8192));
+        await writer.drain();
+      }
+      writer.writeEof();
+    });
+    const back = await reader.read();
+    await sending;
+    writer.close();
+    await writer.waitClosed();
+    server.close();
+    await server.waitClosed();
+    return [payload, back];
+  });
+  assertEquals(received.length, size);
+  assertEquals(received, sent);
+  loop.close();
+});
+
+Deno.test("openConnection() gives Web stream views over a real connection", async () => {
+  const loop = new DenoEventLoop();
+  const reply = await inTask(loop, async () => {
+    const server = await startServer(
+      async (reader, writer) => {
+        // Upper-case everything, through Web streams, until EOF.
+        await reader.readable
+          .pipeThrough(new TextDecoderStream())
+          .pipeThrough(
+            new TransformStream<string, string>({
+              transform: (s, c) => c.enqueue(s.toUpperCase()),
+            }),
+          )
+          .pipeThrough(new TextEncoderStream())
+          .pipeTo(writer.writable);
+        writer.close();
+      },
+      "127.0.0.1",
+      0,
+      { loop },
+    );
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop },
+    );
+    const sending = ReadableStream.from(["stream ", "views ", "work"])
+      .pipeThrough(new TextEncoderStream())
+      .pipeTo(writer.writable);
+    const all = await new Response(reader.readable).text();
+    await sending;
+    writer.close();
+    await writer.waitClosed();
+    server.close();
+    await server.waitClosed();
+    return all;
+  });
+  assertEquals(reply, "STREAM VIEWS WORK");
+  loop.close();
+});
+
+Deno.test("openConnection() reports the socket addresses through the writer", async () => {
+  const loop = new DenoEventLoop();
+  const [client, seenByServer] = await inTask(loop, async () => {
+    const peer = loop.createFuture<unknown>();
+    const server = await startServer(
+      (_r, w) => {
+        peer.setResult(w.getExtraInfo("peername"));
+        w.close();
+      },
+      "127.0.0.1",
+      0,
+      { loop },
+    );
+    const [, writer] = await openConnection("127.0.0.1", portOf(server), {
+      loop,
+    });
+    const seen = await peer;
+    const sockname = writer.getExtraInfo("sockname") as Deno.NetAddr;
+    assertEquals(
+      (writer.getExtraInfo("peername") as Deno.NetAddr).port,
+      portOf(server),
+    );
+    writer.close();
+    await writer.waitClosed();
+    server.close();
+    await server.waitClosed();
+    return [sockname, seen as Deno.NetAddr];
+  });
+  assertEquals(seenByServer.port, client.port);
+  assertEquals(client.hostname, "127.0.0.1");
+  loop.close();
+});
+
+Deno.test("openConnection() passes limit to the reader", async () => {
+  const loop = new DenoEventLoop();
+  const err = await inTask(loop, async () => {
+    const server = await startServer(
+      (_r, w) => {
+        w.write(bytes("0123456789\n"));
+        w.close();
+      },
+      "127.0.0.1",
+      0,
+      { loop },
+    );
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop, limit: 4 },
+    );
+    assertEquals(reader.limit, 4);
+    let caught: unknown;
+    try {
+      await reader.readline();
+    } catch (e) {
+      caught = e;
+    }
+    writer.close();
+    await writer.waitClosed();
+    server.close();
+    await server.waitClosed();
+    return caught;
+  });
+  assertInstanceOf(err, LimitOverrunError);
+  loop.close();
+});
+
+Deno.test("openConnection() fails when nothing listens", async () => {
+  const loop = new DenoEventLoop();
+  // Find a free port by listening and closing at once.
+  const port = await inTask(loop, async () => {
+    const server = await startServer(() => {}, "127.0.0.1", 0, { loop });
+    const p = portOf(server);
+    server.close();
+    await server.waitClosed();
+    return p;
+  });
+  await assertRejects(() =>
+    within(loop, openConnection("127.0.0.1", port, { loop }))
+  );
+  loop.close();
+});
+
+Deno.test("openConnection() can be cancelled", async () => {
+  const loop = new DenoEventLoop();
+  const outcome = await inTask(loop, async () => {
+    const server = await startServer(() => {}, "127.0.0.1", 0, { loop });
+    const connecting = openConnection("127.0.0.1", portOf(server), { loop });
+    connecting.cancel();
+    let result = "connected";
+    try {
+      await connecting;
+    } catch (e) {
+      result = e instanceof CancelledError ? "cancelled" : String(e);
+    }
+    server.close();
+    await server.waitClosed();
+    return result;
+  });
+  assertEquals(outcome, "cancelled");
+  loop.close();
+});
+
+Deno.test("startServer() serves several clients at once", async () => {
+  const loop = new DenoEventLoop();
+  const replies = await inTask(loop, async () => {
+    const server = await startServer(echoLines, "127.0.0.1", 0, { loop });
+    const port = portOf(server);
+    const clients = await Promise.all(
+      [0, 1, 2, 3].map(async (i) => {
+        const [reader, writer] = await openConnection("127.0.0.1", port, {
+          loop,
+        });
+        writer.write(bytes(`client ${i}\n`));
+        const line = text(await reader.readline());
+        writer.close();
+        await writer.waitClosed();
+        return line;
+      }),
+    );
+    server.close();
+    await server.waitClosed();
+    return clients;
+  });
+  assertEquals(replies, [0, 1, 2, 3].map((i) => `client ${i}\n`));
+  assert(replies.length === 4);
+  loop.close();
+});

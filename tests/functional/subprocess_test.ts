@@ -1,0 +1,320 @@
+// Real child processes through DenoEventLoop.subprocessExec/subprocessShell.
+// Needs --allow-run.
+
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertThrows,
+} from "@std/assert";
+import type { Future } from "../../futures/future.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { SubprocessProtocol } from "../../protocols/protocol.ts";
+import type {
+  ReadTransport,
+  SubprocessTransport,
+  WriteTransport,
+} from "../../transports/transport.ts";
+import { bytes, text, within } from "./_io_helpers.ts";
+
+/** Records every callback, in order, with the output per descriptor. */
+class Recorder extends SubprocessProtocol {
+  readonly events: string[] = [];
+  readonly output: Record<number, string> = { 1: "", 2: "" };
+  readonly exited: Future<void>;
+  readonly lost: Future<void>;
+  transport?: SubprocessTransport;
+  constructor(loop: DenoEventLoop) {
+    super();
+    this.exited = loop.createFuture();
+    this.lost = loop.createFuture();
+  }
+  override connectionMade(transport: SubprocessTransport) {
+    this.transport = transport;
+    this.events.push("made");
+  }
+  override pipeDataReceived(fd: number, data: Uint8Array) {
+    this.output[fd] += text(data);
+  }
+  override pipeConnectionLost(fd: number, exc?: Error) {
+    this.events.push(`pipe ${fd} lost${exc ? ` ${exc.name}` : ""}`);
+  }
+  override processExited() {
+    this.events.push(`exited ${this.transport!.getReturncode()}`);
+    this.exited.setResult();
+  }
+  override connectionLost(exc?: Error) {
+    this.events.push(exc ? `lost ${exc.name}` : "lost");
+    this.lost.setResult();
+  }
+}
+
+function assertAsyncioOrder(events: string[], pipes: number[]) {
+  assertEquals(events[0], "made");
+  assertEquals(events.at(-1), "lost");
+  const exited = events.findIndex((e) => e.startsWith("exited"));
+  assert(exited > 0, `processExited missing: ${events}`);
+  for (const fd of pipes) {
+    assert(
+      events.some((e) => e.startsWith(`pipe ${fd} lost`)),
+      `pipe ${fd} not lost: ${events}`,
+    );
+  }
+  assertEquals(events.length, 3 + pipes.length);
+}
+
+Deno.test("subprocessExec() delivers echo's output, then processExited, then connectionLost", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const [transport, p] = await within(
+    loop,
+    loop.subprocessExec(() => protocol, "echo", ["hello", "world"]),
+  );
+  assertEquals(p, protocol);
+  assert(transport.getPid() > 0);
+  assert(transport.getExtraInfo("subprocess") !== undefined);
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output, { 1: "hello world\n", 2: "" });
+  assertEquals(transport.getReturncode(), 0);
+  // stdin was a pipe too: it is closed once the child has exited.
+  assertAsyncioOrder(protocol.events, [0, 1, 2]);
+  assert(transport.isClosing());
+  loop.close();
+});
+
+Deno.test("subprocessExec() feeds cat through its stdin pipe", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const [transport] = await within(
+    loop,
+    loop.subprocessExec(() => protocol, "cat", [], { stderr: "null" }),
+  );
+  const stdin = transport.getPipeTransport(0) as WriteTransport;
+  stdin.write(bytes("one\n"));
+  stdin.writelines([bytes("two"), bytes("\n")]);
+  stdin.writeEof();
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output[1], "one\ntwo\n");
+  assertEquals(transport.getReturncode(), 0);
+  assertEquals(transport.getPipeTransport(2), null);
+  assertAsyncioOrder(protocol.events, [0, 1]);
+  loop.close();
+});
+
+Deno.test("subprocessShell() reports the exit code of `exit 3`", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const [transport] = await within(
+    loop,
+    loop.subprocessShell(() => protocol, "echo oops >&2; exit 3", {
+      stdin: "null",
+    }),
+  );
+  await within(loop, protocol.lost);
+  assertEquals(transport.getReturncode(), 3);
+  assertEquals(protocol.output, { 1: "", 2: "oops\n" });
+  assertAsyncioOrder(protocol.events, [1, 2]);
+  assert(protocol.events.includes("exited 3"));
+  loop.close();
+});
+
+Deno.test("SubprocessTransport.terminate() stops sleep with SIGTERM, a negative return code", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const [transport] = await within(
+    loop,
+    loop.subprocessExec(() => protocol, "sleep", ["30"], {
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }),
+  );
+  assertEquals(transport.getReturncode(), null);
+  transport.terminate();
+  await within(loop, protocol.lost);
+  assertEquals(transport.getReturncode(), -15);
+  assertEquals(protocol.events, ["made", "exited -15", "lost"]);
+  // After the exit, signals are quietly ignored, as Popen does.
+  transport.kill();
+  loop.close();
+});
+
+Deno.test("SubprocessTransport.close() kills a running child and closes its pipes", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const [transport] = await within(
+    loop,
+    loop.subprocessExec(() => protocol, "sleep", ["30"]),
+  );
+  transport.close();
+  transport.close();
+  assert(transport.isClosing());
+  await within(loop, protocol.lost);
+  assertEquals(transport.getReturncode(), -9);
+  assertAsyncioOrder(protocol.events, [0, 1, 2]);
+  loop.close();
+});
+
+Deno.test("SubprocessTransport.sendSignal() rejects unknown signals and sends known ones", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const [transport] = await within(
+    loop,
+    loop.subprocessExec(() => protocol, "sleep", ["30"], {
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }),
+  );
+  assertThrows(
+    () => transport.sendSignal("SIGNOPE" as Deno.Signal),
+    RangeError,
+    'Cannot send a signal: unknown signal, received "SIGNOPE"',
+  );
+  assertThrows(
+    () => transport.sendSignal(9 as unknown as Deno.Signal),
+    TypeError,
+  );
+  transport.sendSignal("SIGKILL");
+  await within(loop, protocol.lost);
+  assertEquals(transport.getReturncode(), -9);
+  loop.close();
+});
+
+Deno.test("subprocessExec() stdout pipe can be paused and resumed", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  protocol.connectionMade = function (transport: SubprocessTransport) {
+    this.transport = transport;
+    this.events.push("made");
+    (transport.getPipeTransport(1) as ReadTransport).pauseReading();
+  };
+  const [transport] = await within(
+    loop,
+    loop.subprocessExec(() => protocol, "echo", ["paused"], {
+      stdin: "null",
+      stderr: "null",
+    }),
+  );
+  const stdout = transport.getPipeTransport(1) as ReadTransport;
+  assertEquals(stdout.isReading(), false);
+  await within(loop, protocol.exited);
+  // The child is gone, but nothing was read while paused.
+  assertEquals(protocol.output[1], "");
+  assertEquals(protocol.lost.done(), false);
+  stdout.resumeReading();
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output[1], "paused\n");
+  assertEquals(protocol.events, ["made", "exited 0", "pipe 1 lost", "lost"]);
+  loop.close();
+});
+
+Deno.test("subprocessExec() sends stdin's pauseWriting()/resumeWriting() to the protocol", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const resumed = loop.createFuture<void>();
+  protocol.pauseWriting = function () {
+    this.events.push("pause");
+  };
+  protocol.resumeWriting = function () {
+    this.events.push("resume");
+    resumed.setResult();
+  };
+  const [transport] = await within(
+    loop,
+    loop.subprocessExec(() => protocol, "cat", [], {
+      stdout: "null",
+      stderr: "null",
+    }),
+  );
+  const stdin = transport.getPipeTransport(0) as WriteTransport;
+  stdin.setWriteBufferLimits(8, 0);
+  stdin.write(new Uint8Array(16));
+  assertEquals(protocol.events, ["made", "pause"]);
+  await within(loop, resumed);
+  assertEquals(stdin.getWriteBufferSize(), 0);
+  assertEquals(protocol.events, ["made", "pause", "resume"]);
+  stdin.close();
+  await within(loop, protocol.lost);
+  loop.close();
+});
+
+Deno.test("subprocessExec() fails its future when the program does not exist", async () => {
+  const loop = new DenoEventLoop();
+  await assertRejects(
+    () =>
+      within(
+        loop,
+        loop.subprocessExec(
+          () => new SubprocessProtocol(),
+          "tulip-no-such-program",
+        ),
+      ),
+    Deno.errors.NotFound,
+  );
+  loop.close();
+});
+
+Deno.test("subprocessExec() passes env and cwd to the child", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  await within(
+    loop,
+    loop.subprocessShell(() => protocol, 'printf "%s %s" "$TULIP_X" "$PWD"', {
+      env: { TULIP_X: "42" },
+      cwd: "/",
+      stdin: "null",
+    }),
+  );
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output[1], "42 /");
+  loop.close();
+});
+
+Deno.test("subprocessExec() checks its arguments before starting anything", () => {
+  const loop = new DenoEventLoop();
+  const make = () => new SubprocessProtocol();
+  assertThrows(
+    () => loop.subprocessExec(make, 42 as unknown as string),
+    TypeError,
+    "cmd must be a string",
+  );
+  assertThrows(
+    () => loop.subprocessExec(make, "echo", [1 as unknown as string]),
+    TypeError,
+    "args must be an array of strings",
+  );
+  assertThrows(
+    () => loop.subprocessExec(make, "echo", [], { stdout: "piped" as "pipe" }),
+    RangeError,
+    'stdout must be "pipe", "inherit" or "null", received "piped"',
+  );
+  assertThrows(
+    () => loop.subprocessShell(make, null as unknown as string),
+    TypeError,
+  );
+  loop.close();
+});
+
+Deno.test("subprocessExec() closes the child when connectionMade() throws", async () => {
+  const loop = new DenoEventLoop();
+  loop.setExceptionHandler(() => {});
+  const lost = loop.createFuture<void>();
+  class Bad extends SubprocessProtocol {
+    override connectionMade() {
+      throw new Error("refused");
+    }
+    override connectionLost() {
+      lost.setResult();
+    }
+  }
+  const error = await within(
+    loop,
+    loop.subprocessExec(() => new Bad(), "sleep", ["30"]),
+  ).catch((e) => e);
+  assertInstanceOf(error, Error);
+  assertEquals(error.message, "refused");
+  await within(loop, lost);
+  loop.close();
+});

@@ -1,0 +1,129 @@
+// This file deliberately does not import tasks/: it owns the await hook
+// while it runs (each test file runs in its own isolate).
+
+import { assertEquals, assertFalse, assertStrictEquals } from "@std/assert";
+import { Future } from "../../futures/future.ts";
+import {
+  getRunningLoop,
+  notifyAwait,
+  requestMicrotaskCheckpoint,
+  setAwaitHook,
+  setRunningLoop,
+  takeMicrotaskCheckpoint,
+} from "../../futures/running_loop.ts";
+import { BaseEventLoop } from "../../loop/base_event_loop.ts";
+
+// ---- The running-loop slot ----
+
+Deno.test("getRunningLoop() returns null outside any loop", () => {
+  assertEquals(getRunningLoop(), null);
+});
+
+Deno.test("getRunningLoop() returns the loop whose callback is running", async () => {
+  const loop = new BaseEventLoop();
+  const seen: unknown[] = [];
+  loop.callSoon(() => {
+    seen.push(getRunningLoop());
+    loop.stop();
+  });
+  await loop.runForever();
+  assertStrictEquals(seen[0], loop);
+  assertEquals(getRunningLoop(), null);
+  loop.close();
+});
+
+Deno.test("getRunningLoop() follows whichever of two running loops runs a callback", async () => {
+  const outer = new BaseEventLoop();
+  const inner = new BaseEventLoop();
+  const seen: unknown[] = [];
+  inner.callSoon(() => {
+    seen.push(getRunningLoop());
+    inner.stop();
+  });
+  outer.callSoon(() => {
+    seen.push(getRunningLoop());
+    outer.stop();
+  });
+  await Promise.all([outer.runForever(), inner.runForever()]);
+  assertEquals(seen.length, 2);
+  assertStrictEquals(seen.includes(outer), true);
+  assertStrictEquals(seen.includes(inner), true);
+  assertEquals(getRunningLoop(), null);
+  outer.close();
+  inner.close();
+});
+
+Deno.test("setRunningLoop() sets the slot and returns the previous value", () => {
+  const loop = new BaseEventLoop();
+  const before = setRunningLoop(loop);
+  try {
+    assertEquals(before, null);
+    assertStrictEquals(getRunningLoop(), loop);
+    assertStrictEquals(setRunningLoop(null), loop);
+    assertEquals(getRunningLoop(), null);
+  } finally {
+    setRunningLoop(before);
+  }
+  loop.close();
+});
+
+// ---- The await hook ----
+
+Deno.test("setAwaitHook() installs the function that notifyAwait() calls", () => {
+  const seen: unknown[] = [];
+  setAwaitHook((f) => seen.push(f));
+  try {
+    const token = {};
+    notifyAwait(token);
+    assertEquals(seen.length, 1);
+    assertStrictEquals(seen[0], token);
+  } finally {
+    setAwaitHook(null);
+  }
+  notifyAwait({});
+  assertEquals(seen.length, 1);
+});
+
+Deno.test("Future.then() tells the await hook which future is awaited", () => {
+  const loop = new BaseEventLoop();
+  const seen: unknown[] = [];
+  setAwaitHook((f) => seen.push(f));
+  try {
+    const fut = new Future<number>({ loop });
+    fut.then(() => {});
+    assertEquals(seen.length, 1);
+    assertStrictEquals(seen[0], fut);
+  } finally {
+    setAwaitHook(null);
+  }
+  loop.close();
+});
+
+// ---- Microtask checkpoints ----
+
+Deno.test("takeMicrotaskCheckpoint() returns whether one was requested and clears it", () => {
+  takeMicrotaskCheckpoint();
+  assertFalse(takeMicrotaskCheckpoint());
+  requestMicrotaskCheckpoint();
+  requestMicrotaskCheckpoint();
+  assertEquals(takeMicrotaskCheckpoint(), true);
+  assertFalse(takeMicrotaskCheckpoint());
+});
+
+Deno.test("Future done callback of an awaited future requests a microtask checkpoint", async () => {
+  const loop = new BaseEventLoop();
+  const fut = new Future<number>({ loop });
+  const p = fut.then((v) => v);
+  fut.setResult(3);
+  takeMicrotaskCheckpoint();
+  let requested = false;
+  // Runs right after the done callback in the same iteration.
+  loop.callSoon(() => {
+    requested = takeMicrotaskCheckpoint();
+    loop.stop();
+  });
+  await loop.runForever();
+  assertEquals(requested, true);
+  assertEquals(await p, 3);
+  loop.close();
+});

@@ -1,0 +1,487 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import { InvalidStateError } from "../../futures/errors.ts";
+import type { Future } from "../../futures/future.ts";
+import type { ExceptionContext } from "../../loop/event_loop.ts";
+import { BaseProtocol, Protocol } from "../../protocols/protocol.ts";
+import type {
+  ReadTransport,
+  WriteTransport,
+} from "../../transports/transport.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+const encode = (s: string) => new TextEncoder().encode(s);
+const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** A protocol that records its events, and a future of its end. */
+class Recorder extends Protocol {
+  readonly events: string[] = [];
+  readonly lost: Future<Error | undefined>;
+  transport?: ReadTransport;
+  constructor(loop: VirtualTimeLoop) {
+    super();
+    this.lost = loop.createFuture();
+  }
+  override connectionMade(t: never) {
+    this.transport = t;
+    this.events.push("made");
+  }
+  override dataReceived(data: Uint8Array) {
+    this.events.push(`data ${decode(data)}`);
+  }
+  override eofReceived() {
+    this.events.push("eof");
+    return true;
+  }
+  override connectionLost(exc?: Error) {
+    this.events.push(exc === undefined ? "lost" : `lost ${exc.name}`);
+    this.lost.setResult(exc);
+  }
+}
+
+class Writer extends BaseProtocol {
+  readonly events: string[] = [];
+  readonly lost: Future<Error | undefined>;
+  constructor(loop: VirtualTimeLoop) {
+    super();
+    this.lost = loop.createFuture();
+  }
+  override connectionMade() {
+    this.events.push("made");
+  }
+  override pauseWriting() {
+    this.events.push("pause");
+  }
+  override resumeWriting() {
+    this.events.push("resume");
+  }
+  override connectionLost(exc?: Error) {
+    this.events.push(exc === undefined ? "lost" : `lost ${exc.message}`);
+    this.lost.setResult(exc);
+  }
+}
+
+function collectErrors(loop: VirtualTimeLoop): ExceptionContext[] {
+  const seen: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => seen.push(context));
+  return seen;
+}
+
+/** A pull-counting stream that hands out `chunks`, one per pull. */
+function countingStream(chunks: string[]) {
+  const state = { pulls: 0, cancelled: false as boolean | unknown };
+  const readable = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      state.pulls++;
+      const next = chunks.shift();
+      if (next === undefined) controller.close();
+      else controller.enqueue(encode(next));
+    },
+    cancel(reason) {
+      state.cancelled = reason ?? true;
+    },
+  }, { highWaterMark: 0 });
+  return { readable, state };
+}
+
+// ---- connectReadPipe ----
+
+Deno.test("connectReadPipe() delivers chunks, then eofReceived, then connectionLost", async () => {
+  const loop = new VirtualTimeLoop();
+  const protocol = new Recorder(loop);
+  const readable = ReadableStream.from([encode("ab"), encode("cd")]);
+  const [transport, p] = await loop.runUntilComplete(
+    loop.connectReadPipe(() => protocol, readable),
+  );
+  assertStrictEquals(p, protocol);
+  assertStrictEquals(transport.getExtraInfo("pipe"), readable);
+  assertEquals(await loop.runUntilComplete(protocol.lost), undefined);
+  assertEquals(protocol.events, ["made", "data ab", "data cd", "eof", "lost"]);
+  assert(transport.isClosing());
+  loop.close();
+});
+
+Deno.test("connectReadPipe() stops pulling while paused and goes on after resumeReading()", async () => {
+  const loop = new VirtualTimeLoop();
+  const { readable, state } = countingStream(["a", "b", "c"]);
+  const protocol = new Recorder(loop);
+  protocol.dataReceived = function (data: Uint8Array) {
+    this.events.push(`data ${decode(data)}`);
+    if (decode(data) === "a") this.transport!.pauseReading();
+  };
+  const [transport] = await loop.runUntilComplete(
+    loop.connectReadPipe(() => protocol, readable),
+  );
+  // Give the loop plenty of turns: nothing more may be pulled.
+  for (let i = 0; i < 20; i++) {
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  assertEquals(protocol.events, ["made", "data a"]);
+  assertEquals(state.pulls, 1);
+  assertEquals(transport.isReading(), false);
+  transport.resumeReading();
+  assert(transport.isReading());
+  await loop.runUntilComplete(protocol.lost);
+  assertEquals(protocol.events, [
+    "made",
+    "data a",
+    "data b",
+    "data c",
+    "eof",
+    "lost",
+  ]);
+  loop.close();
+});
+
+Deno.test("connectReadPipe() holds a chunk that arrives while paused until resumeReading()", async () => {
+  const loop = new VirtualTimeLoop();
+  const { readable } = countingStream(["a", "b"]);
+  const protocol = new Recorder(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectReadPipe(() => protocol, readable),
+  );
+  // A read is in flight now; pausing lets it land but not be delivered.
+  transport.pauseReading();
+  for (let i = 0; i < 10; i++) {
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  assertEquals(protocol.events, ["made"]);
+  transport.resumeReading();
+  await loop.runUntilComplete(protocol.lost);
+  assertEquals(protocol.events, ["made", "data a", "data b", "eof", "lost"]);
+  loop.close();
+});
+
+Deno.test("ReadTransport.close() cancels the stream and calls connectionLost once, without eofReceived", async () => {
+  const loop = new VirtualTimeLoop();
+  const { readable, state } = countingStream(["a", "b", "c"]);
+  const protocol = new Recorder(loop);
+  protocol.dataReceived = function (data: Uint8Array) {
+    this.events.push(`data ${decode(data)}`);
+    this.transport!.close();
+    this.transport!.close();
+  };
+  await loop.runUntilComplete(loop.connectReadPipe(() => protocol, readable));
+  assertEquals(await loop.runUntilComplete(protocol.lost), undefined);
+  await loop.runUntilComplete(Promise.resolve());
+  assertEquals(protocol.events, ["made", "data a", "lost"]);
+  assert(state.cancelled);
+  loop.close();
+});
+
+Deno.test("connectReadPipe() reports a stream error to connectionLost", async () => {
+  const loop = new VirtualTimeLoop();
+  const errors = collectErrors(loop);
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encode("x"));
+      controller.error(new RangeError("stream broke"));
+    },
+  });
+  const protocol = new Recorder(loop);
+  await loop.runUntilComplete(loop.connectReadPipe(() => protocol, readable));
+  const exc = await loop.runUntilComplete(protocol.lost);
+  assertInstanceOf(exc, RangeError);
+  assertEquals(protocol.events.at(-1), "lost RangeError");
+  // Not a Deno I/O error: the loop's exception handler hears of it too.
+  assertEquals(errors.length, 1);
+  loop.close();
+});
+
+Deno.test("connectReadPipe() closes the transport when dataReceived() throws", async () => {
+  const loop = new VirtualTimeLoop();
+  const errors = collectErrors(loop);
+  const { readable, state } = countingStream(["a", "b"]);
+  const protocol = new Recorder(loop);
+  protocol.dataReceived = () => {
+    throw new Error("bad protocol");
+  };
+  await loop.runUntilComplete(loop.connectReadPipe(() => protocol, readable));
+  const exc = await loop.runUntilComplete(protocol.lost);
+  assertEquals(exc?.message, "bad protocol");
+  assertEquals(errors.length, 1);
+  assertEquals(
+    errors[0].message,
+    "Fatal error: protocol.dataReceived() call failed",
+  );
+  assert(state.cancelled);
+  loop.close();
+});
+
+Deno.test("connectReadPipe() fails the transport on a chunk that is not bytes", async () => {
+  const loop = new VirtualTimeLoop();
+  collectErrors(loop);
+  const readable = ReadableStream.from(["text"]) as unknown as ReadableStream<
+    Uint8Array
+  >;
+  const protocol = new Recorder(loop);
+  await loop.runUntilComplete(loop.connectReadPipe(() => protocol, readable));
+  assertInstanceOf(await loop.runUntilComplete(protocol.lost), TypeError);
+  loop.close();
+});
+
+Deno.test("connectReadPipe() rejects what is not a free ReadableStream", () => {
+  const loop = new VirtualTimeLoop();
+  assertThrows(
+    () => loop.connectReadPipe(() => new Protocol(), "x" as never),
+    TypeError,
+    "Cannot call connectReadPipe(): readable must be a ReadableStream",
+  );
+  const readable = new ReadableStream<Uint8Array>();
+  const reader = readable.getReader();
+  assertThrows(
+    () => loop.connectReadPipe(() => new Protocol(), readable),
+    InvalidStateError,
+    "locked",
+  );
+  reader.releaseLock();
+  loop.close();
+});
+
+Deno.test("connectReadPipe() fails its future when connectionMade() throws", async () => {
+  const loop = new VirtualTimeLoop();
+  const { readable, state } = countingStream(["a"]);
+  class Bad extends Protocol {
+    override connectionMade() {
+      throw new Error("no");
+    }
+  }
+  const future = loop.connectReadPipe(() => new Bad(), readable);
+  await loop.runUntilComplete(future).then(
+    () => assert(false, "should fail"),
+    (e) => assertEquals(e.message, "no"),
+  );
+  await loop.runUntilComplete(Promise.resolve());
+  assert(state.cancelled);
+  loop.close();
+});
+
+// ---- connectWritePipe ----
+
+/** A sink whose writes complete only when the test says so. */
+function gatedSink() {
+  const written: string[] = [];
+  const gates: (() => void)[] = [];
+  const state = { aborted: undefined as unknown, closed: false };
+  const writable = new WritableStream<Uint8Array>({
+    write(chunk) {
+      written.push(decode(chunk));
+      return new Promise<void>((resolve) => gates.push(resolve));
+    },
+    close() {
+      state.closed = true;
+    },
+    abort(reason) {
+      state.aborted = reason ?? "aborted";
+    },
+  });
+  const release = () => gates.shift()?.();
+  return { writable, written, release, state };
+}
+
+Deno.test("connectWritePipe() gathers writes made while one is in flight into one chunk", async () => {
+  const loop = new VirtualTimeLoop();
+  const { writable, written, release, state } = gatedSink();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  transport.write(encode("a"));
+  transport.write(encode("b"));
+  transport.writelines([encode("c"), encode("d")]);
+  assertEquals(transport.getWriteBufferSize(), 4);
+  transport.close();
+  assertThrows(
+    () => transport.write(encode("e")),
+    InvalidStateError,
+    "Cannot call write(): transport is closing",
+  );
+  while (!protocol.lost.done()) {
+    release();
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  assertEquals(written, ["a", "bcd"]);
+  assertEquals(transport.getWriteBufferSize(), 0);
+  assert(state.closed);
+  assertEquals(protocol.events, ["made", "lost"]);
+  loop.close();
+});
+
+Deno.test("connectWritePipe() copies written bytes, so the caller may reuse its buffer", async () => {
+  const loop = new VirtualTimeLoop();
+  const { writable, written, release } = gatedSink();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  const buf = encode("xy");
+  transport.write(buf);
+  buf.set(encode("zz"));
+  transport.close();
+  while (!protocol.lost.done()) {
+    release();
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  assertEquals(written, ["xy"]);
+  loop.close();
+});
+
+Deno.test("connectWritePipe() calls pauseWriting() above the high-water mark and resumeWriting() when drained", async () => {
+  const loop = new VirtualTimeLoop();
+  const { writable, release } = gatedSink();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  transport.setWriteBufferLimits(10, 2);
+  assertEquals(transport.getWriteBufferLimits(), [2, 10]);
+  transport.write(new Uint8Array(10));
+  assertEquals(protocol.events, ["made"]);
+  transport.write(new Uint8Array(1));
+  assertEquals(protocol.events, ["made", "pause"]);
+  while (transport.getWriteBufferSize() > 0) {
+    release();
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  assertEquals(protocol.events, ["made", "pause", "resume"]);
+  transport.abort();
+  await loop.runUntilComplete(protocol.lost);
+  loop.close();
+});
+
+Deno.test("connectWritePipe() waits for the writer's backpressure before writing", async () => {
+  const loop = new VirtualTimeLoop();
+  const { writable, written, release } = gatedSink();
+  // Take the stream's queue space with a write of our own first.
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  transport.write(encode("1"));
+  await loop.runUntilComplete(Promise.resolve());
+  transport.write(encode("2"));
+  await loop.runUntilComplete(Promise.resolve());
+  // The first write has not completed: the second waits in the buffer.
+  assertEquals(written, ["1"]);
+  assertEquals(transport.getWriteBufferSize(), 2);
+  release();
+  while (written.length < 2) await loop.runUntilComplete(Promise.resolve());
+  assertEquals(written, ["1", "2"]);
+  release();
+  transport.close();
+  await loop.runUntilComplete(protocol.lost);
+  loop.close();
+});
+
+Deno.test("WriteTransport.abort() drops the buffer, aborts the stream and calls connectionLost(undefined)", async () => {
+  const loop = new VirtualTimeLoop();
+  const { writable, written, release, state } = gatedSink();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  transport.write(encode("first"));
+  while (written.length === 0) await loop.runUntilComplete(Promise.resolve());
+  transport.write(encode("dropped"));
+  transport.abort();
+  transport.abort();
+  assert(transport.isClosing());
+  assertEquals(transport.getWriteBufferSize(), 0);
+  // The stream finishes the write it already has before it aborts.
+  release();
+  assertEquals(await loop.runUntilComplete(protocol.lost), undefined);
+  assertEquals(written, ["first"]);
+  assert(state.aborted !== undefined);
+  assertEquals(protocol.events, ["made", "lost"]);
+  loop.close();
+});
+
+Deno.test("connectWritePipe() reports a failed write to connectionLost", async () => {
+  const loop = new VirtualTimeLoop();
+  const errors = collectErrors(loop);
+  const writable = new WritableStream<Uint8Array>({
+    write() {
+      throw new Error("disk full");
+    },
+  });
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  transport.write(encode("x"));
+  const exc = await loop.runUntilComplete(protocol.lost);
+  assertEquals(exc?.message, "disk full");
+  assertEquals(errors.length, 1);
+  // As asyncio, writes after a failure are dropped quietly.
+  transport.write(encode("y"));
+  loop.close();
+});
+
+Deno.test("WriteTransport.writeEof() on a pipe flushes and closes; later writes throw", async () => {
+  const loop = new VirtualTimeLoop();
+  const chunks: string[] = [];
+  const writable = new WritableStream<Uint8Array>({
+    write(chunk) {
+      chunks.push(decode(chunk));
+    },
+  });
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  assert(transport.canWriteEof());
+  transport.write(encode("bye"));
+  transport.writeEof();
+  assertThrows(
+    () => transport.write(encode("more")),
+    InvalidStateError,
+    "writeEof()",
+  );
+  await loop.runUntilComplete(protocol.lost);
+  assertEquals(chunks, ["bye"]);
+  loop.close();
+});
+
+Deno.test("WriteTransport.write() on a pipe rejects what is not bytes", async () => {
+  const loop = new VirtualTimeLoop();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, new WritableStream()),
+  );
+  assertThrows(
+    () => transport.write("text" as never),
+    TypeError,
+    "Cannot call write(): data must be a Uint8Array, received string",
+  );
+  transport.close();
+  await loop.runUntilComplete(protocol.lost);
+  loop.close();
+});
+
+Deno.test("connectWritePipe() asks a pull producer for more as the buffer drains", async () => {
+  const loop = new VirtualTimeLoop();
+  const { writable, written, release } = gatedSink();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  let left = 3;
+  const t: WriteTransport = transport;
+  t.registerProducer({
+    resumeProducing() {
+      if (left > 0) t.write(encode(String(left--)));
+      else t.close();
+    },
+  }, false);
+  while (!protocol.lost.done()) {
+    release();
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  assertEquals(written.join(""), "321");
+  loop.close();
+});

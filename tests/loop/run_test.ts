@@ -1,0 +1,264 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertInstanceOf,
+  assertRejects,
+  assertStrictEquals,
+} from "@std/assert";
+import { CancelledError } from "../../futures/errors.ts";
+import { getRunningLoop } from "../../futures/running_loop.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { EventLoop, ExceptionContext } from "../../loop/event_loop.ts";
+import {
+  type EventLoopPolicy,
+  getEventLoop,
+  setEventLoopPolicy,
+} from "../../loop/policy.ts";
+import { run } from "../../loop/run.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { allTasks, type Coroutine, currentTask } from "../../tasks/task.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+/** A policy of virtual-time loops, so that run() never waits for real. */
+class VirtualPolicy implements EventLoopPolicy {
+  current: EventLoop | null = null;
+  made: VirtualTimeLoop[] = [];
+  setCalls: (EventLoop | null)[] = [];
+  getEventLoop(): EventLoop {
+    return this.current ??= this.newEventLoop();
+  }
+  setEventLoop(loop: EventLoop | null): void {
+    this.setCalls.push(loop);
+    this.current = loop;
+  }
+  newEventLoop(): EventLoop {
+    const loop = new VirtualTimeLoop();
+    this.made.push(loop);
+    return loop as unknown as EventLoop;
+  }
+}
+
+async function withVirtualPolicy(
+  fn: (policy: VirtualPolicy) => Promise<void>,
+): Promise<void> {
+  const policy = new VirtualPolicy();
+  setEventLoopPolicy(policy);
+  try {
+    await fn(policy);
+  } finally {
+    setEventLoopPolicy(null);
+    for (const loop of policy.made) loop.close();
+  }
+}
+
+Deno.test("run() returns what an async function returns", async () => {
+  assertEquals(await run(() => Promise.resolve(42)), 42);
+});
+
+Deno.test("run() accepts a generator function and a generator object", async () => {
+  function* main(): Coroutine<string> {
+    yield;
+    return "gen";
+  }
+  assertEquals(await run(main), "gen");
+  assertEquals(await run(main()), "gen");
+});
+
+Deno.test("run() runs main on a new loop that is closed afterwards", async () => {
+  await withVirtualPolicy(async (policy) => {
+    let inside: unknown = null;
+    let current: unknown = null;
+    await run(async () => {
+      inside = getRunningLoop();
+      current = getEventLoop();
+      await sleep(5);
+    });
+    assertEquals(policy.made.length, 1);
+    assertStrictEquals(inside, policy.made[0]);
+    assertStrictEquals(current, policy.made[0]);
+    assert(policy.made[0].isClosed());
+    assertEquals(policy.made[0].time(), 5);
+  });
+});
+
+Deno.test("run() makes the loop current while it runs, then clears it", async () => {
+  await withVirtualPolicy(async (policy) => {
+    await run(async () => {});
+    assertEquals(policy.setCalls, [policy.made[0], null]);
+  });
+});
+
+Deno.test("run() names the main task", async () => {
+  assertEquals(
+    await run(() => Promise.resolve(currentTask()?.getName())),
+    "main",
+  );
+});
+
+Deno.test("run() rejects with main's error and still closes the loop", async () => {
+  await withVirtualPolicy(async (policy) => {
+    const err = new Error("main failed");
+    const e = await assertRejects(() =>
+      run(async () => {
+        await sleep(1);
+        throw err;
+      })
+    );
+    assertStrictEquals(e, err);
+    assert(policy.made[0].isClosed());
+  });
+});
+
+Deno.test("run() rejects with TypeError for something that is not a coroutine", async () => {
+  await withVirtualPolicy(async (policy) => {
+    await assertRejects(() => run(42 as never), TypeError);
+    assert(policy.made[0].isClosed());
+  });
+});
+
+Deno.test("run() rejects with CancelledError when main is cancelled", async () => {
+  await withVirtualPolicy(async () => {
+    await assertRejects(
+      () =>
+        run(async () => {
+          currentTask()!.cancel("self");
+          await sleep(1);
+        }),
+      CancelledError,
+      "self",
+    );
+  });
+});
+
+Deno.test("run() cancels the tasks left over and waits for their cleanup", async () => {
+  await withVirtualPolicy(async (policy) => {
+    const log: string[] = [];
+    let leftover: unknown = null;
+    const result = await run(function* (): Coroutine<string> {
+      const loop = getRunningLoop()!;
+      leftover = loop.createTask(function* (): Coroutine<void> {
+        try {
+          yield* sleep(100);
+          log.push("not reached");
+        } finally {
+          log.push("cleanup started");
+          yield* sleep(2);
+          log.push("cleanup finished");
+        }
+      });
+      yield* sleep(1);
+      return "main done";
+    });
+    assertEquals(result, "main done");
+    assertEquals(log, ["cleanup started", "cleanup finished"]);
+    const task = leftover as { cancelled(): boolean };
+    assert(task.cancelled());
+    assertEquals(policy.made[0].time(), 3);
+    assert(policy.made[0].isClosed());
+  });
+});
+
+Deno.test("run() cancels leftovers even when main fails", async () => {
+  await withVirtualPolicy(async () => {
+    let leftoverCancelled = false;
+    await assertRejects(
+      () =>
+        run(async () => {
+          getRunningLoop()!.createTask(async () => {
+            try {
+              await sleep(100);
+            } catch (e) {
+              leftoverCancelled = e instanceof CancelledError;
+              throw e;
+            }
+          });
+          await sleep(1);
+          throw new RangeError("main failed");
+        }),
+      RangeError,
+    );
+    assert(leftoverCancelled);
+  });
+});
+
+Deno.test("run() reports a leftover that fails while being cancelled", async () => {
+  await withVirtualPolicy(async () => {
+    const reports: ExceptionContext[] = [];
+    const err = new Error("failed in cleanup");
+    await run(async () => {
+      getRunningLoop()!.setExceptionHandler((_loop, ctx) => reports.push(ctx));
+      getRunningLoop()!.createTask(async () => {
+        try {
+          await sleep(100);
+        } catch {
+          throw err;
+        }
+      }, { name: "bad-cleanup" });
+      await sleep(1);
+    });
+    assertEquals(reports.length, 1);
+    assertEquals(reports[0].message, "Unhandled error during run() shutdown");
+    assertStrictEquals(reports[0].exception, err);
+    assertEquals(
+      (reports[0].task as { getName(): string }).getName(),
+      "bad-cleanup",
+    );
+  });
+});
+
+Deno.test("run() does not report a leftover that refuses cancellation and returns", async () => {
+  await withVirtualPolicy(async () => {
+    const reports: ExceptionContext[] = [];
+    let finished = false;
+    await run(async () => {
+      getRunningLoop()!.setExceptionHandler((_loop, ctx) => reports.push(ctx));
+      getRunningLoop()!.createTask(async () => {
+        try {
+          await sleep(100);
+        } catch {
+          await sleep(1);
+          finished = true;
+        }
+      });
+      await sleep(1);
+    });
+    assert(finished);
+    assertEquals(reports, []);
+  });
+});
+
+Deno.test("run() leaves no task behind", async () => {
+  await withVirtualPolicy(async (policy) => {
+    await run(async () => {
+      const loop = getRunningLoop()!;
+      for (let i = 0; i < 5; i++) {
+        loop.createTask(async () => await sleep(10 + i));
+      }
+      await sleep(1);
+    });
+    assertEquals(allTasks(policy.made[0]).size, 0);
+  });
+});
+
+Deno.test("run() turns on debug mode when asked", async () => {
+  await withVirtualPolicy(async () => {
+    assert(
+      await run(() => Promise.resolve(getRunningLoop()!.getDebug()), {
+        debug: true,
+      }),
+    );
+    assertFalse(await run(() => Promise.resolve(getRunningLoop()!.getDebug())));
+  });
+});
+
+Deno.test("run() uses a real DenoEventLoop by default", async () => {
+  let loop: unknown = null;
+  await run(async () => {
+    loop = getRunningLoop();
+    await sleep(0.001);
+  });
+  assertInstanceOf(loop, DenoEventLoop);
+  assertFalse(loop instanceof VirtualTimeLoop);
+  assert((loop as DenoEventLoop).isClosed());
+});

@@ -1,0 +1,192 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
+import { WorkerExecutor } from "../../loop/worker_executor.ts";
+
+Deno.test("WorkerExecutor.submit() runs a function in a worker and returns its result", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  assertEquals(await executor.submit((a: number, b: number) => a + b, 2, 3), 5);
+  // Workers have no `window`-style globals of the loop's module.
+  assertEquals(
+    await executor.submit(() =>
+      typeof (globalThis as { WorkerExecutor?: unknown }).WorkerExecutor
+    ),
+    "undefined",
+  );
+});
+
+Deno.test("WorkerExecutor.submit() accepts async functions, function expressions and method shorthand", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  assertEquals(
+    await executor.submit(async (x: number) => {
+      await new Promise((r) => setTimeout(r, 1));
+      return x * 2;
+    }, 21),
+    42,
+  );
+  assertEquals(
+    await executor.submit(function named(s: string) {
+      return s.toUpperCase();
+    }, "abc"),
+    "ABC",
+  );
+  const holder = {
+    triple(x: number) {
+      return 3 * x;
+    },
+  };
+  assertEquals(await executor.submit(holder.triple, 5), 15);
+});
+
+Deno.test("WorkerExecutor.submit() structured-clones arguments and results", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const input = { list: [1, 2], when: new Date(0), map: new Map([["k", 1]]) };
+  const output = await executor.submit((o: typeof input) => {
+    o.list.push(3);
+    return { ...o, bytes: new Uint8Array([9]) };
+  }, input);
+  assertEquals(input.list, [1, 2]); // the worker changed its own copy
+  assertEquals(output.list, [1, 2, 3]);
+  assertInstanceOf(output.when, Date);
+  assertEquals(output.map.get("k"), 1);
+  assertEquals(output.bytes, new Uint8Array([9]));
+});
+
+Deno.test("WorkerExecutor.submit() shares a SharedArrayBuffer with the job", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const shared = new Int32Array(new SharedArrayBuffer(4));
+  await executor.submit((buf: Int32Array) => {
+    Atomics.store(buf, 0, 99);
+  }, shared);
+  assertEquals(Atomics.load(shared, 0), 99);
+});
+
+Deno.test("WorkerExecutor.submit() rejects with the job's error, class, message and stack", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const error = await assertRejects(
+    () =>
+      executor.submit(function failing() {
+        throw new TypeError("bad input");
+      }),
+    TypeError,
+    "bad input",
+  );
+  assertStringIncludes(error.stack ?? "", "failing");
+  // A thrown non-error comes back as it was.
+  const thrown = await executor.submit(() => {
+    throw "plain";
+  }).catch((e) => e);
+  assertEquals(thrown, "plain");
+  // The worker survives a failed job.
+  assertEquals(await executor.submit(() => "fine"), "fine");
+});
+
+Deno.test("WorkerExecutor.submit() reports a result that cannot be cloned", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const error = await executor.submit(() => () => "a function").catch((e) => e);
+  assertInstanceOf(error, Error);
+  assertEquals(error.name, "DataCloneError");
+});
+
+Deno.test("WorkerExecutor.submit() rejects arguments that cannot be cloned", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const error = await executor.submit((f: unknown) => typeof f, () => 1).catch(
+    (e) => e,
+  );
+  assertEquals(error.name, "DataCloneError");
+  assertEquals(await executor.submit(() => 1), 1);
+});
+
+Deno.test("WorkerExecutor.submit() replaces a worker killed by an uncaught error", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const error = await executor.submit(() =>
+    new Promise(() => {
+      setTimeout(() => {
+        throw new RangeError("escaped");
+      }, 0);
+    })
+  ).catch((e) => e);
+  assertInstanceOf(error, Error);
+  assertStringIncludes((error as Error).message, "escaped");
+  assertEquals(await executor.submit(() => "new worker"), "new worker");
+});
+
+Deno.test("WorkerExecutor.submit() refuses what has no JavaScript source", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  assertThrows(
+    () => executor.submit(Math.max, 1, 2),
+    TypeError,
+    "Cannot call submit(): fn must have JavaScript source (not native or bound), received max",
+  );
+  const bound = ((x: number) => x).bind(null);
+  assertThrows(
+    () => executor.submit(bound, 1),
+    TypeError,
+    "not native or bound",
+  );
+  assertThrows(
+    () => executor.submit("x => x" as never),
+    TypeError,
+    "fn must be a function, received string",
+  );
+});
+
+Deno.test("WorkerExecutor runs more jobs than workers, all of them, in parallel up to maxWorkers", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 2 });
+  // Two jobs that each wait for the other: they can only finish if both
+  // run at the same time.
+  const flags = new Int32Array(new SharedArrayBuffer(8));
+  const meet = (buf: Int32Array, me: number) => {
+    Atomics.store(buf, me, 1);
+    Atomics.notify(buf, me);
+    const other = 1 - me;
+    return Atomics.wait(buf, other, 0, 10_000) !== "timed-out";
+  };
+  const results = await Promise.all([
+    executor.submit(meet, flags, 0),
+    executor.submit(meet, flags, 1),
+    ...[1, 2, 3, 4].map((n) => executor.submit((x: number) => x * x, n)),
+  ]);
+  assertEquals(results, [true, true, 1, 4, 9, 16]);
+});
+
+Deno.test("WorkerExecutor.shutdown() waits for submitted jobs, then refuses new ones", async () => {
+  const executor = new WorkerExecutor({ maxWorkers: 1 });
+  const jobs = [1, 2, 3].map((n) => executor.submit((x: number) => x + 1, n));
+  const stopped = executor.shutdown();
+  assert(executor.isShutdown());
+  assertThrows(
+    () => executor.submit(() => 1),
+    InvalidStateError,
+    "Cannot call submit(): the executor is shut down",
+  );
+  assertEquals(await Promise.all(jobs), [2, 3, 4]);
+  await stopped;
+  await executor.shutdown();
+});
+
+Deno.test("WorkerExecutor.shutdown({ wait: false }) terminates at once and cancels unfinished jobs", async () => {
+  const executor = new WorkerExecutor({ maxWorkers: 1 });
+  const running = executor.submit(() => new Promise(() => {}));
+  const queued = executor.submit(() => 1);
+  const earlier = executor.shutdown();
+  await executor.shutdown({ wait: false });
+  await earlier;
+  await assertRejects(() => running, CancelledError);
+  await assertRejects(() => queued, CancelledError);
+});
+
+Deno.test("WorkerExecutor constructor checks maxWorkers", () => {
+  assertThrows(
+    () => new WorkerExecutor({ maxWorkers: 0 }),
+    RangeError,
+    "maxWorkers must be an integer >= 1, received 0",
+  );
+  assertThrows(() => new WorkerExecutor({ maxWorkers: 1.5 }), RangeError);
+});

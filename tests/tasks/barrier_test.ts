@@ -1,0 +1,184 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertInstanceOf,
+  assertThrows,
+} from "@std/assert";
+import { CancelledError } from "../../futures/errors.ts";
+import type { Future } from "../../futures/future.ts";
+import { Barrier, BrokenBarrierError } from "../../tasks/barrier.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import type { Coroutine } from "../../tasks/task.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+async function run<T>(
+  body: (loop: VirtualTimeLoop) => Coroutine<T>,
+): Promise<T> {
+  const loop = new VirtualTimeLoop();
+  try {
+    return await loop.runUntilComplete(loop.createTask(body(loop)));
+  } finally {
+    loop.close();
+  }
+}
+
+// Waits for a future and returns its error, or undefined.
+function* failure(f: Future<unknown>): Coroutine<unknown> {
+  try {
+    yield* f;
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+Deno.test("Barrier() checks the number of parties", () => {
+  assertThrows(() => new Barrier(0), RangeError, "received 0");
+  assertThrows(() => new Barrier(2.5), RangeError);
+  assertThrows(() => new Barrier("3" as unknown as number), TypeError);
+  const b = new Barrier(3);
+  assertEquals(b.parties, 3);
+  assertEquals(b.nWaiting, 0);
+  assertFalse(b.broken);
+  assertEquals(
+    Object.prototype.toString.call(b),
+    "[object Barrier waiting=0/3]",
+  );
+});
+
+Deno.test("Barrier lets every party pass once the last one arrives", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(3, { loop });
+    const passed: number[] = [];
+    const parties = [4, 0, 2].map((delay) =>
+      loop.createTask(function* () {
+        yield* sleep(delay);
+        const index = yield* barrier.wait();
+        passed.push(loop.time());
+        return index;
+      })
+    );
+    yield* sleep(3);
+    assertEquals(barrier.nWaiting, 2);
+    assertEquals(Deno.inspect(barrier), "Barrier waiting=2/3");
+    const indices: number[] = [];
+    for (const p of parties) indices.push(yield* p);
+    assertEquals(indices, [2, 0, 1], "indices follow the order of arrival");
+    assertEquals(passed, [4, 4, 4]);
+    assertEquals(barrier.nWaiting, 0);
+  });
+});
+
+Deno.test("Barrier of one party never waits", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(1, { loop });
+    const f = barrier.wait();
+    assert(f.done());
+    assertEquals(yield* f, 0);
+  });
+});
+
+Deno.test("Barrier is reusable round after round", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(2, { loop });
+    const log: string[] = [];
+    function* party(name: string): Coroutine<void> {
+      for (let round = 0; round < 3; round++) {
+        yield* sleep(name === "a" ? 1 : 2);
+        yield* barrier.wait();
+        log.push(`${name}${round}@${loop.time()}`);
+      }
+    }
+    const a = loop.createTask(party("a"));
+    const b = loop.createTask(party("b"));
+    yield* a;
+    yield* b;
+    // Within a round the last to arrive goes on first: its future was
+    // complete before it could wait.
+    assertEquals(log, ["b0@2", "a0@2", "b1@4", "a1@4", "b2@6", "a2@6"]);
+  });
+});
+
+Deno.test("Barrier.wait() in async functions", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(2, { loop });
+    const a = loop.createTask(async () => await barrier.wait());
+    const b = loop.createTask(async () => {
+      await sleep(1);
+      return await barrier.wait();
+    });
+    assertEquals([yield* a, yield* b], [0, 1]);
+  });
+});
+
+Deno.test("Barrier: a cancelled party leaves the round, which needs one more arrival", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(2, { loop });
+    const first = barrier.wait();
+    assertEquals(barrier.nWaiting, 1);
+    first.cancel();
+    assertEquals(barrier.nWaiting, 0);
+    const second = barrier.wait();
+    yield* sleep(1);
+    assertFalse(second.done());
+    const third = barrier.wait();
+    assertEquals([yield* second, yield* third], [0, 1]);
+    assertInstanceOf(yield* failure(first), CancelledError);
+  });
+});
+
+Deno.test("Barrier.abort() fails the waiters and later waits until reset()", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(3, { loop });
+    const w1 = barrier.wait();
+    const w2 = barrier.wait();
+    barrier.abort();
+    assert(barrier.broken);
+    assertEquals(barrier.nWaiting, 0);
+    assertEquals(Deno.inspect(barrier), "Barrier broken parties=3");
+    const e1 = yield* failure(w1);
+    assertInstanceOf(e1, BrokenBarrierError);
+    assertEquals(
+      (e1 as Error).message,
+      "Cannot pass a Barrier: it was aborted",
+    );
+    assertInstanceOf(yield* failure(w2), BrokenBarrierError);
+    const late = barrier.wait();
+    assert(late.done());
+    const e3 = yield* failure(late);
+    assertInstanceOf(e3, BrokenBarrierError);
+    assertEquals((e3 as Error).message, "Cannot pass a Barrier: it is broken");
+    barrier.reset();
+    assertFalse(barrier.broken);
+    const a = barrier.wait();
+    const b = barrier.wait();
+    const c = barrier.wait();
+    assertEquals([yield* a, yield* b, yield* c], [0, 1, 2]);
+  });
+});
+
+Deno.test("Barrier.reset() fails the current waiters and starts a new round", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(2, { loop });
+    const old = barrier.wait();
+    barrier.reset();
+    assertFalse(barrier.broken);
+    const e = yield* failure(old);
+    assertInstanceOf(e, BrokenBarrierError);
+    assertEquals((e as Error).name, "BrokenBarrierError");
+    assertEquals(
+      (e as Error).message,
+      "Cannot pass a Barrier: it was reset while waiting",
+    );
+    const a = barrier.wait();
+    const b = barrier.wait();
+    assertEquals([yield* a, yield* b], [0, 1]);
+  });
+});
+
+Deno.test("BrokenBarrierError has a default message", () => {
+  const e = new BrokenBarrierError();
+  assertEquals(e.message, "Cannot pass a Barrier: it is broken");
+  assert(e instanceof Error);
+});

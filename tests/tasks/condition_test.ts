@@ -1,0 +1,556 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertInstanceOf,
+  assertThrows,
+} from "@std/assert";
+import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
+import type { Future } from "../../futures/future.ts";
+import { Condition } from "../../tasks/condition.ts";
+import { Lock } from "../../tasks/lock.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import type { Coroutine, Task } from "../../tasks/task.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+// A small seeded PRNG (mulberry32), so that every run sees the same cases.
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function run<T>(
+  body: (loop: VirtualTimeLoop) => Coroutine<T>,
+): Promise<T> {
+  const loop = new VirtualTimeLoop();
+  try {
+    return await loop.runUntilComplete(loop.createTask(body(loop)));
+  } finally {
+    loop.close();
+  }
+}
+
+function* settle(task: Future<unknown>): Coroutine<void> {
+  try {
+    yield* task;
+  } catch (e) {
+    if (!(e instanceof CancelledError)) throw e;
+  }
+}
+
+// ---- Construction and misuse ----
+
+Deno.test("Condition() makes its own lock or shares the one given", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    const a = new Condition(lock, { loop });
+    const b = new Condition(lock, { loop });
+    yield* a.acquire();
+    assert(b.locked());
+    assert(lock.locked());
+    b.release();
+    assertFalse(a.locked());
+    const own = new Condition(undefined, { loop });
+    yield* own.acquire();
+    assertFalse(lock.locked());
+    own.release();
+  });
+});
+
+Deno.test("Condition() rejects a lock that is not a Lock", () => {
+  assertThrows(
+    () => new Condition({} as Lock),
+    TypeError,
+    "Cannot create a Condition: expected a Lock, received object",
+  );
+});
+
+Deno.test("Condition.wait(), waitFor() and notify() need the lock held", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const e = assertThrows(() => cond.wait(), InvalidStateError);
+    assertEquals(
+      e.message,
+      "Cannot call wait() on a Condition: its lock is not acquired, received locked()=false",
+    );
+    assertThrows(() => cond.waitFor(() => true), InvalidStateError);
+    assertThrows(() => cond.notify(), InvalidStateError);
+    assertThrows(() => cond.notifyAll(), InvalidStateError);
+    yield* cond.acquire();
+    assertThrows(() => cond.notify(-1), RangeError, "received -1");
+    assertThrows(() => cond.notify(0.5), RangeError);
+    assertThrows(
+      () => cond.waitFor(5 as unknown as () => boolean),
+      TypeError,
+      "received number",
+    );
+    cond.notify(0);
+    cond.release();
+  });
+});
+
+// ---- wait() and notify() ----
+
+Deno.test("Condition.wait() releases the lock and takes it again after notify()", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const log: string[] = [];
+    const waiter = loop.createTask(function* () {
+      yield* cond.acquire();
+      log.push("waiting");
+      const r = yield* cond.wait();
+      log.push(`woke ${r} locked=${cond.locked()}`);
+      cond.release();
+    });
+    yield* sleep(1);
+    assertFalse(cond.locked(), "wait() released the lock");
+    yield* cond.acquire();
+    cond.notify();
+    yield* sleep(1);
+    assertEquals(log, ["waiting"], "the waiter needs the lock first");
+    cond.release();
+    yield* waiter;
+    assertEquals(log, ["waiting", "woke true locked=true"]);
+    assertFalse(cond.locked());
+  });
+});
+
+Deno.test("Condition.notify(n) wakes n waiters first come first served", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const woke: number[] = [];
+    const tasks = [0, 1, 2, 3, 4].map((i) =>
+      loop.createTask(function* () {
+        yield* cond.acquire();
+        try {
+          yield* cond.wait();
+          woke.push(i);
+        } finally {
+          cond.release();
+        }
+      })
+    );
+    yield* sleep(1);
+    assertEquals(Deno.inspect(cond), "Condition unlocked waiters=5");
+    yield* cond.acquire();
+    cond.notify(2);
+    cond.release();
+    yield* sleep(1);
+    assertEquals(woke, [0, 1]);
+    yield* cond.acquire();
+    cond.notifyAll();
+    cond.release();
+    for (const t of tasks) yield* t;
+    assertEquals(woke, [0, 1, 2, 3, 4]);
+  });
+});
+
+Deno.test("Condition.wait() works from async functions", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    let ready = false;
+    const waiter = loop.createTask(async () => {
+      await cond.acquire();
+      try {
+        while (!ready) await cond.wait();
+        return cond.locked();
+      } finally {
+        cond.release();
+      }
+    });
+    yield* sleep(1);
+    using _held = yield* cond.hold();
+    ready = true;
+    cond.notify();
+    assertFalse(waiter.done());
+    _held[Symbol.dispose]();
+    assertEquals(yield* waiter, true);
+  });
+});
+
+// ---- waitFor() ----
+
+Deno.test("Condition.waitFor() completes at once when the predicate holds", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    yield* cond.acquire();
+    const f = cond.waitFor(() => "yes");
+    assert(f.done());
+    assertEquals(yield* f, "yes");
+    assert(cond.locked());
+    assertThrows(
+      () =>
+        cond.waitFor(() => {
+          throw new Error("bad predicate");
+        }),
+      Error,
+      "bad predicate",
+    );
+    assert(cond.locked());
+    cond.release();
+  });
+});
+
+Deno.test("Condition.waitFor() re-checks after each wakeup and returns the truthy value", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    let n = 0;
+    let checks = 0;
+    const waiter = loop.createTask(function* () {
+      yield* cond.acquire();
+      try {
+        return yield* cond.waitFor(() => {
+          checks++;
+          assert(cond.locked());
+          return n >= 3 ? n * 10 : 0;
+        });
+      } finally {
+        cond.release();
+      }
+    });
+    for (let i = 0; i < 3; i++) {
+      yield* sleep(1);
+      yield* cond.acquire();
+      n++;
+      cond.notifyAll();
+      cond.release();
+    }
+    assertEquals(yield* waiter, 30);
+    assertEquals(checks, 4);
+  });
+});
+
+Deno.test("Condition.waitFor() fails with the predicate's error, holding the lock", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    let calls = 0;
+    const waiter = loop.createTask(function* () {
+      yield* cond.acquire();
+      try {
+        yield* cond.waitFor(() => {
+          if (++calls === 2) throw new Error("broken state");
+          return false;
+        });
+      } catch (e) {
+        return `${(e as Error).message} locked=${cond.locked()}`;
+      } finally {
+        cond.release();
+      }
+    });
+    yield* sleep(1);
+    yield* cond.acquire();
+    cond.notify();
+    cond.release();
+    assertEquals(yield* waiter, "broken state locked=true");
+    assertFalse(cond.locked());
+  });
+});
+
+// ---- Cancellation ----
+
+Deno.test("Condition.wait() cancelled while waiting completes only once the lock is back", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const log: string[] = [];
+    const waiter = loop.createTask(function* () {
+      yield* cond.acquire();
+      try {
+        yield* cond.wait();
+        log.push("notified");
+      } catch (e) {
+        assertInstanceOf(e, CancelledError);
+        log.push(`cancelled locked=${cond.locked()}`);
+      } finally {
+        cond.release();
+      }
+    });
+    yield* sleep(1);
+    yield* cond.acquire();
+    waiter.cancel();
+    yield* sleep(1);
+    assertEquals(log, [], "still waiting for the lock");
+    assertFalse(waiter.done());
+    cond.release();
+    yield* waiter;
+    assertEquals(log, ["cancelled locked=true"]);
+    assertFalse(cond.locked());
+  });
+});
+
+Deno.test("Condition.wait() future: cancel() returns true and the future turns cancelled later", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    yield* cond.acquire();
+    const f = cond.wait();
+    yield* cond.acquire(); // got the lock back from wait()
+    assert(f.cancel("stop"));
+    assert(f.cancel(), "still pending: a second cancel() is accepted");
+    assertFalse(f.done());
+    cond.release();
+    try {
+      yield* f;
+    } catch (e) {
+      assertInstanceOf(e, CancelledError);
+      assertEquals((e as Error).message, "stop");
+    }
+    assert(f.cancelled());
+    assert(cond.locked(), "the cancelled wait holds the lock again");
+    assertFalse(f.cancel());
+    cond.release();
+  });
+});
+
+Deno.test("Condition: a waiter notified and cancelled before resuming passes the notification on", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const woke: string[] = [];
+    function* waiter(name: string): Coroutine<void> {
+      yield* cond.acquire();
+      try {
+        yield* cond.wait();
+        woke.push(name);
+      } finally {
+        cond.release();
+      }
+    }
+    const a = loop.createTask(waiter("a"));
+    const b = loop.createTask(waiter("b"));
+    yield* sleep(1);
+    yield* cond.acquire();
+    cond.notify(1); // a is notified...
+    a.cancel(); // ...and cancelled before it gets the lock
+    cond.release();
+    yield* settle(a);
+    yield* b;
+    assert(a.cancelled());
+    assertEquals(woke, ["b"]);
+  });
+});
+
+Deno.test("Condition: a waiter cancelled after its wait completed passes the notification on", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const woke: string[] = [];
+    let lockedInCatch = false;
+    const a: Task<void> = loop.createTask(function* () {
+      yield* cond.acquire();
+      const f = cond.wait();
+      // Runs before the task resumes: the wait is over, then the task is
+      // cancelled.
+      f.addDoneCallback(() => a.cancel());
+      try {
+        yield* f;
+        woke.push("a");
+      } catch (e) {
+        lockedInCatch = e instanceof CancelledError && cond.locked();
+        throw e;
+      } finally {
+        cond.release();
+      }
+    });
+    const b = loop.createTask(function* () {
+      yield* cond.acquire();
+      try {
+        yield* cond.wait();
+        woke.push("b");
+      } finally {
+        cond.release();
+      }
+    });
+    yield* sleep(1);
+    yield* cond.acquire();
+    cond.notify(1);
+    cond.release();
+    yield* settle(a);
+    yield* b;
+    assert(a.cancelled());
+    assert(lockedInCatch);
+    assertEquals(woke, ["b"]);
+    assertFalse(cond.locked());
+  });
+});
+
+Deno.test("Condition.wait() cancelled in an async function rejects once the lock is back", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    let seen = "";
+    const waiter = loop.createTask(async () => {
+      await cond.acquire();
+      try {
+        await cond.wait();
+      } catch (e) {
+        seen = `${(e as Error).name} locked=${cond.locked()}`;
+        throw e;
+      } finally {
+        cond.release();
+      }
+    });
+    yield* sleep(1);
+    yield* cond.acquire();
+    waiter.cancel();
+    yield* sleep(1);
+    assertEquals(seen, "");
+    cond.release();
+    yield* settle(waiter);
+    assertEquals(seen, "CancelledError locked=true");
+  });
+});
+
+Deno.test("Condition.waitFor() cancelled while waiting leaves the line", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    yield* cond.acquire();
+    const w = cond.waitFor(() => false);
+    yield* cond.acquire();
+    assertEquals(Deno.inspect(cond), "Condition locked waiters=1");
+    w.cancel();
+    assertEquals(Deno.inspect(cond), "Condition locked");
+    cond.notifyAll(); // nobody left to wake
+    cond.release();
+    yield* settle(w);
+    assert(w.cancelled());
+    assert(cond.locked());
+    cond.release();
+  });
+});
+
+// ---- Property: random producers, consumers and cancellations ----
+
+async function conditionScenario(seed: number): Promise<void> {
+  const random = prng(seed);
+  const loop = new VirtualTimeLoop();
+  const cond = new Condition(undefined, { loop });
+  let holder: string | null = null;
+  let items = 0;
+  let produced = 0;
+  let consumed = 0;
+  const consumers: Task<void>[] = [];
+  const waitingConsumers = new Set<Task<void>>();
+
+  const take = (who: string) => {
+    assertEquals(
+      holder,
+      null,
+      `seed ${seed}: ${who} and ${holder} both hold`,
+    );
+    assert(cond.locked());
+    holder = who;
+  };
+  const give = () => {
+    holder = null;
+    cond.release();
+  };
+
+  function* producer(name: string, delay: number): Coroutine<void> {
+    yield* sleep(delay);
+    yield* cond.acquire();
+    take(name);
+    items++;
+    produced++;
+    if (random() < 0.05) cond.notifyAll();
+    else cond.notify(1);
+    give();
+    // Cancel a waiting consumer — often the one just notified — now, or
+    // a few iterations later, to hit every step of its wakeup.
+    if (random() < 0.6 && waitingConsumers.size > 0) {
+      const all = [...waitingConsumers];
+      const victim = random() < 0.6
+        ? all[0]
+        : all[Math.floor(random() * all.length)];
+      const hops = Math.floor(random() * 4);
+      const hit = (n: number) => {
+        if (n === 0) victim.cancel();
+        else loop.callSoon(hit, n - 1);
+      };
+      hit(hops);
+    }
+  }
+  function* genConsumer(name: string, self: () => Task<void>) {
+    yield* sleep(Math.floor(random() * 5));
+    yield* cond.acquire();
+    take(name);
+    holder = null;
+    waitingConsumers.add(self());
+    let ok = false;
+    try {
+      if (random() < 0.5) {
+        yield* cond.waitFor(() => items > 0);
+      } else {
+        while (items === 0) yield* cond.wait();
+      }
+      ok = true;
+    } finally {
+      // Woken or cancelled, the lock is ours again.
+      waitingConsumers.delete(self());
+      take(name);
+      if (!ok) give();
+    }
+    items--;
+    consumed++;
+    give();
+  }
+  async function asyncConsumer(name: string, self: () => Task<void>) {
+    await sleep(Math.floor(random() * 5));
+    await cond.acquire();
+    take(name);
+    holder = null;
+    waitingConsumers.add(self());
+    let ok = false;
+    try {
+      await cond.waitFor(() => items > 0);
+      ok = true;
+    } finally {
+      waitingConsumers.delete(self());
+      take(name);
+      if (!ok) give();
+    }
+    items--;
+    consumed++;
+    give();
+  }
+
+  const producers: Task<void>[] = [];
+  for (let i = 0; i < 15; i++) {
+    producers.push(
+      loop.createTask(producer(`p${i}`, Math.floor(random() * 8))),
+    );
+  }
+  for (let i = 0; i < 20; i++) {
+    const ref: { task?: Task<void> } = {};
+    const self = () => ref.task!;
+    const task = ref.task = random() < 0.7
+      ? loop.createTask(genConsumer(`c${i}`, self))
+      : loop.createTask(() => asyncConsumer(`c${i}`, self));
+    consumers.push(task);
+  }
+  for (let i = 0; i < 5; i++) {
+    const victim = consumers[Math.floor(random() * consumers.length)];
+    loop.callLater(Math.floor(random() * 8), () => victim.cancel());
+  }
+  await loop.runUntilComplete(loop.createTask(function* () {
+    for (const p of producers) yield* p;
+    yield* sleep(20); // quiescence
+    // No item may sit there while a consumer still waits for one.
+    const stillWaiting = consumers.filter((c) => !c.done()).length;
+    assert(
+      items === 0 || stillWaiting === 0,
+      `seed ${seed}: ${items} items left, ${stillWaiting} consumers waiting`,
+    );
+    assertEquals(produced - consumed, items);
+    for (const c of consumers) c.cancel();
+    for (const c of consumers) yield* settle(c);
+  }));
+  assertFalse(cond.locked(), `seed ${seed}: the lock was lost`);
+  assertEquals(holder, null);
+  loop.close();
+}
+
+Deno.test("Condition never loses a notification nor doubles the lock under random cancellations", async () => {
+  for (let seed = 1; seed <= 60; seed++) await conditionScenario(seed);
+});

@@ -1,0 +1,495 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertRejects,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
+import type { Future } from "../../futures/future.ts";
+import { Lock } from "../../tasks/lock.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import type { Coroutine, Task } from "../../tasks/task.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+// A small seeded PRNG (mulberry32), so that every run sees the same cases.
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function run<T>(
+  body: (loop: VirtualTimeLoop) => Coroutine<T>,
+): Promise<T> {
+  const loop = new VirtualTimeLoop();
+  try {
+    return await loop.runUntilComplete(loop.createTask(body(loop)));
+  } finally {
+    loop.close();
+  }
+}
+
+// Waits for a task and swallows its CancelledError.
+function* settle(task: Future<unknown>): Coroutine<void> {
+  try {
+    yield* task;
+  } catch (e) {
+    if (!(e instanceof CancelledError)) throw e;
+  }
+}
+
+// ---- Basics ----
+
+Deno.test("Lock.acquire() on a free lock completes at once with true", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    assertFalse(lock.locked());
+    const f = lock.acquire();
+    assert(f.done());
+    assertEquals(yield* f, true);
+    assert(lock.locked());
+    lock.release();
+    assertFalse(lock.locked());
+  });
+});
+
+Deno.test("Lock.release() of an unlocked lock throws InvalidStateError", () => {
+  const lock = new Lock();
+  const e = assertThrows(() => lock.release(), InvalidStateError);
+  assertEquals(
+    e.message,
+    "Cannot release a Lock: it is not locked, received locked()=false",
+  );
+});
+
+Deno.test("Lock.acquire() waits while the lock is held", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    yield* lock.acquire();
+    const second = lock.acquire();
+    yield* sleep(5);
+    assertFalse(second.done());
+    lock.release();
+    assert(lock.locked(), "handed over, so still locked");
+    assertEquals(yield* second, true);
+    lock.release();
+    assertFalse(lock.locked());
+  });
+});
+
+Deno.test("Lock binds to the running loop and refuses another loop", async () => {
+  const lock = new Lock();
+  assertThrows(() => lock.acquire(), InvalidStateError, "no event loop");
+  await run(function* () {
+    yield* lock.acquire();
+    lock.release();
+  });
+  const e = await assertRejects(
+    () =>
+      run(function* () {
+        yield* lock.acquire();
+      }),
+    InvalidStateError,
+  );
+  assertEquals(
+    e.message,
+    "Cannot wait on a Lock: it is bound to a different event loop",
+  );
+});
+
+Deno.test("Lock prints its state", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    assertEquals(
+      Object.prototype.toString.call(lock),
+      "[object Lock unlocked]",
+    );
+    yield* lock.acquire();
+    const w = lock.acquire();
+    assertEquals(Deno.inspect(lock), "Lock locked waiters=1");
+    lock.release();
+    yield* w;
+    assertEquals(Deno.inspect(lock), "Lock locked");
+    lock.release();
+  });
+});
+
+// ---- Fairness ----
+
+Deno.test("Lock hands itself to waiters first come first served", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    const order: number[] = [];
+    function* worker(i: number): Coroutine<void> {
+      yield* lock.acquire();
+      order.push(i);
+      yield* sleep(1);
+      lock.release();
+    }
+    yield* lock.acquire();
+    const tasks = [0, 1, 2, 3, 4].map((i) => loop.createTask(worker(i)));
+    yield* sleep(1);
+    lock.release();
+    for (const t of tasks) yield* t;
+    assertEquals(order, [0, 1, 2, 3, 4]);
+    assertFalse(lock.locked());
+  });
+});
+
+Deno.test("Lock.acquire() does not barge in ahead of a waiter", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    const log: string[] = [];
+    yield* lock.acquire();
+    const b = loop.createTask(function* () {
+      yield* lock.acquire();
+      log.push("b");
+      lock.release();
+    });
+    yield* sleep(0);
+    lock.release();
+    const again = lock.acquire();
+    assertFalse(again.done());
+    yield* again;
+    log.push("main");
+    lock.release();
+    yield* b;
+    assertEquals(log, ["b", "main"]);
+  });
+});
+
+Deno.test("Lock works from async functions with await", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    const log: string[] = [];
+    async function worker(name: string): Promise<void> {
+      await lock.acquire();
+      try {
+        log.push(`${name} in`);
+        await sleep(1);
+        log.push(`${name} out`);
+      } finally {
+        lock.release();
+      }
+    }
+    const a = loop.createTask(() => worker("a"));
+    const b = loop.createTask(() => worker("b"));
+    yield* a;
+    yield* b;
+    assertEquals(log, ["a in", "a out", "b in", "b out"]);
+  });
+});
+
+// ---- Cancellation ----
+
+Deno.test("Lock drops a waiter whose future is cancelled", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    yield* lock.acquire();
+    const f = lock.acquire();
+    assert(f.cancel());
+    lock.release();
+    assertFalse(lock.locked());
+  });
+});
+
+Deno.test("Lock gives the lock to the next waiter when a waiting task is cancelled", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    const got: string[] = [];
+    function* worker(name: string): Coroutine<void> {
+      yield* lock.acquire();
+      got.push(name);
+      lock.release();
+    }
+    yield* lock.acquire();
+    const b = loop.createTask(worker("b"));
+    const c = loop.createTask(worker("c"));
+    yield* sleep(0);
+    b.cancel();
+    yield* sleep(0);
+    lock.release();
+    yield* settle(b);
+    yield* c;
+    assert(b.cancelled());
+    assertEquals(got, ["c"]);
+    assertFalse(lock.locked());
+  });
+});
+
+Deno.test("Lock: a generator waiter cancelled after the hand-over passes the lock on", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    const got: string[] = [];
+    function* worker(name: string): Coroutine<void> {
+      yield* lock.acquire();
+      got.push(name);
+      lock.release();
+    }
+    yield* lock.acquire();
+    const b = loop.createTask(worker("b"));
+    const c = loop.createTask(worker("c"));
+    yield* sleep(0);
+    lock.release(); // handed to b...
+    b.cancel(); // ...which is cancelled before it resumes
+    yield* settle(b);
+    yield* c;
+    assert(b.cancelled());
+    assertEquals(got, ["c"]);
+    assertFalse(lock.locked());
+  });
+});
+
+Deno.test("Lock: a refused hand-over with nobody else waiting unlocks the lock", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    yield* lock.acquire();
+    const b = loop.createTask(function* () {
+      yield* lock.acquire();
+      throw new Error("not reached");
+    });
+    yield* sleep(0);
+    lock.release();
+    assert(lock.locked());
+    b.cancel();
+    yield* settle(b);
+    assert(b.cancelled());
+    assertFalse(lock.locked());
+  });
+});
+
+Deno.test("Lock: an async waiter cancelled after the hand-over resumes with the lock", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    let got = false;
+    yield* lock.acquire();
+    const b = loop.createTask(async () => {
+      await lock.acquire();
+      got = true;
+      try {
+        await sleep(1); // the cancellation lands here
+      } finally {
+        lock.release();
+      }
+    });
+    yield* sleep(0);
+    lock.release();
+    b.cancel();
+    yield* settle(b);
+    assert(b.cancelled());
+    assert(got);
+    assertFalse(lock.locked());
+  });
+});
+
+// ---- hold() ----
+
+Deno.test("Lock.hold() releases the lock when the handle is disposed", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    {
+      using _held = yield* lock.hold();
+      assert(lock.locked());
+    }
+    assertFalse(lock.locked());
+  });
+});
+
+Deno.test("Lock.hold() handle releases only once when disposed twice", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    const handle = yield* lock.hold();
+    handle[Symbol.dispose]();
+    yield* lock.acquire(); // someone else holds it now
+    handle[Symbol.dispose]();
+    assert(lock.locked());
+    lock.release();
+  });
+});
+
+Deno.test("Lock.hold() waits in line and releases on an error in the block", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    const log: string[] = [];
+    function* failing(): Coroutine<void> {
+      using _held = yield* lock.hold();
+      log.push("failing in");
+      yield* sleep(1);
+      throw new Error("boom");
+    }
+    function* after(): Coroutine<void> {
+      using _held = yield* lock.hold();
+      log.push("after in");
+    }
+    const a = loop.createTask(failing());
+    const b = loop.createTask(after());
+    try {
+      yield* a;
+    } catch (e) {
+      assertEquals((e as Error).message, "boom");
+    }
+    yield* b;
+    assertEquals(log, ["failing in", "after in"]);
+    assertFalse(lock.locked());
+  });
+});
+
+Deno.test("Lock.hold() refused after the hand-over passes the lock on", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    yield* lock.acquire();
+    const b = loop.createTask(function* () {
+      using _held = yield* lock.hold();
+    });
+    const c = loop.createTask(function* () {
+      using _held = yield* lock.hold();
+      return "c ran";
+    });
+    yield* sleep(0);
+    lock.release();
+    b.cancel();
+    yield* settle(b);
+    assertEquals(yield* c, "c ran");
+    assertFalse(lock.locked());
+  });
+});
+
+// ---- Property: random operations with cancellations at every point ----
+
+interface Counts {
+  refusals: number;
+  cancelledWaits: number;
+}
+
+async function lockScenario(seed: number, counts: Counts): Promise<void> {
+  const random = prng(seed);
+  const loop = new VirtualTimeLoop();
+  const lock = new Lock({ loop });
+  const tasks: Task<void>[] = [];
+  const entered: number[] = [];
+  let holders = 0;
+  let seq = 0;
+
+  const enter = (ticket: number) => {
+    holders++;
+    assert(holders <= 1, `seed ${seed}: two holders at once`);
+    entered.push(ticket);
+  };
+  // The tasks waiting for the lock, by ticket.
+  const waiting = new Map<number, Task<void>>();
+  // Cancels a waiting task — often the head of the line, which was just
+  // handed the lock — now, one iteration later, or two.
+  const chaos = () => {
+    if (random() < 0.3 || waiting.size === 0) return;
+    const tickets = [...waiting.keys()];
+    const ticket = random() < 0.6
+      ? Math.min(...tickets)
+      : tickets[Math.floor(random() * tickets.length)];
+    const victim = waiting.get(ticket)!;
+    const hops = Math.floor(random() * 3);
+    const hit = (n: number) => {
+      if (n === 0) victim.cancel();
+      else loop.callSoon(hit, n - 1);
+    };
+    hit(hops);
+  };
+
+  function* genWorker(
+    index: number,
+    delay: number,
+    hold: number,
+    useHold: boolean,
+  ): Coroutine<void> {
+    yield* sleep(delay);
+    const ticket = seq++;
+    const f = useHold ? lock.hold() : lock.acquire();
+    let value: true | Disposable;
+    waiting.set(ticket, tasks[index]);
+    try {
+      value = yield* f;
+    } catch (e) {
+      if (f.done() && !f.cancelled()) counts.refusals++;
+      else counts.cancelledWaits++;
+      throw e;
+    } finally {
+      waiting.delete(ticket);
+    }
+    enter(ticket);
+    try {
+      yield* sleep(hold);
+    } finally {
+      holders--;
+      if (value === true) lock.release();
+      else value[Symbol.dispose]();
+      chaos();
+    }
+  }
+  async function asyncWorker(
+    index: number,
+    delay: number,
+    hold: number,
+  ): Promise<void> {
+    await sleep(delay);
+    const ticket = seq++;
+    waiting.set(ticket, tasks[index]);
+    try {
+      await lock.acquire();
+    } finally {
+      waiting.delete(ticket);
+    }
+    enter(ticket);
+    try {
+      await sleep(hold);
+    } finally {
+      holders--;
+      lock.release();
+      chaos();
+    }
+  }
+
+  for (let i = 0; i < 25; i++) {
+    const delay = Math.floor(random() * 6);
+    const hold = Math.floor(random() * 3);
+    const r = random();
+    tasks.push(
+      r < 0.35
+        ? loop.createTask(genWorker(i, delay, hold, false))
+        : r < 0.7
+        ? loop.createTask(genWorker(i, delay, hold, true))
+        : loop.createTask(() => asyncWorker(i, delay, hold)),
+    );
+  }
+  for (let i = 0; i < 10; i++) {
+    const victim = tasks[Math.floor(random() * tasks.length)];
+    loop.callLater(Math.floor(random() * 12), () => victim.cancel());
+  }
+  await loop.runUntilComplete(loop.createTask(function* () {
+    for (const t of tasks) yield* settle(t);
+  }));
+  assertFalse(lock.locked(), `seed ${seed}: a release was lost`);
+  assertEquals(holders, 0);
+  for (let i = 1; i < entered.length; i++) {
+    assert(entered[i - 1] < entered[i], `seed ${seed}: out of order`);
+  }
+  // The lock still works.
+  const last = lock.acquire();
+  assertStrictEquals(last.done(), true);
+  lock.release();
+  loop.close();
+}
+
+Deno.test("Lock never loses a release nor breaks FIFO order under random cancellations", async () => {
+  const counts: Counts = { refusals: 0, cancelledWaits: 0 };
+  for (let seed = 1; seed <= 30; seed++) {
+    await lockScenario(seed, counts);
+  }
+  assert(counts.refusals > 0, "the hand-over window was never hit");
+  assert(counts.cancelledWaits > 0, "no wait was ever cancelled");
+});

@@ -1,0 +1,359 @@
+import { assert, assertEquals, assertFalse, assertThrows } from "@std/assert";
+import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
+import type { Future } from "../../futures/future.ts";
+import { BoundedSemaphore, Semaphore } from "../../tasks/semaphore.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import type { Coroutine, Task } from "../../tasks/task.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+// A small seeded PRNG (mulberry32), so that every run sees the same cases.
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function run<T>(
+  body: (loop: VirtualTimeLoop) => Coroutine<T>,
+): Promise<T> {
+  const loop = new VirtualTimeLoop();
+  try {
+    return await loop.runUntilComplete(loop.createTask(body(loop)));
+  } finally {
+    loop.close();
+  }
+}
+
+function* settle(task: Future<unknown>): Coroutine<void> {
+  try {
+    yield* task;
+  } catch (e) {
+    if (!(e instanceof CancelledError)) throw e;
+  }
+}
+
+// How many slots are free: takes them all at once, then gives them back.
+function freeSlots(sem: Semaphore): number {
+  const taken: Future<true>[] = [];
+  for (;;) {
+    const f = sem.acquire();
+    if (!f.done()) {
+      f.cancel();
+      break;
+    }
+    taken.push(f);
+  }
+  for (const _ of taken) sem.release();
+  return taken.length;
+}
+
+// ---- Construction ----
+
+Deno.test("Semaphore() checks its initial value", () => {
+  assertThrows(() => new Semaphore(-1), RangeError, "received -1");
+  assertThrows(() => new Semaphore(1.5), RangeError, "received 1.5");
+  assertThrows(() => new Semaphore(NaN), RangeError);
+  assertThrows(
+    () => new Semaphore("2" as unknown as number),
+    TypeError,
+    "received string",
+  );
+  assertThrows(() => new BoundedSemaphore(-3), RangeError);
+  assertFalse(new Semaphore().locked());
+  assert(new Semaphore(0).locked());
+});
+
+// ---- Basics ----
+
+Deno.test("Semaphore.acquire() takes free slots at once, then waits", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(2, { loop });
+    assert(sem.acquire().done());
+    assertFalse(sem.locked());
+    assert(sem.acquire().done());
+    assert(sem.locked());
+    const third = sem.acquire();
+    yield* sleep(1);
+    assertFalse(third.done());
+    assertEquals(Deno.inspect(sem), "Semaphore locked waiters=1");
+    sem.release();
+    assertEquals(yield* third, true);
+    assert(sem.locked());
+  });
+});
+
+Deno.test("Semaphore.release() may raise the count above its initial value", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(1, { loop });
+    sem.release();
+    sem.release();
+    assertEquals(freeSlots(sem), 3);
+    assertEquals(
+      Object.prototype.toString.call(sem),
+      "[object Semaphore unlocked value=3]",
+    );
+    yield* sleep(0);
+  });
+});
+
+Deno.test("BoundedSemaphore.release() above the initial value throws InvalidStateError", async () => {
+  await run(function* (loop) {
+    const sem = new BoundedSemaphore(2, { loop });
+    const e = assertThrows(() => sem.release(), InvalidStateError);
+    assertEquals(
+      e.message,
+      "Cannot release a BoundedSemaphore: it was released too many times, received value=2 bound=2",
+    );
+    yield* sem.acquire();
+    yield* sem.acquire();
+    const waiter = sem.acquire();
+    sem.release(); // handed to the waiter: the count stays 0
+    sem.release();
+    sem.release();
+    assertThrows(() => sem.release(), InvalidStateError);
+    yield* waiter;
+    assertEquals(freeSlots(sem), 2);
+  });
+});
+
+// ---- Fairness ----
+
+Deno.test("Semaphore serves waiters first come first served", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(2, { loop });
+    const order: number[] = [];
+    function* worker(i: number): Coroutine<void> {
+      yield* sem.acquire();
+      order.push(i);
+      yield* sleep(1);
+      sem.release();
+    }
+    yield* sem.acquire();
+    yield* sem.acquire();
+    const tasks = [0, 1, 2, 3, 4, 5].map((i) => loop.createTask(worker(i)));
+    yield* sleep(1);
+    sem.release();
+    sem.release();
+    for (const t of tasks) yield* t;
+    assertEquals(order, [0, 1, 2, 3, 4, 5]);
+    assertEquals(freeSlots(sem), 2);
+  });
+});
+
+Deno.test("Semaphore.acquire() does not overtake a waiter that was handed a slot", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(1, { loop });
+    const log: string[] = [];
+    yield* sem.acquire();
+    const b = loop.createTask(function* () {
+      yield* sem.acquire();
+      log.push("b");
+      sem.release();
+    });
+    yield* sleep(0);
+    sem.release();
+    assert(sem.locked());
+    yield* sem.acquire();
+    log.push("main");
+    sem.release();
+    yield* b;
+    assertEquals(log, ["b", "main"]);
+  });
+});
+
+// ---- Cancellation ----
+
+Deno.test("Semaphore drops a cancelled waiter", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(0, { loop });
+    const f = sem.acquire();
+    const g = sem.acquire();
+    f.cancel();
+    sem.release();
+    assertEquals(yield* g, true);
+    assertEquals(freeSlots(sem), 0);
+    sem.release();
+    assertEquals(freeSlots(sem), 1);
+  });
+});
+
+Deno.test("Semaphore: waiters handed slots and cancelled before resuming give them back", async () => {
+  // The asyncio 3.12 regression (gh-90155): several releases, then the
+  // woken waiters are cancelled; no slot may be lost.
+  await run(function* (loop) {
+    const sem = new Semaphore(0, { loop });
+    const got: number[] = [];
+    const tasks = [0, 1, 2, 3].map((i) =>
+      loop.createTask(function* () {
+        yield* sem.acquire();
+        got.push(i);
+      })
+    );
+    yield* sleep(0);
+    sem.release();
+    sem.release();
+    tasks[0].cancel(); // handed a slot
+    tasks[1].cancel(); // handed a slot
+    for (const t of tasks) yield* settle(t);
+    assertEquals(got, [2, 3]);
+    assertEquals(freeSlots(sem), 0, "tasks 2 and 3 keep their slots");
+    assert(tasks[0].cancelled() && tasks[1].cancelled());
+  });
+});
+
+Deno.test("Semaphore: an async waiter cancelled after the hand-over resumes with its slot", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(0, { loop });
+    let got = false;
+    const b = loop.createTask(async () => {
+      await sem.acquire();
+      got = true;
+      sem.release();
+      await sleep(1);
+    });
+    yield* sleep(0);
+    sem.release();
+    b.cancel();
+    yield* settle(b);
+    assert(got);
+    assertEquals(freeSlots(sem), 1);
+  });
+});
+
+Deno.test("Semaphore.hold() releases the slot when the handle is disposed", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(1, { loop });
+    {
+      using _slot = yield* sem.hold();
+      assert(sem.locked());
+    }
+    assertFalse(sem.locked());
+    const handle = yield* sem.hold();
+    handle[Symbol.dispose]();
+    handle[Symbol.dispose]();
+    assertEquals(freeSlots(sem), 1);
+  });
+});
+
+// ---- Property: random operations with cancellations at every point ----
+
+interface Counts {
+  refusals: number;
+}
+
+async function semaphoreScenario(seed: number, counts: Counts): Promise<void> {
+  const random = prng(seed);
+  const loop = new VirtualTimeLoop();
+  const capacity = 1 + (seed % 3);
+  const bounded = seed % 2 === 0;
+  const sem = bounded
+    ? new BoundedSemaphore(capacity, { loop })
+    : new Semaphore(capacity, { loop });
+  const tasks: Task<void>[] = [];
+  const waiting = new Map<number, Task<void>>();
+  // Tickets in the order slots were granted: done callbacks are
+  // scheduled in the order the futures complete.
+  const granted: number[] = [];
+  const noteGrant = (f: Future<true>, ticket: number) =>
+    f.addDoneCallback((g) => {
+      if (!g.cancelled()) granted.push(ticket);
+    });
+  let holders = 0;
+  let seq = 0;
+
+  const chaos = () => {
+    if (random() < 0.3 || waiting.size === 0) return;
+    const tickets = [...waiting.keys()];
+    const ticket = random() < 0.6
+      ? Math.min(...tickets)
+      : tickets[Math.floor(random() * tickets.length)];
+    const victim = waiting.get(ticket)!;
+    const hops = Math.floor(random() * 3);
+    const hit = (n: number) => {
+      if (n === 0) victim.cancel();
+      else loop.callSoon(hit, n - 1);
+    };
+    hit(hops);
+  };
+  function* genWorker(index: number, delay: number, hold: number) {
+    yield* sleep(delay);
+    const ticket = seq++;
+    const f = sem.acquire();
+    noteGrant(f, ticket);
+    waiting.set(ticket, tasks[index]);
+    try {
+      yield* f;
+    } catch (e) {
+      if (f.done() && !f.cancelled()) counts.refusals++;
+      throw e;
+    } finally {
+      waiting.delete(ticket);
+    }
+    holders++;
+    assert(holders <= capacity, `seed ${seed}: too many holders`);
+    try {
+      yield* sleep(hold);
+    } finally {
+      holders--;
+      sem.release();
+      chaos();
+    }
+  }
+  async function asyncWorker(index: number, delay: number, hold: number) {
+    await sleep(delay);
+    const ticket = seq++;
+    waiting.set(ticket, tasks[index]);
+    try {
+      const f = sem.acquire();
+      noteGrant(f, ticket);
+      await f;
+    } finally {
+      waiting.delete(ticket);
+    }
+    holders++;
+    assert(holders <= capacity, `seed ${seed}: too many holders`);
+    try {
+      await sleep(hold);
+    } finally {
+      holders--;
+      sem.release();
+      chaos();
+    }
+  }
+  for (let i = 0; i < 25; i++) {
+    const delay = Math.floor(random() * 6);
+    const hold = Math.floor(random() * 3);
+    tasks.push(
+      random() < 0.7
+        ? loop.createTask(genWorker(i, delay, hold))
+        : loop.createTask(() => asyncWorker(i, delay, hold)),
+    );
+  }
+  for (let i = 0; i < 10; i++) {
+    const victim = tasks[Math.floor(random() * tasks.length)];
+    loop.callLater(Math.floor(random() * 12), () => victim.cancel());
+  }
+  await loop.runUntilComplete(loop.createTask(function* () {
+    for (const t of tasks) yield* settle(t);
+  }));
+  assertEquals(holders, 0);
+  assertEquals(freeSlots(sem), capacity, `seed ${seed}: a slot was lost`);
+  assert(granted.length > 0);
+  for (let i = 1; i < granted.length; i++) {
+    assert(granted[i - 1] < granted[i], `seed ${seed}: out of order`);
+  }
+  loop.close();
+}
+
+Deno.test("Semaphore never loses a slot nor breaks FIFO order under random cancellations", async () => {
+  const counts: Counts = { refusals: 0 };
+  for (let seed = 1; seed <= 30; seed++) {
+    await semaphoreScenario(seed, counts);
+  }
+  assert(counts.refusals > 0, "the hand-over window was never hit");
+});

@@ -1,0 +1,677 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertInstanceOf,
+  assertRejects,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import {
+  CancelledError,
+  InvalidStateError,
+  TimeoutError,
+} from "../../futures/errors.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { type Coroutine, currentTask, type Task } from "../../tasks/task.ts";
+import { TaskGroup, withTaskGroup } from "../../tasks/task_group.ts";
+import { timeout } from "../../tasks/timeout.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+function* after<T>(delay: number, value: T): Coroutine<T> {
+  yield* sleep(delay);
+  return value;
+}
+
+function* failAfter(delay: number, message: string): Coroutine<never> {
+  yield* sleep(delay);
+  throw new Error(message);
+}
+
+function messages(e: unknown): string[] {
+  assertInstanceOf(e, AggregateError);
+  return (e as AggregateError).errors.map((x) => (x as Error).message);
+}
+
+// ---- Waiting for the children ----
+
+Deno.test("withTaskGroup() in a generator waits for every child and returns the body's value", async () => {
+  const loop = new VirtualTimeLoop();
+  const tasks: Task<string>[] = [];
+  function* main(): Coroutine<string> {
+    const v = yield* withTaskGroup(function* (tg) {
+      tasks.push(tg.createTask(after(3, "slow")));
+      tasks.push(tg.createTask(async () => await sleep(1, "fast")));
+      return "body";
+    });
+    assertEquals(loop.time(), 3);
+    return v;
+  }
+  assertEquals(await loop.runUntilComplete(main()), "body");
+  assertEquals(tasks.map((t) => t.result()), ["slow", "fast"]);
+  loop.close();
+});
+
+Deno.test("withTaskGroup() in an async function waits for every child", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const seen: string[] = [];
+    const v = await withTaskGroup(async (tg) => {
+      tg.createTask(async () => seen.push(await sleep(2, "b")));
+      tg.createTask(async () => seen.push(await sleep(1, "a")));
+      await sleep(0.5);
+      return "body";
+    });
+    return [v, seen, loop.time()];
+  });
+  assertEquals(await loop.runUntilComplete(main), ["body", ["a", "b"], 2]);
+  loop.close();
+});
+
+Deno.test("TaskGroup with await using waits for the children at the end of the block", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const seen: string[] = [];
+    {
+      await using tg = new TaskGroup();
+      tg.createTask(after(2, "b")).addDoneCallback((t) =>
+        seen.push(t.result())
+      );
+      tg.createTask(after(1, "a")).addDoneCallback((t) =>
+        seen.push(t.result())
+      );
+      seen.push("end of block");
+    }
+    seen.push(`after block at ${loop.time()}`);
+    return seen;
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    "end of block",
+    "a",
+    "b",
+    "after block at 2",
+  ]);
+  loop.close();
+});
+
+Deno.test("TaskGroup.wait() resolves when the children are done, and is the same future each time", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<number> {
+    const tg = new TaskGroup();
+    tg.createTask(after(1, 1));
+    tg.createTask(after(4, 4));
+    const w = tg.wait();
+    assertStrictEquals(tg.wait(), w);
+    yield* w;
+    return loop.time();
+  });
+  assertEquals(await loop.runUntilComplete(main), 4);
+  loop.close();
+});
+
+Deno.test("TaskGroup.wait() accepts tasks added while it waits", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const tg = new TaskGroup();
+    tg.createTask(async () => {
+      await sleep(1);
+      tg.createTask(after(5, "late child"));
+    });
+    await tg.wait();
+    return loop.time();
+  });
+  assertEquals(await loop.runUntilComplete(main), 6);
+  loop.close();
+});
+
+Deno.test("TaskGroup.wait() with no children resolves at once", async () => {
+  const loop = new VirtualTimeLoop();
+  const tg = new TaskGroup({ loop });
+  await loop.runUntilComplete(tg.wait());
+  assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+Deno.test("TaskGroup outside any task has no parent and still waits", async () => {
+  const loop = new VirtualTimeLoop();
+  const tg = new TaskGroup({ loop });
+  const a = tg.createTask(after(2, "a"), { name: "child-a" });
+  assertEquals(a.getName(), "child-a");
+  await loop.runUntilComplete(tg.wait());
+  assertEquals(a.result(), "a");
+  loop.close();
+});
+
+Deno.test("withTaskGroup() run directly by the loop belongs to the task that runs it", async () => {
+  const loop = new VirtualTimeLoop();
+  const coro = withTaskGroup(function* (tg) {
+    const child = tg.createTask(after(1, "child"));
+    yield* sleep(2);
+    return child.result();
+  }, { loop });
+  assertEquals(await loop.runUntilComplete(coro), "child");
+  loop.close();
+});
+
+Deno.test("TaskGroup: a cancelled child is not an error", async () => {
+  const loop = new VirtualTimeLoop();
+  function* main(): Coroutine<string> {
+    return yield* withTaskGroup(function* (tg) {
+      const doomed = tg.createTask(after(10, "never"));
+      tg.createTask(after(2, "ok"));
+      yield* sleep(1);
+      doomed.cancel();
+      return "fine";
+    });
+  }
+  assertEquals(await loop.runUntilComplete(main()), "fine");
+  assertEquals(loop.time(), 2);
+  loop.close();
+});
+
+// ---- A failing child ----
+
+Deno.test("withTaskGroup(): a failing child cancels its siblings and the body", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  let sibling: Task<string> | undefined;
+  const main = loop.createTask(function* (): Coroutine<string[]> {
+    try {
+      yield* withTaskGroup(function* (tg) {
+        sibling = tg.createTask(after(60, "sibling"));
+        tg.createTask(failAfter(1, "boom"));
+        try {
+          yield* sleep(30);
+          log.push("body finished");
+        } catch (e) {
+          log.push(`body got ${(e as Error).name} at ${loop.time()}`);
+          throw e;
+        }
+      });
+    } catch (e) {
+      log.push(...messages(e));
+    }
+    // The parent is not left cancelled: it can wait again.
+    yield* sleep(1);
+    log.push(`parent cancelling=${currentTask()!.cancelling()}`);
+    return log;
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    "body got CancelledError at 1",
+    "boom",
+    "parent cancelling=0",
+  ]);
+  assert(sibling!.cancelled());
+  assertFalse(main.cancelled());
+  loop.close();
+});
+
+Deno.test("withTaskGroup(): a failing child cancels the siblings in an async function", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    let sibling: Task<string> | undefined;
+    try {
+      await withTaskGroup(async (tg) => {
+        sibling = tg.createTask(after(60, "sibling"));
+        tg.createTask(failAfter(1, "boom"));
+        await sleep(30);
+      });
+    } catch (e) {
+      await sleep(1);
+      return [...messages(e), sibling!.cancelled(), loop.time()];
+    }
+  });
+  assertEquals(await loop.runUntilComplete(main), ["boom", true, 2]);
+  loop.close();
+});
+
+Deno.test("TaskGroup: children that fail together are all reported", async () => {
+  const loop = new VirtualTimeLoop();
+  const tg = new TaskGroup({ loop });
+  tg.createTask(failAfter(1, "one"));
+  tg.createTask(failAfter(1, "two"));
+  tg.createTask(after(5, "cancelled"));
+  const err = await loop.runUntilComplete(tg.wait()).catch((e) => e);
+  assertEquals(messages(err), ["one", "two"]);
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("TaskGroup: an error in a sibling's cleanup joins the AggregateError", async () => {
+  const loop = new VirtualTimeLoop();
+  const tg = new TaskGroup({ loop });
+  tg.createTask(function* (): Coroutine<void> {
+    try {
+      yield* sleep(60);
+    } finally {
+      yield* sleep(2);
+      // deno-lint-ignore no-unsafe-finally
+      throw new Error("cleanup failed");
+    }
+  });
+  tg.createTask(failAfter(1, "first"));
+  const err = await loop.runUntilComplete(tg.wait()).catch((e) => e);
+  assertEquals(messages(err), ["first", "cleanup failed"]);
+  assertEquals(loop.time(), 3);
+  loop.close();
+});
+
+Deno.test("TaskGroup.wait(): a failing child rejects the parent's wait with AggregateError", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<string> {
+    const tg = new TaskGroup();
+    const sibling = tg.createTask(after(60, "x"));
+    tg.createTask(failAfter(1, "boom"));
+    try {
+      yield* tg.wait();
+    } catch (e) {
+      assertEquals(messages(e), ["boom"]);
+    }
+    yield* sleep(1); // not cancelled
+    return `${sibling.cancelled()} ${currentTask()!.cancelling()}`;
+  });
+  assertEquals(await loop.runUntilComplete(main), "true 0");
+  loop.close();
+});
+
+Deno.test("TaskGroup with await using: a failing child interrupts the block", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const main = loop.createTask(async () => {
+    try {
+      await using tg = new TaskGroup();
+      tg.createTask(failAfter(1, "boom"));
+      await sleep(30);
+      log.push("block finished");
+    } catch (e) {
+      // The block's CancelledError is suppressed by the group's error.
+      const s = e as { error: unknown; suppressed: unknown };
+      log.push(...messages(s.error));
+      log.push((s.suppressed as Error).name);
+    }
+    await sleep(1);
+    return log;
+  });
+  assertEquals(await loop.runUntilComplete(main), ["boom", "CancelledError"]);
+  assertEquals(loop.time(), 2);
+  loop.close();
+});
+
+Deno.test("TaskGroup: a child failing after its parent is done is reported to the loop", async () => {
+  const loop = new VirtualTimeLoop();
+  const reported: string[] = [];
+  loop.setExceptionHandler((_l, ctx) => reported.push(ctx.message));
+  const main = loop.createTask(function* (): Coroutine<TaskGroup> {
+    const tg = new TaskGroup();
+    tg.createTask(failAfter(1, "late"));
+    yield;
+    return tg; // leaves without waiting
+  });
+  const tg = await loop.runUntilComplete(main);
+  await loop.advance(2);
+  assertEquals(reported.length, 1);
+  assert(reported[0].includes("parent task is already done"));
+  assertEquals(Deno.inspect(tg), "TaskGroup active tasks=0 errors=1");
+  loop.close();
+});
+
+// ---- The body fails ----
+
+Deno.test("withTaskGroup(): an error in the generator body cancels the children and joins the errors", async () => {
+  const loop = new VirtualTimeLoop();
+  let child: Task<string> | undefined;
+  function* main(): Coroutine<string[]> {
+    try {
+      yield* withTaskGroup(function* (tg) {
+        child = tg.createTask(after(60, "child"));
+        yield* sleep(1);
+        throw new Error("body failed");
+      });
+    } catch (e) {
+      return messages(e);
+    }
+    return [];
+  }
+  assertEquals(await loop.runUntilComplete(main()), ["body failed"]);
+  assert(child!.cancelled());
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("withTaskGroup(): children's errors come before the body's", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    try {
+      await withTaskGroup(async (tg) => {
+        tg.createTask(function* (): Coroutine<void> {
+          try {
+            yield* sleep(60);
+          } finally {
+            // deno-lint-ignore no-unsafe-finally
+            throw new Error("child cleanup");
+          }
+        });
+        await sleep(1);
+        throw new Error("body");
+      });
+    } catch (e) {
+      return messages(e);
+    }
+  });
+  assertEquals(await loop.runUntilComplete(main), ["child cleanup", "body"]);
+  loop.close();
+});
+
+// ---- Cancellation from outside ----
+
+Deno.test("withTaskGroup(): cancelling the parent cancels the children (generator)", async () => {
+  const loop = new VirtualTimeLoop();
+  const children: Task<string>[] = [];
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* withTaskGroup(function* (tg) {
+      children.push(tg.createTask(after(60, "a")));
+      children.push(tg.createTask(after(60, "b")));
+    });
+  });
+  loop.callLater(1, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assert(main.cancelled());
+  assert(children.every((c) => c.cancelled()));
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("withTaskGroup(): cancelling the parent while the body waits cancels the children (async)", async () => {
+  const loop = new VirtualTimeLoop();
+  const children: Task<string>[] = [];
+  const main = loop.createTask(async () => {
+    await withTaskGroup(async (tg) => {
+      children.push(tg.createTask(after(60, "a")));
+      await sleep(30);
+    });
+  });
+  loop.callLater(1, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assert(main.cancelled());
+  assert(children[0].cancelled());
+  loop.close();
+});
+
+Deno.test("TaskGroup.wait(): cancelling the waiting parent cancels the children", async () => {
+  const loop = new VirtualTimeLoop();
+  let child: Task<string> | undefined;
+  const main = loop.createTask(async () => {
+    const tg = new TaskGroup();
+    child = tg.createTask(after(60, "a"));
+    await tg.wait();
+  });
+  loop.callLater(1, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assert(main.cancelled());
+  assert(child!.cancelled());
+  loop.close();
+});
+
+Deno.test("TaskGroup.wait(): cancelling the future cancels the children and ends once they are done", async () => {
+  const loop = new VirtualTimeLoop();
+  const tg = new TaskGroup({ loop });
+  const child = tg.createTask(function* (): Coroutine<void> {
+    try {
+      yield* sleep(60);
+    } finally {
+      yield* sleep(2);
+    }
+  });
+  await loop.advance(1); // the child starts
+  const w = tg.wait();
+  assert(w.cancel());
+  assertFalse(w.done(), "it waits for the children first");
+  await assertRejects(() => loop.runUntilComplete(w), CancelledError);
+  assert(child.cancelled());
+  assertEquals(loop.time(), 3);
+  assertFalse(w.cancel());
+  loop.close();
+});
+
+Deno.test("TaskGroup with await using: cancelling the parent in the block cancels the children", async () => {
+  const loop = new VirtualTimeLoop();
+  let child: Task<string> | undefined;
+  const main = loop.createTask(async () => {
+    await using tg = new TaskGroup();
+    child = tg.createTask(after(60, "a"));
+    await sleep(30);
+  });
+  loop.callLater(1, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assert(main.cancelled());
+  assert(child!.cancelled());
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("TaskGroup with await using: cancelling the parent while it waits at the end cancels the children", async () => {
+  const loop = new VirtualTimeLoop();
+  let child: Task<string> | undefined;
+  const main = loop.createTask(async () => {
+    {
+      await using tg = new TaskGroup();
+      child = tg.createTask(after(60, "a"));
+    }
+    return "not reached";
+  });
+  loop.callLater(1, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assert(main.cancelled());
+  assert(child!.cancelled());
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("TaskGroup: the children's cleanup finishes before the parent's cancellation goes on", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const main = loop.createTask(function* (): Coroutine<void> {
+    try {
+      yield* withTaskGroup(function* (tg) {
+        tg.createTask(function* (): Coroutine<void> {
+          try {
+            yield* sleep(60);
+          } finally {
+            yield* sleep(5);
+            log.push(`child cleaned up at ${loop.time()}`);
+          }
+        });
+      });
+    } finally {
+      log.push(`parent left at ${loop.time()}`);
+    }
+  });
+  loop.callLater(1, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assertEquals(log, ["child cleaned up at 6", "parent left at 6"]);
+  loop.close();
+});
+
+Deno.test("TaskGroup: an outside cancellation during an abort is delivered after the AggregateError", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const main = loop.createTask(function* (): Coroutine<void> {
+    try {
+      yield* withTaskGroup(function* (tg) {
+        tg.createTask(function* (): Coroutine<void> {
+          try {
+            yield* sleep(60);
+          } finally {
+            yield* sleep(5); // a slow cleanup keeps the group aborting
+          }
+        });
+        tg.createTask(failAfter(1, "boom"));
+      });
+    } catch (e) {
+      log.push(...messages(e));
+    }
+    try {
+      yield* sleep(10);
+      log.push("not cancelled");
+    } catch (e) {
+      log.push(`${(e as Error).name} at ${loop.time()}`);
+      throw e;
+    }
+  });
+  loop.callLater(2, () => main.cancel()); // while the group aborts
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assertEquals(log, ["boom", "CancelledError at 6"]);
+  loop.close();
+});
+
+Deno.test("TaskGroup.wait(): an outside cancellation during an abort is delivered after the AggregateError", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const main = loop.createTask(async () => {
+    const tg = new TaskGroup();
+    tg.createTask(function* (): Coroutine<void> {
+      try {
+        yield* sleep(60);
+      } finally {
+        yield* sleep(5);
+      }
+    });
+    tg.createTask(failAfter(1, "boom"));
+    try {
+      await tg.wait();
+    } catch (e) {
+      log.push(...messages(e));
+    }
+    try {
+      await sleep(10);
+      log.push("not cancelled");
+    } catch (e) {
+      log.push((e as Error).name);
+      throw e;
+    }
+  });
+  loop.callLater(2, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assertEquals(log, ["boom", "CancelledError"]);
+  loop.close();
+});
+
+Deno.test("TaskGroup inside a timeout: the timeout cancels the children and reports TimeoutError", async () => {
+  const loop = new VirtualTimeLoop();
+  let child: Task<string> | undefined;
+  function* main(): Coroutine<void> {
+    yield* timeout(5).scope(function* () {
+      yield* withTaskGroup(function* (tg) {
+        child = tg.createTask(after(60, "a"));
+      });
+    });
+  }
+  await assertRejects(() => loop.runUntilComplete(main()), TimeoutError);
+  assert(child!.cancelled());
+  assertEquals(loop.time(), 5);
+  loop.close();
+});
+
+Deno.test("TaskGroup inside a timeout (async): a failing child wins over the timeout", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    await timeout(5).scope(async () => {
+      await withTaskGroup(async (tg) => {
+        tg.createTask(failAfter(1, "boom"));
+        await sleep(60);
+      });
+    });
+  });
+  const err = await loop.runUntilComplete(main).catch((e) => e);
+  assertEquals(messages(err), ["boom"]);
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("nested task groups: the inner group's error fails the outer group", async () => {
+  const loop = new VirtualTimeLoop();
+  let outerChild: Task<string> | undefined;
+  function* main(): Coroutine<string[]> {
+    try {
+      yield* withTaskGroup(function* (outer) {
+        outerChild = outer.createTask(after(60, "x"));
+        yield* withTaskGroup(function* (inner) {
+          inner.createTask(failAfter(1, "deep"));
+        });
+      });
+    } catch (e) {
+      const [innerError] = (e as AggregateError).errors;
+      return messages(innerError);
+    }
+    return [];
+  }
+  assertEquals(await loop.runUntilComplete(main()), ["deep"]);
+  assert(outerChild!.cancelled());
+  loop.close();
+});
+
+// ---- State ----
+
+Deno.test("TaskGroup.createTask() throws InvalidStateError once the group is finished", async () => {
+  const loop = new VirtualTimeLoop();
+  const tg = new TaskGroup({ loop });
+  tg.createTask(after(1, "a"));
+  await loop.runUntilComplete(tg.wait());
+  let closed = false;
+  function* coro(): Coroutine<void> {
+    try {
+      yield;
+    } finally {
+      closed = true;
+    }
+  }
+  const gen = coro();
+  gen.next();
+  assertThrows(() => tg.createTask(gen), InvalidStateError, "finished");
+  assert(closed, "the coroutine is closed");
+  loop.close();
+});
+
+Deno.test("TaskGroup.createTask() throws InvalidStateError while the group shuts down", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const tg = new TaskGroup();
+    let refused = "";
+    tg.createTask(async () => {
+      try {
+        await sleep(60);
+      } catch (e) {
+        try {
+          tg.createTask(after(1, "too late"));
+        } catch (e2) {
+          refused = (e2 as Error).message;
+        }
+        throw e;
+      }
+    });
+    tg.createTask(failAfter(1, "boom"));
+    await tg.wait().then(() => {}, () => {});
+    return refused;
+  });
+  const refused = await loop.runUntilComplete(main);
+  assert(refused.includes("shutting down"), refused);
+  loop.close();
+});
+
+Deno.test("withTaskGroup() rejects a body that returns neither a generator nor a promise", () => {
+  const loop = new VirtualTimeLoop();
+  const bad = (() => 1) as unknown as () => Coroutine<number>;
+  assertThrows(() => withTaskGroup(bad, { loop }), TypeError);
+  loop.close();
+});
+
+Deno.test("TaskGroup prints its state", async () => {
+  const loop = new VirtualTimeLoop();
+  const tg = new TaskGroup({ loop });
+  tg.createTask(after(1, 1));
+  assertEquals(Object.prototype.toString.call(tg), "[object TaskGroup active]");
+  assertEquals(Deno.inspect(tg), "TaskGroup active tasks=1 errors=0");
+  await loop.runUntilComplete(tg.wait());
+  assertEquals(Deno.inspect(tg), "TaskGroup finished tasks=0 errors=0");
+  loop.close();
+});

@@ -1,0 +1,561 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertInstanceOf,
+  assertRejects,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import {
+  CancelledError,
+  InvalidStateError,
+  TimeoutError,
+} from "../../futures/errors.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { type Coroutine, currentTask, Task } from "../../tasks/task.ts";
+import { type Timeout, timeout, timeoutAt } from "../../tasks/timeout.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+// ---- Generator scopes ----
+
+Deno.test("timeout().scope() turns its own cancellation into TimeoutError at the deadline", async () => {
+  const loop = new VirtualTimeLoop();
+  let t: Timeout | undefined;
+  function* main(): Coroutine<unknown> {
+    t = timeout(30);
+    try {
+      yield* t.scope(function* () {
+        yield* sleep(3600);
+      });
+    } catch (e) {
+      return e;
+    }
+  }
+  const err = await loop.runUntilComplete(main());
+  assertInstanceOf(err, TimeoutError);
+  assertInstanceOf((err as Error).cause, CancelledError);
+  assertEquals(loop.time(), 30);
+  assert(t!.expired());
+  loop.close();
+});
+
+Deno.test("timeout().scope() returns the body's value when it finishes in time", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(10, { loop });
+  const main = loop.createTask(function* (): Coroutine<string> {
+    const v = yield* t.scope(function* () {
+      return yield* sleep(1, "quick");
+    });
+    // The timer is disarmed: waiting past the deadline is fine.
+    yield* sleep(20);
+    return v;
+  });
+  assertEquals(await loop.runUntilComplete(main), "quick");
+  assertFalse(t.expired());
+  assertEquals(loop.time(), 21);
+  loop.close();
+});
+
+Deno.test("timeout().scope() raises TimeoutError only after the body's cleanup", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* timeout(5).scope(function* () {
+      try {
+        yield* sleep(60);
+      } finally {
+        log.push(`cleanup from ${loop.time()}`);
+        yield* sleep(2);
+        log.push(`cleanup done ${loop.time()}`);
+      }
+    });
+  });
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  assertEquals(log, ["cleanup from 5", "cleanup done 7"]);
+  assertEquals(loop.time(), 7);
+  loop.close();
+});
+
+Deno.test("timeout().scope() passes other errors through unchanged", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* timeout(5).scope(function* () {
+      yield* sleep(1);
+      throw new RangeError("bad");
+    });
+  });
+  await assertRejects(() => loop.runUntilComplete(main), RangeError, "bad");
+  loop.close();
+});
+
+Deno.test("timeout().scope() returns normally when the body swallows the cancellation", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(1, { loop });
+  const main = loop.createTask(function* (): Coroutine<[string, number]> {
+    const v = yield* t.scope(function* () {
+      try {
+        yield* sleep(60);
+      } catch {
+        // refused
+      }
+      return "refused";
+    });
+    // The scope's cancellation was withdrawn: the task waits on.
+    yield* sleep(1);
+    return [v, currentTask()!.cancelling()];
+  });
+  assertEquals(await loop.runUntilComplete(main), ["refused", 0]);
+  assert(t.expired());
+  assertFalse(main.cancelled());
+  loop.close();
+});
+
+Deno.test("timeout().scope() in a coroutine created outside any task enters when it starts", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(2, { loop });
+  const coro = t.scope(function* () {
+    yield* sleep(10);
+  });
+  await assertRejects(() => loop.runUntilComplete(coro), TimeoutError);
+  assertEquals(loop.time(), 2);
+  loop.close();
+});
+
+// ---- Async-function scopes ----
+
+Deno.test("timeout().scope() with an async body works in an async-function task", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const fast = await timeout(5).scope(async () => await sleep(1, "fast"));
+    try {
+      await timeout(5).scope(async () => {
+        await sleep(60);
+      });
+    } catch (e) {
+      return [fast, (e as Error).name, loop.time()];
+    }
+  });
+  assertEquals(await loop.runUntilComplete(main), ["fast", "TimeoutError", 6]);
+  loop.close();
+});
+
+Deno.test("timeout().scope() with an async body outside a task throws InvalidStateError", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(1, { loop });
+  assertThrows(
+    () => t.scope(async () => await Promise.resolve(1)),
+    InvalidStateError,
+    "inside a task",
+  );
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("Timeout.enter() and exit() work as a hand-written scope", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const t = timeout(3);
+    t.enter();
+    try {
+      await sleep(10);
+    } catch (e) {
+      const out = t.exit(e);
+      return [(out as Error).name, t.expired()];
+    }
+    t.exit();
+    return ["finished", t.expired()];
+  });
+  assertEquals(await loop.runUntilComplete(main), ["TimeoutError", true]);
+  loop.close();
+});
+
+Deno.test("Timeout.exit() without an error after expiry withdraws the pending cancellation", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const task = currentTask()!;
+    const t = timeout(1);
+    t.enter();
+    // A foreign promise cannot be interrupted: the timeout fires at 1 while
+    // the task waits for it, and the cancellation stays pending.
+    await new Promise<void>((resolve) => loop.callLater(2, resolve));
+    const during = task.cancelling();
+    assertEquals(t.exit(), undefined);
+    assert(t.expired());
+    await sleep(1); // not cancelled: the request was withdrawn
+    return [during, task.cancelling(), loop.time()];
+  });
+  assertEquals(await loop.runUntilComplete(main), [1, 0, 3]);
+  loop.close();
+});
+
+// ---- run() ----
+
+Deno.test("Timeout.run() accepts a future, a coroutine, a promise and an async function", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const a = await timeout(5).run(sleep(1, "future"));
+    const b = await timeout(5).run((function* (): Coroutine<string> {
+      return yield* sleep(1, "coroutine");
+    })());
+    const c = await timeout(5).run(Promise.resolve("promise"));
+    const d = await timeout(5).run(async () => await sleep(1, "async"));
+    return [a, b, c, d];
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    "future",
+    "coroutine",
+    "promise",
+    "async",
+  ]);
+  loop.close();
+});
+
+Deno.test("Timeout.run() cancels an async function and fails once it has finished", async () => {
+  const loop = new VirtualTimeLoop();
+  let finishedAt = -1;
+  const work = async () => {
+    try {
+      await sleep(60);
+    } finally {
+      await sleep(1);
+      finishedAt = loop.time();
+    }
+  };
+  const fut = timeout(10, { loop }).run(work);
+  await assertRejects(() => loop.runUntilComplete(fut), TimeoutError);
+  assertEquals([finishedAt, loop.time()], [11, 11]);
+  loop.close();
+});
+
+Deno.test("Timeout.run() from a generator coroutine", async () => {
+  const loop = new VirtualTimeLoop();
+  function* main(): Coroutine<string> {
+    try {
+      yield* timeout(1).run(sleep(2));
+    } catch (e) {
+      if (e instanceof TimeoutError) return "timed out";
+    }
+    return "no";
+  }
+  assertEquals(await loop.runUntilComplete(main()), "timed out");
+  loop.close();
+});
+
+Deno.test("Timeout.run(): cancelling the returned future cancels the work, without TimeoutError", async () => {
+  const loop = new VirtualTimeLoop();
+  const inner = sleep(60, undefined, { loop });
+  const fut = timeout(10, { loop }).run(inner);
+  loop.callLater(3, () => fut.cancel());
+  await assertRejects(() => loop.runUntilComplete(fut), CancelledError);
+  assert(inner.cancelled());
+  assertEquals(loop.time(), 3);
+  loop.close();
+});
+
+// ---- Cooperation with other cancellations ----
+
+Deno.test("timeout() never swallows an outer cancellation", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(5, { loop });
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* t.scope(function* () {
+      yield* sleep(60);
+    });
+  });
+  loop.callLater(2, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assertFalse(t.expired());
+  assertEquals(loop.time(), 2);
+  loop.close();
+});
+
+Deno.test("timeout() keeps an outer cancellation that arrives with the deadline", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(5, { loop });
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* t.scope(function* () {
+      yield* sleep(60);
+    });
+  });
+  // At the very time of the deadline.
+  loop.callAt(5, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assert(t.expired());
+  assertEquals(main.cancelling(), 1);
+  loop.close();
+});
+
+Deno.test("timeout() keeps an outer cancellation of an async-function task", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    await timeout(5).scope(async () => {
+      await sleep(60);
+    });
+  });
+  loop.callLater(5, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assert(main.cancelled());
+  loop.close();
+});
+
+Deno.test("nested timeouts: when the outer fires, the outer one reports", async () => {
+  const loop = new VirtualTimeLoop();
+  const outer = timeout(1, { loop });
+  const inner = timeout(5, { loop });
+  const seen: string[] = [];
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* outer.scope(function* () {
+      try {
+        yield* inner.scope(function* () {
+          yield* sleep(60);
+        });
+      } catch (e) {
+        seen.push((e as Error).name);
+        throw e;
+      }
+    });
+  });
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  assertEquals(seen, ["CancelledError"]);
+  assert(outer.expired());
+  assertFalse(inner.expired());
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("nested timeouts: when the inner fires, the outer scope goes on", async () => {
+  const loop = new VirtualTimeLoop();
+  const outer = timeout(10, { loop });
+  const main = loop.createTask(function* (): Coroutine<string> {
+    return yield* outer.scope(function* () {
+      try {
+        yield* timeout(1).scope(function* () {
+          yield* sleep(60);
+        });
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e;
+      }
+      return yield* sleep(2, "outer finished");
+    });
+  });
+  assertEquals(await loop.runUntilComplete(main), "outer finished");
+  assertFalse(outer.expired());
+  assertEquals(loop.time(), 3);
+  loop.close();
+});
+
+Deno.test("nested timeouts with the same deadline: the inner lets the cancellation through", async () => {
+  const loop = new VirtualTimeLoop();
+  const outer = timeout(2, { loop });
+  const inner = timeout(2, { loop });
+  let innerSaw = "";
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* outer.scope(function* () {
+      try {
+        yield* inner.scope(function* () {
+          yield* sleep(60);
+        });
+      } catch (e) {
+        innerSaw = (e as Error).name;
+        throw e;
+      }
+    });
+  });
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  assertEquals(innerSaw, "CancelledError");
+  assert(outer.expired() && inner.expired());
+  assertEquals(main.cancelling(), 0);
+  loop.close();
+});
+
+Deno.test("nested async timeouts: when the outer fires, the outer one reports", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    await timeout(1).scope(async () => {
+      await timeout(5).scope(async () => {
+        await sleep(60);
+      });
+    });
+  });
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+// ---- Deadlines ----
+
+Deno.test("Timeout.reschedule() moves the deadline later and earlier", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<number> {
+    const t = timeout(1);
+    try {
+      yield* t.scope(function* () {
+        t.reschedule(loop.time() + 10);
+        yield* sleep(5);
+        t.reschedule(loop.time() + 1);
+        yield* sleep(60);
+      });
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+    }
+    return loop.time();
+  });
+  assertEquals(await loop.runUntilComplete(main), 6);
+  loop.close();
+});
+
+Deno.test("Timeout.reschedule() to the past fires on the next turn, null disarms", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<string[]> {
+    const out: string[] = [];
+    const t = timeout(1);
+    yield* t.scope(function* () {
+      t.reschedule(null);
+      yield* sleep(30);
+    });
+    out.push(`disarmed ${loop.time()} ${t.when()}`);
+    const u = timeout(100);
+    try {
+      yield* u.scope(function* () {
+        u.reschedule(loop.time() - 1);
+        yield* sleep(30);
+      });
+    } catch (e) {
+      out.push(`${(e as Error).name} ${loop.time()}`);
+    }
+    return out;
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    "disarmed 30 null",
+    "TimeoutError 30",
+  ]);
+  loop.close();
+});
+
+Deno.test("timeout(null) never fires until given a deadline", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<number> {
+    const t = timeout(null);
+    assertEquals(t.when(), null);
+    yield* t.scope(function* () {
+      yield* sleep(100);
+    });
+    const u = timeout(null);
+    try {
+      yield* u.scope(function* () {
+        u.reschedule(loop.time() + 5);
+        yield* sleep(100);
+      });
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+    }
+    return loop.time();
+  });
+  assertEquals(await loop.runUntilComplete(main), 105);
+  loop.close();
+});
+
+Deno.test("timeoutAt() uses an absolute loop time and reschedule() works before entering", async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.advance(100);
+  const t = timeoutAt(110, { loop });
+  assertEquals(t.when(), 110);
+  t.reschedule(103);
+  const fut = t.run(sleep(60, undefined, { loop }));
+  await assertRejects(() => loop.runUntilComplete(fut), TimeoutError);
+  assertEquals(loop.time(), 103);
+  loop.close();
+});
+
+Deno.test("Timeout.reschedule() after expiry throws InvalidStateError", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(1, { loop });
+  await assertRejects(
+    () => loop.runUntilComplete(t.run(sleep(5, undefined, { loop }))),
+    TimeoutError,
+  );
+  assertThrows(() => t.reschedule(10), InvalidStateError, "expired");
+  loop.close();
+});
+
+// ---- Misuse ----
+
+Deno.test("timeout() rejects a delay that is not a number", () => {
+  const loop = new VirtualTimeLoop();
+  assertThrows(() => timeout("1" as unknown as number, { loop }), TypeError);
+  assertThrows(() => timeout(NaN, { loop }), TypeError);
+  assertThrows(() => timeoutAt(undefined as unknown as number), TypeError);
+  loop.close();
+});
+
+Deno.test("timeout() without a loop throws InvalidStateError", () => {
+  assertThrows(() => timeout(1), InvalidStateError, "no event loop");
+});
+
+Deno.test("a Timeout is entered at most once", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(5, { loop });
+  const fut = t.run(sleep(1, "x", { loop }));
+  assertThrows(
+    () => t.run(sleep(1, "y", { loop })),
+    InvalidStateError,
+    "already entered",
+  );
+  const other = loop.createTask(function* (): Coroutine<void> {
+    assertThrows(() => t.enter(), InvalidStateError, "already entered");
+    assertThrows(
+      () => t.scope(function* () {}),
+      InvalidStateError,
+      "already entered",
+    );
+    yield;
+  });
+  assertEquals(await loop.runUntilComplete(fut), "x");
+  await loop.runUntilComplete(other);
+  loop.close();
+});
+
+Deno.test("Timeout.enter() outside a task throws InvalidStateError", () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(5, { loop });
+  assertThrows(() => t.enter(), InvalidStateError, "inside a task");
+  loop.close();
+});
+
+Deno.test("Timeout.exit() before entering throws InvalidStateError", () => {
+  const t = timeoutAt(5);
+  assertThrows(() => t.exit(), InvalidStateError, "created");
+});
+
+Deno.test("Timeout.scope() rejects a body that returns neither a generator nor a promise", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<void> {
+    const bad = (() => 42) as unknown as () => Coroutine<number>;
+    assertThrows(() => timeout(1).scope(bad), TypeError);
+    yield;
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});
+
+Deno.test("Timeout prints its state and deadline", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeoutAt(7, { loop });
+  assertEquals(Object.prototype.toString.call(t), "[object Timeout created]");
+  assertEquals(Deno.inspect(t), "Timeout created when=7");
+  const task = new Task(
+    t.scope(function* () {
+      assertEquals(
+        String(Object.prototype.toString.call(t)),
+        "[object Timeout active]",
+      );
+      yield* sleep(1);
+    }),
+    { loop },
+  );
+  await loop.runUntilComplete(task);
+  assertEquals(Deno.inspect(t), "Timeout finished when=7");
+  assertStrictEquals(t.expired(), false);
+  loop.close();
+});

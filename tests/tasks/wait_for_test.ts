@@ -1,0 +1,265 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertInstanceOf,
+  assertRejects,
+  assertThrows,
+} from "@std/assert";
+import { CancelledError, TimeoutError } from "../../futures/errors.ts";
+import { Future } from "../../futures/future.ts";
+import { shield } from "../../tasks/shield.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { type Coroutine, Task } from "../../tasks/task.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+// ---- Results and errors ----
+
+Deno.test("waitFor() gives the result when it comes in time", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = waitFor(sleep(1, "in time", { loop }), 30);
+  assertEquals(await loop.runUntilComplete(fut), "in time");
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("waitFor() passes the awaitable's error through", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    await waitFor(
+      (async () => {
+        await sleep(1);
+        throw new RangeError("inner");
+      })(),
+      30,
+    );
+  });
+  await assertRejects(() => loop.runUntilComplete(main), RangeError, "inner");
+  loop.close();
+});
+
+Deno.test("waitFor() accepts a coroutine, a task and a promise", async () => {
+  const loop = new VirtualTimeLoop();
+  function* coro(): Coroutine<string> {
+    return yield* sleep(1, "coroutine");
+  }
+  const main = loop.createTask(async () => [
+    await waitFor(coro(), 5),
+    await waitFor(loop.createTask(async () => await sleep(1, "task")), 5),
+    await waitFor(Promise.resolve("promise"), 5),
+  ]);
+  assertEquals(await loop.runUntilComplete(main), [
+    "coroutine",
+    "task",
+    "promise",
+  ]);
+  loop.close();
+});
+
+Deno.test("waitFor() with a null timeout waits without limit", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = waitFor(sleep(86400, "a day later", { loop }), null);
+  assertEquals(await loop.runUntilComplete(fut), "a day later");
+  loop.close();
+});
+
+// ---- Timeouts ----
+
+Deno.test("waitFor() times out after 30 virtual seconds and cancels the awaitable", async () => {
+  const loop = new VirtualTimeLoop();
+  const inner = sleep(3600, undefined, { loop });
+  const err = await loop.runUntilComplete(waitFor(inner, 30)).catch((e) => e);
+  assertInstanceOf(err, TimeoutError);
+  assert(inner.cancelled());
+  assertEquals(loop.time(), 30);
+  loop.close();
+});
+
+Deno.test("waitFor() fails only once the cancelled task has really finished", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const inner = loop.createTask(function* (): Coroutine<void> {
+    try {
+      yield* sleep(3600);
+    } finally {
+      log.push(`cancelled at ${loop.time()}`);
+      yield* sleep(5);
+      log.push(`cleaned up at ${loop.time()}`);
+    }
+  });
+  const fut = waitFor(inner, 30);
+  await assertRejects(() => loop.runUntilComplete(fut), TimeoutError);
+  assertEquals(log, ["cancelled at 30", "cleaned up at 35"]);
+  assert(inner.cancelled());
+  assertEquals(loop.time(), 35);
+  loop.close();
+});
+
+Deno.test("waitFor() returns the value of an awaitable that refuses the cancellation", async () => {
+  const loop = new VirtualTimeLoop();
+  const stubborn = loop.createTask(function* (): Coroutine<string> {
+    try {
+      yield* sleep(3600);
+    } catch {
+      // refused
+    }
+    return "kept going";
+  });
+  assertEquals(
+    await loop.runUntilComplete(waitFor(stubborn, 1)),
+    "kept going",
+  );
+  loop.close();
+});
+
+Deno.test("waitFor() in a generator coroutine times out a generator coroutine", async () => {
+  const loop = new VirtualTimeLoop();
+  let cleaned = false;
+  function* slow(): Coroutine<number> {
+    try {
+      yield* sleep(60);
+      return 1;
+    } finally {
+      cleaned = true;
+    }
+  }
+  function* main(): Coroutine<string> {
+    try {
+      yield* waitFor(slow(), 2);
+      return "no timeout";
+    } catch (e) {
+      return (e as Error).name;
+    }
+  }
+  assertEquals(await loop.runUntilComplete(main()), "TimeoutError");
+  assert(cleaned);
+  assertEquals(loop.time(), 2);
+  loop.close();
+});
+
+Deno.test("waitFor() with a zero timeout returns a done future's result", async () => {
+  const loop = new VirtualTimeLoop();
+  const done = new Future<string>({ loop });
+  done.setResult("ready");
+  assertEquals(await loop.runUntilComplete(waitFor(done, 0)), "ready");
+  loop.close();
+});
+
+Deno.test("waitFor() with a zero or negative timeout cancels a pending awaitable at once", async () => {
+  const loop = new VirtualTimeLoop();
+  for (const limit of [0, -5]) {
+    const inner = sleep(10, undefined, { loop });
+    const err = await loop.runUntilComplete(waitFor(inner, limit)).catch((
+      e,
+    ) => e);
+    assertInstanceOf(err, TimeoutError);
+    assertInstanceOf((err as Error).cause, CancelledError);
+    assert(inner.cancelled());
+  }
+  assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+Deno.test("waitFor() with a zero timeout never starts a coroutine", async () => {
+  const loop = new VirtualTimeLoop();
+  let started = false;
+  function* coro(): Coroutine<void> {
+    started = true;
+    yield* sleep(1);
+  }
+  const main = loop.createTask(async () => await waitFor(coro(), 0));
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  assertFalse(started);
+  loop.close();
+});
+
+Deno.test("waitFor() with a zero timeout waits for the awaitable's cleanup", async () => {
+  const loop = new VirtualTimeLoop();
+  const inner = loop.createTask(function* (): Coroutine<void> {
+    try {
+      yield* sleep(10);
+    } finally {
+      yield* sleep(3);
+    }
+  });
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* sleep(1); // let inner start
+    yield* waitFor(inner, 0);
+  });
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  assert(inner.cancelled());
+  assertEquals(loop.time(), 4);
+  loop.close();
+});
+
+Deno.test("waitFor() nested: when the outer limit passes first, the outer one times out", async () => {
+  const loop = new VirtualTimeLoop();
+  const inner = sleep(60, undefined, { loop });
+  const innerWait = waitFor(inner, 10);
+  const outerWait = waitFor(innerWait, 2);
+  await assertRejects(() => loop.runUntilComplete(outerWait), TimeoutError);
+  assert(innerWait.cancelled(), "the inner wait is cancelled, not timed out");
+  assert(inner.cancelled());
+  assertEquals(loop.time(), 2);
+  loop.close();
+});
+
+// ---- Cancellation ----
+
+Deno.test("waitFor(): cancelling the returned future cancels the awaitable", async () => {
+  const loop = new VirtualTimeLoop();
+  const inner = sleep(60, undefined, { loop });
+  const fut = waitFor(inner, 30);
+  loop.callLater(5, () => fut.cancel());
+  await assertRejects(() => loop.runUntilComplete(fut), CancelledError);
+  assert(inner.cancelled());
+  assertEquals(loop.time(), 5);
+  loop.close();
+});
+
+Deno.test("waitFor(): cancelling the waiting async-function task cancels the awaitable", async () => {
+  const loop = new VirtualTimeLoop();
+  const inner = sleep(60, undefined, { loop });
+  const main = loop.createTask(async () => await waitFor(inner, 30));
+  loop.callLater(5, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assert(main.cancelled());
+  assert(inner.cancelled());
+  loop.close();
+});
+
+Deno.test("waitFor(): cancelling the waiting generator task is not turned into a timeout", async () => {
+  const loop = new VirtualTimeLoop();
+  const inner = sleep(60, undefined, { loop });
+  const main = new Task(function* (): Coroutine<void> {
+    yield* waitFor(inner, 5);
+  }, { loop });
+  loop.callAt(5, () => main.cancel()); // at the very time of the deadline
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assert(main.cancelled());
+  assert(inner.cancelled());
+  loop.close();
+});
+
+Deno.test("waitFor(shield()) times out but leaves the work running", async () => {
+  const loop = new VirtualTimeLoop();
+  const work = loop.createTask(async () => await sleep(10, "done"));
+  await assertRejects(
+    () => loop.runUntilComplete(waitFor(shield(work), 1)),
+    TimeoutError,
+  );
+  assertFalse(work.done());
+  assertEquals(await loop.runUntilComplete(work), "done");
+  loop.close();
+});
+
+// ---- Misuse ----
+
+Deno.test("waitFor() rejects a timeout that is not a number", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = sleep(1, undefined, { loop });
+  assertThrows(() => waitFor(fut, "5" as unknown as number), TypeError);
+  assertThrows(() => waitFor(fut, NaN), TypeError);
+  loop.close();
+});

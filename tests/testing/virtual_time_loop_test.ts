@@ -1,0 +1,257 @@
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertInstanceOf,
+  assertRejects,
+} from "@std/assert";
+import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
+import { BaseEventLoop } from "../../loop/base_event_loop.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { TimerHandle } from "../../loop/handle.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import type { Coroutine } from "../../tasks/task.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+Deno.test("VirtualTimeLoop is a DenoEventLoop whose clock starts at 0", () => {
+  const loop = new VirtualTimeLoop();
+  assertInstanceOf(loop, DenoEventLoop);
+  assertInstanceOf(loop, BaseEventLoop);
+  assertEquals(loop.time(), 0);
+  assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+// ---- advance() ----
+
+Deno.test("VirtualTimeLoop.advance() runs the timers due on the way, in order", async () => {
+  const loop = new VirtualTimeLoop();
+  const fired: [string, number][] = [];
+  const at = (name: string) => () => fired.push([name, loop.time()]);
+  loop.callLater(15, at("c"));
+  loop.callLater(5, at("a"));
+  loop.callLater(10, at("b"));
+  await loop.advance(10);
+  assertEquals(fired, [["a", 5], ["b", 10]]);
+  assertEquals(loop.time(), 10);
+  await loop.advance(10);
+  assertEquals(fired, [["a", 5], ["b", 10], ["c", 15]]);
+  assertEquals(loop.time(), 20);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop.advance() also runs what those timers schedule up to the new time", async () => {
+  const loop = new VirtualTimeLoop();
+  const fired: number[] = [];
+  loop.callLater(2, () => {
+    fired.push(loop.time());
+    loop.callLater(3, () => fired.push(loop.time()));
+    loop.callLater(20, () => fired.push(loop.time()));
+    loop.callLater(8, () => fired.push(loop.time())); // due at exactly 10
+    loop.callSoon(() => fired.push(loop.time()));
+  });
+  await loop.advance(10);
+  assertEquals(fired, [2, 2, 5, 10]);
+  assertEquals(loop.time(), 10);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop.advance() runs timers due exactly at the new time", async () => {
+  const loop = new VirtualTimeLoop();
+  const fired: string[] = [];
+  loop.callAt(3, () => fired.push("at 3"));
+  loop.callAt(3.000001, () => fired.push("just after"));
+  await loop.advance(3);
+  assertEquals(fired, ["at 3"]);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop.advance(0) runs the ready callbacks without moving the clock", async () => {
+  const loop = new VirtualTimeLoop();
+  const order: string[] = [];
+  loop.callSoon(() => order.push("ready"));
+  loop.callLater(1, () => order.push("timer"));
+  await loop.advance(0);
+  assertEquals(order, ["ready"]);
+  assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop.advance() calls add up", async () => {
+  const loop = new VirtualTimeLoop();
+  for (let i = 0; i < 8; i++) await loop.advance(0.25);
+  assertEquals(loop.time(), 2);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop.advance() rejects a negative or non-number amount with RangeError", async () => {
+  const loop = new VirtualTimeLoop();
+  await assertRejects(
+    () => loop.advance(-1),
+    RangeError,
+    "Cannot advance the clock: seconds must be >= 0, received -1",
+  );
+  await assertRejects(() => loop.advance(NaN), RangeError);
+  await assertRejects(() => loop.advance("1" as never), RangeError);
+  assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop.advance() rejects with InvalidStateError while running", async () => {
+  const loop = new VirtualTimeLoop();
+  const attempts: Promise<void>[] = [];
+  loop.callSoon(() => {
+    attempts.push(loop.advance(1));
+    loop.stop();
+  });
+  await loop.runForever();
+  await assertRejects(
+    () => attempts[0],
+    InvalidStateError,
+    "Cannot advance the clock: the loop is running",
+  );
+  assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop.advance() rejects with InvalidStateError once closed", async () => {
+  const loop = new VirtualTimeLoop();
+  loop.close();
+  await assertRejects(() => loop.advance(1), InvalidStateError);
+});
+
+// ---- Jumping when idle ----
+
+Deno.test("VirtualTimeLoop jumps to the next timer when nothing is ready", async () => {
+  const loop = new VirtualTimeLoop();
+  assertEquals(
+    await loop.runUntilComplete(sleep(3600, "an hour", { loop })),
+    "an hour",
+  );
+  assertEquals(loop.time(), 3600);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop runs a 30-second timeout built from sleep and cancel at once", async () => {
+  const loop = new VirtualTimeLoop();
+  function* withTimeout(): Coroutine<string> {
+    const work = sleep(60, "finished");
+    const timer = loop.callLater(30, () => work.cancel("timed out"));
+    try {
+      return yield* work;
+    } catch (e) {
+      if (e instanceof CancelledError) return `${e.message} at ${loop.time()}`;
+      throw e;
+    } finally {
+      timer.cancel();
+    }
+  }
+  assertEquals(await loop.runUntilComplete(withTimeout()), "timed out at 30");
+  assertEquals(loop.time(), 30);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop fires timers at exactly their due time", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen: [number, number][] = [];
+  for (const d of [0.1, 0.2, 0.3, 7, 1e6]) {
+    const t: TimerHandle = loop.callLater(
+      d,
+      () => seen.push([t.when, loop.time()]),
+    );
+  }
+  await loop.runUntilComplete(sleep(1e6 + 1, undefined, { loop }));
+  assertEquals(seen.length, 5);
+  for (const [when, at] of seen) assertEquals(at, when);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop does not jump while callbacks are ready", async () => {
+  const loop = new VirtualTimeLoop();
+  const times: number[] = [];
+  let n = 0;
+  function tick() {
+    times.push(loop.time());
+    if (++n < 5) loop.callSoon(tick);
+  }
+  loop.callSoon(tick);
+  loop.callLater(1, () => loop.stop());
+  await loop.runForever();
+  assertEquals(times, [0, 0, 0, 0, 0]);
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop lets async functions schedule before it jumps", async () => {
+  const loop = new VirtualTimeLoop();
+  const task = loop.createTask(async () => {
+    await sleep(10);
+    // Resumed in a microtask: this sleep must count from 10, not from a
+    // later jump.
+    await Promise.resolve();
+    await sleep(1);
+    return loop.time();
+  });
+  loop.callLater(100, () => {});
+  assertEquals(await loop.runUntilComplete(task), 11);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop with no timers waits for real events without moving the clock", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<string>();
+  const id = setTimeout(
+    () => loop.callSoonThreadsafe(() => fut.setResult("from the host")),
+    0,
+  );
+  try {
+    assertEquals(await loop.runUntilComplete(fut), "from the host");
+  } finally {
+    clearTimeout(id);
+  }
+  assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop.runOnce() jumps to the next timer and runs it", async () => {
+  const loop = new VirtualTimeLoop();
+  const fired: number[] = [];
+  loop.callLater(4, () => fired.push(loop.time()));
+  loop.callLater(9, () => fired.push(loop.time()));
+  await loop.runOnce();
+  assertEquals(fired, [4]);
+  await loop.runOnce();
+  assertEquals(fired, [4, 9]);
+  assertFalse(loop.isRunning());
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop skips cancelled timers when it jumps", async () => {
+  const loop = new VirtualTimeLoop();
+  const fired: number[] = [];
+  const skipped = loop.callLater(5, () => fired.push(5));
+  loop.callLater(8, () => fired.push(loop.time()));
+  skipped.cancel();
+  await loop.runOnce();
+  assertEquals(fired, [8]);
+  assertEquals(loop.time(), 8);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop runs callRepeatedly on the virtual clock", async () => {
+  const loop = new VirtualTimeLoop();
+  const times: number[] = [];
+  const h = loop.callRepeatedly(0.5, () => times.push(loop.time()));
+  await loop.advance(2);
+  h.cancel();
+  assertEquals(times, [0.5, 1, 1.5, 2]);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop prints its class and state", () => {
+  const loop = new VirtualTimeLoop();
+  loop.callLater(1, () => {});
+  assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=0 timers=1");
+  loop.close();
+  assert(loop.isClosed());
+});
