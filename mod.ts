@@ -21,6 +21,7 @@
  * @module
  */
 
+export * from "./facade/mod.ts";
 export * from "./futures/mod.ts";
 export * from "./loop/mod.ts";
 export * from "./protocols/mod.ts";

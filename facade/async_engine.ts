@@ -49,8 +49,10 @@ const encoder = new TextEncoder();
  * The contract, for every call:
  *
  * - Exactly one of `success(value)` and `failure(error)` is called, once —
- *   unless the operation is cancelled with `cancel()`, in which case
- *   neither is.
+ *   unless the operation is cancelled with `cancel()` (or by the engine's
+ *   `close()`), in which case neither is: cancelling means "I no longer
+ *   care". A cancellation from anywhere else (someone cancelling the
+ *   engine's task) is reported as `failure(CancelledError)`.
  * - They are always called from the loop, never from inside the call that
  *   started the operation.
  * - When `timeout` seconds pass first, the operation is cancelled and
@@ -131,7 +133,10 @@ export interface Callback<T> {
  * `failure` gets the error, the second step is skipped, and the second
  * callback's `failure` gets the same error — so every callback hears
  * exactly once. Either callback's `cancel()` cancels what is left of the
- * chain; a step already finished is still reported.
+ * chain, and neither callback hears of the steps it stopped; a first step
+ * already finished is still reported, and from then on the first
+ * callback's `cancel()` returns `false`. Each callback's `timeout` limits
+ * its own step.
  *
  * @typeParam A What the first step gives.
  * @typeParam B What the second step gives.
@@ -369,13 +374,12 @@ export class AsyncEngine implements AsyncDisposable {
   ): void {
     checkAddress("connect", host, port);
     checkLimit("connect", options?.limit);
-    this.#start("connect", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => this.#connect(host, port, options),
-        cb,
-        `connect to ${host}:${port}`,
-      );
-    });
+    this.#single(
+      "connect",
+      cb,
+      `connect to ${host}:${port}`,
+      () => this.#connect(host, port, options),
+    );
   }
 
   /**
@@ -412,13 +416,12 @@ export class AsyncEngine implements AsyncDisposable {
         }`,
       );
     }
-    this.#start("listen", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => this.#listen(host, port, backlog, options),
-        cb,
-        `listen on ${host}:${port}`,
-      );
-    });
+    this.#single(
+      "listen",
+      cb,
+      `listen on ${host}:${port}`,
+      () => this.#listen(host, port, backlog, options),
+    );
   }
 
   /**
@@ -436,13 +439,12 @@ export class AsyncEngine implements AsyncDisposable {
    */
   accept(listener: Listener, cb: Callback<Connection>): void {
     checkListener("accept", listener);
-    this.#start("accept", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => this.#accept(listener),
-        cb,
-        "accept a connection",
-      );
-    });
+    this.#single(
+      "accept",
+      cb,
+      "accept a connection",
+      () => this.#accept(listener),
+    );
   }
 
   // ---- Reading ----
@@ -462,9 +464,18 @@ export class AsyncEngine implements AsyncDisposable {
    * timeout is out of range.
    * @throws {InvalidStateError} When the engine is closed.
    */
-  read(conn: Connection, cb: Callback<Uint8Array>, options?: ReadOptions): void {
+  read(
+    conn: Connection,
+    cb: Callback<Uint8Array>,
+    options?: ReadOptions,
+  ): void {
     checkConnection("read", conn);
     const size = options?.size ?? conn.reader.limit;
+    if (typeof size !== "number") {
+      throw new TypeError(
+        `Cannot call read(): size must be a number, received ${typeof size}`,
+      );
+    }
     if (!Number.isSafeInteger(size) || size <= 0) {
       throw new RangeError(
         `Cannot call read(): size must be a whole number > 0, received ${
@@ -472,13 +483,7 @@ export class AsyncEngine implements AsyncDisposable {
         }`,
       );
     }
-    this.#start("read", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => conn.reader.read(size)[Symbol.iterator](),
-        cb,
-        "read",
-      );
-    });
+    this.#single("read", cb, "read", () => wait(conn.reader.read(size)));
   }
 
   /**
@@ -511,13 +516,12 @@ export class AsyncEngine implements AsyncDisposable {
         "Cannot call readUntil(): the separator must be at least one byte, received an empty one",
       );
     }
-    this.#start("readUntil", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => conn.reader.readuntil(sep)[Symbol.iterator](),
-        cb,
-        "read until the separator",
-      );
-    });
+    this.#single(
+      "readUntil",
+      cb,
+      "read until the separator",
+      () => wait(conn.reader.readuntil(sep)),
+    );
   }
 
   /**
@@ -553,14 +557,16 @@ export class AsyncEngine implements AsyncDisposable {
         `Cannot call readUntilRegex(): pattern must be a RegExp, received ${typeof pattern}`,
       );
     }
-    const regex = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ""));
-    this.#start("readUntilRegex", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => readUntilRegex(conn.reader, regex),
-        cb,
-        "read until the pattern",
-      );
-    });
+    const regex = new RegExp(
+      pattern.source,
+      pattern.flags.replace(/[gy]/g, ""),
+    );
+    this.#single(
+      "readUntilRegex",
+      cb,
+      "read until the pattern",
+      () => readUntilRegex(conn.reader, regex),
+    );
   }
 
   /**
@@ -587,13 +593,12 @@ export class AsyncEngine implements AsyncDisposable {
         }`,
       );
     }
-    this.#start("readChunk", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => conn.reader.readexactly(size)[Symbol.iterator](),
-        cb,
-        `read ${size} bytes`,
-      );
-    });
+    this.#single(
+      "readChunk",
+      cb,
+      `read ${size} bytes`,
+      () => wait(conn.reader.readexactly(size)),
+    );
   }
 
   /**
@@ -611,13 +616,12 @@ export class AsyncEngine implements AsyncDisposable {
    */
   readAll(conn: Connection, cb: Callback<Uint8Array>): void {
     checkConnection("readAll", conn);
-    this.#start("readAll", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => conn.reader.read(-1)[Symbol.iterator](),
-        cb,
-        "read until the end of the stream",
-      );
-    });
+    this.#single(
+      "readAll",
+      cb,
+      "read until the end of the stream",
+      () => wait(conn.reader.read(-1)),
+    );
   }
 
   /**
@@ -641,13 +645,12 @@ export class AsyncEngine implements AsyncDisposable {
   expectLine(conn: Connection, line: string, cb: Callback<string>): void {
     checkConnection("expectLine", conn);
     const expected = checkLine("expectLine", line);
-    this.#start("expectLine", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => expectLine(conn.reader, expected),
-        cb,
-        "read the expected line",
-      );
-    });
+    this.#single(
+      "expectLine",
+      cb,
+      "read the expected line",
+      () => expectLine(conn.reader, expected),
+    );
   }
 
   // ---- Writing ----
@@ -668,12 +671,14 @@ export class AsyncEngine implements AsyncDisposable {
    * @throws {RangeError} When the timeout is out of range.
    * @throws {InvalidStateError} When the engine is closed.
    */
-  write(conn: Connection, data: Uint8Array | string, cb: Callback<number>): void {
+  write(
+    conn: Connection,
+    data: Uint8Array | string,
+    cb: Callback<number>,
+  ): void {
     checkConnection("write", conn);
     const bytes = toBytes(data, "write", "data");
-    this.#start("write", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(() => write(conn.writer, bytes), cb, "write");
-    });
+    this.#single("write", cb, "write", () => write(conn.writer, bytes));
   }
 
   /**
@@ -687,16 +692,19 @@ export class AsyncEngine implements AsyncDisposable {
    * @throws {RangeError} When the timeout is out of range.
    * @throws {InvalidStateError} When the engine is closed.
    */
-  writeLine(conn: Connection, line: Uint8Array | string, cb: Callback<number>): void {
+  writeLine(
+    conn: Connection,
+    line: Uint8Array | string,
+    cb: Callback<number>,
+  ): void {
     checkConnection("writeLine", conn);
     const bytes = lineBytes(line, "writeLine");
-    this.#start("writeLine", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => write(conn.writer, bytes),
-        cb,
-        "write the line",
-      );
-    });
+    this.#single(
+      "writeLine",
+      cb,
+      "write the line",
+      () => write(conn.writer, bytes),
+    );
   }
 
   // ---- Names and work ----
@@ -723,13 +731,12 @@ export class AsyncEngine implements AsyncDisposable {
     options?: GetaddrinfoOptions,
   ): void {
     checkAddress("getaddrinfo", host, port);
-    this.#start("getaddrinfo", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () => this.#loop.getaddrinfo(host, port, options)[Symbol.iterator](),
-        cb,
-        `resolve ${host}`,
-      );
-    });
+    this.#single(
+      "getaddrinfo",
+      cb,
+      `resolve ${host}`,
+      () => wait(this.#loop.getaddrinfo(host, port, options)),
+    );
   }
 
   /**
@@ -770,14 +777,12 @@ export class AsyncEngine implements AsyncDisposable {
       );
     }
     const executor = options?.executor ?? null;
-    this.#start("submitWork", [cb], function* (this: AsyncEngine) {
-      return yield* this.#limited(
-        () =>
-          this.#loop.runInExecutor(executor, fn, ...args)[Symbol.iterator](),
-        cb,
-        "finish the work",
-      );
-    });
+    this.#single(
+      "submitWork",
+      cb,
+      "finish the work",
+      () => wait(this.#loop.runInExecutor(executor, fn, ...args)),
+    );
   }
 
   // ---- Chained calls ----
@@ -982,9 +987,9 @@ export class AsyncEngine implements AsyncDisposable {
       callbacks,
       [
         () =>
-          this.#loop.getaddrinfo(host, port, { family, type, proto, flags })[
-            Symbol.iterator
-          ](),
+          wait(
+            this.#loop.getaddrinfo(host, port, { family, type, proto, flags }),
+          ),
         `resolve ${host}`,
       ],
       [
@@ -1137,26 +1142,45 @@ export class AsyncEngine implements AsyncDisposable {
     return conn;
   }
 
+  /** Starts a one-step call. */
+  #single<T>(
+    method: string,
+    cb: Callback<T>,
+    what: string,
+    body: () => Coroutine<T>,
+  ): void {
+    this.#start(method, [cb], function* (this: AsyncEngine, timeouts) {
+      return yield* this.#limited(body, timeouts[0], what);
+    });
+  }
+
   /**
-   * Starts one task for a call with the given callback slots (one, or two
-   * for a chain), and reports its end to them. `body` runs with `this`
-   * bound to the engine; for a chain it reports the first step itself and
-   * sets `stage.first` to false once that step is over.
+   * Starts the task of a call with one callback, or two for a chain, and
+   * reports its end to them. `body` runs with `this` bound to the engine
+   * and gets each callback's timeout; a chain reports its first step
+   * itself, and sets `stage.firstDone` once it has scheduled that report.
    */
   #start<T>(
     method: string,
     callbacks: Callback<never>[],
-    body: (this: AsyncEngine) => Coroutine<T>,
-    stage?: { first: boolean },
+    body: (
+      this: AsyncEngine,
+      timeouts: (number | null)[],
+    ) => Coroutine<T>,
+    stage?: { firstDone: boolean },
   ): void {
     this.#checkOpen(method);
-    for (const [i, cb] of callbacks.entries()) {
-      checkCallback(method, cb, callbacks.length === 1 ? "callback" : `callback ${i + 1}`);
-      checkTimeout(method, cb.timeout);
-    }
-    const task = this.#loop.createTask(body.call(this), {
+    const timeouts = callbacks.map((cb, i) => {
+      checkCallback(
+        method,
+        cb,
+        callbacks.length === 1 ? "callback" : `callback ${i + 1}`,
+      );
+      return checkTimeout(method, cb.timeout);
+    });
+    const task = this.#loop.createTask(body.call(this, timeouts), {
       name: `AsyncEngine.${method}`,
-    }) as Task<T>;
+    });
     let requested = false;
     const cancel = (): boolean => {
       if (requested || task.done()) return false;
@@ -1168,13 +1192,18 @@ export class AsyncEngine implements AsyncDisposable {
     if (stage === undefined) {
       callbacks[0].cancel = cancel;
     } else {
-      callbacks[0].cancel = () => stage.first && cancel();
+      callbacks[0].cancel = () => !stage.firstDone && cancel();
       callbacks[1].cancel = cancel;
     }
     task.addDoneCallback(() => {
       this.#operations.delete(task as Task<unknown>);
       try {
-        this.#report(task, requested, slots);
+        // A chain whose first step was reported only owes the second.
+        this.#report(
+          task,
+          requested,
+          stage?.firstDone ? slots.slice(1) : slots,
+        );
       } finally {
         this.#checkIdle();
       }
@@ -1183,7 +1212,6 @@ export class AsyncEngine implements AsyncDisposable {
 
   /** Tells the callbacks how a task ended. */
   #report<T>(task: Task<T>, requested: boolean, slots: Slot[]): void {
-    const last = slots[slots.length - 1];
     if (task.cancelled()) {
       if (requested) return;
       // Cancelled by someone other than cancel(): still tell the caller.
@@ -1196,6 +1224,7 @@ export class AsyncEngine implements AsyncDisposable {
       for (const slot of slots) this.#call(slot, "failure", error);
       return;
     }
+    const last = slots[slots.length - 1];
     const error = task.exception();
     if (error instanceof FirstStepFailed) {
       for (const slot of slots) this.#call(slot, "failure", error.error);
@@ -1208,17 +1237,20 @@ export class AsyncEngine implements AsyncDisposable {
 
   /** Calls a callback; what it throws goes to the exception handler. */
   #call(slot: Slot, kind: "success" | "failure", value: unknown): void {
+    const cb = slot.cb as Callback<unknown>;
     try {
-      (slot.cb[kind] as (v: unknown) => void)(value);
+      if (kind === "success") cb.success(value);
+      else cb.failure(value);
     } catch (exception) {
       this.#loop.callExceptionHandler({
-        message: `Error in the ${kind} callback of AsyncEngine.${slot.method}()`,
+        message:
+          `Error in the ${kind} callback of AsyncEngine.${slot.method}()`,
         exception,
       });
     }
   }
 
-  /** Runs a two-step chain in one task. */
+  /** Starts a two-step chain, in one task. */
   #chain<A, B>(
     method: string,
     callbacks: ChainCallbacks<A, B>,
@@ -1228,40 +1260,43 @@ export class AsyncEngine implements AsyncDisposable {
     if (!Array.isArray(callbacks) || callbacks.length !== 2) {
       throw new TypeError(
         `Cannot call ${method}(): callbacks must be an array of two callback objects, received ${
-          Array.isArray(callbacks) ? `${callbacks.length} items` : typeof callbacks
+          Array.isArray(callbacks)
+            ? `${callbacks.length} items`
+            : callbacks === null
+            ? "null"
+            : typeof callbacks
         }`,
       );
     }
-    const [cb1, cb2] = callbacks;
-    const stage = { first: true };
-    const slot1: Slot = { cb: cb1 as Callback<never>, method };
+    const cb1 = callbacks[0] as Callback<never>;
+    const cb2 = callbacks[1] as Callback<never>;
+    const stage = { firstDone: false };
+    const slot1: Slot = { cb: cb1, method };
     this.#start(
       method,
-      [cb1 as Callback<never>, cb2 as Callback<never>],
-      function* (this: AsyncEngine): Coroutine<B> {
+      [cb1, cb2],
+      function* (this: AsyncEngine, timeouts): Coroutine<B> {
         let a: A;
         try {
-          a = yield* this.#limited(first[0], cb1, first[1]);
+          a = yield* this.#limited(first[0], timeouts[0], first[1]);
         } catch (e) {
           if (e instanceof CancelledError) throw e;
           throw new FirstStepFailed(e);
-        } finally {
-          stage.first = false;
         }
+        stage.firstDone = true;
         this.#loop.callSoon(() => this.#call(slot1, "success", a));
-        return yield* this.#limited(() => second[0](a), cb2, second[1]);
+        return yield* this.#limited(() => second[0](a), timeouts[1], second[1]);
       },
       stage,
     );
   }
 
-  /** Runs `body` under the callback's timeout, if it has one. */
+  /** Runs `body` with a time limit in seconds, if there is one. */
   *#limited<T>(
     body: () => Coroutine<T>,
-    cb: Callback<never>,
+    seconds: number | null,
     what: string,
   ): Coroutine<T> {
-    const seconds = checkTimeout("", cb.timeout);
     if (seconds === null) return yield* body();
     const scope = timeoutScope(seconds, { loop: this.#loop });
     try {
@@ -1385,16 +1420,16 @@ export class AsyncEngine implements AsyncDisposable {
   }
 
   #describe(): string {
-    const state = this.#closed
-      ? "closed"
-      : this.#running
-      ? "running"
-      : "idle";
+    const state = this.#closed ? "closed" : this.#running ? "running" : "idle";
     return `${state} pending=${this.#operations.size} connections=${this.#connections.size} listeners=${this.#listeners.size}`;
   }
 }
 
 // ---- Steps shared by the calls ----
+
+function* wait<T>(future: Future<T>): Coroutine<T> {
+  return yield* future;
+}
 
 function* write(writer: StreamWriter, bytes: Uint8Array): Coroutine<number> {
   writer.write(bytes);
@@ -1424,6 +1459,9 @@ function* readUntilRegex(
   const decoder = new TextDecoder();
   const bytes: number[] = [];
   let text = "";
+  // A pattern that matches empty text needs nothing read.
+  const empty = regex.exec(text);
+  if (empty !== null) return empty;
   for (;;) {
     const chunk = yield* reader.read(1);
     if (chunk.length === 0) {

@@ -24,25 +24,25 @@ import type { Connection } from "./connection.ts";
  * PEP 3156: the server `start_serving()` returns, seen through the
  * async-facade proposal's `accept(sock, cb)`.
  *
- * @example Accepting from a listener the engine made
+ * @example Taking a connection with `accept()`, outside the engine
  * ```ts
- * import { AsyncEngine, type Connection, type Listener } from "@tulip/tulip/facade";
- * import { DenoEventLoop } from "@tulip/tulip/loop";
+ * import { AsyncEngine, type Listener } from "@tulip/tulip/facade";
  * import { assertEquals } from "@std/assert";
  *
- * const loop = new DenoEventLoop();
- * const engine = new AsyncEngine(loop);
- * const listener = await loop.runUntilComplete(new Promise<Listener>((success, failure) =>
- *   engine.listen("127.0.0.1", 0, { success, failure })
- * ));
+ * const engine = new AsyncEngine();
+ * const loop = engine.getLoop();
+ * // A callback object can be a promise's resolve and reject.
+ * const listener = await loop.runUntilComplete(
+ *   new Promise<Listener>((success, failure) =>
+ *     engine.listen("127.0.0.1", 0, { success, failure })
+ *   ),
+ * );
  * const { port } = listener.addresses()[0] as Deno.NetAddr;
- * const conns: Connection[] = [];
- * engine.connect("127.0.0.1", port, { success: (c) => conns.push(c), failure: console.error });
- * await loop.runUntilComplete(listener.accept()).then((c) => conns.push(c));
- * await engine.run();
- * assertEquals(conns.length, 2);
+ * engine.connect("127.0.0.1", port, { success: () => {}, failure: console.error });
+ * const conn = await loop.runUntilComplete(listener.accept());
+ * assertEquals(conn.isClosing(), false);
  * listener.close();
- * await engine.close();
+ * await engine.close(); // closes both ends and the loop
  * ```
  */
 export class Listener implements AsyncDisposable {
@@ -167,6 +167,8 @@ export class Listener implements AsyncDisposable {
       : addr.path !== undefined
       ? ` on ${addr.path}`
       : ` on ${addr.hostname}:${addr.port}`;
-    return `${this.#closing ? "closed" : "listening"}${where} waiting=${this.#accepted.qsize()}`;
+    return `${
+      this.#closing ? "closed" : "listening"
+    }${where} waiting=${this.#accepted.qsize()}`;
   }
 }

@@ -372,10 +372,13 @@ function checkLimit(name: string, value: number): number {
 }
 
 /**
- * The state machine both parsers share. Not exported: the two subclasses
- * fix the head type and what the start line looks like.
+ * What {@linkcode HttpRequestParser} and {@linkcode HttpResponseParser}
+ * share: the state machine, input handling, pausing. Not constructed
+ * directly; useful as the type of either parser.
+ *
+ * @typeParam H The head type the parser reports.
  */
-class HttpParserBase<H extends HttpMessageHead> {
+export class HttpParser<H extends HttpMessageHead> {
   readonly #isRequest: boolean;
   readonly #what: string;
   readonly #cb: HttpParserCallbacks<H>;
@@ -410,7 +413,15 @@ class HttpParserBase<H extends HttpMessageHead> {
   #high = 0;
   readonly #framing = new Framing();
 
-  constructor(
+  /**
+   * Makes a parser; see the subclasses.
+   *
+   * @param isRequest Whether it reads requests (else responses).
+   * @param callbacks Where events go.
+   * @param options Limits.
+   * @param methods The queue of methods awaiting responses (client side).
+   */
+  protected constructor(
     isRequest: boolean,
     callbacks: HttpParserCallbacks<H>,
     options: HttpParserOptions,
@@ -1139,21 +1150,6 @@ class HttpParserBase<H extends HttpMessageHead> {
     const count = this.#fields(src, fields, f);
     high |= this.#high;
 
-    // Header block bytes are mostly ASCII, which the (fast) UTF-8 decoder
-    // maps one to one; obs-text needs the Latin-1 path.
-    const offs = this.#offs;
-    const text = high >= 128
-      ? latin1(src, start, end)
-      : DECODER.decode(src.subarray(start, end));
-    const pairs = new Array<[string, string]>(count);
-    for (let k = 0, n = 0; n < count; k += 4, n++) {
-      pairs[n] = [
-        text.slice(offs[k] - start, offs[k + 1] - start),
-        text.slice(offs[k + 2] - start, offs[k + 3] - start),
-      ];
-    }
-    const headers = new HttpHeaderList(pairs);
-
     // Framing (RFC 9112 §6).
     let bodyKind: HttpBodyKind;
     let length = 0;
@@ -1218,6 +1214,21 @@ class HttpParserBase<H extends HttpMessageHead> {
       this.#state = bodyKind === "chunked" ? S_CHUNK_SIZE : S_BODY_CLOSE;
     }
     this.#bodyBytes = 0;
+
+    // Header block bytes are mostly ASCII, which the (fast) UTF-8 decoder
+    // maps one to one; obs-text needs the Latin-1 path.
+    const offs = this.#offs;
+    const text = high >= 128
+      ? latin1(src, start, end)
+      : DECODER.decode(src.subarray(start, end));
+    const pairs = new Array<[string, string]>(count);
+    for (let k = 0, n = 0; n < count; k += 4, n++) {
+      pairs[n] = [
+        text.slice(offs[k] - start, offs[k + 1] - start),
+        text.slice(offs[k + 2] - start, offs[k + 3] - start),
+      ];
+    }
+    const headers = new HttpHeaderList(pairs);
 
     let head: HttpRequestHead | HttpResponseHead;
     if (this.#isRequest) {
@@ -1394,9 +1405,11 @@ function internMethod(
  *
  * Feed it bytes with `feed()`; it reports each request through the
  * callbacks. Requests pipelined behind the current one are parsed as soon
- * as it completes, unless the callbacks `pause()` the parser.
+ * as it completes, unless the callbacks `pause()` the parser. An HTTP/1.1
+ * request must have exactly one `Host` field. The parser goes on after a
+ * request with `keepAlive: false`; the server stops feeding it.
  */
-export class HttpRequestParser extends HttpParserBase<HttpRequestHead> {
+export class HttpRequestParser extends HttpParser<HttpRequestHead> {
   /**
    * Makes a parser for the requests of one connection.
    *
@@ -1418,9 +1431,11 @@ export class HttpRequestParser extends HttpParserBase<HttpRequestHead> {
  * Whether a response has a body depends on the request it answers (a
  * response to HEAD has none), so the client calls `expectResponse(method)`
  * for each request it sends, in order. A 1xx response is reported as a
- * message of its own (no body) and the final response follows it.
+ * message of its own (no body) and the final response follows it. After a
+ * 101 response, or a 2xx answer to CONNECT, the connection no longer
+ * carries HTTP, and the parser ignores the rest of its input.
  */
-export class HttpResponseParser extends HttpParserBase<HttpResponseHead> {
+export class HttpResponseParser extends HttpParser<HttpResponseHead> {
   readonly #methods: string[];
 
   /**

@@ -553,6 +553,22 @@ export class JsonRpcProtocol extends Protocol {
   }
 
   /**
+   * The peer is not reading our replies fast enough: stop reading its
+   * requests until the write buffer drains, so that neither buffer grows
+   * without bound.
+   */
+  override pauseWriting(): void {
+    this.#transport?.pauseReading();
+  }
+
+  /** The write buffer drained: take requests again. */
+  override resumeWriting(): void {
+    if (this.#transport !== null && !this.#transport.isClosing()) {
+      this.#transport.resumeReading();
+    }
+  }
+
+  /**
    * Fails every call still waiting with a `Deno.errors.ConnectionReset`
    * naming its method (its `cause` is `exc`, or the `LimitOverrunError`
    * when an over-long message made this side close), and aborts the
@@ -744,19 +760,17 @@ export class JsonRpcProtocol extends Protocol {
       const p = new JsonSplitter(received, max, overLong);
       return { protocol: p, send: (data) => this.#transport!.write(data) };
     }
+    const tooLong = (size: number) =>
+      new LimitOverrunError(
+        `Cannot receive a JSON message: it is longer than maxMessageBytes=${max}, received at least ${size} bytes`,
+        size,
+      );
     // One more byte than the limit, for the `\r` of a `\r\n` line ending.
     const p = new ChunkProtocol("\n", (line) => {
       const end = line.length > 0 && line[line.length - 1] === CR
         ? line.length - 1
         : line.length;
-      if (end > max) {
-        return overLong(
-          new LimitOverrunError(
-            `Cannot receive a JSON message: it is longer than maxMessageBytes=${max}, received ${end} bytes`,
-            end,
-          ),
-        );
-      }
+      if (end > max) return overLong(tooLong(end));
       for (let i = 0; i < end; i++) {
         const c = line[i];
         if (c !== 0x20 && c !== 0x09 && c !== 0x0d) {
@@ -764,7 +778,10 @@ export class JsonRpcProtocol extends Protocol {
         }
       }
       // A blank line: skipped.
-    }, { maxLength: max + 1, onLengthExceeded: overLong });
+    }, {
+      maxLength: max + 1,
+      onLengthExceeded: () => overLong(tooLong(max + 2)),
+    });
     return { protocol: p, send: (data) => p.writeChunk(data) };
   }
 
@@ -781,7 +798,11 @@ export class JsonRpcProtocol extends Protocol {
 
   // An over-long message: say so to the peer, then close.
   #overLong(error: LimitOverrunError): void {
-    this.#closeError = error;
+    // The framers word it in their own terms (maxLength): restate it.
+    this.#closeError = new LimitOverrunError(
+      `Cannot receive a JSON-RPC message: it is longer than maxMessageBytes=${this.maxMessageBytes}`,
+      error.consumed,
+    );
     this.#sendIfOpen(
       errorReply(
         JsonRpcError.INVALID_REQUEST,

@@ -23,6 +23,7 @@ import {
   type JsonRpcProtocolOptions,
 } from "../../protocols/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
+import { Protocol } from "../../protocols/protocol.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 import {
   transportPair,
@@ -1002,6 +1003,11 @@ Deno.test("JsonRpcProtocol accepts maxMessageBytes and rejects one byte more, in
         Deno.errors.ConnectionReset,
       );
       assertInstanceOf(error.cause, LimitOverrunError, name);
+      assertStringIncludes(
+        (error.cause as Error).message,
+        `maxMessageBytes=${max}`,
+        name,
+      );
       await loop.advance(0);
       const got = peer.messages(framing) as Record<string, unknown>[];
       assertEquals(got.length, 3, name); // The call, the answer, the error.
@@ -1130,4 +1136,40 @@ Deno.test("JsonRpcProtocol sends requests over a framing its peer can read", () 
     assertEquals(all, frame(framing, message), framing);
     loop.close();
   }
+});
+
+// ---- flow control ----
+
+Deno.test("JsonRpcProtocol stops reading requests while its replies back up", async () => {
+  const loop = new VirtualTimeLoop();
+  const server = new JsonRpcProtocol({ echo: (p) => p });
+  const client = new Protocol();
+  const [clientT, serverT] = transportPair(client, server, {
+    loop,
+    bufferSize: 1024,
+  });
+  serverT.setWriteBufferLimits(2048, 512);
+  clientT.pauseReading();
+  const request = (id: number) =>
+    new TextEncoder().encode(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "echo",
+        params: ["x".repeat(200)],
+      }) +
+        "\n",
+    );
+  for (let i = 1; i <= 40; i++) clientT.write(request(i));
+  await loop.advance(1);
+  assertFalse(
+    serverT.isReading(),
+    "server keeps reading with replies backed up",
+  );
+  clientT.resumeReading();
+  await loop.advance(1);
+  assert(serverT.isReading(), "server reads again once replies drained");
+  clientT.close();
+  await loop.advance(1);
+  loop.close();
 });

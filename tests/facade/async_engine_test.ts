@@ -1,0 +1,1070 @@
+// AsyncEngine over real loopback sockets (127.0.0.1, port 0). Every test
+// closes its engine, which closes its connections, listeners and loop.
+// Timeouts run on a VirtualTimeLoop: its clock jumps to the timer once
+// nothing is ready, so no test waits for real time.
+
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertInstanceOf,
+  assertRejects,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import { AsyncEngine, type Callback } from "../../facade/async_engine.ts";
+import { Connection } from "../../facade/connection.ts";
+import { Listener } from "../../facade/listener.ts";
+import { UnexpectedLineError } from "../../facade/unexpected_line_error.ts";
+import {
+  CancelledError,
+  IncompleteReadError,
+  InvalidStateError,
+  LimitOverrunError,
+  TimeoutError,
+} from "../../futures/errors.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { AddrInfo, Executor } from "../../loop/event_loop.ts";
+import { allTasks } from "../../tasks/task.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+// ---- Helpers ----
+
+const HOST = "127.0.0.1";
+/** Real seconds after which a stuck test gives up (a guard, not a timing). */
+const GUARD = 20;
+
+type Call<T> =
+  | { kind: "success"; value: T }
+  | { kind: "failure"; error: unknown };
+
+/** A callback object that records every call made to it. */
+class Recorder<T> {
+  readonly calls: Call<T>[] = [];
+  readonly cb: Callback<T>;
+
+  constructor(timeout?: number | null, onSuccess?: (value: T) => void) {
+    this.cb = {
+      success: (value) => {
+        this.calls.push({ kind: "success", value });
+        onSuccess?.(value);
+      },
+      failure: (error) => {
+        this.calls.push({ kind: "failure", error });
+      },
+      timeout,
+    };
+  }
+
+  /** The one success value; fails the test on anything else. */
+  value(): T {
+    assertEquals(this.calls.length, 1, `expected one call: ${this.#show()}`);
+    const call = this.calls[0];
+    if (call.kind !== "success") {
+      throw new Error(`expected success, got failure: ${String(call.error)}`);
+    }
+    return call.value;
+  }
+
+  /** The one failure error; fails the test on anything else. */
+  error(): unknown {
+    assertEquals(this.calls.length, 1, `expected one call: ${this.#show()}`);
+    const call = this.calls[0];
+    assertEquals(call.kind, "failure", "expected a failure");
+    return (call as { error: unknown }).error;
+  }
+
+  /** The one failure error, checked to be an instance of `type`. */
+  errorOf<E>(type: abstract new (...args: never[]) => E): E {
+    const error = this.error();
+    assert(
+      error instanceof type,
+      `expected ${type.name}, got ${String(error)}`,
+    );
+    return error as E;
+  }
+
+  #show(): string {
+    return JSON.stringify(this.calls.map((c) => c.kind));
+  }
+}
+
+/** Runs the engine until idle, giving up after GUARD real seconds. */
+async function drive(engine: AsyncEngine): Promise<void> {
+  const loop = engine.getLoop();
+  if (loop instanceof VirtualTimeLoop) {
+    // A guard timer would be jumped to: rely on the test runner instead.
+    await engine.run();
+    return;
+  }
+  let gaveUp = false;
+  const guard = loop.callLater(GUARD, () => {
+    gaveUp = true;
+    engine.stop();
+  });
+  try {
+    await engine.run();
+  } finally {
+    guard.cancel();
+  }
+  if (gaveUp) throw new Error(`The engine was still busy after ${GUARD} s`);
+}
+
+/** Runs one iteration at a time until `done()`, with the same guard. */
+async function until(engine: AsyncEngine, done: () => boolean): Promise<void> {
+  const loop = engine.getLoop();
+  const deadline = performance.now() + GUARD * 1000;
+  // On a real clock, a timer makes sure that runOnce() wakes up.
+  const guard = loop instanceof VirtualTimeLoop
+    ? null
+    : loop.callLater(GUARD, () => {});
+  try {
+    while (!done()) {
+      if (performance.now() > deadline) {
+        throw new Error(`The condition was still false after ${GUARD} s`);
+      }
+      await engine.runOnce();
+    }
+  } finally {
+    guard?.cancel();
+  }
+}
+
+async function listen(
+  engine: AsyncEngine,
+  backlog?: number,
+): Promise<Listener> {
+  const r = new Recorder<Listener>();
+  engine.listen(HOST, 0, r.cb, { backlog });
+  await drive(engine);
+  return r.value();
+}
+
+function portOf(listener: Listener): number {
+  return (listener.addresses()[0] as Deno.NetAddr).port;
+}
+
+/** A listener, a client connection and the server's end of it. */
+async function pair(
+  engine: AsyncEngine,
+): Promise<[Connection, Connection, Listener]> {
+  const listener = await listen(engine);
+  const client = new Recorder<Connection>();
+  const server = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), client.cb);
+  engine.accept(listener, server.cb);
+  await drive(engine);
+  return [client.value(), server.value(), listener];
+}
+
+/** A port that was just free: listened on, then closed. */
+async function closedPort(engine: AsyncEngine): Promise<number> {
+  const listener = await listen(engine);
+  const port = portOf(listener);
+  listener.close();
+  await drive(engine);
+  return port;
+}
+
+async function send(
+  engine: AsyncEngine,
+  conn: Connection,
+  data: string,
+): Promise<void> {
+  const r = new Recorder<number>();
+  engine.write(conn, data, r.cb);
+  await drive(engine);
+  r.value();
+}
+
+const text = (data: Uint8Array) => new TextDecoder().decode(data);
+
+/** An executor on the loop's own thread, for work without workers. */
+const inline: Executor = {
+  submit: (fn, ...args) => Promise.resolve().then(() => fn(...args)),
+  shutdown() {},
+};
+
+// ---- connect, listen, accept ----
+
+Deno.test("AsyncEngine.connect() and accept() give the two ends of one connection", async () => {
+  const engine = new AsyncEngine();
+  const [client, server, listener] = await pair(engine);
+  assertInstanceOf(client, Connection);
+  assertInstanceOf(server, Connection);
+  const local = client.getExtraInfo("sockname") as Deno.NetAddr;
+  const peer = server.getExtraInfo("peername") as Deno.NetAddr;
+  assertEquals(peer.port, local.port);
+  assertEquals(
+    (client.getExtraInfo("peername") as Deno.NetAddr).port,
+    portOf(listener),
+  );
+  await engine.close();
+  assert(client.isClosing() && server.isClosing() && listener.isClosing());
+});
+
+Deno.test("AsyncEngine.listen() gives a Listener with its addresses", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  assertInstanceOf(listener, Listener);
+  const addr = listener.addresses()[0] as Deno.NetAddr;
+  assertEquals([addr.transport, addr.hostname], ["tcp", HOST]);
+  assert(addr.port > 0);
+  assertFalse(listener.isClosing());
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.listen() reports an address in use to failure", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const r = new Recorder<Listener>();
+  engine.listen(HOST, portOf(listener), r.cb);
+  await drive(engine);
+  assertInstanceOf(r.error(), Deno.errors.AddrInUse);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.connect() reports a refused connection to failure", async () => {
+  const engine = new AsyncEngine();
+  const port = await closedPort(engine);
+  const r = new Recorder<Connection>();
+  engine.connect(HOST, port, r.cb);
+  await drive(engine);
+  assertInstanceOf(r.error(), Deno.errors.ConnectionRefused);
+  assertEquals(engine.pending(), 0);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.accept() queues connections that arrive before it is called", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const clients = [new Recorder<Connection>(), new Recorder<Connection>()];
+  for (const c of clients) engine.connect(HOST, portOf(listener), c.cb);
+  await drive(engine);
+  // Both are accepted by the server and wait in the listener's queue.
+  await until(engine, () => listener.waiting() >= 2);
+  const accepted = [new Recorder<Connection>(), new Recorder<Connection>()];
+  for (const a of accepted) engine.accept(listener, a.cb);
+  await drive(engine);
+  const servers = accepted.map((a) => a.value());
+  const peers = servers.map((s) =>
+    (s.getExtraInfo("peername") as Deno.NetAddr).port
+  )
+    .sort();
+  const locals = clients.map((c) =>
+    (c.value().getExtraInfo("sockname") as Deno.NetAddr).port
+  ).sort();
+  assertEquals(peers, locals);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.listen() closes connections beyond the backlog", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine, 1);
+  const first = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), first.cb);
+  await drive(engine);
+  await until(engine, () => listener.waiting() >= 1);
+  const second = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), second.cb);
+  await drive(engine);
+  // The second one is closed by the server: its client reads the end.
+  const eof = new Recorder<Uint8Array>();
+  engine.read(second.value(), eof.cb);
+  await drive(engine);
+  assertEquals(eof.value().length, 0);
+  assertEquals(listener.waiting(), 1);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.accept() fails with InvalidStateError when the listener closes", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const waiting = new Recorder<Connection>();
+  engine.accept(listener, waiting.cb);
+  await engine.runOnce();
+  listener.close();
+  await drive(engine);
+  assertInstanceOf(waiting.error(), InvalidStateError);
+  const late = new Recorder<Connection>();
+  engine.accept(listener, late.cb);
+  await drive(engine);
+  assertInstanceOf(late.error(), InvalidStateError);
+  await engine.close();
+});
+
+Deno.test("Listener.close() closes the connections still waiting to be accepted", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const client = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), client.cb);
+  await drive(engine);
+  await until(engine, () => listener.waiting() >= 1);
+  listener.close();
+  assertEquals(listener.waiting(), 0);
+  const eof = new Recorder<Uint8Array>();
+  engine.readAll(client.value(), eof.cb);
+  await drive(engine);
+  assertEquals(eof.value().length, 0);
+  await engine.close();
+});
+
+// ---- Reading ----
+
+Deno.test("AsyncEngine.read() gives what is available, up to size, and empty at the end", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  await send(engine, server, "hello");
+  const part = new Recorder<Uint8Array>();
+  engine.read(client, part.cb, { size: 2 });
+  await drive(engine);
+  assertEquals(text(part.value()), "he");
+  const rest = new Recorder<Uint8Array>();
+  engine.read(client, rest.cb);
+  await drive(engine);
+  assertEquals(text(rest.value()), "llo");
+  server.close();
+  const end = new Recorder<Uint8Array>();
+  engine.read(client, end.cb);
+  await drive(engine);
+  assertEquals(end.value().length, 0);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.readUntil() takes a string or bytes separator, which it includes", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  await send(engine, server, "key=value;next\r\n");
+  const byText = new Recorder<Uint8Array>();
+  engine.readUntil(client, "=", byText.cb);
+  await drive(engine);
+  assertEquals(text(byText.value()), "key=");
+  const byBytes = new Recorder<Uint8Array>();
+  engine.readUntil(client, new Uint8Array([59]), byBytes.cb);
+  await drive(engine);
+  assertEquals(text(byBytes.value()), "value;");
+  const crlf = new Recorder<Uint8Array>();
+  engine.readUntil(client, "\r\n", crlf.cb);
+  await drive(engine);
+  assertEquals(text(crlf.value()), "next\r\n");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.readUntil() fails with IncompleteReadError when the stream ends first", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  await send(engine, server, "no separator");
+  server.close();
+  const r = new Recorder<Uint8Array>();
+  engine.readUntil(client, "\n", r.cb);
+  await drive(engine);
+  const error = r.errorOf(IncompleteReadError);
+  assertEquals(text(error.partial), "no separator");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.readUntilRegex() delivers the match and leaves the rest unread", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  await send(engine, server, "Welcome to héllo\nlogin: rest");
+  const r = new Recorder<RegExpExecArray>();
+  engine.readUntilRegex(client, /(\w+): $/g, r.cb);
+  await drive(engine);
+  const match = r.value();
+  assertEquals(match[1], "login");
+  assertEquals(match.input, "Welcome to héllo\nlogin: ");
+  const rest = new Recorder<Uint8Array>();
+  engine.read(client, rest.cb);
+  await drive(engine);
+  assertEquals(text(rest.value()), "rest");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.readUntilRegex() fails at the end of the stream and at the read limit", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const client = new Recorder<Connection>();
+  const server = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), client.cb, { limit: 8 });
+  engine.accept(listener, server.cb);
+  await drive(engine);
+  await send(engine, server.value(), "0123456789");
+  const over = new Recorder<RegExpExecArray>();
+  engine.readUntilRegex(client.value(), /x/, over.cb);
+  await drive(engine);
+  const overrun = over.errorOf(LimitOverrunError);
+  assertEquals(overrun.consumed, 8);
+  server.value().close();
+  const end = new Recorder<RegExpExecArray>();
+  engine.readUntilRegex(client.value(), /x/, end.cb);
+  await drive(engine);
+  const incomplete = end.errorOf(IncompleteReadError);
+  assertEquals(text(incomplete.partial), "89");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.readChunk() gives exactly size bytes, or IncompleteReadError", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  await send(engine, server, "abc");
+  const first = new Recorder<Uint8Array>();
+  engine.readChunk(client, 6, first.cb);
+  // The rest comes in a second write: the chunk waits for it.
+  engine.write(server, "defgh", new Recorder<number>().cb);
+  await drive(engine);
+  assertEquals(text(first.value()), "abcdef");
+  const empty = new Recorder<Uint8Array>();
+  engine.readChunk(client, 0, empty.cb);
+  await drive(engine);
+  assertEquals(empty.value().length, 0);
+  server.close();
+  const short = new Recorder<Uint8Array>();
+  engine.readChunk(client, 5, short.cb);
+  await drive(engine);
+  const error = short.errorOf(IncompleteReadError);
+  assertEquals([text(error.partial), error.expected], ["gh", 5]);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.readAll() reads until the end of the stream", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  const all = new Recorder<Uint8Array>();
+  engine.readAll(client, all.cb);
+  engine.write(server, "one ", new Recorder<number>().cb);
+  engine.write(server, "two ", new Recorder<number>().cb);
+  engine.write(
+    server,
+    "three",
+    new Recorder<number>(null, () => server.close()).cb,
+  );
+  await drive(engine);
+  assertEquals(text(all.value()), "one two three");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.expectLine() accepts the line with \\n or \\r\\n", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  await send(engine, server, "HELLO\r\nWORLD\n");
+  const a = new Recorder<string>();
+  engine.expectLine(client, "HELLO", a.cb);
+  await drive(engine);
+  assertEquals(a.value(), "HELLO");
+  const b = new Recorder<string>();
+  engine.expectLine(client, "WORLD\n", b.cb);
+  await drive(engine);
+  assertEquals(b.value(), "WORLD");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.expectLine() fails with UnexpectedLineError on another line", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  await send(engine, server, "BYE\n");
+  const r = new Recorder<string>();
+  engine.expectLine(client, "HELLO", r.cb);
+  await drive(engine);
+  const error = r.errorOf(UnexpectedLineError);
+  assertEquals([error.expected, error.received], ["HELLO", "BYE"]);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.expectLine() fails with IncompleteReadError at the end before a line", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  await send(engine, server, "HEL");
+  server.close();
+  const partial = new Recorder<string>();
+  engine.expectLine(client, "HELLO", partial.cb);
+  await drive(engine);
+  assertEquals(text((partial.error() as IncompleteReadError).partial), "HEL");
+  const nothing = new Recorder<string>();
+  engine.expectLine(client, "HELLO", nothing.cb);
+  await drive(engine);
+  assertInstanceOf(nothing.error(), IncompleteReadError);
+  await engine.close();
+});
+
+// ---- Writing ----
+
+Deno.test("AsyncEngine.write() and writeLine() report the bytes written", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  const w = new Recorder<number>();
+  engine.write(client, new Uint8Array([104, 105, 32]), w.cb);
+  const l = new Recorder<number>();
+  engine.writeLine(client, "héllo", l.cb);
+  await drive(engine);
+  assertEquals([w.value(), l.value()], [3, 7]);
+  client.close();
+  const all = new Recorder<Uint8Array>();
+  engine.readAll(server, all.cb);
+  await drive(engine);
+  assertEquals(text(all.value()), "hi héllo\n");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.write() reports a write on a closing connection to failure", async () => {
+  const engine = new AsyncEngine();
+  const [client] = await pair(engine);
+  client.close();
+  const r = new Recorder<number>();
+  engine.write(client, "late", r.cb);
+  await drive(engine);
+  assertInstanceOf(r.error(), Error);
+  await engine.close();
+});
+
+// ---- Names and work ----
+
+Deno.test("AsyncEngine.getaddrinfo() resolves a numeric address", async () => {
+  const engine = new AsyncEngine();
+  const r = new Recorder<AddrInfo[]>();
+  engine.getaddrinfo(HOST, 8080, r.cb);
+  await drive(engine);
+  assertEquals(r.value(), [{ family: 4, hostname: HOST, port: 8080 }]);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.submitWork() runs a self-contained function in a worker", async () => {
+  const engine = new AsyncEngine();
+  const r = new Recorder<number>();
+  engine.submitWork(
+    (n: number) => {
+      let sum = 0;
+      for (let i = 1; i <= n; i++) sum += i;
+      return sum;
+    },
+    [100],
+    r.cb,
+  );
+  await drive(engine);
+  assertEquals(r.value(), 5050);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.submitWork() reports what the function throws to failure", async () => {
+  const engine = new AsyncEngine();
+  const r = new Recorder<never>();
+  engine.submitWork(
+    () => {
+      throw new RangeError("too big");
+    },
+    [],
+    r.cb,
+    { executor: inline },
+  );
+  await drive(engine);
+  const error = r.errorOf(RangeError);
+  assertEquals(error.message, "too big");
+  await engine.close();
+});
+
+// ---- Chained calls ----
+
+Deno.test("AsyncEngine.connectThenWriteLine() and acceptThenExpectLine() exchange a line", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const order: string[] = [];
+  const accepted = new Recorder<Connection>(null, () => order.push("accept"));
+  const line = new Recorder<string>(null, () => order.push("line"));
+  const connected = new Recorder<Connection>(null, () => order.push("connect"));
+  const wrote = new Recorder<number>(null, () => order.push("write"));
+  engine.acceptThenExpectLine(listener, "HELLO", [accepted.cb, line.cb]);
+  engine.connectThenWriteLine(HOST, portOf(listener), "HELLO", [
+    connected.cb,
+    wrote.cb,
+  ]);
+  await drive(engine);
+  assertEquals(line.value(), "HELLO");
+  assertEquals(wrote.value(), 6);
+  assertInstanceOf(accepted.value(), Connection);
+  assertInstanceOf(connected.value(), Connection);
+  // Each chain tells its first callback before its second.
+  assert(order.indexOf("accept") < order.indexOf("line"));
+  assert(order.indexOf("connect") < order.indexOf("write"));
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.acceptThenWrite() and connectThenExpectLine() exchange a line", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const accepted = new Recorder<Connection>();
+  const wrote = new Recorder<number>();
+  const connected = new Recorder<Connection>();
+  const line = new Recorder<string>();
+  engine.acceptThenWrite(listener, "WELCOME\r\n", [accepted.cb, wrote.cb]);
+  engine.connectThenExpectLine(HOST, portOf(listener), "WELCOME", [
+    connected.cb,
+    line.cb,
+  ]);
+  await drive(engine);
+  assertEquals([wrote.value(), line.value()], [9, "WELCOME"]);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.writeThenExpectLine() writes, then checks the answer", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  // The server answers each line in upper case.
+  const question = new Recorder<Uint8Array>(null, (data) => {
+    engine.writeLine(
+      server,
+      text(data).trim().toUpperCase(),
+      new Recorder<number>().cb,
+    );
+  });
+  engine.readUntil(server, "\n", question.cb);
+  const wrote = new Recorder<number>();
+  const answer = new Recorder<string>();
+  engine.writeThenExpectLine(client, "ping\n", "PING", [wrote.cb, answer.cb]);
+  await drive(engine);
+  assertEquals([wrote.value(), answer.value()], [5, "PING"]);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.connectThenExpectLine() reports a wrong line to the second callback only", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  engine.acceptThenWrite(listener, "NOPE\n", [
+    new Recorder<Connection>().cb,
+    new Recorder<number>().cb,
+  ]);
+  const connected = new Recorder<Connection>();
+  const line = new Recorder<string>();
+  engine.connectThenExpectLine(HOST, portOf(listener), "YES", [
+    connected.cb,
+    line.cb,
+  ]);
+  await drive(engine);
+  assertInstanceOf(connected.value(), Connection);
+  assertInstanceOf(line.error(), UnexpectedLineError);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.getaddrinfoThenConnect() resolves, then connects", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const resolved = new Recorder<AddrInfo[]>();
+  const connected = new Recorder<Connection>();
+  engine.getaddrinfoThenConnect(HOST, portOf(listener), [
+    resolved.cb,
+    connected.cb,
+  ]);
+  await drive(engine);
+  assertEquals(resolved.value(), [
+    { family: 4, hostname: HOST, port: portOf(listener) },
+  ]);
+  const peer = connected.value().getExtraInfo("peername") as Deno.NetAddr;
+  assertEquals(peer.port, portOf(listener));
+  await engine.close();
+});
+
+Deno.test("AsyncEngine chained calls report a first-step failure to both callbacks and skip the second step", async () => {
+  const engine = new AsyncEngine();
+  const port = await closedPort(engine);
+  const connected = new Recorder<Connection>();
+  const wrote = new Recorder<number>();
+  engine.connectThenWriteLine(HOST, port, "never sent", [
+    connected.cb,
+    wrote.cb,
+  ]);
+  const resolved = new Recorder<AddrInfo[]>();
+  const connectedAny = new Recorder<Connection>();
+  engine.getaddrinfoThenConnect(HOST, port, [resolved.cb, connectedAny.cb]);
+  await drive(engine);
+  const error = connected.errorOf(Deno.errors.ConnectionRefused);
+  assertStrictEquals(wrote.error(), error);
+  // Resolving worked; connecting is the second step here.
+  assertEquals(resolved.value().length, 1);
+  assertInstanceOf(connectedAny.error(), Deno.errors.ConnectionRefused);
+  await engine.close();
+});
+
+// ---- Timeouts ----
+
+Deno.test("AsyncEngine reports a timeout as one TimeoutError, against a server that never answers", async () => {
+  const loop = new VirtualTimeLoop();
+  const engine = new AsyncEngine(loop);
+  const [client, server] = await pair(engine);
+  const start = loop.time();
+  const r = new Recorder<string>(30);
+  engine.expectLine(client, "HELLO", r.cb);
+  await drive(engine);
+  const error = r.errorOf(TimeoutError);
+  assertEquals(
+    error.message,
+    "Cannot read the expected line: it did not finish in time, received timeout=30",
+  );
+  assertEquals(loop.time() - start, 30);
+  assertEquals(engine.pending(), 0);
+  // The connection is still usable: the line is read when it comes.
+  await send(engine, server, "HELLO\n");
+  const again = new Recorder<string>();
+  engine.expectLine(client, "HELLO", again.cb);
+  await drive(engine);
+  assertEquals(again.value(), "HELLO");
+  await engine.close();
+  loop.close();
+});
+
+Deno.test("AsyncEngine applies each chained callback's timeout to its own step", async () => {
+  const loop = new VirtualTimeLoop();
+  const engine = new AsyncEngine(loop);
+  const listener = await listen(engine);
+  const connected = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), connected.cb);
+  await drive(engine);
+  // Queued before accepting, so that no real I/O is left to wait for.
+  await until(engine, () => listener.waiting() >= 1);
+  const start = loop.time();
+  const accepted = new Recorder<Connection>(5);
+  const line = new Recorder<string>(0.05);
+  engine.acceptThenExpectLine(listener, "HELLO", [accepted.cb, line.cb]);
+  await drive(engine);
+  assertInstanceOf(accepted.value(), Connection);
+  assertInstanceOf(line.error(), TimeoutError);
+  assertEquals(loop.time() - start, 0.05);
+  await engine.close();
+  loop.close();
+});
+
+Deno.test("AsyncEngine reports a first-step timeout to both chained callbacks", async () => {
+  const loop = new VirtualTimeLoop();
+  const engine = new AsyncEngine(loop);
+  const listener = await listen(engine);
+  const accepted = new Recorder<Connection>(2);
+  const wrote = new Recorder<number>(60);
+  engine.acceptThenWrite(listener, "never", [accepted.cb, wrote.cb]);
+  await drive(engine);
+  const error = accepted.errorOf(TimeoutError);
+  assertStrictEquals(wrote.error(), error);
+  await engine.close();
+  loop.close();
+});
+
+Deno.test("AsyncEngine.connect() with a zero timeout fails with TimeoutError and leaves nothing open", async () => {
+  const loop = new VirtualTimeLoop();
+  const engine = new AsyncEngine(loop);
+  const listener = await listen(engine);
+  const r = new Recorder<Connection>(0);
+  engine.connect(HOST, portOf(listener), r.cb);
+  await drive(engine);
+  assertInstanceOf(r.error(), TimeoutError);
+  await engine.close();
+  loop.close();
+});
+
+// ---- Cancelling ----
+
+Deno.test("AsyncEngine cancel() before completion calls no callback and loses no data", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  const r = new Recorder<Uint8Array>();
+  engine.read(client, r.cb);
+  await engine.runOnce();
+  assertEquals(engine.pending(), 1);
+  assertEquals(r.cb.cancel!(), true);
+  assertEquals(r.cb.cancel!(), false);
+  await drive(engine);
+  assertEquals(engine.pending(), 0);
+  await send(engine, server, "kept");
+  const next = new Recorder<Uint8Array>();
+  engine.read(client, next.cb);
+  await drive(engine);
+  assertEquals(r.calls, []);
+  assertEquals(text(next.value()), "kept");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine cancel() right after the call starts nothing", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const r = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), r.cb);
+  assertEquals(r.cb.cancel!(), true);
+  await drive(engine);
+  assertEquals(r.calls, []);
+  assertEquals(engine.pending(), 0);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine cancel() after completion is a no-op and the callback still comes once", async () => {
+  const engine = new AsyncEngine();
+  const r = new Recorder<AddrInfo[]>();
+  engine.getaddrinfo(HOST, 1, r.cb);
+  await drive(engine);
+  assertEquals(r.cb.cancel!(), false);
+  assertEquals(r.value().length, 1);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine cancel() of an accept loses no connection", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const cancelled = new Recorder<Connection>();
+  engine.accept(listener, cancelled.cb);
+  await engine.runOnce();
+  assert(cancelled.cb.cancel!());
+  const client = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), client.cb);
+  await drive(engine);
+  await until(engine, () => listener.waiting() >= 1);
+  const accepted = new Recorder<Connection>();
+  engine.accept(listener, accepted.cb);
+  await drive(engine);
+  assertEquals(cancelled.calls, []);
+  assertInstanceOf(accepted.value(), Connection);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine chained cancel(): the first callback's cancels the chain until its step is done", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  // Cancelled during the first step: neither callback is called.
+  const a1 = new Recorder<Connection>();
+  const a2 = new Recorder<string>();
+  engine.acceptThenExpectLine(listener, "x", [a1.cb, a2.cb]);
+  await engine.runOnce();
+  assert(a1.cb.cancel!());
+  await drive(engine);
+  assertEquals([a1.calls, a2.calls], [[], []]);
+  // Cancelled (by the second callback) during the second step: the first
+  // step is still reported, and the first callback's cancel is too late.
+  const b1 = new Recorder<Connection>();
+  const b2 = new Recorder<string>();
+  engine.acceptThenExpectLine(listener, "x", [b1.cb, b2.cb]);
+  const client = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), client.cb);
+  await until(engine, () => b1.calls.length > 0);
+  assertEquals(b1.cb.cancel!(), false);
+  assertEquals(b2.cb.cancel!(), true);
+  await drive(engine);
+  assertInstanceOf(b1.value(), Connection);
+  assertEquals(b2.calls, []);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine reports a cancellation it did not ask for as failure(CancelledError)", async () => {
+  const engine = new AsyncEngine();
+  const [client] = await pair(engine);
+  const r = new Recorder<Uint8Array>();
+  engine.read(client, r.cb);
+  await engine.runOnce();
+  const task = [...allTasks(engine.getLoop())].find((t) =>
+    t.getName() === "AsyncEngine.read"
+  );
+  if (task === undefined) throw new Error("no read task found");
+  task.cancel();
+  await drive(engine);
+  assertInstanceOf(r.error(), CancelledError);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine reports an outside cancellation in a chain's second step to the second callback only", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const accepted = new Recorder<Connection>();
+  const line = new Recorder<string>();
+  engine.acceptThenExpectLine(listener, "x", [accepted.cb, line.cb]);
+  engine.connect(HOST, portOf(listener), new Recorder<Connection>().cb);
+  await until(engine, () => accepted.calls.length > 0);
+  const task = [...allTasks(engine.getLoop())].find((t) =>
+    t.getName() === "AsyncEngine.acceptThenExpectLine"
+  );
+  if (task === undefined) throw new Error("no chain task found");
+  task.cancel();
+  await drive(engine);
+  assertInstanceOf(accepted.value(), Connection);
+  line.errorOf(CancelledError);
+  await engine.close();
+});
+
+// ---- The callback contract ----
+
+Deno.test("AsyncEngine never calls a callback from inside the call, even with the result at hand", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  await send(engine, server, "abc\n");
+  const first = new Recorder<Uint8Array>();
+  engine.read(client, first.cb, { size: 1 });
+  await drive(engine);
+  assertEquals(text(first.value()), "a");
+  // "bc\n" is buffered now: each of these could finish at once.
+  const read = new Recorder<Uint8Array>();
+  engine.readChunk(client, 0, read.cb);
+  const wrote = new Recorder<number>();
+  engine.write(client, "x", wrote.cb);
+  const work = new Recorder<number>();
+  engine.submitWork(() => 1, [], work.cb, { executor: inline });
+  const chain = [new Recorder<number>(), new Recorder<string>()] as const;
+  engine.writeThenExpectLine(client, "", "bc", [chain[0].cb, chain[1].cb]);
+  assertEquals(read.calls.length + wrote.calls.length + work.calls.length, 0);
+  assertEquals(chain[0].calls.length + chain[1].calls.length, 0);
+  await drive(engine);
+  assertEquals([read.value().length, wrote.value(), work.value()], [0, 1, 1]);
+  assertEquals(chain[0].value(), 0);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine passes an error thrown by a callback to the exception handler and goes on", async () => {
+  const engine = new AsyncEngine();
+  const loop = engine.getLoop();
+  const handled: unknown[] = [];
+  loop.setExceptionHandler((_loop, context) => handled.push(context.exception));
+  const boom = new Error("callback bug");
+  const chain: Callback<number> = {
+    success: () => {
+      throw boom;
+    },
+    failure: () => {},
+  };
+  const after = new Recorder<string>();
+  engine.submitWork(() => 2, [], chain, { executor: inline });
+  engine.submitWork(() => "next", [], after.cb, { executor: inline });
+  await drive(engine);
+  assertEquals(handled, [boom]);
+  assertEquals(after.value(), "next");
+  await engine.close();
+});
+
+// ---- Running and closing ----
+
+Deno.test("AsyncEngine.run() returns at once with nothing pending", async () => {
+  const engine = new AsyncEngine();
+  assertEquals(engine.pending(), 0);
+  await engine.run();
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.run() waits for connections closed in callbacks to be gone", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  const r = new Recorder<number>(null, () => client.close());
+  engine.write(client, "bye", r.cb);
+  await drive(engine);
+  assert(client.waitClosed().done());
+  const all = new Recorder<Uint8Array>(null, () => server.close());
+  engine.readAll(server, all.cb);
+  await drive(engine);
+  assertEquals(text(all.value()), "bye");
+  assert(server.waitClosed().done());
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.stop() ends run() early and leaves operations pending", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  const r = new Recorder<Uint8Array>();
+  engine.read(client, r.cb);
+  engine.getLoop().callSoon(() => engine.stop());
+  await drive(engine);
+  assertEquals([engine.pending(), r.calls.length], [1, 0]);
+  await send(engine, server, "later");
+  assertEquals(text(r.value()), "later");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.close() cancels pending operations without calling them and closes the loop it made", async () => {
+  const engine = new AsyncEngine();
+  const loop = engine.getLoop();
+  const listener = await listen(engine);
+  const r = new Recorder<Connection>();
+  engine.accept(listener, r.cb);
+  await engine.runOnce();
+  await engine.close();
+  assertEquals(r.calls, []);
+  assertEquals(engine.pending(), 0);
+  assert(loop.isClosed());
+  assertThrows(
+    () => engine.accept(listener, new Recorder<Connection>().cb),
+    InvalidStateError,
+  );
+  await assertRejects(() => engine.run(), InvalidStateError);
+  await engine.close(); // again: nothing to do
+});
+
+Deno.test("AsyncEngine.close() leaves a loop it was given open", async () => {
+  const loop = new DenoEventLoop();
+  const engine = new AsyncEngine(loop);
+  await engine.close();
+  assertFalse(loop.isClosed());
+  loop.close();
+});
+
+Deno.test("AsyncEngine works under await using", async () => {
+  let loop: DenoEventLoop | null = null;
+  {
+    await using engine = new AsyncEngine();
+    loop = engine.getLoop() as DenoEventLoop;
+    await listen(engine);
+  }
+  assert(loop?.isClosed());
+});
+
+// ---- Argument checks ----
+
+Deno.test("AsyncEngine calls throw at once on arguments of the wrong type or range", async () => {
+  const engine = new AsyncEngine();
+  const [client, , listener] = await pair(engine);
+  const ok = () => new Recorder<never>().cb;
+  const cases: [() => void, typeof TypeError | typeof RangeError][] = [
+    [() => engine.connect(HOST, 80, {} as Callback<Connection>), TypeError],
+    [() => engine.connect(HOST, 70000, ok()), RangeError],
+    [() => engine.connect(42 as unknown as string, 80, ok()), TypeError],
+    [() => engine.connect(HOST, 80, { ...ok(), timeout: -1 }), RangeError],
+    [
+      () =>
+        engine.connect(HOST, 80, {
+          ...ok(),
+          timeout: "1" as unknown as number,
+        }),
+      TypeError,
+    ],
+    [() => engine.connect(HOST, 80, ok(), { limit: 0 }), RangeError],
+    [() => engine.listen(HOST, 0, ok(), { backlog: 0 }), RangeError],
+    [() => engine.accept({} as Listener, ok()), TypeError],
+    [() => engine.read({} as Connection, ok()), TypeError],
+    [() => engine.read(client, ok(), { size: 0 }), RangeError],
+    [() => engine.readUntil(client, "", ok()), RangeError],
+    [() => engine.readUntil(client, 7 as unknown as string, ok()), TypeError],
+    [
+      () => engine.readUntilRegex(client, "x" as unknown as RegExp, ok()),
+      TypeError,
+    ],
+    [() => engine.readChunk(client, -1, ok()), RangeError],
+    [() => engine.write(client, 5 as unknown as string, ok()), TypeError],
+    [
+      () => engine.submitWork("f" as unknown as () => void, [], ok()),
+      TypeError,
+    ],
+    [
+      () =>
+        engine.acceptThenWrite(listener, "x", [ok()] as unknown as [
+          Callback<Connection>,
+          Callback<number>,
+        ]),
+      TypeError,
+    ],
+    [
+      () =>
+        engine.acceptThenWrite(listener, "x", [ok(), {
+          ...ok(),
+          timeout: NaN,
+        }]),
+      RangeError,
+    ],
+  ];
+  for (const [call, type] of cases) assertThrows(call, type);
+  assertEquals(engine.pending(), 0);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine rejects a loop without I/O", () => {
+  assertThrows(
+    () => new AsyncEngine({} as unknown as DenoEventLoop),
+    TypeError,
+    "Cannot make an AsyncEngine",
+  );
+});

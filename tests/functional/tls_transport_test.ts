@@ -1,0 +1,217 @@
+// Real-socket tests of TLS connections and servers, with a certificate
+// authority made at test time by openssl.
+
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { Server } from "../../loop/event_loop.ts";
+import {
+  accepted,
+  bytes,
+  pattern,
+  portOf,
+  Recorder,
+  run,
+  text,
+} from "./_stream_helpers.ts";
+import { testCerts } from "./_tls_certs.ts";
+
+const HOST = "127.0.0.1";
+
+// Make the certificates before the tests, so no test is charged for them.
+const certs = await testCerts();
+
+async function tlsServer(
+  loop: DenoEventLoop,
+  protocols: Recorder[],
+  options?: { keepOpen?: boolean },
+): Promise<Server> {
+  return await loop.createServer(
+    () => {
+      const p = new Recorder(loop, { echo: true });
+      p.keepOpen = options?.keepOpen ?? false;
+      protocols.push(p);
+      return p;
+    },
+    HOST,
+    0,
+    { ssl: { cert: certs.cert, key: certs.key } },
+  );
+}
+
+async function shutdown(server: Server): Promise<void> {
+  server.close();
+  await server.waitClosed();
+}
+
+Deno.test("createConnection() with ssl checks serverHostname against the CA given", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    const client = new Recorder(loop);
+    const [t] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+      { ssl: { caCerts: [certs.ca] }, serverHostname: "tulip.test" },
+    );
+    assertEquals(client.events, ["made"]);
+    t.write(bytes("over TLS"));
+    await client.until(8);
+    assertEquals(text(client.data()), "over TLS");
+    assertEquals(
+      (t.getExtraInfo("peername") as Deno.NetAddr).port,
+      portOf(server),
+    );
+    t.close();
+    assertEquals(await client.lost, undefined);
+    await protocols[0].lost;
+    await shutdown(server);
+  });
+  loop.close();
+});
+
+Deno.test("createConnection() with ssl checks the host itself by default", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    const client = new Recorder(loop);
+    const [t] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+      { ssl: { caCerts: [certs.ca] } },
+    );
+    t.write(bytes("ip"));
+    await client.until(2);
+    t.close();
+    await client.lost;
+    await shutdown(server);
+  });
+  loop.close();
+});
+
+Deno.test("createConnection() with ssl fails on an unknown issuer or a wrong name", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    const port = portOf(server);
+    const unknown = await assertRejects(() =>
+      Promise.resolve(
+        loop.createConnection(() => new Recorder(loop), HOST, port, {
+          ssl: true,
+        }),
+      )
+    );
+    assertStringIncludes(
+      (unknown as Error).message,
+      `Cannot connect to ${HOST}:${port} over TLS`,
+    );
+    const wrongName = await assertRejects(() =>
+      Promise.resolve(
+        loop.createConnection(() => new Recorder(loop), HOST, port, {
+          ssl: { caCerts: [certs.ca] },
+          serverHostname: "elsewhere.test",
+        }),
+      )
+    );
+    assertStringIncludes((wrongName as Error).message, "over TLS");
+    // The server dropped those handshakes and still serves.
+    const client = new Recorder(loop);
+    const [t] = await loop.createConnection(() => client, HOST, port, {
+      ssl: { caCerts: [certs.ca] },
+      serverHostname: "localhost",
+    });
+    t.write(bytes("fine"));
+    await client.until(4);
+    t.close();
+    await client.lost;
+    await shutdown(server);
+  });
+  loop.close();
+});
+
+Deno.test("A TLS transport carries a megabyte each way intact", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    const client = new Recorder(loop);
+    const [t] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+      {
+        ssl: { caCerts: [certs.ca] },
+        serverHostname: "localhost",
+      },
+    );
+    const big = pattern(1024 * 1024, 13);
+    t.write(big);
+    await client.until(big.length);
+    assertEquals(client.data(), big);
+    t.close();
+    await client.lost;
+    await shutdown(server);
+  });
+  loop.close();
+});
+
+Deno.test("Transport.writeEof() half-closes a TLS connection", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols, { keepOpen: true });
+    const client = new Recorder(loop);
+    client.keepOpen = true;
+    const [t] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+      {
+        ssl: { caCerts: [certs.ca] },
+        serverHostname: "localhost",
+      },
+    );
+    assert(t.canWriteEof());
+    t.write(bytes("last words"));
+    t.writeEof();
+    const peer = await accepted(loop, protocols);
+    await peer.eof;
+    assertEquals(text(peer.data()), "last words");
+    // Half-open: the server still writes, the client still reads.
+    await client.until(10);
+    peer.transport.write(bytes("!"));
+    await client.until(11);
+    peer.transport.close();
+    await client.eof;
+    t.close();
+    await client.lost;
+    await peer.lost;
+    await shutdown(server);
+  });
+  loop.close();
+});
+
+Deno.test("A TLS server ignores a client that never completes the handshake", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    // A plain TCP client speaking garbage.
+    const plain = new Recorder(loop);
+    const [pt] = await loop.createConnection(() => plain, HOST, portOf(server));
+    pt.write(bytes("GET / HTTP/1.0\r\n\r\n"));
+    await plain.lost;
+    assertEquals(protocols.length, 0);
+    await shutdown(server);
+  });
+  loop.close();
+});

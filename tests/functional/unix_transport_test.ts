@@ -1,0 +1,141 @@
+// Real-socket tests of Unix-socket connections and servers, in a temporary
+// directory.
+
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { Protocol } from "../../protocols/protocol.ts";
+import type { Server } from "../../loop/event_loop.ts";
+import {
+  accepted,
+  bytes,
+  pattern,
+  Recorder,
+  run,
+  text,
+} from "./_stream_helpers.ts";
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "tulip-unix-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function recordingServer(
+  loop: DenoEventLoop,
+  path: string,
+): Promise<[Server, Recorder[]]> {
+  const protocols: Recorder[] = [];
+  const server = await loop.createUnixServer(() => {
+    const p = new Recorder(loop, { echo: true });
+    protocols.push(p);
+    return p;
+  }, path);
+  return [server, protocols];
+}
+
+Deno.test("createUnixConnection() and createUnixServer() echo over a Unix socket", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/echo.sock`;
+    const loop = new DenoEventLoop();
+    await run(loop, async () => {
+      const [server, protocols] = await recordingServer(loop, path);
+      assertEquals(server.addresses(), [{ transport: "unix", path }]);
+      const client = new Recorder(loop);
+      const [t, p] = await loop.createUnixConnection(() => client, path);
+      assertEquals(p, client);
+      assertEquals(t.getExtraInfo("peername"), { transport: "unix", path });
+      const big = pattern(500_000, 17);
+      t.write(big);
+      await client.until(big.length);
+      assertEquals(client.data(), big);
+      const peer = await accepted(loop, protocols);
+      t.writeEof();
+      await peer.eof;
+      await client.lost;
+      server.close();
+      await server.waitClosed();
+      assertFalse(exists(path));
+    });
+    loop.close();
+  });
+});
+
+Deno.test("createUnixServer() replaces a stale socket file", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/stale.sock`;
+    // A socket file left behind by a listener that is gone (Deno removes
+    // the file on close, so move it out of the way first).
+    const l = Deno.listen({ transport: "unix", path: `${dir}/tmp.sock` });
+    Deno.renameSync(`${dir}/tmp.sock`, path);
+    l.close();
+    assert(exists(path));
+    const loop = new DenoEventLoop();
+    await run(loop, async () => {
+      const [server] = await recordingServer(loop, path);
+      const client = new Recorder(loop);
+      const [t] = await loop.createUnixConnection(() => client, path);
+      t.write(bytes("fresh"));
+      await client.until(5);
+      assertEquals(text(client.data()), "fresh");
+      t.close();
+      await client.lost;
+      server.close();
+      await server.waitClosed();
+    });
+    loop.close();
+  });
+});
+
+Deno.test("createUnixConnection() names the path it cannot reach", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/nobody.sock`;
+    const loop = new DenoEventLoop();
+    await run(loop, async () => {
+      const err = await assertRejects(() =>
+        Promise.resolve(loop.createUnixConnection(() => new Protocol(), path))
+      );
+      assertStringIncludes((err as Error).message, `unix:${path}`);
+    });
+    loop.close();
+  });
+});
+
+Deno.test("createUnixConnection() and createUnixServer() refuse TLS and bad paths", () => {
+  const loop = new DenoEventLoop();
+  const f = () => new Protocol();
+  assertThrows(
+    () => loop.createUnixConnection(f, "/tmp/x.sock", { ssl: true }),
+    RangeError,
+    "TLS",
+  );
+  assertThrows(
+    () =>
+      loop.createUnixServer(f, "/tmp/x.sock", {
+        ssl: { cert: "c", key: "k" },
+      }),
+    RangeError,
+    "TLS",
+  );
+  assertThrows(() => loop.createUnixConnection(f, ""), TypeError, "path");
+  assertThrows(() => loop.createUnixServer(f, 3 as never), TypeError, "path");
+  loop.close();
+});

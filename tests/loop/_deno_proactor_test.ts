@@ -1,0 +1,216 @@
+import { assert, assertEquals } from "@std/assert";
+import { DenoProactor } from "../../loop/_deno_proactor.ts";
+import type { Completion } from "../../loop/_proactor.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import type { ExceptionContext } from "../../loop/event_loop.ts";
+import type { Handle } from "../../loop/handle.ts";
+
+/** A loop that counts the callbacks scheduled with `callSoon()`. */
+class CountingLoop extends VirtualTimeLoop {
+  scheduled = 0;
+  override callSoon<A extends unknown[]>(
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): Handle {
+    this.scheduled++;
+    return super.callSoon(cb, ...args);
+  }
+}
+
+/** A promise with its settle functions. */
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A completion that logs what reaches it. */
+function logging<T>(log: string[], name: string): Completion<T> {
+  return {
+    done: (v) => log.push(`${name} done ${String(v)}`),
+    failed: (e) => log.push(`${name} failed ${(e as Error).message}`),
+    orphaned: (v) => log.push(`${name} orphaned ${String(v)}`),
+  };
+}
+
+/** Lets settled promises run their reactions. */
+async function microtasks(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+Deno.test("DenoProactor hands completions to the loop, never inline", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const log: string[] = [];
+  const op = deferred<number>();
+  proactor.watch(op.promise, proactor.bind(logging(log, "a")));
+  assertEquals(proactor.pending, 1);
+  op.resolve(7);
+  await microtasks();
+  assertEquals(log, []);
+  assertEquals(proactor.pending, 0);
+  await loop.advance(0);
+  assertEquals(log, ["a done 7"]);
+  loop.close();
+});
+
+Deno.test("DenoProactor runs completions that arrive together in order, in one callback", async () => {
+  const loop = new CountingLoop();
+  const proactor = new DenoProactor(loop);
+  const log: string[] = [];
+  const ops = [deferred<number>(), deferred<number>(), deferred<number>()];
+  ops.forEach((op, i) =>
+    proactor.watch(op.promise, proactor.bind(logging(log, `op${i}`)))
+  );
+  ops[2].resolve(2);
+  ops[0].reject(new Error("zero"));
+  ops[1].resolve(1);
+  await microtasks();
+  assertEquals(loop.scheduled, 1);
+  await loop.advance(0);
+  assertEquals(log, ["op2 done 2", "op0 failed zero", "op1 done 1"]);
+  loop.close();
+});
+
+Deno.test("DenoProactor skips done() when inline() finishes the completion", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const log: string[] = [];
+  const port = proactor.bind<number>({
+    ...logging<number>(log, "w"),
+    inline: (n) => {
+      log.push(`inline ${n}`);
+      return n === 10;
+    },
+  });
+  const a = deferred<number>();
+  const b = deferred<number>();
+  proactor.watch(a.promise, port);
+  proactor.watch(b.promise, port);
+  a.resolve(10);
+  b.resolve(3);
+  await microtasks();
+  assertEquals(log, ["inline 10", "inline 3"]);
+  await loop.advance(0);
+  assertEquals(log, ["inline 10", "inline 3", "w done 3"]);
+  loop.close();
+});
+
+Deno.test("DenoProactor gives settlements after the loop closed to orphaned()", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const log: string[] = [];
+  const a = deferred<string>();
+  const b = deferred<string>();
+  proactor.watch(a.promise, proactor.bind(logging(log, "a")));
+  proactor.watch(b.promise, proactor.bind(logging(log, "b")));
+  loop.close();
+  a.resolve("conn");
+  b.reject(new Error("late"));
+  await microtasks();
+  assertEquals(log, ["a orphaned conn", "b orphaned undefined"]);
+  assertEquals(proactor.pending, 0);
+});
+
+Deno.test("DenoProactor reports a completion that throws and runs the others", async () => {
+  const loop = new VirtualTimeLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, c) => errors.push(c));
+  const proactor = new DenoProactor(loop);
+  const log: string[] = [];
+  const a = deferred<number>();
+  const b = deferred<number>();
+  proactor.watch(
+    a.promise,
+    proactor.bind<number>({
+      done: () => {
+        throw new Error("bug");
+      },
+      failed: () => {},
+    }),
+  );
+  proactor.watch(b.promise, proactor.bind(logging(log, "b")));
+  a.resolve(1);
+  b.resolve(2);
+  await microtasks();
+  await loop.advance(0);
+  assertEquals(log, ["b done 2"]);
+  assertEquals(errors.length, 1);
+  assertEquals((errors[0].exception as Error).message, "bug");
+  loop.close();
+});
+
+Deno.test("DenoProactor starts reads, writes, shutdowns and accepts on the handles", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const calls: string[] = [];
+  const conn = {
+    read: (b: Uint8Array) => {
+      calls.push(`read ${b.length}`);
+      b[0] = 42;
+      return Promise.resolve(1);
+    },
+    write: (d: Uint8Array) => {
+      calls.push(`write ${d.length}`);
+      return Promise.resolve(d.length);
+    },
+    closeWrite: () => {
+      calls.push("closeWrite");
+      return Promise.resolve();
+    },
+    close: () => {
+      calls.push("close");
+      throw new Deno.errors.BadResource("closed twice");
+    },
+  } as unknown as Deno.Conn;
+  const listener = {
+    accept: () => {
+      calls.push("accept");
+      return Promise.resolve(conn);
+    },
+  } as unknown as Deno.Listener;
+  const log: string[] = [];
+  const buf = new Uint8Array(4);
+  proactor.startRead(conn, buf, proactor.bind(logging(log, "read")));
+  proactor.startWrite(
+    conn,
+    new Uint8Array(3),
+    proactor.bind(logging(log, "write")),
+  );
+  proactor.startShutdown(conn, proactor.bind(logging(log, "shutdown")));
+  proactor.startAccept(
+    listener,
+    proactor.bind<Deno.Conn>({
+      done: (c) => log.push(`accept done ${c === conn}`),
+      failed: () => {},
+    }),
+  );
+  proactor.close(conn); // the error of a second close is swallowed
+  assertEquals(calls, ["read 4", "write 3", "closeWrite", "accept", "close"]);
+  await microtasks();
+  await loop.advance(0);
+  assertEquals(log, [
+    "read done 1",
+    "write done 3",
+    "shutdown done undefined",
+    "accept done true",
+  ]);
+  assertEquals(buf[0], 42);
+  loop.close();
+});
+
+Deno.test("DenoProactor.wakeUp() schedules an iteration and is safe after close", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  let ran = false;
+  loop.callSoon(() => ran = true);
+  proactor.wakeUp();
+  await loop.advance(0);
+  assert(ran);
+  loop.close();
+  proactor.wakeUp();
+});

@@ -1,0 +1,412 @@
+// The stream transport's state machine, driven by a proactor whose
+// operations the test completes by hand.
+
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import {
+  DenoStreamTransport,
+  LARGE_CHUNK,
+  SMALL_CHUNK,
+} from "../../loop/_deno_stream_transport.ts";
+import type {
+  Completion,
+  CompletionPort,
+  Proactor,
+} from "../../loop/_proactor.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { BufferedProtocol, Protocol } from "../../protocols/protocol.ts";
+import type { Transport } from "../../transports/transport.ts";
+import { InvalidStateError } from "../../futures/errors.ts";
+
+interface Op {
+  kind: "read" | "write" | "shutdown";
+  buffer: Uint8Array;
+  completion: Completion<never>;
+}
+
+/** A proactor whose operations wait until the test completes them. */
+class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
+  readonly ops: Op[] = [];
+  closed = 0;
+  constructor(readonly loop: VirtualTimeLoop) {}
+  bind<T>(completion: Completion<T>): CompletionPort<T> {
+    return { completion };
+  }
+  startRead(
+    _s: Deno.Conn,
+    buffer: Uint8Array,
+    port: CompletionPort<number | null>,
+  ) {
+    this.ops.push({
+      kind: "read",
+      buffer,
+      completion: port.completion as never,
+    });
+  }
+  startWrite(_s: Deno.Conn, data: Uint8Array, port: CompletionPort<number>) {
+    this.ops.push({
+      kind: "write",
+      buffer: data,
+      completion: port.completion as never,
+    });
+  }
+  startShutdown(_s: Deno.Conn, port: CompletionPort<void>) {
+    this.ops.push({
+      kind: "shutdown",
+      buffer: new Uint8Array(0),
+      completion: port.completion as never,
+    });
+  }
+  startAccept(): void {
+    throw new Error("not used");
+  }
+  watch(): void {
+    throw new Error("not used");
+  }
+  /** Closing fails every operation in flight, as Deno does. */
+  close(): void {
+    this.closed++;
+    for (const op of this.ops.splice(0)) {
+      this.loop.callSoon(() =>
+        op.completion.failed(new Deno.errors.Interrupted("operation canceled"))
+      );
+    }
+  }
+  wakeUp(): void {}
+  get pending(): number {
+    return this.ops.length;
+  }
+  /** The operations of one kind in flight. */
+  inFlight(kind: Op["kind"]): Op[] {
+    return this.ops.filter((op) => op.kind === kind);
+  }
+  /** Completes the oldest operation of `kind` with `value`. */
+  complete(kind: Op["kind"], value: unknown): Op {
+    const i = this.ops.findIndex((op) => op.kind === kind);
+    if (i < 0) throw new Error(`no ${kind} in flight`);
+    const [op] = this.ops.splice(i, 1);
+    const c = op.completion as Completion<unknown>;
+    if (c.inline?.(value) !== true) this.loop.callSoon(() => c.done(value));
+    return op;
+  }
+  /** Fails the oldest operation of `kind`. */
+  fail(kind: Op["kind"], error: Error): void {
+    const i = this.ops.findIndex((op) => op.kind === kind);
+    const [op] = this.ops.splice(i, 1);
+    this.loop.callSoon(() => op.completion.failed(error));
+  }
+}
+
+const conn = {
+  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+  localAddr: { transport: "tcp", hostname: "127.0.0.1", port: 2 },
+} as unknown as Deno.Conn;
+
+class Log extends Protocol {
+  events: string[] = [];
+  data: Uint8Array[] = [];
+  transport!: Transport;
+  onData?: (d: Uint8Array) => void;
+  override connectionMade(t: Transport) {
+    this.transport = t;
+    this.events.push("made");
+  }
+  override dataReceived(d: Uint8Array) {
+    this.events.push(`data ${d.length}`);
+    this.data.push(d);
+    this.onData?.(d);
+  }
+  override eofReceived() {
+    this.events.push("eof");
+  }
+  override connectionLost(exc?: Error) {
+    this.events.push(`lost ${exc?.message ?? ""}`.trim());
+  }
+  override pauseWriting() {
+    this.events.push("pause");
+  }
+  override resumeWriting() {
+    this.events.push("resume");
+  }
+}
+
+async function setup<P extends Protocol | BufferedProtocol = Log>(
+  protocol?: P,
+) {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const p = protocol ?? new Log();
+  const t = new DenoStreamTransport({ loop, proactor }, conn, p);
+  await loop.advance(0);
+  return { loop, proactor, t, p: p as P };
+}
+
+/** Fills the read buffer of the oldest read with `n` bytes and completes it. */
+function arrive(proactor: ManualProactor, n: number, byte = 1): Op {
+  const op = proactor.inFlight("read")[0];
+  op.buffer.fill(byte, 0, n);
+  return proactor.complete("read", n);
+}
+
+// ---- Reading ----
+
+Deno.test("DenoStreamTransport makes the connection, then keeps one small read in flight", async () => {
+  const { loop, proactor, p } = await setup();
+  assertEquals(p.events, ["made"]);
+  const reads = proactor.inFlight("read");
+  assertEquals(reads.length, 1);
+  assertEquals(reads[0].buffer.length, SMALL_CHUNK);
+  arrive(proactor, 10);
+  await loop.advance(0);
+  assertEquals(p.events, ["made", "data 10"]);
+  assertEquals(proactor.inFlight("read").length, 1);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport fills a chunk front to back and never reuses handed-out bytes", async () => {
+  const { loop, proactor, p } = await setup();
+  const first = arrive(proactor, 100, 7);
+  await loop.advance(0);
+  const next = proactor.inFlight("read")[0];
+  // The next read lands right after the bytes handed over, in the same memory.
+  assertStrictEquals(next.buffer.buffer, first.buffer.buffer);
+  assertEquals(next.buffer.byteOffset, 100);
+  arrive(proactor, 50, 9);
+  await loop.advance(0);
+  assertEquals(p.data[0], new Uint8Array(100).fill(7));
+  assertEquals(p.data[1], new Uint8Array(50).fill(9));
+  // Once the rest is too small for a read, a new chunk starts.
+  arrive(proactor, proactor.inFlight("read")[0].buffer.length - 100, 3);
+  await loop.advance(0);
+  const fresh = proactor.inFlight("read")[0];
+  assert(fresh.buffer.buffer !== first.buffer.buffer);
+  assertEquals(fresh.buffer.length, SMALL_CHUNK);
+  assertEquals(p.data[0], new Uint8Array(100).fill(7));
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport reads large chunks while data streams in, small ones after", async () => {
+  const { loop, proactor } = await setup();
+  arrive(proactor, SMALL_CHUNK); // filled: data is streaming
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("read")[0].buffer.length, LARGE_CHUNK);
+  arrive(proactor, LARGE_CHUNK);
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("read")[0].buffer.length, LARGE_CHUNK);
+  arrive(proactor, 30_000); // short, but long enough to keep streaming
+  await loop.advance(0);
+  assertEquals(
+    proactor.inFlight("read")[0].buffer.length,
+    LARGE_CHUNK - 30_000,
+  );
+  arrive(proactor, 10); // a short read: the connection went quiet
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("read")[0].buffer.length, SMALL_CHUNK);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport starts no read while paused", async () => {
+  const { loop, proactor, p, t } = await setup();
+  p.onData = () => t.pauseReading();
+  arrive(proactor, 5);
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("read").length, 0);
+  assertFalse(t.isReading());
+  p.onData = undefined;
+  t.resumeReading();
+  assertEquals(proactor.inFlight("read").length, 1);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport holds a read that completes while paused until resumed", async () => {
+  const { loop, proactor, p, t } = await setup();
+  t.pauseReading();
+  arrive(proactor, 8);
+  await loop.advance(0);
+  assertEquals(p.events, ["made"]);
+  assertEquals(proactor.inFlight("read").length, 0);
+  t.resumeReading();
+  assertEquals(p.events, ["made"]); // delivered on the loop, not inline
+  await loop.advance(0);
+  assertEquals(p.events, ["made", "data 8"]);
+  assertEquals(proactor.inFlight("read").length, 1);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport reads into a BufferedProtocol's buffer with a size hint", async () => {
+  const hints: number[] = [];
+  const updates: number[] = [];
+  class Sink extends BufferedProtocol {
+    buf = new Uint8Array(4096);
+    override getBuffer(hint: number) {
+      hints.push(hint);
+      return this.buf;
+    }
+    override bufferUpdated(n: number) {
+      updates.push(n);
+    }
+  }
+  const { loop, proactor, p } = await setup(new Sink());
+  assertStrictEquals(proactor.inFlight("read")[0].buffer, p.buf);
+  arrive(proactor, 4096);
+  await loop.advance(0);
+  arrive(proactor, 3);
+  await loop.advance(0);
+  assertEquals(updates, [4096, 3]);
+  assertEquals(hints, [SMALL_CHUNK, LARGE_CHUNK, SMALL_CHUNK]);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport calls eofReceived once, then closes unless kept open", async () => {
+  const { loop, proactor, p, t } = await setup();
+  proactor.complete("read", null);
+  await loop.advance(0);
+  assertEquals(p.events, ["made", "eof", "lost"]);
+  assert(t.isClosing());
+  assertEquals(proactor.closed, 1);
+  loop.close();
+});
+
+// ---- Writing ----
+
+Deno.test("DenoStreamTransport starts a write at once, with the caller's buffer", async () => {
+  const { loop, proactor, t } = await setup();
+  const data = new Uint8Array([1, 2, 3]);
+  t.write(data);
+  assertStrictEquals(proactor.inFlight("write")[0].buffer, data);
+  assertEquals(t.getWriteBufferSize(), 3);
+  // A complete write with nothing queued finishes without the loop.
+  proactor.complete("write", 3);
+  assertEquals(t.getWriteBufferSize(), 0);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport gathers writes queued behind one in flight", async () => {
+  const { loop, proactor, t } = await setup();
+  t.write(new Uint8Array([1]));
+  t.write(new Uint8Array([2, 3]));
+  t.write(new Uint8Array([4]));
+  assertEquals(proactor.inFlight("write").length, 1);
+  assertEquals(t.getWriteBufferSize(), 4);
+  proactor.complete("write", 1);
+  await loop.advance(0);
+  const writes = proactor.inFlight("write");
+  assertEquals(writes.length, 1);
+  assertEquals(writes[0].buffer, new Uint8Array([2, 3, 4]));
+  assertEquals(t.getWriteBufferSize(), 3);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport sends the rest of a partial write next", async () => {
+  const { loop, proactor, t } = await setup();
+  t.write(new Uint8Array([1, 2, 3, 4, 5]));
+  t.write(new Uint8Array([6]));
+  proactor.complete("write", 2);
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("write")[0].buffer, new Uint8Array([3, 4, 5]));
+  assertEquals(t.getWriteBufferSize(), 4);
+  proactor.complete("write", 3);
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("write")[0].buffer, new Uint8Array([6]));
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport.writelines() makes one write", async () => {
+  const { loop, proactor, t } = await setup();
+  t.writelines([new Uint8Array([1]), new Uint8Array([2]), new Uint8Array([3])]);
+  const writes = proactor.inFlight("write");
+  assertEquals(writes.length, 1);
+  assertEquals(writes[0].buffer, new Uint8Array([1, 2, 3]));
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport pauses the protocol above the high-water mark", async () => {
+  const { loop, proactor, p, t } = await setup();
+  t.write(new Uint8Array(65536));
+  assertEquals(p.events, ["made"]);
+  t.write(new Uint8Array(1));
+  assertEquals(p.events, ["made", "pause"]);
+  proactor.complete("write", 65536);
+  await loop.advance(0);
+  assertEquals(p.events, ["made", "pause", "resume"]);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport.writeEof() shuts down after the writes in flight", async () => {
+  const { loop, proactor, t } = await setup();
+  t.write(new Uint8Array(10));
+  t.writeEof();
+  assertThrows(() => t.write(new Uint8Array(1)), InvalidStateError);
+  assertEquals(proactor.inFlight("shutdown").length, 0);
+  proactor.complete("write", 10);
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("shutdown").length, 1);
+  loop.close();
+});
+
+// ---- Ending ----
+
+Deno.test("DenoStreamTransport.close() flushes, closes, then calls connectionLost once", async () => {
+  const { loop, proactor, p, t } = await setup();
+  t.write(new Uint8Array(10));
+  t.close();
+  t.close();
+  assertEquals(proactor.closed, 0);
+  proactor.complete("write", 10);
+  await loop.advance(0);
+  assertEquals(proactor.closed, 1);
+  // The read in flight failed on close; only then is the protocol told.
+  assertEquals(p.events, ["made", "lost"]);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport.abort() closes at once and drops the buffer", async () => {
+  const { loop, proactor, p, t } = await setup();
+  t.write(new Uint8Array(10));
+  t.write(new Uint8Array(10));
+  t.abort();
+  assertEquals(t.getWriteBufferSize(), 0);
+  assertEquals(proactor.closed, 1);
+  assertEquals(p.events, ["made"]); // scheduled, not inline
+  await loop.advance(0);
+  assertEquals(p.events, ["made", "lost"]);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport passes a write error to connectionLost", async () => {
+  const { loop, proactor, p, t } = await setup();
+  t.write(new Uint8Array(10));
+  proactor.fail("write", new Deno.errors.ConnectionReset("reset by peer"));
+  await loop.advance(0);
+  assertEquals(p.events, ["made", "lost reset by peer"]);
+  assert(t.isClosing());
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport passes a read error to connectionLost", async () => {
+  const { loop, proactor, p } = await setup();
+  proactor.fail("read", new Deno.errors.ConnectionReset("reset"));
+  await loop.advance(0);
+  assertEquals(p.events, ["made", "lost reset"]);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport aborted before it starts never calls the protocol", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const p = new Log();
+  let ready: unknown = "not called";
+  const t = new DenoStreamTransport({ loop, proactor }, conn, p, {
+    onReady: (e) => ready = e,
+  });
+  t.abort();
+  await loop.advance(0);
+  assertEquals(p.events, []);
+  assert(ready instanceof InvalidStateError);
+  loop.close();
+});
