@@ -1,0 +1,76 @@
+// Checks that keep the tree in the shape STYLE.md describes.
+
+import { assertEquals } from "@std/assert";
+
+const SOURCE_FOLDERS = [
+  "facade",
+  "futures",
+  "loop",
+  "protocols",
+  "tasks",
+  "testing",
+  "transports",
+];
+
+const root = new URL("../", import.meta.url);
+
+async function* sourceFiles(): AsyncGenerator<[string, string]> {
+  for (const folder of SOURCE_FOLDERS) {
+    for await (const entry of Deno.readDir(new URL(`${folder}/`, root))) {
+      if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+      const path = `${folder}/${entry.name}`;
+      yield [path, await Deno.readTextFile(new URL(path, root))];
+    }
+  }
+}
+
+function withoutComments(source: string): string {
+  return source
+    .replace(/\/\*[\s\S]*?\*\//g, "")
+    .replace(/(^|[^:"'`])\/\/.*$/gm, "$1");
+}
+
+Deno.test("only deno_*.ts files use the Deno namespace at run time", async () => {
+  const offenders: string[] = [];
+  for await (const [path, source] of sourceFiles()) {
+    const name = path.split("/").pop()!;
+    if (/^_?deno_/.test(name)) continue;
+    // A lower-case member (Deno.connect, Deno.errors) is a value; an
+    // upper-case one (Deno.Addr, Deno.Signal) is a type.
+    const uses = withoutComments(source).match(/(?<!["'])\bDeno\.[a-z]\w*/g);
+    if (uses !== null) offenders.push(`${path}: ${[...new Set(uses)]}`);
+  }
+  assertEquals(offenders, []);
+});
+
+Deno.test("private files are imported only from their own folder", async () => {
+  const offenders: string[] = [];
+  for await (const [path, source] of sourceFiles()) {
+    for (const m of source.matchAll(/from\s+"(\.\.\/[^"]+)"/g)) {
+      const target = m[1].split("/").pop()!;
+      if (target.startsWith("_")) offenders.push(`${path} -> ${m[1]}`);
+    }
+  }
+  assertEquals(offenders, []);
+});
+
+Deno.test("each folder's mod.ts only re-exports public files", async () => {
+  const offenders: string[] = [];
+  for (const folder of SOURCE_FOLDERS) {
+    const source = await Deno.readTextFile(new URL(`${folder}/mod.ts`, root));
+    for (const m of source.matchAll(/^export .* from "([^"]+)";$/gm)) {
+      if (m[1].split("/").pop()!.startsWith("_")) {
+        offenders.push(`${folder}/mod.ts -> ${m[1]}`);
+      }
+    }
+    const body = withoutComments(source).replace(
+      /^export \* from "[^"]+";$/gm,
+      "",
+    )
+      .trim();
+    if (body !== "") {
+      offenders.push(`${folder}/mod.ts has more than re-exports`);
+    }
+  }
+  assertEquals(offenders, []);
+});
