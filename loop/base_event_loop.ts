@@ -8,6 +8,7 @@
 import { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
 import {
+  getRunningLoop,
   setRunningLoop,
   takeMicrotaskCheckpoint,
 } from "../futures/running_loop.ts";
@@ -191,14 +192,14 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    */
   async runOnce(): Promise<void> {
     this.#enter("runOnce");
-    const previous = setRunningLoop(this);
+    setRunningLoop(this);
     try {
       if (this.#ready.length > 0) await hostHop();
       else await this.#idle();
       setRunningLoop(this);
       this.#runIteration();
     } finally {
-      this.#leave(previous);
+      this.#leave();
     }
   }
 
@@ -590,20 +591,25 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     this.#running = true;
   }
 
-  #leave(previous: SchedulingLoop | null): void {
+  #leave(): void {
     this.#stopping = false;
     this.#running = false;
     this.#wake = null;
     this.#disarmHostTimer();
-    setRunningLoop(previous);
+    // Runs interleave (each awaits the host), so the slot is not a stack:
+    // clear it only if this loop holds it.
+    if (getRunningLoop() === this) setRunningLoop(null);
   }
 
   async #runLoop(): Promise<void> {
-    const previous = setRunningLoop(this);
+    setRunningLoop(this);
     const ready = this.#ready;
     let busySince = -1;
     let sinceClock = 0;
     try {
+      // Every run polls the host at least once, so that a program driving
+      // the loop in short runs still lets pending I/O complete.
+      await hostHop();
       for (;;) {
         setRunningLoop(this);
         let pollHost = false;
@@ -636,7 +642,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       }
     } finally {
       this.#finished = null;
-      this.#leave(previous);
+      this.#leave();
     }
   }
 
