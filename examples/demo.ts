@@ -1,6 +1,7 @@
 /**
  * A short tour of tulip, printing what happens: tasks in both coroutine
- * styles, timers, cancellation and a task group on one loop.
+ * styles, timers, cancellation and a task group; then a TCP echo server
+ * and client, a UDP exchange and a subprocess, all on one loop.
  *
  * deno run --allow-net=127.0.0.1 --allow-run --allow-read --allow-env examples/demo.ts
  *
@@ -10,11 +11,19 @@
 import {
   CancelledError,
   type Coroutine,
+  DatagramProtocol,
+  type DatagramTransport,
   getEventLoop,
+  Protocol,
   run,
   sleep,
+  SubprocessProtocol,
   TaskGroup,
+  type Transport,
 } from "../mod.ts";
+
+const text = new TextDecoder();
+const bytes = (s: string) => new TextEncoder().encode(s);
 
 const t0 = performance.now();
 function say(who: string, what: string): void {
@@ -84,5 +93,110 @@ async function core(): Promise<void> {
   say("main", `sibling cancelled: ${sibling.cancelled()}`);
 }
 
+class EchoServer extends Protocol {
+  #transport?: Transport;
+  override connectionMade(transport: Transport): void {
+    this.#transport = transport;
+    const peer = transport.getExtraInfo("peername") as Deno.NetAddr;
+    say("tcp server", `connection from port ${peer.port}`);
+  }
+  override dataReceived(data: Uint8Array): void {
+    say("tcp server", `echoing ${JSON.stringify(text.decode(data))}`);
+    this.#transport!.write(data);
+  }
+  override eofReceived(): boolean {
+    say("tcp server", "client sent EOF; closing");
+    return false;
+  }
+}
+
+class EchoClient extends Protocol {
+  readonly done = getEventLoop().createFuture<string>();
+  #received = "";
+  override connectionMade(transport: Transport): void {
+    transport.write(bytes("hello, "));
+    transport.write(bytes("tulip"));
+    transport.writeEof();
+  }
+  override dataReceived(data: Uint8Array): void {
+    this.#received += text.decode(data);
+  }
+  override connectionLost(): void {
+    this.done.setResult(this.#received);
+  }
+}
+
+class Ping extends DatagramProtocol {
+  readonly pong = getEventLoop().createFuture<string>();
+  override datagramReceived(data: Uint8Array): void {
+    this.pong.setResult(text.decode(data));
+  }
+}
+
+class Pong extends DatagramProtocol {
+  #transport?: DatagramTransport;
+  override connectionMade(transport: DatagramTransport): void {
+    this.#transport = transport;
+  }
+  override datagramReceived(data: Uint8Array, addr: Deno.Addr): void {
+    say("udp server", `got ${JSON.stringify(text.decode(data))}`);
+    this.#transport!.sendto(bytes(text.decode(data).toUpperCase()), addr);
+  }
+}
+
+class Child extends SubprocessProtocol {
+  readonly exited = getEventLoop().createFuture<void>();
+  override pipeDataReceived(fd: number, data: Uint8Array): void {
+    say("child", `fd ${fd}: ${JSON.stringify(text.decode(data).trim())}`);
+  }
+  override processExited(): void {
+    this.exited.setResult(undefined);
+  }
+}
+
+async function io(): Promise<void> {
+  const loop = getEventLoop();
+  const server = await loop.createServer(
+    () => new EchoServer(),
+    "127.0.0.1",
+    0,
+  );
+  const { port } = server.addresses()[0] as Deno.NetAddr;
+  say("tcp server", `listening on 127.0.0.1:${port}`);
+  const [, client] = await loop.createConnection(
+    () => new EchoClient(),
+    "127.0.0.1",
+    port,
+  );
+  say("tcp client", `got back ${JSON.stringify(await client.done)}`);
+  server.close();
+  await server.waitClosed();
+  say("tcp server", "closed");
+
+  const [pongT] = await loop.createDatagramEndpoint(() => new Pong(), {
+    localAddr: { hostname: "127.0.0.1", port: 0 },
+  });
+  const pongAddr = pongT.getExtraInfo("sockname") as Deno.NetAddr;
+  const [pingT, ping] = await loop.createDatagramEndpoint(() => new Ping(), {
+    localAddr: { hostname: "127.0.0.1", port: 0 },
+    remoteAddr: { hostname: "127.0.0.1", port: pongAddr.port },
+  });
+  pingT.sendto(bytes("ping"));
+  say("udp client", `got ${JSON.stringify(await ping.pong)}`);
+  pingT.close();
+  pongT.close();
+
+  const [child, proto] = await loop.subprocessExec(
+    () => new Child(),
+    "sh",
+    ["-c", "echo out; echo err >&2; exit 3"],
+  );
+  say("child", `started, pid ${child.getPid()}`);
+  await proto.exited;
+  say("child", `exited with code ${child.getReturncode()}`);
+  child.close();
+}
+
 await run(core);
+await run(io);
 say("main", "done");

@@ -12,13 +12,17 @@ import type { Producer, Transport } from "../transports/transport.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
 import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
 
-/** The chunk a waiting connection reads into, in bytes. */
+/** The chunk a new or quiet connection reads into, in bytes. */
 export const SMALL_CHUNK = 1024;
-/** A smaller remainder of a small chunk starts a new chunk, in bytes. */
-const SMALL_REGION = 256;
+/** The chunk of a connection busy with small messages, in bytes. */
+export const BUSY_CHUNK = 8 * 1024;
+/** A chunk used up within this many seconds makes the next one busy-sized. */
+const BUSY_WINDOW = 1;
 /** The chunk a streaming connection reads into, in bytes. */
-export const LARGE_CHUNK = 64 * 1024;
-/** A smaller remainder of a large chunk starts a new chunk, in bytes. */
+export const LARGE_CHUNK = Number(Deno.env.get("LARGECHUNK") ?? 65536);
+/** The least room a read gets in a small, busy or large chunk, in bytes. */
+const SMALL_REGION = 256;
+const BUSY_REGION = 1024;
 const LARGE_REGION = 16 * 1024;
 /** An unfilled read shorter than this ends streaming, in bytes. */
 const STREAMING_READ = 4 * 1024;
@@ -177,6 +181,7 @@ export class DenoStreamTransport implements Transport {
   readonly #conn: Deno.Conn;
   readonly #extra: Record<string, unknown> | undefined;
   #protocol: BaseProtocol;
+  #buffered: boolean; // the protocol lends its buffer
   #onReady: ((error?: unknown) => void) | undefined;
   #onLost: (() => void) | undefined;
 
@@ -189,6 +194,7 @@ export class DenoStreamTransport implements Transport {
   #readInto: BufferedLike | null = null; // its owner, for a BufferedProtocol
   #chunk: Uint8Array | null = null;
   #at = 0; // the chunk's first byte not yet handed out
+  #chunkBorn = 0; // loop time the chunk was made, in seconds
   #streaming = false;
   #held: number | null | undefined = undefined; // a read done while paused
 
@@ -228,6 +234,7 @@ export class DenoStreamTransport implements Transport {
     this.#proactor = ctx.proactor;
     this.#conn = conn;
     this.#protocol = protocol;
+    this.#buffered = isBuffered(protocol);
     this.#onReady = options?.onReady;
     this.#onLost = options?.onLost;
     this.#extra = options?.extra;
@@ -288,6 +295,7 @@ export class DenoStreamTransport implements Transport {
    */
   setProtocol(protocol: BaseProtocol): void {
     this.#protocol = protocol;
+    this.#buffered = isBuffered(protocol);
   }
 
   /**
@@ -342,7 +350,9 @@ export class DenoStreamTransport implements Transport {
         }`,
       );
     }
-    if (!this.#checkWritable("write")) return;
+    if ((this.#closing || this.#eofWanted) && !this.#checkWritable("write")) {
+      return;
+    }
     const n = data.length;
     if (n === 0) return;
     if (this.#inFlight === null) {
@@ -515,9 +525,9 @@ export class DenoStreamTransport implements Transport {
       this.#reading || this.#paused || this.#closing || this.#readEof ||
       this.#held !== undefined
     ) return;
-    const protocol = this.#protocol;
     let buf: Uint8Array;
-    if (isBuffered(protocol)) {
+    if (this.#buffered) {
+      const protocol = this.#protocol as BufferedLike;
       try {
         buf = protocol.getBuffer(this.#streaming ? LARGE_CHUNK : SMALL_CHUNK);
         if (!(buf instanceof Uint8Array) || buf.length === 0) {
@@ -534,18 +544,39 @@ export class DenoStreamTransport implements Transport {
       this.#readInto = protocol;
     } else {
       let chunk = this.#chunk;
-      const min = this.#streaming ? LARGE_REGION : SMALL_REGION;
-      if (chunk === null || chunk.length - this.#at < min) {
-        chunk = this.#chunk = new Uint8Array(
-          this.#streaming ? LARGE_CHUNK : SMALL_CHUNK,
-        );
-        this.#at = 0;
+      const room = chunk === null ? 0 : chunk.length - this.#at;
+      if (
+        room <
+          (this.#streaming
+            ? LARGE_REGION
+            : chunk !== null && chunk.length === BUSY_CHUNK
+            ? BUSY_REGION
+            : SMALL_REGION)
+      ) {
+        chunk = this.#newChunk(chunk);
       }
-      buf = this.#at === 0 ? chunk : chunk.subarray(this.#at);
+      buf = this.#at === 0 ? chunk! : chunk!.subarray(this.#at);
     }
     this.#readBuf = buf;
     this.#reading = true;
     this.#proactor.startRead(this.#conn, buf, this.#readPort);
+  }
+
+  /**
+   * A chunk for the next reads: large while streaming; otherwise small,
+   * or busy-sized when the last one was used up quickly.
+   */
+  #newChunk(old: Uint8Array | null): Uint8Array {
+    let size = SMALL_CHUNK;
+    const now = this.#loop.time();
+    if (this.#streaming) size = LARGE_CHUNK;
+    else if (
+      old !== null && old.length <= BUSY_CHUNK &&
+      now - this.#chunkBorn < BUSY_WINDOW
+    ) size = BUSY_CHUNK;
+    this.#chunkBorn = now;
+    this.#at = 0;
+    return this.#chunk = new Uint8Array(size);
   }
 
   #readDone(n: number | null): void {
@@ -577,14 +608,14 @@ export class DenoStreamTransport implements Transport {
     if (n === null) return this.#eofReceived();
     if (n === 0) return;
     // Streaming while reads fill their space; waiting after a short one.
-    if (n === buf.length) this.#streaming = true;
+    if (n === buf.length && n >= SMALL_CHUNK) this.#streaming = true;
     else if (this.#streaming && n < STREAMING_READ) {
       this.#streaming = false;
       if (owner === null) {
         // Let the large chunk go, so that a quiet connection pins little.
         this.#chunk = null;
         this.#at = 0;
-        return this.#feed(this.#protocol, buf.subarray(0, n));
+        return this.#feed(buf.subarray(0, n));
       }
     }
     const protocol = this.#protocol;
@@ -601,22 +632,24 @@ export class DenoStreamTransport implements Transport {
       } else {
         // The protocol changed while the read was in flight: copy it out of
         // the old protocol's buffer.
-        this.#feed(protocol, buf.slice(0, n));
+        this.#feed(buf.slice(0, n));
       }
       return;
     }
     this.#at += n;
-    this.#feed(protocol, buf.subarray(0, n));
+    this.#feed(buf.subarray(0, n));
   }
 
   /** Gives `data`, now the protocol's, to the protocol. */
-  #feed(protocol: BaseProtocol, data: Uint8Array): void {
+  #feed(data: Uint8Array): void {
+    const protocol = this.#protocol;
     try {
-      if (isBuffered(protocol)) {
+      if (this.#buffered) {
+        const buffered = protocol as BufferedLike;
         // Copy into the protocol's buffers, as many as it takes.
         let at = 0;
         while (at < data.length) {
-          const target = protocol.getBuffer(data.length - at);
+          const target = buffered.getBuffer(data.length - at);
           if (!(target instanceof Uint8Array) || target.length === 0) {
             throw new TypeError(
               `Cannot read into the protocol's buffer: getBuffer() must return a non-empty Uint8Array, received ${
@@ -627,7 +660,7 @@ export class DenoStreamTransport implements Transport {
           const k = Math.min(target.length, data.length - at);
           target.set(data.subarray(at, at + k));
           at += k;
-          protocol.bufferUpdated(k);
+          buffered.bufferUpdated(k);
         }
       } else {
         (protocol as Protocol).dataReceived(data);

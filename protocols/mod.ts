@@ -14,6 +14,9 @@
  */
 
 export * from "./chunk_protocol.ts";
+export * from "./http_client_protocol.ts";
+export * from "./http_server_protocol.ts";
+export * from "./http_transport.ts";
 export * from "./int32_string_receiver.ts";
 export * from "./json_rpc_error.ts";
 export * from "./json_rpc_http_handler.ts";

@@ -9,6 +9,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import {
+  BUSY_CHUNK,
   DenoStreamTransport,
   LARGE_CHUNK,
   SMALL_CHUNK,
@@ -185,8 +186,27 @@ Deno.test("DenoStreamTransport fills a chunk front to back and never reuses hand
   await loop.advance(0);
   const fresh = proactor.inFlight("read")[0];
   assert(fresh.buffer.buffer !== first.buffer.buffer);
-  assertEquals(fresh.buffer.length, SMALL_CHUNK);
   assertEquals(p.data[0], new Uint8Array(100).fill(7));
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport gives a busy connection bigger chunks, a quiet one small", async () => {
+  const { loop, proactor } = await setup();
+  // The first chunk is used up at once: the connection is busy.
+  arrive(proactor, 500);
+  await loop.advance(0);
+  arrive(proactor, 400);
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("read")[0].buffer.length, BUSY_CHUNK);
+  // This one takes longer than a second to use up: back to small.
+  for (let i = 0; i < 10; i++) {
+    arrive(proactor, 700);
+    await loop.advance(0.2);
+  }
+  while (proactor.inFlight("read")[0].buffer.length !== SMALL_CHUNK) {
+    arrive(proactor, 700);
+    await loop.advance(0);
+  }
   loop.close();
 });
 

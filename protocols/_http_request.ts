@@ -1,0 +1,131 @@
+/**
+ * A web `Request` made only when the handler needs one.
+ *
+ * Making a `Request` costs more than parsing and answering a small HTTP
+ * request (the constructor converts and checks every part of its init,
+ * parses the URL and makes a signal). Many handlers never look at the
+ * request, or only at its method and URL. So the server hands its handler
+ * a stand-in: a `Proxy` that answers `method` and `url` itself and, on any
+ * other use, makes the real `Request` once and forwards everything to it
+ * — property reads and writes, method calls (Deno's own brand checks pass
+ * through the proxy), `instanceof Request`, `new Request(proxy)`,
+ * `fetch(proxy)`, inspection.
+ *
+ * @module
+ */
+
+/** The methods `new Request()` uppercases (fetch spec "normalize"). */
+const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
+
+/** How a lazy request makes its real `Request`. */
+export interface LazyRequestParts {
+  /** The method as the client sent it. */
+  method: string;
+  /** The absolute URL, not yet normalized. */
+  url: string;
+  /** The header fields, as received. */
+  headers: Array<[string, string]>;
+  /** Makes the body stream; returns `null` for no body. */
+  bodyStream(): ReadableStream<Uint8Array> | null;
+  /** Makes the signal aborted when the client goes away. */
+  signal(): AbortSignal;
+}
+
+/** Returns the method as `new Request()` would spell it. */
+function normalizeMethod(method: string): string {
+  if (method === "GET" || method === "POST" || method === "HEAD") return method;
+  const upper = method.toUpperCase();
+  return NORMALIZED.has(upper) ? upper : method;
+}
+
+/** The proxy's target: the parts, and the real request once made. */
+class LazyRequestTarget {
+  readonly parts: LazyRequestParts;
+  real: Request | null = null;
+  href: string | null = null;
+
+  constructor(parts: LazyRequestParts) {
+    this.parts = parts;
+  }
+
+  materialize(): Request {
+    let real = this.real;
+    if (real === null) {
+      const parts = this.parts;
+      const init: RequestInit & { duplex?: "half" } = {
+        method: parts.method,
+        headers: parts.headers,
+        signal: parts.signal(),
+      };
+      const body = parts.bodyStream();
+      if (body !== null) {
+        init.body = body;
+        init.duplex = "half";
+      }
+      real = this.real = new Request(parts.url, init);
+    }
+    return real;
+  }
+
+  // Consoles inspect a proxy's target, not the proxy: show the request.
+  [Symbol.for("Deno.customInspect")](
+    inspect: (value: unknown, options: unknown) => string,
+    options: unknown,
+  ): string {
+    return inspect(this.materialize(), options);
+  }
+}
+
+const HANDLER: ProxyHandler<LazyRequestTarget> = {
+  get(target, key) {
+    if (target.real === null) {
+      if (key === "method") return normalizeMethod(target.parts.method);
+      if (key === "url") return target.href ??= new URL(target.parts.url).href;
+    }
+    return Reflect.get(target.materialize(), key);
+  },
+  set(target, key, value) {
+    return Reflect.set(target.materialize(), key, value);
+  },
+  has(target, key) {
+    return Reflect.has(target.materialize(), key);
+  },
+  ownKeys(target) {
+    return Reflect.ownKeys(target.materialize());
+  },
+  getOwnPropertyDescriptor(target, key) {
+    return Reflect.getOwnPropertyDescriptor(target.materialize(), key);
+  },
+  defineProperty(target, key, descriptor) {
+    return Reflect.defineProperty(target.materialize(), key, descriptor);
+  },
+  deleteProperty(target, key) {
+    return Reflect.deleteProperty(target.materialize(), key);
+  },
+  getPrototypeOf() {
+    return Request.prototype;
+  },
+  // The proxy's invariants tie these to the target, which is not the
+  // request: refuse them rather than lie.
+  setPrototypeOf() {
+    return false;
+  },
+  preventExtensions() {
+    return false;
+  },
+};
+
+/**
+ * Returns a `Request` that is made from `parts` only when first used
+ * beyond its `method` and `url`.
+ *
+ * @param parts The request's parts.
+ * @returns The request.
+ */
+export function lazyRequest(parts: LazyRequestParts): Request {
+  return new Proxy(
+    new LazyRequestTarget(parts),
+    HANDLER,
+  ) as unknown as Request;
+}
+

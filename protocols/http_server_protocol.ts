@@ -1,0 +1,1128 @@
+/**
+ * `HttpServerProtocol`: an HTTP/1.1 server as a protocol, answering web
+ * `Request`s with web `Response`s, so that `Deno.serve` handlers run on
+ * any tulip transport unchanged.
+ *
+ * @module
+ */
+
+import { getRunningLoop } from "../futures/running_loop.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { TimerHandle } from "../loop/handle.ts";
+import type { Transport } from "../transports/transport.ts";
+import {
+  DEFAULT_TEXT_TYPE,
+  fastContentType,
+  fastStaticBody,
+  knownBodyLength,
+  staticBody,
+} from "./_deno_body.ts";
+import { connectionReset } from "./_deno_errors.ts";
+import { BodyQueue, type BodyQueueOwner } from "./_http_body.ts";
+import {
+  type HttpHeaderList,
+  type HttpParseError,
+  type HttpParserCallbacks,
+  type HttpRequestHead,
+  HttpRequestParser,
+} from "./_http_parser.ts";
+import { type LazyRequestParts, lazyRequest } from "./_http_request.ts";
+import {
+  chunkHeader,
+  CRLF,
+  serializeResponseHead,
+  statusText,
+} from "./_http_serialize.ts";
+import { Protocol } from "./protocol.ts";
+
+/** The second argument of an {@linkcode HttpHandler}, as `Deno.serve` gives. */
+export interface HttpServeInfo {
+  /** The client's address: the transport's `"peername"`. */
+  readonly remoteAddr: Deno.Addr | undefined;
+  /**
+   * Resolves when the exchange is over: the response fully handed to the
+   * transport, or the connection lost. It never rejects.
+   */
+  readonly completed: Promise<void>;
+}
+
+/**
+ * A request handler: the same shape as `Deno.serve`'s, so the same
+ * function serves both.
+ *
+ * @param request The request; its body is a stream that reads from the
+ * connection as the handler reads it.
+ * @param info The client's address and a promise of the exchange's end.
+ * @returns The response, or a promise of it.
+ */
+export type HttpHandler = (
+  request: Request,
+  info: HttpServeInfo,
+) => Response | PromiseLike<Response>;
+
+/** Options for {@linkcode HttpServerProtocol}. */
+export interface HttpServerProtocolOptions {
+  /**
+   * How long, in seconds, a connection may sit idle — between the end of
+   * one response and the complete head of the next request, or before
+   * the first — before the server closes it. `Infinity` never closes.
+   *
+   * @default {5}
+   */
+  keepAliveTimeout?: number;
+  /**
+   * How many requests one connection may carry; the response to the last
+   * one says `Connection: close`.
+   *
+   * @default {Infinity}
+   */
+  maxRequestsPerConnection?: number;
+  /**
+   * The most bytes a request head may take (request line, header lines,
+   * the empty line). Over it the server answers 431.
+   *
+   * @default {16384}
+   */
+  maxHeaderBytes?: number;
+  /**
+   * The most header fields a request may have. Over it: 431.
+   *
+   * @default {100}
+   */
+  maxHeaders?: number;
+  /**
+   * The most body bytes a request may have, or `Infinity`. Over it: 413
+   * (at once for a `Content-Length` over it; for a chunked body, the
+   * handler's read of the body fails and the response is 413 unless the
+   * handler answered otherwise).
+   *
+   * @default {16777216}
+   */
+  maxBodyBytes?: number;
+  /**
+   * The most bytes the request line may have. Over it: 414.
+   *
+   * @default {8192}
+   */
+  maxLineBytes?: number;
+  /**
+   * The scheme of the request URLs the handler sees: `"https"` when the
+   * transport is TLS.
+   *
+   * @default {"http"}
+   */
+  scheme?: "http" | "https";
+  /**
+   * The loop whose timers and exception handler the protocol uses.
+   *
+   * @default {the running loop when the connection is made}
+   */
+  loop?: SchedulingLoop;
+}
+
+const ENCODER = new TextEncoder();
+/** Why the transport is paused, as bits: reading resumes when none is left. */
+const PAUSE_PARSER = 1;
+const PAUSE_BODY = 2;
+const PAUSE_WRITE = 4;
+/** Input held by the paused parser above which the transport is paused. */
+const HELD_LIMIT = 64 * 1024;
+/** The longest wait, in seconds, for a client to go after an error reply. */
+const LINGER = 2;
+/** Strings up to this length are checked for ASCII and sent in one encode. */
+const SHORT_STRING = 1024;
+const LAST_CHUNK = ENCODER.encode("0\r\n\r\n");
+const CONTINUE = ENCODER.encode("HTTP/1.1 100 Continue\r\n\r\n");
+const OK_LINE = "HTTP/1.1 200 OK\r\n";
+const OK_TEXT = OK_LINE + "content-type: " + DEFAULT_TEXT_TYPE + "\r\n";
+
+/** 1 for the bytes allowed in a `Host` value (RFC 3986 authority). */
+const HOST_CHARS = new Uint8Array(128);
+{
+  const allowed =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" +
+    "-._~!$&'()*+,;=:[]%";
+  for (const c of allowed) HOST_CHARS[c.charCodeAt(0)] = 1;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) > 127) return false;
+  }
+  return true;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") {
+    return (value as object).constructor?.name ?? "object";
+  }
+  return typeof value;
+}
+
+/** Whether a comma-separated header value lists `token`, ignoring case. */
+function listsToken(value: string, token: string): boolean {
+  for (const part of value.split(",")) {
+    if (part.trim().toLowerCase() === token) return true;
+  }
+  return false;
+}
+
+/** Returns the `Host` value, `""` when absent, `null` when invalid. */
+function hostOf(headers: HttpHeaderList): string | null {
+  const pairs = headers.pairs;
+  for (let i = 0; i < pairs.length; i++) {
+    const name = pairs[i][0];
+    if (name.length !== 4 || name.toLowerCase() !== "host") continue;
+    const value = pairs[i][1];
+    if (value.length === 0) return null;
+    for (let j = 0; j < value.length; j++) {
+      const c = value.charCodeAt(j);
+      if (c >= 128 || HOST_CHARS[c] === 0) return null;
+    }
+    return value;
+  }
+  return "";
+}
+
+function formatAddr(addr: unknown): string {
+  const a = addr as { hostname?: string; port?: number } | undefined;
+  if (a?.hostname === undefined) return "localhost";
+  const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
+  return a.port === undefined ? host : `${host}:${a.port}`;
+}
+
+function checkSeconds(name: string, value: unknown): number {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(
+      `Cannot make an HttpServerProtocol: ${name} must be a number of seconds, received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!(value > 0)) {
+    throw new RangeError(
+      `Cannot make an HttpServerProtocol: ${name} must be > 0, received ${value}`,
+    );
+  }
+  return value;
+}
+
+/** One request and its response. */
+class Exchange implements LazyRequestParts {
+  readonly head: HttpRequestHead;
+  readonly body: BodyQueue | null;
+  readonly url: string;
+  keepAlive: boolean;
+  /** The parser reported the end of the request. */
+  requestDone = false;
+  /** A response is being written (the handler answered). */
+  responding = false;
+  /** The response head was handed to the transport. */
+  headSent = false;
+  /** The whole response was handed to the transport. */
+  responseDone = false;
+  continueSent = false;
+  /** The connection was lost during the exchange. */
+  lost: Error | null = null;
+  parseError: HttpParseError | null = null;
+  abort: AbortController | null = null;
+  completed: PromiseWithResolvers<void> | null = null;
+
+  constructor(
+    head: HttpRequestHead,
+    url: string,
+    keepAlive: boolean,
+    body: BodyQueue | null,
+  ) {
+    this.head = head;
+    this.url = url;
+    this.keepAlive = keepAlive;
+    this.body = body;
+  }
+
+  get method(): string {
+    return this.head.method;
+  }
+
+  get headers(): Array<[string, string]> {
+    return this.head.headers.pairs;
+  }
+
+  bodyStream(): ReadableStream<Uint8Array> | null {
+    const body = this.body;
+    const method = this.head.method;
+    // `new Request()` refuses a body on GET and HEAD; such a body is
+    // read and dropped.
+    if (body === null || method === "GET" || method === "HEAD") return null;
+    return body.stream();
+  }
+
+  signal(): AbortSignal {
+    const abort = this.abort ??= new AbortController();
+    if (this.lost !== null && !abort.signal.aborted) abort.abort(this.lost);
+    return abort.signal;
+  }
+
+  /** The exchange is over: settle `completed`. */
+  settle(): void {
+    this.completed?.resolve();
+  }
+}
+
+/** The `info` argument of a handler. */
+class ServeInfo implements HttpServeInfo {
+  readonly #exchange: Exchange;
+  readonly #remoteAddr: Deno.Addr | undefined;
+
+  constructor(exchange: Exchange, remoteAddr: Deno.Addr | undefined) {
+    this.#exchange = exchange;
+    this.#remoteAddr = remoteAddr;
+  }
+
+  get remoteAddr(): Deno.Addr | undefined {
+    return this.#remoteAddr;
+  }
+
+  get completed(): Promise<void> {
+    const ex = this.#exchange;
+    if (ex.completed === null) {
+      ex.completed = Promise.withResolvers<void>();
+      if (ex.responseDone || ex.lost !== null) ex.completed.resolve();
+    }
+    return ex.completed.promise;
+  }
+}
+
+/**
+ * An HTTP/1.1 server protocol: one instance per connection, answering each
+ * request by calling `handler` with a web `Request` and sending the
+ * `Response` it returns, as `Deno.serve` does.
+ *
+ * Use it with `loop.createServer(() => new HttpServerProtocol(handler),
+ * host, port)`, or over any other stream transport.
+ *
+ * Requests:
+ *
+ * - Keep-alive and pipelining: requests on a connection are answered one
+ *   at a time, in order. After a request the parser waits until its
+ *   response is written before it reads the next one (pipelined requests
+ *   wait in the parser; above 64 KiB of them the transport is paused).
+ * - The request's body is a `ReadableStream` fed from the connection as
+ *   the handler reads it, with `Content-Length` or chunked framing. Above
+ *   64 KiB unread the transport is paused until the handler reads. A body
+ *   the handler leaves unread is read and dropped after the response, so
+ *   the connection stays usable; a body on GET or HEAD is always dropped
+ *   (`new Request()` refuses one).
+ * - `Expect: 100-continue`: the `100 Continue` goes out when the handler
+ *   first reads the body. If the handler answers without reading it, no
+ *   `100` is sent and the connection closes after the response, since the
+ *   client may or may not send the body then.
+ * - The `Request` is made lazily: until the handler uses more than
+ *   `method` and `url`, it is a stand-in (a `Proxy`) that makes the real
+ *   one on first use and forwards everything to it — `instanceof
+ *   Request`, `new Request(request)` and `fetch(request)` all work. A
+ *   handler that never looks at the request costs nothing for it.
+ * - `request.signal` is aborted when the connection is lost before the
+ *   response is written.
+ * - Malformed or over-limit requests are answered with 400, 413, 414,
+ *   431, 501 or 505 and a plain-text reason, then the connection is
+ *   closed. Conflicting `Content-Length` / `Transfer-Encoding` fields are
+ *   rejected (no request smuggling); so are a bad `Host`, and `CONNECT`,
+ *   `TRACE` and `TRACK`, which a web `Request` cannot carry (501).
+ *
+ * Responses:
+ *
+ * - A body held in memory (a string, bytes, JSON…) is sent with
+ *   `Content-Length`, head and body in one write; a `ReadableStream` body
+ *   is sent chunked as it is produced (to an HTTP/1.0 client: until the
+ *   connection closes), waiting while the transport's write buffer is over
+ *   its high-water mark. Every response gets a `Date` header unless it has
+ *   one. A HEAD response keeps the headers, `Content-Length` included,
+ *   without the body. The handler's `Content-Length`,
+ *   `Transfer-Encoding`, `Connection` and `Keep-Alive` fields are replaced
+ *   by the server's own framing.
+ * - `Connection: close` is honoured both ways: from the request, or from
+ *   the handler's response. HTTP/1.0 clients get keep-alive only when they
+ *   ask for it.
+ * - If the handler throws, rejects or returns something other than a
+ *   `Response`, the loop's exception handler is told and the client gets
+ *   500 (or the parse error's status, when reading a malformed body made
+ *   the handler fail). If a streamed body fails midway the connection is
+ *   aborted, since the response cannot be completed.
+ * - Idle connections close after `keepAliveTimeout` seconds (5 by
+ *   default), timed with `loop.callLater`.
+ *
+ * PEP 3156: the HTTP server the PEP promises among the ready-made
+ * protocols ("decent though not necessarily excellent").
+ *
+ * @example Answering over an in-memory connection
+ * ```ts
+ * import { HttpClientProtocol, HttpServerProtocol } from "@tulip/tulip/protocols";
+ * import { transportPair, VirtualTimeLoop } from "@tulip/tulip/testing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = new VirtualTimeLoop();
+ * const server = new HttpServerProtocol(
+ *   (request) => new Response(`Hello from ${new URL(request.url).pathname}`),
+ *   { loop },
+ * );
+ * const client = new HttpClientProtocol({ loop });
+ * transportPair(client, server, { loop });
+ * await loop.advance(0);
+ * const response = await loop.runUntilComplete(
+ *   client.request(new Request("http://example.com/docs")),
+ * );
+ * assertEquals(response.status, 200);
+ * assertEquals(await loop.runUntilComplete(response.text()), "Hello from /docs");
+ * client.close();
+ * await loop.advance(0);
+ * loop.close();
+ * ```
+ *
+ * @example Serving on a TCP port
+ * ```ts ignore
+ * import { HttpServerProtocol } from "@tulip/tulip/protocols";
+ * import { newEventLoop } from "@tulip/tulip/loop";
+ *
+ * const loop = newEventLoop();
+ * const server = await loop.runUntilComplete(loop.createServer(
+ *   () => new HttpServerProtocol(() => new Response("Hello, World!")),
+ *   "127.0.0.1",
+ *   8000,
+ * ));
+ * await loop.runUntilComplete(server.serveForever());
+ * ```
+ */
+export class HttpServerProtocol extends Protocol {
+  readonly #handler: HttpHandler;
+  readonly #parser: HttpRequestParser;
+  readonly #keepAliveTimeout: number;
+  readonly #maxRequests: number;
+  readonly #scheme: string;
+  #loop: SchedulingLoop | null;
+  #transport: Transport | null = null;
+  #remoteAddr: Deno.Addr | undefined = undefined;
+  #localHost = "localhost";
+  #current: Exchange | null = null;
+  #requests = 0;
+  #readPause = 0;
+  #writePaused = false;
+  #drainWaiters: Array<() => void> = [];
+  /** No more requests will be read: the connection closes when done. */
+  #closing = false;
+  #lingering = false;
+  #eof = false;
+  #lost = false;
+  #idleSince = -1;
+  #idleTimer: TimerHandle | null = null;
+  #lingerTimer: TimerHandle | null = null;
+  #dateExpires = 0;
+  #dateText = "";
+  readonly #bodyOwner: BodyQueueOwner;
+
+  /**
+   * Makes the protocol of one connection.
+   *
+   * @param handler Called with each request; returns the response.
+   * @param options Timeouts, limits, scheme and loop.
+   * @throws {TypeError} When `handler` is not a function, or a timeout is
+   * not a number.
+   * @throws {RangeError} When a timeout or limit is out of range.
+   */
+  constructor(handler: HttpHandler, options?: HttpServerProtocolOptions) {
+    super();
+    if (typeof handler !== "function") {
+      throw new TypeError(
+        `Cannot make an HttpServerProtocol: handler must be a function, received ${
+          describe(handler)
+        }`,
+      );
+    }
+    this.#handler = handler;
+    this.#keepAliveTimeout = checkSeconds(
+      "keepAliveTimeout",
+      options?.keepAliveTimeout ?? 5,
+    );
+    const max = options?.maxRequestsPerConnection ?? Infinity;
+    if (
+      typeof max !== "number" ||
+      !(max === Infinity || (Number.isSafeInteger(max) && max >= 1))
+    ) {
+      throw new RangeError(
+        `Cannot make an HttpServerProtocol: maxRequestsPerConnection must be a whole number >= 1 or Infinity, received ${
+          String(max)
+        }`,
+      );
+    }
+    this.#maxRequests = max;
+    const scheme = options?.scheme ?? "http";
+    if (scheme !== "http" && scheme !== "https") {
+      throw new RangeError(
+        `Cannot make an HttpServerProtocol: scheme must be "http" or "https", received ${
+          String(scheme)
+        }`,
+      );
+    }
+    this.#scheme = scheme + "://";
+    this.#loop = options?.loop ?? null;
+    const callbacks: HttpParserCallbacks<HttpRequestHead> = {
+      onHead: (head) => this.#onHead(head),
+      onBody: (chunk) => this.#current?.body?.push(chunk),
+      onMessageComplete: () => this.#onMessageComplete(),
+      onError: (error) => this.#onParseError(error),
+    };
+    this.#parser = new HttpRequestParser(callbacks, {
+      maxHeaderBytes: options?.maxHeaderBytes,
+      maxHeaders: options?.maxHeaders,
+      maxBodyBytes: options?.maxBodyBytes,
+      maxLineBytes: options?.maxLineBytes,
+    });
+    this.#bodyOwner = {
+      pauseBody: () => this.#pauseRead(PAUSE_BODY),
+      resumeBody: () => this.#resumeRead(PAUSE_BODY),
+      firstRead: () => this.#sendContinue(),
+      bodyCancelled: () => {},
+    };
+  }
+
+  /** How many requests this connection has received. */
+  get requestCount(): number {
+    return this.#requests;
+  }
+
+  /**
+   * Keeps the transport and starts the idle timer.
+   *
+   * @param transport The connection's transport.
+   */
+  override connectionMade(transport: Transport): void {
+    this.#transport = transport;
+    this.#loop ??= getRunningLoop();
+    this.#remoteAddr = transport.getExtraInfo("peername") as
+      | Deno.Addr
+      | undefined;
+    this.#localHost = formatAddr(transport.getExtraInfo("sockname"));
+    this.#becomeIdle();
+  }
+
+  /**
+   * Parses the bytes; complete request heads call the handler.
+   *
+   * @param data The bytes received.
+   */
+  override dataReceived(data: Uint8Array): void {
+    if (this.#lingering) return;
+    const parser = this.#parser;
+    parser.feed(data);
+    if (parser.paused && parser.bufferedBytes > HELD_LIMIT) {
+      this.#pauseRead(PAUSE_PARSER);
+    }
+  }
+
+  /**
+   * The client will send nothing more: the response in progress (and any
+   * to requests already received) is still sent, then the connection
+   * closes.
+   *
+   * @returns `true` while a response is still to be written.
+   */
+  override eofReceived(): boolean {
+    this.#eof = true;
+    if (this.#lingering) return false;
+    this.#parser.feedEof();
+    return this.#current !== null;
+  }
+
+  /**
+   * Ends the exchange in progress: its request body fails and its
+   * `request.signal` aborts; timers stop.
+   *
+   * @param exc The error that ended the connection, if any.
+   */
+  override connectionLost(exc?: Error): void {
+    this.#lost = true;
+    this.#closing = true;
+    this.#idleTimer?.cancel();
+    this.#idleTimer = null;
+    this.#lingerTimer?.cancel();
+    this.#lingerTimer = null;
+    const ex = this.#current;
+    this.#current = null;
+    if (ex !== null) {
+      const error = exc ??
+        connectionReset(
+          "Cannot finish the HTTP exchange: the connection was closed",
+        );
+      ex.lost = error;
+      ex.body?.fail(error);
+      if (ex.abort !== null && !ex.abort.signal.aborted) ex.abort.abort(error);
+      ex.settle();
+    }
+    this.#wakeWriters();
+    this.#transport = null;
+  }
+
+  /** The transport's buffer is full: stop reading until it drains. */
+  override pauseWriting(): void {
+    this.#writePaused = true;
+    this.#pauseRead(PAUSE_WRITE);
+  }
+
+  /** The transport's buffer drained: go on writing and reading. */
+  override resumeWriting(): void {
+    this.#writePaused = false;
+    this.#wakeWriters();
+    this.#resumeRead(PAUSE_WRITE);
+  }
+
+  // ---- Requests ----
+
+  #onHead(head: HttpRequestHead): void {
+    this.#idleSince = -1;
+    const n = ++this.#requests;
+    const keepAlive = head.keepAlive && n < this.#maxRequests &&
+      !this.#closing;
+    const body = head.bodyKind === "none" ? null : new BodyQueue(
+      this.#bodyOwner,
+    );
+    let reject = 0;
+    let why = "";
+    let url = "";
+    const method = head.method;
+    if (method === "CONNECT" || method === "TRACE" || method === "TRACK") {
+      reject = 501;
+      why = `the method ${method} is not supported`;
+    } else {
+      const host = hostOf(head.headers);
+      const target = head.target;
+      if (host === null) {
+        reject = 400;
+        why = "the Host field is not a valid host";
+      } else if (target.charCodeAt(0) === 47) {
+        url = this.#scheme + (host === "" ? this.#localHost : host) + target;
+      } else if (/^https?:\/\//i.test(target)) {
+        url = target;
+      } else if (target === "*" && method === "OPTIONS") {
+        url = this.#scheme + (host === "" ? this.#localHost : host) + "/*";
+      } else {
+        reject = 400;
+        why = "the request-target is not a path or an absolute URL";
+      }
+    }
+    const ex = new Exchange(head, url, keepAlive, body);
+    this.#current = ex;
+    if (reject !== 0) {
+      ex.keepAlive = false;
+      ex.responding = true;
+      this.#sendPlain(
+        ex,
+        reject,
+        `${statusText(reject)}: Cannot serve the HTTP request: ${why}`,
+      );
+      return;
+    }
+    let result: Response | PromiseLike<Response>;
+    try {
+      result = this.#handler(
+        lazyRequest(ex),
+        new ServeInfo(ex, this.#remoteAddr),
+      );
+    } catch (error) {
+      this.#handlerFailed(ex, error);
+      return;
+    }
+    if (result instanceof Response) {
+      this.#respond(ex, result);
+    } else if (
+      result !== null && typeof result === "object" &&
+      typeof (result as PromiseLike<Response>).then === "function"
+    ) {
+      (result as PromiseLike<Response>).then(
+        (response) => this.#respond(ex, response),
+        (error) => this.#handlerFailed(ex, error),
+      );
+    } else {
+      this.#handlerFailed(
+        ex,
+        new TypeError(
+          `Cannot answer the HTTP request: the handler must return a Response or a promise of one, received ${
+            describe(result)
+          }`,
+        ),
+      );
+    }
+  }
+
+  #onMessageComplete(): void {
+    const ex = this.#current;
+    if (ex === null) return;
+    ex.requestDone = true;
+    ex.body?.end();
+    if (ex.responseDone) this.#exchangeDone(ex);
+    else this.#parser.pause();
+  }
+
+  #onParseError(error: HttpParseError): void {
+    const ex = this.#current;
+    this.#closing = true;
+    if (ex !== null) {
+      // The body of the request in progress is malformed: its reader
+      // fails, the response (if any) says Connection: close.
+      ex.parseError = error;
+      ex.body?.fail(error);
+      if (ex.responseDone) this.#closeNow();
+      return;
+    }
+    if (this.#eof || this.#transport === null) {
+      this.#closeNow();
+      return;
+    }
+    const status = error.status;
+    const text = `${statusText(status)}: ${error.message}\n`;
+    const bytes = ENCODER.encode(text);
+    this.#transport.write(
+      ENCODER.encode(
+        `HTTP/1.1 ${status} ${statusText(status)}\r\n` +
+          "content-type: text/plain; charset=utf-8\r\n" +
+          `content-length: ${bytes.length}\r\n` +
+          this.#dateLine() + "connection: close\r\n\r\n" + text,
+      ),
+    );
+    this.#linger();
+  }
+
+  /** Sends `100 Continue` when the handler first reads an expecting body. */
+  #sendContinue(): void {
+    const ex = this.#current;
+    if (
+      ex === null || !ex.head.expectContinue || ex.continueSent ||
+      ex.headSent || ex.requestDone || this.#transport === null
+    ) return;
+    ex.continueSent = true;
+    this.#transport.write(CONTINUE);
+  }
+
+  // ---- Responses ----
+
+  #respond(ex: Exchange, response: Response): void {
+    if (ex !== this.#current || ex.responding) {
+      // The connection was lost, or the exchange already answered (500
+      // after a throw): drop the response.
+      if (response instanceof Response && !response.bodyUsed) {
+        response.body?.cancel().catch(() => {});
+      }
+      return;
+    }
+    if (!(response instanceof Response)) {
+      this.#handlerFailed(
+        ex,
+        new TypeError(
+          `Cannot answer the HTTP request: the handler must return a Response, received ${
+            describe(response)
+          }`,
+        ),
+      );
+      return;
+    }
+    ex.responding = true;
+    try {
+      const fast = fastStaticBody(response);
+      if (fast !== null && this.#sendFast(ex, response, fast)) return;
+      this.#sendResponse(ex, response);
+    } catch (error) {
+      if (ex.headSent) {
+        this.#report("HTTP response failed", error);
+        this.#transport?.abort();
+      } else {
+        ex.responding = false;
+        this.#handlerFailed(ex, error);
+      }
+    }
+  }
+
+  /** Whether the connection may carry another request after `ex`. */
+  #keepAliveFor(ex: Exchange): boolean {
+    if (!ex.keepAlive || this.#closing) return false;
+    // The client waits for a 100 that never came: it may or may not send
+    // the body now, so the connection cannot be trusted.
+    return ex.requestDone || !ex.head.expectContinue || ex.continueSent;
+  }
+
+  #connectionLine(ex: Exchange, keepAlive: boolean): string {
+    if (!keepAlive) return "connection: close\r\n";
+    return ex.head.versionMinor === 0 ? "connection: keep-alive\r\n" : "";
+  }
+
+  /**
+   * Sends a 200 response with a body in memory and at most a
+   * Content-Type: head and body in one write. Returns `false` when the
+   * content type needs the general path.
+   */
+  #sendFast(
+    ex: Exchange,
+    response: Response,
+    body: string | Uint8Array,
+  ): boolean {
+    const type = fastContentType(response);
+    let start: string;
+    if (type === null) start = OK_LINE;
+    else if (type === DEFAULT_TEXT_TYPE) start = OK_TEXT;
+    else if (isAscii(type)) start = OK_LINE + "content-type: " + type + "\r\n";
+    else return false;
+    const keepAlive = this.#keepAliveFor(ex);
+    const end = this.#dateLine() + this.#connectionLine(ex, keepAlive) +
+      "\r\n";
+    const transport = this.#transport!;
+    const withBody = ex.head.method !== "HEAD";
+    ex.headSent = true;
+    if (
+      typeof body === "string" && body.length <= SHORT_STRING && isAscii(body)
+    ) {
+      const head = start + "content-length: " + body.length + "\r\n" + end;
+      transport.write(ENCODER.encode(withBody ? head + body : head));
+    } else {
+      const bytes = typeof body === "string" ? ENCODER.encode(body) : body;
+      const head = ENCODER.encode(
+        start + "content-length: " + bytes.length + "\r\n" + end,
+      );
+      if (withBody && bytes.length > 0) transport.writelines([head, bytes]);
+      else transport.write(head);
+    }
+    this.#responseFinished(ex, keepAlive);
+    return true;
+  }
+
+  /** Sends any response: framing picked from what the body is. */
+  #sendResponse(ex: Exchange, response: Response): void {
+    const status = response.status;
+    if (status === 101) {
+      throw new TypeError(
+        "Cannot send the HTTP response: status 101 (a protocol switch) is not supported, received 101",
+      );
+    }
+    const headers: Array<[string, string]> = [];
+    let hasDate = false;
+    let declared: string | null = null;
+    let close = false;
+    for (const pair of response.headers) {
+      const name = pair[0];
+      if (name === "content-length") {
+        declared = pair[1];
+        continue;
+      }
+      if (name === "transfer-encoding" || name === "keep-alive") continue;
+      if (name === "connection") {
+        if (listsToken(pair[1], "close")) close = true;
+        continue;
+      }
+      if (name === "date") hasDate = true;
+      headers.push(pair);
+    }
+    let keepAlive = this.#keepAliveFor(ex) && !close;
+    const isHead = ex.head.method === "HEAD";
+    const bodiless = status < 200 || status === 204 || status === 304;
+    let data: Uint8Array | null = null;
+    let stream: ReadableStream<Uint8Array> | null = null;
+    let length = -1;
+    const known = staticBody(response);
+    if (known === null) {
+      length = 0;
+    } else if (known !== undefined) {
+      data = typeof known === "string" ? ENCODER.encode(known) : known;
+      length = data.length;
+    } else {
+      if (response.bodyUsed) {
+        throw new TypeError(
+          "Cannot send the HTTP response: its body was already read, received a used Response",
+        );
+      }
+      stream = response.body;
+      if (stream === null) length = 0;
+      else if (stream.locked) {
+        throw new TypeError(
+          "Cannot send the HTTP response: its body stream is locked, received a locked ReadableStream",
+        );
+      } else length = knownBodyLength(response) ?? -1;
+    }
+    if (stream !== null && !bodiless && !isHead) {
+      // The stream may be made from the request body: let it come.
+      this.#sendContinue();
+      keepAlive = this.#keepAliveFor(ex) && !close;
+    }
+    let chunked = false;
+    if (bodiless || isHead) {
+      if (stream !== null) stream.cancel().catch(() => {});
+      stream = null;
+      data = null;
+      if (!bodiless || status === 304) {
+        const value = length >= 0 ? String(length) : declared;
+        if (value !== null) headers.push(["content-length", value]);
+      }
+    } else if (length >= 0) {
+      headers.push(["content-length", String(length)]);
+    } else if (ex.head.versionMinor >= 1) {
+      headers.push(["transfer-encoding", "chunked"]);
+      chunked = true;
+    } else {
+      // An HTTP/1.0 client: the body runs until the connection closes.
+      keepAlive = false;
+    }
+    if (!hasDate) headers.push(["date", this.#dateValue()]);
+    if (!keepAlive) headers.push(["connection", "close"]);
+    else if (ex.head.versionMinor === 0) {
+      headers.push(["connection", "keep-alive"]);
+    }
+    const head = serializeResponseHead({
+      status,
+      reason: response.statusText === "" ? undefined : response.statusText,
+      headers,
+    });
+    const transport = this.#transport!;
+    ex.headSent = true;
+    if (data !== null && data.length > 0) transport.writelines([head, data]);
+    else transport.write(head);
+    if (stream === null) this.#responseFinished(ex, keepAlive);
+    else this.#streamBody(ex, stream, chunked, length, keepAlive);
+  }
+
+  /** Sends a streamed body, waiting while the write buffer is full. */
+  async #streamBody(
+    ex: Exchange,
+    stream: ReadableStream<Uint8Array>,
+    chunked: boolean,
+    length: number,
+    keepAlive: boolean,
+  ): Promise<void> {
+    const reader = stream.getReader();
+    try {
+      let sent = 0;
+      for (;;) {
+        if (this.#writePaused && ex === this.#current) {
+          await new Promise<void>((resolve) =>
+            this.#drainWaiters.push(resolve)
+          );
+        }
+        if (ex !== this.#current) {
+          await reader.cancel();
+          return;
+        }
+        const { done, value } = await reader.read();
+        if (ex !== this.#current) {
+          if (!done) await reader.cancel();
+          return;
+        }
+        if (done) break;
+        if (!(value instanceof Uint8Array)) {
+          throw new TypeError(
+            `Cannot send the HTTP response body: each chunk must be a Uint8Array, received ${
+              describe(value)
+            }`,
+          );
+        }
+        const n = value.length;
+        if (n === 0) continue;
+        sent += n;
+        if (length >= 0 && sent > length) {
+          throw new RangeError(
+            `Cannot send the HTTP response body: it is longer than its length, received more than ${length} bytes`,
+          );
+        }
+        const transport = this.#transport!;
+        if (chunked) transport.writelines([chunkHeader(n), value, CRLF]);
+        else transport.write(value);
+      }
+      if (length >= 0 && sent !== length) {
+        throw new RangeError(
+          `Cannot send the HTTP response body: it is shorter than its length ${length}, received ${sent} bytes`,
+        );
+      }
+      if (chunked) this.#transport!.write(LAST_CHUNK);
+      this.#responseFinished(ex, keepAlive);
+    } catch (error) {
+      reader.cancel(error).catch(() => {});
+      if (ex !== this.#current) return;
+      // The head is out: the response cannot be completed or replaced.
+      this.#report("HTTP response body failed", error);
+      this.#transport?.abort();
+    }
+  }
+
+  /** Answers with a short plain-text response. */
+  #sendPlain(ex: Exchange, status: number, text: string): void {
+    const keepAlive = this.#keepAliveFor(ex);
+    const body = ENCODER.encode(text + "\n");
+    const head = `HTTP/1.1 ${status} ${statusText(status)}\r\n` +
+      "content-type: text/plain; charset=utf-8\r\n" +
+      `content-length: ${body.length}\r\n` + this.#dateLine() +
+      this.#connectionLine(ex, keepAlive) + "\r\n";
+    ex.headSent = true;
+    const transport = this.#transport!;
+    if (ex.head.method === "HEAD") transport.write(ENCODER.encode(head));
+    else transport.writelines([ENCODER.encode(head), body]);
+    this.#responseFinished(ex, keepAlive);
+  }
+
+  #handlerFailed(ex: Exchange, error: unknown): void {
+    // A CancelledError too: no task waits here to receive it, and the
+    // client still needs an answer.
+    this.#report("HTTP handler failed", error);
+    if (ex !== this.#current || ex.responding) return;
+    ex.responding = true;
+    const status = ex.parseError?.status ?? 500;
+    this.#sendPlain(ex, status, statusText(status));
+  }
+
+  #responseFinished(ex: Exchange, keepAlive: boolean): void {
+    ex.keepAlive = keepAlive;
+    ex.responseDone = true;
+    ex.settle();
+    if (ex !== this.#current) return;
+    if (!keepAlive) this.#closing = true;
+    if (ex.requestDone) {
+      this.#exchangeDone(ex);
+    } else if (ex.body !== null) {
+      if (!keepAlive) {
+        this.#closeNow();
+      } else {
+        // The rest of the request body is read and dropped.
+        ex.body.discard(
+          connectionReset(
+            "Cannot read the HTTP request body: the response was already sent",
+          ),
+        );
+      }
+    }
+    // Else the request (without a body) completes at once, in the parser.
+  }
+
+  /** The exchange is over: close, or wait for the next request. */
+  #exchangeDone(ex: Exchange): void {
+    if (this.#current !== ex) return;
+    this.#current = null;
+    if (this.#transport === null) return;
+    if (this.#closing) {
+      this.#parser.pause();
+      this.#closeNow();
+      return;
+    }
+    this.#becomeIdle();
+    const parser = this.#parser;
+    if (parser.paused) {
+      this.#resumeRead(PAUSE_PARSER);
+      parser.resume();
+    }
+    if (this.#eof && this.#current === null) this.#closeNow();
+  }
+
+  // ---- Connection ----
+
+  #closeNow(): void {
+    this.#current = null;
+    this.#transport?.close();
+  }
+
+  /**
+   * After an error reply: half-close, drop what the client still sends,
+   * and close once it stops (EOF) or after a short wait, so that the
+   * reply is not lost to a reset.
+   */
+  #linger(): void {
+    const transport = this.#transport!;
+    this.#lingering = true;
+    this.#closing = true;
+    if (!transport.canWriteEof()) {
+      transport.close();
+      return;
+    }
+    transport.writeEof();
+    this.#readPause = 0;
+    transport.resumeReading();
+    this.#lingerTimer = this.#loop!.callLater(
+      Math.min(LINGER, this.#keepAliveTimeout),
+      () => {
+        this.#lingerTimer = null;
+        this.#transport?.close();
+      },
+    );
+  }
+
+  #pauseRead(reason: number): void {
+    const before = this.#readPause;
+    this.#readPause = before | reason;
+    if (before === 0 && this.#transport !== null && !this.#lingering) {
+      this.#transport.pauseReading();
+    }
+  }
+
+  #resumeRead(reason: number): void {
+    const before = this.#readPause;
+    if ((before & reason) === 0) return;
+    this.#readPause = before & ~reason;
+    if (this.#readPause === 0 && this.#transport !== null) {
+      this.#transport.resumeReading();
+    }
+  }
+
+  #wakeWriters(): void {
+    const waiters = this.#drainWaiters;
+    if (waiters.length === 0) return;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  #becomeIdle(): void {
+    const timeout = this.#keepAliveTimeout;
+    if (timeout === Infinity || this.#loop === null) return;
+    this.#idleSince = this.#loop.time();
+    if (this.#idleTimer === null) {
+      this.#idleTimer = this.#loop.callLater(timeout, this.#idleCheck);
+    }
+  }
+
+  // One timer per connection, re-armed only when it fires: a busy
+  // connection costs no timer work per request.
+  readonly #idleCheck = (): void => {
+    this.#idleTimer = null;
+    if (this.#lost || this.#idleSince < 0 || this.#current !== null) return;
+    const loop = this.#loop!;
+    const left = this.#idleSince + this.#keepAliveTimeout - loop.time();
+    if (left > 0) {
+      this.#idleTimer = loop.callLater(left, this.#idleCheck);
+    } else {
+      this.#closing = true;
+      this.#transport?.close();
+    }
+  };
+
+  /** The `date: …\r\n` line, remade at most once a second. */
+  #dateLine(): string {
+    const now = Date.now();
+    if (now >= this.#dateExpires) this.#refreshDate(now);
+    return this.#dateText;
+  }
+
+  /** The `Date` value alone. */
+  #dateValue(): string {
+    const line = this.#dateLine();
+    return line.slice(6, line.length - 2);
+  }
+
+  #refreshDate(now: number): void {
+    const second = Math.floor(now / 1000);
+    this.#dateExpires = (second + 1) * 1000;
+    this.#dateText = "date: " + new Date(second * 1000).toUTCString() + "\r\n";
+  }
+
+  #report(message: string, exception: unknown): void {
+    const loop = this.#loop ?? getRunningLoop();
+    const context = {
+      message,
+      exception,
+      protocol: this,
+      transport: this.#transport ?? undefined,
+    };
+    if (loop !== null) loop.callExceptionHandler(context);
+    else console.error(message, exception);
+  }
+}
