@@ -13,9 +13,11 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 let running: SchedulingLoop | null = null;
 let hook: ((future: unknown) => void) | null = null;
 let checkpoint = false;
+let contextLoop: (() => SchedulingLoop | null) | null = null;
 
 /**
- * Returns the loop whose callback is running now, or `null` outside any.
+ * Returns the loop whose callback is running now — or, in an async
+ * function run as a task, that task's loop — or `null` outside any.
  *
  * PEP 3156 (as in asyncio): `get_running_loop()`, except that it returns
  * `null` instead of throwing.
@@ -31,7 +33,33 @@ let checkpoint = false;
  * ```
  */
 export function getRunningLoop(): SchedulingLoop | null {
-  return running;
+  return running ?? (contextLoop === null ? null : contextLoop());
+}
+
+/**
+ * Installs the function `getRunningLoop()` falls back on outside the
+ * loop's callbacks: `tasks/` uses it so that an async function resumed by a
+ * microtask still finds the loop of the task it belongs to. Application
+ * code has no reason to call it.
+ *
+ * @param fn The finder, or `null` to remove it.
+ *
+ * @example
+ * ```ts
+ * import { getRunningLoop, setContextLoopFinder } from "@tulip/tulip/futures";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const restore = setContextLoopFinder(() => null);
+ * assertEquals(getRunningLoop(), null);
+ * setContextLoopFinder(restore);
+ * ```
+ */
+export function setContextLoopFinder(
+  fn: (() => SchedulingLoop | null) | null,
+): (() => SchedulingLoop | null) | null {
+  const previous = contextLoop;
+  contextLoop = fn;
+  return previous;
 }
 
 /**
@@ -51,7 +79,9 @@ export function getRunningLoop(): SchedulingLoop | null {
  * assertEquals(getRunningLoop(), before);
  * ```
  */
-export function setRunningLoop(loop: SchedulingLoop | null): SchedulingLoop | null {
+export function setRunningLoop(
+  loop: SchedulingLoop | null,
+): SchedulingLoop | null {
   const previous = running;
   running = loop;
   return previous;

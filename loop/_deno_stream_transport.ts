@@ -19,7 +19,7 @@ export const BUSY_CHUNK = 8 * 1024;
 /** A chunk used up within this many seconds makes the next one busy-sized. */
 const BUSY_WINDOW = 1;
 /** The chunk a streaming connection reads into, in bytes. */
-export const LARGE_CHUNK = Number(Deno.env.get("LARGECHUNK") ?? 65536);
+export const LARGE_CHUNK = 64 * 1024;
 /** The least room a read gets in a small, busy or large chunk, in bytes. */
 const SMALL_REGION = 256;
 const BUSY_REGION = 1024;
@@ -41,8 +41,6 @@ export interface StreamContext {
 
 /** Options for `DenoStreamTransport`. */
 export interface StreamTransportOptions {
-  /** Extra information beyond `peername`, `sockname` and `socket`. */
-  extra?: Record<string, unknown>;
   /** Called once `connectionMade()` returned (or threw: with the error). */
   onReady?: (error?: unknown) => void;
   /** Called after `connectionLost()`. */
@@ -90,12 +88,15 @@ function gather(chunks: Uint8Array[], from: number, to: number, n: number) {
  * Reading: reads land in a chunk of memory that they fill front to back,
  * each read in the unused rest of it; the bytes a read brings are handed
  * to the protocol as a view of the chunk and never touched again, so
- * there is neither a copy nor an allocation per read. A waiting
- * connection reads into a small chunk (1 KiB), so an idle connection pins
- * little memory; a read that fills its space means data is streaming in,
- * and further reads use large chunks (64 KiB) until a read comes back
- * short. A `BufferedProtocol` is read into directly (`getBuffer()` with
- * the size the transport would read, then `bufferUpdated()`).
+ * there is no copy per read and only one allocation per chunk. Chunks are
+ * sized by what the connection does, because the read in flight pins its
+ * chunk: a new or quiet connection reads into 1 KiB chunks (an idle
+ * connection holds little); one that uses up a chunk within a second is
+ * busy and gets 8 KiB chunks; a read that fills 1 KiB or more means data
+ * is streaming in, and reads use 64 KiB chunks until one comes back
+ * shorter than 4 KiB. A `BufferedProtocol` is read into directly
+ * (`getBuffer()` with the size the transport would read, then
+ * `bufferUpdated()`).
  *
  * Write path, in three states (derived, not stored):
  *
@@ -179,7 +180,6 @@ export class DenoStreamTransport implements Transport {
   readonly #loop: SchedulingLoop;
   readonly #proactor: Proactor<Deno.Conn, Deno.Listener>;
   readonly #conn: Deno.Conn;
-  readonly #extra: Record<string, unknown> | undefined;
   #protocol: BaseProtocol;
   #buffered: boolean; // the protocol lends its buffer
   #onReady: ((error?: unknown) => void) | undefined;
@@ -222,7 +222,7 @@ export class DenoStreamTransport implements Transport {
    * @param ctx The loop and its proactor.
    * @param conn The connection.
    * @param protocol The protocol.
-   * @param options Extra information and hooks.
+   * @param options Hooks for the loop or server that made it.
    */
   constructor(
     ctx: StreamContext,
@@ -237,7 +237,6 @@ export class DenoStreamTransport implements Transport {
     this.#buffered = isBuffered(protocol);
     this.#onReady = options?.onReady;
     this.#onLost = options?.onLost;
-    this.#extra = options?.extra;
     this.#readPort = ctx.proactor.bind(new DenoStreamTransport.#Reads(this));
     this.#loop.callSoon(DenoStreamTransport.#begin, this);
   }
@@ -245,8 +244,8 @@ export class DenoStreamTransport implements Transport {
   // ---- BaseTransport ----
 
   /**
-   * Returns `"peername"`, `"sockname"` (`Deno.Addr`), `"socket"` (a
-   * limited view of the connection), or what the loop added.
+   * Returns `"peername"` or `"sockname"` (`Deno.Addr`), or `"socket"` (a
+   * limited view of the connection).
    *
    * @param name The name of the information.
    * @param defaultValue Returned when there is no such information.
@@ -264,8 +263,6 @@ export class DenoStreamTransport implements Transport {
       case "socket":
         value = this.#socketView();
         break;
-      default:
-        value = this.#extra?.[name];
     }
     return value === undefined ? defaultValue : value;
   }

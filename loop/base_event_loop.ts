@@ -112,6 +112,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #finished: Promise<void> | null = null;
   #timerBase = -1;
   #iterating = false;
+  #hostPolled = false;
 
   /**
    * In debug mode, callbacks that take longer than this many seconds are
@@ -532,7 +533,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   protected waitForEvents(deadline: number | null): Promise<void> {
     if (deadline === null) return new Promise((r) => this.#wake = r);
     const timeout = deadline - this.time();
-    if (timeout <= 0) return hostHop();
+    if (timeout <= 0) {
+      this.#hostPolled = true;
+      return hostHop();
+    }
     return new Promise<void>((resolve) => {
       this.#wake = resolve;
       this.#armHostTimer(deadline, timeout);
@@ -613,12 +617,14 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       for (;;) {
         setRunningLoop(this);
         let pollHost = false;
-        // Run iterations back to back while there is work.
+        // Run iterations back to back while there is work. The clock is
+        // read every few hundred callbacks (across idle waits too, which a
+        // microtask may end without the host ever polling) to make sure
+        // the host gets a turn at least every HOST_POLL_BUDGET seconds.
         for (;;) {
-          sinceClock += this.#runIteration();
-          if (this.#stopping || ready.length === 0) break;
-          if (takeMicrotaskCheckpoint()) break;
-          if (++sinceClock >= CALLBACKS_PER_CLOCK_READ) {
+          sinceClock += this.#runIteration() + 1;
+          if (this.#stopping) break;
+          if (sinceClock >= CALLBACKS_PER_CLOCK_READ) {
             sinceClock = 0;
             const now = this.time();
             if (busySince < 0) busySince = now;
@@ -627,18 +633,15 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
               break;
             }
           }
+          if (ready.length === 0 || takeMicrotaskCheckpoint()) break;
         }
         if (this.#stopping) break;
-        if (ready.length === 0) {
-          await this.#idle();
-          busySince = -1;
-        } else if (pollHost) {
-          await hostHop();
-          busySince = -1;
-        } else {
-          // Let awaiting async functions resume before the next iteration.
-          await null;
-        }
+        this.#hostPolled = false;
+        if (pollHost) await hostHop();
+        else if (ready.length === 0) await this.#idle();
+        // Let awaiting async functions resume before the next iteration.
+        else await null;
+        if (pollHost || this.#hostPolled) busySince = -1;
       }
     } finally {
       this.#finished = null;
@@ -743,6 +746,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     this.#hostTimer = setTimeout(() => {
       this.#hostTimer = undefined;
       this.#hostTimerDeadline = Infinity;
+      this.#hostPolled = true;
       if (this.#wake !== null) this.#wakeUp();
     }, Math.ceil(timeout * 1000));
   }

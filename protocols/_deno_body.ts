@@ -71,6 +71,9 @@ export function fastStaticBody(response: Response): string | Uint8Array | null {
   if (r[S_FAST_STATUS!] !== 200) return null;
   const body = r[S_FAST_BODY!];
   if (typeof body !== "string" && !(body instanceof Uint8Array)) return null;
+  // A body still in Deno's lazy form was not read (and asking `bodyUsed`
+  // would take it out of that form, which costs).
+  if (S_LAZY_BODY !== null && typeof r[S_LAZY_BODY] === "string") return body;
   return response.bodyUsed ? null : body;
 }
 

@@ -127,6 +127,8 @@ const PAUSE_BODY = 2;
 const PAUSE_WRITE = 4;
 /** Input held by the paused parser above which the transport is paused. */
 const HELD_LIMIT = 64 * 1024;
+/** How many times the idle timer ticks per keepAliveTimeout. */
+const IDLE_TICKS = 8;
 /** The longest wait, in seconds, for a client to go after an error reply. */
 const LINGER = 2;
 /** Strings up to this length are checked for ASCII and sent in one encode. */
@@ -173,7 +175,12 @@ function hostOf(headers: HttpHeaderList): string | null {
   const pairs = headers.pairs;
   for (let i = 0; i < pairs.length; i++) {
     const name = pairs[i][0];
-    if (name.length !== 4 || name.toLowerCase() !== "host") continue;
+    if (
+      name.length !== 4 || (name.charCodeAt(0) | 0x20) !== 104 ||
+      (name.charCodeAt(1) | 0x20) !== 111 ||
+      (name.charCodeAt(2) | 0x20) !== 115 ||
+      (name.charCodeAt(3) | 0x20) !== 116
+    ) continue;
     const value = pairs[i][1];
     if (value.length === 0) return null;
     for (let j = 0; j < value.length; j++) {
@@ -414,8 +421,20 @@ export class HttpServerProtocol extends Protocol {
   #lingering = false;
   #eof = false;
   #lost = false;
-  #idleSince = -1;
+  #busy = false;
+  /** Idle periods begun so far, and the count at the last timer tick. */
+  #idlePeriods = 0;
+  #seenPeriods = 0;
+  /** Ticks of the idle timer since the current idle period was seen. */
+  #idleTicks = 0;
   #idleTimer: TimerHandle | null = null;
+  // The last fast response, reused while nothing in it changes.
+  #cacheBody: string | null = null;
+  #cacheStart = "";
+  #cacheDate = "";
+  #cacheConnection = "";
+  #cacheWithBody = false;
+  #cacheBytes: Uint8Array | null = null;
   #lingerTimer: TimerHandle | null = null;
   #dateExpires = 0;
   #dateText = "";
@@ -579,7 +598,7 @@ export class HttpServerProtocol extends Protocol {
   // ---- Requests ----
 
   #onHead(head: HttpRequestHead): void {
-    this.#idleSince = -1;
+    this.#busy = true;
     const n = ++this.#requests;
     const keepAlive = head.keepAlive && n < this.#maxRequests &&
       !this.#closing;
@@ -692,12 +711,16 @@ export class HttpServerProtocol extends Protocol {
     this.#linger();
   }
 
-  /** Sends `100 Continue` when the handler first reads an expecting body. */
+  /**
+   * Sends `100 Continue` when the handler first reads an expecting body —
+   * even if the body already arrived, so that the answer does not depend
+   * on how the bytes were cut.
+   */
   #sendContinue(): void {
     const ex = this.#current;
     if (
       ex === null || !ex.head.expectContinue || ex.continueSent ||
-      ex.headSent || ex.requestDone || this.#transport === null
+      ex.headSent || this.#transport === null
     ) return;
     ex.continueSent = true;
     this.#transport.write(CONTINUE);
@@ -733,7 +756,9 @@ export class HttpServerProtocol extends Protocol {
     } catch (error) {
       if (ex.headSent) {
         this.#report("HTTP response failed", error);
-        this.#transport?.abort();
+        this.#closing = true;
+        this.#parser.pause();
+        this.#transport?.close();
       } else {
         ex.responding = false;
         this.#handlerFailed(ex, error);
@@ -771,20 +796,37 @@ export class HttpServerProtocol extends Protocol {
     else if (isAscii(type)) start = OK_LINE + "content-type: " + type + "\r\n";
     else return false;
     const keepAlive = this.#keepAliveFor(ex);
-    const end = this.#dateLine() + this.#connectionLine(ex, keepAlive) +
-      "\r\n";
+    const date = this.#dateLine();
+    const connection = this.#connectionLine(ex, keepAlive);
     const transport = this.#transport!;
     const withBody = ex.head.method !== "HEAD";
     ex.headSent = true;
     if (
+      body === this.#cacheBody && start === this.#cacheStart &&
+      date === this.#cacheDate && connection === this.#cacheConnection &&
+      withBody === this.#cacheWithBody
+    ) {
+      // The same answer as last time: the bytes are never changed, so the
+      // transport may hold them twice.
+      transport.write(this.#cacheBytes!);
+    } else if (
       typeof body === "string" && body.length <= SHORT_STRING && isAscii(body)
     ) {
-      const head = start + "content-length: " + body.length + "\r\n" + end;
-      transport.write(ENCODER.encode(withBody ? head + body : head));
+      const head = start + "content-length: " + body.length + "\r\n" + date +
+        connection + "\r\n";
+      const bytes = ENCODER.encode(withBody ? head + body : head);
+      this.#cacheBody = body;
+      this.#cacheStart = start;
+      this.#cacheDate = date;
+      this.#cacheConnection = connection;
+      this.#cacheWithBody = withBody;
+      this.#cacheBytes = bytes;
+      transport.write(bytes);
     } else {
       const bytes = typeof body === "string" ? ENCODER.encode(body) : body;
       const head = ENCODER.encode(
-        start + "content-length: " + bytes.length + "\r\n" + end,
+        start + "content-length: " + bytes.length + "\r\n" + date +
+          connection + "\r\n",
       );
       if (withBody && bytes.length > 0) transport.writelines([head, bytes]);
       else transport.write(head);
@@ -852,12 +894,19 @@ export class HttpServerProtocol extends Protocol {
     }
     let chunked = false;
     if (bodiless || isHead) {
+      const hadStream = stream !== null;
       if (stream !== null) stream.cancel().catch(() => {});
       stream = null;
       data = null;
-      if (!bodiless || status === 304) {
-        const value = length >= 0 ? String(length) : declared;
-        if (value !== null) headers.push(["content-length", value]);
+      // A HEAD answer tells the length of the body it would have; a
+      // handler that gives no body may state it itself, as may a 304.
+      const value = (known === null || hadStream) && declared !== null
+        ? declared
+        : bodiless || length < 0
+        ? null
+        : String(length);
+      if (value !== null && (!bodiless || status === 304)) {
+        headers.push(["content-length", value]);
       }
     } else if (length >= 0) {
       headers.push(["content-length", String(length)]);
@@ -943,8 +992,11 @@ export class HttpServerProtocol extends Protocol {
       reader.cancel(error).catch(() => {});
       if (ex !== this.#current) return;
       // The head is out: the response cannot be completed or replaced.
+      // Closing without the end of the body tells the client so.
       this.#report("HTTP response body failed", error);
-      this.#transport?.abort();
+      this.#closing = true;
+      this.#parser.pause();
+      this.#transport?.close();
     }
   }
 
@@ -1072,27 +1124,42 @@ export class HttpServerProtocol extends Protocol {
   }
 
   #becomeIdle(): void {
-    const timeout = this.#keepAliveTimeout;
-    if (timeout === Infinity || this.#loop === null) return;
-    this.#idleSince = this.#loop.time();
-    if (this.#idleTimer === null) {
-      this.#idleTimer = this.#loop.callLater(timeout, this.#idleCheck);
+    this.#busy = false;
+    this.#idlePeriods++;
+    if (this.#idleTimer === null && this.#keepAliveTimeout !== Infinity) {
+      const loop = this.#loop;
+      if (loop === null) return;
+      this.#seenPeriods = this.#idlePeriods;
+      this.#idleTicks = 0;
+      this.#idleTimer = loop.callLater(
+        this.#keepAliveTimeout / IDLE_TICKS,
+        this.#idleTick,
+      );
     }
   }
 
-  // One timer per connection, re-armed only when it fires: a busy
-  // connection costs no timer work per request.
-  readonly #idleCheck = (): void => {
+  // The idle timer ticks IDLE_TICKS times per keepAliveTimeout while the
+  // connection is idle, and stops while it is busy. Requests cost no
+  // timer work and no clock reading: a tick that finds a new idle period
+  // starts counting again, so an idle connection closes between
+  // keepAliveTimeout and keepAliveTimeout × (1 + 1 / IDLE_TICKS) seconds
+  // after its last response.
+  readonly #idleTick = (): void => {
     this.#idleTimer = null;
-    if (this.#lost || this.#idleSince < 0 || this.#current !== null) return;
-    const loop = this.#loop!;
-    const left = this.#idleSince + this.#keepAliveTimeout - loop.time();
-    if (left > 0) {
-      this.#idleTimer = loop.callLater(left, this.#idleCheck);
-    } else {
+    if (this.#lost || this.#closing || this.#busy) return;
+    if (this.#idlePeriods !== this.#seenPeriods) {
+      this.#seenPeriods = this.#idlePeriods;
+      this.#idleTicks = 0;
+    }
+    if (++this.#idleTicks >= IDLE_TICKS) {
       this.#closing = true;
       this.#transport?.close();
+      return;
     }
+    this.#idleTimer = this.#loop!.callLater(
+      this.#keepAliveTimeout / IDLE_TICKS,
+      this.#idleTick,
+    );
   };
 
   /** The `date: …\r\n` line, remade at most once a second. */

@@ -9,7 +9,11 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
-import { getRunningLoop, setAwaitHook } from "../futures/running_loop.ts";
+import {
+  getRunningLoop,
+  setAwaitHook,
+  setContextLoopFinder,
+} from "../futures/running_loop.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
 
 /**
@@ -82,6 +86,7 @@ function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
 
 /** Called by `Future.then()`: records what an async-function task awaits. */
 let noteAwait: (task: Task<unknown>, future: Future<unknown>) => void;
+setContextLoopFinder(() => asyncTask.getStore()?.getLoop() ?? null);
 setAwaitHook((future) => {
   const task = asyncTask.getStore();
   if (task !== undefined && future instanceof Future && future !== task) {

@@ -22,6 +22,36 @@
  * @module
  */
 
+import {
+  capture,
+  cpuTicks,
+  delay,
+  drainStdout,
+  killAll,
+  onPath,
+  type Proc,
+  procStatus,
+  rssKiB,
+  spawn,
+  stop,
+  stripAnsi,
+  tailNote,
+  waitForLine,
+  withTimeout,
+} from "./_proc.ts";
+import {
+  type Entry,
+  type Family,
+  fmt,
+  markdown,
+  type Metrics,
+  type MetricSpec,
+  type Sample,
+  summarise,
+  svgChart,
+  type WorkloadResult,
+} from "./_report.ts";
+
 // ---------------------------------------------------------------------------
 // Paths and constants
 
@@ -49,7 +79,7 @@ interface ServerDef {
   /** The name used in tables, charts and `--only`. */
   name: string;
   /** The implementation family; it picks the bar colour. */
-  family: "tulip" | "deno" | "node" | "asyncio" | "uvloop" | "c";
+  family: Family;
   /** Echo servers run the echo, bulk and idle workloads; HTTP servers http. */
   kind: "echo" | "http";
   /** The command line, given the port. */
@@ -187,24 +217,12 @@ const SERVER_DEFS: readonly ServerDef[] = [
 // ---------------------------------------------------------------------------
 // Workloads and their metrics
 
-/** A number reported per run and summarised by its median. */
-interface MetricSpec {
-  key: string;
-  label: string;
-  digits: number;
-  better: "higher" | "lower";
-}
-
-interface WorkloadSpec {
+interface WorkloadSpec extends Metrics {
   id: Workload;
   title: string;
   /** One line on what is measured, for the table and the chart. */
   describe(s: Settings): string;
   kind: "echo" | "http";
-  primary: MetricSpec;
-  secondary: MetricSpec[];
-  /** The metrics drawn as panels in the SVG. */
-  chart: string[];
 }
 
 const REQ_PER_S: MetricSpec = {
@@ -466,217 +484,15 @@ function selected(def: ServerDef, only: string[] | null): boolean {
 }
 
 // ---------------------------------------------------------------------------
-// Processes
+// Servers
 
-/** A child process, with its stdout as lines and the tail of its stderr. */
-interface Proc {
-  readonly pid: number;
-  readonly child: Deno.ChildProcess;
-  readonly out: AsyncIterator<string>;
-  readonly errTail: string[];
-  readonly status: Promise<Deno.CommandStatus>;
-  exited: boolean;
-}
-
-/** Every process this run started and has not yet seen exit, by pid. */
-const live = new Map<number, Proc>();
-
-async function* lines(
-  stream: ReadableStream<Uint8Array>,
-): AsyncGenerator<string> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    rest += chunk;
-    for (let nl = rest.indexOf("\n"); nl >= 0; nl = rest.indexOf("\n")) {
-      yield rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-    }
-  }
-  if (rest !== "") yield rest;
-}
-
-/**
- * Starts `argv`; `onStderr` sees each stderr line as it arrives (the last
- * 40 are kept for error messages).
- */
-function spawn(
-  argv: string[],
-  opts: { stdin?: "piped" | "null"; onStderr?: (line: string) => void } = {},
-): Proc {
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: REPO,
-    stdin: opts.stdin ?? "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const errTail: string[] = [];
-  const proc: Proc = {
-    pid: child.pid,
-    child,
-    out: lines(child.stdout)[Symbol.asyncIterator](),
-    errTail,
-    status: child.status,
-    exited: false,
-  };
-  live.set(proc.pid, proc);
-  child.status.then(() => {
-    proc.exited = true;
-    live.delete(proc.pid);
-  });
-  (async () => {
-    for await (const line of lines(child.stderr)) {
-      opts.onStderr?.(line);
-      errTail.push(line);
-      if (errTail.length > 40) errTail.shift();
-    }
-  })();
-  return proc;
-}
-
-/** Reads stdout until a line matches; throws if the process exits first. */
-async function waitForLine(p: Proc, re: RegExp): Promise<string> {
-  for (;;) {
-    const r = await p.out.next();
-    if (r.done) {
-      const st = await p.status;
-      await delay(50); // let the stderr reader catch up
-      throw new Error(
-        `exited with code ${st.code}${st.signal ? ` (${st.signal})` : ""}` +
-          tailNote(p),
-      );
-    }
-    if (re.test(r.value)) return r.value;
-  }
-}
-
-/** Reads the rest of stdout in the background so the pipe never fills. */
-function drainStdout(p: Proc): void {
-  (async () => {
-    for (;;) if ((await p.out.next()).done) break;
-  })();
-}
-
-function tailNote(p: Proc): string {
-  const interesting = p.errTail.filter((l) => l.trim() !== "");
-  const err = interesting.find((l) => /error/i.test(l));
-  const pick = err ?? interesting.at(-1);
-  return pick ? `: ${stripAnsi(pick).trim().slice(0, 300)}` : "";
-}
-
-function stripAnsi(s: string): string {
-  // deno-lint-ignore no-control-regex
-  return s.replace(/\x1b\[[0-9;]*m/g, "");
-}
-
-/** Stops a process by its pid: SIGTERM, then SIGKILL after 3 s. */
-async function stop(p: Proc): Promise<void> {
-  if (!p.exited) {
-    try {
-      Deno.kill(p.pid, "SIGTERM");
-    } catch {
-      // It exited meanwhile.
-    }
-    const exited = await Promise.race([
-      p.status.then(() => true),
-      delay(3000).then(() => false),
-    ]);
-    if (!exited && !p.exited) {
-      try {
-        Deno.kill(p.pid, "SIGKILL");
-      } catch {
-        // It exited meanwhile.
-      }
-    }
-  }
-  await p.status;
-  live.delete(p.pid);
-}
-
-function killAll(): void {
-  for (const p of live.values()) {
-    if (p.exited) continue;
-    try {
-      Deno.kill(p.pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function withTimeout<T>(
-  p: Promise<T>,
-  seconds: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what}: no answer within ${seconds} s`)),
-      seconds * 1000,
-    );
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Runs a command to completion; its stdout, or null if it failed. */
-async function capture(argv: string[]): Promise<string | null> {
-  try {
-    const out = await new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-    }).output();
-    if (!out.success) return null;
-    return new TextDecoder().decode(out.stdout).trim();
-  } catch {
-    return null;
-  }
-}
-
-function onPath(name: string): boolean {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if (Deno.statSync(`${dir}/${name}`).isFile) return true;
-    } catch {
-      // Not here.
-    }
-  }
-  return false;
-}
-
-// ---------------------------------------------------------------------------
-// /proc readings
-
+/** Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`). */
 let clockTicks = 100;
 
 /** User plus system CPU time of a process (all threads), in seconds. */
 function cpuSeconds(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  // Fields after "(comm)": state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  return cpuTicks(pid) / clockTicks;
 }
-
-function procStatus(pid: number, key: string): string {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const line = status.split("\n").find((l) => l.startsWith(`${key}:`));
-  if (line === undefined) throw new Error(`no ${key} in /proc/${pid}/status`);
-  return line.slice(key.length + 1).trim();
-}
-
-/** Resident set size in KiB. */
-function rssKiB(pid: number): number {
-  return parseInt(procStatus(pid, "VmRSS"));
-}
-
-// ---------------------------------------------------------------------------
-// Servers
 
 /** A started server: its process and what /proc says it is. */
 interface Running {
@@ -728,8 +544,6 @@ async function startServer(def: ServerDef): Promise<Running> {
 
 // ---------------------------------------------------------------------------
 // Measurements
-
-type Sample = Record<string, number>;
 
 /** One ping-pong run of echo_client against a running server. */
 async function measureEcho(srv: Running, s: Settings): Promise<Sample> {
@@ -943,204 +757,6 @@ function measure(w: Workload, srv: Running, s: Settings): Promise<Sample> {
 }
 
 // ---------------------------------------------------------------------------
-// Statistics and reports
-
-interface Entry {
-  server: string;
-  family: ServerDef["family"];
-  status: "ok" | "skipped" | "failed";
-  note?: string;
-  comm?: string;
-  runs: Sample[];
-  errors: string[];
-  median: Sample;
-  min: Sample;
-  max: Sample;
-}
-
-interface WorkloadResult {
-  workload: Workload;
-  title: string;
-  description: string;
-  settings: Settings;
-  entries: Entry[];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-function summarise(e: Entry): void {
-  if (e.runs.length === 0) {
-    if (e.status === "ok") e.status = "failed";
-    return;
-  }
-  for (const key of Object.keys(e.runs[0])) {
-    const xs = e.runs.map((r) => r[key]).filter((x) => Number.isFinite(x));
-    if (xs.length === 0) continue;
-    e.median[key] = median(xs);
-    e.min[key] = Math.min(...xs);
-    e.max[key] = Math.max(...xs);
-  }
-}
-
-function fmt(v: number | undefined, digits: number): string {
-  if (v === undefined || !Number.isFinite(v)) return "–";
-  const [int, frac] = v.toFixed(digits).split(".");
-  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return frac === undefined ? grouped : `${grouped}.${frac}`;
-}
-
-function markdown(res: WorkloadResult): string {
-  const spec = WORKLOAD_SPECS[res.workload];
-  const p = spec.primary;
-  const head = [
-    "server",
-    p.label,
-    "min–max",
-    ...spec.secondary.map((m) => m.label),
-    "runs",
-    "note",
-  ];
-  const rows = res.entries.map((e) => {
-    const ok = e.status !== "skipped" && e.runs.length > 0;
-    const notes = [
-      e.status === "ok" ? "" : e.status,
-      e.note ?? "",
-      e.errors.length ? `${e.errors.length} run(s) failed: ${e.errors[0]}` : "",
-    ].filter(Boolean).join("; ");
-    return [
-      e.server,
-      ok ? fmt(e.median[p.key], p.digits) : "–",
-      ok
-        ? `${fmt(e.min[p.key], p.digits)}–${fmt(e.max[p.key], p.digits)}`
-        : "–",
-      ...spec.secondary.map((m) => ok ? fmt(e.median[m.key], m.digits) : "–"),
-      String(e.runs.length),
-      notes.replaceAll("|", "\\|"),
-    ];
-  });
-  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  return [
-    `### ${res.workload}: ${res.title}`,
-    "",
-    res.description,
-    "",
-    line(head),
-    line(
-      head.map((_, i) => (i === 0 || i === head.length - 1 ? "---" : "---:")),
-    ),
-    ...rows.map(line),
-    "",
-  ].join("\n");
-}
-
-const COLOURS: Record<ServerDef["family"], string> = {
-  tulip: "#e4572e",
-  deno: "#2e86ab",
-  node: "#3c9a5f",
-  asyncio: "#7d5ba6",
-  uvloop: "#b48ed8",
-  c: "#5c5c5c",
-};
-
-function xml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;");
-}
-
-/** A horizontal bar chart: one row per server, one panel per metric. */
-function svgChart(res: WorkloadResult, footer: string): string {
-  const spec = WORKLOAD_SPECS[res.workload];
-  const metrics = spec.chart.map((k) =>
-    [spec.primary, ...spec.secondary].find((m) => m.key === k)!
-  );
-  const labelW = 150;
-  const panelW = 330;
-  const gap = 30;
-  const rowH = 24;
-  const top = 84;
-  const width = 20 + labelW + metrics.length * (panelW + gap);
-  const height = top + res.entries.length * rowH + 48;
-  const out: string[] = [];
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="20" y="26" font-size="17" font-weight="bold">${
-      xml(`${res.workload}: ${res.title}`)
-    }</text>`,
-    `<text x="20" y="45" fill="#555">${xml(res.description)}</text>`,
-  );
-  metrics.forEach((m, pi) => {
-    const x0 = 20 + labelW + pi * (panelW + gap);
-    const barMax = panelW - 90;
-    const oks = res.entries.filter((e) => e.runs.length > 0);
-    const max = Math.max(0, ...oks.map((e) => e.max[m.key] ?? 0)) || 1;
-    out.push(
-      `<text x="${x0}" y="${top - 12}" font-weight="bold">${xml(m.label)}` +
-        `<tspan font-weight="normal" fill="#777">&#160;(${m.better} is better)</tspan></text>`,
-      `<line x1="${x0}" y1="${top - 4}" x2="${x0}" y2="${
-        top + res.entries.length * rowH
-      }" stroke="#999"/>`,
-    );
-    res.entries.forEach((e, ri) => {
-      const y = top + ri * rowH;
-      if (pi === 0) {
-        out.push(
-          `<text x="${20 + labelW - 8}" y="${y + 16}" text-anchor="end">${
-            xml(e.server)
-          }</text>`,
-        );
-      }
-      const v = e.median[m.key];
-      if (e.runs.length === 0 || v === undefined) {
-        out.push(
-          `<text x="${x0 + 6}" y="${y + 16}" fill="#999" font-style="italic">${
-            e.status === "skipped" ? "skipped" : "failed"
-          }</text>`,
-        );
-        return;
-      }
-      const w = Math.max(1, (v / max) * barMax);
-      out.push(
-        `<rect x="${x0}" y="${y + 4}" width="${w.toFixed(1)}" height="${
-          rowH - 8
-        }" fill="${COLOURS[e.family]}"/>`,
-      );
-      const lo = e.min[m.key];
-      const hi = e.max[m.key];
-      if (e.runs.length > 1 && hi > lo) {
-        const xl = x0 + (lo / max) * barMax;
-        const xh = x0 + (hi / max) * barMax;
-        const ym = y + rowH / 2;
-        out.push(
-          `<path d="M${xl.toFixed(1)} ${ym}H${xh.toFixed(1)}M${xl.toFixed(1)} ${
-            ym - 4
-          }V${ym + 4}M${xh.toFixed(1)} ${ym - 4}V${
-            ym + 4
-          }" stroke="#222" stroke-width="1"/>`,
-        );
-      }
-      out.push(
-        `<text x="${x0 + Math.max(w, (hi / max) * barMax) + 6}" y="${y + 16}">${
-          fmt(v, m.digits)
-        }</text>`,
-      );
-    });
-  });
-  out.push(
-    `<text x="20" y="${height - 18}" fill="#777" font-size="11">${
-      xml(footer)
-    }</text>`,
-    `</svg>`,
-    "",
-  );
-  return out.join("\n");
-}
-
-// ---------------------------------------------------------------------------
 // Main
 
 async function build(): Promise<void> {
@@ -1206,6 +822,11 @@ async function machine(): Promise<Machine> {
   };
 }
 
+/** The 1-minute load average. */
+function loadAverage(): number {
+  return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+}
+
 function estimateSeconds(
   opts: Options,
   defs: readonly ServerDef[],
@@ -1224,6 +845,7 @@ function estimateSeconds(
 
 async function main(): Promise<number> {
   const opts = parseArgs(Deno.args);
+  Deno.chdir(REPO); // every child runs from the repository root
   if (opts.list) {
     for (const d of SERVER_DEFS) console.log(`${d.name}\t${d.kind}`);
     return 0;
@@ -1247,6 +869,13 @@ async function main(): Promise<number> {
   }
   const info = await machine();
   clockTicks = info.clk_tck;
+  const loadBefore = loadAverage();
+  if (loadBefore > 0.5) {
+    console.error(
+      `Warning: load average is ${loadBefore.toFixed(2)} before starting; ` +
+        "something else is using the CPUs, so expect noisy numbers.",
+    );
+  }
   const have: Record<Need, boolean> = {
     node: info.node !== null,
     python: info.python !== null,
@@ -1350,12 +979,18 @@ async function main(): Promise<number> {
       workload: w,
       title: spec.title,
       description: spec.describe(s),
-      settings: s,
+      settings: { ...s },
+      metrics: {
+        primary: spec.primary,
+        secondary: spec.secondary,
+        chart: spec.chart,
+      },
       entries: [...entries.values()],
     });
   }
 
   // Reports.
+  const loadAfter = loadAverage();
   const footer = `${info.cpu}, ${info.cores} cores; server pinned to core ` +
     `${SERVER_CPU}, client to core ${CLIENT_CPU}; bars are medians, ` +
     `whiskers min–max; ${started.toISOString().slice(0, 16)}Z`;
@@ -1368,7 +1003,9 @@ async function main(): Promise<number> {
         info.python ?? "–"
       }, uvloop ${info.uvloop ?? "–"}, wrk ${info.wrk ?? "–"}, gcc ${
         info.gcc ?? "–"
-      }. Server on core ${SERVER_CPU}, client on core ${CLIENT_CPU}.\n`,
+      }. Server on core ${SERVER_CPU}, client on core ${CLIENT_CPU}. ` +
+      `Load average (1 min) ${loadBefore.toFixed(2)} before, ` +
+      `${loadAfter.toFixed(2)} after.\n`,
   );
   for (const r of results) console.log(markdown(r));
 
@@ -1378,6 +1015,7 @@ async function main(): Promise<number> {
     {
       started: started.toISOString(),
       finished: new Date().toISOString(),
+      load_average: { before: loadBefore, after: loadAfter },
       mode: opts.quick ? "quick" : "full",
       argv: Deno.args,
       machine: info,
@@ -1389,12 +1027,14 @@ async function main(): Promise<number> {
   ) + "\n";
   await Deno.writeTextFile(`${RESULTS}${stamp}.json`, json);
   await Deno.writeTextFile(`${RESULTS}latest.json`, json);
+  const written = [`${RESULTS}${stamp}.json`, `${RESULTS}latest.json`];
   for (const r of results) {
-    await Deno.writeTextFile(
-      `${RESULTS}${r.workload}.svg`,
-      svgChart(r, footer),
-    );
+    const file = `${RESULTS}${r.workload}.svg`;
+    await Deno.writeTextFile(file, svgChart(r, footer));
+    written.push(file);
   }
+  // Leave the files as `deno fmt` wants them, so `deno fmt --check` passes.
+  await capture([Deno.execPath(), "fmt", "--quiet", ...written]);
   console.error(
     `\nWrote ${RESULTS}${stamp}.json, latest.json and ` +
       `${results.map((r) => `${r.workload}.svg`).join(", ")}`,

@@ -12,7 +12,7 @@ import {
 } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { BufferedProtocol, Protocol } from "../../protocols/protocol.ts";
-import type { Producer, Transport } from "../../transports/transport.ts";
+import type { Producer } from "../../transports/transport.ts";
 import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
 import type { Server } from "../../loop/event_loop.ts";
 import {

@@ -1339,3 +1339,19 @@ Deno.test("Task outside debug mode is kept alive while pending", async () => {
   await assertRejects(() => loop.runUntilComplete(task), CancelledError);
   loop.close();
 });
+
+Deno.test("Task of an async function finds its loop when resumed between runs", async () => {
+  const loop = new VirtualTimeLoop();
+  const gate = Promise.withResolvers<void>();
+  const task = loop.createTask(async () => {
+    await gate.promise;
+    // Resumed by a native promise while the loop is not running.
+    return await sleep(1, "ok");
+  });
+  await loop.runUntilComplete(sleep(0, undefined, { loop }));
+  gate.resolve();
+  await gate.promise;
+  await null;
+  assertEquals(await loop.runUntilComplete(task), "ok");
+  loop.close();
+});

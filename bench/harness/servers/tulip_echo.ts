@@ -20,7 +20,7 @@
 
 import {
   BufferedProtocol,
-  newEventLoop,
+  DenoEventLoop,
   Protocol,
   setEventLoop,
   startServer,
@@ -69,7 +69,10 @@ class BufferedEcho extends BufferedProtocol {
   }
 }
 
-const loop = newEventLoop();
+// A DenoEventLoop rather than newEventLoop(): the EventLoop interface types
+// createServer's factory as `() => Protocol`, while DenoEventLoop also takes
+// a BufferedProtocol, as asyncio does.
+const loop = new DenoEventLoop();
 setEventLoop(loop);
 
 switch (mode) {
@@ -101,6 +104,7 @@ switch (mode) {
         },
         HOST,
         port,
+        { loop }, // startServer otherwise looks for a running loop
       ),
     );
     break;
