@@ -173,8 +173,11 @@ export function openConnection<P extends BaseProtocol>(
       `Cannot call ${what}(): serverHostname needs ssl, received serverHostname=${options.serverHostname}`,
     );
   }
-  if (options?.localAddr !== undefined) {
-    const a = options.localAddr;
+  // Not in the options type; a JavaScript caller may still pass it.
+  const localAddr = (options as { localAddr?: Deno.NetAddr } | undefined)
+    ?.localAddr;
+  if (localAddr !== undefined) {
+    const a = localAddr;
     throw new RangeError(
       `Cannot call ${what}(): Deno cannot bind a local address before connecting, received localAddr=${a.hostname}:${a.port}`,
     );

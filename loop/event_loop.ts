@@ -9,6 +9,7 @@ import type { Handle, TimerHandle } from "./handle.ts";
 import type { Awaitable, Coroutine, Task, TaskOptions } from "../tasks/task.ts";
 import type {
   BaseProtocol,
+  BufferedProtocol,
   DatagramProtocol,
   Protocol,
   SubprocessProtocol,
@@ -68,7 +69,10 @@ export interface Executor {
   shutdown(): void | PromiseLike<void>;
 }
 
-/** Options for `createConnection` and `createUnixConnection`. */
+/**
+ * Options for `createConnection` and `createUnixConnection`. The PEP's
+ * `local_addr` is absent: Deno cannot bind a socket before connecting it.
+ */
 export interface CreateConnectionOptions {
   /**
    * Use TLS: `true` for the system's roots, or an object naming extra CA
@@ -83,8 +87,6 @@ export interface CreateConnectionOptions {
    * @default {the host}
    */
   serverHostname?: string;
-  /** The local address to bind before connecting (TCP only). */
-  localAddr?: { hostname: string; port: number };
 }
 
 /** Options for `createServer` and `createUnixServer`. */
@@ -184,6 +186,10 @@ export interface Server extends AsyncDisposable {
   addresses(): Deno.Addr[];
   /** Returns the loop the server runs on. */
   getLoop(): EventLoop;
+  /** Closes every open connection gracefully (their buffers are flushed). */
+  closeClients(): void;
+  /** Aborts every open connection (their buffers are dropped). */
+  abortClients(): void;
 }
 
 /**
@@ -263,28 +269,28 @@ export interface SchedulingLoop {
  */
 export interface EventLoop extends SchedulingLoop {
   /** Opens a TCP (or TLS) connection. */
-  createConnection<P extends Protocol>(
+  createConnection<P extends Protocol | BufferedProtocol>(
     protocolFactory: () => P,
     host: string,
     port: number,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]>;
   /** Opens a Unix-socket connection. */
-  createUnixConnection<P extends Protocol>(
+  createUnixConnection<P extends Protocol | BufferedProtocol>(
     protocolFactory: () => P,
     path: string,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]>;
   /** Listens on TCP (or TLS). */
   createServer(
-    protocolFactory: () => Protocol,
+    protocolFactory: () => Protocol | BufferedProtocol,
     host: string,
     port: number,
     options?: CreateServerOptions,
   ): Future<Server>;
   /** Listens on a Unix socket. */
   createUnixServer(
-    protocolFactory: () => Protocol,
+    protocolFactory: () => Protocol | BufferedProtocol,
     path: string,
     options?: CreateServerOptions,
   ): Future<Server>;

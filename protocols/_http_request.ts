@@ -128,4 +128,3 @@ export function lazyRequest(parts: LazyRequestParts): Request {
     HANDLER,
   ) as unknown as Request;
 }
-

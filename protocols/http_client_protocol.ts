@@ -113,9 +113,10 @@ class Pending {
  * - The future resolves as soon as the response head arrives; its body is
  *   a `ReadableStream` fed from the connection as it is read
  *   (`Content-Length`, chunked, or — from an HTTP/1.0 server — until the
- *   connection closes). Above 64 KiB unread the transport is paused. A
- *   body nobody reads is drained in the background so the next response
- *   can be read; cancelling the stream (or the future) does the same.
+ *   connection closes). Above 64 KiB unread the transport is paused, so
+ *   read or cancel every body: one left unread holds up the responses
+ *   behind it. Cancelling the stream (or the future) drops the rest of
+ *   that body as it arrives and frees the connection for the next.
  * - A HEAD response, and 204 and 304, have no body (`body` is `null`).
  *   Informational (1xx) responses are skipped; a 101 (protocol switch)
  *   is not supported and fails the request.
@@ -126,7 +127,8 @@ class Pending {
  *   field is added from the URL unless the request has one.
  * - `Connection: close` from the server closes the connection after that
  *   response; requests pipelined behind it fail. A request with
- *   `Connection: close` is the last one: later calls throw.
+ *   `Connection: close` is the last one: later calls throw, and the
+ *   connection closes once it is answered.
  * - If the connection is lost, the requests still waiting fail with a
  *   `Deno.errors.ConnectionReset` (whose `cause` is the transport's
  *   error, if any), and a body being read fails with it.
@@ -283,12 +285,13 @@ export class HttpClientProtocol extends Protocol {
     const method = request.method;
     const headers: Array<[string, string]> = [];
     let hasHost = false;
+    let last = false;
     for (const pair of request.headers) {
       const name = pair[0];
       if (name === "content-length" || name === "transfer-encoding") continue;
       if (name === "host") hasHost = true;
       else if (name === "connection" && listsToken(pair[1], "close")) {
-        this.#lastRequestSent = true;
+        last = true;
       }
       headers.push(pair);
     }
@@ -307,6 +310,11 @@ export class HttpClientProtocol extends Protocol {
         );
       }
       stream = request.body;
+      if (stream?.locked) {
+        throw new TypeError(
+          "Cannot send an HTTP request: its body stream is locked, received a locked ReadableStream",
+        );
+      }
       if (stream !== null) length = knownBodyLength(request) ?? -1;
     }
     if (length > 0 || (length === 0 && BODY_METHODS.has(method))) {
@@ -323,6 +331,7 @@ export class HttpClientProtocol extends Protocol {
       new Future<Response>({ loop: this.#loop ?? undefined }),
       method,
     );
+    if (last) this.#lastRequestSent = true;
     const send = () => {
       const transport = this.#transport!;
       this.#parser.expectResponse(method);
@@ -453,16 +462,21 @@ export class HttpClientProtocol extends Protocol {
     pending.lastOnConnection = !head.keepAlive;
     const nullBody = status === 204 || status === 205 || status === 304;
     let body: BodyQueue | null = null;
-    if (head.bodyKind !== "none") body = pending.body = new BodyQueue(
-      this.#bodyOwner,
-    );
+    if (head.bodyKind !== "none") {
+      body = pending.body = new BodyQueue(
+        this.#bodyOwner,
+      );
+    }
     let response: Response;
     try {
-      response = new Response(nullBody || body === null ? null : body.stream(), {
-        status,
-        statusText: head.reason,
-        headers: head.headers.pairs,
-      });
+      response = new Response(
+        nullBody || body === null ? null : body.stream(),
+        {
+          status,
+          statusText: head.reason,
+          headers: head.headers.pairs,
+        },
+      );
     } catch (error) {
       body?.discard(error);
       if (!pending.future.done()) {
@@ -490,7 +504,14 @@ export class HttpClientProtocol extends Protocol {
     this.#inFinal = false;
     const pending = this.#waiting.shift()!;
     pending.body?.end();
-    if (pending.lastOnConnection) {
+    if (
+      this.#lastRequestSent && this.#waiting.length === 0 &&
+      this.#queue.length === 0 && !this.#sendingStream
+    ) {
+      // The answer to a request that asked for Connection: close.
+      this.#closing = true;
+      this.#transport?.close();
+    } else if (pending.lastOnConnection) {
       this.#closing = true;
       this.#failAll(
         connectionReset(
@@ -541,8 +562,9 @@ export class HttpClientProtocol extends Protocol {
     chunked: boolean,
     length: number,
   ): Promise<void> {
-    const reader = stream.getReader();
+    let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
     try {
+      reader = stream.getReader();
       let sent = 0;
       for (;;) {
         if (this.#writePaused && this.#transport !== null) {
@@ -586,7 +608,7 @@ export class HttpClientProtocol extends Protocol {
       }
       if (chunked) this.#transport!.write(LAST_CHUNK);
     } catch (error) {
-      reader.cancel(error).catch(() => {});
+      reader?.cancel(error).catch(() => {});
       // The request cannot be completed on this connection.
       const failure = error instanceof Error ? error : new Error(String(error));
       this.#failAll(failure);

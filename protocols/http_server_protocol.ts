@@ -26,7 +26,7 @@ import {
   type HttpRequestHead,
   HttpRequestParser,
 } from "./_http_parser.ts";
-import { type LazyRequestParts, lazyRequest } from "./_http_request.ts";
+import { lazyRequest, type LazyRequestParts } from "./_http_request.ts";
 import {
   chunkHeader,
   CRLF,
@@ -65,7 +65,8 @@ export interface HttpServerProtocolOptions {
   /**
    * How long, in seconds, a connection may sit idle — between the end of
    * one response and the complete head of the next request, or before
-   * the first — before the server closes it. `Infinity` never closes.
+   * the first — before the server closes it (at most an eighth of it
+   * later). `Infinity` never closes.
    *
    * @default {5}
    */
@@ -170,8 +171,12 @@ function listsToken(value: string, token: string): boolean {
   return false;
 }
 
-/** Returns the `Host` value, `""` when absent, `null` when invalid. */
-function hostOf(headers: HttpHeaderList): string | null {
+/**
+ * Returns the `Host` value, `""` when absent, `null` when invalid. A value
+ * equal to `known` (the last one seen, already checked) is not checked
+ * again.
+ */
+function hostOf(headers: HttpHeaderList, known: string): string | null {
   const pairs = headers.pairs;
   for (let i = 0; i < pairs.length; i++) {
     const name = pairs[i][0];
@@ -183,6 +188,7 @@ function hostOf(headers: HttpHeaderList): string | null {
     ) continue;
     const value = pairs[i][1];
     if (value.length === 0) return null;
+    if (value === known) return value;
     for (let j = 0; j < value.length; j++) {
       const c = value.charCodeAt(j);
       if (c >= 128 || HOST_CHARS[c] === 0) return null;
@@ -219,7 +225,9 @@ function checkSeconds(name: string, value: unknown): number {
 class Exchange implements LazyRequestParts {
   readonly head: HttpRequestHead;
   readonly body: BodyQueue | null;
-  readonly url: string;
+  /** Where the URL starts (scheme and authority), or `""` for a full URL. */
+  readonly #base: string;
+  readonly #path: string;
   keepAlive: boolean;
   /** The parser reported the end of the request. */
   requestDone = false;
@@ -238,18 +246,24 @@ class Exchange implements LazyRequestParts {
 
   constructor(
     head: HttpRequestHead,
-    url: string,
+    base: string,
+    path: string,
     keepAlive: boolean,
     body: BodyQueue | null,
   ) {
     this.head = head;
-    this.url = url;
+    this.#base = base;
+    this.#path = path;
     this.keepAlive = keepAlive;
     this.body = body;
   }
 
   get method(): string {
     return this.head.method;
+  }
+
+  get url(): string {
+    return this.#base + this.#path;
   }
 
   get headers(): Array<[string, string]> {
@@ -322,16 +336,21 @@ class ServeInfo implements HttpServeInfo {
  *   the connection stays usable; a body on GET or HEAD is always dropped
  *   (`new Request()` refuses one).
  * - `Expect: 100-continue`: the `100 Continue` goes out when the handler
- *   first reads the body. If the handler answers without reading it, no
- *   `100` is sent and the connection closes after the response, since the
- *   client may or may not send the body then.
+ *   first reads the body (whether or not the body already arrived, so the
+ *   answer never depends on how the bytes were cut), or just before a
+ *   streamed response head (its stream may be the request body). If the
+ *   handler answers otherwise without reading the body, no `100` is sent
+ *   and the connection closes after the response, since the client may or
+ *   may not send the body then.
  * - The `Request` is made lazily: until the handler uses more than
  *   `method` and `url`, it is a stand-in (a `Proxy`) that makes the real
  *   one on first use and forwards everything to it — `instanceof
  *   Request`, `new Request(request)` and `fetch(request)` all work. A
  *   handler that never looks at the request costs nothing for it.
  * - `request.signal` is aborted when the connection is lost before the
- *   response is written.
+ *   response is written. The handler's second argument gives the
+ *   client's address (`remoteAddr`) and a `completed` promise, as
+ *   `Deno.serve`'s `info` does.
  * - Malformed or over-limit requests are answered with 400, 413, 414,
  *   431, 501 or 505 and a plain-text reason, then the connection is
  *   closed. Conflicting `Content-Length` / `Transfer-Encoding` fields are
@@ -355,10 +374,16 @@ class ServeInfo implements HttpServeInfo {
  * - If the handler throws, rejects or returns something other than a
  *   `Response`, the loop's exception handler is told and the client gets
  *   500 (or the parse error's status, when reading a malformed body made
- *   the handler fail). If a streamed body fails midway the connection is
- *   aborted, since the response cannot be completed.
+ *   the handler fail). If a streamed body fails midway (or is longer or
+ *   shorter than a length it declared) the error is reported and the
+ *   connection closes without the body's end, which tells the client the
+ *   response is cut.
  * - Idle connections close after `keepAliveTimeout` seconds (5 by
- *   default), timed with `loop.callLater`.
+ *   default): between the end of a response and the complete head of the
+ *   next request, or before the first. The timer (`loop.callLater`)
+ *   ticks eight times per timeout while the connection is idle, so that
+ *   requests cost no timer work; the close comes at most an eighth of the
+ *   timeout late.
  *
  * PEP 3156: the HTTP server the PEP promises among the ready-made
  * protocols ("decent though not necessarily excellent").
@@ -410,7 +435,10 @@ export class HttpServerProtocol extends Protocol {
   #loop: SchedulingLoop | null;
   #transport: Transport | null = null;
   #remoteAddr: Deno.Addr | undefined = undefined;
-  #localHost = "localhost";
+  /** The scheme and local address, for requests without a `Host`. */
+  #localBase = "http://localhost";
+  /** The last valid `Host` value. */
+  #lastHost = "";
   #current: Exchange | null = null;
   #requests = 0;
   #readPause = 0;
@@ -521,7 +549,8 @@ export class HttpServerProtocol extends Protocol {
     this.#remoteAddr = transport.getExtraInfo("peername") as
       | Deno.Addr
       | undefined;
-    this.#localHost = formatAddr(transport.getExtraInfo("sockname"));
+    this.#localBase = this.#scheme +
+      formatAddr(transport.getExtraInfo("sockname"));
     this.#becomeIdle();
   }
 
@@ -607,29 +636,33 @@ export class HttpServerProtocol extends Protocol {
     );
     let reject = 0;
     let why = "";
-    let url = "";
+    let base = "";
+    let path = "";
     const method = head.method;
     if (method === "CONNECT" || method === "TRACE" || method === "TRACK") {
       reject = 501;
       why = `the method ${method} is not supported`;
     } else {
-      const host = hostOf(head.headers);
+      const host = hostOf(head.headers, this.#lastHost);
+      if (host !== null) this.#lastHost = host;
       const target = head.target;
       if (host === null) {
         reject = 400;
         why = "the Host field is not a valid host";
       } else if (target.charCodeAt(0) === 47) {
-        url = this.#scheme + (host === "" ? this.#localHost : host) + target;
+        base = host === "" ? this.#localBase : this.#scheme + host;
+        path = target;
       } else if (/^https?:\/\//i.test(target)) {
-        url = target;
+        path = target;
       } else if (target === "*" && method === "OPTIONS") {
-        url = this.#scheme + (host === "" ? this.#localHost : host) + "/*";
+        base = host === "" ? this.#localBase : this.#scheme + host;
+        path = "/*";
       } else {
         reject = 400;
         why = "the request-target is not a path or an absolute URL";
       }
     }
-    const ex = new Exchange(head, url, keepAlive, body);
+    const ex = new Exchange(head, base, path, keepAlive, body);
     this.#current = ex;
     if (reject !== 0) {
       ex.keepAlive = false;
@@ -943,8 +976,9 @@ export class HttpServerProtocol extends Protocol {
     length: number,
     keepAlive: boolean,
   ): Promise<void> {
-    const reader = stream.getReader();
+    let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
     try {
+      reader = stream.getReader();
       let sent = 0;
       for (;;) {
         if (this.#writePaused && ex === this.#current) {
@@ -989,7 +1023,7 @@ export class HttpServerProtocol extends Protocol {
       if (chunked) this.#transport!.write(LAST_CHUNK);
       this.#responseFinished(ex, keepAlive);
     } catch (error) {
-      reader.cancel(error).catch(() => {});
+      reader?.cancel(error).catch(() => {});
       if (ex !== this.#current) return;
       // The head is out: the response cannot be completed or replaced.
       // Closing without the end of the body tells the client so.

@@ -151,7 +151,12 @@ export function svgChart(res: WorkloadResult, footer: string): string {
   const gap = 30;
   const rowH = 24;
   const top = 84;
-  const width = 20 + labelW + metrics.length * (panelW + gap);
+  // Wide enough for the panels and for the one-line texts (about 6.5 px
+  // per character at these font sizes).
+  const textW = 40 + 6.5 * Math.max(res.description.length, footer.length);
+  const width = Math.ceil(
+    Math.max(20 + labelW + metrics.length * (panelW + gap), textW),
+  );
   const height = top + res.entries.length * rowH + 48;
   const out: string[] = [];
   out.push(

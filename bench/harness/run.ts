@@ -67,6 +67,8 @@ const CLIENT_CPU = "0";
 const SERVER_CPU = "1";
 const NOFILE = 65536;
 const START_TIMEOUT = 30;
+/** Held while a session measures, so two sessions never share the cores. */
+const LOCK = "/tmp/tulip-bench-harness.lock";
 
 type Workload = "echo" | "bulk" | "idle" | "http";
 const WORKLOADS: readonly Workload[] = ["echo", "bulk", "idle", "http"];
@@ -386,15 +388,19 @@ interface Options {
   warmup?: number;
   idleConnections: number;
   list: boolean;
+  /** Re-print and re-chart a results file instead of running. */
+  report?: string;
 }
 
 const USAGE =
   `usage: deno run -A bench/harness/run.ts [--quick] [--only name,...]
          [--workload echo|bulk|idle|http|all[,...]] [--runs N]
          [--duration S] [--warmup S] [--idle-connections N] [--list]
+         [--report results/FILE.json]
 
 --only takes server names or families: "tulip" selects every tulip-*
-server, "node" selects node and node-http.`;
+server, "node" selects node and node-http. --report re-prints the tables
+and redraws the charts of a results file without running anything.`;
 
 function parseArgs(args: string[]): Options {
   const opts: Options = {
@@ -459,6 +465,9 @@ function parseArgs(args: string[]): Options {
         break;
       case "--list":
         opts.list = true;
+        break;
+      case "--report":
+        opts.report = take();
         break;
       case "--help":
       case "-h":
@@ -822,6 +831,71 @@ async function machine(): Promise<Machine> {
   };
 }
 
+let lockHeld = false;
+
+/**
+ * Takes the machine-wide harness lock, waiting while another live session
+ * holds it (two sessions at once would measure each other). A lock left by
+ * a dead process is taken over.
+ */
+async function acquireLock(): Promise<void> {
+  let told = false;
+  for (;;) {
+    try {
+      const f = Deno.openSync(LOCK, { write: true, createNew: true });
+      f.writeSync(new TextEncoder().encode(`${Deno.pid}\n`));
+      f.close();
+      lockHeld = true;
+      return;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    let holder = NaN;
+    try {
+      holder = parseInt(Deno.readTextFileSync(LOCK));
+    } catch {
+      // Released meanwhile.
+    }
+    const alive = Number.isInteger(holder) && holder !== Deno.pid &&
+      existsSync(`/proc/${holder}`);
+    if (!alive) {
+      try {
+        Deno.removeSync(LOCK);
+      } catch {
+        // Someone else removed it.
+      }
+      continue;
+    }
+    if (!told) {
+      console.error(
+        `Another harness session (pid ${holder}) is measuring; waiting ` +
+          `for it to finish (${LOCK}).`,
+      );
+      told = true;
+    }
+    await delay(1000);
+  }
+}
+
+function releaseLock(): void {
+  if (!lockHeld) return;
+  lockHeld = false;
+  try {
+    Deno.removeSync(LOCK);
+  } catch {
+    // Already gone.
+  }
+}
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The 1-minute load average. */
 function loadAverage(): number {
   return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
@@ -845,6 +919,10 @@ function estimateSeconds(
 
 async function main(): Promise<number> {
   const opts = parseArgs(Deno.args);
+  if (opts.report !== undefined) {
+    await report(JSON.parse(await Deno.readTextFile(opts.report)));
+    return 0;
+  }
   Deno.chdir(REPO); // every child runs from the repository root
   if (opts.list) {
     for (const d of SERVER_DEFS) console.log(`${d.name}\t${d.kind}`);
@@ -867,6 +945,7 @@ async function main(): Promise<number> {
     );
     return 1;
   }
+  await acquireLock();
   const info = await machine();
   clockTicks = info.clk_tck;
   const loadBefore = loadAverage();
@@ -989,57 +1068,88 @@ async function main(): Promise<number> {
     });
   }
 
-  // Reports.
-  const loadAfter = loadAverage();
-  const footer = `${info.cpu}, ${info.cores} cores; server pinned to core ` +
-    `${SERVER_CPU}, client to core ${CLIENT_CPU}; bars are medians, ` +
-    `whiskers min–max; ${started.toISOString().slice(0, 16)}Z`;
-  console.log(
-    `## tulip side-by-side benchmarks (${opts.quick ? "quick" : "full"})\n`,
-  );
-  console.log(
-    `${info.cpu}, ${info.cores} cores, Linux ${info.kernel}; ` +
-      `Deno ${info.deno}, Node ${info.node ?? "–"}, CPython ${
-        info.python ?? "–"
-      }, uvloop ${info.uvloop ?? "–"}, wrk ${info.wrk ?? "–"}, gcc ${
-        info.gcc ?? "–"
-      }. Server on core ${SERVER_CPU}, client on core ${CLIENT_CPU}. ` +
-      `Load average (1 min) ${loadBefore.toFixed(2)} before, ` +
-      `${loadAfter.toFixed(2)} after.\n`,
-  );
-  for (const r of results) console.log(markdown(r));
-
-  await Deno.mkdir(RESULTS, { recursive: true });
+  const doc: ResultsDoc = {
+    started: started.toISOString(),
+    finished: new Date().toISOString(),
+    load_average: { before: loadBefore, after: loadAverage() },
+    mode: opts.quick ? "quick" : "full",
+    argv: Deno.args,
+    machine: info,
+    pinning: { server_cpu: SERVER_CPU, client_cpu: CLIENT_CPU },
+    workloads: results,
+  };
   const stamp = started.toISOString().replace(/[:.]/g, "-");
-  const json = JSON.stringify(
-    {
-      started: started.toISOString(),
-      finished: new Date().toISOString(),
-      load_average: { before: loadBefore, after: loadAfter },
-      mode: opts.quick ? "quick" : "full",
-      argv: Deno.args,
-      machine: info,
-      pinning: { server_cpu: SERVER_CPU, client_cpu: CLIENT_CPU },
-      workloads: results,
-    },
-    null,
-    2,
-  ) + "\n";
+  const json = JSON.stringify(doc, null, 2) + "\n";
+  await Deno.mkdir(RESULTS, { recursive: true });
   await Deno.writeTextFile(`${RESULTS}${stamp}.json`, json);
-  await Deno.writeTextFile(`${RESULTS}latest.json`, json);
-  const written = [`${RESULTS}${stamp}.json`, `${RESULTS}latest.json`];
-  for (const r of results) {
+  // Only a session over every server and workload replaces latest.json and
+  // the charts; a partial one (--only, --workload) leaves them alone.
+  const complete = opts.only === null &&
+    opts.workloads.length === WORKLOADS.length;
+  if (complete) await Deno.writeTextFile(`${RESULTS}latest.json`, json);
+  await report(
+    doc,
+    complete
+      ? [`${RESULTS}${stamp}.json`, `${RESULTS}latest.json`]
+      : [`${RESULTS}${stamp}.json`],
+    complete,
+  );
+  if (!complete) {
+    console.error(
+      "A partial session: latest.json and the charts are left as they " +
+        `were (draw these with --report results/${stamp}.json).`,
+    );
+  }
+  return 0;
+}
+
+/** What `results/*.json` holds. */
+interface ResultsDoc {
+  started: string;
+  finished: string;
+  load_average: { before: number; after: number };
+  mode: "quick" | "full";
+  argv: string[];
+  machine: Machine;
+  pinning: { server_cpu: string; client_cpu: string };
+  workloads: WorkloadResult[];
+}
+
+/**
+ * Prints the markdown tables and, if `charts`, writes one SVG per workload;
+ * `written` are files already written, to be formatted along with them.
+ */
+async function report(
+  doc: ResultsDoc,
+  written: string[] = [],
+  charts = true,
+): Promise<void> {
+  const m = doc.machine;
+  const { server_cpu: scpu, client_cpu: ccpu } = doc.pinning;
+  console.log(`## tulip side-by-side benchmarks (${doc.mode})\n`);
+  console.log(
+    `${m.cpu}, ${m.cores} cores, Linux ${m.kernel}; Deno ${m.deno}, ` +
+      `Node ${m.node ?? "–"}, CPython ${m.python ?? "–"}, ` +
+      `uvloop ${m.uvloop ?? "–"}, wrk ${m.wrk ?? "–"}, gcc ${m.gcc ?? "–"}. ` +
+      `Server on core ${scpu}, client on core ${ccpu}. Load average ` +
+      `(1 min) ${doc.load_average.before.toFixed(2)} before, ` +
+      `${doc.load_average.after.toFixed(2)} after. ${doc.started}.\n`,
+  );
+  for (const r of doc.workloads) console.log(markdown(r));
+
+  const footer = `${m.cpu}, ${m.cores} cores; server pinned to core ` +
+    `${scpu}, client to core ${ccpu}; bars are medians, whiskers ` +
+    `min–max; ${doc.started.slice(0, 16)}Z`;
+  await Deno.mkdir(RESULTS, { recursive: true });
+  const files = [...written];
+  for (const r of charts ? doc.workloads : []) {
     const file = `${RESULTS}${r.workload}.svg`;
     await Deno.writeTextFile(file, svgChart(r, footer));
-    written.push(file);
+    files.push(file);
   }
   // Leave the files as `deno fmt` wants them, so `deno fmt --check` passes.
-  await capture([Deno.execPath(), "fmt", "--quiet", ...written]);
-  console.error(
-    `\nWrote ${RESULTS}${stamp}.json, latest.json and ` +
-      `${results.map((r) => `${r.workload}.svg`).join(", ")}`,
-  );
-  return 0;
+  await capture([Deno.execPath(), "fmt", "--quiet", ...files]);
+  console.error(`\nWrote ${files.map((f) => f.slice(HERE.length)).join(", ")}`);
 }
 
 function errorText(e: unknown): string {
@@ -1050,6 +1160,7 @@ function errorText(e: unknown): string {
 function onSignal(): void {
   console.error("\nInterrupted: stopping every process started here.");
   killAll();
+  releaseLock();
   Deno.exit(130);
 }
 Deno.addSignalListener("SIGINT", onSignal);
@@ -1062,6 +1173,7 @@ try {
   console.error(`Harness error: ${e instanceof Error ? e.stack : e}`);
 } finally {
   killAll();
+  releaseLock();
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
 }

@@ -42,6 +42,8 @@ class FakeServer implements Server {
   getLoop(): EventLoop {
     return this.#loop;
   }
+  closeClients(): void {}
+  abortClients(): void {}
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
     await this.waitClosed();

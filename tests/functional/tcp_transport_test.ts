@@ -164,7 +164,7 @@ Deno.test("createConnection() and createServer() check their arguments", () => {
     () =>
       loop.createConnection(f, HOST, 1, {
         localAddr: { hostname: HOST, port: 0 },
-      }),
+      } as never),
     RangeError,
     "localAddr",
   );
