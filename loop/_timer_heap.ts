@@ -6,8 +6,8 @@
 
 import {
   placeTimer,
-  type TimerHandle,
   timerBefore,
+  type TimerHandle,
   type TimerQueueLike,
 } from "./_handle.ts";
 

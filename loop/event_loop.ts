@@ -215,7 +215,10 @@ export interface SchedulingLoop {
   /** Returns the loop's monotonic clock, in seconds. */
   time(): number;
   /** Schedules `cb(...args)` for the next iteration. */
-  callSoon<A extends unknown[]>(cb: (...args: A) => unknown, ...args: A): Handle;
+  callSoon<A extends unknown[]>(
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): Handle;
   /** Like `callSoon`, and safe from outside the loop's own turn. */
   callSoonThreadsafe<A extends unknown[]>(
     cb: (...args: A) => unknown,

@@ -17,20 +17,6 @@
 /** The methods `new Request()` uppercases (fetch spec "normalize"). */
 const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 
-/** How a lazy request makes its real `Request`. */
-export interface LazyRequestParts {
-  /** The method as the client sent it. */
-  method: string;
-  /** The absolute URL, not yet normalized. */
-  url: string;
-  /** The header fields, as received. */
-  headers: Array<[string, string]>;
-  /** Makes the body stream; returns `null` for no body. */
-  bodyStream(): ReadableStream<Uint8Array> | null;
-  /** Makes the signal aborted when the client goes away. */
-  signal(): AbortSignal;
-}
-
 /** Returns the method as `new Request()` would spell it. */
 function normalizeMethod(method: string): string {
   if (method === "GET" || method === "POST" || method === "HEAD") return method;
@@ -38,31 +24,43 @@ function normalizeMethod(method: string): string {
   return NORMALIZED.has(upper) ? upper : method;
 }
 
-/** The proxy's target: the parts, and the real request once made. */
-class LazyRequestTarget {
-  readonly parts: LazyRequestParts;
-  real: Request | null = null;
-  href: string | null = null;
+/**
+ * What a lazy request is made from, and the proxy's target: a subclass
+ * gives the parts (the server's per-request state is one, which saves an
+ * object per request); the real request is kept here once made.
+ */
+export abstract class LazyRequestSource {
+  /** The real request, once made. */
+  lazyReal: Request | null = null;
+  /** The normalized URL, once asked for. */
+  lazyHref: string | null = null;
 
-  constructor(parts: LazyRequestParts) {
-    this.parts = parts;
-  }
+  /** The method as the client sent it. */
+  abstract get method(): string;
+  /** The absolute URL, not yet normalized. */
+  abstract get url(): string;
+  /** The header fields, as received. */
+  abstract get headers(): Array<[string, string]>;
+  /** Makes the body stream; returns `null` for no body. */
+  abstract bodyStream(): ReadableStream<Uint8Array> | null;
+  /** Makes the signal aborted when the client goes away. */
+  abstract signal(): AbortSignal;
 
+  /** Makes the real request, once. */
   materialize(): Request {
-    let real = this.real;
+    let real = this.lazyReal;
     if (real === null) {
-      const parts = this.parts;
       const init: RequestInit & { duplex?: "half" } = {
-        method: parts.method,
-        headers: parts.headers,
-        signal: parts.signal(),
+        method: this.method,
+        headers: this.headers,
+        signal: this.signal(),
       };
-      const body = parts.bodyStream();
+      const body = this.bodyStream();
       if (body !== null) {
         init.body = body;
         init.duplex = "half";
       }
-      real = this.real = new Request(parts.url, init);
+      real = this.lazyReal = new Request(this.url, init);
     }
     return real;
   }
@@ -76,11 +74,11 @@ class LazyRequestTarget {
   }
 }
 
-const HANDLER: ProxyHandler<LazyRequestTarget> = {
+const HANDLER: ProxyHandler<LazyRequestSource> = {
   get(target, key) {
-    if (target.real === null) {
-      if (key === "method") return normalizeMethod(target.parts.method);
-      if (key === "url") return target.href ??= new URL(target.parts.url).href;
+    if (target.lazyReal === null) {
+      if (key === "method") return normalizeMethod(target.method);
+      if (key === "url") return target.lazyHref ??= new URL(target.url).href;
     }
     return Reflect.get(target.materialize(), key);
   },
@@ -116,15 +114,12 @@ const HANDLER: ProxyHandler<LazyRequestTarget> = {
 };
 
 /**
- * Returns a `Request` that is made from `parts` only when first used
+ * Returns a `Request` that is made from `source` only when first used
  * beyond its `method` and `url`.
  *
- * @param parts The request's parts.
+ * @param source The request's parts.
  * @returns The request.
  */
-export function lazyRequest(parts: LazyRequestParts): Request {
-  return new Proxy(
-    new LazyRequestTarget(parts),
-    HANDLER,
-  ) as unknown as Request;
+export function lazyRequest(source: LazyRequestSource): Request {
+  return new Proxy(source, HANDLER) as unknown as Request;
 }

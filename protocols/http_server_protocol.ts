@@ -26,7 +26,7 @@ import {
   type HttpRequestHead,
   HttpRequestParser,
 } from "./_http_parser.ts";
-import { lazyRequest, type LazyRequestParts } from "./_http_request.ts";
+import { lazyRequest, LazyRequestSource } from "./_http_request.ts";
 import {
   chunkHeader,
   CRLF,
@@ -222,7 +222,7 @@ function checkSeconds(name: string, value: unknown): number {
 }
 
 /** One request and its response. */
-class Exchange implements LazyRequestParts {
+class Exchange extends LazyRequestSource {
   readonly head: HttpRequestHead;
   readonly body: BodyQueue | null;
   /** Where the URL starts (scheme and authority), or `""` for a full URL. */
@@ -251,6 +251,7 @@ class Exchange implements LazyRequestParts {
     keepAlive: boolean,
     body: BodyQueue | null,
   ) {
+    super();
     this.head = head;
     this.#base = base;
     this.#path = path;

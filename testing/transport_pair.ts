@@ -103,8 +103,7 @@ class Link {
   }
 
   take(n: number): Uint8Array {
-    const pieces = this.#pieces;
-    const first = pieces[this.#head];
+    const first = this.#pieces[this.#head];
     this.size -= n;
     if (first.length - this.#offset >= n) {
       const out = first.subarray(this.#offset, this.#offset + n);
@@ -115,7 +114,8 @@ class Link {
     const out = new Uint8Array(n);
     let filled = 0;
     while (filled < n) {
-      const piece = pieces[this.#head];
+      // #next() may compact the array: read it afresh each time.
+      const piece = this.#pieces[this.#head];
       const k = Math.min(piece.length - this.#offset, n - filled);
       out.set(piece.subarray(this.#offset, this.#offset + k), filled);
       filled += k;

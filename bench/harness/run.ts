@@ -982,7 +982,10 @@ async function main(): Promise<number> {
       `about ${Math.ceil(estimateSeconds(opts, defs) / 60)} min to go.`,
   );
 
+  /** Servers that never started this session, with the reason. */
   const startFailures = new Map<string, string>();
+  /** Servers that started at least once this session. */
+  const startedOnce = new Set<string>();
   const results: WorkloadResult[] = [];
   const started = new Date();
 
@@ -1028,12 +1031,19 @@ async function main(): Promise<number> {
           srv = await startServer(d);
         } catch (e) {
           const msg = `failed to start: ${errorText(e)}`;
+          if (startedOnce.has(d.name)) {
+            // It ran before, so this is one failed run, not a missing server.
+            entry.errors.push(msg);
+            console.error(`${tag}: run failed: ${msg}`);
+            continue;
+          }
           startFailures.set(d.name, msg);
           entry.status = "skipped";
           entry.note = msg;
           console.error(`${tag}: SKIPPED, ${msg}`);
           continue;
         }
+        startedOnce.add(d.name);
         entry.comm = srv.comm;
         try {
           const sample = await measure(w, srv, s);

@@ -1,26 +1,33 @@
 import { assert, assertEquals, assertInstanceOf } from "@std/assert";
 import {
   lazyRequest,
-  type LazyRequestParts,
+  LazyRequestSource,
 } from "../../protocols/_http_request.ts";
 
 /** Parts that count how often the real request's pieces are made. */
 function parts(method = "GET", body?: string) {
   const made = { body: 0, signal: 0 };
   const controller = new AbortController();
-  const p: LazyRequestParts = {
-    method,
-    url: "http://h:80/a/./b?q=1",
-    headers: [["Host", "h"], ["X-A", "1"]],
+  class Parts extends LazyRequestSource {
+    get method() {
+      return method;
+    }
+    get url() {
+      return "http://h:80/a/./b?q=1";
+    }
+    get headers(): Array<[string, string]> {
+      return [["Host", "h"], ["X-A", "1"]];
+    }
     bodyStream() {
       made.body++;
       return body === undefined ? null : new Blob([body]).stream();
-    },
+    }
     signal() {
       made.signal++;
       return controller.signal;
-    },
-  };
+    }
+  }
+  const p = new Parts();
   return { parts: p, made, controller };
 }
 

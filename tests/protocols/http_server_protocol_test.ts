@@ -907,3 +907,33 @@ Deno.test("HttpServerProtocol cancels a streamed body when the connection is los
   assert(completed, "info.completed resolved");
   loop.close();
 });
+
+Deno.test("HttpServerProtocol stops reading requests while its answers are not read", async () => {
+  const loop = new VirtualTimeLoop();
+  const protocol = new HttpServerProtocol(hello, { loop });
+  const peer = new Recorder(loop);
+  // Deliveries of at most 8 KiB (see the streaming test above).
+  const [, serverSide] = transportPair(peer, protocol, {
+    loop,
+    bufferSize: 1024,
+    chunkSize: 8192,
+  });
+  const count = 3000;
+  loop.callSoon(() => {
+    peer.transport!.pauseReading();
+    peer.transport!.write(
+      bytes(
+        "GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(count - 1) +
+          "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+      ),
+    );
+  });
+  await loop.advance(1);
+  assertEquals(serverSide.isReading(), false);
+  assert(protocol.requestCount < count, `${protocol.requestCount} answered`);
+  peer.transport!.resumeReading();
+  await loop.runUntilComplete(peer.lost);
+  assertEquals(protocol.requestCount, count);
+  assertEquals([...peer.text.matchAll(/Hello, World!/g)].length, count);
+  loop.close();
+});

@@ -576,3 +576,23 @@ Deno.test("transportPair() uses the running loop by default", async () => {
   assertEquals(result, [9]);
   loop.close();
 });
+
+Deno.test("transportPair() delivers one read spanning more than 64 queued writes", async () => {
+  const loop = new VirtualTimeLoop();
+  const got: number[] = [];
+  class Sink extends Protocol {
+    override dataReceived(data: Uint8Array) {
+      got.push(...data);
+    }
+  }
+  const [a] = transportPair(new Protocol(), new Sink(), {
+    loop,
+    chunkSize: 1000,
+  });
+  for (let i = 0; i < 200; i++) a.write(new Uint8Array([i]));
+  await loop.advance(0);
+  assertEquals(got, Array.from({ length: 200 }, (_, i) => i));
+  a.close();
+  await loop.advance(0);
+  loop.close();
+});
