@@ -112,7 +112,9 @@ class ChatClient extends LineReceiver {
   override lineReceived(bytes: Uint8Array): void {
     const line = decoder.decode(bytes);
     if (!line.startsWith("/")) {
-      if (line.trim() !== "") this.#room.broadcast(`<${this.nick}> ${line}`, this);
+      if (line.trim() !== "") {
+        this.#room.broadcast(`<${this.nick}> ${line}`, this);
+      }
       return;
     }
     const [command, ...args] = line.trim().split(/\s+/);
@@ -312,7 +314,9 @@ async function demo(loop: EventLoop, server: Server): Promise<void> {
   console.log(
     `after ${sent.n} lines carol fell behind; alice sends 20 more`,
   );
-  for (let i = 0; i < 20; i++) alice.writeLine(`flood ${++sent.n} ${FLOOD_LINE}`);
+  for (let i = 0; i < 20; i++) {
+    alice.writeLine(`flood ${++sent.n} ${FLOOD_LINE}`);
+  }
   await bob.next(new RegExp(`^<alice> flood ${sent.n} `));
 
   console.log("carol reads again (resumeReading)");

@@ -105,7 +105,9 @@ async function client(loop: EventLoop, port: number): Promise<void> {
     if (!(e instanceof TimeoutError)) throw e;
     console.log("slowEcho(0.3 s) with a 0.1 s timeout: TimeoutError");
   }
-  console.log(`slowEcho(0.05 s) = ${await rpc.call("slowEcho", ["on time", 0.05])}`);
+  console.log(
+    `slowEcho(0.05 s) = ${await rpc.call("slowEcho", ["on time", 0.05])}`,
+  );
 
   transport.close();
 }

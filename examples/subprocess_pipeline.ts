@@ -84,26 +84,29 @@ class Consumer extends SubprocessProtocol {
   }
 
   output(): string {
-    return decoder.decode(
-      this.#chunks.reduce((all, c) => {
-        const next = new Uint8Array(all.length + c.length);
-        next.set(all);
-        next.set(c, all.length);
-        return next;
-      }, new Uint8Array(0)),
+    const all = new Uint8Array(
+      this.#chunks.reduce((n, c) => n + c.length, 0),
     );
+    let at = 0;
+    for (const c of this.#chunks) {
+      all.set(c, at);
+      at += c.length;
+    }
+    return decoder.decode(all);
   }
 }
 
 /** `n` pseudo-random lower-case words of 6 letters (seeded, repeatable). */
 function randomWords(n: number): string[] {
-  let seed = 12345;
+  let x = 2463534242; // xorshift32
   const words: string[] = [];
   for (let i = 0; i < n; i++) {
     let w = "";
     for (let k = 0; k < 6; k++) {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      w += String.fromCharCode(97 + (seed >> 16) % 26);
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      w += String.fromCharCode(97 + (x >>> 0) % 26);
     }
     words.push(w);
   }
@@ -158,9 +161,17 @@ await run(async () => {
     const expected = [...words].sort();
     const same = lines.length === expected.length &&
       lines.every((line, i) => line === expected[i]);
-    console.log(`sort printed ${lines.length} lines: ${lines.slice(0, 3).join(", ")}, …, ${lines.slice(-3).join(", ")}`);
-    console.log(same ? "output is sorted: OK" : "output differs from the expected order!");
-    if (!same) throw new Error("The pipeline's output is not what sort should give");
+    console.log(
+      `sort printed ${lines.length} lines: ${
+        lines.slice(0, 3).join(", ")
+      }, …, ${lines.slice(-3).join(", ")}`,
+    );
+    console.log(
+      same ? "output is sorted: OK" : "output differs from the expected order!",
+    );
+    if (!same) {
+      throw new Error("The pipeline's output is not what sort should give");
+    }
   } finally {
     loop.removeSignalHandler("SIGINT");
     for (const t of started) t.close();

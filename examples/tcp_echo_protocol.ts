@@ -35,13 +35,17 @@ class EchoServer extends Protocol {
 
   override connectionMade(transport: Transport): void {
     this.#transport = transport;
-    this.#peer = `port ${(transport.getExtraInfo("peername") as Deno.NetAddr).port}`;
+    this.#peer = `port ${
+      (transport.getExtraInfo("peername") as Deno.NetAddr).port
+    }`;
     console.log(`server: connection made from ${this.#peer}`);
     this.#restartTimer();
   }
 
   override dataReceived(data: Uint8Array): void {
-    console.log(`server: data received from ${this.#peer}: ${decoder.decode(data)}`);
+    console.log(
+      `server: data received from ${this.#peer}: ${decoder.decode(data)}`,
+    );
     this.#transport!.write(encoder.encode("Re: "));
     this.#transport!.write(data);
     this.#restartTimer();
@@ -53,14 +57,18 @@ class EchoServer extends Protocol {
   }
 
   override connectionLost(exc?: Error): void {
-    console.log(`server: connection from ${this.#peer} lost: ${exc ?? "closed"}`);
+    console.log(
+      `server: connection from ${this.#peer} lost: ${exc ?? "closed"}`,
+    );
     this.#timeout?.cancel();
   }
 
   #restartTimer(): void {
     this.#timeout?.cancel();
     this.#timeout = this.#loop.callLater(EchoServer.TIMEOUT, () => {
-      console.log(`server: ${this.#peer} idle for ${EchoServer.TIMEOUT} s, closing`);
+      console.log(
+        `server: ${this.#peer} idle for ${EchoServer.TIMEOUT} s, closing`,
+      );
       this.#transport!.close();
     });
   }

@@ -33,7 +33,11 @@ class EchoServer extends DatagramProtocol {
   override datagramReceived(data: Uint8Array, addr: Deno.Addr): void {
     this.received++;
     const text = decoder.decode(data);
-    console.log(`server: ${JSON.stringify(text)} from port ${(addr as Deno.NetAddr).port}`);
+    console.log(
+      `server: ${JSON.stringify(text)} from port ${
+        (addr as Deno.NetAddr).port
+      }`,
+    );
     this.#transport!.sendto(encoder.encode(text.toUpperCase()), addr);
   }
 

@@ -98,7 +98,7 @@ export class Future<T> implements PromiseLike<T> {
     const loop = options?.loop ?? getRunningLoop();
     if (loop === null) {
       throw new InvalidStateError(
-        "Cannot create a Future: no event loop is running, received loop=undefined",
+        "Cannot create a Future: no event loop is running or current (pass { loop }, or call setEventLoop(loop) first), received loop=undefined",
       );
     }
     this.#loop = loop;

@@ -14,10 +14,12 @@ let running: SchedulingLoop | null = null;
 let hook: ((future: unknown) => void) | null = null;
 let checkpoint = false;
 let contextLoop: (() => SchedulingLoop | null) | null = null;
+let currentLoop: (() => SchedulingLoop | null) | null = null;
 
 /**
  * Returns the loop whose callback is running now — or, in an async
- * function run as a task, that task's loop — or `null` outside any.
+ * function run as a task, that task's loop; or else the loop made current
+ * with `setEventLoop()` (`run()` does that); or `null`.
  *
  * PEP 3156 (as in asyncio): `get_running_loop()`, except that it returns
  * `null` instead of throwing.
@@ -33,7 +35,32 @@ let contextLoop: (() => SchedulingLoop | null) | null = null;
  * ```
  */
 export function getRunningLoop(): SchedulingLoop | null {
-  return running ?? (contextLoop === null ? null : contextLoop());
+  return running ?? contextLoop?.() ?? currentLoop?.() ?? null;
+}
+
+/**
+ * Installs the last fallback of `getRunningLoop()`: the loop made current
+ * with `setEventLoop()` (or by `run()`), so that
+ * `loop.runUntilComplete(sleep(1))` finds it before the loop runs. The
+ * policy module installs it; application code has no reason to call it.
+ *
+ * @param fn The finder, or `null` to remove it.
+ * @returns The finder installed before.
+ *
+ * @example
+ * ```ts
+ * import { setCurrentLoopFinder } from "@tulip/tulip/futures";
+ *
+ * const previous = setCurrentLoopFinder(null);
+ * setCurrentLoopFinder(previous);
+ * ```
+ */
+export function setCurrentLoopFinder(
+  fn: (() => SchedulingLoop | null) | null,
+): (() => SchedulingLoop | null) | null {
+  const previous = currentLoop;
+  currentLoop = fn;
+  return previous;
 }
 
 /**

@@ -7,7 +7,10 @@
  * @module
  */
 
-import { getRunningLoop } from "../futures/running_loop.ts";
+import {
+  getRunningLoop,
+  setCurrentLoopFinder,
+} from "../futures/running_loop.ts";
 import { DenoEventLoop } from "./deno_event_loop.ts";
 import type { EventLoop } from "./event_loop.ts";
 
@@ -23,6 +26,8 @@ export interface EventLoopPolicy {
   setEventLoop(loop: EventLoop | null): void;
   /** Makes a new loop. */
   newEventLoop(): EventLoop;
+  /** Returns the current loop without making one, or `null`. */
+  peekEventLoop?(): EventLoop | null;
 }
 
 /**
@@ -57,6 +62,15 @@ export class DefaultEventLoopPolicy implements EventLoopPolicy {
   }
 
   /**
+   * Returns the current loop without making one.
+   *
+   * @returns The loop, or `null` when there is none or it is closed.
+   */
+  peekEventLoop(): EventLoop | null {
+    return this.#loop !== null && !this.#loop.isClosed() ? this.#loop : null;
+  }
+
+  /**
    * Sets the current loop.
    *
    * @param loop The loop, or `null` to forget it.
@@ -76,6 +90,7 @@ export class DefaultEventLoopPolicy implements EventLoopPolicy {
 }
 
 let policy: EventLoopPolicy | null = null;
+setCurrentLoopFinder(() => policy?.peekEventLoop?.() ?? null);
 
 /**
  * Returns the current policy, making the default one on first use.

@@ -22,15 +22,16 @@ import type {
  * @example Counting connections
  * ```ts
  * import { BaseProtocol } from "@tulip/tulip/protocols";
+ * import type { BaseTransport } from "@tulip/tulip/transports";
  * import { assertEquals } from "@std/assert";
  *
  * let open = 0;
  * class Counter extends BaseProtocol {
- *   override connectionMade() { open++; }
+ *   override connectionMade(_t: BaseTransport) { open++; }
  *   override connectionLost() { open--; }
  * }
  * const p = new Counter();
- * p.connectionMade({} as never);
+ * p.connectionMade({} as BaseTransport);
  * assertEquals(open, 1);
  * p.connectionLost();
  * assertEquals(open, 0);

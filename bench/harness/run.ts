@@ -1134,6 +1134,16 @@ async function report(
   written: string[] = [],
   charts = true,
 ): Promise<void> {
+  for (const r of doc.workloads) {
+    // Files from before results carried their metric definitions.
+    const spec = WORKLOAD_SPECS[r.workload as Workload];
+    r.metrics ??= {
+      primary: spec.primary,
+      secondary: spec.secondary,
+      chart: spec.chart,
+    };
+  }
+  doc.load_average ??= { before: NaN, after: NaN };
   const m = doc.machine;
   const { server_cpu: scpu, client_cpu: ccpu } = doc.pinning;
   console.log(`## tulip side-by-side benchmarks (${doc.mode})\n`);

@@ -20,7 +20,7 @@
 
 import {
   BufferedProtocol,
-  DenoEventLoop,
+  newEventLoop,
   Protocol,
   setEventLoop,
   startServer,
@@ -69,10 +69,7 @@ class BufferedEcho extends BufferedProtocol {
   }
 }
 
-// A DenoEventLoop rather than newEventLoop(): the EventLoop interface types
-// createServer's factory as `() => Protocol`, while DenoEventLoop also takes
-// a BufferedProtocol, as asyncio does.
-const loop = new DenoEventLoop();
+const loop = newEventLoop();
 setEventLoop(loop);
 
 switch (mode) {

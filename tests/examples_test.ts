@@ -1,0 +1,230 @@
+// Runs each example as its doc comment says (the `deno run` line is read
+// from the file, so the documented permissions are the ones tested), as a
+// subprocess of this Deno, and checks that it exits by itself with code 0
+// and prints what it should. Each run is bounded: a process that outlives
+// its bound is killed by pid and the test fails. examples/demo.ts, the
+// lead's tour, is run by its own task.
+
+import { assert, assertEquals, assertMatch } from "@std/assert";
+
+const root = new URL("../", import.meta.url);
+/** A guard against a hung example, never a claim about its speed. */
+const BOUND_MS = 60_000;
+
+interface Command {
+  flags: string[];
+  args: string[];
+}
+
+/** The first `deno run …` line of the file's module doc, split. */
+async function documentedCommand(file: string): Promise<Command> {
+  const source = await Deno.readTextFile(new URL(file, root));
+  const doc = source.match(/^\/\*\*([\s\S]*?)\*\//)?.[1];
+  if (doc === undefined) throw new Error(`${file} has no module doc`);
+  assert(doc.includes("@module"), `${file}'s first comment is not @module`);
+  const line = doc.split("\n")
+    .map((l) => l.replace(/^\s*\*\s?/, "").trim())
+    .find((l) => l.startsWith("deno run "));
+  if (line === undefined) {
+    throw new Error(`${file}'s module doc has no deno run line`);
+  }
+  const tokens = line.split(/\s+/).slice(2);
+  const at = tokens.indexOf(file);
+  assert(at >= 0, `${file}'s deno run line runs another file: ${line}`);
+  const flags = tokens.slice(0, at);
+  for (const flag of flags) {
+    // Narrow permissions only: each names what it allows.
+    assertMatch(flag, /^--allow-[a-z]+=\S+$/, `${file}: ${flag}`);
+  }
+  return { flags, args: tokens.slice(at + 1) };
+}
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `deno run <flags> <file> <args>` from the repository root, killing
+ * the process if it runs past the bound; `drive` may talk to it meanwhile.
+ */
+async function runExample(
+  file: string,
+  command: Command,
+  drive?: (child: Deno.ChildProcess) => Promise<string>,
+): Promise<Outcome> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...command.flags, file, ...command.args],
+    cwd: root,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Exited meanwhile.
+    }
+  }, BOUND_MS);
+  try {
+    const stderr = new Response(child.stderr).text();
+    const stdout = drive === undefined
+      ? new Response(child.stdout).text()
+      : drive(child);
+    const [status, out, err] = await Promise.all([
+      child.status,
+      stdout,
+      stderr,
+    ]);
+    assert(!timedOut, `${file} was still running after ${BOUND_MS} ms`);
+    return { code: status.code, stdout: out, stderr: err };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs an example as documented and checks its exit and output. */
+async function check(file: string, expected: (string | RegExp)[]) {
+  const { code, stdout, stderr } = await runExample(
+    file,
+    await documentedCommand(file),
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  for (const e of expected) {
+    if (typeof e === "string") {
+      assert(stdout.includes(e), `${file} did not print ${e}:\n${stdout}`);
+    } else {
+      assertMatch(stdout, e);
+    }
+  }
+}
+
+Deno.test("examples/tcp_echo_protocol.ts echoes and stops when its clients are gone", async () => {
+  await check("examples/tcp_echo_protocol.ts", [
+    "client: data received: Re: This is the message. It will be echoed.",
+    "idle for 1 s, closing",
+    "server closed; bye",
+  ]);
+});
+
+Deno.test("examples/tcp_echo_streams.ts serves a generator client and an async client", async () => {
+  await check("examples/tcp_echo_streams.ts", [
+    'generator client: sent gamma, got "echo 3: gamma"',
+    'async client: got "echo 4: four"',
+    "server: closed",
+  ]);
+});
+
+Deno.test("examples/chat_server.ts drops then disconnects the client that stops reading", async () => {
+  await check("examples/chat_server.ts", [
+    "  bob   | ! the nick alice is taken",
+    "  carol | <alice> hello everyone",
+    /carol \| ! \d+ messages were dropped while you were not reading/,
+    "* carol was disconnected: not reading (over 200 messages dropped)",
+    "  alice | * bye",
+    "server: closed",
+  ]);
+});
+
+Deno.test("examples/json_rpc_tcp.ts makes calls, a notification, a batch and errors", async () => {
+  await check("examples/json_rpc_tcp.ts", [
+    "add(2, 3) = 5",
+    "greet() = Hello, Ada!",
+    "batch = 2, undefined, 2.5, error -32601",
+    'divide(1, 0) failed: code 1001, "Division by zero", data {"dividend":1}',
+    "TimeoutError",
+    'server log: ["a notification: nobody answers this","a notification inside a batch"]',
+  ]);
+});
+
+Deno.test("examples/udp_echo.ts gets its datagrams echoed", async () => {
+  await check("examples/udp_echo.ts", [
+    "connected client: sent tulip, got TULIP",
+    "unconnected client: got OVER HERE",
+  ]);
+});
+
+Deno.test("examples/subprocess_pipeline.ts pipes printf into sort", async () => {
+  await check("examples/subprocess_pipeline.ts", [
+    "printf exited with 0",
+    "sort exited with 0",
+    "sort printed 60000 lines",
+    "output is sorted: OK",
+  ]);
+});
+
+Deno.test("examples/compile_server.ts --once serves one request and stops gracefully", async () => {
+  await check("examples/compile_server.ts", [
+    '--once: got 200 "Hello from a compiled tulip server\\n"',
+    "stopping: --once: one request served",
+    "all connections closed",
+  ]);
+});
+
+Deno.test("examples/facade.ts runs its echo over the completion facade", async () => {
+  await check("examples/facade.ts", [
+    'client  got "TULIP"; closing',
+    "nothing pending: run() returned",
+  ]);
+});
+
+Deno.test("examples/http_client.ts talks to its own server", async () => {
+  await check("examples/http_client.ts", ['piece: "three\\n"', "done"]);
+});
+
+Deno.test("examples/json_rpc_http.ts runs JSON-RPC over HTTP", async () => {
+  await check("examples/json_rpc_http.ts", [
+    "greet = Hello, PEP 3153!",
+    "squares, pipelined on one connection: [ 1, 4, 9 ]",
+    "done",
+  ]);
+});
+
+Deno.test("examples/http_server.ts stops after its request limit", async () => {
+  const file = "examples/http_server.ts";
+  const command = await documentedCommand(file);
+  // The documented port and limit, made safe for a shared machine.
+  const args = [...command.args];
+  args[args.indexOf("--port") + 1] = "0";
+  args[args.indexOf("--requests") + 1] = "2";
+  const { code, stdout, stderr } = await runExample(
+    file,
+    { flags: command.flags, args },
+    async (child) => {
+      const decoder = new TextDecoder();
+      let out = "";
+      const reader = child.stdout.getReader();
+      let port: string | undefined;
+      while (port === undefined) {
+        const { value, done } = await reader.read();
+        if (done) return out;
+        out += decoder.decode(value, { stream: true });
+        port = out.match(/Listening on http:\/\/127\.0\.0\.1:(\d+)\//)?.[1];
+      }
+      // Two pipelined requests on one connection; the server closes it
+      // after the second answer, its last.
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: +port });
+      await conn.write(new TextEncoder().encode(
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+      ));
+      const answer = await new Response(conn.readable).text();
+      assertMatch(
+        answer,
+        /^HTTP\/1\.1 200 [\s\S]*Hello from tulip![\s\S]*HTTP\/1\.1 404 /,
+      );
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) return out;
+        out += decoder.decode(value, { stream: true });
+      }
+    },
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assert(stdout.includes("#2 GET /nowhere"), stdout);
+  assert(stdout.includes("Stopping: served"), stdout);
+});
