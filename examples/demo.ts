@@ -1,9 +1,10 @@
 /**
  * A short tour of tulip, printing what happens: tasks in both coroutine
- * styles, timers, cancellation and a task group; then a TCP echo server
- * and client, a UDP exchange and a subprocess, all on one loop.
+ * styles, timers, cancellation and a task group; a TCP echo server and
+ * client, a UDP exchange and a subprocess; then protocols: a line chat,
+ * HTTP/1.1 with web Request/Response, and JSON-RPC stacked on HTTP.
  *
- * deno run --allow-net=127.0.0.1 --allow-run --allow-read --allow-env examples/demo.ts
+ * deno run --allow-net=127.0.0.1 --allow-run=sh examples/demo.ts
  *
  * @module
  */
@@ -14,6 +15,12 @@ import {
   DatagramProtocol,
   type DatagramTransport,
   getEventLoop,
+  HttpClientProtocol,
+  HttpServerProtocol,
+  HttpTransport,
+  jsonRpcHttpHandler,
+  JsonRpcProtocol,
+  LineReceiver,
   Protocol,
   run,
   sleep,
@@ -197,6 +204,110 @@ async function io(): Promise<void> {
   child.close();
 }
 
+// A tiny chat room: every line a member sends goes to the others.
+class ChatMember extends LineReceiver {
+  static readonly room = new Set<ChatMember>();
+  name = "?";
+  constructor() {
+    super((line, self) => (self as ChatMember).said(text.decode(line)));
+  }
+  override connectionMade(transport: Transport): void {
+    super.connectionMade(transport);
+    ChatMember.room.add(this);
+  }
+  override connectionLost(exc?: Error): void {
+    ChatMember.room.delete(this);
+    super.connectionLost(exc);
+  }
+  said(line: string): void {
+    if (line.startsWith("/nick ")) {
+      this.name = line.slice(6);
+      return;
+    }
+    for (const other of ChatMember.room) {
+      if (other !== this) other.writeLine(bytes(`<${this.name}> ${line}`));
+    }
+  }
+}
+
+async function protocols(): Promise<void> {
+  const loop = getEventLoop();
+  const chat = await loop.createServer(() => new ChatMember(), "127.0.0.1", 0);
+  const chatPort = (chat.addresses()[0] as Deno.NetAddr).port;
+  const heard = loop.createFuture<string>();
+  const [aliceT, alice] = await loop.createConnection(
+    () => new LineReceiver(),
+    "127.0.0.1",
+    chatPort,
+  );
+  const [bobT] = await loop.createConnection(
+    () => new LineReceiver((line) => heard.setResult(text.decode(line))),
+    "127.0.0.1",
+    chatPort,
+  );
+  await sleep(0.01); // both members are in the room
+  alice.writeLine(bytes("/nick alice"));
+  alice.writeLine(bytes("hi bob"));
+  say("chat", `bob heard ${JSON.stringify(await heard)}`);
+  aliceT.close();
+  bobT.close();
+  chat.close();
+  await chat.waitClosed();
+
+  // The same handler shape as Deno.serve.
+  const handler = (req: Request) =>
+    new Response(`${req.method} ${new URL(req.url).pathname}`);
+  const web = await loop.createServer(
+    () => new HttpServerProtocol(handler),
+    "127.0.0.1",
+    0,
+  );
+  const webPort = (web.addresses()[0] as Deno.NetAddr).port;
+  const [, http] = await loop.createConnection(
+    () => new HttpClientProtocol(),
+    "127.0.0.1",
+    webPort,
+  );
+  const res = await http.request(
+    new Request(`http://127.0.0.1:${webPort}/hello`),
+  );
+  say("http", `${res.status} ${JSON.stringify(await res.text())}`);
+  http.close();
+  await http.waitClosed();
+  web.close();
+  await web.waitClosed();
+
+  // PEP 3153's stack: TCP → HTTP → HttpTransport → JSON-RPC → application.
+  const rpcServer = await loop.createServer(
+    () =>
+      new HttpServerProtocol(
+        jsonRpcHttpHandler({ add: ([a, b]: number[]) => a + b }),
+      ),
+    "127.0.0.1",
+    0,
+  );
+  const rpcPort = (rpcServer.addresses()[0] as Deno.NetAddr).port;
+  const [, carrier] = await loop.createConnection(
+    () => new HttpClientProtocol(),
+    "127.0.0.1",
+    rpcPort,
+  );
+  const overHttp = new HttpTransport(carrier, {
+    path: "/rpc",
+    headers: { "content-type": "application/json" },
+  });
+  const rpc = new JsonRpcProtocol({}, { framing: "raw" });
+  overHttp.setProtocol(rpc);
+  rpc.connectionMade(overHttp);
+  say("json-rpc", `add(2, 40) over HTTP = ${await rpc.call("add", [2, 40])}`);
+  overHttp.close();
+  carrier.close();
+  await carrier.waitClosed();
+  rpcServer.close();
+  await rpcServer.waitClosed();
+}
+
 await run(core);
 await run(io);
+await run(protocols);
 say("main", "done");

@@ -2,8 +2,7 @@
 // from the file, so the documented permissions are the ones tested), as a
 // subprocess of this Deno, and checks that it exits by itself with code 0
 // and prints what it should. Each run is bounded: a process that outlives
-// its bound is killed by pid and the test fails. examples/demo.ts, the
-// lead's tour, is run by its own task.
+// its bound is killed by pid and the test fails.
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
 
@@ -227,4 +226,17 @@ Deno.test("examples/http_server.ts stops after its request limit", async () => {
   assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
   assert(stdout.includes("#2 GET /nowhere"), stdout);
   assert(stdout.includes("Stopping: served"), stdout);
+});
+
+Deno.test("examples/demo.ts tours the core, I/O and protocols and exits", async () => {
+  await check("examples/demo.ts", [
+    "sibling cancelled: true",
+    'tcp client got back "hello, tulip"',
+    'udp client got "PING"',
+    "exited with code 3",
+    'bob heard "<alice> hi bob"',
+    '200 "GET /hello"',
+    "add(2, 40) over HTTP = 42",
+    "main       done",
+  ]);
 });
