@@ -19,7 +19,7 @@ import {
   Task,
   type TaskOptions,
 } from "../tasks/task.ts";
-import { Deque } from "./_deque.ts";
+import { Deque } from "../tasks/deque.ts";
 import {
   Handle,
   placeTimer,
@@ -676,10 +676,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     }
     const n = ready.length;
     if (this.#debug) {
-      for (let i = 0; i < n; i++) this.#runDebug(ready.shift());
+      for (let i = 0; i < n; i++) this.#runDebug(ready.shift()!);
     } else {
       for (let i = 0; i < n; i++) {
-        const handle = ready.shift();
+        const handle = ready.shift()!;
         if (!handle.cancelled) runHandle(handle);
         if (i % CALLBACKS_PER_TIMER_BASE === CALLBACKS_PER_TIMER_BASE - 1) {
           this.#timerBase = -1;

@@ -21,7 +21,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
-import { Deque } from "./_deque.ts";
+import { Deque } from "./deque.ts";
 
 /** What a primitive is told about one of its waiters. */
 export interface WaiterHooks<T> {

@@ -49,17 +49,22 @@ class Echo extends Protocol {
 }
 
 /** Reads into one reused buffer; writes back a copy of what landed. */
+// Zero-copy echo: write a view of the protocol's own buffer and stop
+// reading until that write is done, so the next read cannot overwrite it.
+// A high-water mark of 0 makes pauseWriting() fire while any byte is
+// unsent.
 class BufferedEcho extends BufferedProtocol {
   #t!: Transport;
   readonly #buf = new Uint8Array(64 * 1024);
   override connectionMade(t: Transport): void {
     this.#t = t;
+    t.setWriteBufferLimits(0);
   }
   override getBuffer(_sizeHint: number): Uint8Array {
     return this.#buf;
   }
   override bufferUpdated(nbytes: number): void {
-    this.#t.write(this.#buf.slice(0, nbytes));
+    this.#t.write(this.#buf.subarray(0, nbytes));
   }
   override pauseWriting(): void {
     this.#t.pauseReading();

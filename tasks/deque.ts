@@ -1,31 +1,59 @@
-// A double-ended queue on a power-of-two ring buffer: O(1) push and shift
-// at the back and at the front, at any length (Array.prototype.shift is
-// O(n) on long arrays). It shrinks again when it empties out, so a burst
-// does not pin memory for ever. The waiter lists and the FIFO storage of
-// the coordination primitives are built on it.
+/**
+ * `Deque`: a double-ended queue, O(1) at both ends at any length.
+ *
+ * @module
+ */
 
 const MIN_CAPACITY = 16;
 
-/** A double-ended queue. */
+/**
+ * A double-ended queue on a power-of-two ring buffer: O(1) push and shift
+ * at the back and at the front at any length (`Array.prototype.shift` is
+ * O(n) on long arrays). It shrinks again when it empties out, so a burst
+ * does not pin memory for ever. The loop's ready queue, the waiter lists
+ * and the FIFO storage of the coordination primitives are built on it.
+ *
+ * @typeParam T The type of the items.
+ *
+ * @example A FIFO that also takes items back at the front
+ * ```ts
+ * import { Deque } from "@tulip/tulip/tasks";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const d = new Deque<number>();
+ * d.push(1);
+ * d.push(2);
+ * d.unshift(0);
+ * assertEquals([d.shift(), d.pop(), d.length], [0, 2, 1]);
+ * ```
+ */
 export class Deque<T> {
   #items: (T | undefined)[] = new Array(MIN_CAPACITY);
   #mask = MIN_CAPACITY - 1;
   #head = 0;
   #length = 0;
 
-  /** The number of items queued. */
+  /** The number of items held. */
   get length(): number {
     return this.#length;
   }
 
-  /** Adds an item at the back. */
+  /**
+   * Adds an item at the back.
+   *
+   * @param item The item.
+   */
   push(item: T): void {
     if (this.#length > this.#mask) this.#resize((this.#mask + 1) * 2);
     this.#items[(this.#head + this.#length) & this.#mask] = item;
     this.#length++;
   }
 
-  /** Adds an item at the front. */
+  /**
+   * Adds an item at the front.
+   *
+   * @param item The item.
+   */
   unshift(item: T): void {
     if (this.#length > this.#mask) this.#resize((this.#mask + 1) * 2);
     this.#head = (this.#head - 1) & this.#mask;
@@ -33,7 +61,11 @@ export class Deque<T> {
     this.#length++;
   }
 
-  /** Removes and returns the front item, or `undefined` when empty. */
+  /**
+   * Removes and returns the front item.
+   *
+   * @returns The item, or `undefined` when empty.
+   */
   shift(): T | undefined {
     if (this.#length === 0) return undefined;
     const i = this.#head;
@@ -45,7 +77,11 @@ export class Deque<T> {
     return item;
   }
 
-  /** Removes and returns the back item, or `undefined` when empty. */
+  /**
+   * Removes and returns the back item.
+   *
+   * @returns The item, or `undefined` when empty.
+   */
   pop(): T | undefined {
     if (this.#length === 0) return undefined;
     const i = (this.#head + this.#length - 1) & this.#mask;
@@ -56,7 +92,11 @@ export class Deque<T> {
     return item;
   }
 
-  /** Returns the front item without removing it, or `undefined`. */
+  /**
+   * Returns the front item without removing it.
+   *
+   * @returns The item, or `undefined` when empty.
+   */
   peek(): T | undefined {
     return this.#length === 0 ? undefined : this.#items[this.#head];
   }
@@ -69,7 +109,11 @@ export class Deque<T> {
     this.#length = 0;
   }
 
-  /** Keeps only the items for which `keep` returns `true`, in order; O(n). */
+  /**
+   * Keeps only the items for which `keep` returns `true`, in order; O(n).
+   *
+   * @param keep The test.
+   */
   filter(keep: (item: T) => boolean): void {
     const kept: T[] = [];
     for (const item of this) if (keep(item)) kept.push(item);
@@ -77,7 +121,11 @@ export class Deque<T> {
     for (const item of kept) this.push(item);
   }
 
-  /** Iterates front to back. */
+  /**
+   * Iterates front to back.
+   *
+   * @returns An iterator over the items.
+   */
   *[Symbol.iterator](): Generator<T> {
     for (let i = 0; i < this.#length; i++) {
       yield this.#items[(this.#head + i) & this.#mask] as T;
