@@ -497,6 +497,40 @@ export class WritePipeTransport implements WriteTransport {
   };
 }
 
+/**
+ * Makes the protocol and its transport, then calls `connectionMade` on the
+ * loop's next turn; the future is done after it (or fails with what the
+ * factory or `connectionMade` threw, after `undo` closed the transport).
+ */
+function connectPipe<P, T>(
+  loop: SchedulingLoop,
+  protocolFactory: () => P,
+  makeTransport: (protocol: P) => T,
+  made: (protocol: P, transport: T) => void,
+  undo: (transport: T) => void,
+): Future<[T, P]> {
+  const future = loop.createFuture<[T, P]>();
+  let protocol: P;
+  try {
+    protocol = protocolFactory();
+  } catch (error) {
+    future.setException(error);
+    return future;
+  }
+  const transport = makeTransport(protocol);
+  loop.callSoon(() => {
+    try {
+      made(protocol, transport);
+    } catch (error) {
+      undo(transport);
+      if (!future.done()) future.setException(error);
+      return;
+    }
+    if (!future.done()) future.setResult([transport, protocol]);
+  });
+  return future;
+}
+
 /** Connects a protocol to a readable stream; `connectionMade` comes first. */
 export function connectReadPipe<P extends Protocol>(
   loop: SchedulingLoop,
@@ -513,29 +547,18 @@ export function connectReadPipe<P extends Protocol>(
       "Cannot call connectReadPipe(): the stream is locked to another reader",
     );
   }
-  const future = loop.createFuture<[ReadTransport, P]>();
-  let protocol: P;
-  try {
-    protocol = protocolFactory();
-  } catch (error) {
-    future.setException(error);
-    return future;
-  }
-  const transport = new ReadPipeTransport(loop, protocol, readable);
-  loop.callSoon(() => {
-    try {
+  return connectPipe<P, ReadPipeTransport>(
+    loop,
+    protocolFactory,
+    (protocol) => new ReadPipeTransport(loop, protocol, readable),
+    (protocol, transport) => {
       // Protocol types its transport as a full Transport; a read pipe is
       // only a ReadTransport, as in asyncio.
       protocol.connectionMade(transport as unknown as Transport);
-    } catch (error) {
-      transport.close();
-      if (!future.done()) future.setException(error);
-      return;
-    }
-    transport.start();
-    if (!future.done()) future.setResult([transport, protocol]);
-  });
-  return future;
+      transport.start();
+    },
+    (transport) => transport.close(),
+  );
 }
 
 /** Connects a protocol to a writable stream; `connectionMade` comes first. */
@@ -554,24 +577,11 @@ export function connectWritePipe<P extends BaseProtocol>(
       "Cannot call connectWritePipe(): the stream is locked to another writer",
     );
   }
-  const future = loop.createFuture<[WriteTransport, P]>();
-  let protocol: P;
-  try {
-    protocol = protocolFactory();
-  } catch (error) {
-    future.setException(error);
-    return future;
-  }
-  const transport = new WritePipeTransport(loop, protocol, writable);
-  loop.callSoon(() => {
-    try {
-      protocol.connectionMade(transport);
-    } catch (error) {
-      transport.abort();
-      if (!future.done()) future.setException(error);
-      return;
-    }
-    if (!future.done()) future.setResult([transport, protocol]);
-  });
-  return future;
+  return connectPipe<P, WritePipeTransport>(
+    loop,
+    protocolFactory,
+    (protocol) => new WritePipeTransport(loop, protocol, writable),
+    (protocol, transport) => protocol.connectionMade(transport),
+    (transport) => transport.abort(),
+  );
 }
