@@ -26,4 +26,5 @@ export * from "./futures/mod.ts";
 export * from "./loop/mod.ts";
 export * from "./protocols/mod.ts";
 export * from "./tasks/mod.ts";
+export * from "./testing/mod.ts";
 export * from "./transports/mod.ts";
