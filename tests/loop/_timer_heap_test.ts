@@ -7,18 +7,7 @@ import {
 import { TimerHandle } from "../../loop/_handle.ts";
 import { TimerHeap } from "../../loop/_timer_heap.ts";
 import type { SchedulingLoop } from "../../loop/event_loop.ts";
-
-// A small seeded PRNG (mulberry32), so that every run sees the same cases.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../_helpers.ts";
 
 // The heap never runs callbacks, so the handles need no real loop.
 const noLoop = {} as SchedulingLoop;

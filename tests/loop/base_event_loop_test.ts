@@ -14,20 +14,9 @@ import type { EventLoop, ExceptionContext } from "../../loop/event_loop.ts";
 import { Handle, TimerHandle } from "../../loop/handle.ts";
 import { type Coroutine, Task } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { prng } from "../_helpers.ts";
 
 // ---- Helpers ----
-
-// A small seeded PRNG (mulberry32), so that every run sees the same cases.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A scheduler whose clock the test (or a callback) sets by hand: a callback

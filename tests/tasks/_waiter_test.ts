@@ -17,17 +17,7 @@ import {
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
-
-async function run<T>(
-  body: (loop: VirtualTimeLoop) => Coroutine<T>,
-): Promise<T> {
-  const loop = new VirtualTimeLoop();
-  try {
-    return await loop.runUntilComplete(loop.createTask(body(loop)));
-  } finally {
-    loop.close();
-  }
-}
+import { run } from "../_helpers.ts";
 
 // ---- Waiter ----
 

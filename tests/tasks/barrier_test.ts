@@ -10,18 +10,8 @@ import type { Future } from "../../futures/future.ts";
 import { Barrier, BrokenBarrierError } from "../../tasks/barrier.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine } from "../../tasks/task.ts";
-import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
-async function run<T>(
-  body: (loop: VirtualTimeLoop) => Coroutine<T>,
-): Promise<T> {
-  const loop = new VirtualTimeLoop();
-  try {
-    return await loop.runUntilComplete(loop.createTask(body(loop)));
-  } finally {
-    loop.close();
-  }
-}
+import { run } from "../_helpers.ts";
 
 // Waits for a future and returns its error, or undefined.
 function* failure(f: Future<unknown>): Coroutine<unknown> {

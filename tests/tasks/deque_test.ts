@@ -1,17 +1,6 @@
 import { assertEquals, assertStrictEquals } from "@std/assert";
 import { Deque } from "../../tasks/deque.ts";
-
-// A small seeded PRNG (mulberry32), so that every run sees the same cases.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../_helpers.ts";
 
 Deno.test("Deque starts empty and shift()/pop() give undefined", () => {
   const d = new Deque<number>();

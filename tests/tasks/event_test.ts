@@ -2,19 +2,8 @@ import { assert, assertEquals, assertFalse, assertThrows } from "@std/assert";
 import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
 import { Event } from "../../tasks/event.ts";
 import { sleep } from "../../tasks/sleep.ts";
-import type { Coroutine } from "../../tasks/task.ts";
-import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
-async function run<T>(
-  body: (loop: VirtualTimeLoop) => Coroutine<T>,
-): Promise<T> {
-  const loop = new VirtualTimeLoop();
-  try {
-    return await loop.runUntilComplete(loop.createTask(body(loop)));
-  } finally {
-    loop.close();
-  }
-}
+import { run } from "../_helpers.ts";
 
 Deno.test("Event starts unset and set()/clear() flip the flag", () => {
   const ev = new Event();

@@ -5,7 +5,7 @@ import {
   assertInstanceOf,
   assertThrows,
 } from "@std/assert";
-import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
+import { InvalidStateError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import {
   LifoQueue,
@@ -18,37 +18,7 @@ import {
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine, Task } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
-
-// A small seeded PRNG (mulberry32), so that every run sees the same cases.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-async function run<T>(
-  body: (loop: VirtualTimeLoop) => Coroutine<T>,
-): Promise<T> {
-  const loop = new VirtualTimeLoop();
-  try {
-    return await loop.runUntilComplete(loop.createTask(body(loop)));
-  } finally {
-    loop.close();
-  }
-}
-
-function* settle(task: Future<unknown>): Coroutine<void> {
-  try {
-    yield* task;
-  } catch (e) {
-    if (!(e instanceof CancelledError)) throw e;
-  }
-}
+import { prng, run, settle } from "../_helpers.ts";
 
 // Waits for a future and returns its error, or undefined.
 function* failure(f: Future<unknown>): Coroutine<unknown> {

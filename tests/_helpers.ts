@@ -1,0 +1,39 @@
+// Helpers shared by the test files.
+
+import { CancelledError } from "../futures/errors.ts";
+import type { Future } from "../futures/future.ts";
+import type { Coroutine } from "../tasks/task.ts";
+import { VirtualTimeLoop } from "../testing/virtual_time_loop.ts";
+
+/** A small seeded PRNG (mulberry32), so that every run sees the same cases. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Runs a generator coroutine as a task on a fresh VirtualTimeLoop. */
+export async function run<T>(
+  body: (loop: VirtualTimeLoop) => Coroutine<T>,
+): Promise<T> {
+  const loop = new VirtualTimeLoop();
+  try {
+    return await loop.runUntilComplete(loop.createTask(body(loop)));
+  } finally {
+    loop.close();
+  }
+}
+
+/** Waits for a task and swallows its CancelledError. */
+export function* settle(task: Future<unknown>): Coroutine<void> {
+  try {
+    yield* task;
+  } catch (e) {
+    if (!(e instanceof CancelledError)) throw e;
+  }
+}
