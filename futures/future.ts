@@ -313,7 +313,7 @@ export class Future<T> implements PromiseLike<T> {
 
   /** The tag printed by `Object.prototype.toString`. */
   get [Symbol.toStringTag](): string {
-    return `${this.#kind()} ${STATE_NAMES[this.#state]}`;
+    return `${this.kindName()} ${STATE_NAMES[this.#state]}`;
   }
 
   /** How Deno's `console.log` prints a future. */
@@ -327,7 +327,7 @@ export class Future<T> implements PromiseLike<T> {
    * @returns For example `Future finished result=42`.
    */
   describe(): string {
-    const head = `${this.#kind()} ${STATE_NAMES[this.#state]}`;
+    const head = `${this.kindName()} ${STATE_NAMES[this.#state]}`;
     if (this.#state !== FINISHED) return head;
     return this.#hasException
       ? `${head} exception=${String(this.#exception)}`
@@ -341,10 +341,6 @@ export class Future<T> implements PromiseLike<T> {
    */
   protected kindName(): string {
     return "Future";
-  }
-
-  #kind(): string {
-    return this.kindName();
   }
 
   #retrieved(): void {

@@ -8,7 +8,13 @@ import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { DatagramTransport } from "../transports/transport.ts";
 import type { DatagramEndpointOptions, SchedulingLoop } from "./event_loop.ts";
-import { callProtocol, checkBytes, isIoError, post } from "./_deno_pipes.ts";
+import {
+  callProtocol,
+  checkBytes,
+  isIoError,
+  post,
+  toError,
+} from "./_deno_pipes.ts";
 import { checkPort, ipFamily, resolveHost } from "./_deno_names.ts";
 
 /**
@@ -226,9 +232,7 @@ class DenoDatagramTransport implements DatagramTransport {
       return;
     }
     if (error !== undefined) {
-      this.#errorReceived(
-        error instanceof Error ? error : new Error(String(error)),
-      );
+      this.#errorReceived(toError(error));
     }
     if (this.#connClosed) return;
     if (this.#queue.length > 0) this.#sendNext();
@@ -283,7 +287,7 @@ class DenoDatagramTransport implements DatagramTransport {
       this.#maybeFinish();
       return;
     }
-    const exc = error instanceof Error ? error : new Error(String(error));
+    const exc = toError(error);
     // The socket itself is gone: nothing more can be received.
     if (
       exc instanceof Deno.errors.BadResource ||

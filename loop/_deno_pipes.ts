@@ -56,18 +56,30 @@ export function callProtocol(
   }
 }
 
+/** Names the type of `value` for a message: `typeof`, or the class name. */
+export function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") {
+    return (value as object).constructor?.name ?? "object";
+  }
+  return typeof value;
+}
+
 /** Checks that `data` is bytes, as every write method requires. */
 export function checkBytes(data: unknown, what: string): Uint8Array {
   if (!(data instanceof Uint8Array)) {
     throw new TypeError(
       `Cannot call ${what}: data must be a Uint8Array, received ${
-        typeof data === "object"
-          ? (data === null ? "null" : data.constructor?.name ?? "object")
-          : typeof data
+        typeName(data)
       }`,
     );
   }
   return data;
+}
+
+/** Makes an `Error` of anything thrown or rejected. */
+export function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 function concat(chunks: Uint8Array[], size: number): Uint8Array {
@@ -81,12 +93,13 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
+const IO_ERRORS = Object.values(Deno.errors) as (new () => Error)[];
+
 // Deno's own I/O errors report a broken connection; anything else reaching
 // a transport is a bug worth logging (as asyncio logs non-OSError errors).
 export function isIoError(error: unknown): boolean {
-  return (Object.values(Deno.errors) as (new () => Error)[]).some((cls) =>
-    error instanceof cls
-  );
+  for (const cls of IO_ERRORS) if (error instanceof cls) return true;
+  return false;
 }
 
 /**
@@ -239,7 +252,7 @@ export class ReadPipeTransport implements ReadTransport {
         this.#protocol.dataReceived(data);
       } catch (error) {
         this.fail(
-          error instanceof Error ? error : new Error(String(error)),
+          toError(error),
           "Fatal error: protocol.dataReceived() call failed",
         );
         return;
@@ -251,10 +264,7 @@ export class ReadPipeTransport implements ReadTransport {
   #onReadError = (error: unknown): void => {
     this.#reading = false;
     if (this.#closing) return;
-    this.fail(
-      error instanceof Error ? error : new Error(String(error)),
-      "Fatal read error on pipe transport",
-    );
+    this.fail(toError(error), "Fatal read error on pipe transport");
   };
 
   #finish = (error: Error | undefined): void => {
@@ -440,7 +450,7 @@ export class WritePipeTransport implements WriteTransport {
   #onWriteError = (error: unknown): void => {
     this.#inFlight = 0;
     if (this.#lost || this.#failed || this.#writerClosed) return;
-    const exc = error instanceof Error ? error : new Error(String(error));
+    const exc = toError(error);
     if (!isIoError(exc)) {
       this.#loop.callExceptionHandler({
         message: "Fatal write error on pipe transport",
@@ -457,12 +467,7 @@ export class WritePipeTransport implements WriteTransport {
     this.#writerClosed = true;
     this.#writer.close().then(
       () => post(this.#loop, this.#finish, undefined),
-      (error) =>
-        post(
-          this.#loop,
-          this.#finish,
-          error instanceof Error ? error : new Error(String(error)),
-        ),
+      (error) => post(this.#loop, this.#finish, toError(error)),
     );
   }
 

@@ -70,10 +70,10 @@ export class DenoServer implements Server {
     this.#factory = factory;
     this.#tls = options?.tls ?? false;
     this.#unixPath = options?.unixPath;
-    this.#acceptPorts = listeners.map((listener) =>
+    this.#acceptPorts = listeners.map((_, i) =>
       ctx.proactor.bind<Deno.Conn>({
-        done: (conn) => this.#accepted(listener, conn),
-        failed: (error) => this.#acceptFailed(listener, error),
+        done: (conn) => this.#accepted(i, conn),
+        failed: (error) => this.#acceptFailed(i, error),
         orphaned: (conn) => {
           if (conn !== undefined) ctx.proactor.close(conn);
         },
@@ -221,19 +221,19 @@ export class DenoServer implements Server {
     this.#ctx.proactor.startAccept(this.#listeners[i], this.#acceptPorts[i]);
   }
 
-  #accepted(listener: Deno.Listener, conn: Deno.Conn): void {
+  #accepted(i: number, conn: Deno.Conn): void {
     this.#accepting--;
     if (this.#closed) {
       this.#ctx.proactor.close(conn);
       this.#maybeClosed();
       return;
     }
-    this.#accept(this.#listeners.indexOf(listener));
+    this.#accept(i);
     if (this.#tls) this.#handshake(conn as Deno.TlsConn);
     else this.#serve(conn);
   }
 
-  #acceptFailed(listener: Deno.Listener, error: unknown): void {
+  #acceptFailed(i: number, error: unknown): void {
     this.#accepting--;
     if (this.#closed) {
       this.#maybeClosed();
@@ -248,7 +248,7 @@ export class DenoServer implements Server {
     // Out of descriptors or a similar passing trouble: try again later.
     this.#retry = loop.callLater(ACCEPT_RETRY_DELAY, () => {
       this.#retry = null;
-      if (!this.#closed) this.#accept(this.#listeners.indexOf(listener));
+      if (!this.#closed) this.#accept(i);
     });
   }
 

@@ -9,7 +9,8 @@ interface Entry {
   readonly listener: () => void;
 }
 
-function checkSignalName(sig: unknown, what: string): void {
+/** Checks that `sig` is a signal name; `what` completes "Cannot ...". */
+export function checkSignalName(sig: unknown, what: string): void {
   if (typeof sig !== "string") {
     throw new TypeError(
       `Cannot ${what}: the signal must be a name such as "SIGINT", received ${typeof sig}`,

@@ -11,6 +11,7 @@ import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
 import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
+import { isIoError, typeName } from "./_deno_pipes.ts";
 
 /** The chunk a new or quiet connection reads into, in bytes. */
 export const SMALL_CHUNK = 1024;
@@ -60,14 +61,17 @@ function isBuffered(p: BaseProtocol): p is BufferedLike {
     typeof q.bufferUpdated === "function";
 }
 
-/** Errors Deno raises for I/O: expected ends of a connection, not bugs. */
-const IO_ERRORS: (new (...a: never[]) => Error)[] = Object.values(
-  Deno.errors,
-) as never;
-
-function isIoError(e: unknown): boolean {
-  for (const C of IO_ERRORS) if (e instanceof C) return true;
-  return false;
+/** Asks `protocol` for a buffer of about `sizeHint` bytes, and checks it. */
+function lentBuffer(protocol: BufferedLike, sizeHint: number): Uint8Array {
+  const buf = protocol.getBuffer(sizeHint);
+  if (!(buf instanceof Uint8Array) || buf.length === 0) {
+    throw new TypeError(
+      `Cannot read into the protocol's buffer: getBuffer() must return a non-empty Uint8Array, received ${
+        typeName(buf)
+      }`,
+    );
+  }
+  return buf;
 }
 
 function gather(chunks: Uint8Array[], from: number, to: number, n: number) {
@@ -343,7 +347,7 @@ export class DenoStreamTransport implements Transport {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot call write(): data must be bytes (a Uint8Array), received ${
-          describe(data)
+          typeName(data)
         }`,
       );
     }
@@ -383,7 +387,7 @@ export class DenoStreamTransport implements Transport {
       if (!(data instanceof Uint8Array)) {
         throw new TypeError(
           `Cannot call writelines(): each item must be bytes (a Uint8Array), received ${
-            describe(data)
+            typeName(data)
           }`,
         );
       }
@@ -526,14 +530,10 @@ export class DenoStreamTransport implements Transport {
     if (this.#buffered) {
       const protocol = this.#protocol as BufferedLike;
       try {
-        buf = protocol.getBuffer(this.#streaming ? LARGE_CHUNK : SMALL_CHUNK);
-        if (!(buf instanceof Uint8Array) || buf.length === 0) {
-          throw new TypeError(
-            `Cannot read into the protocol's buffer: getBuffer() must return a non-empty Uint8Array, received ${
-              describe(buf)
-            }`,
-          );
-        }
+        buf = lentBuffer(
+          protocol,
+          this.#streaming ? LARGE_CHUNK : SMALL_CHUNK,
+        );
       } catch (exception) {
         this.#fatal(exception, "Fatal error: protocol.getBuffer() call failed");
         return;
@@ -564,14 +564,16 @@ export class DenoStreamTransport implements Transport {
    * or busy-sized when the last one was used up quickly.
    */
   #newChunk(old: Uint8Array | null): Uint8Array {
-    let size = SMALL_CHUNK;
-    const now = this.#loop.time();
-    if (this.#streaming) size = LARGE_CHUNK;
-    else if (
-      old !== null && old.length <= BUSY_CHUNK &&
-      now - this.#chunkBorn < BUSY_WINDOW
-    ) size = BUSY_CHUNK;
-    this.#chunkBorn = now;
+    let size = LARGE_CHUNK;
+    if (!this.#streaming) {
+      // Only a small or busy chunk's age is ever read back.
+      const now = this.#loop.time();
+      size = old !== null && old.length <= BUSY_CHUNK &&
+          now - this.#chunkBorn < BUSY_WINDOW
+        ? BUSY_CHUNK
+        : SMALL_CHUNK;
+      this.#chunkBorn = now;
+    }
     this.#at = 0;
     return this.#chunk = new Uint8Array(size);
   }
@@ -646,14 +648,7 @@ export class DenoStreamTransport implements Transport {
         // Copy into the protocol's buffers, as many as it takes.
         let at = 0;
         while (at < data.length) {
-          const target = buffered.getBuffer(data.length - at);
-          if (!(target instanceof Uint8Array) || target.length === 0) {
-            throw new TypeError(
-              `Cannot read into the protocol's buffer: getBuffer() must return a non-empty Uint8Array, received ${
-                describe(target)
-              }`,
-            );
-          }
+          const target = lentBuffer(buffered, data.length - at);
           const k = Math.min(target.length, data.length - at);
           target.set(data.subarray(at, at + k));
           at += k;
@@ -892,12 +887,4 @@ export class DenoStreamTransport implements Transport {
       unref: () => conn.unref(),
     };
   }
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") {
-    return (value as object).constructor?.name ?? "object";
-  }
-  return typeof value;
 }

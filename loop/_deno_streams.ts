@@ -14,6 +14,7 @@ import type {
   CreateServerOptions,
   Server,
 } from "./event_loop.ts";
+import { checkPort } from "./_deno_names.ts";
 import { DenoServer } from "./_deno_server.ts";
 import {
   DenoStreamTransport,
@@ -25,40 +26,31 @@ export type StreamTarget =
   | { host: string; port: number }
   | { path: string };
 
-function checkFactory(what: string, factory: unknown): void {
+/** Checks the protocol factory and the target, common to every opener. */
+function checkArgs(what: string, factory: unknown, target: StreamTarget): void {
   if (typeof factory !== "function") {
     throw new TypeError(
       `Cannot call ${what}(): protocolFactory must be a function, received ${typeof factory}`,
     );
   }
-}
-
-function checkHostPort(what: string, host: unknown, port: unknown): void {
+  if ("path" in target) {
+    const path: unknown = target.path;
+    if (typeof path !== "string" || path === "") {
+      throw new TypeError(
+        `Cannot call ${what}(): path must be a non-empty string, received ${
+          JSON.stringify(path) ?? typeof path
+        }`,
+      );
+    }
+    return;
+  }
+  const host: unknown = target.host;
   if (typeof host !== "string") {
     throw new TypeError(
       `Cannot call ${what}(): host must be a string, received ${typeof host}`,
     );
   }
-  if (typeof port !== "number") {
-    throw new TypeError(
-      `Cannot call ${what}(): port must be a number, received ${typeof port}`,
-    );
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(
-      `Cannot call ${what}(): port must be an integer from 0 to 65535, received ${port}`,
-    );
-  }
-}
-
-function checkPath(what: string, path: unknown): void {
-  if (typeof path !== "string" || path === "") {
-    throw new TypeError(
-      `Cannot call ${what}(): path must be a non-empty string, received ${
-        JSON.stringify(path) ?? typeof path
-      }`,
-    );
-  }
+  checkPort(target.port, `call ${what}()`);
 }
 
 function where(target: StreamTarget): string {
@@ -149,9 +141,7 @@ export function openConnection<P extends BaseProtocol>(
   target: StreamTarget,
   options?: CreateConnectionOptions,
 ): Future<[Transport, P]> {
-  checkFactory(what, protocolFactory);
-  if ("path" in target) checkPath(what, target.path);
-  else checkHostPort(what, target.host, target.port);
+  checkArgs(what, protocolFactory, target);
   const ssl = options?.ssl;
   if (
     ssl !== undefined && typeof ssl !== "boolean" && typeof ssl !== "object"
@@ -177,9 +167,8 @@ export function openConnection<P extends BaseProtocol>(
   const localAddr = (options as { localAddr?: Deno.NetAddr } | undefined)
     ?.localAddr;
   if (localAddr !== undefined) {
-    const a = localAddr;
     throw new RangeError(
-      `Cannot call ${what}(): Deno cannot bind a local address before connecting, received localAddr=${a.hostname}:${a.port}`,
+      `Cannot call ${what}(): Deno cannot bind a local address before connecting, received localAddr=${localAddr.hostname}:${localAddr.port}`,
     );
   }
   const { loop, proactor } = ctx;
@@ -241,9 +230,7 @@ export function openServer(
   target: StreamTarget,
   options?: CreateServerOptions,
 ): Future<Server> {
-  checkFactory(what, protocolFactory);
-  if ("path" in target) checkPath(what, target.path);
-  else checkHostPort(what, target.host, target.port);
+  checkArgs(what, protocolFactory, target);
   const ssl = options?.ssl;
   if (ssl !== undefined) {
     if (

@@ -5,22 +5,12 @@
  * @module
  */
 
-import { BaseEventLoop } from "./base_event_loop.ts";
-import type { BufferedProtocol } from "../protocols/protocol.ts";
-import type { Transport } from "../transports/transport.ts";
-import type {
-  CreateConnectionOptions,
-  CreateServerOptions,
-  Server,
-} from "./event_loop.ts";
-import { DenoProactor } from "./_deno_proactor.ts";
-import type { StreamContext } from "./_deno_stream_transport.ts";
-import { openConnection, openServer } from "./_deno_streams.ts";
 import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
 import type {
   BaseProtocol,
+  BufferedProtocol,
   DatagramProtocol,
   Protocol,
   SubprocessProtocol,
@@ -29,13 +19,18 @@ import type {
   DatagramTransport,
   ReadTransport,
   SubprocessTransport,
+  Transport,
   WriteTransport,
 } from "../transports/transport.ts";
+import { BaseEventLoop } from "./base_event_loop.ts";
 import type {
   AddrInfo,
+  CreateConnectionOptions,
+  CreateServerOptions,
   DatagramEndpointOptions,
   Executor,
   GetaddrinfoOptions,
+  Server,
   SubprocessOptions,
 } from "./event_loop.ts";
 import type { Handle } from "./handle.ts";
@@ -48,7 +43,10 @@ import {
   resolveHost,
 } from "./_deno_names.ts";
 import { connectReadPipe, connectWritePipe } from "./_deno_pipes.ts";
-import { SignalHandlers } from "./_deno_signals.ts";
+import { DenoProactor } from "./_deno_proactor.ts";
+import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
+import type { StreamContext } from "./_deno_stream_transport.ts";
+import { openConnection, openServer } from "./_deno_streams.ts";
 import { subprocessExec, subprocessShell } from "./_deno_subprocess.ts";
 
 /**
@@ -67,7 +65,7 @@ import { subprocessExec, subprocessShell } from "./_deno_subprocess.ts";
  * ```
  */
 export class DenoEventLoop extends BaseEventLoop {
-  // ---- Streams: TCP, TLS, Unix sockets, servers (stream-transport helper) ----
+  // ---- Streams: TCP, TLS, Unix sockets, servers ----
 
   #streams: StreamContext | null = null;
 
@@ -345,16 +343,14 @@ export class DenoEventLoop extends BaseEventLoop {
 
   /** The loop and proactor the stream transports share. */
   #streamContext(what: string): StreamContext {
-    if (this.isClosed()) {
-      throw new InvalidStateError(`Cannot call ${what}(): the loop is closed`);
-    }
+    this.#checkIoOpen(what);
     return this.#streams ??= {
       loop: this,
       proactor: new DenoProactor(this),
     };
   }
 
-  // ---- Datagrams, subprocesses, pipes, signals, names, executor (other helper) ----
+  // ---- Datagrams, subprocesses, pipes, signals, names, executor ----
 
   #signals: SignalHandlers | null = null;
   #defaultExecutor: Executor | null = null;
@@ -708,11 +704,7 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   removeSignalHandler(sig: Deno.Signal): boolean {
     if (this.#signals === null) {
-      if (typeof sig !== "string") {
-        throw new TypeError(
-          `Cannot remove a signal handler: the signal must be a name such as "SIGINT", received ${typeof sig}`,
-        );
-      }
+      checkSignalName(sig, "remove a signal handler");
       return false;
     }
     return this.#signals.remove(sig);

@@ -5,12 +5,8 @@
  */
 
 import { CancelledError } from "../futures/errors.ts";
-import {
-  allTasks,
-  type Coroutine,
-  ensureFuture,
-  type Task,
-} from "../tasks/task.ts";
+import { gather } from "../tasks/gather.ts";
+import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
 import type { EventLoop } from "./event_loop.ts";
 import { newEventLoop, setEventLoop } from "./policy.ts";
 
@@ -71,11 +67,7 @@ async function cancelLeftovers(loop: EventLoop): Promise<void> {
   const left: Task<unknown>[] = [...allTasks(loop)];
   if (left.length === 0) return;
   for (const task of left) task.cancel();
-  const all = ensureFuture(
-    Promise.allSettled(left.map((t) => t.then(() => {}))),
-    { loop },
-  );
-  await loop.runUntilComplete(all);
+  await loop.runUntilComplete(gather(left, { returnExceptions: true, loop }));
   for (const task of left) {
     if (task.cancelled()) continue;
     const exc = task.exception();

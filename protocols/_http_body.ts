@@ -1,9 +1,14 @@
 /**
- * Incoming HTTP bodies as web streams, with flow control, for the HTTP
- * server (request bodies) and client (response bodies).
+ * HTTP bodies as web streams, with flow control, for the HTTP server and
+ * client: incoming ones queued for a reader ({@linkcode BodyQueue}), and
+ * outgoing streamed ones written as the transport drains
+ * ({@linkcode sendBodyStream}).
  *
  * @module
  */
+
+import type { Transport } from "../transports/transport.ts";
+import { chunkHeader, CRLF } from "./_http_serialize.ts";
 
 /** Above this many queued bytes the owner is asked to stop reading. */
 const HIGH_WATER = 64 * 1024;
@@ -192,5 +197,98 @@ export class BodyQueue {
       this.#paused = false;
       this.#owner.resumeBody();
     }
+  }
+}
+
+const LAST_CHUNK = new TextEncoder().encode("0\r\n\r\n");
+
+/** Names the type of a value for an error message. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") {
+    return (value as object).constructor?.name ?? "object";
+  }
+  return typeof value;
+}
+
+/** Where {@linkcode sendBodyStream} writes a body, and what it reports. */
+export interface BodySink {
+  /** `"request"` or `"response"`, for error messages. */
+  readonly what: string;
+  /** Frame the body in chunks (else write it as it comes). */
+  readonly chunked: boolean;
+  /** The body's declared length in bytes, or -1 when unknown. */
+  readonly length: number;
+  /** Whether the message still owns the connection; once not, sending stops. */
+  sending(): boolean;
+  /** A promise that settles when writing may go on, or `null` if it may now. */
+  drained(): Promise<void> | null;
+  /** The transport, while `sending()`. */
+  transport(): Transport;
+  /** The whole body is written. */
+  finished(): void;
+  /** The body could not be sent (bad chunk, wrong length, stream error). */
+  failed(error: unknown): void;
+}
+
+/**
+ * Writes a streamed body, waiting while the transport's buffer is full.
+ * It stops quietly (cancelling the stream) once the sink is no longer
+ * sending, and reports to the sink when the body is written or fails.
+ *
+ * @param stream The body.
+ * @param sink Where it goes.
+ */
+export async function sendBodyStream(
+  stream: ReadableStream<Uint8Array>,
+  sink: BodySink,
+): Promise<void> {
+  const { what, chunked, length } = sink;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  try {
+    reader = stream.getReader();
+    let sent = 0;
+    for (;;) {
+      const drained = sink.drained();
+      if (drained !== null) await drained;
+      if (!sink.sending()) {
+        await reader.cancel();
+        return;
+      }
+      const { done, value } = await reader.read();
+      if (!sink.sending()) {
+        if (!done) await reader.cancel();
+        return;
+      }
+      if (done) break;
+      if (!(value instanceof Uint8Array)) {
+        throw new TypeError(
+          `Cannot send the HTTP ${what} body: each chunk must be a Uint8Array, received ${
+            describe(value)
+          }`,
+        );
+      }
+      const n = value.length;
+      if (n === 0) continue;
+      sent += n;
+      if (length >= 0 && sent > length) {
+        throw new RangeError(
+          `Cannot send the HTTP ${what} body: it is longer than its length, received more than ${length} bytes`,
+        );
+      }
+      const transport = sink.transport();
+      if (chunked) transport.writelines([chunkHeader(n), value, CRLF]);
+      else transport.write(value);
+    }
+    if (length >= 0 && sent !== length) {
+      throw new RangeError(
+        `Cannot send the HTTP ${what} body: it is shorter than its length ${length}, received ${sent} bytes`,
+      );
+    }
+    if (chunked) sink.transport().write(LAST_CHUNK);
+    sink.finished();
+  } catch (error) {
+    reader?.cancel(error).catch(() => {});
+    sink.failed(error);
   }
 }

@@ -12,14 +12,19 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Transport } from "../transports/transport.ts";
 import { knownBodyLength, staticBody } from "./_deno_body.ts";
 import { connectionReset } from "./_deno_errors.ts";
-import { BodyQueue, type BodyQueueOwner } from "./_http_body.ts";
+import {
+  BodyQueue,
+  type BodyQueueOwner,
+  describe,
+  sendBodyStream,
+} from "./_http_body.ts";
 import {
   type HttpParseError,
   type HttpParserCallbacks,
   type HttpResponseHead,
   HttpResponseParser,
 } from "./_http_parser.ts";
-import { chunkHeader, CRLF, serializeRequestHead } from "./_http_serialize.ts";
+import { serializeRequestHead } from "./_http_serialize.ts";
 import { Protocol } from "./protocol.ts";
 
 /** Options for {@linkcode HttpClientProtocol}. */
@@ -59,17 +64,8 @@ export interface HttpClientProtocolOptions {
 }
 
 const ENCODER = new TextEncoder();
-const LAST_CHUNK = ENCODER.encode("0\r\n\r\n");
 /** Methods whose requests carry a body, so an empty one gets a length. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") {
-    return (value as object).constructor?.name ?? "object";
-  }
-  return typeof value;
-}
 
 function listsToken(value: string, token: string): boolean {
   for (const part of value.split(",")) {
@@ -557,68 +553,37 @@ export class HttpClientProtocol extends Protocol {
 
   // ---- Request bodies ----
 
-  async #streamBody(
+  #streamBody(
     stream: ReadableStream<Uint8Array>,
     chunked: boolean,
     length: number,
-  ): Promise<void> {
-    let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
-    try {
-      reader = stream.getReader();
-      let sent = 0;
-      for (;;) {
-        if (this.#writePaused && this.#transport !== null) {
-          await new Promise<void>((resolve) =>
-            this.#drainWaiters.push(resolve)
-          );
-        }
-        if (this.#transport === null) {
-          await reader.cancel();
-          return;
-        }
-        const { done, value } = await reader.read();
-        const transport = this.#transport;
-        if (transport === null) {
-          if (!done) await reader.cancel();
-          return;
-        }
-        if (done) break;
-        if (!(value instanceof Uint8Array)) {
-          throw new TypeError(
-            `Cannot send the HTTP request body: each chunk must be a Uint8Array, received ${
-              describe(value)
-            }`,
-          );
-        }
-        const n = value.length;
-        if (n === 0) continue;
-        sent += n;
-        if (length >= 0 && sent > length) {
-          throw new RangeError(
-            `Cannot send the HTTP request body: it is longer than its length, received more than ${length} bytes`,
-          );
-        }
-        if (chunked) transport.writelines([chunkHeader(n), value, CRLF]);
-        else transport.write(value);
-      }
-      if (length >= 0 && sent !== length) {
-        throw new RangeError(
-          `Cannot send the HTTP request body: it is shorter than its length ${length}, received ${sent} bytes`,
-        );
-      }
-      if (chunked) this.#transport!.write(LAST_CHUNK);
-    } catch (error) {
-      reader?.cancel(error).catch(() => {});
-      // The request cannot be completed on this connection.
-      const failure = error instanceof Error ? error : new Error(String(error));
-      this.#failAll(failure);
-      this.#abort();
-      return;
-    }
-    this.#sendingStream = false;
-    const queued = this.#queue;
-    while (
-      queued.length > 0 && !this.#sendingStream && this.#transport !== null
-    ) queued.shift()!.send();
+  ): void {
+    sendBodyStream(stream, {
+      what: "request",
+      chunked,
+      length,
+      sending: () => this.#transport !== null,
+      drained: () =>
+        this.#writePaused && this.#transport !== null
+          ? new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+          : null,
+      transport: () => this.#transport!,
+      finished: () => {
+        this.#sendingStream = false;
+        const queued = this.#queue;
+        while (
+          queued.length > 0 && !this.#sendingStream &&
+          this.#transport !== null
+        ) queued.shift()!.send();
+      },
+      failed: (error) => {
+        // The request cannot be completed on this connection.
+        const failure = error instanceof Error
+          ? error
+          : new Error(String(error));
+        this.#failAll(failure);
+        this.#abort();
+      },
+    });
   }
 }

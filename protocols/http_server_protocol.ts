@@ -18,7 +18,12 @@ import {
   staticBody,
 } from "./_deno_body.ts";
 import { connectionReset } from "./_deno_errors.ts";
-import { BodyQueue, type BodyQueueOwner } from "./_http_body.ts";
+import {
+  BodyQueue,
+  type BodyQueueOwner,
+  describe,
+  sendBodyStream,
+} from "./_http_body.ts";
 import {
   type HttpHeaderList,
   type HttpParseError,
@@ -27,12 +32,7 @@ import {
   HttpRequestParser,
 } from "./_http_parser.ts";
 import { lazyRequest, LazyRequestSource } from "./_http_request.ts";
-import {
-  chunkHeader,
-  CRLF,
-  serializeResponseHead,
-  statusText,
-} from "./_http_serialize.ts";
+import { serializeResponseHead, statusText } from "./_http_serialize.ts";
 import { Protocol } from "./protocol.ts";
 
 /** The second argument of an {@linkcode HttpHandler}, as `Deno.serve` gives. */
@@ -134,7 +134,6 @@ const IDLE_TICKS = 8;
 const LINGER = 2;
 /** Strings up to this length are checked for ASCII and sent in one encode. */
 const SHORT_STRING = 1024;
-const LAST_CHUNK = ENCODER.encode("0\r\n\r\n");
 const CONTINUE = ENCODER.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const OK_LINE = "HTTP/1.1 200 OK\r\n";
 const OK_TEXT = OK_LINE + "content-type: " + DEFAULT_TEXT_TYPE + "\r\n";
@@ -153,14 +152,6 @@ function isAscii(s: string): boolean {
     if (s.charCodeAt(i) > 127) return false;
   }
   return true;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") {
-    return (value as object).constructor?.name ?? "object";
-  }
-  return typeof value;
 }
 
 /** Whether a comma-separated header value lists `token`, ignoring case. */
@@ -970,69 +961,34 @@ export class HttpServerProtocol extends Protocol {
   }
 
   /** Sends a streamed body, waiting while the write buffer is full. */
-  async #streamBody(
+  #streamBody(
     ex: Exchange,
     stream: ReadableStream<Uint8Array>,
     chunked: boolean,
     length: number,
     keepAlive: boolean,
-  ): Promise<void> {
-    let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
-    try {
-      reader = stream.getReader();
-      let sent = 0;
-      for (;;) {
-        if (this.#writePaused && ex === this.#current) {
-          await new Promise<void>((resolve) =>
-            this.#drainWaiters.push(resolve)
-          );
-        }
-        if (ex !== this.#current) {
-          await reader.cancel();
-          return;
-        }
-        const { done, value } = await reader.read();
-        if (ex !== this.#current) {
-          if (!done) await reader.cancel();
-          return;
-        }
-        if (done) break;
-        if (!(value instanceof Uint8Array)) {
-          throw new TypeError(
-            `Cannot send the HTTP response body: each chunk must be a Uint8Array, received ${
-              describe(value)
-            }`,
-          );
-        }
-        const n = value.length;
-        if (n === 0) continue;
-        sent += n;
-        if (length >= 0 && sent > length) {
-          throw new RangeError(
-            `Cannot send the HTTP response body: it is longer than its length, received more than ${length} bytes`,
-          );
-        }
-        const transport = this.#transport!;
-        if (chunked) transport.writelines([chunkHeader(n), value, CRLF]);
-        else transport.write(value);
-      }
-      if (length >= 0 && sent !== length) {
-        throw new RangeError(
-          `Cannot send the HTTP response body: it is shorter than its length ${length}, received ${sent} bytes`,
-        );
-      }
-      if (chunked) this.#transport!.write(LAST_CHUNK);
-      this.#responseFinished(ex, keepAlive);
-    } catch (error) {
-      reader?.cancel(error).catch(() => {});
-      if (ex !== this.#current) return;
-      // The head is out: the response cannot be completed or replaced.
-      // Closing without the end of the body tells the client so.
-      this.#report("HTTP response body failed", error);
-      this.#closing = true;
-      this.#parser.pause();
-      this.#transport?.close();
-    }
+  ): void {
+    sendBodyStream(stream, {
+      what: "response",
+      chunked,
+      length,
+      sending: () => ex === this.#current,
+      drained: () =>
+        this.#writePaused && ex === this.#current
+          ? new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+          : null,
+      transport: () => this.#transport!,
+      finished: () => this.#responseFinished(ex, keepAlive),
+      failed: (error) => {
+        if (ex !== this.#current) return;
+        // The head is out: the response cannot be completed or replaced.
+        // Closing without the end of the body tells the client so.
+        this.#report("HTTP response body failed", error);
+        this.#closing = true;
+        this.#parser.pause();
+        this.#transport?.close();
+      },
+    });
   }
 
   /** Answers with a short plain-text response. */

@@ -11,6 +11,7 @@ import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
+import { concat } from "./_bytes.ts";
 import { ioLoop } from "./_io_loop.ts";
 import type { HttpClientProtocol } from "./http_client_protocol.ts";
 import { type BaseProtocol, Protocol } from "./protocol.ts";
@@ -69,17 +70,6 @@ function formatAddr(addr: unknown): string | undefined {
   if (a?.hostname === undefined) return undefined;
   const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
   return a.port === undefined ? host : `${host}:${a.port}`;
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /** A request sent and the bytes it carried. */

@@ -7,6 +7,7 @@
 
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
+import { concat } from "./_bytes.ts";
 import { dispatch, type Front, parseMessage } from "./_json_rpc_dispatch.ts";
 import type { JsonRpcMethods } from "./json_rpc_protocol.ts";
 
@@ -80,14 +81,7 @@ async function readBody(
     }
     parts.push(value);
   }
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concat(parts, size);
 }
 
 /**

@@ -13,6 +13,7 @@ import { Future } from "../futures/future.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { ReadTransport } from "../transports/transport.ts";
+import { concat } from "./_bytes.ts";
 
 /** The default `limit`, in bytes (64 KiB, as in asyncio). */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -45,17 +46,6 @@ export interface StreamReaderOptions {
    * @default {the running loop, looked up at the first read}
    */
   loop?: SchedulingLoop;
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 function checkSeparators(separator: unknown): Uint8Array[] {

@@ -1,6 +1,8 @@
 // Small helpers shared by the task combinators (wait, asCompleted, gather,
 // waitFor, shield, timeout, TaskGroup). Private to tasks/.
 
+import type { Future } from "../futures/future.ts";
+import { CancelledError } from "../futures/errors.ts";
 import type { Coroutine } from "./task.ts";
 
 /** Returns `true` for a generator object (a coroutine not yet driven). */
@@ -30,6 +32,22 @@ export function checkTimeout(value: unknown, what: string): number | null {
     );
   }
   return value;
+}
+
+/**
+ * Gives `target` the outcome of the finished `source`: its result, its
+ * exception, or a cancellation with the same message.
+ */
+export function copyOutcome<T>(source: Future<T>, target: Future<T>): void {
+  let value: T;
+  try {
+    value = source.result();
+  } catch (e) {
+    if (e instanceof CancelledError) target.cancel(e.message);
+    else target.setException(e);
+    return;
+  }
+  target.setResult(value);
 }
 
 /**

@@ -143,6 +143,79 @@ export class WaiterQueue<W> {
   }
 }
 
+/** Returns `true` for a waiter still in line: its future is pending. */
+export function isPending(w: { done(): boolean }): boolean {
+  return !w.done();
+}
+
+/**
+ * The line of a `Lock` or `Semaphore`: each waiter asks for a value (`true`
+ * or a release handle) and completes with it when it is handed a turn.
+ */
+export class TurnQueue<V> {
+  #waiters = new WaiterQueue<Waiter<V, V>>(isPending);
+
+  /** The number of waiters still waiting. */
+  get size(): number {
+    return this.#waiters.size;
+  }
+
+  /**
+   * Queues a waiter that completes with `value` when handed a turn;
+   * `onRefuse` runs when its consumer refused the turn it was handed.
+   */
+  wait(loop: SchedulingLoop, value: V, onRefuse: () => void): Future<V> {
+    const waiters = this.#waiters;
+    const waiter = new Waiter<V, V>(loop, value, {
+      onCancel: () => waiters.drop(),
+      onRefuse,
+    });
+    waiters.push(waiter);
+    return waiter;
+  }
+
+  /**
+   * Hands a turn to the first waiter still waiting.
+   *
+   * @returns `false` when nobody waits.
+   */
+  handOver(): boolean {
+    const next = this.#waiters.shift();
+    if (next === undefined) return false;
+    next.setResult(next.payload);
+    return true;
+  }
+}
+
+/**
+ * Adds a new waiter to `waiters`; cancelling it takes it out again.
+ */
+export function addWaiter<T>(
+  waiters: Set<Waiter<T>>,
+  loop: SchedulingLoop,
+): Waiter<T> {
+  const waiter: Waiter<T> = new Waiter(loop, undefined, {
+    onCancel: () => waiters.delete(waiter),
+  });
+  waiters.add(waiter);
+  return waiter;
+}
+
+/**
+ * Returns a handle whose first disposal calls `release`; later disposals do
+ * nothing.
+ */
+export function releaser(release: () => void): Disposable {
+  let released = false;
+  return {
+    [Symbol.dispose]: () => {
+      if (released) return;
+      released = true;
+      release();
+    },
+  };
+}
+
 /**
  * Returns the loop a primitive works on: the one it is bound to, else the
  * running loop (to bind to from now on).

@@ -8,11 +8,11 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
 import { Future } from "../futures/future.ts";
-import { CancelledError, TimeoutError } from "../futures/errors.ts";
+import { TimeoutError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
 import type { AwaitableResult } from "./awaitable_result.ts";
-import { checkCollection, checkTimeout } from "./_awaitables.ts";
+import { checkCollection, checkTimeout, copyOutcome } from "./_awaitables.ts";
 
 /** Options for `asCompleted`. */
 export interface AsCompletedOptions {
@@ -146,15 +146,7 @@ class AsCompletedQueue<T> implements AsCompletedIterator<T> {
         );
         continue;
       }
-      let value: T;
-      try {
-        value = f.result();
-      } catch (e) {
-        if (e instanceof CancelledError) out.cancel(e.message);
-        else out.setException(e);
-        continue;
-      }
-      out.setResult(value);
+      copyOutcome(f, out);
     }
   }
 

@@ -6,7 +6,13 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
-import { bindLoop, checkCount, rejected, Waiter } from "./_waiter.ts";
+import {
+  addWaiter,
+  bindLoop,
+  checkCount,
+  rejected,
+  type Waiter,
+} from "./_waiter.ts";
 
 /** Options for `Barrier`. */
 export interface BarrierOptions {
@@ -156,10 +162,7 @@ export class Barrier {
       );
     }
     const waiters = this.#waiters;
-    const waiter: Waiter<number> = new Waiter(loop, undefined, {
-      onCancel: () => waiters.delete(waiter),
-    });
-    waiters.add(waiter);
+    const waiter = addWaiter(waiters, loop);
     if (waiters.size === this.#parties) {
       // Open: indices in order of arrival, a fresh round from now on.
       this.#waiters = new Set();

@@ -6,7 +6,7 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
-import { bindLoop, resolved, Waiter } from "./_waiter.ts";
+import { addWaiter, bindLoop, resolved, type Waiter } from "./_waiter.ts";
 
 /** Options for `Event`. */
 export interface EventOptions {
@@ -100,12 +100,7 @@ export class Event {
   wait(): Future<true> {
     const loop = this.#loop = bindLoop(this.#loop, "Event");
     if (this.#value) return resolved(loop, true);
-    const waiters = this.#waiters;
-    const waiter: Waiter<true> = new Waiter(loop, undefined, {
-      onCancel: () => waiters.delete(waiter),
-    });
-    waiters.add(waiter);
-    return waiter;
+    return addWaiter(this.#waiters, loop);
   }
 
   /** The tag printed by `Object.prototype.toString`. */

@@ -7,7 +7,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
-import { bindLoop, resolved, Waiter, WaiterQueue } from "./_waiter.ts";
+import { bindLoop, releaser, resolved, TurnQueue } from "./_waiter.ts";
 
 /** Options for `Lock`. */
 export interface LockOptions {
@@ -17,12 +17,6 @@ export interface LockOptions {
    * @default {the running loop at the first wait}
    */
   loop?: SchedulingLoop;
-}
-
-type LockWaiter = Waiter<true | Disposable, true | Disposable>;
-
-function isLive(w: LockWaiter): boolean {
-  return !w.done();
 }
 
 /**
@@ -104,7 +98,7 @@ function isLive(w: LockWaiter): boolean {
 export class Lock {
   #loop: SchedulingLoop | null;
   #locked = false;
-  #waiters = new WaiterQueue<LockWaiter>(isLive);
+  #waiters = new TurnQueue<true | Disposable>();
 
   /**
    * Makes an unlocked lock.
@@ -147,14 +141,7 @@ export class Lock {
    * @throws {InvalidStateError} When no loop was given and none is running.
    */
   hold(): Future<Disposable> {
-    let released = false;
-    const handle: Disposable = {
-      [Symbol.dispose]: () => {
-        if (released) return;
-        released = true;
-        this.release();
-      },
-    };
+    const handle = releaser(() => this.release());
     return this.#acquire(handle) as Future<Disposable>;
   }
 
@@ -196,20 +183,12 @@ export class Lock {
       this.#locked = true;
       return resolved(loop, value);
     }
-    const waiters = this.#waiters;
-    const waiter: LockWaiter = new Waiter(loop, value, {
-      onCancel: () => waiters.drop(),
-      onRefuse: () => this.#handOver(),
-    });
-    waiters.push(waiter);
-    return waiter;
+    return this.#waiters.wait(loop, value, () => this.#handOver());
   }
 
   // The lock is held and its holder gives it up: to the next waiter, or
   // nobody.
   #handOver(): void {
-    const next = this.#waiters.shift();
-    if (next === undefined) this.#locked = false;
-    else next.setResult(next.payload);
+    if (!this.#waiters.handOver()) this.#locked = false;
   }
 }

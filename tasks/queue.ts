@@ -10,8 +10,10 @@ import type { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
 import { Deque } from "./deque.ts";
 import {
+  addWaiter,
   bindLoop,
   checkCount,
+  isPending,
   rejected,
   resolved,
   Waiter,
@@ -309,10 +311,6 @@ class HeapStore<T> implements Store<T> {
 type Getter<T> = Waiter<T>;
 type Putter<T> = Waiter<void, T>;
 
-function isLive(w: { done(): boolean }): boolean {
-  return !w.done();
-}
-
 // Lets the subclasses below swap the store without making it public.
 let setStore: <T>(queue: Queue<T>, store: Store<T>) => void;
 
@@ -377,8 +375,8 @@ export class Queue<T> {
   #loop: SchedulingLoop | null;
   readonly #maxsize: number;
   #store: Store<T> = new FifoStore<T>();
-  #getters = new WaiterQueue<Getter<T>>(isLive);
-  #putters = new WaiterQueue<Putter<T>>(isLive);
+  #getters = new WaiterQueue<Getter<T>>(isPending);
+  #putters = new WaiterQueue<Putter<T>>(isPending);
   #unfinished = 0;
   #joiners = new Set<Waiter<void>>();
   #shutdown = false;
@@ -588,12 +586,7 @@ export class Queue<T> {
   join(): Future<void> {
     const loop = this.#bind();
     if (this.#unfinished === 0) return resolved(loop, undefined);
-    const joiners = this.#joiners;
-    const joiner: Waiter<void> = new Waiter(loop, undefined, {
-      onCancel: () => joiners.delete(joiner),
-    });
-    joiners.add(joiner);
-    return joiner;
+    return addWaiter(this.#joiners, loop);
   }
 
   /**

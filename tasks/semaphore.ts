@@ -11,9 +11,9 @@ import { InvalidStateError } from "../futures/errors.ts";
 import {
   bindLoop,
   checkCount,
+  releaser,
   resolved,
-  Waiter,
-  WaiterQueue,
+  TurnQueue,
 } from "./_waiter.ts";
 
 /** Options for `Semaphore` and `BoundedSemaphore`. */
@@ -24,12 +24,6 @@ export interface SemaphoreOptions {
    * @default {the running loop at the first wait}
    */
   loop?: SchedulingLoop;
-}
-
-type SemaphoreWaiter = Waiter<true | Disposable, true | Disposable>;
-
-function isLive(w: SemaphoreWaiter): boolean {
-  return !w.done();
 }
 
 // Lets BoundedSemaphore read the count without making it public.
@@ -80,7 +74,7 @@ let freeSlots: (sem: Semaphore) => number;
 export class Semaphore {
   #loop: SchedulingLoop | null;
   #value: number;
-  #waiters = new WaiterQueue<SemaphoreWaiter>(isLive);
+  #waiters = new TurnQueue<true | Disposable>();
 
   static {
     freeSlots = (sem) => sem.#value;
@@ -133,14 +127,7 @@ export class Semaphore {
    * @throws {InvalidStateError} When no loop was given and none is running.
    */
   hold(): Future<Disposable> {
-    let released = false;
-    const handle: Disposable = {
-      [Symbol.dispose]: () => {
-        if (released) return;
-        released = true;
-        this.release();
-      },
-    };
+    const handle = releaser(() => this.release());
     return this.#acquire(handle) as Future<Disposable>;
   }
 
@@ -182,23 +169,14 @@ export class Semaphore {
       this.#value--;
       return resolved(loop, value);
     }
-    const waiters = this.#waiters;
-    const waiter: SemaphoreWaiter = new Waiter(loop, value, {
-      onCancel: () => waiters.drop(),
-      onRefuse: () => {
-        this.#value++;
-        this.#wakeUpNext();
-      },
+    return this.#waiters.wait(loop, value, () => {
+      this.#value++;
+      this.#wakeUpNext();
     });
-    waiters.push(waiter);
-    return waiter;
   }
 
   #wakeUpNext(): void {
-    const next = this.#waiters.shift();
-    if (next === undefined) return;
-    this.#value--;
-    next.setResult(next.payload);
+    if (this.#waiters.handOver()) this.#value--;
   }
 }
 

@@ -7,8 +7,8 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
-import { CancelledError } from "../futures/errors.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
+import { copyOutcome } from "./_awaitables.ts";
 
 /** Options for `shield`. */
 export interface ShieldOptions {
@@ -68,16 +68,7 @@ export function shield<T>(
       if (!f.cancelled()) f.exception(); // retrieved: nobody will look now
       return;
     }
-    if (outer.done()) return;
-    let value: T;
-    try {
-      value = f.result();
-    } catch (e) {
-      if (e instanceof CancelledError) outer.cancel(e.message);
-      else outer.setException(e);
-      return;
-    }
-    outer.setResult(value);
+    if (!outer.done()) copyOutcome(f, outer);
   };
   inner.addDoneCallback(onInnerDone);
   outer.addDoneCallback(() => {

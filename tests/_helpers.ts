@@ -1,7 +1,9 @@
 // Helpers shared by the test files.
 
+import { assertRejects } from "@std/assert";
 import { CancelledError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
+import type { BaseEventLoop } from "../loop/base_event_loop.ts";
 import type { Coroutine } from "../tasks/task.ts";
 import { VirtualTimeLoop } from "../testing/virtual_time_loop.ts";
 
@@ -36,4 +38,17 @@ export function* settle(task: Future<unknown>): Coroutine<void> {
   } catch (e) {
     if (!(e instanceof CancelledError)) throw e;
   }
+}
+
+/**
+ * Runs `loop` until `future` is done, cancelling it `delay` seconds from now,
+ * and asserts that it ends with CancelledError.
+ */
+export async function assertCancelledAfter(
+  loop: BaseEventLoop,
+  future: Future<unknown>,
+  delay: number,
+): Promise<void> {
+  loop.callLater(delay, () => future.cancel());
+  await assertRejects(() => loop.runUntilComplete(future), CancelledError);
 }

@@ -1,7 +1,7 @@
 // Helpers for the stream-transport tests (TCP, TLS, Unix sockets).
 
 import type { Future } from "../../futures/future.ts";
-import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { ExceptionContext, Server } from "../../loop/event_loop.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import type { Transport } from "../../transports/transport.ts";
@@ -16,6 +16,21 @@ export { bytes, text, within } from "./_io_helpers.ts";
  */
 export function run<T>(loop: DenoEventLoop, fn: () => Promise<T>): Promise<T> {
   return within(loop, loop.createTask(fn));
+}
+
+/**
+ * Runs the async function `fn` as a task (see run()) on a fresh
+ * DenoEventLoop, and closes the loop afterwards.
+ */
+export async function withLoop<T>(
+  fn: (loop: DenoEventLoop) => Promise<T>,
+): Promise<T> {
+  const loop = new DenoEventLoop();
+  try {
+    return await run(loop, () => fn(loop));
+  } finally {
+    loop.close();
+  }
 }
 
 /** The TCP port a server listens on. */

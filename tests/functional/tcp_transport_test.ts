@@ -22,10 +22,10 @@ import {
   pattern,
   portOf,
   Recorder,
-  run,
   sleepTick,
   text,
   within,
+  withLoop,
 } from "./_stream_helpers.ts";
 
 const HOST = "127.0.0.1";
@@ -57,8 +57,7 @@ async function shutdown(server: Server): Promise<void> {
 // ---- Connecting and the call order ----
 
 Deno.test("createConnection() resolves after connectionMade with the transport and protocol", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server] = await recordingServer(loop, { echo: true });
     const client = new Recorder(loop);
     const [transport, protocol] = await loop.createConnection(
@@ -76,12 +75,10 @@ Deno.test("createConnection() resolves after connectionMade with the transport a
     assertEquals(await client.lost, undefined);
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("A stream transport calls made, data, eof and lost in order, lost exactly once", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, accepted_] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [transport] = await loop.createConnection(
@@ -106,7 +103,6 @@ Deno.test("A stream transport calls made, data, eof and lost in order, lost exac
     assertEquals(peer.count("lost"), 1);
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("createConnection() names host and port when the connection is refused", async () => {
@@ -124,8 +120,7 @@ Deno.test("createConnection() names host and port when the connection is refused
 });
 
 Deno.test("createConnection() can be cancelled while connecting", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const made: string[] = [];
     class P extends Protocol {
@@ -142,7 +137,6 @@ Deno.test("createConnection() can be cancelled while connecting", async () => {
     assertEquals(made, []);
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("createConnection() and createServer() check their arguments", () => {
@@ -206,8 +200,7 @@ Deno.test("createServer() names the address it cannot listen on", async () => {
 // ---- Writing ----
 
 Deno.test("Transport.write() calls in a row arrive as one byte stream", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -226,12 +219,10 @@ Deno.test("Transport.write() calls in a row arrive as one byte stream", async ()
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Transport.writelines() sends the buffers in order", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -249,12 +240,10 @@ Deno.test("Transport.writelines() sends the buffers in order", async () => {
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Transport.write() rejects a string with a TypeError saying bytes are expected", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -268,12 +257,10 @@ Deno.test("Transport.write() rejects a string with a TypeError saying bytes are 
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Transport.close() flushes 8 MiB before connectionLost(undefined), called once", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -294,12 +281,10 @@ Deno.test("Transport.close() flushes 8 MiB before connectionLost(undefined), cal
     assertEquals(t.getWriteBufferSize(), 0);
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Transport.abort() drops the buffer and closes at once", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -317,12 +302,10 @@ Deno.test("Transport.abort() drops the buffer and closes at once", async () => {
     assert(peer.received < 64 * 256 * 1024);
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Transport.writeEof() half-closes: the peer reads EOF and can still answer", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     // The server answers "bye" once it reads EOF, and stays half-open.
     class Answer extends Recorder {
       override eofReceived(): boolean {
@@ -347,12 +330,10 @@ Deno.test("Transport.writeEof() half-closes: the peer reads EOF and can still an
     assertEquals(await client.lost, undefined);
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Protocol.eofReceived() returning true keeps the transport open for writing", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop, {
       setup: (p) => p.keepOpen = true,
     });
@@ -372,12 +353,10 @@ Deno.test("Protocol.eofReceived() returning true keeps the transport open for wr
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Protocol.eofReceived() returning nothing closes the transport", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -389,14 +368,12 @@ Deno.test("Protocol.eofReceived() returning nothing closes the transport", async
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 // ---- Reading ----
 
 Deno.test("Transport.pauseReading() stops delivery until resumeReading()", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     class PauseAtFirst extends Recorder {
       override dataReceived(data: Uint8Array): void {
@@ -426,12 +403,10 @@ Deno.test("Transport.pauseReading() stops delivery until resumeReading()", async
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("A stream transport delivers a large transfer intact in streaming-size reads", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -453,12 +428,10 @@ Deno.test("A stream transport delivers a large transfer intact in streaming-size
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("BufferedProtocol receives reads straight into its own buffer", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const done = loop.createFuture<void>();
     const hints: number[] = [];
@@ -497,13 +470,11 @@ Deno.test("BufferedProtocol receives reads straight into its own buffer", async 
     assert(hints.every((h) => h > 0));
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("A stream transport reports protocol errors and closes with them", async () => {
-  const loop = new DenoEventLoop();
-  const errors = collectErrors(loop);
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
+    const errors = collectErrors(loop);
     const [server, protocols] = await recordingServer(loop);
     const boom = new Error("boom");
     class Fails extends Recorder {
@@ -522,13 +493,11 @@ Deno.test("A stream transport reports protocol errors and closes with them", asy
     await peer.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("createConnection() fails with the error connectionMade() throws", async () => {
-  const loop = new DenoEventLoop();
-  const errors = collectErrors(loop);
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
+    const errors = collectErrors(loop);
     const [server, protocols] = await recordingServer(loop);
     const boom = new Error("no");
     const lost: unknown[] = [];
@@ -554,14 +523,12 @@ Deno.test("createConnection() fails with the error connectionMade() throws", asy
     assertEquals(errors.length, 1);
     await shutdown(server);
   });
-  loop.close();
 });
 
 // ---- Extra information and protocols ----
 
 Deno.test("Transport.getExtraInfo() gives the addresses and a socket view", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -587,12 +554,10 @@ Deno.test("Transport.getExtraInfo() gives the addresses and a socket view", asyn
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Transport.setProtocol() sends later events to the new protocol", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const first = new Recorder(loop);
     const [t] = await loop.createConnection(() => first, HOST, portOf(server));
@@ -607,14 +572,12 @@ Deno.test("Transport.setProtocol() sends later events to the new protocol", asyn
     assertEquals(first.events, ["made"]);
     await shutdown(server);
   });
-  loop.close();
 });
 
 // ---- Flow control ----
 
 Deno.test("A slow reader drives pauseWriting() and resumeWriting()", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const total = 16 * 1024 * 1024;
     const chunk = pattern(64 * 1024, 9);
@@ -663,12 +626,10 @@ Deno.test("A slow reader drives pauseWriting() and resumeWriting()", async () =>
     await peer.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Transport.setWriteBufferLimits() validates and applies the marks", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -688,12 +649,10 @@ Deno.test("Transport.setWriteBufferLimits() validates and applies the marks", as
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Transport.registerProducer() pauses and resumes a push producer", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -741,12 +700,10 @@ Deno.test("Transport.registerProducer() pauses and resumes a push producer", asy
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Transport.registerProducer() asks a pull producer for more as the buffer drains", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -773,12 +730,10 @@ Deno.test("Transport.registerProducer() asks a pull producer for more as the buf
     assertEquals(asked, Math.ceil(whole.length / 100_000) + 1);
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("A stream transport stops its producer when the connection is lost", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     const [t] = await loop.createConnection(() => client, HOST, portOf(server));
@@ -794,14 +749,12 @@ Deno.test("A stream transport stops its producer when the connection is lost", a
     assertEquals(log, ["stop"]);
     await shutdown(server);
   });
-  loop.close();
 });
 
 // ---- Errors from the peer ----
 
 Deno.test("A peer reset in the middle of a write reaches connectionLost(err)", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const client = new Recorder(loop);
     client.keepOpen = true;
@@ -822,14 +775,12 @@ Deno.test("A peer reset in the middle of a write reaches connectionLost(err)", a
     assertThrows(() => t.write(bytes("x")), InvalidStateError);
     await shutdown(server);
   });
-  loop.close();
 });
 
 // ---- Servers ----
 
 Deno.test("Server.close() stops listening and leaves open connections working", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop, { echo: true });
     assert(server.isServing());
     assertEquals(server.getLoop(), loop);
@@ -858,12 +809,10 @@ Deno.test("Server.close() stops listening and leaves open connections working", 
     assert(closed);
     await server.waitClosed(); // done at once now
   });
-  loop.close();
 });
 
 Deno.test("Server's asyncDispose closes it and its connections", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
     const clients = [new Recorder(loop), new Recorder(loop)];
     for (const c of clients) {
@@ -878,12 +827,10 @@ Deno.test("Server's asyncDispose closes it and its connections", async () => {
     }
     for (const p of protocols) assertEquals(p.count("lost"), 1);
   });
-  loop.close();
 });
 
 Deno.test("createServer() with startServing false accepts only once started", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const protocols: Recorder[] = [];
     const server = await loop.createServer(
       () => {
@@ -908,12 +855,10 @@ Deno.test("createServer() with startServing false accepts only once started", as
     await shutdown(server);
     assertThrows(() => server.startServing(), InvalidStateError);
   });
-  loop.close();
 });
 
 Deno.test("Server.serveForever() runs until cancelled, then the server is closed", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server] = await recordingServer(loop);
     const forever = server.serveForever();
     assert(server.isServing());
@@ -923,24 +868,20 @@ Deno.test("Server.serveForever() runs until cancelled, then the server is closed
     assertFalse(server.isServing());
     await server.waitClosed();
   });
-  loop.close();
 });
 
 Deno.test("Server.close() cancels serveForever()", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server] = await recordingServer(loop);
     const forever = server.serveForever();
     loop.callSoon(() => server.close());
     await assertRejects(() => Promise.resolve(forever), CancelledError);
     await server.waitClosed();
   });
-  loop.close();
 });
 
 Deno.test("A server serves many clients at once", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const [server] = await recordingServer(loop, { echo: true });
     const clients = Array.from({ length: 20 }, () => new Recorder(loop));
     const transports = await Promise.all(
@@ -953,13 +894,11 @@ Deno.test("A server serves many clients at once", async () => {
     await Promise.all(clients.map((c) => c.lost));
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("A server reports a failing protocol factory and goes on serving", async () => {
-  const loop = new DenoEventLoop();
-  const errors = collectErrors(loop);
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
+    const errors = collectErrors(loop);
     let n = 0;
     const server = await loop.createServer(
       () => {
@@ -982,5 +921,4 @@ Deno.test("A server reports a failing protocol factory and goes on serving", asy
     await second.lost;
     await shutdown(server);
   });
-  loop.close();
 });

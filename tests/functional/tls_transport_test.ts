@@ -7,16 +7,17 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
-import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
+import type { Transport } from "../../transports/transport.ts";
 import {
   accepted,
   bytes,
   pattern,
   portOf,
   Recorder,
-  run,
   text,
+  withLoop,
 } from "./_stream_helpers.ts";
 import { testCerts } from "./_tls_certs.ts";
 
@@ -43,23 +44,35 @@ async function tlsServer(
   );
 }
 
+/** Connects `client` over TLS to `server`, trusting the test CA. */
+async function connectTls(
+  loop: DenoEventLoop,
+  server: Server,
+  client: Recorder,
+  serverHostname?: string,
+): Promise<Transport> {
+  const [t] = await loop.createConnection(
+    () => client,
+    HOST,
+    portOf(server),
+    serverHostname === undefined
+      ? { ssl: { caCerts: [certs.ca] } }
+      : { ssl: { caCerts: [certs.ca] }, serverHostname },
+  );
+  return t;
+}
+
 async function shutdown(server: Server): Promise<void> {
   server.close();
   await server.waitClosed();
 }
 
 Deno.test("createConnection() with ssl checks serverHostname against the CA given", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const protocols: Recorder[] = [];
     const server = await tlsServer(loop, protocols);
     const client = new Recorder(loop);
-    const [t] = await loop.createConnection(
-      () => client,
-      HOST,
-      portOf(server),
-      { ssl: { caCerts: [certs.ca] }, serverHostname: "tulip.test" },
-    );
+    const t = await connectTls(loop, server, client, "tulip.test");
     assertEquals(client.events, ["made"]);
     t.write(bytes("over TLS"));
     await client.until(8);
@@ -73,33 +86,24 @@ Deno.test("createConnection() with ssl checks serverHostname against the CA give
     await protocols[0].lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("createConnection() with ssl checks the host itself by default", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const protocols: Recorder[] = [];
     const server = await tlsServer(loop, protocols);
     const client = new Recorder(loop);
-    const [t] = await loop.createConnection(
-      () => client,
-      HOST,
-      portOf(server),
-      { ssl: { caCerts: [certs.ca] } },
-    );
+    const t = await connectTls(loop, server, client);
     t.write(bytes("ip"));
     await client.until(2);
     t.close();
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("createConnection() with ssl fails on an unknown issuer or a wrong name", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const protocols: Recorder[] = [];
     const server = await tlsServer(loop, protocols);
     const port = portOf(server);
@@ -125,34 +129,21 @@ Deno.test("createConnection() with ssl fails on an unknown issuer or a wrong nam
     assertStringIncludes((wrongName as Error).message, "over TLS");
     // The server dropped those handshakes and still serves.
     const client = new Recorder(loop);
-    const [t] = await loop.createConnection(() => client, HOST, port, {
-      ssl: { caCerts: [certs.ca] },
-      serverHostname: "localhost",
-    });
+    const t = await connectTls(loop, server, client, "localhost");
     t.write(bytes("fine"));
     await client.until(4);
     t.close();
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("A TLS transport carries a megabyte each way intact", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const protocols: Recorder[] = [];
     const server = await tlsServer(loop, protocols);
     const client = new Recorder(loop);
-    const [t] = await loop.createConnection(
-      () => client,
-      HOST,
-      portOf(server),
-      {
-        ssl: { caCerts: [certs.ca] },
-        serverHostname: "localhost",
-      },
-    );
+    const t = await connectTls(loop, server, client, "localhost");
     const big = pattern(1024 * 1024, 13);
     t.write(big);
     await client.until(big.length);
@@ -161,25 +152,15 @@ Deno.test("A TLS transport carries a megabyte each way intact", async () => {
     await client.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("Transport.writeEof() half-closes a TLS connection", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const protocols: Recorder[] = [];
     const server = await tlsServer(loop, protocols, { keepOpen: true });
     const client = new Recorder(loop);
     client.keepOpen = true;
-    const [t] = await loop.createConnection(
-      () => client,
-      HOST,
-      portOf(server),
-      {
-        ssl: { caCerts: [certs.ca] },
-        serverHostname: "localhost",
-      },
-    );
+    const t = await connectTls(loop, server, client, "localhost");
     assert(t.canWriteEof());
     t.write(bytes("last words"));
     t.writeEof();
@@ -197,12 +178,10 @@ Deno.test("Transport.writeEof() half-closes a TLS connection", async () => {
     await peer.lost;
     await shutdown(server);
   });
-  loop.close();
 });
 
 Deno.test("A TLS server ignores a client that never completes the handshake", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const protocols: Recorder[] = [];
     const server = await tlsServer(loop, protocols);
     // A plain TCP client speaking garbage.
@@ -213,5 +192,4 @@ Deno.test("A TLS server ignores a client that never completes the handshake", as
     assertEquals(protocols.length, 0);
     await shutdown(server);
   });
-  loop.close();
 });

@@ -17,6 +17,7 @@ import { type Coroutine, currentTask, type Task } from "../../tasks/task.ts";
 import { TaskGroup, withTaskGroup } from "../../tasks/task_group.ts";
 import { timeout } from "../../tasks/timeout.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { assertCancelledAfter } from "../_helpers.ts";
 
 function* after<T>(delay: number, value: T): Coroutine<T> {
   yield* sleep(delay);
@@ -373,8 +374,7 @@ Deno.test("withTaskGroup(): cancelling the parent cancels the children (generato
       children.push(tg.createTask(after(60, "b")));
     });
   });
-  loop.callLater(1, () => main.cancel());
-  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  await assertCancelledAfter(loop, main, 1);
   assert(main.cancelled());
   assert(children.every((c) => c.cancelled()));
   assertEquals(loop.time(), 1);
@@ -390,8 +390,7 @@ Deno.test("withTaskGroup(): cancelling the parent while the body waits cancels t
       await sleep(30);
     });
   });
-  loop.callLater(1, () => main.cancel());
-  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  await assertCancelledAfter(loop, main, 1);
   assert(main.cancelled());
   assert(children[0].cancelled());
   loop.close();
@@ -405,8 +404,7 @@ Deno.test("TaskGroup.wait(): cancelling the waiting parent cancels the children"
     child = tg.createTask(after(60, "a"));
     await tg.wait();
   });
-  loop.callLater(1, () => main.cancel());
-  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  await assertCancelledAfter(loop, main, 1);
   assert(main.cancelled());
   assert(child!.cancelled());
   loop.close();
@@ -441,8 +439,7 @@ Deno.test("TaskGroup with await using: cancelling the parent in the block cancel
     child = tg.createTask(after(60, "a"));
     await sleep(30);
   });
-  loop.callLater(1, () => main.cancel());
-  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  await assertCancelledAfter(loop, main, 1);
   assert(main.cancelled());
   assert(child!.cancelled());
   assertEquals(loop.time(), 1);
@@ -459,8 +456,7 @@ Deno.test("TaskGroup with await using: cancelling the parent while it waits at t
     }
     return "not reached";
   });
-  loop.callLater(1, () => main.cancel());
-  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  await assertCancelledAfter(loop, main, 1);
   assert(main.cancelled());
   assert(child!.cancelled());
   assertEquals(loop.time(), 1);
@@ -486,8 +482,7 @@ Deno.test("TaskGroup: the children's cleanup finishes before the parent's cancel
       log.push(`parent left at ${loop.time()}`);
     }
   });
-  loop.callLater(1, () => main.cancel());
-  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  await assertCancelledAfter(loop, main, 1);
   assertEquals(log, ["child cleaned up at 6", "parent left at 6"]);
   loop.close();
 });
@@ -550,8 +545,7 @@ Deno.test("TaskGroup.wait(): an outside cancellation during an abort is delivere
       throw e;
     }
   });
-  loop.callLater(2, () => main.cancel());
-  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  await assertCancelledAfter(loop, main, 2);
   assertEquals(log, ["boom", "CancelledError"]);
   loop.close();
 });

@@ -27,6 +27,7 @@ import {
   Task,
 } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { assertCancelledAfter } from "../_helpers.ts";
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;
@@ -373,8 +374,7 @@ Deno.test("Task runs a finally block that waits before ending cancelled", async 
       log.push(`cleanup done at ${loop.time()}`);
     }
   });
-  loop.callLater(2, () => task.cancel());
-  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  await assertCancelledAfter(loop, task, 2);
   assertEquals(log, ["cleanup from 2", "cleanup done at 3"]);
   assert(task.cancelled());
   loop.close();
@@ -492,8 +492,7 @@ Deno.test("Task cancelling a task it waits for cancels that task too", async () 
   const parent = loop.createTask(function* (): Coroutine<void> {
     yield* child;
   });
-  loop.callLater(1, () => parent.cancel());
-  await assertRejects(() => loop.runUntilComplete(parent), CancelledError);
+  await assertCancelledAfter(loop, parent, 1);
   assert(child.cancelled());
   loop.close();
 });
@@ -518,8 +517,7 @@ Deno.test("Task cancellation propagates after a delegate's finally waits", async
     return "finished";
   }
   const task = loop.createTask(outer());
-  loop.callLater(2, () => task.cancel());
-  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  await assertCancelledAfter(loop, task, 2);
   assertEquals(log, ["sub cleaned at 3"]);
   assert(task.cancelled());
   loop.close();
@@ -545,8 +543,7 @@ Deno.test("Task cancellation propagates after a sub-sub-coroutine's finally wait
     log.push("outer after middle: must not run");
   }
   const task = loop.createTask(outer());
-  loop.callLater(2, () => task.cancel());
-  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  await assertCancelledAfter(loop, task, 2);
   assertEquals(log, ["leaf cleaned at 3"]);
   assert(task.cancelled());
   loop.close();
@@ -577,8 +574,7 @@ Deno.test("Task cancellation runs nested finally blocks that wait, innermost fir
     log.push("outer: must not run");
   }
   const task = loop.createTask(outer());
-  loop.callLater(1, () => task.cancel());
-  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  await assertCancelledAfter(loop, task, 1);
   assertEquals(log, ["leaf at 2", "middle at 4"]);
   loop.close();
 });
@@ -600,8 +596,7 @@ Deno.test("Task cancellation propagates after a delegate catches, waits and reth
     log.push("outer: must not run");
   }
   const task = loop.createTask(outer());
-  loop.callLater(2, () => task.cancel());
-  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  await assertCancelledAfter(loop, task, 2);
   assertEquals(log, ["sub rethrows"]);
   loop.close();
 });
@@ -648,8 +643,7 @@ Deno.test("Task cancelled again while a delegate's finally waits ends cancelled"
   }
   const task = loop.createTask(outer());
   loop.callLater(1, () => task.cancel());
-  loop.callLater(2, () => task.cancel());
-  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  await assertCancelledAfter(loop, task, 2);
   assertEquals(log, ["cleanup start"]);
   assertEquals(task.cancelling(), 2);
   assertEquals(loop.time(), 2);
@@ -695,8 +689,7 @@ Deno.test("Task cancellation propagates after an async helper's finally waits", 
     await sub();
     log.push("outer: must not run");
   });
-  loop.callLater(2, () => task.cancel());
-  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  await assertCancelledAfter(loop, task, 2);
   assertEquals(log, ["sub cleaned at 3"]);
   assert(task.cancelled());
   loop.close();

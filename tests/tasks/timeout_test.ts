@@ -16,6 +16,7 @@ import { sleep } from "../../tasks/sleep.ts";
 import { type Coroutine, currentTask, Task } from "../../tasks/task.ts";
 import { type Timeout, timeout, timeoutAt } from "../../tasks/timeout.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { assertCancelledAfter } from "../_helpers.ts";
 
 // ---- Generator scopes ----
 
@@ -246,8 +247,7 @@ Deno.test("Timeout.run(): cancelling the returned future cancels the work, witho
   const loop = new VirtualTimeLoop();
   const inner = sleep(60, undefined, { loop });
   const fut = timeout(10, { loop }).run(inner);
-  loop.callLater(3, () => fut.cancel());
-  await assertRejects(() => loop.runUntilComplete(fut), CancelledError);
+  await assertCancelledAfter(loop, fut, 3);
   assert(inner.cancelled());
   assertEquals(loop.time(), 3);
   loop.close();
@@ -263,8 +263,7 @@ Deno.test("timeout() never swallows an outer cancellation", async () => {
       yield* sleep(60);
     });
   });
-  loop.callLater(2, () => main.cancel());
-  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  await assertCancelledAfter(loop, main, 2);
   assertFalse(t.expired());
   assertEquals(loop.time(), 2);
   loop.close();
@@ -293,8 +292,7 @@ Deno.test("timeout() keeps an outer cancellation of an async-function task", asy
       await sleep(60);
     });
   });
-  loop.callLater(5, () => main.cancel());
-  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  await assertCancelledAfter(loop, main, 5);
   assert(main.cancelled());
   loop.close();
 });
