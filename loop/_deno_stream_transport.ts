@@ -883,8 +883,8 @@ export class DenoStreamTransport implements Transport {
       remoteAddr: conn.remoteAddr,
       setNoDelay: (on = true) => conn.setNoDelay?.(on),
       setKeepAlive: (on = true) => conn.setKeepAlive?.(on),
-      ref: () => conn.ref(),
-      unref: () => conn.unref(),
+      ref: () => this.#proactor.setRef(conn, this.#readPort, true),
+      unref: () => this.#proactor.setRef(conn, this.#readPort, false),
     };
   }
 }

@@ -112,6 +112,15 @@ export interface Proactor<S, L> {
    */
   watch<T>(operation: PromiseLike<T>, port: CompletionPort<T>): void;
   /**
+   * Sets whether the reads of `stream` keep the host process alive, the
+   * one in flight included.
+   *
+   * @param stream The stream.
+   * @param port The port its reads report to.
+   * @param ref `false` to let the process exit while only they are pending.
+   */
+  setRef(stream: S, port: CompletionPort<number | null>, ref: boolean): void;
+  /**
    * Closes a stream or listener at once; operations in flight on it fail
    * (and still report).
    *

@@ -53,6 +53,22 @@ const FAST_OK = S_FAST_STATUS !== null && S_FAST_BODY !== null &&
   (probeResponse as unknown as Fields)[S_FAST_BODY] === "" &&
   (probeResponse as unknown as Fields)[S_FAST_KIND] === 1;
 
+/**
+ * The key of the getter on `Request.prototype` through which Deno's own
+ * code reads a request's signal (`clone()`, and `new Request(request)`,
+ * which `fetch(request)` uses), or `null` when this Deno has none.
+ */
+export const REQUEST_SIGNAL_KEY: symbol | null = (() => {
+  const key = findSymbol(Request.prototype, "signal");
+  const getter = key === null
+    ? undefined
+    : Object.getOwnPropertyDescriptor(Request.prototype, key)?.get;
+  return typeof getter === "function" &&
+      (probeRequest as unknown as Fields)[key!] === probeRequest.signal
+    ? key
+    : null;
+})();
+
 /** The content type Deno gives a string body. */
 export const DEFAULT_TEXT_TYPE = "text/plain;charset=UTF-8";
 

@@ -50,18 +50,35 @@ export class HttpParseError extends Error {
   }
 }
 
+/** The text between two input offsets of the section a list was read from. */
+let sectionSlice: (list: HttpHeaderList, from: number, to: number) => string;
+
 /**
  * The header (or trailer) fields of a message: the pairs in the order
  * received, with names spelled as received, plus a case-insensitive lookup.
+ *
+ * A parser's list decodes its text when first used, so that a handler that
+ * never reads a field costs no decoding: until then it holds the section's
+ * bytes, which the parser's caller handed over for good (see `feed()`), or
+ * a copy of them when they sat in the parser's own reused buffer.
  */
 export class HttpHeaderList implements Iterable<[string, string]> {
-  /**
-   * The `[name, value]` pairs in the order received. Names keep the case
-   * they were sent in; values have surrounding whitespace removed. Fit for
-   * `new Headers(list.pairs)`.
-   */
-  readonly pairs: Array<[string, string]>;
+  #pairs: Array<[string, string]> | null;
   #lower: string[] | null = null;
+  #size: number;
+  // The section, until decoded: its bytes are `#bytes[#at, #at + #length)`,
+  // its input offsets start at `#base`, its field lines at `#fieldsAt`.
+  #bytes: Uint8Array | null = null;
+  #at = 0;
+  #length = 0;
+  #base = 0;
+  #fieldsAt = 0;
+  #latin1 = false;
+  #text: string | null = null;
+
+  static {
+    sectionSlice = (list, from, to) => list.#slice(from, to);
+  }
 
   /**
    * Wraps a list of pairs; the list is not copied.
@@ -69,12 +86,66 @@ export class HttpHeaderList implements Iterable<[string, string]> {
    * @param pairs The `[name, value]` pairs.
    */
   constructor(pairs: Array<[string, string]>) {
-    this.pairs = pairs;
+    this.#pairs = pairs;
+    this.#size = pairs.length;
+  }
+
+  /**
+   * A list of the `count` checked field lines that start at input offset
+   * `fieldsAt` of a section, decoded when first used.
+   */
+  static fromSection(
+    bytes: Uint8Array,
+    at: number,
+    length: number,
+    base: number,
+    fieldsAt: number,
+    count: number,
+    latin1: boolean,
+  ): HttpHeaderList {
+    const list = new HttpHeaderList(EMPTY_PAIRS);
+    list.#pairs = null;
+    list.#size = count;
+    list.#bytes = bytes;
+    list.#at = at;
+    list.#length = length;
+    list.#base = base;
+    list.#fieldsAt = fieldsAt;
+    list.#latin1 = latin1;
+    return list;
+  }
+
+  /**
+   * The `[name, value]` pairs in the order received. Names keep the case
+   * they were sent in; values have surrounding whitespace removed. Fit for
+   * `new Headers(list.pairs)`.
+   */
+  get pairs(): Array<[string, string]> {
+    let pairs = this.#pairs;
+    if (pairs === null) {
+      // The lines were checked when parsed: `name:` then the value between
+      // optional spaces or tabs, then CRLF.
+      const text = this.#decode();
+      pairs = new Array<[string, string]>(this.#size);
+      let p = this.#fieldsAt - this.#base;
+      for (let n = 0; n < pairs.length; n++) {
+        const colon = text.indexOf(":", p);
+        const cr = text.indexOf("\r", colon);
+        let vs = colon + 1;
+        let ve = cr;
+        while (isBlank(text.charCodeAt(vs)) && vs < ve) vs++;
+        while (ve > vs && isBlank(text.charCodeAt(ve - 1))) ve--;
+        pairs[n] = [text.slice(p, colon), text.slice(vs, ve)];
+        p = cr + 2;
+      }
+      this.#pairs = pairs;
+    }
+    return pairs;
   }
 
   /** The number of fields. */
   get size(): number {
-    return this.pairs.length;
+    return this.#size;
   }
 
   /**
@@ -125,6 +196,26 @@ export class HttpHeaderList implements Iterable<[string, string]> {
     return this.pairs[Symbol.iterator]();
   }
 
+  #decode(): string {
+    let text = this.#text;
+    if (text === null) {
+      const bytes = this.#bytes!;
+      const at = this.#at;
+      const end = at + this.#length;
+      // Header bytes are mostly ASCII, which the (fast) UTF-8 decoder maps
+      // one to one; obs-text needs the Latin-1 path.
+      text = this.#text = this.#latin1
+        ? latin1(bytes, at, end)
+        : DECODER.decode(bytes.subarray(at, end));
+      this.#bytes = null;
+    }
+    return text;
+  }
+
+  #slice(from: number, to: number): string {
+    return this.#decode().slice(from - this.#base, to - this.#base);
+  }
+
   #names(): string[] {
     if (this.#lower === null) {
       const pairs = this.pairs;
@@ -136,6 +227,12 @@ export class HttpHeaderList implements Iterable<[string, string]> {
     }
     return this.#lower;
   }
+}
+
+const EMPTY_PAIRS: Array<[string, string]> = [];
+
+function isBlank(c: number): boolean {
+  return c === SP || c === HTAB;
 }
 
 /**
@@ -174,12 +271,27 @@ export interface HttpMessageHead {
   contentLength: number;
 }
 
+/**
+ * The form of a request-target (RFC 9112 §3.2): `"origin"` (`/path?q`),
+ * `"absolute"` (`http://…` or `https://…`, any case), `"asterisk"` (`*`),
+ * or `"other"` (an authority, as `CONNECT` sends, or anything else).
+ */
+export type HttpTargetForm = "origin" | "absolute" | "asterisk" | "other";
+
 /** The head of a request: request line and header fields. */
 export interface HttpRequestHead extends HttpMessageHead {
   /** The method, as sent (methods are case-sensitive). */
   method: string;
   /** The request-target, as sent: `/path?q`, `*`, or an absolute URL. */
   target: string;
+  /** The form of `target`. */
+  targetForm: HttpTargetForm;
+  /**
+   * The `Host` value, `""` when there is none (HTTP/1.0). The parser has
+   * checked that it is a valid authority: letters, digits and
+   * `-._~!$&'()*+,;=:[]%`, not empty.
+   */
+  host: string;
   /**
    * `true` for an HTTP/1.1 request with `Expect: 100-continue`: the client
    * waits for a `100 Continue` (or a final response) before it sends the
@@ -292,11 +404,15 @@ const HTAB = 9;
 const COLON = 58;
 const COMMA = 44;
 const SEMICOLON = 59;
+const SLASH = 47;
+const STAR = 42;
 
 /** 1 for the bytes of a token (field names, methods), else 0. */
 const TCHAR = new Uint8Array(256);
 /** 1 for the bytes allowed in field values and reason phrases, else 0. */
 const FIELD = new Uint8Array(256);
+/** 1 for the bytes allowed in a `Host` value (RFC 3986 authority), else 0. */
+const HOST_CHARS = new Uint8Array(256);
 /** The value of each hex digit, 255 for other bytes. */
 const HEX = new Uint8Array(256).fill(255);
 {
@@ -306,6 +422,10 @@ const HEX = new Uint8Array(256).fill(255);
   FIELD[HTAB] = 1;
   for (let b = 32; b <= 126; b++) FIELD[b] = 1;
   for (let b = 128; b <= 255; b++) FIELD[b] = 1;
+  for (
+    const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" +
+      "0123456789-._~!$&'()*+,;=:[]%"
+  ) HOST_CHARS[c.charCodeAt(0)] = 1;
   for (let b = 0; b <= 9; b++) HEX[48 + b] = b;
   for (let b = 0; b < 6; b++) HEX[65 + b] = HEX[97 + b] = 10 + b;
 }
@@ -407,8 +527,6 @@ export class HttpParser<H extends HttpMessageHead> {
   /** Whether HTTP ends on this connection after the current message. */
   #lastMessage = false;
   #error: HttpParseError | null = null;
-  /** Field offsets of the section being parsed: name start/end, value start/end. */
-  readonly #offs: number[] = [];
   /** The bitwise OR of all field value bytes of the last `#fields()` call. */
   #high = 0;
   readonly #framing = new Framing();
@@ -733,8 +851,11 @@ export class HttpParser<H extends HttpMessageHead> {
     const limit = this.#maxHeaderBytes;
     // An LF past `stop` would make the section too large: don't look there.
     const stop = Math.min(end, pos + limit - L);
-    for (let lf = pos; lf < stop; lf++) {
-      if (data[lf] !== LF) continue;
+    for (
+      let lf = data.indexOf(LF, pos);
+      lf !== -1 && lf < stop;
+      lf = data.indexOf(LF, lf + 1)
+    ) {
       const off = L + lf - pos; // offset of this LF in the section
       if (isHead && !this.#lineSeen) {
         if (off - 1 > this.#maxLineBytes) this.#lineTooLong();
@@ -898,14 +1019,12 @@ export class HttpParser<H extends HttpMessageHead> {
 
   /**
    * Checks the field lines of `src[p, end)` (which ends with the empty
-   * line), records their offsets in `#offs`, and returns how many there
-   * are. With `head`, also reads the fields that frame the message.
+   * line) and returns how many there are. With `head`, also reads the
+   * fields that frame the message.
    */
   #fields(src: Uint8Array, p: number, head: Framing | null): number {
-    const offs = this.#offs;
     const max = this.#maxHeaders;
     let n = 0;
-    let k = 0;
     let high = 0;
     // The section ends with CRLF CRLF and has no bare LF (see #section),
     // so these loops stop inside it.
@@ -938,17 +1057,11 @@ export class HttpParser<H extends HttpMessageHead> {
           } has an invalid byte 0x${src[j].toString(16).padStart(2, "0")}`,
         );
       }
-      let valueEnd = j;
-      while (
-        valueEnd > i && (src[valueEnd - 1] === SP || src[valueEnd - 1] === HTAB)
-      ) {
-        valueEnd--;
+      if (head !== null) {
+        let valueEnd = j;
+        while (valueEnd > i && isBlank(src[valueEnd - 1])) valueEnd--;
+        this.#framingField(src, p, nameEnd, i, valueEnd, head);
       }
-      if (head !== null) this.#framingField(src, p, nameEnd, i, valueEnd, head);
-      offs[k++] = p;
-      offs[k++] = nameEnd;
-      offs[k++] = i;
-      offs[k++] = valueEnd;
       p = j + 2;
     }
     if (src[p + 1] !== LF) {
@@ -992,7 +1105,11 @@ export class HttpParser<H extends HttpMessageHead> {
   ): void {
     switch (ne - ns) {
       case 4:
-        if (equalsLower(src, ns, ne, L_HOST)) f.hosts++;
+        if (equalsLower(src, ns, ne, L_HOST)) {
+          f.hosts++;
+          f.hostStart = vs;
+          f.hostEnd = ve;
+        }
         return;
       case 6:
         if (equalsLower(src, ns, ne, L_EXPECT)) {
@@ -1162,6 +1279,13 @@ export class HttpParser<H extends HttpMessageHead> {
       if (f.hosts > 1) {
         this.#fail(400, "a request has more than one Host field");
       }
+      if (f.hosts === 1 && !validHost(src, f.hostStart, f.hostEnd)) {
+        this.#fail(
+          400,
+          "the Host field is not a valid host",
+          excerpt(src, f.hostStart, f.hostEnd),
+        );
+      }
       bodyKind = this.#bodyFraming(f, minor);
       length = f.contentLength;
     } else {
@@ -1215,38 +1339,27 @@ export class HttpParser<H extends HttpMessageHead> {
     }
     this.#bodyBytes = 0;
 
-    // Header block bytes are mostly ASCII, which the (fast) UTF-8 decoder
-    // maps one to one; obs-text needs the Latin-1 path.
-    const offs = this.#offs;
-    const text = high >= 128
-      ? latin1(src, start, end)
-      : DECODER.decode(src.subarray(start, end));
-    const pairs = new Array<[string, string]>(count);
-    for (let k = 0, n = 0; n < count; k += 4, n++) {
-      pairs[n] = [
-        text.slice(offs[k] - start, offs[k + 1] - start),
-        text.slice(offs[k + 2] - start, offs[k + 3] - start),
-      ];
-    }
-    const headers = new HttpHeaderList(pairs);
-
-    let head: HttpRequestHead | HttpResponseHead;
+    const headers = this.#list(src, start, end, fields, count, high >= 128);
+    let head: RequestHead | HttpResponseHead;
     if (this.#isRequest) {
-      head = {
-        method: internMethod(src, a, b, text, start),
-        target: text.slice(c - start, d - start),
-        versionMajor: 1,
-        versionMinor: minor,
+      head = new RequestHead(
+        internMethod(src, a, b, headers),
+        minor,
         headers,
         keepAlive,
         bodyKind,
-        contentLength: length,
-        expectContinue: minor > 0 && f.expectContinue,
-      };
+        length,
+        minor > 0 && f.expectContinue,
+        targetForm(src, c, d),
+        c,
+        d,
+        f.hosts === 0 ? -1 : f.hostStart,
+        f.hostEnd,
+      );
     } else {
       head = {
         status,
-        reason: text.slice(c - start, d - start),
+        reason: sectionSlice(headers, c, d),
         versionMajor: 1,
         versionMinor: minor,
         headers,
@@ -1291,24 +1404,51 @@ export class HttpParser<H extends HttpMessageHead> {
   /** Parses a complete trailer section and completes the message. */
   #trailers(src: Uint8Array, start: number, end: number): void {
     const count = this.#fields(src, start, null);
-    const offs = this.#offs;
-    const text = this.#high >= 128
-      ? latin1(src, start, end)
-      : DECODER.decode(src.subarray(start, end));
-    const pairs = new Array<[string, string]>(count);
-    for (let k = 0, n = 0; n < count; k += 4, n++) {
-      pairs[n] = [
-        text.slice(offs[k] - start, offs[k + 1] - start),
-        text.slice(offs[k + 2] - start, offs[k + 3] - start),
-      ];
-    }
-    this.#complete(new HttpHeaderList(pairs));
+    this.#complete(
+      this.#list(src, start, end, start, count, this.#high >= 128),
+    );
+  }
+
+  /**
+   * The fields of the section `src[start, end)`, decoded when first used:
+   * the bytes are kept, or copied when they are in the reused line buffer.
+   */
+  #list(
+    src: Uint8Array,
+    start: number,
+    end: number,
+    fieldsAt: number,
+    count: number,
+    latin1: boolean,
+  ): HttpHeaderList {
+    return src === this.#buf
+      ? HttpHeaderList.fromSection(
+        src.slice(start, end),
+        0,
+        end - start,
+        start,
+        fieldsAt,
+        count,
+        latin1,
+      )
+      : HttpHeaderList.fromSection(
+        src,
+        start,
+        end - start,
+        start,
+        fieldsAt,
+        count,
+        latin1,
+      );
   }
 }
 
 /** What the framing fields of a head said. */
 class Framing {
   hosts = 0;
+  /** Where the (last) `Host` value is. */
+  hostStart = 0;
+  hostEnd = 0;
   expectContinue = false;
   close = false;
   keepAlive = false;
@@ -1377,8 +1517,7 @@ function internMethod(
   src: Uint8Array,
   a: number,
   b: number,
-  text: string,
-  start: number,
+  headers: HttpHeaderList,
 ): string {
   const n = b - a;
   const c = src[a];
@@ -1397,7 +1536,99 @@ function internMethod(
   ) {
     return "HEAD";
   }
-  return text.slice(a - start, b - start);
+  return sectionSlice(headers, a, b);
+}
+
+/** Whether `src[start, end)` is a valid `Host` value (RFC 3986 authority). */
+function validHost(src: Uint8Array, start: number, end: number): boolean {
+  if (start === end) return false;
+  for (let i = start; i < end; i++) {
+    if (HOST_CHARS[src[i]] === 0) return false;
+  }
+  return true;
+}
+
+/** The form of the request-target `src[c, d)`. */
+function targetForm(src: Uint8Array, c: number, d: number): HttpTargetForm {
+  const first = src[c];
+  if (first === SLASH) return "origin";
+  if (first === STAR && d - c === 1) return "asterisk";
+  // "http://" or "https://", the scheme in any case.
+  let i = c + 4;
+  if (
+    d - c > 7 && (first | 0x20) === 104 && (src[c + 1] | 0x20) === 116 &&
+    (src[c + 2] | 0x20) === 116 && (src[c + 3] | 0x20) === 112
+  ) {
+    if ((src[i] | 0x20) === 115) i++;
+    if (src[i] === COLON && src[i + 1] === SLASH && src[i + 2] === SLASH) {
+      return "absolute";
+    }
+  }
+  return "other";
+}
+
+/**
+ * A request head: the fields a server reads for every request are set;
+ * the request-target and `Host` value are decoded when first read.
+ */
+class RequestHead implements HttpRequestHead {
+  readonly versionMajor = 1;
+  readonly method: string;
+  readonly versionMinor: number;
+  readonly headers: HttpHeaderList;
+  readonly keepAlive: boolean;
+  readonly bodyKind: HttpBodyKind;
+  readonly contentLength: number;
+  readonly expectContinue: boolean;
+  readonly targetForm: HttpTargetForm;
+  readonly #targetStart: number;
+  readonly #targetEnd: number;
+  readonly #hostStart: number; // -1 without a Host field
+  readonly #hostEnd: number;
+  #target: string | null = null;
+  #host: string | null = null;
+
+  constructor(
+    method: string,
+    versionMinor: number,
+    headers: HttpHeaderList,
+    keepAlive: boolean,
+    bodyKind: HttpBodyKind,
+    contentLength: number,
+    expectContinue: boolean,
+    form: HttpTargetForm,
+    targetStart: number,
+    targetEnd: number,
+    hostStart: number,
+    hostEnd: number,
+  ) {
+    this.method = method;
+    this.versionMinor = versionMinor;
+    this.headers = headers;
+    this.keepAlive = keepAlive;
+    this.bodyKind = bodyKind;
+    this.contentLength = contentLength;
+    this.expectContinue = expectContinue;
+    this.targetForm = form;
+    this.#targetStart = targetStart;
+    this.#targetEnd = targetEnd;
+    this.#hostStart = hostStart;
+    this.#hostEnd = hostEnd;
+  }
+
+  get target(): string {
+    return this.#target ??= sectionSlice(
+      this.headers,
+      this.#targetStart,
+      this.#targetEnd,
+    );
+  }
+
+  get host(): string {
+    return this.#host ??= this.#hostStart < 0
+      ? ""
+      : sectionSlice(this.headers, this.#hostStart, this.#hostEnd);
+  }
 }
 
 /**

@@ -14,6 +14,8 @@
  * @module
  */
 
+import { REQUEST_SIGNAL_KEY } from "./_deno_body.ts";
+
 /** The methods `new Request()` uppercases (fetch spec "normalize"). */
 const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 
@@ -53,8 +55,10 @@ export abstract class LazyRequestSource {
       const init: RequestInit & { duplex?: "half" } = {
         method: this.method,
         headers: this.headers,
-        signal: this.signal(),
       };
+      // Following a signal is a third of the cost of a Request: where the
+      // proxy can answer for the signal, the real request goes without.
+      if (REQUEST_SIGNAL_KEY === null) init.signal = this.signal();
       const body = this.bodyStream();
       if (body !== null) {
         init.body = body;
@@ -76,6 +80,12 @@ export abstract class LazyRequestSource {
 
 const HANDLER: ProxyHandler<LazyRequestSource> = {
   get(target, key) {
+    if (
+      REQUEST_SIGNAL_KEY !== null &&
+      (key === "signal" || key === REQUEST_SIGNAL_KEY)
+    ) {
+      return target.signal();
+    }
     if (target.lazyReal === null) {
       if (key === "method") return normalizeMethod(target.method);
       if (key === "url") return target.lazyHref ??= new URL(target.url).href;

@@ -25,7 +25,6 @@ import {
   sendBodyStream,
 } from "./_http_body.ts";
 import {
-  type HttpHeaderList,
   type HttpParseError,
   type HttpParserCallbacks,
   type HttpRequestHead,
@@ -138,13 +137,31 @@ const CONTINUE = ENCODER.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const OK_LINE = "HTTP/1.1 200 OK\r\n";
 const OK_TEXT = OK_LINE + "content-type: " + DEFAULT_TEXT_TYPE + "\r\n";
 
-/** 1 for the bytes allowed in a `Host` value (RFC 3986 authority). */
-const HOST_CHARS = new Uint8Array(128);
-{
-  const allowed =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" +
-    "-._~!$&'()*+,;=:[]%";
-  for (const c of allowed) HOST_CHARS[c.charCodeAt(0)] = 1;
+// The `date: …\r\n` line, shared by every connection. The clock costs
+// about as much as a small request's parsing, so it is read at most once
+// per turn of the host's event loop (a busy loop yields at least every
+// half millisecond) and the line is remade at most once a second.
+let dateText = "";
+let dateExpires = 0;
+let dateChecked = false;
+
+function dateUnchecked(): void {
+  dateChecked = false;
+}
+
+/** The `date: …\r\n` line of a response sent now. */
+function dateLine(): string {
+  if (!dateChecked) {
+    dateChecked = true;
+    queueMicrotask(dateUnchecked);
+    const now = Date.now();
+    if (now >= dateExpires) {
+      const second = Math.floor(now / 1000);
+      dateExpires = (second + 1) * 1000;
+      dateText = "date: " + new Date(second * 1000).toUTCString() + "\r\n";
+    }
+  }
+  return dateText;
 }
 
 function isAscii(s: string): boolean {
@@ -160,33 +177,6 @@ function listsToken(value: string, token: string): boolean {
     if (part.trim().toLowerCase() === token) return true;
   }
   return false;
-}
-
-/**
- * Returns the `Host` value, `""` when absent, `null` when invalid. A value
- * equal to `known` (the last one seen, already checked) is not checked
- * again.
- */
-function hostOf(headers: HttpHeaderList, known: string): string | null {
-  const pairs = headers.pairs;
-  for (let i = 0; i < pairs.length; i++) {
-    const name = pairs[i][0];
-    if (
-      name.length !== 4 || (name.charCodeAt(0) | 0x20) !== 104 ||
-      (name.charCodeAt(1) | 0x20) !== 111 ||
-      (name.charCodeAt(2) | 0x20) !== 115 ||
-      (name.charCodeAt(3) | 0x20) !== 116
-    ) continue;
-    const value = pairs[i][1];
-    if (value.length === 0) return null;
-    if (value === known) return value;
-    for (let j = 0; j < value.length; j++) {
-      const c = value.charCodeAt(j);
-      if (c >= 128 || HOST_CHARS[c] === 0) return null;
-    }
-    return value;
-  }
-  return "";
 }
 
 function formatAddr(addr: unknown): string {
@@ -216,9 +206,10 @@ function checkSeconds(name: string, value: unknown): number {
 class Exchange extends LazyRequestSource {
   readonly head: HttpRequestHead;
   readonly body: BodyQueue | null;
-  /** Where the URL starts (scheme and authority), or `""` for a full URL. */
-  readonly #base: string;
-  readonly #path: string;
+  /** `"http://"` or `"https://"`. */
+  readonly #scheme: string;
+  /** The scheme and local address, for requests without a `Host`. */
+  readonly #localBase: string;
   keepAlive: boolean;
   /** The parser reported the end of the request. */
   requestDone = false;
@@ -237,15 +228,15 @@ class Exchange extends LazyRequestSource {
 
   constructor(
     head: HttpRequestHead,
-    base: string,
-    path: string,
+    scheme: string,
+    localBase: string,
     keepAlive: boolean,
     body: BodyQueue | null,
   ) {
     super();
     this.head = head;
-    this.#base = base;
-    this.#path = path;
+    this.#scheme = scheme;
+    this.#localBase = localBase;
     this.keepAlive = keepAlive;
     this.body = body;
   }
@@ -255,7 +246,12 @@ class Exchange extends LazyRequestSource {
   }
 
   get url(): string {
-    return this.#base + this.#path;
+    const head = this.head;
+    const form = head.targetForm;
+    if (form === "absolute") return head.target;
+    const host = head.host;
+    const base = host === "" ? this.#localBase : this.#scheme + host;
+    return base + (form === "asterisk" ? "/*" : head.target);
   }
 
   get headers(): Array<[string, string]> {
@@ -429,8 +425,6 @@ export class HttpServerProtocol extends Protocol {
   #remoteAddr: Deno.Addr | undefined = undefined;
   /** The scheme and local address, for requests without a `Host`. */
   #localBase = "http://localhost";
-  /** The last valid `Host` value. */
-  #lastHost = "";
   #current: Exchange | null = null;
   #requests = 0;
   #readPause = 0;
@@ -456,8 +450,6 @@ export class HttpServerProtocol extends Protocol {
   #cacheWithBody = false;
   #cacheBytes: Uint8Array | null = null;
   #lingerTimer: TimerHandle | null = null;
-  #dateExpires = 0;
-  #dateText = "";
   readonly #bodyOwner: BodyQueueOwner;
 
   /**
@@ -628,33 +620,24 @@ export class HttpServerProtocol extends Protocol {
     );
     let reject = 0;
     let why = "";
-    let base = "";
-    let path = "";
     const method = head.method;
+    const form = head.targetForm;
     if (method === "CONNECT" || method === "TRACE" || method === "TRACK") {
       reject = 501;
       why = `the method ${method} is not supported`;
-    } else {
-      const host = hostOf(head.headers, this.#lastHost);
-      if (host !== null) this.#lastHost = host;
-      const target = head.target;
-      if (host === null) {
-        reject = 400;
-        why = "the Host field is not a valid host";
-      } else if (target.charCodeAt(0) === 47) {
-        base = host === "" ? this.#localBase : this.#scheme + host;
-        path = target;
-      } else if (/^https?:\/\//i.test(target)) {
-        path = target;
-      } else if (target === "*" && method === "OPTIONS") {
-        base = host === "" ? this.#localBase : this.#scheme + host;
-        path = "/*";
-      } else {
-        reject = 400;
-        why = "the request-target is not a path or an absolute URL";
-      }
+    } else if (
+      form === "other" || (form === "asterisk" && method !== "OPTIONS")
+    ) {
+      reject = 400;
+      why = "the request-target is not a path or an absolute URL";
     }
-    const ex = new Exchange(head, base, path, keepAlive, body);
+    const ex = new Exchange(
+      head,
+      this.#scheme,
+      this.#localBase,
+      keepAlive,
+      body,
+    );
     this.#current = ex;
     if (reject !== 0) {
       ex.keepAlive = false;
@@ -730,7 +713,7 @@ export class HttpServerProtocol extends Protocol {
         `HTTP/1.1 ${status} ${statusText(status)}\r\n` +
           "content-type: text/plain; charset=utf-8\r\n" +
           `content-length: ${bytes.length}\r\n` +
-          this.#dateLine() + "connection: close\r\n\r\n" + text,
+          dateLine() + "connection: close\r\n\r\n" + text,
       ),
     );
     this.#linger();
@@ -821,7 +804,7 @@ export class HttpServerProtocol extends Protocol {
     else if (isAscii(type)) start = OK_LINE + "content-type: " + type + "\r\n";
     else return false;
     const keepAlive = this.#keepAliveFor(ex);
-    const date = this.#dateLine();
+    const date = dateLine();
     const connection = this.#connectionLine(ex, keepAlive);
     const transport = this.#transport!;
     const withBody = ex.head.method !== "HEAD";
@@ -942,7 +925,7 @@ export class HttpServerProtocol extends Protocol {
       // An HTTP/1.0 client: the body runs until the connection closes.
       keepAlive = false;
     }
-    if (!hasDate) headers.push(["date", this.#dateValue()]);
+    if (!hasDate) headers.push(["date", dateLine().slice(6, -2)]);
     if (!keepAlive) headers.push(["connection", "close"]);
     else if (ex.head.versionMinor === 0) {
       headers.push(["connection", "keep-alive"]);
@@ -997,7 +980,7 @@ export class HttpServerProtocol extends Protocol {
     const body = ENCODER.encode(text + "\n");
     const head = `HTTP/1.1 ${status} ${statusText(status)}\r\n` +
       "content-type: text/plain; charset=utf-8\r\n" +
-      `content-length: ${body.length}\r\n` + this.#dateLine() +
+      `content-length: ${body.length}\r\n` + dateLine() +
       this.#connectionLine(ex, keepAlive) + "\r\n";
     ex.headSent = true;
     const transport = this.#transport!;
@@ -1152,25 +1135,6 @@ export class HttpServerProtocol extends Protocol {
       this.#idleTick,
     );
   };
-
-  /** The `date: …\r\n` line, remade at most once a second. */
-  #dateLine(): string {
-    const now = Date.now();
-    if (now >= this.#dateExpires) this.#refreshDate(now);
-    return this.#dateText;
-  }
-
-  /** The `Date` value alone. */
-  #dateValue(): string {
-    const line = this.#dateLine();
-    return line.slice(6, line.length - 2);
-  }
-
-  #refreshDate(now: number): void {
-    const second = Math.floor(now / 1000);
-    this.#dateExpires = (second + 1) * 1000;
-    this.#dateText = "date: " + new Date(second * 1000).toUTCString() + "\r\n";
-  }
 
   #report(message: string, exception: unknown): void {
     const loop = this.#loop ?? getRunningLoop();

@@ -182,6 +182,12 @@ const SERVER_DEFS: readonly ServerDef[] = [
     argv: denoServer("tulip_http.ts"),
   },
   {
+    name: "tulip-fixed-http",
+    family: "tulip",
+    kind: "http",
+    argv: denoServer("tulip_fixed_http.ts"),
+  },
+  {
     name: "deno-serve",
     family: "deno",
     kind: "http",

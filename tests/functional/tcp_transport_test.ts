@@ -922,3 +922,38 @@ Deno.test("A server reports a failing protocol factory and goes on serving", asy
     await shutdown(server);
   });
 });
+
+Deno.test("the socket view's unref() lets the process end while a read waits", async () => {
+  // A child process whose only pending work is its connection's read (the
+  // loop runs, not awaited): with the read unref'd, Deno lets it end.
+  const mod = new URL("../../mod.ts", import.meta.url).href;
+  const script = `
+    import { newEventLoop, Protocol } from "${mod}";
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const accepting = listener.accept();
+    const loop = newEventLoop();
+    const [t] = await loop.runUntilComplete(
+      loop.createConnection(() => new Protocol(), "127.0.0.1", listener.addr.port),
+    );
+    await accepting;
+    listener.close();
+    t.getExtraInfo("socket").unref();
+    console.log("unref");
+    loop.runForever();
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill(), 20_000);
+  const { success, signal, stdout } = await child.output();
+  clearTimeout(timer);
+  assertEquals(
+    signal,
+    null,
+    "the child had to be killed: the read kept it alive",
+  );
+  assertEquals(new TextDecoder().decode(stdout).trim(), "unref");
+  assert(success);
+});

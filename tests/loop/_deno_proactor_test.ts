@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { DenoProactor } from "../../loop/_deno_proactor.ts";
+import { DenoProactor, opsRid } from "../../loop/_deno_proactor.ts";
 import type { Completion } from "../../loop/_proactor.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
@@ -213,4 +213,44 @@ Deno.test("DenoProactor.wakeUp() schedules an iteration and is safe after close"
   assert(ran);
   loop.close();
   proactor.wakeUp();
+});
+
+Deno.test("DenoProactor calls Deno's ops directly on real connections, EOF as null", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: (listener.addr as Deno.NetAddr).port,
+  });
+  const server = await listener.accept();
+  listener.close();
+  // Real connections take the fast path; anything else goes through the
+  // connection's own methods (the test above).
+  assert(typeof opsRid(server) === "number");
+  assertEquals(opsRid({ read() {} } as unknown as Deno.Conn), undefined);
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const log: string[] = [];
+  const buf = new Uint8Array(8);
+  const reads = proactor.bind(logging<number | null>(log, "read"));
+  proactor.startRead(server, buf, reads);
+  proactor.startWrite(
+    client,
+    new Uint8Array([1, 2, 3]),
+    proactor.bind(logging(log, "write")),
+  );
+  while (log.length < 2) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    await loop.advance(0);
+  }
+  assertEquals(log.sort(), ["read done 3", "write done 3"]);
+  assertEquals([...buf.subarray(0, 3)], [1, 2, 3]);
+  client.close();
+  proactor.startRead(server, buf, reads);
+  while (log.length < 3) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    await loop.advance(0);
+  }
+  assertEquals(log[2], "read done null");
+  server.close();
+  loop.close();
 });

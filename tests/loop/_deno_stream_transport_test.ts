@@ -69,6 +69,7 @@ class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
   watch(): void {
     throw new Error("not used");
   }
+  setRef(): void {}
   /** Closing fails every operation in flight, as Deno does. */
   close(): void {
     this.closed++;

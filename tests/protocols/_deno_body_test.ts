@@ -4,6 +4,7 @@ import {
   fastContentType,
   fastStaticBody,
   knownBodyLength,
+  REQUEST_SIGNAL_KEY,
   staticBody,
 } from "../../protocols/_deno_body.ts";
 
@@ -58,4 +59,15 @@ Deno.test("knownBodyLength() gives a Blob body's size", () => {
   assertEquals(knownBodyLength(new Response(new Blob(["abc"]))), 3);
   assertEquals(knownBodyLength(new Response(new ReadableStream())), undefined);
   assertEquals(knownBodyLength(new Response(null)), undefined);
+});
+
+Deno.test("REQUEST_SIGNAL_KEY reads a request's signal as Deno's own code does", () => {
+  // Found on this Deno; on a Deno without it the key is null and lazy
+  // requests pass their signal to the Request constructor instead.
+  const key = REQUEST_SIGNAL_KEY;
+  if (key === null) throw new Error("Deno's Request has no signal getter");
+  const controller = new AbortController();
+  const request = new Request("http://h/", { signal: controller.signal });
+  const signal = (request as unknown as Record<symbol, AbortSignal>)[key];
+  assertEquals(signal, request.signal);
 });

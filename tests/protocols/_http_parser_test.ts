@@ -307,6 +307,79 @@ Deno.test("HttpRequestParser accepts every request-target form", () => {
   }
 });
 
+/** The heads a request parser reports for `input` fed in `chunks`, kept. */
+function requestHeads(chunks: string[]): HttpRequestHead[] {
+  const heads: HttpRequestHead[] = [];
+  const p = new HttpRequestParser({
+    onHead(h) {
+      heads.push(h);
+    },
+    onBody() {},
+    onMessageComplete() {},
+    onError(e) {
+      throw e;
+    },
+  });
+  for (const c of chunks) p.feed(bytes(c));
+  return heads;
+}
+
+Deno.test("HttpRequestParser tells the request-target's form and the Host value", () => {
+  const cases: Array<[string, string, string]> = [
+    ["/a?b", "origin", "h.example:80"],
+    ["http://x/", "absolute", "h.example:80"],
+    ["HTTPS://x/", "absolute", "h.example:80"],
+    ["*", "asterisk", "h.example:80"],
+    ["example.com:443", "other", "h.example:80"],
+    ["http:/x", "other", "h.example:80"],
+    ["httpx://x", "other", "h.example:80"],
+  ];
+  for (const [target, form, host] of cases) {
+    const [head] = requestHeads([
+      `OPTIONS ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+    ]);
+    assertEquals([head.targetForm, head.host, head.target], [
+      form,
+      host,
+      target,
+    ]);
+  }
+  const [old] = requestHeads(["GET / HTTP/1.0\r\n\r\n"]);
+  assertEquals(old.host, "");
+  const [v6] = requestHeads(["GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"]);
+  assertEquals(v6.host, "[::1]:8080");
+});
+
+Deno.test("HttpRequestParser rejects a Host value that is not an authority", () => {
+  for (const host of ["", "a b", "a/b", "a@b", "caf\xe9", 'a"b']) {
+    const events = parseRequests(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    assertEquals(events.length, 1);
+    const error = events[0] as { error: number; message: string };
+    assertEquals(error.error, 400);
+    assert(error.message.includes("the Host field is not a valid host"));
+  }
+});
+
+Deno.test("HttpRequestParser heads decode correctly when read after later input", () => {
+  // The first head is cut (so it sits in the parser's reused buffer), the
+  // second too; both are read only after all input was parsed.
+  const input = "GET /one HTTP/1.1\r\nHost: a\r\nX-Cafe: d\xe9j\xe0\r\n\r\n" +
+    "POST /two HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\n\r\n" +
+    "GET /three HTTP/1.1\r\nHost: c\r\n\r\n";
+  for (const [name, chunks] of chunkings(bytes(input))) {
+    const heads = requestHeads(chunks.map(latin1));
+    assertEquals(
+      heads.map((h) => [h.method, h.target, h.host, h.headers.pairs]),
+      [
+        ["GET", "/one", "a", [["Host", "a"], ["X-Cafe", "d\xe9j\xe0"]]],
+        ["POST", "/two", "b", [["Host", "b"], ["Content-Length", "0"]]],
+        ["GET", "/three", "c", [["Host", "c"]]],
+      ],
+      name,
+    );
+  }
+});
+
 Deno.test("HttpRequestParser reads HTTP/1.0 requests, with no Host needed", () => {
   const events = parseRequests("GET / HTTP/1.0\r\n\r\n");
   assertEquals(events, [
