@@ -202,6 +202,14 @@ export class BodyQueue {
 
 const LAST_CHUNK = new TextEncoder().encode("0\r\n\r\n");
 
+/** Whether a comma-separated header value lists `token`, ignoring case. */
+export function listsToken(value: string, token: string): boolean {
+  for (const part of value.split(",")) {
+    if (part.trim().toLowerCase() === token) return true;
+  }
+  return false;
+}
+
 /** Names the type of a value for an error message. */
 export function describe(value: unknown): string {
   if (value === null) return "null";

@@ -139,7 +139,8 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
-function describe(x: unknown): string {
+/** Names the JSON type of a value for an error message. */
+export function describe(x: unknown): string {
   return x === null ? "null" : Array.isArray(x) ? "array" : typeof x;
 }
 

@@ -16,6 +16,7 @@ import {
   BodyQueue,
   type BodyQueueOwner,
   describe,
+  listsToken,
   sendBodyStream,
 } from "./_http_body.ts";
 import {
@@ -66,13 +67,6 @@ export interface HttpClientProtocolOptions {
 const ENCODER = new TextEncoder();
 /** Methods whose requests carry a body, so an empty one gets a length. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
-
-function listsToken(value: string, token: string): boolean {
-  for (const part of value.split(",")) {
-    if (part.trim().toLowerCase() === token) return true;
-  }
-  return false;
-}
 
 /** A request sent, or waiting to be sent, and its response. */
 class Pending {

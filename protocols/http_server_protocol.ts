@@ -22,6 +22,7 @@ import {
   BodyQueue,
   type BodyQueueOwner,
   describe,
+  listsToken,
   sendBodyStream,
 } from "./_http_body.ts";
 import {
@@ -169,14 +170,6 @@ function isAscii(s: string): boolean {
     if (s.charCodeAt(i) > 127) return false;
   }
   return true;
-}
-
-/** Whether a comma-separated header value lists `token`, ignoring case. */
-function listsToken(value: string, token: string): boolean {
-  for (const part of value.split(",")) {
-    if (part.trim().toLowerCase() === token) return true;
-  }
-  return false;
 }
 
 function formatAddr(addr: unknown): string {
@@ -331,12 +324,15 @@ class ServeInfo implements HttpServeInfo {
  *   and the connection closes after the response, since the client may or
  *   may not send the body then.
  * - The `Request` is made lazily: until the handler uses more than
- *   `method` and `url`, it is a stand-in (a `Proxy`) that makes the real
- *   one on first use and forwards everything to it — `instanceof
- *   Request`, `new Request(request)` and `fetch(request)` all work. A
+ *   `method`, `url` and `signal`, it is a stand-in (a `Proxy`) that makes
+ *   the real one on first use and forwards everything to it — `instanceof
+ *   Request`, `new Request(request)` and `fetch(request)` all work. The
+ *   request head is decoded to text only when the handler reads it too: a
  *   handler that never looks at the request costs nothing for it.
  * - `request.signal` is aborted when the connection is lost before the
- *   response is written. The handler's second argument gives the
+ *   response is written; copies of the request (`clone()`, `new
+ *   Request(request)`, `fetch(request)`) follow it. The handler's second
+ *   argument gives the
  *   client's address (`remoteAddr`) and a `completed` promise, as
  *   `Deno.serve`'s `info` does.
  * - Malformed or over-limit requests are answered with 400, 413, 414,

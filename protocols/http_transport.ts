@@ -12,6 +12,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
 import { concat } from "./_bytes.ts";
+import { describe } from "./_http_body.ts";
 import { ioLoop } from "./_io_loop.ts";
 import type { HttpClientProtocol } from "./http_client_protocol.ts";
 import { type BaseProtocol, Protocol } from "./protocol.ts";
@@ -55,14 +56,6 @@ export interface HttpTransportOptions {
    * @default {the running loop}
    */
   loop?: SchedulingLoop;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") {
-    return (value as object).constructor?.name ?? "object";
-  }
-  return typeof value;
 }
 
 function formatAddr(addr: unknown): string | undefined {

@@ -17,6 +17,7 @@ import type { TimerHandle } from "../loop/handle.ts";
 import type { Transport } from "../transports/transport.ts";
 import { connectionReset } from "./_deno_errors.ts";
 import {
+  describe,
   dispatch,
   errorReply,
   type Front,
@@ -190,10 +191,6 @@ interface Outgoing {
 interface Framer {
   readonly protocol: Protocol;
   send(data: Uint8Array): void;
-}
-
-function describe(x: unknown): string {
-  return x === null ? "null" : Array.isArray(x) ? "array" : typeof x;
 }
 
 /** Serializes params to JSON text, or `undefined` for none. */
