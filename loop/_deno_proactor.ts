@@ -110,6 +110,11 @@ type Closable = { close(): void };
  * one schedules the run of the queue. After the loop is closed,
  * settlements go to the completion's `orphaned()` instead, so nothing is
  * scheduled on a closed loop.
+ *
+ * Reads and writes on connections Deno made call Deno's `read` and
+ * `write` ops directly (see `opsRid()`), with the same results and errors
+ * as `Deno.Conn`'s methods, which are used for anything else and whenever
+ * this Deno does not expose the ops.
  */
 export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
   readonly #loop: SchedulingLoop;

@@ -14,6 +14,7 @@ import {
 import { sleep } from "../../tasks/sleep.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import type { Transport } from "../../transports/transport.ts";
 import {
   bytes,
   type Conversation,
@@ -109,6 +110,46 @@ Deno.test("HttpServerProtocol sends a real Date header", async () => {
   const date = peer.text.match(/\r\ndate: ([^\r]*)\r\n/)![1];
   assert(Math.abs(Date.parse(date) - Date.now()) < 60_000, date);
   assert(date.endsWith(" GMT"));
+});
+
+Deno.test("HttpServerProtocol reads the clock for Date once per turn of the event loop", async () => {
+  const realNow = Date.now;
+  let now = Date.UTC(2030, 0, 2, 3, 4, 5, 600);
+  let reads = 0;
+  Date.now = () => {
+    reads++;
+    return now;
+  };
+  const sent: string[] = [];
+  const transport = {
+    write: (data: Uint8Array) => sent.push(new TextDecoder().decode(data)),
+    getExtraInfo: () => undefined,
+  } as unknown as Transport;
+  const loop = new VirtualTimeLoop();
+  try {
+    const protocol = new HttpServerProtocol(hello, { loop });
+    protocol.connectionMade(transport);
+    const request = bytes("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    // Wait out any turn begun before this test: the clock is read anew.
+    await Promise.resolve();
+    reads = 0;
+    protocol.dataReceived(request.slice());
+    protocol.dataReceived(request.slice());
+    assertEquals(reads, 1);
+    await Promise.resolve();
+    now += 1000;
+    protocol.dataReceived(request.slice());
+    assertEquals(reads, 2);
+    const dates = sent.map((r) => r.match(/\r\ndate: ([^\r]*)\r\n/)![1]);
+    assertEquals(dates, [
+      "Wed, 02 Jan 2030 03:04:05 GMT",
+      "Wed, 02 Jan 2030 03:04:05 GMT",
+      "Wed, 02 Jan 2030 03:04:06 GMT",
+    ]);
+  } finally {
+    Date.now = realNow;
+    loop.close();
+  }
 });
 
 Deno.test("HttpServerProtocol keeps the connection alive and answers pipelined requests in order", async () => {
