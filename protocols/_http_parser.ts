@@ -461,6 +461,17 @@ function latin1(src: Uint8Array, start: number, end: number): string {
   return out;
 }
 
+/** The index of the first LF in `data[from, stop)`, or -1. */
+function nextLF(data: Uint8Array, from: number, stop: number): number {
+  // A native search costs a call: the first bytes are looked at here, which
+  // is where the end of a typical header line is.
+  const near = Math.min(stop, from + 64);
+  for (let i = from; i < near; i++) if (data[i] === LF) return i;
+  if (near === stop) return -1;
+  const i = data.indexOf(LF, near);
+  return i < stop ? i : -1;
+}
+
 /** Whether `src[start, end)` equals the lowercase `lit`, ignoring case. */
 function equalsLower(
   src: Uint8Array,
@@ -852,9 +863,9 @@ export class HttpParser<H extends HttpMessageHead> {
     // An LF past `stop` would make the section too large: don't look there.
     const stop = Math.min(end, pos + limit - L);
     for (
-      let lf = data.indexOf(LF, pos);
-      lf !== -1 && lf < stop;
-      lf = data.indexOf(LF, lf + 1)
+      let lf = nextLF(data, pos, stop);
+      lf !== -1;
+      lf = nextLF(data, lf + 1, stop)
     ) {
       const off = L + lf - pos; // offset of this LF in the section
       if (isHead && !this.#lineSeen) {

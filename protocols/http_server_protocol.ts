@@ -122,6 +122,11 @@ export interface HttpServerProtocolOptions {
 }
 
 const ENCODER = new TextEncoder();
+/**
+ * Deno's `Response` global is a getter that loads the class on first use;
+ * read it once (each request would otherwise call the getter).
+ */
+const WebResponse = Response;
 /** Why the transport is paused, as bits: reading resumes when none is left. */
 const PAUSE_PARSER = 1;
 const PAUSE_BODY = 2;
@@ -655,7 +660,7 @@ export class HttpServerProtocol extends Protocol {
       this.#handlerFailed(ex, error);
       return;
     }
-    if (result instanceof Response) {
+    if (result instanceof WebResponse) {
       this.#respond(ex, result);
     } else if (
       result !== null && typeof result === "object" &&
@@ -736,12 +741,12 @@ export class HttpServerProtocol extends Protocol {
     if (ex !== this.#current || ex.responding) {
       // The connection was lost, or the exchange already answered (500
       // after a throw): drop the response.
-      if (response instanceof Response && !response.bodyUsed) {
+      if (response instanceof WebResponse && !response.bodyUsed) {
         response.body?.cancel().catch(() => {});
       }
       return;
     }
-    if (!(response instanceof Response)) {
+    if (!(response instanceof WebResponse)) {
       this.#handlerFailed(
         ex,
         new TypeError(
