@@ -1350,24 +1350,33 @@ export class HttpParser<H extends HttpMessageHead> {
     }
     this.#bodyBytes = 0;
 
-    const headers = this.#list(src, start, end, fields, count, high >= 128);
+    const latin1 = high >= 128;
     let head: RequestHead | HttpResponseHead;
     if (this.#isRequest) {
+      // The line buffer is reused: a head read from it keeps a copy.
+      const own = src === this.#buf;
       head = new RequestHead(
-        internMethod(src, a, b, headers),
+        internMethod(src, a, b),
         minor,
-        headers,
         keepAlive,
         bodyKind,
         length,
         minor > 0 && f.expectContinue,
         targetForm(src, c, d),
+        own ? src.slice(start, end) : src,
+        own ? 0 : start,
+        start,
+        end - start,
+        fields,
+        count,
+        latin1,
         c,
         d,
         f.hosts === 0 ? -1 : f.hostStart,
         f.hostEnd,
       );
     } else {
+      const headers = this.#list(src, start, end, fields, count, latin1);
       head = {
         status,
         reason: sectionSlice(headers, c, d),
@@ -1524,12 +1533,7 @@ function readList(
 }
 
 /** Returns a shared string for the common methods, else a slice. */
-function internMethod(
-  src: Uint8Array,
-  a: number,
-  b: number,
-  headers: HttpHeaderList,
-): string {
+function internMethod(src: Uint8Array, a: number, b: number): string {
   const n = b - a;
   const c = src[a];
   if (n === 3 && c === 71 && src[a + 1] === 69 && src[a + 2] === 84) {
@@ -1547,7 +1551,8 @@ function internMethod(
   ) {
     return "HEAD";
   }
-  return sectionSlice(headers, a, b);
+  // A method is a token: ASCII.
+  return latin1(src, a, b);
 }
 
 /** Whether `src[start, end)` is a valid `Host` value (RFC 3986 authority). */
@@ -1580,34 +1585,46 @@ function targetForm(src: Uint8Array, c: number, d: number): HttpTargetForm {
 
 /**
  * A request head: the fields a server reads for every request are set;
- * the request-target and `Host` value are decoded when first read.
+ * the header list, and with it the text of the request-target and `Host`
+ * value, is made when first asked for.
  */
 class RequestHead implements HttpRequestHead {
-  readonly versionMajor = 1;
   readonly method: string;
   readonly versionMinor: number;
-  readonly headers: HttpHeaderList;
   readonly keepAlive: boolean;
   readonly bodyKind: HttpBodyKind;
   readonly contentLength: number;
   readonly expectContinue: boolean;
   readonly targetForm: HttpTargetForm;
+  // The section, for `HttpHeaderList.fromSection()`.
+  readonly #bytes: Uint8Array;
+  readonly #at: number;
+  readonly #base: number;
+  readonly #length: number;
+  readonly #fieldsAt: number;
+  readonly #count: number;
+  readonly #latin1: boolean;
   readonly #targetStart: number;
   readonly #targetEnd: number;
   readonly #hostStart: number; // -1 without a Host field
   readonly #hostEnd: number;
-  #target: string | null = null;
-  #host: string | null = null;
+  #headers: HttpHeaderList | null = null;
 
   constructor(
     method: string,
     versionMinor: number,
-    headers: HttpHeaderList,
     keepAlive: boolean,
     bodyKind: HttpBodyKind,
     contentLength: number,
     expectContinue: boolean,
     form: HttpTargetForm,
+    bytes: Uint8Array,
+    at: number,
+    base: number,
+    length: number,
+    fieldsAt: number,
+    count: number,
+    latin1: boolean,
     targetStart: number,
     targetEnd: number,
     hostStart: number,
@@ -1615,28 +1632,46 @@ class RequestHead implements HttpRequestHead {
   ) {
     this.method = method;
     this.versionMinor = versionMinor;
-    this.headers = headers;
     this.keepAlive = keepAlive;
     this.bodyKind = bodyKind;
     this.contentLength = contentLength;
     this.expectContinue = expectContinue;
     this.targetForm = form;
+    this.#bytes = bytes;
+    this.#at = at;
+    this.#base = base;
+    this.#length = length;
+    this.#fieldsAt = fieldsAt;
+    this.#count = count;
+    this.#latin1 = latin1;
     this.#targetStart = targetStart;
     this.#targetEnd = targetEnd;
     this.#hostStart = hostStart;
     this.#hostEnd = hostEnd;
   }
 
-  get target(): string {
-    return this.#target ??= sectionSlice(
-      this.headers,
-      this.#targetStart,
-      this.#targetEnd,
+  get versionMajor(): number {
+    return 1;
+  }
+
+  get headers(): HttpHeaderList {
+    return this.#headers ??= HttpHeaderList.fromSection(
+      this.#bytes,
+      this.#at,
+      this.#length,
+      this.#base,
+      this.#fieldsAt,
+      this.#count,
+      this.#latin1,
     );
   }
 
+  get target(): string {
+    return sectionSlice(this.headers, this.#targetStart, this.#targetEnd);
+  }
+
   get host(): string {
-    return this.#host ??= this.#hostStart < 0
+    return this.#hostStart < 0
       ? ""
       : sectionSlice(this.headers, this.#hostStart, this.#hostEnd);
   }
