@@ -87,6 +87,11 @@ class DenoPort<T> implements CompletionPort<T> {
   operation: Promise<unknown> | null = null;
   /** Whether its reads should not keep Deno's event loop alive. */
   unref = false;
+  /**
+   * The resource id for the fast path (a port serves one connection), -1
+   * when the connection's own methods are used, -2 until first needed.
+   */
+  rid = -2;
 
   constructor(
     completion: Completion<T>,
@@ -180,9 +185,9 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
     buffer: Uint8Array,
     port: CompletionPort<number | null>,
   ): void {
-    const rid = opsRid(stream);
-    if (rid === undefined) return this.#start(stream.read(buffer), port);
     const p = port as DenoPort<number | null>;
+    const rid = p.rid === -2 ? p.rid = opsRid(stream) ?? -1 : p.rid;
+    if (rid < 0) return this.#start(stream.read(buffer), port);
     const resolve = p.resolveRead ??= (n) => {
       p.operation = null;
       p.resolve(n === 0 ? null : n);
@@ -205,11 +210,9 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
     data: Uint8Array,
     port: CompletionPort<number>,
   ): void {
-    const rid = opsRid(stream);
-    this.#start(
-      rid === undefined ? stream.write(data) : CORE!.write(rid, data),
-      port,
-    );
+    const p = port as DenoPort<number>;
+    const rid = p.rid === -2 ? p.rid = opsRid(stream) ?? -1 : p.rid;
+    this.#start(rid < 0 ? stream.write(data) : CORE!.write(rid, data), port);
   }
 
   /**
