@@ -332,8 +332,10 @@ class ServeInfo implements HttpServeInfo {
  *   `method`, `url` and `signal`, it is a stand-in (a `Proxy`) that makes
  *   the real one on first use and forwards everything to it — `instanceof
  *   Request`, `new Request(request)` and `fetch(request)` all work. The
- *   request head is decoded to text only when the handler reads it too: a
- *   handler that never looks at the request costs nothing for it.
+ *   request head is decoded to text only when the handler reads it too (a
+ *   handler that never looks at the request costs nothing for it); until
+ *   then the request holds the bytes it arrived in, a view of the
+ *   connection's read buffer of at most 64 KiB.
  * - `request.signal` is aborted when the connection is lost before the
  *   response is written; copies of the request (`clone()`, `new
  *   Request(request)`, `fetch(request)`) follow it. The handler's second
