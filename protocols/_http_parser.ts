@@ -1441,25 +1441,16 @@ export class HttpParser<H extends HttpMessageHead> {
     count: number,
     latin1: boolean,
   ): HttpHeaderList {
-    return src === this.#buf
-      ? HttpHeaderList.fromSection(
-        src.slice(start, end),
-        0,
-        end - start,
-        start,
-        fieldsAt,
-        count,
-        latin1,
-      )
-      : HttpHeaderList.fromSection(
-        src,
-        start,
-        end - start,
-        start,
-        fieldsAt,
-        count,
-        latin1,
-      );
+    const own = src === this.#buf;
+    return HttpHeaderList.fromSection(
+      own ? src.slice(start, end) : src,
+      own ? 0 : start,
+      end - start,
+      start,
+      fieldsAt,
+      count,
+      latin1,
+    );
   }
 }
 
