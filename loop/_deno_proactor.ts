@@ -125,8 +125,11 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
   readonly #loop: SchedulingLoop;
   #pending = 0;
   // Settled operations waiting for the loop, three slots each: the
-  // completion, whether it succeeded, and the value or error.
+  // completion, whether it succeeded, and the value or error. The arrays
+  // keep their length (setting it to 0 would give up their storage, to be
+  // grown again by the next batch); `#queued` counts the slots in use.
   #queue: unknown[] = [];
+  #queued = 0;
   #spare: unknown[] = [];
   #scheduled = false;
 
@@ -287,7 +290,12 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
   }
 
   #enqueue(completion: Completion<never>, ok: boolean, value: unknown): void {
-    this.#queue.push(completion, ok, value);
+    const queue = this.#queue;
+    const n = this.#queued;
+    queue[n] = completion;
+    queue[n + 1] = ok;
+    queue[n + 2] = value;
+    this.#queued = n + 3;
     if (!this.#scheduled) {
       this.#scheduled = true;
       this.#loop.callSoon(this.#run);
@@ -298,12 +306,16 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
   #run = (): void => {
     this.#scheduled = false;
     const queue = this.#queue;
+    const n = this.#queued;
     this.#queue = this.#spare;
-    for (let i = 0; i < queue.length; i += 3) {
+    this.#queued = 0;
+    for (let i = 0; i < n; i += 3) {
       const completion = queue[i] as Completion<unknown>;
+      const value = queue[i + 2];
+      queue[i + 2] = undefined;
       try {
-        if (queue[i + 1]) completion.done(queue[i + 2]);
-        else completion.failed(queue[i + 2]);
+        if (queue[i + 1]) completion.done(value);
+        else completion.failed(value);
       } catch (exception) {
         this.#loop.callExceptionHandler({
           message: "Exception in an I/O completion",
@@ -311,7 +323,6 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
         });
       }
     }
-    queue.length = 0;
     this.#spare = queue;
   };
 

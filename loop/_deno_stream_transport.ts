@@ -194,8 +194,8 @@ export class DenoStreamTransport implements Transport {
   #reading = false; // a read is in flight
   #paused = false;
   #readEof = false;
-  #readBuf: Uint8Array | null = null; // where the read in flight lands
-  #readInto: BufferedLike | null = null; // its owner, for a BufferedProtocol
+  #readBuf: Uint8Array | null = null; // a BufferedProtocol's buffer read into
+  #readInto: BufferedLike | null = null; // its owner
   #chunk: Uint8Array | null = null;
   #at = 0; // the chunk's first byte not yet handed out
   #chunkBorn = 0; // loop time the chunk was made, in seconds
@@ -539,6 +539,7 @@ export class DenoStreamTransport implements Transport {
         return;
       }
       this.#readInto = protocol;
+      this.#readBuf = buf;
     } else {
       let chunk = this.#chunk;
       const room = chunk === null ? 0 : chunk.length - this.#at;
@@ -552,9 +553,8 @@ export class DenoStreamTransport implements Transport {
       ) {
         chunk = this.#newChunk(chunk);
       }
-      buf = this.#at === 0 ? chunk! : chunk!.subarray(this.#at);
+      buf = this.#at === 0 ? chunk! : new Uint8Array(chunk!.buffer, this.#at);
     }
-    this.#readBuf = buf;
     this.#reading = true;
     this.#proactor.startRead(this.#conn, buf, this.#readPort);
   }
@@ -600,43 +600,51 @@ export class DenoStreamTransport implements Transport {
 
   /** Hands the result of the last read to the protocol. */
   #deliver(n: number | null): void {
+    const owner = this.#readInto;
+    if (owner !== null) return this.#deliverLent(owner, n);
+    if (n === null) return this.#eofReceived();
+    if (n === 0) return;
+    const chunk = this.#chunk!;
+    const at = this.#at;
+    // Made here rather than from the read's view: a constructor call costs
+    // less than `subarray()`, and the transport keeps no view per read.
+    const data = new Uint8Array(chunk.buffer, at, n);
+    // Streaming while reads fill their space; waiting after a short one.
+    if (n === chunk.length - at && n >= SMALL_CHUNK) this.#streaming = true;
+    else if (this.#streaming && n < STREAMING_READ) {
+      this.#streaming = false;
+      // Let the large chunk go, so that a quiet connection pins little.
+      this.#chunk = null;
+      this.#at = 0;
+      return this.#feed(data);
+    }
+    this.#at = at + n;
+    this.#feed(data);
+  }
+
+  /** Hands the result of a read into a `BufferedProtocol`'s buffer. */
+  #deliverLent(owner: BufferedLike, n: number | null): void {
     const buf = this.#readBuf!;
     this.#readBuf = null;
-    const owner = this.#readInto;
     this.#readInto = null;
     if (n === null) return this.#eofReceived();
     if (n === 0) return;
-    // Streaming while reads fill their space; waiting after a short one.
     if (n === buf.length && n >= SMALL_CHUNK) this.#streaming = true;
-    else if (this.#streaming && n < STREAMING_READ) {
-      this.#streaming = false;
-      if (owner === null) {
-        // Let the large chunk go, so that a quiet connection pins little.
-        this.#chunk = null;
-        this.#at = 0;
-        return this.#feed(buf.subarray(0, n));
+    else if (n < STREAMING_READ) this.#streaming = false;
+    if (owner === this.#protocol) {
+      try {
+        owner.bufferUpdated(n);
+      } catch (exception) {
+        this.#fatal(
+          exception,
+          "Fatal error: protocol.bufferUpdated() call failed",
+        );
       }
+    } else {
+      // The protocol changed while the read was in flight: copy it out of
+      // the old protocol's buffer.
+      this.#feed(buf.slice(0, n));
     }
-    const protocol = this.#protocol;
-    if (owner !== null) {
-      if (owner === protocol) {
-        try {
-          owner.bufferUpdated(n);
-        } catch (exception) {
-          this.#fatal(
-            exception,
-            "Fatal error: protocol.bufferUpdated() call failed",
-          );
-        }
-      } else {
-        // The protocol changed while the read was in flight: copy it out of
-        // the old protocol's buffer.
-        this.#feed(buf.slice(0, n));
-      }
-      return;
-    }
-    this.#at += n;
-    this.#feed(buf.subarray(0, n));
   }
 
   /** Gives `data`, now the protocol's, to the protocol. */
