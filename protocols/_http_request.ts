@@ -30,55 +30,53 @@ function normalizeMethod(method: string): string {
 }
 
 /**
- * What a lazy request is made from, and the proxy's target: a subclass
- * gives the parts (the server's per-request state is one, which saves an
- * object per request); the real request is kept here once made.
+ * What a lazy request is made from, and the proxy's target: the server's
+ * per-request state implements it (which saves an object per request;
+ * an interface rather than a base class, since a derived class costs a
+ * second constructor call per request). The real request is kept in it
+ * once made.
  */
-export abstract class LazyRequestSource {
-  /** The real request, once made. */
-  lazyReal: Request | null = null;
-  /** The normalized URL, once asked for. */
-  lazyHref: string | null = null;
-
+export interface LazyRequestSource {
+  /** The real request, once made; `null` before. */
+  lazyReal: Request | null;
+  /** The normalized URL, once asked for; `null` before. */
+  lazyHref: string | null;
   /** The method as the client sent it. */
-  abstract get method(): string;
+  readonly method: string;
   /** The absolute URL, not yet normalized. */
-  abstract get url(): string;
+  readonly url: string;
   /** The header fields, as received. */
-  abstract get headers(): Array<[string, string]>;
+  readonly headers: Array<[string, string]>;
   /** Makes the body stream; returns `null` for no body. */
-  abstract bodyStream(): ReadableStream<Uint8Array> | null;
+  bodyStream(): ReadableStream<Uint8Array> | null;
   /** Makes the signal aborted when the client goes away. */
-  abstract signal(): AbortSignal;
+  signal(): AbortSignal;
+}
 
-  /** Makes the real request, once. */
-  materialize(): Request {
-    let real = this.lazyReal;
-    if (real === null) {
-      const init: RequestInit & { duplex?: "half" } = {
-        method: this.method,
-        headers: this.headers,
-      };
-      // Following a signal is a third of the cost of a Request: where the
-      // proxy can answer for the signal, the real request goes without.
-      if (REQUEST_SIGNAL_KEY === null) init.signal = this.signal();
-      const body = this.bodyStream();
-      if (body !== null) {
-        init.body = body;
-        init.duplex = "half";
-      }
-      real = this.lazyReal = new Request(this.url, init);
+/**
+ * Makes the real request of `source`, once.
+ *
+ * @param source The request's parts.
+ * @returns The request.
+ */
+export function materialize(source: LazyRequestSource): Request {
+  let real = source.lazyReal;
+  if (real === null) {
+    const init: RequestInit & { duplex?: "half" } = {
+      method: source.method,
+      headers: source.headers,
+    };
+    // Following a signal is a third of the cost of a Request: where the
+    // proxy can answer for the signal, the real request goes without.
+    if (REQUEST_SIGNAL_KEY === null) init.signal = source.signal();
+    const body = source.bodyStream();
+    if (body !== null) {
+      init.body = body;
+      init.duplex = "half";
     }
-    return real;
+    real = source.lazyReal = new Request(source.url, init);
   }
-
-  // Consoles inspect a proxy's target, not the proxy: show the request.
-  [Symbol.for("Deno.customInspect")](
-    inspect: (value: unknown, options: unknown) => string,
-    options: unknown,
-  ): string {
-    return inspect(this.materialize(), options);
-  }
+  return real;
 }
 
 const HANDLER: ProxyHandler<LazyRequestSource> = {
@@ -93,25 +91,25 @@ const HANDLER: ProxyHandler<LazyRequestSource> = {
       if (key === "method") return normalizeMethod(target.method);
       if (key === "url") return target.lazyHref ??= new URL(target.url).href;
     }
-    return Reflect.get(target.materialize(), key);
+    return Reflect.get(materialize(target), key);
   },
   set(target, key, value) {
-    return Reflect.set(target.materialize(), key, value);
+    return Reflect.set(materialize(target), key, value);
   },
   has(target, key) {
-    return Reflect.has(target.materialize(), key);
+    return Reflect.has(materialize(target), key);
   },
   ownKeys(target) {
-    return Reflect.ownKeys(target.materialize());
+    return Reflect.ownKeys(materialize(target));
   },
   getOwnPropertyDescriptor(target, key) {
-    return Reflect.getOwnPropertyDescriptor(target.materialize(), key);
+    return Reflect.getOwnPropertyDescriptor(materialize(target), key);
   },
   defineProperty(target, key, descriptor) {
-    return Reflect.defineProperty(target.materialize(), key, descriptor);
+    return Reflect.defineProperty(materialize(target), key, descriptor);
   },
   deleteProperty(target, key) {
-    return Reflect.deleteProperty(target.materialize(), key);
+    return Reflect.deleteProperty(materialize(target), key);
   },
   getPrototypeOf() {
     return Request.prototype;
@@ -128,7 +126,8 @@ const HANDLER: ProxyHandler<LazyRequestSource> = {
 
 /**
  * Returns a `Request` that is made from `source` only when first used
- * beyond its `method` and `url`.
+ * beyond its `method` and `url`. Consoles inspect a proxy's target, so
+ * `source` should show `materialize(source)` when inspected.
  *
  * @param source The request's parts.
  * @returns The request.

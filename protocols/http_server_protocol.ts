@@ -31,7 +31,11 @@ import {
   type HttpRequestHead,
   HttpRequestParser,
 } from "./_http_parser.ts";
-import { lazyRequest, LazyRequestSource } from "./_http_request.ts";
+import {
+  lazyRequest,
+  type LazyRequestSource,
+  materialize,
+} from "./_http_request.ts";
 import { serializeResponseHead, statusText } from "./_http_serialize.ts";
 import { Protocol } from "./protocol.ts";
 
@@ -201,7 +205,7 @@ function checkSeconds(name: string, value: unknown): number {
 }
 
 /** One request and its response. */
-class Exchange extends LazyRequestSource {
+class Exchange implements LazyRequestSource {
   readonly head: HttpRequestHead;
   readonly body: BodyQueue | null;
   /** `"http://"` or `"https://"`. */
@@ -223,6 +227,8 @@ class Exchange extends LazyRequestSource {
   parseError: HttpParseError | null = null;
   abort: AbortController | null = null;
   completed: PromiseWithResolvers<void> | null = null;
+  lazyReal: Request | null = null;
+  lazyHref: string | null = null;
 
   constructor(
     head: HttpRequestHead,
@@ -231,7 +237,6 @@ class Exchange extends LazyRequestSource {
     keepAlive: boolean,
     body: BodyQueue | null,
   ) {
-    super();
     this.head = head;
     this.#scheme = scheme;
     this.#localBase = localBase;
@@ -274,6 +279,15 @@ class Exchange extends LazyRequestSource {
   /** The exchange is over: settle `completed`. */
   settle(): void {
     this.completed?.resolve();
+  }
+
+  // The request is a proxy of this object, and consoles inspect a proxy's
+  // target: show the request.
+  [Symbol.for("Deno.customInspect")](
+    inspect: (value: unknown, options: unknown) => string,
+    options: unknown,
+  ): string {
+    return inspect(materialize(this), options);
   }
 }
 

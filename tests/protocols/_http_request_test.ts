@@ -1,14 +1,17 @@
 import { assert, assertEquals, assertInstanceOf } from "@std/assert";
 import {
   lazyRequest,
-  LazyRequestSource,
+  type LazyRequestSource,
+  materialize,
 } from "../../protocols/_http_request.ts";
 
 /** Parts that count how often the real request's pieces are made. */
 function parts(method = "GET", body?: string) {
   const made = { body: 0, signal: 0 };
   const controller = new AbortController();
-  class Parts extends LazyRequestSource {
+  class Parts implements LazyRequestSource {
+    lazyReal: Request | null = null;
+    lazyHref: string | null = null;
     get method() {
       return method;
     }
@@ -25,6 +28,12 @@ function parts(method = "GET", body?: string) {
     signal() {
       made.signal++;
       return controller.signal;
+    }
+    [Symbol.for("Deno.customInspect")](
+      inspect: (value: unknown, options: unknown) => string,
+      options: unknown,
+    ) {
+      return inspect(materialize(this), options);
     }
   }
   const p = new Parts();
