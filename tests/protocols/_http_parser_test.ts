@@ -1847,6 +1847,49 @@ Deno.test("HttpParseError carries its status and name", () => {
   assertEquals(e.message, "Cannot parse HTTP request: too big");
 });
 
+Deno.test("HttpRequestParser reads a head fed whole as it reads the same head cut", () => {
+  // A request head that arrives whole is read in one pass; cut, it takes
+  // the general path. parseRequests() compares the two, errors included.
+  const inputs = [
+    "GET /a?b=c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    "GET / HTTP/1.0\r\nConnection: Keep-Alive, x\r\n\r\n",
+    "PUT / HTTP/1.1\r\nHOST: a\r\nExpect: 100-continue\r\n" +
+    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi",
+    "GET http://a/b HTTP/1.1\r\nHost: a\r\nX: \t v \xe9 \t\r\n\r\n",
+    GET + GET,
+    // Rejected:
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\nY: z\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n z\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+    "GET / HTTP/1.1\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    "GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+  ];
+  const endings = inputs.map((input) => {
+    const last = parseRequests(input, { eof: true }).at(-1)!;
+    return "error" in last ? last.error : "ok";
+  });
+  assertEquals(endings, [
+    "ok",
+    "ok",
+    "ok",
+    "ok",
+    "ok",
+    "ok",
+    400,
+    400,
+    400,
+    400,
+    400,
+    400,
+    505,
+    400,
+  ]);
+});
+
 // ---------------------------------------------------------------------------
 // Randomized: mutated messages give the same events however they are cut
 // ---------------------------------------------------------------------------
