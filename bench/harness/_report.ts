@@ -82,6 +82,13 @@ export function fmt(v: number | undefined, digits: number): string {
   return frac === undefined ? grouped : `${grouped}.${frac}`;
 }
 
+/**
+ * Under this share of its core, a server was held back — by the client, or
+ * by other work on the machine — rather than loaded: its CPU per request
+ * then counts idle wake-ups too and is not comparable with a loaded run.
+ */
+const LOADED_PCT = 90;
+
 export function markdown(res: WorkloadResult): string {
   const spec = res.metrics;
   const p = spec.primary;
@@ -95,9 +102,11 @@ export function markdown(res: WorkloadResult): string {
   ];
   const rows = res.entries.map((e) => {
     const ok = e.status !== "skipped" && e.runs.length > 0;
+    const held = e.runs.filter((r) => r.server_cpu_pct < LOADED_PCT).length;
     const notes = [
       e.status === "ok" ? "" : e.status,
       e.note ?? "",
+      held ? `${held} of ${e.runs.length} runs under ${LOADED_PCT}% CPU` : "",
       e.errors.length ? `${e.errors.length} run(s) failed: ${e.errors[0]}` : "",
     ].filter(Boolean).join("; ");
     return [
