@@ -14,37 +14,7 @@
 
 import { LineReceiver, Protocol, type Transport } from "../mod.ts";
 import { transportPair, VirtualTimeLoop } from "../testing/mod.ts";
-
-const LINE_BYTES = 40;
-const LINES = Math.floor((1024 * 1024) / LINE_BYTES);
-const CHUNK = 64 * 1024;
-
-/** `LINES` lines of `LINE_BYTES` bytes each, `\r\n` included. */
-function makeInput(): Uint8Array {
-  const encoder = new TextEncoder();
-  const out = new Uint8Array(LINES * LINE_BYTES);
-  for (let i = 0; i < LINES; i++) {
-    const head = `line ${String(i).padStart(6, "0")} `;
-    const text = head + "abcdefghijklmnopqrstuvwxyz".slice(
-      0,
-      LINE_BYTES - 2 - head.length,
-    ) + "\r\n";
-    out.set(encoder.encode(text), i * LINE_BYTES);
-  }
-  return out;
-}
-
-const input = makeInput();
-const chunks: Uint8Array[] = [];
-for (let at = 0; at < input.length; at += CHUNK) {
-  chunks.push(input.subarray(at, at + CHUNK));
-}
-
-function check(lines: number, bytes: number): void {
-  if (lines !== LINES || bytes !== LINES * (LINE_BYTES - 2)) {
-    throw new Error(`Bench miscounted: ${lines} lines, ${bytes} bytes`);
-  }
-}
+import { check, CHUNK, chunks, input, LINES } from "./_line_input.ts";
 
 // ---- Native baseline: indexOf over the chunks, carrying partial lines ----
 

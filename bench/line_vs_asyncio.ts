@@ -12,10 +12,15 @@ import {
   LineReceiver,
   StreamReader,
 } from "../mod.ts";
+import {
+  check,
+  CHUNK,
+  chunks,
+  input,
+  LINE_BYTES,
+  LINES,
+} from "./_line_input.ts";
 
-const LINE_BYTES = 40;
-const LINES = Math.floor((1024 * 1024) / LINE_BYTES);
-const CHUNK = 64 * 1024;
 const TARGET = 5;
 
 // The same input on both sides: "line 000123 abcdefghijklmnopqrstuvwxy\r\n".
@@ -64,32 +69,6 @@ async def main(warmup, runs):
 times = asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
 print(json.dumps({"version": platform.python_version(), "times": times}))
 `;
-
-function makeInput(): Uint8Array {
-  const encoder = new TextEncoder();
-  const out = new Uint8Array(LINES * LINE_BYTES);
-  for (let i = 0; i < LINES; i++) {
-    const head = `line ${String(i).padStart(6, "0")} `;
-    const tail = "abcdefghijklmnopqrstuvwxyz".slice(
-      0,
-      LINE_BYTES - 2 - head.length,
-    );
-    out.set(encoder.encode(`${head}${tail}\r\n`), i * LINE_BYTES);
-  }
-  return out;
-}
-
-const input = makeInput();
-const chunks: Uint8Array[] = [];
-for (let at = 0; at < input.length; at += CHUNK) {
-  chunks.push(input.subarray(at, at + CHUNK));
-}
-
-function check(lines: number, bytes: number): void {
-  if (lines !== LINES || bytes !== LINES * (LINE_BYTES - 2)) {
-    throw new Error(`Miscounted: ${lines} lines, ${bytes} bytes`);
-  }
-}
 
 function median(times: number[]): number {
   const s = [...times].sort((a, b) => a - b);
