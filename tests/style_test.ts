@@ -74,3 +74,29 @@ Deno.test("each folder's mod.ts only re-exports public files", async () => {
   }
   assertEquals(offenders, []);
 });
+
+// Profiler logs and dated benchmark results are made by runs, not written:
+// git keeps neither (bench/README.md holds the current figures).
+const GENERATED = /(-v8\.log|\.cpuprofile|\.heapsnapshot)$|results\/20[0-9-]+T/;
+
+Deno.test("no generated file is tracked by git", async () => {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("git", {
+      args: ["ls-files"],
+      cwd: root,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    console.warn("skipped: git is not installed");
+    return;
+  }
+  if (!out.success) {
+    console.warn("skipped: not a git checkout");
+    return;
+  }
+  const tracked = new TextDecoder().decode(out.stdout).split("\n");
+  assertEquals(tracked.filter((path) => GENERATED.test(path)), []);
+});
