@@ -29,7 +29,91 @@ export interface Front {
   onResponse?(response: Record<string, unknown>): void;
   /** Told when a notification's method fails, since no reply can say so. */
   onNotificationError?(error: unknown, context: JsonRpcContext): void;
+  /**
+   * The longest batch served; a longer one is answered with one -32600
+   * error and none of it runs.
+   */
+  readonly maxBatch: number;
+  /** Bounds the methods running at once. */
+  readonly limiter: CallLimiter;
 }
+
+/**
+ * Bounds how many methods run at once. A call that finds every slot taken
+ * waits in line (the rest of a batch, at most `maxBatch` of them) and
+ * starts, in order, as running ones settle.
+ */
+export class CallLimiter {
+  /** The most methods running at once. */
+  readonly max: number;
+  #running = 0;
+  #waiting: (() => void)[] = [];
+  #head = 0;
+  #draining = false;
+  readonly #onRelease: (() => void) | undefined;
+
+  /**
+   * @param max The most methods running at once, >= 1.
+   * @param onRelease Called after a method settles and the waiting calls
+   * that could start have started.
+   */
+  constructor(max: number, onRelease?: () => void) {
+    this.max = max;
+    this.#onRelease = onRelease;
+  }
+
+  /** Methods running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Whether a new call would have to wait. */
+  get full(): boolean {
+    return this.#running >= this.max || this.#head < this.#waiting.length;
+  }
+
+  /** Runs `start` now if a slot is free, else once one is. */
+  acquire(start: () => void): void {
+    if (this.full) {
+      this.#waiting.push(start);
+      return;
+    }
+    this.#running++;
+    start();
+  }
+
+  /** A method settled: frees its slot and starts the next waiting call. */
+  release(): void {
+    this.#running--;
+    // A loop, not recursion: a waiting call that settles at once releases
+    // again while this one drains.
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#head < this.#waiting.length && this.#running < this.max) {
+        const start = this.#waiting[this.#head];
+        this.#waiting[this.#head++] = NOOP;
+        if (this.#head === this.#waiting.length) {
+          this.#waiting = [];
+          this.#head = 0;
+        }
+        this.#running++;
+        start();
+      }
+    } finally {
+      this.#draining = false;
+    }
+    this.#onRelease?.();
+  }
+
+  /** Forgets the calls waiting (the connection is gone). */
+  clear(): void {
+    this.#waiting = [];
+    this.#head = 0;
+  }
+}
+
+function NOOP(): void {}
 
 /**
  * Receives the text of the reply to one message, or `undefined` when
@@ -123,6 +207,15 @@ export function dispatch(
       ),
     );
   }
+  if (n > front.maxBatch) {
+    return reply(
+      errorReply(
+        JsonRpcError.INVALID_REQUEST,
+        `Invalid Request: the batch is longer than maxBatch=${front.maxBatch}, received ${n} items`,
+        null,
+      ),
+    );
+  }
   const parts: (string | undefined)[] = new Array(n);
   let left = n;
   for (let i = 0; i < n; i++) {
@@ -137,6 +230,21 @@ export function dispatch(
 
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+function isResponse(x: unknown): boolean {
+  return isObject(x) && !Object.hasOwn(x, "method") &&
+    (Object.hasOwn(x, "result") || Object.hasOwn(x, "error"));
+}
+
+/**
+ * Whether a parsed message holds only responses (a response, or a batch of
+ * them): serving it runs no method and sends nothing.
+ */
+export function isResponseOnly(message: unknown, maxBatch: number): boolean {
+  if (!Array.isArray(message)) return isResponse(message);
+  return message.length > 0 && message.length <= maxBatch &&
+    message.every(isResponse);
 }
 
 /** Names the JSON type of a value for an error message. */
@@ -184,10 +292,7 @@ function serveOne(
     );
   }
   const hasId = Object.hasOwn(item, "id");
-  if (
-    !Object.hasOwn(item, "method") && front.onResponse !== undefined &&
-    (Object.hasOwn(item, "result") || Object.hasOwn(item, "error"))
-  ) {
+  if (front.onResponse !== undefined && isResponse(item)) {
     front.onResponse(item);
     return reply(undefined);
   }
@@ -232,16 +337,37 @@ function serveOne(
         : undefined,
     );
   }
+  front.limiter.acquire(() =>
+    call(fn, methods, params, name, hasId, id, front, reply)
+  );
+}
+
+/** Runs a method that holds a slot of `front.limiter`. */
+function call(
+  fn: JsonRpcMethod,
+  methods: JsonRpcMethods,
+  params: unknown,
+  name: string,
+  hasId: boolean,
+  id: JsonRpcId,
+  front: Front,
+  reply: Reply,
+): void {
   const context = front.context(name, hasId ? id : undefined);
   let settled = false;
   const settle = (ok: boolean, value: unknown): void => {
     if (settled) return;
     settled = true;
-    if (!hasId) {
-      if (!ok) front.onNotificationError?.(value, context);
-      return reply(undefined);
+    try {
+      if (!hasId) {
+        if (!ok) front.onNotificationError?.(value, context);
+        reply(undefined);
+      } else {
+        reply(ok ? resultReply(value, id) : errorReplyFor(value, id));
+      }
+    } finally {
+      front.limiter.release();
     }
-    reply(ok ? resultReply(value, id) : errorReplyFor(value, id));
   };
   let result: unknown;
   try {

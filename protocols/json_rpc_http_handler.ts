@@ -8,11 +8,21 @@
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { concat } from "./_bytes.ts";
-import { dispatch, type Front, parseMessage } from "./_json_rpc_dispatch.ts";
+import {
+  CallLimiter,
+  dispatch,
+  type Front,
+  parseMessage,
+} from "./_json_rpc_dispatch.ts";
+import { PeerLog } from "./_peer_log.ts";
 import type { JsonRpcMethods } from "./json_rpc_protocol.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** The default `maxBatch`. */
+const DEFAULT_MAX_BATCH = 1000;
+/** The default `maxConcurrentCalls`. */
+const DEFAULT_MAX_CONCURRENT_CALLS = 100;
 /** The media types taken as JSON by `strictContentType`. */
 const JSON_TYPES = [
   "application/json",
@@ -30,6 +40,21 @@ export interface JsonRpcHttpHandlerOptions {
    */
   maxMessageBytes?: number;
   /**
+   * The longest batch served, in items. A longer one is answered (status
+   * 200) with one -32600 Invalid Request error (id null) naming the limit,
+   * and none of its calls run.
+   *
+   * @default {1000}
+   */
+  maxBatch?: number;
+  /**
+   * The most methods of one request (the items of a batch) running at
+   * once; the others wait in line and start as running ones finish.
+   *
+   * @default {100}
+   */
+  maxConcurrentCalls?: number;
+  /**
    * Answer 415 Unsupported Media Type unless the request's `Content-Type`
    * is `application/json` (or `application/json-rpc`,
    * `application/jsonrequest`). Off by default, so that any client —
@@ -40,11 +65,25 @@ export interface JsonRpcHttpHandlerOptions {
    */
   strictContentType?: boolean;
   /**
-   * The loop that runs methods returning a coroutine.
+   * The loop that runs methods returning a coroutine, and whose exception
+   * handler hears about failed notifications (the first of each request,
+   * the rest only counted, and never more log than the body's size).
    *
    * @default {the running loop when the call is made}
    */
   loop?: SchedulingLoop;
+}
+
+function checkCount(value: unknown, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot make a JSON-RPC HTTP handler: ${name} must be a whole number >= 1, received ${
+        String(value)
+      }`,
+    );
+  }
+  return value;
 }
 
 function plain(status: number, text: string, headers?: HeadersInit): Response {
@@ -106,10 +145,12 @@ async function readBody(
  * HTTP.
  *
  * @param methods The methods served, by name.
- * @param options `maxMessageBytes`, `strictContentType` and `loop`.
+ * @param options `maxMessageBytes`, `maxBatch`, `maxConcurrentCalls`,
+ * `strictContentType` and `loop`.
  * @returns A handler from `Request` to a promise of `Response`.
  * @throws {TypeError} When `methods` is not an object.
- * @throws {RangeError} When `maxMessageBytes` is not a whole number >= 1.
+ * @throws {RangeError} When `maxMessageBytes`, `maxBatch` or
+ * `maxConcurrentCalls` is not a whole number >= 1.
  *
  * @example Answering a request made by hand
  * ```ts
@@ -156,6 +197,12 @@ export function jsonRpcHttpHandler(
       `Cannot make a JSON-RPC HTTP handler: maxMessageBytes must be a whole number >= 1, received ${max}`,
     );
   }
+  const maxBatch = checkCount(options?.maxBatch, DEFAULT_MAX_BATCH, "maxBatch");
+  const maxCalls = checkCount(
+    options?.maxConcurrentCalls,
+    DEFAULT_MAX_CONCURRENT_CALLS,
+    "maxConcurrentCalls",
+  );
   const strict = options?.strictContentType ?? false;
   const loop = options?.loop;
   return async (request: Request): Promise<Response> => {
@@ -184,6 +231,11 @@ export function jsonRpcHttpHandler(
     const parsed = parseMessage(body);
     const text = parsed.ok
       ? await new Promise<string | undefined>((resolve) => {
+        const log = new PeerLog((context) => {
+          const l = loop ?? getRunningLoop();
+          if (l !== null && !l.isClosed()) l.callExceptionHandler(context);
+        });
+        log.received(body.length);
         const front: Front = {
           context: (method, id) => ({
             method,
@@ -195,8 +247,20 @@ export function jsonRpcHttpHandler(
             request,
           }),
           loop: () => loop ?? getRunningLoop(),
+          onNotificationError: (error, context) =>
+            log.report("failed notifications", {
+              message: `JSON-RPC notification ${
+                JSON.stringify(context.method.slice(0, 100))
+              } failed`,
+              exception: error,
+            }),
+          maxBatch,
+          limiter: new CallLimiter(maxCalls),
         };
-        dispatch(methods, parsed.value, front, resolve);
+        dispatch(methods, parsed.value, front, (reply) => {
+          log.close("JSON-RPC HTTP request");
+          resolve(reply);
+        });
       })
       : parsed.reply;
     if (text === undefined) return new Response(null, { status: 204 });

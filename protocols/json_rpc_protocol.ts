@@ -12,17 +12,21 @@ import {
 } from "../futures/errors.ts";
 import { Future } from "../futures/future.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
-import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { ExceptionContext, SchedulingLoop } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
 import type { Transport } from "../transports/transport.ts";
 import { connectionReset } from "./_deno_errors.ts";
 import {
+  CallLimiter,
   describe,
   dispatch,
   errorReply,
   type Front,
+  isResponseOnly,
+  type Parsed,
   parseMessage,
 } from "./_json_rpc_dispatch.ts";
+import { PeerLog } from "./_peer_log.ts";
 import { JsonSplitter } from "./_json_splitter.ts";
 import { ChunkProtocol } from "./chunk_protocol.ts";
 import { Int32StringReceiver } from "./int32_string_receiver.ts";
@@ -33,10 +37,20 @@ import { Protocol } from "./protocol.ts";
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** The largest `maxMessageBytes` (what a 4-byte length prefix can carry). */
 const MAX_MESSAGE_BYTES = 0xffff_ffff;
+/** The default `maxBatch`. */
+const DEFAULT_MAX_BATCH = 1000;
+/** The default `maxConcurrentCalls`. */
+const DEFAULT_MAX_CONCURRENT_CALLS = 100;
+const STRAY_RESPONSE = "stray responses";
+const FAILED_NOTIFICATION = "failed notifications";
 const FRAMINGS: readonly JsonRpcFraming[] = ["newline", "length", "raw"];
 const CR = 0x0d;
 
 const encoder = new TextEncoder();
+const DONE: { parsed: Parsed; size: number } = {
+  parsed: { ok: false, reply: "" },
+  size: 0,
+};
 
 /** A JSON-RPC request id: this library sends numbers, and answers any kind. */
 export type JsonRpcId = string | number | null;
@@ -126,6 +140,25 @@ export interface JsonRpcProtocolOptions {
    * @default {1048576}
    */
   maxMessageBytes?: number;
+  /**
+   * The longest batch served, in items. A longer one is answered with one
+   * -32600 Invalid Request error (id null) naming the limit, and none of
+   * its calls run; the connection goes on.
+   *
+   * @default {1000}
+   */
+  maxBatch?: number;
+  /**
+   * The most methods running at once on this connection, batch items
+   * included. When they are all taken, further calls wait: the rest of a
+   * batch in line, later messages in an inbox of at most about
+   * `maxMessageBytes` (then the transport stops reading until calls
+   * finish). The peer's responses to this side's calls are still taken
+   * meanwhile, so methods that call the peer back do not lock up.
+   *
+   * @default {100}
+   */
+  maxConcurrentCalls?: number;
   /**
    * The default timeout of `call()` and `batch()`, in seconds; `null` for
    * none.
@@ -230,6 +263,18 @@ function checkMethod(method: unknown, what: string): string {
     );
   }
   return method;
+}
+
+function checkCount(value: unknown, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot make a JsonRpcProtocol: ${name} must be a whole number >= 1, received ${
+        String(value)
+      }`,
+    );
+  }
+  return value;
 }
 
 function checkTimeout(value: unknown, what: string): number | null {
@@ -414,6 +459,10 @@ export class JsonRpcProtocol extends Protocol {
   readonly framing: JsonRpcFraming;
   /** The longest message accepted, in bytes. */
   readonly maxMessageBytes: number;
+  /** The longest batch served, in items. */
+  readonly maxBatch: number;
+  /** The most methods running at once on this connection. */
+  readonly maxConcurrentCalls: number;
 
   readonly #methods: JsonRpcMethods;
   readonly #timeout: number | null;
@@ -431,6 +480,18 @@ export class JsonRpcProtocol extends Protocol {
   #closeWhenIdle = false;
   // Why this side closed the connection (an over-long message).
   #closeError: Error | undefined = undefined;
+  readonly #limiter: CallLimiter;
+  // Messages received while calls could not start (all slots taken, or
+  // replies backed up), in order, with their sizes in bytes.
+  #inbox: { parsed: Parsed; size: number }[] = [];
+  #inboxHead = 0;
+  #inboxBytes = 0;
+  #draining = false;
+  // Replies back up: the transport is over its high-water mark.
+  #writePaused = false;
+  // Whether this side asked the transport to stop reading.
+  #readPaused = false;
+  readonly #log: PeerLog;
 
   /**
    * Makes a JSON-RPC endpoint.
@@ -475,6 +536,21 @@ export class JsonRpcProtocol extends Protocol {
       );
     }
     this.maxMessageBytes = max;
+    this.maxBatch = checkCount(
+      options?.maxBatch,
+      DEFAULT_MAX_BATCH,
+      "maxBatch",
+    );
+    this.maxConcurrentCalls = checkCount(
+      options?.maxConcurrentCalls,
+      DEFAULT_MAX_CONCURRENT_CALLS,
+      "maxConcurrentCalls",
+    );
+    this.#limiter = new CallLimiter(
+      this.maxConcurrentCalls,
+      () => this.#drain(),
+    );
+    this.#log = new PeerLog((context) => this.#report(context));
     this.#timeout = checkTimeout(
       options?.timeout,
       "make a JsonRpcProtocol",
@@ -491,10 +567,16 @@ export class JsonRpcProtocol extends Protocol {
       loop: () => this.#loop ?? getRunningLoop(),
       onResponse: (response) => this.#responseReceived(response),
       onNotificationError: (error, context) =>
-        this.#report(
-          `JSON-RPC notification "${context.method}" failed`,
-          error,
-        ),
+        this.#log.report(FAILED_NOTIFICATION, {
+          message: `JSON-RPC notification ${
+            JSON.stringify(context.method.slice(0, 100))
+          } failed`,
+          exception: error,
+          protocol: this,
+          transport: this.#transport,
+        }),
+      maxBatch: this.maxBatch,
+      limiter: this.#limiter,
     };
   }
 
@@ -515,6 +597,25 @@ export class JsonRpcProtocol extends Protocol {
   }
 
   /**
+   * How many responses the peer sent that match no call this side made
+   * (unknown ids, errors naming no request). The first is reported to the
+   * loop's exception handler; the rest are only counted (see
+   * `JsonRpcProtocol`'s note on logging).
+   */
+  get strayResponses(): number {
+    return this.#log.count(STRAY_RESPONSE);
+  }
+
+  /**
+   * How many notifications from the peer had a method that failed. The
+   * first is reported to the loop's exception handler; the rest are only
+   * counted.
+   */
+  get failedNotifications(): number {
+    return this.#log.count(FAILED_NOTIFICATION);
+  }
+
+  /**
    * Keeps the transport and starts framing.
    *
    * @param transport The connection's transport.
@@ -532,6 +633,7 @@ export class JsonRpcProtocol extends Protocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
+    this.#log.received(data.length);
     this.#framer.protocol.dataReceived(data);
   }
 
@@ -544,7 +646,9 @@ export class JsonRpcProtocol extends Protocol {
    */
   override eofReceived(): boolean {
     this.#framer.protocol.eofReceived();
-    if (this.#serving === 0) return false;
+    if (this.#serving === 0 && this.#inboxHead === this.#inbox.length) {
+      return false;
+    }
     this.#closeWhenIdle = true;
     return true;
   }
@@ -555,14 +659,14 @@ export class JsonRpcProtocol extends Protocol {
    * without bound.
    */
   override pauseWriting(): void {
-    this.#transport?.pauseReading();
+    this.#writePaused = true;
+    this.#updateReading();
   }
 
   /** The write buffer drained: take requests again. */
   override resumeWriting(): void {
-    if (this.#transport !== null && !this.#transport.isClosing()) {
-      this.#transport.resumeReading();
-    }
+    this.#writePaused = false;
+    this.#drain();
   }
 
   /**
@@ -576,6 +680,11 @@ export class JsonRpcProtocol extends Protocol {
   override connectionLost(exc?: Error): void {
     this.#framer.protocol.connectionLost(exc);
     this.#transport = null;
+    this.#inbox = [];
+    this.#inboxHead = 0;
+    this.#inboxBytes = 0;
+    this.#limiter.clear();
+    this.#log.close("JSON-RPC connection", { protocol: this });
     const cause = exc ?? this.#closeError;
     const ops = new Set(this.#pending.values());
     this.#pending.clear();
@@ -784,13 +893,81 @@ export class JsonRpcProtocol extends Protocol {
 
   #messageReceived(data: Uint8Array): void {
     const parsed = parseMessage(data);
-    if (!parsed.ok) return this.#sendIfOpen(parsed.reply);
+    if (this.#inboxHead === this.#inbox.length && !this.#blocked()) {
+      return this.#serve(parsed);
+    }
+    // Responses run no method and send nothing: take them at once, so that
+    // methods waiting on the peer's answers can finish and free slots.
+    if (parsed.ok && isResponseOnly(parsed.value, this.maxBatch)) {
+      return this.#serve(parsed);
+    }
+    this.#inbox.push({ parsed, size: data.length });
+    this.#inboxBytes += data.length;
+    this.#updateReading();
+  }
+
+  // Whether a message must wait in the inbox instead of being served.
+  #blocked(): boolean {
+    return this.#writePaused || this.#limiter.full;
+  }
+
+  #serve(parsed: Parsed): void {
+    if (!parsed.ok) {
+      this.#sendIfOpen(parsed.reply);
+      return this.#closeIfDone();
+    }
     this.#serving++;
     dispatch(this.#methods, parsed.value, this.#front, (text) => {
       this.#serving--;
       if (text !== undefined) this.#sendIfOpen(text);
-      if (this.#closeWhenIdle && this.#serving === 0) this.#transport?.close();
+      this.#closeIfDone();
     });
+  }
+
+  // Serves what waits in the inbox while calls can start, then reads again
+  // if nothing holds reading back.
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#inboxHead < this.#inbox.length && !this.#blocked()) {
+        const { parsed, size } = this.#inbox[this.#inboxHead];
+        this.#inbox[this.#inboxHead++] = DONE;
+        this.#inboxBytes -= size;
+        if (this.#inboxHead === this.#inbox.length) {
+          this.#inbox = [];
+          this.#inboxHead = 0;
+        }
+        this.#serve(parsed);
+      }
+    } finally {
+      this.#draining = false;
+    }
+    this.#updateReading();
+    this.#closeIfDone();
+  }
+
+  // Reads while replies flow and the inbox holds less than one message's
+  // worth; asks the transport only when that changes.
+  #updateReading(): void {
+    const transport = this.#transport;
+    if (transport === null || transport.isClosing()) return;
+    const pause = this.#writePaused ||
+      this.#inboxBytes >= this.maxMessageBytes;
+    if (pause === this.#readPaused) return;
+    this.#readPaused = pause;
+    if (pause) transport.pauseReading();
+    else transport.resumeReading();
+  }
+
+  // After the peer's EOF: closes once everything received is answered.
+  #closeIfDone(): void {
+    if (
+      this.#closeWhenIdle && this.#serving === 0 &&
+      this.#inboxHead === this.#inbox.length
+    ) {
+      this.#transport?.close();
+    }
   }
 
   // An over-long message: say so to the peer, then close.
@@ -822,19 +999,26 @@ export class JsonRpcProtocol extends Protocol {
       }
       if (id === null && isErrorValue(response.error)) {
         const read = readResponse(response);
-        return this.#report(
-          "JSON-RPC peer answered with an error that names no request",
-          read.value,
-        );
+        this.#log.report(STRAY_RESPONSE, {
+          message: "JSON-RPC peer answered with an error that names no request",
+          exception: read.value,
+          protocol: this,
+          transport: this.#transport,
+        });
+        return;
       }
-      return this.#report(
-        "JSON-RPC peer answered a call that was never made",
-        new Error(
+      const shown = JSON.stringify(id) ?? "undefined";
+      this.#log.report(STRAY_RESPONSE, {
+        message: "JSON-RPC peer answered a call that was never made",
+        exception: new Error(
           `Cannot match a JSON-RPC response: no call was sent with id ${
-            JSON.stringify(id) ?? "undefined"
+            shown.length > 100 ? `${shown.slice(0, 99)}…` : shown
           }`,
         ),
-      );
+        protocol: this,
+        transport: this.#transport,
+      });
+      return;
     }
     this.#pending.delete(id as number);
     if (op.future.done()) return this.#finish(op);
@@ -932,14 +1116,9 @@ export class JsonRpcProtocol extends Protocol {
     this.#send(text);
   }
 
-  #report(message: string, exception: unknown): void {
+  #report(context: ExceptionContext): void {
     const loop = this.#loop ?? getRunningLoop();
     if (loop === null || loop.isClosed()) return;
-    loop.callExceptionHandler({
-      message,
-      exception,
-      protocol: this,
-      transport: this.#transport,
-    });
+    loop.callExceptionHandler(context);
   }
 }

@@ -1,5 +1,6 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import {
+  CallLimiter,
   dispatch,
   errorReply,
   type Front,
@@ -22,6 +23,8 @@ function front(extra?: Partial<Front>): Front {
       signal: new AbortController().signal,
     }),
     loop: () => null,
+    maxBatch: 1000,
+    limiter: new CallLimiter(100),
     ...extra,
   };
 }
@@ -197,4 +200,81 @@ Deno.test("dispatch() settles once even if a thenable calls back twice", async (
     { jsonrpc: "2.0", method: "t", id: 1 },
   );
   assertEquals(replies, [{ jsonrpc: "2.0", result: 1, id: 1 }]);
+});
+
+// --- Limits -------------------------------------------------------------------
+
+Deno.test("dispatch() answers a batch over maxBatch with one -32600 error and runs none of it", async () => {
+  let calls = 0;
+  const methods = { tick: () => ++calls };
+  const item = { jsonrpc: "2.0", method: "tick", id: 1 };
+  const [over] = await serve(
+    methods,
+    new Array(4).fill(item),
+    front({ maxBatch: 3 }),
+  ) as { error: { code: number; message: string }; id: unknown }[];
+  assertEquals(calls, 0);
+  assertEquals(over.error.code, -32600);
+  assertEquals(over.id, null);
+  assertStringIncludes(over.error.message, "maxBatch=3");
+  const [exact] = await serve(
+    methods,
+    new Array(3).fill(item),
+    front({ maxBatch: 3 }),
+  ) as unknown[][];
+  assertEquals(calls, 3);
+  assertEquals(exact.length, 3);
+});
+
+Deno.test("dispatch() starts a batch's calls as the limiter frees slots, replies in order", async () => {
+  const resolvers: (() => void)[] = [];
+  let running = 0;
+  let peak = 0;
+  const methods = {
+    wait: ([n]: number[]) =>
+      new Promise<number>((resolve) => {
+        running++;
+        peak = Math.max(peak, running);
+        resolvers.push(() => {
+          running--;
+          resolve(n);
+        });
+      }),
+  };
+  const limiter = new CallLimiter(2);
+  const batch = Array.from(
+    { length: 7 },
+    (_, i) => ({ jsonrpc: "2.0", method: "wait", params: [i], id: i }),
+  );
+  const replies = serve(methods, batch, front({ limiter }));
+  for (let i = 0; i < 7; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+    assertEquals(limiter.running, Math.min(2, 7 - i));
+    resolvers[i]();
+  }
+  const [got] = await replies as { result: number }[][];
+  assertEquals(got.map((r) => r.result), [0, 1, 2, 3, 4, 5, 6]);
+  assertEquals(peak, 2);
+  assertEquals(limiter.running, 0);
+});
+
+Deno.test("CallLimiter runs waiting calls that settle at once in a loop, not a deep recursion", () => {
+  const limiter = new CallLimiter(1);
+  let done = 0;
+  let hold!: () => void;
+  limiter.acquire(() => {
+    hold = () => limiter.release();
+  });
+  for (let i = 0; i < 100_000; i++) {
+    limiter.acquire(() => {
+      done++;
+      limiter.release();
+    });
+  }
+  assertEquals(done, 0);
+  assertEquals(limiter.full, true);
+  hold();
+  assertEquals(done, 100_000);
+  assertEquals(limiter.running, 0);
+  assertEquals(limiter.full, false);
 });

@@ -12,17 +12,25 @@ export function frame(
   framing: JsonRpcFraming,
   ...messages: (string | Uint8Array)[]
 ): Uint8Array {
-  const parts: number[] = [];
+  const parts: Uint8Array[] = [];
   for (const m of messages) {
     const b = typeof m === "string" ? bytes(m) : m;
     if (framing === "length") {
       const n = b.length;
-      parts.push(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+      parts.push(
+        new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]),
+      );
     }
-    parts.push(...b);
-    if (framing === "newline") parts.push(10);
+    parts.push(b);
+    if (framing === "newline") parts.push(new Uint8Array([10]));
   }
-  return new Uint8Array(parts);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Cuts bytes written by a JsonRpcProtocol into its messages' texts. */

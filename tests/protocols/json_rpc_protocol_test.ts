@@ -90,8 +90,9 @@ async function answersTo(
   requests: string[],
   methods: JsonRpcMethods = {},
   framing: JsonRpcFraming = "newline",
+  options?: JsonRpcProtocolOptions,
 ): Promise<unknown[]> {
-  const { loop, peer } = await facingPeer(methods, { framing });
+  const { loop, peer } = await facingPeer(methods, { framing, ...options });
   peer.send(frame(framing, ...requests));
   await loop.advance(10);
   peer.transport!.close();
@@ -313,19 +314,23 @@ Deno.test("JsonRpcProtocol runs notifications without answering them", async () 
 });
 
 Deno.test("JsonRpcProtocol reports a failed notification to the exception handler", async () => {
-  const { loop, peer, transport } = await facingPeer({
+  const { loop, protocol, peer, transport } = await facingPeer({
     boom: () => {
       throw new TypeError("Broken");
     },
   });
   const contexts: ExceptionContext[] = [];
   loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx));
-  peer.send('{"jsonrpc":"2.0","method":"boom"}\n');
+  // Long enough to pay for the report, stack included.
+  peer.send(
+    `{"jsonrpc":"2.0","method":"boom","params":["${"x".repeat(4000)}"]}\n`,
+  );
   await loop.advance(1);
   assertEquals(peer.messages("newline"), []);
   assertEquals(contexts.length, 1);
   assertStringIncludes(contexts[0].message, '"boom"');
   assertInstanceOf(contexts[0].exception, TypeError);
+  assertEquals(protocol.failedNotifications, 1);
   transport.close();
   await loop.advance(0);
   loop.close();
@@ -860,24 +865,23 @@ Deno.test("JsonRpcProtocol forgets a cancelled call and ignores its answer", asy
   loop.close();
 });
 
-Deno.test("JsonRpcProtocol reports answers to calls it never made", async () => {
+Deno.test("JsonRpcProtocol reports the first answer to a call it never made, and counts them all", async () => {
   const { loop, protocol, peer, transport } = await facingPeer({});
   const contexts: ExceptionContext[] = [];
   loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx));
   peer.send(
     frame(
       "newline",
-      '{"jsonrpc":"2.0","result":1,"id":99}',
+      `{"jsonrpc":"2.0","result":"${"x".repeat(2000)}","id":99}`,
       '{"jsonrpc":"2.0","result":1,"id":"abc"}',
       '{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}',
     ),
   );
   await loop.advance(0);
-  assertEquals(contexts.length, 3);
+  assertEquals(contexts.length, 1);
   assertStringIncludes(String(contexts[0].exception), "99");
-  assertStringIncludes(String(contexts[1].exception), "abc");
-  assertInstanceOf(contexts[2].exception, JsonRpcError);
-  assertEquals((contexts[2].exception as JsonRpcError).code, -32700);
+  assertEquals(contexts[0].protocol, protocol);
+  assertEquals(protocol.strayResponses, 3);
   // The connection goes on.
   const call = protocol.call("still");
   peer.send('{"jsonrpc":"2.0","result":"fine","id":1}\n');
@@ -887,6 +891,11 @@ Deno.test("JsonRpcProtocol reports answers to calls it never made", async () => 
   ]);
   transport.close();
   await loop.advance(0);
+  // One line at the end counts what was held back.
+  assertEquals(contexts.length, 2);
+  assertStringIncludes(contexts[1].message, "2 problems");
+  assertStringIncludes(contexts[1].message, "3 stray responses");
+  assertEquals(contexts[1].exception, undefined);
   loop.close();
 });
 
@@ -1169,6 +1178,180 @@ Deno.test("JsonRpcProtocol stops reading requests while its replies back up", as
   clientT.resumeReading();
   await loop.advance(1);
   assert(serverT.isReading(), "server reads again once replies drained");
+  clientT.close();
+  await loop.advance(1);
+  loop.close();
+});
+
+// --- Limits: batch length, calls in flight, replies held -------------------
+
+/** A batch of `n` bare numbers: each item is an invalid request. */
+function numberBatch(n: number): string {
+  return `[${new Array(n).fill("1").join(",")}]`;
+}
+
+Deno.test("JsonRpcProtocol answers a batch over maxBatch with one -32600 error and runs none of it", async () => {
+  let calls = 0;
+  const methods = { tick: () => ++calls };
+  const item = '{"jsonrpc":"2.0","method":"tick","id":1}';
+  for (const framing of FRAMINGS) {
+    calls = 0;
+    const over = await answersTo(
+      [`[${new Array(6).fill(item).join(",")}]`],
+      methods,
+      framing,
+      { maxBatch: 5 },
+    );
+    assertEquals(calls, 0, framing);
+    assertEquals(over.length, 1, framing);
+    const reply = over[0] as { error: { code: number; message: string } };
+    assertEquals(reply.error.code, JsonRpcError.INVALID_REQUEST, framing);
+    assertStringIncludes(reply.error.message, "maxBatch=5");
+    assertStringIncludes(reply.error.message, "6");
+    assertEquals((reply as unknown as { id: unknown }).id, null);
+    const exact = await answersTo(
+      [`[${new Array(5).fill(item).join(",")}]`],
+      methods,
+      framing,
+      { maxBatch: 5 },
+    );
+    assertEquals(calls, 5, framing);
+    assertEquals((exact[0] as unknown[]).length, 5, framing);
+  }
+});
+
+Deno.test("JsonRpcProtocol's default maxBatch keeps the reply to a 1 MiB batch of invalid items small", async () => {
+  // 520,000 invalid items in 1 MiB: answering each one would take 58 MiB.
+  const [reply] = await answersTo([numberBatch(520_000)]);
+  const text = JSON.stringify(reply);
+  assert(text.length < 1024, `reply of ${text.length} bytes`);
+  assertEquals((reply as { error: { code: number } }).error.code, -32600);
+  assertStringIncludes(text, "maxBatch=1000");
+});
+
+Deno.test("JsonRpcProtocol runs at most maxConcurrentCalls methods at once, batch items included", async () => {
+  for (const asBatch of [false, true]) {
+    const running: Future<number>[] = [];
+    let peak = 0;
+    const { loop, peer, transport } = await facingPeer({
+      wait: (_p) => {
+        const f = new Future<number>({ loop });
+        running.push(f);
+        peak = Math.max(peak, running.filter((r) => !r.done()).length);
+        return f;
+      },
+    }, { maxConcurrentCalls: 3 });
+    const requests = Array.from(
+      { length: 10 },
+      (_, i) => `{"jsonrpc":"2.0","method":"wait","id":${i}}`,
+    );
+    peer.send(
+      asBatch ? `[${requests.join(",")}]\n` : frame("newline", ...requests),
+    );
+    await loop.advance(1);
+    assertEquals(running.length, 3, `batch=${asBatch}`);
+    running[0].setResult(0);
+    await loop.advance(1);
+    assertEquals(running.length, 4, `batch=${asBatch}`);
+    // Finish them all, as they start.
+    for (let i = 1; i < 10; i++) {
+      running[i].setResult(i);
+      await loop.advance(1);
+    }
+    assertEquals(running.length, 10);
+    assertEquals(peak, 3);
+    const got = peer.messages("newline");
+    const results = (asBatch ? got[0] as unknown[] : got).map((m) =>
+      (m as { result: number }).result
+    ).sort((a, b) => a - b);
+    assertEquals(results, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    transport.close();
+    await loop.advance(0);
+    loop.close();
+  }
+});
+
+Deno.test("JsonRpcProtocol still takes the peer's responses while at maxConcurrentCalls", async () => {
+  // Every running method waits for the peer's answer: reading must go on.
+  const { loop, client, clientTransport } = await connected(
+    {
+      greet: async (_p, ctx: JsonRpcContext) =>
+        `Hello, ${await ctx.protocol!.call("name")}`,
+    },
+    { name: () => "Ada" },
+    { server: { maxConcurrentCalls: 2 } },
+  );
+  const calls = Array.from({ length: 6 }, () => client.call("greet"));
+  const got = await run(loop, () => Promise.all(calls));
+  assertEquals(got, new Array(6).fill("Hello, Ada"));
+  clientTransport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("JsonRpcProtocol holds a bounded reply buffer for a peer that never reads", async () => {
+  for (const framing of FRAMINGS) {
+    const loop = new VirtualTimeLoop();
+    const server = new JsonRpcProtocol({ echo: (p) => p }, { loop, framing });
+    const client = new Protocol();
+    const [clientT, serverT] = transportPair(client, server, {
+      loop,
+      bufferSize: 4096,
+    });
+    serverT.setWriteBufferLimits(16 * 1024, 4 * 1024);
+    clientT.pauseReading();
+    // 2 MiB of small batches that each ask for ~110 bytes per 2 bytes sent.
+    const line = numberBatch(1000);
+    const count = Math.ceil(2 * 1024 * 1024 / line.length);
+    let peak = 0;
+    for (let i = 0; i < count; i++) {
+      clientT.write(frame(framing, line));
+      if (i % 64 === 63) {
+        await loop.advance(0);
+        peak = Math.max(peak, serverT.getWriteBufferSize());
+      }
+    }
+    await loop.advance(1);
+    peak = Math.max(peak, serverT.getWriteBufferSize());
+    // The high-water mark plus a couple of replies (~110 KiB each), not the
+    // ~116 MiB all of them would take.
+    assert(peak < 512 * 1024, `${framing}: write buffer reached ${peak}`);
+    assertFalse(serverT.isReading(), framing);
+    clientT.abort();
+    await loop.advance(1);
+    loop.close();
+  }
+});
+
+Deno.test("JsonRpcProtocol answers everything a slow reader sent, once it reads", async () => {
+  const loop = new VirtualTimeLoop();
+  const server = new JsonRpcProtocol({ echo: (p) => p }, { loop });
+  const client = new Peer();
+  const [clientT, serverT] = transportPair(client, server, {
+    loop,
+    bufferSize: 2048,
+    chunkSize: 1500,
+  });
+  serverT.setWriteBufferLimits(4096, 1024);
+  clientT.pauseReading();
+  const n = 400;
+  const requests = Array.from(
+    { length: n },
+    (_, i) =>
+      `{"jsonrpc":"2.0","method":"echo","params":["${
+        "y".repeat(100)
+      }"],"id":${i}}`,
+  );
+  clientT.write(frame("newline", ...requests));
+  await loop.advance(1);
+  assertFalse(serverT.isReading());
+  clientT.resumeReading();
+  await loop.advance(5);
+  const ids = client.messages("newline").map((m) => (m as { id: number }).id);
+  assertEquals(
+    ids.sort((a, b) => a - b),
+    Array.from({ length: n }, (_, i) => i),
+  );
   clientT.close();
   await loop.advance(1);
   loop.close();
