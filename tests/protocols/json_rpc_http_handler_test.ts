@@ -1,4 +1,9 @@
-import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import { JsonRpcError } from "../../protocols/json_rpc_error.ts";
 import { jsonRpcHttpHandler } from "../../protocols/json_rpc_http_handler.ts";
 import type { JsonRpcMethods } from "../../protocols/json_rpc_protocol.ts";
@@ -179,4 +184,93 @@ Deno.test("jsonRpcHttpHandler() checks its arguments", () => {
     () => jsonRpcHttpHandler({}, { maxMessageBytes: 0 }),
     RangeError,
   );
+});
+
+// --- Limits ------------------------------------------------------------------
+
+Deno.test("jsonRpcHttpHandler() answers a batch over maxBatch with one -32600 error", async () => {
+  let calls = 0;
+  const handler = jsonRpcHttpHandler({ tick: () => ++calls }, { maxBatch: 4 });
+  const item = { jsonrpc: "2.0", method: "tick", id: 1 };
+  const over = await handler(post(JSON.stringify(new Array(5).fill(item))));
+  assertEquals(over.status, 200);
+  const body = await over.json();
+  assertEquals(body.error.code, -32600);
+  assertEquals(body.id, null);
+  assertStringIncludes(body.error.message, "maxBatch=4");
+  assertEquals(calls, 0);
+  const exact = await handler(post(JSON.stringify(new Array(4).fill(item))));
+  assertEquals((await exact.json()).length, 4);
+  assertEquals(calls, 4);
+});
+
+Deno.test("jsonRpcHttpHandler() keeps the reply to a 1 MiB batch of invalid items small", async () => {
+  const handler = jsonRpcHttpHandler({});
+  const body = `[${new Array(520_000).fill("1").join(",")}]`;
+  const response = await handler(post(body));
+  const text = await response.text();
+  assert(text.length < 1024, `reply of ${text.length} bytes`);
+  assertStringIncludes(text, "maxBatch=1000");
+});
+
+Deno.test("jsonRpcHttpHandler() runs at most maxConcurrentCalls of a batch at once", async () => {
+  let running = 0;
+  let peak = 0;
+  const handler = jsonRpcHttpHandler({
+    wait: async ([x]: number[]) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 1));
+      running--;
+      return x;
+    },
+  }, { maxConcurrentCalls: 3 });
+  const batch = Array.from(
+    { length: 10 },
+    (_, i) => ({ jsonrpc: "2.0", method: "wait", params: [i], id: i }),
+  );
+  const response = await handler(post(JSON.stringify(batch)));
+  const got = await response.json() as { result: number }[];
+  assertEquals(got.map((r) => r.result), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assertEquals(peak, 3);
+});
+
+Deno.test("jsonRpcHttpHandler() reports the first failed notification of a request, within its size", async () => {
+  const loop = new VirtualTimeLoop();
+  const contexts: { message: string; exception?: unknown }[] = [];
+  loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx));
+  const handler = jsonRpcHttpHandler({
+    boom: () => {
+      throw new Error("Boom");
+    },
+  }, { loop });
+  const batch = JSON.stringify(
+    Array.from({ length: 500 }, (_, i) => ({
+      jsonrpc: "2.0",
+      method: "boom",
+      params: [i],
+    })),
+  );
+  const response = await handler(post(batch));
+  assertEquals(response.status, 204);
+  assertEquals(contexts.length, 2);
+  assertStringIncludes(contexts[0].message, '"boom"');
+  assertStringIncludes(contexts[1].message, "499 problems");
+  let printed = 0;
+  for (const c of contexts) {
+    printed += c.message.length + 1;
+    if (c.exception !== undefined) printed += Deno.inspect(c.exception).length;
+  }
+  assert(printed <= batch.length, `${printed} > ${batch.length}`);
+  loop.close();
+});
+
+Deno.test("jsonRpcHttpHandler() checks maxBatch and maxConcurrentCalls", () => {
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assertThrows(() => jsonRpcHttpHandler({}, { maxBatch: bad }), RangeError);
+    assertThrows(
+      () => jsonRpcHttpHandler({}, { maxConcurrentCalls: bad }),
+      RangeError,
+    );
+  }
 });

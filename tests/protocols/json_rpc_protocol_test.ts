@@ -1117,6 +1117,15 @@ Deno.test("JsonRpcProtocol checks its options", () => {
     () => new JsonRpcProtocol({}, { timeout: "1" as unknown as number }),
     TypeError,
   );
+  for (const bad of [0, 1.5, -1, Infinity, NaN, "2"]) {
+    for (const name of ["maxBatch", "maxConcurrentCalls"]) {
+      assertThrows(
+        () => new JsonRpcProtocol({}, { [name]: bad }),
+        RangeError,
+        name,
+      );
+    }
+  }
   const p = new JsonRpcProtocol();
   assertEquals([p.framing, p.maxMessageBytes, p.pendingCount, p.transport], [
     "newline",
@@ -1124,6 +1133,8 @@ Deno.test("JsonRpcProtocol checks its options", () => {
     0,
     null,
   ]);
+  assertEquals([p.maxBatch, p.maxConcurrentCalls], [1000, 100]);
+  assertEquals([p.strayResponses, p.failedNotifications], [0, 0]);
 });
 
 Deno.test("JsonRpcProtocol sends requests over a framing its peer can read", () => {
@@ -1355,4 +1366,69 @@ Deno.test("JsonRpcProtocol answers everything a slow reader sent, once it reads"
   clientT.close();
   await loop.advance(1);
   loop.close();
+});
+
+// --- Log floods -----------------------------------------------------------------
+
+/** What the default exception handler would print for these contexts. */
+function printedSize(contexts: ExceptionContext[]): number {
+  let size = 0;
+  for (const { message, exception, ...details } of contexts) {
+    size += message.length + 1;
+    if (Object.keys(details).length > 0) size += Deno.inspect(details).length;
+    if (exception !== undefined) size += Deno.inspect(exception).length;
+  }
+  return size;
+}
+
+Deno.test("JsonRpcProtocol never logs more than a peer flooding it with stray responses and failing notifications sent", async () => {
+  const floods: [string, (i: number) => string][] = [
+    ["stray", (i) => `{"jsonrpc":"2.0","result":${i},"id":${1000 + i}}`],
+    [
+      "stray errors",
+      (i) =>
+        `{"jsonrpc":"2.0","error":{"code":-1,"message":"m","data":${i}},"id":null}`,
+    ],
+    [
+      "notifications",
+      (i) => `{"jsonrpc":"2.0","method":"boom","params":[${i}]}`,
+    ],
+    ["tiny", () => `{"id":1,"result":0}`],
+  ];
+  for (const [name, message] of floods) {
+    for (const count of [1, 3, 2000]) {
+      const { loop, protocol, peer, transport } = await facingPeer({
+        boom: ([i]: number[]) => {
+          throw new Error(`Broken ${i}`);
+        },
+      });
+      const contexts: ExceptionContext[] = [];
+      loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx));
+      const sent = frame(
+        "newline",
+        ...Array.from({ length: count }, (_, i) => message(i)),
+      );
+      peer.send(sent);
+      await loop.advance(1);
+      assertEquals(
+        protocol.strayResponses + protocol.failedNotifications,
+        count,
+        name,
+      );
+      transport.close();
+      await loop.advance(1);
+      const size = printedSize(contexts);
+      assert(
+        size <= sent.length,
+        `${name} x${count}: ${size} bytes of log for ${sent.length} sent`,
+      );
+      // The first report and one summary line at most.
+      assert(contexts.length <= 2, `${name} x${count}: ${contexts.length}`);
+      if (count === 2000) {
+        assertEquals(contexts.length, 2, name);
+        assertStringIncludes(contexts[1].message, "1999 problems");
+      }
+      loop.close();
+    }
+  }
 });
