@@ -1,9 +1,4 @@
-import {
-  assert,
-  assertEquals,
-  assertStringIncludes,
-  assertThrows,
-} from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import { logSize, PeerLog } from "../../protocols/_peer_log.ts";
 
