@@ -107,7 +107,7 @@ Deno.test("JsonRpcProtocol keeps its write buffer bounded for a TCP client that 
     }),
   );
   // The 64 KiB high-water mark plus a few replies, not hundreds of MiB.
-  assert(got.peak < 2 * 1024 * 1024, `write buffer reached ${got.peak}`);
+  assert(got.peak < 1024 * 1024, `write buffer reached ${got.peak}`);
   assertEquals(got.reading, false);
   loop.close();
 });
