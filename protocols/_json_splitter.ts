@@ -79,6 +79,11 @@ export class JsonSplitter extends Protocol {
     this.#onLengthExceeded = onLengthExceeded;
   }
 
+  /** Bytes of an unfinished value held between calls; never above `maxLength`. */
+  get buffered(): number {
+    return this.#len;
+  }
+
   override connectionMade(transport: Transport): void {
     this.#transport = transport;
   }

@@ -47,6 +47,11 @@ const FRAMINGS: readonly JsonRpcFraming[] = ["newline", "length", "raw"];
 const CR = 0x0d;
 
 const encoder = new TextEncoder();
+/**
+ * What a waiting message counts in the inbox beyond its bytes: its framing
+ * and bookkeeping, so that a flood of tiny messages is bounded too.
+ */
+const INBOX_ENTRY_BYTES = 16;
 const DONE: { parsed: Parsed; size: number } = {
   parsed: { ok: false, reply: "" },
   size: 0,
@@ -901,8 +906,9 @@ export class JsonRpcProtocol extends Protocol {
     if (parsed.ok && isResponseOnly(parsed.value, this.maxBatch)) {
       return this.#serve(parsed);
     }
-    this.#inbox.push({ parsed, size: data.length });
-    this.#inboxBytes += data.length;
+    const size = data.length + INBOX_ENTRY_BYTES;
+    this.#inbox.push({ parsed, size });
+    this.#inboxBytes += size;
     this.#updateReading();
   }
 
