@@ -362,6 +362,23 @@ function readResponse(
  * fails on a notification is reported to the loop's exception handler,
  * since no answer can say so.
  *
+ * Limits, so that a hostile or slow peer costs a bounded amount: a message
+ * over `maxMessageBytes` is answered with -32600 and closes the connection;
+ * a batch over `maxBatch` items is answered with one -32600 error and not
+ * run; at most `maxConcurrentCalls` methods run at once, later calls wait
+ * (reading stops once about `maxMessageBytes` of them wait); and while
+ * the transport's write buffer is over its high-water mark (`pauseWriting`)
+ * no new call starts and reading stops, so replies held for a peer that
+ * does not read stay near the high-water mark. The peer's responses to
+ * this side's calls are taken meanwhile.
+ *
+ * Logging: what the peer causes (responses matching no call, notifications
+ * whose method fails) is counted in `strayResponses` and
+ * `failedNotifications`; only the first of each kind per connection goes to
+ * the loop's exception handler, shortened to one line when it would be
+ * longer than what the peer has sent, and one summary line at the end
+ * counts the rest. A peer never makes this side log more than it sent.
+ *
  * Calling: `call(method, params)` returns a `Future` of the result, which
  * fails with a `JsonRpcError` (its `code`, `message` and `data`) when the
  * peer answers with an error, with a `TimeoutError` after the timeout, and
@@ -370,8 +387,8 @@ function readResponse(
  * `notify()` sends a notification; `batch()` sends several calls in one
  * array. Ids are numbers, unique on the connection. A response that comes
  * after its call timed out or was cancelled is ignored; one for an id this
- * side never sent goes to the loop's exception handler. Neither ever
- * breaks the connection.
+ * side never sent is counted and reported as above. Neither ever breaks
+ * the connection.
  *
  * The framing (`framing` option) is the only thing that depends on the
  * transport: the protocol never knows what carries its bytes, so it runs
@@ -458,6 +475,35 @@ function readResponse(
  * await loop.advance(0);
  * loop.close();
  * ```
+ *
+ * @example Limits: a batch over maxBatch gets one error
+ * ```ts
+ * import { JsonRpcError, JsonRpcProtocol } from "@tulip/tulip/protocols";
+ * import { transportPair, VirtualTimeLoop } from "@tulip/tulip/testing";
+ * import { assertEquals, assertInstanceOf } from "@std/assert";
+ *
+ * const loop = new VirtualTimeLoop();
+ * const server = new JsonRpcProtocol(
+ *   { ping: () => "pong" },
+ *   { loop, maxBatch: 2, maxConcurrentCalls: 10 },
+ * );
+ * const client = new JsonRpcProtocol({}, { loop });
+ * transportPair(server, client, { loop });
+ * await loop.advance(0);
+ * const ok = await loop.runUntilComplete(client.batch([{ method: "ping" }, { method: "ping" }]));
+ * assertEquals(ok, ["pong", "pong"]);
+ * // Three calls: the server answers with one error naming no call.
+ * const contexts: string[] = [];
+ * loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx.message));
+ * const over = client.batch([{ method: "ping" }, { method: "ping" }, { method: "ping" }], { timeout: 1 });
+ * await loop.advance(0);
+ * assertEquals(client.strayResponses, 1);
+ * await loop.advance(1);
+ * assertInstanceOf(over.exception(), Error);
+ * client.transport!.close();
+ * await loop.advance(0);
+ * loop.close();
+ * ```
  */
 export class JsonRpcProtocol extends Protocol {
   /** How messages are framed on the transport. */
@@ -502,11 +548,13 @@ export class JsonRpcProtocol extends Protocol {
    * Makes a JSON-RPC endpoint.
    *
    * @param methods The methods this side serves, by name; none by default.
-   * @param options `framing`, `maxMessageBytes`, `timeout` and `loop`.
+   * @param options `framing`, `maxMessageBytes`, `maxBatch`,
+   * `maxConcurrentCalls`, `timeout` and `loop`.
    * @throws {TypeError} When `methods` is not an object, or `timeout` is
    * not a number.
-   * @throws {RangeError} When `framing` is unknown, or `maxMessageBytes`
-   * is not a whole number from 1 to 2^32 - 1.
+   * @throws {RangeError} When `framing` is unknown, `maxMessageBytes` is
+   * not a whole number from 1 to 2^32 - 1, or `maxBatch` or
+   * `maxConcurrentCalls` is not a whole number >= 1.
    */
   constructor(methods?: JsonRpcMethods, options?: JsonRpcProtocolOptions) {
     super();
@@ -659,9 +707,9 @@ export class JsonRpcProtocol extends Protocol {
   }
 
   /**
-   * The peer is not reading our replies fast enough: stop reading its
-   * requests until the write buffer drains, so that neither buffer grows
-   * without bound.
+   * The peer is not reading our replies fast enough: start no new call and
+   * stop reading its requests until the write buffer drains, so that
+   * neither buffer grows without bound.
    */
   override pauseWriting(): void {
     this.#writePaused = true;
