@@ -21,8 +21,6 @@ import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { frame, Peer } from "./_json_rpc_peer.ts";
 
-const RUNS = { numRuns: 150 };
-
 const methods: JsonRpcMethods = {
   echo: (p) => p,
   fail: () => {
