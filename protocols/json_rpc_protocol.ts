@@ -52,8 +52,8 @@ const encoder = new TextEncoder();
  * and bookkeeping, so that a flood of tiny messages is bounded too.
  */
 const INBOX_ENTRY_BYTES = 16;
-const DONE: { parsed: Parsed; size: number } = {
-  parsed: { ok: false, reply: "" },
+const DONE: { data: Uint8Array; size: number } = {
+  data: new Uint8Array(0),
   size: 0,
 };
 
@@ -533,8 +533,8 @@ export class JsonRpcProtocol extends Protocol {
   #closeError: Error | undefined = undefined;
   readonly #limiter: CallLimiter;
   // Messages received while calls could not start (all slots taken, or
-  // replies backed up), in order, with their sizes in bytes.
-  #inbox: { parsed: Parsed; size: number }[] = [];
+  // replies backed up), in order, with what each counts in bytes.
+  #inbox: { data: Uint8Array; size: number }[] = [];
   #inboxHead = 0;
   #inboxBytes = 0;
   #draining = false;
@@ -954,8 +954,10 @@ export class JsonRpcProtocol extends Protocol {
     if (parsed.ok && isResponseOnly(parsed.value, this.maxBatch)) {
       return this.#serve(parsed);
     }
+    // The bytes wait, not the parsed value, which can take several times
+    // their size; they are parsed again when served.
     const size = data.length + INBOX_ENTRY_BYTES;
-    this.#inbox.push({ parsed, size });
+    this.#inbox.push({ data: data.slice(), size });
     this.#inboxBytes += size;
     this.#updateReading();
   }
@@ -985,14 +987,14 @@ export class JsonRpcProtocol extends Protocol {
     this.#draining = true;
     try {
       while (this.#inboxHead < this.#inbox.length && !this.#blocked()) {
-        const { parsed, size } = this.#inbox[this.#inboxHead];
+        const { data, size } = this.#inbox[this.#inboxHead];
         this.#inbox[this.#inboxHead++] = DONE;
         this.#inboxBytes -= size;
         if (this.#inboxHead === this.#inbox.length) {
           this.#inbox = [];
           this.#inboxHead = 0;
         }
-        this.#serve(parsed);
+        this.#serve(parseMessage(data));
       }
     } finally {
       this.#draining = false;
