@@ -23,8 +23,12 @@
  *   values may hold only HTAB, SP, visible ASCII and obs-text. Folded lines
  *   (obs-fold) are rejected.
  * - Chunk sizes are hex digits only and must stay within
- *   `Number.MAX_SAFE_INTEGER`; chunk extensions are checked for stray
- *   characters, then ignored.
+ *   `Number.MAX_SAFE_INTEGER`; chunk extensions must follow RFC 9112's
+ *   `chunk-ext` grammar and stay within `maxChunkExtensionBytes` per
+ *   message, then are ignored.
+ * - A `Host` value and an absolute-form request-target must be what
+ *   `new URL()` accepts, so that a server can build the request's URL
+ *   without failing after the head was accepted.
  *
  * @module
  */
@@ -289,7 +293,8 @@ export interface HttpRequestHead extends HttpMessageHead {
   /**
    * The `Host` value, `""` when there is none (HTTP/1.0). The parser has
    * checked that it is a valid authority: letters, digits and
-   * `-._~!$&'()*+,;=:[]%`, not empty.
+   * `-._~!$&'()*+,;=:[]%`, not empty, and a host and port that `new URL()`
+   * accepts.
    */
   host: string;
   /**
@@ -382,6 +387,14 @@ export interface HttpParserOptions {
    * @default {8192}
    */
   maxLineBytes?: number;
+  /**
+   * The most bytes of chunk extensions (what follows the chunk size on its
+   * line) a chunked body may have in all. Extensions carry no body bytes,
+   * so without this limit a peer could send them without end. Over it: 413.
+   *
+   * @default {16384}
+   */
+  maxChunkExtensionBytes?: number;
 }
 
 // States of the parser. Every state but the last two reads input; DONE
@@ -406,11 +419,18 @@ const COMMA = 44;
 const SEMICOLON = 59;
 const SLASH = 47;
 const STAR = 42;
+const DOT = 46;
+const HYPHEN = 45;
+const EQUALS = 61;
+const DQUOTE = 34;
+const BACKSLASH = 92;
 
 /** 1 for the bytes of a token (field names, methods), else 0. */
 const TCHAR = new Uint8Array(256);
 /** 1 for the bytes allowed in field values and reason phrases, else 0. */
 const FIELD = new Uint8Array(256);
+/** 1 for qdtext, the bytes a quoted-string holds unescaped, else 0. */
+const QDTEXT = new Uint8Array(256);
 /** 1 for the bytes allowed in a `Host` value (RFC 3986 authority), else 0. */
 const HOST_CHARS = new Uint8Array(256);
 /** The value of each hex digit, 255 for other bytes. */
@@ -422,6 +442,8 @@ const HEX = new Uint8Array(256).fill(255);
   FIELD[HTAB] = 1;
   for (let b = 32; b <= 126; b++) FIELD[b] = 1;
   for (let b = 128; b <= 255; b++) FIELD[b] = 1;
+  QDTEXT.set(FIELD);
+  QDTEXT[DQUOTE] = QDTEXT[BACKSLASH] = 0;
   for (
     const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" +
       "0123456789-._~!$&'()*+,;=:[]%"
@@ -450,6 +472,7 @@ const DEFAULT_MAX_HEADER_BYTES = 16384;
 const DEFAULT_MAX_HEADERS = 100;
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_LINE_BYTES = 8192;
+const DEFAULT_MAX_CHUNK_EXTENSION_BYTES = 16384;
 
 /** Decodes bytes one to one into UTF-16 code units (true ISO-8859-1). */
 function latin1(src: Uint8Array, start: number, end: number): string {
@@ -517,6 +540,7 @@ export class HttpParser<H extends HttpMessageHead> {
   readonly #maxHeaders: number;
   readonly #maxBodyBytes: number;
   readonly #maxLineBytes: number;
+  readonly #maxChunkExtensionBytes: number;
   /** Methods of the requests awaiting a response (client side). */
   readonly #methods: string[] | null;
 
@@ -528,6 +552,8 @@ export class HttpParser<H extends HttpMessageHead> {
   #lineSeen = false;
   #remaining = 0;
   #bodyBytes = 0;
+  /** The chunk extension bytes of the current message. */
+  #extensionBytes = 0;
   #crSeen = false;
   /** Input fed while paused (or from inside a callback), not yet parsed. */
   readonly #held: Uint8Array[] = [];
@@ -571,6 +597,10 @@ export class HttpParser<H extends HttpMessageHead> {
     this.#maxLineBytes = checkLimit(
       "maxLineBytes",
       options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    );
+    this.#maxChunkExtensionBytes = checkLimit(
+      "maxChunkExtensionBytes",
+      options.maxChunkExtensionBytes ?? DEFAULT_MAX_CHUNK_EXTENSION_BYTES,
     );
     const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     if (
@@ -835,6 +865,7 @@ export class HttpParser<H extends HttpMessageHead> {
     this.#state = this.#lastMessage ? S_DONE : S_HEAD;
     this.#remaining = 0;
     this.#bodyBytes = 0;
+    this.#extensionBytes = 0;
     this.#cb.onMessageComplete(trailers);
   }
 
@@ -999,25 +1030,24 @@ export class HttpParser<H extends HttpMessageHead> {
       );
     }
     if (i < end) {
-      // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): checked
-      // for stray bytes, otherwise ignored.
-      while (i < end && (src[i] === SP || src[i] === HTAB)) i++;
-      if (i === end || src[i] !== SEMICOLON) {
+      let j = i;
+      while (j < end && isBlank(src[j])) j++;
+      if (j === end || src[j] !== SEMICOLON) {
         this.#fail(
           400,
           "a chunk size is not a hex number",
           excerpt(src, start, end),
         );
       }
-      for (i++; i < end; i++) {
-        if (FIELD[src[i]] === 0) {
-          this.#fail(
-            400,
-            "a chunk extension has an invalid byte",
-            excerpt(src, start, end),
-          );
-        }
+      const n = this.#extensionBytes += end - i;
+      if (n > this.#maxChunkExtensionBytes) {
+        this.#fail(
+          413,
+          "the chunk extensions are larger than maxChunkExtensionBytes " +
+            `(${this.#maxChunkExtensionBytes})`,
+        );
       }
+      this.#chunkExtensions(src, j, end, start);
     }
     if (size === 0) {
       this.#state = S_TRAILERS;
@@ -1033,6 +1063,64 @@ export class HttpParser<H extends HttpMessageHead> {
     this.#bodyBytes += size;
     this.#remaining = size;
     this.#state = S_CHUNK_DATA;
+  }
+
+  /**
+   * Checks that `src[i, end)`, which starts with ";", is a chunk-ext
+   * (RFC 9112 §7.1.1): *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS
+   * chunk-ext-val ] ), a name being a token and a value a token or a
+   * quoted-string. The extensions are then ignored.
+   */
+  #chunkExtensions(src: Uint8Array, i: number, end: number, line: number) {
+    const bad = (why: string): never =>
+      this.#fail(400, `a chunk extension ${why}`, excerpt(src, line, end));
+    // A byte no part of the grammar allows, outside a quoted-string.
+    const stray = (x: number) =>
+      x !== SEMICOLON && x !== EQUALS && x !== DQUOTE && !isBlank(x) &&
+      TCHAR[x] === 0;
+    while (i < end) {
+      // At ";".
+      i++;
+      while (i < end && isBlank(src[i])) i++;
+      let k = i;
+      while (k < end && TCHAR[src[k]] === 1) k++;
+      if (k < end && stray(src[k])) bad("has an invalid byte");
+      if (k === i) bad("has an empty name");
+      i = k;
+      while (k < end && isBlank(src[k])) k++;
+      if (k < end && src[k] === EQUALS) {
+        k++;
+        while (k < end && isBlank(src[k])) k++;
+        if (k < end && src[k] === DQUOTE) {
+          for (k++;; k++) {
+            if (k === end) bad("has an unclosed quoted-string");
+            const x = src[k];
+            if (x === DQUOTE) break;
+            if (x === BACKSLASH) {
+              if (++k === end) bad("has an unclosed quoted-string");
+              if (FIELD[src[k]] === 0) bad("has an invalid byte");
+            } else if (QDTEXT[x] === 0) bad("has an invalid byte");
+          }
+          k++;
+        } else {
+          const v = k;
+          while (k < end && TCHAR[src[k]] === 1) k++;
+          if (k < end && stray(src[k])) bad("has an invalid byte");
+          if (k === v) bad("has an empty value");
+        }
+        i = k;
+        while (k < end && isBlank(src[k])) k++;
+      }
+      // BWS belongs before ";" only: trailing blanks, or anything else here,
+      // break the grammar.
+      if (k === end ? k !== i : src[k] !== SEMICOLON) {
+        if (k < end && (src[k] === EQUALS || stray(src[k]))) {
+          bad("has an invalid byte");
+        }
+        bad("is malformed");
+      }
+      i = k;
+    }
   }
 
   /**
@@ -1306,6 +1394,13 @@ export class HttpParser<H extends HttpMessageHead> {
       b = i++;
       c = i;
       while (src[i] > 32 && src[i] < 127) i++;
+      if (i > c && src[i] === CR) {
+        this.#badStartLine(
+          src,
+          start,
+          "the request line has no HTTP version (HTTP/0.9 is not supported)",
+        );
+      }
       if (i === c || src[i] !== SP) {
         this.#badStartLine(
           src,
@@ -1401,6 +1496,17 @@ export class HttpParser<H extends HttpMessageHead> {
           400,
           "the Host field is not a valid host",
           excerpt(src, f.hostStart, f.hostEnd),
+        );
+      }
+      if (
+        targetForm(src, c, d) === "absolute" &&
+        // The target is visible ASCII.
+        !URL.canParse(DECODER.decode(src.subarray(c, d)))
+      ) {
+        this.#fail(
+          400,
+          "the request-target is not a valid URL",
+          excerpt(src, c, d),
         );
       }
       bodyKind = this.#bodyFraming(f, minor);
@@ -1652,13 +1758,85 @@ function internMethod(src: Uint8Array, a: number, b: number): string {
   return latin1(src, a, b);
 }
 
-/** Whether `src[start, end)` is a valid `Host` value (RFC 3986 authority). */
+/**
+ * Whether `src[start, end)` is a valid `Host` value: an RFC 3986 authority
+ * (without userinfo) that `new URL()` also accepts as host and port.
+ */
 function validHost(src: Uint8Array, start: number, end: number): boolean {
   if (start === end) return false;
-  for (let i = start; i < end; i++) {
-    if (HOST_CHARS[src[i]] === 0) return false;
+  // The usual shapes are decided here: a name of letters, digits, "-" and
+  // "." whose last label starts with a letter and no label is punycode
+  // ("xn--"), or a dotted-quad IPv4 address, then an optional port up to
+  // 65535. Anything else, if made of authority characters, is left to the
+  // URL parser (percent-escapes, IPv6, IDNA, other IPv4 spellings).
+  let simple = true;
+  let i = start;
+  let label = start;
+  let digitsOnly = true;
+  let quad = true; // no part over 255 or with a leading zero
+  let parts = 0;
+  let partValue = 0;
+  for (; i < end; i++) {
+    const x = src[i];
+    if (x === COLON) break;
+    if (HOST_CHARS[x] === 0) return false;
+    if (!simple) continue;
+    if (x === DOT) {
+      if (i === label) simple = false;
+      parts++;
+      label = i + 1;
+      digitsOnly = true;
+      partValue = 0;
+      continue;
+    }
+    const lower = x | 0x20;
+    if (x >= 48 && x <= 57) {
+      // A part like "09" or "0127" is octal to the URL parser.
+      if (i > label && partValue === 0) quad = false;
+      partValue = partValue * 10 + x - 48;
+      if (partValue > 255) quad = false;
+    } else if ((lower >= 97 && lower <= 122) || x === HYPHEN) {
+      if (i === label) {
+        if (x === HYPHEN) simple = false;
+        // "xn--": punycode, which the URL parser checks.
+        if (
+          (lower === 120) && i + 3 < end && (src[i + 1] | 0x20) === 110 &&
+          src[i + 2] === HYPHEN && src[i + 3] === HYPHEN
+        ) simple = false;
+      }
+      digitsOnly = false;
+    } else simple = false;
   }
-  return true;
+  if (simple) {
+    const hostEnd = i;
+    if (label === hostEnd) simple = false; // empty last label
+    else if (digitsOnly) {
+      // All-digit last label: the name must be a dotted quad.
+      for (let k = start; k < hostEnd && simple; k++) {
+        const x = src[k];
+        if (x !== DOT && (x < 48 || x > 57)) simple = false;
+      }
+      if (parts !== 3 || !quad) simple = false;
+    } else if (src[label] >= 48 && src[label] <= 57) simple = false;
+  }
+  if (simple && i < end) {
+    // The port: digits only, at most 65535.
+    let port = 0;
+    for (let k = i + 1; k < end; k++) {
+      const x = src[k];
+      if (x < 48 || x > 57) {
+        if (HOST_CHARS[x] === 0) return false;
+        simple = false;
+        break;
+      }
+      port = port * 10 + x - 48;
+      if (port > 65535) return false;
+    }
+  }
+  if (simple) return true;
+  for (let k = i; k < end; k++) if (HOST_CHARS[src[k]] === 0) return false;
+  const host = latin1(src, start, end);
+  return URL.canParse(`http://${host}/`);
 }
 
 /** The form of the request-target `src[c, d)`. */
