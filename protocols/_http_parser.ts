@@ -433,6 +433,18 @@ const FIELD = new Uint8Array(256);
 const QDTEXT = new Uint8Array(256);
 /** 1 for the bytes allowed in a `Host` value (RFC 3986 authority), else 0. */
 const HOST_CHARS = new Uint8Array(256);
+/**
+ * The class of each byte in a `Host` value: one bit each for letters,
+ * digits, ".", "-", ":", the other authority characters, and the rest.
+ */
+const HOST_CLASS = new Uint8Array(256);
+const H_LETTER = 1;
+const H_DIGIT = 2;
+const H_DOT = 4;
+const H_HYPHEN = 8;
+const H_COLON = 16;
+const H_OTHER = 32;
+const H_INVALID = 64;
 /** The value of each hex digit, 255 for other bytes. */
 const HEX = new Uint8Array(256).fill(255);
 {
@@ -448,6 +460,21 @@ const HEX = new Uint8Array(256).fill(255);
     const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" +
       "0123456789-._~!$&'()*+,;=:[]%"
   ) HOST_CHARS[c.charCodeAt(0)] = 1;
+  for (let b = 0; b < 256; b++) {
+    HOST_CLASS[b] = HOST_CHARS[b] === 0
+      ? H_INVALID
+      : (b | 0x20) >= 97 && (b | 0x20) <= 122
+      ? H_LETTER
+      : b >= 48 && b <= 57
+      ? H_DIGIT
+      : b === DOT
+      ? H_DOT
+      : b === HYPHEN
+      ? H_HYPHEN
+      : b === COLON
+      ? H_COLON
+      : H_OTHER;
+  }
   for (let b = 0; b <= 9; b++) HEX[48 + b] = b;
   for (let b = 0; b < 6; b++) HEX[65 + b] = HEX[97 + b] = 10 + b;
 }
@@ -1763,80 +1790,77 @@ function internMethod(src: Uint8Array, a: number, b: number): string {
  * (without userinfo) that `new URL()` also accepts as host and port.
  */
 function validHost(src: Uint8Array, start: number, end: number): boolean {
-  if (start === end) return false;
-  // The usual shapes are decided here: a name of letters, digits, "-" and
-  // "." whose last label starts with a letter and no label is punycode
-  // ("xn--"), or a dotted-quad IPv4 address, then an optional port up to
-  // 65535. Anything else, if made of authority characters, is left to the
-  // URL parser (percent-escapes, IPv6, IDNA, other IPv4 spellings).
-  let simple = true;
+  // The usual shapes are decided here, in a pass or two over the bytes: a
+  // name of letters, digits, "-" and "." whose last label starts with a
+  // letter (so the URL parser does not read it as an IPv4 address) and
+  // where no label is punycode ("xn--"), or a plain dotted-quad IPv4
+  // address; then an optional port up to 65535. Anything else made of
+  // authority characters (percent-escapes, IPv6, other IPv4 spellings,
+  // IDNA) is left to the URL parser.
+  let mask = 0;
   let i = start;
-  let label = start;
-  let digitsOnly = true;
-  let quad = true; // no part over 255 or with a leading zero
-  let parts = 0;
-  let partValue = 0;
   for (; i < end; i++) {
-    const x = src[i];
-    if (x === COLON) break;
-    if (HOST_CHARS[x] === 0) return false;
-    if (!simple) continue;
-    if (x === DOT) {
-      if (i === label) simple = false;
-      parts++;
-      label = i + 1;
-      digitsOnly = true;
-      partValue = 0;
-      continue;
-    }
-    const lower = x | 0x20;
-    if (x >= 48 && x <= 57) {
-      // A part like "09" or "0127" is octal to the URL parser.
-      if (i > label && partValue === 0) quad = false;
-      partValue = partValue * 10 + x - 48;
-      if (partValue > 255) quad = false;
-    } else if ((lower >= 97 && lower <= 122) || x === HYPHEN) {
-      if (i === label) {
-        if (x === HYPHEN) simple = false;
-        // "xn--": punycode, which the URL parser checks.
-        if (
-          (lower === 120) && i + 3 < end && (src[i + 1] | 0x20) === 110 &&
-          src[i + 2] === HYPHEN && src[i + 3] === HYPHEN
-        ) simple = false;
-      }
-      digitsOnly = false;
-    } else simple = false;
+    const k = HOST_CLASS[src[i]];
+    if (k === H_COLON) break;
+    mask |= k;
   }
+  let simple = i > start &&
+    (mask & ~(H_LETTER | H_DIGIT | H_DOT | H_HYPHEN)) === 0;
   if (simple) {
-    const hostEnd = i;
-    if (label === hostEnd) simple = false; // empty last label
-    else if (digitsOnly) {
-      // All-digit last label: the name must be a dotted quad.
-      for (let k = start; k < hostEnd && simple; k++) {
-        const x = src[k];
-        if (x !== DOT && (x < 48 || x > 57)) simple = false;
-      }
-      if (parts !== 3 || !quad) simple = false;
-    } else if (src[label] >= 48 && src[label] <= 57) simple = false;
+    if ((mask & (H_LETTER | H_HYPHEN)) === 0) {
+      simple = dottedQuad(src, start, i);
+    } else {
+      let k = i;
+      while (k > start && src[k - 1] !== DOT) k--;
+      simple = k < i && HOST_CLASS[src[k]] === H_LETTER &&
+        ((mask & H_HYPHEN) === 0 || !hasPunycode(src, start, i));
+    }
   }
   if (simple && i < end) {
-    // The port: digits only, at most 65535.
     let port = 0;
-    for (let k = i + 1; k < end; k++) {
+    for (let k = i + 1; k < end && simple; k++) {
       const x = src[k];
-      if (x < 48 || x > 57) {
-        if (HOST_CHARS[x] === 0) return false;
-        simple = false;
-        break;
-      }
       port = port * 10 + x - 48;
-      if (port > 65535) return false;
+      simple = x >= 48 && x <= 57 && port <= 65535;
     }
   }
   if (simple) return true;
-  for (let k = i; k < end; k++) if (HOST_CHARS[src[k]] === 0) return false;
-  const host = latin1(src, start, end);
-  return URL.canParse(`http://${host}/`);
+  if (start === end) return false;
+  for (let k = start; k < end; k++) if (HOST_CHARS[src[k]] === 0) return false;
+  return URL.canParse(`http://${latin1(src, start, end)}/`);
+}
+
+/** Whether `src[start, end)` is a dotted quad: four parts 0 to 255, no leading 0. */
+function dottedQuad(src: Uint8Array, start: number, end: number): boolean {
+  let dots = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = start; i < end; i++) {
+    const x = src[i];
+    if (x === DOT) {
+      if (digits === 0) return false;
+      dots++;
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    if (digits === 1 && value === 0) return false;
+    value = value * 10 + x - 48;
+    if (++digits > 3 || value > 255) return false;
+  }
+  return dots === 3 && digits > 0;
+}
+
+/** Whether a label of the name `src[start, end)` starts with "xn--". */
+function hasPunycode(src: Uint8Array, start: number, end: number): boolean {
+  for (let j = start + 2; j + 1 < end; j++) {
+    if (
+      src[j] === HYPHEN && src[j + 1] === HYPHEN &&
+      (src[j - 1] | 0x20) === 110 && (src[j - 2] | 0x20) === 120 &&
+      (j - 2 === start || src[j - 3] === DOT)
+    ) return true;
+  }
+  return false;
 }
 
 /** The form of the request-target `src[c, d)`. */
