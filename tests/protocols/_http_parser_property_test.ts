@@ -413,6 +413,53 @@ Deno.test("HttpRequestParser reads well-formed requests back exactly", () => {
   );
 });
 
+Deno.test("HttpResponseParser reads well-formed responses back exactly", () => {
+  const wellFormed = fc.record({
+    status: fc.constantFrom(200, 201, 404, 500),
+    reason: fc.constantFrom("OK", "", "Not Found", "caf\xe9"),
+    fields,
+    body: bodies(fc.constantFrom("", ";a", " ; a = b", ';q="x\\"y"')),
+  });
+  fc.assert(
+    fc.property(
+      fc.array(wellFormed, { minLength: 1, maxLength: 3 }),
+      content,
+      cutPoints,
+      (list, last, points) => {
+        // A response with no framing fields runs until the connection
+        // closes: only the last one may.
+        const wire = list.map((r) =>
+          `HTTP/1.1 ${r.status} ${r.reason}\r\n` +
+          r.fields.map(([n, v]) => `${n}: ${v}\r\n`).join("") +
+          (r.body.fields || "Content-Length: 0\r\n") + "\r\n" + r.body.wire
+        ).join("") + "HTTP/1.0 200 OK\r\n\r\n" + last;
+        const events = parse("response", cut(bytes(wire), points), {
+          options: {},
+          methods: [...list.map(() => "GET"), "GET"],
+          eof: true,
+        });
+        const heads = events.filter((e) => "head" in e) as Array<
+          { head: Record<string, unknown> }
+        >;
+        assertEquals(
+          heads.map((e) => [e.head.status, e.head.reason]),
+          [...list.map((r) => [r.status, r.reason]), [200, "OK"]],
+        );
+        const got: string[] = [];
+        let current: string | null = null;
+        for (const e of events) {
+          assert(!("error" in e), JSON.stringify(e));
+          if ("head" in e) current = "";
+          else if ("body" in e) current += e.body;
+          else if ("complete" in e) got.push(current!);
+        }
+        assertEquals(got, [...list.map((r) => r.body.data), last]);
+      },
+    ),
+    settings(200),
+  );
+});
+
 Deno.test("HttpRequestParser accepts a Host value exactly when a URL can hold it", () => {
   fc.assert(
     fc.property(
