@@ -635,7 +635,8 @@ export class HttpClientProtocol extends Protocol {
     const timeout = timing === T_HEAD
       ? this.#headersTimeout
       : this.#bodyTimeout;
-    if (timing === this.#timing && timing !== T_BODY) return;
+    // The same wait goes on: sending another request is no progress.
+    if (timing === this.#timing) return;
     this.#timing = timing;
     if (timing === T_NONE || timeout === Infinity) {
       this.#timer?.cancel();

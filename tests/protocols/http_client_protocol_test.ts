@@ -658,6 +658,25 @@ Deno.test("HttpClientProtocol fails a body with no data for bodyTimeout and clos
   loop.close();
 });
 
+Deno.test("HttpClientProtocol bodyTimeout is not restarted by sending more requests", async () => {
+  const { loop, client, send } = await hostile({ bodyTimeout: 5 });
+  const a = client.request(new Request("http://h/a"));
+  send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+  const response = await loop.runUntilComplete(a);
+  const text = response.text();
+  text.catch(() => {});
+  const later: Array<Promise<unknown>> = [];
+  for (let i = 0; i < 4; i++) {
+    await loop.advance(1);
+    const f = client.request(new Request("http://h/b"));
+    later.push(Promise.resolve(f).catch(() => {}));
+  }
+  await loop.advance(1.1);
+  await assertRejects(() => text, TimeoutError, "bodyTimeout");
+  await loop.runUntilComplete(Promise.all(later));
+  loop.close();
+});
+
 Deno.test("HttpClientProtocol waits 60 s for body data by default", async () => {
   const { loop, client, send } = await hostile();
   const a = client.request(new Request("http://h/"));
