@@ -23,8 +23,12 @@
  *   values may hold only HTAB, SP, visible ASCII and obs-text. Folded lines
  *   (obs-fold) are rejected.
  * - Chunk sizes are hex digits only and must stay within
- *   `Number.MAX_SAFE_INTEGER`; chunk extensions are checked for stray
- *   characters, then ignored.
+ *   `Number.MAX_SAFE_INTEGER`; chunk extensions must follow RFC 9112's
+ *   `chunk-ext` grammar and stay within `maxChunkExtensionBytes` per
+ *   message, then are ignored.
+ * - A `Host` value and an absolute-form request-target must be what
+ *   `new URL()` accepts, so that a server can build the request's URL
+ *   without failing after the head was accepted.
  *
  * @module
  */
@@ -289,7 +293,8 @@ export interface HttpRequestHead extends HttpMessageHead {
   /**
    * The `Host` value, `""` when there is none (HTTP/1.0). The parser has
    * checked that it is a valid authority: letters, digits and
-   * `-._~!$&'()*+,;=:[]%`, not empty.
+   * `-._~!$&'()*+,;=:[]%`, not empty, and a host and port that `new URL()`
+   * accepts.
    */
   host: string;
   /**
@@ -382,6 +387,14 @@ export interface HttpParserOptions {
    * @default {8192}
    */
   maxLineBytes?: number;
+  /**
+   * The most bytes of chunk extensions (what follows the chunk size on its
+   * line) a chunked body may have in all. Extensions carry no body bytes,
+   * so without this limit a peer could send them without end. Over it: 413.
+   *
+   * @default {16384}
+   */
+  maxChunkExtensionBytes?: number;
 }
 
 // States of the parser. Every state but the last two reads input; DONE
@@ -406,13 +419,32 @@ const COMMA = 44;
 const SEMICOLON = 59;
 const SLASH = 47;
 const STAR = 42;
+const DOT = 46;
+const HYPHEN = 45;
+const EQUALS = 61;
+const DQUOTE = 34;
+const BACKSLASH = 92;
 
 /** 1 for the bytes of a token (field names, methods), else 0. */
 const TCHAR = new Uint8Array(256);
 /** 1 for the bytes allowed in field values and reason phrases, else 0. */
 const FIELD = new Uint8Array(256);
+/** 1 for qdtext, the bytes a quoted-string holds unescaped, else 0. */
+const QDTEXT = new Uint8Array(256);
 /** 1 for the bytes allowed in a `Host` value (RFC 3986 authority), else 0. */
 const HOST_CHARS = new Uint8Array(256);
+/**
+ * The class of each byte in a `Host` value: one bit each for letters,
+ * digits, ".", "-", ":", the other authority characters, and the rest.
+ */
+const HOST_CLASS = new Uint8Array(256);
+const H_LETTER = 1;
+const H_DIGIT = 2;
+const H_DOT = 4;
+const H_HYPHEN = 8;
+const H_COLON = 16;
+const H_OTHER = 32;
+const H_INVALID = 64;
 /** The value of each hex digit, 255 for other bytes. */
 const HEX = new Uint8Array(256).fill(255);
 {
@@ -422,10 +454,27 @@ const HEX = new Uint8Array(256).fill(255);
   FIELD[HTAB] = 1;
   for (let b = 32; b <= 126; b++) FIELD[b] = 1;
   for (let b = 128; b <= 255; b++) FIELD[b] = 1;
+  QDTEXT.set(FIELD);
+  QDTEXT[DQUOTE] = QDTEXT[BACKSLASH] = 0;
   for (
     const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" +
       "0123456789-._~!$&'()*+,;=:[]%"
   ) HOST_CHARS[c.charCodeAt(0)] = 1;
+  for (let b = 0; b < 256; b++) {
+    HOST_CLASS[b] = HOST_CHARS[b] === 0
+      ? H_INVALID
+      : (b | 0x20) >= 97 && (b | 0x20) <= 122
+      ? H_LETTER
+      : b >= 48 && b <= 57
+      ? H_DIGIT
+      : b === DOT
+      ? H_DOT
+      : b === HYPHEN
+      ? H_HYPHEN
+      : b === COLON
+      ? H_COLON
+      : H_OTHER;
+  }
   for (let b = 0; b <= 9; b++) HEX[48 + b] = b;
   for (let b = 0; b < 6; b++) HEX[65 + b] = HEX[97 + b] = 10 + b;
 }
@@ -450,6 +499,7 @@ const DEFAULT_MAX_HEADER_BYTES = 16384;
 const DEFAULT_MAX_HEADERS = 100;
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_LINE_BYTES = 8192;
+const DEFAULT_MAX_CHUNK_EXTENSION_BYTES = 16384;
 
 /** Decodes bytes one to one into UTF-16 code units (true ISO-8859-1). */
 function latin1(src: Uint8Array, start: number, end: number): string {
@@ -517,6 +567,7 @@ export class HttpParser<H extends HttpMessageHead> {
   readonly #maxHeaders: number;
   readonly #maxBodyBytes: number;
   readonly #maxLineBytes: number;
+  readonly #maxChunkExtensionBytes: number;
   /** Methods of the requests awaiting a response (client side). */
   readonly #methods: string[] | null;
 
@@ -528,6 +579,8 @@ export class HttpParser<H extends HttpMessageHead> {
   #lineSeen = false;
   #remaining = 0;
   #bodyBytes = 0;
+  /** The chunk extension bytes of the current message. */
+  #extensionBytes = 0;
   #crSeen = false;
   /** Input fed while paused (or from inside a callback), not yet parsed. */
   readonly #held: Uint8Array[] = [];
@@ -571,6 +624,10 @@ export class HttpParser<H extends HttpMessageHead> {
     this.#maxLineBytes = checkLimit(
       "maxLineBytes",
       options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    );
+    this.#maxChunkExtensionBytes = checkLimit(
+      "maxChunkExtensionBytes",
+      options.maxChunkExtensionBytes ?? DEFAULT_MAX_CHUNK_EXTENSION_BYTES,
     );
     const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     if (
@@ -835,6 +892,7 @@ export class HttpParser<H extends HttpMessageHead> {
     this.#state = this.#lastMessage ? S_DONE : S_HEAD;
     this.#remaining = 0;
     this.#bodyBytes = 0;
+    this.#extensionBytes = 0;
     this.#cb.onMessageComplete(trailers);
   }
 
@@ -999,25 +1057,24 @@ export class HttpParser<H extends HttpMessageHead> {
       );
     }
     if (i < end) {
-      // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): checked
-      // for stray bytes, otherwise ignored.
-      while (i < end && (src[i] === SP || src[i] === HTAB)) i++;
-      if (i === end || src[i] !== SEMICOLON) {
+      let j = i;
+      while (j < end && isBlank(src[j])) j++;
+      if (j === end || src[j] !== SEMICOLON) {
         this.#fail(
           400,
           "a chunk size is not a hex number",
           excerpt(src, start, end),
         );
       }
-      for (i++; i < end; i++) {
-        if (FIELD[src[i]] === 0) {
-          this.#fail(
-            400,
-            "a chunk extension has an invalid byte",
-            excerpt(src, start, end),
-          );
-        }
+      const n = this.#extensionBytes += end - i;
+      if (n > this.#maxChunkExtensionBytes) {
+        this.#fail(
+          413,
+          "the chunk extensions are larger than maxChunkExtensionBytes " +
+            `(${this.#maxChunkExtensionBytes})`,
+        );
       }
+      this.#chunkExtensions(src, j, end, start);
     }
     if (size === 0) {
       this.#state = S_TRAILERS;
@@ -1033,6 +1090,64 @@ export class HttpParser<H extends HttpMessageHead> {
     this.#bodyBytes += size;
     this.#remaining = size;
     this.#state = S_CHUNK_DATA;
+  }
+
+  /**
+   * Checks that `src[i, end)`, which starts with ";", is a chunk-ext
+   * (RFC 9112 §7.1.1): *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS
+   * chunk-ext-val ] ), a name being a token and a value a token or a
+   * quoted-string. The extensions are then ignored.
+   */
+  #chunkExtensions(src: Uint8Array, i: number, end: number, line: number) {
+    const bad = (why: string): never =>
+      this.#fail(400, `a chunk extension ${why}`, excerpt(src, line, end));
+    // A byte no part of the grammar allows, outside a quoted-string.
+    const stray = (x: number) =>
+      x !== SEMICOLON && x !== EQUALS && x !== DQUOTE && !isBlank(x) &&
+      TCHAR[x] === 0;
+    while (i < end) {
+      // At ";".
+      i++;
+      while (i < end && isBlank(src[i])) i++;
+      let k = i;
+      while (k < end && TCHAR[src[k]] === 1) k++;
+      if (k < end && stray(src[k])) bad("has an invalid byte");
+      if (k === i) bad("has an empty name");
+      i = k;
+      while (k < end && isBlank(src[k])) k++;
+      if (k < end && src[k] === EQUALS) {
+        k++;
+        while (k < end && isBlank(src[k])) k++;
+        if (k < end && src[k] === DQUOTE) {
+          for (k++;; k++) {
+            if (k === end) bad("has an unclosed quoted-string");
+            const x = src[k];
+            if (x === DQUOTE) break;
+            if (x === BACKSLASH) {
+              if (++k === end) bad("has an unclosed quoted-string");
+              if (FIELD[src[k]] === 0) bad("has an invalid byte");
+            } else if (QDTEXT[x] === 0) bad("has an invalid byte");
+          }
+          k++;
+        } else {
+          const v = k;
+          while (k < end && TCHAR[src[k]] === 1) k++;
+          if (k < end && stray(src[k])) bad("has an invalid byte");
+          if (k === v) bad("has an empty value");
+        }
+        i = k;
+        while (k < end && isBlank(src[k])) k++;
+      }
+      // BWS belongs before ";" only: trailing blanks, or anything else here,
+      // break the grammar.
+      if (k === end ? k !== i : src[k] !== SEMICOLON) {
+        if (k < end && (src[k] === EQUALS || stray(src[k]))) {
+          bad("has an invalid byte");
+        }
+        bad("is malformed");
+      }
+      i = k;
+    }
   }
 
   /**
@@ -1306,6 +1421,13 @@ export class HttpParser<H extends HttpMessageHead> {
       b = i++;
       c = i;
       while (src[i] > 32 && src[i] < 127) i++;
+      if (i > c && src[i] === CR) {
+        this.#badStartLine(
+          src,
+          start,
+          "the request line has no HTTP version (HTTP/0.9 is not supported)",
+        );
+      }
       if (i === c || src[i] !== SP) {
         this.#badStartLine(
           src,
@@ -1401,6 +1523,17 @@ export class HttpParser<H extends HttpMessageHead> {
           400,
           "the Host field is not a valid host",
           excerpt(src, f.hostStart, f.hostEnd),
+        );
+      }
+      if (
+        targetForm(src, c, d) === "absolute" &&
+        // The target is visible ASCII.
+        !URL.canParse(DECODER.decode(src.subarray(c, d)))
+      ) {
+        this.#fail(
+          400,
+          "the request-target is not a valid URL",
+          excerpt(src, c, d),
         );
       }
       bodyKind = this.#bodyFraming(f, minor);
@@ -1652,13 +1785,82 @@ function internMethod(src: Uint8Array, a: number, b: number): string {
   return latin1(src, a, b);
 }
 
-/** Whether `src[start, end)` is a valid `Host` value (RFC 3986 authority). */
+/**
+ * Whether `src[start, end)` is a valid `Host` value: an RFC 3986 authority
+ * (without userinfo) that `new URL()` also accepts as host and port.
+ */
 function validHost(src: Uint8Array, start: number, end: number): boolean {
-  if (start === end) return false;
-  for (let i = start; i < end; i++) {
-    if (HOST_CHARS[src[i]] === 0) return false;
+  // The usual shapes are decided here, in a pass or two over the bytes: a
+  // name of letters, digits, "-" and "." whose last label starts with a
+  // letter (so the URL parser does not read it as an IPv4 address) and
+  // where no label is punycode ("xn--"), or a plain dotted-quad IPv4
+  // address; then an optional port up to 65535. Anything else made of
+  // authority characters (percent-escapes, IPv6, other IPv4 spellings,
+  // IDNA) is left to the URL parser.
+  let mask = 0;
+  let i = start;
+  for (; i < end; i++) {
+    const k = HOST_CLASS[src[i]];
+    if (k === H_COLON) break;
+    mask |= k;
   }
-  return true;
+  let simple = i > start &&
+    (mask & ~(H_LETTER | H_DIGIT | H_DOT | H_HYPHEN)) === 0;
+  if (simple) {
+    if ((mask & (H_LETTER | H_HYPHEN)) === 0) {
+      simple = dottedQuad(src, start, i);
+    } else {
+      let k = i;
+      while (k > start && src[k - 1] !== DOT) k--;
+      simple = k < i && HOST_CLASS[src[k]] === H_LETTER &&
+        ((mask & H_HYPHEN) === 0 || !hasPunycode(src, start, i));
+    }
+  }
+  if (simple && i < end) {
+    let port = 0;
+    for (let k = i + 1; k < end && simple; k++) {
+      const x = src[k];
+      port = port * 10 + x - 48;
+      simple = x >= 48 && x <= 57 && port <= 65535;
+    }
+  }
+  if (simple) return true;
+  if (start === end) return false;
+  for (let k = start; k < end; k++) if (HOST_CHARS[src[k]] === 0) return false;
+  return URL.canParse(`http://${latin1(src, start, end)}/`);
+}
+
+/** Whether `src[start, end)` is a dotted quad: four parts 0 to 255, no leading 0. */
+function dottedQuad(src: Uint8Array, start: number, end: number): boolean {
+  let dots = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = start; i < end; i++) {
+    const x = src[i];
+    if (x === DOT) {
+      if (digits === 0) return false;
+      dots++;
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    if (digits === 1 && value === 0) return false;
+    value = value * 10 + x - 48;
+    if (++digits > 3 || value > 255) return false;
+  }
+  return dots === 3 && digits > 0;
+}
+
+/** Whether a label of the name `src[start, end)` starts with "xn--". */
+function hasPunycode(src: Uint8Array, start: number, end: number): boolean {
+  for (let j = start + 2; j + 1 < end; j++) {
+    if (
+      src[j] === HYPHEN && src[j + 1] === HYPHEN &&
+      (src[j - 1] | 0x20) === 110 && (src[j - 2] | 0x20) === 120 &&
+      (j - 2 === start || src[j - 3] === DOT)
+    ) return true;
+  }
+  return false;
 }
 
 /** The form of the request-target `src[c, d)`. */

@@ -261,6 +261,15 @@ export class ChunkProtocol extends Protocol {
   }
 
   /**
+   * The bytes held for a chunk not yet complete (while an over-long chunk
+   * is skipped, only a possible start of the delimiter). Never more than
+   * `maxLength + delimiter.length - 1`.
+   */
+  get bufferedBytes(): number {
+    return this.#len;
+  }
+
+  /**
    * Returns `true` while raw mode is on (see `setRawMode()`).
    *
    * @returns Whether bytes bypass the framing.

@@ -5,10 +5,11 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import { Future } from "../futures/future.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { TimerHandle } from "../loop/handle.ts";
 import type { Transport } from "../transports/transport.ts";
 import { knownBodyLength, staticBody } from "./_deno_body.ts";
 import { connectionReset } from "./_deno_errors.ts";
@@ -31,31 +32,64 @@ import { Protocol } from "./protocol.ts";
 /** Options for {@linkcode HttpClientProtocol}. */
 export interface HttpClientProtocolOptions {
   /**
-   * The most bytes a response head may take. Over it the response fails
-   * and the connection closes.
+   * How long, in seconds, a request waits for its response head once it is
+   * sent (with its body) and the responses before it have ended. Bytes of
+   * a head arriving slowly, and 1xx responses, do not restart it. Past it
+   * the request fails with a `TimeoutError` and the connection is
+   * aborted. `Infinity` waits for ever.
+   *
+   * @default {60}
+   */
+  headersTimeout?: number;
+  /**
+   * How long, in seconds, a response body may go without a byte arriving
+   * while its reader wants more. The time the body waits for its reader
+   * (over 64 KiB unread, reading is paused) does not count. Past it the
+   * body stream fails with a `TimeoutError` and the connection is
+   * aborted. `Infinity` waits for ever.
+   *
+   * @default {60}
+   */
+  bodyTimeout?: number;
+  /**
+   * The most bytes a response head (or the trailer section of a chunked
+   * body) may take. Over it the response fails with an `HttpParseError`
+   * and the connection is aborted; no more than this is buffered.
    *
    * @default {16384}
    */
   maxHeaderBytes?: number;
   /**
-   * The most header fields a response may have.
+   * The most header fields a response may have. Over it the response fails
+   * with an `HttpParseError` and the connection is aborted.
    *
    * @default {100}
    */
   maxHeaders?: number;
   /**
-   * The most body bytes a response may have, or `Infinity`. Over it the
-   * body stream fails and the connection closes.
+   * The most body bytes a response may have, or `Infinity`. A larger
+   * `Content-Length` fails the request; a body that grows past it fails
+   * its stream; the connection is aborted either way. A body is streamed,
+   * never held whole: memory stays bounded by 64 KiB unread whatever this
+   * limit.
    *
    * @default {Infinity}
    */
   maxBodyBytes?: number;
   /**
-   * The most bytes the status line or a chunk-size line may have.
+   * The most bytes the status line or a chunk-size line may have. Over it
+   * the response fails and the connection is aborted.
    *
    * @default {8192}
    */
   maxLineBytes?: number;
+  /**
+   * The most bytes of chunk extensions a chunked response body may have in
+   * all. Over it the body fails and the connection is aborted.
+   *
+   * @default {16384}
+   */
+  maxChunkExtensionBytes?: number;
   /**
    * The loop the futures belong to.
    *
@@ -65,6 +99,30 @@ export interface HttpClientProtocolOptions {
 }
 
 const ENCODER = new TextEncoder();
+const DEFAULT_TIMEOUT = 60;
+
+function checkSeconds(name: string, value: unknown): number {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(
+      `Cannot make an HttpClientProtocol: ${name} must be a number of seconds, received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!(value > 0)) {
+    throw new RangeError(
+      `Cannot make an HttpClientProtocol: ${name} must be > 0, received ${value}`,
+    );
+  }
+  return value;
+}
+
+// What the response timer measures: nothing (no request is sent and next
+// in line, or the body waits for its reader), the wait for the head of
+// `#waiting[0]`, or the silence within its body.
+const T_NONE = 0;
+const T_HEAD = 1;
+const T_BODY = 2;
 /** Methods whose requests carry a body, so an empty one gets a length. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
@@ -75,6 +133,8 @@ class Pending {
   body: BodyQueue | null = null;
   /** The response's head said the connection closes after it. */
   lastOnConnection = false;
+  /** The request, body included, is written to the transport. */
+  sent = false;
 
   constructor(future: Future<Response>, method: string) {
     this.future = future;
@@ -119,6 +179,14 @@ class Pending {
  *   response; requests pipelined behind it fail. A request with
  *   `Connection: close` is the last one: later calls throw, and the
  *   connection closes once it is answered.
+ * - Against a slow or hostile server: a request fails with a
+ *   `TimeoutError` when its response head has not come `headersTimeout`
+ *   seconds (60) after it was sent and the responses before it ended, and
+ *   a body fails when no byte of it came for `bodyTimeout` seconds (60)
+ *   while its reader waited. A head over `maxHeaderBytes` or `maxHeaders`,
+ *   or a body over `maxBodyBytes`, fails with an `HttpParseError`. Each
+ *   aborts the connection, and the requests behind fail with a
+ *   `Deno.errors.ConnectionReset`.
  * - If the connection is lost, the requests still waiting fail with a
  *   `Deno.errors.ConnectionReset` (whose `cause` is the transport's
  *   error, if any), and a body being read fails with it.
@@ -191,6 +259,15 @@ export class HttpClientProtocol extends Protocol {
   #writePaused = false;
   #drainWaiters: Array<() => void> = [];
   readonly #bodyOwner: BodyQueueOwner;
+  readonly #headersTimeout: number;
+  readonly #bodyTimeout: number;
+  /** What the timer measures (T_NONE, T_HEAD, T_BODY) and since when. */
+  #timing = T_NONE;
+  #since = 0;
+  #timer: TimerHandle | null = null;
+  #timerDue = 0;
+  /** The body being read waits for its reader (reading is paused). */
+  #bodyPaused = false;
 
   /**
    * Makes the protocol of one connection.
@@ -201,9 +278,20 @@ export class HttpClientProtocol extends Protocol {
   constructor(options?: HttpClientProtocolOptions) {
     super();
     this.#loop = options?.loop ?? null;
+    this.#headersTimeout = checkSeconds(
+      "headersTimeout",
+      options?.headersTimeout ?? DEFAULT_TIMEOUT,
+    );
+    this.#bodyTimeout = checkSeconds(
+      "bodyTimeout",
+      options?.bodyTimeout ?? DEFAULT_TIMEOUT,
+    );
     const callbacks: HttpParserCallbacks<HttpResponseHead> = {
       onHead: (head) => this.#onHead(head),
-      onBody: (chunk) => this.#waiting[0]?.body?.push(chunk),
+      onBody: (chunk) => {
+        if (this.#timing === T_BODY) this.#since = this.#loop!.time();
+        this.#waiting[0]?.body?.push(chunk);
+      },
       onMessageComplete: () => this.#onMessageComplete(),
       onError: (error) => this.#onParseError(error),
     };
@@ -212,10 +300,19 @@ export class HttpClientProtocol extends Protocol {
       maxHeaders: options?.maxHeaders,
       maxBodyBytes: options?.maxBodyBytes ?? Infinity,
       maxLineBytes: options?.maxLineBytes,
+      maxChunkExtensionBytes: options?.maxChunkExtensionBytes,
     });
     this.#bodyOwner = {
-      pauseBody: () => this.#transport?.pauseReading(),
-      resumeBody: () => this.#transport?.resumeReading(),
+      pauseBody: () => {
+        this.#bodyPaused = true;
+        this.#retime();
+        this.#transport?.pauseReading();
+      },
+      resumeBody: () => {
+        this.#bodyPaused = false;
+        this.#retime();
+        this.#transport?.resumeReading();
+      },
       firstRead: () => {},
       bodyCancelled: () => {},
     };
@@ -331,7 +428,10 @@ export class HttpClientProtocol extends Protocol {
       } else transport.write(head);
       if (stream !== null) {
         this.#sendingStream = true;
-        this.#streamBody(stream, length < 0, length);
+        this.#streamBody(pending, stream, length < 0, length);
+      } else {
+        pending.sent = true;
+        this.#retime();
       }
     };
     if (this.#sendingStream) this.#queue.push({ pending, send });
@@ -401,6 +501,9 @@ export class HttpClientProtocol extends Protocol {
    * @param exc The error that ended the connection, if any.
    */
   override connectionLost(exc?: Error): void {
+    this.#timing = T_NONE;
+    this.#timer?.cancel();
+    this.#timer = null;
     this.#lost = true;
     this.#closing = true;
     this.#lostError = exc;
@@ -449,6 +552,7 @@ export class HttpClientProtocol extends Protocol {
       return;
     }
     this.#inFinal = true;
+    this.#retime();
     pending.lastOnConnection = !head.keepAlive;
     const nullBody = status === 204 || status === 205 || status === 304;
     let body: BodyQueue | null = null;
@@ -493,6 +597,8 @@ export class HttpClientProtocol extends Protocol {
     if (!this.#inFinal) return;
     this.#inFinal = false;
     const pending = this.#waiting.shift()!;
+    this.#bodyPaused = false;
+    this.#retime();
     pending.body?.end();
     if (
       this.#lastRequestSent && this.#waiting.length === 0 &&
@@ -510,6 +616,86 @@ export class HttpClientProtocol extends Protocol {
       );
       this.#transport?.close();
     }
+  }
+
+  // ---- Timeouts ----
+
+  /**
+   * Sets what the response timer measures after a change of state: the
+   * head of the first request waiting, once it is sent; then the silence
+   * in its body, unless the body waits for its reader.
+   */
+  #retime(): void {
+    const pending = this.#waiting[0];
+    let timing = T_NONE;
+    if (pending !== undefined && this.#transport !== null) {
+      if (!this.#inFinal) timing = pending.sent ? T_HEAD : T_NONE;
+      else if (!this.#bodyPaused) timing = T_BODY;
+    }
+    const timeout = timing === T_HEAD
+      ? this.#headersTimeout
+      : this.#bodyTimeout;
+    // The same wait goes on: sending another request is no progress.
+    if (timing === this.#timing) return;
+    this.#timing = timing;
+    if (timing === T_NONE || timeout === Infinity) {
+      this.#timer?.cancel();
+      this.#timer = null;
+      return;
+    }
+    const loop = this.#loop!;
+    const since = this.#since = loop.time();
+    // A timer set for a longer wait fires too late for this one.
+    if (this.#timer !== null && this.#timerDue > since + timeout) {
+      this.#timer.cancel();
+      this.#timer = null;
+    }
+    if (this.#timer === null) this.#setTimer(timeout);
+  }
+
+  #setTimer(delay: number): void {
+    const loop = this.#loop!;
+    this.#timerDue = loop.time() + delay;
+    this.#timer = loop.callLater(delay, () => this.#onTimer());
+  }
+
+  #onTimer(): void {
+    this.#timer = null;
+    const timing = this.#timing;
+    if (timing === T_NONE) return;
+    const loop = this.#loop!;
+    const timeout = timing === T_HEAD
+      ? this.#headersTimeout
+      : this.#bodyTimeout;
+    const left = this.#since + timeout - loop.time();
+    if (left > 0) {
+      // Progress was made or the wait started again since the timer was
+      // set: wait out the rest.
+      this.#setTimer(left);
+      return;
+    }
+    this.#timing = T_NONE;
+    const error = timing === T_HEAD
+      ? new TimeoutError(
+        "Cannot get the HTTP response: no response head came within " +
+          `headersTimeout, received nothing for ${timeout} s`,
+      )
+      : new TimeoutError(
+        "Cannot read the HTTP response body: no body bytes came within " +
+          `bodyTimeout, received nothing for ${timeout} s`,
+      );
+    const first = this.#waiting.shift();
+    first?.fail(error);
+    const behind = connectionReset(
+      "Cannot get the HTTP response: the connection was aborted when an earlier response timed out",
+    );
+    Object.defineProperty(behind, "cause", {
+      value: error,
+      configurable: true,
+      writable: true,
+    });
+    this.#failAll(behind);
+    this.#abort();
   }
 
   #onParseError(error: HttpParseError): void {
@@ -548,6 +734,7 @@ export class HttpClientProtocol extends Protocol {
   // ---- Request bodies ----
 
   #streamBody(
+    pending: Pending,
     stream: ReadableStream<Uint8Array>,
     chunked: boolean,
     length: number,
@@ -564,6 +751,8 @@ export class HttpClientProtocol extends Protocol {
       transport: () => this.#transport!,
       finished: () => {
         this.#sendingStream = false;
+        pending.sent = true;
+        this.#retime();
         const queued = this.#queue;
         while (
           queued.length > 0 && !this.#sendingStream &&

@@ -111,6 +111,14 @@ export interface HttpServerProtocolOptions {
    */
   maxLineBytes?: number;
   /**
+   * The most bytes of chunk extensions a chunked request body may have in
+   * all. Over it the handler's read of the body fails and the answer is
+   * 413 (as for `maxBodyBytes`).
+   *
+   * @default {16384}
+   */
+  maxChunkExtensionBytes?: number;
+  /**
    * The scheme of the request URLs the handler sees: `"https"` when the
    * transport is TLS.
    *
@@ -525,6 +533,7 @@ export class HttpServerProtocol extends Protocol {
       maxHeaders: options?.maxHeaders,
       maxBodyBytes: options?.maxBodyBytes,
       maxLineBytes: options?.maxLineBytes,
+      maxChunkExtensionBytes: options?.maxChunkExtensionBytes,
     });
     this.#bodyOwner = {
       pauseBody: () => this.#pauseRead(PAUSE_BODY),

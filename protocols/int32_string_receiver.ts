@@ -198,6 +198,16 @@ export class Int32StringReceiver extends Protocol {
   }
 
   /**
+   * The bytes held for a message not yet complete: the part of a length
+   * prefix read, or the whole size of the message being read (its buffer
+   * is allocated once its length is known). Never more than `maxLength`
+   * (or 4, for a prefix).
+   */
+  get bufferedBytes(): number {
+    return this.#message !== null ? this.#message.length : this.#prefixLen;
+  }
+
+  /**
    * Keeps the transport and tells the receiver.
    *
    * @param transport The connection's transport.

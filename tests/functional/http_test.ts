@@ -8,10 +8,13 @@ import {
   assert,
   assertEquals,
   assertInstanceOf,
+  assertRejects,
   assertStringIncludes,
 } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
+import { TimeoutError } from "../../futures/errors.ts";
+import { HttpParseError } from "../../protocols/_http_parser.ts";
 import { HttpClientProtocol } from "../../protocols/http_client_protocol.ts";
 import {
   type HttpHandler,
@@ -189,6 +192,87 @@ Deno.test("HttpClientProtocol and HttpServerProtocol talk over TCP, kept alive a
     server.close();
     await server.waitClosed();
   });
+  loop.close();
+});
+
+// ---- tulip client against a hostile server ----
+
+/**
+ * Accepts one connection on 127.0.0.1 and runs `talk` on it; returns the
+ * port and a promise of the bytes `talk` wrote.
+ */
+function hostileServer(
+  talk: (conn: Deno.Conn) => Promise<number>,
+): { port: number; done: Promise<number> } {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const done = (async () => {
+    const conn = await listener.accept();
+    listener.close();
+    try {
+      return await talk(conn);
+    } finally {
+      conn.close();
+    }
+  })();
+  return { port: (listener.addr as Deno.NetAddr).port, done };
+}
+
+Deno.test("HttpClientProtocol gives up on a server that sends an endless header", async () => {
+  const loop = new DenoEventLoop();
+  // The server writes the start of a head and then one header value
+  // without end, up to 8 MiB, until the client goes away.
+  const { port, done } = hostileServer(async (conn) => {
+    const piece = bytes("a".repeat(16384));
+    let sent = await conn.write(bytes("HTTP/1.1 200 OK\r\nX-Endless: "));
+    try {
+      while (sent < 8 * 1024 * 1024) sent += await conn.write(piece);
+    } catch {
+      // The client reset the connection.
+    }
+    return sent;
+  });
+  await run(loop, async () => {
+    const [, client] = await loop.createConnection(
+      () => new HttpClientProtocol({ loop }),
+      HOST,
+      port,
+    );
+    const error = await assertRejects(
+      () => client.request(new Request(`http://${HOST}/`)),
+      HttpParseError,
+    );
+    assertEquals(error.status, 431);
+    assertStringIncludes(error.message, "maxHeaderBytes (16384)");
+    await client.waitClosed();
+  });
+  const sent = await done;
+  assert(sent < 8 * 1024 * 1024, `the client stopped reading (${sent} sent)`);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol gives up on a server that never answers after headersTimeout", async () => {
+  const loop = new DenoEventLoop();
+  const { port, done } = hostileServer(async (conn) => {
+    // Read the request, answer nothing, wait for the client to go.
+    const buf = new Uint8Array(4096);
+    let n = 0;
+    while ((await conn.read(buf).catch(() => null)) !== null) n++;
+    return n;
+  });
+  await run(loop, async () => {
+    const [, client] = await loop.createConnection(
+      () => new HttpClientProtocol({ loop, headersTimeout: 0.2 }),
+      HOST,
+      port,
+    );
+    const error = await assertRejects(
+      () => client.request(new Request(`http://${HOST}/`)),
+      TimeoutError,
+    );
+    assertStringIncludes(error.message, "headersTimeout");
+    await client.waitClosed();
+  });
+  await done;
   loop.close();
 });
 

@@ -351,6 +351,84 @@ Deno.test("HttpRequestParser rejects a Host value that is not an authority", () 
   }
 });
 
+Deno.test("HttpRequestParser rejects a Host value that no URL can hold", () => {
+  // Each of these is made of authority characters but is not a host and
+  // port `new URL()` accepts: the request gets 400, not a handler failure.
+  for (
+    const host of [
+      "x:99999",
+      "x:65536",
+      "a%b",
+      "a%00",
+      "x:1:2",
+      ":80",
+      "1.2.3.256",
+      "a.09",
+      "[::g]",
+      "[v1.x]",
+      "xn--zz",
+    ]
+  ) {
+    const events = parseRequests(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    assertEquals(events.length, 1, host);
+    const error = events[0] as { error: number; message: string };
+    assertEquals(error.error, 400, host);
+    assertEquals(
+      error.message,
+      `Cannot parse HTTP request: the Host field is not a valid host, received ${
+        JSON.stringify(host)
+      }`,
+    );
+  }
+  for (
+    const host of [
+      "x:65535",
+      "x:",
+      "x:0080",
+      "localhost",
+      "LOCALHOST:8000",
+      "127.0.0.1:8080",
+      "010.0.0.1",
+      "a.b.",
+      "-a_b~c",
+      "a%41",
+      "[::1]:8080",
+      "xn--9ca.example",
+    ]
+  ) {
+    const [head] = requestHeads([`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`]);
+    assertEquals(head.host, host);
+    assert(URL.canParse(`http://${host}/`), host);
+  }
+});
+
+Deno.test("HttpRequestParser rejects an absolute-form target that is not a URL", () => {
+  for (
+    const target of [
+      "http://a:99999/",
+      "http://a:1:2/",
+      "https://a%b/x",
+      "http://:80/",
+      "http://[::1/",
+    ]
+  ) {
+    const message = rejectRequest(
+      `GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`,
+      400,
+    );
+    assertEquals(
+      message,
+      `Cannot parse HTTP request: the request-target is not a valid URL, received ${
+        JSON.stringify(target)
+      }`,
+    );
+  }
+  const [head] = requestHeads([
+    "GET http://user@a:8080/x?y HTTP/1.1\r\nHost: a\r\n\r\n",
+  ]);
+  assertEquals(head.target, "http://user@a:8080/x?y");
+});
+
 Deno.test("HttpRequestParser heads decode correctly when read after later input", () => {
   // The first head is cut (so it sits in the parser's reused buffer), the
   // second too; both are read only after all input was parsed.
@@ -1411,6 +1489,86 @@ Deno.test("HttpRequestParser rejects invalid chunk sizes", () => {
   assertEquals((big[1] as { error: number }).error, 413);
 });
 
+Deno.test("HttpRequestParser accepts chunk extensions that follow RFC 9112's grammar", () => {
+  const chunked =
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (
+    const ext of [
+      ";a",
+      ";a=b",
+      " ; a = b ;c\t;\td",
+      ';a=""',
+      ';a="b c;d=e"',
+      ';a="q\\"uote\\\\"',
+      ";!#$%&'*+-.^_`|~=!#$%&'*+-.^_`|~",
+      ';a="caf\xe9"',
+    ]
+  ) {
+    const events = parseRequests(`${chunked}3${ext}\r\nabc\r\n0\r\n\r\n`);
+    assertEquals(events.slice(1), [{ body: "abc" }, done], ext);
+  }
+});
+
+Deno.test("HttpRequestParser rejects chunk extensions outside RFC 9112's grammar", () => {
+  const chunked =
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const cases: Array<[string, string]> = [
+    [";", "a chunk extension has an empty name"],
+    ["; ", "a chunk extension has an empty name"],
+    [";;a", "a chunk extension has an empty name"],
+    [";=b", "a chunk extension has an empty name"],
+    [";a=", "a chunk extension has an empty value"],
+    [";a= ", "a chunk extension has an empty value"],
+    [";a=;b", "a chunk extension has an empty value"],
+    [';a="b', "a chunk extension has an unclosed quoted-string"],
+    [';a="b\\"', "a chunk extension has an unclosed quoted-string"],
+    [';a="b"c', "a chunk extension is malformed"],
+    [";a b", "a chunk extension is malformed"],
+    [";a ", "a chunk extension is malformed"],
+    [";a=b ", "a chunk extension is malformed"],
+    [";a=b=c", "a chunk extension has an invalid byte"],
+    [";a@b", "a chunk extension has an invalid byte"],
+    [";a=(b)", "a chunk extension has an invalid byte"],
+    [';a="\x00"', "a chunk extension has an invalid byte"],
+    [';a="\\\x7f"', "a chunk extension has an invalid byte"],
+  ];
+  for (const [ext, why] of cases) {
+    const events = parseRequests(`${chunked}3${ext}\r\nabc\r\n0\r\n\r\n`);
+    assertEquals(events.length, 2, ext);
+    const last = events[1] as { error: number; message: string };
+    assertEquals(last.error, 400, ext);
+    assert(last.message.includes(why), `${ext}: ${last.message}`);
+  }
+});
+
+Deno.test("HttpRequestParser limits the chunk extension bytes of a message", () => {
+  const chunked =
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // Ten bytes of extension per chunk (";abcdefghi"), 3 chunks: 30 bytes.
+  const body = "1;abcdefghi\r\nx\r\n".repeat(3) + "0\r\n\r\n";
+  const ok = parseRequests(chunked + body, { maxChunkExtensionBytes: 30 });
+  assertEquals(ok.slice(1), [{ body: "xxx" }, done]);
+  const events = parseRequests(chunked + body, { maxChunkExtensionBytes: 29 });
+  assertEquals(events.slice(1, -1), [{ body: "xx" }]);
+  const last = events.at(-1) as { error: number; message: string };
+  assertEquals(last.error, 413);
+  assertEquals(
+    last.message,
+    "Cannot parse HTTP request: the chunk extensions are larger than maxChunkExtensionBytes (29)",
+  );
+  // The count starts again with each message; the last chunk's count too.
+  const two = parseRequests(chunked + body + chunked + "0;abcdefghi\r\n\r\n", {
+    maxChunkExtensionBytes: 30,
+  });
+  assertEquals(two.length, 5);
+  assertEquals(two.at(-1), done);
+  assertThrows(
+    () => new HttpRequestParser(recorder([]), { maxChunkExtensionBytes: -1 }),
+    RangeError,
+    "maxChunkExtensionBytes",
+  );
+});
+
 Deno.test("HttpRequestParser rejects chunk data not followed by CRLF", () => {
   for (
     const tail of [
@@ -1455,7 +1613,11 @@ Deno.test("HttpRequestParser rejects malformed request lines", () => {
   const cases: Array<[string, string]> = [
     ["GET  / HTTP/1.1", "request-target is empty or has an invalid byte"],
     ["GET / ", "HTTP version is malformed"],
-    ["GET /", "request-target is empty or has an invalid byte"],
+    [
+      "GET /",
+      "the request line has no HTTP version (HTTP/0.9 is not supported)",
+    ],
+    ["GET /a?b", "the request line has no HTTP version"],
     ["GET / HTTP/1.1 ", "HTTP version is malformed"],
     ["GET\t/ HTTP/1.1", "method is not a token"],
     [" GET / HTTP/1.1", "method is not a token"],

@@ -6,7 +6,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { InvalidStateError } from "../../futures/errors.ts";
+import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
 import { HttpParseError } from "../../protocols/_http_parser.ts";
 import { HttpClientProtocol } from "../../protocols/http_client_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
@@ -515,4 +515,261 @@ Deno.test("HttpClientProtocol.waitClosed() resolves once the connection is gone"
   assert(client.waitClosed().done());
   assertEquals(client.transport, null);
   loop.close();
+});
+
+// ---- A hostile or slow server: timeouts and limits ----
+
+/** A client joined to a server that writes only what the test tells it. */
+async function hostile(
+  options: ConstructorParameters<typeof HttpClientProtocol>[0] = {},
+  pair: TransportPairOptions = {},
+) {
+  const loop = new VirtualTimeLoop();
+  const peer = new FakeServer("");
+  const client = new HttpClientProtocol({ loop, ...options });
+  const [clientSide] = transportPair(client, peer, { loop, ...pair });
+  await loop.advance(0);
+  const send = (data: string) => peer.transport!.write(bytes(data));
+  return { loop, peer, client, clientSide, send };
+}
+
+Deno.test("HttpClientProtocol fails a request with no response head within headersTimeout and closes", async () => {
+  const { loop, client } = await hostile({ headersTimeout: 5 });
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  await loop.advance(4.9);
+  assert(!a.done());
+  await loop.advance(0.2);
+  assert(a.done());
+  const error = await assertRejects(() => a, TimeoutError);
+  assertEquals(
+    error.message,
+    "Cannot get the HTTP response: no response head came within headersTimeout, received nothing for 5 s",
+  );
+  await assertRejects(() => b, Deno.errors.ConnectionReset);
+  await loop.runUntilComplete(client.waitClosed());
+  assertEquals(client.transport, null);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol waits 60 s for a response head by default", async () => {
+  const { loop, client } = await hostile();
+  const a = client.request(new Request("http://h/"));
+  await loop.advance(59.9);
+  assert(!a.done());
+  await loop.advance(0.2);
+  await assertRejects(() => a, TimeoutError, "headersTimeout");
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol headersTimeout is not reset by a trickled head or by 1xx responses", async () => {
+  const { loop, client, send } = await hostile({ headersTimeout: 5 });
+  const a = client.request(new Request("http://h/"));
+  for (let t = 0; t < 3; t++) {
+    send("HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n");
+    await loop.advance(1);
+  }
+  send("HTTP/1.1 200 OK\r\nX-Slow: ");
+  for (let t = 0; t < 19; t++) {
+    send("a");
+    await loop.advance(0.1);
+  }
+  assert(!a.done());
+  await loop.advance(1.1);
+  await assertRejects(() => a, TimeoutError, "headersTimeout");
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol starts a pipelined request's headersTimeout when the response before it ends", async () => {
+  const { loop, client, send } = await hostile({ headersTimeout: 5 });
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  await loop.advance(4);
+  send("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na");
+  await loop.advance(4);
+  send("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+  const texts = await loop.runUntilComplete(
+    Promise.all([a, b]).then((rs) => Promise.all(rs.map((r) => r.text()))),
+  );
+  assertEquals(texts, ["a", "b"]);
+  // Nothing waits: no timer fires on an idle connection.
+  await loop.advance(100);
+  assert(client.transport !== null);
+  client.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol starts headersTimeout once a streamed request body is sent", async () => {
+  const { loop, client, peer, send } = await hostile({ headersTimeout: 5 });
+  // The body's parts come 3 s apart: the upload takes 12 s in all.
+  const gates: Array<() => void> = [];
+  let parts = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      return new Promise<void>((resolve) =>
+        gates.push(() => {
+          if (++parts > 3) controller.close();
+          else controller.enqueue(bytes("part"));
+          resolve();
+        })
+      );
+    },
+  });
+  const a = client.request(
+    new Request("http://h/", { method: "POST", body }),
+  );
+  for (let i = 0; i < 4; i++) {
+    await loop.advance(3);
+    gates.shift()!();
+    await loop.advance(0);
+  }
+  assert(peer.text.endsWith("4\r\npart\r\n0\r\n\r\n"), peer.text);
+  await loop.advance(4.9);
+  assert(!a.done(), "the timer started when the body was sent");
+  send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  const response = await loop.runUntilComplete(a);
+  assertEquals(await loop.runUntilComplete(response.text()), "ok");
+  client.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol fails a body with no data for bodyTimeout and closes", async () => {
+  const { loop, client, send } = await hostile({ bodyTimeout: 5 });
+  const a = client.request(new Request("http://h/"));
+  send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+  const response = await loop.runUntilComplete(a);
+  const text = response.text();
+  text.catch(() => {});
+  await loop.advance(4);
+  send("d");
+  await loop.advance(4.9);
+  assert(client.transport !== null, "data came 4.9 s ago");
+  await loop.advance(0.2);
+  const error = await assertRejects(() => text, TimeoutError);
+  assertEquals(
+    error.message,
+    "Cannot read the HTTP response body: no body bytes came within bodyTimeout, received nothing for 5 s",
+  );
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol bodyTimeout is not restarted by sending more requests", async () => {
+  const { loop, client, send } = await hostile({ bodyTimeout: 5 });
+  const a = client.request(new Request("http://h/a"));
+  send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+  const response = await loop.runUntilComplete(a);
+  const text = response.text();
+  text.catch(() => {});
+  const later: Array<Promise<unknown>> = [];
+  for (let i = 0; i < 4; i++) {
+    await loop.advance(1);
+    const f = client.request(new Request("http://h/b"));
+    later.push(Promise.resolve(f).catch(() => {}));
+  }
+  await loop.advance(1.1);
+  await assertRejects(() => text, TimeoutError, "bodyTimeout");
+  await loop.runUntilComplete(Promise.all(later));
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol waits 60 s for body data by default", async () => {
+  const { loop, client, send } = await hostile();
+  const a = client.request(new Request("http://h/"));
+  send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n");
+  const response = await loop.runUntilComplete(a);
+  const text = response.text();
+  text.catch(() => {});
+  await loop.advance(59.9);
+  assert(client.transport !== null);
+  await loop.advance(0.2);
+  await assertRejects(() => text, TimeoutError, "bodyTimeout");
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol bodyTimeout does not run while the body waits for its reader", async () => {
+  const size = 300 * 1024;
+  const { loop, client, clientSide, send } = await hostile(
+    { bodyTimeout: 5 },
+    { chunkSize: 4096 },
+  );
+  const a = client.request(new Request("http://h/"));
+  send(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n`);
+  send("x".repeat(size));
+  const response = await loop.runUntilComplete(a);
+  await loop.advance(100);
+  assertEquals(clientSide.isReading(), false, "paused for the reader");
+  const body = await loop.runUntilComplete(response.text());
+  assertEquals(body.length, size);
+  client.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol fails on an endless response head without buffering it", async () => {
+  const { loop, client, send } = await hostile({ maxHeaderBytes: 1024 });
+  const a = client.request(new Request("http://h/"));
+  send("HTTP/1.1 200 OK\r\nX-Endless: ");
+  for (let i = 0; i < 64 && client.transport !== null; i++) {
+    send("a".repeat(256));
+    await loop.advance(0);
+  }
+  const error = await assertRejects(() => a, HttpParseError, "maxHeaderBytes");
+  assertEquals((error as HttpParseError).status, 431);
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol fails on too many header fields and on a body over maxBodyBytes", async () => {
+  {
+    const { loop, client, send } = await hostile({ maxHeaders: 3 });
+    const a = client.request(new Request("http://h/"));
+    send("HTTP/1.1 200 OK\r\n" + "X: y\r\n".repeat(4) + "\r\n");
+    await loop.advance(0);
+    await assertRejects(() => a, HttpParseError, "maxHeaders (3)");
+    await loop.runUntilComplete(client.waitClosed());
+    loop.close();
+  }
+  {
+    const { loop, client, send } = await hostile({ maxBodyBytes: 4 });
+    const a = client.request(new Request("http://h/"));
+    send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    await loop.advance(0);
+    await assertRejects(() => a, HttpParseError, "maxBodyBytes (4)");
+    await loop.runUntilComplete(client.waitClosed());
+    loop.close();
+  }
+  {
+    const { loop, client, send } = await hostile({ maxBodyBytes: 4 });
+    const a = client.request(new Request("http://h/"));
+    send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    const response = await loop.runUntilComplete(a);
+    const text = response.text();
+    text.catch(() => {});
+    send("2\r\nde\r\n");
+    await loop.advance(0);
+    await assertRejects(() => text, HttpParseError, "maxBodyBytes (4)");
+    await loop.runUntilComplete(client.waitClosed());
+    loop.close();
+  }
+});
+
+Deno.test("HttpClientProtocol() checks its timeouts", () => {
+  for (const name of ["headersTimeout", "bodyTimeout"]) {
+    assertThrows(
+      () => new HttpClientProtocol({ [name]: 0 }),
+      RangeError,
+      `Cannot make an HttpClientProtocol: ${name} must be > 0, received 0`,
+    );
+    assertThrows(
+      () => new HttpClientProtocol({ [name]: "5" as never }),
+      TypeError,
+      `${name} must be a number of seconds`,
+    );
+    new HttpClientProtocol({ [name]: Infinity });
+  }
 });

@@ -390,6 +390,22 @@ Deno.test("HttpServerProtocol fails the body read with the parse error and answe
   assertEquals(c.errors.length, 1);
 });
 
+Deno.test("HttpServerProtocol answers 413 when chunk extensions pass maxChunkExtensionBytes", async () => {
+  const input =
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+    "1;abcdefghi\r\nx\r\n".repeat(3) + "0\r\n\r\n";
+  const c = await converse(
+    server(echo, { maxChunkExtensionBytes: 29 }),
+    input,
+  );
+  assert(c.output.startsWith("HTTP/1.1 413 Content Too Large\r\n"), c.output);
+  const ok = await converse(
+    server(echo, { maxChunkExtensionBytes: 30 }),
+    input,
+  );
+  assert(ok.output.startsWith("HTTP/1.1 200 OK\r\n"), ok.output);
+});
+
 // ---- 100-continue ----
 
 Deno.test("HttpServerProtocol sends 100 Continue when the handler reads the body", async () => {
@@ -731,6 +747,31 @@ Deno.test("HttpServerProtocol answers 400 to a malformed request and closes", as
   await rejected("GET / HTTP/1.1\r\n\r\n", "400 Bad Request");
   await rejected("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "400 Bad Request");
   await rejected("GET foo HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request");
+});
+
+Deno.test("HttpServerProtocol answers 400 before the handler to a Host or target no URL can hold", async () => {
+  for (
+    const input of [
+      "GET / HTTP/1.1\r\nHost: x:99999\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a%b\r\n\r\n",
+      "GET http://a:99999/ HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET /\r\nHost: a\r\n\r\n",
+    ]
+  ) {
+    let called = false;
+    const handler: HttpHandler = (request) => {
+      called = true;
+      return new Response(request.url);
+    };
+    await converseEverySplit(server(handler), input, (c, split) => {
+      assert(
+        c.output.startsWith("HTTP/1.1 400 Bad Request\r\n"),
+        `${split}: ${c.output}`,
+      );
+      assertEquals(c.errors, [], "nothing is logged as a handler failure");
+    });
+    assertEquals(called, false, input);
+  }
 });
 
 Deno.test("HttpServerProtocol rejects conflicting framing (no request smuggling)", async () => {
