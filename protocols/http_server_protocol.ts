@@ -706,9 +706,12 @@ export class HttpServerProtocol extends Protocol {
     this.#writePaused = false;
     this.#wakeWriters();
     this.#resumeRead(PAUSE_WRITE);
-    if (
-      this.#current === null && this.#parser.paused && !this.#closing &&
-      !this.#resumeScheduled && this.#loop !== null
+    if (this.#current !== null || this.#transport === null) return;
+    if (this.#closing) {
+      // Shutting down: the requests held meanwhile are not answered.
+      this.#closeGracefully();
+    } else if (
+      this.#parser.paused && !this.#resumeScheduled && this.#loop !== null
     ) {
       // Not from inside the transport's write completion: the next
       // handler's writes would run inside it.
@@ -754,7 +757,12 @@ export class HttpServerProtocol extends Protocol {
     if (this.#lost) return;
     this.#closing = true;
     if (this.#transport === null) return;
-    if (this.#current === null && this.#parser.idle) this.#closeGracefully();
+    const parser = this.#parser;
+    // Between requests: the requests held while the client was not
+    // reading are not answered either.
+    if (this.#current === null && (parser.idle || parser.paused)) {
+      this.#closeGracefully();
+    }
   }
 
   // ---- Requests ----

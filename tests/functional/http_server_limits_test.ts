@@ -212,3 +212,91 @@ Deno.test("HttpServerProtocol answers 408 to a body trickled past requestTimeout
   });
   loop.close();
 });
+
+// ---- Graceful shutdown ----
+
+/** Sends one kept-alive request and reads its whole answer. */
+async function oneRequest(conn: Deno.Conn): Promise<string> {
+  await writeAll(conn, bytes(GET));
+  const buf = new Uint8Array(4096);
+  let got = "";
+  while (!/\r\n\r\n[^]*ok$/.test(got)) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    got += text(buf.subarray(0, n));
+  }
+  return got;
+}
+
+Deno.test("Server.shutdown() closes idle keep-alive HTTP connections at once", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const { server, port } = await serve(loop, () => new Response("ok"), {
+      keepAliveTimeout: 60,
+    });
+    const conns: Deno.Conn[] = [];
+    for (let i = 0; i < 5; i++) {
+      const conn = await Deno.connect({ hostname: HOST, port });
+      conns.push(conn);
+      const answer = await oneRequest(conn);
+      assert(!answer.includes("connection: close"), answer);
+    }
+    const started = loop.time();
+    const done = server.shutdown();
+    // Each client sees the end of the connection and closes its side.
+    await Promise.all(conns.map(async (conn) => {
+      const { data } = await readAll(conn);
+      assertEquals(data.length, 0);
+      conn.close();
+    }));
+    await done;
+    assert(loop.time() - started < 30, "well before the keep-alive timeout");
+    assertEquals(server.isServing(), false);
+  });
+  loop.close();
+});
+
+Deno.test("Server.shutdown() lets a request in progress finish, with Connection: close", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const release = loop.createFuture<void>();
+    const entered = loop.createFuture<void>();
+    const { server, port } = await serve(loop, async () => {
+      entered.setResult();
+      await release;
+      return new Response("ok");
+    });
+    const conn = await Deno.connect({ hostname: HOST, port });
+    await writeAll(conn, bytes(GET));
+    await entered;
+    const done = server.shutdown();
+    await sleep(0.1, undefined, { loop });
+    assertEquals(done.done(), false);
+    release.setResult();
+    const { data, reset } = await readAll(conn);
+    conn.close();
+    assertEquals(reset, false);
+    const answer = text(data);
+    assert(answer.startsWith("HTTP/1.1 200 OK\r\n"), answer);
+    assertStringIncludes(answer, "connection: close\r\n");
+    assert(answer.endsWith("\r\n\r\nok"), answer);
+    await done;
+  });
+  loop.close();
+});
+
+Deno.test("Server.shutdown() aborts a client that does not read after the grace period", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const big = new Uint8Array(16 * 1024 * 1024);
+    const { server, port } = await serve(loop, () => new Response(big));
+    const conn = await Deno.connect({ hostname: HOST, port });
+    await writeAll(conn, bytes(GET));
+    await sleep(0.2, undefined, { loop });
+    const started = loop.time();
+    await server.shutdown({ grace: 0.5 });
+    assert(loop.time() - started >= 0.5, "not before the grace period");
+    conn.close();
+  });
+  loop.close();
+});
