@@ -38,6 +38,7 @@ import {
 } from "./_http_request.ts";
 import { serializeResponseHead, statusText } from "./_http_serialize.ts";
 import { Protocol } from "./protocol.ts";
+import { ReportBudget } from "./_report_budget.ts";
 
 /** The second argument of an {@linkcode HttpHandler}, as `Deno.serve` gives. */
 export interface HttpServeInfo {
@@ -524,6 +525,14 @@ export class HttpServerProtocol extends Protocol {
   #cacheBytes: Uint8Array | null = null;
   #lingerTimer: TimerHandle | null = null;
   readonly #bodyOwner: BodyQueueOwner;
+  // Reports: the first failure of a connection is reported, later ones
+  // counted and summed up at the end, all paid from the loop's log budget,
+  // which the bytes received refill.
+  #budget: ReportBudget | null = null;
+  #received = 0;
+  #credited = 0;
+  #reported = false;
+  #unreported = 0;
 
   /**
    * Makes the protocol of one connection.
@@ -638,6 +647,7 @@ export class HttpServerProtocol extends Protocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
+    this.#received += data.length;
     if (this.#lingering) return;
     const parser = this.#parser;
     parser.feed(data);
@@ -686,6 +696,15 @@ export class HttpServerProtocol extends Protocol {
       ex.settle();
     }
     this.#wakeWriters();
+    if (this.#unreported > 0) {
+      this.#report(
+        `HTTP server: ${this.#unreported} more failures on this connection, not reported one by one`,
+        undefined,
+        true,
+      );
+    } else if (this.#budget !== null) {
+      this.#budget.credit(this.#received - this.#credited);
+    }
     this.#transport = null;
   }
 
@@ -1147,8 +1166,10 @@ export class HttpServerProtocol extends Protocol {
 
   #handlerFailed(ex: Exchange, error: unknown): void {
     // A CancelledError too: no task waits here to receive it, and the
-    // client still needs an answer.
-    this.#report("HTTP handler failed", error);
+    // client still needs an answer. A request found malformed or late
+    // fails the handler's read of its body: that is the client's doing,
+    // answered with its status, not the handler's failure.
+    if (ex.parseError === null) this.#report("HTTP handler failed", error);
     if (ex !== this.#current || ex.responding) return;
     ex.responding = true;
     const status = ex.parseError?.status ?? 500;
@@ -1404,15 +1425,30 @@ export class HttpServerProtocol extends Protocol {
     }
   }
 
-  #report(message: string, exception: unknown): void {
+  /**
+   * Reports a failure a client may cause again and again: in full the
+   * first time on a connection (`summary` reports the rest at its end),
+   * and only as the loop's log budget allows.
+   */
+  #report(message: string, exception: unknown, summary = false): void {
     const loop = this.#loop ?? getRunningLoop();
-    const context = {
+    if (loop === null) {
+      console.error(message, exception);
+      return;
+    }
+    if (this.#reported && !summary) {
+      this.#unreported++;
+      return;
+    }
+    this.#reported = true;
+    const budget = this.#budget ??= ReportBudget.of(loop);
+    budget.credit(this.#received - this.#credited);
+    this.#credited = this.#received;
+    budget.report({
       message,
       exception,
       protocol: this,
       transport: this.#transport ?? undefined,
-    };
-    if (loop !== null) loop.callExceptionHandler(context);
-    else console.error(message, exception);
+    });
   }
 }

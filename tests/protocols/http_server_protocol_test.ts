@@ -11,6 +11,7 @@ import {
   HttpServerProtocol,
   type HttpServerProtocolOptions,
 } from "../../protocols/http_server_protocol.ts";
+import { BUDGET_CAP, reportSize } from "../../protocols/_report_budget.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -390,7 +391,8 @@ Deno.test("HttpServerProtocol fails the body read with the parse error and answe
   );
   assert(c.output.startsWith("HTTP/1.1 413 Content Too Large\r\n"), c.output);
   assertStringIncludes(c.output, "connection: close\r\n");
-  assertEquals(c.errors.length, 1);
+  // The client's doing, answered with its status: nothing is logged.
+  assertEquals(c.errors, []);
 });
 
 // ---- 100-continue ----
@@ -1158,4 +1160,69 @@ Deno.test("HttpServerProtocol keeps a slow reader's connection while it makes pr
   assertEquals(peer.lostWith, undefined);
   assert(peer.text.length > 256 * 1024, `${peer.text.length} bytes`);
   loop.close();
+});
+
+// ---- What a client can make the server log ----
+
+Deno.test("HttpServerProtocol reports the first handler failure of a connection and counts the rest", async () => {
+  const failing: HttpHandler = () => {
+    throw new Error("boom");
+  };
+  const c = await converse(
+    server(failing),
+    GET.repeat(999) + GET_CLOSE,
+  );
+  assertEquals(c.output.split("HTTP/1.1 500 ").length - 1, 1000);
+  assertEquals(c.errors.length, 2);
+  assertEquals(
+    String(c.errors[1]),
+    "HTTP server: 999 more failures on this connection, not reported one by one",
+  );
+});
+
+Deno.test("HttpServerProtocol logs no more than a budget plus what its clients sent", async () => {
+  const loop = new VirtualTimeLoop();
+  let logged = 0;
+  let reports = 0;
+  loop.setExceptionHandler((_loop, context) => {
+    reports++;
+    logged += reportSize(context.message, context.exception);
+  });
+  const failing: HttpHandler = () => {
+    throw new Error("boom");
+  };
+  const connections = 400;
+  let sent = 0;
+  for (let i = 0; i < connections; i++) {
+    const peer = new Recorder(loop);
+    transportPair(peer, new HttpServerProtocol(failing, { loop }), { loop });
+    loop.callSoon(() => peer.transport!.write(bytes(GET_CLOSE)));
+    sent += GET_CLOSE.length;
+    await loop.runUntilComplete(peer.lost);
+    assertStringIncludes(peer.text, "HTTP/1.1 500 ");
+  }
+  await loop.advance(0);
+  assert(logged <= BUDGET_CAP + sent, `${logged} bytes logged for ${sent}`);
+  assert(reports < connections, `${reports} reports`);
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol reports nothing for malformed or late requests", async () => {
+  for (
+    const [input, options] of [
+      ["GET / HTTP/1.1\r\nBad Header\r\n\r\n", {}],
+      ["GET /\r\n\r\n", {}],
+      [
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        {},
+      ],
+      ["GET / HTTP/1.1\r\nHost: a\r\n", { headersTimeout: 1 }],
+    ] as const
+  ) {
+    const c = await converse(
+      server(async (request) => new Response(await request.text()), options),
+      input,
+    );
+    assertEquals(c.errors, [], input);
+  }
 });
