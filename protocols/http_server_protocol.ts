@@ -369,6 +369,10 @@ class ServeInfo implements HttpServeInfo {
  *   at a time, in order. After a request the parser waits until its
  *   response is written before it reads the next one (pipelined requests
  *   wait in the parser; above 64 KiB of them the transport is paused).
+ *   While the transport's write buffer is over its high-water mark (the
+ *   client is not reading its answers) no further request is handled and
+ *   nothing is read, so a client that pipelines and never reads costs one
+ *   read buffer plus the high-water mark.
  * - The request's body is a `ReadableStream` fed from the connection as
  *   the handler reads it, with `Content-Length` or chunked framing. Above
  *   64 KiB unread the transport is paused until the handler reads. A body
@@ -418,17 +422,54 @@ class ServeInfo implements HttpServeInfo {
  *   ask for it.
  * - If the handler throws, rejects or returns something other than a
  *   `Response`, the loop's exception handler is told and the client gets
- *   500 (or the parse error's status, when reading a malformed body made
- *   the handler fail). If a streamed body fails midway (or is longer or
- *   shorter than a length it declared) the error is reported and the
- *   connection closes without the body's end, which tells the client the
- *   response is cut.
- * - Idle connections close after `keepAliveTimeout` seconds (5 by
- *   default): between the end of a response and the complete head of the
- *   next request, or before the first. The timer (`loop.callLater`)
- *   ticks eight times per timeout while the connection is idle, so that
- *   requests cost no timer work; the close comes at most an eighth of the
- *   timeout late.
+ *   500 (or the parse error's status, when reading a malformed or late
+ *   body made the handler fail: that is the client's doing and is not
+ *   reported). If a streamed body fails midway (or is longer or shorter
+ *   than a length it declared) the error is reported and the connection
+ *   closes without the body's end, which tells the client the response is
+ *   cut. A client must not be able to make the server log more than it
+ *   sent: only the first failure of a connection is reported in full, the
+ *   others are counted and reported as one line when it closes, and all
+ *   reports of a loop's HTTP servers are paid from a log budget (64 KiB,
+ *   refilled by the bytes their clients send); what it cannot pay for is
+ *   counted in the next report.
+ *
+ * Limits and timeouts (each an option; over a limit the client gets an
+ * answer or loses its connection, never the server):
+ *
+ * | Limit | Default | Exceeded |
+ * | --- | --- | --- |
+ * | `keepAliveTimeout`: idle, from a response's end (or the connection's start) to a request's first byte | 5 s | closed |
+ * | `headersTimeout`: a head, from its first byte to its end | 60 s | 408, closed |
+ * | `requestTimeout`: a whole request, head and body, from its first byte | 300 s | 408 (or cut, if the response began), closed |
+ * | `writeTimeout`: the unsent answer not shrinking (the client not reading) | 60 s | aborted |
+ * | `maxLineBytes`: the request line | 8 KiB | 414, closed |
+ * | `maxHeaderBytes`: the head | 16 KiB | 431, closed |
+ * | `maxHeaders`: header fields | 100 | 431, closed |
+ * | `maxBodyBytes`: a body | 16 MiB | 413, closed |
+ * | `maxRequestsPerConnection` | unlimited | the last answer says `Connection: close` |
+ * | pipelined input held unparsed | 64 KiB | reading paused |
+ * | unread request body | 64 KiB | reading paused until the handler reads |
+ * | write buffer (the transport's high-water mark) | 64 KiB | no request handled, nothing read, until it drains |
+ *
+ * The timeouts measure the client's silence, not the server's: the
+ * keep-alive, head and request clocks stand still while the server does
+ * not read (its answers unread, or a body its handler has not read yet)
+ * or is answering. One coarse timer per connection (`loop.callLater`)
+ * ticks eight times per shortest timeout and checks them all, so that
+ * requests cost no timer work; a timeout fires at most an eighth of the
+ * shortest timeout late, never early.
+ *
+ * Closing: every close the server decides (`Connection: close`, an error
+ * answer, a timeout, shutdown) is a "lingering close", as in Go and nginx:
+ * the answers are sent, the sending side is shut (`writeEof()`), what the
+ * client still sends is read and dropped until it closes too or for 2
+ * seconds after the answers left, and only then is the connection closed.
+ * Closing a TCP socket with bytes unread makes the system reset the
+ * connection, which would destroy answers the client has not read yet.
+ * At server shutdown (`Server.shutdown()`, which calls
+ * {@linkcode HttpServerProtocol.serverClosing}) an idle connection closes
+ * at once and a busy one answers its request with `Connection: close`.
  *
  * PEP 3156: the HTTP server the PEP promises among the ready-made
  * protocols ("decent though not necessarily excellent").
