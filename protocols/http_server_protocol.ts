@@ -1408,7 +1408,9 @@ export class HttpServerProtocol extends Protocol {
       this.#idleKey = this.#idlePeriods;
       this.#idleTicks = 0;
     } else if (++this.#idleTicks >= this.#idleLimit) {
-      this.#closeGracefully();
+      // Nothing to send and nothing unread: a plain close, at once.
+      this.#closing = true;
+      transport.close();
       return;
     }
     // A request arriving: its head (no exchange yet), or its body.

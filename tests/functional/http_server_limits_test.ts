@@ -3,7 +3,12 @@
 // their bodies, or never read an answer; and graceful shutdown. The
 // clients are raw Deno connections, so that they can misbehave.
 
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
 import {
@@ -11,6 +16,7 @@ import {
   HttpServerProtocol,
   type HttpServerProtocolOptions,
 } from "../../protocols/http_server_protocol.ts";
+import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { bytes, concat, portOf, run, text } from "./_stream_helpers.ts";
@@ -297,6 +303,22 @@ Deno.test("Server.shutdown() aborts a client that does not read after the grace 
     await server.shutdown({ grace: 0.5 });
     assert(loop.time() - started >= 0.5, "not before the grace period");
     conn.close();
+  });
+  loop.close();
+});
+
+Deno.test("Server.shutdown() closes the connections of a protocol without serverClosing(), and checks its grace", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const server = await loop.createServer(() => new Protocol(), HOST, 0);
+    const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    await sleep(0.05, undefined, { loop });
+    assertThrows(() => server.shutdown({ grace: -1 }), RangeError, "grace");
+    const done = server.shutdown();
+    const { data } = await readAll(conn);
+    assertEquals(data.length, 0);
+    conn.close();
+    await done;
   });
   loop.close();
 });
