@@ -219,6 +219,40 @@ Deno.test("HttpServerProtocol answers 408 to a body trickled past requestTimeout
   loop.close();
 });
 
+Deno.test("HttpServerProtocol answers 408 to a head trickled past headersTimeout", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    let called = false;
+    const { server, port } = await serve(loop, () => {
+      called = true;
+      return new Response("no");
+    }, { headersTimeout: 1, keepAliveTimeout: 0.5 });
+    const conn = await Deno.connect({ hostname: HOST, port });
+    await writeAll(conn, bytes("GET / HTTP/1.1\r\nHost: a\r\n"));
+    const reading = readAll(conn);
+    let open = true;
+    reading.finally(() => open = false);
+    for (let i = 0; i < 100 && open; i++) {
+      await sleep(0.2, undefined, { loop });
+      try {
+        await conn.write(bytes("x-a: b\r\n"));
+      } catch {
+        break;
+      }
+    }
+    const { data } = await reading;
+    conn.close();
+    assert(
+      text(data).startsWith("HTTP/1.1 408 Request Timeout\r\n"),
+      text(data),
+    );
+    assertEquals(called, false);
+    server.close();
+    await server.waitClosed();
+  });
+  loop.close();
+});
+
 // ---- Graceful shutdown ----
 
 /** Sends one kept-alive request and reads its whole answer. */

@@ -1226,3 +1226,38 @@ Deno.test("HttpServerProtocol reports nothing for malformed or late requests", a
     assertEquals(c.errors, [], input);
   }
 });
+
+// ---- Server shutdown ----
+
+Deno.test("HttpServerProtocol.serverClosing() finishes the request in progress with Connection: close", async () => {
+  const loop = new VirtualTimeLoop();
+  const handler: HttpHandler = async () => {
+    await sleep(1);
+    return new Response("late");
+  };
+  const protocol = new HttpServerProtocol(handler, { loop });
+  const peer = new Recorder(loop);
+  transportPair(peer, protocol, { loop });
+  loop.callSoon(() => peer.transport!.write(bytes(GET + GET)));
+  await loop.advance(0.5);
+  protocol.serverClosing();
+  await loop.runUntilComplete(peer.lost);
+  const answers = peer.text.split("HTTP/1.1 200 OK").length - 1;
+  assertEquals(answers, 1, peer.text);
+  assertStringIncludes(peer.text, "connection: close\r\n");
+  assert(peer.text.endsWith("\r\n\r\nlate"), peer.text);
+  assert(peer.lostAt < 2, `${peer.lostAt}`);
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol.serverClosing() before the connection is made closes it once made", async () => {
+  const loop = new VirtualTimeLoop();
+  const protocol = new HttpServerProtocol(hello, { loop });
+  protocol.serverClosing();
+  const peer = new Recorder(loop);
+  transportPair(peer, protocol, { loop });
+  await loop.runUntilComplete(peer.lost);
+  assertEquals(peer.eof, true);
+  assertEquals(peer.text, "");
+  loop.close();
+});
