@@ -791,8 +791,7 @@ export class HttpServerProtocol extends Protocol {
    *
    * @example Closing an idle connection at shutdown
    * ```ts
-   * import { HttpServerProtocol } from "@tulip/tulip/protocols";
-   * import { Protocol } from "@tulip/tulip/protocols";
+   * import { HttpServerProtocol, Protocol } from "@tulip/tulip/protocols";
    * import { transportPair, VirtualTimeLoop } from "@tulip/tulip/testing";
    * import { assert } from "@std/assert";
    *
