@@ -8,7 +8,7 @@
 import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
-import type { EventLoop, Server } from "./event_loop.ts";
+import type { EventLoop, Server, ServerShutdownOptions } from "./event_loop.ts";
 import type { TimerHandle } from "./handle.ts";
 import type { CompletionPort } from "./_proactor.ts";
 import {
@@ -18,6 +18,14 @@ import {
 
 /** How long to wait before accepting again after an accept error, in seconds. */
 const ACCEPT_RETRY_DELAY = 1;
+
+/** How long `shutdown()` lets connections finish by default, in seconds. */
+const DEFAULT_GRACE = 10;
+
+/** A protocol that can be asked to finish before its server goes. */
+interface ClosingAware {
+  serverClosing(): void;
+}
 
 /** Options for `DenoServer`. */
 export interface DenoServerOptions {
@@ -31,7 +39,9 @@ export interface DenoServerOptions {
  * A listening server: one accept in flight per listener while serving;
  * each accepted connection gets a fresh protocol and a
  * `DenoStreamTransport`. `close()` stops listening and leaves open
- * connections alone; `waitClosed()` waits for them too.
+ * connections alone; `waitClosed()` waits for them too; `shutdown()`
+ * stops listening, asks each connection to finish, and aborts what is
+ * left after a grace period.
  */
 export class DenoServer implements Server {
   readonly #ctx: StreamContext;
@@ -49,6 +59,9 @@ export class DenoServer implements Server {
   #retry: TimerHandle | null = null;
   #waiters: Future<void>[] = [];
   #forever: Future<void> | null = null;
+  #shuttingDown = false;
+  #grace: TimerHandle | null = null;
+  #graceWhen = Infinity;
 
   /**
    * Wraps listeners that are already bound.
@@ -101,6 +114,42 @@ export class DenoServer implements Server {
     }
     this.#forever?.cancel();
     this.#maybeClosed();
+  }
+
+  /**
+   * Stops listening, asks every open connection to finish (through its
+   * protocol's `serverClosing()` when it has one, else by closing it),
+   * and aborts those left after `grace` seconds.
+   *
+   * @param options The grace period, in seconds.
+   * @returns A future that resolves once every connection is gone.
+   * @throws {RangeError} When `grace` is negative or not a number.
+   */
+  shutdown(options?: ServerShutdownOptions): Future<void> {
+    const grace = options?.grace ?? DEFAULT_GRACE;
+    if (typeof grace !== "number" || !(grace >= 0)) {
+      throw new RangeError(
+        `Cannot shut the server down: grace must be a number of seconds >= 0, received ${
+          String(grace)
+        }`,
+      );
+    }
+    this.close();
+    if (!this.#shuttingDown) {
+      this.#shuttingDown = true;
+      for (const t of [...this.#connections]) this.#askToFinish(t);
+    }
+    const loop = this.#ctx.loop;
+    const when = loop.time() + grace;
+    if (when < this.#graceWhen && !this.#idle()) {
+      this.#grace?.cancel();
+      this.#graceWhen = when;
+      this.#grace = loop.callAt(when, () => {
+        this.#grace = null;
+        this.abortClients();
+      });
+    }
+    return this.waitClosed();
   }
 
   /** Closes every open connection gracefully (each flushes first). */
@@ -196,14 +245,13 @@ export class DenoServer implements Server {
   }
 
   /**
-   * Closes the server and its connections and waits until all are gone.
+   * Shuts the server down (`shutdown()` with the default grace) and waits
+   * until everything is closed.
    *
    * @returns A promise that resolves once everything is closed.
    */
   async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    this.closeClients();
-    await this.waitClosed();
+    await this.shutdown();
   }
 
   /** The tag printed by `Object.prototype.toString`. */
@@ -280,7 +328,34 @@ export class DenoServer implements Server {
     );
   }
 
+  /** Asks a connection to finish, as `shutdown()` explains. */
+  #askToFinish(t: DenoStreamTransport): void {
+    const protocol = t.getProtocol() as Partial<ClosingAware>;
+    if (typeof protocol.serverClosing !== "function") {
+      t.close();
+      return;
+    }
+    try {
+      protocol.serverClosing();
+    } catch (exception) {
+      this.#ctx.loop.callExceptionHandler({
+        message: "Error in protocol.serverClosing()",
+        exception,
+        server: this,
+        protocol: protocol as BaseProtocol,
+        transport: t,
+      });
+      t.close();
+    }
+  }
+
   #serve(conn: Deno.Conn): void {
+    if (this.#shuttingDown) {
+      // Finished its TLS handshake during the shutdown.
+      this.#ctx.proactor.close(conn);
+      this.#maybeClosed();
+      return;
+    }
     let protocol: BaseProtocol;
     try {
       protocol = this.#factory();
@@ -319,7 +394,10 @@ export class DenoServer implements Server {
   }
 
   #maybeClosed(): void {
-    if (!this.#idle() || this.#waiters.length === 0) return;
+    if (!this.#idle()) return;
+    this.#grace?.cancel();
+    this.#grace = null;
+    if (this.#waiters.length === 0) return;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const fut of waiters) if (!fut.done()) fut.setResult(undefined);

@@ -166,6 +166,18 @@ export interface GetaddrinfoOptions {
   flags?: number;
 }
 
+/** Options for {@linkcode Server.shutdown}. */
+export interface ServerShutdownOptions {
+  /**
+   * How long, in seconds, open connections get to finish after
+   * `shutdown()` begins; those left then are aborted. `Infinity` waits
+   * for ever.
+   *
+   * @default {10}
+   */
+  grace?: number;
+}
+
 /**
  * A listening server made by `createServer`.
  *
@@ -174,6 +186,23 @@ export interface GetaddrinfoOptions {
 export interface Server extends AsyncDisposable {
   /** Stops listening; open connections are left alone. */
   close(): void;
+  /**
+   * Shuts the server down gracefully: stops listening, asks every open
+   * connection to finish, aborts those left after `grace` seconds, and
+   * resolves once every connection is gone. A connection whose protocol
+   * has a `serverClosing()` method is asked through it (an HTTP server
+   * protocol closes an idle connection at once and finishes the request
+   * in progress with `Connection: close`); any other is closed (its
+   * buffer flushed first). Calling it again gives another future of the
+   * same end; a shorter `grace` brings the deadline forward. Connections
+   * accepted meanwhile are closed at once.
+   *
+   * @param options The grace period.
+   * @returns A future that resolves once the server and its connections
+   * are closed.
+   * @throws {RangeError} When `grace` is negative or not a number.
+   */
+  shutdown(options?: ServerShutdownOptions): Future<void>;
   /** Resolves once the server is closed and its connections are gone. */
   waitClosed(): Future<void>;
   /** Starts accepting, if not already. */

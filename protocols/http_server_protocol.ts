@@ -26,7 +26,7 @@ import {
   sendBodyStream,
 } from "./_http_body.ts";
 import {
-  type HttpParseError,
+  HttpParseError,
   type HttpParserCallbacks,
   type HttpRequestHead,
   HttpRequestParser,
@@ -38,6 +38,7 @@ import {
 } from "./_http_request.ts";
 import { serializeResponseHead, statusText } from "./_http_serialize.ts";
 import { Protocol } from "./protocol.ts";
+import { ReportBudget } from "./_report_budget.ts";
 
 /** The second argument of an {@linkcode HttpHandler}, as `Deno.serve` gives. */
 export interface HttpServeInfo {
@@ -67,14 +68,43 @@ export type HttpHandler = (
 /** Options for {@linkcode HttpServerProtocol}. */
 export interface HttpServerProtocolOptions {
   /**
-   * How long, in seconds, a connection may sit idle — between the end of
-   * one response and the complete head of the next request, or before
-   * the first — before the server closes it (at most an eighth of it
-   * later). `Infinity` never closes.
+   * How long, in seconds, a connection may sit idle — from the end of one
+   * response (or the connection's start) to the first byte of the next
+   * request — before the server closes it. Time the server itself spends
+   * (handling a request, waiting for its answer to be read) does not
+   * count. `Infinity` never closes.
    *
    * @default {5}
    */
   keepAliveTimeout?: number;
+  /**
+   * How long, in seconds, a request head may take to arrive, from its
+   * first byte to its empty line. Over it the server answers 408 and
+   * closes. `Infinity` waits for ever.
+   *
+   * @default {60}
+   */
+  headersTimeout?: number;
+  /**
+   * How long, in seconds, a whole request (head and body) may take to
+   * arrive, from its first byte; time the server spends not reading (its
+   * handler not reading the body, its answers not read) does not count.
+   * Over it the server answers 408 (or, when the response has started,
+   * closes) and the handler's read of the body fails. `Infinity` waits for
+   * ever.
+   *
+   * @default {300}
+   */
+  requestTimeout?: number;
+  /**
+   * How long, in seconds, the server's unsent answer may make no progress
+   * — the transport's write buffer not shrinking because the client does
+   * not read — before the connection is aborted (its buffer dropped).
+   * `Infinity` waits for ever.
+   *
+   * @default {60}
+   */
+  writeTimeout?: number;
   /**
    * How many requests one connection may carry; the response to the last
    * one says `Connection: close`.
@@ -145,9 +175,14 @@ const PAUSE_BODY = 2;
 const PAUSE_WRITE = 4;
 /** Input held by the paused parser above which the transport is paused. */
 const HELD_LIMIT = 64 * 1024;
-/** How many times the idle timer ticks per keepAliveTimeout. */
-const IDLE_TICKS = 8;
-/** The longest wait, in seconds, for a client to go after an error reply. */
+/** How many times the connection's ticker ticks per shortest timeout. */
+const TICKS = 8;
+/**
+ * How long, in seconds, a closing connection keeps reading (and dropping)
+ * what the client still sends once its answers are all handed to the
+ * system, so that closing does not reset the connection and destroy
+ * answers the client has not read yet.
+ */
 const LINGER = 2;
 /** Strings up to this length are checked for ASCII and sent in one encode. */
 const SHORT_STRING = 1024;
@@ -194,6 +229,11 @@ function formatAddr(addr: unknown): string {
   if (a?.hostname === undefined) return "localhost";
   const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
   return a.port === undefined ? host : `${host}:${a.port}`;
+}
+
+/** A timeout in ticks of `period` seconds, rounded up; `Infinity` stays. */
+function inTicks(timeout: number, period: number): number {
+  return timeout === Infinity ? Infinity : Math.ceil(timeout / period - 1e-9);
 }
 
 function checkSeconds(name: string, value: unknown): number {
@@ -337,6 +377,10 @@ class ServeInfo implements HttpServeInfo {
  *   at a time, in order. After a request the parser waits until its
  *   response is written before it reads the next one (pipelined requests
  *   wait in the parser; above 64 KiB of them the transport is paused).
+ *   While the transport's write buffer is over its high-water mark (the
+ *   client is not reading its answers) no further request is handled and
+ *   nothing is read, so a client that pipelines and never reads costs one
+ *   read buffer plus the high-water mark.
  * - The request's body is a `ReadableStream` fed from the connection as
  *   the handler reads it, with `Content-Length` or chunked framing. Above
  *   64 KiB unread the transport is paused until the handler reads. A body
@@ -386,17 +430,54 @@ class ServeInfo implements HttpServeInfo {
  *   ask for it.
  * - If the handler throws, rejects or returns something other than a
  *   `Response`, the loop's exception handler is told and the client gets
- *   500 (or the parse error's status, when reading a malformed body made
- *   the handler fail). If a streamed body fails midway (or is longer or
- *   shorter than a length it declared) the error is reported and the
- *   connection closes without the body's end, which tells the client the
- *   response is cut.
- * - Idle connections close after `keepAliveTimeout` seconds (5 by
- *   default): between the end of a response and the complete head of the
- *   next request, or before the first. The timer (`loop.callLater`)
- *   ticks eight times per timeout while the connection is idle, so that
- *   requests cost no timer work; the close comes at most an eighth of the
- *   timeout late.
+ *   500 (or the parse error's status, when reading a malformed or late
+ *   body made the handler fail: that is the client's doing and is not
+ *   reported). If a streamed body fails midway (or is longer or shorter
+ *   than a length it declared) the error is reported and the connection
+ *   closes without the body's end, which tells the client the response is
+ *   cut. A client must not be able to make the server log more than it
+ *   sent: only the first failure of a connection is reported in full, the
+ *   others are counted and reported as one line when it closes, and all
+ *   reports of a loop's HTTP servers are paid from a log budget (64 KiB,
+ *   refilled by the bytes their clients send); what it cannot pay for is
+ *   counted in the next report.
+ *
+ * Limits and timeouts (each an option; over a limit the client gets an
+ * answer or loses its connection, never the server):
+ *
+ * | Limit | Default | Exceeded |
+ * | --- | --- | --- |
+ * | `keepAliveTimeout`: idle, from a response's end (or the connection's start) to a request's first byte | 5 s | closed |
+ * | `headersTimeout`: a head, from its first byte to its end | 60 s | 408, closed |
+ * | `requestTimeout`: a whole request, head and body, from its first byte | 300 s | 408 (or cut, if the response began), closed |
+ * | `writeTimeout`: the unsent answer not shrinking (the client not reading) | 60 s | aborted |
+ * | `maxLineBytes`: the request line | 8 KiB | 414, closed |
+ * | `maxHeaderBytes`: the head | 16 KiB | 431, closed |
+ * | `maxHeaders`: header fields | 100 | 431, closed |
+ * | `maxBodyBytes`: a body | 16 MiB | 413, closed |
+ * | `maxRequestsPerConnection` | unlimited | the last answer says `Connection: close` |
+ * | pipelined input held unparsed | 64 KiB | reading paused |
+ * | unread request body | 64 KiB | reading paused until the handler reads |
+ * | write buffer (the transport's high-water mark) | 64 KiB | no request handled, nothing read, until it drains |
+ *
+ * The timeouts measure the client's silence, not the server's: the
+ * keep-alive, head and request clocks stand still while the server does
+ * not read (its answers unread, or a body its handler has not read yet)
+ * or is answering. One coarse timer per connection (`loop.callLater`)
+ * ticks eight times per shortest timeout and checks them all, so that
+ * requests cost no timer work; a timeout fires at most an eighth of the
+ * shortest timeout late, never early.
+ *
+ * Closing: every close the server decides (`Connection: close`, an error
+ * answer, a timeout, shutdown) is a "lingering close", as in Go and nginx:
+ * the answers are sent, the sending side is shut (`writeEof()`), what the
+ * client still sends is read and dropped until it closes too or for 2
+ * seconds after the answers left, and only then is the connection closed.
+ * Closing a TCP socket with bytes unread makes the system reset the
+ * connection, which would destroy answers the client has not read yet.
+ * At server shutdown (`Server.shutdown()`, which calls
+ * {@linkcode HttpServerProtocol.serverClosing}) an idle connection closes
+ * at once and a busy one answers its request with `Connection: close`.
  *
  * PEP 3156: the HTTP server the PEP promises among the ready-made
  * protocols ("decent though not necessarily excellent").
@@ -460,13 +541,30 @@ export class HttpServerProtocol extends Protocol {
   #lingering = false;
   #eof = false;
   #lost = false;
-  #busy = false;
-  /** Idle periods begun so far, and the count at the last timer tick. */
+  /** Idle periods begun so far (each exchange's end begins one). */
   #idlePeriods = 0;
-  #seenPeriods = 0;
-  /** Ticks of the idle timer since the current idle period was seen. */
+  // The ticker: one coarse timer per connection checks every timeout (see
+  // #tick). The limits are in ticks of #period seconds; each watched
+  // state has the key it was seen with at the last tick (-1: not in it)
+  // and the ticks counted in it since.
+  readonly #period: number;
+  readonly #idleLimit: number;
+  readonly #headLimit: number;
+  readonly #requestLimit: number;
+  readonly #writeLimit: number;
+  #ticker: TimerHandle | null = null;
+  #idleKey = -1;
   #idleTicks = 0;
-  #idleTimer: TimerHandle | null = null;
+  #headKey = -1;
+  #headTicks = 0;
+  #requestKey = -1;
+  #requestTicks = 0;
+  #lastBuffered = 0;
+  #stallTicks = 0;
+  /** `#resumeRequests` is scheduled. */
+  #resumeScheduled = false;
+  /** The lingering close waits for the write buffer to empty. */
+  #lingerFlushing = false;
   // The last fast response, reused while nothing in it changes.
   #cacheBody: string | null = null;
   #cacheStart = "";
@@ -476,6 +574,14 @@ export class HttpServerProtocol extends Protocol {
   #cacheBytes: Uint8Array | null = null;
   #lingerTimer: TimerHandle | null = null;
   readonly #bodyOwner: BodyQueueOwner;
+  // Reports: the first failure of a connection is reported, later ones
+  // counted and summed up at the end, all paid from the loop's log budget,
+  // which the bytes received refill.
+  #budget: ReportBudget | null = null;
+  #received = 0;
+  #credited = 0;
+  #reported = false;
+  #unreported = 0;
 
   /**
    * Makes the protocol of one connection.
@@ -496,10 +602,25 @@ export class HttpServerProtocol extends Protocol {
       );
     }
     this.#handler = handler;
-    this.#keepAliveTimeout = checkSeconds(
+    const keepAlive = this.#keepAliveTimeout = checkSeconds(
       "keepAliveTimeout",
       options?.keepAliveTimeout ?? 5,
     );
+    const headers = checkSeconds(
+      "headersTimeout",
+      options?.headersTimeout ?? 60,
+    );
+    const request = checkSeconds(
+      "requestTimeout",
+      options?.requestTimeout ?? 300,
+    );
+    const write = checkSeconds("writeTimeout", options?.writeTimeout ?? 60);
+    const period = this.#period = Math.min(keepAlive, headers, request, write) /
+      TICKS;
+    this.#idleLimit = inTicks(keepAlive, period);
+    this.#headLimit = inTicks(headers, period);
+    this.#requestLimit = inTicks(request, period);
+    this.#writeLimit = inTicks(write, period);
     const max = options?.maxRequestsPerConnection ?? Infinity;
     if (
       typeof max !== "number" ||
@@ -562,6 +683,12 @@ export class HttpServerProtocol extends Protocol {
     this.#localBase = this.#scheme +
       formatAddr(transport.getExtraInfo("sockname"));
     this.#becomeIdle();
+    const loop = this.#loop;
+    if (this.#period !== Infinity && loop !== null) {
+      this.#ticker = loop.callLater(this.#period, this.#tick);
+    }
+    // The server began shutting down before the connection was made.
+    if (this.#closing) this.#closeGracefully();
   }
 
   /**
@@ -570,6 +697,7 @@ export class HttpServerProtocol extends Protocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
+    this.#received += data.length;
     if (this.#lingering) return;
     const parser = this.#parser;
     parser.feed(data);
@@ -601,8 +729,8 @@ export class HttpServerProtocol extends Protocol {
   override connectionLost(exc?: Error): void {
     this.#lost = true;
     this.#closing = true;
-    this.#idleTimer?.cancel();
-    this.#idleTimer = null;
+    this.#ticker?.cancel();
+    this.#ticker = null;
     this.#lingerTimer?.cancel();
     this.#lingerTimer = null;
     const ex = this.#current;
@@ -618,26 +746,96 @@ export class HttpServerProtocol extends Protocol {
       ex.settle();
     }
     this.#wakeWriters();
+    if (this.#unreported > 0) {
+      this.#report(
+        `HTTP server: ${this.#unreported} more failures on this connection, not reported one by one`,
+        undefined,
+        true,
+      );
+    } else if (this.#budget !== null) {
+      this.#budget.credit(this.#received - this.#credited);
+    }
     this.#transport = null;
   }
 
-  /** The transport's buffer is full: stop reading until it drains. */
+  /**
+   * The transport's buffer is over its high-water mark: stop reading, and
+   * handle no further pipelined request, until it drains.
+   */
   override pauseWriting(): void {
     this.#writePaused = true;
     this.#pauseRead(PAUSE_WRITE);
   }
 
-  /** The transport's buffer drained: go on writing and reading. */
+  /**
+   * The transport's buffer drained: go on writing, reading and handling
+   * pipelined requests.
+   */
   override resumeWriting(): void {
     this.#writePaused = false;
     this.#wakeWriters();
     this.#resumeRead(PAUSE_WRITE);
+    if (this.#current !== null || this.#transport === null) return;
+    if (this.#closing) {
+      // Shutting down: the requests held meanwhile are not answered.
+      this.#closeGracefully();
+    } else if (
+      this.#parser.paused && !this.#resumeScheduled && this.#loop !== null
+    ) {
+      // Not from inside the transport's write completion: the next
+      // handler's writes would run inside it.
+      this.#resumeScheduled = true;
+      this.#loop.callSoon(this.#resumeRequests);
+    }
+  }
+
+  /**
+   * Tells the protocol its server is shutting down: an idle connection
+   * closes at once; a busy one finishes the request in progress (and one
+   * whose head has begun to arrive), answering with `Connection: close`,
+   * then closes. Pipelined requests not yet begun are not answered; the
+   * `Connection: close` tells the client to send them again elsewhere.
+   *
+   * Called by the server's `shutdown()`.
+   *
+   * @example Closing an idle connection at shutdown
+   * ```ts
+   * import { HttpServerProtocol, Protocol } from "@tulip/tulip/protocols";
+   * import { transportPair, VirtualTimeLoop } from "@tulip/tulip/testing";
+   * import { assert } from "@std/assert";
+   *
+   * const loop = new VirtualTimeLoop();
+   * const server = new HttpServerProtocol(() => new Response("hi"), { loop });
+   * let eof = false;
+   * const client = new (class extends Protocol {
+   *   override eofReceived() {
+   *     eof = true;
+   *     return false;
+   *   }
+   * })();
+   * transportPair(client, server, { loop });
+   * await loop.advance(0);
+   * server.serverClosing();
+   * await loop.advance(0);
+   * assert(eof);
+   * loop.close();
+   * ```
+   */
+  serverClosing(): void {
+    if (this.#lost) return;
+    this.#closing = true;
+    if (this.#transport === null) return;
+    const parser = this.#parser;
+    // Between requests: the requests held while the client was not
+    // reading are not answered either.
+    if (this.#current === null && (parser.idle || parser.paused)) {
+      this.#closeGracefully();
+    }
   }
 
   // ---- Requests ----
 
   #onHead(head: HttpRequestHead): void {
-    this.#busy = true;
     const n = ++this.#requests;
     const keepAlive = head.keepAlive && n < this.#maxRequests &&
       !this.#closing;
@@ -1017,8 +1215,10 @@ export class HttpServerProtocol extends Protocol {
 
   #handlerFailed(ex: Exchange, error: unknown): void {
     // A CancelledError too: no task waits here to receive it, and the
-    // client still needs an answer.
-    this.#report("HTTP handler failed", error);
+    // client still needs an answer. A request found malformed or late
+    // fails the handler's read of its body: that is the client's doing,
+    // answered with its status, not the handler's failure.
+    if (ex.parseError === null) this.#report("HTTP handler failed", error);
     if (ex !== this.#current || ex.responding) return;
     ex.responding = true;
     const status = ex.parseError?.status ?? 500;
@@ -1048,7 +1248,7 @@ export class HttpServerProtocol extends Protocol {
     // Else the request (without a body) completes at once, in the parser.
   }
 
-  /** The exchange is over: close, or wait for the next request. */
+  /** The exchange is over: close, or go on to the next request. */
   #exchangeDone(ex: Exchange): void {
     if (this.#current !== ex) return;
     this.#current = null;
@@ -1059,6 +1259,25 @@ export class HttpServerProtocol extends Protocol {
       return;
     }
     this.#becomeIdle();
+    if (this.#writePaused) {
+      // The client is not reading the answers: handle no pipelined
+      // request until it does (resumeWriting()).
+      this.#parser.pause();
+      return;
+    }
+    this.#nextRequest();
+  }
+
+  readonly #resumeRequests = (): void => {
+    this.#resumeScheduled = false;
+    if (
+      this.#current === null && !this.#writePaused && !this.#closing &&
+      this.#transport !== null
+    ) this.#nextRequest();
+  };
+
+  /** Parses the requests held meanwhile, and reads again. */
+  #nextRequest(): void {
     const parser = this.#parser;
     if (parser.paused) {
       this.#resumeRead(PAUSE_PARSER);
@@ -1071,13 +1290,35 @@ export class HttpServerProtocol extends Protocol {
 
   #closeNow(): void {
     this.#current = null;
-    this.#transport?.close();
+    this.#closeGracefully();
   }
 
   /**
-   * After an error reply: half-close, drop what the client still sends,
-   * and close once it stops (EOF) or after a short wait, so that the
-   * reply is not lost to a reset.
+   * Closes without cutting an answer: closing a TCP socket that has
+   * received bytes it did not read makes the system reset the connection,
+   * which destroys answers the client has not read yet. So, as Go's and
+   * nginx's "lingering close": half-close once the answers are sent, drop
+   * what the client still sends, and close once it stops (EOF) or
+   * `LINGER` seconds after the write buffer emptied. A client that stops
+   * reading meanwhile is aborted by the write timeout.
+   */
+  #closeGracefully(): void {
+    const transport = this.#transport;
+    this.#closing = true;
+    if (transport === null || this.#lingering) return;
+    this.#parser.pause();
+    if (this.#eof || !transport.canWriteEof()) {
+      // The client sent its EOF: nothing of it is left unread.
+      transport.close();
+      return;
+    }
+    this.#linger();
+  }
+
+  /**
+   * After an error reply or at a graceful close: half-close, drop what
+   * the client still sends, close once it stops (EOF) or `LINGER` seconds
+   * after the answers are sent.
    */
   #linger(): void {
     const transport = this.#transport!;
@@ -1090,14 +1331,28 @@ export class HttpServerProtocol extends Protocol {
     transport.writeEof();
     this.#readPause = 0;
     transport.resumeReading();
+    this.#lingerFlushing = true;
     this.#lingerTimer = this.#loop!.callLater(
-      Math.min(LINGER, this.#keepAliveTimeout),
-      () => {
-        this.#lingerTimer = null;
-        this.#transport?.close();
-      },
+      Math.min(LINGER, this.#period * TICKS),
+      this.#lingerTick,
     );
   }
+
+  readonly #lingerTick = (): void => {
+    this.#lingerTimer = null;
+    const transport = this.#transport;
+    if (transport === null) return;
+    const wait = Math.min(LINGER, this.#period * TICKS);
+    if (transport.getWriteBufferSize() > 0) {
+      // Still sending: the linger starts once all is handed over.
+      this.#lingerTimer = this.#loop!.callLater(wait, this.#lingerTick);
+    } else if (this.#lingerFlushing) {
+      this.#lingerFlushing = false;
+      this.#lingerTimer = this.#loop!.callLater(wait, this.#lingerTick);
+    } else {
+      transport.close();
+    }
+  };
 
   #pauseRead(reason: number): void {
     const before = this.#readPause;
@@ -1124,53 +1379,127 @@ export class HttpServerProtocol extends Protocol {
   }
 
   #becomeIdle(): void {
-    this.#busy = false;
     this.#idlePeriods++;
-    if (this.#idleTimer === null && this.#keepAliveTimeout !== Infinity) {
-      const loop = this.#loop;
-      if (loop === null) return;
-      this.#seenPeriods = this.#idlePeriods;
+  }
+
+  // The ticker ticks TICKS times per shortest timeout for the whole life
+  // of the connection, so that requests cost no timer work and no clock
+  // reading. Each tick looks at what the connection waits for and counts
+  // ticks per state; a state seen with a new key (a new idle period, a new
+  // request) starts counting from 0, so a timeout fires between its
+  // length and one tick (an eighth of the shortest timeout) later, never
+  // early. Only the peer's silence is counted: the keep-alive, head and
+  // request clocks stand still while the server is not reading (paused by
+  // back-pressure or by an unread request body) or is answering.
+  readonly #tick = (): void => {
+    this.#ticker = null;
+    const transport = this.#transport;
+    if (this.#lost || transport === null) return;
+    this.#ticker = this.#loop!.callLater(this.#period, this.#tick);
+    // Writing: the buffer has not shrunk since the last tick.
+    const buffered = transport.getWriteBufferSize();
+    if (buffered > 0 && buffered >= this.#lastBuffered) {
+      if (this.#lastBuffered > 0 && ++this.#stallTicks >= this.#writeLimit) {
+        transport.abort();
+        return;
+      }
+    } else this.#stallTicks = 0;
+    this.#lastBuffered = buffered;
+    if (this.#lingering) return;
+    const reading = this.#readPause === 0;
+    const ex = this.#current;
+    // Idle: waiting for the first byte of a request.
+    const idle = ex === null && buffered === 0 && reading &&
+      !this.#closing && this.#parser.idle;
+    if (!idle) this.#idleKey = -1;
+    else if (this.#idleKey !== this.#idlePeriods) {
+      this.#idleKey = this.#idlePeriods;
       this.#idleTicks = 0;
-      this.#idleTimer = loop.callLater(
-        this.#keepAliveTimeout / IDLE_TICKS,
-        this.#idleTick,
-      );
+    } else if (++this.#idleTicks >= this.#idleLimit) {
+      // Nothing to send and nothing unread: a plain close, at once.
+      this.#closing = true;
+      transport.close();
+      return;
+    }
+    // A request arriving: its head (no exchange yet), or its body.
+    const n = ex === null
+      ? (idle || this.#parser.idle ? -1 : this.#requests + 1)
+      : ex.requestDone || ex.body === null
+      ? -1
+      : this.#requests;
+    if (n !== this.#requestKey) {
+      this.#requestKey = n;
+      this.#requestTicks = 0;
+    } else if (n !== -1 && reading) {
+      if (++this.#requestTicks >= this.#requestLimit) {
+        this.#timedOut(ex, "requestTimeout", this.#requestLimit);
+        return;
+      }
+    }
+    const head = ex === null ? n : -1;
+    if (head !== this.#headKey) {
+      this.#headKey = head;
+      this.#headTicks = 0;
+    } else if (head !== -1 && reading) {
+      if (++this.#headTicks >= this.#headLimit) {
+        this.#timedOut(null, "headersTimeout", this.#headLimit);
+      }
+    }
+  };
+
+  /** A request took too long to arrive: 408, then close. */
+  #timedOut(ex: Exchange | null, option: string, ticks: number): void {
+    const error = new HttpParseError(
+      408,
+      `Cannot read the HTTP request: it took longer than ${option} (${
+        Math.round(ticks * this.#period * 1000) / 1000
+      } s)`,
+    );
+    this.#closing = true;
+    if (ex === null) {
+      this.#parser.pause();
+      this.#onParseError(error);
+      return;
+    }
+    ex.parseError = error;
+    ex.body?.fail(error);
+    if (ex.abort !== null && !ex.abort.signal.aborted) ex.abort.abort(error);
+    if (!ex.responding) {
+      ex.responding = true;
+      this.#sendPlain(ex, 408, `${statusText(408)}: ${error.message}`);
+    } else if (ex.responseDone) {
+      this.#closeNow();
+    } else {
+      // The response has begun and cannot be replaced: cut it.
+      this.#parser.pause();
+      this.#transport?.close();
     }
   }
 
-  // The idle timer ticks IDLE_TICKS times per keepAliveTimeout while the
-  // connection is idle, and stops while it is busy. Requests cost no
-  // timer work and no clock reading: a tick that finds a new idle period
-  // starts counting again, so an idle connection closes between
-  // keepAliveTimeout and keepAliveTimeout × (1 + 1 / IDLE_TICKS) seconds
-  // after its last response.
-  readonly #idleTick = (): void => {
-    this.#idleTimer = null;
-    if (this.#lost || this.#closing || this.#busy) return;
-    if (this.#idlePeriods !== this.#seenPeriods) {
-      this.#seenPeriods = this.#idlePeriods;
-      this.#idleTicks = 0;
-    }
-    if (++this.#idleTicks >= IDLE_TICKS) {
-      this.#closing = true;
-      this.#transport?.close();
+  /**
+   * Reports a failure a client may cause again and again: in full the
+   * first time on a connection (`summary` reports the rest at its end),
+   * and only as the loop's log budget allows.
+   */
+  #report(message: string, exception: unknown, summary = false): void {
+    const loop = this.#loop ?? getRunningLoop();
+    if (loop === null) {
+      console.error(message, exception);
       return;
     }
-    this.#idleTimer = this.#loop!.callLater(
-      this.#keepAliveTimeout / IDLE_TICKS,
-      this.#idleTick,
-    );
-  };
-
-  #report(message: string, exception: unknown): void {
-    const loop = this.#loop ?? getRunningLoop();
-    const context = {
+    if (this.#reported && !summary) {
+      this.#unreported++;
+      return;
+    }
+    this.#reported = true;
+    const budget = this.#budget ??= ReportBudget.of(loop);
+    budget.credit(this.#received - this.#credited);
+    this.#credited = this.#received;
+    budget.report({
       message,
       exception,
       protocol: this,
       transport: this.#transport ?? undefined,
-    };
-    if (loop !== null) loop.callExceptionHandler(context);
-    else console.error(message, exception);
+    });
   }
 }

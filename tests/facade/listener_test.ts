@@ -42,6 +42,10 @@ class FakeServer implements Server {
   getLoop(): EventLoop {
     return this.#loop;
   }
+  shutdown(): Future<void> {
+    this.close();
+    return this.waitClosed();
+  }
   closeClients(): void {}
   abortClients(): void {}
   async [Symbol.asyncDispose](): Promise<void> {

@@ -11,6 +11,7 @@ import {
   HttpServerProtocol,
   type HttpServerProtocolOptions,
 } from "../../protocols/http_server_protocol.ts";
+import { BUDGET_CAP, reportSize } from "../../protocols/_report_budget.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -200,10 +201,13 @@ Deno.test("HttpServerProtocol closes an idle keep-alive connection after keepAli
   );
 });
 
-Deno.test("HttpServerProtocol closes a connection that never sends a request after keepAliveTimeout", async () => {
-  const c = await converse(server(hello, { keepAliveTimeout: 3 }), "GET / HT");
-  assertEquals(c.output, "");
-  assert(c.closedAt >= 3 && c.closedAt <= 3.4, `${c.closedAt}`);
+Deno.test("HttpServerProtocol gives a head that has begun headersTimeout, not keepAliveTimeout", async () => {
+  const c = await converse(
+    server(hello, { keepAliveTimeout: 3, headersTimeout: 7 }),
+    "GET / HT",
+  );
+  assert(c.output.startsWith("HTTP/1.1 408 Request Timeout\r\n"), c.output);
+  assert(c.closedAt >= 7 && c.closedAt <= 8, `${c.closedAt}`);
 });
 
 Deno.test("HttpServerProtocol keeps a busy connection open past keepAliveTimeout", async () => {
@@ -387,7 +391,8 @@ Deno.test("HttpServerProtocol fails the body read with the parse error and answe
   );
   assert(c.output.startsWith("HTTP/1.1 413 Content Too Large\r\n"), c.output);
   assertStringIncludes(c.output, "connection: close\r\n");
-  assertEquals(c.errors.length, 1);
+  // The client's doing, answered with its status: nothing is logged.
+  assertEquals(c.errors, []);
 });
 
 Deno.test("HttpServerProtocol answers 413 when chunk extensions pass maxChunkExtensionBytes", async () => {
@@ -1017,5 +1022,283 @@ Deno.test("HttpServerProtocol stops reading requests while its answers are not r
   await loop.runUntilComplete(peer.lost);
   assertEquals(protocol.requestCount, count);
   assertEquals([...peer.text.matchAll(/Hello, World!/g)].length, count);
+  loop.close();
+});
+
+// ---- Back-pressure, timeouts, lingering close ----
+
+const GET = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+const GET_CLOSE = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+
+Deno.test("HttpServerProtocol handles no pipelined request while paused for writing", async () => {
+  const loop = new VirtualTimeLoop();
+  let calls = 0;
+  const answer = new Uint8Array(16 * 1024).fill(97);
+  const handler: HttpHandler = () => {
+    calls++;
+    return new Response(answer);
+  };
+  const protocol = new HttpServerProtocol(handler, { loop });
+  const peer = new Recorder(loop);
+  const [, serverSide] = transportPair(peer, protocol, {
+    loop,
+    bufferSize: 1024,
+    chunkSize: 8192,
+  });
+  const count = 2000;
+  loop.callSoon(() => {
+    peer.transport!.pauseReading();
+    peer.transport!.write(bytes(GET.repeat(count - 1) + GET_CLOSE));
+  });
+  await loop.advance(1);
+  // The high-water mark (64 KiB) plus the answer that crossed it.
+  const size = serverSide.getWriteBufferSize();
+  assert(size <= 64 * 1024 + 17 * 1024, `${size} bytes buffered`);
+  assert(calls <= 6, `${calls} requests handled with nobody reading`);
+  assertEquals(serverSide.isReading(), false);
+  peer.transport!.resumeReading();
+  await loop.runUntilComplete(peer.lost);
+  assertEquals(calls, count);
+  assertEquals(peer.text.split("HTTP/1.1 200 OK").length - 1, count);
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol does not count the time it is paused for writing as idle", async () => {
+  const loop = new VirtualTimeLoop();
+  const protocol = new HttpServerProtocol(hello, {
+    loop,
+    keepAliveTimeout: 2,
+  });
+  const peer = new Recorder(loop);
+  transportPair(peer, protocol, { loop, bufferSize: 1024, chunkSize: 8192 });
+  const count = 3000;
+  loop.callSoon(() => {
+    peer.transport!.pauseReading();
+    peer.transport!.write(bytes(GET.repeat(count - 1) + GET_CLOSE));
+  });
+  // Ten keep-alive timeouts with nothing read.
+  await loop.advance(20);
+  assertEquals(peer.lostAt, -1, "the connection is still open");
+  peer.transport!.resumeReading();
+  await loop.runUntilComplete(peer.lost);
+  assertEquals(protocol.requestCount, count);
+  assertEquals([...peer.text.matchAll(/Hello, World!/g)].length, count);
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol closes an idle connection that never sent a byte after keepAliveTimeout", async () => {
+  const c = await converse(server(hello, { keepAliveTimeout: 3 }), "");
+  assertEquals(c.output, "");
+  assert(c.closedAt >= 3 && c.closedAt <= 3.4, `${c.closedAt}`);
+});
+
+/** Sends `piece` every `every` seconds until the connection ends. */
+function trickle(
+  loop: VirtualTimeLoop,
+  peer: Recorder,
+  piece: string,
+  every: number,
+): void {
+  const send = () => {
+    if (peer.lostAt >= 0 || peer.transport!.isClosing()) return;
+    peer.transport!.write(bytes(piece));
+    loop.callLater(every, send);
+  };
+  loop.callLater(every, send);
+}
+
+Deno.test("HttpServerProtocol answers 408 to a head that takes longer than headersTimeout", async () => {
+  let called = false;
+  const c = await converse(
+    server(() => {
+      called = true;
+      return new Response("no");
+    }, { keepAliveTimeout: 2, headersTimeout: 10 }),
+    "GET / HTTP/1.1\r\nHost: a\r\n",
+    undefined,
+    (loop, peer) => trickle(loop, peer, "x-a: b\r\n", 1),
+  );
+  assert(
+    c.output.startsWith("HTTP/1.1 408 Request Timeout\r\n"),
+    c.output,
+  );
+  assertStringIncludes(c.output, "connection: close\r\n");
+  assert(c.closedAt >= 10 && c.closedAt <= 12, `${c.closedAt}`);
+  assertEquals(called, false);
+  assertEquals(c.errors, []);
+});
+
+Deno.test("HttpServerProtocol answers 408 to a body that takes longer than requestTimeout", async () => {
+  let failure: unknown = null;
+  const handler: HttpHandler = async (request) => {
+    try {
+      return new Response(await request.text());
+    } catch (error) {
+      failure = error;
+      throw error;
+    }
+  };
+  const c = await converse(
+    server(handler, { requestTimeout: 20 }),
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n",
+    undefined,
+    (loop, peer) => trickle(loop, peer, "x", 2),
+  );
+  assert(
+    c.output.startsWith("HTTP/1.1 408 Request Timeout\r\n"),
+    c.output,
+  );
+  assertStringIncludes(c.output, "connection: close\r\n");
+  assert(c.closedAt >= 20 && c.closedAt <= 23, `${c.closedAt}`);
+  assert(failure !== null, "the handler's read of the body failed");
+});
+
+Deno.test("HttpServerProtocol aborts a connection whose answer is not read for writeTimeout", async () => {
+  for (const last of [GET, GET_CLOSE]) {
+    const loop = new VirtualTimeLoop();
+    const big = new Uint8Array(512 * 1024);
+    const protocol = new HttpServerProtocol(() => new Response(big), {
+      loop,
+      writeTimeout: 10,
+    });
+    const peer = new Recorder(loop);
+    transportPair(peer, protocol, { loop, bufferSize: 1024, chunkSize: 8192 });
+    loop.callSoon(() => {
+      peer.transport!.pauseReading();
+      peer.transport!.write(bytes(last));
+    });
+    await loop.advance(60);
+    assert(
+      peer.lostAt >= 10 && peer.lostAt <= 12,
+      `${JSON.stringify(last)}: lost at ${peer.lostAt}`,
+    );
+    loop.close();
+  }
+});
+
+Deno.test("HttpServerProtocol keeps a slow reader's connection while it makes progress", async () => {
+  const loop = new VirtualTimeLoop();
+  const big = new Uint8Array(256 * 1024);
+  const protocol = new HttpServerProtocol(() => new Response(big), {
+    loop,
+    writeTimeout: 4,
+  });
+  const peer = new Recorder(loop);
+  transportPair(peer, protocol, { loop, bufferSize: 1024, chunkSize: 8192 });
+  loop.callSoon(() => {
+    peer.transport!.pauseReading();
+    peer.transport!.write(bytes(GET_CLOSE));
+  });
+  // Read a little every 3 seconds: 30 s in all, never 4 s without progress.
+  for (let i = 0; i < 10; i++) {
+    await loop.advance(3);
+    peer.transport!.resumeReading();
+    await loop.advance(0);
+    peer.transport!.pauseReading();
+  }
+  peer.transport!.resumeReading();
+  await loop.runUntilComplete(peer.lost);
+  assertEquals(peer.lostWith, undefined);
+  assert(peer.text.length > 256 * 1024, `${peer.text.length} bytes`);
+  loop.close();
+});
+
+// ---- What a client can make the server log ----
+
+Deno.test("HttpServerProtocol reports the first handler failure of a connection and counts the rest", async () => {
+  const failing: HttpHandler = () => {
+    throw new Error("boom");
+  };
+  const c = await converse(
+    server(failing),
+    GET.repeat(999) + GET_CLOSE,
+  );
+  assertEquals(c.output.split("HTTP/1.1 500 ").length - 1, 1000);
+  assertEquals(c.errors.length, 2);
+  assertEquals(
+    String(c.errors[1]),
+    "HTTP server: 999 more failures on this connection, not reported one by one",
+  );
+});
+
+Deno.test("HttpServerProtocol logs no more than a budget plus what its clients sent", async () => {
+  const loop = new VirtualTimeLoop();
+  let logged = 0;
+  let reports = 0;
+  loop.setExceptionHandler((_loop, context) => {
+    reports++;
+    logged += reportSize(context.message, context.exception);
+  });
+  const failing: HttpHandler = () => {
+    throw new Error("boom");
+  };
+  const connections = 400;
+  let sent = 0;
+  for (let i = 0; i < connections; i++) {
+    const peer = new Recorder(loop);
+    transportPair(peer, new HttpServerProtocol(failing, { loop }), { loop });
+    loop.callSoon(() => peer.transport!.write(bytes(GET_CLOSE)));
+    sent += GET_CLOSE.length;
+    await loop.runUntilComplete(peer.lost);
+    assertStringIncludes(peer.text, "HTTP/1.1 500 ");
+  }
+  await loop.advance(0);
+  assert(logged <= BUDGET_CAP + sent, `${logged} bytes logged for ${sent}`);
+  assert(reports < connections, `${reports} reports`);
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol reports nothing for malformed or late requests", async () => {
+  for (
+    const [input, options] of [
+      ["GET / HTTP/1.1\r\nBad Header\r\n\r\n", {}],
+      ["GET /\r\n\r\n", {}],
+      [
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        {},
+      ],
+      ["GET / HTTP/1.1\r\nHost: a\r\n", { headersTimeout: 1 }],
+    ] as const
+  ) {
+    const c = await converse(
+      server(async (request) => new Response(await request.text()), options),
+      input,
+    );
+    assertEquals(c.errors, [], input);
+  }
+});
+
+// ---- Server shutdown ----
+
+Deno.test("HttpServerProtocol.serverClosing() finishes the request in progress with Connection: close", async () => {
+  const loop = new VirtualTimeLoop();
+  const handler: HttpHandler = async () => {
+    await sleep(1);
+    return new Response("late");
+  };
+  const protocol = new HttpServerProtocol(handler, { loop });
+  const peer = new Recorder(loop);
+  transportPair(peer, protocol, { loop });
+  loop.callSoon(() => peer.transport!.write(bytes(GET + GET)));
+  await loop.advance(0.5);
+  protocol.serverClosing();
+  await loop.runUntilComplete(peer.lost);
+  const answers = peer.text.split("HTTP/1.1 200 OK").length - 1;
+  assertEquals(answers, 1, peer.text);
+  assertStringIncludes(peer.text, "connection: close\r\n");
+  assert(peer.text.endsWith("\r\n\r\nlate"), peer.text);
+  assert(peer.lostAt < 2, `${peer.lostAt}`);
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol.serverClosing() before the connection is made closes it once made", async () => {
+  const loop = new VirtualTimeLoop();
+  const protocol = new HttpServerProtocol(hello, { loop });
+  protocol.serverClosing();
+  const peer = new Recorder(loop);
+  transportPair(peer, protocol, { loop });
+  await loop.runUntilComplete(peer.lost);
+  assertEquals(peer.eof, true);
+  assertEquals(peer.text, "");
   loop.close();
 });

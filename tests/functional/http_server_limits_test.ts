@@ -1,0 +1,358 @@
+// The HTTP server against hostile and slow clients over real TCP on
+// 127.0.0.1: clients that pipeline and never read, read late, trickle
+// their bodies, or never read an answer; and graceful shutdown. The
+// clients are raw Deno connections, so that they can misbehave.
+
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { Server } from "../../loop/event_loop.ts";
+import {
+  type HttpHandler,
+  HttpServerProtocol,
+  type HttpServerProtocolOptions,
+} from "../../protocols/http_server_protocol.ts";
+import { Protocol } from "../../protocols/protocol.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import type { Transport } from "../../transports/transport.ts";
+import { bytes, concat, portOf, run, text } from "./_stream_helpers.ts";
+
+const HOST = "127.0.0.1";
+const GET = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+const GET_CLOSE = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+
+/** An HttpServerProtocol that keeps its transport, for the tests to see. */
+class Watched extends HttpServerProtocol {
+  transport: Transport | null = null;
+  override connectionMade(transport: Transport): void {
+    this.transport = transport;
+    super.connectionMade(transport);
+  }
+}
+
+async function serve(
+  loop: DenoEventLoop,
+  handler: HttpHandler,
+  options?: HttpServerProtocolOptions,
+): Promise<{ server: Server; port: number; connections: Watched[] }> {
+  const connections: Watched[] = [];
+  const server = await loop.createServer(
+    () => {
+      const p = new Watched(handler, { loop, ...options });
+      connections.push(p);
+      return p;
+    },
+    HOST,
+    0,
+  );
+  return { server, port: portOf(server), connections };
+}
+
+/** Writes all of `data`, however long the peer takes to read it. */
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < data.length) at += await conn.write(data.subarray(at));
+}
+
+/** Reads until EOF (or a reset, which ends the read too). */
+async function readAll(
+  conn: Deno.Conn,
+): Promise<{ data: Uint8Array; reset: boolean }> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(64 * 1024);
+  let reset = false;
+  try {
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+    reset = true;
+  }
+  return { data: concat(chunks), reset };
+}
+
+function count(haystack: string, needle: string): number {
+  return haystack.split(needle).length - 1;
+}
+
+Deno.test("HttpServerProtocol holds about one high-water mark for a client that pipelines and never reads", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    let calls = 0;
+    const answer = new Uint8Array(16 * 1024).fill(97);
+    const { server, port, connections } = await serve(loop, () => {
+      calls++;
+      return new Response(answer);
+    });
+    const conn = await Deno.connect({ hostname: HOST, port });
+    // About 1 MiB of requests, never read.
+    const flood = bytes(GET.repeat(40_000));
+    const writing = writeAll(conn, flood).catch(() => {});
+    let before = -1;
+    while (calls !== before) {
+      before = calls;
+      await sleep(0.3, undefined, { loop });
+    }
+    const buffered = connections[0].transport!.getWriteBufferSize();
+    // 64 KiB high-water mark plus the answer that crossed it.
+    assert(buffered <= 96 * 1024, `${buffered} bytes buffered`);
+    assert(calls < 40_000, `${calls} requests answered`);
+    conn.close();
+    await writing;
+    server.close();
+    await server.waitClosed();
+  });
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol answers all of 20,000 pipelined requests to a client that reads after the keep-alive timeout", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    // Answers of a kilobyte: 20 MB in all, more than the sockets hold.
+    const pad = "x".repeat(1000);
+    let n = 0;
+    const { server, port } = await serve(
+      loop,
+      () => new Response(`${pad}#${n++};`),
+      { keepAliveTimeout: 0.5 },
+    );
+    const conn = await Deno.connect({ hostname: HOST, port });
+    const total = 20_000;
+    const writing = writeAll(conn, bytes(GET.repeat(total - 1) + GET_CLOSE));
+    await sleep(1.5, undefined, { loop });
+    const { data, reset } = await readAll(conn);
+    await writing;
+    conn.close();
+    const output = text(data);
+    assertEquals(reset, false);
+    assertEquals(count(output, "HTTP/1.1 200 OK\r\n"), total);
+    assert(output.endsWith(`#${total - 1};`), output.slice(-40));
+    server.close();
+    await server.waitClosed();
+  });
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol does not cut an answer when it closes with requests unread", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    // More than the sockets hold, so that some of it is still in the
+    // server's socket when the server closes.
+    const big = new Uint8Array(32 * 1024 * 1024).fill(98);
+    const { server, port } = await serve(loop, () => new Response(big));
+    const conn = await Deno.connect({ hostname: HOST, port });
+    // The first request closes the connection; those after it are never
+    // read by the server.
+    await writeAll(conn, bytes(GET_CLOSE + GET.repeat(2000)));
+    await sleep(0.5, undefined, { loop });
+    const { data, reset } = await readAll(conn);
+    conn.close();
+    assertEquals(reset, false);
+    const head = text(data.subarray(0, 200));
+    assertStringIncludes(head, "content-length: 33554432\r\n");
+    const bodyAt = head.indexOf("\r\n\r\n") + 4;
+    assertEquals(data.length - bodyAt, big.length);
+    server.close();
+    await server.waitClosed();
+  });
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol aborts a client that does not read its answer for writeTimeout", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const big = new Uint8Array(16 * 1024 * 1024);
+    const { server, port } = await serve(loop, () => new Response(big), {
+      writeTimeout: 0.5,
+    });
+    const conn = await Deno.connect({ hostname: HOST, port });
+    await writeAll(conn, bytes(GET));
+    await sleep(0.2, undefined, { loop });
+    // The server lets go of the connection by itself.
+    server.close();
+    await server.waitClosed();
+    conn.close();
+  });
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol answers 408 to a body trickled past requestTimeout", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const { server, port } = await serve(
+      loop,
+      async (request) => new Response(await request.text()),
+      { requestTimeout: 1 },
+    );
+    const conn = await Deno.connect({ hostname: HOST, port });
+    await writeAll(
+      conn,
+      bytes("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"),
+    );
+    const reading = readAll(conn);
+    let open = true;
+    reading.finally(() => open = false);
+    for (let i = 0; i < 100 && open; i++) {
+      await sleep(0.2, undefined, { loop });
+      try {
+        await conn.write(bytes("x"));
+      } catch {
+        break;
+      }
+    }
+    const { data } = await reading;
+    conn.close();
+    assert(
+      text(data).startsWith("HTTP/1.1 408 Request Timeout\r\n"),
+      text(data),
+    );
+    server.close();
+    await server.waitClosed();
+  });
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol answers 408 to a head trickled past headersTimeout", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    let called = false;
+    const { server, port } = await serve(loop, () => {
+      called = true;
+      return new Response("no");
+    }, { headersTimeout: 1, keepAliveTimeout: 0.5 });
+    const conn = await Deno.connect({ hostname: HOST, port });
+    await writeAll(conn, bytes("GET / HTTP/1.1\r\nHost: a\r\n"));
+    const reading = readAll(conn);
+    let open = true;
+    reading.finally(() => open = false);
+    for (let i = 0; i < 100 && open; i++) {
+      await sleep(0.2, undefined, { loop });
+      try {
+        await conn.write(bytes("x-a: b\r\n"));
+      } catch {
+        break;
+      }
+    }
+    const { data } = await reading;
+    conn.close();
+    assert(
+      text(data).startsWith("HTTP/1.1 408 Request Timeout\r\n"),
+      text(data),
+    );
+    assertEquals(called, false);
+    server.close();
+    await server.waitClosed();
+  });
+  loop.close();
+});
+
+// ---- Graceful shutdown ----
+
+/** Sends one kept-alive request and reads its whole answer. */
+async function oneRequest(conn: Deno.Conn): Promise<string> {
+  await writeAll(conn, bytes(GET));
+  const buf = new Uint8Array(4096);
+  let got = "";
+  while (!/\r\n\r\n[^]*ok$/.test(got)) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    got += text(buf.subarray(0, n));
+  }
+  return got;
+}
+
+Deno.test("Server.shutdown() closes idle keep-alive HTTP connections at once", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const { server, port } = await serve(loop, () => new Response("ok"), {
+      keepAliveTimeout: 60,
+    });
+    const conns: Deno.Conn[] = [];
+    for (let i = 0; i < 5; i++) {
+      const conn = await Deno.connect({ hostname: HOST, port });
+      conns.push(conn);
+      const answer = await oneRequest(conn);
+      assert(!answer.includes("connection: close"), answer);
+    }
+    const started = loop.time();
+    const done = server.shutdown();
+    // Each client sees the end of the connection and closes its side.
+    await Promise.all(conns.map(async (conn) => {
+      const { data } = await readAll(conn);
+      assertEquals(data.length, 0);
+      conn.close();
+    }));
+    await done;
+    assert(loop.time() - started < 30, "well before the keep-alive timeout");
+    assertEquals(server.isServing(), false);
+  });
+  loop.close();
+});
+
+Deno.test("Server.shutdown() lets a request in progress finish, with Connection: close", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const release = loop.createFuture<void>();
+    const entered = loop.createFuture<void>();
+    const { server, port } = await serve(loop, async () => {
+      entered.setResult();
+      await release;
+      return new Response("ok");
+    });
+    const conn = await Deno.connect({ hostname: HOST, port });
+    await writeAll(conn, bytes(GET));
+    await entered;
+    const done = server.shutdown();
+    await sleep(0.1, undefined, { loop });
+    assertEquals(done.done(), false);
+    release.setResult();
+    const { data, reset } = await readAll(conn);
+    conn.close();
+    assertEquals(reset, false);
+    const answer = text(data);
+    assert(answer.startsWith("HTTP/1.1 200 OK\r\n"), answer);
+    assertStringIncludes(answer, "connection: close\r\n");
+    assert(answer.endsWith("\r\n\r\nok"), answer);
+    await done;
+  });
+  loop.close();
+});
+
+Deno.test("Server.shutdown() aborts a client that does not read after the grace period", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const big = new Uint8Array(16 * 1024 * 1024);
+    const { server, port } = await serve(loop, () => new Response(big));
+    const conn = await Deno.connect({ hostname: HOST, port });
+    await writeAll(conn, bytes(GET));
+    await sleep(0.2, undefined, { loop });
+    const started = loop.time();
+    await server.shutdown({ grace: 0.5 });
+    assert(loop.time() - started >= 0.5, "not before the grace period");
+    conn.close();
+  });
+  loop.close();
+});
+
+Deno.test("Server.shutdown() closes the connections of a protocol without serverClosing(), and checks its grace", async () => {
+  const loop = new DenoEventLoop();
+  await run(loop, async () => {
+    const server = await loop.createServer(() => new Protocol(), HOST, 0);
+    const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    await sleep(0.05, undefined, { loop });
+    assertThrows(() => server.shutdown({ grace: -1 }), RangeError, "grace");
+    const done = server.shutdown();
+    const { data } = await readAll(conn);
+    assertEquals(data.length, 0);
+    conn.close();
+    await done;
+  });
+  loop.close();
+});
