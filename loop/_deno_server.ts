@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { EventLoop, Server } from "./event_loop.ts";
@@ -87,10 +87,23 @@ export function acceptErrorKind(
   return "other";
 }
 
+/**
+ * The longest a TLS handshake may take when no `handshakeTimeout` is
+ * given, in seconds (asyncio's `SSL_HANDSHAKE_TIMEOUT`).
+ */
+export const TLS_HANDSHAKE_TIMEOUT = 60;
+
 /** Options for `DenoServer`. */
 export interface DenoServerOptions {
   /** The listener serves TLS: each connection's handshake comes first. */
   tls?: boolean;
+  /**
+   * The longest a connection's TLS handshake may take, in seconds from its
+   * accept; then the connection is closed.
+   *
+   * @default {60}
+   */
+  handshakeTimeout?: number;
   /** A Unix socket's path, removed when the server closes. */
   unixPath?: string;
 }
@@ -107,6 +120,7 @@ export class DenoServer implements Server {
   readonly #addresses: Deno.Addr[];
   readonly #factory: () => BaseProtocol;
   readonly #tls: boolean;
+  readonly #handshakeTimeout: number;
   readonly #unixPath: string | undefined;
   readonly #acceptPorts: CompletionPort<Deno.Conn>[];
   readonly #connections = new Set<DenoStreamTransport>();
@@ -146,6 +160,7 @@ export class DenoServer implements Server {
     this.#addresses = listeners.map((l) => l.addr);
     this.#factory = factory;
     this.#tls = options?.tls ?? false;
+    this.#handshakeTimeout = options?.handshakeTimeout ?? TLS_HANDSHAKE_TIMEOUT;
     this.#unixPath = options?.unixPath;
     this.#retry = listeners.map(() => null);
     this.#backoff = listeners.map(() => 0);
@@ -388,28 +403,51 @@ export class DenoServer implements Server {
 
   #handshake(conn: Deno.TlsConn): void {
     this.#handshaking++;
-    const proactor = this.#ctx.proactor;
+    const { loop, proactor } = this.#ctx;
+    const limit = this.#handshakeTimeout;
+    // A client that stalls its handshake is closed when time is up, so
+    // that it does not hold a place (or the closing server) forever. Deno
+    // itself keeps the socket until the peer sends or closes: its TLS
+    // stream finishes a pending handshake before releasing the socket.
+    let timedOut = false;
+    const timer = loop.callLater(limit, () => {
+      timedOut = true;
+      proactor.close(conn);
+    });
+    const finish = (ok: boolean, exception?: unknown): void => {
+      timer.cancel();
+      this.#handshaking--;
+      if (ok && !timedOut) {
+        this.#serve(conn);
+        return;
+      }
+      proactor.close(conn);
+      // The peer's doing: reported only when debugging.
+      if (loop.getDebug()) {
+        loop.callExceptionHandler(
+          timedOut
+            ? {
+              message:
+                `Cannot complete a TLS handshake: the client took longer than ${limit} s`,
+              exception: new TimeoutError(
+                `Cannot complete a TLS handshake: no handshake within ${limit} s`,
+              ),
+              server: this,
+            }
+            : { message: "TLS handshake failed", exception, server: this },
+        );
+      }
+      this.#maybeClosed();
+    };
     proactor.watch(
       conn.handshake(),
       proactor.bind({
-        done: () => {
-          this.#handshaking--;
-          this.#serve(conn);
-        },
-        failed: (exception) => {
-          this.#handshaking--;
+        done: () => finish(true),
+        failed: (exception) => finish(false, exception),
+        orphaned: () => {
+          timer.cancel();
           proactor.close(conn);
-          const loop = this.#ctx.loop;
-          if (loop.getDebug()) {
-            loop.callExceptionHandler({
-              message: "TLS handshake failed",
-              exception,
-              server: this,
-            });
-          }
-          this.#maybeClosed();
         },
-        orphaned: () => proactor.close(conn),
       }),
     );
   }
