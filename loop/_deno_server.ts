@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { EventLoop, Server, ServerShutdownOptions } from "./event_loop.ts";
@@ -16,8 +16,82 @@ import {
   type StreamContext,
 } from "./_deno_stream_transport.ts";
 
-/** How long to wait before accepting again after an accept error, in seconds. */
-const ACCEPT_RETRY_DELAY = 1;
+/**
+ * The pause before accepting again after the system ran out of descriptors
+ * or memory, in seconds: it doubles on each failure in a row up to
+ * `ACCEPT_BACKOFF_MAX` and starts over after an accept succeeds (Go's
+ * `net/http` does the same).
+ */
+const ACCEPT_BACKOFF_MIN = 0.005;
+/** The longest pause between accepts while out of resources, in seconds. */
+const ACCEPT_BACKOFF_MAX = 1;
+/**
+ * Accept failures are reported at most once per this many seconds; the
+ * next report counts those left out.
+ */
+const ACCEPT_REPORT_INTERVAL = 10;
+
+/** The error codes that mean the whole process (or host) ran short. */
+const EXHAUSTED = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+
+/**
+ * The error codes that mean one pending connection failed (reset or
+ * aborted before it was accepted, or refused by a firewall rule) and the
+ * listener is fine; Linux's accept(2) lists the network ones.
+ */
+const CONNECTION_FAILED = new Set([
+  "ECONNABORTED",
+  "ECONNRESET",
+  "ENOTCONN",
+  "EPROTO",
+  "EPERM",
+  "ETIMEDOUT",
+  "EINTR",
+  "EAGAIN",
+  "ENETDOWN",
+  "ENOPROTOOPT",
+  "EHOSTDOWN",
+  "ENONET",
+  "EHOSTUNREACH",
+  "EOPNOTSUPP",
+  "ENETUNREACH",
+]);
+
+/**
+ * Sorts an accept error. Deno rejects `accept()` with a plain `Error` whose
+ * `code` is `"EMFILE"` (message "Too many open files (os error 24)") when
+ * the descriptor table is full, and with `Deno.errors.NotConnected`
+ * (`ENOTCONN`) for a connection reset while it waited in the listen queue.
+ *
+ * @param error What `accept()` rejected with.
+ * @returns `"exhausted"` when out of descriptors or memory, `"connection"`
+ * when only the connection being accepted failed, `"other"` otherwise.
+ */
+export function acceptErrorKind(
+  error: unknown,
+): "exhausted" | "connection" | "other" {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string") {
+    if (EXHAUSTED.has(code)) return "exhausted";
+    if (CONNECTION_FAILED.has(code)) return "connection";
+  }
+  const errors = Deno.errors;
+  if (
+    error instanceof errors.ConnectionAborted ||
+    error instanceof errors.ConnectionReset ||
+    error instanceof errors.NotConnected ||
+    error instanceof errors.Interrupted ||
+    error instanceof errors.WouldBlock ||
+    error instanceof errors.TimedOut
+  ) return "connection";
+  return "other";
+}
+
+/**
+ * The longest a TLS handshake may take when no `handshakeTimeout` is
+ * given, in seconds (asyncio's `SSL_HANDSHAKE_TIMEOUT`).
+ */
+export const TLS_HANDSHAKE_TIMEOUT = 60;
 
 /** How long `shutdown()` lets connections finish by default, in seconds. */
 const DEFAULT_GRACE = 10;
@@ -31,6 +105,13 @@ interface ClosingAware {
 export interface DenoServerOptions {
   /** The listener serves TLS: each connection's handshake comes first. */
   tls?: boolean;
+  /**
+   * The longest a connection's TLS handshake may take, in seconds from its
+   * accept; then the connection is closed.
+   *
+   * @default {60}
+   */
+  handshakeTimeout?: number;
   /** A Unix socket's path, removed when the server closes. */
   unixPath?: string;
 }
@@ -49,6 +130,7 @@ export class DenoServer implements Server {
   readonly #addresses: Deno.Addr[];
   readonly #factory: () => BaseProtocol;
   readonly #tls: boolean;
+  readonly #handshakeTimeout: number;
   readonly #unixPath: string | undefined;
   readonly #acceptPorts: CompletionPort<Deno.Conn>[];
   readonly #connections = new Set<DenoStreamTransport>();
@@ -56,7 +138,16 @@ export class DenoServer implements Server {
   #closed = false;
   #accepting = 0;
   #handshaking = 0;
-  #retry: TimerHandle | null = null;
+  // Per listener: the pending retry, the pause before it (0 after an
+  // accept succeeded), and whether the last failure was of no known kind.
+  readonly #retry: (TimerHandle | null)[];
+  readonly #backoff: number[];
+  readonly #failedOther: boolean[];
+  // Accept failures: the time of the last report, those not reported
+  // since, and the connections that failed before they were accepted.
+  #reportedAt = -Infinity;
+  #unreported = 0;
+  #failedConnections = 0;
   #waiters: Future<void>[] = [];
   #forever: Future<void> | null = null;
   #shuttingDown = false;
@@ -82,7 +173,11 @@ export class DenoServer implements Server {
     this.#addresses = listeners.map((l) => l.addr);
     this.#factory = factory;
     this.#tls = options?.tls ?? false;
+    this.#handshakeTimeout = options?.handshakeTimeout ?? TLS_HANDSHAKE_TIMEOUT;
     this.#unixPath = options?.unixPath;
+    this.#retry = listeners.map(() => null);
+    this.#backoff = listeners.map(() => 0);
+    this.#failedOther = listeners.map(() => false);
     this.#acceptPorts = listeners.map((_, i) =>
       ctx.proactor.bind<Deno.Conn>({
         done: (conn) => this.#accepted(i, conn),
@@ -103,8 +198,10 @@ export class DenoServer implements Server {
     this.#closed = true;
     this.#serving = false;
     for (const listener of this.#listeners) this.#ctx.proactor.close(listener);
-    this.#retry?.cancel();
-    this.#retry = null;
+    for (let i = 0; i < this.#retry.length; i++) {
+      this.#retry[i]?.cancel();
+      this.#retry[i] = null;
+    }
     if (this.#unixPath !== undefined) {
       try {
         Deno.removeSync(this.#unixPath);
@@ -261,7 +358,10 @@ export class DenoServer implements Server {
       : this.#serving
       ? "serving"
       : "not serving";
-    return `Server ${state} connections=${this.#connections.size}`;
+    const failed = this.#failedConnections;
+    return `Server ${state} connections=${this.#connections.size}${
+      failed === 0 ? "" : ` failedAccepts=${failed}`
+    }`;
   }
 
   #accept(i: number): void {
@@ -276,6 +376,8 @@ export class DenoServer implements Server {
       this.#maybeClosed();
       return;
     }
+    this.#backoff[i] = 0;
+    this.#failedOther[i] = false;
     this.#accept(i);
     if (this.#tls) this.#handshake(conn as Deno.TlsConn);
     else this.#serve(conn);
@@ -287,43 +389,113 @@ export class DenoServer implements Server {
       this.#maybeClosed();
       return;
     }
-    const loop = this.#ctx.loop;
-    loop.callExceptionHandler({
-      message: "Error on accepting a connection",
-      exception: error,
-      server: this,
-    });
-    // Out of descriptors or a similar passing trouble: try again later.
-    this.#retry = loop.callLater(ACCEPT_RETRY_DELAY, () => {
-      this.#retry = null;
+    const kind = acceptErrorKind(error);
+    if (kind === "connection") {
+      // The peer's doing, and its connection is gone: counted, never
+      // logged (a peer must not make the server log more than it sent),
+      // and the next one is accepted at once.
+      this.#failedConnections++;
+      this.#accept(i);
+      return;
+    }
+    // Out of descriptors or memory, pausing lets connections close and
+    // free some; an unknown failure is retried at once, but one that
+    // repeats may be the listener's own and is paced the same way, so that
+    // it cannot spin.
+    const pause = kind === "exhausted" || this.#failedOther[i];
+    this.#failedOther[i] = kind === "other";
+    const delay = pause
+      ? this.#backoff[i] = Math.min(
+        this.#backoff[i] === 0 ? ACCEPT_BACKOFF_MIN : this.#backoff[i] * 2,
+        ACCEPT_BACKOFF_MAX,
+      )
+      : 0;
+    const why = kind === "exhausted"
+      ? "out of file descriptors or memory"
+      : (error instanceof Error ? error.message : String(error));
+    this.#report(
+      `Cannot accept a connection: ${why}, accepting again ${
+        delay === 0 ? "at once" : `in ${delay} s`
+      }`,
+      error,
+    );
+    if (delay === 0) {
+      this.#accept(i);
+      return;
+    }
+    this.#retry[i] = this.#ctx.loop.callLater(delay, () => {
+      this.#retry[i] = null;
       if (!this.#closed) this.#accept(i);
+    });
+  }
+
+  /** Reports an accept failure, at most once per report interval. */
+  #report(message: string, exception: unknown): void {
+    const loop = this.#ctx.loop;
+    const now = loop.time();
+    if (now - this.#reportedAt < ACCEPT_REPORT_INTERVAL) {
+      this.#unreported++;
+      return;
+    }
+    this.#reportedAt = now;
+    const left = this.#unreported;
+    this.#unreported = 0;
+    loop.callExceptionHandler({
+      message: left === 0
+        ? message
+        : `${message} (and ${left} accept failures not reported since the last report)`,
+      exception,
+      server: this,
     });
   }
 
   #handshake(conn: Deno.TlsConn): void {
     this.#handshaking++;
-    const proactor = this.#ctx.proactor;
+    const { loop, proactor } = this.#ctx;
+    const limit = this.#handshakeTimeout;
+    // A client that stalls its handshake is closed when time is up, so
+    // that it does not hold a place (or the closing server) forever. Deno
+    // itself keeps the socket until the peer sends or closes: its TLS
+    // stream finishes a pending handshake before releasing the socket.
+    let timedOut = false;
+    const timer = loop.callLater(limit, () => {
+      timedOut = true;
+      proactor.close(conn);
+    });
+    const finish = (ok: boolean, exception?: unknown): void => {
+      timer.cancel();
+      this.#handshaking--;
+      if (ok && !timedOut) {
+        this.#serve(conn);
+        return;
+      }
+      proactor.close(conn);
+      // The peer's doing: reported only when debugging.
+      if (loop.getDebug()) {
+        loop.callExceptionHandler(
+          timedOut
+            ? {
+              message:
+                `Cannot complete a TLS handshake: the client took longer than ${limit} s`,
+              exception: new TimeoutError(
+                `Cannot complete a TLS handshake: no handshake within ${limit} s`,
+              ),
+              server: this,
+            }
+            : { message: "TLS handshake failed", exception, server: this },
+        );
+      }
+      this.#maybeClosed();
+    };
     proactor.watch(
       conn.handshake(),
       proactor.bind({
-        done: () => {
-          this.#handshaking--;
-          this.#serve(conn);
-        },
-        failed: (exception) => {
-          this.#handshaking--;
+        done: () => finish(true),
+        failed: (exception) => finish(false, exception),
+        orphaned: () => {
+          timer.cancel();
           proactor.close(conn);
-          const loop = this.#ctx.loop;
-          if (loop.getDebug()) {
-            loop.callExceptionHandler({
-              message: "TLS handshake failed",
-              exception,
-              server: this,
-            });
-          }
-          this.#maybeClosed();
         },
-        orphaned: () => proactor.close(conn),
       }),
     );
   }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { Transport } from "../transports/transport.ts";
@@ -15,7 +16,7 @@ import type {
   Server,
 } from "./event_loop.ts";
 import { checkPort } from "./_deno_names.ts";
-import { DenoServer } from "./_deno_server.ts";
+import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
 import {
   DenoStreamTransport,
   type StreamContext,
@@ -51,6 +52,28 @@ function checkArgs(what: string, factory: unknown, target: StreamTarget): void {
     );
   }
   checkPort(target.port, `call ${what}()`);
+}
+
+/**
+ * Checks an `ssl.handshakeTimeout` option.
+ *
+ * @param value The option as given.
+ * @param what The method name, for messages.
+ * @returns The timeout in seconds, the default when not given.
+ */
+function checkHandshakeTimeout(value: unknown, what: string): number {
+  if (value === undefined) return TLS_HANDSHAKE_TIMEOUT;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot call ${what}(): ssl.handshakeTimeout must be a number of seconds, received ${typeof value}`,
+    );
+  }
+  if (!(value > 0 && value < Infinity)) {
+    throw new RangeError(
+      `Cannot call ${what}(): ssl.handshakeTimeout must be a positive number of seconds, received ${value}`,
+    );
+  }
+  return value;
 }
 
 function where(target: StreamTarget): string {
@@ -100,9 +123,9 @@ async function connectConn(
   }
   const ssl = options?.ssl;
   if (ssl === undefined || ssl === false) return tcp;
-  let tls: Deno.TlsConn;
+  // The handshake is left to the caller, which times it.
   try {
-    tls = await Deno.startTls(tcp, {
+    return await Deno.startTls(tcp, {
       hostname: options?.serverHostname ?? target.host,
       caCerts: typeof ssl === "object" ? ssl.caCerts : undefined,
     });
@@ -114,13 +137,6 @@ async function connectConn(
     }
     throw error;
   }
-  try {
-    await tls.handshake();
-  } catch (error) {
-    tls.close();
-    throw error;
-  }
-  return tls;
 }
 
 /**
@@ -158,6 +174,12 @@ export function openConnection<P extends BaseProtocol>(
       }`,
     );
   }
+  const handshakeTimeout = tls
+    ? checkHandshakeTimeout(
+      typeof ssl === "object" ? ssl?.handshakeTimeout : undefined,
+      what,
+    )
+    : 0;
   if (options?.serverHostname !== undefined && !tls) {
     throw new RangeError(
       `Cannot call ${what}(): serverHostname needs ssl, received serverHostname=${options.serverHostname}`,
@@ -174,32 +196,72 @@ export function openConnection<P extends BaseProtocol>(
   const { loop, proactor } = ctx;
   const fut = loop.createFuture<[Transport, P]>();
   const abort = new AbortController();
+  // The TLS connection while its handshake runs.
+  let handshaking: Deno.TlsConn | null = null;
   fut.addDoneCallback(() => {
-    if (fut.cancelled()) abort.abort();
+    if (!fut.cancelled()) return;
+    abort.abort();
+    if (handshaking !== null) proactor.close(handshaking);
   });
   const prefix = `Cannot connect to ${where(target)}${tls ? " over TLS" : ""}`;
+  const connected = (conn: Deno.Conn): void => {
+    if (fut.done()) return proactor.close(conn);
+    let protocol: P;
+    try {
+      protocol = protocolFactory();
+    } catch (error) {
+      proactor.close(conn);
+      fut.setException(error);
+      return;
+    }
+    const transport = new DenoStreamTransport(ctx, conn, protocol, {
+      onReady: (error) => {
+        if (fut.done()) {
+          // Cancelled meanwhile: the caller will never see it.
+          if (error === undefined) transport.abort();
+        } else if (error !== undefined) fut.setException(error);
+        else fut.setResult([transport, protocol]);
+      },
+    });
+  };
+  const handshake = (conn: Deno.TlsConn): void => {
+    if (fut.done()) return proactor.close(conn);
+    handshaking = conn;
+    // A server that never answers is given up on when time is up.
+    let timedOut = false;
+    const timer = loop.callLater(handshakeTimeout, () => {
+      timedOut = true;
+      proactor.close(conn);
+    });
+    const finish = (ok: boolean, error?: unknown): void => {
+      timer.cancel();
+      handshaking = null;
+      if (ok && !timedOut) return connected(conn);
+      proactor.close(conn);
+      if (fut.done()) return;
+      fut.setException(
+        timedOut
+          ? new TimeoutError(
+            `${prefix}: no handshake within ${handshakeTimeout} s`,
+          )
+          : withAddress(error, prefix),
+      );
+    };
+    proactor.watch(
+      conn.handshake(),
+      proactor.bind({
+        done: () => finish(true),
+        failed: (error) => finish(false, error),
+        orphaned: () => proactor.close(conn),
+      }),
+    );
+  };
   proactor.watch(
     connectConn(target, options, abort.signal),
     proactor.bind<Deno.Conn>({
       done: (conn) => {
-        if (fut.done()) return proactor.close(conn);
-        let protocol: P;
-        try {
-          protocol = protocolFactory();
-        } catch (error) {
-          proactor.close(conn);
-          fut.setException(error);
-          return;
-        }
-        const transport = new DenoStreamTransport(ctx, conn, protocol, {
-          onReady: (error) => {
-            if (fut.done()) {
-              // Cancelled meanwhile: the caller will never see it.
-              if (error === undefined) transport.abort();
-            } else if (error !== undefined) fut.setException(error);
-            else fut.setResult([transport, protocol]);
-          },
-        });
+        if (tls) handshake(conn as Deno.TlsConn);
+        else connected(conn);
       },
       failed: (error) => {
         if (!fut.done()) fut.setException(withAddress(error, prefix));
@@ -241,6 +303,7 @@ export function openServer(
         `Cannot call ${what}(): ssl must be { cert, key } in PEM, received ${typeof ssl}`,
       );
     }
+    checkHandshakeTimeout(ssl.handshakeTimeout, what);
     if ("path" in target) {
       throw new RangeError(
         `Cannot call ${what}(): TLS over a Unix socket is not supported, received ssl`,
@@ -278,6 +341,7 @@ export function openServer(
   }
   const server = new DenoServer(ctx, [listener], protocolFactory, {
     tls: ssl !== undefined,
+    handshakeTimeout: ssl?.handshakeTimeout,
     unixPath: "path" in target ? target.path : undefined,
   });
   if (options?.startServing ?? true) server.startServing();

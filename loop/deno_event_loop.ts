@@ -91,7 +91,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * With `ssl: true` the server's certificate is checked against the
    * system's roots, with `ssl: { caCerts }` against those too, and its name
    * against `serverHostname` (default: `host`). The handshake completes
-   * before the future is done, so a bad certificate fails the call.
+   * before the future is done, so a bad certificate fails the call; a
+   * server that has not finished it within `ssl.handshakeTimeout` seconds
+   * (60 by default) fails it with `TimeoutError`, and the connection is
+   * closed.
    * `localAddr` is not supported: Deno cannot bind before connecting.
    * Cancelling the future abandons the attempt and closes the connection.
    *
@@ -101,13 +104,16 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param protocolFactory Makes the protocol, once connected.
    * @param host The host name or address.
    * @param port The port.
-   * @param options `ssl` and `serverHostname`.
+   * @param options `ssl` (`caCerts`, `handshakeTimeout` in seconds) and
+   * `serverHostname`.
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`; it fails with Deno's error (such as
-   * `Deno.errors.ConnectionRefused`) and a message naming `host:port`.
+   * `Deno.errors.ConnectionRefused`) and a message naming `host:port`, or
+   * with `TimeoutError` when the TLS handshake takes too long.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `port` is out of range, `serverHostname` is
-   * given without `ssl`, or `localAddr` is given.
+   * given without `ssl`, `ssl.handshakeTimeout` is not a positive finite
+   * number, or `localAddr` is given.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example An echo round trip on 127.0.0.1
@@ -228,7 +234,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * connection with a fresh protocol from `protocolFactory`, on a
    * transport as `createConnection()` describes. With `ssl: { cert, key }`
    * (PEM) it serves TLS; each connection's handshake completes before its
-   * `connectionMade`, and a failed handshake just closes the connection.
+   * `connectionMade`, and a failed handshake just closes the connection,
+   * as does one not finished within `ssl.handshakeTimeout` seconds of the
+   * accept (60 by default). Deno releases such a socket only once the
+   * client sends or closes; until then it is no longer the server's.
    *
    * The server accepts at once unless `startServing: false`.
    * `server.close()` stops listening and leaves open connections alone;
@@ -237,16 +246,25 @@ export class DenoEventLoop extends BaseEventLoop {
    * `reusePort` sets `SO_REUSEPORT` (Linux); `backlog` sets the listen
    * queue's length.
    *
+   * When the process runs out of descriptors or memory (`EMFILE`,
+   * `ENFILE`, `ENOBUFS`, `ENOMEM`), accepting pauses 5 ms, doubling up to
+   * 1 s, until an accept succeeds; waiting clients stay in the listen
+   * queue. A connection reset before it was accepted is skipped at once
+   * and only counted (`failedAccepts` in the server's tag). Accept
+   * failures are reported to the exception handler at most once per 10 s.
+   *
    * PEP 3156: `loop.create_server()` (the PEP's `start_serving()`).
    *
    * @param protocolFactory Makes one protocol per connection.
    * @param host The address to listen on (`"0.0.0.0"`: every IPv4 one).
    * @param port The port; 0 for any free one.
-   * @param options `ssl`, `reusePort`, `backlog`, `startServing`.
+   * @param options `ssl` (`cert`, `key`, `handshakeTimeout` in seconds),
+   * `reusePort`, `backlog`, `startServing`.
    * @returns A future of the `Server`; it fails with Deno's error (such as
    * `Deno.errors.AddrInUse`) and a message naming `host:port`.
    * @throws {TypeError} When an argument has the wrong type.
-   * @throws {RangeError} When `port` or `backlog` is out of range.
+   * @throws {RangeError} When `port` or `backlog` is out of range, or
+   * `ssl.handshakeTimeout` is not a positive finite number.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example A server that greets and hangs up

@@ -76,11 +76,22 @@ export interface Executor {
 export interface CreateConnectionOptions {
   /**
    * Use TLS: `true` for the system's roots, or an object naming extra CA
-   * certificates in PEM.
+   * certificates in PEM. `handshakeTimeout` bounds the TLS handshake, in
+   * seconds from the end of the TCP connect (default 60, as asyncio's
+   * `ssl_handshake_timeout`): a server that does not finish it in time
+   * fails the call with `TimeoutError`, and the connection is closed.
    *
    * @default {false}
    */
-  ssl?: boolean | { caCerts?: string[] };
+  ssl?: boolean | {
+    caCerts?: string[];
+    /**
+     * The longest the TLS handshake may take, in seconds.
+     *
+     * @default {60}
+     */
+    handshakeTimeout?: number;
+  };
   /**
    * The name to check the server's certificate against.
    *
@@ -91,8 +102,23 @@ export interface CreateConnectionOptions {
 
 /** Options for `createServer` and `createUnixServer`. */
 export interface CreateServerOptions {
-  /** Serve TLS with this certificate chain and key, both PEM. */
-  ssl?: { cert: string; key: string };
+  /**
+   * Serve TLS with this certificate chain and key, both PEM.
+   * `handshakeTimeout` bounds each connection's TLS handshake, in seconds
+   * from its accept (default 60, as asyncio's `ssl_handshake_timeout`): a
+   * client that has not finished it by then is closed without reaching the
+   * protocol, and no longer counts as one of the server's connections.
+   */
+  ssl?: {
+    cert: string;
+    key: string;
+    /**
+     * The longest a client's TLS handshake may take, in seconds.
+     *
+     * @default {60}
+     */
+    handshakeTimeout?: number;
+  };
   /**
    * Let several listeners share the port (Linux `SO_REUSEPORT`).
    *

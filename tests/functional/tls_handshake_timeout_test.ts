@@ -1,0 +1,306 @@
+// Real-socket tests of the TLS handshake timeout, both sides: a peer that
+// connects and never speaks TLS.
+
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { TimeoutError } from "../../futures/errors.ts";
+import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { portOf, Recorder, sleepTick, withLoop } from "./_stream_helpers.ts";
+import { testCerts } from "./_tls_certs.ts";
+
+const HOST = "127.0.0.1";
+
+// Make the certificates before the tests, so no test is charged for them.
+const certs = await testCerts();
+
+/** Seconds of real time since `start` (from `performance.now()`). */
+function since(start: number): number {
+  return (performance.now() - start) / 1000;
+}
+
+/**
+ * A plain TCP listener that accepts and never answers, as a hostile TLS
+ * server would. `close()` closes it and what it accepted.
+ */
+function silentServer() {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for (;;) accepted.push(await listener.accept());
+    } catch {
+      // Closed.
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    accepted,
+    async close() {
+      listener.close();
+      await accepting;
+      for (const conn of accepted) conn.close();
+    },
+  };
+}
+
+/**
+ * Runs `fn` with a real-time guard: after `seconds`, `onTimeout` runs
+ * (it should make the test fail rather than hang), once.
+ */
+async function guarded<T>(
+  seconds: number,
+  onTimeout: () => void,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const timer = setTimeout(onTimeout, seconds * 1000);
+  try {
+    return await fn();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * How many TLS streams this process has open, from the resource table
+ * Deno's resource sanitizer reads (an internal: if it moves, this throws).
+ */
+function tlsStreams(): number {
+  const internal = (Deno as unknown as { internal: symbol }).internal;
+  const core = (Deno as unknown as Record<symbol, {
+    core: { resources(): Record<string, string> };
+  }>)[internal].core;
+  return Object.values(core.resources()).filter((name) => name === "tlsStream")
+    .length;
+}
+
+// ---- Client side ----
+
+Deno.test("createConnection() with ssl rejects with TimeoutError when the server never answers the handshake", async () => {
+  const silent = silentServer();
+  try {
+    await withLoop(async (loop) => {
+      const client = new Recorder(loop);
+      const start = performance.now();
+      const error = await assertRejects(
+        () =>
+          Promise.resolve(loop.createConnection(
+            () => client,
+            HOST,
+            silent.port,
+            { ssl: { caCerts: [certs.ca], handshakeTimeout: 0.2 } },
+          )),
+        TimeoutError,
+      );
+      const took = since(start);
+      assertEquals(
+        error.message,
+        `Cannot connect to ${HOST}:${silent.port} over TLS: no handshake within 0.2 s`,
+      );
+      assert(took >= 0.19, `Timed out after ${took} s`);
+      assert(took < 5, `Timed out after ${took} s`);
+      assertEquals(client.events, []);
+      // The connection is closed, not left for the test's end.
+      assertEquals(tlsStreams(), 0);
+    });
+  } finally {
+    await silent.close();
+  }
+});
+
+Deno.test("createConnection() with ssl times the handshake out after 60 s by default", async () => {
+  const silent = silentServer();
+  const loop = new VirtualTimeLoop();
+  try {
+    // Should the timeout never come, the server's close fails the
+    // handshake with another error, so the test fails instead of hanging.
+    await guarded(5, () => silent.close(), async () => {
+      const failure = await loop.runUntilComplete(loop.createTask(async () => {
+        try {
+          await loop.createConnection(
+            () => new Recorder(loop),
+            HOST,
+            silent.port,
+            {
+              ssl: { caCerts: [certs.ca] },
+            },
+          );
+          return null;
+        } catch (error) {
+          return error;
+        }
+      }));
+      assertInstanceOf(failure, TimeoutError);
+      assertStringIncludes(
+        (failure as Error).message,
+        "no handshake within 60 s",
+      );
+      assertEquals(loop.time(), 60);
+    });
+  } finally {
+    loop.close();
+    await silent.close();
+  }
+});
+
+Deno.test("createConnection() with ssl can be cancelled during the handshake", async () => {
+  const silent = silentServer();
+  try {
+    await withLoop(async (loop) => {
+      const client = new Recorder(loop);
+      const fut = loop.createConnection(() => client, HOST, silent.port, {
+        ssl: { caCerts: [certs.ca] },
+      });
+      // Once the server has the connection, the handshake is what waits.
+      while (silent.accepted.length === 0) {
+        await sleepTick(loop);
+      }
+      assertEquals(tlsStreams(), 1);
+      fut.cancel();
+      assertEquals(fut.cancelled(), true);
+      // Closed by the cancellation (done callbacks run on the next
+      // iteration), not left for the test's end.
+      await sleepTick(loop);
+      assertEquals(tlsStreams(), 0);
+      assertEquals(client.events, []);
+    });
+  } finally {
+    await silent.close();
+  }
+});
+
+// ---- Server side ----
+
+/** The message a debug-mode loop reports for a handshake that timed out. */
+function timedOut(seconds: number): string {
+  return `Cannot complete a TLS handshake: the client took longer than ${seconds} s`;
+}
+
+Deno.test("A TLS server drops a client that sends no ClientHello after handshakeTimeout", async () => {
+  await withLoop(async (loop: DenoEventLoop) => {
+    loop.setDebug(true);
+    const reported = loop.createFuture<number>();
+    loop.setExceptionHandler((_loop, context) => {
+      if (context.message === timedOut(0.2) && !reported.done()) {
+        reported.setResult(performance.now());
+      }
+    });
+    const protocols: Recorder[] = [];
+    const server = await loop.createServer(
+      () => {
+        const p = new Recorder(loop);
+        protocols.push(p);
+        return p;
+      },
+      HOST,
+      0,
+      { ssl: { cert: certs.cert, key: certs.key, handshakeTimeout: 0.2 } },
+    );
+    const start = performance.now();
+    const silent = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    try {
+      const took = (await reported - start) / 1000;
+      assert(took >= 0.19 && took < 5, `Timed out after ${took} s`);
+      assertEquals(protocols.length, 0);
+      assertEquals(tlsStreams(), 0);
+      // The client is still connected, yet it no longer holds the closed
+      // server open.
+      server.close();
+      await server.waitClosed();
+    } finally {
+      silent.close();
+    }
+  });
+});
+
+Deno.test("A TLS server times a handshake out after 60 s by default", async () => {
+  const loop = new VirtualTimeLoop();
+  loop.setDebug(true);
+  const reports: [string, number][] = [];
+  const reported = loop.createFuture<void>();
+  loop.setExceptionHandler((_loop, context) => {
+    reports.push([context.message, loop.time()]);
+    if (context.message.includes("TLS handshake") && !reported.done()) {
+      reported.setResult(undefined);
+    }
+  });
+  let silent: Deno.Conn | null = null;
+  try {
+    const server = await loop.runUntilComplete(
+      loop.createServer(() => new Recorder(loop), HOST, 0, {
+        ssl: { cert: certs.cert, key: certs.key },
+      }),
+    );
+    silent = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    const conn = silent;
+    // Should the timeout never come, the client's close ends the
+    // handshake early, so the test fails instead of hanging.
+    await guarded(5, () => conn.close(), async () => {
+      await loop.runUntilComplete(reported);
+      assertEquals(reports, [[timedOut(60), 60]]);
+      server.close();
+      await loop.runUntilComplete(server.waitClosed());
+    });
+  } finally {
+    loop.close();
+    try {
+      silent?.close();
+    } catch {
+      // Closed by the guard.
+    }
+  }
+});
+
+// ---- Options ----
+
+Deno.test("handshakeTimeout must be a positive, finite number of seconds", () => {
+  const loop = new VirtualTimeLoop();
+  try {
+    for (const bad of [0, -1, NaN, Infinity]) {
+      assertThrows(
+        () =>
+          loop.createServer(() => new Recorder(loop), HOST, 0, {
+            ssl: { cert: certs.cert, key: certs.key, handshakeTimeout: bad },
+          }),
+        RangeError,
+        `Cannot call createServer(): ssl.handshakeTimeout must be a positive number of seconds, received ${bad}`,
+      );
+      assertThrows(
+        () =>
+          loop.createConnection(() => new Recorder(loop), HOST, 1, {
+            ssl: { handshakeTimeout: bad },
+          }),
+        RangeError,
+        `Cannot call createConnection(): ssl.handshakeTimeout must be a positive number of seconds, received ${bad}`,
+      );
+    }
+    assertThrows(
+      () =>
+        loop.createConnection(() => new Recorder(loop), HOST, 1, {
+          ssl: { handshakeTimeout: "1" as unknown as number },
+        }),
+      TypeError,
+      "Cannot call createConnection(): ssl.handshakeTimeout must be a number of seconds, received string",
+    );
+    assertThrows(
+      () =>
+        loop.createServer(() => new Recorder(loop), HOST, 0, {
+          ssl: {
+            cert: certs.cert,
+            key: certs.key,
+            handshakeTimeout: "1" as unknown as number,
+          },
+        }),
+      TypeError,
+      "Cannot call createServer(): ssl.handshakeTimeout must be a number of seconds, received string",
+    );
+  } finally {
+    loop.close();
+  }
+});
