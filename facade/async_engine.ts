@@ -190,7 +190,8 @@ export interface ReadOptions {
 export interface SubmitWorkOptions {
   /**
    * The executor to run the work in; `null` for the loop's default one
-   * (Web Workers, so the function must be self-contained).
+   * (Web Workers: pass a `workerFunction()` reference, or a
+   * self-contained function).
    *
    * @default {null}
    */
@@ -741,22 +742,47 @@ export class AsyncEngine implements AsyncDisposable {
 
   /**
    * Runs `fn(...args)` in an executor, off the loop: by default the loop's
-   * Web Workers, so `fn` must be self-contained (it is sent as source) and
-   * the arguments and result are structured-cloned. A timeout or
-   * `cancel()` stops waiting, not the work.
+   * Web Workers. There `fn` is best a `workerFunction(moduleUrl,
+   * exportName)` reference — the worker imports the module and calls the
+   * export, which may use anything its module imports; a plain function
+   * is sent as source, so it must be self-contained. The arguments and
+   * result are structured-cloned. A timeout or `cancel()` stops waiting,
+   * not the work.
    *
    * PEP 3156 (as in the async-facade proposal): `submit_work(callable,
    * cb)`, built on `loop.run_in_executor()`.
    *
    * @typeParam A The argument types.
    * @typeParam R The result type.
-   * @param fn The function to run.
+   * @param fn The function to run, or a `workerFunction()` reference.
    * @param args Its arguments.
    * @param cb Told of the result, or of what `fn` threw.
    * @param options The executor.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When the timeout is out of range.
    * @throws {InvalidStateError} When the engine is closed.
+   *
+   * @example Running a module's export in a worker
+   * ```ts
+   * import { AsyncEngine } from "@tulip/tulip/facade";
+   * import { workerFunction } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * // Usually new URL("./work.ts", import.meta.url); a data: URL keeps the
+   * // example in one file. The module may import what it needs.
+   * const work = `import { basename } from "node:path";
+   *   export const base = (path: string) => basename(path);`;
+   * const url = `data:application/typescript,${encodeURIComponent(work)}`;
+   * const engine = new AsyncEngine();
+   * const seen: string[] = [];
+   * engine.submitWork(workerFunction<[string], string>(url, "base"), ["/tmp/a.txt"], {
+   *   success: (name) => seen.push(name),
+   *   failure: (e) => seen.push(`failed: ${e}`),
+   * });
+   * await engine.run();
+   * assertEquals(seen, ["a.txt"]);
+   * await engine.close();
+   * ```
    */
   submitWork<A extends unknown[], R>(
     fn: (...args: A) => R | PromiseLike<R>,
