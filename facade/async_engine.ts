@@ -31,12 +31,16 @@ import type { StreamWriter } from "../protocols/stream_writer.ts";
 import { Queue, QueueShutDown } from "../tasks/queue.ts";
 import type { Coroutine, Task } from "../tasks/task.ts";
 import { timeout as timeoutScope } from "../tasks/timeout.ts";
+import { compileGlob } from "./_glob.ts";
+import { TextMatcher } from "./_text_matcher.ts";
 import { Connection } from "./connection.ts";
 import { Listener } from "./listener.ts";
 import { UnexpectedLineError } from "./unexpected_line_error.ts";
 
 /** How many accepted connections a listener keeps waiting, by default. */
 const DEFAULT_BACKLOG = 100;
+/** The default `maxMatchLength`, in characters. */
+const DEFAULT_MAX_MATCH_LENGTH = 1024;
 const LF = 10;
 const NEWLINE = new Uint8Array([LF]);
 const encoder = new TextEncoder();
@@ -186,11 +190,32 @@ export interface ReadOptions {
   size?: number;
 }
 
+/**
+ * Options for `AsyncEngine.readUntilRegex()` and
+ * `AsyncEngine.acceptThenExpectMultilineRegex()`.
+ */
+export interface RegexReadOptions {
+  /**
+   * The longest match looked for, in characters. Each try of the pattern
+   * looks for a match starting within the last `maxMatchLength`
+   * characters read (with a few more before them for `^`, `\b` and short
+   * lookbehinds), so a try costs at most about that much whatever was
+   * read before, and the whole read takes time linear in its length. A
+   * match is never longer: a longer one is not found (the read goes on,
+   * up to the read limit), or is found cut short — `/\w+:/` gives at
+   * most that many characters.
+   *
+   * @default {1024}
+   */
+  maxMatchLength?: number;
+}
+
 /** Options for `AsyncEngine.submitWork()`. */
 export interface SubmitWorkOptions {
   /**
    * The executor to run the work in; `null` for the loop's default one
-   * (Web Workers, so the function must be self-contained).
+   * (Web Workers: pass a `workerFunction()` reference, or a
+   * self-contained function).
    *
    * @default {null}
    */
@@ -530,8 +555,9 @@ export class AsyncEngine implements AsyncDisposable {
    * read: it ends where the pattern first matched, and the bytes after it
    * stay unread. The pattern is tried after each character, so a pattern
    * ending in `$` matches text that ends so; the `g` and `y` flags are
-   * ignored. Meant for prompts and short replies: each try scans the text
-   * again, and at most the connection's read limit is read.
+   * ignored. Each try looks only at the last `maxMatchLength` characters
+   * (1024 unless set), so the read takes time linear in what it reads; at
+   * most the connection's read limit is read.
    *
    * PEP 3156 (as in the async-facade proposal): `read_until_regex(sock,
    * cb)`.
@@ -542,30 +568,139 @@ export class AsyncEngine implements AsyncDisposable {
    * stream ends first (its `partial` holds the bytes read), or a
    * `LimitOverrunError` when the read limit is reached without a match
    * (those bytes are consumed).
+   * @param options The longest match looked for.
    * @throws {TypeError} When an argument has the wrong type.
-   * @throws {RangeError} When the timeout is out of range.
+   * @throws {RangeError} When `maxMatchLength` or the timeout is out of
+   * range.
    * @throws {InvalidStateError} When the engine is closed.
+   *
+   * @example Waiting for a prompt
+   * ```ts
+   * import { AsyncEngine, Connection } from "@tulip/tulip/facade";
+   * import { openConnection } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const engine = new AsyncEngine();
+   * const seen: string[] = [];
+   * engine.listen("127.0.0.1", 0, {
+   *   failure: (e) => seen.push(`failed: ${e}`),
+   *   success(listener) {
+   *     const { port } = listener.addresses()[0] as Deno.NetAddr;
+   *     engine.acceptThenWrite(listener, "Welcome\nlogin: ", [
+   *       { success: () => listener.close(), failure: (e) => seen.push(`${e}`) },
+   *       { success: () => {}, failure: (e) => seen.push(`${e}`) },
+   *     ]);
+   *     engine.connect("127.0.0.1", port, {
+   *       failure: (e) => seen.push(`${e}`),
+   *       success(conn) {
+   *         engine.readUntilRegex(conn, /(\w+): $/, {
+   *           success: (match) => { seen.push(match[1]); conn.close(); },
+   *           failure: (e) => seen.push(`${e}`),
+   *         });
+   *       },
+   *     });
+   *   },
+   * });
+   * await engine.run();
+   * assertEquals(seen, ["login"]);
+   * await engine.close();
+   * ```
    */
   readUntilRegex(
     conn: Connection,
     pattern: RegExp,
     cb: Callback<RegExpExecArray>,
+    options?: RegexReadOptions,
   ): void {
-    checkConnection("readUntilRegex", conn);
-    if (!(pattern instanceof RegExp)) {
-      throw new TypeError(
-        `Cannot call readUntilRegex(): pattern must be a RegExp, received ${typeof pattern}`,
-      );
-    }
-    const regex = new RegExp(
-      pattern.source,
-      pattern.flags.replace(/[gy]/g, ""),
-    );
+    const method = "readUntilRegex";
+    checkConnection(method, conn);
+    checkPattern(method, pattern);
+    const window = checkMaxMatchLength(method, options?.maxMatchLength);
     this.#single(
-      "readUntilRegex",
+      method,
       cb,
       "read until the pattern",
-      () => readUntilRegex(conn.reader, regex),
+      () => readUntilRegex(conn.reader, new TextMatcher(pattern, window)),
+    );
+  }
+
+  /**
+   * Reads lines until one matches the shell-style pattern `glob`, and
+   * delivers the lines read, without their endings (`\n` or `\r\n`), the
+   * matching one last; nothing after it is read. The glob must match the
+   * whole line: `*` stands for any run of characters, `?` for one,
+   * `[abc]` or `[a-z]` for one of a set, `[!abc]` for one not in it, and
+   * `\` makes the next character literal. Lines are decoded as UTF-8.
+   * Each line is tested once, so the read takes time linear in what it
+   * reads; at most the connection's read limit is read (one line more at
+   * most).
+   *
+   * PEP 3156 (as in the async-facade proposal): `read_until_lineglob(sock,
+   * cb)`.
+   *
+   * @param conn The connection.
+   * @param glob The pattern a whole line must match.
+   * @param cb Told of the lines read; or of an `IncompleteReadError` when
+   * the stream ends before a matching line (its `partial` holds the bytes
+   * read, an unterminated last line included), or a `LimitOverrunError`
+   * when the read limit is reached without a match, or a line is longer
+   * than the limit (what was read is consumed).
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When the timeout is out of range.
+   * @throws {InvalidStateError} When the engine is closed.
+   *
+   * @example Reading a log until its last line
+   * ```ts
+   * import { AsyncEngine } from "@tulip/tulip/facade";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const engine = new AsyncEngine();
+   * const seen: string[][] = [];
+   * const fail = (e: unknown) => seen.push([`failed: ${e}`]);
+   * engine.listen("127.0.0.1", 0, {
+   *   failure: fail,
+   *   success(listener) {
+   *     const { port } = listener.addresses()[0] as Deno.NetAddr;
+   *     engine.acceptThenWrite(listener, "step 1\nstep 2\nDone in 3 s\nmore\n", [
+   *       { success: () => listener.close(), failure: fail },
+   *       { success: () => {}, failure: fail },
+   *     ]);
+   *     engine.connect("127.0.0.1", port, {
+   *       failure: fail,
+   *       success(conn) {
+   *         engine.readUntilLineglob(conn, "Done in * s", {
+   *           success: (lines) => { seen.push(lines); conn.close(); },
+   *           failure: fail,
+   *         });
+   *       },
+   *     });
+   *   },
+   * });
+   * await engine.run();
+   * assertEquals(seen, [["step 1", "step 2", "Done in 3 s"]]);
+   * await engine.close();
+   * ```
+   */
+  readUntilLineglob(
+    conn: Connection,
+    glob: string,
+    cb: Callback<string[]>,
+  ): void {
+    const method = "readUntilLineglob";
+    checkConnection(method, conn);
+    if (typeof glob !== "string") {
+      throw new TypeError(
+        `Cannot call readUntilLineglob(): glob must be a string, received ${
+          glob === null ? "null" : typeof glob
+        }`,
+      );
+    }
+    const test = compileGlob(glob);
+    this.#single(
+      method,
+      cb,
+      "read until a line matches the glob",
+      () => readUntilLineglob(conn.reader, test),
     );
   }
 
@@ -741,22 +876,47 @@ export class AsyncEngine implements AsyncDisposable {
 
   /**
    * Runs `fn(...args)` in an executor, off the loop: by default the loop's
-   * Web Workers, so `fn` must be self-contained (it is sent as source) and
-   * the arguments and result are structured-cloned. A timeout or
-   * `cancel()` stops waiting, not the work.
+   * Web Workers. There `fn` is best a `workerFunction(moduleUrl,
+   * exportName)` reference — the worker imports the module and calls the
+   * export, which may use anything its module imports; a plain function
+   * is sent as source, so it must be self-contained. The arguments and
+   * result are structured-cloned. A timeout or `cancel()` stops waiting,
+   * not the work.
    *
    * PEP 3156 (as in the async-facade proposal): `submit_work(callable,
    * cb)`, built on `loop.run_in_executor()`.
    *
    * @typeParam A The argument types.
    * @typeParam R The result type.
-   * @param fn The function to run.
+   * @param fn The function to run, or a `workerFunction()` reference.
    * @param args Its arguments.
    * @param cb Told of the result, or of what `fn` threw.
    * @param options The executor.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When the timeout is out of range.
    * @throws {InvalidStateError} When the engine is closed.
+   *
+   * @example Running a module's export in a worker
+   * ```ts
+   * import { AsyncEngine } from "@tulip/tulip/facade";
+   * import { workerFunction } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * // Usually new URL("./work.ts", import.meta.url); a data: URL keeps the
+   * // example in one file. The module may import what it needs.
+   * const work = `import { basename } from "node:path";
+   *   export const base = (path: string) => basename(path);`;
+   * const url = `data:application/typescript,${encodeURIComponent(work)}`;
+   * const engine = new AsyncEngine();
+   * const seen: string[] = [];
+   * engine.submitWork(workerFunction<[string], string>(url, "base"), ["/tmp/a.txt"], {
+   *   success: (name) => seen.push(name),
+   *   failure: (e) => seen.push(`failed: ${e}`),
+   * });
+   * await engine.run();
+   * assertEquals(seen, ["a.txt"]);
+   * await engine.close();
+   * ```
    */
   submitWork<A extends unknown[], R>(
     fn: (...args: A) => R | PromiseLike<R>,
@@ -914,6 +1074,89 @@ export class AsyncEngine implements AsyncDisposable {
       callbacks,
       [() => this.#accept(listener), "accept a connection"],
       [(conn) => expectLine(conn.reader, expected), "read the expected line"],
+    );
+  }
+
+  /**
+   * Accepts a connection, then reads whole lines until the text read,
+   * decoded as UTF-8 with the line endings kept, matches `pattern`, and
+   * delivers the match. The pattern gets the `m` flag, so `^` and `$`
+   * match at each line's start and end; it is tried after each line, and
+   * nothing after the matching line is read. As with `readUntilRegex()`,
+   * each try looks at the last `maxMatchLength` characters (1024 unless
+   * set), so the read takes time linear in what it reads, and at most the
+   * connection's read limit is read (one line more at most).
+   *
+   * PEP 3156 (as in the async-facade proposal):
+   * `accept_then_expect_multiline_regex()`.
+   *
+   * @param listener A listener from `listen()`.
+   * @param pattern The regular expression to wait for.
+   * @param callbacks Told of the `Connection`, then of the match; the
+   * second may hear of an `IncompleteReadError` when the stream ends first
+   * (its `partial` holds the bytes read), or a `LimitOverrunError` when
+   * the read limit is reached without a match or a line is longer than
+   * the limit.
+   * @param options The longest match looked for.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When `maxMatchLength` or a timeout is out of
+   * range.
+   * @throws {InvalidStateError} When the engine is closed.
+   *
+   * @example An SMTP-style multi-line greeting
+   * ```ts
+   * import { AsyncEngine } from "@tulip/tulip/facade";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const engine = new AsyncEngine();
+   * const seen: string[] = [];
+   * const fail = (e: unknown) => seen.push(`failed: ${e}`);
+   * engine.listen("127.0.0.1", 0, {
+   *   failure: fail,
+   *   success(listener) {
+   *     const { port } = listener.addresses()[0] as Deno.NetAddr;
+   *     engine.acceptThenExpectMultilineRegex(listener, /^250 (.*)$/, [
+   *       { success: () => listener.close(), failure: fail },
+   *       {
+   *         failure: fail,
+   *         success(match) {
+   *           seen.push(match[1], match.input);
+   *         },
+   *       },
+   *     ]);
+   *     engine.connectThenWriteLine("127.0.0.1", port, "250-hello\r\n250 OK", [
+   *       { success: () => {}, failure: fail },
+   *       { success: () => {}, failure: fail },
+   *     ]);
+   *   },
+   * });
+   * await engine.run();
+   * assertEquals(seen, ["OK", "250-hello\r\n250 OK\n"]);
+   * await engine.close();
+   * ```
+   */
+  acceptThenExpectMultilineRegex(
+    listener: Listener,
+    pattern: RegExp,
+    callbacks: ChainCallbacks<Connection, RegExpExecArray>,
+    options?: RegexReadOptions,
+  ): void {
+    const method = "acceptThenExpectMultilineRegex";
+    checkListener(method, listener);
+    checkPattern(method, pattern);
+    const window = checkMaxMatchLength(method, options?.maxMatchLength);
+    this.#chain(
+      method,
+      callbacks,
+      [() => this.#accept(listener), "accept a connection"],
+      [
+        (conn) =>
+          expectMultilineRegex(
+            conn.reader,
+            new TextMatcher(pattern, window, "m"),
+          ),
+        "read until the pattern",
+      ],
     );
   }
 
@@ -1451,16 +1694,16 @@ function* expectLine(
 }
 
 // One byte at a time, so that nothing past the match is consumed; a read
-// of buffered bytes completes at once, without a loop iteration.
+// of buffered bytes completes at once, without a loop iteration. Each byte
+// is decoded once, and each try costs at most the matcher's window.
 function* readUntilRegex(
   reader: StreamReader,
-  regex: RegExp,
+  matcher: TextMatcher,
 ): Coroutine<RegExpExecArray> {
   const decoder = new TextDecoder();
   const bytes: number[] = [];
-  let text = "";
   // A pattern that matches empty text needs nothing read.
-  const empty = regex.exec(text);
+  const empty = matcher.matchEmpty();
   if (empty !== null) return empty;
   for (;;) {
     const chunk = yield* reader.read(1);
@@ -1468,16 +1711,79 @@ function* readUntilRegex(
       throw new IncompleteReadError(new Uint8Array(bytes), null);
     }
     bytes.push(chunk[0]);
-    const piece = decoder.decode(chunk, { stream: true });
-    if (piece.length > 0) {
-      text += piece;
-      const match = regex.exec(text);
-      if (match !== null) return match;
-    }
+    const match = matcher.add(decoder.decode(chunk, { stream: true }));
+    if (match !== null) return match;
     if (bytes.length >= reader.limit) {
       throw new LimitOverrunError(
         `Cannot read until the pattern: it did not match within limit=${reader.limit} bytes`,
         bytes.length,
+      );
+    }
+  }
+}
+
+/**
+ * Reads one whole line (ending in `\n`), or fails with an
+ * `IncompleteReadError` holding `before` and what the stream had left.
+ */
+function* wholeLine(
+  reader: StreamReader,
+  before: Uint8Array[],
+  size: number,
+): Coroutine<Uint8Array> {
+  const line = yield* reader.readline();
+  if (line.length === 0 || line[line.length - 1] !== LF) {
+    throw new IncompleteReadError(
+      concatBytes([...before, line], size + line.length),
+      null,
+    );
+  }
+  return line;
+}
+
+// Line by line, so that nothing past the matching line is read.
+function* expectMultilineRegex(
+  reader: StreamReader,
+  matcher: TextMatcher,
+): Coroutine<RegExpExecArray> {
+  const decoder = new TextDecoder();
+  const lines: Uint8Array[] = [];
+  let size = 0;
+  const empty = matcher.matchEmpty();
+  if (empty !== null) return empty;
+  for (;;) {
+    const line = yield* wholeLine(reader, lines, size);
+    lines.push(line);
+    size += line.length;
+    const match = matcher.add(decoder.decode(line, { stream: true }));
+    if (match !== null) return match;
+    if (size >= reader.limit) {
+      throw new LimitOverrunError(
+        `Cannot read until the pattern: it did not match within limit=${reader.limit} bytes`,
+        size,
+      );
+    }
+  }
+}
+
+function* readUntilLineglob(
+  reader: StreamReader,
+  test: (line: string) => boolean,
+): Coroutine<string[]> {
+  const raw: Uint8Array[] = [];
+  const lines: string[] = [];
+  let size = 0;
+  for (;;) {
+    const line = yield* wholeLine(reader, raw, size);
+    raw.push(line);
+    size += line.length;
+    const text = stripLineEnding(new TextDecoder().decode(line));
+    lines.push(text);
+    if (test(text)) return lines;
+    if (size >= reader.limit) {
+      throw new LimitOverrunError(
+        `Cannot read until a line matches the glob: none did within limit=${reader.limit} bytes`,
+        size,
       );
     }
   }
@@ -1490,6 +1796,38 @@ function doneWith<T>(future: Future<T>): T | undefined {
   if (!future.done() || future.cancelled()) return undefined;
   if (future.exception() !== undefined) return undefined;
   return future.result();
+}
+
+function concatBytes(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function checkPattern(method: string, pattern: unknown): void {
+  if (!(pattern instanceof RegExp)) {
+    throw new TypeError(
+      `Cannot call ${method}(): pattern must be a RegExp, received ${
+        pattern === null ? "null" : typeof pattern
+      }`,
+    );
+  }
+}
+
+function checkMaxMatchLength(method: string, value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_MATCH_LENGTH;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot call ${method}(): maxMatchLength must be a whole number >= 1, received ${
+        typeof value === "string" ? JSON.stringify(value) : String(value)
+      }`,
+    );
+  }
+  return value;
 }
 
 function stripLineEnding(line: string): string {

@@ -732,9 +732,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * Runs `fn(...args)` in `executor`, or with `null` in the loop's default
    * executor: a `WorkerExecutor` (Web Workers, one per CPU core at most),
    * made on first use and shut down by `close()`. With the default
-   * executor, `fn` is sent as source and must be self-contained, and the
-   * arguments and result are structured-cloned — see `WorkerExecutor` for
-   * what can be sent. The loop goes on running while the job runs.
+   * executor, a plain `fn` is sent as source and must be self-contained,
+   * while a `workerFunction(moduleUrl, exportName)` reference runs a
+   * module's export and may use its imports; the arguments and result
+   * are structured-cloned — see `WorkerExecutor` for what can be sent. The loop goes on running while the job runs.
    * Cancelling the future does not stop the job.
    *
    * PEP 3156: `loop.run_in_executor()`.
@@ -742,7 +743,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * @typeParam A The argument types.
    * @typeParam R The result type.
    * @param executor The executor, or `null` for the default one.
-   * @param fn The function to run.
+   * @param fn The function to run, or a `workerFunction()` reference.
    * @param args Its arguments.
    * @returns A future of the result.
    * @throws {TypeError} When `fn` is not a function, or the executor

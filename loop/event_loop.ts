@@ -65,8 +65,14 @@ export interface Executor {
     fn: (...args: A) => R | PromiseLike<R>,
     ...args: A
   ): PromiseLike<R>;
-  /** Stops accepting work and releases the executor's resources. */
-  shutdown(): void | PromiseLike<void>;
+  /**
+   * Stops accepting work and releases the executor's resources: with
+   * `wait: true`, once the submitted work is done (PEP 3148's
+   * `shutdown(wait=True)`); with `wait: false`, without waiting for it.
+   *
+   * @param options Whether to wait for submitted work.
+   */
+  shutdown(options?: { wait?: boolean }): void | PromiseLike<void>;
 }
 
 /**
@@ -388,7 +394,10 @@ export interface EventLoop extends SchedulingLoop {
   ): Handle;
   /** Removes the handler of `sig`; returns whether there was one. */
   removeSignalHandler(sig: Deno.Signal): boolean;
-  /** Runs `fn(...args)` in an executor (`null`: the default one). */
+  /**
+   * Runs `fn(...args)` in an executor (`null`: the default one); `fn` may
+   * be a `workerFunction(moduleUrl, exportName)` reference.
+   */
   runInExecutor<A extends unknown[], R>(
     executor: Executor | null,
     fn: (...args: A) => R | PromiseLike<R>,

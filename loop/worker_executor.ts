@@ -17,6 +17,14 @@ export interface WorkerExecutorOptions {
    * @default {navigator.hardwareConcurrency, or 4 when unknown}
    */
   maxWorkers?: number;
+  /**
+   * The most jobs that may wait for a free worker; `submit()` throws a
+   * `RangeError` for one more, so that a burst of work cannot grow the
+   * queue without bound.
+   *
+   * @default {10000}
+   */
+  maxQueued?: number;
 }
 
 /** Options for `WorkerExecutor.shutdown()`. */
@@ -32,8 +40,14 @@ export interface WorkerExecutorShutdownOptions {
 }
 
 interface Job {
-  readonly source: string;
+  /** What the worker runs: a function's source, or a module's export. */
+  readonly message: { source: string } | {
+    moduleUrl: string;
+    exportName: string;
+  };
   readonly args: unknown[];
+  /** The function's name, for error messages. */
+  readonly name: string;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -45,12 +59,49 @@ interface Reply {
   error?: unknown;
 }
 
+/**
+ * The function a module exports under `exportName`, or an error naming the
+ * module and the export. The worker program runs this same function (its
+ * source is copied into it), so both threads say the same thing.
+ */
+function exportOf(
+  module: Record<string, unknown>,
+  moduleUrl: string,
+  exportName: string,
+): (...args: unknown[]) => unknown {
+  if (!(exportName in module)) {
+    const names = Object.keys(module);
+    const shown = names.slice(0, 10).map((name) => `"${name}"`).join(", ");
+    throw new TypeError(
+      `Cannot run ${exportName}() from ${moduleUrl}: the module has no export named "${exportName}", received ${
+        names.length === 0
+          ? "no exports"
+          : `exports ${shown}${names.length > 10 ? ", …" : ""}`
+      }`,
+    );
+  }
+  const fn = module[exportName];
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot run ${exportName}() from ${moduleUrl}: the export is not a function, received ${
+        fn === null ? "null" : typeof fn
+      }`,
+    );
+  }
+  return fn as (...args: unknown[]) => unknown;
+}
+
+const EXPORT_OF_SOURCE = Function.prototype.toString.call(exportOf);
+
 // The program each worker runs. It compiles a job's source once (kept in a
-// small cache), calls it with the cloned arguments, awaits the result and
-// posts it back; a failure is posted as the error itself, or as a plain
-// `{ name, message, stack }` when the error cannot be cloned.
+// small cache), or imports a job's module once (the module stays loaded in
+// the worker, as every imported module does), calls the function with the
+// cloned arguments, awaits the result and posts it back; a failure is
+// posted as the error itself, or as a plain `{ name, message, stack }` when
+// the error cannot be cloned.
 const WORKER_SOURCE = `
 const cache = new Map();
+const modules = new Map();
 function compile(source) {
   let fn = cache.get(source);
   if (fn !== undefined) return fn;
@@ -68,6 +119,22 @@ function compile(source) {
   cache.set(source, fn);
   return fn;
 }
+async function load(moduleUrl, exportName) {
+  let namespace = modules.get(moduleUrl);
+  if (namespace === undefined) {
+    namespace = import(moduleUrl);
+    modules.set(moduleUrl, namespace);
+  }
+  let module;
+  try {
+    module = await namespace;
+  } catch (error) {
+    modules.delete(moduleUrl);
+    throw new TypeError("Cannot run " + exportName + "() from " + moduleUrl + ": the module failed to load: " + (error?.message ?? String(error)), { cause: error });
+  }
+  return exportOf(module, moduleUrl, exportName);
+}
+${EXPORT_OF_SOURCE}
 function describe(error) {
   if (error instanceof Error) {
     return { __plainError: true, name: error.name, message: error.message, stack: error.stack };
@@ -88,9 +155,10 @@ function fatal(event, error) {
 self.addEventListener("error", (event) => fatal(event, event.error ?? new Error(event.message)));
 self.addEventListener("unhandledrejection", (event) => fatal(event, event.reason));
 self.onmessage = async (event) => {
-  const { source, args } = event.data;
+  const { source, moduleUrl, exportName, args } = event.data;
   try {
-    const value = await compile(source)(...args);
+    const fn = source !== undefined ? compile(source) : await load(moduleUrl, exportName);
+    const value = await fn(...args);
     self.postMessage({ ok: true, value });
   } catch (error) {
     try {
@@ -135,9 +203,165 @@ function reviveError(error: unknown): unknown {
   return revived;
 }
 
+/** The default `maxQueued`. */
+const DEFAULT_MAX_QUEUED = 10_000;
+
 function defaultMaxWorkers(): number {
   const n = globalThis.navigator?.hardwareConcurrency;
   return typeof n === "number" && n >= 1 ? n : 4;
+}
+
+// Marks the functions workerFunction() makes. A registered symbol, so that
+// a reference made by one copy of this module works with another copy.
+const WORKER_FUNCTION: unique symbol = Symbol.for("tulip.workerFunction");
+
+/**
+ * A function exported by a module, as `workerFunction()` names it. An
+ * executor that runs work in workers (`WorkerExecutor`, the loop's default
+ * executor) sends the module's URL and the export's name, and the worker
+ * imports the module and calls the export. Called directly — by an
+ * executor that runs work on the current thread, say — it imports the
+ * module here and calls the export, so it works with any executor.
+ *
+ * @typeParam A The argument types.
+ * @typeParam R The result type (of the promise the export returns, or of
+ * its plain value).
+ */
+export interface WorkerFunction<A extends unknown[] = unknown[], R = unknown> {
+  /**
+   * Imports the module and calls the export with `args` on the current
+   * thread.
+   *
+   * @param args The arguments.
+   * @returns A promise of the export's result.
+   */
+  (...args: A): Promise<R>;
+  /** The absolute URL of the module (`URL.href`). */
+  readonly moduleUrl: string;
+  /** The name of the export to call. */
+  readonly exportName: string;
+}
+
+/**
+ * Names a function that a module exports, for `loop.runInExecutor()`,
+ * `WorkerExecutor.submit()` and the facade's `submitWork()`. The worker
+ * imports the module (once: later jobs reuse it) and calls the export, so
+ * the function may use imports and anything else its module has — unlike
+ * a function passed directly, which is sent as source and must be
+ * self-contained. This is how Piscina and `workerpool` take work: a file
+ * and a name.
+ *
+ * Workers inherit the program's permissions: the module must be readable
+ * (`--allow-read` for a local file, `--allow-import` or `--allow-net` for
+ * a remote one). A module that fails to load, or has no such export, or
+ * whose export is not a function, rejects the job with a `TypeError` that
+ * names the module and the export.
+ *
+ * PEP 3156: the `callback` of `loop.run_in_executor()`, given the way a
+ * worker can find it.
+ *
+ * @typeParam A The argument types.
+ * @typeParam R The result type.
+ * @param moduleUrl The module's absolute URL; for a module beside the
+ * caller, `new URL("./work.ts", import.meta.url)`.
+ * @param exportName The name of the exported function.
+ * @returns A reference to pass where a function to run is expected.
+ * @throws {TypeError} When `moduleUrl` is not an absolute URL or
+ * `exportName` is not a non-empty string.
+ *
+ * @example Running an export of a module in a worker
+ * ```ts
+ * import { WorkerExecutor, workerFunction } from "@tulip/tulip/loop";
+ * import { assertEquals } from "@std/assert";
+ *
+ * // A module that imports something: a function sent as source could not.
+ * const source = `
+ *   import { join } from "node:path";
+ *   export function where(dir: string, file: string) { return join(dir, file); }
+ * `;
+ * const url = `data:application/typescript,${encodeURIComponent(source)}`;
+ * const where = workerFunction<[string, string], string>(url, "where");
+ * const executor = new WorkerExecutor({ maxWorkers: 1 });
+ * assertEquals(await executor.submit(where, "a", "b.txt"), "a/b.txt");
+ * await executor.shutdown();
+ * ```
+ */
+export function workerFunction<A extends unknown[] = unknown[], R = unknown>(
+  moduleUrl: string | URL,
+  exportName: string,
+): WorkerFunction<A, R> {
+  let href: string;
+  if (moduleUrl instanceof URL) {
+    href = moduleUrl.href;
+  } else if (typeof moduleUrl === "string" && URL.canParse(moduleUrl)) {
+    href = new URL(moduleUrl).href;
+  } else {
+    throw new TypeError(
+      `Cannot make a worker function: moduleUrl must be an absolute URL, such as new URL("./work.ts", import.meta.url), received ${
+        typeof moduleUrl === "string"
+          ? JSON.stringify(moduleUrl)
+          : moduleUrl === null
+          ? "null"
+          : typeof moduleUrl
+      }`,
+    );
+  }
+  if (typeof exportName !== "string" || exportName === "") {
+    throw new TypeError(
+      `Cannot make a worker function: exportName must be a non-empty string, received ${
+        typeof exportName === "string"
+          ? '""'
+          : exportName === null
+          ? "null"
+          : typeof exportName
+      }`,
+    );
+  }
+  const call = async (...args: A): Promise<R> => {
+    let module: Record<string, unknown>;
+    try {
+      module = await import(href);
+    } catch (error) {
+      throw new TypeError(
+        `Cannot run ${exportName}() from ${href}: the module failed to load: ${
+          (error as Error | null)?.message ?? String(error)
+        }`,
+        { cause: error },
+      );
+    }
+    return await exportOf(module, href, exportName)(...args) as R;
+  };
+  Object.defineProperties(call, {
+    name: { value: exportName },
+    moduleUrl: { value: href, enumerable: true },
+    exportName: { value: exportName, enumerable: true },
+    [WORKER_FUNCTION]: { value: true },
+  });
+  return call as WorkerFunction<A, R>;
+}
+
+/** Whether `fn` was made by `workerFunction()`. */
+function isWorkerFunction(fn: unknown): fn is WorkerFunction {
+  return typeof fn === "function" &&
+    (fn as { [WORKER_FUNCTION]?: unknown })[WORKER_FUNCTION] === true;
+}
+
+/**
+ * The error a source job's `ReferenceError` becomes: the usual cause is a
+ * variable or import from around the function, which the worker never
+ * sees, so say so and point to `workerFunction()`.
+ */
+function explainReferenceError(error: ReferenceError, name: string): Error {
+  const explained = new ReferenceError(
+    `Cannot run ${name} in a worker: ${error.message}; the function is sent to the worker as source, so it cannot use variables or imports from outside itself (export it from a module and pass workerFunction(moduleUrl, exportName) instead), received a function that uses something it does not define`,
+    { cause: error },
+  );
+  if (error.stack !== undefined) {
+    explained.stack = `ReferenceError: ${explained.message}\n${
+      error.stack.split("\n").slice(1).join("\n")
+    }`;
+  }
+  return explained;
 }
 
 /**
@@ -147,13 +371,19 @@ function defaultMaxWorkers(): number {
  *
  * What can be sent, and how:
  *
- * - `fn` travels as source text (`fn.toString()`) and is compiled again in
- *   the worker, so it must be self-contained: it may use its parameters,
- *   globals (`Math`, `crypto`, `fetch`, `Deno`, …) and dynamic `import()`,
- *   but not variables, imports or `this` from the code around it. Function
- *   expressions, arrow functions, `async` functions and method shorthand
- *   all work; native and bound functions (whose source is
- *   `[native code]`) do not. It may return a value or a promise.
+ * - A function made by `workerFunction(moduleUrl, exportName)` is run by
+ *   importing its module in the worker (once per worker) and calling the
+ *   export: it may use imports, module variables, anything its module
+ *   can. This is the way for real work.
+ * - Any other `fn` travels as source text (`fn.toString()`) and is compiled
+ *   again in the worker, so it must be self-contained: it may use its
+ *   parameters, globals (`Math`, `crypto`, `fetch`, `Deno`, …) and dynamic
+ *   `import()`, but not variables, imports or `this` from the code around
+ *   it — using one fails with a `ReferenceError` that says so and points to
+ *   `workerFunction()`. Function expressions, arrow functions, `async`
+ *   functions and method shorthand all work; native and bound functions
+ *   (whose source is `[native code]`) do not. It may return a value or a
+ *   promise.
  * - `args` and the result are copied with the structured clone algorithm
  *   (as by `postMessage`): numbers, strings, plain objects and arrays,
  *   `Map`, `Set`, `Date`, `RegExp`, typed arrays, `ArrayBuffer`,
@@ -165,7 +395,7 @@ function defaultMaxWorkers(): number {
  *   same class (for built-in errors), `message` and `stack`.
  *
  * Each worker runs one job at a time; more jobs than workers wait in a
- * queue, first come first served. Workers inherit the program's
+ * queue, first come first served, of at most `maxQueued` jobs. Workers inherit the program's
  * permissions. They keep the process alive until `shutdown()` (which
  * `loop.close()` calls for the loop's default executor).
  *
@@ -203,6 +433,7 @@ function defaultMaxWorkers(): number {
  */
 export class WorkerExecutor implements Executor, AsyncDisposable {
   readonly #maxWorkers: number;
+  readonly #maxQueued: number;
   readonly #idle: Worker[] = [];
   readonly #running = new Map<Worker, Job>();
   #queue: Job[] = [];
@@ -212,8 +443,9 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
   /**
    * Makes an executor; no worker starts until the first job.
    *
-   * @param options The size of the pool.
-   * @throws {RangeError} When `maxWorkers` is not an integer >= 1.
+   * @param options The size of the pool and of its queue.
+   * @throws {RangeError} When `maxWorkers` is not an integer >= 1 or
+   * `maxQueued` not an integer >= 0.
    */
   constructor(options?: WorkerExecutorOptions) {
     const max = options?.maxWorkers ?? defaultMaxWorkers();
@@ -223,6 +455,13 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       );
     }
     this.#maxWorkers = max;
+    const maxQueued = options?.maxQueued ?? DEFAULT_MAX_QUEUED;
+    if (!Number.isSafeInteger(maxQueued) || maxQueued < 0) {
+      throw new RangeError(
+        `Cannot make a WorkerExecutor: maxQueued must be an integer >= 0, received ${maxQueued}`,
+      );
+    }
+    this.#maxQueued = maxQueued;
   }
 
   /**
@@ -233,10 +472,12 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
    *
    * @typeParam A The argument types.
    * @typeParam R The result type.
-   * @param fn A self-contained function; it is sent as source.
+   * @param fn A function made by `workerFunction()`, or a self-contained
+   * function, which is sent as source.
    * @param args Its arguments, structured-cloned.
    * @returns A promise of the result, structured-cloned back.
    * @throws {TypeError} When `fn` is not a function, or is native or bound.
+   * @throws {RangeError} When `maxQueued` jobs already wait for a worker.
    * @throws {InvalidStateError} After `shutdown()`.
    */
   submit<A extends unknown[], R>(
@@ -253,17 +494,32 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
         "Cannot call submit(): the executor is shut down",
       );
     }
-    const source = Function.prototype.toString.call(fn);
-    if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
-      throw new TypeError(
-        `Cannot call submit(): fn must have JavaScript source (not native or bound), received ${
-          fn.name || "anonymous"
-        }`,
+    let message: Job["message"];
+    if (isWorkerFunction(fn)) {
+      message = { moduleUrl: fn.moduleUrl, exportName: fn.exportName };
+    } else {
+      const source = Function.prototype.toString.call(fn);
+      if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
+        throw new TypeError(
+          `Cannot call submit(): fn must have JavaScript source (not native or bound), received ${
+            fn.name || "anonymous"
+          }`,
+        );
+      }
+      message = { source };
+    }
+    const waiting = this.#queue.length;
+    const busy = this.#idle.length === 0 &&
+      this.#running.size >= this.#maxWorkers;
+    if (busy && waiting >= this.#maxQueued) {
+      throw new RangeError(
+        `Cannot call submit(): the queue is full, received a job beyond maxQueued=${this.#maxQueued}`,
       );
     }
     const { promise, resolve, reject } = Promise.withResolvers<R>();
     this.#queue.push({
-      source,
+      message,
+      name: fn.name || "an anonymous function",
       args,
       resolve: resolve as (value: unknown) => void,
       reject,
@@ -274,9 +530,10 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
 
   /**
    * Stops accepting jobs and terminates the workers: once every submitted
-   * job is done (the default), or at once with `{ wait: false }`, which
-   * rejects unfinished jobs with a `CancelledError`. Calling it again is
-   * harmless.
+   * job — running or queued — is done (the default, `{ wait: true }`, as
+   * `concurrent.futures`' `shutdown(wait=True)`), or at once with
+   * `{ wait: false }`, which rejects unfinished jobs with a
+   * `CancelledError`. Calling it again is harmless.
    *
    * PEP 3148: `Executor.shutdown()`.
    *
@@ -330,7 +587,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       const job = this.#queue.shift()!;
       this.#running.set(worker, job);
       try {
-        worker.postMessage({ source: job.source, args: job.args });
+        worker.postMessage({ ...job.message, args: job.args });
       } catch (error) {
         // The arguments could not be cloned; the worker is still fine.
         this.#running.delete(worker);
@@ -356,8 +613,16 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
         this.#idle.push(worker);
       }
       if (job !== undefined) {
-        if (reply.ok) job.resolve(reply.value);
-        else job.reject(reviveError(reply.error));
+        if (reply.ok) {
+          job.resolve(reply.value);
+        } else {
+          const error = reviveError(reply.error);
+          job.reject(
+            error instanceof ReferenceError && "source" in job.message
+              ? explainReferenceError(error, job.name)
+              : error,
+          );
+        }
       }
       this.#pump();
     };

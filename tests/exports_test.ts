@@ -36,6 +36,7 @@ const EXPECTED: Record<string, string[]> = {
     "run",
     "setEventLoop",
     "setEventLoopPolicy",
+    "workerFunction",
   ],
   tasks: [
     "ALL_COMPLETED",

@@ -1,5 +1,7 @@
-// AsyncEngine over real loopback sockets (127.0.0.1, port 0). Every test
-// closes its engine, which closes its connections, listeners and loop.
+// AsyncEngine over real loopback sockets (127.0.0.1, port 0), and over
+// in-memory transports where a test needs control of how data arrives.
+// Every test closes its engine, which closes its connections, listeners
+// and loop.
 // Timeouts run on a VirtualTimeLoop: its clock jumps to the timer once
 // nothing is ready, so no test waits for real time.
 
@@ -25,7 +27,11 @@ import {
 } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { AddrInfo, Executor } from "../../loop/event_loop.ts";
+import { StreamReader } from "../../protocols/stream_reader.ts";
+import { StreamReaderProtocol } from "../../protocols/stream_reader_protocol.ts";
+import { StreamWriter } from "../../protocols/stream_writer.ts";
 import { allTasks } from "../../tasks/task.ts";
+import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
 // ---- Helpers ----
@@ -178,6 +184,59 @@ async function send(
 }
 
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
+
+/**
+ * Two connected ends over an in-memory transport on `loop`, [client,
+ * server]; the server's writes reach the client `chunkSize` bytes at a
+ * time.
+ */
+function memoryPair(
+  loop: VirtualTimeLoop,
+  options: { chunkSize?: number; limit?: number } = {},
+): [Connection, Connection] {
+  const make = () => {
+    const reader = new StreamReader({ loop, limit: options.limit });
+    return [
+      reader,
+      new StreamReaderProtocol(reader, undefined, { loop }),
+    ] as const;
+  };
+  const [clientReader, clientProtocol] = make();
+  const [serverReader, serverProtocol] = make();
+  const [clientTransport, serverTransport] = transportPair(
+    clientProtocol,
+    serverProtocol,
+    { loop, chunkSize: options.chunkSize },
+  );
+  const end = (
+    reader: StreamReader,
+    transport: typeof clientTransport,
+    protocol: StreamReaderProtocol,
+  ) =>
+    new Connection(
+      reader,
+      new StreamWriter(transport, protocol, { reader, loop }),
+    );
+  return [
+    end(clientReader, clientTransport, clientProtocol),
+    end(serverReader, serverTransport, serverProtocol),
+  ];
+}
+
+/** A RegExp that counts the characters handed to exec(). */
+function countingRegExp(
+  pattern: RegExp,
+): [RegExp, { chars: number; calls: number }] {
+  const counter = { chars: 0, calls: 0 };
+  class CountingRegExp extends RegExp {
+    override exec(text: string): RegExpExecArray | null {
+      counter.calls += 1;
+      counter.chars += text.length;
+      return super.exec(text);
+    }
+  }
+  return [new CountingRegExp(pattern.source, pattern.flags), counter];
+}
 
 /** An executor on the loop's own thread, for work without workers. */
 const inline: Executor = {
@@ -403,6 +462,129 @@ Deno.test("AsyncEngine.readUntilRegex() fails at the end of the stream and at th
   await engine.close();
 });
 
+Deno.test("AsyncEngine.readUntilRegex() does work linear in what it reads, one byte at a time", async () => {
+  // Before, each byte was followed by a scan of all the text read: the
+  // characters scanned grew with the square of the input.
+  const work = async (n: number) => {
+    const loop = new VirtualTimeLoop();
+    const engine = new AsyncEngine(loop);
+    const [client, server] = memoryPair(loop, { chunkSize: 1, limit: 1 << 20 });
+    const [pattern, counter] = countingRegExp(/(\w+): $/);
+    const r = new Recorder<RegExpExecArray>();
+    engine.readUntilRegex(client, pattern, r.cb);
+    server.writer.write(new TextEncoder().encode("-".repeat(n) + "login: "));
+    await drive(engine);
+    const match = r.value();
+    assertEquals([match[1], match.index, match.input.length], [
+      "login",
+      n,
+      n + 7,
+    ]);
+    await engine.close();
+    loop.close();
+    return counter;
+  };
+  const small = await work(20_000);
+  const large = await work(80_000);
+  // One try per byte (and one of the empty text), each over at most
+  // 2 × 1024 + 64 characters.
+  assertEquals(large.calls, 1 + 80_000 + 7);
+  assert(large.chars <= large.calls * (2 * 1024 + 64), `${large.chars}`);
+  // Four times the input, four times the work (a rescan would be 16).
+  const ratio = large.chars / small.chars;
+  assert(ratio > 3.5 && ratio < 4.5, `ratio ${ratio}`);
+});
+
+Deno.test("AsyncEngine.readUntilRegex() finds matches up to maxMatchLength characters", async () => {
+  const loop = new VirtualTimeLoop();
+  const engine = new AsyncEngine(loop);
+  const [client, server] = memoryPair(loop, { chunkSize: 3, limit: 64 });
+  server.writer.write(new TextEncoder().encode("<12345678><123>"));
+  const r = new Recorder<RegExpExecArray>();
+  engine.readUntilRegex(client, /<\d+>/, r.cb, { maxMatchLength: 5 });
+  await drive(engine);
+  // "<12345678>" is too long to be looked for; "<123>" is not.
+  assertEquals(r.value()[0], "<123>");
+  assertEquals(r.value().index, 10);
+  assertThrows(
+    () => engine.readUntilRegex(client, /x/, r.cb, { maxMatchLength: 0 }),
+    RangeError,
+    "Cannot call readUntilRegex(): maxMatchLength must be a whole number >= 1, received 0",
+  );
+  assertThrows(
+    () =>
+      engine.readUntilRegex(client, /x/, r.cb, {
+        maxMatchLength: "9" as unknown as number,
+      }),
+    RangeError,
+    'maxMatchLength must be a whole number >= 1, received "9"',
+  );
+  await engine.close();
+  loop.close();
+});
+
+// ---- readUntilLineglob ----
+
+Deno.test("AsyncEngine.readUntilLineglob() delivers the lines up to the matching one and leaves the rest unread", async () => {
+  const engine = new AsyncEngine();
+  const [client, server] = await pair(engine);
+  await send(engine, server, "step 1\r\nstep 2\nDone in 3 s\r\nnext\n");
+  const r = new Recorder<string[]>();
+  engine.readUntilLineglob(client, "Done in [0-9]* s", r.cb);
+  await drive(engine);
+  assertEquals(r.value(), ["step 1", "step 2", "Done in 3 s"]);
+  const rest = new Recorder<Uint8Array>();
+  engine.read(client, rest.cb);
+  await drive(engine);
+  assertEquals(text(rest.value()), "next\n");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.readUntilLineglob() gives the same lines whatever the chunks", async () => {
+  const input = "héllo 🦕\nwörld\nEND ✓\ntail";
+  for (const chunkSize of [1, 2, 5, 64]) {
+    const loop = new VirtualTimeLoop();
+    const engine = new AsyncEngine(loop);
+    const [client, server] = memoryPair(loop, { chunkSize });
+    server.writer.write(new TextEncoder().encode(input));
+    const r = new Recorder<string[]>();
+    engine.readUntilLineglob(client, "END ?", r.cb);
+    await drive(engine);
+    assertEquals(r.value(), ["héllo 🦕", "wörld", "END ✓"], `${chunkSize}`);
+    await engine.close();
+    loop.close();
+  }
+});
+
+Deno.test("AsyncEngine.readUntilLineglob() fails at the end of the stream and past the read limit", async () => {
+  const loop = new VirtualTimeLoop();
+  const engine = new AsyncEngine(loop);
+  const [client, server] = memoryPair(loop, { limit: 16 });
+  server.writer.write(new TextEncoder().encode("aaaaaa\nbbbbbb\ncccccc\nOK\n"));
+  const over = new Recorder<string[]>();
+  engine.readUntilLineglob(client, "OK", over.cb);
+  await drive(engine);
+  const overrun = over.errorOf(LimitOverrunError);
+  assertEquals(overrun.consumed, 21);
+  assertEquals(
+    overrun.message,
+    "Cannot read until a line matches the glob: none did within limit=16 bytes",
+  );
+  server.writer.write(new TextEncoder().encode("partial"));
+  server.writer.writeEof();
+  const end = new Recorder<string[]>();
+  engine.readUntilLineglob(client, "nothing", end.cb);
+  await drive(engine);
+  assertEquals(text(end.errorOf(IncompleteReadError).partial), "OK\npartial");
+  assertThrows(
+    () => engine.readUntilLineglob(client, /x/ as unknown as string, end.cb),
+    TypeError,
+    "Cannot call readUntilLineglob(): glob must be a string, received object",
+  );
+  await engine.close();
+  loop.close();
+});
+
 Deno.test("AsyncEngine.readChunk() gives exactly size bytes, or IncompleteReadError", async () => {
   const engine = new AsyncEngine();
   const [client, server] = await pair(engine);
@@ -601,6 +783,89 @@ Deno.test("AsyncEngine.acceptThenWrite() and connectThenExpectLine() exchange a 
   ]);
   await drive(engine);
   assertEquals([wrote.value(), line.value()], [9, "WELCOME"]);
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.acceptThenExpectMultilineRegex() reads whole lines until the text matches", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const accepted = new Recorder<Connection>();
+  const matched = new Recorder<RegExpExecArray>();
+  engine.acceptThenExpectMultilineRegex(listener, /^250 (\w+)$/, [
+    accepted.cb,
+    matched.cb,
+  ]);
+  const client = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), client.cb);
+  // Not drive(): the chain waits for lines until they are sent.
+  await until(engine, () => client.calls.length + accepted.calls.length === 2);
+  await send(engine, client.value(), "250-first\n250-second\n250 LAST\nQUIT\n");
+  await drive(engine);
+  const match = matched.value();
+  assertEquals(match[1], "LAST");
+  assertEquals(match.index, "250-first\n250-second\n".length);
+  assertEquals(match.input, "250-first\n250-second\n250 LAST\n");
+  const rest = new Recorder<string>();
+  engine.expectLine(accepted.value(), "QUIT", rest.cb);
+  await drive(engine);
+  assertEquals(rest.value(), "QUIT");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.acceptThenExpectMultilineRegex() spans lines and fails at the end of the stream", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const expect = async (pattern: RegExp, data: string) => {
+    const accepted = new Recorder<Connection>();
+    const matched = new Recorder<RegExpExecArray>();
+    engine.acceptThenExpectMultilineRegex(listener, pattern, [
+      accepted.cb,
+      matched.cb,
+    ]);
+    const client = new Recorder<Connection>();
+    engine.connect(HOST, portOf(listener), client.cb);
+    await until(
+      engine,
+      () => client.calls.length + accepted.calls.length === 2,
+    );
+    client.value().writer.write(new TextEncoder().encode(data));
+    client.value().close();
+    await drive(engine);
+    return matched;
+  };
+  const spanning = await expect(
+    /^BEGIN\n(.*\n)*?END$/,
+    "x\nBEGIN\na\nb\nEND\n",
+  );
+  assertEquals(spanning.value()[0], "BEGIN\na\nb\nEND");
+  const unended = await expect(/never/, "one\nno end");
+  const error = unended.errorOf(IncompleteReadError);
+  assertEquals(text(error.partial), "one\nno end");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine.acceptThenExpectMultilineRegex() stops at the read limit", async () => {
+  const engine = new AsyncEngine();
+  const made = new Recorder<Listener>();
+  engine.listen(HOST, 0, made.cb, { limit: 8 });
+  await drive(engine);
+  const listener = made.value();
+  const accepted = new Recorder<Connection>();
+  const matched = new Recorder<RegExpExecArray>();
+  engine.acceptThenExpectMultilineRegex(listener, /never/, [
+    accepted.cb,
+    matched.cb,
+  ]);
+  const client = new Recorder<Connection>();
+  engine.connect(HOST, portOf(listener), client.cb);
+  await until(engine, () => client.calls.length + accepted.calls.length === 2);
+  await send(engine, client.value(), "1234\n5678\n9\n");
+  const overrun = matched.errorOf(LimitOverrunError);
+  assertEquals(overrun.consumed, 10);
+  assertEquals(
+    overrun.message,
+    "Cannot read until the pattern: it did not match within limit=8 bytes",
+  );
   await engine.close();
 });
 

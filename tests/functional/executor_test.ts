@@ -1,11 +1,17 @@
 // DenoEventLoop.runInExecutor with the default executor (Web Workers):
 // CPU work runs beside the loop, not on it.
 
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import {
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Executor } from "../../loop/event_loop.ts";
-import { WorkerExecutor } from "../../loop/worker_executor.ts";
+import { WorkerExecutor, workerFunction } from "../../loop/worker_executor.ts";
+import { AsyncEngine, type Callback } from "../../facade/async_engine.ts";
 import { within } from "./_io_helpers.ts";
 
 /** Keeps a CPU busy for `ms` milliseconds; self-contained, sent as source. */
@@ -127,4 +133,72 @@ Deno.test("runInExecutor() and setDefaultExecutor() reject misuse", () => {
     InvalidStateError,
     "Cannot call runInExecutor(): the loop is closed",
   );
+});
+
+// ---- Module workers ----
+
+const FIXTURE = new URL("../fixtures/worker_module.ts", import.meta.url);
+
+Deno.test("runInExecutor() runs a workerFunction() export, which imports other modules, in the default executor", async () => {
+  const loop = new DenoEventLoop();
+  const joinPath = workerFunction<string[], string>(FIXTURE, "joinPath");
+  assertEquals(
+    await within(loop, loop.runInExecutor(null, joinPath, "dir", "file.txt")),
+    "dir/file.txt",
+  );
+  assertEquals(
+    await within(
+      loop,
+      loop.runInExecutor(null, workerFunction(FIXTURE, "importedClassName")),
+    ),
+    "CancelledError",
+  );
+  loop.close();
+});
+
+Deno.test("runInExecutor() fails a workerFunction() job on a missing export with the module and export named", async () => {
+  const loop = new DenoEventLoop();
+  await assertRejects(
+    () =>
+      within(loop, loop.runInExecutor(null, workerFunction(FIXTURE, "nope"))),
+    TypeError,
+    `Cannot run nope() from ${FIXTURE.href}: the module has no export named "nope"`,
+  );
+  loop.close();
+});
+
+Deno.test("runInExecutor() explains the ReferenceError of a source function that uses an outside variable", async () => {
+  const loop = new DenoEventLoop();
+  const outside = 7;
+  const error = await assertRejects(
+    () => within(loop, loop.runInExecutor(null, () => outside + 1)),
+    ReferenceError,
+  );
+  assertStringIncludes(
+    error.message,
+    "outside is not defined; the function is sent to the worker as source",
+  );
+  assertStringIncludes(error.message, "workerFunction(moduleUrl, exportName)");
+  loop.close();
+});
+
+Deno.test("AsyncEngine.submitWork() takes a workerFunction() reference", async () => {
+  const engine = new AsyncEngine(new DenoEventLoop());
+  const seen: unknown[] = [];
+  const cb: Callback<string> = {
+    success: (value) => seen.push(value),
+    failure: (error) => seen.push(error),
+  };
+  engine.submitWork(
+    workerFunction<string[], string>(FIXTURE, "joinPath"),
+    ["a", "b"],
+    cb,
+  );
+  const loop = engine.getLoop() as DenoEventLoop;
+  const guard = loop.callLater(20, () => engine.stop());
+  await engine.run();
+  guard.cancel();
+  assertEquals(seen, ["a/b"]);
+  await engine.close();
+  loop.close();
 });

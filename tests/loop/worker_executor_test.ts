@@ -7,7 +7,9 @@ import {
   assertThrows,
 } from "@std/assert";
 import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
-import { WorkerExecutor } from "../../loop/worker_executor.ts";
+import { WorkerExecutor, workerFunction } from "../../loop/worker_executor.ts";
+
+const FIXTURE = new URL("../fixtures/worker_module.ts", import.meta.url);
 
 Deno.test("WorkerExecutor.submit() runs a function in a worker and returns its result", async () => {
   await using executor = new WorkerExecutor({ maxWorkers: 1 });
@@ -189,4 +191,144 @@ Deno.test("WorkerExecutor constructor checks maxWorkers", () => {
     "maxWorkers must be an integer >= 1, received 0",
   );
   assertThrows(() => new WorkerExecutor({ maxWorkers: 1.5 }), RangeError);
+});
+
+Deno.test("WorkerExecutor constructor checks maxQueued", () => {
+  assertThrows(
+    () => new WorkerExecutor({ maxQueued: -1 }),
+    RangeError,
+    "maxQueued must be an integer >= 0, received -1",
+  );
+});
+
+Deno.test("WorkerExecutor.submit() refuses a job beyond maxQueued, and takes one again once the queue moves", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1, maxQueued: 2 });
+  const later = workerFunction<[number, string], string>(FIXTURE, "later");
+  const jobs = [executor.submit(later, 50, "a")]; // running
+  jobs.push(executor.submit(later, 0, "b"), executor.submit(later, 0, "c"));
+  assertThrows(
+    () => executor.submit(later, 0, "d"),
+    RangeError,
+    "Cannot call submit(): the queue is full, received a job beyond maxQueued=2",
+  );
+  assertEquals(await jobs[0], "a");
+  // The first job ended, so "b" runs and one place in the queue is free.
+  jobs.push(executor.submit(later, 0, "e"));
+  assertEquals(await Promise.all(jobs), ["a", "b", "c", "e"]);
+});
+
+// ---- Module workers: workerFunction() ----
+
+Deno.test("workerFunction() runs a module's export in a worker, imports and all", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const joinPath = workerFunction<string[], string>(FIXTURE, "joinPath");
+  assertEquals(await executor.submit(joinPath, "a", "b", "c.txt"), "a/b/c.txt");
+  // The module imports tulip itself.
+  assertEquals(
+    await executor.submit(workerFunction(FIXTURE, "importedClassName")),
+    "CancelledError",
+  );
+});
+
+Deno.test("workerFunction() modules are imported once per worker and keep their state", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const count = workerFunction<[], number>(FIXTURE.href, "countCalls");
+  const seen: number[] = [];
+  for (let i = 0; i < 3; i++) seen.push(await executor.submit(count));
+  assertEquals(seen, [1, 2, 3]);
+});
+
+Deno.test("workerFunction() references work in an executor on the current thread too", async () => {
+  const joinPath = workerFunction<string[], string>(FIXTURE, "joinPath");
+  assertEquals(joinPath.moduleUrl, FIXTURE.href);
+  assertEquals(joinPath.exportName, "joinPath");
+  assertEquals(joinPath.name, "joinPath");
+  assertEquals(await joinPath("x", "y"), "x/y");
+  await assertRejects(
+    () => workerFunction(FIXTURE, "missing")(),
+    TypeError,
+    `Cannot run missing() from ${FIXTURE.href}: the module has no export named "missing"`,
+  );
+});
+
+Deno.test("workerFunction() jobs fail with errors naming the module and the export", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const missing = await assertRejects(
+    () => executor.submit(workerFunction(FIXTURE, "missing")),
+    TypeError,
+    `Cannot run missing() from ${FIXTURE.href}: the module has no export named "missing", received exports "countCalls"`,
+  );
+  assertStringIncludes(missing.message, '"joinPath"');
+  await assertRejects(
+    () => executor.submit(workerFunction(FIXTURE, "notAFunction")),
+    TypeError,
+    `Cannot run notAFunction() from ${FIXTURE.href}: the export is not a function, received number`,
+  );
+  const absent = new URL("../fixtures/no_such_module.ts", import.meta.url);
+  await assertRejects(
+    () => executor.submit(workerFunction(absent, "f")),
+    TypeError,
+    `Cannot run f() from ${absent.href}: the module failed to load`,
+  );
+  // The worker survives all of these.
+  assertEquals(
+    await executor.submit(workerFunction(FIXTURE, "joinPath"), "ok"),
+    "ok",
+  );
+});
+
+Deno.test("workerFunction() checks its arguments", () => {
+  assertThrows(
+    () => workerFunction("./work.ts", "f"),
+    TypeError,
+    'Cannot make a worker function: moduleUrl must be an absolute URL, such as new URL("./work.ts", import.meta.url), received "./work.ts"',
+  );
+  assertThrows(
+    () => workerFunction(42 as unknown as string, "f"),
+    TypeError,
+    "received number",
+  );
+  assertThrows(
+    () => workerFunction(FIXTURE, ""),
+    TypeError,
+    'Cannot make a worker function: exportName must be a non-empty string, received ""',
+  );
+  assertThrows(
+    () => workerFunction(FIXTURE, null as unknown as string),
+    TypeError,
+    "exportName must be a non-empty string, received null",
+  );
+});
+
+Deno.test("WorkerExecutor.submit() explains a ReferenceError of a function sent as source", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const factor = 3;
+  const error = await assertRejects(
+    () =>
+      executor.submit(function triple(x: number) {
+        return x * factor;
+      }, 2),
+    ReferenceError,
+    "Cannot run triple in a worker: factor is not defined; the function is sent to the worker as source, so it cannot use variables or imports from outside itself (export it from a module and pass workerFunction(moduleUrl, exportName) instead)",
+  );
+  assertInstanceOf(error.cause, ReferenceError);
+  assertEquals((error.cause as Error).message, "factor is not defined");
+});
+
+Deno.test("WorkerExecutor.shutdown({ wait: true }) waits for running and queued jobs", async () => {
+  const executor = new WorkerExecutor({ maxWorkers: 1 });
+  const later = workerFunction<[number, string], string>(FIXTURE, "later");
+  const settled: string[] = [];
+  const running = executor.submit(later, 30, "running").then((v) => {
+    settled.push(v);
+    return v;
+  });
+  const queued = executor.submit(later, 0, "queued").then((v) => {
+    settled.push(v);
+    return v;
+  });
+  await executor.shutdown({ wait: true });
+  assertEquals(settled, ["running", "queued"]);
+  assertEquals(await running, "running");
+  assertEquals(await queued, "queued");
 });
