@@ -126,6 +126,17 @@ export interface DatagramEndpointOptions {
    * @default {false}
    */
   reuseAddress?: boolean;
+  /**
+   * Allow sending to broadcast addresses (asyncio's `allow_broadcast`,
+   * `SO_BROADCAST`). Without it a send to 255.255.255.255, or to a local
+   * network's broadcast address when Deno may list the interfaces
+   * (`--allow-sys=networkInterfaces`), is refused with
+   * `Deno.errors.PermissionDenied` to `errorReceived`, and such a
+   * `remoteAddr` fails the endpoint.
+   *
+   * @default {false}
+   */
+  allowBroadcast?: boolean;
 }
 
 /** Options for `subprocessExec` and `subprocessShell`. */
