@@ -234,20 +234,33 @@ export class DenoEventLoop extends BaseEventLoop {
    * `server.close()` stops listening and leaves open connections alone;
    * `server.waitClosed()` resolves when it is closed and they are gone;
    * `await using` closes it, closes its connections and waits.
-   * `reusePort` sets `SO_REUSEPORT` (Linux); `backlog` sets the listen
-   * queue's length.
+   * `reusePort` sets `SO_REUSEPORT` (Linux); it needs Deno's unstable net
+   * API (`--unstable-net`, or `"unstable": ["net"]` in your deno.json).
+   * `backlog` sets the listen queue's length.
+   *
+   * `host` may be a list: the server listens on each (with port 0, all on
+   * the port the first one got), and `addresses()` lists them all. With
+   * `host` `undefined` it listens on every interface, as asyncio does: on
+   * `::` and `0.0.0.0`, or on `::` alone where that socket takes IPv4 too
+   * (Linux's default), or on `0.0.0.0` alone where IPv6 is off or
+   * `--allow-net` does not already grant `[::]` (it is never prompted for).
+   * If any host fails, the listeners already open are closed.
    *
    * PEP 3156: `loop.create_server()` (the PEP's `start_serving()`).
    *
    * @param protocolFactory Makes one protocol per connection.
-   * @param host The address to listen on (`"0.0.0.0"`: every IPv4 one).
+   * @param host The address to listen on (`"0.0.0.0"`: every IPv4 one), a
+   * list of them, or `undefined` for every interface.
    * @param port The port; 0 for any free one.
    * @param options `ssl`, `reusePort`, `backlog`, `startServing`.
    * @returns A future of the `Server`; it fails with Deno's error (such as
    * `Deno.errors.AddrInUse`) and a message naming `host:port`.
    * @throws {TypeError} When an argument has the wrong type.
-   * @throws {RangeError} When `port` or `backlog` is out of range.
+   * @throws {RangeError} When `port` or `backlog` is out of range, or the
+   * list of hosts is empty.
    * @throws {InvalidStateError} When the loop is closed.
+   * @throws {Deno.errors.NotSupported} When `reusePort` is asked for
+   * without `--unstable-net`.
    *
    * @example A server that greets and hangs up
    * ```ts
@@ -278,10 +291,28 @@ export class DenoEventLoop extends BaseEventLoop {
    * await loop.runUntilComplete(server.waitClosed());
    * loop.close();
    * ```
+   *
+   * @example Listening on a list of hosts, all on one port
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { Protocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const server = await loop.runUntilComplete(
+   *   loop.createServer(() => new Protocol(), ["127.0.0.1", "127.0.0.2"], 0),
+   * );
+   * const [a, b] = server.addresses() as Deno.NetAddr[];
+   * assertEquals([a.hostname, b.hostname], ["127.0.0.1", "127.0.0.2"]);
+   * assertEquals(a.port, b.port);
+   * server.close();
+   * await loop.runUntilComplete(server.waitClosed());
+   * loop.close();
+   * ```
    */
   createServer(
     protocolFactory: () => Protocol | BufferedProtocol,
-    host: string,
+    host: string | readonly string[] | undefined,
     port: number,
     options?: CreateServerOptions,
   ): Future<Server> {
@@ -370,19 +401,35 @@ export class DenoEventLoop extends BaseEventLoop {
    * `resumeWriting()` by its water marks. `close()` sends what is queued,
    * `abort()` drops it; `connectionLost` follows once.
    * `getExtraInfo("sockname")` and `("peername")` give `Deno.NetAddr`s.
+   * An endpoint with `remoteAddr` and no `localAddr` binds the remote's
+   * family and loopback-ness (`127.0.0.1` for a 127.x remote, `::1` for
+   * `::1`, else `0.0.0.0` or `::`), so a loopback client is not open on
+   * every interface.
    *
-   * Needs `--allow-net` and Deno's `net` unstable feature
-   * (`"unstable": ["net"]` in deno.json).
+   * Sends to broadcast addresses need `allowBroadcast: true` (see
+   * `DatagramEndpointOptions`). `transport.joinMulticast(group, iface)`
+   * and `leaveMulticast(group, iface)` manage multicast groups; multicast
+   * the endpoint sends is looped back to this host's listeners, as the
+   * system's default is.
+   *
+   * Needs `--allow-net` and Deno's unstable net API: run with
+   * `--unstable-net`, or put `"unstable": ["net"]` in your project's
+   * deno.json (this repository's has it). Without it this throws
+   * `Deno.errors.NotSupported` naming the flag.
    *
    * PEP 3156: `loop.create_datagram_endpoint()`.
    *
    * @typeParam P The protocol type.
    * @param protocolFactory Makes the endpoint's protocol.
-   * @param options The local and remote addresses, and `reuseAddress`.
+   * @param options The local and remote addresses, `reuseAddress` and
+   * `allowBroadcast`.
    * @returns A future of `[transport, protocol]`, done after
-   * `connectionMade`.
-   * @throws {TypeError} When an address is not `{ hostname, port }`.
+   * `connectionMade`; it fails with `Deno.errors.PermissionDenied` for a
+   * broadcast `remoteAddr` without `allowBroadcast`.
+   * @throws {TypeError} When an address is not `{ hostname, port }` or an
+   * option is not a boolean.
    * @throws {RangeError} When a port is out of range.
+   * @throws {Deno.errors.NotSupported} Without `--unstable-net`.
    *
    * @example Two endpoints on 127.0.0.1
    * ```ts
@@ -414,6 +461,44 @@ export class DenoEventLoop extends BaseEventLoop {
    * assertEquals(await loop.runUntilComplete(got), "ping");
    * client.close();
    * server.close();
+   * await loop.runUntilComplete(lost);
+   * loop.close();
+   * ```
+   *
+   * @example Joining a multicast group on the loopback interface
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { DatagramProtocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const got = loop.createFuture<string>();
+   * const lost = loop.createFuture<void>();
+   * class Listener extends DatagramProtocol {
+   *   override datagramReceived(data: Uint8Array) {
+   *     got.setResult(new TextDecoder().decode(data));
+   *   }
+   *   override connectionLost() { lost.setResult(); }
+   * }
+   * // Bound to the group's address: it hears the group only.
+   * const [listener] = await loop.runUntilComplete(
+   *   loop.createDatagramEndpoint(() => new Listener(), {
+   *     localAddr: { hostname: "239.255.0.7", port: 0 },
+   *   }),
+   * );
+   * await loop.runUntilComplete(listener.joinMulticast("239.255.0.7", "127.0.0.1"));
+   * const { port } = listener.getExtraInfo("sockname") as Deno.NetAddr;
+   * const [sender] = await loop.runUntilComplete(
+   *   loop.createDatagramEndpoint(() => new DatagramProtocol(), {
+   *     // Sent from 127.0.0.1, the datagram goes out on loopback.
+   *     localAddr: { hostname: "127.0.0.1", port: 0 },
+   *     remoteAddr: { hostname: "239.255.0.7", port },
+   *   }),
+   * );
+   * sender.sendto(new TextEncoder().encode("to all"));
+   * assertEquals(await loop.runUntilComplete(got), "to all");
+   * sender.close();
+   * listener.close(); // leaves the group
    * await loop.runUntilComplete(lost);
    * loop.close();
    * ```

@@ -94,7 +94,10 @@ export interface CreateServerOptions {
   /** Serve TLS with this certificate chain and key, both PEM. */
   ssl?: { cert: string; key: string };
   /**
-   * Let several listeners share the port (Linux `SO_REUSEPORT`).
+   * Let several listeners share the port (Linux `SO_REUSEPORT`). Needs
+   * Deno's unstable net API: `--unstable-net`, or `"unstable": ["net"]` in
+   * your deno.json; without it `createServer` throws
+   * `Deno.errors.NotSupported`.
    *
    * @default {false}
    */
@@ -295,10 +298,13 @@ export interface EventLoop extends SchedulingLoop {
     path: string,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]>;
-  /** Listens on TCP (or TLS). */
+  /**
+   * Listens on TCP (or TLS): on `host`, on each of a list of hosts, or on
+   * every interface when `host` is `undefined`.
+   */
   createServer(
     protocolFactory: () => Protocol | BufferedProtocol,
-    host: string,
+    host: string | readonly string[] | undefined,
     port: number,
     options?: CreateServerOptions,
   ): Future<Server>;
