@@ -369,4 +369,16 @@ export interface EventLoop extends SchedulingLoop {
     sockaddr: { hostname: string; port: number },
     flags?: number,
   ): Future<[string, string]>;
+  /** Reads up to `n` bytes from a connection; none at end of stream. */
+  sockRecv(conn: Deno.Conn, n: number): Future<Uint8Array>;
+  /** Reads from a connection into `buf`; the count, 0 at end of stream. */
+  sockRecvInto(conn: Deno.Conn, buf: Uint8Array): Future<number>;
+  /** Writes all of `data` to a connection. */
+  sockSendall(conn: Deno.Conn, data: Uint8Array): Future<void>;
+  /** Connects as `Deno.connect(options)` does. */
+  sockConnect(
+    options: Deno.ConnectOptions | Deno.UnixConnectOptions,
+  ): Future<Deno.Conn>;
+  /** Accepts one connection on a listener. */
+  sockAccept(listener: Deno.Listener): Future<Deno.Conn>;
 }
