@@ -27,6 +27,162 @@ export const MAX_QUEUED_BYTES = 1024 * 1024;
 
 type Address = { hostname: string; port: number };
 
+/**
+ * Whether Deno's unstable net API is on (`--unstable-net`, or
+ * `"unstable": ["net"]` in deno.json): `Deno.listenDatagram` exists only
+ * then. `Deno.listen({ reusePort })` needs it too, and without it Deno ends
+ * the whole process instead of throwing, so callers ask first.
+ */
+export function hasUnstableNet(): boolean {
+  return typeof (Deno as { listenDatagram?: unknown }).listenDatagram ===
+    "function";
+}
+
+/**
+ * The error for a feature that needs `--unstable-net` when it is off.
+ *
+ * @param what What could not be done, as "call createDatagramEndpoint()".
+ * @param feature What needs the flag, as "UDP".
+ */
+export function unstableNetError(what: string, feature: string): Error {
+  return new Deno.errors.NotSupported(
+    `Cannot ${what}: ${feature} needs Deno's unstable net API; run deno with --unstable-net or add "unstable": ["net"] to your deno.json, received a Deno without it`,
+  );
+}
+
+/** The IPv4 limited-broadcast address, a broadcast on every network. */
+const LIMITED_BROADCAST = "255.255.255.255";
+
+function ipv4ToInt(address: string): number {
+  return address.split(".").reduce((n, part) => n * 256 + Number(part), 0);
+}
+
+/**
+ * The IPv4 broadcast addresses a send without `allowBroadcast` is refused
+ * to: 255.255.255.255, and the directed broadcast of each local network
+ * when Deno may list the interfaces (`--allow-sys=networkInterfaces`; the
+ * permission is queried, never prompted for).
+ */
+function broadcastAddresses(): Set<string> {
+  const out = new Set([LIMITED_BROADCAST]);
+  let granted = false;
+  try {
+    granted = Deno.permissions.querySync({
+      name: "sys",
+      kind: "networkInterfaces",
+    }).state === "granted";
+  } catch {
+    // No permissions API in this runtime: the limited broadcast only.
+  }
+  if (!granted) return out;
+  try {
+    for (const iface of Deno.networkInterfaces()) {
+      if (iface.family !== "IPv4" || iface.netmask === "255.255.255.255") {
+        continue;
+      }
+      const mask = ipv4ToInt(iface.netmask);
+      const bcast = (ipv4ToInt(iface.address) | (~mask >>> 0)) >>> 0;
+      out.add(
+        [bcast >>> 24, (bcast >>> 16) & 255, (bcast >>> 8) & 255, bcast & 255]
+          .join("."),
+      );
+    }
+  } catch {
+    // Interfaces unavailable: the limited broadcast only.
+  }
+  return out;
+}
+
+/**
+ * The local address a connected endpoint binds: the family and
+ * loopback-ness of its remote, so that it is not open on every interface.
+ */
+function localFor(peer: Address): string {
+  const host = peer.hostname;
+  if (ipFamily(host) === 6) {
+    return host === "::1" || /^0*:(0*:)*0*1$/.test(host) ? "::1" : "::";
+  }
+  return host.startsWith("127.") ? "127.0.0.1" : "0.0.0.0";
+}
+
+/** What Deno's joins give back: a way to leave. */
+type Membership = { leave(): Promise<void> };
+
+/**
+ * Checks a multicast group and interface; returns the family, the key of
+ * the membership, and the interface in the form Deno takes.
+ */
+function checkGroup(
+  what: string,
+  group: unknown,
+  iface: unknown,
+): [4 | 6, string, string | number] {
+  if (typeof group !== "string") {
+    throw new TypeError(
+      `Cannot call ${what}(): group must be a string, received ${typeof group}`,
+    );
+  }
+  const family = ipFamily(group);
+  const first = family === 4
+    ? Number(group.split(".")[0])
+    : family === 6
+    ? parseInt(group.split(":")[0] || "0", 16)
+    : -1;
+  const multicast = family === 4
+    ? first >= 224 && first <= 239
+    : family === 6 && (first & 0xff00) === 0xff00;
+  if (!multicast) {
+    throw new RangeError(
+      `Cannot call ${what}(): group must be an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast address, received ${
+        JSON.stringify(group)
+      }`,
+    );
+  }
+  if (family === 4) {
+    const on = iface ?? "0.0.0.0";
+    if (typeof on !== "string" || ipFamily(on) !== 4) {
+      throw new TypeError(
+        `Cannot call ${what}(): for an IPv4 group, iface must be the interface's IPv4 address, received ${
+          JSON.stringify(iface) ?? typeof iface
+        }`,
+      );
+    }
+    return [4, `${group}%${on}`, on];
+  }
+  const on = iface ?? 0;
+  if (typeof on !== "number" || !Number.isInteger(on) || on < 0) {
+    throw new TypeError(
+      `Cannot call ${what}(): for an IPv6 group, iface must be the interface's index (a non-negative integer), received ${
+        JSON.stringify(iface) ?? typeof iface
+      }`,
+    );
+  }
+  return [6, `${group}%${on}`, on];
+}
+
+/** Deno's error with a message naming the group, class and cause kept. */
+function withGroup(error: unknown, verb: string, group: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const message = `Cannot ${verb} multicast group ${group}: ${error.message}`;
+  try {
+    const Ctor = error.constructor as new (
+      message: string,
+      options: ErrorOptions,
+    ) => Error;
+    const out = new Ctor(message, { cause: error });
+    if (out instanceof Error && out.name === error.name) return out;
+  } catch {
+    // A constructor with another signature: fall back to a plain Error.
+  }
+  return new Error(message, { cause: error });
+}
+
+/** Options the endpoint checks at send time. */
+interface EndpointPolicy {
+  /** Broadcast addresses refused without `allowBroadcast`, or `null`. */
+  refused: Set<string> | null;
+}
+
 function checkAddress(value: unknown, name: string): Address | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "object") {
@@ -68,6 +224,11 @@ class DenoDatagramTransport implements DatagramTransport {
   #connClosed = false;
   #lost = false;
   #error: Error | undefined = undefined;
+  readonly #refused: Set<string> | null;
+  /** Multicast groups joined or being joined, by `group%iface`. */
+  readonly #groups = new Map<string, Promise<Membership>>();
+  /** Joins and leaves in flight; `connectionLost` waits for them. */
+  #groupOps = 0;
 
   constructor(
     loop: SchedulingLoop,
@@ -75,12 +236,14 @@ class DenoDatagramTransport implements DatagramTransport {
     conn: Deno.DatagramConn,
     remote: Address | undefined,
     remoteName: string | undefined,
+    policy: EndpointPolicy,
   ) {
     this.#loop = loop;
     this.#protocol = protocol;
     this.#conn = conn;
     this.#remote = remote && { transport: "udp", ...remote };
     this.#remoteName = remoteName;
+    this.#refused = policy.refused;
     this.#flow = new WriteFlowControl(loop, this);
   }
 
@@ -123,6 +286,18 @@ class DenoDatagramTransport implements DatagramTransport {
       );
     }
     const target = this.#target(addr);
+    if (this.#refused?.has(target.hostname)) {
+      post(
+        this.#loop,
+        this.#errorReceived,
+        new Deno.errors.PermissionDenied(
+          `Cannot send to ${
+            describe(target)
+          }: it is a broadcast address and the endpoint was made without allowBroadcast: true, received ${data.length} bytes`,
+        ),
+      );
+      return;
+    }
     if (this.#queued + this.#inFlight + data.length > MAX_QUEUED_BYTES) {
       const error = new Deno.errors.WouldBlock(
         `Cannot queue the datagram: the send queue holds ${
@@ -170,6 +345,94 @@ class DenoDatagramTransport implements DatagramTransport {
    */
   setWriteBufferLimits(high?: number, low?: number): void {
     this.#flow.setWriteBufferLimits(high, low);
+  }
+
+  /**
+   * Joins the multicast group `group` on one interface: for IPv4 the
+   * interface's address (default `"0.0.0.0"`: the system picks), for IPv6
+   * its index (default 0: the system picks).
+   *
+   * @param group The group's address.
+   * @param iface The interface.
+   * @returns A future done once joined.
+   */
+  joinMulticast(group: string, iface?: string | number): Future<void> {
+    const [family, key, on] = checkGroup("joinMulticast", group, iface);
+    if (this.#closing) {
+      throw new InvalidStateError(
+        "Cannot call joinMulticast(): transport is closing",
+      );
+    }
+    if (this.#groups.has(key)) {
+      throw new InvalidStateError(
+        `Cannot call joinMulticast(): the endpoint already joined ${group} on that interface, received group=${
+          JSON.stringify(group)
+        } iface=${JSON.stringify(iface)}`,
+      );
+    }
+    let joining: Promise<Membership>;
+    try {
+      joining = family === 4
+        ? this.#conn.joinMulticastV4(group, on as string)
+        : this.#conn.joinMulticastV6(group, on as number);
+    } catch (error) {
+      joining = Promise.reject(error);
+    }
+    this.#groups.set(key, joining);
+    return this.#groupOp(joining.then(() => {}, (error) => {
+      this.#groups.delete(key);
+      throw withGroup(error, "join", group);
+    }));
+  }
+
+  /**
+   * Leaves a multicast group joined with `joinMulticast(group, iface)`.
+   *
+   * @param group The group's address.
+   * @param iface The interface, as given to `joinMulticast`.
+   * @returns A future done once left.
+   */
+  leaveMulticast(group: string, iface?: string | number): Future<void> {
+    const [, key] = checkGroup("leaveMulticast", group, iface);
+    const joined = this.#groups.get(key);
+    if (joined === undefined) {
+      throw new InvalidStateError(
+        `Cannot call leaveMulticast(): the endpoint has not joined ${group} on that interface, received group=${
+          JSON.stringify(group)
+        } iface=${JSON.stringify(iface)}`,
+      );
+    }
+    this.#groups.delete(key);
+    if (this.#connClosed) {
+      // Closing the socket left every group.
+      const fut = this.#loop.createFuture<void>();
+      fut.setResult(undefined);
+      return fut;
+    }
+    return this.#groupOp(
+      joined.then((membership) => membership.leave()).catch((error) => {
+        throw withGroup(error, "leave", group);
+      }),
+    );
+  }
+
+  /** A future of a join or leave, counted until it settles. */
+  #groupOp(operation: Promise<void>): Future<void> {
+    const fut = this.#loop.createFuture<void>();
+    this.#groupOps++;
+    const settle = (error: unknown, failed: boolean) => {
+      this.#groupOps--;
+      if (!fut.done()) {
+        if (failed) fut.setException(error);
+        else fut.setResult(undefined);
+      }
+      this.#maybeFinish();
+    };
+    operation.then(
+      () => post(this.#loop, settle, undefined, false),
+      (error) => post(this.#loop, settle, error, true),
+    );
+    return fut;
   }
 
   #target(addr: Deno.Addr | undefined): Deno.NetAddr {
@@ -338,7 +601,7 @@ class DenoDatagramTransport implements DatagramTransport {
   // that no Deno operation outlives the endpoint.
   #maybeFinish(): void {
     if (this.#lost || !this.#connClosed) return;
-    if (this.#receiving || this.#sending) return;
+    if (this.#receiving || this.#sending || this.#groupOps > 0) return;
     this.#lost = true;
     post(this.#loop, () => {
       const protocol = this.#protocol;
@@ -359,19 +622,34 @@ async function openEndpoint<P extends DatagramProtocol>(
   local: Address | undefined,
   remote: Address | undefined,
   reuseAddress: boolean,
+  allowBroadcast: boolean,
 ): Promise<[DatagramTransport, P]> {
   let peer = remote;
   if (remote !== undefined && ipFamily(remote.hostname) === 0) {
     const [first] = await resolveHost(remote.hostname, remote.port);
     peer = { hostname: first.hostname, port: remote.port };
   }
+  const policy: EndpointPolicy = {
+    refused: allowBroadcast ? null : broadcastAddresses(),
+  };
+  if (peer !== undefined && policy.refused?.has(peer.hostname)) {
+    // A socket without SO_BROADCAST cannot connect to a broadcast address.
+    throw new Deno.errors.PermissionDenied(
+      `Cannot create a datagram endpoint: remoteAddr ${
+        describe(peer)
+      } is a broadcast address and allowBroadcast is not true, received allowBroadcast=false`,
+    );
+  }
   const hostname = local?.hostname ??
-    (peer !== undefined && ipFamily(peer.hostname) === 6 ? "::" : "0.0.0.0");
+    (peer !== undefined ? localFor(peer) : "0.0.0.0");
   const conn = Deno.listenDatagram({
     transport: "udp",
     hostname,
     port: local?.port ?? 0,
     reuseAddress,
+    // Multicast sent by this endpoint reaches listeners on this host too,
+    // as a socket's IP_MULTICAST_LOOP default is.
+    loopback: true,
   });
   let protocol: P;
   try {
@@ -386,6 +664,7 @@ async function openEndpoint<P extends DatagramProtocol>(
     conn,
     peer,
     remote?.hostname,
+    policy,
   );
   const made = Promise.withResolvers<[DatagramTransport, P]>();
   post(loop, () => {
@@ -421,8 +700,24 @@ export function createDatagramEndpoint<P extends DatagramProtocol>(
       `Cannot create a datagram endpoint: reuseAddress must be a boolean, received ${typeof reuseAddress}`,
     );
   }
+  const allowBroadcast = options?.allowBroadcast ?? false;
+  if (typeof allowBroadcast !== "boolean") {
+    throw new TypeError(
+      `Cannot create a datagram endpoint: allowBroadcast must be a boolean, received ${typeof allowBroadcast}`,
+    );
+  }
+  if (!hasUnstableNet()) {
+    throw unstableNetError("call createDatagramEndpoint()", "UDP");
+  }
   const future = loop.createFuture<[DatagramTransport, P]>();
-  openEndpoint(loop, protocolFactory, local, remote, reuseAddress).then(
+  openEndpoint(
+    loop,
+    protocolFactory,
+    local,
+    remote,
+    reuseAddress,
+    allowBroadcast,
+  ).then(
     (pair) => {
       // Nobody waits for an endpoint whose future was cancelled.
       if (future.done() || loop.isClosed()) pair[0].abort();

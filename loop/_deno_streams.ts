@@ -15,6 +15,7 @@ import type {
   CreateServerOptions,
   Server,
 } from "./event_loop.ts";
+import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
 import { checkPort } from "./_deno_names.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
 import {
@@ -27,8 +28,20 @@ export type StreamTarget =
   | { host: string; port: number }
   | { path: string };
 
+/**
+ * Where to listen: TCP hosts (one, a list, or `undefined` for every
+ * interface) and a port, or a Unix socket's path.
+ */
+export type ServerTarget =
+  | { host: string | readonly string[] | undefined; port: number }
+  | { path: string };
+
 /** Checks the protocol factory and the target, common to every opener. */
-function checkArgs(what: string, factory: unknown, target: StreamTarget): void {
+function checkArgs(
+  what: string,
+  factory: unknown,
+  target: StreamTarget | ServerTarget,
+): void {
   if (typeof factory !== "function") {
     throw new TypeError(
       `Cannot call ${what}(): protocolFactory must be a function, received ${typeof factory}`,
@@ -46,9 +59,27 @@ function checkArgs(what: string, factory: unknown, target: StreamTarget): void {
     return;
   }
   const host: unknown = target.host;
-  if (typeof host !== "string") {
+  if (Array.isArray(host) && what === "createServer") {
+    if (host.length === 0) {
+      throw new RangeError(
+        `Cannot call ${what}(): the list of hosts must not be empty, received []`,
+      );
+    }
+    for (const h of host) {
+      if (typeof h !== "string") {
+        throw new TypeError(
+          `Cannot call ${what}(): each host must be a string, received ${typeof h}`,
+        );
+      }
+    }
+  } else if (
+    typeof host !== "string" &&
+    !(host === undefined && what === "createServer")
+  ) {
     throw new TypeError(
-      `Cannot call ${what}(): host must be a string, received ${typeof host}`,
+      `Cannot call ${what}(): host must be a string${
+        what === "createServer" ? ", a list of strings or undefined" : ""
+      }, received ${typeof host}`,
     );
   }
   checkPort(target.port, `call ${what}()`);
@@ -76,10 +107,101 @@ function checkHandshakeTimeout(value: unknown, what: string): number {
   return value;
 }
 
+/** A host and port as written in a URL: IPv6 addresses in brackets. */
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 function where(target: StreamTarget): string {
   return "path" in target
     ? `unix:${target.path}`
-    : `${target.host}:${target.port}`;
+    : hostPort(target.host, target.port);
+}
+
+/**
+ * Whether Deno already grants listening on `host:port`: asked without a
+ * prompt, so that an optional address never makes Deno prompt the user.
+ */
+function netGranted(host: string, port: number): boolean {
+  try {
+    return Deno.permissions.querySync({
+      name: "net",
+      host: hostPort(host, port),
+    }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Opens one listener per host, all on one port: with port 0, the port the
+ * first one got (or, if that is taken for another host, any free one).
+ * Without hosts it listens on every interface as asyncio does: `::` and
+ * `0.0.0.0`, or just `::` where that socket also takes IPv4 (Linux's
+ * default), or just `0.0.0.0` where IPv6 is off or not permitted.
+ *
+ * @param hosts The hosts, or `undefined` for every interface.
+ * @param port The port; 0 for any.
+ * @param listen Opens one listener.
+ * @returns The listeners.
+ */
+function listenHosts(
+  hosts: string | readonly string[] | undefined,
+  port: number,
+  listen: (hostname: string, port: number) => Deno.Listener,
+): Deno.Listener[] {
+  const open = (host: string, p: number): Deno.Listener => {
+    try {
+      return listen(host, p);
+    } catch (error) {
+      throw withAddress(error, `Cannot listen on ${hostPort(host, p)}`);
+    }
+  };
+  if (hosts === undefined) {
+    let v6: Deno.Listener | null = null;
+    if (netGranted("::", port)) {
+      try {
+        v6 = listen("::", port);
+      } catch (error) {
+        if (error instanceof Deno.errors.AddrInUse) {
+          throw withAddress(error, `Cannot listen on ${hostPort("::", port)}`);
+        }
+        // No IPv6 on this machine: IPv4 alone.
+      }
+    }
+    if (v6 === null) return [open("0.0.0.0", port)];
+    try {
+      return [v6, listen("0.0.0.0", (v6.addr as Deno.NetAddr).port)];
+    } catch {
+      // The IPv6 socket takes IPv4 too (the port is then in use for
+      // 0.0.0.0), or IPv4 is not permitted: `::` serves alone.
+      return [v6];
+    }
+  }
+  const listeners: Deno.Listener[] = [];
+  try {
+    for (const host of typeof hosts === "string" ? [hosts] : hosts) {
+      const first = listeners[0]?.addr as Deno.NetAddr | undefined;
+      if (port === 0 && first !== undefined) {
+        try {
+          listeners.push(listen(host, first.port));
+          continue;
+        } catch (error) {
+          if (!(error instanceof Deno.errors.AddrInUse)) {
+            throw withAddress(
+              error,
+              `Cannot listen on ${hostPort(host, first.port)}`,
+            );
+          }
+        }
+      }
+      listeners.push(open(host, port));
+    }
+  } catch (error) {
+    for (const listener of listeners) listener.close();
+    throw error;
+  }
+  return listeners;
 }
 
 /**
@@ -289,7 +411,7 @@ export function openServer(
   ctx: StreamContext,
   what: string,
   protocolFactory: () => BaseProtocol,
-  target: StreamTarget,
+  target: ServerTarget,
   options?: CreateServerOptions,
 ): Future<Server> {
   checkArgs(what, protocolFactory, target);
@@ -318,28 +440,38 @@ export function openServer(
       `Cannot call ${what}(): backlog must be a non-negative integer, received ${backlog}`,
     );
   }
+  if (options?.reusePort === true && !hasUnstableNet()) {
+    // Deno.listen would end the process instead of throwing.
+    throw unstableNetError(`call ${what}()`, "reusePort");
+  }
   const fut = ctx.loop.createFuture<Server>();
-  let listener: Deno.Listener;
+  let listeners: Deno.Listener[];
   try {
     if ("path" in target) {
       removeStaleSocket(target.path);
-      listener = Deno.listen({ transport: "unix", path: target.path });
+      listeners = [Deno.listen({ transport: "unix", path: target.path })];
     } else {
-      const base = {
-        hostname: target.host,
-        port: target.port,
-        reusePort: options?.reusePort ?? false,
-        tcpBacklog: backlog,
-      };
-      listener = ssl === undefined
-        ? Deno.listen(base)
-        : Deno.listenTls({ ...base, cert: ssl.cert, key: ssl.key });
+      listeners = listenHosts(target.host, target.port, (hostname, port) => {
+        const base = {
+          hostname,
+          port,
+          reusePort: options?.reusePort ?? false,
+          tcpBacklog: backlog,
+        };
+        return ssl === undefined
+          ? Deno.listen(base)
+          : Deno.listenTls({ ...base, cert: ssl.cert, key: ssl.key });
+      });
     }
   } catch (error) {
-    fut.setException(withAddress(error, `Cannot listen on ${where(target)}`));
+    fut.setException(
+      "path" in target
+        ? withAddress(error, `Cannot listen on ${where(target)}`)
+        : error,
+    );
     return fut;
   }
-  const server = new DenoServer(ctx, [listener], protocolFactory, {
+  const server = new DenoServer(ctx, listeners, protocolFactory, {
     tls: ssl !== undefined,
     handshakeTimeout: ssl?.handshakeTimeout,
     unixPath: "path" in target ? target.path : undefined,

@@ -44,6 +44,7 @@ import {
 } from "./_deno_names.ts";
 import { connectReadPipe, connectWritePipe } from "./_deno_pipes.ts";
 import { DenoProactor } from "./_deno_proactor.ts";
+import { DenoSockets } from "./_deno_sockets.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
 import type { StreamContext } from "./_deno_stream_transport.ts";
 import { openConnection, openServer } from "./_deno_streams.ts";
@@ -243,8 +244,17 @@ export class DenoEventLoop extends BaseEventLoop {
    * `server.close()` stops listening and leaves open connections alone;
    * `server.waitClosed()` resolves when it is closed and they are gone;
    * `await using` closes it, closes its connections and waits.
-   * `reusePort` sets `SO_REUSEPORT` (Linux); `backlog` sets the listen
-   * queue's length.
+   * `reusePort` sets `SO_REUSEPORT` (Linux); it needs Deno's unstable net
+   * API (`--unstable-net`, or `"unstable": ["net"]` in your deno.json).
+   * `backlog` sets the listen queue's length.
+   *
+   * `host` may be a list: the server listens on each (with port 0, all on
+   * the port the first one got), and `addresses()` lists them all. With
+   * `host` `undefined` it listens on every interface, as asyncio does: on
+   * `::` and `0.0.0.0`, or on `::` alone where that socket takes IPv4 too
+   * (Linux's default), or on `0.0.0.0` alone where IPv6 is off or
+   * `--allow-net` does not already grant `[::]` (it is never prompted for).
+   * If any host fails, the listeners already open are closed.
    *
    * When the process runs out of descriptors or memory (`EMFILE`,
    * `ENFILE`, `ENOBUFS`, `ENOMEM`), accepting pauses 5 ms, doubling up to
@@ -256,16 +266,20 @@ export class DenoEventLoop extends BaseEventLoop {
    * PEP 3156: `loop.create_server()` (the PEP's `start_serving()`).
    *
    * @param protocolFactory Makes one protocol per connection.
-   * @param host The address to listen on (`"0.0.0.0"`: every IPv4 one).
+   * @param host The address to listen on (`"0.0.0.0"`: every IPv4 one), a
+   * list of them, or `undefined` for every interface.
    * @param port The port; 0 for any free one.
    * @param options `ssl` (`cert`, `key`, `handshakeTimeout` in seconds),
    * `reusePort`, `backlog`, `startServing`.
    * @returns A future of the `Server`; it fails with Deno's error (such as
    * `Deno.errors.AddrInUse`) and a message naming `host:port`.
    * @throws {TypeError} When an argument has the wrong type.
-   * @throws {RangeError} When `port` or `backlog` is out of range, or
-   * `ssl.handshakeTimeout` is not a positive finite number.
+   * @throws {RangeError} When `port` or `backlog` is out of range, the list
+   * of hosts is empty, or `ssl.handshakeTimeout` is not a positive finite
+   * number.
    * @throws {InvalidStateError} When the loop is closed.
+   * @throws {Deno.errors.NotSupported} When `reusePort` is asked for
+   * without `--unstable-net`.
    *
    * @example A server that greets and hangs up
    * ```ts
@@ -296,10 +310,28 @@ export class DenoEventLoop extends BaseEventLoop {
    * await loop.runUntilComplete(server.waitClosed());
    * loop.close();
    * ```
+   *
+   * @example Listening on a list of hosts, all on one port
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { Protocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const server = await loop.runUntilComplete(
+   *   loop.createServer(() => new Protocol(), ["127.0.0.1", "127.0.0.2"], 0),
+   * );
+   * const [a, b] = server.addresses() as Deno.NetAddr[];
+   * assertEquals([a.hostname, b.hostname], ["127.0.0.1", "127.0.0.2"]);
+   * assertEquals(a.port, b.port);
+   * server.close();
+   * await loop.runUntilComplete(server.waitClosed());
+   * loop.close();
+   * ```
    */
   createServer(
     protocolFactory: () => Protocol | BufferedProtocol,
-    host: string,
+    host: string | readonly string[] | undefined,
     port: number,
     options?: CreateServerOptions,
   ): Future<Server> {
@@ -388,19 +420,35 @@ export class DenoEventLoop extends BaseEventLoop {
    * `resumeWriting()` by its water marks. `close()` sends what is queued,
    * `abort()` drops it; `connectionLost` follows once.
    * `getExtraInfo("sockname")` and `("peername")` give `Deno.NetAddr`s.
+   * An endpoint with `remoteAddr` and no `localAddr` binds the remote's
+   * family and loopback-ness (`127.0.0.1` for a 127.x remote, `::1` for
+   * `::1`, else `0.0.0.0` or `::`), so a loopback client is not open on
+   * every interface.
    *
-   * Needs `--allow-net` and Deno's `net` unstable feature
-   * (`"unstable": ["net"]` in deno.json).
+   * Sends to broadcast addresses need `allowBroadcast: true` (see
+   * `DatagramEndpointOptions`). `transport.joinMulticast(group, iface)`
+   * and `leaveMulticast(group, iface)` manage multicast groups; multicast
+   * the endpoint sends is looped back to this host's listeners, as the
+   * system's default is.
+   *
+   * Needs `--allow-net` and Deno's unstable net API: run with
+   * `--unstable-net`, or put `"unstable": ["net"]` in your project's
+   * deno.json (this repository's has it). Without it this throws
+   * `Deno.errors.NotSupported` naming the flag.
    *
    * PEP 3156: `loop.create_datagram_endpoint()`.
    *
    * @typeParam P The protocol type.
    * @param protocolFactory Makes the endpoint's protocol.
-   * @param options The local and remote addresses, and `reuseAddress`.
+   * @param options The local and remote addresses, `reuseAddress` and
+   * `allowBroadcast`.
    * @returns A future of `[transport, protocol]`, done after
-   * `connectionMade`.
-   * @throws {TypeError} When an address is not `{ hostname, port }`.
+   * `connectionMade`; it fails with `Deno.errors.PermissionDenied` for a
+   * broadcast `remoteAddr` without `allowBroadcast`.
+   * @throws {TypeError} When an address is not `{ hostname, port }` or an
+   * option is not a boolean.
    * @throws {RangeError} When a port is out of range.
+   * @throws {Deno.errors.NotSupported} Without `--unstable-net`.
    *
    * @example Two endpoints on 127.0.0.1
    * ```ts
@@ -432,6 +480,44 @@ export class DenoEventLoop extends BaseEventLoop {
    * assertEquals(await loop.runUntilComplete(got), "ping");
    * client.close();
    * server.close();
+   * await loop.runUntilComplete(lost);
+   * loop.close();
+   * ```
+   *
+   * @example Joining a multicast group on the loopback interface
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { DatagramProtocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const got = loop.createFuture<string>();
+   * const lost = loop.createFuture<void>();
+   * class Listener extends DatagramProtocol {
+   *   override datagramReceived(data: Uint8Array) {
+   *     got.setResult(new TextDecoder().decode(data));
+   *   }
+   *   override connectionLost() { lost.setResult(); }
+   * }
+   * // Bound to the group's address: it hears the group only.
+   * const [listener] = await loop.runUntilComplete(
+   *   loop.createDatagramEndpoint(() => new Listener(), {
+   *     localAddr: { hostname: "239.255.0.7", port: 0 },
+   *   }),
+   * );
+   * await loop.runUntilComplete(listener.joinMulticast("239.255.0.7", "127.0.0.1"));
+   * const { port } = listener.getExtraInfo("sockname") as Deno.NetAddr;
+   * const [sender] = await loop.runUntilComplete(
+   *   loop.createDatagramEndpoint(() => new DatagramProtocol(), {
+   *     // Sent from 127.0.0.1, the datagram goes out on loopback.
+   *     localAddr: { hostname: "127.0.0.1", port: 0 },
+   *     remoteAddr: { hostname: "239.255.0.7", port },
+   *   }),
+   * );
+   * sender.sendto(new TextEncoder().encode("to all"));
+   * assertEquals(await loop.runUntilComplete(got), "to all");
+   * sender.close();
+   * listener.close(); // leaves the group
    * await loop.runUntilComplete(lost);
    * loop.close();
    * ```
@@ -910,10 +996,247 @@ export class DenoEventLoop extends BaseEventLoop {
     return wrapFuture(nameinfo(sockaddr, flags), { loop: this });
   }
 
+  // ---- Sockets: asyncio's sock_* calls on Deno's connections ----
+
+  #sockets: DenoSockets | null = null;
+
+  #socks(what: string): DenoSockets {
+    const { proactor } = this.#streamContext(what);
+    return this.#sockets ??= new DenoSockets(this, proactor);
+  }
+
+  /**
+   * Reads up to `n` bytes from `conn`: the future's result has 1 to `n`
+   * bytes, or none at end of stream (and at every read after it). A
+   * connection has one read in flight at a time; calls made meanwhile
+   * wait their turn, in order.
+   *
+   * Deno cannot stop a read once started, so cancelling the future takes
+   * the call out of line and leaves the read in flight; whatever it brings
+   * back (bytes, end of stream, an error) goes to the next `sockRecv` or
+   * `sockRecvInto` on `conn`, so nothing is lost. Close the connection to
+   * end a read for good.
+   *
+   * PEP 3156: `loop.sock_recv()` (asyncio), on a `Deno.Conn` since Deno
+   * has no raw sockets.
+   *
+   * @param conn The connection (TCP, TLS or Unix).
+   * @param n The most bytes to read, a positive integer.
+   * @returns A future of the bytes read; it fails with Deno's error (such
+   * as `Deno.errors.ConnectionReset`, or `BadResource` once closed).
+   * @throws {TypeError} When `conn` is not a `Deno.Conn`.
+   * @throws {RangeError} When `n` is not a positive integer.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example Reading what a peer sent
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const [client, server] = await loop.runUntilComplete(Promise.all([
+   *   loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
+   *   loop.sockAccept(listener),
+   * ]));
+   * await loop.runUntilComplete(
+   *   loop.sockSendall(client, new TextEncoder().encode("hello")),
+   * );
+   * client.close();
+   * const data = await loop.runUntilComplete(loop.sockRecv(server, 1024));
+   * assertEquals(new TextDecoder().decode(data), "hello");
+   * // At the end of the stream: no bytes.
+   * assertEquals((await loop.runUntilComplete(loop.sockRecv(server, 1024))).length, 0);
+   * server.close();
+   * listener.close();
+   * loop.close();
+   * ```
+   */
+  sockRecv(conn: Deno.Conn, n: number): Future<Uint8Array> {
+    return this.#socks("sockRecv").recv(conn, n);
+  }
+
+  /**
+   * Reads from `conn` into `buf`, without a copy: the future's result is
+   * the count read, 0 at end of stream. Otherwise as `sockRecv()`; in
+   * particular, after cancelling, bytes of the read in flight may still
+   * land in `buf` (they are also kept for the next read), so do not count
+   * on its contents then.
+   *
+   * PEP 3156: `loop.sock_recv_into()` (asyncio).
+   *
+   * @param conn The connection.
+   * @param buf Where the bytes land; not empty.
+   * @returns A future of the count read.
+   * @throws {TypeError} When `conn` is not a `Deno.Conn` or `buf` not a
+   * `Uint8Array`.
+   * @throws {RangeError} When `buf` is empty.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example Reading into a buffer of one's own
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const [client, server] = await loop.runUntilComplete(Promise.all([
+   *   loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
+   *   loop.sockAccept(listener),
+   * ]));
+   * await loop.runUntilComplete(loop.sockSendall(client, new Uint8Array([1, 2, 3])));
+   * const buf = new Uint8Array(8);
+   * const n = await loop.runUntilComplete(loop.sockRecvInto(server, buf));
+   * assertEquals([...buf.subarray(0, n)], [1, 2, 3]);
+   * client.close();
+   * server.close();
+   * listener.close();
+   * loop.close();
+   * ```
+   */
+  sockRecvInto(conn: Deno.Conn, buf: Uint8Array): Future<number> {
+    return this.#socks("sockRecvInto").recvInto(conn, buf);
+  }
+
+  /**
+   * Writes all of `data` to `conn`, however many writes it takes; the
+   * future is done once the last byte is handed to the system. Calls on
+   * one connection are written in the order made, never interleaved. Leave
+   * `data` unchanged until the future is done (it is not copied).
+   *
+   * Cancelling the future stops sending after the write in flight: the
+   * peer may have received part of `data`, as with asyncio.
+   *
+   * PEP 3156: `loop.sock_sendall()` (asyncio).
+   *
+   * @param conn The connection.
+   * @param data The bytes.
+   * @returns A future done once all is written; it fails with Deno's
+   * error (such as `Deno.errors.BrokenPipe`).
+   * @throws {TypeError} When `conn` is not a `Deno.Conn` or `data` not a
+   * `Uint8Array`.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example Sending a megabyte in one call
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const [client, server] = await loop.runUntilComplete(Promise.all([
+   *   loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
+   *   loop.sockAccept(listener),
+   * ]));
+   * const sent = loop.createTask(function* () {
+   *   yield* loop.sockSendall(client, new Uint8Array(1 << 20).fill(7));
+   *   client.close();
+   * });
+   * let total = 0;
+   * for (;;) {
+   *   const chunk = await loop.runUntilComplete(loop.sockRecv(server, 65536));
+   *   if (chunk.length === 0) break;
+   *   total += chunk.length;
+   * }
+   * await loop.runUntilComplete(sent);
+   * assertEquals(total, 1 << 20);
+   * server.close();
+   * listener.close();
+   * loop.close();
+   * ```
+   */
+  sockSendall(conn: Deno.Conn, data: Uint8Array): Future<void> {
+    return this.#socks("sockSendall").sendall(conn, data);
+  }
+
+  /**
+   * Connects as `Deno.connect(options)` does — TCP (`{ hostname, port }`)
+   * or a Unix socket (`{ transport: "unix", path }`) — and gives the
+   * `Deno.Conn`. Deno has no unconnected sockets, so this takes the address
+   * instead of a socket to connect. Cancelling the future abandons the
+   * attempt (TCP connects are aborted; a connection that still arrives is
+   * closed). Nagle's algorithm is left as Deno sets it.
+   *
+   * PEP 3156: `loop.sock_connect()` (asyncio).
+   *
+   * @param options `Deno.connect`'s options.
+   * @returns A future of the connection; it fails with Deno's error (such
+   * as `Deno.errors.ConnectionRefused`).
+   * @throws {TypeError} When `options` or a field has the wrong type.
+   * @throws {RangeError} When `port` is out of range or `transport` is
+   * neither `"tcp"` nor `"unix"`.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example A refused connection
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assertRejects } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const { port } = listener.addr;
+   * listener.close(); // nobody listens there now
+   * await assertRejects(
+   *   () => loop.runUntilComplete(loop.sockConnect({ hostname: "127.0.0.1", port })),
+   *   Deno.errors.ConnectionRefused,
+   * );
+   * loop.close();
+   * ```
+   */
+  sockConnect(
+    options: Deno.ConnectOptions | Deno.UnixConnectOptions,
+  ): Future<Deno.Conn> {
+    return this.#socks("sockConnect").connect(options);
+  }
+
+  /**
+   * Accepts one connection on `listener` (from `Deno.listen`,
+   * `Deno.listenTls` or a Unix `Deno.listen`). A listener has one accept
+   * in flight at a time; calls made meanwhile wait their turn. Deno cannot
+   * stop an accept, so cancelling the future takes the call out of line;
+   * a connection the abandoned accept still brings goes to the next
+   * `sockAccept` on `listener` (or is closed by the loop's `close()`).
+   * When the listener is closed, every waiting call fails.
+   *
+   * PEP 3156: `loop.sock_accept()` (asyncio); the result is the
+   * connection alone, its `remoteAddr` being the address.
+   *
+   * @param listener The listener.
+   * @returns A future of the connection.
+   * @throws {TypeError} When `listener` is not a `Deno.Listener`.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example Accepting a connection
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const accepted = loop.sockAccept(listener);
+   * const client = await loop.runUntilComplete(
+   *   loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
+   * );
+   * const server = await loop.runUntilComplete(accepted);
+   * assertEquals(
+   *   (server.remoteAddr as Deno.NetAddr).port,
+   *   (client.localAddr as Deno.NetAddr).port,
+   * );
+   * client.close();
+   * server.close();
+   * listener.close();
+   * loop.close();
+   * ```
+   */
+  sockAccept(listener: Deno.Listener): Future<Deno.Conn> {
+    return this.#socks("sockAccept").accept(listener);
+  }
+
   /**
    * Closes the loop as `BaseEventLoop.close()` does, then removes its
-   * signal handlers and shuts down its default executor (at once: jobs
-   * still running are dropped).
+   * signal handlers, closes connections accepted for `sockAccept` calls
+   * that were cancelled, and shuts down its default executor (at once:
+   * jobs still running are dropped).
    *
    * PEP 3156: `loop.close()`.
    *
@@ -922,6 +1245,7 @@ export class DenoEventLoop extends BaseEventLoop {
   override close(): void {
     super.close();
     this.#signals?.clear();
+    this.#sockets?.close();
     const executor = this.#defaultExecutor;
     this.#defaultExecutor = null;
     if (executor !== null) {

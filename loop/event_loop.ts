@@ -126,7 +126,10 @@ export interface CreateServerOptions {
     handshakeTimeout?: number;
   };
   /**
-   * Let several listeners share the port (Linux `SO_REUSEPORT`).
+   * Let several listeners share the port (Linux `SO_REUSEPORT`). Needs
+   * Deno's unstable net API: `--unstable-net`, or `"unstable": ["net"]` in
+   * your deno.json; without it `createServer` throws
+   * `Deno.errors.NotSupported`.
    *
    * @default {false}
    */
@@ -158,6 +161,17 @@ export interface DatagramEndpointOptions {
    * @default {false}
    */
   reuseAddress?: boolean;
+  /**
+   * Allow sending to broadcast addresses (asyncio's `allow_broadcast`,
+   * `SO_BROADCAST`). Without it a send to 255.255.255.255, or to a local
+   * network's broadcast address when Deno may list the interfaces
+   * (`--allow-sys=networkInterfaces`), is refused with
+   * `Deno.errors.PermissionDenied` to `errorReceived`, and such a
+   * `remoteAddr` fails the endpoint.
+   *
+   * @default {false}
+   */
+  allowBroadcast?: boolean;
 }
 
 /** Options for `subprocessExec` and `subprocessShell`. */
@@ -345,10 +359,13 @@ export interface EventLoop extends SchedulingLoop {
     path: string,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]>;
-  /** Listens on TCP (or TLS). */
+  /**
+   * Listens on TCP (or TLS): on `host`, on each of a list of hosts, or on
+   * every interface when `host` is `undefined`.
+   */
   createServer(
     protocolFactory: () => Protocol | BufferedProtocol,
-    host: string,
+    host: string | readonly string[] | undefined,
     port: number,
     options?: CreateServerOptions,
   ): Future<Server>;
@@ -416,4 +433,16 @@ export interface EventLoop extends SchedulingLoop {
     sockaddr: { hostname: string; port: number },
     flags?: number,
   ): Future<[string, string]>;
+  /** Reads up to `n` bytes from a connection; none at end of stream. */
+  sockRecv(conn: Deno.Conn, n: number): Future<Uint8Array>;
+  /** Reads from a connection into `buf`; the count, 0 at end of stream. */
+  sockRecvInto(conn: Deno.Conn, buf: Uint8Array): Future<number>;
+  /** Writes all of `data` to a connection. */
+  sockSendall(conn: Deno.Conn, data: Uint8Array): Future<void>;
+  /** Connects as `Deno.connect(options)` does. */
+  sockConnect(
+    options: Deno.ConnectOptions | Deno.UnixConnectOptions,
+  ): Future<Deno.Conn>;
+  /** Accepts one connection on a listener. */
+  sockAccept(listener: Deno.Listener): Future<Deno.Conn>;
 }

@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 
 /**
@@ -194,6 +195,31 @@ export interface DatagramTransport extends BaseTransport {
   abort(): void;
   /** Returns the number of bytes queued and not yet sent. */
   getWriteBufferSize(): number;
+  /**
+   * Joins the multicast group `group` (an IPv4 224.0.0.0/4 or IPv6
+   * ff00::/8 address) on the interface `iface`: for IPv4 the interface's
+   * address (default `"0.0.0.0"`: the system chooses), for IPv6 its index
+   * (default 0: the system chooses). Datagrams sent to the group then reach
+   * the protocol. Closing the endpoint leaves every group.
+   *
+   * @param group The group's address.
+   * @param iface The interface's IPv4 address or IPv6 index.
+   * @returns A future done once joined; it fails with the system's error.
+   * @throws {TypeError} When `group` or `iface` has the wrong type.
+   * @throws {RangeError} When `group` is not a multicast address.
+   * @throws {InvalidStateError} When the group is already joined on that
+   * interface, or the transport is closing.
+   */
+  joinMulticast(group: string, iface?: string | number): Future<void>;
+  /**
+   * Leaves a group joined with `joinMulticast(group, iface)`.
+   *
+   * @param group The group's address.
+   * @param iface The interface, as given to `joinMulticast`.
+   * @returns A future done once left.
+   * @throws {InvalidStateError} When the group was not joined there.
+   */
+  leaveMulticast(group: string, iface?: string | number): Future<void>;
 }
 
 /**

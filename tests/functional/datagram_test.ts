@@ -5,6 +5,7 @@ import {
   assert,
   assertEquals,
   assertInstanceOf,
+  assertRejects,
   assertThrows,
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
@@ -299,4 +300,236 @@ Deno.test("createDatagramEndpoint() checks its options at once", () => {
     InvalidStateError,
     "Cannot call createDatagramEndpoint(): the loop is closed",
   );
+});
+
+// ---- Connected endpoints, broadcast, multicast ----
+
+/** Whether this machine can bind an IPv6 loopback socket. */
+function hasIpv6Loopback(): boolean {
+  try {
+    Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 })
+      .close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("createDatagramEndpoint() with only remoteAddr binds the remote's family and loopback, not every interface", async () => {
+  const loop = new DenoEventLoop();
+  const [server, ps] = await endpoint(loop);
+  const port = (server.getExtraInfo("sockname") as Deno.NetAddr).port;
+  const [client, pc] = await endpoint(loop, {
+    remoteAddr: { hostname: "127.0.0.1", port },
+  });
+  const local = client.getExtraInfo("sockname") as Deno.NetAddr;
+  assertEquals(local.hostname, "127.0.0.1");
+  assert(local.port > 0);
+  client.sendto(bytes("hi"));
+  await within(loop, ps.datagrams(1));
+  assertEquals(ps.received[0][1].port, local.port);
+  await closeAll(loop, ps, pc);
+  if (!hasIpv6Loopback()) {
+    console.warn("skipped the ::1 half: this machine has no IPv6 loopback");
+  } else {
+    const [server6, ps6] = await endpoint(loop, {
+      localAddr: { hostname: "::1", port: 0 },
+    });
+    const port6 = (server6.getExtraInfo("sockname") as Deno.NetAddr).port;
+    const [client6, pc6] = await endpoint(loop, {
+      remoteAddr: { hostname: "::1", port: port6 },
+    });
+    assertEquals(
+      (client6.getExtraInfo("sockname") as Deno.NetAddr).hostname,
+      "::1",
+    );
+    client6.sendto(bytes("hi6"));
+    await within(loop, ps6.datagrams(1));
+    await closeAll(loop, ps6, pc6);
+  }
+  loop.close();
+});
+
+Deno.test("DatagramTransport.sendto() refuses broadcast addresses without allowBroadcast, as a socket without SO_BROADCAST does", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const [b, pb] = await endpoint(loop);
+  const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+  a.sendto(bytes("x"), {
+    transport: "udp",
+    hostname: "255.255.255.255",
+    port: 9,
+  });
+  // The loopback network's own broadcast address, known from the
+  // interfaces (the tests run with --allow-sys).
+  a.sendto(bytes("y"), {
+    transport: "udp",
+    hostname: "127.255.255.255",
+    port: 9,
+  });
+  a.sendto(bytes("z"), addrB);
+  await within(loop, pa.errorCount(2));
+  await within(loop, pb.datagrams(1));
+  assertEquals(pa.errors.map((e) => e.name), [
+    "PermissionDenied",
+    "PermissionDenied",
+  ]);
+  assertEquals(
+    pa.errors[0].message,
+    "Cannot send to 255.255.255.255:9: it is a broadcast address and the endpoint was made without allowBroadcast: true, received 1 bytes",
+  );
+  assertEquals(pb.received.map(([d]) => d), ["z"]);
+  assertEquals(a.isClosing(), false);
+  await closeAll(loop, pa, pb);
+  await assertRejects(
+    () =>
+      within(
+        loop,
+        loop.createDatagramEndpoint(() => new DatagramProtocol(), {
+          remoteAddr: { hostname: "255.255.255.255", port: 9 },
+        }),
+      ),
+    Deno.errors.PermissionDenied,
+    "remoteAddr 255.255.255.255:9 is a broadcast address",
+  );
+  loop.close();
+});
+
+Deno.test("createDatagramEndpoint() with allowBroadcast sends to the loopback network's broadcast address", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop, {
+    localAddr: LOCAL,
+    allowBroadcast: true,
+  });
+  const [b, pb] = await endpoint(loop);
+  a.sendto(bytes("all"), {
+    transport: "udp",
+    hostname: "127.255.255.255",
+    port: 9,
+  });
+  // Sends go in order: once the next one arrives, the broadcast was sent.
+  a.sendto(bytes("next"), b.getExtraInfo("sockname") as Deno.NetAddr);
+  await within(loop, pb.datagrams(1));
+  assertEquals(pa.errors, []);
+  await closeAll(loop, pa, pb);
+  assertThrows(
+    () =>
+      loop.createDatagramEndpoint(() => new DatagramProtocol(), {
+        allowBroadcast: "yes" as never,
+      }),
+    TypeError,
+    "allowBroadcast must be a boolean, received string",
+  );
+  loop.close();
+});
+
+const GROUP = "239.255.77.1";
+
+Deno.test("DatagramTransport.joinMulticast() delivers the group's datagrams on loopback; leaveMulticast() leaves the group", async () => {
+  const loop = new DenoEventLoop();
+  // Bound to the group's address: it hears the group and nothing else, and
+  // is not open on every interface.
+  const [receiver, pr] = await endpoint(loop, {
+    localAddr: { hostname: GROUP, port: 0 },
+  });
+  const port = (receiver.getExtraInfo("sockname") as Deno.NetAddr).port;
+  try {
+    await within(loop, receiver.joinMulticast(GROUP, "127.0.0.1"));
+  } catch (error) {
+    console.warn(
+      `skipped: the kernel refused to join ${GROUP} on 127.0.0.1 (${error})`,
+    );
+    await closeAll(loop, pr);
+    loop.close();
+    return;
+  }
+  const [sender, ps] = await endpoint(loop);
+  sender.sendto(bytes("to the group"), {
+    transport: "udp",
+    hostname: GROUP,
+    port,
+  });
+  await within(loop, pr.datagrams(1));
+  assertEquals(pr.received[0][0], "to the group");
+  assertEquals(
+    pr.received[0][1].port,
+    (sender.getExtraInfo("sockname") as Deno.NetAddr).port,
+  );
+  assertThrows(
+    () => receiver.joinMulticast(GROUP, "127.0.0.1"),
+    InvalidStateError,
+    "already joined 239.255.77.1",
+  );
+  await within(loop, receiver.leaveMulticast(GROUP, "127.0.0.1"));
+  assertThrows(
+    () => receiver.leaveMulticast(GROUP, "127.0.0.1"),
+    InvalidStateError,
+    "has not joined 239.255.77.1",
+  );
+  await closeAll(loop, pr, ps);
+  loop.close();
+});
+
+Deno.test("DatagramTransport.joinMulticast() checks the group and interface at once", async () => {
+  const loop = new DenoEventLoop();
+  const [t, p] = await endpoint(loop);
+  assertThrows(
+    () => t.joinMulticast("10.0.0.1"),
+    RangeError,
+    'multicast address, received "10.0.0.1"',
+  );
+  assertThrows(
+    () => t.joinMulticast(1 as never),
+    TypeError,
+    "group must be a string, received number",
+  );
+  assertThrows(
+    () => t.joinMulticast(GROUP, 3),
+    TypeError,
+    "iface must be the interface's IPv4 address, received 3",
+  );
+  assertThrows(
+    () => t.joinMulticast("ff02::1:3", "lo"),
+    TypeError,
+    "iface must be the interface's index",
+  );
+  assertThrows(
+    () => t.leaveMulticast(GROUP),
+    InvalidStateError,
+    "has not joined",
+  );
+  t.close();
+  assertThrows(
+    () => t.joinMulticast(GROUP),
+    InvalidStateError,
+    "transport is closing",
+  );
+  await within(loop, p.lost);
+  loop.close();
+});
+
+Deno.test("DatagramTransport.joinMulticast() joins an IPv6 group by interface index", async () => {
+  if (!hasIpv6Loopback()) {
+    console.warn("skipped: this machine has no IPv6 loopback");
+    return;
+  }
+  const loop = new DenoEventLoop();
+  const [t, p] = await endpoint(loop, {
+    localAddr: { hostname: "::1", port: 0 },
+  });
+  try {
+    await within(loop, t.joinMulticast("ff02::1:3", 1));
+  } catch (error) {
+    console.warn(
+      `skipped: the kernel refused to join ff02::1:3 on interface 1 (${error})`,
+    );
+    await closeAll(loop, p);
+    loop.close();
+    return;
+  }
+  await within(loop, t.leaveMulticast("ff02::1:3", 1));
+  // Joined again, then left by closing.
+  await within(loop, t.joinMulticast("ff02::1:3", 1));
+  await closeAll(loop, p);
+  loop.close();
 });

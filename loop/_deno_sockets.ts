@@ -1,0 +1,495 @@
+/**
+ * The `sock*` calls on Deno's connections and listeners: asyncio's
+ * `loop.sock_recv()`, `sock_recv_into()`, `sock_sendall()`,
+ * `sock_connect()` and `sock_accept()`, each a `Future`, each operation
+ * through the proactor.
+ *
+ * Deno cannot cancel a read or an accept once started. So each
+ * connection (and listener) keeps at most one operation in flight, and
+ * callers wait in line for it: cancelling a future takes it out of the
+ * line, and what the abandoned operation brings back (bytes, or an
+ * accepted connection) is kept for the next caller instead of being lost.
+ *
+ * @module
+ */
+
+import type { Future } from "../futures/future.ts";
+import type { SchedulingLoop } from "./event_loop.ts";
+import type { CompletionPort, Proactor } from "./_proactor.ts";
+import { checkPort } from "./_deno_names.ts";
+
+/** A caller waiting to read: into its own buffer, or up to `n` bytes. */
+type ReadWaiter =
+  | { future: Future<Uint8Array>; n: number; into: null }
+  | { future: Future<number>; n: number; into: Uint8Array };
+
+/** What a connection's abandoned read brought back, for the next reader. */
+type Kept =
+  | { kind: "data"; data: Uint8Array }
+  | { kind: "eof" }
+  | { kind: "error"; error: unknown };
+
+/** The reads of one connection. */
+interface ReadState {
+  readonly port: CompletionPort<number | null>;
+  readonly waiters: ReadWaiter[];
+  /** The read in flight: the waiter it serves and the buffer it fills. */
+  inFlight: { waiter: ReadWaiter; buffer: Uint8Array } | null;
+  kept: Kept | null;
+}
+
+/** A caller waiting for all of `data` to be written. */
+interface WriteWaiter {
+  readonly future: Future<void>;
+  readonly data: Uint8Array;
+  offset: number;
+}
+
+/** The writes of one connection. */
+interface WriteState {
+  readonly port: CompletionPort<number>;
+  readonly waiters: WriteWaiter[];
+  writing: boolean;
+}
+
+/** The accepts of one listener. */
+interface AcceptState {
+  readonly port: CompletionPort<Deno.Conn>;
+  readonly waiters: Future<Deno.Conn>[];
+  accepting: boolean;
+  /** A connection accepted for a caller that gave up, for the next one. */
+  kept: Deno.Conn | null;
+}
+
+/** Options of `sockConnect`: Deno's, for TCP or a Unix socket. */
+type SockConnectOptions = Deno.ConnectOptions | Deno.UnixConnectOptions;
+
+function isConn(value: unknown): value is Deno.Conn {
+  return typeof value === "object" && value !== null &&
+    typeof (value as Deno.Conn).read === "function" &&
+    typeof (value as Deno.Conn).write === "function";
+}
+
+function checkConn(what: string, conn: unknown): Deno.Conn {
+  if (!isConn(conn)) {
+    throw new TypeError(
+      `Cannot call ${what}(): conn must be a Deno.Conn, received ${
+        conn === null ? "null" : typeof conn
+      }`,
+    );
+  }
+  return conn;
+}
+
+/**
+ * The `sock*` calls of one loop, with the state of each connection and
+ * listener they were used on (kept in weak maps: it goes when the
+ * connection does).
+ */
+export class DenoSockets {
+  readonly #loop: SchedulingLoop;
+  readonly #proactor: Proactor<Deno.Conn, Deno.Listener>;
+  readonly #reads = new WeakMap<Deno.Conn, ReadState>();
+  readonly #writes = new WeakMap<Deno.Conn, WriteState>();
+  readonly #accepts = new WeakMap<Deno.Listener, AcceptState>();
+  /** Listeners holding a kept connection, so `close()` can release it. */
+  readonly #keeping = new Set<AcceptState>();
+
+  /**
+   * Makes the `sock*` calls of one loop.
+   *
+   * @param loop The loop.
+   * @param proactor Its proactor.
+   */
+  constructor(
+    loop: SchedulingLoop,
+    proactor: Proactor<Deno.Conn, Deno.Listener>,
+  ) {
+    this.#loop = loop;
+    this.#proactor = proactor;
+  }
+
+  /**
+   * Reads up to `n` bytes; an empty array at EOF.
+   *
+   * @param conn The connection.
+   * @param n The most bytes to read, at least 1.
+   * @returns A future of the bytes read.
+   */
+  recv(conn: Deno.Conn, n: number): Future<Uint8Array> {
+    checkConn("sockRecv", conn);
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new RangeError(
+        `Cannot call sockRecv(): n must be a positive integer, received ${
+          typeof n === "number" ? n : typeof n
+        }`,
+      );
+    }
+    const future = this.#loop.createFuture<Uint8Array>();
+    this.#read(conn, { future, n, into: null });
+    return future;
+  }
+
+  /**
+   * Reads into `buf`; the count, 0 at EOF.
+   *
+   * @param conn The connection.
+   * @param buf Where the bytes land; not empty.
+   * @returns A future of the count.
+   */
+  recvInto(conn: Deno.Conn, buf: Uint8Array): Future<number> {
+    checkConn("sockRecvInto", conn);
+    if (!(buf instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot call sockRecvInto(): buf must be a Uint8Array, received ${
+          buf === null ? "null" : typeof buf
+        }`,
+      );
+    }
+    if (buf.length === 0) {
+      throw new RangeError(
+        "Cannot call sockRecvInto(): buf must not be empty, received a Uint8Array of length 0",
+      );
+    }
+    const future = this.#loop.createFuture<number>();
+    this.#read(conn, { future, n: buf.length, into: buf });
+    return future;
+  }
+
+  /**
+   * Writes all of `data`, after the writes asked for before it.
+   *
+   * @param conn The connection.
+   * @param data The bytes; leave them unchanged until the future is done.
+   * @returns A future done once everything is written.
+   */
+  sendall(conn: Deno.Conn, data: Uint8Array): Future<void> {
+    checkConn("sockSendall", conn);
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot call sockSendall(): data must be a Uint8Array, received ${
+          typeof data === "string" ? "a string" : typeof data
+        }`,
+      );
+    }
+    const future = this.#loop.createFuture<void>();
+    if (data.length === 0) {
+      future.setResult(undefined);
+      return future;
+    }
+    let state = this.#writes.get(conn);
+    if (state === undefined) {
+      const made: WriteState = {
+        port: this.#proactor.bind<number>({
+          done: (count) => this.#written(conn, made, count),
+          failed: (error) => this.#writeFailed(conn, made, error),
+        }),
+        waiters: [],
+        writing: false,
+      };
+      this.#writes.set(conn, state = made);
+    }
+    state.waiters.push({ future, data, offset: 0 });
+    this.#pumpWrite(conn, state);
+    return future;
+  }
+
+  /**
+   * Connects, as `Deno.connect` does.
+   *
+   * @param options Deno's connect options (TCP, or Unix with `path`).
+   * @returns A future of the connection.
+   */
+  connect(options: SockConnectOptions): Future<Deno.Conn> {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(
+        `Cannot call sockConnect(): options must be Deno.connect's options, received ${
+          options === null ? "null" : typeof options
+        }`,
+      );
+    }
+    const unix = options.transport === "unix";
+    if (unix) {
+      const path: unknown = (options as Deno.UnixConnectOptions).path;
+      if (typeof path !== "string" || path === "") {
+        throw new TypeError(
+          `Cannot call sockConnect(): path must be a non-empty string, received ${
+            JSON.stringify(path) ?? typeof path
+          }`,
+        );
+      }
+    } else {
+      const tcp = options as Deno.ConnectOptions;
+      if (tcp.transport !== undefined && tcp.transport !== "tcp") {
+        throw new RangeError(
+          `Cannot call sockConnect(): transport must be "tcp" or "unix", received ${
+            JSON.stringify(tcp.transport)
+          }`,
+        );
+      }
+      if (tcp.hostname !== undefined && typeof tcp.hostname !== "string") {
+        throw new TypeError(
+          `Cannot call sockConnect(): hostname must be a string, received ${typeof tcp
+            .hostname}`,
+        );
+      }
+      checkPort(tcp.port, "call sockConnect()");
+    }
+    const future = this.#loop.createFuture<Deno.Conn>();
+    const abort = new AbortController();
+    future.addDoneCallback(() => {
+      if (future.cancelled()) abort.abort(future);
+    });
+    let operation: Promise<Deno.Conn>;
+    try {
+      operation = unix
+        ? Deno.connect(options as Deno.UnixConnectOptions)
+        : Deno.connect({
+          ...(options as Deno.ConnectOptions),
+          signal: abort.signal,
+        });
+    } catch (error) {
+      // A permission refused synchronously, say: report it as a failure.
+      operation = Promise.reject(error);
+    }
+    const proactor = this.#proactor;
+    proactor.watch(
+      operation,
+      proactor.bind<Deno.Conn>({
+        done: (conn) => {
+          // Nobody waits for it any more.
+          if (future.done()) proactor.close(conn);
+          else future.setResult(conn);
+        },
+        failed: (error) => {
+          if (!future.done()) future.setException(error);
+        },
+        orphaned: (conn) => {
+          if (conn !== undefined) proactor.close(conn);
+        },
+      }),
+    );
+    return future;
+  }
+
+  /**
+   * Accepts one connection.
+   *
+   * @param listener The listener.
+   * @returns A future of the connection.
+   */
+  accept(listener: Deno.Listener): Future<Deno.Conn> {
+    if (
+      typeof listener !== "object" || listener === null ||
+      typeof (listener as Deno.Listener).accept !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot call sockAccept(): listener must be a Deno.Listener, received ${
+          listener === null ? "null" : typeof listener
+        }`,
+      );
+    }
+    const future = this.#loop.createFuture<Deno.Conn>();
+    let state = this.#accepts.get(listener);
+    if (state === undefined) {
+      const made: AcceptState = {
+        port: this.#proactor.bind<Deno.Conn>({
+          done: (conn) => this.#accepted(listener, made, conn),
+          failed: (error) => this.#acceptFailed(made, error),
+          orphaned: (conn) => {
+            if (conn !== undefined) this.#proactor.close(conn);
+          },
+        }),
+        waiters: [],
+        accepting: false,
+        kept: null,
+      };
+      this.#accepts.set(listener, state = made);
+    }
+    if (state.kept !== null) {
+      future.setResult(state.kept);
+      state.kept = null;
+      this.#keeping.delete(state);
+      return future;
+    }
+    state.waiters.push(future);
+    if (!state.accepting) {
+      state.accepting = true;
+      this.#proactor.startAccept(listener, state.port);
+    }
+    return future;
+  }
+
+  /** Closes the connections accepted for callers that gave up. */
+  close(): void {
+    for (const state of this.#keeping) {
+      if (state.kept !== null) this.#proactor.close(state.kept);
+      state.kept = null;
+    }
+    this.#keeping.clear();
+  }
+
+  // ---- Reads ----
+
+  #read(conn: Deno.Conn, waiter: ReadWaiter): void {
+    let state = this.#reads.get(conn);
+    if (state === undefined) {
+      const made: ReadState = {
+        port: this.#proactor.bind<number | null>({
+          done: (count) => this.#readDone(conn, made, count),
+          failed: (error) => this.#readDone(conn, made, undefined, error),
+        }),
+        waiters: [],
+        inFlight: null,
+        kept: null,
+      };
+      this.#reads.set(conn, state = made);
+    }
+    state.waiters.push(waiter);
+    this.#pumpRead(conn, state);
+  }
+
+  /** Serves waiting readers from what was kept, then starts a read. */
+  #pumpRead(conn: Deno.Conn, state: ReadState): void {
+    const waiters = state.waiters;
+    while (waiters.length > 0) {
+      const waiter = waiters[0];
+      if (waiter.future.done()) {
+        waiters.shift();
+        continue;
+      }
+      const kept = state.kept;
+      if (kept === null) break;
+      waiters.shift();
+      if (kept.kind === "error") {
+        state.kept = null;
+        waiter.future.setException(kept.error);
+      } else if (kept.kind === "eof") {
+        // EOF stays: every later read sees it too, as a socket's would.
+        settleRead(waiter, null, 0);
+      } else {
+        const data = kept.data;
+        const count = Math.min(waiter.n, data.length);
+        if (waiter.into !== null) waiter.into.set(data.subarray(0, count));
+        settleRead(waiter, data, count);
+        state.kept = count === data.length
+          ? null
+          : { kind: "data", data: data.subarray(count) };
+      }
+    }
+    if (state.inFlight !== null || waiters.length === 0) return;
+    const waiter = waiters[0];
+    const buffer = waiter.into ?? new Uint8Array(waiter.n);
+    state.inFlight = { waiter, buffer };
+    this.#proactor.startRead(conn, buffer, state.port);
+  }
+
+  #readDone(
+    conn: Deno.Conn,
+    state: ReadState,
+    count: number | null | undefined,
+    error?: unknown,
+  ): void {
+    const { waiter, buffer } = state.inFlight!;
+    state.inFlight = null;
+    if (state.waiters[0] === waiter) state.waiters.shift();
+    if (!waiter.future.done()) {
+      if (count === undefined) waiter.future.setException(error);
+      else settleRead(waiter, count === null ? null : buffer, count ?? 0);
+    } else if (count === undefined) {
+      state.kept = { kind: "error", error };
+    } else if (count === null) {
+      state.kept = { kind: "eof" };
+    } else {
+      // The caller gave up: keep a copy (its buffer is its own again).
+      state.kept = { kind: "data", data: buffer.slice(0, count) };
+    }
+    this.#pumpRead(conn, state);
+  }
+
+  // ---- Writes ----
+
+  #pumpWrite(conn: Deno.Conn, state: WriteState): void {
+    if (state.writing) return;
+    const waiters = state.waiters;
+    while (waiters.length > 0 && waiters[0].future.done()) waiters.shift();
+    if (waiters.length === 0) return;
+    const head = waiters[0];
+    state.writing = true;
+    this.#proactor.startWrite(
+      conn,
+      head.offset === 0 ? head.data : head.data.subarray(head.offset),
+      state.port,
+    );
+  }
+
+  #written(conn: Deno.Conn, state: WriteState, count: number): void {
+    state.writing = false;
+    const head = state.waiters[0];
+    head.offset += count;
+    if (head.offset >= head.data.length) {
+      state.waiters.shift();
+      if (!head.future.done()) head.future.setResult(undefined);
+    } else if (head.future.done()) {
+      // Cancelled part way: the rest is not sent.
+      state.waiters.shift();
+    }
+    this.#pumpWrite(conn, state);
+  }
+
+  #writeFailed(conn: Deno.Conn, state: WriteState, error: unknown): void {
+    state.writing = false;
+    const head = state.waiters.shift()!;
+    if (!head.future.done()) head.future.setException(error);
+    this.#pumpWrite(conn, state);
+  }
+
+  // ---- Accepts ----
+
+  #accepted(listener: Deno.Listener, state: AcceptState, conn: Deno.Conn) {
+    state.accepting = false;
+    const waiters = state.waiters;
+    while (waiters.length > 0 && waiters[0].done()) waiters.shift();
+    const waiter = waiters.shift();
+    if (waiter !== undefined) waiter.setResult(conn);
+    else {
+      state.kept = conn;
+      this.#keeping.add(state);
+    }
+    this.#pumpAccept(listener, state);
+  }
+
+  #acceptFailed(state: AcceptState, error: unknown) {
+    state.accepting = false;
+    // Every caller waiting now hears of it (the listener was closed, most
+    // likely); a later call tries again.
+    for (const waiter of state.waiters.splice(0)) {
+      if (!waiter.done()) waiter.setException(error);
+    }
+  }
+
+  #pumpAccept(listener: Deno.Listener, state: AcceptState): void {
+    const waiters = state.waiters;
+    while (waiters.length > 0 && waiters[0].done()) waiters.shift();
+    if (waiters.length === 0 || state.accepting) return;
+    state.accepting = true;
+    this.#proactor.startAccept(listener, state.port);
+  }
+}
+
+/** Gives a reader its result: the bytes (or the count), EOF as empty/0. */
+function settleRead(
+  waiter: ReadWaiter,
+  data: Uint8Array | null,
+  count: number,
+): void {
+  if (waiter.into !== null) {
+    waiter.future.setResult(data === null ? 0 : count);
+  } else if (data === null) {
+    waiter.future.setResult(new Uint8Array(0));
+  } else {
+    waiter.future.setResult(
+      count === data.length ? data : data.slice(0, count),
+    );
+  }
+}

@@ -1,0 +1,308 @@
+// The sock* calls (asyncio's loop.sock_*) on real Deno connections on
+// 127.0.0.1.
+
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { InvalidStateError } from "../../futures/errors.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { bytes, text, within } from "./_io_helpers.ts";
+
+/** A listener on 127.0.0.1 and a connected pair through it. */
+async function pair(
+  loop: DenoEventLoop,
+): Promise<[Deno.Listener, Deno.Conn, Deno.Conn]> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const [client, server] = await within(
+    loop,
+    Promise.all([
+      loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
+      loop.sockAccept(listener),
+    ]),
+  );
+  return [listener, client, server];
+}
+
+function closeAll(...things: { close(): void }[]): void {
+  for (const t of things) {
+    try {
+      t.close();
+    } catch {
+      // Closed by the test already.
+    }
+  }
+}
+
+/** Reads with sockRecv until EOF. */
+async function readAll(
+  loop: DenoEventLoop,
+  conn: Deno.Conn,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for (;;) {
+    const chunk = await within(loop, loop.sockRecv(conn, 65536));
+    if (chunk.length === 0) break;
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+Deno.test("sockRecv() returns at most n bytes, then the rest, then empty arrays at EOF", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  await within(loop, loop.sockSendall(client, bytes("0123456789")));
+  client.close();
+  const first = await within(loop, loop.sockRecv(server, 4));
+  assertEquals(text(first), "0123");
+  assertEquals(text(await readAll(loop, server)), "456789");
+  assertEquals((await within(loop, loop.sockRecv(server, 4))).length, 0);
+  closeAll(server, listener);
+  loop.close();
+});
+
+Deno.test("sockRecvInto() fills the caller's buffer and returns 0 at EOF", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  await within(loop, loop.sockSendall(client, bytes("abc")));
+  const buf = new Uint8Array(16);
+  const n = await within(loop, loop.sockRecvInto(server, buf));
+  assertEquals(text(buf.subarray(0, n)), "abc");
+  client.close();
+  assertEquals(await within(loop, loop.sockRecvInto(server, buf)), 0);
+  closeAll(server, listener);
+  loop.close();
+});
+
+Deno.test("sockSendall() writes everything, and calls on one connection never interleave", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  const size = 2 * 1024 * 1024;
+  const a = loop.sockSendall(client, new Uint8Array(size).fill(1));
+  const b = loop.sockSendall(client, new Uint8Array(size).fill(2));
+  const reading = loop.createTask(async () => {
+    let total = 0;
+    const got = new Uint8Array(2 * size);
+    for (;;) {
+      const chunk = await loop.sockRecv(server, 65536);
+      if (chunk.length === 0) return got.subarray(0, total);
+      got.set(chunk, total);
+      total += chunk.length;
+    }
+  });
+  await within(loop, b);
+  assert(a.done());
+  client.close();
+  const got = await within(loop, reading);
+  assertEquals(got.length, 2 * size);
+  assertEquals(got.subarray(0, size).every((x) => x === 1), true);
+  assertEquals(got.subarray(size).every((x) => x === 2), true);
+  // Nothing to send is done at once.
+  const empty = loop.sockSendall(server, new Uint8Array(0));
+  assert(empty.done());
+  closeAll(server, listener);
+  loop.close();
+});
+
+Deno.test("sockRecv() cancelled while its read is in flight loses nothing: the next read gets the bytes", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  const abandoned = loop.sockRecv(server, 100);
+  // Let the read start, then give up on it.
+  await within(loop, Promise.resolve());
+  abandoned.cancel();
+  await within(loop, loop.sockSendall(client, bytes("kept")));
+  assertEquals(text(await within(loop, loop.sockRecv(server, 2))), "ke");
+  const buf = new Uint8Array(10);
+  const n = await within(loop, loop.sockRecvInto(server, buf));
+  assertEquals(text(buf.subarray(0, n)), "pt");
+  assert(abandoned.cancelled());
+  client.close();
+  assertEquals((await within(loop, loop.sockRecv(server, 1))).length, 0);
+  closeAll(server, listener);
+  loop.close();
+});
+
+Deno.test("sockRecv() calls on one connection are served in the order made", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  const first = loop.sockRecv(server, 3);
+  const second = loop.sockRecv(server, 3);
+  await within(loop, loop.sockSendall(client, bytes("abcdef")));
+  assertEquals(text(await within(loop, first)), "abc");
+  assertEquals(text(await within(loop, second)), "def");
+  closeAll(client, server, listener);
+  loop.close();
+});
+
+Deno.test("sockAccept() cancelled keeps the connection its accept brings for the next sockAccept()", async () => {
+  const loop = new DenoEventLoop();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const abandoned = loop.sockAccept(listener);
+  await within(loop, Promise.resolve());
+  abandoned.cancel();
+  const client = await within(
+    loop,
+    loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
+  );
+  const server = await within(loop, loop.sockAccept(listener));
+  assertEquals(
+    (server.remoteAddr as Deno.NetAddr).port,
+    (client.localAddr as Deno.NetAddr).port,
+  );
+  closeAll(client, server, listener);
+  loop.close();
+});
+
+Deno.test("sockAccept() fails every waiting call when the listener is closed", async () => {
+  const loop = new DenoEventLoop();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const a = loop.sockAccept(listener);
+  const b = loop.sockAccept(listener);
+  await within(loop, Promise.resolve());
+  listener.close();
+  await assertRejects(() => within(loop, a), Deno.errors.BadResource);
+  await assertRejects(() => within(loop, b), Deno.errors.BadResource);
+  loop.close();
+});
+
+Deno.test("loop.close() closes a connection accepted for a cancelled sockAccept()", async () => {
+  const loop = new DenoEventLoop();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const abandoned = loop.sockAccept(listener);
+  await within(loop, Promise.resolve());
+  abandoned.cancel();
+  const client = await within(
+    loop,
+    loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
+  );
+  loop.close();
+  // Whether the accept settled before or after close, the connection is
+  // closed: the client reads EOF.
+  assertEquals(await client.read(new Uint8Array(1)), null);
+  closeAll(client, listener);
+});
+
+Deno.test("sockConnect() cancelled closes a connection that still arrives", async () => {
+  const loop = new DenoEventLoop();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connecting = loop.sockConnect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  connecting.cancel();
+  const server = await within(loop, loop.sockAccept(listener));
+  // The abandoned client side was closed: the server reads EOF.
+  assertEquals((await within(loop, loop.sockRecv(server, 1))).length, 0);
+  closeAll(server, listener);
+  loop.close();
+});
+
+Deno.test("sockConnect() over a Unix socket", async () => {
+  const loop = new DenoEventLoop();
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/s.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const [client, server] = await within(
+    loop,
+    Promise.all([
+      loop.sockConnect({ transport: "unix", path }),
+      loop.sockAccept(listener),
+    ]),
+  );
+  await within(loop, loop.sockSendall(client, bytes("unix")));
+  assertEquals(text(await within(loop, loop.sockRecv(server, 10))), "unix");
+  closeAll(client, server, listener);
+  loop.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sock* calls check their arguments at once", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  assertThrows(
+    () => loop.sockRecv({} as never, 1),
+    TypeError,
+    "Cannot call sockRecv(): conn must be a Deno.Conn, received object",
+  );
+  assertThrows(
+    () => loop.sockRecv(server, 0),
+    RangeError,
+    "Cannot call sockRecv(): n must be a positive integer, received 0",
+  );
+  assertThrows(
+    () => loop.sockRecvInto(server, new Uint8Array(0)),
+    RangeError,
+    "buf must not be empty",
+  );
+  assertThrows(
+    () => loop.sockRecvInto(server, [] as never),
+    TypeError,
+    "buf must be a Uint8Array",
+  );
+  assertThrows(
+    () => loop.sockSendall(client, "text" as never),
+    TypeError,
+    "Cannot call sockSendall(): data must be a Uint8Array, received a string",
+  );
+  assertThrows(
+    () => loop.sockConnect({ hostname: "127.0.0.1", port: 70000 }),
+    RangeError,
+    "Cannot call sockConnect(): port must be an integer from 0 to 65535, received 70000",
+  );
+  assertThrows(
+    () => loop.sockConnect({ transport: "udp", port: 1 } as never),
+    RangeError,
+    'transport must be "tcp" or "unix", received "udp"',
+  );
+  assertThrows(
+    () => loop.sockAccept(null as never),
+    TypeError,
+    "Cannot call sockAccept(): listener must be a Deno.Listener, received null",
+  );
+  closeAll(client, server, listener);
+  loop.close();
+  assertThrows(
+    () => loop.sockRecv(server, 1),
+    InvalidStateError,
+    "Cannot call sockRecv(): the loop is closed",
+  );
+});
+
+Deno.test("sockSendall() cancelled stops after the write in flight; later calls follow on", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  // Far more than the socket buffers hold, so a write is in flight.
+  const size = 32 * 1024 * 1024;
+  const big = loop.sockSendall(client, new Uint8Array(size).fill(7));
+  await within(loop, Promise.resolve());
+  big.cancel();
+  const tail = loop.sockSendall(client, bytes("end"));
+  const reading = loop.createTask(async () => {
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const chunk = await loop.sockRecv(server, 1 << 20);
+      if (chunk.length === 0) return chunks;
+      chunks.push(chunk);
+    }
+  });
+  await within(loop, tail);
+  client.close();
+  const chunks = await within(loop, reading);
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  assert(total < size + 3, `the whole buffer was sent: ${total} bytes`);
+  assertEquals(text(all.subarray(total - 3)), "end");
+  assert(all.subarray(0, total - 3).every((x) => x === 7));
+  assert(big.cancelled());
+  closeAll(server, listener);
+  loop.close();
+});

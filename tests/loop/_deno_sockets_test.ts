@@ -1,0 +1,143 @@
+// DenoSockets over a proactor whose operations the test settles by hand, so
+// that each order of events (a read settling after its caller gave up, a
+// partial write) is reached on purpose.
+
+import { assertEquals, assertThrows } from "@std/assert";
+import { CancelledError } from "../../futures/errors.ts";
+import type {
+  Completion,
+  CompletionPort,
+  Proactor,
+} from "../../loop/_proactor.ts";
+import { DenoSockets } from "../../loop/_deno_sockets.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+
+type Started =
+  | { kind: "read"; buffer: Uint8Array; port: CompletionPort<number | null> }
+  | { kind: "write"; data: Uint8Array; port: CompletionPort<number> };
+
+/** A proactor that records operations; `settle*` completes them on the loop. */
+class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
+  readonly started: Started[] = [];
+  pending = 0;
+  constructor(readonly loop: VirtualTimeLoop) {}
+  bind<T>(completion: Completion<T>): CompletionPort<T> {
+    return { completion };
+  }
+  startRead(
+    _s: Deno.Conn,
+    buffer: Uint8Array,
+    port: CompletionPort<number | null>,
+  ) {
+    this.started.push({ kind: "read", buffer, port });
+  }
+  startWrite(_s: Deno.Conn, data: Uint8Array, port: CompletionPort<number>) {
+    this.started.push({ kind: "write", data, port });
+  }
+  startShutdown() {}
+  startAccept() {}
+  watch() {}
+  setRef() {}
+  close() {}
+  wakeUp() {}
+  /** Completes the oldest read with `bytes` (copied in), or EOF for null. */
+  read(bytes: number[] | null): void {
+    const i = this.started.findIndex((s) => s.kind === "read");
+    const op = this.started.splice(i, 1)[0] as Extract<
+      Started,
+      { kind: "read" }
+    >;
+    if (bytes !== null) op.buffer.set(bytes);
+    this.loop.callSoon(() => op.port.completion.done(bytes?.length ?? null));
+  }
+  /** Completes the oldest write, having written `n` bytes. */
+  wrote(n: number): Uint8Array {
+    const i = this.started.findIndex((s) => s.kind === "write");
+    const op = this.started.splice(i, 1)[0] as Extract<
+      Started,
+      { kind: "write" }
+    >;
+    this.loop.callSoon(() => op.port.completion.done(n));
+    return op.data;
+  }
+}
+
+const conn = { read() {}, write() {} } as unknown as Deno.Conn;
+
+/** Runs the loop past every callback scheduled so far. */
+async function turn(loop: VirtualTimeLoop): Promise<void> {
+  const f = loop.createFuture<void>();
+  loop.callSoon(() => loop.callSoon(() => f.setResult()));
+  await loop.runUntilComplete(f);
+}
+
+Deno.test("DenoSockets: bytes of a read whose caller gave up are split over the next readers", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const gaveUp = socks.recv(conn, 8);
+  gaveUp.cancel();
+  const a = socks.recv(conn, 2);
+  const buf = new Uint8Array(2);
+  const b = socks.recvInto(conn, buf);
+  const c = socks.recv(conn, 10);
+  // One read in flight, for the caller who gave up.
+  assertEquals(proactor.started.length, 1);
+  proactor.read([1, 2, 3, 4, 5]);
+  assertEquals([...await loop.runUntilComplete(a)], [1, 2]);
+  assertEquals(await loop.runUntilComplete(b), 2);
+  assertEquals([...buf], [3, 4]);
+  assertEquals([...await loop.runUntilComplete(c)], [5]);
+  // All served from what was kept: no second read was needed.
+  assertEquals(proactor.started.length, 0);
+  loop.close();
+});
+
+Deno.test("DenoSockets: end of stream reached by an abandoned read is seen by every later read", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const gaveUp = socks.recv(conn, 8);
+  await turn(loop);
+  gaveUp.cancel();
+  proactor.read(null);
+  await turn(loop);
+  assertEquals((await loop.runUntilComplete(socks.recv(conn, 4))).length, 0);
+  assertEquals(
+    await loop.runUntilComplete(socks.recvInto(conn, new Uint8Array(1))),
+    0,
+  );
+  assertThrows(() => gaveUp.result(), CancelledError);
+  loop.close();
+});
+
+Deno.test("DenoSockets: sendall() goes on after partial writes and keeps calls in order", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const first = socks.sendall(conn, new Uint8Array([1, 2, 3, 4]));
+  const second = socks.sendall(conn, new Uint8Array([5]));
+  assertEquals([...proactor.wrote(1)], [1, 2, 3, 4]);
+  await turn(loop);
+  assertEquals([...proactor.wrote(3)], [2, 3, 4]);
+  await loop.runUntilComplete(first);
+  assertEquals(second.done(), false);
+  assertEquals([...proactor.wrote(1)], [5]);
+  await loop.runUntilComplete(second);
+  loop.close();
+});
+
+Deno.test("DenoSockets: sendall() cancelled part way sends no more of it", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const big = socks.sendall(conn, new Uint8Array([1, 2, 3, 4]));
+  const next = socks.sendall(conn, new Uint8Array([9]));
+  big.cancel();
+  proactor.wrote(2);
+  await turn(loop);
+  // The next write is the next call's, not the rest of the cancelled one.
+  assertEquals([...proactor.wrote(1)], [9]);
+  await loop.runUntilComplete(next);
+  loop.close();
+});
