@@ -1,0 +1,206 @@
+/**
+ * Clients that never read (HTTP, echo) or read slowly (JSON-RPC): the
+ * server must stop reading while its answers back up, so its memory
+ * stays bounded, and lose no answer.
+ *
+ * @module
+ */
+
+import { delay } from "../../harness/_proc.ts";
+import {
+  bytes,
+  deadline,
+  get,
+  httpProbe,
+  PatternCounter,
+  writeAll,
+} from "../_net.ts";
+import { type Ctx, mib, type Scenario } from "../_scenario.ts";
+import type { ServerUnderTest } from "../_server.ts";
+
+/** The issue's goal for 100 such clients together. */
+const GOAL_KIB = 100 * 1024;
+/** Past this the server is killed: it is not going to hold its limits. */
+const KILL_KIB = 400 * 1024;
+
+const CLIENTS = 100;
+
+/** `text` repeated up to `size` bytes (whole copies only). */
+function repeated(text: string, size: number): Uint8Array {
+  return bytes(text.repeat(Math.max(1, Math.floor(size / text.length))));
+}
+
+/** The verdict on a server's memory over a run; prints the figures. */
+function judgeMemory(
+  ctx: Ctx,
+  server: ServerUnderTest,
+  growthKiB: number,
+  tripped: boolean,
+): void {
+  ctx.figure(
+    "server RSS growth",
+    `${mib(growthKiB)} at the peak (${
+      (growthKiB / CLIENTS).toFixed(0)
+    } KiB per client; goal ≤ ${mib(GOAL_KIB)} in all)`,
+  );
+  if (tripped) {
+    ctx.fail(`the server grew past ${mib(KILL_KIB)} and was killed`);
+  } else if (growthKiB > GOAL_KIB) {
+    ctx.fail(`RSS grew ${mib(growthKiB)} (goal ≤ ${mib(GOAL_KIB)})`);
+  } else if (server.exited) {
+    ctx.fail(`the server exited: ${server.stderrTail}`);
+  }
+}
+
+/**
+ * 100 clients each write `perClient` bytes of `unit` and never read;
+ * the server's RSS is sampled for `seconds`.
+ */
+async function neverRead(
+  ctx: Ctx,
+  server: ServerUnderTest,
+  unit: string,
+  perClient: number,
+  seconds: number,
+): Promise<void> {
+  const data = repeated(unit, perClient);
+  await delay(300);
+  const watch = server.watch(KILL_KIB);
+  let accepted = 0;
+  let whole = 0;
+  for (let i = 0; i < CLIENTS; i++) {
+    const conn = await ctx.connect(server.port);
+    writeAll(conn, data, (n) => accepted += n).then(
+      () => whole++,
+      () => {}, // closed under it at the end, or reset by the server
+    );
+  }
+  await delay(seconds * 1000);
+  watch.stop();
+  ctx.figure(
+    "clients",
+    `${CLIENTS}, each writing ${mib(data.length / 1024)} and never reading`,
+  );
+  ctx.figure(
+    "written",
+    `${mib(accepted / 1024)} taken by the server's socket in ` +
+      `${seconds} s; ${whole} clients wrote all of theirs`,
+  );
+  judgeMemory(ctx, server, watch.growthKiB, watch.tripped);
+}
+
+async function noReadHttp(ctx: Ctx): Promise<void> {
+  const server = await ctx.server("http");
+  await neverRead(
+    ctx,
+    server,
+    get("/"),
+    ctx.pick(256 * 1024, 1024 * 1024),
+    ctx.pick(2, 8),
+  );
+  if (!server.exited) {
+    const latency = await httpProbe(server.port).catch(() => NaN);
+    ctx.figure("a normal request meanwhile", `${latency.toFixed(1)} ms`);
+    if (Number.isNaN(latency)) ctx.fail("a normal request was not answered");
+  }
+}
+
+async function noReadEcho(ctx: Ctx): Promise<void> {
+  const server = await ctx.server("echo");
+  await neverRead(
+    ctx,
+    server,
+    "0123456789abcdef",
+    ctx.pick(1024 * 1024, 4 * 1024 * 1024),
+    ctx.pick(2, 8),
+  );
+}
+
+/**
+ * 100 clients each send `calls` calls of `blob(4096)` at once and read
+ * 4 KiB every 100 ms; then they read at full speed, and every call must
+ * have its answer (a result or an error).
+ */
+async function slowJsonRpc(ctx: Ctx): Promise<void> {
+  const calls = ctx.pick(300, 1000);
+  const slowSeconds = ctx.pick(2, 8);
+  const server = await ctx.server("jsonrpc");
+  await delay(300);
+  const watch = server.watch(KILL_KIB);
+  let fast = false;
+  const answered = new Array<number>(CLIENTS).fill(0);
+  const errors = new Array<PatternCounter>(CLIENTS);
+  const done: Promise<void>[] = [];
+  for (let c = 0; c < CLIENTS; c++) {
+    const conn = await ctx.connect(server.port);
+    let text = "";
+    for (let id = 0; id < calls; id++) {
+      text += `{"jsonrpc":"2.0","id":${id},"method":"blob","params":[4096]}\n`;
+    }
+    writeAll(conn, bytes(text)).catch(() => {});
+    const errorCounter = new PatternCounter('"error"');
+    errors[c] = errorCounter;
+    done.push((async () => {
+      const slowBuf = new Uint8Array(4096);
+      const fastBuf = new Uint8Array(256 * 1024);
+      while (answered[c] < calls) {
+        const buf = fast ? fastBuf : slowBuf;
+        const n = await conn.read(buf).catch(() => null);
+        if (n === null) return;
+        const chunk = buf.subarray(0, n);
+        for (const b of chunk) if (b === 10) answered[c]++;
+        errorCounter.push(chunk);
+        if (!fast) await delay(100);
+      }
+    })());
+  }
+  await delay(slowSeconds * 1000);
+  fast = true;
+  const drainStart = performance.now();
+  const drainLimit = ctx.pick(15, 60);
+  await deadline(Promise.all(done), drainLimit * 1000, "draining").catch(
+    () => {},
+  );
+  const drainSeconds = (performance.now() - drainStart) / 1000;
+  watch.stop();
+  const total = answered.reduce((a, b) => a + b, 0);
+  const errorAnswers = errors.reduce((a, e) => a + e.count, 0);
+  ctx.figure(
+    "clients",
+    `${CLIENTS}, each sending ${calls} calls of blob(4096) at once, ` +
+      `reading 4 KiB per 100 ms for ${slowSeconds} s, then at full speed`,
+  );
+  ctx.figure(
+    "answered",
+    `${total} of ${CLIENTS * calls} (${errorAnswers} errors) after ` +
+      `draining ${drainSeconds.toFixed(1)} s`,
+  );
+  judgeMemory(ctx, server, watch.growthKiB, watch.tripped);
+  if (total < CLIENTS * calls) {
+    ctx.fail(
+      `${CLIENTS * calls - total} of ${CLIENTS * calls} calls unanswered`,
+    );
+  }
+}
+
+/** `noread-http`, `noread-jsonrpc`, `noread-echo`. */
+export const noReadScenarios: Scenario[] = [
+  {
+    name: "noread-http",
+    summary: "100 clients pipelining GETs (1 MiB each; quick: 256 KiB) " +
+      "and never reading: server RSS growth ≤ 100 MiB",
+    run: noReadHttp,
+  },
+  {
+    name: "noread-jsonrpc",
+    summary: "100 slow-reading JSON-RPC clients with 1,000 calls each " +
+      "(quick: 300): RSS growth ≤ 100 MiB, every call answered",
+    run: slowJsonRpc,
+  },
+  {
+    name: "noread-echo",
+    summary: "100 echo clients writing 4 MiB each (quick: 1 MiB) and " +
+      "never reading: RSS growth ≤ 100 MiB",
+    run: noReadEcho,
+  },
+];
