@@ -86,6 +86,7 @@ export class Reader {
   readonly #conn: Deno.Conn;
   #buf = new Uint8Array(0);
   #eof = false;
+  #reset = false;
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -98,7 +99,8 @@ export class Reader {
     try {
       n = await this.#conn.read(chunk);
     } catch {
-      n = null; // a reset ends the stream like EOF does
+      n = null; // a reset ends the stream like EOF does; `reset` tells
+      this.#reset = true;
     }
     if (n === null) {
       this.#eof = true;
@@ -109,6 +111,11 @@ export class Reader {
     next.set(chunk.subarray(0, n), this.#buf.length);
     this.#buf = next;
     return true;
+  }
+
+  /** Whether the stream ended with a reset (or another read error). */
+  get reset(): boolean {
+    return this.#reset;
   }
 
   /**

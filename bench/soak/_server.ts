@@ -100,8 +100,9 @@ export class ServerUnderTest {
   }
 
   /**
-   * The JS heap in use after a full garbage collection, in KiB: unlike
-   * RSS, it does not keep the pages a busy moment grew.
+   * The memory JS objects hold after a full garbage collection — the heap
+   * in use plus array buffers outside it — in KiB: unlike RSS, it does
+   * not keep the pages a busy moment grew.
    */
   async heapKiB(): Promise<number> {
     Deno.kill(this.pid, "SIGUSR2");

@@ -87,7 +87,7 @@ async function churn(ctx: Ctx, kind: ServerKind): Promise<void> {
     })`,
   );
   ctx.figure(
-    "server heap after GC",
+    "server JS memory after GC",
     `${mib(heap0)} before, ${mib(heap1)} after (${
       heap1 - heap0 >= 0 ? "+" : ""
     }${mib(heap1 - heap0)})`,
@@ -96,7 +96,7 @@ async function churn(ctx: Ctx, kind: ServerKind): Promise<void> {
   if (fds1 > fds0) ctx.fail(`${fds1 - fds0} fds leaked`);
   if (heap1 - heap0 > MAX_HEAP_GROWTH_KIB) {
     ctx.fail(
-      `the heap grew ${mib(heap1 - heap0)} after GC ` +
+      `JS memory grew ${mib(heap1 - heap0)} after GC ` +
         `(limit ${mib(MAX_HEAP_GROWTH_KIB)})`,
     );
   }

@@ -19,8 +19,8 @@ interface Loader {
   answered: number;
   /** Saw an answer with `Connection: close` and stopped. */
   toldToClose: boolean;
-  /** Closed cleanly before any byte of an answer: retryable. */
-  closedBetween: boolean;
+  /** Closed before any byte of an answer: retryable (RFC 9112 §9.3.1). */
+  closedBetween: "FIN" | "RST" | null;
   /** An answer cut off mid-way, or a reset: lost. */
   cut: string | null;
 }
@@ -30,7 +30,7 @@ async function load(conn: Deno.Conn): Promise<Loader> {
   const out: Loader = {
     answered: 0,
     toldToClose: false,
-    closedBetween: false,
+    closedBetween: null,
     cut: null,
   };
   const request = bytes(get("/"));
@@ -38,7 +38,7 @@ async function load(conn: Deno.Conn): Promise<Loader> {
     try {
       await writeAll(conn, request);
     } catch {
-      out.closedBetween = true; // closed before our request went out
+      out.closedBetween = "RST"; // closed before our request went out
       return out;
     }
     let res;
@@ -49,7 +49,7 @@ async function load(conn: Deno.Conn): Promise<Loader> {
       return out;
     }
     if (res === null) {
-      out.closedBetween = true;
+      out.closedBetween = reader.reset ? "RST" : "FIN";
       return out;
     }
     out.answered++;
@@ -78,22 +78,35 @@ async function shutdown(ctx: Ctx): Promise<void> {
     await writeAll(conn, bytes(get("/")));
     const reader = new Reader(conn);
     await reader.response();
-    reader.rest().then(() => idleClosed.push(performance.now() - sigterm));
+    reader.rest().then(() => {
+      idleClosed.push(performance.now() - sigterm);
+      ctx.close(conn); // as a client does at EOF
+    });
   }
-  const slow: Promise<string>[] = [];
+  // Each in-flight answer: its status and whether it said
+  // `Connection: close`, or what went wrong. The client then closes, as
+  // a real one does after `Connection: close`.
+  const slow: Promise<{ status: string; close: boolean }>[] = [];
   for (let i = 0; i < inFlight; i++) {
     const conn = await ctx.connect(server.port);
     await writeAll(conn, bytes(get(`/slow?ms=${slowMs}`)));
     slow.push(
       new Reader(conn).response().then(
-        (res) => res === null ? "closed unanswered" : `${res.status}`,
-        (e) => e instanceof Error ? e.message : String(e),
-      ),
+        (res) => ({
+          status: res === null ? "closed unanswered" : `${res.status}`,
+          close: res?.headers.get("connection")?.toLowerCase() === "close",
+        }),
+        (e) => ({
+          status: e instanceof Error ? e.message : String(e),
+          close: false,
+        }),
+      ).finally(() => ctx.close(conn)),
     );
   }
   const loads: Promise<Loader>[] = [];
   for (let i = 0; i < loaders; i++) {
-    loads.push(load(await ctx.connect(server.port)));
+    const conn = await ctx.connect(server.port);
+    loads.push(load(conn).finally(() => ctx.close(conn)));
   }
   await delay(slowMs / 2);
 
@@ -109,8 +122,9 @@ async function shutdown(ctx: Ctx): Promise<void> {
   const results = await Promise.all(slow);
   const loaded = await Promise.all(loads);
 
-  const ok = results.filter((r) => r === "200").length;
-  const lostSlow = results.filter((r) => r !== "200");
+  const ok = results.filter((r) => r.status === "200");
+  const lostSlow = results.filter((r) => r.status !== "200");
+  const noClose = ok.filter((r) => !r.close).length;
   const cut = loaded.filter((l) => l.cut !== null);
   ctx.figure(
     "load at SIGTERM",
@@ -119,17 +133,20 @@ async function shutdown(ctx: Ctx): Promise<void> {
   );
   ctx.figure(
     "in flight",
-    `${ok} of ${inFlight} answered` +
+    `${ok.length} of ${inFlight} answered, ${ok.length - noClose} with ` +
+      `"Connection: close"` +
       (lostSlow.length > 0
-        ? `; lost: ${lostSlow[0]} × ${lostSlow.length}`
+        ? `; lost: ${lostSlow[0].status} × ${lostSlow.length}`
         : ""),
   );
   ctx.figure(
     "keep-alive clients",
     `${loaded.reduce((a, l) => a + l.answered, 0)} answered; ` +
       `${loaded.filter((l) => l.toldToClose).length} told ` +
-      `"Connection: close", ${loaded.filter((l) => l.closedBetween).length} ` +
-      `closed between requests, ${cut.length} cut mid-answer`,
+      `"Connection: close"; closed before an answer (retryable): ${
+        loaded.filter((l) => l.closedBetween === "FIN").length
+      } by FIN, ${loaded.filter((l) => l.closedBetween === "RST").length} ` +
+      `by RST; ${cut.length} cut mid-answer`,
   );
   ctx.figure(
     "idle connections closed",
@@ -145,6 +162,11 @@ async function shutdown(ctx: Ctx): Promise<void> {
   );
   if (lostSlow.length > 0) {
     ctx.fail(`${lostSlow.length} of ${inFlight} in-flight requests lost`);
+  }
+  if (noClose > 0) {
+    ctx.fail(
+      `${noClose} answers during the shutdown without "Connection: close"`,
+    );
   }
   if (cut.length > 0) {
     ctx.fail(`${cut.length} answers cut mid-way: ${cut[0].cut}`);

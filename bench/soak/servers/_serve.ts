@@ -55,7 +55,8 @@ type MaybeGraceful = Server & {
  * `--grace` seconds (default 2), printing `closed in <ms> ms` before it
  * exits with code 0 (or 1 when the connections outlived the grace). On
  * SIGUSR2 it collects garbage (when run with `--v8-flags=--expose-gc`)
- * and prints `heap <bytes used>`.
+ * and prints `heap <bytes>`: the JS heap in use plus the memory outside
+ * it that JS objects hold (array buffers).
  */
 export async function serve(
   args: Args,
@@ -90,7 +91,8 @@ export async function serve(
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     gc?.();
-    console.log(`heap ${Deno.memoryUsage().heapUsed}`);
+    const { heapUsed, external } = Deno.memoryUsage();
+    console.log(`heap ${heapUsed + external}`);
   });
   const port = (server.addresses()[0] as Deno.NetAddr).port;
   console.log(`listening ${port}`);
