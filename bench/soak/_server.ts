@@ -105,11 +105,19 @@ export class ServerUnderTest {
    * not keep the pages a busy moment grew.
    */
   async heapKiB(): Promise<number> {
+    return (await this.memory()).jsKiB;
+  }
+
+  /**
+   * After a full garbage collection: what JS objects hold (see
+   * `heapKiB`) and the heap V8 keeps committed, in KiB.
+   */
+  async memory(): Promise<{ jsKiB: number; committedKiB: number }> {
     Deno.kill(this.pid, "SIGUSR2");
     const line = await withTimeout(this.nextLine(), 10, "the heap figure");
-    const m = /^heap (\d+)$/.exec(line ?? "");
+    const m = /^heap (\d+) (\d+)$/.exec(line ?? "");
     if (m === null) throw new Error(`the server said "${line}", not its heap`);
-    return Number(m[1]) / 1024;
+    return { jsKiB: Number(m[1]) / 1024, committedKiB: Number(m[2]) / 1024 };
   }
 
   /** Open file descriptors. */

@@ -16,7 +16,7 @@ import {
   writeAll,
 } from "../_net.ts";
 import { type Ctx, mib, type Scenario } from "../_scenario.ts";
-import type { ServerUnderTest } from "../_server.ts";
+import type { RssWatch, ServerUnderTest } from "../_server.ts";
 
 /** The issue's goal for 100 such clients together. */
 const GOAL_KIB = 100 * 1024;
@@ -60,16 +60,46 @@ function judgeMemory(
   }
 }
 
+/** The RSS has reached a plateau when its peak rose less than this… */
+const PLATEAU_KIB = 2 * 1024;
+/** …for this long. */
+const PLATEAU_S = 1.5;
+
+/**
+ * Waits until the server's RSS stops growing (a bounded server soon
+ * does) or `limit` seconds pass or the watch trips; the seconds waited.
+ */
+async function plateau(watch: RssWatch, limit: number): Promise<number> {
+  const start = performance.now();
+  let mark = watch.peakKiB;
+  let since = start;
+  for (;;) {
+    await delay(100);
+    const now = performance.now();
+    if (watch.peakKiB - mark >= PLATEAU_KIB) {
+      mark = watch.peakKiB;
+      since = now;
+    }
+    if (
+      watch.tripped || now - start >= limit * 1000 ||
+      now - since >= PLATEAU_S * 1000
+    ) {
+      return (now - start) / 1000;
+    }
+  }
+}
+
 /**
  * 100 clients each write `perClient` bytes of `unit` and never read;
- * the server's RSS is sampled for `seconds`.
+ * the server's RSS is sampled until it stops growing, at most `limit`
+ * seconds.
  */
 async function neverRead(
   ctx: Ctx,
   server: ServerUnderTest,
   unit: string,
   perClient: number,
-  seconds: number,
+  limit: number,
 ): Promise<void> {
   const data = repeated(unit, perClient);
   await delay(300);
@@ -83,15 +113,8 @@ async function neverRead(
       () => {}, // closed under it at the end, or reset by the server
     );
   }
-  await delay(seconds * 1000);
+  const seconds = await plateau(watch, limit);
   watch.stop();
-  if (!watch.tripped && !server.exited) {
-    const js = await server.heapKiB();
-    ctx.figure(
-      "server after a full GC, the clients still there",
-      `RSS +${mib(server.rssKiB() - watch.startKiB)}, JS memory ${mib(js)}`,
-    );
-  }
   ctx.figure(
     "clients",
     `${CLIENTS}, each writing ${mib(data.length / 1024)} and never reading`,
@@ -99,10 +122,27 @@ async function neverRead(
   ctx.figure(
     "written",
     `${mib(accepted / 1024)} accepted by the kernel (the sockets' buffers, ` +
-      `then the server) in ` +
-      `${seconds} s; ${whole} clients wrote all of theirs`,
+      `then the server); ${whole} clients wrote all of theirs`,
+  );
+  ctx.figure(
+    "sampled",
+    `${seconds.toFixed(1)} s, ${
+      watch.tripped
+        ? "until the kill switch"
+        : seconds >= limit
+        ? "the limit: RSS still growing"
+        : `until RSS stopped growing (< ${mib(PLATEAU_KIB)} in ${PLATEAU_S} s)`
+    }`,
   );
   judgeMemory(ctx, server, watch.growthKiB, watch.tripped);
+  if (!watch.tripped && !server.exited) {
+    const { jsKiB, committedKiB } = await server.memory();
+    ctx.figure(
+      "server after a full GC, the clients still there",
+      `RSS +${mib(server.rssKiB() - watch.startKiB)}, JS memory ` +
+        `${mib(jsKiB)}, V8 heap committed ${mib(committedKiB)}`,
+    );
+  }
 }
 
 async function noReadHttp(ctx: Ctx): Promise<void> {
@@ -111,8 +151,8 @@ async function noReadHttp(ctx: Ctx): Promise<void> {
     ctx,
     server,
     get("/"),
-    ctx.pick(256 * 1024, 1024 * 1024),
-    ctx.pick(2, 8),
+    1024 * 1024,
+    ctx.pick(6, 15),
   );
   if (!server.exited) {
     const latency = await httpProbe(server.port).catch(() => NaN);
@@ -128,7 +168,7 @@ async function noReadEcho(ctx: Ctx): Promise<void> {
     server,
     "0123456789abcdef",
     ctx.pick(1024 * 1024, 4 * 1024 * 1024),
-    ctx.pick(2, 8),
+    ctx.pick(6, 15),
   );
 }
 
@@ -220,8 +260,8 @@ async function slowJsonRpc(ctx: Ctx): Promise<void> {
 export const noReadScenarios: Scenario[] = [
   {
     name: "noread-http",
-    summary: "100 clients pipelining GETs (1 MiB each; quick: 256 KiB) " +
-      "and never reading: server RSS growth ≤ 100 MiB",
+    summary: "100 clients pipelining 1 MiB of GETs each and never " +
+      "reading: server RSS growth ≤ 100 MiB",
     run: noReadHttp,
   },
   {

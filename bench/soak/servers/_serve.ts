@@ -55,8 +55,9 @@ type MaybeGraceful = Server & {
  * `--grace` seconds (default 2), printing `closed in <ms> ms` before it
  * exits with code 0 (or 1 when the connections outlived the grace). On
  * SIGUSR2 it collects garbage (when run with `--v8-flags=--expose-gc`)
- * and prints `heap <bytes>`: the JS heap in use plus the memory outside
- * it that JS objects hold (array buffers).
+ * and prints `heap <bytes> <bytes>`: the JS heap in use plus the memory
+ * outside it that JS objects hold (array buffers), then the heap V8 has
+ * committed (used or not).
  */
 export async function serve(
   args: Args,
@@ -91,8 +92,8 @@ export async function serve(
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     gc?.();
-    const { heapUsed, external } = Deno.memoryUsage();
-    console.log(`heap ${heapUsed + external}`);
+    const { heapUsed, external, heapTotal } = Deno.memoryUsage();
+    console.log(`heap ${heapUsed + external} ${heapTotal}`);
   });
   const port = (server.addresses()[0] as Deno.NetAddr).port;
   console.log(`listening ${port}`);
