@@ -265,7 +265,10 @@ export async function probeWhile(
   stop: Promise<unknown>,
 ): Promise<{ latencies: number[]; failures: string[] }> {
   let stopped = false;
-  stop.finally(() => stopped = true);
+  const end = () => {
+    stopped = true;
+  };
+  stop.then(end, end);
   const latencies: number[] = [];
   const failures: string[] = [];
   while (!stopped) {

@@ -77,6 +77,7 @@ async function runOne(scenario: Scenario, quick: boolean): Promise<string> {
   const start = performance.now();
   const limit = quick ? SCENARIO_TIMEOUT_S.quick : SCENARIO_TIMEOUT_S.full;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let skipped: string | null = null;
   try {
     await Promise.race([
       scenario.run(ctx),
@@ -88,15 +89,16 @@ async function runOne(scenario: Scenario, quick: boolean): Promise<string> {
       }),
     ]);
   } catch (e) {
-    if (e instanceof SkipError) {
-      console.log(`SKIP ${scenario.name}: ${e.message}`);
-      return "SKIP";
-    }
-    ctx.fail(e instanceof Error ? e.message : String(e));
+    if (e instanceof SkipError) skipped = e.message;
+    else ctx.fail(e instanceof Error ? e.message : String(e));
   } finally {
     clearTimeout(timer);
     await ctx.cleanUp();
-    ctx.figure("took", `${((performance.now() - start) / 1000).toFixed(1)} s`);
+  }
+  ctx.figure("took", `${((performance.now() - start) / 1000).toFixed(1)} s`);
+  if (skipped !== null) {
+    console.log(`SKIP ${scenario.name}: ${skipped}`);
+    return "SKIP";
   }
   if (ctx.failures.length === 0) {
     console.log(`PASS ${scenario.name}`);

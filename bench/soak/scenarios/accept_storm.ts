@@ -28,11 +28,11 @@ async function acceptStorm(ctx: Ctx): Promise<void> {
   const base: number[] = [];
   for (let i = 0; i < 20; i++) base.push(await echoProbe(server.port));
   const start = performance.now();
-  const storm = runRst("storm", server.port, count, ctx.pick(5, 15));
+  const storm = runRst("storm", server.port, count, ctx.pick(3, 15));
   // Probe on for a second after the storm: a backoff outlives it.
   const probing = storm.then(() => delay(1000), () => {});
   const probes = await probeWhile(
-    () => echoProbe(server.port, ctx.pick(3000, 5000)),
+    () => echoProbe(server.port, ctx.pick(2000, 5000)),
     10,
     probing,
   );

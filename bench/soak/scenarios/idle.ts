@@ -33,6 +33,7 @@ async function idle(ctx: Ctx, kind: ServerKind): Promise<void> {
   );
   // A first round, opened and closed, grows the heap to its working size
   // so that the measured round shows what connections hold.
+  const fdsStart = server.fds();
   const warm: Deno.Conn[] = [];
   await pool(n, 50, async () => {
     const conn = await ctx.connect(server.port);
@@ -40,7 +41,7 @@ async function idle(ctx: Ctx, kind: ServerKind): Promise<void> {
     await touch(kind, conn);
   });
   for (const conn of warm) ctx.close(conn);
-  await server.fdsSettle(warm.length, 3);
+  await server.fdsSettle(fdsStart, 3);
   await delay(300);
   const rss0 = server.rssKiB();
   const fds0 = server.fds();
