@@ -2,7 +2,8 @@
  * Process plumbing for the harness: spawning with line-wise stdout and a
  * stderr tail, stopping by pid, timeouts, and `/proc` readings.
  *
- * Private to `bench/harness/run.ts`.
+ * Private to the benchmarks: `bench/harness/run.ts` and the soak suite
+ * (`bench/soak/run.ts`).
  *
  * @module
  */
@@ -212,4 +213,11 @@ export function procStatus(pid: number, key: string): string {
 /** Resident set size in KiB. */
 export function rssKiB(pid: number): number {
   return parseInt(procStatus(pid, "VmRSS"));
+}
+
+/** Open file descriptors of a process (sockets, pipes, files). */
+export function fdCount(pid: number): number {
+  let n = 0;
+  for (const _ of Deno.readDirSync(`/proc/${pid}/fd`)) n++;
+  return n;
 }
