@@ -9,6 +9,7 @@ import { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
 import {
   getRunningLoop,
+  pendingResumptions,
   setRunningLoop,
   takeMicrotaskCheckpoint,
 } from "../futures/running_loop.ts";
@@ -42,6 +43,10 @@ const CALLBACKS_PER_CLOCK_READ = 256;
 // Timers scheduled within one iteration share a clock read, refreshed after
 // this many callbacks (see callLater).
 const CALLBACKS_PER_TIMER_BASE = 16;
+// How many microtask turns the loop gives resumed async code to wait again
+// before it runs its next iteration anyway (code awaiting a foreign promise
+// never tells it).
+const MAX_RESUME_TURNS = 16;
 
 /** A macrotask hop: the cheapest way to let Deno poll I/O and timers. */
 function hostHop(): Promise<void> {
@@ -633,14 +638,21 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
               break;
             }
           }
-          if (ready.length === 0 || takeMicrotaskCheckpoint()) break;
+          if (ready.length === 0 || pendingResumptions() > 0) break;
         }
         if (this.#stopping) break;
         this.#hostPolled = false;
         if (pollHost) await hostHop();
         else if (ready.length === 0) await this.#idle();
-        // Let awaiting async functions resume before the next iteration.
-        else await null;
+        // Async functions resumed by this iteration (or by the host) run
+        // in microtasks; an `await future` there reaches Future.then() a
+        // microtask later. Let them run until each waits again, so that
+        // they resume within an iteration whatever else is ready.
+        let turns = 0;
+        while (pendingResumptions() > 0 && turns++ < MAX_RESUME_TURNS) {
+          await null;
+        }
+        takeMicrotaskCheckpoint();
         if (pollHost || this.#hostPolled) busySince = -1;
       }
     } finally {

@@ -11,6 +11,8 @@ import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
 import {
   getRunningLoop,
+  noteAwaitParked,
+  requestMicrotaskCheckpoint,
   setAwaitHook,
   setContextLoopFinder,
 } from "../futures/running_loop.ts";
@@ -426,11 +428,16 @@ export class Task<T> extends Future<T> {
       this.#gen = out as Coroutine<T>;
       this.#step();
     } else if (isPromiseLike(out)) {
+      // The function runs on in microtasks until it waits on a pending
+      // future (which tells the loop) or ends (the handlers below).
+      requestMicrotaskCheckpoint();
       (out as PromiseLike<T>).then(
         (v) => {
+          noteAwaitParked();
           if (!this.done() && !this.getLoop().isClosed()) this.#finish(v);
         },
         (e) => {
+          noteAwaitParked();
           if (!this.done() && !this.getLoop().isClosed()) this.#fail(e);
         },
       );
