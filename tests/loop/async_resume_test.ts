@@ -45,9 +45,8 @@ async function spinsToResume(
   const at = 5;
   let spins = 0;
   const s = scenario(loop);
-  let task: Task<number> | undefined;
   function* spin(): Coroutine<void> {
-    while (!task!.done() && spins < MAX_SPINS) {
+    while (!task.done() && spins < MAX_SPINS) {
       spins++;
       if (spins === at) {
         const out = s.trigger();
@@ -57,7 +56,7 @@ async function spinsToResume(
     }
   }
   const spinner = loop.createTask(spin());
-  task = s.start(loop, () => spins);
+  const task = s.start(loop, () => spins);
   await loop.runUntilComplete(spinner);
   const resumedAt = await loop.runUntilComplete(task);
   loop.close();
@@ -145,12 +144,12 @@ Deno.test("an async task that starts beside a spinning generator reaches its fir
     const loop = makeLoop();
     let spins = 0;
     let done = -1;
-    function* spin(): Coroutine<void> {
+    const spin = function* (): Coroutine<void> {
       while (done < 0 && spins < MAX_SPINS) {
         spins++;
         yield;
       }
-    }
+    };
     const spinner = loop.createTask(spin());
     loop.createTask(async () => {
       await sleep(0);
@@ -169,18 +168,18 @@ Deno.test("a chain of async functions returning into each other resumes within t
     let spins = 0;
     const event = new Event({ loop });
     let at = -1;
-    async function inner(): Promise<void> {
+    const inner = async (): Promise<void> => {
       await event.wait();
-    }
-    async function middle(): Promise<void> {
+    };
+    const middle = async (): Promise<void> => {
       await inner();
-    }
-    function* spin(): Coroutine<void> {
+    };
+    const spin = function* (): Coroutine<void> {
       while (at < 0 && spins < MAX_SPINS) {
         if (++spins === 5) event.set();
         yield;
       }
-    }
+    };
     const spinner = loop.createTask(spin());
     loop.createTask(async () => {
       await middle();
@@ -198,9 +197,9 @@ Deno.test("an async task looping on sleep(0) beside a spinning generator gets a 
     const loop = makeLoop();
     let spins = 0;
     let sleeps = 0;
-    function* spin(): Coroutine<void> {
+    const spin = function* (): Coroutine<void> {
       for (; spins < 1000; spins++) yield;
-    }
+    };
     const sleeper = loop.createTask(async () => {
       for (;;) {
         await sleep(0);
