@@ -40,6 +40,12 @@ import type {
 // reads when no timer forces one (a clock read costs ~140 ns in Deno).
 const HOST_POLL_BUDGET = 0.0005;
 const CALLBACKS_PER_CLOCK_READ = 256;
+// Deno's runtime (Tokio's single-threaded scheduler) polls its I/O driver
+// when it has nothing to run, or else once every 61 scheduler ticks; a
+// runtime that keeps itself busy (each `setImmediate` hop is one tick)
+// reaches the driver only by the count. So a busy loop's host turn is up
+// to this many hops, ending early once the host delivers an event.
+const HOPS_PER_IO_POLL = 61;
 // Timers scheduled within one iteration share a clock read, refreshed after
 // this many callbacks (see callLater).
 const CALLBACKS_PER_TIMER_BASE = 16;
@@ -48,7 +54,7 @@ const CALLBACKS_PER_TIMER_BASE = 16;
 // never tells it).
 const MAX_RESUME_TURNS = 16;
 
-/** A macrotask hop: the cheapest way to let Deno poll I/O and timers. */
+/** A macrotask hop: the host runs its due timers and other macrotasks. */
 function hostHop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -641,23 +647,39 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           if (ready.length === 0 || pendingResumptions() > 0) break;
         }
         if (this.#stopping) break;
+        // Async functions resumed by this iteration run in microtasks; an
+        // `await future` there reaches Future.then() a microtask later.
+        // Let them run until each waits again, so that they resume within
+        // an iteration whatever else is ready.
+        if (pendingResumptions() > 0) await this.#letResume();
         this.#hostPolled = false;
-        if (pollHost) await hostHop();
+        if (pollHost) await this.#pollHost();
         else if (ready.length === 0) await this.#idle();
-        // Async functions resumed by this iteration (or by the host) run
-        // in microtasks; an `await future` there reaches Future.then() a
-        // microtask later. Let them run until each waits again, so that
-        // they resume within an iteration whatever else is ready.
-        let turns = 0;
-        while (pendingResumptions() > 0 && turns++ < MAX_RESUME_TURNS) {
-          await null;
-        }
-        takeMicrotaskCheckpoint();
+        else continue;
+        // The host may have resumed async code too.
+        if (pendingResumptions() > 0) await this.#letResume();
         if (pollHost || this.#hostPolled) busySince = -1;
       }
     } finally {
       this.#finished = null;
       this.#leave();
+    }
+  }
+
+  async #letResume(): Promise<void> {
+    let turns = 0;
+    do await null; while (
+      pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
+    );
+    takeMicrotaskCheckpoint();
+  }
+
+  /** A host turn that polls I/O: see HOPS_PER_IO_POLL. */
+  async #pollHost(): Promise<void> {
+    const ready = this.#ready;
+    const before = ready.length;
+    for (let i = 0; i < HOPS_PER_IO_POLL && ready.length === before; i++) {
+      await hostHop();
     }
   }
 
