@@ -54,6 +54,20 @@ const CALLBACKS_PER_TIMER_BASE = 16;
 // never tells it).
 const MAX_RESUME_TURNS = 16;
 
+// Deno's setTimeout(ms) fires about 1.15 ms after the whole milliseconds
+// of `ms` (at least one). An idle loop arms its host timer early by the
+// lateness it has seen (the median of the last LATENESS_SAMPLES firings,
+// plus a margin) and finishes the wait with setImmediate hops, so that its
+// timers fire within tens of microseconds of their time. The price is that
+// spin: under a millisecond per wait (the delay's lost fraction of a
+// millisecond plus the margin), and the whole wait when it is too short
+// for the host timer (under ~2 ms). Bounded so that a host that was once
+// very late cannot make the loop spin for long. In seconds.
+const HOST_TIMER_LATENESS = 0.00115;
+const HOST_TIMER_MARGIN = 0.00005;
+const MAX_HOST_TIMER_EARLY = 0.002;
+const LATENESS_SAMPLES = 15;
+
 /** A macrotask hop: the host runs its due timers and other macrotasks. */
 function hostHop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -120,6 +134,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #wake: (() => void) | null = null;
   #hostTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #hostTimerDeadline = Infinity;
+  #hostLateness: number[] = [];
+  #hostEarly = HOST_TIMER_LATENESS + HOST_TIMER_MARGIN;
   #finished: Promise<void> | null = null;
   #timerBase = -1;
   #iterating = false;
@@ -544,13 +560,14 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   protected waitForEvents(deadline: number | null): Promise<void> {
     if (deadline === null) return new Promise((r) => this.#wake = r);
     const timeout = deadline - this.time();
-    if (timeout <= 0) {
+    // Closer to the deadline than the host timer can fire: hop instead.
+    if (timeout <= this.#hostEarly + 0.001) {
       this.#hostPolled = true;
       return hostHop();
     }
     return new Promise<void>((resolve) => {
       this.#wake = resolve;
-      this.#armHostTimer(deadline, timeout);
+      this.#armHostTimer(deadline, timeout - this.#hostEarly);
     });
   }
 
@@ -777,12 +794,29 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       clearTimeout(this.#hostTimer);
     }
     this.#hostTimerDeadline = deadline;
+    // Deno truncates the delay to whole milliseconds, at least one.
+    const ms = Math.max(1, Math.floor(timeout * 1000));
+    const due = performance.now() + ms;
     this.#hostTimer = setTimeout(() => {
       this.#hostTimer = undefined;
       this.#hostTimerDeadline = Infinity;
       this.#hostPolled = true;
+      this.#noteLateness((performance.now() - due) / 1000);
       if (this.#wake !== null) this.#wakeUp();
-    }, Math.ceil(timeout * 1000));
+    }, ms);
+  }
+
+  /** Learns how late the host's timers fire (see HOST_TIMER_LATENESS). */
+  #noteLateness(late: number): void {
+    const samples = this.#hostLateness;
+    if (samples.length === LATENESS_SAMPLES) samples.shift();
+    samples.push(late);
+    const sorted = samples.toSorted((a, b) => a - b);
+    const median = sorted[sorted.length >> 1];
+    this.#hostEarly = Math.min(
+      MAX_HOST_TIMER_EARLY,
+      Math.max(0, median + HOST_TIMER_MARGIN),
+    );
   }
 
   #disarmHostTimer(): void {
