@@ -38,7 +38,7 @@ import type {
 // How long a busy loop may run callbacks before it lets the host poll I/O
 // and timers, in seconds; and how many callbacks it runs between clock
 // reads when no timer forces one (a clock read costs ~140 ns in Deno).
-const HOST_POLL_BUDGET = 0.0005;
+const HOST_POLL_BUDGET = 0.001;
 const CALLBACKS_PER_CLOCK_READ = 256;
 // Deno's runtime (Tokio's single-threaded scheduler) polls its I/O driver
 // when it has nothing to run, or else once every 61 scheduler ticks; a
@@ -668,27 +668,31 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         // `await future` there reaches Future.then() a microtask later.
         // Let them run until each waits again, so that they resume within
         // an iteration whatever else is ready.
-        if (pendingResumptions() > 0) await this.#letResume();
+        if (pendingResumptions() > 0) {
+          let turns = 0;
+          do await null; while (
+            pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
+          );
+          takeMicrotaskCheckpoint();
+        }
         this.#hostPolled = false;
         if (pollHost) await this.#pollHost();
         else if (ready.length === 0) await this.#idle();
         else continue;
         // The host may have resumed async code too.
-        if (pendingResumptions() > 0) await this.#letResume();
+        if (pendingResumptions() > 0) {
+          let turns = 0;
+          do await null; while (
+            pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
+          );
+          takeMicrotaskCheckpoint();
+        }
         if (pollHost || this.#hostPolled) busySince = -1;
       }
     } finally {
       this.#finished = null;
       this.#leave();
     }
-  }
-
-  async #letResume(): Promise<void> {
-    let turns = 0;
-    do await null; while (
-      pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
-    );
-    takeMicrotaskCheckpoint();
   }
 
   /** A host turn that polls I/O: see HOPS_PER_IO_POLL. */
