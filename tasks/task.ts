@@ -452,9 +452,13 @@ export class Task<T> extends Future<T> {
       this.#mustCancel = false;
       return;
     }
+    // Done futures leave the set lazily (cancel() skips them anyway): a
+    // done callback per await would cost a loop callback each.
     const awaiting = this.#awaiting ??= new Set();
+    if (awaiting.size >= 8) {
+      for (const f of awaiting) if (f.done()) awaiting.delete(f);
+    }
     awaiting.add(future);
-    future.addDoneCallback(() => this.#awaiting?.delete(future));
   }
 }
 
