@@ -98,12 +98,17 @@ function checkSeconds(value: unknown, what: string, name: string): number {
  * It keeps a FIFO ready queue and a timer heap. Each iteration moves due
  * timers to the ready queue and runs the callbacks that were ready when the
  * iteration began; callbacks they schedule run in the next one. The loop
- * runs iterations back to back while there is work, letting microtasks run
- * whenever an `await` on a future is to resume, and hands control to Deno
- * (a macrotask hop) at least every half millisecond so that sockets and
- * host timers are served even under a flood of callbacks. When nothing is
- * ready it waits without spinning: one host timer is armed for the earliest
- * of its own timers, and `callSoon` wakes it at once.
+ * runs iterations back to back while there is work. After an iteration
+ * that resumed async functions (an awaited future is done) it lets
+ * microtasks run until each waits again, so an async task resumes within
+ * an iteration of its wake-up, as a generator task does, however busy the
+ * loop is. At least every millisecond of busy running it hands Deno a turn
+ * that polls I/O and host timers, so sockets are served within about a
+ * millisecond even under a flood of callbacks. When nothing is ready it
+ * waits without spinning until its earliest timer is near: one host timer
+ * is armed a little ahead of it (Deno's timers fire about a millisecond
+ * late) and short hops finish the wait, so timers fire within tens of
+ * microseconds of their time; `callSoon` wakes the loop at once.
  *
  * I/O loops (`DenoEventLoop`) and the virtual-time test loop extend it.
  *

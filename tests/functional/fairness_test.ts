@@ -100,9 +100,9 @@ Deno.test("DenoEventLoop serves sockets and timers under a flood of callbacks", 
 function noop() {}
 
 // A generous bound on the echo round trip while the loop is busy: the host
-// gets a turn that really polls I/O every half millisecond, so a round trip
+// gets a turn that really polls I/O every millisecond, so a round trip
 // takes about a millisecond; a loop whose host turns skip the I/O driver
-// took 27–60 ms here. Speed is not what is asserted: 10 ms pins that defect.
+// took 27–95 ms here. Speed is not what is asserted: 10 ms pins that defect.
 const ROUND_TRIPS = 15;
 const BOUND_MS = 10;
 
