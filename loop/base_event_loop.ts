@@ -61,12 +61,15 @@ const MAX_RESUME_TURNS = 16;
 // timers fire within tens of microseconds of their time. The price is that
 // spin: under a millisecond per wait (the delay's lost fraction of a
 // millisecond plus the margin), and the whole wait when it is too short
-// for the host timer (under ~2 ms). Bounded so that a host that was once
-// very late cannot make the loop spin for long. In seconds.
+// for the host timer (under ~2 ms, less HOST_TIMER_TOLERANCE: a wait the
+// host timer overshoots by no more than that uses it). Bounded so that a
+// host that was once very late cannot make the loop spin for long. In
+// seconds.
 const HOST_TIMER_LATENESS = 0.00115;
 const HOST_TIMER_MARGIN = 0.00005;
 const MAX_HOST_TIMER_EARLY = 0.002;
 const LATENESS_SAMPLES = 15;
+const HOST_TIMER_TOLERANCE = 0.0002;
 
 /** A macrotask hop: the host runs its due timers and other macrotasks. */
 function hostHop(): Promise<void> {
@@ -565,8 +568,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   protected waitForEvents(deadline: number | null): Promise<void> {
     if (deadline === null) return new Promise((r) => this.#wake = r);
     const timeout = deadline - this.time();
-    // Closer to the deadline than the host timer can fire: hop instead.
-    if (timeout <= this.#hostEarly + 0.001) {
+    // Closer to the deadline than the host timer can fire (its soonest is
+    // one millisecond plus its lateness): hop instead — unless the host
+    // timer would be only a little late, which beats spinning that long.
+    if (timeout <= this.#hostEarly + 0.001 - HOST_TIMER_TOLERANCE) {
       this.#hostPolled = true;
       return hostHop();
     }
