@@ -103,7 +103,7 @@ function noop() {}
 // gets a turn that really polls I/O every millisecond, so a round trip
 // takes about a millisecond; a loop whose host turns skip the I/O driver
 // took 27–95 ms here. Speed is not what is asserted: 10 ms pins that defect.
-const ROUND_TRIPS = 15;
+const ROUND_TRIPS = 21;
 const BOUND_MS = 10;
 
 async function medianRoundTripWhileBusy(
