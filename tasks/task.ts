@@ -136,6 +136,7 @@ export class Task<T> extends Future<T> {
   #fn: (() => Coroutine<T> | PromiseLike<T> | T) | null = null;
   #name: string;
   #futWaiter: Future<unknown> | null = null;
+  #awaitingOne: Future<unknown> | null = null;
   #awaiting: Set<Future<unknown>> | null = null;
   #mustCancel = false;
   #cancelMessage: string | undefined = undefined;
@@ -244,11 +245,11 @@ export class Task<T> extends Future<T> {
     this.#cancelMessage = msg;
     this.#abort?.abort(new CancelledError(msg));
     if (this.#futWaiter !== null && this.#futWaiter.cancel(msg)) return true;
+    let any = this.#awaitingOne?.cancel(msg) ?? false;
     if (this.#awaiting !== null) {
-      let any = false;
       for (const f of this.#awaiting) any = f.cancel(msg) || any;
-      if (any) return true;
     }
+    if (any) return true;
     this.#mustCancel = true;
     return true;
   }
@@ -347,6 +348,7 @@ export class Task<T> extends Future<T> {
     } else {
       liveTasks.get(loop)?.delete(this.#self());
     }
+    this.#awaitingOne = null;
     this.#awaiting = null;
   }
 
@@ -452,8 +454,15 @@ export class Task<T> extends Future<T> {
       this.#mustCancel = false;
       return;
     }
-    // Done futures leave the set lazily (cancel() skips them anyway): a
-    // done callback per await would cost a loop callback each.
+    // What the task awaits is kept in one slot, or a set while it awaits
+    // several at once (Promise.all of futures). Done futures leave lazily
+    // (cancel() skips them anyway): a done callback per await would cost a
+    // loop callback each.
+    const one = this.#awaitingOne;
+    if (one === null || one.done()) {
+      this.#awaitingOne = future;
+      return;
+    }
     const awaiting = this.#awaiting ??= new Set();
     if (awaiting.size >= 8) {
       for (const f of awaiting) if (f.done()) awaiting.delete(f);
