@@ -212,6 +212,39 @@ Deno.bench("async task: await a resolved Future ×100,000", {
   }));
 });
 
+function settle(f: Future<number>, v: number): void {
+  f.setResult(v);
+}
+
+Deno.bench("async task: await a pending Future ×100,000 (set by callSoon)", {
+  group: "await",
+}, async () => {
+  await loop.runUntilComplete(loop.createTask(async () => {
+    for (let i = 0; i < FUTURES; i++) {
+      const f = new Future<number>({ loop });
+      loop.callSoon(settle, f, i);
+      await f;
+    }
+  }));
+});
+
+Deno.bench(
+  "generator task: yield* a pending Future ×100,000 (set by callSoon)",
+  {
+    group: "await",
+  },
+  async () => {
+    function* waiter(): Coroutine<void> {
+      for (let i = 0; i < FUTURES; i++) {
+        const f = new Future<number>({ loop });
+        loop.callSoon(settle, f, i);
+        yield* f;
+      }
+    }
+    await loop.runUntilComplete(loop.createTask(waiter()));
+  },
+);
+
 Deno.bench("async function: await a resolved Promise ×100,000 (native)", {
   group: "await",
 }, async () => {

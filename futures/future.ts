@@ -9,6 +9,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { CancelledError, InvalidStateError } from "./errors.ts";
 import {
   getRunningLoop,
+  noteAwaitParked,
   notifyAwait,
   requestMicrotaskCheckpoint,
 } from "./running_loop.ts";
@@ -300,11 +301,18 @@ export class Future<T> implements PromiseLike<T> {
           reject(e2);
         }
       };
-      // Like asyncio's `await` of a done future: no trip through the loop.
-      if (this.#state !== PENDING) return settle(this);
+      // The awaiting code resumes in a microtask after `settle`: the loop
+      // is told, so that it lets microtasks run, before its next
+      // iteration, until that code waits again (an async function's
+      // `await future` calls then() one microtask late, so the loop may
+      // have completed the future in between).
+      if (this.#state !== PENDING) {
+        // Like asyncio's `await` of a done future: no trip through the loop.
+        requestMicrotaskCheckpoint();
+        return settle(this);
+      }
+      noteAwaitParked();
       this.addDoneCallback((f) => {
-        // Runs on the loop's turn; the awaiting code resumes in a microtask,
-        // so ask the loop to let microtasks run before its next iteration.
         requestMicrotaskCheckpoint();
         settle(f);
       });

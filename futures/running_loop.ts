@@ -12,7 +12,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 
 let running: SchedulingLoop | null = null;
 let hook: ((future: unknown) => void) | null = null;
-let checkpoint = false;
+let resuming = 0;
 let contextLoop: (() => SchedulingLoop | null) | null = null;
 let currentLoop: (() => SchedulingLoop | null) | null = null;
 
@@ -150,28 +150,77 @@ export function notifyAwait(future: unknown): void {
 }
 
 /**
- * Tells the loop that a native promise was settled from a callback, so it
- * should let microtasks run (an `await` resumes) before its next iteration.
+ * Tells the loop that async code is about to resume in a microtask (a
+ * `Future.then()` settled its promise, or an async-function task started),
+ * so that before its next iteration the loop lets microtasks run until that
+ * code waits again (see `noteAwaitParked()`). Each call counts once.
  *
  * @example
  * ```ts
- * import { requestMicrotaskCheckpoint, takeMicrotaskCheckpoint } from "@tulip/tulip/futures";
+ * import {
+ *   noteAwaitParked,
+ *   pendingResumptions,
+ *   requestMicrotaskCheckpoint,
+ *   takeMicrotaskCheckpoint,
+ * } from "@tulip/tulip/futures";
  * import { assertEquals } from "@std/assert";
  *
+ * takeMicrotaskCheckpoint();
  * requestMicrotaskCheckpoint();
+ * requestMicrotaskCheckpoint();
+ * noteAwaitParked();
+ * assertEquals(pendingResumptions(), 1);
  * assertEquals(takeMicrotaskCheckpoint(), true);
  * assertEquals(takeMicrotaskCheckpoint(), false);
  * ```
  */
 export function requestMicrotaskCheckpoint(): void {
-  checkpoint = true;
+  resuming++;
 }
 
 /**
- * Returns whether a microtask checkpoint was requested, and clears the
- * request; loops call it between iterations.
+ * Tells the loop that async code it let resume waits again — on a pending
+ * future, or because its task finished — so one fewer resumption is
+ * outstanding (the count never goes below zero).
  *
- * @returns Whether microtasks should run before the next iteration.
+ * @example
+ * ```ts
+ * import { noteAwaitParked, pendingResumptions } from "@tulip/tulip/futures";
+ * import { assertEquals } from "@std/assert";
+ *
+ * noteAwaitParked();
+ * assertEquals(pendingResumptions() >= 0, true);
+ * ```
+ */
+export function noteAwaitParked(): void {
+  if (resuming > 0) resuming--;
+}
+
+/**
+ * Returns how many resumptions of async code are outstanding: requested
+ * with `requestMicrotaskCheckpoint()` and not yet waiting again.
+ *
+ * @returns The count.
+ *
+ * @example
+ * ```ts
+ * import { pendingResumptions, takeMicrotaskCheckpoint } from "@tulip/tulip/futures";
+ * import { assertEquals } from "@std/assert";
+ *
+ * takeMicrotaskCheckpoint();
+ * assertEquals(pendingResumptions(), 0);
+ * ```
+ */
+export function pendingResumptions(): number {
+  return resuming;
+}
+
+/**
+ * Returns whether a microtask checkpoint was requested (a resumption is
+ * outstanding), and clears the count; loops call it once they have let
+ * microtasks run.
+ *
+ * @returns Whether microtasks should have run before the next iteration.
  *
  * @example
  * ```ts
@@ -183,7 +232,7 @@ export function requestMicrotaskCheckpoint(): void {
  * ```
  */
 export function takeMicrotaskCheckpoint(): boolean {
-  const requested = checkpoint;
-  checkpoint = false;
+  const requested = resuming > 0;
+  resuming = 0;
   return requested;
 }

@@ -9,6 +9,7 @@ import { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
 import {
   getRunningLoop,
+  pendingResumptions,
   setRunningLoop,
   takeMicrotaskCheckpoint,
 } from "../futures/running_loop.ts";
@@ -37,13 +38,40 @@ import type {
 // How long a busy loop may run callbacks before it lets the host poll I/O
 // and timers, in seconds; and how many callbacks it runs between clock
 // reads when no timer forces one (a clock read costs ~140 ns in Deno).
-const HOST_POLL_BUDGET = 0.0005;
+const HOST_POLL_BUDGET = 0.001;
 const CALLBACKS_PER_CLOCK_READ = 256;
+// Deno's runtime (Tokio's single-threaded scheduler) polls its I/O driver
+// when it has nothing to run, or else once every 61 scheduler ticks; a
+// runtime that keeps itself busy (each `setImmediate` hop is one tick)
+// reaches the driver only by the count. So a busy loop's host turn is up
+// to this many hops, ending early once the host delivers an event.
+const HOPS_PER_IO_POLL = 61;
 // Timers scheduled within one iteration share a clock read, refreshed after
 // this many callbacks (see callLater).
 const CALLBACKS_PER_TIMER_BASE = 16;
+// How many microtask turns the loop gives resumed async code to wait again
+// before it runs its next iteration anyway (code awaiting a foreign promise
+// never tells it).
+const MAX_RESUME_TURNS = 16;
 
-/** A macrotask hop: the cheapest way to let Deno poll I/O and timers. */
+// Deno's setTimeout(ms) fires about 1.15 ms after the whole milliseconds
+// of `ms` (at least one). An idle loop arms its host timer early by the
+// lateness it has seen (the median of the last LATENESS_SAMPLES firings,
+// plus a margin) and finishes the wait with setImmediate hops, so that its
+// timers fire within tens of microseconds of their time. The price is that
+// spin: under a millisecond per wait (the delay's lost fraction of a
+// millisecond plus the margin), and the whole wait when it is too short
+// for the host timer (under ~2 ms, less HOST_TIMER_TOLERANCE: a wait the
+// host timer overshoots by no more than that uses it). Bounded so that a
+// host that was once very late cannot make the loop spin for long. In
+// seconds.
+const HOST_TIMER_LATENESS = 0.00115;
+const HOST_TIMER_MARGIN = 0.00005;
+const MAX_HOST_TIMER_EARLY = 0.002;
+const LATENESS_SAMPLES = 15;
+const HOST_TIMER_TOLERANCE = 0.0002;
+
+/** A macrotask hop: the host runs its due timers and other macrotasks. */
 function hostHop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -73,12 +101,17 @@ function checkSeconds(value: unknown, what: string, name: string): number {
  * It keeps a FIFO ready queue and a timer heap. Each iteration moves due
  * timers to the ready queue and runs the callbacks that were ready when the
  * iteration began; callbacks they schedule run in the next one. The loop
- * runs iterations back to back while there is work, letting microtasks run
- * whenever an `await` on a future is to resume, and hands control to Deno
- * (a macrotask hop) at least every half millisecond so that sockets and
- * host timers are served even under a flood of callbacks. When nothing is
- * ready it waits without spinning: one host timer is armed for the earliest
- * of its own timers, and `callSoon` wakes it at once.
+ * runs iterations back to back while there is work. After an iteration
+ * that resumed async functions (an awaited future is done) it lets
+ * microtasks run until each waits again, so an async task resumes within
+ * an iteration of its wake-up, as a generator task does, however busy the
+ * loop is. At least every millisecond of busy running it hands Deno a turn
+ * that polls I/O and host timers, so sockets are served within about a
+ * millisecond even under a flood of callbacks. When nothing is ready it
+ * waits without spinning until its earliest timer is near: one host timer
+ * is armed a little ahead of it (Deno's timers fire about a millisecond
+ * late) and short hops finish the wait, so timers fire within tens of
+ * microseconds of their time; `callSoon` wakes the loop at once.
  *
  * I/O loops (`DenoEventLoop`) and the virtual-time test loop extend it.
  *
@@ -109,6 +142,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #wake: (() => void) | null = null;
   #hostTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #hostTimerDeadline = Infinity;
+  #hostLateness: number[] = [];
+  #hostEarly = HOST_TIMER_LATENESS + HOST_TIMER_MARGIN;
   #finished: Promise<void> | null = null;
   #timerBase = -1;
   #iterating = false;
@@ -533,13 +568,16 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   protected waitForEvents(deadline: number | null): Promise<void> {
     if (deadline === null) return new Promise((r) => this.#wake = r);
     const timeout = deadline - this.time();
-    if (timeout <= 0) {
+    // Closer to the deadline than the host timer can fire (its soonest is
+    // one millisecond plus its lateness): hop instead — unless the host
+    // timer would be only a little late, which beats spinning that long.
+    if (timeout <= this.#hostEarly + 0.001 - HOST_TIMER_TOLERANCE) {
       this.#hostPolled = true;
       return hostHop();
     }
     return new Promise<void>((resolve) => {
       this.#wake = resolve;
-      this.#armHostTimer(deadline, timeout);
+      this.#armHostTimer(deadline, timeout - this.#hostEarly);
     });
   }
 
@@ -633,20 +671,53 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
               break;
             }
           }
-          if (ready.length === 0 || takeMicrotaskCheckpoint()) break;
+          if (ready.length === 0 || pendingResumptions() > 0) break;
         }
         if (this.#stopping) break;
+        // Async functions resumed by this iteration run in microtasks; an
+        // `await future` there reaches Future.then() a microtask later.
+        // Let them run until each waits again, so that they resume within
+        // an iteration whatever else is ready.
+        if (pendingResumptions() > 0) {
+          let turns = 0;
+          do await null; while (
+            pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
+          );
+          takeMicrotaskCheckpoint();
+        }
         this.#hostPolled = false;
-        if (pollHost) await hostHop();
+        if (pollHost) await this.#pollHost();
         else if (ready.length === 0) await this.#idle();
-        // Let awaiting async functions resume before the next iteration.
-        else await null;
+        else continue;
+        // The host may have resumed async code too.
+        if (pendingResumptions() > 0) {
+          let turns = 0;
+          do await null; while (
+            pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
+          );
+          takeMicrotaskCheckpoint();
+        }
         if (pollHost || this.#hostPolled) busySince = -1;
       }
     } finally {
       this.#finished = null;
       this.#leave();
     }
+  }
+
+  /** A host turn that polls I/O: see HOPS_PER_IO_POLL. */
+  #pollHost(): Promise<void> {
+    const ready = this.#ready;
+    const before = ready.length;
+    // A plain setImmediate chain: a promise per hop would cost more.
+    return new Promise((resolve) => {
+      let hops = 0;
+      const hop = () => {
+        if (++hops >= HOPS_PER_IO_POLL || ready.length !== before) resolve();
+        else setImmediate(hop);
+      };
+      setImmediate(hop);
+    });
   }
 
   /** The clock reading that timers scheduled now count from. */
@@ -743,12 +814,29 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       clearTimeout(this.#hostTimer);
     }
     this.#hostTimerDeadline = deadline;
+    // Deno truncates the delay to whole milliseconds, at least one.
+    const ms = Math.max(1, Math.floor(timeout * 1000));
+    const due = performance.now() + ms;
     this.#hostTimer = setTimeout(() => {
       this.#hostTimer = undefined;
       this.#hostTimerDeadline = Infinity;
       this.#hostPolled = true;
+      this.#noteLateness((performance.now() - due) / 1000);
       if (this.#wake !== null) this.#wakeUp();
-    }, Math.ceil(timeout * 1000));
+    }, ms);
+  }
+
+  /** Learns how late the host's timers fire (see HOST_TIMER_LATENESS). */
+  #noteLateness(late: number): void {
+    const samples = this.#hostLateness;
+    if (samples.length === LATENESS_SAMPLES) samples.shift();
+    samples.push(late);
+    const sorted = samples.toSorted((a, b) => a - b);
+    const median = sorted[sorted.length >> 1];
+    this.#hostEarly = Math.min(
+      MAX_HOST_TIMER_EARLY,
+      Math.max(0, median + HOST_TIMER_MARGIN),
+    );
   }
 
   #disarmHostTimer(): void {

@@ -11,6 +11,8 @@ import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
 import {
   getRunningLoop,
+  noteAwaitParked,
+  requestMicrotaskCheckpoint,
   setAwaitHook,
   setContextLoopFinder,
 } from "../futures/running_loop.ts";
@@ -134,6 +136,7 @@ export class Task<T> extends Future<T> {
   #fn: (() => Coroutine<T> | PromiseLike<T> | T) | null = null;
   #name: string;
   #futWaiter: Future<unknown> | null = null;
+  #awaitingOne: Future<unknown> | null = null;
   #awaiting: Set<Future<unknown>> | null = null;
   #mustCancel = false;
   #cancelMessage: string | undefined = undefined;
@@ -242,11 +245,11 @@ export class Task<T> extends Future<T> {
     this.#cancelMessage = msg;
     this.#abort?.abort(new CancelledError(msg));
     if (this.#futWaiter !== null && this.#futWaiter.cancel(msg)) return true;
+    let any = this.#awaitingOne?.cancel(msg) ?? false;
     if (this.#awaiting !== null) {
-      let any = false;
       for (const f of this.#awaiting) any = f.cancel(msg) || any;
-      if (any) return true;
     }
+    if (any) return true;
     this.#mustCancel = true;
     return true;
   }
@@ -345,6 +348,7 @@ export class Task<T> extends Future<T> {
     } else {
       liveTasks.get(loop)?.delete(this.#self());
     }
+    this.#awaitingOne = null;
     this.#awaiting = null;
   }
 
@@ -426,11 +430,16 @@ export class Task<T> extends Future<T> {
       this.#gen = out as Coroutine<T>;
       this.#step();
     } else if (isPromiseLike(out)) {
+      // The function runs on in microtasks until it waits on a pending
+      // future (which tells the loop) or ends (the handlers below).
+      requestMicrotaskCheckpoint();
       (out as PromiseLike<T>).then(
         (v) => {
+          noteAwaitParked();
           if (!this.done() && !this.getLoop().isClosed()) this.#finish(v);
         },
         (e) => {
+          noteAwaitParked();
           if (!this.done() && !this.getLoop().isClosed()) this.#fail(e);
         },
       );
@@ -445,9 +454,20 @@ export class Task<T> extends Future<T> {
       this.#mustCancel = false;
       return;
     }
+    // What the task awaits is kept in one slot, or a set while it awaits
+    // several at once (Promise.all of futures). Done futures leave lazily
+    // (cancel() skips them anyway): a done callback per await would cost a
+    // loop callback each.
+    const one = this.#awaitingOne;
+    if (one === null || one.done()) {
+      this.#awaitingOne = future;
+      return;
+    }
     const awaiting = this.#awaiting ??= new Set();
+    if (awaiting.size >= 8) {
+      for (const f of awaiting) if (f.done()) awaiting.delete(f);
+    }
     awaiting.add(future);
-    future.addDoneCallback(() => this.#awaiting?.delete(future));
   }
 }
 

@@ -5,7 +5,9 @@ import { assertEquals, assertFalse, assertStrictEquals } from "@std/assert";
 import { Future } from "../../futures/future.ts";
 import {
   getRunningLoop,
+  noteAwaitParked,
   notifyAwait,
+  pendingResumptions,
   requestMicrotaskCheckpoint,
   setAwaitHook,
   setRunningLoop,
@@ -125,5 +127,32 @@ Deno.test("Future done callback of an awaited future requests a microtask checkp
   await loop.runForever();
   assertEquals(requested, true);
   assertEquals(await p, 3);
+  loop.close();
+});
+
+Deno.test("pendingResumptions() counts requested resumptions until the code waits again", () => {
+  takeMicrotaskCheckpoint();
+  requestMicrotaskCheckpoint();
+  requestMicrotaskCheckpoint();
+  assertEquals(pendingResumptions(), 2);
+  noteAwaitParked();
+  assertEquals(pendingResumptions(), 1);
+  noteAwaitParked();
+  noteAwaitParked();
+  assertEquals(pendingResumptions(), 0);
+});
+
+Deno.test("Future.then() on a pending future counts as waiting; on a done one, as resuming", () => {
+  const loop = new BaseEventLoop();
+  takeMicrotaskCheckpoint();
+  requestMicrotaskCheckpoint();
+  const pending = new Future<number>({ loop });
+  pending.then(() => {});
+  assertEquals(pendingResumptions(), 0);
+  const done = new Future<number>({ loop });
+  done.setResult(1);
+  done.then(() => {});
+  assertEquals(pendingResumptions(), 1);
+  takeMicrotaskCheckpoint();
   loop.close();
 });

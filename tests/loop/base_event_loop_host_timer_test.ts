@@ -1,0 +1,42 @@
+// The idle loop arms its host timer ahead of its own timers' time and
+// finishes the wait with short hops: whatever the host does, a timer must
+// never fire before its time, and each must fire.
+
+import { assert, assertEquals } from "@std/assert";
+import { BaseEventLoop } from "../../loop/base_event_loop.ts";
+
+Deno.test("BaseEventLoop: timers waited for with the host timer armed early never fire before their time", async () => {
+  const loop = new BaseEventLoop();
+  const delays = [0.0003, 0.0009, 0.0015, 0.0021, 0.0032, 0.0057, 0.011];
+  const early: string[] = [];
+  let fired = 0;
+  for (let round = 0; round < 3; round++) {
+    for (const delay of delays) {
+      const done = loop.createFuture<void>();
+      const handle = loop.callLater(delay, () => {
+        const now = loop.time();
+        if (now < handle.when) {
+          early.push(`${delay}: ${(handle.when - now) * 1e6} µs early`);
+        }
+        fired++;
+        done.setResult(undefined);
+      });
+      await loop.runUntilComplete(done);
+    }
+  }
+  loop.close();
+  assertEquals(early, []);
+  assertEquals(fired, 3 * delays.length);
+});
+
+Deno.test("BaseEventLoop: a wait for a far timer still wakes at once for callSoon from outside", async () => {
+  const loop = new BaseEventLoop();
+  const far = loop.callLater(60, () => {});
+  const got = loop.createFuture<string>();
+  const id = setTimeout(() => loop.callSoon(() => got.setResult("woken")), 5);
+  assertEquals(await loop.runUntilComplete(got), "woken");
+  assert(!far.cancelled);
+  far.cancel();
+  clearTimeout(id);
+  loop.close();
+});
