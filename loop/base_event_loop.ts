@@ -57,19 +57,25 @@ const MAX_RESUME_TURNS = 16;
 // Deno's setTimeout(ms) fires about 1.15 ms after the whole milliseconds
 // of `ms` (at least one). An idle loop arms its host timer early by the
 // lateness it has seen (the median of the last LATENESS_SAMPLES firings,
-// plus a margin) and finishes the wait with setImmediate hops, so that its
-// timers fire within tens of microseconds of their time. The price is that
-// spin: under a millisecond per wait (the delay's lost fraction of a
-// millisecond plus the margin), and the whole wait when it is too short
-// for the host timer (under ~2 ms, less HOST_TIMER_TOLERANCE: a wait the
-// host timer overshoots by no more than that uses it). Bounded so that a
-// host that was once very late cannot make the loop spin for long. In
-// seconds.
+// plus a margin, bounded so that a host that was once very late cannot
+// make it wake far too early) and waits out the rest, under ~2 ms, by
+// blocking the thread with `Atomics.wait`, which is precise to tens of
+// microseconds and costs no CPU, where spinning on hops would burn it. A
+// wait the host timer overshoots by no more than HOST_TIMER_TOLERANCE uses
+// the host timer. In seconds.
 const HOST_TIMER_LATENESS = 0.00115;
 const HOST_TIMER_MARGIN = 0.00005;
 const MAX_HOST_TIMER_EARLY = 0.002;
 const LATENESS_SAMPLES = 15;
 const HOST_TIMER_TOLERANCE = 0.0002;
+// While blocked the thread serves nothing, so I/O that arrives then waits
+// for the timer (at most ~2 ms). Blocking is a budget: BLOCK_SHARE of the
+// time that passes, saved up to MAX_BLOCK_SAVED seconds. A loop whose
+// timers fall due every millisecond or so runs out of it and waits on the
+// host timer alone (about a millisecond late) rather than block its I/O
+// most of the time.
+const BLOCK_SHARE = 0.05;
+const MAX_BLOCK_SAVED = 0.005;
 
 /** A macrotask hop: the host runs its due timers and other macrotasks. */
 function hostHop(): Promise<void> {
@@ -110,7 +116,8 @@ function checkSeconds(value: unknown, what: string, name: string): number {
  * millisecond even under a flood of callbacks. When nothing is ready it
  * waits without spinning until its earliest timer is near: one host timer
  * is armed a little ahead of it (Deno's timers fire about a millisecond
- * late) and short hops finish the wait, so timers fire within tens of
+ * late) and a short block of the thread (`Atomics.wait`, within a budget
+ * of 5% of the time) finishes the wait, so timers fire within tens of
  * microseconds of their time; `callSoon` wakes the loop at once.
  *
  * I/O loops (`DenoEventLoop`) and the virtual-time test loop extend it.
@@ -144,6 +151,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #hostTimerDeadline = Infinity;
   #hostLateness: number[] = [];
   #hostEarly = HOST_TIMER_LATENESS + HOST_TIMER_MARGIN;
+  #blocker: Int32Array | null = null;
+  #blockable = true;
+  #blockSaved = MAX_BLOCK_SAVED;
+  #blockSavedAt = -1;
   #finished: Promise<void> | null = null;
   #timerBase = -1;
   #iterating = false;
@@ -569,15 +580,19 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     if (deadline === null) return new Promise((r) => this.#wake = r);
     const timeout = deadline - this.time();
     // Closer to the deadline than the host timer can fire (its soonest is
-    // one millisecond plus its lateness): hop instead — unless the host
-    // timer would be only a little late, which beats spinning that long.
-    if (timeout <= this.#hostEarly + 0.001 - HOST_TIMER_TOLERANCE) {
+    // one millisecond plus its lateness), unless it would be only a little
+    // late: block for the rest if the budget allows.
+    const short = timeout <= this.#hostEarly + 0.001 - HOST_TIMER_TOLERANCE;
+    if (timeout <= 0 || (short && this.#block(timeout))) {
       this.#hostPolled = true;
       return hostHop();
     }
+    // Arm the host timer early only when the budget will pay for the
+    // block that finishes the wait; else let it fire late, once.
+    const early = !short && this.#blockBudget() >= this.#hostEarly;
     return new Promise<void>((resolve) => {
       this.#wake = resolve;
-      this.#armHostTimer(deadline, timeout - this.#hostEarly);
+      this.#armHostTimer(deadline, early ? timeout - this.#hostEarly : timeout);
     });
   }
 
@@ -824,6 +839,41 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       this.#noteLateness((performance.now() - due) / 1000);
       if (this.#wake !== null) this.#wakeUp();
     }, ms);
+  }
+
+  /**
+   * Blocks the thread for `timeout` seconds if the block budget allows it
+   * (see BLOCK_SHARE); returns whether it did. Where the host forbids
+   * `Atomics.wait` on this thread (a browser's main thread), never again.
+   */
+  #block(timeout: number): boolean {
+    if (this.#blockBudget() < timeout) return false;
+    this.#blocker ??= new Int32Array(new SharedArrayBuffer(4));
+    const start = this.time();
+    try {
+      Atomics.wait(this.#blocker, 0, 0, timeout * 1000);
+    } catch {
+      this.#blockable = false;
+      return false;
+    }
+    const end = this.time();
+    this.#blockSaved -= end - start;
+    this.#blockSavedAt = end;
+    return true;
+  }
+
+  /** The seconds of blocking the budget holds now (0 if it cannot block). */
+  #blockBudget(): number {
+    if (!this.#blockable) return 0;
+    const now = this.time();
+    if (this.#blockSavedAt >= 0) {
+      this.#blockSaved = Math.min(
+        MAX_BLOCK_SAVED,
+        this.#blockSaved + (now - this.#blockSavedAt) * BLOCK_SHARE,
+      );
+    }
+    this.#blockSavedAt = now;
+    return this.#blockSaved;
   }
 
   /** Learns how late the host's timers fire (see HOST_TIMER_LATENESS). */

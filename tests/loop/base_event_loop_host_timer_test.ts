@@ -1,5 +1,5 @@
 // The idle loop arms its host timer ahead of its own timers' time and
-// finishes the wait with short hops: whatever the host does, a timer must
+// finishes the wait with a short block of the thread: whatever the host does, a timer must
 // never fire before its time, and each must fire.
 
 import { assert, assertEquals } from "@std/assert";
