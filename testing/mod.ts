@@ -18,3 +18,4 @@
 
 export * from "./transport_pair.ts";
 export * from "./virtual_time_loop.ts";
+export * from "./simulation.ts";
