@@ -387,7 +387,9 @@ export class SimStream implements Transport {
         this.#lastArrival,
         this.#onTimeout,
       );
-      if (this.#closeCalled) this.#lose(undefined);
+    }
+    if (buf.size === 0 && this.#finSent && this.#closeCalled) {
+      this.#lose(undefined);
     }
   }
 

@@ -85,6 +85,7 @@ export interface WorldSettings {
   traceLimit: number;
   datagramDrop: number;
   datagramDuplicate: number;
+  failOnError: boolean;
 }
 
 /** A simulated host: its name, address, loop and network state. */
@@ -414,10 +415,9 @@ export class World {
         ? message
         : `${message}: ${describeError(exception)}`;
       this.record(host.name, "error", detail);
-      this.fail(
-        `host ${host.name} reported an error: ${detail}`,
-        exception,
-      );
+      if (this.settings.failOnError) {
+        this.fail(`host ${host.name} reported an error: ${detail}`, exception);
+      }
     });
     this.record(host.name, host.generation === 0 ? "start" : "restart");
     const generation = host.generation;

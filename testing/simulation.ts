@@ -114,6 +114,16 @@ export interface SimulationOptions {
    */
   retransmitTimeout?: number;
   /**
+   * Fail the run when a host's loop reports an error to its exception
+   * handler (a protocol callback that threw, a callback's unhandled
+   * error). Otherwise such reports are only recorded in the trace, as
+   * `error` events, as a server would log them. A host may install its
+   * own handler with `loop.setExceptionHandler()`.
+   *
+   * @default {false}
+   */
+  failOnError?: boolean;
+  /**
    * How many of the last events `trace` keeps.
    *
    * @default {100000}
@@ -350,6 +360,7 @@ export class Simulation {
       traceLimit: checkNumber(what, "traceLimit", options.traceLimit ?? 100000),
       datagramDrop: faults.drop ?? 0,
       datagramDuplicate: faults.duplicate ?? 0,
+      failOnError: options.failOnError ?? false,
     });
   }
 

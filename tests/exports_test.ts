@@ -93,7 +93,13 @@ const EXPECTED: Record<string, string[]> = {
     "openConnection",
     "startServer",
   ],
-  testing: ["VirtualTimeLoop", "transportPair"],
+  testing: [
+    "Simulation",
+    "SimulationError",
+    "VirtualTimeLoop",
+    "simulate",
+    "transportPair",
+  ],
   facade: ["AsyncEngine", "Connection", "Listener", "UnexpectedLineError"],
 };
 
