@@ -132,7 +132,7 @@ export interface SimulationOptions {
 }
 
 /** Options for `sim.run()`. */
-export interface RunOptions {
+export interface SimulationRunOptions {
   /**
    * Stop at this virtual time, in seconds, even if clients are not done
    * (the run then resolves). Without clients, the run goes on until
@@ -439,7 +439,7 @@ export class Simulation {
    * deadlock, or a limit is reached (the promise rejects).
    * @throws {InvalidStateError} When the simulation has run already.
    */
-  async run(options?: RunOptions): Promise<void> {
+  async run(options?: SimulationRunOptions): Promise<void> {
     if (this.#ran) {
       throw new InvalidStateError(
         "Cannot run the simulation: it has run already (make a new one with the same seed to replay it)",
@@ -697,7 +697,7 @@ export class Simulation {
 
 /** Options for `simulate()`: each run's simulation options and limits. */
 export interface SimulateOptions
-  extends Omit<SimulationOptions, "seed">, RunOptions {
+  extends Omit<SimulationOptions, "seed">, SimulationRunOptions {
   /**
    * Put each failure's whole trace in the error message, instead of its
    * last events (for re-running one seed).

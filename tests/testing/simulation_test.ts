@@ -644,7 +644,7 @@ Deno.test("Simulation.run() fails loudly on real I/O, and seeds Math.random and 
 
 Deno.test("Simulation hosts cannot run subprocesses, signals or their own loop", async () => {
   const sim = new Simulation({ seed: 1 });
-  sim.client("c", async (loop: EventLoop) => {
+  sim.client("c", (loop: EventLoop) => {
     assertThrows(
       () => loop.subprocessExec(() => new Protocol() as never, "ls"),
       InvalidStateError,
