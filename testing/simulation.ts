@@ -49,7 +49,12 @@ export interface LinkOptions {
  * seconds, of exponential distributions.
  */
 export interface FaultOptions {
-  /** Crashes per second (a random host of `hosts`). @default {0} */
+  /**
+   * Crashes per second (a random host of `hosts`; a client that is done
+   * is left alone).
+   *
+   * @default {0}
+   */
   crash?: number;
   /** Mean time before a crashed host restarts, in seconds. @default {1} */
   restartAfter?: number;
@@ -665,7 +670,8 @@ export class Simulation {
     every(f.crash, () => {
       if (pool.length === 0) return;
       const host = pool[rng.int(pool.length)];
-      if (!host.up) return;
+      // A client that is done has nothing left to get wrong.
+      if (!host.up || host.done) return;
       world.crash(host);
       world.at(world.now + rng.exponential(f.restartAfter ?? 1), () => {
         world.restart(host);
