@@ -226,6 +226,8 @@ export class World {
   /** Loops of crashed hosts to close once they stop running. */
   readonly #closing: SimulatedLoop[] = [];
   failure: RunFailure | null = null;
+  /** The loop of the host that ran last: its microtasks are settling. */
+  current: SimulatedLoop | null = null;
   running = false;
   finished = false;
 
@@ -519,12 +521,15 @@ export class World {
         const next = c.nextTimerWhen();
         if (c.readyCount() > 0 || (next !== null && next <= this.now)) {
           ran = true;
+          this.current = hosts[i].loop;
           await c.step();
+          // Let the host's async functions resume and settle before the
+          // next host runs: code outside a task still finds its loop
+          // (getRunningLoop() falls back on `current`).
+          await hostHop();
           if (this.failure !== null) return;
         }
       }
-      // Let the last host's async functions settle before looking again.
-      await hostHop();
       this.#closeCrashed();
       if (this.failure !== null) return;
       if (ran || (events.size > 0 && events.peekTime()! <= this.now)) {

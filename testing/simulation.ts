@@ -6,6 +6,7 @@
  */
 
 import { InvalidStateError } from "../futures/errors.ts";
+import { setCurrentLoopFinder } from "../futures/running_loop.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
 import { installSimulationGuards } from "./_deno_sim_guard.ts";
 import {
@@ -469,6 +470,11 @@ export class Simulation {
       () => world.userRng.next(),
       () => world.now,
     );
+    // Code that runs outside any task and callback (a promise's reaction)
+    // looks up the loop of the host it belongs to: the host that ran last.
+    const previousFinder = setCurrentLoopFinder(() =>
+      world.current ?? previousFinder?.() ?? null
+    );
     world.running = true;
     try {
       for (const h of world.hosts) {
@@ -485,7 +491,9 @@ export class Simulation {
       // Let whatever the closed loops left in the microtask queue settle
       // before the real clock and network come back.
       await hostHop();
+      setCurrentLoopFinder(previousFinder);
       restore();
+      world.current = null;
       world.running = false;
     }
     const failure = world.failure;

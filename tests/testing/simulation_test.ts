@@ -9,6 +9,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
+import { getRunningLoop } from "../../futures/running_loop.ts";
 import type { EventLoop } from "../../loop/event_loop.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
 import { openConnection } from "../../protocols/open_connection.ts";
@@ -748,4 +749,25 @@ Deno.test("Simulation records errors hosts report, and fails on them with failOn
       );
     }
   }
+});
+
+Deno.test("Simulation: code resuming outside a task (a promise reaction) finds its own host's loop", async () => {
+  const sim = new Simulation({ seed: 1 });
+  const seen: string[] = [];
+  for (const name of ["a", "b", "c"]) {
+    sim.client(name, async (loop) => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise<void>((resolve) =>
+          loop.callSoon(() => {
+            Promise.resolve().then(() => Promise.resolve()).then(() => {
+              seen.push(getRunningLoop() === loop ? "own" : `wrong in ${name}`);
+              resolve();
+            });
+          })
+        );
+      }
+    });
+  }
+  await sim.run();
+  assertEquals(seen, Array(9).fill("own"));
 });
