@@ -19,3 +19,4 @@
 export * from "./transport_pair.ts";
 export * from "./virtual_time_loop.ts";
 export * from "./simulation.ts";
+export * from "./loop_test.ts";

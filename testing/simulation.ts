@@ -750,14 +750,15 @@ export interface SimulateReport {
  * @throws {SimulationError} When a seed fails (the promise rejects), with
  * the failing seeds in its message.
  *
- * @example A hundred seeds of a flaky network
+ * @example A hundred seeds
  * ```ts
  * import { simulate } from "@tulip/tulip/testing";
+ * import { sleep } from "@tulip/tulip";
  * import { assertEquals } from "@std/assert";
  *
  * const report = await simulate(100, (sim) => {
- *   sim.client("c", async (loop) => {
- *     await new Promise((r) => loop.callLater(Math.random(), r));
+ *   sim.client("c", async () => {
+ *     await sleep(Math.random()); // seeded: each seed its own delay
  *   });
  * });
  * assertEquals(report.runs, 100);

@@ -97,6 +97,8 @@ const EXPECTED: Record<string, string[]> = {
     "Simulation",
     "SimulationError",
     "VirtualTimeLoop",
+    "loopTest",
+    "runLoopTest",
     "simulate",
     "transportPair",
   ],
