@@ -378,11 +378,14 @@ export class World {
     const check = () => {
       link.stallCheck = false;
       if (link.stalled.length === 0) return;
-      const limit = this.now - this.settings.retransmitTimeout;
+      const rto = this.settings.retransmitTimeout;
       const keep: Stalled[] = [];
       for (const m of link.stalled) {
-        if (m.since <= limit && m.onTimeout !== undefined) m.onTimeout();
-        else keep.push(m);
+        // The same sum as the check was scheduled at, so that rounding
+        // cannot keep a message due now waiting (and the check spinning).
+        if (m.since + rto <= this.now && m.onTimeout !== undefined) {
+          m.onTimeout();
+        } else keep.push(m);
       }
       link.stalled = keep;
       if (keep.some((m) => m.onTimeout !== undefined)) {
@@ -509,9 +512,16 @@ export class World {
       if (clients.length > 0 && clients.every((c) => c.done)) return;
       // The network's events due now, in order.
       const events = this.#events;
+      let due = 0;
       while (events.size > 0 && events.peekTime()! <= this.now) {
         events.pop().fn();
         if (this.failure !== null) return;
+        if (++due > maxSteps * 100) {
+          this.fail(
+            `the network ran ${due} events without virtual time moving (a simulator bug)`,
+          );
+          return;
+        }
       }
       // Each host with work due runs one iteration, in host order.
       let ran = false;

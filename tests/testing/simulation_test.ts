@@ -771,3 +771,24 @@ Deno.test("Simulation: code resuming outside a task (a promise reaction) finds i
   await sim.run();
   assertEquals(seen, Array(9).fill("own"));
 });
+
+Deno.test("Simulation: stalled bytes time out at any fractional time (no rounding spin)", async () => {
+  for (let k = 0; k < 40; k++) {
+    const sim = new Simulation({ seed: k, retransmitTimeout: 3 });
+    const accepted: Recorder[] = [];
+    recordingServer(sim, "server", 80, accepted);
+    sim.client("client", async (loop) => {
+      const [t, p] = await loop.createConnection(
+        () => new Recorder(),
+        "server",
+        80,
+      );
+      await sleep(0.1 + k * 0.0137 + Math.random());
+      sim.partition("client", "server");
+      t.write(pattern(100));
+      assertEquals((await p.lost)?.name, "TimedOut");
+    });
+    sim.link("client", "server", { latency: 0.01, jitter: 0.01 });
+    await sim.run();
+  }
+});
