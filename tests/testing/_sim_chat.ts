@@ -105,11 +105,14 @@ export function chatScenario(
 ): void {
   const epochs = new Map<string, number>();
   const finished = new Map<string, number>();
+  const observing = { in: false };
   sim.host("chat", (loop) => startChat(loop, PORT, "0.0.0.0", () => {}));
   for (const name of talkers) {
     sim.client(name, async (loop) => {
       const epoch = (epochs.get(name) ?? 0) + 1;
       epochs.set(name, epoch);
+      // Talk once the observer is in the room, so it hears every line.
+      while (!observing.in) await sleep(0.05);
       for (;;) {
         const talker = await join(loop, name);
         try {
@@ -136,6 +139,7 @@ export function chatScenario(
     // in order, without gaps (a crash may only cut its end short).
     const last = new Map<string, number>();
     const observer = await join(loop, "observer");
+    observing.in = true;
     observer.onLine = (line) => {
       const m = /^<([\w-]+)> m (\d+) (\d+)$/.exec(line);
       if (m === null) return;
