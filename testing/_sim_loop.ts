@@ -20,7 +20,7 @@ import type {
   Server,
   SubprocessOptions,
 } from "../loop/event_loop.ts";
-import type { Handle } from "../loop/handle.ts";
+import type { Handle, TimerHandle } from "../loop/handle.ts";
 import type {
   BaseProtocol,
   BufferedProtocol,
@@ -119,6 +119,44 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
 
   override time(): number {
     return this.#world.now;
+  }
+
+  // Scheduling marks the host for the simulation's driver, which skips
+  // hosts nothing was scheduled on since it last looked.
+
+  override callSoon<A extends unknown[]>(
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): Handle {
+    this.#host.dirty = true;
+    return super.callSoon(cb, ...args);
+  }
+
+  override callLater<A extends unknown[]>(
+    delay: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle {
+    this.#host.dirty = true;
+    return super.callLater(delay, cb, ...args);
+  }
+
+  override callAt<A extends unknown[]>(
+    when: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle {
+    this.#host.dirty = true;
+    return super.callAt(when, cb, ...args);
+  }
+
+  override callRepeatedly<A extends unknown[]>(
+    interval: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle {
+    this.#host.dirty = true;
+    return super.callRepeatedly(interval, cb, ...args);
   }
 
   override runForever(): Promise<void> {

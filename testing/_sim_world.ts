@@ -103,6 +103,12 @@ export class SimHost {
   downAtStart = false;
   /** A client whose main finished. */
   done = false;
+  /** Something was scheduled on the loop since `ready`/`nextWhen` were read. */
+  dirty = true;
+  /** The loop had callbacks ready when last looked at. */
+  ready = false;
+  /** The loop's next timer when last looked at (`Infinity`: none). */
+  nextWhen = Infinity;
   /** Bumped on each crash, so late events find the host changed. */
   generation = 0;
   task: Task<unknown> | null = null;
@@ -219,7 +225,7 @@ export class World {
   readonly hosts: SimHost[] = [];
   readonly byName = new Map<string, SimHost>();
   readonly byAddress = new Map<string, SimHost>();
-  readonly #links = new Map<string, Link>();
+  readonly #links = new Map<number, Link>();
   readonly #events = new EventQueue();
   #trace: TraceEvent[] = [];
   #traceStart = 0;
@@ -290,7 +296,7 @@ export class World {
 
   link(a: SimHost, b: SimHost): Link {
     const [x, y] = a.index < b.index ? [a, b] : [b, a];
-    const key = `${x.index}|${y.index}`;
+    const key = x.index * 65536 + y.index;
     let link = this.#links.get(key);
     if (link === undefined) {
       link = {
@@ -523,16 +529,20 @@ export class World {
           return;
         }
       }
-      // Each host with work due runs one iteration, in host order.
+      // Each host with work due runs one iteration, in host order. A host
+      // nothing was scheduled on since it was last looked at is skipped on
+      // what was seen then.
       let ran = false;
       for (let i = 0; i < hosts.length; i++) {
-        const c = hosts[i].controls;
+        const h = hosts[i];
+        const c = h.controls;
         if (c === null) continue;
-        const next = c.nextTimerWhen();
-        if (c.readyCount() > 0 || (next !== null && next <= this.now)) {
+        if (h.dirty) look(h, c);
+        if (h.ready || h.nextWhen <= this.now) {
           ran = true;
-          this.current = hosts[i].loop;
+          this.current = h.loop;
           await c.step();
+          h.dirty = true;
           // Let the host's async functions resume and settle before the
           // next host runs: code outside a task still finds its loop
           // (getRunningLoop() falls back on `current`).
@@ -555,17 +565,18 @@ export class World {
         }
         continue;
       }
-      if (
-        hosts.some((h) => h.controls !== null && h.controls.readyCount() > 0)
-      ) {
-        continue;
-      }
-      // Idle: jump to the next event.
+      // Idle, unless microtasks scheduled something meanwhile: jump to
+      // the next event.
       let next = events.peekTime() ?? Infinity;
+      let ready = false;
       for (const h of hosts) {
-        const when = h.controls?.nextTimerWhen() ?? null;
-        if (when !== null && when < next) next = when;
+        const c = h.controls;
+        if (c === null) continue;
+        if (h.dirty) look(h, c);
+        if (h.ready) ready = true;
+        if (h.nextWhen < next) next = h.nextWhen;
       }
+      if (ready) continue;
       if (until !== undefined && next > until) {
         this.now = Math.max(this.now, until);
         return;
@@ -615,6 +626,13 @@ export class World {
       h.controls = null;
     }
   }
+}
+
+/** Reads what a host's loop has due. */
+function look(h: SimHost, c: LoopControls): void {
+  h.dirty = false;
+  h.ready = c.readyCount() > 0;
+  h.nextWhen = c.nextTimerWhen() ?? Infinity;
 }
 
 function isGenerator(x: unknown): x is Generator<never, unknown, unknown> {
