@@ -175,3 +175,18 @@ Deno.test("HTTP server: pipelined requests on a slow link are answered in order 
   }, { receiveBuffer: 8192 });
   assertEquals(report.runs, 10);
 });
+
+Deno.test("chat example: a seed replays the same run, event for event", async () => {
+  const traces: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const sim = new Simulation({
+      seed: 11,
+      faults: { crash: 1, restartAfter: 0.3, hosts: ["alice", "bob"] },
+      link: { latency: 0.005, jitter: 0.01 },
+    });
+    chatScenario(sim, { talkers: ["alice", "bob"], messages: 8 });
+    await sim.run({ limit: 120 });
+    traces.push(JSON.stringify(sim.trace));
+  }
+  assertEquals(traces[0], traces[1]);
+});

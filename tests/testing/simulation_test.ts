@@ -792,3 +792,24 @@ Deno.test("Simulation: stalled bytes time out at any fractional time (no roundin
     await sim.run();
   }
 });
+
+Deno.test("Simulation.hold() keeps a stream's bytes and connects until release()", async () => {
+  const sim = new Simulation({ seed: 15 });
+  const accepted: Recorder[] = [];
+  recordingServer(sim, "server", 80, accepted);
+  sim.client("client", async (loop) => {
+    const [t] = await loop.createConnection(() => new Recorder(), "server", 80);
+    sim.hold("client", "server");
+    t.write(pattern(500));
+    const second = loop.createConnection(() => new Recorder(), "server", 80);
+    await sleep(10);
+    assertEquals(accepted[0].bytes().length, 0);
+    sim.release("client", "server");
+    const [t2] = await second;
+    await sleep(0.1);
+    assertEquals(accepted[0].bytes(), pattern(500));
+    t.close();
+    t2.close();
+  });
+  await sim.run();
+});
