@@ -689,7 +689,7 @@ function pickServer(
   loopback: boolean,
 ): SimServer | null {
   const servers = host.listeners.get(key)?.filter((s) =>
-    s.isServing() && (loopback || !s.loopbackOnly)
+    s.canQueue() && (loopback || !s.loopbackOnly)
   );
   if (servers === undefined || servers.length === 0) return null;
   return servers.length === 1
@@ -765,9 +765,16 @@ export function listenStream(
     );
     return fut;
   }
+  const backlog = options?.backlog ?? 128;
+  if (!Number.isInteger(backlog) || backlog < 0) {
+    throw new RangeError(
+      `Cannot call createServer(): backlog must be a whole number >= 0, received ${backlog}`,
+    );
+  }
   const server = new SimServer(loop, key, addresses, factory, {
     loopbackOnly,
     reusePort: options?.reusePort ?? false,
+    backlog,
   });
   host.listeners.set(key, [...(existing ?? []), server]);
   world.record(host.name, "listen", addrText(addresses[0]));
@@ -785,6 +792,8 @@ export class SimServer implements Server {
   readonly loopbackOnly: boolean;
   readonly reusePort: boolean;
   readonly #connections = new Set<SimStream>();
+  readonly #backlogLimit: number;
+  #backlog: SimStream[] = [];
   #serving = false;
   #closed = false;
   #waiters: Future<void>[] = [];
@@ -795,8 +804,9 @@ export class SimServer implements Server {
     key: string,
     addresses: Deno.Addr[],
     factory: () => StreamProtocol,
-    flags: { loopbackOnly: boolean; reusePort: boolean },
+    flags: { loopbackOnly: boolean; reusePort: boolean; backlog: number },
   ) {
+    this.#backlogLimit = flags.backlog;
     this.#loop = loop;
     this.#key = key;
     this.#addresses = addresses;
@@ -805,10 +815,27 @@ export class SimServer implements Server {
     this.reusePort = flags.reusePort;
   }
 
+  /**
+   * Whether a new connection can be taken: serving, or listening with room
+   * in the backlog (connections wait there until `startServing()`).
+   */
+  canQueue(): boolean {
+    return !this.#closed &&
+      (this.#serving || this.#backlog.length < this.#backlogLimit);
+  }
+
   /** A connection reached this listener: its protocol is made on the loop. */
   accept(end: SimStream): void {
     end.server = this;
     this.#connections.add(end);
+    if (!this.#serving) {
+      this.#backlog.push(end);
+      return;
+    }
+    this.#serve(end);
+  }
+
+  #serve(end: SimStream): void {
     this.#loop.world.record(
       this.#loop.host.name,
       "accept",
@@ -846,6 +873,9 @@ export class SimServer implements Server {
     if (this.#closed) return;
     this.#closed = true;
     this.#serving = false;
+    // Connections never accepted are refused, as a closed listener's are.
+    for (const end of this.#backlog) end.abort();
+    this.#backlog = [];
     const host = this.#loop.host;
     const list = host.listeners.get(this.#key)?.filter((s) => s !== this);
     if (list === undefined || list.length === 0) {
@@ -882,6 +912,9 @@ export class SimServer implements Server {
       );
     }
     this.#serving = true;
+    const waiting = this.#backlog;
+    this.#backlog = [];
+    for (const end of waiting) this.#serve(end);
     const fut = this.#loop.createFuture<void>();
     fut.setResult(undefined);
     return fut;

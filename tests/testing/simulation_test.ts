@@ -813,3 +813,36 @@ Deno.test("Simulation.hold() keeps a stream's bytes and connects until release()
   });
   await sim.run();
 });
+
+Deno.test("Simulation listeners queue connections until startServing(), up to the backlog", async () => {
+  const sim = new Simulation({ seed: 16 });
+  const accepted: Recorder[] = [];
+  sim.client("box", async (loop) => {
+    const server = await loop.createServer(
+      () => {
+        const r = new Recorder();
+        accepted.push(r);
+        return r;
+      },
+      "0.0.0.0",
+      80,
+      { startServing: false, backlog: 1 },
+    );
+    const [t] = await loop.createConnection(() => new Recorder(), "box", 80);
+    t.write(encoder.encode("early"));
+    const e = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "box", 80)
+    );
+    assertEquals((e as Error).name, "ConnectionRefused");
+    await sleep(1);
+    assertEquals(accepted.length, 0);
+    server.startServing();
+    await sleep(0.01);
+    assertEquals(accepted.length, 1);
+    assertEquals(decoder.decode(accepted[0].bytes()), "early");
+    t.close();
+    server.close();
+    await server.waitClosed();
+  });
+  await sim.run();
+});
