@@ -247,11 +247,15 @@ function checkNumber(what: string, name: string, v: unknown, min = 0): number {
  *
  * The network keeps socket semantics: a stream's bytes arrive in order
  * but cut into random segments; half-close, resets, a refused connection
- * when nothing listens, and finite buffers (a reader that does not read
- * fills its receive buffer, then the writer's buffer grows and its
- * protocol gets `pauseWriting()`). Datagrams may be dropped, duplicated
- * and reordered. Hardship comes by hand — `link()`, `partition()`,
- * `hold()`, `crash()`, … — or at random from `faults`.
+ * when nothing listens (a listener that is not serving yet queues up to
+ * its `backlog`), and finite buffers (a reader that does not read fills
+ * its receive buffer, then the writer's buffer grows and its protocol
+ * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
+ * from a real kernel. Datagrams may be dropped, duplicated and (with
+ * jitter) reordered. TLS options are accepted and ignored: the simulated
+ * network carries plaintext and checks no certificates. Hardship comes by
+ * hand — `link()`, `partition()`, `hold()`, `crash()`, … — or at random
+ * from `faults`.
  *
  * While `run()` runs, the process's `Deno.connect`, `Deno.listen`,
  * `Deno.connectTls`, `Deno.listenTls`, `Deno.listenDatagram`,
