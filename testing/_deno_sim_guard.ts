@@ -7,6 +7,8 @@
  * @module
  */
 
+import { InvalidStateError } from "../futures/errors.ts";
+
 const REAL_IO = [
   "connect",
   "connectTls",
@@ -31,14 +33,14 @@ let installed = false;
  * @param random The seeded generator standing in for `Math.random`.
  * @param now The virtual clock, in seconds.
  * @returns The function that restores everything.
- * @throws {Error} When another simulation run holds them.
+ * @throws {InvalidStateError} When another simulation run holds them.
  */
 export function installSimulationGuards(
   random: () => number,
   now: () => number,
 ): () => void {
   if (installed) {
-    throw new Error(
+    throw new InvalidStateError(
       "Cannot run the simulation: another simulation is running in this process, received a second run()",
     );
   }

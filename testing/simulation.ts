@@ -455,7 +455,6 @@ export class Simulation {
         "Cannot run the simulation: it has run already (make a new one with the same seed to replay it)",
       );
     }
-    this.#ran = true;
     const until = options?.until;
     if (until !== undefined) checkNumber("run the simulation", "until", until);
     const limit = checkNumber(
@@ -474,6 +473,7 @@ export class Simulation {
       () => world.userRng.next(),
       () => world.now,
     );
+    this.#ran = true;
     // Code that runs outside any task and callback (a promise's reaction)
     // looks up the loop of the host it belongs to: the host that ran last.
     const previousFinder = setCurrentLoopFinder(() =>

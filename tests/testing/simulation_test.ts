@@ -846,3 +846,14 @@ Deno.test("Simulation listeners queue connections until startServing(), up to th
   });
   await sim.run();
 });
+
+Deno.test("Simulation.run() refuses to run beside another run, and twice", async () => {
+  const a = new Simulation({ seed: 1 });
+  a.client("c", async () => await sleep(1));
+  const b = new Simulation({ seed: 2 });
+  b.client("c", async () => await sleep(1));
+  const first = a.run();
+  await assertRejects(() => b.run(), InvalidStateError, "another simulation");
+  await first;
+  await assertRejects(() => a.run(), InvalidStateError, "has run already");
+});
