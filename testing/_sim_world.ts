@@ -595,6 +595,12 @@ export class World {
       }
       if (next > limit) {
         this.now = limit;
+        if (clients.length === 0) {
+          this.fail(
+            `the hosts were still busy after ${limit} simulated seconds (the run's limit), and with no clients only until ends a run that never goes idle`,
+          );
+          return;
+        }
         this.fail(
           `clients ${
             clients.filter((c) => !c.done).map((c) => c.name).join(", ")

@@ -857,3 +857,21 @@ Deno.test("Simulation.run() refuses to run beside another run, and twice", async
   await first;
   await assertRejects(() => a.run(), InvalidStateError, "has run already");
 });
+
+Deno.test("Simulation.run() without clients ends when idle, or fails at the limit when never idle", async () => {
+  const idle = new Simulation({ seed: 1 });
+  idle.host("h", (loop) => {
+    loop.callLater(5, () => {});
+  });
+  await idle.run();
+  assertEquals(idle.time(), 5);
+  const busy = new Simulation({ seed: 1 });
+  busy.host("h", (loop) => {
+    loop.callRepeatedly(1, () => {});
+  });
+  const e = await assertRejects(
+    () => busy.run({ limit: 100 }),
+    SimulationError,
+  );
+  assertStringIncludes(e.message, "only until ends a run that never goes idle");
+});
