@@ -18,7 +18,7 @@
  * @module
  */
 
+export * from "./loop_test.ts";
+export * from "./simulation.ts";
 export * from "./transport_pair.ts";
 export * from "./virtual_time_loop.ts";
-export * from "./simulation.ts";
-export * from "./loop_test.ts";
