@@ -875,3 +875,48 @@ Deno.test("Simulation.run() without clients ends when idle, or fails at the limi
   );
   assertStringIncludes(e.message, "only until ends a run that never goes idle");
 });
+
+Deno.test("Simulation listeners: a port in use, an address of another host, reusePort", async () => {
+  const sim = new Simulation({ seed: 17 });
+  sim.host("other", () => {});
+  sim.client("box", async (loop) => {
+    const server = await loop.createServer(() => new Recorder(), "0.0.0.0", 80);
+    const inUse = await assertRejects(() =>
+      loop.createServer(() => new Recorder(), "0.0.0.0", 80)
+    );
+    assertEquals((inUse as Error).name, "AddrInUse");
+    const foreign = await assertRejects(() =>
+      loop.createServer(() => new Recorder(), "other", 81)
+    );
+    assertEquals((foreign as Error).name, "AddrNotAvailable");
+    assertEquals(server.addresses(), [
+      { transport: "tcp", hostname: "10.0.0.2", port: 80 },
+    ]);
+    const a = await loop.createServer(() => new Recorder(), "box", 82, {
+      reusePort: true,
+    });
+    const b = await loop.createServer(() => new Recorder(), "box", 82, {
+      reusePort: true,
+    });
+    const local = await loop.createServer(() => new Recorder(), "127.0.0.1", 0);
+    const { port } = local.addresses()[0] as Deno.NetAddr;
+    assert(port >= 49152);
+    // A loopback listener is out of reach from the host's own address.
+    const e = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "box", port)
+    );
+    assertEquals((e as Error).name, "ConnectionRefused");
+    const [t] = await loop.createConnection(
+      () => new Recorder(),
+      "localhost",
+      port,
+    );
+    assertEquals(
+      (t.getExtraInfo("peername") as Deno.NetAddr).hostname,
+      "127.0.0.1",
+    );
+    t.close();
+    for (const s of [server, a, b, local]) s.close();
+  });
+  await sim.run();
+});
