@@ -42,9 +42,15 @@ const decoder = new TextDecoder();
 // ---- The server --------------------------------------------------------
 
 /** The people connected, and the messages between them. */
-class ChatRoom {
+export class ChatRoom {
   readonly #members = new Set<ChatClient>();
   #guests = 0;
+  /** Where the server's own notes go. */
+  readonly log: (line: string) => void;
+
+  constructor(log: (line: string) => void = console.log) {
+    this.log = log;
+  }
 
   /** Finds a free guest name. */
   guestName(): string {
@@ -64,13 +70,13 @@ class ChatRoom {
 
   join(client: ChatClient): void {
     this.#members.add(client);
-    console.log(`server: ${client.nick} joined (${this.#members.size} online)`);
+    this.log(`server: ${client.nick} joined (${this.#members.size} online)`);
     this.broadcast(`* ${client.nick} joined`, client);
   }
 
   leave(client: ChatClient, reason: string): void {
     if (!this.#members.delete(client)) return;
-    console.log(`server: ${client.nick} ${reason}`);
+    this.log(`server: ${client.nick} ${reason}`);
     this.broadcast(`* ${client.nick} ${reason}`);
   }
 
@@ -82,7 +88,7 @@ class ChatRoom {
 }
 
 /** One connection: a `LineReceiver` that speaks the chat's commands. */
-class ChatClient extends LineReceiver {
+export class ChatClient extends LineReceiver {
   nick: string;
   readonly #room: ChatRoom;
   #stalled = false;
@@ -154,7 +160,7 @@ class ChatClient extends LineReceiver {
   /** The buffer went above the high-water mark: drop from now on. */
   override pauseWriting(): void {
     this.#stalled = true;
-    console.log(
+    this.#room.log(
       `server: ${this.nick} is not reading; dropping its messages`,
     );
     this.#room.broadcast(
@@ -168,7 +174,7 @@ class ChatClient extends LineReceiver {
     this.#stalled = false;
     const missed = this.#dropped;
     this.#dropped = 0;
-    console.log(`server: ${this.nick} caught up, after ${missed} dropped`);
+    this.#room.log(`server: ${this.nick} caught up, after ${missed} dropped`);
     this.send(`! ${missed} messages were dropped while you were not reading`);
     this.#room.broadcast(`* ${this.nick} caught up`, this);
   }
@@ -195,9 +201,18 @@ class ChatClient extends LineReceiver {
   }
 }
 
-function startChat(loop: EventLoop, port: number): Future<Server> {
-  const room = new ChatRoom();
-  return loop.createServer(() => new ChatClient(room), HOST, port);
+/**
+ * Starts the chat server on `loop`, listening on `host:port` (127.0.0.1 by
+ * default); `log` receives the server's notes (the console by default).
+ */
+export function startChat(
+  loop: EventLoop,
+  port: number,
+  host: string = HOST,
+  log?: (line: string) => void,
+): Future<Server> {
+  const room = new ChatRoom(log);
+  return loop.createServer(() => new ChatClient(room), host, port);
 }
 
 // ---- The scripted clients ----------------------------------------------
@@ -347,31 +362,35 @@ function option(name: string): string | undefined {
   return i >= 0 ? Deno.args[i + 1] : undefined;
 }
 
-await run(async () => {
-  const loop = getEventLoop();
-  const serveOnly = Deno.args.includes("--serve");
-  const server = await startChat(loop, Number(option("port") ?? 0));
-  const { port } = server.addresses()[0] as Deno.NetAddr;
-  console.log(`server: chat on ${HOST}:${port}`);
-  const interrupted = loop.createFuture<void>();
-  loop.addSignalHandler("SIGINT", () => {
-    console.log("SIGINT: closing the server");
-    if (!interrupted.done()) interrupted.setResult(undefined);
-  });
-  try {
-    if (serveOnly) {
-      console.log("server: --serve: connect with telnet; Ctrl-C stops");
-      await interrupted;
-    } else {
-      const script = loop.createTask(() => demo(loop, server));
-      interrupted.addDoneCallback(() => script.cancel());
-      await script;
+if (import.meta.main) await main();
+
+async function main(): Promise<void> {
+  await run(async () => {
+    const loop = getEventLoop();
+    const serveOnly = Deno.args.includes("--serve");
+    const server = await startChat(loop, Number(option("port") ?? 0));
+    const { port } = server.addresses()[0] as Deno.NetAddr;
+    console.log(`server: chat on ${HOST}:${port}`);
+    const interrupted = loop.createFuture<void>();
+    loop.addSignalHandler("SIGINT", () => {
+      console.log("SIGINT: closing the server");
+      if (!interrupted.done()) interrupted.setResult(undefined);
+    });
+    try {
+      if (serveOnly) {
+        console.log("server: --serve: connect with telnet; Ctrl-C stops");
+        await interrupted;
+      } else {
+        const script = loop.createTask(() => demo(loop, server));
+        interrupted.addDoneCallback(() => script.cancel());
+        await script;
+      }
+    } finally {
+      loop.removeSignalHandler("SIGINT");
+      server.close();
+      server.closeClients();
+      await server.waitClosed();
+      console.log("server: closed");
     }
-  } finally {
-    loop.removeSignalHandler("SIGINT");
-    server.close();
-    server.closeClients();
-    await server.waitClosed();
-    console.log("server: closed");
-  }
-});
+  });
+}

@@ -1,6 +1,8 @@
 /**
- * Testing helpers: a loop with a virtual clock, and in-memory transports
- * that join two protocols without sockets.
+ * Testing helpers: a loop with a virtual clock, in-memory transports that
+ * join two protocols without sockets, a deterministic simulation of whole
+ * systems of hosts (`Simulation`, `simulate`), and `loopTest`, a
+ * `Deno.test` that fails on what its body leaves behind.
  *
  * ```ts
  * import { VirtualTimeLoop } from "@tulip/tulip/testing";
@@ -16,5 +18,7 @@
  * @module
  */
 
+export * from "./loop_test.ts";
+export * from "./simulation.ts";
 export * from "./transport_pair.ts";
 export * from "./virtual_time_loop.ts";

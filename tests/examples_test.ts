@@ -240,3 +240,11 @@ Deno.test("examples/demo.ts tours the core, I/O and protocols and exits", async 
     "main       done",
   ]);
 });
+
+Deno.test("examples/simulation.ts finds the naive client's failing seeds and passes the robust one", async () => {
+  await check("examples/simulation.ts", [
+    /naive client: Simulation failed \(seed \d+\)/,
+    "the events before seed",
+    "robust client: passed all 200 seeds",
+  ]);
+});

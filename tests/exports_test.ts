@@ -96,7 +96,15 @@ const EXPECTED: Record<string, string[]> = {
     "openConnection",
     "startServer",
   ],
-  testing: ["VirtualTimeLoop", "transportPair"],
+  testing: [
+    "Simulation",
+    "SimulationError",
+    "VirtualTimeLoop",
+    "loopTest",
+    "runLoopTest",
+    "simulate",
+    "transportPair",
+  ],
   facade: ["AsyncEngine", "Connection", "Listener", "UnexpectedLineError"],
 };
 

@@ -1,0 +1,442 @@
+/**
+ * `SimulatedLoop`: the event loop of one simulated host — the full
+ * `EventLoop` interface on the simulation's virtual clock and network.
+ *
+ * @module
+ */
+
+import { InvalidStateError } from "../futures/errors.ts";
+import type { Future } from "../futures/future.ts";
+import { wrapFuture } from "../futures/wrap_future.ts";
+import { BaseEventLoop } from "../loop/base_event_loop.ts";
+import type {
+  AddrInfo,
+  CreateConnectionOptions,
+  CreateServerOptions,
+  DatagramEndpointOptions,
+  EventLoop,
+  Executor,
+  GetaddrinfoOptions,
+  Server,
+  SubprocessOptions,
+} from "../loop/event_loop.ts";
+import type { Handle, TimerHandle } from "../loop/handle.ts";
+import type {
+  BaseProtocol,
+  BufferedProtocol,
+  DatagramProtocol,
+  Protocol,
+  SubprocessProtocol,
+} from "../protocols/protocol.ts";
+import type {
+  DatagramTransport,
+  ReadTransport,
+  SubprocessTransport,
+  Transport,
+  WriteTransport,
+} from "../transports/transport.ts";
+import { notFound } from "./_deno_errors.ts";
+import { openDatagram } from "./_sim_datagram.ts";
+import { connectStream, listenStream } from "./_sim_stream.ts";
+import type { LoopControls, SimHost, World } from "./_sim_world.ts";
+import { hostHop } from "./_sim_world.ts";
+
+function unavailable(what: string, why: string): never {
+  throw new InvalidStateError(
+    `Cannot call ${what}() on a simulated host: ${why}`,
+  );
+}
+
+function checkPort(what: string, port: unknown): number {
+  if (typeof port !== "number" || !Number.isInteger(port)) {
+    throw new TypeError(
+      `Cannot call ${what}(): port must be a whole number, received ${
+        String(port)
+      }`,
+    );
+  }
+  if (port < 0 || port > 65535) {
+    throw new RangeError(
+      `Cannot call ${what}(): port must be 0 to 65535, received ${port}`,
+    );
+  }
+  return port;
+}
+
+/**
+ * The loop of one simulated host. Its clock is the simulation's virtual
+ * clock; its sockets are the simulated network's; the simulation runs it
+ * (one iteration at a time, hosts in a fixed order), so nothing else may
+ * call `runForever()`, `runUntilComplete()` or `runOnce()`.
+ *
+ * Subprocesses, signals, pipes and the default executor do not exist in a
+ * simulation (they would make a run depend on the machine): those methods
+ * throw `InvalidStateError` saying so. `runInExecutor` works with an
+ * executor given explicitly (or set with `setDefaultExecutor`).
+ */
+export class SimulatedLoop extends BaseEventLoop implements EventLoop {
+  readonly #world: World;
+  readonly #host: SimHost;
+  #driving = false;
+  #executor: Executor | null = null;
+
+  constructor(
+    world: World,
+    host: SimHost,
+    register: (controls: LoopControls) => void,
+  ) {
+    super();
+    this.#world = world;
+    this.#host = host;
+    register({
+      step: () => {
+        this.#driving = true;
+        try {
+          return this.runOnce();
+        } finally {
+          this.#driving = false;
+        }
+      },
+      readyCount: () => this.readyCount(),
+      nextTimerWhen: () => this.nextTimerWhen(),
+    });
+  }
+
+  /** The host's name. */
+  get hostname(): string {
+    return this.#host.name;
+  }
+
+  /** The world this loop belongs to (for the transports). */
+  get world(): World {
+    return this.#world;
+  }
+
+  /** The host this loop runs (for the transports). */
+  get host(): SimHost {
+    return this.#host;
+  }
+
+  override time(): number {
+    return this.#world.now;
+  }
+
+  // Scheduling marks the host for the simulation's driver, which skips
+  // hosts nothing was scheduled on since it last looked.
+
+  override callSoon<A extends unknown[]>(
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): Handle {
+    this.#host.dirty = true;
+    return super.callSoon(cb, ...args);
+  }
+
+  override callLater<A extends unknown[]>(
+    delay: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle {
+    this.#host.dirty = true;
+    return super.callLater(delay, cb, ...args);
+  }
+
+  override callAt<A extends unknown[]>(
+    when: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle {
+    this.#host.dirty = true;
+    return super.callAt(when, cb, ...args);
+  }
+
+  override callRepeatedly<A extends unknown[]>(
+    interval: number,
+    cb: (...args: A) => unknown,
+    ...args: A
+  ): TimerHandle {
+    this.#host.dirty = true;
+    return super.callRepeatedly(interval, cb, ...args);
+  }
+
+  override runForever(): Promise<void> {
+    if (!this.#driving) this.#refuseRun("runForever");
+    return super.runForever();
+  }
+
+  override runUntilComplete<T>(
+    aw: Parameters<BaseEventLoop["runUntilComplete"]>[0],
+  ): Promise<T> {
+    if (!this.#driving) this.#refuseRun("runUntilComplete");
+    return super.runUntilComplete(aw) as Promise<T>;
+  }
+
+  override runOnce(): Promise<void> {
+    if (!this.#driving) this.#refuseRun("runOnce");
+    return super.runOnce();
+  }
+
+  protected override waitForEvents(_deadline: number | null): Promise<void> {
+    // The simulation only runs this loop when something is due; let
+    // pending microtasks settle first, as an idle wait would.
+    return hostHop();
+  }
+
+  #refuseRun(what: string): never {
+    throw new InvalidStateError(
+      `Cannot call ${what}() on a simulated host's loop: the Simulation runs it (await sim.run())`,
+    );
+  }
+
+  // ---- Streams ----
+
+  createConnection<P extends Protocol | BufferedProtocol>(
+    protocolFactory: () => P,
+    host: string,
+    port: number,
+    _options?: CreateConnectionOptions,
+  ): Future<[Transport, P]> {
+    this.#checkOpen("createConnection");
+    if (typeof host !== "string" || host === "") {
+      throw new TypeError(
+        `Cannot call createConnection(): host must be a non-empty string, received ${
+          String(host)
+        }`,
+      );
+    }
+    return connectStream(this, protocolFactory, {
+      name: host,
+      port: checkPort("createConnection", port),
+    });
+  }
+
+  createUnixConnection<P extends Protocol | BufferedProtocol>(
+    protocolFactory: () => P,
+    path: string,
+    _options?: CreateConnectionOptions,
+  ): Future<[Transport, P]> {
+    this.#checkOpen("createUnixConnection");
+    if (typeof path !== "string" || path === "") {
+      throw new TypeError(
+        `Cannot call createUnixConnection(): path must be a non-empty string, received ${
+          String(path)
+        }`,
+      );
+    }
+    return connectStream(this, protocolFactory, { path });
+  }
+
+  createServer(
+    protocolFactory: () => Protocol | BufferedProtocol,
+    host: string | string[] | undefined,
+    port: number,
+    options?: CreateServerOptions,
+  ): Future<Server> {
+    this.#checkOpen("createServer");
+    return listenStream(this, protocolFactory, {
+      hosts: host === undefined ? [] : Array.isArray(host) ? host : [host],
+      port: checkPort("createServer", port),
+    }, options);
+  }
+
+  createUnixServer(
+    protocolFactory: () => Protocol | BufferedProtocol,
+    path: string,
+    options?: CreateServerOptions,
+  ): Future<Server> {
+    this.#checkOpen("createUnixServer");
+    if (typeof path !== "string" || path === "") {
+      throw new TypeError(
+        `Cannot call createUnixServer(): path must be a non-empty string, received ${
+          String(path)
+        }`,
+      );
+    }
+    return listenStream(this, protocolFactory, { path }, options);
+  }
+
+  // ---- Datagrams ----
+
+  createDatagramEndpoint<P extends DatagramProtocol>(
+    protocolFactory: () => P,
+    options?: DatagramEndpointOptions,
+  ): Future<[DatagramTransport, P]> {
+    this.#checkOpen("createDatagramEndpoint");
+    return openDatagram(this, protocolFactory, options);
+  }
+
+  // ---- What a simulated host does not have ----
+
+  subprocessExec<P extends SubprocessProtocol>(
+    _protocolFactory: () => P,
+    cmd: string,
+    _args?: string[],
+    _options?: SubprocessOptions,
+  ): Future<[SubprocessTransport, P]> {
+    unavailable(
+      "subprocessExec",
+      `a simulated host cannot start processes (their timing is the machine's, not the seed's), received cmd=${cmd}`,
+    );
+  }
+
+  subprocessShell<P extends SubprocessProtocol>(
+    _protocolFactory: () => P,
+    cmd: string,
+    _options?: SubprocessOptions,
+  ): Future<[SubprocessTransport, P]> {
+    unavailable(
+      "subprocessShell",
+      `a simulated host cannot start processes (their timing is the machine's, not the seed's), received cmd=${cmd}`,
+    );
+  }
+
+  connectReadPipe<P extends Protocol>(
+    _protocolFactory: () => P,
+    _readable: ReadableStream<Uint8Array>,
+  ): Future<[ReadTransport, P]> {
+    unavailable(
+      "connectReadPipe",
+      "a simulated host has no pipes (a stream's timing is outside the simulation), received a ReadableStream",
+    );
+  }
+
+  connectWritePipe<P extends BaseProtocol>(
+    _protocolFactory: () => P,
+    _writable: WritableStream<Uint8Array>,
+  ): Future<[WriteTransport, P]> {
+    unavailable(
+      "connectWritePipe",
+      "a simulated host has no pipes (a stream's timing is outside the simulation), received a WritableStream",
+    );
+  }
+
+  addSignalHandler<A extends unknown[]>(
+    sig: Deno.Signal,
+    _cb: (...args: A) => unknown,
+    ..._args: A
+  ): Handle {
+    unavailable(
+      "addSignalHandler",
+      `a simulated host receives no signals (use sim.crash() to stop it), received ${sig}`,
+    );
+  }
+
+  removeSignalHandler(_sig: Deno.Signal): boolean {
+    return false;
+  }
+
+  runInExecutor<A extends unknown[], R>(
+    executor: Executor | null,
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...args: A
+  ): Future<R> {
+    this.#checkOpen("runInExecutor");
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot call runInExecutor(): fn must be a function, received ${typeof fn}`,
+      );
+    }
+    const chosen = executor ?? this.#executor;
+    if (chosen === null) {
+      unavailable(
+        "runInExecutor",
+        "a simulated host has no worker pool (workers run on real time); pass an executor or call setDefaultExecutor(), received executor=null",
+      );
+    }
+    return wrapFuture(chosen.submit(fn, ...args), { loop: this });
+  }
+
+  setDefaultExecutor(executor: Executor): void {
+    if (
+      typeof executor !== "object" || executor === null ||
+      typeof executor.submit !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot set the default executor: it must have a submit() method, received ${
+          executor === null ? "null" : typeof executor
+        }`,
+      );
+    }
+    this.#executor = executor;
+  }
+
+  // ---- Names ----
+
+  getaddrinfo(
+    host: string,
+    port: number,
+    options?: GetaddrinfoOptions,
+  ): Future<AddrInfo[]> {
+    this.#checkOpen("getaddrinfo");
+    if (typeof host !== "string" || host === "") {
+      throw new TypeError(
+        `Cannot call getaddrinfo(): host must be a non-empty string, received ${
+          String(host)
+        }`,
+      );
+    }
+    checkPort("getaddrinfo", port);
+    const family = options?.family ?? 0;
+    if (family !== 0 && family !== 4 && family !== 6) {
+      throw new RangeError(
+        `Cannot call getaddrinfo(): family must be 0, 4 or 6, received ${family}`,
+      );
+    }
+    const fut = this.createFuture<AddrInfo[]>();
+    const target = this.#world.resolve(this.#host, host);
+    if (target === null) {
+      this.#world.record(this.#host.name, "resolve", `${host} not found`);
+      fut.setException(
+        notFound(
+          `Cannot resolve ${host}: no simulated host has this name or address`,
+        ),
+      );
+    } else {
+      const loopback = host === "localhost" || host === "127.0.0.1" ||
+        host === "::1";
+      fut.setResult(
+        family === 6 ? [] : [{
+          family: 4,
+          hostname: loopback ? "127.0.0.1" : target.address,
+          port,
+        }],
+      );
+    }
+    return fut;
+  }
+
+  getnameinfo(
+    sockaddr: { hostname: string; port: number },
+    flags = 0,
+  ): Future<[string, string]> {
+    this.#checkOpen("getnameinfo");
+    if (typeof sockaddr?.hostname !== "string") {
+      throw new TypeError(
+        `Cannot call getnameinfo(): sockaddr must be { hostname, port }, received ${
+          String(sockaddr)
+        }`,
+      );
+    }
+    const fut = this.createFuture<[string, string]>();
+    const target = this.#world.resolve(this.#host, sockaddr.hostname);
+    const service = String(sockaddr.port);
+    if (target === null) {
+      if (flags & 8) {
+        fut.setException(
+          notFound(
+            `Cannot name ${sockaddr.hostname}: no simulated host has it`,
+          ),
+        );
+      } else fut.setResult([sockaddr.hostname, service]);
+    } else {
+      fut.setResult([flags & 1 ? target.address : target.name, service]);
+    }
+    return fut;
+  }
+
+  #checkOpen(what: string): void {
+    if (this.isClosed()) {
+      throw new InvalidStateError(`Cannot call ${what}(): the loop is closed`);
+    }
+  }
+}

@@ -1,0 +1,960 @@
+/**
+ * Simulated stream sockets: connections with TCP's promises (bytes in
+ * order, any segmentation, half-close, resets, a receive window that makes
+ * a slow reader push back on its writer), listeners, and the `Server`
+ * that `createServer` returns.
+ *
+ * @module
+ */
+
+import { InvalidStateError } from "../futures/errors.ts";
+import type { Future } from "../futures/future.ts";
+import type {
+  CreateServerOptions,
+  EventLoop,
+  Server,
+} from "../loop/event_loop.ts";
+import type { Handle } from "../loop/handle.ts";
+import type {
+  BaseProtocol,
+  BufferedProtocol,
+  Protocol,
+} from "../protocols/protocol.ts";
+import { WriteFlowControl } from "../transports/flow_control.ts";
+import type { Producer, Transport } from "../transports/transport.ts";
+import {
+  addrInUse,
+  addrNotAvailable,
+  connectionRefused,
+  connectionReset,
+  notFound,
+  timedOut,
+} from "./_deno_errors.ts";
+import type { SimulatedLoop } from "./_sim_loop.ts";
+import { describeError, type SimHost, type World } from "./_sim_world.ts";
+
+type StreamProtocol = Protocol | BufferedProtocol;
+
+/** Bytes queued in order, taken from the front in any sizes. */
+class ByteQueue {
+  #pieces: Uint8Array[] = [];
+  #head = 0;
+  #offset = 0;
+  size = 0;
+
+  push(data: Uint8Array): void {
+    this.#pieces.push(data);
+    this.size += data.length;
+  }
+
+  take(n: number): Uint8Array {
+    const first = this.#pieces[this.#head];
+    this.size -= n;
+    if (first.length - this.#offset >= n) {
+      const out = first.subarray(this.#offset, this.#offset + n);
+      this.#offset += n;
+      if (this.#offset === first.length) this.#next();
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const piece = this.#pieces[this.#head];
+      const k = Math.min(piece.length - this.#offset, n - filled);
+      out.set(piece.subarray(this.#offset, this.#offset + k), filled);
+      filled += k;
+      this.#offset += k;
+      if (this.#offset === piece.length) this.#next();
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.#pieces = [];
+    this.#head = 0;
+    this.#offset = 0;
+    this.size = 0;
+  }
+
+  #next(): void {
+    this.#offset = 0;
+    this.#head++;
+    if (this.#head > 64 && this.#head * 2 > this.#pieces.length) {
+      this.#pieces = this.#pieces.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+function isBuffered(p: BaseProtocol): p is BufferedProtocol {
+  return typeof (p as BufferedProtocol).getBuffer === "function" &&
+    typeof (p as BufferedProtocol).bufferUpdated === "function";
+}
+
+function addrText(a: Deno.Addr): string {
+  return a.transport === "unix" || a.transport === "unixpacket"
+    ? `unix:${(a as Deno.UnixAddr).path}`
+    : `${(a as Deno.NetAddr).hostname}:${(a as Deno.NetAddr).port}`;
+}
+
+// One end of a simulated connection. Its write path has three states:
+// open (writes queue in sendBuf and leave as the peer's receive window
+// allows; what has not left counts as the write buffer); closing (close()
+// or writeEof() called: the buffer drains, then a FIN follows, and after
+// close() the end is lost); lost (connectionLost scheduled: writes are
+// dropped quietly until it runs, and throw after). The receive side keeps
+// arrived bytes in order (segments may arrive out of order after a
+// partition heals) and hands them to the protocol while it reads; each
+// delivery returns window to the writer, one link latency later.
+export class SimStream implements Transport {
+  readonly #world: World;
+  readonly host: SimHost;
+  readonly #loop: SimulatedLoop;
+  readonly #generation: number;
+  readonly #local: Deno.Addr;
+  readonly #remote: Deno.Addr;
+  readonly #name: string;
+  #protocol: StreamProtocol | null = null;
+  #peer!: SimStream;
+  server: SimServer | null = null;
+  readonly #flow: WriteFlowControl;
+  // Sending.
+  readonly #sendBuf = new ByteQueue();
+  #sent = 0;
+  #unacked = 0;
+  #finPending = false;
+  #finSent = false;
+  #lastArrival = 0;
+  // Receiving.
+  readonly #recvBuf = new ByteQueue();
+  #recvNext = 0;
+  readonly #outOfOrder = new Map<number, Uint8Array>();
+  #delivered = 0;
+  #finAt = -1;
+  #eofDelivered = false;
+  // State.
+  #reading = true;
+  #closeCalled = false;
+  #eofWritten = false;
+  #lost = false;
+  #lostNotified = false;
+  #delivery: Handle | null = null;
+
+  constructor(
+    world: World,
+    host: SimHost,
+    local: Deno.Addr,
+    remote: Deno.Addr,
+  ) {
+    this.#world = world;
+    this.host = host;
+    this.#loop = host.loop!;
+    this.#generation = host.generation;
+    this.#local = local;
+    this.#remote = remote;
+    this.#name = `${addrText(local)}>${addrText(remote)}`;
+    this.#flow = new WriteFlowControl(this.#loop, this);
+    host.ends.add(this);
+  }
+
+  static join(a: SimStream, b: SimStream): void {
+    a.#peer = b;
+    b.#peer = a;
+  }
+
+  get [Symbol.toStringTag](): string {
+    const state = this.#lost
+      ? "closed"
+      : this.#closeCalled
+      ? "closing"
+      : "open";
+    return `SimStream ${this.#name} ${state}`;
+  }
+
+  /** Gives the end its protocol and calls `connectionMade` (on its loop). */
+  attach(protocol: StreamProtocol): void {
+    this.#protocol = protocol;
+    if (this.#lost) return;
+    protocol.connectionMade(this);
+    this.#schedule();
+  }
+
+  // ---- Transport ----
+
+  getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    if (name === "peername") return this.#remote;
+    if (name === "sockname") return this.#local;
+    return defaultValue;
+  }
+
+  setProtocol(protocol: BaseProtocol): void {
+    this.#protocol = protocol as StreamProtocol;
+  }
+
+  getProtocol(): BaseProtocol {
+    return this.#protocol!;
+  }
+
+  isClosing(): boolean {
+    return this.#closeCalled || this.#lost;
+  }
+
+  pauseReading(): void {
+    if (this.#closeCalled || this.#lost) return;
+    this.#reading = false;
+    this.#delivery?.cancel();
+    this.#delivery = null;
+  }
+
+  resumeReading(): void {
+    if (this.#closeCalled || this.#lost || this.#reading) return;
+    this.#reading = true;
+    this.#schedule();
+  }
+
+  isReading(): boolean {
+    return this.#reading && !this.#closeCalled && !this.#lost;
+  }
+
+  write(data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot call write(): data must be a Uint8Array, received ${
+          data === null ? "null" : typeof data
+        }`,
+      );
+    }
+    if (!this.#checkWritable("write") || data.length === 0) return;
+    this.#sendBuf.push(data.slice());
+    this.#transmit();
+  }
+
+  writelines(list: Iterable<Uint8Array>): void {
+    const parts: Uint8Array[] = [];
+    for (const data of list) {
+      if (!(data instanceof Uint8Array)) {
+        throw new TypeError(
+          `Cannot call writelines(): every item must be a Uint8Array, received ${
+            data === null ? "null" : typeof data
+          }`,
+        );
+      }
+      parts.push(data);
+    }
+    if (!this.#checkWritable("writelines")) return;
+    for (const part of parts) {
+      if (part.length > 0) this.#sendBuf.push(part.slice());
+    }
+    this.#transmit();
+  }
+
+  writeEof(): void {
+    if (this.#closeCalled || this.#eofWritten) return;
+    this.#eofWritten = true;
+    if (this.#lost) return;
+    this.#finPending = true;
+    this.#transmit();
+  }
+
+  canWriteEof(): boolean {
+    return true;
+  }
+
+  close(): void {
+    if (this.#closeCalled) return;
+    this.#closeCalled = true;
+    if (this.#lost) return;
+    this.#reading = false;
+    this.#delivery?.cancel();
+    this.#delivery = null;
+    this.#recvBuf.clear();
+    this.#outOfOrder.clear();
+    this.#flow.close();
+    this.#finPending = true;
+    this.#transmit();
+  }
+
+  abort(): void {
+    this.#closeCalled = true;
+    if (this.#lost) return;
+    this.#world.record(this.host.name, "abort", this.#name);
+    this.#sendReset();
+    this.#lose(undefined);
+  }
+
+  getWriteBufferSize(): number {
+    return this.#lost ? 0 : this.#sendBuf.size;
+  }
+
+  getWriteBufferLimits(): [number, number] {
+    return this.#flow.getWriteBufferLimits();
+  }
+
+  setWriteBufferLimits(high?: number, low?: number): void {
+    this.#flow.setWriteBufferLimits(high, low);
+  }
+
+  registerProducer(producer: Producer, streaming: boolean): void {
+    this.#flow.registerProducer(producer, streaming);
+  }
+
+  unregisterProducer(): void {
+    this.#flow.unregisterProducer();
+  }
+
+  // ---- What the simulation does to an end ----
+
+  /** A fault: the connection is reset, both ends learn it now. */
+  reset(): void {
+    if (this.#lost) return;
+    this.#world.record(this.host.name, "reset", this.#name);
+    this.#lose(connectionReset("Connection reset by peer"));
+    this.#peer.#lose(connectionReset("Connection reset by peer"));
+  }
+
+  /** The host crashed: the peer gets a reset; nothing runs here any more. */
+  crash(): void {
+    if (this.#lost) return;
+    this.#sendReset();
+    this.#lost = true;
+    this.#lostNotified = true;
+    this.#delivery = null;
+    this.#flow.close();
+    this.host.ends.delete(this);
+    this.server?.connectionGone(this);
+  }
+
+  /** The segment the connection was made with arrived for a dead end. */
+  refuse(): void {
+    this.#sendReset();
+    this.#lose(undefined);
+  }
+
+  // ---- Internals ----
+
+  #checkWritable(what: string): boolean {
+    if (this.#eofWritten) {
+      throw new InvalidStateError(
+        `Cannot call ${what}(): writeEof() was called`,
+      );
+    }
+    if (this.#closeCalled || this.#lostNotified) {
+      throw new InvalidStateError(
+        `Cannot call ${what}(): the transport is closing`,
+      );
+    }
+    return !this.#lost;
+  }
+
+  #alive(): boolean {
+    return !this.#lost && this.host.up &&
+      this.host.generation === this.#generation;
+  }
+
+  /** Sends what the peer's window allows, then a pending FIN. */
+  #transmit(): void {
+    if (!this.#alive()) return;
+    const world = this.#world;
+    const buf = this.#sendBuf;
+    const window = world.settings.receiveBuffer;
+    const peer = this.#peer;
+    while (buf.size > 0 && this.#unacked < window) {
+      const n = world.cut(Math.min(buf.size, window - this.#unacked));
+      const data = buf.take(n);
+      const offset = this.#sent;
+      this.#sent += n;
+      this.#unacked += n;
+      this.#lastArrival = world.send(
+        this.host,
+        peer.host,
+        n,
+        "stream",
+        () => peer.#segment(offset, data),
+        this.#lastArrival,
+        this.#onTimeout,
+      );
+    }
+    this.#flow.update(buf.size);
+    if (buf.size === 0 && this.#finPending && !this.#finSent) {
+      this.#finSent = true;
+      const at = this.#sent;
+      this.#lastArrival = world.send(
+        this.host,
+        peer.host,
+        0,
+        "stream",
+        () => peer.#fin(at),
+        this.#lastArrival,
+        this.#onTimeout,
+      );
+    }
+    if (buf.size === 0 && this.#finSent && this.#closeCalled) {
+      this.#lose(undefined);
+    }
+  }
+
+  #onTimeout = (): void => {
+    if (this.#lost) return;
+    this.#world.record(this.host.name, "timeout", this.#name);
+    this.#lose(timedOut("Connection timed out"));
+  };
+
+  #sendReset(): void {
+    const peer = this.#peer;
+    this.#world.send(
+      this.host,
+      peer.host,
+      0,
+      "control",
+      () => peer.#resetArrived(),
+      this.#lastArrival,
+    );
+  }
+
+  #resetArrived(): void {
+    if (!this.#alive()) return;
+    this.#world.record(this.host.name, "rst", this.#name);
+    this.#lose(connectionReset("Connection reset by peer"));
+  }
+
+  /** Bytes from the peer arrive (on no loop: the world runs this). */
+  #segment(offset: number, data: Uint8Array): void {
+    if (!this.#alive()) {
+      // A socket closed here (or lost in a crash the host came back
+      // from): the kernel answers data for it with a reset.
+      const forgotten = this.#closeCalled ||
+        this.host.generation !== this.#generation;
+      if (this.#lost && this.host.up && forgotten) {
+        this.#world.record(this.host.name, "rst-sent", this.#name);
+        this.#sendReset();
+      }
+      return;
+    }
+    this.#world.record(
+      this.host.name,
+      "recv",
+      `${this.#name} ${data.length}@${offset}`,
+    );
+    if (this.#closeCalled) return;
+    if (offset === this.#recvNext) {
+      this.#recvBuf.push(data);
+      this.#recvNext += data.length;
+      const ooo = this.#outOfOrder;
+      while (ooo.size > 0) {
+        const next = ooo.get(this.#recvNext);
+        if (next === undefined) break;
+        ooo.delete(this.#recvNext);
+        this.#recvBuf.push(next);
+        this.#recvNext += next.length;
+      }
+    } else if (offset > this.#recvNext) {
+      this.#outOfOrder.set(offset, data);
+    }
+    this.#schedule();
+  }
+
+  #fin(at: number): void {
+    if (!this.#alive()) return;
+    this.#world.record(this.host.name, "fin", this.#name);
+    this.#finAt = at;
+    this.#schedule();
+  }
+
+  #acked(n: number): void {
+    if (!this.#alive()) return;
+    this.#unacked -= n;
+    this.#transmit();
+  }
+
+  #schedule(): void {
+    if (this.#delivery !== null || !this.#reading) return;
+    if (this.#closeCalled || this.#lost || this.#protocol === null) return;
+    const pending = this.#recvBuf.size > 0 ||
+      (this.#finAt >= 0 && !this.#eofDelivered &&
+        this.#delivered === this.#finAt);
+    if (!pending) return;
+    this.#delivery = this.#loop.callSoon(this.#deliver);
+  }
+
+  #deliver = (): void => {
+    this.#delivery = null;
+    if (!this.#reading || this.#closeCalled || this.#lost) return;
+    const buf = this.#recvBuf;
+    if (buf.size > 0) {
+      const n = this.#world.cut(buf.size);
+      const data = buf.take(n);
+      this.#delivered += n;
+      const peer = this.#peer;
+      this.#world.send(
+        this.host,
+        peer.host,
+        0,
+        "control",
+        () => peer.#acked(n),
+      );
+      try {
+        this.#feed(data);
+      } catch (e) {
+        return this.#fatal(e, "dataReceived");
+      }
+    } else if (this.#finAt >= 0 && !this.#eofDelivered) {
+      this.#eofDelivered = true;
+      let keepOpen: boolean | void;
+      try {
+        keepOpen = (this.#protocol as Protocol).eofReceived?.();
+      } catch (e) {
+        return this.#fatal(e, "eofReceived");
+      }
+      if (!keepOpen) this.close();
+    }
+    this.#schedule();
+  };
+
+  #feed(data: Uint8Array): void {
+    const protocol = this.#protocol!;
+    if (!isBuffered(protocol)) {
+      protocol.dataReceived(data);
+      return;
+    }
+    let at = 0;
+    while (at < data.length) {
+      const buf = protocol.getBuffer(data.length - at);
+      if (!(buf instanceof Uint8Array) || buf.length === 0) {
+        throw new TypeError(
+          "Cannot deliver data: getBuffer() returned an empty buffer",
+        );
+      }
+      const k = Math.min(buf.length, data.length - at);
+      buf.set(data.subarray(at, at + k));
+      at += k;
+      protocol.bufferUpdated(k);
+    }
+  }
+
+  #fatal(exception: unknown, method: string): void {
+    this.#loop.callExceptionHandler({
+      message: `Fatal error: protocol.${method}() call failed`,
+      exception,
+      transport: this,
+      protocol: this.#protocol,
+    });
+    this.#closeCalled = true;
+    this.#sendReset();
+    this.#lose(
+      exception instanceof Error ? exception : new Error(String(exception)),
+    );
+  }
+
+  #lose(exc: Error | undefined): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#reading = false;
+    this.#delivery?.cancel();
+    this.#delivery = null;
+    this.#flow.close();
+    this.#sendBuf.clear();
+    this.#recvBuf.clear();
+    this.#outOfOrder.clear();
+    this.host.ends.delete(this);
+    this.#world.record(
+      this.host.name,
+      "lost",
+      `${this.#name}${exc === undefined ? "" : " " + describeError(exc)}`,
+    );
+    const loop = this.#loop;
+    if (loop.isClosed() || !this.host.up) return;
+    const protocol = this.#protocol;
+    loop.callSoon(() => {
+      this.#lostNotified = true;
+      this.server?.connectionGone(this);
+      // An end whose protocol was never made has nobody to tell.
+      if (protocol !== null) this.#protocol!.connectionLost(exc);
+    });
+  }
+}
+
+/** Where a stream connects or listens: a port (with a name) or a path. */
+export type StreamTarget = { name: string; port: number } | { path: string };
+
+/**
+ * Opens a connection from `loop`'s host. The handshake crosses the link
+ * (SYN, then SYN-ACK or a reset), so a refused connection or one into a
+ * partition takes virtual time to fail.
+ */
+export function connectStream<P extends StreamProtocol>(
+  loop: SimulatedLoop,
+  factory: () => P,
+  target: StreamTarget,
+): Future<[Transport, P]> {
+  const world = loop.world;
+  const host = loop.host;
+  const fut = loop.createFuture<[Transport, P]>();
+  const label = "path" in target
+    ? `unix:${target.path}`
+    : `${target.name}:${target.port}`;
+  const dest = "path" in target ? host : world.resolve(host, target.name);
+  if (dest === null) {
+    world.record(host.name, "resolve", `${label} not found`);
+    fut.setException(
+      notFound(
+        `Cannot connect to ${label}: no simulated host has this name or address`,
+      ),
+    );
+    return fut;
+  }
+  const generation = host.generation;
+  const key = "path" in target ? `unix:${target.path}` : `${target.port}`;
+  let settled = false;
+  const giveUp = (error: Error) => {
+    if (settled) return;
+    settled = true;
+    if (host.generation !== generation || fut.done()) return;
+    fut.setException(error);
+  };
+  world.record(host.name, "connect", `${label} (${dest.name})`);
+  world.at(world.now + world.settings.connectTimeout, () => {
+    if (settled) return;
+    world.record(host.name, "connect-timeout", label);
+    giveUp(timedOut(`Cannot connect to ${label}: connection timed out`));
+  });
+  const loopback = "path" in target ||
+    (dest === host && target.name !== host.name &&
+      target.name !== host.address);
+  // SYN.
+  world.send(host, dest, 0, "control", () => {
+    if (settled || !dest.up) return; // a host that is down answers nothing
+    const server = pickServer(world, dest, key, dest === host && loopback);
+    if (server === null) {
+      world.send(dest, host, 0, "control", () => {
+        if (settled) return;
+        world.record(host.name, "refused", label);
+        giveUp(connectionRefused(`Cannot connect to ${label}: refused`));
+      });
+      return;
+    }
+    const localPort = "path" in target
+      ? 0
+      : host.allocPort((p) => host.listeners.has(`${p}`));
+    const clientAddr: Deno.Addr = "path" in target
+      ? { transport: "unix", path: "" }
+      : {
+        transport: "tcp",
+        hostname: loopback ? "127.0.0.1" : host.address,
+        port: localPort,
+      };
+    const serverAddr: Deno.Addr = "path" in target
+      ? { transport: "unix", path: target.path }
+      : {
+        transport: "tcp",
+        hostname: loopback ? "127.0.0.1" : dest.address,
+        port: target.port,
+      };
+    if (host.loop === null || !host.up || host.generation !== generation) {
+      return;
+    }
+    const clientEnd = new SimStream(world, host, clientAddr, serverAddr);
+    const serverEnd = new SimStream(world, dest, serverAddr, clientAddr);
+    SimStream.join(clientEnd, serverEnd);
+    server.accept(serverEnd);
+    // SYN-ACK.
+    world.send(dest, host, 0, "control", () => {
+      if (settled || fut.cancelled() || host.generation !== generation) {
+        clientEnd.refuse();
+        return;
+      }
+      settled = true;
+      world.record(host.name, "connected", `${label}`);
+      loop.callSoon(() => {
+        if (fut.done()) return clientEnd.abort();
+        let protocol: P;
+        try {
+          protocol = factory();
+        } catch (e) {
+          clientEnd.abort();
+          fut.setException(e);
+          return;
+        }
+        clientEnd.attach(protocol);
+        fut.setResult([clientEnd, protocol]);
+      });
+    });
+  });
+  return fut;
+}
+
+function pickServer(
+  world: World,
+  host: SimHost,
+  key: string,
+  loopback: boolean,
+): SimServer | null {
+  const servers = host.listeners.get(key)?.filter((s) =>
+    s.canQueue() && (loopback || !s.loopbackOnly)
+  );
+  if (servers === undefined || servers.length === 0) return null;
+  return servers.length === 1
+    ? servers[0]
+    : servers[world.rng.int(servers.length)];
+}
+
+/** Starts listening on `loop`'s host. */
+export function listenStream(
+  loop: SimulatedLoop,
+  factory: () => StreamProtocol,
+  target: { hosts: string[]; port: number } | { path: string },
+  options?: CreateServerOptions,
+): Future<Server> {
+  const world = loop.world;
+  const host = loop.host;
+  const fut = loop.createFuture<Server>();
+  let key: string;
+  let addresses: Deno.Addr[];
+  let loopbackOnly = false;
+  if ("path" in target) {
+    key = `unix:${target.path}`;
+    addresses = [{ transport: "unix", path: target.path }];
+  } else {
+    let port = target.port;
+    const names = target.hosts.length === 0 ? ["0.0.0.0"] : target.hosts;
+    for (const name of names) {
+      if (typeof name !== "string") {
+        throw new TypeError(
+          `Cannot call createServer(): host must be a string, received ${typeof name}`,
+        );
+      }
+    }
+    const local = names.every((n) =>
+      n === "127.0.0.1" || n === "localhost" || n === "::1"
+    );
+    const foreign = names.find((n) =>
+      ![
+        "0.0.0.0",
+        "::",
+        "127.0.0.1",
+        "localhost",
+        "::1",
+        host.name,
+        host.address,
+      ]
+        .includes(n)
+    );
+    if (foreign !== undefined) {
+      fut.setException(
+        addrNotAvailable(
+          `Cannot listen on ${foreign}:${port}: not an address of host ${host.name}`,
+        ),
+      );
+      return fut;
+    }
+    loopbackOnly = local;
+    if (port === 0) port = host.allocPort((p) => host.listeners.has(`${p}`));
+    key = `${port}`;
+    addresses = [{
+      transport: "tcp",
+      hostname: local ? "127.0.0.1" : host.address,
+      port,
+    }];
+  }
+  const existing = host.listeners.get(key);
+  if (
+    existing !== undefined && existing.length > 0 &&
+    !(options?.reusePort && existing.every((s) => s.reusePort))
+  ) {
+    fut.setException(
+      addrInUse(`Cannot listen on ${addrText(addresses[0])}: address in use`),
+    );
+    return fut;
+  }
+  const backlog = options?.backlog ?? 128;
+  if (!Number.isInteger(backlog) || backlog < 0) {
+    throw new RangeError(
+      `Cannot call createServer(): backlog must be a whole number >= 0, received ${backlog}`,
+    );
+  }
+  const server = new SimServer(loop, key, addresses, factory, {
+    loopbackOnly,
+    reusePort: options?.reusePort ?? false,
+    backlog,
+  });
+  host.listeners.set(key, [...(existing ?? []), server]);
+  world.record(host.name, "listen", addrText(addresses[0]));
+  if (options?.startServing !== false) server.startServing();
+  fut.setResult(server);
+  return fut;
+}
+
+/** A simulated listener and the `Server` handed to the application. */
+export class SimServer implements Server {
+  readonly #loop: SimulatedLoop;
+  readonly #key: string;
+  readonly #addresses: Deno.Addr[];
+  readonly #factory: () => StreamProtocol;
+  readonly loopbackOnly: boolean;
+  readonly reusePort: boolean;
+  readonly #connections = new Set<SimStream>();
+  readonly #backlogLimit: number;
+  #backlog: SimStream[] = [];
+  #serving = false;
+  #closed = false;
+  #waiters: Future<void>[] = [];
+  #forever: Future<void> | null = null;
+
+  constructor(
+    loop: SimulatedLoop,
+    key: string,
+    addresses: Deno.Addr[],
+    factory: () => StreamProtocol,
+    flags: { loopbackOnly: boolean; reusePort: boolean; backlog: number },
+  ) {
+    this.#backlogLimit = flags.backlog;
+    this.#loop = loop;
+    this.#key = key;
+    this.#addresses = addresses;
+    this.#factory = factory;
+    this.loopbackOnly = flags.loopbackOnly;
+    this.reusePort = flags.reusePort;
+  }
+
+  /**
+   * Whether a new connection can be taken: serving, or listening with room
+   * in the backlog (connections wait there until `startServing()`).
+   */
+  canQueue(): boolean {
+    return !this.#closed &&
+      (this.#serving || this.#backlog.length < this.#backlogLimit);
+  }
+
+  /** A connection reached this listener: its protocol is made on the loop. */
+  accept(end: SimStream): void {
+    end.server = this;
+    this.#connections.add(end);
+    if (!this.#serving) {
+      this.#backlog.push(end);
+      return;
+    }
+    this.#serve(end);
+  }
+
+  #serve(end: SimStream): void {
+    this.#loop.world.record(
+      this.#loop.host.name,
+      "accept",
+      String(addrText(end.getExtraInfo("peername") as Deno.Addr)),
+    );
+    this.#loop.callSoon(() => {
+      if (end.isClosing()) return;
+      let protocol: StreamProtocol;
+      try {
+        protocol = this.#factory();
+      } catch (exception) {
+        this.#loop.callExceptionHandler({
+          message: "Protocol factory failed",
+          exception,
+        });
+        end.abort();
+        return;
+      }
+      end.attach(protocol);
+    });
+  }
+
+  connectionGone(end: SimStream): void {
+    if (this.#connections.delete(end)) this.#maybeClosed();
+  }
+
+  /** The host crashed: nothing of the server is left to wait for. */
+  crash(): void {
+    this.#closed = true;
+    this.#serving = false;
+    this.#connections.clear();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#serving = false;
+    // Connections never accepted are refused, as a closed listener's are.
+    for (const end of this.#backlog) end.abort();
+    this.#backlog = [];
+    const host = this.#loop.host;
+    const list = host.listeners.get(this.#key)?.filter((s) => s !== this);
+    if (list === undefined || list.length === 0) {
+      host.listeners.delete(this.#key);
+    } else host.listeners.set(this.#key, list);
+    this.#loop.world.record(
+      host.name,
+      "unlisten",
+      addrText(this.#addresses[0]),
+    );
+    this.#forever?.cancel();
+    this.#maybeClosed();
+  }
+
+  closeClients(): void {
+    for (const t of [...this.#connections]) t.close();
+  }
+
+  abortClients(): void {
+    for (const t of [...this.#connections]) t.abort();
+  }
+
+  waitClosed(): Future<void> {
+    const fut = this.#loop.createFuture<void>();
+    if (this.#closed && this.#connections.size === 0) fut.setResult(undefined);
+    else this.#waiters.push(fut);
+    return fut;
+  }
+
+  startServing(): Future<void> {
+    if (this.#closed) {
+      throw new InvalidStateError(
+        "Cannot start serving: the server is closed",
+      );
+    }
+    this.#serving = true;
+    const waiting = this.#backlog;
+    this.#backlog = [];
+    for (const end of waiting) this.#serve(end);
+    const fut = this.#loop.createFuture<void>();
+    fut.setResult(undefined);
+    return fut;
+  }
+
+  serveForever(): Future<void> {
+    if (this.#forever !== null) {
+      throw new InvalidStateError(
+        "Cannot call serveForever(): the server is already serving forever",
+      );
+    }
+    this.startServing();
+    const forever = this.#loop.createFuture<void>();
+    this.#forever = forever;
+    forever.addDoneCallback(() => this.close());
+    return forever;
+  }
+
+  isServing(): boolean {
+    return this.#serving;
+  }
+
+  addresses(): Deno.Addr[] {
+    return [...this.#addresses];
+  }
+
+  getLoop(): EventLoop {
+    return this.#loop;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    this.closeClients();
+    await this.waitClosed();
+  }
+
+  #maybeClosed(): void {
+    if (!this.#closed || this.#connections.size > 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) if (!w.done()) w.setResult(undefined);
+  }
+}

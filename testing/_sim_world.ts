@@ -1,0 +1,654 @@
+/**
+ * The simulated world: one virtual clock, the hosts, the links between
+ * them, the network's event queue, the trace, and the driver that runs
+ * every host's loop in a fixed order.
+ *
+ * @module
+ */
+
+import type { Task } from "../tasks/task.ts";
+import { Random } from "./_sim_random.ts";
+import { SimulatedLoop } from "./_sim_loop.ts";
+import type { SimStream } from "./_sim_stream.ts";
+import type { SimDatagram } from "./_sim_datagram.ts";
+import type { SimServer } from "./_sim_stream.ts";
+
+/** A macrotask hop: every pending microtask runs before it resolves. */
+export function hostHop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** One event of a run, as `Simulation.trace` lists it. */
+export interface TraceEvent {
+  /** The virtual time, in seconds. */
+  time: number;
+  /** The host it happened on (or `"sim"` for the simulation itself). */
+  host: string;
+  /** What happened, one word: `connect`, `recv`, `crash`, … */
+  kind: string;
+  /** The details. */
+  detail: string;
+}
+
+/** Formats an event as one line of text. */
+export function formatEvent(e: TraceEvent): string {
+  return `${e.time.toFixed(6)} ${e.host} ${e.kind}${
+    e.detail === "" ? "" : " " + e.detail
+  }`;
+}
+
+/** A link's settings. */
+export interface LinkSettings {
+  latency: number;
+  jitter: number;
+  bandwidth: number;
+}
+
+/** The state of the link between two hosts, both directions. */
+export interface Link extends LinkSettings {
+  readonly a: SimHost;
+  readonly b: SimHost;
+  /** `""` when up, else why nothing crosses it. */
+  blocked: "" | "partition" | "hold";
+  /** When each direction's wire is free again (a→b, b→a). */
+  busy: [number, number];
+  /** Messages waiting for the link to come back. */
+  stalled: Stalled[];
+  /** The pending check for stalled messages that waited too long. */
+  stallCheck: boolean;
+}
+
+/** A message that met a blocked link. */
+interface Stalled {
+  since: number;
+  resend: () => void;
+  onTimeout?: () => void;
+}
+
+/** What kind of traffic a message is: it decides what a partition does. */
+export type MessageKind = "stream" | "control" | "datagram";
+
+/** The controls of one host's loop that only the driver uses. */
+export interface LoopControls {
+  step(): Promise<void>;
+  readyCount(): number;
+  nextTimerWhen(): number | null;
+}
+
+/** Settings the world keeps for the whole run. */
+export interface WorldSettings {
+  seed: number;
+  link: LinkSettings;
+  receiveBuffer: number;
+  connectTimeout: number;
+  retransmitTimeout: number;
+  traceLimit: number;
+  datagramDrop: number;
+  datagramDuplicate: number;
+  failOnError: boolean;
+}
+
+/** A simulated host: its name, address, loop and network state. */
+export class SimHost {
+  readonly name: string;
+  readonly index: number;
+  readonly address: string;
+  readonly client: boolean;
+  readonly main: (loop: SimulatedLoop) => unknown;
+  loop: SimulatedLoop | null = null;
+  controls: LoopControls | null = null;
+  /** Running: not crashed (or not yet started). */
+  up = false;
+  /** Kept down by `crash()` before the run started. */
+  downAtStart = false;
+  /** A client whose main finished. */
+  done = false;
+  /** Something was scheduled on the loop since `ready`/`nextWhen` were read. */
+  dirty = true;
+  /** The loop had callbacks ready when last looked at. */
+  ready = false;
+  /** The loop's next timer when last looked at (`Infinity`: none). */
+  nextWhen = Infinity;
+  /** Bumped on each crash, so late events find the host changed. */
+  generation = 0;
+  task: Task<unknown> | null = null;
+  readonly ends = new Set<SimStream>();
+  readonly listeners = new Map<string, SimServer[]>();
+  readonly datagrams = new Map<number, SimDatagram>();
+  #nextPort = 49152;
+
+  constructor(
+    name: string,
+    index: number,
+    client: boolean,
+    main: (loop: SimulatedLoop) => unknown,
+  ) {
+    this.name = name;
+    this.index = index;
+    this.address = `10.0.${index >> 8}.${index & 255}`;
+    this.client = client;
+    this.main = main;
+  }
+
+  /** A free ephemeral port. */
+  allocPort(used: (port: number) => boolean): number {
+    for (let i = 0; i < 16384; i++) {
+      const port = this.#nextPort;
+      this.#nextPort = port >= 65535 ? 49152 : port + 1;
+      if (!used(port)) return port;
+    }
+    throw new RangeError(
+      `Cannot pick a port on ${this.name}: all 16384 ephemeral ports are in use`,
+    );
+  }
+}
+
+interface QueuedEvent {
+  time: number;
+  seq: number;
+  fn: () => void;
+}
+
+/** A binary heap of events, by time then by order of scheduling. */
+class EventQueue {
+  #heap: QueuedEvent[] = [];
+  #seq = 0;
+
+  get size(): number {
+    return this.#heap.length;
+  }
+
+  push(time: number, fn: () => void): void {
+    const heap = this.#heap;
+    const e = { time, seq: this.#seq++, fn };
+    heap.push(e);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(e, heap[p])) break;
+      heap[i] = heap[p];
+      i = p;
+    }
+    heap[i] = e;
+  }
+
+  peekTime(): number | null {
+    return this.#heap.length > 0 ? this.#heap[0].time : null;
+  }
+
+  pop(): QueuedEvent {
+    const heap = this.#heap;
+    const top = heap[0];
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      let i = 0;
+      const n = heap.length;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const c = r < n && before(heap[r], heap[l]) ? r : l;
+        if (!before(heap[c], last)) break;
+        heap[i] = heap[c];
+        i = c;
+      }
+      heap[i] = last;
+    }
+    return top;
+  }
+
+  clear(): void {
+    this.#heap = [];
+  }
+}
+
+function before(a: QueuedEvent, b: QueuedEvent): boolean {
+  return a.time < b.time || (a.time === b.time && a.seq < b.seq);
+}
+
+/** Why a run stopped early. */
+export class RunFailure {
+  constructor(readonly message: string, readonly cause?: unknown) {}
+}
+
+/**
+ * Everything a simulation shares. `Simulation` is its public face; the
+ * loops, transports and servers work on it directly.
+ */
+export class World {
+  readonly settings: WorldSettings;
+  /** The network's random choices. */
+  readonly rng: Random;
+  /** The hosts' own random numbers (`Math.random`, `sim.random()`). */
+  readonly userRng: Random;
+  now = 0;
+  readonly hosts: SimHost[] = [];
+  readonly byName = new Map<string, SimHost>();
+  readonly byAddress = new Map<string, SimHost>();
+  readonly #links = new Map<number, Link>();
+  readonly #events = new EventQueue();
+  #trace: TraceEvent[] = [];
+  #traceStart = 0;
+  /** Loops of crashed hosts to close once they stop running. */
+  readonly #closing: SimulatedLoop[] = [];
+  failure: RunFailure | null = null;
+  /** The loop of the host that ran last: its microtasks are settling. */
+  current: SimulatedLoop | null = null;
+  running = false;
+  finished = false;
+
+  constructor(settings: WorldSettings) {
+    this.settings = settings;
+    this.rng = new Random(settings.seed);
+    this.userRng = new Random(settings.seed ^ 0x5bd1e995);
+  }
+
+  // ---- Trace ----
+
+  record(host: string, kind: string, detail = ""): void {
+    const trace = this.#trace;
+    trace.push({ time: this.now, host, kind, detail });
+    const limit = this.settings.traceLimit;
+    if (trace.length - this.#traceStart > limit) {
+      this.#traceStart++;
+      if (this.#traceStart >= 4096 && this.#traceStart * 2 >= trace.length) {
+        this.#trace = trace.slice(this.#traceStart);
+        this.#traceStart = 0;
+      }
+    }
+  }
+
+  trace(): TraceEvent[] {
+    return this.#trace.slice(this.#traceStart);
+  }
+
+  // ---- Events ----
+
+  /** Runs `fn` at virtual time `time` (never earlier than now). */
+  at(time: number, fn: () => void): void {
+    this.#events.push(time < this.now ? this.now : time, fn);
+  }
+
+  // ---- Hosts and names ----
+
+  addHost(
+    name: string,
+    client: boolean,
+    main: (loop: SimulatedLoop) => unknown,
+  ): SimHost {
+    const host = new SimHost(name, this.hosts.length + 1, client, main);
+    this.hosts.push(host);
+    this.byName.set(name, host);
+    this.byAddress.set(host.address, host);
+    return host;
+  }
+
+  /** The host a name or address means, seen from `from`; `null` if none. */
+  resolve(from: SimHost, name: string): SimHost | null {
+    if (
+      name === "localhost" || name === "127.0.0.1" || name === "::1" ||
+      name === "0.0.0.0"
+    ) return from;
+    return this.byName.get(name) ?? this.byAddress.get(name) ?? null;
+  }
+
+  // ---- Links ----
+
+  link(a: SimHost, b: SimHost): Link {
+    const [x, y] = a.index < b.index ? [a, b] : [b, a];
+    const key = x.index * 65536 + y.index;
+    let link = this.#links.get(key);
+    if (link === undefined) {
+      link = {
+        a: x,
+        b: y,
+        ...this.settings.link,
+        blocked: "",
+        busy: [0, 0],
+        stalled: [],
+        stallCheck: false,
+      };
+      this.#links.set(key, link);
+    }
+    return link;
+  }
+
+  /** Sets how two hosts' link behaves; `blocked` `""` lets stalled traffic go. */
+  block(a: SimHost, b: SimHost, state: "" | "partition" | "hold"): void {
+    const link = this.link(a, b);
+    const was = link.blocked;
+    link.blocked = state;
+    if (state !== "" || was === "") return;
+    const stalled = link.stalled;
+    link.stalled = [];
+    for (const s of stalled) s.resend();
+  }
+
+  /**
+   * Sends a message of `bytes` bytes from `from` to `to`; `arrive` runs
+   * when it gets there. Returns the arrival time (`minArrival` keeps a
+   * stream's messages in order). On a blocked link the message waits (a
+   * datagram on a partitioned link is lost); a stream message that waits
+   * longer than the retransmission timeout calls `onTimeout` instead.
+   */
+  send(
+    from: SimHost,
+    to: SimHost,
+    bytes: number,
+    kind: MessageKind,
+    arrive: () => void,
+    minArrival = 0,
+    onTimeout?: () => void,
+  ): number {
+    let arrival: number;
+    if (from === to) {
+      arrival = this.now;
+    } else {
+      const link = this.link(from, to);
+      const dir = from === link.a ? 0 : 1;
+      let depart = this.now;
+      if (link.bandwidth !== Infinity && bytes > 0) {
+        depart = Math.max(depart, link.busy[dir]) + bytes / link.bandwidth;
+        link.busy[dir] = depart;
+      }
+      arrival = depart + link.latency +
+        (link.jitter > 0 ? this.rng.next() * link.jitter : 0);
+    }
+    if (arrival < minArrival) arrival = minArrival;
+    this.at(arrival, () => {
+      if (from !== to) {
+        const link = this.link(from, to);
+        if (link.blocked !== "") {
+          if (link.blocked === "partition" && kind === "datagram") {
+            this.record(to.name, "drop", `datagram from ${from.name}`);
+            return;
+          }
+          this.#stall(link, {
+            since: this.now,
+            resend: () =>
+              this.send(from, to, bytes, kind, arrive, 0, onTimeout),
+            onTimeout,
+          });
+          return;
+        }
+      }
+      arrive();
+    });
+    return arrival;
+  }
+
+  #stall(link: Link, s: Stalled): void {
+    link.stalled.push(s);
+    if (link.stallCheck) return;
+    link.stallCheck = true;
+    const check = () => {
+      link.stallCheck = false;
+      if (link.stalled.length === 0) return;
+      const rto = this.settings.retransmitTimeout;
+      const keep: Stalled[] = [];
+      for (const m of link.stalled) {
+        // The same sum as the check was scheduled at, so that rounding
+        // cannot keep a message due now waiting (and the check spinning).
+        if (m.since + rto <= this.now && m.onTimeout !== undefined) {
+          m.onTimeout();
+        } else keep.push(m);
+      }
+      link.stalled = keep;
+      if (keep.some((m) => m.onTimeout !== undefined)) {
+        link.stallCheck = true;
+        const first = Math.min(
+          ...keep.filter((m) => m.onTimeout !== undefined).map((m) => m.since),
+        );
+        this.at(first + this.settings.retransmitTimeout, check);
+      }
+    };
+    this.at(this.now + this.settings.retransmitTimeout, check);
+  }
+
+  /** A segment size for `available` bytes: whole or cut at random. */
+  cut(available: number): number {
+    if (available <= 1 || this.rng.next() < 0.5) return available;
+    return 1 + this.rng.int(available);
+  }
+
+  // ---- Host life ----
+
+  start(host: SimHost): void {
+    host.up = true;
+    host.done = false;
+    let controls: LoopControls | null = null;
+    const loop = new SimulatedLoop(this, host, (c) => controls = c);
+    host.loop = loop;
+    host.controls = controls;
+    loop.setExceptionHandler((_loop, context) => {
+      const { message, exception } = context;
+      const detail = exception === undefined
+        ? message
+        : `${message}: ${describeError(exception)}`;
+      this.record(host.name, "error", detail);
+      if (this.settings.failOnError) {
+        this.fail(`host ${host.name} reported an error: ${detail}`, exception);
+      }
+    });
+    this.record(host.name, host.generation === 0 ? "start" : "restart");
+    const generation = host.generation;
+    const task = loop.createTask(() => {
+      const r = host.main(loop);
+      if (isGenerator(r)) return r;
+      return Promise.resolve(r);
+    }, { name: `${host.name} main` });
+    host.task = task;
+    task.addDoneCallback(() => {
+      if (host.generation !== generation || this.finished) return;
+      if (task.cancelled()) {
+        this.record(host.name, "exit", "cancelled");
+        if (host.client) host.done = true;
+        return;
+      }
+      const error = task.exception();
+      if (error !== null && error !== undefined) {
+        this.record(host.name, "fail", describeError(error));
+        this.fail(
+          `${host.client ? "client" : "host"} ${host.name} failed: ${
+            describeError(error)
+          }`,
+          error,
+        );
+        return;
+      }
+      this.record(host.name, "exit");
+      if (host.client) host.done = true;
+    });
+  }
+
+  crash(host: SimHost): void {
+    if (!this.running) {
+      host.downAtStart = true;
+      return;
+    }
+    if (!host.up) return;
+    host.up = false;
+    host.generation++;
+    this.record(host.name, "crash");
+    for (const end of [...host.ends]) end.crash();
+    for (const servers of host.listeners.values()) {
+      for (const s of servers) s.crash();
+    }
+    host.listeners.clear();
+    for (const d of [...host.datagrams.values()]) d.crash();
+    host.datagrams.clear();
+    const loop = host.loop!;
+    host.controls = null;
+    host.task = null;
+    if (loop.isRunning()) this.#closing.push(loop);
+    else loop.close();
+  }
+
+  restart(host: SimHost): void {
+    if (!this.running) {
+      host.downAtStart = false;
+      return;
+    }
+    if (host.up) return;
+    this.start(host);
+  }
+
+  fail(message: string, cause?: unknown): void {
+    if (this.failure === null) this.failure = new RunFailure(message, cause);
+  }
+
+  // ---- The driver ----
+
+  /**
+   * Runs until every client is done, the deadline `until` is reached, or
+   * the run fails; `limit` bounds virtual time and `maxSteps` the loop
+   * iterations at one instant.
+   */
+  async drive(
+    until: number | undefined,
+    limit: number,
+    maxSteps: number,
+  ): Promise<void> {
+    const hosts = this.hosts;
+    const clients = hosts.filter((h) => h.client);
+    let stepsNow = 0;
+    let lastNow = -1;
+    for (;;) {
+      if (this.failure !== null) return;
+      if (clients.length > 0 && clients.every((c) => c.done)) return;
+      // The network's events due now, in order.
+      const events = this.#events;
+      let due = 0;
+      while (events.size > 0 && events.peekTime()! <= this.now) {
+        events.pop().fn();
+        if (this.failure !== null) return;
+        if (++due > maxSteps * 100) {
+          this.fail(
+            `the network ran ${due} events without virtual time moving (a simulator bug)`,
+          );
+          return;
+        }
+      }
+      // Each host with work due runs one iteration, in host order. A host
+      // nothing was scheduled on since it was last looked at is skipped on
+      // what was seen then.
+      let ran = false;
+      for (let i = 0; i < hosts.length; i++) {
+        const h = hosts[i];
+        const c = h.controls;
+        if (c === null) continue;
+        if (h.dirty) look(h, c);
+        if (h.ready || h.nextWhen <= this.now) {
+          ran = true;
+          this.current = h.loop;
+          await c.step();
+          h.dirty = true;
+          // Let the host's async functions resume and settle before the
+          // next host runs: code outside a task still finds its loop
+          // (getRunningLoop() falls back on `current`).
+          await hostHop();
+          if (this.failure !== null) return;
+        }
+      }
+      this.#closeCrashed();
+      if (this.failure !== null) return;
+      if (ran || (events.size > 0 && events.peekTime()! <= this.now)) {
+        if (this.now !== lastNow) {
+          lastNow = this.now;
+          stepsNow = 0;
+        }
+        if (++stepsNow > maxSteps) {
+          this.fail(
+            `the hosts ran ${maxSteps} steps without virtual time moving (a busy loop?)`,
+          );
+          return;
+        }
+        continue;
+      }
+      // Idle, unless microtasks scheduled something meanwhile: jump to
+      // the next event.
+      let next = events.peekTime() ?? Infinity;
+      let ready = false;
+      for (const h of hosts) {
+        const c = h.controls;
+        if (c === null) continue;
+        if (h.dirty) look(h, c);
+        if (h.ready) ready = true;
+        if (h.nextWhen < next) next = h.nextWhen;
+      }
+      if (ready) continue;
+      if (until !== undefined && next > until) {
+        this.now = Math.max(this.now, until);
+        return;
+      }
+      if (next === Infinity) {
+        if (clients.length === 0) return;
+        const waiting = clients.filter((c) => !c.done).map((c) =>
+          c.up ? c.name : `${c.name} (crashed)`
+        );
+        this.fail(
+          `every host is idle and nothing is scheduled, but clients ${
+            waiting.join(", ")
+          } are not done (a deadlock, or a wait with no timeout)`,
+        );
+        return;
+      }
+      if (next > limit) {
+        this.now = limit;
+        if (clients.length === 0) {
+          this.fail(
+            `the hosts were still busy after ${limit} simulated seconds (the run's limit), and with no clients only until ends a run that never goes idle`,
+          );
+          return;
+        }
+        this.fail(
+          `clients ${
+            clients.filter((c) => !c.done).map((c) => c.name).join(", ")
+          } are still running after ${limit} simulated seconds (the run's limit)`,
+        );
+        return;
+      }
+      if (next > this.now) this.now = next;
+    }
+  }
+
+  #closeCrashed(): void {
+    const closing = this.#closing;
+    for (let i = closing.length - 1; i >= 0; i--) {
+      if (!closing[i].isRunning()) {
+        closing[i].close();
+        closing.splice(i, 1);
+      }
+    }
+  }
+
+  /** Closes every loop; the run is over. */
+  shutdown(): void {
+    this.finished = true;
+    this.#events.clear();
+    for (const h of this.hosts) {
+      const loop = h.loop;
+      if (loop !== null && !loop.isClosed() && !loop.isRunning()) loop.close();
+      h.controls = null;
+    }
+  }
+}
+
+/** Reads what a host's loop has due. */
+function look(h: SimHost, c: LoopControls): void {
+  h.dirty = false;
+  h.ready = c.readyCount() > 0;
+  h.nextWhen = c.nextTimerWhen() ?? Infinity;
+}
+
+function isGenerator(x: unknown): x is Generator<never, unknown, unknown> {
+  return typeof x === "object" && x !== null &&
+    typeof (x as Generator).next === "function" &&
+    typeof (x as Generator).throw === "function";
+}
+
+/** `Name: message` for an error, `String(x)` for anything else. */
+export function describeError(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
+}

@@ -1,0 +1,922 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertMatch,
+  assertNotEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { InvalidStateError } from "../../futures/errors.ts";
+import { getRunningLoop } from "../../futures/running_loop.ts";
+import type { EventLoop } from "../../loop/event_loop.ts";
+import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
+import { openConnection } from "../../protocols/open_connection.ts";
+import { startServer } from "../../protocols/start_server.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import type {
+  DatagramTransport,
+  Transport,
+} from "../../transports/transport.ts";
+import {
+  simulate,
+  Simulation,
+  SimulationError,
+} from "../../testing/simulation.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Records what a stream protocol is told. */
+class Recorder extends Protocol {
+  transport: Transport | null = null;
+  chunks: Uint8Array[] = [];
+  events: string[] = [];
+  lostWith: Error | undefined | null = null;
+  keepOpen = false;
+  readonly lost: Promise<Error | undefined>;
+  #resolveLost!: (e: Error | undefined) => void;
+
+  constructor() {
+    super();
+    this.lost = new Promise((r) => this.#resolveLost = r);
+  }
+
+  override connectionMade(t: Transport): void {
+    this.transport = t;
+    this.events.push("made");
+  }
+
+  override dataReceived(data: Uint8Array): void {
+    this.chunks.push(data);
+  }
+
+  override eofReceived(): boolean {
+    this.events.push("eof");
+    return this.keepOpen;
+  }
+
+  override pauseWriting(): void {
+    this.events.push("pause");
+  }
+
+  override resumeWriting(): void {
+    this.events.push("resume");
+  }
+
+  override connectionLost(exc?: Error): void {
+    this.events.push(`lost ${exc?.name ?? "clean"}`);
+    this.lostWith = exc;
+    this.#resolveLost(exc);
+  }
+
+  bytes(): Uint8Array {
+    const n = this.chunks.reduce((a, c) => a + c.length, 0);
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+}
+
+function pattern(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 7 + (i >> 8)) & 255;
+  return out;
+}
+
+/** A server host whose connections are recorded in `accepted`. */
+function recordingServer(
+  sim: Simulation,
+  name: string,
+  port: number,
+  accepted: Recorder[],
+  make: () => Recorder = () => new Recorder(),
+): void {
+  sim.host(name, async (loop) => {
+    await loop.createServer(
+      () => {
+        const r = make();
+        accepted.push(r);
+        return r;
+      },
+      "0.0.0.0",
+      port,
+    );
+  });
+}
+
+// ---- Streams ----------------------------------------------------------
+
+Deno.test("Simulation streams keep bytes in order while cutting them into random segments", async () => {
+  const sizes: number[][] = [];
+  for (const seed of [1, 2]) {
+    const sim = new Simulation({ seed });
+    const accepted: Recorder[] = [];
+    recordingServer(sim, "server", 80, accepted);
+    const data = pattern(200_000);
+    sim.client("client", async (loop) => {
+      const [t] = await loop.createConnection(
+        () => new Recorder(),
+        "server",
+        80,
+      );
+      t.write(data.subarray(0, 1000));
+      t.write(data.subarray(1000));
+      t.close();
+      await accepted[0].lost;
+    });
+    await sim.run();
+    const got = accepted[0];
+    assertEquals(got.bytes(), data);
+    assert(got.chunks.length > 3, `only ${got.chunks.length} deliveries`);
+    assertEquals(got.events, ["made", "eof", "lost clean"]);
+    sizes.push(got.chunks.map((c) => c.length));
+  }
+  assertNotEquals(sizes[0], sizes[1]);
+});
+
+Deno.test("Simulation streams: a reader that stops reading pushes back on the writer", async () => {
+  const sim = new Simulation({ seed: 3, receiveBuffer: 16384 });
+  const accepted: Recorder[] = [];
+  recordingServer(sim, "server", 80, accepted);
+  const writerEvents: string[][] = [];
+  sim.client("client", async (loop) => {
+    const [t, p] = await loop.createConnection(
+      () => new Recorder(),
+      "server",
+      80,
+    );
+    t.setWriteBufferLimits(32768);
+    await sleep(0.01);
+    const reader = accepted[0];
+    reader.transport!.pauseReading();
+    t.write(pattern(100_000));
+    await sleep(1);
+    // The receive window (16 KiB) is full, the rest waits in the writer.
+    assertEquals(reader.bytes().length, 0);
+    assertEquals(t.getWriteBufferSize(), 100_000 - 16384);
+    assertEquals(p.events, ["made", "pause"]);
+    reader.transport!.resumeReading();
+    await sleep(1);
+    assertEquals(t.getWriteBufferSize(), 0);
+    assertEquals(reader.bytes(), pattern(100_000));
+    writerEvents.push([...p.events]);
+    t.close();
+  });
+  await sim.run();
+  assertEquals(writerEvents, [["made", "pause", "resume"]]);
+});
+
+Deno.test("Simulation streams: half-close lets the peer answer after the end of stream", async () => {
+  const sim = new Simulation({ seed: 4 });
+  sim.host("server", async (loop) => {
+    class Answer extends Protocol {
+      #t!: Transport;
+      #n = 0;
+      override connectionMade(t: Transport) {
+        this.#t = t;
+      }
+      override dataReceived(d: Uint8Array) {
+        this.#n += d.length;
+      }
+      override eofReceived() {
+        this.#t.write(encoder.encode(`got ${this.#n}`));
+        this.#t.close();
+        return true;
+      }
+    }
+    await loop.createServer(() => new Answer(), "0.0.0.0", 80);
+  });
+  let answer = "";
+  let events: string[] = [];
+  sim.client("client", async (loop) => {
+    const [t, p] = await loop.createConnection(
+      () => new Recorder(),
+      "server",
+      80,
+    );
+    t.write(pattern(5000));
+    t.writeEof();
+    assertThrows(() => t.write(new Uint8Array(1)), InvalidStateError);
+    await p.lost;
+    answer = decoder.decode(p.bytes());
+    events = p.events;
+  });
+  await sim.run();
+  assertEquals(answer, "got 5000");
+  assertEquals(events, ["made", "eof", "lost clean"]);
+});
+
+Deno.test("Simulation streams: abort() resets the peer, connectionLost comes once on each side", async () => {
+  const sim = new Simulation({ seed: 5 });
+  const accepted: Recorder[] = [];
+  recordingServer(sim, "server", 80, accepted);
+  sim.client("client", async (loop) => {
+    const [t, p] = await loop.createConnection(
+      () => new Recorder(),
+      "server",
+      80,
+    );
+    t.write(pattern(10));
+    await sleep(0.01);
+    t.abort();
+    t.abort();
+    assertEquals(await p.lost, undefined);
+    const e = await accepted[0].lost;
+    assertEquals(e?.name, "ConnectionReset");
+    await sleep(1);
+    assertEquals(p.events, ["made", "lost clean"]);
+    assertEquals(accepted[0].events, ["made", "lost ConnectionReset"]);
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation streams: writing to a peer that closed gets a reset", async () => {
+  const sim = new Simulation({ seed: 6 });
+  sim.host("server", async (loop) => {
+    class CloseAtOnce extends Protocol {
+      override connectionMade(t: Transport) {
+        t.close();
+      }
+    }
+    await loop.createServer(() => new CloseAtOnce(), "0.0.0.0", 80);
+  });
+  sim.client("client", async (loop) => {
+    const [t, p] = await loop.createConnection(
+      () => {
+        const r = new Recorder();
+        r.keepOpen = true; // half-open: go on writing after the server's FIN
+        return r;
+      },
+      "server",
+      80,
+    );
+    await sleep(0.1);
+    t.write(encoder.encode("anyone there?"));
+    assertEquals((await p.lost)?.name, "ConnectionReset");
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation streams: a connection is refused when nothing listens, a name must exist", async () => {
+  const sim = new Simulation({ seed: 7 });
+  sim.host("server", () => {});
+  sim.client("client", async (loop) => {
+    const start = loop.time();
+    const refused = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "server", 81)
+    );
+    assertEquals((refused as Error).name, "ConnectionRefused");
+    assertEquals(loop.time() - start, 0.002); // one round trip
+    const unknown = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "nowhere", 80)
+    );
+    assertEquals((unknown as Error).name, "NotFound");
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation streams: getaddrinfo resolves host names to their simulated addresses", async () => {
+  const sim = new Simulation({ seed: 8 });
+  sim.host("db", () => {});
+  sim.client("app", async (loop) => {
+    assertEquals(await loop.getaddrinfo("db", 5432), [
+      { family: 4, hostname: "10.0.0.1", port: 5432 },
+    ]);
+    assertEquals(await loop.getaddrinfo("localhost", 1), [
+      { family: 4, hostname: "127.0.0.1", port: 1 },
+    ]);
+    assertEquals(await loop.getnameinfo({ hostname: "10.0.0.2", port: 9 }), [
+      "app",
+      "9",
+    ]);
+    await assertRejects(() => loop.getaddrinfo("nowhere", 1));
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation streams: Unix sockets connect within a host", async () => {
+  const sim = new Simulation({ seed: 9 });
+  let reply = "";
+  sim.client("box", async (loop) => {
+    class Hello extends Protocol {
+      override connectionMade(t: Transport) {
+        t.write(encoder.encode("hi"));
+        t.close();
+      }
+    }
+    const server = await loop.createUnixServer(() => new Hello(), "/run/s");
+    const [, p] = await loop.createUnixConnection(
+      () => new Recorder(),
+      "/run/s",
+    );
+    await p.lost;
+    reply = decoder.decode(p.bytes());
+    server.close();
+    await server.waitClosed();
+  });
+  await sim.run();
+  assertEquals(reply, "hi");
+});
+
+Deno.test("Simulation links: latency and bandwidth set how long a transfer takes", async () => {
+  const sim = new Simulation({ seed: 10 });
+  const accepted: Recorder[] = [];
+  recordingServer(sim, "server", 80, accepted);
+  let took = 0;
+  sim.client("client", async (loop) => {
+    const [t] = await loop.createConnection(() => new Recorder(), "server", 80);
+    const start = loop.time();
+    t.write(pattern(50_000));
+    t.close();
+    await accepted[0].lost;
+    took = loop.time() - start;
+  });
+  sim.link("server", "client", { latency: 0.05, bandwidth: 100_000 });
+  await sim.run();
+  // 0.5 s on the wire plus at least one latency; window updates add more.
+  assert(took > 0.54 && took < 1, `took ${took}`);
+});
+
+// ---- Hardship ---------------------------------------------------------
+
+Deno.test("Simulation.partition() holds a stream's bytes until repair(), and connects wait", async () => {
+  const sim = new Simulation({ seed: 11 });
+  const accepted: Recorder[] = [];
+  recordingServer(sim, "server", 80, accepted);
+  sim.client("client", async (loop) => {
+    const [t] = await loop.createConnection(() => new Recorder(), "server", 80);
+    sim.partition("client", "server");
+    t.write(pattern(3000));
+    const second = loop.createConnection(() => new Recorder(), "server", 80);
+    await sleep(5);
+    assertEquals(accepted[0].bytes().length, 0);
+    assertEquals(accepted.length, 1);
+    sim.repair("client", "server");
+    const [t2] = await second;
+    await sleep(0.1);
+    assertEquals(accepted[0].bytes(), pattern(3000));
+    t.close();
+    t2.close();
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation.partition() that outlasts the timeouts fails connects and connections with TimedOut", async () => {
+  const sim = new Simulation({
+    seed: 12,
+    connectTimeout: 10,
+    retransmitTimeout: 20,
+  });
+  const accepted: Recorder[] = [];
+  recordingServer(sim, "server", 80, accepted);
+  sim.client("client", async (loop) => {
+    const [t, p] = await loop.createConnection(
+      () => new Recorder(),
+      "server",
+      80,
+    );
+    sim.partition("server", "client");
+    const start = loop.time();
+    const e = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "server", 80)
+    );
+    assertEquals((e as Error).name, "TimedOut");
+    assertEquals(loop.time() - start, 10);
+    t.write(pattern(10));
+    assertEquals((await p.lost)?.name, "TimedOut");
+    assert(loop.time() - start >= 20);
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation.crash() resets the host's connections; restart() runs its main again", async () => {
+  const sim = new Simulation({ seed: 13 });
+  let starts = 0;
+  sim.host("server", async (loop) => {
+    starts++;
+    await loop.createServer(() => new Recorder(), "0.0.0.0", 80);
+  });
+  sim.client("client", async (loop) => {
+    const [, p] = await loop.createConnection(
+      () => new Recorder(),
+      "server",
+      80,
+    );
+    sim.crash("server");
+    assertEquals((await p.lost)?.name, "ConnectionReset");
+    const e = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "server", 80)
+    );
+    assertEquals((e as Error).name, "TimedOut"); // nobody answers a host that is down
+    sim.restart("server");
+    await sleep(0.01);
+    const [t] = await loop.createConnection(() => new Recorder(), "server", 80);
+    t.close();
+  });
+  await sim.run();
+  assertEquals(starts, 2);
+  const kinds = sim.trace.filter((e) => e.host === "server").map((e) => e.kind);
+  assert(kinds.includes("crash") && kinds.includes("restart"), String(kinds));
+});
+
+Deno.test("Simulation datagrams: partition drops them, hold delays them, faults drop and duplicate", async () => {
+  const run = async (
+    seed: number,
+    faults: { drop?: number; duplicate?: number },
+    setup: (sim: Simulation) => void,
+  ) => {
+    const sim = new Simulation({ seed, faults });
+    const got: string[] = [];
+    sim.host("sink", async (loop) => {
+      class Sink extends DatagramProtocol {
+        override datagramReceived(d: Uint8Array) {
+          got.push(decoder.decode(d));
+        }
+      }
+      await loop.createDatagramEndpoint(() => new Sink(), {
+        localAddr: { hostname: "0.0.0.0", port: 53 },
+      });
+    });
+    sim.client("source", async (loop) => {
+      const [t] = await loop.createDatagramEndpoint(
+        () => new DatagramProtocol(),
+        {
+          remoteAddr: { hostname: "sink", port: 53 },
+        },
+      );
+      setup(sim);
+      for (let i = 0; i < 100; i++) t.sendto(encoder.encode(`${i}`));
+      await sleep(1);
+      sim.release("source", "sink");
+      await sleep(1);
+      (t as DatagramTransport).close();
+    });
+    await sim.run();
+    return got;
+  };
+  assertEquals((await run(1, {}, () => {})).length, 100);
+  assertEquals(
+    (await run(1, {}, (sim) => sim.partition("source", "sink"))).length,
+    0,
+  );
+  assertEquals(
+    (await run(1, {}, (sim) => sim.hold("source", "sink"))).length,
+    100,
+  );
+  const lossy = await run(1, { drop: 0.3, duplicate: 0.3 }, () => {});
+  assert(new Set(lossy).size < 100, `${new Set(lossy).size} distinct`);
+  assert(lossy.length > new Set(lossy).size, "nothing duplicated");
+});
+
+Deno.test("Simulation faults: crashes, partitions and resets at random, from the seed", async () => {
+  const sim = new Simulation({
+    seed: 14,
+    faults: { crash: 0.5, partition: 0.5, reset: 1, hosts: ["server"] },
+  });
+  sim.host("server", async (loop) => {
+    await loop.createServer(() => new Recorder(), "0.0.0.0", 80);
+  });
+  sim.host("other", () => {});
+  let failures = 0;
+  sim.client("client", async (loop) => {
+    for (let i = 0; i < 40; i++) {
+      try {
+        const [t] = await loop.createConnection(
+          () => new Recorder(),
+          "server",
+          80,
+        );
+        await sleep(0.5);
+        t.close();
+      } catch {
+        failures++;
+        await sleep(0.5);
+      }
+    }
+  });
+  await sim.run();
+  const kinds = new Set(sim.trace.map((e) => e.kind));
+  assert(kinds.has("crash") && kinds.has("restart"), [...kinds].join());
+  assert(failures > 0);
+});
+
+// ---- Runs -------------------------------------------------------------
+
+/** A busy system: chatty clients, a server, latency, jitter and faults. */
+function busy(sim: Simulation): void {
+  sim.host("server", async (loop) => {
+    await startServer(
+      async (reader, writer) => {
+        for (;;) {
+          const line = await reader.readline();
+          if (line.length === 0) break;
+          writer.write(line);
+          await writer.drain();
+        }
+        writer.close();
+      },
+      "0.0.0.0",
+      7,
+      { loop },
+    );
+  });
+  for (const name of ["a", "b", "c"]) {
+    sim.client(name, async (loop) => {
+      for (let round = 0; round < 5; round++) {
+        try {
+          const [reader, writer] = await openConnection("server", 7, { loop });
+          for (let i = 0; i < 20; i++) {
+            writer.write(
+              encoder.encode(`${name} ${round} ${i} ${"x".repeat(i * 50)}\n`),
+            );
+          }
+          writer.writeEof();
+          await reader.read(-1);
+          writer.close();
+        } catch {
+          await sleep(Math.random());
+        }
+      }
+    });
+  }
+  sim.link("server", "a", { latency: 0.01, jitter: 0.01 });
+}
+
+Deno.test("Simulation: the same seed gives the same trace, byte for byte", async () => {
+  const traces: string[] = [];
+  for (const seed of [21, 21, 22]) {
+    const sim = new Simulation({
+      seed,
+      faults: { reset: 2, partition: 1, repairAfter: 0.2 },
+    });
+    busy(sim);
+    await sim.run();
+    assert(sim.trace.length > 200, `${sim.trace.length} events`);
+    traces.push(JSON.stringify(sim.trace));
+  }
+  assertEquals(traces[0], traces[1]);
+  assertNotEquals(traces[0], traces[2]);
+});
+
+Deno.test("Simulation.run() rejects with the first client error, the seed and the last events", async () => {
+  const sim = new Simulation({ seed: 99 });
+  sim.host("server", () => {});
+  sim.client("good", async () => {
+    await sleep(10);
+  });
+  sim.client("bad", async () => {
+    await sleep(1);
+    throw new Error("the answer was wrong");
+  });
+  const e = await assertRejects(() => sim.run(), SimulationError);
+  assertEquals(e.seed, 99);
+  assertEquals(e.time, 1);
+  assertStringIncludes(e.message, "seed 99");
+  assertStringIncludes(
+    e.message,
+    "client bad failed: Error: the answer was wrong",
+  );
+  assertMatch(e.events.at(-1)!, /bad fail/);
+  assertInstanceOf(e.cause, Error);
+});
+
+Deno.test("Simulation.run() reports a deadlock instead of hanging", async () => {
+  const sim = new Simulation({ seed: 1 });
+  sim.client("stuck", async (loop) => {
+    await loop.createFuture();
+  });
+  const e = await assertRejects(() => sim.run(), SimulationError);
+  assertStringIncludes(e.message, "clients stuck are not done");
+});
+
+Deno.test("Simulation.run() stops at until, and fails a client still running at the limit", async () => {
+  const sim = new Simulation({ seed: 1 });
+  let ticks = 0;
+  sim.host("clock", (loop) => {
+    loop.callRepeatedly(1, () => ticks++);
+  });
+  await sim.run({ until: 10.5 });
+  assertEquals(ticks, 10);
+  assertEquals(sim.time(), 10.5);
+  const sim2 = new Simulation({ seed: 1 });
+  sim2.client("forever", async () => {
+    for (;;) await sleep(60);
+  });
+  const e = await assertRejects(
+    () => sim2.run({ limit: 600 }),
+    SimulationError,
+  );
+  assertStringIncludes(e.message, "after 600 simulated seconds");
+});
+
+Deno.test("Simulation.run() fails loudly on real I/O, and seeds Math.random and the clocks", async () => {
+  const realConnect = Deno.connect;
+  const realRandom = Math.random;
+  const seen: number[][] = [];
+  for (let i = 0; i < 2; i++) {
+    const sim = new Simulation({ seed: 5 });
+    sim.client("c", async () => {
+      await sleep(2);
+      seen.push([Math.random(), Date.now(), performance.now()]);
+    });
+    await sim.run();
+  }
+  assertEquals(seen[0], seen[1]);
+  assertEquals(seen[0][1], 946684802000);
+  assertEquals(seen[0][2], 2000);
+  const sim = new Simulation({ seed: 5 });
+  sim.client("c", async () => {
+    await Deno.connect({ hostname: "127.0.0.1", port: 9 });
+  });
+  const e = await assertRejects(() => sim.run(), SimulationError);
+  assertStringIncludes(
+    e.message,
+    "Cannot call Deno.connect() inside a simulation",
+  );
+  assertEquals(Deno.connect, realConnect);
+  assertEquals(Math.random, realRandom);
+});
+
+Deno.test("Simulation hosts cannot run subprocesses, signals or their own loop", async () => {
+  const sim = new Simulation({ seed: 1 });
+  sim.client("c", (loop: EventLoop) => {
+    assertThrows(
+      () => loop.subprocessExec(() => new Protocol() as never, "ls"),
+      InvalidStateError,
+      "cannot start processes",
+    );
+    assertThrows(
+      () => loop.addSignalHandler("SIGINT", () => {}),
+      InvalidStateError,
+      "receives no signals",
+    );
+    assertThrows(
+      () => loop.runInExecutor(null, () => 1),
+      InvalidStateError,
+      "no worker pool",
+    );
+    assertThrows(
+      () => loop.runUntilComplete(sleep(1)),
+      InvalidStateError,
+      "the Simulation runs it",
+    );
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation checks its arguments", () => {
+  assertThrows(() => new Simulation({ seed: "x" as never }), TypeError);
+  const sim = new Simulation({ seed: 1 });
+  sim.host("a", () => {});
+  assertThrows(() => sim.host("a", () => {}), RangeError, "has that name");
+  assertThrows(() => sim.partition("a", "zz"), RangeError, "no host");
+  assertThrows(() => sim.client("", () => {}), TypeError);
+});
+
+// ---- simulate ---------------------------------------------------------
+
+Deno.test("simulate() runs many seeds and names the ones that fail", async () => {
+  const report = await simulate(50, (sim) => {
+    sim.client("c", async () => await sleep(Math.random()));
+  });
+  assertEquals(report, { runs: 50, failures: [] });
+  const e = await assertRejects(
+    () =>
+      simulate(20, (sim) => {
+        sim.client("c", async () => {
+          await sleep(1);
+          if (sim.seed % 7 === 3) throw new Error("unlucky");
+        });
+      }),
+    SimulationError,
+  );
+  assertStringIncludes(e.message, "3 of 20 seeds failed: 3, 10, 17");
+  assertStringIncludes(
+    e.message,
+    "simulate([3], scenario, { fullTrace: true })",
+  );
+  const full = await assertRejects(
+    () =>
+      simulate([3], (sim) => {
+        sim.client("c", async () => {
+          await sleep(1);
+          throw new Error("unlucky");
+        });
+      }, { fullTrace: true }),
+    SimulationError,
+  );
+  assertEquals(full.events[0], "0.000000 c start");
+});
+
+Deno.test("Simulation records errors hosts report, and fails on them with failOnError", async () => {
+  for (const failOnError of [false, true]) {
+    const sim = new Simulation({ seed: 1, failOnError });
+    sim.host("server", async (loop) => {
+      class Broken extends Protocol {
+        override dataReceived() {
+          throw new Error("parser bug");
+        }
+      }
+      await loop.createServer(() => new Broken(), "0.0.0.0", 80);
+    });
+    sim.client("client", async (loop) => {
+      const [t, p] = await loop.createConnection(
+        () => new Recorder(),
+        "server",
+        80,
+      );
+      t.write(encoder.encode("x"));
+      assertEquals((await p.lost)?.name, "ConnectionReset");
+    });
+    if (failOnError) {
+      const e = await assertRejects(() => sim.run(), SimulationError);
+      assertStringIncludes(
+        e.message,
+        "host server reported an error: Fatal error: protocol.dataReceived() call failed: Error: parser bug",
+      );
+    } else {
+      await sim.run();
+      assert(
+        sim.trace.some((e) =>
+          e.kind === "error" && e.detail.includes("parser bug")
+        ),
+      );
+    }
+  }
+});
+
+Deno.test("Simulation: code resuming outside a task (a promise reaction) finds its own host's loop", async () => {
+  const sim = new Simulation({ seed: 1 });
+  const seen: string[] = [];
+  for (const name of ["a", "b", "c"]) {
+    sim.client(name, async (loop) => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise<void>((resolve) =>
+          loop.callSoon(() => {
+            Promise.resolve().then(() => Promise.resolve()).then(() => {
+              seen.push(getRunningLoop() === loop ? "own" : `wrong in ${name}`);
+              resolve();
+            });
+          })
+        );
+      }
+    });
+  }
+  await sim.run();
+  assertEquals(seen, Array(9).fill("own"));
+});
+
+Deno.test("Simulation: stalled bytes time out at any fractional time (no rounding spin)", async () => {
+  for (let k = 0; k < 40; k++) {
+    const sim = new Simulation({ seed: k, retransmitTimeout: 3 });
+    const accepted: Recorder[] = [];
+    recordingServer(sim, "server", 80, accepted);
+    sim.client("client", async (loop) => {
+      const [t, p] = await loop.createConnection(
+        () => new Recorder(),
+        "server",
+        80,
+      );
+      await sleep(0.1 + k * 0.0137 + Math.random());
+      sim.partition("client", "server");
+      t.write(pattern(100));
+      assertEquals((await p.lost)?.name, "TimedOut");
+    });
+    sim.link("client", "server", { latency: 0.01, jitter: 0.01 });
+    await sim.run();
+  }
+});
+
+Deno.test("Simulation.hold() keeps a stream's bytes and connects until release()", async () => {
+  const sim = new Simulation({ seed: 15 });
+  const accepted: Recorder[] = [];
+  recordingServer(sim, "server", 80, accepted);
+  sim.client("client", async (loop) => {
+    const [t] = await loop.createConnection(() => new Recorder(), "server", 80);
+    sim.hold("client", "server");
+    t.write(pattern(500));
+    const second = loop.createConnection(() => new Recorder(), "server", 80);
+    await sleep(10);
+    assertEquals(accepted[0].bytes().length, 0);
+    sim.release("client", "server");
+    const [t2] = await second;
+    await sleep(0.1);
+    assertEquals(accepted[0].bytes(), pattern(500));
+    t.close();
+    t2.close();
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation listeners queue connections until startServing(), up to the backlog", async () => {
+  const sim = new Simulation({ seed: 16 });
+  const accepted: Recorder[] = [];
+  sim.client("box", async (loop) => {
+    const server = await loop.createServer(
+      () => {
+        const r = new Recorder();
+        accepted.push(r);
+        return r;
+      },
+      "0.0.0.0",
+      80,
+      { startServing: false, backlog: 1 },
+    );
+    const [t] = await loop.createConnection(() => new Recorder(), "box", 80);
+    t.write(encoder.encode("early"));
+    const e = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "box", 80)
+    );
+    assertEquals((e as Error).name, "ConnectionRefused");
+    await sleep(1);
+    assertEquals(accepted.length, 0);
+    server.startServing();
+    await sleep(0.01);
+    assertEquals(accepted.length, 1);
+    assertEquals(decoder.decode(accepted[0].bytes()), "early");
+    t.close();
+    server.close();
+    await server.waitClosed();
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation.run() refuses to run beside another run, and twice", async () => {
+  const a = new Simulation({ seed: 1 });
+  a.client("c", async () => await sleep(1));
+  const b = new Simulation({ seed: 2 });
+  b.client("c", async () => await sleep(1));
+  const first = a.run();
+  await assertRejects(() => b.run(), InvalidStateError, "another simulation");
+  await first;
+  await assertRejects(() => a.run(), InvalidStateError, "has run already");
+});
+
+Deno.test("Simulation.run() without clients ends when idle, or fails at the limit when never idle", async () => {
+  const idle = new Simulation({ seed: 1 });
+  idle.host("h", (loop) => {
+    loop.callLater(5, () => {});
+  });
+  await idle.run();
+  assertEquals(idle.time(), 5);
+  const busy = new Simulation({ seed: 1 });
+  busy.host("h", (loop) => {
+    loop.callRepeatedly(1, () => {});
+  });
+  const e = await assertRejects(
+    () => busy.run({ limit: 100 }),
+    SimulationError,
+  );
+  assertStringIncludes(e.message, "only until ends a run that never goes idle");
+});
+
+Deno.test("Simulation listeners: a port in use, an address of another host, reusePort", async () => {
+  const sim = new Simulation({ seed: 17 });
+  sim.host("other", () => {});
+  sim.client("box", async (loop) => {
+    const server = await loop.createServer(() => new Recorder(), "0.0.0.0", 80);
+    const inUse = await assertRejects(() =>
+      loop.createServer(() => new Recorder(), "0.0.0.0", 80)
+    );
+    assertEquals((inUse as Error).name, "AddrInUse");
+    const foreign = await assertRejects(() =>
+      loop.createServer(() => new Recorder(), "other", 81)
+    );
+    assertEquals((foreign as Error).name, "AddrNotAvailable");
+    assertEquals(server.addresses(), [
+      { transport: "tcp", hostname: "10.0.0.2", port: 80 },
+    ]);
+    const a = await loop.createServer(() => new Recorder(), "box", 82, {
+      reusePort: true,
+    });
+    const b = await loop.createServer(() => new Recorder(), "box", 82, {
+      reusePort: true,
+    });
+    const local = await loop.createServer(() => new Recorder(), "127.0.0.1", 0);
+    const { port } = local.addresses()[0] as Deno.NetAddr;
+    assert(port >= 49152);
+    // A loopback listener is out of reach from the host's own address.
+    const e = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "box", port)
+    );
+    assertEquals((e as Error).name, "ConnectionRefused");
+    const [t] = await loop.createConnection(
+      () => new Recorder(),
+      "localhost",
+      port,
+    );
+    assertEquals(
+      (t.getExtraInfo("peername") as Deno.NetAddr).hostname,
+      "127.0.0.1",
+    );
+    t.close();
+    for (const s of [server, a, b, local]) s.close();
+  });
+  await sim.run();
+});
