@@ -72,7 +72,7 @@ const EXPECTED: Record<string, string[]> = {
     "waitFor",
     "withTaskGroup",
   ],
-  transports: ["WriteFlowControl"],
+  transports: ["ReadableStreamProducer", "Relay", "WriteFlowControl", "relay"],
   protocols: [
     "BaseProtocol",
     "BufferedProtocol",
