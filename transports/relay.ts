@@ -296,6 +296,16 @@ export class Relay {
     return this.#b;
   }
 
+  /** Side A's transport, once connected; `null` before. */
+  get transportA(): Transport | null {
+    return this.#a.transport;
+  }
+
+  /** Side B's transport, once connected; `null` before. */
+  get transportB(): Transport | null {
+    return this.#b.transport;
+  }
+
   /** The bytes read from side A and written to side B so far. */
   get bytesAToB(): number {
     return this.#a.bytes;
