@@ -8,7 +8,7 @@
 import { InvalidStateError } from "../futures/errors.ts";
 import { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
-import type { Producer } from "./transport.ts";
+import type { DatagramTransport, Producer } from "./transport.ts";
 
 /**
  * What a producer writes into: PEP 3153's consumer. Every `WriteTransport`
@@ -91,6 +91,13 @@ function describe(value: unknown): string {
  * The consumer itself is left alone on failure: closing it is the
  * caller's choice.
  *
+ * A `DatagramTransport` is a consumer too: each chunk is sent as one
+ * datagram to the endpoint's remote address, paced by the send queue's
+ * water marks instead of overflowing it (a full queue drops datagrams). So
+ * the stream must yield datagram-sized chunks — messages from a
+ * `TransformStream`, say, not a file's 64 KiB reads. `end` closes the
+ * endpoint for `"writeEof"` and `"close"` alike.
+ *
  * PEP 3153: producers and consumers. Twisted: `FileSender`, `IPushProducer`.
  *
  * @example Sending a stream through a transport, with back-pressure
@@ -146,7 +153,8 @@ export class ReadableStreamProducer implements Producer {
   readonly #end: "writeEof" | "close" | "none";
   readonly #loop: SchedulingLoop | undefined;
   #reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
-  #consumer: Consumer | null = null;
+  #consumer: Consumer | DatagramTransport | null = null;
+  #send: ((chunk: Uint8Array) => void) | null = null;
   #done: Future<number> | null = null;
   #paused = false;
   #reading = false;
@@ -209,21 +217,32 @@ export class ReadableStreamProducer implements Producer {
    *
    * Twisted: `FileSender.beginFileTransfer()`.
    *
-   * @param consumer The transport (or `StreamWriter`) to write into.
+   * @param consumer The transport (or `StreamWriter`) to write into, or a
+   * connected datagram transport to send each chunk to as a datagram.
    * @returns A future of the number of bytes written, as the class
    * explains.
    * @throws {InvalidStateError} When the producer was already started.
-   * @throws {TypeError} When `consumer` lacks a consumer's methods, or the
+   * @throws {TypeError} When `consumer` lacks a consumer's methods
+   * (`write()` or `sendto()`, `registerProducer()`), or the
    * stream is locked (another reader has it).
    */
-  start(consumer: Consumer): Future<number> {
+  start(consumer: Consumer | DatagramTransport): Future<number> {
     if (this.#consumer !== null) {
       throw new InvalidStateError(
         "Cannot start the producer: it was already started, received a second start()",
       );
     }
-    for (const method of ["write", "registerProducer", "unregisterProducer"]) {
-      const fn = (consumer as unknown as Record<string, unknown>)?.[method];
+    const methods = consumer as unknown as Record<string, unknown>;
+    const datagrams = typeof methods?.write !== "function" &&
+      typeof methods?.sendto === "function";
+    for (
+      const method of [
+        datagrams ? "sendto" : "write",
+        "registerProducer",
+        "unregisterProducer",
+      ]
+    ) {
+      const fn = methods?.[method];
       if (typeof fn !== "function") {
         throw new TypeError(
           `Cannot start the producer: the consumer's ${method}() must be a function, received ${typeof fn}`,
@@ -243,6 +262,9 @@ export class ReadableStreamProducer implements Producer {
     const done = new Future<number>({ loop: this.#loop });
     this.#reader = this.#stream.getReader();
     this.#consumer = consumer;
+    this.#send = datagrams
+      ? (chunk) => (consumer as DatagramTransport).sendto(chunk)
+      : (chunk) => (consumer as Consumer).write(chunk);
     this.#done = done;
     done.addDoneCallback((f) => {
       if (f.cancelled()) this.#fail(null);
@@ -339,7 +361,7 @@ export class ReadableStreamProducer implements Producer {
   // Returns false when the write failed (and the transfer with it).
   #write(chunk: Uint8Array): boolean {
     try {
-      this.#consumer!.write(chunk);
+      this.#send!(chunk);
     } catch (error) {
       this.#fail(error);
       return false;
@@ -354,7 +376,10 @@ export class ReadableStreamProducer implements Producer {
     try {
       consumer.unregisterProducer();
       if (this.#end !== "none" && !consumer.isClosing()) {
-        if (this.#end === "writeEof" && consumer.canWriteEof()) {
+        if (
+          this.#end === "writeEof" && "canWriteEof" in consumer &&
+          consumer.canWriteEof()
+        ) {
           consumer.writeEof();
         } else consumer.close();
       }

@@ -7,7 +7,13 @@ import {
   assertThrows,
 } from "@std/assert";
 import { ReadableStreamProducer } from "../../transports/readable_stream_producer.ts";
-import type { Transport } from "../../transports/transport.ts";
+import type {
+  BaseTransport,
+  DatagramTransport,
+  Producer,
+  Transport,
+} from "../../transports/transport.ts";
+import { WriteFlowControl } from "../../transports/flow_control.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import {
   transportPair,
@@ -304,5 +310,76 @@ Deno.test("ReadableStreamProducer.start() refuses a second start and a start aft
   stopped.stopProducing();
   assertThrows(() => stopped.start(ta), InvalidStateError, "it was stopped");
   ta.close();
+  loop.close();
+});
+
+// ---- Datagrams ----
+
+/** A datagram consumer whose send queue drains `rate` bytes a second. */
+class FakeDatagrams {
+  sent: Uint8Array[] = [];
+  queued = 0;
+  most = 0;
+  closed = false;
+  readonly protocol = new Protocol();
+  readonly flow: WriteFlowControl;
+  constructor(readonly loop: VirtualTimeLoop, rate: number) {
+    this.flow = new WriteFlowControl(
+      loop,
+      this as unknown as BaseTransport,
+      { high: 3000 },
+    );
+    const drain = () => {
+      this.queued = Math.max(0, this.queued - rate);
+      this.flow.update(this.queued);
+      if (!this.closed) loop.callLater(1, drain);
+    };
+    loop.callLater(1, drain);
+  }
+  getProtocol() {
+    return this.protocol;
+  }
+  sendto(data: Uint8Array): void {
+    this.sent.push(data);
+    this.queued += data.length;
+    this.most = Math.max(this.most, this.queued);
+    this.flow.update(this.queued);
+  }
+  registerProducer(producer: Producer, streaming: boolean): void {
+    this.flow.registerProducer(producer, streaming);
+  }
+  unregisterProducer(): void {
+    this.flow.unregisterProducer();
+  }
+  isClosing(): boolean {
+    return this.closed;
+  }
+  close(): void {
+    this.closed = true;
+    this.flow.close();
+  }
+}
+
+Deno.test("ReadableStreamProducer sends each chunk as one datagram, paced by the send queue", async () => {
+  const loop = new VirtualTimeLoop();
+  const datagrams = new FakeDatagrams(loop, 1000);
+  const pieces = Array.from(
+    { length: 40 },
+    (_, i) => new Uint8Array(100 + i).fill(i),
+  );
+  const { stream } = counted(pieces);
+  const producer = new ReadableStreamProducer(stream, {
+    loop,
+    end: "writeEof",
+  });
+  const total = pieces.reduce((n, p) => n + p.length, 0);
+  const sent = await loop.runUntilComplete(
+    producer.start(datagrams as unknown as DatagramTransport),
+  );
+  assertEquals(sent, total);
+  assertEquals(datagrams.sent, pieces); // boundaries kept
+  assert(datagrams.most > 3000, "the queue never passed the mark");
+  assert(datagrams.most <= 3000 + 139, `queued ${datagrams.most} bytes`);
+  assert(datagrams.closed); // no half-close for datagrams: closed
   loop.close();
 });
