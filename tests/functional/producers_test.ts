@@ -306,3 +306,56 @@ Deno.test("ReadableStreamProducer sends a stream of datagrams paced by the send 
     await counter.lost;
   });
 });
+
+Deno.test("A datagram endpoint asks a pull producer for more as its send queue drains", async () => {
+  const batches = 150;
+  const perBatch = 10;
+  const size = 1000; // 1.5 MB in all: more than the send queue holds
+  await withLoop(async (loop) => {
+    class Sender extends DatagramProtocol {
+      errors: Error[] = [];
+      lost = loop.createFuture<void>();
+      override errorReceived(exc: Error): void {
+        this.errors.push(exc);
+      }
+      override connectionLost(): void {
+        this.lost.setResult();
+      }
+    }
+    const [receiver] = await loop.createDatagramEndpoint(
+      () => new DatagramProtocol(),
+      { localAddr: { hostname: HOST, port: 0 } },
+    );
+    const [sender, protocol] = await loop.createDatagramEndpoint(
+      () => new Sender(),
+      {
+        localAddr: { hostname: HOST, port: 0 },
+        remoteAddr: receiver.getExtraInfo("sockname") as Deno.NetAddr,
+      },
+    );
+    let sent = 0;
+    let most = 0;
+    const done = loop.createFuture<void>();
+    sender.registerProducer({
+      resumeProducing() {
+        if (sent === batches) return;
+        for (let i = 0; i < perBatch; i++) {
+          sender.sendto(new Uint8Array(size));
+        }
+        most = Math.max(most, sender.getWriteBufferSize());
+        if (++sent === batches) {
+          sender.unregisterProducer();
+          done.setResult();
+        }
+      },
+    }, false);
+    await done;
+    sender.close();
+    await protocol.lost;
+    assertEquals(protocol.errors, []);
+    // Asked only at the low-water mark: the queue never held much more.
+    const low = 16 * 1024; // the default low-water mark
+    assert(most <= low + perBatch * size, `queued ${most} bytes`);
+    receiver.close();
+  });
+});
