@@ -6,7 +6,7 @@ import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
-import type { DatagramTransport } from "../transports/transport.ts";
+import type { DatagramTransport, Producer } from "../transports/transport.ts";
 import type { DatagramEndpointOptions, SchedulingLoop } from "./event_loop.ts";
 import {
   callProtocol,
@@ -345,6 +345,14 @@ class DenoDatagramTransport implements DatagramTransport {
    */
   setWriteBufferLimits(high?: number, low?: number): void {
     this.#flow.setWriteBufferLimits(high, low);
+  }
+
+  registerProducer(producer: Producer, streaming: boolean): void {
+    this.#flow.registerProducer(producer, streaming);
+  }
+
+  unregisterProducer(): void {
+    this.#flow.unregisterProducer();
   }
 
   /**

@@ -7,7 +7,7 @@
 
 import { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
-import type { Transport } from "../transports/transport.ts";
+import type { Producer, Transport } from "../transports/transport.ts";
 import type { StreamReader } from "./stream_reader.ts";
 
 /**
@@ -210,6 +210,61 @@ export class StreamWriter implements AsyncDisposable {
    */
   waitClosed(): Future<void> {
     return this.#protocol.getCloseWaiter();
+  }
+
+  /**
+   * Registers a PEP 3153 producer that writes into this connection; the
+   * transport's write buffer paces it as it paces `drain()`: a push
+   * producer (`streaming = true`) is paused above the high-water mark and
+   * resumed at the low one, a pull producer is asked for more each time
+   * the buffer drains. So a writer is a consumer, and a
+   * `ReadableStreamProducer` sends a Web stream (a file, a `fetch` body)
+   * through it; `stream.pipeTo(writer.writable)` does the same with
+   * promises.
+   *
+   * PEP 3153: `Consumer.register_producer()`.
+   *
+   * @param producer The producer.
+   * @param streaming `true` for a push producer, `false` for a pull one.
+   * @throws {InvalidStateError} When a producer is already registered.
+   *
+   * @example Sending a Web stream through a writer
+   * ```ts
+   * import {
+   *   StreamReader,
+   *   StreamReaderProtocol,
+   *   StreamWriter,
+   * } from "@tulip/tulip/protocols";
+   * import { ReadableStreamProducer } from "@tulip/tulip/transports";
+   * import { transportPair, VirtualTimeLoop } from "@tulip/tulip/testing";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new VirtualTimeLoop();
+   * const serverReader = new StreamReader({ loop });
+   * const server = new StreamReaderProtocol(serverReader, undefined, { loop });
+   * const client = new StreamReaderProtocol(new StreamReader({ loop }), undefined, { loop });
+   * const [, clientTransport] = transportPair(server, client, { loop });
+   * const writer = new StreamWriter(clientTransport, client, { loop });
+   * const body = new Blob(["one\n", "two\n"]).stream();
+   * const producer = new ReadableStreamProducer(body, { loop, end: "writeEof" });
+   * assertEquals(await loop.runUntilComplete(producer.start(writer)), 8);
+   * const text = await loop.runUntilComplete(serverReader.read(-1));
+   * assertEquals(new TextDecoder().decode(text), "one\ntwo\n");
+   * writer.close();
+   * loop.close();
+   * ```
+   */
+  registerProducer(producer: Producer, streaming: boolean): void {
+    this.#transport.registerProducer(producer, streaming);
+  }
+
+  /**
+   * Forgets the registered producer, if any; it is not called again.
+   *
+   * PEP 3153: `Consumer.unregister_producer()`.
+   */
+  unregisterProducer(): void {
+    this.#transport.unregisterProducer();
   }
 
   /**

@@ -141,6 +141,14 @@ Deno.test("examples/json_rpc_tcp.ts makes calls, a notification, a batch and err
   ]);
 });
 
+Deno.test("examples/tcp_proxy.ts proxies 8 MiB to a slow upstream with bounded memory", async () => {
+  await check("examples/tcp_proxy.ts", [
+    "upstream got 8388608 bytes",
+    /most buffered in the proxy: \d+ KiB \(high-water mark 64 KiB, low 16 KiB\)/,
+    "memory stayed bounded",
+  ]);
+});
+
 Deno.test("examples/udp_echo.ts gets its datagrams echoed", async () => {
   await check("examples/udp_echo.ts", [
     "connected client: sent tulip, got TULIP",

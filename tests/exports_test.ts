@@ -74,7 +74,7 @@ const EXPECTED: Record<string, string[]> = {
     "waitFor",
     "withTaskGroup",
   ],
-  transports: ["WriteFlowControl"],
+  transports: ["ReadableStreamProducer", "Relay", "WriteFlowControl", "relay"],
   protocols: [
     "BaseProtocol",
     "BufferedProtocol",

@@ -17,4 +17,6 @@
  */
 
 export * from "./flow_control.ts";
+export * from "./readable_stream_producer.ts";
+export * from "./relay.ts";
 export * from "./transport.ts";

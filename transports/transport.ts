@@ -196,6 +196,18 @@ export interface DatagramTransport extends BaseTransport {
   /** Returns the number of bytes queued and not yet sent. */
   getWriteBufferSize(): number;
   /**
+   * Registers a PEP 3153 producer of datagrams, paced by the send queue's
+   * water marks as a stream transport's producer is by its write buffer:
+   * a push producer is paused above the high-water mark, a pull producer
+   * asked for more each time the queue drains. A `ReadableStreamProducer`
+   * sends each chunk of a stream as one datagram this way.
+   *
+   * @throws {InvalidStateError} When a producer is already registered.
+   */
+  registerProducer(producer: Producer, streaming: boolean): void;
+  /** Forgets the registered producer, if any. */
+  unregisterProducer(): void;
+  /**
    * Joins the multicast group `group` (an IPv4 224.0.0.0/4 or IPv6
    * ff00::/8 address) on the interface `iface`: for IPv4 the interface's
    * address (default `"0.0.0.0"`: the system chooses), for IPv6 its index

@@ -273,3 +273,43 @@ Deno.test("StreamWriter supports await using", async () => {
   assertEquals(text(await loop.runUntilComplete(serverReader.read())), "bye");
   loop.close();
 });
+
+// ---- Producers ----
+
+Deno.test("StreamWriter.registerProducer() paces a push producer by the transport's water marks", async () => {
+  const { loop, writer, clientTransport, serverReader } = setup({
+    bufferSize: 0,
+    chunkSize: 10,
+    delay: 1,
+  });
+  clientTransport.setWriteBufferLimits(100, 20);
+  const log: string[] = [];
+  writer.registerProducer({
+    pauseProducing: () => log.push("pause"),
+    resumeProducing: () => log.push("resume"),
+    stopProducing: () => log.push("stop"),
+  }, true);
+  writer.write(bytes("x".repeat(150)));
+  assertEquals(log, ["pause"]);
+  await loop.advance(14);
+  assertEquals(log, ["pause", "resume"]);
+  writer.unregisterProducer();
+  writer.close();
+  assertEquals(log, ["pause", "resume"]); // forgotten: not stopped
+  assertEquals(
+    (await loop.runUntilComplete(serverReader.read(-1))).length,
+    150,
+  );
+  loop.close();
+});
+
+Deno.test("StreamWriter.registerProducer() refuses a second producer", () => {
+  const { loop, writer, clientTransport } = setup();
+  writer.registerProducer({ resumeProducing() {} }, false);
+  assertThrows(
+    () => writer.registerProducer({ resumeProducing() {} }, false),
+    InvalidStateError,
+  );
+  clientTransport.abort();
+  loop.close();
+});
