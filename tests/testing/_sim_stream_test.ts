@@ -104,10 +104,16 @@ Deno.test("SimServer.shutdown() closes an idle keep-alive HTTP connection at onc
 Deno.test("SimServer.shutdown() lets a request in flight finish, answered with Connection: close", async () => {
   const sim = new Simulation({ seed: 2 });
   const log = { done: -1, server: null as Server | null };
-  httpHost(sim, async () => {
-    await sleep(2);
-    return new Response("late but whole");
-  }, 1, 10, log);
+  httpHost(
+    sim,
+    async () => {
+      await sleep(2);
+      return new Response("late but whole");
+    },
+    1,
+    10,
+    log,
+  );
   let connection: string | null = "";
   let body = "";
   let closedAt = -1;
