@@ -1,6 +1,8 @@
 /**
  * Simulated datagram endpoints: UDP as the network treats it — each
  * datagram may be dropped, duplicated or overtaken, as the seed decides.
+ * Multicast (IPv4) reaches every host's endpoint on the port that joined
+ * the group, each copy subject to the same faults.
  *
  * @module
  */
@@ -40,6 +42,55 @@ function checkAddr(
   return { hostname: a.hostname, port: a.port };
 }
 
+/** An IPv4 multicast group: 224.0.0.0/4. */
+const MULTICAST_V4 =
+  /^(22[4-9]|23\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/;
+/** An IPv6 multicast group: ff00::/8. */
+const MULTICAST_V6 = /^ff[0-9a-f]{2}:[0-9a-f:.]*$/i;
+
+/**
+ * Checks a multicast group and interface as the real transport does;
+ * returns the group's family and the membership's key.
+ */
+function checkGroup(
+  what: string,
+  group: unknown,
+  iface: unknown,
+): [4 | 6, string] {
+  if (typeof group !== "string") {
+    throw new TypeError(
+      `Cannot call ${what}(): group must be a string, received ${typeof group}`,
+    );
+  }
+  const family = MULTICAST_V4.test(group)
+    ? 4
+    : MULTICAST_V6.test(group)
+    ? 6
+    : 0;
+  if (family === 0) {
+    throw new RangeError(
+      `Cannot call ${what}(): group must be an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast address, received ${
+        JSON.stringify(group)
+      }`,
+    );
+  }
+  const on = iface ?? (family === 4 ? "0.0.0.0" : 0);
+  if (
+    family === 4
+      ? typeof on !== "string" || !/^\d{1,3}(\.\d{1,3}){3}$/.test(on)
+      : typeof on !== "number" || !Number.isInteger(on) || on < 0
+  ) {
+    throw new TypeError(
+      `Cannot call ${what}(): iface must be the interface's ${
+        family === 4 ? "IPv4 address" : "index (a non-negative integer)"
+      } for an IPv${family} group, received ${
+        JSON.stringify(iface) ?? typeof iface
+      }`,
+    );
+  }
+  return [family, `${group}%${on}`];
+}
+
 /** A bound datagram endpoint of a simulated host. */
 export class SimDatagram implements DatagramTransport {
   readonly #world: World;
@@ -51,6 +102,8 @@ export class SimDatagram implements DatagramTransport {
   readonly #remote: Deno.NetAddr | undefined;
   #protocol: DatagramProtocol;
   #closed = false;
+  /** Multicast memberships: `group%iface` to the group. */
+  readonly #groups = new Map<string, string>();
 
   constructor(
     loop: SimulatedLoop,
@@ -133,6 +186,23 @@ export class SimDatagram implements DatagramTransport {
       );
       return;
     }
+    if (MULTICAST_V4.test(to.hostname)) {
+      // Every endpoint on the port that joined the group gets its own copy
+      // (this host's too, as with IP_MULTICAST_LOOP), with its own faults.
+      const from: Deno.NetAddr = {
+        transport: "udp",
+        hostname: host.address,
+        port: this.port,
+      };
+      const copy = data.slice();
+      for (const dest of world.hosts) {
+        const ep = dest.up ? dest.datagrams.get(to.port) : undefined;
+        if (ep !== undefined && ep.#joined(to.hostname)) {
+          this.#transmit(dest, to, from, copy, to.hostname);
+        }
+      }
+      return;
+    }
     const dest = world.resolve(host, to.hostname);
     if (dest === null) {
       this.#error(
@@ -140,7 +210,6 @@ export class SimDatagram implements DatagramTransport {
       );
       return;
     }
-    const copy = data.slice();
     const loopback = dest === host &&
       (to.hostname === "127.0.0.1" || to.hostname === "localhost");
     const from: Deno.NetAddr = {
@@ -148,23 +217,50 @@ export class SimDatagram implements DatagramTransport {
       hostname: loopback ? "127.0.0.1" : host.address,
       port: this.port,
     };
+    this.#transmit(dest, to, from, data.slice(), null);
+  }
+
+  /**
+   * Sends one datagram to `dest`, dropped or duplicated as the faults
+   * say; on arrival the endpoint on the port takes it if it accepts the
+   * sender (and, for a `group`, is still a member).
+   */
+  #transmit(
+    dest: SimHost,
+    to: { hostname: string; port: number },
+    from: Deno.NetAddr,
+    copy: Uint8Array,
+    group: string | null,
+  ): void {
+    const world = this.#world;
     const { datagramDrop, datagramDuplicate } = world.settings;
     if (world.rng.chance(datagramDrop)) {
-      world.record(host.name, "drop", `datagram to ${to.hostname}:${to.port}`);
+      world.record(
+        this.#host.name,
+        "drop",
+        `datagram to ${to.hostname}:${to.port}${
+          group === null ? "" : ` (member ${dest.name})`
+        }`,
+      );
       return;
     }
     const copies = world.rng.chance(datagramDuplicate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      world.send(host, dest, copy.length, "datagram", () => {
+      world.send(this.#host, dest, copy.length, "datagram", () => {
         const ep = dest.up ? dest.datagrams.get(to.port) : undefined;
-        if (ep === undefined || !ep.#accepts(from)) {
+        if (
+          ep === undefined || !ep.#accepts(from) ||
+          (group !== null && !ep.#joined(group))
+        ) {
           world.record(dest.name, "drop", `datagram for port ${to.port}`);
           return;
         }
         world.record(
           dest.name,
           "datagram",
-          `${from.hostname}:${from.port}>${to.port} ${copy.length}`,
+          `${from.hostname}:${from.port}>${
+            group === null ? "" : group + ":"
+          }${to.port} ${copy.length}`,
         );
         ep.#loop.callSoon(() => {
           if (ep.#closed) return;
@@ -175,6 +271,66 @@ export class SimDatagram implements DatagramTransport {
         });
       });
     }
+  }
+
+  /**
+   * Joins a multicast group: datagrams sent to `group` on this endpoint's
+   * port then reach it, from any host. A simulated host has one interface
+   * and IPv4 only: `iface` may be `"0.0.0.0"` or the host's address, and
+   * an IPv6 group fails as on a host without IPv6.
+   */
+  joinMulticast(group: string, iface?: string | number): Future<void> {
+    const [family, key] = checkGroup("joinMulticast", group, iface);
+    if (this.#closed) {
+      throw new InvalidStateError(
+        "Cannot call joinMulticast(): the transport is closing",
+      );
+    }
+    if (this.#groups.has(key)) {
+      throw new InvalidStateError(
+        `Cannot call joinMulticast(): the endpoint already joined ${group} on that interface, received group=${
+          JSON.stringify(group)
+        } iface=${JSON.stringify(iface)}`,
+      );
+    }
+    const fut = this.#loop.createFuture<void>();
+    const host = this.#host;
+    if (family === 6) {
+      fut.setException(
+        addrNotAvailable(
+          `Cannot join multicast group ${group}: simulated hosts have IPv4 addresses only`,
+        ),
+      );
+    } else if (
+      iface !== undefined && iface !== "0.0.0.0" && iface !== host.address
+    ) {
+      fut.setException(
+        addrNotAvailable(
+          `Cannot join multicast group ${group}: ${iface} is not the address of host ${host.name} (${host.address})`,
+        ),
+      );
+    } else {
+      this.#groups.set(key, group);
+      this.#world.record(host.name, "join", `${group} udp ${this.port}`);
+      fut.setResult(undefined);
+    }
+    return fut;
+  }
+
+  /** Leaves a group joined with `joinMulticast(group, iface)`. */
+  leaveMulticast(group: string, iface?: string | number): Future<void> {
+    const [, key] = checkGroup("leaveMulticast", group, iface);
+    if (!this.#groups.delete(key)) {
+      throw new InvalidStateError(
+        `Cannot call leaveMulticast(): the endpoint has not joined ${group} on that interface, received group=${
+          JSON.stringify(group)
+        } iface=${JSON.stringify(iface)}`,
+      );
+    }
+    this.#world.record(this.#host.name, "leave", `${group} udp ${this.port}`);
+    const fut = this.#loop.createFuture<void>();
+    fut.setResult(undefined);
+    return fut;
   }
 
   close(): void {
@@ -193,6 +349,11 @@ export class SimDatagram implements DatagramTransport {
   /** The host crashed. */
   crash(): void {
     this.#closed = true;
+  }
+
+  #joined(group: string): boolean {
+    for (const g of this.#groups.values()) if (g === group) return true;
+    return false;
   }
 
   #accepts(from: Deno.NetAddr): boolean {

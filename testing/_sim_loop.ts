@@ -69,9 +69,10 @@ function checkPort(what: string, port: unknown): number {
  * (one iteration at a time, hosts in a fixed order), so nothing else may
  * call `runForever()`, `runUntilComplete()` or `runOnce()`.
  *
- * Subprocesses, signals, pipes and the default executor do not exist in a
- * simulation (they would make a run depend on the machine): those methods
- * throw `InvalidStateError` saying so. `runInExecutor` works with an
+ * Subprocesses, signals, pipes, Deno's own sockets (the `sock*` calls)
+ * and the default executor do not exist in a simulation (they would make
+ * a run depend on the machine): those methods throw `InvalidStateError`
+ * saying so. `runInExecutor` works with an
  * executor given explicitly (or set with `setDefaultExecutor`).
  */
 export class SimulatedLoop extends BaseEventLoop implements EventLoop {
@@ -318,6 +319,53 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     unavailable(
       "addSignalHandler",
       `a simulated host receives no signals (use sim.crash() to stop it), received ${sig}`,
+    );
+  }
+
+  // asyncio's sock_* calls work on Deno's own sockets, which a simulated
+  // host does not have (a real socket's timing is the machine's, not the
+  // seed's); the simulated network is reached through transports.
+
+  sockRecv(_conn: Deno.Conn, _n: number): Future<Uint8Array> {
+    unavailable(
+      "sockRecv",
+      "a simulated host has no Deno sockets (use createConnection() or createServer() and a protocol), received a Deno.Conn",
+    );
+  }
+
+  sockRecvInto(_conn: Deno.Conn, _buf: Uint8Array): Future<number> {
+    unavailable(
+      "sockRecvInto",
+      "a simulated host has no Deno sockets (use createConnection() or createServer() and a BufferedProtocol), received a Deno.Conn",
+    );
+  }
+
+  sockSendall(_conn: Deno.Conn, _data: Uint8Array): Future<void> {
+    unavailable(
+      "sockSendall",
+      "a simulated host has no Deno sockets (use createConnection() or createServer() and write to the transport), received a Deno.Conn",
+    );
+  }
+
+  sockConnect(
+    options: Deno.ConnectOptions | Deno.UnixConnectOptions,
+  ): Future<Deno.Conn> {
+    const o = (options ?? {}) as { hostname?: string; port?: number } & {
+      path?: string;
+    };
+    const target = o.path !== undefined
+      ? `path=${o.path}`
+      : `${o.hostname ?? "127.0.0.1"}:${o.port}`;
+    unavailable(
+      "sockConnect",
+      `a simulated host has no Deno sockets (use createConnection() or createUnixConnection() instead), received ${target}`,
+    );
+  }
+
+  sockAccept(_listener: Deno.Listener): Future<Deno.Conn> {
+    unavailable(
+      "sockAccept",
+      "a simulated host has no Deno sockets (use createServer() or createUnixServer() instead), received a Deno.Listener",
     );
   }
 

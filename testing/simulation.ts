@@ -252,7 +252,12 @@ function checkNumber(what: string, name: string, v: unknown, min = 0): number {
  * its receive buffer, then the writer's buffer grows and its protocol
  * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
  * from a real kernel. Datagrams may be dropped, duplicated and (with
- * jitter) reordered. TLS options are accepted and ignored: the simulated
+ * jitter) reordered; one sent to an IPv4 multicast group reaches every
+ * endpoint on its port that joined the group, each copy meeting its own
+ * faults (a simulated host has one interface and no IPv6). A server's
+ * `shutdown({ grace })` follows the real server's rules on the virtual
+ * clock. Subprocesses, signals, pipes and the `sock*` calls on Deno's own
+ * sockets throw `InvalidStateError`: their timing is the machine's. TLS options are accepted and ignored: the simulated
  * network carries plaintext and checks no certificates. Hardship comes by
  * hand — `link()`, `partition()`, `hold()`, `crash()`, … — or at random
  * from `faults`.

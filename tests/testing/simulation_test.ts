@@ -643,9 +643,27 @@ Deno.test("Simulation.run() fails loudly on real I/O, and seeds Math.random and 
   assertEquals(Math.random, realRandom);
 });
 
-Deno.test("Simulation hosts cannot run subprocesses, signals or their own loop", async () => {
+Deno.test("Simulation hosts cannot run subprocesses, signals, Deno sockets or their own loop", async () => {
   const sim = new Simulation({ seed: 1 });
   sim.client("c", (loop: EventLoop) => {
+    const connect = assertThrows(
+      () => loop.sockConnect({ hostname: "server", port: 80 }),
+      InvalidStateError,
+    );
+    assertEquals(
+      connect.message,
+      "Cannot call sockConnect() on a simulated host: a simulated host has no Deno sockets (use createConnection() or createUnixConnection() instead), received server:80",
+    );
+    assertThrows(
+      () => loop.sockRecv({} as Deno.Conn, 10),
+      InvalidStateError,
+      "use createConnection() or createServer()",
+    );
+    assertThrows(
+      () => loop.sockAccept({} as Deno.Listener),
+      InvalidStateError,
+      "no Deno sockets",
+    );
     assertThrows(
       () => loop.subprocessExec(() => new Protocol() as never, "ls"),
       InvalidStateError,
