@@ -11,7 +11,8 @@ import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { DatagramEndpointOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
-import type { DatagramTransport } from "../transports/transport.ts";
+import { WriteFlowControl } from "../transports/flow_control.ts";
+import type { DatagramTransport, Producer } from "../transports/transport.ts";
 import { addrInUse, addrNotAvailable, notFound } from "./_deno_errors.ts";
 import type { SimulatedLoop } from "./_sim_loop.ts";
 import type { SimHost, World } from "./_sim_world.ts";
@@ -102,6 +103,10 @@ export class SimDatagram implements DatagramTransport {
   readonly #remote: Deno.NetAddr | undefined;
   #protocol: DatagramProtocol;
   #closed = false;
+  // A datagram leaves the send queue at the next iteration: the queue is
+  // what a producer registered here is paced by.
+  #queued = 0;
+  readonly #flow: WriteFlowControl;
   /** Multicast memberships: `group%iface` to the group. */
   readonly #groups = new Map<string, string>();
 
@@ -120,6 +125,7 @@ export class SimDatagram implements DatagramTransport {
     this.#local = local;
     this.#remote = remote;
     this.#protocol = protocol;
+    this.#flow = new WriteFlowControl(loop, this);
   }
 
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
@@ -141,7 +147,15 @@ export class SimDatagram implements DatagramTransport {
   }
 
   getWriteBufferSize(): number {
-    return 0;
+    return this.#queued;
+  }
+
+  registerProducer(producer: Producer, streaming: boolean): void {
+    this.#flow.registerProducer(producer, streaming);
+  }
+
+  unregisterProducer(): void {
+    this.#flow.unregisterProducer();
   }
 
   sendto(data: Uint8Array, addr?: Deno.Addr): void {
@@ -176,6 +190,9 @@ export class SimDatagram implements DatagramTransport {
         );
       }
     }
+    if (this.#queued === 0) this.#loop.callSoon(() => this.#drain());
+    this.#queued += data.length;
+    this.#flow.update(this.#queued);
     const world = this.#world;
     const host = this.#host;
     if (data.length > MAX_DATAGRAM) {
@@ -340,10 +357,16 @@ export class SimDatagram implements DatagramTransport {
   abort(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#flow.close();
     if (this.#host.datagrams.get(this.port) === this) {
       this.#host.datagrams.delete(this.port);
     }
     this.#loop.callSoon(() => this.#protocol.connectionLost(undefined));
+  }
+
+  #drain(): void {
+    this.#queued = 0;
+    if (!this.#closed) this.#flow.update(0);
   }
 
   /** The host crashed. */
