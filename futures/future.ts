@@ -268,30 +268,39 @@ export class Future<T> implements PromiseLike<T> {
    * the returned promise from a done callback, on the loop's turn; a done
    * one settles it at once, so awaiting it does not wait for the loop.
    *
+   * Awaited inside an async-function task, the task is told (so that
+   * `cancel()` reaches this future), and a task cancelled after the future
+   * completed but before it resumes gets the `CancelledError` instead of
+   * the outcome, as asyncio's task throws it in at the `await`.
+   *
    * @typeParam R1 The type of the fulfilment handler's result.
    * @typeParam R2 The type of the rejection handler's result.
    * @param onfulfilled Called with the result.
    * @param onrejected Called with the error (a `CancelledError` if cancelled).
    * @returns A native promise.
+   * @throws {InvalidStateError} Awaited by its own task, or by a task of
+   * another loop (so the `await` rejects at once instead of hanging).
    */
   then<R1 = T, R2 = never>(
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    notifyAwait(this);
+    const guard = notifyAwait(this);
     return new Promise<R1 | R2>((resolve, reject) => {
+      const fail = (e: unknown) => {
+        if (onrejected == null) return reject(e);
+        try {
+          resolve(onrejected(e));
+        } catch (e2) {
+          reject(e2);
+        }
+      };
       const settle = (f: Future<T>) => {
         let value: T;
         try {
           value = f.result();
         } catch (e) {
-          if (onrejected == null) return reject(e);
-          try {
-            resolve(onrejected(e));
-          } catch (e2) {
-            reject(e2);
-          }
-          return;
+          return fail(e);
         }
         if (onfulfilled == null) return resolve(value as unknown as R1);
         try {
@@ -306,6 +315,10 @@ export class Future<T> implements PromiseLike<T> {
         // Runs on the loop's turn; the awaiting code resumes in a microtask,
         // so ask the loop to let microtasks run before its next iteration.
         requestMicrotaskCheckpoint();
+        // The awaiting task was cancelled after the future completed: the
+        // cancellation replaces the outcome, as in a generator task.
+        const interrupted = guard?.();
+        if (interrupted !== undefined) return fail(interrupted);
         settle(f);
       });
     });

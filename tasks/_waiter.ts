@@ -14,13 +14,14 @@
 // `Lock.acquire()`). A `Waiter` does the same: `yield* waiter` runs the
 // waiter's own iterator inside the waiting generator, so an error thrown in
 // at its `yield` after the result was set means "refused", and `onRefuse`
-// passes the lock or the item on. An async function cannot refuse: `await`
-// always delivers the result it was given.
+// passes the lock or the item on. `await waiter` does the same through
+// `then()`: the task's await guard rejects with the cancellation instead
+// of delivering the value, and the waiter passes the value on.
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
-import { getRunningLoop } from "../futures/running_loop.ts";
+import { getRunningLoop, notifyAwait } from "../futures/running_loop.ts";
 import { Deque } from "./deque.ts";
 
 /** What a primitive is told about one of its waiters. */
@@ -87,6 +88,41 @@ export class Waiter<T, P = undefined> extends Future<T> {
     const value = this.result();
     this.#taken = true;
     return value;
+  }
+
+  /**
+   * Lets `await waiter` work in async functions, with the same refusal as
+   * `yield*`: when the awaiting task is cancelled after the value was
+   * granted but before it resumes, `then()` rejects with the cancellation
+   * and the value is passed on.
+   */
+  override then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    if (this.#granted && !this.#taken) {
+      // Granted before the awaiting task got here (an async function's
+      // `await` calls then() a few microtasks late): a cancellation that
+      // arrived meanwhile is refused here, as `yield*` would.
+      const interrupted = notifyAwait(this)?.();
+      if (interrupted !== undefined) {
+        this.#refuse();
+        return Promise.reject(interrupted).then(onfulfilled, onrejected);
+      }
+    }
+    return super.then(
+      (value) => {
+        this.#taken = true;
+        return onfulfilled == null
+          ? value as unknown as R1
+          : onfulfilled(value);
+      },
+      (e) => {
+        this.#refuse();
+        if (onrejected == null) throw e;
+        return onrejected(e);
+      },
+    );
   }
 
   #refuse(): void {

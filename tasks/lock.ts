@@ -33,10 +33,10 @@ export interface LockOptions {
  * is still waiting, and a new `acquire()` queues behind the waiters instead
  * of barging in. Cancellation is safe at every point. A waiter cancelled
  * while it waits just leaves the line. A waiter that was handed the lock
- * but is cancelled before it resumes passes the lock on (in a generator
- * coroutine, which sees the `CancelledError` instead of the lock; an async
- * function always resumes with the lock it was given), so no release is
- * ever lost. Unlike asyncio, `locked()` is `true` from the hand-over on,
+ * but is cancelled before it resumes passes the lock on and sees the
+ * `CancelledError` instead of the lock (with `yield*` or `await` alike), so
+ * no release is ever lost and a cancelled task never runs its critical
+ * section. Unlike asyncio, `locked()` is `true` from the hand-over on,
  * not from the moment the new holder resumes.
  *
  * The lock has no owner: any code may release it, as in asyncio.
