@@ -33,6 +33,11 @@ export interface WaiterHooks<T> {
    * waiter's result was set and before it resumed: the value was not taken.
    */
   onRefuse?: (value: T) => void;
+  /**
+   * Called synchronously when the waiter's result is set, before any done
+   * callback runs (a `Condition` waiter takes its lock back this way).
+   */
+  onGrant?: (value: T) => void;
 }
 
 /**
@@ -44,6 +49,7 @@ export class Waiter<T, P = undefined> extends Future<T> {
   readonly payload: P;
   #onCancel: (() => void) | undefined;
   #onRefuse: ((value: T) => void) | undefined;
+  #onGrant: ((value: T) => void) | undefined;
   #granted = false;
   #taken = false;
 
@@ -52,11 +58,13 @@ export class Waiter<T, P = undefined> extends Future<T> {
     this.payload = payload;
     this.#onCancel = hooks?.onCancel;
     this.#onRefuse = hooks?.onRefuse;
+    this.#onGrant = hooks?.onGrant;
   }
 
   override setResult(value: T): void {
     super.setResult(value);
     this.#granted = true;
+    this.#onGrant?.(value);
   }
 
   override cancel(msg?: string): boolean {
@@ -179,6 +187,26 @@ export class WaiterQueue<W> {
   }
 }
 
+// How a Condition takes its Lock back: the lock calls `onGrant`
+// synchronously when it is handed over (or at once when free), so that the
+// condition's waiter completes in the same callback as the release instead
+// of one iteration later. Set once by `Lock`'s static block.
+let lockAcquirer:
+  | ((lock: object, onGrant: () => void) => void)
+  | null = null;
+
+/** Installs how `acquireLock` reaches a `Lock`'s line (lock.ts only). */
+export function setLockAcquirer(
+  fn: (lock: object, onGrant: () => void) => void,
+): void {
+  lockAcquirer = fn;
+}
+
+/** Queues for `lock`; `onGrant` runs synchronously once it is acquired. */
+export function acquireLock(lock: object, onGrant: () => void): void {
+  lockAcquirer!(lock, onGrant);
+}
+
 /** Returns `true` for a waiter still in line: its future is pending. */
 export function isPending(w: { done(): boolean }): boolean {
   return !w.done();
@@ -198,13 +226,20 @@ export class TurnQueue<V> {
 
   /**
    * Queues a waiter that completes with `value` when handed a turn;
-   * `onRefuse` runs when its consumer refused the turn it was handed.
+   * `onRefuse` runs when its consumer refused the turn it was handed,
+   * `onGrant` synchronously when it is handed the turn.
    */
-  wait(loop: SchedulingLoop, value: V, onRefuse: () => void): Future<V> {
+  wait(
+    loop: SchedulingLoop,
+    value: V,
+    onRefuse: () => void,
+    onGrant?: () => void,
+  ): Future<V> {
     const waiters = this.#waiters;
     const waiter = new Waiter<V, V>(loop, value, {
       onCancel: () => waiters.drop(),
       onRefuse,
+      onGrant,
     });
     waiters.push(waiter);
     return waiter;

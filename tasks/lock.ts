@@ -7,7 +7,13 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
-import { bindLoop, releaser, resolved, TurnQueue } from "./_waiter.ts";
+import {
+  bindLoop,
+  releaser,
+  resolved,
+  setLockAcquirer,
+  TurnQueue,
+} from "./_waiter.ts";
 
 /** Options for `Lock`. */
 export interface LockOptions {
@@ -100,6 +106,12 @@ export class Lock {
   #locked = false;
   #waiters = new TurnQueue<true | Disposable>();
 
+  static {
+    setLockAcquirer((lock, onGrant) => {
+      (lock as Lock).#acquire(true, onGrant);
+    });
+  }
+
   /**
    * Makes an unlocked lock.
    *
@@ -177,13 +189,18 @@ export class Lock {
     return n > 0 ? `${state} waiters=${n}` : state;
   }
 
-  #acquire(value: true | Disposable): Future<true | Disposable> {
+  #acquire(
+    value: true | Disposable,
+    onGrant?: () => void,
+  ): Future<true | Disposable> {
     const loop = this.#loop = bindLoop(this.#loop, "Lock");
     if (!this.#locked) {
       this.#locked = true;
-      return resolved(loop, value);
+      const future = resolved(loop, value);
+      onGrant?.();
+      return future;
     }
-    return this.#waiters.wait(loop, value, () => this.#handOver());
+    return this.#waiters.wait(loop, value, () => this.#handOver(), onGrant);
   }
 
   // The lock is held and its holder gives it up: to the next waiter, or
