@@ -122,9 +122,9 @@ export function setRunningLoop(
  *
  * The hook may throw (the future cannot be awaited here: `then()` throws,
  * so the `await` rejects), and may return a guard (a function; any other
- * value is ignored) that `then()` calls when
- * the future completes: a value other than `undefined` is delivered as the
- * rejection instead of the future's outcome. `tasks/` returns a guard that
+ * value is ignored) that `then()` calls when the future completes: a value
+ * other than `undefined` is delivered as the rejection instead of the
+ * future's outcome. `tasks/` returns a guard that
  * hands over a cancellation requested after the future completed, as
  * asyncio's task throws it in at the `await` instead of sending the result.
  *
