@@ -287,20 +287,19 @@ export class Future<T> implements PromiseLike<T> {
   ): Promise<R1 | R2> {
     const guard = notifyAwait(this);
     return new Promise<R1 | R2>((resolve, reject) => {
-      const fail = (e: unknown) => {
-        if (onrejected == null) return reject(e);
-        try {
-          resolve(onrejected(e));
-        } catch (e2) {
-          reject(e2);
-        }
-      };
-      const settle = (f: Future<T>) => {
+      const settle = (f: Future<T>, interrupted?: unknown) => {
         let value: T;
         try {
+          if (interrupted !== undefined) throw interrupted;
           value = f.result();
         } catch (e) {
-          return fail(e);
+          if (onrejected == null) return reject(e);
+          try {
+            resolve(onrejected(e));
+          } catch (e2) {
+            reject(e2);
+          }
+          return;
         }
         if (onfulfilled == null) return resolve(value as unknown as R1);
         try {
@@ -315,11 +314,9 @@ export class Future<T> implements PromiseLike<T> {
         // Runs on the loop's turn; the awaiting code resumes in a microtask,
         // so ask the loop to let microtasks run before its next iteration.
         requestMicrotaskCheckpoint();
-        // The awaiting task was cancelled after the future completed: the
-        // cancellation replaces the outcome, as in a generator task.
-        const interrupted = guard?.();
-        if (interrupted !== undefined) return fail(interrupted);
-        settle(f);
+        // A task cancelled after the future completed gets the cancellation
+        // instead of the outcome, as in a generator task.
+        settle(f, guard?.());
       });
     });
   }

@@ -514,7 +514,9 @@ export class Task<T> extends Future<T> {
         `Cannot drive Task "${this.#name}": it awaited a Future of another loop`,
       );
     }
-    if (future.done()) return this.#interrupt;
+    // Done already: nothing to record; a pending cancellation is offered
+    // (Waiter.then() takes it to refuse a hand-over it got too late).
+    if (future.done()) return this.#mustCancel ? this.#interrupt : undefined;
     if (this.#mustCancel && future.cancel(this.#cancelMessage)) {
       this.#mustCancel = false;
       return undefined;
