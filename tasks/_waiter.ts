@@ -21,7 +21,11 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
-import { getRunningLoop, notifyAwait } from "../futures/running_loop.ts";
+import {
+  getRunningLoop,
+  notifyAwait,
+  requestMicrotaskCheckpoint,
+} from "../futures/running_loop.ts";
 import { Deque } from "./deque.ts";
 
 /** What a primitive is told about one of its waiters. */
@@ -115,6 +119,8 @@ export class Waiter<T, P = undefined> extends Future<T> {
       const interrupted = notifyAwait(this)?.();
       if (interrupted !== undefined) {
         this.#refuse();
+        // The awaiting code resumes in a microtask, as from Future.then().
+        requestMicrotaskCheckpoint();
         return Promise.reject(interrupted).then(onfulfilled, onrejected);
       }
     }
