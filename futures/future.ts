@@ -269,21 +269,29 @@ export class Future<T> implements PromiseLike<T> {
    * the returned promise from a done callback, on the loop's turn; a done
    * one settles it at once, so awaiting it does not wait for the loop.
    *
+   * Awaited inside an async-function task, the task is told (so that
+   * `cancel()` reaches this future), and a task cancelled after the future
+   * completed but before it resumes gets the `CancelledError` instead of
+   * the outcome, as asyncio's task throws it in at the `await`.
+   *
    * @typeParam R1 The type of the fulfilment handler's result.
    * @typeParam R2 The type of the rejection handler's result.
    * @param onfulfilled Called with the result.
    * @param onrejected Called with the error (a `CancelledError` if cancelled).
    * @returns A native promise.
+   * @throws {InvalidStateError} Awaited by its own task, or by a task of
+   * another loop (so the `await` rejects at once instead of hanging).
    */
   then<R1 = T, R2 = never>(
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    notifyAwait(this);
+    const guard = notifyAwait(this);
     return new Promise<R1 | R2>((resolve, reject) => {
-      const settle = (f: Future<T>) => {
+      const settle = (f: Future<T>, interrupted?: unknown) => {
         let value: T;
         try {
+          if (interrupted !== undefined) throw interrupted;
           value = f.result();
         } catch (e) {
           if (onrejected == null) return reject(e);
@@ -314,7 +322,9 @@ export class Future<T> implements PromiseLike<T> {
       noteAwaitParked();
       this.addDoneCallback((f) => {
         requestMicrotaskCheckpoint();
-        settle(f);
+        // A task cancelled after the future completed gets the cancellation
+        // instead of the outcome, as in a generator task.
+        settle(f, guard?.());
       });
     });
   }

@@ -11,7 +11,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 
 let running: SchedulingLoop | null = null;
-let hook: ((future: unknown) => void) | null = null;
+let hook: ((future: unknown) => unknown) | null = null;
 let resuming = 0;
 let contextLoop: (() => SchedulingLoop | null) | null = null;
 let currentLoop: (() => SchedulingLoop | null) | null = null;
@@ -120,6 +120,14 @@ export function setRunningLoop(
  * cancels the future the function awaits. Application code has no reason
  * to call it.
  *
+ * The hook may throw (the future cannot be awaited here: `then()` throws,
+ * so the `await` rejects), and may return a guard (a function; any other
+ * value is ignored) that `then()` calls when the future completes: a value
+ * other than `undefined` is delivered as the rejection instead of the
+ * future's outcome. `tasks/` returns a guard that
+ * hands over a cancellation requested after the future completed, as
+ * asyncio's task throws it in at the `await` instead of sending the result.
+ *
  * @param fn The hook, or `null` to remove it.
  *
  * @example
@@ -129,7 +137,7 @@ export function setRunningLoop(
  * setAwaitHook(null);
  * ```
  */
-export function setAwaitHook(fn: ((future: unknown) => void) | null): void {
+export function setAwaitHook(fn: ((future: unknown) => unknown) | null): void {
   hook = fn;
 }
 
@@ -137,6 +145,8 @@ export function setAwaitHook(fn: ((future: unknown) => void) | null): void {
  * Calls the await hook, if any, with `future`.
  *
  * @param future The future that an async function is awaiting.
+ * @returns The hook's guard, if it gave one.
+ * @throws What the hook throws: the future cannot be awaited here.
  *
  * @example
  * ```ts
@@ -145,8 +155,10 @@ export function setAwaitHook(fn: ((future: unknown) => void) | null): void {
  * notifyAwait({}); // no hook installed: nothing happens
  * ```
  */
-export function notifyAwait(future: unknown): void {
-  if (hook !== null) hook(future);
+export function notifyAwait(future: unknown): (() => unknown) | undefined {
+  if (hook === null) return undefined;
+  const guard = hook(future);
+  return typeof guard === "function" ? guard as () => unknown : undefined;
 }
 
 /**

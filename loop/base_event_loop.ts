@@ -458,11 +458,20 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   /**
    * Makes a future bound to this loop.
    *
+   * A closed loop still makes one, as asyncio's `create_future()` does
+   * (unlike `createTask()`, which must schedule a step and throws). A future
+   * is only a holder for a result until a callback is attached: cleanup
+   * that runs after `close()` — a protocol's `connectionLost`, a `finally`
+   * block — may create and settle one, as `new Future({ loop })` always
+   * could. Settling one that has done callbacks throws, since the loop can
+   * no longer schedule them.
+   *
+   * PEP 3156: `loop.create_future()`.
+   *
    * @typeParam T The type of the future's result.
    * @returns A pending future.
    */
   createFuture<T>(): Future<T> {
-    this.#checkOpen("createFuture");
     return new Future<T>({ loop: this });
   }
 

@@ -14,13 +14,18 @@
 // `Lock.acquire()`). A `Waiter` does the same: `yield* waiter` runs the
 // waiter's own iterator inside the waiting generator, so an error thrown in
 // at its `yield` after the result was set means "refused", and `onRefuse`
-// passes the lock or the item on. An async function cannot refuse: `await`
-// always delivers the result it was given.
+// passes the lock or the item on. `await waiter` does the same through
+// `then()`: the task's await guard rejects with the cancellation instead
+// of delivering the value, and the waiter passes the value on.
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
-import { getRunningLoop } from "../futures/running_loop.ts";
+import {
+  getRunningLoop,
+  notifyAwait,
+  requestMicrotaskCheckpoint,
+} from "../futures/running_loop.ts";
 import { Deque } from "./deque.ts";
 
 /** What a primitive is told about one of its waiters. */
@@ -32,6 +37,11 @@ export interface WaiterHooks<T> {
    * waiter's result was set and before it resumed: the value was not taken.
    */
   onRefuse?: (value: T) => void;
+  /**
+   * Called synchronously when the waiter's result is set, before any done
+   * callback runs (a `Condition` waiter takes its lock back this way).
+   */
+  onGrant?: (value: T) => void;
 }
 
 /**
@@ -43,6 +53,7 @@ export class Waiter<T, P = undefined> extends Future<T> {
   readonly payload: P;
   #onCancel: (() => void) | undefined;
   #onRefuse: ((value: T) => void) | undefined;
+  #onGrant: ((value: T) => void) | undefined;
   #granted = false;
   #taken = false;
 
@@ -51,11 +62,13 @@ export class Waiter<T, P = undefined> extends Future<T> {
     this.payload = payload;
     this.#onCancel = hooks?.onCancel;
     this.#onRefuse = hooks?.onRefuse;
+    this.#onGrant = hooks?.onGrant;
   }
 
   override setResult(value: T): void {
     super.setResult(value);
     this.#granted = true;
+    this.#onGrant?.(value);
   }
 
   override cancel(msg?: string): boolean {
@@ -87,6 +100,43 @@ export class Waiter<T, P = undefined> extends Future<T> {
     const value = this.result();
     this.#taken = true;
     return value;
+  }
+
+  /**
+   * Lets `await waiter` work in async functions, with the same refusal as
+   * `yield*`: when the awaiting task is cancelled after the value was
+   * granted but before it resumes, `then()` rejects with the cancellation
+   * and the value is passed on.
+   */
+  override then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    if (this.#granted && !this.#taken) {
+      // Granted before the awaiting task got here (an async function's
+      // `await` calls then() a few microtasks late): a cancellation that
+      // arrived meanwhile is refused here, as `yield*` would.
+      const interrupted = notifyAwait(this)?.();
+      if (interrupted !== undefined) {
+        this.#refuse();
+        // The awaiting code resumes in a microtask, as from Future.then().
+        requestMicrotaskCheckpoint();
+        return Promise.reject(interrupted).then(onfulfilled, onrejected);
+      }
+    }
+    return super.then(
+      (value) => {
+        this.#taken = true;
+        return onfulfilled == null
+          ? value as unknown as R1
+          : onfulfilled(value);
+      },
+      (e) => {
+        this.#refuse();
+        if (onrejected == null) throw e;
+        return onrejected(e);
+      },
+    );
   }
 
   #refuse(): void {
@@ -143,6 +193,26 @@ export class WaiterQueue<W> {
   }
 }
 
+// How a Condition takes its Lock back: the lock calls `onGrant`
+// synchronously when it is handed over (or at once when free), so that the
+// condition's waiter completes in the same callback as the release instead
+// of one iteration later. Set once by `Lock`'s static block.
+let lockAcquirer:
+  | ((lock: object, onGrant: () => void) => void)
+  | null = null;
+
+/** Installs how `acquireLock` reaches a `Lock`'s line (lock.ts only). */
+export function setLockAcquirer(
+  fn: (lock: object, onGrant: () => void) => void,
+): void {
+  lockAcquirer = fn;
+}
+
+/** Queues for `lock`; `onGrant` runs synchronously once it is acquired. */
+export function acquireLock(lock: object, onGrant: () => void): void {
+  lockAcquirer!(lock, onGrant);
+}
+
 /** Returns `true` for a waiter still in line: its future is pending. */
 export function isPending(w: { done(): boolean }): boolean {
   return !w.done();
@@ -162,13 +232,20 @@ export class TurnQueue<V> {
 
   /**
    * Queues a waiter that completes with `value` when handed a turn;
-   * `onRefuse` runs when its consumer refused the turn it was handed.
+   * `onRefuse` runs when its consumer refused the turn it was handed,
+   * `onGrant` synchronously when it is handed the turn.
    */
-  wait(loop: SchedulingLoop, value: V, onRefuse: () => void): Future<V> {
+  wait(
+    loop: SchedulingLoop,
+    value: V,
+    onRefuse: () => void,
+    onGrant?: () => void,
+  ): Future<V> {
     const waiters = this.#waiters;
     const waiter = new Waiter<V, V>(loop, value, {
       onCancel: () => waiters.drop(),
       onRefuse,
+      onGrant,
     });
     waiters.push(waiter);
     return waiter;

@@ -8,7 +8,13 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
-import { bindLoop, resolved, Waiter, WaiterQueue } from "./_waiter.ts";
+import {
+  acquireLock,
+  bindLoop,
+  resolved,
+  Waiter,
+  WaiterQueue,
+} from "./_waiter.ts";
 import { Lock } from "./lock.ts";
 
 /** Options for `Condition`. */
@@ -46,7 +52,10 @@ function isLive(w: Parked): boolean {
 // The future of `wait()` and `waitFor()`. It completes only once the lock is
 // held again — even when cancelled: `cancel()` returns `true` at once, takes
 // the waiter out of line, and the future turns cancelled when the lock is
-// back, as asyncio's `finally: await self.acquire()` does.
+// back, as asyncio's `finally: await self.acquire()` does. The lock is
+// taken back synchronously inside the `release()` that frees it (see
+// `acquireLock`), so a notified waiter's task resumes on the next
+// iteration, as in asyncio, where the woken task finds the lock free.
 class ConditionWaiter<R> extends Waiter<R> {
   readonly #cond: Internals;
   readonly #predicate: (() => R) | null;
@@ -94,7 +103,7 @@ class ConditionWaiter<R> extends Waiter<R> {
 
   #reacquire(): void {
     this.#phase = ACQUIRING;
-    this.#cond.lock.acquire().addDoneCallback(this.#reacquired);
+    acquireLock(this.#cond.lock, this.#reacquired);
   }
 
   #reacquired = (): void => {
@@ -290,7 +299,10 @@ export class Condition {
    * PEP 3156 (as in asyncio): `Condition.wait_for()`.
    *
    * @typeParam R What the predicate returns.
-   * @param predicate Reads the guarded state; called with the lock held.
+   * @param predicate Reads the guarded state; called with the lock held —
+   * after a wakeup, inside the `release()` that hands the lock back (so
+   * `currentTask()` there is the releasing task; asyncio runs it in the
+   * waiting task, which tulip would reach only an iteration later).
    * @returns A future of the predicate's truthy result.
    * @throws {TypeError} When `predicate` is not a function.
    * @throws {InvalidStateError} When the lock is not held, or no loop was

@@ -7,7 +7,13 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
-import { bindLoop, releaser, resolved, TurnQueue } from "./_waiter.ts";
+import {
+  bindLoop,
+  releaser,
+  resolved,
+  setLockAcquirer,
+  TurnQueue,
+} from "./_waiter.ts";
 
 /** Options for `Lock`. */
 export interface LockOptions {
@@ -33,10 +39,10 @@ export interface LockOptions {
  * is still waiting, and a new `acquire()` queues behind the waiters instead
  * of barging in. Cancellation is safe at every point. A waiter cancelled
  * while it waits just leaves the line. A waiter that was handed the lock
- * but is cancelled before it resumes passes the lock on (in a generator
- * coroutine, which sees the `CancelledError` instead of the lock; an async
- * function always resumes with the lock it was given), so no release is
- * ever lost. Unlike asyncio, `locked()` is `true` from the hand-over on,
+ * but is cancelled before it resumes passes the lock on and sees the
+ * `CancelledError` instead of the lock (with `yield*` or `await` alike), so
+ * no release is ever lost and a cancelled task never runs its critical
+ * section. Unlike asyncio, `locked()` is `true` from the hand-over on,
  * not from the moment the new holder resumes.
  *
  * The lock has no owner: any code may release it, as in asyncio.
@@ -99,6 +105,12 @@ export class Lock {
   #loop: SchedulingLoop | null;
   #locked = false;
   #waiters = new TurnQueue<true | Disposable>();
+
+  static {
+    setLockAcquirer((lock, onGrant) => {
+      (lock as Lock).#acquire(true, onGrant);
+    });
+  }
 
   /**
    * Makes an unlocked lock.
@@ -177,13 +189,18 @@ export class Lock {
     return n > 0 ? `${state} waiters=${n}` : state;
   }
 
-  #acquire(value: true | Disposable): Future<true | Disposable> {
+  #acquire(
+    value: true | Disposable,
+    onGrant?: () => void,
+  ): Future<true | Disposable> {
     const loop = this.#loop = bindLoop(this.#loop, "Lock");
     if (!this.#locked) {
       this.#locked = true;
-      return resolved(loop, value);
+      const future = resolved(loop, value);
+      onGrant?.();
+      return future;
     }
-    return this.#waiters.wait(loop, value, () => this.#handOver());
+    return this.#waiters.wait(loop, value, () => this.#handOver(), onGrant);
   }
 
   // The lock is held and its holder gives it up: to the next waiter, or

@@ -136,6 +136,8 @@ interface Store<T> {
   take(): T;
   /** Puts back an item that was just taken, as the next one out. */
   restore(item: T): void;
+  // Takes out the most recently added occurrence of item, if any.
+  remove(item: T): boolean;
   clear(): void;
 }
 
@@ -153,6 +155,21 @@ class FifoStore<T> implements Store<T> {
   }
   restore(item: T): void {
     this.#items.unshift(item);
+  }
+  remove(item: T): boolean {
+    const items = this.#items;
+    const later: T[] = [];
+    let found = false;
+    while (items.length > 0) {
+      const x = items.pop() as T;
+      if (Object.is(x, item)) {
+        found = true;
+        break;
+      }
+      later.push(x);
+    }
+    for (let i = later.length - 1; i >= 0; i--) items.push(later[i]);
+    return found;
   }
   clear(): void {
     this.#items.clear();
@@ -173,6 +190,16 @@ class LifoStore<T> implements Store<T> {
   }
   restore(item: T): void {
     this.#items.push(item);
+  }
+  remove(item: T): boolean {
+    const items = this.#items;
+    for (let i = items.length - 1; i >= 0; i--) {
+      if (Object.is(items[i], item)) {
+        items.splice(i, 1);
+        return true;
+      }
+    }
+    return false;
   }
   clear(): void {
     this.#items = [];
@@ -280,6 +307,22 @@ class HeapStore<T> implements Store<T> {
     this.#insert({ item, seq: --this.#restored });
   }
 
+  remove(item: T): boolean {
+    let victim: Entry<T> | null = null;
+    for (const e of this.#heap) {
+      if (Object.is(e.item, item) && (victim === null || e.seq > victim.seq)) {
+        victim = e;
+      }
+    }
+    if (victim === null) return false;
+    // Rare (a cancelled put): rebuild from the remaining entries, which
+    // keep their sequence numbers and so their order among ties.
+    const rest = this.#heap.filter((e) => e !== victim);
+    this.#heap = [];
+    for (const e of rest) this.#insert(e);
+    return true;
+  }
+
   clear(): void {
     this.#heap = [];
   }
@@ -331,11 +374,11 @@ let setStore: <T>(queue: Queue<T>, store: Store<T>) => void;
  * Cancellation never loses an item. A cancelled getter leaves the line; a
  * getter that was handed an item but whose task is cancelled before it
  * resumes puts the item back at the front of the queue (or hands it to the
- * next getter) — that holds for generator coroutines, while an async
- * function always resumes with the item it was given. A put back item may
- * leave the queue briefly holding more than `maxsize` items. A cancelled
- * putter's item is not added; a putter whose item was already added stays
- * done even if its task is cancelled before it resumes.
+ * next getter), for `yield*` and `await` alike. A put back item may leave
+ * the queue briefly holding more than `maxsize` items. A cancelled
+ * putter's item is not added, and neither is that of a putter whose task
+ * is cancelled after its item moved in but before it resumed: the item
+ * comes out again, as asyncio never adds it.
  *
  * PEP 3156 (as in asyncio): `Queue`.
  *
@@ -472,7 +515,12 @@ export class Queue<T> {
 
   /**
    * Puts an item, waiting while the queue is full. Cancelling the future
-   * (or the task waiting on it) before it completes withdraws the item.
+   * (or the task waiting on it) before it completes withdraws the item. A
+   * waiting item moves in as soon as a slot frees (so `qsize()` counts it
+   * at once); if the putting task is cancelled before it resumes, the item
+   * comes out again and the slot goes to the next putter — nothing is
+   * added by a put that ends in `CancelledError`, as in asyncio. (Should a
+   * getter take the item in that same iteration, it stays delivered.)
    *
    * PEP 3156 (as in asyncio): `Queue.put()`.
    *
@@ -499,6 +547,7 @@ export class Queue<T> {
     const putters = this.#putters;
     const putter: Putter<T> = new Waiter(loop, item, {
       onCancel: () => putters.drop(),
+      onRefuse: () => this.#withdraw(item),
     });
     putters.push(putter);
     return putter;
@@ -664,7 +713,12 @@ export class Queue<T> {
 
   #take(): T {
     const item = this.#store.take();
-    // A slot is free: let waiting putters in, first come first served.
+    this.#admitPutters();
+    return item;
+  }
+
+  // Slots are free: let waiting putters in, first come first served.
+  #admitPutters(): void {
     while (!this.full() && this.#putters.size > 0) {
       const putter = this.#putters.shift()!;
       try {
@@ -677,7 +731,17 @@ export class Queue<T> {
       this.#unfinished++;
       putter.setResult(undefined);
     }
-    return item;
+  }
+
+  // A putter's task was cancelled after its item went in, before it
+  // resumed: the put did not happen (as in asyncio, where the item enters
+  // only when the putter resumes), so the item comes out and the slot goes
+  // to the next putter. If a getter already took the item in that same
+  // iteration it stays delivered.
+  #withdraw(item: T): void {
+    if (!this.#store.remove(item)) return;
+    if (--this.#unfinished === 0) this.#finish();
+    this.#admitPutters();
   }
 
   // A getter's task refused the item it was handed: the next getter gets

@@ -38,8 +38,9 @@ let freeSlots: (sem: Semaphore) => number;
  * the first waiter still waiting, and a new `acquire()` never overtakes a
  * waiter. Cancellation is safe at every point, as in asyncio 3.12: a
  * cancelled waiter leaves the line, and one that was handed a slot but is
- * cancelled before it resumes gives the slot back to the next waiter
- * (generator coroutines; an async function always resumes with its slot).
+ * cancelled before it resumes gives the slot back to the next waiter and
+ * sees the `CancelledError` instead — whether it waits with `yield*` or
+ * with `await`.
  *
  * `release()` may be called more often than `acquire()`, raising the count
  * above its initial value; `BoundedSemaphore` forbids that.

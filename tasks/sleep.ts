@@ -19,8 +19,11 @@ export interface SleepOptions {
 
 /**
  * Returns a future that gets `result` after `delay` seconds. `sleep(0)`
- * just yields to the loop for one iteration. Cancelling the future cancels
- * its timer.
+ * just yields to the loop for one iteration: its future completes on the
+ * next iteration, and `yield* sleep(0)` resumes the coroutine on the next
+ * iteration, like a bare `yield` (as asyncio's `sleep(0)` is). `await
+ * sleep(0)` resumes once the future has completed. Cancelling the future
+ * cancels its timer.
  *
  * PEP 3156: `tulip.sleep()`.
  *
@@ -53,7 +56,9 @@ export function sleep<T = undefined>(
       }`,
     );
   }
-  const future = new Future<T>({ loop: options?.loop });
+  const future = delay <= 0
+    ? new NextIteration<T>({ loop: options?.loop })
+    : new Future<T>({ loop: options?.loop });
   const loop = future.getLoop();
   const timer = delay <= 0
     ? loop.callSoon(settle, future, result as T)
@@ -64,4 +69,27 @@ export function sleep<T = undefined>(
 
 function settle<T>(future: Future<T>, result: T): void {
   if (!future.done()) future.setResult(result);
+}
+
+// The future of sleep(0). Waiting for it like any future would take two
+// iterations (one to complete it, one to run the task's wake-up), so
+// `yield*` gives a bare `yield` instead: the task steps again on the next
+// iteration, after the callback that completes the future, which was
+// scheduled first.
+class NextIteration<T> extends Future<T> {
+  override *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
+    if (!this.done()) {
+      try {
+        // A bare yield; typed as the future so that the override fits.
+        yield undefined as unknown as Future<T>;
+      } catch (e) {
+        this.cancel();
+        throw e;
+      }
+      // Still pending only if the loop ran its callbacks out of order:
+      // wait for it then.
+      if (!this.done()) yield this;
+    }
+    return this.result();
+  }
 }

@@ -81,19 +81,29 @@ function isGenerator(x: unknown): x is Coroutine<unknown> {
     typeof (x as Coroutine<unknown>).throw === "function";
 }
 
+function* delegate<T>(future: Future<T>): Coroutine<T> {
+  return yield* future;
+}
+
 function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
   return (typeof x === "object" || typeof x === "function") && x !== null &&
     typeof (x as PromiseLike<unknown>).then === "function";
 }
 
-/** Called by `Future.then()`: records what an async-function task awaits. */
-let noteAwait: (task: Task<unknown>, future: Future<unknown>) => void;
+/**
+ * Called by `Future.then()`: records what an async-function task awaits,
+ * and returns the guard that delivers a late cancellation (see
+ * `setAwaitHook`).
+ */
+let noteAwait: (
+  task: Task<unknown>,
+  future: Future<unknown>,
+) => (() => unknown) | undefined;
 setContextLoopFinder(() => asyncTask.getStore()?.getLoop() ?? null);
 setAwaitHook((future) => {
   const task = asyncTask.getStore();
-  if (task !== undefined && future instanceof Future && future !== task) {
-    noteAwait(task, future);
-  }
+  if (task === undefined || !(future instanceof Future)) return undefined;
+  return noteAwait(task, future);
 });
 
 /**
@@ -143,6 +153,7 @@ export class Task<T> extends Future<T> {
   #cancelRequests = 0;
   #abort: AbortController | null = null;
   #weakRef: WeakRef<Task<unknown>> | null = null;
+  #cancelError: CancelledError | null = null;
 
   static {
     noteAwait = (task, future) => task.#noteAwait(future);
@@ -151,8 +162,9 @@ export class Task<T> extends Future<T> {
   /**
    * Wraps `coro` and schedules its first step with `callSoon`.
    *
-   * @param coro A generator object, or a function that returns a generator
-   * or a promise (an async function).
+   * @param coro A generator object, or a function that returns a generator,
+   * a promise (an async function) or a future (which the task then waits
+   * for as `yield*` would, so `cancel()` cancels it).
    * @param options The task's name and loop.
    * @throws {TypeError} When `coro` is neither.
    */
@@ -281,6 +293,40 @@ export class Task<T> extends Future<T> {
   }
 
   /**
+   * Returns the result, or throws the coroutine's error. A cancelled task
+   * throws the very `CancelledError` its coroutine ended with, every time,
+   * so an awaiting coroutine can tell it apart with `===`. asyncio (3.11+)
+   * hands the same object to the first retrieval only and makes a new one
+   * after, to break a reference cycle that JavaScript's collector does not
+   * mind.
+   *
+   * PEP 3156: `Future.result()`.
+   *
+   * @returns The result.
+   * @throws {CancelledError} If the task was cancelled.
+   * @throws {InvalidStateError} If the task is not done.
+   */
+  override result(): T {
+    if (this.cancelled()) throw this.#cancelledError();
+    return super.result();
+  }
+
+  /**
+   * Returns the coroutine's error, or `undefined` if it returned.
+   *
+   * PEP 3156: `Future.exception()`.
+   *
+   * @returns The error.
+   * @throws {CancelledError} If the task was cancelled (the same object
+   * `result()` throws).
+   * @throws {InvalidStateError} If the task is not done.
+   */
+  override exception(): unknown {
+    if (this.cancelled()) throw this.#cancelledError();
+    return super.exception();
+  }
+
+  /**
    * Not allowed on a task: its coroutine sets the result.
    *
    * @param _value Ignored.
@@ -328,8 +374,10 @@ export class Task<T> extends Future<T> {
   }
 
   #fail(exc: unknown): void {
-    if (exc instanceof CancelledError) this.#cancelled(exc.message);
-    else {
+    if (exc instanceof CancelledError) {
+      this.#cancelError = exc;
+      this.#cancelled(exc.message);
+    } else {
       super.setException(exc);
       this.#forget();
     }
@@ -338,6 +386,17 @@ export class Task<T> extends Future<T> {
   #cancelled(msg: string | undefined): void {
     super.cancel(msg);
     this.#forget();
+  }
+
+  #cancelledError(): CancelledError {
+    if (this.#cancelError === null) {
+      try {
+        super.result();
+      } catch (e) {
+        this.#cancelError = e as CancelledError;
+      }
+    }
+    return this.#cancelError!;
   }
 
   #forget(): void {
@@ -426,7 +485,12 @@ export class Task<T> extends Future<T> {
     } finally {
       stepping = previous;
     }
-    if (isGenerator(out)) {
+    if (out instanceof Future) {
+      // Wait for the future as a coroutine would, so that cancel() reaches
+      // it and a foreign or own future is refused the same way.
+      this.#gen = delegate(out as Future<T>);
+      this.#step();
+    } else if (isGenerator(out)) {
       this.#gen = out as Coroutine<T>;
       this.#step();
     } else if (isPromiseLike(out)) {
@@ -448,11 +512,23 @@ export class Task<T> extends Future<T> {
     }
   }
 
-  #noteAwait(future: Future<unknown>): void {
-    if (future.done()) return;
+  #noteAwait(future: Future<unknown>): (() => unknown) | undefined {
+    if (future === this) {
+      throw new InvalidStateError(
+        `Cannot drive Task "${this.#name}": a task cannot await itself`,
+      );
+    }
+    if (future.getLoop() !== this.getLoop()) {
+      throw new InvalidStateError(
+        `Cannot drive Task "${this.#name}": it awaited a Future of another loop`,
+      );
+    }
+    // Done already: nothing to record; a pending cancellation is offered
+    // (Waiter.then() takes it to refuse a hand-over it got too late).
+    if (future.done()) return this.#mustCancel ? this.#interrupt : undefined;
     if (this.#mustCancel && future.cancel(this.#cancelMessage)) {
       this.#mustCancel = false;
-      return;
+      return undefined;
     }
     // What the task awaits is kept in one slot, or a set while it awaits
     // several at once (Promise.all of futures). Done futures leave lazily
@@ -461,14 +537,24 @@ export class Task<T> extends Future<T> {
     const one = this.#awaitingOne;
     if (one === null || one.done()) {
       this.#awaitingOne = future;
-      return;
+      return this.#interrupt;
     }
     const awaiting = this.#awaiting ??= new Set();
     if (awaiting.size >= 8) {
       for (const f of awaiting) if (f.done()) awaiting.delete(f);
     }
     awaiting.add(future);
+    return this.#interrupt;
   }
+
+  // Runs when a future the async function awaits has completed, just before
+  // the function would resume: a cancellation requested since then is
+  // delivered there, as #step throws it into a generator.
+  #interrupt = (): unknown => {
+    if (!this.#mustCancel || this.done()) return undefined;
+    this.#mustCancel = false;
+    return new CancelledError(this.#cancelMessage);
+  };
 }
 
 /**

@@ -96,6 +96,11 @@ export interface WaitOptions {
  * those still pending. Nothing is cancelled, neither on timeout nor when
  * the returned future is cancelled.
  *
+ * The two sets are made when the result is first read — when the waiting
+ * coroutine resumes, as asyncio's `wait()` sorts the futures after its
+ * waiter wakes — so a future that finished in the iteration between the
+ * timeout (or the completion) and the caller's resumption is in `done`.
+ *
  * Coroutines and promises are wrapped (in tasks, with `wrapFuture`), and
  * the sets then hold the wrappers: pass futures or tasks to recognise
  * them. The same awaitable given twice counts once.
@@ -179,17 +184,14 @@ export function wait<A extends Awaitable<unknown>>(
     loop ??= fut.getLoop();
     futures.add(fut);
   }
-  const result = new Future<[Set<F>, Set<F>]>({ loop });
+  const result = new WaitResult<F>(futures, { loop });
   let counter = futures.size;
   let timer: TimerHandle | null = null;
 
   const finish = (): void => {
     cleanup();
     if (result.done()) return;
-    const done = new Set<F>();
-    const pending = new Set<F>();
-    for (const f of futures) (f.done() ? done : pending).add(f);
-    result.setResult([done, pending]);
+    result.setResult(split(futures));
   };
   const cleanup = (): void => {
     timer?.cancel();
@@ -213,4 +215,28 @@ export function wait<A extends Awaitable<unknown>>(
     if (result.cancelled()) cleanup();
   });
   return result;
+}
+
+function split<F extends Future<unknown>>(futures: Set<F>): [Set<F>, Set<F>] {
+  const done = new Set<F>();
+  const pending = new Set<F>();
+  for (const f of futures) (f.done() ? done : pending).add(f);
+  return [done, pending];
+}
+
+// The future wait() returns: its sets are made again when the result is
+// first read, so that they are current when the caller resumes.
+class WaitResult<F extends Future<unknown>> extends Future<[Set<F>, Set<F>]> {
+  readonly #futures: Set<F>;
+  #sets: [Set<F>, Set<F>] | null = null;
+
+  constructor(futures: Set<F>, options: { loop?: SchedulingLoop }) {
+    super(options);
+    this.#futures = futures;
+  }
+
+  override result(): [Set<F>, Set<F>] {
+    super.result(); // throws if pending or cancelled
+    return this.#sets ??= split(this.#futures);
+  }
 }

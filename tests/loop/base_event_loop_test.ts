@@ -807,15 +807,22 @@ Deno.test("BaseEventLoop throws InvalidStateError for scheduling on a closed loo
   assertThrows(() => loop.callAt(1, cb), InvalidStateError);
   assertThrows(() => loop.callRepeatedly(1, cb), InvalidStateError);
   assertThrows(
-    () => loop.createFuture(),
-    InvalidStateError,
-    "Cannot call createFuture(): the loop is closed",
-  );
-  assertThrows(
     () => loop.createTask(async () => {}),
     InvalidStateError,
     "Cannot call createTask(): the loop is closed",
   );
+});
+
+Deno.test("BaseEventLoop.createFuture() on a closed loop still returns a future, as asyncio's does", () => {
+  const loop = new BaseEventLoop();
+  loop.close();
+  const fut = loop.createFuture<number>();
+  assertStrictEquals(fut.getLoop(), loop);
+  fut.setResult(1);
+  assertEquals(fut.result(), 1);
+  const watched = loop.createFuture<number>();
+  watched.addDoneCallback(() => {});
+  assertThrows(() => watched.setResult(2), InvalidStateError, "closed");
 });
 
 Deno.test("BaseEventLoop refuses to run once closed", async () => {

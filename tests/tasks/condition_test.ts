@@ -8,6 +8,7 @@ import {
 import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
 
 import { Condition } from "../../tasks/condition.ts";
+import { Event } from "../../tasks/event.ts";
 import { Lock } from "../../tasks/lock.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine, Task } from "../../tasks/task.ts";
@@ -523,4 +524,51 @@ async function conditionScenario(seed: number): Promise<void> {
 
 Deno.test("Condition never loses a notification nor doubles the lock under random cancellations", async () => {
   for (let seed = 1; seed <= 60; seed++) await conditionScenario(seed);
+});
+
+// ---- Scenarios from asyncio's own tests ----
+
+// Counts loop iterations with a callSoon chain: one tick per iteration.
+function ticker(loop: VirtualTimeLoop): { n: number; stop(): void } {
+  const t = { n: 0, stopped: false, stop: () => t.stopped = true };
+  const tick = () => {
+    if (t.stopped) return;
+    t.n++;
+    loop.callSoon(tick);
+  };
+  loop.callSoon(tick);
+  return t;
+}
+
+Deno.test("Condition: a notified waiter resumes one iteration after the release, as an Event waiter does", async () => {
+  await run(function* (loop) {
+    const ticks = ticker(loop);
+    const cond = new Condition(undefined, { loop });
+    const event = new Event({ loop });
+    let condResumed = -1;
+    let eventResumed = -1;
+    const w = loop.createTask(function* () {
+      yield* cond.acquire();
+      yield* cond.wait();
+      condResumed = ticks.n;
+      cond.release();
+    });
+    const e = loop.createTask(function* () {
+      yield* event.wait();
+      eventResumed = ticks.n;
+    });
+    yield* sleep(0);
+    yield* sleep(0);
+    yield* cond.acquire();
+    cond.notify();
+    cond.release();
+    const condStart = ticks.n;
+    yield* w;
+    event.set();
+    const eventStart = ticks.n;
+    yield* e;
+    ticks.stop();
+    assertEquals(eventResumed - eventStart, 1);
+    assertEquals(condResumed - condStart, eventResumed - eventStart);
+  });
 });

@@ -328,20 +328,21 @@ Deno.test("Queue: a refused item goes to the next waiting getter", async () => {
   });
 });
 
-Deno.test("Queue: an async getter cancelled after the hand-over keeps the item", async () => {
+Deno.test("Queue: an async getter cancelled after the hand-over puts the item back", async () => {
   await run(function* (loop) {
     const q = new Queue<string>(0, { loop });
     let got = "";
     const a = loop.createTask(async () => {
       got = await q.get();
-      await sleep(1);
     });
+    const b = loop.createTask(async () => await q.get());
     yield* sleep(0);
-    q.putNowait("x");
-    a.cancel();
+    q.putNowait("x"); // handed to a...
+    a.cancel(); // ...which is cancelled before it resumes
     yield* settle(a);
-    assertEquals(got, "x");
-    assert(q.empty());
+    assert(a.cancelled());
+    assertEquals(got, "", "a never saw the item");
+    assertEquals(yield* b, "x", "the next getter has it");
   });
 });
 
@@ -361,18 +362,56 @@ Deno.test("Queue: a cancelled putter's item is not added", async () => {
   });
 });
 
-Deno.test("Queue: a putter cancelled after its item went in stays done", async () => {
+Deno.test("Queue: a generator putter cancelled after a slot was handed to it does not enqueue", async () => {
   await run(function* (loop) {
-    const q = new Queue<string>(1, { loop });
-    q.putNowait("first");
+    const q = new Queue<number>(1, { loop });
+    q.putNowait(1);
     const p = loop.createTask(function* () {
-      yield* q.put("second");
+      yield* q.put(2);
     });
     yield* sleep(0);
-    assertEquals(q.getNowait(), "first"); // "second" moves in
+    assertEquals(q.getNowait(), 1); // a slot for 2...
+    p.cancel(); // ...whose task is cancelled before it resumes
+    yield* settle(p);
+    assert(p.cancelled());
+    assertEquals(q.qsize(), 0);
+    q.taskDone();
+    assert(q.join().done(), "the accounting is intact");
+  });
+});
+
+Deno.test("Queue: an async putter cancelled after a slot was handed to it does not enqueue", async () => {
+  await run(function* (loop) {
+    const q = new Queue<number>(1, { loop });
+    q.putNowait(1);
+    const p = loop.createTask(async () => {
+      await q.put(2);
+    });
+    yield* sleep(0);
+    assertEquals(q.getNowait(), 1);
     p.cancel();
     yield* settle(p);
-    assertEquals(drain(q), ["second"]);
+    assert(p.cancelled());
+    assertEquals(q.qsize(), 0);
+  });
+});
+
+Deno.test("Queue: a refused slot goes to the next waiting putter", async () => {
+  await run(function* (loop) {
+    const q = new Queue<number>(1, { loop });
+    q.putNowait(1);
+    const p = loop.createTask(async () => {
+      await q.put(2);
+    });
+    const r = loop.createTask(function* () {
+      yield* q.put(3);
+    });
+    yield* sleep(0);
+    assertEquals(q.getNowait(), 1); // the slot goes to p...
+    p.cancel(); // ...who refuses it: r gets it
+    yield* settle(p);
+    yield* r;
+    assertEquals(drain(q), [3]);
   });
 });
 

@@ -176,22 +176,26 @@ Deno.test("Semaphore: waiters handed slots and cancelled before resuming give th
   });
 });
 
-Deno.test("Semaphore: an async waiter cancelled after the hand-over resumes with its slot", async () => {
+Deno.test("Semaphore: an async waiter cancelled after the hand-over passes its slot on without running", async () => {
   await run(function* (loop) {
     const sem = new Semaphore(0, { loop });
-    let got = false;
-    const b = loop.createTask(async () => {
-      await sem.acquire();
-      got = true;
-      sem.release();
-      await sleep(1);
-    });
+    const got: string[] = [];
+    function worker(name: string) {
+      return async () => {
+        await sem.acquire();
+        got.push(name);
+      };
+    }
+    const b = loop.createTask(worker("b"));
+    const c = loop.createTask(worker("c"));
     yield* sleep(0);
-    sem.release();
-    b.cancel();
+    sem.release(); // handed to b...
+    b.cancel(); // ...which is cancelled before it resumes
     yield* settle(b);
-    assert(got);
-    assertEquals(freeSlots(sem), 1);
+    yield* c;
+    assert(b.cancelled());
+    assertEquals(got, ["c"]);
+    assertEquals(freeSlots(sem), 0, "c holds the slot");
   });
 });
 

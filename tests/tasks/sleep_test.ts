@@ -146,3 +146,32 @@ Deno.test("sleep() works with await in an async function", async () => {
   assertEquals(await loop.runUntilComplete(task), "ab30");
   loop.close();
 });
+
+// ---- Scenarios from asyncio's own tests ----
+
+Deno.test("yield* sleep(0) resumes after one iteration, as a bare yield does", async () => {
+  const loop = new VirtualTimeLoop();
+  let n = 0;
+  let stopped = false;
+  const tick = () => {
+    if (stopped) return;
+    n++;
+    loop.callSoon(tick);
+  };
+  loop.callSoon(tick);
+  const main = loop.createTask(function* (): Coroutine<number[]> {
+    yield;
+    const a = n;
+    yield;
+    const b = n;
+    const zero = yield* sleep(0, "zero");
+    assertEquals(zero, "zero");
+    const c = n;
+    stopped = true;
+    return [b - a, c - b];
+  });
+  const [bare, slept] = await loop.runUntilComplete(main);
+  assertEquals(bare, 1);
+  assertEquals(slept, bare);
+  loop.close();
+});

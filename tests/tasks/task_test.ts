@@ -19,6 +19,7 @@ import { Future } from "../../futures/future.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import { sleep } from "../../tasks/sleep.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import {
   allTasks,
   type Coroutine,
@@ -1346,5 +1347,109 @@ Deno.test("Task of an async function finds its loop when resumed between runs", 
   await gate.promise;
   await null;
   assertEquals(await loop.runUntilComplete(task), "ok");
+  loop.close();
+});
+
+// ---- Scenarios from asyncio's own tests ----
+
+Deno.test("Task.cancel() after the awaited future finished still cancels an async function at its await", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<number>();
+  const log: string[] = [];
+  const task = loop.createTask(async () => {
+    try {
+      await fut;
+      log.push("got result");
+    } catch (e) {
+      log.push((e as Error).name);
+      throw e;
+    }
+  });
+  loop.callLater(1, () => {
+    fut.setResult(1);
+    task.cancel();
+  });
+  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  assertEquals(log, ["CancelledError"]);
+  assertEquals(fut.result(), 1);
+  loop.close();
+});
+
+Deno.test("Task of an async function awaiting another loop's future gets InvalidStateError", async () => {
+  const loop = new VirtualTimeLoop();
+  const other = new VirtualTimeLoop();
+  const foreign = other.createFuture<number>();
+  const task = loop.createTask(async () => {
+    await foreign;
+  });
+  await assertRejects(
+    () => loop.runUntilComplete(task),
+    InvalidStateError,
+    "it awaited a Future of another loop",
+  );
+  loop.close();
+  other.close();
+});
+
+Deno.test("Task of an async function awaiting its own task gets InvalidStateError", async () => {
+  const loop = new VirtualTimeLoop();
+  const task: Task<void> = loop.createTask(async () => {
+    await sleep(0);
+    await task;
+  });
+  await assertRejects(
+    () => loop.runUntilComplete(task),
+    InvalidStateError,
+    "a task cannot await itself",
+  );
+  loop.close();
+});
+
+Deno.test("Task awaiting a cancelled task re-raises the same CancelledError object", async () => {
+  const loop = new VirtualTimeLoop();
+  let raised: unknown;
+  const child = loop.createTask(function* (): Coroutine<void> {
+    try {
+      yield* sleep(10);
+    } catch (e) {
+      raised = e;
+      throw e;
+    }
+  });
+  const seen: unknown[] = [];
+  const genParent = loop.createTask(function* (): Coroutine<void> {
+    try {
+      yield* child;
+    } catch (e) {
+      seen.push(e);
+    }
+  });
+  const asyncParent = loop.createTask(async () => {
+    try {
+      await child;
+    } catch (e) {
+      seen.push(e);
+    }
+  });
+  loop.callLater(1, () => child.cancel("stop"));
+  await loop.runUntilComplete(genParent);
+  await loop.runUntilComplete(asyncParent);
+  assertInstanceOf(raised, CancelledError);
+  assertEquals(seen.length, 2);
+  assertStrictEquals(seen[0], raised);
+  assertStrictEquals(seen[1], raised);
+  loop.close();
+});
+
+Deno.test("Task of a function that returns a future cancels that future on cancel()", async () => {
+  const loop = new VirtualTimeLoop();
+  const inner = sleep(100, "late", { loop });
+  let waiting: Future<string> | undefined;
+  const task = loop.createTask(() => waiting = waitFor(inner, 60));
+  loop.callLater(1, () => task.cancel());
+  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  assert(waiting!.cancelled());
+  assert(inner.cancelled());
+  assertEquals(loop.time(), 1);
   loop.close();
 });

@@ -141,6 +141,43 @@ Deno.test("timeout().scope() with an async body works in an async-function task"
   loop.close();
 });
 
+Deno.test("timeout(0).scope() around await sleep(0) raises TimeoutError", async () => {
+  const loop = new VirtualTimeLoop();
+  let t: Timeout | undefined;
+  const main = loop.createTask(async () => {
+    t = timeout(0);
+    await t.scope(async () => {
+      await sleep(0);
+    });
+  });
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  assert(t!.expired());
+  loop.close();
+});
+
+Deno.test("timeoutAt() a past deadline around await sleep(0) raises TimeoutError", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    await sleep(5);
+    await timeoutAt(loop.time() - 1).scope(async () => {
+      await sleep(0);
+    });
+  });
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  loop.close();
+});
+
+Deno.test("timeout(0).scope() around yield* sleep(0) raises TimeoutError", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* timeout(0).scope(function* () {
+      yield* sleep(0);
+    });
+  });
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  loop.close();
+});
+
 Deno.test("timeout().scope() with an async body outside a task throws InvalidStateError", async () => {
   const loop = new VirtualTimeLoop();
   const t = timeout(1, { loop });

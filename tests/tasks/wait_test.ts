@@ -260,3 +260,43 @@ Deno.test("FIRST_COMPLETED, FIRST_EXCEPTION and ALL_COMPLETED are distinct strin
   assertEquals(all.size, 3);
   assert([...all].every((x) => typeof x === "string"));
 });
+
+// ---- Scenarios from asyncio's own tests ----
+
+Deno.test("wait() with a timeout sorts futures when the caller resumes, not when the timer fires", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<void> {
+    const a = loop.createTask(function* () {
+      yield* sleep(0.1);
+    });
+    const b = loop.createTask(function* () {
+      yield* sleep(0.15);
+    });
+    yield* sleep(0); // a's timer now fires just before wait()'s
+    const [done, pending] = yield* wait([a, b], { timeout: 0.1 });
+    assert(a.done());
+    assertEquals([[...done], [...pending]], [[a], [b]]);
+    yield* b;
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});
+
+Deno.test("wait() from an async function sorts futures when it resumes", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const a = loop.createTask(function* () {
+      yield* sleep(0.1);
+    });
+    const b = loop.createTask(function* () {
+      yield* sleep(0.15);
+    });
+    await sleep(0); // a's timer now fires just before wait()'s
+    const [done, pending] = await wait([a, b], { timeout: 0.1 });
+    assertEquals([a.done(), done.has(a), pending.has(a)], [true, true, false]);
+    assert(pending.has(b));
+    await b;
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});
