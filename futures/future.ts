@@ -7,12 +7,12 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { CancelledError, InvalidStateError } from "./errors.ts";
+import { getRunningLoop } from "./running_loop.ts";
 import {
-  getRunningLoop,
   noteAwaitParked,
   notifyAwait,
   requestMicrotaskCheckpoint,
-} from "./running_loop.ts";
+} from "./_runtime.ts";
 
 const PENDING = 0;
 const CANCELLED = 1;

@@ -7,12 +7,13 @@
 
 import { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
+import { getRunningLoop } from "../futures/running_loop.ts";
 import {
-  getRunningLoop,
+  Deque,
   pendingResumptions,
   setRunningLoop,
   takeMicrotaskCheckpoint,
-} from "../futures/running_loop.ts";
+} from "../futures/_runtime.ts";
 import {
   type Awaitable,
   type Coroutine,
@@ -20,7 +21,6 @@ import {
   Task,
   type TaskOptions,
 } from "../tasks/task.ts";
-import { Deque } from "../tasks/deque.ts";
 import {
   Handle,
   placeTimer,

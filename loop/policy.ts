@@ -7,10 +7,8 @@
  * @module
  */
 
-import {
-  getRunningLoop,
-  setCurrentLoopFinder,
-} from "../futures/running_loop.ts";
+import { getRunningLoop } from "../futures/running_loop.ts";
+import { setCurrentLoopFinder } from "../futures/_runtime.ts";
 import { DenoEventLoop } from "./deno_event_loop.ts";
 import type { EventLoop } from "./event_loop.ts";
 

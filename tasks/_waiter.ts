@@ -21,12 +21,12 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
+import { getRunningLoop } from "../futures/running_loop.ts";
 import {
-  getRunningLoop,
+  Deque,
   notifyAwait,
   requestMicrotaskCheckpoint,
-} from "../futures/running_loop.ts";
-import { Deque } from "./deque.ts";
+} from "../futures/_runtime.ts";
 
 /** What a primitive is told about one of its waiters. */
 export interface WaiterHooks<T> {

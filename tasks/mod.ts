@@ -17,7 +17,6 @@ export * from "./as_completed.ts";
 export * from "./awaitable_result.ts";
 export * from "./barrier.ts";
 export * from "./condition.ts";
-export * from "./deque.ts";
 export * from "./event.ts";
 export * from "./gather.ts";
 export * from "./lock.ts";

@@ -8,7 +8,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
-import { Deque } from "./deque.ts";
+import { Deque } from "../futures/_runtime.ts";
 import {
   addWaiter,
   bindLoop,

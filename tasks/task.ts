@@ -9,13 +9,13 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
+import { getRunningLoop } from "../futures/running_loop.ts";
 import {
-  getRunningLoop,
   noteAwaitParked,
   requestMicrotaskCheckpoint,
   setAwaitHook,
   setContextLoopFinder,
-} from "../futures/running_loop.ts";
+} from "../futures/_runtime.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
 
 /**

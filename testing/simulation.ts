@@ -6,7 +6,7 @@
  */
 
 import { InvalidStateError } from "../futures/errors.ts";
-import { setCurrentLoopFinder } from "../futures/running_loop.ts";
+import { setCurrentLoopFinder } from "../futures/_runtime.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
 import { installSimulationGuards } from "./_deno_sim_guard.ts";
 import {

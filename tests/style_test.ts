@@ -43,15 +43,51 @@ Deno.test("only deno_*.ts files use the Deno namespace at run time", async () =>
   assertEquals(offenders, []);
 });
 
+// The runtime's plumbing (the running-loop slot and its hooks) is the one
+// private file other folders may import; no mod.ts re-exports it.
+const RUNTIME = "futures/_runtime.ts";
+
 Deno.test("private files are imported only from their own folder", async () => {
   const offenders: string[] = [];
   for await (const [path, source] of sourceFiles()) {
     for (const m of source.matchAll(/from\s+"(\.\.\/[^"]+)"/g)) {
       const target = m[1].split("/").pop()!;
-      if (target.startsWith("_")) offenders.push(`${path} -> ${m[1]}`);
+      if (!target.startsWith("_")) continue;
+      if (
+        new URL(m[1], new URL(path, root)).href === new URL(RUNTIME, root).href
+      ) {
+        continue;
+      }
+      offenders.push(`${path} -> ${m[1]}`);
     }
   }
   assertEquals(offenders, []);
+});
+
+Deno.test("no mod.ts re-exports the runtime's plumbing", async () => {
+  const offenders: string[] = [];
+  const runtime = new URL(RUNTIME, root).href;
+  const entries = ["mod.ts", ...SOURCE_FOLDERS.map((f) => `${f}/mod.ts`)];
+  for (const entry of entries) {
+    const url = new URL(entry, root);
+    const source = await Deno.readTextFile(url);
+    for (const m of source.matchAll(/^export .* from "([^"]+)";$/gm)) {
+      if (new URL(m[1], url).href === runtime) offenders.push(entry);
+    }
+  }
+  // Nor does any public file pass one of its names on.
+  for await (const [path, source] of sourceFiles()) {
+    if (path === RUNTIME) continue;
+    for (const m of source.matchAll(/^export [^;]* from "([^"]+)";$/gm)) {
+      if (new URL(m[1], new URL(path, root)).href === runtime) {
+        offenders.push(path);
+      }
+    }
+  }
+  assertEquals(offenders, []);
+  const mod = await import("../mod.ts");
+  const plumbing = Object.keys(await import(`../${RUNTIME}`));
+  assertEquals(plumbing.filter((name) => name in mod), []);
 });
 
 Deno.test("each folder's mod.ts only re-exports public files", async () => {

@@ -1,5 +1,5 @@
 import { assertEquals, assertStrictEquals } from "@std/assert";
-import { Deque } from "../../tasks/deque.ts";
+import { Deque } from "../../futures/_deque.ts";
 import { prng } from "../_helpers.ts";
 
 Deno.test("Deque starts empty and shift()/pop() give undefined", () => {

@@ -3,8 +3,8 @@
 
 import { assertEquals, assertFalse, assertStrictEquals } from "@std/assert";
 import { Future } from "../../futures/future.ts";
+import { getRunningLoop } from "../../futures/running_loop.ts";
 import {
-  getRunningLoop,
   noteAwaitParked,
   notifyAwait,
   pendingResumptions,
@@ -12,7 +12,7 @@ import {
   setAwaitHook,
   setRunningLoop,
   takeMicrotaskCheckpoint,
-} from "../../futures/running_loop.ts";
+} from "../../futures/_runtime.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 
 // ---- The running-loop slot ----

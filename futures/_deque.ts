@@ -1,5 +1,6 @@
 /**
- * `Deque`: a double-ended queue, O(1) at both ends at any length.
+ * `Deque`: a double-ended queue, O(1) at both ends at any length. Private
+ * to `futures/`; other folders get it through `_runtime.ts`.
  *
  * @module
  */
@@ -14,18 +15,6 @@ const MIN_CAPACITY = 16;
  * and the FIFO storage of the coordination primitives are built on it.
  *
  * @typeParam T The type of the items.
- *
- * @example A FIFO that also takes items back at the front
- * ```ts
- * import { Deque } from "@tulip/tulip/tasks";
- * import { assertEquals } from "@std/assert";
- *
- * const d = new Deque<number>();
- * d.push(1);
- * d.push(2);
- * d.unshift(0);
- * assertEquals([d.shift(), d.pop(), d.length], [0, 2, 1]);
- * ```
  */
 export class Deque<T> {
   #items: (T | undefined)[] = new Array(MIN_CAPACITY);

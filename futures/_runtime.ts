@@ -1,0 +1,164 @@
+/**
+ * The runtime's plumbing, shared by `futures/`, `tasks/`, `loop/` and
+ * `testing/` below the public API: the running-loop slot (the one piece of
+ * global state tulip keeps), its finders, the await hook that makes
+ * cancelling an async-function task reach the future it awaits, the
+ * microtask-checkpoint count, and the `Deque` the scheduler's and the
+ * primitives' queues are built on.
+ *
+ * This is the one private file that other folders may import, and no
+ * `mod.ts` re-exports it: calling any of it from application code (say
+ * `setAwaitHook(null)`) silently breaks the loop or cancellation. The
+ * public face is `getRunningLoop()` (`futures/running_loop.ts`) and
+ * `getEventLoop()`/`setEventLoop()` (`loop/policy.ts`).
+ *
+ * `futures/` and `tasks/` reach the loop only through this slot and
+ * `import type`, so that imports run one way (the loop imports them, never
+ * the reverse); for the same reason `Deque` lives here rather than in
+ * `loop/`, which `tasks/` may not import.
+ *
+ * @module
+ */
+
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+
+export { Deque } from "./_deque.ts";
+
+let running: SchedulingLoop | null = null;
+let hook: ((future: unknown) => unknown) | null = null;
+let resuming = 0;
+let contextLoop: (() => SchedulingLoop | null) | null = null;
+let currentLoop: (() => SchedulingLoop | null) | null = null;
+
+/**
+ * Returns the running loop as `getRunningLoop()` documents it: the slot,
+ * else the context finder's loop, else the current loop, else `null`.
+ *
+ * @returns The running loop, or `null`.
+ */
+export function findRunningLoop(): SchedulingLoop | null {
+  return running ?? contextLoop?.() ?? currentLoop?.() ?? null;
+}
+
+/**
+ * Installs the last fallback of `getRunningLoop()`: the loop made current
+ * with `setEventLoop()` (or by `run()`), so that
+ * `loop.runUntilComplete(sleep(1))` finds it before the loop runs. The
+ * policy module installs it; application code has no reason to call it.
+ *
+ * @param fn The finder, or `null` to remove it.
+ * @returns The finder installed before.
+ */
+export function setCurrentLoopFinder(
+  fn: (() => SchedulingLoop | null) | null,
+): (() => SchedulingLoop | null) | null {
+  const previous = currentLoop;
+  currentLoop = fn;
+  return previous;
+}
+
+/**
+ * Installs the function `getRunningLoop()` falls back on outside the
+ * loop's callbacks: `tasks/` uses it so that an async function resumed by a
+ * microtask still finds the loop of the task it belongs to. Application
+ * code has no reason to call it.
+ *
+ * @param fn The finder, or `null` to remove it.
+ */
+export function setContextLoopFinder(
+  fn: (() => SchedulingLoop | null) | null,
+): (() => SchedulingLoop | null) | null {
+  const previous = contextLoop;
+  contextLoop = fn;
+  return previous;
+}
+
+/**
+ * Sets the running-loop slot; loops call it around the callbacks they run.
+ * Application code has no reason to call it.
+ *
+ * @param loop The loop now running callbacks, or `null`.
+ * @returns The loop that was in the slot before.
+ */
+export function setRunningLoop(
+  loop: SchedulingLoop | null,
+): SchedulingLoop | null {
+  const previous = running;
+  running = loop;
+  return previous;
+}
+
+/**
+ * Installs the function `Future.then()` calls with the future being
+ * awaited; `tasks/` uses it so that cancelling an async-function task
+ * cancels the future the function awaits. Application code has no reason
+ * to call it.
+ *
+ * The hook may throw (the future cannot be awaited here: `then()` throws,
+ * so the `await` rejects), and may return a guard (a function; any other
+ * value is ignored) that `then()` calls when the future completes: a value
+ * other than `undefined` is delivered as the rejection instead of the
+ * future's outcome. `tasks/` returns a guard that
+ * hands over a cancellation requested after the future completed, as
+ * asyncio's task throws it in at the `await` instead of sending the result.
+ *
+ * @param fn The hook, or `null` to remove it.
+ */
+export function setAwaitHook(fn: ((future: unknown) => unknown) | null): void {
+  hook = fn;
+}
+
+/**
+ * Calls the await hook, if any, with `future`.
+ *
+ * @param future The future that an async function is awaiting.
+ * @returns The hook's guard, if it gave one.
+ * @throws What the hook throws: the future cannot be awaited here.
+ */
+export function notifyAwait(future: unknown): (() => unknown) | undefined {
+  if (hook === null) return undefined;
+  const guard = hook(future);
+  return typeof guard === "function" ? guard as () => unknown : undefined;
+}
+
+/**
+ * Tells the loop that async code is about to resume in a microtask (a
+ * `Future.then()` settled its promise, or an async-function task started),
+ * so that before its next iteration the loop lets microtasks run until that
+ * code waits again (see `noteAwaitParked()`). Each call counts once.
+ */
+export function requestMicrotaskCheckpoint(): void {
+  resuming++;
+}
+
+/**
+ * Tells the loop that async code it let resume waits again — on a pending
+ * future, or because its task finished — so one fewer resumption is
+ * outstanding (the count never goes below zero).
+ */
+export function noteAwaitParked(): void {
+  if (resuming > 0) resuming--;
+}
+
+/**
+ * Returns how many resumptions of async code are outstanding: requested
+ * with `requestMicrotaskCheckpoint()` and not yet waiting again.
+ *
+ * @returns The count.
+ */
+export function pendingResumptions(): number {
+  return resuming;
+}
+
+/**
+ * Returns whether a microtask checkpoint was requested (a resumption is
+ * outstanding), and clears the count; loops call it once they have let
+ * microtasks run.
+ *
+ * @returns Whether microtasks should have run before the next iteration.
+ */
+export function takeMicrotaskCheckpoint(): boolean {
+  const requested = resuming > 0;
+  resuming = 0;
+  return requested;
+}
