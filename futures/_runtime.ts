@@ -3,8 +3,8 @@
  * `testing/` below the public API: the running-loop slot (the one piece of
  * global state tulip keeps), its finders, the await hook that makes
  * cancelling an async-function task reach the future it awaits, the
- * microtask-checkpoint count, and the `Deque` the scheduler's and the
- * primitives' queues are built on.
+ * microtask-checkpoint count, the `Deque` the scheduler's and the
+ * primitives' queues are built on, and the host hop loops wait with.
  *
  * This is the one private file that other folders may import, and no
  * `mod.ts` re-exports it: calling any of it from application code (say
@@ -161,4 +161,14 @@ export function takeMicrotaskCheckpoint(): boolean {
   const requested = resuming > 0;
   resuming = 0;
   return requested;
+}
+
+/**
+ * A macrotask hop: the host runs every pending microtask, its due timers
+ * and its other macrotasks (I/O completions) before this resolves.
+ *
+ * @returns A promise that resolves on the host's next macrotask turn.
+ */
+export function hostHop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

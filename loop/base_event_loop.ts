@@ -10,6 +10,7 @@ import { InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
   Deque,
+  hostHop,
   pendingResumptions,
   setRunningLoop,
   takeMicrotaskCheckpoint,
@@ -76,11 +77,6 @@ const HOST_TIMER_TOLERANCE = 0.0002;
 // most of the time.
 const BLOCK_SHARE = 0.05;
 const MAX_BLOCK_SAVED = 0.005;
-
-/** A macrotask hop: the host runs its due timers and other macrotasks. */
-function hostHop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 function checkCallback(cb: unknown, what: string): void {
   if (typeof cb !== "function") {

@@ -8,6 +8,7 @@
 import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
+import { hostHop } from "../futures/_runtime.ts";
 import { BaseEventLoop } from "../loop/base_event_loop.ts";
 import type {
   AddrInfo,
@@ -39,7 +40,6 @@ import { notFound } from "./_deno_errors.ts";
 import { openDatagram } from "./_sim_datagram.ts";
 import { connectStream, listenStream } from "./_sim_stream.ts";
 import type { LoopControls, SimHost, World } from "./_sim_world.ts";
-import { hostHop } from "./_sim_world.ts";
 
 function unavailable(what: string, why: string): never {
   throw new InvalidStateError(

@@ -7,16 +7,12 @@
  */
 
 import type { Task } from "../tasks/task.ts";
+import { hostHop } from "../futures/_runtime.ts";
 import { Random } from "./_sim_random.ts";
 import { SimulatedLoop } from "./_sim_loop.ts";
 import type { SimStream } from "./_sim_stream.ts";
 import type { SimDatagram } from "./_sim_datagram.ts";
 import type { SimServer } from "./_sim_stream.ts";
-
-/** A macrotask hop: every pending microtask runs before it resolves. */
-export function hostHop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /** One event of a run, as `Simulation.trace` lists it. */
 export interface TraceEvent {

@@ -6,6 +6,7 @@
  */
 
 import type { Future } from "../futures/future.ts";
+import type { BaseEventLoop } from "../loop/base_event_loop.ts";
 import { DenoEventLoop } from "../loop/deno_event_loop.ts";
 import type {
   EventLoop,
@@ -29,8 +30,20 @@ export interface LoopTestOptions {
   virtual?: boolean;
 }
 
-/** A body of `loopTest`: a function of the loop, sync, async or generator. */
-export type LoopTestBody = (loop: EventLoop) => unknown;
+/**
+ * A body of `loopTest`: a function of the loop, sync, async or generator.
+ * The loop is a `VirtualTimeLoop` (the scheduler, no host I/O) unless the
+ * test asks for a real one with `virtual: false`.
+ *
+ * @typeParam L The loop it is given.
+ */
+export type LoopTestBody<L = VirtualTimeLoop> = (loop: L) => unknown;
+
+/** Options for `loopTest` on a real `DenoEventLoop`. */
+export interface RealLoopTestOptions extends LoopTestOptions {
+  /** Run on a real `DenoEventLoop`, for tests of real sockets. */
+  virtual: false;
+}
 
 function isGenerator(x: unknown): x is Generator<never, unknown, unknown> {
   return typeof x === "object" && x !== null &&
@@ -70,11 +83,36 @@ function watching<P extends BaseProtocol>(
  * servers still listening, and errors reported to the loop (such as a
  * future's exception never retrieved).
  */
-export async function runLoopTest(
+export function runLoopTest(
   fn: LoopTestBody,
+  options?: LoopTestOptions & { virtual?: true },
+): Promise<void>;
+/**
+ * Runs `fn(loop)` on a fresh real `DenoEventLoop` as `loopTest` does with
+ * `virtual: false`, closes the loop, and rejects if anything was left
+ * behind.
+ *
+ * @param fn The test body.
+ * @param options `{ virtual: false }`.
+ * @returns A promise that resolves when the body passed the checks.
+ * @throws {Error} Listing what the body left behind.
+ */
+export function runLoopTest(
+  fn: LoopTestBody<EventLoop>,
+  options: RealLoopTestOptions,
+): Promise<void>;
+export function runLoopTest(
+  fn: LoopTestBody<never>,
   options?: LoopTestOptions,
 ): Promise<void> {
-  const loop = options?.virtual === false
+  return runChecked(fn, options);
+}
+
+async function runChecked(
+  fn: LoopTestBody<never>,
+  options?: LoopTestOptions,
+): Promise<void> {
+  const loop: BaseEventLoop = options?.virtual === false
     ? new DenoEventLoop()
     : new VirtualTimeLoop();
   const reports: ExceptionContext[] = [];
@@ -95,6 +133,8 @@ export async function runLoopTest(
       "createDatagramEndpoint",
     ]
   ) {
+    // A VirtualTimeLoop has no I/O to watch.
+    if (typeof wrap[name] !== "function") continue;
     const original = (wrap[name] as (...a: unknown[]) => Future<unknown>)
       .bind(loop);
     wrap[name] = (factory: () => BaseProtocol, ...rest: unknown[]) => {
@@ -112,7 +152,7 @@ export async function runLoopTest(
   const problems: string[] = [];
   try {
     await loop.runUntilComplete(loop.createTask(() => {
-      const r = fn(loop);
+      const r = fn(loop as never);
       return isGenerator(r) ? r : Promise.resolve(r);
     }, { name: "loopTest body" }));
     // Let what the body set in motion (closing transports) finish.
@@ -217,6 +257,36 @@ export async function runLoopTest(
 export function loopTest(
   name: string,
   fn: LoopTestBody,
+  options?: LoopTestOptions & { virtual?: true },
+): void;
+/**
+ * Registers a `Deno.test` that runs `fn(loop)` on a fresh real
+ * `DenoEventLoop`, with the checks `loopTest` makes on virtual time.
+ *
+ * @param name The test's name.
+ * @param fn The body, given the loop.
+ * @param options `{ virtual: false }`.
+ *
+ * @example A test of a real socket
+ * ```ts ignore
+ * import { loopTest } from "@tulip/tulip/testing";
+ * import { Protocol } from "@tulip/tulip/protocols";
+ *
+ * loopTest("a server listens on a real port", async (loop) => {
+ *   const server = await loop.createServer(() => new Protocol(), "127.0.0.1", 0);
+ *   server.close();
+ *   await server.waitClosed();
+ * }, { virtual: false });
+ * ```
+ */
+export function loopTest(
+  name: string,
+  fn: LoopTestBody<EventLoop>,
+  options: RealLoopTestOptions,
+): void;
+export function loopTest(
+  name: string,
+  fn: LoopTestBody<never>,
   options?: LoopTestOptions,
 ): void {
   if (typeof name !== "string" || typeof fn !== "function") {
@@ -224,5 +294,5 @@ export function loopTest(
       `Cannot register a loop test: expected a name and a function, received ${typeof name} and ${typeof fn}`,
     );
   }
-  registerTest(name, () => runLoopTest(fn, options));
+  registerTest(name, () => runChecked(fn, options));
 }

@@ -6,13 +6,12 @@
  */
 
 import { InvalidStateError } from "../futures/errors.ts";
-import { setCurrentLoopFinder } from "../futures/_runtime.ts";
+import { hostHop, setCurrentLoopFinder } from "../futures/_runtime.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
 import { installSimulationGuards } from "./_deno_sim_guard.ts";
 import {
   describeError,
   formatEvent,
-  hostHop,
   type SimHost,
   type TraceEvent,
   World,

@@ -5,12 +5,8 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
-import { DenoEventLoop } from "../loop/deno_event_loop.ts";
-
-function hostHop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+import { BaseEventLoop } from "../loop/base_event_loop.ts";
+import { VirtualClock } from "./_virtual_clock.ts";
 
 /**
  * An event loop with a virtual clock, for tests. `time()` starts at 0 and
@@ -19,9 +15,11 @@ function hostHop(): Promise<void> {
  * microseconds, and timers fire in exactly the order and at exactly the
  * times they were scheduled for.
  *
- * It is a full `DenoEventLoop`, so real I/O works on it too; but while real
- * I/O is pending the clock still jumps whenever nothing is ready, so keep
- * tests that need real time on a `DenoEventLoop`.
+ * It is the scheduler alone (a `BaseEventLoop`): callbacks, timers,
+ * futures and tasks, and no host I/O, so a test on it depends on nothing
+ * but time. Give it bytes with `transportPair()`, or a whole network with
+ * `Simulation`; tests of real sockets run on a `DenoEventLoop`
+ * (`loopTest(..., { virtual: false })`).
  *
  * PEP 3156: CPython's `TestLoop`, Twisted's `Clock`.
  *
@@ -55,8 +53,13 @@ function hostHop(): Promise<void> {
  * loop.close();
  * ```
  */
-export class VirtualTimeLoop extends DenoEventLoop {
-  #now = 0;
+export class VirtualTimeLoop extends BaseEventLoop {
+  readonly #clock: VirtualClock = new VirtualClock({
+    loop: this,
+    readyCount: () => this.readyCount(),
+    nextTimerWhen: () => this.nextTimerWhen(),
+    waitForEvents: (deadline) => super.waitForEvents(deadline),
+  });
 
   /**
    * Returns the virtual time, in seconds (0 when the loop is made).
@@ -64,7 +67,7 @@ export class VirtualTimeLoop extends DenoEventLoop {
    * @returns The virtual time.
    */
   override time(): number {
-    return this.#now;
+    return this.#clock.now;
   }
 
   /**
@@ -77,49 +80,18 @@ export class VirtualTimeLoop extends DenoEventLoop {
    * @throws {RangeError} When `seconds` is negative or not a number.
    * @throws {InvalidStateError} When the loop is running or closed.
    */
-  async advance(seconds: number): Promise<void> {
-    if (typeof seconds !== "number" || !(seconds >= 0)) {
-      throw new RangeError(
-        `Cannot advance the clock: seconds must be >= 0, received ${seconds}`,
-      );
-    }
-    if (this.isRunning()) {
-      throw new InvalidStateError(
-        "Cannot advance the clock: the loop is running (inside a task, use sleep())",
-      );
-    }
-    const target = this.#now + seconds;
-    const reached = this.createFuture<void>();
-    this.callAt(target, () => reached.setResult(undefined));
-    await this.runUntilComplete(reached);
-    // Then run whatever is still due at the target time, async functions'
-    // continuations included, without moving the clock further.
-    for (;;) {
-      await hostHop();
-      const next = this.nextTimerWhen();
-      if (this.readyCount() === 0 && (next === null || next > target)) break;
-      await this.runOnce();
-    }
+  advance(seconds: number): Promise<void> {
+    return this.#clock.advance(seconds);
   }
 
   /**
    * Waits for events without waiting for time: once microtasks have
    * settled and nothing is ready, the clock jumps to the next timer.
    *
-   * @param deadline Ignored: the next timer is looked up afresh.
+   * @param deadline The deadline the scheduler computed, or `null`.
    * @returns A promise that resolves when the loop should iterate.
    */
-  protected override async waitForEvents(
-    deadline: number | null,
-  ): Promise<void> {
-    // Let async functions that are about to schedule something do so.
-    await hostHop();
-    if (this.readyCount() > 0) return;
-    const next = this.nextTimerWhen();
-    if (next === null) {
-      if (deadline === null) return super.waitForEvents(null);
-      return;
-    }
-    if (next > this.#now) this.#now = next;
+  protected override waitForEvents(deadline: number | null): Promise<void> {
+    return this.#clock.wait(deadline);
   }
 }

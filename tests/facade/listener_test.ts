@@ -10,13 +10,13 @@ import { StreamReaderProtocol } from "../../protocols/stream_reader_protocol.ts"
 import { StreamWriter } from "../../protocols/stream_writer.ts";
 import { Queue, QueueShutDown } from "../../tasks/queue.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
-import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { VirtualTimeDenoLoop } from "../_virtual_time_deno_loop.ts";
 
 /** A Server that only records being closed. */
 class FakeServer implements Server {
   closed = 0;
-  readonly #loop: VirtualTimeLoop;
-  constructor(loop: VirtualTimeLoop) {
+  readonly #loop: VirtualTimeDenoLoop;
+  constructor(loop: VirtualTimeDenoLoop) {
     this.#loop = loop;
   }
   close(): void {
@@ -55,7 +55,7 @@ class FakeServer implements Server {
 }
 
 /** A server-side Connection and the peer's reader, in memory. */
-function connection(loop: VirtualTimeLoop): [Connection, StreamReader] {
+function connection(loop: VirtualTimeDenoLoop): [Connection, StreamReader] {
   const reader = new StreamReader({ loop });
   const protocol = new StreamReaderProtocol(reader, undefined, { loop });
   const peerReader = new StreamReader({ loop });
@@ -65,8 +65,13 @@ function connection(loop: VirtualTimeLoop): [Connection, StreamReader] {
   return [new Connection(reader, writer), peerReader];
 }
 
-function setup(): [VirtualTimeLoop, FakeServer, Queue<Connection>, Listener] {
-  const loop = new VirtualTimeLoop();
+function setup(): [
+  VirtualTimeDenoLoop,
+  FakeServer,
+  Queue<Connection>,
+  Listener,
+] {
+  const loop = new VirtualTimeDenoLoop();
   const server = new FakeServer(loop);
   const queue = new Queue<Connection>(10, { loop });
   return [loop, server, queue, new Listener(server, queue)];

@@ -13,7 +13,7 @@ import type {
   ReadTransport,
   WriteTransport,
 } from "../../transports/transport.ts";
-import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { VirtualTimeDenoLoop } from "../_virtual_time_deno_loop.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -23,7 +23,7 @@ class Recorder extends Protocol {
   readonly events: string[] = [];
   readonly lost: Future<Error | undefined>;
   transport?: ReadTransport;
-  constructor(loop: VirtualTimeLoop) {
+  constructor(loop: VirtualTimeDenoLoop) {
     super();
     this.lost = loop.createFuture();
   }
@@ -47,7 +47,7 @@ class Recorder extends Protocol {
 class Writer extends BaseProtocol {
   readonly events: string[] = [];
   readonly lost: Future<Error | undefined>;
-  constructor(loop: VirtualTimeLoop) {
+  constructor(loop: VirtualTimeDenoLoop) {
     super();
     this.lost = loop.createFuture();
   }
@@ -66,7 +66,7 @@ class Writer extends BaseProtocol {
   }
 }
 
-function collectErrors(loop: VirtualTimeLoop): ExceptionContext[] {
+function collectErrors(loop: VirtualTimeDenoLoop): ExceptionContext[] {
   const seen: ExceptionContext[] = [];
   loop.setExceptionHandler((_loop, context) => seen.push(context));
   return seen;
@@ -92,7 +92,7 @@ function countingStream(chunks: string[]) {
 // ---- connectReadPipe ----
 
 Deno.test("connectReadPipe() delivers chunks, then eofReceived, then connectionLost", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const protocol = new Recorder(loop);
   const readable = ReadableStream.from([encode("ab"), encode("cd")]);
   const [transport, p] = await loop.runUntilComplete(
@@ -107,7 +107,7 @@ Deno.test("connectReadPipe() delivers chunks, then eofReceived, then connectionL
 });
 
 Deno.test("connectReadPipe() stops pulling while paused and goes on after resumeReading()", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const { readable, state } = countingStream(["a", "b", "c"]);
   const protocol = new Recorder(loop);
   protocol.dataReceived = function (data: Uint8Array) {
@@ -139,7 +139,7 @@ Deno.test("connectReadPipe() stops pulling while paused and goes on after resume
 });
 
 Deno.test("connectReadPipe() holds a chunk that arrives while paused until resumeReading()", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const { readable } = countingStream(["a", "b"]);
   const protocol = new Recorder(loop);
   const [transport] = await loop.runUntilComplete(
@@ -158,7 +158,7 @@ Deno.test("connectReadPipe() holds a chunk that arrives while paused until resum
 });
 
 Deno.test("ReadTransport.close() cancels the stream and calls connectionLost once, without eofReceived", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const { readable, state } = countingStream(["a", "b", "c"]);
   const protocol = new Recorder(loop);
   protocol.dataReceived = function (data: Uint8Array) {
@@ -175,7 +175,7 @@ Deno.test("ReadTransport.close() cancels the stream and calls connectionLost onc
 });
 
 Deno.test("connectReadPipe() reports a stream error to connectionLost", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const errors = collectErrors(loop);
   const readable = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -194,7 +194,7 @@ Deno.test("connectReadPipe() reports a stream error to connectionLost", async ()
 });
 
 Deno.test("connectReadPipe() closes the transport when dataReceived() throws", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const errors = collectErrors(loop);
   const { readable, state } = countingStream(["a", "b"]);
   const protocol = new Recorder(loop);
@@ -214,7 +214,7 @@ Deno.test("connectReadPipe() closes the transport when dataReceived() throws", a
 });
 
 Deno.test("connectReadPipe() fails the transport on a chunk that is not bytes", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   collectErrors(loop);
   const readable = ReadableStream.from(["text"]) as unknown as ReadableStream<
     Uint8Array
@@ -226,7 +226,7 @@ Deno.test("connectReadPipe() fails the transport on a chunk that is not bytes", 
 });
 
 Deno.test("connectReadPipe() rejects what is not a free ReadableStream", () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   assertThrows(
     () => loop.connectReadPipe(() => new Protocol(), "x" as never),
     TypeError,
@@ -244,7 +244,7 @@ Deno.test("connectReadPipe() rejects what is not a free ReadableStream", () => {
 });
 
 Deno.test("connectReadPipe() fails its future when connectionMade() throws", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const { readable, state } = countingStream(["a"]);
   class Bad extends Protocol {
     override connectionMade() {
@@ -285,7 +285,7 @@ function gatedSink() {
 }
 
 Deno.test("connectWritePipe() gathers writes made while one is in flight into one chunk", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const { writable, written, release, state } = gatedSink();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
@@ -313,7 +313,7 @@ Deno.test("connectWritePipe() gathers writes made while one is in flight into on
 });
 
 Deno.test("connectWritePipe() copies written bytes, so the caller may reuse its buffer", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const { writable, written, release } = gatedSink();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
@@ -332,7 +332,7 @@ Deno.test("connectWritePipe() copies written bytes, so the caller may reuse its 
 });
 
 Deno.test("connectWritePipe() calls pauseWriting() above the high-water mark and resumeWriting() when drained", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const { writable, release } = gatedSink();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
@@ -355,7 +355,7 @@ Deno.test("connectWritePipe() calls pauseWriting() above the high-water mark and
 });
 
 Deno.test("connectWritePipe() waits for the writer's backpressure before writing", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const { writable, written, release } = gatedSink();
   // Take the stream's queue space with a write of our own first.
   const protocol = new Writer(loop);
@@ -379,7 +379,7 @@ Deno.test("connectWritePipe() waits for the writer's backpressure before writing
 });
 
 Deno.test("WriteTransport.abort() drops the buffer, aborts the stream and calls connectionLost(undefined)", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const { writable, written, release, state } = gatedSink();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
@@ -402,7 +402,7 @@ Deno.test("WriteTransport.abort() drops the buffer, aborts the stream and calls 
 });
 
 Deno.test("connectWritePipe() reports a failed write to connectionLost", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const errors = collectErrors(loop);
   const writable = new WritableStream<Uint8Array>({
     write() {
@@ -423,7 +423,7 @@ Deno.test("connectWritePipe() reports a failed write to connectionLost", async (
 });
 
 Deno.test("WriteTransport.writeEof() on a pipe flushes and closes; later writes throw", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const chunks: string[] = [];
   const writable = new WritableStream<Uint8Array>({
     write(chunk) {
@@ -448,7 +448,7 @@ Deno.test("WriteTransport.writeEof() on a pipe flushes and closes; later writes 
 });
 
 Deno.test("WriteTransport.write() on a pipe rejects what is not bytes", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
     loop.connectWritePipe(() => protocol, new WritableStream()),
@@ -464,7 +464,7 @@ Deno.test("WriteTransport.write() on a pipe rejects what is not bytes", async ()
 });
 
 Deno.test("connectWritePipe() asks a pull producer for more as the buffer drains", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const { writable, written, release } = gatedSink();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(

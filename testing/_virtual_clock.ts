@@ -1,0 +1,104 @@
+/**
+ * `VirtualClock`: the clock of a virtual-time loop, kept apart from the
+ * loop class so that one clock serves the I/O-free `VirtualTimeLoop` and
+ * any other loop a test puts on virtual time (a `DenoEventLoop`, for tests
+ * of real sockets under long timeouts).
+ *
+ * @module
+ */
+
+import { InvalidStateError } from "../futures/errors.ts";
+import { hostHop } from "../futures/_runtime.ts";
+import type { BaseEventLoop } from "../loop/base_event_loop.ts";
+
+/**
+ * What the clock reads from its loop's protected side; the loop hands
+ * these over when it makes its clock.
+ */
+export interface ClockedLoop {
+  /** The loop itself. */
+  readonly loop: BaseEventLoop;
+  /** The loop's `readyCount()`. */
+  readyCount(): number;
+  /** The loop's `nextTimerWhen()`. */
+  nextTimerWhen(): number | null;
+  /** The loop's inherited `waitForEvents()`, for when no timer is left. */
+  waitForEvents(deadline: number | null): Promise<void>;
+}
+
+/** A clock that moves only when told to, or when its loop is idle. */
+export class VirtualClock {
+  #now = 0;
+  readonly #host: ClockedLoop;
+
+  /**
+   * Makes a clock at time 0.
+   *
+   * @param host The loop it drives.
+   */
+  constructor(host: ClockedLoop) {
+    this.#host = host;
+  }
+
+  /** The virtual time, in seconds. */
+  get now(): number {
+    return this.#now;
+  }
+
+  /**
+   * Moves the clock forward by `seconds`, running every callback and
+   * timer due on the way, and what they schedule up to the new time.
+   *
+   * @param seconds How far to move, in seconds; not negative.
+   * @returns A promise that resolves once the loop reached the new time.
+   * @throws {RangeError} When `seconds` is negative or not a number.
+   * @throws {InvalidStateError} When the loop is running or closed.
+   */
+  async advance(seconds: number): Promise<void> {
+    if (typeof seconds !== "number" || !(seconds >= 0)) {
+      throw new RangeError(
+        `Cannot advance the clock: seconds must be >= 0, received ${seconds}`,
+      );
+    }
+    const { loop } = this.#host;
+    if (loop.isRunning()) {
+      throw new InvalidStateError(
+        "Cannot advance the clock: the loop is running (inside a task, use sleep())",
+      );
+    }
+    const target = this.#now + seconds;
+    const reached = loop.createFuture<void>();
+    loop.callAt(target, () => reached.setResult(undefined));
+    await loop.runUntilComplete(reached);
+    // Then run whatever is still due at the target time, async functions'
+    // continuations included, without moving the clock further.
+    for (;;) {
+      await hostHop();
+      const next = this.#host.nextTimerWhen();
+      if (this.#host.readyCount() === 0 && (next === null || next > target)) {
+        break;
+      }
+      await loop.runOnce();
+    }
+  }
+
+  /**
+   * Waits for events without waiting for time: once microtasks have
+   * settled and nothing is ready, the clock jumps to the next timer. With
+   * no timer at all, it waits as the loop would (for a `callSoon`).
+   *
+   * @param deadline The loop's deadline, `null` when it has no timer.
+   * @returns A promise that resolves when the loop should iterate.
+   */
+  async wait(deadline: number | null): Promise<void> {
+    // Let async functions that are about to schedule something do so.
+    await hostHop();
+    if (this.#host.readyCount() > 0) return;
+    const next = this.#host.nextTimerWhen();
+    if (next === null) {
+      if (deadline === null) return this.#host.waitForEvents(null);
+      return;
+    }
+    if (next > this.#now) this.#now = next;
+  }
+}
