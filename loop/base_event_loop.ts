@@ -573,13 +573,29 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   /**
-   * Waits until something wakes the loop (`callSoon`, `stop`) or until the
-   * loop time reaches `deadline` (`null`: no limit). This is the loop's one
-   * blocking point; the virtual-time loop overrides it to jump its clock
-   * instead of waiting.
+   * The loop's one idle wait: called when nothing is ready, with the
+   * earliest timer's due time, and resolved when the loop should run its
+   * next iteration. Scheduling a callback (`callSoon` — which is also how
+   * I/O completions arrive — or a timer) resolves it at once. Otherwise:
    *
-   * @param deadline The loop time, in seconds, to wake up at, or `null`.
-   * @returns A promise that resolves when the wait is over.
+   * - No timer (`deadline` is `null`): it waits for that callback alone.
+   * - The deadline has passed, or is closer than the host timer can fire
+   *   (a millisecond plus the host's measured lateness): it blocks the
+   *   thread with `Atomics.wait` for the rest, if the block budget
+   *   (BLOCK_SHARE of the time that passes) allows, and resolves after one
+   *   macrotask hop so that the host polls its I/O. Out of budget, it
+   *   waits on a host timer armed for the deadline.
+   * - Further away: it arms one host timer and waits. The timer is armed
+   *   early by the host's measured lateness when the budget will pay for
+   *   the block that then finishes the wait (the next call, now close to
+   *   the deadline, blocks); else it is armed for the deadline and fires
+   *   about a millisecond late.
+   *
+   * Subclasses replace it: the virtual-time loop jumps its clock instead.
+   *
+   * @param deadline The loop time, in seconds, of the earliest timer, or
+   * `null` when there is none.
+   * @returns A promise that resolves when the loop should iterate.
    */
   protected waitForEvents(deadline: number | null): Promise<void> {
     if (deadline === null) return new Promise((r) => this.#wake = r);
