@@ -7,6 +7,21 @@ import type { SchedulingLoop } from "./event_loop.ts";
 // deno-lint-ignore no-explicit-any
 export type AnyCallback = (...args: any[]) => unknown;
 
+// Friend accessors. JavaScript has no `friend` and no package-private
+// members, and a `#private` field is out of reach of everything outside its
+// class body. When a class's own folder needs one of its internals (the
+// scheduler runs a handle and places a timer; nothing else should), the
+// module declares a function variable and the class assigns it in a
+// `static {}` block, where `#private` names are in scope:
+//
+//     export let runHandle: (handle: Handle) => void;
+//     class Handle { static { runHandle = (h) => h.#run(); } }
+//
+// The internal stays `#private` (users cannot reach it, and it costs no
+// public name), and the variable is exported only from a private file (or
+// not at all) so it never becomes API. Other files using the pattern point
+// here.
+
 /** Runs a handle's callback, routing an error to the loop's handler. */
 export let runHandle: (handle: Handle) => void;
 /** Sets a function called after each run with whether the callback succeeded. */

@@ -196,7 +196,9 @@ export class WaiterQueue<W> {
 // How a Condition takes its Lock back: the lock calls `onGrant`
 // synchronously when it is handed over (or at once when free), so that the
 // condition's waiter completes in the same callback as the release instead
-// of one iteration later. Set once by `Lock`'s static block.
+// of one iteration later. Set once by `Lock`'s static block: a friend
+// accessor (see loop/_handle.ts) registered across files, since `Lock`
+// imports this module and not the reverse.
 let lockAcquirer:
   | ((lock: object, onGrant: () => void) => void)
   | null = null;

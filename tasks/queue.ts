@@ -354,7 +354,8 @@ class HeapStore<T> implements Store<T> {
 type Getter<T> = Waiter<T>;
 type Putter<T> = Waiter<void, T>;
 
-// Lets the subclasses below swap the store without making it public.
+// Lets the subclasses below swap the store without making it public: a
+// friend accessor (see loop/_handle.ts), set in Queue's static block.
 let setStore: <T>(queue: Queue<T>, store: Store<T>) => void;
 
 /**

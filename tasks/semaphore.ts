@@ -26,7 +26,8 @@ export interface SemaphoreOptions {
   loop?: SchedulingLoop;
 }
 
-// Lets BoundedSemaphore read the count without making it public.
+// Lets BoundedSemaphore read the count without making it public: a friend
+// accessor (see loop/_handle.ts), set in Semaphore's static block.
 let freeSlots: (sem: Semaphore) => number;
 
 /**

@@ -93,7 +93,8 @@ function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
 /**
  * Called by `Future.then()`: records what an async-function task awaits,
  * and returns the guard that delivers a late cancellation (see
- * `setAwaitHook`).
+ * `setAwaitHook`). A friend accessor (see loop/_handle.ts), set in Task's
+ * static block.
  */
 let noteAwait: (
   task: Task<unknown>,

@@ -33,7 +33,8 @@ export interface CreateTaskOptions {
 
 const NO_ERROR: unique symbol = Symbol("no error");
 
-// Entry points for withTaskGroup(), which needs the group's private parts.
+// Entry points for withTaskGroup(), which needs the group's private parts:
+// friend accessors (see loop/_handle.ts), set in TaskGroup's static block.
 let runInline: <T>(tg: TaskGroup, coro: Coroutine<T>) => Coroutine<T>;
 let runAsync: <T>(tg: TaskGroup, promise: PromiseLike<T>) => Promise<T>;
 
