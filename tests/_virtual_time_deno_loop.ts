@@ -7,7 +7,7 @@
 import { DenoEventLoop } from "../loop/deno_event_loop.ts";
 import { VirtualClock } from "../testing/_virtual_clock.ts";
 
-/** A `DenoEventLoop` whose clock is a `VirtualTimeLoop`'s. */
+/** A `DenoEventLoop` whose clock jumps as a `VirtualTimeLoop`'s does. */
 export class VirtualTimeDenoLoop extends DenoEventLoop {
   readonly #clock: VirtualClock = new VirtualClock({
     loop: this,
@@ -18,11 +18,6 @@ export class VirtualTimeDenoLoop extends DenoEventLoop {
 
   override time(): number {
     return this.#clock.now;
-  }
-
-  /** As `VirtualTimeLoop.advance()`. */
-  advance(seconds: number): Promise<void> {
-    return this.#clock.advance(seconds);
   }
 
   protected override waitForEvents(deadline: number | null): Promise<void> {
