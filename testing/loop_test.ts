@@ -39,12 +39,6 @@ export interface LoopTestOptions {
  */
 export type LoopTestBody<L = VirtualTimeLoop> = (loop: L) => unknown;
 
-/** Options for `loopTest` on a real `DenoEventLoop`. */
-export interface RealLoopTestOptions extends LoopTestOptions {
-  /** Run on a real `DenoEventLoop`, for tests of real sockets. */
-  virtual: false;
-}
-
 function isGenerator(x: unknown): x is Generator<never, unknown, unknown> {
   return typeof x === "object" && x !== null &&
     typeof (x as Generator).next === "function" &&
@@ -99,7 +93,7 @@ export function runLoopTest(
  */
 export function runLoopTest(
   fn: LoopTestBody<EventLoop>,
-  options: RealLoopTestOptions,
+  options: LoopTestOptions & { virtual: false },
 ): Promise<void>;
 export function runLoopTest(
   fn: LoopTestBody<never>,
@@ -282,7 +276,7 @@ export function loopTest(
 export function loopTest(
   name: string,
   fn: LoopTestBody<EventLoop>,
-  options: RealLoopTestOptions,
+  options: LoopTestOptions & { virtual: false },
 ): void;
 export function loopTest(
   name: string,
