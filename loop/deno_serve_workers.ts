@@ -697,7 +697,10 @@ class Supervisor implements WorkerSupervisor {
  * `shutdown({ grace })` on its servers, so an HTTP request in flight
  * gets its whole answer.
  *
- * Workers inherit the program's permissions, and sharing a port needs
+ * Workers inherit the program's permissions; Deno checks read access for
+ * every module a worker loads, so the program needs `--allow-read` for
+ * the worker module's files and tulip's own (`--allow-import` for remote
+ * ones). Sharing a port needs
  * Deno's `--unstable-net` (without it, Deno ends the process when the
  * first worker listens with `reusePort`, naming the flag). Only Linux
  * spreads connections over sockets that share a port, and Deno cannot
@@ -722,28 +725,31 @@ class Supervisor implements WorkerSupervisor {
  * `serve()` failed, or did not finish within `startTimeout` seconds).
  *
  * @example Two workers answering on one port
- * ```ts ignore
- * // worker.ts
- * import { HttpServerProtocol } from "@tulip/tulip/protocols";
- * import type { EventLoop, ServeWorkersInfo } from "@tulip/tulip/loop";
- *
- * export function serve(loop: EventLoop, info: ServeWorkersInfo) {
- *   return loop.createServer(
- *     () => new HttpServerProtocol(() => new Response(`worker ${info.index}\n`)),
- *     "127.0.0.1",
- *     info.port,
- *     { reusePort: true },
- *   );
- * }
- *
- * // main.ts: deno run --unstable-net --allow-net=127.0.0.1 --allow-read main.ts
+ * ```ts
  * import { serveWorkers } from "@tulip/tulip/loop";
+ * import { assertMatch } from "@std/assert";
  *
- * const workers = await serveWorkers(new URL("./worker.ts", import.meta.url), {
- *   workers: 2,
- *   port: 8000,
- * });
- * await workers.closed; // Ctrl-C closes them gracefully
+ * // The worker module; usually a file: new URL("./worker.ts", import.meta.url).
+ * const worker = `
+ *   import { HttpServerProtocol } from "@tulip/tulip/protocols";
+ *   export function serve(loop, info) {
+ *     return loop.createServer(
+ *       () => new HttpServerProtocol(() => new Response("worker " + info.index)),
+ *       "127.0.0.1",
+ *       info.port,
+ *       { reusePort: true },
+ *     );
+ *   }
+ * `;
+ * const workers = await serveWorkers(
+ *   `data:application/javascript,${encodeURIComponent(worker)}`,
+ *   { workers: 2, signals: false },
+ * );
+ * const { port } = workers.addresses[0] as Deno.NetAddr;
+ * const response = await fetch(`http://127.0.0.1:${port}/`);
+ * assertMatch(await response.text(), /^worker [01]$/);
+ * await workers.close();
+ * await workers.closed;
  * ```
  */
 export async function serveWorkers(
