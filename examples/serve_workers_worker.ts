@@ -17,7 +17,7 @@ import type { EventLoop, Server, ServeWorkersInfo } from "../mod.ts";
 export function serve(
   loop: EventLoop,
   info: ServeWorkersInfo,
-): Promise<Server> {
+): PromiseLike<Server> {
   return loop.createServer(
     () =>
       new HttpServerProtocol((request) => {
