@@ -587,7 +587,9 @@ class Supervisor implements WorkerSupervisor {
       slot.state = "gone";
       slot.timer = undefined;
       this.#failure = new Error(
-        `Cannot keep worker ${slot.index} running: it crashed ${slot.crashes} times in a row, each within ${s.stableAfter} s of its start; the last error: ${error.name}: ${error.message}`,
+        `Cannot keep worker ${slot.index} running: it crashed ${slot.crashes} time${
+          slot.crashes === 1 ? "" : "s"
+        } in a row, each within ${s.stableAfter} s of its start; the last error: ${error.name}: ${error.message}`,
         { cause: error },
       );
       this.#report({ index: slot.index, error, restartIn: null });
@@ -669,9 +671,10 @@ class Supervisor implements WorkerSupervisor {
     else this.#closed.resolve();
   }
 
+  /** Closes gracefully and waits; rejects as `closed` does. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-    await this.#closed.promise.catch(() => {});
+    await this.#closed.promise;
   }
 }
 

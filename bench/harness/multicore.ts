@@ -5,10 +5,10 @@
  * weighs on all alike; prints the median of each.
  *
  * ```sh
- * deno run -A bench/harness/multicore.ts [--rounds 5] [--duration 5] [--connections 64]
+ * deno run -A bench/harness/multicore.ts [--rounds 5] [--duration 5] [--connections 64] [--threads 2]
  * ```
  *
- * Nothing is pinned: the servers' threads and wrk's one thread share the
+ * Nothing is pinned: the servers' threads and wrk's threads share the
  * machine's cores, as they would in production on a small box. Server CPU
  * is the process's user plus system time, all threads, from /proc.
  *
@@ -29,6 +29,7 @@ function option(name: string, fallback: number): number {
 const rounds = option("rounds", 5);
 const duration = option("duration", 5);
 const connections = option("connections", 64);
+const threads = option("threads", 2);
 const clockTicks = Number(
   new TextDecoder().decode(
     (await new Deno.Command("getconf", { args: ["CLK_TCK"] }).output()).stdout,
@@ -172,6 +173,9 @@ for (let round = 1; round <= rounds; round++) {
   }
 }
 
+console.log(
+  `\nwrk -t${threads} -c${connections} -d${duration}s, ${rounds} rounds`,
+);
 console.log(
   `\n| server | req/s (median of ${rounds}) | server CPU µs/req | server CPU % |`,
 );

@@ -126,20 +126,23 @@ async function replaceOne(
 // ---- Serving ----
 
 Deno.test("serveWorkers() spreads new connections over its workers", async () => {
-  const supervisor = await serveWorkers(MODULE, {
-    workers: 2,
-    signals: false,
-  });
-  try {
+  let port: number;
+  {
+    // `await using` closes the workers gracefully and waits for them.
+    await using supervisor = await serveWorkers(MODULE, {
+      workers: 2,
+      signals: false,
+    });
     assertEquals(supervisor.workers, 2);
-    const port = portOf(supervisor);
+    port = portOf(supervisor);
     assert(port > 0);
     const seen = await instances(port, 2);
     assertEquals([...seen.keys()].sort(), ["0", "1"]);
-  } finally {
-    await supervisor.close();
   }
-  await supervisor.closed;
+  await assertRejects(
+    () => Deno.connect({ hostname: HOST, port }),
+    Deno.errors.ConnectionRefused,
+  );
 });
 
 // ---- Crashes ----
@@ -202,7 +205,7 @@ Deno.test("serveWorkers() gives up on a worker after maxCrashes crashes in a row
   assertMatch(
     error.message,
     new RegExp(
-      `^Cannot keep worker ${index} running: it crashed 1 times in a row, each within 10 s of its start; the last error: Error: crash requested$`,
+      `^Cannot keep worker ${index} running: it crashed 1 time in a row, each within 10 s of its start; the last error: Error: crash requested$`,
     ),
   );
   assertEquals(crashes.map((c) => c.restartIn), [null]);
