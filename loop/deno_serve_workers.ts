@@ -140,7 +140,10 @@ export interface WorkerSupervisor extends AsyncDisposable {
   /** How many times a crashed worker has been started again. */
   readonly restarts: number;
   /**
-   * Resolves once every worker has exited after `close()` or a signal;
+   * Resolves once every worker has exited after `close()` or a signal (a
+   * worker that had to be terminated, having crashed or overrun its
+   * timeout, releases its sockets a moment later: Deno tells no one when
+   * a terminated worker is gone);
    * rejects when the supervisor gave up on a worker that kept crashing
    * (see `maxCrashes`), once the others have exited.
    */

@@ -83,7 +83,7 @@ function denoServe(workers: number): Config {
 
 const configs = [tulip(1), tulip(2), denoServe(1), denoServe(2)];
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
@@ -130,7 +130,7 @@ interface Sample {
 }
 
 async function measure(config: Config): Promise<Sample> {
-  const port = await freePort();
+  const port = freePort();
   const child = config.start(port);
   try {
     await ready(port);
