@@ -22,6 +22,10 @@ const FAILING = new URL(
   "../fixtures/serve_workers_failing.ts",
   import.meta.url,
 );
+const HANGING = new URL(
+  "../fixtures/serve_workers_hanging.ts",
+  import.meta.url,
+);
 /** A module without a serve export. */
 const NO_SERVE = new URL("../fixtures/worker_module.ts", import.meta.url);
 const HOST = "127.0.0.1";
@@ -50,12 +54,20 @@ function bodyOf(head: string, raw: string): string {
   }
 }
 
-/** GETs `path` on a fresh connection, which the server closes after. */
+/**
+ * GETs `path` on a fresh connection, which the server closes after; a
+ * connection still open after 5 s is closed, failing the read.
+ */
 async function get(
   port: number,
   path: string,
 ): Promise<{ head: string; body: string }> {
   const conn = await Deno.connect({ hostname: HOST, port });
+  let open = true;
+  const guard = setTimeout(() => {
+    if (open) conn.close();
+    open = false;
+  }, 5000);
   try {
     await conn.write(
       encoder.encode(
@@ -74,7 +86,9 @@ async function get(
     const head = text.slice(0, at);
     return { head, body: bodyOf(head, text.slice(at + 4)) };
   } finally {
-    conn.close();
+    clearTimeout(guard);
+    if (open) conn.close();
+    open = false;
   }
 }
 
@@ -206,6 +220,47 @@ Deno.test("serveWorkers() replaces a worker that ends by itself once it stops an
   await supervisor.closed;
 });
 
+/** Crashes the only worker and waits for its next instance. */
+async function crashOnce(port: number): Promise<void> {
+  const before = (await get(port, "/id")).body;
+  assertEquals((await get(port, "/crash")).body, "crashing 0");
+  const deadline = Date.now() + BOUND_MS;
+  while (Date.now() < deadline) {
+    try {
+      if ((await get(port, "/id")).body !== before) return;
+    } catch {
+      // Nothing listens between the crash and the restart.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`no new worker within ${BOUND_MS} ms`);
+}
+
+Deno.test("serveWorkers() doubles the restart delay for crashes in a row, up to its cap, and starts over after stableAfter", async () => {
+  const crashes: WorkerCrash[] = [];
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 1,
+    signals: false,
+    restartDelay: 0.05,
+    maxRestartDelay: 0.2,
+    stableAfter: 2,
+    onCrash: (crash) => crashes.push(crash),
+  });
+  try {
+    const port = portOf(supervisor);
+    for (let i = 0; i < 4; i++) await crashOnce(port);
+    assertEquals(crashes.map((c) => c.restartIn), [0.05, 0.1, 0.2, 0.2]);
+    // Up longer than stableAfter: the next crash starts the delays over.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await crashOnce(port);
+    assertEquals(crashes.at(-1)?.restartIn, 0.05);
+    assertEquals(supervisor.restarts, 5);
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
 Deno.test("serveWorkers() gives up on a worker after maxCrashes crashes in a row", async () => {
   const crashes: WorkerCrash[] = [];
   const supervisor = await serveWorkers(MODULE, {
@@ -296,6 +351,19 @@ Deno.test("serveWorkers() rejects when a worker's serve() fails, naming the work
     () => serveWorkers(NO_SERVE, { workers: 1, signals: false }),
     Error,
     `worker 0 failed to start: Cannot serve from ${NO_SERVE.href}: the module must export a function serve(loop, info), received no serve export`,
+  );
+});
+
+Deno.test("serveWorkers() rejects when a worker does not start serving within startTimeout", async () => {
+  await assertRejects(
+    () =>
+      serveWorkers(HANGING, {
+        workers: 1,
+        signals: false,
+        startTimeout: 0.3,
+      }),
+    Error,
+    "Cannot serve from workers: worker 0 failed to start: it did not start serving within 0.3 s",
   );
 });
 
