@@ -26,6 +26,7 @@ const HANGING = new URL(
   "../fixtures/serve_workers_hanging.ts",
   import.meta.url,
 );
+const STUCK = new URL("../fixtures/serve_workers_stuck.ts", import.meta.url);
 /** A module without a serve export. */
 const NO_SERVE = new URL("../fixtures/worker_module.ts", import.meta.url);
 const HOST = "127.0.0.1";
@@ -325,6 +326,21 @@ Deno.test("serveWorkers() close() lets a request in flight finish with its whole
     () => Deno.connect({ hostname: HOST, port }),
     Deno.errors.ConnectionRefused,
   );
+});
+
+Deno.test("serveWorkers() close() terminates a worker that has not closed exitTimeout after grace", async () => {
+  const supervisor = await serveWorkers(STUCK, {
+    workers: 1,
+    signals: false,
+    exitTimeout: 0.2,
+  });
+  const started = performance.now();
+  await supervisor.close({ grace: 0.1 });
+  await supervisor.closed;
+  const took = performance.now() - started;
+  // Not before grace + exitTimeout; the upper bound only pins a hang.
+  assert(took >= 290, `${took} ms`);
+  assert(took < BOUND_MS, `${took} ms`);
 });
 
 Deno.test("serveWorkers() closes gracefully on SIGTERM", async () => {
