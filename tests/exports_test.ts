@@ -36,6 +36,7 @@ const EXPECTED: Record<string, string[]> = {
     "getEventLoopPolicy",
     "newEventLoop",
     "run",
+    "serveWorkers",
     "setEventLoop",
     "setEventLoopPolicy",
     "workerFunction",
