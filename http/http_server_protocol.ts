@@ -10,19 +10,12 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
 import type { Transport } from "../transports/transport.ts";
-import {
-  DEFAULT_TEXT_TYPE,
-  fastContentType,
-  fastStaticBody,
-  knownBodyLength,
-  staticBody,
-} from "./_deno_body.ts";
+import { fastStaticBody } from "./_deno_body.ts";
 import { connectionReset } from "./_deno_errors.ts";
 import {
   BodyQueue,
   type BodyQueueOwner,
   describe,
-  listsToken,
   sendBodyStream,
 } from "./_http_body.ts";
 import {
@@ -36,7 +29,14 @@ import {
   type LazyRequestSource,
   materialize,
 } from "./_http_request.ts";
-import { serializeResponseHead, statusText } from "./_http_serialize.ts";
+import { statusText } from "./_http_serialize.ts";
+import { FastResponses } from "./_fast_response.ts";
+import {
+  connectionLine,
+  DateLine,
+  plainResponse,
+  planResponse,
+} from "./_response_head.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import { ReportBudget } from "./_report_budget.ts";
 
@@ -184,45 +184,7 @@ const TICKS = 8;
  * answers the client has not read yet.
  */
 const LINGER = 2;
-/** Strings up to this length are checked for ASCII and sent in one encode. */
-const SHORT_STRING = 1024;
 const CONTINUE = ENCODER.encode("HTTP/1.1 100 Continue\r\n\r\n");
-const OK_LINE = "HTTP/1.1 200 OK\r\n";
-const OK_TEXT = OK_LINE + "content-type: " + DEFAULT_TEXT_TYPE + "\r\n";
-
-// The `date: …\r\n` line, shared by every connection. The clock costs
-// about as much as a small request's parsing, so it is read at most once
-// per turn of the host's event loop (a busy loop yields at least every
-// half millisecond) and the line is remade at most once a second.
-let dateText = "";
-let dateExpires = 0;
-let dateChecked = false;
-
-function dateUnchecked(): void {
-  dateChecked = false;
-}
-
-/** The `date: …\r\n` line of a response sent now. */
-function dateLine(): string {
-  if (!dateChecked) {
-    dateChecked = true;
-    queueMicrotask(dateUnchecked);
-    const now = Date.now();
-    if (now >= dateExpires) {
-      const second = Math.floor(now / 1000);
-      dateExpires = (second + 1) * 1000;
-      dateText = "date: " + new Date(second * 1000).toUTCString() + "\r\n";
-    }
-  }
-  return dateText;
-}
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 127) return false;
-  }
-  return true;
-}
 
 function formatAddr(addr: unknown): string {
   const a = addr as { hostname?: string; port?: number } | undefined;
@@ -566,12 +528,8 @@ export class HttpServerProtocol extends Protocol {
   /** The lingering close waits for the write buffer to empty. */
   #lingerFlushing = false;
   // The last fast response, reused while nothing in it changes.
-  #cacheBody: string | null = null;
-  #cacheStart = "";
-  #cacheDate = "";
-  #cacheConnection = "";
-  #cacheWithBody = false;
-  #cacheBytes: Uint8Array | null = null;
+  readonly #fast = new FastResponses();
+  #date: DateLine | null = null;
   #lingerTimer: TimerHandle | null = null;
   readonly #bodyOwner: BodyQueueOwner;
   // Reports: the first failure of a connection is reported, later ones
@@ -931,14 +889,12 @@ export class HttpServerProtocol extends Protocol {
       return;
     }
     const status = error.status;
-    const text = `${statusText(status)}: ${error.message}\n`;
-    const bytes = ENCODER.encode(text);
-    this.#transport.write(
-      ENCODER.encode(
-        `HTTP/1.1 ${status} ${statusText(status)}\r\n` +
-          "content-type: text/plain; charset=utf-8\r\n" +
-          `content-length: ${bytes.length}\r\n` +
-          dateLine() + "connection: close\r\n\r\n" + text,
+    this.#transport.writelines(
+      plainResponse(
+        status,
+        `${statusText(status)}: ${error.message}`,
+        this.#dates().line(),
+        connectionLine(false, 1),
       ),
     );
     this.#linger();
@@ -1007,165 +963,61 @@ export class HttpServerProtocol extends Protocol {
     return ex.requestDone || !ex.head.expectContinue || ex.continueSent;
   }
 
-  #connectionLine(ex: Exchange, keepAlive: boolean): string {
-    if (!keepAlive) return "connection: close\r\n";
-    return ex.head.versionMinor === 0 ? "connection: keep-alive\r\n" : "";
+  /** The loop's date line, found on first use. */
+  #dates(): DateLine {
+    return this.#date ??= DateLine.of(this.#loop);
   }
 
   /**
    * Sends a 200 response with a body in memory and at most a
-   * Content-Type: head and body in one write. Returns `false` when the
-   * content type needs the general path.
+   * Content-Type, in one write. Returns `false` when the content type
+   * needs the general path.
    */
   #sendFast(
     ex: Exchange,
     response: Response,
     body: string | Uint8Array,
   ): boolean {
-    const type = fastContentType(response);
-    let start: string;
-    if (type === null) start = OK_LINE;
-    else if (type === DEFAULT_TEXT_TYPE) start = OK_TEXT;
-    else if (isAscii(type)) start = OK_LINE + "content-type: " + type + "\r\n";
-    else return false;
     const keepAlive = this.#keepAliveFor(ex);
-    const date = dateLine();
-    const connection = this.#connectionLine(ex, keepAlive);
-    const transport = this.#transport!;
-    const withBody = ex.head.method !== "HEAD";
+    const out = this.#fast.encode(
+      response,
+      body,
+      ex.head.method !== "HEAD",
+      this.#dates().line(),
+      connectionLine(keepAlive, ex.head.versionMinor),
+    );
+    if (out === null) return false;
     ex.headSent = true;
-    if (
-      body === this.#cacheBody && start === this.#cacheStart &&
-      date === this.#cacheDate && connection === this.#cacheConnection &&
-      withBody === this.#cacheWithBody
-    ) {
-      // The same answer as last time: the bytes are never changed, so the
-      // transport may hold them twice.
-      transport.write(this.#cacheBytes!);
-    } else if (
-      typeof body === "string" && body.length <= SHORT_STRING && isAscii(body)
-    ) {
-      const head = start + "content-length: " + body.length + "\r\n" + date +
-        connection + "\r\n";
-      const bytes = ENCODER.encode(withBody ? head + body : head);
-      this.#cacheBody = body;
-      this.#cacheStart = start;
-      this.#cacheDate = date;
-      this.#cacheConnection = connection;
-      this.#cacheWithBody = withBody;
-      this.#cacheBytes = bytes;
-      transport.write(bytes);
-    } else {
-      const bytes = typeof body === "string" ? ENCODER.encode(body) : body;
-      const head = ENCODER.encode(
-        start + "content-length: " + bytes.length + "\r\n" + date +
-          connection + "\r\n",
-      );
-      if (withBody && bytes.length > 0) transport.writelines([head, bytes]);
-      else transport.write(head);
-    }
+    if (out instanceof Uint8Array) this.#transport!.write(out);
+    else this.#transport!.writelines(out);
     this.#responseFinished(ex, keepAlive);
     return true;
   }
 
   /** Sends any response: framing picked from what the body is. */
   #sendResponse(ex: Exchange, response: Response): void {
-    const status = response.status;
-    if (status === 101) {
-      throw new TypeError(
-        "Cannot send the HTTP response: status 101 (a protocol switch) is not supported, received 101",
-      );
-    }
-    const headers: Array<[string, string]> = [];
-    let hasDate = false;
-    let declared: string | null = null;
-    let close = false;
-    for (const pair of response.headers) {
-      const name = pair[0];
-      if (name === "content-length") {
-        declared = pair[1];
-        continue;
-      }
-      if (name === "transfer-encoding" || name === "keep-alive") continue;
-      if (name === "connection") {
-        if (listsToken(pair[1], "close")) close = true;
-        continue;
-      }
-      if (name === "date") hasDate = true;
-      headers.push(pair);
-    }
-    let keepAlive = this.#keepAliveFor(ex) && !close;
-    const isHead = ex.head.method === "HEAD";
-    const bodiless = status < 200 || status === 204 || status === 304;
-    let data: Uint8Array | null = null;
-    let stream: ReadableStream<Uint8Array> | null = null;
-    let length = -1;
-    const known = staticBody(response);
-    if (known === null) {
-      length = 0;
-    } else if (known !== undefined) {
-      data = typeof known === "string" ? ENCODER.encode(known) : known;
-      length = data.length;
-    } else {
-      if (response.bodyUsed) {
-        throw new TypeError(
-          "Cannot send the HTTP response: its body was already read, received a used Response",
-        );
-      }
-      stream = response.body;
-      if (stream === null) length = 0;
-      else if (stream.locked) {
-        throw new TypeError(
-          "Cannot send the HTTP response: its body stream is locked, received a locked ReadableStream",
-        );
-      } else length = knownBodyLength(response) ?? -1;
-    }
-    if (stream !== null && !bodiless && !isHead) {
+    const plan = planResponse(response, {
+      request: ex.head,
+      keepAlive: () => this.#keepAliveFor(ex),
       // The stream may be made from the request body: let it come.
-      this.#sendContinue();
-      keepAlive = this.#keepAliveFor(ex) && !close;
-    }
-    let chunked = false;
-    if (bodiless || isHead) {
-      const hadStream = stream !== null;
-      if (stream !== null) stream.cancel().catch(() => {});
-      stream = null;
-      data = null;
-      // A HEAD answer tells the length of the body it would have; a
-      // handler that gives no body may state it itself, as may a 304.
-      const value = (known === null || hadStream) && declared !== null
-        ? declared
-        : bodiless || length < 0
-        ? null
-        : String(length);
-      if (value !== null && (!bodiless || status === 304)) {
-        headers.push(["content-length", value]);
-      }
-    } else if (length >= 0) {
-      headers.push(["content-length", String(length)]);
-    } else if (ex.head.versionMinor >= 1) {
-      headers.push(["transfer-encoding", "chunked"]);
-      chunked = true;
-    } else {
-      // An HTTP/1.0 client: the body runs until the connection closes.
-      keepAlive = false;
-    }
-    if (!hasDate) headers.push(["date", dateLine().slice(6, -2)]);
-    if (!keepAlive) headers.push(["connection", "close"]);
-    else if (ex.head.versionMinor === 0) {
-      headers.push(["connection", "keep-alive"]);
-    }
-    const head = serializeResponseHead({
-      status,
-      reason: response.statusText === "" ? undefined : response.statusText,
-      headers,
+      beforeStream: () => this.#sendContinue(),
+      date: this.#dates().value(),
     });
     const transport = this.#transport!;
     ex.headSent = true;
-    if (data !== null && data.length > 0) transport.writelines([head, data]);
-    else transport.write(head);
-    if (stream === null) this.#responseFinished(ex, keepAlive);
-    else this.#streamBody(ex, stream, chunked, length, keepAlive);
+    if (plan.data !== null && plan.data.length > 0) {
+      transport.writelines([plan.head, plan.data]);
+    } else transport.write(plan.head);
+    if (plan.stream === null) this.#responseFinished(ex, plan.keepAlive);
+    else {
+      this.#streamBody(
+        ex,
+        plan.stream,
+        plan.chunked,
+        plan.length,
+        plan.keepAlive,
+      );
+    }
   }
 
   /** Sends a streamed body, waiting while the write buffer is full. */
@@ -1202,15 +1054,15 @@ export class HttpServerProtocol extends Protocol {
   /** Answers with a short plain-text response. */
   #sendPlain(ex: Exchange, status: number, text: string): void {
     const keepAlive = this.#keepAliveFor(ex);
-    const body = ENCODER.encode(text + "\n");
-    const head = `HTTP/1.1 ${status} ${statusText(status)}\r\n` +
-      "content-type: text/plain; charset=utf-8\r\n" +
-      `content-length: ${body.length}\r\n` + dateLine() +
-      this.#connectionLine(ex, keepAlive) + "\r\n";
+    const [head, body] = plainResponse(
+      status,
+      text,
+      this.#dates().line(),
+      connectionLine(keepAlive, ex.head.versionMinor),
+    );
     ex.headSent = true;
-    const transport = this.#transport!;
-    if (ex.head.method === "HEAD") transport.write(ENCODER.encode(head));
-    else transport.writelines([ENCODER.encode(head), body]);
+    if (ex.head.method === "HEAD") this.#transport!.write(head);
+    else this.#transport!.writelines([head, body]);
     this.#responseFinished(ex, keepAlive);
   }
 
