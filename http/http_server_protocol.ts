@@ -38,7 +38,7 @@ import {
   planResponse,
 } from "./_response_head.ts";
 import { Protocol } from "../protocols/protocol.ts";
-import { ReportBudget } from "./_report_budget.ts";
+import { PeerLog } from "../protocols/peer_log.ts";
 
 /** The second argument of an {@linkcode HttpHandler}, as `Deno.serve` gives. */
 export interface HttpServeInfo {
@@ -399,10 +399,9 @@ class ServeInfo implements HttpServeInfo {
  *   closes without the body's end, which tells the client the response is
  *   cut. A client must not be able to make the server log more than it
  *   sent: only the first failure of a connection is reported in full, the
- *   others are counted and reported as one line when it closes, and all
- *   reports of a loop's HTTP servers are paid from a log budget (64 KiB,
- *   refilled by the bytes their clients send); what it cannot pay for is
- *   counted in the next report.
+ *   others are counted and reported as one line when it closes, and the
+ *   log stays within what the clients sent plus a reserve the loop's
+ *   servers share (see `PeerLog`).
  *
  * Limits and timeouts (each an option; over a limit the client gets an
  * answer or loses its connection, never the server):
@@ -533,13 +532,8 @@ export class HttpServerProtocol extends Protocol {
   #lingerTimer: TimerHandle | null = null;
   readonly #bodyOwner: BodyQueueOwner;
   // Reports: the first failure of a connection is reported, later ones
-  // counted and summed up at the end, all paid from the loop's log budget,
-  // which the bytes received refill.
-  #budget: ReportBudget | null = null;
-  #received = 0;
-  #credited = 0;
-  #reported = false;
-  #unreported = 0;
+  // counted and summed up at the end, within what the client sent.
+  readonly #log: PeerLog;
 
   /**
    * Makes the protocol of one connection.
@@ -601,6 +595,7 @@ export class HttpServerProtocol extends Protocol {
     }
     this.#scheme = scheme + "://";
     this.#loop = options?.loop ?? null;
+    this.#log = new PeerLog({ loop: options?.loop });
     const callbacks: HttpParserCallbacks<HttpRequestHead> = {
       onHead: (head) => this.#onHead(head),
       onBody: (chunk) => this.#current?.body?.push(chunk),
@@ -655,7 +650,7 @@ export class HttpServerProtocol extends Protocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
-    this.#received += data.length;
+    this.#log.received(data.length);
     if (this.#lingering) return;
     const parser = this.#parser;
     parser.feed(data);
@@ -704,15 +699,7 @@ export class HttpServerProtocol extends Protocol {
       ex.settle();
     }
     this.#wakeWriters();
-    if (this.#unreported > 0) {
-      this.#report(
-        `HTTP server: ${this.#unreported} more failures on this connection, not reported one by one`,
-        undefined,
-        true,
-      );
-    } else if (this.#budget !== null) {
-      this.#budget.credit(this.#received - this.#credited);
-    }
+    this.#log.close("HTTP connection", { protocol: this });
     this.#transport = null;
   }
 
@@ -1330,25 +1317,11 @@ export class HttpServerProtocol extends Protocol {
   }
 
   /**
-   * Reports a failure a client may cause again and again: in full the
-   * first time on a connection (`summary` reports the rest at its end),
-   * and only as the loop's log budget allows.
+   * Reports a failure a client may cause again and again: the first of a
+   * connection in full, the rest counted and summed up at its end.
    */
-  #report(message: string, exception: unknown, summary = false): void {
-    const loop = this.#loop ?? getRunningLoop();
-    if (loop === null) {
-      console.error(message, exception);
-      return;
-    }
-    if (this.#reported && !summary) {
-      this.#unreported++;
-      return;
-    }
-    this.#reported = true;
-    const budget = this.#budget ??= ReportBudget.of(loop);
-    budget.credit(this.#received - this.#credited);
-    this.#credited = this.#received;
-    budget.report({
+  #report(message: string, exception: unknown): void {
+    this.#log.report("failures", {
       message,
       exception,
       protocol: this,

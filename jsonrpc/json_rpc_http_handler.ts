@@ -13,7 +13,7 @@ import {
   type Front,
   parseMessage,
 } from "./_json_rpc_dispatch.ts";
-import { PeerLog } from "./_peer_log.ts";
+import { PeerLog } from "../protocols/peer_log.ts";
 import type { JsonRpcMethods } from "./json_rpc_protocol.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
@@ -232,10 +232,7 @@ export function jsonRpcHttpHandler(
     const parsed = parseMessage(body);
     const text = parsed.ok
       ? await new Promise<string | undefined>((resolve) => {
-        const log = new PeerLog((context) => {
-          const l = loop ?? getRunningLoop();
-          if (l !== null && !l.isClosed()) l.callExceptionHandler(context);
-        });
+        const log = new PeerLog({ loop });
         log.received(body.length);
         const front: Front = {
           context: (method, id) => ({

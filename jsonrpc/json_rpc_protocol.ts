@@ -12,7 +12,7 @@ import {
 } from "../futures/errors.ts";
 import { Future } from "../futures/future.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
-import type { ExceptionContext, SchedulingLoop } from "../loop/event_loop.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
 import type { Transport } from "../transports/transport.ts";
 import { connectionReset } from "./_deno_errors.ts";
@@ -26,7 +26,7 @@ import {
   type Parsed,
   parseMessage,
 } from "./_json_rpc_dispatch.ts";
-import { PeerLog } from "./_peer_log.ts";
+import { PeerLog } from "../protocols/peer_log.ts";
 import { JsonSplitter } from "./_json_splitter.ts";
 import { ChunkProtocol } from "../protocols/chunk_protocol.ts";
 import { Int32StringReceiver } from "../protocols/int32_string_receiver.ts";
@@ -603,7 +603,7 @@ export class JsonRpcProtocol extends Protocol {
       this.maxConcurrentCalls,
       () => this.#drain(),
     );
-    this.#log = new PeerLog((context) => this.#report(context));
+    this.#log = new PeerLog({ loop: options?.loop });
     this.#timeout = checkTimeout(
       options?.timeout,
       "make a JsonRpcProtocol",
@@ -1170,11 +1170,5 @@ export class JsonRpcProtocol extends Protocol {
   #sendIfOpen(text: string): void {
     if (this.#transport === null || this.#transport.isClosing()) return;
     this.#send(text);
-  }
-
-  #report(context: ExceptionContext): void {
-    const loop = this.#loop ?? getRunningLoop();
-    if (loop === null || loop.isClosed()) return;
-    loop.callExceptionHandler(context);
   }
 }

@@ -2,7 +2,8 @@
  * Protocols: the application side of PEP 3156's transport/protocol pair
  * (`Protocol`, `BufferedProtocol`, `DatagramProtocol`,
  * `SubprocessProtocol`), and PEP 3153's framing protocols
- * (`ChunkProtocol`, `LineReceiver`, `Int32StringReceiver`).
+ * (`ChunkProtocol`, `LineReceiver`, `Int32StringReceiver`), and `PeerLog`
+ * for server protocols that report what their peer causes.
  *
  * ```ts
  * import { LineReceiver } from "@tulip/tulip/protocols";
@@ -32,6 +33,7 @@
 export * from "./chunk_protocol.ts";
 export * from "./int32_string_receiver.ts";
 export * from "./line_receiver.ts";
+export * from "./peer_log.ts";
 export * from "./protocol.ts";
 export * from "../http/http_client_protocol.ts";
 export * from "../http/http_server_protocol.ts";

@@ -84,6 +84,7 @@ const EXPECTED: Record<string, string[]> = {
     "JsonRpcError",
     "JsonRpcProtocol",
     "LineReceiver",
+    "PeerLog",
     "Protocol",
     "StreamReader",
     "StreamReaderProtocol",

@@ -23,6 +23,7 @@ import {
   type JsonRpcProtocolOptions,
 } from "../../jsonrpc/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
+import { PeerLog } from "../../protocols/peer_log.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 import {
@@ -1401,6 +1402,12 @@ Deno.test("JsonRpcProtocol never logs more than a peer flooding it with stray re
         boom: ([i]: number[]) => {
           throw new Error(`Broken ${i}`);
         },
+      });
+      // With the loop's shared reserve spent, the log is paid by what this
+      // peer sent alone.
+      loop.setExceptionHandler(() => {});
+      new PeerLog({ loop }).report("x", {
+        message: "x".repeat(PeerLog.RESERVE - 1),
       });
       const contexts: ExceptionContext[] = [];
       loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx));
