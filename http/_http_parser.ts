@@ -33,6 +33,21 @@
  * @module
  */
 
+import {
+  COLON,
+  COMMA,
+  CR,
+  FIELD,
+  framingField,
+  HeadScan,
+  HTAB,
+  isBlank,
+  LF,
+  SP,
+  TCHAR,
+} from "./_head_scan.ts";
+import { type HeadLimits, quickHead } from "./_quick_head.ts";
+
 /** The error a parser reports: the message is malformed or over a limit. */
 export class HttpParseError extends Error {
   /**
@@ -235,10 +250,6 @@ export class HttpHeaderList implements Iterable<[string, string]> {
 
 const EMPTY_PAIRS: Array<[string, string]> = [];
 
-function isBlank(c: number): boolean {
-  return c === SP || c === HTAB;
-}
-
 /**
  * How a message's body is delimited:
  *
@@ -410,12 +421,6 @@ const S_TRAILERS = 6; // reading the trailer section
 const S_DONE = 7;
 const S_DEAD = 8;
 
-const CR = 13;
-const LF = 10;
-const SP = 32;
-const HTAB = 9;
-const COLON = 58;
-const COMMA = 44;
 const SEMICOLON = 59;
 const SLASH = 47;
 const STAR = 42;
@@ -425,10 +430,6 @@ const EQUALS = 61;
 const DQUOTE = 34;
 const BACKSLASH = 92;
 
-/** 1 for the bytes of a token (field names, methods), else 0. */
-const TCHAR = new Uint8Array(256);
-/** 1 for the bytes allowed in field values and reason phrases, else 0. */
-const FIELD = new Uint8Array(256);
 /** 1 for qdtext, the bytes a quoted-string holds unescaped, else 0. */
 const QDTEXT = new Uint8Array(256);
 /** 1 for the bytes allowed in a `Host` value (RFC 3986 authority), else 0. */
@@ -448,12 +449,6 @@ const H_INVALID = 64;
 /** The value of each hex digit, 255 for other bytes. */
 const HEX = new Uint8Array(256).fill(255);
 {
-  for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-  for (let b = 48; b <= 57; b++) TCHAR[b] = 1;
-  for (let b = 65; b <= 90; b++) TCHAR[b] = TCHAR[b + 32] = 1;
-  FIELD[HTAB] = 1;
-  for (let b = 32; b <= 126; b++) FIELD[b] = 1;
-  for (let b = 128; b <= 255; b++) FIELD[b] = 1;
   QDTEXT.set(FIELD);
   QDTEXT[DQUOTE] = QDTEXT[BACKSLASH] = 0;
   for (
@@ -478,20 +473,6 @@ const HEX = new Uint8Array(256).fill(255);
   for (let b = 0; b <= 9; b++) HEX[48 + b] = b;
   for (let b = 0; b < 6; b++) HEX[65 + b] = HEX[97 + b] = 10 + b;
 }
-
-function ascii(s: string): Uint8Array {
-  return new TextEncoder().encode(s);
-}
-
-const L_HOST = ascii("host");
-const L_EXPECT = ascii("expect");
-const L_CONNECTION = ascii("connection");
-const L_CONTENT_LENGTH = ascii("content-length");
-const L_TRANSFER_ENCODING = ascii("transfer-encoding");
-const L_CLOSE = ascii("close");
-const L_KEEP_ALIVE = ascii("keep-alive");
-const L_CHUNKED = ascii("chunked");
-const L_100_CONTINUE = ascii("100-continue");
 
 const EMPTY = new Uint8Array(0);
 const DECODER = new TextDecoder();
@@ -520,20 +501,6 @@ function nextLF(data: Uint8Array, from: number, stop: number): number {
   if (near === stop) return -1;
   const i = data.indexOf(LF, near);
   return i < stop ? i : -1;
-}
-
-/** Whether `src[start, end)` equals the lowercase `lit`, ignoring case. */
-function equalsLower(
-  src: Uint8Array,
-  start: number,
-  end: number,
-  lit: Uint8Array,
-): boolean {
-  if (end - start !== lit.length) return false;
-  for (let i = 0; i < lit.length; i++) {
-    if ((src[start + i] | 0x20) !== lit[i]) return false;
-  }
-  return true;
 }
 
 /** A short, quoted excerpt of some bytes for an error message. */
@@ -593,7 +560,9 @@ export class HttpParser<H extends HttpMessageHead> {
   #error: HttpParseError | null = null;
   /** The bitwise OR of all field value bytes of the last `#fields()` call. */
   #high = 0;
-  readonly #framing = new Framing();
+  /** The head being read; refilled for each. */
+  readonly #scan = new HeadScan();
+  readonly #limits: HeadLimits;
 
   /**
    * Makes a parser; see the subclasses.
@@ -638,6 +607,11 @@ export class HttpParser<H extends HttpMessageHead> {
       );
     }
     this.#maxBodyBytes = maxBody;
+    this.#limits = {
+      maxLineBytes: this.#maxLineBytes,
+      maxHeaders: this.#maxHeaders,
+      maxHeaderBytes: this.#maxHeaderBytes,
+    };
   }
 
   /**
@@ -800,8 +774,9 @@ export class HttpParser<H extends HttpMessageHead> {
           }
           if (pos === end) return pos;
           if (this.#bufLen === 0 && this.#isRequest) {
-            const next = this.#quickHead(data, pos, end);
+            const next = quickHead(data, pos, end, this.#scan, this.#limits);
             if (next >= 0) {
+              this.#finishHead(data);
               pos = next;
               break;
             }
@@ -1155,7 +1130,7 @@ export class HttpParser<H extends HttpMessageHead> {
    * line) and returns how many there are. With `head`, also reads the
    * fields that frame the message.
    */
-  #fields(src: Uint8Array, p: number, head: Framing | null): number {
+  #fields(src: Uint8Array, p: number, head: HeadScan | null): number {
     const max = this.#maxHeaders;
     let n = 0;
     let high = 0;
@@ -1193,7 +1168,9 @@ export class HttpParser<H extends HttpMessageHead> {
       if (head !== null) {
         let valueEnd = j;
         while (valueEnd > i && isBlank(src[valueEnd - 1])) valueEnd--;
-        this.#framingField(src, p, nameEnd, i, valueEnd, head);
+        if (framingField(src, p, nameEnd, i, valueEnd, head)) {
+          this.#contentLength(src, i, valueEnd, head);
+        }
       }
       p = j + 2;
     }
@@ -1227,49 +1204,8 @@ export class HttpParser<H extends HttpMessageHead> {
     this.#fail(400, "a field name has an invalid byte", line);
   }
 
-  /** Reads the framing-related fields into `f`. */
-  #framingField(
-    src: Uint8Array,
-    ns: number,
-    ne: number,
-    vs: number,
-    ve: number,
-    f: Framing,
-  ): void {
-    switch (ne - ns) {
-      case 4:
-        if (equalsLower(src, ns, ne, L_HOST)) {
-          f.hosts++;
-          f.hostStart = vs;
-          f.hostEnd = ve;
-        }
-        return;
-      case 6:
-        if (equalsLower(src, ns, ne, L_EXPECT)) {
-          f.expectContinue = equalsLower(src, vs, ve, L_100_CONTINUE);
-        }
-        return;
-      case 10:
-        if (equalsLower(src, ns, ne, L_CONNECTION)) {
-          readList(src, vs, ve, f, true);
-        }
-        return;
-      case 14:
-        if (equalsLower(src, ns, ne, L_CONTENT_LENGTH)) {
-          this.#contentLength(src, vs, ve, f);
-        }
-        return;
-      case 17:
-        if (equalsLower(src, ns, ne, L_TRANSFER_ENCODING)) {
-          f.te = true;
-          readList(src, vs, ve, f, false);
-        }
-        return;
-    }
-  }
-
   /** Reads a `Content-Length` value: digits, or a list of equal digits. */
-  #contentLength(src: Uint8Array, vs: number, ve: number, f: Framing): void {
+  #contentLength(src: Uint8Array, vs: number, ve: number, f: HeadScan): void {
     let k = vs;
     for (;;) {
       while (k < ve && (src[k] === SP || src[k] === HTAB)) k++;
@@ -1329,74 +1265,9 @@ export class HttpParser<H extends HttpMessageHead> {
     this.#fail(400, why, excerpt(src, start, lineEnd(src, start)));
   }
 
-  /**
-   * Reads a request head lying whole in `data` from `pos` in one pass over
-   * its bytes — the common case — where `#section()` then `#head()` look
-   * at each byte two or three times. Returns where parsing goes on, or -1,
-   * having changed nothing, when the head is not whole in `data`, or is
-   * malformed, over a limit or has a `Content-Length` (whose value may be
-   * an error): `#section()` then reads it, and reports any error exactly as
-   * it would have without this path.
-   */
-  #quickHead(data: Uint8Array, pos: number, end: number): number {
-    // Request line: method SP request-target SP HTTP/1.x CRLF.
-    let i = pos;
-    while (i < end && TCHAR[data[i]] === 1) i++;
-    const b = i;
-    if (i === pos || i === end || data[i] !== SP) return -1;
-    const c = ++i;
-    while (i < end && data[i] > 32 && data[i] < 127) i++;
-    const d = i;
-    if (
-      i === c || i + 11 > end || data[i] !== SP || data[i + 1] !== 72 ||
-      data[i + 2] !== 84 || data[i + 3] !== 84 || data[i + 4] !== 80 ||
-      data[i + 5] !== 47 || data[i + 6] !== 49 || data[i + 7] !== 46 ||
-      data[i + 8] < 48 || data[i + 8] > 57 || data[i + 9] !== CR ||
-      data[i + 10] !== LF || i + 9 - pos > this.#maxLineBytes
-    ) return -1;
-    const minor = data[i + 8] - 48;
-    const fields = i + 11;
-    // Field lines: name ":" OWS value OWS CRLF, then the empty line.
-    const f = this.#framing;
-    f.reset();
-    const max = this.#maxHeaders;
-    let count = 0;
-    let high = 0;
-    let p = fields;
-    while (p < end && data[p] !== CR) {
-      if (++count > max) return -1;
-      let k = p;
-      while (k < end && TCHAR[data[k]] === 1) k++;
-      const nameEnd = k;
-      if (k === p || k === end || data[k] !== COLON) return -1;
-      if (
-        nameEnd - p === 14 && equalsLower(data, p, nameEnd, L_CONTENT_LENGTH)
-      ) return -1;
-      k++;
-      while (k < end && isBlank(data[k])) k++;
-      const vs = k;
-      while (k < end) {
-        const x = data[k];
-        if (FIELD[x] === 0) break;
-        high |= x;
-        k++;
-      }
-      if (k + 1 >= end || data[k] !== CR || data[k + 1] !== LF) return -1;
-      let ve = k;
-      while (ve > vs && isBlank(data[ve - 1])) ve--;
-      this.#framingField(data, p, nameEnd, vs, ve, f);
-      p = k + 2;
-    }
-    if (p + 1 >= end || data[p + 1] !== LF) return -1;
-    const last = p + 2;
-    if (last - pos > this.#maxHeaderBytes) return -1;
-    this.#finishHead(data, pos, last, b, c, d, fields, count, minor, 0, high);
-    return last;
-  }
-
   /** Parses a complete head: `src[start, end)` ends with the empty line. */
   #head(src: Uint8Array, start: number, end: number): void {
-    const f = this.#framing;
+    const f = this.#scan;
     f.reset();
     // Start line. For a request, [start, b) is the method and [c, d) the
     // target; for a response, [c, d) is the reason phrase. `fields` is where
@@ -1468,105 +1339,108 @@ export class HttpParser<H extends HttpMessageHead> {
       d = j;
       fields = j + 2;
     }
-    const count = this.#fields(src, fields, f);
-    this.#finishHead(
-      src,
-      start,
-      end,
-      b,
-      c,
-      d,
-      fields,
-      count,
-      minor,
-      status,
-      high | this.#high,
-    );
+    f.count = this.#fields(src, fields, f);
+    f.start = start;
+    f.end = end;
+    f.methodEnd = b;
+    f.textStart = c;
+    f.textEnd = d;
+    f.fieldsAt = fields;
+    f.minor = minor;
+    f.status = status;
+    f.high = high | this.#high;
+    this.#finishHead(src);
   }
 
   /**
-   * Frames and reports a head whose lines were checked: `src[start, end)`
-   * ends with the empty line; for a request `[start, b)` is the method and
-   * `[c, d)` the target, for a response `[c, d)` is the reason phrase;
-   * `count` fields start at `fields`; `high` is the OR of the bytes of
-   * field values and reason. The fields that frame the message are in
-   * `#framing`.
+   * Frames and reports the head read into `#scan`, whose lines were
+   * checked: it lies in `src`.
    */
-  #finishHead(
-    src: Uint8Array,
-    start: number,
-    end: number,
-    b: number,
-    c: number,
-    d: number,
-    fields: number,
-    count: number,
-    minor: number,
-    status: number,
-    high: number,
-  ): void {
-    const f = this.#framing;
+  #finishHead(src: Uint8Array): void {
+    const s = this.#scan;
     // Framing (RFC 9112 §6).
-    let bodyKind: HttpBodyKind;
-    let length = 0;
-    let keepAlive = minor === 0 ? f.keepAlive && !f.close : !f.close;
+    s.persistent = s.minor === 0 ? s.keepAlive && !s.close : !s.close;
     this.#lastMessage = false;
     if (this.#isRequest) {
-      if (minor > 0 && f.hosts === 0) {
-        this.#fail(400, "an HTTP/1.1 request has no Host field");
-      }
-      if (f.hosts > 1) {
-        this.#fail(400, "a request has more than one Host field");
-      }
-      if (f.hosts === 1 && !validHost(src, f.hostStart, f.hostEnd)) {
-        this.#fail(
-          400,
-          "the Host field is not a valid host",
-          excerpt(src, f.hostStart, f.hostEnd),
-        );
-      }
-      if (
-        targetForm(src, c, d) === "absolute" &&
-        // The target is visible ASCII.
-        !URL.canParse(DECODER.decode(src.subarray(c, d)))
-      ) {
-        this.#fail(
-          400,
-          "the request-target is not a valid URL",
-          excerpt(src, c, d),
-        );
-      }
-      bodyKind = this.#bodyFraming(f, minor);
-      length = f.contentLength;
+      this.#checkRequest(src, s);
+      s.bodyKind = this.#bodyFraming(s, s.minor);
     } else {
-      const methods = this.#methods!;
-      if (methods.length === 0) {
-        this.#fail(
-          400,
-          "no request is awaiting a response",
-          excerpt(src, start, fields - 2),
-        );
-      }
-      const method = status >= 200 || status === 101
-        ? methods.shift()!
-        : methods[0];
-      if (
-        method === "HEAD" || status < 200 || status === 204 || status === 304
-      ) {
-        bodyKind = "none";
-        if (status === 101) this.#lastMessage = true;
-      } else if (method === "CONNECT" && status < 300) {
-        bodyKind = "none";
-        this.#lastMessage = true;
-      } else if (!f.te && f.contentLength === -1) {
-        bodyKind = "close";
-        keepAlive = false;
-      } else {
-        bodyKind = this.#bodyFraming(f, minor);
-        length = f.contentLength;
-      }
+      this.#frameResponse(src, s);
     }
-    if (bodyKind === "length") {
+    this.#enterBody(s);
+    this.#cb.onHead(
+      (this.#isRequest
+        ? new RequestHead(s, src, src === this.#buf)
+        : this.#responseHead(src, s)) as unknown as H,
+    );
+  }
+
+  /** Checks what a request head says of its target and host. */
+  #checkRequest(src: Uint8Array, s: HeadScan): void {
+    if (s.minor > 0 && s.hosts === 0) {
+      this.#fail(400, "an HTTP/1.1 request has no Host field");
+    }
+    if (s.hosts > 1) {
+      this.#fail(400, "a request has more than one Host field");
+    }
+    if (s.hosts === 1 && !validHost(src, s.hostStart, s.hostEnd)) {
+      this.#fail(
+        400,
+        "the Host field is not a valid host",
+        excerpt(src, s.hostStart, s.hostEnd),
+      );
+    }
+    s.form = targetForm(src, s.textStart, s.textEnd);
+    if (
+      s.form === "absolute" &&
+      // The target is visible ASCII.
+      !URL.canParse(DECODER.decode(src.subarray(s.textStart, s.textEnd)))
+    ) {
+      this.#fail(
+        400,
+        "the request-target is not a valid URL",
+        excerpt(src, s.textStart, s.textEnd),
+      );
+    }
+  }
+
+  /** Frames a response: its body depends on the request it answers. */
+  #frameResponse(src: Uint8Array, s: HeadScan): void {
+    const methods = this.#methods!;
+    const status = s.status;
+    if (methods.length === 0) {
+      this.#fail(
+        400,
+        "no request is awaiting a response",
+        excerpt(src, s.start, s.fieldsAt - 2),
+      );
+    }
+    const method = status >= 200 || status === 101
+      ? methods.shift()!
+      : methods[0];
+    if (
+      method === "HEAD" || status < 200 || status === 204 || status === 304
+    ) {
+      s.bodyKind = "none";
+      if (status === 101) this.#lastMessage = true;
+    } else if (method === "CONNECT" && status < 300) {
+      s.bodyKind = "none";
+      this.#lastMessage = true;
+    } else if (!s.te && s.contentLength === -1) {
+      s.bodyKind = "close";
+      s.persistent = false;
+    } else {
+      s.bodyKind = this.#bodyFraming(s, s.minor);
+    }
+  }
+
+  /**
+   * Checks the body against its limit and moves to reading it; leaves in
+   * `s.contentLength` the length reported (0 for none, -1 when unknown).
+   */
+  #enterBody(s: HeadScan): void {
+    let length = s.bodyKind === "length" ? s.contentLength : 0;
+    if (s.bodyKind === "length") {
       if (length > this.#maxBodyBytes) {
         this.#fail(
           413,
@@ -1574,64 +1448,43 @@ export class HttpParser<H extends HttpMessageHead> {
           `Content-Length ${length}`,
         );
       }
-      if (length === 0) bodyKind = "none";
+      if (length === 0) s.bodyKind = "none";
     }
-    if (bodyKind === "none") {
-      length = 0;
-      this.#state = S_BODY_LENGTH;
-      this.#remaining = 0;
-    } else if (bodyKind === "length") {
+    if (s.bodyKind === "none" || s.bodyKind === "length") {
       this.#state = S_BODY_LENGTH;
       this.#remaining = length;
     } else {
       length = -1;
-      this.#state = bodyKind === "chunked" ? S_CHUNK_SIZE : S_BODY_CLOSE;
+      this.#state = s.bodyKind === "chunked" ? S_CHUNK_SIZE : S_BODY_CLOSE;
     }
+    s.contentLength = length;
     this.#bodyBytes = 0;
+  }
 
-    const latin1 = high >= 128;
-    let head: RequestHead | HttpResponseHead;
-    if (this.#isRequest) {
-      // The line buffer is reused: a head read from it keeps a copy.
-      const own = src === this.#buf;
-      head = new RequestHead(
-        internMethod(src, start, b),
-        minor,
-        keepAlive,
-        bodyKind,
-        length,
-        minor > 0 && f.expectContinue,
-        targetForm(src, c, d),
-        own ? src.slice(start, end) : src,
-        own ? 0 : start,
-        start,
-        end - start,
-        fields,
-        count,
-        latin1,
-        c,
-        d,
-        f.hosts === 0 ? -1 : f.hostStart,
-        f.hostEnd,
-      );
-    } else {
-      const headers = this.#list(src, start, end, fields, count, latin1);
-      head = {
-        status,
-        reason: sectionSlice(headers, c, d),
-        versionMajor: 1,
-        versionMinor: minor,
-        headers,
-        keepAlive,
-        bodyKind,
-        contentLength: length,
-      };
-    }
-    this.#cb.onHead(head as unknown as H);
+  /** The head of a response read into `s`. */
+  #responseHead(src: Uint8Array, s: HeadScan): HttpResponseHead {
+    const headers = this.#list(
+      src,
+      s.start,
+      s.end,
+      s.fieldsAt,
+      s.count,
+      s.high >= 128,
+    );
+    return {
+      status: s.status,
+      reason: sectionSlice(headers, s.textStart, s.textEnd),
+      versionMajor: 1,
+      versionMinor: s.minor,
+      headers,
+      keepAlive: s.persistent,
+      bodyKind: s.bodyKind,
+      contentLength: s.contentLength,
+    };
   }
 
   /** Decides between `Content-Length` and `chunked` framing, or fails. */
-  #bodyFraming(f: Framing, minor: number): HttpBodyKind {
+  #bodyFraming(f: HeadScan, minor: number): HttpBodyKind {
     if (f.te) {
       if (minor === 0) {
         this.#fail(400, "an HTTP/1.0 message has Transfer-Encoding");
@@ -1693,73 +1546,10 @@ export class HttpParser<H extends HttpMessageHead> {
   }
 }
 
-/** What the framing fields of a head said. */
-class Framing {
-  hosts = 0;
-  /** Where the (last) `Host` value is. */
-  hostStart = 0;
-  hostEnd = 0;
-  expectContinue = false;
-  close = false;
-  keepAlive = false;
-  contentLength = -1;
-  te = false;
-  chunked = 0;
-  chunkedLast = false;
-  otherCodings = false;
-
-  reset(): void {
-    this.hosts = 0;
-    this.expectContinue = false;
-    this.close = false;
-    this.keepAlive = false;
-    this.contentLength = -1;
-    this.te = false;
-    this.chunked = 0;
-    this.chunkedLast = false;
-    this.otherCodings = false;
-  }
-}
-
 /** Returns the index of the first CR or LF at or after `i`. */
 function lineEnd(src: Uint8Array, i: number): number {
   while (i < src.length && src[i] !== CR && src[i] !== LF) i++;
   return i;
-}
-
-/**
- * Reads the non-empty elements of a comma-separated field value: the
- * options of `Connection`, or the codings of `Transfer-Encoding`.
- */
-function readList(
-  src: Uint8Array,
-  start: number,
-  end: number,
-  f: Framing,
-  connection: boolean,
-): void {
-  let i = start;
-  while (i < end) {
-    let e = i;
-    while (e < end && src[e] !== COMMA) e++;
-    let s = i;
-    let t = e;
-    while (s < t && (src[s] === SP || src[s] === HTAB)) s++;
-    while (t > s && (src[t - 1] === SP || src[t - 1] === HTAB)) t--;
-    if (t > s) {
-      if (connection) {
-        if (equalsLower(src, s, t, L_CLOSE)) f.close = true;
-        else if (equalsLower(src, s, t, L_KEEP_ALIVE)) f.keepAlive = true;
-      } else if (equalsLower(src, s, t, L_CHUNKED)) {
-        f.chunked++;
-        f.chunkedLast = true;
-      } else {
-        f.otherCodings = true;
-        f.chunkedLast = false;
-      }
-    }
-    i = e + 1;
-  }
 }
 
 /** Returns a shared string for the common methods, else a slice. */
@@ -1909,44 +1699,30 @@ class RequestHead implements HttpRequestHead {
   readonly #hostEnd: number;
   #headers: HttpHeaderList | null = null;
 
-  constructor(
-    method: string,
-    versionMinor: number,
-    keepAlive: boolean,
-    bodyKind: HttpBodyKind,
-    contentLength: number,
-    expectContinue: boolean,
-    form: HttpTargetForm,
-    bytes: Uint8Array,
-    at: number,
-    base: number,
-    length: number,
-    fieldsAt: number,
-    count: number,
-    latin1: boolean,
-    targetStart: number,
-    targetEnd: number,
-    hostStart: number,
-    hostEnd: number,
-  ) {
-    this.method = method;
-    this.versionMinor = versionMinor;
-    this.keepAlive = keepAlive;
-    this.bodyKind = bodyKind;
-    this.contentLength = contentLength;
-    this.expectContinue = expectContinue;
-    this.targetForm = form;
-    this.#bytes = bytes;
-    this.#at = at;
-    this.#base = base;
-    this.#length = length;
-    this.#fieldsAt = fieldsAt;
-    this.#count = count;
-    this.#latin1 = latin1;
-    this.#targetStart = targetStart;
-    this.#targetEnd = targetEnd;
-    this.#hostStart = hostStart;
-    this.#hostEnd = hostEnd;
+  /**
+   * @param s The head as read.
+   * @param src The input it lies in.
+   * @param copy Whether to keep a copy of its bytes (`src` is reused).
+   */
+  constructor(s: HeadScan, src: Uint8Array, copy: boolean) {
+    this.method = internMethod(src, s.start, s.methodEnd);
+    this.versionMinor = s.minor;
+    this.keepAlive = s.persistent;
+    this.bodyKind = s.bodyKind;
+    this.contentLength = s.contentLength;
+    this.expectContinue = s.minor > 0 && s.expectContinue;
+    this.targetForm = s.form;
+    this.#bytes = copy ? src.slice(s.start, s.end) : src;
+    this.#at = copy ? 0 : s.start;
+    this.#base = s.start;
+    this.#length = s.end - s.start;
+    this.#fieldsAt = s.fieldsAt;
+    this.#count = s.count;
+    this.#latin1 = s.high >= 128;
+    this.#targetStart = s.textStart;
+    this.#targetEnd = s.textEnd;
+    this.#hostStart = s.hosts === 0 ? -1 : s.hostStart;
+    this.#hostEnd = s.hostEnd;
   }
 
   get versionMajor(): number {
