@@ -1269,87 +1269,84 @@ export class HttpParser<H extends HttpMessageHead> {
   #head(src: Uint8Array, start: number, end: number): void {
     const f = this.#scan;
     f.reset();
-    // Start line. For a request, [start, b) is the method and [c, d) the
-    // target; for a response, [c, d) is the reason phrase. `fields` is where
-    // the field lines start.
-    let b = start;
-    let c: number;
-    let d: number;
-    let fields: number;
-    let minor: number;
-    let status = 0;
-    let high = 0;
-    if (this.#isRequest) {
-      let i = start;
-      while (TCHAR[src[i]] === 1) i++;
-      if (i === start || src[i] !== SP) {
-        this.#badStartLine(
-          src,
-          start,
-          "the method is not a token followed by a space",
-        );
-      }
-      b = i++;
-      c = i;
-      while (src[i] > 32 && src[i] < 127) i++;
-      if (i > c && src[i] === CR) {
-        this.#badStartLine(
-          src,
-          start,
-          "the request line has no HTTP version (HTTP/0.9 is not supported)",
-        );
-      }
-      if (i === c || src[i] !== SP) {
-        this.#badStartLine(
-          src,
-          start,
-          "the request-target is empty or has an invalid byte",
-        );
-      }
-      d = i++;
-      if (src[i + 8] !== CR || src[i + 9] !== LF) {
-        this.#badStartLine(src, start, "the HTTP version is malformed");
-      }
-      minor = this.#version(src, i, start);
-      fields = i + 10;
-    } else {
-      minor = this.#version(src, start, start);
-      const d0 = src[start + 9] - 48;
-      const d1 = src[start + 10] - 48;
-      const d2 = src[start + 11] - 48;
-      const after = src[start + 12];
-      if (
-        src[start + 8] !== SP || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 ||
-        d2 < 0 || d2 > 9 || (after !== SP && after !== CR)
-      ) {
-        this.#badStartLine(src, start, "the status line is malformed");
-      }
-      status = d0 * 100 + d1 * 10 + d2;
-      let j = after === SP ? start + 13 : start + 12;
-      c = j;
-      for (;;) {
-        const x = src[j];
-        if (FIELD[x] === 0) break;
-        high |= x;
-        j++;
-      }
-      if (src[j] !== CR || src[j + 1] !== LF) {
-        this.#badStartLine(src, start, "the reason phrase has an invalid byte");
-      }
-      d = j;
-      fields = j + 2;
-    }
-    f.count = this.#fields(src, fields, f);
     f.start = start;
     f.end = end;
-    f.methodEnd = b;
-    f.textStart = c;
-    f.textEnd = d;
-    f.fieldsAt = fields;
-    f.minor = minor;
-    f.status = status;
-    f.high = high | this.#high;
+    if (this.#isRequest) this.#requestLine(src, start, f);
+    else this.#statusLine(src, start, f);
+    f.count = this.#fields(src, f.fieldsAt, f);
+    f.high |= this.#high;
     this.#finishHead(src);
+  }
+
+  /** Reads the request line at `src[start]` into `f`. */
+  #requestLine(src: Uint8Array, start: number, f: HeadScan): void {
+    let i = start;
+    while (TCHAR[src[i]] === 1) i++;
+    if (i === start || src[i] !== SP) {
+      this.#badStartLine(
+        src,
+        start,
+        "the method is not a token followed by a space",
+      );
+    }
+    f.methodEnd = i++;
+    const c = i;
+    while (src[i] > 32 && src[i] < 127) i++;
+    if (i > c && src[i] === CR) {
+      this.#badStartLine(
+        src,
+        start,
+        "the request line has no HTTP version (HTTP/0.9 is not supported)",
+      );
+    }
+    if (i === c || src[i] !== SP) {
+      this.#badStartLine(
+        src,
+        start,
+        "the request-target is empty or has an invalid byte",
+      );
+    }
+    f.textStart = c;
+    f.textEnd = i++;
+    if (src[i + 8] !== CR || src[i + 9] !== LF) {
+      this.#badStartLine(src, start, "the HTTP version is malformed");
+    }
+    f.minor = this.#version(src, i, start);
+    f.status = 0;
+    f.high = 0;
+    f.fieldsAt = i + 10;
+  }
+
+  /** Reads the status line at `src[start]` into `f`. */
+  #statusLine(src: Uint8Array, start: number, f: HeadScan): void {
+    f.minor = this.#version(src, start, start);
+    const d0 = src[start + 9] - 48;
+    const d1 = src[start + 10] - 48;
+    const d2 = src[start + 11] - 48;
+    const after = src[start + 12];
+    if (
+      src[start + 8] !== SP || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 ||
+      d2 < 0 || d2 > 9 || (after !== SP && after !== CR)
+    ) {
+      this.#badStartLine(src, start, "the status line is malformed");
+    }
+    f.status = d0 * 100 + d1 * 10 + d2;
+    f.methodEnd = start;
+    let j = after === SP ? start + 13 : start + 12;
+    f.textStart = j;
+    let high = 0;
+    for (;;) {
+      const x = src[j];
+      if (FIELD[x] === 0) break;
+      high |= x;
+      j++;
+    }
+    if (src[j] !== CR || src[j + 1] !== LF) {
+      this.#badStartLine(src, start, "the reason phrase has an invalid byte");
+    }
+    f.high = high;
+    f.textEnd = j;
+    f.fieldsAt = j + 2;
   }
 
   /**
