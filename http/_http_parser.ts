@@ -1360,7 +1360,11 @@ export class HttpParser<H extends HttpMessageHead> {
     this.#lastMessage = false;
     if (this.#isRequest) {
       this.#checkRequest(src, s);
-      s.bodyKind = this.#bodyFraming(s, s.minor);
+      // Most requests have no framing field: not calling (and so not
+      // inlining) #bodyFraming() then leaves V8 room to inline the rest.
+      s.bodyKind = s.te || s.contentLength !== -1
+        ? this.#bodyFraming(s, s.minor)
+        : "none";
     } else {
       this.#frameResponse(src, s);
     }
@@ -1372,8 +1376,22 @@ export class HttpParser<H extends HttpMessageHead> {
     );
   }
 
-  /** Checks what a request head says of its target and host. */
+  /**
+   * Checks what a request head says of its target and host. The common
+   * case is decided here; the rest (and the errors) in
+   * `#checkRequestFully()`, which keeps this small enough for V8 to inline.
+   */
   #checkRequest(src: Uint8Array, s: HeadScan): void {
+    s.form = src[s.textStart] === SLASH
+      ? "origin"
+      : targetForm(src, s.textStart, s.textEnd);
+    const hostOk = s.hosts === 1
+      ? validHost(src, s.hostStart, s.hostEnd)
+      : s.hosts === 0 && s.minor === 0;
+    if (!hostOk || s.form === "absolute") this.#checkRequestFully(src, s);
+  }
+
+  #checkRequestFully(src: Uint8Array, s: HeadScan): void {
     if (s.minor > 0 && s.hosts === 0) {
       this.#fail(400, "an HTTP/1.1 request has no Host field");
     }
@@ -1387,7 +1405,6 @@ export class HttpParser<H extends HttpMessageHead> {
         excerpt(src, s.hostStart, s.hostEnd),
       );
     }
-    s.form = targetForm(src, s.textStart, s.textEnd);
     if (
       s.form === "absolute" &&
       // The target is visible ASCII.
@@ -1432,12 +1449,25 @@ export class HttpParser<H extends HttpMessageHead> {
   }
 
   /**
-   * Checks the body against its limit and moves to reading it; leaves in
-   * `s.contentLength` the length reported (0 for none, -1 when unknown).
+   * Moves to reading the body; leaves in `s.contentLength` the length
+   * reported (0 for none, -1 when unknown). No body is the common case,
+   * decided here; the rest in `#enterSizedBody()`.
    */
   #enterBody(s: HeadScan): void {
-    let length = s.bodyKind === "length" ? s.contentLength : 0;
+    this.#bodyBytes = 0;
+    if (s.bodyKind !== "none") {
+      this.#enterSizedBody(s);
+      return;
+    }
+    s.contentLength = 0;
+    this.#state = S_BODY_LENGTH;
+    this.#remaining = 0;
+  }
+
+  /** Checks a body against its limit and moves to reading it. */
+  #enterSizedBody(s: HeadScan): void {
     if (s.bodyKind === "length") {
+      const length = s.contentLength;
       if (length > this.#maxBodyBytes) {
         this.#fail(
           413,
@@ -1446,16 +1476,12 @@ export class HttpParser<H extends HttpMessageHead> {
         );
       }
       if (length === 0) s.bodyKind = "none";
-    }
-    if (s.bodyKind === "none" || s.bodyKind === "length") {
       this.#state = S_BODY_LENGTH;
       this.#remaining = length;
     } else {
-      length = -1;
+      s.contentLength = -1;
       this.#state = s.bodyKind === "chunked" ? S_CHUNK_SIZE : S_BODY_CLOSE;
     }
-    s.contentLength = length;
-    this.#bodyBytes = 0;
   }
 
   /** The head of a response read into `s`. */

@@ -7,6 +7,12 @@
  * to the general path, which reports any error exactly as it would have
  * without this one. The parser's whole-versus-split tests compare the two.
  *
+ * Its loops compare bytes inline rather than call the helpers of
+ * `_head_scan.ts`, and read the byte classes from local copies: V8 does
+ * not inline a function imported from another module nor hoist the load
+ * of an imported binding, and either costs this path a tenth of its
+ * speed.
+ *
  * @module
  */
 
@@ -16,7 +22,7 @@ import {
   FIELD,
   framingField,
   type HeadScan,
-  isBlank,
+  HTAB,
   LF,
   SP,
   TCHAR,
@@ -51,9 +57,13 @@ export function quickHead(
   scan: HeadScan,
   limits: HeadLimits,
 ): number {
+  // Local copies: a load of an imported binding is not hoisted out of
+  // the byte loops.
+  const tchar = TCHAR;
+  const field = FIELD;
   // Request line: method SP request-target SP HTTP/1.x CRLF.
   let i = pos;
-  while (i < end && TCHAR[data[i]] === 1) i++;
+  while (i < end && tchar[data[i]] === 1) i++;
   const b = i;
   if (i === pos || i === end || data[i] !== SP) return -1;
   const c = ++i;
@@ -77,21 +87,21 @@ export function quickHead(
   while (p < end && data[p] !== CR) {
     if (++count > max) return -1;
     let k = p;
-    while (k < end && TCHAR[data[k]] === 1) k++;
+    while (k < end && tchar[data[k]] === 1) k++;
     const nameEnd = k;
     if (k === p || k === end || data[k] !== COLON) return -1;
     k++;
-    while (k < end && isBlank(data[k])) k++;
+    while (k < end && (data[k] === SP || data[k] === HTAB)) k++;
     const vs = k;
     while (k < end) {
       const x = data[k];
-      if (FIELD[x] === 0) break;
+      if (field[x] === 0) break;
       high |= x;
       k++;
     }
     if (k + 1 >= end || data[k] !== CR || data[k + 1] !== LF) return -1;
     let ve = k;
-    while (ve > vs && isBlank(data[ve - 1])) ve--;
+    while (ve > vs && (data[ve - 1] === SP || data[ve - 1] === HTAB)) ve--;
     if (framingField(data, p, nameEnd, vs, ve, scan)) return -1;
     p = k + 2;
   }
