@@ -300,3 +300,34 @@ export async function sendBodyStream(
     sink.failed(error);
   }
 }
+
+/**
+ * Checks a timeout option: a number of seconds above 0 (`Infinity` for
+ * none).
+ *
+ * @param what What could not be done: `"make an HttpServerProtocol"`.
+ * @param name The option's name.
+ * @param value The value given.
+ * @returns The value.
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not above 0.
+ */
+export function checkSeconds(
+  what: string,
+  name: string,
+  value: unknown,
+): number {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(
+      `Cannot ${what}: ${name} must be a number of seconds, received ${
+        describe(value)
+      }`,
+    );
+  }
+  if (!(value > 0)) {
+    throw new RangeError(
+      `Cannot ${what}: ${name} must be > 0, received ${value}`,
+    );
+  }
+  return value;
+}

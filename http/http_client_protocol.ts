@@ -16,6 +16,7 @@ import { connectionReset } from "./_deno_errors.ts";
 import {
   BodyQueue,
   type BodyQueueOwner,
+  checkSeconds,
   describe,
   listsToken,
   sendBodyStream,
@@ -100,22 +101,6 @@ export interface HttpClientProtocolOptions {
 
 const ENCODER = new TextEncoder();
 const DEFAULT_TIMEOUT = 60;
-
-function checkSeconds(name: string, value: unknown): number {
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new TypeError(
-      `Cannot make an HttpClientProtocol: ${name} must be a number of seconds, received ${
-        describe(value)
-      }`,
-    );
-  }
-  if (!(value > 0)) {
-    throw new RangeError(
-      `Cannot make an HttpClientProtocol: ${name} must be > 0, received ${value}`,
-    );
-  }
-  return value;
-}
 
 // What the response timer measures: nothing (no request is sent and next
 // in line, or the body waits for its reader), the wait for the head of
@@ -279,10 +264,12 @@ export class HttpClientProtocol extends Protocol {
     super();
     this.#loop = options?.loop ?? null;
     this.#headersTimeout = checkSeconds(
+      "make an HttpClientProtocol",
       "headersTimeout",
       options?.headersTimeout ?? DEFAULT_TIMEOUT,
     );
     this.#bodyTimeout = checkSeconds(
+      "make an HttpClientProtocol",
       "bodyTimeout",
       options?.bodyTimeout ?? DEFAULT_TIMEOUT,
     );

@@ -15,6 +15,7 @@ import { connectionReset } from "./_deno_errors.ts";
 import {
   BodyQueue,
   type BodyQueueOwner,
+  checkSeconds,
   describe,
   sendBodyStream,
 } from "./_http_body.ts";
@@ -196,22 +197,6 @@ function formatAddr(addr: unknown): string {
 /** A timeout in ticks of `period` seconds, rounded up; `Infinity` stays. */
 function inTicks(timeout: number, period: number): number {
   return timeout === Infinity ? Infinity : Math.ceil(timeout / period - 1e-9);
-}
-
-function checkSeconds(name: string, value: unknown): number {
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new TypeError(
-      `Cannot make an HttpServerProtocol: ${name} must be a number of seconds, received ${
-        describe(value)
-      }`,
-    );
-  }
-  if (!(value > 0)) {
-    throw new RangeError(
-      `Cannot make an HttpServerProtocol: ${name} must be > 0, received ${value}`,
-    );
-  }
-  return value;
 }
 
 /** One request and its response. */
@@ -555,18 +540,25 @@ export class HttpServerProtocol extends Protocol {
     }
     this.#handler = handler;
     const keepAlive = this.#keepAliveTimeout = checkSeconds(
+      "make an HttpServerProtocol",
       "keepAliveTimeout",
       options?.keepAliveTimeout ?? 5,
     );
     const headers = checkSeconds(
+      "make an HttpServerProtocol",
       "headersTimeout",
       options?.headersTimeout ?? 60,
     );
     const request = checkSeconds(
+      "make an HttpServerProtocol",
       "requestTimeout",
       options?.requestTimeout ?? 300,
     );
-    const write = checkSeconds("writeTimeout", options?.writeTimeout ?? 60);
+    const write = checkSeconds(
+      "make an HttpServerProtocol",
+      "writeTimeout",
+      options?.writeTimeout ?? 60,
+    );
     const period = this.#period = Math.min(keepAlive, headers, request, write) /
       TICKS;
     this.#idleLimit = inTicks(keepAlive, period);

@@ -1,5 +1,9 @@
-import { assert, assertEquals, assertRejects } from "@std/assert";
-import { BodyQueue, type BodyQueueOwner } from "../../http/_http_body.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import {
+  BodyQueue,
+  type BodyQueueOwner,
+  checkSeconds,
+} from "../../http/_http_body.ts";
 
 function owner() {
   const calls: string[] = [];
@@ -65,4 +69,19 @@ Deno.test("BodyQueue fails the reader, and discards or cancels on demand", async
   await cancelled.stream().cancel();
   assertEquals(c.calls, ["cancelled"]);
   assert(cancelled.finished);
+});
+
+Deno.test("checkSeconds() takes a number of seconds above 0", () => {
+  assertEquals(checkSeconds("make X", "timeout", 0.5), 0.5);
+  assertEquals(checkSeconds("make X", "timeout", Infinity), Infinity);
+  assertThrows(
+    () => checkSeconds("make X", "timeout", "5"),
+    TypeError,
+    'Cannot make X: timeout must be a number of seconds, received "5"',
+  );
+  assertThrows(
+    () => checkSeconds("make X", "timeout", 0),
+    RangeError,
+    "Cannot make X: timeout must be > 0, received 0",
+  );
 });
