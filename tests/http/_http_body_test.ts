@@ -77,7 +77,7 @@ Deno.test("checkSeconds() takes a number of seconds above 0", () => {
   assertThrows(
     () => checkSeconds("make X", "timeout", "5"),
     TypeError,
-    'Cannot make X: timeout must be a number of seconds, received "5"',
+    "Cannot make X: timeout must be a number of seconds, received string",
   );
   assertThrows(
     () => checkSeconds("make X", "timeout", 0),
