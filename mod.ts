@@ -23,8 +23,11 @@
 
 export * from "./facade/mod.ts";
 export * from "./futures/mod.ts";
+export * from "./http/mod.ts";
+export * from "./jsonrpc/mod.ts";
 export * from "./loop/mod.ts";
 export * from "./protocols/mod.ts";
+export * from "./streams/mod.ts";
 export * from "./tasks/mod.ts";
 export * from "./testing/mod.ts";
 export * from "./transports/mod.ts";

@@ -24,10 +24,10 @@ import type {
   Server,
 } from "../loop/event_loop.ts";
 import { newEventLoop } from "../loop/policy.ts";
-import { openConnection } from "../protocols/open_connection.ts";
-import { startServer } from "../protocols/start_server.ts";
-import type { StreamReader } from "../protocols/stream_reader.ts";
-import type { StreamWriter } from "../protocols/stream_writer.ts";
+import { openConnection } from "../streams/open_connection.ts";
+import { startServer } from "../streams/start_server.ts";
+import type { StreamReader } from "../streams/stream_reader.ts";
+import type { StreamWriter } from "../streams/stream_writer.ts";
 import { Queue, QueueShutDown } from "../tasks/queue.ts";
 import type { Coroutine, Task } from "../tasks/task.ts";
 import { timeout as timeoutScope } from "../tasks/timeout.ts";

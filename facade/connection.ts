@@ -6,8 +6,8 @@
  */
 
 import type { Future } from "../futures/future.ts";
-import type { StreamReader } from "../protocols/stream_reader.ts";
-import type { StreamWriter } from "../protocols/stream_writer.ts";
+import type { StreamReader } from "../streams/stream_reader.ts";
+import type { StreamWriter } from "../streams/stream_writer.ts";
 
 /**
  * One stream connection as the completion facade sees it: the reader and
@@ -25,11 +25,7 @@ import type { StreamWriter } from "../protocols/stream_writer.ts";
  * @example Wrapping an in-memory stream pair
  * ```ts
  * import { Connection } from "@tulip/tulip/facade";
- * import {
- *   StreamReader,
- *   StreamReaderProtocol,
- *   StreamWriter,
- * } from "@tulip/tulip/protocols";
+ * import { StreamReader, StreamReaderProtocol, StreamWriter } from "@tulip/tulip/streams";
  * import { transportPair, VirtualTimeLoop } from "@tulip/tulip/testing";
  * import { assertEquals } from "@std/assert";
  *

@@ -1,6 +1,7 @@
 /**
  * The event loop: scheduling (`BaseEventLoop`), I/O on Deno
- * (`DenoEventLoop`), the policy functions and `run()`.
+ * (`DenoEventLoop`), the policy functions, `run()`, and `serveWorkers()`
+ * for serving from every core.
  *
  * ```ts
  * import { run } from "@tulip/tulip/loop";
@@ -14,6 +15,7 @@
 
 export * from "./base_event_loop.ts";
 export * from "./deno_event_loop.ts";
+export * from "./deno_serve_workers.ts";
 export * from "./event_loop.ts";
 export * from "./handle.ts";
 export * from "./policy.ts";

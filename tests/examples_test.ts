@@ -32,8 +32,13 @@ async function documentedCommand(file: string): Promise<Command> {
   assert(at >= 0, `${file}'s deno run line runs another file: ${line}`);
   const flags = tokens.slice(0, at);
   for (const flag of flags) {
-    // Narrow permissions only: each names what it allows.
-    assertMatch(flag, /^--allow-[a-z]+=\S+$/, `${file}: ${flag}`);
+    // Narrow permissions only: each names what it allows. The one unstable
+    // API an example may need is reusePort (serve_workers.ts).
+    assertMatch(
+      flag,
+      /^(--allow-[a-z]+=\S+|--unstable-net)$/,
+      `${file}: ${flag}`,
+    );
   }
   return { flags, args: tokens.slice(at + 1) };
 }
@@ -234,6 +239,15 @@ Deno.test("examples/http_server.ts stops after its request limit", async () => {
   assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
   assert(stdout.includes("#2 GET /nowhere"), stdout);
   assert(stdout.includes("Stopping: served"), stdout);
+});
+
+Deno.test("examples/serve_workers.ts answers from every worker, then closes them", async () => {
+  await check("examples/serve_workers.ts", [
+    /^2 workers listening on http:\/\/127\.0\.0\.1:\d+\/$/m,
+    /^\d+ × Hello from worker 0$/m,
+    /^\d+ × Hello from worker 1$/m,
+    "all workers closed",
+  ]);
 });
 
 Deno.test("examples/demo.ts tours the core, I/O and protocols and exits", async () => {

@@ -2,7 +2,7 @@
 // export (or a lost one) shows up as a failing test. Update it on purpose
 // when the public API changes.
 
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertStrictEquals } from "@std/assert";
 
 const EXPECTED: Record<string, string[]> = {
   futures: [
@@ -27,6 +27,7 @@ const EXPECTED: Record<string, string[]> = {
     "getEventLoopPolicy",
     "newEventLoop",
     "run",
+    "serveWorkers",
     "setEventLoop",
     "setEventLoopPolicy",
     "workerFunction",
@@ -77,6 +78,7 @@ const EXPECTED: Record<string, string[]> = {
     "JsonRpcError",
     "JsonRpcProtocol",
     "LineReceiver",
+    "PeerLog",
     "Protocol",
     "StreamReader",
     "StreamReaderProtocol",
@@ -86,6 +88,15 @@ const EXPECTED: Record<string, string[]> = {
     "openConnection",
     "startServer",
   ],
+  streams: [
+    "StreamReader",
+    "StreamReaderProtocol",
+    "StreamWriter",
+    "openConnection",
+    "startServer",
+  ],
+  http: ["HttpClientProtocol", "HttpServerProtocol", "HttpTransport"],
+  jsonrpc: ["JsonRpcError", "JsonRpcProtocol", "jsonRpcHttpHandler"],
   testing: [
     "Simulation",
     "SimulationError",
@@ -109,4 +120,18 @@ Deno.test("mod.ts re-exports every folder and nothing else", async () => {
   const mod = await import("../mod.ts");
   const all = [...new Set(Object.values(EXPECTED).flat())].sort();
   assertEquals(Object.keys(mod).sort(), all);
+});
+
+// The names that moved out of ./protocols stay importable from it for one
+// version; they must be the very same bindings, not copies.
+Deno.test("protocols/mod.ts re-exports the moved names as the same bindings", async () => {
+  const protocols: Record<string, unknown> = await import(
+    "../protocols/mod.ts"
+  );
+  for (const folder of ["streams", "http", "jsonrpc"]) {
+    const mod: Record<string, unknown> = await import(`../${folder}/mod.ts`);
+    for (const name of EXPECTED[folder]) {
+      assertStrictEquals(protocols[name], mod[name], name);
+    }
+  }
 });

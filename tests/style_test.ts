@@ -5,8 +5,11 @@ import { assertEquals } from "@std/assert";
 const SOURCE_FOLDERS = [
   "facade",
   "futures",
+  "http",
+  "jsonrpc",
   "loop",
   "protocols",
+  "streams",
   "tasks",
   "testing",
   "transports",

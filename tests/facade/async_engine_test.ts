@@ -27,9 +27,9 @@ import {
 } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { AddrInfo, Executor } from "../../loop/event_loop.ts";
-import { StreamReader } from "../../protocols/stream_reader.ts";
-import { StreamReaderProtocol } from "../../protocols/stream_reader_protocol.ts";
-import { StreamWriter } from "../../protocols/stream_writer.ts";
+import { StreamReader } from "../../streams/stream_reader.ts";
+import { StreamReaderProtocol } from "../../streams/stream_reader_protocol.ts";
+import { StreamWriter } from "../../streams/stream_writer.ts";
 import { allTasks } from "../../tasks/task.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeDenoLoop } from "../_virtual_time_deno_loop.ts";

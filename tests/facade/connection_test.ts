@@ -2,9 +2,9 @@
 
 import { assert, assertEquals, assertFalse } from "@std/assert";
 import { Connection } from "../../facade/connection.ts";
-import { StreamReader } from "../../protocols/stream_reader.ts";
-import { StreamReaderProtocol } from "../../protocols/stream_reader_protocol.ts";
-import { StreamWriter } from "../../protocols/stream_writer.ts";
+import { StreamReader } from "../../streams/stream_reader.ts";
+import { StreamReaderProtocol } from "../../streams/stream_reader_protocol.ts";
+import { StreamWriter } from "../../streams/stream_writer.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 

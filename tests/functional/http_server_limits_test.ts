@@ -15,7 +15,7 @@ import {
   type HttpHandler,
   HttpServerProtocol,
   type HttpServerProtocolOptions,
-} from "../../protocols/http_server_protocol.ts";
+} from "../../http/http_server_protocol.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Transport } from "../../transports/transport.ts";

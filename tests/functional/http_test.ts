@@ -14,16 +14,16 @@ import {
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
 import { TimeoutError } from "../../futures/errors.ts";
-import { HttpParseError } from "../../protocols/_http_parser.ts";
-import { HttpClientProtocol } from "../../protocols/http_client_protocol.ts";
+import { HttpParseError } from "../../http/_http_parser.ts";
+import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
 import {
   type HttpHandler,
   HttpServerProtocol,
-} from "../../protocols/http_server_protocol.ts";
-import { HttpTransport } from "../../protocols/http_transport.ts";
-import { JsonRpcError } from "../../protocols/json_rpc_error.ts";
-import { jsonRpcHttpHandler } from "../../protocols/json_rpc_http_handler.ts";
-import { JsonRpcProtocol } from "../../protocols/json_rpc_protocol.ts";
+} from "../../http/http_server_protocol.ts";
+import { HttpTransport } from "../../http/http_transport.ts";
+import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
+import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
+import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { bytes, portOf, run, text } from "./_stream_helpers.ts";
 

@@ -4,12 +4,12 @@
 
 import { assert, assertEquals, assertInstanceOf } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import { JsonRpcError } from "../../protocols/json_rpc_error.ts";
-import { jsonRpcHttpHandler } from "../../protocols/json_rpc_http_handler.ts";
+import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
+import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
 import {
   type JsonRpcMethods,
   JsonRpcProtocol,
-} from "../../protocols/json_rpc_protocol.ts";
+} from "../../jsonrpc/json_rpc_protocol.ts";
 import type { Protocol } from "../../protocols/protocol.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { within } from "./_io_helpers.ts";

@@ -2,12 +2,12 @@
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import { JsonRpcError } from "../../protocols/json_rpc_error.ts";
+import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
 import {
   type JsonRpcContext,
   type JsonRpcFraming,
   JsonRpcProtocol,
-} from "../../protocols/json_rpc_protocol.ts";
+} from "../../jsonrpc/json_rpc_protocol.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { within } from "./_io_helpers.ts";

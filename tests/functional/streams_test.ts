@@ -7,10 +7,10 @@ import {
   assertRejects,
 } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import { openConnection } from "../../protocols/open_connection.ts";
-import { startServer } from "../../protocols/start_server.ts";
-import type { StreamReader } from "../../protocols/stream_reader.ts";
-import type { StreamWriter } from "../../protocols/stream_writer.ts";
+import { openConnection } from "../../streams/open_connection.ts";
+import { startServer } from "../../streams/start_server.ts";
+import type { StreamReader } from "../../streams/stream_reader.ts";
+import type { StreamWriter } from "../../streams/stream_writer.ts";
 import { CancelledError, LimitOverrunError } from "../../futures/errors.ts";
 import type { Server } from "../../loop/event_loop.ts";
 import type { Coroutine } from "../../tasks/task.ts";

@@ -14,7 +14,7 @@ import {
   RecordingTransport,
   settings,
   show,
-} from "./_property.ts";
+} from "../_property.ts";
 
 type Event = string | "overrun";
 

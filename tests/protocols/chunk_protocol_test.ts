@@ -10,7 +10,7 @@ import { InvalidStateError, LimitOverrunError } from "../../futures/errors.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
-import { bytes, receiveEverySplit, text } from "./_every_split.ts";
+import { bytes, receiveEverySplit, text } from "../_every_split.ts";
 
 /** A chunk protocol that records what happens to it, as text. */
 function recorder(

@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "@std/assert";
 import fc from "fast-check";
 import { Int32StringReceiver } from "../../protocols/int32_string_receiver.ts";
-import { cut, cutPoints, RecordingTransport, settings } from "./_property.ts";
+import { cut, cutPoints, RecordingTransport, settings } from "../_property.ts";
 
 type Event = string | { overrun: number };
 

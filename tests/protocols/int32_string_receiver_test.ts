@@ -4,7 +4,7 @@ import { InvalidStateError, LimitOverrunError } from "../../futures/errors.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
-import { bytes, receiveEverySplit, text } from "./_every_split.ts";
+import { bytes, receiveEverySplit, text } from "../_every_split.ts";
 
 function frame(...messages: (string | Uint8Array)[]): Uint8Array {
   const parts: number[] = [];

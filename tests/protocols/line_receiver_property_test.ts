@@ -12,7 +12,7 @@ import {
   RecordingTransport,
   settings,
   show,
-} from "./_property.ts";
+} from "../_property.ts";
 
 /** The lines of `input`, or "overrun" for each line over `maxLength`. */
 function model(input: Uint8Array, maxLength: number): string[] {

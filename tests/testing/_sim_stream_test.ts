@@ -9,8 +9,8 @@ import {
   assertThrows,
 } from "@std/assert";
 import type { Server } from "../../loop/event_loop.ts";
-import { HttpClientProtocol } from "../../protocols/http_client_protocol.ts";
-import { HttpServerProtocol } from "../../protocols/http_server_protocol.ts";
+import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
+import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Transport } from "../../transports/transport.ts";

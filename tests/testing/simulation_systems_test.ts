@@ -5,11 +5,11 @@
 import { assert, assertEquals } from "@std/assert";
 import { TimeoutError } from "../../futures/errors.ts";
 import type { EventLoop } from "../../loop/event_loop.ts";
-import { HttpClientProtocol } from "../../protocols/http_client_protocol.ts";
-import { HttpServerProtocol } from "../../protocols/http_server_protocol.ts";
-import { HttpTransport } from "../../protocols/http_transport.ts";
-import { jsonRpcHttpHandler } from "../../protocols/json_rpc_http_handler.ts";
-import { JsonRpcProtocol } from "../../protocols/json_rpc_protocol.ts";
+import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
+import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
+import { HttpTransport } from "../../http/http_transport.ts";
+import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
+import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { simulate, Simulation } from "../../testing/simulation.ts";

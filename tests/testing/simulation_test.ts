@@ -12,8 +12,8 @@ import { InvalidStateError } from "../../futures/errors.ts";
 import { getRunningLoop } from "../../futures/running_loop.ts";
 import type { EventLoop } from "../../loop/event_loop.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
-import { openConnection } from "../../protocols/open_connection.ts";
-import { startServer } from "../../protocols/start_server.ts";
+import { openConnection } from "../../streams/open_connection.ts";
+import { startServer } from "../../streams/start_server.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type {
   DatagramTransport,

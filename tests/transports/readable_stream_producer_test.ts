@@ -21,7 +21,7 @@ import {
 } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
-import { splitCases } from "../protocols/_every_split.ts";
+import { splitCases } from "../_every_split.ts";
 
 class Sink extends Protocol {
   chunks: Uint8Array[] = [];

@@ -8,7 +8,7 @@ import {
 } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { InvalidStateError } from "../../futures/errors.ts";
-import { splitCases } from "../protocols/_every_split.ts";
+import { splitCases } from "../_every_split.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

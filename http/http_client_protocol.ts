@@ -1,0 +1,759 @@
+/**
+ * `HttpClientProtocol`: an HTTP/1.1 client as a protocol, sending web
+ * `Request`s on one kept-alive connection and giving back web `Response`s.
+ *
+ * @module
+ */
+
+import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
+import { Future } from "../futures/future.ts";
+import { getRunningLoop } from "../futures/running_loop.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { TimerHandle } from "../loop/handle.ts";
+import type { Transport } from "../transports/transport.ts";
+import { knownBodyLength, staticBody } from "./_deno_body.ts";
+import { connectionReset } from "./_deno_errors.ts";
+import {
+  BodyQueue,
+  type BodyQueueOwner,
+  checkSeconds,
+  describe,
+  listsToken,
+  sendBodyStream,
+} from "./_http_body.ts";
+import {
+  type HttpParseError,
+  type HttpParserCallbacks,
+  type HttpResponseHead,
+  HttpResponseParser,
+} from "./_http_parser.ts";
+import { serializeRequestHead } from "./_http_serialize.ts";
+import { Protocol } from "../protocols/protocol.ts";
+
+/** Options for {@linkcode HttpClientProtocol}. */
+export interface HttpClientProtocolOptions {
+  /**
+   * How long, in seconds, a request waits for its response head once it is
+   * sent (with its body) and the responses before it have ended. Bytes of
+   * a head arriving slowly, and 1xx responses, do not restart it. Past it
+   * the request fails with a `TimeoutError` and the connection is
+   * aborted. `Infinity` waits for ever.
+   *
+   * @default {60}
+   */
+  headersTimeout?: number;
+  /**
+   * How long, in seconds, a response body may go without a byte arriving
+   * while its reader wants more. The time the body waits for its reader
+   * (over 64 KiB unread, reading is paused) does not count. Past it the
+   * body stream fails with a `TimeoutError` and the connection is
+   * aborted. `Infinity` waits for ever.
+   *
+   * @default {60}
+   */
+  bodyTimeout?: number;
+  /**
+   * The most bytes a response head (or the trailer section of a chunked
+   * body) may take. Over it the response fails with an `HttpParseError`
+   * and the connection is aborted; no more than this is buffered.
+   *
+   * @default {16384}
+   */
+  maxHeaderBytes?: number;
+  /**
+   * The most header fields a response may have. Over it the response fails
+   * with an `HttpParseError` and the connection is aborted.
+   *
+   * @default {100}
+   */
+  maxHeaders?: number;
+  /**
+   * The most body bytes a response may have, or `Infinity`. A larger
+   * `Content-Length` fails the request; a body that grows past it fails
+   * its stream; the connection is aborted either way. A body is streamed,
+   * never held whole: memory stays bounded by 64 KiB unread whatever this
+   * limit.
+   *
+   * @default {Infinity}
+   */
+  maxBodyBytes?: number;
+  /**
+   * The most bytes the status line or a chunk-size line may have. Over it
+   * the response fails and the connection is aborted.
+   *
+   * @default {8192}
+   */
+  maxLineBytes?: number;
+  /**
+   * The most bytes of chunk extensions a chunked response body may have in
+   * all. Over it the body fails and the connection is aborted.
+   *
+   * @default {16384}
+   */
+  maxChunkExtensionBytes?: number;
+  /**
+   * The loop the futures belong to.
+   *
+   * @default {the running loop when the connection is made}
+   */
+  loop?: SchedulingLoop;
+}
+
+const ENCODER = new TextEncoder();
+const DEFAULT_TIMEOUT = 60;
+
+// What the response timer measures: nothing (no request is sent and next
+// in line, or the body waits for its reader), the wait for the head of
+// `#waiting[0]`, or the silence within its body.
+const T_NONE = 0;
+const T_HEAD = 1;
+const T_BODY = 2;
+/** Methods whose requests carry a body, so an empty one gets a length. */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
+/** A request sent, or waiting to be sent, and its response. */
+class Pending {
+  readonly future: Future<Response>;
+  readonly method: string;
+  body: BodyQueue | null = null;
+  /** The response's head said the connection closes after it. */
+  lastOnConnection = false;
+  /** The request, body included, is written to the transport. */
+  sent = false;
+
+  constructor(future: Future<Response>, method: string) {
+    this.future = future;
+    this.method = method;
+  }
+
+  /** Fails the request, or its response's body once the head came. */
+  fail(error: Error): void {
+    if (!this.future.done()) this.future.setException(error);
+    else this.body?.fail(error);
+  }
+}
+
+/**
+ * An HTTP/1.1 client protocol: `request()` sends a web `Request` on the
+ * connection and returns a `Future` of the web `Response`.
+ *
+ * Make the connection with `loop.createConnection(() => new
+ * HttpClientProtocol(), host, port)` (or over any stream transport), then
+ * call `request()` as often as needed:
+ *
+ * - Requests are pipelined: each is written at once (after the body of
+ *   the one before it, when that body is a stream), and the responses are
+ *   matched to them in order, as HTTP/1.1 requires. The connection is
+ *   kept alive between them.
+ * - The future resolves as soon as the response head arrives; its body is
+ *   a `ReadableStream` fed from the connection as it is read
+ *   (`Content-Length`, chunked, or — from an HTTP/1.0 server — until the
+ *   connection closes). Above 64 KiB unread the transport is paused, so
+ *   read or cancel every body: one left unread holds up the responses
+ *   behind it. Cancelling the stream (or the future) drops the rest of
+ *   that body as it arrives and frees the connection for the next.
+ * - A HEAD response, and 204 and 304, have no body (`body` is `null`).
+ *   Informational (1xx) responses are skipped; a 101 (protocol switch)
+ *   is not supported and fails the request.
+ * - Request bodies: a string, bytes, `URLSearchParams`… held in memory go
+ *   with `Content-Length` in the same write as the head; a stream goes
+ *   chunked as it is read (a `Blob` with its known length), waiting while
+ *   the transport's write buffer is over its high-water mark. A `Host`
+ *   field is added from the URL unless the request has one.
+ * - `Connection: close` from the server closes the connection after that
+ *   response; requests pipelined behind it fail. A request with
+ *   `Connection: close` is the last one: later calls throw, and the
+ *   connection closes once it is answered.
+ * - Against a slow or hostile server: a request fails with a
+ *   `TimeoutError` when its response head has not come `headersTimeout`
+ *   seconds (60) after it was sent and the responses before it ended, and
+ *   a body fails when no byte of it came for `bodyTimeout` seconds (60)
+ *   while its reader waited. A head over `maxHeaderBytes` or `maxHeaders`,
+ *   or a body over `maxBodyBytes`, fails with an `HttpParseError`. Each
+ *   aborts the connection, and the requests behind fail with a
+ *   `Deno.errors.ConnectionReset`.
+ * - If the connection is lost, the requests still waiting fail with a
+ *   `Deno.errors.ConnectionReset` (whose `cause` is the transport's
+ *   error, if any), and a body being read fails with it.
+ *
+ * PEP 3156: the HTTP client the PEP promises among the ready-made
+ * protocols ("decent though not necessarily excellent").
+ *
+ * @example Two requests on one in-memory connection
+ * ```ts
+ * import { HttpClientProtocol, HttpServerProtocol } from "@tulip/tulip/http";
+ * import { transportPair, VirtualTimeLoop } from "@tulip/tulip/testing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = new VirtualTimeLoop();
+ * const server = new HttpServerProtocol(
+ *   async (request) => new Response((await request.text()).toUpperCase()),
+ *   { loop },
+ * );
+ * const client = new HttpClientProtocol({ loop });
+ * transportPair(client, server, { loop });
+ * await loop.advance(0);
+ * const first = client.request(
+ *   new Request("http://example.com/", { method: "POST", body: "one" }),
+ * );
+ * const second = client.request(
+ *   new Request("http://example.com/", { method: "POST", body: "two" }),
+ * );
+ * const texts = await loop.runUntilComplete(
+ *   Promise.all([first, second]).then((rs) => Promise.all(rs.map((r) => r.text()))),
+ * );
+ * assertEquals(texts, ["ONE", "TWO"]);
+ * assertEquals(server.requestCount, 2);
+ * client.close();
+ * await loop.advance(0);
+ * loop.close();
+ * ```
+ *
+ * @example Fetching from a server on TCP
+ * ```ts ignore
+ * import { HttpClientProtocol } from "@tulip/tulip/http";
+ * import { newEventLoop } from "@tulip/tulip/loop";
+ *
+ * const loop = newEventLoop();
+ * const [, client] = await loop.runUntilComplete(
+ *   loop.createConnection(() => new HttpClientProtocol(), "127.0.0.1", 8000),
+ * );
+ * const response = await loop.runUntilComplete(
+ *   client.request(new Request("http://127.0.0.1:8000/")),
+ * );
+ * console.log(response.status, await response.text());
+ * client.close();
+ * ```
+ */
+export class HttpClientProtocol extends Protocol {
+  readonly #parser: HttpResponseParser;
+  #loop: SchedulingLoop | null;
+  #transport: Transport | null = null;
+  /** Requests written, awaiting (the end of) their responses, in order. */
+  #waiting: Pending[] = [];
+  /** Requests waiting for a streamed body before them to be written. */
+  #queue: Array<{ pending: Pending; send: () => void }> = [];
+  #sendingStream = false;
+  /** The response being read is a final one (not 1xx). */
+  #inFinal = false;
+  #lastRequestSent = false;
+  #closing = false;
+  #lost = false;
+  #lostError: Error | undefined = undefined;
+  #closed: Future<void> | null = null;
+  #writePaused = false;
+  #drainWaiters: Array<() => void> = [];
+  readonly #bodyOwner: BodyQueueOwner;
+  readonly #headersTimeout: number;
+  readonly #bodyTimeout: number;
+  /** What the timer measures (T_NONE, T_HEAD, T_BODY) and since when. */
+  #timing = T_NONE;
+  #since = 0;
+  #timer: TimerHandle | null = null;
+  #timerDue = 0;
+  /** The body being read waits for its reader (reading is paused). */
+  #bodyPaused = false;
+
+  /**
+   * Makes the protocol of one connection.
+   *
+   * @param options Limits and the loop.
+   * @throws {RangeError} When a limit is out of range.
+   */
+  constructor(options?: HttpClientProtocolOptions) {
+    super();
+    this.#loop = options?.loop ?? null;
+    this.#headersTimeout = checkSeconds(
+      "make an HttpClientProtocol",
+      "headersTimeout",
+      options?.headersTimeout ?? DEFAULT_TIMEOUT,
+    );
+    this.#bodyTimeout = checkSeconds(
+      "make an HttpClientProtocol",
+      "bodyTimeout",
+      options?.bodyTimeout ?? DEFAULT_TIMEOUT,
+    );
+    const callbacks: HttpParserCallbacks<HttpResponseHead> = {
+      onHead: (head) => this.#onHead(head),
+      onBody: (chunk) => {
+        if (this.#timing === T_BODY) this.#since = this.#loop!.time();
+        this.#waiting[0]?.body?.push(chunk);
+      },
+      onMessageComplete: () => this.#onMessageComplete(),
+      onError: (error) => this.#onParseError(error),
+    };
+    this.#parser = new HttpResponseParser(callbacks, {
+      maxHeaderBytes: options?.maxHeaderBytes,
+      maxHeaders: options?.maxHeaders,
+      maxBodyBytes: options?.maxBodyBytes ?? Infinity,
+      maxLineBytes: options?.maxLineBytes,
+      maxChunkExtensionBytes: options?.maxChunkExtensionBytes,
+    });
+    this.#bodyOwner = {
+      pauseBody: () => {
+        this.#bodyPaused = true;
+        this.#retime();
+        this.#transport?.pauseReading();
+      },
+      resumeBody: () => {
+        this.#bodyPaused = false;
+        this.#retime();
+        this.#transport?.resumeReading();
+      },
+      firstRead: () => {},
+      bodyCancelled: () => {},
+    };
+  }
+
+  /**
+   * The connection's transport, or `null` before `connectionMade` and
+   * after `connectionLost`.
+   */
+  get transport(): Transport | null {
+    return this.#transport;
+  }
+
+  /** How many requests are sent or queued and not yet fully answered. */
+  get pendingCount(): number {
+    return this.#waiting.length + this.#queue.length;
+  }
+
+  /**
+   * Sends a request and returns a future of its response, resolved when
+   * the response head arrives (the body streams after it).
+   *
+   * The request's URL gives the request-target (path and query) and, when
+   * the request has no `Host` field, the `Host`; its scheme and host do
+   * not choose the connection — this one is used. The body, if any, is
+   * read from the request (so the request can be sent once).
+   *
+   * @param request The request.
+   * @returns A future of the response. It fails with a
+   * `Deno.errors.ConnectionReset` if the connection is lost first, and
+   * with the parser's error for a malformed response.
+   * @throws {TypeError} When `request` is not a `Request`, its body was
+   * already used, or a header cannot be sent.
+   * @throws {InvalidStateError} Before `connectionMade`, or once the
+   * connection is closing or lost.
+   */
+  request(request: Request): Future<Response> {
+    if (!(request instanceof Request)) {
+      throw new TypeError(
+        `Cannot send an HTTP request: request must be a Request, received ${
+          describe(request)
+        }`,
+      );
+    }
+    const transport = this.#transport;
+    if (transport === null || this.#closing || this.#lastRequestSent) {
+      const why = this.#lost
+        ? "the connection was lost"
+        : transport === null
+        ? "the connection is not made yet"
+        : this.#lastRequestSent
+        ? "an earlier request asked for Connection: close"
+        : "the connection is closing";
+      throw new InvalidStateError(`Cannot send an HTTP request: ${why}`);
+    }
+    const url = new URL(request.url);
+    const method = request.method;
+    const headers: Array<[string, string]> = [];
+    let hasHost = false;
+    let last = false;
+    for (const pair of request.headers) {
+      const name = pair[0];
+      if (name === "content-length" || name === "transfer-encoding") continue;
+      if (name === "host") hasHost = true;
+      else if (name === "connection" && listsToken(pair[1], "close")) {
+        last = true;
+      }
+      headers.push(pair);
+    }
+    if (!hasHost) headers.unshift(["host", url.host]);
+    let data: Uint8Array | null = null;
+    let stream: ReadableStream<Uint8Array> | null = null;
+    let length = 0;
+    const known = staticBody(request);
+    if (known !== null && known !== undefined) {
+      data = typeof known === "string" ? ENCODER.encode(known) : known;
+      length = data.length;
+    } else if (known === undefined) {
+      if (request.bodyUsed) {
+        throw new TypeError(
+          "Cannot send an HTTP request: its body was already read, received a used Request",
+        );
+      }
+      stream = request.body;
+      if (stream?.locked) {
+        throw new TypeError(
+          "Cannot send an HTTP request: its body stream is locked, received a locked ReadableStream",
+        );
+      }
+      if (stream !== null) length = knownBodyLength(request) ?? -1;
+    }
+    if (length > 0 || (length === 0 && BODY_METHODS.has(method))) {
+      headers.push(["content-length", String(length)]);
+    } else if (length < 0) {
+      headers.push(["transfer-encoding", "chunked"]);
+    }
+    const head = serializeRequestHead({
+      method,
+      target: url.pathname + url.search,
+      headers,
+    });
+    const pending = new Pending(
+      new Future<Response>({ loop: this.#loop ?? undefined }),
+      method,
+    );
+    if (last) this.#lastRequestSent = true;
+    const send = () => {
+      const transport = this.#transport!;
+      this.#parser.expectResponse(method);
+      this.#waiting.push(pending);
+      if (data !== null && data.length > 0) {
+        transport.writelines([head, data]);
+      } else transport.write(head);
+      if (stream !== null) {
+        this.#sendingStream = true;
+        this.#streamBody(pending, stream, length < 0, length);
+      } else {
+        pending.sent = true;
+        this.#retime();
+      }
+    };
+    if (this.#sendingStream) this.#queue.push({ pending, send });
+    else send();
+    return pending.future;
+  }
+
+  /**
+   * Closes the connection (after writing what is buffered). Requests
+   * still waiting for their responses fail.
+   */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#transport?.close();
+  }
+
+  /**
+   * Returns a future that resolves when the connection is lost or closed.
+   *
+   * @returns A future of `undefined`.
+   */
+  waitClosed(): Future<void> {
+    let closed = this.#closed;
+    if (closed === null) {
+      closed = this.#closed = new Future<void>({
+        loop: this.#loop ?? undefined,
+      });
+      if (this.#lost) closed.setResult();
+    }
+    return closed;
+  }
+
+  /**
+   * Keeps the transport.
+   *
+   * @param transport The connection's transport.
+   */
+  override connectionMade(transport: Transport): void {
+    this.#transport = transport;
+    this.#loop ??= getRunningLoop();
+  }
+
+  /**
+   * Parses the bytes into responses.
+   *
+   * @param data The bytes received.
+   */
+  override dataReceived(data: Uint8Array): void {
+    this.#parser.feed(data);
+  }
+
+  /**
+   * The server closed its side: a body that runs to the close completes;
+   * the connection closes.
+   *
+   * @returns `false`: the transport closes.
+   */
+  override eofReceived(): boolean {
+    this.#parser.feedEof();
+    return false;
+  }
+
+  /**
+   * Fails whatever still waits.
+   *
+   * @param exc The error that ended the connection, if any.
+   */
+  override connectionLost(exc?: Error): void {
+    this.#timing = T_NONE;
+    this.#timer?.cancel();
+    this.#timer = null;
+    this.#lost = true;
+    this.#closing = true;
+    this.#lostError = exc;
+    this.#transport = null;
+    this.#failAll(this.#lostFailure());
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+    const closed = this.#closed;
+    if (closed !== null && !closed.done()) closed.setResult();
+  }
+
+  /** The write buffer is full: a streamed request body waits. */
+  override pauseWriting(): void {
+    this.#writePaused = true;
+  }
+
+  /** The write buffer drained: a streamed request body goes on. */
+  override resumeWriting(): void {
+    this.#writePaused = false;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  // ---- Responses ----
+
+  #onHead(head: HttpResponseHead): void {
+    const status = head.status;
+    const pending = this.#waiting[0];
+    if (status < 200) {
+      if (status === 101) {
+        pending.fail(
+          new TypeError(
+            "Cannot read the HTTP response: status 101 (a protocol switch) is not supported, received 101",
+          ),
+        );
+        this.#waiting.shift();
+        this.#failAll(
+          connectionReset(
+            "Cannot get the HTTP response: the connection switched protocols",
+          ),
+        );
+        this.#abort();
+      }
+      return;
+    }
+    this.#inFinal = true;
+    this.#retime();
+    pending.lastOnConnection = !head.keepAlive;
+    const nullBody = status === 204 || status === 205 || status === 304;
+    let body: BodyQueue | null = null;
+    if (head.bodyKind !== "none") {
+      body = pending.body = new BodyQueue(
+        this.#bodyOwner,
+      );
+    }
+    let response: Response;
+    try {
+      response = new Response(
+        nullBody || body === null ? null : body.stream(),
+        {
+          status,
+          statusText: head.reason,
+          headers: head.headers.pairs,
+        },
+      );
+    } catch (error) {
+      body?.discard(error);
+      if (!pending.future.done()) {
+        pending.future.setException(
+          new TypeError(
+            `Cannot read the HTTP response: ${
+              error instanceof Error ? error.message : String(error)
+            }, received status ${status}`,
+            { cause: error },
+          ),
+        );
+      }
+      return;
+    }
+    if (pending.future.done() || nullBody) {
+      body?.discard(
+        connectionReset("Cannot read the HTTP response body: nobody wants it"),
+      );
+    }
+    if (!pending.future.done()) pending.future.setResult(response);
+  }
+
+  #onMessageComplete(): void {
+    if (!this.#inFinal) return;
+    this.#inFinal = false;
+    const pending = this.#waiting.shift()!;
+    this.#bodyPaused = false;
+    this.#retime();
+    pending.body?.end();
+    if (
+      this.#lastRequestSent && this.#waiting.length === 0 &&
+      this.#queue.length === 0 && !this.#sendingStream
+    ) {
+      // The answer to a request that asked for Connection: close.
+      this.#closing = true;
+      this.#transport?.close();
+    } else if (pending.lastOnConnection) {
+      this.#closing = true;
+      this.#failAll(
+        connectionReset(
+          "Cannot get the HTTP response: the server closed the connection after an earlier response (Connection: close)",
+        ),
+      );
+      this.#transport?.close();
+    }
+  }
+
+  // ---- Timeouts ----
+
+  /**
+   * Sets what the response timer measures after a change of state: the
+   * head of the first request waiting, once it is sent; then the silence
+   * in its body, unless the body waits for its reader.
+   */
+  #retime(): void {
+    const pending = this.#waiting[0];
+    let timing = T_NONE;
+    if (pending !== undefined && this.#transport !== null) {
+      if (!this.#inFinal) timing = pending.sent ? T_HEAD : T_NONE;
+      else if (!this.#bodyPaused) timing = T_BODY;
+    }
+    const timeout = timing === T_HEAD
+      ? this.#headersTimeout
+      : this.#bodyTimeout;
+    // The same wait goes on: sending another request is no progress.
+    if (timing === this.#timing) return;
+    this.#timing = timing;
+    if (timing === T_NONE || timeout === Infinity) {
+      this.#timer?.cancel();
+      this.#timer = null;
+      return;
+    }
+    const loop = this.#loop!;
+    const since = this.#since = loop.time();
+    // A timer set for a longer wait fires too late for this one.
+    if (this.#timer !== null && this.#timerDue > since + timeout) {
+      this.#timer.cancel();
+      this.#timer = null;
+    }
+    if (this.#timer === null) this.#setTimer(timeout);
+  }
+
+  #setTimer(delay: number): void {
+    const loop = this.#loop!;
+    this.#timerDue = loop.time() + delay;
+    this.#timer = loop.callLater(delay, () => this.#onTimer());
+  }
+
+  #onTimer(): void {
+    this.#timer = null;
+    const timing = this.#timing;
+    if (timing === T_NONE) return;
+    const loop = this.#loop!;
+    const timeout = timing === T_HEAD
+      ? this.#headersTimeout
+      : this.#bodyTimeout;
+    const left = this.#since + timeout - loop.time();
+    if (left > 0) {
+      // Progress was made or the wait started again since the timer was
+      // set: wait out the rest.
+      this.#setTimer(left);
+      return;
+    }
+    this.#timing = T_NONE;
+    const error = timing === T_HEAD
+      ? new TimeoutError(
+        "Cannot get the HTTP response: no response head came within " +
+          `headersTimeout, received nothing for ${timeout} s`,
+      )
+      : new TimeoutError(
+        "Cannot read the HTTP response body: no body bytes came within " +
+          `bodyTimeout, received nothing for ${timeout} s`,
+      );
+    const first = this.#waiting.shift();
+    first?.fail(error);
+    const behind = connectionReset(
+      "Cannot get the HTTP response: the connection was aborted when an earlier response timed out",
+    );
+    Object.defineProperty(behind, "cause", {
+      value: error,
+      configurable: true,
+      writable: true,
+    });
+    this.#failAll(behind);
+    this.#abort();
+  }
+
+  #onParseError(error: HttpParseError): void {
+    this.#failAll(error);
+    this.#abort();
+  }
+
+  #abort(): void {
+    this.#closing = true;
+    this.#transport?.abort();
+  }
+
+  #lostFailure(): Error {
+    const error = connectionReset(
+      "Cannot get the HTTP response: the connection was closed before it arrived",
+    );
+    if (this.#lostError !== undefined) {
+      Object.defineProperty(error, "cause", {
+        value: this.#lostError,
+        configurable: true,
+        writable: true,
+      });
+    }
+    return error;
+  }
+
+  #failAll(error: Error): void {
+    const waiting = this.#waiting;
+    const queued = this.#queue;
+    this.#waiting = [];
+    this.#queue = [];
+    for (const pending of waiting) pending.fail(error);
+    for (const { pending } of queued) pending.fail(error);
+  }
+
+  // ---- Request bodies ----
+
+  #streamBody(
+    pending: Pending,
+    stream: ReadableStream<Uint8Array>,
+    chunked: boolean,
+    length: number,
+  ): void {
+    sendBodyStream(stream, {
+      what: "request",
+      chunked,
+      length,
+      sending: () => this.#transport !== null,
+      drained: () =>
+        this.#writePaused && this.#transport !== null
+          ? new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+          : null,
+      transport: () => this.#transport!,
+      finished: () => {
+        this.#sendingStream = false;
+        pending.sent = true;
+        this.#retime();
+        const queued = this.#queue;
+        while (
+          queued.length > 0 && !this.#sendingStream &&
+          this.#transport !== null
+        ) queued.shift()!.send();
+      },
+      failed: (error) => {
+        // The request cannot be completed on this connection.
+        const failure = error instanceof Error
+          ? error
+          : new Error(String(error));
+        this.#failAll(failure);
+        this.#abort();
+      },
+    });
+  }
+}

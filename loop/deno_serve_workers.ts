@@ -1,0 +1,786 @@
+/**
+ * `serveWorkers`: one address served from N Web Workers, each running its
+ * own loop, under a supervisor in the main thread that restarts a worker
+ * that crashes and shuts them all down gracefully.
+ *
+ * @module
+ */
+
+import type { ServerShutdownOptions } from "./event_loop.ts";
+
+/**
+ * What a worker module's `serve(loop, info)` is told about its worker.
+ */
+export interface ServeWorkersInfo {
+  /** This worker's number, from 0 to `workers - 1`; a restarted worker keeps it. */
+  readonly index: number;
+  /** How many workers serve together. */
+  readonly workers: number;
+  /**
+   * The port to listen on, with `reusePort: true`: for the first worker
+   * the `port` option (0: one of the system's choice), for every other
+   * worker and every restart the port the first worker's first server
+   * got.
+   */
+  readonly port: number;
+}
+
+/** A worker that crashed, as `ServeWorkersOptions.onCrash` hears of it. */
+export interface WorkerCrash {
+  /** The worker's number. */
+  readonly index: number;
+  /** What went wrong. */
+  readonly error: Error;
+  /**
+   * In how many seconds the worker is started again, or `null` when the
+   * supervisor gives up (see `maxCrashes`).
+   */
+  readonly restartIn: number | null;
+}
+
+/** Options for `serveWorkers`. */
+export interface ServeWorkersOptions {
+  /**
+   * How many workers to start, from 1 to 1024.
+   *
+   * @default {navigator.hardwareConcurrency, or 4 when unknown}
+   */
+  workers?: number;
+  /**
+   * The port given to the first worker as `info.port`; 0 lets the system
+   * pick one, which the other workers are then given.
+   *
+   * @default {0}
+   */
+  port?: number;
+  /**
+   * How long, in seconds, each worker's open connections get to finish
+   * when the supervisor closes (`Server.shutdown({ grace })`); `Infinity`
+   * waits for ever.
+   *
+   * @default {10}
+   */
+  grace?: number;
+  /**
+   * How long, in seconds, a worker gets beyond `grace` to report that it
+   * has closed; then it is terminated.
+   *
+   * @default {5}
+   */
+  exitTimeout?: number;
+  /**
+   * How long, in seconds, a worker gets to load its module and start
+   * serving; then it counts as crashed.
+   *
+   * @default {30}
+   */
+  startTimeout?: number;
+  /**
+   * How long, in seconds, a serving worker may leave the supervisor's
+   * pings (one a second at most) unanswered; then it is taken for hung or
+   * gone (`self.close()`, `Deno.exit()` in a worker end it without an
+   * event), terminated, and counts as crashed. gunicorn's `timeout`.
+   *
+   * @default {30}
+   */
+  timeout?: number;
+  /**
+   * The first restart's delay after a crash, in seconds; each further
+   * crash in a row doubles it, up to `maxRestartDelay`.
+   *
+   * @default {0.1}
+   */
+  restartDelay?: number;
+  /**
+   * The longest delay before a restart, in seconds.
+   *
+   * @default {10}
+   */
+  maxRestartDelay?: number;
+  /**
+   * How long, in seconds, a worker must have run for its crash not to
+   * count as "in a row" with the ones before: its restart delay starts
+   * again from `restartDelay`.
+   *
+   * @default {10}
+   */
+  stableAfter?: number;
+  /**
+   * How many crashes in a row of one worker are restarted; at one more the
+   * supervisor gives up: it closes the other workers and `closed` rejects
+   * with an error naming the worker and its last error. `Infinity`: never
+   * give up.
+   *
+   * @default {10}
+   */
+  maxCrashes?: number;
+  /**
+   * Close gracefully on the first `SIGINT` or `SIGTERM` (the second one
+   * terminates the workers at once); `false` leaves signals alone.
+   *
+   * @default {true}
+   */
+  signals?: boolean;
+  /**
+   * Hears of each crash.
+   *
+   * @default {one line on console.error}
+   */
+  onCrash?: (crash: WorkerCrash) => void;
+}
+
+/**
+ * The main thread's handle on the workers `serveWorkers()` started.
+ */
+export interface WorkerSupervisor extends AsyncDisposable {
+  /** How many workers serve. */
+  readonly workers: number;
+  /** The addresses the first worker listens on (all workers share them). */
+  readonly addresses: readonly Deno.Addr[];
+  /** How many times a crashed worker has been started again. */
+  readonly restarts: number;
+  /**
+   * Resolves once every worker has exited after `close()` or a signal (a
+   * worker that had to be terminated, having crashed or overrun its
+   * timeout, releases its sockets a moment later: Deno tells no one when
+   * a terminated worker is gone);
+   * rejects when the supervisor gave up on a worker that kept crashing
+   * (see `maxCrashes`), once the others have exited.
+   */
+  readonly closed: Promise<void>;
+  /**
+   * Shuts every worker down gracefully: each worker's servers stop
+   * listening, finish what their connections are doing (an HTTP request
+   * in flight gets its whole answer, with `Connection: close`) and abort
+   * what is left after `grace` seconds; then the worker's loop is closed
+   * and the worker ends. Crashed workers are no longer restarted. Calling
+   * it again gives the same promise.
+   *
+   * @param options `grace` in seconds (default: the `grace` option).
+   * @returns A promise that resolves once every worker has exited; it
+   * never rejects (see `closed`).
+   * @throws {RangeError} When `grace` is negative or not a number.
+   */
+  close(options?: ServerShutdownOptions): Promise<void>;
+}
+
+/** The program each worker runs. */
+const WORKER_MAIN = new URL("./_deno_worker_main.ts", import.meta.url);
+
+const MAX_WORKERS = 1024;
+
+type SlotState = "starting" | "running" | "stopping" | "waiting" | "gone";
+
+interface Slot {
+  readonly index: number;
+  worker: Worker | null;
+  state: SlotState;
+  /** When the worker was started, in ms (`performance.now()`). */
+  startedAt: number;
+  /** When the worker last answered, in ms. */
+  lastPong: number;
+  /** Crashes in a row (each within `stableAfter` of its start). */
+  crashes: number;
+  /** The next restart's delay, in seconds. */
+  delay: number;
+  /** The start timeout, restart delay or exit timeout running. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Settled by the first start's outcome while `serveWorkers()` waits. */
+  firstStart: PromiseWithResolvers<void> | null;
+}
+
+/** The messages a worker posts. */
+type WorkerMessage =
+  | { type: "ready"; addresses: Deno.Addr[] }
+  | { type: "pong"; seq: number }
+  | {
+    type: "failed";
+    error: { name: string; message: string; stack?: string };
+  }
+  | { type: "closed" };
+
+interface Settings {
+  workers: number;
+  port: number;
+  grace: number;
+  exitTimeout: number;
+  startTimeout: number;
+  timeout: number;
+  restartDelay: number;
+  maxRestartDelay: number;
+  stableAfter: number;
+  maxCrashes: number;
+  signals: boolean;
+  onCrash: (crash: WorkerCrash) => void;
+}
+
+function defaultWorkers(): number {
+  const n = globalThis.navigator?.hardwareConcurrency;
+  return typeof n === "number" && n >= 1 ? Math.min(n, MAX_WORKERS) : 4;
+}
+
+function shown(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number") return String(value);
+  return value === null ? "null" : typeof value;
+}
+
+/** A number of seconds `>= 0` (finite unless `infinite`), or the default. */
+function seconds(
+  name: string,
+  value: unknown,
+  fallback: number,
+  infinite = false,
+): number {
+  if (value === undefined) return fallback;
+  if (
+    typeof value !== "number" || !(value >= 0) ||
+    (!infinite && value === Infinity)
+  ) {
+    throw new RangeError(
+      `Cannot serve from workers: ${name} must be a ${
+        infinite ? "" : "finite "
+      }number of seconds >= 0, received ${shown(value)}`,
+    );
+  }
+  return value;
+}
+
+function settingsOf(options: ServeWorkersOptions | undefined): Settings {
+  if (options !== undefined && (typeof options !== "object" || !options)) {
+    throw new TypeError(
+      `Cannot serve from workers: options must be an object, received ${
+        shown(options)
+      }`,
+    );
+  }
+  const o = options ?? {};
+  const known = new Set([
+    "workers",
+    "port",
+    "grace",
+    "exitTimeout",
+    "startTimeout",
+    "timeout",
+    "restartDelay",
+    "maxRestartDelay",
+    "stableAfter",
+    "maxCrashes",
+    "signals",
+    "onCrash",
+  ]);
+  for (const key of Object.keys(o)) {
+    if (!known.has(key)) {
+      throw new RangeError(
+        `Cannot serve from workers: unknown option, received ${
+          JSON.stringify(key)
+        }`,
+      );
+    }
+  }
+  const workers = o.workers ?? defaultWorkers();
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    throw new RangeError(
+      `Cannot serve from workers: workers must be a whole number from 1 to ${MAX_WORKERS}, received ${
+        shown(workers)
+      }`,
+    );
+  }
+  const port = o.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(
+      `Cannot serve from workers: port must be a whole number from 0 to 65535, received ${
+        shown(port)
+      }`,
+    );
+  }
+  const timeout = seconds("timeout", o.timeout, 30);
+  const startTimeout = seconds("startTimeout", o.startTimeout, 30);
+  if (timeout === 0 || startTimeout === 0) {
+    throw new RangeError(
+      `Cannot serve from workers: timeout and startTimeout must be > 0, received timeout=${timeout} startTimeout=${startTimeout}`,
+    );
+  }
+  const restartDelay = seconds("restartDelay", o.restartDelay, 0.1);
+  const maxRestartDelay = seconds("maxRestartDelay", o.maxRestartDelay, 10);
+  if (maxRestartDelay < restartDelay) {
+    throw new RangeError(
+      `Cannot serve from workers: maxRestartDelay must be >= restartDelay, received maxRestartDelay=${maxRestartDelay} restartDelay=${restartDelay}`,
+    );
+  }
+  const maxCrashes = o.maxCrashes ?? 10;
+  if (
+    typeof maxCrashes !== "number" ||
+    !(Number.isInteger(maxCrashes) && maxCrashes >= 0 ||
+      maxCrashes === Infinity)
+  ) {
+    throw new RangeError(
+      `Cannot serve from workers: maxCrashes must be a whole number >= 0 or Infinity, received ${
+        shown(maxCrashes)
+      }`,
+    );
+  }
+  if (o.signals !== undefined && typeof o.signals !== "boolean") {
+    throw new TypeError(
+      `Cannot serve from workers: signals must be a boolean, received ${
+        shown(o.signals)
+      }`,
+    );
+  }
+  if (o.onCrash !== undefined && typeof o.onCrash !== "function") {
+    throw new TypeError(
+      `Cannot serve from workers: onCrash must be a function, received ${
+        shown(o.onCrash)
+      }`,
+    );
+  }
+  return {
+    workers,
+    port,
+    grace: seconds("grace", o.grace, 10, true),
+    exitTimeout: seconds("exitTimeout", o.exitTimeout, 5),
+    startTimeout,
+    timeout,
+    restartDelay,
+    maxRestartDelay,
+    stableAfter: seconds("stableAfter", o.stableAfter, 10),
+    maxCrashes,
+    signals: o.signals ?? true,
+    onCrash: o.onCrash ?? logCrash,
+  };
+}
+
+function logCrash({ index, error, restartIn }: WorkerCrash): void {
+  console.error(
+    `serveWorkers: worker ${index} crashed: ${error.name}: ${error.message}; ${
+      restartIn === null ? "giving up" : `restarting in ${restartIn} s`
+    }`,
+  );
+}
+
+function revive(
+  plain: { name: string; message: string; stack?: string },
+): Error {
+  const error = new Error(plain.message);
+  error.name = plain.name;
+  if (plain.stack !== undefined) error.stack = plain.stack;
+  return error;
+}
+
+const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
+class Supervisor implements WorkerSupervisor {
+  readonly #url: string;
+  readonly #settings: Settings;
+  readonly #slots: Slot[] = [];
+  readonly #closed = Promise.withResolvers<void>();
+  readonly #exited = Promise.withResolvers<void>();
+  #addresses: Deno.Addr[] = [];
+  #port: number;
+  #restarts = 0;
+  #closing = false;
+  #failure: Error | null = null;
+  #ping: ReturnType<typeof setInterval> | undefined;
+  #seq = 0;
+  #signalled = 0;
+  readonly #onSignal = () => {
+    this.#signalled++;
+    if (this.#signalled === 1) this.close();
+    else this.#terminateAll();
+  };
+
+  constructor(url: string, settings: Settings) {
+    this.#url = url;
+    this.#settings = settings;
+    this.#port = settings.port;
+    for (let index = 0; index < settings.workers; index++) {
+      this.#slots.push({
+        index,
+        worker: null,
+        state: "gone",
+        startedAt: 0,
+        lastPong: 0,
+        crashes: 0,
+        delay: settings.restartDelay,
+        timer: undefined,
+        firstStart: null,
+      });
+    }
+  }
+
+  get workers(): number {
+    return this.#settings.workers;
+  }
+
+  get addresses(): readonly Deno.Addr[] {
+    return this.#addresses;
+  }
+
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  get closed(): Promise<void> {
+    return this.#closed.promise;
+  }
+
+  get [Symbol.toStringTag](): string {
+    const running = this.#slots.filter((s) => s.state === "running").length;
+    return `WorkerSupervisor ${
+      this.#closing ? "closing" : "serving"
+    } ${running}/${this.#settings.workers} running, ${this.#restarts} restarts`;
+  }
+
+  /** Starts the first worker, then the others on its port. */
+  async start(): Promise<void> {
+    try {
+      await this.#startFirst(this.#slots[0]);
+      const first = this.#addresses.find((a) => "port" in a) as
+        | Deno.NetAddr
+        | undefined;
+      if (first !== undefined) this.#port = first.port;
+      await Promise.all(this.#slots.slice(1).map((s) => this.#startFirst(s)));
+    } catch (error) {
+      await this.close({ grace: 0 });
+      throw error;
+    }
+    const { timeout } = this.#settings;
+    this.#ping = setInterval(
+      () => this.#checkAlive(),
+      Math.min(1000, timeout * 250),
+    );
+    if (this.#settings.signals) {
+      for (const sig of SIGNALS) Deno.addSignalListener(sig, this.#onSignal);
+    }
+  }
+
+  async #startFirst(slot: Slot): Promise<void> {
+    slot.firstStart = Promise.withResolvers<void>();
+    this.#start(slot);
+    try {
+      await slot.firstStart.promise;
+    } catch (error) {
+      throw new Error(
+        `Cannot serve from workers: worker ${slot.index} failed to start: ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    } finally {
+      slot.firstStart = null;
+    }
+  }
+
+  #start(slot: Slot): void {
+    const worker = new Worker(WORKER_MAIN, {
+      type: "module",
+      name: `tulip serveWorkers ${slot.index}`,
+    });
+    slot.worker = worker;
+    slot.state = "starting";
+    slot.startedAt = performance.now();
+    worker.onmessage = (event) => {
+      if (slot.worker === worker) this.#onMessage(slot, event.data);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      if (slot.worker === worker) {
+        this.#crash(slot, event.error ?? new Error(event.message));
+      }
+    };
+    worker.onmessageerror = () => {
+      if (slot.worker === worker) {
+        this.#crash(slot, new Error("a message from it could not be read"));
+      }
+    };
+    const { startTimeout } = this.#settings;
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      this.#crash(
+        slot,
+        new Error(`it did not start serving within ${startTimeout} s`),
+      );
+    }, startTimeout * 1000);
+    worker.postMessage({
+      type: "start",
+      moduleUrl: this.#url,
+      info: {
+        index: slot.index,
+        workers: this.#settings.workers,
+        port: this.#port,
+      },
+    });
+  }
+
+  #onMessage(slot: Slot, message: WorkerMessage): void {
+    switch (message?.type) {
+      case "ready":
+        if (slot.state !== "starting") return;
+        clearTimeout(slot.timer);
+        slot.timer = undefined;
+        slot.state = "running";
+        slot.lastPong = performance.now();
+        if (slot.index === 0 && this.#addresses.length === 0) {
+          this.#addresses = message.addresses;
+        }
+        slot.firstStart?.resolve();
+        return;
+      case "pong":
+        slot.lastPong = performance.now();
+        return;
+      case "failed":
+        this.#crash(slot, revive(message.error));
+        return;
+      case "closed":
+        this.#gone(slot);
+        return;
+    }
+  }
+
+  #checkAlive(): void {
+    const now = performance.now();
+    const { timeout } = this.#settings;
+    for (const slot of this.#slots) {
+      if (slot.state !== "running") continue;
+      if (now - slot.lastPong > timeout * 1000) {
+        this.#crash(
+          slot,
+          new Error(
+            `it did not answer for ${timeout} s: it hung, or ended by itself`,
+          ),
+        );
+      } else {
+        slot.worker!.postMessage({ type: "ping", seq: ++this.#seq });
+      }
+    }
+  }
+
+  /**
+   * Ends a worker for good: it closed, crashed while closing or starting,
+   * or timed out.
+   */
+  #gone(slot: Slot, error?: Error): void {
+    slot.firstStart?.reject(
+      error ?? new Error("the supervisor closed while it started"),
+    );
+    slot.worker?.terminate();
+    slot.worker = null;
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    slot.state = "gone";
+    this.#checkExited();
+  }
+
+  #crash(slot: Slot, error: Error): void {
+    if (slot.state === "gone" || slot.state === "waiting") return;
+    if (this.#closing || slot.firstStart !== null) {
+      this.#gone(slot, error);
+      return;
+    }
+    slot.worker?.terminate();
+    slot.worker = null;
+    clearTimeout(slot.timer);
+    const s = this.#settings;
+    if (performance.now() - slot.startedAt >= s.stableAfter * 1000) {
+      slot.crashes = 0;
+      slot.delay = s.restartDelay;
+    }
+    slot.crashes++;
+    if (slot.crashes > s.maxCrashes) {
+      slot.state = "gone";
+      slot.timer = undefined;
+      this.#failure = new Error(
+        `Cannot keep worker ${slot.index} running: it crashed ${slot.crashes} time${
+          slot.crashes === 1 ? "" : "s"
+        } in a row, each within ${s.stableAfter} s of its start; the last error: ${error.name}: ${error.message}`,
+        { cause: error },
+      );
+      this.#report({ index: slot.index, error, restartIn: null });
+      this.close();
+      return;
+    }
+    const restartIn = slot.delay;
+    slot.delay = Math.min(slot.delay * 2, s.maxRestartDelay);
+    slot.state = "waiting";
+    this.#report({ index: slot.index, error, restartIn });
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      this.#restarts++;
+      this.#start(slot);
+    }, restartIn * 1000);
+  }
+
+  #report(crash: WorkerCrash): void {
+    try {
+      this.#settings.onCrash(crash);
+    } catch (error) {
+      console.error("serveWorkers: onCrash threw", error);
+    }
+  }
+
+  close(options?: ServerShutdownOptions): Promise<void> {
+    if (this.#closing) return this.#exited.promise;
+    const grace = seconds(
+      "grace",
+      options?.grace,
+      this.#settings.grace,
+      true,
+    );
+    this.#closing = true;
+    clearInterval(this.#ping);
+    for (const slot of this.#slots) {
+      if (slot.state === "waiting") {
+        this.#gone(slot);
+      } else if (slot.state === "starting" || slot.state === "running") {
+        slot.state = "stopping";
+        clearTimeout(slot.timer);
+        slot.timer = undefined;
+        slot.worker!.postMessage({ type: "shutdown", grace });
+        const limit = grace + this.#settings.exitTimeout;
+        if (limit !== Infinity) {
+          slot.timer = setTimeout(() => {
+            slot.timer = undefined;
+            this.#gone(slot);
+          }, limit * 1000);
+        }
+      }
+    }
+    this.#checkExited();
+    return this.#exited.promise;
+  }
+
+  #terminateAll(): void {
+    this.#closing = true;
+    clearInterval(this.#ping);
+    for (const slot of this.#slots) {
+      if (slot.state !== "gone") this.#gone(slot);
+    }
+  }
+
+  #checkExited(): void {
+    if (!this.#closing) return;
+    if (this.#slots.some((slot) => slot.state !== "gone")) return;
+    if (this.#settings.signals) {
+      for (const sig of SIGNALS) {
+        try {
+          Deno.removeSignalListener(sig, this.#onSignal);
+        } catch {
+          // Never added: the supervisor closed while starting.
+        }
+      }
+    }
+    this.#exited.resolve();
+    if (this.#failure !== null) this.#closed.reject(this.#failure);
+    else this.#closed.resolve();
+  }
+
+  /** Closes gracefully and waits; rejects as `closed` does. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+    await this.#closed.promise;
+  }
+}
+
+/**
+ * Serves one address from `workers` Web Workers, each running its own
+ * tulip loop, so that a server uses every core. Each worker imports the
+ * module at `moduleUrl` and calls its export `serve(loop, info)`, which
+ * creates the worker's server(s) on `info.port` with `reusePort: true`
+ * and returns them: a `Server`, an array of them, or a promise of either.
+ * The workers' listening sockets share the port, and Linux spreads
+ * incoming connections over them (`SO_REUSEPORT`), so no thread hands
+ * connections around.
+ *
+ * The supervisor, in the main thread, starts the first worker, then the
+ * others on the port it got, and resolves once all serve. A worker that
+ * crashes — an error nothing caught, a rejection nobody handled, or no
+ * answer to pings for `timeout` seconds — is terminated (its open
+ * connections are lost) and started again after `restartDelay` seconds,
+ * doubling with each crash in a row up to `maxRestartDelay`; after
+ * `maxCrashes` crashes in a row the supervisor gives up, closes the other
+ * workers, and `closed` rejects. `close()`, or by default the first
+ * SIGINT or SIGTERM, shuts every worker down gracefully: each calls
+ * `shutdown({ grace })` on its servers, so an HTTP request in flight
+ * gets its whole answer.
+ *
+ * Workers inherit the program's permissions; Deno checks read access for
+ * every module a worker loads, so the program needs `--allow-read` for
+ * the worker module's files and tulip's own (`--allow-import` for remote
+ * ones). Sharing a port needs
+ * Deno's `--unstable-net` (without it, Deno ends the process when the
+ * first worker listens with `reusePort`, naming the flag). Only Linux
+ * spreads connections over sockets that share a port, and Deno cannot
+ * hand an accepted connection to another worker (a `Deno.Conn` sent with
+ * `postMessage()` arrives as an empty object), so elsewhere this rejects
+ * with `Deno.errors.NotSupported`.
+ *
+ * Anchors: `deno serve --parallel`, Node's `cluster`, gunicorn's
+ * arbiter.
+ *
+ * @param moduleUrl The worker module's absolute URL, such as
+ * `new URL("./worker.ts", import.meta.url)`.
+ * @param options The number of workers, the port, the timeouts (in
+ * seconds), the restart back-off, and signal handling.
+ * @returns A promise of the supervisor, once every worker serves.
+ * @throws {TypeError} When `moduleUrl` is not an absolute URL, or an
+ * option has the wrong type.
+ * @throws {RangeError} When an option is out of range or unknown.
+ * @throws {Deno.errors.NotSupported} When the system is not Linux.
+ * @throws {Error} When a worker fails to start; the message names the
+ * worker and the cause (the module did not load, has no `serve` export,
+ * `serve()` failed, or did not finish within `startTimeout` seconds).
+ *
+ * @example Two workers answering on one port
+ * ```ts
+ * import { serveWorkers } from "@tulip/tulip/loop";
+ * import { assertMatch } from "@std/assert";
+ *
+ * // The worker module; usually a file: new URL("./worker.ts", import.meta.url).
+ * const worker = `
+ *   import { HttpServerProtocol } from "@tulip/tulip/protocols";
+ *   export function serve(loop, info) {
+ *     return loop.createServer(
+ *       () => new HttpServerProtocol(() => new Response("worker " + info.index)),
+ *       "127.0.0.1",
+ *       info.port,
+ *       { reusePort: true },
+ *     );
+ *   }
+ * `;
+ * const workers = await serveWorkers(
+ *   `data:application/javascript,${encodeURIComponent(worker)}`,
+ *   { workers: 2, signals: false },
+ * );
+ * const { port } = workers.addresses[0] as Deno.NetAddr;
+ * const response = await fetch(`http://127.0.0.1:${port}/`);
+ * assertMatch(await response.text(), /^worker [01]$/);
+ * await workers.close();
+ * await workers.closed;
+ * ```
+ */
+export async function serveWorkers(
+  moduleUrl: string | URL,
+  options?: ServeWorkersOptions,
+): Promise<WorkerSupervisor> {
+  let url: string;
+  if (moduleUrl instanceof URL) {
+    url = moduleUrl.href;
+  } else if (typeof moduleUrl === "string" && URL.canParse(moduleUrl)) {
+    url = new URL(moduleUrl).href;
+  } else {
+    throw new TypeError(
+      `Cannot serve from workers: moduleUrl must be an absolute URL, such as new URL("./worker.ts", import.meta.url), received ${
+        shown(moduleUrl)
+      }`,
+    );
+  }
+  const settings = settingsOf(options);
+  if (Deno.build.os !== "linux") {
+    throw new Deno.errors.NotSupported(
+      `Cannot serve from workers: only Linux spreads connections over sockets that share a port (SO_REUSEPORT), and Deno cannot hand an accepted connection to a worker, received ${Deno.build.os}`,
+    );
+  }
+  const supervisor = new Supervisor(url, settings);
+  await supervisor.start();
+  return supervisor;
+}

@@ -1,0 +1,98 @@
+/**
+ * `startServer`: serve TCP (or TLS) connections with a callback that gets
+ * each connection's `StreamReader` and `StreamWriter`.
+ *
+ * @module
+ */
+
+import type { Future } from "../futures/future.ts";
+import type {
+  CreateServerOptions,
+  EventLoop,
+  Server,
+} from "../loop/event_loop.ts";
+import { ioLoop } from "./_io_loop.ts";
+import { StreamReader } from "./stream_reader.ts";
+import {
+  type ClientConnectedCallback,
+  StreamReaderProtocol,
+} from "./stream_reader_protocol.ts";
+
+/** Options for `startServer`. */
+export interface StartServerOptions extends CreateServerOptions {
+  /**
+   * The loop to serve on.
+   *
+   * @default {the running loop}
+   */
+  loop?: EventLoop;
+  /**
+   * Each reader's buffer limit, in bytes.
+   *
+   * @default {65536}
+   */
+  limit?: number;
+}
+
+/**
+ * Listens on `host`:`port` and calls `onClient(reader, writer)` for each
+ * connection, in a task of its own. `onClient` may be a plain function,
+ * an async function or a generator function; if its task fails, the error
+ * goes to the loop's exception handler and that connection is closed. It
+ * is `loop.createServer()` with a `StreamReaderProtocol` per connection;
+ * options such as `ssl` and `reusePort` pass through.
+ *
+ * PEP 3156 (as in asyncio): `start_server()`.
+ *
+ * @param onClient Called with each connection's reader and writer.
+ * @param host The address to listen on.
+ * @param port The port; 0 picks a free one (see `server.addresses()`).
+ * @param options The loop, the readers' `limit`, and the server's options.
+ * @returns A future of the `Server`.
+ * @throws {TypeError} When `onClient` is not a function.
+ * @throws {InvalidStateError} When no loop is given and none is running.
+ * @throws {RangeError} When `limit` is not a whole number > 0.
+ *
+ * @example An echo server (needs the network)
+ * ```ts ignore
+ * import { startServer } from "@tulip/tulip/streams";
+ * import type { StreamReader, StreamWriter } from "@tulip/tulip/streams";
+ * import { run } from "@tulip/tulip";
+ *
+ * await run(async () => {
+ *   const server = await startServer(async (reader: StreamReader, writer: StreamWriter) => {
+ *     for await (const line of reader) {
+ *       writer.write(line);
+ *       await writer.drain();
+ *     }
+ *     writer.close();
+ *   }, "127.0.0.1", 8888);
+ *   await server.serveForever();
+ * });
+ * ```
+ */
+export function startServer(
+  onClient: ClientConnectedCallback,
+  host: string,
+  port: number,
+  options?: StartServerOptions,
+): Future<Server> {
+  if (typeof onClient !== "function") {
+    throw new TypeError(
+      `Cannot start a server: onClient must be a function, received ${typeof onClient}`,
+    );
+  }
+  const { loop: given, limit, ...serverOptions } = options ?? {};
+  const loop = ioLoop(given, "start a server");
+  // Fail now, not once per connection, on a bad limit.
+  new StreamReader({ limit, loop });
+  return loop.createServer(
+    () =>
+      new StreamReaderProtocol(new StreamReader({ limit, loop }), onClient, {
+        loop,
+      }),
+    host,
+    port,
+    serverOptions,
+  );
+}

@@ -1,0 +1,463 @@
+// serveWorkers() over real sockets on 127.0.0.1: connections spread over
+// the workers, a crashed or vanished worker is replaced, close() and
+// SIGTERM let a request in flight finish, and the supervisor gives up on a
+// worker that keeps crashing. Every wait is bounded.
+
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import {
+  serveWorkers,
+  type WorkerCrash,
+  type WorkerSupervisor,
+} from "../../loop/deno_serve_workers.ts";
+
+const MODULE = new URL("../fixtures/serve_workers_module.ts", import.meta.url);
+const FAILING = new URL(
+  "../fixtures/serve_workers_failing.ts",
+  import.meta.url,
+);
+const HANGING = new URL(
+  "../fixtures/serve_workers_hanging.ts",
+  import.meta.url,
+);
+const STUCK = new URL("../fixtures/serve_workers_stuck.ts", import.meta.url);
+/** A module without a serve export. */
+const NO_SERVE = new URL("../fixtures/worker_module.ts", import.meta.url);
+const HOST = "127.0.0.1";
+/** A guard against a hang, never a claim about speed. */
+const BOUND_MS = 15_000;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function portOf(supervisor: WorkerSupervisor): number {
+  return (supervisor.addresses[0] as Deno.NetAddr).port;
+}
+
+/** The body of a response, its chunked framing undone. */
+function bodyOf(head: string, raw: string): string {
+  if (!/transfer-encoding: chunked/i.test(head)) return raw;
+  let body = "";
+  let rest = raw;
+  while (true) {
+    const eol = rest.indexOf("\r\n");
+    if (eol < 0) return body;
+    const size = parseInt(rest.slice(0, eol), 16);
+    if (!(size > 0)) return body;
+    body += rest.slice(eol + 2, eol + 2 + size);
+    rest = rest.slice(eol + 2 + size + 2);
+  }
+}
+
+/**
+ * GETs `path` on a fresh connection, which the server closes after; a
+ * connection still open after 5 s is closed, failing the read.
+ */
+async function get(
+  port: number,
+  path: string,
+): Promise<{ head: string; body: string }> {
+  const conn = await Deno.connect({ hostname: HOST, port });
+  let open = true;
+  const guard = setTimeout(() => {
+    if (open) conn.close();
+    open = false;
+  }, 5000);
+  try {
+    await conn.write(
+      encoder.encode(
+        `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    let text = "";
+    const buf = new Uint8Array(4096);
+    while (true) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+    }
+    const at = text.indexOf("\r\n\r\n");
+    assert(at >= 0, `no complete head: ${JSON.stringify(text)}`);
+    const head = text.slice(0, at);
+    return { head, body: bodyOf(head, text.slice(at + 4)) };
+  } finally {
+    clearTimeout(guard);
+    if (open) conn.close();
+    open = false;
+  }
+}
+
+/** `GET /id` until every worker has answered: index → instance. */
+async function instances(
+  port: number,
+  workers: number,
+): Promise<Map<string, string>> {
+  const seen = new Map<string, string>();
+  for (let i = 0; i < 64 && seen.size < workers; i++) {
+    const [index, instance] = (await get(port, "/id")).body.split(" ");
+    seen.set(index, instance);
+  }
+  return seen;
+}
+
+/**
+ * Asks one worker to end through `path`, then GETs `/id` until that
+ * worker answers as a new instance; returns how many answers came from
+ * the other worker meanwhile.
+ */
+async function replaceOne(
+  supervisor: WorkerSupervisor,
+  path: string,
+): Promise<{ index: string; othersServed: number }> {
+  const port = portOf(supervisor);
+  const before = await instances(port, 2);
+  assertEquals(before.size, 2);
+  const index = (await get(port, path)).body.split(" ")[1];
+  assert(index === "0" || index === "1", index);
+  let othersServed = 0;
+  const deadline = Date.now() + BOUND_MS;
+  while (Date.now() < deadline) {
+    let answer: string;
+    try {
+      answer = (await get(port, "/id")).body;
+    } catch {
+      // A connection queued on the dying worker's socket is reset.
+      continue;
+    }
+    const [who, instance] = answer.split(" ");
+    if (who !== index) othersServed++;
+    else if (instance !== before.get(index)) return { index, othersServed };
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`worker ${index} was not replaced within ${BOUND_MS} ms`);
+}
+
+/** Connects until the port refuses (bounded): nothing listens any more. */
+async function refusedSoon(port: number): Promise<void> {
+  const deadline = Date.now() + BOUND_MS;
+  while (Date.now() < deadline) {
+    try {
+      (await Deno.connect({ hostname: HOST, port })).close();
+    } catch (error) {
+      if (error instanceof Deno.errors.ConnectionRefused) return;
+      throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`port ${port} still accepted after ${BOUND_MS} ms`);
+}
+
+// ---- Serving ----
+
+Deno.test("serveWorkers() spreads new connections over its workers", async () => {
+  let port: number;
+  {
+    // `await using` closes the workers gracefully and waits for them.
+    await using supervisor = await serveWorkers(MODULE, {
+      workers: 2,
+      signals: false,
+    });
+    assertEquals(supervisor.workers, 2);
+    port = portOf(supervisor);
+    assert(port > 0);
+    const seen = await instances(port, 2);
+    assertEquals([...seen.keys()].sort(), ["0", "1"]);
+  }
+  await assertRejects(
+    () => Deno.connect({ hostname: HOST, port }),
+    Deno.errors.ConnectionRefused,
+  );
+});
+
+// ---- Crashes ----
+
+Deno.test("serveWorkers() replaces a worker that crashes and keeps serving", async () => {
+  const crashes: WorkerCrash[] = [];
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 2,
+    signals: false,
+    // A second without the crashed worker: the other one answers meanwhile.
+    restartDelay: 1,
+    onCrash: (crash) => crashes.push(crash),
+  });
+  try {
+    const { index, othersServed } = await replaceOne(supervisor, "/crash");
+    assert(othersServed >= 1, `${othersServed}`);
+    assertEquals(crashes.length, 1);
+    assertEquals(String(crashes[0].index), index);
+    assertStringIncludes(crashes[0].error.message, "crash requested");
+    assertEquals(crashes[0].restartIn, 1);
+    assertEquals(supervisor.restarts, 1);
+    // Both serve again.
+    assertEquals((await instances(portOf(supervisor), 2)).size, 2);
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
+Deno.test("serveWorkers() replaces a worker that ends by itself once it stops answering", async () => {
+  const crashes: WorkerCrash[] = [];
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 2,
+    signals: false,
+    timeout: 0.5,
+    onCrash: (crash) => crashes.push(crash),
+  });
+  try {
+    const { index } = await replaceOne(supervisor, "/exit");
+    assertEquals(crashes.length, 1);
+    assertEquals(String(crashes[0].index), index);
+    assertStringIncludes(crashes[0].error.message, "did not answer for 0.5 s");
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
+/** Crashes the only worker and waits for its next instance. */
+async function crashOnce(port: number): Promise<void> {
+  const before = (await get(port, "/id")).body;
+  assertEquals((await get(port, "/crash")).body, "crashing 0");
+  const deadline = Date.now() + BOUND_MS;
+  while (Date.now() < deadline) {
+    try {
+      if ((await get(port, "/id")).body !== before) return;
+    } catch {
+      // Nothing listens between the crash and the restart.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`no new worker within ${BOUND_MS} ms`);
+}
+
+Deno.test("serveWorkers() doubles the restart delay for crashes in a row, up to its cap, and starts over after stableAfter", async () => {
+  const crashes: WorkerCrash[] = [];
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 1,
+    signals: false,
+    restartDelay: 0.05,
+    maxRestartDelay: 0.2,
+    stableAfter: 2,
+    onCrash: (crash) => crashes.push(crash),
+  });
+  try {
+    const port = portOf(supervisor);
+    for (let i = 0; i < 4; i++) await crashOnce(port);
+    assertEquals(crashes.map((c) => c.restartIn), [0.05, 0.1, 0.2, 0.2]);
+    // Up longer than stableAfter: the next crash starts the delays over.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await crashOnce(port);
+    assertEquals(crashes.at(-1)?.restartIn, 0.05);
+    assertEquals(supervisor.restarts, 5);
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
+Deno.test("serveWorkers() gives up on a worker after maxCrashes crashes in a row", async () => {
+  const crashes: WorkerCrash[] = [];
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 2,
+    signals: false,
+    maxCrashes: 0,
+    onCrash: (crash) => crashes.push(crash),
+  });
+  const port = portOf(supervisor);
+  const index = (await get(port, "/crash")).body.split(" ")[1];
+  const error = await assertRejects(() => supervisor.closed, Error);
+  assertMatch(
+    error.message,
+    new RegExp(
+      `^Cannot keep worker ${index} running: it crashed 1 time in a row, each within 10 s of its start; the last error: Error: crash requested$`,
+    ),
+  );
+  assertEquals(crashes.map((c) => c.restartIn), [null]);
+  // The other worker was closed too. The crashed one was terminated, and
+  // Deno releases a terminated worker's socket a moment later.
+  await refusedSoon(port);
+  await supervisor.close();
+});
+
+// ---- Graceful shutdown ----
+
+Deno.test("serveWorkers() close() lets a request in flight finish with its whole answer", async () => {
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 2,
+    signals: false,
+  });
+  const port = portOf(supervisor);
+  const conn = await Deno.connect({ hostname: HOST, port });
+  let text = "";
+  let closing: Promise<void> | null = null;
+  try {
+    // Keep-alive: the server, not the client, decides to close.
+    await conn.write(encoder.encode("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const buf = new Uint8Array(4096);
+    while (true) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+      // The answer has begun: its handler is in flight.
+      if (closing === null && text.includes("first\n")) {
+        closing = supervisor.close();
+      }
+    }
+  } finally {
+    conn.close();
+  }
+  assert(closing !== null, `no answer began: ${JSON.stringify(text)}`);
+  await closing;
+  const at = text.indexOf("\r\n\r\n");
+  const head = text.slice(0, at);
+  assertMatch(head, /^HTTP\/1\.1 200 /);
+  // The head went out before close(); the server ended the connection
+  // after the answer (the read above reached its end).
+  assertEquals(bodyOf(head, text.slice(at + 4)), "first\nlast\n");
+  await supervisor.closed;
+  await assertRejects(
+    () => Deno.connect({ hostname: HOST, port }),
+    Deno.errors.ConnectionRefused,
+  );
+});
+
+Deno.test("serveWorkers() close() terminates a worker that has not closed exitTimeout after grace", async () => {
+  const supervisor = await serveWorkers(STUCK, {
+    workers: 1,
+    signals: false,
+    exitTimeout: 0.2,
+  });
+  const started = performance.now();
+  await supervisor.close({ grace: 0.1 });
+  await supervisor.closed;
+  const took = performance.now() - started;
+  // Not before grace + exitTimeout; the upper bound only pins a hang.
+  assert(took >= 290, `${took} ms`);
+  assert(took < BOUND_MS, `${took} ms`);
+});
+
+Deno.test("serveWorkers() closes gracefully on SIGTERM", async () => {
+  const supervisor = await serveWorkers(MODULE, { workers: 1 });
+  const port = portOf(supervisor);
+  assertEquals((await get(port, "/id")).body.split(" ")[0], "0");
+  Deno.kill(Deno.pid, "SIGTERM");
+  await supervisor.closed;
+  await assertRejects(
+    () => Deno.connect({ hostname: HOST, port }),
+    Deno.errors.ConnectionRefused,
+  );
+});
+
+// ---- Starting ----
+
+Deno.test("serveWorkers() rejects when a worker's serve() fails, naming the worker and the cause", async () => {
+  await assertRejects(
+    () => serveWorkers(FAILING, { workers: 2, signals: false }),
+    Error,
+    "Cannot serve from workers: worker 0 failed to start: no server today",
+  );
+  await assertRejects(
+    () => serveWorkers(NO_SERVE, { workers: 1, signals: false }),
+    Error,
+    `worker 0 failed to start: Cannot serve from ${NO_SERVE.href}: the module must export a function serve(loop, info), received no serve export`,
+  );
+});
+
+Deno.test("serveWorkers() rejects when a worker does not start serving within startTimeout", async () => {
+  await assertRejects(
+    () =>
+      serveWorkers(HANGING, {
+        workers: 1,
+        signals: false,
+        startTimeout: 0.3,
+      }),
+    Error,
+    "Cannot serve from workers: worker 0 failed to start: it did not start serving within 0.3 s",
+  );
+});
+
+Deno.test("serveWorkers() checks its arguments", async () => {
+  const cases: [unknown, unknown, ErrorConstructor, string][] = [
+    [
+      "./worker.ts",
+      {},
+      TypeError,
+      'moduleUrl must be an absolute URL, such as new URL("./worker.ts", import.meta.url), received "./worker.ts"',
+    ],
+    [
+      MODULE,
+      { workers: 0 },
+      RangeError,
+      "workers must be a whole number from 1 to 1024, received 0",
+    ],
+    [MODULE, { workers: 1.5 }, RangeError, "received 1.5"],
+    [
+      MODULE,
+      { port: 70000 },
+      RangeError,
+      "port must be a whole number from 0 to 65535, received 70000",
+    ],
+    [
+      MODULE,
+      { grace: -1 },
+      RangeError,
+      "grace must be a number of seconds >= 0, received -1",
+    ],
+    [
+      MODULE,
+      { timeout: 0 },
+      RangeError,
+      "timeout and startTimeout must be > 0",
+    ],
+    [
+      MODULE,
+      { startTimeout: Infinity },
+      RangeError,
+      "startTimeout must be a finite number of seconds >= 0, received Infinity",
+    ],
+    [
+      MODULE,
+      { restartDelay: 2, maxRestartDelay: 1 },
+      RangeError,
+      "maxRestartDelay must be >= restartDelay",
+    ],
+    [
+      MODULE,
+      { maxCrashes: -1 },
+      RangeError,
+      "maxCrashes must be a whole number >= 0 or Infinity, received -1",
+    ],
+    [
+      MODULE,
+      { signals: "yes" },
+      TypeError,
+      'signals must be a boolean, received "yes"',
+    ],
+    [
+      MODULE,
+      { onCrash: 1 },
+      TypeError,
+      "onCrash must be a function, received 1",
+    ],
+    [MODULE, { worker: 2 }, RangeError, 'unknown option, received "worker"'],
+  ];
+  for (const [url, options, type, message] of cases) {
+    const error = await assertRejects(
+      // deno-lint-ignore no-explicit-any
+      () => serveWorkers(url as any, options as any),
+    );
+    assertInstanceOf(error, type);
+    assertStringIncludes(
+      (error as Error).message,
+      "Cannot serve from workers: ",
+    );
+    assertStringIncludes((error as Error).message, message);
+  }
+});

@@ -1,0 +1,87 @@
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import {
+  BodyQueue,
+  type BodyQueueOwner,
+  checkSeconds,
+} from "../../http/_http_body.ts";
+
+function owner() {
+  const calls: string[] = [];
+  const o: BodyQueueOwner = {
+    pauseBody: () => calls.push("pause"),
+    resumeBody: () => calls.push("resume"),
+    firstRead: () => calls.push("first"),
+    bodyCancelled: () => calls.push("cancelled"),
+  };
+  return { o, calls };
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("BodyQueue hands out what was pushed before and after the reader asks", async () => {
+  const { o, calls } = owner();
+  const q = new BodyQueue(o);
+  q.push(bytes("ab"));
+  const reader = q.stream().getReader();
+  assertEquals(await reader.read(), { done: false, value: bytes("ab") });
+  const pending = reader.read();
+  q.push(bytes("cd"));
+  assertEquals(await pending, { done: false, value: bytes("cd") });
+  q.end();
+  assertEquals((await reader.read()).done, true);
+  assertEquals(calls, ["first"]);
+  assert(q.finished);
+  assert(q.stream() === q.stream());
+});
+
+Deno.test("BodyQueue pauses its owner above 64 KiB and resumes at 16 KiB", async () => {
+  const { o, calls } = owner();
+  const q = new BodyQueue(o);
+  for (let i = 0; i < 5; i++) q.push(new Uint8Array(16 * 1024));
+  assertEquals(calls, ["pause"]);
+  const reader = q.stream().getReader();
+  for (let i = 0; i < 3; i++) await reader.read();
+  assertEquals(calls, ["pause", "first"]);
+  await reader.read();
+  assertEquals(calls, ["pause", "first", "resume"]);
+  q.end();
+  await reader.read();
+  assertEquals((await reader.read()).done, true);
+});
+
+Deno.test("BodyQueue fails the reader, and discards or cancels on demand", async () => {
+  const failed = new BodyQueue(owner().o);
+  const r1 = failed.stream().getReader();
+  failed.fail(new Error("broken"));
+  await assertRejects(() => r1.read(), Error, "broken");
+
+  const { o, calls } = owner();
+  const discarded = new BodyQueue(o);
+  discarded.push(new Uint8Array(70 * 1024));
+  const r2 = discarded.stream().getReader();
+  discarded.discard(new Error("skipped"));
+  await assertRejects(() => r2.read(), Error, "skipped");
+  assertEquals(calls, ["pause", "resume"]);
+  discarded.push(bytes("ignored"));
+
+  const c = owner();
+  const cancelled = new BodyQueue(c.o);
+  await cancelled.stream().cancel();
+  assertEquals(c.calls, ["cancelled"]);
+  assert(cancelled.finished);
+});
+
+Deno.test("checkSeconds() takes a number of seconds above 0", () => {
+  assertEquals(checkSeconds("make X", "timeout", 0.5), 0.5);
+  assertEquals(checkSeconds("make X", "timeout", Infinity), Infinity);
+  assertThrows(
+    () => checkSeconds("make X", "timeout", "5"),
+    TypeError,
+    "Cannot make X: timeout must be a number of seconds, received string",
+  );
+  assertThrows(
+    () => checkSeconds("make X", "timeout", 0),
+    RangeError,
+    "Cannot make X: timeout must be > 0, received 0",
+  );
+});

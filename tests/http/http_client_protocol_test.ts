@@ -1,0 +1,779 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
+import { HttpParseError } from "../../http/_http_parser.ts";
+import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { Protocol } from "../../protocols/protocol.ts";
+import {
+  transportPair,
+  type TransportPairOptions,
+} from "../../testing/transport_pair.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import type { Transport } from "../../transports/transport.ts";
+import { bytes, SPLITS, text } from "./_http_helpers.ts";
+
+/**
+ * A scripted server: records the bytes it receives and, on the first
+ * ones, writes its canned answer (then closes, with `closeAfter`).
+ */
+class FakeServer extends Protocol {
+  transport: Transport | null = null;
+  readonly received: Uint8Array[] = [];
+  answered = false;
+  constructor(
+    readonly answer: string,
+    readonly closeAfter = false,
+    readonly until = "",
+  ) {
+    super();
+  }
+  override connectionMade(transport: Transport): void {
+    this.transport = transport;
+  }
+  override dataReceived(data: Uint8Array): void {
+    this.received.push(data.slice());
+    if (this.answered || !this.text.includes(this.until)) return;
+    this.answered = true;
+    if (this.answer !== "") this.transport!.write(bytes(this.answer));
+    if (this.closeAfter) this.transport!.close();
+  }
+  get text(): string {
+    const all = new Uint8Array(
+      this.received.reduce((n, d) => n + d.length, 0),
+    );
+    let at = 0;
+    for (const d of this.received) {
+      all.set(d, at);
+      at += d.length;
+    }
+    return text(all);
+  }
+}
+
+interface Run<T> {
+  result: T;
+  requestText: string;
+  client: HttpClientProtocol;
+}
+
+/** Runs `fn` against a client joined to a FakeServer answering `answer`. */
+async function talk<T>(
+  answer: string,
+  fn: (client: HttpClientProtocol, loop: VirtualTimeLoop) => Promise<T>,
+  options?: {
+    closeAfter?: boolean;
+    until?: string;
+    pair?: TransportPairOptions;
+  },
+): Promise<Run<T>> {
+  const loop = new VirtualTimeLoop();
+  try {
+    const peer = new FakeServer(answer, options?.closeAfter, options?.until);
+    const client = new HttpClientProtocol({ loop });
+    transportPair(client, peer, { loop, ...options?.pair });
+    await loop.advance(0);
+    const result = await loop.runUntilComplete(fn(client, loop));
+    client.close();
+    await loop.advance(1);
+    return { result, requestText: peer.text, client };
+  } finally {
+    loop.close();
+  }
+}
+
+/** `talk` once per split; checks the result never changes. */
+async function talkEverySplit<T>(
+  answer: string,
+  fn: (client: HttpClientProtocol, loop: VirtualTimeLoop) => Promise<T>,
+  expected: T,
+  expectedRequest?: string,
+  closeAfter?: boolean,
+): Promise<void> {
+  for (const split of SPLITS) {
+    const run = await talk(answer, fn, { closeAfter, pair: split.options });
+    assertEquals(run.result, expected, split.name);
+    if (expectedRequest !== undefined) {
+      assertEquals(run.requestText, expectedRequest, split.name);
+    }
+  }
+}
+
+/** The status, headers and text of a response. */
+async function summary(response: Response) {
+  return {
+    status: response.status,
+    statusText: response.statusText,
+    headers: [...response.headers],
+    body: response.body === null ? null : await response.text(),
+  };
+}
+
+// ---- Requests and responses ----
+
+Deno.test("HttpClientProtocol.request() sends a GET and reads a Content-Length response", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello",
+    async (client) =>
+      summary(
+        await client.request(
+          new Request("http://example.com:8080/p?q=1", {
+            headers: { "x-token": "t" },
+          }),
+        ),
+      ),
+    {
+      status: 200,
+      statusText: "OK",
+      headers: [["content-length", "5"], ["x-a", "1"]],
+      body: "hello",
+    },
+    "GET /p?q=1 HTTP/1.1\r\nhost: example.com:8080\r\nx-token: t\r\n\r\n",
+  );
+});
+
+Deno.test("HttpClientProtocol reads a chunked response with trailers", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n" +
+      "5\r\nhello\r\n7;x=y\r\n, world\r\n0\r\nX-T: 1\r\n\r\n",
+    async (client) => summary(await client.request(new Request("http://h/"))),
+    {
+      status: 201,
+      statusText: "Created",
+      headers: [["transfer-encoding", "chunked"]],
+      body: "hello, world",
+    },
+  );
+});
+
+Deno.test("HttpClientProtocol reads an HTTP/1.0 body that runs until the server closes", async () => {
+  await talkEverySplit(
+    "HTTP/1.0 200 OK\r\nServer: old\r\n\r\nall of it",
+    async (client, loop) => {
+      const s = await summary(await client.request(new Request("http://h/")));
+      // The body ends at the server's EOF; the connection is lost in a
+      // callback the loop runs after that, which code resumed by the end
+      // of the body may not have seen yet.
+      await sleep(0, undefined, { loop });
+      return { ...s, open: client.transport !== null };
+    },
+    {
+      status: 200,
+      statusText: "OK",
+      headers: [["server", "old"]],
+      body: "all of it",
+      open: false,
+    },
+    undefined,
+    true,
+  );
+});
+
+Deno.test("HttpClientProtocol gives HEAD, 204 and 304 responses no body, and reads the next response", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" +
+      "HTTP/1.1 204 No Content\r\n\r\n" +
+      "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n" +
+      "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext",
+    async (client) => {
+      const all = await Promise.all([
+        client.request(new Request("http://h/", { method: "HEAD" })),
+        client.request(new Request("http://h/")),
+        client.request(new Request("http://h/")),
+        client.request(new Request("http://h/")),
+      ]);
+      return await Promise.all(
+        all.map(async (r) => r.body === null ? null : await r.text()),
+      );
+    },
+    [null, null, null, "next"],
+  );
+});
+
+Deno.test("HttpClientProtocol skips 1xx responses", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" +
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    async (client) =>
+      (await summary(
+        await client.request(
+          new Request("http://h/", { method: "POST", body: "x" }),
+        ),
+      )).body,
+    "ok",
+  );
+});
+
+Deno.test("HttpClientProtocol pipelines requests and matches responses in order", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none" +
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n" +
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nthree",
+    async (client) => {
+      const futures = ["/1", "/2", "/3"].map((p) =>
+        client.request(new Request(`http://h${p}`))
+      );
+      assertEquals(client.pendingCount, 3);
+      const responses = await Promise.all(futures);
+      return await Promise.all(
+        responses.map(async (r) => `${r.status} ${await r.text()}`),
+      );
+    },
+    ["200 one", "200 two", "404 three"],
+    "GET /1 HTTP/1.1\r\nhost: h\r\n\r\nGET /2 HTTP/1.1\r\nhost: h\r\n\r\nGET /3 HTTP/1.1\r\nhost: h\r\n\r\n",
+  );
+});
+
+// ---- Request bodies ----
+
+const OK = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+Deno.test("HttpClientProtocol sends bodies held in memory with Content-Length", async () => {
+  const cases: [RequestInit, string][] = [
+    [
+      { method: "POST", body: "héllo" },
+      "POST / HTTP/1.1\r\nhost: h\r\ncontent-type: text/plain;charset=UTF-8\r\ncontent-length: 6\r\n\r\nhéllo",
+    ],
+    [
+      { method: "PUT", body: new Uint8Array([65, 66]) },
+      "PUT / HTTP/1.1\r\nhost: h\r\ncontent-length: 2\r\n\r\nAB",
+    ],
+    [
+      { method: "POST", body: new URLSearchParams("a=1") },
+      "POST / HTTP/1.1\r\nhost: h\r\ncontent-type: application/x-www-form-urlencoded;charset=UTF-8\r\ncontent-length: 3\r\n\r\na=1",
+    ],
+    [
+      { method: "POST" },
+      "POST / HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n",
+    ],
+    [
+      { method: "DELETE" },
+      "DELETE / HTTP/1.1\r\nhost: h\r\n\r\n",
+    ],
+  ];
+  for (const [init, expected] of cases) {
+    await talkEverySplit(
+      OK,
+      async (client) =>
+        (await client.request(new Request("http://h/", init))).status,
+      200,
+      expected,
+    );
+  }
+});
+
+Deno.test("HttpClientProtocol sends a stream body chunked, and a Blob with its length", async () => {
+  const stream = () =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(bytes("abc"));
+        c.enqueue(bytes("defgh"));
+        c.close();
+      },
+    });
+  await talkEverySplit(
+    OK,
+    async (client) =>
+      (await client.request(
+        new Request("http://h/up", { method: "POST", body: stream() }),
+      )).status,
+    200,
+    "POST /up HTTP/1.1\r\nhost: h\r\ntransfer-encoding: chunked\r\n\r\n" +
+      "3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n",
+  );
+  await talkEverySplit(
+    OK,
+    async (client) =>
+      (await client.request(
+        new Request("http://h/up", { method: "POST", body: new Blob(["xyz"]) }),
+      )).status,
+    200,
+    "POST /up HTTP/1.1\r\nhost: h\r\ncontent-length: 3\r\n\r\nxyz",
+  );
+});
+
+Deno.test("HttpClientProtocol writes a request queued behind a streamed body after it", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const body = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      await gate;
+      c.enqueue(bytes("slow"));
+      c.close();
+    },
+  });
+  const run = await talk(
+    OK + OK,
+    async (client, loop) => {
+      const first = client.request(
+        new Request("http://h/a", { method: "POST", body }),
+      );
+      const second = client.request(new Request("http://h/b"));
+      assertEquals(client.pendingCount, 2);
+      await sleep(1, undefined, { loop });
+      release();
+      return (await Promise.all([first, second])).map((r) => r.status);
+    },
+    { until: "GET /b" },
+  );
+  assertEquals(run.result, [200, 200]);
+  assertEquals(
+    run.requestText,
+    "POST /a HTTP/1.1\r\nhost: h\r\ntransfer-encoding: chunked\r\n\r\n4\r\nslow\r\n0\r\n\r\n" +
+      "GET /b HTTP/1.1\r\nhost: h\r\n\r\n",
+  );
+});
+
+// ---- Failures ----
+
+Deno.test("HttpClientProtocol.request() checks its argument and the connection state", async () => {
+  const loop = new VirtualTimeLoop();
+  const client = new HttpClientProtocol({ loop });
+  assertThrows(
+    () => client.request(new Request("http://h/")),
+    InvalidStateError,
+    "not made yet",
+  );
+  transportPair(client, new FakeServer(""), { loop });
+  await loop.advance(0);
+  assertThrows(() => client.request("http://h/" as never), TypeError);
+  const used = new Request("http://h/", { method: "POST", body: "x" });
+  await used.text();
+  assertThrows(() => client.request(used), TypeError);
+  client.close();
+  assertThrows(
+    () => client.request(new Request("http://h/")),
+    InvalidStateError,
+    "closing",
+  );
+  await loop.advance(1);
+  assertThrows(
+    () => client.request(new Request("http://h/")),
+    InvalidStateError,
+    "lost",
+  );
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol fails waiting requests with ConnectionReset when the connection closes", async () => {
+  const run = await talk("", async (client) => {
+    const a = client.request(new Request("http://h/a"));
+    const b = client.request(new Request("http://h/b"));
+    client.transport!.close();
+    const errors = [];
+    for (const f of [a, b]) errors.push(await assertRejects(() => f));
+    await client.waitClosed();
+    return errors;
+  });
+  for (const error of run.result) {
+    assertInstanceOf(error, Deno.errors.ConnectionReset);
+    assertStringIncludes(error.message, "closed before it arrived");
+  }
+});
+
+Deno.test("HttpClientProtocol fails the body being read when the connection is lost", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part",
+    async (client) => {
+      const response = await client.request(new Request("http://h/"));
+      const error = await assertRejects(() => response.text());
+      return error instanceof Deno.errors.ConnectionReset ||
+        error instanceof HttpParseError;
+    },
+    true,
+    undefined,
+    true,
+  );
+});
+
+Deno.test("HttpClientProtocol fails on a malformed response and closes", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    async (client) => {
+      const a = client.request(new Request("http://h/a"));
+      const b = client.request(new Request("http://h/b"));
+      const ea = await assertRejects(() => a);
+      const eb = await assertRejects(() => b);
+      await client.waitClosed();
+      return [ea instanceof HttpParseError, eb instanceof HttpParseError];
+    },
+    [true, true],
+  );
+});
+
+Deno.test("HttpClientProtocol closes after a Connection: close response and fails the requests behind it", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    async (client) => {
+      const a = client.request(new Request("http://h/a"));
+      const b = client.request(new Request("http://h/b"));
+      const text = await (await a).text();
+      const error = await assertRejects(() => b);
+      await client.waitClosed();
+      return [text, (error as Error).message.includes("Connection: close")];
+    },
+    ["ok", true],
+  );
+});
+
+Deno.test("HttpClientProtocol refuses requests after one with Connection: close, and closes after its answer", async () => {
+  await talk(OK, async (client) => {
+    const last = client.request(
+      new Request("http://h/", { headers: { connection: "close" } }),
+    );
+    assertThrows(
+      () => client.request(new Request("http://h/")),
+      InvalidStateError,
+      "Connection: close",
+    );
+    await last;
+    await client.waitClosed();
+  });
+});
+
+Deno.test("HttpClientProtocol fails a response it cannot represent", async () => {
+  await talk(
+    "HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    async (client) => {
+      const odd = client.request(new Request("http://h/"));
+      const fine = client.request(new Request("http://h/"));
+      await assertRejects(() => odd, TypeError, "status 600");
+      assertEquals((await fine).status, 200);
+    },
+  );
+  await talk(
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+    async (client) => {
+      await assertRejects(
+        () => client.request(new Request("http://h/")),
+        TypeError,
+        "101",
+      );
+    },
+  );
+});
+
+Deno.test("HttpClientProtocol drains the body of a cancelled request and reads the next", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nskip" +
+      "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkeep",
+    async (client) => {
+      const a = client.request(new Request("http://h/a"));
+      const b = client.request(new Request("http://h/b"));
+      a.cancel();
+      return await (await b).text();
+    },
+    "keep",
+  );
+});
+
+Deno.test("HttpClientProtocol cancelling a body keeps the connection usable", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nignore" +
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    async (client) => {
+      const a = client.request(new Request("http://h/a"));
+      const b = client.request(new Request("http://h/b"));
+      await (await a).body!.cancel();
+      return await (await b).text();
+    },
+    "ok",
+  );
+});
+
+Deno.test("HttpClientProtocol pauses reading while a response body waits unread", async () => {
+  const size = 300 * 1024;
+  const loop = new VirtualTimeLoop();
+  const peer = new FakeServer(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n${"x".repeat(size)}`,
+  );
+  const client = new HttpClientProtocol({ loop });
+  const [clientSide] = transportPair(client, peer, { loop, chunkSize: 4096 });
+  await loop.advance(0);
+  const future = client.request(new Request("http://h/"));
+  await loop.advance(1);
+  assertEquals(clientSide.isReading(), false);
+  const response = await loop.runUntilComplete(future);
+  const body = await loop.runUntilComplete(response.text());
+  assertEquals(body.length, size);
+  client.close();
+  await loop.advance(1);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol.waitClosed() resolves once the connection is gone", async () => {
+  const loop = new VirtualTimeLoop();
+  const client = new HttpClientProtocol({ loop });
+  transportPair(client, new FakeServer(""), { loop });
+  await loop.advance(0);
+  const closed = client.waitClosed();
+  assert(!closed.done());
+  client.close();
+  await loop.runUntilComplete(closed);
+  assert(client.waitClosed().done());
+  assertEquals(client.transport, null);
+  loop.close();
+});
+
+// ---- A hostile or slow server: timeouts and limits ----
+
+/** A client joined to a server that writes only what the test tells it. */
+async function hostile(
+  options: ConstructorParameters<typeof HttpClientProtocol>[0] = {},
+  pair: TransportPairOptions = {},
+) {
+  const loop = new VirtualTimeLoop();
+  const peer = new FakeServer("");
+  const client = new HttpClientProtocol({ loop, ...options });
+  const [clientSide] = transportPair(client, peer, { loop, ...pair });
+  await loop.advance(0);
+  const send = (data: string) => peer.transport!.write(bytes(data));
+  return { loop, peer, client, clientSide, send };
+}
+
+Deno.test("HttpClientProtocol fails a request with no response head within headersTimeout and closes", async () => {
+  const { loop, client } = await hostile({ headersTimeout: 5 });
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  await loop.advance(4.9);
+  assert(!a.done());
+  await loop.advance(0.2);
+  assert(a.done());
+  const error = await assertRejects(() => a, TimeoutError);
+  assertEquals(
+    error.message,
+    "Cannot get the HTTP response: no response head came within headersTimeout, received nothing for 5 s",
+  );
+  await assertRejects(() => b, Deno.errors.ConnectionReset);
+  await loop.runUntilComplete(client.waitClosed());
+  assertEquals(client.transport, null);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol waits 60 s for a response head by default", async () => {
+  const { loop, client } = await hostile();
+  const a = client.request(new Request("http://h/"));
+  await loop.advance(59.9);
+  assert(!a.done());
+  await loop.advance(0.2);
+  await assertRejects(() => a, TimeoutError, "headersTimeout");
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol headersTimeout is not reset by a trickled head or by 1xx responses", async () => {
+  const { loop, client, send } = await hostile({ headersTimeout: 5 });
+  const a = client.request(new Request("http://h/"));
+  for (let t = 0; t < 3; t++) {
+    send("HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n");
+    await loop.advance(1);
+  }
+  send("HTTP/1.1 200 OK\r\nX-Slow: ");
+  for (let t = 0; t < 19; t++) {
+    send("a");
+    await loop.advance(0.1);
+  }
+  assert(!a.done());
+  await loop.advance(1.1);
+  await assertRejects(() => a, TimeoutError, "headersTimeout");
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol starts a pipelined request's headersTimeout when the response before it ends", async () => {
+  const { loop, client, send } = await hostile({ headersTimeout: 5 });
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  await loop.advance(4);
+  send("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na");
+  await loop.advance(4);
+  send("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+  const texts = await loop.runUntilComplete(
+    Promise.all([a, b]).then((rs) => Promise.all(rs.map((r) => r.text()))),
+  );
+  assertEquals(texts, ["a", "b"]);
+  // Nothing waits: no timer fires on an idle connection.
+  await loop.advance(100);
+  assert(client.transport !== null);
+  client.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol starts headersTimeout once a streamed request body is sent", async () => {
+  const { loop, client, peer, send } = await hostile({ headersTimeout: 5 });
+  // The body's parts come 3 s apart: the upload takes 12 s in all.
+  const gates: Array<() => void> = [];
+  let parts = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      return new Promise<void>((resolve) =>
+        gates.push(() => {
+          if (++parts > 3) controller.close();
+          else controller.enqueue(bytes("part"));
+          resolve();
+        })
+      );
+    },
+  });
+  const a = client.request(
+    new Request("http://h/", { method: "POST", body }),
+  );
+  for (let i = 0; i < 4; i++) {
+    await loop.advance(3);
+    gates.shift()!();
+    await loop.advance(0);
+  }
+  assert(peer.text.endsWith("4\r\npart\r\n0\r\n\r\n"), peer.text);
+  await loop.advance(4.9);
+  assert(!a.done(), "the timer started when the body was sent");
+  send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  const response = await loop.runUntilComplete(a);
+  assertEquals(await loop.runUntilComplete(response.text()), "ok");
+  client.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol fails a body with no data for bodyTimeout and closes", async () => {
+  const { loop, client, send } = await hostile({ bodyTimeout: 5 });
+  const a = client.request(new Request("http://h/"));
+  send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+  const response = await loop.runUntilComplete(a);
+  const text = response.text();
+  text.catch(() => {});
+  await loop.advance(4);
+  send("d");
+  await loop.advance(4.9);
+  assert(client.transport !== null, "data came 4.9 s ago");
+  await loop.advance(0.2);
+  const error = await assertRejects(() => text, TimeoutError);
+  assertEquals(
+    error.message,
+    "Cannot read the HTTP response body: no body bytes came within bodyTimeout, received nothing for 5 s",
+  );
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol bodyTimeout is not restarted by sending more requests", async () => {
+  const { loop, client, send } = await hostile({ bodyTimeout: 5 });
+  const a = client.request(new Request("http://h/a"));
+  send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+  const response = await loop.runUntilComplete(a);
+  const text = response.text();
+  text.catch(() => {});
+  const later: Array<Promise<unknown>> = [];
+  for (let i = 0; i < 4; i++) {
+    await loop.advance(1);
+    const f = client.request(new Request("http://h/b"));
+    later.push(Promise.resolve(f).catch(() => {}));
+  }
+  await loop.advance(1.1);
+  await assertRejects(() => text, TimeoutError, "bodyTimeout");
+  await loop.runUntilComplete(Promise.all(later));
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol waits 60 s for body data by default", async () => {
+  const { loop, client, send } = await hostile();
+  const a = client.request(new Request("http://h/"));
+  send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n");
+  const response = await loop.runUntilComplete(a);
+  const text = response.text();
+  text.catch(() => {});
+  await loop.advance(59.9);
+  assert(client.transport !== null);
+  await loop.advance(0.2);
+  await assertRejects(() => text, TimeoutError, "bodyTimeout");
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol bodyTimeout does not run while the body waits for its reader", async () => {
+  const size = 300 * 1024;
+  const { loop, client, clientSide, send } = await hostile(
+    { bodyTimeout: 5 },
+    { chunkSize: 4096 },
+  );
+  const a = client.request(new Request("http://h/"));
+  send(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n`);
+  send("x".repeat(size));
+  const response = await loop.runUntilComplete(a);
+  await loop.advance(100);
+  assertEquals(clientSide.isReading(), false, "paused for the reader");
+  const body = await loop.runUntilComplete(response.text());
+  assertEquals(body.length, size);
+  client.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol fails on an endless response head without buffering it", async () => {
+  const { loop, client, send } = await hostile({ maxHeaderBytes: 1024 });
+  const a = client.request(new Request("http://h/"));
+  send("HTTP/1.1 200 OK\r\nX-Endless: ");
+  for (let i = 0; i < 64 && client.transport !== null; i++) {
+    send("a".repeat(256));
+    await loop.advance(0);
+  }
+  const error = await assertRejects(() => a, HttpParseError, "maxHeaderBytes");
+  assertEquals((error as HttpParseError).status, 431);
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol fails on too many header fields and on a body over maxBodyBytes", async () => {
+  {
+    const { loop, client, send } = await hostile({ maxHeaders: 3 });
+    const a = client.request(new Request("http://h/"));
+    send("HTTP/1.1 200 OK\r\n" + "X: y\r\n".repeat(4) + "\r\n");
+    await loop.advance(0);
+    await assertRejects(() => a, HttpParseError, "maxHeaders (3)");
+    await loop.runUntilComplete(client.waitClosed());
+    loop.close();
+  }
+  {
+    const { loop, client, send } = await hostile({ maxBodyBytes: 4 });
+    const a = client.request(new Request("http://h/"));
+    send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    await loop.advance(0);
+    await assertRejects(() => a, HttpParseError, "maxBodyBytes (4)");
+    await loop.runUntilComplete(client.waitClosed());
+    loop.close();
+  }
+  {
+    const { loop, client, send } = await hostile({ maxBodyBytes: 4 });
+    const a = client.request(new Request("http://h/"));
+    send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    const response = await loop.runUntilComplete(a);
+    const text = response.text();
+    text.catch(() => {});
+    send("2\r\nde\r\n");
+    await loop.advance(0);
+    await assertRejects(() => text, HttpParseError, "maxBodyBytes (4)");
+    await loop.runUntilComplete(client.waitClosed());
+    loop.close();
+  }
+});
+
+Deno.test("HttpClientProtocol() checks its timeouts", () => {
+  for (const name of ["headersTimeout", "bodyTimeout"]) {
+    assertThrows(
+      () => new HttpClientProtocol({ [name]: 0 }),
+      RangeError,
+      `Cannot make an HttpClientProtocol: ${name} must be > 0, received 0`,
+    );
+    assertThrows(
+      () => new HttpClientProtocol({ [name]: "5" as never }),
+      TypeError,
+      `${name} must be a number of seconds`,
+    );
+    new HttpClientProtocol({ [name]: Infinity });
+  }
+});

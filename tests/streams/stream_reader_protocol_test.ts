@@ -1,0 +1,196 @@
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
+import { StreamReader } from "../../streams/stream_reader.ts";
+import {
+  type ClientConnectedCallback,
+  StreamReaderProtocol,
+} from "../../streams/stream_reader_protocol.ts";
+import { StreamWriter } from "../../streams/stream_writer.ts";
+import { Protocol } from "../../protocols/protocol.ts";
+import type { ExceptionContext } from "../../loop/event_loop.ts";
+import type { Coroutine } from "../../tasks/task.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { transportPair } from "../../testing/transport_pair.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { bytes, text } from "../_every_split.ts";
+
+/** Serves `onClient` on one end; returns the client's reader and writer. */
+function serve(onClient: ClientConnectedCallback) {
+  const loop = new VirtualTimeLoop();
+  const server = new StreamReaderProtocol(
+    new StreamReader({ loop }),
+    onClient,
+    { loop },
+  );
+  const clientReader = new StreamReader({ loop });
+  const client = new StreamReaderProtocol(clientReader, undefined, { loop });
+  const [serverTransport, clientTransport] = transportPair(server, client, {
+    loop,
+    chunkSize: [1, 4, 2],
+  });
+  const clientWriter = new StreamWriter(clientTransport, client, {
+    reader: clientReader,
+    loop,
+  });
+  return { loop, server, serverTransport, clientReader, clientWriter };
+}
+
+async function exchange(onClient: ClientConnectedCallback): Promise<string> {
+  const { loop, clientReader, clientWriter } = serve(onClient);
+  clientWriter.write(bytes("hello\nworld\n"));
+  clientWriter.writeEof();
+  const reply = text(await loop.runUntilComplete(clientReader.read()));
+  loop.close();
+  return reply;
+}
+
+Deno.test("StreamReaderProtocol runs an async clientConnected callback in a task", async () => {
+  const reply = await exchange(async (reader, writer) => {
+    for await (const line of reader) {
+      writer.write(bytes(text(line).toUpperCase()));
+      await writer.drain();
+    }
+    writer.close();
+  });
+  assertEquals(reply, "HELLO\nWORLD\n");
+});
+
+Deno.test("StreamReaderProtocol runs a generator clientConnected callback in a task", async () => {
+  const reply = await exchange(
+    function* (reader, writer): Coroutine<void> {
+      while (true) {
+        const line = yield* reader.readline();
+        if (line.length === 0) break;
+        yield* sleep(1);
+        writer.write(line.toReversed());
+      }
+      writer.close();
+    },
+  );
+  assertEquals(reply, "\nolleh\ndlrow");
+});
+
+Deno.test("StreamReaderProtocol runs a plain clientConnected callback", async () => {
+  const reply = await exchange((reader, writer) => {
+    reader.read().addDoneCallback((f) => {
+      writer.write(bytes(`${f.result().length} bytes`));
+      writer.close();
+    });
+  });
+  assertEquals(reply, "12 bytes");
+});
+
+Deno.test("StreamReaderProtocol reports a failing callback and closes the connection", async () => {
+  const { loop, clientReader } = serve(async () => {
+    await sleep(1);
+    throw new Error("handler broke");
+  });
+  const contexts: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+  assertEquals(
+    await loop.runUntilComplete(clientReader.read()),
+    new Uint8Array(),
+  );
+  assertEquals(contexts.length, 1);
+  assertEquals(
+    contexts[0].message,
+    "Unhandled error in the clientConnected callback",
+  );
+  assertEquals((contexts[0].exception as Error).message, "handler broke");
+  loop.close();
+});
+
+Deno.test("StreamReaderProtocol gives the callback's writer the connection's transport", async () => {
+  const seen: StreamWriter[] = [];
+  const { loop, server, serverTransport, clientWriter } = serve((_r, w) => {
+    seen.push(w);
+  });
+  await loop.advance(1);
+  assertEquals(seen.length, 1);
+  assertStrictEquals(server.streamWriter, seen[0]);
+  assertStrictEquals(seen[0].transport, serverTransport);
+  clientWriter.close();
+  await loop.advance(1);
+  // Half-open: the server may still answer, until it closes too.
+  assertStrictEquals(server.streamWriter, seen[0]);
+  seen[0].close();
+  await loop.advance(1);
+  assertEquals(server.streamWriter, null); // forgotten once lost
+  loop.close();
+});
+
+Deno.test("StreamReaderProtocol passes a connection error to the reader and waitClosed()", async () => {
+  const loop = new VirtualTimeLoop();
+  const reader = new StreamReader({ loop });
+  const protocol = new StreamReaderProtocol(reader, undefined, { loop });
+  const [t] = transportPair(protocol, new Protocol(), { loop, resetAfter: 0 });
+  const writer = new StreamWriter(t, protocol, { reader, loop });
+  const pending = reader.readline();
+  t.write(bytes("x"));
+  const err = await assertRejects(() => loop.runUntilComplete(pending));
+  assertInstanceOf(err, Deno.errors.ConnectionReset);
+  await assertRejects(() => loop.runUntilComplete(writer.waitClosed()));
+  loop.close();
+});
+
+Deno.test("StreamReaderProtocol keeps the connection half-open at EOF", () => {
+  const loop = new VirtualTimeLoop();
+  const reader = new StreamReader({ loop });
+  const protocol = new StreamReaderProtocol(reader, undefined, { loop });
+  protocol.connectionMade({
+    canWriteEof: () => true,
+    pauseReading() {},
+    resumeReading() {},
+  } as never);
+  assertEquals(protocol.eofReceived(), true);
+  assert(reader.atEof());
+  const tls = new StreamReaderProtocol(new StreamReader({ loop }), undefined, {
+    loop,
+  });
+  tls.connectionMade({ canWriteEof: () => false } as never);
+  assertEquals(tls.eofReceived(), false);
+  loop.close();
+});
+
+Deno.test("StreamReaderProtocol drainHelper() waits between pauseWriting and resumeWriting", async () => {
+  const loop = new VirtualTimeLoop();
+  const protocol = new StreamReaderProtocol(
+    new StreamReader({ loop }),
+    undefined,
+    {
+      loop,
+    },
+  );
+  assert(protocol.drainHelper().done());
+  protocol.pauseWriting();
+  const a = protocol.drainHelper();
+  const b = protocol.drainHelper();
+  b.cancel();
+  assert(!a.done());
+  protocol.resumeWriting();
+  assert(a.done());
+  await loop.runUntilComplete(a);
+  protocol.pauseWriting();
+  const c = protocol.drainHelper();
+  protocol.connectionLost(new Error("gone"));
+  await assertRejects(() => loop.runUntilComplete(c), Error, "gone");
+  const d = protocol.drainHelper();
+  assertInstanceOf(
+    await assertRejects(() => loop.runUntilComplete(d)),
+    Deno.errors.ConnectionReset,
+  );
+  loop.close();
+});
+
+Deno.test("StreamReaderProtocol rejects a callback that is not a function", () => {
+  assertThrows(
+    () => new StreamReaderProtocol(new StreamReader(), 5 as never),
+    TypeError,
+  );
+});
