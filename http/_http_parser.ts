@@ -69,7 +69,11 @@ export class HttpParseError extends Error {
   }
 }
 
-/** The text between two input offsets of the section a list was read from. */
+/**
+ * The text between two input offsets of the section a list was read from.
+ * A friend accessor (see loop/_handle.ts), set in HttpHeaderList's static
+ * block.
+ */
 let sectionSlice: (list: HttpHeaderList, from: number, to: number) => string;
 
 /**
