@@ -1,20 +1,20 @@
 // UDP endpoints over Deno.listenDatagram: a DatagramTransport with one
 // receive and one send in flight, a bounded send queue, and completions
-// brought back to the loop with callSoon.
+// brought back to the loop by the proactor.
 
 import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { DatagramTransport, Producer } from "../transports/transport.ts";
-import type { DatagramEndpointOptions, SchedulingLoop } from "./event_loop.ts";
-import {
-  callProtocol,
-  checkBytes,
-  isIoError,
-  post,
-  toError,
-} from "./_deno_pipes.ts";
+import type {
+  AddrInfo,
+  DatagramEndpointOptions,
+  SchedulingLoop,
+} from "./event_loop.ts";
+import { callProtocol, checkBytes, isIoError, toError } from "./_deno_pipes.ts";
+import type { DenoIo } from "./_deno_proactor.ts";
+import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { checkPort, ipFamily, resolveHost } from "./_deno_names.ts";
 
 /**
@@ -209,6 +209,9 @@ function describe(addr: Address): string {
 /** The transport of one UDP endpoint. */
 class DenoDatagramTransport implements DatagramTransport {
   readonly #loop: SchedulingLoop;
+  readonly #proactor: Proactor<Deno.Conn, Deno.Listener>;
+  readonly #sends: CompletionPort<number>;
+  readonly #receives: CompletionPort<[Uint8Array, Deno.Addr]>;
   readonly #conn: Deno.DatagramConn;
   readonly #remote: Deno.NetAddr | undefined;
   readonly #remoteName: string | undefined;
@@ -231,14 +234,27 @@ class DenoDatagramTransport implements DatagramTransport {
   #groupOps = 0;
 
   constructor(
-    loop: SchedulingLoop,
+    io: DenoIo,
     protocol: DatagramProtocol,
     conn: Deno.DatagramConn,
     remote: Address | undefined,
     remoteName: string | undefined,
     policy: EndpointPolicy,
   ) {
+    const loop = io.loop;
     this.#loop = loop;
+    this.#proactor = io.proactor;
+    const release = () => this.#release();
+    this.#sends = io.proactor.bind<number>({
+      done: () => this.#onSent(undefined),
+      failed: this.#onSent,
+      orphaned: release,
+    });
+    this.#receives = io.proactor.bind<[Uint8Array, Deno.Addr]>({
+      done: ([data, addr]) => this.#onReceived(data, addr),
+      failed: this.#onReceiveError,
+      orphaned: release,
+    });
     this.#protocol = protocol;
     this.#conn = conn;
     this.#remote = remote && { transport: "udp", ...remote };
@@ -287,8 +303,7 @@ class DenoDatagramTransport implements DatagramTransport {
     }
     const target = this.#target(addr);
     if (this.#refused?.has(target.hostname)) {
-      post(
-        this.#loop,
+      this.#loop.callSoon(
         this.#errorReceived,
         new Deno.errors.PermissionDenied(
           `Cannot send to ${
@@ -304,7 +319,7 @@ class DenoDatagramTransport implements DatagramTransport {
           this.#queued + this.#inFlight
         } of ${MAX_QUEUED_BYTES} bytes, received ${data.length} more`,
       );
-      post(this.#loop, this.#errorReceived, error);
+      this.#loop.callSoon(this.#errorReceived, error);
       return;
     }
     this.#queue.push([data.slice(), target]);
@@ -428,17 +443,21 @@ class DenoDatagramTransport implements DatagramTransport {
   #groupOp(operation: Promise<void>): Future<void> {
     const fut = this.#loop.createFuture<void>();
     this.#groupOps++;
-    const settle = (error: unknown, failed: boolean) => {
-      this.#groupOps--;
-      if (!fut.done()) {
-        if (failed) fut.setException(error);
-        else fut.setResult(undefined);
-      }
-      this.#maybeFinish();
-    };
-    operation.then(
-      () => post(this.#loop, settle, undefined, false),
-      (error) => post(this.#loop, settle, error, true),
+    this.#proactor.watch(
+      operation,
+      this.#proactor.bind<void>({
+        done: () => {
+          this.#groupOps--;
+          if (!fut.done()) fut.setResult(undefined);
+          this.#maybeFinish();
+        },
+        failed: (error) => {
+          this.#groupOps--;
+          if (!fut.done()) fut.setException(error);
+          this.#maybeFinish();
+        },
+        orphaned: () => this.#release(),
+      }),
     );
     return fut;
   }
@@ -489,10 +508,7 @@ class DenoDatagramTransport implements DatagramTransport {
     } catch (error) {
       sent = Promise.reject(error);
     }
-    sent.then(
-      () => post(this.#loop, this.#onSent, undefined),
-      (error) => post(this.#loop, this.#onSent, error),
-    );
+    this.#proactor.watch(sent, this.#sends);
   }
 
   #onSent = (error: unknown): void => {
@@ -520,13 +536,10 @@ class DenoDatagramTransport implements DatagramTransport {
     } catch (error) {
       received = Promise.reject(error);
     }
-    received.then(
-      ([data, addr]) => post(this.#loop, this.#onReceived, data, addr),
-      (error) => post(this.#loop, this.#onReceiveError, error),
-    );
+    this.#proactor.watch(received, this.#receives);
   }
 
-  #onReceived = (data: Uint8Array, addr: Deno.Addr): void => {
+  #onReceived(data: Uint8Array, addr: Deno.Addr): void {
     this.#receiving = false;
     if (this.#closing) {
       this.#maybeFinish();
@@ -550,7 +563,7 @@ class DenoDatagramTransport implements DatagramTransport {
       );
     }
     this.#receive();
-  };
+  }
 
   #onReceiveError = (error: unknown): void => {
     this.#receiving = false;
@@ -594,6 +607,24 @@ class DenoDatagramTransport implements DatagramTransport {
     this.#closeConn();
   }
 
+  /**
+   * Closes the socket after the loop closed (an operation settled then):
+   * nothing is reported, and nothing else is done.
+   */
+  #release(): void {
+    this.#lost = true;
+    this.#closing = true;
+    this.#queue = [];
+    this.#queued = 0;
+    if (this.#connClosed) return;
+    this.#connClosed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
   #closeConn(): void {
     if (this.#connClosed) return;
     this.#connClosed = true;
@@ -611,7 +642,7 @@ class DenoDatagramTransport implements DatagramTransport {
     if (this.#lost || !this.#connClosed) return;
     if (this.#receiving || this.#sending || this.#groupOps > 0) return;
     this.#lost = true;
-    post(this.#loop, () => {
+    this.#loop.callSoon(() => {
       const protocol = this.#protocol;
       callProtocol(
         this.#loop,
@@ -624,19 +655,20 @@ class DenoDatagramTransport implements DatagramTransport {
   }
 }
 
-async function openEndpoint<P extends DatagramProtocol>(
-  loop: SchedulingLoop,
+/**
+ * Opens the socket for `peer` (resolved already) and makes the transport;
+ * `connectionMade` follows on the loop's next turn, then `future` is done.
+ */
+function openEndpoint<P extends DatagramProtocol>(
+  io: DenoIo,
+  future: Future<[DatagramTransport, P]>,
   protocolFactory: () => P,
   local: Address | undefined,
-  remote: Address | undefined,
+  peer: Address | undefined,
+  remoteName: string | undefined,
   reuseAddress: boolean,
   allowBroadcast: boolean,
-): Promise<[DatagramTransport, P]> {
-  let peer = remote;
-  if (remote !== undefined && ipFamily(remote.hostname) === 0) {
-    const [first] = await resolveHost(remote.hostname, remote.port);
-    peer = { hostname: first.hostname, port: remote.port };
-  }
+): void {
   const policy: EndpointPolicy = {
     refused: allowBroadcast ? null : broadcastAddresses(),
   };
@@ -667,31 +699,31 @@ async function openEndpoint<P extends DatagramProtocol>(
     throw error;
   }
   const transport = new DenoDatagramTransport(
-    loop,
+    io,
     protocol,
     conn,
     peer,
-    remote?.hostname,
+    remoteName,
     policy,
   );
-  const made = Promise.withResolvers<[DatagramTransport, P]>();
-  post(loop, () => {
+  io.loop.callSoon(() => {
     try {
       protocol.connectionMade(transport);
     } catch (error) {
       transport.abort();
-      made.reject(error);
+      if (!future.done()) future.setException(error);
       return;
     }
     transport.start();
-    made.resolve([transport, protocol]);
+    // Nobody waits for an endpoint whose future was cancelled.
+    if (future.done()) transport.abort();
+    else future.setResult([transport, protocol]);
   });
-  return await made.promise;
 }
 
 /** Opens a UDP endpoint and connects a `DatagramProtocol` to it. */
 export function createDatagramEndpoint<P extends DatagramProtocol>(
-  loop: SchedulingLoop,
+  io: DenoIo,
   protocolFactory: () => P,
   options?: DatagramEndpointOptions,
 ): Future<[DatagramTransport, P]> {
@@ -717,23 +749,37 @@ export function createDatagramEndpoint<P extends DatagramProtocol>(
   if (!hasUnstableNet()) {
     throw unstableNetError("call createDatagramEndpoint()", "UDP");
   }
-  const future = loop.createFuture<[DatagramTransport, P]>();
-  openEndpoint(
-    loop,
-    protocolFactory,
-    local,
-    remote,
-    reuseAddress,
-    allowBroadcast,
-  ).then(
-    (pair) => {
-      // Nobody waits for an endpoint whose future was cancelled.
-      if (future.done() || loop.isClosed()) pair[0].abort();
-      else future.setResult(pair);
-    },
-    (error) => {
-      if (!future.done() && !loop.isClosed()) future.setException(error);
-    },
-  );
+  const future = io.loop.createFuture<[DatagramTransport, P]>();
+  const open = (peer: Address | undefined) => {
+    // Nobody waits for an endpoint whose future was cancelled.
+    if (future.done()) return;
+    try {
+      openEndpoint(
+        io,
+        future,
+        protocolFactory,
+        local,
+        peer,
+        remote?.hostname,
+        reuseAddress,
+        allowBroadcast,
+      );
+    } catch (error) {
+      future.setException(error);
+    }
+  };
+  if (remote === undefined || ipFamily(remote.hostname) !== 0) open(remote);
+  else {
+    io.proactor.watch(
+      resolveHost(remote.hostname, remote.port),
+      io.proactor.bind<AddrInfo[]>({
+        done: ([first]) =>
+          open({ hostname: first.hostname, port: remote.port }),
+        failed: (error) => {
+          if (!future.done()) future.setException(error);
+        },
+      }),
+    );
+  }
   return future;
 }

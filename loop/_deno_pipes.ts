@@ -1,9 +1,9 @@
 // Pipe transports over Web streams: a ReadTransport that pulls a
 // ReadableStream<Uint8Array> and a WriteTransport that feeds a
 // WritableStream<Uint8Array>. connectReadPipe/connectWritePipe use them, and
-// so do subprocess pipes. Completions of the streams' promises come back to
-// the loop with callSoon (which wakes a waiting loop), as in asyncio's
-// proactor pipe transports.
+// so do subprocess pipes. Each of the streams' promises is an operation
+// watched by the proactor, which brings its completion to the loop, as in
+// asyncio's proactor pipe transports.
 
 import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
@@ -16,6 +16,8 @@ import type {
   WriteTransport,
 } from "../transports/transport.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
+import type { DenoIo } from "./_deno_proactor.ts";
+import type { CompletionPort, Proactor } from "./_proactor.ts";
 
 /** What a read pipe needs of its protocol (a `Protocol` has it all). */
 export interface ReadPipeProtocol extends BaseProtocol {
@@ -25,14 +27,7 @@ export interface ReadPipeProtocol extends BaseProtocol {
   eofReceived(): boolean | void;
 }
 
-/** Runs `fn(...args)` on the loop, unless the loop is closed. */
-export function post<A extends unknown[]>(
-  loop: SchedulingLoop,
-  fn: (...args: A) => unknown,
-  ...args: A
-): void {
-  if (!loop.isClosed()) loop.callSoon(fn, ...args);
-}
+function noop(): void {}
 
 /** Calls a protocol method, routing an error to the exception handler. */
 export function callProtocol(
@@ -113,8 +108,10 @@ export function isIoError(error: unknown): boolean {
  */
 export class ReadPipeTransport implements ReadTransport {
   readonly #loop: SchedulingLoop;
+  readonly #proactor: Proactor<Deno.Conn, Deno.Listener>;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #extra: Record<string, unknown>;
+  readonly #reads: CompletionPort<ReadableStreamReadResult<Uint8Array>>;
   #protocol: ReadPipeProtocol;
   #started = false;
   #paused = false;
@@ -124,15 +121,21 @@ export class ReadPipeTransport implements ReadTransport {
   #held: ReadableStreamReadResult<Uint8Array> | null = null;
 
   constructor(
-    loop: SchedulingLoop,
+    io: DenoIo,
     protocol: ReadPipeProtocol,
     readable: ReadableStream<Uint8Array>,
     extra: Record<string, unknown> = {},
   ) {
-    this.#loop = loop;
+    this.#loop = io.loop;
+    this.#proactor = io.proactor;
     this.#protocol = protocol;
     this.#reader = readable.getReader();
     this.#extra = { pipe: readable, ...extra };
+    this.#reads = io.proactor.bind({
+      done: this.#onRead,
+      failed: this.#onReadError,
+      orphaned: () => this.release(),
+    });
   }
 
   /** Starts reading; called once, after `connectionMade`. */
@@ -171,7 +174,7 @@ export class ReadPipeTransport implements ReadTransport {
     this.#paused = false;
     const held = this.#held;
     this.#held = null;
-    if (held !== null) post(this.#loop, this.#onRead, held);
+    if (held !== null) this.#loop.callSoon(this.#onRead, held);
     else this.#readMore();
   }
 
@@ -179,10 +182,19 @@ export class ReadPipeTransport implements ReadTransport {
     if (this.#closing) return;
     this.#closing = true;
     this.#held = null;
-    this.#reader.cancel().then(
-      () => post(this.#loop, this.#finish, undefined),
-      () => post(this.#loop, this.#finish, undefined),
-    );
+    this.#cancel(undefined);
+  }
+
+  /**
+   * Cancels the stream after the loop closed (an operation settled then):
+   * nothing is reported, and nothing else is done.
+   */
+  release(): void {
+    this.#closing = true;
+    this.#lost = true;
+    this.#held = null;
+    // A reader whose lock was released at EOF rejects: nothing to free.
+    this.#reader.cancel().catch(noop);
   }
 
   /** Closes because of `error`, which `connectionLost` receives. */
@@ -199,9 +211,15 @@ export class ReadPipeTransport implements ReadTransport {
     if (this.#closing) return;
     this.#closing = true;
     this.#held = null;
-    this.#reader.cancel(error).then(
-      () => post(this.#loop, this.#finish, error),
-      () => post(this.#loop, this.#finish, error),
+    this.#cancel(error);
+  }
+
+  /** Cancels the stream; `connectionLost(error)` follows. */
+  #cancel(error: Error | undefined): void {
+    const finish = () => this.#finish(error);
+    this.#proactor.watch(
+      this.#reader.cancel(error),
+      this.#proactor.bind<void>({ done: finish, failed: finish }),
     );
   }
 
@@ -210,10 +228,7 @@ export class ReadPipeTransport implements ReadTransport {
       return;
     }
     this.#reading = true;
-    this.#reader.read().then(
-      (result) => post(this.#loop, this.#onRead, result),
-      (error) => post(this.#loop, this.#onReadError, error),
-    );
+    this.#proactor.watch(this.#reader.read(), this.#reads);
   }
 
   #onRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
@@ -298,9 +313,11 @@ export class ReadPipeTransport implements ReadTransport {
  */
 export class WritePipeTransport implements WriteTransport {
   readonly #loop: SchedulingLoop;
+  readonly #proactor: Proactor<Deno.Conn, Deno.Listener>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #extra: Record<string, unknown>;
   readonly #flow: WriteFlowControl;
+  readonly #writes: CompletionPort<void>;
   #protocol: BaseProtocol;
   #buffer: Uint8Array[] = [];
   #buffered = 0;
@@ -312,19 +329,33 @@ export class WritePipeTransport implements WriteTransport {
   #writerClosed = false;
 
   constructor(
-    loop: SchedulingLoop,
+    io: DenoIo,
     protocol: BaseProtocol,
     writable: WritableStream<Uint8Array>,
     extra: Record<string, unknown> = {},
   ) {
-    this.#loop = loop;
+    const proactor = io.proactor;
+    this.#loop = io.loop;
+    this.#proactor = proactor;
     this.#protocol = protocol;
     this.#writer = writable.getWriter();
     this.#extra = { pipe: writable, ...extra };
-    this.#flow = new WriteFlowControl(loop, this);
-    // Hear of the stream failing even while idle.
-    this.#writer.closed.catch((error) =>
-      post(this.#loop, this.#onWriteError, error)
+    this.#flow = new WriteFlowControl(io.loop, this);
+    const release = () => this.release();
+    this.#writes = proactor.bind<void>({
+      done: this.#onWritten,
+      failed: this.#onWriteError,
+      orphaned: release,
+    });
+    // Hear of the stream failing even while idle: watching its end is an
+    // operation in flight for as long as the stream is open.
+    proactor.watch(
+      this.#writer.closed,
+      proactor.bind<void>({
+        done: noop,
+        failed: this.#onWriteError,
+        orphaned: release,
+      }),
     );
   }
 
@@ -417,6 +448,21 @@ export class WritePipeTransport implements WriteTransport {
   }
 
   /**
+   * Aborts the stream after the loop closed (an operation settled then):
+   * nothing is reported, and nothing else is done.
+   */
+  release(): void {
+    this.#lost = true;
+    this.#failed = true;
+    this.#closing = true;
+    this.#buffer = [];
+    this.#buffered = 0;
+    if (this.#writerClosed) return;
+    this.#writerClosed = true;
+    this.#writer.abort().catch(noop);
+  }
+
+  /**
    * Closes at once because the reading end is gone: `connectionLost`
    * receives `error` when data was still buffered, else `undefined`.
    */
@@ -431,12 +477,10 @@ export class WritePipeTransport implements WriteTransport {
     this.#buffered = 0;
     this.#inFlight = chunk.length;
     const writer = this.#writer;
-    writer.ready
-      .then(() => writer.write(chunk))
-      .then(
-        () => post(this.#loop, this.#onWritten),
-        (error) => post(this.#loop, this.#onWriteError, error),
-      );
+    this.#proactor.watch(
+      writer.ready.then(() => writer.write(chunk)),
+      this.#writes,
+    );
   }
 
   #onWritten = (): void => {
@@ -465,9 +509,12 @@ export class WritePipeTransport implements WriteTransport {
   #closeWriter(): void {
     if (this.#writerClosed) return;
     this.#writerClosed = true;
-    this.#writer.close().then(
-      () => post(this.#loop, this.#finish, undefined),
-      (error) => post(this.#loop, this.#finish, toError(error)),
+    this.#proactor.watch(
+      this.#writer.close(),
+      this.#proactor.bind<void>({
+        done: () => this.#finish(undefined),
+        failed: (error) => this.#finish(toError(error)),
+      }),
     );
   }
 
@@ -480,10 +527,13 @@ export class WritePipeTransport implements WriteTransport {
     this.#buffered = 0;
     this.#inFlight = 0;
     this.#flow.close();
-    const done = () => post(this.#loop, this.#finish, error);
     if (this.#writerClosed) return;
     this.#writerClosed = true;
-    this.#writer.abort(error).then(done, done);
+    const done = () => this.#finish(error);
+    this.#proactor.watch(
+      this.#writer.abort(error),
+      this.#proactor.bind<void>({ done, failed: done }),
+    );
   }
 
   #finish = (error: Error | undefined): void => {
@@ -538,7 +588,7 @@ function connectPipe<P, T>(
 
 /** Connects a protocol to a readable stream; `connectionMade` comes first. */
 export function connectReadPipe<P extends Protocol>(
-  loop: SchedulingLoop,
+  io: DenoIo,
   protocolFactory: () => P,
   readable: ReadableStream<Uint8Array>,
 ): Future<[ReadTransport, P]> {
@@ -553,9 +603,9 @@ export function connectReadPipe<P extends Protocol>(
     );
   }
   return connectPipe<P, ReadPipeTransport>(
-    loop,
+    io.loop,
     protocolFactory,
-    (protocol) => new ReadPipeTransport(loop, protocol, readable),
+    (protocol) => new ReadPipeTransport(io, protocol, readable),
     (protocol, transport) => {
       // Protocol types its transport as a full Transport; a read pipe is
       // only a ReadTransport, as in asyncio.
@@ -568,7 +618,7 @@ export function connectReadPipe<P extends Protocol>(
 
 /** Connects a protocol to a writable stream; `connectionMade` comes first. */
 export function connectWritePipe<P extends BaseProtocol>(
-  loop: SchedulingLoop,
+  io: DenoIo,
   protocolFactory: () => P,
   writable: WritableStream<Uint8Array>,
 ): Future<[WriteTransport, P]> {
@@ -583,9 +633,9 @@ export function connectWritePipe<P extends BaseProtocol>(
     );
   }
   return connectPipe<P, WritePipeTransport>(
-    loop,
+    io.loop,
     protocolFactory,
-    (protocol) => new WritePipeTransport(loop, protocol, writable),
+    (protocol) => new WritePipeTransport(io, protocol, writable),
     (protocol, transport) => protocol.connectionMade(transport),
     (transport) => transport.abort(),
   );

@@ -4,10 +4,62 @@
  * @module
  */
 
+import { CancelledError } from "../futures/errors.ts";
+import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
 import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
 
 function noop(): void {}
+
+/**
+ * A loop and its proactor: what every Deno transport, endpoint and
+ * host-backed future is made with, so that all their operations report
+ * through one proactor.
+ */
+export interface DenoIo {
+  /** The loop. */
+  readonly loop: SchedulingLoop;
+  /** Its proactor. */
+  readonly proactor: Proactor<Deno.Conn, Deno.Listener>;
+}
+
+/**
+ * A future on `io.loop` that settles as `operation` does, through the
+ * proactor: the operation counts as pending until it settles, its result
+ * is set on the loop, and one that arrives after the loop closed (or after
+ * the future was cancelled) goes to `release` instead. A `CancelledError`
+ * cancels the future.
+ *
+ * @param io The loop and its proactor.
+ * @param operation The host's promise, already begun.
+ * @param release Frees a result nobody will take (closes a connection).
+ * @returns The future.
+ */
+export function watchFuture<T>(
+  io: DenoIo,
+  operation: PromiseLike<T>,
+  release?: (value: T) => void,
+): Future<T> {
+  const future = io.loop.createFuture<T>();
+  io.proactor.watch(
+    operation,
+    io.proactor.bind<T>({
+      done: (value) => {
+        if (!future.done()) future.setResult(value);
+        else release?.(value);
+      },
+      failed: (error) => {
+        if (future.done()) return;
+        if (error instanceof CancelledError) future.cancel(error.message);
+        else future.setException(error);
+      },
+      orphaned: (value) => {
+        if (value !== undefined) release?.(value);
+      },
+    }),
+  );
+  return future;
+}
 
 /**
  * The part of Deno's internal `core` that the proactor uses: the read and

@@ -1,5 +1,8 @@
 // The loop's signal handlers, over Deno.addSignalListener: one handler per
-// signal, run on the loop with callSoonThreadsafe.
+// signal, run on the loop with callSoonThreadsafe. A signal is an event the
+// host raises, not an operation the loop started and waits on, so it does
+// not go through the proactor: nothing is pending, and the loop removes the
+// listeners when it closes.
 
 import { Handle } from "./_handle.ts";
 import type { SchedulingLoop } from "./event_loop.ts";

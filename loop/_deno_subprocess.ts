@@ -15,10 +15,10 @@ import type {
 import type { SchedulingLoop, SubprocessOptions } from "./event_loop.ts";
 import {
   callProtocol,
-  post,
   ReadPipeTransport,
   WritePipeTransport,
 } from "./_deno_pipes.ts";
+import type { DenoIo } from "./_deno_proactor.ts";
 
 type Stdio = "pipe" | "inherit" | "null";
 
@@ -85,12 +85,12 @@ class DenoSubprocessTransport implements SubprocessTransport {
   #finished = false;
 
   constructor(
-    loop: SchedulingLoop,
+    io: DenoIo,
     protocol: SubprocessProtocol,
     child: Deno.ChildProcess,
     stdio: { stdin: Stdio; stdout: Stdio; stderr: Stdio },
   ) {
-    this.#loop = loop;
+    this.#loop = io.loop;
     this.#protocol = protocol;
     this.#child = child;
     if (stdio.stdin === "pipe") {
@@ -101,7 +101,7 @@ class DenoSubprocessTransport implements SubprocessTransport {
         resumeWriting: () => this.#protocol.resumeWriting(),
       } as BaseProtocol;
       this.#pipes.set(0, {
-        transport: new WritePipeTransport(loop, forward, child.stdin, {
+        transport: new WritePipeTransport(io, forward, child.stdin, {
           subprocess: child,
         }),
         disconnected: false,
@@ -120,16 +120,24 @@ class DenoSubprocessTransport implements SubprocessTransport {
       };
       const stream = fd === 1 ? child.stdout : child.stderr;
       this.#pipes.set(fd, {
-        transport: new ReadPipeTransport(loop, forward, stream, {
+        transport: new ReadPipeTransport(io, forward, stream, {
           subprocess: child,
         }),
         disconnected: false,
       });
     }
-    child.status.then(
-      (status) => post(loop, this.#exited, returncodeOf(status)),
-      // Deno does not fail `status`; should it, count the child as gone.
-      () => post(loop, this.#exited, -1),
+    io.proactor.watch(
+      child.status,
+      io.proactor.bind<Deno.CommandStatus>({
+        done: (status) => this.#exited(returncodeOf(status)),
+        // Deno does not fail `status`; should it, count the child as gone.
+        failed: () => this.#exited(-1),
+        // The loop closed while the child ran: free its pipes, whose
+        // operations may never settle now that it is gone.
+        orphaned: () => {
+          for (const pipe of this.#pipes.values()) pipe.transport.release();
+        },
+      }),
     );
   }
 
@@ -214,7 +222,7 @@ class DenoSubprocessTransport implements SubprocessTransport {
     if (this.#returncode === null) this.sendSignal("SIGKILL");
   }
 
-  #exited = (returncode: number): void => {
+  #exited(returncode: number): void {
     this.#returncode = returncode;
     const protocol = this.#protocol;
     callProtocol(
@@ -235,7 +243,7 @@ class DenoSubprocessTransport implements SubprocessTransport {
       );
     }
     this.#tryFinish();
-  };
+  }
 
   #pipeLost(fd: number, exc: Error | undefined): void {
     const pipe = this.#pipes.get(fd);
@@ -259,7 +267,7 @@ class DenoSubprocessTransport implements SubprocessTransport {
     }
     this.#finished = true;
     this.#closed = true;
-    post(this.#loop, () => {
+    this.#loop.callSoon(() => {
       const protocol = this.#protocol;
       callProtocol(
         this.#loop,
@@ -274,7 +282,7 @@ class DenoSubprocessTransport implements SubprocessTransport {
 
 /** Starts `cmd` with `args` and connects a `SubprocessProtocol` to it. */
 export function subprocessExec<P extends SubprocessProtocol>(
-  loop: SchedulingLoop,
+  io: DenoIo,
   protocolFactory: () => P,
   cmd: string,
   args: string[] = [],
@@ -293,6 +301,7 @@ export function subprocessExec<P extends SubprocessProtocol>(
     );
   }
   const stdio = checkOptions(options);
+  const loop = io.loop;
   const future = loop.createFuture<[SubprocessTransport, P]>();
   let protocol: P;
   let child: Deno.ChildProcess;
@@ -311,7 +320,7 @@ export function subprocessExec<P extends SubprocessProtocol>(
     future.setException(error);
     return future;
   }
-  const transport = new DenoSubprocessTransport(loop, protocol, child, stdio);
+  const transport = new DenoSubprocessTransport(io, protocol, child, stdio);
   // Scheduled before the child's exit can be, so connectionMade comes first.
   loop.callSoon(() => {
     try {
@@ -330,7 +339,7 @@ export function subprocessExec<P extends SubprocessProtocol>(
 
 /** Starts `cmd` through the shell (`/bin/sh -c`, or `cmd.exe /c`). */
 export function subprocessShell<P extends SubprocessProtocol>(
-  loop: SchedulingLoop,
+  io: DenoIo,
   protocolFactory: () => P,
   cmd: string,
   options?: SubprocessOptions,
@@ -342,12 +351,12 @@ export function subprocessShell<P extends SubprocessProtocol>(
   }
   if (Deno.build.os === "windows") {
     return subprocessExec(
-      loop,
+      io,
       protocolFactory,
       "cmd.exe",
       ["/d", "/s", "/c", cmd],
       options,
     );
   }
-  return subprocessExec(loop, protocolFactory, "/bin/sh", ["-c", cmd], options);
+  return subprocessExec(io, protocolFactory, "/bin/sh", ["-c", cmd], options);
 }

@@ -104,8 +104,12 @@ export interface Proactor<S, L> {
    */
   startAccept(listener: L, port: CompletionPort<S>): void;
   /**
-   * Watches any other host operation already begun (a connect, a TLS
-   * handshake) and reports it like the others.
+   * Watches any other host operation already begun and reports it like the
+   * others: a connect, a TLS handshake, a datagram sent or received, a
+   * pipe's read, write, close or end, a child's exit, a name lookup, an
+   * executor's job. Every promise of the host that the loop waits on goes
+   * through here or a `start*` call, so that `pending` counts it and one
+   * that settles after the loop closed reaches `orphaned()`.
    *
    * @param operation The host's promise.
    * @param port Where the result is reported.

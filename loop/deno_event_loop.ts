@@ -7,7 +7,6 @@
 
 import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
-import { wrapFuture } from "../futures/wrap_future.ts";
 import type {
   BaseProtocol,
   BufferedProtocol,
@@ -43,7 +42,8 @@ import {
   resolveHost,
 } from "./_deno_names.ts";
 import { connectReadPipe, connectWritePipe } from "./_deno_pipes.ts";
-import { DenoProactor } from "./_deno_proactor.ts";
+import { DenoProactor, watchFuture } from "./_deno_proactor.ts";
+import type { DenoIo } from "./_deno_proactor.ts";
 import { DenoSockets } from "./_deno_sockets.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
 import type { StreamContext } from "./_deno_stream_transport.ts";
@@ -400,6 +400,15 @@ export class DenoEventLoop extends BaseEventLoop {
     };
   }
 
+  /**
+   * The loop and the proactor through which every Deno operation reports:
+   * datagrams, pipes, subprocesses, names and executor jobs share the
+   * stream transports' one.
+   */
+  #io(what: string): DenoIo {
+    return this.#streamContext(what);
+  }
+
   // ---- Datagrams, subprocesses, pipes, signals, names, executor ----
 
   #signals: SignalHandlers | null = null;
@@ -526,8 +535,11 @@ export class DenoEventLoop extends BaseEventLoop {
     protocolFactory: () => P,
     options?: DatagramEndpointOptions,
   ): Future<[DatagramTransport, P]> {
-    this.#checkIoOpen("createDatagramEndpoint");
-    return createDatagramEndpoint(this, protocolFactory, options);
+    return createDatagramEndpoint(
+      this.#io("createDatagramEndpoint"),
+      protocolFactory,
+      options,
+    );
   }
 
   /**
@@ -588,8 +600,13 @@ export class DenoEventLoop extends BaseEventLoop {
     args?: string[],
     options?: SubprocessOptions,
   ): Future<[SubprocessTransport, P]> {
-    this.#checkIoOpen("subprocessExec");
-    return subprocessExec(this, protocolFactory, cmd, args, options);
+    return subprocessExec(
+      this.#io("subprocessExec"),
+      protocolFactory,
+      cmd,
+      args,
+      options,
+    );
   }
 
   /**
@@ -632,8 +649,12 @@ export class DenoEventLoop extends BaseEventLoop {
     cmd: string,
     options?: SubprocessOptions,
   ): Future<[SubprocessTransport, P]> {
-    this.#checkIoOpen("subprocessShell");
-    return subprocessShell(this, protocolFactory, cmd, options);
+    return subprocessShell(
+      this.#io("subprocessShell"),
+      protocolFactory,
+      cmd,
+      options,
+    );
   }
 
   /**
@@ -681,8 +702,11 @@ export class DenoEventLoop extends BaseEventLoop {
     protocolFactory: () => P,
     readable: ReadableStream<Uint8Array>,
   ): Future<[ReadTransport, P]> {
-    this.#checkIoOpen("connectReadPipe");
-    return connectReadPipe(this, protocolFactory, readable);
+    return connectReadPipe(
+      this.#io("connectReadPipe"),
+      protocolFactory,
+      readable,
+    );
   }
 
   /**
@@ -739,8 +763,11 @@ export class DenoEventLoop extends BaseEventLoop {
     protocolFactory: () => P,
     writable: WritableStream<Uint8Array>,
   ): Future<[WriteTransport, P]> {
-    this.#checkIoOpen("connectWritePipe");
-    return connectWritePipe(this, protocolFactory, writable);
+    return connectWritePipe(
+      this.#io("connectWritePipe"),
+      protocolFactory,
+      writable,
+    );
   }
 
   /**
@@ -855,7 +882,7 @@ export class DenoEventLoop extends BaseEventLoop {
     fn: (...args: A) => R | PromiseLike<R>,
     ...args: A
   ): Future<R> {
-    this.#checkIoOpen("runInExecutor");
+    const io = this.#io("runInExecutor");
     if (typeof fn !== "function") {
       throw new TypeError(
         `Cannot call runInExecutor(): fn must be a function, received ${typeof fn}`,
@@ -868,7 +895,7 @@ export class DenoEventLoop extends BaseEventLoop {
       }
       executor = this.#defaultExecutor;
     }
-    return wrapFuture(executor.submit(fn, ...args), { loop: this });
+    return watchFuture(io, executor.submit(fn, ...args));
   }
 
   /**
@@ -951,11 +978,9 @@ export class DenoEventLoop extends BaseEventLoop {
     port: number,
     options?: GetaddrinfoOptions,
   ): Future<AddrInfo[]> {
-    this.#checkIoOpen("getaddrinfo");
+    const io = this.#io("getaddrinfo");
     checkAddrinfoArgs(host, port, options);
-    return wrapFuture(resolveHost(host, port, options?.family ?? 0), {
-      loop: this,
-    });
+    return watchFuture(io, resolveHost(host, port, options?.family ?? 0));
   }
 
   /**
@@ -991,9 +1016,9 @@ export class DenoEventLoop extends BaseEventLoop {
     sockaddr: { hostname: string; port: number },
     flags = 0,
   ): Future<[string, string]> {
-    this.#checkIoOpen("getnameinfo");
+    const io = this.#io("getnameinfo");
     checkNameinfoArgs(sockaddr, flags);
-    return wrapFuture(nameinfo(sockaddr, flags), { loop: this });
+    return watchFuture(io, nameinfo(sockaddr, flags));
   }
 
   // ---- Sockets: asyncio's sock_* calls on Deno's connections ----

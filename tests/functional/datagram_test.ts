@@ -11,6 +11,8 @@ import {
 import { InvalidStateError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { createDatagramEndpoint } from "../../loop/_deno_datagram.ts";
+import { DenoProactor } from "../../loop/_deno_proactor.ts";
 import { DatagramProtocol } from "../../protocols/protocol.ts";
 import type { DatagramTransport } from "../../transports/transport.ts";
 import { bytes, text, within } from "./_io_helpers.ts";
@@ -531,5 +533,56 @@ Deno.test("DatagramTransport.joinMulticast() joins an IPv6 group by interface in
   // Joined again, then left by closing.
   await within(loop, t.joinMulticast("ff02::1:3", 1));
   await closeAll(loop, p);
+  loop.close();
+});
+
+// ---- the proactor: pending work and completions after the loop closed ----
+
+/** Waits, a millisecond at a time and for at most two seconds, for `ok()`. */
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !ok(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+Deno.test("DatagramTransport closes its socket, and calls nothing, when a datagram arrives after the loop closed", async () => {
+  const loop = new DenoEventLoop();
+  const errors: unknown[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  const [t, p] = await endpoint(loop);
+  const socket = t.getExtraInfo("socket") as Deno.DatagramConn;
+  const addr = t.getExtraInfo("sockname") as Deno.NetAddr;
+  loop.close();
+  const sender = Deno.listenDatagram({ ...LOCAL, transport: "udp" });
+  await sender.send(bytes("late"), addr);
+  sender.close();
+  await until(() => t.isClosing());
+  assert(t.isClosing());
+  assertThrows(() => socket.close(), Deno.errors.BadResource);
+  assertEquals(p.events, ["made"]);
+  assertEquals(errors, []);
+});
+
+Deno.test("createDatagramEndpoint() counts its lookup, receive and sends in the proactor's pending work", async () => {
+  const loop = new DenoEventLoop();
+  const proactor = new DenoProactor(loop);
+  const io = { loop, proactor };
+  const [server, p] = await within(
+    loop,
+    createDatagramEndpoint(io, () => new Recorder(loop), { localAddr: LOCAL }),
+  );
+  assertEquals(proactor.pending, 1); // its receive
+  const { port } = server.getExtraInfo("sockname") as Deno.NetAddr;
+  const connecting = createDatagramEndpoint(io, () => new Recorder(loop), {
+    localAddr: LOCAL,
+    remoteAddr: { hostname: "localhost", port },
+  });
+  assertEquals(proactor.pending, 2); // and the lookup of "localhost"
+  const [client, q] = await within(loop, connecting);
+  client.sendto(bytes("hi"));
+  assertEquals(proactor.pending, 3); // two receives and a send
+  await within(loop, p.datagrams(1));
+  await closeAll(loop, p, q);
+  assertEquals(proactor.pending, 0);
   loop.close();
 });

@@ -10,6 +10,8 @@ import {
 } from "@std/assert";
 import type { Future } from "../../futures/future.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { DenoProactor } from "../../loop/_deno_proactor.ts";
+import { subprocessExec } from "../../loop/_deno_subprocess.ts";
 import { SubprocessProtocol } from "../../protocols/protocol.ts";
 import type {
   ReadTransport,
@@ -316,5 +318,52 @@ Deno.test("subprocessExec() closes the child when connectionMade() throws", asyn
   assertInstanceOf(error, Error);
   assertEquals(error.message, "refused");
   await within(loop, lost);
+  loop.close();
+});
+
+// ---- the proactor: pending work and completions after the loop closed ----
+
+/** Waits, a millisecond at a time and for at most two seconds, for `ok()`. */
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !ok(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+Deno.test("SubprocessTransport frees the child's pipes, and calls nothing, when the child exits after the loop closed", async () => {
+  const loop = new DenoEventLoop();
+  const errors: unknown[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  const protocol = new Recorder(loop);
+  const [transport] = await within(
+    loop,
+    loop.subprocessExec(() => protocol, "cat"),
+  );
+  loop.close();
+  const child = transport.getExtraInfo("subprocess") as Deno.ChildProcess;
+  child.kill("SIGKILL");
+  await child.status;
+  const pipes = [0, 1, 2].map((fd) => transport.getPipeTransport(fd)!);
+  await until(() => pipes.every((pipe) => pipe.isClosing()));
+  for (const pipe of pipes) assert(pipe.isClosing());
+  assertEquals(protocol.events, ["made"]);
+  assertEquals(errors, []);
+});
+
+Deno.test("subprocessExec() counts the child's exit and its pipes' operations in the proactor's pending work", async () => {
+  const loop = new DenoEventLoop();
+  const proactor = new DenoProactor(loop);
+  const protocol = new Recorder(loop);
+  const [transport] = await within(
+    loop,
+    subprocessExec({ loop, proactor }, () => protocol, "cat"),
+  );
+  // The exit, the end of stdin, and the reads of stdout and stderr.
+  assertEquals(proactor.pending, 4);
+  (transport.getPipeTransport(0) as WriteTransport).write(bytes("x"));
+  assertEquals(proactor.pending, 5);
+  transport.close();
+  await within(loop, protocol.lost);
+  assertEquals(proactor.pending, 0);
   loop.close();
 });

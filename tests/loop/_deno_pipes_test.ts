@@ -8,6 +8,8 @@ import {
 import { InvalidStateError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
+import { connectReadPipe, connectWritePipe } from "../../loop/_deno_pipes.ts";
+import { DenoProactor } from "../../loop/_deno_proactor.ts";
 import { BaseProtocol, Protocol } from "../../protocols/protocol.ts";
 import type {
   ReadTransport,
@@ -483,5 +485,107 @@ Deno.test("connectWritePipe() asks a pull producer for more as the buffer drains
     await loop.runUntilComplete(Promise.resolve());
   }
   assertEquals(written.join(""), "321");
+  loop.close();
+});
+
+// ---- the proactor: pending work and completions after the loop closed ----
+
+/** A stream whose chunks arrive only when the test pushes them. */
+function pushedStream() {
+  const state = { cancelled: false as unknown };
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const readable = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+    cancel(reason) {
+      state.cancelled = reason ?? true;
+    },
+  }, { highWaterMark: 0 });
+  return {
+    readable,
+    state,
+    push: (s: string) => controller.enqueue(encode(s)),
+  };
+}
+
+/** Lets settled promises run their reactions. */
+async function microtasks(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+Deno.test("connectReadPipe() cancels the stream, and calls nothing, when a read completes after the loop closed", async () => {
+  const loop = new VirtualTimeLoop();
+  const errors = collectErrors(loop);
+  const { readable, state, push } = pushedStream();
+  const protocol = new Recorder(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectReadPipe(() => protocol, readable),
+  );
+  loop.close();
+  push("late");
+  await microtasks();
+  assertEquals(protocol.events, ["made"]);
+  assert(state.cancelled !== false);
+  assert(transport.isClosing());
+  assertEquals(errors, []);
+});
+
+Deno.test("connectWritePipe() aborts the stream, and calls nothing, when a write completes after the loop closed", async () => {
+  const loop = new VirtualTimeLoop();
+  const errors = collectErrors(loop);
+  const { writable, written, release, state } = gatedSink();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  transport.write(encode("sent"));
+  while (written.length === 0) await loop.runUntilComplete(Promise.resolve());
+  loop.close();
+  release();
+  await microtasks();
+  assertEquals(protocol.events, ["made"]);
+  assert(state.aborted !== undefined);
+  assert(transport.isClosing());
+  assertEquals(errors, []);
+});
+
+Deno.test("connectReadPipe() counts its read in flight in the proactor's pending work", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const { readable, push } = pushedStream();
+  const protocol = new Recorder(loop);
+  const [transport] = await loop.runUntilComplete(
+    connectReadPipe({ loop, proactor }, () => protocol, readable),
+  );
+  assertEquals(proactor.pending, 1);
+  push("a");
+  while (protocol.events.length < 2) {
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  assertEquals(proactor.pending, 1); // the next read
+  transport.close();
+  await loop.runUntilComplete(protocol.lost);
+  assertEquals(proactor.pending, 0);
+  loop.close();
+});
+
+Deno.test("connectWritePipe() counts its writes, its close and the stream's end in the proactor's pending work", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const { writable, written, release } = gatedSink();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    connectWritePipe({ loop, proactor }, () => protocol, writable),
+  );
+  // The stream's end is watched while it is open.
+  assertEquals(proactor.pending, 1);
+  transport.write(encode("x"));
+  assertEquals(proactor.pending, 2);
+  while (written.length === 0) await loop.runUntilComplete(Promise.resolve());
+  transport.close();
+  release();
+  await loop.runUntilComplete(protocol.lost);
+  assertEquals(proactor.pending, 0);
   loop.close();
 });

@@ -1,5 +1,10 @@
 import { assert, assertEquals } from "@std/assert";
-import { DenoProactor, opsRid } from "../../loop/_deno_proactor.ts";
+import {
+  DenoProactor,
+  opsRid,
+  watchFuture,
+} from "../../loop/_deno_proactor.ts";
+import { CancelledError } from "../../futures/errors.ts";
 import type { Completion } from "../../loop/_proactor.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
@@ -253,4 +258,54 @@ Deno.test("DenoProactor calls Deno's ops directly on real connections, EOF as nu
   assertEquals(log[2], "read done null");
   server.close();
   loop.close();
+});
+
+// ---- watchFuture ----
+
+Deno.test("watchFuture() settles the future on the loop, counting the operation as pending", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const ok = deferred<number>();
+  const bad = deferred<number>();
+  const gone = deferred<number>();
+  const a = watchFuture({ loop, proactor }, ok.promise);
+  const b = watchFuture({ loop, proactor }, bad.promise);
+  const c = watchFuture({ loop, proactor }, gone.promise);
+  assertEquals(proactor.pending, 3);
+  ok.resolve(1);
+  bad.reject(new RangeError("no"));
+  gone.reject(new CancelledError("stopped"));
+  await microtasks();
+  assertEquals(proactor.pending, 0);
+  assert(!a.done());
+  await loop.advance(0);
+  assertEquals(a.result(), 1);
+  assertEquals((b.exception() as Error).message, "no");
+  assert(c.cancelled());
+  loop.close();
+});
+
+Deno.test("watchFuture() releases a result nobody takes: the future was cancelled or the loop closed", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const released: string[] = [];
+  const release = (v: string) => released.push(v);
+  const early = deferred<string>();
+  const late = deferred<string>();
+  const failing = deferred<string>();
+  const cancelled = watchFuture({ loop, proactor }, early.promise, release);
+  const orphan = watchFuture({ loop, proactor }, late.promise, release);
+  watchFuture({ loop, proactor }, failing.promise, release);
+  cancelled.cancel();
+  early.resolve("early");
+  await microtasks();
+  await loop.advance(0);
+  assertEquals(released, ["early"]);
+  loop.close();
+  late.resolve("late");
+  failing.reject(new Error("nobody hears this"));
+  await microtasks();
+  assertEquals(released, ["early", "late"]);
+  assert(!orphan.done());
+  assertEquals(proactor.pending, 0);
 });
