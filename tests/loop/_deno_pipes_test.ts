@@ -515,7 +515,7 @@ async function microtasks(): Promise<void> {
 }
 
 Deno.test("connectReadPipe() cancels the stream, and calls nothing, when a read completes after the loop closed", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const errors = collectErrors(loop);
   const { readable, state, push } = pushedStream();
   const protocol = new Recorder(loop);
@@ -532,7 +532,7 @@ Deno.test("connectReadPipe() cancels the stream, and calls nothing, when a read 
 });
 
 Deno.test("connectWritePipe() aborts the stream, and calls nothing, when a write completes after the loop closed", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const errors = collectErrors(loop);
   const { writable, written, release, state } = gatedSink();
   const protocol = new Writer(loop);
@@ -551,7 +551,7 @@ Deno.test("connectWritePipe() aborts the stream, and calls nothing, when a write
 });
 
 Deno.test("connectReadPipe() counts its read in flight in the proactor's pending work", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const proactor = new DenoProactor(loop);
   const { readable, push } = pushedStream();
   const protocol = new Recorder(loop);
@@ -571,7 +571,7 @@ Deno.test("connectReadPipe() counts its read in flight in the proactor's pending
 });
 
 Deno.test("connectWritePipe() counts its writes, its close and the stream's end in the proactor's pending work", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const proactor = new DenoProactor(loop);
   const { writable, written, release } = gatedSink();
   const protocol = new Writer(loop);
