@@ -32,7 +32,7 @@ export interface LoopTestOptions {
 
 /**
  * A body of `loopTest`: a function of the loop, sync, async or generator.
- * The loop is a `VirtualTimeLoop` (the scheduler, no host I/O) unless the
+ * The loop is a `VirtualTimeLoop` (virtual time) unless the
  * test asks for a real one with `virtual: false`.
  *
  * @typeParam L The loop it is given.

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { BaseEventLoop } from "../loop/base_event_loop.ts";
+import { DenoEventLoop } from "../loop/deno_event_loop.ts";
 import { VirtualClock } from "./_virtual_clock.ts";
 
 /**
@@ -15,11 +15,12 @@ import { VirtualClock } from "./_virtual_clock.ts";
  * microseconds, and timers fire in exactly the order and at exactly the
  * times they were scheduled for.
  *
- * It is the scheduler alone (a `BaseEventLoop`): callbacks, timers,
- * futures and tasks, and no host I/O, so a test on it depends on nothing
- * but time. Give it bytes with `transportPair()`, or a whole network with
- * `Simulation`; tests of real sockets run on a `DenoEventLoop`
- * (`loopTest(..., { virtual: false })`).
+ * It is a whole `DenoEventLoop` (the same interface as the loop a program
+ * runs on), so real sockets, pipes and subprocesses work on it too; while
+ * real I/O is pending the clock still jumps whenever nothing is ready, so
+ * a test that needs real time to pass runs on a plain `DenoEventLoop`.
+ * For bytes without sockets use `transportPair()`, and for a whole
+ * network in virtual time `Simulation`.
  *
  * PEP 3156: CPython's `TestLoop`, Twisted's `Clock`.
  *
@@ -53,7 +54,7 @@ import { VirtualClock } from "./_virtual_clock.ts";
  * loop.close();
  * ```
  */
-export class VirtualTimeLoop extends BaseEventLoop {
+export class VirtualTimeLoop extends DenoEventLoop {
   readonly #clock: VirtualClock = new VirtualClock({
     loop: this,
     readyCount: () => this.readyCount(),

@@ -2,7 +2,7 @@
 // in-memory transports where a test needs control of how data arrives.
 // Every test closes its engine, which closes its connections, listeners
 // and loop.
-// Timeouts run on a VirtualTimeDenoLoop: its clock jumps to the timer once
+// Timeouts run on a VirtualTimeLoop: its clock jumps to the timer once
 // nothing is ready, so no test waits for real time.
 
 import {
@@ -32,7 +32,7 @@ import { StreamReaderProtocol } from "../../streams/stream_reader_protocol.ts";
 import { StreamWriter } from "../../streams/stream_writer.ts";
 import { allTasks } from "../../tasks/task.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
-import { VirtualTimeDenoLoop } from "../_virtual_time_deno_loop.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
 // ---- Helpers ----
 
@@ -98,7 +98,7 @@ class Recorder<T> {
 /** Runs the engine until idle, giving up after GUARD real seconds. */
 async function drive(engine: AsyncEngine): Promise<void> {
   const loop = engine.getLoop();
-  if (loop instanceof VirtualTimeDenoLoop) {
+  if (loop instanceof VirtualTimeLoop) {
     // A guard timer would be jumped to: rely on the test runner instead.
     await engine.run();
     return;
@@ -121,7 +121,7 @@ async function until(engine: AsyncEngine, done: () => boolean): Promise<void> {
   const loop = engine.getLoop();
   const deadline = performance.now() + GUARD * 1000;
   // On a real clock, a timer makes sure that runOnce() wakes up.
-  const guard = loop instanceof VirtualTimeDenoLoop
+  const guard = loop instanceof VirtualTimeLoop
     ? null
     : loop.callLater(GUARD, () => {});
   try {
@@ -191,7 +191,7 @@ const text = (data: Uint8Array) => new TextDecoder().decode(data);
  * time.
  */
 function memoryPair(
-  loop: VirtualTimeDenoLoop,
+  loop: VirtualTimeLoop,
   options: { chunkSize?: number; limit?: number } = {},
 ): [Connection, Connection] {
   const make = () => {
@@ -466,7 +466,7 @@ Deno.test("AsyncEngine.readUntilRegex() does work linear in what it reads, one b
   // Rescanning all the text read after each byte would make the characters
   // scanned grow with the square of the input; the count pins it linear.
   const work = async (n: number) => {
-    const loop = new VirtualTimeDenoLoop();
+    const loop = new VirtualTimeLoop();
     const engine = new AsyncEngine(loop);
     const [client, server] = memoryPair(loop, { chunkSize: 1, limit: 1 << 20 });
     const [pattern, counter] = countingRegExp(/(\w+): $/);
@@ -496,7 +496,7 @@ Deno.test("AsyncEngine.readUntilRegex() does work linear in what it reads, one b
 });
 
 Deno.test("AsyncEngine.readUntilRegex() finds matches up to maxMatchLength characters", async () => {
-  const loop = new VirtualTimeDenoLoop();
+  const loop = new VirtualTimeLoop();
   const engine = new AsyncEngine(loop);
   const [client, server] = memoryPair(loop, { chunkSize: 3, limit: 64 });
   server.writer.write(new TextEncoder().encode("<12345678><123>"));
@@ -543,7 +543,7 @@ Deno.test("AsyncEngine.readUntilLineglob() delivers the lines up to the matching
 Deno.test("AsyncEngine.readUntilLineglob() gives the same lines whatever the chunks", async () => {
   const input = "héllo 🦕\nwörld\nEND ✓\ntail";
   for (const chunkSize of [1, 2, 5, 64]) {
-    const loop = new VirtualTimeDenoLoop();
+    const loop = new VirtualTimeLoop();
     const engine = new AsyncEngine(loop);
     const [client, server] = memoryPair(loop, { chunkSize });
     server.writer.write(new TextEncoder().encode(input));
@@ -557,7 +557,7 @@ Deno.test("AsyncEngine.readUntilLineglob() gives the same lines whatever the chu
 });
 
 Deno.test("AsyncEngine.readUntilLineglob() fails at the end of the stream and past the read limit", async () => {
-  const loop = new VirtualTimeDenoLoop();
+  const loop = new VirtualTimeLoop();
   const engine = new AsyncEngine(loop);
   const [client, server] = memoryPair(loop, { limit: 16 });
   server.writer.write(new TextEncoder().encode("aaaaaa\nbbbbbb\ncccccc\nOK\n"));
@@ -950,7 +950,7 @@ Deno.test("AsyncEngine chained calls report a first-step failure to both callbac
 // ---- Timeouts ----
 
 Deno.test("AsyncEngine reports a timeout as one TimeoutError, against a server that never answers", async () => {
-  const loop = new VirtualTimeDenoLoop();
+  const loop = new VirtualTimeLoop();
   const engine = new AsyncEngine(loop);
   const [client, server] = await pair(engine);
   const start = loop.time();
@@ -975,7 +975,7 @@ Deno.test("AsyncEngine reports a timeout as one TimeoutError, against a server t
 });
 
 Deno.test("AsyncEngine applies each chained callback's timeout to its own step", async () => {
-  const loop = new VirtualTimeDenoLoop();
+  const loop = new VirtualTimeLoop();
   const engine = new AsyncEngine(loop);
   const listener = await listen(engine);
   const connected = new Recorder<Connection>();
@@ -996,7 +996,7 @@ Deno.test("AsyncEngine applies each chained callback's timeout to its own step",
 });
 
 Deno.test("AsyncEngine reports a first-step timeout to both chained callbacks", async () => {
-  const loop = new VirtualTimeDenoLoop();
+  const loop = new VirtualTimeLoop();
   const engine = new AsyncEngine(loop);
   const listener = await listen(engine);
   const accepted = new Recorder<Connection>(2);
@@ -1010,7 +1010,7 @@ Deno.test("AsyncEngine reports a first-step timeout to both chained callbacks", 
 });
 
 Deno.test("AsyncEngine.connect() with a zero timeout fails with TimeoutError and leaves nothing open", async () => {
-  const loop = new VirtualTimeDenoLoop();
+  const loop = new VirtualTimeLoop();
   const engine = new AsyncEngine(loop);
   const listener = await listen(engine);
   const r = new Recorder<Connection>(0);

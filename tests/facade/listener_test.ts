@@ -10,13 +10,13 @@ import { StreamReaderProtocol } from "../../streams/stream_reader_protocol.ts";
 import { StreamWriter } from "../../streams/stream_writer.ts";
 import { Queue, QueueShutDown } from "../../tasks/queue.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
-import { VirtualTimeDenoLoop } from "../_virtual_time_deno_loop.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
 /** A Server that only records being closed. */
 class FakeServer implements Server {
   closed = 0;
-  readonly #loop: VirtualTimeDenoLoop;
-  constructor(loop: VirtualTimeDenoLoop) {
+  readonly #loop: VirtualTimeLoop;
+  constructor(loop: VirtualTimeLoop) {
     this.#loop = loop;
   }
   close(): void {
@@ -55,7 +55,7 @@ class FakeServer implements Server {
 }
 
 /** A server-side Connection and the peer's reader, in memory. */
-function connection(loop: VirtualTimeDenoLoop): [Connection, StreamReader] {
+function connection(loop: VirtualTimeLoop): [Connection, StreamReader] {
   const reader = new StreamReader({ loop });
   const protocol = new StreamReaderProtocol(reader, undefined, { loop });
   const peerReader = new StreamReader({ loop });
@@ -66,12 +66,12 @@ function connection(loop: VirtualTimeDenoLoop): [Connection, StreamReader] {
 }
 
 function setup(): [
-  VirtualTimeDenoLoop,
+  VirtualTimeLoop,
   FakeServer,
   Queue<Connection>,
   Listener,
 ] {
-  const loop = new VirtualTimeDenoLoop();
+  const loop = new VirtualTimeLoop();
   const server = new FakeServer(loop);
   const queue = new Queue<Connection>(10, { loop });
   return [loop, server, queue, new Listener(server, queue)];

@@ -2,13 +2,12 @@ import { assertEquals } from "@std/assert";
 import { TimeoutError } from "../../futures/errors.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
-import { VirtualTimeDenoLoop } from "../_virtual_time_deno_loop.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
-// VirtualTimeLoop's own tests cover the clock on the scheduler alone; these
-// cover it on a loop with host I/O, as the tests of real sockets use it.
+// The clock on a loop with host I/O, as the tests of real sockets use it.
 
-Deno.test("VirtualClock jumps a DenoEventLoop's clock to its next timer when idle", async () => {
-  const loop = new VirtualTimeDenoLoop();
+Deno.test("VirtualClock jumps a loop's clock to its next timer when idle", async () => {
+  const loop = new VirtualTimeLoop();
   assertEquals(loop.time(), 0);
   const result = await loop.runUntilComplete(loop.createTask(async () => {
     try {
@@ -23,8 +22,8 @@ Deno.test("VirtualClock jumps a DenoEventLoop's clock to its next timer when idl
   loop.close();
 });
 
-Deno.test("VirtualClock keeps the time while a DenoEventLoop with no timer waits for the host", async () => {
-  const loop = new VirtualTimeDenoLoop();
+Deno.test("VirtualClock keeps the time while a loop with no timer waits for the host", async () => {
+  const loop = new VirtualTimeLoop();
   const done = loop.createFuture<string>();
   // Settled by a host timer: with no loop timer the clock has nowhere to go.
   setTimeout(() => loop.callSoon(() => done.setResult("woken")), 5);
