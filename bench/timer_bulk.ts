@@ -100,7 +100,9 @@ function quartiles(values: number[]): string {
   return `${at(0.5)} (${at(0.25)}–${at(0.75)})`;
 }
 
-console.log("| ns per timer | CPU: median (quartiles) | wall: median (quartiles) |");
+console.log(
+  "| ns per timer | CPU: median (quartiles) | wall: median (quartiles) |",
+);
 console.log("| --- | ---: | ---: |");
 for (const [what, s] of samples) {
   console.log(`| ${what} | ${quartiles(s.cpu)} | ${quartiles(s.wall)} |`);
