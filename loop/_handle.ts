@@ -26,15 +26,12 @@ export type AnyCallback = (...args: any[]) => unknown;
 export let runHandle: (handle: Handle) => void;
 /** Sets a function called after each run with whether the callback succeeded. */
 export let setAfterRun: (handle: Handle, fn: (ok: boolean) => void) => void;
-/** Gives a timer its place in the timer queue. */
+/** Records a timer's due time and the queue holding it (`null`: none). */
 export let placeTimer: (
   timer: TimerHandle,
   when: number,
-  seq: number,
   queue: TimerQueueLike | null,
 ) => void;
-/** Orders two timers: by `when`, then by scheduling order. */
-export let timerBefore: (a: TimerHandle, b: TimerHandle) => boolean;
 
 /** What a timer tells its queue when it is cancelled while queued. */
 export interface TimerQueueLike {
@@ -163,17 +160,13 @@ export class Handle {
  */
 export class TimerHandle extends Handle {
   #when = 0;
-  #seq = 0;
   #queue: TimerQueueLike | null = null;
 
   static {
-    placeTimer = (t, when, seq, queue) => {
+    placeTimer = (t, when, queue) => {
       t.#when = when;
-      t.#seq = seq;
       t.#queue = queue;
     };
-    timerBefore = (a, b) =>
-      a.#when < b.#when || (a.#when === b.#when && a.#seq < b.#seq);
   }
 
   /** The loop time, in seconds, at which the callback is due. */

@@ -829,7 +829,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     checkCallback(cb, what);
     const timer = new TimerHandle(cb, args, this);
     if (soon) {
-      placeTimer(timer, when, 0, null);
+      placeTimer(timer, when, null);
       this.#ready.push(timer);
     } else {
       this.#timers.push(timer, when);

@@ -4,6 +4,7 @@ import {
   assertFalse,
   assertStrictEquals,
 } from "@std/assert";
+import fc from "fast-check";
 import { TimerHandle } from "../../loop/_handle.ts";
 import { TimerHeap } from "../../loop/_timer_heap.ts";
 import type { SchedulingLoop } from "../../loop/event_loop.ts";
@@ -320,4 +321,141 @@ Deno.test("TimerHeap stays within twice its live timers under random churn", () 
     assert(heap.size <= Math.max(64, 2 * live.length + 1));
   }
   assertEquals(drain(heap).length, live.length);
+});
+
+// ---- Against a model: a sorted array ----
+
+/** One step of a random schedule, as fast-check draws it. */
+type Op =
+  | { op: "push"; when: number }
+  | { op: "cancel"; pick: number }
+  | { op: "pop" }
+  | { op: "clear" };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  // Few distinct due times, so that ties are common; enough pushes that
+  // heaps pass the compaction threshold.
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constant("push" as const),
+      when: fc.integer({ min: 0, max: 40 }).map((w) => w / 4),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant("cancel" as const),
+      pick: fc.nat(),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("pop" as const) }) },
+  {
+    weight: 1,
+    arbitrary: fc.constant({ op: "clear" as const }),
+  },
+);
+
+Deno.test("TimerHeap behaves as a sorted array of its live timers", () => {
+  fc.assert(
+    fc.property(
+      fc.array(opArb, { maxLength: 600, size: "max" }).map((ops) =>
+        // Clearing is rare in a loop (only close() does it).
+        ops.filter((o, i) => o.op !== "clear" || i % 50 === 0)
+      ),
+      (ops) => {
+        const heap = new TimerHeap();
+        // The model: the live timers sorted by (when, push order).
+        let model: { t: TimerHandle; when: number; order: number }[] = [];
+        let queued: TimerHandle[] = []; // every timer pushed and not popped
+        let order = 0;
+        for (const o of ops) {
+          if (o.op === "push") {
+            const t = timer(order);
+            heap.push(t, o.when);
+            queued.push(t);
+            const entry = { t, when: o.when, order: order++ };
+            let i = model.length;
+            while (i > 0 && model[i - 1].when > o.when) i--;
+            model.splice(i, 0, entry);
+          } else if (o.op === "cancel") {
+            if (queued.length === 0) continue;
+            // Cancelling an already cancelled timer must change nothing.
+            const t = queued[o.pick % queued.length];
+            t.cancel();
+            model = model.filter((e) => e.t !== t);
+          } else if (o.op === "pop") {
+            const top = heap.peek();
+            assertStrictEquals(top, model[0]?.t);
+            if (top === undefined) continue;
+            assertStrictEquals(heap.pop(), top);
+            assertEquals(top.when, model[0].when);
+            model.shift();
+            queued = queued.filter((t) => t !== top);
+            // A popped timer is the loop's again: cancelling it is not
+            // counted by the heap.
+            const before = heap.cancelledCount;
+            top.cancel();
+            assertEquals(heap.cancelledCount, before);
+          } else {
+            heap.clear();
+            model = [];
+            queued = [];
+          }
+          assertEquals(heap.size - heap.cancelledCount, model.length);
+          // A cancel compacts a heap that cancelled timers dominate (pops
+          // may leave it so until the next cancel).
+          if (o.op === "cancel") {
+            assert(
+              heap.size < 64 || heap.cancelledCount * 2 <= heap.size,
+              `${heap.cancelledCount} of ${heap.size} cancelled`,
+            );
+          }
+        }
+        const rest = drain(heap);
+        assertEquals(rest.map(idOf), model.map((e) => e.order));
+        for (const t of rest) assertFalse(t.cancelled);
+      },
+    ),
+    { seed: 0x71e4, numRuns: 200 },
+  );
+});
+
+Deno.test("TimerHeap keeps order across growing, compacting and shrinking", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 3000 }),
+      fc.integer({ min: 1, max: 100 }),
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      (n, keepEvery, seed) => {
+        const rand = prng(seed);
+        const heap = new TimerHeap();
+        const timers: TimerHandle[] = [];
+        const whens: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const t = timer(i);
+          const when = Math.floor(rand() * 64);
+          heap.push(t, when);
+          timers.push(t);
+          whens.push(when);
+        }
+        // Cancel all but every keepEvery-th: compactions shrink the heap.
+        for (let i = 0; i < n; i++) if (i % keepEvery !== 0) timers[i].cancel();
+        // Then push more, due at the same times, after the compactions.
+        for (let i = n; i < n + 100; i++) {
+          const t = timer(i);
+          const when = Math.floor(rand() * 64);
+          heap.push(t, when);
+          whens.push(when);
+        }
+        const expected = whens
+          .map((when, id) => ({ when, id }))
+          .filter(({ id }) => id >= n || id % keepEvery === 0)
+          .sort((a, b) => a.when - b.when || a.id - b.id)
+          .map(({ id }) => id);
+        assertEquals(drain(heap).map(idOf), expected);
+      },
+    ),
+    { seed: 0x71e5, numRuns: 60 },
+  );
 });
