@@ -138,6 +138,34 @@ export class Future<T> implements PromiseLike<T> {
   }
 
   /**
+   * Returns `false`, always: a future only holds a result, and nothing
+   * "runs" it. The draft PEP keeps the method so that code written for
+   * `concurrent.futures.Future`, whose `running()` says whether a worker is
+   * executing the call, runs unchanged; a task that is stepping its
+   * coroutine is not "running" in that sense either.
+   *
+   * PEP 3156: `Future.running()` ("always returns False").
+   *
+   * @returns `false`.
+   *
+   * @example
+   * ```ts
+   * import { newEventLoop } from "@tulip/tulip";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = newEventLoop();
+   * const fut = loop.createFuture<number>();
+   * assertEquals(fut.running(), false);
+   * fut.setResult(1);
+   * assertEquals(fut.running(), false);
+   * loop.close();
+   * ```
+   */
+  running(): false {
+    return false;
+  }
+
+  /**
    * Returns `true` once the future has a result, an error, or was
    * cancelled.
    *

@@ -275,8 +275,11 @@ export interface Server extends AsyncDisposable {
 export interface SchedulingLoop {
   /** Runs until `stop()` is called. */
   runForever(): Promise<void>;
-  /** Runs until `aw` is done and resolves with its result. */
-  runUntilComplete<T>(aw: Awaitable<T>): Promise<T>;
+  /**
+   * Runs until `aw` is done and resolves with its result; with a
+   * `timeout` (seconds), rejects with `TimeoutError` if it expires first.
+   */
+  runUntilComplete<T>(aw: Awaitable<T>, timeout?: number | null): Promise<T>;
   /** Runs one iteration: poll once, run what is ready. */
   runOnce(): Promise<void>;
   /** Stops after the current iteration. */
@@ -289,32 +292,32 @@ export interface SchedulingLoop {
   isClosed(): boolean;
   /** Returns the loop's monotonic clock, in seconds. */
   time(): number;
-  /** Schedules `cb(...args)` for the next iteration. */
+  /** Schedules `cb(...args)` (or an immediate `Handle`) for the next iteration. */
   callSoon<A extends unknown[]>(
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle;
   /** Like `callSoon`, and safe from outside the loop's own turn. */
   callSoonThreadsafe<A extends unknown[]>(
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle;
   /** Schedules `cb(...args)` in `delay` seconds. */
   callLater<A extends unknown[]>(
     delay: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle;
   /** Schedules `cb(...args)` at loop time `when`, in seconds. */
   callAt<A extends unknown[]>(
     when: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle;
   /** Schedules `cb(...args)` every `interval` seconds. */
   callRepeatedly<A extends unknown[]>(
     interval: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle;
   /** Makes a future bound to this loop. */
@@ -406,7 +409,7 @@ export interface EventLoop extends SchedulingLoop {
   /** Calls `cb(...args)` on the loop whenever signal `sig` arrives. */
   addSignalHandler<A extends unknown[]>(
     sig: Deno.Signal,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle;
   /** Removes the handler of `sig`; returns whether there was one. */

@@ -126,7 +126,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
   // hosts nothing was scheduled on since it last looked.
 
   override callSoon<A extends unknown[]>(
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle {
     this.#host.dirty = true;
@@ -135,7 +135,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
 
   override callLater<A extends unknown[]>(
     delay: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
     this.#host.dirty = true;
@@ -144,7 +144,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
 
   override callAt<A extends unknown[]>(
     when: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
     this.#host.dirty = true;
@@ -153,7 +153,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
 
   override callRepeatedly<A extends unknown[]>(
     interval: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
     this.#host.dirty = true;
@@ -167,9 +167,10 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
 
   override runUntilComplete<T>(
     aw: Parameters<BaseEventLoop["runUntilComplete"]>[0],
+    timeout?: number | null,
   ): Promise<T> {
     if (!this.#driving) this.#refuseRun("runUntilComplete");
-    return super.runUntilComplete(aw) as Promise<T>;
+    return super.runUntilComplete(aw, timeout) as Promise<T>;
   }
 
   override runOnce(): Promise<void> {

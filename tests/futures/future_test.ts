@@ -685,3 +685,12 @@ Deno.test("Future in debug mode does not report once its loop is closed", async 
   assertEquals(closedSeen, []);
   open.close();
 });
+
+Deno.test("Future.running() is always false", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<number>();
+  assertEquals(fut.running(), false);
+  fut.setResult(1);
+  assertEquals(fut.running(), false);
+  loop.close();
+});
