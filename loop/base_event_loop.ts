@@ -669,8 +669,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   /**
-   * Turns debug mode on or off: slow callbacks are reported, and futures
-   * whose error is never retrieved are reported when collected.
+   * Turns debug mode on or off: slow callbacks are reported, and the
+   * report of a future whose error is never retrieved (made in every mode,
+   * when the future is collected) carries the error's stack as
+   * `sourceTraceback`.
    *
    * @param enabled Whether debug mode is on.
    */
