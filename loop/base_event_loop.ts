@@ -6,7 +6,11 @@
  */
 
 import { Future } from "../futures/future.ts";
-import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
+import {
+  formatReceived,
+  InvalidStateError,
+  TimeoutError,
+} from "../futures/errors.ts";
 import {
   getRunningLoop,
   pendingResumptions,
@@ -99,7 +103,7 @@ function checkHandle(handle: Handle, args: unknown[], what: string): void {
   if (handle instanceof TimerHandle) {
     throw new TypeError(
       `Cannot call ${what}(): a TimerHandle cannot stand for a callback, only an immediate Handle (from callSoon), received ${
-        String(handle)
+        formatReceived(handle)
       }`,
     );
   }
@@ -116,7 +120,7 @@ function checkSeconds(value: unknown, what: string, name: string): number {
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw new TypeError(
       `Cannot call ${what}(): ${name} must be a number of seconds, received ${
-        String(value)
+        formatReceived(value)
       }`,
     );
   }

@@ -5,7 +5,11 @@
  * @module
  */
 
-import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
+import {
+  formatReceived,
+  InvalidStateError,
+  TimeoutError,
+} from "../futures/errors.ts";
 import { Future } from "../futures/future.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
@@ -111,7 +115,9 @@ function checkSeconds(name: string, value: unknown): number {
   }
   if (!(value > 0)) {
     throw new RangeError(
-      `Cannot make an HttpClientProtocol: ${name} must be > 0, received ${value}`,
+      `Cannot make an HttpClientProtocol: ${name} must be > 0, received ${
+        formatReceived(value)
+      }`,
     );
   }
   return value;

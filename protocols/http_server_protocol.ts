@@ -6,6 +6,7 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
@@ -246,7 +247,9 @@ function checkSeconds(name: string, value: unknown): number {
   }
   if (!(value > 0)) {
     throw new RangeError(
-      `Cannot make an HttpServerProtocol: ${name} must be > 0, received ${value}`,
+      `Cannot make an HttpServerProtocol: ${name} must be > 0, received ${
+        formatReceived(value)
+      }`,
     );
   }
   return value;
@@ -628,7 +631,7 @@ export class HttpServerProtocol extends Protocol {
     ) {
       throw new RangeError(
         `Cannot make an HttpServerProtocol: maxRequestsPerConnection must be a whole number >= 1 or Infinity, received ${
-          String(max)
+          formatReceived(max)
         }`,
       );
     }
@@ -637,7 +640,7 @@ export class HttpServerProtocol extends Protocol {
     if (scheme !== "http" && scheme !== "https") {
       throw new RangeError(
         `Cannot make an HttpServerProtocol: scheme must be "http" or "https", received ${
-          String(scheme)
+          formatReceived(scheme)
         }`,
       );
     }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { DenoEventLoop } from "../loop/deno_event_loop.ts";
 
 function hostHop(): Promise<void> {
@@ -80,7 +80,9 @@ export class VirtualTimeLoop extends DenoEventLoop {
   async advance(seconds: number): Promise<void> {
     if (typeof seconds !== "number" || !(seconds >= 0)) {
       throw new RangeError(
-        `Cannot advance the clock: seconds must be >= 0, received ${seconds}`,
+        `Cannot advance the clock: seconds must be >= 0, received ${
+          formatReceived(seconds)
+        }`,
       );
     }
     if (this.isRunning()) {

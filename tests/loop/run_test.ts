@@ -270,7 +270,7 @@ Deno.test("run() inside a running loop throws InvalidStateError instead of hangi
   const result = await run(async () => {
     // Another task keeps the outer loop busy while the inner run is tried.
     const other = getEventLoop().createTask(() => sleep(0.01));
-    const err = await run(async () => 1).then(() => null, (e) => e);
+    const err = await run(() => Promise.resolve(1)).then(() => null, (e) => e);
     await other;
     return err;
   });
