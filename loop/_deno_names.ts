@@ -60,11 +60,30 @@ function checkHost(host: unknown, what: string): string {
   return host;
 }
 
+function netGranted(host: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "net", host }).state ===
+      "granted";
+  } catch {
+    return false;
+  }
+}
+
 function resolveError(host: string, error: unknown): Error {
   const code = (error as { code?: string } | null)?.code ?? "";
   if (code === "ENOTFOUND" || code === "ENODATA" || code === "EAI_NONAME") {
     return new Deno.errors.NotFound(
       `Cannot resolve host: no such host is known, received "${host}"`,
+      { cause: error },
+    );
+  }
+  if (code === "EPERM" && !netGranted(host)) {
+    // node:dns reports Deno's missing permission as a bare EPERM; say what
+    // Deno itself says when an API lacks it.
+    return new Deno.errors.NotCapable(
+      `Cannot resolve host: requires net access to ${
+        JSON.stringify(host)
+      }, run again with the --allow-net flag, received ${JSON.stringify(host)}`,
       { cause: error },
     );
   }
