@@ -298,7 +298,8 @@ export class DenoServer implements Server {
   }
 
   /**
-   * Accepts until the server is closed, which cancels the future;
+   * Accepts until the server is closed, which cancels the future (so
+   * waiting for it rejects with `CancelledError`, as in asyncio);
    * cancelling the future closes the server.
    *
    * @returns A future that never has a result.

@@ -253,7 +253,30 @@ export interface Server extends AsyncDisposable {
   waitClosed(): Future<void>;
   /** Starts accepting, if not already. */
   startServing(): Future<void>;
-  /** Accepts until the server is closed; the future never has a result. */
+  /**
+   * Accepts until the server is closed. The future never has a result:
+   * closing the server (`close()`, `shutdown()`) cancels it, so waiting for
+   * it rejects with `CancelledError`, as asyncio's `serve_forever()` raises
+   * it; catch that to end a program cleanly. Cancelling the future closes
+   * the server.
+   *
+   * @example Serving until the server is closed
+   * ```ts ignore
+   * import { CancelledError, newEventLoop, Protocol } from "@tulip/tulip";
+   *
+   * const loop = newEventLoop();
+   * const server = await loop.runUntilComplete(
+   *   loop.createServer(() => new Protocol(), "127.0.0.1", 8888),
+   * );
+   * loop.addSignalHandler("SIGINT", () => server.close());
+   * try {
+   *   await loop.runUntilComplete(server.serveForever());
+   * } catch (e) {
+   *   if (!(e instanceof CancelledError)) throw e; // closed: done
+   * }
+   * loop.close();
+   * ```
+   */
   serveForever(): Future<void>;
   /** Returns `true` while accepting connections. */
   isServing(): boolean;
