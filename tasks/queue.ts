@@ -7,7 +7,7 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
-import { formatReceived, InvalidStateError } from "../futures/errors.ts";
+import { InvalidStateError } from "../futures/errors.ts";
 import { Deque } from "./deque.ts";
 import {
   addWaiter,
@@ -241,9 +241,7 @@ function defaultCompare(a: unknown, b: unknown, nested = false): number {
     k === "number" || k === "string" || k === "array";
   if (nested && (!orderable(ka) || !orderable(kb))) return 0;
   throw new TypeError(
-    `Cannot order PriorityQueue items: expected numbers, strings or arrays (or give a compare option), received ${
-      formatReceived(ka)
-    } and ${formatReceived(kb)}`,
+    `Cannot order PriorityQueue items: expected numbers, strings or arrays (or give a compare option), received ${ka} and ${kb}`,
   );
 }
 

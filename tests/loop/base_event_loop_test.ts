@@ -275,7 +275,7 @@ Deno.test("BaseEventLoop.callLater() and callAt() throw TypeError for a bad time
   assertThrows(
     () => loop.callLater("1" as never, () => {}),
     TypeError,
-    "Cannot call callLater(): delay must be a number of seconds, received 1",
+    'Cannot call callLater(): delay must be a number of seconds, received "1"',
   );
   assertThrows(
     () => loop.callLater(NaN, () => {}),
