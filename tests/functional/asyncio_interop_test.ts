@@ -6,7 +6,7 @@
 import { assertEquals } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { bytes, portOf, Recorder, run, text } from "./_stream_helpers.ts";
-import { HAS_PYTHON, needing } from "../_helpers.ts";
+import { HAS_PYTHON, needing } from "./_tools.ts";
 
 const HOST = "127.0.0.1";
 

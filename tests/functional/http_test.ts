@@ -26,7 +26,7 @@ import { jsonRpcHttpHandler } from "../../protocols/json_rpc_http_handler.ts";
 import { JsonRpcProtocol } from "../../protocols/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { bytes, portOf, run, text } from "./_stream_helpers.ts";
-import { HAS_CURL, HAS_PYTHON, needing } from "../_helpers.ts";
+import { HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
 
 const HOST = "127.0.0.1";
 

@@ -11,7 +11,7 @@ import { LimitOverrunError } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { LineReceiver } from "../../protocols/line_receiver.ts";
 import { bytes, portOf, run, text } from "./_stream_helpers.ts";
-import { HAS_PYTHON, needing } from "../_helpers.ts";
+import { HAS_PYTHON, needing } from "./_tools.ts";
 
 const HOST = "127.0.0.1";
 const MAX_LENGTH = 1000;
