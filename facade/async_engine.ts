@@ -8,6 +8,7 @@
 
 import {
   CancelledError,
+  formatReceived,
   IncompleteReadError,
   InvalidStateError,
   LimitOverrunError,
@@ -437,7 +438,7 @@ export class AsyncEngine implements AsyncDisposable {
     if (!Number.isSafeInteger(backlog) || backlog < 1) {
       throw new RangeError(
         `Cannot call listen(): backlog must be a whole number >= 1, received ${
-          String(backlog)
+          formatReceived(backlog)
         }`,
       );
     }
@@ -504,7 +505,7 @@ export class AsyncEngine implements AsyncDisposable {
     if (!Number.isSafeInteger(size) || size <= 0) {
       throw new RangeError(
         `Cannot call read(): size must be a whole number > 0, received ${
-          String(size)
+          formatReceived(size)
         }`,
       );
     }
@@ -724,7 +725,7 @@ export class AsyncEngine implements AsyncDisposable {
     if (!Number.isSafeInteger(size) || size < 0) {
       throw new RangeError(
         `Cannot call readChunk(): size must be a whole number >= 0, received ${
-          String(size)
+          formatReceived(size)
         }`,
       );
     }
@@ -1882,7 +1883,9 @@ function checkAddress(method: string, host: unknown, port: unknown): void {
   }
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(
-      `Cannot call ${method}(): port must be a whole number from 0 to 65535, received ${port}`,
+      `Cannot call ${method}(): port must be a whole number from 0 to 65535, received ${
+        formatReceived(port)
+      }`,
     );
   }
 }
@@ -1892,7 +1895,7 @@ function checkLimit(method: string, limit: unknown): void {
   if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit <= 0) {
     throw new RangeError(
       `Cannot call ${method}(): limit must be a whole number > 0, received ${
-        String(limit)
+        formatReceived(limit)
       }`,
     );
   }
@@ -1941,7 +1944,9 @@ function checkTimeout(method: string, value: unknown): number | null {
   }
   if (!(value >= 0)) {
     throw new RangeError(
-      `Cannot call ${method}(): timeout must be >= 0 seconds, received ${value}`,
+      `Cannot call ${method}(): timeout must be >= 0 seconds, received ${
+        formatReceived(value)
+      }`,
     );
   }
   return value;

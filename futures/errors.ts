@@ -156,3 +156,63 @@ export class LimitOverrunError extends Error {
     this.consumed = consumed;
   }
 }
+
+// Longer strings are cut, so that an error message stays one readable line
+// whatever a caller passed.
+const MAX_RECEIVED_LENGTH = 80;
+
+/**
+ * Formats a value for the "received …" part of an error message, as
+ * `Deno.inspect` would show it: strings quoted (so that `"1"` is told from
+ * `1`), numbers, booleans, `null`, `undefined`, bigints and symbols as
+ * written in code, functions by name, and other objects by their class
+ * (`Uint8Array(4)`, `Array(2)`, `Object`), never by their contents.
+ * Strings longer than 80 characters are cut with `…`. Every tulip error
+ * message uses it, and code that reports its own errors in tulip's style
+ * can too.
+ *
+ * @param value What was received.
+ * @returns A short, one-line description.
+ *
+ * @example
+ * ```ts
+ * import { formatReceived } from "@tulip/tulip/futures";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(formatReceived("1"), '"1"');
+ * assertEquals(formatReceived(1), "1");
+ * assertEquals(formatReceived(new Uint8Array(4)), "Uint8Array(4)");
+ * assertEquals(formatReceived(undefined), "undefined");
+ * ```
+ */
+export function formatReceived(value: unknown): string {
+  switch (typeof value) {
+    case "string": {
+      const cut = value.length > MAX_RECEIVED_LENGTH
+        ? value.slice(0, MAX_RECEIVED_LENGTH) + "…"
+        : value;
+      return JSON.stringify(cut);
+    }
+    case "number":
+      return Object.is(value, -0) ? "-0" : String(value);
+    case "bigint":
+      return `${value}n`;
+    case "symbol":
+      return value.toString();
+    case "function":
+      return value.name
+        ? `[Function: ${value.name}]`
+        : "[Function (anonymous)]";
+    case "object": {
+      if (value === null) return "null";
+      if (Array.isArray(value)) return `Array(${value.length})`;
+      if (ArrayBuffer.isView(value) && "length" in value) {
+        return `${value.constructor.name}(${value.length})`;
+      }
+      const name = Object.getPrototypeOf(value)?.constructor?.name;
+      return typeof name === "string" && name !== "" ? name : "Object";
+    }
+    default:
+      return String(value);
+  }
+}

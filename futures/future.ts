@@ -38,9 +38,10 @@ interface Unretrieved {
   stack: string | undefined;
 }
 
-// Debug mode: report a future whose exception was never looked at once the
-// future itself is garbage-collected. The held value must not reference the
-// future, or it would never be collected.
+// Report a future whose exception was never looked at once the future
+// itself is garbage-collected, as asyncio logs it in every mode. Only
+// failing futures register, so futures that succeed pay nothing. The held
+// value must not reference the future, or it would never be collected.
 const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
   if (held.loop.isClosed()) return;
   held.loop.callExceptionHandler({
@@ -138,6 +139,34 @@ export class Future<T> implements PromiseLike<T> {
   }
 
   /**
+   * Returns `false`, always: a future only holds a result, and nothing
+   * "runs" it. The draft PEP keeps the method so that code written for
+   * `concurrent.futures.Future`, whose `running()` says whether a worker is
+   * executing the call, runs unchanged; a task that is stepping its
+   * coroutine is not "running" in that sense either.
+   *
+   * PEP 3156: `Future.running()` ("always returns False").
+   *
+   * @returns `false`.
+   *
+   * @example
+   * ```ts
+   * import { newEventLoop } from "@tulip/tulip";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = newEventLoop();
+   * const fut = loop.createFuture<number>();
+   * assertEquals(fut.running(), false);
+   * fut.setResult(1);
+   * assertEquals(fut.running(), false);
+   * loop.close();
+   * ```
+   */
+  running(): false {
+    return false;
+  }
+
+  /**
    * Returns `true` once the future has a result, an error, or was
    * cancelled.
    *
@@ -228,6 +257,13 @@ export class Future<T> implements PromiseLike<T> {
   /**
    * Marks the future done with an error and schedules its callbacks.
    *
+   * If nobody ever looks at the error (`result()`, `exception()`, `yield*`
+   * or `await`), it is reported through the loop's exception handler as
+   * "Future exception was never retrieved" once the future is
+   * garbage-collected, as asyncio logs it (in debug mode the context's
+   * `sourceTraceback` also holds the error's stack). A loop closed by then
+   * reports nothing.
+   *
    * @param exc The error.
    * @throws {InvalidStateError} When the future is already done.
    * @throws {TypeError} When `exc` is a `CancelledError` (use `cancel()`).
@@ -242,14 +278,16 @@ export class Future<T> implements PromiseLike<T> {
     this.#exception = exc;
     this.#hasException = true;
     this.#state = FINISHED;
-    if (this.#loop.getDebug()) {
-      this.#watched = true;
-      unretrieved.register(this, {
-        loop: this.#loop,
-        exception: exc,
-        stack: exc instanceof Error ? exc.stack : undefined,
-      }, this);
-    }
+    this.#watched = true;
+    // Debug mode also keeps where the error was made (formatting a stack
+    // costs microseconds, so only there).
+    unretrieved.register(this, {
+      loop: this.#loop,
+      exception: exc,
+      stack: this.#loop.getDebug() && exc instanceof Error
+        ? exc.stack
+        : undefined,
+    }, this);
     this.#scheduleCallbacks();
   }
 

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { chunkHeader, CRLF } from "./_http_serialize.ts";
 
@@ -326,7 +327,7 @@ export function checkSeconds(
   }
   if (!(value > 0)) {
     throw new RangeError(
-      `Cannot ${what}: ${name} must be > 0, received ${value}`,
+      `Cannot ${what}: ${name} must be > 0, received ${formatReceived(value)}`,
     );
   }
   return value;

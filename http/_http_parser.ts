@@ -47,6 +47,7 @@ import {
   TCHAR,
 } from "./_head_scan.ts";
 import { type HeadLimits, quickHead } from "./_quick_head.ts";
+import { formatReceived } from "../futures/errors.ts";
 
 /** The error a parser reports: the message is malformed or over a limit. */
 export class HttpParseError extends Error {
@@ -517,7 +518,9 @@ function excerpt(src: Uint8Array, start: number, end: number): string {
 function checkLimit(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new RangeError(
-      `Cannot create HTTP parser: ${name} must be a positive integer, received ${value}`,
+      `Cannot create HTTP parser: ${name} must be a positive integer, received ${
+        formatReceived(value)
+      }`,
     );
   }
   return value;
@@ -607,7 +610,9 @@ export class HttpParser<H extends HttpMessageHead> {
       maxBody !== Infinity && !(Number.isSafeInteger(maxBody) && maxBody >= 0)
     ) {
       throw new RangeError(
-        `Cannot create HTTP parser: maxBodyBytes must be a non-negative integer or Infinity, received ${maxBody}`,
+        `Cannot create HTTP parser: maxBodyBytes must be a non-negative integer or Infinity, received ${
+          formatReceived(maxBody)
+        }`,
       );
     }
     this.#maxBodyBytes = maxBody;

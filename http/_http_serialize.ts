@@ -9,6 +9,8 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
+
 /** The header fields of a head: pairs, a `Headers`, or any iterable of them. */
 export type HttpHeaderPairs = Iterable<readonly [string, string]>;
 
@@ -237,7 +239,9 @@ export function serializeResponseHead(head: HttpResponseHeadInit): Uint8Array {
   const status = head.status;
   if (!Number.isInteger(status) || status < 100 || status > 999) {
     throw new RangeError(
-      `Cannot serialize HTTP response head: status must be an integer from 100 to 999, received ${status}`,
+      `Cannot serialize HTTP response head: status must be an integer from 100 to 999, received ${
+        formatReceived(status)
+      }`,
     );
   }
   let high = false;

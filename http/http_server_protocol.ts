@@ -6,6 +6,7 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
@@ -572,7 +573,7 @@ export class HttpServerProtocol extends Protocol {
     ) {
       throw new RangeError(
         `Cannot make an HttpServerProtocol: maxRequestsPerConnection must be a whole number >= 1 or Infinity, received ${
-          String(max)
+          formatReceived(max)
         }`,
       );
     }
@@ -581,7 +582,7 @@ export class HttpServerProtocol extends Protocol {
     if (scheme !== "http" && scheme !== "https") {
       throw new RangeError(
         `Cannot make an HttpServerProtocol: scheme must be "http" or "https", received ${
-          String(scheme)
+          formatReceived(scheme)
         }`,
       );
     }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
@@ -201,7 +201,9 @@ export class HttpTransport implements Transport {
     const upper = String(method).toUpperCase();
     if (upper === "GET" || upper === "HEAD") {
       throw new RangeError(
-        `Cannot make an HttpTransport: method must allow a request body, received ${method}`,
+        `Cannot make an HttpTransport: method must allow a request body, received ${
+          formatReceived(method)
+        }`,
       );
     }
     this.#client = client;

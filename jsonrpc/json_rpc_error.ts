@@ -5,6 +5,8 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
+
 /**
  * A JSON-RPC 2.0 error: what a method throws to send a chosen error object,
  * and what a call rejects with when the peer answers with one.
@@ -80,7 +82,9 @@ export class JsonRpcError extends Error {
     }
     if (!Number.isSafeInteger(code)) {
       throw new RangeError(
-        `Cannot make a JsonRpcError: code must be an integer, received ${code}`,
+        `Cannot make a JsonRpcError: code must be an integer, received ${
+          formatReceived(code)
+        }`,
       );
     }
     if (typeof message !== "string") {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import {
@@ -78,7 +79,7 @@ function checkCount(value: unknown, fallback: number, name: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
     throw new RangeError(
       `Cannot make a JSON-RPC HTTP handler: ${name} must be a whole number >= 1, received ${
-        String(value)
+        formatReceived(value)
       }`,
     );
   }
@@ -195,7 +196,9 @@ export function jsonRpcHttpHandler(
   const max = options?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (typeof max !== "number" || !Number.isSafeInteger(max) || max < 1) {
     throw new RangeError(
-      `Cannot make a JSON-RPC HTTP handler: maxMessageBytes must be a whole number >= 1, received ${max}`,
+      `Cannot make a JSON-RPC HTTP handler: maxMessageBytes must be a whole number >= 1, received ${
+        formatReceived(max)
+      }`,
     );
   }
   const maxBatch = checkCount(options?.maxBatch, DEFAULT_MAX_BATCH, "maxBatch");

@@ -6,6 +6,7 @@
  */
 
 import {
+  formatReceived,
   InvalidStateError,
   LimitOverrunError,
   TimeoutError,
@@ -275,7 +276,7 @@ function checkCount(value: unknown, fallback: number, name: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
     throw new RangeError(
       `Cannot make a JsonRpcProtocol: ${name} must be a whole number >= 1, received ${
-        String(value)
+        formatReceived(value)
       }`,
     );
   }
@@ -287,7 +288,7 @@ function checkTimeout(value: unknown, what: string): number | null {
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw new TypeError(
       `Cannot ${what}: timeout must be a number of seconds or null, received ${
-        String(value)
+        formatReceived(value)
       }`,
     );
   }
@@ -574,7 +575,7 @@ export class JsonRpcProtocol extends Protocol {
     if (!(FRAMINGS as readonly unknown[]).includes(framing)) {
       throw new RangeError(
         `Cannot make a JsonRpcProtocol: framing must be "newline", "length" or "raw", received ${
-          String(framing)
+          formatReceived(framing)
         }`,
       );
     }
@@ -585,7 +586,9 @@ export class JsonRpcProtocol extends Protocol {
       max > MAX_MESSAGE_BYTES
     ) {
       throw new RangeError(
-        `Cannot make a JsonRpcProtocol: maxMessageBytes must be a whole number from 1 to ${MAX_MESSAGE_BYTES}, received ${max}`,
+        `Cannot make a JsonRpcProtocol: maxMessageBytes must be a whole number from 1 to ${MAX_MESSAGE_BYTES}, received ${
+          formatReceived(max)
+        }`,
       );
     }
     this.maxMessageBytes = max;

@@ -2,7 +2,7 @@
 // receive and one send in flight, a bounded send queue, and completions
 // brought back to the loop by the proactor.
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
@@ -484,7 +484,7 @@ class DenoDatagramTransport implements DatagramTransport {
       throw new RangeError(
         `Cannot call sendto(): the endpoint only sends to ${
           describe(remote)
-        }, received ${String(hostname)}:${String(port)}`,
+        }, received ${formatReceived(hostname)}:${String(port)}`,
       );
     }
     // Anything else wrong with the address is Deno's to find at send time,

@@ -3,6 +3,7 @@
 // lookupService() calls getnameinfo. node:dns is imported on first use:
 // loading Deno's Node layer costs tens of milliseconds at startup.
 
+import { formatReceived } from "../futures/errors.ts";
 import type { LookupAddress } from "node:dns";
 import type { AddrInfo, GetaddrinfoOptions } from "./event_loop.ts";
 
@@ -39,7 +40,9 @@ export function checkPort(port: unknown, what: string): number {
   }
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(
-      `Cannot ${what}: port must be an integer from 0 to 65535, received ${port}`,
+      `Cannot ${what}: port must be an integer from 0 to 65535, received ${
+        formatReceived(port)
+      }`,
     );
   }
   return port;
@@ -57,11 +60,30 @@ function checkHost(host: unknown, what: string): string {
   return host;
 }
 
+function netGranted(host: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "net", host }).state ===
+      "granted";
+  } catch {
+    return false;
+  }
+}
+
 function resolveError(host: string, error: unknown): Error {
   const code = (error as { code?: string } | null)?.code ?? "";
   if (code === "ENOTFOUND" || code === "ENODATA" || code === "EAI_NONAME") {
     return new Deno.errors.NotFound(
       `Cannot resolve host: no such host is known, received "${host}"`,
+      { cause: error },
+    );
+  }
+  if (code === "EPERM" && !netGranted(host)) {
+    // node:dns reports Deno's missing permission as a bare EPERM; say what
+    // Deno itself says when an API lacks it.
+    return new Deno.errors.NotCapable(
+      `Cannot resolve host: requires net access to ${
+        JSON.stringify(host)
+      }, run again with the --allow-net flag, received ${JSON.stringify(host)}`,
       { cause: error },
     );
   }
@@ -82,7 +104,9 @@ export function checkAddrinfoArgs(
   const family = options?.family ?? 0;
   if (family !== 0 && family !== 4 && family !== 6) {
     throw new RangeError(
-      `Cannot call getaddrinfo(): family must be 0, 4 or 6, received ${family}`,
+      `Cannot call getaddrinfo(): family must be 0, 4 or 6, received ${
+        formatReceived(family)
+      }`,
     );
   }
   for (const key of ["type", "proto", "flags"] as const) {
@@ -143,12 +167,16 @@ export function checkNameinfoArgs(sockaddr: unknown, flags: unknown): void {
   checkPort(port, "call getnameinfo()");
   if (typeof flags !== "number" || !Number.isInteger(flags)) {
     throw new TypeError(
-      `Cannot call getnameinfo(): flags must be an integer, received ${flags}`,
+      `Cannot call getnameinfo(): flags must be an integer, received ${
+        formatReceived(flags)
+      }`,
     );
   }
   if ((flags & ~KNOWN_FLAGS) !== 0) {
     throw new RangeError(
-      `Cannot call getnameinfo(): flags may only combine 1 (NUMERICHOST), 2 (NUMERICSERV) and 8 (NAMEREQD), received ${flags}`,
+      `Cannot call getnameinfo(): flags may only combine 1 (NUMERICHOST), 2 (NUMERICSERV) and 8 (NAMEREQD), received ${
+        formatReceived(flags)
+      }`,
     );
   }
 }

@@ -5,7 +5,11 @@
  * @module
  */
 
-import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
+import {
+  formatReceived,
+  InvalidStateError,
+  TimeoutError,
+} from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { EventLoop, Server, ServerShutdownOptions } from "./event_loop.ts";
@@ -227,7 +231,7 @@ export class DenoServer implements Server {
     if (typeof grace !== "number" || !(grace >= 0)) {
       throw new RangeError(
         `Cannot shut the server down: grace must be a number of seconds >= 0, received ${
-          String(grace)
+          formatReceived(grace)
         }`,
       );
     }
@@ -294,7 +298,8 @@ export class DenoServer implements Server {
   }
 
   /**
-   * Accepts until the server is closed, which cancels the future;
+   * Accepts until the server is closed, which cancels the future (so
+   * waiting for it rejects with `CancelledError`, as in asyncio);
    * cancelling the future closes the server.
    *
    * @returns A future that never has a result.

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { TimeoutError } from "../futures/errors.ts";
+import { formatReceived, TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { Transport } from "../transports/transport.ts";
@@ -101,7 +101,9 @@ function checkHandshakeTimeout(value: unknown, what: string): number {
   }
   if (!(value > 0 && value < Infinity)) {
     throw new RangeError(
-      `Cannot call ${what}(): ssl.handshakeTimeout must be a positive number of seconds, received ${value}`,
+      `Cannot call ${what}(): ssl.handshakeTimeout must be a positive number of seconds, received ${
+        formatReceived(value)
+      }`,
     );
   }
   return value;
@@ -437,7 +439,9 @@ export function openServer(
     backlog !== undefined && (!Number.isInteger(backlog) || backlog < 0)
   ) {
     throw new RangeError(
-      `Cannot call ${what}(): backlog must be a non-negative integer, received ${backlog}`,
+      `Cannot call ${what}(): backlog must be a non-negative integer, received ${
+        formatReceived(backlog)
+      }`,
     );
   }
   if (options?.reusePort === true && !hasUnstableNet()) {

@@ -32,6 +32,11 @@ export let placeTimer: (
   when: number,
   queue: TimerQueueLike | null,
 ) => void;
+/**
+ * Ties a timer made from an immediate handle to it: the timer counts as
+ * cancelled once the handle is.
+ */
+export let linkHandle: (timer: Handle, source: Handle) => void;
 
 /** What a timer tells its queue when it is cancelled while queued. */
 export interface TimerQueueLike {
@@ -66,9 +71,13 @@ export class Handle {
   #loop: SchedulingLoop;
   #cancelled = false;
   #afterRun: ((ok: boolean) => void) | null = null;
+  #source: Handle | null = null;
 
   static {
     runHandle = (h) => h.#run();
+    linkHandle = (h, source) => {
+      h.#source = source;
+    };
     setAfterRun = (h, fn) => {
       h.#afterRun = fn;
     };
@@ -99,7 +108,8 @@ export class Handle {
 
   /** `true` once `cancel()` was called. */
   get cancelled(): boolean {
-    return this.#cancelled;
+    return this.#cancelled ||
+      (this.#source !== null && this.#source.cancelled);
   }
 
   /** Stops the callback from running; a no-op if it already ran. */

@@ -6,7 +6,11 @@
  */
 
 import { Future } from "../futures/future.ts";
-import { InvalidStateError } from "../futures/errors.ts";
+import {
+  formatReceived,
+  InvalidStateError,
+  TimeoutError,
+} from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
   Deque,
@@ -24,6 +28,7 @@ import {
 } from "../tasks/task.ts";
 import {
   Handle,
+  linkHandle,
   placeTimer,
   runHandle,
   setAfterRun,
@@ -86,11 +91,32 @@ function checkCallback(cb: unknown, what: string): void {
   }
 }
 
+// A Handle given where a callback goes (PEP 3156's note on Handles): it
+// stands for its callback and arguments, so it takes no more arguments of
+// its own, and only an immediate handle qualifies (a timer's due time would
+// contradict the call's).
+function checkHandle(handle: Handle, args: unknown[], what: string): void {
+  if (handle instanceof TimerHandle) {
+    throw new TypeError(
+      `Cannot call ${what}(): a TimerHandle cannot stand for a callback, only an immediate Handle (from callSoon), received ${
+        formatReceived(handle)
+      }`,
+    );
+  }
+  if (args.length > 0) {
+    throw new TypeError(
+      `Cannot call ${what}(): a Handle takes no extra arguments, received ${args.length} argument${
+        args.length === 1 ? "" : "s"
+      }`,
+    );
+  }
+}
+
 function checkSeconds(value: unknown, what: string, name: string): number {
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw new TypeError(
       `Cannot call ${what}(): ${name} must be a number of seconds, received ${
-        String(value)
+        formatReceived(value)
       }`,
     );
   }
@@ -195,30 +221,80 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * rejects with its error). `aw` may be a future, a task, a generator
    * coroutine, an async function's promise, or any `PromiseLike`.
    *
-   * PEP 3156: `loop.run_until_complete()`.
+   * With a `timeout`, the loop runs at most that long (in loop time, so a
+   * virtual-time loop jumps there): if it expires before `aw` is done, the
+   * promise rejects with `TimeoutError` and `aw` is **not** cancelled — it
+   * goes on the next time the loop runs (cancel it, or run the loop again
+   * to finish it).
+   *
+   * PEP 3156: `loop.run_until_complete(future, timeout=None)`.
    *
    * @typeParam T The type of the result.
    * @param aw What to wait for.
+   * @param timeout The most seconds to run for; `undefined` or `null`: no
+   * limit.
    * @returns A promise of `aw`'s result.
+   * @throws {TimeoutError} When `timeout` expires before `aw` is done.
    * @throws {InvalidStateError} When `stop()` is called before `aw` is done
    * (`aw` is not cancelled), or the loop is closed or already running.
+   * @throws {TypeError} When `timeout` is not a number.
+   * @throws {RangeError} When `timeout` is negative.
+   *
+   * @example A timeout leaves the future pending
+   * ```ts
+   * import { TimeoutError } from "@tulip/tulip";
+   * import { VirtualTimeLoop } from "@tulip/tulip/testing";
+   * import { assertEquals, assertRejects } from "@std/assert";
+   *
+   * const loop = new VirtualTimeLoop();
+   * const fut = loop.createFuture<string>();
+   * loop.callLater(10, () => fut.setResult("late"));
+   * await assertRejects(() => loop.runUntilComplete(fut, 5), TimeoutError);
+   * assertEquals(fut.done(), false);
+   * assertEquals(await loop.runUntilComplete(fut), "late");
+   * loop.close();
+   * ```
    */
-  async runUntilComplete<T>(aw: Awaitable<T>): Promise<T> {
+  async runUntilComplete<T>(
+    aw: Awaitable<T>,
+    timeout?: number | null,
+  ): Promise<T> {
     this.#checkOpen("runUntilComplete");
     if (this.#running) {
       throw new InvalidStateError(
         "Cannot call runUntilComplete(): the loop is already running",
       );
     }
+    if (timeout !== undefined && timeout !== null) {
+      checkSeconds(timeout, "runUntilComplete", "timeout");
+      if (timeout < 0) {
+        throw new RangeError(
+          `Cannot call runUntilComplete(): timeout must be >= 0, received ${timeout}`,
+        );
+      }
+    }
     const future = ensureFuture(aw, { loop: this });
     const onDone = () => this.stop();
     future.addDoneCallback(onDone);
+    let expired = false;
+    const timer = timeout === undefined || timeout === null
+      ? null
+      : this.callLater(timeout, () => {
+        expired = true;
+        this.stop();
+      });
     try {
       await this.runForever();
     } finally {
       future.removeDoneCallback(onDone);
+      timer?.cancel();
     }
     if (!future.done()) {
+      if (expired) {
+        throw new TimeoutError(
+          `Cannot finish runUntilComplete(): the future was not done after ${timeout} seconds (it is not cancelled)`,
+        );
+      }
       throw new InvalidStateError(
         "Cannot finish runUntilComplete(): the loop was stopped before the future was done",
       );
@@ -313,20 +389,49 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * Schedules `cb(...args)` for the next iteration. Callbacks run in the
    * order they were scheduled.
    *
+   * `cb` may also be an immediate `Handle` (one `callSoon` returned), as
+   * PEP 3156's note on Handles allows everywhere a callback goes: the
+   * handle itself is queued again and returned, so its `cancel()` stops
+   * this call too. It takes no extra arguments. A cancelled handle makes
+   * the call a no-op that returns the handle (still cancelled).
+   *
    * PEP 3156: `loop.call_soon()`.
    *
    * @typeParam A The callback's argument types.
-   * @param cb The callback.
-   * @param args Its positional arguments.
+   * @param cb The callback, or an immediate `Handle`.
+   * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle that can cancel the call.
-   * @throws {TypeError} When `cb` is not a function.
+   * @throws {TypeError} When `cb` is neither a function nor a `Handle`, or
+   * is a `TimerHandle`, or a `Handle` comes with arguments.
    * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example Scheduling a handle again
+   * ```ts
+   * import { newEventLoop } from "@tulip/tulip";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = newEventLoop();
+   * const seen: number[] = [];
+   * const h = loop.callSoon((n: number) => seen.push(n), 1);
+   * loop.callSoon(h);
+   * loop.callSoon(() => loop.stop());
+   * await loop.runForever();
+   * assertEquals(seen, [1, 1]);
+   * loop.close();
+   * ```
    */
   callSoon<A extends unknown[]>(
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle {
     if (this.#closed) this.#checkOpen("callSoon");
+    if (cb instanceof Handle) {
+      checkHandle(cb, args, "callSoon");
+      if (cb.cancelled) return cb;
+      this.#ready.push(cb);
+      if (this.#wake !== null) this.#wakeUp();
+      return cb;
+    }
     checkCallback(cb, "callSoon");
     const handle = new Handle(cb, args, this);
     this.#ready.push(handle);
@@ -342,12 +447,12 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * PEP 3156: `loop.call_soon_threadsafe()`.
    *
    * @typeParam A The callback's argument types.
-   * @param cb The callback.
-   * @param args Its positional arguments.
+   * @param cb The callback, or an immediate `Handle` (see `callSoon`).
+   * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle that can cancel the call.
    */
   callSoonThreadsafe<A extends unknown[]>(
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle {
     return this.callSoon(cb, ...args);
@@ -366,18 +471,23 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * slightly earlier. Use `callAt(loop.time() + delay, …)` for an exact
    * basis.
    *
+   * `cb` may be an immediate `Handle` instead (see `callSoon`): the timer
+   * calls its callback with its arguments unless the handle is cancelled
+   * by then. A handle cancelled already schedules nothing, and the call
+   * returns a new `TimerHandle` that is cancelled.
+   *
    * PEP 3156: `loop.call_later()`.
    *
    * @typeParam A The callback's argument types.
    * @param delay The delay in seconds.
-   * @param cb The callback.
-   * @param args Its positional arguments.
+   * @param cb The callback, or an immediate `Handle`.
+   * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle with the due time; `cancel()` is O(1).
    * @throws {TypeError} When `delay` is not a number or `cb` not a function.
    */
   callLater<A extends unknown[]>(
     delay: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
     checkSeconds(delay, "callLater", "delay");
@@ -393,18 +503,20 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   /**
    * Schedules `cb(...args)` at loop time `when` (see `time()`).
    *
+   * `cb` may be an immediate `Handle` instead, as with `callLater`.
+   *
    * PEP 3156 (as in asyncio): `loop.call_at()`.
    *
    * @typeParam A The callback's argument types.
    * @param when The loop time in seconds.
-   * @param cb The callback.
-   * @param args Its positional arguments.
+   * @param cb The callback, or an immediate `Handle`.
+   * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle with the due time.
    * @throws {TypeError} When `when` is not a number or `cb` not a function.
    */
   callAt<A extends unknown[]>(
     when: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
     checkSeconds(when, "callAt", "when");
@@ -416,18 +528,21 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * interval from now, until the handle is cancelled or the callback
    * throws. A late call delays the following ones by as much.
    *
+   * `cb` may be an immediate `Handle` instead, as with `callLater`;
+   * cancelling that handle stops the repetition too.
+   *
    * PEP 3156: `loop.call_repeatedly()`.
    *
    * @typeParam A The callback's argument types.
    * @param interval The interval in seconds; must be > 0.
-   * @param cb The callback.
-   * @param args Its positional arguments.
+   * @param cb The callback, or an immediate `Handle`.
+   * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle whose `cancel()` stops the repetition.
    * @throws {RangeError} When `interval` is not > 0.
    */
   callRepeatedly<A extends unknown[]>(
     interval: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
     checkSeconds(interval, "callRepeatedly", "interval");
@@ -554,8 +669,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   /**
-   * Turns debug mode on or off: slow callbacks are reported, and futures
-   * whose error is never retrieved are reported when collected.
+   * Turns debug mode on or off: slow callbacks are reported, and the
+   * report of a future whose error is never retrieved (made in every mode,
+   * when the future is collected) carries the error's stack as
+   * `sourceTraceback`.
    *
    * @param enabled Whether debug mode is on.
    */
@@ -822,12 +939,23 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     what: string,
     when: number,
     soon: boolean,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     args: A,
   ): TimerHandle {
     if (this.#closed) this.#checkOpen(what);
-    checkCallback(cb, what);
-    const timer = new TimerHandle(cb, args, this);
+    let timer: TimerHandle;
+    if (cb instanceof Handle) {
+      checkHandle(cb, args, what);
+      timer = new TimerHandle(cb.callback, cb.args as unknown[], this);
+      if (cb.cancelled) {
+        timer.cancel();
+        return timer;
+      }
+      linkHandle(timer, cb);
+    } else {
+      checkCallback(cb, what);
+      timer = new TimerHandle(cb, args, this);
+    }
     if (soon) {
       placeTimer(timer, when, null);
       this.#ready.push(timer);

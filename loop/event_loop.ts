@@ -253,7 +253,30 @@ export interface Server extends AsyncDisposable {
   waitClosed(): Future<void>;
   /** Starts accepting, if not already. */
   startServing(): Future<void>;
-  /** Accepts until the server is closed; the future never has a result. */
+  /**
+   * Accepts until the server is closed. The future never has a result:
+   * closing the server (`close()`, `shutdown()`) cancels it, so waiting for
+   * it rejects with `CancelledError`, as asyncio's `serve_forever()` raises
+   * it; catch that to end a program cleanly. Cancelling the future closes
+   * the server.
+   *
+   * @example Serving until the server is closed
+   * ```ts ignore
+   * import { CancelledError, newEventLoop, Protocol } from "@tulip/tulip";
+   *
+   * const loop = newEventLoop();
+   * const server = await loop.runUntilComplete(
+   *   loop.createServer(() => new Protocol(), "127.0.0.1", 8888),
+   * );
+   * loop.addSignalHandler("SIGINT", () => server.close());
+   * try {
+   *   await loop.runUntilComplete(server.serveForever());
+   * } catch (e) {
+   *   if (!(e instanceof CancelledError)) throw e; // closed: done
+   * }
+   * loop.close();
+   * ```
+   */
   serveForever(): Future<void>;
   /** Returns `true` while accepting connections. */
   isServing(): boolean;
@@ -275,8 +298,11 @@ export interface Server extends AsyncDisposable {
 export interface SchedulingLoop {
   /** Runs until `stop()` is called. */
   runForever(): Promise<void>;
-  /** Runs until `aw` is done and resolves with its result. */
-  runUntilComplete<T>(aw: Awaitable<T>): Promise<T>;
+  /**
+   * Runs until `aw` is done and resolves with its result; with a
+   * `timeout` (seconds), rejects with `TimeoutError` if it expires first.
+   */
+  runUntilComplete<T>(aw: Awaitable<T>, timeout?: number | null): Promise<T>;
   /** Runs one iteration: poll once, run what is ready. */
   runOnce(): Promise<void>;
   /** Stops after the current iteration. */
@@ -289,32 +315,32 @@ export interface SchedulingLoop {
   isClosed(): boolean;
   /** Returns the loop's monotonic clock, in seconds. */
   time(): number;
-  /** Schedules `cb(...args)` for the next iteration. */
+  /** Schedules `cb(...args)` (or an immediate `Handle`) for the next iteration. */
   callSoon<A extends unknown[]>(
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle;
   /** Like `callSoon`, and safe from outside the loop's own turn. */
   callSoonThreadsafe<A extends unknown[]>(
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle;
   /** Schedules `cb(...args)` in `delay` seconds. */
   callLater<A extends unknown[]>(
     delay: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle;
   /** Schedules `cb(...args)` at loop time `when`, in seconds. */
   callAt<A extends unknown[]>(
     when: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle;
   /** Schedules `cb(...args)` every `interval` seconds. */
   callRepeatedly<A extends unknown[]>(
     interval: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle;
   /** Makes a future bound to this loop. */
@@ -406,7 +432,7 @@ export interface EventLoop extends SchedulingLoop {
   /** Calls `cb(...args)` on the loop whenever signal `sig` arrives. */
   addSignalHandler<A extends unknown[]>(
     sig: Deno.Signal,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle;
   /** Removes the handler of `sig`; returns whether there was one. */

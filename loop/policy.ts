@@ -24,7 +24,7 @@ export interface EventLoopPolicy {
   setEventLoop(loop: EventLoop | null): void;
   /** Makes a new loop. */
   newEventLoop(): EventLoop;
-  /** Returns the current loop without making one, or `null`. */
+  /** Returns the current loop (maybe closed) without making one, or `null`. */
   peekEventLoop?(): EventLoop | null;
 }
 
@@ -60,12 +60,14 @@ export class DefaultEventLoopPolicy implements EventLoopPolicy {
   }
 
   /**
-   * Returns the current loop without making one.
+   * Returns the current loop without making one, even when it is closed
+   * (so that a future made for it reports "the loop is closed" rather than
+   * that there is no loop).
    *
-   * @returns The loop, or `null` when there is none or it is closed.
+   * @returns The loop, or `null` when there is none.
    */
   peekEventLoop(): EventLoop | null {
-    return this.#loop !== null && !this.#loop.isClosed() ? this.#loop : null;
+    return this.#loop;
   }
 
   /**
@@ -130,7 +132,7 @@ export function setEventLoopPolicy(newPolicy: EventLoopPolicy | null): void {
 
 /**
  * Returns the running loop if a callback of one is running, else the
- * policy's current loop (made on first use).
+ * policy's current loop (made on first use, and made anew when closed).
  *
  * PEP 3156: `get_event_loop()`.
  *
@@ -145,8 +147,9 @@ export function setEventLoopPolicy(newPolicy: EventLoopPolicy | null): void {
  * ```
  */
 export function getEventLoop(): EventLoop {
-  return (getRunningLoop() as EventLoop | null) ??
-    getEventLoopPolicy().getEventLoop();
+  const loop = getRunningLoop() as EventLoop | null;
+  if (loop !== null && !loop.isClosed()) return loop;
+  return getEventLoopPolicy().getEventLoop();
 }
 
 /**

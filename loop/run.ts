@@ -4,7 +4,8 @@
  * @module
  */
 
-import { CancelledError } from "../futures/errors.ts";
+import { CancelledError, InvalidStateError } from "../futures/errors.ts";
+import { getRunningLoop } from "../futures/running_loop.ts";
 import { gather } from "../tasks/gather.ts";
 import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
 import type { EventLoop } from "./event_loop.ts";
@@ -30,6 +31,10 @@ export interface RunOptions {
  * @param main A generator object, a generator function or an async function.
  * @param options Debug mode.
  * @returns A promise of `main`'s result.
+ * @throws {InvalidStateError} When called while a loop is running (from a
+ * task or a callback): the running loop would wait for `main` as for any
+ * other callback, and could not finish. Run `main` as a task of the
+ * running loop instead (`createTask`, or `yield*`/`await` it).
  *
  * @example
  * ```ts
@@ -47,6 +52,12 @@ export async function run<T>(
   main: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T>),
   options?: RunOptions,
 ): Promise<T> {
+  const running = getRunningLoop();
+  if (running !== null && running.isRunning()) {
+    throw new InvalidStateError(
+      "Cannot call run(): it cannot be called from a running event loop (await or yield* the coroutine, or createTask() it, instead)",
+    );
+  }
   const loop = newEventLoop();
   setEventLoop(loop);
   if (options?.debug) loop.setDebug(true);

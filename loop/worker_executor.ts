@@ -5,7 +5,11 @@
  * @module
  */
 
-import { CancelledError, InvalidStateError } from "../futures/errors.ts";
+import {
+  CancelledError,
+  formatReceived,
+  InvalidStateError,
+} from "../futures/errors.ts";
 import type { Executor } from "./event_loop.ts";
 
 /** Options for the `WorkerExecutor` constructor. */
@@ -451,14 +455,18 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
     const max = options?.maxWorkers ?? defaultMaxWorkers();
     if (!Number.isInteger(max) || max < 1) {
       throw new RangeError(
-        `Cannot make a WorkerExecutor: maxWorkers must be an integer >= 1, received ${max}`,
+        `Cannot make a WorkerExecutor: maxWorkers must be an integer >= 1, received ${
+          formatReceived(max)
+        }`,
       );
     }
     this.#maxWorkers = max;
     const maxQueued = options?.maxQueued ?? DEFAULT_MAX_QUEUED;
     if (!Number.isSafeInteger(maxQueued) || maxQueued < 0) {
       throw new RangeError(
-        `Cannot make a WorkerExecutor: maxQueued must be an integer >= 0, received ${maxQueued}`,
+        `Cannot make a WorkerExecutor: maxQueued must be an integer >= 0, received ${
+          formatReceived(maxQueued)
+        }`,
       );
     }
     this.#maxQueued = maxQueued;

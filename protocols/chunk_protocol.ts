@@ -5,7 +5,11 @@
  * @module
  */
 
-import { InvalidStateError, LimitOverrunError } from "../futures/errors.ts";
+import {
+  formatReceived,
+  InvalidStateError,
+  LimitOverrunError,
+} from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
 
@@ -231,7 +235,9 @@ export class ChunkProtocol extends Protocol {
       maxLength < 0
     ) {
       throw new RangeError(
-        `Cannot make a ChunkProtocol: maxLength must be a whole number >= 0, received ${maxLength}`,
+        `Cannot make a ChunkProtocol: maxLength must be a whole number >= 0, received ${
+          formatReceived(maxLength)
+        }`,
       );
     }
     this.maxLength = maxLength;

@@ -5,7 +5,11 @@
  * @module
  */
 
-import { InvalidStateError, LimitOverrunError } from "../futures/errors.ts";
+import {
+  formatReceived,
+  InvalidStateError,
+  LimitOverrunError,
+} from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
 
@@ -169,7 +173,9 @@ export class Int32StringReceiver extends Protocol {
       maxLength < 0 || maxLength > MAX_PREFIX
     ) {
       throw new RangeError(
-        `Cannot make an Int32StringReceiver: maxLength must be a whole number from 0 to ${MAX_PREFIX}, received ${maxLength}`,
+        `Cannot make an Int32StringReceiver: maxLength must be a whole number from 0 to ${MAX_PREFIX}, received ${
+          formatReceived(maxLength)
+        }`,
       );
     }
     this.maxLength = maxLength;

@@ -5,6 +5,7 @@
  */
 
 import {
+  formatReceived,
   IncompleteReadError,
   InvalidStateError,
   LimitOverrunError,
@@ -186,7 +187,9 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
       typeof limit !== "number" || !Number.isSafeInteger(limit) || limit <= 0
     ) {
       throw new RangeError(
-        `Cannot make a StreamReader: limit must be a whole number > 0, received ${limit}`,
+        `Cannot make a StreamReader: limit must be a whole number > 0, received ${
+          formatReceived(limit)
+        }`,
       );
     }
     this.limit = limit;
@@ -315,7 +318,9 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   read(n = -1): Future<Uint8Array> {
     if (typeof n !== "number" || !Number.isInteger(n)) {
       throw new TypeError(
-        `Cannot call read(): n must be a whole number, received ${String(n)}`,
+        `Cannot call read(): n must be a whole number, received ${
+          formatReceived(n)
+        }`,
       );
     }
     if (n === 0) return this.#empty("read");
@@ -416,7 +421,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
       throw new RangeError(
         `Cannot call readexactly(): n must be a whole number >= 0, received ${
-          String(n)
+          formatReceived(n)
         }`,
       );
     }

@@ -2,7 +2,7 @@
 // waitFor, shield, timeout, TaskGroup). Private to tasks/.
 
 import type { Future } from "../futures/future.ts";
-import { CancelledError } from "../futures/errors.ts";
+import { CancelledError, formatReceived } from "../futures/errors.ts";
 import type { Coroutine } from "./task.ts";
 
 /** Returns `true` for a generator object (a coroutine not yet driven). */
@@ -27,7 +27,7 @@ export function checkTimeout(value: unknown, what: string): number | null {
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw new TypeError(
       `Cannot ${what}: timeout must be a number of seconds or null, received ${
-        String(value)
+        formatReceived(value)
       }`,
     );
   }

@@ -20,7 +20,7 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
   Deque,
@@ -354,7 +354,7 @@ export function checkCount(
     throw new RangeError(
       `Cannot create ${what}: expected an integer >= ${min}${
         infinite ? " or Infinity" : ""
-      }, received ${value}`,
+      }, received ${formatReceived(value)}`,
     );
   }
   return value;

@@ -7,7 +7,7 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import {
   acquireLock,
   bindLoop,
@@ -338,7 +338,9 @@ export class Condition {
       typeof n !== "number" || !(Number.isInteger(n) || n === Infinity) || n < 0
     ) {
       throw new RangeError(
-        `Cannot notify a Condition: n must be an integer >= 0, received ${n}`,
+        `Cannot notify a Condition: n must be an integer >= 0, received ${
+          formatReceived(n)
+        }`,
       );
     }
     this.#checkLocked("notify");

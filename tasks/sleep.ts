@@ -4,6 +4,7 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 
@@ -52,7 +53,7 @@ export function sleep<T = undefined>(
   if (typeof delay !== "number" || Number.isNaN(delay)) {
     throw new TypeError(
       `Cannot sleep: delay must be a number of seconds, received ${
-        String(delay)
+        formatReceived(delay)
       }`,
     );
   }

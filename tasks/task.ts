@@ -22,6 +22,11 @@ import { wrapFuture } from "../futures/wrap_future.ts";
  * A generator coroutine: `yield*` a future, task or coroutine to wait for
  * it; a bare `yield` lets other callbacks run for one iteration.
  *
+ * `yield future` without the `*` waits for the future too, as the original
+ * tulip allowed: the `yield` evaluates to its result or throws its error.
+ * Prefer `yield*`, whose value is typed (`yield` gives `unknown`) and which
+ * also takes coroutines; `yield` of a coroutine object is refused.
+ *
  * @typeParam T What the coroutine returns.
  */
 export type Coroutine<T> = Generator<Future<unknown> | undefined, T, unknown>;
@@ -111,7 +116,9 @@ setAwaitHook((future) => {
  * A future that runs a coroutine to completion on the loop.
  *
  * A generator coroutine waits with `yield* future`; the task resumes it
- * when the future is done. An async function waits with `await future`.
+ * when the future is done (a bare `yield future` waits the same way and
+ * evaluates to the result, untyped). An async function waits with
+ * `await future`.
  * `cancel()` delivers a `CancelledError` where the coroutine waits: thrown
  * in at its `yield` for a generator, or as the rejection of the awaited
  * future for an async function. The coroutine may catch it to clean up
@@ -147,6 +154,7 @@ export class Task<T> extends Future<T> {
   #fn: (() => Coroutine<T> | PromiseLike<T> | T) | null = null;
   #name: string;
   #futWaiter: Future<unknown> | null = null;
+  #sent: unknown = undefined;
   #awaitingOne: Future<unknown> | null = null;
   #awaiting: Set<Future<unknown>> | null = null;
   #mustCancel = false;
@@ -413,6 +421,8 @@ export class Task<T> extends Future<T> {
   }
 
   #step = (exc?: unknown): void => {
+    const sent = this.#sent;
+    this.#sent = undefined;
     if (this.done()) return;
     if (this.#mustCancel) {
       this.#mustCancel = false;
@@ -424,7 +434,7 @@ export class Task<T> extends Future<T> {
     stepping = this.#self();
     let r: IteratorResult<Future<unknown> | undefined, T>;
     try {
-      r = exc === undefined ? this.#gen.next() : this.#gen.throw(exc);
+      r = exc === undefined ? this.#gen.next(sent) : this.#gen.throw(exc);
     } catch (e) {
       stepping = previous;
       return this.#fail(e);
@@ -440,7 +450,11 @@ export class Task<T> extends Future<T> {
         this.#step,
         new TypeError(
           `Cannot drive Task "${this.#name}": its coroutine yielded ${
-            isPromiseLike(yielded) ? "a promise" : typeof yielded
+            isGenerator(yielded)
+              ? "a coroutine object (yield* it to wait for it)"
+              : isPromiseLike(yielded)
+              ? "a promise"
+              : typeof yielded
           }; use yield* with a Future, a Task or a coroutine (wrap promises with wrapFuture)`,
         ),
       );
@@ -467,7 +481,19 @@ export class Task<T> extends Future<T> {
     }
   };
 
-  #wakeup = (): void => {
+  // The awaited future is done: resume the generator with its outcome,
+  // sent in at the `yield` (its result) or thrown in there (its error), as
+  // asyncio's Task.__wakeup does. Through `yield* future` the future's own
+  // iterator is the one resumed: it returns the result, or lets the error
+  // through; a bare `yield future` gets the same outcome directly.
+  #wakeup = (future: Future<unknown>): void => {
+    let value: unknown;
+    try {
+      value = future.result();
+    } catch (e) {
+      return this.#step(e);
+    }
+    this.#sent = value;
     this.#step();
   };
 

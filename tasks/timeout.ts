@@ -34,6 +34,7 @@ import type { Handle } from "../loop/handle.ts";
 import { Future } from "../futures/future.ts";
 import {
   CancelledError,
+  formatReceived,
   InvalidStateError,
   TimeoutError,
 } from "../futures/errors.ts";
@@ -432,7 +433,7 @@ function checkWhen(when: unknown, what: string): number | null {
   if (typeof when !== "number" || Number.isNaN(when)) {
     throw new TypeError(
       `Cannot ${what}: when must be a loop time in seconds or null, received ${
-        String(when)
+        formatReceived(when)
       }`,
     );
   }
@@ -483,7 +484,7 @@ export function timeout(
   if (typeof delay !== "number" || Number.isNaN(delay)) {
     throw new TypeError(
       `Cannot create a timeout: delay must be a number of seconds or null, received ${
-        String(delay)
+        formatReceived(delay)
       }`,
     );
   }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
 import { Future } from "../futures/future.ts";
@@ -167,7 +168,7 @@ export function wait<A extends Awaitable<unknown>>(
   ) {
     throw new RangeError(
       `Cannot wait: returnWhen must be FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED, received ${
-        String(returnWhen)
+        formatReceived(returnWhen)
       }`,
     );
   }

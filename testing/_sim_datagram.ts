@@ -7,7 +7,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { DatagramEndpointOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
@@ -186,7 +186,9 @@ export class SimDatagram implements DatagramTransport {
         r !== undefined && (r.hostname !== to.hostname || r.port !== to.port)
       ) {
         throw new InvalidStateError(
-          `Cannot call sendto(): the endpoint is connected to ${r.hostname}:${r.port}, received ${to.hostname}:${to.port}`,
+          `Cannot call sendto(): the endpoint is connected to ${r.hostname}:${r.port}, received ${
+            formatReceived(to.hostname)
+          }:${to.port}`,
         );
       }
     }

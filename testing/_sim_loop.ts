@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
 import { hostHop } from "../futures/_runtime.ts";
@@ -51,13 +51,15 @@ function checkPort(what: string, port: unknown): number {
   if (typeof port !== "number" || !Number.isInteger(port)) {
     throw new TypeError(
       `Cannot call ${what}(): port must be a whole number, received ${
-        String(port)
+        formatReceived(port)
       }`,
     );
   }
   if (port < 0 || port > 65535) {
     throw new RangeError(
-      `Cannot call ${what}(): port must be 0 to 65535, received ${port}`,
+      `Cannot call ${what}(): port must be 0 to 65535, received ${
+        formatReceived(port)
+      }`,
     );
   }
   return port;
@@ -126,7 +128,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
   // hosts nothing was scheduled on since it last looked.
 
   override callSoon<A extends unknown[]>(
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle {
     this.#host.dirty = true;
@@ -135,7 +137,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
 
   override callLater<A extends unknown[]>(
     delay: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
     this.#host.dirty = true;
@@ -144,7 +146,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
 
   override callAt<A extends unknown[]>(
     when: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
     this.#host.dirty = true;
@@ -153,7 +155,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
 
   override callRepeatedly<A extends unknown[]>(
     interval: number,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
     this.#host.dirty = true;
@@ -167,9 +169,10 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
 
   override runUntilComplete<T>(
     aw: Parameters<BaseEventLoop["runUntilComplete"]>[0],
+    timeout?: number | null,
   ): Promise<T> {
     if (!this.#driving) this.#refuseRun("runUntilComplete");
-    return super.runUntilComplete(aw) as Promise<T>;
+    return super.runUntilComplete(aw, timeout) as Promise<T>;
   }
 
   override runOnce(): Promise<void> {
@@ -201,7 +204,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     if (typeof host !== "string" || host === "") {
       throw new TypeError(
         `Cannot call createConnection(): host must be a non-empty string, received ${
-          String(host)
+          formatReceived(host)
         }`,
       );
     }
@@ -220,7 +223,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     if (typeof path !== "string" || path === "") {
       throw new TypeError(
         `Cannot call createUnixConnection(): path must be a non-empty string, received ${
-          String(path)
+          formatReceived(path)
         }`,
       );
     }
@@ -249,7 +252,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     if (typeof path !== "string" || path === "") {
       throw new TypeError(
         `Cannot call createUnixServer(): path must be a non-empty string, received ${
-          String(path)
+          formatReceived(path)
         }`,
       );
     }
@@ -318,7 +321,9 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
   ): Handle {
     unavailable(
       "addSignalHandler",
-      `a simulated host receives no signals (use sim.crash() to stop it), received ${sig}`,
+      `a simulated host receives no signals (use sim.crash() to stop it), received ${
+        formatReceived(sig)
+      }`,
     );
   }
 
@@ -419,7 +424,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     if (typeof host !== "string" || host === "") {
       throw new TypeError(
         `Cannot call getaddrinfo(): host must be a non-empty string, received ${
-          String(host)
+          formatReceived(host)
         }`,
       );
     }
@@ -427,7 +432,9 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     const family = options?.family ?? 0;
     if (family !== 0 && family !== 4 && family !== 6) {
       throw new RangeError(
-        `Cannot call getaddrinfo(): family must be 0, 4 or 6, received ${family}`,
+        `Cannot call getaddrinfo(): family must be 0, 4 or 6, received ${
+          formatReceived(family)
+        }`,
       );
     }
     const fut = this.createFuture<AddrInfo[]>();
@@ -461,7 +468,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     if (typeof sockaddr?.hostname !== "string") {
       throw new TypeError(
         `Cannot call getnameinfo(): sockaddr must be { hostname, port }, received ${
-          String(sockaddr)
+          formatReceived(sockaddr)
         }`,
       );
     }

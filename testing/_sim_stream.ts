@@ -7,7 +7,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type {
   CreateServerOptions,
@@ -769,7 +769,9 @@ export function listenStream(
   const backlog = options?.backlog ?? 128;
   if (!Number.isInteger(backlog) || backlog < 0) {
     throw new RangeError(
-      `Cannot call createServer(): backlog must be a whole number >= 0, received ${backlog}`,
+      `Cannot call createServer(): backlog must be a whole number >= 0, received ${
+        formatReceived(backlog)
+      }`,
     );
   }
   const server = new SimServer(loop, key, addresses, factory, {
@@ -916,7 +918,7 @@ export class SimServer implements Server {
     if (typeof grace !== "number" || !(grace >= 0)) {
       throw new RangeError(
         `Cannot shut the server down: grace must be a number of seconds >= 0, received ${
-          String(grace)
+          formatReceived(grace)
         }`,
       );
     }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { hostHop } from "../futures/_runtime.ts";
 import type { BaseEventLoop } from "../loop/base_event_loop.ts";
 
@@ -57,7 +57,9 @@ export class VirtualClock {
   async advance(seconds: number): Promise<void> {
     if (typeof seconds !== "number" || !(seconds >= 0)) {
       throw new RangeError(
-        `Cannot advance the clock: seconds must be >= 0, received ${seconds}`,
+        `Cannot advance the clock: seconds must be >= 0, received ${
+          formatReceived(seconds)
+        }`,
       );
     }
     const { loop } = this.#host;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { hostHop, setCurrentLoopFinder } from "../futures/_runtime.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
 import { installSimulationGuards } from "./_deno_sim_guard.ts";
@@ -224,7 +224,7 @@ function checkNumber(what: string, name: string, v: unknown, min = 0): number {
   if (typeof v !== "number" || Number.isNaN(v) || v < min) {
     throw new RangeError(
       `Cannot ${what}: ${name} must be a number >= ${min}, received ${
-        String(v)
+        formatReceived(v)
       }`,
     );
   }
@@ -318,7 +318,7 @@ export class Simulation {
     if (typeof seed !== "number" || !Number.isFinite(seed)) {
       throw new TypeError(
         `Cannot make a simulation: seed must be a number, received ${
-          String(seed)
+          formatReceived(seed)
         }`,
       );
     }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { Handle } from "../loop/handle.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
@@ -510,7 +510,7 @@ function sizer(
   ) {
     throw new RangeError(
       `Cannot make a transport pair: chunkSize must be a whole number >= 1 or a non-empty list of them, received ${
-        String(chunkSize)
+        formatReceived(chunkSize)
       }`,
     );
   }
@@ -526,7 +526,7 @@ function checkAmount(name: string, value: unknown, fallback: number): number {
   if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
     throw new RangeError(
       `Cannot make a transport pair: ${name} must be a number >= 0, received ${
-        String(value)
+        formatReceived(value)
       }`,
     );
   }

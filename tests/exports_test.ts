@@ -12,6 +12,7 @@ const EXPECTED: Record<string, string[]> = {
     "InvalidStateError",
     "LimitOverrunError",
     "TimeoutError",
+    "formatReceived",
     "getRunningLoop",
     "isFuture",
     "wrapFuture",

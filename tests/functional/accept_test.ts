@@ -9,21 +9,12 @@ import {
   Recorder,
   withLoop,
 } from "./_stream_helpers.ts";
+import { HAS_PYTHON } from "./_tools.ts";
 
 const HOST = "127.0.0.1";
 
-/** Whether python3 runs here: it makes the resets (`SO_LINGER` 0). */
-const hasPython = await (async () => {
-  try {
-    return (await new Deno.Command("python3", {
-      args: ["-c", "pass"],
-      stdout: "null",
-      stderr: "null",
-    }).output()).success;
-  } catch {
-    return false;
-  }
-})();
+// python3 makes the resets (`SO_LINGER` 0).
+const hasPython = HAS_PYTHON;
 const NO_PYTHON = hasPython ? "" : " (skipped: python3 not found)";
 
 /**

@@ -6,6 +6,7 @@
 import { assertEquals } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { bytes, portOf, Recorder, run, text } from "./_stream_helpers.ts";
+import { HAS_PYTHON, needing } from "./_tools.ts";
 
 const HOST = "127.0.0.1";
 
@@ -57,80 +58,96 @@ async def main():
 asyncio.run(asyncio.wait_for(main(), 15))
 `;
 
-Deno.test("A CPython asyncio client talks to a tulip echo server", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
-    const server = await loop.createServer(
-      () => new Recorder(loop, { echo: true }),
-      HOST,
-      0,
-    );
-    const child = new Deno.Command("python3", {
-      args: ["-c", CLIENT, String(portOf(server))],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    try {
-      const out = await child.output();
-      const stderr = text(out.stderr);
-      assertEquals(out.code, 0, stderr);
-      assertEquals(JSON.parse(text(out.stdout)), {
-        lines: ["alpha", "beta", "gamma"],
-        block_ok: true,
-        n: 200000,
-      });
-    } finally {
+Deno.test({
+  name: needing(
+    "A CPython asyncio client talks to a tulip echo server",
+    "python3",
+    HAS_PYTHON,
+  ),
+  ignore: !HAS_PYTHON,
+  fn: async () => {
+    const loop = new DenoEventLoop();
+    await run(loop, async () => {
+      const server = await loop.createServer(
+        () => new Recorder(loop, { echo: true }),
+        HOST,
+        0,
+      );
+      const child = new Deno.Command("python3", {
+        args: ["-c", CLIENT, String(portOf(server))],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
       try {
-        child.kill();
-      } catch {
-        // Exited already.
+        const out = await child.output();
+        const stderr = text(out.stderr);
+        assertEquals(out.code, 0, stderr);
+        assertEquals(JSON.parse(text(out.stdout)), {
+          lines: ["alpha", "beta", "gamma"],
+          block_ok: true,
+          n: 200000,
+        });
+      } finally {
+        try {
+          child.kill();
+        } catch {
+          // Exited already.
+        }
       }
-    }
-    server.close();
-    await server.waitClosed();
-  });
-  loop.close();
+      server.close();
+      await server.waitClosed();
+    });
+    loop.close();
+  },
 });
 
-Deno.test("A tulip client talks to a CPython asyncio echo server", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
-    const child = new Deno.Command("python3", {
-      args: ["-c", SERVER],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stdout = child.stdout.getReader();
-    const stderr = new Response(child.stderr).text();
-    try {
-      let first = "";
-      while (!first.includes("\n")) {
-        const { value, done } = await stdout.read();
-        if (done) break;
-        first += text(value);
+Deno.test({
+  name: needing(
+    "A tulip client talks to a CPython asyncio echo server",
+    "python3",
+    HAS_PYTHON,
+  ),
+  ignore: !HAS_PYTHON,
+  fn: async () => {
+    const loop = new DenoEventLoop();
+    await run(loop, async () => {
+      const child = new Deno.Command("python3", {
+        args: ["-c", SERVER],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stdout = child.stdout.getReader();
+      const stderr = new Response(child.stderr).text();
+      try {
+        let first = "";
+        while (!first.includes("\n")) {
+          const { value, done } = await stdout.read();
+          if (done) break;
+          first += text(value);
+        }
+        const port = Number(first.trim());
+        const client = new Recorder(loop);
+        client.keepOpen = true;
+        const [t] = await loop.createConnection(() => client, HOST, port);
+        t.write(bytes("hello from tulip\n"));
+        const block = new Uint8Array(300_000).map((_, i) => i % 253);
+        t.writelines([block.subarray(0, 1000), block.subarray(1000)]);
+        t.writeEof();
+        await client.eof;
+        const got = client.data();
+        assertEquals(text(got.subarray(0, 17)), "hello from tulip\n");
+        assertEquals(got.subarray(17), block);
+        t.close();
+        assertEquals(await client.lost, undefined);
+      } finally {
+        // Closing its stdin ends the Python server.
+        await child.stdin.close();
+        while (!(await stdout.read()).done) { /* drain */ }
       }
-      const port = Number(first.trim());
-      const client = new Recorder(loop);
-      client.keepOpen = true;
-      const [t] = await loop.createConnection(() => client, HOST, port);
-      t.write(bytes("hello from tulip\n"));
-      const block = new Uint8Array(300_000).map((_, i) => i % 253);
-      t.writelines([block.subarray(0, 1000), block.subarray(1000)]);
-      t.writeEof();
-      await client.eof;
-      const got = client.data();
-      assertEquals(text(got.subarray(0, 17)), "hello from tulip\n");
-      assertEquals(got.subarray(17), block);
-      t.close();
-      assertEquals(await client.lost, undefined);
-    } finally {
-      // Closing its stdin ends the Python server.
-      await child.stdin.close();
-      while (!(await stdout.read()).done) { /* drain */ }
-    }
-    const status = await child.status;
-    assertEquals(status.code, 0, await stderr);
-  });
-  loop.close();
+      const status = await child.status;
+      assertEquals(status.code, 0, await stderr);
+    });
+    loop.close();
+  },
 });

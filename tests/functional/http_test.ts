@@ -26,6 +26,7 @@ import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
 import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { bytes, portOf, run, text } from "./_stream_helpers.ts";
+import { HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
 
 const HOST = "127.0.0.1";
 
@@ -278,135 +279,151 @@ Deno.test("HttpClientProtocol gives up on a server that never answers after head
 
 // ---- curl against the server ----
 
-Deno.test("curl gets, posts a chunked body, and reuses a kept-alive connection", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
-    const { server, port, connections } = await serve(loop);
-    const base = `http://${HOST}:${port}`;
+Deno.test({
+  name: needing(
+    "curl gets, posts a chunked body, and reuses a kept-alive connection",
+    "curl",
+    HAS_CURL,
+  ),
+  ignore: !HAS_CURL,
+  fn: async () => {
+    const loop = new DenoEventLoop();
+    await run(loop, async () => {
+      const { server, port, connections } = await serve(loop);
+      const base = `http://${HOST}:${port}`;
 
-    const get = await command("curl", ["-sS", "-i", `${base}/hello`]);
-    assertEquals(get.code, 0, get.stderr);
-    assert(get.stdout.startsWith("HTTP/1.1 200 OK\r\n"), get.stdout);
-    assertStringIncludes(get.stdout, "content-length: 13\r\n");
-    assert(get.stdout.endsWith("\r\n\r\nHello, World!"));
+      const get = await command("curl", ["-sS", "-i", `${base}/hello`]);
+      assertEquals(get.code, 0, get.stderr);
+      assert(get.stdout.startsWith("HTTP/1.1 200 OK\r\n"), get.stdout);
+      assertStringIncludes(get.stdout, "content-length: 13\r\n");
+      assert(get.stdout.endsWith("\r\n\r\nHello, World!"));
 
-    const body = "x".repeat(100_000) + "end";
-    const post = await command("curl", [
-      "-sS",
-      "-H",
-      "Transfer-Encoding: chunked",
-      "--data-binary",
-      "@-",
-      `${base}/count`,
-    ], bytes(body));
-    assertEquals(post.code, 0, post.stderr);
-    assertEquals(JSON.parse(post.stdout), { bytes: body.length });
+      const body = "x".repeat(100_000) + "end";
+      const post = await command("curl", [
+        "-sS",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        "@-",
+        `${base}/count`,
+      ], bytes(body));
+      assertEquals(post.code, 0, post.stderr);
+      assertEquals(JSON.parse(post.stdout), { bytes: body.length });
 
-    const echo = await command("curl", [
-      "-sS",
-      "-H",
-      "Transfer-Encoding: chunked",
-      "--data-binary",
-      "@-",
-      `${base}/echo`,
-    ], bytes("round trip"));
-    assertEquals(echo.stdout, "round trip");
+      const echo = await command("curl", [
+        "-sS",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        "@-",
+        `${base}/echo`,
+      ], bytes("round trip"));
+      assertEquals(echo.stdout, "round trip");
 
-    const before = connections.length;
-    const twice = await command("curl", [
-      "-sv",
-      `${base}/hello`,
-      `${base}/stream`,
-    ]);
-    assertEquals(twice.code, 0, twice.stderr);
-    assertEquals(twice.stdout, "Hello, World!part 0\npart 1\npart 2\n");
-    assertStringIncludes(twice.stderr, "Re-using existing connection");
-    assertEquals(connections.length - before, 1);
-    assertEquals(connections[connections.length - 1].requestCount, 2);
+      const before = connections.length;
+      const twice = await command("curl", [
+        "-sv",
+        `${base}/hello`,
+        `${base}/stream`,
+      ]);
+      assertEquals(twice.code, 0, twice.stderr);
+      assertEquals(twice.stdout, "Hello, World!part 0\npart 1\npart 2\n");
+      assertStringIncludes(twice.stderr, "Re-using existing connection");
+      assertEquals(connections.length - before, 1);
+      assertEquals(connections[connections.length - 1].requestCount, 2);
 
-    const bad = await command("curl", [
-      "-sS",
-      "-i",
-      "-H",
-      "Content-Length: 5",
-      "-H",
-      "Transfer-Encoding: chunked",
-      "--data-binary",
-      "x",
-      `${base}/echo`,
-    ]);
-    assert(bad.stdout.startsWith("HTTP/1.1 400 Bad Request\r\n"), bad.stdout);
+      const bad = await command("curl", [
+        "-sS",
+        "-i",
+        "-H",
+        "Content-Length: 5",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        "x",
+        `${base}/echo`,
+      ]);
+      assert(bad.stdout.startsWith("HTTP/1.1 400 Bad Request\r\n"), bad.stdout);
 
-    server.close();
-    await server.waitClosed();
-    // Let the idle connections' closes settle.
-    await sleep(0.05, undefined, { loop });
-  });
-  loop.close();
+      server.close();
+      await server.waitClosed();
+      // Let the idle connections' closes settle.
+      await sleep(0.05, undefined, { loop });
+    });
+    loop.close();
+  },
 });
 
 // ---- tulip client against Python's http.server ----
 
-Deno.test("HttpClientProtocol fetches from Python's http.server (HTTP/1.0)", async () => {
-  const dir = await Deno.makeTempDir();
-  await Deno.writeTextFile(`${dir}/file.txt`, "served by python\n");
-  const child = new Deno.Command("python3", {
-    args: ["-u", "-m", "http.server", "--bind", HOST, "0"],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  const loop = new DenoEventLoop();
-  try {
-    // "Serving HTTP on 127.0.0.1 port N (http://127.0.0.1:N/) ..."
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let seen = "";
-    let port = 0;
-    while (port === 0) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`python exited: ${seen}`);
-      seen += value;
-      const m = seen.match(/port (\d+)/);
-      if (m) port = Number(m[1]);
-    }
-    await run(loop, async () => {
-      const fetchOne = async (path: string) => {
-        const [, client] = await loop.createConnection(
-          () => new HttpClientProtocol({ loop }),
-          HOST,
-          port,
-        );
-        const response = await client.request(
-          new Request(`http://${HOST}:${port}${path}`),
-        );
-        const body = await response.text();
-        // HTTP/1.0: the server closes after each response.
-        await client.waitClosed();
-        return { status: response.status, body, response };
-      };
-      const file = await fetchOne("/file.txt");
-      assertEquals(file.status, 200);
-      assertEquals(file.body, "served by python\n");
-      assertEquals(file.response.headers.get("content-length"), "17");
-      const missing = await fetchOne("/nope");
-      assertEquals(missing.status, 404);
-      const listing = await fetchOne("/");
-      assertStringIncludes(listing.body, "file.txt");
-    });
-    await reader.cancel();
-  } finally {
-    loop.close();
+Deno.test({
+  name: needing(
+    "HttpClientProtocol fetches from Python's http.server (HTTP/1.0)",
+    "python3",
+    HAS_PYTHON,
+  ),
+  ignore: !HAS_PYTHON,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    await Deno.writeTextFile(`${dir}/file.txt`, "served by python\n");
+    const child = new Deno.Command("python3", {
+      args: ["-u", "-m", "http.server", "--bind", HOST, "0"],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).spawn();
+    const loop = new DenoEventLoop();
     try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already gone.
+      // "Serving HTTP on 127.0.0.1 port N (http://127.0.0.1:N/) ..."
+      const reader = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let seen = "";
+      let port = 0;
+      while (port === 0) {
+        const { done, value } = await reader.read();
+        if (done) throw new Error(`python exited: ${seen}`);
+        seen += value;
+        const m = seen.match(/port (\d+)/);
+        if (m) port = Number(m[1]);
+      }
+      await run(loop, async () => {
+        const fetchOne = async (path: string) => {
+          const [, client] = await loop.createConnection(
+            () => new HttpClientProtocol({ loop }),
+            HOST,
+            port,
+          );
+          const response = await client.request(
+            new Request(`http://${HOST}:${port}${path}`),
+          );
+          const body = await response.text();
+          // HTTP/1.0: the server closes after each response.
+          await client.waitClosed();
+          return { status: response.status, body, response };
+        };
+        const file = await fetchOne("/file.txt");
+        assertEquals(file.status, 200);
+        assertEquals(file.body, "served by python\n");
+        assertEquals(file.response.headers.get("content-length"), "17");
+        const missing = await fetchOne("/nope");
+        assertEquals(missing.status, 404);
+        const listing = await fetchOne("/");
+        assertStringIncludes(listing.body, "file.txt");
+      });
+      await reader.cancel();
+    } finally {
+      loop.close();
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+      await child.stderr.cancel();
+      await Deno.remove(dir, { recursive: true });
     }
-    await child.status;
-    await child.stderr.cancel();
-    await Deno.remove(dir, { recursive: true });
-  }
+  },
 });
 
 // ---- PEP 3153's stack over TCP ----

@@ -11,6 +11,7 @@ import { LimitOverrunError } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { LineReceiver } from "../../protocols/line_receiver.ts";
 import { bytes, portOf, run, text } from "./_stream_helpers.ts";
+import { HAS_PYTHON, needing } from "./_tools.ts";
 
 const HOST = "127.0.0.1";
 const MAX_LENGTH = 1000;
@@ -71,66 +72,74 @@ async def main(port, max_length):
 asyncio.run(asyncio.wait_for(main(int(sys.argv[1]), int(sys.argv[2])), 15))
 `;
 
-Deno.test("LineReceiver serves a CPython asyncio streams client line by line", async () => {
-  const loop = new DenoEventLoop();
-  const received: string[] = [];
-  const lost = loop.createFuture<Error | undefined>();
-  await run(loop, async () => {
-    const server = await loop.createServer(
-      () =>
-        new LineReceiver({
-          chunkReceived(line, protocol) {
-            received.push(text(line));
-            protocol.writeLine(upper(line));
-          },
-          connectionLost(exc) {
-            lost.setResult(exc);
-          },
-        }, { maxLength: MAX_LENGTH }),
-      HOST,
-      0,
-    );
-    const child = new Deno.Command("python3", {
-      args: ["-c", CLIENT, String(portOf(server)), String(MAX_LENGTH)],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    try {
-      const out = await child.output();
-      assertEquals(out.code, 0, text(out.stderr));
-      assertEquals(JSON.parse(text(out.stdout)), {
-        answers: [
-          "HELLO\r\n",
-          "\r\n",
-          "MIXED CASE 123\r\n",
-          "HéLLO WöRLD\r\n",
-          "SPLIT\r\n",
-          "ONE\r\n",
-          "TWO\r\n",
-        ],
-        long_ok: true,
-        after_over_long: "",
-      });
-    } finally {
-      await reap(child);
-    }
-    assertInstanceOf(await lost, LimitOverrunError);
-    server.close();
-    await server.waitClosed();
-  });
-  loop.close();
-  assertEquals(received.slice(0, 7), [
-    "hello",
-    "",
-    "Mixed Case 123",
-    "héllo wörld",
-    "split",
-    "one",
-    "two",
-  ]);
-  assertEquals(received[7].length, MAX_LENGTH);
-  assertEquals(received.length, 8);
+Deno.test({
+  name: needing(
+    "LineReceiver serves a CPython asyncio streams client line by line",
+    "python3",
+    HAS_PYTHON,
+  ),
+  ignore: !HAS_PYTHON,
+  fn: async () => {
+    const loop = new DenoEventLoop();
+    const received: string[] = [];
+    const lost = loop.createFuture<Error | undefined>();
+    await run(loop, async () => {
+      const server = await loop.createServer(
+        () =>
+          new LineReceiver({
+            chunkReceived(line, protocol) {
+              received.push(text(line));
+              protocol.writeLine(upper(line));
+            },
+            connectionLost(exc) {
+              lost.setResult(exc);
+            },
+          }, { maxLength: MAX_LENGTH }),
+        HOST,
+        0,
+      );
+      const child = new Deno.Command("python3", {
+        args: ["-c", CLIENT, String(portOf(server)), String(MAX_LENGTH)],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      try {
+        const out = await child.output();
+        assertEquals(out.code, 0, text(out.stderr));
+        assertEquals(JSON.parse(text(out.stdout)), {
+          answers: [
+            "HELLO\r\n",
+            "\r\n",
+            "MIXED CASE 123\r\n",
+            "HéLLO WöRLD\r\n",
+            "SPLIT\r\n",
+            "ONE\r\n",
+            "TWO\r\n",
+          ],
+          long_ok: true,
+          after_over_long: "",
+        });
+      } finally {
+        await reap(child);
+      }
+      assertInstanceOf(await lost, LimitOverrunError);
+      server.close();
+      await server.waitClosed();
+    });
+    loop.close();
+    assertEquals(received.slice(0, 7), [
+      "hello",
+      "",
+      "Mixed Case 123",
+      "héllo wörld",
+      "split",
+      "one",
+      "two",
+    ]);
+    assertEquals(received[7].length, MAX_LENGTH);
+    assertEquals(received.length, 8);
+  },
 });
 
 // An asyncio.start_server that answers each line with "<its length in
@@ -165,70 +174,78 @@ async def main():
 asyncio.run(asyncio.wait_for(main(), 15))
 `;
 
-Deno.test("LineReceiver talks to a CPython asyncio streams server", async () => {
-  const loop = new DenoEventLoop();
-  const child = new Deno.Command("python3", {
-    args: ["-c", SERVER],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const stdout = child.stdout.getReader();
-  let printed = "";
-  async function nextLine(): Promise<string> {
-    while (!printed.includes("\n")) {
-      const { value, done } = await stdout.read();
-      if (done) throw new Error(`Python exited early: ${await stderr}`);
-      printed += text(value);
+Deno.test({
+  name: needing(
+    "LineReceiver talks to a CPython asyncio streams server",
+    "python3",
+    HAS_PYTHON,
+  ),
+  ignore: !HAS_PYTHON,
+  fn: async () => {
+    const loop = new DenoEventLoop();
+    const child = new Deno.Command("python3", {
+      args: ["-c", SERVER],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const stdout = child.stdout.getReader();
+    let printed = "";
+    async function nextLine(): Promise<string> {
+      while (!printed.includes("\n")) {
+        const { value, done } = await stdout.read();
+        if (done) throw new Error(`Python exited early: ${await stderr}`);
+        printed += text(value);
+      }
+      const at = printed.indexOf("\n");
+      const line = printed.slice(0, at);
+      printed = printed.slice(at + 1);
+      return line;
     }
-    const at = printed.indexOf("\n");
-    const line = printed.slice(0, at);
-    printed = printed.slice(at + 1);
-    return line;
-  }
-  // The answer to the long line is exactly MAX_LENGTH bytes: "996:" + 996.
-  const long = "x".repeat(MAX_LENGTH - 4);
-  const sent = ["first", "", "  spaces  ", "ünïcödé", long, "last"];
-  try {
-    const port = Number(await nextLine());
-    const answers: string[] = [];
-    const lost = loop.createFuture<Error | undefined>();
-    await run(loop, async () => {
-      const [transport, client] = await loop.createConnection(
-        () =>
-          new LineReceiver({
-            chunkReceived(line) {
-              answers.push(text(line));
-            },
-            connectionLost(exc) {
-              lost.setResult(exc);
-            },
-          }, { maxLength: MAX_LENGTH }),
-        HOST,
-        port,
+    // The answer to the long line is exactly MAX_LENGTH bytes: "996:" + 996.
+    const long = "x".repeat(MAX_LENGTH - 4);
+    const sent = ["first", "", "  spaces  ", "ünïcödé", long, "last"];
+    try {
+      const port = Number(await nextLine());
+      const answers: string[] = [];
+      const lost = loop.createFuture<Error | undefined>();
+      await run(loop, async () => {
+        const [transport, client] = await loop.createConnection(
+          () =>
+            new LineReceiver({
+              chunkReceived(line) {
+                answers.push(text(line));
+              },
+              connectionLost(exc) {
+                lost.setResult(exc);
+              },
+            }, { maxLength: MAX_LENGTH }),
+          HOST,
+          port,
+        );
+        client.writeLine(sent[0]);
+        client.writeLine(sent[1]);
+        // The rest in one write of several lines.
+        transport.writelines(sent.slice(2).map((s) => bytes(`${s}\r\n`)));
+        transport.writeEof();
+        // The server closes after our EOF, once it answered everything.
+        assertEquals(await lost, undefined);
+      });
+      const reverse = (s: string) => [...s].reverse().join("");
+      assertEquals(
+        answers,
+        sent.map((s) => `${bytes(s).length}:${reverse(s)}`),
       );
-      client.writeLine(sent[0]);
-      client.writeLine(sent[1]);
-      // The rest in one write of several lines.
-      transport.writelines(sent.slice(2).map((s) => bytes(`${s}\r\n`)));
-      transport.writeEof();
-      // The server closes after our EOF, once it answered everything.
-      assertEquals(await lost, undefined);
-    });
-    const reverse = (s: string) => [...s].reverse().join("");
-    assertEquals(
-      answers,
-      sent.map((s) => `${bytes(s).length}:${reverse(s)}`),
-    );
-    assertEquals(bytes(answers[4]).length, MAX_LENGTH);
-    assertEquals(JSON.parse(await nextLine()), sent);
-    while (!(await stdout.read()).done) { /* drain */ }
-    const status = await child.status;
-    assertEquals(status.code, 0, await stderr);
-  } finally {
-    loop.close();
-    await reap(child);
-    await stderr;
-  }
+      assertEquals(bytes(answers[4]).length, MAX_LENGTH);
+      assertEquals(JSON.parse(await nextLine()), sent);
+      while (!(await stdout.read()).done) { /* drain */ }
+      const status = await child.status;
+      assertEquals(status.code, 0, await stderr);
+    } finally {
+      loop.close();
+      await reap(child);
+      await stderr;
+    }
+  },
 });

@@ -122,3 +122,36 @@ Deno.test("getnameinfo() checks its arguments at once", () => {
   );
   loop.close();
 });
+
+Deno.test("getaddrinfo() without net permission names the --allow-net flag", async () => {
+  // A child Deno without --allow-net: node:dns only says "EPERM" there.
+  const script = `
+    import { DenoEventLoop } from ${
+    JSON.stringify(new URL("../../loop/deno_event_loop.ts", import.meta.url))
+  };
+    const loop = new DenoEventLoop();
+    try {
+      await loop.runUntilComplete(loop.getaddrinfo("localhost", 80));
+      console.log("resolved");
+    } catch (e) {
+      console.log(e.name + ": " + e.message);
+    }
+    loop.close();
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-config", "--no-lock", "--allow-read", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = out.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const { stdout, stderr } = await out.output();
+  const text = new TextDecoder().decode(stdout).trim();
+  assertEquals(
+    text,
+    'NotCapable: Cannot resolve host: requires net access to "localhost", run again with the --allow-net flag, received "localhost"',
+    new TextDecoder().decode(stderr),
+  );
+});

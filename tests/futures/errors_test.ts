@@ -4,9 +4,11 @@ import {
   assertFalse,
   assertInstanceOf,
   assertStrictEquals,
+  assertThrows,
 } from "@std/assert";
 import {
   CancelledError,
+  formatReceived,
   IncompleteReadError,
   InvalidStateError,
   LimitOverrunError,
@@ -103,4 +105,44 @@ Deno.test("PEP 3156 errors are not instances of one another", () => {
       else assertFalse(all[i] instanceof classes[j]);
     }
   }
+});
+
+// ---- formatReceived ----
+
+Deno.test("formatReceived() quotes strings and names other values as Deno.inspect would, briefly", () => {
+  assertEquals(formatReceived("1"), '"1"');
+  assertEquals(formatReceived('say "hi"\n'), '"say \\"hi\\"\\n"');
+  assertEquals(formatReceived(1), "1");
+  assertEquals(formatReceived(-0), "-0");
+  assertEquals(formatReceived(NaN), "NaN");
+  assertEquals(formatReceived(10n), "10n");
+  assertEquals(formatReceived(true), "true");
+  assertEquals(formatReceived(null), "null");
+  assertEquals(formatReceived(undefined), "undefined");
+  assertEquals(formatReceived(Symbol("s")), "Symbol(s)");
+  assertEquals(formatReceived(function named() {}), "[Function: named]");
+  assertEquals(formatReceived([1, 2]), "Array(2)");
+  assertEquals(formatReceived(new Uint8Array(3)), "Uint8Array(3)");
+  assertEquals(formatReceived(new Map()), "Map");
+  assertEquals(formatReceived(Object.create(null)), "Object");
+  assertEquals(formatReceived("x".repeat(200)), `"${"x".repeat(80)}…"`);
+});
+
+Deno.test("Error messages quote a string received where a number belongs", async () => {
+  const { sleep } = await import("../../tasks/sleep.ts");
+  const { VirtualTimeLoop } = await import(
+    "../../testing/virtual_time_loop.ts"
+  );
+  assertThrows(
+    () => sleep("1" as unknown as number),
+    TypeError,
+    'received "1"',
+  );
+  const loop = new VirtualTimeLoop();
+  assertThrows(
+    () => loop.callLater("1" as unknown as number, () => {}),
+    TypeError,
+    'received "1"',
+  );
+  loop.close();
 });

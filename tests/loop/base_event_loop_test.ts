@@ -275,7 +275,7 @@ Deno.test("BaseEventLoop.callLater() and callAt() throw TypeError for a bad time
   assertThrows(
     () => loop.callLater("1" as never, () => {}),
     TypeError,
-    "Cannot call callLater(): delay must be a number of seconds, received 1",
+    'Cannot call callLater(): delay must be a number of seconds, received "1"',
   );
   assertThrows(
     () => loop.callLater(NaN, () => {}),
@@ -1271,4 +1271,143 @@ Deno.test("BaseEventLoop fires random timer schedules in order, each live one ex
     );
     loop.close();
   }
+});
+
+// ---- runUntilComplete(future, timeout) ----
+
+Deno.test("BaseEventLoop.runUntilComplete() rejects with TimeoutError when the timeout expires first, without cancelling the future", async () => {
+  const { TimeoutError } = await import("../../futures/errors.ts");
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<string>();
+  loop.callLater(10, () => fut.setResult("late"));
+  const start = loop.time();
+  await assertRejects(() => loop.runUntilComplete(fut, 5), TimeoutError);
+  assertEquals(loop.time() - start, 5);
+  assertFalse(fut.done());
+  assertEquals(await loop.runUntilComplete(fut, 10), "late");
+  assertEquals(loop.time() - start, 10);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.runUntilComplete() with a timeout returns the result of a future done in time and leaves no timer", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<number>();
+  loop.callLater(1, () => fut.setResult(7));
+  assertEquals(await loop.runUntilComplete(fut, 2), 7);
+  // The timeout's timer is gone: an idle run ends at once.
+  const probe = loop.createFuture<void>();
+  loop.callSoon(() => probe.setResult());
+  await loop.runUntilComplete(probe);
+  assertEquals(loop.time() < 2, true);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.runUntilComplete() keeps InvalidStateError for stop() when a timeout is given", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<void>();
+  loop.callLater(1, () => loop.stop());
+  await assertRejects(
+    () => loop.runUntilComplete(fut, 5),
+    InvalidStateError,
+    "stopped before the future was done",
+  );
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.runUntilComplete() refuses a timeout that is not a number of seconds >= 0", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<void>();
+  await assertRejects(() => loop.runUntilComplete(fut, -1), RangeError);
+  await assertRejects(
+    () => loop.runUntilComplete(fut, "1" as unknown as number),
+    TypeError,
+  );
+  loop.close();
+});
+
+// ---- A Handle where a callback goes ----
+
+Deno.test("BaseEventLoop.callSoon(handle) queues the handle again and returns it", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen: number[] = [];
+  const h = loop.callSoon((n: number) => seen.push(n), 1);
+  assertStrictEquals(loop.callSoon(h), h);
+  assertStrictEquals(loop.callSoonThreadsafe(h), h);
+  await loop.runUntilComplete(Promise.resolve());
+  await loop.runUntilComplete(loop.createTask(function* () {
+    yield;
+  }));
+  assertEquals(seen, [1, 1, 1]);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.callSoon() with a cancelled handle is a no-op returning the handle", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen: number[] = [];
+  const h = loop.callSoon(() => seen.push(1));
+  h.cancel();
+  assertStrictEquals(loop.callSoon(h), h);
+  const t = loop.callLater(1, h);
+  assertInstanceOf(t, TimerHandle);
+  assert(t.cancelled);
+  assert(loop.callAt(loop.time() + 1, h).cancelled);
+  await loop.runUntilComplete(loop.createTask(function* () {
+    yield;
+  }));
+  await loop.advance(2);
+  assertEquals(seen, []);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.callLater(delay, handle) calls the handle's callback at the time unless the handle is cancelled", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen: [string, number][] = [];
+  const a = loop.callSoon((s: string) => seen.push([s, loop.time()]), "a");
+  const b = loop.callSoon((s: string) => seen.push([s, loop.time()]), "b");
+  const start = loop.time();
+  const ta = loop.callLater(1, a);
+  loop.callAt(start + 2, b);
+  assertEquals(ta.args, ["a"]);
+  await loop.advance(0);
+  seen.length = 0;
+  b.cancel();
+  await loop.advance(3);
+  assertEquals(seen, [["a", start + 1]]);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.callRepeatedly(interval, handle) stops when the handle is cancelled", async () => {
+  const loop = new VirtualTimeLoop();
+  let n = 0;
+  const h = loop.callSoon(() => n++);
+  await loop.advance(0);
+  loop.callRepeatedly(1, h);
+  await loop.advance(3);
+  assertEquals(n, 4);
+  h.cancel();
+  await loop.advance(3);
+  assertEquals(n, 4);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.callSoon() refuses a TimerHandle and a Handle with arguments", () => {
+  const loop = new VirtualTimeLoop();
+  const h = loop.callSoon(() => {});
+  const t = loop.callLater(1, () => {});
+  assertThrows(() => loop.callSoon(t), TypeError, "a TimerHandle cannot");
+  assertThrows(() => loop.callLater(1, t), TypeError, "a TimerHandle cannot");
+  assertThrows(
+    // deno-lint-ignore no-explicit-any
+    () => (loop.callSoon as any)(h, 1),
+    TypeError,
+    "a Handle takes no extra arguments, received 1 argument",
+  );
+  assertThrows(
+    // deno-lint-ignore no-explicit-any
+    () => (loop.callAt as any)(0, h, 1, 2),
+    TypeError,
+    "received 2 arguments",
+  );
+  t.cancel();
+  loop.close();
 });

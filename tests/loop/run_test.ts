@@ -3,16 +3,19 @@ import {
   assertEquals,
   assertFalse,
   assertInstanceOf,
+  assertMatch,
   assertRejects,
   assertStrictEquals,
+  assertThrows,
 } from "@std/assert";
-import { CancelledError } from "../../futures/errors.ts";
+import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
 import { getRunningLoop } from "../../futures/running_loop.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { EventLoop, ExceptionContext } from "../../loop/event_loop.ts";
 import {
   type EventLoopPolicy,
   getEventLoop,
+  setEventLoop,
   setEventLoopPolicy,
 } from "../../loop/policy.ts";
 import { run } from "../../loop/run.ts";
@@ -261,4 +264,37 @@ Deno.test("run() uses a real DenoEventLoop by default", async () => {
   assertInstanceOf(loop, DenoEventLoop);
   assertFalse(loop instanceof VirtualTimeLoop);
   assert((loop as DenoEventLoop).isClosed());
+});
+
+Deno.test("run() inside a running loop throws InvalidStateError instead of hanging", async () => {
+  const result = await run(async () => {
+    // Another task keeps the outer loop busy while the inner run is tried.
+    const other = getEventLoop().createTask(() => sleep(0.01));
+    const err = await run(() => Promise.resolve(1)).then(() => null, (e) => e);
+    await other;
+    return err;
+  });
+  assertInstanceOf(result, InvalidStateError);
+  assertMatch(
+    (result as Error).message,
+    /cannot be called from a running event loop/,
+  );
+});
+
+Deno.test("runUntilComplete(sleep(1)) on the closed current loop says the loop is closed", () => {
+  const loop = getEventLoop();
+  loop.close();
+  try {
+    assertThrows(
+      () => loop.runUntilComplete(sleep(1)),
+      InvalidStateError,
+      "the loop is closed",
+    );
+    // A new current loop is made on demand, as before.
+    const fresh = getEventLoop();
+    assert(fresh !== loop && !fresh.isClosed());
+    fresh.close();
+  } finally {
+    setEventLoop(null);
+  }
 });

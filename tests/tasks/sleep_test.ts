@@ -64,7 +64,7 @@ Deno.test("sleep() throws TypeError for a delay that is not a number", () => {
   assertThrows(
     () => sleep("1" as never, undefined, { loop }),
     TypeError,
-    "Cannot sleep: delay must be a number of seconds, received 1",
+    'Cannot sleep: delay must be a number of seconds, received "1"',
   );
   assertThrows(
     () => sleep(NaN, undefined, { loop }),

@@ -1453,3 +1453,54 @@ Deno.test("Task of a function that returns a future cancels that future on cance
   assertEquals(loop.time(), 1);
   loop.close();
 });
+
+// ---- yield future without the * ----
+
+Deno.test("Task: a bare `yield future` waits for the future and evaluates to its result", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<string>();
+  loop.callLater(1, () => fut.setResult("done"));
+  const task = loop.createTask(function* () {
+    const value = yield fut;
+    return [value, loop.time()];
+  });
+  const start = loop.time();
+  const [value, at] = await loop.runUntilComplete(task);
+  assertEquals(value, "done");
+  assertEquals(at, start + 1);
+  loop.close();
+});
+
+Deno.test("Task: a bare `yield future` throws the future's error at the yield", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<string>();
+  const boom = new Error("boom");
+  loop.callLater(1, () => fut.setException(boom));
+  const task = loop.createTask(function* () {
+    try {
+      yield fut;
+      return "resumed";
+    } catch (e) {
+      return e;
+    }
+  });
+  assertStrictEquals(await loop.runUntilComplete(task), boom);
+  loop.close();
+});
+
+Deno.test("Task: yielding a coroutine object without the * says to use yield*", async () => {
+  const loop = new VirtualTimeLoop();
+  function* inner(): Coroutine<number> {
+    yield;
+    return 1;
+  }
+  const task = loop.createTask(function* () {
+    yield inner() as unknown as Future<number>;
+  });
+  await assertRejects(
+    () => loop.runUntilComplete(task),
+    TypeError,
+    "a coroutine object (yield* it to wait for it)",
+  );
+  loop.close();
+});
