@@ -46,6 +46,18 @@ export interface StreamTransportOptions {
   onReady?: (error?: unknown) => void;
   /** Called after `connectionLost()`. */
   onLost?: () => void;
+  /** The connection is TLS: what its handshake settled. */
+  tls?: { alpnProtocol: string | null };
+  /** Made by a server (`startTls()` then refuses it). */
+  serverSide?: boolean;
+  /**
+   * Call the protocol's `connectionMade()` first; `false` for a
+   * connection upgraded by `startTls()`, whose protocol goes on from the
+   * plain transport.
+   *
+   * @default {true}
+   */
+  connectionMade?: boolean;
 }
 
 /** A protocol that lends its own buffer (`BufferedProtocol`'s shape). */
@@ -188,6 +200,11 @@ export class DenoStreamTransport implements Transport {
   #buffered: boolean; // the protocol lends its buffer
   #onReady: ((error?: unknown) => void) | undefined;
   #onLost: (() => void) | undefined;
+  readonly #tls: { alpnProtocol: string | null } | undefined;
+  readonly #serverSide: boolean;
+  readonly #makeConnection: boolean;
+  // A TLS upgrade waiting for the connection (see `release()`).
+  #upgrade: ((conn: Deno.Conn | null, error?: unknown) => void) | null = null;
 
   // Reading.
   readonly #readPort: CompletionPort<number | null>;
@@ -241,6 +258,9 @@ export class DenoStreamTransport implements Transport {
     this.#buffered = isBuffered(protocol);
     this.#onReady = options?.onReady;
     this.#onLost = options?.onLost;
+    this.#tls = options?.tls;
+    this.#serverSide = options?.serverSide ?? false;
+    this.#makeConnection = options?.connectionMade ?? true;
     this.#readPort = ctx.proactor.bind(new DenoStreamTransport.#Reads(this));
     this.#loop.callSoon(DenoStreamTransport.#begin, this);
   }
@@ -248,8 +268,9 @@ export class DenoStreamTransport implements Transport {
   // ---- BaseTransport ----
 
   /**
-   * Returns `"peername"` or `"sockname"` (`Deno.Addr`), or `"socket"` (a
-   * limited view of the connection).
+   * Returns `"peername"` or `"sockname"` (`Deno.Addr`), `"socket"` (a
+   * limited view of the connection), or for TLS `"alpnProtocol"` (the
+   * protocol ALPN chose, `null` when none).
    *
    * @param name The name of the information.
    * @param defaultValue Returned when there is no such information.
@@ -266,6 +287,9 @@ export class DenoStreamTransport implements Transport {
         break;
       case "socket":
         value = this.#socketView();
+        break;
+      case "alpnProtocol":
+        value = this.#tls?.alpnProtocol;
         break;
     }
     return value === undefined ? defaultValue : value;
@@ -318,7 +342,7 @@ export class DenoStreamTransport implements Transport {
 
   /** Resumes reading. */
   resumeReading(): void {
-    if (this.#closing || !this.#paused) return;
+    if (this.#closing || !this.#paused || this.#upgrade !== null) return;
     this.#paused = false;
     if (this.#held !== undefined) {
       this.#loop.callSoon(() => this.#deliverHeld());
@@ -501,7 +525,9 @@ export class DenoStreamTransport implements Transport {
     }
     this.#started = true;
     try {
-      (this.#protocol as Protocol).connectionMade(this);
+      if (this.#makeConnection) {
+        (this.#protocol as Protocol).connectionMade(this);
+      }
     } catch (exception) {
       this.#loop.callExceptionHandler({
         message: "Fatal error: protocol.connectionMade() call failed",
@@ -524,7 +550,7 @@ export class DenoStreamTransport implements Transport {
   #startRead(): void {
     if (
       this.#reading || this.#paused || this.#closing || this.#readEof ||
-      this.#held !== undefined
+      this.#held !== undefined || this.#upgrade !== null
     ) return;
     let buf: Uint8Array;
     if (this.#buffered) {
@@ -582,6 +608,11 @@ export class DenoStreamTransport implements Transport {
     this.#reading = false;
     if (this.#connClosed) return this.#maybeLost();
     if (this.#closing) return this.#dropRead();
+    if (this.#upgrade !== null) {
+      // Sent before the upgrade: plain text, the protocol's.
+      this.#deliver(n);
+      return this.#maybeRelease();
+    }
     if (this.#paused) {
       this.#held = n;
       return;
@@ -727,7 +758,7 @@ export class DenoStreamTransport implements Transport {
     const sent = this.#inFlight;
     if (
       sent === null || n !== sent.length || this.#queued !== 0 ||
-      this.#closing || this.#eofWanted
+      this.#closing || this.#eofWanted || this.#upgrade !== null
     ) return false;
     const flow = this.#flow;
     if (flow !== null) {
@@ -756,6 +787,7 @@ export class DenoStreamTransport implements Transport {
       this.#inFlight = null;
       if (this.#eofWanted) this.#startShutdown();
       else if (this.#closing) this.#closeConn();
+      else if (this.#upgrade !== null) this.#maybeRelease();
     }
     this.#flow?.update(this.#size);
   }
@@ -846,7 +878,99 @@ export class DenoStreamTransport implements Transport {
     this.#connClosed = true;
     this.#closing = true;
     this.#proactor.close(this.#conn);
+    const upgrade = this.#upgrade;
+    if (upgrade !== null) {
+      this.#upgrade = null;
+      upgrade(
+        null,
+        this.#lostError ??
+          new InvalidStateError("the connection was closed first"),
+      );
+    }
     this.#maybeLost();
+  }
+
+  // ---- Upgrading (startTls) ----
+
+  /**
+   * Why the connection cannot be handed over for a TLS upgrade now, or
+   * `null` when it can.
+   *
+   * @returns The reason, for an error message.
+   */
+  releaseBlocker(): string | null {
+    if (this.#serverSide) {
+      return "Deno cannot upgrade the server side of a connection (Deno.startTls() only makes clients, and Deno.listenTls() only serves new connections)";
+    }
+    if (this.#tls !== undefined) return "the connection is TLS already";
+    if (this.#conn.remoteAddr.transport !== "tcp") {
+      return `Deno upgrades only TCP connections, received a ${this.#conn.remoteAddr.transport} connection`;
+    }
+    if (!this.#started) return "the connection is not made yet";
+    if (this.#upgrade !== null) return "an upgrade is under way";
+    if (this.#closing) return "the transport is closing";
+    if (this.#eofWanted) return "writeEof() was called";
+    if (this.#readEof) return "the peer ended its side of the stream";
+    return null;
+  }
+
+  /**
+   * What the upgrade still waits for: `"read"` (a read in flight, which
+   * only the peer can finish), `"write"` (buffered bytes), or `null`.
+   *
+   * @returns What the release waits for.
+   */
+  releaseWaitsFor(): "read" | "write" | null {
+    if (this.#upgrade === null) return null;
+    if (this.#reading) return "read";
+    if (this.#inFlight !== null || this.#shuttingDown) return "write";
+    return null;
+  }
+
+  /**
+   * Hands the connection over for a TLS upgrade. Reading stops; a read in
+   * flight is let finish (Deno upgrades only a connection nobody reads)
+   * and its bytes, sent before the upgrade, go to the protocol as usual;
+   * buffered writes are sent. Then `ready(conn)` is called and this
+   * transport is done with the connection without telling the protocol,
+   * which goes on over the upgraded one. If the connection ends first,
+   * `ready(null, error)` is called and the protocol is told as usual.
+   * Check `releaseBlocker()` first.
+   *
+   * @param ready Called once with the connection, or with the error.
+   */
+  release(ready: (conn: Deno.Conn | null, error?: unknown) => void): void {
+    this.#upgrade = ready;
+    this.#paused = true;
+    this.#loop.callSoon(() => {
+      const n = this.#held;
+      if (n !== undefined && !this.#closing) {
+        this.#held = undefined;
+        this.#deliver(n);
+      }
+      this.#maybeRelease();
+    });
+  }
+
+  /** Gives up on an upgrade waiting for the connection: closes with `error`. */
+  failRelease(error: Error): void {
+    if (this.#upgrade !== null) this.#forceClose(error);
+  }
+
+  #maybeRelease(): void {
+    const ready = this.#upgrade;
+    if (
+      ready === null || this.#closing || this.#reading ||
+      this.#inFlight !== null || this.#shuttingDown
+    ) return;
+    this.#upgrade = null;
+    // Done with the connection: nothing is closed and nobody is told.
+    this.#closing = true;
+    this.#connClosed = true;
+    this.#lostScheduled = true;
+    this.#flow?.close();
+    this.#chunk = null;
+    ready(this.#conn);
   }
 
   #maybeLost(): void {
