@@ -21,14 +21,33 @@ import {
 } from "./_deno_stream_transport.ts";
 
 const WHAT = "startTls";
+/** Connections to the relay's port from elsewhere that are turned away. */
+const RELAY_STRANGERS = 3;
 
 /**
- * Upgrades `transport`'s connection to TLS, as the client: the transport
- * hands its connection over (see `DenoStreamTransport.release()`), Deno
- * starts TLS on it, and once the handshake is done a new transport over
- * the TLS connection carries on with `protocol`, without calling its
- * `connectionMade()` again. On failure the connection is closed and the
- * protocol gets `connectionLost(error)`.
+ * Upgrades `transport`'s connection to TLS, as the client. Deno's TLS
+ * (`Deno.startTls()`) takes a TCP connection over whole, and only one
+ * that nobody reads: a read in flight holds it. So:
+ *
+ * - With no read in flight (the protocol paused reading when the
+ *   go-ahead arrived), the transport sends what it has buffered and hands
+ *   its connection over, and Deno starts TLS on it.
+ * - With a read in flight — which the peer ends only by sending, and a
+ *   STARTTLS server waits for the client's handshake — Deno starts TLS on
+ *   one end of a loopback TCP pair made for the purpose, and two relay
+ *   protocols copy bytes between the other end and the plain transport,
+ *   with back-pressure both ways. The plain transport keeps reading, so
+ *   its read in flight brings the server's handshake to the relay. The
+ *   cost: two more sockets and one more copy per byte, and a brief
+ *   listener on 127.0.0.1 (which needs `--allow-net=127.0.0.1`); the
+ *   listener takes only the connection whose address it expects.
+ *
+ * Either way, once the handshake is done a new transport over the TLS
+ * connection carries on with `protocol`, without calling its
+ * `connectionMade()` again, reading whether or not the plain one was
+ * paused (as asyncio resumes reading after the upgrade), and reporting
+ * the plain connection's addresses. On failure the connections are
+ * closed and the protocol gets `connectionLost(error)`.
  *
  * @param ctx The loop and its proactor.
  * @param transport The plain transport, made by this loop.
@@ -70,20 +89,36 @@ export function startTls(
   if (blocker !== null) {
     throw new InvalidStateError(`Cannot call ${WHAT}(): ${blocker}`);
   }
-  const peer = transport.getExtraInfo("peername") as Deno.NetAddr;
+  const plain = transport;
+  const peer = plain.getExtraInfo("peername") as Deno.NetAddr;
   const prefix = `Cannot start TLS with ${peer.hostname}:${peer.port}`;
   const { loop, proactor } = ctx;
   const fut = loop.createFuture<Transport>();
-  // The TLS connection once Deno has it.
-  let tls: Deno.TlsConn | null = null;
-  let settled = false;
+  // What to close if the upgrade fails once the plain transport let go
+  // (or handed its bytes to a relay).
+  const owned: Deno.Conn[] = [];
+  let relayFar: DenoStreamTransport | null = null;
+  let relayBack: Relay | null = null;
+  let done = false;
+  // Whether the plain transport gave up the protocol (it tells the
+  // protocol of a failure until then).
+  let handedOver = false;
 
-  /** Ends a failed upgrade after the plain transport let go. */
+  /** Ends a failed upgrade: closes everything, and tells the protocol. */
   const fail = (error: unknown): void => {
-    if (settled) return;
-    settled = true;
+    if (done) return;
+    done = true;
     timer.cancel();
-    if (tls !== null) proactor.close(tls);
+    for (const conn of owned) proactor.close(conn);
+    if (!handedOver) {
+      plain.failWith(error as Error);
+      if (!fut.done()) fut.setException(error);
+      return;
+    }
+    if (relayFar !== null) {
+      relayFar.abort();
+      plain.abort();
+    }
     loop.callSoon(() => {
       try {
         protocol.connectionLost(error as Error);
@@ -99,70 +134,32 @@ export function startTls(
   };
 
   const timer = loop.callLater(timeout, () => {
-    const waiting = transport.releaseWaitsFor();
-    const error = new TimeoutError(
-      waiting === "read"
-        ? `${prefix}: a read was still in flight after ${timeout} s, and Deno upgrades only a connection nobody reads (call transport.pauseReading() in dataReceived() once the last plain-text message arrives)`
-        : `${prefix}: no handshake within ${timeout} s`,
-    );
-    if (tls === null && waiting !== null) {
-      // Still the plain transport's: it closes and tells the protocol.
-      settled = true;
-      transport.failRelease(error);
-      if (!fut.done()) fut.setException(error);
-    } else fail(error);
+    fail(new TimeoutError(`${prefix}: no handshake within ${timeout} s`));
   });
   fut.addDoneCallback(() => {
-    if (!fut.cancelled() || settled) return;
-    const error = new InvalidStateError(`${prefix}: cancelled`);
-    if (transport.releaseWaitsFor() !== null) {
-      settled = true;
-      timer.cancel();
-      transport.failRelease(error);
-    } else fail(error);
+    if (fut.cancelled()) fail(new InvalidStateError(`${prefix}: cancelled`));
   });
 
-  const handshaken = (info: Deno.TlsHandshakeInfo): void => {
-    if (settled) return proactor.close(tls!);
-    settled = true;
+  const handshaken = (tls: Deno.TlsConn, info: Deno.TlsHandshakeInfo) => {
+    if (done) return proactor.close(tls);
+    done = true;
     timer.cancel();
-    const upgraded = new DenoStreamTransport(ctx, tls!, protocol, {
+    const upgraded = new DenoStreamTransport(ctx, tls, protocol, {
       tls: { alpnProtocol: info.alpnProtocol ?? null },
       connectionMade: false,
+      addressesOf: relayFar === null ? undefined : plain.connection,
       onReady: () => {
         if (fut.done()) upgraded.abort();
         else fut.setResult(upgraded);
       },
+      // Over a relay, the TLS connection's end ends the plain one.
+      onLost: () => relayBack?.endOfTls(),
     });
+    plain.succeededBy(upgraded);
   };
 
-  const started = (conn: Deno.TlsConn): void => {
-    tls = conn;
-    if (settled) return proactor.close(conn);
-    proactor.watch(
-      conn.handshake(),
-      proactor.bind<Deno.TlsHandshakeInfo>({
-        done: handshaken,
-        failed: (error) => fail(withAddress(error, prefix)),
-        orphaned: () => proactor.close(conn),
-      }),
-    );
-  };
-
-  transport.release((conn, error) => {
-    if (conn === null) {
-      // The plain transport closed and told the protocol.
-      if (settled) return;
-      settled = true;
-      timer.cancel();
-      if (!fut.done()) {
-        fut.setException(
-          new InvalidStateError(`${prefix}: ${(error as Error)?.message}`),
-        );
-      }
-      return;
-    }
-    if (settled) return proactor.close(conn);
+  /** Starts TLS on `conn` (the plain one, or the relay's near end). */
+  const startOn = (conn: Deno.Conn): void => {
     let upgrade: Promise<Deno.TlsConn>;
     try {
       upgrade = Deno.startTls(conn as Deno.TcpConn, {
@@ -171,22 +168,222 @@ export function startTls(
         alpnProtocols: options?.alpnProtocols,
       });
     } catch (e) {
-      proactor.close(conn);
       return fail(withAddress(e, prefix));
     }
     proactor.watch(
       upgrade,
       proactor.bind<Deno.TlsConn>({
-        done: started,
-        failed: (e) => {
-          proactor.close(conn);
-          fail(withAddress(e, prefix));
+        done: (tls) => {
+          owned.push(tls);
+          if (done) return proactor.close(tls);
+          proactor.watch(
+            tls.handshake(),
+            proactor.bind<Deno.TlsHandshakeInfo>({
+              done: (info) => handshaken(tls, info),
+              failed: (error) => fail(withAddress(error, prefix)),
+              orphaned: () => proactor.close(tls),
+            }),
+          );
         },
-        orphaned: (c) => {
-          if (c !== undefined) proactor.close(c);
+        failed: (e) => fail(withAddress(e, prefix)),
+        orphaned: (tls) => {
+          if (tls !== undefined) proactor.close(tls);
         },
       }),
     );
-  });
+  };
+
+  /** The relay path: a read is in flight on the plain transport. */
+  const relayed = (): void => {
+    if (done) return;
+    proactor.watch(
+      loopbackPair(),
+      proactor.bind<[Deno.TcpConn, Deno.TcpConn]>({
+        done: ([near, far]) => {
+          owned.push(near, far);
+          if (done) {
+            proactor.close(near);
+            proactor.close(far);
+            return;
+          }
+          if (plain.isClosing()) {
+            // It told the protocol.
+            done = true;
+            timer.cancel();
+            proactor.close(near);
+            proactor.close(far);
+            if (!fut.done()) {
+              fut.setException(
+                new InvalidStateError(`${prefix}: the connection was closed`),
+              );
+            }
+            return;
+          }
+          // From here on the plain transport's bytes are TLS records.
+          const toFar = new Relay();
+          const toPlain = new Relay();
+          const farT = new DenoStreamTransport(ctx, far, toPlain);
+          toPlain.join(farT, plain);
+          toFar.join(plain, farT);
+          relayFar = farT;
+          relayBack = toPlain;
+          handedOver = true;
+          plain.setProtocol(toFar);
+          plain.resumeOwnReading();
+          startOn(near);
+        },
+        failed: (error) =>
+          fail(
+            withAddress(
+              error,
+              `${prefix}: a read was in flight, so TLS runs over a loopback relay, which failed`,
+            ),
+          ),
+        orphaned: (pair) => pair?.forEach((c) => proactor.close(c)),
+      }),
+    );
+  };
+
+  plain.release((conn, error) => {
+    if (conn === null) {
+      // The plain transport closed and told the protocol.
+      if (done) return;
+      done = true;
+      timer.cancel();
+      if (!fut.done()) {
+        fut.setException(
+          new InvalidStateError(`${prefix}: ${(error as Error)?.message}`),
+        );
+      }
+      return;
+    }
+    owned.push(conn);
+    handedOver = true;
+    if (done) return proactor.close(conn);
+    startOn(conn);
+  }, relayed);
   return fut;
+}
+
+/**
+ * Two connected TCP sockets on 127.0.0.1, through a listener open only
+ * until it has accepted the one connection it expects (others are turned
+ * away).
+ */
+async function loopbackPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const near = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: listener.addr.port,
+    });
+    try {
+      for (let i = 0; i <= RELAY_STRANGERS; i++) {
+        const far = await listener.accept();
+        if (far.remoteAddr.port === near.localAddr.port) {
+          near.setNoDelay(true);
+          far.setNoDelay(true);
+          return [near, far];
+        }
+        far.close();
+      }
+    } catch (error) {
+      near.close();
+      throw error;
+    }
+    near.close();
+    throw new Error(
+      "other connections kept reaching the relay's listener first",
+    );
+  } finally {
+    listener.close();
+  }
+}
+
+/**
+ * Copies what one transport receives to another, pausing the source while
+ * the destination's write buffer is over its high-water mark. An end of
+ * stream is passed on as `writeEof()`; when both directions have ended,
+ * or either side is lost, both are closed.
+ */
+class Relay {
+  #from: DenoStreamTransport | null = null;
+  #to: DenoStreamTransport | null = null;
+  #peer: Relay | null = null;
+  #eof = false;
+  #tlsGone = false;
+
+  /**
+   * Joins the relay that reads `from` to its destination `to`.
+   *
+   * @param from The transport whose bytes this relay receives.
+   * @param to Where they go.
+   */
+  join(from: DenoStreamTransport, to: DenoStreamTransport): void {
+    this.#from = from;
+    this.#to = to;
+    const peer = to.getProtocol();
+    if (peer instanceof Relay) {
+      this.#peer = peer;
+      peer.#peer = this;
+    }
+  }
+
+  connectionMade(): void {}
+
+  dataReceived(data: Uint8Array): void {
+    const to = this.#to!;
+    if (!to.isClosing()) to.write(data);
+  }
+
+  eofReceived(): boolean {
+    this.#eof = true;
+    const to = this.#to!;
+    if (this.#tlsGone) {
+      this.#endBoth();
+      return true;
+    }
+    if (!to.isClosing()) to.writeEof();
+    const peer = this.#peer;
+    if (peer !== null && peer.#eof) {
+      this.#from!.close();
+      to.close();
+    }
+    return true;
+  }
+
+  /**
+   * The TLS transport (the relay's near end) is gone: once everything it
+   * sent has been relayed (this relay reads its end of stream), close the
+   * plain connection too — a closed TLS transport closes its connection.
+   */
+  endOfTls(): void {
+    this.#tlsGone = true;
+    if (this.#eof) this.#endBoth();
+  }
+
+  #endBoth(): void {
+    this.#from?.close();
+    this.#to?.close();
+  }
+
+  connectionLost(exc?: Error): void {
+    const to = this.#to;
+    if (to === null) return;
+    if (exc === undefined) to.close();
+    else to.abort();
+  }
+
+  /**
+   * This relay's source transport is backed up: stop reading the one
+   * that feeds it, which is where this relay writes.
+   */
+  pauseWriting(): void {
+    this.#to?.pauseOwnReading();
+  }
+
+  /** The source drained: read the transport that feeds it again. */
+  resumeWriting(): void {
+    this.#to?.resumeOwnReading();
+  }
 }

@@ -51,6 +51,13 @@ export interface StreamTransportOptions {
   /** Made by a server (`startTls()` then refuses it). */
   serverSide?: boolean;
   /**
+   * The connection whose addresses `"peername"` and `"sockname"` report
+   * (a TLS connection relayed over loopback reports the real one's).
+   *
+   * @default {the transport's own connection}
+   */
+  addressesOf?: Deno.Conn;
+  /**
    * Call the protocol's `connectionMade()` first; `false` for a
    * connection upgraded by `startTls()`, whose protocol goes on from the
    * plain transport.
@@ -202,9 +209,12 @@ export class DenoStreamTransport implements Transport {
   #onLost: (() => void) | undefined;
   readonly #tls: { alpnProtocol: string | null } | undefined;
   readonly #serverSide: boolean;
+  readonly #addressesOf: Deno.Conn;
   readonly #makeConnection: boolean;
   // A TLS upgrade waiting for the connection (see `release()`).
   #upgrade: ((conn: Deno.Conn | null, error?: unknown) => void) | null = null;
+  // The transport that took the connection over; reading control goes to it.
+  #successor: DenoStreamTransport | null = null;
 
   // Reading.
   readonly #readPort: CompletionPort<number | null>;
@@ -260,6 +270,7 @@ export class DenoStreamTransport implements Transport {
     this.#onLost = options?.onLost;
     this.#tls = options?.tls;
     this.#serverSide = options?.serverSide ?? false;
+    this.#addressesOf = options?.addressesOf ?? conn;
     this.#makeConnection = options?.connectionMade ?? true;
     this.#readPort = ctx.proactor.bind(new DenoStreamTransport.#Reads(this));
     this.#loop.callSoon(DenoStreamTransport.#begin, this);
@@ -280,10 +291,10 @@ export class DenoStreamTransport implements Transport {
     let value: unknown;
     switch (name) {
       case "peername":
-        value = this.#conn.remoteAddr;
+        value = this.#addressesOf.remoteAddr;
         break;
       case "sockname":
-        value = this.#conn.localAddr;
+        value = this.#addressesOf.localAddr;
         break;
       case "socket":
         value = this.#socketView();
@@ -336,12 +347,14 @@ export class DenoStreamTransport implements Transport {
 
   /** Stops reading; a read already in flight is held until resumed. */
   pauseReading(): void {
+    if (this.#successor !== null) return this.#successor.pauseReading();
     if (this.#closing || this.#paused) return;
     this.#paused = true;
   }
 
   /** Resumes reading. */
   resumeReading(): void {
+    if (this.#successor !== null) return this.#successor.resumeReading();
     if (this.#closing || !this.#paused || this.#upgrade !== null) return;
     this.#paused = false;
     if (this.#held !== undefined) {
@@ -357,6 +370,7 @@ export class DenoStreamTransport implements Transport {
    * @returns Whether reading is on.
    */
   isReading(): boolean {
+    if (this.#successor !== null) return this.#successor.isReading();
     return !this.#paused && !this.#closing;
   }
 
@@ -906,6 +920,7 @@ export class DenoStreamTransport implements Transport {
     if (this.#conn.remoteAddr.transport !== "tcp") {
       return `Deno upgrades only TCP connections, received a ${this.#conn.remoteAddr.transport} connection`;
     }
+    if (this.#successor !== null) return "the connection was upgraded";
     if (!this.#started) return "the connection is not made yet";
     if (this.#upgrade !== null) return "an upgrade is under way";
     if (this.#closing) return "the transport is closing";
@@ -928,33 +943,87 @@ export class DenoStreamTransport implements Transport {
   }
 
   /**
-   * Hands the connection over for a TLS upgrade. Reading stops; a read in
-   * flight is let finish (Deno upgrades only a connection nobody reads)
-   * and its bytes, sent before the upgrade, go to the protocol as usual;
-   * buffered writes are sent. Then `ready(conn)` is called and this
-   * transport is done with the connection without telling the protocol,
-   * which goes on over the upgraded one. If the connection ends first,
-   * `ready(null, error)` is called and the protocol is told as usual.
-   * Check `releaseBlocker()` first.
+   * Hands the connection over for a TLS upgrade. Deno upgrades only a
+   * connection nobody reads, and a read in flight ends only when the peer
+   * sends, which a STARTTLS server does not do before the client's
+   * handshake. So: reading stops, and a read done but held (reading was
+   * paused) goes to the protocol — plain text sent before the upgrade.
+   * Then, with no read in flight, buffered writes are sent, `ready(conn)`
+   * is called, and this transport is done with the connection without
+   * telling the protocol, which goes on over the upgraded one. With a
+   * read in flight, reading goes on instead and `busy()` is called: the
+   * caller then relays this transport's bytes to a TLS connection of its
+   * own. If the connection ends first, `ready(null, error)` is called and
+   * the protocol is told as usual. Check `releaseBlocker()` first.
    *
    * @param ready Called once with the connection, or with the error.
+   * @param busy Called instead of `ready` when a read is in flight.
    */
-  release(ready: (conn: Deno.Conn | null, error?: unknown) => void): void {
+  release(
+    ready: (conn: Deno.Conn | null, error?: unknown) => void,
+    busy: () => void,
+  ): void {
     this.#upgrade = ready;
     this.#paused = true;
     this.#loop.callSoon(() => {
+      if (this.#upgrade === null || this.#closing) return;
       const n = this.#held;
-      if (n !== undefined && !this.#closing) {
+      if (n !== undefined) {
         this.#held = undefined;
         this.#deliver(n);
+        if (this.#closing) return;
+      }
+      if (this.#reading) {
+        // Reading goes on, to the protocol until the caller's relay takes
+        // over: what arrives before the client's handshake is plain text.
+        this.#upgrade = null;
+        this.#paused = false;
+        busy();
+        return;
       }
       this.#maybeRelease();
     });
   }
 
-  /** Gives up on an upgrade waiting for the connection: closes with `error`. */
-  failRelease(error: Error): void {
-    if (this.#upgrade !== null) this.#forceClose(error);
+  /** Stops reading, even with a successor (for a relay). */
+  pauseOwnReading(): void {
+    if (this.#closing || this.#paused) return;
+    this.#paused = true;
+  }
+
+  /** Resumes reading, even with a successor (for a relay). */
+  resumeOwnReading(): void {
+    const successor = this.#successor;
+    this.#successor = null;
+    this.resumeReading();
+    this.#successor = successor;
+  }
+
+  /**
+   * Names the transport that took the connection over: from then on
+   * `pauseReading()`, `resumeReading()` and `isReading()` act on it, so
+   * that whoever paces reading through this transport (a `StreamReader`)
+   * keeps doing so.
+   *
+   * @param next The upgraded transport.
+   */
+  succeededBy(next: DenoStreamTransport): void {
+    this.#successor = next;
+  }
+
+  /**
+   * Closes at once with `error`, which the protocol gets (a failed
+   * upgrade that had not taken the connection yet).
+   *
+   * @param error Why.
+   */
+  failWith(error: Error): void {
+    this.#forceClose(error);
+  }
+
+  /** The Deno connection (for a relay's addresses). */
+  get connection(): Deno.Conn {
+    return this.#conn;
   }
 
   #maybeRelease(): void {
