@@ -239,15 +239,22 @@ export class DenoEventLoop extends BaseEventLoop {
    * so a protocol that keeps its transport takes the new one from the
    * result.
    *
-   * Deno upgrades a connection only while nobody reads it, so reading
-   * stops at once and a read already in flight must finish first: its
-   * bytes (plain text, sent before the upgrade) go to the protocol as
-   * usual, and buffered writes are sent before the handshake. A read in
-   * flight finishes only when the peer sends something, and a STARTTLS
-   * server says nothing after its go-ahead until the client's handshake:
-   * call `transport.pauseReading()` in `dataReceived()` once the go-ahead
-   * has arrived, then `startTls()`. Otherwise the upgrade fails with a
-   * `TimeoutError` saying so after `handshakeTimeout` seconds.
+   * Deno's TLS (`Deno.startTls()`) takes over a connection only while
+   * nobody reads it. So reading stops at once; bytes already read go to
+   * the protocol (plain text sent before the upgrade), and buffered
+   * writes are sent before the handshake. If a read is still in flight —
+   * it is, unless the protocol paused reading in the `dataReceived()`
+   * that brought the go-ahead, and a STARTTLS server says nothing more
+   * until the client's handshake — the connection cannot be handed over:
+   * TLS then runs on one end of a loopback TCP pair, and the plain
+   * transport relays bytes to and from the other end (with back-pressure
+   * both ways; two more sockets, one more copy per byte, and a brief
+   * listener on 127.0.0.1, so it needs `--allow-net=127.0.0.1`). Pause
+   * reading in `dataReceived()` to avoid the relay.
+   *
+   * The new transport reads at once (as asyncio resumes reading after the
+   * upgrade); `pauseReading()`/`resumeReading()` on the old transport act
+   * on the new one, so a `StreamReader` keeps its flow control.
    *
    * Only the client side: Deno cannot upgrade the server side of a
    * connection (`Deno.startTls()` only makes clients), so a transport
@@ -262,7 +269,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param protocol The protocol to go on with (the transport's).
    * @param options `serverHostname` (default: the peer's address),
    * `caCerts`, `alpnProtocols`, and `handshakeTimeout` in seconds (default
-   * 60), which bounds the whole upgrade.
+   * 60), which bounds the whole upgrade (flushing, relay set-up and
+   * handshake).
    * @returns A future of the TLS transport; it fails (and the connection
    * is closed, the protocol told with `connectionLost(error)`) when the
    * handshake fails or takes too long (`TimeoutError`).
@@ -287,7 +295,7 @@ export class DenoEventLoop extends BaseEventLoop {
    *   }
    *   override dataReceived(data: Uint8Array) {
    *     if (new TextDecoder().decode(data).startsWith("220 Ready")) {
-   *       this.transport!.pauseReading(); // no read in flight at the upgrade
+   *       this.transport!.pauseReading(); // no read in flight: no relay
    *       this.goAhead.resolve();
    *     }
    *   }

@@ -208,9 +208,10 @@ export class StreamWriter implements AsyncDisposable {
    * over TLS; `transport` and `getExtraInfo()` are the new transport's
    * (`getExtraInfo("alpnProtocol")` included).
    *
-   * The loop's `startTls()` rules apply: Deno upgrades only a connection
-   * nobody reads, so a read in flight must finish first, and only the
-   * client side can be upgraded (see `DenoEventLoop.startTls`).
+   * The loop's `startTls()` notes apply: only the client side can be
+   * upgraded, and as a stream reads ahead, a read is in flight once the
+   * go-ahead has been read, so TLS runs over a loopback relay (see
+   * `DenoEventLoop.startTls`).
    *
    * PEP 3156 (as in asyncio 3.11): `StreamWriter.start_tls()`.
    *
