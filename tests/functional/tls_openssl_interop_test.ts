@@ -13,13 +13,10 @@
 import {
   assert,
   assertEquals,
-  assertInstanceOf,
-  assertRejects,
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
-import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { InvalidStateError } from "../../futures/errors.ts";
 import { openConnection } from "../../protocols/open_connection.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import type { Transport } from "../../transports/transport.ts";

@@ -261,7 +261,7 @@ Deno.test("startTls() refuses what Deno cannot upgrade, naming why", async () =>
 });
 
 Deno.test("createConnection() checks its TLS options: cert and key together, serverHostname with a client certificate", async () => {
-  await withLoop(async (loop) => {
+  await withLoop((loop) => {
     assertThrows(
       () =>
         loop.createConnection(() => new Protocol(), HOST, 1, {
@@ -291,5 +291,6 @@ Deno.test("createConnection() checks its TLS options: cert and key together, ser
       TypeError,
       "ssl.alpnProtocols",
     );
+    return Promise.resolve();
   });
 });
