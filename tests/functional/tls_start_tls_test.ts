@@ -17,6 +17,7 @@ import { transportPair } from "../../testing/transport_pair.ts";
 import type { Transport } from "../../transports/transport.ts";
 import {
   accepted,
+  pattern,
   portOf,
   Recorder,
   sleepTick,
@@ -292,5 +293,49 @@ Deno.test("createConnection() checks its TLS options: cert and key together, ser
       "ssl.alpnProtocols",
     );
     return Promise.resolve();
+  });
+});
+
+Deno.test("startTls() over the relay carries 4 MiB each way intact, with the reader paused part of the time", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const tlsServer = await loop.createServer(
+      () => {
+        const p = new Recorder(loop, { echo: true });
+        protocols.push(p);
+        return p;
+      },
+      HOST,
+      0,
+      { ssl: { cert: certs.cert, key: certs.key } },
+    );
+    const client = new Recorder(loop);
+    const [plain] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(tlsServer),
+    );
+    await client.made;
+    const tls = await loop.startTls(plain, client, {
+      serverHostname: "localhost",
+      caCerts: [certs.ca],
+    });
+    const data = pattern(4 * 1024 * 1024, 7);
+    tls.write(data);
+    // Pausing the old transport pauses the new one (and so the relay).
+    await client.until(1024 * 1024);
+    plain.pauseReading();
+    assert(!tls.isReading());
+    const seen = client.received;
+    for (let i = 0; i < 20; i++) await sleepTick(loop);
+    assert(client.received - seen <= 1024 * 1024, "reading was paused");
+    plain.resumeReading();
+    await client.until(data.length);
+    assertEquals(client.data(), data);
+    tls.close();
+    await client.lost;
+    await (await accepted(loop, protocols, 1)).lost;
+    tlsServer.close();
+    await tlsServer.waitClosed();
   });
 });
