@@ -467,11 +467,15 @@ export class DenoServer implements Server {
       timedOut = true;
       proactor.close(conn);
     });
-    const finish = (ok: boolean, exception?: unknown): void => {
+    const finish = (
+      ok: boolean,
+      exception?: unknown,
+      info?: Deno.TlsHandshakeInfo,
+    ): void => {
       timer.cancel();
       this.#handshaking--;
       if (ok && !timedOut) {
-        this.#serve(conn);
+        this.#serve(conn, info?.alpnProtocol ?? null);
         return;
       }
       proactor.close(conn);
@@ -494,8 +498,8 @@ export class DenoServer implements Server {
     };
     proactor.watch(
       conn.handshake(),
-      proactor.bind({
-        done: () => finish(true),
+      proactor.bind<Deno.TlsHandshakeInfo>({
+        done: (info) => finish(true, undefined, info),
         failed: (exception) => finish(false, exception),
         orphaned: () => {
           timer.cancel();
@@ -526,7 +530,13 @@ export class DenoServer implements Server {
     }
   }
 
-  #serve(conn: Deno.Conn): void {
+  /**
+   * Gives an accepted connection its protocol and transport.
+   *
+   * @param conn The connection, its TLS handshake done.
+   * @param alpnProtocol For TLS: the protocol ALPN chose, or `null`.
+   */
+  #serve(conn: Deno.Conn, alpnProtocol?: string | null): void {
     if (this.#shuttingDown) {
       // Finished its TLS handshake during the shutdown.
       this.#ctx.proactor.close(conn);
@@ -556,6 +566,8 @@ export class DenoServer implements Server {
       conn,
       protocol,
       {
+        tls: alpnProtocol === undefined ? undefined : { alpnProtocol },
+        serverSide: true,
         onLost: () => {
           this.#connections.delete(transport);
           this.#maybeClosed();

@@ -46,6 +46,25 @@ export interface StreamTransportOptions {
   onReady?: (error?: unknown) => void;
   /** Called after `connectionLost()`. */
   onLost?: () => void;
+  /** The connection is TLS: what its handshake settled. */
+  tls?: { alpnProtocol: string | null };
+  /** Made by a server (`startTls()` then refuses it). */
+  serverSide?: boolean;
+  /**
+   * The connection whose addresses `"peername"` and `"sockname"` report
+   * (a TLS connection relayed over loopback reports the real one's).
+   *
+   * @default {the transport's own connection}
+   */
+  addressesOf?: Deno.Conn;
+  /**
+   * Call the protocol's `connectionMade()` first; `false` for a
+   * connection upgraded by `startTls()`, whose protocol goes on from the
+   * plain transport.
+   *
+   * @default {true}
+   */
+  connectionMade?: boolean;
 }
 
 /** A protocol that lends its own buffer (`BufferedProtocol`'s shape). */
@@ -188,6 +207,14 @@ export class DenoStreamTransport implements Transport {
   #buffered: boolean; // the protocol lends its buffer
   #onReady: ((error?: unknown) => void) | undefined;
   #onLost: (() => void) | undefined;
+  readonly #tls: { alpnProtocol: string | null } | undefined;
+  readonly #serverSide: boolean;
+  readonly #addressesOf: Deno.Conn;
+  readonly #makeConnection: boolean;
+  // A TLS upgrade waiting for the connection (see `release()`).
+  #upgrade: ((conn: Deno.Conn | null, error?: unknown) => void) | null = null;
+  // The transport that took the connection over; reading control goes to it.
+  #successor: DenoStreamTransport | null = null;
 
   // Reading.
   readonly #readPort: CompletionPort<number | null>;
@@ -241,6 +268,10 @@ export class DenoStreamTransport implements Transport {
     this.#buffered = isBuffered(protocol);
     this.#onReady = options?.onReady;
     this.#onLost = options?.onLost;
+    this.#tls = options?.tls;
+    this.#serverSide = options?.serverSide ?? false;
+    this.#addressesOf = options?.addressesOf ?? conn;
+    this.#makeConnection = options?.connectionMade ?? true;
     this.#readPort = ctx.proactor.bind(new DenoStreamTransport.#Reads(this));
     this.#loop.callSoon(DenoStreamTransport.#begin, this);
   }
@@ -248,8 +279,9 @@ export class DenoStreamTransport implements Transport {
   // ---- BaseTransport ----
 
   /**
-   * Returns `"peername"` or `"sockname"` (`Deno.Addr`), or `"socket"` (a
-   * limited view of the connection).
+   * Returns `"peername"` or `"sockname"` (`Deno.Addr`), `"socket"` (a
+   * limited view of the connection), or for TLS `"alpnProtocol"` (the
+   * protocol ALPN chose, `null` when none).
    *
    * @param name The name of the information.
    * @param defaultValue Returned when there is no such information.
@@ -259,13 +291,16 @@ export class DenoStreamTransport implements Transport {
     let value: unknown;
     switch (name) {
       case "peername":
-        value = this.#conn.remoteAddr;
+        value = this.#addressesOf.remoteAddr;
         break;
       case "sockname":
-        value = this.#conn.localAddr;
+        value = this.#addressesOf.localAddr;
         break;
       case "socket":
         value = this.#socketView();
+        break;
+      case "alpnProtocol":
+        value = this.#tls?.alpnProtocol;
         break;
     }
     return value === undefined ? defaultValue : value;
@@ -312,13 +347,15 @@ export class DenoStreamTransport implements Transport {
 
   /** Stops reading; a read already in flight is held until resumed. */
   pauseReading(): void {
+    if (this.#successor !== null) return this.#successor.pauseReading();
     if (this.#closing || this.#paused) return;
     this.#paused = true;
   }
 
   /** Resumes reading. */
   resumeReading(): void {
-    if (this.#closing || !this.#paused) return;
+    if (this.#successor !== null) return this.#successor.resumeReading();
+    if (this.#closing || !this.#paused || this.#upgrade !== null) return;
     this.#paused = false;
     if (this.#held !== undefined) {
       this.#loop.callSoon(() => this.#deliverHeld());
@@ -333,6 +370,7 @@ export class DenoStreamTransport implements Transport {
    * @returns Whether reading is on.
    */
   isReading(): boolean {
+    if (this.#successor !== null) return this.#successor.isReading();
     return !this.#paused && !this.#closing;
   }
 
@@ -501,7 +539,9 @@ export class DenoStreamTransport implements Transport {
     }
     this.#started = true;
     try {
-      (this.#protocol as Protocol).connectionMade(this);
+      if (this.#makeConnection) {
+        (this.#protocol as Protocol).connectionMade(this);
+      }
     } catch (exception) {
       this.#loop.callExceptionHandler({
         message: "Fatal error: protocol.connectionMade() call failed",
@@ -524,7 +564,7 @@ export class DenoStreamTransport implements Transport {
   #startRead(): void {
     if (
       this.#reading || this.#paused || this.#closing || this.#readEof ||
-      this.#held !== undefined
+      this.#held !== undefined || this.#upgrade !== null
     ) return;
     let buf: Uint8Array;
     if (this.#buffered) {
@@ -582,6 +622,11 @@ export class DenoStreamTransport implements Transport {
     this.#reading = false;
     if (this.#connClosed) return this.#maybeLost();
     if (this.#closing) return this.#dropRead();
+    if (this.#upgrade !== null) {
+      // Sent before the upgrade: plain text, the protocol's.
+      this.#deliver(n);
+      return this.#maybeRelease();
+    }
     if (this.#paused) {
       this.#held = n;
       return;
@@ -727,7 +772,7 @@ export class DenoStreamTransport implements Transport {
     const sent = this.#inFlight;
     if (
       sent === null || n !== sent.length || this.#queued !== 0 ||
-      this.#closing || this.#eofWanted
+      this.#closing || this.#eofWanted || this.#upgrade !== null
     ) return false;
     const flow = this.#flow;
     if (flow !== null) {
@@ -756,6 +801,7 @@ export class DenoStreamTransport implements Transport {
       this.#inFlight = null;
       if (this.#eofWanted) this.#startShutdown();
       else if (this.#closing) this.#closeConn();
+      else if (this.#upgrade !== null) this.#maybeRelease();
     }
     this.#flow?.update(this.#size);
   }
@@ -846,7 +892,154 @@ export class DenoStreamTransport implements Transport {
     this.#connClosed = true;
     this.#closing = true;
     this.#proactor.close(this.#conn);
+    const upgrade = this.#upgrade;
+    if (upgrade !== null) {
+      this.#upgrade = null;
+      upgrade(
+        null,
+        this.#lostError ??
+          new InvalidStateError("the connection was closed first"),
+      );
+    }
     this.#maybeLost();
+  }
+
+  // ---- Upgrading (startTls) ----
+
+  /**
+   * Why the connection cannot be handed over for a TLS upgrade now, or
+   * `null` when it can.
+   *
+   * @returns The reason, for an error message.
+   */
+  releaseBlocker(): string | null {
+    if (this.#serverSide) {
+      return "Deno cannot upgrade the server side of a connection (Deno.startTls() only makes clients, and Deno.listenTls() only serves new connections)";
+    }
+    if (this.#tls !== undefined) return "the connection is TLS already";
+    if (this.#conn.remoteAddr.transport !== "tcp") {
+      return `Deno upgrades only TCP connections, received a ${this.#conn.remoteAddr.transport} connection`;
+    }
+    if (this.#successor !== null) return "the connection was upgraded";
+    if (!this.#started) return "the connection is not made yet";
+    if (this.#upgrade !== null) return "an upgrade is under way";
+    if (this.#closing) return "the transport is closing";
+    if (this.#eofWanted) return "writeEof() was called";
+    if (this.#readEof) return "the peer ended its side of the stream";
+    return null;
+  }
+
+  /**
+   * What the upgrade still waits for: `"read"` (a read in flight, which
+   * only the peer can finish), `"write"` (buffered bytes), or `null`.
+   *
+   * @returns What the release waits for.
+   */
+  releaseWaitsFor(): "read" | "write" | null {
+    if (this.#upgrade === null) return null;
+    if (this.#reading) return "read";
+    if (this.#inFlight !== null || this.#shuttingDown) return "write";
+    return null;
+  }
+
+  /**
+   * Hands the connection over for a TLS upgrade. Deno upgrades only a
+   * connection nobody reads, and a read in flight ends only when the peer
+   * sends, which a STARTTLS server does not do before the client's
+   * handshake. So: reading stops, and a read done but held (reading was
+   * paused) goes to the protocol — plain text sent before the upgrade.
+   * Then, with no read in flight, buffered writes are sent, `ready(conn)`
+   * is called, and this transport is done with the connection without
+   * telling the protocol, which goes on over the upgraded one. With a
+   * read in flight, reading goes on instead and `busy()` is called: the
+   * caller then relays this transport's bytes to a TLS connection of its
+   * own. If the connection ends first, `ready(null, error)` is called and
+   * the protocol is told as usual. Check `releaseBlocker()` first.
+   *
+   * @param ready Called once with the connection, or with the error.
+   * @param busy Called instead of `ready` when a read is in flight.
+   */
+  release(
+    ready: (conn: Deno.Conn | null, error?: unknown) => void,
+    busy: () => void,
+  ): void {
+    this.#upgrade = ready;
+    this.#paused = true;
+    this.#loop.callSoon(() => {
+      if (this.#upgrade === null || this.#closing) return;
+      const n = this.#held;
+      if (n !== undefined) {
+        this.#held = undefined;
+        this.#deliver(n);
+        if (this.#closing) return;
+      }
+      if (this.#reading) {
+        // Reading goes on, to the protocol until the caller's relay takes
+        // over: what arrives before the client's handshake is plain text.
+        this.#upgrade = null;
+        this.#paused = false;
+        busy();
+        return;
+      }
+      this.#maybeRelease();
+    });
+  }
+
+  /** Stops reading, even with a successor (for a relay). */
+  pauseOwnReading(): void {
+    if (this.#closing || this.#paused) return;
+    this.#paused = true;
+  }
+
+  /** Resumes reading, even with a successor (for a relay). */
+  resumeOwnReading(): void {
+    const successor = this.#successor;
+    this.#successor = null;
+    this.resumeReading();
+    this.#successor = successor;
+  }
+
+  /**
+   * Names the transport that took the connection over: from then on
+   * `pauseReading()`, `resumeReading()` and `isReading()` act on it, so
+   * that whoever paces reading through this transport (a `StreamReader`)
+   * keeps doing so.
+   *
+   * @param next The upgraded transport.
+   */
+  succeededBy(next: DenoStreamTransport): void {
+    this.#successor = next;
+  }
+
+  /**
+   * Closes at once with `error`, which the protocol gets (a failed
+   * upgrade that had not taken the connection yet).
+   *
+   * @param error Why.
+   */
+  failWith(error: Error): void {
+    this.#forceClose(error);
+  }
+
+  /** The Deno connection (for a relay's addresses). */
+  get connection(): Deno.Conn {
+    return this.#conn;
+  }
+
+  #maybeRelease(): void {
+    const ready = this.#upgrade;
+    if (
+      ready === null || this.#closing || this.#reading ||
+      this.#inFlight !== null || this.#shuttingDown
+    ) return;
+    this.#upgrade = null;
+    // Done with the connection: nothing is closed and nobody is told.
+    this.#closing = true;
+    this.#connClosed = true;
+    this.#lostScheduled = true;
+    this.#flow?.close();
+    this.#chunk = null;
+    ready(this.#conn);
   }
 
   #maybeLost(): void {

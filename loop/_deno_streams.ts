@@ -92,7 +92,10 @@ function checkArgs(
  * @param what The method name, for messages.
  * @returns The timeout in seconds, the default when not given.
  */
-function checkHandshakeTimeout(value: unknown, what: string): number {
+export function checkHandshakeTimeout(
+  value: unknown,
+  what: string,
+): number {
   if (value === undefined) return TLS_HANDSHAKE_TIMEOUT;
   if (typeof value !== "number") {
     throw new TypeError(
@@ -112,6 +115,30 @@ function checkHandshakeTimeout(value: unknown, what: string): number {
 /** A host and port as written in a URL: IPv6 addresses in brackets. */
 function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Checks a list of strings in the TLS options (`alpnProtocols`, `caCerts`).
+ *
+ * @param value The option as given.
+ * @param name Its name, for messages.
+ * @param what The method name, for messages.
+ */
+export function checkTlsStrings(
+  value: unknown,
+  name: string,
+  what: string,
+): void {
+  if (value === undefined) return;
+  if (
+    !Array.isArray(value) || !value.every((v) => typeof v === "string")
+  ) {
+    throw new TypeError(
+      `Cannot call ${what}(): ${name} must be an array of strings, received ${
+        Array.isArray(value) ? "an array with other items" : typeof value
+      }`,
+    );
+  }
 }
 
 function where(target: StreamTarget): string {
@@ -211,7 +238,7 @@ function listenHosts(
  * class (`Deno.errors.ConnectionRefused` stays one) and the original as
  * `cause`.
  */
-function withAddress(error: unknown, prefix: string): unknown {
+export function withAddress(error: unknown, prefix: string): unknown {
   if (!(error instanceof Error)) return error;
   const message = `${prefix}: ${error.message}`;
   try {
@@ -235,6 +262,19 @@ async function connectConn(
   if ("path" in target) {
     return await Deno.connect({ transport: "unix", path: target.path });
   }
+  const ssl0 = options?.ssl;
+  if (typeof ssl0 === "object" && ssl0.cert !== undefined) {
+    // Only connectTls() presents a client certificate; it checks the
+    // server's name against the host it connects to.
+    return await Deno.connectTls({
+      hostname: target.host,
+      port: target.port,
+      caCerts: ssl0.caCerts,
+      alpnProtocols: ssl0.alpnProtocols,
+      cert: ssl0.cert,
+      key: ssl0.key!,
+    });
+  }
   const tcp = await Deno.connect({
     hostname: target.host,
     port: target.port,
@@ -247,11 +287,13 @@ async function connectConn(
   }
   const ssl = options?.ssl;
   if (ssl === undefined || ssl === false) return tcp;
+  const tls = typeof ssl === "object" ? ssl : undefined;
   // The handshake is left to the caller, which times it.
   try {
     return await Deno.startTls(tcp, {
       hostname: options?.serverHostname ?? target.host,
-      caCerts: typeof ssl === "object" ? ssl.caCerts : undefined,
+      caCerts: tls?.caCerts,
+      alpnProtocols: tls?.alpnProtocols,
     });
   } catch (error) {
     try {
@@ -304,6 +346,36 @@ export function openConnection<P extends BaseProtocol>(
       what,
     )
     : 0;
+  if (typeof ssl === "object" && ssl !== null) {
+    checkTlsStrings(ssl.alpnProtocols, "ssl.alpnProtocols", what);
+    checkTlsStrings(ssl.caCerts, "ssl.caCerts", what);
+    if ((ssl.cert === undefined) !== (ssl.key === undefined)) {
+      throw new TypeError(
+        `Cannot call ${what}(): ssl.cert and ssl.key go together, received only ${
+          ssl.cert === undefined ? "key" : "cert"
+        }`,
+      );
+    }
+    if (
+      ssl.cert !== undefined &&
+      (typeof ssl.cert !== "string" || typeof ssl.key !== "string")
+    ) {
+      throw new TypeError(
+        `Cannot call ${what}(): ssl.cert and ssl.key must be PEM strings, received ${typeof ssl
+          .cert} and ${typeof ssl.key}`,
+      );
+    }
+    if (
+      ssl.cert !== undefined && options?.serverHostname !== undefined &&
+      options.serverHostname !== (target as { host: string }).host
+    ) {
+      throw new RangeError(
+        `Cannot call ${what}(): with a client certificate Deno checks the server's name against the host, received serverHostname=${
+          JSON.stringify(options.serverHostname)
+        }`,
+      );
+    }
+  }
   if (options?.serverHostname !== undefined && !tls) {
     throw new RangeError(
       `Cannot call ${what}(): serverHostname needs ssl, received serverHostname=${options.serverHostname}`,
@@ -328,7 +400,7 @@ export function openConnection<P extends BaseProtocol>(
     if (handshaking !== null) proactor.close(handshaking);
   });
   const prefix = `Cannot connect to ${where(target)}${tls ? " over TLS" : ""}`;
-  const connected = (conn: Deno.Conn): void => {
+  const connected = (conn: Deno.Conn, info?: Deno.TlsHandshakeInfo): void => {
     if (fut.done()) return proactor.close(conn);
     let protocol: P;
     try {
@@ -339,6 +411,9 @@ export function openConnection<P extends BaseProtocol>(
       return;
     }
     const transport = new DenoStreamTransport(ctx, conn, protocol, {
+      tls: info === undefined ? undefined : {
+        alpnProtocol: info.alpnProtocol ?? null,
+      },
       onReady: (error) => {
         if (fut.done()) {
           // Cancelled meanwhile: the caller will never see it.
@@ -357,10 +432,14 @@ export function openConnection<P extends BaseProtocol>(
       timedOut = true;
       proactor.close(conn);
     });
-    const finish = (ok: boolean, error?: unknown): void => {
+    const finish = (
+      ok: boolean,
+      error?: unknown,
+      info?: Deno.TlsHandshakeInfo,
+    ): void => {
       timer.cancel();
       handshaking = null;
-      if (ok && !timedOut) return connected(conn);
+      if (ok && !timedOut) return connected(conn, info);
       proactor.close(conn);
       if (fut.done()) return;
       fut.setException(
@@ -373,8 +452,8 @@ export function openConnection<P extends BaseProtocol>(
     };
     proactor.watch(
       conn.handshake(),
-      proactor.bind({
-        done: () => finish(true),
+      proactor.bind<Deno.TlsHandshakeInfo>({
+        done: (info) => finish(true, undefined, info),
         failed: (error) => finish(false, error),
         orphaned: () => proactor.close(conn),
       }),
@@ -428,6 +507,7 @@ export function openServer(
       );
     }
     checkHandshakeTimeout(ssl.handshakeTimeout, what);
+    checkTlsStrings(ssl.alpnProtocols, "ssl.alpnProtocols", what);
     if ("path" in target) {
       throw new RangeError(
         `Cannot call ${what}(): TLS over a Unix socket is not supported, received ssl`,
@@ -462,9 +542,12 @@ export function openServer(
           reusePort: options?.reusePort ?? false,
           tcpBacklog: backlog,
         };
-        return ssl === undefined
-          ? Deno.listen(base)
-          : Deno.listenTls({ ...base, cert: ssl.cert, key: ssl.key });
+        return ssl === undefined ? Deno.listen(base) : Deno.listenTls({
+          ...base,
+          cert: ssl.cert,
+          key: ssl.key,
+          alpnProtocols: ssl.alpnProtocols,
+        });
       });
     }
   } catch (error) {

@@ -30,6 +30,7 @@ import type {
   Executor,
   GetaddrinfoOptions,
   Server,
+  StartTlsOptions,
   SubprocessOptions,
 } from "./event_loop.ts";
 import type { Handle } from "./handle.ts";
@@ -48,6 +49,7 @@ import { DenoSockets } from "./_deno_sockets.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
 import type { StreamContext } from "./_deno_stream_transport.ts";
 import { openConnection, openServer } from "./_deno_streams.ts";
+import { startTls } from "./_deno_start_tls.ts";
 import { subprocessExec, subprocessShell } from "./_deno_subprocess.ts";
 
 /**
@@ -226,6 +228,96 @@ export class DenoEventLoop extends BaseEventLoop {
       "createUnixConnection",
       protocolFactory,
       { path },
+      options,
+    );
+  }
+
+  /**
+   * Upgrades a client TCP connection to TLS (STARTTLS, as SMTP, IMAP and
+   * PostgreSQL do): resolves with a new transport over TLS, which
+   * replaces `transport` — do not use the old one again. `protocol` goes
+   * on over the new transport; its `connectionMade()` is not called again,
+   * so a protocol that keeps its transport takes the new one from the
+   * result.
+   *
+   * Deno's TLS (`Deno.startTls()`) takes over a connection only while
+   * nobody reads it. So reading stops at once; bytes already read go to
+   * the protocol (plain text sent before the upgrade), and buffered
+   * writes are sent before the handshake. If a read is still in flight —
+   * it is, unless the protocol paused reading in the `dataReceived()`
+   * that brought the go-ahead, and a STARTTLS server says nothing more
+   * until the client's handshake — the connection cannot be handed over:
+   * TLS then runs on one end of a loopback TCP pair, and the plain
+   * transport relays bytes to and from the other end (with back-pressure
+   * both ways; two more sockets, one more copy per byte, and a brief
+   * listener on 127.0.0.1, so it needs `--allow-net=127.0.0.1`). Pause
+   * reading in `dataReceived()` to avoid the relay.
+   *
+   * The new transport reads at once (as asyncio resumes reading after the
+   * upgrade); `pauseReading()`/`resumeReading()` on the old transport act
+   * on the new one, so a `StreamReader` keeps its flow control.
+   *
+   * Only the client side: Deno cannot upgrade the server side of a
+   * connection (`Deno.startTls()` only makes clients), so a transport
+   * that a server accepted is refused. The client cannot present a
+   * certificate here either (`Deno.startTls()` takes none); use
+   * `createConnection()` with `ssl.cert` for mutual TLS.
+   *
+   * PEP 3156 / asyncio 3.7: `loop.start_tls()`.
+   *
+   * @param transport A plain TCP transport made by this loop's
+   * `createConnection()`.
+   * @param protocol The protocol to go on with (the transport's).
+   * @param options `serverHostname` (default: the peer's address),
+   * `caCerts`, `alpnProtocols`, and `handshakeTimeout` in seconds (default
+   * 60), which bounds the whole upgrade (flushing, relay set-up and
+   * handshake).
+   * @returns A future of the TLS transport; it fails (and the connection
+   * is closed, the protocol told with `connectionLost(error)`) when the
+   * handshake fails or takes too long (`TimeoutError`).
+   * @throws {TypeError} When `transport` is not a TCP transport of a
+   * `DenoEventLoop`, or an option has the wrong type.
+   * @throws {InvalidStateError} When the transport is server-side, TLS
+   * already, closing, half-closed, or upgrading.
+   * @throws {RangeError} When `handshakeTimeout` is not a positive finite
+   * number.
+   *
+   * @example Upgrading after a plain-text go-ahead
+   * ```ts ignore
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { Protocol } from "@tulip/tulip/protocols";
+   * import type { Transport } from "@tulip/tulip/transports";
+   *
+   * class Smtp extends Protocol {
+   *   transport: Transport | null = null;
+   *   goAhead = Promise.withResolvers<void>();
+   *   override connectionMade(t: Transport) {
+   *     this.transport = t;
+   *   }
+   *   override dataReceived(data: Uint8Array) {
+   *     if (new TextDecoder().decode(data).startsWith("220 Ready")) {
+   *       this.transport!.pauseReading(); // no read in flight: no relay
+   *       this.goAhead.resolve();
+   *     }
+   *   }
+   * }
+   * const loop = new DenoEventLoop();
+   * const [plain, smtp] = await loop.createConnection(() => new Smtp(), "mail.example", 25);
+   * plain.write(new TextEncoder().encode("STARTTLS\r\n"));
+   * await smtp.goAhead.promise;
+   * const tls = await loop.startTls(plain, smtp, { serverHostname: "mail.example" });
+   * smtp.transport = tls;
+   * ```
+   */
+  startTls(
+    transport: Transport,
+    protocol: Protocol | BufferedProtocol,
+    options?: StartTlsOptions,
+  ): Future<Transport> {
+    return startTls(
+      this.#streamContext("startTls"),
+      transport,
+      protocol,
       options,
     );
   }

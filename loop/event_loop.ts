@@ -82,15 +82,29 @@ export interface Executor {
 export interface CreateConnectionOptions {
   /**
    * Use TLS: `true` for the system's roots, or an object naming extra CA
-   * certificates in PEM. `handshakeTimeout` bounds the TLS handshake, in
-   * seconds from the end of the TCP connect (default 60, as asyncio's
-   * `ssl_handshake_timeout`): a server that does not finish it in time
-   * fails the call with `TimeoutError`, and the connection is closed.
+   * certificates in PEM, the ALPN protocols to offer, and a client
+   * certificate for servers that ask for one (mutual TLS).
+   * `handshakeTimeout` bounds the TLS handshake, in seconds from the end
+   * of the TCP connect (default 60, as asyncio's `ssl_handshake_timeout`):
+   * a server that does not finish it in time fails the call with
+   * `TimeoutError`, and the connection is closed.
    *
    * @default {false}
    */
   ssl?: boolean | {
+    /** Extra CA certificates (PEM) to trust besides the system's roots. */
     caCerts?: string[];
+    /**
+     * The ALPN protocols to offer, most wanted first; the one the server
+     * chose is `transport.getExtraInfo("alpnProtocol")`.
+     *
+     * @default {undefined}
+     */
+    alpnProtocols?: string[];
+    /** The client's certificate chain (PEM), with `key`. */
+    cert?: string;
+    /** The client's private key (PEM), with `cert`. */
+    key?: string;
     /**
      * The longest the TLS handshake may take, in seconds.
      *
@@ -106,6 +120,39 @@ export interface CreateConnectionOptions {
   serverHostname?: string;
 }
 
+/**
+ * Options for `startTls`: the client side of a TLS upgrade.
+ * PEP 3156 / asyncio 3.7: `loop.start_tls()`'s `server_hostname` and
+ * `ssl_handshake_timeout`.
+ */
+export interface StartTlsOptions {
+  /**
+   * The name to check the server's certificate against.
+   *
+   * @default {the host the transport is connected to}
+   */
+  serverHostname?: string;
+  /**
+   * Extra CA certificates (PEM) to trust besides the system's roots.
+   *
+   * @default {undefined}
+   */
+  caCerts?: string[];
+  /**
+   * The ALPN protocols to offer, most wanted first.
+   *
+   * @default {undefined}
+   */
+  alpnProtocols?: string[];
+  /**
+   * The longest the upgrade may take, in seconds: letting a read in
+   * flight finish, sending what is buffered, and the TLS handshake.
+   *
+   * @default {60}
+   */
+  handshakeTimeout?: number;
+}
+
 /** Options for `createServer` and `createUnixServer`. */
 export interface CreateServerOptions {
   /**
@@ -118,6 +165,15 @@ export interface CreateServerOptions {
   ssl?: {
     cert: string;
     key: string;
+    /**
+     * The ALPN protocols the server accepts, preferred first; the one
+     * chosen is each transport's `getExtraInfo("alpnProtocol")`. Deno
+     * cannot ask clients for certificates, so there is no mutual TLS on
+     * the server side.
+     *
+     * @default {undefined}
+     */
+    alpnProtocols?: string[];
     /**
      * The longest a client's TLS handshake may take, in seconds.
      *
@@ -385,6 +441,12 @@ export interface EventLoop extends SchedulingLoop {
     path: string,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]>;
+  /** Upgrades a client connection to TLS; resolves with the new transport. */
+  startTls(
+    transport: Transport,
+    protocol: Protocol | BufferedProtocol,
+    options?: StartTlsOptions,
+  ): Future<Transport>;
   /**
    * Listens on TCP (or TLS): on `host`, on each of a list of hosts, or on
    * every interface when `host` is `undefined`.

@@ -6,7 +6,8 @@
  */
 
 import { Future } from "../futures/future.ts";
-import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { SchedulingLoop, StartTlsOptions } from "../loop/event_loop.ts";
+import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
 import type { StreamReader } from "./stream_reader.ts";
 
@@ -97,7 +98,7 @@ function chain(source: Future<void>, target: Future<void>): void {
  * ```
  */
 export class StreamWriter implements AsyncDisposable {
-  readonly #transport: Transport;
+  #transport: Transport;
   readonly #protocol: WriterProtocol;
   readonly #reader: StreamReader | null;
   readonly #loop: SchedulingLoop;
@@ -194,6 +195,86 @@ export class StreamWriter implements AsyncDisposable {
    */
   isClosing(): boolean {
     return this.#transport.isClosing();
+  }
+
+  /**
+   * Upgrades the connection to TLS, as the client (STARTTLS): waits for
+   * the write buffer to drain, then has the loop's `startTls()` upgrade
+   * the transport. Afterwards the writer writes, and the reader reads,
+   * over TLS; `transport` and `getExtraInfo()` are the new transport's
+   * (`getExtraInfo("alpnProtocol")` included).
+   *
+   * The loop's `startTls()` notes apply: only the client side can be
+   * upgraded, and as a stream reads ahead, a read is in flight once the
+   * go-ahead has been read, so TLS runs over a loopback relay (see
+   * `DenoEventLoop.startTls`).
+   *
+   * PEP 3156 (as in asyncio 3.11): `StreamWriter.start_tls()`.
+   *
+   * @param options `serverHostname`, `caCerts`, `alpnProtocols`, and
+   * `handshakeTimeout` in seconds (default 60).
+   * @returns A future done once the handshake is; it fails as the loop's
+   * `startTls()` does, or with the error `drain()` gives.
+   * @throws {TypeError} When the writer's loop cannot start TLS.
+   *
+   * @example Upgrading after a plain-text go-ahead
+   * ```ts ignore
+   * import { openConnection } from "@tulip/tulip/protocols";
+   *
+   * const [reader, writer] = await openConnection("mail.example", 25);
+   * writer.write(new TextEncoder().encode("STARTTLS\r\n"));
+   * await reader.readline(); // "220 Ready to start TLS"
+   * await writer.startTls({ serverHostname: "mail.example" });
+   * ```
+   */
+  startTls(options?: StartTlsOptions): Future<void> {
+    const loop = this.#loop as SchedulingLoop & {
+      startTls?: (
+        transport: Transport,
+        protocol: BaseProtocol,
+        options?: StartTlsOptions,
+      ) => Future<Transport>;
+    };
+    if (typeof loop.startTls !== "function") {
+      throw new TypeError(
+        `Cannot call startTls(): the writer's loop has no startTls(), received ${
+          Object.prototype.toString.call(loop)
+        }`,
+      );
+    }
+    const result = new Future<void>({ loop });
+    const upgrade = (): void => {
+      let started: Future<Transport>;
+      try {
+        started = loop.startTls!(
+          this.#transport,
+          this.#transport.getProtocol(),
+          options,
+        );
+      } catch (error) {
+        result.setException(error);
+        return;
+      }
+      result.addDoneCallback((r) => {
+        if (r.cancelled()) started.cancel();
+      });
+      started.addDoneCallback((f) => {
+        if (result.done()) return;
+        if (f.cancelled()) return void result.cancel();
+        const exc = f.exception();
+        if (exc !== undefined) return result.setException(exc);
+        this.#transport = f.result();
+        result.setResult();
+      });
+    };
+    this.drain().addDoneCallback((d) => {
+      if (result.done()) return;
+      if (d.cancelled()) return void result.cancel();
+      const exc = d.exception();
+      if (exc !== undefined) result.setException(exc);
+      else upgrade();
+    });
+    return result;
   }
 
   /**

@@ -19,6 +19,7 @@ import type {
   Executor,
   GetaddrinfoOptions,
   Server,
+  StartTlsOptions,
   SubprocessOptions,
 } from "../loop/event_loop.ts";
 import type { Handle, TimerHandle } from "../loop/handle.ts";
@@ -212,6 +213,28 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
       name: host,
       port: checkPort("createConnection", port),
     });
+  }
+
+  /**
+   * The simulated network carries plaintext (TLS options are accepted and
+   * ignored everywhere in it), so an upgrade keeps the connection as it is:
+   * the future resolves with the same transport, now driving `protocol`.
+   */
+  startTls(
+    transport: Transport,
+    protocol: Protocol | BufferedProtocol,
+    _options?: StartTlsOptions,
+  ): Future<Transport> {
+    this.#checkOpen("startTls");
+    if (transport.isClosing()) {
+      throw new InvalidStateError(
+        "Cannot call startTls(): the transport is closing",
+      );
+    }
+    transport.setProtocol(protocol);
+    const upgraded = this.createFuture<Transport>();
+    upgraded.setResult(transport);
+    return upgraded;
   }
 
   createUnixConnection<P extends Protocol | BufferedProtocol>(

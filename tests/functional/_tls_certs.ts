@@ -1,8 +1,10 @@
-// Makes a throwaway certificate authority and a server certificate for
-// "localhost", "tulip.test" and 127.0.0.1 with /usr/bin/openssl, in a
-// temporary directory, once per test file.
+// The TLS test certificates: a CA, a server certificate for "localhost",
+// "tulip.test" and 127.0.0.1, and a client certificate, all in
+// tests/fixtures/tls/ (made once by tests/fixtures/tls/make.sh, valid for
+// 100 years), so that the TLS tests need no openssl. Interop tests that
+// run the openssl binary ask `opensslMissing()` first.
 
-/** PEM texts of a test CA and a server certificate it signed. */
+/** PEM texts of the test CA and the certificates it signed. */
 export interface TestCerts {
   /** The CA's certificate. */
   ca: string;
@@ -10,90 +12,54 @@ export interface TestCerts {
   cert: string;
   /** The server's private key. */
   key: string;
+  /** The client's certificate (for mutual TLS). */
+  clientCert: string;
+  /** The client's private key. */
+  clientKey: string;
 }
 
-async function openssl(dir: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", {
-    args,
-    cwd: dir,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      `openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
+const DIR = new URL("../fixtures/tls/", import.meta.url);
+
+/** Absolute path of a fixture file, for the openssl command line. */
+export function fixturePath(name: string): string {
+  return new URL(name, DIR).pathname;
 }
 
-let made: Promise<TestCerts> | null = null;
+function read(name: string): Promise<string> {
+  return Deno.readTextFile(new URL(name, DIR));
+}
 
-/** Makes the certificates (once; later calls share them). */
+let loaded: Promise<TestCerts> | null = null;
+
+/** Loads the certificates (once; later calls share them). */
 export function testCerts(): Promise<TestCerts> {
-  return made ??= make();
+  return loaded ??= (async () => ({
+    ca: await read("ca.pem"),
+    cert: await read("server.pem"),
+    key: await read("server.key"),
+    clientCert: await read("client.pem"),
+    clientKey: await read("client.key"),
+  }))();
 }
 
-async function make(): Promise<TestCerts> {
-  const dir = await Deno.makeTempDir({ prefix: "tulip-tls-" });
-  try {
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    await openssl(dir, [
-      "req",
-      "-x509",
-      ...ec,
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=tulip test CA",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign",
-    ]);
-    await openssl(dir, [
-      "req",
-      ...ec,
-      "-nodes",
-      "-keyout",
-      "server.key",
-      "-out",
-      "server.csr",
-      "-subj",
-      "/CN=localhost",
-    ]);
-    await Deno.writeTextFile(
-      `${dir}/ext.cnf`,
-      "subjectAltName=DNS:localhost,DNS:tulip.test,IP:127.0.0.1\n" +
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    );
-    await openssl(dir, [
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "server.pem",
-      "-days",
-      "2",
-      "-extfile",
-      "ext.cnf",
-    ]);
-    return {
-      ca: await Deno.readTextFile(`${dir}/ca.pem`),
-      cert: await Deno.readTextFile(`${dir}/server.pem`),
-      key: await Deno.readTextFile(`${dir}/server.key`),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+let probe: Promise<string | null> | null = null;
+
+/**
+ * Why the openssl binary cannot be used, or `null` when it can. Interop
+ * tests pass it to `Deno.test`'s `ignore` and print it, so that a machine
+ * without openssl skips them visibly.
+ */
+export function opensslMissing(): Promise<string | null> {
+  return probe ??= (async () => {
+    try {
+      const out = await new Deno.Command("openssl", {
+        args: ["version"],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      return out.success ? null : "`openssl version` failed";
+    } catch (error) {
+      return `openssl is not installed (${(error as Error).name})`;
+    }
+  })();
 }

@@ -1,5 +1,5 @@
 // Real-socket tests of TLS connections and servers, with a certificate
-// authority made at test time by openssl.
+// authority in tests/fixtures/tls/.
 
 import {
   assert,

@@ -212,6 +212,36 @@ Deno.test("Simulation streams: half-close lets the peer answer after the end of 
   assertEquals(events, ["made", "eof", "lost clean"]);
 });
 
+Deno.test("Simulation streams: startTls() keeps the plaintext connection, the exchange goes on", async () => {
+  const sim = new Simulation({ seed: 5 });
+  sim.host("server", async (loop) => {
+    await startServer(
+      async (reader, writer) => {
+        assertEquals(await reader.readline(), encoder.encode("STARTTLS\n"));
+        writer.write(encoder.encode("220 go ahead\n"));
+        const line = await reader.readline();
+        writer.write(encoder.encode(`echo ${decoder.decode(line)}`));
+        writer.close();
+      },
+      "0.0.0.0",
+      25,
+      { loop },
+    );
+  });
+  let answer = "";
+  sim.client("client", async (loop) => {
+    const [reader, writer] = await openConnection("server", 25, { loop });
+    writer.write(encoder.encode("STARTTLS\n"));
+    assertEquals(await reader.readline(), encoder.encode("220 go ahead\n"));
+    await writer.startTls({ serverHostname: "server" });
+    writer.write(encoder.encode("hello\n"));
+    answer = decoder.decode(await reader.read(100));
+    writer.close();
+  });
+  await sim.run();
+  assertEquals(answer, "echo hello\n");
+});
+
 Deno.test("Simulation streams: abort() resets the peer, connectionLost comes once on each side", async () => {
   const sim = new Simulation({ seed: 5 });
   const accepted: Recorder[] = [];

@@ -1,0 +1,341 @@
+// Real-socket tests of TLS upgrades (startTls) and ALPN between tulip's
+// own TLS client and server, with the certificates in tests/fixtures/tls/.
+// The tests against openssl are in tls_openssl_interop_test.ts.
+
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
+import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { Protocol } from "../../protocols/protocol.ts";
+import { transportPair } from "../../testing/transport_pair.ts";
+import type { Transport } from "../../transports/transport.ts";
+import {
+  accepted,
+  pattern,
+  portOf,
+  Recorder,
+  sleepTick,
+  withLoop,
+} from "./_stream_helpers.ts";
+import { testCerts } from "./_tls_certs.ts";
+
+const HOST = "127.0.0.1";
+const certs = await testCerts();
+const enc = new TextEncoder();
+
+/** Pauses reading in the dataReceived() that brings `goAhead`. */
+class Upgrading extends Protocol {
+  transport: Transport | null = null;
+  lost: Error | undefined | null = null;
+  lostCalls = 0;
+  constructor(readonly goAhead: string) {
+    super();
+  }
+  override connectionMade(t: Transport): void {
+    this.transport = t;
+  }
+  override dataReceived(data: Uint8Array): void {
+    if (new TextDecoder().decode(data).includes(this.goAhead)) {
+      this.transport!.pauseReading();
+    }
+  }
+  override connectionLost(exc?: Error): void {
+    this.lost = exc;
+    this.lostCalls++;
+  }
+}
+
+/** A plain server that says "go" and then says nothing more. */
+async function silentAfterGo(loop: DenoEventLoop) {
+  const protocols: Recorder[] = [];
+  const server = await loop.createServer(
+    () => {
+      const p = new Recorder(loop);
+      protocols.push(p);
+      return p;
+    },
+    HOST,
+    0,
+  );
+  return { server, protocols };
+}
+
+Deno.test("startTls() fails with TimeoutError after handshakeTimeout when the server never answers the handshake, and the protocol hears of it once", async () => {
+  await withLoop(async (loop) => {
+    const { server, protocols } = await silentAfterGo(loop);
+    const client = new Upgrading("go");
+    const [plain] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+    );
+    const far = await accepted(loop, protocols, 1);
+    far.transport.write(enc.encode("go"));
+    while (plain.isReading()) await sleepTick(loop);
+    const error = await assertRejects(
+      () =>
+        Promise.resolve(
+          loop.startTls(plain, client, { handshakeTimeout: 0.2 }),
+        ),
+      TimeoutError,
+    );
+    assertStringIncludes(error.message, "no handshake within 0.2 s");
+    while (client.lost === null) await sleepTick(loop);
+    assertInstanceOf(client.lost, TimeoutError);
+    // Deno keeps a socket whose handshake is pending until the peer
+    // sends or closes: the server closes, and the handshake settles.
+    far.transport.abort();
+    await far.lost;
+    for (let i = 0; i < 20; i++) await sleepTick(loop);
+    assertEquals(client.lostCalls, 1);
+    server.close();
+    await server.waitClosed();
+  });
+});
+
+Deno.test("startTls() rejects a server whose certificate it does not trust, and closes the connection", async () => {
+  await withLoop(async (loop) => {
+    const tlsServer = await loop.createServer(
+      () => new Recorder(loop),
+      HOST,
+      0,
+      { ssl: { cert: certs.cert, key: certs.key } },
+    );
+    // A plain connection straight to a TLS server: the upgrade is the
+    // handshake, without the system's roots knowing the test CA.
+    const client = new Upgrading("never");
+    const [plain] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(tlsServer),
+    );
+    plain.pauseReading();
+    await assertRejects(() =>
+      Promise.resolve(
+        loop.startTls(plain, client, { serverHostname: "localhost" }),
+      )
+    );
+    while (client.lost === null) await sleepTick(loop);
+    assert(client.lost !== undefined);
+    tlsServer.close();
+    await tlsServer.waitClosed();
+  });
+});
+
+Deno.test("startTls() upgrades a plain connection to tulip's own TLS server, and the new transport reports ALPN and the peer's address", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const tlsServer = await loop.createServer(
+      () => {
+        const p = new Recorder(loop, { echo: true });
+        protocols.push(p);
+        return p;
+      },
+      HOST,
+      0,
+      { ssl: { cert: certs.cert, key: certs.key, alpnProtocols: ["b"] } },
+    );
+    const client = new Recorder(loop);
+    const [plain] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(tlsServer),
+    );
+    await client.made;
+    const tls = await loop.startTls(plain, client, {
+      serverHostname: "tulip.test",
+      caCerts: [certs.ca],
+      alpnProtocols: ["a", "b"],
+    });
+    // The client never paused reading: the upgrade went through the relay.
+    assertEquals(tls.getExtraInfo("alpnProtocol"), "b");
+    assertEquals(
+      (tls.getExtraInfo("peername") as Deno.NetAddr).port,
+      portOf(tlsServer),
+    );
+    const far = await accepted(loop, protocols, 1);
+    assertEquals(far.transport.getExtraInfo("alpnProtocol"), "b");
+    tls.write(enc.encode("over tls"));
+    await client.until(8);
+    assertEquals(new TextDecoder().decode(client.data()), "over tls");
+    // connectionMade once, on the plain transport.
+    assertEquals(client.events.filter((e) => e === "made").length, 1);
+    assertThrows(
+      () => loop.startTls(tls, client, {}),
+      InvalidStateError,
+      "TLS already",
+    );
+    tls.close();
+    await client.lost;
+    tlsServer.close();
+    await tlsServer.waitClosed();
+  });
+});
+
+Deno.test('getExtraInfo("alpnProtocol") is null on TLS without ALPN, and the default on plain TCP', async () => {
+  await withLoop(async (loop) => {
+    const tlsServer = await loop.createServer(
+      () => new Recorder(loop),
+      HOST,
+      0,
+      { ssl: { cert: certs.cert, key: certs.key } },
+    );
+    const [tls] = await loop.createConnection(
+      () => new Recorder(loop),
+      "localhost",
+      portOf(tlsServer),
+      { ssl: { caCerts: [certs.ca], alpnProtocols: ["h2"] } },
+    );
+    assertEquals(tls.getExtraInfo("alpnProtocol", "none"), null);
+    tls.close();
+    const plainServer = await loop.createServer(
+      () => new Recorder(loop),
+      HOST,
+      0,
+    );
+    const [plain] = await loop.createConnection(
+      () => new Recorder(loop),
+      HOST,
+      portOf(plainServer),
+    );
+    assertEquals(plain.getExtraInfo("alpnProtocol", "none"), "none");
+    plain.close();
+    for (const s of [tlsServer, plainServer]) {
+      s.close();
+      await s.waitClosed();
+    }
+  });
+});
+
+Deno.test("startTls() refuses what Deno cannot upgrade, naming why", async () => {
+  await withLoop(async (loop) => {
+    const [a] = transportPair(new Protocol(), new Protocol(), { loop });
+    assertThrows(
+      () => loop.startTls(a, new Protocol(), {}),
+      TypeError,
+      "TCP transport made by a DenoEventLoop",
+    );
+    a.abort();
+    const protocols: Recorder[] = [];
+    const server = await loop.createServer(
+      () => {
+        const p = new Recorder(loop);
+        protocols.push(p);
+        return p;
+      },
+      HOST,
+      0,
+    );
+    const [plain] = await loop.createConnection(
+      () => new Recorder(loop),
+      HOST,
+      portOf(server),
+    );
+    const far = await accepted(loop, protocols, 1);
+    assertThrows(
+      () => loop.startTls(far.transport, far, {}),
+      InvalidStateError,
+      "Deno cannot upgrade the server side",
+    );
+    assertThrows(
+      () => loop.startTls(plain, new Protocol(), { handshakeTimeout: 0 }),
+      RangeError,
+    );
+    assertThrows(
+      () =>
+        loop.startTls(plain, new Protocol(), {
+          alpnProtocols: "h2" as unknown as string[],
+        }),
+      TypeError,
+      "alpnProtocols must be an array of strings",
+    );
+    plain.close();
+    server.close();
+    await server.waitClosed();
+  });
+});
+
+Deno.test("createConnection() checks its TLS options: cert and key together, serverHostname with a client certificate", async () => {
+  await withLoop((loop) => {
+    assertThrows(
+      () =>
+        loop.createConnection(() => new Protocol(), HOST, 1, {
+          ssl: { cert: certs.clientCert },
+        }),
+      TypeError,
+      "ssl.cert and ssl.key go together",
+    );
+    assertThrows(
+      () =>
+        loop.createConnection(() => new Protocol(), HOST, 1, {
+          ssl: { cert: certs.clientCert, key: certs.clientKey },
+          serverHostname: "tulip.test",
+        }),
+      RangeError,
+      "client certificate",
+    );
+    assertThrows(
+      () =>
+        loop.createServer(() => new Protocol(), HOST, 0, {
+          ssl: {
+            cert: certs.cert,
+            key: certs.key,
+            alpnProtocols: [1] as unknown as string[],
+          },
+        }),
+      TypeError,
+      "ssl.alpnProtocols",
+    );
+    return Promise.resolve();
+  });
+});
+
+Deno.test("startTls() over the relay carries 4 MiB each way intact, with the reader paused part of the time", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const tlsServer = await loop.createServer(
+      () => {
+        const p = new Recorder(loop, { echo: true });
+        protocols.push(p);
+        return p;
+      },
+      HOST,
+      0,
+      { ssl: { cert: certs.cert, key: certs.key } },
+    );
+    const client = new Recorder(loop);
+    const [plain] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(tlsServer),
+    );
+    await client.made;
+    const tls = await loop.startTls(plain, client, {
+      serverHostname: "localhost",
+      caCerts: [certs.ca],
+    });
+    const data = pattern(4 * 1024 * 1024, 7);
+    tls.write(data);
+    // Pausing the old transport pauses the new one (and so the relay).
+    await client.until(1024 * 1024);
+    plain.pauseReading();
+    assert(!tls.isReading());
+    const seen = client.received;
+    for (let i = 0; i < 20; i++) await sleepTick(loop);
+    assert(client.received - seen <= 1024 * 1024, "reading was paused");
+    plain.resumeReading();
+    await client.until(data.length);
+    assertEquals(client.data(), data);
+    tls.close();
+    await client.lost;
+    await (await accepted(loop, protocols, 1)).lost;
+    tlsServer.close();
+    await tlsServer.waitClosed();
+  });
+});
