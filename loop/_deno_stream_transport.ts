@@ -346,7 +346,7 @@ export class DenoStreamTransport implements Transport {
   write(data: Uint8Array): void {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(
-        `Cannot call write(): data must be bytes (a Uint8Array), received ${
+        `Cannot call write(): data must be a Uint8Array, received ${
           typeName(data)
         }`,
       );
@@ -386,7 +386,7 @@ export class DenoStreamTransport implements Transport {
     for (const data of list) {
       if (!(data instanceof Uint8Array)) {
         throw new TypeError(
-          `Cannot call writelines(): each item must be bytes (a Uint8Array), received ${
+          `Cannot call writelines(): every item must be a Uint8Array, received ${
             typeName(data)
           }`,
         );
