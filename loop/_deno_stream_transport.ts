@@ -259,10 +259,10 @@ export class DenoStreamTransport implements Transport {
     let value: unknown;
     switch (name) {
       case "peername":
-        value = this.#conn.remoteAddr;
+        value = withTransport(this.#conn.remoteAddr);
         break;
       case "sockname":
-        value = this.#conn.localAddr;
+        value = withTransport(this.#conn.localAddr);
         break;
       case "socket":
         value = this.#socketView();
@@ -887,12 +887,22 @@ export class DenoStreamTransport implements Transport {
   #socketView(): unknown {
     const conn = this.#conn as Deno.TcpConn;
     return {
-      localAddr: conn.localAddr,
-      remoteAddr: conn.remoteAddr,
+      localAddr: withTransport(conn.localAddr),
+      remoteAddr: withTransport(conn.remoteAddr),
       setNoDelay: (on = true) => conn.setNoDelay?.(on),
       setKeepAlive: (on = true) => conn.setKeepAlive?.(on),
       ref: () => this.#proactor.setRef(conn, this.#readPort, true),
       unref: () => this.#proactor.setRef(conn, this.#readPort, false),
     };
   }
+}
+
+/**
+ * A connection's address as a `Deno.Addr`. The connections
+ * `Deno.startTls()` returns (TLS clients) name their addresses without
+ * `transport`, which every other connection's addresses have.
+ */
+function withTransport(addr: Deno.Addr): Deno.Addr {
+  if (addr === undefined || "transport" in addr) return addr;
+  return { transport: "tcp", ...(addr as Omit<Deno.NetAddr, "transport">) };
 }

@@ -27,7 +27,10 @@ import { within } from "../functional/_io_helpers.ts";
 export interface Capabilities {
   /** It has a write side. */
   write: boolean;
-  /** It has a read side (the peer can send to it). */
+  /**
+   * It has a read side the peer can send to, and half-close, whenever it
+   * likes (an HttpTransport's data only comes as answers to its writes).
+   */
   read: boolean;
   /** `canWriteEof()` is `true`: it can half-close its write side. */
   writeEof: boolean;
@@ -39,6 +42,8 @@ export interface Capabilities {
   ownProtocol: boolean;
   /** The peer receives EOF when the transport closes. */
   peerSeesEof: boolean;
+  /** `"peername"` and `"sockname"` mirror the peer's, as on a socket. */
+  addresses: boolean;
 }
 
 /** Records what a protocol is told, for the suite's assertions. */
@@ -101,6 +106,8 @@ export interface Peer {
   pause?(): void;
   /** Reads again after `pause()`. */
   resume?(): void;
+  /** The peer's own transport, when it has one. */
+  transport?: Transport;
 }
 
 /** One transport under test, its probe protocol and its peer. */
@@ -171,6 +178,7 @@ function probePeer(p: Probe): Peer {
     sendEof: () => p.transport!.writeEof(),
     pause: () => p.transport!.pauseReading(),
     resume: () => p.transport!.resumeReading(),
+    transport: p.transport!,
   };
 }
 
@@ -182,6 +190,7 @@ const SOCKET: Capabilities = {
   backpressure: true,
   ownProtocol: true,
   peerSeesEof: true,
+  addresses: true,
 };
 
 /** A client connection to a server, both on `loop`; the client is tested. */
@@ -284,28 +293,58 @@ export const unix: TransportFactory = socketFactory(
   },
 );
 
+/**
+ * `transportPair()` with `options` (and the running loop); without
+ * `bufferSize` the peer's buffer is unbounded, so writes never back up.
+ */
+function pairFactory(
+  name: string,
+  caps: Capabilities,
+  options: Parameters<typeof transportPair>[2],
+): TransportFactory {
+  return {
+    name,
+    caps,
+    run: (body) =>
+      withDenoLoop(async (loop) => {
+        const probe = new Probe();
+        const peer = new Probe();
+        const [transport] = transportPair(probe, peer, { loop, ...options });
+        try {
+          await waitUntil(() => peer.transport !== null, "connectionMade");
+          await body({ loop, transport, probe, peer: probePeer(peer) });
+        } finally {
+          transport.abort();
+          peer.transport?.abort();
+          await settle();
+        }
+      }),
+  };
+}
+
+/**
+ * `transportPair()` as protocol tests use it, with no options: the peer's
+ * buffer is unbounded, so the write buffer never fills.
+ */
+export const pair: TransportFactory = pairFactory(
+  "transportPair",
+  { ...SOCKET, backpressure: false },
+  {},
+);
+
 /** `transportPair()` with a 64 KiB receive buffer, as a socket has. */
-export const pair: TransportFactory = {
-  name: "transportPair",
-  caps: SOCKET,
-  run: (body) =>
-    withDenoLoop(async (loop) => {
-      const probe = new Probe();
-      const peer = new Probe();
-      const [transport] = transportPair(probe, peer, {
-        loop,
-        bufferSize: 64 * 1024,
-      });
-      try {
-        await waitUntil(() => peer.transport !== null, "connectionMade");
-        await body({ loop, transport, probe, peer: probePeer(peer) });
-      } finally {
-        transport.abort();
-        peer.transport?.abort();
-        await settle();
-      }
-    }),
-};
+export const pairBuffered: TransportFactory = pairFactory(
+  "transportPair (bufferSize)",
+  SOCKET,
+  { bufferSize: 64 * 1024 },
+);
+
+/** `transportPair()` delivering in small, uneven chunks. */
+export const pairChunked: TransportFactory = pairFactory(
+  "transportPair (chunkSize)",
+  SOCKET,
+  { bufferSize: 64 * 1024, chunkSize: [1, 3, 1500] },
+);
 
 /** A connection between two simulated hosts; the client end is tested. */
 export const simulated: TransportFactory = {
@@ -359,6 +398,7 @@ export const writePipe: TransportFactory = {
     backpressure: true,
     ownProtocol: true,
     peerSeesEof: true,
+    addresses: false,
   },
   run: (body) =>
     withDenoLoop(async (loop) => {
@@ -421,6 +461,7 @@ export const readPipe: TransportFactory = {
     backpressure: false,
     ownProtocol: true,
     peerSeesEof: false,
+    addresses: false,
   },
   run: (body) =>
     withDenoLoop(async (loop) => {
@@ -485,6 +526,7 @@ export const subprocessStdin: TransportFactory = {
     backpressure: true,
     ownProtocol: false,
     peerSeesEof: true,
+    addresses: false,
   },
   run: (body) =>
     withDenoLoop(async (loop) => {
@@ -530,6 +572,7 @@ export const http: TransportFactory = {
     backpressure: false,
     ownProtocol: true,
     peerSeesEof: false,
+    addresses: false,
   },
   run: (body) =>
     withDenoLoop(async (loop) => {
@@ -575,6 +618,8 @@ export const STREAM_FACTORIES: TransportFactory[] = [
   tls,
   unix,
   pair,
+  pairBuffered,
+  pairChunked,
   simulated,
   writePipe,
   readPipe,
