@@ -556,6 +556,67 @@ export const subprocessStdin: TransportFactory = {
     }),
 };
 
+/** Forwards a child's stdout events to a Probe. */
+class StdoutProtocol extends SubprocessProtocol {
+  exited = false;
+  constructor(readonly probe: Probe) {
+    super();
+  }
+  override pipeDataReceived(fd: number, data: Uint8Array): void {
+    if (fd === 1) this.probe.dataReceived(data);
+  }
+  override pipeConnectionLost(fd: number, exc?: Error): void {
+    if (fd === 1) this.probe.connectionLost(exc);
+  }
+  override processExited(): void {
+    this.exited = true;
+  }
+}
+
+/**
+ * The stdout pipe of `cat`, fed by the peer through its stdin. Its events
+ * reach a SubprocessProtocol, which has no `eofReceived()`.
+ */
+export const subprocessStdout: TransportFactory = {
+  name: "subprocess stdout",
+  caps: {
+    write: false,
+    read: true,
+    writeEof: false,
+    halfOpen: false,
+    backpressure: false,
+    ownProtocol: false,
+    peerSeesEof: false,
+    addresses: false,
+  },
+  run: (body) =>
+    withDenoLoop(async (loop) => {
+      const probe = new Probe();
+      const protocol = new StdoutProtocol(probe);
+      const [sub] = await loop.subprocessExec(() => protocol, "cat", [], {
+        stderr: "null",
+      });
+      const transport = sub.getPipeTransport(1) as Transport;
+      probe.transport = transport;
+      const stdin = sub.getPipeTransport(0) as Transport;
+      const peer: Peer = {
+        received: () => new Uint8Array(0),
+        ended: () => false,
+        send: (d) => stdin.write(d),
+        sendEof: () => stdin.writeEof(),
+      };
+      try {
+        await body({ loop, transport, probe, peer });
+      } finally {
+        if (!stdin.isClosing()) stdin.close();
+        await waitUntil(() => protocol.exited, "cat to exit");
+        transport.close();
+        sub.close();
+        await settle();
+      }
+    }),
+};
+
 /**
  * An `HttpTransport` over an HTTP client connected by real TCP to an HTTP
  * server whose handler collects the request bodies as the peer's stream
@@ -624,6 +685,7 @@ export const STREAM_FACTORIES: TransportFactory[] = [
   writePipe,
   readPipe,
   subprocessStdin,
+  subprocessStdout,
   http,
 ];
 

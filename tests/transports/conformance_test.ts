@@ -419,6 +419,7 @@ conformance(
   "EOF from the peer: eofReceived() false closes, connectionLost(undefined) once",
   [
     "read",
+    "ownProtocol",
   ],
   async (fx) => {
     fx.peer.send!(bytes("bye"));
@@ -462,6 +463,7 @@ conformance(
 
 conformance("pauseReading() holds back EOF too, until resumeReading()", [
   "read",
+  "ownProtocol",
 ], async (fx) => {
   fx.transport.pauseReading();
   fx.peer.send!(bytes("data"));
