@@ -170,6 +170,7 @@ export class HttpTransport implements Transport {
   #dead = false;
   #lost = false;
   #lostDelivered = false;
+  #failedWith: Error | undefined = undefined;
 
   /**
    * Makes a transport over an HTTP client that is connected.
@@ -439,20 +440,15 @@ export class HttpTransport implements Transport {
         `Cannot call ${what}(): writeEof() was called`,
       );
     }
-    if (this.#closing) {
+    if (this.#closing || this.#dead) {
+      // Failed, connectionLost not yet delivered: dropped quietly, as
+      // asyncio does; otherwise refused, as by every transport.
+      if (this.#failedWith !== undefined && !this.#lostDelivered) {
+        return false;
+      }
       throw new InvalidStateError(
         `Cannot call ${what}(): the transport is closing`,
       );
-    }
-    // Failed, connectionLost not yet delivered: dropped quietly, as
-    // asyncio does; after it, refused.
-    if (this.#dead) {
-      if (this.#lostDelivered) {
-        throw new InvalidStateError(
-          `Cannot call ${what}(): the transport is closed`,
-        );
-      }
-      return false;
     }
     return true;
   }
@@ -626,6 +622,7 @@ export class HttpTransport implements Transport {
   #die(error: Error | undefined): void {
     if (this.#dead) return;
     this.#dead = true;
+    this.#failedWith = error;
     this.#flow.close();
     this.#batch = [];
     this.#batchBytes = 0;

@@ -298,7 +298,7 @@ class DenoDatagramTransport implements DatagramTransport {
     checkBytes(data, "sendto()");
     if (this.#closing) {
       throw new InvalidStateError(
-        "Cannot call sendto(): transport is closing",
+        "Cannot call sendto(): the transport is closing",
       );
     }
     const target = this.#target(addr);
@@ -383,7 +383,7 @@ class DenoDatagramTransport implements DatagramTransport {
     const [family, key, on] = checkGroup("joinMulticast", group, iface);
     if (this.#closing) {
       throw new InvalidStateError(
-        "Cannot call joinMulticast(): transport is closing",
+        "Cannot call joinMulticast(): the transport is closing",
       );
     }
     if (this.#groups.has(key)) {

@@ -60,13 +60,20 @@ export function typeName(value: unknown): string {
   return typeof value;
 }
 
-/** Checks that `data` is bytes, as every write method requires. */
-export function checkBytes(data: unknown, what: string): Uint8Array {
+/**
+ * Checks that `data` is bytes, as every write method requires; `item`
+ * names an element of `writelines()`'s list rather than the argument.
+ */
+export function checkBytes(
+  data: unknown,
+  what: string,
+  item = false,
+): Uint8Array {
   if (!(data instanceof Uint8Array)) {
     throw new TypeError(
-      `Cannot call ${what}: data must be a Uint8Array, received ${
-        typeName(data)
-      }`,
+      `Cannot call ${what}: ${
+        item ? "every item" : "data"
+      } must be a Uint8Array, received ${typeName(data)}`,
     );
   }
   return data;
@@ -325,6 +332,7 @@ export class WritePipeTransport implements WriteTransport {
   #closing = false;
   #eof = false;
   #failed = false;
+  #failedWith: Error | undefined = undefined;
   #lost = false;
   #writerClosed = false;
 
@@ -377,17 +385,7 @@ export class WritePipeTransport implements WriteTransport {
 
   write(data: Uint8Array): void {
     checkBytes(data, "write()");
-    if (this.#eof) {
-      throw new InvalidStateError(
-        "Cannot call write(): writeEof() was called",
-      );
-    }
-    if (this.#closing) {
-      // Closed by an error: as asyncio, the data is dropped quietly.
-      if (this.#failed) return;
-      throw new InvalidStateError("Cannot call write(): transport is closing");
-    }
-    if (data.length === 0) return;
+    if (!this.#checkWritable("write") || data.length === 0) return;
     // Copy: the caller may reuse its buffer once write() returns.
     this.#buffer.push(data.slice());
     this.#buffered += data.length;
@@ -399,11 +397,32 @@ export class WritePipeTransport implements WriteTransport {
     const chunks: Uint8Array[] = [];
     let size = 0;
     for (const chunk of list) {
-      checkBytes(chunk, "writelines()");
+      checkBytes(chunk, "writelines()", true);
       chunks.push(chunk);
       size += chunk.length;
     }
+    if (!this.#checkWritable("writelines") || size === 0) return;
     this.write(concat(chunks, size));
+  }
+
+  /**
+   * Throws when writing is refused (after `writeEof()` or `close()`);
+   * returns `false` when the data is to be dropped quietly: the stream
+   * failed and the protocol has not been told yet, as asyncio does.
+   */
+  #checkWritable(what: string): boolean {
+    if (this.#eof) {
+      throw new InvalidStateError(
+        `Cannot call ${what}(): writeEof() was called`,
+      );
+    }
+    if (this.#closing) {
+      if (this.#failedWith !== undefined && !this.#lost) return false;
+      throw new InvalidStateError(
+        `Cannot call ${what}(): the transport is closing`,
+      );
+    }
+    return true;
   }
 
   writeEof(): void {
@@ -522,6 +541,7 @@ export class WritePipeTransport implements WriteTransport {
   #drop(error: Error | undefined): void {
     if (this.#failed || this.#lost) return;
     this.#failed = true;
+    this.#failedWith = error;
     this.#closing = true;
     this.#buffer = [];
     this.#buffered = 0;

@@ -291,10 +291,10 @@ export class DenoStreamTransport implements Transport {
     let value: unknown;
     switch (name) {
       case "peername":
-        value = this.#addressesOf.remoteAddr;
+        value = withTransport(this.#addressesOf.remoteAddr);
         break;
       case "sockname":
-        value = this.#addressesOf.localAddr;
+        value = withTransport(this.#addressesOf.localAddr);
         break;
       case "socket":
         value = this.#socketView();
@@ -384,7 +384,7 @@ export class DenoStreamTransport implements Transport {
   write(data: Uint8Array): void {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(
-        `Cannot call write(): data must be bytes (a Uint8Array), received ${
+        `Cannot call write(): data must be a Uint8Array, received ${
           typeName(data)
         }`,
       );
@@ -424,7 +424,7 @@ export class DenoStreamTransport implements Transport {
     for (const data of list) {
       if (!(data instanceof Uint8Array)) {
         throw new TypeError(
-          `Cannot call writelines(): each item must be bytes (a Uint8Array), received ${
+          `Cannot call writelines(): every item must be a Uint8Array, received ${
             typeName(data)
           }`,
         );
@@ -1080,12 +1080,22 @@ export class DenoStreamTransport implements Transport {
   #socketView(): unknown {
     const conn = this.#conn as Deno.TcpConn;
     return {
-      localAddr: conn.localAddr,
-      remoteAddr: conn.remoteAddr,
+      localAddr: withTransport(conn.localAddr),
+      remoteAddr: withTransport(conn.remoteAddr),
       setNoDelay: (on = true) => conn.setNoDelay?.(on),
       setKeepAlive: (on = true) => conn.setKeepAlive?.(on),
       ref: () => this.#proactor.setRef(conn, this.#readPort, true),
       unref: () => this.#proactor.setRef(conn, this.#readPort, false),
     };
   }
+}
+
+/**
+ * A connection's address as a `Deno.Addr`. The connections
+ * `Deno.startTls()` returns (TLS clients) name their addresses without
+ * `transport`, which every other connection's addresses have.
+ */
+function withTransport(addr: Deno.Addr): Deno.Addr {
+  if (addr === undefined || "transport" in addr) return addr;
+  return { transport: "tcp", ...(addr as Omit<Deno.NetAddr, "transport">) };
 }

@@ -13,6 +13,7 @@ import type { DatagramEndpointOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { DatagramTransport, Producer } from "../transports/transport.ts";
+import { typeName } from "./_type_name.ts";
 import { addrInUse, addrNotAvailable, notFound } from "./_deno_errors.ts";
 import type { SimulatedLoop } from "./_sim_loop.ts";
 import type { SimHost, World } from "./_sim_world.ts";
@@ -162,7 +163,7 @@ export class SimDatagram implements DatagramTransport {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot call sendto(): data must be a Uint8Array, received ${
-          data === null ? "null" : typeof data
+          typeName(data)
         }`,
       );
     }

@@ -23,6 +23,7 @@ import type {
 } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
+import { typeName } from "./_type_name.ts";
 import {
   addrInUse,
   addrNotAvailable,
@@ -221,7 +222,7 @@ export class SimStream implements Transport {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot call write(): data must be a Uint8Array, received ${
-          data === null ? "null" : typeof data
+          typeName(data)
         }`,
       );
     }
@@ -236,7 +237,7 @@ export class SimStream implements Transport {
       if (!(data instanceof Uint8Array)) {
         throw new TypeError(
           `Cannot call writelines(): every item must be a Uint8Array, received ${
-            data === null ? "null" : typeof data
+            typeName(data)
           }`,
         );
       }

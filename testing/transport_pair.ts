@@ -16,6 +16,7 @@ import type {
 } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
+import { typeName } from "./_type_name.ts";
 import { connectionReset } from "./_deno_errors.ts";
 
 /** Options for `transportPair`. */
@@ -239,7 +240,7 @@ class PairTransport implements Transport {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot call write(): data must be a Uint8Array, received ${
-          data === null ? "null" : typeof data
+          typeName(data)
         }`,
       );
     }
@@ -254,7 +255,7 @@ class PairTransport implements Transport {
       if (!(data instanceof Uint8Array)) {
         throw new TypeError(
           `Cannot call writelines(): every item must be a Uint8Array, received ${
-            data === null ? "null" : typeof data
+            typeName(data)
           }`,
         );
       }

@@ -301,7 +301,7 @@ Deno.test("connectWritePipe() gathers writes made while one is in flight into on
   assertThrows(
     () => transport.write(encode("e")),
     InvalidStateError,
-    "Cannot call write(): transport is closing",
+    "Cannot call write(): the transport is closing",
   );
   while (!protocol.lost.done()) {
     release();
@@ -419,8 +419,13 @@ Deno.test("connectWritePipe() reports a failed write to connectionLost", async (
   const exc = await loop.runUntilComplete(protocol.lost);
   assertEquals(exc?.message, "disk full");
   assertEquals(errors.length, 1);
-  // As asyncio, writes after a failure are dropped quietly.
-  transport.write(encode("y"));
+  // Once connectionLost has been delivered, a write is refused, as on
+  // every transport.
+  assertThrows(
+    () => transport.write(encode("y")),
+    InvalidStateError,
+    "Cannot call write(): the transport is closing",
+  );
   loop.close();
 });
 
