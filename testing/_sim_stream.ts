@@ -797,7 +797,7 @@ interface ClosingAware {
 /**
  * A simulated listener and the `Server` handed to the application.
  *
- * `shutdown()` keeps `DenoServer`'s rules (loop/_deno_server.ts) on the
+ * `shutdown()` keeps `DenoServer`'s rules (transports/_deno_server.ts) on the
  * virtual clock; its grace bookkeeping is repeated here rather than shared,
  * because a private file of loop/ is not imported from testing/ and the
  * few lines do not make a public helper worth having.

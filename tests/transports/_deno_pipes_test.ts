@@ -8,8 +8,11 @@ import {
 import { InvalidStateError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
-import { connectReadPipe, connectWritePipe } from "../../loop/_deno_pipes.ts";
-import { DenoProactor } from "../../loop/_deno_proactor.ts";
+import {
+  connectReadPipe,
+  connectWritePipe,
+} from "../../transports/_deno_pipes.ts";
+import { DenoProactor } from "../../transports/_deno_proactor.ts";
 import { BaseProtocol, Protocol } from "../../protocols/protocol.ts";
 import type {
   ReadTransport,

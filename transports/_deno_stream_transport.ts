@@ -7,9 +7,9 @@
 
 import { InvalidStateError } from "../futures/errors.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
-import type { Producer, Transport } from "../transports/transport.ts";
-import type { SchedulingLoop } from "./event_loop.ts";
+import { WriteFlowControl } from "./flow_control.ts";
+import type { Producer, Transport } from "./transport.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
 import { isIoError, typeName } from "./_deno_pipes.ts";
 

@@ -5,13 +5,13 @@
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
-import type { DatagramTransport, Producer } from "../transports/transport.ts";
+import { WriteFlowControl } from "./flow_control.ts";
+import type { DatagramTransport, Producer } from "./transport.ts";
 import type {
   AddrInfo,
   DatagramEndpointOptions,
   SchedulingLoop,
-} from "./event_loop.ts";
+} from "../loop/event_loop.ts";
 import { callProtocol, checkBytes, isIoError, toError } from "./_deno_pipes.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";

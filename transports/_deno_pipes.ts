@@ -8,14 +8,14 @@
 import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
+import { WriteFlowControl } from "./flow_control.ts";
 import type {
   Producer,
   ReadTransport,
   Transport,
   WriteTransport,
-} from "../transports/transport.ts";
-import type { SchedulingLoop } from "./event_loop.ts";
+} from "./transport.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 
