@@ -20,3 +20,5 @@ export * from "./flow_control.ts";
 export * from "./readable_stream_producer.ts";
 export * from "./relay.ts";
 export * from "./transport.ts";
+export * from "./write_buffer.ts";
+export * from "./write_checks.ts";
