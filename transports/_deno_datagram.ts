@@ -12,7 +12,8 @@ import type {
   DatagramEndpointOptions,
   SchedulingLoop,
 } from "../loop/event_loop.ts";
-import { callProtocol, checkBytes, isIoError, toError } from "./_deno_pipes.ts";
+import { callProtocol, isIoError, toError } from "./_deno_pipes.ts";
+import { checkWriteData, refuseWrite } from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { checkPort, ipFamily, resolveHost } from "./_deno_names.ts";
@@ -295,12 +296,8 @@ class DenoDatagramTransport implements DatagramTransport {
   }
 
   sendto(data: Uint8Array, addr?: Deno.Addr): void {
-    checkBytes(data, "sendto()");
-    if (this.#closing) {
-      throw new InvalidStateError(
-        "Cannot call sendto(): transport is closing",
-      );
-    }
+    checkWriteData(data, "sendto");
+    if (this.#closing) refuseWrite("sendto", false);
     const target = this.#target(addr);
     if (this.#refused?.has(target.hostname)) {
       this.#loop.callSoon(

@@ -9,6 +9,11 @@ import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "./flow_control.ts";
+import {
+  checkWriteData,
+  gatherWriteData,
+  refuseWrite,
+} from "./write_checks.ts";
 import type {
   Producer,
   ReadTransport,
@@ -58,18 +63,6 @@ export function typeName(value: unknown): string {
     return (value as object).constructor?.name ?? "object";
   }
   return typeof value;
-}
-
-/** Checks that `data` is bytes, as every write method requires. */
-export function checkBytes(data: unknown, what: string): Uint8Array {
-  if (!(data instanceof Uint8Array)) {
-    throw new TypeError(
-      `Cannot call ${what}: data must be a Uint8Array, received ${
-        typeName(data)
-      }`,
-    );
-  }
-  return data;
 }
 
 /** Makes an `Error` of anything thrown or rejected. */
@@ -376,34 +369,25 @@ export class WritePipeTransport implements WriteTransport {
   }
 
   write(data: Uint8Array): void {
-    checkBytes(data, "write()");
-    if (this.#eof) {
-      throw new InvalidStateError(
-        "Cannot call write(): writeEof() was called",
-      );
+    checkWriteData(data);
+    this.#write(data, "write");
+  }
+
+  writelines(list: Iterable<Uint8Array>): void {
+    this.#write(gatherWriteData(list), "writelines");
+  }
+
+  #write(data: Uint8Array, what: string): void {
+    if (this.#eof || (this.#closing && !this.#failed)) {
+      refuseWrite(what, this.#eof);
     }
-    if (this.#closing) {
-      // Closed by an error: as asyncio, the data is dropped quietly.
-      if (this.#failed) return;
-      throw new InvalidStateError("Cannot call write(): transport is closing");
-    }
-    if (data.length === 0) return;
+    // Closed by an error: as asyncio, the data is dropped quietly.
+    if (this.#closing || data.length === 0) return;
     // Copy: the caller may reuse its buffer once write() returns.
     this.#buffer.push(data.slice());
     this.#buffered += data.length;
     if (this.#inFlight === 0) this.#startWrite();
     this.#flow.update(this.getWriteBufferSize());
-  }
-
-  writelines(list: Iterable<Uint8Array>): void {
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (const chunk of list) {
-      checkBytes(chunk, "writelines()");
-      chunks.push(chunk);
-      size += chunk.length;
-    }
-    this.write(concat(chunks, size));
   }
 
   writeEof(): void {

@@ -187,7 +187,7 @@ Deno.test("DatagramTransport.sendto() rejects misuse at once", async () => {
   assertThrows(
     () => a.sendto("text" as unknown as Uint8Array, addr),
     TypeError,
-    "Cannot call sendto(): data must be a Uint8Array, received string",
+    'Cannot call sendto(): data must be a Uint8Array, received "text"',
   );
   assertThrows(
     () => a.sendto(bytes("x")),

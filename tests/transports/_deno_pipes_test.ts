@@ -461,7 +461,18 @@ Deno.test("WriteTransport.write() on a pipe rejects what is not bytes", async ()
   assertThrows(
     () => transport.write("text" as never),
     TypeError,
-    "Cannot call write(): data must be a Uint8Array, received string",
+    'Cannot call write(): data must be a Uint8Array, received "text"',
+  );
+  assertThrows(
+    () => transport.writelines([new Uint8Array(1), "text" as never]),
+    TypeError,
+    'Cannot call writelines(): every item must be a Uint8Array, received "text"',
+  );
+  transport.writeEof();
+  assertThrows(
+    () => transport.writelines([new Uint8Array(1)]),
+    InvalidStateError,
+    "Cannot call writelines(): writeEof() was called",
   );
   transport.close();
   await loop.runUntilComplete(protocol.lost);
