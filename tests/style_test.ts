@@ -74,6 +74,22 @@ Deno.test("private files are imported only from their own folder", async () => {
   assertEquals(offenders, []);
 });
 
+// A transport is made where it is used up: the host's in transports/, the
+// fakes in testing/, HTTP's in http/. The loop only schedules and makes
+// them through transports/_deno_io.ts.
+const TRANSPORT_FOLDERS = ["transports", "testing", "http"];
+
+Deno.test("concrete transports live in transports/, testing/ or http/", async () => {
+  const offenders: string[] = [];
+  for await (const [path, source] of sourceFiles()) {
+    if (TRANSPORT_FOLDERS.includes(path.split("/")[0])) continue;
+    if (/^(export )?class \w+ implements [\w, ]*Transport\b/m.test(source)) {
+      offenders.push(path);
+    }
+  }
+  assertEquals(offenders, []);
+});
+
 Deno.test("no mod.ts re-exports the runtime's plumbing", async () => {
   const offenders: string[] = [];
   const runtime = new URL(RUNTIME, root).href;
