@@ -11,6 +11,11 @@ import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
+import {
+  checkWriteData,
+  gatherWriteData,
+  refuseWrite,
+} from "../transports/write_checks.ts";
 import { concat } from "./_bytes.ts";
 import { describe } from "./_http_body.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
@@ -318,13 +323,7 @@ export class HttpTransport implements Transport {
    * @throws {InvalidStateError} After `writeEof()` or `close()`.
    */
   write(data: Uint8Array): void {
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError(
-        `Cannot call write(): data must be a Uint8Array, received ${
-          describe(data)
-        }`,
-      );
-    }
+    checkWriteData(data);
     if (!this.#checkWritable("write") || data.length === 0) return;
     this.#add(data);
   }
@@ -337,21 +336,9 @@ export class HttpTransport implements Transport {
    * @throws {InvalidStateError} After `writeEof()` or `close()`.
    */
   writelines(list: Iterable<Uint8Array>): void {
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    for (const data of list) {
-      if (!(data instanceof Uint8Array)) {
-        throw new TypeError(
-          `Cannot call writelines(): every item must be a Uint8Array, received ${
-            describe(data)
-          }`,
-        );
-      }
-      parts.push(data);
-      size += data.length;
-    }
-    if (!this.#checkWritable("writelines") || size === 0) return;
-    this.#add(concat(parts, size));
+    const data = gatherWriteData(list);
+    if (!this.#checkWritable("writelines") || data.length === 0) return;
+    this.#add(data);
   }
 
   /**
@@ -435,20 +422,14 @@ export class HttpTransport implements Transport {
   // ---- Writing ----
 
   #checkWritable(what: string): boolean {
-    if (this.#eof) {
-      throw new InvalidStateError(
-        `Cannot call ${what}(): writeEof() was called`,
-      );
-    }
+    if (this.#eof) refuseWrite(what, true);
     if (this.#closing || this.#dead) {
       // Failed, connectionLost not yet delivered: dropped quietly, as
       // asyncio does; otherwise refused, as by every transport.
       if (this.#failedWith !== undefined && !this.#lostDelivered) {
         return false;
       }
-      throw new InvalidStateError(
-        `Cannot call ${what}(): the transport is closing`,
-      );
+      refuseWrite(what, false);
     }
     return true;
   }

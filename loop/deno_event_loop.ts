@@ -35,22 +35,25 @@ import type {
 } from "./event_loop.ts";
 import type { Handle } from "./handle.ts";
 import { WorkerExecutor } from "./worker_executor.ts";
-import { createDatagramEndpoint } from "./_deno_datagram.ts";
+import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
 import {
   checkAddrinfoArgs,
   checkNameinfoArgs,
+  connectReadPipe,
+  connectWritePipe,
+  createDatagramEndpoint,
+  DenoProactor,
+  DenoSockets,
   nameinfo,
+  openConnection,
+  openServer,
   resolveHost,
-} from "./_deno_names.ts";
-import { connectReadPipe, connectWritePipe } from "./_deno_pipes.ts";
-import { DenoProactor, watchFuture } from "./_deno_proactor.ts";
-import type { DenoIo } from "./_deno_proactor.ts";
-import { DenoSockets } from "./_deno_sockets.ts";
-import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
-import type { StreamContext } from "./_deno_stream_transport.ts";
-import { openConnection, openServer } from "./_deno_streams.ts";
-import { startTls } from "./_deno_start_tls.ts";
-import { subprocessExec, subprocessShell } from "./_deno_subprocess.ts";
+  startTls,
+  subprocessExec,
+  subprocessShell,
+  watchFuture,
+} from "../transports/_deno_io.ts";
+import type { DenoIo, StreamContext } from "../transports/_deno_io.ts";
 
 /**
  * The default event loop on Deno.

@@ -13,7 +13,7 @@ import type { DatagramEndpointOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { DatagramTransport, Producer } from "../transports/transport.ts";
-import { typeName } from "./_type_name.ts";
+import { checkWriteData, refuseWrite } from "../transports/write_checks.ts";
 import { addrInUse, addrNotAvailable, notFound } from "./_deno_errors.ts";
 import type { SimulatedLoop } from "./_sim_loop.ts";
 import type { SimHost, World } from "./_sim_world.ts";
@@ -160,18 +160,8 @@ export class SimDatagram implements DatagramTransport {
   }
 
   sendto(data: Uint8Array, addr?: Deno.Addr): void {
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError(
-        `Cannot call sendto(): data must be a Uint8Array, received ${
-          typeName(data)
-        }`,
-      );
-    }
-    if (this.#closed) {
-      throw new InvalidStateError(
-        "Cannot call sendto(): the transport is closing",
-      );
-    }
+    checkWriteData(data, "sendto");
+    if (this.#closed) refuseWrite("sendto", false);
     let to: { hostname: string; port: number };
     if (addr === undefined) {
       if (this.#remote === undefined) {
@@ -303,7 +293,7 @@ export class SimDatagram implements DatagramTransport {
     const [family, key] = checkGroup("joinMulticast", group, iface);
     if (this.#closed) {
       throw new InvalidStateError(
-        "Cannot call joinMulticast(): the transport is closing",
+        "Cannot call joinMulticast(): transport is closing",
       );
     }
     if (this.#groups.has(key)) {

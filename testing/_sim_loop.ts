@@ -228,7 +228,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     this.#checkOpen("startTls");
     if (transport.isClosing()) {
       throw new InvalidStateError(
-        "Cannot call startTls(): the transport is closing",
+        "Cannot call startTls(): transport is closing",
       );
     }
     transport.setProtocol(protocol);

@@ -22,8 +22,13 @@ import type {
   Protocol,
 } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
+import {
+  checkWriteData,
+  gatherWriteData,
+  refuseWrite,
+} from "../transports/write_checks.ts";
+import { WriteBuffer } from "../transports/write_buffer.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
-import { typeName } from "./_type_name.ts";
 import {
   addrInUse,
   addrNotAvailable,
@@ -38,56 +43,6 @@ import { describeError, type SimHost, type World } from "./_sim_world.ts";
 type StreamProtocol = Protocol | BufferedProtocol;
 
 /** Bytes queued in order, taken from the front in any sizes. */
-class ByteQueue {
-  #pieces: Uint8Array[] = [];
-  #head = 0;
-  #offset = 0;
-  size = 0;
-
-  push(data: Uint8Array): void {
-    this.#pieces.push(data);
-    this.size += data.length;
-  }
-
-  take(n: number): Uint8Array {
-    const first = this.#pieces[this.#head];
-    this.size -= n;
-    if (first.length - this.#offset >= n) {
-      const out = first.subarray(this.#offset, this.#offset + n);
-      this.#offset += n;
-      if (this.#offset === first.length) this.#next();
-      return out;
-    }
-    const out = new Uint8Array(n);
-    let filled = 0;
-    while (filled < n) {
-      const piece = this.#pieces[this.#head];
-      const k = Math.min(piece.length - this.#offset, n - filled);
-      out.set(piece.subarray(this.#offset, this.#offset + k), filled);
-      filled += k;
-      this.#offset += k;
-      if (this.#offset === piece.length) this.#next();
-    }
-    return out;
-  }
-
-  clear(): void {
-    this.#pieces = [];
-    this.#head = 0;
-    this.#offset = 0;
-    this.size = 0;
-  }
-
-  #next(): void {
-    this.#offset = 0;
-    this.#head++;
-    if (this.#head > 64 && this.#head * 2 > this.#pieces.length) {
-      this.#pieces = this.#pieces.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-}
-
 function isBuffered(p: BaseProtocol): p is BufferedProtocol {
   return typeof (p as BufferedProtocol).getBuffer === "function" &&
     typeof (p as BufferedProtocol).bufferUpdated === "function";
@@ -121,14 +76,14 @@ export class SimStream implements Transport {
   server: SimServer | null = null;
   readonly #flow: WriteFlowControl;
   // Sending.
-  readonly #sendBuf = new ByteQueue();
+  readonly #sendBuf = new WriteBuffer();
   #sent = 0;
   #unacked = 0;
   #finPending = false;
   #finSent = false;
   #lastArrival = 0;
   // Receiving.
-  readonly #recvBuf = new ByteQueue();
+  readonly #recvBuf = new WriteBuffer();
   #recvNext = 0;
   readonly #outOfOrder = new Map<number, Uint8Array>();
   #delivered = 0;
@@ -219,34 +174,17 @@ export class SimStream implements Transport {
   }
 
   write(data: Uint8Array): void {
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError(
-        `Cannot call write(): data must be a Uint8Array, received ${
-          typeName(data)
-        }`,
-      );
-    }
+    checkWriteData(data);
     if (!this.#checkWritable("write") || data.length === 0) return;
     this.#sendBuf.push(data.slice());
     this.#transmit();
   }
 
   writelines(list: Iterable<Uint8Array>): void {
-    const parts: Uint8Array[] = [];
-    for (const data of list) {
-      if (!(data instanceof Uint8Array)) {
-        throw new TypeError(
-          `Cannot call writelines(): every item must be a Uint8Array, received ${
-            typeName(data)
-          }`,
-        );
-      }
-      parts.push(data);
-    }
-    if (!this.#checkWritable("writelines")) return;
-    for (const part of parts) {
-      if (part.length > 0) this.#sendBuf.push(part.slice());
-    }
+    const data = gatherWriteData(list);
+    if (!this.#checkWritable("writelines") || data.length === 0) return;
+    // One item comes back as the caller's own buffer: copy it, as write().
+    this.#sendBuf.push(data.slice());
     this.#transmit();
   }
 
@@ -335,15 +273,8 @@ export class SimStream implements Transport {
   // ---- Internals ----
 
   #checkWritable(what: string): boolean {
-    if (this.#eofWritten) {
-      throw new InvalidStateError(
-        `Cannot call ${what}(): writeEof() was called`,
-      );
-    }
-    if (this.#closeCalled || this.#lostNotified) {
-      throw new InvalidStateError(
-        `Cannot call ${what}(): the transport is closing`,
-      );
+    if (this.#eofWritten || this.#closeCalled || this.#lostNotified) {
+      refuseWrite(what, this.#eofWritten);
     }
     return !this.#lost;
   }
@@ -798,7 +729,7 @@ interface ClosingAware {
 /**
  * A simulated listener and the `Server` handed to the application.
  *
- * `shutdown()` keeps `DenoServer`'s rules (loop/_deno_server.ts) on the
+ * `shutdown()` keeps `DenoServer`'s rules (transports/_deno_server.ts) on the
  * virtual clock; its grace bookkeeping is repeated here rather than shared,
  * because a private file of loop/ is not imported from testing/ and the
  * few lines do not make a public helper worth having.

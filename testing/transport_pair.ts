@@ -15,8 +15,13 @@ import type {
   Protocol,
 } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
+import {
+  checkWriteData,
+  gatherWriteData,
+  refuseWrite,
+} from "../transports/write_checks.ts";
+import { WriteBuffer } from "../transports/write_buffer.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
-import { typeName } from "./_type_name.ts";
 import { connectionReset } from "./_deno_errors.ts";
 
 /** Options for `transportPair`. */
@@ -83,12 +88,7 @@ export interface TransportPairOptions {
 }
 
 /** The bytes one side has written and the other not yet read. */
-class Link {
-  #pieces: Uint8Array[] = [];
-  #head = 0;
-  #offset = 0;
-  /** Bytes waiting. */
-  size = 0;
+class Link extends WriteBuffer {
   /** Bytes delivered so far. */
   delivered = 0;
   /** Index into a `chunkSize` list. */
@@ -97,50 +97,6 @@ class Link {
   eof = false;
   /** The end of stream was delivered. */
   eofDelivered = false;
-
-  push(data: Uint8Array): void {
-    this.#pieces.push(data);
-    this.size += data.length;
-  }
-
-  take(n: number): Uint8Array {
-    const first = this.#pieces[this.#head];
-    this.size -= n;
-    if (first.length - this.#offset >= n) {
-      const out = first.subarray(this.#offset, this.#offset + n);
-      this.#offset += n;
-      if (this.#offset === first.length) this.#next();
-      return out;
-    }
-    const out = new Uint8Array(n);
-    let filled = 0;
-    while (filled < n) {
-      // #next() may compact the array: read it afresh each time.
-      const piece = this.#pieces[this.#head];
-      const k = Math.min(piece.length - this.#offset, n - filled);
-      out.set(piece.subarray(this.#offset, this.#offset + k), filled);
-      filled += k;
-      this.#offset += k;
-      if (this.#offset === piece.length) this.#next();
-    }
-    return out;
-  }
-
-  clear(): void {
-    this.#pieces = [];
-    this.#head = 0;
-    this.#offset = 0;
-    this.size = 0;
-  }
-
-  #next(): void {
-    this.#offset = 0;
-    this.#head++;
-    if (this.#head > 64 && this.#head * 2 > this.#pieces.length) {
-      this.#pieces = this.#pieces.slice(this.#head);
-      this.#head = 0;
-    }
-  }
 }
 
 /** What the two ends share: the loop, the options, the reset budget. */
@@ -237,39 +193,16 @@ class PairTransport implements Transport {
   }
 
   write(data: Uint8Array): void {
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError(
-        `Cannot call write(): data must be a Uint8Array, received ${
-          typeName(data)
-        }`,
-      );
-    }
+    checkWriteData(data);
     if (!this.#checkWritable("write") || data.length === 0) return;
     this.#send(data.slice());
   }
 
   writelines(list: Iterable<Uint8Array>): void {
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    for (const data of list) {
-      if (!(data instanceof Uint8Array)) {
-        throw new TypeError(
-          `Cannot call writelines(): every item must be a Uint8Array, received ${
-            typeName(data)
-          }`,
-        );
-      }
-      parts.push(data);
-      total += data.length;
-    }
-    if (!this.#checkWritable("writelines") || total === 0) return;
-    const joined = new Uint8Array(total);
-    let at = 0;
-    for (const part of parts) {
-      joined.set(part, at);
-      at += part.length;
-    }
-    this.#send(joined);
+    const data = gatherWriteData(list);
+    if (!this.#checkWritable("writelines") || data.length === 0) return;
+    // One item comes back as the caller's own buffer: copy it, as write().
+    this.#send(data.slice());
   }
 
   writeEof(): void {
@@ -347,15 +280,8 @@ class PairTransport implements Transport {
 
   // Returns whether to send; false to drop the data quietly.
   #checkWritable(what: string): boolean {
-    if (this.#eofWritten) {
-      throw new InvalidStateError(
-        `Cannot call ${what}(): writeEof() was called`,
-      );
-    }
-    if (this.#closeCalled || this.#lostNotified) {
-      throw new InvalidStateError(
-        `Cannot call ${what}(): the transport is closing`,
-      );
+    if (this.#eofWritten || this.#closeCalled || this.#lostNotified) {
+      refuseWrite(what, this.#eofWritten);
     }
     // Lost (a reset) but the protocol was not told yet: drop quietly, as
     // asyncio does.

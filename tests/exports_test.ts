@@ -66,7 +66,16 @@ const EXPECTED: Record<string, string[]> = {
     "waitFor",
     "withTaskGroup",
   ],
-  transports: ["ReadableStreamProducer", "Relay", "WriteFlowControl", "relay"],
+  transports: [
+    "ReadableStreamProducer",
+    "Relay",
+    "WriteBuffer",
+    "WriteFlowControl",
+    "checkWriteData",
+    "gatherWriteData",
+    "refuseWrite",
+    "relay",
+  ],
   protocols: [
     "BaseProtocol",
     "BufferedProtocol",

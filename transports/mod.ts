@@ -1,7 +1,11 @@
 /**
  * Transports: the byte-moving side of PEP 3156's transport/protocol pair,
- * with PEP 3153's producers and consumers. Concrete transports are private
- * to the loop; these are the interfaces protocols see.
+ * with PEP 3153's producers and consumers. The concrete Deno transports
+ * live in this folder but are private (the Deno loop makes them); what is
+ * public are the interfaces protocols see and the pieces every transport
+ * shares, for writing your own: `WriteFlowControl` (water marks and
+ * producers), `WriteBuffer` (unsent bytes) and the write checks
+ * (`checkWriteData`, `gatherWriteData`, `refuseWrite`).
  *
  * ```ts
  * import type { Transport } from "@tulip/tulip/transports";
@@ -20,3 +24,5 @@ export * from "./flow_control.ts";
 export * from "./readable_stream_producer.ts";
 export * from "./relay.ts";
 export * from "./transport.ts";
+export * from "./write_buffer.ts";
+export * from "./write_checks.ts";

@@ -11,8 +11,8 @@ import {
 import { InvalidStateError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import { createDatagramEndpoint } from "../../loop/_deno_datagram.ts";
-import { DenoProactor } from "../../loop/_deno_proactor.ts";
+import { createDatagramEndpoint } from "../../transports/_deno_datagram.ts";
+import { DenoProactor } from "../../transports/_deno_proactor.ts";
 import { DatagramProtocol } from "../../protocols/protocol.ts";
 import type { DatagramTransport } from "../../transports/transport.ts";
 import { bytes, text, within } from "./_io_helpers.ts";
@@ -187,7 +187,7 @@ Deno.test("DatagramTransport.sendto() rejects misuse at once", async () => {
   assertThrows(
     () => a.sendto("text" as unknown as Uint8Array, addr),
     TypeError,
-    "Cannot call sendto(): data must be a Uint8Array, received string",
+    'Cannot call sendto(): data must be a Uint8Array, received "text"',
   );
   assertThrows(
     () => a.sendto(bytes("x")),

@@ -10,8 +10,8 @@ import {
 } from "@std/assert";
 import type { Future } from "../../futures/future.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import { DenoProactor } from "../../loop/_deno_proactor.ts";
-import { subprocessExec } from "../../loop/_deno_subprocess.ts";
+import { DenoProactor } from "../../transports/_deno_proactor.ts";
+import { subprocessExec } from "../../transports/_deno_subprocess.ts";
 import { SubprocessProtocol } from "../../protocols/protocol.ts";
 import type {
   ReadTransport,

@@ -234,7 +234,7 @@ Deno.test("Transport.writelines() sends the buffers in order", async () => {
     assertThrows(
       () => t.writelines([bytes("a"), "b" as never]),
       TypeError,
-      "every item must be a Uint8Array",
+      'Cannot call writelines(): every item must be a Uint8Array, received "b"',
     );
     t.close();
     await client.lost;
@@ -250,7 +250,7 @@ Deno.test("Transport.write() rejects a string with a TypeError saying bytes are 
     const err = assertThrows(() => t.write("hello" as never), TypeError);
     assertEquals(
       err.message,
-      "Cannot call write(): data must be a Uint8Array, received string",
+      'Cannot call write(): data must be a Uint8Array, received "hello"',
     );
     assertThrows(() => t.write(new ArrayBuffer(2) as never), TypeError);
     t.close();

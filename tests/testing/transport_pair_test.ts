@@ -237,7 +237,7 @@ Deno.test("transportPair() close() flushes, then connectionLost(undefined) once 
   assertThrows(
     () => ta.write(enc.encode("x")),
     InvalidStateError,
-    "Cannot call write(): the transport is closing",
+    "Cannot call write(): transport is closing",
   );
   loop.close();
 });
@@ -554,9 +554,13 @@ Deno.test("transportPair() rejects bad arguments", () => {
   assertThrows(
     () => t.write("text" as never),
     TypeError,
-    "Cannot call write(): data must be a Uint8Array, received string",
+    'Cannot call write(): data must be a Uint8Array, received "text"',
   );
-  assertThrows(() => t.writelines(["x" as never]), TypeError);
+  assertThrows(
+    () => t.writelines([new Uint8Array(1), 7 as never]),
+    TypeError,
+    "Cannot call writelines(): every item must be a Uint8Array, received 7",
+  );
   loop.close();
 });
 

@@ -3,9 +3,9 @@ import {
   DenoProactor,
   opsRid,
   watchFuture,
-} from "../../loop/_deno_proactor.ts";
+} from "../../transports/_deno_proactor.ts";
 import { CancelledError } from "../../futures/errors.ts";
-import type { Completion } from "../../loop/_proactor.ts";
+import type { Completion } from "../../transports/_proactor.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import type { Handle } from "../../loop/handle.ts";

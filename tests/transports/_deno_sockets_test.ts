@@ -8,8 +8,8 @@ import type {
   Completion,
   CompletionPort,
   Proactor,
-} from "../../loop/_proactor.ts";
-import { DenoSockets } from "../../loop/_deno_sockets.ts";
+} from "../../transports/_proactor.ts";
+import { DenoSockets } from "../../transports/_deno_sockets.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
 type Started =

@@ -5,14 +5,15 @@
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
-import type { DatagramTransport, Producer } from "../transports/transport.ts";
+import { WriteFlowControl } from "./flow_control.ts";
+import type { DatagramTransport, Producer } from "./transport.ts";
 import type {
   AddrInfo,
   DatagramEndpointOptions,
   SchedulingLoop,
-} from "./event_loop.ts";
-import { callProtocol, checkBytes, isIoError, toError } from "./_deno_pipes.ts";
+} from "../loop/event_loop.ts";
+import { callProtocol, isIoError, toError } from "./_deno_pipes.ts";
+import { checkWriteData, refuseWrite } from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { checkPort, ipFamily, resolveHost } from "./_deno_names.ts";
@@ -295,12 +296,8 @@ class DenoDatagramTransport implements DatagramTransport {
   }
 
   sendto(data: Uint8Array, addr?: Deno.Addr): void {
-    checkBytes(data, "sendto()");
-    if (this.#closing) {
-      throw new InvalidStateError(
-        "Cannot call sendto(): the transport is closing",
-      );
-    }
+    checkWriteData(data, "sendto");
+    if (this.#closing) refuseWrite("sendto", false);
     const target = this.#target(addr);
     if (this.#refused?.has(target.hostname)) {
       this.#loop.callSoon(

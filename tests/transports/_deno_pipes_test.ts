@@ -8,8 +8,11 @@ import {
 import { InvalidStateError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
-import { connectReadPipe, connectWritePipe } from "../../loop/_deno_pipes.ts";
-import { DenoProactor } from "../../loop/_deno_proactor.ts";
+import {
+  connectReadPipe,
+  connectWritePipe,
+} from "../../transports/_deno_pipes.ts";
+import { DenoProactor } from "../../transports/_deno_proactor.ts";
 import { BaseProtocol, Protocol } from "../../protocols/protocol.ts";
 import type {
   ReadTransport,
@@ -463,7 +466,18 @@ Deno.test("WriteTransport.write() on a pipe rejects what is not bytes", async ()
   assertThrows(
     () => transport.write("text" as never),
     TypeError,
-    "Cannot call write(): data must be a Uint8Array, received string",
+    'Cannot call write(): data must be a Uint8Array, received "text"',
+  );
+  assertThrows(
+    () => transport.writelines([new Uint8Array(1), "text" as never]),
+    TypeError,
+    'Cannot call writelines(): every item must be a Uint8Array, received "text"',
+  );
+  transport.writeEof();
+  assertThrows(
+    () => transport.writelines([new Uint8Array(1)]),
+    InvalidStateError,
+    "Cannot call writelines(): writeEof() was called",
   );
   transport.close();
   await loop.runUntilComplete(protocol.lost);

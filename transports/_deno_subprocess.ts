@@ -11,8 +11,8 @@ import type {
   ReadTransport,
   SubprocessTransport,
   WriteTransport,
-} from "../transports/transport.ts";
-import type { SchedulingLoop, SubprocessOptions } from "./event_loop.ts";
+} from "./transport.ts";
+import type { SchedulingLoop, SubprocessOptions } from "../loop/event_loop.ts";
 import {
   callProtocol,
   ReadPipeTransport,

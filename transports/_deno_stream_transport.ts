@@ -7,11 +7,17 @@
 
 import { InvalidStateError } from "../futures/errors.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
-import type { Producer, Transport } from "../transports/transport.ts";
-import type { SchedulingLoop } from "./event_loop.ts";
+import { WriteFlowControl } from "./flow_control.ts";
+import {
+  checkWriteData,
+  gatherWriteData,
+  refuseWrite,
+} from "./write_checks.ts";
+import type { Producer, Transport } from "./transport.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
-import { isIoError, typeName } from "./_deno_pipes.ts";
+import { formatReceived } from "../futures/errors.ts";
+import { isIoError } from "./_deno_pipes.ts";
 
 /** The chunk a new or quiet connection reads into, in bytes. */
 export const SMALL_CHUNK = 1024;
@@ -86,7 +92,7 @@ function lentBuffer(protocol: BufferedLike, sizeHint: number): Uint8Array {
   if (!(buf instanceof Uint8Array) || buf.length === 0) {
     throw new TypeError(
       `Cannot read into the protocol's buffer: getBuffer() must return a non-empty Uint8Array, received ${
-        typeName(buf)
+        formatReceived(buf)
       }`,
     );
   }
@@ -382,13 +388,8 @@ export class DenoStreamTransport implements Transport {
    * @param data The bytes.
    */
   write(data: Uint8Array): void {
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError(
-        `Cannot call write(): data must be a Uint8Array, received ${
-          typeName(data)
-        }`,
-      );
-    }
+    // The shared check only words the error: the hot path tests inline.
+    if (!(data instanceof Uint8Array)) checkWriteData(data);
     if ((this.#closing || this.#eofWanted) && !this.#checkWritable("write")) {
       return;
     }
@@ -419,24 +420,9 @@ export class DenoStreamTransport implements Transport {
    * @param list The buffers.
    */
   writelines(list: Iterable<Uint8Array>): void {
-    const chunks: Uint8Array[] = [];
-    let n = 0;
-    for (const data of list) {
-      if (!(data instanceof Uint8Array)) {
-        throw new TypeError(
-          `Cannot call writelines(): every item must be a Uint8Array, received ${
-            typeName(data)
-          }`,
-        );
-      }
-      chunks.push(data);
-      n += data.length;
-    }
-    if (!this.#checkWritable("writelines")) return;
-    if (n === 0) return;
-    this.write(
-      chunks.length === 1 ? chunks[0] : gather(chunks, 0, chunks.length, n),
-    );
+    const data = gatherWriteData(list);
+    if (!this.#checkWritable("writelines") || data.length === 0) return;
+    this.write(data);
   }
 
   /** Half-closes once the buffered data is sent. */
@@ -749,20 +735,14 @@ export class DenoStreamTransport implements Transport {
   // ---- Writing ----
 
   #checkWritable(what: string): boolean {
-    if (this.#eofWanted) {
-      throw new InvalidStateError(
-        `Cannot call ${what}(): writeEof() was called`,
-      );
-    }
+    if (this.#eofWanted) refuseWrite(what, true);
     if (this.#closing) {
       if (this.#lostError !== undefined && !this.#lostScheduled) {
         // The connection broke and the protocol has not been told yet:
         // drop the data quietly, as asyncio does.
         return false;
       }
-      throw new InvalidStateError(
-        `Cannot call ${what}(): the transport is closing`,
-      );
+      refuseWrite(what, false);
     }
     return true;
   }
@@ -923,7 +903,7 @@ export class DenoStreamTransport implements Transport {
     if (this.#successor !== null) return "the connection was upgraded";
     if (!this.#started) return "the connection is not made yet";
     if (this.#upgrade !== null) return "an upgrade is under way";
-    if (this.#closing) return "the transport is closing";
+    if (this.#closing) return "transport is closing";
     if (this.#eofWanted) return "writeEof() was called";
     if (this.#readEof) return "the peer ended its side of the stream";
     return null;

@@ -14,7 +14,7 @@
  */
 
 import type { Future } from "../futures/future.ts";
-import type { SchedulingLoop } from "./event_loop.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { checkPort } from "./_deno_names.ts";
 

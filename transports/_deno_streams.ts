@@ -9,12 +9,12 @@
 import { formatReceived, TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
-import type { Transport } from "../transports/transport.ts";
+import type { Transport } from "./transport.ts";
 import type {
   CreateConnectionOptions,
   CreateServerOptions,
   Server,
-} from "./event_loop.ts";
+} from "../loop/event_loop.ts";
 import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
 import { checkPort } from "./_deno_names.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";

@@ -13,12 +13,12 @@ import {
   DenoStreamTransport,
   LARGE_CHUNK,
   SMALL_CHUNK,
-} from "../../loop/_deno_stream_transport.ts";
+} from "../../transports/_deno_stream_transport.ts";
 import type {
   Completion,
   CompletionPort,
   Proactor,
-} from "../../loop/_proactor.ts";
+} from "../../transports/_proactor.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { BufferedProtocol, Protocol } from "../../protocols/protocol.ts";
 import type { Transport } from "../../transports/transport.ts";

@@ -8,14 +8,19 @@
 import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
+import { WriteFlowControl } from "./flow_control.ts";
+import {
+  checkWriteData,
+  gatherWriteData,
+  refuseWrite,
+} from "./write_checks.ts";
 import type {
   Producer,
   ReadTransport,
   Transport,
   WriteTransport,
-} from "../transports/transport.ts";
-import type { SchedulingLoop } from "./event_loop.ts";
+} from "./transport.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 
@@ -49,34 +54,6 @@ export function callProtocol(
     });
     return false;
   }
-}
-
-/** Names the type of `value` for a message: `typeof`, or the class name. */
-export function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") {
-    return (value as object).constructor?.name ?? "object";
-  }
-  return typeof value;
-}
-
-/**
- * Checks that `data` is bytes, as every write method requires; `item`
- * names an element of `writelines()`'s list rather than the argument.
- */
-export function checkBytes(
-  data: unknown,
-  what: string,
-  item = false,
-): Uint8Array {
-  if (!(data instanceof Uint8Array)) {
-    throw new TypeError(
-      `Cannot call ${what}: ${
-        item ? "every item" : "data"
-      } must be a Uint8Array, received ${typeName(data)}`,
-    );
-  }
-  return data;
 }
 
 /** Makes an `Error` of anything thrown or rejected. */
@@ -384,45 +361,28 @@ export class WritePipeTransport implements WriteTransport {
   }
 
   write(data: Uint8Array): void {
-    checkBytes(data, "write()");
-    if (!this.#checkWritable("write") || data.length === 0) return;
+    checkWriteData(data);
+    this.#write(data, "write");
+  }
+
+  writelines(list: Iterable<Uint8Array>): void {
+    this.#write(gatherWriteData(list), "writelines");
+  }
+
+  #write(data: Uint8Array, what: string): void {
+    if (this.#eof) refuseWrite(what, true);
+    if (this.#closing) {
+      // Failed, connectionLost not yet delivered: dropped quietly, as
+      // asyncio does; otherwise refused, as by every transport.
+      if (this.#failedWith !== undefined && !this.#lost) return;
+      refuseWrite(what, false);
+    }
+    if (data.length === 0) return;
     // Copy: the caller may reuse its buffer once write() returns.
     this.#buffer.push(data.slice());
     this.#buffered += data.length;
     if (this.#inFlight === 0) this.#startWrite();
     this.#flow.update(this.getWriteBufferSize());
-  }
-
-  writelines(list: Iterable<Uint8Array>): void {
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (const chunk of list) {
-      checkBytes(chunk, "writelines()", true);
-      chunks.push(chunk);
-      size += chunk.length;
-    }
-    if (!this.#checkWritable("writelines") || size === 0) return;
-    this.write(concat(chunks, size));
-  }
-
-  /**
-   * Throws when writing is refused (after `writeEof()` or `close()`);
-   * returns `false` when the data is to be dropped quietly: the stream
-   * failed and the protocol has not been told yet, as asyncio does.
-   */
-  #checkWritable(what: string): boolean {
-    if (this.#eof) {
-      throw new InvalidStateError(
-        `Cannot call ${what}(): writeEof() was called`,
-      );
-    }
-    if (this.#closing) {
-      if (this.#failedWith !== undefined && !this.#lost) return false;
-      throw new InvalidStateError(
-        `Cannot call ${what}(): the transport is closing`,
-      );
-    }
-    return true;
   }
 
   writeEof(): void {

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
-import { DenoProactor } from "../../loop/_deno_proactor.ts";
-import { acceptErrorKind, DenoServer } from "../../loop/_deno_server.ts";
+import { DenoProactor } from "../../transports/_deno_proactor.ts";
+import { acceptErrorKind, DenoServer } from "../../transports/_deno_server.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";

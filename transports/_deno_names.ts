@@ -5,7 +5,7 @@
 
 import { formatReceived } from "../futures/errors.ts";
 import type { LookupAddress } from "node:dns";
-import type { AddrInfo, GetaddrinfoOptions } from "./event_loop.ts";
+import type { AddrInfo, GetaddrinfoOptions } from "../loop/event_loop.ts";
 
 // The module cache makes every call after the first cheap.
 function loadDns(): Promise<typeof import("node:dns")> {

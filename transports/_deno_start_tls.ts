@@ -8,8 +8,8 @@
 import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
-import type { Transport } from "../transports/transport.ts";
-import type { StartTlsOptions } from "./event_loop.ts";
+import type { Transport } from "./transport.ts";
+import type { StartTlsOptions } from "../loop/event_loop.ts";
 import {
   checkHandshakeTimeout,
   checkTlsStrings,

@@ -12,8 +12,12 @@ import {
 } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
-import type { EventLoop, Server, ServerShutdownOptions } from "./event_loop.ts";
-import type { TimerHandle } from "./handle.ts";
+import type {
+  EventLoop,
+  Server,
+  ServerShutdownOptions,
+} from "../loop/event_loop.ts";
+import type { TimerHandle } from "../loop/handle.ts";
 import type { CompletionPort } from "./_proactor.ts";
 import {
   DenoStreamTransport,

@@ -6,7 +6,7 @@
 
 import { CancelledError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
-import type { SchedulingLoop } from "./event_loop.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
 
 function noop(): void {}

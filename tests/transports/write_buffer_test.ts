@@ -1,0 +1,63 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { WriteBuffer } from "../../transports/write_buffer.ts";
+
+function bytes(...values: number[]): Uint8Array {
+  return new Uint8Array(values);
+}
+
+Deno.test("WriteBuffer.take() hands out bytes in order across pushes", () => {
+  const buffer = new WriteBuffer();
+  buffer.push(bytes(1, 2, 3));
+  buffer.push(bytes(4));
+  buffer.push(bytes(5, 6));
+  assertEquals(buffer.size, 6);
+  assertEquals(buffer.take(2), bytes(1, 2));
+  assertEquals(buffer.take(3), bytes(3, 4, 5));
+  assertEquals(buffer.size, 1);
+  assertEquals(buffer.take(1), bytes(6));
+  assertEquals(buffer.size, 0);
+});
+
+Deno.test("WriteBuffer.take() returns a view when the bytes lie in one push", () => {
+  const buffer = new WriteBuffer();
+  const data = bytes(1, 2, 3);
+  buffer.push(data);
+  const out = buffer.take(2);
+  assertEquals(out.buffer, data.buffer);
+  assertEquals(out, bytes(1, 2));
+});
+
+Deno.test("WriteBuffer.take() gives the same bytes in every split", () => {
+  const pushes = [bytes(1), bytes(2, 3), bytes(), bytes(4, 5, 6), bytes(7)];
+  const all = bytes(1, 2, 3, 4, 5, 6, 7);
+  for (let step = 1; step <= all.length; step++) {
+    const buffer = new WriteBuffer();
+    for (const p of pushes) buffer.push(p);
+    const out: number[] = [];
+    while (buffer.size > 0) {
+      out.push(...buffer.take(Math.min(step, buffer.size)));
+    }
+    assertEquals(new Uint8Array(out), all, `step ${step}`);
+  }
+});
+
+Deno.test("WriteBuffer keeps its order past many consumed pushes", () => {
+  const buffer = new WriteBuffer();
+  for (let i = 0; i < 300; i++) buffer.push(bytes(i & 0xff));
+  for (let i = 0; i < 300; i++) assertEquals(buffer.take(1), bytes(i & 0xff));
+  buffer.push(bytes(7, 8));
+  assertEquals(buffer.take(2), bytes(7, 8));
+});
+
+Deno.test("WriteBuffer.take() refuses more than it holds", () => {
+  const buffer = new WriteBuffer();
+  buffer.push(bytes(1));
+  assertThrows(
+    () => buffer.take(2),
+    RangeError,
+    "Cannot take from the write buffer: n must be <= size, received n=2 size=1",
+  );
+  assertEquals(buffer.take(0), bytes());
+  buffer.clear();
+  assertEquals(buffer.size, 0);
+});

@@ -1,0 +1,138 @@
+/**
+ * The argument and state checks every `WriteTransport` makes, with one
+ * wording, for the transports in this package and for anyone writing their
+ * own (the part of asyncio's `_FlowControlMixin` and Twisted's
+ * `abstract.FileDescriptor.write` that is the same for every transport).
+ *
+ * A transport composes these with its own state and with
+ * `WriteFlowControl` (the water marks and producers) instead of extending
+ * a base class: what "closing" or "lost" means differs between a socket, a
+ * pipe and an HTTP exchange, but what a caller is told does not.
+ *
+ * @module
+ */
+
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
+
+/**
+ * Checks that `data` is bytes, as `write()` and its kin require.
+ *
+ * PEP 3156: `WriteTransport.write()` takes bytes.
+ *
+ * @param data What the caller passed.
+ * @param method The method called, named in the error (`"write"` unless
+ * given).
+ * @throws {TypeError} When `data` is not a `Uint8Array`:
+ * `Cannot call write(): data must be a Uint8Array, received "text"`.
+ *
+ * @example Refusing a string
+ * ```ts
+ * import { checkWriteData } from "@tulip/tulip/transports";
+ * import { assertThrows } from "@std/assert";
+ *
+ * checkWriteData(new Uint8Array(1));
+ * assertThrows(
+ *   () => checkWriteData("hi"),
+ *   TypeError,
+ *   'Cannot call write(): data must be a Uint8Array, received "hi"',
+ * );
+ * ```
+ */
+export function checkWriteData(
+  data: unknown,
+  method = "write",
+): asserts data is Uint8Array {
+  if (!(data instanceof Uint8Array)) {
+    throw new TypeError(
+      `Cannot call ${method}(): data must be a Uint8Array, received ${
+        formatReceived(data)
+      }`,
+    );
+  }
+}
+
+/**
+ * Checks every item of a `writelines()` call and gathers them into one
+ * buffer, so that the transport makes one write of them.
+ *
+ * Every item is checked before anything is written, so a bad item writes
+ * nothing. With exactly one item, that item itself is returned (no copy);
+ * otherwise a new buffer holds the items in order.
+ *
+ * PEP 3156: `WriteTransport.writelines()`.
+ *
+ * @param list The buffers.
+ * @returns The bytes of all the buffers, in order.
+ * @throws {TypeError} When an item is not a `Uint8Array`:
+ * `Cannot call writelines(): every item must be a Uint8Array, received 7`.
+ *
+ * @example Gathering two buffers
+ * ```ts
+ * import { gatherWriteData } from "@tulip/tulip/transports";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const data = gatherWriteData([new Uint8Array([1]), new Uint8Array([2, 3])]);
+ * assertEquals(data, new Uint8Array([1, 2, 3]));
+ * ```
+ */
+export function gatherWriteData(list: Iterable<Uint8Array>): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (const item of list as Iterable<unknown>) {
+    if (!(item instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot call writelines(): every item must be a Uint8Array, received ${
+          formatReceived(item)
+        }`,
+      );
+    }
+    parts.push(item);
+    size += item.length;
+  }
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/**
+ * Throws the error for a write the transport's state forbids: after
+ * `writeEof()`, or once the transport is closing.
+ *
+ * A transport whose connection broke before the protocol was told (before
+ * `connectionLost()`) drops such writes quietly instead, as asyncio does;
+ * that decision is the transport's, this only words the refusal.
+ *
+ * PEP 3156: writing after `write_eof()` or `close()` is an error.
+ *
+ * @param method The method called, named in the error.
+ * @param eofWritten `true` when `writeEof()` was called (that reason wins
+ * over closing).
+ * @throws {InvalidStateError} Always:
+ * `Cannot call write(): writeEof() was called` or
+ * `Cannot call write(): transport is closing`.
+ *
+ * @example Refusing a write after close()
+ * ```ts
+ * import { refuseWrite } from "@tulip/tulip/transports";
+ * import { InvalidStateError } from "@tulip/tulip/futures";
+ * import { assertThrows } from "@std/assert";
+ *
+ * assertThrows(
+ *   () => refuseWrite("write", false),
+ *   InvalidStateError,
+ *   "Cannot call write(): transport is closing",
+ * );
+ * ```
+ */
+export function refuseWrite(method: string, eofWritten: boolean): never {
+  throw new InvalidStateError(
+    eofWritten
+      ? `Cannot call ${method}(): writeEof() was called`
+      : `Cannot call ${method}(): transport is closing`,
+  );
+}
