@@ -380,7 +380,7 @@ class DenoDatagramTransport implements DatagramTransport {
     const [family, key, on] = checkGroup("joinMulticast", group, iface);
     if (this.#closing) {
       throw new InvalidStateError(
-        "Cannot call joinMulticast(): the transport is closing",
+        "Cannot call joinMulticast(): transport is closing",
       );
     }
     if (this.#groups.has(key)) {

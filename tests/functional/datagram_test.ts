@@ -202,7 +202,7 @@ Deno.test("DatagramTransport.sendto() rejects misuse at once", async () => {
   assertThrows(
     () => a.sendto(bytes("x"), addr),
     InvalidStateError,
-    "Cannot call sendto(): the transport is closing",
+    "Cannot call sendto(): transport is closing",
   );
   await within(loop, pa.lost);
   loop.close();

@@ -96,7 +96,7 @@ conformance("write() of a non-Uint8Array throws the same TypeError", [
   assertThrows(
     () => fx.transport.write("text" as never),
     TypeError,
-    "Cannot call write(): data must be a Uint8Array, received string",
+    'Cannot call write(): data must be a Uint8Array, received "text"',
   );
   assertThrows(
     () => fx.transport.write(null as never),
@@ -111,7 +111,7 @@ conformance("write() of a non-Uint8Array throws the same TypeError", [
   assertThrows(
     () => fx.transport.writelines([bytes("x"), "y" as never]),
     TypeError,
-    "Cannot call writelines(): every item must be a Uint8Array, received string",
+    'Cannot call writelines(): every item must be a Uint8Array, received "y"',
   );
   assertFalse(fx.transport.isClosing());
   return Promise.resolve();
@@ -174,12 +174,12 @@ conformance("write() after close() throws InvalidStateError", [
   assertThrows(
     () => fx.transport.write(bytes("x")),
     InvalidStateError,
-    "Cannot call write(): the transport is closing",
+    "Cannot call write(): transport is closing",
   );
   assertThrows(
     () => fx.transport.writelines([bytes("x")]),
     InvalidStateError,
-    "Cannot call writelines(): the transport is closing",
+    "Cannot call writelines(): transport is closing",
   );
   await waitUntil(() => fx.probe.count("lost") > 0, "connectionLost");
 });
@@ -251,7 +251,7 @@ conformance("abort() with nothing buffered calls connectionLost once", [
   assertThrows(
     () => fx.transport.write(bytes("x")),
     InvalidStateError,
-    "Cannot call write(): the transport is closing",
+    "Cannot call write(): transport is closing",
   );
 });
 
@@ -533,7 +533,7 @@ conformance("write() after connectionLost() still throws InvalidStateError", [
     assertThrows(
       () => fx.transport.write(data),
       InvalidStateError,
-      "Cannot call write(): the transport is closing",
+      "Cannot call write(): transport is closing",
     );
   }
 });
@@ -667,7 +667,7 @@ const DATAGRAM_CASES: DatagramCase[] = [
       assertThrows(
         () => fx.transport.sendto("text" as never, fx.target),
         TypeError,
-        "Cannot call sendto(): data must be a Uint8Array, received string",
+        'Cannot call sendto(): data must be a Uint8Array, received "text"',
       );
       assertThrows(
         () => fx.transport.sendto([1] as never, fx.target),
@@ -687,7 +687,7 @@ const DATAGRAM_CASES: DatagramCase[] = [
       assertThrows(
         () => fx.transport.sendto(bytes("x"), fx.target),
         InvalidStateError,
-        "Cannot call sendto(): the transport is closing",
+        "Cannot call sendto(): transport is closing",
       );
       await waitUntil(() => fx.probe.count("lost") > 0, "connectionLost");
       fx.transport.abort();

@@ -304,7 +304,7 @@ Deno.test("connectWritePipe() gathers writes made while one is in flight into on
   assertThrows(
     () => transport.write(encode("e")),
     InvalidStateError,
-    "Cannot call write(): the transport is closing",
+    "Cannot call write(): transport is closing",
   );
   while (!protocol.lost.done()) {
     release();
@@ -427,7 +427,7 @@ Deno.test("connectWritePipe() reports a failed write to connectionLost", async (
   assertThrows(
     () => transport.write(encode("y")),
     InvalidStateError,
-    "Cannot call write(): the transport is closing",
+    "Cannot call write(): transport is closing",
   );
   loop.close();
 });
