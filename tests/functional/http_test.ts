@@ -26,6 +26,7 @@ import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
 import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { bytes, portOf, run, text } from "./_stream_helpers.ts";
+import { Framing } from "../_helpers.ts";
 
 const HOST = "127.0.0.1";
 
@@ -122,7 +123,7 @@ async function command(
 
 // ---- tulip client ↔ tulip server ----
 
-Deno.test("HttpClientProtocol and HttpServerProtocol talk over TCP, kept alive and pipelined", async () => {
+Framing.test("HttpClientProtocol and HttpServerProtocol talk over TCP, kept alive and pipelined", async () => {
   const loop = new DenoEventLoop();
   await run(loop, async () => {
     const { server, port, connections } = await serve(loop);
@@ -278,7 +279,7 @@ Deno.test("HttpClientProtocol gives up on a server that never answers after head
 
 // ---- curl against the server ----
 
-Deno.test("curl gets, posts a chunked body, and reuses a kept-alive connection", async () => {
+Framing.test("curl gets, posts a chunked body, and reuses a kept-alive connection", async () => {
   const loop = new DenoEventLoop();
   await run(loop, async () => {
     const { server, port, connections } = await serve(loop);
