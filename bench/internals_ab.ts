@@ -8,10 +8,14 @@
  *   reads and writes take the proactor's core-ops path when on);
  * - `http`: 2,000 kept-alive `GET`s to a tulip HTTP server answering
  *   `new Response("Hello, World!")` (the `Response` body fields give a
- *   `Content-Length` answer in one write when on; chunked when off).
+ *   `Content-Length` answer in one write when on; chunked when off);
+ * - `http-request`: the same, with a handler that reads a request header,
+ *   which makes the real `Request` (without a signal when the internal
+ *   signal key is found, with one when off).
  *
  * The client is plain `Deno.Conn` in the same process, so a figure is the
- * whole round trip: client and server CPU plus the kernel.
+ * whole round trip: wall time, and the process's CPU time (user + system,
+ * client and server together) per round trip.
  *
  * deno run -A bench/internals_ab.ts [--runs N]
  *
@@ -20,6 +24,7 @@
 
 import { HttpServerProtocol, newEventLoop, Protocol } from "../mod.ts";
 import type { Transport } from "../mod.ts";
+import process from "node:process";
 
 const ROUNDS = 2000;
 const HOST = "127.0.0.1";
@@ -50,17 +55,18 @@ async function readUntil(
   }
 }
 
-/** Runs one kind of work and returns the time per round trip, in µs. */
-async function child(kind: string): Promise<number> {
+/** Runs one kind of work; returns wall and CPU time per round trip, in µs. */
+async function child(kind: string): Promise<[number, number]> {
   const loop = newEventLoop();
   const task = loop.createTask(async () => {
     const server = await loop.createServer(
       () =>
-        kind === "echo"
-          ? new Echo()
-          : new HttpServerProtocol(() => new Response("Hello, World!"), {
-            loop,
-          }),
+        kind === "echo" ? new Echo() : new HttpServerProtocol(
+          kind === "http"
+            ? () => new Response("Hello, World!")
+            : (r) => new Response(r.headers.get("host") ?? "none"),
+          { loop },
+        ),
       HOST,
       0,
     );
@@ -73,19 +79,24 @@ async function child(kind: string): Promise<number> {
     const done = kind === "echo"
       ? (t: string) => t.length >= 64
       : (t: string) =>
-        t.endsWith("\r\n\r\nHello, World!") || t.endsWith("\r\n0\r\n\r\n");
+        /\r\n\r\n(Hello, World!|a)$/.test(t) || t.endsWith("\r\n0\r\n\r\n");
     const once = async () => {
       await conn.write(request);
       await readUntil(conn, buf, done);
     };
     for (let i = 0; i < 200; i++) await once(); // Warm up.
     const start = performance.now();
+    const cpu = process.cpuUsage();
     for (let i = 0; i < ROUNDS; i++) await once();
+    const used = process.cpuUsage(cpu);
     const elapsed = performance.now() - start;
     conn.close();
     server.close();
     await server.waitClosed();
-    return elapsed * 1000 / ROUNDS;
+    return [
+      elapsed * 1000 / ROUNDS,
+      (used.user + used.system) / ROUNDS,
+    ] as [number, number];
   });
   try {
     return await loop.runUntilComplete(task);
@@ -105,8 +116,9 @@ async function parent(runs: number): Promise<void> {
   console.log(
     `${ROUNDS} round trips per run, ${runs} runs per side, alternated`,
   );
-  for (const kind of ["echo", "http"]) {
+  for (const kind of ["echo", "http", "http-request"]) {
     const times: Record<string, number[]> = { on: [], off: [] };
+    const cpus: Record<string, number[]> = { on: [], off: [] };
     for (let i = 0; i < runs; i++) {
       for (const side of i % 2 ? ["off", "on"] : ["on", "off"]) {
         const env: Record<string, string> = side === "off"
@@ -119,22 +131,27 @@ async function parent(runs: number): Promise<void> {
           stderr: "inherit",
         }).output();
         if (!out.success) throw new Error(`Cannot run the ${kind} child`);
-        times[side].push(Number(new TextDecoder().decode(out.stdout)));
+        const [wall, cpu] = JSON.parse(new TextDecoder().decode(out.stdout));
+        times[side].push(wall);
+        cpus[side].push(cpu);
       }
     }
     for (const side of ["on", "off"]) {
       const t = times[side];
+      const c = cpus[side];
       console.log(
-        `${kind} internals ${side.padEnd(3)}: min ${
+        `${kind} internals ${side.padEnd(3)}: wall min ${
           Math.min(...t).toFixed(1)
-        } µs, median ${median(t).toFixed(1)} µs per round trip`,
+        } median ${median(t).toFixed(1)} µs; CPU min ${
+          Math.min(...c).toFixed(1)
+        } median ${median(c).toFixed(1)} µs per round trip`,
       );
     }
   }
 }
 
 if (Deno.args[0] === "--child") {
-  console.log((await child(Deno.args[1])).toFixed(2));
+  console.log(JSON.stringify(await child(Deno.args[1])));
 } else {
   const at = Deno.args.indexOf("--runs");
   await parent(at < 0 ? 5 : Number(Deno.args[at + 1]));

@@ -107,6 +107,9 @@ function findCore(): CoreOps | null {
 /** Deno's `core` ops, or `null` when not found or switched off. */
 export const CORE_OPS: CoreOps | null = INTERNALS_ENABLED ? findCore() : null;
 
+// The two below are facts about the Deno runtime, the same for every loop,
+// learnt from the first connection seen (none exists at load time); not
+// per-loop state.
 /** The symbol under which a `Deno.Conn` keeps its resource id, once seen. */
 let ridKey: symbol | undefined = undefined;
 /** `Deno.Conn`'s own `read()`, which the ops stand in for. */
