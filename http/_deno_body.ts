@@ -7,13 +7,20 @@
  * from a streamed one: `body` always hands out a `ReadableStream`, and
  * making one (then reading it) costs more than the rest of a small
  * request. `Deno.serve` reads the same fields for the same reason. They
- * are found by their symbols' descriptions once, at load time; if a Deno
- * release renames or reshapes them, every function here answers "not
- * known" (`null` or `undefined`), and the protocols take their general
- * path: slower, never wrong.
+ * are probed for in `transports/_deno_internals.ts`, with Deno's other private
+ * internals; when a probe finds nothing (a Deno release renamed or
+ * reshaped the fields, or `TULIP_NO_INTERNALS` is set), every function
+ * here answers "not known" (`null` or `undefined`), and the protocols take
+ * their general path: slower, never wrong.
  *
  * @module
  */
+
+import {
+  BODY_FIELDS,
+  LAZY_BODY,
+  SERVE_FAST,
+} from "../transports/_deno_internals.ts";
 
 /** A `Response` field as Deno stores it: symbol-keyed, on the instance. */
 type Fields = Record<symbol, unknown>;
@@ -30,45 +37,6 @@ interface InnerBody {
   length: unknown;
 }
 
-function findSymbol(object: object, description: string): symbol | null {
-  for (const s of Object.getOwnPropertySymbols(object)) {
-    if (s.description === description) return s;
-  }
-  return null;
-}
-
-const probeResponse = new Response("");
-const probeRequest = new Request("http://localhost/");
-
-const S_RESPONSE = findSymbol(probeResponse, "response");
-const S_REQUEST = findSymbol(probeRequest, "request");
-const S_LAZY_BODY = findSymbol(probeResponse, "lazy static body");
-const S_FAST_STATUS = findSymbol(probeResponse, "serve fast status");
-const S_FAST_BODY = findSymbol(probeResponse, "serve fast body");
-const S_FAST_KIND = findSymbol(probeResponse, "serve fast header kind");
-const S_FAST_TYPE = findSymbol(probeResponse, "serve fast content type");
-const FAST_OK = S_FAST_STATUS !== null && S_FAST_BODY !== null &&
-  S_FAST_KIND !== null && S_FAST_TYPE !== null &&
-  (probeResponse as unknown as Fields)[S_FAST_STATUS] === 200 &&
-  (probeResponse as unknown as Fields)[S_FAST_BODY] === "" &&
-  (probeResponse as unknown as Fields)[S_FAST_KIND] === 1;
-
-/**
- * The key of the getter on `Request.prototype` through which Deno's own
- * code reads a request's signal (`clone()`, and `new Request(request)`,
- * which `fetch(request)` uses), or `null` when this Deno has none.
- */
-export const REQUEST_SIGNAL_KEY: symbol | null = (() => {
-  const key = findSymbol(Request.prototype, "signal");
-  const getter = key === null
-    ? undefined
-    : Object.getOwnPropertyDescriptor(Request.prototype, key)?.get;
-  return typeof getter === "function" &&
-      (probeRequest as unknown as Fields)[key!] === probeRequest.signal
-    ? key
-    : null;
-})();
-
 /** The content type Deno gives a string body. */
 export const DEFAULT_TEXT_TYPE = "text/plain;charset=UTF-8";
 
@@ -82,14 +50,14 @@ export const DEFAULT_TEXT_TYPE = "text/plain;charset=UTF-8";
  * @returns The body, or `null`.
  */
 export function fastStaticBody(response: Response): string | Uint8Array | null {
-  if (!FAST_OK) return null;
+  if (SERVE_FAST === null) return null;
   const r = response as unknown as Fields;
-  if (r[S_FAST_STATUS!] !== 200) return null;
-  const body = r[S_FAST_BODY!];
+  if (r[SERVE_FAST.status] !== 200) return null;
+  const body = r[SERVE_FAST.body];
   if (typeof body !== "string" && !(body instanceof Uint8Array)) return null;
   // A body still in Deno's lazy form was not read (and asking `bodyUsed`
   // would take it out of that form, which costs).
-  if (S_LAZY_BODY !== null && typeof r[S_LAZY_BODY] === "string") return body;
+  if (LAZY_BODY !== null && typeof r[LAZY_BODY] === "string") return body;
   return response.bodyUsed ? null : body;
 }
 
@@ -101,19 +69,22 @@ export function fastStaticBody(response: Response): string | Uint8Array | null {
  * @returns The `Content-Type` value, or `null`.
  */
 export function fastContentType(response: Response): string | null {
+  if (SERVE_FAST === null) return null;
   const r = response as unknown as Fields;
-  const kind = r[S_FAST_KIND!];
+  const kind = r[SERVE_FAST.kind];
   if (kind === 1) return DEFAULT_TEXT_TYPE;
   if (kind === 2) {
-    const type = r[S_FAST_TYPE!];
+    const type = r[SERVE_FAST.type];
     return typeof type === "string" ? type : null;
   }
   return null;
 }
 
 function innerBody(message: Request | Response): InnerBody | null | undefined {
-  const key = message instanceof Response ? S_RESPONSE : S_REQUEST;
-  if (key === null) return undefined;
+  if (BODY_FIELDS === null) return undefined;
+  const key = message instanceof Response
+    ? BODY_FIELDS.response
+    : BODY_FIELDS.request;
   const inner = (message as unknown as Fields)[key] as
     | { body?: InnerBody | null }
     | undefined;
@@ -135,8 +106,8 @@ function innerBody(message: Request | Response): InnerBody | null | undefined {
 export function staticBody(
   message: Request | Response,
 ): string | Uint8Array | null | undefined {
-  if (S_LAZY_BODY !== null && message instanceof Response) {
-    const lazy = (message as unknown as Fields)[S_LAZY_BODY];
+  if (LAZY_BODY !== null && message instanceof Response) {
+    const lazy = (message as unknown as Fields)[LAZY_BODY];
     if (typeof lazy === "string") return message.bodyUsed ? undefined : lazy;
   }
   const inner = innerBody(message);

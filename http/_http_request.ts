@@ -12,12 +12,14 @@
  * `fetch(proxy)`, inspection. The proxy also answers for the signal, both
  * `signal` and the key Deno's own code reads it by (`clone()`, `new
  * Request(proxy)`), so the real request is made without one: following a
- * signal costs a third of a `Request`.
+ * signal costs a third of a `Request`. That key is one of Deno's private
+ * internals (found in `transports/_deno_internals.ts`); without it, the real
+ * request is made with the signal.
  *
  * @module
  */
 
-import { REQUEST_SIGNAL_KEY } from "./_deno_body.ts";
+import { REQUEST_SIGNAL_KEY } from "../transports/_deno_internals.ts";
 
 /** The methods `new Request()` uppercases (fetch spec "normalize"). */
 const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);

@@ -6,6 +6,7 @@ import type { Future } from "../futures/future.ts";
 import type { BaseEventLoop } from "../loop/base_event_loop.ts";
 import type { Coroutine } from "../tasks/task.ts";
 import { VirtualTimeLoop } from "../testing/virtual_time_loop.ts";
+import { INTERNALS_ENABLED } from "../transports/_deno_internals.ts";
 
 /** A small seeded PRNG (mulberry32), so that every run sees the same cases. */
 export function prng(seed: number): () => number {
@@ -52,3 +53,23 @@ export async function assertCancelledAfter(
   loop.callLater(delay, () => future.cancel());
   await assertRejects(() => loop.runUntilComplete(future), CancelledError);
 }
+
+/**
+ * Tests that pin the framing of a body held in memory (`Content-Length`,
+ * one write): `Framing.test(name, fn)` registers one. The HTTP protocols
+ * know such a body only through Deno's internals
+ * (`transports/_deno_internals.ts`); with them switched off
+ * (`TULIP_NO_INTERNALS=1`) they send it as a stream, chunked, so these
+ * tests are skipped in that run.
+ */
+export const Framing = {
+  /**
+   * Registers a test that runs only while Deno's internals are on.
+   *
+   * @param name The test's name.
+   * @param fn The test.
+   */
+  test(name: string, fn: () => void | Promise<void>): void {
+    Deno.test({ name, ignore: !INTERNALS_ENABLED, fn });
+  },
+};

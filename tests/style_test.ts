@@ -54,6 +54,9 @@ const RUNTIME = "futures/_runtime.ts";
 // transports through this one entry, and nothing else crosses.
 const DENO_IO = "transports/_deno_io.ts";
 const DENO_IO_USERS = ["loop/deno_event_loop.ts"];
+// Deno's private internals (core ops, internal symbols) are probed in one
+// module, which the transports and HTTP's fast paths read.
+const DENO_INTERNALS = "transports/_deno_internals.ts";
 
 Deno.test("private files are imported only from their own folder", async () => {
   const offenders: string[] = [];
@@ -63,6 +66,7 @@ Deno.test("private files are imported only from their own folder", async () => {
       if (!target.startsWith("_")) continue;
       const href = new URL(m[1], new URL(path, root)).href;
       if (href === new URL(RUNTIME, root).href) continue;
+      if (href === new URL(DENO_INTERNALS, root).href) continue;
       if (
         href === new URL(DENO_IO, root).href && DENO_IO_USERS.includes(path)
       ) {
@@ -119,6 +123,20 @@ Deno.test("code is imported only from lower layers", async () => {
         offenders.push(`${path} -> ${target}`);
       }
     }
+  }
+  assertEquals(offenders, []);
+});
+
+Deno.test("only transports/_deno_internals.ts reaches Deno's private internals", async () => {
+  // Deno.internal (core ops, internal symbols) and the descriptions of
+  // Deno's private symbols are looked up in one module, so that a Deno
+  // upgrade that moves them fails its test instead of dropping a fast
+  // path unnoticed.
+  const PRIVATE = /Deno\.internal\b|getOwnPropertySymbols|\.description\b/;
+  const offenders: string[] = [];
+  for await (const [path, source] of sourceFiles()) {
+    if (path === DENO_INTERNALS) continue;
+    if (PRIVATE.test(withoutComments(source))) offenders.push(path);
   }
   assertEquals(offenders, []);
 });

@@ -8,6 +8,7 @@ import { CancelledError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
+import { connRid, CORE_OPS as CORE } from "./_deno_internals.ts";
 
 function noop(): void {}
 
@@ -61,73 +62,6 @@ export function watchFuture<T>(
   return future;
 }
 
-/**
- * The part of Deno's internal `core` that the proactor uses: the read and
- * write ops under `Deno.Conn`'s `read()` and `write()`. `Conn.read()` is
- * an async function around `core.read()` that also files the promise in a
- * set (for `unref()`) and maps 0 to `null`; calling the op directly saves
- * a promise, an async frame and two set operations per read — measurable
- * on small requests (bench/README.md).
- */
-interface CoreOps {
-  read(rid: number, buffer: Uint8Array): Promise<number>;
-  write(rid: number, data: Uint8Array): Promise<number>;
-  refOpPromise(promise: Promise<unknown>): void;
-  unrefOpPromise(promise: Promise<unknown>): void;
-}
-
-/**
- * Finds Deno's `core` ops, or `null` when this Deno does not expose them
- * as expected; the proactor then calls `Deno.Conn`'s methods.
- */
-function findCore(): CoreOps | null {
-  const deno = Deno as unknown as Record<symbol, unknown>;
-  const key = (Deno as unknown as { internal?: unknown }).internal;
-  if (typeof key !== "symbol") return null;
-  const core = (deno[key] as { core?: Partial<CoreOps> } | undefined)?.core;
-  if (
-    typeof core?.read !== "function" || typeof core.write !== "function" ||
-    typeof core.refOpPromise !== "function" ||
-    typeof core.unrefOpPromise !== "function"
-  ) return null;
-  return core as CoreOps;
-}
-
-const CORE = findCore();
-/** The symbol under which a `Deno.Conn` keeps its resource id, once seen. */
-let ridKey: symbol | undefined = undefined;
-/** `Deno.Conn`'s own `read()`, which the fast path stands in for. */
-let connRead: unknown = undefined;
-
-/**
- * The resource id of `conn` when the proactor may call the ops directly: a
- * connection made by Deno (TCP, TLS or Unix) whose `read()` is `Conn`'s
- * own; `undefined` otherwise.
- *
- * @param conn The connection.
- * @returns The resource id, or `undefined`.
- */
-export function opsRid(conn: Deno.Conn): number | undefined {
-  if (ridKey === undefined) {
-    if (CORE === null) return undefined;
-    const key = Object.getOwnPropertySymbols(conn).find((s) =>
-      s.description === "Deno.internal.rid"
-    );
-    let proto = Object.getPrototypeOf(conn);
-    while (proto !== null && !Object.hasOwn(proto, "read")) {
-      proto = Object.getPrototypeOf(proto);
-    }
-    if (key === undefined || proto?.constructor?.name !== "Conn") {
-      return undefined;
-    }
-    ridKey = key;
-    connRead = proto.read;
-  }
-  if (conn.read !== connRead) return undefined;
-  const rid = (conn as unknown as Record<symbol, unknown>)[ridKey];
-  return typeof rid === "number" ? rid : undefined;
-}
-
 /** A port with its promise handlers made once, at `bind()` time. */
 class DenoPort<T> implements CompletionPort<T> {
   readonly completion: Completion<T>;
@@ -169,9 +103,9 @@ type Closable = { close(): void };
  * scheduled on a closed loop.
  *
  * Reads and writes on connections Deno made call Deno's `read` and
- * `write` ops directly (see `opsRid()`), with the same results and errors
- * as `Deno.Conn`'s methods, which are used for anything else and whenever
- * this Deno does not expose the ops.
+ * `write` ops directly (see `connRid()` in `_deno_internals.ts`), with the
+ * same results and errors as `Deno.Conn`'s methods, which are used for
+ * anything else and whenever the ops are not found or switched off.
  */
 export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
   readonly #loop: SchedulingLoop;
@@ -241,7 +175,7 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
     port: CompletionPort<number | null>,
   ): void {
     const p = port as DenoPort<number | null>;
-    const rid = p.rid === -2 ? p.rid = opsRid(stream) ?? -1 : p.rid;
+    const rid = p.rid === -2 ? p.rid = connRid(stream) ?? -1 : p.rid;
     if (rid < 0) return this.#start(stream.read(buffer), port);
     const resolve = p.resolveRead ??= (n) => {
       p.operation = null;
@@ -266,7 +200,7 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
     port: CompletionPort<number>,
   ): void {
     const p = port as DenoPort<number>;
-    const rid = p.rid === -2 ? p.rid = opsRid(stream) ?? -1 : p.rid;
+    const rid = p.rid === -2 ? p.rid = connRid(stream) ?? -1 : p.rid;
     this.#start(rid < 0 ? stream.write(data) : CORE!.write(rid, data), port);
   }
 

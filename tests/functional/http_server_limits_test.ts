@@ -20,6 +20,7 @@ import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { bytes, concat, portOf, run, text } from "./_stream_helpers.ts";
+import { Framing } from "../_helpers.ts";
 
 const HOST = "127.0.0.1";
 const GET = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -112,7 +113,7 @@ Deno.test("HttpServerProtocol holds about one high-water mark for a client that 
   loop.close();
 });
 
-Deno.test("HttpServerProtocol answers all of 20,000 pipelined requests to a client that reads after the keep-alive timeout", async () => {
+Framing.test("HttpServerProtocol answers all of 20,000 pipelined requests to a client that reads after the keep-alive timeout", async () => {
   const loop = new DenoEventLoop();
   await run(loop, async () => {
     // Answers of a kilobyte: 20 MB in all, more than the sockets hold.
@@ -140,7 +141,7 @@ Deno.test("HttpServerProtocol answers all of 20,000 pipelined requests to a clie
   loop.close();
 });
 
-Deno.test("HttpServerProtocol does not cut an answer when it closes with requests unread", async () => {
+Framing.test("HttpServerProtocol does not cut an answer when it closes with requests unread", async () => {
   const loop = new DenoEventLoop();
   await run(loop, async () => {
     // More than the sockets hold, so that some of it is still in the
@@ -268,7 +269,7 @@ async function oneRequest(conn: Deno.Conn): Promise<string> {
   return got;
 }
 
-Deno.test("Server.shutdown() closes idle keep-alive HTTP connections at once", async () => {
+Framing.test("Server.shutdown() closes idle keep-alive HTTP connections at once", async () => {
   const loop = new DenoEventLoop();
   await run(loop, async () => {
     const { server, port } = await serve(loop, () => new Response("ok"), {
@@ -296,7 +297,7 @@ Deno.test("Server.shutdown() closes idle keep-alive HTTP connections at once", a
   loop.close();
 });
 
-Deno.test("Server.shutdown() lets a request in progress finish, with Connection: close", async () => {
+Framing.test("Server.shutdown() lets a request in progress finish, with Connection: close", async () => {
   const loop = new DenoEventLoop();
   await run(loop, async () => {
     const release = loop.createFuture<void>();

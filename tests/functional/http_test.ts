@@ -27,6 +27,7 @@ import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { bytes, portOf, run, text } from "./_stream_helpers.ts";
 import { HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
+import { Framing } from "../_helpers.ts";
 
 const HOST = "127.0.0.1";
 
@@ -123,7 +124,7 @@ async function command(
 
 // ---- tulip client ↔ tulip server ----
 
-Deno.test("HttpClientProtocol and HttpServerProtocol talk over TCP, kept alive and pipelined", async () => {
+Framing.test("HttpClientProtocol and HttpServerProtocol talk over TCP, kept alive and pipelined", async () => {
   const loop = new DenoEventLoop();
   await run(loop, async () => {
     const { server, port, connections } = await serve(loop);
@@ -285,7 +286,7 @@ Deno.test({
     "curl",
     HAS_CURL,
   ),
-  ignore: !HAS_CURL,
+  ignore: !HAS_CURL || !INTERNALS_ENABLED,
   fn: async () => {
     const loop = new DenoEventLoop();
     await run(loop, async () => {

@@ -7,6 +7,7 @@ import {
   planResponse,
 } from "../../http/_response_head.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { Framing } from "../_helpers.ts";
 
 const decoder = new TextDecoder();
 
@@ -42,7 +43,7 @@ Deno.test("DateLine is one per loop and gives the date of now", () => {
   b.close();
 });
 
-Deno.test("plainResponse() gives the bytes planResponse() gives for the same answer", () => {
+Framing.test("plainResponse() gives the bytes planResponse() gives for the same answer", () => {
   for (const [status, text] of [[500, "Internal Server Error"], [408, "é"]]) {
     for (const keepAlive of [true, false]) {
       for (const versionMinor of [0, 1]) {

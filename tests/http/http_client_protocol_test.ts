@@ -18,6 +18,7 @@ import {
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { bytes, SPLITS, text } from "./_http_helpers.ts";
+import { Framing } from "../_helpers.ts";
 
 /**
  * A scripted server: records the bytes it receives and, on the first
@@ -234,7 +235,7 @@ Deno.test("HttpClientProtocol pipelines requests and matches responses in order"
 
 const OK = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
-Deno.test("HttpClientProtocol sends bodies held in memory with Content-Length", async () => {
+Framing.test("HttpClientProtocol sends bodies held in memory with Content-Length", async () => {
   const cases: [RequestInit, string][] = [
     [
       { method: "POST", body: "héllo" },
@@ -268,7 +269,7 @@ Deno.test("HttpClientProtocol sends bodies held in memory with Content-Length", 
   }
 });
 
-Deno.test("HttpClientProtocol sends a stream body chunked, and a Blob with its length", async () => {
+Framing.test("HttpClientProtocol sends a stream body chunked, and a Blob with its length", async () => {
   const stream = () =>
     new ReadableStream<Uint8Array>({
       start(c) {
