@@ -28,6 +28,7 @@ import { sleep } from "../../tasks/sleep.ts";
 import { bytes, portOf, run, text } from "./_stream_helpers.ts";
 import { HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
 import { Framing } from "../_helpers.ts";
+import { INTERNALS_ENABLED } from "../../transports/_deno_internals.ts";
 
 const HOST = "127.0.0.1";
 
