@@ -3,8 +3,8 @@
  * `callLater`, for delays from 1 to 20 ms. Prints median and p99 lateness
  * in milliseconds, and checks that no timer fired early. Then the CPU time
  * an idle loop spends per second of waiting on a repeating timer (100 ms,
- * and 1 ms: the loop finishes each wait with short hops), read with
- * `process.cpuUsage()`.
+ * and 1 ms: the loop finishes short waits by blocking the thread, within a
+ * budget), read with `process.cpuUsage()`.
  *
  * deno run -A bench/timer_lateness.ts
  *

@@ -23,15 +23,11 @@ import { HttpServerProtocol } from "../../../mod.ts";
 import type { HttpServerProtocolOptions } from "../../../mod.ts";
 import { Args, serve } from "./_serve.ts";
 
-/**
- * The options the hardening work adds; listed here so that the script
- * passes them before they exist (they are ignored until then).
- */
-type Options = HttpServerProtocolOptions & {
-  headersTimeout?: number;
-  requestTimeout?: number;
-  writeTimeout?: number;
-};
+/** The options this script sets; one left out keeps the protocol's default. */
+type Options = Pick<
+  HttpServerProtocolOptions,
+  "keepAliveTimeout" | "headersTimeout" | "requestTimeout" | "writeTimeout"
+>;
 
 const args = new Args(Deno.args);
 const options: Options = {

@@ -19,14 +19,8 @@ import { JsonRpcProtocol } from "../../../mod.ts";
 import type { JsonRpcMethods, JsonRpcProtocolOptions } from "../../../mod.ts";
 import { Args, serve } from "./_serve.ts";
 
-/**
- * The options the hardening work adds; listed here so that the script
- * passes them before they exist (they are ignored until then).
- */
-type Options = JsonRpcProtocolOptions & {
-  maxBatch?: number;
-  maxConcurrentCalls?: number;
-};
+/** The options this script sets; one left out keeps the protocol's default. */
+type Options = Pick<JsonRpcProtocolOptions, "maxBatch" | "maxConcurrentCalls">;
 
 const args = new Args(Deno.args);
 const options: Options = {};
