@@ -229,7 +229,8 @@ interface Outgoing {
 /** The protocol that frames bytes into messages, and how to send one. */
 interface Framer {
   readonly protocol: Protocol;
-  send(data: Uint8Array): void;
+  /** Sends one message's JSON text, encoded and framed. */
+  send(text: string): void;
 }
 
 /** Serializes params to JSON text, or `undefined` for none. */
@@ -916,11 +917,17 @@ export class JsonRpcProtocol extends Protocol {
         maxLength: max,
         onLengthExceeded: overLong,
       });
-      return { protocol: p, send: (data) => p.sendString(data) };
+      return {
+        protocol: p,
+        send: (text) => p.sendString(encoder.encode(text)),
+      };
     }
     if (this.framing === "raw") {
       const p = new JsonSplitter(received, max, overLong);
-      return { protocol: p, send: (data) => this.#transport!.write(data) };
+      return {
+        protocol: p,
+        send: (text) => this.#transport!.write(encoder.encode(text)),
+      };
     }
     const tooLong = (size: number) =>
       new LimitOverrunError(
@@ -944,7 +951,12 @@ export class JsonRpcProtocol extends Protocol {
       maxLength: max + 1,
       onLengthExceeded: () => overLong(tooLong(max + 2)),
     });
-    return { protocol: p, send: (data) => p.writeChunk(data) };
+    // The text and its newline encoded into one buffer and written at
+    // once: one allocation per message, no gathering copy in the transport.
+    return {
+      protocol: p,
+      send: (text) => this.#transport!.write(encoder.encode(text + "\n")),
+    };
   }
 
   #messageReceived(data: Uint8Array): void {
@@ -1166,7 +1178,7 @@ export class JsonRpcProtocol extends Protocol {
   }
 
   #send(text: string): void {
-    this.#framer.send(encoder.encode(text));
+    this.#framer.send(text);
   }
 
   // Answers are dropped once the connection is going away.
