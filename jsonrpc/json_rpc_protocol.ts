@@ -32,6 +32,7 @@ import { JsonSplitter } from "./_json_splitter.ts";
 import { ChunkProtocol } from "../protocols/chunk_protocol.ts";
 import { Int32StringReceiver } from "../protocols/int32_string_receiver.ts";
 import { JsonRpcError } from "./json_rpc_error.ts";
+import { MessageQueue } from "./_message_queue.ts";
 import { Protocol } from "../protocols/protocol.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
@@ -53,10 +54,6 @@ const encoder = new TextEncoder();
  * and bookkeeping, so that a flood of tiny messages is bounded too.
  */
 const INBOX_ENTRY_BYTES = 16;
-const DONE: { data: Uint8Array; size: number } = {
-  data: new Uint8Array(0),
-  size: 0,
-};
 
 /** A JSON-RPC request id: this library sends numbers, and answers any kind. */
 export type JsonRpcId = string | number | null;
@@ -536,8 +533,7 @@ export class JsonRpcProtocol extends Protocol {
   readonly #limiter: CallLimiter;
   // Messages received while calls could not start (all slots taken, or
   // replies backed up), in order, with what each counts in bytes.
-  #inbox: { data: Uint8Array; size: number }[] = [];
-  #inboxHead = 0;
+  readonly #inbox = new MessageQueue();
   #inboxBytes = 0;
   #draining = false;
   // Replies back up: the transport is over its high-water mark.
@@ -703,7 +699,7 @@ export class JsonRpcProtocol extends Protocol {
    */
   override eofReceived(): boolean {
     this.#framer.protocol.eofReceived();
-    if (this.#serving === 0 && this.#inboxHead === this.#inbox.length) {
+    if (this.#serving === 0 && this.#inbox.length === 0) {
       return false;
     }
     this.#closeWhenIdle = true;
@@ -737,8 +733,7 @@ export class JsonRpcProtocol extends Protocol {
   override connectionLost(exc?: Error): void {
     this.#framer.protocol.connectionLost(exc);
     this.#transport = null;
-    this.#inbox = [];
-    this.#inboxHead = 0;
+    this.#inbox.clear();
     this.#inboxBytes = 0;
     this.#limiter.clear();
     this.#log.close("JSON-RPC connection", { protocol: this });
@@ -961,7 +956,7 @@ export class JsonRpcProtocol extends Protocol {
 
   #messageReceived(data: Uint8Array): void {
     const parsed = parseMessage(data);
-    if (this.#inboxHead === this.#inbox.length && !this.#blocked()) {
+    if (this.#inbox.length === 0 && !this.#blocked()) {
       return this.#serve(parsed);
     }
     // Responses run no method and send nothing: take them at once, so that
@@ -971,9 +966,8 @@ export class JsonRpcProtocol extends Protocol {
     }
     // The bytes wait, not the parsed value, which can take several times
     // their size; they are parsed again when served.
-    const size = data.length + INBOX_ENTRY_BYTES;
-    this.#inbox.push({ data: data.slice(), size });
-    this.#inboxBytes += size;
+    this.#inbox.push(data);
+    this.#inboxBytes += data.length + INBOX_ENTRY_BYTES;
     this.#updateReading();
   }
 
@@ -1001,14 +995,9 @@ export class JsonRpcProtocol extends Protocol {
     if (this.#draining) return;
     this.#draining = true;
     try {
-      while (this.#inboxHead < this.#inbox.length && !this.#blocked()) {
-        const { data, size } = this.#inbox[this.#inboxHead];
-        this.#inbox[this.#inboxHead++] = DONE;
-        this.#inboxBytes -= size;
-        if (this.#inboxHead === this.#inbox.length) {
-          this.#inbox = [];
-          this.#inboxHead = 0;
-        }
+      while (this.#inbox.length > 0 && !this.#blocked()) {
+        const data = this.#inbox.shift()!;
+        this.#inboxBytes -= data.length + INBOX_ENTRY_BYTES;
         this.#serve(parseMessage(data));
       }
     } finally {
@@ -1035,7 +1024,7 @@ export class JsonRpcProtocol extends Protocol {
   #closeIfDone(): void {
     if (
       this.#closeWhenIdle && this.#serving === 0 &&
-      this.#inboxHead === this.#inbox.length
+      this.#inbox.length === 0
     ) {
       this.#transport?.close();
     }
