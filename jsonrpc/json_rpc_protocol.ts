@@ -33,6 +33,7 @@ import { ChunkProtocol } from "../protocols/chunk_protocol.ts";
 import { Int32StringReceiver } from "../protocols/int32_string_receiver.ts";
 import { JsonRpcError } from "./json_rpc_error.ts";
 import { MessageQueue } from "./_message_queue.ts";
+import { encodeMessage } from "./_encode_pool.ts";
 import { Protocol } from "../protocols/protocol.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
@@ -921,7 +922,7 @@ export class JsonRpcProtocol extends Protocol {
       const p = new JsonSplitter(received, max, overLong);
       return {
         protocol: p,
-        send: (text) => this.#transport!.write(encoder.encode(text)),
+        send: (text) => this.#transport!.write(encodeMessage(text, false)),
       };
     }
     const tooLong = (size: number) =>
@@ -946,11 +947,11 @@ export class JsonRpcProtocol extends Protocol {
       maxLength: max + 1,
       onLengthExceeded: () => overLong(tooLong(max + 2)),
     });
-    // The text and its newline encoded into one buffer and written at
-    // once: one allocation per message, no gathering copy in the transport.
+    // The text and its newline encoded together and written at once: no
+    // list for the transport to gather into a second copy.
     return {
       protocol: p,
-      send: (text) => this.#transport!.write(encoder.encode(text + "\n")),
+      send: (text) => this.#transport!.write(encodeMessage(text, true)),
     };
   }
 
