@@ -32,6 +32,8 @@ import { JsonSplitter } from "./_json_splitter.ts";
 import { ChunkProtocol } from "../protocols/chunk_protocol.ts";
 import { Int32StringReceiver } from "../protocols/int32_string_receiver.ts";
 import { JsonRpcError } from "./json_rpc_error.ts";
+import { MessageQueue } from "./_message_queue.ts";
+import { EncodePool } from "./_encode_pool.ts";
 import { Protocol } from "../protocols/protocol.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
@@ -53,10 +55,6 @@ const encoder = new TextEncoder();
  * and bookkeeping, so that a flood of tiny messages is bounded too.
  */
 const INBOX_ENTRY_BYTES = 16;
-const DONE: { data: Uint8Array; size: number } = {
-  data: new Uint8Array(0),
-  size: 0,
-};
 
 /** A JSON-RPC request id: this library sends numbers, and answers any kind. */
 export type JsonRpcId = string | number | null;
@@ -229,7 +227,8 @@ interface Outgoing {
 /** The protocol that frames bytes into messages, and how to send one. */
 interface Framer {
   readonly protocol: Protocol;
-  send(data: Uint8Array): void;
+  /** Sends one message's JSON text, encoded and framed. */
+  send(text: string): void;
 }
 
 /** Serializes params to JSON text, or `undefined` for none. */
@@ -522,6 +521,7 @@ export class JsonRpcProtocol extends Protocol {
   readonly #front: Front;
   readonly #abort = new AbortController();
   #loop: SchedulingLoop | null;
+  #pool: EncodePool | null = null;
   #transport: Transport | null = null;
   #connected = false;
   #nextId = 1;
@@ -535,8 +535,7 @@ export class JsonRpcProtocol extends Protocol {
   readonly #limiter: CallLimiter;
   // Messages received while calls could not start (all slots taken, or
   // replies backed up), in order, with what each counts in bytes.
-  #inbox: { data: Uint8Array; size: number }[] = [];
-  #inboxHead = 0;
+  readonly #inbox = new MessageQueue();
   #inboxBytes = 0;
   #draining = false;
   // Replies back up: the transport is over its high-water mark.
@@ -702,7 +701,7 @@ export class JsonRpcProtocol extends Protocol {
    */
   override eofReceived(): boolean {
     this.#framer.protocol.eofReceived();
-    if (this.#serving === 0 && this.#inboxHead === this.#inbox.length) {
+    if (this.#serving === 0 && this.#inbox.length === 0) {
       return false;
     }
     this.#closeWhenIdle = true;
@@ -736,8 +735,7 @@ export class JsonRpcProtocol extends Protocol {
   override connectionLost(exc?: Error): void {
     this.#framer.protocol.connectionLost(exc);
     this.#transport = null;
-    this.#inbox = [];
-    this.#inboxHead = 0;
+    this.#inbox.clear();
     this.#inboxBytes = 0;
     this.#limiter.clear();
     this.#log.close("JSON-RPC connection", { protocol: this });
@@ -916,11 +914,17 @@ export class JsonRpcProtocol extends Protocol {
         maxLength: max,
         onLengthExceeded: overLong,
       });
-      return { protocol: p, send: (data) => p.sendString(data) };
+      return {
+        protocol: p,
+        send: (text) => p.sendString(encoder.encode(text)),
+      };
     }
     if (this.framing === "raw") {
       const p = new JsonSplitter(received, max, overLong);
-      return { protocol: p, send: (data) => this.#transport!.write(data) };
+      return {
+        protocol: p,
+        send: (text) => this.#transport!.write(this.#encode(text, false)),
+      };
     }
     const tooLong = (size: number) =>
       new LimitOverrunError(
@@ -944,12 +948,17 @@ export class JsonRpcProtocol extends Protocol {
       maxLength: max + 1,
       onLengthExceeded: () => overLong(tooLong(max + 2)),
     });
-    return { protocol: p, send: (data) => p.writeChunk(data) };
+    // The text and its newline encoded together and written at once: no
+    // list for the transport to gather into a second copy.
+    return {
+      protocol: p,
+      send: (text) => this.#transport!.write(this.#encode(text, true)),
+    };
   }
 
   #messageReceived(data: Uint8Array): void {
     const parsed = parseMessage(data);
-    if (this.#inboxHead === this.#inbox.length && !this.#blocked()) {
+    if (this.#inbox.length === 0 && !this.#blocked()) {
       return this.#serve(parsed);
     }
     // Responses run no method and send nothing: take them at once, so that
@@ -959,9 +968,8 @@ export class JsonRpcProtocol extends Protocol {
     }
     // The bytes wait, not the parsed value, which can take several times
     // their size; they are parsed again when served.
-    const size = data.length + INBOX_ENTRY_BYTES;
-    this.#inbox.push({ data: data.slice(), size });
-    this.#inboxBytes += size;
+    this.#inbox.push(data);
+    this.#inboxBytes += data.length + INBOX_ENTRY_BYTES;
     this.#updateReading();
   }
 
@@ -989,14 +997,9 @@ export class JsonRpcProtocol extends Protocol {
     if (this.#draining) return;
     this.#draining = true;
     try {
-      while (this.#inboxHead < this.#inbox.length && !this.#blocked()) {
-        const { data, size } = this.#inbox[this.#inboxHead];
-        this.#inbox[this.#inboxHead++] = DONE;
-        this.#inboxBytes -= size;
-        if (this.#inboxHead === this.#inbox.length) {
-          this.#inbox = [];
-          this.#inboxHead = 0;
-        }
+      while (this.#inbox.length > 0 && !this.#blocked()) {
+        const data = this.#inbox.shift()!;
+        this.#inboxBytes -= data.length + INBOX_ENTRY_BYTES;
         this.#serve(parseMessage(data));
       }
     } finally {
@@ -1023,7 +1026,7 @@ export class JsonRpcProtocol extends Protocol {
   #closeIfDone(): void {
     if (
       this.#closeWhenIdle && this.#serving === 0 &&
-      this.#inboxHead === this.#inbox.length
+      this.#inbox.length === 0
     ) {
       this.#transport?.close();
     }
@@ -1092,6 +1095,12 @@ export class JsonRpcProtocol extends Protocol {
       op.future.setResult(op.results);
       this.#finish(op);
     }
+  }
+
+  /** `text` as bytes to send, in a slab shared with the loop's connections. */
+  #encode(text: string, newline: boolean): Uint8Array {
+    this.#pool ??= EncodePool.of(this.#loop ?? getRunningLoop());
+    return this.#pool.encode(text, newline);
   }
 
   #start(
@@ -1166,7 +1175,7 @@ export class JsonRpcProtocol extends Protocol {
   }
 
   #send(text: string): void {
-    this.#framer.send(encoder.encode(text));
+    this.#framer.send(text);
   }
 
   // Answers are dropped once the connection is going away.

@@ -1159,6 +1159,27 @@ Deno.test("JsonRpcProtocol sends requests over a framing its peer can read", () 
   }
 });
 
+Deno.test("JsonRpcProtocol writes a newline-framed message and its newline as one buffer", () => {
+  // One allocation and one write per message: no list for the transport
+  // to gather into a second copy.
+  const loop = new VirtualTimeLoop();
+  const p = new JsonRpcProtocol({}, { loop });
+  const calls: string[] = [];
+  const fake = {
+    write: (d: Uint8Array) => calls.push(new TextDecoder().decode(d)),
+    writelines: () => calls.push("writelines"),
+    isClosing: () => false,
+  };
+  p.connectionMade(fake as never);
+  p.notify("m", ["a"]);
+  p.notify("n");
+  assertEquals(calls, [
+    '{"jsonrpc":"2.0","method":"m","params":["a"]}\n',
+    '{"jsonrpc":"2.0","method":"n"}\n',
+  ]);
+  loop.close();
+});
+
 // ---- flow control ----
 
 Deno.test("JsonRpcProtocol stops reading requests while its replies back up", async () => {
