@@ -72,6 +72,7 @@ const EXPECTED: Record<string, string[]> = {
     "WriteBuffer",
     "WriteFlowControl",
     "checkWriteData",
+    "concatBytes",
     "gatherWriteData",
     "refuseWrite",
     "relay",

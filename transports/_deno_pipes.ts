@@ -9,6 +9,7 @@ import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "./flow_control.ts";
+import { concatBytes } from "./write_buffer.ts";
 import {
   checkWriteData,
   gatherWriteData,
@@ -59,17 +60,6 @@ export function callProtocol(
 /** Makes an `Error` of anything thrown or rejected. */
 export function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 const IO_ERRORS = Object.values(Deno.errors) as (new () => Error)[];
@@ -451,7 +441,7 @@ export class WritePipeTransport implements WriteTransport {
   }
 
   #startWrite(): void {
-    const chunk = concat(this.#buffer, this.#buffered);
+    const chunk = concatBytes(this.#buffer, this.#buffered);
     this.#buffer = [];
     this.#buffered = 0;
     this.#inFlight = chunk.length;
