@@ -69,6 +69,7 @@ const EXPECTED: Record<string, string[]> = {
   transports: [
     "ReadableStreamProducer",
     "Relay",
+    "ServerShutdown",
     "WriteBuffer",
     "WriteFlowControl",
     "checkWriteData",
