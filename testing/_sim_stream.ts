@@ -21,6 +21,7 @@ import type {
   BufferedProtocol,
   Protocol,
 } from "../protocols/protocol.ts";
+import { deliverData } from "../protocols/deliver_data.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import {
   checkWriteData,
@@ -42,12 +43,6 @@ import type { SimulatedLoop } from "./_sim_loop.ts";
 import { describeError, type SimHost, type World } from "./_sim_world.ts";
 
 type StreamProtocol = Protocol | BufferedProtocol;
-
-/** Bytes queued in order, taken from the front in any sizes. */
-function isBuffered(p: BaseProtocol): p is BufferedProtocol {
-  return typeof (p as BufferedProtocol).getBuffer === "function" &&
-    typeof (p as BufferedProtocol).bufferUpdated === "function";
-}
 
 function addrText(a: Deno.Addr): string {
   return a.transport === "unix" || a.transport === "unixpacket"
@@ -427,7 +422,7 @@ export class SimStream implements Transport {
         () => peer.#acked(n),
       );
       try {
-        this.#feed(data);
+        deliverData(this.#protocol!, data);
       } catch (e) {
         return this.#fatal(e, "dataReceived");
       }
@@ -443,27 +438,6 @@ export class SimStream implements Transport {
     }
     this.#schedule();
   };
-
-  #feed(data: Uint8Array): void {
-    const protocol = this.#protocol!;
-    if (!isBuffered(protocol)) {
-      protocol.dataReceived(data);
-      return;
-    }
-    let at = 0;
-    while (at < data.length) {
-      const buf = protocol.getBuffer(data.length - at);
-      if (!(buf instanceof Uint8Array) || buf.length === 0) {
-        throw new TypeError(
-          "Cannot deliver data: getBuffer() returned an empty buffer",
-        );
-      }
-      const k = Math.min(buf.length, data.length - at);
-      buf.set(data.subarray(at, at + k));
-      at += k;
-      protocol.bufferUpdated(k);
-    }
-  }
 
   #fatal(exception: unknown, method: string): void {
     this.#loop.callExceptionHandler({
