@@ -16,7 +16,8 @@ import { callProtocol, isIoError, toError } from "./_deno_pipes.ts";
 import { checkWriteData, refuseWrite } from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
-import { checkPort, ipFamily, resolveHost } from "./_deno_names.ts";
+import { checkPort } from "./address_checks.ts";
+import { ipFamily, resolveHost } from "./_deno_names.ts";
 
 /**
  * The most bytes the send queue holds. A datagram that would take it past

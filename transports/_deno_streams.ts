@@ -16,7 +16,7 @@ import type {
   Server,
 } from "../loop/event_loop.ts";
 import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
-import { checkPort } from "./_deno_names.ts";
+import { checkPort } from "./address_checks.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
 import {
   DenoStreamTransport,

@@ -20,6 +20,7 @@
  * @module
  */
 
+export * from "./address_checks.ts";
 export * from "./flow_control.ts";
 export * from "./readable_stream_producer.ts";
 export * from "./relay.ts";
