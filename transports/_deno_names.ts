@@ -6,22 +6,11 @@
 import { formatReceived } from "../futures/errors.ts";
 import type { LookupAddress } from "node:dns";
 import type { AddrInfo } from "../loop/event_loop.ts";
-import { checkHost, checkPort } from "./address_checks.ts";
+import { checkHost, checkPort, ipFamily } from "./address_checks.ts";
 
 // The module cache makes every call after the first cheap.
 function loadDns(): Promise<typeof import("node:dns")> {
   return import("node:dns");
-}
-
-const IPV4 =
-  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6 = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(%[\w.-]+)?$/;
-
-/** Returns 4 or 6 for a numeric address, 0 for anything else (a name). */
-export function ipFamily(host: string): 0 | 4 | 6 {
-  if (IPV4.test(host)) return 4;
-  if (IPV6.test(host)) return 6;
-  return 0;
 }
 
 /** getnameinfo flag: return the numeric address instead of a name. */

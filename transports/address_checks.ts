@@ -129,3 +129,108 @@ export function checkAddrinfoArgs(
     }
   }
 }
+
+const IPV4 =
+  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV6 = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(%[\w.-]+)?$/;
+
+/**
+ * Tells a numeric address's family from a host name.
+ *
+ * @param host A host name or a numeric address.
+ * @returns 4 or 6 for a numeric address, 0 for anything else (a name).
+ *
+ * @example Addresses and names
+ * ```ts
+ * import { ipFamily } from "@tulip/tulip/transports";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(ipFamily("127.0.0.1"), 4);
+ * assertEquals(ipFamily("::1"), 6);
+ * assertEquals(ipFamily("localhost"), 0);
+ * ```
+ */
+export function ipFamily(host: string): 0 | 4 | 6 {
+  if (IPV4.test(host)) return 4;
+  if (IPV6.test(host)) return 6;
+  return 0;
+}
+
+/**
+ * Checks the arguments of `joinMulticast()`/`leaveMulticast()`: an IPv4
+ * (224.0.0.0/4) or IPv6 (ff00::/8) multicast group, and an interface — for
+ * IPv4 its address (default `"0.0.0.0"`: the system picks), for IPv6 its
+ * index (default 0).
+ *
+ * @param what The method, for the error: `"joinMulticast"`.
+ * @param group The group's address.
+ * @param iface The interface, as given.
+ * @returns The group's family, the membership's key (`group%iface`) and
+ * the interface with its default.
+ * @throws {TypeError} When `group` is not a string or `iface` not of the
+ * group's kind: `Cannot call joinMulticast(): for an IPv4 group, iface must
+ * be the interface's IPv4 address, received 3`.
+ * @throws {RangeError} When `group` is not a multicast address.
+ *
+ * @example A group and the default interface
+ * ```ts
+ * import { checkMulticastGroup } from "@tulip/tulip/transports";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * assertEquals(
+ *   checkMulticastGroup("joinMulticast", "239.1.2.3", undefined),
+ *   [4, "239.1.2.3%0.0.0.0", "0.0.0.0"],
+ * );
+ * assertThrows(
+ *   () => checkMulticastGroup("joinMulticast", "10.0.0.1", undefined),
+ *   RangeError,
+ * );
+ * ```
+ */
+export function checkMulticastGroup(
+  what: string,
+  group: unknown,
+  iface: unknown,
+): [4 | 6, string, string | number] {
+  if (typeof group !== "string") {
+    throw new TypeError(
+      `Cannot call ${what}(): group must be a string, received ${typeof group}`,
+    );
+  }
+  const family = ipFamily(group);
+  const first = family === 4
+    ? Number(group.split(".")[0])
+    : family === 6
+    ? parseInt(group.split(":")[0] || "0", 16)
+    : -1;
+  const multicast = family === 4
+    ? first >= 224 && first <= 239
+    : family === 6 && (first & 0xff00) === 0xff00;
+  if (!multicast) {
+    throw new RangeError(
+      `Cannot call ${what}(): group must be an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast address, received ${
+        JSON.stringify(group)
+      }`,
+    );
+  }
+  if (family === 4) {
+    const on = iface ?? "0.0.0.0";
+    if (typeof on !== "string" || ipFamily(on) !== 4) {
+      throw new TypeError(
+        `Cannot call ${what}(): for an IPv4 group, iface must be the interface's IPv4 address, received ${
+          JSON.stringify(iface) ?? typeof iface
+        }`,
+      );
+    }
+    return [4, `${group}%${on}`, on];
+  }
+  const on = iface ?? 0;
+  if (typeof on !== "number" || !Number.isInteger(on) || on < 0) {
+    throw new TypeError(
+      `Cannot call ${what}(): for an IPv6 group, iface must be the interface's index (a non-negative integer), received ${
+        JSON.stringify(iface) ?? typeof iface
+      }`,
+    );
+  }
+  return [6, `${group}%${on}`, on];
+}

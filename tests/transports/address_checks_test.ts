@@ -2,7 +2,9 @@ import { assertEquals, assertThrows } from "@std/assert";
 import {
   checkAddrinfoArgs,
   checkHost,
+  checkMulticastGroup,
   checkPort,
+  ipFamily,
 } from "../../transports/address_checks.ts";
 
 Deno.test("checkPort takes 0 to 65535 and refuses the rest in one wording", () => {
@@ -53,4 +55,43 @@ Deno.test("checkAddrinfoArgs checks host, port, family and the numeric options",
   );
   assertThrows(() => checkAddrinfoArgs("", 80), RangeError);
   assertThrows(() => checkAddrinfoArgs("h", 70000), RangeError);
+});
+
+Deno.test("ipFamily tells numeric addresses from names", () => {
+  assertEquals(ipFamily("10.0.0.1"), 4);
+  assertEquals(ipFamily("256.0.0.1"), 0);
+  assertEquals(ipFamily("fe80::1%eth0"), 6);
+  assertEquals(ipFamily("example.com"), 0);
+});
+
+Deno.test("checkMulticastGroup checks the group and the interface of its family", () => {
+  assertEquals(checkMulticastGroup("joinMulticast", "ff02::1", undefined), [
+    6,
+    "ff02::1%0",
+    0,
+  ]);
+  assertEquals(
+    checkMulticastGroup("leaveMulticast", "224.0.0.1", "10.0.0.2"),
+    [4, "224.0.0.1%10.0.0.2", "10.0.0.2"],
+  );
+  assertThrows(
+    () => checkMulticastGroup("joinMulticast", 7, undefined),
+    TypeError,
+    "Cannot call joinMulticast(): group must be a string, received number",
+  );
+  assertThrows(
+    () => checkMulticastGroup("joinMulticast", "240.0.0.1", undefined),
+    RangeError,
+    "group must be an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast address",
+  );
+  assertThrows(
+    () => checkMulticastGroup("joinMulticast", "224.0.0.1", 3),
+    TypeError,
+    "for an IPv4 group, iface must be the interface's IPv4 address, received 3",
+  );
+  assertThrows(
+    () => checkMulticastGroup("joinMulticast", "ff02::1", -1),
+    TypeError,
+    "for an IPv6 group, iface must be the interface's index",
+  );
 });
