@@ -556,22 +556,33 @@ function connectPipe<P, T>(
   return future;
 }
 
+/** Checks the stream a pipe is connected to: of its kind, and unlocked. */
+function checkStream(
+  what: string,
+  stream: unknown,
+  kind: typeof ReadableStream | typeof WritableStream,
+  holder: "reader" | "writer",
+): void {
+  const name = holder === "reader" ? "readable" : "writable";
+  if (!(stream instanceof kind)) {
+    throw new TypeError(
+      `Cannot call ${what}(): ${name} must be a ${kind.name}, received ${typeof stream}`,
+    );
+  }
+  if (stream.locked) {
+    throw new InvalidStateError(
+      `Cannot call ${what}(): the stream is locked to another ${holder}`,
+    );
+  }
+}
+
 /** Connects a protocol to a readable stream; `connectionMade` comes first. */
 export function connectReadPipe<P extends Protocol>(
   io: DenoIo,
   protocolFactory: () => P,
   readable: ReadableStream<Uint8Array>,
 ): Future<[ReadTransport, P]> {
-  if (!(readable instanceof ReadableStream)) {
-    throw new TypeError(
-      `Cannot call connectReadPipe(): readable must be a ReadableStream, received ${typeof readable}`,
-    );
-  }
-  if (readable.locked) {
-    throw new InvalidStateError(
-      "Cannot call connectReadPipe(): the stream is locked to another reader",
-    );
-  }
+  checkStream("connectReadPipe", readable, ReadableStream, "reader");
   return connectPipe<P, ReadPipeTransport>(
     io.loop,
     protocolFactory,
@@ -592,16 +603,7 @@ export function connectWritePipe<P extends BaseProtocol>(
   protocolFactory: () => P,
   writable: WritableStream<Uint8Array>,
 ): Future<[WriteTransport, P]> {
-  if (!(writable instanceof WritableStream)) {
-    throw new TypeError(
-      `Cannot call connectWritePipe(): writable must be a WritableStream, received ${typeof writable}`,
-    );
-  }
-  if (writable.locked) {
-    throw new InvalidStateError(
-      "Cannot call connectWritePipe(): the stream is locked to another writer",
-    );
-  }
+  checkStream("connectWritePipe", writable, WritableStream, "writer");
   return connectPipe<P, WritePipeTransport>(
     io.loop,
     protocolFactory,
