@@ -17,7 +17,7 @@ import { checkWriteData, refuseWrite } from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { checkMulticastGroup, checkPort, ipFamily } from "./address_checks.ts";
-import { resolveHost } from "./_deno_names.ts";
+import { resolveHost, withAddress } from "./_deno_names.ts";
 
 /**
  * The most bytes the send queue holds. A datagram that would take it past
@@ -109,23 +109,6 @@ function localFor(peer: Address): string {
 
 /** What Deno's joins give back: a way to leave. */
 type Membership = { leave(): Promise<void> };
-
-/** Deno's error with a message naming the group, class and cause kept. */
-function withGroup(error: unknown, verb: string, group: string): unknown {
-  if (!(error instanceof Error)) return error;
-  const message = `Cannot ${verb} multicast group ${group}: ${error.message}`;
-  try {
-    const Ctor = error.constructor as new (
-      message: string,
-      options: ErrorOptions,
-    ) => Error;
-    const out = new Ctor(message, { cause: error });
-    if (out instanceof Error && out.name === error.name) return out;
-  } catch {
-    // A constructor with another signature: fall back to a plain Error.
-  }
-  return new Error(message, { cause: error });
-}
 
 /** Options the endpoint checks at send time. */
 interface EndpointPolicy {
@@ -354,7 +337,7 @@ class DenoDatagramTransport implements DatagramTransport {
     this.#groups.set(key, joining);
     return this.#groupOp(joining.then(() => {}, (error) => {
       this.#groups.delete(key);
-      throw withGroup(error, "join", group);
+      throw withAddress(error, `Cannot join multicast group ${group}`);
     }));
   }
 
@@ -384,7 +367,7 @@ class DenoDatagramTransport implements DatagramTransport {
     }
     return this.#groupOp(
       joined.then((membership) => membership.leave()).catch((error) => {
-        throw withGroup(error, "leave", group);
+        throw withAddress(error, `Cannot leave multicast group ${group}`);
       }),
     );
   }

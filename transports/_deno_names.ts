@@ -155,3 +155,24 @@ export async function nameinfo(
   }
   return [numericHost ? address : name, numericServ ? String(port) : service];
 }
+
+/**
+ * Re-throws a Deno error with a message naming the address, keeping its
+ * class (`Deno.errors.ConnectionRefused` stays one) and the original as
+ * `cause`.
+ */
+export function withAddress(error: unknown, prefix: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const message = `${prefix}: ${error.message}`;
+  try {
+    const Ctor = error.constructor as new (
+      message: string,
+      options: ErrorOptions,
+    ) => Error;
+    const out = new Ctor(message, { cause: error });
+    if (out instanceof Error && out.name === error.name) return out;
+  } catch {
+    // A constructor with another signature: fall back to a plain Error.
+  }
+  return new Error(message, { cause: error });
+}
