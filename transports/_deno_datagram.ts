@@ -12,7 +12,7 @@ import type {
   DatagramEndpointOptions,
   SchedulingLoop,
 } from "../loop/event_loop.ts";
-import { callProtocol, isIoError, toError } from "./_deno_pipes.ts";
+import { callProtocol, isIoError, reportLost, toError } from "./_deno_pipes.ts";
 import { checkWriteData, refuseWrite } from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
@@ -576,14 +576,7 @@ class DenoDatagramTransport implements DatagramTransport {
     if (this.#receiving || this.#sending || this.#groupOps > 0) return;
     this.#lost = true;
     this.#loop.callSoon(() => {
-      const protocol = this.#protocol;
-      callProtocol(
-        this.#loop,
-        this,
-        protocol,
-        "protocol.connectionLost()",
-        () => protocol.connectionLost(this.#error),
-      );
+      reportLost(this.#loop, this, this.#protocol, this.#error);
     });
   }
 }

@@ -57,6 +57,25 @@ export function callProtocol(
   }
 }
 
+/**
+ * Tells `protocol` its connection is lost, the last call a transport makes
+ * to it; an exception goes to the loop's handler.
+ */
+export function reportLost(
+  loop: SchedulingLoop,
+  transport: unknown,
+  protocol: BaseProtocol,
+  error: Error | undefined,
+): void {
+  callProtocol(
+    loop,
+    transport,
+    protocol,
+    "protocol.connectionLost()",
+    () => protocol.connectionLost(error),
+  );
+}
+
 /** Makes an `Error` of anything thrown or rejected. */
 export function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
@@ -260,14 +279,7 @@ export class ReadPipeTransport implements ReadTransport {
     if (this.#lost) return;
     this.#lost = true;
     this.#closing = true;
-    const protocol = this.#protocol;
-    callProtocol(
-      this.#loop,
-      this,
-      protocol,
-      "protocol.connectionLost()",
-      () => protocol.connectionLost(error),
-    );
+    reportLost(this.#loop, this, this.#protocol, error);
   };
 }
 
@@ -511,14 +523,7 @@ export class WritePipeTransport implements WriteTransport {
     this.#lost = true;
     this.#closing = true;
     this.#flow.close();
-    const protocol = this.#protocol;
-    callProtocol(
-      this.#loop,
-      this,
-      protocol,
-      "protocol.connectionLost()",
-      () => protocol.connectionLost(error),
-    );
+    reportLost(this.#loop, this, this.#protocol, error);
   };
 }
 
