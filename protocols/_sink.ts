@@ -7,6 +7,30 @@
  */
 
 /**
+ * Sorts a framer's sink into a callback or a receiver.
+ *
+ * @param what The framer, for the error: `"a ChunkProtocol"`.
+ * @param param The constructor's parameter: `"onChunk"`.
+ * @param method The receiver's method: `"chunkReceived"`.
+ * @param value What was given.
+ * @returns `[callback, receiver]`, at most one of them not `null`.
+ * @throws {TypeError} When it is neither.
+ */
+export function pickSink<C, R>(
+  what: string,
+  param: string,
+  method: string,
+  value: unknown,
+): [C | null, R | null] {
+  const kind = sinkKind(what, param, method, value);
+  return kind === "callback"
+    ? [value as C, null]
+    : kind === "receiver"
+    ? [null, value as R]
+    : [null, null];
+}
+
+/**
  * Tells which kind of sink a framer was given.
  *
  * @param what The framer, for the error: `"a ChunkProtocol"`.
@@ -16,7 +40,7 @@
  * @returns `"callback"`, `"receiver"`, or `"none"` when nothing was given.
  * @throws {TypeError} When it is neither.
  */
-export function sinkKind(
+function sinkKind(
   what: string,
   param: string,
   method: string,

@@ -12,7 +12,7 @@ import {
 } from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
-import { sinkKind } from "./_sink.ts";
+import { pickSink } from "./_sink.ts";
 
 /** The default `maxLength` of a chunk, in bytes (Twisted's `MAX_LENGTH`). */
 const DEFAULT_MAX_LENGTH = 16384;
@@ -242,14 +242,12 @@ export class ChunkProtocol extends Protocol {
       );
     }
     this.maxLength = maxLength;
-    const kind = sinkKind(
+    [this.#onChunk, this.#receiver] = pickSink<ChunkCallback, ChunkReceiver>(
       "a ChunkProtocol",
       "onChunk",
       "chunkReceived",
       onChunk,
     );
-    if (kind === "callback") this.#onChunk = onChunk as ChunkCallback;
-    else if (kind === "receiver") this.#receiver = onChunk as ChunkReceiver;
     this.#onLengthExceeded = options?.onLengthExceeded ?? null;
   }
 

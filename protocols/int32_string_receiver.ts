@@ -12,7 +12,7 @@ import {
 } from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
-import { sinkKind } from "./_sink.ts";
+import { pickSink } from "./_sink.ts";
 
 /** The default `maxLength` of a message, in bytes (1 MiB). */
 const DEFAULT_MAX_LENGTH = 1024 * 1024;
@@ -180,14 +180,12 @@ export class Int32StringReceiver extends Protocol {
       );
     }
     this.maxLength = maxLength;
-    const kind = sinkKind(
+    [this.#onString, this.#receiver] = pickSink<StringCallback, StringReceiver>(
       "an Int32StringReceiver",
       "onString",
       "stringReceived",
       onString,
     );
-    if (kind === "callback") this.#onString = onString as StringCallback;
-    else if (kind === "receiver") this.#receiver = onString as StringReceiver;
     this.#onLengthExceeded = options?.onLengthExceeded ?? null;
   }
 
