@@ -32,6 +32,7 @@ import type { StreamWriter } from "../streams/stream_writer.ts";
 import { Queue, QueueShutDown } from "../tasks/queue.ts";
 import type { Coroutine, Task } from "../tasks/task.ts";
 import { timeout as timeoutScope } from "../tasks/timeout.ts";
+import { concatBytes } from "../transports/write_buffer.ts";
 import { compileGlob } from "./_glob.ts";
 import { TextMatcher } from "./_text_matcher.ts";
 import { Connection } from "./connection.ts";
@@ -1797,16 +1798,6 @@ function doneWith<T>(future: Future<T>): T | undefined {
   if (!future.done() || future.cancelled()) return undefined;
   if (future.exception() !== undefined) return undefined;
   return future.result();
-}
-
-function concatBytes(parts: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 function checkPattern(method: string, pattern: unknown): void {

@@ -10,13 +10,13 @@ import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
+import { concatBytes } from "../transports/write_buffer.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
 import {
   checkWriteData,
   gatherWriteData,
   refuseWrite,
 } from "../transports/write_checks.ts";
-import { concat } from "./_bytes.ts";
 import { describe } from "./_http_body.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { HttpClientProtocol } from "./http_client_protocol.ts";
@@ -454,7 +454,7 @@ export class HttpTransport implements Transport {
 
   #flush(): void {
     if (this.#batchBytes === 0 || this.#dead) return;
-    const body = concat(this.#batch, this.#batchBytes);
+    const body = concatBytes(this.#batch, this.#batchBytes);
     this.#batch = [];
     this.#batchBytes = 0;
     this.#send(body);

@@ -36,8 +36,8 @@ import type {
 import type { Handle } from "./handle.ts";
 import { WorkerExecutor } from "./worker_executor.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
+import { checkAddrinfoArgs } from "../transports/address_checks.ts";
 import {
-  checkAddrinfoArgs,
   checkNameinfoArgs,
   connectReadPipe,
   connectWritePipe,

@@ -12,6 +12,7 @@ import {
 } from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
+import { pickSink } from "./_sink.ts";
 
 /** The default `maxLength` of a chunk, in bytes (Twisted's `MAX_LENGTH`). */
 const DEFAULT_MAX_LENGTH = 16384;
@@ -241,20 +242,12 @@ export class ChunkProtocol extends Protocol {
       );
     }
     this.maxLength = maxLength;
-    if (typeof onChunk === "function") {
-      this.#onChunk = onChunk;
-    } else if (
-      typeof onChunk === "object" && onChunk !== null &&
-      typeof onChunk.chunkReceived === "function"
-    ) {
-      this.#receiver = onChunk;
-    } else if (onChunk !== undefined) {
-      throw new TypeError(
-        `Cannot make a ChunkProtocol: onChunk must be a function or an object with chunkReceived(), received ${
-          onChunk === null ? "null" : typeof onChunk
-        }`,
-      );
-    }
+    [this.#onChunk, this.#receiver] = pickSink<ChunkCallback, ChunkReceiver>(
+      "a ChunkProtocol",
+      "onChunk",
+      "chunkReceived",
+      onChunk,
+    );
     this.#onLengthExceeded = options?.onLengthExceeded ?? null;
   }
 

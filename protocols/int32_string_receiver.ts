@@ -12,6 +12,7 @@ import {
 } from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
+import { pickSink } from "./_sink.ts";
 
 /** The default `maxLength` of a message, in bytes (1 MiB). */
 const DEFAULT_MAX_LENGTH = 1024 * 1024;
@@ -179,19 +180,12 @@ export class Int32StringReceiver extends Protocol {
       );
     }
     this.maxLength = maxLength;
-    if (typeof onString === "function") this.#onString = onString;
-    else if (
-      typeof onString === "object" && onString !== null &&
-      typeof onString.stringReceived === "function"
-    ) {
-      this.#receiver = onString;
-    } else if (onString !== undefined) {
-      throw new TypeError(
-        `Cannot make an Int32StringReceiver: onString must be a function or an object with stringReceived(), received ${
-          onString === null ? "null" : typeof onString
-        }`,
-      );
-    }
+    [this.#onString, this.#receiver] = pickSink<StringCallback, StringReceiver>(
+      "an Int32StringReceiver",
+      "onString",
+      "stringReceived",
+      onString,
+    );
     this.#onLengthExceeded = options?.onLengthExceeded ?? null;
   }
 

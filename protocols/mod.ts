@@ -31,6 +31,7 @@
  */
 
 export * from "./chunk_protocol.ts";
+export * from "./deliver_data.ts";
 export * from "./int32_string_receiver.ts";
 export * from "./line_receiver.ts";
 export * from "./peer_log.ts";

@@ -14,7 +14,7 @@ import { Future } from "../futures/future.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { ReadTransport } from "../transports/transport.ts";
-import { concat } from "./_bytes.ts";
+import { concatBytes } from "../transports/write_buffer.ts";
 
 /** The default `limit`, in bytes (64 KiB, as in asyncio). */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -341,7 +341,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
         total += size;
       }
       if (!this.#eof) return WAIT;
-      return concat(blocks, total);
+      return concatBytes(blocks, total);
     });
   }
 

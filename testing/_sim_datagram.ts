@@ -11,6 +11,10 @@ import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { DatagramEndpointOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
+import {
+  checkMulticastGroup,
+  checkPort,
+} from "../transports/address_checks.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { DatagramTransport, Producer } from "../transports/transport.ts";
 import { checkWriteData, refuseWrite } from "../transports/write_checks.ts";
@@ -36,62 +40,12 @@ function checkAddr(
       }`,
     );
   }
-  if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) {
-    throw new RangeError(
-      `Cannot call ${what}: port must be 0 to 65535, received ${a.port}`,
-    );
-  }
-  return { hostname: a.hostname, port: a.port };
+  return { hostname: a.hostname, port: checkPort(a.port, `call ${what}`) };
 }
 
-/** An IPv4 multicast group: 224.0.0.0/4. */
+/** An IPv4 multicast group (224.0.0.0/4): a datagram to it fans out. */
 const MULTICAST_V4 =
   /^(22[4-9]|23\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/;
-/** An IPv6 multicast group: ff00::/8. */
-const MULTICAST_V6 = /^ff[0-9a-f]{2}:[0-9a-f:.]*$/i;
-
-/**
- * Checks a multicast group and interface as the real transport does;
- * returns the group's family and the membership's key.
- */
-function checkGroup(
-  what: string,
-  group: unknown,
-  iface: unknown,
-): [4 | 6, string] {
-  if (typeof group !== "string") {
-    throw new TypeError(
-      `Cannot call ${what}(): group must be a string, received ${typeof group}`,
-    );
-  }
-  const family = MULTICAST_V4.test(group)
-    ? 4
-    : MULTICAST_V6.test(group)
-    ? 6
-    : 0;
-  if (family === 0) {
-    throw new RangeError(
-      `Cannot call ${what}(): group must be an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast address, received ${
-        JSON.stringify(group)
-      }`,
-    );
-  }
-  const on = iface ?? (family === 4 ? "0.0.0.0" : 0);
-  if (
-    family === 4
-      ? typeof on !== "string" || !/^\d{1,3}(\.\d{1,3}){3}$/.test(on)
-      : typeof on !== "number" || !Number.isInteger(on) || on < 0
-  ) {
-    throw new TypeError(
-      `Cannot call ${what}(): iface must be the interface's ${
-        family === 4 ? "IPv4 address" : "index (a non-negative integer)"
-      } for an IPv${family} group, received ${
-        JSON.stringify(iface) ?? typeof iface
-      }`,
-    );
-  }
-  return [family, `${group}%${on}`];
-}
 
 /** A bound datagram endpoint of a simulated host. */
 export class SimDatagram implements DatagramTransport {
@@ -290,7 +244,7 @@ export class SimDatagram implements DatagramTransport {
    * an IPv6 group fails as on a host without IPv6.
    */
   joinMulticast(group: string, iface?: string | number): Future<void> {
-    const [family, key] = checkGroup("joinMulticast", group, iface);
+    const [family, key] = checkMulticastGroup("joinMulticast", group, iface);
     if (this.#closed) {
       throw new InvalidStateError(
         "Cannot call joinMulticast(): transport is closing",
@@ -329,7 +283,7 @@ export class SimDatagram implements DatagramTransport {
 
   /** Leaves a group joined with `joinMulticast(group, iface)`. */
   leaveMulticast(group: string, iface?: string | number): Future<void> {
-    const [, key] = checkGroup("leaveMulticast", group, iface);
+    const [, key] = checkMulticastGroup("leaveMulticast", group, iface);
     if (!this.#groups.delete(key)) {
       throw new InvalidStateError(
         `Cannot call leaveMulticast(): the endpoint has not joined ${group} on that interface, received group=${

@@ -37,6 +37,7 @@ import type {
   Transport,
   WriteTransport,
 } from "../transports/transport.ts";
+import { checkAddrinfoArgs, checkPort } from "../transports/address_checks.ts";
 import { notFound } from "./_deno_errors.ts";
 import { openDatagram } from "./_sim_datagram.ts";
 import { connectStream, listenStream } from "./_sim_stream.ts";
@@ -46,24 +47,6 @@ function unavailable(what: string, why: string): never {
   throw new InvalidStateError(
     `Cannot call ${what}() on a simulated host: ${why}`,
   );
-}
-
-function checkPort(what: string, port: unknown): number {
-  if (typeof port !== "number" || !Number.isInteger(port)) {
-    throw new TypeError(
-      `Cannot call ${what}(): port must be a whole number, received ${
-        formatReceived(port)
-      }`,
-    );
-  }
-  if (port < 0 || port > 65535) {
-    throw new RangeError(
-      `Cannot call ${what}(): port must be 0 to 65535, received ${
-        formatReceived(port)
-      }`,
-    );
-  }
-  return port;
 }
 
 /**
@@ -211,7 +194,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     }
     return connectStream(this, protocolFactory, {
       name: host,
-      port: checkPort("createConnection", port),
+      port: checkPort(port, "call createConnection()"),
     });
   }
 
@@ -262,7 +245,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     this.#checkOpen("createServer");
     return listenStream(this, protocolFactory, {
       hosts: host === undefined ? [] : Array.isArray(host) ? host : [host],
-      port: checkPort("createServer", port),
+      port: checkPort(port, "call createServer()"),
     }, options);
   }
 
@@ -444,22 +427,8 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     options?: GetaddrinfoOptions,
   ): Future<AddrInfo[]> {
     this.#checkOpen("getaddrinfo");
-    if (typeof host !== "string" || host === "") {
-      throw new TypeError(
-        `Cannot call getaddrinfo(): host must be a non-empty string, received ${
-          formatReceived(host)
-        }`,
-      );
-    }
-    checkPort("getaddrinfo", port);
+    checkAddrinfoArgs(host, port, options);
     const family = options?.family ?? 0;
-    if (family !== 0 && family !== 4 && family !== 6) {
-      throw new RangeError(
-        `Cannot call getaddrinfo(): family must be 0, 4 or 6, received ${
-          formatReceived(family)
-        }`,
-      );
-    }
     const fut = this.createFuture<AddrInfo[]>();
     const target = this.#world.resolve(this.#host, host);
     if (target === null) {

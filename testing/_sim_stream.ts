@@ -15,12 +15,13 @@ import type {
   Server,
   ServerShutdownOptions,
 } from "../loop/event_loop.ts";
-import type { Handle, TimerHandle } from "../loop/handle.ts";
+import type { Handle } from "../loop/handle.ts";
 import type {
   BaseProtocol,
   BufferedProtocol,
   Protocol,
 } from "../protocols/protocol.ts";
+import { deliverData } from "../protocols/deliver_data.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import {
   checkWriteData,
@@ -28,6 +29,7 @@ import {
   refuseWrite,
 } from "../transports/write_checks.ts";
 import { WriteBuffer } from "../transports/write_buffer.ts";
+import { ServerShutdown } from "../transports/server_shutdown.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
 import {
   addrInUse,
@@ -41,12 +43,6 @@ import type { SimulatedLoop } from "./_sim_loop.ts";
 import { describeError, type SimHost, type World } from "./_sim_world.ts";
 
 type StreamProtocol = Protocol | BufferedProtocol;
-
-/** Bytes queued in order, taken from the front in any sizes. */
-function isBuffered(p: BaseProtocol): p is BufferedProtocol {
-  return typeof (p as BufferedProtocol).getBuffer === "function" &&
-    typeof (p as BufferedProtocol).bufferUpdated === "function";
-}
 
 function addrText(a: Deno.Addr): string {
   return a.transport === "unix" || a.transport === "unixpacket"
@@ -426,7 +422,7 @@ export class SimStream implements Transport {
         () => peer.#acked(n),
       );
       try {
-        this.#feed(data);
+        deliverData(this.#protocol!, data);
       } catch (e) {
         return this.#fatal(e, "dataReceived");
       }
@@ -442,27 +438,6 @@ export class SimStream implements Transport {
     }
     this.#schedule();
   };
-
-  #feed(data: Uint8Array): void {
-    const protocol = this.#protocol!;
-    if (!isBuffered(protocol)) {
-      protocol.dataReceived(data);
-      return;
-    }
-    let at = 0;
-    while (at < data.length) {
-      const buf = protocol.getBuffer(data.length - at);
-      if (!(buf instanceof Uint8Array) || buf.length === 0) {
-        throw new TypeError(
-          "Cannot deliver data: getBuffer() returned an empty buffer",
-        );
-      }
-      const k = Math.min(buf.length, data.length - at);
-      buf.set(data.subarray(at, at + k));
-      at += k;
-      protocol.bufferUpdated(k);
-    }
-  }
 
   #fatal(exception: unknown, method: string): void {
     this.#loop.callExceptionHandler({
@@ -718,21 +693,11 @@ export function listenStream(
   return fut;
 }
 
-/** How long `shutdown()` lets connections finish by default, in seconds. */
-const DEFAULT_GRACE = 10;
-
-/** A protocol that can be asked to finish before its server goes. */
-interface ClosingAware {
-  serverClosing(): void;
-}
-
 /**
  * A simulated listener and the `Server` handed to the application.
  *
- * `shutdown()` keeps `DenoServer`'s rules (transports/_deno_server.ts) on the
- * virtual clock; its grace bookkeeping is repeated here rather than shared,
- * because a private file of loop/ is not imported from testing/ and the
- * few lines do not make a public helper worth having.
+ * `shutdown()` keeps `DenoServer`'s rules on the virtual clock: both keep
+ * their connections and grace period in a `ServerShutdown`.
  */
 export class SimServer implements Server {
   readonly #loop: SimulatedLoop;
@@ -741,16 +706,12 @@ export class SimServer implements Server {
   readonly #factory: () => StreamProtocol;
   readonly loopbackOnly: boolean;
   readonly reusePort: boolean;
-  readonly #connections = new Set<SimStream>();
+  readonly #shutdown: ServerShutdown<SimStream>;
   readonly #backlogLimit: number;
   #backlog: SimStream[] = [];
   #serving = false;
   #closed = false;
-  #waiters: Future<void>[] = [];
   #forever: Future<void> | null = null;
-  #shuttingDown = false;
-  #grace: TimerHandle | null = null;
-  #graceWhen = Infinity;
 
   constructor(
     loop: SimulatedLoop,
@@ -766,6 +727,7 @@ export class SimServer implements Server {
     this.#factory = factory;
     this.loopbackOnly = flags.loopbackOnly;
     this.reusePort = flags.reusePort;
+    this.#shutdown = new ServerShutdown(loop, this, () => !this.#closed);
   }
 
   /**
@@ -780,7 +742,7 @@ export class SimServer implements Server {
   /** A connection reached this listener: its protocol is made on the loop. */
   accept(end: SimStream): void {
     end.server = this;
-    this.#connections.add(end);
+    this.#shutdown.add(end);
     if (!this.#serving) {
       this.#backlog.push(end);
       return;
@@ -812,16 +774,14 @@ export class SimServer implements Server {
   }
 
   connectionGone(end: SimStream): void {
-    if (this.#connections.delete(end)) this.#maybeClosed();
+    this.#shutdown.delete(end);
   }
 
   /** The host crashed: nothing of the server is left to wait for. */
   crash(): void {
     this.#closed = true;
     this.#serving = false;
-    this.#connections.clear();
-    this.#grace?.cancel();
-    this.#grace = null;
+    this.#shutdown.clear();
   }
 
   close(): void {
@@ -842,76 +802,32 @@ export class SimServer implements Server {
       addrText(this.#addresses[0]),
     );
     this.#forever?.cancel();
-    this.#maybeClosed();
+    this.#shutdown.settle();
   }
 
   shutdown(options?: ServerShutdownOptions): Future<void> {
-    const grace = options?.grace ?? DEFAULT_GRACE;
-    if (typeof grace !== "number" || !(grace >= 0)) {
-      throw new RangeError(
-        `Cannot shut the server down: grace must be a number of seconds >= 0, received ${
-          formatReceived(grace)
-        }`,
-      );
-    }
-    this.close();
-    if (!this.#shuttingDown) {
-      this.#shuttingDown = true;
-      this.#loop.world.record(
-        this.#loop.host.name,
-        "shutdown",
-        `${addrText(this.#addresses[0])} connections=${this.#connections.size}`,
-      );
-      for (const end of [...this.#connections]) this.#askToFinish(end);
-    }
-    const loop = this.#loop;
-    const when = loop.time() + grace;
-    if (when < this.#graceWhen && !this.#idle()) {
-      this.#grace?.cancel();
-      this.#graceWhen = when;
-      this.#grace = loop.callAt(when, () => {
-        this.#grace = null;
-        this.abortClients();
-      });
-    }
-    return this.waitClosed();
-  }
-
-  /** Asks a connection to finish, as `Server.shutdown()` explains. */
-  #askToFinish(end: SimStream): void {
-    // A connection whose protocol is not made yet has nothing to finish.
-    const protocol = end.getProtocol() as Partial<ClosingAware> | null;
-    if (typeof protocol?.serverClosing !== "function") {
-      end.close();
-      return;
-    }
-    try {
-      protocol.serverClosing();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({
-        message: "Error in protocol.serverClosing()",
-        exception,
-        server: this,
-        protocol: protocol as BaseProtocol,
-        transport: end,
-      });
-      end.close();
-    }
+    return this.#shutdown.shutdown(
+      options,
+      () => this.close(),
+      () =>
+        this.#loop.world.record(
+          this.#loop.host.name,
+          "shutdown",
+          `${addrText(this.#addresses[0])} connections=${this.#shutdown.size}`,
+        ),
+    );
   }
 
   closeClients(): void {
-    for (const t of [...this.#connections]) t.close();
+    this.#shutdown.closeClients();
   }
 
   abortClients(): void {
-    for (const t of [...this.#connections]) t.abort();
+    this.#shutdown.abortClients();
   }
 
   waitClosed(): Future<void> {
-    const fut = this.#loop.createFuture<void>();
-    if (this.#idle()) fut.setResult(undefined);
-    else this.#waiters.push(fut);
-    return fut;
+    return this.#shutdown.waitClosed();
   }
 
   startServing(): Future<void> {
@@ -956,18 +872,5 @@ export class SimServer implements Server {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.shutdown();
-  }
-
-  #idle(): boolean {
-    return this.#closed && this.#connections.size === 0;
-  }
-
-  #maybeClosed(): void {
-    if (!this.#idle()) return;
-    this.#grace?.cancel();
-    this.#grace = null;
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) if (!w.done()) w.setResult(undefined);
   }
 }

@@ -14,6 +14,7 @@ import type {
   BufferedProtocol,
   Protocol,
 } from "../protocols/protocol.ts";
+import { deliverData } from "../protocols/deliver_data.ts";
 import { WriteFlowControl } from "../transports/flow_control.ts";
 import {
   checkWriteData,
@@ -107,11 +108,6 @@ interface Shared {
   bufferSize: number;
   resetLeft: number;
   ends: [PairTransport, PairTransport];
-}
-
-function isBuffered(p: BaseProtocol): p is BufferedProtocol {
-  return typeof (p as BufferedProtocol).getBuffer === "function" &&
-    typeof (p as BufferedProtocol).bufferUpdated === "function";
 }
 
 // Each end's write path has three states: open (writes are queued in the
@@ -367,7 +363,7 @@ class PairTransport implements Transport {
       if (!peer.#lost) peer.#flow.update(peer.getWriteBufferSize());
       peer.#maybeFinishClose();
       try {
-        this.#feed(data);
+        deliverData(this.#protocol, data);
       } catch (e) {
         return this.#fatal(e, "dataReceived");
       }
@@ -384,27 +380,6 @@ class PairTransport implements Transport {
     }
     this.#schedule();
   };
-
-  #feed(data: Uint8Array): void {
-    const protocol = this.#protocol;
-    if (!isBuffered(protocol)) {
-      protocol.dataReceived(data);
-      return;
-    }
-    let at = 0;
-    while (at < data.length) {
-      const buf = protocol.getBuffer(data.length - at);
-      if (!(buf instanceof Uint8Array) || buf.length === 0) {
-        throw new TypeError(
-          "Cannot deliver data: getBuffer() returned an empty buffer",
-        );
-      }
-      const k = Math.min(buf.length, data.length - at);
-      buf.set(data.subarray(at, at + k));
-      at += k;
-      protocol.bufferUpdated(k);
-    }
-  }
 }
 
 function sizer(

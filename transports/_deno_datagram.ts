@@ -12,11 +12,12 @@ import type {
   DatagramEndpointOptions,
   SchedulingLoop,
 } from "../loop/event_loop.ts";
-import { callProtocol, isIoError, toError } from "./_deno_pipes.ts";
+import { callProtocol, isIoError, reportLost, toError } from "./_deno_pipes.ts";
 import { checkWriteData, refuseWrite } from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
-import { checkPort, ipFamily, resolveHost } from "./_deno_names.ts";
+import { checkMulticastGroup, checkPort, ipFamily } from "./address_checks.ts";
+import { resolveHost, withAddress } from "./_deno_names.ts";
 
 /**
  * The most bytes the send queue holds. A datagram that would take it past
@@ -108,75 +109,6 @@ function localFor(peer: Address): string {
 
 /** What Deno's joins give back: a way to leave. */
 type Membership = { leave(): Promise<void> };
-
-/**
- * Checks a multicast group and interface; returns the family, the key of
- * the membership, and the interface in the form Deno takes.
- */
-function checkGroup(
-  what: string,
-  group: unknown,
-  iface: unknown,
-): [4 | 6, string, string | number] {
-  if (typeof group !== "string") {
-    throw new TypeError(
-      `Cannot call ${what}(): group must be a string, received ${typeof group}`,
-    );
-  }
-  const family = ipFamily(group);
-  const first = family === 4
-    ? Number(group.split(".")[0])
-    : family === 6
-    ? parseInt(group.split(":")[0] || "0", 16)
-    : -1;
-  const multicast = family === 4
-    ? first >= 224 && first <= 239
-    : family === 6 && (first & 0xff00) === 0xff00;
-  if (!multicast) {
-    throw new RangeError(
-      `Cannot call ${what}(): group must be an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast address, received ${
-        JSON.stringify(group)
-      }`,
-    );
-  }
-  if (family === 4) {
-    const on = iface ?? "0.0.0.0";
-    if (typeof on !== "string" || ipFamily(on) !== 4) {
-      throw new TypeError(
-        `Cannot call ${what}(): for an IPv4 group, iface must be the interface's IPv4 address, received ${
-          JSON.stringify(iface) ?? typeof iface
-        }`,
-      );
-    }
-    return [4, `${group}%${on}`, on];
-  }
-  const on = iface ?? 0;
-  if (typeof on !== "number" || !Number.isInteger(on) || on < 0) {
-    throw new TypeError(
-      `Cannot call ${what}(): for an IPv6 group, iface must be the interface's index (a non-negative integer), received ${
-        JSON.stringify(iface) ?? typeof iface
-      }`,
-    );
-  }
-  return [6, `${group}%${on}`, on];
-}
-
-/** Deno's error with a message naming the group, class and cause kept. */
-function withGroup(error: unknown, verb: string, group: string): unknown {
-  if (!(error instanceof Error)) return error;
-  const message = `Cannot ${verb} multicast group ${group}: ${error.message}`;
-  try {
-    const Ctor = error.constructor as new (
-      message: string,
-      options: ErrorOptions,
-    ) => Error;
-    const out = new Ctor(message, { cause: error });
-    if (out instanceof Error && out.name === error.name) return out;
-  } catch {
-    // A constructor with another signature: fall back to a plain Error.
-  }
-  return new Error(message, { cause: error });
-}
 
 /** Options the endpoint checks at send time. */
 interface EndpointPolicy {
@@ -377,7 +309,11 @@ class DenoDatagramTransport implements DatagramTransport {
    * @returns A future done once joined.
    */
   joinMulticast(group: string, iface?: string | number): Future<void> {
-    const [family, key, on] = checkGroup("joinMulticast", group, iface);
+    const [family, key, on] = checkMulticastGroup(
+      "joinMulticast",
+      group,
+      iface,
+    );
     if (this.#closing) {
       throw new InvalidStateError(
         "Cannot call joinMulticast(): transport is closing",
@@ -401,7 +337,7 @@ class DenoDatagramTransport implements DatagramTransport {
     this.#groups.set(key, joining);
     return this.#groupOp(joining.then(() => {}, (error) => {
       this.#groups.delete(key);
-      throw withGroup(error, "join", group);
+      throw withAddress(error, `Cannot join multicast group ${group}`);
     }));
   }
 
@@ -413,7 +349,7 @@ class DenoDatagramTransport implements DatagramTransport {
    * @returns A future done once left.
    */
   leaveMulticast(group: string, iface?: string | number): Future<void> {
-    const [, key] = checkGroup("leaveMulticast", group, iface);
+    const [, key] = checkMulticastGroup("leaveMulticast", group, iface);
     const joined = this.#groups.get(key);
     if (joined === undefined) {
       throw new InvalidStateError(
@@ -431,7 +367,7 @@ class DenoDatagramTransport implements DatagramTransport {
     }
     return this.#groupOp(
       joined.then((membership) => membership.leave()).catch((error) => {
-        throw withGroup(error, "leave", group);
+        throw withAddress(error, `Cannot leave multicast group ${group}`);
       }),
     );
   }
@@ -640,14 +576,7 @@ class DenoDatagramTransport implements DatagramTransport {
     if (this.#receiving || this.#sending || this.#groupOps > 0) return;
     this.#lost = true;
     this.#loop.callSoon(() => {
-      const protocol = this.#protocol;
-      callProtocol(
-        this.#loop,
-        this,
-        protocol,
-        "protocol.connectionLost()",
-        () => protocol.connectionLost(this.#error),
-      );
+      reportLost(this.#loop, this, this.#protocol, this.#error);
     });
   }
 }

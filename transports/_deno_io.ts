@@ -17,12 +17,7 @@
  */
 
 export { createDatagramEndpoint } from "./_deno_datagram.ts";
-export {
-  checkAddrinfoArgs,
-  checkNameinfoArgs,
-  nameinfo,
-  resolveHost,
-} from "./_deno_names.ts";
+export { checkNameinfoArgs, nameinfo, resolveHost } from "./_deno_names.ts";
 export { connectReadPipe, connectWritePipe } from "./_deno_pipes.ts";
 export { DenoProactor, watchFuture } from "./_deno_proactor.ts";
 export type { DenoIo } from "./_deno_proactor.ts";

@@ -5,22 +5,12 @@
 
 import { formatReceived } from "../futures/errors.ts";
 import type { LookupAddress } from "node:dns";
-import type { AddrInfo, GetaddrinfoOptions } from "../loop/event_loop.ts";
+import type { AddrInfo } from "../loop/event_loop.ts";
+import { checkHost, checkPort, ipFamily } from "./address_checks.ts";
 
 // The module cache makes every call after the first cheap.
 function loadDns(): Promise<typeof import("node:dns")> {
   return import("node:dns");
-}
-
-const IPV4 =
-  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6 = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(%[\w.-]+)?$/;
-
-/** Returns 4 or 6 for a numeric address, 0 for anything else (a name). */
-export function ipFamily(host: string): 0 | 4 | 6 {
-  if (IPV4.test(host)) return 4;
-  if (IPV6.test(host)) return 6;
-  return 0;
 }
 
 /** getnameinfo flag: return the numeric address instead of a name. */
@@ -30,35 +20,6 @@ export const NI_NUMERICSERV = 2;
 /** getnameinfo flag: fail when the address has no name. */
 export const NI_NAMEREQD = 8;
 const KNOWN_FLAGS = NI_NUMERICHOST | NI_NUMERICSERV | NI_NAMEREQD;
-
-/** Checks a port number, as getaddrinfo and friends need. */
-export function checkPort(port: unknown, what: string): number {
-  if (typeof port !== "number") {
-    throw new TypeError(
-      `Cannot ${what}: port must be a number, received ${typeof port}`,
-    );
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(
-      `Cannot ${what}: port must be an integer from 0 to 65535, received ${
-        formatReceived(port)
-      }`,
-    );
-  }
-  return port;
-}
-
-function checkHost(host: unknown, what: string): string {
-  if (typeof host !== "string") {
-    throw new TypeError(
-      `Cannot ${what}: host must be a string, received ${typeof host}`,
-    );
-  }
-  if (host === "") {
-    throw new RangeError(`Cannot ${what}: host must not be empty, received ""`);
-  }
-  return host;
-}
 
 function netGranted(host: string): boolean {
   try {
@@ -91,32 +52,6 @@ function resolveError(host: string, error: unknown): Error {
   return new Error(`Cannot resolve host: ${why}, received "${host}"`, {
     cause: error,
   });
-}
-
-/** Checks getaddrinfo's arguments (synchronously, so misuse throws). */
-export function checkAddrinfoArgs(
-  host: unknown,
-  port: unknown,
-  options?: GetaddrinfoOptions,
-): void {
-  checkHost(host, "call getaddrinfo()");
-  checkPort(port, "call getaddrinfo()");
-  const family = options?.family ?? 0;
-  if (family !== 0 && family !== 4 && family !== 6) {
-    throw new RangeError(
-      `Cannot call getaddrinfo(): family must be 0, 4 or 6, received ${
-        formatReceived(family)
-      }`,
-    );
-  }
-  for (const key of ["type", "proto", "flags"] as const) {
-    const value = options?.[key];
-    if (value !== undefined && typeof value !== "number") {
-      throw new TypeError(
-        `Cannot call getaddrinfo(): ${key} must be a number, received ${typeof value}`,
-      );
-    }
-  }
 }
 
 /** Resolves `host` with the system resolver; the arguments are checked. */
@@ -219,4 +154,25 @@ export async function nameinfo(
     );
   }
   return [numericHost ? address : name, numericServ ? String(port) : service];
+}
+
+/**
+ * Re-throws a Deno error with a message naming the address, keeping its
+ * class (`Deno.errors.ConnectionRefused` stays one) and the original as
+ * `cause`.
+ */
+export function withAddress(error: unknown, prefix: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const message = `${prefix}: ${error.message}`;
+  try {
+    const Ctor = error.constructor as new (
+      message: string,
+      options: ErrorOptions,
+    ) => Error;
+    const out = new Ctor(message, { cause: error });
+    if (out instanceof Error && out.name === error.name) return out;
+  } catch {
+    // A constructor with another signature: fall back to a plain Error.
+  }
+  return new Error(message, { cause: error });
 }

@@ -9,6 +9,7 @@ import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
 import { WriteFlowControl } from "./flow_control.ts";
+import { concatBytes } from "./write_buffer.ts";
 import {
   checkWriteData,
   gatherWriteData,
@@ -56,20 +57,28 @@ export function callProtocol(
   }
 }
 
+/**
+ * Tells `protocol` its connection is lost, the last call a transport makes
+ * to it; an exception goes to the loop's handler.
+ */
+export function reportLost(
+  loop: SchedulingLoop,
+  transport: unknown,
+  protocol: BaseProtocol,
+  error: Error | undefined,
+): void {
+  callProtocol(
+    loop,
+    transport,
+    protocol,
+    "protocol.connectionLost()",
+    () => protocol.connectionLost(error),
+  );
+}
+
 /** Makes an `Error` of anything thrown or rejected. */
 export function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 const IO_ERRORS = Object.values(Deno.errors) as (new () => Error)[];
@@ -270,14 +279,7 @@ export class ReadPipeTransport implements ReadTransport {
     if (this.#lost) return;
     this.#lost = true;
     this.#closing = true;
-    const protocol = this.#protocol;
-    callProtocol(
-      this.#loop,
-      this,
-      protocol,
-      "protocol.connectionLost()",
-      () => protocol.connectionLost(error),
-    );
+    reportLost(this.#loop, this, this.#protocol, error);
   };
 }
 
@@ -451,7 +453,7 @@ export class WritePipeTransport implements WriteTransport {
   }
 
   #startWrite(): void {
-    const chunk = concat(this.#buffer, this.#buffered);
+    const chunk = concatBytes(this.#buffer, this.#buffered);
     this.#buffer = [];
     this.#buffered = 0;
     this.#inFlight = chunk.length;
@@ -521,14 +523,7 @@ export class WritePipeTransport implements WriteTransport {
     this.#lost = true;
     this.#closing = true;
     this.#flow.close();
-    const protocol = this.#protocol;
-    callProtocol(
-      this.#loop,
-      this,
-      protocol,
-      "protocol.connectionLost()",
-      () => protocol.connectionLost(error),
-    );
+    reportLost(this.#loop, this, this.#protocol, error);
   };
 }
 
@@ -566,22 +561,33 @@ function connectPipe<P, T>(
   return future;
 }
 
+/** Checks the stream a pipe is connected to: of its kind, and unlocked. */
+function checkStream(
+  what: string,
+  stream: unknown,
+  kind: typeof ReadableStream | typeof WritableStream,
+  holder: "reader" | "writer",
+): void {
+  const name = holder === "reader" ? "readable" : "writable";
+  if (!(stream instanceof kind)) {
+    throw new TypeError(
+      `Cannot call ${what}(): ${name} must be a ${kind.name}, received ${typeof stream}`,
+    );
+  }
+  if (stream.locked) {
+    throw new InvalidStateError(
+      `Cannot call ${what}(): the stream is locked to another ${holder}`,
+    );
+  }
+}
+
 /** Connects a protocol to a readable stream; `connectionMade` comes first. */
 export function connectReadPipe<P extends Protocol>(
   io: DenoIo,
   protocolFactory: () => P,
   readable: ReadableStream<Uint8Array>,
 ): Future<[ReadTransport, P]> {
-  if (!(readable instanceof ReadableStream)) {
-    throw new TypeError(
-      `Cannot call connectReadPipe(): readable must be a ReadableStream, received ${typeof readable}`,
-    );
-  }
-  if (readable.locked) {
-    throw new InvalidStateError(
-      "Cannot call connectReadPipe(): the stream is locked to another reader",
-    );
-  }
+  checkStream("connectReadPipe", readable, ReadableStream, "reader");
   return connectPipe<P, ReadPipeTransport>(
     io.loop,
     protocolFactory,
@@ -602,16 +608,7 @@ export function connectWritePipe<P extends BaseProtocol>(
   protocolFactory: () => P,
   writable: WritableStream<Uint8Array>,
 ): Future<[WriteTransport, P]> {
-  if (!(writable instanceof WritableStream)) {
-    throw new TypeError(
-      `Cannot call connectWritePipe(): writable must be a WritableStream, received ${typeof writable}`,
-    );
-  }
-  if (writable.locked) {
-    throw new InvalidStateError(
-      "Cannot call connectWritePipe(): the stream is locked to another writer",
-    );
-  }
+  checkStream("connectWritePipe", writable, WritableStream, "writer");
   return connectPipe<P, WritePipeTransport>(
     io.loop,
     protocolFactory,

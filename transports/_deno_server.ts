@@ -5,11 +5,7 @@
  * @module
  */
 
-import {
-  formatReceived,
-  InvalidStateError,
-  TimeoutError,
-} from "../futures/errors.ts";
+import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type {
@@ -19,6 +15,7 @@ import type {
 } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
 import type { CompletionPort } from "./_proactor.ts";
+import { ServerShutdown } from "./server_shutdown.ts";
 import {
   DenoStreamTransport,
   type StreamContext,
@@ -101,14 +98,6 @@ export function acceptErrorKind(
  */
 export const TLS_HANDSHAKE_TIMEOUT = 60;
 
-/** How long `shutdown()` lets connections finish by default, in seconds. */
-const DEFAULT_GRACE = 10;
-
-/** A protocol that can be asked to finish before its server goes. */
-interface ClosingAware {
-  serverClosing(): void;
-}
-
 /** Options for `DenoServer`. */
 export interface DenoServerOptions {
   /** The listener serves TLS: each connection's handshake comes first. */
@@ -141,7 +130,7 @@ export class DenoServer implements Server {
   readonly #handshakeTimeout: number;
   readonly #unixPath: string | undefined;
   readonly #acceptPorts: CompletionPort<Deno.Conn>[];
-  readonly #connections = new Set<DenoStreamTransport>();
+  readonly #shutdown: ServerShutdown<DenoStreamTransport>;
   #serving = false;
   #closed = false;
   #accepting = 0;
@@ -156,11 +145,7 @@ export class DenoServer implements Server {
   #reportedAt = -Infinity;
   #unreported = 0;
   #failedConnections = 0;
-  #waiters: Future<void>[] = [];
   #forever: Future<void> | null = null;
-  #shuttingDown = false;
-  #grace: TimerHandle | null = null;
-  #graceWhen = Infinity;
 
   /**
    * Wraps listeners that are already bound.
@@ -186,6 +171,11 @@ export class DenoServer implements Server {
     this.#retry = listeners.map(() => null);
     this.#backoff = listeners.map(() => 0);
     this.#failedOther = listeners.map(() => false);
+    this.#shutdown = new ServerShutdown(
+      ctx.loop,
+      this,
+      () => !this.#closed || this.#accepting !== 0 || this.#handshaking !== 0,
+    );
     this.#acceptPorts = listeners.map((_, i) =>
       ctx.proactor.bind<Deno.Conn>({
         done: (conn) => this.#accepted(i, conn),
@@ -218,7 +208,7 @@ export class DenoServer implements Server {
       }
     }
     this.#forever?.cancel();
-    this.#maybeClosed();
+    this.#shutdown.settle();
   }
 
   /**
@@ -231,40 +221,17 @@ export class DenoServer implements Server {
    * @throws {RangeError} When `grace` is negative or not a number.
    */
   shutdown(options?: ServerShutdownOptions): Future<void> {
-    const grace = options?.grace ?? DEFAULT_GRACE;
-    if (typeof grace !== "number" || !(grace >= 0)) {
-      throw new RangeError(
-        `Cannot shut the server down: grace must be a number of seconds >= 0, received ${
-          formatReceived(grace)
-        }`,
-      );
-    }
-    this.close();
-    if (!this.#shuttingDown) {
-      this.#shuttingDown = true;
-      for (const t of [...this.#connections]) this.#askToFinish(t);
-    }
-    const loop = this.#ctx.loop;
-    const when = loop.time() + grace;
-    if (when < this.#graceWhen && !this.#idle()) {
-      this.#grace?.cancel();
-      this.#graceWhen = when;
-      this.#grace = loop.callAt(when, () => {
-        this.#grace = null;
-        this.abortClients();
-      });
-    }
-    return this.waitClosed();
+    return this.#shutdown.shutdown(options, () => this.close());
   }
 
   /** Closes every open connection gracefully (each flushes first). */
   closeClients(): void {
-    for (const t of [...this.#connections]) t.close();
+    this.#shutdown.closeClients();
   }
 
   /** Aborts every open connection at once. */
   abortClients(): void {
-    for (const t of [...this.#connections]) t.abort();
+    this.#shutdown.abortClients();
   }
 
   /**
@@ -274,10 +241,7 @@ export class DenoServer implements Server {
    * @returns A future of `undefined`.
    */
   waitClosed(): Future<void> {
-    const fut = this.#ctx.loop.createFuture<void>();
-    if (this.#idle()) fut.setResult(undefined);
-    else this.#waiters.push(fut);
-    return fut;
+    return this.#shutdown.waitClosed();
   }
 
   /**
@@ -368,7 +332,7 @@ export class DenoServer implements Server {
       ? "serving"
       : "not serving";
     const failed = this.#failedConnections;
-    return `Server ${state} connections=${this.#connections.size}${
+    return `Server ${state} connections=${this.#shutdown.size}${
       failed === 0 ? "" : ` failedAccepts=${failed}`
     }`;
   }
@@ -382,7 +346,7 @@ export class DenoServer implements Server {
     this.#accepting--;
     if (this.#closed) {
       this.#ctx.proactor.close(conn);
-      this.#maybeClosed();
+      this.#shutdown.settle();
       return;
     }
     this.#backoff[i] = 0;
@@ -395,7 +359,7 @@ export class DenoServer implements Server {
   #acceptFailed(i: number, error: unknown): void {
     this.#accepting--;
     if (this.#closed) {
-      this.#maybeClosed();
+      this.#shutdown.settle();
       return;
     }
     const kind = acceptErrorKind(error);
@@ -498,7 +462,7 @@ export class DenoServer implements Server {
             : { message: "TLS handshake failed", exception, server: this },
         );
       }
-      this.#maybeClosed();
+      this.#shutdown.settle();
     };
     proactor.watch(
       conn.handshake(),
@@ -513,27 +477,6 @@ export class DenoServer implements Server {
     );
   }
 
-  /** Asks a connection to finish, as `shutdown()` explains. */
-  #askToFinish(t: DenoStreamTransport): void {
-    const protocol = t.getProtocol() as Partial<ClosingAware>;
-    if (typeof protocol.serverClosing !== "function") {
-      t.close();
-      return;
-    }
-    try {
-      protocol.serverClosing();
-    } catch (exception) {
-      this.#ctx.loop.callExceptionHandler({
-        message: "Error in protocol.serverClosing()",
-        exception,
-        server: this,
-        protocol: protocol as BaseProtocol,
-        transport: t,
-      });
-      t.close();
-    }
-  }
-
   /**
    * Gives an accepted connection its protocol and transport.
    *
@@ -541,10 +484,10 @@ export class DenoServer implements Server {
    * @param alpnProtocol For TLS: the protocol ALPN chose, or `null`.
    */
   #serve(conn: Deno.Conn, alpnProtocol?: string | null): void {
-    if (this.#shuttingDown) {
+    if (this.#shutdown.shuttingDown) {
       // Finished its TLS handshake during the shutdown.
       this.#ctx.proactor.close(conn);
-      this.#maybeClosed();
+      this.#shutdown.settle();
       return;
     }
     let protocol: BaseProtocol;
@@ -557,7 +500,7 @@ export class DenoServer implements Server {
         exception,
         server: this,
       });
-      this.#maybeClosed();
+      this.#shutdown.settle();
       return;
     }
     try {
@@ -573,26 +516,10 @@ export class DenoServer implements Server {
         tls: alpnProtocol === undefined ? undefined : { alpnProtocol },
         serverSide: true,
         onLost: () => {
-          this.#connections.delete(transport);
-          this.#maybeClosed();
+          this.#shutdown.delete(transport);
         },
       },
     );
-    this.#connections.add(transport);
-  }
-
-  #idle(): boolean {
-    return this.#closed && this.#connections.size === 0 &&
-      this.#accepting === 0 && this.#handshaking === 0;
-  }
-
-  #maybeClosed(): void {
-    if (!this.#idle()) return;
-    this.#grace?.cancel();
-    this.#grace = null;
-    if (this.#waiters.length === 0) return;
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const fut of waiters) if (!fut.done()) fut.setResult(undefined);
+    this.#shutdown.add(transport);
   }
 }

@@ -16,7 +16,7 @@
 import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
-import { checkPort } from "./_deno_names.ts";
+import { checkPort } from "./address_checks.ts";
 
 /** A caller waiting to read: into its own buffer, or up to `n` bytes. */
 type ReadWaiter =

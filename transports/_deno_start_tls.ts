@@ -10,11 +10,8 @@ import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { Transport } from "./transport.ts";
 import type { StartTlsOptions } from "../loop/event_loop.ts";
-import {
-  checkHandshakeTimeout,
-  checkTlsStrings,
-  withAddress,
-} from "./_deno_streams.ts";
+import { checkHandshakeTimeout, checkTlsStrings } from "./_deno_streams.ts";
+import { withAddress } from "./_deno_names.ts";
 import {
   DenoStreamTransport,
   type StreamContext,

@@ -6,7 +6,16 @@
  */
 
 import { InvalidStateError } from "../futures/errors.ts";
-import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
+import type {
+  BaseProtocol,
+  BufferedProtocol,
+  Protocol,
+} from "../protocols/protocol.ts";
+import {
+  deliverData,
+  isBufferedProtocol,
+  lentBuffer,
+} from "../protocols/deliver_data.ts";
 import { WriteFlowControl } from "./flow_control.ts";
 import {
   checkWriteData,
@@ -16,7 +25,6 @@ import {
 import type { Producer, Transport } from "./transport.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
-import { formatReceived } from "../futures/errors.ts";
 import { isIoError } from "./_deno_pipes.ts";
 
 /** The chunk a new or quiet connection reads into, in bytes. */
@@ -71,32 +79,6 @@ export interface StreamTransportOptions {
    * @default {true}
    */
   connectionMade?: boolean;
-}
-
-/** A protocol that lends its own buffer (`BufferedProtocol`'s shape). */
-interface BufferedLike extends BaseProtocol {
-  getBuffer(sizeHint: number): Uint8Array;
-  bufferUpdated(nbytes: number): void;
-  eofReceived(): boolean | void;
-}
-
-function isBuffered(p: BaseProtocol): p is BufferedLike {
-  const q = p as Partial<BufferedLike>;
-  return typeof q.getBuffer === "function" &&
-    typeof q.bufferUpdated === "function";
-}
-
-/** Asks `protocol` for a buffer of about `sizeHint` bytes, and checks it. */
-function lentBuffer(protocol: BufferedLike, sizeHint: number): Uint8Array {
-  const buf = protocol.getBuffer(sizeHint);
-  if (!(buf instanceof Uint8Array) || buf.length === 0) {
-    throw new TypeError(
-      `Cannot read into the protocol's buffer: getBuffer() must return a non-empty Uint8Array, received ${
-        formatReceived(buf)
-      }`,
-    );
-  }
-  return buf;
 }
 
 function gather(chunks: Uint8Array[], from: number, to: number, n: number) {
@@ -228,7 +210,7 @@ export class DenoStreamTransport implements Transport {
   #paused = false;
   #readEof = false;
   #readBuf: Uint8Array | null = null; // a BufferedProtocol's buffer read into
-  #readInto: BufferedLike | null = null; // its owner
+  #readInto: BufferedProtocol | null = null; // its owner
   #chunk: Uint8Array | null = null;
   #at = 0; // the chunk's first byte not yet handed out
   #chunkBorn = 0; // loop time the chunk was made, in seconds
@@ -271,7 +253,7 @@ export class DenoStreamTransport implements Transport {
     this.#proactor = ctx.proactor;
     this.#conn = conn;
     this.#protocol = protocol;
-    this.#buffered = isBuffered(protocol);
+    this.#buffered = isBufferedProtocol(protocol);
     this.#onReady = options?.onReady;
     this.#onLost = options?.onLost;
     this.#tls = options?.tls;
@@ -337,7 +319,7 @@ export class DenoStreamTransport implements Transport {
    */
   setProtocol(protocol: BaseProtocol): void {
     this.#protocol = protocol;
-    this.#buffered = isBuffered(protocol);
+    this.#buffered = isBufferedProtocol(protocol);
   }
 
   /**
@@ -554,7 +536,7 @@ export class DenoStreamTransport implements Transport {
     ) return;
     let buf: Uint8Array;
     if (this.#buffered) {
-      const protocol = this.#protocol as BufferedLike;
+      const protocol = this.#protocol as BufferedProtocol;
       try {
         buf = lentBuffer(
           protocol,
@@ -654,7 +636,7 @@ export class DenoStreamTransport implements Transport {
   }
 
   /** Hands the result of a read into a `BufferedProtocol`'s buffer. */
-  #deliverLent(owner: BufferedLike, n: number | null): void {
+  #deliverLent(owner: BufferedProtocol, n: number | null): void {
     const buf = this.#readBuf!;
     this.#readBuf = null;
     this.#readInto = null;
@@ -682,20 +664,9 @@ export class DenoStreamTransport implements Transport {
   #feed(data: Uint8Array): void {
     const protocol = this.#protocol;
     try {
-      if (this.#buffered) {
-        const buffered = protocol as BufferedLike;
-        // Copy into the protocol's buffers, as many as it takes.
-        let at = 0;
-        while (at < data.length) {
-          const target = lentBuffer(buffered, data.length - at);
-          const k = Math.min(target.length, data.length - at);
-          target.set(data.subarray(at, at + k));
-          at += k;
-          buffered.bufferUpdated(k);
-        }
-      } else {
-        (protocol as Protocol).dataReceived(data);
-      }
+      // Copied into a buffered protocol's buffers, as many as it takes.
+      if (this.#buffered) deliverData(protocol, data);
+      else (protocol as Protocol).dataReceived(data);
     } catch (exception) {
       this.#fatal(
         exception,

@@ -16,7 +16,8 @@ import type {
   Server,
 } from "../loop/event_loop.ts";
 import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
-import { checkPort } from "./_deno_names.ts";
+import { checkPort } from "./address_checks.ts";
+import { withAddress } from "./_deno_names.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
 import {
   DenoStreamTransport,
@@ -231,27 +232,6 @@ function listenHosts(
     throw error;
   }
   return listeners;
-}
-
-/**
- * Re-throws a Deno error with a message naming the address, keeping its
- * class (`Deno.errors.ConnectionRefused` stays one) and the original as
- * `cause`.
- */
-export function withAddress(error: unknown, prefix: string): unknown {
-  if (!(error instanceof Error)) return error;
-  const message = `${prefix}: ${error.message}`;
-  try {
-    const Ctor = error.constructor as new (
-      message: string,
-      options: ErrorOptions,
-    ) => Error;
-    const out = new Ctor(message, { cause: error });
-    if (out instanceof Error && out.name === error.name) return out;
-  } catch {
-    // A constructor with another signature: fall back to a plain Error.
-  }
-  return new Error(message, { cause: error });
 }
 
 async function connectConn(

@@ -16,6 +16,7 @@ import type { SchedulingLoop, SubprocessOptions } from "../loop/event_loop.ts";
 import {
   callProtocol,
   ReadPipeTransport,
+  reportLost,
   WritePipeTransport,
 } from "./_deno_pipes.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
@@ -268,14 +269,7 @@ class DenoSubprocessTransport implements SubprocessTransport {
     this.#finished = true;
     this.#closed = true;
     this.#loop.callSoon(() => {
-      const protocol = this.#protocol;
-      callProtocol(
-        this.#loop,
-        this,
-        protocol,
-        "protocol.connectionLost()",
-        () => protocol.connectionLost(undefined),
-      );
+      reportLost(this.#loop, this, this.#protocol, undefined);
     });
   }
 }

@@ -20,9 +20,11 @@
  * @module
  */
 
+export * from "./address_checks.ts";
 export * from "./flow_control.ts";
 export * from "./readable_stream_producer.ts";
 export * from "./relay.ts";
+export * from "./server_shutdown.ts";
 export * from "./transport.ts";
 export * from "./write_buffer.ts";
 export * from "./write_checks.ts";

@@ -107,3 +107,32 @@ export class WriteBuffer {
     }
   }
 }
+
+/**
+ * Joins byte pieces into one buffer, as a transport gathers queued writes
+ * (or a reader the blocks of a line) into one; a single piece is returned
+ * as is, not copied.
+ *
+ * @param parts The pieces, in order.
+ * @param size Their total length in bytes (the caller has counted it).
+ * @returns The joined bytes.
+ *
+ * @example Gathering two writes
+ * ```ts
+ * import { concatBytes } from "@tulip/tulip/transports";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const parts = [new Uint8Array([1, 2]), new Uint8Array([3])];
+ * assertEquals(concatBytes(parts, 3), new Uint8Array([1, 2, 3]));
+ * ```
+ */
+export function concatBytes(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -13,6 +13,7 @@
  */
 
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
+import { concatBytes } from "./write_buffer.ts";
 
 /**
  * Checks that `data` is bytes, as `write()` and its kin require.
@@ -89,14 +90,7 @@ export function gatherWriteData(list: Iterable<Uint8Array>): Uint8Array {
     parts.push(item);
     size += item.length;
   }
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts, size);
 }
 
 /**

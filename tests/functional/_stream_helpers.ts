@@ -1,5 +1,6 @@
 // Helpers for the stream-transport tests (TCP, TLS, Unix sockets).
 
+import { concatBytes } from "../../transports/write_buffer.ts";
 import type { Future } from "../../futures/future.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { ExceptionContext, Server } from "../../loop/event_loop.ts";
@@ -61,13 +62,8 @@ export async function accepted<P extends Recorder>(
 export function concat(chunks: Uint8Array[]): Uint8Array {
   let n = 0;
   for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  // A copy even of a single chunk: the caller may reuse its buffers.
+  return chunks.length === 1 ? chunks[0].slice() : concatBytes(chunks, n);
 }
 
 /** `n` bytes of a recognisable pattern (so that reordering would show). */

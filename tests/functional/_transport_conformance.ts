@@ -3,6 +3,7 @@
 // and tears everything down. A factory declares what its transport can do
 // (capabilities) so that the suite skips, by name, what does not apply.
 
+import { concatBytes } from "../../transports/write_buffer.ts";
 import type { EventLoop } from "../../loop/event_loop.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import {
@@ -128,13 +129,8 @@ export interface TransportFactory {
 export function concat(chunks: Uint8Array[]): Uint8Array {
   let n = 0;
   for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  // A copy even of a single chunk: the caller may reuse its buffers.
+  return chunks.length === 1 ? chunks[0].slice() : concatBytes(chunks, n);
 }
 
 /**

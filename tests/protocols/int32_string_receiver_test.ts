@@ -162,3 +162,16 @@ Deno.test("Int32StringReceiver validates maxLength and its callback", () => {
   s.dataReceived(frame("a", "b"));
   assertEquals([s.got, s.maxLength], [2, 1024 * 1024]);
 });
+
+Deno.test("Int32StringReceiver refuses a sink that is neither a callback nor a receiver", () => {
+  assertThrows(
+    () => new Int32StringReceiver(7 as unknown as () => void),
+    TypeError,
+    "Cannot make an Int32StringReceiver: onString must be a function or an object with stringReceived(), received number",
+  );
+  assertThrows(
+    () => new Int32StringReceiver({} as unknown as () => void),
+    TypeError,
+    "received object",
+  );
+});

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { WriteBuffer } from "../../transports/write_buffer.ts";
+import { concatBytes, WriteBuffer } from "../../transports/write_buffer.ts";
 
 function bytes(...values: number[]): Uint8Array {
   return new Uint8Array(values);
@@ -60,4 +60,18 @@ Deno.test("WriteBuffer.take() refuses more than it holds", () => {
   assertEquals(buffer.take(0), bytes());
   buffer.clear();
   assertEquals(buffer.size, 0);
+});
+
+Deno.test("concatBytes joins pieces in order and returns a single piece as is", () => {
+  const one = new Uint8Array([9]);
+  assertEquals(concatBytes([one], 1) === one, true);
+  assertEquals(concatBytes([], 0), new Uint8Array(0));
+  assertEquals(
+    concatBytes([
+      new Uint8Array([1, 2]),
+      new Uint8Array(0),
+      new Uint8Array([3]),
+    ], 3),
+    new Uint8Array([1, 2, 3]),
+  );
 });

@@ -1,0 +1,60 @@
+/**
+ * What the framers (`ChunkProtocol`, `Int32StringReceiver`) share: each
+ * delivers its messages to a callback or to a receiver object composed into
+ * it (PEP 3153).
+ *
+ * @module
+ */
+
+/**
+ * Sorts a framer's sink into a callback or a receiver.
+ *
+ * @param what The framer, for the error: `"a ChunkProtocol"`.
+ * @param param The constructor's parameter: `"onChunk"`.
+ * @param method The receiver's method: `"chunkReceived"`.
+ * @param value What was given.
+ * @returns `[callback, receiver]`, at most one of them not `null`.
+ * @throws {TypeError} When it is neither.
+ */
+export function pickSink<C, R>(
+  what: string,
+  param: string,
+  method: string,
+  value: unknown,
+): [C | null, R | null] {
+  const kind = sinkKind(what, param, method, value);
+  return kind === "callback"
+    ? [value as C, null]
+    : kind === "receiver"
+    ? [null, value as R]
+    : [null, null];
+}
+
+/**
+ * Tells which kind of sink a framer was given.
+ *
+ * @param what The framer, for the error: `"a ChunkProtocol"`.
+ * @param param The constructor's parameter: `"onChunk"`.
+ * @param method The receiver's method: `"chunkReceived"`.
+ * @param value What was given.
+ * @returns `"callback"`, `"receiver"`, or `"none"` when nothing was given.
+ * @throws {TypeError} When it is neither.
+ */
+function sinkKind(
+  what: string,
+  param: string,
+  method: string,
+  value: unknown,
+): "callback" | "receiver" | "none" {
+  if (typeof value === "function") return "callback";
+  if (
+    typeof value === "object" && value !== null &&
+    typeof (value as Record<string, unknown>)[method] === "function"
+  ) return "receiver";
+  if (value === undefined) return "none";
+  throw new TypeError(
+    `Cannot make ${what}: ${param} must be a function or an object with ${method}(), received ${
+      value === null ? "null" : typeof value
+    }`,
+  );
+}
