@@ -265,13 +265,16 @@ Deno.test("Task throws TypeError into a coroutine that yields a promise or a val
   loop.close();
 });
 
-Deno.test("Task throws InvalidStateError into a coroutine waiting on another loop's future", async () => {
+/**
+ * Checks that the task `start` makes, awaiting `foreign` (a future of
+ * another loop), fails with InvalidStateError.
+ */
+async function assertForeignAwaitFails(
+  start: (loop: VirtualTimeLoop, foreign: Future<number>) => Task<void>,
+): Promise<void> {
   const loop = new VirtualTimeLoop();
   const other = new VirtualTimeLoop();
-  const foreign = other.createFuture<number>();
-  const task = loop.createTask(function* (): Coroutine<void> {
-    yield* foreign;
-  });
+  const task = start(loop, other.createFuture<number>());
   await assertRejects(
     () => loop.runUntilComplete(task),
     InvalidStateError,
@@ -279,19 +282,39 @@ Deno.test("Task throws InvalidStateError into a coroutine waiting on another loo
   );
   loop.close();
   other.close();
-});
+}
 
-Deno.test("Task throws InvalidStateError into a coroutine that waits on its own task", async () => {
+/**
+ * Checks that the task `start` makes, awaiting itself (`self()` returns
+ * it), fails with InvalidStateError.
+ */
+async function assertSelfAwaitFails(
+  start: (loop: VirtualTimeLoop, self: () => Task<void>) => Task<void>,
+): Promise<void> {
   const loop = new VirtualTimeLoop();
-  const task: Task<void> = loop.createTask(function* (): Coroutine<void> {
-    yield* task;
-  });
+  const task: Task<void> = start(loop, () => task);
   await assertRejects(
     () => loop.runUntilComplete(task),
     InvalidStateError,
     "a task cannot await itself",
   );
   loop.close();
+}
+
+Deno.test("Task throws InvalidStateError into a coroutine waiting on another loop's future", async () => {
+  await assertForeignAwaitFails((loop, foreign) =>
+    loop.createTask(function* (): Coroutine<void> {
+      yield* foreign;
+    })
+  );
+});
+
+Deno.test("Task throws InvalidStateError into a coroutine that waits on its own task", async () => {
+  await assertSelfAwaitFails((loop, self) =>
+    loop.createTask(function* (): Coroutine<void> {
+      yield* self();
+    })
+  );
 });
 
 // ---- Cancelling generator coroutines ----
@@ -1385,33 +1408,20 @@ Deno.test("Task.cancel() after the awaited future finished still cancels an asyn
 });
 
 Deno.test("Task of an async function awaiting another loop's future gets InvalidStateError", async () => {
-  const loop = new VirtualTimeLoop();
-  const other = new VirtualTimeLoop();
-  const foreign = other.createFuture<number>();
-  const task = loop.createTask(async () => {
-    await foreign;
-  });
-  await assertRejects(
-    () => loop.runUntilComplete(task),
-    InvalidStateError,
-    "it awaited a Future of another loop",
+  await assertForeignAwaitFails((loop, foreign) =>
+    loop.createTask(async () => {
+      await foreign;
+    })
   );
-  loop.close();
-  other.close();
 });
 
 Deno.test("Task of an async function awaiting its own task gets InvalidStateError", async () => {
-  const loop = new VirtualTimeLoop();
-  const task: Task<void> = loop.createTask(async () => {
-    await sleep(0);
-    await task;
-  });
-  await assertRejects(
-    () => loop.runUntilComplete(task),
-    InvalidStateError,
-    "a task cannot await itself",
+  await assertSelfAwaitFails((loop, self) =>
+    loop.createTask(async () => {
+      await sleep(0);
+      await self();
+    })
   );
-  loop.close();
 });
 
 Deno.test("Task awaiting a cancelled task re-raises the same CancelledError object", async () => {
