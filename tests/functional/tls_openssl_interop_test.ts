@@ -25,7 +25,7 @@ import type { CreateConnectionOptions } from "../../loop/event_loop.ts";
 import {
   accepted,
   portOf,
-  Recorder,
+  recordingServer,
   sleepTick,
   withLoop,
 } from "./_stream_helpers.ts";
@@ -462,23 +462,14 @@ Deno.test({
   ignore: missing !== null,
   async fn() {
     await withLoop(async (loop) => {
-      const protocols: Recorder[] = [];
-      const server = await loop.createServer(
-        () => {
-          const p = new Recorder(loop, { echo: true });
-          protocols.push(p);
-          return p;
+      const { server, protocols } = await recordingServer(loop, {
+        echo: true,
+        ssl: {
+          cert: certs.cert,
+          key: certs.key,
+          alpnProtocols: ["h2", "acme"],
         },
-        HOST,
-        0,
-        {
-          ssl: {
-            cert: certs.cert,
-            key: certs.key,
-            alpnProtocols: ["h2", "acme"],
-          },
-        },
-      );
+      });
       const child = new Deno.Command("openssl", {
         args: [
           "s_client",
