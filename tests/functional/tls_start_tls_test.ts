@@ -92,12 +92,9 @@ Deno.test("startTls() fails with TimeoutError after handshakeTimeout when the se
 
 Deno.test("startTls() rejects a server whose certificate it does not trust, and closes the connection", async () => {
   await withLoop(async (loop) => {
-    const tlsServer = await loop.createServer(
-      () => new Recorder(loop),
-      HOST,
-      0,
-      { ssl: { cert: certs.cert, key: certs.key } },
-    );
+    const { server: tlsServer } = await recordingServer(loop, {
+      ssl: { cert: certs.cert, key: certs.key },
+    });
     // A plain connection straight to a TLS server: the upgrade is the
     // handshake, without the system's roots knowing the test CA.
     const client = new Upgrading("never");
@@ -164,12 +161,9 @@ Deno.test("startTls() upgrades a plain connection to tulip's own TLS server, and
 
 Deno.test('getExtraInfo("alpnProtocol") is null on TLS without ALPN, and the default on plain TCP', async () => {
   await withLoop(async (loop) => {
-    const tlsServer = await loop.createServer(
-      () => new Recorder(loop),
-      HOST,
-      0,
-      { ssl: { cert: certs.cert, key: certs.key } },
-    );
+    const { server: tlsServer } = await recordingServer(loop, {
+      ssl: { cert: certs.cert, key: certs.key },
+    });
     const [tls] = await loop.createConnection(
       () => new Recorder(loop),
       "localhost",
@@ -178,11 +172,7 @@ Deno.test('getExtraInfo("alpnProtocol") is null on TLS without ALPN, and the def
     );
     assertEquals(tls.getExtraInfo("alpnProtocol", "none"), null);
     tls.close();
-    const plainServer = await loop.createServer(
-      () => new Recorder(loop),
-      HOST,
-      0,
-    );
+    const { server: plainServer } = await recordingServer(loop);
     const [plain] = await loop.createConnection(
       () => new Recorder(loop),
       HOST,
