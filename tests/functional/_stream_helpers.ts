@@ -3,7 +3,11 @@
 import { concatBytes } from "../../transports/write_buffer.ts";
 import type { Future } from "../../futures/future.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import type { ExceptionContext, Server } from "../../loop/event_loop.ts";
+import type {
+  CreateServerOptions,
+  ExceptionContext,
+  Server,
+} from "../../loop/event_loop.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import type { Transport } from "../../transports/transport.ts";
 
@@ -56,6 +60,30 @@ export async function accepted<P extends Recorder>(
   const p = protocols[n - 1];
   await p.made;
   return p;
+}
+
+/**
+ * A server on 127.0.0.1, port 0, made with `options`, whose connections are
+ * `Recorder`s (echoing what arrives with `echo`), listed in `protocols` as
+ * the server makes them.
+ */
+export async function recordingServer(
+  loop: DenoEventLoop,
+  options: CreateServerOptions & { echo?: boolean } = {},
+): Promise<{ server: Server; protocols: Recorder[] }> {
+  const { echo, ...serverOptions } = options;
+  const protocols: Recorder[] = [];
+  const server = await loop.createServer(
+    () => {
+      const p = new Recorder(loop, { echo });
+      protocols.push(p);
+      return p;
+    },
+    "127.0.0.1",
+    0,
+    serverOptions,
+  );
+  return { server, protocols };
 }
 
 /** Concatenates byte arrays. */

@@ -6,7 +6,7 @@ import {
   accepted,
   collectErrors,
   portOf,
-  Recorder,
+  recordingServer,
   withLoop,
 } from "./_stream_helpers.ts";
 import { HAS_PYTHON } from "./_tools.ts";
@@ -50,17 +50,9 @@ Deno.test({
   async fn() {
     await withLoop(async (loop) => {
       const errors = collectErrors(loop);
-      const protocols: Recorder[] = [];
-      const server = await loop.createServer(
-        () => {
-          const p = new Recorder(loop);
-          protocols.push(p);
-          return p;
-        },
-        HOST,
-        0,
-        { startServing: false },
-      );
+      const { server, protocols } = await recordingServer(loop, {
+        startServing: false,
+      });
       const port = portOf(server);
       // Ten connections reset while waiting in the listen queue, then a
       // good one behind them.

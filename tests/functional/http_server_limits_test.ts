@@ -9,7 +9,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
 import {
   type HttpHandler,
@@ -19,7 +19,7 @@ import {
 import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Transport } from "../../transports/transport.ts";
-import { bytes, concat, portOf, run, text } from "./_stream_helpers.ts";
+import { bytes, concat, portOf, text, withLoop } from "./_stream_helpers.ts";
 import { Framing } from "../_helpers.ts";
 
 const HOST = "127.0.0.1";
@@ -84,8 +84,7 @@ function count(haystack: string, needle: string): number {
 }
 
 Deno.test("HttpServerProtocol holds about one high-water mark for a client that pipelines and never reads", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     let calls = 0;
     const answer = new Uint8Array(16 * 1024).fill(97);
     const { server, port, connections } = await serve(loop, () => {
@@ -110,12 +109,10 @@ Deno.test("HttpServerProtocol holds about one high-water mark for a client that 
     server.close();
     await server.waitClosed();
   });
-  loop.close();
 });
 
 Framing.test("HttpServerProtocol answers all of 20,000 pipelined requests to a client that reads after the keep-alive timeout", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     // Answers of a kilobyte: 20 MB in all, more than the sockets hold.
     const pad = "x".repeat(1000);
     let n = 0;
@@ -138,12 +135,10 @@ Framing.test("HttpServerProtocol answers all of 20,000 pipelined requests to a c
     server.close();
     await server.waitClosed();
   });
-  loop.close();
 });
 
 Framing.test("HttpServerProtocol does not cut an answer when it closes with requests unread", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     // More than the sockets hold, so that some of it is still in the
     // server's socket when the server closes.
     const big = new Uint8Array(32 * 1024 * 1024).fill(98);
@@ -163,12 +158,10 @@ Framing.test("HttpServerProtocol does not cut an answer when it closes with requ
     server.close();
     await server.waitClosed();
   });
-  loop.close();
 });
 
 Deno.test("HttpServerProtocol aborts a client that does not read its answer for writeTimeout", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const big = new Uint8Array(16 * 1024 * 1024);
     const { server, port } = await serve(loop, () => new Response(big), {
       writeTimeout: 0.5,
@@ -181,12 +174,33 @@ Deno.test("HttpServerProtocol aborts a client that does not read its answer for 
     await server.waitClosed();
     conn.close();
   });
-  loop.close();
 });
 
+/**
+ * Writes `piece` every 0.2 s (100 times at most) until the server ends the
+ * connection; what the server sent meanwhile.
+ */
+async function trickleUntilClosed(
+  loop: DenoEventLoop,
+  conn: Deno.Conn,
+  piece: string,
+): Promise<Uint8Array> {
+  const reading = readAll(conn);
+  let open = true;
+  reading.finally(() => open = false);
+  for (let i = 0; i < 100 && open; i++) {
+    await sleep(0.2, undefined, { loop });
+    try {
+      await conn.write(bytes(piece));
+    } catch {
+      break;
+    }
+  }
+  return (await reading).data;
+}
+
 Deno.test("HttpServerProtocol answers 408 to a body trickled past requestTimeout", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const { server, port } = await serve(
       loop,
       async (request) => new Response(await request.text()),
@@ -197,18 +211,7 @@ Deno.test("HttpServerProtocol answers 408 to a body trickled past requestTimeout
       conn,
       bytes("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"),
     );
-    const reading = readAll(conn);
-    let open = true;
-    reading.finally(() => open = false);
-    for (let i = 0; i < 100 && open; i++) {
-      await sleep(0.2, undefined, { loop });
-      try {
-        await conn.write(bytes("x"));
-      } catch {
-        break;
-      }
-    }
-    const { data } = await reading;
+    const data = await trickleUntilClosed(loop, conn, "x");
     conn.close();
     assert(
       text(data).startsWith("HTTP/1.1 408 Request Timeout\r\n"),
@@ -217,12 +220,10 @@ Deno.test("HttpServerProtocol answers 408 to a body trickled past requestTimeout
     server.close();
     await server.waitClosed();
   });
-  loop.close();
 });
 
 Deno.test("HttpServerProtocol answers 408 to a head trickled past headersTimeout", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     let called = false;
     const { server, port } = await serve(loop, () => {
       called = true;
@@ -230,18 +231,7 @@ Deno.test("HttpServerProtocol answers 408 to a head trickled past headersTimeout
     }, { headersTimeout: 1, keepAliveTimeout: 0.5 });
     const conn = await Deno.connect({ hostname: HOST, port });
     await writeAll(conn, bytes("GET / HTTP/1.1\r\nHost: a\r\n"));
-    const reading = readAll(conn);
-    let open = true;
-    reading.finally(() => open = false);
-    for (let i = 0; i < 100 && open; i++) {
-      await sleep(0.2, undefined, { loop });
-      try {
-        await conn.write(bytes("x-a: b\r\n"));
-      } catch {
-        break;
-      }
-    }
-    const { data } = await reading;
+    const data = await trickleUntilClosed(loop, conn, "x-a: b\r\n");
     conn.close();
     assert(
       text(data).startsWith("HTTP/1.1 408 Request Timeout\r\n"),
@@ -251,7 +241,6 @@ Deno.test("HttpServerProtocol answers 408 to a head trickled past headersTimeout
     server.close();
     await server.waitClosed();
   });
-  loop.close();
 });
 
 // ---- Graceful shutdown ----
@@ -270,8 +259,7 @@ async function oneRequest(conn: Deno.Conn): Promise<string> {
 }
 
 Framing.test("Server.shutdown() closes idle keep-alive HTTP connections at once", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const { server, port } = await serve(loop, () => new Response("ok"), {
       keepAliveTimeout: 60,
     });
@@ -294,12 +282,10 @@ Framing.test("Server.shutdown() closes idle keep-alive HTTP connections at once"
     assert(loop.time() - started < 30, "well before the keep-alive timeout");
     assertEquals(server.isServing(), false);
   });
-  loop.close();
 });
 
 Framing.test("Server.shutdown() lets a request in progress finish, with Connection: close", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const release = loop.createFuture<void>();
     const entered = loop.createFuture<void>();
     const { server, port } = await serve(loop, async () => {
@@ -323,12 +309,10 @@ Framing.test("Server.shutdown() lets a request in progress finish, with Connecti
     assert(answer.endsWith("\r\n\r\nok"), answer);
     await done;
   });
-  loop.close();
 });
 
 Deno.test("Server.shutdown() aborts a client that does not read after the grace period", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const big = new Uint8Array(16 * 1024 * 1024);
     const { server, port } = await serve(loop, () => new Response(big));
     const conn = await Deno.connect({ hostname: HOST, port });
@@ -339,12 +323,10 @@ Deno.test("Server.shutdown() aborts a client that does not read after the grace 
     assert(loop.time() - started >= 0.5, "not before the grace period");
     conn.close();
   });
-  loop.close();
 });
 
 Deno.test("Server.shutdown() closes the connections of a protocol without serverClosing(), and checks its grace", async () => {
-  const loop = new DenoEventLoop();
-  await run(loop, async () => {
+  await withLoop(async (loop) => {
     const server = await loop.createServer(() => new Protocol(), HOST, 0);
     const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
     await sleep(0.05, undefined, { loop });
@@ -355,5 +337,4 @@ Deno.test("Server.shutdown() closes the connections of a protocol without server
     conn.close();
     await done;
   });
-  loop.close();
 });

@@ -62,6 +62,43 @@ async function closeAll(...servers: Server[]): Promise<void> {
   for (const s of servers) await s.waitClosed();
 }
 
+/** Runs `fn` with the path of a fresh temporary file, removed afterwards. */
+async function withTempFile(fn: (path: string) => Promise<void>) {
+  const path = await Deno.makeTempFile({ prefix: "tulip_producer_" });
+  try {
+    await fn(path);
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
+/**
+ * A server whose connections are `Recorder`s (each handed to `setup`
+ * first), listed in `peers`, and a client `transport` connected to it.
+ */
+async function connectToRecorders(
+  loop: DenoEventLoop,
+  setup: (r: Recorder) => void = () => {},
+): Promise<{ server: Server; peers: Recorder[]; transport: Transport }> {
+  const peers: Recorder[] = [];
+  const server = await loop.createServer(
+    () => {
+      const r = new Recorder(loop);
+      peers.push(r);
+      setup(r);
+      return r;
+    },
+    HOST,
+    0,
+  );
+  const [transport] = await loop.createConnection(
+    () => new Protocol(),
+    HOST,
+    portOf(server),
+  );
+  return { server, peers, transport };
+}
+
 Deno.test("A TCP proxy over Relay holds at most high + one read for a slow upstream", async () => {
   await withLoop(async (loop) => {
     const high = 32 * 1024;
@@ -159,26 +196,13 @@ Deno.test("A TCP proxy closes the client after the upstream's answer when the up
 });
 
 Deno.test("ReadableStreamProducer sends a file over TCP and half-closes", async () => {
-  const path = await Deno.makeTempFile({ prefix: "tulip_producer_" });
-  try {
+  await withTempFile(async (path) => {
     const size = 3 * 1024 * 1024 + 17;
     const content = pattern(size, 7);
     await Deno.writeFile(path, content);
     await withLoop(async (loop) => {
-      const received: Recorder[] = [];
-      const server = await loop.createServer(
-        () => {
-          const r = new Recorder(loop);
-          received.push(r);
-          return r;
-        },
-        HOST,
-        0,
-      );
-      const [transport] = await loop.createConnection(
-        () => new Protocol(),
-        HOST,
-        portOf(server),
+      const { server, peers: received, transport } = await connectToRecorders(
+        loop,
       );
       const file = await Deno.open(path);
       const producer = new ReadableStreamProducer(file.readable, {
@@ -192,33 +216,19 @@ Deno.test("ReadableStreamProducer sends a file over TCP and half-closes", async 
       await received[0].lost;
       await closeAll(server);
     });
-  } finally {
-    await Deno.remove(path);
-  }
+  });
 });
 
 Deno.test("ReadableStreamProducer closes the file when the connection is lost midway", async () => {
-  const path = await Deno.makeTempFile({ prefix: "tulip_producer_" });
-  try {
+  await withTempFile(async (path) => {
     // More than loopback's socket buffers can hold (sparse, so cheap).
     const size = 64 * 1024 * 1024;
     await Deno.truncate(path, size);
     await withLoop(async (loop) => {
-      const peers: Recorder[] = [];
-      const server = await loop.createServer(
-        () => {
-          const r = new Recorder(loop);
-          peers.push(r);
-          r.made.then((t) => t.pauseReading()); // never reads: buffers fill
-          return r;
-        },
-        HOST,
-        0,
-      );
-      const [transport] = await loop.createConnection(
-        () => new Protocol(),
-        HOST,
-        portOf(server),
+      const { server, peers, transport } = await connectToRecorders(
+        loop,
+        // Never reads: buffers fill.
+        (r) => r.made.then((t) => t.pauseReading()),
       );
       const file = await Deno.open(path);
       const producer = new ReadableStreamProducer(file.readable, { loop });
@@ -240,9 +250,7 @@ Deno.test("ReadableStreamProducer closes the file when the connection is lost mi
       await closeAll(server);
     });
     // The sanitizers fail the test if the file were still open.
-  } finally {
-    await Deno.remove(path);
-  }
+  });
 });
 
 Deno.test("ReadableStreamProducer sends a stream of datagrams paced by the send queue, none refused", async () => {

@@ -138,8 +138,13 @@ Deno.test("sockRecv() calls on one connection are served in the order made", asy
   loop.close();
 });
 
-Deno.test("sockAccept() cancelled keeps the connection its accept brings for the next sockAccept()", async () => {
-  const loop = new DenoEventLoop();
+/**
+ * A listener with a sockAccept() on it started then cancelled, and a
+ * client connected to it after.
+ */
+async function connectAfterCancelledAccept(
+  loop: DenoEventLoop,
+): Promise<{ listener: Deno.TcpListener; client: Deno.Conn }> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const abandoned = loop.sockAccept(listener);
   await within(loop, Promise.resolve());
@@ -148,6 +153,12 @@ Deno.test("sockAccept() cancelled keeps the connection its accept brings for the
     loop,
     loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
   );
+  return { listener, client };
+}
+
+Deno.test("sockAccept() cancelled keeps the connection its accept brings for the next sockAccept()", async () => {
+  const loop = new DenoEventLoop();
+  const { listener, client } = await connectAfterCancelledAccept(loop);
   const server = await within(loop, loop.sockAccept(listener));
   assertEquals(
     (server.remoteAddr as Deno.NetAddr).port,
@@ -171,14 +182,7 @@ Deno.test("sockAccept() fails every waiting call when the listener is closed", a
 
 Deno.test("loop.close() closes a connection accepted for a cancelled sockAccept()", async () => {
   const loop = new DenoEventLoop();
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const abandoned = loop.sockAccept(listener);
-  await within(loop, Promise.resolve());
-  abandoned.cancel();
-  const client = await within(
-    loop,
-    loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
-  );
+  const { listener, client } = await connectAfterCancelledAccept(loop);
   loop.close();
   // Whether the accept settled before or after close, the connection is
   // closed: the client reads EOF.

@@ -12,7 +12,13 @@ import {
 import { TimeoutError } from "../../futures/errors.ts";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
-import { portOf, Recorder, sleepTick, withLoop } from "./_stream_helpers.ts";
+import {
+  portOf,
+  Recorder,
+  recordingServer,
+  sleepTick,
+  withLoop,
+} from "./_stream_helpers.ts";
 import { testCerts } from "./_tls_certs.ts";
 
 const HOST = "127.0.0.1";
@@ -191,17 +197,9 @@ Deno.test("A TLS server drops a client that sends no ClientHello after handshake
         reported.setResult(performance.now());
       }
     });
-    const protocols: Recorder[] = [];
-    const server = await loop.createServer(
-      () => {
-        const p = new Recorder(loop);
-        protocols.push(p);
-        return p;
-      },
-      HOST,
-      0,
-      { ssl: { cert: certs.cert, key: certs.key, handshakeTimeout: 0.2 } },
-    );
+    const { server, protocols } = await recordingServer(loop, {
+      ssl: { cert: certs.cert, key: certs.key, handshakeTimeout: 0.2 },
+    });
     const start = performance.now();
     const silent = await Deno.connect({ hostname: HOST, port: portOf(server) });
     try {

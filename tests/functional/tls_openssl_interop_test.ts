@@ -20,10 +20,12 @@ import { InvalidStateError } from "../../futures/errors.ts";
 import { openConnection } from "../../streams/open_connection.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import type { Transport } from "../../transports/transport.ts";
+import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { CreateConnectionOptions } from "../../loop/event_loop.ts";
 import {
   accepted,
   portOf,
-  Recorder,
+  recordingServer,
   sleepTick,
   withLoop,
 } from "./_stream_helpers.ts";
@@ -171,6 +173,89 @@ function starttlsFront(
   };
 }
 
+/**
+ * Runs `fn` in a fresh loop while an s_server with `args` runs; stops the
+ * server whatever happens and returns what it printed.
+ */
+async function withSServer(
+  args: string[],
+  fn: (loop: DenoEventLoop, port: number) => Promise<void>,
+): Promise<string> {
+  const server = await sServer(args);
+  let log = "";
+  try {
+    await withLoop((loop) => fn(loop, server.port));
+  } finally {
+    log = await server.stop();
+  }
+  return log;
+}
+
+/**
+ * Runs `fn` in a fresh loop with a STARTTLS front before an s_server that
+ * offers the ALPN protocols `alpn`; stops both whatever happens.
+ */
+async function withStarttlsFront(
+  alpn: string,
+  fn: (
+    loop: DenoEventLoop,
+    front: ReturnType<typeof starttlsFront>,
+  ) => Promise<void>,
+): Promise<void> {
+  const server = await sServer(["-alpn", alpn]);
+  const front = starttlsFront(server.port);
+  try {
+    await withLoop((loop) => fn(loop, front));
+  } finally {
+    await server.stop();
+    await front.stop();
+  }
+}
+
+/**
+ * Upgrades `plain` for `client` to TLS towards localhost, offering `alpn`,
+ * and checks that openssl chose it and the peer is still the front.
+ */
+async function upgrade(
+  loop: DenoEventLoop,
+  plain: Transport,
+  client: Client,
+  alpn: string,
+  frontPort: number,
+): Promise<Transport> {
+  const tls = await loop.startTls(plain, client, {
+    serverHostname: "localhost",
+    caCerts: [certs.ca],
+    alpnProtocols: [alpn],
+  });
+  client.transport = tls;
+  assertEquals(tls.getExtraInfo("alpnProtocol"), alpn);
+  assertEquals(
+    (tls.getExtraInfo("peername") as Deno.NetAddr).port,
+    frontPort,
+  );
+  return tls;
+}
+
+/** Connects a fresh `Client` to `localhost:port` over TLS with `ssl`. */
+async function connectTls(
+  loop: DenoEventLoop,
+  port: number,
+  ssl: CreateConnectionOptions["ssl"],
+): Promise<[Transport, Client]> {
+  const client = new Client(false);
+  const [t] = await loop.createConnection(
+    () => client,
+    "localhost",
+    port,
+    { ssl },
+  );
+  return [t, client];
+}
+
+/** s_server arguments that require a client certificate signed by our CA. */
+const REQUIRE_CLIENT_CERT = ["-Verify", "1", "-CAfile", fixturePath("ca.pem")];
+
 /** A line-minded STARTTLS client protocol. */
 class Client extends Protocol {
   transport: Transport | null = null;
@@ -215,46 +300,29 @@ Deno.test({
     "DenoEventLoop.startTls() upgrades a connection after a plain-text STARTTLS exchange, against openssl s_server",
   ignore: missing !== null,
   async fn() {
-    const server = await sServer(["-alpn", "h2,imap"]);
-    const front = starttlsFront(server.port);
-    try {
-      await withLoop(async (loop) => {
-        const client = new Client(true);
-        const [plain] = await loop.createConnection(
-          () => client,
-          HOST,
-          front.port,
-        );
-        await client.until("220 tulip test front\r\n");
-        plain.write(enc.encode("STARTTLS\r\n"));
-        await client.until("220 Ready to start TLS\r\n");
-        const tls = await loop.startTls(plain, client, {
-          serverHostname: "localhost",
-          caCerts: [certs.ca],
-          alpnProtocols: ["imap"],
-        });
-        client.transport = tls;
-        assert(plain.isClosing(), "the plain transport is replaced");
-        assertEquals(tls.getExtraInfo("alpnProtocol"), "imap");
-        assertEquals(
-          (tls.getExtraInfo("peername") as Deno.NetAddr).port,
-          front.port,
-        );
-        tls.write(enc.encode("tulip over tls\n"));
-        await client.until("slt revo pilut");
-        // Nothing before the upgrade was lost or seen twice.
-        assertEquals(
-          client.text.split("220 ").length,
-          3,
-          `plain text seen: ${JSON.stringify(client.text)}`,
-        );
-        tls.close();
-        while (client.lost === null) await sleepTick(loop);
-      });
-    } finally {
-      await server.stop();
-      await front.stop();
-    }
+    await withStarttlsFront("h2,imap", async (loop, front) => {
+      const client = new Client(true);
+      const [plain] = await loop.createConnection(
+        () => client,
+        HOST,
+        front.port,
+      );
+      await client.until("220 tulip test front\r\n");
+      plain.write(enc.encode("STARTTLS\r\n"));
+      await client.until("220 Ready to start TLS\r\n");
+      const tls = await upgrade(loop, plain, client, "imap", front.port);
+      assert(plain.isClosing(), "the plain transport is replaced");
+      tls.write(enc.encode("tulip over tls\n"));
+      await client.until("slt revo pilut");
+      // Nothing before the upgrade was lost or seen twice.
+      assertEquals(
+        client.text.split("220 ").length,
+        3,
+        `plain text seen: ${JSON.stringify(client.text)}`,
+      );
+      tls.close();
+      while (client.lost === null) await sleepTick(loop);
+    });
   },
 });
 
@@ -263,46 +331,29 @@ Deno.test({
     "DenoEventLoop.startTls() with a read in flight relays the connection and still upgrades it, against openssl s_server",
   ignore: missing !== null,
   async fn() {
-    const server = await sServer(["-alpn", "h2"]);
-    const front = starttlsFront(server.port);
-    try {
-      await withLoop(async (loop) => {
-        // Reading is never paused: a read is in flight at the upgrade.
-        const client = new Client(false);
-        const [plain] = await loop.createConnection(
-          () => client,
-          HOST,
-          front.port,
-        );
-        plain.write(enc.encode("STARTTLS\r\n"));
-        await client.until("220 Ready to start TLS\r\n");
-        const tls = await loop.startTls(plain, client, {
-          serverHostname: "localhost",
-          caCerts: [certs.ca],
-          alpnProtocols: ["h2"],
-        });
-        client.transport = tls;
-        assertEquals(tls.getExtraInfo("alpnProtocol"), "h2");
-        assertEquals(
-          (tls.getExtraInfo("peername") as Deno.NetAddr).port,
-          front.port,
-        );
-        // More than the relay's buffers hold at once, both ways.
-        const line = "0123456789abcdef".repeat(1000) + "\n";
-        tls.write(enc.encode(line));
-        const reversed = [...line.slice(0, -1)].reverse().join("");
-        await client.until(reversed);
-        assertEquals(client.text.split("220 ").length, 3);
-        tls.close();
-        while (client.lost === null) await sleepTick(loop);
-        assertEquals(client.lost, undefined);
-        // The relay closes the plain connection behind the TLS one.
-        await front.clientGone;
-      });
-    } finally {
-      await server.stop();
-      await front.stop();
-    }
+    await withStarttlsFront("h2", async (loop, front) => {
+      // Reading is never paused: a read is in flight at the upgrade.
+      const client = new Client(false);
+      const [plain] = await loop.createConnection(
+        () => client,
+        HOST,
+        front.port,
+      );
+      plain.write(enc.encode("STARTTLS\r\n"));
+      await client.until("220 Ready to start TLS\r\n");
+      const tls = await upgrade(loop, plain, client, "h2", front.port);
+      // More than the relay's buffers hold at once, both ways.
+      const line = "0123456789abcdef".repeat(1000) + "\n";
+      tls.write(enc.encode(line));
+      const reversed = [...line.slice(0, -1)].reverse().join("");
+      await client.until(reversed);
+      assertEquals(client.text.split("220 ").length, 3);
+      tls.close();
+      while (client.lost === null) await sleepTick(loop);
+      assertEquals(client.lost, undefined);
+      // The relay closes the plain connection behind the TLS one.
+      await front.clientGone;
+    });
   },
 });
 
@@ -311,40 +362,33 @@ Deno.test({
     "StreamWriter.startTls() upgrades an openConnection() stream after reading the go-ahead, against openssl s_server",
   ignore: missing !== null,
   async fn() {
-    const server = await sServer(["-alpn", "imap"]);
-    const front = starttlsFront(server.port);
-    try {
-      await withLoop(async (loop) => {
-        const [reader, writer] = await openConnection(HOST, front.port, {
-          loop,
-        });
-        assertEquals(
-          dec.decode(await reader.readline()),
-          "220 tulip test front\r\n",
-        );
-        writer.write(enc.encode("STARTTLS\r\n"));
-        assertEquals(
-          dec.decode(await reader.readline()),
-          "220 Ready to start TLS\r\n",
-        );
-        await writer.startTls({
-          serverHostname: "localhost",
-          caCerts: [certs.ca],
-          alpnProtocols: ["imap"],
-        });
-        assertEquals(writer.getExtraInfo("alpnProtocol"), "imap");
-        writer.write(enc.encode("hello tls\n"));
-        let reply = "";
-        while (!reply.includes("slt olleh")) {
-          reply += dec.decode(await reader.read(100));
-        }
-        writer.close();
-        await writer.waitClosed();
+    await withStarttlsFront("imap", async (loop, front) => {
+      const [reader, writer] = await openConnection(HOST, front.port, {
+        loop,
       });
-    } finally {
-      await server.stop();
-      await front.stop();
-    }
+      assertEquals(
+        dec.decode(await reader.readline()),
+        "220 tulip test front\r\n",
+      );
+      writer.write(enc.encode("STARTTLS\r\n"));
+      assertEquals(
+        dec.decode(await reader.readline()),
+        "220 Ready to start TLS\r\n",
+      );
+      await writer.startTls({
+        serverHostname: "localhost",
+        caCerts: [certs.ca],
+        alpnProtocols: ["imap"],
+      });
+      assertEquals(writer.getExtraInfo("alpnProtocol"), "imap");
+      writer.write(enc.encode("hello tls\n"));
+      let reply = "";
+      while (!reply.includes("slt olleh")) {
+        reply += dec.decode(await reader.read(100));
+      }
+      writer.close();
+      await writer.waitClosed();
+    });
   },
 });
 
@@ -352,24 +396,16 @@ Deno.test({
   name: "createConnection() offers ALPN protocols and reports openssl's choice",
   ignore: missing !== null,
   async fn() {
-    const server = await sServer(["-alpn", "h2,http/1.1"]);
-    try {
-      await withLoop(async (loop) => {
-        const client = new Client(false);
-        const [t] = await loop.createConnection(
-          () => client,
-          "localhost",
-          server.port,
-          { ssl: { caCerts: [certs.ca], alpnProtocols: ["http/1.1", "x"] } },
-        );
-        assertEquals(t.getExtraInfo("alpnProtocol"), "http/1.1");
-        t.write(enc.encode("abc\n"));
-        await client.until("cba");
-        t.close();
+    await withSServer(["-alpn", "h2,http/1.1"], async (loop, port) => {
+      const [t, client] = await connectTls(loop, port, {
+        caCerts: [certs.ca],
+        alpnProtocols: ["http/1.1", "x"],
       });
-    } finally {
-      await server.stop();
-    }
+      assertEquals(t.getExtraInfo("alpnProtocol"), "http/1.1");
+      t.write(enc.encode("abc\n"));
+      await client.until("cba");
+      t.close();
+    });
   },
 });
 
@@ -378,35 +414,16 @@ Deno.test({
     "createConnection() presents a client certificate to an openssl s_server that requires one",
   ignore: missing !== null,
   async fn() {
-    const server = await sServer([
-      "-Verify",
-      "1",
-      "-CAfile",
-      fixturePath("ca.pem"),
-    ]);
-    let log = "";
-    try {
-      await withLoop(async (loop) => {
-        const client = new Client(false);
-        const [t] = await loop.createConnection(
-          () => client,
-          "localhost",
-          server.port,
-          {
-            ssl: {
-              caCerts: [certs.ca],
-              cert: certs.clientCert,
-              key: certs.clientKey,
-            },
-          },
-        );
-        t.write(enc.encode("mutual\n"));
-        await client.until("lautum");
-        t.close();
+    const log = await withSServer(REQUIRE_CLIENT_CERT, async (loop, port) => {
+      const [t, client] = await connectTls(loop, port, {
+        caCerts: [certs.ca],
+        cert: certs.clientCert,
+        key: certs.clientKey,
       });
-    } finally {
-      log = await server.stop();
-    }
+      t.write(enc.encode("mutual\n"));
+      await client.until("lautum");
+      t.close();
+    });
     assertStringIncludes(log, "tulip test client");
   },
 });
@@ -416,36 +433,26 @@ Deno.test({
     "createConnection() without a client certificate is refused by an openssl s_server that requires one",
   ignore: missing !== null,
   async fn() {
-    const server = await sServer([
-      "-Verify",
-      "1",
-      "-CAfile",
-      fixturePath("ca.pem"),
-    ]);
-    try {
-      await withLoop(async (loop) => {
-        const client = new Client(false);
-        // TLS 1.3: the server asks for the certificate after the client's
-        // handshake is done, so the refusal comes as the connection's error.
-        try {
-          const [t] = await loop.createConnection(
-            () => client,
-            "localhost",
-            server.port,
-            { ssl: { caCerts: [certs.ca] } },
-          );
-          t.write(enc.encode("anonymous\n"));
-          while (client.lost === null) await sleepTick(loop);
-          assert(client.lost !== undefined, "the connection failed");
-          assertStringIncludes(String(client.lost), "Certificate");
-          assertEquals(client.text, "");
-        } catch (error) {
-          assertStringIncludes(String(error), "Certificate");
-        }
-      });
-    } finally {
-      await server.stop();
-    }
+    await withSServer(REQUIRE_CLIENT_CERT, async (loop, port) => {
+      const client = new Client(false);
+      // TLS 1.3: the server asks for the certificate after the client's
+      // handshake is done, so the refusal comes as the connection's error.
+      try {
+        const [t] = await loop.createConnection(
+          () => client,
+          "localhost",
+          port,
+          { ssl: { caCerts: [certs.ca] } },
+        );
+        t.write(enc.encode("anonymous\n"));
+        while (client.lost === null) await sleepTick(loop);
+        assert(client.lost !== undefined, "the connection failed");
+        assertStringIncludes(String(client.lost), "Certificate");
+        assertEquals(client.text, "");
+      } catch (error) {
+        assertStringIncludes(String(error), "Certificate");
+      }
+    });
   },
 });
 
@@ -455,23 +462,14 @@ Deno.test({
   ignore: missing !== null,
   async fn() {
     await withLoop(async (loop) => {
-      const protocols: Recorder[] = [];
-      const server = await loop.createServer(
-        () => {
-          const p = new Recorder(loop, { echo: true });
-          protocols.push(p);
-          return p;
+      const { server, protocols } = await recordingServer(loop, {
+        echo: true,
+        ssl: {
+          cert: certs.cert,
+          key: certs.key,
+          alpnProtocols: ["h2", "acme"],
         },
-        HOST,
-        0,
-        {
-          ssl: {
-            cert: certs.cert,
-            key: certs.key,
-            alpnProtocols: ["h2", "acme"],
-          },
-        },
-      );
+      });
       const child = new Deno.Command("openssl", {
         args: [
           "s_client",

@@ -20,6 +20,7 @@ import {
   pattern,
   portOf,
   Recorder,
+  recordingServer,
   sleepTick,
   withLoop,
 } from "./_stream_helpers.ts";
@@ -53,17 +54,7 @@ class Upgrading extends Protocol {
 
 /** A plain server that says "go" and then says nothing more. */
 async function silentAfterGo(loop: DenoEventLoop) {
-  const protocols: Recorder[] = [];
-  const server = await loop.createServer(
-    () => {
-      const p = new Recorder(loop);
-      protocols.push(p);
-      return p;
-    },
-    HOST,
-    0,
-  );
-  return { server, protocols };
+  return await recordingServer(loop);
 }
 
 Deno.test("startTls() fails with TimeoutError after handshakeTimeout when the server never answers the handshake, and the protocol hears of it once", async () => {
@@ -101,12 +92,9 @@ Deno.test("startTls() fails with TimeoutError after handshakeTimeout when the se
 
 Deno.test("startTls() rejects a server whose certificate it does not trust, and closes the connection", async () => {
   await withLoop(async (loop) => {
-    const tlsServer = await loop.createServer(
-      () => new Recorder(loop),
-      HOST,
-      0,
-      { ssl: { cert: certs.cert, key: certs.key } },
-    );
+    const { server: tlsServer } = await recordingServer(loop, {
+      ssl: { cert: certs.cert, key: certs.key },
+    });
     // A plain connection straight to a TLS server: the upgrade is the
     // handshake, without the system's roots knowing the test CA.
     const client = new Upgrading("never");
@@ -130,17 +118,10 @@ Deno.test("startTls() rejects a server whose certificate it does not trust, and 
 
 Deno.test("startTls() upgrades a plain connection to tulip's own TLS server, and the new transport reports ALPN and the peer's address", async () => {
   await withLoop(async (loop) => {
-    const protocols: Recorder[] = [];
-    const tlsServer = await loop.createServer(
-      () => {
-        const p = new Recorder(loop, { echo: true });
-        protocols.push(p);
-        return p;
-      },
-      HOST,
-      0,
-      { ssl: { cert: certs.cert, key: certs.key, alpnProtocols: ["b"] } },
-    );
+    const { server: tlsServer, protocols } = await recordingServer(loop, {
+      echo: true,
+      ssl: { cert: certs.cert, key: certs.key, alpnProtocols: ["b"] },
+    });
     const client = new Recorder(loop);
     const [plain] = await loop.createConnection(
       () => client,
@@ -180,12 +161,9 @@ Deno.test("startTls() upgrades a plain connection to tulip's own TLS server, and
 
 Deno.test('getExtraInfo("alpnProtocol") is null on TLS without ALPN, and the default on plain TCP', async () => {
   await withLoop(async (loop) => {
-    const tlsServer = await loop.createServer(
-      () => new Recorder(loop),
-      HOST,
-      0,
-      { ssl: { cert: certs.cert, key: certs.key } },
-    );
+    const { server: tlsServer } = await recordingServer(loop, {
+      ssl: { cert: certs.cert, key: certs.key },
+    });
     const [tls] = await loop.createConnection(
       () => new Recorder(loop),
       "localhost",
@@ -194,11 +172,7 @@ Deno.test('getExtraInfo("alpnProtocol") is null on TLS without ALPN, and the def
     );
     assertEquals(tls.getExtraInfo("alpnProtocol", "none"), null);
     tls.close();
-    const plainServer = await loop.createServer(
-      () => new Recorder(loop),
-      HOST,
-      0,
-    );
+    const { server: plainServer } = await recordingServer(loop);
     const [plain] = await loop.createConnection(
       () => new Recorder(loop),
       HOST,
@@ -222,16 +196,7 @@ Deno.test("startTls() refuses what Deno cannot upgrade, naming why", async () =>
       "TCP transport made by a DenoEventLoop",
     );
     a.abort();
-    const protocols: Recorder[] = [];
-    const server = await loop.createServer(
-      () => {
-        const p = new Recorder(loop);
-        protocols.push(p);
-        return p;
-      },
-      HOST,
-      0,
-    );
+    const { server, protocols } = await recordingServer(loop);
     const [plain] = await loop.createConnection(
       () => new Recorder(loop),
       HOST,
@@ -298,17 +263,10 @@ Deno.test("createConnection() checks its TLS options: cert and key together, ser
 
 Deno.test("startTls() over the relay carries 4 MiB each way intact, with the reader paused part of the time", async () => {
   await withLoop(async (loop) => {
-    const protocols: Recorder[] = [];
-    const tlsServer = await loop.createServer(
-      () => {
-        const p = new Recorder(loop, { echo: true });
-        protocols.push(p);
-        return p;
-      },
-      HOST,
-      0,
-      { ssl: { cert: certs.cert, key: certs.key } },
-    );
+    const { server: tlsServer, protocols } = await recordingServer(loop, {
+      echo: true,
+      ssl: { cert: certs.cert, key: certs.key },
+    });
     const client = new Recorder(loop);
     const [plain] = await loop.createConnection(
       () => client,

@@ -234,6 +234,37 @@ function assertRejected(
 const rejectRequest = (input: string, status: number, opts?: RunOptions) =>
   assertRejected("request", input, status, opts);
 
+/**
+ * The messages rejecting a POST to `/` with each of `fields` (header lines
+ * after `Host`, each ending in CRLF) and then `body`; each must answer
+ * `status` before any head.
+ */
+function rejectPostFields(
+  fields: string[],
+  status: number,
+  body = "0\r\n\r\n",
+): string[] {
+  return fields.map((field) =>
+    rejectRequest(`POST / HTTP/1.1\r\nHost: a\r\n${field}\r\n${body}`, status)
+  );
+}
+
+/** The head of a chunked POST, for chunked bodies to follow. */
+const CHUNKED =
+  "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/**
+ * Asserts a chunked POST with `body` after its head is read as its head then
+ * one 400 error whose message includes `why`.
+ */
+function assertChunkedRejected(body: string, why: string, label: string) {
+  const events = parseRequests(CHUNKED + body);
+  assertEquals(events.length, 2, label);
+  const last = events[1] as { error: number; message: string };
+  assertEquals(last.error, 400, label);
+  assert(last.message.includes(why), `${label}: ${last.message}`);
+}
+
 const GET = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
 
 // ---------------------------------------------------------------------------
@@ -1203,17 +1234,12 @@ Deno.test("HttpRequestParser refuses limits that are not positive integers", () 
 // ---------------------------------------------------------------------------
 
 Deno.test("HttpRequestParser rejects Content-Length with Transfer-Encoding", () => {
-  for (
-    const fields of [
-      "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
-      "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
-      "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n",
-    ]
-  ) {
-    const message = rejectRequest(
-      `POST / HTTP/1.1\r\nHost: a\r\n${fields}\r\n0\r\n\r\n`,
-      400,
-    );
+  const messages = rejectPostFields([
+    "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+    "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+    "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n",
+  ], 400);
+  for (const message of messages) {
     assertEquals(
       message,
       "Cannot parse HTTP request: a message has both Content-Length and Transfer-Encoding",
@@ -1222,71 +1248,66 @@ Deno.test("HttpRequestParser rejects Content-Length with Transfer-Encoding", () 
 });
 
 Deno.test("HttpRequestParser rejects differing Content-Length values", () => {
-  for (
-    const fields of [
+  const messages = rejectPostFields(
+    [
       "Content-Length: 3\r\nContent-Length: 4\r\n",
       "Content-Length: 3, 4\r\n",
       "Content-Length: 3, 3, 30\r\n",
       "Content-Length: 0\r\nContent-Length: 3\r\n",
-    ]
-  ) {
-    const message = rejectRequest(
-      `POST / HTTP/1.1\r\nHost: a\r\n${fields}\r\nabcd`,
-      400,
-    );
+    ],
+    400,
+    "abcd",
+  );
+  for (const message of messages) {
     assert(message.includes("Content-Length has differing values"), message);
   }
 });
 
 Deno.test("HttpRequestParser rejects a Content-Length that is not plain digits", () => {
-  for (
-    const value of [
-      "-1",
-      "+1",
-      "0x10",
-      "1 2",
-      "",
-      "1.0",
-      "abc",
-      "1e3",
-      "3,",
-      ",3",
-      "3,,3",
-      "\xb3",
-    ]
-  ) {
-    const message = rejectRequest(
-      `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${value}\r\n\r\n`,
-      400,
-    );
+  const values = [
+    "-1",
+    "+1",
+    "0x10",
+    "1 2",
+    "",
+    "1.0",
+    "abc",
+    "1e3",
+    "3,",
+    ",3",
+    "3,,3",
+    "\xb3",
+  ];
+  const messages = rejectPostFields(
+    values.map((value) => `Content-Length: ${value}\r\n`),
+    400,
+    "",
+  );
+  for (const message of messages) {
     assert(
       message.includes("Content-Length is not a number of bytes"),
       message,
     );
   }
-  const huge = rejectRequest(
-    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+  const [huge] = rejectPostFields(
+    ["Content-Length: 99999999999999999999\r\n"],
     400,
+    "",
   );
   assert(huge.includes("Content-Length is too large"), huge);
 });
 
 Deno.test("HttpRequestParser rejects a request whose final transfer-coding is not chunked", () => {
-  for (
-    const fields of [
-      "Transfer-Encoding: gzip\r\n",
-      "Transfer-Encoding: identity\r\n",
-      "Transfer-Encoding: chunked, gzip\r\n",
-      "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
-      "Transfer-Encoding: xchunked\r\n",
-      "Transfer-Encoding: chunked;q=1\r\n",
-      'Transfer-Encoding: "chunked"\r\n',
-    ]
-  ) {
-    const message = rejectRequest(
-      `POST / HTTP/1.1\r\nHost: a\r\n${fields}\r\n0\r\n\r\n`,
-      400,
-    );
+  const messages = rejectPostFields([
+    "Transfer-Encoding: gzip\r\n",
+    "Transfer-Encoding: identity\r\n",
+    "Transfer-Encoding: chunked, gzip\r\n",
+    "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+    "Transfer-Encoding: xchunked\r\n",
+    "Transfer-Encoding: chunked;q=1\r\n",
+    'Transfer-Encoding: "chunked"\r\n',
+  ], 400);
+  for (const message of messages) {
     assertEquals(
       message,
       "Cannot parse HTTP request: the final transfer-coding is not chunked",
@@ -1295,38 +1316,26 @@ Deno.test("HttpRequestParser rejects a request whose final transfer-coding is no
 });
 
 Deno.test("HttpRequestParser rejects chunked applied twice or an empty Transfer-Encoding", () => {
-  const twice = [
+  const twice = rejectPostFields([
     "Transfer-Encoding: chunked, chunked\r\n",
     "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-  ];
-  for (const fields of twice) {
-    const message = rejectRequest(
-      `POST / HTTP/1.1\r\nHost: a\r\n${fields}\r\n0\r\n\r\n`,
-      400,
-    );
+  ], 400);
+  for (const message of twice) {
     assertEquals(
       message,
       "Cannot parse HTTP request: chunked is applied more than once",
     );
   }
-  const empty = rejectRequest(
-    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n",
-    400,
-  );
+  const [empty] = rejectPostFields(["Transfer-Encoding: \r\n"], 400, "");
   assertEquals(empty, "Cannot parse HTTP request: Transfer-Encoding is empty");
 });
 
 Deno.test("HttpRequestParser answers 501 to transfer-codings other than chunked", () => {
-  for (
-    const fields of [
-      "Transfer-Encoding: gzip, chunked\r\n",
-      "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
-    ]
-  ) {
-    const message = rejectRequest(
-      `POST / HTTP/1.1\r\nHost: a\r\n${fields}\r\n0\r\n\r\n`,
-      501,
-    );
+  const messages = rejectPostFields([
+    "Transfer-Encoding: gzip, chunked\r\n",
+    "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+  ], 501);
+  for (const message of messages) {
     assertEquals(
       message,
       "Cannot parse HTTP request: only the chunked transfer-coding is supported",
@@ -1391,17 +1400,15 @@ Deno.test("HttpRequestParser rejects bare LF line endings", () => {
     const message = rejectRequest(head, 400);
     assert(message.includes("bare LF"), `${JSON.stringify(head)}: ${message}`);
   }
-  const chunked =
-    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
-  const size = parseRequests(chunked + "3\nabc\r\n0\r\n\r\n");
+  const size = parseRequests(CHUNKED + "3\nabc\r\n0\r\n\r\n");
   assert((size.at(-1) as { message: string }).message.includes("bare LF"));
-  const data = parseRequests(chunked + "3\r\nabc\n0\r\n\r\n");
+  const data = parseRequests(CHUNKED + "3\r\nabc\n0\r\n\r\n");
   assert(
     (data.at(-1) as { message: string }).message.includes(
       "not followed by CRLF",
     ),
   );
-  const trailer = parseRequests(chunked + "0\r\nA: b\n\r\n");
+  const trailer = parseRequests(CHUNKED + "0\r\nA: b\n\r\n");
   assert((trailer.at(-1) as { message: string }).message.includes("bare LF"));
 });
 
@@ -1459,8 +1466,6 @@ Deno.test("HttpRequestParser rejects invalid field names", () => {
 });
 
 Deno.test("HttpRequestParser rejects invalid chunk sizes", () => {
-  const chunked =
-    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
   const cases: Array<[string, string]> = [
     ["0x5", "is not a hex number"],
     ["-5", "is not a hex number"],
@@ -1478,20 +1483,14 @@ Deno.test("HttpRequestParser rejects invalid chunk sizes", () => {
     ["ffffffffffffffffffffffff", "is too large"],
   ];
   for (const [size, why] of cases) {
-    const events = parseRequests(`${chunked}${size}\r\nhello\r\n0\r\n\r\n`);
-    assertEquals(events.length, 2, size);
-    const last = events[1] as { error: number; message: string };
-    assertEquals(last.error, 400, size);
-    assert(last.message.includes(why), `${size}: ${last.message}`);
+    assertChunkedRejected(`${size}\r\nhello\r\n0\r\n\r\n`, why, size);
   }
   // The largest safe size is read as a size (and is over maxBodyBytes).
-  const big = parseRequests(`${chunked}1fffffffffffff\r\n`);
+  const big = parseRequests(`${CHUNKED}1fffffffffffff\r\n`);
   assertEquals((big[1] as { error: number }).error, 413);
 });
 
 Deno.test("HttpRequestParser accepts chunk extensions that follow RFC 9112's grammar", () => {
-  const chunked =
-    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (
     const ext of [
       ";a",
@@ -1504,14 +1503,12 @@ Deno.test("HttpRequestParser accepts chunk extensions that follow RFC 9112's gra
       ';a="caf\xe9"',
     ]
   ) {
-    const events = parseRequests(`${chunked}3${ext}\r\nabc\r\n0\r\n\r\n`);
+    const events = parseRequests(`${CHUNKED}3${ext}\r\nabc\r\n0\r\n\r\n`);
     assertEquals(events.slice(1), [{ body: "abc" }, done], ext);
   }
 });
 
 Deno.test("HttpRequestParser rejects chunk extensions outside RFC 9112's grammar", () => {
-  const chunked =
-    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
   const cases: Array<[string, string]> = [
     [";", "a chunk extension has an empty name"],
     ["; ", "a chunk extension has an empty name"],
@@ -1533,22 +1530,16 @@ Deno.test("HttpRequestParser rejects chunk extensions outside RFC 9112's grammar
     [';a="\\\x7f"', "a chunk extension has an invalid byte"],
   ];
   for (const [ext, why] of cases) {
-    const events = parseRequests(`${chunked}3${ext}\r\nabc\r\n0\r\n\r\n`);
-    assertEquals(events.length, 2, ext);
-    const last = events[1] as { error: number; message: string };
-    assertEquals(last.error, 400, ext);
-    assert(last.message.includes(why), `${ext}: ${last.message}`);
+    assertChunkedRejected(`3${ext}\r\nabc\r\n0\r\n\r\n`, why, ext);
   }
 });
 
 Deno.test("HttpRequestParser limits the chunk extension bytes of a message", () => {
-  const chunked =
-    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
   // Ten bytes of extension per chunk (";abcdefghi"), 3 chunks: 30 bytes.
   const body = "1;abcdefghi\r\nx\r\n".repeat(3) + "0\r\n\r\n";
-  const ok = parseRequests(chunked + body, { maxChunkExtensionBytes: 30 });
+  const ok = parseRequests(CHUNKED + body, { maxChunkExtensionBytes: 30 });
   assertEquals(ok.slice(1), [{ body: "xxx" }, done]);
-  const events = parseRequests(chunked + body, { maxChunkExtensionBytes: 29 });
+  const events = parseRequests(CHUNKED + body, { maxChunkExtensionBytes: 29 });
   assertEquals(events.slice(1, -1), [{ body: "xx" }]);
   const last = events.at(-1) as { error: number; message: string };
   assertEquals(last.error, 413);
@@ -1557,7 +1548,7 @@ Deno.test("HttpRequestParser limits the chunk extension bytes of a message", () 
     "Cannot parse HTTP request: the chunk extensions are larger than maxChunkExtensionBytes (29)",
   );
   // The count starts again with each message; the last chunk's count too.
-  const two = parseRequests(chunked + body + chunked + "0;abcdefghi\r\n\r\n", {
+  const two = parseRequests(CHUNKED + body + CHUNKED + "0;abcdefghi\r\n\r\n", {
     maxChunkExtensionBytes: 30,
   });
   assertEquals(two.length, 5);
@@ -1578,10 +1569,7 @@ Deno.test("HttpRequestParser rejects chunk data not followed by CRLF", () => {
       "abcX",
     ]
   ) {
-    const events = parseRequests(
-      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n" +
-        tail,
-    );
+    const events = parseRequests(`${CHUNKED}3\r\n${tail}`);
     assertEquals(events.slice(1, 2), [{ body: "abc" }]);
     const last = events.at(-1) as { error: number; message: string };
     assertEquals(last.error, 400);

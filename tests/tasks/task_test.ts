@@ -265,13 +265,16 @@ Deno.test("Task throws TypeError into a coroutine that yields a promise or a val
   loop.close();
 });
 
-Deno.test("Task throws InvalidStateError into a coroutine waiting on another loop's future", async () => {
+/**
+ * Checks that the task `start` makes, awaiting `foreign` (a future of
+ * another loop), fails with InvalidStateError.
+ */
+async function assertForeignAwaitFails(
+  start: (loop: VirtualTimeLoop, foreign: Future<number>) => Task<void>,
+): Promise<void> {
   const loop = new VirtualTimeLoop();
   const other = new VirtualTimeLoop();
-  const foreign = other.createFuture<number>();
-  const task = loop.createTask(function* (): Coroutine<void> {
-    yield* foreign;
-  });
+  const task = start(loop, other.createFuture<number>());
   await assertRejects(
     () => loop.runUntilComplete(task),
     InvalidStateError,
@@ -279,19 +282,39 @@ Deno.test("Task throws InvalidStateError into a coroutine waiting on another loo
   );
   loop.close();
   other.close();
-});
+}
 
-Deno.test("Task throws InvalidStateError into a coroutine that waits on its own task", async () => {
+/**
+ * Checks that the task `start` makes, awaiting itself (`self()` returns
+ * it), fails with InvalidStateError.
+ */
+async function assertSelfAwaitFails(
+  start: (loop: VirtualTimeLoop, self: () => Task<void>) => Task<void>,
+): Promise<void> {
   const loop = new VirtualTimeLoop();
-  const task: Task<void> = loop.createTask(function* (): Coroutine<void> {
-    yield* task;
-  });
+  const task: Task<void> = start(loop, () => task);
   await assertRejects(
     () => loop.runUntilComplete(task),
     InvalidStateError,
     "a task cannot await itself",
   );
   loop.close();
+}
+
+Deno.test("Task throws InvalidStateError into a coroutine waiting on another loop's future", async () => {
+  await assertForeignAwaitFails((loop, foreign) =>
+    loop.createTask(function* (): Coroutine<void> {
+      yield* foreign;
+    })
+  );
+});
+
+Deno.test("Task throws InvalidStateError into a coroutine that waits on its own task", async () => {
+  await assertSelfAwaitFails((loop, self) =>
+    loop.createTask(function* (): Coroutine<void> {
+      yield* self();
+    })
+  );
 });
 
 // ---- Cancelling generator coroutines ----
@@ -419,19 +442,23 @@ Deno.test("Task.cancel() during a bare yield throws CancelledError there", async
   loop.close();
 });
 
-Deno.test("Task.cancel() after the awaited future finished still cancels at the yield", async () => {
+/**
+ * Checks that the task `start` makes, cancelled in the same callback that
+ * gives the future it awaits a result, still ends cancelled: its body sees
+ * CancelledError (it pushes what it saw to `log`), and the future keeps
+ * its result.
+ */
+async function assertCancelledAfterResult(
+  start: (
+    loop: VirtualTimeLoop,
+    fut: Future<number>,
+    log: string[],
+  ) => Task<void>,
+): Promise<void> {
   const loop = new VirtualTimeLoop();
   const fut = loop.createFuture<number>();
   const log: string[] = [];
-  const task = loop.createTask(function* (): Coroutine<void> {
-    try {
-      yield* fut;
-      log.push("got result");
-    } catch (e) {
-      log.push((e as Error).name);
-      throw e;
-    }
-  });
+  const task = start(loop, fut, log);
   loop.callLater(1, () => {
     fut.setResult(1);
     task.cancel();
@@ -440,6 +467,20 @@ Deno.test("Task.cancel() after the awaited future finished still cancels at the 
   assertEquals(log, ["CancelledError"]);
   assertEquals(fut.result(), 1);
   loop.close();
+}
+
+Deno.test("Task.cancel() after the awaited future finished still cancels at the yield", async () => {
+  await assertCancelledAfterResult((loop, fut, log) =>
+    loop.createTask(function* (): Coroutine<void> {
+      try {
+        yield* fut;
+        log.push("got result");
+      } catch (e) {
+        log.push((e as Error).name);
+        throw e;
+      }
+    })
+  );
 });
 
 Deno.test("Task cancelled by its own coroutine ends cancelled when it returns", async () => {
@@ -1353,56 +1394,34 @@ Deno.test("Task of an async function finds its loop when resumed between runs", 
 // ---- Scenarios from asyncio's own tests ----
 
 Deno.test("Task.cancel() after the awaited future finished still cancels an async function at its await", async () => {
-  const loop = new VirtualTimeLoop();
-  const fut = loop.createFuture<number>();
-  const log: string[] = [];
-  const task = loop.createTask(async () => {
-    try {
-      await fut;
-      log.push("got result");
-    } catch (e) {
-      log.push((e as Error).name);
-      throw e;
-    }
-  });
-  loop.callLater(1, () => {
-    fut.setResult(1);
-    task.cancel();
-  });
-  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
-  assertEquals(log, ["CancelledError"]);
-  assertEquals(fut.result(), 1);
-  loop.close();
+  await assertCancelledAfterResult((loop, fut, log) =>
+    loop.createTask(async () => {
+      try {
+        await fut;
+        log.push("got result");
+      } catch (e) {
+        log.push((e as Error).name);
+        throw e;
+      }
+    })
+  );
 });
 
 Deno.test("Task of an async function awaiting another loop's future gets InvalidStateError", async () => {
-  const loop = new VirtualTimeLoop();
-  const other = new VirtualTimeLoop();
-  const foreign = other.createFuture<number>();
-  const task = loop.createTask(async () => {
-    await foreign;
-  });
-  await assertRejects(
-    () => loop.runUntilComplete(task),
-    InvalidStateError,
-    "it awaited a Future of another loop",
+  await assertForeignAwaitFails((loop, foreign) =>
+    loop.createTask(async () => {
+      await foreign;
+    })
   );
-  loop.close();
-  other.close();
 });
 
 Deno.test("Task of an async function awaiting its own task gets InvalidStateError", async () => {
-  const loop = new VirtualTimeLoop();
-  const task: Task<void> = loop.createTask(async () => {
-    await sleep(0);
-    await task;
-  });
-  await assertRejects(
-    () => loop.runUntilComplete(task),
-    InvalidStateError,
-    "a task cannot await itself",
+  await assertSelfAwaitFails((loop, self) =>
+    loop.createTask(async () => {
+      await sleep(0);
+      await self();
+    })
   );
-  loop.close();
 });
 
 Deno.test("Task awaiting a cancelled task re-raises the same CancelledError object", async () => {

@@ -23,6 +23,7 @@ import {
   simulate,
   Simulation,
   SimulationError,
+  type SimulationOptions,
 } from "../../testing/simulation.ts";
 
 const encoder = new TextEncoder();
@@ -110,21 +111,33 @@ function recordingServer(
   });
 }
 
+/**
+ * A simulation made with `options` and a recording server at "server" port
+ * 80; `accepted` lists the protocols the server made, in order.
+ */
+function simWithServer(
+  options: SimulationOptions,
+): { sim: Simulation; accepted: Recorder[] } {
+  const sim = new Simulation(options);
+  const accepted: Recorder[] = [];
+  recordingServer(sim, "server", 80, accepted);
+  return { sim, accepted };
+}
+
+/** Connects a fresh `Recorder` to "server" port 80. */
+function connectRecorder(loop: EventLoop) {
+  return loop.createConnection(() => new Recorder(), "server", 80);
+}
+
 // ---- Streams ----------------------------------------------------------
 
 Deno.test("Simulation streams keep bytes in order while cutting them into random segments", async () => {
   const sizes: number[][] = [];
   for (const seed of [1, 2]) {
-    const sim = new Simulation({ seed });
-    const accepted: Recorder[] = [];
-    recordingServer(sim, "server", 80, accepted);
+    const { sim, accepted } = simWithServer({ seed });
     const data = pattern(200_000);
     sim.client("client", async (loop) => {
-      const [t] = await loop.createConnection(
-        () => new Recorder(),
-        "server",
-        80,
-      );
+      const [t] = await connectRecorder(loop);
       t.write(data.subarray(0, 1000));
       t.write(data.subarray(1000));
       t.close();
@@ -141,16 +154,10 @@ Deno.test("Simulation streams keep bytes in order while cutting them into random
 });
 
 Deno.test("Simulation streams: a reader that stops reading pushes back on the writer", async () => {
-  const sim = new Simulation({ seed: 3, receiveBuffer: 16384 });
-  const accepted: Recorder[] = [];
-  recordingServer(sim, "server", 80, accepted);
+  const { sim, accepted } = simWithServer({ seed: 3, receiveBuffer: 16384 });
   const writerEvents: string[][] = [];
   sim.client("client", async (loop) => {
-    const [t, p] = await loop.createConnection(
-      () => new Recorder(),
-      "server",
-      80,
-    );
+    const [t, p] = await connectRecorder(loop);
     t.setWriteBufferLimits(32768);
     await sleep(0.01);
     const reader = accepted[0];
@@ -195,11 +202,7 @@ Deno.test("Simulation streams: half-close lets the peer answer after the end of 
   let answer = "";
   let events: string[] = [];
   sim.client("client", async (loop) => {
-    const [t, p] = await loop.createConnection(
-      () => new Recorder(),
-      "server",
-      80,
-    );
+    const [t, p] = await connectRecorder(loop);
     t.write(pattern(5000));
     t.writeEof();
     assertThrows(() => t.write(new Uint8Array(1)), InvalidStateError);
@@ -243,15 +246,9 @@ Deno.test("Simulation streams: startTls() keeps the plaintext connection, the ex
 });
 
 Deno.test("Simulation streams: abort() resets the peer, connectionLost comes once on each side", async () => {
-  const sim = new Simulation({ seed: 5 });
-  const accepted: Recorder[] = [];
-  recordingServer(sim, "server", 80, accepted);
+  const { sim, accepted } = simWithServer({ seed: 5 });
   sim.client("client", async (loop) => {
-    const [t, p] = await loop.createConnection(
-      () => new Recorder(),
-      "server",
-      80,
-    );
+    const [t, p] = await connectRecorder(loop);
     t.write(pattern(10));
     await sleep(0.01);
     t.abort();
@@ -355,12 +352,10 @@ Deno.test("Simulation streams: Unix sockets connect within a host", async () => 
 });
 
 Deno.test("Simulation links: latency and bandwidth set how long a transfer takes", async () => {
-  const sim = new Simulation({ seed: 10 });
-  const accepted: Recorder[] = [];
-  recordingServer(sim, "server", 80, accepted);
+  const { sim, accepted } = simWithServer({ seed: 10 });
   let took = 0;
   sim.client("client", async (loop) => {
-    const [t] = await loop.createConnection(() => new Recorder(), "server", 80);
+    const [t] = await connectRecorder(loop);
     const start = loop.time();
     t.write(pattern(50_000));
     t.close();
@@ -375,47 +370,58 @@ Deno.test("Simulation links: latency and bandwidth set how long a transfer takes
 
 // ---- Hardship ---------------------------------------------------------
 
-Deno.test("Simulation.partition() holds a stream's bytes until repair(), and connects wait", async () => {
-  const sim = new Simulation({ seed: 11 });
-  const accepted: Recorder[] = [];
-  recordingServer(sim, "server", 80, accepted);
+/**
+ * Checks that `cut` between "client" and "server" keeps `size` bytes and a
+ * second connect from arriving for `wait` seconds, and that both arrive
+ * once `mend` undoes it.
+ */
+async function assertHeldUntilMended(
+  seed: number,
+  size: number,
+  wait: number,
+  cut: (sim: Simulation) => void,
+  mend: (sim: Simulation) => void,
+): Promise<void> {
+  const { sim, accepted } = simWithServer({ seed });
   sim.client("client", async (loop) => {
-    const [t] = await loop.createConnection(() => new Recorder(), "server", 80);
-    sim.partition("client", "server");
-    t.write(pattern(3000));
-    const second = loop.createConnection(() => new Recorder(), "server", 80);
-    await sleep(5);
+    const [t] = await connectRecorder(loop);
+    cut(sim);
+    t.write(pattern(size));
+    const second = connectRecorder(loop);
+    await sleep(wait);
     assertEquals(accepted[0].bytes().length, 0);
     assertEquals(accepted.length, 1);
-    sim.repair("client", "server");
+    mend(sim);
     const [t2] = await second;
     await sleep(0.1);
-    assertEquals(accepted[0].bytes(), pattern(3000));
+    assertEquals(accepted[0].bytes(), pattern(size));
     t.close();
     t2.close();
   });
   await sim.run();
+}
+
+Deno.test("Simulation.partition() holds a stream's bytes until repair(), and connects wait", async () => {
+  await assertHeldUntilMended(
+    11,
+    3000,
+    5,
+    (sim) => sim.partition("client", "server"),
+    (sim) => sim.repair("client", "server"),
+  );
 });
 
 Deno.test("Simulation.partition() that outlasts the timeouts fails connects and connections with TimedOut", async () => {
-  const sim = new Simulation({
+  const { sim } = simWithServer({
     seed: 12,
     connectTimeout: 10,
     retransmitTimeout: 20,
   });
-  const accepted: Recorder[] = [];
-  recordingServer(sim, "server", 80, accepted);
   sim.client("client", async (loop) => {
-    const [t, p] = await loop.createConnection(
-      () => new Recorder(),
-      "server",
-      80,
-    );
+    const [t, p] = await connectRecorder(loop);
     sim.partition("server", "client");
     const start = loop.time();
-    const e = await assertRejects(() =>
-      loop.createConnection(() => new Recorder(), "server", 80)
-    );
+    const e = await assertRejects(() => connectRecorder(loop));
     assertEquals((e as Error).name, "TimedOut");
     assertEquals(loop.time() - start, 10);
     t.write(pattern(10));
@@ -433,20 +439,14 @@ Deno.test("Simulation.crash() resets the host's connections; restart() runs its 
     await loop.createServer(() => new Recorder(), "0.0.0.0", 80);
   });
   sim.client("client", async (loop) => {
-    const [, p] = await loop.createConnection(
-      () => new Recorder(),
-      "server",
-      80,
-    );
+    const [, p] = await connectRecorder(loop);
     sim.crash("server");
     assertEquals((await p.lost)?.name, "ConnectionReset");
-    const e = await assertRejects(() =>
-      loop.createConnection(() => new Recorder(), "server", 80)
-    );
+    const e = await assertRejects(() => connectRecorder(loop));
     assertEquals((e as Error).name, "TimedOut"); // nobody answers a host that is down
     sim.restart("server");
     await sleep(0.01);
-    const [t] = await loop.createConnection(() => new Recorder(), "server", 80);
+    const [t] = await connectRecorder(loop);
     t.close();
   });
   await sim.run();
@@ -517,11 +517,7 @@ Deno.test("Simulation faults: crashes, partitions and resets at random, from the
   sim.client("client", async (loop) => {
     for (let i = 0; i < 40; i++) {
       try {
-        const [t] = await loop.createConnection(
-          () => new Recorder(),
-          "server",
-          80,
-        );
+        const [t] = await connectRecorder(loop);
         await sleep(0.5);
         t.close();
       } catch {
@@ -774,11 +770,7 @@ Deno.test("Simulation records errors hosts report, and fails on them with failOn
       await loop.createServer(() => new Broken(), "0.0.0.0", 80);
     });
     sim.client("client", async (loop) => {
-      const [t, p] = await loop.createConnection(
-        () => new Recorder(),
-        "server",
-        80,
-      );
+      const [t, p] = await connectRecorder(loop);
       t.write(encoder.encode("x"));
       assertEquals((await p.lost)?.name, "ConnectionReset");
     });
@@ -822,15 +814,9 @@ Deno.test("Simulation: code resuming outside a task (a promise reaction) finds i
 
 Deno.test("Simulation: stalled bytes time out at any fractional time (no rounding spin)", async () => {
   for (let k = 0; k < 40; k++) {
-    const sim = new Simulation({ seed: k, retransmitTimeout: 3 });
-    const accepted: Recorder[] = [];
-    recordingServer(sim, "server", 80, accepted);
+    const { sim } = simWithServer({ seed: k, retransmitTimeout: 3 });
     sim.client("client", async (loop) => {
-      const [t, p] = await loop.createConnection(
-        () => new Recorder(),
-        "server",
-        80,
-      );
+      const [t, p] = await connectRecorder(loop);
       await sleep(0.1 + k * 0.0137 + Math.random());
       sim.partition("client", "server");
       t.write(pattern(100));
@@ -842,24 +828,13 @@ Deno.test("Simulation: stalled bytes time out at any fractional time (no roundin
 });
 
 Deno.test("Simulation.hold() keeps a stream's bytes and connects until release()", async () => {
-  const sim = new Simulation({ seed: 15 });
-  const accepted: Recorder[] = [];
-  recordingServer(sim, "server", 80, accepted);
-  sim.client("client", async (loop) => {
-    const [t] = await loop.createConnection(() => new Recorder(), "server", 80);
-    sim.hold("client", "server");
-    t.write(pattern(500));
-    const second = loop.createConnection(() => new Recorder(), "server", 80);
-    await sleep(10);
-    assertEquals(accepted[0].bytes().length, 0);
-    sim.release("client", "server");
-    const [t2] = await second;
-    await sleep(0.1);
-    assertEquals(accepted[0].bytes(), pattern(500));
-    t.close();
-    t2.close();
-  });
-  await sim.run();
+  await assertHeldUntilMended(
+    15,
+    500,
+    10,
+    (sim) => sim.hold("client", "server"),
+    (sim) => sim.release("client", "server"),
+  );
 });
 
 Deno.test("Simulation listeners queue connections until startServing(), up to the backlog", async () => {
