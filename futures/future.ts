@@ -325,46 +325,33 @@ export class Future<T> implements PromiseLike<T> {
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     const guard = notifyAwait(this);
-    return new Promise<R1 | R2>((resolve, reject) => {
-      const settle = (f: Future<T>, interrupted?: unknown) => {
-        let value: T;
-        try {
-          if (interrupted !== undefined) throw interrupted;
-          value = f.result();
-        } catch (e) {
-          if (onrejected == null) return reject(e);
-          try {
-            resolve(onrejected(e));
-          } catch (e2) {
-            reject(e2);
-          }
-          return;
-        }
-        if (onfulfilled == null) return resolve(value as unknown as R1);
-        try {
-          resolve(onfulfilled(value));
-        } catch (e2) {
-          reject(e2);
-        }
-      };
-      // The awaiting code resumes in a microtask after `settle`: the loop
-      // is told, so that it lets microtasks run, before its next
-      // iteration, until that code waits again (an async function's
-      // `await future` calls then() one microtask late, so the loop may
-      // have completed the future in between).
-      if (this.#state !== PENDING) {
-        // Like asyncio's `await` of a done future: no trip through the loop.
-        requestMicrotaskCheckpoint();
-        return settle(this);
-      }
-      noteAwaitParked();
-      this.addDoneCallback((f) => {
-        requestMicrotaskCheckpoint();
-        // A task cancelled after the future completed gets the cancellation
-        // instead of the outcome, as in a generator task.
-        settle(f, guard?.());
-      });
+    let resolve!: (value: R1 | R2 | PromiseLike<R1 | R2>) => void;
+    let reject!: (reason: unknown) => void;
+    const promise = new Promise<R1 | R2>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
+    // The awaiting code resumes in a microtask after settleThen(): the
+    // loop is told, so that it lets microtasks run, before its next
+    // iteration, until that code waits again (an async function's
+    // `await future` calls then() one microtask late, so the loop may have
+    // completed the future in between).
+    if (this.#state !== PENDING) {
+      // Like asyncio's `await` of a done future: no trip through the loop.
+      requestMicrotaskCheckpoint();
+      settleThen(this, undefined, onfulfilled, onrejected, resolve, reject);
+      return promise;
+    }
+    noteAwaitParked();
+    const done = (f: Future<T>) => {
+      requestMicrotaskCheckpoint();
+      // A task cancelled after the future completed gets the cancellation
+      // instead of the outcome, as in a generator task.
+      settleThen(f, guard?.(), onfulfilled, onrejected, resolve, reject);
+    };
+    if (this.#callbacks === null) this.#callbacks = [done];
+    else this.#callbacks.push(done);
+    return promise;
   }
 
   /** The tag printed by `Object.prototype.toString`. */
@@ -426,6 +413,38 @@ export class Future<T> implements PromiseLike<T> {
     return new InvalidStateError(
       `Cannot call ${what}(): future is already ${STATE_NAMES[this.#state]}`,
     );
+  }
+}
+
+// Settles the promise then() returned from the future's outcome (or the
+// cancellation that interrupted the awaiting task), through the handlers
+// as a promise's then() does.
+function settleThen<T, R1, R2>(
+  future: Future<T>,
+  interrupted: unknown,
+  onfulfilled: ((value: T) => R1 | PromiseLike<R1>) | null | undefined,
+  onrejected: ((reason: unknown) => R2 | PromiseLike<R2>) | null | undefined,
+  resolve: (value: R1 | R2 | PromiseLike<R1 | R2>) => void,
+  reject: (reason: unknown) => void,
+): void {
+  let value: T;
+  try {
+    if (interrupted !== undefined) throw interrupted;
+    value = future.result();
+  } catch (e) {
+    if (onrejected == null) return reject(e);
+    try {
+      resolve(onrejected(e));
+    } catch (e2) {
+      reject(e2);
+    }
+    return;
+  }
+  if (onfulfilled == null) return resolve(value as unknown as R1);
+  try {
+    resolve(onfulfilled(value));
+  } catch (e2) {
+    reject(e2);
   }
 }
 
