@@ -87,6 +87,9 @@ export class Future<T> implements PromiseLike<T> {
   #hasException = false;
   #cancelMessage: string | undefined = undefined;
   // Typed without T so that Future<T> stays assignable to Future<unknown>.
+  // The first callback has a field of its own (most futures have one: the
+  // task that awaits them), the others follow it in order in an array.
+  #callback: DoneCallback<never> | null = null;
   #callbacks: DoneCallback<never>[] | null = null;
   #watched = false;
 
@@ -217,13 +220,8 @@ export class Future<T> implements PromiseLike<T> {
    * @param fn The callback.
    */
   addDoneCallback(fn: DoneCallback<T>): void {
-    if (this.#state !== PENDING) {
-      this.#loop.callSoon(fn, this);
-    } else if (this.#callbacks === null) {
-      this.#callbacks = [fn as DoneCallback<never>];
-    } else {
-      this.#callbacks.push(fn as DoneCallback<never>);
-    }
+    if (this.#state !== PENDING) this.#loop.callSoon(fn, this);
+    else this.#push(fn as DoneCallback<never>);
   }
 
   /**
@@ -233,11 +231,18 @@ export class Future<T> implements PromiseLike<T> {
    * @returns How many registrations were removed.
    */
   removeDoneCallback(fn: DoneCallback<T>): number {
+    let removed = 0;
+    if (this.#callback === fn) {
+      this.#callback = null;
+      removed++;
+    }
     const callbacks = this.#callbacks;
-    if (callbacks === null) return 0;
+    if (callbacks === null) return removed;
     const kept = callbacks.filter((cb) => cb !== (fn as DoneCallback<never>));
-    const removed = callbacks.length - kept.length;
-    if (removed > 0) this.#callbacks = kept.length > 0 ? kept : null;
+    if (kept.length < callbacks.length) {
+      removed += callbacks.length - kept.length;
+      this.#callbacks = kept.length > 0 ? kept : null;
+    }
     return removed;
   }
 
@@ -349,8 +354,7 @@ export class Future<T> implements PromiseLike<T> {
       // instead of the outcome, as in a generator task.
       settleThen(f, guard?.(), onfulfilled, onrejected, resolve, reject);
     };
-    if (this.#callbacks === null) this.#callbacks = [done];
-    else this.#callbacks.push(done);
+    this.#push(done as DoneCallback<never>);
     return promise;
   }
 
@@ -393,12 +397,23 @@ export class Future<T> implements PromiseLike<T> {
     }
   }
 
+  #push(fn: DoneCallback<never>): void {
+    if (this.#callback === null && this.#callbacks === null) {
+      this.#callback = fn;
+    } else {
+      (this.#callbacks ??= []).push(fn);
+    }
+  }
+
   #scheduleCallbacks(): void {
+    const first = this.#callback;
     const callbacks = this.#callbacks;
-    if (callbacks === null) return;
+    this.#callback = null;
     this.#callbacks = null;
-    for (const cb of callbacks) {
-      this.#loop.callSoon(cb as DoneCallback<T>, this);
+    if (first !== null) this.#loop.callSoon(first as DoneCallback<T>, this);
+    if (callbacks === null) return;
+    for (let i = 0; i < callbacks.length; i++) {
+      this.#loop.callSoon(callbacks[i] as DoneCallback<T>, this);
     }
   }
 
