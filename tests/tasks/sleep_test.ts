@@ -175,3 +175,42 @@ Deno.test("yield* sleep(0) resumes after one iteration, as a bare yield does", a
   assertEquals(slept, bare);
   loop.close();
 });
+
+Deno.test("await sleep(0) resumes after one iteration, as yield* sleep(0) does", async () => {
+  const loop = new VirtualTimeLoop();
+  let n = 0;
+  let stopped = false;
+  const tick = () => {
+    if (stopped) return;
+    n++;
+    loop.callSoon(tick);
+  };
+  loop.callSoon(tick);
+  const main = loop.createTask(async () => {
+    await sleep(0);
+    const a = n;
+    const zero = await sleep(0, "zero");
+    assertEquals(zero, "zero");
+    const b = n;
+    stopped = true;
+    return b - a;
+  });
+  assertEquals(await loop.runUntilComplete(main), 1);
+  loop.close();
+});
+
+Deno.test("await sleep(0) in a task cancelled meanwhile throws the cancellation", async () => {
+  const loop = new VirtualTimeLoop();
+  const task = loop.createTask(async () => {
+    await sleep(0);
+    return "slept";
+  });
+  await loop.runOnce(); // the task starts and awaits
+  task.cancel("stop");
+  await assertRejects(
+    () => loop.runUntilComplete(task),
+    CancelledError,
+    "stop",
+  );
+  loop.close();
+});
