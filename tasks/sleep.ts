@@ -20,11 +20,11 @@ export interface SleepOptions {
 
 /**
  * Returns a future that gets `result` after `delay` seconds. `sleep(0)`
- * just yields to the loop for one iteration: its future completes on the
- * next iteration, and `yield* sleep(0)` resumes the coroutine on the next
- * iteration, like a bare `yield` (as asyncio's `sleep(0)` is). `await
- * sleep(0)` resumes once the future has completed. Cancelling the future
- * cancels its timer.
+ * just yields to the loop for one iteration (as asyncio's `sleep(0)`
+ * does): its future completes on the next iteration, and both `yield*
+ * sleep(0)` (like a bare `yield`) and `await sleep(0)` resume on the next
+ * iteration; awaiting it completes the future at once, so that the
+ * resumption is what runs then. Cancelling the future cancels its timer.
  *
  * PEP 3156: `tulip.sleep()`.
  *
