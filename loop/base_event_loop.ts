@@ -89,7 +89,7 @@ const HOST_TIMER_TOLERANCE = 0.0002;
 // the host timer, about a millisecond late.
 const BLOCK_SHARE = 0.05;
 const MAX_BLOCK_SAVED = 0.005;
-const HOST_IDLE_EVERY = 0.01;
+const HOST_IDLE_EVERY = 0.005;
 
 function checkCallback(cb: unknown, what: string): void {
   if (typeof cb !== "function") {
