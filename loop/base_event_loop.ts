@@ -435,14 +435,14 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     ...args: A
   ): Handle {
     if (this.#closed) this.#checkOpen("callSoon");
-    if (cb instanceof Handle) {
+    if (typeof cb !== "function") {
+      if (!(cb instanceof Handle)) checkCallback(cb, "callSoon");
       checkHandle(cb, args, "callSoon");
       if (cb.cancelled) return cb;
       this.#ready.push(cb);
       if (this.#wake !== null) this.#wakeUp();
       return cb;
     }
-    checkCallback(cb, "callSoon");
     const handle = new Handle(cb, args, this);
     this.#ready.push(handle);
     if (this.#wake !== null) this.#wakeUp();
