@@ -148,8 +148,8 @@ function checkSeconds(value: unknown, what: string, name: string): number {
  * is armed a little ahead of it (Deno's timers fire about a millisecond
  * late) and a short block of the thread (`Atomics.wait`; while I/O is in
  * flight, within a budget of 5% of the time) finishes the wait, so timers
- * fire within a tenth of a millisecond of their time; `callSoon` wakes the
- * loop at once.
+ * fire about a tenth of a millisecond after their time; `callSoon` wakes
+ * the loop at once.
  *
  * I/O loops (`DenoEventLoop`) and the virtual-time test loop extend it.
  *
