@@ -22,7 +22,10 @@ import type {
   Protocol,
 } from "../protocols/protocol.ts";
 import { deliverData } from "../protocols/deliver_data.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
+import {
+  FlowControlledTransport,
+  WriteFlowControl,
+} from "../transports/flow_control.ts";
 import {
   checkWriteData,
   gatherWriteData,
@@ -30,7 +33,7 @@ import {
 } from "../transports/write_checks.ts";
 import { WriteBuffer } from "../transports/write_buffer.ts";
 import { ServerShutdown } from "../transports/server_shutdown.ts";
-import type { Producer, Transport } from "../transports/transport.ts";
+import type { Transport } from "../transports/transport.ts";
 import {
   addrInUse,
   addrNotAvailable,
@@ -59,7 +62,7 @@ function addrText(a: Deno.Addr): string {
 // arrived bytes in order (segments may arrive out of order after a
 // partition heals) and hands them to the protocol while it reads; each
 // delivery returns window to the writer, one link latency later.
-export class SimStream implements Transport {
+export class SimStream extends FlowControlledTransport implements Transport {
   readonly #world: World;
   readonly host: SimHost;
   readonly #loop: SimulatedLoop;
@@ -99,6 +102,7 @@ export class SimStream implements Transport {
     local: Deno.Addr,
     remote: Deno.Addr,
   ) {
+    super();
     this.#world = world;
     this.host = host;
     this.#loop = host.loop!;
@@ -108,6 +112,10 @@ export class SimStream implements Transport {
     this.#name = `${addrText(local)}>${addrText(remote)}`;
     this.#flow = new WriteFlowControl(this.#loop, this);
     host.ends.add(this);
+  }
+
+  protected override flowControl(): WriteFlowControl {
+    return this.#flow;
   }
 
   static join(a: SimStream, b: SimStream): void {
@@ -220,22 +228,6 @@ export class SimStream implements Transport {
 
   getWriteBufferSize(): number {
     return this.#lost ? 0 : this.#sendBuf.size;
-  }
-
-  getWriteBufferLimits(): [number, number] {
-    return this.#flow.getWriteBufferLimits();
-  }
-
-  setWriteBufferLimits(high?: number, low?: number): void {
-    this.#flow.setWriteBufferLimits(high, low);
-  }
-
-  registerProducer(producer: Producer, streaming: boolean): void {
-    this.#flow.registerProducer(producer, streaming);
-  }
-
-  unregisterProducer(): void {
-    this.#flow.unregisterProducer();
   }
 
   // ---- What the simulation does to an end ----

@@ -15,14 +15,17 @@ import type {
   Protocol,
 } from "../protocols/protocol.ts";
 import { deliverData } from "../protocols/deliver_data.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
+import {
+  FlowControlledTransport,
+  WriteFlowControl,
+} from "../transports/flow_control.ts";
 import {
   checkWriteData,
   gatherWriteData,
   refuseWrite,
 } from "../transports/write_checks.ts";
 import { WriteBuffer } from "../transports/write_buffer.ts";
-import type { Producer, Transport } from "../transports/transport.ts";
+import type { Transport } from "../transports/transport.ts";
 import { connectionReset } from "./_deno_errors.ts";
 
 /** Options for `transportPair`. */
@@ -115,7 +118,7 @@ interface Shared {
 // end's write buffer); closing (close() called: no more writes, the buffer
 // drains, then connectionLost); lost (connectionLost scheduled: writes are
 // dropped quietly until it runs, as asyncio does, and throw after).
-class PairTransport implements Transport {
+class PairTransport extends FlowControlledTransport implements Transport {
   readonly #shared: Shared;
   #protocol: Protocol | BufferedProtocol;
   #peer!: PairTransport;
@@ -135,10 +138,15 @@ class PairTransport implements Transport {
     protocol: Protocol | BufferedProtocol,
     extra: Record<string, unknown>,
   ) {
+    super();
     this.#shared = shared;
     this.#protocol = protocol;
     this.#extra = extra;
     this.#flow = new WriteFlowControl(shared.loop, this);
+  }
+
+  protected override flowControl(): WriteFlowControl {
+    return this.#flow;
   }
 
   static join(a: PairTransport, b: PairTransport): void {
@@ -233,22 +241,6 @@ class PairTransport implements Transport {
   getWriteBufferSize(): number {
     if (this.#lost) return 0;
     return Math.max(0, this.#out.size - this.#shared.bufferSize);
-  }
-
-  getWriteBufferLimits(): [number, number] {
-    return this.#flow.getWriteBufferLimits();
-  }
-
-  setWriteBufferLimits(high?: number, low?: number): void {
-    this.#flow.setWriteBufferLimits(high, low);
-  }
-
-  registerProducer(producer: Producer, streaming: boolean): void {
-    this.#flow.registerProducer(producer, streaming);
-  }
-
-  unregisterProducer(): void {
-    this.#flow.unregisterProducer();
   }
 
   /** Calls the protocol's `connectionMade`; scheduled by `transportPair`. */
