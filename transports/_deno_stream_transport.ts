@@ -25,7 +25,7 @@ import {
 import type { Transport } from "./transport.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
-import { isIoError } from "./_deno_pipes.ts";
+import { isIoError, reportLost } from "./_deno_pipes.ts";
 
 /** The chunk a new or quiet connection reads into, in bytes. */
 export const SMALL_CHUNK = 1024;
@@ -973,16 +973,7 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   #callConnectionLost(): void {
     if (this.#started) {
-      try {
-        this.#protocol.connectionLost(this.#lostError);
-      } catch (exception) {
-        this.#loop.callExceptionHandler({
-          message: "Exception in protocol.connectionLost()",
-          exception,
-          transport: this,
-          protocol: this.#protocol,
-        });
-      }
+      reportLost(this.#loop, this, this.#protocol, this.#lostError);
     }
     const lost = this.#onLost;
     this.#onLost = undefined;
