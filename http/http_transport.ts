@@ -236,6 +236,11 @@ export class HttpTransport extends FlowControlledTransport
     client.waitClosed().addDoneCallback(() => this.#clientClosed());
   }
 
+  /**
+   * Returns the flow control the water-mark and producer methods act on.
+   *
+   * @returns The transport's flow control.
+   */
   protected override flowControl(): WriteFlowControl {
     return this.#flow;
   }
