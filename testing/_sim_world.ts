@@ -9,7 +9,7 @@
 import type { Task } from "../tasks/task.ts";
 import { hostHop } from "../futures/_runtime.ts";
 import { Random } from "./_sim_random.ts";
-import { SimulatedLoop } from "./_sim_loop.ts";
+import { type SimNetLoop, SimulatedLoop } from "./_sim_loop.ts";
 import type { SimStream } from "./_sim_stream.ts";
 import type { SimDatagram } from "./_sim_datagram.ts";
 import type { SimServer } from "./_sim_stream.ts";
@@ -91,7 +91,7 @@ export class SimHost {
   readonly address: string;
   readonly client: boolean;
   readonly main: (loop: SimulatedLoop) => unknown;
-  loop: SimulatedLoop | null = null;
+  loop: SimNetLoop | null = null;
   controls: LoopControls | null = null;
   /** Running: not crashed (or not yet started). */
   up = false;
@@ -118,10 +118,11 @@ export class SimHost {
     index: number,
     client: boolean,
     main: (loop: SimulatedLoop) => unknown,
+    address = `10.0.${index >> 8}.${index & 255}`,
   ) {
     this.name = name;
     this.index = index;
-    this.address = `10.0.${index >> 8}.${index & 255}`;
+    this.address = address;
     this.client = client;
     this.main = main;
   }
@@ -226,10 +227,10 @@ export class World {
   #trace: TraceEvent[] = [];
   #traceStart = 0;
   /** Loops of crashed hosts to close once they stop running. */
-  readonly #closing: SimulatedLoop[] = [];
+  readonly #closing: SimNetLoop[] = [];
   failure: RunFailure | null = null;
   /** The loop of the host that ran last: its microtasks are settling. */
-  current: SimulatedLoop | null = null;
+  current: SimNetLoop | null = null;
   running = false;
   finished = false;
 
