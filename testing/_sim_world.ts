@@ -108,9 +108,9 @@ export class SimHost {
   /** Bumped on each crash, so late events find the host changed. */
   generation = 0;
   task: Task<unknown> | null = null;
-  readonly ends = new Set<SimStream>();
-  readonly listeners = new Map<string, SimServer[]>();
-  readonly datagrams = new Map<number, SimDatagram>();
+  readonly ends: Set<SimStream> = new Set();
+  readonly listeners: Map<string, SimServer[]> = new Map();
+  readonly datagrams: Map<number, SimDatagram> = new Map();
   #nextPort = 49152;
 
   constructor(
@@ -220,8 +220,8 @@ export class World {
   readonly userRng: Random;
   now = 0;
   readonly hosts: SimHost[] = [];
-  readonly byName = new Map<string, SimHost>();
-  readonly byAddress = new Map<string, SimHost>();
+  readonly byName: Map<string, SimHost> = new Map();
+  readonly byAddress: Map<string, SimHost> = new Map();
   readonly #links = new Map<number, Link>();
   readonly #events = new EventQueue();
   #trace: TraceEvent[] = [];
