@@ -80,6 +80,23 @@ Deno.test("runLoopTest() fails on a transport left open and a server still liste
   assertStringIncludes((e as Error).message, "server still listening");
 });
 
+Deno.test("runLoopTest() watches the transports and servers of a VirtualTimeLoop's in-memory network too", async () => {
+  const e = await assertRejects(() =>
+    runLoopTest(async (loop) => {
+      const server = await loop.createServer(
+        () => new Protocol(),
+        "127.0.0.1",
+        0,
+      );
+      const { port } = server.addresses()[0] as Deno.NetAddr;
+      await loop.createConnection(() => new Protocol(), "127.0.0.1", port);
+      await sleep(0.01);
+    })
+  );
+  assertStringIncludes((e as Error).message, "transport left open");
+  assertStringIncludes((e as Error).message, "server still listening");
+});
+
 Deno.test("runLoopTest() fails on errors reported to the loop", async () => {
   const e = await assertRejects(() =>
     runLoopTest((loop) => {
