@@ -1,8 +1,9 @@
 /**
  * `VirtualClock`: the clock of a virtual-time loop, kept apart from the
- * loop class so that one clock serves the I/O-free `VirtualTimeLoop` and
- * any other loop a test puts on virtual time (a `DenoEventLoop`, for tests
- * of real sockets under long timeouts).
+ * loop class so that one clock serves `VirtualTimeLoop` (whose I/O is in
+ * memory) and any other loop a test puts on virtual time (a
+ * `DenoEventLoop`, for tests of TLS, pipes or processes under long
+ * timeouts).
  *
  * @module
  */
