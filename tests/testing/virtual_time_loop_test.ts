@@ -14,10 +14,13 @@ import {
 } from "../../futures/errors.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { Server } from "../../loop/event_loop.ts";
 import type { TimerHandle } from "../../loop/handle.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
+import { StreamReader } from "../../streams/stream_reader.ts";
+import { StreamReaderProtocol } from "../../streams/stream_reader_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import type { Coroutine } from "../../tasks/task.ts";
@@ -272,16 +275,22 @@ Deno.test("VirtualTimeLoop prints its class and state", () => {
 const encode = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 
-/** Writes back what it receives, then closes. */
-class Echo extends Protocol {
-  #transport: Transport | null = null;
-  override connectionMade(transport: Transport): void {
-    this.#transport = transport;
-  }
-  override dataReceived(data: Uint8Array): void {
-    this.#transport!.write(data);
-    this.#transport!.close();
-  }
+/** Connects a bare `Protocol` to `host:port` on `loop`, to the end. */
+function connect(
+  loop: VirtualTimeLoop,
+  host: string,
+  port: number,
+): Promise<[Transport, Protocol]> {
+  return loop.runUntilComplete(
+    loop.createConnection(() => new Protocol(), host, port),
+  );
+}
+
+/** Listens with a bare `Protocol` on `127.0.0.1:port` of `loop`. */
+function listen(loop: VirtualTimeLoop, port: number): Promise<Server> {
+  return loop.runUntilComplete(
+    loop.createServer(() => new Protocol(), "127.0.0.1", port),
+  );
 }
 
 Deno.test("VirtualTimeLoop carries a server's and a client's bytes in memory, on its clock", async () => {
@@ -357,17 +366,11 @@ Deno.test("VirtualTimeLoop resolves only loopback names, and refuses a port nobo
     "Cannot resolve example.com",
   );
   await assertRejects(
-    () =>
-      loop.runUntilComplete(
-        loop.createConnection(() => new Protocol(), "10.0.0.1", 80),
-      ),
+    () => connect(loop, "10.0.0.1", 80),
     Deno.errors.NotFound,
   );
   await assertRejects(
-    () =>
-      loop.runUntilComplete(
-        loop.createConnection(() => new Protocol(), "127.0.0.1", 9),
-      ),
+    () => connect(loop, "127.0.0.1", 9),
     Deno.errors.ConnectionRefused,
   );
   loop.close();
@@ -376,19 +379,11 @@ Deno.test("VirtualTimeLoop resolves only loopback names, and refuses a port nobo
 Deno.test("Each VirtualTimeLoop has a network of its own", async () => {
   const a = new VirtualTimeLoop();
   const b = new VirtualTimeLoop();
-  const server = await a.runUntilComplete(
-    a.createServer(() => new Protocol(), "127.0.0.1", 8080),
-  );
+  const server = await listen(a, 8080);
   // The same port is free on the other loop, and nothing listens there.
-  const other = await b.runUntilComplete(
-    b.createServer(() => new Protocol(), "127.0.0.1", 8080),
-  );
-  other.close();
+  (await listen(b, 8080)).close();
   await assertRejects(
-    () =>
-      b.runUntilComplete(
-        b.createConnection(() => new Protocol(), "127.0.0.1", 8080),
-      ),
+    () => connect(b, "127.0.0.1", 8080),
     Deno.errors.ConnectionRefused,
   );
   server.close();
@@ -401,7 +396,15 @@ Deno.test("VirtualTimeLoop has Unix sockets and datagrams in memory", async () =
   const got = await loop.runUntilComplete(loop.createTask(async () => {
     // An echo server on a path, and a client that records what comes back.
     const server = await loop.createUnixServer(
-      () => new Echo(),
+      () =>
+        new StreamReaderProtocol(
+          new StreamReader({ loop }),
+          async (reader, writer) => {
+            writer.write(await reader.readline());
+            writer.close();
+          },
+          { loop },
+        ),
       "/virtual/socket",
     );
     const echoed = loop.createFuture<string>();
@@ -496,13 +499,9 @@ Deno.test("VirtualTimeLoop refuses what cannot exist in memory, naming the loop 
     );
   }
   assertFalse(loop.removeSignalHandler("SIGINT"));
-  const server = await loop.runUntilComplete(
-    loop.createServer(() => new Protocol(), "127.0.0.1", 0),
-  );
+  const server = await listen(loop, 0);
   const { port } = server.addresses()[0] as Deno.NetAddr;
-  const [transport] = await loop.runUntilComplete(
-    loop.createConnection(() => new Protocol(), "127.0.0.1", port),
-  );
+  const [transport] = await connect(loop, "127.0.0.1", port);
   assertThrows(
     () => loop.startTls(transport, new Protocol()),
     InvalidStateError,
