@@ -56,8 +56,7 @@ export type Lacking =
   | "pipes"
   | "signals"
   | "sockets"
-  | "executor"
-  | "tls";
+  | "executor";
 
 /**
  * The full `EventLoop` interface on one host of the in-memory network:
@@ -425,7 +424,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
 
 // Why a simulated host lacks each: whatever it would do would make a run
 // depend on the machine, not on the seed.
-const LACKS: Record<Exclude<Lacking, "tls">, string> = {
+const LACKS: Record<Lacking, string> = {
   processes:
     "a simulated host cannot start processes (their timing is the machine's, not the seed's)",
   pipes:
@@ -552,7 +551,7 @@ export class SimulatedLoop extends SimNetLoop {
 
   protected refuse(
     what: string,
-    lacking: Exclude<Lacking, "tls">,
+    lacking: Lacking,
     hint: string,
     received: string,
   ): never {

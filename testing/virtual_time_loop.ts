@@ -15,7 +15,7 @@ import { VirtualClock } from "./_virtual_clock.ts";
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "::1", "0.0.0.0"]);
 
 // What a VirtualTimeLoop lacks, in the words of its refusals.
-const LACKS: Record<Lacking, string> = {
+const LACKS: Record<Lacking | "tls", string> = {
   processes: "its I/O is in memory and cannot start processes",
   pipes: "its I/O is in memory and has no pipes",
   signals: "its I/O is in memory and receives no signals",
@@ -215,14 +215,14 @@ export class VirtualTimeLoop extends SimNetLoop implements EventLoop {
    * have, pointing at a `DenoEventLoop`.
    *
    * @param what The method called.
-   * @param lacking What the network does not have.
+   * @param lacking What the network does not have (TLS too, here).
    * @param hint What to use instead on this loop, or `""`.
    * @param received What the call was given, as text.
    * @internal The in-memory network's hook, not part of the loop's API.
    */
   protected refuse(
     what: string,
-    lacking: Lacking,
+    lacking: Lacking | "tls",
     hint: string,
     received: string,
   ): never {
