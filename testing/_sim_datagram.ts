@@ -19,7 +19,7 @@ import { WriteFlowControl } from "../transports/flow_control.ts";
 import type { DatagramTransport, Producer } from "../transports/transport.ts";
 import { checkWriteData, refuseWrite } from "../transports/write_checks.ts";
 import { addrInUse, addrNotAvailable, notFound } from "./_deno_errors.ts";
-import type { SimulatedLoop } from "./_sim_loop.ts";
+import type { SimNetLoop } from "./_sim_loop.ts";
 import type { SimHost, World } from "./_sim_world.ts";
 
 /** The largest UDP payload over IPv4, in bytes. */
@@ -51,7 +51,7 @@ const MULTICAST_V4 =
 export class SimDatagram implements DatagramTransport {
   readonly #world: World;
   readonly #host: SimHost;
-  readonly #loop: SimulatedLoop;
+  readonly #loop: SimNetLoop;
   readonly #generation: number;
   readonly port: number;
   readonly #local: Deno.NetAddr;
@@ -66,7 +66,7 @@ export class SimDatagram implements DatagramTransport {
   readonly #groups = new Map<string, string>();
 
   constructor(
-    loop: SimulatedLoop,
+    loop: SimNetLoop,
     port: number,
     local: Deno.NetAddr,
     remote: Deno.NetAddr | undefined,
@@ -344,7 +344,7 @@ export class SimDatagram implements DatagramTransport {
 
 /** Opens a datagram endpoint on `loop`'s host. */
 export function openDatagram<P extends DatagramProtocol>(
-  loop: SimulatedLoop,
+  loop: SimNetLoop,
   factory: () => P,
   options?: DatagramEndpointOptions,
 ): Future<[DatagramTransport, P]> {
