@@ -22,7 +22,7 @@ import {
 import type { DatagramTransport } from "../transports/transport.ts";
 import { checkWriteData, refuseWrite } from "../transports/write_checks.ts";
 import { addrInUse, addrNotAvailable, notFound } from "./_deno_errors.ts";
-import type { SimulatedLoop } from "./_sim_loop.ts";
+import type { SimNetLoop } from "./_sim_loop.ts";
 import type { SimHost, World } from "./_sim_world.ts";
 
 /** The largest UDP payload over IPv4, in bytes. */
@@ -55,7 +55,7 @@ export class SimDatagram extends FlowControlledTransport
   implements DatagramTransport {
   readonly #world: World;
   readonly #host: SimHost;
-  readonly #loop: SimulatedLoop;
+  readonly #loop: SimNetLoop;
   readonly #generation: number;
   readonly port: number;
   readonly #local: Deno.NetAddr;
@@ -70,7 +70,7 @@ export class SimDatagram extends FlowControlledTransport
   readonly #groups = new Map<string, string>();
 
   constructor(
-    loop: SimulatedLoop,
+    loop: SimNetLoop,
     port: number,
     local: Deno.NetAddr,
     remote: Deno.NetAddr | undefined,
@@ -345,7 +345,7 @@ export class SimDatagram extends FlowControlledTransport
 
 /** Opens a datagram endpoint on `loop`'s host. */
 export function openDatagram<P extends DatagramProtocol>(
-  loop: SimulatedLoop,
+  loop: SimNetLoop,
   factory: () => P,
   options?: DatagramEndpointOptions,
 ): Future<[DatagramTransport, P]> {

@@ -31,7 +31,7 @@ import {
   notFound,
   timedOut,
 } from "./_deno_errors.ts";
-import type { SimulatedLoop } from "./_sim_loop.ts";
+import type { SimNetLoop } from "./_sim_loop.ts";
 import { StreamEnd } from "./_stream_end.ts";
 import { describeError, type SimHost, type World } from "./_sim_world.ts";
 
@@ -53,7 +53,7 @@ function addrText(a: Deno.Addr): string {
 export class SimStream extends StreamEnd {
   readonly #world: World;
   readonly host: SimHost;
-  readonly #loop: SimulatedLoop;
+  readonly #loop: SimNetLoop;
   readonly #generation: number;
   readonly #local: Deno.Addr;
   readonly #remote: Deno.Addr;
@@ -376,7 +376,7 @@ export type StreamTarget = { name: string; port: number } | { path: string };
  * partition takes virtual time to fail.
  */
 export function connectStream<P extends StreamProtocol>(
-  loop: SimulatedLoop,
+  loop: SimNetLoop,
   factory: () => P,
   target: StreamTarget,
 ): Future<[Transport, P]> {
@@ -493,7 +493,7 @@ function pickServer(
 
 /** Starts listening on `loop`'s host. */
 export function listenStream(
-  loop: SimulatedLoop,
+  loop: SimNetLoop,
   factory: () => StreamProtocol,
   target: { hosts: string[]; port: number } | { path: string },
   options?: CreateServerOptions,
@@ -586,7 +586,7 @@ export function listenStream(
  * their connections and grace period in a `ServerShutdown`.
  */
 export class SimServer implements Server {
-  readonly #loop: SimulatedLoop;
+  readonly #loop: SimNetLoop;
   readonly #key: string;
   readonly #addresses: Deno.Addr[];
   readonly #factory: () => StreamProtocol;
@@ -600,7 +600,7 @@ export class SimServer implements Server {
   #forever: Future<void> | null = null;
 
   constructor(
-    loop: SimulatedLoop,
+    loop: SimNetLoop,
     key: string,
     addresses: Deno.Addr[],
     factory: () => StreamProtocol,
