@@ -192,7 +192,10 @@ Deno.test("concrete transports live in transports/, testing/ or http/", async ()
   const offenders: string[] = [];
   for await (const [path, source] of sourceFiles()) {
     if (TRANSPORT_FOLDERS.includes(path.split("/")[0])) continue;
-    if (/^(export )?class \w+ implements [\w, ]*Transport\b/m.test(source)) {
+    if (
+      /^(export )?class \w+ (extends \w+\s+)?implements [\w, ]*Transport\b/m
+        .test(source)
+    ) {
       offenders.push(path);
     }
   }
