@@ -481,11 +481,14 @@ const HEX = new Uint8Array(256).fill(255);
 
 const EMPTY = new Uint8Array(0);
 const DECODER = new TextDecoder();
-const DEFAULT_MAX_HEADER_BYTES = 16384;
-const DEFAULT_MAX_HEADERS = 100;
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
-const DEFAULT_MAX_LINE_BYTES = 8192;
-const DEFAULT_MAX_CHUNK_EXTENSION_BYTES = 16384;
+/** The count limits' defaults. */
+const DEFAULT_LIMITS = {
+  maxHeaderBytes: 16384,
+  maxHeaders: 100,
+  maxLineBytes: 8192,
+  maxChunkExtensionBytes: 16384,
+};
 
 /** Decodes bytes one to one into UTF-16 code units (true ISO-8859-1). */
 function latin1(src: Uint8Array, start: number, end: number): string {
@@ -515,7 +518,12 @@ function excerpt(src: Uint8Array, start: number, end: number): string {
   return JSON.stringify(text) + (cut ? "…" : "");
 }
 
-function checkLimit(name: string, value: number): number {
+/** The count limit `name` of `options`, or its default; a count >= 1. */
+function checkLimit(
+  options: HttpParserOptions,
+  name: keyof typeof DEFAULT_LIMITS,
+): number {
+  const value = options[name] ?? DEFAULT_LIMITS[name];
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new RangeError(
       `Cannot create HTTP parser: ${name} must be a positive integer, received ${
@@ -589,21 +597,12 @@ export class HttpParser<H extends HttpMessageHead> {
     this.#what = isRequest ? "request" : "response";
     this.#cb = callbacks;
     this.#methods = methods;
-    this.#maxHeaderBytes = checkLimit(
-      "maxHeaderBytes",
-      options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
-    );
-    this.#maxHeaders = checkLimit(
-      "maxHeaders",
-      options.maxHeaders ?? DEFAULT_MAX_HEADERS,
-    );
-    this.#maxLineBytes = checkLimit(
-      "maxLineBytes",
-      options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-    );
+    this.#maxHeaderBytes = checkLimit(options, "maxHeaderBytes");
+    this.#maxHeaders = checkLimit(options, "maxHeaders");
+    this.#maxLineBytes = checkLimit(options, "maxLineBytes");
     this.#maxChunkExtensionBytes = checkLimit(
+      options,
       "maxChunkExtensionBytes",
-      options.maxChunkExtensionBytes ?? DEFAULT_MAX_CHUNK_EXTENSION_BYTES,
     );
     const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     if (

@@ -9,9 +9,12 @@
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
+import {
+  FlowControlledTransport,
+  WriteFlowControl,
+} from "../transports/flow_control.ts";
 import { concatBytes } from "../transports/write_buffer.ts";
-import type { Producer, Transport } from "../transports/transport.ts";
+import type { Transport } from "../transports/transport.ts";
 import {
   checkWriteData,
   gatherWriteData,
@@ -145,7 +148,8 @@ interface InFlight {
  * loop.close();
  * ```
  */
-export class HttpTransport implements Transport {
+export class HttpTransport extends FlowControlledTransport
+  implements Transport {
   readonly #client: HttpClientProtocol;
   readonly #loop: SchedulingLoop;
   readonly #url: string;
@@ -188,6 +192,7 @@ export class HttpTransport implements Transport {
    * @throws {InvalidStateError} When no loop is given and none is running.
    */
   constructor(client: HttpClientProtocol, options: HttpTransportOptions) {
+    super();
     if (typeof (client as { request?: unknown })?.request !== "function") {
       throw new TypeError(
         `Cannot make an HttpTransport: client must be an HttpClientProtocol, received ${
@@ -229,6 +234,15 @@ export class HttpTransport implements Transport {
     this.#url = new URL(`http://${host}${path}`).href;
     this.#flow = new WriteFlowControl(this.#loop, this);
     client.waitClosed().addDoneCallback(() => this.#clientClosed());
+  }
+
+  /**
+   * Returns the flow control the water-mark and producer methods act on.
+   *
+   * @returns The transport's flow control.
+   */
+  protected override flowControl(): WriteFlowControl {
+    return this.#flow;
   }
 
   // ---- BaseTransport ----
@@ -373,40 +387,6 @@ export class HttpTransport implements Transport {
    */
   getWriteBufferSize(): number {
     return this.#size;
-  }
-
-  /**
-   * Returns `[low, high]`.
-   *
-   * @returns The water marks, in bytes.
-   */
-  getWriteBufferLimits(): [number, number] {
-    return this.#flow.getWriteBufferLimits();
-  }
-
-  /**
-   * Sets the water marks.
-   *
-   * @param high The high-water mark in bytes.
-   * @param low The low-water mark in bytes.
-   */
-  setWriteBufferLimits(high?: number, low?: number): void {
-    this.#flow.setWriteBufferLimits(high, low);
-  }
-
-  /**
-   * Registers a PEP 3153 producer.
-   *
-   * @param producer The producer.
-   * @param streaming `true` for a push producer.
-   */
-  registerProducer(producer: Producer, streaming: boolean): void {
-    this.#flow.registerProducer(producer, streaming);
-  }
-
-  /** Forgets the producer. */
-  unregisterProducer(): void {
-    this.#flow.unregisterProducer();
   }
 
   /** The tag printed by `Object.prototype.toString`. */

@@ -15,11 +15,14 @@ import {
   checkMulticastGroup,
   checkPort,
 } from "../transports/address_checks.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
-import type { DatagramTransport, Producer } from "../transports/transport.ts";
+import {
+  FlowControlledTransport,
+  WriteFlowControl,
+} from "../transports/flow_control.ts";
+import type { DatagramTransport } from "../transports/transport.ts";
 import { checkWriteData, refuseWrite } from "../transports/write_checks.ts";
 import { addrInUse, addrNotAvailable, notFound } from "./_deno_errors.ts";
-import type { SimulatedLoop } from "./_sim_loop.ts";
+import type { SimNetLoop } from "./_sim_loop.ts";
 import type { SimHost, World } from "./_sim_world.ts";
 
 /** The largest UDP payload over IPv4, in bytes. */
@@ -48,10 +51,11 @@ const MULTICAST_V4 =
   /^(22[4-9]|23\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/;
 
 /** A bound datagram endpoint of a simulated host. */
-export class SimDatagram implements DatagramTransport {
+export class SimDatagram extends FlowControlledTransport
+  implements DatagramTransport {
   readonly #world: World;
   readonly #host: SimHost;
-  readonly #loop: SimulatedLoop;
+  readonly #loop: SimNetLoop;
   readonly #generation: number;
   readonly port: number;
   readonly #local: Deno.NetAddr;
@@ -66,12 +70,13 @@ export class SimDatagram implements DatagramTransport {
   readonly #groups = new Map<string, string>();
 
   constructor(
-    loop: SimulatedLoop,
+    loop: SimNetLoop,
     port: number,
     local: Deno.NetAddr,
     remote: Deno.NetAddr | undefined,
     protocol: DatagramProtocol,
   ) {
+    super();
     this.#loop = loop;
     this.#world = loop.world;
     this.#host = loop.host;
@@ -81,6 +86,10 @@ export class SimDatagram implements DatagramTransport {
     this.#remote = remote;
     this.#protocol = protocol;
     this.#flow = new WriteFlowControl(loop, this);
+  }
+
+  protected override flowControl(): WriteFlowControl {
+    return this.#flow;
   }
 
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
@@ -103,14 +112,6 @@ export class SimDatagram implements DatagramTransport {
 
   getWriteBufferSize(): number {
     return this.#queued;
-  }
-
-  registerProducer(producer: Producer, streaming: boolean): void {
-    this.#flow.registerProducer(producer, streaming);
-  }
-
-  unregisterProducer(): void {
-    this.#flow.unregisterProducer();
   }
 
   sendto(data: Uint8Array, addr?: Deno.Addr): void {
@@ -344,7 +345,7 @@ export class SimDatagram implements DatagramTransport {
 
 /** Opens a datagram endpoint on `loop`'s host. */
 export function openDatagram<P extends DatagramProtocol>(
-  loop: SimulatedLoop,
+  loop: SimNetLoop,
   factory: () => P,
   options?: DatagramEndpointOptions,
 ): Future<[DatagramTransport, P]> {

@@ -1,6 +1,13 @@
 /**
- * `SimulatedLoop`: the event loop of one simulated host — the full
- * `EventLoop` interface on the simulation's virtual clock and network.
+ * The loops on the simulator's in-memory network: `SimNetLoop`, the full
+ * `EventLoop` interface on one host of it, which `VirtualTimeLoop` (one
+ * host of its own) and `SimulatedLoop` share; and `SimulatedLoop`, the
+ * loop of one simulated host, on the simulation's virtual clock.
+ *
+ * Both live in this one file: the world imports `SimulatedLoop` and the
+ * transports import the world, so a base class in a file of its own would
+ * be evaluated after the class that extends it whenever the base's file
+ * is the one imported first.
  *
  * @module
  */
@@ -43,11 +50,390 @@ import { openDatagram } from "./_sim_datagram.ts";
 import { connectStream, listenStream } from "./_sim_stream.ts";
 import type { LoopControls, SimHost, World } from "./_sim_world.ts";
 
-function unavailable(what: string, why: string): never {
-  throw new InvalidStateError(
-    `Cannot call ${what}() on a simulated host: ${why}`,
-  );
+/** What the in-memory network does not have, for `refuse()`. */
+export type Lacking =
+  | "processes"
+  | "pipes"
+  | "signals"
+  | "sockets"
+  | "executor";
+
+/**
+ * The full `EventLoop` interface on one host of the in-memory network:
+ * streams, servers and datagrams are the simulator's (`_sim_stream.ts`,
+ * `_sim_datagram.ts`), names resolve among the world's hosts. What cannot
+ * exist in memory (processes, pipes, signals, Deno's own sockets, the
+ * default worker pool) goes to `refuse()`, which each loop words for its
+ * users; TLS goes to `tls()`.
+ *
+ * @internal Shared by `SimulatedLoop` and `VirtualTimeLoop`; not public.
+ */
+export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
+  /** The world this loop belongs to (for the transports). */
+  readonly world: World;
+  /** The host this loop runs (for the transports). */
+  readonly host: SimHost;
+  #executor: Executor | null = null;
+
+  /**
+   * Makes the loop of `host` in `world`.
+   *
+   * @param world The network.
+   * @param host The host whose loop this is.
+   */
+  constructor(world: World, host: SimHost) {
+    super();
+    this.world = world;
+    this.host = host;
+  }
+
+  /**
+   * Throws the `InvalidStateError` for a call the network cannot serve.
+   *
+   * @param what The method called.
+   * @param lacking What the network does not have.
+   * @param hint What to use instead, or `""`.
+   * @param received What the call was given, as text.
+   */
+  protected abstract refuse(
+    what: string,
+    lacking: Lacking,
+    hint: string,
+    received: string,
+  ): never;
+
+  /**
+   * Called before a TLS connection, server or upgrade: returns to let it
+   * go on as plaintext, or throws.
+   *
+   * @param what The method called.
+   */
+  protected abstract tls(what: string): void;
+
+  // ---- Streams ----
+
+  createConnection<P extends Protocol | BufferedProtocol>(
+    protocolFactory: () => P,
+    host: string,
+    port: number,
+    options?: CreateConnectionOptions,
+  ): Future<[Transport, P]> {
+    this.checkOpen("createConnection");
+    if (options?.ssl) this.tls("createConnection");
+    if (typeof host !== "string" || host === "") {
+      throw new TypeError(
+        `Cannot call createConnection(): host must be a non-empty string, received ${
+          formatReceived(host)
+        }`,
+      );
+    }
+    return connectStream(this, protocolFactory, {
+      name: host,
+      port: checkPort(port, "call createConnection()"),
+    });
+  }
+
+  /**
+   * Where the network carries TLS as plaintext (see `tls()`), an upgrade
+   * keeps the connection as it is: the future resolves with the same
+   * transport, now driving `protocol`.
+   */
+  startTls(
+    transport: Transport,
+    protocol: Protocol | BufferedProtocol,
+    _options?: StartTlsOptions,
+  ): Future<Transport> {
+    this.checkOpen("startTls");
+    this.tls("startTls");
+    if (transport.isClosing()) {
+      throw new InvalidStateError(
+        "Cannot call startTls(): transport is closing",
+      );
+    }
+    transport.setProtocol(protocol);
+    const upgraded = this.createFuture<Transport>();
+    upgraded.setResult(transport);
+    return upgraded;
+  }
+
+  createUnixConnection<P extends Protocol | BufferedProtocol>(
+    protocolFactory: () => P,
+    path: string,
+    options?: CreateConnectionOptions,
+  ): Future<[Transport, P]> {
+    this.checkOpen("createUnixConnection");
+    if (options?.ssl) this.tls("createUnixConnection");
+    if (typeof path !== "string" || path === "") {
+      throw new TypeError(
+        `Cannot call createUnixConnection(): path must be a non-empty string, received ${
+          formatReceived(path)
+        }`,
+      );
+    }
+    return connectStream(this, protocolFactory, { path });
+  }
+
+  createServer(
+    protocolFactory: () => Protocol | BufferedProtocol,
+    host: string | string[] | undefined,
+    port: number,
+    options?: CreateServerOptions,
+  ): Future<Server> {
+    this.checkOpen("createServer");
+    if (options?.ssl !== undefined) this.tls("createServer");
+    return listenStream(this, protocolFactory, {
+      hosts: host === undefined ? [] : Array.isArray(host) ? host : [host],
+      port: checkPort(port, "call createServer()"),
+    }, options);
+  }
+
+  createUnixServer(
+    protocolFactory: () => Protocol | BufferedProtocol,
+    path: string,
+    options?: CreateServerOptions,
+  ): Future<Server> {
+    this.checkOpen("createUnixServer");
+    if (options?.ssl !== undefined) this.tls("createUnixServer");
+    if (typeof path !== "string" || path === "") {
+      throw new TypeError(
+        `Cannot call createUnixServer(): path must be a non-empty string, received ${
+          formatReceived(path)
+        }`,
+      );
+    }
+    return listenStream(this, protocolFactory, { path }, options);
+  }
+
+  // ---- Datagrams ----
+
+  createDatagramEndpoint<P extends DatagramProtocol>(
+    protocolFactory: () => P,
+    options?: DatagramEndpointOptions,
+  ): Future<[DatagramTransport, P]> {
+    this.checkOpen("createDatagramEndpoint");
+    return openDatagram(this, protocolFactory, options);
+  }
+
+  // ---- What the in-memory network does not have ----
+
+  subprocessExec<P extends SubprocessProtocol>(
+    _protocolFactory: () => P,
+    cmd: string,
+    _args?: string[],
+    _options?: SubprocessOptions,
+  ): Future<[SubprocessTransport, P]> {
+    this.refuse("subprocessExec", "processes", "", `cmd=${cmd}`);
+  }
+
+  subprocessShell<P extends SubprocessProtocol>(
+    _protocolFactory: () => P,
+    cmd: string,
+    _options?: SubprocessOptions,
+  ): Future<[SubprocessTransport, P]> {
+    this.refuse("subprocessShell", "processes", "", `cmd=${cmd}`);
+  }
+
+  connectReadPipe<P extends Protocol>(
+    _protocolFactory: () => P,
+    _readable: ReadableStream<Uint8Array>,
+  ): Future<[ReadTransport, P]> {
+    this.refuse("connectReadPipe", "pipes", "", "a ReadableStream");
+  }
+
+  connectWritePipe<P extends BaseProtocol>(
+    _protocolFactory: () => P,
+    _writable: WritableStream<Uint8Array>,
+  ): Future<[WriteTransport, P]> {
+    this.refuse("connectWritePipe", "pipes", "", "a WritableStream");
+  }
+
+  addSignalHandler<A extends unknown[]>(
+    sig: Deno.Signal,
+    _cb: (...args: A) => unknown,
+    ..._args: A
+  ): Handle {
+    this.refuse("addSignalHandler", "signals", "", formatReceived(sig));
+  }
+
+  // asyncio's sock_* calls work on Deno's own sockets, which the
+  // in-memory network does not have (a real socket's timing is the
+  // machine's); the network is reached through transports.
+
+  sockRecv(_conn: Deno.Conn, _n: number): Future<Uint8Array> {
+    this.refuse(
+      "sockRecv",
+      "sockets",
+      "use createConnection() or createServer() and a protocol",
+      "a Deno.Conn",
+    );
+  }
+
+  sockRecvInto(_conn: Deno.Conn, _buf: Uint8Array): Future<number> {
+    this.refuse(
+      "sockRecvInto",
+      "sockets",
+      "use createConnection() or createServer() and a BufferedProtocol",
+      "a Deno.Conn",
+    );
+  }
+
+  sockSendall(_conn: Deno.Conn, _data: Uint8Array): Future<void> {
+    this.refuse(
+      "sockSendall",
+      "sockets",
+      "use createConnection() or createServer() and write to the transport",
+      "a Deno.Conn",
+    );
+  }
+
+  sockConnect(
+    options: Deno.ConnectOptions | Deno.UnixConnectOptions,
+  ): Future<Deno.Conn> {
+    const o = (options ?? {}) as { hostname?: string; port?: number } & {
+      path?: string;
+    };
+    const target = o.path !== undefined
+      ? `path=${o.path}`
+      : `${o.hostname ?? "127.0.0.1"}:${o.port}`;
+    this.refuse(
+      "sockConnect",
+      "sockets",
+      "use createConnection() or createUnixConnection() instead",
+      target,
+    );
+  }
+
+  sockAccept(_listener: Deno.Listener): Future<Deno.Conn> {
+    this.refuse(
+      "sockAccept",
+      "sockets",
+      "use createServer() or createUnixServer() instead",
+      "a Deno.Listener",
+    );
+  }
+
+  removeSignalHandler(_sig: Deno.Signal): boolean {
+    return false;
+  }
+
+  runInExecutor<A extends unknown[], R>(
+    executor: Executor | null,
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...args: A
+  ): Future<R> {
+    this.checkOpen("runInExecutor");
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot call runInExecutor(): fn must be a function, received ${typeof fn}`,
+      );
+    }
+    const chosen = executor ?? this.#executor;
+    if (chosen === null) {
+      this.refuse("runInExecutor", "executor", "", "executor=null");
+    }
+    return wrapFuture(chosen.submit(fn, ...args), { loop: this });
+  }
+
+  setDefaultExecutor(executor: Executor): void {
+    if (
+      typeof executor !== "object" || executor === null ||
+      typeof executor.submit !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot set the default executor: it must have a submit() method, received ${
+          executor === null ? "null" : typeof executor
+        }`,
+      );
+    }
+    this.#executor = executor;
+  }
+
+  // ---- Names ----
+
+  getaddrinfo(
+    host: string,
+    port: number,
+    options?: GetaddrinfoOptions,
+  ): Future<AddrInfo[]> {
+    this.checkOpen("getaddrinfo");
+    checkAddrinfoArgs(host, port, options);
+    const family = options?.family ?? 0;
+    const fut = this.createFuture<AddrInfo[]>();
+    const target = this.world.resolve(this.host, host);
+    if (target === null) {
+      this.world.record(this.host.name, "resolve", `${host} not found`);
+      fut.setException(
+        notFound(
+          `Cannot resolve ${host}: no simulated host has this name or address`,
+        ),
+      );
+    } else {
+      const loopback = host === "localhost" || host === "127.0.0.1" ||
+        host === "::1";
+      fut.setResult(
+        family === 6 ? [] : [{
+          family: 4,
+          hostname: loopback ? "127.0.0.1" : target.address,
+          port,
+        }],
+      );
+    }
+    return fut;
+  }
+
+  getnameinfo(
+    sockaddr: { hostname: string; port: number },
+    flags = 0,
+  ): Future<[string, string]> {
+    this.checkOpen("getnameinfo");
+    if (typeof sockaddr?.hostname !== "string") {
+      throw new TypeError(
+        `Cannot call getnameinfo(): sockaddr must be { hostname, port }, received ${
+          formatReceived(sockaddr)
+        }`,
+      );
+    }
+    const fut = this.createFuture<[string, string]>();
+    const target = this.world.resolve(this.host, sockaddr.hostname);
+    const service = String(sockaddr.port);
+    if (target === null) {
+      if (flags & 8) {
+        fut.setException(
+          notFound(
+            `Cannot name ${sockaddr.hostname}: no simulated host has it`,
+          ),
+        );
+      } else fut.setResult([sockaddr.hostname, service]);
+    } else {
+      fut.setResult([flags & 1 ? target.address : target.name, service]);
+    }
+    return fut;
+  }
+
+  /**
+   * Throws `InvalidStateError` when the loop is closed.
+   *
+   * @param what The method called.
+   */
+  protected checkOpen(what: string): void {
+    if (this.isClosed()) {
+      throw new InvalidStateError(`Cannot call ${what}(): the loop is closed`);
+    }
+  }
 }
+
+// Why a simulated host lacks each: whatever it would do would make a run
+// depend on the machine, not on the seed.
+const LACKS: Record<Lacking, string> = {
+  processes:
+    "a simulated host cannot start processes (their timing is the machine's, not the seed's)",
+  pipes:
+    "a simulated host has no pipes (a stream's timing is outside the simulation)",
+  signals: "a simulated host receives no signals (use sim.crash() to stop it)",
+  sockets: "a simulated host has no Deno sockets",
+  executor:
+    "a simulated host has no worker pool (workers run on real time); pass an executor or call setDefaultExecutor()",
+};
 
 /**
  * The loop of one simulated host. Its clock is the simulation's virtual
@@ -59,22 +445,19 @@ function unavailable(what: string, why: string): never {
  * and the default executor do not exist in a simulation (they would make
  * a run depend on the machine): those methods throw `InvalidStateError`
  * saying so. `runInExecutor` works with an
- * executor given explicitly (or set with `setDefaultExecutor`).
+ * executor given explicitly (or set with `setDefaultExecutor`). TLS
+ * options are accepted and ignored: the simulated network carries
+ * plaintext.
  */
-export class SimulatedLoop extends BaseEventLoop implements EventLoop {
-  readonly #world: World;
-  readonly #host: SimHost;
+export class SimulatedLoop extends SimNetLoop {
   #driving = false;
-  #executor: Executor | null = null;
 
   constructor(
     world: World,
     host: SimHost,
     register: (controls: LoopControls) => void,
   ) {
-    super();
-    this.#world = world;
-    this.#host = host;
+    super(world, host);
     register({
       step: () => {
         this.#driving = true;
@@ -91,21 +474,11 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
 
   /** The host's name. */
   get hostname(): string {
-    return this.#host.name;
-  }
-
-  /** The world this loop belongs to (for the transports). */
-  get world(): World {
-    return this.#world;
-  }
-
-  /** The host this loop runs (for the transports). */
-  get host(): SimHost {
-    return this.#host;
+    return this.host.name;
   }
 
   override time(): number {
-    return this.#world.now;
+    return this.world.now;
   }
 
   // Scheduling marks the host for the simulation's driver, which skips
@@ -115,7 +488,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle {
-    this.#host.dirty = true;
+    this.host.dirty = true;
     return super.callSoon(cb, ...args);
   }
 
@@ -124,7 +497,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
-    this.#host.dirty = true;
+    this.host.dirty = true;
     return super.callLater(delay, cb, ...args);
   }
 
@@ -133,7 +506,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
-    this.#host.dirty = true;
+    this.host.dirty = true;
     return super.callAt(when, cb, ...args);
   }
 
@@ -142,7 +515,7 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
-    this.#host.dirty = true;
+    this.host.dirty = true;
     return super.callRepeatedly(interval, cb, ...args);
   }
 
@@ -176,314 +549,20 @@ export class SimulatedLoop extends BaseEventLoop implements EventLoop {
     );
   }
 
-  // ---- Streams ----
-
-  createConnection<P extends Protocol | BufferedProtocol>(
-    protocolFactory: () => P,
-    host: string,
-    port: number,
-    _options?: CreateConnectionOptions,
-  ): Future<[Transport, P]> {
-    this.#checkOpen("createConnection");
-    if (typeof host !== "string" || host === "") {
-      throw new TypeError(
-        `Cannot call createConnection(): host must be a non-empty string, received ${
-          formatReceived(host)
-        }`,
-      );
-    }
-    return connectStream(this, protocolFactory, {
-      name: host,
-      port: checkPort(port, "call createConnection()"),
-    });
-  }
-
-  /**
-   * The simulated network carries plaintext (TLS options are accepted and
-   * ignored everywhere in it), so an upgrade keeps the connection as it is:
-   * the future resolves with the same transport, now driving `protocol`.
-   */
-  startTls(
-    transport: Transport,
-    protocol: Protocol | BufferedProtocol,
-    _options?: StartTlsOptions,
-  ): Future<Transport> {
-    this.#checkOpen("startTls");
-    if (transport.isClosing()) {
-      throw new InvalidStateError(
-        "Cannot call startTls(): transport is closing",
-      );
-    }
-    transport.setProtocol(protocol);
-    const upgraded = this.createFuture<Transport>();
-    upgraded.setResult(transport);
-    return upgraded;
-  }
-
-  createUnixConnection<P extends Protocol | BufferedProtocol>(
-    protocolFactory: () => P,
-    path: string,
-    _options?: CreateConnectionOptions,
-  ): Future<[Transport, P]> {
-    this.#checkOpen("createUnixConnection");
-    if (typeof path !== "string" || path === "") {
-      throw new TypeError(
-        `Cannot call createUnixConnection(): path must be a non-empty string, received ${
-          formatReceived(path)
-        }`,
-      );
-    }
-    return connectStream(this, protocolFactory, { path });
-  }
-
-  createServer(
-    protocolFactory: () => Protocol | BufferedProtocol,
-    host: string | string[] | undefined,
-    port: number,
-    options?: CreateServerOptions,
-  ): Future<Server> {
-    this.#checkOpen("createServer");
-    return listenStream(this, protocolFactory, {
-      hosts: host === undefined ? [] : Array.isArray(host) ? host : [host],
-      port: checkPort(port, "call createServer()"),
-    }, options);
-  }
-
-  createUnixServer(
-    protocolFactory: () => Protocol | BufferedProtocol,
-    path: string,
-    options?: CreateServerOptions,
-  ): Future<Server> {
-    this.#checkOpen("createUnixServer");
-    if (typeof path !== "string" || path === "") {
-      throw new TypeError(
-        `Cannot call createUnixServer(): path must be a non-empty string, received ${
-          formatReceived(path)
-        }`,
-      );
-    }
-    return listenStream(this, protocolFactory, { path }, options);
-  }
-
-  // ---- Datagrams ----
-
-  createDatagramEndpoint<P extends DatagramProtocol>(
-    protocolFactory: () => P,
-    options?: DatagramEndpointOptions,
-  ): Future<[DatagramTransport, P]> {
-    this.#checkOpen("createDatagramEndpoint");
-    return openDatagram(this, protocolFactory, options);
-  }
-
-  // ---- What a simulated host does not have ----
-
-  subprocessExec<P extends SubprocessProtocol>(
-    _protocolFactory: () => P,
-    cmd: string,
-    _args?: string[],
-    _options?: SubprocessOptions,
-  ): Future<[SubprocessTransport, P]> {
-    unavailable(
-      "subprocessExec",
-      `a simulated host cannot start processes (their timing is the machine's, not the seed's), received cmd=${cmd}`,
+  protected refuse(
+    what: string,
+    lacking: Lacking,
+    hint: string,
+    received: string,
+  ): never {
+    throw new InvalidStateError(
+      `Cannot call ${what}() on a simulated host: ${LACKS[lacking]}${
+        hint === "" ? "" : ` (${hint})`
+      }, received ${received}`,
     );
   }
 
-  subprocessShell<P extends SubprocessProtocol>(
-    _protocolFactory: () => P,
-    cmd: string,
-    _options?: SubprocessOptions,
-  ): Future<[SubprocessTransport, P]> {
-    unavailable(
-      "subprocessShell",
-      `a simulated host cannot start processes (their timing is the machine's, not the seed's), received cmd=${cmd}`,
-    );
-  }
-
-  connectReadPipe<P extends Protocol>(
-    _protocolFactory: () => P,
-    _readable: ReadableStream<Uint8Array>,
-  ): Future<[ReadTransport, P]> {
-    unavailable(
-      "connectReadPipe",
-      "a simulated host has no pipes (a stream's timing is outside the simulation), received a ReadableStream",
-    );
-  }
-
-  connectWritePipe<P extends BaseProtocol>(
-    _protocolFactory: () => P,
-    _writable: WritableStream<Uint8Array>,
-  ): Future<[WriteTransport, P]> {
-    unavailable(
-      "connectWritePipe",
-      "a simulated host has no pipes (a stream's timing is outside the simulation), received a WritableStream",
-    );
-  }
-
-  addSignalHandler<A extends unknown[]>(
-    sig: Deno.Signal,
-    _cb: (...args: A) => unknown,
-    ..._args: A
-  ): Handle {
-    unavailable(
-      "addSignalHandler",
-      `a simulated host receives no signals (use sim.crash() to stop it), received ${
-        formatReceived(sig)
-      }`,
-    );
-  }
-
-  // asyncio's sock_* calls work on Deno's own sockets, which a simulated
-  // host does not have (a real socket's timing is the machine's, not the
-  // seed's); the simulated network is reached through transports.
-
-  sockRecv(_conn: Deno.Conn, _n: number): Future<Uint8Array> {
-    unavailable(
-      "sockRecv",
-      "a simulated host has no Deno sockets (use createConnection() or createServer() and a protocol), received a Deno.Conn",
-    );
-  }
-
-  sockRecvInto(_conn: Deno.Conn, _buf: Uint8Array): Future<number> {
-    unavailable(
-      "sockRecvInto",
-      "a simulated host has no Deno sockets (use createConnection() or createServer() and a BufferedProtocol), received a Deno.Conn",
-    );
-  }
-
-  sockSendall(_conn: Deno.Conn, _data: Uint8Array): Future<void> {
-    unavailable(
-      "sockSendall",
-      "a simulated host has no Deno sockets (use createConnection() or createServer() and write to the transport), received a Deno.Conn",
-    );
-  }
-
-  sockConnect(
-    options: Deno.ConnectOptions | Deno.UnixConnectOptions,
-  ): Future<Deno.Conn> {
-    const o = (options ?? {}) as { hostname?: string; port?: number } & {
-      path?: string;
-    };
-    const target = o.path !== undefined
-      ? `path=${o.path}`
-      : `${o.hostname ?? "127.0.0.1"}:${o.port}`;
-    unavailable(
-      "sockConnect",
-      `a simulated host has no Deno sockets (use createConnection() or createUnixConnection() instead), received ${target}`,
-    );
-  }
-
-  sockAccept(_listener: Deno.Listener): Future<Deno.Conn> {
-    unavailable(
-      "sockAccept",
-      "a simulated host has no Deno sockets (use createServer() or createUnixServer() instead), received a Deno.Listener",
-    );
-  }
-
-  removeSignalHandler(_sig: Deno.Signal): boolean {
-    return false;
-  }
-
-  runInExecutor<A extends unknown[], R>(
-    executor: Executor | null,
-    fn: (...args: A) => R | PromiseLike<R>,
-    ...args: A
-  ): Future<R> {
-    this.#checkOpen("runInExecutor");
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot call runInExecutor(): fn must be a function, received ${typeof fn}`,
-      );
-    }
-    const chosen = executor ?? this.#executor;
-    if (chosen === null) {
-      unavailable(
-        "runInExecutor",
-        "a simulated host has no worker pool (workers run on real time); pass an executor or call setDefaultExecutor(), received executor=null",
-      );
-    }
-    return wrapFuture(chosen.submit(fn, ...args), { loop: this });
-  }
-
-  setDefaultExecutor(executor: Executor): void {
-    if (
-      typeof executor !== "object" || executor === null ||
-      typeof executor.submit !== "function"
-    ) {
-      throw new TypeError(
-        `Cannot set the default executor: it must have a submit() method, received ${
-          executor === null ? "null" : typeof executor
-        }`,
-      );
-    }
-    this.#executor = executor;
-  }
-
-  // ---- Names ----
-
-  getaddrinfo(
-    host: string,
-    port: number,
-    options?: GetaddrinfoOptions,
-  ): Future<AddrInfo[]> {
-    this.#checkOpen("getaddrinfo");
-    checkAddrinfoArgs(host, port, options);
-    const family = options?.family ?? 0;
-    const fut = this.createFuture<AddrInfo[]>();
-    const target = this.#world.resolve(this.#host, host);
-    if (target === null) {
-      this.#world.record(this.#host.name, "resolve", `${host} not found`);
-      fut.setException(
-        notFound(
-          `Cannot resolve ${host}: no simulated host has this name or address`,
-        ),
-      );
-    } else {
-      const loopback = host === "localhost" || host === "127.0.0.1" ||
-        host === "::1";
-      fut.setResult(
-        family === 6 ? [] : [{
-          family: 4,
-          hostname: loopback ? "127.0.0.1" : target.address,
-          port,
-        }],
-      );
-    }
-    return fut;
-  }
-
-  getnameinfo(
-    sockaddr: { hostname: string; port: number },
-    flags = 0,
-  ): Future<[string, string]> {
-    this.#checkOpen("getnameinfo");
-    if (typeof sockaddr?.hostname !== "string") {
-      throw new TypeError(
-        `Cannot call getnameinfo(): sockaddr must be { hostname, port }, received ${
-          formatReceived(sockaddr)
-        }`,
-      );
-    }
-    const fut = this.createFuture<[string, string]>();
-    const target = this.#world.resolve(this.#host, sockaddr.hostname);
-    const service = String(sockaddr.port);
-    if (target === null) {
-      if (flags & 8) {
-        fut.setException(
-          notFound(
-            `Cannot name ${sockaddr.hostname}: no simulated host has it`,
-          ),
-        );
-      } else fut.setResult([sockaddr.hostname, service]);
-    } else {
-      fut.setResult([flags & 1 ? target.address : target.name, service]);
-    }
-    return fut;
-  }
-
-  #checkOpen(what: string): void {
-    if (this.isClosed()) {
-      throw new InvalidStateError(`Cannot call ${what}(): the loop is closed`);
-    }
-  }
+  // The simulated network carries TLS as plaintext: a program written for
+  // TLS runs in a simulation unchanged.
+  protected tls(_what: string): void {}
 }

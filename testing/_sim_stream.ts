@@ -15,22 +15,14 @@ import type {
   Server,
   ServerShutdownOptions,
 } from "../loop/event_loop.ts";
-import type { Handle } from "../loop/handle.ts";
 import type {
   BaseProtocol,
   BufferedProtocol,
   Protocol,
 } from "../protocols/protocol.ts";
-import { deliverData } from "../protocols/deliver_data.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
-import {
-  checkWriteData,
-  gatherWriteData,
-  refuseWrite,
-} from "../transports/write_checks.ts";
 import { WriteBuffer } from "../transports/write_buffer.ts";
 import { ServerShutdown } from "../transports/server_shutdown.ts";
-import type { Producer, Transport } from "../transports/transport.ts";
+import type { Transport } from "../transports/transport.ts";
 import {
   addrInUse,
   addrNotAvailable,
@@ -39,7 +31,8 @@ import {
   notFound,
   timedOut,
 } from "./_deno_errors.ts";
-import type { SimulatedLoop } from "./_sim_loop.ts";
+import type { SimNetLoop } from "./_sim_loop.ts";
+import { StreamEnd } from "./_stream_end.ts";
 import { describeError, type SimHost, type World } from "./_sim_world.ts";
 
 type StreamProtocol = Protocol | BufferedProtocol;
@@ -50,19 +43,17 @@ function addrText(a: Deno.Addr): string {
     : `${(a as Deno.NetAddr).hostname}:${(a as Deno.NetAddr).port}`;
 }
 
-// One end of a simulated connection. Its write path has three states:
-// open (writes queue in sendBuf and leave as the peer's receive window
-// allows; what has not left counts as the write buffer); closing (close()
-// or writeEof() called: the buffer drains, then a FIN follows, and after
-// close() the end is lost); lost (connectionLost scheduled: writes are
-// dropped quietly until it runs, and throw after). The receive side keeps
+// One end of a simulated connection. Its write path has StreamEnd's three
+// states; here writes queue in sendBuf and leave as the peer's receive
+// window allows (what has not left counts as the write buffer), and the
+// end of the stream is a FIN after the buffer drains. The receive side keeps
 // arrived bytes in order (segments may arrive out of order after a
 // partition heals) and hands them to the protocol while it reads; each
 // delivery returns window to the writer, one link latency later.
-export class SimStream implements Transport {
+export class SimStream extends StreamEnd {
   readonly #world: World;
   readonly host: SimHost;
-  readonly #loop: SimulatedLoop;
+  readonly #loop: SimNetLoop;
   readonly #generation: number;
   readonly #local: Deno.Addr;
   readonly #remote: Deno.Addr;
@@ -70,7 +61,6 @@ export class SimStream implements Transport {
   #protocol: StreamProtocol | null = null;
   #peer!: SimStream;
   server: SimServer | null = null;
-  readonly #flow: WriteFlowControl;
   // Sending.
   readonly #sendBuf = new WriteBuffer();
   #sent = 0;
@@ -85,13 +75,6 @@ export class SimStream implements Transport {
   #delivered = 0;
   #finAt = -1;
   #eofDelivered = false;
-  // State.
-  #reading = true;
-  #closeCalled = false;
-  #eofWritten = false;
-  #lost = false;
-  #lostNotified = false;
-  #delivery: Handle | null = null;
 
   constructor(
     world: World,
@@ -99,6 +82,7 @@ export class SimStream implements Transport {
     local: Deno.Addr,
     remote: Deno.Addr,
   ) {
+    super(host.loop!);
     this.#world = world;
     this.host = host;
     this.#loop = host.loop!;
@@ -106,7 +90,6 @@ export class SimStream implements Transport {
     this.#local = local;
     this.#remote = remote;
     this.#name = `${addrText(local)}>${addrText(remote)}`;
-    this.#flow = new WriteFlowControl(this.#loop, this);
     host.ends.add(this);
   }
 
@@ -115,21 +98,16 @@ export class SimStream implements Transport {
     b.#peer = a;
   }
 
-  get [Symbol.toStringTag](): string {
-    const state = this.#lost
-      ? "closed"
-      : this.#closeCalled
-      ? "closing"
-      : "open";
-    return `SimStream ${this.#name} ${state}`;
+  protected get label(): string {
+    return `SimStream ${this.#name}`;
   }
 
   /** Gives the end its protocol and calls `connectionMade` (on its loop). */
   attach(protocol: StreamProtocol): void {
     this.#protocol = protocol;
-    if (this.#lost) return;
+    if (this.lost) return;
     protocol.connectionMade(this);
-    this.#schedule();
+    this.schedule();
   }
 
   // ---- Transport ----
@@ -148,135 +126,73 @@ export class SimStream implements Transport {
     return this.#protocol!;
   }
 
-  isClosing(): boolean {
-    return this.#closeCalled || this.#lost;
-  }
-
-  pauseReading(): void {
-    if (this.#closeCalled || this.#lost) return;
-    this.#reading = false;
-    this.#delivery?.cancel();
-    this.#delivery = null;
-  }
-
-  resumeReading(): void {
-    if (this.#closeCalled || this.#lost || this.#reading) return;
-    this.#reading = true;
-    this.#schedule();
-  }
-
-  isReading(): boolean {
-    return this.#reading && !this.#closeCalled && !this.#lost;
-  }
-
-  write(data: Uint8Array): void {
-    checkWriteData(data);
-    if (!this.#checkWritable("write") || data.length === 0) return;
-    this.#sendBuf.push(data.slice());
-    this.#transmit();
-  }
-
-  writelines(list: Iterable<Uint8Array>): void {
-    const data = gatherWriteData(list);
-    if (!this.#checkWritable("writelines") || data.length === 0) return;
-    // One item comes back as the caller's own buffer: copy it, as write().
-    this.#sendBuf.push(data.slice());
-    this.#transmit();
-  }
-
-  writeEof(): void {
-    if (this.#closeCalled || this.#eofWritten) return;
-    this.#eofWritten = true;
-    if (this.#lost) return;
-    this.#finPending = true;
-    this.#transmit();
-  }
-
-  canWriteEof(): boolean {
-    return true;
-  }
-
-  close(): void {
-    if (this.#closeCalled) return;
-    this.#closeCalled = true;
-    if (this.#lost) return;
-    this.#reading = false;
-    this.#delivery?.cancel();
-    this.#delivery = null;
-    this.#recvBuf.clear();
-    this.#outOfOrder.clear();
-    this.#flow.close();
-    this.#finPending = true;
-    this.#transmit();
-  }
-
-  abort(): void {
-    this.#closeCalled = true;
-    if (this.#lost) return;
-    this.#world.record(this.host.name, "abort", this.#name);
-    this.#sendReset();
-    this.#lose(undefined);
+  override pauseReading(): void {
+    super.pauseReading();
+    this.delivery?.cancel();
+    this.delivery = null;
   }
 
   getWriteBufferSize(): number {
-    return this.#lost ? 0 : this.#sendBuf.size;
-  }
-
-  getWriteBufferLimits(): [number, number] {
-    return this.#flow.getWriteBufferLimits();
-  }
-
-  setWriteBufferLimits(high?: number, low?: number): void {
-    this.#flow.setWriteBufferLimits(high, low);
-  }
-
-  registerProducer(producer: Producer, streaming: boolean): void {
-    this.#flow.registerProducer(producer, streaming);
-  }
-
-  unregisterProducer(): void {
-    this.#flow.unregisterProducer();
+    return this.lost ? 0 : this.#sendBuf.size;
   }
 
   // ---- What the simulation does to an end ----
 
   /** A fault: the connection is reset, both ends learn it now. */
   reset(): void {
-    if (this.#lost) return;
+    if (this.lost) return;
     this.#world.record(this.host.name, "reset", this.#name);
-    this.#lose(connectionReset("Connection reset by peer"));
-    this.#peer.#lose(connectionReset("Connection reset by peer"));
+    this.lose(connectionReset("Connection reset by peer"));
+    this.#peer.lose(connectionReset("Connection reset by peer"));
   }
 
   /** The host crashed: the peer gets a reset; nothing runs here any more. */
   crash(): void {
-    if (this.#lost) return;
+    if (this.lost) return;
     this.#sendReset();
-    this.#lost = true;
-    this.#lostNotified = true;
-    this.#delivery = null;
-    this.#flow.close();
+    this.lost = true;
+    this.lostNotified = true;
+    this.delivery = null;
+    this.flow.close();
     this.host.ends.delete(this);
     this.server?.connectionGone(this);
   }
 
+  protected send(data: Uint8Array): void {
+    this.#sendBuf.push(data);
+    this.#transmit();
+  }
+
+  protected sendEof(): void {
+    this.#finPending = true;
+    this.#transmit();
+  }
+
+  protected startClose(): void {
+    this.#recvBuf.clear();
+    this.#outOfOrder.clear();
+    this.sendEof();
+  }
+
+  protected startAbort(): void {
+    this.#world.record(this.host.name, "abort", this.#name);
+    this.broken(undefined);
+  }
+
+  protected broken(exc: Error | undefined): void {
+    this.#sendReset();
+    this.lose(exc);
+  }
+
   /** The segment the connection was made with arrived for a dead end. */
   refuse(): void {
-    this.#sendReset();
-    this.#lose(undefined);
+    this.broken(undefined);
   }
 
   // ---- Internals ----
 
-  #checkWritable(what: string): boolean {
-    if (this.#eofWritten || this.#closeCalled || this.#lostNotified) {
-      refuseWrite(what, this.#eofWritten);
-    }
-    return !this.#lost;
-  }
-
   #alive(): boolean {
-    return !this.#lost && this.host.up &&
+    return !this.lost && this.host.up &&
       this.host.generation === this.#generation;
   }
 
@@ -303,7 +219,7 @@ export class SimStream implements Transport {
         this.#onTimeout,
       );
     }
-    this.#flow.update(buf.size);
+    this.flow.update(buf.size);
     if (buf.size === 0 && this.#finPending && !this.#finSent) {
       this.#finSent = true;
       const at = this.#sent;
@@ -317,15 +233,15 @@ export class SimStream implements Transport {
         this.#onTimeout,
       );
     }
-    if (buf.size === 0 && this.#finSent && this.#closeCalled) {
-      this.#lose(undefined);
+    if (buf.size === 0 && this.#finSent && this.closeCalled) {
+      this.lose(undefined);
     }
   }
 
   #onTimeout = (): void => {
-    if (this.#lost) return;
+    if (this.lost) return;
     this.#world.record(this.host.name, "timeout", this.#name);
-    this.#lose(timedOut("Connection timed out"));
+    this.lose(timedOut("Connection timed out"));
   };
 
   #sendReset(): void {
@@ -343,7 +259,7 @@ export class SimStream implements Transport {
   #resetArrived(): void {
     if (!this.#alive()) return;
     this.#world.record(this.host.name, "rst", this.#name);
-    this.#lose(connectionReset("Connection reset by peer"));
+    this.lose(connectionReset("Connection reset by peer"));
   }
 
   /** Bytes from the peer arrive (on no loop: the world runs this). */
@@ -351,9 +267,9 @@ export class SimStream implements Transport {
     if (!this.#alive()) {
       // A socket closed here (or lost in a crash the host came back
       // from): the kernel answers data for it with a reset.
-      const forgotten = this.#closeCalled ||
+      const forgotten = this.closeCalled ||
         this.host.generation !== this.#generation;
-      if (this.#lost && this.host.up && forgotten) {
+      if (this.lost && this.host.up && forgotten) {
         this.#world.record(this.host.name, "rst-sent", this.#name);
         this.#sendReset();
       }
@@ -364,7 +280,7 @@ export class SimStream implements Transport {
       "recv",
       `${this.#name} ${data.length}@${offset}`,
     );
-    if (this.#closeCalled) return;
+    if (this.closeCalled) return;
     if (offset === this.#recvNext) {
       this.#recvBuf.push(data);
       this.#recvNext += data.length;
@@ -379,14 +295,14 @@ export class SimStream implements Transport {
     } else if (offset > this.#recvNext) {
       this.#outOfOrder.set(offset, data);
     }
-    this.#schedule();
+    this.schedule();
   }
 
   #fin(at: number): void {
     if (!this.#alive()) return;
     this.#world.record(this.host.name, "fin", this.#name);
     this.#finAt = at;
-    this.#schedule();
+    this.schedule();
   }
 
   #acked(n: number): void {
@@ -395,19 +311,19 @@ export class SimStream implements Transport {
     this.#transmit();
   }
 
-  #schedule(): void {
-    if (this.#delivery !== null || !this.#reading) return;
-    if (this.#closeCalled || this.#lost || this.#protocol === null) return;
+  protected schedule(): void {
+    if (this.delivery !== null || !this.reading) return;
+    if (this.closeCalled || this.lost || this.#protocol === null) return;
     const pending = this.#recvBuf.size > 0 ||
       (this.#finAt >= 0 && !this.#eofDelivered &&
         this.#delivered === this.#finAt);
     if (!pending) return;
-    this.#delivery = this.#loop.callSoon(this.#deliver);
+    this.delivery = this.#loop.callSoon(this.#deliver);
   }
 
   #deliver = (): void => {
-    this.#delivery = null;
-    if (!this.#reading || this.#closeCalled || this.#lost) return;
+    this.delivery = null;
+    if (!this.reading || this.closeCalled || this.lost) return;
     const buf = this.#recvBuf;
     if (buf.size > 0) {
       const n = this.#world.cut(buf.size);
@@ -421,45 +337,15 @@ export class SimStream implements Transport {
         "control",
         () => peer.#acked(n),
       );
-      try {
-        deliverData(this.#protocol!, data);
-      } catch (e) {
-        return this.#fatal(e, "dataReceived");
-      }
+      if (!this.feed(data)) return;
     } else if (this.#finAt >= 0 && !this.#eofDelivered) {
       this.#eofDelivered = true;
-      let keepOpen: boolean | void;
-      try {
-        keepOpen = (this.#protocol as Protocol).eofReceived?.();
-      } catch (e) {
-        return this.#fatal(e, "eofReceived");
-      }
-      if (!keepOpen) this.close();
+      this.deliverEof();
     }
-    this.#schedule();
+    this.schedule();
   };
 
-  #fatal(exception: unknown, method: string): void {
-    this.#loop.callExceptionHandler({
-      message: `Fatal error: protocol.${method}() call failed`,
-      exception,
-      transport: this,
-      protocol: this.#protocol,
-    });
-    this.#closeCalled = true;
-    this.#sendReset();
-    this.#lose(
-      exception instanceof Error ? exception : new Error(String(exception)),
-    );
-  }
-
-  #lose(exc: Error | undefined): void {
-    if (this.#lost) return;
-    this.#lost = true;
-    this.#reading = false;
-    this.#delivery?.cancel();
-    this.#delivery = null;
-    this.#flow.close();
+  protected dropped(exc: Error | undefined): void {
     this.#sendBuf.clear();
     this.#recvBuf.clear();
     this.#outOfOrder.clear();
@@ -473,7 +359,7 @@ export class SimStream implements Transport {
     if (loop.isClosed() || !this.host.up) return;
     const protocol = this.#protocol;
     loop.callSoon(() => {
-      this.#lostNotified = true;
+      this.lostNotified = true;
       this.server?.connectionGone(this);
       // An end whose protocol was never made has nobody to tell.
       if (protocol !== null) this.#protocol!.connectionLost(exc);
@@ -490,7 +376,7 @@ export type StreamTarget = { name: string; port: number } | { path: string };
  * partition takes virtual time to fail.
  */
 export function connectStream<P extends StreamProtocol>(
-  loop: SimulatedLoop,
+  loop: SimNetLoop,
   factory: () => P,
   target: StreamTarget,
 ): Future<[Transport, P]> {
@@ -607,7 +493,7 @@ function pickServer(
 
 /** Starts listening on `loop`'s host. */
 export function listenStream(
-  loop: SimulatedLoop,
+  loop: SimNetLoop,
   factory: () => StreamProtocol,
   target: { hosts: string[]; port: number } | { path: string },
   options?: CreateServerOptions,
@@ -700,7 +586,7 @@ export function listenStream(
  * their connections and grace period in a `ServerShutdown`.
  */
 export class SimServer implements Server {
-  readonly #loop: SimulatedLoop;
+  readonly #loop: SimNetLoop;
   readonly #key: string;
   readonly #addresses: Deno.Addr[];
   readonly #factory: () => StreamProtocol;
@@ -714,7 +600,7 @@ export class SimServer implements Server {
   #forever: Future<void> | null = null;
 
   constructor(
-    loop: SimulatedLoop,
+    loop: SimNetLoop,
     key: string,
     addresses: Deno.Addr[],
     factory: () => StreamProtocol,

@@ -9,7 +9,7 @@
 import type { Task } from "../tasks/task.ts";
 import { hostHop } from "../futures/_runtime.ts";
 import { Random } from "./_sim_random.ts";
-import { SimulatedLoop } from "./_sim_loop.ts";
+import { type SimNetLoop, SimulatedLoop } from "./_sim_loop.ts";
 import type { SimStream } from "./_sim_stream.ts";
 import type { SimDatagram } from "./_sim_datagram.ts";
 import type { SimServer } from "./_sim_stream.ts";
@@ -91,7 +91,7 @@ export class SimHost {
   readonly address: string;
   readonly client: boolean;
   readonly main: (loop: SimulatedLoop) => unknown;
-  loop: SimulatedLoop | null = null;
+  loop: SimNetLoop | null = null;
   controls: LoopControls | null = null;
   /** Running: not crashed (or not yet started). */
   up = false;
@@ -108,9 +108,9 @@ export class SimHost {
   /** Bumped on each crash, so late events find the host changed. */
   generation = 0;
   task: Task<unknown> | null = null;
-  readonly ends = new Set<SimStream>();
-  readonly listeners = new Map<string, SimServer[]>();
-  readonly datagrams = new Map<number, SimDatagram>();
+  readonly ends: Set<SimStream> = new Set();
+  readonly listeners: Map<string, SimServer[]> = new Map();
+  readonly datagrams: Map<number, SimDatagram> = new Map();
   #nextPort = 49152;
 
   constructor(
@@ -118,10 +118,11 @@ export class SimHost {
     index: number,
     client: boolean,
     main: (loop: SimulatedLoop) => unknown,
+    address = `10.0.${index >> 8}.${index & 255}`,
   ) {
     this.name = name;
     this.index = index;
-    this.address = `10.0.${index >> 8}.${index & 255}`;
+    this.address = address;
     this.client = client;
     this.main = main;
   }
@@ -219,17 +220,17 @@ export class World {
   readonly userRng: Random;
   now = 0;
   readonly hosts: SimHost[] = [];
-  readonly byName = new Map<string, SimHost>();
-  readonly byAddress = new Map<string, SimHost>();
+  readonly byName: Map<string, SimHost> = new Map();
+  readonly byAddress: Map<string, SimHost> = new Map();
   readonly #links = new Map<number, Link>();
   readonly #events = new EventQueue();
   #trace: TraceEvent[] = [];
   #traceStart = 0;
   /** Loops of crashed hosts to close once they stop running. */
-  readonly #closing: SimulatedLoop[] = [];
+  readonly #closing: SimNetLoop[] = [];
   failure: RunFailure | null = null;
   /** The loop of the host that ran last: its microtasks are settling. */
-  current: SimulatedLoop | null = null;
+  current: SimNetLoop | null = null;
   running = false;
   finished = false;
 

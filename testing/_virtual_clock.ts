@@ -1,8 +1,9 @@
 /**
  * `VirtualClock`: the clock of a virtual-time loop, kept apart from the
- * loop class so that one clock serves the I/O-free `VirtualTimeLoop` and
- * any other loop a test puts on virtual time (a `DenoEventLoop`, for tests
- * of real sockets under long timeouts).
+ * loop class so that one clock serves `VirtualTimeLoop` (whose I/O is in
+ * memory) and any other loop a test puts on virtual time (a
+ * `DenoEventLoop`, for tests of TLS, pipes or processes under long
+ * timeouts).
  *
  * @module
  */
@@ -24,11 +25,16 @@ export interface ClockedLoop {
   nextTimerWhen(): number | null;
   /** The loop's inherited `waitForEvents()`, for when no timer is left. */
   waitForEvents(deadline: number | null): Promise<void>;
+  /**
+   * Where the time is kept, when something else reads it too (the
+   * in-memory network of a `VirtualTimeLoop`); by default the clock's own.
+   */
+  store?: { now: number };
 }
 
 /** A clock that moves only when told to, or when its loop is idle. */
 export class VirtualClock {
-  #now = 0;
+  readonly #time: { now: number };
   readonly #host: ClockedLoop;
 
   /**
@@ -38,11 +44,12 @@ export class VirtualClock {
    */
   constructor(host: ClockedLoop) {
     this.#host = host;
+    this.#time = host.store ?? { now: 0 };
   }
 
   /** The virtual time, in seconds. */
   get now(): number {
-    return this.#now;
+    return this.#time.now;
   }
 
   /**
@@ -68,7 +75,7 @@ export class VirtualClock {
         "Cannot advance the clock: the loop is running (inside a task, use sleep())",
       );
     }
-    const target = this.#now + seconds;
+    const target = this.#time.now + seconds;
     const reached = loop.createFuture<void>();
     loop.callAt(target, () => reached.setResult(undefined));
     await loop.runUntilComplete(reached);
@@ -101,6 +108,6 @@ export class VirtualClock {
       if (deadline === null) return this.#host.waitForEvents(null);
       return;
     }
-    if (next > this.#now) this.#now = next;
+    if (next > this.#time.now) this.#time.now = next;
   }
 }

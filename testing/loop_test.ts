@@ -22,8 +22,9 @@ import { VirtualTimeLoop } from "./virtual_time_loop.ts";
 /** Options for `loopTest`. */
 export interface LoopTestOptions {
   /**
-   * Run on a `VirtualTimeLoop` (`true`) or on a real `DenoEventLoop`
-   * (`false`, for tests of real sockets).
+   * Run on a `VirtualTimeLoop`, whose sockets are in memory (`true`), or
+   * on a real `DenoEventLoop` (`false`, for tests of what only the machine
+   * has: its sockets, TLS, pipes, subprocesses, signals, workers).
    *
    * @default {true}
    */
@@ -127,8 +128,6 @@ async function runChecked(
       "createDatagramEndpoint",
     ]
   ) {
-    // A VirtualTimeLoop has no I/O to watch.
-    if (typeof wrap[name] !== "function") continue;
     const original = (wrap[name] as (...a: unknown[]) => Future<unknown>)
       .bind(loop);
     wrap[name] = (factory: () => BaseProtocol, ...rest: unknown[]) => {

@@ -7,23 +7,16 @@
 
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
-import type { Handle } from "../loop/handle.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type {
   BaseProtocol,
   BufferedProtocol,
   Protocol,
 } from "../protocols/protocol.ts";
-import { deliverData } from "../protocols/deliver_data.ts";
-import { WriteFlowControl } from "../transports/flow_control.ts";
-import {
-  checkWriteData,
-  gatherWriteData,
-  refuseWrite,
-} from "../transports/write_checks.ts";
 import { WriteBuffer } from "../transports/write_buffer.ts";
-import type { Producer, Transport } from "../transports/transport.ts";
+import type { Transport } from "../transports/transport.ts";
 import { connectionReset } from "./_deno_errors.ts";
+import { StreamEnd } from "./_stream_end.ts";
 
 /** Options for `transportPair`. */
 export interface TransportPairOptions {
@@ -110,35 +103,26 @@ interface Shared {
   ends: [PairTransport, PairTransport];
 }
 
-// Each end's write path has three states: open (writes are queued in the
-// link to the peer, the part beyond the peer's bufferSize counting as this
-// end's write buffer); closing (close() called: no more writes, the buffer
-// drains, then connectionLost); lost (connectionLost scheduled: writes are
-// dropped quietly until it runs, as asyncio does, and throw after).
-class PairTransport implements Transport {
+// Each end's write path has StreamEnd's three states; here the bytes sent
+// wait in the link to the peer, the part beyond the peer's bufferSize
+// counting as this end's write buffer.
+class PairTransport extends StreamEnd {
   readonly #shared: Shared;
   #protocol: Protocol | BufferedProtocol;
   #peer!: PairTransport;
   readonly #out = new Link();
   #in!: Link;
-  readonly #flow: WriteFlowControl;
   readonly #extra: Record<string, unknown>;
-  #reading = true;
-  #closeCalled = false;
-  #eofWritten = false;
-  #lost = false;
-  #lostNotified = false;
-  #delivery: Handle | null = null;
 
   constructor(
     shared: Shared,
     protocol: Protocol | BufferedProtocol,
     extra: Record<string, unknown>,
   ) {
+    super(shared.loop);
     this.#shared = shared;
     this.#protocol = protocol;
     this.#extra = extra;
-    this.#flow = new WriteFlowControl(shared.loop, this);
   }
 
   static join(a: PairTransport, b: PairTransport): void {
@@ -148,13 +132,8 @@ class PairTransport implements Transport {
     b.#in = a.#out;
   }
 
-  get [Symbol.toStringTag](): string {
-    const state = this.#lost
-      ? "closed"
-      : this.#closeCalled
-      ? "closing"
-      : "open";
-    return `PairTransport ${state}`;
+  protected get label(): string {
+    return "PairTransport";
   }
 
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
@@ -169,86 +148,9 @@ class PairTransport implements Transport {
     return this.#protocol;
   }
 
-  isClosing(): boolean {
-    return this.#closeCalled || this.#lost;
-  }
-
-  pauseReading(): void {
-    if (this.#closeCalled || this.#lost) return;
-    this.#reading = false;
-  }
-
-  resumeReading(): void {
-    if (this.#closeCalled || this.#lost || this.#reading) return;
-    this.#reading = true;
-    this.#schedule();
-  }
-
-  isReading(): boolean {
-    return this.#reading && !this.#closeCalled && !this.#lost;
-  }
-
-  write(data: Uint8Array): void {
-    checkWriteData(data);
-    if (!this.#checkWritable("write") || data.length === 0) return;
-    this.#send(data.slice());
-  }
-
-  writelines(list: Iterable<Uint8Array>): void {
-    const data = gatherWriteData(list);
-    if (!this.#checkWritable("writelines") || data.length === 0) return;
-    // One item comes back as the caller's own buffer: copy it, as write().
-    this.#send(data.slice());
-  }
-
-  writeEof(): void {
-    if (this.#closeCalled || this.#eofWritten) return;
-    this.#eofWritten = true;
-    if (this.#lost) return;
-    this.#out.eof = true;
-    this.#peer.#schedule();
-  }
-
-  canWriteEof(): boolean {
-    return true;
-  }
-
-  close(): void {
-    if (this.#closeCalled) return;
-    this.#closeCalled = true;
-    if (this.#lost) return;
-    this.#stopReading();
-    this.#flow.close();
-    this.#out.eof = true;
-    this.#peer.#schedule();
-    this.#maybeFinishClose();
-  }
-
-  abort(): void {
-    this.#closeCalled = true;
-    if (this.#lost) return;
-    this.#breakWith(undefined);
-  }
-
   getWriteBufferSize(): number {
-    if (this.#lost) return 0;
+    if (this.lost) return 0;
     return Math.max(0, this.#out.size - this.#shared.bufferSize);
-  }
-
-  getWriteBufferLimits(): [number, number] {
-    return this.#flow.getWriteBufferLimits();
-  }
-
-  setWriteBufferLimits(high?: number, low?: number): void {
-    this.#flow.setWriteBufferLimits(high, low);
-  }
-
-  registerProducer(producer: Producer, streaming: boolean): void {
-    this.#flow.registerProducer(producer, streaming);
-  }
-
-  unregisterProducer(): void {
-    this.#flow.unregisterProducer();
   }
 
   /** Calls the protocol's `connectionMade`; scheduled by `transportPair`. */
@@ -261,96 +163,86 @@ class PairTransport implements Transport {
     this.#breakWith(connectionReset("Connection reset by peer"));
   }
 
+  protected send(data: Uint8Array): void {
+    const peer = this.#peer;
+    // A peer that closed reads nothing more: the bytes go nowhere.
+    if (peer.closeCalled || peer.lost) return;
+    this.#out.push(data);
+    this.flow.update(this.getWriteBufferSize());
+    peer.schedule();
+  }
+
+  protected sendEof(): void {
+    this.#out.eof = true;
+    this.#peer.schedule();
+  }
+
+  protected startClose(): void {
+    this.#stopReading();
+    this.sendEof();
+    this.#maybeFinishClose();
+  }
+
+  protected startAbort(): void {
+    this.#breakWith(undefined);
+  }
+
+  protected broken(exc: Error): void {
+    this.#breakWith(exc);
+  }
+
+  protected dropped(exc: Error | undefined): void {
+    this.loop.callSoon(() => {
+      this.lostNotified = true;
+      this.#protocol.connectionLost(exc);
+    });
+  }
+
   // Loses the connection at once: this end with `exc`, the peer (if still
   // there) with a reset; every buffered byte is dropped. Both ends are
   // marked lost first, so the dropped bytes resume no writer.
   #breakWith(exc: Error | undefined): void {
     const peer = this.#peer;
-    this.#lose(exc);
-    peer.#lose(connectionReset("Connection reset by peer"));
+    this.lose(exc);
+    peer.lose(connectionReset("Connection reset by peer"));
     for (const end of [this, peer]) {
       end.#out.clear();
       end.#stopReading();
     }
   }
 
-  // Returns whether to send; false to drop the data quietly.
-  #checkWritable(what: string): boolean {
-    if (this.#eofWritten || this.#closeCalled || this.#lostNotified) {
-      refuseWrite(what, this.#eofWritten);
-    }
-    // Lost (a reset) but the protocol was not told yet: drop quietly, as
-    // asyncio does.
-    return !this.#lost;
-  }
-
-  #send(data: Uint8Array): void {
-    const peer = this.#peer;
-    // A peer that closed reads nothing more: the bytes go nowhere.
-    if (peer.#closeCalled || peer.#lost) return;
-    this.#out.push(data);
-    this.#flow.update(this.getWriteBufferSize());
-    peer.#schedule();
-  }
-
   #stopReading(): void {
-    this.#reading = false;
-    this.#delivery?.cancel();
-    this.#delivery = null;
+    this.reading = false;
+    this.delivery?.cancel();
+    this.delivery = null;
     if (this.#in.size > 0) {
       this.#in.clear();
-      this.#peer.#flow.update(this.#peer.getWriteBufferSize());
+      this.#peer.flow.update(this.#peer.getWriteBufferSize());
     }
   }
 
   #maybeFinishClose(): void {
-    if (this.#closeCalled && !this.#lost && this.getWriteBufferSize() === 0) {
-      this.#lose(undefined);
+    if (this.closeCalled && !this.lost && this.getWriteBufferSize() === 0) {
+      this.lose(undefined);
     }
-  }
-
-  #lose(exc: Error | undefined): void {
-    if (this.#lost) return;
-    this.#lost = true;
-    this.#reading = false;
-    this.#delivery?.cancel();
-    this.#delivery = null;
-    this.#flow.close();
-    this.#shared.loop.callSoon(() => {
-      this.#lostNotified = true;
-      this.#protocol.connectionLost(exc);
-    });
-  }
-
-  #fatal(exception: unknown, method: string): void {
-    this.#shared.loop.callExceptionHandler({
-      message: `Fatal error: protocol.${method}() call failed`,
-      exception,
-      transport: this,
-      protocol: this.#protocol,
-    });
-    this.#closeCalled = true;
-    this.#breakWith(
-      exception instanceof Error ? exception : new Error(String(exception)),
-    );
   }
 
   // Schedules the next delivery to this end, if there is something to
   // deliver and this end reads.
-  #schedule(): void {
-    if (this.#delivery !== null || !this.#reading) return;
-    if (this.#closeCalled || this.#lost) return;
+  protected schedule(): void {
+    if (this.delivery !== null || !this.reading) return;
+    if (this.closeCalled || this.lost) return;
     const link = this.#in;
     if (link.size === 0 && !(link.eof && !link.eofDelivered)) return;
     const { loop, delay } = this.#shared;
-    this.#delivery = delay > 0
+    this.delivery = delay > 0
       ? loop.callLater(delay, this.#deliver)
       : loop.callSoon(this.#deliver);
   }
 
   #deliver = (): void => {
-    this.#delivery = null;
-    if (!this.#reading || this.#closeCalled || this.#lost) return;
+    this.delivery = null;
+    if (!this.reading || this.closeCalled || this.lost) return;
     const shared = this.#shared;
     const link = this.#in;
     const peer = this.#peer;
@@ -360,25 +252,15 @@ class PairTransport implements Transport {
       const data = link.take(n);
       link.delivered += n;
       shared.resetLeft -= n;
-      if (!peer.#lost) peer.#flow.update(peer.getWriteBufferSize());
+      if (!peer.lost) peer.flow.update(peer.getWriteBufferSize());
       peer.#maybeFinishClose();
-      try {
-        deliverData(this.#protocol, data);
-      } catch (e) {
-        return this.#fatal(e, "dataReceived");
-      }
+      if (!this.feed(data)) return;
       if (shared.resetLeft === 0) return this.reset();
     } else if (link.eof && !link.eofDelivered) {
       link.eofDelivered = true;
-      let keepOpen: boolean | void;
-      try {
-        keepOpen = this.#protocol.eofReceived();
-      } catch (e) {
-        return this.#fatal(e, "eofReceived");
-      }
-      if (!keepOpen) this.close();
+      this.deliverEof();
     }
-    this.#schedule();
+    this.schedule();
   };
 }
 

@@ -4,7 +4,9 @@ import { assertRejects } from "@std/assert";
 import { CancelledError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseEventLoop } from "../loop/base_event_loop.ts";
+import { DenoEventLoop } from "../loop/deno_event_loop.ts";
 import type { Coroutine } from "../tasks/task.ts";
+import { VirtualClock } from "../testing/_virtual_clock.ts";
 import { VirtualTimeLoop } from "../testing/virtual_time_loop.ts";
 import { INTERNALS_ENABLED } from "../transports/_deno_internals.ts";
 
@@ -29,6 +31,37 @@ export async function run<T>(
     return await loop.runUntilComplete(loop.createTask(body(loop)));
   } finally {
     loop.close();
+  }
+}
+
+/**
+ * A `DenoEventLoop` on a `VirtualTimeLoop`'s clock, for the tests of what
+ * only the machine has (TLS, pipes, subprocesses) under long timeouts.
+ * While real I/O is pending the clock still jumps whenever nothing is
+ * ready, so a test whose real I/O needs time to pass (a handshake that
+ * must complete, not one that must time out) runs on a plain
+ * `DenoEventLoop`. Tests of sockets alone use the `VirtualTimeLoop`'s
+ * in-memory network instead.
+ */
+export class VirtualTimeDenoLoop extends DenoEventLoop {
+  readonly #clock: VirtualClock = new VirtualClock({
+    loop: this,
+    readyCount: () => this.readyCount(),
+    nextTimerWhen: () => this.nextTimerWhen(),
+    waitForEvents: (deadline) => super.waitForEvents(deadline),
+  });
+
+  override time(): number {
+    return this.#clock.now;
+  }
+
+  /** As `VirtualTimeLoop.advance()`. */
+  advance(seconds: number): Promise<void> {
+    return this.#clock.advance(seconds);
+  }
+
+  protected override waitForEvents(deadline: number | null): Promise<void> {
+    return this.#clock.wait(deadline);
   }
 }
 

@@ -67,6 +67,7 @@ const EXPECTED: Record<string, string[]> = {
     "withTaskGroup",
   ],
   transports: [
+    "FlowControlledTransport",
     "ReadableStreamProducer",
     "Relay",
     "ServerShutdown",

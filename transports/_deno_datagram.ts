@@ -5,8 +5,8 @@
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
-import { WriteFlowControl } from "./flow_control.ts";
-import type { DatagramTransport, Producer } from "./transport.ts";
+import { FlowControlledTransport, WriteFlowControl } from "./flow_control.ts";
+import type { DatagramTransport } from "./transport.ts";
 import type {
   AddrInfo,
   DatagramEndpointOptions,
@@ -140,7 +140,8 @@ function describe(addr: Address): string {
 }
 
 /** The transport of one UDP endpoint. */
-class DenoDatagramTransport implements DatagramTransport {
+class DenoDatagramTransport extends FlowControlledTransport
+  implements DatagramTransport {
   readonly #loop: SchedulingLoop;
   readonly #proactor: Proactor<Deno.Conn, Deno.Listener>;
   readonly #sends: CompletionPort<number>;
@@ -174,6 +175,7 @@ class DenoDatagramTransport implements DatagramTransport {
     remoteName: string | undefined,
     policy: EndpointPolicy,
   ) {
+    super();
     const loop = io.loop;
     this.#loop = loop;
     this.#proactor = io.proactor;
@@ -194,6 +196,10 @@ class DenoDatagramTransport implements DatagramTransport {
     this.#remoteName = remoteName;
     this.#refused = policy.refused;
     this.#flow = new WriteFlowControl(loop, this);
+  }
+
+  protected override flowControl(): WriteFlowControl {
+    return this.#flow;
   }
 
   /** Starts receiving; called once, after `connectionMade`. */
@@ -270,33 +276,6 @@ class DenoDatagramTransport implements DatagramTransport {
 
   getWriteBufferSize(): number {
     return this.#queued + this.#inFlight;
-  }
-
-  /**
-   * Returns the `[low, high]` water marks of the send queue, in bytes.
-   *
-   * @returns The marks.
-   */
-  getWriteBufferLimits(): [number, number] {
-    return this.#flow.getWriteBufferLimits();
-  }
-
-  /**
-   * Sets the water marks of the send queue, in bytes.
-   *
-   * @param high The high-water mark.
-   * @param low The low-water mark.
-   */
-  setWriteBufferLimits(high?: number, low?: number): void {
-    this.#flow.setWriteBufferLimits(high, low);
-  }
-
-  registerProducer(producer: Producer, streaming: boolean): void {
-    this.#flow.registerProducer(producer, streaming);
-  }
-
-  unregisterProducer(): void {
-    this.#flow.unregisterProducer();
   }
 
   /**

@@ -8,19 +8,14 @@
 import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
-import { WriteFlowControl } from "./flow_control.ts";
+import { FlowControlledTransport, WriteFlowControl } from "./flow_control.ts";
 import { concatBytes } from "./write_buffer.ts";
 import {
   checkWriteData,
   gatherWriteData,
   refuseWrite,
 } from "./write_checks.ts";
-import type {
-  Producer,
-  ReadTransport,
-  Transport,
-  WriteTransport,
-} from "./transport.ts";
+import type { ReadTransport, Transport, WriteTransport } from "./transport.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
@@ -297,7 +292,8 @@ export class ReadPipeTransport implements ReadTransport {
  * the transport with `connectionLost(error)`. The bytes in flight plus the
  * buffer drive the water marks (`pauseWriting()` / `resumeWriting()`).
  */
-export class WritePipeTransport implements WriteTransport {
+export class WritePipeTransport extends FlowControlledTransport
+  implements WriteTransport {
   readonly #loop: SchedulingLoop;
   readonly #proactor: Proactor<Deno.Conn, Deno.Listener>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
@@ -321,6 +317,7 @@ export class WritePipeTransport implements WriteTransport {
     writable: WritableStream<Uint8Array>,
     extra: Record<string, unknown> = {},
   ) {
+    super();
     const proactor = io.proactor;
     this.#loop = io.loop;
     this.#proactor = proactor;
@@ -344,6 +341,10 @@ export class WritePipeTransport implements WriteTransport {
         orphaned: release,
       }),
     );
+  }
+
+  protected override flowControl(): WriteFlowControl {
+    return this.#flow;
   }
 
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
@@ -410,22 +411,6 @@ export class WritePipeTransport implements WriteTransport {
 
   getWriteBufferSize(): number {
     return this.#buffered + this.#inFlight;
-  }
-
-  getWriteBufferLimits(): [number, number] {
-    return this.#flow.getWriteBufferLimits();
-  }
-
-  setWriteBufferLimits(high?: number, low?: number): void {
-    this.#flow.setWriteBufferLimits(high, low);
-  }
-
-  registerProducer(producer: Producer, streaming: boolean): void {
-    this.#flow.registerProducer(producer, streaming);
-  }
-
-  unregisterProducer(): void {
-    this.#flow.unregisterProducer();
   }
 
   /**

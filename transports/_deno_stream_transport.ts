@@ -16,16 +16,16 @@ import {
   isBufferedProtocol,
   lentBuffer,
 } from "../protocols/deliver_data.ts";
-import { WriteFlowControl } from "./flow_control.ts";
+import { FlowControlledTransport, WriteFlowControl } from "./flow_control.ts";
 import {
   checkWriteData,
   gatherWriteData,
   refuseWrite,
 } from "./write_checks.ts";
-import type { Producer, Transport } from "./transport.ts";
+import type { Transport } from "./transport.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
-import { isIoError } from "./_deno_pipes.ts";
+import { isIoError, reportLost } from "./_deno_pipes.ts";
 
 /** The chunk a new or quiet connection reads into, in bytes. */
 export const SMALL_CHUNK = 1024;
@@ -128,7 +128,8 @@ function gather(chunks: Uint8Array[], from: number, to: number, n: number) {
  * called (scheduled) exactly once, after every operation in flight on the
  * connection has settled.
  */
-export class DenoStreamTransport implements Transport {
+export class DenoStreamTransport extends FlowControlledTransport
+  implements Transport {
   static readonly #Reads = class implements Completion<number | null> {
     readonly t: DenoStreamTransport;
     constructor(t: DenoStreamTransport) {
@@ -249,6 +250,7 @@ export class DenoStreamTransport implements Transport {
     protocol: BaseProtocol,
     options?: StreamTransportOptions,
   ) {
+    super();
     this.#loop = ctx.loop;
     this.#proactor = ctx.proactor;
     this.#conn = conn;
@@ -393,7 +395,7 @@ export class DenoStreamTransport implements Transport {
     const size = this.#size += n;
     const flow = this.#flow;
     if (flow !== null) flow.update(size);
-    else if (size > DEFAULT_HIGH) this.#flowControl().update(size);
+    else if (size > DEFAULT_HIGH) this.flowControl().update(size);
   }
 
   /**
@@ -437,40 +439,6 @@ export class DenoStreamTransport implements Transport {
     return this.#size;
   }
 
-  /**
-   * Returns `[low, high]`.
-   *
-   * @returns The water marks, in bytes.
-   */
-  getWriteBufferLimits(): [number, number] {
-    return this.#flowControl().getWriteBufferLimits();
-  }
-
-  /**
-   * Sets the water marks.
-   *
-   * @param high The high-water mark in bytes.
-   * @param low The low-water mark in bytes.
-   */
-  setWriteBufferLimits(high?: number, low?: number): void {
-    this.#flowControl().setWriteBufferLimits(high, low);
-  }
-
-  /**
-   * Registers a PEP 3153 producer.
-   *
-   * @param producer The producer.
-   * @param streaming `true` for a push producer.
-   */
-  registerProducer(producer: Producer, streaming: boolean): void {
-    this.#flowControl().registerProducer(producer, streaming);
-  }
-
-  /** Forgets the producer. */
-  unregisterProducer(): void {
-    this.#flow?.unregisterProducer();
-  }
-
   /** The tag printed by `Object.prototype.toString`. */
   get [Symbol.toStringTag](): string {
     const state = this.#lostScheduled
@@ -482,7 +450,7 @@ export class DenoStreamTransport implements Transport {
   }
 
   /** Made on first need: a fresh one with the default marks is a no-op. */
-  #flowControl(): WriteFlowControl {
+  protected override flowControl(): WriteFlowControl {
     let flow = this.#flow;
     if (flow === null) {
       flow = this.#flow = new WriteFlowControl(this.#loop, this);
@@ -1005,16 +973,7 @@ export class DenoStreamTransport implements Transport {
 
   #callConnectionLost(): void {
     if (this.#started) {
-      try {
-        this.#protocol.connectionLost(this.#lostError);
-      } catch (exception) {
-        this.#loop.callExceptionHandler({
-          message: "Exception in protocol.connectionLost()",
-          exception,
-          transport: this,
-          protocol: this.#protocol,
-        });
-      }
+      reportLost(this.#loop, this, this.#protocol, this.#lostError);
     }
     const lost = this.#onLost;
     this.#onLost = undefined;

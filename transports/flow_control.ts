@@ -345,3 +345,115 @@ export class WriteFlowControl {
     }
   }
 }
+
+/**
+ * A base for a transport whose water marks and producer are kept by a
+ * `WriteFlowControl`: it gives the transport `getWriteBufferLimits()`,
+ * `setWriteBufferLimits()`, `registerProducer()` and
+ * `unregisterProducer()`, each acting on the flow control that
+ * `flowControl()` returns. The transport still reports its buffer's size
+ * with `WriteFlowControl.update()` and closes the flow control when it
+ * closes.
+ *
+ * PEP 3156: the transport's write-buffer limits (asyncio's
+ * `_FlowControlMixin`). PEP 3153: consumers and producers.
+ *
+ * @example A transport that only counts what it is asked to write
+ * ```ts
+ * import {
+ *   FlowControlledTransport,
+ *   WriteFlowControl,
+ * } from "@tulip/tulip/transports";
+ * import { BaseProtocol } from "@tulip/tulip/protocols";
+ * import { BaseEventLoop } from "@tulip/tulip/loop";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const calls: string[] = [];
+ * class P extends BaseProtocol {
+ *   override pauseWriting() { calls.push("pause"); }
+ * }
+ * class Counting extends FlowControlledTransport {
+ *   readonly protocol = new P();
+ *   readonly #flow: WriteFlowControl;
+ *   #size = 0;
+ *   constructor(loop: BaseEventLoop) {
+ *     super();
+ *     this.#flow = new WriteFlowControl(loop, this);
+ *   }
+ *   getExtraInfo(_name: string, defaultValue?: unknown) { return defaultValue; }
+ *   isClosing() { return false; }
+ *   close() { this.#flow.close(); }
+ *   setProtocol() {}
+ *   getProtocol() { return this.protocol; }
+ *   write(data: Uint8Array) { this.#flow.update(this.#size += data.length); }
+ *   protected flowControl(): WriteFlowControl { return this.#flow; }
+ * }
+ * const loop = new BaseEventLoop();
+ * const transport = new Counting(loop);
+ * transport.setWriteBufferLimits(4);
+ * assertEquals(transport.getWriteBufferLimits(), [1, 4]);
+ * transport.write(new Uint8Array(5));
+ * assertEquals(calls, ["pause"]);
+ * loop.close();
+ * ```
+ */
+export abstract class FlowControlledTransport {
+  /**
+   * Returns the flow control the water-mark and producer methods act on
+   * (a transport may make it on first need).
+   *
+   * @returns The transport's flow control.
+   */
+  protected abstract flowControl(): WriteFlowControl;
+
+  /**
+   * Returns the water marks, as PEP 3156 orders them.
+   *
+   * PEP 3156: `WriteTransport.get_write_buffer_limits()`.
+   *
+   * @returns `[low, high]`, in bytes.
+   */
+  getWriteBufferLimits(): [number, number] {
+    return this.flowControl().getWriteBufferLimits();
+  }
+
+  /**
+   * Sets the water marks, in bytes; a buffer now above `high` pauses the
+   * protocol at once.
+   *
+   * PEP 3156: `WriteTransport.set_write_buffer_limits()`.
+   *
+   * @param high The high-water mark in bytes; defaults to 64 KiB, or to
+   * 4 × `low` when only `low` is given.
+   * @param low The low-water mark in bytes; defaults to `high / 4`.
+   * @throws {RangeError} When a mark is negative or `high < low`.
+   * @throws {TypeError} When a mark is not a number.
+   */
+  setWriteBufferLimits(high?: number, low?: number): void {
+    this.flowControl().setWriteBufferLimits(high, low);
+  }
+
+  /**
+   * Registers a PEP 3153 producer that writes into this transport; see
+   * `WriteFlowControl.registerProducer()`.
+   *
+   * PEP 3153: `Consumer.register_producer()`.
+   *
+   * @param producer The producer.
+   * @param streaming `true` for a push producer, `false` for a pull one.
+   * @throws {InvalidStateError} When a producer is already registered.
+   * @throws {TypeError} When the producer lacks a method it needs.
+   */
+  registerProducer(producer: Producer, streaming: boolean): void {
+    this.flowControl().registerProducer(producer, streaming);
+  }
+
+  /**
+   * Forgets the registered producer, if any; it is not called again.
+   *
+   * PEP 3153: `Consumer.unregister_producer()`.
+   */
+  unregisterProducer(): void {
+    this.flowControl().unregisterProducer();
+  }
+}

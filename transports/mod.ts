@@ -4,7 +4,8 @@
  * live in this folder but are private (the Deno loop makes them); what is
  * public are the interfaces protocols see and the pieces every transport
  * shares, for writing your own: `WriteFlowControl` (water marks and
- * producers), `WriteBuffer` (unsent bytes) and the write checks
+ * producers) and `FlowControlledTransport` (the transport's methods over
+ * it), `WriteBuffer` (unsent bytes) and the write checks
  * (`checkWriteData`, `gatherWriteData`, `refuseWrite`).
  *
  * ```ts

@@ -2,8 +2,9 @@
 // in-memory transports where a test needs control of how data arrives.
 // Every test closes its engine, which closes its connections, listeners
 // and loop.
-// Timeouts run on a VirtualTimeLoop: its clock jumps to the timer once
-// nothing is ready, so no test waits for real time.
+// Timeouts run on a VirtualTimeLoop, over its in-memory loopback network:
+// its clock jumps to the timer once nothing is ready, so no test waits for
+// real time.
 
 import {
   assert,
@@ -981,7 +982,7 @@ Deno.test("AsyncEngine applies each chained callback's timeout to its own step",
   const connected = new Recorder<Connection>();
   engine.connect(HOST, portOf(listener), connected.cb);
   await drive(engine);
-  // Queued before accepting, so that no real I/O is left to wait for.
+  // Queued before accepting, so that no I/O is left to wait for.
   await until(engine, () => listener.waiting() >= 1);
   const start = loop.time();
   const accepted = new Recorder<Connection>(5);

@@ -11,7 +11,7 @@ import {
 } from "@std/assert";
 import { TimeoutError } from "../../futures/errors.ts";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { VirtualTimeDenoLoop } from "../_helpers.ts";
 import {
   portOf,
   Recorder,
@@ -122,7 +122,7 @@ Deno.test("createConnection() with ssl rejects with TimeoutError when the server
 
 Deno.test("createConnection() with ssl times the handshake out after 60 s by default", async () => {
   const silent = silentServer();
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   try {
     // Should the timeout never come, the server's close fails the
     // handshake with another error, so the test fails instead of hanging.
@@ -218,7 +218,7 @@ Deno.test("A TLS server drops a client that sends no ClientHello after handshake
 });
 
 Deno.test("A TLS server times a handshake out after 60 s by default", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   loop.setDebug(true);
   const reports: [string, number][] = [];
   const reported = loop.createFuture<void>();
@@ -258,7 +258,7 @@ Deno.test("A TLS server times a handshake out after 60 s by default", async () =
 // ---- Options ----
 
 Deno.test("handshakeTimeout must be a positive, finite number of seconds", () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   try {
     for (const bad of [0, -1, NaN, Infinity]) {
       assertThrows(

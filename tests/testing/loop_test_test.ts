@@ -3,6 +3,7 @@ import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { TimeoutError } from "../../futures/errors.ts";
+import type { EventLoop } from "../../loop/event_loop.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { loopTest, runLoopTest } from "../../testing/loop_test.ts";
 
@@ -63,21 +64,28 @@ Deno.test("runLoopTest() fails on a task still pending, and cancels it", async (
   assertEquals(cancelled, true);
 });
 
-Deno.test("runLoopTest() fails on a transport left open and a server still listening", async () => {
-  const e = await assertRejects(() =>
-    runLoopTest(async (loop) => {
-      const server = await loop.createServer(
-        () => new Protocol(),
-        "127.0.0.1",
-        0,
-      );
-      const { port } = server.addresses()[0] as Deno.NetAddr;
-      await loop.createConnection(() => new Protocol(), "127.0.0.1", port);
-      await sleep(0.01);
-    }, { virtual: false })
-  );
-  assertStringIncludes((e as Error).message, "transport left open");
-  assertStringIncludes((e as Error).message, "server still listening");
+Deno.test("runLoopTest() fails on a transport left open and a server still listening, on real sockets and in memory", async () => {
+  const leaveOpen = async (loop: EventLoop) => {
+    const server = await loop.createServer(
+      () => new Protocol(),
+      "127.0.0.1",
+      0,
+    );
+    const { port } = server.addresses()[0] as Deno.NetAddr;
+    await loop.createConnection(() => new Protocol(), "127.0.0.1", port);
+    await sleep(0.01);
+  };
+  for (
+    const check of [
+      () => runLoopTest(leaveOpen, { virtual: false }),
+      // A VirtualTimeLoop's network is watched as a real one is.
+      () => runLoopTest(leaveOpen),
+    ]
+  ) {
+    const e = await assertRejects(check);
+    assertStringIncludes((e as Error).message, "transport left open");
+    assertStringIncludes((e as Error).message, "server still listening");
+  }
 });
 
 Deno.test("runLoopTest() fails on errors reported to the loop", async () => {

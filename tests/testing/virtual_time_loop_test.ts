@@ -4,17 +4,33 @@ import {
   assertFalse,
   assertInstanceOf,
   assertRejects,
+  assertStringIncludes,
+  assertThrows,
 } from "@std/assert";
-import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
+import {
+  CancelledError,
+  InvalidStateError,
+  TimeoutError,
+} from "../../futures/errors.ts";
+import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { Server } from "../../loop/event_loop.ts";
 import type { TimerHandle } from "../../loop/handle.ts";
+import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
+import { openConnection } from "../../streams/open_connection.ts";
+import { startServer } from "../../streams/start_server.ts";
+import { StreamReader } from "../../streams/stream_reader.ts";
+import { StreamReaderProtocol } from "../../streams/stream_reader_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import type { Coroutine } from "../../tasks/task.ts";
+import type { Transport } from "../../transports/transport.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
-Deno.test("VirtualTimeLoop is a whole DenoEventLoop whose clock starts at 0", () => {
+Deno.test("VirtualTimeLoop is a BaseEventLoop, not a DenoEventLoop, whose clock starts at 0", () => {
   const loop = new VirtualTimeLoop();
-  assertInstanceOf(loop, DenoEventLoop);
+  assertInstanceOf(loop, BaseEventLoop);
+  assertFalse(loop instanceof DenoEventLoop);
   assertEquals(loop.time(), 0);
   assertEquals(loop.time(), 0);
   loop.close();
@@ -252,4 +268,247 @@ Deno.test("VirtualTimeLoop prints its class and state", () => {
   assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=0 timers=1");
   loop.close();
   assert(loop.isClosed());
+});
+
+// ---- The in-memory network ----
+
+const encode = (s: string) => new TextEncoder().encode(s);
+const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Connects a bare `Protocol` to `host:port` on `loop`, to the end. */
+function connect(
+  loop: VirtualTimeLoop,
+  host: string,
+  port: number,
+): Promise<[Transport, Protocol]> {
+  return loop.runUntilComplete(
+    loop.createConnection(() => new Protocol(), host, port),
+  );
+}
+
+/** Listens with a bare `Protocol` on `127.0.0.1:port` of `loop`. */
+function listen(loop: VirtualTimeLoop, port: number): Promise<Server> {
+  return loop.runUntilComplete(
+    loop.createServer(() => new Protocol(), "127.0.0.1", port),
+  );
+}
+
+Deno.test("VirtualTimeLoop carries a server's and a client's bytes in memory, on its clock", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen = await loop.runUntilComplete(loop.createTask(async () => {
+    const server = await startServer(
+      async (reader, writer) => {
+        const line = await reader.readline();
+        await sleep(5);
+        writer.write(encode(`echo ${decode(line)}`));
+        await writer.drain();
+        writer.close();
+      },
+      "127.0.0.1",
+      0,
+    );
+    const { hostname, port } = server.addresses()[0] as Deno.NetAddr;
+    const [reader, writer] = await openConnection("localhost", port);
+    writer.write(encode("hi\n"));
+    const sent = loop.time();
+    const reply = decode(await reader.read(100));
+    const at = loop.time();
+    const eof = await reader.read(100);
+    writer.close();
+    server.close();
+    await server.waitClosed();
+    return { hostname, reply, sent, at, eof: eof.length };
+  }));
+  // The reply came exactly when the server's sleep ended: the bytes took
+  // no time, and nothing waited for the machine's clock.
+  assertEquals(seen, {
+    hostname: "127.0.0.1",
+    reply: "echo hi\n",
+    sent: 0,
+    at: 5,
+    eof: 0,
+  });
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop times a silent peer out at exactly the virtual deadline", async () => {
+  const loop = new VirtualTimeLoop();
+  const result = await loop.runUntilComplete(loop.createTask(async () => {
+    const server = await startServer(() => {}, "127.0.0.1", 0);
+    const { port } = server.addresses()[0] as Deno.NetAddr;
+    const [reader, writer] = await openConnection("127.0.0.1", port);
+    try {
+      await waitFor(reader.read(1), 30);
+      return "read";
+    } catch (e) {
+      return e instanceof TimeoutError ? `timed out at ${loop.time()}` : e;
+    } finally {
+      writer.close();
+      server.close();
+      server.abortClients();
+      await server.waitClosed();
+    }
+  }));
+  assertEquals(result, "timed out at 30");
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop resolves only loopback names, and refuses a port nobody listens on", async () => {
+  const loop = new VirtualTimeLoop();
+  for (const name of ["localhost", "127.0.0.1", "::1"]) {
+    assertEquals(await loop.runUntilComplete(loop.getaddrinfo(name, 80)), [
+      { family: 4, hostname: "127.0.0.1", port: 80 },
+    ]);
+  }
+  await assertRejects(
+    () => loop.runUntilComplete(loop.getaddrinfo("example.com", 80)),
+    Deno.errors.NotFound,
+    "Cannot resolve example.com",
+  );
+  await assertRejects(
+    () => connect(loop, "10.0.0.1", 80),
+    Deno.errors.NotFound,
+  );
+  await assertRejects(
+    () => connect(loop, "127.0.0.1", 9),
+    Deno.errors.ConnectionRefused,
+  );
+  loop.close();
+});
+
+Deno.test("Each VirtualTimeLoop has a network of its own", async () => {
+  const a = new VirtualTimeLoop();
+  const b = new VirtualTimeLoop();
+  const server = await listen(a, 8080);
+  // The same port is free on the other loop, and nothing listens there.
+  (await listen(b, 8080)).close();
+  await assertRejects(
+    () => connect(b, "127.0.0.1", 8080),
+    Deno.errors.ConnectionRefused,
+  );
+  server.close();
+  a.close();
+  b.close();
+});
+
+Deno.test("VirtualTimeLoop has Unix sockets and datagrams in memory", async () => {
+  const loop = new VirtualTimeLoop();
+  const got = await loop.runUntilComplete(loop.createTask(async () => {
+    // An echo server on a path, and a client that records what comes back.
+    const server = await loop.createUnixServer(
+      () =>
+        new StreamReaderProtocol(
+          new StreamReader({ loop }),
+          async (reader, writer) => {
+            writer.write(await reader.readline());
+            writer.close();
+          },
+          { loop },
+        ),
+      "/virtual/socket",
+    );
+    const echoed = loop.createFuture<string>();
+    const [client] = await loop.createUnixConnection(() => {
+      const p = new Protocol();
+      p.dataReceived = (data) => echoed.setResult(decode(data));
+      return p;
+    }, "/virtual/socket");
+    client.write(encode("unix\n"));
+    const line = await echoed;
+    client.close();
+    server.close();
+    await server.waitClosed();
+
+    const received = loop.createFuture<string>();
+    const [receiver] = await loop.createDatagramEndpoint(() => {
+      const p = new DatagramProtocol();
+      p.datagramReceived = (data) => received.setResult(decode(data));
+      return p;
+    }, { localAddr: { hostname: "127.0.0.1", port: 0 } });
+    const { port } = receiver.getExtraInfo("sockname") as Deno.NetAddr;
+    const [sender] = await loop.createDatagramEndpoint(
+      () => new DatagramProtocol(),
+      { remoteAddr: { hostname: "127.0.0.1", port } },
+    );
+    sender.sendto(encode("udp"));
+    const datagram = await received;
+    sender.close();
+    receiver.close();
+    return [line, datagram];
+  }));
+  assertEquals(got, ["unix\n", "udp"]);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop refuses what cannot exist in memory, naming the loop to use instead", async () => {
+  const loop = new VirtualTimeLoop();
+  const calls: [string, () => unknown][] = [
+    [
+      "subprocessExec",
+      () => loop.subprocessExec(() => new Protocol() as never, "ls"),
+    ],
+    [
+      "subprocessShell",
+      () => loop.subprocessShell(() => new Protocol() as never, "ls"),
+    ],
+    [
+      "connectReadPipe",
+      () => loop.connectReadPipe(() => new Protocol(), new ReadableStream()),
+    ],
+    [
+      "connectWritePipe",
+      () => loop.connectWritePipe(() => new Protocol(), new WritableStream()),
+    ],
+    ["addSignalHandler", () => loop.addSignalHandler("SIGINT", () => {})],
+    ["sockRecv", () => loop.sockRecv({} as Deno.Conn, 1)],
+    [
+      "sockRecvInto",
+      () => loop.sockRecvInto({} as Deno.Conn, new Uint8Array(1)),
+    ],
+    ["sockSendall", () => loop.sockSendall({} as Deno.Conn, new Uint8Array(1))],
+    [
+      "sockConnect",
+      () => loop.sockConnect({ hostname: "127.0.0.1", port: 80 }),
+    ],
+    ["sockAccept", () => loop.sockAccept({} as Deno.Listener)],
+    ["runInExecutor", () => loop.runInExecutor(null, () => 1)],
+    [
+      "createConnection",
+      () =>
+        loop.createConnection(() => new Protocol(), "127.0.0.1", 80, {
+          ssl: true,
+        }),
+    ],
+    [
+      "createServer",
+      () =>
+        loop.createServer(() => new Protocol(), "127.0.0.1", 0, {
+          ssl: { cert: "", key: "" },
+        }),
+    ],
+  ];
+  for (const [what, call] of calls) {
+    const e = assertThrows(call, InvalidStateError);
+    assertStringIncludes(
+      e.message,
+      `Cannot call ${what}() on a VirtualTimeLoop`,
+    );
+    assertStringIncludes(
+      e.message,
+      "use a DenoEventLoop (in a test, loopTest(name, fn, { virtual: false }))",
+    );
+  }
+  assertFalse(loop.removeSignalHandler("SIGINT"));
+  const server = await listen(loop, 0);
+  const { port } = server.addresses()[0] as Deno.NetAddr;
+  const [transport] = await connect(loop, "127.0.0.1", port);
+  assertThrows(
+    () => loop.startTls(transport, new Protocol()),
+    InvalidStateError,
+    "its in-memory network carries no TLS",
+  );
+  transport.close();
+  server.close();
+  await loop.runUntilComplete(server.waitClosed());
+  loop.close();
 });

@@ -18,7 +18,7 @@ import type {
   ReadTransport,
   WriteTransport,
 } from "../../transports/transport.ts";
-import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -28,7 +28,7 @@ class Recorder extends Protocol {
   readonly events: string[] = [];
   readonly lost: Future<Error | undefined>;
   transport?: ReadTransport;
-  constructor(loop: VirtualTimeLoop) {
+  constructor(loop: DenoEventLoop) {
     super();
     this.lost = loop.createFuture();
   }
@@ -52,7 +52,7 @@ class Recorder extends Protocol {
 class Writer extends BaseProtocol {
   readonly events: string[] = [];
   readonly lost: Future<Error | undefined>;
-  constructor(loop: VirtualTimeLoop) {
+  constructor(loop: DenoEventLoop) {
     super();
     this.lost = loop.createFuture();
   }
@@ -71,7 +71,7 @@ class Writer extends BaseProtocol {
   }
 }
 
-function collectErrors(loop: VirtualTimeLoop): ExceptionContext[] {
+function collectErrors(loop: DenoEventLoop): ExceptionContext[] {
   const seen: ExceptionContext[] = [];
   loop.setExceptionHandler((_loop, context) => seen.push(context));
   return seen;
@@ -97,7 +97,7 @@ function countingStream(chunks: string[]) {
 // ---- connectReadPipe ----
 
 Deno.test("connectReadPipe() delivers chunks, then eofReceived, then connectionLost", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const protocol = new Recorder(loop);
   const readable = ReadableStream.from([encode("ab"), encode("cd")]);
   const [transport, p] = await loop.runUntilComplete(
@@ -112,7 +112,7 @@ Deno.test("connectReadPipe() delivers chunks, then eofReceived, then connectionL
 });
 
 Deno.test("connectReadPipe() stops pulling while paused and goes on after resumeReading()", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const { readable, state } = countingStream(["a", "b", "c"]);
   const protocol = new Recorder(loop);
   protocol.dataReceived = function (data: Uint8Array) {
@@ -144,7 +144,7 @@ Deno.test("connectReadPipe() stops pulling while paused and goes on after resume
 });
 
 Deno.test("connectReadPipe() holds a chunk that arrives while paused until resumeReading()", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const { readable } = countingStream(["a", "b"]);
   const protocol = new Recorder(loop);
   const [transport] = await loop.runUntilComplete(
@@ -163,7 +163,7 @@ Deno.test("connectReadPipe() holds a chunk that arrives while paused until resum
 });
 
 Deno.test("ReadTransport.close() cancels the stream and calls connectionLost once, without eofReceived", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const { readable, state } = countingStream(["a", "b", "c"]);
   const protocol = new Recorder(loop);
   protocol.dataReceived = function (data: Uint8Array) {
@@ -180,7 +180,7 @@ Deno.test("ReadTransport.close() cancels the stream and calls connectionLost onc
 });
 
 Deno.test("connectReadPipe() reports a stream error to connectionLost", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const errors = collectErrors(loop);
   const readable = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -199,7 +199,7 @@ Deno.test("connectReadPipe() reports a stream error to connectionLost", async ()
 });
 
 Deno.test("connectReadPipe() closes the transport when dataReceived() throws", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const errors = collectErrors(loop);
   const { readable, state } = countingStream(["a", "b"]);
   const protocol = new Recorder(loop);
@@ -219,7 +219,7 @@ Deno.test("connectReadPipe() closes the transport when dataReceived() throws", a
 });
 
 Deno.test("connectReadPipe() fails the transport on a chunk that is not bytes", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   collectErrors(loop);
   const readable = ReadableStream.from(["text"]) as unknown as ReadableStream<
     Uint8Array
@@ -231,7 +231,7 @@ Deno.test("connectReadPipe() fails the transport on a chunk that is not bytes", 
 });
 
 Deno.test("connectReadPipe() rejects what is not a free ReadableStream", () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   assertThrows(
     () => loop.connectReadPipe(() => new Protocol(), "x" as never),
     TypeError,
@@ -249,7 +249,7 @@ Deno.test("connectReadPipe() rejects what is not a free ReadableStream", () => {
 });
 
 Deno.test("connectReadPipe() fails its future when connectionMade() throws", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const { readable, state } = countingStream(["a"]);
   class Bad extends Protocol {
     override connectionMade() {
@@ -290,7 +290,7 @@ function gatedSink() {
 }
 
 Deno.test("connectWritePipe() gathers writes made while one is in flight into one chunk", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const { writable, written, release, state } = gatedSink();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
@@ -318,7 +318,7 @@ Deno.test("connectWritePipe() gathers writes made while one is in flight into on
 });
 
 Deno.test("connectWritePipe() copies written bytes, so the caller may reuse its buffer", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const { writable, written, release } = gatedSink();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
@@ -337,7 +337,7 @@ Deno.test("connectWritePipe() copies written bytes, so the caller may reuse its 
 });
 
 Deno.test("connectWritePipe() calls pauseWriting() above the high-water mark and resumeWriting() when drained", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const { writable, release } = gatedSink();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
@@ -360,7 +360,7 @@ Deno.test("connectWritePipe() calls pauseWriting() above the high-water mark and
 });
 
 Deno.test("connectWritePipe() waits for the writer's backpressure before writing", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const { writable, written, release } = gatedSink();
   // Take the stream's queue space with a write of our own first.
   const protocol = new Writer(loop);
@@ -384,7 +384,7 @@ Deno.test("connectWritePipe() waits for the writer's backpressure before writing
 });
 
 Deno.test("WriteTransport.abort() drops the buffer, aborts the stream and calls connectionLost(undefined)", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const { writable, written, release, state } = gatedSink();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
@@ -407,7 +407,7 @@ Deno.test("WriteTransport.abort() drops the buffer, aborts the stream and calls 
 });
 
 Deno.test("connectWritePipe() reports a failed write to connectionLost", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const errors = collectErrors(loop);
   const writable = new WritableStream<Uint8Array>({
     write() {
@@ -433,7 +433,7 @@ Deno.test("connectWritePipe() reports a failed write to connectionLost", async (
 });
 
 Deno.test("WriteTransport.writeEof() on a pipe flushes and closes; later writes throw", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const chunks: string[] = [];
   const writable = new WritableStream<Uint8Array>({
     write(chunk) {
@@ -458,7 +458,7 @@ Deno.test("WriteTransport.writeEof() on a pipe flushes and closes; later writes 
 });
 
 Deno.test("WriteTransport.write() on a pipe rejects what is not bytes", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
     loop.connectWritePipe(() => protocol, new WritableStream()),
@@ -485,7 +485,7 @@ Deno.test("WriteTransport.write() on a pipe rejects what is not bytes", async ()
 });
 
 Deno.test("connectWritePipe() asks a pull producer for more as the buffer drains", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const { writable, written, release } = gatedSink();
   const protocol = new Writer(loop);
   const [transport] = await loop.runUntilComplete(
@@ -534,7 +534,7 @@ async function microtasks(): Promise<void> {
 }
 
 Deno.test("connectReadPipe() cancels the stream, and calls nothing, when a read completes after the loop closed", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const errors = collectErrors(loop);
   const { readable, state, push } = pushedStream();
   const protocol = new Recorder(loop);
@@ -551,7 +551,7 @@ Deno.test("connectReadPipe() cancels the stream, and calls nothing, when a read 
 });
 
 Deno.test("connectWritePipe() aborts the stream, and calls nothing, when a write completes after the loop closed", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const errors = collectErrors(loop);
   const { writable, written, release, state } = gatedSink();
   const protocol = new Writer(loop);
@@ -570,7 +570,7 @@ Deno.test("connectWritePipe() aborts the stream, and calls nothing, when a write
 });
 
 Deno.test("connectReadPipe() counts its read in flight in the proactor's pending work", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const proactor = new DenoProactor(loop);
   const { readable, push } = pushedStream();
   const protocol = new Recorder(loop);
@@ -590,7 +590,7 @@ Deno.test("connectReadPipe() counts its read in flight in the proactor's pending
 });
 
 Deno.test("connectWritePipe() counts its writes, its close and the stream's end in the proactor's pending work", async () => {
-  const loop = new VirtualTimeLoop();
+  const loop = new DenoEventLoop();
   const proactor = new DenoProactor(loop);
   const { writable, written, release } = gatedSink();
   const protocol = new Writer(loop);

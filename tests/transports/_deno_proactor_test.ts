@@ -7,6 +7,7 @@ import {
 import { CancelledError } from "../../futures/errors.ts";
 import type { Completion } from "../../transports/_proactor.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { VirtualTimeDenoLoop } from "../_helpers.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import type { Handle } from "../../loop/handle.ts";
 
@@ -236,7 +237,7 @@ Deno.test("DenoProactor calls Deno's ops directly on real connections, EOF as nu
     INTERNALS_ENABLED ? "number" : "undefined",
   );
   assertEquals(connRid({ read() {} } as unknown as Deno.Conn), undefined);
-  const loop = new VirtualTimeLoop();
+  const loop = new VirtualTimeDenoLoop();
   const proactor = new DenoProactor(loop);
   const log: string[] = [];
   const buf = new Uint8Array(8);

@@ -1,5 +1,8 @@
 import { assertEquals, assertInstanceOf, assertThrows } from "@std/assert";
-import { WriteFlowControl } from "../../transports/flow_control.ts";
+import {
+  FlowControlledTransport,
+  WriteFlowControl,
+} from "../../transports/flow_control.ts";
 import type { BaseTransport, Producer } from "../../transports/transport.ts";
 import { BaseProtocol } from "../../protocols/protocol.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
@@ -309,5 +312,32 @@ Deno.test("WriteFlowControl sends producer errors to the exception handler", () 
   ]);
   assertInstanceOf(errors[0].exception, Error);
   assertEquals(errors[0].producer, producer);
+  loop.close();
+});
+
+// ---- FlowControlledTransport ----
+
+Deno.test("FlowControlledTransport's methods act on the flow control it is given, made on first need", () => {
+  const { loop, flow, protocol } = setup();
+  let asked = 0;
+  class Lazy extends FlowControlledTransport {
+    protected override flowControl(): WriteFlowControl {
+      asked++;
+      return flow;
+    }
+  }
+  const transport = new Lazy();
+  assertEquals(asked, 0);
+  transport.setWriteBufferLimits(8);
+  assertEquals(transport.getWriteBufferLimits(), [2, 8]);
+  assertEquals(flow.getWriteBufferLimits(), [2, 8]);
+  const log: string[] = [];
+  transport.registerProducer(recordingProducer(log), true);
+  flow.update(9);
+  transport.unregisterProducer();
+  flow.update(0);
+  assertEquals(log, ["pauseProducing"]);
+  assertEquals(protocol.calls, ["pause", "resume"]);
+  assertEquals(asked, 4);
   loop.close();
 });
