@@ -90,6 +90,11 @@ const HOST_TIMER_TOLERANCE = 0.0002;
 const BLOCK_SHARE = 0.05;
 const MAX_BLOCK_SAVED = 0.005;
 const HOST_IDLE_EVERY = 0.005;
+// Atomics.wait wakes some 80 µs after its timeout (Linux's default timer
+// slack of 50 µs, then the wake-up itself), so a block ends BLOCK_SLACK
+// seconds early and the rest of the wait, if any is left, is spun on the
+// clock.
+const BLOCK_SLACK = 0.00006;
 
 function checkCallback(cb: unknown, what: string): void {
   if (typeof cb !== "function") {
@@ -148,8 +153,8 @@ function checkSeconds(value: unknown, what: string, name: string): number {
  * is armed a little ahead of it (Deno's timers fire about a millisecond
  * late) and a short block of the thread (`Atomics.wait`; while I/O is in
  * flight, within a budget of 5% of the time) finishes the wait, so timers
- * fire about a tenth of a millisecond after their time; `callSoon` wakes
- * the loop at once.
+ * fire within about a tenth of a millisecond of their time; `callSoon`
+ * wakes the loop at once.
  *
  * I/O loops (`DenoEventLoop`) and the virtual-time test loop extend it.
  *
@@ -1041,8 +1046,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   /**
    * Finishes a short wait: one macrotask hop first, so that the host's
    * latency is spent inside the wait, then a block of the thread until
-   * `deadline` unless the hop brought an event. A `budgeted` block is paid
-   * from the budget.
+   * `deadline` (see BLOCK_SLACK) unless the hop brought an event. A
+   * `budgeted` block is paid from the budget.
    */
   #blockUntil(deadline: number, budgeted: boolean): Promise<void> {
     const ready = this.#ready;
@@ -1052,13 +1057,18 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       const start = this.time();
       const timeout = deadline - start;
       if (timeout <= 0) return;
+      const until = performance.now() + timeout * 1000;
       this.#blocker ??= new Int32Array(new SharedArrayBuffer(4));
       try {
-        Atomics.wait(this.#blocker, 0, 0, timeout * 1000);
+        if (timeout > BLOCK_SLACK) {
+          Atomics.wait(this.#blocker, 0, 0, (timeout - BLOCK_SLACK) * 1000);
+        }
       } catch {
         this.#blockable = false;
         return;
       }
+      let now = performance.now();
+      while (now < until) now = performance.now();
       const end = this.time();
       this.#blockedSinceIdle += end - start;
       if (budgeted) {
