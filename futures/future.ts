@@ -87,6 +87,9 @@ export class Future<T> implements PromiseLike<T> {
   #hasException = false;
   #cancelMessage: string | undefined = undefined;
   // Typed without T so that Future<T> stays assignable to Future<unknown>.
+  // The first callback has a field of its own (most futures have one: the
+  // task that awaits them), the others follow it in order in an array.
+  #callback: DoneCallback<never> | null = null;
   #callbacks: DoneCallback<never>[] | null = null;
   #watched = false;
 
@@ -217,13 +220,8 @@ export class Future<T> implements PromiseLike<T> {
    * @param fn The callback.
    */
   addDoneCallback(fn: DoneCallback<T>): void {
-    if (this.#state !== PENDING) {
-      this.#loop.callSoon(fn, this);
-    } else if (this.#callbacks === null) {
-      this.#callbacks = [fn as DoneCallback<never>];
-    } else {
-      this.#callbacks.push(fn as DoneCallback<never>);
-    }
+    if (this.#state !== PENDING) this.#loop.callSoon(fn, this);
+    else this.#push(fn as DoneCallback<never>);
   }
 
   /**
@@ -233,11 +231,18 @@ export class Future<T> implements PromiseLike<T> {
    * @returns How many registrations were removed.
    */
   removeDoneCallback(fn: DoneCallback<T>): number {
+    let removed = 0;
+    if (this.#callback === fn) {
+      this.#callback = null;
+      removed++;
+    }
     const callbacks = this.#callbacks;
-    if (callbacks === null) return 0;
+    if (callbacks === null) return removed;
     const kept = callbacks.filter((cb) => cb !== (fn as DoneCallback<never>));
-    const removed = callbacks.length - kept.length;
-    if (removed > 0) this.#callbacks = kept.length > 0 ? kept : null;
+    if (kept.length < callbacks.length) {
+      removed += callbacks.length - kept.length;
+      this.#callbacks = kept.length > 0 ? kept : null;
+    }
     return removed;
   }
 
@@ -325,46 +330,32 @@ export class Future<T> implements PromiseLike<T> {
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     const guard = notifyAwait(this);
-    return new Promise<R1 | R2>((resolve, reject) => {
-      const settle = (f: Future<T>, interrupted?: unknown) => {
-        let value: T;
-        try {
-          if (interrupted !== undefined) throw interrupted;
-          value = f.result();
-        } catch (e) {
-          if (onrejected == null) return reject(e);
-          try {
-            resolve(onrejected(e));
-          } catch (e2) {
-            reject(e2);
-          }
-          return;
-        }
-        if (onfulfilled == null) return resolve(value as unknown as R1);
-        try {
-          resolve(onfulfilled(value));
-        } catch (e2) {
-          reject(e2);
-        }
-      };
-      // The awaiting code resumes in a microtask after `settle`: the loop
-      // is told, so that it lets microtasks run, before its next
-      // iteration, until that code waits again (an async function's
-      // `await future` calls then() one microtask late, so the loop may
-      // have completed the future in between).
-      if (this.#state !== PENDING) {
-        // Like asyncio's `await` of a done future: no trip through the loop.
-        requestMicrotaskCheckpoint();
-        return settle(this);
-      }
-      noteAwaitParked();
-      this.addDoneCallback((f) => {
-        requestMicrotaskCheckpoint();
-        // A task cancelled after the future completed gets the cancellation
-        // instead of the outcome, as in a generator task.
-        settle(f, guard?.());
-      });
+    let resolve!: (value: R1 | R2 | PromiseLike<R1 | R2>) => void;
+    let reject!: (reason: unknown) => void;
+    const promise = new Promise<R1 | R2>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
+    // The awaiting code resumes in a microtask after settleThen(): the
+    // loop is told, so that it lets microtasks run, before its next
+    // iteration, until that code waits again (an async function's
+    // `await future` calls then() one microtask late, so the loop may have
+    // completed the future in between).
+    if (this.#state !== PENDING) {
+      // Like asyncio's `await` of a done future: no trip through the loop.
+      requestMicrotaskCheckpoint();
+      settleThen(this, undefined, onfulfilled, onrejected, resolve, reject);
+      return promise;
+    }
+    noteAwaitParked();
+    const done = (f: Future<T>) => {
+      requestMicrotaskCheckpoint();
+      // A task cancelled after the future completed gets the cancellation
+      // instead of the outcome, as in a generator task.
+      settleThen(f, guard?.(), onfulfilled, onrejected, resolve, reject);
+    };
+    this.#push(done as DoneCallback<never>);
+    return promise;
   }
 
   /** The tag printed by `Object.prototype.toString`. */
@@ -406,12 +397,23 @@ export class Future<T> implements PromiseLike<T> {
     }
   }
 
+  #push(fn: DoneCallback<never>): void {
+    if (this.#callback === null && this.#callbacks === null) {
+      this.#callback = fn;
+    } else {
+      (this.#callbacks ??= []).push(fn);
+    }
+  }
+
   #scheduleCallbacks(): void {
+    const first = this.#callback;
     const callbacks = this.#callbacks;
-    if (callbacks === null) return;
+    this.#callback = null;
     this.#callbacks = null;
-    for (const cb of callbacks) {
-      this.#loop.callSoon(cb as DoneCallback<T>, this);
+    if (first !== null) this.#loop.callSoon(first as DoneCallback<T>, this);
+    if (callbacks === null) return;
+    for (let i = 0; i < callbacks.length; i++) {
+      this.#loop.callSoon(callbacks[i] as DoneCallback<T>, this);
     }
   }
 
@@ -426,6 +428,38 @@ export class Future<T> implements PromiseLike<T> {
     return new InvalidStateError(
       `Cannot call ${what}(): future is already ${STATE_NAMES[this.#state]}`,
     );
+  }
+}
+
+// Settles the promise then() returned from the future's outcome (or the
+// cancellation that interrupted the awaiting task), through the handlers
+// as a promise's then() does.
+function settleThen<T, R1, R2>(
+  future: Future<T>,
+  interrupted: unknown,
+  onfulfilled: ((value: T) => R1 | PromiseLike<R1>) | null | undefined,
+  onrejected: ((reason: unknown) => R2 | PromiseLike<R2>) | null | undefined,
+  resolve: (value: R1 | R2 | PromiseLike<R1 | R2>) => void,
+  reject: (reason: unknown) => void,
+): void {
+  let value: T;
+  try {
+    if (interrupted !== undefined) throw interrupted;
+    value = future.result();
+  } catch (e) {
+    if (onrejected == null) return reject(e);
+    try {
+      resolve(onrejected(e));
+    } catch (e2) {
+      reject(e2);
+    }
+    return;
+  }
+  if (onfulfilled == null) return resolve(value as unknown as R1);
+  try {
+    resolve(onfulfilled(value));
+  } catch (e2) {
+    reject(e2);
   }
 }
 

@@ -131,8 +131,13 @@ export class Handle {
   #run(): void {
     let ok = true;
     try {
+      // Spreading costs more than the call; most callbacks (done
+      // callbacks, a task's step) take one argument or none.
       const args = this.#args;
-      if (args.length === 0) this.#callback();
+      const n = args.length;
+      if (n === 0) this.#callback();
+      else if (n === 1) this.#callback(args[0]);
+      else if (n === 2) this.#callback(args[0], args[1]);
       else this.#callback(...args);
     } catch (exception) {
       ok = false;

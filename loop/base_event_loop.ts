@@ -75,13 +75,26 @@ const MAX_HOST_TIMER_EARLY = 0.002;
 const LATENESS_SAMPLES = 15;
 const HOST_TIMER_TOLERANCE = 0.0002;
 // While blocked the thread serves nothing, so I/O that arrives then waits
-// for the timer (at most ~2 ms). Blocking is a budget: BLOCK_SHARE of the
-// time that passes, saved up to MAX_BLOCK_SAVED seconds. A loop whose
-// timers fall due every millisecond or so runs out of it and waits on the
-// host timer alone (about a millisecond late) rather than block its I/O
-// most of the time.
+// for the timer (at most ~2 ms). While the loop has I/O in flight
+// (ioPending()), blocking is a budget: BLOCK_SHARE of the time that
+// passes, saved up to MAX_BLOCK_SAVED seconds. A loop whose timers fall due
+// every millisecond or so runs out of it and waits on the host timer alone
+// (about a millisecond late) rather than block its I/O most of the time.
+// Without I/O in flight it blocks as long as it needs; but a promise of
+// the host that the loop does not know of (a `fetch()` awaited in a task)
+// settles only when the host polls its I/O driver, which a host kept busy
+// by blocks and hops does once every HOPS_PER_IO_POLL ticks (some 60 ms of
+// 1 ms timers). So once blocks add up to HOST_IDLE_EVERY seconds since the
+// host timer last fired (the host idled and polled), the next wait is on
+// the host timer, about a millisecond late.
 const BLOCK_SHARE = 0.05;
 const MAX_BLOCK_SAVED = 0.005;
+const HOST_IDLE_EVERY = 0.005;
+// Atomics.wait wakes some 80 µs after its timeout (Linux's default timer
+// slack of 50 µs, then the wake-up itself), so a block ends BLOCK_SLACK
+// seconds early and the rest of the wait, if any is left, is spun on the
+// clock.
+const BLOCK_SLACK = 0.00006;
 
 function checkCallback(cb: unknown, what: string): void {
   if (typeof cb !== "function") {
@@ -138,9 +151,10 @@ function checkSeconds(value: unknown, what: string, name: string): number {
  * millisecond even under a flood of callbacks. When nothing is ready it
  * waits without spinning until its earliest timer is near: one host timer
  * is armed a little ahead of it (Deno's timers fire about a millisecond
- * late) and a short block of the thread (`Atomics.wait`, within a budget
- * of 5% of the time) finishes the wait, so timers fire within tens of
- * microseconds of their time; `callSoon` wakes the loop at once.
+ * late) and a short block of the thread (`Atomics.wait`; while I/O is in
+ * flight, within a budget of 5% of the time) finishes the wait, so timers
+ * fire within about a tenth of a millisecond of their time; `callSoon`
+ * wakes the loop at once.
  *
  * I/O loops (`DenoEventLoop`) and the virtual-time test loop extend it.
  *
@@ -177,6 +191,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #blockable = true;
   #blockSaved = MAX_BLOCK_SAVED;
   #blockSavedAt = -1;
+  #blockedSinceIdle = 0;
   #finished: Promise<void> | null = null;
   #timerBase = -1;
   #iterating = false;
@@ -425,14 +440,14 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     ...args: A
   ): Handle {
     if (this.#closed) this.#checkOpen("callSoon");
-    if (cb instanceof Handle) {
+    if (typeof cb !== "function") {
+      if (!(cb instanceof Handle)) checkCallback(cb, "callSoon");
       checkHandle(cb, args, "callSoon");
       if (cb.cancelled) return cb;
       this.#ready.push(cb);
       if (this.#wake !== null) this.#wakeUp();
       return cb;
     }
-    checkCallback(cb, "callSoon");
     const handle = new Handle(cb, args, this);
     this.#ready.push(handle);
     if (this.#wake !== null) this.#wakeUp();
@@ -696,17 +711,20 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * I/O completions arrive — or a timer) resolves it at once. Otherwise:
    *
    * - No timer (`deadline` is `null`): it waits for that callback alone.
-   * - The deadline has passed, or is closer than the host timer can fire
-   *   (a millisecond plus the host's measured lateness): it blocks the
-   *   thread with `Atomics.wait` for the rest, if the block budget
-   *   (BLOCK_SHARE of the time that passes) allows, and resolves after one
-   *   macrotask hop so that the host polls its I/O. Out of budget, it
-   *   waits on a host timer armed for the deadline.
+   * - The deadline has passed: it resolves after one macrotask hop, so
+   *   that the host polls its I/O.
+   * - The deadline is closer than the host timer can fire (a millisecond
+   *   plus the host's measured lateness): after one macrotask hop it
+   *   blocks the thread with `Atomics.wait` for the rest, if it may: with
+   *   I/O in flight (`ioPending()`) within the block budget (BLOCK_SHARE
+   *   of the time that passes), without it unless blocks have kept the
+   *   host from idling for HOST_IDLE_EVERY seconds. Else it waits on a
+   *   host timer armed for the deadline.
    * - Further away: it arms one host timer and waits. The timer is armed
-   *   early by the host's measured lateness when the budget will pay for
-   *   the block that then finishes the wait (the next call, now close to
-   *   the deadline, blocks); else it is armed for the deadline and fires
-   *   about a millisecond late.
+   *   early by the host's measured lateness unless the budget cannot pay
+   *   for the block that then finishes the wait (the next call, now close
+   *   to the deadline, blocks); then it is armed for the deadline and
+   *   fires about a millisecond late.
    *
    * Subclasses replace it: the virtual-time loop jumps its clock instead.
    *
@@ -717,21 +735,41 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   protected waitForEvents(deadline: number | null): Promise<void> {
     if (deadline === null) return new Promise((r) => this.#wake = r);
     const timeout = deadline - this.time();
+    if (timeout <= 0) {
+      this.#hostPolled = true;
+      return hostHop();
+    }
     // Closer to the deadline than the host timer can fire (its soonest is
     // one millisecond plus its lateness), unless it would be only a little
     // late: block for the rest if the budget allows.
     const short = timeout <= this.#hostEarly + 0.001 - HOST_TIMER_TOLERANCE;
-    if (timeout <= 0 || (short && this.#block(timeout))) {
+    const budgeted = this.ioPending();
+    if (short && this.#mayBlock(timeout, budgeted)) {
       this.#hostPolled = true;
-      return hostHop();
+      return this.#blockUntil(deadline, budgeted);
     }
     // Arm the host timer early only when the budget will pay for the
     // block that finishes the wait; else let it fire late, once.
-    const early = !short && this.#blockBudget() >= this.#hostEarly;
+    // (The host timer firing lets the host idle, so unbudgeted blocks may
+    // follow it.)
+    const early = !short && this.#blockable &&
+      (!budgeted || this.#blockBudget() >= this.#hostEarly);
     return new Promise<void>((resolve) => {
       this.#wake = resolve;
       this.#armHostTimer(deadline, early ? timeout - this.#hostEarly : timeout);
     });
+  }
+
+  /**
+   * Returns whether I/O may complete while the loop waits for a timer. A
+   * thread blocked to finish such a wait serves none, so then the loop
+   * blocks only within its budget (see `waitForEvents()`). The base loop
+   * has no I/O of its own: `false`.
+   *
+   * @returns Whether I/O is in flight.
+   */
+  protected ioPending(): boolean {
+    return false;
   }
 
   /**
@@ -985,35 +1023,63 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       this.#hostTimer = undefined;
       this.#hostTimerDeadline = Infinity;
       this.#hostPolled = true;
+      this.#blockedSinceIdle = 0;
       this.#noteLateness((performance.now() - due) / 1000);
       if (this.#wake !== null) this.#wakeUp();
     }, ms);
   }
 
   /**
-   * Blocks the thread for `timeout` seconds if the block budget allows it
-   * (see BLOCK_SHARE); returns whether it did. Where the host forbids
-   * `Atomics.wait` on this thread (a browser's main thread), never again.
+   * Whether the loop may block the thread for `timeout` seconds: if the
+   * block budget (see BLOCK_SHARE) holds that much when `budgeted`, else
+   * if blocks since the host last idled stay under HOST_IDLE_EVERY; never
+   * where the host forbids `Atomics.wait` on this thread (a browser's main
+   * thread).
    */
-  #block(timeout: number): boolean {
-    if (this.#blockBudget() < timeout) return false;
-    this.#blocker ??= new Int32Array(new SharedArrayBuffer(4));
-    const start = this.time();
-    try {
-      Atomics.wait(this.#blocker, 0, 0, timeout * 1000);
-    } catch {
-      this.#blockable = false;
-      return false;
-    }
-    const end = this.time();
-    this.#blockSaved -= end - start;
-    this.#blockSavedAt = end;
-    return true;
+  #mayBlock(timeout: number, budgeted: boolean): boolean {
+    if (!this.#blockable) return false;
+    return budgeted
+      ? this.#blockBudget() >= timeout
+      : this.#blockedSinceIdle < HOST_IDLE_EVERY;
   }
 
-  /** The seconds of blocking the budget holds now (0 if it cannot block). */
+  /**
+   * Finishes a short wait: one macrotask hop first, so that the host's
+   * latency is spent inside the wait, then a block of the thread until
+   * `deadline` (see BLOCK_SLACK) unless the hop brought an event. A
+   * `budgeted` block is paid from the budget.
+   */
+  #blockUntil(deadline: number, budgeted: boolean): Promise<void> {
+    const ready = this.#ready;
+    const before = ready.length;
+    return hostHop().then(() => {
+      if (ready.length !== before || this.#stopping) return;
+      const start = this.time();
+      const timeout = deadline - start;
+      if (timeout <= 0) return;
+      const until = performance.now() + timeout * 1000;
+      this.#blocker ??= new Int32Array(new SharedArrayBuffer(4));
+      try {
+        if (timeout > BLOCK_SLACK) {
+          Atomics.wait(this.#blocker, 0, 0, (timeout - BLOCK_SLACK) * 1000);
+        }
+      } catch {
+        this.#blockable = false;
+        return;
+      }
+      let now = performance.now();
+      while (now < until) now = performance.now();
+      const end = this.time();
+      this.#blockedSinceIdle += end - start;
+      if (budgeted) {
+        this.#blockSaved -= end - start;
+        this.#blockSavedAt = end;
+      }
+    });
+  }
+
+  /** The seconds of blocking the budget holds now. */
   #blockBudget(): number {
-    if (!this.#blockable) return 0;
     const now = this.time();
     if (this.#blockSavedAt >= 0) {
       this.#blockSaved = Math.min(

@@ -1396,6 +1396,18 @@ export class DenoEventLoop extends BaseEventLoop {
     return waiting.finally(() => clearInterval(keepAlive));
   }
 
+  /**
+   * Returns whether I/O may complete while the loop waits for a timer: an
+   * operation of its proactor is in flight (a read, an accept, a
+   * subprocess, an executor's job), or a signal handler is installed.
+   *
+   * @returns Whether I/O is in flight.
+   */
+  protected override ioPending(): boolean {
+    return (this.#streams !== null && this.#streams.proactor.pending > 0) ||
+      (this.#signals !== null && this.#signals.size > 0);
+  }
+
   #checkIoOpen(what: string): void {
     if (this.isClosed()) {
       throw new InvalidStateError(`Cannot call ${what}(): the loop is closed`);

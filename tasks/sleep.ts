@@ -6,7 +6,7 @@
 
 import { formatReceived } from "../futures/errors.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
-import { Future } from "../futures/future.ts";
+import { Future, type FutureOptions } from "../futures/future.ts";
 
 /** Options for `sleep`. */
 export interface SleepOptions {
@@ -20,11 +20,11 @@ export interface SleepOptions {
 
 /**
  * Returns a future that gets `result` after `delay` seconds. `sleep(0)`
- * just yields to the loop for one iteration: its future completes on the
- * next iteration, and `yield* sleep(0)` resumes the coroutine on the next
- * iteration, like a bare `yield` (as asyncio's `sleep(0)` is). `await
- * sleep(0)` resumes once the future has completed. Cancelling the future
- * cancels its timer.
+ * just yields to the loop for one iteration (as asyncio's `sleep(0)`
+ * does): its future completes on the next iteration, and both `yield*
+ * sleep(0)` (like a bare `yield`) and `await sleep(0)` resume on the next
+ * iteration; awaiting it completes the future at once, so that the
+ * resumption is what runs then. Cancelling the future cancels its timer.
  *
  * PEP 3156: `tulip.sleep()`.
  *
@@ -58,7 +58,7 @@ export function sleep<T = undefined>(
     );
   }
   const future = delay <= 0
-    ? new NextIteration<T>({ loop: options?.loop })
+    ? new NextIteration<T>(result as T, { loop: options?.loop })
     : new Future<T>({ loop: options?.loop });
   const loop = future.getLoop();
   const timer = delay <= 0
@@ -76,8 +76,25 @@ function settle<T>(future: Future<T>, result: T): void {
 // iterations (one to complete it, one to run the task's wake-up), so
 // `yield*` gives a bare `yield` instead: the task steps again on the next
 // iteration, after the callback that completes the future, which was
-// scheduled first.
+// scheduled first. `await` (then()) registers as for any future and then
+// completes it at once: the wake-up is what runs on the next iteration.
 class NextIteration<T> extends Future<T> {
+  readonly #result: T;
+
+  constructor(result: T, options: FutureOptions) {
+    super(options);
+    this.#result = result;
+  }
+
+  override then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    const promise = super.then(onfulfilled, onrejected);
+    if (!this.done()) this.setResult(this.#result);
+    return promise;
+  }
+
   override *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
     if (!this.done()) {
       try {

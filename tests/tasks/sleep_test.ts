@@ -149,8 +149,8 @@ Deno.test("sleep() works with await in an async function", async () => {
 
 // ---- Scenarios from asyncio's own tests ----
 
-Deno.test("yield* sleep(0) resumes after one iteration, as a bare yield does", async () => {
-  const loop = new VirtualTimeLoop();
+// Counts iterations: a callback that schedules itself until stopped.
+function iterationCounter(loop: VirtualTimeLoop) {
   let n = 0;
   let stopped = false;
   const tick = () => {
@@ -159,19 +159,62 @@ Deno.test("yield* sleep(0) resumes after one iteration, as a bare yield does", a
     loop.callSoon(tick);
   };
   loop.callSoon(tick);
+  return {
+    count: () => n,
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
+Deno.test("yield* sleep(0) resumes after one iteration, as a bare yield does", async () => {
+  const loop = new VirtualTimeLoop();
+  const iterations = iterationCounter(loop);
   const main = loop.createTask(function* (): Coroutine<number[]> {
     yield;
-    const a = n;
+    const a = iterations.count();
     yield;
-    const b = n;
+    const b = iterations.count();
     const zero = yield* sleep(0, "zero");
     assertEquals(zero, "zero");
-    const c = n;
-    stopped = true;
+    const c = iterations.count();
+    iterations.stop();
     return [b - a, c - b];
   });
   const [bare, slept] = await loop.runUntilComplete(main);
   assertEquals(bare, 1);
   assertEquals(slept, bare);
+  loop.close();
+});
+
+Deno.test("await sleep(0) resumes after one iteration, as yield* sleep(0) does", async () => {
+  const loop = new VirtualTimeLoop();
+  const iterations = iterationCounter(loop);
+  const main = loop.createTask(async () => {
+    await sleep(0);
+    const a = iterations.count();
+    const zero = await sleep(0, "zero");
+    assertEquals(zero, "zero");
+    const b = iterations.count();
+    iterations.stop();
+    return b - a;
+  });
+  assertEquals(await loop.runUntilComplete(main), 1);
+  loop.close();
+});
+
+Deno.test("await sleep(0) in a task cancelled meanwhile throws the cancellation", async () => {
+  const loop = new VirtualTimeLoop();
+  const task = loop.createTask(async () => {
+    await sleep(0);
+    return "slept";
+  });
+  await loop.runOnce(); // the task starts and awaits
+  task.cancel("stop");
+  await assertRejects(
+    () => loop.runUntilComplete(task),
+    CancelledError,
+    "stop",
+  );
   loop.close();
 });
