@@ -50,6 +50,9 @@ import { openDatagram } from "./_sim_datagram.ts";
 import { connectStream, listenStream } from "./_sim_stream.ts";
 import type { LoopControls, SimHost, World } from "./_sim_world.ts";
 
+/** The addresses every host answers on for itself. */
+const LOOPBACK_ADDRESSES = new Set(["127.0.0.1", "::1"]);
+
 /** What the in-memory network does not have, for `refuse()`. */
 export type Lacking =
   | "processes"
@@ -404,6 +407,10 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
           ),
         );
       } else fut.setResult([sockaddr.hostname, service]);
+    } else if (LOOPBACK_ADDRESSES.has(sockaddr.hostname)) {
+      // A host calls its own loopback addresses "localhost", as the C
+      // library's resolver does from the hosts file.
+      fut.setResult([flags & 1 ? sockaddr.hostname : "localhost", service]);
     } else {
       fut.setResult([flags & 1 ? target.address : target.name, service]);
     }

@@ -376,6 +376,22 @@ Deno.test("VirtualTimeLoop resolves only loopback names, and refuses a port nobo
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop names loopback addresses localhost, as the C library does", async () => {
+  const loop = new VirtualTimeLoop();
+  for (const hostname of ["127.0.0.1", "::1"]) {
+    assertEquals(
+      await loop.runUntilComplete(loop.getnameinfo({ hostname, port: 80 })),
+      ["localhost", "80"],
+    );
+    // NI_NUMERICHOST keeps the address as given.
+    assertEquals(
+      await loop.runUntilComplete(loop.getnameinfo({ hostname, port: 80 }, 1)),
+      [hostname, "80"],
+    );
+  }
+  loop.close();
+});
+
 Deno.test("Each VirtualTimeLoop has a network of its own", async () => {
   const a = new VirtualTimeLoop();
   const b = new VirtualTimeLoop();
