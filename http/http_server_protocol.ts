@@ -175,8 +175,14 @@ const WebResponse = Response;
 const PAUSE_PARSER = 1;
 const PAUSE_BODY = 2;
 const PAUSE_WRITE = 4;
-/** Input held by the paused parser above which the transport is paused. */
-const HELD_LIMIT = 64 * 1024;
+/**
+ * Input held by the paused parser above which the transport is paused:
+ * small, because what is held pins the read chunks it lies in, and a
+ * client that pipelines faster than it is answered holds them across
+ * several turns of the loop, long enough for V8 to promote them (100
+ * such clients left ~50 MiB of chunks to the next full collection).
+ */
+const HELD_LIMIT = 4 * 1024;
 /** How many times the connection's ticker ticks per shortest timeout. */
 const TICKS = 8;
 /**
@@ -324,7 +330,7 @@ class ServeInfo implements HttpServeInfo {
  * - Keep-alive and pipelining: requests on a connection are answered one
  *   at a time, in order. After a request the parser waits until its
  *   response is written before it reads the next one (pipelined requests
- *   wait in the parser; above 64 KiB of them the transport is paused).
+ *   wait in the parser; above 4 KiB of them the transport is paused).
  *   While the transport's write buffer is over its high-water mark (the
  *   client is not reading its answers) no further request is handled and
  *   nothing is read, so a client that pipelines and never reads costs one
@@ -403,7 +409,7 @@ class ServeInfo implements HttpServeInfo {
  * | `maxHeaders`: header fields | 100 | 431, closed |
  * | `maxBodyBytes`: a body | 16 MiB | 413, closed |
  * | `maxRequestsPerConnection` | unlimited | the last answer says `Connection: close` |
- * | pipelined input held unparsed | 64 KiB | reading paused |
+ * | pipelined input held unparsed | 4 KiB | reading paused |
  * | unread request body | 64 KiB | reading paused until the handler reads |
  * | write buffer (the transport's high-water mark) | 64 KiB | no request handled, nothing read, until it drains |
  *

@@ -105,7 +105,10 @@ function gather(chunks: Uint8Array[], from: number, to: number, n: number) {
  * connection holds little); one that uses up a chunk within a second is
  * busy and gets 8 KiB chunks; a read that fills 1 KiB or more means data
  * is streaming in, and reads use 64 KiB chunks until one comes back
- * shorter than 4 KiB. A `BufferedProtocol` is read into directly
+ * shorter than 4 KiB — 8 KiB ones once the protocol has paused reading
+ * meanwhile: it is not keeping up, and the bytes it holds pin their
+ * chunks across turns of the loop, long enough for V8 to promote them to
+ * its old generation, which frees them only at its next full collection. A `BufferedProtocol` is read into directly
  * (`getBuffer()` with the size the transport would read, then
  * `bufferUpdated()`).
  *
@@ -216,6 +219,9 @@ export class DenoStreamTransport extends FlowControlledTransport
   #at = 0; // the chunk's first byte not yet handed out
   #chunkBorn = 0; // loop time the chunk was made, in seconds
   #streaming = false;
+  // The protocol paused reading since streaming began: it holds what it
+  // cannot handle yet, so streaming reads take busy-sized chunks.
+  #throttled = false;
   #held: number | null | undefined = undefined; // a read done while paused
 
   // Writing.
@@ -340,6 +346,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (this.#successor !== null) return this.#successor.pauseReading();
     if (this.#closing || this.#paused) return;
     this.#paused = true;
+    if (this.#streaming) this.#throttled = true;
   }
 
   /** Resumes reading. */
@@ -522,7 +529,7 @@ export class DenoStreamTransport extends FlowControlledTransport
       if (
         room <
           (this.#streaming
-            ? LARGE_REGION
+            ? this.#throttled ? BUSY_REGION : LARGE_REGION
             : chunk !== null && chunk.length === BUSY_CHUNK
             ? BUSY_REGION
             : SMALL_REGION)
@@ -540,7 +547,7 @@ export class DenoStreamTransport extends FlowControlledTransport
    * or busy-sized when the last one was used up quickly.
    */
   #newChunk(old: Uint8Array | null): Uint8Array {
-    let size = LARGE_CHUNK;
+    let size = this.#throttled ? BUSY_CHUNK : LARGE_CHUNK;
     if (!this.#streaming) {
       // Only a small or busy chunk's age is ever read back.
       const now = this.#loop.time();
@@ -594,6 +601,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (n === chunk.length - at && n >= SMALL_CHUNK) this.#streaming = true;
     else if (this.#streaming && n < STREAMING_READ) {
       this.#streaming = false;
+      this.#throttled = false;
       // Let the large chunk go, so that a quiet connection pins little.
       this.#chunk = null;
       this.#at = 0;

@@ -233,6 +233,29 @@ Deno.test("DenoStreamTransport reads large chunks while data streams in, small o
   loop.close();
 });
 
+Deno.test("DenoStreamTransport streams into busy-sized chunks once the protocol paused reading", async () => {
+  const { loop, proactor, t } = await setup();
+  arrive(proactor, SMALL_CHUNK); // filled: data is streaming
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("read")[0].buffer.length, LARGE_CHUNK);
+  // The protocol cannot keep up: what it holds meanwhile pins chunks.
+  t.pauseReading();
+  arrive(proactor, LARGE_CHUNK);
+  await loop.advance(0);
+  t.resumeReading();
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("read")[0].buffer.length, BUSY_CHUNK);
+  arrive(proactor, BUSY_CHUNK);
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("read")[0].buffer.length, BUSY_CHUNK);
+  arrive(proactor, 10); // the stream ended: large chunks again next time
+  await loop.advance(0);
+  arrive(proactor, SMALL_CHUNK);
+  await loop.advance(0);
+  assertEquals(proactor.inFlight("read")[0].buffer.length, LARGE_CHUNK);
+  loop.close();
+});
+
 Deno.test("DenoStreamTransport starts no read while paused", async () => {
   const { loop, proactor, p, t } = await setup();
   p.onData = () => t.pauseReading();
