@@ -4,7 +4,11 @@
  * in milliseconds, and checks that no timer fired early. Then the CPU time
  * an idle loop spends per second of waiting on a repeating timer (100 ms,
  * and 1 ms: the loop finishes short waits by blocking the thread, within a
- * budget), read with `process.cpuUsage()`.
+ * budget), read with `process.cpuUsage()`. Last, what those blocks cost a
+ * promise of the host's that the loop does not know of: round trips of a
+ * raw `Deno.Conn` awaited in a task while the loop runs a 1 ms repeating
+ * timer, against a peer thread that answers each byte 3 ms later (the
+ * same round trips with no timer running are the floor).
  *
  * deno run -A bench/timer_lateness.ts
  *
@@ -92,3 +96,56 @@ for (const interval of [0.1, 0.001]) {
     } ms CPU per second`,
   );
 }
+
+// The peer runs in a worker, so that its answers arrive while this thread
+// blocks. It answers each byte after a 3 ms host timer.
+const PEER = `
+const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+self.postMessage(listener.addr.port);
+for await (const conn of listener) {
+  const b = new Uint8Array(16);
+  for (let n; (n = await conn.read(b)) !== null;) {
+    await new Promise((r) => setTimeout(r, 3));
+    await conn.write(b.subarray(0, n));
+  }
+  conn.close();
+}`;
+
+/** Round trips of a raw connection, in ms, with or without a 1 ms timer. */
+async function rawRoundTrips(withTimer: boolean): Promise<number[]> {
+  const worker = new Worker(
+    URL.createObjectURL(new Blob([PEER], { type: "application/javascript" })),
+    { type: "module" },
+  );
+  const port = await new Promise<number>((r) =>
+    worker.onmessage = (e) => r(e.data)
+  );
+  const loop = newEventLoop();
+  const ticker = withTimer ? loop.callRepeatedly(0.001, () => {}) : null;
+  try {
+    return await loop.runUntilComplete(loop.createTask(async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const b = new Uint8Array(1);
+      const out: number[] = [];
+      for (let i = 0; i < 100; i++) {
+        const start = performance.now();
+        await conn.write(b);
+        await conn.read(b);
+        out.push(performance.now() - start);
+      }
+      conn.close();
+      return out;
+    }));
+  } finally {
+    ticker?.cancel();
+    loop.close();
+    worker.terminate();
+  }
+}
+
+const floor = await rawRoundTrips(false);
+const timed = await rawRoundTrips(true);
+console.log(
+  `raw Deno round trip, peer answers in 3 ms: no timer ${stats(floor)}; ` +
+    `1 ms repeating timer ${stats(timed)}`,
+);

@@ -85,11 +85,13 @@ const HOST_TIMER_TOLERANCE = 0.0002;
 // settles only when the host polls its I/O driver, which a host kept busy
 // by blocks and hops does once every HOPS_PER_IO_POLL ticks (some 60 ms of
 // 1 ms timers). So once blocks add up to HOST_IDLE_EVERY seconds since the
-// host timer last fired (the host idled and polled), the next wait is on
-// the host timer, about a millisecond late.
+// host last polled, the next short wait begins with a zero-delay host
+// timer instead of a `setImmediate` hop: the host idles until it fires and
+// polls its I/O on the way (more promptly than the busy loop's up to
+// HOPS_PER_IO_POLL hops, and for less CPU).
 const BLOCK_SHARE = 0.05;
 const MAX_BLOCK_SAVED = 0.005;
-const HOST_IDLE_EVERY = 0.005;
+const HOST_IDLE_EVERY = 0.002;
 // Atomics.wait wakes some 80 µs after its timeout (Linux's default timer
 // slack of 50 µs, then the wake-up itself), so a block ends BLOCK_SLACK
 // seconds early and the rest of the wait, if any is left, is spun on the
@@ -714,12 +716,12 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * - The deadline has passed: it resolves after one macrotask hop, so
    *   that the host polls its I/O.
    * - The deadline is closer than the host timer can fire (a millisecond
-   *   plus the host's measured lateness): after one macrotask hop it
-   *   blocks the thread with `Atomics.wait` for the rest, if it may: with
-   *   I/O in flight (`ioPending()`) within the block budget (BLOCK_SHARE
-   *   of the time that passes), without it unless blocks have kept the
-   *   host from idling for HOST_IDLE_EVERY seconds. Else it waits on a
-   *   host timer armed for the deadline.
+   *   plus the host's measured lateness): after a host turn it blocks
+   *   the thread with `Atomics.wait` for the rest — with I/O in flight
+   *   (`ioPending()`) only within the block budget (BLOCK_SHARE of the
+   *   time that passes); without it always, the turn polling I/O once
+   *   blocks have kept the host from it for HOST_IDLE_EVERY seconds. Else
+   *   it waits on a host timer armed for the deadline.
    * - Further away: it arms one host timer and waits. The timer is armed
    *   early by the host's measured lateness unless the budget cannot pay
    *   for the block that then finishes the wait (the next call, now close
@@ -744,7 +746,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     // late: block for the rest if the budget allows.
     const short = timeout <= this.#hostEarly + 0.001 - HOST_TIMER_TOLERANCE;
     const budgeted = this.ioPending();
-    if (short && this.#mayBlock(timeout, budgeted)) {
+    if (
+      short && this.#blockable && (!budgeted || this.#blockBudget() >= timeout)
+    ) {
       this.#hostPolled = true;
       return this.#blockUntil(deadline, budgeted);
     }
@@ -1030,29 +1034,22 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   /**
-   * Whether the loop may block the thread for `timeout` seconds: if the
-   * block budget (see BLOCK_SHARE) holds that much when `budgeted`, else
-   * if blocks since the host last idled stay under HOST_IDLE_EVERY; never
-   * where the host forbids `Atomics.wait` on this thread (a browser's main
-   * thread).
-   */
-  #mayBlock(timeout: number, budgeted: boolean): boolean {
-    if (!this.#blockable) return false;
-    return budgeted
-      ? this.#blockBudget() >= timeout
-      : this.#blockedSinceIdle < HOST_IDLE_EVERY;
-  }
-
-  /**
-   * Finishes a short wait: one macrotask hop first, so that the host's
-   * latency is spent inside the wait, then a block of the thread until
-   * `deadline` (see BLOCK_SLACK) unless the hop brought an event. A
+   * Finishes a short wait: a host turn first, so that the host's latency
+   * is spent inside the wait — one macrotask hop, or a zero-delay host
+   * timer once unbudgeted blocks have kept the host from polling for
+   * HOST_IDLE_EVERY seconds — then a block of the thread until
+   * `deadline` (see BLOCK_SLACK) unless the turn brought an event. A
    * `budgeted` block is paid from the budget.
    */
   #blockUntil(deadline: number, budgeted: boolean): Promise<void> {
     const ready = this.#ready;
     const before = ready.length;
-    return hostHop().then(() => {
+    let turn: Promise<void>;
+    if (!budgeted && this.#blockedSinceIdle >= HOST_IDLE_EVERY) {
+      this.#blockedSinceIdle = 0;
+      turn = new Promise<void>((resolve) => setTimeout(resolve, 0));
+    } else turn = hostHop();
+    return turn.then(() => {
       if (ready.length !== before || this.#stopping) return;
       const start = this.time();
       const timeout = deadline - start;
