@@ -348,6 +348,51 @@ Deno.test("DenoStreamTransport gathers writes queued behind one in flight", asyn
   loop.close();
 });
 
+Deno.test("DenoStreamTransport keeps the order of small and large writes queued behind one in flight", async () => {
+  const { loop, proactor, t } = await setup();
+  const bytes = (n: number, first: number) =>
+    Uint8Array.from({ length: n }, (_, i) => (first + i) % 251);
+  const written = [
+    bytes(3, 0),
+    bytes(5, 10), // staged
+    bytes(40_000, 20), // large: after the staged bytes
+    bytes(7, 30), // staged
+    bytes(60_000, 40), // staged until it no longer fits
+    bytes(9, 50),
+  ];
+  for (const data of written) t.write(data);
+  const sent: number[] = [];
+  while (proactor.inFlight("write").length > 0) {
+    const op = proactor.inFlight("write")[0];
+    // Half of each write, then the rest: partial writes too.
+    const half = Math.max(1, op.buffer.length >> 1);
+    sent.push(...op.buffer.subarray(0, half));
+    proactor.complete("write", half);
+    await loop.advance(0);
+  }
+  assertEquals(sent, written.flatMap((data) => [...data]));
+  assertEquals(t.getWriteBufferSize(), 0);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport alternates two staging buffers while backed up", async () => {
+  const { loop, proactor, t } = await setup();
+  t.write(new Uint8Array([1]));
+  const buffers: ArrayBufferLike[] = [];
+  for (let i = 2; i < 6; i++) {
+    t.write(new Uint8Array([i, i]));
+    proactor.complete("write", proactor.inFlight("write")[0].buffer.length);
+    await loop.advance(0);
+    const [op] = proactor.inFlight("write");
+    assertEquals(op.buffer, new Uint8Array([i, i]));
+    buffers.push(op.buffer.buffer);
+  }
+  assert(buffers[0] !== buffers[1]);
+  assertStrictEquals(buffers[2], buffers[0]);
+  assertStrictEquals(buffers[3], buffers[1]);
+  loop.close();
+});
+
 Deno.test("DenoStreamTransport sends the rest of a partial write next", async () => {
   const { loop, proactor, t } = await setup();
   t.write(new Uint8Array([1, 2, 3, 4, 5]));
