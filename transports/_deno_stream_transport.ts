@@ -48,22 +48,36 @@ const GATHER_LIMIT = 256 * 1024;
  * the transport's staging buffer rather than queued by reference.
  */
 const STAGE_SMALL = 16 * 1024;
+/** Staging begins once this many bytes are queued. */
+const STAGE_FROM = 4 * 1024;
 /** A staging buffer's size, in bytes. */
 const STAGE_SIZE = 64 * 1024;
 /**
  * Staging buffers of idle connections, kept for the next to back up (at
  * most 128, 8 MiB): a connection answering pipelined requests goes idle
  * between reads, and a buffer made afresh each time would cost as much
- * as the gathering it replaces.
+ * as the gathering it replaces. Held weakly: V8's scavenges keep them,
+ * its next full collection frees them, so a burst does not leave 8 MiB
+ * behind.
  */
-const stagePool: Uint8Array[] = [];
+const stagePool: WeakRef<Uint8Array>[] = [];
 const STAGE_POOL_MAX = 128;
+
+function takeStage(): Uint8Array {
+  let ref;
+  while ((ref = stagePool.pop()) !== undefined) {
+    const stage = ref.deref();
+    if (stage !== undefined) return stage;
+  }
+  return new Uint8Array(STAGE_SIZE);
+}
 
 function releaseStage(stage: Uint8Array | null): void {
   if (stage !== null && stagePool.length < STAGE_POOL_MAX) {
-    stagePool.push(stage);
+    stagePool.push(new WeakRef(stage));
   }
 }
+
 /** `WriteFlowControl`'s default high-water mark, in bytes. */
 const DEFAULT_HIGH = 64 * 1024;
 
@@ -737,14 +751,42 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   /** Copies `data` at the end of the staging buffer if it fits there. */
   #stageWrite(data: Uint8Array): boolean {
+    let stage = this.#stage;
+    if (stage === null) {
+      // A few small writes stay queued by reference: a stalled connection
+      // should not hold a staging buffer for them.
+      if (this.#queued + data.length < STAGE_FROM) return false;
+      this.#stage = stage = takeStage();
+      this.#staged = this.#moveQueue(stage);
+    }
     const at = this.#staged;
     const end = at + data.length;
     if (end > STAGE_SIZE) return false;
-    const stage = this.#stage ??= stagePool.pop() ??
-      new Uint8Array(STAGE_SIZE);
     stage.set(data, at);
     this.#staged = end;
     return true;
+  }
+
+  /**
+   * Copies the queued writes into a new staging buffer when they are all
+   * small and fit, and empties the queue; returns the bytes staged.
+   */
+  #moveQueue(stage: Uint8Array): number {
+    const queue = this.#queue;
+    const n = this.#queued; // all in the queue: there was no stage
+    if (queue === null || n > STAGE_SIZE) return 0;
+    const from = this.#queueHead;
+    for (let i = from; i < queue.length; i++) {
+      if (queue[i].length >= STAGE_SMALL) return 0;
+    }
+    let at = 0;
+    for (let i = from; i < queue.length; i++) {
+      stage.set(queue[i], at);
+      at += queue[i].length;
+    }
+    this.#queue = null;
+    this.#queueHead = 0;
+    return n;
   }
 
   /**
