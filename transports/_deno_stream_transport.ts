@@ -156,15 +156,16 @@ function gather(chunks: Uint8Array[], from: number, to: number, n: number) {
  *   without a trip through the loop.
  * - backed up: one write in flight and more queued; when it completes,
  *   the queue is gathered into one write (up to 256 KiB at a time).
- *   Small writes are queued by copying them into a staging buffer (up to
- *   64 KiB), the next write's bytes, and two of them alternate while the
- *   connection stays backed up: one in flight, one filling. A server
- *   answering pipelined requests queues hundreds of small answers per
- *   write; held by reference they cost an array of references and a fresh
- *   gathered buffer per write, alive across the write — long enough for
- *   V8's scavenges to copy them and, with 100 such connections, to grow
- *   its young generation to its largest. Both buffers are dropped when
- *   the connection goes idle, so an idle connection holds none.
+ *   Once 4 KiB are queued, small writes (under 16 KiB) are copied into a
+ *   64 KiB staging buffer, the next write's bytes, and two such buffers
+ *   alternate while the connection stays backed up: one in flight, one
+ *   filling. A server answering pipelined requests queues hundreds of
+ *   small answers per write; held by reference they cost an array of
+ *   references and a fresh gathered buffer per write, alive across the
+ *   write, which V8's scavenges copy and whose buffers wait for a
+ *   collection. Both go back to a shared pool when the connection goes
+ *   idle, so an idle connection holds none, and a stalled one with a few
+ *   small writes queued holds only those.
  *
  * The buffer size counts the bytes in flight and queued; it drives the
  * protocol's `pauseWriting()` / `resumeWriting()` and any producer through
