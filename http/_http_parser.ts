@@ -319,6 +319,14 @@ export interface HttpRequestHead extends HttpMessageHead {
    * body. Any other `Expect` value is left in `headers`.
    */
   expectContinue: boolean;
+  /**
+   * Whether the request-target and `Host` are those of `key`, made by
+   * `targetKey()` of an earlier request: compared as bytes, without
+   * decoding this request's header section.
+   */
+  sameTarget(key: Uint8Array): boolean;
+  /** A copy of the request-target's and `Host`'s bytes, for `sameTarget()`. */
+  targetKey(): Uint8Array;
 }
 
 /** The head of a response: status line and header fields. */
@@ -428,6 +436,7 @@ const S_DEAD = 8;
 
 const SEMICOLON = 59;
 const SLASH = 47;
+const SPACE = 32;
 const STAR = 42;
 const DOT = 46;
 const HYPHEN = 45;
@@ -1780,6 +1789,41 @@ class RequestHead implements HttpRequestHead {
     return this.#hostStart < 0
       ? ""
       : sectionSlice(this.headers, this.#hostStart, this.#hostEnd);
+  }
+
+  // A key is the target's bytes, a space (neither has one), the Host's.
+  sameTarget(key: Uint8Array): boolean {
+    const bytes = this.#bytes;
+    const shift = this.#at - this.#base;
+    const targetEnd = this.#targetEnd + shift;
+    let at = this.#targetStart + shift;
+    const hostLength = this.#hostStart < 0
+      ? 0
+      : this.#hostEnd - this.#hostStart;
+    if (key.length !== targetEnd - at + 1 + hostLength) return false;
+    let k = 0;
+    while (at < targetEnd) if (bytes[at++] !== key[k++]) return false;
+    if (key[k++] !== SPACE) return false;
+    at = this.#hostStart + shift;
+    while (k < key.length) if (bytes[at++] !== key[k++]) return false;
+    return true;
+  }
+
+  targetKey(): Uint8Array {
+    const bytes = this.#bytes;
+    const shift = this.#at - this.#base;
+    const target = bytes.subarray(
+      this.#targetStart + shift,
+      this.#targetEnd + shift,
+    );
+    const host = this.#hostStart < 0
+      ? bytes.subarray(0, 0)
+      : bytes.subarray(this.#hostStart + shift, this.#hostEnd + shift);
+    const key = new Uint8Array(target.length + 1 + host.length);
+    key.set(target);
+    key[target.length] = SPACE;
+    key.set(host, target.length + 1);
+    return key;
   }
 }
 

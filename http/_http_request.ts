@@ -41,12 +41,12 @@ function normalizeMethod(method: string): string {
 export interface LazyRequestSource {
   /** The real request, once made; `null` before. */
   lazyReal: Request | null;
-  /** The normalized URL, once asked for; `null` before. */
-  lazyHref: string | null;
   /** The method as the client sent it. */
   readonly method: string;
   /** The absolute URL, not yet normalized. */
   readonly url: string;
+  /** Returns the URL normalized, as `Request.url` spells it. */
+  href(): string;
   /** The header fields, as received. */
   readonly headers: Array<[string, string]>;
   /** Makes the body stream; returns `null` for no body. */
@@ -91,7 +91,7 @@ const HANDLER: ProxyHandler<LazyRequestSource> = {
     }
     if (target.lazyReal === null) {
       if (key === "method") return normalizeMethod(target.method);
-      if (key === "url") return target.lazyHref ??= new URL(target.url).href;
+      if (key === "url") return target.href();
     }
     return Reflect.get(materialize(target), key);
   },

@@ -206,14 +206,32 @@ function inTicks(timeout: number, period: number): number {
   return timeout === Infinity ? Infinity : Math.ceil(timeout / period - 1e-9);
 }
 
+/**
+ * What the requests of one connection make their URLs from, and the last
+ * URL made: pipelined and kept-alive requests mostly repeat a target, and
+ * finding the target and `Host` the same as bytes skips decoding the header
+ * section and parsing the URL.
+ */
+class UrlMemo {
+  /** `"http://"` or `"https://"`. */
+  readonly scheme: string;
+  /** The scheme and local address, for requests without a `Host`. */
+  localBase = "http://localhost";
+  /** The last URL's target and `Host` (`HttpRequestHead.targetKey()`). */
+  key: Uint8Array | null = null;
+  /** The last URL, normalized. */
+  href = "";
+
+  constructor(scheme: string) {
+    this.scheme = scheme;
+  }
+}
+
 /** One request and its response. */
 class Exchange implements LazyRequestSource {
   readonly head: HttpRequestHead;
   readonly body: BodyQueue | null;
-  /** `"http://"` or `"https://"`. */
-  readonly #scheme: string;
-  /** The scheme and local address, for requests without a `Host`. */
-  readonly #localBase: string;
+  readonly #urls: UrlMemo;
   keepAlive: boolean;
   /** The parser reported the end of the request. */
   requestDone = false;
@@ -230,18 +248,15 @@ class Exchange implements LazyRequestSource {
   abort: AbortController | null = null;
   completed: PromiseWithResolvers<void> | null = null;
   lazyReal: Request | null = null;
-  lazyHref: string | null = null;
 
   constructor(
     head: HttpRequestHead,
-    scheme: string,
-    localBase: string,
+    urls: UrlMemo,
     keepAlive: boolean,
     body: BodyQueue | null,
   ) {
     this.head = head;
-    this.#scheme = scheme;
-    this.#localBase = localBase;
+    this.#urls = urls;
     this.keepAlive = keepAlive;
     this.body = body;
   }
@@ -255,8 +270,19 @@ class Exchange implements LazyRequestSource {
     const form = head.targetForm;
     if (form === "absolute") return head.target;
     const host = head.host;
-    const base = host === "" ? this.#localBase : this.#scheme + host;
+    const urls = this.#urls;
+    const base = host === "" ? urls.localBase : urls.scheme + host;
     return base + (form === "asterisk" ? "/*" : head.target);
+  }
+
+  href(): string {
+    const urls = this.#urls;
+    const head = this.head;
+    if (urls.key !== null && head.sameTarget(urls.key)) return urls.href;
+    const href = new URL(this.url).href;
+    urls.key = head.targetKey();
+    urls.href = href;
+    return href;
   }
 
   get headers(): Array<[string, string]> {
@@ -478,12 +504,10 @@ export class HttpServerProtocol extends Protocol {
   readonly #parser: HttpRequestParser;
   readonly #keepAliveTimeout: number;
   readonly #maxRequests: number;
-  readonly #scheme: string;
+  readonly #urls: UrlMemo;
   #loop: SchedulingLoop | null;
   #transport: Transport | null = null;
   #remoteAddr: Deno.Addr | undefined = undefined;
-  /** The scheme and local address, for requests without a `Host`. */
-  #localBase = "http://localhost";
   #current: Exchange | null = null;
   #requests = 0;
   #readPause = 0;
@@ -592,7 +616,7 @@ export class HttpServerProtocol extends Protocol {
         }`,
       );
     }
-    this.#scheme = scheme + "://";
+    this.#urls = new UrlMemo(scheme + "://");
     this.#loop = options?.loop ?? null;
     this.#log = new PeerLog({ loop: options?.loop });
     const callbacks: HttpParserCallbacks<HttpRequestHead> = {
@@ -632,7 +656,7 @@ export class HttpServerProtocol extends Protocol {
     this.#remoteAddr = transport.getExtraInfo("peername") as
       | Deno.Addr
       | undefined;
-    this.#localBase = this.#scheme +
+    this.#urls.localBase = this.#urls.scheme +
       formatAddr(transport.getExtraInfo("sockname"));
     this.#becomeIdle();
     const loop = this.#loop;
@@ -802,8 +826,7 @@ export class HttpServerProtocol extends Protocol {
     }
     const ex = new Exchange(
       head,
-      this.#scheme,
-      this.#localBase,
+      this.#urls,
       keepAlive,
       body,
     );

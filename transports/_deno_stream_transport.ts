@@ -43,6 +43,41 @@ const LARGE_REGION = 16 * 1024;
 const STREAMING_READ = 4 * 1024;
 /** Queued writes are gathered into one write of up to this many bytes. */
 const GATHER_LIMIT = 256 * 1024;
+/**
+ * Writes shorter than this, queued behind one in flight, are copied into
+ * the transport's staging buffer rather than queued by reference.
+ */
+const STAGE_SMALL = 16 * 1024;
+/** Staging begins once this many bytes are queued. */
+const STAGE_FROM = 4 * 1024;
+/** A staging buffer's size, in bytes. */
+const STAGE_SIZE = 64 * 1024;
+/**
+ * Staging buffers of idle connections, kept for the next to back up (at
+ * most 128, 8 MiB): a connection answering pipelined requests goes idle
+ * between reads, and a buffer made afresh each time would cost as much
+ * as the gathering it replaces. Held weakly: V8's scavenges keep them,
+ * its next full collection frees them, so a burst does not leave 8 MiB
+ * behind.
+ */
+const stagePool: WeakRef<Uint8Array>[] = [];
+const STAGE_POOL_MAX = 128;
+
+function takeStage(): Uint8Array {
+  let ref;
+  while ((ref = stagePool.pop()) !== undefined) {
+    const stage = ref.deref();
+    if (stage !== undefined) return stage;
+  }
+  return new Uint8Array(STAGE_SIZE);
+}
+
+function releaseStage(stage: Uint8Array | null): void {
+  if (stage !== null && stagePool.length < STAGE_POOL_MAX) {
+    stagePool.push(new WeakRef(stage));
+  }
+}
+
 /** `WriteFlowControl`'s default high-water mark, in bytes. */
 const DEFAULT_HIGH = 64 * 1024;
 
@@ -121,6 +156,16 @@ function gather(chunks: Uint8Array[], from: number, to: number, n: number) {
  *   without a trip through the loop.
  * - backed up: one write in flight and more queued; when it completes,
  *   the queue is gathered into one write (up to 256 KiB at a time).
+ *   Once 4 KiB are queued, small writes (under 16 KiB) are copied into a
+ *   64 KiB staging buffer, the next write's bytes, and two such buffers
+ *   alternate while the connection stays backed up: one in flight, one
+ *   filling. A server answering pipelined requests queues hundreds of
+ *   small answers per write; held by reference they cost an array of
+ *   references and a fresh gathered buffer per write, alive across the
+ *   write, which V8's scavenges copy and whose buffers wait for a
+ *   collection. Both go back to a shared pool when the connection goes
+ *   idle, so an idle connection holds none, and a stalled one with a few
+ *   small writes queued holds only those.
  *
  * The buffer size counts the bytes in flight and queued; it drives the
  * protocol's `pauseWriting()` / `resumeWriting()` and any producer through
@@ -230,7 +275,10 @@ export class DenoStreamTransport extends FlowControlledTransport
   #inFlight: Uint8Array | null = null;
   #queue: Uint8Array[] | null = null;
   #queueHead = 0;
-  #queued = 0;
+  #queued = 0; // bytes queued, in #queue and #stage
+  #stage: Uint8Array | null = null; // the tail of the queue, filling
+  #staged = 0; // bytes in #stage
+  #sending: Uint8Array | null = null; // a staging buffer in flight
   #size = 0; // bytes in flight and queued
   #eofWanted = false; // writeEof() was called
   #shuttingDown = false; // closeWrite() in flight
@@ -396,7 +444,15 @@ export class DenoStreamTransport extends FlowControlledTransport
         ),
       );
     } else {
-      (this.#queue ??= []).push(data);
+      if (n >= STAGE_SMALL || !this.#stageWrite(data)) {
+        if (this.#staged > 0) {
+          // The staged bytes go before `data`: queue them as they are.
+          (this.#queue ??= []).push(this.#stage!.subarray(0, this.#staged));
+          this.#stage = null;
+          this.#staged = 0;
+        }
+        (this.#queue ??= []).push(data);
+      }
       this.#queued += n;
     }
     const size = this.#size += n;
@@ -694,6 +750,57 @@ export class DenoStreamTransport extends FlowControlledTransport
     return true;
   }
 
+  /** Copies `data` at the end of the staging buffer if it fits there. */
+  #stageWrite(data: Uint8Array): boolean {
+    let stage = this.#stage;
+    if (stage === null) {
+      // A few small writes stay queued by reference: a stalled connection
+      // should not hold a staging buffer for them.
+      if (this.#queued + data.length < STAGE_FROM) return false;
+      this.#stage = stage = takeStage();
+      this.#staged = this.#moveQueue(stage);
+    }
+    const at = this.#staged;
+    const end = at + data.length;
+    if (end > STAGE_SIZE) return false;
+    stage.set(data, at);
+    this.#staged = end;
+    return true;
+  }
+
+  /**
+   * Copies the queued writes into a new staging buffer when they are all
+   * small and fit, and empties the queue; returns the bytes staged.
+   */
+  #moveQueue(stage: Uint8Array): number {
+    const queue = this.#queue;
+    const n = this.#queued; // all in the queue: there was no stage
+    if (queue === null || n > STAGE_SIZE) return 0;
+    const from = this.#queueHead;
+    for (let i = from; i < queue.length; i++) {
+      if (queue[i].length >= STAGE_SMALL) return 0;
+    }
+    let at = 0;
+    for (let i = from; i < queue.length; i++) {
+      stage.set(queue[i], at);
+      at += queue[i].length;
+    }
+    this.#queue = null;
+    this.#queueHead = 0;
+    return n;
+  }
+
+  /**
+   * The connection went idle: its staging buffers go back to the pool
+   * (the one in flight, if any, has been sent).
+   */
+  #dropStages(): void {
+    releaseStage(this.#stage);
+    releaseStage(this.#sending);
+    this.#stage = null;
+    this.#sending = null;
+  }
+
   /** A write that sent everything, with nothing queued and nobody to tell. */
   #writeInline(n: number): boolean {
     const sent = this.#inFlight;
@@ -708,6 +815,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     }
     this.#inFlight = null;
     this.#size -= n;
+    if (this.#stage !== null || this.#sending !== null) this.#dropStages();
     return true;
   }
 
@@ -726,6 +834,7 @@ export class DenoStreamTransport extends FlowControlledTransport
       this.#startQueued();
     } else {
       this.#inFlight = null;
+      if (this.#stage !== null || this.#sending !== null) this.#dropStages();
       if (this.#eofWanted) this.#startShutdown();
       else if (this.#closing) this.#closeConn();
       else if (this.#upgrade !== null) this.#maybeRelease();
@@ -735,7 +844,19 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   /** Gathers the head of the queue into the next write. */
   #startQueued(): void {
-    const queue = this.#queue!;
+    const queue = this.#queue;
+    if (queue === null) {
+      // Only staged bytes: send them, and fill the buffer just sent next.
+      const stage = this.#stage!;
+      const data = stage.subarray(0, this.#staged);
+      this.#stage = this.#sending;
+      this.#sending = stage;
+      this.#queued -= this.#staged;
+      this.#staged = 0;
+      this.#inFlight = data;
+      this.#proactor.startWrite(this.#conn, data, this.#writePort!);
+      return;
+    }
     const from = this.#queueHead;
     let to = from;
     let n = 0;
@@ -808,6 +929,10 @@ export class DenoStreamTransport extends FlowControlledTransport
     this.#queue = null;
     this.#queueHead = 0;
     this.#queued = 0;
+    // A write may still be in flight from #sending: the pool cannot have it.
+    this.#stage = null;
+    this.#sending = null;
+    this.#staged = 0;
     this.#size = 0;
     this.#lostError = error;
     this.#closeConn();

@@ -12,12 +12,14 @@ function parts(method = "GET", body?: string) {
   const controller = new AbortController();
   class Parts implements LazyRequestSource {
     lazyReal: Request | null = null;
-    lazyHref: string | null = null;
     get method() {
       return method;
     }
     get url() {
       return "http://h:80/a/./b?q=1";
+    }
+    href() {
+      return new URL(this.url).href;
     }
     get headers(): Array<[string, string]> {
       return [["Host", "h"], ["X-A", "1"]];

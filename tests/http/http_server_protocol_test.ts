@@ -926,6 +926,35 @@ Deno.test("HttpServerProtocol builds URLs from the scheme, an absolute target, o
   ]);
 });
 
+Deno.test("HttpServerProtocol reuses a connection's last URL only for the same target and Host bytes", async () => {
+  const urls: string[] = [];
+  const handler: HttpHandler = (request) => {
+    urls.push(request.url);
+    return new Response("ok");
+  };
+  await converse(
+    server(handler),
+    "GET /a HTTP/1.1\r\nHost: h\r\n\r\n" +
+      "GET /a HTTP/1.1\r\nHost: h\r\n\r\n" +
+      "GET /a HTTP/1.1\r\nHost: h2\r\n\r\n" +
+      "GET /a HTTP/1.1\r\nX: 1\r\nHost: h2\r\n\r\n" +
+      "GET /ah HTTP/1.1\r\nHost: 2\r\n\r\n" +
+      "GET /a/./b HTTP/1.1\r\nHost: h\r\n\r\n" +
+      "GET /%C3%A9 HTTP/1.1\r\nHost: h\r\n\r\n" +
+      "GET /a/./b HTTP/1.0\r\n\r\n",
+  );
+  assertEquals(urls, [
+    "http://h/a",
+    "http://h/a",
+    "http://h2/a",
+    "http://h2/a",
+    "http://0.0.0.2/ah",
+    "http://h/a/b",
+    "http://h/%C3%A9",
+    "http://127.0.0.1:40002/a/b",
+  ]);
+});
+
 Deno.test("HttpServerProtocol aborts request.signal and fails the body when the connection is lost", async () => {
   const loop = new VirtualTimeLoop();
   const peer = new Recorder(loop);

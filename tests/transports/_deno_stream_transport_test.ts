@@ -348,6 +348,66 @@ Deno.test("DenoStreamTransport gathers writes queued behind one in flight", asyn
   loop.close();
 });
 
+Deno.test("DenoStreamTransport keeps the order of small and large writes queued behind one in flight", async () => {
+  const { loop, proactor, t } = await setup();
+  const bytes = (n: number, first: number) =>
+    Uint8Array.from({ length: n }, (_, i) => (first + i) % 251);
+  const written = [
+    bytes(3, 0),
+    bytes(1500, 10), // queued
+    bytes(1500, 20), // queued
+    bytes(1500, 30), // 4 KiB queued: all three staged
+    bytes(40_000, 40), // large: after the staged bytes
+    bytes(7, 50),
+    bytes(60_000, 60), // staged until it no longer fits
+    bytes(9, 70),
+  ];
+  for (const data of written) t.write(data);
+  const sent: number[] = [];
+  while (proactor.inFlight("write").length > 0) {
+    const op = proactor.inFlight("write")[0];
+    // Half of each write, then the rest: partial writes too.
+    const half = Math.max(1, op.buffer.length >> 1);
+    sent.push(...op.buffer.subarray(0, half));
+    proactor.complete("write", half);
+    await loop.advance(0);
+  }
+  assertEquals(sent, written.flatMap((data) => [...data]));
+  assertEquals(t.getWriteBufferSize(), 0);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport alternates two staging buffers while backed up", async () => {
+  const { loop, proactor, t } = await setup();
+  t.write(new Uint8Array([1]));
+  const buffers: ArrayBufferLike[] = [];
+  for (let i = 2; i < 6; i++) {
+    t.write(new Uint8Array(5000).fill(i));
+    proactor.complete("write", proactor.inFlight("write")[0].buffer.length);
+    await loop.advance(0);
+    const [op] = proactor.inFlight("write");
+    assertEquals(op.buffer, new Uint8Array(5000).fill(i));
+    buffers.push(op.buffer.buffer);
+  }
+  assert(buffers[0] !== buffers[1]);
+  assertStrictEquals(buffers[2], buffers[0]);
+  assertStrictEquals(buffers[3], buffers[1]);
+  loop.close();
+});
+
+Deno.test("DenoStreamTransport stages nothing for a few small writes behind a stalled one", async () => {
+  const { loop, proactor, t } = await setup();
+  t.write(new Uint8Array([1]));
+  t.write(new Uint8Array(1000));
+  t.write(new Uint8Array(1000));
+  proactor.complete("write", 1);
+  await loop.advance(0);
+  // Gathered to their size: no staging buffer held for 2,000 bytes.
+  const [op] = proactor.inFlight("write");
+  assertEquals(op.buffer.buffer.byteLength, 2000);
+  loop.close();
+});
+
 Deno.test("DenoStreamTransport sends the rest of a partial write next", async () => {
   const { loop, proactor, t } = await setup();
   t.write(new Uint8Array([1, 2, 3, 4, 5]));
