@@ -53,29 +53,31 @@ const STAGE_FROM = 4 * 1024;
 /** A staging buffer's size, in bytes. */
 const STAGE_SIZE = 64 * 1024;
 /**
- * Staging buffers of idle connections, kept for the next to back up (at
- * most 128, 8 MiB): a connection answering pipelined requests goes idle
- * between reads, and a buffer made afresh each time would cost as much
- * as the gathering it replaces. Held weakly: V8's scavenges keep them,
- * its next full collection frees them, so a burst does not leave 8 MiB
- * behind.
+ * Staging buffers of a loop's idle connections, kept for the next to back
+ * up (at most 128, 8 MiB): a connection answering pipelined requests goes
+ * idle between reads, and a buffer made afresh each time would cost as
+ * much as the gathering it replaces. Held weakly: V8's scavenges keep
+ * them, its next full collection frees them, so a burst does not leave
+ * 8 MiB behind. One pool per loop, as the package's other caches are.
  */
-const stagePool: WeakRef<Uint8Array>[] = [];
+const stagePools = new WeakMap<SchedulingLoop, WeakRef<Uint8Array>[]>();
 const STAGE_POOL_MAX = 128;
 
-function takeStage(): Uint8Array {
+function takeStage(loop: SchedulingLoop): Uint8Array {
+  const pool = stagePools.get(loop);
   let ref;
-  while ((ref = stagePool.pop()) !== undefined) {
+  while ((ref = pool?.pop()) !== undefined) {
     const stage = ref.deref();
     if (stage !== undefined) return stage;
   }
   return new Uint8Array(STAGE_SIZE);
 }
 
-function releaseStage(stage: Uint8Array | null): void {
-  if (stage !== null && stagePool.length < STAGE_POOL_MAX) {
-    stagePool.push(new WeakRef(stage));
-  }
+function releaseStage(loop: SchedulingLoop, stage: Uint8Array | null): void {
+  if (stage === null) return;
+  let pool = stagePools.get(loop);
+  if (pool === undefined) stagePools.set(loop, pool = []);
+  if (pool.length < STAGE_POOL_MAX) pool.push(new WeakRef(stage));
 }
 
 /** `WriteFlowControl`'s default high-water mark, in bytes. */
@@ -757,7 +759,7 @@ export class DenoStreamTransport extends FlowControlledTransport
       // A few small writes stay queued by reference: a stalled connection
       // should not hold a staging buffer for them.
       if (this.#queued + data.length < STAGE_FROM) return false;
-      this.#stage = stage = takeStage();
+      this.#stage = stage = takeStage(this.#loop);
       this.#staged = this.#moveQueue(stage);
     }
     const at = this.#staged;
@@ -795,8 +797,8 @@ export class DenoStreamTransport extends FlowControlledTransport
    * (the one in flight, if any, has been sent).
    */
   #dropStages(): void {
-    releaseStage(this.#stage);
-    releaseStage(this.#sending);
+    releaseStage(this.#loop, this.#stage);
+    releaseStage(this.#loop, this.#sending);
     this.#stage = null;
     this.#sending = null;
   }
