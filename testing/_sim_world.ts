@@ -208,6 +208,14 @@ export class RunFailure {
   constructor(readonly message: string, readonly cause?: unknown) {}
 }
 
+/** The names and addresses by which every host reaches itself. */
+export const SELF_NAMES: ReadonlySet<string> = new Set([
+  "localhost",
+  "127.0.0.1",
+  "::1",
+  "0.0.0.0",
+]);
+
 /**
  * Everything a simulation shares. `Simulation` is its public face; the
  * loops, transports and servers work on it directly.
@@ -282,10 +290,7 @@ export class World {
 
   /** The host a name or address means, seen from `from`; `null` if none. */
   resolve(from: SimHost, name: string): SimHost | null {
-    if (
-      name === "localhost" || name === "127.0.0.1" || name === "::1" ||
-      name === "0.0.0.0"
-    ) return from;
+    if (SELF_NAMES.has(name)) return from;
     return this.byName.get(name) ?? this.byAddress.get(name) ?? null;
   }
 

@@ -8,11 +8,8 @@
 import { InvalidStateError } from "../futures/errors.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
 import { type Lacking, SimNetLoop } from "./_sim_loop.ts";
-import { SimHost, World } from "./_sim_world.ts";
+import { SELF_NAMES, SimHost, World } from "./_sim_world.ts";
 import { VirtualClock } from "./_virtual_clock.ts";
-
-/** The names a `VirtualTimeLoop`'s network answers to. */
-const LOOPBACK = new Set(["localhost", "127.0.0.1", "::1", "0.0.0.0"]);
 
 // What a VirtualTimeLoop lacks, in the words of its refusals.
 const LACKS: Record<Lacking | "tls", string> = {
@@ -57,7 +54,7 @@ class LoopbackWorld extends World {
   }
 
   override resolve(_from: SimHost, name: string): SimHost | null {
-    return LOOPBACK.has(name) ? this.host : null;
+    return SELF_NAMES.has(name) ? this.host : null;
   }
 
   override at(time: number, fn: () => void): void {
