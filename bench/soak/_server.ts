@@ -17,7 +17,7 @@ import {
 } from "../harness/_proc.ts";
 
 /** Which script of `servers/` to run. */
-export type ServerKind = "http" | "jsonrpc" | "echo";
+export type ServerKind = "http" | "jsonrpc" | "echo" | "deno_serve";
 
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
@@ -110,14 +110,23 @@ export class ServerUnderTest {
 
   /**
    * After a full garbage collection: what JS objects hold (see
-   * `heapKiB`) and the heap V8 keeps committed, in KiB.
+   * `heapKiB`) and the heap V8 keeps committed, in KiB; V8's young
+   * generation before it, in KiB; the requests the server's handler was
+   * called with (see `servers/_serve.ts`'s `heapLine`).
    */
-  async memory(): Promise<{ jsKiB: number; committedKiB: number }> {
+  async memory(): Promise<
+    { jsKiB: number; committedKiB: number; youngKiB: number; handled: number }
+  > {
     Deno.kill(this.pid, "SIGUSR2");
     const line = await withTimeout(this.nextLine(), 10, "the heap figure");
-    const m = /^heap (\d+) (\d+)$/.exec(line ?? "");
+    const m = /^heap (\d+) (\d+) (\d+) (\d+)$/.exec(line ?? "");
     if (m === null) throw new Error(`the server said "${line}", not its heap`);
-    return { jsKiB: Number(m[1]) / 1024, committedKiB: Number(m[2]) / 1024 };
+    return {
+      jsKiB: Number(m[1]) / 1024,
+      committedKiB: Number(m[2]) / 1024,
+      youngKiB: Number(m[3]) / 1024,
+      handled: Number(m[4]),
+    };
   }
 
   /** Open file descriptors. */

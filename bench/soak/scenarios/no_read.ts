@@ -92,7 +92,7 @@ async function plateau(watch: RssWatch, limit: number): Promise<number> {
 /**
  * 100 clients each write `perClient` bytes of `unit` and never read;
  * the server's RSS is sampled until it stops growing, at most `limit`
- * seconds.
+ * seconds (`fixed`: for all `limit` seconds).
  */
 async function neverRead(
   ctx: Ctx,
@@ -100,6 +100,7 @@ async function neverRead(
   unit: string,
   perClient: number,
   limit: number,
+  fixed = false,
 ): Promise<void> {
   const data = repeated(unit, perClient);
   await delay(300);
@@ -113,7 +114,10 @@ async function neverRead(
       () => {}, // closed under it at the end, or reset by the server
     );
   }
-  const seconds = await plateau(watch, limit);
+  const seconds = fixed ? (await delay(limit * 1000), limit) : await plateau(
+    watch,
+    limit,
+  );
   watch.stop();
   ctx.figure(
     "clients",
@@ -129,6 +133,8 @@ async function neverRead(
     `${seconds.toFixed(1)} s, ${
       watch.tripped
         ? "until the kill switch"
+        : fixed
+        ? "a fixed time"
         : seconds >= limit
         ? "the limit: RSS still growing"
         : `until RSS stopped growing (< ${mib(PLATEAU_KIB)} in ${PLATEAU_S} s)`
@@ -136,23 +142,32 @@ async function neverRead(
   );
   judgeMemory(ctx, server, watch.growthKiB, watch.tripped);
   if (!watch.tripped && !server.exited) {
-    const { jsKiB, committedKiB } = await server.memory();
+    const { jsKiB, committedKiB, youngKiB, handled } = await server
+      .memory();
     ctx.figure(
       "server after a full GC, the clients still there",
       `RSS +${mib(server.rssKiB() - watch.startKiB)}, JS memory ` +
-        `${mib(jsKiB)}, V8 heap committed ${mib(committedKiB)}`,
+        `${mib(jsKiB)}, V8 heap committed ${mib(committedKiB)} ` +
+        `(its young generation before the GC: ${mib(youngKiB)})`,
     );
+    if (handled > 0) {
+      ctx.figure("requests the handler answered", handled.toLocaleString("en"));
+    }
   }
 }
 
-async function noReadHttp(ctx: Ctx): Promise<void> {
-  const server = await ctx.server("http");
+async function noReadHttp(
+  ctx: Ctx,
+  kind: "http" | "deno_serve" = "http",
+): Promise<void> {
+  const server = await ctx.server(kind);
   await neverRead(
     ctx,
     server,
     get("/"),
     1024 * 1024,
     ctx.pick(6, 15),
+    kind === "deno_serve",
   );
   if (!server.exited) {
     const latency = await httpProbe(server.port).catch(() => NaN);
@@ -256,13 +271,19 @@ async function slowJsonRpc(ctx: Ctx): Promise<void> {
   }
 }
 
-/** `noread-http`, `noread-jsonrpc`, `noread-echo`. */
+/** `noread-http`, `noread-http-deno-serve`, `noread-jsonrpc`, `noread-echo`. */
 export const noReadScenarios: Scenario[] = [
   {
     name: "noread-http",
     summary: "100 clients pipelining 1 MiB of GETs each and never " +
       "reading: server RSS growth ≤ 100 MiB",
     run: noReadHttp,
+  },
+  {
+    name: "noread-http-deno-serve",
+    summary: "for reference: the clients of noread-http against Deno.serve " +
+      "with the same handler, sampled for the whole time limit",
+    run: (ctx) => noReadHttp(ctx, "deno_serve"),
   },
   {
     name: "noread-jsonrpc",

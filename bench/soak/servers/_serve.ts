@@ -5,6 +5,7 @@
  * @module
  */
 
+import v8 from "node:v8";
 import { newEventLoop, setEventLoop } from "../../../mod.ts";
 import type { EventLoop, Protocol, Server } from "../../../mod.ts";
 
@@ -34,6 +35,28 @@ export class Args {
   }
 }
 
+/**
+ * What a server script prints on SIGUSR2: `heap <js> <committed> <young>
+ * <handled>`, in bytes but the last — read before a full garbage
+ * collection (when run with `--v8-flags=--expose-gc`), the size of V8's
+ * young generation, which the collection does not shrink; then, after
+ * it, the JS heap in use plus the memory outside it that JS objects hold
+ * (array buffers) and the heap V8 has committed (used or not); last, the
+ * requests the script's handler was called with.
+ *
+ * @param handled The handler's call count (0 for a server without one).
+ * @returns The line.
+ */
+export function heapLine(handled: number): string {
+  const young = v8.getHeapSpaceStatistics()
+    .find((s) => s.space_name === "new_space")?.space_size ?? 0;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const { heapUsed, external, heapTotal } = Deno.memoryUsage();
+  return `heap ${heapUsed + external} ${heapTotal} ${young} ${handled}`;
+}
+
 /** Exits with a "Cannot start" message. */
 export function fail(why: string): never {
   console.error(`Cannot start the soak server: ${why}`);
@@ -54,14 +77,12 @@ type MaybeGraceful = Server & {
  * `listening <port>`, and on SIGTERM shuts down gracefully within
  * `--grace` seconds (default 2), printing `closed in <ms> ms` before it
  * exits with code 0 (or 1 when the connections outlived the grace). On
- * SIGUSR2 it collects garbage (when run with `--v8-flags=--expose-gc`)
- * and prints `heap <bytes> <bytes>`: the JS heap in use plus the memory
- * outside it that JS objects hold (array buffers), then the heap V8 has
- * committed (used or not).
+ * SIGUSR2 it prints {@linkcode heapLine}.
  */
 export async function serve(
   args: Args,
   factory: (loop: EventLoop) => Protocol,
+  handled: () => number = () => 0,
 ): Promise<void> {
   const loop = newEventLoop();
   setEventLoop(loop);
@@ -88,13 +109,7 @@ export async function serve(
       closed.setResult(-1);
     });
   });
-  loop.addSignalHandler("SIGUSR2", () => {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
-    gc?.();
-    const { heapUsed, external, heapTotal } = Deno.memoryUsage();
-    console.log(`heap ${heapUsed + external} ${heapTotal}`);
-  });
+  loop.addSignalHandler("SIGUSR2", () => console.log(heapLine(handled())));
   const port = (server.addresses()[0] as Deno.NetAddr).port;
   console.log(`listening ${port}`);
   const ms = await loop.runUntilComplete(closed);

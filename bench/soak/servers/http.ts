@@ -7,12 +7,7 @@
  * ```
  *
  * Every argument is optional (a timeout left out keeps the protocol's
- * default). Routes:
- *
- * - `GET /` answers `Hello, World!`;
- * - `GET /big?bytes=N` answers N bytes;
- * - `GET /slow?ms=N` answers `slow` after N ms;
- * - any other method reads the whole body and answers its length.
+ * default). The routes are `_handler.ts`'s.
  *
  * Prints `listening <port>`; SIGTERM shuts it down (see `_serve.ts`).
  *
@@ -22,6 +17,7 @@
 import { HttpServerProtocol } from "../../../mod.ts";
 import type { HttpServerProtocolOptions } from "../../../mod.ts";
 import { Args, serve } from "./_serve.ts";
+import { handle, handled } from "./_handler.ts";
 
 /** The options this script sets; one left out keeps the protocol's default. */
 type Options = Pick<
@@ -40,27 +36,4 @@ for (const key of Object.keys(options) as (keyof Options)[]) {
   if (options[key] === undefined) delete options[key];
 }
 
-const BIG_MAX = 64 * 1024 * 1024;
-
-async function handle(request: Request): Promise<Response> {
-  const url = new URL(request.url);
-  if (request.method !== "GET" && request.method !== "HEAD") {
-    const body = await request.arrayBuffer();
-    return new Response(`${body.byteLength}`);
-  }
-  switch (url.pathname) {
-    case "/big": {
-      const bytes = Number(url.searchParams.get("bytes") ?? "1048576");
-      return new Response(new Uint8Array(Math.min(bytes, BIG_MAX)).fill(120));
-    }
-    case "/slow": {
-      const ms = Number(url.searchParams.get("ms") ?? "1000");
-      await new Promise((resolve) => setTimeout(resolve, ms));
-      return new Response("slow");
-    }
-    default:
-      return new Response("Hello, World!");
-  }
-}
-
-await serve(args, () => new HttpServerProtocol(handle, options));
+await serve(args, () => new HttpServerProtocol(handle, options), handled);
