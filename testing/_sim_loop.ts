@@ -44,7 +44,11 @@ import type {
   Transport,
   WriteTransport,
 } from "../transports/transport.ts";
-import { checkAddrinfoArgs, checkPort } from "../transports/address_checks.ts";
+import {
+  checkAddrinfoArgs,
+  checkPort,
+  ipFamily,
+} from "../transports/address_checks.ts";
 import { notFound } from "./_deno_errors.ts";
 import { openDatagram } from "./_sim_datagram.ts";
 import { connectStream, listenStream } from "./_sim_stream.ts";
@@ -370,16 +374,28 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
           `Cannot resolve ${host}: no simulated host has this name or address`,
         ),
       );
-    } else {
-      const loopback = host === "localhost" || host === "127.0.0.1" ||
-        host === "::1";
-      fut.setResult(
-        family === 6 ? [] : [{
-          family: 4,
-          hostname: loopback ? "127.0.0.1" : target.address,
-          port,
-        }],
+      return fut;
+    }
+    // A numeric address is its own answer, as with the C library; a name
+    // means the host's IPv4 address ("localhost": 127.0.0.1, as a hosts
+    // file maps it).
+    const literal = ipFamily(host);
+    const found = literal === 6 ? 6 : 4;
+    if (family !== 0 && family !== found) {
+      fut.setException(
+        notFound(
+          literal !== 0
+            ? `Cannot resolve host: "${host}" is an IPv${literal} address and family ${family} was asked for`
+            : `Cannot resolve ${host}: it has no IPv6 address`,
+        ),
       );
+    } else {
+      const hostname = literal !== 0
+        ? host
+        : host === "localhost"
+        ? "127.0.0.1"
+        : target.address;
+      fut.setResult([{ family: found, hostname, port }]);
     }
     return fut;
   }

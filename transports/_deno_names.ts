@@ -69,17 +69,26 @@ export function resolveHost(
           if (error) return reject(resolveError(host, error));
           const seen = new Set<string>();
           const infos: AddrInfo[] = [];
-          for (const { address, family } of addresses) {
-            if (seen.has(address)) continue;
-            seen.add(address);
-            infos.push({
-              family: family === 6 ? 6 : 4,
-              hostname: address,
-              port,
-            });
+          for (const address of addresses) {
+            const found = address.family === 6 ? 6 : 4;
+            // node:dns gives a numeric address back whatever the family.
+            if (
+              seen.has(address.address) || (family !== 0 && found !== family)
+            ) {
+              continue;
+            }
+            seen.add(address.address);
+            infos.push({ family: found, hostname: address.address, port });
           }
           if (infos.length === 0) {
-            return reject(resolveError(host, { code: "ENOTFOUND" }));
+            const literal = ipFamily(host);
+            return reject(
+              literal !== 0 && literal !== family
+                ? new Deno.errors.NotFound(
+                  `Cannot resolve host: "${host}" is an IPv${literal} address and family ${family} was asked for`,
+                )
+                : resolveError(host, { code: "ENOTFOUND" }),
+            );
           }
           resolve(infos);
         },

@@ -44,6 +44,25 @@ Deno.test("getaddrinfo() returns a numeric address as it is", async () => {
   loop.close();
 });
 
+Deno.test("getaddrinfo() applies the family to a numeric address too, as the C library does", async () => {
+  const loop = new DenoEventLoop();
+  assertEquals(
+    await within(loop, loop.getaddrinfo("::1", 53, { family: 6 })),
+    [{ family: 6, hostname: "::1", port: 53 }],
+  );
+  await assertRejects(
+    () => within(loop, loop.getaddrinfo("::1", 53, { family: 4 })),
+    Deno.errors.NotFound,
+    'Cannot resolve host: "::1" is an IPv6 address and family 4 was asked for',
+  );
+  await assertRejects(
+    () => within(loop, loop.getaddrinfo("127.0.0.1", 53, { family: 6 })),
+    Deno.errors.NotFound,
+    'Cannot resolve host: "127.0.0.1" is an IPv4 address and family 6 was asked for',
+  );
+  loop.close();
+});
+
 Deno.test("getaddrinfo() fails with NotFound naming an unknown host", async () => {
   const loop = new DenoEventLoop();
   await assertRejects(

@@ -318,6 +318,14 @@ Deno.test("Simulation streams: getaddrinfo resolves host names to their simulate
     assertEquals(await loop.getaddrinfo("localhost", 1), [
       { family: 4, hostname: "127.0.0.1", port: 1 },
     ]);
+    assertEquals(await loop.getaddrinfo("10.0.0.1", 2), [
+      { family: 4, hostname: "10.0.0.1", port: 2 },
+    ]);
+    await assertRejects(
+      () => loop.getaddrinfo("db", 1, { family: 6 }),
+      Deno.errors.NotFound,
+      "Cannot resolve db: it has no IPv6 address",
+    );
     assertEquals(await loop.getnameinfo({ hostname: "10.0.0.2", port: 9 }), [
       "app",
       "9",
