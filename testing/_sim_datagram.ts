@@ -22,7 +22,7 @@ import {
 import type { DatagramTransport } from "../transports/transport.ts";
 import { checkWriteData, refuseWrite } from "../transports/write_checks.ts";
 import { addrInUse, addrNotAvailable, notFound } from "./_deno_errors.ts";
-import type { SimNetLoop } from "./_sim_loop.ts";
+import { simHost, type SimNetLoop, simWorld } from "./_sim_loop.ts";
 import type { SimHost, World } from "./_sim_world.ts";
 
 /** The largest UDP payload over IPv4, in bytes. */
@@ -78,9 +78,9 @@ export class SimDatagram extends FlowControlledTransport
   ) {
     super();
     this.#loop = loop;
-    this.#world = loop.world;
-    this.#host = loop.host;
-    this.#generation = loop.host.generation;
+    this.#world = simWorld(loop);
+    this.#host = simHost(loop);
+    this.#generation = simHost(loop).generation;
     this.port = port;
     this.#local = local;
     this.#remote = remote;
@@ -349,8 +349,8 @@ export function openDatagram<P extends DatagramProtocol>(
   factory: () => P,
   options?: DatagramEndpointOptions,
 ): Future<[DatagramTransport, P]> {
-  const world = loop.world;
-  const host = loop.host;
+  const world = simWorld(loop);
+  const host = simHost(loop);
   const fut = loop.createFuture<[DatagramTransport, P]>();
   const local = options?.localAddr === undefined
     ? { hostname: "0.0.0.0", port: 0 }

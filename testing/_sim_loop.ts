@@ -66,6 +66,14 @@ export type Lacking =
   | "executor";
 
 /**
+ * The world a simulated loop belongs to, and the host it runs: for the
+ * simulator's transports (friend accessors, see `loop/_handle.ts`).
+ */
+export let simWorld: (loop: SimNetLoop) => World;
+/** See {@linkcode simWorld}. */
+export let simHost: (loop: SimNetLoop) => SimHost;
+
+/**
  * The full `EventLoop` interface on one host of the in-memory network:
  * streams, servers and datagrams are the simulator's (`_sim_stream.ts`,
  * `_sim_datagram.ts`), names resolve among the world's hosts. What cannot
@@ -76,10 +84,8 @@ export type Lacking =
  * @internal Shared by `SimulatedLoop` and `VirtualTimeLoop`; not public.
  */
 export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
-  /** The world this loop belongs to (for the transports). */
-  readonly world: World;
-  /** The host this loop runs (for the transports). */
-  readonly host: SimHost;
+  readonly #world: World;
+  readonly #host: SimHost;
   #executor: Executor | null = null;
 
   /**
@@ -90,8 +96,13 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
    */
   constructor(world: World, host: SimHost) {
     super();
-    this.world = world;
-    this.host = host;
+    this.#world = world;
+    this.#host = host;
+  }
+
+  static {
+    simWorld = (loop) => loop.#world;
+    simHost = (loop) => loop.#host;
   }
 
   /**
@@ -366,9 +377,9 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
     checkAddrinfoArgs(host, port, options);
     const family = options?.family ?? 0;
     const fut = this.createFuture<AddrInfo[]>();
-    const target = this.world.resolve(this.host, host);
+    const target = this.#world.resolve(this.#host, host);
     if (target === null) {
-      this.world.record(this.host.name, "resolve", `${host} not found`);
+      this.#world.record(this.#host.name, "resolve", `${host} not found`);
       fut.setException(
         notFound(
           `Cannot resolve ${host}: no simulated host has this name or address`,
@@ -413,7 +424,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
       );
     }
     const fut = this.createFuture<[string, string]>();
-    const target = this.world.resolve(this.host, sockaddr.hostname);
+    const target = this.#world.resolve(this.#host, sockaddr.hostname);
     const service = String(sockaddr.port);
     if (target === null) {
       if (flags & 8) {
@@ -497,11 +508,11 @@ export class SimulatedLoop extends SimNetLoop {
 
   /** The host's name. */
   get hostname(): string {
-    return this.host.name;
+    return simHost(this).name;
   }
 
   override time(): number {
-    return this.world.now;
+    return simWorld(this).now;
   }
 
   // Scheduling marks the host for the simulation's driver, which skips
@@ -511,7 +522,7 @@ export class SimulatedLoop extends SimNetLoop {
     cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle {
-    this.host.dirty = true;
+    simHost(this).dirty = true;
     return super.callSoon(cb, ...args);
   }
 
@@ -520,7 +531,7 @@ export class SimulatedLoop extends SimNetLoop {
     cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
-    this.host.dirty = true;
+    simHost(this).dirty = true;
     return super.callLater(delay, cb, ...args);
   }
 
@@ -529,7 +540,7 @@ export class SimulatedLoop extends SimNetLoop {
     cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
-    this.host.dirty = true;
+    simHost(this).dirty = true;
     return super.callAt(when, cb, ...args);
   }
 
@@ -538,7 +549,7 @@ export class SimulatedLoop extends SimNetLoop {
     cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): TimerHandle {
-    this.host.dirty = true;
+    simHost(this).dirty = true;
     return super.callRepeatedly(interval, cb, ...args);
   }
 

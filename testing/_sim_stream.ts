@@ -31,7 +31,7 @@ import {
   notFound,
   timedOut,
 } from "./_deno_errors.ts";
-import type { SimNetLoop } from "./_sim_loop.ts";
+import { simHost, type SimNetLoop, simWorld } from "./_sim_loop.ts";
 import { StreamEnd } from "./_stream_end.ts";
 import { describeError, type SimHost, type World } from "./_sim_world.ts";
 
@@ -380,8 +380,8 @@ export function connectStream<P extends StreamProtocol>(
   factory: () => P,
   target: StreamTarget,
 ): Future<[Transport, P]> {
-  const world = loop.world;
-  const host = loop.host;
+  const world = simWorld(loop);
+  const host = simHost(loop);
   const fut = loop.createFuture<[Transport, P]>();
   const label = "path" in target
     ? `unix:${target.path}`
@@ -498,8 +498,8 @@ export function listenStream(
   target: { hosts: string[]; port: number } | { path: string },
   options?: CreateServerOptions,
 ): Future<Server> {
-  const world = loop.world;
-  const host = loop.host;
+  const world = simWorld(loop);
+  const host = simHost(loop);
   const fut = loop.createFuture<Server>();
   let key: string;
   let addresses: Deno.Addr[];
@@ -637,8 +637,8 @@ export class SimServer implements Server {
   }
 
   #serve(end: SimStream): void {
-    this.#loop.world.record(
-      this.#loop.host.name,
+    simWorld(this.#loop).record(
+      simHost(this.#loop).name,
       "accept",
       String(addrText(end.getExtraInfo("peername") as Deno.Addr)),
     );
@@ -677,12 +677,12 @@ export class SimServer implements Server {
     // Connections never accepted are refused, as a closed listener's are.
     for (const end of this.#backlog) end.abort();
     this.#backlog = [];
-    const host = this.#loop.host;
+    const host = simHost(this.#loop);
     const list = host.listeners.get(this.#key)?.filter((s) => s !== this);
     if (list === undefined || list.length === 0) {
       host.listeners.delete(this.#key);
     } else host.listeners.set(this.#key, list);
-    this.#loop.world.record(
+    simWorld(this.#loop).record(
       host.name,
       "unlisten",
       addrText(this.#addresses[0]),
@@ -696,8 +696,8 @@ export class SimServer implements Server {
       options,
       () => this.close(),
       () =>
-        this.#loop.world.record(
-          this.#loop.host.name,
+        simWorld(this.#loop).record(
+          simHost(this.#loop).name,
           "shutdown",
           `${addrText(this.#addresses[0])} connections=${this.#shutdown.size}`,
         ),

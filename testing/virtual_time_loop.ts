@@ -7,7 +7,7 @@
 
 import { InvalidStateError } from "../futures/errors.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
-import { type Lacking, SimNetLoop } from "./_sim_loop.ts";
+import { type Lacking, SimNetLoop, simWorld } from "./_sim_loop.ts";
 import { SELF_NAMES, SimHost, World } from "./_sim_world.ts";
 import { VirtualClock } from "./_virtual_clock.ts";
 
@@ -179,7 +179,7 @@ export class VirtualTimeLoop extends SimNetLoop implements EventLoop {
    * @returns The virtual time.
    */
   override time(): number {
-    return this.world.now;
+    return simWorld(this).now;
   }
 
   /**

@@ -353,6 +353,14 @@ Deno.test("VirtualTimeLoop times a silent peer out at exactly the virtual deadli
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop keeps its simulated network to itself", () => {
+  const loop = new VirtualTimeLoop();
+  for (const name of ["world", "host"]) {
+    assertEquals(name in loop, false, name);
+  }
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop resolves only loopback names, and refuses a port nobody listens on", async () => {
   const loop = new VirtualTimeLoop();
   for (const name of ["localhost", "127.0.0.1"]) {
