@@ -1539,10 +1539,12 @@ export class HttpParser<H extends HttpMessageHead> {
         this.#fail(400, "Transfer-Encoding is empty");
       }
       if (!f.chunkedLast) {
-        this.#fail(
-          this.#isRequest ? 400 : 501,
-          "the final transfer-coding is not chunked",
-        );
+        if (this.#isRequest) {
+          this.#fail(400, "the final transfer-coding is not chunked");
+        }
+        // RFC 9112 §6.3 (4): a response's body then runs to the close.
+        f.persistent = false;
+        return "close";
       }
       if (f.chunked > 1) this.#fail(400, "chunked is applied more than once");
       if (f.otherCodings) {

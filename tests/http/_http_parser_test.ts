@@ -1868,13 +1868,30 @@ Deno.test("HttpResponseParser stops reading HTTP after 101 or a CONNECT tunnel",
   assertEquals(tunnel, [res({ reason: "Connection established" }), done]);
 });
 
+Deno.test("HttpResponseParser reads to the close a body whose final transfer-coding is not chunked", () => {
+  // RFC 9112 §6.3 (4): in a response (unlike a request) such a body runs
+  // until the server closes; its bytes are passed on as they came.
+  for (
+    const fields of [
+      "Transfer-Encoding: gzip\r\n",
+      "Transfer-Encoding: chunked, gzip\r\n",
+      "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+    ]
+  ) {
+    const events = parseResponses(
+      `HTTP/1.1 200 OK\r\n${fields}\r\n3\r\nabc\r\n0\r\n\r\n`,
+      { eof: true },
+    );
+    assertEquals(events.slice(1), [{ body: "3\r\nabc\r\n0\r\n\r\n" }, done]);
+    const head = events[0] as { head: Record<string, unknown> };
+    assertEquals(head.head.bodyKind, "close", fields);
+    assertEquals(head.head.keepAlive, false, fields);
+    assertEquals(head.head.contentLength, -1, fields);
+  }
+});
+
 Deno.test("HttpResponseParser rejects unsupported or conflicting framing", () => {
   const cases: Array<[string, number, string]> = [
-    [
-      "Transfer-Encoding: gzip\r\n",
-      501,
-      "the final transfer-coding is not chunked",
-    ],
     [
       "Transfer-Encoding: gzip, chunked\r\n",
       501,

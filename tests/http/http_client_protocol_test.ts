@@ -176,6 +176,27 @@ Deno.test("HttpClientProtocol reads an HTTP/1.0 body that runs until the server 
   );
 });
 
+Deno.test("HttpClientProtocol reads to the close a body whose final transfer-coding is not chunked", async () => {
+  // RFC 9112 §6.3 (4): the body's coded bytes, as they came.
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\ncoded bytes",
+    async (client, loop) => {
+      const s = await summary(await client.request(new Request("http://h/")));
+      await sleep(0, undefined, { loop });
+      return { ...s, open: client.transport !== null };
+    },
+    {
+      status: 200,
+      statusText: "OK",
+      headers: [["transfer-encoding", "gzip"]],
+      body: "coded bytes",
+      open: false,
+    },
+    undefined,
+    true,
+  );
+});
+
 Deno.test("HttpClientProtocol gives HEAD, 204 and 304 responses no body, and reads the next response", async () => {
   await talkEverySplit(
     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" +
