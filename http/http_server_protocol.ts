@@ -968,8 +968,10 @@ export class HttpServerProtocol extends Protocol {
   #keepAliveFor(ex: Exchange): boolean {
     if (!ex.keepAlive || this.#closing) return false;
     // The client waits for a 100 that never came: it may or may not send
-    // the body now, so the connection cannot be trusted.
-    return ex.requestDone || !ex.head.expectContinue || ex.continueSent;
+    // the body now, so the connection cannot be trusted — unless the
+    // framing says there is no body to send.
+    return ex.requestDone || !ex.head.expectContinue || ex.continueSent ||
+      ex.head.bodyKind === "none";
   }
 
   /** The loop's date line, found on first use. */

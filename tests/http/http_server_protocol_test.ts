@@ -442,6 +442,26 @@ Framing.test("HttpServerProtocol answers without 100 Continue and closes when th
   );
 });
 
+Framing.test("HttpServerProtocol keeps the connection after an Expect: 100-continue request with no body", async () => {
+  // No content is to come (RFC 9110 §10.1.1), so the framing is sure.
+  for (const length of ["", "Content-Length: 0\r\n"]) {
+    const c = await converse(
+      server(hello),
+      `POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n${length}\r\n` +
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assertEquals(
+      c.output,
+      HELLO_RESPONSE +
+        HELLO_RESPONSE.replace(
+          "date: X\r\n",
+          "date: X\r\nconnection: close\r\n",
+        ),
+      length,
+    );
+  }
+});
+
 Deno.test("HttpServerProtocol sends 100 Continue before a response streamed from the request body", async () => {
   const handler: HttpHandler = (request) => new Response(request.body);
   const input = "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n" +
