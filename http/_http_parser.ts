@@ -28,7 +28,9 @@
  *   message, then are ignored.
  * - A `Host` value and an absolute-form request-target must be what
  *   `new URL()` accepts, so that a server can build the request's URL
- *   without failing after the head was accepted.
+ *   without failing after the head was accepted; the target's host must
+ *   also be a valid `Host` value: not empty, no userinfo (RFC 9110
+ *   §4.2.1, §4.2.4).
  *
  * @module
  */
@@ -1422,14 +1424,22 @@ export class HttpParser<H extends HttpMessageHead> {
         excerpt(src, s.hostStart, s.hostEnd),
       );
     }
+    if (s.form !== "absolute") return;
     if (
-      s.form === "absolute" &&
       // The target is visible ASCII.
       !URL.canParse(DECODER.decode(src.subarray(s.textStart, s.textEnd)))
     ) {
       this.#fail(
         400,
         "the request-target is not a valid URL",
+        excerpt(src, s.textStart, s.textEnd),
+      );
+    }
+    const [hostStart, hostEnd] = authority(src, s.textStart, s.textEnd);
+    if (!validHost(src, hostStart, hostEnd)) {
+      this.#fail(
+        400,
+        "the request-target's host is empty or not valid (userinfo is not allowed)",
         excerpt(src, s.textStart, s.textEnd),
       );
     }
@@ -1693,6 +1703,19 @@ function hasPunycode(src: Uint8Array, start: number, end: number): boolean {
     ) return true;
   }
   return false;
+}
+
+/**
+ * The bounds of the authority of the absolute-form target `src[c, d)`
+ * (`http://` or `https://` then up to the first `/`, `?` or `#`).
+ */
+function authority(src: Uint8Array, c: number, d: number): [number, number] {
+  const start = c + (src[c + 4] === COLON ? 7 : 8);
+  let end = start;
+  while (end < d && src[end] !== SLASH && src[end] !== 63 && src[end] !== 35) {
+    end++;
+  }
+  return [start, end];
 }
 
 /** The form of the request-target `src[c, d)`. */

@@ -455,9 +455,42 @@ Deno.test("HttpRequestParser rejects an absolute-form target that is not a URL",
     );
   }
   const [head] = requestHeads([
-    "GET http://user@a:8080/x?y HTTP/1.1\r\nHost: a\r\n\r\n",
+    "GET http://a:8080/x?y HTTP/1.1\r\nHost: a\r\n\r\n",
   ]);
-  assertEquals(head.target, "http://user@a:8080/x?y");
+  assertEquals(head.target, "http://a:8080/x?y");
+});
+
+Deno.test("HttpRequestParser rejects an absolute-form target with an empty host or userinfo", () => {
+  // RFC 9110 §4.2.1: an http URI with an empty host MUST be rejected (the
+  // URL parser would take the path's first segment for the host); §4.2.4:
+  // userinfo is treated as an error, as in Host.
+  for (
+    const target of [
+      "http:///p",
+      "http:///",
+      "https://?q",
+      "http://#f",
+      "http://user@a:8080/x?y",
+      "http://a@b/",
+      "http://@b/",
+      "http://a\\@b/",
+    ]
+  ) {
+    const message = rejectRequest(
+      `GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`,
+      400,
+    );
+    // The URL parser refuses some of them first.
+    assert(
+      message.startsWith("Cannot parse HTTP request: the request-target") &&
+        message.endsWith(`, received ${JSON.stringify(target)}`),
+      message,
+    );
+  }
+  assertEquals(
+    rejectRequest("GET http:///p HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    `Cannot parse HTTP request: the request-target's host is empty or not valid (userinfo is not allowed), received "http:///p"`,
+  );
 });
 
 Deno.test("HttpRequestParser heads decode correctly when read after later input", () => {
