@@ -544,6 +544,11 @@ Framing.test("HttpServerProtocol sends known bodies with Content-Length in any f
       () => new Response("ok", { status: 299, statusText: "Fine" }),
       "HTTP/1.1 299 Fine\r\n",
     ],
+    // The reason phrase is kept on a 200 too, whichever way it is sent.
+    [
+      () => new Response("ok", { statusText: "Fine" }),
+      "HTTP/1.1 200 Fine\r\n",
+    ],
   ];
   for (const [handler, expected] of cases) {
     const c = await converse(
