@@ -643,6 +643,33 @@ Framing.test("HttpServerProtocol honours Connection: close from the handler's re
   );
 });
 
+Framing.test("HttpServerProtocol lists the upgrade option in Connection when a response has Upgrade", async () => {
+  // RFC 9110 §7.8: a sender of Upgrade also sends Connection: upgrade.
+  const handler: HttpHandler = () =>
+    new Response("use h2c", {
+      status: 426,
+      headers: { upgrade: "h2c", connection: "upgrade" },
+    });
+  const head = "HTTP/1.1 426 Upgrade Required\r\n" +
+    "content-type: text/plain;charset=UTF-8\r\nupgrade: h2c\r\n" +
+    "content-length: 7\r\ndate: X\r\n";
+  const cases: [string, string][] = [
+    ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", "connection: upgrade\r\n"],
+    [
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+      "connection: close, upgrade\r\n",
+    ],
+    [
+      "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+      "connection: keep-alive, upgrade\r\n",
+    ],
+  ];
+  for (const [input, connection] of cases) {
+    const c = await converse(server(handler), input);
+    assertEquals(c.output, head + connection + "\r\nuse h2c", input);
+  }
+});
+
 Framing.test("HttpServerProtocol replaces the handler's framing fields and keeps its Date", async () => {
   const handler: HttpHandler = () =>
     new Response("abc", {
