@@ -21,7 +21,8 @@
  *   `Transfer-Encoding` in an HTTP/1.0 message.
  * - Field names must be tokens, with no whitespace before the colon; field
  *   values may hold only HTAB, SP, visible ASCII and obs-text. Folded lines
- *   (obs-fold) are rejected.
+ *   (obs-fold) are rejected in a request; in a response each fold is
+ *   replaced by spaces (RFC 9112 §5.2).
  * - Chunk sizes are hex digits only and must stay within
  *   `Number.MAX_SAFE_INTEGER`; chunk extensions must follow RFC 9112's
  *   `chunk-ext` grammar and stay within `maxChunkExtensionBytes` per
@@ -957,6 +958,16 @@ export class HttpParser<H extends HttpMessageHead> {
         }
         this.#bufLen = 0;
         this.#lineSeen = false;
+        if (!this.#isRequest) {
+          // RFC 9112 §5.2: a user agent unfolds; after the status line.
+          const from = isHead ? src.indexOf(LF, start) + 1 : start;
+          const copy = unfolded(src, start, from, last);
+          if (copy !== null) {
+            src = copy;
+            last -= start;
+            start = 0;
+          }
+        }
         if (isHead) this.#head(src, start, last);
         else this.#trailers(src, start, last);
         return lf + 1;
@@ -1596,6 +1607,33 @@ export class HttpParser<H extends HttpMessageHead> {
       latin1,
     );
   }
+}
+
+/**
+ * A copy of the section `src[start, end)` (a head or a trailer section,
+ * which ends with CRLF CRLF and has no bare LF) in which each obs-fold —
+ * a field line's CRLF then SP or HTAB, the field lines starting at `from`
+ * — and the whitespace after it are spaces; `null` when there is none.
+ */
+function unfolded(
+  src: Uint8Array,
+  start: number,
+  from: number,
+  end: number,
+): Uint8Array | null {
+  let copy: Uint8Array | null = null;
+  for (
+    let i = src.indexOf(LF, from);
+    i !== -1 && i < end - 1;
+    i = src.indexOf(LF, i + 1)
+  ) {
+    if (src[i + 1] !== SP && src[i + 1] !== HTAB) continue;
+    copy ??= src.slice(start, end);
+    let k = i - 1 - start;
+    copy[k++] = SP;
+    while (copy[k] === LF || copy[k] === SP || copy[k] === HTAB) copy[k++] = SP;
+  }
+  return copy;
 }
 
 /** Returns the index of the first CR or LF at or after `i`. */

@@ -1923,6 +1923,38 @@ Deno.test("HttpResponseParser reads to the close a body whose final transfer-cod
   }
 });
 
+Deno.test("HttpResponseParser replaces each obs-fold with spaces", () => {
+  // RFC 9112 §5.2: a user agent unfolds a folded response field (a
+  // server rejects one in a request); framing fields are read unfolded.
+  const input = "HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\n\t\td\r\n" +
+    "Content-Length:\r\n 2\r\n\r\nhi" +
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+    "0\r\nX-T: e\r\n\tf\r\n\r\n";
+  const events = parseResponses(input, { methods: ["GET", "GET"] });
+  assertEquals(events, [
+    res({
+      headers: [["X-A", "b   c    d"], ["Content-Length", "2"]],
+      bodyKind: "length",
+      contentLength: 2,
+    }),
+    { body: "hi" },
+    done,
+    res({
+      headers: [["Transfer-Encoding", "chunked"]],
+      bodyKind: "chunked",
+      contentLength: -1,
+    }),
+    { complete: [["X-T", "e   f"]] },
+  ]);
+  // Whitespace before the first field is no fold: still an error.
+  const message = assertRejected(
+    "response",
+    "HTTP/1.1 200 OK\r\n X-A: b\r\n\r\n",
+    400,
+  );
+  assert(message.includes("starts with whitespace (obs-fold)"), message);
+});
+
 Deno.test("HttpResponseParser rejects unsupported or conflicting framing", () => {
   const cases: Array<[string, number, string]> = [
     [
