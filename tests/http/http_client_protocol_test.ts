@@ -446,6 +446,46 @@ Deno.test("HttpClientProtocol refuses requests after one with Connection: close,
   });
 });
 
+Deno.test("HttpClientProtocol refuses requests once the server has closed its side", async () => {
+  // Between the server's EOF and connectionLost the transport is closing:
+  // a request then is refused by the client, and nothing is left waiting.
+  const loop = new VirtualTimeLoop();
+  class Probe extends HttpClientProtocol {
+    refusal: unknown = null;
+    override eofReceived(): boolean {
+      const keep = super.eofReceived();
+      // Once the transport has begun closing, before connectionLost.
+      loop.callSoon(() => {
+        try {
+          this.request(new Request("http://h/late"));
+        } catch (e) {
+          this.refusal = e;
+        }
+      });
+      return keep;
+    }
+  }
+  try {
+    const client = new Probe({ loop });
+    const answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    transportPair(client, new FakeServer(answer, true), { loop });
+    await loop.advance(0);
+    const response = await loop.runUntilComplete(
+      client.request(new Request("http://h/")),
+    );
+    assertEquals(await loop.runUntilComplete(response.text()), "ok");
+    await loop.runUntilComplete(client.waitClosed());
+    assertInstanceOf(client.refusal, InvalidStateError);
+    assertStringIncludes(
+      (client.refusal as Error).message,
+      "Cannot send an HTTP request: the server closed the connection",
+    );
+    assertEquals(client.pendingCount, 0);
+  } finally {
+    loop.close();
+  }
+});
+
 Deno.test("HttpClientProtocol fails a response it cannot represent", async () => {
   await talk(
     "HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
