@@ -42,7 +42,8 @@ export const DEFAULT_TEXT_TYPE = "text/plain;charset=UTF-8";
 
 /**
  * Returns the body of a response in Deno's "static" form: status 200, no
- * header but at most a `Content-Type`, a string or byte body, not used.
+ * header but at most a `Content-Type`, a string or byte body, not used —
+ * and no reason phrase of its own (the fast way always sends `OK`).
  * Returns `null` for any other response. Read its content type with
  * {@linkcode fastContentType}.
  *
@@ -55,6 +56,8 @@ export function fastStaticBody(response: Response): string | Uint8Array | null {
   if (r[SERVE_FAST.status] !== 200) return null;
   const body = r[SERVE_FAST.body];
   if (typeof body !== "string" && !(body instanceof Uint8Array)) return null;
+  const reason = response.statusText;
+  if (reason !== "" && reason !== "OK") return null;
   // A body still in Deno's lazy form was not read (and asking `bodyUsed`
   // would take it out of that form, which costs).
   if (LAZY_BODY !== null && typeof r[LAZY_BODY] === "string") return body;

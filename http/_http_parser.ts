@@ -21,14 +21,17 @@
  *   `Transfer-Encoding` in an HTTP/1.0 message.
  * - Field names must be tokens, with no whitespace before the colon; field
  *   values may hold only HTAB, SP, visible ASCII and obs-text. Folded lines
- *   (obs-fold) are rejected.
+ *   (obs-fold) are rejected in a request; in a response each fold is
+ *   replaced by spaces (RFC 9112 §5.2).
  * - Chunk sizes are hex digits only and must stay within
  *   `Number.MAX_SAFE_INTEGER`; chunk extensions must follow RFC 9112's
  *   `chunk-ext` grammar and stay within `maxChunkExtensionBytes` per
  *   message, then are ignored.
  * - A `Host` value and an absolute-form request-target must be what
  *   `new URL()` accepts, so that a server can build the request's URL
- *   without failing after the head was accepted.
+ *   without failing after the head was accepted; the target's host must
+ *   also be a valid `Host` value: not empty, no userinfo (RFC 9110
+ *   §4.2.1, §4.2.4).
  *
  * @module
  */
@@ -955,6 +958,16 @@ export class HttpParser<H extends HttpMessageHead> {
         }
         this.#bufLen = 0;
         this.#lineSeen = false;
+        if (!this.#isRequest) {
+          // RFC 9112 §5.2: a user agent unfolds; after the status line.
+          const from = isHead ? src.indexOf(LF, start) + 1 : start;
+          const copy = unfolded(src, start, from, last);
+          if (copy !== null) {
+            src = copy;
+            last -= start;
+            start = 0;
+          }
+        }
         if (isHead) this.#head(src, start, last);
         else this.#trailers(src, start, last);
         return lf + 1;
@@ -1422,14 +1435,22 @@ export class HttpParser<H extends HttpMessageHead> {
         excerpt(src, s.hostStart, s.hostEnd),
       );
     }
+    if (s.form !== "absolute") return;
     if (
-      s.form === "absolute" &&
       // The target is visible ASCII.
       !URL.canParse(DECODER.decode(src.subarray(s.textStart, s.textEnd)))
     ) {
       this.#fail(
         400,
         "the request-target is not a valid URL",
+        excerpt(src, s.textStart, s.textEnd),
+      );
+    }
+    const [hostStart, hostEnd] = authority(src, s.textStart, s.textEnd);
+    if (!validHost(src, hostStart, hostEnd)) {
+      this.#fail(
+        400,
+        "the request-target's host is empty or not valid (userinfo is not allowed)",
         excerpt(src, s.textStart, s.textEnd),
       );
     }
@@ -1539,10 +1560,12 @@ export class HttpParser<H extends HttpMessageHead> {
         this.#fail(400, "Transfer-Encoding is empty");
       }
       if (!f.chunkedLast) {
-        this.#fail(
-          this.#isRequest ? 400 : 501,
-          "the final transfer-coding is not chunked",
-        );
+        if (this.#isRequest) {
+          this.#fail(400, "the final transfer-coding is not chunked");
+        }
+        // RFC 9112 §6.3 (4): a response's body then runs to the close.
+        f.persistent = false;
+        return "close";
       }
       if (f.chunked > 1) this.#fail(400, "chunked is applied more than once");
       if (f.otherCodings) {
@@ -1584,6 +1607,33 @@ export class HttpParser<H extends HttpMessageHead> {
       latin1,
     );
   }
+}
+
+/**
+ * A copy of the section `src[start, end)` (a head or a trailer section,
+ * which ends with CRLF CRLF and has no bare LF) in which each obs-fold —
+ * a field line's CRLF then SP or HTAB, the field lines starting at `from`
+ * — and the whitespace after it are spaces; `null` when there is none.
+ */
+function unfolded(
+  src: Uint8Array,
+  start: number,
+  from: number,
+  end: number,
+): Uint8Array | null {
+  let copy: Uint8Array | null = null;
+  for (
+    let i = src.indexOf(LF, from);
+    i !== -1 && i < end - 1;
+    i = src.indexOf(LF, i + 1)
+  ) {
+    if (src[i + 1] !== SP && src[i + 1] !== HTAB) continue;
+    copy ??= src.slice(start, end);
+    let k = i - 1 - start;
+    copy[k++] = SP;
+    while (copy[k] === LF || copy[k] === SP || copy[k] === HTAB) copy[k++] = SP;
+  }
+  return copy;
 }
 
 /** Returns the index of the first CR or LF at or after `i`. */
@@ -1691,6 +1741,19 @@ function hasPunycode(src: Uint8Array, start: number, end: number): boolean {
     ) return true;
   }
   return false;
+}
+
+/**
+ * The bounds of the authority of the absolute-form target `src[c, d)`
+ * (`http://` or `https://` then up to the first `/`, `?` or `#`).
+ */
+function authority(src: Uint8Array, c: number, d: number): [number, number] {
+  const start = c + (src[c + 4] === COLON ? 7 : 8);
+  let end = start;
+  while (end < d && src[end] !== SLASH && src[end] !== 63 && src[end] !== 35) {
+    end++;
+  }
+  return [start, end];
 }
 
 /** The form of the request-target `src[c, d)`. */

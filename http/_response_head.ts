@@ -168,8 +168,9 @@ export interface PlanContext {
 
 /**
  * Frames any response: the head (the handler's fields, then
- * `Content-Length` or chunked coding, `Date` unless given, `Connection`)
- * and where its body comes from.
+ * `Content-Length` or chunked coding, `Date` unless given, `Connection`,
+ * which lists `upgrade` when there is an `Upgrade` field) and where its
+ * body comes from.
  *
  * @param response The handler's response.
  * @param context The request and the connection.
@@ -191,6 +192,7 @@ export function planResponse(
   let hasDate = false;
   let declared: string | null = null;
   let close = false;
+  let upgrade = false;
   for (const pair of response.headers) {
     const name = pair[0];
     if (name === "content-length") {
@@ -203,6 +205,7 @@ export function planResponse(
       continue;
     }
     if (name === "date") hasDate = true;
+    else if (name === "upgrade") upgrade = true;
     headers.push(pair);
   }
   const request = context.request;
@@ -262,7 +265,11 @@ export function planResponse(
     keepAlive = false;
   }
   if (!hasDate) headers.push(["date", context.date]);
-  const connection = connectionValue(keepAlive, request.versionMinor);
+  let connection = connectionValue(keepAlive, request.versionMinor);
+  // A sender of Upgrade also lists it in Connection (RFC 9110 §7.8).
+  if (upgrade) {
+    connection = connection === null ? "upgrade" : `${connection}, upgrade`;
+  }
   if (connection !== null) headers.push(["connection", connection]);
   const head = serializeResponseHead({
     status,

@@ -239,6 +239,7 @@ export class HttpClientProtocol extends Protocol {
   #lastRequestSent = false;
   #closing = false;
   #lost = false;
+  #eof = false;
   #lostError: Error | undefined = undefined;
   #closed: Future<void> | null = null;
   #writePaused = false;
@@ -348,6 +349,8 @@ export class HttpClientProtocol extends Protocol {
     if (transport === null || this.#closing || this.#lastRequestSent) {
       const why = this.#lost
         ? "the connection was lost"
+        : this.#eof
+        ? "the server closed the connection"
         : transport === null
         ? "the connection is not made yet"
         : this.#lastRequestSent
@@ -473,11 +476,13 @@ export class HttpClientProtocol extends Protocol {
 
   /**
    * The server closed its side: a body that runs to the close completes;
-   * the connection closes.
+   * the connection closes, and no request is taken from now on.
    *
    * @returns `false`: the transport closes.
    */
   override eofReceived(): boolean {
+    this.#eof = true;
+    this.#closing = true;
     this.#parser.feedEof();
     return false;
   }

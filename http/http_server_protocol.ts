@@ -404,7 +404,8 @@ class ServeInfo implements HttpServeInfo {
  *   one. A HEAD response keeps the headers, `Content-Length` included,
  *   without the body. The handler's `Content-Length`,
  *   `Transfer-Encoding`, `Connection` and `Keep-Alive` fields are replaced
- *   by the server's own framing.
+ *   by the server's own framing (whose `Connection` lists `upgrade` when
+ *   the response has an `Upgrade` field, as RFC 9110 §7.8 asks).
  * - `Connection: close` is honoured both ways: from the request, or from
  *   the handler's response. HTTP/1.0 clients get keep-alive only when they
  *   ask for it.
@@ -968,8 +969,10 @@ export class HttpServerProtocol extends Protocol {
   #keepAliveFor(ex: Exchange): boolean {
     if (!ex.keepAlive || this.#closing) return false;
     // The client waits for a 100 that never came: it may or may not send
-    // the body now, so the connection cannot be trusted.
-    return ex.requestDone || !ex.head.expectContinue || ex.continueSent;
+    // the body now, so the connection cannot be trusted — unless the
+    // framing says there is no body to send.
+    return ex.requestDone || !ex.head.expectContinue || ex.continueSent ||
+      ex.head.bodyKind === "none";
   }
 
   /** The loop's date line, found on first use. */

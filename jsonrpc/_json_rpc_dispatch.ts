@@ -151,7 +151,11 @@ export function parseMessage(data: Uint8Array): Parsed {
     };
   }
   try {
-    return { ok: true, value: JSON.parse(text) };
+    const value = JSON.parse(text);
+    return {
+      ok: true,
+      value: hasInexactId(value) ? parseKeepingIds(text) : value,
+    };
   } catch (e) {
     return {
       ok: false,
@@ -164,23 +168,74 @@ export function parseMessage(data: Uint8Array): Parsed {
   }
 }
 
+/**
+ * The source text of number ids that a double does not hold exactly (past
+ * 2^53, fractions, beyond the double range), by the request object holding
+ * them: a reply echoes the id as it was written (JSON-RPC 2.0 §5).
+ */
+const ID_TEXT = new WeakMap<object, string>();
+
+function isInexactId(x: unknown): boolean {
+  return typeof x === "number" && !Number.isSafeInteger(x);
+}
+
+/** Whether a message (or an item of a batch) has an inexact number id. */
+function hasInexactId(message: unknown): boolean {
+  if (!Array.isArray(message)) {
+    return isObject(message) && isInexactId(message.id);
+  }
+  for (const item of message) {
+    if (isObject(item) && isInexactId(item.id)) return true;
+  }
+  return false;
+}
+
+/** Parses `text` again, noting the source text of inexact number ids. */
+function parseKeepingIds(text: string): unknown {
+  return JSON.parse(
+    text,
+    function (
+      this: unknown,
+      key: string,
+      value: unknown,
+      context?: { source?: string },
+    ) {
+      if (
+        key === "id" && isInexactId(value) && context?.source !== undefined
+      ) {
+        ID_TEXT.set(this as object, context.source);
+      }
+      return value;
+    },
+  );
+}
+
+/** The JSON text of an id: as the peer wrote it when a double cannot hold it. */
+function idText(id: JsonRpcId | IdText): string {
+  return id instanceof IdText ? id.text : JSON.stringify(id);
+}
+
+/** An id kept as the text it was written as. */
+class IdText {
+  constructor(readonly text: string) {}
+}
+
 /** The text of an error response. Data that cannot be serialized is left out. */
 export function errorReply(
   code: number,
   message: string,
-  id: JsonRpcId,
+  id: JsonRpcId | IdText,
   data?: unknown,
 ): string {
-  const error: { code: number; message: string; data?: unknown } = {
-    code,
-    message,
-  };
-  if (data !== undefined) error.data = data;
+  let error: string;
   try {
-    return JSON.stringify({ jsonrpc: "2.0", error, id });
+    error = JSON.stringify(
+      data === undefined ? { code, message } : { code, message, data },
+    );
   } catch {
-    return JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id });
+    error = JSON.stringify({ code, message });
   }
+  return `{"jsonrpc":"2.0","error":${error},"id":${idText(id)}}`;
 }
 
 /**
@@ -296,12 +351,19 @@ function serveOne(
     front.onResponse(item);
     return reply(undefined);
   }
-  const id = hasId && isId(item.id) ? item.id : null;
+  const written = ID_TEXT.get(item);
+  const validId = hasId && (isId(item.id) || written !== undefined);
+  const id = validId ? item.id as JsonRpcId : null;
+  const replyId = written === undefined ? id : new IdText(written);
   const invalid = (why: string) =>
     reply(
-      errorReply(JsonRpcError.INVALID_REQUEST, `Invalid Request: ${why}`, id),
+      errorReply(
+        JsonRpcError.INVALID_REQUEST,
+        `Invalid Request: ${why}`,
+        replyId,
+      ),
     );
-  if (hasId && !isId(item.id)) {
+  if (hasId && !validId) {
     return invalid(
       `id must be a string, a number or null, received ${describe(item.id)}`,
     );
@@ -332,13 +394,13 @@ function serveOne(
         ? errorReply(
           JsonRpcError.METHOD_NOT_FOUND,
           `Method not found: ${JSON.stringify(name.slice(0, QUOTE_LIMIT))}`,
-          id,
+          replyId,
         )
         : undefined,
     );
   }
   front.limiter.acquire(() =>
-    call(fn, methods, params, name, hasId, id, front, reply)
+    call(fn, methods, params, name, hasId, id, replyId, front, reply)
   );
 }
 
@@ -350,6 +412,7 @@ function call(
   name: string,
   hasId: boolean,
   id: JsonRpcId,
+  replyId: JsonRpcId | IdText,
   front: Front,
   reply: Reply,
 ): void {
@@ -363,7 +426,9 @@ function call(
         if (!ok) front.onNotificationError?.(value, context);
         reply(undefined);
       } else {
-        reply(ok ? resultReply(value, id) : errorReplyFor(value, id));
+        reply(
+          ok ? resultReply(value, replyId) : errorReplyFor(value, replyId),
+        );
       }
     } finally {
       front.limiter.release();
@@ -423,7 +488,7 @@ function adopt(
   settle(true, value);
 }
 
-function resultReply(value: unknown, id: JsonRpcId): string {
+function resultReply(value: unknown, id: JsonRpcId | IdText): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -437,16 +502,14 @@ function resultReply(value: unknown, id: JsonRpcId): string {
     );
   }
   // undefined, functions and symbols have no JSON form: they mean null.
-  return `{"jsonrpc":"2.0","result":${text ?? "null"},"id":${
-    JSON.stringify(id)
-  }}`;
+  return `{"jsonrpc":"2.0","result":${text ?? "null"},"id":${idText(id)}}`;
 }
 
 /**
  * The reply for what a method threw: a `JsonRpcError` as it is; anything
  * else as -32603 with the error's message only (never its stack).
  */
-function errorReplyFor(error: unknown, id: JsonRpcId): string {
+function errorReplyFor(error: unknown, id: JsonRpcId | IdText): string {
   if (error instanceof JsonRpcError) {
     return errorReply(error.code, error.message, id, error.data);
   }

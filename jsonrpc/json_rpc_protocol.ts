@@ -69,7 +69,11 @@ export type JsonRpcParams = unknown[] | Record<string, unknown>;
 export interface JsonRpcContext {
   /** The method's name, as called. */
   readonly method: string;
-  /** The request's id, or `undefined` for a notification (no reply). */
+  /**
+   * The request's id, or `undefined` for a notification (no reply). A
+   * number id a double cannot hold exactly is the nearest double here; the
+   * reply echoes it as the peer wrote it.
+   */
   readonly id: JsonRpcId | undefined;
   /**
    * Aborted when the answer can no longer be delivered: when the

@@ -30,10 +30,15 @@ Deno.test(
 );
 
 Deno.test(
-  "fastStaticBody() refuses other statuses, extra headers, streams and used bodies",
+  "fastStaticBody() refuses other statuses, reason phrases, extra headers, streams and used bodies",
   { ignore },
   async () => {
     assertEquals(fastStaticBody(new Response("x", { status: 404 })), null);
+    assertEquals(
+      fastStaticBody(new Response("x", { statusText: "Fine" })),
+      null,
+    );
+    assertEquals(fastStaticBody(new Response("x", { statusText: "OK" })), "x");
     assertEquals(
       fastStaticBody(new Response("x", { headers: { "x-a": "1" } })),
       null,

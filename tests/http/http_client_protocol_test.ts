@@ -153,27 +153,35 @@ Deno.test("HttpClientProtocol reads a chunked response with trailers", async () 
   );
 });
 
-Deno.test("HttpClientProtocol reads an HTTP/1.0 body that runs until the server closes", async () => {
-  await talkEverySplit(
-    "HTTP/1.0 200 OK\r\nServer: old\r\n\r\nall of it",
-    async (client, loop) => {
-      const s = await summary(await client.request(new Request("http://h/")));
-      // The body ends at the server's EOF; the connection is lost in a
-      // callback the loop runs after that, which code resumed by the end
-      // of the body may not have seen yet.
-      await sleep(0, undefined, { loop });
-      return { ...s, open: client.transport !== null };
-    },
-    {
-      status: 200,
-      statusText: "OK",
-      headers: [["server", "old"]],
-      body: "all of it",
-      open: false,
-    },
-    undefined,
-    true,
-  );
+Deno.test("HttpClientProtocol reads a body that runs until the server closes", async () => {
+  const cases: [string, [string, string], string][] = [
+    ["HTTP/1.0 200 OK\r\nServer: old\r\n\r\n", ["server", "old"], "all of it"],
+    // RFC 9112 §6.3 (4): the final transfer-coding is not chunked; the
+    // body's coded bytes, as they came.
+    [
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+      ["transfer-encoding", "gzip"],
+      "coded bytes",
+    ],
+  ];
+  for (const [head, field, body] of cases) {
+    await talkEverySplit(
+      head + body,
+      async (client, loop) => {
+        const s = await summary(
+          await client.request(new Request("http://h/")),
+        );
+        // The body ends at the server's EOF; the connection is lost in a
+        // callback the loop runs after that, which code resumed by the end
+        // of the body may not have seen yet.
+        await sleep(0, undefined, { loop });
+        return { ...s, open: client.transport !== null };
+      },
+      { status: 200, statusText: "OK", headers: [field], body, open: false },
+      undefined,
+      true,
+    );
+  }
 });
 
 Deno.test("HttpClientProtocol gives HEAD, 204 and 304 responses no body, and reads the next response", async () => {
@@ -436,6 +444,46 @@ Deno.test("HttpClientProtocol refuses requests after one with Connection: close,
     await last;
     await client.waitClosed();
   });
+});
+
+Deno.test("HttpClientProtocol refuses requests once the server has closed its side", async () => {
+  // Between the server's EOF and connectionLost the transport is closing:
+  // a request then is refused by the client, and nothing is left waiting.
+  const loop = new VirtualTimeLoop();
+  class Probe extends HttpClientProtocol {
+    refusal: unknown = null;
+    override eofReceived(): boolean {
+      const keep = super.eofReceived();
+      // Once the transport has begun closing, before connectionLost.
+      loop.callSoon(() => {
+        try {
+          this.request(new Request("http://h/late"));
+        } catch (e) {
+          this.refusal = e;
+        }
+      });
+      return keep;
+    }
+  }
+  try {
+    const client = new Probe({ loop });
+    const answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    transportPair(client, new FakeServer(answer, true), { loop });
+    await loop.advance(0);
+    const response = await loop.runUntilComplete(
+      client.request(new Request("http://h/")),
+    );
+    assertEquals(await loop.runUntilComplete(response.text()), "ok");
+    await loop.runUntilComplete(client.waitClosed());
+    assertInstanceOf(client.refusal, InvalidStateError);
+    assertStringIncludes(
+      (client.refusal as Error).message,
+      "Cannot send an HTTP request: the server closed the connection",
+    );
+    assertEquals(client.pendingCount, 0);
+  } finally {
+    loop.close();
+  }
 });
 
 Deno.test("HttpClientProtocol fails a response it cannot represent", async () => {

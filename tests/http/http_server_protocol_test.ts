@@ -442,6 +442,26 @@ Framing.test("HttpServerProtocol answers without 100 Continue and closes when th
   );
 });
 
+Framing.test("HttpServerProtocol keeps the connection after an Expect: 100-continue request with no body", async () => {
+  // No content is to come (RFC 9110 §10.1.1), so the framing is sure.
+  for (const length of ["", "Content-Length: 0\r\n"]) {
+    const c = await converse(
+      server(hello),
+      `POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n${length}\r\n` +
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assertEquals(
+      c.output,
+      HELLO_RESPONSE +
+        HELLO_RESPONSE.replace(
+          "date: X\r\n",
+          "date: X\r\nconnection: close\r\n",
+        ),
+      length,
+    );
+  }
+});
+
 Deno.test("HttpServerProtocol sends 100 Continue before a response streamed from the request body", async () => {
   const handler: HttpHandler = (request) => new Response(request.body);
   const input = "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n" +
@@ -523,6 +543,11 @@ Framing.test("HttpServerProtocol sends known bodies with Content-Length in any f
     [
       () => new Response("ok", { status: 299, statusText: "Fine" }),
       "HTTP/1.1 299 Fine\r\n",
+    ],
+    // The reason phrase is kept on a 200 too, whichever way it is sent.
+    [
+      () => new Response("ok", { statusText: "Fine" }),
+      "HTTP/1.1 200 Fine\r\n",
     ],
   ];
   for (const [handler, expected] of cases) {
@@ -616,6 +641,33 @@ Framing.test("HttpServerProtocol honours Connection: close from the handler's re
     "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
     "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=UTF-8\r\ncontent-length: 3\r\ndate: X\r\nconnection: close\r\n\r\nbye",
   );
+});
+
+Framing.test("HttpServerProtocol lists the upgrade option in Connection when a response has Upgrade", async () => {
+  // RFC 9110 §7.8: a sender of Upgrade also sends Connection: upgrade.
+  const handler: HttpHandler = () =>
+    new Response("use h2c", {
+      status: 426,
+      headers: { upgrade: "h2c", connection: "upgrade" },
+    });
+  const head = "HTTP/1.1 426 Upgrade Required\r\n" +
+    "content-type: text/plain;charset=UTF-8\r\nupgrade: h2c\r\n" +
+    "content-length: 7\r\ndate: X\r\n";
+  const cases: [string, string][] = [
+    ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", "connection: upgrade\r\n"],
+    [
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+      "connection: close, upgrade\r\n",
+    ],
+    [
+      "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+      "connection: keep-alive, upgrade\r\n",
+    ],
+  ];
+  for (const [input, connection] of cases) {
+    const c = await converse(server(handler), input);
+    assertEquals(c.output, head + connection + "\r\nuse h2c", input);
+  }
 });
 
 Framing.test("HttpServerProtocol replaces the handler's framing fields and keeps its Date", async () => {

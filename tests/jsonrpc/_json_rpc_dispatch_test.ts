@@ -64,6 +64,43 @@ Deno.test("parseMessage() parses UTF-8 JSON or gives the -32700 reply", () => {
   }
 });
 
+Deno.test("dispatch() echoes a number id as it was written, even one a double cannot hold", async () => {
+  // JSON-RPC 2.0 §5: the response's id is the same value as the request's.
+  const methods: JsonRpcMethods = { add: ([a, b]: number[]) => a + b };
+  const ids = [
+    "9007199254740993",
+    "-12345678901234567890123",
+    "0.30000000000000000001",
+    "1e400",
+  ];
+  for (const id of ids) {
+    const call = `{"jsonrpc":"2.0","method":"add","params":[1,2],"id":${id}}`;
+    const cases: [string, string][] = [
+      [call, `{"jsonrpc":"2.0","result":3,"id":${id}}`],
+      [
+        `{"jsonrpc":"2.0","method":"nope","id":${id}}`,
+        `{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found: \\"nope\\""},"id":${id}}`,
+      ],
+      [
+        `{"jsonrpc":"1.0","method":"add","id":${id}}`,
+        `{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request: jsonrpc must be \\"2.0\\", received \\"1.0\\""},"id":${id}}`,
+      ],
+      [
+        `[${call},{"jsonrpc":"2.0","method":"add","params":[2,2],"id":{"id":${id}}}]`,
+        `[{"jsonrpc":"2.0","result":3,"id":${id}},{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request: id must be a string, a number or null, received object"},"id":null}]`,
+      ],
+    ];
+    for (const [message, expected] of cases) {
+      const parsed = parseMessage(bytes(message));
+      if (!parsed.ok) throw new Error(`Did not parse: ${message}`);
+      const text = await new Promise<string | undefined>((resolve) =>
+        dispatch(methods, parsed.value, front(), resolve)
+      );
+      assertEquals(text, expected, message);
+    }
+  }
+});
+
 Deno.test("errorReply() leaves out data that cannot be serialized", () => {
   assertEquals(JSON.parse(errorReply(1, "m", 3, { d: 1 })), {
     jsonrpc: "2.0",
