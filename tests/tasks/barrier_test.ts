@@ -210,102 +210,75 @@ Deno.test("Barrier: a party that waits again before its round has drained joins 
   });
 });
 
-Deno.test("Barrier.reset() while a round drains fails the parties that have not resumed, not those waiting for the next round", async () => {
-  for (const style of ["generator", "async"] as const) {
-    await run(function* (loop) {
-      const N = 5;
-      const blocking = 2;
-      const barrier = new Barrier(N, { loop });
-      const brokenFirst: boolean[] = [];
-      const brokenSecond: boolean[] = [];
-      let count = 0;
-      function* partyGen(): Coroutine<void> {
-        try {
-          yield* barrier.wait();
-        } catch (e) {
-          assertInstanceOf(e, BrokenBarrierError);
-          brokenFirst.push(true);
-          yield* barrier.wait();
-          return;
+Deno.test("Barrier.reset() or abort() while a round drains fails the parties that have not resumed", async () => {
+  // As asyncio's test_{reset,abort}_barrier_when_tasks_half_draining_half_blocking:
+  // the third party to resume resets or aborts; the two after it had not
+  // resumed, the two before it wait for the next round (which a reset
+  // leaves alone and an abort breaks).
+  for (const action of ["reset", "abort"] as const) {
+    for (const style of ["generator", "async"] as const) {
+      await run(function* (loop) {
+        const N = 5;
+        const blocking = 2;
+        const barrier = new Barrier(N, { loop });
+        const brokenFirst: boolean[] = [];
+        const brokenSecond: boolean[] = [];
+        let count = 0;
+        const again = action === "reset";
+        function* partyGen(): Coroutine<void> {
+          try {
+            yield* barrier.wait();
+          } catch (e) {
+            assertInstanceOf(e, BrokenBarrierError);
+            brokenFirst.push(true);
+            if (again) yield* barrier.wait();
+            return;
+          }
+          if (++count > blocking) {
+            barrier[action]();
+            if (again) yield* barrier.wait();
+            return;
+          }
+          try {
+            yield* barrier.wait();
+          } catch (e) {
+            assertInstanceOf(e, BrokenBarrierError);
+            brokenSecond.push(true);
+          }
         }
-        count++;
-        if (count > blocking) {
-          barrier.reset();
-          yield* barrier.wait();
-          return;
-        }
-        try {
-          yield* barrier.wait();
-        } catch {
-          brokenSecond.push(true);
-        }
-      }
-      const partyAsync = async () => {
-        try {
-          await barrier.wait();
-        } catch (e) {
-          assertInstanceOf(e, BrokenBarrierError);
-          brokenFirst.push(true);
-          await barrier.wait();
-          return;
-        }
-        count++;
-        if (count > blocking) {
-          barrier.reset();
-          await barrier.wait();
-          return;
-        }
-        try {
-          await barrier.wait();
-        } catch {
-          brokenSecond.push(true);
-        }
-      };
-      const tasks = Array.from(
-        { length: N },
-        () => loop.createTask(style === "generator" ? partyGen() : partyAsync),
-      );
-      for (const t of tasks) yield* t;
-      assertEquals(brokenFirst, [true, true], style);
-      assertEquals(brokenSecond, [], style);
-      assertFalse(barrier.broken);
-      assertEquals(barrier.nWaiting, 0);
-    });
+        const partyAsync = async () => {
+          try {
+            await barrier.wait();
+          } catch (e) {
+            assertInstanceOf(e, BrokenBarrierError);
+            brokenFirst.push(true);
+            if (again) await barrier.wait();
+            return;
+          }
+          if (++count > blocking) {
+            barrier[action]();
+            if (again) await barrier.wait();
+            return;
+          }
+          try {
+            await barrier.wait();
+          } catch (e) {
+            assertInstanceOf(e, BrokenBarrierError);
+            brokenSecond.push(true);
+          }
+        };
+        const tasks = Array.from(
+          { length: N },
+          () =>
+            loop.createTask(style === "generator" ? partyGen() : partyAsync),
+        );
+        for (const t of tasks) yield* t;
+        const what = `${action}, ${style}`;
+        assertEquals(brokenFirst, [true, true], what);
+        assertEquals(brokenSecond, again ? [] : [true, true], what);
+        assertEquals(barrier.broken, !again, what);
+        assertEquals(barrier.nWaiting, 0);
+      });
+    }
   }
-});
-
-Deno.test("Barrier.abort() while a round drains fails the parties that have not resumed and those waiting for the next round", async () => {
-  await run(function* (loop) {
-    const N = 5;
-    const blocking = 2;
-    const barrier = new Barrier(N, { loop });
-    const brokenFirst: boolean[] = [];
-    const brokenSecond: boolean[] = [];
-    let count = 0;
-    const party = async () => {
-      try {
-        await barrier.wait();
-      } catch {
-        brokenFirst.push(true);
-        return;
-      }
-      count++;
-      if (count > blocking) {
-        barrier.abort();
-        return;
-      }
-      try {
-        await barrier.wait();
-      } catch (e) {
-        assertInstanceOf(e, BrokenBarrierError);
-        brokenSecond.push(true);
-      }
-    };
-    const tasks = Array.from({ length: N }, () => loop.createTask(party));
-    for (const t of tasks) yield* t;
-    assert(barrier.broken);
-    assertEquals(brokenFirst, [true, true]);
-    assertEquals(brokenSecond, [true, true]);
-    assertEquals(barrier.nWaiting, 0);
-  });
 });
