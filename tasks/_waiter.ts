@@ -155,7 +155,15 @@ export class Waiter<T, P = undefined> extends Future<T> {
   #refuse(): void {
     if (!this.#granted || this.#taken) return;
     this.#taken = true;
-    this.#onRefuse?.(this.result());
+    const onRefuse = this.#onRefuse;
+    if (onRefuse === undefined) return;
+    let value: T;
+    try {
+      value = this.result();
+    } catch {
+      return; // the grant was withdrawn (a queue shut down): nothing to give
+    }
+    onRefuse(value);
   }
 }
 

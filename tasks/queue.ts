@@ -351,17 +351,39 @@ class HeapStore<T> implements Store<T> {
   }
 }
 
-type Putter<T> = Waiter<void, T>;
+// A waiting putter (its item is the payload). Its item moves in when a
+// slot frees; until its consumer resumes, shutdown() can still take the
+// item out and fail the put, as asyncio's woken putter finds the queue shut
+// down when it resumes.
+class Putter<T> extends Waiter<void, T> {
+  #error: { error: unknown } | null = null;
+
+  /** Fails a put whose item moved in but was taken out again. */
+  withdraw(error: unknown): void {
+    this.#error = { error };
+  }
+
+  override result(): void {
+    super.result(); // throws when pending, failed or cancelled
+    if (this.#error !== null) throw this.#error.error;
+  }
+
+  override exception(): unknown {
+    const exc = super.exception();
+    return exc !== undefined ? exc : this.#error?.error;
+  }
+}
 
 // A waiting getter. It is woken with a claim on one of the queue's items,
 // not with a particular item: the first read of its result (when its
 // consumer resumes) takes whatever item is next then, as asyncio's woken
 // getter calls get_nowait() when it resumes. So a PriorityQueue or a
 // LifoQueue hands it the item due at that moment, not the one whose put
-// woke it.
+// woke it; and after shutdown(true) dropped the items, the get fails.
 class Getter<T> extends Waiter<T> {
   #take: (() => T) | null = null;
   #item: T | undefined = undefined;
+  #error: { error: unknown } | null = null;
 
   /** Wakes the getter; `take` takes its item out of the queue. */
   grant(take: () => T): void {
@@ -374,9 +396,25 @@ class Getter<T> extends Waiter<T> {
     const take = this.#take;
     if (take !== null) {
       this.#take = null;
-      this.#item = take();
+      try {
+        this.#item = take();
+      } catch (error) {
+        this.#error = { error };
+      }
     }
+    if (this.#error !== null) throw this.#error.error;
     return this.#item as T;
+  }
+
+  override exception(): unknown {
+    const exc = super.exception();
+    if (exc !== undefined) return exc;
+    try {
+      this.result();
+    } catch (e) {
+      return e;
+    }
+    return undefined;
   }
 }
 
@@ -454,6 +492,8 @@ export class Queue<T> {
   // them yet: not counted by qsize(), nor available to other gets.
   #claims = 0;
   #putters = new WaiterQueue<Putter<T>>(isPending);
+  // Putters whose item moved in, and whose consumer has not resumed yet.
+  #admitted = new Set<Putter<T>>();
   #unfinished = 0;
   #joiners = new Set<Waiter<void>>();
   #shutdown = false;
@@ -579,9 +619,13 @@ export class Queue<T> {
       return resolved(loop, undefined);
     }
     const putters = this.#putters;
-    const putter: Putter<T> = new Waiter(loop, item, {
+    const putter: Putter<T> = new Putter(loop, item, {
       onCancel: () => putters.drop(),
-      onRefuse: () => this.#withdraw(item),
+      onRefuse: () => {
+        this.#admitted.delete(putter);
+        this.#withdraw(item);
+      },
+      onTake: () => this.#admitted.delete(putter),
     });
     putters.push(putter);
     return putter;
@@ -680,6 +724,11 @@ export class Queue<T> {
    * done for `join()` — so gets fail at once too. Calling it again may
    * upgrade to `immediate`.
    *
+   * As in asyncio, where woken waiters look at the queue when they
+   * resume: a putter whose item moved in but whose task has not resumed
+   * yet fails too, and its item comes out; with `immediate`, a getter
+   * woken by a put but not resumed yet fails as well.
+   *
    * PEP 3156 (as in asyncio 3.13): `Queue.shutdown()`.
    *
    * @param immediate Drop the items left instead of letting them be taken.
@@ -692,16 +741,22 @@ export class Queue<T> {
       );
     }
     this.#shutdown = true;
+    // Woken putters that have not resumed do not put: their items come out.
+    for (const putter of this.#admitted) {
+      if (this.#withdraw(putter.payload)) {
+        putter.withdraw(
+          new QueueShutDown("Cannot put an item: the queue was shut down"),
+        );
+      }
+    }
+    this.#admitted.clear();
     if (immediate) {
       this.#dropping = true;
-      const n = this.qsize();
-      // Keep the items woken getters are about to take.
-      const claimed: T[] = [];
-      for (let i = 0; i < this.#claims; i++) claimed.push(this.#store.take());
+      // The items woken getters were about to take go too (their gets
+      // fail, as asyncio's find the queue empty when they resume).
+      const n = this.#store.length;
       this.#store.clear();
-      for (let i = claimed.length - 1; i >= 0; i--) {
-        this.#store.restore(claimed[i]);
-      }
+      this.#claims = 0;
       if (n > 0 && this.#unfinished > 0) {
         this.#unfinished = Math.max(0, this.#unfinished - n);
         if (this.#unfinished === 0) this.#finish();
@@ -760,6 +815,9 @@ export class Queue<T> {
   // A woken getter's consumer resumes: it takes the next item. The count
   // of free slots does not change (the item was not counted any more).
   #takeClaimed = (): T => {
+    if (this.#dropping) {
+      throw new QueueShutDown("Cannot get an item: the queue was shut down");
+    }
     this.#claims--;
     return this.#store.take();
   };
@@ -772,6 +830,7 @@ export class Queue<T> {
 
   // Slots are free: let waiting putters in, first come first served.
   #admitPutters(): void {
+    if (this.#shutdown) return; // the putters failed, or are failing
     while (!this.full() && this.#putters.size > 0) {
       const putter = this.#putters.shift()!;
       try {
@@ -782,6 +841,7 @@ export class Queue<T> {
         continue;
       }
       this.#unfinished++;
+      this.#admitted.add(putter);
       putter.setResult(undefined);
     }
   }
@@ -791,10 +851,11 @@ export class Queue<T> {
   // only when the putter resumes), so the item comes out and the slot goes
   // to the next putter. If a getter already took the item in that same
   // iteration it stays delivered.
-  #withdraw(item: T): void {
-    if (this.qsize() === 0 || !this.#store.remove(item)) return;
+  #withdraw(item: T): boolean {
+    if (this.qsize() === 0 || !this.#store.remove(item)) return false;
     if (--this.#unfinished === 0) this.#finish();
     this.#admitPutters();
+    return true;
   }
 
   // A woken getter's task refused its item: it goes back to the front,

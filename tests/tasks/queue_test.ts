@@ -532,6 +532,48 @@ Deno.test("Queue: an item refused after shutdown(true) is dropped and counts as 
   });
 });
 
+Deno.test("Queue.shutdown(true) drops the item a woken getter had not taken yet: the get fails", async () => {
+  // asyncio: the woken getter resumes to an empty, shut-down queue.
+  for (const style of ["generator", "async"] as const) {
+    await run(function* (loop) {
+      const q = new Queue<string>(0, { loop });
+      const a = style === "generator"
+        ? loop.createTask(function* () {
+          return yield* q.get();
+        })
+        : loop.createTask(async () => await q.get());
+      yield* sleep(0);
+      q.putNowait("x"); // wakes a
+      q.shutdown(true); // before a resumes
+      assertEquals(q.qsize(), 0);
+      assert(q.join().done(), "x counts as done");
+      assertInstanceOf(yield* failure(a), QueueShutDown, style);
+    });
+  }
+});
+
+Deno.test("Queue.shutdown() fails a put whose item moved in but whose task had not resumed: the item comes out", async () => {
+  // asyncio: the woken putter resumes to a shut-down queue and never puts.
+  for (const style of ["generator", "async"] as const) {
+    await run(function* (loop) {
+      const q = new Queue<string>(1, { loop });
+      q.putNowait("a");
+      const p = style === "generator"
+        ? loop.createTask(function* () {
+          yield* q.put("b");
+        })
+        : loop.createTask(async () => await q.put("b"));
+      yield* sleep(0);
+      assertEquals(q.getNowait(), "a"); // b moves in, p is woken
+      q.taskDone();
+      q.shutdown();
+      assertEquals(q.qsize(), 0, "b is out again");
+      assert(q.join().done(), "b was never put");
+      assertInstanceOf(yield* failure(p), QueueShutDown, style);
+    });
+  }
+});
+
 // ---- PriorityQueue ----
 
 Deno.test("PriorityQueue hands out numbers and strings smallest first", () => {
