@@ -42,6 +42,11 @@ export interface WaiterHooks<T> {
    * callback runs (a `Condition` waiter takes its lock back this way).
    */
   onGrant?: (value: T) => void;
+  /**
+   * Called when the consumer takes the result it was granted: `yield*`
+   * returns it, or the `await` resumes with it.
+   */
+  onTake?: () => void;
 }
 
 /**
@@ -54,6 +59,7 @@ export class Waiter<T, P = undefined> extends Future<T> {
   #onCancel: (() => void) | undefined;
   #onRefuse: ((value: T) => void) | undefined;
   #onGrant: ((value: T) => void) | undefined;
+  #onTake: (() => void) | undefined;
   #granted = false;
   #taken = false;
 
@@ -63,6 +69,7 @@ export class Waiter<T, P = undefined> extends Future<T> {
     this.#onCancel = hooks?.onCancel;
     this.#onRefuse = hooks?.onRefuse;
     this.#onGrant = hooks?.onGrant;
+    this.#onTake = hooks?.onTake;
   }
 
   override setResult(value: T): void {
@@ -98,7 +105,7 @@ export class Waiter<T, P = undefined> extends Future<T> {
       }
     }
     const value = this.result();
-    this.#taken = true;
+    this.#take();
     return value;
   }
 
@@ -126,7 +133,7 @@ export class Waiter<T, P = undefined> extends Future<T> {
     }
     return super.then(
       (value) => {
-        this.#taken = true;
+        this.#take();
         return onfulfilled == null
           ? value as unknown as R1
           : onfulfilled(value);
@@ -139,10 +146,24 @@ export class Waiter<T, P = undefined> extends Future<T> {
     );
   }
 
+  #take(): void {
+    if (this.#taken) return;
+    this.#taken = true;
+    this.#onTake?.();
+  }
+
   #refuse(): void {
     if (!this.#granted || this.#taken) return;
     this.#taken = true;
-    this.#onRefuse?.(this.result());
+    const onRefuse = this.#onRefuse;
+    if (onRefuse === undefined) return;
+    let value: T;
+    try {
+      value = this.result();
+    } catch {
+      return; // the grant was withdrawn (a queue shut down): nothing to give
+    }
+    onRefuse(value);
   }
 }
 
@@ -235,19 +256,22 @@ export class TurnQueue<V> {
   /**
    * Queues a waiter that completes with `value` when handed a turn;
    * `onRefuse` runs when its consumer refused the turn it was handed,
-   * `onGrant` synchronously when it is handed the turn.
+   * `onGrant` synchronously when it is handed the turn, `onTake` when its
+   * consumer took it.
    */
   wait(
     loop: SchedulingLoop,
     value: V,
     onRefuse: () => void,
     onGrant?: () => void,
+    onTake?: () => void,
   ): Future<V> {
     const waiters = this.#waiters;
     const waiter = new Waiter<V, V>(loop, value, {
       onCancel: () => waiters.drop(),
       onRefuse,
       onGrant,
+      onTake,
     });
     waiters.push(waiter);
     return waiter;

@@ -6,13 +6,7 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
-import {
-  addWaiter,
-  bindLoop,
-  checkCount,
-  rejected,
-  type Waiter,
-} from "./_waiter.ts";
+import { bindLoop, checkCount, rejected, Waiter } from "./_waiter.ts";
 
 /** Options for `Barrier`. */
 export interface BarrierOptions {
@@ -50,18 +44,85 @@ export class BrokenBarrierError extends Error {
   }
 }
 
+// The states of asyncio's Barrier: parties arrive (FILLING); the round
+// opens and its parties resume (DRAINING); reset() came while they did
+// (RESETTING); abort() (BROKEN).
+const FILLING = 0;
+const DRAINING = 1;
+const RESETTING = 2;
+const BROKEN = 3;
+const STATE_NAMES = ["filling", "draining", "resetting", "broken"] as const;
+
+const RESET = "Cannot pass a Barrier: it was reset while waiting";
+const ABORTED = "Cannot pass a Barrier: it was aborted";
+
+// A party's wait. When the barrier opens it has its index, but until its
+// consumer takes it (reads the result: the waiting task resumes) a reset()
+// or abort() can still turn it into a BrokenBarrierError, as in asyncio,
+// where a released task looks at the barrier's state when it resumes.
+class Party extends Waiter<number> {
+  #draining: Set<Party> | null = null;
+  #broken: BrokenBarrierError | null = null;
+
+  /**
+   * Opens the barrier for this party; it is in `draining` (if given) until
+   * it resumes.
+   */
+  release(index: number, draining: Set<Party> | null): void {
+    this.#draining = draining;
+    draining?.add(this);
+    this.setResult(index);
+  }
+
+  /** Breaks a released party that has not resumed yet. */
+  break(message: string): void {
+    this.#broken = new BrokenBarrierError(message);
+    this.#leave();
+  }
+
+  override result(): number {
+    const index = super.result();
+    this.#leave();
+    if (this.#broken !== null) throw this.#broken;
+    return index;
+  }
+
+  override exception(): unknown {
+    const exc = super.exception();
+    if (exc !== undefined) return exc;
+    this.#leave();
+    return this.#broken ?? undefined;
+  }
+
+  #leave(): void {
+    this.#draining?.delete(this);
+    this.#draining = null;
+  }
+}
+
 /**
  * A meeting point for a fixed number of tasks (the parties): each calls
- * `wait()`, and all of them pass together once the last one arrives. The
- * barrier is then ready for the next round at once.
+ * `wait()`, and all of them pass together once the last one arrives.
+ *
+ * As in asyncio, the parties of a round resume one per loop iteration (the
+ * task whose arrival opened the barrier first, then the others in order of
+ * arrival), and the round is over once they all have (the barrier is
+ * "draining" until then): a task that calls `wait()` again meanwhile waits
+ * for the round to drain, and then arrives in the next round, so a quick
+ * party cannot fill the next round while others of its round have not even
+ * left. A `reset()` or `abort()` while the round drains reaches the parties
+ * that have not resumed yet: they get `BrokenBarrierError` instead of their
+ * index (and `abort()` fails the tasks waiting for the next round too).
  *
  * `wait()` completes with the task's arrival index, `0` to `parties - 1`,
  * different for each task of a round (`parties - 1` for the task whose
  * arrival opened the barrier), so that one of them can be picked for extra
- * work. A waiter that is cancelled leaves the round, which then needs one
- * more arrival. `abort()` breaks the barrier: waits fail with
- * `BrokenBarrierError` until `reset()`; `reset()` fails the current waiters
- * with `BrokenBarrierError` and starts a new round.
+ * work. (asyncio's index is the number of parties inside at arrival, which
+ * repeats after a cancellation; this one never does.) A waiter that is
+ * cancelled leaves the round, which then needs one more arrival. `abort()`
+ * breaks the barrier: waits fail with `BrokenBarrierError` until
+ * `reset()`; `reset()` fails the current waiters with `BrokenBarrierError`
+ * and starts a new round.
  *
  * Unlike asyncio, `reset()` and `abort()` do not wait (there is no lock to
  * take on a single thread), so they return nothing.
@@ -98,8 +159,18 @@ export class BrokenBarrierError extends Error {
 export class Barrier {
   #loop: SchedulingLoop | null;
   readonly #parties: number;
-  #broken = false;
-  #waiters = new Set<Waiter<number>>();
+  #state = FILLING;
+  // The parties of the round being filled, in order of arrival.
+  #waiters = new Set<Party>();
+  // The open round: its parties resume one per loop iteration, as asyncio
+  // hands them its condition's lock in turn; `#next` is the next one.
+  #round: Party[] = [];
+  #next = 0;
+  // The released parties that have not resumed (read their index) yet.
+  #draining = new Set<Party>();
+  #drainPending = false;
+  // Parties that arrived while the last round drained or was reset.
+  #blocked = new Set<Party>();
 
   /**
    * Makes a barrier for `parties` tasks.
@@ -130,7 +201,7 @@ export class Barrier {
    * PEP 3156 (as in asyncio): `Barrier.n_waiting`.
    */
   get nWaiting(): number {
-    return this.#waiters.size;
+    return this.#state === FILLING ? this.#waiters.size : 0;
   }
 
   /**
@@ -139,12 +210,13 @@ export class Barrier {
    * PEP 3156 (as in asyncio): `Barrier.broken`.
    */
   get broken(): boolean {
-    return this.#broken;
+    return this.#state === BROKEN;
   }
 
   /**
    * Arrives at the barrier and waits for the other parties. The last to
-   * arrive opens the barrier for everyone in the round.
+   * arrive opens the barrier for everyone in the round. While the last
+   * round drains (or is being reset), the task first waits for it to end.
    *
    * PEP 3156 (as in asyncio): `Barrier.wait()`.
    *
@@ -155,44 +227,58 @@ export class Barrier {
    */
   wait(): Future<number> {
     const loop = this.#loop = bindLoop(this.#loop, "Barrier");
-    if (this.#broken) {
+    if (this.#state === BROKEN) {
       return rejected(
         loop,
         new BrokenBarrierError("Cannot pass a Barrier: it is broken"),
       );
     }
-    const waiters = this.#waiters;
-    const waiter = addWaiter(waiters, loop);
-    if (waiters.size === this.#parties) {
-      // Open: indices in order of arrival, a fresh round from now on.
-      this.#waiters = new Set();
-      let index = 0;
-      for (const w of waiters) w.setResult(index++);
-    }
-    return waiter;
+    const party: Party = new Party(loop, undefined, {
+      onCancel: () => {
+        this.#waiters.delete(party);
+        this.#blocked.delete(party);
+      },
+    });
+    if (this.#state === FILLING) this.#arrive(party);
+    else this.#blocked.add(party);
+    return party;
   }
 
   /**
-   * Starts a new round: tasks waiting now fail with `BrokenBarrierError`,
-   * and a broken barrier is usable again.
+   * Starts a new round: tasks waiting now fail with `BrokenBarrierError`
+   * (and so do the parties of a draining round that have not resumed
+   * yet), and a broken barrier is usable again.
    *
    * PEP 3156 (as in asyncio): `Barrier.reset()`.
    */
   reset(): void {
-    this.#broken = false;
-    this.#fail("Cannot pass a Barrier: it was reset while waiting");
+    switch (this.#state) {
+      case FILLING:
+        this.#fail(this.#waiters, RESET);
+        break;
+      case DRAINING:
+        this.#state = RESETTING;
+        this.#failRound(RESET);
+        break;
+      case BROKEN:
+        this.#state = this.#drainPending ? RESETTING : FILLING;
+        break;
+    }
   }
 
   /**
-   * Breaks the barrier: tasks waiting now, and every later `wait()` until
+   * Breaks the barrier: tasks waiting now (the parties of a draining round
+   * that have not resumed yet too), and every later `wait()` until
    * `reset()`, fail with `BrokenBarrierError`. Use it when a party cannot
    * come, so that the others do not wait for ever.
    *
    * PEP 3156 (as in asyncio): `Barrier.abort()`.
    */
   abort(): void {
-    this.#broken = true;
-    this.#fail("Cannot pass a Barrier: it was aborted");
+    this.#state = BROKEN;
+    this.#fail(this.#waiters, ABORTED);
+    this.#failRound(ABORTED);
+    this.#fail(this.#blocked, ABORTED);
   }
 
   /** The tag printed by `Object.prototype.toString`. */
@@ -206,14 +292,84 @@ export class Barrier {
   }
 
   #describe(): string {
-    return this.#broken
-      ? `broken parties=${this.#parties}`
-      : `waiting=${this.#waiters.size}/${this.#parties}`;
+    switch (this.#state) {
+      case FILLING:
+        return `waiting=${this.#waiters.size}/${this.#parties}`;
+      case BROKEN:
+        return `broken parties=${this.#parties}`;
+      default:
+        return `${STATE_NAMES[this.#state]} parties=${this.#parties}`;
+    }
   }
 
-  #fail(message: string): void {
+  #arrive(party: Party): void {
     const waiters = this.#waiters;
+    waiters.add(party);
+    if (waiters.size < this.#parties) return;
+    if (this.#parties === 1) {
+      // The opener is the whole round: it has left once it goes on.
+      waiters.clear();
+      party.release(0, null);
+      return;
+    }
+    // Open: indices in order of arrival. The party whose arrival opened
+    // the barrier goes on at once, the others one per iteration, and the
+    // round has drained once the last of them has resumed: only then do
+    // the parties that arrived meanwhile fill the next round.
     this.#waiters = new Set();
-    for (const w of waiters) w.setException(new BrokenBarrierError(message));
+    this.#state = DRAINING;
+    this.#drainPending = true;
+    const round = [...waiters];
+    const opener = round.pop()!;
+    this.#round = round;
+    this.#next = 0;
+    opener.release(round.length, this.#draining);
+    this.#loop!.callSoon(this.#releaseNext);
+  }
+
+  #releaseNext = (): void => {
+    const round = this.#round;
+    while (this.#state === DRAINING && this.#next < round.length) {
+      const index = this.#next++;
+      const party = round[index];
+      if (party.done()) continue; // cancelled while it waited its turn
+      party.release(index, this.#draining);
+      this.#loop!.callSoon(this.#releaseNext);
+      return;
+    }
+    // The last party resumes in this iteration (an async function: in the
+    // microtasks after it); the round ends in the next.
+    this.#loop!.callSoon(this.#endDrain);
+  };
+
+  #endDrain = (): void => {
+    this.#drainPending = false;
+    this.#round = [];
+    this.#draining.clear(); // who has not resumed by now keeps its index
+    if (this.#state === BROKEN) return;
+    this.#state = FILLING;
+    const blocked = [...this.#blocked];
+    this.#blocked.clear();
+    for (const p of blocked) {
+      if (this.#state === FILLING) this.#arrive(p);
+      else this.#blocked.add(p);
+    }
+  };
+
+  // reset() or abort() while the round drains: the parties that have not
+  // resumed get BrokenBarrierError instead of their index.
+  #failRound(message: string): void {
+    for (const p of [...this.#draining]) p.break(message);
+    const round = this.#round;
+    for (; this.#next < round.length; this.#next++) {
+      const party = round[this.#next];
+      if (!party.done()) party.setException(new BrokenBarrierError(message));
+    }
+  }
+
+  #fail(parties: Set<Party>, message: string): void {
+    const failed = [...parties];
+    parties.clear();
+    for (const p of failed) p.setException(new BrokenBarrierError(message));
   }
 }

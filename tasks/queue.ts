@@ -351,8 +351,72 @@ class HeapStore<T> implements Store<T> {
   }
 }
 
-type Getter<T> = Waiter<T>;
-type Putter<T> = Waiter<void, T>;
+// A waiting putter (its item is the payload). Its item moves in when a
+// slot frees; until its consumer resumes, shutdown() can still take the
+// item out and fail the put, as asyncio's woken putter finds the queue shut
+// down when it resumes.
+class Putter<T> extends Waiter<void, T> {
+  #error: { error: unknown } | null = null;
+
+  /** Fails a put whose item moved in but was taken out again. */
+  withdraw(error: unknown): void {
+    this.#error = { error };
+  }
+
+  override result(): void {
+    super.result(); // throws when pending, failed or cancelled
+    if (this.#error !== null) throw this.#error.error;
+  }
+
+  override exception(): unknown {
+    const exc = super.exception();
+    return exc !== undefined ? exc : this.#error?.error;
+  }
+}
+
+// A waiting getter. It is woken with a claim on one of the queue's items,
+// not with a particular item: the first read of its result (when its
+// consumer resumes) takes whatever item is next then, as asyncio's woken
+// getter calls get_nowait() when it resumes. So a PriorityQueue or a
+// LifoQueue hands it the item due at that moment, not the one whose put
+// woke it; and after shutdown(true) dropped the items, the get fails.
+class Getter<T> extends Waiter<T> {
+  #take: (() => T) | null = null;
+  #item: T | undefined = undefined;
+  #error: { error: unknown } | null = null;
+
+  /** Wakes the getter; `take` takes its item out of the queue. */
+  grant(take: () => T): void {
+    this.#take = take;
+    this.setResult(undefined as T);
+  }
+
+  override result(): T {
+    super.result(); // throws when pending, failed or cancelled
+    const take = this.#take;
+    if (take !== null) {
+      this.#take = null;
+      try {
+        this.#item = take();
+      } catch (error) {
+        this.#error = { error };
+      }
+    }
+    if (this.#error !== null) throw this.#error.error;
+    return this.#item as T;
+  }
+
+  override exception(): unknown {
+    const exc = super.exception();
+    if (exc !== undefined) return exc;
+    try {
+      this.result();
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  }
+}
 
 // Lets the subclasses below swap the store without making it public: a
 // friend accessor (see loop/_handle.ts), set in Queue's static block.
@@ -366,16 +430,20 @@ let setStore: <T>(queue: Queue<T>, store: Store<T>) => void;
  * waits while the queue holds `maxsize` items, `get()` while it is empty.
  * `putNowait()` and `getNowait()` never wait: they throw `QueueFull` and
  * `QueueEmpty` instead. Waiting getters and putters are served first come
- * first served, and an item is handed straight to the first waiting getter.
+ * first served. A put wakes the first waiting getter and sets an item aside
+ * for it (`qsize()` no longer counts it, and no other get takes it): the
+ * getter takes the item that is next when it resumes, as in asyncio, so a
+ * `PriorityQueue` or `LifoQueue` getter woken by one put and resuming after
+ * more gets the smallest, or newest, item then.
  * `taskDone()` and `join()` track work: `join()` waits until every item put
  * was matched by a `taskDone()`. `shutdown()` stops the queue (Python
  * 3.13): puts then fail with `QueueShutDown`, and so do gets once the queue
  * is empty (at once with `shutdown(true)`, which also drops the items).
  *
  * Cancellation never loses an item. A cancelled getter leaves the line; a
- * getter that was handed an item but whose task is cancelled before it
- * resumes puts the item back at the front of the queue (or hands it to the
- * next getter), for `yield*` and `await` alike. A put back item may leave
+ * getter that was woken but whose task is cancelled before it resumes
+ * takes nothing, and its item goes to the next getter (or back to the
+ * queue), for `yield*` and `await` alike. A put back item may leave
  * the queue briefly holding more than `maxsize` items. A cancelled
  * putter's item is not added, and neither is that of a putter whose task
  * is cancelled after its item moved in but before it resumed: the item
@@ -420,7 +488,12 @@ export class Queue<T> {
   readonly #maxsize: number;
   #store: Store<T> = new FifoStore<T>();
   #getters = new WaiterQueue<Getter<T>>(isPending);
+  // Items in the store that belong to woken getters that have not taken
+  // them yet: not counted by qsize(), nor available to other gets.
+  #claims = 0;
   #putters = new WaiterQueue<Putter<T>>(isPending);
+  // Putters whose item moved in, and whose consumer has not resumed yet.
+  #admitted = new Set<Putter<T>>();
   #unfinished = 0;
   #joiners = new Set<Waiter<void>>();
   #shutdown = false;
@@ -456,15 +529,15 @@ export class Queue<T> {
   }
 
   /**
-   * Returns the number of items in the queue (not counting items already
-   * handed to a getter).
+   * Returns the number of items in the queue (not counting the items that
+   * woken getters are about to take).
    *
    * PEP 3156 (as in asyncio): `Queue.qsize()`.
    *
    * @returns The number of items.
    */
   qsize(): number {
-    return this.#store.length;
+    return this.#store.length - this.#claims;
   }
 
   /**
@@ -475,7 +548,7 @@ export class Queue<T> {
    * @returns Whether the queue is empty.
    */
   empty(): boolean {
-    return this.#store.length === 0;
+    return this.qsize() === 0;
   }
 
   /**
@@ -487,7 +560,7 @@ export class Queue<T> {
    * @returns Whether the queue is full.
    */
   full(): boolean {
-    return this.#maxsize > 0 && this.#store.length >= this.#maxsize;
+    return this.#maxsize > 0 && this.qsize() >= this.#maxsize;
   }
 
   /**
@@ -546,9 +619,13 @@ export class Queue<T> {
       return resolved(loop, undefined);
     }
     const putters = this.#putters;
-    const putter: Putter<T> = new Waiter(loop, item, {
+    const putter: Putter<T> = new Putter(loop, item, {
       onCancel: () => putters.drop(),
-      onRefuse: () => this.#withdraw(item),
+      onRefuse: () => {
+        this.#admitted.delete(putter);
+        this.#withdraw(item);
+      },
+      onTake: () => this.#admitted.delete(putter),
     });
     putters.push(putter);
     return putter;
@@ -564,7 +641,7 @@ export class Queue<T> {
    * @throws {QueueShutDown} When the queue is empty and was shut down.
    */
   getNowait(): T {
-    if (this.#store.length === 0) {
+    if (this.qsize() === 0) {
       if (this.#shutdown) {
         throw new QueueShutDown(
           "Cannot get an item: the queue is shut down and empty",
@@ -588,7 +665,7 @@ export class Queue<T> {
    */
   get(): Future<T> {
     const loop = this.#bind();
-    if (this.#store.length > 0) return resolved(loop, this.#take());
+    if (this.qsize() > 0) return resolved(loop, this.#take());
     if (this.#shutdown) {
       return rejected(
         loop,
@@ -598,7 +675,7 @@ export class Queue<T> {
       );
     }
     const getters = this.#getters;
-    const getter: Getter<T> = new Waiter(loop, undefined, {
+    const getter: Getter<T> = new Getter(loop, undefined, {
       onCancel: () => getters.drop(),
       onRefuse: (item) => this.#giveBack(item),
     });
@@ -647,6 +724,11 @@ export class Queue<T> {
    * done for `join()` — so gets fail at once too. Calling it again may
    * upgrade to `immediate`.
    *
+   * As in asyncio, where woken waiters look at the queue when they
+   * resume: a putter whose item moved in but whose task has not resumed
+   * yet fails too, and its item comes out; with `immediate`, a getter
+   * woken by a put but not resumed yet fails as well.
+   *
    * PEP 3156 (as in asyncio 3.13): `Queue.shutdown()`.
    *
    * @param immediate Drop the items left instead of letting them be taken.
@@ -659,10 +741,22 @@ export class Queue<T> {
       );
     }
     this.#shutdown = true;
+    // Woken putters that have not resumed do not put: their items come out.
+    for (const putter of this.#admitted) {
+      if (this.#withdraw(putter.payload)) {
+        putter.withdraw(
+          new QueueShutDown("Cannot put an item: the queue was shut down"),
+        );
+      }
+    }
+    this.#admitted.clear();
     if (immediate) {
       this.#dropping = true;
+      // The items woken getters were about to take go too (their gets
+      // fail, as asyncio's find the queue empty when they resume).
       const n = this.#store.length;
       this.#store.clear();
+      this.#claims = 0;
       if (n > 0 && this.#unfinished > 0) {
         this.#unfinished = Math.max(0, this.#unfinished - n);
         if (this.#unfinished === 0) this.#finish();
@@ -691,7 +785,7 @@ export class Queue<T> {
   }
 
   #describe(): string {
-    let out = `maxsize=${this.#maxsize} qsize=${this.#store.length}`;
+    let out = `maxsize=${this.#maxsize} qsize=${this.qsize()}`;
     if (this.#getters.size > 0) out += ` getters=${this.#getters.size}`;
     if (this.#putters.size > 0) out += ` putters=${this.#putters.size}`;
     if (this.#unfinished > 0) out += ` unfinished=${this.#unfinished}`;
@@ -703,14 +797,30 @@ export class Queue<T> {
     return this.#loop = bindLoop(this.#loop, this.constructor.name);
   }
 
-  // A new item enters: straight to the first waiting getter (who only
-  // waits while the queue is empty), else into the store.
+  // A new item enters, and wakes the first waiting getter (who only waits
+  // while the queue is empty) with a claim on an item.
   #accept(item: T): void {
-    const getter = this.#getters.shift();
-    if (getter === undefined) this.#store.push(item);
+    this.#store.push(item);
     this.#unfinished++;
-    getter?.setResult(item);
+    this.#wakeGetter();
   }
+
+  #wakeGetter(): void {
+    const getter = this.#getters.shift();
+    if (getter === undefined) return;
+    this.#claims++;
+    getter.grant(this.#takeClaimed);
+  }
+
+  // A woken getter's consumer resumes: it takes the next item. The count
+  // of free slots does not change (the item was not counted any more).
+  #takeClaimed = (): T => {
+    if (this.#dropping) {
+      throw new QueueShutDown("Cannot get an item: the queue was shut down");
+    }
+    this.#claims--;
+    return this.#store.take();
+  };
 
   #take(): T {
     const item = this.#store.take();
@@ -720,6 +830,7 @@ export class Queue<T> {
 
   // Slots are free: let waiting putters in, first come first served.
   #admitPutters(): void {
+    if (this.#shutdown) return; // the putters failed, or are failing
     while (!this.full() && this.#putters.size > 0) {
       const putter = this.#putters.shift()!;
       try {
@@ -730,6 +841,7 @@ export class Queue<T> {
         continue;
       }
       this.#unfinished++;
+      this.#admitted.add(putter);
       putter.setResult(undefined);
     }
   }
@@ -739,19 +851,22 @@ export class Queue<T> {
   // only when the putter resumes), so the item comes out and the slot goes
   // to the next putter. If a getter already took the item in that same
   // iteration it stays delivered.
-  #withdraw(item: T): void {
-    if (!this.#store.remove(item)) return;
+  #withdraw(item: T): boolean {
+    if (this.qsize() === 0 || !this.#store.remove(item)) return false;
     if (--this.#unfinished === 0) this.#finish();
     this.#admitPutters();
+    return true;
   }
 
-  // A getter's task refused the item it was handed: the next getter gets
-  // it, else it goes back to the front (dropped after shutdown(true)).
+  // A woken getter's task refused its item: it goes back to the front,
+  // and wakes the next getter (dropped after shutdown(true)).
   #giveBack(item: T): void {
-    const getter = this.#getters.shift();
-    if (getter !== undefined) getter.setResult(item);
-    else if (!this.#dropping) this.#store.restore(item);
-    else if (this.#unfinished > 0 && --this.#unfinished === 0) this.#finish();
+    if (this.#dropping) {
+      if (this.#unfinished > 0 && --this.#unfinished === 0) this.#finish();
+      return;
+    }
+    this.#store.restore(item);
+    this.#wakeGetter();
   }
 
   #finish(): void {

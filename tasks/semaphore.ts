@@ -37,7 +37,9 @@ let freeSlots: (sem: Semaphore) => number;
  * `acquire()` returns a future, for `yield*` and `await` alike. Waiters are
  * served first come first served: `release()` hands the slot straight to
  * the first waiter still waiting, and a new `acquire()` never overtakes a
- * waiter. Cancellation is safe at every point, as in asyncio 3.12: a
+ * waiter — not even one that was handed a slot and has not resumed yet (a
+ * slot freed meanwhile waits for it, as in asyncio, where such a waiter is
+ * still in line). Cancellation is safe at every point, as in asyncio 3.12: a
  * cancelled waiter leaves the line, and one that was handed a slot but is
  * cancelled before it resumes gives the slot back to the next waiter and
  * sees the `CancelledError` instead — whether it waits with `yield*` or
@@ -77,6 +79,9 @@ export class Semaphore {
   #loop: SchedulingLoop | null;
   #value: number;
   #waiters = new TurnQueue<true | Disposable>();
+  // Slots handed to waiters that have not taken them yet: until then a new
+  // acquire() queues even if a slot is free.
+  #inTransit = 0;
 
   static {
     freeSlots = (sem) => sem.#value;
@@ -100,10 +105,11 @@ export class Semaphore {
    *
    * PEP 3156 (as in asyncio): `Semaphore.locked()`.
    *
-   * @returns Whether no slot is free.
+   * @returns Whether no slot is free (or one is, but a waiter handed a
+   * slot has not resumed yet).
    */
   locked(): boolean {
-    return this.#value === 0;
+    return this.#value === 0 || this.#inTransit > 0;
   }
 
   /**
@@ -157,28 +163,49 @@ export class Semaphore {
   }
 
   #describe(): string {
-    const state = this.#value === 0
-      ? "locked"
-      : `unlocked value=${this.#value}`;
+    const state = this.locked() ? "locked" : `unlocked value=${this.#value}`;
     const n = this.#waiters.size;
     return n > 0 ? `${state} waiters=${n}` : state;
   }
 
   #acquire(value: true | Disposable): Future<true | Disposable> {
     const loop = this.#loop = bindLoop(this.#loop, this.constructor.name);
-    // A free slot means nobody waits: release() hands slots over at once.
-    if (this.#value > 0) {
+    // A free slot, and nobody in line or on the way to a slot.
+    if (this.#value > 0 && this.#inTransit === 0) {
       this.#value--;
       return resolved(loop, value);
     }
-    return this.#waiters.wait(loop, value, () => {
-      this.#value++;
-      this.#wakeUpNext();
-    });
+    // A slot handed to this waiter is in transit until its consumer takes
+    // it (or refuses it), or at the latest until the loop has run the
+    // waiter's wakeup (a consumer that never takes it holds nobody up).
+    let inTransit = false;
+    const landed = (): void => {
+      if (!inTransit) return;
+      inTransit = false;
+      this.#inTransit--;
+      this.#wakeUpNext(); // to the waiters that queued behind it meanwhile
+    };
+    return this.#waiters.wait(
+      loop,
+      value,
+      () => {
+        landed();
+        this.#value++;
+        this.#wakeUpNext();
+      },
+      () => {
+        inTransit = true;
+        this.#inTransit++;
+        // After the waiter's wakeup, which setResult() scheduled first.
+        loop.callSoon(landed);
+      },
+      landed,
+    );
   }
 
+  // Hands the free slots to the waiters in line, first come first served.
   #wakeUpNext(): void {
-    if (this.#waiters.handOver()) this.#value--;
+    while (this.#value > 0 && this.#waiters.handOver()) this.#value--;
   }
 }
 

@@ -172,3 +172,113 @@ Deno.test("BrokenBarrierError has a default message", () => {
   assertEquals(e.message, "Cannot pass a Barrier: it is broken");
   assert(e instanceof Error);
 });
+
+// ---- Draining: a round is over once every party of it has resumed ----
+
+Deno.test("Barrier: a party that waits again before its round has drained joins the next round (reset by the last leaves it alone)", async () => {
+  await run(function* (loop) {
+    const N = 5;
+    const barrier = new Barrier(N, { loop });
+    const secondOk: boolean[] = [];
+    const secondFailed: boolean[] = [];
+    const thirdOk: boolean[] = [];
+    let count = 0;
+    const party = async () => {
+      await barrier.wait();
+      count++;
+      if (count === N) {
+        barrier.reset(); // the last to leave: nobody is inside any more
+        await barrier.wait();
+      } else {
+        try {
+          await barrier.wait(); // blocked until the round has drained
+          secondOk.push(true);
+        } catch {
+          secondFailed.push(true);
+        }
+      }
+      await barrier.wait();
+      thirdOk.push(true);
+    };
+    const tasks = Array.from({ length: N }, () => loop.createTask(party));
+    for (const t of tasks) yield* t;
+    assertEquals(secondOk.length, N - 1);
+    assertEquals(secondFailed.length, 0);
+    assertEquals(thirdOk.length, N);
+    assertFalse(barrier.broken);
+    assertEquals(barrier.nWaiting, 0);
+  });
+});
+
+Deno.test("Barrier.reset() or abort() while a round drains fails the parties that have not resumed", async () => {
+  // As asyncio's test_{reset,abort}_barrier_when_tasks_half_draining_half_blocking:
+  // the third party to resume resets or aborts; the two after it had not
+  // resumed, the two before it wait for the next round (which a reset
+  // leaves alone and an abort breaks).
+  for (const action of ["reset", "abort"] as const) {
+    for (const style of ["generator", "async"] as const) {
+      await run(function* (loop) {
+        const N = 5;
+        const blocking = 2;
+        const barrier = new Barrier(N, { loop });
+        const brokenFirst: boolean[] = [];
+        const brokenSecond: boolean[] = [];
+        let count = 0;
+        const again = action === "reset";
+        function* partyGen(): Coroutine<void> {
+          try {
+            yield* barrier.wait();
+          } catch (e) {
+            assertInstanceOf(e, BrokenBarrierError);
+            brokenFirst.push(true);
+            if (again) yield* barrier.wait();
+            return;
+          }
+          if (++count > blocking) {
+            barrier[action]();
+            if (again) yield* barrier.wait();
+            return;
+          }
+          try {
+            yield* barrier.wait();
+          } catch (e) {
+            assertInstanceOf(e, BrokenBarrierError);
+            brokenSecond.push(true);
+          }
+        }
+        const partyAsync = async () => {
+          try {
+            await barrier.wait();
+          } catch (e) {
+            assertInstanceOf(e, BrokenBarrierError);
+            brokenFirst.push(true);
+            if (again) await barrier.wait();
+            return;
+          }
+          if (++count > blocking) {
+            barrier[action]();
+            if (again) await barrier.wait();
+            return;
+          }
+          try {
+            await barrier.wait();
+          } catch (e) {
+            assertInstanceOf(e, BrokenBarrierError);
+            brokenSecond.push(true);
+          }
+        };
+        const tasks = Array.from(
+          { length: N },
+          () =>
+            loop.createTask(style === "generator" ? partyGen() : partyAsync),
+        );
+        for (const t of tasks) yield* t;
+        const what = `${action}, ${style}`;
+        assertEquals(brokenFirst, [true, true], what);
+        assertEquals(brokenSecond, again ? [] : [true, true], what);
+        assertEquals(barrier.broken, !again, what);
+        assertEquals(barrier.nWaiting, 0);
+      });
+    }
+  }
+});

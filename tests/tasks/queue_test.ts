@@ -532,6 +532,48 @@ Deno.test("Queue: an item refused after shutdown(true) is dropped and counts as 
   });
 });
 
+Deno.test("Queue.shutdown(true) drops the item a woken getter had not taken yet: the get fails", async () => {
+  // asyncio: the woken getter resumes to an empty, shut-down queue.
+  for (const style of ["generator", "async"] as const) {
+    await run(function* (loop) {
+      const q = new Queue<string>(0, { loop });
+      const a = style === "generator"
+        ? loop.createTask(function* () {
+          return yield* q.get();
+        })
+        : loop.createTask(async () => await q.get());
+      yield* sleep(0);
+      q.putNowait("x"); // wakes a
+      q.shutdown(true); // before a resumes
+      assertEquals(q.qsize(), 0);
+      assert(q.join().done(), "x counts as done");
+      assertInstanceOf(yield* failure(a), QueueShutDown, style);
+    });
+  }
+});
+
+Deno.test("Queue.shutdown() fails a put whose item moved in but whose task had not resumed: the item comes out", async () => {
+  // asyncio: the woken putter resumes to a shut-down queue and never puts.
+  for (const style of ["generator", "async"] as const) {
+    await run(function* (loop) {
+      const q = new Queue<string>(1, { loop });
+      q.putNowait("a");
+      const p = style === "generator"
+        ? loop.createTask(function* () {
+          yield* q.put("b");
+        })
+        : loop.createTask(async () => await q.put("b"));
+      yield* sleep(0);
+      assertEquals(q.getNowait(), "a"); // b moves in, p is woken
+      q.taskDone();
+      q.shutdown();
+      assertEquals(q.qsize(), 0, "b is out again");
+      assert(q.join().done(), "b was never put");
+      assertInstanceOf(yield* failure(p), QueueShutDown, style);
+    });
+  }
+});
+
 // ---- PriorityQueue ----
 
 Deno.test("PriorityQueue hands out numbers and strings smallest first", () => {
@@ -671,18 +713,19 @@ Deno.test("LifoQueue hands out the newest item first", async () => {
   });
 });
 
-Deno.test("LifoQueue: a refused item goes back on top", async () => {
+Deno.test("LifoQueue: a getter cancelled after it was woken leaves every item in place", async () => {
   await run(function* (loop) {
     const q = new LifoQueue<string>(0, { loop });
     const a = loop.createTask(function* () {
       return yield* q.get();
     });
     yield* sleep(0);
-    q.putNowait("x"); // handed to a
+    q.putNowait("x"); // wakes a
     q.putNowait("y");
-    a.cancel();
+    a.cancel(); // before a resumes: it takes nothing
     yield* settle(a);
-    assertEquals(drain(q), ["x", "y"]);
+    assert(a.cancelled());
+    assertEquals(drain(q), ["y", "x"], "newest first, as in asyncio");
   });
 });
 
@@ -862,4 +905,40 @@ Deno.test("Queue keeps FIFO order from several producers to several consumers", 
     assertEquals(getOrder.length, 90);
     assertEquals(getOrder, putOrder);
   });
+});
+
+// ---- A woken getter takes what is next when it resumes (as asyncio) ----
+
+Deno.test("PriorityQueue and LifoQueue: a waiting getter takes the item that is next when it resumes", async () => {
+  for (const style of ["generator", "async"] as const) {
+    await run(function* (loop) {
+      const pq = new PriorityQueue<number>(0, { loop });
+      const lq = new LifoQueue<number>(0, { loop });
+      const got: number[][] = [[], []];
+      const consume = (q: Queue<number>, out: number[]) =>
+        style === "generator"
+          ? loop.createTask(function* () {
+            for (let i = 0; i < 3; i++) out.push(yield* q.get());
+          })
+          : loop.createTask(async () => {
+            for (let i = 0; i < 3; i++) out.push(await q.get());
+          });
+      const a = consume(pq, got[0]);
+      const b = consume(lq, got[1]);
+      yield* sleep(0); // both wait
+      for (const n of [3, 1, 2]) {
+        pq.putNowait(n); // 3 wakes the getter, which has not resumed yet
+        lq.putNowait(n);
+      }
+      assertEquals(
+        [pq.qsize(), lq.qsize()],
+        [2, 2],
+        "one item is the getter's",
+      );
+      yield* a;
+      yield* b;
+      assertEquals(got[0], [1, 2, 3], `${style}: smallest first`);
+      assertEquals(got[1], [2, 1, 3], `${style}: newest first`);
+    });
+  }
 });

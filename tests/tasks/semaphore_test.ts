@@ -136,6 +136,45 @@ Deno.test("Semaphore.acquire() does not overtake a waiter that was handed a slot
   });
 });
 
+Deno.test("Semaphore.acquire() queues behind waiters handed slots that have not resumed yet", async () => {
+  // asyncio's test_acquire_fifo_order_2, in both coroutine styles.
+  for (const style of ["generator", "async"] as const) {
+    await run(function* (loop) {
+      const sem = new Semaphore(1, { loop });
+      const result: number[] = [];
+      function* genParty(n: number, again: boolean): Coroutine<void> {
+        yield* sem.acquire();
+        result.push(n);
+        if (!again) return;
+        sem.release(); // the slot is free, but 3 was handed one and goes first
+        yield* sem.acquire();
+        result.push(4);
+      }
+      const asyncParty = (n: number, again: boolean) => async () => {
+        await sem.acquire();
+        result.push(n);
+        if (!again) return;
+        sem.release();
+        await sem.acquire();
+        result.push(4);
+      };
+      const tasks = [[1, false], [2, true], [3, false]].map(([n, again]) =>
+        loop.createTask(
+          style === "generator"
+            ? genParty(n as number, again as boolean)
+            : asyncParty(n as number, again as boolean),
+        )
+      );
+      yield* sleep(0);
+      sem.release();
+      sem.release();
+      assert(sem.locked(), "both slots are on their way to 2 and 3");
+      for (const t of tasks) yield* t;
+      assertEquals(result, [1, 2, 3, 4], style);
+    });
+  }
+});
+
 // ---- Cancellation ----
 
 Deno.test("Semaphore drops a cancelled waiter", async () => {
