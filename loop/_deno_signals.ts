@@ -4,7 +4,7 @@
 // not go through the proactor: nothing is pending, and the loop removes the
 // listeners when it closes.
 
-import { Handle } from "./_handle.ts";
+import { checkCallback, Handle } from "./_handle.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
 
 interface Entry {
@@ -42,11 +42,7 @@ export class SignalHandlers {
     args: unknown[],
   ): Handle {
     checkSignalName(sig, "add a signal handler");
-    if (typeof cb !== "function") {
-      throw new TypeError(
-        `Cannot add a signal handler: callback must be a function, received ${typeof cb}`,
-      );
-    }
+    checkCallback(cb, "add a signal handler");
     const loop = this.#loop;
     const handle = new Handle(cb, args, loop);
     const listener = () => {

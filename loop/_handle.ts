@@ -38,6 +38,39 @@ export let placeTimer: (
  */
 export let linkHandle: (timer: Handle, source: Handle) => void;
 
+// The prototypes of the functions that are coroutine functions: calling a
+// generator function only makes a generator (nothing runs), and an async
+// function's error would escape the loop's exception handler.
+const COROUTINE_FUNCTION_PROTOTYPES: readonly object[] = [
+  Object.getPrototypeOf(function* () {}),
+  Object.getPrototypeOf(async function () {}),
+  Object.getPrototypeOf(async function* () {}),
+];
+
+/**
+ * Checks a callback as asyncio's `_check_callback` does: it must be a
+ * function, and not a coroutine function (those go to `createTask()`).
+ * `what` completes "Cannot ...".
+ */
+export function checkCallback(cb: unknown, what: string): void {
+  if (typeof cb !== "function") {
+    throw new TypeError(
+      `Cannot ${what}: callback must be a function, received ${typeof cb}`,
+    );
+  }
+  const proto = Object.getPrototypeOf(cb);
+  if (
+    proto !== Function.prototype &&
+    COROUTINE_FUNCTION_PROTOTYPES.includes(proto)
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: callback must be a plain function, not a coroutine function (run it with createTask() instead), received ${
+        cb.name || "an anonymous one"
+      }`,
+    );
+  }
+}
+
 /** What a timer tells its queue when it is cancelled while queued. */
 export interface TimerQueueLike {
   /** Counts a cancelled timer still sitting in the queue. */

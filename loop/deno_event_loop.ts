@@ -881,7 +881,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param cb The callback.
    * @param args Its positional arguments.
    * @returns The handle of the calls.
-   * @throws {TypeError} When `sig` is not a string or `cb` not a function.
+   * @throws {TypeError} When `sig` is not a string, or `cb` not a function
+   * or a coroutine function (as asyncio; run those with `createTask()`).
    * @throws {RangeError} When `sig` is unknown or cannot be caught
    * (`"SIGKILL"`, `"SIGSTOP"`).
    * @throws {InvalidStateError} When the loop is closed.

@@ -336,7 +336,10 @@ export interface Server extends AsyncDisposable {
   serveForever(): Future<void>;
   /** Returns `true` while accepting connections. */
   isServing(): boolean;
-  /** Returns the addresses listened on. */
+  /**
+   * Returns the addresses listened on (bound, even before serving); none
+   * once the server is closed, as asyncio's `Server.sockets`.
+   */
   addresses(): Deno.Addr[];
   /** Returns the loop the server runs on. */
   getLoop(): EventLoop;

@@ -16,7 +16,12 @@ import { callProtocol, isIoError, reportLost, toError } from "./_deno_pipes.ts";
 import { checkWriteData, refuseWrite } from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
-import { checkMulticastGroup, checkPort, ipFamily } from "./address_checks.ts";
+import {
+  checkHost,
+  checkMulticastGroup,
+  checkPort,
+  ipFamily,
+} from "./address_checks.ts";
 import { resolveHost, withAddress } from "./_deno_names.ts";
 
 /**
@@ -387,6 +392,10 @@ class DenoDatagramTransport extends FlowControlledTransport
       );
     }
     const { hostname, port } = addr as Partial<Deno.NetAddr>;
+    // A malformed address is the caller's error, thrown at once; what the
+    // network refuses (an unreachable host, port 0) reaches errorReceived.
+    checkHost(hostname, "call sendto()");
+    checkPort(port, "call sendto()");
     const remote = this.#remote;
     if (
       remote !== undefined &&
@@ -399,8 +408,6 @@ class DenoDatagramTransport extends FlowControlledTransport
         }, received ${formatReceived(hostname)}:${String(port)}`,
       );
     }
-    // Anything else wrong with the address is Deno's to find at send time,
-    // and reaches errorReceived.
     if (remote !== undefined) return remote;
     return {
       transport: "udp",

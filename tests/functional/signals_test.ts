@@ -118,6 +118,18 @@ Deno.test("addSignalHandler() rejects unknown and uncatchable signals", () => {
     TypeError,
     "callback must be a function",
   );
+  // As asyncio's add_signal_handler(): no coroutine functions.
+  assertThrows(
+    () => loop.addSignalHandler("SIGUSR1", function* () {}),
+    TypeError,
+    "Cannot add a signal handler: callback must be a plain function, not a coroutine function",
+  );
+  assertThrows(
+    () => loop.addSignalHandler("SIGUSR1", async () => {}),
+    TypeError,
+    "not a coroutine function",
+  );
+  assertEquals(loop.removeSignalHandler("SIGUSR1"), false);
   assertThrows(
     () => loop.removeSignalHandler(10 as unknown as Deno.Signal),
     TypeError,
