@@ -4,7 +4,7 @@
 // not go through the proactor: nothing is pending, and the loop removes the
 // listeners when it closes.
 
-import { checkCallback, Handle } from "./_handle.ts";
+import { checkCallback, checkHandle, Handle, linkHandle } from "./_handle.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
 
 interface Entry {
@@ -35,16 +35,29 @@ export class SignalHandlers {
     return this.#entries.size;
   }
 
-  /** Installs `cb(...args)` for `sig`, replacing any earlier handler. */
+  /**
+   * Installs `cb(...args)` for `sig`, replacing any earlier handler. `cb`
+   * may be an immediate `Handle` standing for its callback and arguments:
+   * cancelling it stops the calls; a cancelled one installs nothing and is
+   * returned.
+   */
   add(
     sig: Deno.Signal,
-    cb: (...args: never[]) => unknown,
+    cb: ((...args: never[]) => unknown) | Handle,
     args: unknown[],
   ): Handle {
     checkSignalName(sig, "add a signal handler");
-    checkCallback(cb, "add a signal handler");
     const loop = this.#loop;
-    const handle = new Handle(cb, args, loop);
+    let handle: Handle;
+    if (cb instanceof Handle) {
+      checkHandle(cb, args, "addSignalHandler");
+      if (cb.cancelled) return cb;
+      handle = new Handle(cb.callback, cb.args as unknown[], loop);
+      linkHandle(handle, cb);
+    } else {
+      checkCallback(cb, "add a signal handler");
+      handle = new Handle(cb, args, loop);
+    }
     const listener = () => {
       if (handle.cancelled) {
         // As asyncio does: a cancelled handler removes itself.

@@ -1,6 +1,7 @@
 // Handle and TimerHandle, with the few internals the loop reaches through
 // accessor functions instead of public members.
 
+import { formatReceived } from "../futures/errors.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
 
 /** A callback of any arity, as scheduled with `callSoon` and friends. */
@@ -66,6 +67,31 @@ export function checkCallback(cb: unknown, what: string): void {
     throw new TypeError(
       `Cannot ${what}: callback must be a plain function, not a coroutine function (run it with createTask() instead), received ${
         cb.name || "an anonymous one"
+      }`,
+    );
+  }
+}
+
+// A Handle given where a callback goes (PEP 3156's note on Handles): it
+// stands for its callback and arguments, so it takes no more arguments of
+// its own, and only an immediate handle qualifies (a timer's due time would
+// contradict the call's).
+export function checkHandle(
+  handle: Handle,
+  args: unknown[],
+  what: string,
+): void {
+  if (handle instanceof TimerHandle) {
+    throw new TypeError(
+      `Cannot call ${what}(): a TimerHandle cannot stand for a callback, only an immediate Handle (from callSoon), received ${
+        formatReceived(handle)
+      }`,
+    );
+  }
+  if (args.length > 0) {
+    throw new TypeError(
+      `Cannot call ${what}(): a Handle takes no extra arguments, received ${args.length} argument${
+        args.length === 1 ? "" : "s"
       }`,
     );
   }

@@ -28,6 +28,7 @@ import {
 } from "../tasks/task.ts";
 import {
   checkCallback,
+  checkHandle,
   Handle,
   linkHandle,
   placeTimer,
@@ -98,27 +99,6 @@ const HOST_IDLE_EVERY = 0.002;
 // seconds early and the rest of the wait, if any is left, is spun on the
 // clock.
 const BLOCK_SLACK = 0.00006;
-
-// A Handle given where a callback goes (PEP 3156's note on Handles): it
-// stands for its callback and arguments, so it takes no more arguments of
-// its own, and only an immediate handle qualifies (a timer's due time would
-// contradict the call's).
-function checkHandle(handle: Handle, args: unknown[], what: string): void {
-  if (handle instanceof TimerHandle) {
-    throw new TypeError(
-      `Cannot call ${what}(): a TimerHandle cannot stand for a callback, only an immediate Handle (from callSoon), received ${
-        formatReceived(handle)
-      }`,
-    );
-  }
-  if (args.length > 0) {
-    throw new TypeError(
-      `Cannot call ${what}(): a Handle takes no extra arguments, received ${args.length} argument${
-        args.length === 1 ? "" : "s"
-      }`,
-    );
-  }
-}
 
 function checkSeconds(value: unknown, what: string, name: string): number {
   if (typeof value !== "number" || Number.isNaN(value)) {
