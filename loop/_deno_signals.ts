@@ -12,11 +12,61 @@ interface Entry {
   readonly listener: () => void;
 }
 
-/** Checks that `sig` is a signal name; `what` completes "Cannot ...". */
+// Every name of Deno.Signal. Whether the platform has the signal is
+// Deno's to say when a listener is added.
+const SIGNAL_NAMES: ReadonlySet<string> = new Set<Deno.Signal>([
+  "SIGABRT",
+  "SIGALRM",
+  "SIGBREAK",
+  "SIGBUS",
+  "SIGCHLD",
+  "SIGCONT",
+  "SIGEMT",
+  "SIGFPE",
+  "SIGHUP",
+  "SIGILL",
+  "SIGINFO",
+  "SIGINT",
+  "SIGIO",
+  "SIGPOLL",
+  "SIGUNUSED",
+  "SIGKILL",
+  "SIGPIPE",
+  "SIGPROF",
+  "SIGPWR",
+  "SIGQUIT",
+  "SIGSEGV",
+  "SIGSTKFLT",
+  "SIGSTOP",
+  "SIGSYS",
+  "SIGTERM",
+  "SIGTRAP",
+  "SIGTSTP",
+  "SIGTTIN",
+  "SIGTTOU",
+  "SIGURG",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGVTALRM",
+  "SIGWINCH",
+  "SIGXCPU",
+  "SIGXFSZ",
+]);
+
+/**
+ * Checks that `sig` is a signal name (PEP 3156: adding and removing a
+ * handler raise alike for a signal that does not exist); `what` completes
+ * "Cannot ...".
+ */
 export function checkSignalName(sig: unknown, what: string): void {
   if (typeof sig !== "string") {
     throw new TypeError(
       `Cannot ${what}: the signal must be a name such as "SIGINT", received ${typeof sig}`,
+    );
+  }
+  if (!SIGNAL_NAMES.has(sig)) {
+    throw new RangeError(
+      `Cannot ${what}: unknown signal, received ${JSON.stringify(sig)}`,
     );
   }
 }

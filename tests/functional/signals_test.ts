@@ -171,6 +171,21 @@ Deno.test("addSignalHandler() rejects unknown and uncatchable signals", () => {
     "not a coroutine function",
   );
   assertEquals(loop.removeSignalHandler("SIGUSR1"), false);
+  // PEP 3156: remove_signal_handler() raises as add_signal_handler() does
+  // for a signal that does not exist, with or without handlers installed.
+  assertThrows(
+    () => loop.removeSignalHandler("SIGFOO" as Deno.Signal),
+    RangeError,
+    'Cannot remove a signal handler: unknown signal, received "SIGFOO"',
+  );
+  loop.addSignalHandler("SIGUSR2", () => {});
+  assertThrows(
+    () => loop.removeSignalHandler("sigusr2" as Deno.Signal),
+    RangeError,
+    "unknown signal",
+  );
+  assert(loop.removeSignalHandler("SIGUSR2"));
+  assertEquals(loop.removeSignalHandler("SIGKILL"), false);
   assertThrows(
     () => loop.removeSignalHandler(10 as unknown as Deno.Signal),
     TypeError,
