@@ -12,7 +12,13 @@ import type {
   DatagramEndpointOptions,
   SchedulingLoop,
 } from "../loop/event_loop.ts";
-import { callProtocol, isIoError, reportLost, toError } from "./_deno_pipes.ts";
+import {
+  callProtocol,
+  checkProtocolFactory,
+  isIoError,
+  reportLost,
+  toError,
+} from "./_deno_pipes.ts";
 import { checkWriteData, refuseWrite } from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
@@ -639,11 +645,7 @@ export function createDatagramEndpoint<P extends DatagramProtocol>(
   protocolFactory: () => P,
   options?: DatagramEndpointOptions,
 ): Future<[DatagramTransport, P]> {
-  if (typeof protocolFactory !== "function") {
-    throw new TypeError(
-      `Cannot create a datagram endpoint: protocolFactory must be a function, received ${typeof protocolFactory}`,
-    );
-  }
+  checkProtocolFactory(protocolFactory, "create a datagram endpoint");
   const local = checkAddress(options?.localAddr, "localAddr");
   const remote = checkAddress(options?.remoteAddr, "remoteAddr");
   const reuseAddress = options?.reuseAddress ?? false;
