@@ -4,7 +4,7 @@
 // not go through the proactor: nothing is pending, and the loop removes the
 // listeners when it closes.
 
-import { Handle } from "./_handle.ts";
+import { checkCallback, checkHandle, Handle, linkHandle } from "./_handle.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
 
 interface Entry {
@@ -12,11 +12,61 @@ interface Entry {
   readonly listener: () => void;
 }
 
-/** Checks that `sig` is a signal name; `what` completes "Cannot ...". */
+// Every name of Deno.Signal. Whether the platform has the signal is
+// Deno's to say when a listener is added.
+const SIGNAL_NAMES: ReadonlySet<string> = new Set<Deno.Signal>([
+  "SIGABRT",
+  "SIGALRM",
+  "SIGBREAK",
+  "SIGBUS",
+  "SIGCHLD",
+  "SIGCONT",
+  "SIGEMT",
+  "SIGFPE",
+  "SIGHUP",
+  "SIGILL",
+  "SIGINFO",
+  "SIGINT",
+  "SIGIO",
+  "SIGPOLL",
+  "SIGUNUSED",
+  "SIGKILL",
+  "SIGPIPE",
+  "SIGPROF",
+  "SIGPWR",
+  "SIGQUIT",
+  "SIGSEGV",
+  "SIGSTKFLT",
+  "SIGSTOP",
+  "SIGSYS",
+  "SIGTERM",
+  "SIGTRAP",
+  "SIGTSTP",
+  "SIGTTIN",
+  "SIGTTOU",
+  "SIGURG",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGVTALRM",
+  "SIGWINCH",
+  "SIGXCPU",
+  "SIGXFSZ",
+]);
+
+/**
+ * Checks that `sig` is a signal name (PEP 3156: adding and removing a
+ * handler raise alike for a signal that does not exist); `what` completes
+ * "Cannot ...".
+ */
 export function checkSignalName(sig: unknown, what: string): void {
   if (typeof sig !== "string") {
     throw new TypeError(
       `Cannot ${what}: the signal must be a name such as "SIGINT", received ${typeof sig}`,
+    );
+  }
+  if (!SIGNAL_NAMES.has(sig)) {
+    throw new RangeError(
+      `Cannot ${what}: unknown signal, received ${JSON.stringify(sig)}`,
     );
   }
 }
@@ -35,20 +85,29 @@ export class SignalHandlers {
     return this.#entries.size;
   }
 
-  /** Installs `cb(...args)` for `sig`, replacing any earlier handler. */
+  /**
+   * Installs `cb(...args)` for `sig`, replacing any earlier handler. `cb`
+   * may be an immediate `Handle` standing for its callback and arguments:
+   * cancelling it stops the calls; a cancelled one installs nothing and is
+   * returned.
+   */
   add(
     sig: Deno.Signal,
-    cb: (...args: never[]) => unknown,
+    cb: ((...args: never[]) => unknown) | Handle,
     args: unknown[],
   ): Handle {
     checkSignalName(sig, "add a signal handler");
-    if (typeof cb !== "function") {
-      throw new TypeError(
-        `Cannot add a signal handler: callback must be a function, received ${typeof cb}`,
-      );
-    }
     const loop = this.#loop;
-    const handle = new Handle(cb, args, loop);
+    let handle: Handle;
+    if (cb instanceof Handle) {
+      checkHandle(cb, args, "addSignalHandler");
+      if (cb.cancelled) return cb;
+      handle = new Handle(cb.callback, cb.args as unknown[], loop);
+      linkHandle(handle, cb);
+    } else {
+      checkCallback(cb, "add a signal handler");
+      handle = new Handle(cb, args, loop);
+    }
     const listener = () => {
       if (handle.cancelled) {
         // As asyncio does: a cancelled handler removes itself.

@@ -1,6 +1,7 @@
 // Handle and TimerHandle, with the few internals the loop reaches through
 // accessor functions instead of public members.
 
+import { formatReceived } from "../futures/errors.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
 
 /** A callback of any arity, as scheduled with `callSoon` and friends. */
@@ -37,6 +38,64 @@ export let placeTimer: (
  * cancelled once the handle is.
  */
 export let linkHandle: (timer: Handle, source: Handle) => void;
+
+// The prototypes of the functions that are coroutine functions: calling a
+// generator function only makes a generator (nothing runs), and an async
+// function's error would escape the loop's exception handler.
+const COROUTINE_FUNCTION_PROTOTYPES: readonly object[] = [
+  Object.getPrototypeOf(function* () {}),
+  Object.getPrototypeOf(async function () {}),
+  Object.getPrototypeOf(async function* () {}),
+];
+
+/**
+ * Checks a callback as asyncio's `_check_callback` does: it must be a
+ * function, and not a coroutine function (those go to `createTask()`).
+ * `what` completes "Cannot ...".
+ */
+export function checkCallback(cb: unknown, what: string): void {
+  if (typeof cb !== "function") {
+    throw new TypeError(
+      `Cannot ${what}: callback must be a function, received ${typeof cb}`,
+    );
+  }
+  const proto = Object.getPrototypeOf(cb);
+  if (
+    proto !== Function.prototype &&
+    COROUTINE_FUNCTION_PROTOTYPES.includes(proto)
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: callback must be a plain function, not a coroutine function (run it with createTask() instead), received ${
+        cb.name || "an anonymous one"
+      }`,
+    );
+  }
+}
+
+// A Handle given where a callback goes (PEP 3156's note on Handles): it
+// stands for its callback and arguments, so it takes no more arguments of
+// its own, and only an immediate handle qualifies (a timer's due time would
+// contradict the call's).
+export function checkHandle(
+  handle: Handle,
+  args: unknown[],
+  what: string,
+): void {
+  if (handle instanceof TimerHandle) {
+    throw new TypeError(
+      `Cannot call ${what}(): a TimerHandle cannot stand for a callback, only an immediate Handle (from callSoon), received ${
+        formatReceived(handle)
+      }`,
+    );
+  }
+  if (args.length > 0) {
+    throw new TypeError(
+      `Cannot call ${what}(): a Handle takes no extra arguments, received ${args.length} argument${
+        args.length === 1 ? "" : "s"
+      }`,
+    );
+  }
+}
 
 /** What a timer tells its queue when it is cancelled while queued. */
 export interface TimerQueueLike {

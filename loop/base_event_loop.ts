@@ -27,6 +27,8 @@ import {
   type TaskOptions,
 } from "../tasks/task.ts";
 import {
+  checkCallback,
+  checkHandle,
   Handle,
   linkHandle,
   placeTimer,
@@ -97,35 +99,6 @@ const HOST_IDLE_EVERY = 0.002;
 // seconds early and the rest of the wait, if any is left, is spun on the
 // clock.
 const BLOCK_SLACK = 0.00006;
-
-function checkCallback(cb: unknown, what: string): void {
-  if (typeof cb !== "function") {
-    throw new TypeError(
-      `Cannot call ${what}(): callback must be a function, received ${typeof cb}`,
-    );
-  }
-}
-
-// A Handle given where a callback goes (PEP 3156's note on Handles): it
-// stands for its callback and arguments, so it takes no more arguments of
-// its own, and only an immediate handle qualifies (a timer's due time would
-// contradict the call's).
-function checkHandle(handle: Handle, args: unknown[], what: string): void {
-  if (handle instanceof TimerHandle) {
-    throw new TypeError(
-      `Cannot call ${what}(): a TimerHandle cannot stand for a callback, only an immediate Handle (from callSoon), received ${
-        formatReceived(handle)
-      }`,
-    );
-  }
-  if (args.length > 0) {
-    throw new TypeError(
-      `Cannot call ${what}(): a Handle takes no extra arguments, received ${args.length} argument${
-        args.length === 1 ? "" : "s"
-      }`,
-    );
-  }
-}
 
 function checkSeconds(value: unknown, what: string, name: string): number {
   if (typeof value !== "number" || Number.isNaN(value)) {
@@ -412,6 +385,12 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * this call too. It takes no extra arguments. A cancelled handle makes
    * the call a no-op that returns the handle (still cancelled).
    *
+   * A coroutine function (a generator function, an async function) is
+   * refused, as asyncio refuses one: calling a generator function runs
+   * nothing, and an async function's error would escape the exception
+   * handler. Run those with `createTask()`. The same holds for every
+   * scheduling call.
+   *
    * PEP 3156: `loop.call_soon()`.
    *
    * @typeParam A The callback's argument types.
@@ -419,7 +398,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle that can cancel the call.
    * @throws {TypeError} When `cb` is neither a function nor a `Handle`, or
-   * is a `TimerHandle`, or a `Handle` comes with arguments.
+   * is a coroutine function or a `TimerHandle`, or a `Handle` comes with
+   * arguments.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Scheduling a handle again
@@ -443,12 +423,15 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   ): Handle {
     if (this.#closed) this.#checkOpen("callSoon");
     if (typeof cb !== "function") {
-      if (!(cb instanceof Handle)) checkCallback(cb, "callSoon");
+      if (!(cb instanceof Handle)) checkCallback(cb, "call callSoon()");
       checkHandle(cb, args, "callSoon");
       if (cb.cancelled) return cb;
       this.#ready.push(cb);
       if (this.#wake !== null) this.#wakeUp();
       return cb;
+    }
+    if (Object.getPrototypeOf(cb) !== Function.prototype) {
+      checkCallback(cb, "call callSoon()");
     }
     const handle = new Handle(cb, args, this);
     this.#ready.push(handle);
@@ -467,11 +450,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @param cb The callback, or an immediate `Handle` (see `callSoon`).
    * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle that can cancel the call.
+   * @throws {TypeError} As `callSoon` does.
    */
   callSoonThreadsafe<A extends unknown[]>(
     cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle {
+    if (!(cb instanceof Handle)) checkCallback(cb, "call callSoonThreadsafe()");
     return this.callSoon(cb, ...args);
   }
 
@@ -500,7 +485,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @param cb The callback, or an immediate `Handle`.
    * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle with the due time; `cancel()` is O(1).
-   * @throws {TypeError} When `delay` is not a number or `cb` not a function.
+   * @throws {TypeError} When `delay` is not a number, or `cb` not a
+   * function or a coroutine function (see `callSoon`).
    */
   callLater<A extends unknown[]>(
     delay: number,
@@ -529,7 +515,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @param cb The callback, or an immediate `Handle`.
    * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle with the due time.
-   * @throws {TypeError} When `when` is not a number or `cb` not a function.
+   * @throws {TypeError} When `when` is not a number, or `cb` not a
+   * function or a coroutine function (see `callSoon`).
    */
   callAt<A extends unknown[]>(
     when: number,
@@ -555,6 +542,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @param cb The callback, or an immediate `Handle`.
    * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle whose `cancel()` stops the repetition.
+   * @throws {TypeError} When `cb` is not a function, or is a coroutine
+   * function (see `callSoon`).
    * @throws {RangeError} When `interval` is not > 0.
    */
   callRepeatedly<A extends unknown[]>(
@@ -995,7 +984,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       }
       linkHandle(timer, cb);
     } else {
-      checkCallback(cb, what);
+      checkCallback(cb, `call ${what}()`);
       timer = new TimerHandle(cb, args, this);
     }
     if (soon) {

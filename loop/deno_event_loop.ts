@@ -33,7 +33,7 @@ import type {
   StartTlsOptions,
   SubprocessOptions,
 } from "./event_loop.ts";
-import type { Handle } from "./handle.ts";
+import { checkHandle, Handle } from "./_handle.ts";
 import { WorkerExecutor } from "./worker_executor.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
 import { checkAddrinfoArgs } from "../transports/address_checks.ts";
@@ -874,14 +874,20 @@ export class DenoEventLoop extends BaseEventLoop {
    * that a signal can still arrive. `close()` removes them all. On Windows
    * Deno only supports `"SIGINT"` and `"SIGBREAK"`.
    *
+   * `cb` may be an immediate `Handle` instead (PEP 3156's note on
+   * Handles), standing for its callback and arguments: cancelling it
+   * stops the calls too; a cancelled one installs nothing and is returned.
+   *
    * PEP 3156: `loop.add_signal_handler()`.
    *
    * @typeParam A The callback's argument types.
    * @param sig The signal's name, such as `"SIGINT"`.
-   * @param cb The callback.
-   * @param args Its positional arguments.
+   * @param cb The callback, or an immediate `Handle`.
+   * @param args Its positional arguments (none with a `Handle`).
    * @returns The handle of the calls.
-   * @throws {TypeError} When `sig` is not a string or `cb` not a function.
+   * @throws {TypeError} When `sig` is not a string, or `cb` not a function
+   * or a coroutine function (as asyncio; run those with `createTask()`),
+   * or a `TimerHandle`, or a `Handle` comes with arguments.
    * @throws {RangeError} When `sig` is unknown or cannot be caught
    * (`"SIGKILL"`, `"SIGSTOP"`).
    * @throws {InvalidStateError} When the loop is closed.
@@ -901,12 +907,16 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   addSignalHandler<A extends unknown[]>(
     sig: Deno.Signal,
-    cb: (...args: A) => unknown,
+    cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle {
     this.#checkIoOpen("addSignalHandler");
     this.#signals ??= new SignalHandlers(this);
-    return this.#signals.add(sig, cb as (...a: never[]) => unknown, args);
+    return this.#signals.add(
+      sig,
+      cb as ((...a: never[]) => unknown) | Handle,
+      args,
+    );
   }
 
   /**
@@ -917,6 +927,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param sig The signal's name.
    * @returns `true` if a handler was removed, `false` if there was none.
    * @throws {TypeError} When `sig` is not a string.
+   * @throws {RangeError} When `sig` names no signal, as `addSignalHandler`
+   * (PEP 3156: the same exceptions).
    *
    * @example Removing a handler
    * ```ts
@@ -944,18 +956,22 @@ export class DenoEventLoop extends BaseEventLoop {
    * while a `workerFunction(moduleUrl, exportName)` reference runs a
    * module's export and may use its imports; the arguments and result
    * are structured-cloned — see `WorkerExecutor` for what can be sent. The loop goes on running while the job runs.
-   * Cancelling the future does not stop the job.
+   * Cancelling the future does not stop the job. `fn` may also be an
+   * immediate `Handle` (PEP 3156's note on Handles), standing for its
+   * callback and arguments; a cancelled one runs nothing, and the future's
+   * result is `undefined`.
    *
    * PEP 3156: `loop.run_in_executor()`.
    *
    * @typeParam A The argument types.
    * @typeParam R The result type.
    * @param executor The executor, or `null` for the default one.
-   * @param fn The function to run, or a `workerFunction()` reference.
-   * @param args Its arguments.
+   * @param fn The function to run, a `workerFunction()` reference, or an
+   * immediate `Handle`.
+   * @param args Its arguments (none with a `Handle`).
    * @returns A future of the result.
    * @throws {TypeError} When `fn` is not a function, or the executor
-   * refuses it.
+   * refuses it, or `fn` is a `TimerHandle` or a `Handle` with arguments.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example CPU work off the loop
@@ -974,10 +990,23 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   runInExecutor<A extends unknown[], R>(
     executor: Executor | null,
-    fn: (...args: A) => R | PromiseLike<R>,
+    fn: ((...args: A) => R | PromiseLike<R>) | Handle,
     ...args: A
   ): Future<R> {
     const io = this.#io("runInExecutor");
+    if (fn instanceof Handle) {
+      checkHandle(fn, args, "runInExecutor");
+      if (!fn.cancelled) {
+        return this.runInExecutor(
+          executor,
+          fn.callback as (...a: unknown[]) => R | PromiseLike<R>,
+          ...fn.args,
+        );
+      }
+      const skipped = this.createFuture<R>();
+      skipped.setResult(undefined as R);
+      return skipped;
+    }
     if (typeof fn !== "function") {
       throw new TypeError(
         `Cannot call runInExecutor(): fn must be a function, received ${typeof fn}`,

@@ -336,7 +336,10 @@ export interface Server extends AsyncDisposable {
   serveForever(): Future<void>;
   /** Returns `true` while accepting connections. */
   isServing(): boolean;
-  /** Returns the addresses listened on. */
+  /**
+   * Returns the addresses listened on (bound, even before serving); none
+   * once the server is closed, as asyncio's `Server.sockets`.
+   */
   addresses(): Deno.Addr[];
   /** Returns the loop the server runs on. */
   getLoop(): EventLoop;
@@ -501,11 +504,13 @@ export interface EventLoop extends SchedulingLoop {
   removeSignalHandler(sig: Deno.Signal): boolean;
   /**
    * Runs `fn(...args)` in an executor (`null`: the default one); `fn` may
-   * be a `workerFunction(moduleUrl, exportName)` reference.
+   * be a `workerFunction(moduleUrl, exportName)` reference, or an
+   * immediate `Handle` standing for its callback and arguments (a
+   * cancelled one runs nothing: the future's result is `undefined`).
    */
   runInExecutor<A extends unknown[], R>(
     executor: Executor | null,
-    fn: (...args: A) => R | PromiseLike<R>,
+    fn: ((...args: A) => R | PromiseLike<R>) | Handle,
     ...args: A
   ): Future<R>;
   /** Sets the default executor. */

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { setCurrentLoopFinder } from "../futures/_runtime.ts";
 import { DenoEventLoop } from "./deno_event_loop.ts";
@@ -73,9 +74,26 @@ export class DefaultEventLoopPolicy implements EventLoopPolicy {
   /**
    * Sets the current loop.
    *
-   * @param loop The loop, or `null` to forget it.
+   * @param loop The loop, or `null` (or `undefined`) to forget it.
+   * @throws {TypeError} When `loop` is not an event loop (an object with
+   * `callSoon()` and `isClosed()`), as asyncio's `set_event_loop()`.
    */
   setEventLoop(loop: EventLoop | null): void {
+    if (loop === null || loop === undefined) {
+      this.#loop = null;
+      return;
+    }
+    const candidate = loop as Partial<EventLoop>;
+    if (
+      typeof loop !== "object" || typeof candidate.callSoon !== "function" ||
+      typeof candidate.isClosed !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot set the event loop: it must be an event loop or null, received ${
+          formatReceived(loop)
+        }`,
+      );
+    }
     this.#loop = loop;
   }
 
@@ -117,6 +135,8 @@ export function getEventLoopPolicy(): EventLoopPolicy {
  * PEP 3156: `set_event_loop_policy()`.
  *
  * @param newPolicy The policy, or `null`.
+ * @throws {TypeError} When `newPolicy` lacks a method of `EventLoopPolicy`,
+ * as asyncio's `set_event_loop_policy()` refuses what is not a policy.
  *
  * @example
  * ```ts
@@ -127,7 +147,22 @@ export function getEventLoopPolicy(): EventLoopPolicy {
  * ```
  */
 export function setEventLoopPolicy(newPolicy: EventLoopPolicy | null): void {
-  policy = newPolicy;
+  if (newPolicy !== null && newPolicy !== undefined) {
+    const candidate = newPolicy as Partial<EventLoopPolicy>;
+    if (
+      typeof newPolicy !== "object" ||
+      typeof candidate.getEventLoop !== "function" ||
+      typeof candidate.setEventLoop !== "function" ||
+      typeof candidate.newEventLoop !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot set the event loop policy: it must have getEventLoop(), setEventLoop() and newEventLoop(), or be null, received ${
+          formatReceived(newPolicy)
+        }`,
+      );
+    }
+  }
+  policy = newPolicy ?? null;
 }
 
 /**
@@ -158,6 +193,8 @@ export function getEventLoop(): EventLoop {
  * PEP 3156: `set_event_loop()`.
  *
  * @param loop The loop, or `null`.
+ * @throws {TypeError} From the default policy, when `loop` is not an event
+ * loop.
  *
  * @example
  * ```ts

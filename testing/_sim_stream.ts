@@ -749,7 +749,7 @@ export class SimServer implements Server {
   }
 
   addresses(): Deno.Addr[] {
-    return [...this.#addresses];
+    return this.#closed ? [] : [...this.#addresses];
   }
 
   getLoop(): EventLoop {

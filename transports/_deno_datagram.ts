@@ -12,11 +12,22 @@ import type {
   DatagramEndpointOptions,
   SchedulingLoop,
 } from "../loop/event_loop.ts";
-import { callProtocol, isIoError, reportLost, toError } from "./_deno_pipes.ts";
+import {
+  callProtocol,
+  checkProtocolFactory,
+  isIoError,
+  reportLost,
+  toError,
+} from "./_deno_pipes.ts";
 import { checkWriteData, refuseWrite } from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
-import { checkMulticastGroup, checkPort, ipFamily } from "./address_checks.ts";
+import {
+  checkHost,
+  checkMulticastGroup,
+  checkPort,
+  ipFamily,
+} from "./address_checks.ts";
 import { resolveHost, withAddress } from "./_deno_names.ts";
 
 /**
@@ -387,6 +398,10 @@ class DenoDatagramTransport extends FlowControlledTransport
       );
     }
     const { hostname, port } = addr as Partial<Deno.NetAddr>;
+    // A malformed address is the caller's error, thrown at once; what the
+    // network refuses (an unreachable host, port 0) reaches errorReceived.
+    checkHost(hostname, "call sendto()");
+    checkPort(port, "call sendto()");
     const remote = this.#remote;
     if (
       remote !== undefined &&
@@ -399,8 +414,6 @@ class DenoDatagramTransport extends FlowControlledTransport
         }, received ${formatReceived(hostname)}:${String(port)}`,
       );
     }
-    // Anything else wrong with the address is Deno's to find at send time,
-    // and reaches errorReceived.
     if (remote !== undefined) return remote;
     return {
       transport: "udp",
@@ -632,11 +645,7 @@ export function createDatagramEndpoint<P extends DatagramProtocol>(
   protocolFactory: () => P,
   options?: DatagramEndpointOptions,
 ): Future<[DatagramTransport, P]> {
-  if (typeof protocolFactory !== "function") {
-    throw new TypeError(
-      `Cannot create a datagram endpoint: protocolFactory must be a function, received ${typeof protocolFactory}`,
-    );
-  }
+  checkProtocolFactory(protocolFactory, "create a datagram endpoint");
   const local = checkAddress(options?.localAddr, "localAddr");
   const remote = checkAddress(options?.remoteAddr, "remoteAddr");
   const reuseAddress = options?.reuseAddress ?? false;

@@ -517,6 +517,18 @@ export class WritePipeTransport extends FlowControlledTransport
  * loop's next turn; the future is done after it (or fails with what the
  * factory or `connectionMade` threw, after `undo` closed the transport).
  */
+/**
+ * Checks that a protocol factory is a function, at once (before anything
+ * is opened); `what` completes "Cannot ...".
+ */
+export function checkProtocolFactory(factory: unknown, what: string): void {
+  if (typeof factory !== "function") {
+    throw new TypeError(
+      `Cannot ${what}: protocolFactory must be a function, received ${typeof factory}`,
+    );
+  }
+}
+
 function connectPipe<P, T>(
   loop: SchedulingLoop,
   protocolFactory: () => P,
@@ -572,6 +584,7 @@ export function connectReadPipe<P extends Protocol>(
   protocolFactory: () => P,
   readable: ReadableStream<Uint8Array>,
 ): Future<[ReadTransport, P]> {
+  checkProtocolFactory(protocolFactory, "call connectReadPipe()");
   checkStream("connectReadPipe", readable, ReadableStream, "reader");
   return connectPipe<P, ReadPipeTransport>(
     io.loop,
@@ -593,6 +606,7 @@ export function connectWritePipe<P extends BaseProtocol>(
   protocolFactory: () => P,
   writable: WritableStream<Uint8Array>,
 ): Future<[WriteTransport, P]> {
+  checkProtocolFactory(protocolFactory, "call connectWritePipe()");
   checkStream("connectWritePipe", writable, WritableStream, "writer");
   return connectPipe<P, WritePipeTransport>(
     io.loop,

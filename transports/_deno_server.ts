@@ -297,12 +297,13 @@ export class DenoServer implements Server {
   }
 
   /**
-   * Returns the addresses listened on.
+   * Returns the addresses listened on (bound, even before serving); none
+   * once `close()` was called, as asyncio's `Server.sockets`.
    *
    * @returns The addresses.
    */
   addresses(): Deno.Addr[] {
-    return [...this.#addresses];
+    return this.#closed ? [] : [...this.#addresses];
   }
 
   /**

@@ -18,6 +18,7 @@ import type {
 import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
 import { checkPort } from "./address_checks.ts";
 import { withAddress } from "./_deno_names.ts";
+import { checkProtocolFactory } from "./_deno_pipes.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
 import {
   DenoStreamTransport,
@@ -43,11 +44,7 @@ function checkArgs(
   factory: unknown,
   target: StreamTarget | ServerTarget,
 ): void {
-  if (typeof factory !== "function") {
-    throw new TypeError(
-      `Cannot call ${what}(): protocolFactory must be a function, received ${typeof factory}`,
-    );
-  }
+  checkProtocolFactory(factory, `call ${what}()`);
   if ("path" in target) {
     const path: unknown = target.path;
     if (typeof path !== "string" || path === "") {

@@ -15,6 +15,7 @@ import type {
 import type { SchedulingLoop, SubprocessOptions } from "../loop/event_loop.ts";
 import {
   callProtocol,
+  checkProtocolFactory,
   ReadPipeTransport,
   reportLost,
   WritePipeTransport,
@@ -282,6 +283,7 @@ export function subprocessExec<P extends SubprocessProtocol>(
   args: string[] = [],
   options?: SubprocessOptions,
 ): Future<[SubprocessTransport, P]> {
+  checkProtocolFactory(protocolFactory, "start the subprocess");
   if (typeof cmd !== "string") {
     throw new TypeError(
       `Cannot start the subprocess: cmd must be a string, received ${typeof cmd}`,
@@ -338,6 +340,7 @@ export function subprocessShell<P extends SubprocessProtocol>(
   cmd: string,
   options?: SubprocessOptions,
 ): Future<[SubprocessTransport, P]> {
+  checkProtocolFactory(protocolFactory, "start the subprocess");
   if (typeof cmd !== "string") {
     throw new TypeError(
       `Cannot start the subprocess: cmd must be a string, received ${typeof cmd}`,

@@ -188,7 +188,11 @@ export interface Transport extends ReadTransport, WriteTransport {}
 export interface DatagramTransport extends BaseTransport {
   /**
    * Sends one datagram. Without `addr` it goes to the endpoint's remote
-   * address. A send failure reaches the protocol's `errorReceived`.
+   * address. A send failure reaches the protocol's `errorReceived`; misuse
+   * throws at once: data that is not bytes, a missing or malformed `addr`
+   * (`TypeError`, or `RangeError` for a port outside 0 to 65535), another
+   * address than a connected endpoint's remote one (`RangeError`), a
+   * closing transport (`InvalidStateError`).
    */
   sendto(data: Uint8Array, addr?: Deno.Addr): void;
   /** Closes at once, dropping queued datagrams. */

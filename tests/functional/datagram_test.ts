@@ -198,6 +198,32 @@ Deno.test("DatagramTransport.sendto() rejects misuse at once", async () => {
     () => a.sendto(bytes("x"), "127.0.0.1:9" as unknown as Deno.Addr),
     TypeError,
   );
+  // A malformed address is the caller's error, thrown at once (as
+  // socket.sendto() raises TypeError or OverflowError in asyncio, and as
+  // the simulated endpoints do); only the network's refusals reach
+  // errorReceived.
+  assertThrows(
+    () => a.sendto(bytes("x"), { ...addr, port: 70000 }),
+    RangeError,
+    "Cannot call sendto(): port must be an integer from 0 to 65535, received 70000",
+  );
+  assertThrows(
+    () => a.sendto(bytes("x"), { ...addr, port: "9" as unknown as number }),
+    TypeError,
+    "Cannot call sendto(): port must be a number, received string",
+  );
+  assertThrows(
+    () => a.sendto(bytes("x"), { ...addr, hostname: 7 as unknown as string }),
+    TypeError,
+    "Cannot call sendto(): host must be a string, received number",
+  );
+  assertThrows(
+    () => a.sendto(bytes("x"), { ...addr, hostname: "" }),
+    RangeError,
+    "Cannot call sendto(): host must not be empty",
+  );
+  await within(loop, Promise.resolve());
+  assertEquals(pa.errors, []);
   a.close();
   assertThrows(
     () => a.sendto(bytes("x"), addr),

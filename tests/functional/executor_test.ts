@@ -10,6 +10,7 @@ import {
 import { InvalidStateError } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Executor } from "../../loop/event_loop.ts";
+import { Handle } from "../../loop/handle.ts";
 import { WorkerExecutor, workerFunction } from "../../loop/worker_executor.ts";
 import { AsyncEngine, type Callback } from "../../facade/async_engine.ts";
 import { within } from "./_io_helpers.ts";
@@ -113,6 +114,28 @@ Deno.test("DenoEventLoop.close() terminates the default executor's workers, even
   // The resource sanitizer checks that no worker is left; the job's future
   // stays pending, as its loop is closed.
   assertEquals(job.done(), false);
+});
+
+Deno.test("runInExecutor() takes a Handle for the callback (PEP 3156's note on Handles); a cancelled one gives undefined", async () => {
+  const loop = new DenoEventLoop();
+  const job = new Handle((a: number, b: number) => a * b, [6, 7], loop);
+  assertEquals(await within(loop, loop.runInExecutor(null, job)), 42);
+  job.cancel();
+  const skipped = loop.runInExecutor(null, job);
+  assertEquals(await within(loop, skipped), undefined);
+  assertThrows(
+    () => loop.runInExecutor(null, job, 1 as never),
+    TypeError,
+    "Cannot call runInExecutor(): a Handle takes no extra arguments",
+  );
+  const timer = loop.callLater(10, () => {});
+  assertThrows(
+    () => loop.runInExecutor(null, timer),
+    TypeError,
+    "a TimerHandle cannot stand for a callback",
+  );
+  timer.cancel();
+  loop.close();
 });
 
 Deno.test("runInExecutor() and setDefaultExecutor() reject misuse", () => {

@@ -1,9 +1,15 @@
 // Real signals sent to our own process through DenoEventLoop's signal
 // handlers. Needs --allow-run (Deno.kill).
 
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { Handle } from "../../loop/handle.ts";
 import { within } from "./_io_helpers.ts";
 
 Deno.test("addSignalHandler() runs the callback on the loop with its arguments", async () => {
@@ -23,6 +29,41 @@ Deno.test("addSignalHandler() runs the callback on the loop with its arguments",
   // itself must, as long as a signal handler is installed.
   assertEquals(await within(loop, got), ["usr1", 7, true]);
   assert(loop.removeSignalHandler("SIGUSR1"));
+  loop.close();
+});
+
+Deno.test("addSignalHandler() takes a Handle for the callback (PEP 3156's note on Handles); a cancelled one installs nothing", async () => {
+  const loop = new DenoEventLoop();
+  const got = loop.createFuture<string>();
+  const source = new Handle(
+    (name: string) => got.setResult(name),
+    ["usr1"],
+    loop,
+  );
+  const handle = loop.addSignalHandler("SIGUSR1", source);
+  assertEquals(handle.args, ["usr1"]);
+  Deno.kill(Deno.pid, "SIGUSR1");
+  assertEquals(await within(loop, got), "usr1");
+  // Cancelling the source stops the calls, as cancelling the result does.
+  source.cancel();
+  assert(handle.cancelled);
+  assert(loop.removeSignalHandler("SIGUSR1"));
+  const cancelled = new Handle(() => {}, [], loop);
+  cancelled.cancel();
+  assertStrictEquals(loop.addSignalHandler("SIGUSR2", cancelled), cancelled);
+  assertEquals(loop.removeSignalHandler("SIGUSR2"), false);
+  assertThrows(
+    () => loop.addSignalHandler("SIGUSR2", source, 1 as never),
+    TypeError,
+    "Cannot call addSignalHandler(): a Handle takes no extra arguments",
+  );
+  const timer = loop.callLater(10, () => {});
+  assertThrows(
+    () => loop.addSignalHandler("SIGUSR2", timer),
+    TypeError,
+    "a TimerHandle cannot stand for a callback",
+  );
+  timer.cancel();
   loop.close();
 });
 
@@ -118,6 +159,33 @@ Deno.test("addSignalHandler() rejects unknown and uncatchable signals", () => {
     TypeError,
     "callback must be a function",
   );
+  // As asyncio's add_signal_handler(): no coroutine functions.
+  assertThrows(
+    () => loop.addSignalHandler("SIGUSR1", function* () {}),
+    TypeError,
+    "Cannot add a signal handler: callback must be a plain function, not a coroutine function",
+  );
+  assertThrows(
+    () => loop.addSignalHandler("SIGUSR1", async () => {}),
+    TypeError,
+    "not a coroutine function",
+  );
+  assertEquals(loop.removeSignalHandler("SIGUSR1"), false);
+  // PEP 3156: remove_signal_handler() raises as add_signal_handler() does
+  // for a signal that does not exist, with or without handlers installed.
+  assertThrows(
+    () => loop.removeSignalHandler("SIGFOO" as Deno.Signal),
+    RangeError,
+    'Cannot remove a signal handler: unknown signal, received "SIGFOO"',
+  );
+  loop.addSignalHandler("SIGUSR2", () => {});
+  assertThrows(
+    () => loop.removeSignalHandler("sigusr2" as Deno.Signal),
+    RangeError,
+    "unknown signal",
+  );
+  assert(loop.removeSignalHandler("SIGUSR2"));
+  assertEquals(loop.removeSignalHandler("SIGKILL"), false);
   assertThrows(
     () => loop.removeSignalHandler(10 as unknown as Deno.Signal),
     TypeError,

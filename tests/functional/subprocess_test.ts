@@ -296,6 +296,16 @@ Deno.test("subprocessExec() checks its arguments before starting anything", () =
     () => loop.subprocessShell(make, null as unknown as string),
     TypeError,
   );
+  assertThrows(
+    () => loop.subprocessExec("make" as never, "echo"),
+    TypeError,
+    "Cannot start the subprocess: protocolFactory must be a function, received string",
+  );
+  assertThrows(
+    () => loop.subprocessShell(undefined as never, "echo"),
+    TypeError,
+    "Cannot start the subprocess: protocolFactory must be a function, received undefined",
+  );
   loop.close();
 });
 

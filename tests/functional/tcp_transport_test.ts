@@ -870,6 +870,21 @@ Deno.test("Server.serveForever() runs until cancelled, then the server is closed
   });
 });
 
+Deno.test("Server.addresses() lists the bound sockets until close(), then none, as asyncio's Server.sockets", async () => {
+  await withLoop(async (loop) => {
+    const server = await loop.createServer(() => new Protocol(), HOST, 0, {
+      startServing: false,
+    });
+    // Bound before it serves.
+    assertEquals(server.addresses().length, 1);
+    assertEquals((server.addresses()[0] as Deno.NetAddr).hostname, HOST);
+    server.close();
+    assertEquals(server.addresses(), []);
+    await server.waitClosed();
+    assertEquals(server.addresses(), []);
+  });
+});
+
 Deno.test("Server.close() cancels serveForever()", async () => {
   await withLoop(async (loop) => {
     const [server] = await recordingServer(loop);

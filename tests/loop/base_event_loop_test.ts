@@ -89,6 +89,44 @@ Deno.test("BaseEventLoop.callSoon() throws TypeError for a callback that is not 
   loop.close();
 });
 
+Deno.test("BaseEventLoop scheduling calls refuse coroutine functions, as asyncio's call_soon() does", () => {
+  // Calling a generator function only makes a generator (nothing runs), and
+  // an async function's error would bypass the exception handler: both
+  // belong in createTask().
+  const loop = new BaseEventLoop();
+  const kinds = [
+    function* gen() {},
+    async function af() {},
+    async () => {},
+    async function* ag() {},
+  ];
+  for (const fn of kinds) {
+    for (
+      const [what, schedule] of [
+        ["callSoon", () => loop.callSoon(fn)],
+        ["callSoonThreadsafe", () => loop.callSoonThreadsafe(fn)],
+        ["callLater", () => loop.callLater(1, fn)],
+        ["callAt", () => loop.callAt(1, fn)],
+        ["callRepeatedly", () => loop.callRepeatedly(1, fn)],
+      ] as const
+    ) {
+      assertThrows(
+        schedule,
+        TypeError,
+        `Cannot call ${what}(): callback must be a plain function, not a coroutine function`,
+      );
+    }
+  }
+  // Plain, bound and class-method callbacks are fine.
+  class C {
+    m() {}
+  }
+  loop.callSoon(function plain() {});
+  loop.callSoon((() => {}).bind(null));
+  loop.callSoon(new C().m);
+  loop.close();
+});
+
 Deno.test("BaseEventLoop runs callbacks scheduled during an iteration in the next one", async () => {
   const loop = new VirtualTimeLoop();
   const order: string[] = [];

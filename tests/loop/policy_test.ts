@@ -5,6 +5,7 @@ import {
   assertInstanceOf,
   assertNotStrictEquals,
   assertStrictEquals,
+  assertThrows,
 } from "@std/assert";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
@@ -71,6 +72,29 @@ Deno.test("DefaultEventLoopPolicy.setEventLoop() sets and clears the current loo
   mine.close();
 });
 
+Deno.test("DefaultEventLoopPolicy.setEventLoop() refuses what is not a loop, as asyncio's set_event_loop(object()) does", () => {
+  const policy = new DefaultEventLoopPolicy();
+  for (const bad of [{}, 42, "loop"]) {
+    assertThrows(
+      () => policy.setEventLoop(bad as unknown as EventLoop),
+      TypeError,
+      "Cannot set the event loop: it must be an event loop or null, received",
+    );
+  }
+  assertThrows(() => setEventLoop({} as unknown as EventLoop), TypeError);
+  // Nothing was set.
+  assertStrictEquals(policy.peekEventLoop(), null);
+  // undefined forgets the loop, as null does.
+  const mine = new VirtualTimeLoop() as unknown as EventLoop;
+  policy.setEventLoop(mine);
+  policy.setEventLoop(undefined as unknown as null);
+  assertStrictEquals(policy.peekEventLoop(), null);
+  const fresh = policy.getEventLoop();
+  assertNotStrictEquals(fresh, mine);
+  fresh.close();
+  mine.close();
+});
+
 Deno.test("DefaultEventLoopPolicy.newEventLoop() makes a new loop that is not current", () => {
   const policy = new DefaultEventLoopPolicy();
   const current = policy.getEventLoop();
@@ -110,6 +134,18 @@ Deno.test("setEventLoopPolicy() installs a policy the module functions go throug
   } finally {
     setEventLoopPolicy(null);
   }
+});
+
+Deno.test("setEventLoopPolicy() refuses what is not a policy, as asyncio's does", () => {
+  const before = getEventLoopPolicy();
+  for (const bad of [{}, 42, { getEventLoop() {} }]) {
+    assertThrows(
+      () => setEventLoopPolicy(bad as unknown as EventLoopPolicy),
+      TypeError,
+      "Cannot set the event loop policy: it must have getEventLoop(), setEventLoop() and newEventLoop(), or be null, received",
+    );
+  }
+  assertStrictEquals(getEventLoopPolicy(), before);
 });
 
 Deno.test("setEventLoopPolicy(null) restores a fresh default policy", () => {

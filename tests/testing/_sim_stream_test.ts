@@ -207,6 +207,20 @@ Deno.test("SimServer.shutdown() again gives the same end; a shorter grace brings
   assert(lostAt >= 4 && lostAt < 4.3, `lost at ${lostAt}`);
 });
 
+Deno.test("SimServer.addresses() lists the listening address until close(), then none", async () => {
+  const sim = new Simulation({ seed: 6 });
+  const seen: unknown[] = [];
+  sim.client("solo", async (loop) => {
+    const server = await loop.createServer(() => new Protocol(), "0.0.0.0", 9);
+    seen.push(server.addresses().length);
+    server.close();
+    seen.push(server.addresses());
+    await server.waitClosed();
+  });
+  await sim.run();
+  assertEquals(seen, [1, []]);
+});
+
 Deno.test("SimServer.shutdown() waits for nothing when no connection is open, and await using shuts down", async () => {
   const sim = new Simulation({ seed: 5 });
   let doneAt = -1;

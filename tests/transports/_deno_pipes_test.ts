@@ -245,6 +245,18 @@ Deno.test("connectReadPipe() rejects what is not a free ReadableStream", () => {
     "locked",
   );
   reader.releaseLock();
+  // A factory that is no function is refused at once, as createConnection()
+  // refuses one.
+  assertThrows(
+    () => loop.connectReadPipe(42 as never, readable),
+    TypeError,
+    "Cannot call connectReadPipe(): protocolFactory must be a function, received number",
+  );
+  assertThrows(
+    () => loop.connectWritePipe(null as never, new WritableStream()),
+    TypeError,
+    "Cannot call connectWritePipe(): protocolFactory must be a function, received object",
+  );
   loop.close();
 });
 
