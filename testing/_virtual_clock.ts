@@ -56,9 +56,10 @@ export class VirtualClock {
    * Moves the clock forward by `seconds`, running every callback and
    * timer due on the way, and what they schedule up to the new time.
    *
-   * @param seconds How far to move, in seconds; not negative.
+   * @param seconds How far to move, in seconds; not negative, finite.
    * @returns A promise that resolves once the loop reached the new time.
-   * @throws {RangeError} When `seconds` is negative or not a number.
+   * @throws {RangeError} When `seconds` is negative, infinite or not a
+   * number.
    * @throws {InvalidStateError} When the loop is running or closed.
    */
   async advance(seconds: number): Promise<void> {
@@ -67,6 +68,11 @@ export class VirtualClock {
         `Cannot advance the clock: seconds must be >= 0, received ${
           formatReceived(seconds)
         }`,
+      );
+    }
+    if (seconds === Infinity) {
+      throw new RangeError(
+        "Cannot advance the clock: seconds must be finite (at Infinity the clock could never move again), received Infinity",
       );
     }
     const { loop } = this.#host;

@@ -150,7 +150,7 @@ export interface SimulationRunOptions {
    * Fail the run if clients are still running at this virtual time, in
    * seconds.
    *
-   * @default {86400}
+   * @default {86400, or `until` if later}
    */
   limit?: number;
   /**
@@ -342,6 +342,14 @@ export class Simulation {
         checkNumber(what, `faults.${key}`, faults[key]);
       }
     }
+    for (const key of ["drop", "duplicate"] as const) {
+      const p = faults[key];
+      if (p !== undefined && p > 1) {
+        throw new RangeError(
+          `Cannot make a simulation: faults.${key} must be a probability from 0 to 1, received ${p}`,
+        );
+      }
+    }
     this.#faults = faults;
     this.#world = new World({
       seed,
@@ -421,8 +429,8 @@ export class Simulation {
    * @param main Starts the host's software on its loop.
    * @throws {TypeError} When `name` is not a non-empty string or `main`
    * not a function.
-   * @throws {InvalidStateError} When a host has that name already or
-   * the simulation has run.
+   * @throws {RangeError} When a host has that name already.
+   * @throws {InvalidStateError} When the simulation has run.
    */
   host(name: string, main: HostMain): void {
     this.#add("host", name, main, false);
@@ -436,8 +444,8 @@ export class Simulation {
    * @param main The client's work.
    * @throws {TypeError} When `name` is not a non-empty string or `main`
    * not a function.
-   * @throws {InvalidStateError} When a host has that name already or
-   * the simulation has run.
+   * @throws {RangeError} When a host has that name already.
+   * @throws {InvalidStateError} When the simulation has run.
    */
   client(name: string, main: HostMain): void {
     this.#add("client", name, main, true);
@@ -461,10 +469,12 @@ export class Simulation {
     }
     const until = options?.until;
     if (until !== undefined) checkNumber("run the simulation", "until", until);
+    // An until past the default limit is the limit: the run was asked to
+    // go that far.
     const limit = checkNumber(
       "run the simulation",
       "limit",
-      options?.limit ?? 86400,
+      options?.limit ?? Math.max(86400, until ?? 0),
     );
     const maxSteps = checkNumber(
       "run the simulation",
@@ -524,7 +534,8 @@ export class Simulation {
    *
    * @param a A host's name.
    * @param b Another host's name.
-   * @throws {RangeError} When a name is unknown.
+   * @throws {RangeError} When a name is unknown or `a` and `b` are the
+   * same host.
    */
   partition(a: string, b: string): void {
     this.#block("partition", a, b, "partition");
@@ -535,7 +546,8 @@ export class Simulation {
    *
    * @param a A host's name.
    * @param b Another host's name.
-   * @throws {RangeError} When a name is unknown.
+   * @throws {RangeError} When a name is unknown or `a` and `b` are the
+   * same host.
    */
   repair(a: string, b: string): void {
     this.#block("repair", a, b, "");
@@ -547,7 +559,8 @@ export class Simulation {
    *
    * @param a A host's name.
    * @param b Another host's name.
-   * @throws {RangeError} When a name is unknown.
+   * @throws {RangeError} When a name is unknown or `a` and `b` are the
+   * same host.
    */
   hold(a: string, b: string): void {
     this.#block("hold", a, b, "hold");
@@ -558,7 +571,8 @@ export class Simulation {
    *
    * @param a A host's name.
    * @param b Another host's name.
-   * @throws {RangeError} When a name is unknown.
+   * @throws {RangeError} When a name is unknown or `a` and `b` are the
+   * same host.
    */
   release(a: string, b: string): void {
     this.#block("release", a, b, "");
@@ -594,11 +608,27 @@ export class Simulation {
    * @param a A host's name.
    * @param b Another host's name.
    * @param options Latency, jitter and bandwidth.
-   * @throws {RangeError} When a name is unknown or a value out of range.
+   * @throws {TypeError} When `options` is not an object.
+   * @throws {RangeError} When a name is unknown, `a` and `b` are the same
+   * host, or a value is out of range.
    */
   link(a: string, b: string, options: LinkOptions): void {
     const what = "set a link";
-    const link = this.#world.link(this.#find(what, a), this.#find(what, b));
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(
+        `Cannot ${what}: options must be an object such as { latency: 0.05 }, received ${
+          formatReceived(options)
+        }`,
+      );
+    }
+    const ha = this.#find(what, a);
+    const hb = this.#find(what, b);
+    if (ha === hb) {
+      throw new RangeError(
+        `Cannot ${what}: a host's link to itself is instant and never breaks, received ${a} twice`,
+      );
+    }
+    const link = this.#world.link(ha, hb);
     if (options.latency !== undefined) {
       link.latency = checkNumber(what, "latency", options.latency);
     }
@@ -623,11 +653,14 @@ export class Simulation {
         `Cannot add ${kind} ${name}: main must be a function, received ${typeof main}`,
       );
     }
-    if (this.#world.byName.has(name) || this.#ran) {
+    if (this.#ran) {
+      throw new InvalidStateError(
+        `Cannot add ${kind} ${name}: the simulation has run (make a new one to run again)`,
+      );
+    }
+    if (this.#world.byName.has(name)) {
       throw new RangeError(
-        `Cannot add ${kind} ${name}: ${
-          this.#ran ? "the simulation has run" : "a host has that name already"
-        }, received ${name}`,
+        `Cannot add ${kind} ${name}: a host has that name already, received ${name}`,
       );
     }
     this.#world.addHost(name, client, main);
@@ -757,6 +790,8 @@ export interface SimulateReport {
  * @returns A promise of the report, once every seed passed.
  * @throws {SimulationError} When a seed fails (the promise rejects), with
  * the failing seeds in its message.
+ * @throws {RangeError} When `seeds` is a number but not a whole one >= 0
+ * (the promise rejects).
  *
  * @example A hundred seeds
  * ```ts
@@ -782,11 +817,17 @@ export async function simulate(
       `Cannot simulate: scenario must be a function, received ${typeof scenario}`,
     );
   }
+  if (
+    typeof seeds === "number" && !(Number.isSafeInteger(seeds) && seeds >= 0)
+  ) {
+    throw new RangeError(
+      `Cannot simulate: seeds must be a whole number >= 0 or a list of seeds, received ${
+        formatReceived(seeds)
+      }`,
+    );
+  }
   const list = typeof seeds === "number"
-    ? Array.from(
-      { length: checkNumber("simulate", "seeds", seeds) },
-      (_, i) => i,
-    )
+    ? Array.from({ length: seeds }, (_, i) => i)
     : [...seeds];
   const maxFailures = options?.maxFailures ?? 10;
   const failures: { seed: number; error: SimulationError }[] = [];

@@ -731,7 +731,54 @@ Deno.test("Simulation checks its arguments", () => {
   assertThrows(() => sim.client("", () => {}), TypeError);
 });
 
+Deno.test("Simulation checks link() options, fault probabilities, and refuses hosts once it has run", async () => {
+  const sim = new Simulation({ seed: 1 });
+  sim.host("a", () => {});
+  sim.host("b", () => {});
+  assertThrows(
+    () => sim.link("a", "b", undefined as never),
+    TypeError,
+    "Cannot set a link: options must be an object",
+  );
+  assertThrows(
+    () => sim.link("a", "a", { latency: 1 }),
+    RangeError,
+    "a host's link to itself",
+  );
+  sim.link("a", "b", {});
+  assertThrows(
+    () => new Simulation({ seed: 1, faults: { drop: 1.5 } }),
+    RangeError,
+    "faults.drop must be a probability from 0 to 1, received 1.5",
+  );
+  assertThrows(
+    () => new Simulation({ seed: 1, faults: { duplicate: 2 } }),
+    RangeError,
+    "faults.duplicate must be a probability",
+  );
+  await sim.run();
+  assertThrows(
+    () => sim.host("c", () => {}),
+    InvalidStateError,
+    "the simulation has run",
+  );
+  assertThrows(
+    () => sim.client("d", () => {}),
+    InvalidStateError,
+    "the simulation has run",
+  );
+});
+
 // ---- simulate ---------------------------------------------------------
+
+Deno.test("simulate() takes a whole number of seeds", async () => {
+  await assertRejects(
+    () => simulate(1.5, () => {}),
+    RangeError,
+    "seeds must be a whole number >= 0",
+  );
+  assertEquals((await simulate(0, () => {})).runs, 0);
+});
 
 Deno.test("simulate() runs many seeds and names the ones that fail", async () => {
   const report = await simulate(50, (sim) => {
@@ -905,6 +952,27 @@ Deno.test("Simulation.run() without clients ends when idle, or fails at the limi
     SimulationError,
   );
   assertStringIncludes(e.message, "only until ends a run that never goes idle");
+});
+
+Deno.test("Simulation.run({ until }) past the default limit runs until then", async () => {
+  const sim = new Simulation({ seed: 1 });
+  let ticks = 0;
+  sim.host("h", (loop) => {
+    loop.callRepeatedly(1000, () => ticks++);
+  });
+  await sim.run({ until: 100000.5 });
+  assertEquals(sim.time(), 100000.5);
+  assertEquals(ticks, 100);
+  // A limit given as well still applies.
+  const limited = new Simulation({ seed: 1 });
+  limited.host("h", (loop) => {
+    loop.callRepeatedly(1000, () => {});
+  });
+  await assertRejects(
+    () => limited.run({ until: 100000, limit: 5000 }),
+    SimulationError,
+    "after 5000 simulated seconds",
+  );
 });
 
 Deno.test("Simulation listeners: a port in use, an address of another host, reusePort", async () => {

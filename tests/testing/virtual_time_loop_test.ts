@@ -111,6 +111,20 @@ Deno.test("VirtualTimeLoop.advance() rejects a negative or non-number amount wit
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop.advance() rejects Infinity: the clock would never come back", async () => {
+  const loop = new VirtualTimeLoop();
+  loop.callLater(5, () => {});
+  await assertRejects(
+    () => loop.advance(Infinity),
+    RangeError,
+    "seconds must be finite",
+  );
+  assertEquals(loop.time(), 0);
+  await loop.advance(5);
+  assertEquals(loop.time(), 5);
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop.advance() rejects with InvalidStateError while running", async () => {
   const loop = new VirtualTimeLoop();
   const attempts: Promise<void>[] = [];
