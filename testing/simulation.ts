@@ -310,7 +310,8 @@ export class Simulation {
    * Makes an empty simulation.
    *
    * @param options The seed, the faults and the network's defaults.
-   * @throws {TypeError} When `seed` is not a number.
+   * @throws {TypeError} When `seed` is not a number, or `faults.hosts`
+   * not an array of names.
    * @throws {RangeError} When an option is out of range.
    */
   constructor(options: SimulationOptions) {
@@ -341,6 +342,17 @@ export class Simulation {
       if (faults[key] !== undefined) {
         checkNumber(what, `faults.${key}`, faults[key]);
       }
+    }
+    const pool = faults.hosts;
+    if (
+      pool !== undefined &&
+      !(Array.isArray(pool) && pool.every((n) => typeof n === "string"))
+    ) {
+      throw new TypeError(
+        `Cannot make a simulation: faults.hosts must be an array of host names, received ${
+          formatReceived(pool)
+        }`,
+      );
     }
     for (const key of ["drop", "duplicate"] as const) {
       const p = faults[key];

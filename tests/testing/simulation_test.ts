@@ -756,6 +756,11 @@ Deno.test("Simulation checks link() options, fault probabilities, and refuses ho
     RangeError,
     "faults.duplicate must be a probability",
   );
+  assertThrows(
+    () => new Simulation({ seed: 1, faults: { hosts: "a" as never } }),
+    TypeError,
+    "faults.hosts must be an array of host names",
+  );
   await sim.run();
   assertThrows(
     () => sim.host("c", () => {}),
