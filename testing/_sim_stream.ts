@@ -46,7 +46,8 @@ function addrText(a: Deno.Addr): string {
 // One end of a simulated connection. Its write path has StreamEnd's three
 // states; here writes queue in sendBuf and leave as the peer's receive
 // window allows (what has not left counts as the write buffer), and the
-// end of the stream is a FIN after the buffer drains. The receive side keeps
+// end of the stream is a FIN after the buffer drains (a reset instead when
+// bytes arrived that the application never read). The receive side keeps
 // arrived bytes in order (segments may arrive out of order after a
 // partition heals) and hands them to the protocol while it reads; each
 // delivery returns window to the writer, one link latency later.
@@ -75,6 +76,9 @@ export class SimStream extends StreamEnd {
   #delivered = 0;
   #finAt = -1;
   #eofDelivered = false;
+  // Bytes arrived that the application never read before close(): the
+  // socket then closes with a reset instead of a FIN.
+  #unread = false;
 
   constructor(
     world: World,
@@ -169,6 +173,9 @@ export class SimStream extends StreamEnd {
   }
 
   protected startClose(): void {
+    if (this.#recvBuf.size > 0 || this.#outOfOrder.size > 0) {
+      this.#unread = true;
+    }
     this.#recvBuf.clear();
     this.#outOfOrder.clear();
     this.sendEof();
@@ -220,6 +227,13 @@ export class SimStream extends StreamEnd {
       );
     }
     this.flow.update(buf.size);
+    if (buf.size === 0 && this.closeCalled && this.#unread) {
+      // The socket closes with bytes unread: as a kernel does (RFC 2525
+      // section 2.17), it resets the connection rather than end it.
+      this.#world.record(this.host.name, "rst-sent", this.#name);
+      this.broken(undefined);
+      return;
+    }
     if (buf.size === 0 && this.#finPending && !this.#finSent) {
       this.#finSent = true;
       const at = this.#sent;
@@ -280,7 +294,14 @@ export class SimStream extends StreamEnd {
       "recv",
       `${this.#name} ${data.length}@${offset}`,
     );
-    if (this.closeCalled) return;
+    if (this.closeCalled) {
+      // Never to be read: the socket resets once it closes.
+      if (data.length > 0 && !this.#unread) {
+        this.#unread = true;
+        this.#transmit();
+      }
+      return;
+    }
     if (offset === this.#recvNext) {
       this.#recvBuf.push(data);
       this.#recvNext += data.length;

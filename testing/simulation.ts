@@ -250,7 +250,9 @@ function checkNumber(what: string, name: string, v: unknown, min = 0): number {
  * its `backlog`), and finite buffers (a reader that does not read fills
  * its receive buffer, then the writer's buffer grows and its protocol
  * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
- * from a real kernel. Datagrams may be dropped, duplicated and (with
+ * from a real kernel, and so does the peer of a socket closed with bytes
+ * it never read (RFC 2525, section 2.17): a reset instead of the end of
+ * the stream. Datagrams may be dropped, duplicated and (with
  * jitter) reordered; one sent to an IPv4 multicast group reaches every
  * endpoint on its port that joined the group, each copy meeting its own
  * faults (a simulated host has one interface and no IPv6). A server's

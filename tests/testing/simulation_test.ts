@@ -290,6 +290,58 @@ Deno.test("Simulation streams: writing to a peer that closed gets a reset", asyn
   await sim.run();
 });
 
+Deno.test("Simulation streams: closing with bytes unread resets the peer instead of ending the stream (RFC 2525 2.17)", async () => {
+  // A server that never reads what it is sent, answers, and closes: the
+  // kernel throws the unread bytes away and sends a reset, not a FIN.
+  const sim = new Simulation({ seed: 6 });
+  sim.host("server", async (loop) => {
+    class Deaf extends Protocol {
+      override connectionMade(t: Transport) {
+        t.pauseReading();
+        loop.callLater(1, () => {
+          t.write(encoder.encode("bye"));
+          t.close();
+        });
+      }
+    }
+    await loop.createServer(() => new Deaf(), "0.0.0.0", 80);
+  });
+  sim.client("client", async (loop) => {
+    const [t, p] = await connectRecorder(loop);
+    t.write(encoder.encode("request nobody reads"));
+    assertEquals((await p.lost)?.name, "ConnectionReset");
+    assert(!p.events.includes("eof"), p.events.join());
+  });
+  await sim.run();
+  const kinds = sim.trace.filter((e) => e.host === "client").map((e) => e.kind);
+  assert(kinds.includes("rst") && !kinds.includes("fin"), kinds.join());
+});
+
+Deno.test("Simulation streams: bytes that arrive while a close is flushing reset the peer once the socket closes", async () => {
+  // The server's close() waits for its buffer to drain into a client that
+  // reads slowly; the client writes meanwhile; those bytes are never read.
+  const sim = new Simulation({ seed: 7, receiveBuffer: 1000 });
+  sim.host("server", async (loop) => {
+    class Bulk extends Protocol {
+      override connectionMade(t: Transport) {
+        t.write(pattern(5000));
+        t.close();
+      }
+    }
+    await loop.createServer(() => new Bulk(), "0.0.0.0", 80);
+  });
+  sim.client("client", async (loop) => {
+    const [t, p] = await connectRecorder(loop);
+    t.pauseReading();
+    await sleep(0.1);
+    t.write(encoder.encode("late words"));
+    await sleep(0.1);
+    t.resumeReading();
+    assertEquals((await p.lost)?.name, "ConnectionReset");
+  });
+  await sim.run();
+});
+
 Deno.test("Simulation streams: a connection is refused when nothing listens, a name must exist", async () => {
   const sim = new Simulation({ seed: 7 });
   sim.host("server", () => {});
