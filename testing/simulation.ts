@@ -12,6 +12,7 @@ import { installSimulationGuards } from "./_deno_sim_guard.ts";
 import {
   describeError,
   formatEvent,
+  SELF_NAMES,
   type SimHost,
   type TraceEvent,
   World,
@@ -161,6 +162,9 @@ export interface SimulationRunOptions {
    */
   maxSteps?: number;
 }
+
+/** A dotted-quad IPv4 address. */
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 /** How many of the last events a failure's message shows. */
 const TRACE_TAIL = 30;
@@ -443,7 +447,8 @@ export class Simulation {
    * @param main Starts the host's software on its loop.
    * @throws {TypeError} When `name` is not a non-empty string or `main`
    * not a function.
-   * @throws {RangeError} When a host has that name already.
+   * @throws {RangeError} When a host has that name already, or it is a
+   * loopback name (`localhost`) or an address.
    * @throws {InvalidStateError} When the simulation has run.
    */
   host(name: string, main: HostMain): void {
@@ -458,7 +463,8 @@ export class Simulation {
    * @param main The client's work.
    * @throws {TypeError} When `name` is not a non-empty string or `main`
    * not a function.
-   * @throws {RangeError} When a host has that name already.
+   * @throws {RangeError} When a host has that name already, or it is a
+   * loopback name (`localhost`) or an address.
    * @throws {InvalidStateError} When the simulation has run.
    */
   client(name: string, main: HostMain): void {
@@ -665,6 +671,12 @@ export class Simulation {
     if (typeof main !== "function") {
       throw new TypeError(
         `Cannot add ${kind} ${name}: main must be a function, received ${typeof main}`,
+      );
+    }
+    // Every host resolves these to itself, and addresses to their host.
+    if (SELF_NAMES.has(name) || name.includes(":") || IPV4.test(name)) {
+      throw new RangeError(
+        `Cannot add ${kind} ${name}: a loopback name or an address cannot name a host (hosts get addresses 10.0.0.N), received ${name}`,
       );
     }
     if (this.#ran) {

@@ -781,6 +781,14 @@ Deno.test("Simulation checks its arguments", () => {
   assertThrows(() => sim.host("a", () => {}), RangeError, "has that name");
   assertThrows(() => sim.partition("a", "zz"), RangeError, "no host");
   assertThrows(() => sim.client("", () => {}), TypeError);
+  // Names every host resolves to itself, and addresses, name no other host.
+  for (const name of ["localhost", "127.0.0.1", "::1", "0.0.0.0", "10.0.0.7"]) {
+    assertThrows(
+      () => sim.host(name, () => {}),
+      RangeError,
+      "a loopback name or an address",
+    );
+  }
 });
 
 Deno.test("Simulation checks link() options, fault probabilities, and refuses hosts once it has run", async () => {
