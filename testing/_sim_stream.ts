@@ -450,18 +450,22 @@ export function connectStream<P extends StreamProtocol>(
     const localPort = "path" in target
       ? 0
       : host.allocPort((p) => host.listeners.has(`${p}`));
+    // Over loopback both ends have the address connected to.
+    const via = "path" in target || !loopback
+      ? undefined
+      : loopbackAddress(target.name) ?? "127.0.0.1";
     const clientAddr: Deno.Addr = "path" in target
       ? { transport: "unix", path: "" }
       : {
         transport: "tcp",
-        hostname: loopback ? "127.0.0.1" : host.address,
+        hostname: via ?? host.address,
         port: localPort,
       };
     const serverAddr: Deno.Addr = "path" in target
       ? { transport: "unix", path: target.path }
       : {
         transport: "tcp",
-        hostname: loopback ? "127.0.0.1" : dest.address,
+        hostname: via ?? dest.address,
         port: target.port,
       };
     if (host.loop === null || !host.up || host.generation !== generation) {
@@ -495,6 +499,13 @@ export function connectStream<P extends StreamProtocol>(
     });
   });
   return fut;
+}
+
+/** The loopback address a name means (`undefined`: not a loopback one). */
+function loopbackAddress(name: string): string | undefined {
+  if (name === "::1") return "::1";
+  if (name === "127.0.0.1" || name === "localhost") return "127.0.0.1";
+  return undefined;
 }
 
 function pickServer(
@@ -564,11 +575,13 @@ export function listenStream(
     loopbackOnly = local;
     if (port === 0) port = host.allocPort((p) => host.listeners.has(`${p}`));
     key = `${port}`;
-    addresses = [{
+    // One address per distinct one listened on, all on the one port.
+    const hostnames = new Set(names.map(loopbackAddress));
+    addresses = [...hostnames].map((hostname) => ({
       transport: "tcp",
-      hostname: local ? "127.0.0.1" : host.address,
+      hostname: hostname ?? host.address,
       port,
-    }];
+    }));
   }
   const existing = host.listeners.get(key);
   if (

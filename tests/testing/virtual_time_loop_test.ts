@@ -404,6 +404,43 @@ Deno.test("VirtualTimeLoop resolves only loopback names, and refuses a port nobo
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop reports each address a server listens on, and ::1 as ::1, as a DenoEventLoop does", async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const both = await loop.createServer(
+      () => new Protocol(),
+      ["127.0.0.1", "::1"],
+      0,
+    );
+    const { port } = both.addresses()[0] as Deno.NetAddr;
+    assertEquals(both.addresses(), [
+      { transport: "tcp", hostname: "127.0.0.1", port },
+      { transport: "tcp", hostname: "::1", port },
+    ]);
+    const [t] = await loop.createConnection(() => new Protocol(), "::1", port);
+    assertEquals(t.getExtraInfo("peername"), {
+      transport: "tcp",
+      hostname: "::1",
+      port,
+    });
+    assertEquals(
+      (t.getExtraInfo("sockname") as Deno.NetAddr).hostname,
+      "::1",
+    );
+    t.close();
+    both.close();
+    const six = await loop.createServer(() => new Protocol(), "::1", 0);
+    assertEquals(
+      six.addresses().map((a) => (a as Deno.NetAddr).hostname),
+      ["::1"],
+    );
+    six.close();
+    await both.waitClosed();
+    await six.waitClosed();
+  }));
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop names loopback addresses localhost, as the C library does", async () => {
   const loop = new VirtualTimeLoop();
   for (const hostname of ["127.0.0.1", "::1"]) {
