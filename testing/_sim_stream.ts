@@ -435,10 +435,16 @@ export function connectStream<P extends StreamProtocol>(
   const loopback = "path" in target ||
     (dest === host && target.name !== host.name &&
       target.name !== host.address);
+  // The address connected to, which a listener must be bound to.
+  const destAddress = "path" in target
+    ? ""
+    : loopback
+    ? loopbackAddress(target.name) ?? "127.0.0.1"
+    : dest.address;
   // SYN.
   world.send(host, dest, 0, "control", () => {
     if (settled || !dest.up) return; // a host that is down answers nothing
-    const server = pickServer(world, dest, key, dest === host && loopback);
+    const server = pickServer(world, dest, key, destAddress);
     if (server === null) {
       world.send(dest, host, 0, "control", () => {
         if (settled) return;
@@ -451,23 +457,16 @@ export function connectStream<P extends StreamProtocol>(
       ? 0
       : host.allocPort((p) => host.listeners.has(`${p}`));
     // Over loopback both ends have the address connected to.
-    const via = "path" in target || !loopback
-      ? undefined
-      : loopbackAddress(target.name) ?? "127.0.0.1";
     const clientAddr: Deno.Addr = "path" in target
       ? { transport: "unix", path: "" }
       : {
         transport: "tcp",
-        hostname: via ?? host.address,
+        hostname: loopback ? destAddress : host.address,
         port: localPort,
       };
     const serverAddr: Deno.Addr = "path" in target
       ? { transport: "unix", path: target.path }
-      : {
-        transport: "tcp",
-        hostname: via ?? dest.address,
-        port: target.port,
-      };
+      : { transport: "tcp", hostname: destAddress, port: target.port };
     if (host.loop === null || !host.up || host.generation !== generation) {
       return;
     }
@@ -508,14 +507,34 @@ function loopbackAddress(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * What a listener is bound to, for one name it was given: an address, or
+ * `"0.0.0.0"` (every IPv4 address) or `"::"` (every address).
+ */
+function bindOf(name: string, host: SimHost): string {
+  if (name === "0.0.0.0" || name === "::") return name;
+  return loopbackAddress(name) ?? host.address;
+}
+
+/** Whether a listener bound to `bind` takes a connection to `address`. */
+function binds(bind: string, address: string): boolean {
+  return bind === "::" || bind === address ||
+    (bind === "0.0.0.0" && address !== "::1");
+}
+
+/** Whether two binds share an address (then one port cannot take both). */
+function overlap(a: string, b: string): boolean {
+  return binds(a, b) || binds(b, a);
+}
+
 function pickServer(
   world: World,
   host: SimHost,
   key: string,
-  loopback: boolean,
+  address: string,
 ): SimServer | null {
   const servers = host.listeners.get(key)?.filter((s) =>
-    s.canQueue() && (loopback || !s.loopbackOnly)
+    s.canQueue() && s.takes(address)
   );
   if (servers === undefined || servers.length === 0) return null;
   return servers.length === 1
@@ -535,13 +554,15 @@ export function listenStream(
   const fut = loop.createFuture<Server>();
   let key: string;
   let addresses: Deno.Addr[];
-  let loopbackOnly = false;
+  // A Unix socket takes every connection to its path.
+  let bound = ["::"];
   if ("path" in target) {
     key = `unix:${target.path}`;
     addresses = [{ transport: "unix", path: target.path }];
   } else {
     let port = target.port;
-    const names = target.hosts.length === 0 ? ["0.0.0.0"] : target.hosts;
+    // No host: every address, IPv4 and IPv6, as Deno's "::" listener.
+    const names = target.hosts.length === 0 ? ["::"] : target.hosts;
     for (const name of names) {
       if (typeof name !== "string") {
         throw new TypeError(
@@ -549,9 +570,6 @@ export function listenStream(
         );
       }
     }
-    const local = names.every((n) =>
-      n === "127.0.0.1" || n === "localhost" || n === "::1"
-    );
     const foreign = names.find((n) =>
       ![
         "0.0.0.0",
@@ -572,7 +590,7 @@ export function listenStream(
       );
       return fut;
     }
-    loopbackOnly = local;
+    bound = [...new Set(names.map((n) => bindOf(n, host)))];
     if (port === 0) port = host.allocPort((p) => host.listeners.has(`${p}`));
     key = `${port}`;
     // One address per distinct one listened on, all on the one port.
@@ -584,9 +602,12 @@ export function listenStream(
     }));
   }
   const existing = host.listeners.get(key);
+  const clash = existing?.filter((s) =>
+    s.bound.some((a) => bound.some((b) => overlap(a, b)))
+  );
   if (
-    existing !== undefined && existing.length > 0 &&
-    !(options?.reusePort && existing.every((s) => s.reusePort))
+    clash !== undefined && clash.length > 0 &&
+    !(options?.reusePort && clash.every((s) => s.reusePort))
   ) {
     fut.setException(
       addrInUse(`Cannot listen on ${addrText(addresses[0])}: address in use`),
@@ -602,7 +623,7 @@ export function listenStream(
     );
   }
   const server = new SimServer(loop, key, addresses, factory, {
-    loopbackOnly,
+    bound,
     reusePort: options?.reusePort ?? false,
     backlog,
   });
@@ -624,7 +645,8 @@ export class SimServer implements Server {
   readonly #key: string;
   readonly #addresses: Deno.Addr[];
   readonly #factory: () => StreamProtocol;
-  readonly loopbackOnly: boolean;
+  /** What it is bound to (see `bindOf()`). */
+  readonly bound: readonly string[];
   readonly reusePort: boolean;
   readonly #shutdown: ServerShutdown<SimStream>;
   readonly #backlogLimit: number;
@@ -638,16 +660,21 @@ export class SimServer implements Server {
     key: string,
     addresses: Deno.Addr[],
     factory: () => StreamProtocol,
-    flags: { loopbackOnly: boolean; reusePort: boolean; backlog: number },
+    flags: { bound: string[]; reusePort: boolean; backlog: number },
   ) {
     this.#backlogLimit = flags.backlog;
     this.#loop = loop;
     this.#key = key;
     this.#addresses = addresses;
     this.#factory = factory;
-    this.loopbackOnly = flags.loopbackOnly;
+    this.bound = flags.bound;
     this.reusePort = flags.reusePort;
     this.#shutdown = new ServerShutdown(loop, this, () => !this.#closed);
+  }
+
+  /** Whether it is bound to `address`. */
+  takes(address: string): boolean {
+    return this.bound.some((b) => binds(b, address));
   }
 
   /**

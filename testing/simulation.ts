@@ -250,8 +250,10 @@ function checkNumber(what: string, name: string, v: unknown, min = 0): number {
  *
  * The network keeps socket semantics: a stream's bytes arrive in order
  * but cut into random segments; half-close, resets, a refused connection
- * when nothing listens (a listener that is not serving yet queues up to
- * its `backlog`), and finite buffers (a reader that does not read fills
+ * when nothing listens (a listener takes connections to the addresses it
+ * listens on: `127.0.0.1` or `::1` over loopback only, `0.0.0.0` every
+ * IPv4 address, `::` or no host every address; one that is not serving
+ * yet queues up to its `backlog`), and finite buffers (a reader that does not read fills
  * its receive buffer, then the writer's buffer grows and its protocol
  * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
  * from a real kernel, and so does the peer of a socket closed with bytes

@@ -1080,6 +1080,11 @@ Deno.test("Simulation listeners: a port in use, an address of another host, reus
       "127.0.0.1",
     );
     t.close();
+    // A listener on the host's own address is out of reach over loopback.
+    const refused = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "localhost", 82)
+    );
+    assertEquals((refused as Error).name, "ConnectionRefused");
     for (const s of [server, a, b, local]) s.close();
   });
   await sim.run();

@@ -441,6 +441,48 @@ Deno.test("VirtualTimeLoop reports each address a server listens on, and ::1 as 
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop servers take connections only on the addresses they listen on, as sockets do", async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const reach = async (bind: string | undefined, to: string) => {
+      const server = await loop.createServer(() => new Protocol(), bind, 0);
+      const { port } = server.addresses()[0] as Deno.NetAddr;
+      try {
+        const [t] = await loop.createConnection(() => new Protocol(), to, port);
+        t.close();
+        return "connected";
+      } catch (e) {
+        return (e as Error).name;
+      } finally {
+        server.close();
+        await server.waitClosed();
+      }
+    };
+    assertEquals(await reach("127.0.0.1", "::1"), "ConnectionRefused");
+    assertEquals(await reach("::1", "127.0.0.1"), "ConnectionRefused");
+    assertEquals(await reach("::1", "localhost"), "ConnectionRefused");
+    assertEquals(await reach("0.0.0.0", "::1"), "ConnectionRefused");
+    assertEquals(await reach("0.0.0.0", "127.0.0.1"), "connected");
+    assertEquals(await reach("::", "::1"), "connected");
+    assertEquals(await reach("::", "127.0.0.1"), "connected");
+    assertEquals(await reach(undefined, "::1"), "connected");
+    assertEquals(await reach(undefined, "localhost"), "connected");
+    // Different addresses may share a port; overlapping ones may not.
+    const v4 = await loop.createServer(() => new Protocol(), "127.0.0.1", 0);
+    const { port } = v4.addresses()[0] as Deno.NetAddr;
+    const v6 = await loop.createServer(() => new Protocol(), "::1", port);
+    await assertRejects(
+      () => loop.createServer(() => new Protocol(), "0.0.0.0", port),
+      Deno.errors.AddrInUse,
+    );
+    v4.close();
+    v6.close();
+    await v4.waitClosed();
+    await v6.waitClosed();
+  }));
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop names loopback addresses localhost, as the C library does", async () => {
   const loop = new VirtualTimeLoop();
   for (const hostname of ["127.0.0.1", "::1"]) {
