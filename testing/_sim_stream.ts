@@ -33,7 +33,14 @@ import {
 } from "./_deno_errors.ts";
 import type { SimNetLoop } from "./_sim_loop.ts";
 import { StreamEnd } from "./_stream_end.ts";
-import { describeError, type SimHost, type World } from "./_sim_world.ts";
+import {
+  bindOf,
+  binds,
+  describeError,
+  loopbackAddress,
+  type SimHost,
+  type World,
+} from "./_sim_world.ts";
 
 type StreamProtocol = Protocol | BufferedProtocol;
 
@@ -498,28 +505,6 @@ export function connectStream<P extends StreamProtocol>(
     });
   });
   return fut;
-}
-
-/** The loopback address a name means (`undefined`: not a loopback one). */
-function loopbackAddress(name: string): string | undefined {
-  if (name === "::1") return "::1";
-  if (name === "127.0.0.1" || name === "localhost") return "127.0.0.1";
-  return undefined;
-}
-
-/**
- * What a listener is bound to, for one name it was given: an address, or
- * `"0.0.0.0"` (every IPv4 address) or `"::"` (every address).
- */
-function bindOf(name: string, host: SimHost): string {
-  if (name === "0.0.0.0" || name === "::") return name;
-  return loopbackAddress(name) ?? host.address;
-}
-
-/** Whether a listener bound to `bind` takes a connection to `address`. */
-function binds(bind: string, address: string): boolean {
-  return bind === "::" || bind === address ||
-    (bind === "0.0.0.0" && address !== "::1");
 }
 
 /** Whether two binds share an address (then one port cannot take both). */

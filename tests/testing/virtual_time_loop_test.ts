@@ -483,6 +483,52 @@ Deno.test("VirtualTimeLoop servers take connections only on the addresses they l
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop datagram endpoints keep their loopback address, and take only datagrams sent to it", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen = await loop.runUntilComplete(loop.createTask(async () => {
+    const out: string[] = [];
+    for (
+      const [bind, to] of [
+        ["::1", "::1"],
+        ["::", "127.0.0.1"],
+        ["::1", "127.0.0.1"],
+        ["127.0.0.1", "::1"],
+        ["0.0.0.0", "::1"],
+      ]
+    ) {
+      const [receiver] = await loop.createDatagramEndpoint(() => {
+        const p = new DatagramProtocol();
+        p.datagramReceived = (_data, addr) =>
+          out.push(`${bind}<${to}: from ${(addr as Deno.NetAddr).hostname}`);
+        return p;
+      }, { localAddr: { hostname: bind, port: 0 } });
+      const { hostname, port } = receiver.getExtraInfo(
+        "sockname",
+      ) as Deno.NetAddr;
+      out.push(`${bind}: ${hostname}`);
+      const [sender] = await loop.createDatagramEndpoint(
+        () => new DatagramProtocol(),
+        { remoteAddr: { hostname: to, port } },
+      );
+      sender.sendto(encode("udp"));
+      await sleep(1);
+      sender.close();
+      receiver.close();
+    }
+    return out;
+  }));
+  assertEquals(seen, [
+    "::1: ::1",
+    "::1<::1: from ::1",
+    "::: 0.0.0.0",
+    "::<127.0.0.1: from 127.0.0.1",
+    "::1: ::1",
+    "127.0.0.1: 127.0.0.1",
+    "0.0.0.0: 0.0.0.0",
+  ]);
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop names loopback addresses localhost, as the C library does", async () => {
   const loop = new VirtualTimeLoop();
   for (const hostname of ["127.0.0.1", "::1"]) {
