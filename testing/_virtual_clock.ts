@@ -100,7 +100,8 @@ export class VirtualClock {
   /**
    * Waits for events without waiting for time: once microtasks have
    * settled and nothing is ready, the clock jumps to the next timer. With
-   * no timer at all, it waits as the loop would (for a `callSoon`).
+   * no timer at all (or only timers at Infinity, which never come due),
+   * it waits as the loop would (for a `callSoon`).
    *
    * @param deadline The loop's deadline, `null` when it has no timer.
    * @returns A promise that resolves when the loop should iterate.
@@ -110,8 +111,11 @@ export class VirtualClock {
     await hostHop();
     if (this.#host.readyCount() > 0) return;
     const next = this.#host.nextTimerWhen();
-    if (next === null) {
-      if (deadline === null) return this.#host.waitForEvents(null);
+    // A timer at Infinity never comes due: the clock does not go there.
+    if (next === null || next === Infinity) {
+      if (deadline === null || deadline === Infinity) {
+        return this.#host.waitForEvents(null);
+      }
       return;
     }
     if (next > this.#time.now) this.#time.now = next;

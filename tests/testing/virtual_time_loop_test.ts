@@ -241,6 +241,35 @@ Deno.test("VirtualTimeLoop with no timers waits for real events without moving t
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop never jumps to a timer at Infinity: sleep(Infinity) sleeps for ever", async () => {
+  const loop = new VirtualTimeLoop();
+  let fired = false;
+  loop.callLater(Infinity, () => fired = true);
+  const forever = loop.createTask(async () => {
+    await sleep(Infinity);
+    return "woke up";
+  });
+  const fut = loop.createFuture<string>();
+  forever.addDoneCallback(() => fut.setResult("woke up"));
+  const id = setTimeout(
+    () => loop.callSoonThreadsafe(() => fut.setResult("from the host")),
+    20,
+  );
+  try {
+    assertEquals(await loop.runUntilComplete(fut), "from the host");
+  } finally {
+    clearTimeout(id);
+  }
+  assertEquals(loop.time(), 0);
+  assertFalse(fired);
+  await loop.advance(10);
+  assertEquals(loop.time(), 10);
+  assertFalse(forever.done());
+  forever.cancel();
+  await assertRejects(() => loop.runUntilComplete(forever), CancelledError);
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop.runOnce() jumps to the next timer and runs it", async () => {
   const loop = new VirtualTimeLoop();
   const fired: number[] = [];
