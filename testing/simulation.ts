@@ -224,12 +224,21 @@ export class SimulationError extends Error {
 /** What a host or client runs: `main(loop)` starts its software. */
 export type HostMain = (loop: EventLoop) => unknown;
 
-function checkNumber(what: string, name: string, v: unknown, min = 0): number {
-  if (typeof v !== "number" || Number.isNaN(v) || v < min) {
+function checkNumber(
+  what: string,
+  name: string,
+  v: unknown,
+  min = 0,
+  finite = false,
+): number {
+  if (
+    typeof v !== "number" || Number.isNaN(v) || v < min ||
+    (finite && v === Infinity)
+  ) {
     throw new RangeError(
-      `Cannot ${what}: ${name} must be a number >= ${min}, received ${
-        formatReceived(v)
-      }`,
+      `Cannot ${what}: ${name} must be a ${
+        finite ? "finite " : ""
+      }number >= ${min}, received ${formatReceived(v)}`,
     );
   }
   return v;
@@ -374,8 +383,14 @@ export class Simulation {
     this.#world = new World({
       seed,
       link: {
-        latency: checkNumber(what, "link.latency", link.latency ?? 0.001),
-        jitter: checkNumber(what, "link.jitter", link.jitter ?? 0),
+        latency: checkNumber(
+          what,
+          "link.latency",
+          link.latency ?? 0.001,
+          0,
+          true,
+        ),
+        jitter: checkNumber(what, "link.jitter", link.jitter ?? 0, 0, true),
         bandwidth: checkNumber(
           what,
           "link.bandwidth",
@@ -652,10 +667,10 @@ export class Simulation {
     }
     const link = this.#world.link(ha, hb);
     if (options.latency !== undefined) {
-      link.latency = checkNumber(what, "latency", options.latency);
+      link.latency = checkNumber(what, "latency", options.latency, 0, true);
     }
     if (options.jitter !== undefined) {
-      link.jitter = checkNumber(what, "jitter", options.jitter);
+      link.jitter = checkNumber(what, "jitter", options.jitter, 0, true);
     }
     if (options.bandwidth !== undefined) {
       link.bandwidth = checkNumber(what, "bandwidth", options.bandwidth, 1);

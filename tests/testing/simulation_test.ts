@@ -806,6 +806,18 @@ Deno.test("Simulation checks link() options, fault probabilities, and refuses ho
     "a host's link to itself",
   );
   sim.link("a", "b", {});
+  for (const key of ["latency", "jitter"]) {
+    assertThrows(
+      () => sim.link("a", "b", { [key]: Infinity }),
+      RangeError,
+      `${key} must be a finite number >= 0, received Infinity`,
+    );
+    assertThrows(
+      () => new Simulation({ seed: 1, link: { [key]: Infinity } }),
+      RangeError,
+      `link.${key} must be a finite number >= 0`,
+    );
+  }
   assertThrows(
     () => new Simulation({ seed: 1, faults: { drop: 1.5 } }),
     RangeError,
