@@ -357,7 +357,9 @@ export class Simulation {
       ] as const
     ) {
       if (faults[key] !== undefined) {
-        checkNumber(what, `faults.${key}`, faults[key]);
+        // A rate of Infinity would fault for ever without time moving.
+        const rate = ["crash", "partition", "hold", "reset"].includes(key);
+        checkNumber(what, `faults.${key}`, faults[key], 0, rate);
       }
     }
     const pool = faults.hosts;

@@ -828,6 +828,13 @@ Deno.test("Simulation checks link() options, fault probabilities, and refuses ho
     RangeError,
     "faults.duplicate must be a probability",
   );
+  for (const key of ["crash", "partition", "hold", "reset"]) {
+    assertThrows(
+      () => new Simulation({ seed: 1, faults: { [key]: Infinity } }),
+      RangeError,
+      `faults.${key} must be a finite number >= 0, received Infinity`,
+    );
+  }
   assertThrows(
     () => new Simulation({ seed: 1, faults: { hosts: "a" as never } }),
     TypeError,
