@@ -281,7 +281,8 @@ function checkNumber(
  * While `run()` runs, the process's `Deno.connect`, `Deno.listen`,
  * `Deno.connectTls`, `Deno.listenTls`, `Deno.listenDatagram`,
  * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve` and `fetch` throw (a
- * host must use its loop), `Math.random` is seeded, and `Date.now` and
+ * host must use its loop), `Math.random`, `crypto.getRandomValues` and
+ * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()` and
  * `performance.now` read the virtual clock (starting at 2000-01-01); all
  * are restored when the run ends. So only one simulation runs at a time.
  * Code that waits for anything outside the simulation (a real timer, a

@@ -729,6 +729,48 @@ Deno.test("Simulation.run() fails loudly on real I/O, and seeds Math.random and 
   assertEquals(Math.random, realRandom);
 });
 
+Deno.test("Simulation.run() seeds crypto's random values and gives new Date() the virtual clock", async () => {
+  const RealDate = Date;
+  const realGetRandomValues = crypto.getRandomValues;
+  const seen: unknown[][] = [];
+  for (const seed of [5, 5, 6]) {
+    const sim = new Simulation({ seed });
+    sim.client("c", async () => {
+      await sleep(2);
+      const date = new Date();
+      seen.push([
+        date.getTime(),
+        date instanceof RealDate,
+        typeof Date(),
+        new Date(0).getTime(),
+        Date.UTC(2000, 0, 1),
+        crypto.randomUUID(),
+        [...crypto.getRandomValues(new Uint8Array(8))],
+        [...crypto.getRandomValues(new Uint32Array(2))],
+      ]);
+    });
+    await sim.run();
+  }
+  assertEquals(seen[0], seen[1]);
+  assertNotEquals(seen[0][5], seen[2][5]);
+  assertNotEquals(seen[0][6], seen[2][6]);
+  assertEquals(seen[0].slice(0, 5), [
+    946684802000,
+    true,
+    "string",
+    0,
+    946684800000,
+  ]);
+  assertMatch(
+    seen[0][5] as string,
+    /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+  );
+  // All restored after the run.
+  assertEquals(Date, RealDate);
+  assertEquals(crypto.getRandomValues, realGetRandomValues);
+  assert(new Date().getFullYear() > 2020);
+});
+
 Deno.test("Simulation hosts cannot run subprocesses, signals, Deno sockets or their own loop", async () => {
   const sim = new Simulation({ seed: 1 });
   sim.client("c", (loop: EventLoop) => {
