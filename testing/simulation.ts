@@ -595,7 +595,9 @@ export class Simulation {
 
   /**
    * Holds all traffic between `a` and `b` (datagrams too) until
-   * `release()`.
+   * `release()`. TCP's timers still run: a stream's bytes held longer than
+   * `retransmitTimeout` fail their connection with `TimedOut`, and a
+   * connection attempt held longer than `connectTimeout` fails.
    *
    * @param a A host's name.
    * @param b Another host's name.
