@@ -448,10 +448,30 @@ export function connectStream<P extends StreamProtocol>(
     : loopback
     ? loopbackAddress(target.name) ?? "127.0.0.1"
     : dest.address;
-  // SYN.
-  world.send(host, dest, 0, "control", () => {
+  // SYN; on a TCP listener whose backlog is full it is dropped, as Linux
+  // drops it, and sent again after 1 s, 2 s, 4 s, … 32 s; the connect
+  // times out 64 s after the last (Linux's six retries, 127 s in all).
+  const sendSyn = (rto: number): void => {
+    world.send(host, dest, 0, "control", () => onSyn(rto));
+  };
+  const onSyn = (rto: number): void => {
     if (settled || !dest.up) return; // a host that is down answers nothing
     const server = pickServer(world, dest, key, destAddress);
+    if (
+      server === null && !("path" in target) &&
+      dest.listeners.get(key)?.some((s) =>
+        s.listening() && s.takes(destAddress)
+      )
+    ) {
+      world.record(dest.name, "syn-drop", label);
+      world.at(world.now + rto, () => {
+        if (settled || host.generation !== generation) return;
+        if (rto < 64) return sendSyn(rto * 2);
+        world.record(host.name, "connect-timeout", label);
+        giveUp(timedOut(`Cannot connect to ${label}: connection timed out`));
+      });
+      return;
+    }
     if (server === null) {
       world.send(dest, host, 0, "control", () => {
         if (settled) return;
@@ -503,7 +523,8 @@ export function connectStream<P extends StreamProtocol>(
         fut.setResult([clientEnd, protocol]);
       });
     });
-  });
+  };
+  sendSyn(1);
   return fut;
 }
 
@@ -660,6 +681,11 @@ export class SimServer implements Server {
   /** Whether it is bound to `address`. */
   takes(address: string): boolean {
     return this.bound.some((b) => binds(b, address));
+  }
+
+  /** Whether it is still listening (not closed). */
+  listening(): boolean {
+    return !this.#closed;
   }
 
   /**

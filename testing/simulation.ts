@@ -262,8 +262,9 @@ function checkNumber(
  * when nothing listens (a listener takes connections to the addresses it
  * listens on: `127.0.0.1` or `::1` over loopback only, `0.0.0.0` every
  * IPv4 address, `::` or no host every address; one that is not serving
- * yet queues up to its `backlog`), and finite buffers (a reader that does not read fills
- * its receive buffer, then the writer's buffer grows and its protocol
+ * yet queues up to its `backlog`, and beyond it drops the SYN, which is
+ * sent again after 1, 2, 4, … 32 s, as on Linux), and finite buffers (a
+ * reader that does not read fills its receive buffer, then the writer's buffer grows and its protocol
  * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
  * from a real kernel, and so does the peer of a socket closed with bytes
  * it never read (RFC 2525, section 2.17): a reset instead of the end of

@@ -1,6 +1,7 @@
 import {
   assert,
   assertEquals,
+  assertFalse,
   assertInstanceOf,
   assertMatch,
   assertNotEquals,
@@ -1018,8 +1019,8 @@ Deno.test("Simulation.hold() keeps a stream's bytes and connects until release()
   );
 });
 
-Deno.test("Simulation listeners queue connections until startServing(), up to the backlog", async () => {
-  const sim = new Simulation({ seed: 16 });
+Deno.test("Simulation listeners queue connections until startServing(), up to the backlog; beyond it a SYN is dropped and sent again, as on Linux", async () => {
+  const sim = new Simulation({ seed: 16, connectTimeout: 20 });
   const accepted: Recorder[] = [];
   sim.client("box", async (loop) => {
     const server = await loop.createServer(
@@ -1034,21 +1035,36 @@ Deno.test("Simulation listeners queue connections until startServing(), up to th
     );
     const [t] = await loop.createConnection(() => new Recorder(), "box", 80);
     t.write(encoder.encode("early"));
-    const e = await assertRejects(() =>
-      loop.createConnection(() => new Recorder(), "box", 80)
-    );
-    assertEquals((e as Error).name, "ConnectionRefused");
-    await sleep(1);
+    // The backlog is full: no answer (not a refusal) while it stays so.
+    const second = loop.createConnection(() => new Recorder(), "box", 80);
+    await sleep(2);
+    assertFalse(second.done());
     assertEquals(accepted.length, 0);
     server.startServing();
     await sleep(0.01);
     assertEquals(accepted.length, 1);
     assertEquals(decoder.decode(accepted[0].bytes()), "early");
+    // The SYN sent again (after 1 s, 2 s, 4 s, …) now gets in.
+    const [t2] = await second;
+    assert(loop.time() < 8, `connected at ${loop.time()}`);
+    assertEquals(accepted.length, 2);
+    // A backlog that stays full times the attempt out, as silence does.
+    const full = await loop.createServer(() => new Recorder(), "0.0.0.0", 81, {
+      startServing: false,
+      backlog: 0,
+    });
+    const e = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "box", 81)
+    );
+    assertEquals((e as Error).name, "TimedOut");
     t.close();
+    t2.close();
     server.close();
+    full.close();
     await server.waitClosed();
   });
   await sim.run();
+  assert(sim.trace.some((e) => e.kind === "syn-drop"));
 });
 
 Deno.test("Simulation.run() refuses to run beside another run, and twice", async () => {

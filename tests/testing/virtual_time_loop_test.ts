@@ -558,6 +558,27 @@ Deno.test("VirtualTimeLoop datagram endpoints keep their loopback address, and t
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop: a connect to a listener whose backlog stays full times out after Linux's SYN retries", async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const server = await loop.createServer(
+      () => new Protocol(),
+      "127.0.0.1",
+      0,
+      { startServing: false, backlog: 0 },
+    );
+    const { port } = server.addresses()[0] as Deno.NetAddr;
+    await assertRejects(
+      () => loop.createConnection(() => new Protocol(), "127.0.0.1", port),
+      Deno.errors.TimedOut,
+    );
+    assertEquals(loop.time(), 127);
+    server.close();
+    await server.waitClosed();
+  }));
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop names loopback addresses localhost, as the C library does", async () => {
   const loop = new VirtualTimeLoop();
   for (const hostname of ["127.0.0.1", "::1"]) {
