@@ -76,6 +76,9 @@ const HOST_TIMER_MARGIN = 0.00005;
 const MAX_HOST_TIMER_EARLY = 0.002;
 const LATENESS_SAMPLES = 15;
 const HOST_TIMER_TOLERANCE = 0.0002;
+
+/** The longest delay a host timer takes, in ms (a signed 32-bit integer). */
+const MAX_HOST_TIMER_MS = 2 ** 31 - 1;
 // While blocked the thread serves nothing, so I/O that arrives then waits
 // for the timer (at most ~2 ms). While the loop has I/O in flight
 // (ioPending()), blocking is a budget: BLOCK_SHARE of the time that
@@ -1009,8 +1012,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       clearTimeout(this.#hostTimer);
     }
     this.#hostTimerDeadline = deadline;
-    // Deno truncates the delay to whole milliseconds, at least one.
-    const ms = Math.max(1, Math.floor(timeout * 1000));
+    // Deno truncates the delay to whole milliseconds, at least one; over
+    // 2^31 - 1 (24.8 days, or a timer at Infinity) it fires after one, so
+    // wake at that limit and wait again.
+    const ms = Math.min(
+      MAX_HOST_TIMER_MS,
+      Math.max(1, Math.floor(timeout * 1000)),
+    );
     const due = performance.now() + ms;
     this.#hostTimer = setTimeout(() => {
       this.#hostTimer = undefined;

@@ -169,6 +169,21 @@ const WORKER_MAIN = new URL("./_deno_worker_main.ts", import.meta.url);
 
 const MAX_WORKERS = 1024;
 
+/**
+ * The longest delay a host timer takes, in ms: a longer `setTimeout`
+ * fires after 1 ms. The supervisor's longer waits are cut to it (24.8
+ * days).
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `setTimeout` for a delay in seconds, cut to what a host timer takes. */
+function after(
+  seconds: number,
+  fn: () => void,
+): ReturnType<typeof setTimeout> {
+  return setTimeout(fn, Math.min(MAX_TIMER_MS, seconds * 1000));
+}
+
 type SlotState = "starting" | "running" | "stopping" | "waiting" | "gone";
 
 interface Slot {
@@ -494,13 +509,13 @@ class Supervisor implements WorkerSupervisor {
       }
     };
     const { startTimeout } = this.#settings;
-    slot.timer = setTimeout(() => {
+    slot.timer = after(startTimeout, () => {
       slot.timer = undefined;
       this.#crash(
         slot,
         new Error(`it did not start serving within ${startTimeout} s`),
       );
-    }, startTimeout * 1000);
+    });
     worker.postMessage({
       type: "start",
       moduleUrl: this.#url,
@@ -603,11 +618,11 @@ class Supervisor implements WorkerSupervisor {
     slot.delay = Math.min(slot.delay * 2, s.maxRestartDelay);
     slot.state = "waiting";
     this.#report({ index: slot.index, error, restartIn });
-    slot.timer = setTimeout(() => {
+    slot.timer = after(restartIn, () => {
       slot.timer = undefined;
       this.#restarts++;
       this.#start(slot);
-    }, restartIn * 1000);
+    });
   }
 
   #report(crash: WorkerCrash): void {
@@ -638,10 +653,10 @@ class Supervisor implements WorkerSupervisor {
         slot.worker!.postMessage({ type: "shutdown", grace });
         const limit = grace + this.#settings.exitTimeout;
         if (limit !== Infinity) {
-          slot.timer = setTimeout(() => {
+          slot.timer = after(limit, () => {
             slot.timer = undefined;
             this.#gone(slot);
-          }, limit * 1000);
+          });
         }
       }
     }

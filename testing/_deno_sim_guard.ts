@@ -1,8 +1,9 @@
 /**
  * What a simulation run replaces in the process while it runs: Deno's real
  * network calls (so that a host reaching for a real socket fails loudly
- * instead of making the run depend on the machine), `Math.random` (seeded),
- * and the clocks `Date.now` and `performance.now` (virtual).
+ * instead of making the run depend on the machine), `Math.random` and
+ * `crypto.getRandomValues` / `crypto.randomUUID` (seeded), and the clocks
+ * `Date.now`, `new Date()` and `performance.now` (virtual).
  *
  * @module
  */
@@ -24,6 +25,27 @@ const REAL_IO = [
 const EPOCH_MS = 946684800000;
 
 let installed = false;
+
+/**
+ * `Date` as a simulated host sees it: `new Date()` and `Date()` read
+ * `Date.now()` (the virtual clock); everything else is the real `Date`,
+ * whose prototype it shares, so `instanceof Date` holds either way.
+ */
+function virtualDate(RealDate: DateConstructor): DateConstructor {
+  function Date(this: unknown, ...args: unknown[]): unknown {
+    if (new.target === undefined) {
+      return new RealDate(RealDate.now()).toString();
+    }
+    return Reflect.construct(
+      RealDate,
+      args.length === 0 ? [RealDate.now()] : args,
+      new.target,
+    );
+  }
+  Object.setPrototypeOf(Date, RealDate);
+  Date.prototype = RealDate.prototype;
+  return Date as unknown as DateConstructor;
+}
 
 /**
  * Replaces the real I/O entry points and the sources of nondeterminism,
@@ -64,11 +86,50 @@ export function installSimulationGuards(
     );
   });
   replace(Math as unknown as Record<string, unknown>, "random", random);
+  const RealDate = Date;
   replace(
-    Date as unknown as Record<string, unknown>,
+    RealDate as unknown as Record<string, unknown>,
     "now",
     () => EPOCH_MS + Math.floor(now() * 1000),
   );
+  replace(
+    globalThis as unknown as Record<string, unknown>,
+    "Date",
+    virtualDate(RealDate),
+  );
+  const fill = (bytes: Uint8Array) => {
+    for (let i = 0; i < bytes.length; i++) {
+      bytes[i] = Math.floor(random() * 256);
+    }
+  };
+  const realGetRandomValues = crypto.getRandomValues.bind(crypto);
+  const cryptoObject = crypto as unknown as Record<string, unknown>;
+  replace(
+    cryptoObject,
+    "getRandomValues",
+    <T extends ArrayBufferView | null>(array: T): T => {
+      // Anything but an integer array: the real call's checks and errors.
+      if (
+        !ArrayBuffer.isView(array) || array instanceof Float32Array ||
+        array instanceof Float64Array || array instanceof DataView ||
+        array.byteLength > 65536
+      ) {
+        return realGetRandomValues(array as never) as T;
+      }
+      fill(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+      return array;
+    },
+  );
+  replace(cryptoObject, "randomUUID", () => {
+    const b = new Uint8Array(16);
+    fill(b);
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 9562 variant
+    const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${
+      hex.slice(16, 20)
+    }-${hex.slice(20)}`;
+  });
   replace(
     performance as unknown as Record<string, unknown>,
     "now",

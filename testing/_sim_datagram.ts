@@ -23,7 +23,13 @@ import type { DatagramTransport } from "../transports/transport.ts";
 import { checkWriteData, refuseWrite } from "../transports/write_checks.ts";
 import { addrInUse, addrNotAvailable, notFound } from "./_deno_errors.ts";
 import { simHost, type SimNetLoop, simWorld } from "./_sim_loop.ts";
-import type { SimHost, World } from "./_sim_world.ts";
+import {
+  bindOf,
+  binds,
+  loopbackAddress,
+  type SimHost,
+  type World,
+} from "./_sim_world.ts";
 
 /** The largest UDP payload over IPv4, in bytes. */
 const MAX_DATAGRAM = 65507;
@@ -60,6 +66,8 @@ export class SimDatagram extends FlowControlledTransport
   readonly port: number;
   readonly #local: Deno.NetAddr;
   readonly #remote: Deno.NetAddr | undefined;
+  // What it is bound to (see `bindOf()`): the addresses it takes.
+  readonly #bound: string;
   #protocol: DatagramProtocol;
   #closed = false;
   // A datagram leaves the send queue at the next iteration: the queue is
@@ -75,6 +83,7 @@ export class SimDatagram extends FlowControlledTransport
     local: Deno.NetAddr,
     remote: Deno.NetAddr | undefined,
     protocol: DatagramProtocol,
+    bound: string,
   ) {
     super();
     this.#loop = loop;
@@ -84,6 +93,7 @@ export class SimDatagram extends FlowControlledTransport
     this.port = port;
     this.#local = local;
     this.#remote = remote;
+    this.#bound = bound;
     this.#protocol = protocol;
     this.#flow = new WriteFlowControl(loop, this);
   }
@@ -163,7 +173,7 @@ export class SimDatagram extends FlowControlledTransport
       for (const dest of world.hosts) {
         const ep = dest.up ? dest.datagrams.get(to.port) : undefined;
         if (ep !== undefined && ep.#joined(to.hostname)) {
-          this.#transmit(dest, to, from, copy, to.hostname);
+          this.#transmit(dest, to, from, copy, to.hostname, null);
         }
       }
       return;
@@ -175,20 +185,28 @@ export class SimDatagram extends FlowControlledTransport
       );
       return;
     }
-    const loopback = dest === host &&
-      (to.hostname === "127.0.0.1" || to.hostname === "localhost");
+    // Over loopback, the datagram goes to and comes from that address.
+    const loopback = dest === host ? loopbackAddress(to.hostname) : undefined;
     const from: Deno.NetAddr = {
       transport: "udp",
-      hostname: loopback ? "127.0.0.1" : host.address,
+      hostname: loopback ?? host.address,
       port: this.port,
     };
-    this.#transmit(dest, to, from, data.slice(), null);
+    this.#transmit(
+      dest,
+      to,
+      from,
+      data.slice(),
+      null,
+      loopback ?? dest.address,
+    );
   }
 
   /**
    * Sends one datagram to `dest`, dropped or duplicated as the faults
-   * say; on arrival the endpoint on the port takes it if it accepts the
-   * sender (and, for a `group`, is still a member).
+   * say; on arrival the endpoint on the port takes it if it is bound to
+   * `address` (the one sent to, `null` for a group) and accepts the sender
+   * (and, for a `group`, is still a member).
    */
   #transmit(
     dest: SimHost,
@@ -196,6 +214,7 @@ export class SimDatagram extends FlowControlledTransport
     from: Deno.NetAddr,
     copy: Uint8Array,
     group: string | null,
+    address: string | null,
   ): void {
     const world = this.#world;
     const { datagramDrop, datagramDuplicate } = world.settings;
@@ -215,6 +234,7 @@ export class SimDatagram extends FlowControlledTransport
         const ep = dest.up ? dest.datagrams.get(to.port) : undefined;
         if (
           ep === undefined || !ep.#accepts(from) ||
+          (address !== null && !binds(ep.#bound, address)) ||
           (group !== null && !ep.#joined(group))
         ) {
           world.record(dest.name, "drop", `datagram for port ${to.port}`);
@@ -358,7 +378,7 @@ export function openDatagram<P extends DatagramProtocol>(
   const remote = options?.remoteAddr === undefined
     ? undefined
     : checkAddr("createDatagramEndpoint()", options.remoteAddr);
-  if (world.resolve(host, local.hostname) !== host) {
+  if (local.hostname !== "::" && world.resolve(host, local.hostname) !== host) {
     fut.setException(
       addrNotAvailable(
         `Cannot bind ${local.hostname}:${local.port}: not an address of host ${host.name}`,
@@ -375,8 +395,6 @@ export function openDatagram<P extends DatagramProtocol>(
     );
     return fut;
   }
-  const loopback = local.hostname === "127.0.0.1" ||
-    local.hostname === "localhost";
   let protocol: P;
   try {
     protocol = factory();
@@ -389,11 +407,12 @@ export function openDatagram<P extends DatagramProtocol>(
     port,
     {
       transport: "udp",
-      hostname: loopback ? "127.0.0.1" : host.address,
+      hostname: loopbackAddress(local.hostname) ?? host.address,
       port,
     },
     remote === undefined ? undefined : { transport: "udp", ...remote },
     protocol,
+    bindOf(local.hostname, host),
   );
   host.datagrams.set(port, transport);
   world.record(host.name, "bind", `udp ${port}`);

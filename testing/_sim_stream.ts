@@ -33,7 +33,14 @@ import {
 } from "./_deno_errors.ts";
 import { simHost, type SimNetLoop, simWorld } from "./_sim_loop.ts";
 import { StreamEnd } from "./_stream_end.ts";
-import { describeError, type SimHost, type World } from "./_sim_world.ts";
+import {
+  bindOf,
+  binds,
+  describeError,
+  loopbackAddress,
+  type SimHost,
+  type World,
+} from "./_sim_world.ts";
 
 type StreamProtocol = Protocol | BufferedProtocol;
 
@@ -46,7 +53,8 @@ function addrText(a: Deno.Addr): string {
 // One end of a simulated connection. Its write path has StreamEnd's three
 // states; here writes queue in sendBuf and leave as the peer's receive
 // window allows (what has not left counts as the write buffer), and the
-// end of the stream is a FIN after the buffer drains. The receive side keeps
+// end of the stream is a FIN after the buffer drains (a reset instead when
+// bytes arrived that the application never read). The receive side keeps
 // arrived bytes in order (segments may arrive out of order after a
 // partition heals) and hands them to the protocol while it reads; each
 // delivery returns window to the writer, one link latency later.
@@ -75,6 +83,9 @@ export class SimStream extends StreamEnd {
   #delivered = 0;
   #finAt = -1;
   #eofDelivered = false;
+  // Bytes arrived that the application never read before close(): the
+  // socket then closes with a reset instead of a FIN.
+  #unread = false;
 
   constructor(
     world: World,
@@ -169,6 +180,9 @@ export class SimStream extends StreamEnd {
   }
 
   protected startClose(): void {
+    if (this.#recvBuf.size > 0 || this.#outOfOrder.size > 0) {
+      this.#unread = true;
+    }
     this.#recvBuf.clear();
     this.#outOfOrder.clear();
     this.sendEof();
@@ -220,6 +234,13 @@ export class SimStream extends StreamEnd {
       );
     }
     this.flow.update(buf.size);
+    if (buf.size === 0 && this.closeCalled && this.#unread) {
+      // The socket closes with bytes unread: as a kernel does (RFC 2525
+      // section 2.17), it resets the connection rather than end it.
+      this.#world.record(this.host.name, "rst-sent", this.#name);
+      this.broken(undefined);
+      return;
+    }
     if (buf.size === 0 && this.#finPending && !this.#finSent) {
       this.#finSent = true;
       const at = this.#sent;
@@ -280,7 +301,14 @@ export class SimStream extends StreamEnd {
       "recv",
       `${this.#name} ${data.length}@${offset}`,
     );
-    if (this.closeCalled) return;
+    if (this.closeCalled) {
+      // Never to be read: the socket resets once it closes.
+      if (data.length > 0 && !this.#unread) {
+        this.#unread = true;
+        this.#transmit();
+      }
+      return;
+    }
     if (offset === this.#recvNext) {
       this.#recvBuf.push(data);
       this.#recvNext += data.length;
@@ -414,10 +442,36 @@ export function connectStream<P extends StreamProtocol>(
   const loopback = "path" in target ||
     (dest === host && target.name !== host.name &&
       target.name !== host.address);
-  // SYN.
-  world.send(host, dest, 0, "control", () => {
+  // The address connected to, which a listener must be bound to.
+  const destAddress = "path" in target
+    ? ""
+    : loopback
+    ? loopbackAddress(target.name) ?? "127.0.0.1"
+    : dest.address;
+  // SYN; on a TCP listener whose backlog is full it is dropped, as Linux
+  // drops it, and sent again after 1 s, 2 s, 4 s, … 32 s; the connect
+  // times out 64 s after the last (Linux's six retries, 127 s in all).
+  const sendSyn = (rto: number): void => {
+    world.send(host, dest, 0, "control", () => onSyn(rto));
+  };
+  const onSyn = (rto: number): void => {
     if (settled || !dest.up) return; // a host that is down answers nothing
-    const server = pickServer(world, dest, key, dest === host && loopback);
+    const server = pickServer(world, dest, key, destAddress);
+    if (
+      server === null && !("path" in target) &&
+      dest.listeners.get(key)?.some((s) =>
+        s.listening() && s.takes(destAddress)
+      )
+    ) {
+      world.record(dest.name, "syn-drop", label);
+      world.at(world.now + rto, () => {
+        if (settled || host.generation !== generation) return;
+        if (rto < 64) return sendSyn(rto * 2);
+        world.record(host.name, "connect-timeout", label);
+        giveUp(timedOut(`Cannot connect to ${label}: connection timed out`));
+      });
+      return;
+    }
     if (server === null) {
       world.send(dest, host, 0, "control", () => {
         if (settled) return;
@@ -429,20 +483,17 @@ export function connectStream<P extends StreamProtocol>(
     const localPort = "path" in target
       ? 0
       : host.allocPort((p) => host.listeners.has(`${p}`));
+    // Over loopback both ends have the address connected to.
     const clientAddr: Deno.Addr = "path" in target
       ? { transport: "unix", path: "" }
       : {
         transport: "tcp",
-        hostname: loopback ? "127.0.0.1" : host.address,
+        hostname: loopback ? destAddress : host.address,
         port: localPort,
       };
     const serverAddr: Deno.Addr = "path" in target
       ? { transport: "unix", path: target.path }
-      : {
-        transport: "tcp",
-        hostname: loopback ? "127.0.0.1" : dest.address,
-        port: target.port,
-      };
+      : { transport: "tcp", hostname: destAddress, port: target.port };
     if (host.loop === null || !host.up || host.generation !== generation) {
       return;
     }
@@ -472,18 +523,24 @@ export function connectStream<P extends StreamProtocol>(
         fut.setResult([clientEnd, protocol]);
       });
     });
-  });
+  };
+  sendSyn(1);
   return fut;
+}
+
+/** Whether two binds share an address (then one port cannot take both). */
+function overlap(a: string, b: string): boolean {
+  return binds(a, b) || binds(b, a);
 }
 
 function pickServer(
   world: World,
   host: SimHost,
   key: string,
-  loopback: boolean,
+  address: string,
 ): SimServer | null {
   const servers = host.listeners.get(key)?.filter((s) =>
-    s.canQueue() && (loopback || !s.loopbackOnly)
+    s.canQueue() && s.takes(address)
   );
   if (servers === undefined || servers.length === 0) return null;
   return servers.length === 1
@@ -503,13 +560,15 @@ export function listenStream(
   const fut = loop.createFuture<Server>();
   let key: string;
   let addresses: Deno.Addr[];
-  let loopbackOnly = false;
+  // A Unix socket takes every connection to its path.
+  let bound = ["::"];
   if ("path" in target) {
     key = `unix:${target.path}`;
     addresses = [{ transport: "unix", path: target.path }];
   } else {
     let port = target.port;
-    const names = target.hosts.length === 0 ? ["0.0.0.0"] : target.hosts;
+    // No host: every address, IPv4 and IPv6, as Deno's "::" listener.
+    const names = target.hosts.length === 0 ? ["::"] : target.hosts;
     for (const name of names) {
       if (typeof name !== "string") {
         throw new TypeError(
@@ -517,9 +576,6 @@ export function listenStream(
         );
       }
     }
-    const local = names.every((n) =>
-      n === "127.0.0.1" || n === "localhost" || n === "::1"
-    );
     const foreign = names.find((n) =>
       ![
         "0.0.0.0",
@@ -540,19 +596,24 @@ export function listenStream(
       );
       return fut;
     }
-    loopbackOnly = local;
+    bound = [...new Set(names.map((n) => bindOf(n, host)))];
     if (port === 0) port = host.allocPort((p) => host.listeners.has(`${p}`));
     key = `${port}`;
-    addresses = [{
+    // One address per distinct one listened on, all on the one port.
+    const hostnames = new Set(names.map(loopbackAddress));
+    addresses = [...hostnames].map((hostname) => ({
       transport: "tcp",
-      hostname: local ? "127.0.0.1" : host.address,
+      hostname: hostname ?? host.address,
       port,
-    }];
+    }));
   }
   const existing = host.listeners.get(key);
+  const clash = existing?.filter((s) =>
+    s.bound.some((a) => bound.some((b) => overlap(a, b)))
+  );
   if (
-    existing !== undefined && existing.length > 0 &&
-    !(options?.reusePort && existing.every((s) => s.reusePort))
+    clash !== undefined && clash.length > 0 &&
+    !(options?.reusePort && clash.every((s) => s.reusePort))
   ) {
     fut.setException(
       addrInUse(`Cannot listen on ${addrText(addresses[0])}: address in use`),
@@ -568,7 +629,7 @@ export function listenStream(
     );
   }
   const server = new SimServer(loop, key, addresses, factory, {
-    loopbackOnly,
+    bound,
     reusePort: options?.reusePort ?? false,
     backlog,
   });
@@ -590,7 +651,8 @@ export class SimServer implements Server {
   readonly #key: string;
   readonly #addresses: Deno.Addr[];
   readonly #factory: () => StreamProtocol;
-  readonly loopbackOnly: boolean;
+  /** What it is bound to (see `bindOf()`). */
+  readonly bound: readonly string[];
   readonly reusePort: boolean;
   readonly #shutdown: ServerShutdown<SimStream>;
   readonly #backlogLimit: number;
@@ -604,16 +666,26 @@ export class SimServer implements Server {
     key: string,
     addresses: Deno.Addr[],
     factory: () => StreamProtocol,
-    flags: { loopbackOnly: boolean; reusePort: boolean; backlog: number },
+    flags: { bound: string[]; reusePort: boolean; backlog: number },
   ) {
     this.#backlogLimit = flags.backlog;
     this.#loop = loop;
     this.#key = key;
     this.#addresses = addresses;
     this.#factory = factory;
-    this.loopbackOnly = flags.loopbackOnly;
+    this.bound = flags.bound;
     this.reusePort = flags.reusePort;
     this.#shutdown = new ServerShutdown(loop, this, () => !this.#closed);
+  }
+
+  /** Whether it is bound to `address`. */
+  takes(address: string): boolean {
+    return this.bound.some((b) => binds(b, address));
+  }
+
+  /** Whether it is still listening (not closed). */
+  listening(): boolean {
+    return !this.#closed;
   }
 
   /**

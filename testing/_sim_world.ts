@@ -216,6 +216,28 @@ export const SELF_NAMES: ReadonlySet<string> = new Set([
   "0.0.0.0",
 ]);
 
+/** The loopback address a name means (`undefined`: not a loopback one). */
+export function loopbackAddress(name: string): string | undefined {
+  if (name === "::1") return "::1";
+  if (name === "127.0.0.1" || name === "localhost") return "127.0.0.1";
+  return undefined;
+}
+
+/**
+ * What a listener is bound to, for one name it was given: an address, or
+ * `"0.0.0.0"` (every IPv4 address) or `"::"` (every address).
+ */
+export function bindOf(name: string, host: SimHost): string {
+  if (name === "0.0.0.0" || name === "::") return name;
+  return loopbackAddress(name) ?? host.address;
+}
+
+/** Whether a listener bound to `bind` takes a connection to `address`. */
+export function binds(bind: string, address: string): boolean {
+  return bind === "::" || bind === address ||
+    (bind === "0.0.0.0" && address !== "::1");
+}
+
 /**
  * Everything a simulation shares. `Simulation` is its public face; the
  * loops, transports and servers work on it directly.

@@ -56,9 +56,10 @@ export class VirtualClock {
    * Moves the clock forward by `seconds`, running every callback and
    * timer due on the way, and what they schedule up to the new time.
    *
-   * @param seconds How far to move, in seconds; not negative.
+   * @param seconds How far to move, in seconds; not negative, finite.
    * @returns A promise that resolves once the loop reached the new time.
-   * @throws {RangeError} When `seconds` is negative or not a number.
+   * @throws {RangeError} When `seconds` is negative, infinite or not a
+   * number.
    * @throws {InvalidStateError} When the loop is running or closed.
    */
   async advance(seconds: number): Promise<void> {
@@ -67,6 +68,11 @@ export class VirtualClock {
         `Cannot advance the clock: seconds must be >= 0, received ${
           formatReceived(seconds)
         }`,
+      );
+    }
+    if (seconds === Infinity) {
+      throw new RangeError(
+        "Cannot advance the clock: seconds must be finite (at Infinity the clock could never move again), received Infinity",
       );
     }
     const { loop } = this.#host;
@@ -94,7 +100,8 @@ export class VirtualClock {
   /**
    * Waits for events without waiting for time: once microtasks have
    * settled and nothing is ready, the clock jumps to the next timer. With
-   * no timer at all, it waits as the loop would (for a `callSoon`).
+   * no timer at all (or only timers at Infinity, which never come due),
+   * it waits as the loop would (for a `callSoon`).
    *
    * @param deadline The loop's deadline, `null` when it has no timer.
    * @returns A promise that resolves when the loop should iterate.
@@ -104,8 +111,11 @@ export class VirtualClock {
     await hostHop();
     if (this.#host.readyCount() > 0) return;
     const next = this.#host.nextTimerWhen();
-    if (next === null) {
-      if (deadline === null) return this.#host.waitForEvents(null);
+    // A timer at Infinity never comes due: the clock does not go there.
+    if (next === null || next === Infinity) {
+      if (deadline === null || deadline === Infinity) {
+        return this.#host.waitForEvents(null);
+      }
       return;
     }
     if (next > this.#time.now) this.#time.now = next;

@@ -77,6 +77,7 @@ function watching<P extends BaseProtocol>(
  * @throws {Error} Listing tasks still pending, transports left open,
  * servers still listening, and errors reported to the loop (such as a
  * future's exception never retrieved).
+ * @throws {TypeError} When `virtual` is not a boolean.
  */
 export function runLoopTest(
   fn: LoopTestBody,
@@ -103,10 +104,29 @@ export function runLoopTest(
   return runChecked(fn, options);
 }
 
+/** Throws when `options` is not `LoopTestOptions`. */
+function checkOptions(what: string, options: unknown): void {
+  if (options === undefined) return;
+  const virtual = (options as LoopTestOptions | null)?.virtual;
+  if (
+    typeof options !== "object" || options === null ||
+    (virtual !== undefined && typeof virtual !== "boolean")
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: options must be { virtual?: boolean }, received ${
+        typeof options !== "object" || options === null
+          ? String(options)
+          : `virtual=${JSON.stringify(virtual)}`
+      }`,
+    );
+  }
+}
+
 async function runChecked(
   fn: LoopTestBody<never>,
   options?: LoopTestOptions,
 ): Promise<void> {
+  checkOptions("run a loop test", options);
   const loop: BaseEventLoop = options?.virtual === false
     ? new DenoEventLoop()
     : new VirtualTimeLoop();
@@ -287,5 +307,6 @@ export function loopTest(
       `Cannot register a loop test: expected a name and a function, received ${typeof name} and ${typeof fn}`,
     );
   }
+  checkOptions("register a loop test", options);
   registerTest(name, () => runChecked(fn, options));
 }

@@ -12,6 +12,7 @@ import { installSimulationGuards } from "./_deno_sim_guard.ts";
 import {
   describeError,
   formatEvent,
+  SELF_NAMES,
   type SimHost,
   type TraceEvent,
   World,
@@ -150,7 +151,7 @@ export interface SimulationRunOptions {
    * Fail the run if clients are still running at this virtual time, in
    * seconds.
    *
-   * @default {86400}
+   * @default {86400, or `until` if later}
    */
   limit?: number;
   /**
@@ -161,6 +162,9 @@ export interface SimulationRunOptions {
    */
   maxSteps?: number;
 }
+
+/** A dotted-quad IPv4 address. */
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 /** How many of the last events a failure's message shows. */
 const TRACE_TAIL = 30;
@@ -220,12 +224,21 @@ export class SimulationError extends Error {
 /** What a host or client runs: `main(loop)` starts its software. */
 export type HostMain = (loop: EventLoop) => unknown;
 
-function checkNumber(what: string, name: string, v: unknown, min = 0): number {
-  if (typeof v !== "number" || Number.isNaN(v) || v < min) {
+function checkNumber(
+  what: string,
+  name: string,
+  v: unknown,
+  min = 0,
+  finite = false,
+): number {
+  if (
+    typeof v !== "number" || Number.isNaN(v) || v < min ||
+    (finite && v === Infinity)
+  ) {
     throw new RangeError(
-      `Cannot ${what}: ${name} must be a number >= ${min}, received ${
-        formatReceived(v)
-      }`,
+      `Cannot ${what}: ${name} must be a ${
+        finite ? "finite " : ""
+      }number >= ${min}, received ${formatReceived(v)}`,
     );
   }
   return v;
@@ -246,11 +259,16 @@ function checkNumber(what: string, name: string, v: unknown, min = 0): number {
  *
  * The network keeps socket semantics: a stream's bytes arrive in order
  * but cut into random segments; half-close, resets, a refused connection
- * when nothing listens (a listener that is not serving yet queues up to
- * its `backlog`), and finite buffers (a reader that does not read fills
- * its receive buffer, then the writer's buffer grows and its protocol
+ * when nothing listens (a listener takes connections to the addresses it
+ * listens on: `127.0.0.1` or `::1` over loopback only, `0.0.0.0` every
+ * IPv4 address, `::` or no host every address; one that is not serving
+ * yet queues up to its `backlog`, and beyond it drops the SYN, which is
+ * sent again after 1, 2, 4, … 32 s, as on Linux), and finite buffers (a
+ * reader that does not read fills its receive buffer, then the writer's buffer grows and its protocol
  * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
- * from a real kernel. Datagrams may be dropped, duplicated and (with
+ * from a real kernel, and so does the peer of a socket closed with bytes
+ * it never read (RFC 2525, section 2.17): a reset instead of the end of
+ * the stream. Datagrams may be dropped, duplicated and (with
  * jitter) reordered; one sent to an IPv4 multicast group reaches every
  * endpoint on its port that joined the group, each copy meeting its own
  * faults (a simulated host has one interface and no IPv6). A server's
@@ -264,7 +282,8 @@ function checkNumber(what: string, name: string, v: unknown, min = 0): number {
  * While `run()` runs, the process's `Deno.connect`, `Deno.listen`,
  * `Deno.connectTls`, `Deno.listenTls`, `Deno.listenDatagram`,
  * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve` and `fetch` throw (a
- * host must use its loop), `Math.random` is seeded, and `Date.now` and
+ * host must use its loop), `Math.random`, `crypto.getRandomValues` and
+ * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()` and
  * `performance.now` read the virtual clock (starting at 2000-01-01); all
  * are restored when the run ends. So only one simulation runs at a time.
  * Code that waits for anything outside the simulation (a real timer, a
@@ -310,7 +329,8 @@ export class Simulation {
    * Makes an empty simulation.
    *
    * @param options The seed, the faults and the network's defaults.
-   * @throws {TypeError} When `seed` is not a number.
+   * @throws {TypeError} When `seed` is not a number, or `faults.hosts`
+   * not an array of names.
    * @throws {RangeError} When an option is out of range.
    */
   constructor(options: SimulationOptions) {
@@ -339,15 +359,42 @@ export class Simulation {
       ] as const
     ) {
       if (faults[key] !== undefined) {
-        checkNumber(what, `faults.${key}`, faults[key]);
+        // A rate of Infinity would fault for ever without time moving.
+        const rate = ["crash", "partition", "hold", "reset"].includes(key);
+        checkNumber(what, `faults.${key}`, faults[key], 0, rate);
+      }
+    }
+    const pool = faults.hosts;
+    if (
+      pool !== undefined &&
+      !(Array.isArray(pool) && pool.every((n) => typeof n === "string"))
+    ) {
+      throw new TypeError(
+        `Cannot make a simulation: faults.hosts must be an array of host names, received ${
+          formatReceived(pool)
+        }`,
+      );
+    }
+    for (const key of ["drop", "duplicate"] as const) {
+      const p = faults[key];
+      if (p !== undefined && p > 1) {
+        throw new RangeError(
+          `Cannot make a simulation: faults.${key} must be a probability from 0 to 1, received ${p}`,
+        );
       }
     }
     this.#faults = faults;
     this.#world = new World({
       seed,
       link: {
-        latency: checkNumber(what, "link.latency", link.latency ?? 0.001),
-        jitter: checkNumber(what, "link.jitter", link.jitter ?? 0),
+        latency: checkNumber(
+          what,
+          "link.latency",
+          link.latency ?? 0.001,
+          0,
+          true,
+        ),
+        jitter: checkNumber(what, "link.jitter", link.jitter ?? 0, 0, true),
         bandwidth: checkNumber(
           what,
           "link.bandwidth",
@@ -421,8 +468,9 @@ export class Simulation {
    * @param main Starts the host's software on its loop.
    * @throws {TypeError} When `name` is not a non-empty string or `main`
    * not a function.
-   * @throws {InvalidStateError} When a host has that name already or
-   * the simulation has run.
+   * @throws {RangeError} When a host has that name already, or it is a
+   * loopback name (`localhost`) or an address.
+   * @throws {InvalidStateError} When the simulation has run.
    */
   host(name: string, main: HostMain): void {
     this.#add("host", name, main, false);
@@ -436,8 +484,9 @@ export class Simulation {
    * @param main The client's work.
    * @throws {TypeError} When `name` is not a non-empty string or `main`
    * not a function.
-   * @throws {InvalidStateError} When a host has that name already or
-   * the simulation has run.
+   * @throws {RangeError} When a host has that name already, or it is a
+   * loopback name (`localhost`) or an address.
+   * @throws {InvalidStateError} When the simulation has run.
    */
   client(name: string, main: HostMain): void {
     this.#add("client", name, main, true);
@@ -461,10 +510,12 @@ export class Simulation {
     }
     const until = options?.until;
     if (until !== undefined) checkNumber("run the simulation", "until", until);
+    // An until past the default limit is the limit: the run was asked to
+    // go that far.
     const limit = checkNumber(
       "run the simulation",
       "limit",
-      options?.limit ?? 86400,
+      options?.limit ?? Math.max(86400, until ?? 0),
     );
     const maxSteps = checkNumber(
       "run the simulation",
@@ -524,7 +575,8 @@ export class Simulation {
    *
    * @param a A host's name.
    * @param b Another host's name.
-   * @throws {RangeError} When a name is unknown.
+   * @throws {RangeError} When a name is unknown or `a` and `b` are the
+   * same host.
    */
   partition(a: string, b: string): void {
     this.#block("partition", a, b, "partition");
@@ -535,7 +587,8 @@ export class Simulation {
    *
    * @param a A host's name.
    * @param b Another host's name.
-   * @throws {RangeError} When a name is unknown.
+   * @throws {RangeError} When a name is unknown or `a` and `b` are the
+   * same host.
    */
   repair(a: string, b: string): void {
     this.#block("repair", a, b, "");
@@ -543,11 +596,14 @@ export class Simulation {
 
   /**
    * Holds all traffic between `a` and `b` (datagrams too) until
-   * `release()`.
+   * `release()`. TCP's timers still run: a stream's bytes held longer than
+   * `retransmitTimeout` fail their connection with `TimedOut`, and a
+   * connection attempt held longer than `connectTimeout` fails.
    *
    * @param a A host's name.
    * @param b Another host's name.
-   * @throws {RangeError} When a name is unknown.
+   * @throws {RangeError} When a name is unknown or `a` and `b` are the
+   * same host.
    */
   hold(a: string, b: string): void {
     this.#block("hold", a, b, "hold");
@@ -558,7 +614,8 @@ export class Simulation {
    *
    * @param a A host's name.
    * @param b Another host's name.
-   * @throws {RangeError} When a name is unknown.
+   * @throws {RangeError} When a name is unknown or `a` and `b` are the
+   * same host.
    */
   release(a: string, b: string): void {
     this.#block("release", a, b, "");
@@ -594,16 +651,32 @@ export class Simulation {
    * @param a A host's name.
    * @param b Another host's name.
    * @param options Latency, jitter and bandwidth.
-   * @throws {RangeError} When a name is unknown or a value out of range.
+   * @throws {TypeError} When `options` is not an object.
+   * @throws {RangeError} When a name is unknown, `a` and `b` are the same
+   * host, or a value is out of range.
    */
   link(a: string, b: string, options: LinkOptions): void {
     const what = "set a link";
-    const link = this.#world.link(this.#find(what, a), this.#find(what, b));
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(
+        `Cannot ${what}: options must be an object such as { latency: 0.05 }, received ${
+          formatReceived(options)
+        }`,
+      );
+    }
+    const ha = this.#find(what, a);
+    const hb = this.#find(what, b);
+    if (ha === hb) {
+      throw new RangeError(
+        `Cannot ${what}: a host's link to itself is instant and never breaks, received ${a} twice`,
+      );
+    }
+    const link = this.#world.link(ha, hb);
     if (options.latency !== undefined) {
-      link.latency = checkNumber(what, "latency", options.latency);
+      link.latency = checkNumber(what, "latency", options.latency, 0, true);
     }
     if (options.jitter !== undefined) {
-      link.jitter = checkNumber(what, "jitter", options.jitter);
+      link.jitter = checkNumber(what, "jitter", options.jitter, 0, true);
     }
     if (options.bandwidth !== undefined) {
       link.bandwidth = checkNumber(what, "bandwidth", options.bandwidth, 1);
@@ -623,11 +696,20 @@ export class Simulation {
         `Cannot add ${kind} ${name}: main must be a function, received ${typeof main}`,
       );
     }
-    if (this.#world.byName.has(name) || this.#ran) {
+    // Every host resolves these to itself, and addresses to their host.
+    if (SELF_NAMES.has(name) || name.includes(":") || IPV4.test(name)) {
       throw new RangeError(
-        `Cannot add ${kind} ${name}: ${
-          this.#ran ? "the simulation has run" : "a host has that name already"
-        }, received ${name}`,
+        `Cannot add ${kind} ${name}: a loopback name or an address cannot name a host (hosts get addresses 10.0.0.N), received ${name}`,
+      );
+    }
+    if (this.#ran) {
+      throw new InvalidStateError(
+        `Cannot add ${kind} ${name}: the simulation has run (make a new one to run again)`,
+      );
+    }
+    if (this.#world.byName.has(name)) {
+      throw new RangeError(
+        `Cannot add ${kind} ${name}: a host has that name already, received ${name}`,
       );
     }
     this.#world.addHost(name, client, main);
@@ -757,6 +839,8 @@ export interface SimulateReport {
  * @returns A promise of the report, once every seed passed.
  * @throws {SimulationError} When a seed fails (the promise rejects), with
  * the failing seeds in its message.
+ * @throws {RangeError} When `seeds` is a number but not a whole one >= 0
+ * (the promise rejects).
  *
  * @example A hundred seeds
  * ```ts
@@ -782,11 +866,17 @@ export async function simulate(
       `Cannot simulate: scenario must be a function, received ${typeof scenario}`,
     );
   }
+  if (
+    typeof seeds === "number" && !(Number.isSafeInteger(seeds) && seeds >= 0)
+  ) {
+    throw new RangeError(
+      `Cannot simulate: seeds must be a whole number >= 0 or a list of seeds, received ${
+        formatReceived(seeds)
+      }`,
+    );
+  }
   const list = typeof seeds === "number"
-    ? Array.from(
-      { length: checkNumber("simulate", "seeds", seeds) },
-      (_, i) => i,
-    )
+    ? Array.from({ length: seeds }, (_, i) => i)
     : [...seeds];
   const maxFailures = options?.maxFailures ?? 10;
   const failures: { seed: number; error: SimulationError }[] = [];

@@ -305,13 +305,21 @@ function sizer(
   return (link) => Math.min(sizes[link.turn++ % sizes.length], link.size);
 }
 
-function checkAmount(name: string, value: unknown, fallback: number): number {
+function checkAmount(
+  name: string,
+  value: unknown,
+  fallback: number,
+  finite = false,
+): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
+  if (
+    typeof value !== "number" || Number.isNaN(value) || value < 0 ||
+    (finite && value === Infinity)
+  ) {
     throw new RangeError(
-      `Cannot make a transport pair: ${name} must be a number >= 0, received ${
-        formatReceived(value)
-      }`,
+      `Cannot make a transport pair: ${name} must be a ${
+        finite ? "finite " : ""
+      }number >= 0, received ${formatReceived(value)}`,
     );
   }
   return value;
@@ -433,7 +441,7 @@ export function transportPair(
     );
   }
   const nextSize = sizer(options?.chunkSize, options?.split);
-  const delay = checkAmount("delay", options?.delay, 0);
+  const delay = checkAmount("delay", options?.delay, 0, true);
   const bufferSize = checkAmount("bufferSize", options?.bufferSize, Infinity);
   const resetLeft = checkAmount("resetAfter", options?.resetAfter, Infinity);
   const [addrA, addrB] = options?.addresses ?? [

@@ -187,9 +187,10 @@ export class VirtualTimeLoop extends SimNetLoop implements EventLoop {
    * due on the way, in order, and everything they schedule up to the new
    * time. Call it while the loop is not running.
    *
-   * @param seconds How far to move, in seconds; not negative.
+   * @param seconds How far to move, in seconds; not negative, finite.
    * @returns A promise that resolves once the loop reached the new time.
-   * @throws {RangeError} When `seconds` is negative or not a number.
+   * @throws {RangeError} When `seconds` is negative, infinite or not a
+   * number.
    * @throws {InvalidStateError} When the loop is running or closed.
    */
   advance(seconds: number): Promise<void> {

@@ -262,6 +262,33 @@ Deno.test("serveWorkers() doubles the restart delay for crashes in a row, up to 
   await supervisor.closed;
 });
 
+Deno.test("serveWorkers() waits a restart delay beyond 24.8 days (a host timer's range) instead of restarting at once", async () => {
+  const crashes: WorkerCrash[] = [];
+  const month = 30 * 86400;
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 1,
+    signals: false,
+    restartDelay: month,
+    maxRestartDelay: month,
+    onCrash: (crash) => crashes.push(crash),
+  });
+  try {
+    const port = portOf(supervisor);
+    assertEquals((await get(port, "/crash")).body, "crashing 0");
+    const deadline = Date.now() + BOUND_MS;
+    while (crashes.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assertEquals(crashes.map((c) => c.restartIn), [month]);
+    // A setTimeout over 2^31 - 1 ms fires after 1 ms.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assertEquals(supervisor.restarts, 0);
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
 Deno.test("serveWorkers() gives up on a worker after maxCrashes crashes in a row", async () => {
   const crashes: WorkerCrash[] = [];
   const supervisor = await serveWorkers(MODULE, {

@@ -57,3 +57,38 @@ Deno.test("BaseEventLoop: a wait for a far timer still wakes at once for callSoo
   clearTimeout(id);
   loop.close();
 });
+
+Deno.test("BaseEventLoop: a timer beyond the host timer's range (sleep(Infinity), 30 days) waits without spinning", async () => {
+  // A host timer over 2^31 - 1 ms fires after 1 ms: the loop would wake
+  // every millisecond. Count the idle loop's iterations meanwhile.
+  const loop = new BaseEventLoop();
+  const delays: number[] = [];
+  const realSetTimeout = globalThis.setTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    delays.push(ms ?? 0);
+    return realSetTimeout(fn, ms);
+  }) as typeof setTimeout;
+  let fired = 0;
+  const forever = loop.callLater(Infinity, () => fired++);
+  const month = loop.callLater(30 * 86400, () => fired++);
+  const got = loop.createFuture<string>();
+  const id = realSetTimeout(
+    () => loop.callSoonThreadsafe(() => got.setResult("woken")),
+    50,
+  );
+  try {
+    assertEquals(await loop.runUntilComplete(got), "woken");
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    clearTimeout(id);
+    forever.cancel();
+    month.cancel();
+    loop.close();
+  }
+  assertEquals(fired, 0);
+  assert(
+    delays.length > 0 && delays.length < 5,
+    `${delays.length} host timers`,
+  );
+  assert(delays.every((ms) => ms <= 2 ** 31 - 1), String(delays));
+});

@@ -1,4 +1,9 @@
-import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import {
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
@@ -108,5 +113,19 @@ Deno.test("runLoopTest() passes a clean body and rethrows the body's own error",
       }),
     RangeError,
     "body failed",
+  );
+});
+
+Deno.test("loopTest() and runLoopTest() refuse a virtual option that is not a boolean", async () => {
+  // A string "false" would otherwise run the body on virtual time.
+  await assertRejects(
+    () => runLoopTest(() => {}, { virtual: "false" as never }),
+    TypeError,
+    'options must be { virtual?: boolean }, received virtual="false"',
+  );
+  assertThrows(
+    () => loopTest("never registered", () => {}, { virtual: 0 as never }),
+    TypeError,
+    "Cannot register a loop test",
   );
 });

@@ -1,6 +1,7 @@
 import {
   assert,
   assertEquals,
+  assertFalse,
   assertInstanceOf,
   assertMatch,
   assertNotEquals,
@@ -285,6 +286,58 @@ Deno.test("Simulation streams: writing to a peer that closed gets a reset", asyn
     );
     await sleep(0.1);
     t.write(encoder.encode("anyone there?"));
+    assertEquals((await p.lost)?.name, "ConnectionReset");
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation streams: closing with bytes unread resets the peer instead of ending the stream (RFC 2525 2.17)", async () => {
+  // A server that never reads what it is sent, answers, and closes: the
+  // kernel throws the unread bytes away and sends a reset, not a FIN.
+  const sim = new Simulation({ seed: 6 });
+  sim.host("server", async (loop) => {
+    class Deaf extends Protocol {
+      override connectionMade(t: Transport) {
+        t.pauseReading();
+        loop.callLater(1, () => {
+          t.write(encoder.encode("bye"));
+          t.close();
+        });
+      }
+    }
+    await loop.createServer(() => new Deaf(), "0.0.0.0", 80);
+  });
+  sim.client("client", async (loop) => {
+    const [t, p] = await connectRecorder(loop);
+    t.write(encoder.encode("request nobody reads"));
+    assertEquals((await p.lost)?.name, "ConnectionReset");
+    assert(!p.events.includes("eof"), p.events.join());
+  });
+  await sim.run();
+  const kinds = sim.trace.filter((e) => e.host === "client").map((e) => e.kind);
+  assert(kinds.includes("rst") && !kinds.includes("fin"), kinds.join());
+});
+
+Deno.test("Simulation streams: bytes that arrive while a close is flushing reset the peer once the socket closes", async () => {
+  // The server's close() waits for its buffer to drain into a client that
+  // reads slowly; the client writes meanwhile; those bytes are never read.
+  const sim = new Simulation({ seed: 7, receiveBuffer: 1000 });
+  sim.host("server", async (loop) => {
+    class Bulk extends Protocol {
+      override connectionMade(t: Transport) {
+        t.write(pattern(5000));
+        t.close();
+      }
+    }
+    await loop.createServer(() => new Bulk(), "0.0.0.0", 80);
+  });
+  sim.client("client", async (loop) => {
+    const [t, p] = await connectRecorder(loop);
+    t.pauseReading();
+    await sleep(0.1);
+    t.write(encoder.encode("late words"));
+    await sleep(0.1);
+    t.resumeReading();
     assertEquals((await p.lost)?.name, "ConnectionReset");
   });
   await sim.run();
@@ -677,6 +730,48 @@ Deno.test("Simulation.run() fails loudly on real I/O, and seeds Math.random and 
   assertEquals(Math.random, realRandom);
 });
 
+Deno.test("Simulation.run() seeds crypto's random values and gives new Date() the virtual clock", async () => {
+  const RealDate = Date;
+  const realGetRandomValues = crypto.getRandomValues;
+  const seen: unknown[][] = [];
+  for (const seed of [5, 5, 6]) {
+    const sim = new Simulation({ seed });
+    sim.client("c", async () => {
+      await sleep(2);
+      const date = new Date();
+      seen.push([
+        date.getTime(),
+        date instanceof RealDate,
+        typeof Date(),
+        new Date(0).getTime(),
+        Date.UTC(2000, 0, 1),
+        crypto.randomUUID(),
+        [...crypto.getRandomValues(new Uint8Array(8))],
+        [...crypto.getRandomValues(new Uint32Array(2))],
+      ]);
+    });
+    await sim.run();
+  }
+  assertEquals(seen[0], seen[1]);
+  assertNotEquals(seen[0][5], seen[2][5]);
+  assertNotEquals(seen[0][6], seen[2][6]);
+  assertEquals(seen[0].slice(0, 5), [
+    946684802000,
+    true,
+    "string",
+    0,
+    946684800000,
+  ]);
+  assertMatch(
+    seen[0][5] as string,
+    /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+  );
+  // All restored after the run.
+  assertEquals(Date, RealDate);
+  assertEquals(crypto.getRandomValues, realGetRandomValues);
+  assert(new Date().getFullYear() > 2020);
+});
+
 Deno.test("Simulation hosts cannot run subprocesses, signals, Deno sockets or their own loop", async () => {
   const sim = new Simulation({ seed: 1 });
   sim.client("c", (loop: EventLoop) => {
@@ -729,9 +824,88 @@ Deno.test("Simulation checks its arguments", () => {
   assertThrows(() => sim.host("a", () => {}), RangeError, "has that name");
   assertThrows(() => sim.partition("a", "zz"), RangeError, "no host");
   assertThrows(() => sim.client("", () => {}), TypeError);
+  // Names every host resolves to itself, and addresses, name no other host.
+  for (const name of ["localhost", "127.0.0.1", "::1", "0.0.0.0", "10.0.0.7"]) {
+    assertThrows(
+      () => sim.host(name, () => {}),
+      RangeError,
+      "a loopback name or an address",
+    );
+  }
+});
+
+Deno.test("Simulation checks link() options, fault probabilities, and refuses hosts once it has run", async () => {
+  const sim = new Simulation({ seed: 1 });
+  sim.host("a", () => {});
+  sim.host("b", () => {});
+  assertThrows(
+    () => sim.link("a", "b", undefined as never),
+    TypeError,
+    "Cannot set a link: options must be an object",
+  );
+  assertThrows(
+    () => sim.link("a", "a", { latency: 1 }),
+    RangeError,
+    "a host's link to itself",
+  );
+  sim.link("a", "b", {});
+  for (const key of ["latency", "jitter"]) {
+    assertThrows(
+      () => sim.link("a", "b", { [key]: Infinity }),
+      RangeError,
+      `${key} must be a finite number >= 0, received Infinity`,
+    );
+    assertThrows(
+      () => new Simulation({ seed: 1, link: { [key]: Infinity } }),
+      RangeError,
+      `link.${key} must be a finite number >= 0`,
+    );
+  }
+  assertThrows(
+    () => new Simulation({ seed: 1, faults: { drop: 1.5 } }),
+    RangeError,
+    "faults.drop must be a probability from 0 to 1, received 1.5",
+  );
+  assertThrows(
+    () => new Simulation({ seed: 1, faults: { duplicate: 2 } }),
+    RangeError,
+    "faults.duplicate must be a probability",
+  );
+  for (const key of ["crash", "partition", "hold", "reset"]) {
+    assertThrows(
+      () => new Simulation({ seed: 1, faults: { [key]: Infinity } }),
+      RangeError,
+      `faults.${key} must be a finite number >= 0, received Infinity`,
+    );
+  }
+  assertThrows(
+    () => new Simulation({ seed: 1, faults: { hosts: "a" as never } }),
+    TypeError,
+    "faults.hosts must be an array of host names",
+  );
+  await sim.run();
+  assertThrows(
+    () => sim.host("c", () => {}),
+    InvalidStateError,
+    "the simulation has run",
+  );
+  assertThrows(
+    () => sim.client("d", () => {}),
+    InvalidStateError,
+    "the simulation has run",
+  );
 });
 
 // ---- simulate ---------------------------------------------------------
+
+Deno.test("simulate() takes a whole number of seeds", async () => {
+  await assertRejects(
+    () => simulate(1.5, () => {}),
+    RangeError,
+    "seeds must be a whole number >= 0",
+  );
+  assertEquals((await simulate(0, () => {})).runs, 0);
+});
 
 Deno.test("simulate() runs many seeds and names the ones that fail", async () => {
   const report = await simulate(50, (sim) => {
@@ -845,8 +1019,8 @@ Deno.test("Simulation.hold() keeps a stream's bytes and connects until release()
   );
 });
 
-Deno.test("Simulation listeners queue connections until startServing(), up to the backlog", async () => {
-  const sim = new Simulation({ seed: 16 });
+Deno.test("Simulation listeners queue connections until startServing(), up to the backlog; beyond it a SYN is dropped and sent again, as on Linux", async () => {
+  const sim = new Simulation({ seed: 16, connectTimeout: 20 });
   const accepted: Recorder[] = [];
   sim.client("box", async (loop) => {
     const server = await loop.createServer(
@@ -861,21 +1035,36 @@ Deno.test("Simulation listeners queue connections until startServing(), up to th
     );
     const [t] = await loop.createConnection(() => new Recorder(), "box", 80);
     t.write(encoder.encode("early"));
-    const e = await assertRejects(() =>
-      loop.createConnection(() => new Recorder(), "box", 80)
-    );
-    assertEquals((e as Error).name, "ConnectionRefused");
-    await sleep(1);
+    // The backlog is full: no answer (not a refusal) while it stays so.
+    const second = loop.createConnection(() => new Recorder(), "box", 80);
+    await sleep(2);
+    assertFalse(second.done());
     assertEquals(accepted.length, 0);
     server.startServing();
     await sleep(0.01);
     assertEquals(accepted.length, 1);
     assertEquals(decoder.decode(accepted[0].bytes()), "early");
+    // The SYN sent again (after 1 s, 2 s, 4 s, …) now gets in.
+    const [t2] = await second;
+    assert(loop.time() < 8, `connected at ${loop.time()}`);
+    assertEquals(accepted.length, 2);
+    // A backlog that stays full times the attempt out, as silence does.
+    const full = await loop.createServer(() => new Recorder(), "0.0.0.0", 81, {
+      startServing: false,
+      backlog: 0,
+    });
+    const e = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "box", 81)
+    );
+    assertEquals((e as Error).name, "TimedOut");
     t.close();
+    t2.close();
     server.close();
+    full.close();
     await server.waitClosed();
   });
   await sim.run();
+  assert(sim.trace.some((e) => e.kind === "syn-drop"));
 });
 
 Deno.test("Simulation.run() refuses to run beside another run, and twice", async () => {
@@ -905,6 +1094,27 @@ Deno.test("Simulation.run() without clients ends when idle, or fails at the limi
     SimulationError,
   );
   assertStringIncludes(e.message, "only until ends a run that never goes idle");
+});
+
+Deno.test("Simulation.run({ until }) past the default limit runs until then", async () => {
+  const sim = new Simulation({ seed: 1 });
+  let ticks = 0;
+  sim.host("h", (loop) => {
+    loop.callRepeatedly(1000, () => ticks++);
+  });
+  await sim.run({ until: 100000.5 });
+  assertEquals(sim.time(), 100000.5);
+  assertEquals(ticks, 100);
+  // A limit given as well still applies.
+  const limited = new Simulation({ seed: 1 });
+  limited.host("h", (loop) => {
+    loop.callRepeatedly(1000, () => {});
+  });
+  await assertRejects(
+    () => limited.run({ until: 100000, limit: 5000 }),
+    SimulationError,
+    "after 5000 simulated seconds",
+  );
 });
 
 Deno.test("Simulation listeners: a port in use, an address of another host, reusePort", async () => {
@@ -947,6 +1157,11 @@ Deno.test("Simulation listeners: a port in use, an address of another host, reus
       "127.0.0.1",
     );
     t.close();
+    // A listener on the host's own address is out of reach over loopback.
+    const refused = await assertRejects(() =>
+      loop.createConnection(() => new Recorder(), "localhost", 82)
+    );
+    assertEquals((refused as Error).name, "ConnectionRefused");
     for (const s of [server, a, b, local]) s.close();
   });
   await sim.run();

@@ -546,6 +546,12 @@ Deno.test("transportPair() rejects bad arguments", () => {
     TypeError,
   );
   assertThrows(() => transportPair(p(), p(), { loop, delay: -1 }), RangeError);
+  // Bytes delayed for ever would never arrive, and close() never finish.
+  assertThrows(
+    () => transportPair(p(), p(), { loop, delay: Infinity }),
+    RangeError,
+    "delay must be a finite number >= 0, received Infinity",
+  );
   assertThrows(
     () => transportPair(p(), p(), { loop, bufferSize: NaN }),
     RangeError,

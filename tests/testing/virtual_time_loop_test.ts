@@ -111,6 +111,20 @@ Deno.test("VirtualTimeLoop.advance() rejects a negative or non-number amount wit
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop.advance() rejects Infinity: the clock would never come back", async () => {
+  const loop = new VirtualTimeLoop();
+  loop.callLater(5, () => {});
+  await assertRejects(
+    () => loop.advance(Infinity),
+    RangeError,
+    "seconds must be finite",
+  );
+  assertEquals(loop.time(), 0);
+  await loop.advance(5);
+  assertEquals(loop.time(), 5);
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop.advance() rejects with InvalidStateError while running", async () => {
   const loop = new VirtualTimeLoop();
   const attempts: Promise<void>[] = [];
@@ -224,6 +238,35 @@ Deno.test("VirtualTimeLoop with no timers waits for real events without moving t
     clearTimeout(id);
   }
   assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop never jumps to a timer at Infinity: sleep(Infinity) sleeps for ever", async () => {
+  const loop = new VirtualTimeLoop();
+  let fired = false;
+  loop.callLater(Infinity, () => fired = true);
+  const forever = loop.createTask(async () => {
+    await sleep(Infinity);
+    return "woke up";
+  });
+  const fut = loop.createFuture<string>();
+  forever.addDoneCallback(() => fut.setResult("woke up"));
+  const id = setTimeout(
+    () => loop.callSoonThreadsafe(() => fut.setResult("from the host")),
+    20,
+  );
+  try {
+    assertEquals(await loop.runUntilComplete(fut), "from the host");
+  } finally {
+    clearTimeout(id);
+  }
+  assertEquals(loop.time(), 0);
+  assertFalse(fired);
+  await loop.advance(10);
+  assertEquals(loop.time(), 10);
+  assertFalse(forever.done());
+  forever.cancel();
+  await assertRejects(() => loop.runUntilComplete(forever), CancelledError);
   loop.close();
 });
 
@@ -395,6 +438,152 @@ Deno.test("VirtualTimeLoop resolves only loopback names, and refuses a port nobo
     () => connect(loop, "127.0.0.1", 9),
     Deno.errors.ConnectionRefused,
   );
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop reports each address a server listens on, and ::1 as ::1, as a DenoEventLoop does", async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const both = await loop.createServer(
+      () => new Protocol(),
+      ["127.0.0.1", "::1"],
+      0,
+    );
+    const { port } = both.addresses()[0] as Deno.NetAddr;
+    assertEquals(both.addresses(), [
+      { transport: "tcp", hostname: "127.0.0.1", port },
+      { transport: "tcp", hostname: "::1", port },
+    ]);
+    const [t] = await loop.createConnection(() => new Protocol(), "::1", port);
+    assertEquals(t.getExtraInfo("peername"), {
+      transport: "tcp",
+      hostname: "::1",
+      port,
+    });
+    assertEquals(
+      (t.getExtraInfo("sockname") as Deno.NetAddr).hostname,
+      "::1",
+    );
+    t.close();
+    both.close();
+    const six = await loop.createServer(() => new Protocol(), "::1", 0);
+    assertEquals(
+      six.addresses().map((a) => (a as Deno.NetAddr).hostname),
+      ["::1"],
+    );
+    six.close();
+    await both.waitClosed();
+    await six.waitClosed();
+  }));
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop servers take connections only on the addresses they listen on, as sockets do", async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const reach = async (bind: string | undefined, to: string) => {
+      const server = await loop.createServer(() => new Protocol(), bind, 0);
+      const { port } = server.addresses()[0] as Deno.NetAddr;
+      try {
+        const [t] = await loop.createConnection(() => new Protocol(), to, port);
+        t.close();
+        return "connected";
+      } catch (e) {
+        return (e as Error).name;
+      } finally {
+        server.close();
+        await server.waitClosed();
+      }
+    };
+    assertEquals(await reach("127.0.0.1", "::1"), "ConnectionRefused");
+    assertEquals(await reach("::1", "127.0.0.1"), "ConnectionRefused");
+    assertEquals(await reach("::1", "localhost"), "ConnectionRefused");
+    assertEquals(await reach("0.0.0.0", "::1"), "ConnectionRefused");
+    assertEquals(await reach("0.0.0.0", "127.0.0.1"), "connected");
+    assertEquals(await reach("::", "::1"), "connected");
+    assertEquals(await reach("::", "127.0.0.1"), "connected");
+    assertEquals(await reach(undefined, "::1"), "connected");
+    assertEquals(await reach(undefined, "localhost"), "connected");
+    // Different addresses may share a port; overlapping ones may not.
+    const v4 = await loop.createServer(() => new Protocol(), "127.0.0.1", 0);
+    const { port } = v4.addresses()[0] as Deno.NetAddr;
+    const v6 = await loop.createServer(() => new Protocol(), "::1", port);
+    await assertRejects(
+      () => loop.createServer(() => new Protocol(), "0.0.0.0", port),
+      Deno.errors.AddrInUse,
+    );
+    v4.close();
+    v6.close();
+    await v4.waitClosed();
+    await v6.waitClosed();
+  }));
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop datagram endpoints keep their loopback address, and take only datagrams sent to it", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen = await loop.runUntilComplete(loop.createTask(async () => {
+    const out: string[] = [];
+    for (
+      const [bind, to] of [
+        ["::1", "::1"],
+        ["::", "127.0.0.1"],
+        ["::1", "127.0.0.1"],
+        ["127.0.0.1", "::1"],
+        ["0.0.0.0", "::1"],
+      ]
+    ) {
+      const [receiver] = await loop.createDatagramEndpoint(() => {
+        const p = new DatagramProtocol();
+        p.datagramReceived = (_data, addr) =>
+          out.push(`${bind}<${to}: from ${(addr as Deno.NetAddr).hostname}`);
+        return p;
+      }, { localAddr: { hostname: bind, port: 0 } });
+      const { hostname, port } = receiver.getExtraInfo(
+        "sockname",
+      ) as Deno.NetAddr;
+      out.push(`${bind}: ${hostname}`);
+      const [sender] = await loop.createDatagramEndpoint(
+        () => new DatagramProtocol(),
+        { remoteAddr: { hostname: to, port } },
+      );
+      sender.sendto(encode("udp"));
+      await sleep(1);
+      sender.close();
+      receiver.close();
+    }
+    return out;
+  }));
+  assertEquals(seen, [
+    "::1: ::1",
+    "::1<::1: from ::1",
+    "::: 0.0.0.0",
+    "::<127.0.0.1: from 127.0.0.1",
+    "::1: ::1",
+    "127.0.0.1: 127.0.0.1",
+    "0.0.0.0: 0.0.0.0",
+  ]);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop: a connect to a listener whose backlog stays full times out after Linux's SYN retries", async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const server = await loop.createServer(
+      () => new Protocol(),
+      "127.0.0.1",
+      0,
+      { startServing: false, backlog: 0 },
+    );
+    const { port } = server.addresses()[0] as Deno.NetAddr;
+    await assertRejects(
+      () => loop.createConnection(() => new Protocol(), "127.0.0.1", port),
+      Deno.errors.TimedOut,
+    );
+    assertEquals(loop.time(), 127);
+    server.close();
+    await server.waitClosed();
+  }));
   loop.close();
 });
 
