@@ -433,9 +433,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       if (this.#wake !== null) this.#wakeUp();
       return cb;
     }
-    if (Object.getPrototypeOf(cb) !== Function.prototype) {
-      checkCallback(cb, "call callSoon()");
-    }
+    if (cb.constructor !== Function) checkCallback(cb, "call callSoon()");
     const handle = new Handle(cb, args, this);
     this.#ready.push(handle);
     if (this.#wake !== null) this.#wakeUp();
@@ -987,7 +985,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       }
       linkHandle(timer, cb);
     } else {
-      checkCallback(cb, `call ${what}()`);
+      if (typeof cb !== "function" || cb.constructor !== Function) {
+        checkCallback(cb, `call ${what}()`);
+      }
       timer = new TimerHandle(cb, args, this);
     }
     if (soon) {
