@@ -37,12 +37,12 @@ export class Args {
 
 /**
  * What a server script prints on SIGUSR2: `heap <js> <committed> <young>
- * <handled>`, in bytes but the last — read before a full garbage
- * collection (when run with `--v8-flags=--expose-gc`), the size of V8's
- * young generation, which the collection does not shrink; then, after
- * it, the JS heap in use plus the memory outside it that JS objects hold
- * (array buffers) and the heap V8 has committed (used or not); last, the
- * requests the script's handler was called with.
+ * <handled>`. After a full garbage collection (when run with
+ * `--v8-flags=--expose-gc`): the JS heap in use plus the memory outside it
+ * that JS objects hold (array buffers), and the heap V8 has committed,
+ * used or not; the size of V8's young generation, read before that
+ * collection; all in bytes. Last, the requests the script's handler was
+ * called with.
  *
  * @param handled The handler's call count (0 for a server without one).
  * @returns The line.
