@@ -173,6 +173,10 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   #transport: ReadTransport | null = null;
   #paused = false;
   #pending: PendingRead | null = null;
+  // Set while feedData() wakes a read: a separator not found within the
+  // limit is then decided on the loop's next turn (see #untilStep).
+  #feeding = false;
+  #overrunLater = false;
   #readable: ReadableStream<Uint8Array> | null = null;
 
   /**
@@ -268,7 +272,12 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     }
     if (data.length === 0) return;
     this.#append(data);
-    this.#wakeup();
+    this.#feeding = true;
+    try {
+      this.#wakeup();
+    } finally {
+      this.#feeding = false;
+    }
     // Pause unless a read still waits: it needs more than is buffered.
     const transport = this.#transport;
     const pending = this.#pending;
@@ -355,7 +364,9 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
    * @throws {LimitOverrunError} (in the future) When no `\n` comes within
    * `limit` bytes. Unlike `readuntil()`, the over-long line is dropped
    * from the buffer first (up to its `\n` when it was seen, else all that
-   * is buffered), so reading can go on.
+   * is buffered), so reading can go on. As in asyncio, the verdict waits
+   * for the loop's next turn when it would come from data just fed, so
+   * the pieces of a line that arrive together are dropped together.
    */
   readline(): Future<Uint8Array> {
     const step = this.#untilStep([NEWLINE]);
@@ -536,7 +547,9 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
       return future;
     }
     this.#pending = null;
+    let retrying = false;
     const attempt = (): void => {
+      retrying = false;
       if (future.done()) {
         // Cancelled while waiting.
         if (this.#pending?.future === future) this.#pending = null;
@@ -552,6 +565,13 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
       }
       if (result === WAIT) {
         this.#pending = { future: future as Future<unknown>, attempt, name };
+        if (this.#overrunLater) {
+          this.#overrunLater = false;
+          if (!retrying) {
+            retrying = true;
+            this.#getLoop(name).callSoon(attempt);
+          }
+        }
         if (this.#paused) {
           // The buffer is full but this read needs more: let data in.
           this.#paused = false;
@@ -605,13 +625,21 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
           }
           return this.#take(matchEnd);
         }
-        offset = Math.max(0, size + 1 - maxLen);
-        if (offset > this.limit) {
+        const next = Math.max(0, size + 1 - maxLen);
+        if (next > this.limit) {
+          // Data fed in the same turn may still bring the separator, which
+          // decides how much readline() drops: as in asyncio, where the
+          // woken read looks again only once the loop gets to it.
+          if (this.#feeding) {
+            this.#overrunLater = true;
+            return WAIT;
+          }
           throw new LimitOverrunError(
             `Cannot read until separator: it was not found within limit=${this.limit} bytes`,
-            offset,
+            next,
           );
         }
+        offset = next;
       }
       if (this.#eof) throw new IncompleteReadError(this.#take(size), null);
       return WAIT;

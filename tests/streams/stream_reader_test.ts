@@ -143,6 +143,30 @@ Deno.test("StreamReader.readline() clears the buffer when no newline is within t
   loop.close();
 });
 
+Deno.test("StreamReader.readline() drops the whole over-long line when its pieces arrive in one turn of the loop (asyncio's test_readline_limit)", async () => {
+  for (const end of ["next\n", "eof"]) {
+    const { loop, reader } = setup(7);
+    loop.callSoon(() => {
+      reader.feedData(bytes("chunk1"));
+      reader.feedData(bytes("chunk2"));
+      reader.feedData(bytes("chunk3\n"));
+      if (end === "eof") reader.feedEof();
+      else reader.feedData(bytes(end));
+    });
+    const err = await assertRejects(
+      () => loop.runUntilComplete(reader.readline()),
+      LimitOverrunError,
+    );
+    assertEquals(err.consumed, 18, end);
+    // Not "chunk3\n": the tail of the long line went with it.
+    assertEquals(
+      text(await loop.runUntilComplete(reader.readline())),
+      end === "eof" ? "" : end,
+    );
+    loop.close();
+  }
+});
+
 Deno.test("StreamReader.readline() gives the same lines however the input is split", async () => {
   const input = "alpha\nbeta\n\ngamma\r\ndelta";
   const results = await receiveEverySplit(
