@@ -144,10 +144,58 @@ export interface Callback<T> {
  * callback's `cancel()` returns `false`. Each callback's `timeout` limits
  * its own step.
  *
+ * A chained call also takes a single callback object (`ChainCallback`),
+ * as the proposal's `accept_then_expect_multiline_regex(sock, regex, cb)`
+ * does ("all methods always take at least one callback").
+ *
  * @typeParam A What the first step gives.
  * @typeParam B What the second step gives.
  */
 export type ChainCallbacks<A, B> = readonly [Callback<A>, Callback<B>];
+
+/**
+ * The one callback object of a chained call, in place of two: it hears
+ * once, at the end of the chain — `success([a, b])` with both steps'
+ * values (so the `Connection` a chain made stays reachable), or
+ * `failure(error)` with the first error. Its `timeout` limits the whole
+ * chain and its `cancel()` cancels it. A connection the chain made before
+ * failing, timing out or being cancelled is closed: nobody else has it.
+ *
+ * PEP 3156 (as in the async-facade proposal): a chained method given one
+ * `cb`, as `accept_then_expect_multiline_regex(sock, regex, cb)`.
+ *
+ * @typeParam A What the first step gives.
+ * @typeParam B What the second step gives.
+ *
+ * @example Connecting and sending a line, told once
+ * ```ts
+ * import { AsyncEngine, type ChainCallback, type Connection } from "@tulip/tulip/facade";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const engine = new AsyncEngine();
+ * const seen: string[] = [];
+ * engine.listen("127.0.0.1", 0, {
+ *   failure: (e) => seen.push(`failed: ${e}`),
+ *   success(listener) {
+ *     const { port } = listener.addresses()[0] as Deno.NetAddr;
+ *     engine.acceptThenExpectLine(listener, "HELLO", {
+ *       success: ([conn, line]) => { seen.push(`got ${line}`); conn.close(); listener.close(); },
+ *       failure: (e) => seen.push(`failed: ${e}`),
+ *     });
+ *     const cb: ChainCallback<Connection, number> = {
+ *       success: ([conn, n]) => { seen.push(`sent ${n}`); conn.close(); },
+ *       failure: (e) => seen.push(`failed: ${e}`),
+ *       timeout: 10, // for the connect and the write together
+ *     };
+ *     engine.connectThenWriteLine("127.0.0.1", port, "HELLO", cb);
+ *   },
+ * });
+ * await engine.run();
+ * assertEquals(seen.sort(), ["got HELLO", "sent 6"]);
+ * await engine.close();
+ * ```
+ */
+export type ChainCallback<A, B> = Callback<[A, B]>;
 
 /** Options for `AsyncEngine.connect()` and the calls that connect. */
 export interface ConnectOptions extends CreateConnectionOptions {
@@ -959,8 +1007,9 @@ export class AsyncEngine implements AsyncDisposable {
    * @param host The host name or address.
    * @param port The port.
    * @param line The line, bytes or text sent as UTF-8.
-   * @param callbacks Told of the `Connection`, then of the number of bytes
-   * written.
+   * @param callbacks Two callback objects, told of the `Connection`, then of
+   * the number of bytes written; or one `ChainCallback`, told of both at the
+   * end.
    * @param options As for `connect()`.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When a value is out of range.
@@ -970,7 +1019,9 @@ export class AsyncEngine implements AsyncDisposable {
     host: string,
     port: number,
     line: Uint8Array | string,
-    callbacks: ChainCallbacks<Connection, number>,
+    callbacks:
+      | ChainCallbacks<Connection, number>
+      | ChainCallback<Connection, number>,
     options?: ConnectOptions,
   ): void {
     const method = "connectThenWriteLine";
@@ -995,7 +1046,8 @@ export class AsyncEngine implements AsyncDisposable {
    * @param host The host name or address.
    * @param port The port.
    * @param line The line expected, without its line ending.
-   * @param callbacks Told of the `Connection`, then of the line.
+   * @param callbacks Two callback objects, told of the `Connection`, then of
+   * the line; or one `ChainCallback`, told of both at the end.
    * @param options As for `connect()`.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When a value is out of range.
@@ -1005,7 +1057,9 @@ export class AsyncEngine implements AsyncDisposable {
     host: string,
     port: number,
     line: string,
-    callbacks: ChainCallbacks<Connection, string>,
+    callbacks:
+      | ChainCallbacks<Connection, string>
+      | ChainCallback<Connection, string>,
     options?: ConnectOptions,
   ): void {
     const method = "connectThenExpectLine";
@@ -1027,8 +1081,9 @@ export class AsyncEngine implements AsyncDisposable {
    *
    * @param listener A listener from `listen()`.
    * @param data The bytes, or text sent as UTF-8.
-   * @param callbacks Told of the `Connection`, then of the number of bytes
-   * written.
+   * @param callbacks Two callback objects, told of the `Connection`, then of
+   * the number of bytes written; or one `ChainCallback`, told of both at the
+   * end.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When a timeout is out of range.
    * @throws {InvalidStateError} When the engine is closed.
@@ -1036,7 +1091,9 @@ export class AsyncEngine implements AsyncDisposable {
   acceptThenWrite(
     listener: Listener,
     data: Uint8Array | string,
-    callbacks: ChainCallbacks<Connection, number>,
+    callbacks:
+      | ChainCallbacks<Connection, number>
+      | ChainCallback<Connection, number>,
   ): void {
     const method = "acceptThenWrite";
     checkListener(method, listener);
@@ -1058,7 +1115,8 @@ export class AsyncEngine implements AsyncDisposable {
    *
    * @param listener A listener from `listen()`.
    * @param line The line expected, without its line ending.
-   * @param callbacks Told of the `Connection`, then of the line.
+   * @param callbacks Two callback objects, told of the `Connection`, then of
+   * the line; or one `ChainCallback`, told of both at the end.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When a timeout is out of range.
    * @throws {InvalidStateError} When the engine is closed.
@@ -1066,7 +1124,9 @@ export class AsyncEngine implements AsyncDisposable {
   acceptThenExpectLine(
     listener: Listener,
     line: string,
-    callbacks: ChainCallbacks<Connection, string>,
+    callbacks:
+      | ChainCallbacks<Connection, string>
+      | ChainCallback<Connection, string>,
   ): void {
     const method = "acceptThenExpectLine";
     checkListener(method, listener);
@@ -1094,11 +1154,12 @@ export class AsyncEngine implements AsyncDisposable {
    *
    * @param listener A listener from `listen()`.
    * @param pattern The regular expression to wait for.
-   * @param callbacks Told of the `Connection`, then of the match; the
-   * second may hear of an `IncompleteReadError` when the stream ends first
-   * (its `partial` holds the bytes read), or a `LimitOverrunError` when
-   * the read limit is reached without a match or a line is longer than
-   * the limit.
+   * @param callbacks Two callback objects, told of the `Connection`, then of
+   * the match; the second may hear of an `IncompleteReadError` when the
+   * stream ends first (its `partial` holds the bytes read), or a
+   * `LimitOverrunError` when the read limit is reached without a match or a
+   * line is longer than the limit; or one `ChainCallback`, told of both at
+   * the end.
    * @param options The longest match looked for.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `maxMatchLength` or a timeout is out of
@@ -1140,7 +1201,9 @@ export class AsyncEngine implements AsyncDisposable {
   acceptThenExpectMultilineRegex(
     listener: Listener,
     pattern: RegExp,
-    callbacks: ChainCallbacks<Connection, RegExpExecArray>,
+    callbacks:
+      | ChainCallbacks<Connection, RegExpExecArray>
+      | ChainCallback<Connection, RegExpExecArray>,
     options?: RegexReadOptions,
   ): void {
     const method = "acceptThenExpectMultilineRegex";
@@ -1171,8 +1234,9 @@ export class AsyncEngine implements AsyncDisposable {
    * @param conn The connection.
    * @param data The bytes, or text sent as UTF-8.
    * @param line The line expected, without its line ending.
-   * @param callbacks Told of the number of bytes written, then of the
-   * line.
+   * @param callbacks Two callback objects, told of the number of bytes
+   * written, then of the line; or one `ChainCallback`, told of both at the
+   * end.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When a timeout is out of range.
    * @throws {InvalidStateError} When the engine is closed.
@@ -1181,7 +1245,9 @@ export class AsyncEngine implements AsyncDisposable {
     conn: Connection,
     data: Uint8Array | string,
     line: string,
-    callbacks: ChainCallbacks<number, string>,
+    callbacks:
+      | ChainCallbacks<number, string>
+      | ChainCallback<number, string>,
   ): void {
     const method = "writeThenExpectLine";
     checkConnection(method, conn);
@@ -1208,7 +1274,8 @@ export class AsyncEngine implements AsyncDisposable {
    *
    * @param host The host name or address.
    * @param port The port.
-   * @param callbacks Told of the addresses, then of the `Connection`.
+   * @param callbacks Two callback objects, told of the addresses, then of the
+   * `Connection`; or one `ChainCallback`, told of both at the end.
    * @param options `family` for the resolver, and what `connect()` takes.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When a value is out of range.
@@ -1217,7 +1284,9 @@ export class AsyncEngine implements AsyncDisposable {
   getaddrinfoThenConnect(
     host: string,
     port: number,
-    callbacks: ChainCallbacks<AddrInfo[], Connection>,
+    callbacks:
+      | ChainCallbacks<AddrInfo[], Connection>
+      | ChainCallback<AddrInfo[], Connection>,
     options?: GetaddrinfoThenConnectOptions,
   ): void {
     const method = "getaddrinfoThenConnect";
@@ -1498,13 +1567,27 @@ export class AsyncEngine implements AsyncDisposable {
   /** Starts a two-step chain, in one task. */
   #chain<A, B>(
     method: string,
-    callbacks: ChainCallbacks<A, B>,
+    callbacks: ChainCallbacks<A, B> | ChainCallback<A, B>,
     first: [() => Coroutine<A>, string],
     second: [(a: A) => Coroutine<B>, string],
   ): void {
+    if (!Array.isArray(callbacks)) {
+      const cb = callbacks as ChainCallback<A, B>;
+      if (
+        typeof cb === "object" && cb !== null &&
+        typeof cb.success === "function" && typeof cb.failure === "function"
+      ) {
+        return this.#single(
+          method,
+          cb,
+          `${first[1]}, then ${second[1]}`,
+          () => bothSteps(first[0], second[0]),
+        );
+      }
+    }
     if (!Array.isArray(callbacks) || callbacks.length !== 2) {
       throw new TypeError(
-        `Cannot call ${method}(): callbacks must be an array of two callback objects, received ${
+        `Cannot call ${method}(): callbacks must be a callback object or an array of two, received ${
           Array.isArray(callbacks)
             ? `${callbacks.length} items`
             : callbacks === null
@@ -1671,6 +1754,22 @@ export class AsyncEngine implements AsyncDisposable {
 }
 
 // ---- Steps shared by the calls ----
+
+// A chain told to one callback: both values at the end. A connection the
+// first step made is closed if the second does not finish: the caller
+// never got it.
+function* bothSteps<A, B>(
+  first: () => Coroutine<A>,
+  second: (a: A) => Coroutine<B>,
+): Coroutine<[A, B]> {
+  const a = yield* first();
+  try {
+    return [a, yield* second(a)];
+  } catch (e) {
+    if (a instanceof Connection) a.close();
+    throw e;
+  }
+}
 
 function* wait<T>(future: Future<T>): Coroutine<T> {
   return yield* future;

@@ -100,14 +100,22 @@ export abstract class StreamEnd extends FlowControlledTransport
   write(data: Uint8Array): void {
     checkWriteData(data);
     if (!this.#checkWritable("write") || data.length === 0) return;
-    this.send(data.slice());
+    this.#send(data.slice());
   }
 
   writelines(list: Iterable<Uint8Array>): void {
     const data = gatherWriteData(list);
     if (!this.#checkWritable("writelines") || data.length === 0) return;
     // One item comes back as the caller's own buffer: copy it, as write().
-    this.send(data.slice());
+    this.#send(data.slice());
+  }
+
+  // Sends; a write the peer took whole drains at once, and no drain will
+  // follow to ask a pull producer for more: the flow control asks it.
+  #send(data: Uint8Array): void {
+    const before = this.getWriteBufferSize();
+    this.send(data);
+    if (this.getWriteBufferSize() <= before) this.flow.sentAtOnce();
   }
 
   writeEof(): void {

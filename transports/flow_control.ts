@@ -7,6 +7,7 @@
 
 import { InvalidStateError } from "../futures/errors.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { Handle } from "../loop/handle.ts";
 import type { BaseTransport, Producer } from "./transport.ts";
 
 /** The default high-water mark, in bytes (64 KiB, as in asyncio). */
@@ -75,7 +76,10 @@ function resolveLimits(high?: number, low?: number): [number, number] {
  *   `resumeWriting()` is called once (and a push producer's
  *   `resumeProducing()`);
  * - a pull producer's `resumeProducing()` is called when it is registered,
- *   and again each time the buffer shrinks to the low-water mark or below.
+ *   and again each time the buffer shrinks to the low-water mark or below;
+ *   a transport whose write went out at once, leaving the buffer no bigger,
+ *   says so with `sentAtOnce()`, and the producer is asked on the loop's
+ *   next turn (no drain will follow to ask it).
  *
  * Errors thrown by the protocol or the producer in these callbacks never
  * reach the transport: they go to the loop's exception handler.
@@ -142,6 +146,7 @@ export class WriteFlowControl {
   #closed = false;
   #producer: Producer | null = null;
   #streaming = false;
+  #nextAsk: Handle | null = null;
 
   /**
    * Makes the flow control of one transport.
@@ -223,6 +228,57 @@ export class WriteFlowControl {
   }
 
   /**
+   * Tells the flow control that a write went out at once and left the
+   * buffer no bigger (an in-memory transport whose peer had room): no
+   * drain will follow it, so a registered pull producer is asked for more
+   * on the loop's next turn instead, if the buffer is then still at or
+   * below the low-water mark. Several such writes in one turn ask once;
+   * a drain before that turn asks in its place. A push producer is not
+   * concerned: it was never paused.
+   *
+   * PEP 3153: a pull producer is asked for more as the buffer drains
+   * (Twisted's `IPullProducer`, asked after each write is flushed).
+   *
+   * @example A pull producer asked again after a write the peer took whole
+   * ```ts
+   * import { WriteFlowControl } from "@tulip/tulip/transports";
+   * import type { BaseTransport } from "@tulip/tulip/transports";
+   * import { BaseProtocol } from "@tulip/tulip/protocols";
+   * import { BaseEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const protocol = new BaseProtocol();
+   * const transport = { getProtocol: () => protocol } as unknown as BaseTransport;
+   * const loop = new BaseEventLoop();
+   * const flow = new WriteFlowControl(loop, transport);
+   * let asked = 0;
+   * flow.registerProducer({
+   *   resumeProducing() {
+   *     if (++asked === 3) loop.stop();
+   *     flow.sentAtOnce(); // it wrote, and the bytes went straight out
+   *   },
+   * }, false);
+   * await loop.runForever();
+   * assertEquals(asked, 3); // once on registration, then once a turn
+   * loop.close();
+   * ```
+   */
+  sentAtOnce(): void {
+    if (
+      this.#closed || this.#producer === null || this.#streaming ||
+      this.#nextAsk !== null
+    ) return;
+    this.#nextAsk = this.#loop.callSoon(() => {
+      this.#nextAsk = null;
+      const producer = this.#producer;
+      if (producer === null || this.#streaming || this.#size > this.#low) {
+        return;
+      }
+      this.#callProducer(producer, "resumeProducing");
+    });
+  }
+
+  /**
    * Registers a PEP 3153 producer that writes into this transport. A push
    * producer (`streaming = true`) is paused above the high-water mark and
    * resumed at the low one — paused at once if the buffer is already
@@ -262,7 +318,7 @@ export class WriteFlowControl {
     }
     this.#producer = producer;
     this.#streaming = streaming;
-    if (!streaming) this.#callProducer(producer, "resumeProducing");
+    if (!streaming) this.#askPull(producer);
     else if (this.#paused) this.#callProducer(producer, "pauseProducing");
   }
 
@@ -273,6 +329,7 @@ export class WriteFlowControl {
    */
   unregisterProducer(): void {
     this.#producer = null;
+    this.#cancelNextAsk();
   }
 
   /**
@@ -285,6 +342,7 @@ export class WriteFlowControl {
     this.#closed = true;
     const producer = this.#producer;
     this.#producer = null;
+    this.#cancelNextAsk();
     if (producer !== null) this.#callProducer(producer, "stopProducing");
   }
 
@@ -309,8 +367,19 @@ export class WriteFlowControl {
     }
     if (shrank && size <= this.#low && !this.#streaming) {
       const producer = this.#producer;
-      if (producer !== null) this.#callProducer(producer, "resumeProducing");
+      if (producer !== null) this.#askPull(producer);
     }
+  }
+
+  /** Asks a pull producer for more now, in place of a next-turn ask. */
+  #askPull(producer: Producer): void {
+    this.#cancelNextAsk();
+    this.#callProducer(producer, "resumeProducing");
+  }
+
+  #cancelNextAsk(): void {
+    this.#nextAsk?.cancel();
+    this.#nextAsk = null;
   }
 
   #callProtocol(method: "pauseWriting" | "resumeWriting"): void {

@@ -870,6 +870,64 @@ Deno.test("AsyncEngine.acceptThenExpectMultilineRegex() stops at the read limit"
   await engine.close();
 });
 
+Deno.test("AsyncEngine chained calls take one callback object, as the proposal's accept_then_expect_multiline_regex(sock, regex, cb)", async () => {
+  const engine = new AsyncEngine();
+  const listener = await listen(engine);
+  const done = new Recorder<[Connection, RegExpExecArray]>();
+  engine.acceptThenExpectMultilineRegex(listener, /^250 (\w+)$/, done.cb);
+  assertEquals(typeof done.cb.cancel, "function");
+  const sent = new Recorder<[Connection, number]>();
+  engine.connectThenWriteLine(HOST, portOf(listener), "250-a\n250 OK", sent.cb);
+  await drive(engine);
+  // One call with both steps' values: the connection stays reachable.
+  const [client, wrote] = sent.value();
+  assertInstanceOf(client, Connection);
+  assertEquals(wrote, "250-a\n250 OK\n".length);
+  const [server, match] = done.value();
+  assertInstanceOf(server, Connection);
+  assertEquals(match[1], "OK");
+  await engine.close();
+});
+
+Deno.test("AsyncEngine chained calls with one callback: one failure, one timeout for the chain, and the connection it made closed", async () => {
+  const loop = new VirtualTimeLoop();
+  const engine = new AsyncEngine(loop);
+  const listener = await listen(engine);
+  const refused = new Recorder<[Connection, number]>();
+  engine.connectThenWriteLine(HOST, await closedPort(engine), "x", refused.cb);
+  await drive(engine);
+  refused.errorOf(Deno.errors.ConnectionRefused);
+  // The peer never answers: the one timeout covers both steps.
+  const accepted: Connection[] = [];
+  engine.accept(
+    listener,
+    new Recorder<Connection>(null, (c) => accepted.push(c)).cb,
+  );
+  const start = loop.time();
+  const line = new Recorder<[Connection, string]>(3);
+  engine.connectThenExpectLine(HOST, portOf(listener), "HELLO", line.cb);
+  await drive(engine);
+  const error = line.errorOf(TimeoutError);
+  assertEquals(
+    error.message,
+    "Cannot connect to 127.0.0.1:" + portOf(listener) +
+      ", then read the expected line: it did not finish in time, received timeout=3",
+  );
+  assertEquals(loop.time() - start, 3);
+  // The connection the caller never got is closed: the server reads the end.
+  const end = new Recorder<Uint8Array>();
+  engine.readAll(accepted[0], end.cb);
+  await drive(engine);
+  assertEquals(end.value().length, 0);
+  assertThrows(
+    () => engine.connectThenWriteLine(HOST, 1, "x", { success() {} } as never),
+    TypeError,
+    "callbacks must be a callback object or an array of two",
+  );
+  await engine.close();
+  loop.close();
+});
+
 Deno.test("AsyncEngine.writeThenExpectLine() writes, then checks the answer", async () => {
   const engine = new AsyncEngine();
   const [client, server] = await pair(engine);

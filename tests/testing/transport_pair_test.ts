@@ -434,6 +434,30 @@ Deno.test("transportPair() asks a pull producer for more as the buffer drains", 
   loop.close();
 });
 
+Deno.test("transportPair() asks a pull producer for more after each write that went straight out", async () => {
+  // The default bufferSize takes every write at once: no drain follows,
+  // so the next ask comes on the loop's next turn, once per write.
+  const { loop, b, ta } = setup();
+  await loop.advance(1);
+  const parts = ["abc", "def", "ghi"];
+  let asked = 0;
+  ta.registerProducer({
+    resumeProducing: () => {
+      asked++;
+      const next = parts.shift();
+      if (next === undefined) ta.unregisterProducer();
+      else ta.write(enc.encode(next));
+    },
+  }, false);
+  assertEquals(asked, 1);
+  await loop.runOnce();
+  assertEquals(asked, 2);
+  await loop.advance(1);
+  assertEquals(dec.decode(new Uint8Array(b.received)), "abcdefghi");
+  assertEquals(asked, 4);
+  loop.close();
+});
+
 // ---- Protocol errors, replacement, buffered protocols ----
 
 Deno.test("transportPair() loses the connection when dataReceived throws", async () => {

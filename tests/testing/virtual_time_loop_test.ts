@@ -374,6 +374,39 @@ Deno.test("VirtualTimeLoop carries a server's and a client's bytes in memory, on
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop streams ask a pull producer for more after each write the peer's window took", async () => {
+  const loop = new VirtualTimeLoop();
+  let got = "";
+  const server = await loop.runUntilComplete(
+    loop.createServer(
+      () => {
+        const p = new Protocol();
+        p.dataReceived = (data: Uint8Array) => {
+          got += decode(data);
+        };
+        return p;
+      },
+      "127.0.0.1",
+      8000,
+    ),
+  );
+  const [transport] = await connect(loop, "127.0.0.1", 8000);
+  const parts = ["abc", "def", "ghi"];
+  transport.registerProducer({
+    resumeProducing: () => {
+      const next = parts.shift();
+      if (next === undefined) transport.unregisterProducer();
+      else transport.write(encode(next));
+    },
+  }, false);
+  await loop.advance(1);
+  assertEquals(got, "abcdefghi");
+  transport.close();
+  server.close();
+  await loop.runUntilComplete(server.waitClosed());
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop times a silent peer out at exactly the virtual deadline", async () => {
   const loop = new VirtualTimeLoop();
   const result = await loop.runUntilComplete(loop.createTask(async () => {

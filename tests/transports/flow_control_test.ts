@@ -40,6 +40,13 @@ function setup(options?: { high?: number; low?: number }) {
   };
 }
 
+/** Runs the loop's ready callbacks, and what they schedule. */
+function turn(loop: BaseEventLoop): Promise<void> {
+  const done = loop.createFuture<void>();
+  loop.callSoon(() => loop.callSoon(() => done.setResult()));
+  return loop.runUntilComplete(done);
+}
+
 function recordingProducer(log: string[]): Required<Producer> {
   return {
     pauseProducing: () => log.push("pauseProducing"),
@@ -225,6 +232,55 @@ Deno.test("WriteFlowControl asks a pull producer for more each time the buffer d
   size = 90;
   flow.update(size);
   assertEquals(asked, 2);
+  loop.close();
+});
+
+Deno.test("WriteFlowControl.sentAtOnce() asks a pull producer once, on the next turn", async () => {
+  const { loop, flow } = setup({ high: 100, low: 10 });
+  let asked = 0;
+  flow.registerProducer({ resumeProducing: () => asked++ }, false);
+  assertEquals(asked, 1);
+  // Two writes that went straight out, in one turn: one ask, not inline.
+  flow.sentAtOnce();
+  flow.sentAtOnce();
+  assertEquals(asked, 1);
+  await turn(loop);
+  assertEquals(asked, 2);
+  // A drain before the next turn asks in its place.
+  flow.update(50);
+  flow.sentAtOnce();
+  flow.update(0);
+  assertEquals(asked, 3);
+  await turn(loop);
+  assertEquals(asked, 3);
+  // Above the low mark by then: not asked.
+  flow.sentAtOnce();
+  flow.update(50);
+  await turn(loop);
+  assertEquals(asked, 3);
+  // Unregistered, or closed, before the turn: not asked.
+  flow.update(0);
+  assertEquals(asked, 4);
+  flow.sentAtOnce();
+  flow.unregisterProducer();
+  await turn(loop);
+  assertEquals(asked, 4);
+  flow.registerProducer({ resumeProducing: () => asked++ }, false);
+  assertEquals(asked, 5);
+  flow.sentAtOnce();
+  flow.close();
+  await turn(loop);
+  assertEquals(asked, 5);
+  loop.close();
+});
+
+Deno.test("WriteFlowControl.sentAtOnce() leaves a push producer alone", async () => {
+  const { loop, flow } = setup({ high: 100, low: 10 });
+  const log: string[] = [];
+  flow.registerProducer(recordingProducer(log), true);
+  flow.sentAtOnce();
+  await turn(loop);
+  assertEquals(log, []);
   loop.close();
 });
 
