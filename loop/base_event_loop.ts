@@ -298,6 +298,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   /**
    * Runs one iteration: waits for the next event if nothing is ready (or
    * just lets the host poll when something is), then runs what is ready.
+   * The next event is a callback made ready (an I/O completion, a
+   * `callSoonThreadsafe`), the earliest timer falling due, or `stop()`:
+   * with only timers pending, one call runs the first of them, as asyncio's
+   * `_run_once()` waits in its poll until the earliest timer.
    *
    * @returns A promise that resolves after the iteration.
    * @throws {InvalidStateError} When the loop is closed or already running.
@@ -307,7 +311,22 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     setRunningLoop(this);
     try {
       if (this.#ready.length > 0) await hostHop();
-      else await this.#idle();
+      else {
+        // The host timer wakes the loop a little early, for a block to
+        // finish the wait: wait again while the earliest timer is not due
+        // yet. A clock that stood still across the wait is driven from
+        // outside (a simulation): waiting cannot bring the timer closer.
+        let before: number;
+        let next: number | null;
+        do {
+          before = this.time();
+          await this.#idle();
+          next = this.nextTimerWhen();
+        } while (
+          this.#ready.length === 0 && !this.#stopping && next !== null &&
+          next > this.time() && this.time() !== before
+        );
+      }
       setRunningLoop(this);
       this.#runIteration();
     } finally {

@@ -805,6 +805,33 @@ Deno.test("BaseEventLoop.runOnce() waits for a real-clock timer", async () => {
   loop.close();
 });
 
+Deno.test("BaseEventLoop.runOnce() with only real-clock timers runs the first one due", async () => {
+  // The host timer is armed a little early and the loop finishes the wait
+  // in a later turn: one runOnce() still covers the whole wait.
+  const loop = new BaseEventLoop();
+  const seen: string[] = [];
+  for (const delay of [0.01, 0.02, 0.05]) {
+    loop.callLater(delay, () => seen.push(`at ${delay}`));
+  }
+  await loop.runOnce();
+  assertEquals(seen, ["at 0.01"]);
+  await loop.runOnce();
+  assertEquals(seen, ["at 0.01", "at 0.02"]);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.runOnce() waiting for a timer returns at stop() or a ready callback", async () => {
+  const loop = new BaseEventLoop();
+  loop.callLater(30, () => {});
+  setTimeout(() => loop.stop(), 5);
+  const start = performance.now();
+  await loop.runOnce();
+  setTimeout(() => loop.callSoonThreadsafe(() => {}), 5);
+  await loop.runOnce();
+  assert(performance.now() - start < 5_000);
+  loop.close();
+});
+
 // ---- close ----
 
 Deno.test("BaseEventLoop.close() is idempotent", () => {
