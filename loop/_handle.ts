@@ -179,13 +179,18 @@ export class Handle {
     let ok = true;
     try {
       // Spreading costs more than the call; most callbacks (done
-      // callbacks, a task's step) take one argument or none.
+      // callbacks, a task's step) take one argument or none. The loop is
+      // the receiver, so that its own methods work passed unbound, as in
+      // PEP 3156's `ev.call_soon_threadsafe(ev.call_later, when, cb)` and
+      // `loop.callLater(delay, loop.stop)`.
       const args = this.#args;
       const n = args.length;
-      if (n === 0) this.#callback();
-      else if (n === 1) this.#callback(args[0]);
-      else if (n === 2) this.#callback(args[0], args[1]);
-      else this.#callback(...args);
+      const cb = this.#callback;
+      const loop = this.#loop;
+      if (n === 0) cb.call(loop);
+      else if (n === 1) cb.call(loop, args[0]);
+      else if (n === 2) cb.call(loop, args[0], args[1]);
+      else cb.apply(loop, args);
     } catch (exception) {
       ok = false;
       this.#loop.callExceptionHandler({

@@ -399,7 +399,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Schedules `cb(...args)` for the next iteration. Callbacks run in the
-   * order they were scheduled.
+   * order they were scheduled. Every callback the loop runs is called with
+   * the loop as `this`, so that the loop's own methods may be passed
+   * unbound: `loop.callLater(1, loop.stop)`, or PEP 3156's
+   * `loop.callSoonThreadsafe(loop.callLater, delay, cb)`.
    *
    * `cb` may also be an immediate `Handle` (one `callSoon` returned), as
    * PEP 3156's note on Handles allows everywhere a callback goes: the

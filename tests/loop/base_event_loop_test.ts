@@ -154,6 +154,21 @@ Deno.test("BaseEventLoop.callSoonThreadsafe() schedules like callSoon", async ()
   loop.close();
 });
 
+Deno.test("BaseEventLoop calls a callback with the loop as this, so the loop's own methods schedule unbound", async () => {
+  // PEP 3156's idioms: ev.call_soon_threadsafe(ev.call_later, when, cb)
+  // and ev.call_later(delay, ev.stop), with methods passed as values.
+  const loop = new BaseEventLoop();
+  const seen: unknown[] = [];
+  loop.callSoon(function (this: unknown) {
+    seen.push(this === loop);
+  });
+  loop.callSoonThreadsafe(loop.callLater, 0.001, () => seen.push("later"));
+  loop.callLater(0.005, loop.stop);
+  await loop.runForever();
+  assertEquals(seen, [true, "later"]);
+  loop.close();
+});
+
 Deno.test("BaseEventLoop.callSoonThreadsafe() from a host callback wakes an idle loop", async () => {
   const loop = new BaseEventLoop();
   let ran = false;
