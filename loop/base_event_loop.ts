@@ -884,13 +884,15 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         // Async functions resumed by this iteration run in microtasks; an
         // `await future` there reaches Future.then() a microtask later.
         // Let them run until each waits again, so that they resume within
-        // an iteration whatever else is ready.
+        // an iteration whatever else is ready. They are part of the
+        // iteration: a stop() there ends the run now, as in a generator.
         if (pendingResumptions() > 0) {
           let turns = 0;
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
           takeMicrotaskCheckpoint();
+          if (this.#stopping) break;
         }
         this.#hostPolled = false;
         if (pollHost) await this.#pollHost();

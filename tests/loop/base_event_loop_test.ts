@@ -565,6 +565,40 @@ Deno.test("BaseEventLoop.stop() finishes the current iteration first", async () 
   loop.close();
 });
 
+Deno.test("BaseEventLoop.stop() from an async task ends the run with the iteration that resumed it, as from a generator task", async () => {
+  // An async task resumes in the microtasks after its iteration, which
+  // count as part of it: the callbacks it schedules before stop() wait
+  // for the next run, as asyncio's do.
+  for (const style of ["async", "generator"]) {
+    const loop = new BaseEventLoop();
+    const order: string[] = [];
+    const body = (): void => {
+      order.push("task");
+      loop.callSoon(() => order.push("next iteration"));
+      loop.stop();
+    };
+    const ready = loop.createFuture<void>();
+    loop.callSoon(() => ready.setResult());
+    if (style === "async") {
+      loop.createTask(async () => {
+        await ready;
+        body();
+      });
+    } else {
+      loop.createTask(function* (): Coroutine<void> {
+        yield* ready;
+        body();
+      });
+    }
+    await loop.runForever();
+    assertEquals(order, ["task"], style);
+    loop.callSoon(() => loop.stop());
+    await loop.runForever();
+    assertEquals(order, ["task", "next iteration"], style);
+    loop.close();
+  }
+});
+
 Deno.test("BaseEventLoop.stop() then runForever() again loses no callback or timer", async () => {
   const loop = new VirtualTimeLoop();
   const order: string[] = [];
