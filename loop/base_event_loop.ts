@@ -297,7 +297,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Runs one iteration: waits for the next event if nothing is ready (or
-   * just lets the host poll when something is), then runs what is ready.
+   * just lets the host poll when something is), then runs what is ready,
+   * and lets the async functions it resumed run until they wait again (as
+   * `runForever()` does after each iteration).
    * The next event is a callback made ready (an I/O completion, a
    * `callSoonThreadsafe`), the earliest timer falling due, or `stop()`:
    * with only timers pending, one call runs the first of them, as asyncio's
@@ -329,6 +331,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       }
       setRunningLoop(this);
       this.#runIteration();
+      // The async functions it resumed belong to the iteration, as in
+      // runForever().
+      if (pendingResumptions() > 0) await this.#letResume();
     } finally {
       this.#leave();
     }
@@ -886,6 +891,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         // Let them run until each waits again, so that they resume within
         // an iteration whatever else is ready. They are part of the
         // iteration: a stop() there ends the run now, as in a generator.
+        // (#letResume() inline: its own promise would cost a microtask
+        // turn per iteration, here and below.)
         if (pendingResumptions() > 0) {
           let turns = 0;
           do await null; while (
@@ -912,6 +919,19 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       this.#finished = null;
       this.#leave();
     }
+  }
+
+  /**
+   * Lets the async functions an iteration resumed run in microtasks until
+   * each waits again, up to MAX_RESUME_TURNS turns (for runOnce(); the
+   * run loop has it inline).
+   */
+  async #letResume(): Promise<void> {
+    let turns = 0;
+    do await null; while (
+      pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
+    );
+    takeMicrotaskCheckpoint();
   }
 
   /** A host turn that polls I/O: see HOPS_PER_IO_POLL. */

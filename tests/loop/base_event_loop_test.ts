@@ -854,6 +854,29 @@ Deno.test("BaseEventLoop.runOnce() waits for a real-clock timer", async () => {
   loop.close();
 });
 
+Deno.test("BaseEventLoop.runOnce() lets the async functions it resumed run until they wait again", async () => {
+  // As runForever() does after each iteration: an async task resumes
+  // within the iteration that woke it, like a generator task.
+  const loop = new BaseEventLoop();
+  const fut = loop.createFuture<number>();
+  const order: string[] = [];
+  const task = loop.createTask(async () => {
+    const v = await fut;
+    order.push("resumed");
+    await null;
+    await null;
+    order.push("ran on");
+    return v * 2;
+  });
+  await loop.runOnce(); // the task starts and awaits fut
+  fut.setResult(21);
+  await loop.runOnce(); // fut's done callback wakes the task
+  assertEquals(order, ["resumed", "ran on"]);
+  assert(task.done());
+  assertEquals(task.result(), 42);
+  loop.close();
+});
+
 Deno.test("BaseEventLoop.runOnce() with only real-clock timers runs the first one due", async () => {
   // The host timer is armed a little early and the loop finishes the wait
   // in a later turn: one runOnce() still covers the whole wait.
