@@ -4,7 +4,8 @@
  * global state tulip keeps), its finders, the await hook that makes
  * cancelling an async-function task reach the future it awaits, the
  * microtask-checkpoint count, the `Deque` the scheduler's and the
- * primitives' queues are built on, and the host hop loops wait with.
+ * primitives' queues are built on, the host hop loops wait with, and the
+ * test for coroutine functions that callbacks may not be.
  *
  * This is the one private file that other folders may import, and no
  * `mod.ts` re-exports it: calling any of it from application code (say
@@ -171,4 +172,26 @@ export function takeMicrotaskCheckpoint(): boolean {
  */
 export function hostHop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+// The prototypes of the functions that are coroutine functions: calling a
+// generator function only makes a generator (nothing runs), and an async
+// function's error would escape the loop's exception handler.
+const COROUTINE_FUNCTION_PROTOTYPES: readonly object[] = [
+  Object.getPrototypeOf(function* () {}),
+  Object.getPrototypeOf(async function () {}),
+  Object.getPrototypeOf(async function* () {}),
+];
+
+/**
+ * Returns whether `fn` is a generator or async function, which no callback
+ * may be (the loop's scheduling calls and `addDoneCallback` refuse one).
+ *
+ * @param fn A function.
+ * @returns Whether it is a coroutine function.
+ */
+export function isCoroutineFunction(fn: object): boolean {
+  const proto = Object.getPrototypeOf(fn);
+  return proto !== Function.prototype &&
+    COROUTINE_FUNCTION_PROTOTYPES.includes(proto);
 }

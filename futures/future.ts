@@ -6,9 +6,10 @@
  */
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
-import { CancelledError, InvalidStateError } from "./errors.ts";
+import { CancelledError, formatReceived, InvalidStateError } from "./errors.ts";
 import { getRunningLoop } from "./running_loop.ts";
 import {
+  isCoroutineFunction,
   noteAwaitParked,
   notifyAwait,
   requestMicrotaskCheckpoint,
@@ -217,9 +218,25 @@ export class Future<T> implements PromiseLike<T> {
    * it is already done the callback is scheduled at once. Either way it is
    * scheduled with `callSoon`, never called inline.
    *
+   * The callback is a plain function called with the future alone (PEP
+   * 3156: "should not be a Handle object"); anything else is refused here,
+   * rather than when the future is settled.
+   *
    * @param fn The callback.
+   * @throws {TypeError} When `fn` is not a function, or is a `Handle` or a
+   * coroutine function (generator or async: run those in a task).
    */
   addDoneCallback(fn: DoneCallback<T>): void {
+    if (
+      typeof fn !== "function" ||
+      (fn.constructor !== Function && isCoroutineFunction(fn))
+    ) {
+      throw new TypeError(
+        `Cannot add a done callback: it must be a plain function, called with the future (not a Handle, and not a generator or async function: run those in a task), received ${
+          formatReceived(fn)
+        }`,
+      );
+    }
     if (this.#state !== PENDING) this.#loop.callSoon(fn, this);
     else this.#push(fn as DoneCallback<never>);
   }

@@ -2,6 +2,7 @@
 // accessor functions instead of public members.
 
 import { formatReceived } from "../futures/errors.ts";
+import { isCoroutineFunction } from "../futures/_runtime.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
 
 /** A callback of any arity, as scheduled with `callSoon` and friends. */
@@ -39,15 +40,6 @@ export let placeTimer: (
  */
 export let linkHandle: (timer: Handle, source: Handle) => void;
 
-// The prototypes of the functions that are coroutine functions: calling a
-// generator function only makes a generator (nothing runs), and an async
-// function's error would escape the loop's exception handler.
-const COROUTINE_FUNCTION_PROTOTYPES: readonly object[] = [
-  Object.getPrototypeOf(function* () {}),
-  Object.getPrototypeOf(async function () {}),
-  Object.getPrototypeOf(async function* () {}),
-];
-
 /**
  * Checks a callback as asyncio's `_check_callback` does: it must be a
  * function, and not a coroutine function (those go to `createTask()`).
@@ -59,11 +51,7 @@ export function checkCallback(cb: unknown, what: string): void {
       `Cannot ${what}: callback must be a function, received ${typeof cb}`,
     );
   }
-  const proto = Object.getPrototypeOf(cb);
-  if (
-    proto !== Function.prototype &&
-    COROUTINE_FUNCTION_PROTOTYPES.includes(proto)
-  ) {
+  if (isCoroutineFunction(cb)) {
     throw new TypeError(
       `Cannot ${what}: callback must be a plain function, not a coroutine function (run it with createTask() instead), received ${
         cb.name || "an anonymous one"
@@ -191,13 +179,18 @@ export class Handle {
     let ok = true;
     try {
       // Spreading costs more than the call; most callbacks (done
-      // callbacks, a task's step) take one argument or none.
+      // callbacks, a task's step) take one argument or none. The loop is
+      // the receiver, so that its own methods work passed unbound, as in
+      // PEP 3156's `ev.call_soon_threadsafe(ev.call_later, when, cb)` and
+      // `loop.callLater(delay, loop.stop)`.
       const args = this.#args;
       const n = args.length;
-      if (n === 0) this.#callback();
-      else if (n === 1) this.#callback(args[0]);
-      else if (n === 2) this.#callback(args[0], args[1]);
-      else this.#callback(...args);
+      const cb = this.#callback;
+      const loop = this.#loop;
+      if (n === 0) cb.call(loop);
+      else if (n === 1) cb.call(loop, args[0]);
+      else if (n === 2) cb.call(loop, args[0], args[1]);
+      else cb.apply(loop, args);
     } catch (exception) {
       ok = false;
       this.#loop.callExceptionHandler({

@@ -297,7 +297,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Runs one iteration: waits for the next event if nothing is ready (or
-   * just lets the host poll when something is), then runs what is ready.
+   * just lets the host poll when something is), then runs what is ready,
+   * and lets the async functions it resumed run until they wait again (as
+   * `runForever()` does after each iteration).
+   * The next event is a callback made ready (an I/O completion, a
+   * `callSoonThreadsafe`), the earliest timer falling due, or `stop()`:
+   * with only timers pending, one call runs the first of them, as asyncio's
+   * `_run_once()` waits in its poll until the earliest timer.
    *
    * @returns A promise that resolves after the iteration.
    * @throws {InvalidStateError} When the loop is closed or already running.
@@ -307,9 +313,27 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     setRunningLoop(this);
     try {
       if (this.#ready.length > 0) await hostHop();
-      else await this.#idle();
+      else {
+        // The host timer wakes the loop a little early, for a block to
+        // finish the wait: wait again while the earliest timer is not due
+        // yet. A clock that stood still across the wait is driven from
+        // outside (a simulation): waiting cannot bring the timer closer.
+        let before: number;
+        let next: number | null;
+        do {
+          before = this.time();
+          await this.#idle();
+          next = this.nextTimerWhen();
+        } while (
+          this.#ready.length === 0 && !this.#stopping && next !== null &&
+          next > this.time() && this.time() !== before
+        );
+      }
       setRunningLoop(this);
       this.#runIteration();
+      // The async functions it resumed belong to the iteration, as in
+      // runForever().
+      if (pendingResumptions() > 0) await this.#letResume();
     } finally {
       this.#leave();
     }
@@ -380,7 +404,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Schedules `cb(...args)` for the next iteration. Callbacks run in the
-   * order they were scheduled.
+   * order they were scheduled. Every callback the loop runs is called with
+   * the loop as `this`, so that the loop's own methods may be passed
+   * unbound: `loop.callLater(1, loop.stop)`, or PEP 3156's
+   * `loop.callSoonThreadsafe(loop.callLater, delay, cb)`.
    *
    * `cb` may also be an immediate `Handle` (one `callSoon` returned), as
    * PEP 3156's note on Handles allows everywhere a callback goes: the
@@ -862,13 +889,17 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         // Async functions resumed by this iteration run in microtasks; an
         // `await future` there reaches Future.then() a microtask later.
         // Let them run until each waits again, so that they resume within
-        // an iteration whatever else is ready.
+        // an iteration whatever else is ready. They are part of the
+        // iteration: a stop() there ends the run now, as in a generator.
+        // (#letResume() inline: its own promise would cost a microtask
+        // turn per iteration, here and below.)
         if (pendingResumptions() > 0) {
           let turns = 0;
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
           takeMicrotaskCheckpoint();
+          if (this.#stopping) break;
         }
         this.#hostPolled = false;
         if (pollHost) await this.#pollHost();
@@ -888,6 +919,19 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       this.#finished = null;
       this.#leave();
     }
+  }
+
+  /**
+   * Lets the async functions an iteration resumed run in microtasks until
+   * each waits again, up to MAX_RESUME_TURNS turns (for runOnce(); the
+   * run loop has it inline).
+   */
+  async #letResume(): Promise<void> {
+    let turns = 0;
+    do await null; while (
+      pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
+    );
+    takeMicrotaskCheckpoint();
   }
 
   /** A host turn that polls I/O: see HOPS_PER_IO_POLL. */

@@ -29,7 +29,7 @@ import type {
   StartTlsOptions,
   SubprocessOptions,
 } from "../loop/event_loop.ts";
-import type { Handle, TimerHandle } from "../loop/handle.ts";
+import { Handle, TimerHandle } from "../loop/handle.ts";
 import type {
   BaseProtocol,
   BufferedProtocol,
@@ -336,10 +336,39 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
 
   runInExecutor<A extends unknown[], R>(
     executor: Executor | null,
-    fn: (...args: A) => R | PromiseLike<R>,
+    fn: ((...args: A) => R | PromiseLike<R>) | Handle,
     ...args: A
   ): Future<R> {
     this.checkOpen("runInExecutor");
+    if (fn instanceof Handle) {
+      // PEP 3156's note on Handles, as DenoEventLoop's runInExecutor(): an
+      // immediate handle stands for its callback and arguments, and a
+      // cancelled one runs nothing.
+      if (fn instanceof TimerHandle) {
+        throw new TypeError(
+          `Cannot call runInExecutor(): a TimerHandle cannot stand for a callback, only an immediate Handle (from callSoon), received ${
+            formatReceived(fn)
+          }`,
+        );
+      }
+      if (args.length > 0) {
+        throw new TypeError(
+          `Cannot call runInExecutor(): a Handle takes no extra arguments, received ${args.length} argument${
+            args.length === 1 ? "" : "s"
+          }`,
+        );
+      }
+      if (fn.cancelled) {
+        const skipped = this.createFuture<R>();
+        skipped.setResult(undefined as R);
+        return skipped;
+      }
+      return this.runInExecutor(
+        executor,
+        fn.callback as (...a: unknown[]) => R | PromiseLike<R>,
+        ...fn.args,
+      );
+    }
     if (typeof fn !== "function") {
       throw new TypeError(
         `Cannot call runInExecutor(): fn must be a function, received ${typeof fn}`,

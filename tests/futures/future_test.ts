@@ -294,6 +294,39 @@ Deno.test("Future done callbacks each run once even if the future is done twice 
   loop.close();
 });
 
+Deno.test("Future.addDoneCallback() refuses a Handle, a non-function or a coroutine function at once", async () => {
+  // PEP 3156: a done callback is called with the future alone and should
+  // not be a Handle. Accepted, it failed setResult() later, after the
+  // future was done, and the valid callbacks behind it never ran.
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<number>();
+  const handle = loop.callSoon(() => {});
+  const refused = [
+    handle,
+    42,
+    null,
+    function* gen() {},
+    async () => {},
+  ];
+  for (const fn of refused) {
+    const e = assertThrows(
+      () => fut.addDoneCallback(fn as never),
+      TypeError,
+      "Cannot add a done callback: ",
+    );
+    assert(e.message.includes("received "), e.message);
+  }
+  const done = loop.createFuture<number>();
+  done.setResult(1);
+  assertThrows(() => done.addDoneCallback(handle as never), TypeError);
+  const seen: unknown[] = [];
+  fut.addDoneCallback((f) => seen.push(f.result()));
+  fut.setResult(7);
+  await loop.advance(0);
+  assertEquals(seen, [7]);
+  loop.close();
+});
+
 Deno.test("Future.removeDoneCallback() removes every registration and returns the count", async () => {
   const loop = new VirtualTimeLoop();
   const fut = new Future<number>({ loop });

@@ -154,6 +154,21 @@ Deno.test("BaseEventLoop.callSoonThreadsafe() schedules like callSoon", async ()
   loop.close();
 });
 
+Deno.test("BaseEventLoop calls a callback with the loop as this, so the loop's own methods schedule unbound", async () => {
+  // PEP 3156's idioms: ev.call_soon_threadsafe(ev.call_later, when, cb)
+  // and ev.call_later(delay, ev.stop), with methods passed as values.
+  const loop = new BaseEventLoop();
+  const seen: unknown[] = [];
+  loop.callSoon(function (this: unknown) {
+    seen.push(this === loop);
+  });
+  loop.callSoonThreadsafe(loop.callLater, 0.001, () => seen.push("later"));
+  loop.callLater(0.005, loop.stop);
+  await loop.runForever();
+  assertEquals(seen, [true, "later"]);
+  loop.close();
+});
+
 Deno.test("BaseEventLoop.callSoonThreadsafe() from a host callback wakes an idle loop", async () => {
   const loop = new BaseEventLoop();
   let ran = false;
@@ -550,6 +565,40 @@ Deno.test("BaseEventLoop.stop() finishes the current iteration first", async () 
   loop.close();
 });
 
+Deno.test("BaseEventLoop.stop() from an async task ends the run with the iteration that resumed it, as from a generator task", async () => {
+  // An async task resumes in the microtasks after its iteration, which
+  // count as part of it: the callbacks it schedules before stop() wait
+  // for the next run, as asyncio's do.
+  for (const style of ["async", "generator"]) {
+    const loop = new BaseEventLoop();
+    const order: string[] = [];
+    const body = (): void => {
+      order.push("task");
+      loop.callSoon(() => order.push("next iteration"));
+      loop.stop();
+    };
+    const ready = loop.createFuture<void>();
+    loop.callSoon(() => ready.setResult());
+    if (style === "async") {
+      loop.createTask(async () => {
+        await ready;
+        body();
+      });
+    } else {
+      loop.createTask(function* (): Coroutine<void> {
+        yield* ready;
+        body();
+      });
+    }
+    await loop.runForever();
+    assertEquals(order, ["task"], style);
+    loop.callSoon(() => loop.stop());
+    await loop.runForever();
+    assertEquals(order, ["task", "next iteration"], style);
+    loop.close();
+  }
+});
+
 Deno.test("BaseEventLoop.stop() then runForever() again loses no callback or timer", async () => {
   const loop = new VirtualTimeLoop();
   const order: string[] = [];
@@ -802,6 +851,57 @@ Deno.test("BaseEventLoop.runOnce() waits for a real-clock timer", async () => {
   loop.callLater(0.001, () => fired = true);
   while (!fired) await loop.runOnce();
   assert(fired);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.runOnce() lets the async functions it resumed run until they wait again", async () => {
+  // As runForever() does after each iteration: an async task resumes
+  // within the iteration that woke it, like a generator task.
+  const loop = new BaseEventLoop();
+  const fut = loop.createFuture<number>();
+  const order: string[] = [];
+  const task = loop.createTask(async () => {
+    const v = await fut;
+    order.push("resumed");
+    await null;
+    await null;
+    order.push("ran on");
+    return v * 2;
+  });
+  await loop.runOnce(); // the task starts and awaits fut
+  fut.setResult(21);
+  await loop.runOnce(); // fut's done callback wakes the task
+  assertEquals(order, ["resumed", "ran on"]);
+  assert(task.done());
+  assertEquals(task.result(), 42);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.runOnce() with only real-clock timers runs the first one due", async () => {
+  // The host timer is armed a little early and the loop finishes the wait
+  // in a later turn: one runOnce() still covers the whole wait.
+  const loop = new BaseEventLoop();
+  const seen: string[] = [];
+  // Far apart, so that a busy machine cannot make both due at once.
+  for (const delay of [0.01, 0.2]) {
+    loop.callLater(delay, () => seen.push(`at ${delay}`));
+  }
+  await loop.runOnce();
+  assertEquals(seen, ["at 0.01"]);
+  await loop.runOnce();
+  assertEquals(seen, ["at 0.01", "at 0.2"]);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.runOnce() waiting for a timer returns at stop() or a ready callback", async () => {
+  const loop = new BaseEventLoop();
+  loop.callLater(30, () => {});
+  setTimeout(() => loop.stop(), 5);
+  const start = performance.now();
+  await loop.runOnce();
+  setTimeout(() => loop.callSoonThreadsafe(() => {}), 5);
+  await loop.runOnce();
+  assert(performance.now() - start < 5_000);
   loop.close();
 });
 

@@ -14,8 +14,8 @@ import {
 } from "../../futures/errors.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import type { Server } from "../../loop/event_loop.ts";
-import type { TimerHandle } from "../../loop/handle.ts";
+import type { Executor, Server } from "../../loop/event_loop.ts";
+import { Handle, type TimerHandle } from "../../loop/handle.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
@@ -770,5 +770,37 @@ Deno.test("VirtualTimeLoop refuses what cannot exist in memory, naming the loop 
   transport.close();
   server.close();
   await loop.runUntilComplete(server.waitClosed());
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop.runInExecutor() takes a Handle for the callback, as DenoEventLoop's does (PEP 3156's note on Handles)", async () => {
+  const loop = new VirtualTimeLoop();
+  const inline: Executor = {
+    submit: (fn, ...args) => Promise.resolve().then(() => fn(...args)),
+    shutdown() {},
+  };
+  const job = loop.callSoon((a: number, b: number) => a * b, 6, 7);
+  job.cancel();
+  const fresh = new Handle((a: number, b: number) => a * b, [6, 7], loop);
+  assertEquals(
+    await loop.runUntilComplete(loop.runInExecutor(inline, fresh)),
+    42,
+  );
+  assertEquals(
+    await loop.runUntilComplete(loop.runInExecutor(inline, job)),
+    undefined,
+  );
+  assertThrows(
+    () => loop.runInExecutor(inline, fresh, 1 as never),
+    TypeError,
+    "Cannot call runInExecutor(): a Handle takes no extra arguments",
+  );
+  const timer = loop.callLater(10, () => {});
+  assertThrows(
+    () => loop.runInExecutor(inline, timer),
+    TypeError,
+    "a TimerHandle cannot stand for a callback",
+  );
+  timer.cancel();
   loop.close();
 });
