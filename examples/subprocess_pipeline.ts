@@ -119,7 +119,7 @@ await run(async () => {
   const started: SubprocessTransport[] = [];
   loop.addSignalHandler("SIGINT", () => {
     console.log("SIGINT: killing the pipeline");
-    for (const t of started) t.kill();
+    for (const t of started) if (t.getReturncode() === null) t.kill();
   });
   try {
     // The downstream process first, so its stdin is there to write into.

@@ -513,11 +513,6 @@ export class WritePipeTransport extends FlowControlledTransport
 }
 
 /**
- * Makes the protocol and its transport, then calls `connectionMade` on the
- * loop's next turn; the future is done after it (or fails with what the
- * factory or `connectionMade` threw, after `undo` closed the transport).
- */
-/**
  * Checks that a protocol factory is a function, at once (before anything
  * is opened); `what` completes "Cannot ...".
  */
@@ -529,7 +524,13 @@ export function checkProtocolFactory(factory: unknown, what: string): void {
   }
 }
 
-function connectPipe<P, T>(
+/**
+ * Makes the protocol and its transport, then calls `connectionMade` on the
+ * loop's next turn; the future is done after it (or fails with what the
+ * factory or `connectionMade` threw, after `undo` closed the transport).
+ * A future cancelled before then closes the transport, as asyncio does.
+ */
+function connectPipe<P, T extends { close(): void }>(
   loop: SchedulingLoop,
   protocolFactory: () => P,
   makeTransport: (protocol: P) => T,
@@ -554,6 +555,7 @@ function connectPipe<P, T>(
       return;
     }
     if (!future.done()) future.setResult([transport, protocol]);
+    else transport.close();
   });
   return future;
 }

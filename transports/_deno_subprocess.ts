@@ -3,6 +3,7 @@
 // ReadPipeTransports, with asyncio's order of protocol calls.
 
 import type { Future } from "../futures/future.ts";
+import { InvalidStateError } from "../futures/errors.ts";
 import type {
   BaseProtocol,
   SubprocessProtocol,
@@ -187,6 +188,12 @@ class DenoSubprocessTransport implements SubprocessTransport {
         `Cannot send a signal: it must be a name such as "SIGTERM", received ${typeof signal}`,
       );
     }
+    // As asyncio: once connectionLost has come, there is no process left.
+    if (this.#finished) {
+      throw new InvalidStateError(
+        `Cannot send a signal: the subprocess has exited and its transport has finished, received "${signal}"`,
+      );
+    }
     // As Python's Popen: a child known to have exited gets nothing.
     if (this.#returncode !== null) return;
     try {
@@ -267,8 +274,8 @@ class DenoSubprocessTransport implements SubprocessTransport {
     for (const pipe of this.#pipes.values()) {
       if (!pipe.disconnected) return;
     }
+    // As asyncio, an exit is not a close(): isClosing() stays as it was.
     this.#finished = true;
-    this.#closed = true;
     this.#loop.callSoon(() => {
       reportLost(this.#loop, this, this.#protocol, undefined);
     });

@@ -262,7 +262,12 @@ export interface SubprocessTransport extends BaseTransport {
    * `null` when that pipe was not requested.
    */
   getPipeTransport(fd: number): WriteTransport | ReadTransport | null;
-  /** Sends a signal, by name (`"SIGTERM"`). */
+  /**
+   * Sends a signal, by name (`"SIGTERM"`). After the child has exited it is
+   * ignored, as Python's `Popen` does, until `connectionLost` has been
+   * called; from then on it throws `InvalidStateError`, as asyncio raises
+   * `ProcessLookupError` (so do `terminate()` and `kill()`).
+   */
   sendSignal(signal: Deno.Signal): void;
   /** Sends `SIGTERM`. */
   terminate(): void;

@@ -9,6 +9,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import type { Future } from "../../futures/future.ts";
+import { InvalidStateError } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { DenoProactor } from "../../transports/_deno_proactor.ts";
 import { subprocessExec } from "../../transports/_deno_subprocess.ts";
@@ -81,6 +82,9 @@ Deno.test("subprocessExec() delivers echo's output, then processExited, then con
   assertEquals(transport.getReturncode(), 0);
   // stdin was a pipe too: it is closed once the child has exited.
   assertAsyncioOrder(protocol.events, [0, 1, 2]);
+  // As asyncio's test_proc_exited: an exit is not a close().
+  assert(!transport.isClosing());
+  transport.close();
   assert(transport.isClosing());
   loop.close();
 });
@@ -137,8 +141,36 @@ Deno.test("SubprocessTransport.terminate() stops sleep with SIGTERM, a negative 
   await within(loop, protocol.lost);
   assertEquals(transport.getReturncode(), -15);
   assertEquals(protocol.events, ["made", "exited -15", "lost"]);
-  // After the exit, signals are quietly ignored, as Popen does.
-  transport.kill();
+  // Once connectionLost has come, the transport has no process left to
+  // signal: asyncio's test_proc_exited raises ProcessLookupError there.
+  for (const send of [() => transport.kill(), () => transport.terminate()]) {
+    assertThrows(send, InvalidStateError, "Cannot send a signal");
+  }
+  assertThrows(
+    () => transport.sendSignal("SIGTERM"),
+    InvalidStateError,
+    "the subprocess has exited",
+  );
+  loop.close();
+});
+
+Deno.test("SubprocessTransport.sendSignal() between the exit and connectionLost is quietly ignored, as Popen does", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  // The grandchild `sleep` holds stdout after the shell has exited.
+  const [transport] = await within(
+    loop,
+    loop.subprocessShell(() => protocol, "sleep 0.5 &", {
+      stdin: "null",
+      stderr: "null",
+    }),
+  );
+  await within(loop, protocol.exited);
+  assertEquals(transport.getReturncode(), 0);
+  assert(!protocol.events.includes("lost"));
+  transport.terminate();
+  await within(loop, protocol.lost);
+  assertAsyncioOrder(protocol.events, [1]);
   loop.close();
 });
 

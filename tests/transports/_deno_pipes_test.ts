@@ -278,6 +278,19 @@ Deno.test("connectReadPipe() fails its future when connectionMade() throws", asy
   loop.close();
 });
 
+Deno.test("connectReadPipe() closes the transport when its future is cancelled before it is done, as asyncio does", async () => {
+  const loop = new DenoEventLoop();
+  const { readable, state } = countingStream(["a", "b"]);
+  const protocol = new Recorder(loop);
+  const future = loop.connectReadPipe(() => protocol, readable);
+  future.cancel();
+  await loop.runUntilComplete(protocol.lost);
+  // connectionMade came (it was scheduled), then the close: nothing read.
+  assertEquals(protocol.events, ["made", "lost"]);
+  assert(state.cancelled);
+  loop.close();
+});
+
 // ---- connectWritePipe ----
 
 /** A sink whose writes complete only when the test says so. */
@@ -618,5 +631,17 @@ Deno.test("connectWritePipe() counts its writes, its close and the stream's end 
   release();
   await loop.runUntilComplete(protocol.lost);
   assertEquals(proactor.pending, 0);
+  loop.close();
+});
+
+Deno.test("connectWritePipe() closes the transport when its future is cancelled before it is done, as asyncio does", async () => {
+  const loop = new DenoEventLoop();
+  const { writable, state } = gatedSink();
+  const protocol = new Writer(loop);
+  const future = loop.connectWritePipe(() => protocol, writable);
+  future.cancel();
+  await loop.runUntilComplete(protocol.lost);
+  assertEquals(protocol.events, ["made", "lost"]);
+  assert(state.closed);
   loop.close();
 });
