@@ -16,6 +16,7 @@ import {
   pattern,
   portOf,
   Recorder,
+  sleepTick,
   text,
   withLoop,
 } from "./_stream_helpers.ts";
@@ -190,6 +191,74 @@ Deno.test("A TLS server ignores a client that never completes the handshake", as
     pt.write(bytes("GET / HTTP/1.0\r\n\r\n"));
     await plain.lost;
     assertEquals(protocols.length, 0);
+    await shutdown(server);
+  });
+});
+
+/**
+ * A plain TCP relay for one connection to `port`, whose `cut(toClient)`
+ * stops one direction and half-closes the socket it fed: the peer sees
+ * its TCP stream end with no TLS close_notify before it.
+ */
+function raggedRelay(port: number) {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const cut = [false, false];
+  const conns: Deno.Conn[] = [];
+  const pipe = async (from: Deno.Conn, to: Deno.Conn, dir: number) => {
+    const buf = new Uint8Array(16384);
+    for (;;) {
+      const n = await from.read(buf).catch(() => null);
+      if (n === null) return;
+      if (!cut[dir]) await to.write(buf.subarray(0, n)).catch(() => {});
+    }
+  };
+  const relaying = (async () => {
+    const front = await listener.accept();
+    const back = await Deno.connect({ hostname: HOST, port });
+    conns.push(front, back);
+    await Promise.all([pipe(front, back, 0), pipe(back, front, 1)]);
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    cut(toClient: boolean): void {
+      cut[toClient ? 1 : 0] = true;
+      conns[toClient ? 0 : 1].closeWrite();
+    },
+    async close(): Promise<void> {
+      listener.close();
+      for (const conn of conns) conn.close();
+      await relaying;
+    },
+  };
+}
+
+Deno.test("A TLS peer that closes its socket without close_notify ends the stream: eofReceived(), then connectionLost() with no error, on both sides", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    for (const toClient of [true, false]) {
+      const relay = raggedRelay(portOf(server));
+      const client = new Recorder(loop);
+      const [t] = await loop.createConnection(
+        () => client,
+        HOST,
+        relay.port,
+        { ssl: { caCerts: [certs.ca] }, serverHostname: "localhost" },
+      );
+      const peer = await accepted(loop, protocols, protocols.length + 1);
+      t.write(bytes("hi"));
+      await client.until(2);
+      relay.cut(toClient);
+      const cutOff = toClient ? client : peer;
+      assertEquals(await cutOff.lost, undefined);
+      assertEquals(cutOff.events, ["made", "data", "eof", "lost"]);
+      t.abort();
+      peer.transport.abort();
+      while (peer.count("lost") + client.count("lost") < 2) {
+        await sleepTick(loop);
+      }
+      await relay.close();
+    }
     await shutdown(server);
   });
 });
