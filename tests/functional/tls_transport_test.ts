@@ -262,3 +262,44 @@ Deno.test("A TLS peer that closes its socket without close_notify ends the strea
     await shutdown(server);
   });
 });
+
+Deno.test("Transport.close() on TLS sends what is buffered, then a close_notify: a strict peer reads it all and a clean end", async () => {
+  await withLoop(async (loop) => {
+    // Deno's own TLS listener fails a read with UnexpectedEof when the
+    // stream ends without a close_notify.
+    const listener = Deno.listenTls({
+      hostname: HOST,
+      port: 0,
+      cert: certs.cert,
+      key: certs.key,
+    });
+    const got = (async () => {
+      const conn = await listener.accept();
+      const buf = new Uint8Array(1 << 16);
+      let total = 0;
+      try {
+        for (;;) {
+          const n = await conn.read(buf);
+          if (n === null) return `clean end after ${total} bytes`;
+          total += n;
+        }
+      } catch (error) {
+        return `${(error as Error).name} after ${total} bytes`;
+      } finally {
+        conn.close();
+      }
+    })();
+    const client = new Recorder(loop);
+    const [t] = await loop.createConnection(
+      () => client,
+      HOST,
+      (listener.addr as Deno.NetAddr).port,
+      { ssl: { caCerts: [certs.ca] }, serverHostname: "localhost" },
+    );
+    t.write(pattern(1 << 20));
+    t.close();
+    assertEquals(await got, `clean end after ${1 << 20} bytes`);
+    assertEquals(await client.lost, undefined);
+    listener.close();
+  });
+});
