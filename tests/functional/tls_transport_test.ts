@@ -13,6 +13,7 @@ import type { Transport } from "../../transports/transport.ts";
 import {
   accepted,
   bytes,
+  hangUpServer,
   pattern,
   portOf,
   Recorder,
@@ -136,6 +137,28 @@ Deno.test("createConnection() with ssl fails on an unknown issuer or a wrong nam
     t.close();
     await client.lost;
     await shutdown(server);
+  });
+});
+
+Deno.test("createConnection() with ssl fails with ConnectionReset when the server hangs up during the handshake", async () => {
+  await withLoop(async (loop) => {
+    const server = hangUpServer();
+    const error = await assertRejects(
+      () =>
+        Promise.resolve(
+          loop.createConnection(() => new Recorder(loop), HOST, server.port, {
+            ssl: { caCerts: [certs.ca] },
+            serverHostname: "localhost",
+          }),
+        ),
+      Deno.errors.ConnectionReset,
+    );
+    assertStringIncludes(
+      error.message,
+      `Cannot connect to ${HOST}:${server.port} over TLS: the peer closed the connection during the TLS handshake`,
+    );
+    assert(error.cause instanceof Deno.errors.UnexpectedEof);
+    await server.done;
   });
 });
 
