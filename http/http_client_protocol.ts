@@ -154,7 +154,10 @@ class Pending {
  *   that body as it arrives and frees the connection for the next.
  * - A HEAD response, and 204 and 304, have no body (`body` is `null`).
  *   Informational (1xx) responses are skipped; a 101 (protocol switch)
- *   is not supported and fails the request.
+ *   is not supported and fails the request. Redirects (3xx) are given
+ *   back as they are, never followed: the protocol speaks to the one
+ *   server it is connected to, so following `Location` is the caller's
+ *   choice (with a connection to wherever it points).
  * - Request bodies: a string, bytes, `URLSearchParams`… held in memory go
  *   with `Content-Length` in the same write as the head; a stream goes
  *   chunked as it is read (a `Blob` with its known length), waiting while

@@ -481,7 +481,12 @@ export class HttpTransport extends FlowControlledTransport
         if (body !== null) {
           const reader = this.#reader = body.getReader();
           for (;;) {
-            if (!this.#reading && !this.#closing && !this.#dead) {
+            // Paused: wait, unless the connection is gone, whose end (or
+            // error) the protocol must hear even while it reads nothing.
+            if (
+              !this.#reading && !this.#closing && !this.#dead &&
+              this.#client.transport !== null
+            ) {
               await new Promise<void>((resolve) => this.#resume = resolve);
             }
             if (this.#dead) {
@@ -626,6 +631,7 @@ export class HttpTransport extends FlowControlledTransport
    * fail on their own, with the client's error.
    */
   #clientClosed(): void {
+    this.#wakePump();
     this.#maybeFinish();
   }
 }

@@ -185,3 +185,23 @@ export function withAddress(error: unknown, prefix: string): unknown {
   }
   return new Error(message, { cause: error });
 }
+
+/**
+ * The error of a failed TLS handshake, its message led by `prefix`. A
+ * connection the peer ended before the handshake did is a
+ * `Deno.errors.ConnectionReset` (asyncio's `ConnectionResetError`), not
+ * Deno's `UnexpectedEof`; other errors keep their class.
+ *
+ * @param error What the handshake failed with.
+ * @param prefix What was being done, e.g. `Cannot connect to host:443 over TLS`.
+ * @returns The error to report.
+ */
+export function handshakeFailure(error: unknown, prefix: string): unknown {
+  if (error instanceof Deno.errors.UnexpectedEof) {
+    return new Deno.errors.ConnectionReset(
+      `${prefix}: the peer closed the connection during the TLS handshake`,
+      { cause: error },
+    );
+  }
+  return withAddress(error, prefix);
+}

@@ -11,7 +11,7 @@ import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { Transport } from "./transport.ts";
 import type { StartTlsOptions } from "../loop/event_loop.ts";
 import { checkHandshakeTimeout, checkTlsStrings } from "./_deno_streams.ts";
-import { withAddress } from "./_deno_names.ts";
+import { handshakeFailure, withAddress } from "./_deno_names.ts";
 import {
   DenoStreamTransport,
   type StreamContext,
@@ -177,7 +177,7 @@ export function startTls(
             tls.handshake(),
             proactor.bind<Deno.TlsHandshakeInfo>({
               done: (info) => handshaken(tls, info),
-              failed: (error) => fail(withAddress(error, prefix)),
+              failed: (error) => fail(handshakeFailure(error, prefix)),
               orphaned: () => proactor.close(tls),
             }),
           );

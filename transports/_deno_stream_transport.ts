@@ -723,6 +723,12 @@ export class DenoStreamTransport extends FlowControlledTransport
   }
 
   #readFailed(error: unknown): void {
+    // A TLS peer that closed its socket without a close_notify: the end of
+    // the stream, as asyncio's SSL protocol (and Python's ssl module, with
+    // its suppress_ragged_eofs) takes it, not a broken connection.
+    if (this.#tls !== undefined && error instanceof Deno.errors.UnexpectedEof) {
+      return this.#readDone(null);
+    }
     this.#reading = false;
     this.#dropRead();
     if (this.#connClosed) return this.#maybeLost();

@@ -17,7 +17,7 @@ import type {
 } from "../loop/event_loop.ts";
 import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
 import { checkPort } from "./address_checks.ts";
-import { withAddress } from "./_deno_names.ts";
+import { handshakeFailure, withAddress } from "./_deno_names.ts";
 import { checkProtocolFactory } from "./_deno_pipes.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
 import {
@@ -424,7 +424,7 @@ export function openConnection<P extends BaseProtocol>(
           ? new TimeoutError(
             `${prefix}: no handshake within ${handshakeTimeout} s`,
           )
-          : withAddress(error, prefix),
+          : handshakeFailure(error, prefix),
       );
     };
     proactor.watch(

@@ -189,3 +189,18 @@ export class Recorder extends Protocol {
     return this.events.filter((e) => e === event).length;
   }
 }
+
+/**
+ * A plain TCP server that reads what its one client sends first (a
+ * ClientHello) and closes without answering.
+ */
+export function hangUpServer() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const done = (async () => {
+    const conn = await listener.accept();
+    await conn.read(new Uint8Array(4096)).catch(() => null);
+    conn.close();
+    listener.close();
+  })();
+  return { port: (listener.addr as Deno.NetAddr).port, done };
+}

@@ -217,6 +217,54 @@ Deno.test("A TLS server drops a client that sends no ClientHello after handshake
   });
 });
 
+Deno.test("A TLS server serves other clients while stalled handshakes wait for handshakeTimeout", async () => {
+  await withLoop(async (loop: DenoEventLoop) => {
+    loop.setDebug(true);
+    const reports: number[] = [];
+    const bothReported = loop.createFuture<void>();
+    loop.setExceptionHandler((_loop, context) => {
+      if (context.message !== timedOut(1)) return;
+      reports.push(performance.now());
+      if (reports.length === 2) bothReported.setResult(undefined);
+    });
+    const { server, protocols } = await recordingServer(loop, {
+      echo: true,
+      ssl: { cert: certs.cert, key: certs.key, handshakeTimeout: 1 },
+    });
+    const port = portOf(server);
+    const start = performance.now();
+    // One client silent, one stalled inside its ClientHello's record.
+    const silent = await Deno.connect({ hostname: HOST, port });
+    const partial = await Deno.connect({ hostname: HOST, port });
+    try {
+      await partial.write(new Uint8Array([0x16, 0x03, 0x01, 0x00, 0x80, 0x01]));
+      const client = new Recorder(loop);
+      const [t] = await loop.createConnection(() => client, HOST, port, {
+        ssl: { caCerts: [certs.ca] },
+        serverHostname: "localhost",
+      });
+      t.write(new TextEncoder().encode("ping"));
+      await client.until(4);
+      assert(since(start) < 1, `Served after ${since(start)} s`);
+      assertEquals(reports, []);
+      await bothReported;
+      for (const at of reports) {
+        const took = (at - start) / 1000;
+        assert(took >= 0.99 && took < 6, `Timed out after ${took} s`);
+      }
+      assertEquals(protocols.length, 1);
+      assertEquals(tlsStreams(), 2); // the served connection's two ends
+      t.close();
+      await client.lost;
+      server.close();
+      await server.waitClosed();
+    } finally {
+      silent.close();
+      partial.close();
+    }
+  });
+});
+
 Deno.test("A TLS server times a handshake out after 60 s by default", async () => {
   const loop = new VirtualTimeDenoLoop();
   loop.setDebug(true);

@@ -17,6 +17,7 @@ import { transportPair } from "../../testing/transport_pair.ts";
 import type { Transport } from "../../transports/transport.ts";
 import {
   accepted,
+  hangUpServer,
   pattern,
   portOf,
   Recorder,
@@ -87,6 +88,36 @@ Deno.test("startTls() fails with TimeoutError after handshakeTimeout when the se
     assertEquals(client.lostCalls, 1);
     server.close();
     await server.waitClosed();
+  });
+});
+
+Deno.test("startTls() fails with ConnectionReset when the server hangs up during the handshake", async () => {
+  await withLoop(async (loop) => {
+    const server = hangUpServer();
+    const client = new Upgrading("never");
+    const [plain] = await loop.createConnection(
+      () => client,
+      HOST,
+      server.port,
+    );
+    plain.pauseReading();
+    const error = await assertRejects(
+      () =>
+        Promise.resolve(
+          loop.startTls(plain, client, {
+            serverHostname: "localhost",
+            caCerts: [certs.ca],
+          }),
+        ),
+      Deno.errors.ConnectionReset,
+    );
+    assertStringIncludes(
+      error.message,
+      "the peer closed the connection during the TLS handshake",
+    );
+    while (client.lost === null) await sleepTick(loop);
+    assertEquals(client.lostCalls, 1);
+    await server.done;
   });
 });
 

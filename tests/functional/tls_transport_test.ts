@@ -13,9 +13,11 @@ import type { Transport } from "../../transports/transport.ts";
 import {
   accepted,
   bytes,
+  hangUpServer,
   pattern,
   portOf,
   Recorder,
+  sleepTick,
   text,
   withLoop,
 } from "./_stream_helpers.ts";
@@ -138,6 +140,28 @@ Deno.test("createConnection() with ssl fails on an unknown issuer or a wrong nam
   });
 });
 
+Deno.test("createConnection() with ssl fails with ConnectionReset when the server hangs up during the handshake", async () => {
+  await withLoop(async (loop) => {
+    const server = hangUpServer();
+    const error = await assertRejects(
+      () =>
+        Promise.resolve(
+          loop.createConnection(() => new Recorder(loop), HOST, server.port, {
+            ssl: { caCerts: [certs.ca] },
+            serverHostname: "localhost",
+          }),
+        ),
+      Deno.errors.ConnectionReset,
+    );
+    assertStringIncludes(
+      error.message,
+      `Cannot connect to ${HOST}:${server.port} over TLS: the peer closed the connection during the TLS handshake`,
+    );
+    assert(error.cause instanceof Deno.errors.UnexpectedEof);
+    await server.done;
+  });
+});
+
 Deno.test("A TLS transport carries a megabyte each way intact", async () => {
   await withLoop(async (loop) => {
     const protocols: Recorder[] = [];
@@ -191,5 +215,114 @@ Deno.test("A TLS server ignores a client that never completes the handshake", as
     await plain.lost;
     assertEquals(protocols.length, 0);
     await shutdown(server);
+  });
+});
+
+/**
+ * A plain TCP relay for one connection to `port`, whose `cut(toClient)`
+ * stops one direction and half-closes the socket it fed: the peer sees
+ * its TCP stream end with no TLS close_notify before it.
+ */
+function raggedRelay(port: number) {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const cut = [false, false];
+  const conns: Deno.Conn[] = [];
+  const pipe = async (from: Deno.Conn, to: Deno.Conn, dir: number) => {
+    const buf = new Uint8Array(16384);
+    for (;;) {
+      const n = await from.read(buf).catch(() => null);
+      if (n === null) return;
+      if (!cut[dir]) await to.write(buf.subarray(0, n)).catch(() => {});
+    }
+  };
+  const relaying = (async () => {
+    const front = await listener.accept();
+    const back = await Deno.connect({ hostname: HOST, port });
+    conns.push(front, back);
+    await Promise.all([pipe(front, back, 0), pipe(back, front, 1)]);
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    cut(toClient: boolean): void {
+      cut[toClient ? 1 : 0] = true;
+      conns[toClient ? 0 : 1].closeWrite();
+    },
+    async close(): Promise<void> {
+      listener.close();
+      for (const conn of conns) conn.close();
+      await relaying;
+    },
+  };
+}
+
+Deno.test("A TLS peer that closes its socket without close_notify ends the stream: eofReceived(), then connectionLost() with no error, on both sides", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    for (const toClient of [true, false]) {
+      const relay = raggedRelay(portOf(server));
+      const client = new Recorder(loop);
+      const [t] = await loop.createConnection(
+        () => client,
+        HOST,
+        relay.port,
+        { ssl: { caCerts: [certs.ca] }, serverHostname: "localhost" },
+      );
+      const peer = await accepted(loop, protocols, protocols.length + 1);
+      t.write(bytes("hi"));
+      await client.until(2);
+      relay.cut(toClient);
+      const cutOff = toClient ? client : peer;
+      assertEquals(await cutOff.lost, undefined);
+      assertEquals(cutOff.events, ["made", "data", "eof", "lost"]);
+      t.abort();
+      peer.transport.abort();
+      while (peer.count("lost") + client.count("lost") < 2) {
+        await sleepTick(loop);
+      }
+      await relay.close();
+    }
+    await shutdown(server);
+  });
+});
+
+Deno.test("Transport.close() on TLS sends what is buffered, then a close_notify: a strict peer reads it all and a clean end", async () => {
+  await withLoop(async (loop) => {
+    // Deno's own TLS listener fails a read with UnexpectedEof when the
+    // stream ends without a close_notify.
+    const listener = Deno.listenTls({
+      hostname: HOST,
+      port: 0,
+      cert: certs.cert,
+      key: certs.key,
+    });
+    const got = (async () => {
+      const conn = await listener.accept();
+      const buf = new Uint8Array(1 << 16);
+      let total = 0;
+      try {
+        for (;;) {
+          const n = await conn.read(buf);
+          if (n === null) return `clean end after ${total} bytes`;
+          total += n;
+        }
+      } catch (error) {
+        return `${(error as Error).name} after ${total} bytes`;
+      } finally {
+        conn.close();
+      }
+    })();
+    const client = new Recorder(loop);
+    const [t] = await loop.createConnection(
+      () => client,
+      HOST,
+      (listener.addr as Deno.NetAddr).port,
+      { ssl: { caCerts: [certs.ca] }, serverHostname: "localhost" },
+    );
+    t.write(pattern(1 << 20));
+    t.close();
+    assertEquals(await got, `clean end after ${1 << 20} bytes`);
+    assertEquals(await client.lost, undefined);
+    listener.close();
   });
 });

@@ -205,6 +205,24 @@ Deno.test("HttpClientProtocol gives HEAD, 204 and 304 responses no body, and rea
   );
 });
 
+Deno.test("HttpClientProtocol gives a redirect back as it is, without following it", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 302 Found\r\nLocation: http://elsewhere.test/x\r\nContent-Length: 4\r\n\r\nmove",
+    async (client) =>
+      summary(await client.request(new Request("http://example.com/p"))),
+    {
+      status: 302,
+      statusText: "Found",
+      headers: [
+        ["content-length", "4"],
+        ["location", "http://elsewhere.test/x"],
+      ],
+      body: "move",
+    },
+    "GET /p HTTP/1.1\r\nhost: example.com\r\n\r\n",
+  );
+});
+
 Deno.test("HttpClientProtocol skips 1xx responses", async () => {
   await talkEverySplit(
     "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" +

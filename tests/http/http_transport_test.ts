@@ -314,6 +314,42 @@ Deno.test("HttpTransport is lost with the client's connection", async () => {
   await finish(t);
 });
 
+Deno.test("HttpTransport paused for reading still hears its client's connection end", async () => {
+  // Cut mid-body: lost with the client's error, though nothing is read.
+  const s = await stack(() =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        start: (controller) => controller.enqueue(bytes("part")),
+      }),
+    )
+  );
+  s.transport.pauseReading();
+  s.transport.write(bytes("a"));
+  await s.loop.advance(1);
+  assertEquals(s.top.events, ["made"]);
+  s.client.transport!.abort();
+  await s.loop.advance(1);
+  assertEquals(s.top.events, ["made", "lost"]);
+  assertInstanceOf(s.top.lostWith, Deno.errors.ConnectionReset);
+  await finish(s);
+
+  // Closed after a whole answer: the answer waits for resumeReading(),
+  // then the end follows it.
+  const t = await stack((body) => new Response(body));
+  t.transport.pauseReading();
+  t.transport.write(bytes("whole"));
+  await t.loop.advance(1);
+  t.client.close();
+  await t.loop.advance(1);
+  assertEquals(t.top.events, ["made"]);
+  t.transport.resumeReading();
+  await t.loop.advance(1);
+  assertEquals(t.top.events, ["made", "data", "lost"]);
+  assertEquals(t.top.data, ["whole"]);
+  assertEquals(t.top.lostWith, undefined);
+  await finish(t);
+});
+
 // ---- PEP 3153's stack ----
 
 Deno.test("JsonRpcProtocol runs over HttpTransport over HttpClientProtocol to jsonRpcHttpHandler", async () => {
