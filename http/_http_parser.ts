@@ -928,7 +928,8 @@ export class HttpParser<H extends HttpMessageHead> {
       lf = nextLF(data, lf + 1, stop)
     ) {
       const off = L + lf - pos; // offset of this LF in the section
-      if (isHead && !this.#lineSeen) {
+      const firstLine = isHead && !this.#lineSeen;
+      if (firstLine) {
         if (off - 1 > this.#maxLineBytes) this.#lineTooLong();
         this.#lineSeen = true;
       }
@@ -943,6 +944,7 @@ export class HttpParser<H extends HttpMessageHead> {
         if (!isHead) this.#complete(null);
         return lf + 1;
       }
+      if (firstLine && this.#isRequest) this.#earlyRequestLine(data, pos, lf);
       if (
         off >= 3 && this.#byteBefore(data, pos, lf - 2) === LF &&
         this.#byteBefore(data, pos, lf - 3) === CR
@@ -986,6 +988,24 @@ export class HttpParser<H extends HttpMessageHead> {
     if (total > limit) this.#tooLarge(isHead);
     this.#append(data, pos, end);
     return end;
+  }
+
+  /**
+   * Checks a request line as soon as it ends, before the rest of its head
+   * arrives: a client waiting for the answer to its request line alone (an
+   * HTTP/0.9 `GET /`) hears what is wrong with it now, not when its head
+   * times out. The line ends at `data[lf]`; its start may be buffered.
+   */
+  #earlyRequestLine(data: Uint8Array, pos: number, lf: number): void {
+    const buffered = this.#bufLen;
+    if (buffered === 0) {
+      this.#requestLine(data, pos, this.#scan);
+      return;
+    }
+    const line = new Uint8Array(buffered + lf + 1 - pos);
+    line.set(this.#buf.subarray(0, buffered));
+    line.set(data.subarray(pos, lf + 1), buffered);
+    this.#requestLine(line, 0, this.#scan);
   }
 
   #tooLarge(isHead: boolean): never {

@@ -1086,8 +1086,16 @@ export class HttpServerProtocol extends Protocol {
     if (ex.parseError === null) this.#report("HTTP handler failed", error);
     if (ex !== this.#current || ex.responding) return;
     ex.responding = true;
-    const status = ex.parseError?.status ?? 500;
-    this.#sendPlain(ex, status, statusText(status));
+    const parseError = ex.parseError;
+    if (parseError === null) this.#sendPlain(ex, 500, statusText(500));
+    else {
+      const status = parseError.status;
+      this.#sendPlain(
+        ex,
+        status,
+        `${statusText(status)}: ${parseError.message}`,
+      );
+    }
   }
 
   #responseFinished(ex: Exchange, keepAlive: boolean): void {

@@ -1634,6 +1634,21 @@ Deno.test("HttpRequestParser rejects malformed request lines", () => {
   }
 });
 
+Deno.test("HttpRequestParser rejects a malformed request line once it ends, before the head does", () => {
+  const events: Event[] = [];
+  const parser = parserFor("request", events, {});
+  parser.feed(bytes("GET /\r\nHost: a\r\n"));
+  assertEquals(lastError(events), {
+    error: 400,
+    message:
+      'Cannot parse HTTP request: the request line has no HTTP version (HTTP/0.9 is not supported), received "GET /"',
+  });
+  // A good line waits for the rest of its head.
+  const fine: Event[] = [];
+  parserFor("request", fine, {}).feed(bytes("GET / HTTP/1.1\r\nHost: a\r\n"));
+  assertEquals(fine, []);
+});
+
 Deno.test("HttpRequestParser answers 505 to HTTP versions other than 1.x", () => {
   for (const version of ["2.0", "0.9", "3.1"]) {
     const message = rejectRequest(

@@ -395,6 +395,11 @@ Deno.test("HttpServerProtocol fails the body read with the parse error and answe
   );
   assert(c.output.startsWith("HTTP/1.1 413 Content Too Large\r\n"), c.output);
   assertStringIncludes(c.output, "connection: close\r\n");
+  // The answer says what was wrong, as one to a malformed head does.
+  assertStringIncludes(
+    c.output,
+    "\r\n\r\nContent Too Large: Cannot parse HTTP request: the body is larger than maxBodyBytes (4)",
+  );
   // The client's doing, answered with its status: nothing is logged.
   assertEquals(c.errors, []);
 });
@@ -1191,6 +1196,27 @@ function trickle(
   };
   loop.callLater(every, send);
 }
+
+Deno.test("HttpServerProtocol answers a malformed request line before the rest of its head", async () => {
+  // An HTTP/0.9 client sends `GET /` and waits: it hears at once why it is
+  // refused, not a 408 when headersTimeout ends.
+  let called = false;
+  const c = await converse(
+    server(() => {
+      called = true;
+      return new Response("no");
+    }, { headersTimeout: 10 }),
+    "GET /\r\n",
+  );
+  assert(c.output.startsWith("HTTP/1.1 400 Bad Request\r\n"), c.output);
+  assertStringIncludes(
+    c.output,
+    "the request line has no HTTP version (HTTP/0.9 is not supported)",
+  );
+  assert(c.closedAt < 1, `closed after ${c.closedAt} s`);
+  assertEquals(called, false);
+  assertEquals(c.errors, []);
+});
 
 Deno.test("HttpServerProtocol answers 408 to a head that takes longer than headersTimeout", async () => {
   let called = false;
