@@ -672,12 +672,12 @@ export class HttpClientProtocol extends Protocol {
     this.#timing = T_NONE;
     const error = timing === T_HEAD
       ? new TimeoutError(
-        "Cannot get the HTTP response: no response head came within " +
-          `headersTimeout, received nothing for ${timeout} s`,
+        "Cannot get the HTTP response: no final response head came within " +
+          `headersTimeout (${timeout} s) of the request`,
       )
       : new TimeoutError(
-        "Cannot read the HTTP response body: no body bytes came within " +
-          `bodyTimeout, received nothing for ${timeout} s`,
+        "Cannot read the HTTP response body: no body bytes came for " +
+          `bodyTimeout (${timeout} s)`,
       );
     const first = this.#waiting.shift();
     first?.fail(error);

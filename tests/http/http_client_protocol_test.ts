@@ -615,7 +615,7 @@ Deno.test("HttpClientProtocol fails a request with no response head within heade
   const error = await assertRejects(() => a, TimeoutError);
   assertEquals(
     error.message,
-    "Cannot get the HTTP response: no response head came within headersTimeout, received nothing for 5 s",
+    "Cannot get the HTTP response: no final response head came within headersTimeout (5 s) of the request",
   );
   await assertRejects(() => b, Deno.errors.ConnectionReset);
   await loop.runUntilComplete(client.waitClosed());
@@ -723,7 +723,7 @@ Deno.test("HttpClientProtocol fails a body with no data for bodyTimeout and clos
   const error = await assertRejects(() => text, TimeoutError);
   assertEquals(
     error.message,
-    "Cannot read the HTTP response body: no body bytes came within bodyTimeout, received nothing for 5 s",
+    "Cannot read the HTTP response body: no body bytes came for bodyTimeout (5 s)",
   );
   await loop.runUntilComplete(client.waitClosed());
   loop.close();
