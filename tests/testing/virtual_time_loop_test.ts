@@ -870,5 +870,12 @@ Deno.test("VirtualTimeLoop.runInExecutor() takes a Handle for the callback, as D
     "a TimerHandle cannot stand for a callback",
   );
   timer.cancel();
+  // addSignalHandler() takes a Handle too, as the EventLoop interface
+  // says, and refuses it as it refuses any callback: no signals here.
+  assertThrows(
+    () => loop.addSignalHandler("SIGINT", fresh),
+    InvalidStateError,
+    "signals",
+  );
   loop.close();
 });
