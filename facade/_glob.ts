@@ -13,11 +13,14 @@ type Token =
   | { kind: "class"; negated: boolean; items: [string, string][] };
 
 /**
- * Compiles a glob into a test of whole lines: `*` matches any run of
- * characters (none included), `?` one character, `[abc]` and `[a-z]` one
- * of a set, `[!abc]` or `[^abc]` one character not in it, and `\`
- * makes the next character literal. A `[` without a closing `]` is
- * literal. Characters are code points, so `?` matches one emoji.
+ * Compiles a glob into a test of whole lines, as Python's `fnmatchcase()`
+ * reads it: `*` matches any run of characters (none included), `?` one
+ * character, `[abc]` and `[a-z]` one of a set, `[!abc]` one character not
+ * in it. Nothing else is special: `\` is an ordinary character (a special
+ * one is matched with a set of it, `[*]`), and so is `^` after `[`. A `]`
+ * first in a set belongs to it, a `-` first or last in a set is itself, a
+ * range whose ends are reversed takes nothing, and a `[` without a closing
+ * `]` is literal. Characters are code points, so `?` matches one emoji.
  *
  * The test runs in time proportional to the line for patterns with at
  * most one `*`, and to the line times the pattern in the worst case; it
@@ -42,8 +45,6 @@ function parse(chars: string[]): Token[] {
       }
     } else if (c === "?") {
       tokens.push({ kind: "any" });
-    } else if (c === "\\" && i + 1 < chars.length) {
-      tokens.push({ kind: "char", char: chars[++i] });
     } else if (c === "[") {
       const parsed = parseClass(chars, i);
       if (parsed === null) {
@@ -65,23 +66,20 @@ function parseClass(
   start: number,
 ): { token: Token; end: number } | null {
   let i = start + 1;
-  const negated = chars[i] === "!" || chars[i] === "^";
+  const negated = chars[i] === "!";
   if (negated) i++;
   const items: [string, string][] = [];
   // A "]" first in the class is one of its characters.
   let first = true;
   for (; i < chars.length; i++) {
-    let c = chars[i];
+    const c = chars[i];
     if (c === "]" && !first) {
       return { token: { kind: "class", negated, items }, end: i };
     }
     first = false;
-    if (c === "\\" && i + 1 < chars.length) c = chars[++i];
     if (chars[i + 1] === "-" && i + 2 < chars.length && chars[i + 2] !== "]") {
-      let to = chars[i + 2];
+      items.push([c, chars[i + 2]]);
       i += 2;
-      if (to === "\\" && i + 1 < chars.length) to = chars[++i];
-      items.push([c, to]);
     } else {
       items.push([c, c]);
     }

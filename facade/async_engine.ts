@@ -678,9 +678,11 @@ export class AsyncEngine implements AsyncDisposable {
    * Reads lines until one matches the shell-style pattern `glob`, and
    * delivers the lines read, without their endings (`\n` or `\r\n`), the
    * matching one last; nothing after it is read. The glob must match the
-   * whole line: `*` stands for any run of characters, `?` for one,
-   * `[abc]` or `[a-z]` for one of a set, `[!abc]` for one not in it, and
-   * `\` makes the next character literal. Lines are decoded as UTF-8.
+   * whole line, read as Python's `fnmatch` reads it: `*` stands for any
+   * run of characters, `?` for one, `[abc]` or `[a-z]` for one of a set,
+   * `[!abc]` for one not in it; nothing else is special (`\` and a `^`
+   * after `[` are ordinary characters; match a `*` with `[*]`). Lines are
+   * decoded as UTF-8.
    * Each line is tested once, so the read takes time linear in what it
    * reads; at most the connection's read limit is read (one line more at
    * most).

@@ -794,6 +794,22 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   /**
+   * Checks a `Handle` given where a callback goes (PEP 3156's note on
+   * Handles) in a subclass's own method, in `callSoon()`'s words: an
+   * immediate handle stands for its callback and arguments, so it takes no
+   * more arguments, and a `TimerHandle` cannot stand for a callback.
+   *
+   * @param handle The handle given.
+   * @param args The arguments given with it.
+   * @param what The method's name, for the error.
+   * @throws {TypeError} When `handle` is a `TimerHandle`, or `args` is not
+   * empty.
+   */
+  protected checkHandle(handle: Handle, args: unknown[], what: string): void {
+    checkHandle(handle, args, what);
+  }
+
+  /**
    * Returns the number of callbacks ready to run.
    *
    * @returns The length of the ready queue.

@@ -441,13 +441,20 @@ export class DenoEventLoop extends BaseEventLoop {
 
   /**
    * Listens on the Unix socket at `path` (a stale socket file there is
-   * removed first, and the file is removed again by `close()`); otherwise
-   * as `createServer()`.
+   * removed first); otherwise as `createServer()`.
+   *
+   * `close()` removes the socket file as asyncio does: only while the
+   * path is still the socket this server bound (same device and inode),
+   * and a path already gone is no error. But Deno 2.9 unlinks the path
+   * itself when its listener closes, whatever is there then — a file or
+   * another server's socket put there since is removed too; only a
+   * directory is left. Don't replace the path of a server still
+   * listening.
    *
    * PEP 3156: `loop.create_unix_server()`.
    *
    * @param protocolFactory Makes one protocol per connection.
-   * @param path The socket's path.
+   * @param path The socket's path, removed by the server's `close()`.
    * @param options `startServing` (`ssl` is refused).
    * @returns A future of the `Server`.
    * @throws {TypeError} When `path` is not a non-empty string.

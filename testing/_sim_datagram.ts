@@ -26,6 +26,7 @@ import { simHost, type SimNetLoop, simWorld } from "./_sim_loop.ts";
 import {
   bindOf,
   binds,
+  bindsOverlap,
   loopbackAddress,
   type SimHost,
   type World,
@@ -66,8 +67,8 @@ export class SimDatagram extends FlowControlledTransport
   readonly port: number;
   readonly #local: Deno.NetAddr;
   readonly #remote: Deno.NetAddr | undefined;
-  // What it is bound to (see `bindOf()`): the addresses it takes.
-  readonly #bound: string;
+  /** What it is bound to (see `bindOf()`): the addresses it takes. */
+  readonly bound: string;
   #protocol: DatagramProtocol;
   #closed = false;
   // A datagram leaves the send queue at the next iteration: the queue is
@@ -93,7 +94,7 @@ export class SimDatagram extends FlowControlledTransport
     this.port = port;
     this.#local = local;
     this.#remote = remote;
-    this.#bound = bound;
+    this.bound = bound;
     this.#protocol = protocol;
     this.#flow = new WriteFlowControl(loop, this);
   }
@@ -171,8 +172,8 @@ export class SimDatagram extends FlowControlledTransport
       };
       const copy = data.slice();
       for (const dest of world.hosts) {
-        const ep = dest.up ? dest.datagrams.get(to.port) : undefined;
-        if (ep !== undefined && ep.#joined(to.hostname)) {
+        const members = dest.up ? dest.datagrams.get(to.port) : undefined;
+        if (members?.some((ep) => ep.#joined(to.hostname))) {
           this.#transmit(dest, to, from, copy, to.hostname, null);
         }
       }
@@ -204,9 +205,9 @@ export class SimDatagram extends FlowControlledTransport
 
   /**
    * Sends one datagram to `dest`, dropped or duplicated as the faults
-   * say; on arrival the endpoint on the port takes it if it is bound to
-   * `address` (the one sent to, `null` for a group) and accepts the sender
-   * (and, for a `group`, is still a member).
+   * say; on arrival it goes to the endpoint on the port bound to `address`
+   * (the one sent to) that accepts the sender, or for a `group` to every
+   * endpoint on the port still a member. With none, it is dropped.
    */
   #transmit(
     dest: SimHost,
@@ -231,12 +232,15 @@ export class SimDatagram extends FlowControlledTransport
     const copies = world.rng.chance(datagramDuplicate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       world.send(this.#host, dest, copy.length, "datagram", () => {
-        const ep = dest.up ? dest.datagrams.get(to.port) : undefined;
-        if (
-          ep === undefined || !ep.#accepts(from) ||
-          (address !== null && !binds(ep.#bound, address)) ||
-          (group !== null && !ep.#joined(group))
-        ) {
+        const takers = dest.up
+          ? SimDatagram.#takers(
+            dest.datagrams.get(to.port),
+            from,
+            group,
+            address,
+          )
+          : [];
+        if (takers.length === 0) {
           world.record(dest.name, "drop", `datagram for port ${to.port}`);
           return;
         }
@@ -247,15 +251,42 @@ export class SimDatagram extends FlowControlledTransport
             group === null ? "" : group + ":"
           }${to.port} ${copy.length}`,
         );
-        ep.#loop.callSoon(() => {
-          if (ep.#closed) return;
-          ep.#protocol.datagramReceived(
-            i === 0 ? copy : copy.slice(),
-            { ...from },
-          );
-        });
+        takers.forEach((ep, j) =>
+          ep.#loop.callSoon(() => {
+            if (ep.#closed) return;
+            ep.#protocol.datagramReceived(
+              i === 0 && j === 0 ? copy : copy.slice(),
+              { ...from },
+            );
+          })
+        );
       });
     }
+  }
+
+  /**
+   * Who on a port takes a datagram from `from`: for a `group`, every
+   * member; else the one endpoint bound to `address` that accepts the
+   * sender — where several do (`reuseAddress`), the one bound to that very
+   * address, then a connected one, then the last bound, as a kernel
+   * prefers the most specific socket.
+   */
+  static #takers(
+    endpoints: SimDatagram[] | undefined,
+    from: Deno.NetAddr,
+    group: string | null,
+    address: string | null,
+  ): SimDatagram[] {
+    const accepting = (endpoints ?? []).filter((ep) =>
+      ep.#accepts(from) &&
+      (group === null ? binds(ep.bound, address!) : ep.#joined(group))
+    );
+    if (group !== null || accepting.length < 2) return accepting;
+    const score = (ep: SimDatagram) =>
+      (ep.bound === address ? 2 : 0) + (ep.#remote === undefined ? 0 : 1);
+    let best = accepting[0];
+    for (const ep of accepting) if (score(ep) >= score(best)) best = ep;
+    return [best];
   }
 
   /**
@@ -326,9 +357,12 @@ export class SimDatagram extends FlowControlledTransport
     if (this.#closed) return;
     this.#closed = true;
     this.#flow.close();
-    if (this.#host.datagrams.get(this.port) === this) {
+    const list = this.#host.datagrams.get(this.port)?.filter((ep) =>
+      ep !== this
+    );
+    if (list === undefined || list.length === 0) {
       this.#host.datagrams.delete(this.port);
-    }
+    } else this.#host.datagrams.set(this.port, list);
     this.#loop.callSoon(() => this.#protocol.connectionLost(undefined));
   }
 
@@ -386,10 +420,15 @@ export function openDatagram<P extends DatagramProtocol>(
     );
     return fut;
   }
+  // One port takes an endpoint per address, as a listener's does.
+  const bound = bindOf(local.hostname, host);
   let port = local.port;
   if (port === 0) {
     port = host.allocPort((p) => host.datagrams.has(p));
-  } else if (host.datagrams.has(port) && !options?.reuseAddress) {
+  } else if (
+    host.datagrams.get(port)?.some((ep) => bindsOverlap(ep.bound, bound)) &&
+    !options?.reuseAddress
+  ) {
     fut.setException(
       addrInUse(`Cannot bind ${local.hostname}:${port}: address in use`),
     );
@@ -412,9 +451,9 @@ export function openDatagram<P extends DatagramProtocol>(
     },
     remote === undefined ? undefined : { transport: "udp", ...remote },
     protocol,
-    bindOf(local.hostname, host),
+    bound,
   );
-  host.datagrams.set(port, transport);
+  host.datagrams.set(port, [...(host.datagrams.get(port) ?? []), transport]);
   world.record(host.name, "bind", `udp ${port}`);
   loop.callSoon(() => {
     protocol.connectionMade(transport);

@@ -29,7 +29,7 @@ import type {
   StartTlsOptions,
   SubprocessOptions,
 } from "../loop/event_loop.ts";
-import { Handle, TimerHandle } from "../loop/handle.ts";
+import { Handle, type TimerHandle } from "../loop/handle.ts";
 import type {
   BaseProtocol,
   BufferedProtocol,
@@ -267,7 +267,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
 
   addSignalHandler<A extends unknown[]>(
     sig: Deno.Signal,
-    _cb: (...args: A) => unknown,
+    _cb: ((...args: A) => unknown) | Handle,
     ..._args: A
   ): Handle {
     this.refuse("addSignalHandler", "signals", "", formatReceived(sig));
@@ -344,20 +344,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
       // PEP 3156's note on Handles, as DenoEventLoop's runInExecutor(): an
       // immediate handle stands for its callback and arguments, and a
       // cancelled one runs nothing.
-      if (fn instanceof TimerHandle) {
-        throw new TypeError(
-          `Cannot call runInExecutor(): a TimerHandle cannot stand for a callback, only an immediate Handle (from callSoon), received ${
-            formatReceived(fn)
-          }`,
-        );
-      }
-      if (args.length > 0) {
-        throw new TypeError(
-          `Cannot call runInExecutor(): a Handle takes no extra arguments, received ${args.length} argument${
-            args.length === 1 ? "" : "s"
-          }`,
-        );
-      }
+      this.checkHandle(fn, args, "runInExecutor");
       if (fn.cancelled) {
         const skipped = this.createFuture<R>();
         skipped.setResult(undefined as R);

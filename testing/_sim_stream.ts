@@ -36,6 +36,7 @@ import { StreamEnd } from "./_stream_end.ts";
 import {
   bindOf,
   binds,
+  bindsOverlap,
   describeError,
   loopbackAddress,
   type SimHost,
@@ -528,11 +529,6 @@ export function connectStream<P extends StreamProtocol>(
   return fut;
 }
 
-/** Whether two binds share an address (then one port cannot take both). */
-function overlap(a: string, b: string): boolean {
-  return binds(a, b) || binds(b, a);
-}
-
 function pickServer(
   world: World,
   host: SimHost,
@@ -609,7 +605,7 @@ export function listenStream(
   }
   const existing = host.listeners.get(key);
   const clash = existing?.filter((s) =>
-    s.bound.some((a) => bound.some((b) => overlap(a, b)))
+    s.bound.some((a) => bound.some((b) => bindsOverlap(a, b)))
   );
   if (
     clash !== undefined && clash.length > 0 &&

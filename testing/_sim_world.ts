@@ -110,7 +110,8 @@ export class SimHost {
   task: Task<unknown> | null = null;
   readonly ends: Set<SimStream> = new Set();
   readonly listeners: Map<string, SimServer[]> = new Map();
-  readonly datagrams: Map<number, SimDatagram> = new Map();
+  /** Datagram endpoints by port; one port may have one per address. */
+  readonly datagrams: Map<number, SimDatagram[]> = new Map();
   #nextPort = 49152;
 
   constructor(
@@ -232,10 +233,21 @@ export function bindOf(name: string, host: SimHost): string {
   return loopbackAddress(name) ?? host.address;
 }
 
-/** Whether a listener bound to `bind` takes a connection to `address`. */
+/**
+ * Whether a listener (or datagram endpoint) bound to `bind` takes a
+ * connection (or datagram) to `address`.
+ */
 export function binds(bind: string, address: string): boolean {
   return bind === "::" || bind === address ||
     (bind === "0.0.0.0" && address !== "::1");
+}
+
+/**
+ * Whether two binds share an address, so that one port cannot take both
+ * (listeners and datagram endpoints alike).
+ */
+export function bindsOverlap(a: string, b: string): boolean {
+  return binds(a, b) || binds(b, a);
 }
 
 /**
@@ -499,7 +511,9 @@ export class World {
       for (const s of servers) s.crash();
     }
     host.listeners.clear();
-    for (const d of [...host.datagrams.values()]) d.crash();
+    for (const list of host.datagrams.values()) {
+      for (const d of list) d.crash();
+    }
     host.datagrams.clear();
     const loop = host.loop!;
     host.controls = null;

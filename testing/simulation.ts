@@ -269,7 +269,10 @@ function checkNumber(
  * from a real kernel, and so does the peer of a socket closed with bytes
  * it never read (RFC 2525, section 2.17): a reset instead of the end of
  * the stream. Datagrams may be dropped, duplicated and (with
- * jitter) reordered; one sent to an IPv4 multicast group reaches every
+ * jitter) reordered; an endpoint takes those sent to the address it is
+ * bound to, by the listeners' rules (endpoints on one port and different
+ * addresses each take their own; one sent to an address:port nobody bound
+ * is dropped); one sent to an IPv4 multicast group reaches every
  * endpoint on its port that joined the group, each copy meeting its own
  * faults (a simulated host has one interface and no IPv6). A server's
  * `shutdown({ grace })` follows the real server's rules on the virtual

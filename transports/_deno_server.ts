@@ -109,7 +109,10 @@ export interface DenoServerOptions {
    * @default {60}
    */
   handshakeTimeout?: number;
-  /** A Unix socket's path, removed when the server closes. */
+  /**
+   * A Unix socket's path, just bound: removed when the server closes if it
+   * is still that socket.
+   */
   unixPath?: string;
 }
 
@@ -129,6 +132,9 @@ export class DenoServer implements Server {
   readonly #tls: boolean;
   readonly #handshakeTimeout: number;
   readonly #unixPath: string | undefined;
+  // The socket file the server made (as lstat saw it at bind time), so
+  // close() removes the path only while it is still that file.
+  readonly #unixFile: { dev: number; ino: number | null } | null;
   readonly #acceptPorts: CompletionPort<Deno.Conn>[];
   readonly #shutdown: ServerShutdown<DenoStreamTransport>;
   #serving = false;
@@ -168,6 +174,9 @@ export class DenoServer implements Server {
     this.#tls = options?.tls ?? false;
     this.#handshakeTimeout = options?.handshakeTimeout ?? TLS_HANDSHAKE_TIMEOUT;
     this.#unixPath = options?.unixPath;
+    this.#unixFile = this.#unixPath === undefined
+      ? null
+      : socketFile(this.#unixPath);
     this.#retry = listeners.map(() => null);
     this.#backoff = listeners.map(() => 0);
     this.#failedOther = listeners.map(() => false);
@@ -200,11 +209,19 @@ export class DenoServer implements Server {
       this.#retry[i]?.cancel();
       this.#retry[i] = null;
     }
-    if (this.#unixPath !== undefined) {
+    // As asyncio's close(): remove the path only while it is still the
+    // socket bound, and mind no path that is gone. (Deno unlinks the
+    // path too when the listener goes, whatever is there but a
+    // directory; see createUnixServer().)
+    const file = this.#unixFile;
+    if (
+      this.#unixPath !== undefined && file !== null &&
+      sameFile(socketFile(this.#unixPath), file)
+    ) {
       try {
         Deno.removeSync(this.#unixPath);
       } catch {
-        // Gone already, or not ours to remove.
+        // Gone already: nothing to remove.
       }
     }
     this.#forever?.cancel();
@@ -523,4 +540,23 @@ export class DenoServer implements Server {
     );
     this.#shutdown.add(transport);
   }
+}
+
+/** The socket file at `path` (`null`: none there, or not a socket). */
+function socketFile(
+  path: string,
+): { dev: number; ino: number | null } | null {
+  try {
+    const info = Deno.lstatSync(path);
+    return info.isSocket ? { dev: info.dev, ino: info.ino } : null;
+  } catch {
+    return null;
+  }
+}
+
+function sameFile(
+  a: { dev: number; ino: number | null } | null,
+  b: { dev: number; ino: number | null },
+): boolean {
+  return a !== null && a.dev === b.dev && a.ino === b.ino;
 }

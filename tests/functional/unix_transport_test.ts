@@ -105,6 +105,35 @@ Deno.test("createUnixServer() replaces a stale socket file", async () => {
   });
 });
 
+// asyncio's test_create_unix_server_cleanup_replaced and _gone: close()
+// removes the path only while it is still the socket the server made, and
+// a path already gone is no failure. Deno 2.9.6 unlinks the path itself
+// when the listener closes, a file or socket put there since included,
+// but not a directory: that much the server can keep.
+Deno.test("Closing a Unix server leaves a directory that replaced its socket, and minds no path that is gone", async () => {
+  await withDir(async (dir) => {
+    const loop = new DenoEventLoop();
+    await run(loop, async () => {
+      const replaced = `${dir}/replaced.sock`;
+      const [a] = await recordingServer(loop, replaced);
+      Deno.removeSync(replaced);
+      Deno.mkdirSync(replaced);
+      a.close();
+      await a.waitClosed();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert(Deno.lstatSync(replaced).isDirectory);
+
+      const gone = `${dir}/gone.sock`;
+      const [b] = await recordingServer(loop, gone);
+      Deno.removeSync(gone);
+      b.close();
+      await b.waitClosed();
+      assertFalse(exists(gone));
+    });
+    loop.close();
+  });
+});
+
 Deno.test("createUnixConnection() names the path it cannot reach", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/nobody.sock`;

@@ -149,3 +149,70 @@ Deno.test("SimDatagram.joinMulticast() and leaveMulticast() check their argument
   });
   await sim.run();
 });
+
+Deno.test("SimDatagram endpoints on one port and different addresses of a host each take only what is sent to their address", async () => {
+  const sim = new Simulation({ seed: 1 });
+  const got: string[] = [];
+  const sink = (name: string) => () => {
+    const p = new DatagramProtocol();
+    p.datagramReceived = (d) =>
+      got.push(`${name} got ${new TextDecoder().decode(d)}`);
+    return p;
+  };
+  const send = (t: DatagramTransport, text: string, hostname: string) =>
+    t.sendto(new TextEncoder().encode(text), {
+      transport: "udp",
+      hostname,
+      port: 5000,
+    });
+  sim.host("a", async (loop) => {
+    const [own] = await loop.createDatagramEndpoint(sink("own"), {
+      localAddr: { hostname: "a", port: 5000 },
+    });
+    const [lo] = await loop.createDatagramEndpoint(sink("lo"), {
+      localAddr: { hostname: "127.0.0.1", port: 5000 },
+    });
+    await assertRejects(
+      () =>
+        loop.createDatagramEndpoint(sink("any"), {
+          localAddr: { hostname: "0.0.0.0", port: 5000 },
+        }),
+      Deno.errors.AddrInUse,
+    );
+    // Only loopback on 5001: what another host sends there finds no one.
+    await loop.createDatagramEndpoint(sink("lo 5001"), {
+      localAddr: { hostname: "127.0.0.1", port: 5001 },
+    });
+    const [me] = await loop.createDatagramEndpoint(
+      () => new DatagramProtocol(),
+    );
+    send(me, "from a to loopback", "127.0.0.1");
+    send(me, "from a to a", "a");
+    await sleep(1);
+    lo.close();
+    await sleep(1);
+    own.close();
+    me.close();
+  });
+  sim.client("b", async (loop) => {
+    const [t] = await loop.createDatagramEndpoint(() => new DatagramProtocol());
+    await sleep(0.5);
+    send(t, "from b", "a");
+    t.sendto(new TextEncoder().encode("from b to 5001"), {
+      transport: "udp",
+      hostname: "a",
+      port: 5001,
+    });
+    await sleep(1);
+    send(t, "from b after lo closed", "a");
+    await sleep(1);
+    t.close();
+  });
+  await sim.run();
+  assertEquals(got.sort(), [
+    "lo got from a to loopback",
+    "own got from a to a",
+    "own got from b",
+    "own got from b after lo closed",
+  ]);
+});

@@ -599,6 +599,74 @@ Deno.test("VirtualTimeLoop datagram endpoints keep their loopback address, and t
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop datagram endpoints share a port across addresses, as listeners do, each taking what is sent to its own", async () => {
+  const loop = new VirtualTimeLoop();
+  const got = await loop.runUntilComplete(loop.createTask(async () => {
+    const out: string[] = [];
+    const bind = async (hostname: string, port: number) => {
+      const [t] = await loop.createDatagramEndpoint(() => {
+        const p = new DatagramProtocol();
+        p.datagramReceived = (data) => out.push(`${hostname}: ${decode(data)}`);
+        return p;
+      }, { localAddr: { hostname, port } });
+      return t;
+    };
+    const v4 = await bind("127.0.0.1", 0);
+    const { port } = v4.getExtraInfo("sockname") as Deno.NetAddr;
+    const v6 = await bind("::1", port);
+    for (const overlapping of ["0.0.0.0", "::", "localhost"]) {
+      await assertRejects(() => bind(overlapping, port), Deno.errors.AddrInUse);
+    }
+    const [sender] = await loop.createDatagramEndpoint(
+      () => new DatagramProtocol(),
+      { localAddr: { hostname: "::", port: 0 } },
+    );
+    sender.sendto(encode("to v4"), {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port,
+    });
+    sender.sendto(encode("to v6"), { transport: "udp", hostname: "::1", port });
+    await sleep(1);
+    // Closing one leaves the other bound, and its address free again.
+    v4.close();
+    sender.sendto(encode("to v4, closed"), {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port,
+    });
+    sender.sendto(encode("to v6 again"), {
+      transport: "udp",
+      hostname: "::1",
+      port,
+    });
+    await sleep(1);
+    const any4 = await bind("0.0.0.0", port);
+    sender.sendto(encode("to any v4"), {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port,
+    });
+    await sleep(1);
+    any4.close();
+    v6.close();
+    sender.close();
+    // A wildcard holds the port for every address it covers.
+    const all = await bind("::", 0);
+    const allPort = (all.getExtraInfo("sockname") as Deno.NetAddr).port;
+    await assertRejects(() => bind("::1", allPort), Deno.errors.AddrInUse);
+    all.close();
+    return out;
+  }));
+  assertEquals(got, [
+    "127.0.0.1: to v4",
+    "::1: to v6",
+    "::1: to v6 again",
+    "0.0.0.0: to any v4",
+  ]);
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop: a connect to a listener whose backlog stays full times out after Linux's SYN retries", async () => {
   const loop = new VirtualTimeLoop();
   await loop.runUntilComplete(loop.createTask(async () => {
@@ -802,5 +870,12 @@ Deno.test("VirtualTimeLoop.runInExecutor() takes a Handle for the callback, as D
     "a TimerHandle cannot stand for a callback",
   );
   timer.cancel();
+  // addSignalHandler() takes a Handle too, as the EventLoop interface
+  // says, and refuses it as it refuses any callback: no signals here.
+  assertThrows(
+    () => loop.addSignalHandler("SIGINT", fresh),
+    InvalidStateError,
+    "signals",
+  );
   loop.close();
 });
