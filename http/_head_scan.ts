@@ -97,6 +97,12 @@ export class HeadScan {
   /** `Connection: keep-alive`. */
   keepAlive = false;
   contentLength = -1;
+  /**
+   * The `Content-Length` value when it came more than once (a list, or
+   * repeated fields, all equal), else -1: the fields are then given as
+   * one (RFC 9110 §8.6).
+   */
+  oneLength = -1;
   te = false;
   chunked = 0;
   chunkedLast = false;
@@ -114,6 +120,7 @@ export class HeadScan {
     this.close = false;
     this.keepAlive = false;
     this.contentLength = -1;
+    this.oneLength = -1;
     this.te = false;
     this.chunked = 0;
     this.chunkedLast = false;

@@ -18,7 +18,9 @@
  * - `Content-Length` together with `Transfer-Encoding` is rejected, as are
  *   differing `Content-Length` values, a `Content-Length` that is not
  *   plain digits, `chunked` applied twice or not last, and any
- *   `Transfer-Encoding` in an HTTP/1.0 message.
+ *   `Transfer-Encoding` in an HTTP/1.0 message. Equal values repeated (a
+ *   list, or several fields) are reported as one field of that value
+ *   (RFC 9110 §8.6).
  * - Field names must be tokens, with no whitespace before the colon; field
  *   values may hold only HTAB, SP, visible ASCII and obs-text. Folded lines
  *   (obs-fold) are rejected in a request; in a response each fold is
@@ -83,6 +85,8 @@ let sectionSlice: (list: HttpHeaderList, from: number, to: number) => string;
 /**
  * The header (or trailer) fields of a message: the pairs in the order
  * received, with names spelled as received, plus a case-insensitive lookup.
+ * A head's repeated equal `Content-Length` values are one field, where the
+ * first was.
  *
  * A parser's list decodes its text when first used, so that a handler that
  * never reads a field costs no decoding: until then it holds the section's
@@ -93,6 +97,10 @@ export class HttpHeaderList implements Iterable<[string, string]> {
   #pairs: Array<[string, string]> | null;
   #lower: string[] | null = null;
   #size: number;
+  // The number of field lines in the section, and the one Content-Length
+  // value its repeated fields become (-1: none are repeated).
+  #lines = 0;
+  #oneLength = -1;
   // The section, until decoded: its bytes are `#bytes[#at, #at + #length)`,
   // its input offsets start at `#base`, its field lines at `#fieldsAt`.
   #bytes: Uint8Array | null = null;
@@ -119,7 +127,10 @@ export class HttpHeaderList implements Iterable<[string, string]> {
 
   /**
    * A list of the `count` checked field lines that start at input offset
-   * `fieldsAt` of a section, decoded when first used.
+   * `fieldsAt` of a section, decoded when first used. With `oneLength` of
+   * 0 or more, the `Content-Length` fields (a list of equal values, or
+   * repeated ones) are given as one field of that value, where the first
+   * was.
    */
   static fromSection(
     bytes: Uint8Array,
@@ -129,9 +140,12 @@ export class HttpHeaderList implements Iterable<[string, string]> {
     fieldsAt: number,
     count: number,
     latin1: boolean,
+    oneLength: number,
   ): HttpHeaderList {
     const list = new HttpHeaderList(EMPTY_PAIRS);
     list.#pairs = null;
+    list.#lines = count;
+    list.#oneLength = oneLength;
     list.#size = count;
     list.#bytes = bytes;
     list.#at = at;
@@ -153,7 +167,7 @@ export class HttpHeaderList implements Iterable<[string, string]> {
       // The lines were checked when parsed: `name:` then the value between
       // optional spaces or tabs, then CRLF.
       const text = this.#decode();
-      pairs = new Array<[string, string]>(this.#size);
+      pairs = new Array<[string, string]>(this.#lines);
       let p = this.#fieldsAt - this.#base;
       for (let n = 0; n < pairs.length; n++) {
         const colon = text.indexOf(":", p);
@@ -165,6 +179,10 @@ export class HttpHeaderList implements Iterable<[string, string]> {
         pairs[n] = [text.slice(p, colon), text.slice(vs, ve)];
         p = cr + 2;
       }
+      if (this.#oneLength >= 0) {
+        pairs = oneContentLength(pairs, this.#oneLength);
+        this.#size = pairs.length;
+      }
       this.#pairs = pairs;
     }
     return pairs;
@@ -172,7 +190,7 @@ export class HttpHeaderList implements Iterable<[string, string]> {
 
   /** The number of fields. */
   get size(): number {
-    return this.#size;
+    return this.#oneLength < 0 ? this.#size : this.pairs.length;
   }
 
   /**
@@ -257,6 +275,29 @@ export class HttpHeaderList implements Iterable<[string, string]> {
 }
 
 const EMPTY_PAIRS: Array<[string, string]> = [];
+
+/**
+ * `pairs` with its `Content-Length` fields made one, of value `length`,
+ * where the first was (RFC 9110 §8.6: a list of identical values may be
+ * replaced by a single instance).
+ */
+function oneContentLength(
+  pairs: Array<[string, string]>,
+  length: number,
+): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  let seen = false;
+  for (const pair of pairs) {
+    const name = pair[0];
+    if (name.length !== 14 || name.toLowerCase() !== "content-length") {
+      out.push(pair);
+    } else if (!seen) {
+      seen = true;
+      out.push([name, String(length)]);
+    }
+  }
+  return out;
+}
 
 /**
  * How a message's body is delimited:
@@ -1252,12 +1293,15 @@ export class HttpParser<H extends HttpMessageHead> {
       }
       if (k === digits) this.#badContentLength(src, vs, ve);
       while (k < ve && (src[k] === SP || src[k] === HTAB)) k++;
-      if (f.contentLength !== -1 && f.contentLength !== n) {
-        this.#fail(
-          400,
-          "Content-Length has differing values",
-          excerpt(src, vs, ve),
-        );
+      if (f.contentLength !== -1) {
+        if (f.contentLength !== n) {
+          this.#fail(
+            400,
+            "Content-Length has differing values",
+            excerpt(src, vs, ve),
+          );
+        }
+        f.oneLength = n;
       }
       f.contentLength = n;
       if (k === ve) return;
@@ -1531,6 +1575,7 @@ export class HttpParser<H extends HttpMessageHead> {
       s.fieldsAt,
       s.count,
       s.high >= 128,
+      s.oneLength,
     );
     return {
       status: s.status,
@@ -1580,7 +1625,7 @@ export class HttpParser<H extends HttpMessageHead> {
   #trailers(src: Uint8Array, start: number, end: number): void {
     const count = this.#fields(src, start, null);
     this.#complete(
-      this.#list(src, start, end, start, count, this.#high >= 128),
+      this.#list(src, start, end, start, count, this.#high >= 128, -1),
     );
   }
 
@@ -1595,6 +1640,7 @@ export class HttpParser<H extends HttpMessageHead> {
     fieldsAt: number,
     count: number,
     latin1: boolean,
+    oneLength: number,
   ): HttpHeaderList {
     const own = src === this.#buf;
     return HttpHeaderList.fromSection(
@@ -1605,6 +1651,7 @@ export class HttpParser<H extends HttpMessageHead> {
       fieldsAt,
       count,
       latin1,
+      oneLength,
     );
   }
 }
@@ -1796,6 +1843,7 @@ class RequestHead implements HttpRequestHead {
   readonly #fieldsAt: number;
   readonly #count: number;
   readonly #latin1: boolean;
+  readonly #oneLength: number;
   readonly #targetStart: number;
   readonly #targetEnd: number;
   readonly #hostStart: number; // -1 without a Host field
@@ -1822,6 +1870,7 @@ class RequestHead implements HttpRequestHead {
     this.#fieldsAt = s.fieldsAt;
     this.#count = s.count;
     this.#latin1 = s.high >= 128;
+    this.#oneLength = s.oneLength;
     this.#targetStart = s.textStart;
     this.#targetEnd = s.textEnd;
     this.#hostStart = s.hosts === 0 ? -1 : s.hostStart;
@@ -1841,6 +1890,7 @@ class RequestHead implements HttpRequestHead {
       this.#fieldsAt,
       this.#count,
       this.#latin1,
+      this.#oneLength,
     );
   }
 

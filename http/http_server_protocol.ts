@@ -392,7 +392,8 @@ class ServeInfo implements HttpServeInfo {
  *   431, 501 or 505 and a plain-text reason, then the connection is
  *   closed. Conflicting `Content-Length` / `Transfer-Encoding` fields are
  *   rejected (no request smuggling); so are a bad `Host`, and `CONNECT`,
- *   `TRACE` and `TRACK`, which a web `Request` cannot carry (501).
+ *   `TRACE` and `TRACK`, which a web `Request` cannot carry (501). Equal
+ *   `Content-Length` values repeated (`3, 3`) reach the handler as one.
  *
  * Responses:
  *

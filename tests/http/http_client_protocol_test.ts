@@ -139,6 +139,32 @@ Deno.test("HttpClientProtocol.request() sends a GET and reads a Content-Length r
   );
 });
 
+Deno.test("HttpClientProtocol gives repeated equal Content-Length values as one field", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nX-A: 1\r\ncontent-length: 5\r\n\r\nhello",
+    async (client) => summary(await client.request(new Request("http://h/"))),
+    {
+      status: 200,
+      statusText: "OK",
+      headers: [["content-length", "5"], ["x-a", "1"]],
+      body: "hello",
+    },
+  );
+  await talk(
+    "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello",
+    async (client) => {
+      const error = await assertRejects(
+        () => client.request(new Request("http://h/")),
+        HttpParseError,
+      );
+      assertStringIncludes(
+        error.message,
+        "Content-Length has differing values",
+      );
+    },
+  );
+});
+
 Deno.test("HttpClientProtocol reads a chunked response with trailers", async () => {
   await talkEverySplit(
     "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n" +

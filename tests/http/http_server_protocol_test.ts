@@ -835,6 +835,35 @@ Deno.test("HttpServerProtocol answers 400 before the handler to a Host or target
   }
 });
 
+Deno.test("HttpServerProtocol gives the handler repeated equal Content-Length values as one", async () => {
+  for (
+    const fields of [
+      "Content-Length: 3, 3\r\n",
+      "Content-Length: 3\r\nX-A: b\r\ncontent-length: 3\r\n",
+    ]
+  ) {
+    const seen: unknown[] = [];
+    const c = await converse(
+      server(async (request) => {
+        seen.push([...request.headers], await request.text());
+        return new Response("ok");
+      }),
+      `POST / HTTP/1.1\r\nHost: a\r\n${fields}Connection: close\r\n\r\nabc`,
+    );
+    assert(c.output.startsWith("HTTP/1.1 200 OK\r\n"), c.output);
+    const headers = seen[0] as Array<[string, string]>;
+    assertEquals(
+      headers.filter(([name]) => name === "content-length"),
+      [["content-length", "3"]],
+    );
+    assertEquals(seen[1], "abc");
+  }
+  await rejected(
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\nabcd",
+    "400 Bad Request",
+  );
+});
+
 Deno.test("HttpServerProtocol rejects conflicting framing (no request smuggling)", async () => {
   await rejected(
     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
