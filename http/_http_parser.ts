@@ -29,6 +29,11 @@
  *   `Number.MAX_SAFE_INTEGER`; chunk extensions must follow RFC 9112's
  *   `chunk-ext` grammar and stay within `maxChunkExtensionBytes` per
  *   message, then are ignored.
+ * - The request-target may hold only the bytes RFC 3986 allows: in its
+ *   path unreserved, `%`, sub-delims, `:`, `@` and `/`; in its query also
+ *   `?` and what browsers send unencoded there (`[]{}|\^` and backquote);
+ *   no `#`. The URL parser would otherwise rewrite what the handler sees
+ *   (`\` becomes `/` in a path, so `/a\..\b` would be `/b`).
  * - A `Host` value and an absolute-form request-target must be what
  *   `new URL()` accepts, so that a server can build the request's URL
  *   without failing after the head was accepted; the target's host must
@@ -48,6 +53,9 @@ import {
   HTAB,
   isBlank,
   LF,
+  PATH,
+  QUERY,
+  QUESTION,
   SP,
   TCHAR,
 } from "./_head_scan.ts";
@@ -1335,6 +1343,36 @@ export class HttpParser<H extends HttpMessageHead> {
     return src[i + 7] - 48;
   }
 
+  /**
+   * The end of the request-target at `src[c]`, whose scan stopped at the
+   * visible byte `src[i]`: the authority of an absolute-form target is
+   * checked as a `Host` later, and an authority-form one (CONNECT) may
+   * hold an IPv6 literal's brackets. Anything else RFC 3986 does not allow
+   * is an error.
+   */
+  #unusualTarget(src: Uint8Array, c: number, i: number): number {
+    let d = i;
+    while (src[d] > 32 && src[d] < 127) d++;
+    const form = targetForm(src, c, d);
+    if (form === "absolute") {
+      const hostEnd = authority(src, c, d)[1];
+      if (i < hostEnd) i = scanTarget(src, hostEnd);
+    } else if (form === "other") {
+      while (PATH[src[i]] === 1 || src[i] === 91 || src[i] === 93) i++;
+      if (src[i] === QUESTION) i = scanTarget(src, i);
+    }
+    if (i === d) return d;
+    const x = src[i];
+    const why = x === 35
+      ? 'the request-target has "#" (a fragment, which a request does not send)'
+      : `the request-target's ${
+        src.subarray(c, i).includes(QUESTION) ? "query" : "path"
+      } has ${
+        JSON.stringify(String.fromCharCode(x))
+      }, which RFC 3986 does not allow (percent-encode it)`;
+    this.#fail(400, why, excerpt(src, c, d));
+  }
+
   #badStartLine(src: Uint8Array, start: number, why: string): never {
     this.#fail(400, why, excerpt(src, start, lineEnd(src, start)));
   }
@@ -1365,7 +1403,8 @@ export class HttpParser<H extends HttpMessageHead> {
     }
     f.methodEnd = i++;
     const c = i;
-    while (src[i] > 32 && src[i] < 127) i++;
+    i = scanTarget(src, i);
+    if (src[i] > 32 && src[i] < 127) i = this.#unusualTarget(src, c, i);
     if (i > c && src[i] === CR) {
       this.#badStartLine(
         src,
@@ -1755,6 +1794,19 @@ function validHost(src: Uint8Array, start: number, end: number): boolean {
   if (start === end) return false;
   for (let k = start; k < end; k++) if (HOST_CHARS[src[k]] === 0) return false;
   return URL.canParse(`http://${latin1(src, start, end)}/`);
+}
+
+/**
+ * Where the request-target at `src[i]` ends, or where it has a byte RFC
+ * 3986 does not allow: its path, then from the first "?" its query.
+ */
+function scanTarget(src: Uint8Array, i: number): number {
+  while (PATH[src[i]] === 1) i++;
+  if (src[i] === QUESTION) {
+    i++;
+    while (QUERY[src[i]] === 1) i++;
+  }
+  return i;
 }
 
 /** Whether `src[start, end)` is a dotted quad: four parts 0 to 255, no leading 0. */

@@ -835,6 +835,60 @@ Deno.test("HttpServerProtocol answers 400 before the handler to a Host or target
   }
 });
 
+Deno.test("HttpServerProtocol answers 400 before the handler to a path the URL parser would rewrite", async () => {
+  // "\\" becomes "/" in a URL's path, so "/public\\..\\admin" would reach
+  // the handler as "/admin".
+  for (
+    const [target, why] of [
+      [
+        "/public\\..\\admin",
+        `the request-target's path has "\\\\", which RFC 3986 does not allow (percent-encode it), received "/public\\\\..\\\\admin"`,
+      ],
+      [
+        "/a#/../admin",
+        `the request-target has "#" (a fragment, which a request does not send), received "/a#/../admin"`,
+      ],
+      [
+        "/<script>",
+        `the request-target's path has "<", which RFC 3986 does not allow (percent-encode it), received "/<script>"`,
+      ],
+    ]
+  ) {
+    let called = false;
+    const handler: HttpHandler = (request) => {
+      called = true;
+      return new Response(request.url);
+    };
+    await converseEverySplit(
+      server(handler),
+      `GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`,
+      (c, split) => {
+        assert(
+          c.output.startsWith("HTTP/1.1 400 Bad Request\r\n"),
+          `${split}: ${c.output}`,
+        );
+        assertStringIncludes(c.output, "connection: close\r\n");
+        assertStringIncludes(
+          c.output,
+          `\r\n\r\nBad Request: Cannot parse HTTP request: ${why}`,
+        );
+        assertEquals(c.errors, []);
+      },
+    );
+    assertEquals(called, false, target);
+  }
+  // What browsers send unencoded in a query reaches the handler.
+  const seen: string[] = [];
+  await converse(
+    server((request) => {
+      seen.push(request.url);
+      return new Response("ok");
+    }),
+    "GET /a?x[]=1&y={2}|3^`\\ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  );
+  assertEquals(seen, ["http://a/a?x[]=1&y={2}|3^`\\"]);
+});
+
 Deno.test("HttpServerProtocol gives the handler repeated equal Content-Length values as one", async () => {
   for (
     const fields of [
