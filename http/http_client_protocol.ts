@@ -628,6 +628,8 @@ export class HttpClientProtocol extends Protocol {
           "Cannot get the HTTP response: the server closed the connection after an earlier response (Connection: close)",
         ),
       );
+      // Whatever the server sent after it answers no request.
+      this.#parser.pause();
       this.#transport?.close();
     } else if (this.#waiting[0]?.cancelled) {
       // A request cancelled while responses before it were read.

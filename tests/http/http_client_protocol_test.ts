@@ -494,6 +494,29 @@ Deno.test("HttpClientProtocol closes after a Connection: close response and fail
   );
 });
 
+Deno.test("HttpClientProtocol ignores what a server sends after its Connection: close response", async () => {
+  const { loop, client, send } = await hostile();
+  const errors: unknown[] = [];
+  loop.setExceptionHandler((_loop, context) => {
+    errors.push(context.exception ?? context.message);
+  });
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  send(
+    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n" +
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+  );
+  await loop.runUntilComplete(client.waitClosed());
+  assertEquals((await a).status, 200);
+  await assertRejects(
+    () => b,
+    Deno.errors.ConnectionReset,
+    "Connection: close",
+  );
+  assertEquals(errors, []);
+  loop.close();
+});
+
 Deno.test("HttpClientProtocol refuses requests after one with Connection: close, and closes after its answer", async () => {
   await talk(OK, async (client) => {
     const last = client.request(
