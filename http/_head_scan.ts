@@ -17,6 +17,7 @@ export const SP = 32;
 export const HTAB = 9;
 export const COLON = 58;
 export const COMMA = 44;
+export const QUESTION = 63;
 
 /** 1 for the bytes of a token (field names, methods), else 0. */
 export const TCHAR: Uint8Array = new Uint8Array(256);
@@ -29,6 +30,26 @@ export const FIELD: Uint8Array = new Uint8Array(256);
   FIELD[HTAB] = 1;
   for (let b = 32; b <= 126; b++) FIELD[b] = 1;
   for (let b = 128; b <= 255; b++) FIELD[b] = 1;
+}
+
+/**
+ * 1 for the bytes RFC 3986 allows in a request-target's path (pchar and
+ * "/": unreserved, "%", sub-delims, ":" and "@"), else 0. "?" is not one:
+ * it starts the query.
+ */
+export const PATH: Uint8Array = new Uint8Array(256);
+/**
+ * 1 for the bytes a request-target's query may hold, else 0: RFC 3986's
+ * (pchar, "/" and "?") and those browsers send unencoded in a query
+ * (`[]{}|\^` and backquote), which the URL parser keeps as they are.
+ */
+export const QUERY: Uint8Array = new Uint8Array(256);
+{
+  for (const c of "-._~%!$&'()*+,;=:@/") PATH[c.charCodeAt(0)] = 1;
+  for (let b = 48; b <= 57; b++) PATH[b] = 1;
+  for (let b = 65; b <= 90; b++) PATH[b] = PATH[b + 32] = 1;
+  QUERY.set(PATH);
+  for (const c of "?[]{}|\\^`") QUERY[c.charCodeAt(0)] = 1;
 }
 
 /** Whether `c` is SP or HTAB. */
@@ -97,6 +118,12 @@ export class HeadScan {
   /** `Connection: keep-alive`. */
   keepAlive = false;
   contentLength = -1;
+  /**
+   * The `Content-Length` value when it came more than once (a list, or
+   * repeated fields, all equal), else -1: the fields are then given as
+   * one (RFC 9110 §8.6).
+   */
+  oneLength = -1;
   te = false;
   chunked = 0;
   chunkedLast = false;
@@ -114,6 +141,7 @@ export class HeadScan {
     this.close = false;
     this.keepAlive = false;
     this.contentLength = -1;
+    this.oneLength = -1;
     this.te = false;
     this.chunked = 0;
     this.chunkedLast = false;

@@ -47,6 +47,7 @@ export class BodyQueue {
   #failed = false;
   #error: unknown = undefined;
   #discarding = false;
+  #cancelled = false;
   #paused = false;
   #readStarted = false;
   #wanted = false;
@@ -65,6 +66,11 @@ export class BodyQueue {
   /** `true` once the body is complete, failed, or discarded. */
   get finished(): boolean {
     return this.#ended || this.#failed || this.#discarding;
+  }
+
+  /** `true` once the reader has cancelled the stream. */
+  get cancelled(): boolean {
+    return this.#cancelled;
   }
 
   /** `true` once the reader has asked for bytes. */
@@ -157,6 +163,7 @@ export class BodyQueue {
       pull: (controller) => this.#pull(controller),
       cancel: () => {
         this.#wanted = false;
+        this.#cancelled = true;
         this.#discarding = true;
         this.#clear();
         this.#owner.bodyCancelled();

@@ -18,7 +18,9 @@
  * - `Content-Length` together with `Transfer-Encoding` is rejected, as are
  *   differing `Content-Length` values, a `Content-Length` that is not
  *   plain digits, `chunked` applied twice or not last, and any
- *   `Transfer-Encoding` in an HTTP/1.0 message.
+ *   `Transfer-Encoding` in an HTTP/1.0 message. Equal values repeated (a
+ *   list, or several fields) are reported as one field of that value
+ *   (RFC 9110 §8.6).
  * - Field names must be tokens, with no whitespace before the colon; field
  *   values may hold only HTAB, SP, visible ASCII and obs-text. Folded lines
  *   (obs-fold) are rejected in a request; in a response each fold is
@@ -27,6 +29,11 @@
  *   `Number.MAX_SAFE_INTEGER`; chunk extensions must follow RFC 9112's
  *   `chunk-ext` grammar and stay within `maxChunkExtensionBytes` per
  *   message, then are ignored.
+ * - The request-target may hold only the bytes RFC 3986 allows: in its
+ *   path unreserved, `%`, sub-delims, `:`, `@` and `/`; in its query also
+ *   `?` and what browsers send unencoded there (`[]{}|\^` and backquote);
+ *   no `#`. The URL parser would otherwise rewrite what the handler sees
+ *   (`\` becomes `/` in a path, so `/a\..\b` would be `/b`).
  * - A `Host` value and an absolute-form request-target must be what
  *   `new URL()` accepts, so that a server can build the request's URL
  *   without failing after the head was accepted; the target's host must
@@ -46,6 +53,9 @@ import {
   HTAB,
   isBlank,
   LF,
+  PATH,
+  QUERY,
+  QUESTION,
   SP,
   TCHAR,
 } from "./_head_scan.ts";
@@ -83,6 +93,8 @@ let sectionSlice: (list: HttpHeaderList, from: number, to: number) => string;
 /**
  * The header (or trailer) fields of a message: the pairs in the order
  * received, with names spelled as received, plus a case-insensitive lookup.
+ * A head's repeated equal `Content-Length` values are one field, where the
+ * first was.
  *
  * A parser's list decodes its text when first used, so that a handler that
  * never reads a field costs no decoding: until then it holds the section's
@@ -93,6 +105,10 @@ export class HttpHeaderList implements Iterable<[string, string]> {
   #pairs: Array<[string, string]> | null;
   #lower: string[] | null = null;
   #size: number;
+  // The number of field lines in the section, and the one Content-Length
+  // value its repeated fields become (-1: none are repeated).
+  #lines = 0;
+  #oneLength = -1;
   // The section, until decoded: its bytes are `#bytes[#at, #at + #length)`,
   // its input offsets start at `#base`, its field lines at `#fieldsAt`.
   #bytes: Uint8Array | null = null;
@@ -119,7 +135,10 @@ export class HttpHeaderList implements Iterable<[string, string]> {
 
   /**
    * A list of the `count` checked field lines that start at input offset
-   * `fieldsAt` of a section, decoded when first used.
+   * `fieldsAt` of a section, decoded when first used. With `oneLength` of
+   * 0 or more, the `Content-Length` fields (a list of equal values, or
+   * repeated ones) are given as one field of that value, where the first
+   * was.
    */
   static fromSection(
     bytes: Uint8Array,
@@ -129,9 +148,12 @@ export class HttpHeaderList implements Iterable<[string, string]> {
     fieldsAt: number,
     count: number,
     latin1: boolean,
+    oneLength: number,
   ): HttpHeaderList {
     const list = new HttpHeaderList(EMPTY_PAIRS);
     list.#pairs = null;
+    list.#lines = count;
+    list.#oneLength = oneLength;
     list.#size = count;
     list.#bytes = bytes;
     list.#at = at;
@@ -153,7 +175,7 @@ export class HttpHeaderList implements Iterable<[string, string]> {
       // The lines were checked when parsed: `name:` then the value between
       // optional spaces or tabs, then CRLF.
       const text = this.#decode();
-      pairs = new Array<[string, string]>(this.#size);
+      pairs = new Array<[string, string]>(this.#lines);
       let p = this.#fieldsAt - this.#base;
       for (let n = 0; n < pairs.length; n++) {
         const colon = text.indexOf(":", p);
@@ -165,6 +187,10 @@ export class HttpHeaderList implements Iterable<[string, string]> {
         pairs[n] = [text.slice(p, colon), text.slice(vs, ve)];
         p = cr + 2;
       }
+      if (this.#oneLength >= 0) {
+        pairs = oneContentLength(pairs, this.#oneLength);
+        this.#size = pairs.length;
+      }
       this.#pairs = pairs;
     }
     return pairs;
@@ -172,7 +198,7 @@ export class HttpHeaderList implements Iterable<[string, string]> {
 
   /** The number of fields. */
   get size(): number {
-    return this.#size;
+    return this.#oneLength < 0 ? this.#size : this.pairs.length;
   }
 
   /**
@@ -257,6 +283,29 @@ export class HttpHeaderList implements Iterable<[string, string]> {
 }
 
 const EMPTY_PAIRS: Array<[string, string]> = [];
+
+/**
+ * `pairs` with its `Content-Length` fields made one, of value `length`,
+ * where the first was (RFC 9110 §8.6: a list of identical values may be
+ * replaced by a single instance).
+ */
+function oneContentLength(
+  pairs: Array<[string, string]>,
+  length: number,
+): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  let seen = false;
+  for (const pair of pairs) {
+    const name = pair[0];
+    if (name.length !== 14 || name.toLowerCase() !== "content-length") {
+      out.push(pair);
+    } else if (!seen) {
+      seen = true;
+      out.push([name, String(length)]);
+    }
+  }
+  return out;
+}
 
 /**
  * How a message's body is delimited:
@@ -1272,12 +1321,15 @@ export class HttpParser<H extends HttpMessageHead> {
       }
       if (k === digits) this.#badContentLength(src, vs, ve);
       while (k < ve && (src[k] === SP || src[k] === HTAB)) k++;
-      if (f.contentLength !== -1 && f.contentLength !== n) {
-        this.#fail(
-          400,
-          "Content-Length has differing values",
-          excerpt(src, vs, ve),
-        );
+      if (f.contentLength !== -1) {
+        if (f.contentLength !== n) {
+          this.#fail(
+            400,
+            "Content-Length has differing values",
+            excerpt(src, vs, ve),
+          );
+        }
+        f.oneLength = n;
       }
       f.contentLength = n;
       if (k === ve) return;
@@ -1311,6 +1363,36 @@ export class HttpParser<H extends HttpMessageHead> {
     return src[i + 7] - 48;
   }
 
+  /**
+   * The end of the request-target at `src[c]`, whose scan stopped at the
+   * visible byte `src[i]`: the authority of an absolute-form target is
+   * checked as a `Host` later, and an authority-form one (CONNECT) may
+   * hold an IPv6 literal's brackets. Anything else RFC 3986 does not allow
+   * is an error.
+   */
+  #unusualTarget(src: Uint8Array, c: number, i: number): number {
+    let d = i;
+    while (src[d] > 32 && src[d] < 127) d++;
+    const form = targetForm(src, c, d);
+    if (form === "absolute") {
+      const hostEnd = authority(src, c, d)[1];
+      if (i < hostEnd) i = scanTarget(src, hostEnd);
+    } else if (form === "other") {
+      while (PATH[src[i]] === 1 || src[i] === 91 || src[i] === 93) i++;
+      if (src[i] === QUESTION) i = scanTarget(src, i);
+    }
+    if (i === d) return d;
+    const x = src[i];
+    const why = x === 35
+      ? 'the request-target has "#" (a fragment, which a request does not send)'
+      : `the request-target's ${
+        src.subarray(c, i).includes(QUESTION) ? "query" : "path"
+      } has ${
+        JSON.stringify(String.fromCharCode(x))
+      }, which RFC 3986 does not allow (percent-encode it)`;
+    this.#fail(400, why, excerpt(src, c, d));
+  }
+
   #badStartLine(src: Uint8Array, start: number, why: string): never {
     this.#fail(400, why, excerpt(src, start, lineEnd(src, start)));
   }
@@ -1341,7 +1423,8 @@ export class HttpParser<H extends HttpMessageHead> {
     }
     f.methodEnd = i++;
     const c = i;
-    while (src[i] > 32 && src[i] < 127) i++;
+    i = scanTarget(src, i);
+    if (src[i] > 32 && src[i] < 127) i = this.#unusualTarget(src, c, i);
     if (i > c && src[i] === CR) {
       this.#badStartLine(
         src,
@@ -1551,6 +1634,7 @@ export class HttpParser<H extends HttpMessageHead> {
       s.fieldsAt,
       s.count,
       s.high >= 128,
+      s.oneLength,
     );
     return {
       status: s.status,
@@ -1600,7 +1684,7 @@ export class HttpParser<H extends HttpMessageHead> {
   #trailers(src: Uint8Array, start: number, end: number): void {
     const count = this.#fields(src, start, null);
     this.#complete(
-      this.#list(src, start, end, start, count, this.#high >= 128),
+      this.#list(src, start, end, start, count, this.#high >= 128, -1),
     );
   }
 
@@ -1615,6 +1699,7 @@ export class HttpParser<H extends HttpMessageHead> {
     fieldsAt: number,
     count: number,
     latin1: boolean,
+    oneLength: number,
   ): HttpHeaderList {
     const own = src === this.#buf;
     return HttpHeaderList.fromSection(
@@ -1625,6 +1710,7 @@ export class HttpParser<H extends HttpMessageHead> {
       fieldsAt,
       count,
       latin1,
+      oneLength,
     );
   }
 }
@@ -1730,6 +1816,19 @@ function validHost(src: Uint8Array, start: number, end: number): boolean {
   return URL.canParse(`http://${latin1(src, start, end)}/`);
 }
 
+/**
+ * Where the request-target at `src[i]` ends, or where it has a byte RFC
+ * 3986 does not allow: its path, then from the first "?" its query.
+ */
+function scanTarget(src: Uint8Array, i: number): number {
+  while (PATH[src[i]] === 1) i++;
+  if (src[i] === QUESTION) {
+    i++;
+    while (QUERY[src[i]] === 1) i++;
+  }
+  return i;
+}
+
 /** Whether `src[start, end)` is a dotted quad: four parts 0 to 255, no leading 0. */
 function dottedQuad(src: Uint8Array, start: number, end: number): boolean {
   let dots = 0;
@@ -1816,6 +1915,7 @@ class RequestHead implements HttpRequestHead {
   readonly #fieldsAt: number;
   readonly #count: number;
   readonly #latin1: boolean;
+  readonly #oneLength: number;
   readonly #targetStart: number;
   readonly #targetEnd: number;
   readonly #hostStart: number; // -1 without a Host field
@@ -1842,6 +1942,7 @@ class RequestHead implements HttpRequestHead {
     this.#fieldsAt = s.fieldsAt;
     this.#count = s.count;
     this.#latin1 = s.high >= 128;
+    this.#oneLength = s.oneLength;
     this.#targetStart = s.textStart;
     this.#targetEnd = s.textEnd;
     this.#hostStart = s.hosts === 0 ? -1 : s.hostStart;
@@ -1861,6 +1962,7 @@ class RequestHead implements HttpRequestHead {
       this.#fieldsAt,
       this.#count,
       this.#latin1,
+      this.#oneLength,
     );
   }
 

@@ -24,6 +24,9 @@ import {
   type HeadScan,
   HTAB,
   LF,
+  PATH,
+  QUERY,
+  QUESTION,
   SP,
   TCHAR,
 } from "./_head_scan.ts";
@@ -61,13 +64,19 @@ export function quickHead(
   // the byte loops.
   const tchar = TCHAR;
   const field = FIELD;
+  const path = PATH;
+  const query = QUERY;
   // Request line: method SP request-target SP HTTP/1.x CRLF.
   let i = pos;
   while (i < end && tchar[data[i]] === 1) i++;
   const b = i;
   if (i === pos || i === end || data[i] !== SP) return -1;
   const c = ++i;
-  while (i < end && data[i] > 32 && data[i] < 127) i++;
+  while (i < end && path[data[i]] === 1) i++;
+  if (i < end && data[i] === QUESTION) {
+    i++;
+    while (i < end && query[data[i]] === 1) i++;
+  }
   const d = i;
   if (
     i === c || i + 11 > end || data[i] !== SP || data[i + 1] !== 72 ||

@@ -120,6 +120,8 @@ class Pending {
   lastOnConnection = false;
   /** The request, body included, is written to the transport. */
   sent = false;
+  /** The request's future was cancelled before its response ended. */
+  cancelled = false;
 
   constructor(future: Future<Response>, method: string) {
     this.future = future;
@@ -150,8 +152,17 @@ class Pending {
  *   (`Content-Length`, chunked, or — from an HTTP/1.0 server — until the
  *   connection closes). Above 64 KiB unread the transport is paused, so
  *   read or cancel every body: one left unread holds up the responses
- *   behind it. Cancelling the stream (or the future) drops the rest of
- *   that body as it arrives and frees the connection for the next.
+ *   behind it.
+ * - Cancelling a request — its future (or a task awaiting it), or its
+ *   response's body stream — before its response has ended closes the
+ *   connection, as Go's `http.Transport` and aiohttp do: the rest of the
+ *   response could be endless or slow, and would hold up every request
+ *   behind it. Those requests fail with a `Deno.errors.ConnectionReset`
+ *   saying that an earlier request was cancelled (they are not sent again:
+ *   make a new connection for them). A request cancelled while responses
+ *   before it are still coming lets them end first; one not sent yet (it
+ *   waits behind a streamed body) is just dropped. A body cancelled after
+ *   its response ended (the bytes came, unread) keeps the connection.
  * - A HEAD response, and 204 and 304, have no body (`body` is `null`).
  *   Informational (1xx) responses are skipped; a 101 (protocol switch)
  *   is not supported and fails the request. Redirects (3xx) are given
@@ -305,7 +316,12 @@ export class HttpClientProtocol extends Protocol {
         this.#transport?.resumeReading();
       },
       firstRead: () => {},
-      bodyCancelled: () => {},
+      bodyCancelled: () => {
+        // The body being read, or one that ended but was left unread?
+        if (this.#inFinal && this.#waiting[0]?.body?.cancelled) {
+          this.#dropCancelled();
+        }
+      },
     };
   }
 
@@ -333,8 +349,10 @@ export class HttpClientProtocol extends Protocol {
    *
    * @param request The request.
    * @returns A future of the response. It fails with a
-   * `Deno.errors.ConnectionReset` if the connection is lost first, and
-   * with the parser's error for a malformed response.
+   * `Deno.errors.ConnectionReset` if the connection is lost first (or
+   * closed because an earlier request was cancelled), and with the
+   * parser's error for a malformed response. Cancelling it before the
+   * response has ended closes the connection.
    * @throws {TypeError} When `request` is not a `Request`, its body was
    * already used, or a header cannot be sent.
    * @throws {InvalidStateError} Before `connectionMade`, or once the
@@ -411,6 +429,7 @@ export class HttpClientProtocol extends Protocol {
       new Future<Response>({ loop: this.#loop ?? undefined }),
       method,
     );
+    pending.future.addDoneCallback(this.#onFutureDone);
     if (last) this.#lastRequestSent = true;
     const send = () => {
       const transport = this.#transport!;
@@ -609,8 +628,53 @@ export class HttpClientProtocol extends Protocol {
           "Cannot get the HTTP response: the server closed the connection after an earlier response (Connection: close)",
         ),
       );
+      // Whatever the server sent after it answers no request.
+      this.#parser.pause();
       this.#transport?.close();
+    } else if (this.#waiting[0]?.cancelled) {
+      // A request cancelled while responses before it were read.
+      this.#dropCancelled();
     }
+  }
+
+  // ---- Cancellation ----
+
+  readonly #onFutureDone = (future: Future<Response>): void => {
+    if (future.cancelled()) this.#requestCancelled(future);
+  };
+
+  /**
+   * A request's future was cancelled: one not sent yet is forgotten; one
+   * whose response has not ended closes the connection, once the
+   * responses before it have ended.
+   */
+  #requestCancelled(future: Future<Response>): void {
+    const queued = this.#queue.findIndex((q) => q.pending.future === future);
+    if (queued >= 0) {
+      this.#queue.splice(queued, 1);
+      return;
+    }
+    const pending = this.#waiting.find((p) => p.future === future);
+    if (pending === undefined) return;
+    pending.cancelled = true;
+    if (pending === this.#waiting[0]) this.#dropCancelled();
+  }
+
+  /**
+   * Closes the connection because the first request waiting was cancelled
+   * (its future, or its body stream) before its response ended: the rest
+   * of that response may never end, and would hold up every request
+   * behind it. Those fail, saying why.
+   */
+  #dropCancelled(): void {
+    const error = connectionReset(
+      "Cannot get the HTTP response: the connection was closed because an earlier request on it was cancelled before its response ended",
+    );
+    this.#waiting.shift()!.body?.discard(error);
+    this.#failAll(error);
+    // Nothing more is reported from input already received.
+    this.#parser.pause();
+    this.#abort();
   }
 
   // ---- Timeouts ----

@@ -391,8 +391,11 @@ class ServeInfo implements HttpServeInfo {
  * - Malformed or over-limit requests are answered with 400, 413, 414,
  *   431, 501 or 505 and a plain-text reason, then the connection is
  *   closed. Conflicting `Content-Length` / `Transfer-Encoding` fields are
- *   rejected (no request smuggling); so are a bad `Host`, and `CONNECT`,
- *   `TRACE` and `TRACK`, which a web `Request` cannot carry (501).
+ *   rejected (no request smuggling); so are a bad `Host`, a request-target
+ *   with a byte RFC 3986 does not allow there (a `\` in the path, which
+ *   the URL would read as `/`; a `#`), and `CONNECT`, `TRACE` and
+ *   `TRACK`, which a web `Request` cannot carry (501). Equal
+ *   `Content-Length` values repeated (`3, 3`) reach the handler as one.
  *
  * Responses:
  *

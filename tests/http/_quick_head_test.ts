@@ -33,6 +33,12 @@ Deno.test("quickHead() leaves to the general path what it does not read", () => 
       "GET / HTTP/2.0\r\nHost: h\r\n\r\n",
       "GET /\r\n\r\n",
       " GET / HTTP/1.1\r\n\r\n",
+      // A byte RFC 3986 does not allow in a path (or a query), or an IPv6
+      // literal in an absolute-form target.
+      "GET /a\\b HTTP/1.1\r\nHost: h\r\n\r\n",
+      "GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n",
+      "GET /?a<b HTTP/1.1\r\nHost: h\r\n\r\n",
+      "GET http://[::1]/ HTTP/1.1\r\nHost: h\r\n\r\n",
     ]
   ) {
     assertEquals(scan(text)[0], -1, JSON.stringify(text));
@@ -48,4 +54,11 @@ Deno.test("quickHead() leaves to the general path what it does not read", () => 
     scan(head, { ...LIMITS, maxHeaderBytes: head.length })[0],
     2 + head.length,
   );
+});
+
+Deno.test("quickHead() reads a query with what browsers send unencoded", () => {
+  const head = "GET /p?a[]={b}|c^`\\?d HTTP/1.1\r\nHost: h\r\n\r\n";
+  const [end, s] = scan(head);
+  assertEquals(end, 2 + head.length);
+  assertEquals([s.textStart, s.textEnd], [6, 6 + "/p?a[]={b}|c^`\\?d".length]);
 });

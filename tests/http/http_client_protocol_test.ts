@@ -139,6 +139,32 @@ Deno.test("HttpClientProtocol.request() sends a GET and reads a Content-Length r
   );
 });
 
+Deno.test("HttpClientProtocol gives repeated equal Content-Length values as one field", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nX-A: 1\r\ncontent-length: 5\r\n\r\nhello",
+    async (client) => summary(await client.request(new Request("http://h/"))),
+    {
+      status: 200,
+      statusText: "OK",
+      headers: [["content-length", "5"], ["x-a", "1"]],
+      body: "hello",
+    },
+  );
+  await talk(
+    "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello",
+    async (client) => {
+      const error = await assertRejects(
+        () => client.request(new Request("http://h/")),
+        HttpParseError,
+      );
+      assertStringIncludes(
+        error.message,
+        "Content-Length has differing values",
+      );
+    },
+  );
+});
+
 Deno.test("HttpClientProtocol reads a chunked response with trailers", async () => {
   await talkEverySplit(
     "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n" +
@@ -325,7 +351,13 @@ Framing.test("HttpClientProtocol sends a stream body chunked, and a Blob with it
   );
 });
 
-Deno.test("HttpClientProtocol writes a request queued behind a streamed body after it", async () => {
+/**
+ * Sends a POST whose streamed body is held for 1 s, then GETs of `paths`
+ * queued behind it, cancelling those in `cancel` at once; gives how many
+ * requests were pending before the body went, the statuses of the others,
+ * and what the server received.
+ */
+async function queuedBehindStream(paths: string[], cancel: string[] = []) {
   let release!: () => void;
   const gate = new Promise<void>((r) => release = r);
   const body = new ReadableStream<Uint8Array>({
@@ -335,25 +367,38 @@ Deno.test("HttpClientProtocol writes a request queued behind a streamed body aft
       c.close();
     },
   });
-  const run = await talk(
+  return await talk(
     OK + OK,
     async (client, loop) => {
       const first = client.request(
         new Request("http://h/a", { method: "POST", body }),
       );
-      const second = client.request(new Request("http://h/b"));
-      assertEquals(client.pendingCount, 2);
+      const rest = paths.map((path) =>
+        client.request(new Request(`http://h${path}`))
+      );
+      paths.forEach((path, i) => {
+        if (cancel.includes(path)) rest[i].cancel();
+      });
       await sleep(1, undefined, { loop });
+      const pending = client.pendingCount;
       release();
-      return (await Promise.all([first, second])).map((r) => r.status);
+      const kept = rest.filter((future) => !future.cancelled());
+      const responses = await Promise.all([first, ...kept]);
+      return { pending, statuses: responses.map((r) => r.status) };
     },
-    { until: "GET /b" },
+    { until: `GET ${paths.at(-1)}` },
   );
-  assertEquals(run.result, [200, 200]);
+}
+
+const STREAMED_POST =
+  "POST /a HTTP/1.1\r\nhost: h\r\ntransfer-encoding: chunked\r\n\r\n4\r\nslow\r\n0\r\n\r\n";
+
+Deno.test("HttpClientProtocol writes a request queued behind a streamed body after it", async () => {
+  const run = await queuedBehindStream(["/b"]);
+  assertEquals(run.result, { pending: 2, statuses: [200, 200] });
   assertEquals(
     run.requestText,
-    "POST /a HTTP/1.1\r\nhost: h\r\ntransfer-encoding: chunked\r\n\r\n4\r\nslow\r\n0\r\n\r\n" +
-      "GET /b HTTP/1.1\r\nhost: h\r\n\r\n",
+    STREAMED_POST + "GET /b HTTP/1.1\r\nhost: h\r\n\r\n",
   );
 });
 
@@ -449,6 +494,29 @@ Deno.test("HttpClientProtocol closes after a Connection: close response and fail
   );
 });
 
+Deno.test("HttpClientProtocol ignores what a server sends after its Connection: close response", async () => {
+  const { loop, client, send } = await hostile();
+  const errors: unknown[] = [];
+  loop.setExceptionHandler((_loop, context) => {
+    errors.push(context.exception ?? context.message);
+  });
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  send(
+    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n" +
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+  );
+  await loop.runUntilComplete(client.waitClosed());
+  assertEquals((await a).status, 200);
+  await assertRejects(
+    () => b,
+    Deno.errors.ConnectionReset,
+    "Connection: close",
+  );
+  assertEquals(errors, []);
+  loop.close();
+});
+
 Deno.test("HttpClientProtocol refuses requests after one with Connection: close, and closes after its answer", async () => {
   await talk(OK, async (client) => {
     const last = client.request(
@@ -526,7 +594,12 @@ Deno.test("HttpClientProtocol fails a response it cannot represent", async () =>
   );
 });
 
-Deno.test("HttpClientProtocol drains the body of a cancelled request and reads the next", async () => {
+const CANCELLED =
+  "Cannot get the HTTP response: the connection was closed because an earlier request on it was cancelled before its response ended";
+
+Deno.test("HttpClientProtocol closes the connection when a request is cancelled before its response ends, failing those behind", async () => {
+  // As Go's http.Transport and aiohttp do: the rest of the cancelled
+  // response could be endless, and every request behind it would wait.
   await talkEverySplit(
     "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nskip" +
       "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkeep",
@@ -534,23 +607,97 @@ Deno.test("HttpClientProtocol drains the body of a cancelled request and reads t
       const a = client.request(new Request("http://h/a"));
       const b = client.request(new Request("http://h/b"));
       a.cancel();
-      return await (await b).text();
+      const error = await assertRejects(() => b, Deno.errors.ConnectionReset);
+      await client.waitClosed();
+      return [a.cancelled(), error.message, client.pendingCount];
     },
-    "keep",
+    [true, CANCELLED, 0],
   );
 });
 
-Deno.test("HttpClientProtocol cancelling a body keeps the connection usable", async () => {
+Deno.test("HttpClientProtocol closes the connection when a body is cancelled before its end, failing those behind", async () => {
+  const { loop, client, send } = await hostile();
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  send("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nign");
+  const response = await loop.runUntilComplete(a);
+  const reader = response.body!.getReader();
+  assertEquals(
+    text((await loop.runUntilComplete(reader.read())).value!),
+    "ign",
+  );
+  await loop.runUntilComplete(reader.cancel());
+  const error = await assertRejects(() => b, Deno.errors.ConnectionReset);
+  assertEquals(error.message, CANCELLED);
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol keeps the connection when a body is cancelled after its end", async () => {
   await talkEverySplit(
     "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nignore" +
       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     async (client) => {
       const a = client.request(new Request("http://h/a"));
       const b = client.request(new Request("http://h/b"));
-      await (await a).body!.cancel();
-      return await (await b).text();
+      const response = await a;
+      const second = await b;
+      // The first body came whole (b's head came after it) but is unread.
+      await response.body!.cancel();
+      return [await second.text(), client.transport !== null];
     },
-    "ok",
+    ["ok", true],
+  );
+});
+
+Deno.test("HttpClientProtocol cancelling a task that awaits a request frees the connection from an endless body", async () => {
+  const { loop, client, send } = await hostile();
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  const task = loop.createTask(async () => await a);
+  await loop.advance(1);
+  task.cancel();
+  // The server then sends an endless body, trickled so that bodyTimeout
+  // never fires.
+  send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  for (let i = 0; i < 3 && !b.done(); i++) {
+    send("1\r\nx\r\n");
+    await loop.advance(30);
+  }
+  assert(task.cancelled());
+  assert(a.cancelled());
+  const error = await assertRejects(() => b, Deno.errors.ConnectionReset);
+  assertEquals(error.message, CANCELLED);
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol lets the responses before a cancelled pipelined request end, then closes", async () => {
+  const { loop, client, send } = await hostile();
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  const c = client.request(new Request("http://h/c"));
+  send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfi");
+  await loop.advance(0);
+  b.cancel();
+  await loop.advance(0);
+  assert(client.transport !== null, "a's response is still coming");
+  const response = await loop.runUntilComplete(a);
+  const text = response.text();
+  send("rst");
+  assertEquals(await loop.runUntilComplete(text), "first");
+  const error = await assertRejects(() => c, Deno.errors.ConnectionReset);
+  assertEquals(error.message, CANCELLED);
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol drops a cancelled request not yet sent and keeps the connection", async () => {
+  const run = await queuedBehindStream(["/b", "/c"], ["/b"]);
+  assertEquals(run.result, { pending: 2, statuses: [200, 200] });
+  assertEquals(
+    run.requestText,
+    STREAMED_POST + "GET /c HTTP/1.1\r\nhost: h\r\n\r\n",
   );
 });
 

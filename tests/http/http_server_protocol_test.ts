@@ -840,6 +840,89 @@ Deno.test("HttpServerProtocol answers 400 before the handler to a Host or target
   }
 });
 
+Deno.test("HttpServerProtocol answers 400 before the handler to a path the URL parser would rewrite", async () => {
+  // "\\" becomes "/" in a URL's path, so "/public\\..\\admin" would reach
+  // the handler as "/admin".
+  for (
+    const [target, why] of [
+      [
+        "/public\\..\\admin",
+        `the request-target's path has "\\\\", which RFC 3986 does not allow (percent-encode it), received "/public\\\\..\\\\admin"`,
+      ],
+      [
+        "/a#/../admin",
+        `the request-target has "#" (a fragment, which a request does not send), received "/a#/../admin"`,
+      ],
+      [
+        "/<script>",
+        `the request-target's path has "<", which RFC 3986 does not allow (percent-encode it), received "/<script>"`,
+      ],
+    ]
+  ) {
+    let called = false;
+    const handler: HttpHandler = (request) => {
+      called = true;
+      return new Response(request.url);
+    };
+    await converseEverySplit(
+      server(handler),
+      `GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`,
+      (c, split) => {
+        assert(
+          c.output.startsWith("HTTP/1.1 400 Bad Request\r\n"),
+          `${split}: ${c.output}`,
+        );
+        assertStringIncludes(c.output, "connection: close\r\n");
+        assertStringIncludes(
+          c.output,
+          `\r\n\r\nBad Request: Cannot parse HTTP request: ${why}`,
+        );
+        assertEquals(c.errors, []);
+      },
+    );
+    assertEquals(called, false, target);
+  }
+  // What browsers send unencoded in a query reaches the handler.
+  const seen: string[] = [];
+  await converse(
+    server((request) => {
+      seen.push(request.url);
+      return new Response("ok");
+    }),
+    "GET /a?x[]=1&y={2}|3^`\\ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  );
+  assertEquals(seen, ["http://a/a?x[]=1&y={2}|3^`\\"]);
+});
+
+Deno.test("HttpServerProtocol gives the handler repeated equal Content-Length values as one", async () => {
+  for (
+    const fields of [
+      "Content-Length: 3, 3\r\n",
+      "Content-Length: 3\r\nX-A: b\r\ncontent-length: 3\r\n",
+    ]
+  ) {
+    const seen: unknown[] = [];
+    const c = await converse(
+      server(async (request) => {
+        seen.push([...request.headers], await request.text());
+        return new Response("ok");
+      }),
+      `POST / HTTP/1.1\r\nHost: a\r\n${fields}Connection: close\r\n\r\nabc`,
+    );
+    assert(c.output.startsWith("HTTP/1.1 200 OK\r\n"), c.output);
+    const headers = seen[0] as Array<[string, string]>;
+    assertEquals(
+      headers.filter(([name]) => name === "content-length"),
+      [["content-length", "3"]],
+    );
+    assertEquals(seen[1], "abc");
+  }
+  await rejected(
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\nabcd",
+    "400 Bad Request",
+  );
+});
+
 Deno.test("HttpServerProtocol rejects conflicting framing (no request smuggling)", async () => {
   await rejected(
     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
