@@ -1163,7 +1163,8 @@ export class DenoEventLoop extends BaseEventLoop {
 
   /**
    * Reads up to `n` bytes from `conn`: the future's result has 1 to `n`
-   * bytes, or none at end of stream (and at every read after it). A
+   * bytes (at most 256 KiB per call, however large `n` is), or none at
+   * end of stream (and at every read after it). A
    * connection has one read in flight at a time; calls made meanwhile
    * wait their turn, in order.
    *
