@@ -534,7 +534,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * An endpoint with `remoteAddr` and no `localAddr` binds the remote's
    * family and loopback-ness (`127.0.0.1` for a 127.x remote, `::1` for
    * `::1`, else `0.0.0.0` or `::`), so a loopback client is not open on
-   * every interface.
+   * every interface. With both, a remote host name is looked up in the
+   * family of a numeric `localAddr`, and addresses of two families fail
+   * the endpoint (an IPv4 socket cannot send to IPv6), as in asyncio.
    *
    * Sends to broadcast addresses need `allowBroadcast: true` (see
    * `DatagramEndpointOptions`). `transport.joinMulticast(group, iface)`
@@ -555,7 +557,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * `allowBroadcast`.
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`; it fails with `Deno.errors.PermissionDenied` for a
-   * broadcast `remoteAddr` without `allowBroadcast`.
+   * broadcast `remoteAddr` without `allowBroadcast`, and with a
+   * `RangeError` for `localAddr` and `remoteAddr` of different families.
    * @throws {TypeError} When an address is not `{ hostname, port }` or an
    * option is not a boolean.
    * @throws {RangeError} When a port is out of range.

@@ -609,6 +609,22 @@ function openEndpoint<P extends DatagramProtocol>(
     // as a socket's IP_MULTICAST_LOOP default is.
     loopback: true,
   });
+  const bound = conn.addr as Deno.NetAddr;
+  if (
+    peer !== undefined && ipFamily(bound.hostname) !== ipFamily(peer.hostname)
+  ) {
+    // A socket of one family cannot send to the other's addresses.
+    conn.close();
+    throw new RangeError(
+      `Cannot create a datagram endpoint: localAddr is IPv${
+        ipFamily(bound.hostname)
+      } and remoteAddr is IPv${
+        ipFamily(peer.hostname)
+      }; give both in one family, received localAddr=${
+        describe(local ?? bound)
+      } remoteAddr=${describe(peer)}`,
+    );
+  }
   let protocol: P;
   try {
     protocol = protocolFactory();
@@ -684,8 +700,11 @@ export function createDatagramEndpoint<P extends DatagramProtocol>(
   };
   if (remote === undefined || ipFamily(remote.hostname) !== 0) open(remote);
   else {
+    // A name is looked up in the family of a numeric localAddr, as asyncio
+    // pairs the two addresses by family.
+    const family = local === undefined ? 0 : ipFamily(local.hostname);
     io.proactor.watch(
-      resolveHost(remote.hostname, remote.port),
+      resolveHost(remote.hostname, remote.port, family),
       io.proactor.bind<AddrInfo[]>({
         done: ([first]) =>
           open({ hostname: first.hostname, port: remote.port }),

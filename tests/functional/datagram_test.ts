@@ -378,6 +378,47 @@ Deno.test("createDatagramEndpoint() with only remoteAddr binds the remote's fami
   loop.close();
 });
 
+Deno.test("createDatagramEndpoint() fails when localAddr and remoteAddr are of different families, as asyncio does", async () => {
+  // An IPv4 socket cannot send to an IPv6 address: asyncio finds no
+  // (family, address) pair and raises instead of making an endpoint that
+  // can never send.
+  const loop = new DenoEventLoop();
+  const error = await within(
+    loop,
+    loop.createDatagramEndpoint(() => new Recorder(loop), {
+      localAddr: LOCAL,
+      remoteAddr: { hostname: "::1", port: 9 },
+    }),
+  ).catch((e) => e);
+  assertInstanceOf(error, RangeError);
+  assertEquals(
+    error.message,
+    "Cannot create a datagram endpoint: localAddr is IPv4 and remoteAddr is IPv6; give both in one family, received localAddr=127.0.0.1:0 remoteAddr=[::1]:9",
+  );
+  if (!hasIpv6Loopback()) {
+    console.warn("skipped the ::1 half: this machine has no IPv6 loopback");
+  } else {
+    // A remote host name is looked up in localAddr's family.
+    const made = await within(
+      loop,
+      loop.createDatagramEndpoint(() => new Recorder(loop), {
+        localAddr: { hostname: "::1", port: 0 },
+        remoteAddr: { hostname: "localhost", port: 9 },
+      }),
+    ).catch((e) => e);
+    if (made instanceof Error) {
+      // This machine's localhost has no IPv6 address.
+      assertInstanceOf(made, Deno.errors.NotFound);
+    } else {
+      const [transport, protocol] = made;
+      const peer = transport.getExtraInfo("peername") as Deno.NetAddr;
+      assert(peer.hostname.includes(":"), `IPv6 peer, got ${peer.hostname}`);
+      await closeAll(loop, protocol);
+    }
+  }
+  loop.close();
+});
+
 Deno.test("DatagramTransport.sendto() refuses broadcast addresses without allowBroadcast, as a socket without SO_BROADCAST does", async () => {
   const loop = new DenoEventLoop();
   const [a, pa] = await endpoint(loop);
