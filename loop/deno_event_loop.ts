@@ -526,7 +526,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * other address throws, and only datagrams from `remoteAddr` are
    * delivered (as with a connected socket). Send failures and addresses
    * Deno rejects reach `errorReceived`, and the endpoint stays open. The
-   * send queue is bounded (1 MiB: a datagram beyond that is dropped and
+   * send queue (`getWriteBufferSize()`, counting each datagram's 8-byte
+   * header as asyncio does) is bounded (1 MiB: a datagram beyond that is dropped and
    * reported to `errorReceived`) and drives `pauseWriting()` /
    * `resumeWriting()` by its water marks. `close()` sends what is queued,
    * `abort()` drops it; `connectionLost` follows once.

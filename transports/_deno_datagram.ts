@@ -31,12 +31,18 @@ import {
 import { resolveHost, withAddress } from "./_deno_names.ts";
 
 /**
- * The most bytes the send queue holds. A datagram that would take it past
- * this is dropped, and the protocol's `errorReceived` is told, as a full
- * network buffer drops datagrams; the water marks (`pauseWriting`) warn
- * well before.
+ * The most bytes the send queue holds, headers included. A datagram that
+ * would take it past this is dropped, and the protocol's `errorReceived`
+ * is told, as a full network buffer drops datagrams; the water marks
+ * (`pauseWriting`) warn well before.
  */
 export const MAX_QUEUED_BYTES = 1024 * 1024;
+
+/**
+ * What each queued datagram counts for beyond its data: its UDP header,
+ * as asyncio counts it, so that empty datagrams fill the queue too.
+ */
+const HEADER_SIZE = 8;
 
 type Address = { hostname: string; port: number };
 
@@ -259,17 +265,18 @@ class DenoDatagramTransport extends FlowControlledTransport
       );
       return;
     }
-    if (this.#queued + this.#inFlight + data.length > MAX_QUEUED_BYTES) {
+    const size = data.length + HEADER_SIZE;
+    if (this.#queued + this.#inFlight + size > MAX_QUEUED_BYTES) {
       const error = new Deno.errors.WouldBlock(
         `Cannot queue the datagram: the send queue holds ${
           this.#queued + this.#inFlight
-        } of ${MAX_QUEUED_BYTES} bytes, received ${data.length} more`,
+        } of ${MAX_QUEUED_BYTES} bytes (data and 8-byte headers), received ${data.length} bytes more`,
       );
       this.#loop.callSoon(this.#errorReceived, error);
       return;
     }
     this.#queue.push([data.slice(), target]);
-    this.#queued += data.length;
+    this.#queued += size;
     if (!this.#sending) this.#sendNext();
     this.#flow.update(this.getWriteBufferSize());
   }
@@ -424,8 +431,8 @@ class DenoDatagramTransport extends FlowControlledTransport
 
   #sendNext(): void {
     const [data, addr] = this.#queue.shift()!;
-    this.#queued -= data.length;
-    this.#inFlight = data.length;
+    this.#queued -= data.length + HEADER_SIZE;
+    this.#inFlight = data.length + HEADER_SIZE;
     this.#sending = true;
     let sent: Promise<number>;
     try {

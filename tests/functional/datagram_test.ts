@@ -259,7 +259,7 @@ Deno.test("DatagramTransport.abort() drops the queue and calls connectionLost(un
   const target = { transport: "udp" as const, hostname: "127.0.0.1", port: 9 };
   for (let i = 0; i < 5; i++) a.sendto(new Uint8Array(100), target);
   a.abort();
-  assertEquals(a.getWriteBufferSize(), 100); // only the one in flight
+  assertEquals(a.getWriteBufferSize(), 108); // only the one in flight
   assertEquals(await within(loop, pa.lost), undefined);
   assertEquals(pa.events, ["made", "lost"]);
   loop.close();
@@ -283,6 +283,33 @@ Deno.test("DatagramTransport bounds its send queue and pauses the protocol above
   a.close();
   await within(loop, pa.lost);
   assertEquals(calls, ["pause"]); // closing: no more flow-control calls
+  await closeAll(loop, pb);
+  loop.close();
+});
+
+Deno.test("DatagramTransport sends an empty datagram and counts each datagram's 8-byte header in its buffer, as asyncio does", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const [b, pb] = await endpoint(loop);
+  const calls: string[] = [];
+  pa.pauseWriting = () => calls.push("pause");
+  pa.resumeWriting = () => calls.push("resume");
+  const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+  a.sendto(new Uint8Array(0), addrB);
+  assertEquals(a.getWriteBufferSize(), 8);
+  a.sendto(bytes("abc"), addrB);
+  assertEquals(a.getWriteBufferSize(), 8 + 11);
+  await within(loop, pb.datagrams(2));
+  assertEquals(pb.received.map(([d]) => d), ["", "abc"]);
+  // Empty datagrams fill the queue too: the protocol is paused above the
+  // high-water mark (64 KiB, 8192 headers), and the queue stays bounded.
+  for (let i = 0; i < 200_000; i++) a.sendto(new Uint8Array(0), addrB);
+  assertEquals(calls[0], "pause");
+  assert(a.getWriteBufferSize() <= 1024 * 1024);
+  await within(loop, pa.errorCount(1));
+  assertEquals(pa.errors[0].name, "WouldBlock");
+  a.abort();
+  await within(loop, pa.lost);
   await closeAll(loop, pb);
   loop.close();
 });
