@@ -124,6 +124,26 @@ function localFor(peer: Address): string {
   return host.startsWith("127.") ? "127.0.0.1" : "0.0.0.0";
 }
 
+/**
+ * An IPv6 address as Deno reports a sender's (RFC 5952: lower case, the
+ * longest run of zeros shortened, IPv4-mapped ones dotted), so that a
+ * remote address written long-hand still matches the datagrams from it.
+ * Anything else (IPv4, a scoped address) is returned as given.
+ */
+function canonicalHost(host: string): string {
+  if (ipFamily(host) !== 6 || host.includes("%")) return host;
+  let out: string;
+  try {
+    out = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  } catch {
+    return host;
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(out);
+  if (mapped === null) return out;
+  const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+  return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
 /** What Deno's joins give back: a way to leave. */
 type Membership = { leave(): Promise<void> };
 
@@ -705,8 +725,10 @@ export function createDatagramEndpoint<P extends DatagramProtocol>(
       future.setException(error);
     }
   };
-  if (remote === undefined || ipFamily(remote.hostname) !== 0) open(remote);
-  else {
+  if (remote === undefined) open(undefined);
+  else if (ipFamily(remote.hostname) !== 0) {
+    open({ hostname: canonicalHost(remote.hostname), port: remote.port });
+  } else {
     // A name is looked up in the family of a numeric localAddr, as asyncio
     // pairs the two addresses by family.
     const family = local === undefined ? 0 : ipFamily(local.hostname);

@@ -446,6 +446,38 @@ Deno.test("createDatagramEndpoint() fails when localAddr and remoteAddr are of d
   loop.close();
 });
 
+Deno.test("createDatagramEndpoint() with an IPv6 remoteAddr written long-hand hears its peer and reports the address as the system does", async () => {
+  if (!hasIpv6Loopback()) {
+    console.warn("skipped: this machine has no IPv6 loopback");
+    return;
+  }
+  const loop = new DenoEventLoop();
+  const [server, ps] = await endpoint(loop, {
+    localAddr: { hostname: "::1", port: 0 },
+  });
+  const port = (server.getExtraInfo("sockname") as Deno.NetAddr).port;
+  const [client, pc] = await endpoint(loop, {
+    remoteAddr: { hostname: "0:0:0:0:0:0:0:1", port },
+  });
+  assertEquals(client.getExtraInfo("peername"), {
+    transport: "udp",
+    hostname: "::1",
+    port,
+  });
+  // The form given is still accepted by sendto().
+  client.sendto(bytes("hi"), {
+    transport: "udp",
+    hostname: "0:0:0:0:0:0:0:1",
+    port,
+  });
+  await within(loop, ps.datagrams(1));
+  server.sendto(bytes("reply"), ps.received[0][1]);
+  await within(loop, pc.datagrams(1));
+  assertEquals(pc.received[0][0], "reply");
+  await closeAll(loop, ps, pc);
+  loop.close();
+});
+
 Deno.test("DatagramTransport.sendto() refuses broadcast addresses without allowBroadcast, as a socket without SO_BROADCAST does", async () => {
   const loop = new DenoEventLoop();
   const [a, pa] = await endpoint(loop);
