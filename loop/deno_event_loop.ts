@@ -562,7 +562,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * `RangeError` for `localAddr` and `remoteAddr` of different families.
    * @throws {TypeError} When an address is not `{ hostname, port }` or an
    * option is not a boolean.
-   * @throws {RangeError} When a port is out of range.
+   * @throws {RangeError} When a port is out of range or a hostname empty.
    * @throws {Deno.errors.NotSupported} Without `--unstable-net`.
    *
    * @example Two endpoints on 127.0.0.1

@@ -166,6 +166,11 @@ function checkAddress(value: unknown, name: string): Address | undefined {
       `Cannot create a datagram endpoint: ${name}.hostname must be a string, received ${typeof hostname}`,
     );
   }
+  if (hostname === "") {
+    throw new RangeError(
+      `Cannot create a datagram endpoint: ${name}.hostname must not be empty, received ""`,
+    );
+  }
   checkPort(port, `create a datagram endpoint with ${name}`);
   return { hostname, port: port! };
 }

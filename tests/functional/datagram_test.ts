@@ -349,6 +349,16 @@ Deno.test("createDatagramEndpoint() checks its options at once", () => {
     TypeError,
     "remoteAddr.hostname must be a string",
   );
+  for (const name of ["localAddr", "remoteAddr"]) {
+    assertThrows(
+      () =>
+        loop.createDatagramEndpoint(make, {
+          [name]: { hostname: "", port: 9 },
+        }),
+      RangeError,
+      `Cannot create a datagram endpoint: ${name}.hostname must not be empty, received ""`,
+    );
+  }
   loop.close();
   assertThrows(
     () => loop.createDatagramEndpoint(make),
