@@ -526,7 +526,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * other address throws, and only datagrams from `remoteAddr` are
    * delivered (as with a connected socket). Send failures and addresses
    * Deno rejects reach `errorReceived`, and the endpoint stays open. The
-   * send queue is bounded (1 MiB: a datagram beyond that is dropped and
+   * send queue (`getWriteBufferSize()`, counting each datagram's 8-byte
+   * header as asyncio does) is bounded (1 MiB: a datagram beyond that is dropped and
    * reported to `errorReceived`) and drives `pauseWriting()` /
    * `resumeWriting()` by its water marks. `close()` sends what is queued,
    * `abort()` drops it; `connectionLost` follows once.
@@ -534,7 +535,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * An endpoint with `remoteAddr` and no `localAddr` binds the remote's
    * family and loopback-ness (`127.0.0.1` for a 127.x remote, `::1` for
    * `::1`, else `0.0.0.0` or `::`), so a loopback client is not open on
-   * every interface.
+   * every interface. With both, a remote host name is looked up in the
+   * family of a numeric `localAddr`, and addresses of two families fail
+   * the endpoint (an IPv4 socket cannot send to IPv6), as in asyncio.
    *
    * Sends to broadcast addresses need `allowBroadcast: true` (see
    * `DatagramEndpointOptions`). `transport.joinMulticast(group, iface)`
@@ -555,10 +558,11 @@ export class DenoEventLoop extends BaseEventLoop {
    * `allowBroadcast`.
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`; it fails with `Deno.errors.PermissionDenied` for a
-   * broadcast `remoteAddr` without `allowBroadcast`.
+   * broadcast `remoteAddr` without `allowBroadcast`, and with a
+   * `RangeError` for `localAddr` and `remoteAddr` of different families.
    * @throws {TypeError} When an address is not `{ hostname, port }` or an
    * option is not a boolean.
-   * @throws {RangeError} When a port is out of range.
+   * @throws {RangeError} When a port is out of range or a hostname empty.
    * @throws {Deno.errors.NotSupported} Without `--unstable-net`.
    *
    * @example Two endpoints on 127.0.0.1
@@ -1163,7 +1167,8 @@ export class DenoEventLoop extends BaseEventLoop {
 
   /**
    * Reads up to `n` bytes from `conn`: the future's result has 1 to `n`
-   * bytes, or none at end of stream (and at every read after it). A
+   * bytes (at most 256 KiB per call, however large `n` is), or none at
+   * end of stream (and at every read after it). A
    * connection has one read in flight at a time; calls made meanwhile
    * wait their turn, in order.
    *

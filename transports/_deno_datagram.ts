@@ -31,12 +31,18 @@ import {
 import { resolveHost, withAddress } from "./_deno_names.ts";
 
 /**
- * The most bytes the send queue holds. A datagram that would take it past
- * this is dropped, and the protocol's `errorReceived` is told, as a full
- * network buffer drops datagrams; the water marks (`pauseWriting`) warn
- * well before.
+ * The most bytes the send queue holds, headers included. A datagram that
+ * would take it past this is dropped, and the protocol's `errorReceived`
+ * is told, as a full network buffer drops datagrams; the water marks
+ * (`pauseWriting`) warn well before.
  */
 export const MAX_QUEUED_BYTES = 1024 * 1024;
+
+/**
+ * What each queued datagram counts for beyond its data: its UDP header,
+ * as asyncio counts it, so that empty datagrams fill the queue too.
+ */
+const HEADER_SIZE = 8;
 
 type Address = { hostname: string; port: number };
 
@@ -118,6 +124,26 @@ function localFor(peer: Address): string {
   return host.startsWith("127.") ? "127.0.0.1" : "0.0.0.0";
 }
 
+/**
+ * An IPv6 address as Deno reports a sender's (RFC 5952: lower case, the
+ * longest run of zeros shortened, IPv4-mapped ones dotted), so that a
+ * remote address written long-hand still matches the datagrams from it.
+ * Anything else (IPv4, a scoped address) is returned as given.
+ */
+function canonicalHost(host: string): string {
+  if (ipFamily(host) !== 6 || host.includes("%")) return host;
+  let out: string;
+  try {
+    out = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  } catch {
+    return host;
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(out);
+  if (mapped === null) return out;
+  const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+  return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
 /** What Deno's joins give back: a way to leave. */
 type Membership = { leave(): Promise<void> };
 
@@ -138,6 +164,11 @@ function checkAddress(value: unknown, name: string): Address | undefined {
   if (typeof hostname !== "string") {
     throw new TypeError(
       `Cannot create a datagram endpoint: ${name}.hostname must be a string, received ${typeof hostname}`,
+    );
+  }
+  if (hostname === "") {
+    throw new RangeError(
+      `Cannot create a datagram endpoint: ${name}.hostname must not be empty, received ""`,
     );
   }
   checkPort(port, `create a datagram endpoint with ${name}`);
@@ -259,17 +290,18 @@ class DenoDatagramTransport extends FlowControlledTransport
       );
       return;
     }
-    if (this.#queued + this.#inFlight + data.length > MAX_QUEUED_BYTES) {
+    const size = data.length + HEADER_SIZE;
+    if (this.#queued + this.#inFlight + size > MAX_QUEUED_BYTES) {
       const error = new Deno.errors.WouldBlock(
         `Cannot queue the datagram: the send queue holds ${
           this.#queued + this.#inFlight
-        } of ${MAX_QUEUED_BYTES} bytes, received ${data.length} more`,
+        } of ${MAX_QUEUED_BYTES} bytes (data and 8-byte headers), received ${data.length} bytes more`,
       );
       this.#loop.callSoon(this.#errorReceived, error);
       return;
     }
     this.#queue.push([data.slice(), target]);
-    this.#queued += data.length;
+    this.#queued += size;
     if (!this.#sending) this.#sendNext();
     this.#flow.update(this.getWriteBufferSize());
   }
@@ -424,8 +456,8 @@ class DenoDatagramTransport extends FlowControlledTransport
 
   #sendNext(): void {
     const [data, addr] = this.#queue.shift()!;
-    this.#queued -= data.length;
-    this.#inFlight = data.length;
+    this.#queued -= data.length + HEADER_SIZE;
+    this.#inFlight = data.length + HEADER_SIZE;
     this.#sending = true;
     let sent: Promise<number>;
     try {
@@ -609,6 +641,22 @@ function openEndpoint<P extends DatagramProtocol>(
     // as a socket's IP_MULTICAST_LOOP default is.
     loopback: true,
   });
+  const bound = conn.addr as Deno.NetAddr;
+  if (
+    peer !== undefined && ipFamily(bound.hostname) !== ipFamily(peer.hostname)
+  ) {
+    // A socket of one family cannot send to the other's addresses.
+    conn.close();
+    throw new RangeError(
+      `Cannot create a datagram endpoint: localAddr is IPv${
+        ipFamily(bound.hostname)
+      } and remoteAddr is IPv${
+        ipFamily(peer.hostname)
+      }; give both in one family, received localAddr=${
+        describe(local ?? bound)
+      } remoteAddr=${describe(peer)}`,
+    );
+  }
   let protocol: P;
   try {
     protocol = protocolFactory();
@@ -682,10 +730,15 @@ export function createDatagramEndpoint<P extends DatagramProtocol>(
       future.setException(error);
     }
   };
-  if (remote === undefined || ipFamily(remote.hostname) !== 0) open(remote);
-  else {
+  if (remote === undefined) open(undefined);
+  else if (ipFamily(remote.hostname) !== 0) {
+    open({ hostname: canonicalHost(remote.hostname), port: remote.port });
+  } else {
+    // A name is looked up in the family of a numeric localAddr, as asyncio
+    // pairs the two addresses by family.
+    const family = local === undefined ? 0 : ipFamily(local.hostname);
     io.proactor.watch(
-      resolveHost(remote.hostname, remote.port),
+      resolveHost(remote.hostname, remote.port, family),
       io.proactor.bind<AddrInfo[]>({
         done: ([first]) =>
           open({ hostname: first.hostname, port: remote.port }),

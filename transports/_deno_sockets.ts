@@ -18,6 +18,14 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { checkPort } from "./address_checks.ts";
 
+/**
+ * The largest buffer a `sockRecv` read allocates (asyncio's transports
+ * read 256 KiB at a time too). A read gives 1 to `n` bytes, so a larger
+ * `n` only means that more may come in later calls; allocating `n` bytes
+ * would fail, or waste memory, for a large `n`.
+ */
+const MAX_READ = 256 * 1024;
+
 /** A caller waiting to read: into its own buffer, or up to `n` bytes. */
 type ReadWaiter =
   | { future: Future<Uint8Array>; n: number; into: null }
@@ -379,7 +387,7 @@ export class DenoSockets {
     }
     if (state.inFlight !== null || waiters.length === 0) return;
     const waiter = waiters[0];
-    const buffer = waiter.into ?? new Uint8Array(waiter.n);
+    const buffer = waiter.into ?? new Uint8Array(Math.min(waiter.n, MAX_READ));
     state.inFlight = { waiter, buffer };
     this.#proactor.startRead(conn, buffer, state.port);
   }

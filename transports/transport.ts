@@ -197,7 +197,11 @@ export interface DatagramTransport extends BaseTransport {
   sendto(data: Uint8Array, addr?: Deno.Addr): void;
   /** Closes at once, dropping queued datagrams. */
   abort(): void;
-  /** Returns the number of bytes queued and not yet sent. */
+  /**
+   * Returns the number of bytes queued and not yet sent; the Deno loop's
+   * endpoints count 8 bytes of UDP header for each datagram too, as
+   * asyncio does, so that empty datagrams fill the queue.
+   */
   getWriteBufferSize(): number;
   /**
    * Registers a PEP 3153 producer of datagrams, paced by the send queue's

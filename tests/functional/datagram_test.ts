@@ -259,7 +259,7 @@ Deno.test("DatagramTransport.abort() drops the queue and calls connectionLost(un
   const target = { transport: "udp" as const, hostname: "127.0.0.1", port: 9 };
   for (let i = 0; i < 5; i++) a.sendto(new Uint8Array(100), target);
   a.abort();
-  assertEquals(a.getWriteBufferSize(), 100); // only the one in flight
+  assertEquals(a.getWriteBufferSize(), 108); // only the one in flight
   assertEquals(await within(loop, pa.lost), undefined);
   assertEquals(pa.events, ["made", "lost"]);
   loop.close();
@@ -283,6 +283,33 @@ Deno.test("DatagramTransport bounds its send queue and pauses the protocol above
   a.close();
   await within(loop, pa.lost);
   assertEquals(calls, ["pause"]); // closing: no more flow-control calls
+  await closeAll(loop, pb);
+  loop.close();
+});
+
+Deno.test("DatagramTransport sends an empty datagram and counts each datagram's 8-byte header in its buffer, as asyncio does", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const [b, pb] = await endpoint(loop);
+  const calls: string[] = [];
+  pa.pauseWriting = () => calls.push("pause");
+  pa.resumeWriting = () => calls.push("resume");
+  const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+  a.sendto(new Uint8Array(0), addrB);
+  assertEquals(a.getWriteBufferSize(), 8);
+  a.sendto(bytes("abc"), addrB);
+  assertEquals(a.getWriteBufferSize(), 8 + 11);
+  await within(loop, pb.datagrams(2));
+  assertEquals(pb.received.map(([d]) => d), ["", "abc"]);
+  // Empty datagrams fill the queue too: the protocol is paused above the
+  // high-water mark (64 KiB, 8192 headers), and the queue stays bounded.
+  for (let i = 0; i < 200_000; i++) a.sendto(new Uint8Array(0), addrB);
+  assertEquals(calls[0], "pause");
+  assert(a.getWriteBufferSize() <= 1024 * 1024);
+  await within(loop, pa.errorCount(1));
+  assertEquals(pa.errors[0].name, "WouldBlock");
+  a.abort();
+  await within(loop, pa.lost);
   await closeAll(loop, pb);
   loop.close();
 });
@@ -322,6 +349,16 @@ Deno.test("createDatagramEndpoint() checks its options at once", () => {
     TypeError,
     "remoteAddr.hostname must be a string",
   );
+  for (const name of ["localAddr", "remoteAddr"]) {
+    assertThrows(
+      () =>
+        loop.createDatagramEndpoint(make, {
+          [name]: { hostname: "", port: 9 },
+        }),
+      RangeError,
+      `Cannot create a datagram endpoint: ${name}.hostname must not be empty, received ""`,
+    );
+  }
   loop.close();
   assertThrows(
     () => loop.createDatagramEndpoint(make),
@@ -375,6 +412,79 @@ Deno.test("createDatagramEndpoint() with only remoteAddr binds the remote's fami
     await within(loop, ps6.datagrams(1));
     await closeAll(loop, ps6, pc6);
   }
+  loop.close();
+});
+
+Deno.test("createDatagramEndpoint() fails when localAddr and remoteAddr are of different families, as asyncio does", async () => {
+  // An IPv4 socket cannot send to an IPv6 address: asyncio finds no
+  // (family, address) pair and raises instead of making an endpoint that
+  // can never send.
+  const loop = new DenoEventLoop();
+  const error = await within(
+    loop,
+    loop.createDatagramEndpoint(() => new Recorder(loop), {
+      localAddr: LOCAL,
+      remoteAddr: { hostname: "::1", port: 9 },
+    }),
+  ).catch((e) => e);
+  assertInstanceOf(error, RangeError);
+  assertEquals(
+    error.message,
+    "Cannot create a datagram endpoint: localAddr is IPv4 and remoteAddr is IPv6; give both in one family, received localAddr=127.0.0.1:0 remoteAddr=[::1]:9",
+  );
+  if (!hasIpv6Loopback()) {
+    console.warn("skipped the ::1 half: this machine has no IPv6 loopback");
+  } else {
+    // A remote host name is looked up in localAddr's family.
+    const made = await within(
+      loop,
+      loop.createDatagramEndpoint(() => new Recorder(loop), {
+        localAddr: { hostname: "::1", port: 0 },
+        remoteAddr: { hostname: "localhost", port: 9 },
+      }),
+    ).catch((e) => e);
+    if (made instanceof Error) {
+      // This machine's localhost has no IPv6 address.
+      assertInstanceOf(made, Deno.errors.NotFound);
+    } else {
+      const [transport, protocol] = made;
+      const peer = transport.getExtraInfo("peername") as Deno.NetAddr;
+      assert(peer.hostname.includes(":"), `IPv6 peer, got ${peer.hostname}`);
+      await closeAll(loop, protocol);
+    }
+  }
+  loop.close();
+});
+
+Deno.test("createDatagramEndpoint() with an IPv6 remoteAddr written long-hand hears its peer and reports the address as the system does", async () => {
+  if (!hasIpv6Loopback()) {
+    console.warn("skipped: this machine has no IPv6 loopback");
+    return;
+  }
+  const loop = new DenoEventLoop();
+  const [server, ps] = await endpoint(loop, {
+    localAddr: { hostname: "::1", port: 0 },
+  });
+  const port = (server.getExtraInfo("sockname") as Deno.NetAddr).port;
+  const [client, pc] = await endpoint(loop, {
+    remoteAddr: { hostname: "0:0:0:0:0:0:0:1", port },
+  });
+  assertEquals(client.getExtraInfo("peername"), {
+    transport: "udp",
+    hostname: "::1",
+    port,
+  });
+  // The form given is still accepted by sendto().
+  client.sendto(bytes("hi"), {
+    transport: "udp",
+    hostname: "0:0:0:0:0:0:0:1",
+    port,
+  });
+  await within(loop, ps.datagrams(1));
+  server.sendto(bytes("reply"), ps.received[0][1]);
+  await within(loop, pc.datagrams(1));
+  assertEquals(pc.received[0][0], "reply");
+  await closeAll(loop, ps, pc);
   loop.close();
 });
 

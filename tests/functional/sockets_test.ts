@@ -126,6 +126,25 @@ Deno.test("sockRecv() cancelled while its read is in flight loses nothing: the n
   loop.close();
 });
 
+Deno.test("sockRecv() with an n larger than any buffer reads what came, and later calls still work", async () => {
+  // recv(n) gives 1 to n bytes: a huge n must neither fail for want of
+  // memory nor leave the connection unusable for the calls after it.
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  const huge = loop.sockRecv(server, Number.MAX_SAFE_INTEGER);
+  await within(loop, loop.sockSendall(client, bytes("hi")));
+  assertEquals(text(await within(loop, huge)), "hi");
+  await within(loop, loop.sockSendall(client, bytes("again")));
+  assertEquals(
+    text(await within(loop, loop.sockRecv(server, 2 ** 40))),
+    "again",
+  );
+  client.close();
+  assertEquals((await within(loop, loop.sockRecv(server, 10))).length, 0);
+  closeAll(server, listener);
+  loop.close();
+});
+
 Deno.test("sockRecv() calls on one connection are served in the order made", async () => {
   const loop = new DenoEventLoop();
   const [listener, client, server] = await pair(loop);
