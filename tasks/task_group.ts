@@ -445,6 +445,44 @@ class GroupWaiter extends Future<void> {
     return true;
   }
 
+  override then<R1 = void, R2 = never>(
+    onfulfilled?: ((value: void) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    const task = currentTask();
+    return super.then(onfulfilled, (reason) => {
+      reason = this.#errorsFirst(task, reason);
+      if (onrejected == null) throw reason;
+      return onrejected(reason);
+    });
+  }
+
+  override *[Symbol.iterator](): Generator<Future<void>, void, unknown> {
+    try {
+      return yield* super[Symbol.iterator]();
+    } catch (e) {
+      throw this.#errorsFirst(currentTask(), e);
+    }
+  }
+
+  // The task waiting for the group was cancelled after the group ended
+  // with errors, before it resumed: as in asyncio's exit, where the group
+  // ends in the task itself, the errors win and the cancellation stays
+  // pending for the task's next wait.
+  #errorsFirst(task: Task<unknown> | null, reason: unknown): unknown {
+    if (
+      task === null || !(reason instanceof CancelledError) || !this.done() ||
+      this.cancelled()
+    ) {
+      return reason;
+    }
+    const errors = this.exception();
+    if (errors === undefined) return reason;
+    task.uncancel();
+    task.cancel();
+    return errors;
+  }
+
   settle(outcome: unknown): void {
     if (outcome === NO_ERROR) this.setResult(undefined);
     else if (outcome instanceof CancelledError) super.cancel(outcome.message);

@@ -47,6 +47,7 @@ import {
   Task,
 } from "./task.ts";
 import { isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import { WrapperTask } from "./_wrapper_task.ts";
 
 const CREATED = 0;
 const ENTERED = 1;
@@ -256,7 +257,10 @@ export class Timeout {
     this.#claim("run");
     const loop = this.#loop ??
       (aw instanceof Future ? aw.getLoop() : undefined);
-    const task: Task<T> = new Task(() => this.#runIn(task, aw), { loop });
+    const task: WrapperTask<T> = new WrapperTask(
+      () => this.#runIn(task, aw),
+      { loop },
+    );
     return task;
   }
 
@@ -342,10 +346,13 @@ export class Timeout {
   }
 
   *#runIn<T>(
-    task: Task<T>,
+    task: WrapperTask<T>,
     aw: Awaitable<T> | (() => Coroutine<T> | PromiseLike<T>),
   ): Coroutine<T> {
     this.#enter(task as Task<unknown>);
+    // A cancellation of the task from before now reaches the work at the
+    // first wait below.
+    task.started();
     const loop = task.getLoop();
     let result: T;
     try {

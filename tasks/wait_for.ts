@@ -8,9 +8,10 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { CancelledError, TimeoutError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
-import { type Awaitable, type Coroutine, ensureFuture, Task } from "./task.ts";
+import { type Awaitable, type Coroutine, ensureFuture } from "./task.ts";
 import { timeout as timeoutScope } from "./timeout.ts";
 import { checkTimeout } from "./_awaitables.ts";
+import { WrapperTask } from "./_wrapper_task.ts";
 
 /** Options for `waitFor`. */
 export interface WaitForOptions {
@@ -74,14 +75,19 @@ export function waitFor<T>(
   const loop = options?.loop ??
     (aw instanceof Future ? aw.getLoop() : getRunningLoop() ?? undefined);
   if (limit !== null && limit <= 0) {
-    return new Task(() => cancelNow(aw), { loop });
+    const task: WrapperTask<T> = new WrapperTask(
+      () => cancelNow(task, aw),
+      { loop },
+    );
+    return task;
   }
   return timeoutScope(limit, { loop }).run(aw);
 }
 
 // asyncio's zero-timeout path: no timer, cancel unless already done.
-function* cancelNow<T>(aw: Awaitable<T>): Coroutine<T> {
+function* cancelNow<T>(task: WrapperTask<T>, aw: Awaitable<T>): Coroutine<T> {
   const fut = ensureFuture(aw);
+  task.started();
   if (fut.done()) return fut.result();
   const waiter = new Future<void>({ loop: fut.getLoop() });
   const release = () => {

@@ -604,6 +604,104 @@ Deno.test("nested task groups: the inner group's error fails the outer group", a
   loop.close();
 });
 
+// asyncio's test_nested_groups_both_cancelled: the outer group's child
+// cancels the parent after the inner group has ended with an error but
+// before the parent resumed. The error wins; the cancellation stays pending.
+function* failNow(message: string): Coroutine<never> {
+  yield* sleep(0);
+  throw new Error(message);
+}
+
+Deno.test("nested task groups (async): a cancellation after the inner group failed keeps its error", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: unknown[] = [];
+  const main = loop.createTask(async () => {
+    try {
+      await withTaskGroup(async (outer) => {
+        try {
+          await withTaskGroup(async (inner) => {
+            inner.createTask(failNow("inner"));
+            outer.createTask(failNow("outer"));
+            await sleep(0);
+          });
+        } catch (e) {
+          log.push(messages(e), currentTask()!.cancelling());
+        }
+      });
+    } catch (e) {
+      log.push(messages(e));
+    }
+    log.push(currentTask()!.cancelling());
+    return log;
+  });
+  assertEquals(await loop.runUntilComplete(main), [["inner"], 1, ["outer"], 0]);
+  loop.close();
+});
+
+Deno.test("TaskGroup with await using: a cancellation after the group failed keeps its error and stays pending", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: unknown[] = [];
+  const main = loop.createTask(async () => {
+    const other = new TaskGroup();
+    try {
+      await using tg = new TaskGroup();
+      tg.createTask(failNow("mine"));
+      other.createTask(failNow("other"));
+    } catch (e) {
+      log.push(messages(e), currentTask()!.cancelling());
+    }
+    try {
+      await sleep(1);
+      log.push("not cancelled");
+    } catch (e) {
+      log.push((e as Error).name);
+    }
+    try {
+      await other.wait();
+    } catch (e) {
+      log.push(messages(e));
+    }
+    return log;
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    ["mine"],
+    1,
+    "CancelledError",
+    ["other"],
+  ]);
+  loop.close();
+});
+
+Deno.test("TaskGroup.wait() in a generator: a cancellation after the group failed keeps its error", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: unknown[] = [];
+  const main = loop.createTask(function* (): Coroutine<unknown[]> {
+    const first = new TaskGroup();
+    const second = new TaskGroup();
+    first.createTask(failNow("first"));
+    second.createTask(failNow("second"));
+    try {
+      yield* first.wait();
+    } catch (e) {
+      log.push(messages(e), currentTask()!.cancelling());
+    }
+    try {
+      yield* second.wait();
+    } catch (e) {
+      log.push(messages(e));
+    }
+    log.push(currentTask()!.cancelling());
+    return log;
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    ["first"],
+    1,
+    ["second"],
+    0,
+  ]);
+  loop.close();
+});
+
 // ---- State ----
 
 Deno.test("TaskGroup.createTask() throws InvalidStateError once the group is finished", async () => {

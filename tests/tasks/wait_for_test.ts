@@ -11,6 +11,7 @@ import { Future } from "../../futures/future.ts";
 import { shield } from "../../tasks/shield.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { type Coroutine, Task } from "../../tasks/task.ts";
+import { wait } from "../../tasks/wait.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
@@ -239,6 +240,70 @@ Deno.test("waitFor(): cancelling the waiting generator task is not turned into a
   await assertRejects(() => loop.runUntilComplete(main), CancelledError);
   assert(main.cancelled());
   assert(inner.cancelled());
+  loop.close();
+});
+
+// asyncio's test_asyncio_wait_for_cancelled: the waiting task is cancelled
+// right after it called waitFor(), before waitFor's own task took its first
+// step. The awaitable must still be cancelled, and waited for.
+function stubbornWork(loop: VirtualTimeLoop, log: string[]): Task<string> {
+  return loop.createTask(async () => {
+    try {
+      await sleep(1);
+    } catch (e) {
+      log.push((e as Error).name);
+      await sleep(1);
+    }
+    log.push("finished");
+    return "kept going";
+  });
+}
+
+Deno.test("waitFor(): a task cancelled as soon as it waits still cancels and waits for the awaitable (async)", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const main = loop.createTask(async () => {
+    const work = stubbornWork(loop, log);
+    const waiting = loop.createTask(async () => await waitFor(work, 30));
+    await sleep(0);
+    waiting.cancel();
+    await wait([waiting]);
+    log.push(`waiting done at ${loop.time()}`);
+  });
+  await loop.runUntilComplete(main);
+  assertEquals(log, ["CancelledError", "finished", "waiting done at 1"]);
+  loop.close();
+});
+
+Deno.test("waitFor(): a task cancelled as soon as it waits still cancels and waits for the awaitable (generator)", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const main = loop.createTask(function* (): Coroutine<string> {
+    const work = stubbornWork(loop, log);
+    const waiting = loop.createTask(function* (): Coroutine<string> {
+      return yield* waitFor(work, 30);
+    });
+    yield* sleep(0);
+    waiting.cancel();
+    yield* wait([waiting]);
+    log.push(`waiting done at ${loop.time()}`);
+    return waiting.result();
+  });
+  assertEquals(await loop.runUntilComplete(main), "kept going");
+  assertEquals(log, ["CancelledError", "finished", "waiting done at 1"]);
+  loop.close();
+});
+
+Deno.test("waitFor(): cancelling the returned future at once cancels the awaitable", async () => {
+  const loop = new VirtualTimeLoop();
+  for (const limit of [30, 0]) {
+    const inner = sleep(60, undefined, { loop });
+    const fut = waitFor(inner, limit);
+    assert(fut.cancel());
+    await assertRejects(() => loop.runUntilComplete(fut), CancelledError);
+    assert(inner.cancelled(), `limit ${limit}`);
+  }
+  assertEquals(loop.time(), 0);
   loop.close();
 });
 
