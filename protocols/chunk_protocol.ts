@@ -146,7 +146,12 @@ function findDelimiter(
  * delivered as a view of it, without a copy.
  *
  * Once the transport is closing (say a callback called `close()`), the
- * chunks still buffered are dropped, as Twisted's `LineReceiver` does.
+ * chunks still buffered are dropped, as Twisted's `LineReceiver` does, and
+ * nothing is delivered after `connectionLost`. `pauseProducing()` in a
+ * callback holds back the chunks already received after the current one
+ * until `resumeProducing()`. Bytes received during a callback (a raw
+ * handler's `setChunkMode(extra)`) are framed after it returns, so modes
+ * can switch any number of times in one delivery.
  *
  * `setRawMode(onData)` stops the framing: from then on bytes — starting
  * with any already buffered after the current chunk — go to `onData` as
@@ -198,6 +203,13 @@ export class ChunkProtocol extends Protocol {
   #len = 0;
   #skipping = false;
   #stopped = false;
+  // Inside dataReceived (or a callback it made): bytes received meanwhile
+  // wait in #held, so that framing never recurses.
+  #busy = false;
+  #paused = false;
+  // Bytes received but not framed yet, in order: the rest of a delivery
+  // while paused, and bytes received during a callback.
+  #held: Uint8Array[] | null = null;
   #closeError: Error | undefined = undefined;
   #rawOnData: ((data: Uint8Array, protocol: ChunkProtocol) => void) | null =
     null;
@@ -293,16 +305,12 @@ export class ChunkProtocol extends Protocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
-    let pos = 0;
-    while (pos < data.length && !this.#stopped) {
-      if (this.#raw) {
-        this.rawDataReceived(pos === 0 ? data : data.subarray(pos));
-        return;
-      }
-      pos = this.#len === 0 && !this.#skipping
-        ? this.#fromData(data, pos)
-        : this.#fromBuffer(data, pos);
+    if (this.#busy || this.#paused || this.#stopped) {
+      // From a callback, or while paused: framed after what came before.
+      if (!this.#stopped && data.length > 0) (this.#held ??= []).push(data);
+      return;
     }
+    this.#run(data);
   }
 
   /**
@@ -324,6 +332,8 @@ export class ChunkProtocol extends Protocol {
    */
   override connectionLost(exc?: Error): void {
     this.#transport = null;
+    this.#stopped = true;
+    this.#held = null;
     this.#buf = new Uint8Array(0);
     this.#len = 0;
     this.#receiver?.connectionLost?.(exc ?? this.#closeError, this);
@@ -399,14 +409,13 @@ export class ChunkProtocol extends Protocol {
     this.#rawOnData = (onData as ChunkCallback | undefined) ?? null;
     if (this.#raw) return;
     this.#raw = true;
-    if (this.#len > 0 && !this.#skipping) {
-      // Called from outside a delivery: hand over what is buffered now.
-      const buffered = this.#buf.slice(0, this.#len);
-      this.#len = 0;
-      this.rawDataReceived(buffered);
-    }
+    const buffered = this.#len > 0 && !this.#skipping
+      ? this.#buf.slice(0, this.#len)
+      : null;
     this.#len = 0;
     this.#skipping = false;
+    // Called from outside a delivery: hand over what is buffered now.
+    if (buffered !== null) this.#frameFirst(buffered);
   }
 
   /**
@@ -421,7 +430,69 @@ export class ChunkProtocol extends Protocol {
   setChunkMode(extra?: Uint8Array): void {
     this.#raw = false;
     this.#rawOnData = null;
-    if (extra !== undefined && extra.length > 0) this.dataReceived(extra);
+    if (extra !== undefined && extra.length > 0) this.#frameFirst(extra);
+  }
+
+  /**
+   * Stops delivering chunks (and raw bytes) and pauses the transport's
+   * reading, until `resumeProducing()`. Called from a callback, it holds
+   * back the chunks already received after the current one too — which
+   * `transport.pauseReading()` alone does not: it only stops new reads.
+   *
+   * Twisted: `LineReceiver.pauseProducing()`; PEP 3153: a push producer,
+   * so the protocol can be registered as its own transport's producer.
+   *
+   * @example Holding back requests while one is being served
+   * ```ts
+   * import { ChunkProtocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const got: string[] = [];
+   * const p = new ChunkProtocol("\n", (chunk, self) => {
+   *   got.push(new TextDecoder().decode(chunk));
+   *   self.pauseProducing();
+   * });
+   * p.dataReceived(new TextEncoder().encode("a\nb\n"));
+   * assertEquals(got, ["a"]);
+   * p.resumeProducing();
+   * assertEquals(got, ["a", "b"]);
+   * ```
+   */
+  pauseProducing(): void {
+    if (this.#stopped) return;
+    this.#paused = true;
+    const transport = this.#transport;
+    if (transport !== null && !transport.isClosing()) transport.pauseReading();
+  }
+
+  /**
+   * Delivers what `pauseProducing()` held back, then resumes the
+   * transport's reading (unless a callback paused or stopped again).
+   *
+   * Twisted: `LineReceiver.resumeProducing()`.
+   */
+  resumeProducing(): void {
+    if (this.#stopped) return;
+    this.#paused = false;
+    if (!this.#busy && this.#held !== null) this.#run(null);
+    const transport = this.#transport;
+    if (
+      !this.#paused && !this.#stopped && transport !== null &&
+      !transport.isClosing()
+    ) transport.resumeReading();
+  }
+
+  /**
+   * Stops for good: drops what is buffered or held back, delivers nothing
+   * more, and closes the transport.
+   *
+   * Twisted: `LineReceiver.stopProducing()`.
+   */
+  stopProducing(): void {
+    this.#stopped = true;
+    this.#held = null;
+    this.#len = 0;
+    this.#transport?.close();
   }
 
   /**
@@ -443,6 +514,50 @@ export class ChunkProtocol extends Protocol {
       );
     }
     this.#transport.writelines([bytes, this.delimiter]);
+  }
+
+  // Frames `data` (if any), then what is held, until paused or stopped;
+  // bytes received meanwhile are held rather than framed recursively.
+  #run(data: Uint8Array | null): void {
+    this.#busy = true;
+    try {
+      if (data !== null) this.#frame(data);
+      let held: Uint8Array[] | null;
+      while (
+        (held = this.#held) !== null && !this.#stopped && !this.#paused
+      ) {
+        const next = held.shift()!;
+        if (held.length === 0) this.#held = null;
+        this.#frame(next);
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #frame(data: Uint8Array): void {
+    let pos = 0;
+    while (pos < data.length) {
+      if (this.#stopped || this.#paused) {
+        if (!this.#stopped) (this.#held ??= []).unshift(data.subarray(pos));
+        return;
+      }
+      if (this.#raw) {
+        this.rawDataReceived(pos === 0 ? data : data.subarray(pos));
+        return;
+      }
+      pos = this.#len === 0 && !this.#skipping
+        ? this.#fromData(data, pos)
+        : this.#fromBuffer(data, pos);
+    }
+  }
+
+  // Bytes that come before anything held (handed back by a raw handler,
+  // or buffered when raw mode starts): framed now, or first once resumed.
+  #frameFirst(data: Uint8Array): void {
+    if (this.#stopped) return;
+    if (this.#busy || this.#paused) (this.#held ??= []).unshift(data);
+    else this.#run(data);
   }
 
   // Delivers one chunk (or reports an over-long one) and says whether to
