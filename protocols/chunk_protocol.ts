@@ -13,6 +13,7 @@ import {
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
 import { pickSink } from "./_sink.ts";
+import { Intake } from "./_intake.ts";
 
 /** The default `maxLength` of a chunk, in bytes (Twisted's `MAX_LENGTH`). */
 const DEFAULT_MAX_LENGTH = 16384;
@@ -202,14 +203,7 @@ export class ChunkProtocol extends Protocol {
   #buf: Uint8Array = new Uint8Array(0);
   #len = 0;
   #skipping = false;
-  #stopped = false;
-  // Inside dataReceived (or a callback it made): bytes received meanwhile
-  // wait in #held, so that framing never recurses.
-  #busy = false;
-  #paused = false;
-  // Bytes received but not framed yet, in order: the rest of a delivery
-  // while paused, and bytes received during a callback.
-  #held: Uint8Array[] | null = null;
+  readonly #intake = new Intake((data) => this.#frame(data));
   #closeError: Error | undefined = undefined;
   #rawOnData: ((data: Uint8Array, protocol: ChunkProtocol) => void) | null =
     null;
@@ -305,12 +299,7 @@ export class ChunkProtocol extends Protocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
-    if (this.#busy || this.#paused || this.#stopped) {
-      // From a callback, or while paused: framed after what came before.
-      if (!this.#stopped && data.length > 0) (this.#held ??= []).push(data);
-      return;
-    }
-    this.#run(data);
+    this.#intake.receive(data);
   }
 
   /**
@@ -332,8 +321,7 @@ export class ChunkProtocol extends Protocol {
    */
   override connectionLost(exc?: Error): void {
     this.#transport = null;
-    this.#stopped = true;
-    this.#held = null;
+    this.#intake.stop();
     this.#buf = new Uint8Array(0);
     this.#len = 0;
     this.#receiver?.connectionLost?.(exc ?? this.#closeError, this);
@@ -365,7 +353,7 @@ export class ChunkProtocol extends Protocol {
       this.#onLengthExceeded(error, this);
       return;
     }
-    this.#stopped = true;
+    this.#intake.stop();
     this.#closeError = error;
     this.#transport?.close();
   }
@@ -415,7 +403,7 @@ export class ChunkProtocol extends Protocol {
     this.#len = 0;
     this.#skipping = false;
     // Called from outside a delivery: hand over what is buffered now.
-    if (buffered !== null) this.#frameFirst(buffered);
+    if (buffered !== null) this.#intake.receiveFirst(buffered);
   }
 
   /**
@@ -430,7 +418,9 @@ export class ChunkProtocol extends Protocol {
   setChunkMode(extra?: Uint8Array): void {
     this.#raw = false;
     this.#rawOnData = null;
-    if (extra !== undefined && extra.length > 0) this.#frameFirst(extra);
+    if (extra !== undefined && extra.length > 0) {
+      this.#intake.receiveFirst(extra);
+    }
   }
 
   /**
@@ -459,10 +449,7 @@ export class ChunkProtocol extends Protocol {
    * ```
    */
   pauseProducing(): void {
-    if (this.#stopped) return;
-    this.#paused = true;
-    const transport = this.#transport;
-    if (transport !== null && !transport.isClosing()) transport.pauseReading();
+    this.#intake.pause(this.#transport);
   }
 
   /**
@@ -472,14 +459,7 @@ export class ChunkProtocol extends Protocol {
    * Twisted: `LineReceiver.resumeProducing()`.
    */
   resumeProducing(): void {
-    if (this.#stopped) return;
-    this.#paused = false;
-    if (!this.#busy && this.#held !== null) this.#run(null);
-    const transport = this.#transport;
-    if (
-      !this.#paused && !this.#stopped && transport !== null &&
-      !transport.isClosing()
-    ) transport.resumeReading();
+    this.#intake.resume(this.#transport);
   }
 
   /**
@@ -489,10 +469,8 @@ export class ChunkProtocol extends Protocol {
    * Twisted: `LineReceiver.stopProducing()`.
    */
   stopProducing(): void {
-    this.#stopped = true;
-    this.#held = null;
     this.#len = 0;
-    this.#transport?.close();
+    this.#intake.stop(this.#transport);
   }
 
   /**
@@ -516,30 +494,13 @@ export class ChunkProtocol extends Protocol {
     this.#transport.writelines([bytes, this.delimiter]);
   }
 
-  // Frames `data` (if any), then what is held, until paused or stopped;
-  // bytes received meanwhile are held rather than framed recursively.
-  #run(data: Uint8Array | null): void {
-    this.#busy = true;
-    try {
-      if (data !== null) this.#frame(data);
-      let held: Uint8Array[] | null;
-      while (
-        (held = this.#held) !== null && !this.#stopped && !this.#paused
-      ) {
-        const next = held.shift()!;
-        if (held.length === 0) this.#held = null;
-        this.#frame(next);
-      }
-    } finally {
-      this.#busy = false;
-    }
-  }
-
+  // Frames `data` until the end, raw mode, a pause or a stop.
   #frame(data: Uint8Array): void {
+    const intake = this.#intake;
     let pos = 0;
     while (pos < data.length) {
-      if (this.#stopped || this.#paused) {
-        if (!this.#stopped) (this.#held ??= []).unshift(data.subarray(pos));
+      if (intake.stopped || intake.paused) {
+        intake.holdRest(data.subarray(pos));
         return;
       }
       if (this.#raw) {
@@ -552,14 +513,6 @@ export class ChunkProtocol extends Protocol {
     }
   }
 
-  // Bytes that come before anything held (handed back by a raw handler,
-  // or buffered when raw mode starts): framed now, or first once resumed.
-  #frameFirst(data: Uint8Array): void {
-    if (this.#stopped) return;
-    if (this.#busy || this.#paused) (this.#held ??= []).unshift(data);
-    else this.#run(data);
-  }
-
   // Delivers one chunk (or reports an over-long one) and says whether to
   // go on: not once the protocol stopped or the transport is closing.
   #deliver(chunk: Uint8Array | null): void {
@@ -568,7 +521,7 @@ export class ChunkProtocol extends Protocol {
     } else {
       this.chunkReceived(chunk);
     }
-    if (this.#transport?.isClosing()) this.#stopped = true;
+    if (this.#transport?.isClosing()) this.#intake.stop();
   }
 
   #overrun(): LimitOverrunError {

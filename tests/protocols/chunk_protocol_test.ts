@@ -7,7 +7,7 @@ import {
 import { ChunkProtocol } from "../../protocols/chunk_protocol.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import { InvalidStateError, LimitOverrunError } from "../../futures/errors.ts";
-import { getRunningLoop } from "../../futures/running_loop.ts";
+import { pauseForASecond } from "./_pausing.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -446,12 +446,7 @@ Deno.test("ChunkProtocol.pauseProducing() in a callback holds the chunks already
       const p = new ChunkProtocol("\n", (c, self) => {
         log.push(text(c));
         if (text(c) !== "pause") return;
-        self.pauseProducing();
-        log.push(`reading ${self.transport!.isReading()}`);
-        getRunningLoop()!.callLater(1, () => {
-          log.push("resume");
-          self.resumeProducing();
-        });
+        pauseForASecond(self, log);
       });
       return Object.assign(p, { log });
     },
