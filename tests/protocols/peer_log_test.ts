@@ -155,6 +155,10 @@ Deno.test("PeerLog.sizeOf() covers what the default exception handler prints", (
     { message: "m", exception: new Error("boom") },
     { message: "m", exception: { code: -1, data: "y".repeat(300) } },
     { message: "m", exception: "a string", transport: { a: 1 } },
+    // Fields a protocol adds, printed whole: a line the peer sent.
+    { message: "m", line: "z".repeat(5000) },
+    { message: "m", line: "\x00\x9b".repeat(2000) },
+    { message: "m", request: { url: "u".repeat(3000), method: "GET" } },
   ];
   for (const c of cases) {
     const { message, exception, ...details } = c;
