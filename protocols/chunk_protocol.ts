@@ -268,7 +268,8 @@ export class ChunkProtocol extends Protocol {
   /**
    * The bytes held for a chunk not yet complete (while an over-long chunk
    * is skipped, only a possible start of the delimiter). Never more than
-   * `maxLength + delimiter.length - 1`.
+   * `maxLength + delimiter.length - 1`. Bytes held back, not yet framed,
+   * while `pauseProducing()` is in effect are not counted.
    */
   get bufferedBytes(): number {
     return this.#len;
