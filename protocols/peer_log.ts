@@ -11,6 +11,7 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { ExceptionContext, SchedulingLoop } from "../loop/event_loop.ts";
 
@@ -226,8 +227,16 @@ export class PeerLog {
    * The peer sent `bytes` more bytes: the log may grow by as much.
    *
    * @param bytes How many bytes.
+   * @throws {RangeError} When `bytes` is not a whole number >= 0.
    */
   received(bytes: number): void {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) {
+      throw new RangeError(
+        `Cannot count received bytes: bytes must be a whole number >= 0, received ${
+          formatReceived(bytes)
+        }`,
+      );
+    }
     this.#budget += bytes;
   }
 

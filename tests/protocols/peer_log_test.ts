@@ -170,3 +170,22 @@ Deno.test("PeerLog.sizeOf() covers what the default exception handler prints", (
     assert(PeerLog.sizeOf(c) >= printed, `${PeerLog.sizeOf(c)} < ${printed}`);
   }
 });
+
+Deno.test("PeerLog.received() refuses a count that is not a number of bytes", () => {
+  // A NaN would poison the loop's shared reserve: every later report
+  // would pass, without a bound.
+  const { loop, contexts } = recording();
+  const log = new PeerLog({ loop });
+  for (const bad of [NaN, -1, Infinity, undefined]) {
+    assertThrows(
+      () => log.received(bad as number),
+      RangeError,
+      "bytes must be a whole number >= 0",
+    );
+  }
+  drain(loop);
+  const other = new PeerLog({ loop });
+  assertEquals(other.report("a", { message: "m".repeat(1000) }), false);
+  assertEquals(contexts.length, 1);
+  loop.close();
+});
