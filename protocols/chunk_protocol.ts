@@ -13,6 +13,7 @@ import {
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
 import { pickSink } from "./_sink.ts";
+import { Intake } from "./_intake.ts";
 
 /** The default `maxLength` of a chunk, in bytes (Twisted's `MAX_LENGTH`). */
 const DEFAULT_MAX_LENGTH = 16384;
@@ -146,7 +147,12 @@ function findDelimiter(
  * delivered as a view of it, without a copy.
  *
  * Once the transport is closing (say a callback called `close()`), the
- * chunks still buffered are dropped, as Twisted's `LineReceiver` does.
+ * chunks still buffered are dropped, as Twisted's `LineReceiver` does, and
+ * nothing is delivered after `connectionLost`. `pauseProducing()` in a
+ * callback holds back the chunks already received after the current one
+ * until `resumeProducing()`. Bytes received during a callback (a raw
+ * handler's `setChunkMode(extra)`) are framed after it returns, so modes
+ * can switch any number of times in one delivery.
  *
  * `setRawMode(onData)` stops the framing: from then on bytes — starting
  * with any already buffered after the current chunk — go to `onData` as
@@ -197,7 +203,7 @@ export class ChunkProtocol extends Protocol {
   #buf: Uint8Array = new Uint8Array(0);
   #len = 0;
   #skipping = false;
-  #stopped = false;
+  readonly #intake = new Intake((data) => this.#frame(data));
   #closeError: Error | undefined = undefined;
   #rawOnData: ((data: Uint8Array, protocol: ChunkProtocol) => void) | null =
     null;
@@ -262,7 +268,8 @@ export class ChunkProtocol extends Protocol {
   /**
    * The bytes held for a chunk not yet complete (while an over-long chunk
    * is skipped, only a possible start of the delimiter). Never more than
-   * `maxLength + delimiter.length - 1`.
+   * `maxLength + delimiter.length - 1`. Bytes held back, not yet framed,
+   * while `pauseProducing()` is in effect are not counted.
    */
   get bufferedBytes(): number {
     return this.#len;
@@ -293,16 +300,7 @@ export class ChunkProtocol extends Protocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
-    let pos = 0;
-    while (pos < data.length && !this.#stopped) {
-      if (this.#raw) {
-        this.rawDataReceived(pos === 0 ? data : data.subarray(pos));
-        return;
-      }
-      pos = this.#len === 0 && !this.#skipping
-        ? this.#fromData(data, pos)
-        : this.#fromBuffer(data, pos);
-    }
+    this.#intake.receive(data);
   }
 
   /**
@@ -324,6 +322,7 @@ export class ChunkProtocol extends Protocol {
    */
   override connectionLost(exc?: Error): void {
     this.#transport = null;
+    this.#intake.stop();
     this.#buf = new Uint8Array(0);
     this.#len = 0;
     this.#receiver?.connectionLost?.(exc ?? this.#closeError, this);
@@ -355,7 +354,7 @@ export class ChunkProtocol extends Protocol {
       this.#onLengthExceeded(error, this);
       return;
     }
-    this.#stopped = true;
+    this.#intake.stop();
     this.#closeError = error;
     this.#transport?.close();
   }
@@ -399,14 +398,13 @@ export class ChunkProtocol extends Protocol {
     this.#rawOnData = (onData as ChunkCallback | undefined) ?? null;
     if (this.#raw) return;
     this.#raw = true;
-    if (this.#len > 0 && !this.#skipping) {
-      // Called from outside a delivery: hand over what is buffered now.
-      const buffered = this.#buf.slice(0, this.#len);
-      this.#len = 0;
-      this.rawDataReceived(buffered);
-    }
+    const buffered = this.#len > 0 && !this.#skipping
+      ? this.#buf.slice(0, this.#len)
+      : null;
     this.#len = 0;
     this.#skipping = false;
+    // Called from outside a delivery: hand over what is buffered now.
+    if (buffered !== null) this.#intake.receiveFirst(buffered);
   }
 
   /**
@@ -421,7 +419,59 @@ export class ChunkProtocol extends Protocol {
   setChunkMode(extra?: Uint8Array): void {
     this.#raw = false;
     this.#rawOnData = null;
-    if (extra !== undefined && extra.length > 0) this.dataReceived(extra);
+    if (extra !== undefined && extra.length > 0) {
+      this.#intake.receiveFirst(extra);
+    }
+  }
+
+  /**
+   * Stops delivering chunks (and raw bytes) and pauses the transport's
+   * reading, until `resumeProducing()`. Called from a callback, it holds
+   * back the chunks already received after the current one too — which
+   * `transport.pauseReading()` alone does not: it only stops new reads.
+   *
+   * Twisted: `LineReceiver.pauseProducing()`; PEP 3153: a push producer,
+   * so the protocol can be registered as its own transport's producer.
+   *
+   * @example Holding back requests while one is being served
+   * ```ts
+   * import { ChunkProtocol } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const got: string[] = [];
+   * const p = new ChunkProtocol("\n", (chunk, self) => {
+   *   got.push(new TextDecoder().decode(chunk));
+   *   self.pauseProducing();
+   * });
+   * p.dataReceived(new TextEncoder().encode("a\nb\n"));
+   * assertEquals(got, ["a"]);
+   * p.resumeProducing();
+   * assertEquals(got, ["a", "b"]);
+   * ```
+   */
+  pauseProducing(): void {
+    this.#intake.pause(this.#transport);
+  }
+
+  /**
+   * Delivers what `pauseProducing()` held back, then resumes the
+   * transport's reading (unless a callback paused or stopped again).
+   *
+   * Twisted: `LineReceiver.resumeProducing()`.
+   */
+  resumeProducing(): void {
+    this.#intake.resume(this.#transport);
+  }
+
+  /**
+   * Stops for good: drops what is buffered or held back, delivers nothing
+   * more, and closes the transport.
+   *
+   * Twisted: `LineReceiver.stopProducing()`.
+   */
+  stopProducing(): void {
+    this.#len = 0;
+    this.#intake.stop(this.#transport);
   }
 
   /**
@@ -445,6 +495,25 @@ export class ChunkProtocol extends Protocol {
     this.#transport.writelines([bytes, this.delimiter]);
   }
 
+  // Frames `data` until the end, raw mode, a pause or a stop.
+  #frame(data: Uint8Array): void {
+    const intake = this.#intake;
+    let pos = 0;
+    while (pos < data.length) {
+      if (intake.stopped || intake.paused) {
+        intake.holdRest(data.subarray(pos));
+        return;
+      }
+      if (this.#raw) {
+        this.rawDataReceived(pos === 0 ? data : data.subarray(pos));
+        return;
+      }
+      pos = this.#len === 0 && !this.#skipping
+        ? this.#fromData(data, pos)
+        : this.#fromBuffer(data, pos);
+    }
+  }
+
   // Delivers one chunk (or reports an over-long one) and says whether to
   // go on: not once the protocol stopped or the transport is closing.
   #deliver(chunk: Uint8Array | null): void {
@@ -453,7 +522,7 @@ export class ChunkProtocol extends Protocol {
     } else {
       this.chunkReceived(chunk);
     }
-    if (this.#transport?.isClosing()) this.#stopped = true;
+    if (this.#transport?.isClosing()) this.#intake.stop();
   }
 
   #overrun(): LimitOverrunError {

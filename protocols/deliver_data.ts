@@ -84,7 +84,8 @@ export function lentBuffer(
 /**
  * Hands received bytes to a stream protocol: `dataReceived(data)` for a
  * `Protocol`; for a buffered protocol, copies them into as many of its
- * lent buffers as they take, calling `bufferUpdated()` after each.
+ * lent buffers as they take, calling `bufferUpdated()` after each. No
+ * bytes, no call: `dataReceived()` always gets some (PEP 3156).
  *
  * @param protocol The protocol.
  * @param data The bytes; a `Protocol` receives this very buffer.
@@ -108,7 +109,7 @@ export function lentBuffer(
  */
 export function deliverData(protocol: BaseProtocol, data: Uint8Array): void {
   if (!isBufferedProtocol(protocol)) {
-    (protocol as Protocol).dataReceived(data);
+    if (data.length > 0) (protocol as Protocol).dataReceived(data);
     return;
   }
   let at = 0;

@@ -13,6 +13,7 @@ import {
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
 import { pickSink } from "./_sink.ts";
+import { Intake } from "./_intake.ts";
 
 /** The default `maxLength` of a message, in bytes (1 MiB). */
 const DEFAULT_MAX_LENGTH = 1024 * 1024;
@@ -103,6 +104,11 @@ export interface Int32StringReceiverOptions {
  * reported to `lengthLimitExceeded()` as soon as the prefix is read — the
  * message is never buffered — and by default closes the connection.
  *
+ * Nothing is delivered once the transport is closing or after
+ * `connectionLost`. `pauseProducing()` in a callback holds back the
+ * messages already received until `resumeProducing()`; bytes a callback
+ * feeds to `dataReceived()` are framed after those already received.
+ *
  * Twisted: `Int32StringReceiver`; a PEP 3153 framing protocol.
  *
  * @example Framing messages
@@ -149,7 +155,7 @@ export class Int32StringReceiver extends Protocol {
   #message: Uint8Array | null = null;
   #messageLen = 0;
   #skip = 0;
-  #stopped = false;
+  readonly #intake = new Intake((data) => this.#frame(data));
   #closeError: Error | undefined = undefined;
 
   /**
@@ -223,9 +229,19 @@ export class Int32StringReceiver extends Protocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
+    this.#intake.receive(data);
+  }
+
+  // Frames `data` until the end, a pause or a stop.
+  #frame(data: Uint8Array): void {
+    const intake = this.#intake;
     let pos = 0;
     const end = data.length;
-    while (pos < end && !this.#stopped) {
+    while (pos < end) {
+      if (intake.stopped || intake.paused) {
+        intake.holdRest(data.subarray(pos));
+        return;
+      }
       if (this.#skip > 0) {
         const n = Math.min(this.#skip, end - pos);
         this.#skip -= n;
@@ -293,6 +309,7 @@ export class Int32StringReceiver extends Protocol {
    */
   override connectionLost(exc?: Error): void {
     this.#transport = null;
+    this.#intake.stop();
     this.#message = null;
     this.#receiver?.connectionLost?.(exc ?? this.#closeError, this);
   }
@@ -323,7 +340,7 @@ export class Int32StringReceiver extends Protocol {
       this.#onLengthExceeded(error, this);
       return;
     }
-    this.#stopped = true;
+    this.#intake.stop();
     this.#closeError = error;
     this.#transport?.close();
   }
@@ -364,6 +381,55 @@ export class Int32StringReceiver extends Protocol {
     this.#transport.writelines([prefix, bytes]);
   }
 
+  /**
+   * Stops delivering messages and pauses the transport's reading, until
+   * `resumeProducing()`. Called from a callback, it holds back the
+   * messages already received after the current one too — which
+   * `transport.pauseReading()` alone does not: it only stops new reads.
+   *
+   * Twisted: `IntNStringReceiver.pauseProducing()`; PEP 3153: a push
+   * producer, so the protocol can be registered as its own transport's
+   * producer.
+   *
+   * @example Holding back requests while one is being served
+   * ```ts
+   * import { Int32StringReceiver } from "@tulip/tulip/protocols";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const got: number[] = [];
+   * const p = new Int32StringReceiver((data, self) => {
+   *   got.push(data[0]);
+   *   self.pauseProducing();
+   * });
+   * p.dataReceived(new Uint8Array([0, 0, 0, 1, 7, 0, 0, 0, 1, 8]));
+   * assertEquals(got, [7]);
+   * p.resumeProducing();
+   * assertEquals(got, [7, 8]);
+   * ```
+   */
+  pauseProducing(): void {
+    this.#intake.pause(this.#transport);
+  }
+
+  /**
+   * Frames the bytes held back since `pauseProducing()` and reads again —
+   * unless one of the messages paused or stopped the protocol.
+   *
+   * Twisted: `IntNStringReceiver.resumeProducing()`.
+   */
+  resumeProducing(): void {
+    this.#intake.resume(this.#transport);
+  }
+
+  /**
+   * Closes the transport and drops any partial or held-back message: no
+   * message is delivered any more. Twisted: `stopProducing()`.
+   */
+  stopProducing(): void {
+    this.#message = null;
+    this.#intake.stop(this.#transport);
+  }
+
   #begin(size: number): void {
     this.#message = new Uint8Array(size);
     this.#messageLen = 0;
@@ -371,7 +437,7 @@ export class Int32StringReceiver extends Protocol {
 
   #deliver(message: Uint8Array): void {
     this.stringReceived(message);
-    if (this.#transport?.isClosing()) this.#stopped = true;
+    if (this.#transport?.isClosing()) this.#intake.stop();
   }
 
   #exceeded(size: number): void {
@@ -381,7 +447,7 @@ export class Int32StringReceiver extends Protocol {
         size,
       ),
     );
-    if (this.#transport?.isClosing()) this.#stopped = true;
+    if (this.#transport?.isClosing()) this.#intake.stop();
   }
 }
 

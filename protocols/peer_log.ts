@@ -11,6 +11,7 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { ExceptionContext, SchedulingLoop } from "../loop/event_loop.ts";
 
@@ -34,7 +35,7 @@ export interface PeerLogOptions {
 
 /**
  * What printing an object field (the protocol, the transport) costs at
- * most: they print as their class name and a few fields (a
+ * least: they print as their class name and a few fields (a
  * `JsonRpcProtocol` in about 110 characters, a transport in about 50).
  */
 const DETAIL_SIZE = 160;
@@ -44,6 +45,19 @@ const MIN_SHORT = 48;
 const SHORT_EXCEPTION = 200;
 /** The most log, in characters, a loop's reserve holds. */
 const RESERVE = 64 * 1024;
+
+/**
+ * What a string costs printed inside an object: quoted, with control
+ * characters escaped (`\x00`, four characters each).
+ */
+function quotedSize(text: string): number {
+  let size = text.length + 2;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) size += 3;
+  }
+  return size;
+}
 
 function valueSize(value: unknown): number {
   if (value === undefined) return 0;
@@ -55,7 +69,7 @@ function valueSize(value: unknown): number {
   }
   if (typeof value === "object" && value !== null) {
     try {
-      size += (JSON.stringify(value) ?? "").length * 2 + 16;
+      size += quotedSize(JSON.stringify(value) ?? "") * 2 + 16;
     } catch {
       size += DETAIL_SIZE;
     }
@@ -172,7 +186,14 @@ export class PeerLog {
       if (key === "message") continue;
       const value = context[key];
       if (key === "exception") size += valueSize(value);
-      else if (value !== undefined) size += DETAIL_SIZE;
+      else if (value !== undefined) {
+        // An object (the protocol, the transport) prints as a few fields;
+        // a string, or an object holding one, prints whole.
+        size += key.length + 8 + Math.max(
+          DETAIL_SIZE,
+          typeof value === "string" ? quotedSize(value) : valueSize(value),
+        );
+      }
     }
     return size;
   }
@@ -206,8 +227,16 @@ export class PeerLog {
    * The peer sent `bytes` more bytes: the log may grow by as much.
    *
    * @param bytes How many bytes.
+   * @throws {RangeError} When `bytes` is not a whole number >= 0.
    */
   received(bytes: number): void {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) {
+      throw new RangeError(
+        `Cannot count received bytes: bytes must be a whole number >= 0, received ${
+          formatReceived(bytes)
+        }`,
+      );
+    }
     this.#budget += bytes;
   }
 

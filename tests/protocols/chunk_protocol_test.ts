@@ -7,6 +7,7 @@ import {
 import { ChunkProtocol } from "../../protocols/chunk_protocol.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import { InvalidStateError, LimitOverrunError } from "../../futures/errors.ts";
+import { pauseForASecond } from "./_pausing.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -399,4 +400,94 @@ Deno.test("ChunkProtocol chunkReceived() can be overridden instead of a callback
   const p = new Upper("\n");
   p.dataReceived(bytes("a\nb\n"));
   assertEquals(p.out, ["A", "B"]);
+});
+
+// ---- Callbacks that change the framing, pause or stop it ----
+
+Deno.test("ChunkProtocol switches modes many times in one delivery without growing the stack", () => {
+  // Twisted's test_stackRecursion: each line turns raw mode on, and the raw
+  // handler hands back all but one byte to be framed again.
+  const flips = 100_000;
+  let lines = 0;
+  const p = new ChunkProtocol("\n", (_chunk, self) => {
+    lines++;
+    self.setRawMode((data, s) => s.setChunkMode(data.subarray(1)));
+  });
+  p.dataReceived(bytes("x\nx".repeat(flips)));
+  assertEquals(lines, flips);
+});
+
+Deno.test("ChunkProtocol frames bytes passed to setChunkMode() inside a callback after those already received", () => {
+  const log: string[] = [];
+  const p = new ChunkProtocol("\n", (chunk, self) => {
+    log.push(text(chunk));
+    if (text(chunk) === "a") self.setChunkMode(bytes("x\n"));
+  });
+  p.dataReceived(bytes("a\nb\n"));
+  assertEquals(log, ["a", "b", "x"]);
+});
+
+Deno.test("ChunkProtocol delivers nothing after connectionLost", () => {
+  const log: string[] = [];
+  const p = new ChunkProtocol("\n", (chunk) => log.push(text(chunk)));
+  p.dataReceived(bytes("a\nb"));
+  p.connectionLost();
+  p.dataReceived(bytes("c\nd\n"));
+  assertEquals(log, ["a"]);
+});
+
+Deno.test("ChunkProtocol.pauseProducing() in a callback holds the chunks already received until resumeProducing()", async () => {
+  // Twisted's test_pausing, split every way: the chunks after "pause" come
+  // only once the protocol is resumed, in order, and reading paused too.
+  const results = await receiveEverySplit(
+    bytes("one\ntwo\npause\nthree\nfour\n"),
+    () => {
+      const log: string[] = [];
+      const p = new ChunkProtocol("\n", (c, self) => {
+        log.push(text(c));
+        if (text(c) !== "pause") return;
+        pauseForASecond(self, log);
+      });
+      return Object.assign(p, { log });
+    },
+    (p) => p.log,
+  );
+  for (const { name, result } of results) {
+    assertEquals(
+      result,
+      ["one", "two", "pause", "reading false", "resume", "three", "four"],
+      name,
+    );
+  }
+});
+
+Deno.test("ChunkProtocol.pauseProducing() holds raw bytes too, and resumeProducing() hands them over", () => {
+  const log: string[] = [];
+  const p = new ChunkProtocol("\n", (c, self) => {
+    log.push(text(c));
+    self.pauseProducing();
+    self.setRawMode((data) => log.push(`raw ${text(data)}`));
+  });
+  p.dataReceived(bytes("head\nbody"));
+  p.dataReceived(bytes("-more"));
+  assertEquals(log, ["head"]);
+  p.resumeProducing();
+  assertEquals(log, ["head", "raw body", "raw -more"]);
+});
+
+Deno.test("ChunkProtocol.stopProducing() drops what is held and closes the transport", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const p = new ChunkProtocol("\n", {
+    chunkReceived: (c, self) => {
+      log.push(text(c));
+      if (text(c) === "stop") self.stopProducing();
+    },
+    connectionLost: (exc) => log.push(`lost ${exc?.name ?? "clean"}`),
+  });
+  const [a] = transportPair(new Protocol(), p, { loop });
+  a.write(bytes("one\nstop\nthree\n"));
+  await loop.advance(1);
+  assertEquals(log, ["one", "stop", "lost clean"]);
+  loop.close();
 });

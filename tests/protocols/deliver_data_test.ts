@@ -66,3 +66,11 @@ Deno.test("lentBuffer refuses an empty or non-bytes buffer in the transports' wo
     assertThrows(() => deliverData(protocol, new Uint8Array(1)), TypeError);
   }
 });
+
+Deno.test("deliverData passes nothing on for no bytes: dataReceived() always gets some", () => {
+  // PEP 3156: data_received()'s argument is always a non-empty bytes object.
+  let calls = 0;
+  const p = Object.assign(new Protocol(), { dataReceived: () => void calls++ });
+  deliverData(p, new Uint8Array(0));
+  assertEquals(calls, 0);
+});

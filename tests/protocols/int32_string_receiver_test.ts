@@ -1,6 +1,8 @@
 import { assertEquals, assertInstanceOf, assertThrows } from "@std/assert";
 import { Int32StringReceiver } from "../../protocols/int32_string_receiver.ts";
 import { InvalidStateError, LimitOverrunError } from "../../futures/errors.ts";
+import { pauseForASecond } from "./_pausing.ts";
+import { Protocol } from "../../protocols/protocol.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -174,4 +176,72 @@ Deno.test("Int32StringReceiver refuses a sink that is neither a callback nor a r
     TypeError,
     "received object",
   );
+});
+
+// ---- Callbacks that feed, pause or stop the framing ----
+
+Deno.test("Int32StringReceiver delivers nothing after connectionLost", () => {
+  const log: string[] = [];
+  const p = new Int32StringReceiver((data) => log.push(text(data)));
+  p.dataReceived(frame("a", "b").subarray(0, 7));
+  p.connectionLost();
+  p.dataReceived(frame("a", "b").subarray(7));
+  p.dataReceived(frame("c"));
+  assertEquals(log, ["a"]);
+});
+
+Deno.test("Int32StringReceiver frames bytes fed from a callback after those already received", () => {
+  // A callback feeding part of a message must not splice it into the
+  // message being framed.
+  const log: string[] = [];
+  const p = new Int32StringReceiver((data, self) => {
+    log.push(text(data));
+    if (text(data) === "a") self.dataReceived(frame("xy").subarray(0, 5));
+    if (text(data) === "b") self.dataReceived(frame("xy").subarray(5));
+  });
+  p.dataReceived(frame("a", "b"));
+  assertEquals(log, ["a", "b", "xy"]);
+});
+
+Deno.test("Int32StringReceiver.pauseProducing() in a callback holds the messages already received until resumeProducing()", async () => {
+  const results = await receiveEverySplit(
+    frame("one", "pause", "", "three"),
+    () => {
+      const log: string[] = [];
+      const p = new Int32StringReceiver((data, self) => {
+        log.push(`msg ${text(data)}`);
+        if (text(data) !== "pause") return;
+        pauseForASecond(self, log);
+      });
+      return Object.assign(p, { log });
+    },
+    (p) => p.log,
+  );
+  for (const { name, result } of results) {
+    assertEquals(result, [
+      "msg one",
+      "msg pause",
+      "reading false",
+      "resume",
+      "msg ",
+      "msg three",
+    ], name);
+  }
+});
+
+Deno.test("Int32StringReceiver.stopProducing() drops what is held and closes the transport", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const p = new Int32StringReceiver({
+    stringReceived: (data, self) => {
+      log.push(text(data));
+      if (text(data) === "stop") self.stopProducing();
+    },
+    connectionLost: (exc) => log.push(`lost ${exc?.name ?? "clean"}`),
+  });
+  const [a] = transportPair(new Protocol(), p, { loop });
+  a.write(frame("one", "stop", "three"));
+  await loop.advance(1);
+  assertEquals(log, ["one", "stop", "lost clean"]);
+  loop.close();
 });

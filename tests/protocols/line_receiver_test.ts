@@ -1,6 +1,12 @@
-import { assertEquals, assertInstanceOf, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertThrows,
+} from "@std/assert";
 import { LineReceiver } from "../../protocols/line_receiver.ts";
 import { ChunkProtocol } from "../../protocols/chunk_protocol.ts";
+import { Protocol } from "../../protocols/protocol.ts";
 import { InvalidStateError, LimitOverrunError } from "../../futures/errors.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
@@ -171,4 +177,32 @@ Deno.test("LineReceiver.lineLengthExceeded() can be overridden by a subclass", (
   const p = new Lenient(undefined, { maxLength: 3 });
   p.dataReceived(bytes("abc\r\nabcd\r\nxy\r\n"));
   assertEquals([p.lines, p.tooLong], [["abc", "xy"], 1]);
+});
+
+Deno.test("LineReceiver registered as its own transport's producer bounds an echo's write buffer", async () => {
+  // Twisted's LineReceiver is a push producer: its transport pauses it
+  // when the replies pile up, which holds back the lines already received.
+  const loop = new VirtualTimeLoop();
+  let most = 0;
+  const echo = new LineReceiver((line, self) => {
+    self.writeLine(line);
+    most = Math.max(most, self.transport!.getWriteBufferSize());
+  });
+  const reader = new Protocol();
+  let read = 0;
+  reader.dataReceived = (data) => void (read += data.length);
+  const [client, server] = transportPair(reader, echo, {
+    loop,
+    bufferSize: 100,
+  });
+  server.setWriteBufferLimits(200, 50);
+  server.registerProducer(echo, true);
+  client.pauseReading();
+  loop.callSoon(() => client.write(bytes("0123456789\r\n".repeat(100))));
+  await loop.advance(1);
+  assert(most <= 200 + 12, `the write buffer reached ${most} bytes`);
+  client.resumeReading();
+  await loop.advance(1);
+  assertEquals(read, 1200);
+  loop.close();
 });

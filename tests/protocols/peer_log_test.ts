@@ -155,6 +155,10 @@ Deno.test("PeerLog.sizeOf() covers what the default exception handler prints", (
     { message: "m", exception: new Error("boom") },
     { message: "m", exception: { code: -1, data: "y".repeat(300) } },
     { message: "m", exception: "a string", transport: { a: 1 } },
+    // Fields a protocol adds, printed whole: a line the peer sent.
+    { message: "m", line: "z".repeat(5000) },
+    { message: "m", line: "\x00\x9b".repeat(2000) },
+    { message: "m", request: { url: "u".repeat(3000), method: "GET" } },
   ];
   for (const c of cases) {
     const { message, exception, ...details } = c;
@@ -165,4 +169,23 @@ Deno.test("PeerLog.sizeOf() covers what the default exception handler prints", (
     if (exception !== undefined) printed += Deno.inspect(exception).length;
     assert(PeerLog.sizeOf(c) >= printed, `${PeerLog.sizeOf(c)} < ${printed}`);
   }
+});
+
+Deno.test("PeerLog.received() refuses a count that is not a number of bytes", () => {
+  // A NaN would poison the loop's shared reserve: every later report
+  // would pass, without a bound.
+  const { loop, contexts } = recording();
+  const log = new PeerLog({ loop });
+  for (const bad of [NaN, -1, Infinity, undefined]) {
+    assertThrows(
+      () => log.received(bad as number),
+      RangeError,
+      "bytes must be a whole number >= 0",
+    );
+  }
+  drain(loop);
+  const other = new PeerLog({ loop });
+  assertEquals(other.report("a", { message: "m".repeat(1000) }), false);
+  assertEquals(contexts.length, 1);
+  loop.close();
 });
