@@ -80,10 +80,17 @@ export class SimDatagram extends FlowControlledTransport
   /** What it is bound to (see `bindOf()`): the addresses it takes. */
   readonly bound: string;
   #protocol: DatagramProtocol;
+  /** Closing or closed: no more sends, nothing more received. */
   #closed = false;
-  // A datagram leaves the send queue at the next iteration: the queue is
+  /** Gone from its port, `connectionLost` scheduled. */
+  #finished = false;
+  // As on the Deno loop, the first datagram of an iteration goes out at
+  // once (in flight) and the others wait in the queue until the next
+  // iteration: abort() drops them, close() sends them first. The queue is
   // what a producer registered here is paced by.
+  #inFlight = 0;
   #queued = 0;
+  #queue: [Uint8Array, { hostname: string; port: number }][] = [];
   readonly #flow: WriteFlowControl;
   /** Multicast memberships: `group%iface` to the group. */
   readonly #groups = new Map<string, string>();
@@ -136,7 +143,7 @@ export class SimDatagram extends FlowControlledTransport
   }
 
   getWriteBufferSize(): number {
-    return this.#queued;
+    return this.#inFlight + this.#queued;
   }
 
   sendto(data: Uint8Array, addr?: Deno.Addr): void {
@@ -157,14 +164,28 @@ export class SimDatagram extends FlowControlledTransport
       );
       return;
     }
-    const refusal = datagramQueueRefusal(this.#queued, data.length);
+    const refusal = datagramQueueRefusal(
+      this.getWriteBufferSize(),
+      data.length,
+    );
     if (refusal !== undefined) {
       this.#error(wouldBlock(refusal));
       return;
     }
-    if (this.#queued === 0) this.#loop.callSoon(() => this.#drain());
-    this.#queued += data.length + DATAGRAM_HEADER_SIZE;
-    this.#flow.update(this.#queued);
+    const size = data.length + DATAGRAM_HEADER_SIZE;
+    if (this.#inFlight === 0) {
+      this.#loop.callSoon(() => this.#drain());
+      this.#inFlight = size;
+      this.#send(data.slice(), to);
+    } else {
+      this.#queue.push([data.slice(), to]);
+      this.#queued += size;
+    }
+    this.#flow.update(this.getWriteBufferSize());
+  }
+
+  /** Puts one datagram (a copy of the caller's) on the network. */
+  #send(data: Uint8Array, to: { hostname: string; port: number }): void {
     const world = this.#world;
     const host = this.#host;
     if (data.length > MAX_DATAGRAM) {
@@ -183,11 +204,10 @@ export class SimDatagram extends FlowControlledTransport
         hostname: host.address,
         port: this.port,
       };
-      const copy = data.slice();
       for (const dest of world.hosts) {
         const members = dest.up ? dest.datagrams.get(to.port) : undefined;
         if (members?.some((ep) => ep.#joined(to.hostname))) {
-          this.#transmit(dest, to, from, copy, to.hostname, null);
+          this.#transmit(dest, to, from, data, to.hostname, null);
         }
       }
       return;
@@ -210,7 +230,7 @@ export class SimDatagram extends FlowControlledTransport
       dest,
       to,
       from,
-      data.slice(),
+      data,
       null,
       loopback ?? dest.address,
     );
@@ -363,13 +383,26 @@ export class SimDatagram extends FlowControlledTransport
   }
 
   close(): void {
-    this.abort();
-  }
-
-  abort(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#flow.close();
+    // What is queued goes out first, at the next iteration.
+    if (this.#queue.length === 0) this.#finish();
+  }
+
+  abort(): void {
+    if (this.#finished) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#flow.close();
+    this.#finish();
+  }
+
+  /** Leaves the port and tells the protocol; once. */
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
     const list = this.#host.datagrams.get(this.port)?.filter((ep) =>
       ep !== this
     );
@@ -380,13 +413,23 @@ export class SimDatagram extends FlowControlledTransport
   }
 
   #drain(): void {
+    this.#inFlight = 0;
+    const queue = this.#queue;
+    this.#queue = [];
     this.#queued = 0;
+    if (this.#host.generation !== this.#generation) return;
+    for (const [data, to] of queue) this.#send(data, to);
     if (!this.#closed) this.#flow.update(0);
+    // Once the sends' errors are reported, as they are on the Deno loop.
+    else this.#loop.callSoon(() => this.#finish());
   }
 
-  /** The host crashed. */
+  /** The host crashed: what is queued is lost. */
   crash(): void {
     this.#closed = true;
+    this.#finished = true;
+    this.#queue = [];
+    this.#queued = 0;
   }
 
   #joined(group: string): boolean {
@@ -405,8 +448,11 @@ export class SimDatagram extends FlowControlledTransport
     return r.port === from.port && rHost === fHost;
   }
 
+  /** Reports `error` on the next turn, unless the endpoint is gone by then. */
   #error(error: Error): void {
-    this.#loop.callSoon(() => this.#protocol.errorReceived(error));
+    this.#loop.callSoon(() => {
+      if (!this.#finished) this.#protocol.errorReceived(error);
+    });
   }
 }
 

@@ -546,3 +546,43 @@ Deno.test("SimDatagram: a connectionMade() that throws fails the endpoint's futu
     again.close();
   });
 });
+
+Deno.test("SimDatagram.close() sends what is queued, and abort() drops all but the datagram in flight, as the Deno loop does", async () => {
+  await onLoop(async (loop) => {
+    const [b, pb] = await open(loop);
+    const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+    const [a, pa] = await open(loop);
+    for (let i = 0; i < 5; i++) a.sendto(bytes(`${i}`), addrB);
+    assertEquals(a.getWriteBufferSize(), 5 * 9);
+    a.abort();
+    assertEquals(a.getWriteBufferSize(), 9); // only the one in flight
+    await sleep(0.1);
+    const from = (t: DatagramTransport) =>
+      `127.0.0.1:${(t.getExtraInfo("sockname") as Deno.NetAddr).port}`;
+    assertEquals(pb.events, ["made", `data 0 from ${from(a)}`]);
+    assertEquals(pa.events, ["made", "lost"]);
+    assertEquals(a.getWriteBufferSize(), 0);
+    // Nor is what the send in flight meets reported once aborted.
+    const [d, pd] = await open(loop);
+    d.sendto(bytes("x"), { transport: "udp", hostname: "10.9.9.9", port: 9 });
+    d.abort();
+    await sleep(0.1);
+    assertEquals(pd.events, ["made", "lost"]);
+
+    const [c, pc] = await open(loop);
+    for (const word of ["one", "two", "three"]) c.sendto(bytes(word), addrB);
+    c.close();
+    c.close();
+    assertEquals(c.isClosing(), true);
+    assertEquals(c.getWriteBufferSize(), 3 + 3 + 5 + 3 * 8);
+    await sleep(0.1);
+    assertEquals(pb.events.slice(2), [
+      `data one from ${from(c)}`,
+      `data two from ${from(c)}`,
+      `data three from ${from(c)}`,
+    ]);
+    assertEquals(pc.events, ["made", "lost"]);
+    assertEquals(c.getWriteBufferSize(), 0);
+    b.close();
+  });
+});
