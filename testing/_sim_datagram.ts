@@ -2,7 +2,9 @@
  * Simulated datagram endpoints: UDP as the network treats it — each
  * datagram may be dropped, duplicated or overtaken, as the seed decides.
  * Multicast (IPv4) reaches every host's endpoint on the port that joined
- * the group, each copy subject to the same faults.
+ * the group, and a broadcast (255.255.255.255, with `allowBroadcast`)
+ * every host's endpoint on the port bound to every address, each copy
+ * subject to the same faults.
  *
  * Everything else is as on the Deno loop (`transports/_deno_datagram.ts`),
  * through the same checks (`address_checks.ts`, `write_checks.ts`): the
@@ -207,7 +209,22 @@ export class SimDatagram extends FlowControlledTransport
       for (const dest of world.hosts) {
         const members = dest.up ? dest.datagrams.get(to.port) : undefined;
         if (members?.some((ep) => ep.#joined(to.hostname))) {
-          this.#transmit(dest, to, from, data, to.hostname, null);
+          this.#transmit(dest, to, from, data.slice(), to.hostname, null);
+        }
+      }
+      return;
+    }
+    if (to.hostname === LIMITED_BROADCAST) {
+      // Allowed (sendto() refused it otherwise): every host, this one too,
+      // hears it on the port's endpoints bound to every address.
+      const from: Deno.NetAddr = {
+        transport: "udp",
+        hostname: host.address,
+        port: this.port,
+      };
+      for (const dest of world.hosts) {
+        if (dest.up && dest.datagrams.has(to.port)) {
+          this.#transmit(dest, to, from, data.slice(), null, LIMITED_BROADCAST);
         }
       }
       return;

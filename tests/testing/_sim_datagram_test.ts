@@ -586,3 +586,48 @@ Deno.test("SimDatagram.close() sends what is queued, and abort() drops all but t
     b.close();
   });
 });
+
+Deno.test("SimDatagram with allowBroadcast sends to 255.255.255.255: every host's endpoint on the port bound to every address gets it", async () => {
+  const sim = new Simulation({ seed: 3 });
+  const got: string[] = [];
+  const listen = (name: string, hostname: string) =>
+    sim.host(name, async (loop) => {
+      const [t] = await loop.createDatagramEndpoint(() => {
+        const p = new DatagramProtocol();
+        p.datagramReceived = (d, from) =>
+          got.push(
+            `${name} got ${new TextDecoder().decode(d)} from ${
+              (from as Deno.NetAddr).hostname
+            }`,
+          );
+        return p;
+      }, { localAddr: { hostname, port: 5000 } });
+      await sleep(2);
+      t.close();
+    });
+  listen("a", "0.0.0.0");
+  listen("b", "::");
+  listen("c", "c"); // its own address only: no broadcasts
+  const errors: string[] = [];
+  sim.client("s", async (loop) => {
+    const [t] = await loop.createDatagramEndpoint(() => {
+      const p = new DatagramProtocol();
+      p.errorReceived = (e) => errors.push(e.name);
+      return p;
+    }, { allowBroadcast: true });
+    await sleep(0.5);
+    t.sendto(bytes("all"), {
+      transport: "udp",
+      hostname: "255.255.255.255",
+      port: 5000,
+    });
+    await sleep(1);
+    t.close();
+  });
+  await sim.run();
+  assertEquals(errors, []);
+  assertEquals(got.sort(), [
+    "a got all from 10.0.0.4",
+    "b got all from 10.0.0.4",
+  ]);
+});
