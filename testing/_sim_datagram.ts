@@ -304,10 +304,9 @@ export class SimDatagram extends FlowControlledTransport
         takers.forEach((ep, j) =>
           ep.#loop.callSoon(() => {
             if (ep.#closed) return;
-            ep.#protocol.datagramReceived(
-              i === 0 && j === 0 ? copy : copy.slice(),
-              { ...from },
-            );
+            const data = i === 0 && j === 0 ? copy : copy.slice();
+            ep.#call("datagramReceived", (p) =>
+              p.datagramReceived(data, { ...from }));
           })
         );
       });
@@ -426,7 +425,9 @@ export class SimDatagram extends FlowControlledTransport
     if (list === undefined || list.length === 0) {
       this.#host.datagrams.delete(this.port);
     } else this.#host.datagrams.set(this.port, list);
-    this.#loop.callSoon(() => this.#protocol.connectionLost(undefined));
+    this.#loop.callSoon(() =>
+      this.#call("connectionLost", (p) => p.connectionLost(undefined))
+    );
   }
 
   #drain(): void {
@@ -468,8 +469,29 @@ export class SimDatagram extends FlowControlledTransport
   /** Reports `error` on the next turn, unless the endpoint is gone by then. */
   #error(error: Error): void {
     this.#loop.callSoon(() => {
-      if (!this.#finished) this.#protocol.errorReceived(error);
+      if (!this.#finished) {
+        this.#call("errorReceived", (p) => p.errorReceived(error));
+      }
     });
+  }
+
+  /**
+   * Calls a method of the protocol; what it throws goes to the loop's
+   * exception handler, naming the method, the transport and the protocol
+   * (as the Deno loop's endpoints report it), and the endpoint carries on.
+   */
+  #call(method: string, call: (protocol: DatagramProtocol) => void): void {
+    const protocol = this.#protocol;
+    try {
+      call(protocol);
+    } catch (exception) {
+      this.#loop.callExceptionHandler({
+        message: `Exception in protocol.${method}()`,
+        exception,
+        transport: this,
+        protocol,
+      });
+    }
   }
 }
 

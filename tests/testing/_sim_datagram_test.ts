@@ -631,3 +631,49 @@ Deno.test("SimDatagram with allowBroadcast sends to 255.255.255.255: every host'
     "b got all from 10.0.0.4",
   ]);
 });
+
+Deno.test("SimDatagram reports a protocol method that throws to the loop's handler as the Deno loop does, and keeps receiving", async () => {
+  await onLoop(async (loop) => {
+    const contexts: string[] = [];
+    loop.setExceptionHandler((_loop, context) => {
+      contexts.push(
+        `${context.message}: ${(context.exception as Error).message} ${
+          context.transport !== undefined && context.protocol !== undefined
+        }`,
+      );
+    });
+    const got: string[] = [];
+    const [b] = await loop.createDatagramEndpoint(() => {
+      const p = new DatagramProtocol();
+      p.datagramReceived = (d) => {
+        got.push(new TextDecoder().decode(d));
+        throw new Error("bad datagram");
+      };
+      p.errorReceived = () => {
+        throw new Error("bad error");
+      };
+      p.connectionLost = () => {
+        throw new Error("bad end");
+      };
+      return p;
+    }, { localAddr: { hostname: "127.0.0.1", port: 0 } });
+    const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+    const [a] = await open(loop);
+    a.sendto(bytes("one"), addrB);
+    await sleep(0.1);
+    a.sendto(bytes("two"), addrB);
+    await sleep(0.1);
+    b.sendto(bytes("x"), { transport: "udp", hostname: "10.9.9.9", port: 9 });
+    await sleep(0.1);
+    b.close();
+    a.close();
+    await sleep(0.1);
+    assertEquals(got, ["one", "two"]);
+    assertEquals(contexts, [
+      "Exception in protocol.datagramReceived(): bad datagram true",
+      "Exception in protocol.datagramReceived(): bad datagram true",
+      "Exception in protocol.errorReceived(): bad error true",
+      "Exception in protocol.connectionLost(): bad end true",
+    ]);
+  });
+});
