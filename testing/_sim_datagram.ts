@@ -191,9 +191,10 @@ export class SimDatagram extends FlowControlledTransport
     const world = this.#world;
     const host = this.#host;
     if (data.length > MAX_DATAGRAM) {
+      // Deno's send rejects with a plain Error (EMSGSIZE) too.
       this.#error(
-        new RangeError(
-          `Cannot send a datagram: at most ${MAX_DATAGRAM} bytes, received ${data.length}`,
+        new Error(
+          `Message too long: a UDP datagram holds at most ${MAX_DATAGRAM} bytes, received ${data.length}`,
         ),
       );
       return;

@@ -677,3 +677,18 @@ Deno.test("SimDatagram reports a protocol method that throws to the loop's handl
     ]);
   });
 });
+
+Deno.test("SimDatagram reports a datagram too long for UDP to errorReceived with the plain Error Deno's send rejects with", async () => {
+  await onLoop(async (loop) => {
+    const [a, pa] = await open(loop);
+    a.sendto(new Uint8Array(70000), a.getExtraInfo("sockname") as Deno.NetAddr);
+    await sleep(0.1);
+    assertEquals(pa.errors.length, 1);
+    assertEquals(pa.errors[0].constructor, Error);
+    assertEquals(
+      pa.errors[0].message,
+      "Message too long: a UDP datagram holds at most 65507 bytes, received 70000",
+    );
+    a.close();
+  });
+});
