@@ -460,11 +460,11 @@ export class SimDatagram extends FlowControlledTransport
     if (this.#closed || this.#host.generation !== this.#generation) {
       return false;
     }
+    // A connected endpoint hears its peer's very address only (a name was
+    // looked up when it was made), as a connected socket does.
     const r = this.#remote;
-    if (r === undefined) return true;
-    const rHost = this.#world.resolve(this.#host, r.hostname);
-    const fHost = this.#world.resolve(this.#host, from.hostname);
-    return r.port === from.port && rHost === fHost;
+    return r === undefined ||
+      (r.hostname === from.hostname && r.port === from.port);
   }
 
   /** Reports `error` on the next turn, unless the endpoint is gone by then. */

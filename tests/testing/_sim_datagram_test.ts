@@ -692,3 +692,42 @@ Deno.test("SimDatagram reports a datagram too long for UDP to errorReceived with
     a.close();
   });
 });
+
+Deno.test("SimDatagram with remoteAddr hears only datagrams from that very address, as a connected socket does", async () => {
+  const sim = new Simulation({ seed: 4 });
+  const got: string[] = [];
+  sim.client("a", async (loop) => {
+    const [server] = await loop.createDatagramEndpoint(
+      () => new DatagramProtocol(),
+      { localAddr: { hostname: "0.0.0.0", port: 5000 } },
+    );
+    const [client] = await loop.createDatagramEndpoint(() => {
+      const p = new DatagramProtocol();
+      p.datagramReceived = (d, from) =>
+        got.push(
+          `${new TextDecoder().decode(d)} from ${
+            (from as Deno.NetAddr).hostname
+          }`,
+        );
+      return p;
+    }, {
+      // Bound to every address: only the peer filter keeps others out.
+      localAddr: { hostname: "0.0.0.0", port: 0 },
+      remoteAddr: { hostname: "127.0.0.1", port: 5000 },
+    });
+    const { port } = client.getExtraInfo("sockname") as Deno.NetAddr;
+    for (const hostname of ["127.0.0.1", "a"]) {
+      server.sendto(bytes(`to ${hostname}`), {
+        transport: "udp",
+        hostname,
+        port,
+      });
+    }
+    await sleep(1);
+    client.close();
+    server.close();
+  });
+  await sim.run();
+  // What comes from the host's own address is not from 127.0.0.1.
+  assertEquals(got, ["to 127.0.0.1 from 127.0.0.1"]);
+});
