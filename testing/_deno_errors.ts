@@ -66,3 +66,24 @@ export function addrInUse(message: string): Error {
 export function addrNotAvailable(message: string): Error {
   return new Deno.errors.AddrNotAvailable(message);
 }
+
+/**
+ * Returns Deno's `WouldBlock` error: a full send queue dropped a datagram.
+ *
+ * @param message What happened.
+ * @returns A `Deno.errors.WouldBlock`.
+ */
+export function wouldBlock(message: string): Error {
+  return new Deno.errors.WouldBlock(message);
+}
+
+/**
+ * Returns Deno's `PermissionDenied` error, as a socket without
+ * `SO_BROADCAST` gives for a broadcast address.
+ *
+ * @param message What happened.
+ * @returns A `Deno.errors.PermissionDenied`.
+ */
+export function permissionDenied(message: string): Error {
+  return new Deno.errors.PermissionDenied(message);
+}

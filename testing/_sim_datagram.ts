@@ -2,26 +2,50 @@
  * Simulated datagram endpoints: UDP as the network treats it — each
  * datagram may be dropped, duplicated or overtaken, as the seed decides.
  * Multicast (IPv4) reaches every host's endpoint on the port that joined
- * the group, each copy subject to the same faults.
+ * the group, and a broadcast (255.255.255.255, with `allowBroadcast`)
+ * every host's endpoint on the port bound to every address, each copy
+ * subject to the same faults.
+ *
+ * Everything else is as on the Deno loop (`transports/_deno_datagram.ts`),
+ * through the same checks (`address_checks.ts`, `write_checks.ts`): the
+ * arguments and their errors, remote names looked up first and paired with
+ * `localAddr` by family, the send queue counting 8-byte headers and
+ * bounded at 1 MiB, broadcast refused without `allowBroadcast`.
  *
  * @module
  */
 
-import { formatReceived, InvalidStateError } from "../futures/errors.ts";
+import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
-import type { DatagramEndpointOptions } from "../loop/event_loop.ts";
+import type { AddrInfo, DatagramEndpointOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
 import {
+  canonicalAddress,
+  checkDatagramEndpointArgs,
+  checkDatagramFamilies,
+  checkDatagramTarget,
   checkMulticastGroup,
-  checkPort,
+  describeAddress,
+  ipFamily,
 } from "../transports/address_checks.ts";
 import {
   FlowControlledTransport,
   WriteFlowControl,
 } from "../transports/flow_control.ts";
 import type { DatagramTransport } from "../transports/transport.ts";
-import { checkWriteData, refuseWrite } from "../transports/write_checks.ts";
-import { addrInUse, addrNotAvailable, notFound } from "./_deno_errors.ts";
+import {
+  checkWriteData,
+  DATAGRAM_HEADER_SIZE,
+  datagramQueueRefusal,
+  refuseWrite,
+} from "../transports/write_checks.ts";
+import {
+  addrInUse,
+  addrNotAvailable,
+  notFound,
+  permissionDenied,
+  wouldBlock,
+} from "./_deno_errors.ts";
 import { simHost, type SimNetLoop, simWorld } from "./_sim_loop.ts";
 import {
   bindOf,
@@ -35,23 +59,8 @@ import {
 /** The largest UDP payload over IPv4, in bytes. */
 const MAX_DATAGRAM = 65507;
 
-function checkAddr(
-  what: string,
-  addr: unknown,
-): { hostname: string; port: number } {
-  const a = addr as { hostname?: unknown; port?: unknown };
-  if (
-    typeof a !== "object" || a === null || typeof a.hostname !== "string" ||
-    typeof a.port !== "number"
-  ) {
-    throw new TypeError(
-      `Cannot call ${what}: an address must be { hostname, port }, received ${
-        JSON.stringify(addr)
-      }`,
-    );
-  }
-  return { hostname: a.hostname, port: checkPort(a.port, `call ${what}`) };
-}
+/** The IPv4 limited-broadcast address, a broadcast on every network. */
+const LIMITED_BROADCAST = "255.255.255.255";
 
 /** An IPv4 multicast group (224.0.0.0/4): a datagram to it fans out. */
 const MULTICAST_V4 =
@@ -67,13 +76,23 @@ export class SimDatagram extends FlowControlledTransport
   readonly port: number;
   readonly #local: Deno.NetAddr;
   readonly #remote: Deno.NetAddr | undefined;
+  /** The name `remoteAddr` was given by, accepted by `sendto()` too. */
+  readonly #remoteName: string | undefined;
+  readonly #allowBroadcast: boolean;
   /** What it is bound to (see `bindOf()`): the addresses it takes. */
   readonly bound: string;
   #protocol: DatagramProtocol;
+  /** Closing or closed: no more sends, nothing more received. */
   #closed = false;
-  // A datagram leaves the send queue at the next iteration: the queue is
+  /** Gone from its port, `connectionLost` scheduled. */
+  #finished = false;
+  // As on the Deno loop, the first datagram of an iteration goes out at
+  // once (in flight) and the others wait in the queue until the next
+  // iteration: abort() drops them, close() sends them first. The queue is
   // what a producer registered here is paced by.
+  #inFlight = 0;
   #queued = 0;
+  #queue: [Uint8Array, { hostname: string; port: number }][] = [];
   readonly #flow: WriteFlowControl;
   /** Multicast memberships: `group%iface` to the group. */
   readonly #groups = new Map<string, string>();
@@ -85,6 +104,8 @@ export class SimDatagram extends FlowControlledTransport
     remote: Deno.NetAddr | undefined,
     protocol: DatagramProtocol,
     bound: string,
+    remoteName: string | undefined,
+    allowBroadcast: boolean,
   ) {
     super();
     this.#loop = loop;
@@ -94,6 +115,8 @@ export class SimDatagram extends FlowControlledTransport
     this.port = port;
     this.#local = local;
     this.#remote = remote;
+    this.#remoteName = remoteName;
+    this.#allowBroadcast = allowBroadcast;
     this.bound = bound;
     this.#protocol = protocol;
     this.#flow = new WriteFlowControl(loop, this);
@@ -122,42 +145,56 @@ export class SimDatagram extends FlowControlledTransport
   }
 
   getWriteBufferSize(): number {
-    return this.#queued;
+    return this.#inFlight + this.#queued;
   }
 
   sendto(data: Uint8Array, addr?: Deno.Addr): void {
     checkWriteData(data, "sendto");
     if (this.#closed) refuseWrite("sendto", false);
-    let to: { hostname: string; port: number };
-    if (addr === undefined) {
-      if (this.#remote === undefined) {
-        throw new TypeError(
-          "Cannot call sendto(): no address given and the endpoint has no remoteAddr, received addr=undefined",
-        );
-      }
-      to = this.#remote;
-    } else {
-      to = checkAddr("sendto()", addr);
-      const r = this.#remote;
-      if (
-        r !== undefined && (r.hostname !== to.hostname || r.port !== to.port)
-      ) {
-        throw new InvalidStateError(
-          `Cannot call sendto(): the endpoint is connected to ${r.hostname}:${r.port}, received ${
-            formatReceived(to.hostname)
-          }:${to.port}`,
-        );
-      }
+    const target = checkDatagramTarget(addr, this.#remote, this.#remoteName);
+    const to = {
+      hostname: canonicalAddress(target.hostname),
+      port: target.port,
+    };
+    if (to.hostname === LIMITED_BROADCAST && !this.#allowBroadcast) {
+      this.#error(
+        permissionDenied(
+          `Cannot send to ${
+            describeAddress(to)
+          }: it is a broadcast address and the endpoint was made without allowBroadcast: true, received ${data.length} bytes`,
+        ),
+      );
+      return;
     }
-    if (this.#queued === 0) this.#loop.callSoon(() => this.#drain());
-    this.#queued += data.length;
-    this.#flow.update(this.#queued);
+    const refusal = datagramQueueRefusal(
+      this.getWriteBufferSize(),
+      data.length,
+    );
+    if (refusal !== undefined) {
+      this.#error(wouldBlock(refusal));
+      return;
+    }
+    const size = data.length + DATAGRAM_HEADER_SIZE;
+    if (this.#inFlight === 0) {
+      this.#loop.callSoon(() => this.#drain());
+      this.#inFlight = size;
+      this.#send(data.slice(), to);
+    } else {
+      this.#queue.push([data.slice(), to]);
+      this.#queued += size;
+    }
+    this.#flow.update(this.getWriteBufferSize());
+  }
+
+  /** Puts one datagram (a copy of the caller's) on the network. */
+  #send(data: Uint8Array, to: { hostname: string; port: number }): void {
     const world = this.#world;
     const host = this.#host;
     if (data.length > MAX_DATAGRAM) {
+      // Deno's send rejects with a plain Error (EMSGSIZE) too.
       this.#error(
-        new RangeError(
-          `Cannot send a datagram: at most ${MAX_DATAGRAM} bytes, received ${data.length}`,
+        new Error(
+          `Message too long: a UDP datagram holds at most ${MAX_DATAGRAM} bytes, received ${data.length}`,
         ),
       );
       return;
@@ -170,11 +207,25 @@ export class SimDatagram extends FlowControlledTransport
         hostname: host.address,
         port: this.port,
       };
-      const copy = data.slice();
       for (const dest of world.hosts) {
         const members = dest.up ? dest.datagrams.get(to.port) : undefined;
         if (members?.some((ep) => ep.#joined(to.hostname))) {
-          this.#transmit(dest, to, from, copy, to.hostname, null);
+          this.#transmit(dest, to, from, data.slice(), to.hostname, null);
+        }
+      }
+      return;
+    }
+    if (to.hostname === LIMITED_BROADCAST) {
+      // Allowed (sendto() refused it otherwise): every host, this one too,
+      // hears it on the port's endpoints bound to every address.
+      const from: Deno.NetAddr = {
+        transport: "udp",
+        hostname: host.address,
+        port: this.port,
+      };
+      for (const dest of world.hosts) {
+        if (dest.up && dest.datagrams.has(to.port)) {
+          this.#transmit(dest, to, from, data.slice(), null, LIMITED_BROADCAST);
         }
       }
       return;
@@ -197,7 +248,7 @@ export class SimDatagram extends FlowControlledTransport
       dest,
       to,
       from,
-      data.slice(),
+      data,
       null,
       loopback ?? dest.address,
     );
@@ -254,10 +305,9 @@ export class SimDatagram extends FlowControlledTransport
         takers.forEach((ep, j) =>
           ep.#loop.callSoon(() => {
             if (ep.#closed) return;
-            ep.#protocol.datagramReceived(
-              i === 0 && j === 0 ? copy : copy.slice(),
-              { ...from },
-            );
+            const data = i === 0 && j === 0 ? copy : copy.slice();
+            ep.#call("datagramReceived", (p) =>
+              p.datagramReceived(data, { ...from }));
           })
         );
       });
@@ -350,30 +400,55 @@ export class SimDatagram extends FlowControlledTransport
   }
 
   close(): void {
-    this.abort();
-  }
-
-  abort(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#flow.close();
+    // What is queued goes out first, at the next iteration.
+    if (this.#queue.length === 0) this.#finish();
+  }
+
+  abort(): void {
+    if (this.#finished) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#flow.close();
+    this.#finish();
+  }
+
+  /** Leaves the port and tells the protocol; once. */
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
     const list = this.#host.datagrams.get(this.port)?.filter((ep) =>
       ep !== this
     );
     if (list === undefined || list.length === 0) {
       this.#host.datagrams.delete(this.port);
     } else this.#host.datagrams.set(this.port, list);
-    this.#loop.callSoon(() => this.#protocol.connectionLost(undefined));
+    this.#loop.callSoon(() =>
+      this.#call("connectionLost", (p) => p.connectionLost(undefined))
+    );
   }
 
   #drain(): void {
+    this.#inFlight = 0;
+    const queue = this.#queue;
+    this.#queue = [];
     this.#queued = 0;
+    if (this.#host.generation !== this.#generation) return;
+    for (const [data, to] of queue) this.#send(data, to);
     if (!this.#closed) this.#flow.update(0);
+    // Once the sends' errors are reported, as they are on the Deno loop.
+    else this.#loop.callSoon(() => this.#finish());
   }
 
-  /** The host crashed. */
+  /** The host crashed: what is queued is lost. */
   crash(): void {
     this.#closed = true;
+    this.#finished = true;
+    this.#queue = [];
+    this.#queued = 0;
   }
 
   #joined(group: string): boolean {
@@ -385,40 +460,145 @@ export class SimDatagram extends FlowControlledTransport
     if (this.#closed || this.#host.generation !== this.#generation) {
       return false;
     }
+    // A connected endpoint hears its peer's very address only (a name was
+    // looked up when it was made), as a connected socket does.
     const r = this.#remote;
-    if (r === undefined) return true;
-    const rHost = this.#world.resolve(this.#host, r.hostname);
-    const fHost = this.#world.resolve(this.#host, from.hostname);
-    return r.port === from.port && rHost === fHost;
+    return r === undefined ||
+      (r.hostname === from.hostname && r.port === from.port);
   }
 
+  /** Reports `error` on the next turn, unless the endpoint is gone by then. */
   #error(error: Error): void {
-    this.#loop.callSoon(() => this.#protocol.errorReceived(error));
+    this.#loop.callSoon(() => {
+      if (!this.#finished) {
+        this.#call("errorReceived", (p) => p.errorReceived(error));
+      }
+    });
+  }
+
+  /**
+   * Calls a method of the protocol; what it throws goes to the loop's
+   * exception handler, naming the method, the transport and the protocol
+   * (as the Deno loop's endpoints report it), and the endpoint carries on.
+   */
+  #call(method: string, call: (protocol: DatagramProtocol) => void): void {
+    const protocol = this.#protocol;
+    try {
+      call(protocol);
+    } catch (exception) {
+      this.#loop.callExceptionHandler({
+        message: `Exception in protocol.${method}()`,
+        exception,
+        transport: this,
+        protocol,
+      });
+    }
   }
 }
 
-/** Opens a datagram endpoint on `loop`'s host. */
+type Address = { hostname: string; port: number };
+
+/**
+ * Opens a datagram endpoint on `loop`'s host, as the Deno loop does: the
+ * arguments checked at once in its words, a remote name looked up (in a
+ * numeric `localAddr`'s family) before the endpoint is made, and
+ * addresses of two families refused.
+ */
 export function openDatagram<P extends DatagramProtocol>(
   loop: SimNetLoop,
   factory: () => P,
   options?: DatagramEndpointOptions,
 ): Future<[DatagramTransport, P]> {
+  const args = checkDatagramEndpointArgs(factory, options);
+  const fut = loop.createFuture<[DatagramTransport, P]>();
+  const remote = args.remoteAddr;
+  const open = (peer: Address | undefined) => {
+    // Nobody waits for an endpoint whose future was cancelled.
+    if (fut.done()) return;
+    try {
+      bindDatagram(loop, fut, factory, args.localAddr, peer, {
+        remoteName: remote?.hostname,
+        reuseAddress: args.reuseAddress,
+        allowBroadcast: args.allowBroadcast,
+      });
+    } catch (error) {
+      fut.setException(error);
+    }
+  };
+  if (remote === undefined) open(undefined);
+  else if (ipFamily(remote.hostname) !== 0) {
+    open({ hostname: canonicalAddress(remote.hostname), port: remote.port });
+  } else {
+    const local = args.localAddr;
+    const family = local === undefined ? 0 : ipFamily(local.hostname);
+    loop.getaddrinfo(remote.hostname, remote.port, { family })
+      .addDoneCallback((found) => {
+        if (fut.done()) return;
+        const error = found.exception();
+        if (error !== undefined && error !== null) fut.setException(error);
+        else {
+          const [first] = found.result() as AddrInfo[];
+          open({ hostname: first.hostname, port: remote.port });
+        }
+      });
+  }
+  return fut;
+}
+
+/**
+ * Binds the endpoint for `peer` (resolved already) and makes its
+ * transport; `connectionMade` follows on the loop's next turn, then `fut`
+ * is done (or fails with what `connectionMade` threw, the endpoint
+ * closed).
+ */
+function bindDatagram<P extends DatagramProtocol>(
+  loop: SimNetLoop,
+  fut: Future<[DatagramTransport, P]>,
+  factory: () => P,
+  localAddr: Address | undefined,
+  peer: Address | undefined,
+  options: {
+    remoteName: string | undefined;
+    reuseAddress: boolean;
+    allowBroadcast: boolean;
+  },
+): void {
   const world = simWorld(loop);
   const host = simHost(loop);
-  const fut = loop.createFuture<[DatagramTransport, P]>();
-  const local = options?.localAddr === undefined
-    ? { hostname: "0.0.0.0", port: 0 }
-    : checkAddr("createDatagramEndpoint()", options.localAddr);
-  const remote = options?.remoteAddr === undefined
-    ? undefined
-    : checkAddr("createDatagramEndpoint()", options.remoteAddr);
-  if (local.hostname !== "::" && world.resolve(host, local.hostname) !== host) {
-    fut.setException(
-      addrNotAvailable(
-        `Cannot bind ${local.hostname}:${local.port}: not an address of host ${host.name}`,
-      ),
+  if (peer?.hostname === LIMITED_BROADCAST && !options.allowBroadcast) {
+    // A socket without SO_BROADCAST cannot connect to a broadcast address.
+    throw permissionDenied(
+      `Cannot create a datagram endpoint: remoteAddr ${
+        describeAddress(peer)
+      } is a broadcast address and allowBroadcast is not true, received allowBroadcast=false`,
     );
-    return fut;
+  }
+  // With only a remote, the endpoint binds its family and loopback-ness,
+  // so that a loopback client is not open on every interface.
+  const local = localAddr ?? {
+    hostname: peer === undefined ? "0.0.0.0" : loopbackAddress(peer.hostname) ??
+      (ipFamily(peer.hostname) === 6 ? "::" : "0.0.0.0"),
+    port: 0,
+  };
+  if (local.hostname !== "::" && world.resolve(host, local.hostname) !== host) {
+    throw addrNotAvailable(
+      `Cannot bind ${local.hostname}:${local.port}: not an address of host ${host.name}`,
+    );
+  }
+  const sockname: Deno.NetAddr = {
+    transport: "udp",
+    hostname: loopbackAddress(local.hostname) ?? host.address,
+    port: local.port,
+  };
+  if (peer !== undefined) {
+    // A socket of one family cannot send to the other's addresses; a name
+    // binds the host's (IPv4) address.
+    const family = ipFamily(local.hostname);
+    checkDatagramFamilies(
+      family === 0 ? sockname : local,
+      localAddr,
+      peer,
+    );
   }
   // One port takes an endpoint per address, as a listener's does.
   const bound = bindOf(local.hostname, host);
@@ -427,37 +607,33 @@ export function openDatagram<P extends DatagramProtocol>(
     port = host.allocPort((p) => host.datagrams.has(p));
   } else if (
     host.datagrams.get(port)?.some((ep) => bindsOverlap(ep.bound, bound)) &&
-    !options?.reuseAddress
+    !options.reuseAddress
   ) {
-    fut.setException(
-      addrInUse(`Cannot bind ${local.hostname}:${port}: address in use`),
-    );
-    return fut;
+    throw addrInUse(`Cannot bind ${local.hostname}:${port}: address in use`);
   }
-  let protocol: P;
-  try {
-    protocol = factory();
-  } catch (e) {
-    fut.setException(e);
-    return fut;
-  }
+  const protocol = factory();
   const transport = new SimDatagram(
     loop,
     port,
-    {
-      transport: "udp",
-      hostname: loopbackAddress(local.hostname) ?? host.address,
-      port,
-    },
-    remote === undefined ? undefined : { transport: "udp", ...remote },
+    { ...sockname, port },
+    peer === undefined ? undefined : { transport: "udp", ...peer },
     protocol,
     bound,
+    options.remoteName,
+    options.allowBroadcast,
   );
   host.datagrams.set(port, [...(host.datagrams.get(port) ?? []), transport]);
   world.record(host.name, "bind", `udp ${port}`);
   loop.callSoon(() => {
-    protocol.connectionMade(transport);
-    fut.setResult([transport, protocol]);
+    try {
+      protocol.connectionMade(transport);
+    } catch (error) {
+      transport.abort();
+      if (!fut.done()) fut.setException(error);
+      return;
+    }
+    // Nobody waits for an endpoint whose future was cancelled.
+    if (fut.done()) transport.abort();
+    else fut.setResult([transport, protocol]);
   });
-  return fut;
 }

@@ -2,7 +2,7 @@
 // receive and one send in flight, a bounded send queue, and completions
 // brought back to the loop by the proactor.
 
-import { formatReceived, InvalidStateError } from "../futures/errors.ts";
+import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
 import { FlowControlledTransport, WriteFlowControl } from "./flow_control.ts";
@@ -12,37 +12,25 @@ import type {
   DatagramEndpointOptions,
   SchedulingLoop,
 } from "../loop/event_loop.ts";
+import { callProtocol, isIoError, reportLost, toError } from "./_deno_pipes.ts";
 import {
-  callProtocol,
-  checkProtocolFactory,
-  isIoError,
-  reportLost,
-  toError,
-} from "./_deno_pipes.ts";
-import { checkWriteData, refuseWrite } from "./write_checks.ts";
+  checkWriteData,
+  DATAGRAM_HEADER_SIZE,
+  datagramQueueRefusal,
+  refuseWrite,
+} from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import {
-  checkHost,
+  canonicalAddress,
+  checkDatagramEndpointArgs,
+  checkDatagramFamilies,
+  checkDatagramTarget,
   checkMulticastGroup,
-  checkPort,
+  describeAddress as describe,
   ipFamily,
 } from "./address_checks.ts";
 import { resolveHost, withAddress } from "./_deno_names.ts";
-
-/**
- * The most bytes the send queue holds, headers included. A datagram that
- * would take it past this is dropped, and the protocol's `errorReceived`
- * is told, as a full network buffer drops datagrams; the water marks
- * (`pauseWriting`) warn well before.
- */
-export const MAX_QUEUED_BYTES = 1024 * 1024;
-
-/**
- * What each queued datagram counts for beyond its data: its UDP header,
- * as asyncio counts it, so that empty datagrams fill the queue too.
- */
-const HEADER_SIZE = 8;
 
 type Address = { hostname: string; port: number };
 
@@ -124,26 +112,6 @@ function localFor(peer: Address): string {
   return host.startsWith("127.") ? "127.0.0.1" : "0.0.0.0";
 }
 
-/**
- * An IPv6 address as Deno reports a sender's (RFC 5952: lower case, the
- * longest run of zeros shortened, IPv4-mapped ones dotted), so that a
- * remote address written long-hand still matches the datagrams from it.
- * Anything else (IPv4, a scoped address) is returned as given.
- */
-function canonicalHost(host: string): string {
-  if (ipFamily(host) !== 6 || host.includes("%")) return host;
-  let out: string;
-  try {
-    out = new URL(`http://[${host}]/`).hostname.slice(1, -1);
-  } catch {
-    return host;
-  }
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(out);
-  if (mapped === null) return out;
-  const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
-  return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-}
-
 /** What Deno's joins give back: a way to leave. */
 type Membership = { leave(): Promise<void> };
 
@@ -151,34 +119,6 @@ type Membership = { leave(): Promise<void> };
 interface EndpointPolicy {
   /** Broadcast addresses refused without `allowBroadcast`, or `null`. */
   refused: Set<string> | null;
-}
-
-function checkAddress(value: unknown, name: string): Address | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "object") {
-    throw new TypeError(
-      `Cannot create a datagram endpoint: ${name} must be { hostname, port }, received ${typeof value}`,
-    );
-  }
-  const { hostname, port } = value as Partial<Address>;
-  if (typeof hostname !== "string") {
-    throw new TypeError(
-      `Cannot create a datagram endpoint: ${name}.hostname must be a string, received ${typeof hostname}`,
-    );
-  }
-  if (hostname === "") {
-    throw new RangeError(
-      `Cannot create a datagram endpoint: ${name}.hostname must not be empty, received ""`,
-    );
-  }
-  checkPort(port, `create a datagram endpoint with ${name}`);
-  return { hostname, port: port! };
-}
-
-function describe(addr: Address): string {
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
 }
 
 /** The transport of one UDP endpoint. */
@@ -290,18 +230,17 @@ class DenoDatagramTransport extends FlowControlledTransport
       );
       return;
     }
-    const size = data.length + HEADER_SIZE;
-    if (this.#queued + this.#inFlight + size > MAX_QUEUED_BYTES) {
-      const error = new Deno.errors.WouldBlock(
-        `Cannot queue the datagram: the send queue holds ${
-          this.#queued + this.#inFlight
-        } of ${MAX_QUEUED_BYTES} bytes (data and 8-byte headers), received ${data.length} bytes more`,
-      );
+    const refusal = datagramQueueRefusal(
+      this.getWriteBufferSize(),
+      data.length,
+    );
+    if (refusal !== undefined) {
+      const error = new Deno.errors.WouldBlock(refusal);
       this.#loop.callSoon(this.#errorReceived, error);
       return;
     }
     this.#queue.push([data.slice(), target]);
-    this.#queued += size;
+    this.#queued += data.length + DATAGRAM_HEADER_SIZE;
     if (!this.#sending) this.#sendNext();
     this.#flow.update(this.getWriteBufferSize());
   }
@@ -418,46 +357,16 @@ class DenoDatagramTransport extends FlowControlledTransport
   }
 
   #target(addr: Deno.Addr | undefined): Deno.NetAddr {
-    if (addr === undefined || addr === null) {
-      if (this.#remote !== undefined) return this.#remote;
-      throw new TypeError(
-        "Cannot call sendto(): the endpoint has no remote address, so addr is required, received undefined",
-      );
-    }
-    if (typeof addr !== "object") {
-      throw new TypeError(
-        `Cannot call sendto(): addr must be { transport: "udp", hostname, port }, received ${typeof addr}`,
-      );
-    }
-    const { hostname, port } = addr as Partial<Deno.NetAddr>;
-    // A malformed address is the caller's error, thrown at once; what the
-    // network refuses (an unreachable host, port 0) reaches errorReceived.
-    checkHost(hostname, "call sendto()");
-    checkPort(port, "call sendto()");
-    const remote = this.#remote;
-    if (
-      remote !== undefined &&
-      ((hostname !== remote.hostname && hostname !== this.#remoteName) ||
-        port !== remote.port)
-    ) {
-      throw new RangeError(
-        `Cannot call sendto(): the endpoint only sends to ${
-          describe(remote)
-        }, received ${formatReceived(hostname)}:${String(port)}`,
-      );
-    }
-    if (remote !== undefined) return remote;
-    return {
-      transport: "udp",
-      hostname: hostname as string,
-      port: port as number,
-    };
+    const target = checkDatagramTarget(addr, this.#remote, this.#remoteName);
+    return target === this.#remote
+      ? this.#remote
+      : { transport: "udp", ...target };
   }
 
   #sendNext(): void {
     const [data, addr] = this.#queue.shift()!;
-    this.#queued -= data.length + HEADER_SIZE;
-    this.#inFlight = data.length + HEADER_SIZE;
+    this.#queued -= data.length + DATAGRAM_HEADER_SIZE;
+    this.#inFlight = data.length + DATAGRAM_HEADER_SIZE;
     this.#sending = true;
     let sent: Promise<number>;
     try {
@@ -641,21 +550,13 @@ function openEndpoint<P extends DatagramProtocol>(
     // as a socket's IP_MULTICAST_LOOP default is.
     loopback: true,
   });
-  const bound = conn.addr as Deno.NetAddr;
-  if (
-    peer !== undefined && ipFamily(bound.hostname) !== ipFamily(peer.hostname)
-  ) {
-    // A socket of one family cannot send to the other's addresses.
-    conn.close();
-    throw new RangeError(
-      `Cannot create a datagram endpoint: localAddr is IPv${
-        ipFamily(bound.hostname)
-      } and remoteAddr is IPv${
-        ipFamily(peer.hostname)
-      }; give both in one family, received localAddr=${
-        describe(local ?? bound)
-      } remoteAddr=${describe(peer)}`,
-    );
+  if (peer !== undefined) {
+    try {
+      checkDatagramFamilies(conn.addr as Deno.NetAddr, local, peer);
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
   }
   let protocol: P;
   try {
@@ -693,21 +594,12 @@ export function createDatagramEndpoint<P extends DatagramProtocol>(
   protocolFactory: () => P,
   options?: DatagramEndpointOptions,
 ): Future<[DatagramTransport, P]> {
-  checkProtocolFactory(protocolFactory, "create a datagram endpoint");
-  const local = checkAddress(options?.localAddr, "localAddr");
-  const remote = checkAddress(options?.remoteAddr, "remoteAddr");
-  const reuseAddress = options?.reuseAddress ?? false;
-  if (typeof reuseAddress !== "boolean") {
-    throw new TypeError(
-      `Cannot create a datagram endpoint: reuseAddress must be a boolean, received ${typeof reuseAddress}`,
-    );
-  }
-  const allowBroadcast = options?.allowBroadcast ?? false;
-  if (typeof allowBroadcast !== "boolean") {
-    throw new TypeError(
-      `Cannot create a datagram endpoint: allowBroadcast must be a boolean, received ${typeof allowBroadcast}`,
-    );
-  }
+  const {
+    localAddr: local,
+    remoteAddr: remote,
+    reuseAddress,
+    allowBroadcast,
+  } = checkDatagramEndpointArgs(protocolFactory, options);
   if (!hasUnstableNet()) {
     throw unstableNetError("call createDatagramEndpoint()", "UDP");
   }
@@ -732,7 +624,7 @@ export function createDatagramEndpoint<P extends DatagramProtocol>(
   };
   if (remote === undefined) open(undefined);
   else if (ipFamily(remote.hostname) !== 0) {
-    open({ hostname: canonicalHost(remote.hostname), port: remote.port });
+    open({ hostname: canonicalAddress(remote.hostname), port: remote.port });
   } else {
     // A name is looked up in the family of a numeric localAddr, as asyncio
     // pairs the two addresses by family.

@@ -234,3 +234,280 @@ export function checkMulticastGroup(
   }
   return [6, `${group}%${on}`, on];
 }
+
+/** A host and port, as the datagram calls take them. */
+type HostPort = { hostname: string; port: number };
+
+/** What `checkDatagramEndpointArgs()` found in `createDatagramEndpoint`'s options. */
+export interface DatagramEndpointArgs {
+  /** The local address, if one was given. */
+  localAddr: { hostname: string; port: number } | undefined;
+  /** The remote address, if one was given. */
+  remoteAddr: { hostname: string; port: number } | undefined;
+  /** Whether several endpoints may share the port. */
+  reuseAddress: boolean;
+  /** Whether sends to broadcast addresses are allowed. */
+  allowBroadcast: boolean;
+}
+
+function checkEndpointAddress(
+  value: unknown,
+  name: string,
+): HostPort | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "object") {
+    throw new TypeError(
+      `Cannot create a datagram endpoint: ${name} must be { hostname, port }, received ${typeof value}`,
+    );
+  }
+  const { hostname, port } = value as Partial<HostPort>;
+  if (typeof hostname !== "string") {
+    throw new TypeError(
+      `Cannot create a datagram endpoint: ${name}.hostname must be a string, received ${typeof hostname}`,
+    );
+  }
+  if (hostname === "") {
+    throw new RangeError(
+      `Cannot create a datagram endpoint: ${name}.hostname must not be empty, received ""`,
+    );
+  }
+  checkPort(port, `create a datagram endpoint with ${name}`);
+  return { hostname, port: port! };
+}
+
+/**
+ * Checks `createDatagramEndpoint()`'s arguments (synchronously, so that
+ * misuse throws rather than failing the future), with one wording for
+ * every loop: a function for the factory, `{ hostname, port }` (or
+ * nothing) for each address, booleans for the options.
+ *
+ * @param protocolFactory What the caller passed as the factory.
+ * @param options What the caller passed as the options.
+ * @returns The addresses given and the options with their defaults.
+ * @throws {TypeError} When the factory is not a function, an address not
+ * `{ hostname, port }` with a string hostname and a number port, or an
+ * option not a boolean.
+ * @throws {RangeError} When a hostname is empty or a port out of range:
+ * `Cannot create a datagram endpoint: localAddr.hostname must not be
+ * empty, received ""`.
+ *
+ * @example Defaults, and an empty hostname refused
+ * ```ts
+ * import { checkDatagramEndpointArgs } from "@tulip/tulip/transports";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * const factory = () => ({});
+ * assertEquals(
+ *   checkDatagramEndpointArgs(factory, {
+ *     localAddr: { hostname: "127.0.0.1", port: 0 },
+ *   }),
+ *   {
+ *     localAddr: { hostname: "127.0.0.1", port: 0 },
+ *     remoteAddr: undefined,
+ *     reuseAddress: false,
+ *     allowBroadcast: false,
+ *   },
+ * );
+ * assertThrows(
+ *   () =>
+ *     checkDatagramEndpointArgs(factory, {
+ *       remoteAddr: { hostname: "", port: 9 },
+ *     }),
+ *   RangeError,
+ *   "remoteAddr.hostname must not be empty",
+ * );
+ * ```
+ */
+export function checkDatagramEndpointArgs(
+  protocolFactory: unknown,
+  options: unknown,
+): DatagramEndpointArgs {
+  if (typeof protocolFactory !== "function") {
+    throw new TypeError(
+      `Cannot create a datagram endpoint: protocolFactory must be a function, received ${typeof protocolFactory}`,
+    );
+  }
+  const given = (options ?? {}) as Record<string, unknown>;
+  const localAddr = checkEndpointAddress(given.localAddr, "localAddr");
+  const remoteAddr = checkEndpointAddress(given.remoteAddr, "remoteAddr");
+  const flags = { reuseAddress: false, allowBroadcast: false };
+  for (const key of ["reuseAddress", "allowBroadcast"] as const) {
+    const value = given[key] ?? false;
+    if (typeof value !== "boolean") {
+      throw new TypeError(
+        `Cannot create a datagram endpoint: ${key} must be a boolean, received ${typeof value}`,
+      );
+    }
+    flags[key] = value;
+  }
+  return { localAddr, remoteAddr, ...flags };
+}
+
+/**
+ * An address as errors show it: `host:port`, or `[host]:port` for IPv6.
+ *
+ * @param addr The address.
+ * @returns Its text.
+ *
+ * @example IPv4 and IPv6
+ * ```ts
+ * import { describeAddress } from "@tulip/tulip/transports";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(describeAddress({ hostname: "::1", port: 9 }), "[::1]:9");
+ * assertEquals(describeAddress({ hostname: "10.0.0.1", port: 9 }), "10.0.0.1:9");
+ * ```
+ */
+export function describeAddress(
+  addr: { hostname: string; port: number },
+): string {
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}
+
+/**
+ * Checks a datagram endpoint's `sendto()` address and picks where the
+ * datagram goes: a malformed address is the caller's error, thrown at
+ * once (asyncio's `socket.sendto()` raises too), while what the network
+ * refuses is left to the send. A connected endpoint (one made with
+ * `remoteAddr`) sends only to its peer, named by address or by the name
+ * it was made with.
+ *
+ * @param addr What the caller passed (`undefined`: the peer).
+ * @param remote The peer's address, for a connected endpoint.
+ * @param remoteName The name the peer was given by, if any.
+ * @returns `remote` itself for a connected endpoint, else `addr`'s host
+ * and port.
+ * @throws {TypeError} When `addr` is missing on an endpoint without a peer,
+ * or not `{ hostname, port }` with a string and a number.
+ * @throws {RangeError} When the host is empty, the port out of range, or
+ * the address not the peer's: `Cannot call sendto(): the endpoint only
+ * sends to 127.0.0.1:9, received "127.0.0.1":10`.
+ *
+ * @example A connected endpoint's target
+ * ```ts
+ * import { checkDatagramTarget } from "@tulip/tulip/transports";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * const peer = { hostname: "127.0.0.1", port: 9 };
+ * assertEquals(checkDatagramTarget(undefined, peer), peer);
+ * assertEquals(
+ *   checkDatagramTarget({ hostname: "localhost", port: 9 }, peer, "localhost"),
+ *   peer,
+ * );
+ * assertThrows(
+ *   () => checkDatagramTarget({ hostname: "127.0.0.1", port: 10 }, peer),
+ *   RangeError,
+ *   "only sends to 127.0.0.1:9",
+ * );
+ * ```
+ */
+export function checkDatagramTarget<
+  R extends { hostname: string; port: number },
+>(
+  addr: unknown,
+  remote: R | undefined,
+  remoteName?: string,
+): R | { hostname: string; port: number } {
+  if (addr === undefined || addr === null) {
+    if (remote !== undefined) return remote;
+    throw new TypeError(
+      "Cannot call sendto(): the endpoint has no remote address, so addr is required, received undefined",
+    );
+  }
+  if (typeof addr !== "object") {
+    throw new TypeError(
+      `Cannot call sendto(): addr must be { transport: "udp", hostname, port }, received ${typeof addr}`,
+    );
+  }
+  const { hostname, port } = addr as Partial<HostPort>;
+  checkHost(hostname, "call sendto()");
+  checkPort(port, "call sendto()");
+  if (remote === undefined) return { hostname: hostname!, port: port! };
+  if (
+    (hostname !== remote.hostname && hostname !== remoteName) ||
+    port !== remote.port
+  ) {
+    throw new RangeError(
+      `Cannot call sendto(): the endpoint only sends to ${
+        describeAddress(remote)
+      }, received ${formatReceived(hostname)}:${String(port)}`,
+    );
+  }
+  return remote;
+}
+
+/**
+ * Checks that a datagram endpoint's bound address and its peer are of one
+ * family: a socket of one family cannot send to the other's addresses, so
+ * asyncio refuses such a pair rather than make an endpoint that can never
+ * send.
+ *
+ * @param bound The address the endpoint is bound to (numeric).
+ * @param local The `localAddr` given, if any (shown in the error).
+ * @param peer The peer's address (numeric).
+ * @throws {RangeError} When the families differ: `Cannot create a datagram
+ * endpoint: localAddr is IPv4 and remoteAddr is IPv6; give both in one
+ * family, received localAddr=127.0.0.1:0 remoteAddr=[::1]:9`.
+ *
+ * @example An IPv4 socket and an IPv6 peer
+ * ```ts
+ * import { checkDatagramFamilies } from "@tulip/tulip/transports";
+ * import { assertThrows } from "@std/assert";
+ *
+ * const bound = { hostname: "127.0.0.1", port: 5000 };
+ * checkDatagramFamilies(bound, undefined, { hostname: "127.0.0.1", port: 9 });
+ * assertThrows(
+ *   () => checkDatagramFamilies(bound, undefined, { hostname: "::1", port: 9 }),
+ *   RangeError,
+ *   "localAddr is IPv4 and remoteAddr is IPv6",
+ * );
+ * ```
+ */
+export function checkDatagramFamilies(
+  bound: { hostname: string; port: number },
+  local: { hostname: string; port: number } | undefined,
+  peer: { hostname: string; port: number },
+): void {
+  const [mine, theirs] = [ipFamily(bound.hostname), ipFamily(peer.hostname)];
+  if (mine === theirs) return;
+  throw new RangeError(
+    `Cannot create a datagram endpoint: localAddr is IPv${mine} and remoteAddr is IPv${theirs}; give both in one family, received localAddr=${
+      describeAddress(local ?? bound)
+    } remoteAddr=${describeAddress(peer)}`,
+  );
+}
+
+/**
+ * An IPv6 address in the form Deno reports a sender's (RFC 5952: lower
+ * case, the longest run of zeros shortened, IPv4-mapped ones dotted), so
+ * that an address written long-hand still matches the datagrams from it.
+ * Anything else (IPv4, a scoped address, a name) is returned as given.
+ *
+ * @param host A host name or numeric address.
+ * @returns The address in short form, or `host`.
+ *
+ * @example A long-hand loopback address
+ * ```ts
+ * import { canonicalAddress } from "@tulip/tulip/transports";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(canonicalAddress("0:0:0:0:0:0:0:1"), "::1");
+ * assertEquals(canonicalAddress("::FFFF:7F00:1"), "::ffff:127.0.0.1");
+ * assertEquals(canonicalAddress("localhost"), "localhost");
+ * ```
+ */
+export function canonicalAddress(host: string): string {
+  if (ipFamily(host) !== 6 || host.includes("%")) return host;
+  let out: string;
+  try {
+    out = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  } catch {
+    return host;
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(out);
+  if (mapped === null) return out;
+  const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+  return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}

@@ -198,9 +198,10 @@ export interface DatagramTransport extends BaseTransport {
   /** Closes at once, dropping queued datagrams. */
   abort(): void;
   /**
-   * Returns the number of bytes queued and not yet sent; the Deno loop's
-   * endpoints count 8 bytes of UDP header for each datagram too, as
-   * asyncio does, so that empty datagrams fill the queue.
+   * Returns the number of bytes queued and not yet sent, counting 8 bytes
+   * of UDP header for each datagram too (on the Deno loop and in the
+   * simulator alike), as asyncio does, so that empty datagrams fill the
+   * queue.
    */
   getWriteBufferSize(): number;
   /**

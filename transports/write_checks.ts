@@ -130,3 +130,54 @@ export function refuseWrite(method: string, eofWritten: boolean): never {
       : `Cannot call ${method}(): transport is closing`,
   );
 }
+
+/**
+ * What each queued datagram counts for in a datagram transport's send
+ * queue beyond its data: its UDP header, as asyncio counts it, so that
+ * empty datagrams fill the queue (and pause the protocol) too.
+ */
+export const DATAGRAM_HEADER_SIZE = 8;
+
+/**
+ * The most bytes (data and headers) a datagram transport's send queue
+ * holds. A datagram that would take it past this is dropped, and the
+ * protocol's `errorReceived` is told, as a full network buffer drops
+ * datagrams; the water marks (`pauseWriting`) warn well before.
+ */
+export const MAX_DATAGRAM_QUEUE = 1024 * 1024;
+
+/**
+ * Says why a datagram cannot join a send queue: when `queued` bytes plus
+ * this datagram and its header would pass `MAX_DATAGRAM_QUEUE`. The
+ * transport drops it and reports a `Deno.errors.WouldBlock` with this
+ * message to `errorReceived`.
+ *
+ * @param queued The bytes queued (data and headers), as
+ * `getWriteBufferSize()` counts them.
+ * @param length The datagram's length.
+ * @returns The refusal's message, or `undefined` when the datagram fits.
+ *
+ * @example A full queue
+ * ```ts
+ * import {
+ *   datagramQueueRefusal,
+ *   MAX_DATAGRAM_QUEUE,
+ * } from "@tulip/tulip/transports";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(datagramQueueRefusal(0, 100), undefined);
+ * assertEquals(
+ *   datagramQueueRefusal(MAX_DATAGRAM_QUEUE - 8, 1),
+ *   "Cannot queue the datagram: the send queue holds 1048568 of 1048576 bytes (data and 8-byte headers), received 1 bytes more",
+ * );
+ * ```
+ */
+export function datagramQueueRefusal(
+  queued: number,
+  length: number,
+): string | undefined {
+  if (queued + length + DATAGRAM_HEADER_SIZE <= MAX_DATAGRAM_QUEUE) {
+    return undefined;
+  }
+  return `Cannot queue the datagram: the send queue holds ${queued} of ${MAX_DATAGRAM_QUEUE} bytes (data and 8-byte headers), received ${length} bytes more`;
+}

@@ -678,6 +678,33 @@ const DATAGRAM_CASES: DatagramCase[] = [
     },
   },
   {
+    name:
+      "sendto() of an empty datagram delivers it, counting its 8-byte header",
+    body: async (fx) => {
+      fx.transport.sendto(new Uint8Array(0), fx.target);
+      assertEquals(fx.transport.getWriteBufferSize(), 8);
+      await waitUntil(() => fx.receiver.got.length > 0, "the datagram");
+      assertEquals(fx.receiver.got[0].length, 0);
+      assertEquals(fx.transport.getWriteBufferSize(), 0);
+    },
+  },
+  {
+    name: "sendto() to a malformed address throws the same errors",
+    body: (fx) => {
+      assertThrows(
+        () => fx.transport.sendto(bytes("x"), { ...fx.target, hostname: "" }),
+        RangeError,
+        "Cannot call sendto(): host must not be empty",
+      );
+      assertThrows(
+        () => fx.transport.sendto(bytes("x")),
+        TypeError,
+        "Cannot call sendto(): the endpoint has no remote address, so addr is required, received undefined",
+      );
+      return Promise.resolve();
+    },
+  },
+  {
     name: "close() calls connectionLost(undefined) once; sendto() then throws",
     body: async (fx) => {
       assertFalse(fx.transport.isClosing());
