@@ -300,3 +300,37 @@ Deno.test("startServer() serves several clients at once", async () => {
   assert(replies.length === 4);
   loop.close();
 });
+
+Deno.test("a write-and-drain loop ends with the connection's error once the server hangs up (asyncio's test_drain_raises)", async () => {
+  // As in asyncio's test, the server is not tulip: it accepts and closes.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const hangUp = listener.accept().then((conn) => conn.close());
+  const loop = new DenoEventLoop();
+  const err = await inTask(loop, async () => {
+    const [, writer] = await openConnection(
+      "127.0.0.1",
+      (listener.addr as Deno.NetAddr).port,
+      { loop },
+    );
+    let error: unknown;
+    try {
+      while (true) {
+        writer.write(bytes("foo\n"));
+        await writer.drain();
+      }
+    } catch (e) {
+      error = e;
+    }
+    writer.close();
+    return error;
+  });
+  await hangUp;
+  listener.close();
+  assert(
+    err instanceof Deno.errors.ConnectionReset ||
+      err instanceof Deno.errors.BrokenPipe ||
+      err instanceof Deno.errors.ConnectionAborted,
+    `expected the connection's error, received ${err}`,
+  );
+  loop.close();
+});
