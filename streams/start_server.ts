@@ -46,7 +46,8 @@ export interface StartServerOptions extends CreateServerOptions {
  * PEP 3156 (as in asyncio): `start_server()`.
  *
  * @param onClient Called with each connection's reader and writer.
- * @param host The address to listen on.
+ * @param host The address to listen on, a list of them, or `undefined`
+ * for every interface (as `loop.createServer()`).
  * @param port The port; 0 picks a free one (see `server.addresses()`).
  * @param options The loop, the readers' `limit`, and the server's options.
  * @returns A future of the `Server`.
@@ -74,7 +75,7 @@ export interface StartServerOptions extends CreateServerOptions {
  */
 export function startServer(
   onClient: ClientConnectedCallback,
-  host: string,
+  host: string | readonly string[] | undefined,
   port: number,
   options?: StartServerOptions,
 ): Future<Server> {

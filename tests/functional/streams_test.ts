@@ -334,3 +334,24 @@ Deno.test("a write-and-drain loop ends with the connection's error once the serv
   );
   loop.close();
 });
+
+Deno.test("startServer() takes a list of hosts, as loop.createServer() does", async () => {
+  const loop = new DenoEventLoop();
+  const reply = await inTask(loop, async () => {
+    const server = await startServer(echoLines, ["127.0.0.1"], 0, { loop });
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop },
+    );
+    writer.write(bytes("listed\n"));
+    const line = text(await reader.readline());
+    writer.close();
+    await writer.waitClosed();
+    server.close();
+    await server.waitClosed();
+    return line;
+  });
+  assertEquals(reply, "listed\n");
+  loop.close();
+});
