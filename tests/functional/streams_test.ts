@@ -7,8 +7,11 @@ import {
   assertRejects,
 } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import { openConnection } from "../../streams/open_connection.ts";
-import { startServer } from "../../streams/start_server.ts";
+import {
+  openConnection,
+  openUnixConnection,
+} from "../../streams/open_connection.ts";
+import { startServer, startUnixServer } from "../../streams/start_server.ts";
 import type { StreamReader } from "../../streams/stream_reader.ts";
 import type { StreamWriter } from "../../streams/stream_writer.ts";
 import { CancelledError, LimitOverrunError } from "../../futures/errors.ts";
@@ -354,4 +357,54 @@ Deno.test("startServer() takes a list of hosts, as loop.createServer() does", as
   });
   assertEquals(reply, "listed\n");
   loop.close();
+});
+
+Deno.test("openUnixConnection() and startUnixServer() exchange lines over a Unix socket", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tulip-streams-" });
+  const path = `${dir}/echo.sock`;
+  const loop = new DenoEventLoop();
+  try {
+    const outcome = await inTask(loop, async () => {
+      const server = await startUnixServer(echoLines, path, {
+        loop,
+        limit: 16,
+      });
+      const [reader, writer] = await openUnixConnection(path, {
+        loop,
+        limit: 4,
+      });
+      writer.write(bytes("one\ntwo\nlong line\n"));
+      const got = [
+        text(await reader.readline()),
+        text(await reader.readline()),
+      ];
+      // The client's limit is 4: the third line overruns it.
+      const overrun = await reader.readline().then(
+        () => "read",
+        (e) => e instanceof LimitOverrunError ? "overrun" : String(e),
+      );
+      writer.close();
+      await writer.waitClosed();
+      server.close();
+      await server.waitClosed();
+      return [...got, overrun];
+    });
+    assertEquals(outcome, ["one\n", "two\n", "overrun"]);
+  } finally {
+    loop.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openUnixConnection() fails when nothing listens at the path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tulip-streams-" });
+  const loop = new DenoEventLoop();
+  try {
+    await assertRejects(() =>
+      within(loop, openUnixConnection(`${dir}/none.sock`, { loop }))
+    );
+  } finally {
+    loop.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
