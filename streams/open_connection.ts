@@ -1,6 +1,7 @@
 /**
  * `openConnection`: connect to a TCP (or TLS) server and get a
- * `StreamReader` and a `StreamWriter`.
+ * `StreamReader` and a `StreamWriter`; `openUnixConnection` does the same
+ * over a Unix socket.
  *
  * @module
  */
@@ -68,15 +69,80 @@ export function openConnection(
 ): Future<[StreamReader, StreamWriter]> {
   const { loop: given, limit, ...connectOptions } = options ?? {};
   const loop = ioLoop(given, "open a connection");
+  return openStreams(
+    loop,
+    limit,
+    (factory) => loop.createConnection(factory, host, port, connectOptions),
+  );
+}
+
+/**
+ * Connects to the Unix socket at `path` and returns the connection's
+ * reader and writer: `openConnection()` over `loop.createUnixConnection()`.
+ * Cancelling the returned future cancels the attempt (or closes a
+ * connection made meanwhile).
+ *
+ * PEP 3156 (as in asyncio): `open_unix_connection()`.
+ *
+ * @param path The socket's path.
+ * @param options The loop, the reader's `limit`, and the connection's
+ * options.
+ * @returns A future of `[reader, writer]`; it fails as the connection
+ * attempt does.
+ * @throws {InvalidStateError} When no loop is given and none is running.
+ * @throws {RangeError} When `limit` is not a whole number > 0.
+ *
+ * @example A line over a Unix socket
+ * ```ts
+ * import { openUnixConnection, startUnixServer } from "@tulip/tulip/streams";
+ * import { run } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const reply = await run(async () => {
+ *   const server = await startUnixServer(async (reader, writer) => {
+ *     writer.write(await reader.readline());
+ *     writer.close();
+ *   }, `${dir}/echo.sock`);
+ *   const [reader, writer] = await openUnixConnection(`${dir}/echo.sock`);
+ *   writer.write(new TextEncoder().encode("ping\n"));
+ *   const line = new TextDecoder().decode(await reader.readline());
+ *   writer.close();
+ *   await writer.waitClosed();
+ *   server.close();
+ *   await server.waitClosed();
+ *   return line;
+ * });
+ * assertEquals(reply, "ping\n");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function openUnixConnection(
+  path: string,
+  options?: OpenConnectionOptions,
+): Future<[StreamReader, StreamWriter]> {
+  const { loop: given, limit, ...connectOptions } = options ?? {};
+  const loop = ioLoop(given, "open a Unix connection");
+  return openStreams(
+    loop,
+    limit,
+    (factory) => loop.createUnixConnection(factory, path, connectOptions),
+  );
+}
+
+// Connects through `connect` with a StreamReaderProtocol; the reader and
+// writer once connected.
+function openStreams(
+  loop: EventLoop,
+  limit: number | undefined,
+  connect: (
+    factory: () => StreamReaderProtocol,
+  ) => Future<[Transport, StreamReaderProtocol]>,
+): Future<[StreamReader, StreamWriter]> {
   const reader = new StreamReader({ limit, loop });
   const protocol = new StreamReaderProtocol(reader, undefined, { loop });
   const result = new Future<[StreamReader, StreamWriter]>({ loop });
-  const connecting = loop.createConnection(
-    () => protocol,
-    host,
-    port,
-    connectOptions,
-  );
+  const connecting = connect(() => protocol);
   connecting.addDoneCallback((f) => {
     if (f.cancelled()) {
       result.cancel();
@@ -87,7 +153,7 @@ export function openConnection(
       if (!result.done()) result.setException(exc);
       return;
     }
-    const [transport] = f.result() as [Transport, StreamReaderProtocol];
+    const [transport] = f.result();
     if (result.done()) {
       transport.close();
       return;

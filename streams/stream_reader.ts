@@ -619,7 +619,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
         if (matchEnd >= 0) {
           if (matchStart > this.limit) {
             throw new LimitOverrunError(
-              `Cannot read until separator: it was found, but the chunk is longer than limit=${this.limit} bytes`,
+              `Cannot read until separator: the separator is found, but the chunk is longer than limit=${this.limit} bytes`,
               matchStart,
             );
           }
@@ -635,7 +635,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
             return WAIT;
           }
           throw new LimitOverrunError(
-            `Cannot read until separator: it was not found within limit=${this.limit} bytes`,
+            `Cannot read until separator: the separator is not found within limit=${this.limit} bytes`,
             next,
           );
         }

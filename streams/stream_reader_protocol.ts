@@ -44,7 +44,8 @@ export interface StreamReaderProtocolOptions {
  * With a `clientConnected` callback — as `startServer()` passes — it makes
  * a `StreamWriter` on `connectionMade` and runs
  * `clientConnected(reader, writer)` in a new task; if that task fails, the
- * error goes to the loop's exception handler and the transport is closed.
+ * error goes to the loop's exception handler and the transport is closed,
+ * and if it is cancelled, the transport is closed without a report.
  *
  * The end of stream is passed to the reader and the connection kept
  * half-open (so the writer can still answer), unless the transport cannot
@@ -144,11 +145,12 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
     this.#task = task;
     task.addDoneCallback((t) => {
       if (this.#task === t) this.#task = null;
-      if (t.cancelled()) return;
+      // Cancelled: nobody is left to serve the connection, so close it
+      // (quietly), as asyncio does.
+      if (t.cancelled()) return transport.close();
       const exception = t.exception();
-      if (exception === undefined || exception instanceof CancelledError) {
-        return;
-      }
+      if (exception === undefined) return;
+      if (exception instanceof CancelledError) return transport.close();
       loop.callExceptionHandler({
         message: "Unhandled error in the clientConnected callback",
         exception,

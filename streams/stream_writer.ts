@@ -141,9 +141,12 @@ export class StreamWriter implements AsyncDisposable {
    *
    * @param data The bytes.
    * @throws {TypeError} When `data` is not a `Uint8Array`.
+   * @throws {Error} The connection's error (the one `drain()` gives), once
+   * the connection failed, so that a write-and-drain loop ends with it.
    * @throws {InvalidStateError} After `writeEof()` or `close()`.
    */
   write(data: Uint8Array): void {
+    if (this.#transport.isClosing()) this.#throwIfFailed();
     this.#transport.write(data);
   }
 
@@ -154,9 +157,19 @@ export class StreamWriter implements AsyncDisposable {
    *
    * @param list The buffers, in order.
    * @throws {TypeError} When an item is not a `Uint8Array`.
+   * @throws {Error} The connection's error, once the connection failed.
+   * @throws {InvalidStateError} After `writeEof()` or `close()`.
    */
   writelines(list: Iterable<Uint8Array>): void {
+    if (this.#transport.isClosing()) this.#throwIfFailed();
     this.#transport.writelines(list);
+  }
+
+  // The transport refuses writes once the connection is lost, with an
+  // error that blames a close() nobody called: give the connection's own.
+  #throwIfFailed(): void {
+    const exc = this.#reader?.exception();
+    if (exc !== undefined) throw exc;
   }
 
   /**

@@ -290,6 +290,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   #connClosed = false;
   #lostError: Error | undefined = undefined;
   #lostScheduled = false;
+  #lostNotified = false; // connectionLost() was called (or is being)
   #started = false;
 
   /**
@@ -748,9 +749,10 @@ export class DenoStreamTransport extends FlowControlledTransport
   #checkWritable(what: string): boolean {
     if (this.#eofWanted) refuseWrite(what, true);
     if (this.#closing) {
-      if (this.#lostError !== undefined && !this.#lostScheduled) {
-        // The connection broke and the protocol has not been told yet:
-        // drop the data quietly, as asyncio does.
+      if (this.#lostError !== undefined && !this.#lostNotified) {
+        // The connection broke and the protocol has not been told yet
+        // (connectionLost may be scheduled, not yet run): drop the data
+        // quietly, as asyncio does.
         return false;
       }
       refuseWrite(what, false);
@@ -1113,6 +1115,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   }
 
   #callConnectionLost(): void {
+    this.#lostNotified = true;
     if (this.#started) {
       reportLost(this.#loop, this, this.#protocol, this.#lostError);
     }

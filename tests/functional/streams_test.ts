@@ -7,8 +7,11 @@ import {
   assertRejects,
 } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import { openConnection } from "../../streams/open_connection.ts";
-import { startServer } from "../../streams/start_server.ts";
+import {
+  openConnection,
+  openUnixConnection,
+} from "../../streams/open_connection.ts";
+import { startServer, startUnixServer } from "../../streams/start_server.ts";
 import type { StreamReader } from "../../streams/stream_reader.ts";
 import type { StreamWriter } from "../../streams/stream_writer.ts";
 import { CancelledError, LimitOverrunError } from "../../futures/errors.ts";
@@ -299,4 +302,109 @@ Deno.test("startServer() serves several clients at once", async () => {
   assertEquals(replies, [0, 1, 2, 3].map((i) => `client ${i}\n`));
   assert(replies.length === 4);
   loop.close();
+});
+
+Deno.test("a write-and-drain loop ends with the connection's error once the server hangs up (asyncio's test_drain_raises)", async () => {
+  // As in asyncio's test, the server is not tulip: it accepts and closes.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const hangUp = listener.accept().then((conn) => conn.close());
+  const loop = new DenoEventLoop();
+  const err = await inTask(loop, async () => {
+    const [, writer] = await openConnection(
+      "127.0.0.1",
+      (listener.addr as Deno.NetAddr).port,
+      { loop },
+    );
+    let error: unknown;
+    try {
+      while (true) {
+        writer.write(bytes("foo\n"));
+        await writer.drain();
+      }
+    } catch (e) {
+      error = e;
+    }
+    writer.close();
+    return error;
+  });
+  await hangUp;
+  listener.close();
+  assert(
+    err instanceof Deno.errors.ConnectionReset ||
+      err instanceof Deno.errors.BrokenPipe ||
+      err instanceof Deno.errors.ConnectionAborted,
+    `expected the connection's error, received ${err}`,
+  );
+  loop.close();
+});
+
+Deno.test("startServer() takes a list of hosts, as loop.createServer() does", async () => {
+  const loop = new DenoEventLoop();
+  const reply = await inTask(loop, async () => {
+    const server = await startServer(echoLines, ["127.0.0.1"], 0, { loop });
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop },
+    );
+    writer.write(bytes("listed\n"));
+    const line = text(await reader.readline());
+    writer.close();
+    await writer.waitClosed();
+    server.close();
+    await server.waitClosed();
+    return line;
+  });
+  assertEquals(reply, "listed\n");
+  loop.close();
+});
+
+Deno.test("openUnixConnection() and startUnixServer() exchange lines over a Unix socket", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tulip-streams-" });
+  const path = `${dir}/echo.sock`;
+  const loop = new DenoEventLoop();
+  try {
+    const outcome = await inTask(loop, async () => {
+      const server = await startUnixServer(echoLines, path, {
+        loop,
+        limit: 16,
+      });
+      const [reader, writer] = await openUnixConnection(path, {
+        loop,
+        limit: 4,
+      });
+      writer.write(bytes("one\ntwo\nlong line\n"));
+      const got = [
+        text(await reader.readline()),
+        text(await reader.readline()),
+      ];
+      // The client's limit is 4: the third line overruns it.
+      const overrun = await reader.readline().then(
+        () => "read",
+        (e) => e instanceof LimitOverrunError ? "overrun" : String(e),
+      );
+      writer.close();
+      await writer.waitClosed();
+      server.close();
+      await server.waitClosed();
+      return [...got, overrun];
+    });
+    assertEquals(outcome, ["one\n", "two\n", "overrun"]);
+  } finally {
+    loop.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openUnixConnection() fails when nothing listens at the path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tulip-streams-" });
+  const loop = new DenoEventLoop();
+  try {
+    await assertRejects(() =>
+      within(loop, openUnixConnection(`${dir}/none.sock`, { loop }))
+    );
+  } finally {
+    loop.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -777,6 +777,42 @@ Deno.test("A peer reset in the middle of a write reaches connectionLost(err)", a
   });
 });
 
+Deno.test("A write after the connection broke, but before connectionLost runs, is dropped quietly", async () => {
+  // The peer is not tulip: it accepts and hangs up at once.
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const hangUp = listener.accept().then((conn) => conn.close());
+  await withLoop(async (loop) => {
+    const client = new Recorder(loop);
+    client.keepOpen = true;
+    const [t] = await loop.createConnection(
+      () => client,
+      HOST,
+      (listener.addr as Deno.NetAddr).port,
+    );
+    // Write every iteration until connectionLost: some write comes after
+    // the transport saw the failure and scheduled connectionLost.
+    const refused: unknown[] = [];
+    let lost = false;
+    client.lost.then(() => lost = true, () => lost = true);
+    const pump = (): void => {
+      if (lost || client.count("lost") > 0) return;
+      try {
+        t.write(new Uint8Array(4096));
+      } catch (e) {
+        refused.push(e);
+        return;
+      }
+      loop.callSoon(pump);
+    };
+    pump();
+    await client.lost.then(() => {}, () => {});
+    assertEquals(refused, []);
+    assertThrows(() => t.write(bytes("x")), InvalidStateError);
+  });
+  await hangUp;
+  listener.close();
+});
+
 // ---- Servers ----
 
 Deno.test("Server.close() stops listening and leaves open connections working", async () => {

@@ -16,6 +16,7 @@ import { Protocol } from "../../protocols/protocol.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 import { sleep } from "../../tasks/sleep.ts";
+import { currentTask } from "../../tasks/mod.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { bytes, text } from "../_every_split.ts";
@@ -103,6 +104,21 @@ Deno.test("StreamReaderProtocol reports a failing callback and closes the connec
     "Unhandled error in the clientConnected callback",
   );
   assertEquals((contexts[0].exception as Error).message, "handler broke");
+  loop.close();
+});
+
+Deno.test("StreamReaderProtocol closes the connection, quietly, when the callback's task is cancelled (asyncio's test_unhandled_cancel)", async () => {
+  const { loop, clientReader } = serve(async (_reader, writer) => {
+    writer.write(bytes("hello"));
+    await sleep(1);
+    currentTask(loop)!.cancel();
+    await sleep(1);
+  });
+  const contexts: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+  const reply = await loop.runUntilComplete(clientReader.read(), 10);
+  assertEquals(text(reply), "hello");
+  assertEquals(contexts, []);
   loop.close();
 });
 

@@ -17,6 +17,7 @@ import {
 } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { bytes, text } from "../_every_split.ts";
+import { sleep } from "../../tasks/sleep.ts";
 
 /** Two stream ends joined in memory: a client writer and a server reader. */
 function setup(options?: TransportPairOptions) {
@@ -196,6 +197,46 @@ Deno.test("StreamWriter.drain() waiting when the connection is reset fails with 
   serverTransport.abort();
   const err = await assertRejects(() => loop.runUntilComplete(drained));
   assertInstanceOf(err, Deno.errors.ConnectionReset);
+  loop.close();
+});
+
+Deno.test("StreamWriter write-and-drain loop ends with the connection's error when the peer resets (asyncio's test_drain_raises)", async () => {
+  const { loop, writer } = setup({ resetAfter: 100 });
+  let writes = 0;
+  const err = await assertRejects(() =>
+    run(loop, async () => {
+      while (writes < 10_000) {
+        writer.write(bytes("foo\n"));
+        writes++;
+        await writer.drain();
+        await sleep(0.001);
+      }
+    })
+  );
+  assertInstanceOf(err, Deno.errors.ConnectionReset);
+  assert(writes < 10_000, "the loop never ended");
+  loop.close();
+});
+
+Deno.test("StreamWriter.write() after the connection failed throws the connection's error", async () => {
+  const { loop, writer, serverTransport } = setup();
+  await loop.advance(1);
+  serverTransport.abort();
+  await loop.advance(1);
+  assertThrows(() => writer.write(bytes("late")), Deno.errors.ConnectionReset);
+  assertThrows(
+    () => writer.writelines([bytes("late")]),
+    Deno.errors.ConnectionReset,
+  );
+  loop.close();
+});
+
+Deno.test("StreamWriter.write() after close() still throws InvalidStateError", async () => {
+  const { loop, writer } = setup();
+  writer.close();
+  assertThrows(() => writer.write(bytes("late")), InvalidStateError);
+  await loop.runUntilComplete(writer.waitClosed());
+  assertThrows(() => writer.write(bytes("late")), InvalidStateError);
   loop.close();
 });
 
