@@ -48,6 +48,7 @@ const STRAY_RESPONSE = "stray responses";
 const FAILED_NOTIFICATION = "failed notifications";
 const FRAMINGS: readonly JsonRpcFraming[] = ["newline", "length", "raw"];
 const CR = 0x0d;
+const NEWLINE = new Uint8Array([0x0a]);
 
 const encoder = new TextEncoder();
 /**
@@ -124,8 +125,9 @@ export interface JsonRpcProtocolOptions {
    * How messages are framed on the transport:
    *
    * - `"newline"`: one JSON text per line, ending in `\n` (a `\r\n` is
-   *   accepted too; blank lines are skipped). JSON text never holds a raw
-   *   newline, so this is the common choice over TCP.
+   *   accepted too; blank lines are skipped; a last line the peer ends
+   *   with its end of stream instead is taken as well). JSON text never
+   *   holds a raw newline, so this is the common choice over TCP.
    * - `"length"`: each message after a 4-byte big-endian length, as
    *   `Int32StringReceiver` frames them.
    * - `"raw"`: no framing bytes at all; messages are cut out of the stream
@@ -390,8 +392,9 @@ function readResponse(
  * connection is lost first. Cancelling the future forgets the call.
  * `notify()` sends a notification; `batch()` sends several calls in one
  * array. Ids are numbers, unique on the connection. A response that comes
- * after its call timed out or was cancelled is ignored; one for an id this
- * side never sent is counted and reported as above. Neither ever breaks
+ * after its call timed out or was cancelled is ignored, only counted in
+ * `lateResponses`; one for an id this side never sent is counted and
+ * reported as above. Neither ever breaks
  * the connection.
  *
  * The framing (`framing` option) is the only thing that depends on the
@@ -547,6 +550,7 @@ export class JsonRpcProtocol extends Protocol {
   // Whether this side asked the transport to stop reading.
   #readPaused = false;
   readonly #log: PeerLog;
+  #lateResponses = 0;
 
   /**
    * Makes a JSON-RPC endpoint.
@@ -666,6 +670,36 @@ export class JsonRpcProtocol extends Protocol {
   }
 
   /**
+   * How many responses the peer sent for calls this side no longer waits
+   * for: calls that timed out, were cancelled, or were answered already.
+   * They are dropped without a report and without closing anything (they
+   * are not `strayResponses`).
+   *
+   * @example A call that timed out, answered late
+   * ```ts
+   * import { JsonRpcProtocol } from "@tulip/tulip/jsonrpc";
+   * import { transportPair, VirtualTimeLoop } from "@tulip/tulip/testing";
+   * import { sleep } from "@tulip/tulip";
+   * import { assertEquals, assertRejects } from "@std/assert";
+   *
+   * const loop = new VirtualTimeLoop();
+   * const server = new JsonRpcProtocol({ slow: () => sleep(2, "done") }, { loop });
+   * const client = new JsonRpcProtocol({}, { loop });
+   * transportPair(server, client, { loop });
+   * await loop.advance(0);
+   * await assertRejects(() => loop.runUntilComplete(client.call("slow", [], { timeout: 1 })));
+   * await loop.advance(2);
+   * assertEquals([client.lateResponses, client.strayResponses], [1, 0]);
+   * client.transport!.close();
+   * await loop.advance(0);
+   * loop.close();
+   * ```
+   */
+  get lateResponses(): number {
+    return this.#lateResponses;
+  }
+
+  /**
    * How many notifications from the peer had a method that failed. The
    * first is reported to the loop's exception handler; the rest are only
    * counted.
@@ -697,14 +731,21 @@ export class JsonRpcProtocol extends Protocol {
   }
 
   /**
-   * The peer will send nothing more: closes the connection, or — while
-   * answers are still being computed — keeps it open until they are
+   * The peer will send nothing more: serves a last line it left without
+   * its newline (`"newline"` framing), then closes the connection, or —
+   * while answers are still being computed — keeps it open until they are
    * written, then closes it.
    *
    * @returns `true` while answers are still to be written.
    */
   override eofReceived(): boolean {
-    this.#framer.protocol.eofReceived();
+    const framer = this.#framer.protocol;
+    // A last line ended by the EOF instead of a newline is still a
+    // message, as asyncio's readline() returns it.
+    if (framer instanceof ChunkProtocol && framer.bufferedBytes > 0) {
+      framer.dataReceived(NEWLINE);
+    }
+    framer.eofReceived();
     if (this.#serving === 0 && this.#inbox.length === 0) {
       return false;
     }
@@ -1061,7 +1102,9 @@ export class JsonRpcProtocol extends Protocol {
         typeof id === "number" && Number.isSafeInteger(id) && id >= 1 &&
         id < this.#nextId
       ) {
-        return; // Late: its call timed out, was cancelled or is answered.
+        // Late: its call timed out, was cancelled or is answered.
+        this.#lateResponses++;
+        return;
       }
       if (id === null && isErrorValue(response.error)) {
         const read = readResponse(response);
@@ -1087,7 +1130,10 @@ export class JsonRpcProtocol extends Protocol {
       return;
     }
     this.#pending.delete(id as number);
-    if (op.future.done()) return this.#finish(op);
+    if (op.future.done()) {
+      this.#lateResponses++;
+      return this.#finish(op);
+    }
     const read = readResponse(response);
     if (op.slots === null) {
       if (read.ok) op.future.setResult(read.value);

@@ -866,6 +866,42 @@ Deno.test("JsonRpcProtocol forgets a cancelled call and ignores its answer", asy
   loop.close();
 });
 
+Deno.test("JsonRpcProtocol counts answers to calls it gave up on, quietly and apart from strays", async () => {
+  const { loop, protocol, peer, transport } = await facingPeer({});
+  const contexts: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx));
+  const timedOut = protocol.call("a", [], { timeout: 1 });
+  const cancelled = protocol.call("b");
+  const answered = protocol.call("c");
+  const batch = protocol.batch([{ method: "d" }, { method: "e" }], {
+    timeout: 1,
+  });
+  cancelled.cancel();
+  await loop.advance(2);
+  assert(timedOut.exception() instanceof TimeoutError);
+  peer.send(frame(
+    "newline",
+    '{"jsonrpc":"2.0","result":"c","id":3}',
+    '{"jsonrpc":"2.0","result":"late","id":1}',
+    '{"jsonrpc":"2.0","error":{"code":1,"message":"late"},"id":2}',
+    '{"jsonrpc":"2.0","result":"again","id":3}',
+    '[{"jsonrpc":"2.0","result":1,"id":4},{"jsonrpc":"2.0","result":2,"id":5}]',
+  ));
+  await loop.advance(0);
+  assertEquals(answered.result(), "c");
+  assertEquals(protocol.lateResponses, 5);
+  assertEquals(protocol.strayResponses, 0);
+  assert(batch.exception() instanceof TimeoutError);
+  // An id never sent is a stray, not late.
+  peer.send('{"jsonrpc":"2.0","result":1,"id":6}\n');
+  await loop.advance(0);
+  assertEquals([protocol.lateResponses, protocol.strayResponses], [5, 1]);
+  assertEquals(contexts.length, 1);
+  transport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
 Deno.test("JsonRpcProtocol reports the first answer to a call it never made, and counts them all", async () => {
   const { loop, protocol, peer, transport } = await facingPeer({});
   const contexts: ExceptionContext[] = [];
@@ -981,6 +1017,41 @@ Deno.test("JsonRpcProtocol writes pending answers before closing after the peer'
   assert(peer.eof);
   assertEquals(protocol.transport, null);
   loop.close();
+});
+
+Deno.test("JsonRpcProtocol answers a last request whose line the peer ended with EOF instead of a newline", async () => {
+  // As asyncio's readline() returns the last line without its newline.
+  const { loop, protocol, peer } = await facingPeer({
+    ...arith,
+    slow: () => sleep(5, "done"),
+  });
+  peer.send(
+    '{"jsonrpc":"2.0","method":"slow","id":1}\n' +
+      '{"jsonrpc":"2.0","method":"add","params":[1,2],"id":2}',
+  );
+  peer.transport!.writeEof();
+  await loop.advance(0);
+  assertEquals(peer.messages("newline"), [
+    { jsonrpc: "2.0", result: 3, id: 2 },
+  ]);
+  assert(protocol.transport !== null);
+  await loop.advance(5);
+  assertEquals(peer.messages("newline"), [
+    { jsonrpc: "2.0", result: 3, id: 2 },
+    { jsonrpc: "2.0", result: "done", id: 1 },
+  ]);
+  assertEquals(protocol.transport, null);
+  loop.close();
+  // Alone, with a CR before the EOF, and answered before closing at once.
+  const again = await facingPeer(arith);
+  again.peer.send('{"jsonrpc":"2.0","method":"add","params":[2,2],"id":7}\r');
+  again.peer.transport!.writeEof();
+  await again.loop.advance(0);
+  assertEquals(again.peer.messages("newline"), [
+    { jsonrpc: "2.0", result: 4, id: 7 },
+  ]);
+  assertEquals(again.protocol.transport, null);
+  again.loop.close();
 });
 
 Deno.test("JsonRpcProtocol closes at once on EOF when nothing is being served", async () => {
