@@ -91,6 +91,29 @@ scope.addEventListener("unhandledrejection", (event) => {
   scope.postMessage({ type: "failed", error: describe(event.reason) });
 });
 
+// A worker that ends sends no event: `self.close()` and `Deno.exit()`
+// (which `process.exit()` calls) report it first, so that the supervisor
+// replaces this worker at once instead of after its pings time out.
+const closeWorker = scope.close.bind(scope);
+function ended(how: string): void {
+  scope.postMessage({
+    type: "failed",
+    error: {
+      name: "Error",
+      message: `it ended itself: ${how} was called in it`,
+    },
+  });
+}
+scope.close = () => {
+  ended("self.close()");
+  closeWorker();
+};
+const exitWorker = Deno.exit;
+Deno.exit = (code?: number): never => {
+  ended(`Deno.exit(${code ?? ""})`);
+  return exitWorker(code);
+};
+
 /** An error as a plain object, which any `postMessage()` can carry. */
 function describe(error: unknown): {
   name: string;
@@ -179,5 +202,5 @@ async function main({ moduleUrl, info }: StartMessage): Promise<void> {
     return;
   }
   scope.postMessage({ type: "closed" });
-  scope.close();
+  closeWorker();
 }

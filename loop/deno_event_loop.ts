@@ -35,6 +35,7 @@ import type {
 } from "./event_loop.ts";
 import { checkHandle, Handle } from "./_handle.ts";
 import { WorkerExecutor } from "./worker_executor.ts";
+import { cancelQueuedJob, checkExecutorFn } from "./_executor_jobs.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
 import { checkAddrinfoArgs } from "../transports/address_checks.ts";
 import {
@@ -967,7 +968,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * while a `workerFunction(moduleUrl, exportName)` reference runs a
    * module's export and may use its imports; the arguments and result
    * are structured-cloned — see `WorkerExecutor` for what can be sent. The loop goes on running while the job runs.
-   * Cancelling the future does not stop the job. `fn` may also be an
+   * Cancelling the future drops the job if it still waits for one of a
+   * `WorkerExecutor`'s workers (as asyncio cancels the executor's future);
+   * a job already running goes on, and its result is dropped. `fn` may also be an
    * immediate `Handle` (PEP 3156's note on Handles), standing for its
    * callback and arguments; a cancelled one runs nothing, and the future's
    * result is `undefined`.
@@ -981,7 +984,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * immediate `Handle`.
    * @param args Its arguments (none with a `Handle`).
    * @returns A future of the result.
-   * @throws {TypeError} When `fn` is not a function, or the executor
+   * @throws {TypeError} When `fn` is not a function, or is a generator
+   * function (a coroutine: `createTask()` runs those), or the executor
    * refuses it, or `fn` is a `TimerHandle` or a `Handle` with arguments.
    * @throws {InvalidStateError} When the loop is closed.
    *
@@ -1023,6 +1027,7 @@ export class DenoEventLoop extends BaseEventLoop {
         `Cannot call runInExecutor(): fn must be a function, received ${typeof fn}`,
       );
     }
+    checkExecutorFn(fn);
     if (executor === null) {
       if (this.#defaultExecutor === null) {
         this.#defaultExecutor = new WorkerExecutor();
@@ -1030,7 +1035,15 @@ export class DenoEventLoop extends BaseEventLoop {
       }
       executor = this.#defaultExecutor;
     }
-    return watchFuture(io, executor.submit(fn, ...args));
+    const job = executor.submit(fn, ...args);
+    const future = watchFuture(io, job);
+    const cancel = cancelQueuedJob.get(job as Promise<unknown>);
+    if (cancel !== undefined) {
+      future.addDoneCallback((done) => {
+        if (done.cancelled()) cancel();
+      });
+    }
+    return future;
   }
 
   /**
@@ -1396,8 +1409,9 @@ export class DenoEventLoop extends BaseEventLoop {
   /**
    * Closes the loop as `BaseEventLoop.close()` does, then removes its
    * signal handlers, closes connections accepted for `sockAccept` calls
-   * that were cancelled, and shuts down its default executor (at once:
-   * jobs still running are dropped).
+   * that were cancelled, and shuts down its default executor with
+   * `shutdown({ wait: false })`, as asyncio does (a `WorkerExecutor`
+   * terminates its workers at once: jobs still running are dropped).
    *
    * PEP 3156: `loop.close()`.
    *
@@ -1410,9 +1424,7 @@ export class DenoEventLoop extends BaseEventLoop {
     const executor = this.#defaultExecutor;
     this.#defaultExecutor = null;
     if (executor !== null) {
-      const stopped = executor instanceof WorkerExecutor
-        ? executor.shutdown({ wait: false })
-        : executor.shutdown();
+      const stopped = executor.shutdown({ wait: false });
       Promise.resolve(stopped).catch((exception) =>
         this.defaultExceptionHandler({
           message: "The default executor failed to shut down",

@@ -78,8 +78,9 @@ export interface ServeWorkersOptions {
   /**
    * How long, in seconds, a serving worker may leave the supervisor's
    * pings (one a second at most) unanswered; then it is taken for hung or
-   * gone (`self.close()`, `Deno.exit()` in a worker end it without an
-   * event), terminated, and counts as crashed. gunicorn's `timeout`.
+   * gone, terminated, and counts as crashed. gunicorn's `timeout`. (A
+   * worker that calls `self.close()`, `Deno.exit()` or `process.exit()`
+   * says so as it ends, and counts as crashed at once.)
    *
    * @default {30}
    */
@@ -708,8 +709,9 @@ class Supervisor implements WorkerSupervisor {
  *
  * The supervisor, in the main thread, starts the first worker, then the
  * others on the port it got, and resolves once all serve. A worker that
- * crashes — an error nothing caught, a rejection nobody handled, or no
- * answer to pings for `timeout` seconds — is terminated (its open
+ * crashes — an error nothing caught, a rejection nobody handled, a call
+ * to `Deno.exit()`, `process.exit()` or `self.close()`, or no answer to
+ * pings for `timeout` seconds — is terminated (its open
  * connections are lost) and started again after `restartDelay` seconds,
  * doubling with each crash in a row up to `maxRestartDelay`; after
  * `maxCrashes` crashes in a row the supervisor gives up, closes the other

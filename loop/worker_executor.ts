@@ -11,6 +11,7 @@ import {
   InvalidStateError,
 } from "../futures/errors.ts";
 import type { Executor } from "./event_loop.ts";
+import { cancelQueuedJob } from "./_executor_jobs.ts";
 
 /** Options for the `WorkerExecutor` constructor. */
 export interface WorkerExecutorOptions {
@@ -58,9 +59,14 @@ interface Job {
 
 interface Reply {
   ok: boolean;
+  /** The worker is done for: replace it. */
   fatal?: boolean;
   value?: unknown;
   error?: unknown;
+  /** How the job ended its worker, such as `"Deno.exit(1)"`. */
+  ended?: string;
+  /** Why the result could not be sent back. */
+  notCloned?: string;
 }
 
 /**
@@ -100,9 +106,13 @@ const EXPORT_OF_SOURCE = Function.prototype.toString.call(exportOf);
 // The program each worker runs. It compiles a job's source once (kept in a
 // small cache), or imports a job's module once (the module stays loaded in
 // the worker, as every imported module does), calls the function with the
-// cloned arguments, awaits the result and posts it back; a failure is
-// posted as the error itself, or as a plain `{ name, message, stack }` when
-// the error cannot be cloned.
+// cloned arguments, awaits the result and posts it back. A failure is
+// posted as a plain object keeping the error's name, message, stack, cause,
+// own properties and, for an AggregateError, its errors (the structured
+// clone of an error keeps only the built-in names and drops the rest), or
+// as `{ name, message, stack }` alone when even that cannot be cloned.
+// `self.close()` and `Deno.exit()` (which `process.exit()` calls) say that
+// the worker ends before it does, as a worker that ends sends no event.
 const WORKER_SOURCE = `
 const cache = new Map();
 const modules = new Map();
@@ -145,31 +155,64 @@ function describe(error) {
   }
   return { __plainError: true, name: "Error", message: String(error) };
 }
+const PACKED = new Set(["name", "message", "stack", "cause", "errors"]);
+function pack(error, depth = 0) {
+  if (!(error instanceof Error) || error instanceof DOMException) return error;
+  const plain = describe(error);
+  if (depth >= 8) return plain;
+  if ("cause" in error) plain.cause = pack(error.cause, depth + 1);
+  if (error instanceof AggregateError && Array.isArray(error.errors)) {
+    plain.errors = error.errors.map((e) => pack(e, depth + 1));
+  }
+  plain.props = {};
+  for (const key of Object.keys(error)) {
+    if (!PACKED.has(key)) plain.props[key] = error[key];
+  }
+  return plain;
+}
+function reply(message, error) {
+  try {
+    self.postMessage({ ...message, error: pack(error) });
+  } catch {
+    self.postMessage({ ...message, error: describe(error) });
+  }
+}
 // An error the job did not catch (thrown from a timer, say, or a promise
 // rejection nobody handles) is reported instead of printed; the executor
 // then replaces this worker.
 function fatal(event, error) {
   event.preventDefault();
-  try {
-    self.postMessage({ ok: false, fatal: true, error });
-  } catch {
-    self.postMessage({ ok: false, fatal: true, error: describe(error) });
-  }
+  reply({ ok: false, fatal: true }, error);
 }
 self.addEventListener("error", (event) => fatal(event, event.error ?? new Error(event.message)));
 self.addEventListener("unhandledrejection", (event) => fatal(event, event.reason));
+const closeWorker = self.close.bind(self);
+self.close = function close() {
+  self.postMessage({ ok: false, fatal: true, ended: "self.close()" });
+  closeWorker();
+};
+const deno = globalThis.Deno;
+if (typeof deno?.exit === "function") {
+  const exitWorker = deno.exit;
+  deno.exit = function exit(code) {
+    self.postMessage({ ok: false, fatal: true, ended: "Deno.exit(" + (code ?? "") + ")" });
+    return exitWorker(code);
+  };
+}
 self.onmessage = async (event) => {
   const { source, moduleUrl, exportName, args } = event.data;
+  let value;
   try {
     const fn = source !== undefined ? compile(source) : await load(moduleUrl, exportName);
-    const value = await fn(...args);
+    value = await fn(...args);
+  } catch (error) {
+    reply({ ok: false }, error);
+    return;
+  }
+  try {
     self.postMessage({ ok: true, value });
   } catch (error) {
-    try {
-      self.postMessage({ ok: false, error });
-    } catch {
-      self.postMessage({ ok: false, error: describe(error) });
-    }
+    self.postMessage({ ok: false, notCloned: String(error?.message ?? error) });
   }
 };
 `;
@@ -178,7 +221,7 @@ const WORKER_URL = `data:application/javascript,${
   encodeURIComponent(WORKER_SOURCE)
 }`;
 
-// Error classes rebuilt by name when a worker had to send a plain object.
+// Error classes rebuilt by name when a worker sent a plain object.
 const ERROR_CLASSES: Record<string, ErrorConstructor> = {
   Error,
   EvalError,
@@ -189,6 +232,34 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = {
   URIError,
 };
 
+/** An error as a worker packs it (see `WORKER_SOURCE`). */
+interface PlainError {
+  __plainError: true;
+  name: string;
+  message: string;
+  stack?: string;
+  cause?: unknown;
+  errors?: unknown[];
+  props?: Record<string, unknown>;
+}
+
+/** The class an error named `name` is rebuilt as. */
+function errorClass(name: string): new (message: string) => Error {
+  if (Object.hasOwn(ERROR_CLASSES, name)) return ERROR_CLASSES[name];
+  const errors = globalThis.Deno?.errors as Record<string, unknown> | undefined;
+  const deno = errors !== undefined && Object.hasOwn(errors, name)
+    ? errors[name]
+    : undefined;
+  return typeof deno === "function" && deno.prototype instanceof Error
+    ? deno as new (message: string) => Error
+    : Error;
+}
+
+/**
+ * Rebuilds an error a worker packed: a built-in or `Deno.errors` class by
+ * its name (else `Error`), with its name, message, stack, cause, own
+ * properties and an `AggregateError`'s errors.
+ */
 function reviveError(error: unknown): unknown {
   if (
     typeof error !== "object" || error === null ||
@@ -196,14 +267,27 @@ function reviveError(error: unknown): unknown {
   ) {
     return error;
   }
-  const plain = error as unknown as {
-    name: string;
-    message: string;
-    stack?: string;
-  };
-  const revived = new (ERROR_CLASSES[plain.name] ?? Error)(plain.message);
-  revived.name = plain.name;
+  const plain = error as PlainError;
+  const revived = plain.name === "AggregateError"
+    ? new AggregateError((plain.errors ?? []).map(reviveError), plain.message)
+    : new (errorClass(plain.name))(plain.message);
+  if (revived.name !== plain.name) revived.name = plain.name;
   if (plain.stack !== undefined) revived.stack = plain.stack;
+  if ("cause" in plain) {
+    Object.defineProperty(revived, "cause", {
+      value: reviveError(plain.cause),
+      writable: true,
+      configurable: true,
+    });
+  }
+  for (const [key, value] of Object.entries(plain.props ?? {})) {
+    Object.defineProperty(revived, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  }
   return revived;
 }
 
@@ -396,7 +480,16 @@ function explainReferenceError(error: ReferenceError, name: string): Error {
  *   and symbols do not. An argument that cannot be cloned rejects the job
  *   with a `DataCloneError`.
  * - An error thrown by the job rejects the promise with an error of the
- *   same class (for built-in errors), `message` and `stack`.
+ *   same `name`, `message`, `stack`, `cause` and own properties (such as
+ *   `code`), and of the same class for built-in errors, `AggregateError`
+ *   (with its `errors`), `DOMException` and `Deno.errors` (a file the job
+ *   cannot find rejects with `Deno.errors.NotFound`); other classes come
+ *   back as `Error` with their `name`. A result that cannot be cloned
+ *   rejects with a `DataCloneError` that says so.
+ * - A job that ends its worker (`self.close()`, `Deno.exit()`,
+ *   `process.exit()`) rejects with an `Error` that says how; an error it
+ *   did not catch (thrown from a timer, say) rejects it with that error.
+ *   Either way the worker is replaced, and later jobs run on a new one.
  *
  * Each worker runs one job at a time; more jobs than workers wait in a
  * queue, first come first served, of at most `maxQueued` jobs. Workers inherit the program's
@@ -525,15 +618,27 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       );
     }
     const { promise, resolve, reject } = Promise.withResolvers<R>();
-    this.#queue.push({
+    const job: Job = {
       message,
       name: fn.name || "an anonymous function",
       args,
       resolve: resolve as (value: unknown) => void,
       reject,
-    });
+    };
+    this.#queue.push(job);
+    cancelQueuedJob.set(promise, () => this.#cancelQueued(job));
     this.#pump();
     return promise;
+  }
+
+  /** Drops `job` if it still waits for a worker; see `cancelQueuedJob`. */
+  #cancelQueued(job: Job): boolean {
+    const index = this.#queue.indexOf(job);
+    if (index < 0) return false;
+    this.#queue.splice(index, 1);
+    job.reject(new CancelledError("The job was cancelled before it started"));
+    this.#checkDrained();
+    return true;
   }
 
   /**
@@ -600,7 +705,14 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
         // The arguments could not be cloned; the worker is still fine.
         this.#running.delete(worker);
         this.#idle.push(worker);
-        job.reject(error);
+        job.reject(
+          error instanceof DOMException && error.name === "DataCloneError"
+            ? new DOMException(
+              `Cannot send the arguments of ${job.name} to a worker: ${error.message}`,
+              "DataCloneError",
+            )
+            : error,
+        );
       }
     }
     this.#checkDrained();
@@ -623,6 +735,19 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       if (job !== undefined) {
         if (reply.ok) {
           job.resolve(reply.value);
+        } else if (reply.ended !== undefined) {
+          job.reject(
+            new Error(
+              `Cannot finish ${job.name}: its worker ended (${reply.ended} was called in it) before the job did`,
+            ),
+          );
+        } else if (reply.notCloned !== undefined) {
+          job.reject(
+            new DOMException(
+              `Cannot send the result of ${job.name} back from its worker: ${reply.notCloned}`,
+              "DataCloneError",
+            ),
+          );
         } else {
           const error = reviveError(reply.error);
           job.reject(

@@ -76,8 +76,8 @@ Deno.test("runInExecutor() uses a given executor, and setDefaultExecutor() repla
       calls.push("submit");
       return Promise.resolve().then(() => fn(...args));
     },
-    shutdown() {
-      calls.push("shutdown");
+    shutdown(options) {
+      calls.push(`shutdown ${JSON.stringify(options)}`);
     },
   };
   const add = (a: number, b: number) => a + b;
@@ -85,9 +85,10 @@ Deno.test("runInExecutor() uses a given executor, and setDefaultExecutor() repla
   loop.setDefaultExecutor(inline);
   assertEquals(await within(loop, loop.runInExecutor(null, add, 3, 4)), 7);
   assertEquals(calls, ["submit", "submit"]);
-  // close() shuts the default executor down.
+  // close() shuts the default executor down without waiting, as asyncio's
+  // BaseEventLoop.close() does.
   loop.close();
-  assertEquals(calls, ["submit", "submit", "shutdown"]);
+  assertEquals(calls, ["submit", "submit", 'shutdown {"wait":false}']);
 });
 
 Deno.test("runInExecutor() with an explicit WorkerExecutor leaves it to its owner", async () => {
@@ -223,5 +224,45 @@ Deno.test("AsyncEngine.submitWork() takes a workerFunction() reference", async (
   guard.cancel();
   assertEquals(seen, ["a/b"]);
   await engine.close();
+  loop.close();
+});
+
+Deno.test("runInExecutor(): cancelling the future of a queued job drops the job (asyncio cancels the executor's future); a running job goes on", async () => {
+  const loop = new DenoEventLoop();
+  const executor = new WorkerExecutor({ maxWorkers: 1 });
+  // [0]: released by the test; [1]: set by the queued job, if it ran.
+  const flags = new Int32Array(new SharedArrayBuffer(8));
+  const running = loop.runInExecutor(executor, (f: Int32Array) => {
+    Atomics.wait(f, 0, 0, 10_000);
+    return "ran";
+  }, flags);
+  const queued = loop.runInExecutor(executor, (f: Int32Array) => {
+    Atomics.store(f, 1, 1);
+  }, flags);
+  const next = loop.runInExecutor(executor, () => "next");
+  queued.cancel();
+  running.cancel();
+  await within(loop, loop.createTask(async () => {}));
+  Atomics.store(flags, 0, 1);
+  Atomics.notify(flags, 0);
+  assertEquals(await within(loop, next), "next");
+  await executor.shutdown();
+  assertEquals(Atomics.load(flags, 1), 0, "the cancelled queued job ran");
+  assertEquals([queued.cancelled(), running.cancelled()], [true, true]);
+  loop.close();
+});
+
+Deno.test("runInExecutor() refuses a generator function (a coroutine), as asyncio refuses coroutine functions", () => {
+  const loop = new DenoEventLoop();
+  assertThrows(
+    () => loop.runInExecutor(null, function* work() {}),
+    TypeError,
+    "Cannot call runInExecutor(): fn must be a plain or async function, received the generator function work (a coroutine: run it with loop.createTask() instead)",
+  );
+  assertThrows(
+    () => loop.runInExecutor(null, async function* () {}),
+    TypeError,
+    "received the async generator function anonymous",
+  );
   loop.close();
 });

@@ -332,3 +332,91 @@ Deno.test("WorkerExecutor.shutdown({ wait: true }) waits for running and queued 
   assertEquals(await running, "running");
   assertEquals(await queued, "queued");
 });
+
+Deno.test("WorkerExecutor.submit() fails a job whose worker ends itself, and later jobs run on a new worker", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const ended = [
+    executor.submit(function closing() {
+      (globalThis as unknown as { close(): void }).close();
+      return new Promise(() => {});
+    }),
+    executor.submit(function exiting() {
+      Deno.exit(3);
+    }),
+    executor.submit(async function nodeExiting() {
+      const { default: process } = await import("node:process");
+      process.exit(4);
+    }),
+  ];
+  const queued = executor.submit(() => "still served");
+  const errors = await Promise.all(
+    ended.map((job) => (job as Promise<never>).catch((e: Error) => e)),
+  );
+  assertEquals(errors.map((e) => e.constructor), [Error, Error, Error]);
+  assertEquals(
+    errors.map((e) => e.message),
+    [
+      "Cannot finish closing: its worker ended (self.close() was called in it) before the job did",
+      "Cannot finish exiting: its worker ended (Deno.exit(3) was called in it) before the job did",
+      "Cannot finish nodeExiting: its worker ended (Deno.exit(4) was called in it) before the job did",
+    ],
+  );
+  assertEquals(await queued, "still served");
+});
+
+Deno.test("WorkerExecutor.submit() keeps an error's name, code, cause and class (built-in, AggregateError, Deno.errors) across the boundary", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const custom = await executor.submit(function failing() {
+    class MyError extends Error {
+      override name = "MyError";
+      code = "E_MINE";
+    }
+    throw new MyError("mine", { cause: new TypeError("underneath") });
+  }).catch((e) => e);
+  assertInstanceOf(custom, Error);
+  assertEquals(custom.name, "MyError");
+  assertEquals(custom.message, "mine");
+  assertEquals(custom.code, "E_MINE");
+  assertInstanceOf(custom.cause, TypeError);
+  assertEquals(custom.cause.message, "underneath");
+  assertStringIncludes(custom.stack, "failing");
+  const aggregate = await executor.submit(() => {
+    throw new AggregateError([new RangeError("one"), "two"], "both");
+  }).catch((e) => e);
+  assertInstanceOf(aggregate, AggregateError);
+  assertEquals(aggregate.message, "both");
+  assertInstanceOf(aggregate.errors[0], RangeError);
+  assertEquals(aggregate.errors[1], "two");
+  const notFound = await executor.submit(() =>
+    Deno.readTextFileSync("/no/such/file/for/tulip")
+  ).catch((e) => e);
+  assertInstanceOf(notFound, Deno.errors.NotFound);
+  assertEquals(notFound.name, "NotFound");
+  assertEquals(notFound.code, "ENOENT");
+  // A DOMException clones as itself.
+  const aborted = await executor.submit(() => {
+    throw new DOMException("stop", "AbortError");
+  }).catch((e) => e);
+  assertInstanceOf(aborted, DOMException);
+  assertEquals(aborted.name, "AbortError");
+});
+
+Deno.test("WorkerExecutor.submit() says whether the arguments or the result could not be cloned", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const result = await executor.submit(function makeFn() {
+    return () => 1;
+  }).catch((e) => e);
+  assertEquals(result.name, "DataCloneError");
+  assertStringIncludes(
+    result.message,
+    "Cannot send the result of makeFn back from its worker:",
+  );
+  const args = await executor.submit(function takeFn(f: unknown) {
+    return typeof f;
+  }, () => 1).catch((e) => e);
+  assertEquals(args.name, "DataCloneError");
+  assertStringIncludes(
+    args.message,
+    "Cannot send the arguments of takeFn to a worker:",
+  );
+});
