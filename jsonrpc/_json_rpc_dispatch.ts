@@ -24,9 +24,11 @@ export interface Front {
   loop(): SchedulingLoop | null;
   /**
    * Takes the responses found among the messages (the peer answering this
-   * side's calls). Without it a response is an invalid request.
+   * side's calls), and whether it came as an item of an array (a batch's
+   * answer) rather than alone. Without it a response is an invalid
+   * request.
    */
-  onResponse?(response: Record<string, unknown>): void;
+  onResponse?(response: Record<string, unknown>, inArray: boolean): void;
   /** Told when a notification's method fails, since no reply can say so. */
   onNotificationError?(error: unknown, context: JsonRpcContext): void;
   /**
@@ -251,7 +253,9 @@ export function dispatch(
   front: Front,
   reply: Reply,
 ): void {
-  if (!Array.isArray(message)) return serveOne(methods, message, front, reply);
+  if (!Array.isArray(message)) {
+    return serveOne(methods, message, front, reply, false);
+  }
   const n = message.length;
   if (n === 0) {
     return reply(
@@ -279,7 +283,7 @@ export function dispatch(
       if (--left > 0) return;
       const out = parts.filter((p) => p !== undefined);
       reply(out.length === 0 ? undefined : `[${out.join(",")}]`);
-    });
+    }, true);
   }
 }
 
@@ -336,6 +340,7 @@ function serveOne(
   item: unknown,
   front: Front,
   reply: Reply,
+  inArray: boolean,
 ): void {
   if (!isObject(item)) {
     return reply(
@@ -348,7 +353,7 @@ function serveOne(
   }
   const hasId = Object.hasOwn(item, "id");
   if (front.onResponse !== undefined && isResponse(item)) {
-    front.onResponse(item);
+    front.onResponse(item, inArray);
     return reply(undefined);
   }
   const written = ID_TEXT.get(item);

@@ -45,6 +45,12 @@ const DEFAULT_MAX_BATCH = 1000;
 /** The default `maxConcurrentCalls`. */
 const DEFAULT_MAX_CONCURRENT_CALLS = 100;
 const STRAY_RESPONSE = "stray responses";
+/**
+ * How many calls given up on (timed out, cancelled) without an answer are
+ * remembered, so that an error with id null the peer sends for one of them
+ * later is counted as late.
+ */
+const GIVEN_UP_KEPT = 64;
 const FAILED_NOTIFICATION = "failed notifications";
 const FRAMINGS: readonly JsonRpcFraming[] = ["newline", "length", "raw"];
 const CR = 0x0d;
@@ -228,6 +234,8 @@ interface Outgoing {
   readonly slots: Map<number, number> | null;
   readonly results: unknown[] | null;
   left: number;
+  /** Whether any response for it came (or an error with id null). */
+  answered: boolean;
 }
 
 /** The protocol that frames bytes into messages, and how to send one. */
@@ -304,6 +312,15 @@ function requestText(method: string, params: string | undefined, id?: number) {
   return `{"jsonrpc":"2.0","method":${JSON.stringify(method)}${
     params === undefined ? "" : `,"params":${params}`
   }${id === undefined ? "" : `,"id":${id}`}}`;
+}
+
+/** The first item of `items` (that passes `test`), in insertion order. */
+function first<T>(
+  items: Iterable<T>,
+  test?: (item: T) => boolean,
+): T | undefined {
+  for (const item of items) if (test === undefined || test(item)) return item;
+  return undefined;
 }
 
 function isErrorValue(x: unknown): boolean {
@@ -391,11 +408,16 @@ function readResponse(
  * with a `Deno.errors.ConnectionReset` naming the method when the
  * connection is lost first. Cancelling the future forgets the call.
  * `notify()` sends a notification; `batch()` sends several calls in one
- * array. Ids are numbers, unique on the connection. A response that comes
- * after its call timed out or was cancelled is ignored, only counted in
- * `lateResponses`; one for an id this side never sent is counted and
- * reported as above. Neither ever breaks
- * the connection.
+ * array. Ids are numbers, unique on the connection. A peer that cannot
+ * parse or accept a whole message answers with one error whose id is null
+ * (a batch over its `maxBatch`, say); since it does so as soon as it reads
+ * the message, that error fails the oldest batch still waiting for any
+ * answer, or with no such batch the one call waiting, if only one is (see
+ * `batch()`). A response that comes after its call timed out or was
+ * cancelled is ignored, only counted in `lateResponses`; one for an id
+ * this side never sent, or an error with id null that fits no waiting
+ * call, is counted and reported as above. Neither ever breaks the
+ * connection.
  *
  * The framing (`framing` option) is the only thing that depends on the
  * transport: the protocol never knows what carries its bytes, so it runs
@@ -483,11 +505,11 @@ function readResponse(
  * loop.close();
  * ```
  *
- * @example Limits: a batch over maxBatch gets one error
+ * @example Limits: a batch over maxBatch gets one error, which fails it
  * ```ts
  * import { JsonRpcError, JsonRpcProtocol } from "@tulip/tulip/jsonrpc";
  * import { transportPair, VirtualTimeLoop } from "@tulip/tulip/testing";
- * import { assertEquals, assertInstanceOf } from "@std/assert";
+ * import { assertEquals, assertRejects } from "@std/assert";
  *
  * const loop = new VirtualTimeLoop();
  * const server = new JsonRpcProtocol(
@@ -499,14 +521,12 @@ function readResponse(
  * await loop.advance(0);
  * const ok = await loop.runUntilComplete(client.batch([{ method: "ping" }, { method: "ping" }]));
  * assertEquals(ok, ["pong", "pong"]);
- * // Three calls: the server answers with one error naming no call.
- * const contexts: string[] = [];
- * loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx.message));
- * const over = client.batch([{ method: "ping" }, { method: "ping" }, { method: "ping" }], { timeout: 1 });
- * await loop.advance(0);
- * assertEquals(client.strayResponses, 1);
- * await loop.advance(1);
- * assertInstanceOf(over.exception(), Error);
+ * // Three calls: the server answers with one error (id null) naming no
+ * // call, and the batch fails with it at once (no timeout needed).
+ * const over = client.batch([{ method: "ping" }, { method: "ping" }, { method: "ping" }]);
+ * const error = await assertRejects(() => loop.runUntilComplete(over), JsonRpcError);
+ * assertEquals(error.code, JsonRpcError.INVALID_REQUEST);
+ * assertEquals(client.strayResponses, 0);
  * client.transport!.close();
  * await loop.advance(0);
  * loop.close();
@@ -533,6 +553,13 @@ export class JsonRpcProtocol extends Protocol {
   #connected = false;
   #nextId = 1;
   readonly #pending = new Map<number, Outgoing>();
+  // Calls and batches waiting with no response yet, oldest first: what an
+  // error with id null (a whole message the peer rejected) can answer.
+  readonly #waitingCalls = new Set<Outgoing>();
+  readonly #waitingBatches = new Set<Outgoing>();
+  // Calls and batches given up on with no response yet, oldest first (the
+  // last GIVEN_UP_KEPT of them).
+  readonly #givenUp = new Set<Outgoing>();
   // Messages being served (their methods still running).
   #serving = 0;
   // EOF came while serving: close once the last answer is written.
@@ -628,7 +655,8 @@ export class JsonRpcProtocol extends Protocol {
         protocol: this,
       }),
       loop: () => this.#loop ?? getRunningLoop(),
-      onResponse: (response) => this.#responseReceived(response),
+      onResponse: (response, inArray) =>
+        this.#responseReceived(response, inArray),
       onNotificationError: (error, context) =>
         this.#log.report(FAILED_NOTIFICATION, {
           message: `JSON-RPC notification ${
@@ -661,7 +689,8 @@ export class JsonRpcProtocol extends Protocol {
 
   /**
    * How many responses the peer sent that match no call this side made
-   * (unknown ids, errors naming no request). The first is reported to the
+   * (unknown ids, errors with id null that fit no waiting call or batch —
+   * see `batch()`). The first is reported to the
    * loop's exception handler; the rest are only counted (see
    * `JsonRpcProtocol`'s note on logging).
    */
@@ -671,7 +700,8 @@ export class JsonRpcProtocol extends Protocol {
 
   /**
    * How many responses the peer sent for calls this side no longer waits
-   * for: calls that timed out, were cancelled, or were answered already.
+   * for: calls that timed out, were cancelled, or were answered already
+   * (including an error with id null rejecting a batch given up on).
    * They are dropped without a report and without closing anything (they
    * are not `strayResponses`).
    *
@@ -787,6 +817,9 @@ export class JsonRpcProtocol extends Protocol {
     const cause = exc ?? this.#closeError;
     const ops = new Set(this.#pending.values());
     this.#pending.clear();
+    this.#waitingCalls.clear();
+    this.#waitingBatches.clear();
+    this.#givenUp.clear();
     for (const op of ops) {
       op.timer?.cancel();
       if (op.future.done()) continue;
@@ -807,7 +840,12 @@ export class JsonRpcProtocol extends Protocol {
    * The future fails with a `JsonRpcError` when the peer answers with an
    * error, a `TimeoutError` when no answer comes within `timeout`, and a
    * `Deno.errors.ConnectionReset` when the connection is lost first.
-   * Cancelling it forgets the call (a later answer is ignored).
+   * Cancelling it forgets the call (a later answer is ignored). An error
+   * with id null (the peer could not parse a message) fails the call only
+   * when this call is the only one waiting and no batch, waiting or given
+   * up on, is unanswered (see `batch()`); with several calls waiting,
+   * which one it answers is unknown, and it is counted in
+   * `strayResponses`.
    *
    * @typeParam T The result's type (not checked: it is whatever the peer
    * sent).
@@ -840,6 +878,7 @@ export class JsonRpcProtocol extends Protocol {
       slots: null,
       results: null,
       left: 1,
+      answered: false,
     };
     this.#start(op, loop, timeout, requestText(method, paramsText, id));
     return future as Future<T>;
@@ -871,9 +910,20 @@ export class JsonRpcProtocol extends Protocol {
    * Each slot holds the call's result, or the `JsonRpcError` the peer
    * answered it with (check with `instanceof JsonRpcError`; a JSON result
    * is never an `Error`), or `undefined` for a notification. The future
-   * fails as a whole only with a `TimeoutError` (the batch took longer than
-   * `timeout`) or a `Deno.errors.ConnectionReset`. A batch of notifications
-   * only is done once sent.
+   * fails as a whole with a `TimeoutError` (the batch took longer than
+   * `timeout`), a `Deno.errors.ConnectionReset`, or a `JsonRpcError` with
+   * the peer's `code`, `message` and `data` when the peer rejects the whole
+   * batch with one error whose id is null instead of an array (JSON-RPC
+   * 2.0, section 6: a batch it cannot parse or accept, such as one over its
+   * `maxBatch`). Such an error names no call, so it is given to the oldest
+   * batch still waiting for any answer: over one connection a server
+   * rejects a batch as soon as it reads it, before it answers anything sent
+   * later. (A batch sent earlier whose methods are still running when a
+   * later one is rejected would take the error instead; its own answer is
+   * then counted in `lateResponses`.) With no batch waiting, an error for
+   * one that timed out or was cancelled is counted in `lateResponses`. A
+   * batch of notifications only is done once sent; should the peer reject
+   * one, its error is taken for a rejection of the oldest batch waiting.
    *
    * @param calls The calls: `{ method, params?, notify? }`.
    * @param options `timeout`, in seconds, for the whole batch.
@@ -945,6 +995,7 @@ export class JsonRpcProtocol extends Protocol {
       slots,
       results,
       left: ids.length,
+      answered: false,
     };
     this.#start(op, loop, timeout, text);
     return future;
@@ -1094,7 +1145,10 @@ export class JsonRpcProtocol extends Protocol {
     this.#transport?.close();
   }
 
-  #responseReceived(response: Record<string, unknown>): void {
+  #responseReceived(
+    response: Record<string, unknown>,
+    inArray: boolean,
+  ): void {
     const id = response.id;
     const op = typeof id === "number" ? this.#pending.get(id) : undefined;
     if (op === undefined) {
@@ -1104,10 +1158,12 @@ export class JsonRpcProtocol extends Protocol {
       ) {
         // Late: its call timed out, was cancelled or is answered.
         this.#lateResponses++;
+        if (this.#givenUp.size > 0) this.#forgetGivenUp(id);
         return;
       }
       if (id === null && isErrorValue(response.error)) {
         const read = readResponse(response);
+        if (!inArray && !read.ok && this.#rejected(read.value)) return;
         this.#log.report(STRAY_RESPONSE, {
           message: "JSON-RPC peer answered with an error that names no request",
           exception: read.value,
@@ -1130,6 +1186,8 @@ export class JsonRpcProtocol extends Protocol {
       return;
     }
     this.#pending.delete(id as number);
+    op.answered = true;
+    this.#waitingBatches.delete(op);
     if (op.future.done()) {
       this.#lateResponses++;
       return this.#finish(op);
@@ -1147,6 +1205,47 @@ export class JsonRpcProtocol extends Protocol {
     }
   }
 
+  /**
+   * The peer answered a whole message with one error whose id is null:
+   * it could not parse or accept it (a batch over its limit, say), so it
+   * could not tell which calls it held. A server does that as soon as it
+   * reads the message, so the error answers the oldest batch still waiting
+   * for any answer (an answered one was accepted); failing no batch, the
+   * one single call waiting, if it is the only one. An error for a call or
+   * batch given up on is late. Returns whether the error was placed.
+   */
+  #rejected(error: JsonRpcError): boolean {
+    let op: Outgoing | undefined = first(this.#waitingBatches);
+    if (op === undefined) {
+      op = first(this.#givenUp, (o) => o.slots !== null);
+    }
+    if (op === undefined && this.#waitingCalls.size === 1) {
+      op = first(this.#waitingCalls);
+    }
+    if (op === undefined && this.#waitingCalls.size === 0) {
+      op = first(this.#givenUp);
+    }
+    if (op === undefined) return false;
+    op.answered = true;
+    this.#givenUp.delete(op);
+    this.#waitingBatches.delete(op);
+    if (op.future.done()) this.#lateResponses++;
+    else op.future.setException(error);
+    this.#finish(op);
+    return true;
+  }
+
+  // A late response for `id`: the call or batch it answers is answered.
+  #forgetGivenUp(id: number): void {
+    for (const op of this.#givenUp) {
+      if (op.slots === null ? op.ids[0] === id : op.slots.has(id)) {
+        op.answered = true;
+        this.#givenUp.delete(op);
+        return;
+      }
+    }
+  }
+
   /** `text` as bytes to send, in a slab shared with the loop's connections. */
   #encode(text: string, newline: boolean): Uint8Array {
     this.#pool ??= EncodePool.of(this.#loop ?? getRunningLoop());
@@ -1160,6 +1259,7 @@ export class JsonRpcProtocol extends Protocol {
     text: string,
   ): void {
     for (const id of op.ids) this.#pending.set(id, op);
+    (op.slots === null ? this.#waitingCalls : this.#waitingBatches).add(op);
     try {
       this.#send(text);
     } catch (e) {
@@ -1183,12 +1283,21 @@ export class JsonRpcProtocol extends Protocol {
     op.future.addDoneCallback(() => this.#finish(op));
   }
 
-  // Forgets a call: its timer and its ids.
+  // Forgets a call: its timer and its ids. One given up on with no answer
+  // yet is remembered a while, to count its answer as late.
   #finish(op: Outgoing): void {
     op.timer?.cancel();
     op.timer = null;
     for (const id of op.ids) {
       if (this.#pending.get(id) === op) this.#pending.delete(id);
+    }
+    this.#waitingCalls.delete(op);
+    this.#waitingBatches.delete(op);
+    if (!op.answered && op.future.done() && this.#transport !== null) {
+      this.#givenUp.add(op);
+      if (this.#givenUp.size > GIVEN_UP_KEPT) {
+        this.#givenUp.delete(first(this.#givenUp)!);
+      }
     }
   }
 

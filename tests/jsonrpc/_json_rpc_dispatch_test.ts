@@ -131,13 +131,13 @@ Deno.test("dispatch() treats a response as an invalid request without onResponse
   const [reply] = await serve({}, message) as { error: { code: number } }[];
   assertEquals(reply.error.code, -32600);
   const seen: unknown[] = [];
-  const replies = await serve(
-    {},
-    message,
-    front({ onResponse: (r) => void seen.push(r) }),
-  );
-  assertEquals(replies, [undefined]);
-  assertEquals(seen, [message]);
+  const taker = front({
+    onResponse: (r, inArray) => void seen.push([r, inArray]),
+  });
+  assertEquals(await serve({}, message, taker), [undefined]);
+  assertEquals(await serve({}, [message], taker), [undefined]);
+  // Whether it came alone or in an array (a batch's answer) is told.
+  assertEquals(seen, [[message, false], [message, true]]);
 });
 
 Deno.test("dispatch() gives methods their params and context", async () => {

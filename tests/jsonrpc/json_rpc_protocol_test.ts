@@ -902,6 +902,178 @@ Deno.test("JsonRpcProtocol counts answers to calls it gave up on, quietly and ap
   loop.close();
 });
 
+// --- A whole batch rejected with one error (id null) --------------------------
+
+const REJECTED =
+  '{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request: too long","data":{"max":2}},"id":null}';
+
+Deno.test("JsonRpcProtocol.batch() fails with the error a tulip server rejects it with (over maxBatch), without a timeout", async () => {
+  const { loop, client, clientTransport } = await connected(
+    { ping: () => "pong" },
+    {},
+    { server: { maxBatch: 2 } },
+  );
+  const over = client.batch([
+    { method: "ping" },
+    { method: "ping" },
+    { method: "ping" },
+  ]);
+  await loop.advance(0);
+  assert(over.done(), "the batch waits for ever");
+  const error = over.exception() as JsonRpcError;
+  assertInstanceOf(error, JsonRpcError);
+  assertEquals(error.code, JsonRpcError.INVALID_REQUEST);
+  assertStringIncludes(error.message, "maxBatch=2");
+  assertEquals([client.strayResponses, client.pendingCount], [0, 0]);
+  // The connection goes on, and an array answer works as before.
+  const ok = client.batch([{ method: "ping" }, { method: "ping" }]);
+  assertEquals(await loop.runUntilComplete(ok), ["pong", "pong"]);
+  clientTransport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("JsonRpcProtocol gives one error with id null to the oldest batch still waiting for an answer", async () => {
+  for (const framing of FRAMINGS) {
+    const { loop, protocol, peer, transport } = await facingPeer({}, {
+      framing,
+    });
+    const contexts: ExceptionContext[] = [];
+    loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx));
+    const single = protocol.call("s"); // id 1
+    const first = protocol.batch([{ method: "a" }, { method: "b" }]); // 2, 3
+    const second = protocol.batch([{ method: "c" }, { method: "d" }]); // 4, 5
+    const third = protocol.batch([{ method: "e" }]); // 6
+    await loop.advance(0);
+    // The first batch is partly answered: the peer took it, so a rejection
+    // is not about it.
+    peer.send(frame(framing, '[{"jsonrpc":"2.0","result":"a","id":2}]'));
+    await loop.advance(0);
+    peer.send(frame(framing, REJECTED));
+    await loop.advance(0);
+    assertFalse(first.done(), framing);
+    const error = second.exception() as JsonRpcError;
+    assertInstanceOf(error, JsonRpcError, framing);
+    assertEquals(
+      [error.code, error.message, error.data],
+      [-32600, "Invalid Request: too long", { max: 2 }],
+      framing,
+    );
+    assertFalse(third.done(), framing);
+    assertFalse(single.done(), framing);
+    assertEquals(protocol.pendingCount, 3, framing);
+    // An error with id null inside an array names no batch: a stray.
+    peer.send(frame(framing, `[${REJECTED}]`));
+    await loop.advance(0);
+    assertFalse(third.done(), framing);
+    assertEquals(protocol.strayResponses, 1, framing);
+    peer.send(frame(
+      framing,
+      '[{"jsonrpc":"2.0","result":"b","id":3}]',
+      '[{"jsonrpc":"2.0","result":"e","id":6}]',
+      '{"jsonrpc":"2.0","result":"s","id":1}',
+    ));
+    await loop.advance(0);
+    assertEquals(first.result(), ["a", "b"], framing);
+    assertEquals(third.result(), ["e"], framing);
+    assertEquals(single.result(), "s", framing);
+    // An answer to the rejected batch after all is late.
+    peer.send(frame(framing, '[{"jsonrpc":"2.0","result":"c","id":4}]'));
+    await loop.advance(0);
+    assertEquals(
+      [protocol.lateResponses, protocol.strayResponses],
+      [1, 1],
+      framing,
+    );
+    assertEquals(contexts.length, 1, framing);
+    transport.close();
+    await loop.advance(0);
+    loop.close();
+  }
+});
+
+Deno.test("JsonRpcProtocol counts an error with id null for a batch that timed out as late, not as a stray", async () => {
+  const { loop, protocol, peer, transport } = await facingPeer({});
+  const contexts: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx));
+  const batch = protocol.batch([{ method: "a" }, { method: "b" }], {
+    timeout: 1,
+  });
+  await loop.advance(2);
+  assertInstanceOf(batch.exception(), TimeoutError);
+  // A call made since is not what the rejection is about.
+  const call = protocol.call("c");
+  peer.send(frame("newline", REJECTED));
+  await loop.advance(0);
+  assertEquals([protocol.lateResponses, protocol.strayResponses], [1, 0]);
+  assertFalse(call.done());
+  assertEquals(contexts, []);
+  // The batch is answered for: a second rejection fits the one call.
+  peer.send(frame("newline", REJECTED));
+  await loop.advance(0);
+  assertInstanceOf(call.exception(), JsonRpcError);
+  assertEquals([protocol.lateResponses, protocol.strayResponses], [1, 0]);
+  // A batch cancelled, then answered with an array after all: a later
+  // error with id null has nothing to answer.
+  const cancelled = protocol.batch([{ method: "d" }]);
+  cancelled.cancel();
+  await loop.advance(0);
+  peer.send(frame("newline", '[{"jsonrpc":"2.0","result":1,"id":4}]'));
+  await loop.advance(0);
+  peer.send(frame("newline", REJECTED));
+  await loop.advance(0);
+  assertEquals([protocol.lateResponses, protocol.strayResponses], [2, 1]);
+  // A batch still waiting goes before one given up on: an old batch the
+  // peer never answered does not swallow the rejection of a new one.
+  const abandoned = protocol.batch([{ method: "e" }], { timeout: 1 });
+  await loop.advance(2);
+  const fresh = protocol.batch([{ method: "f" }]);
+  peer.send(frame("newline", REJECTED));
+  await loop.advance(0);
+  assertInstanceOf(abandoned.exception(), TimeoutError);
+  assertInstanceOf(fresh.exception(), JsonRpcError);
+  assertEquals([protocol.lateResponses, protocol.strayResponses], [2, 1]);
+  transport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("JsonRpcProtocol gives an error with id null to the one call waiting when no batch is, else counts a stray", async () => {
+  const { loop, protocol, peer, transport } = await facingPeer({});
+  const contexts: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx));
+  const parseError =
+    '{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}';
+  const one = protocol.call("one");
+  peer.send(frame("newline", parseError));
+  await loop.advance(0);
+  const error = one.exception() as JsonRpcError;
+  assertInstanceOf(error, JsonRpcError);
+  assertEquals([error.code, error.message], [-32700, "Parse error"]);
+  assertEquals([protocol.strayResponses, protocol.pendingCount], [0, 0]);
+  // Two calls waiting: which one it answers is unknown.
+  const a = protocol.call("a");
+  const b = protocol.call("b");
+  peer.send(frame("newline", parseError));
+  await loop.advance(0);
+  assertFalse(a.done());
+  assertFalse(b.done());
+  assertEquals(protocol.strayResponses, 1);
+  a.cancel();
+  b.cancel();
+  await loop.advance(0);
+  // A call that timed out unanswered: its rejection is late.
+  const timedOut = protocol.call("t", [], { timeout: 1 });
+  await loop.advance(2);
+  assertInstanceOf(timedOut.exception(), TimeoutError);
+  peer.send(frame("newline", parseError));
+  await loop.advance(0);
+  assertEquals([protocol.lateResponses, protocol.strayResponses], [1, 1]);
+  transport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
 Deno.test("JsonRpcProtocol reports the first answer to a call it never made, and counts them all", async () => {
   const { loop, protocol, peer, transport } = await facingPeer({});
   const contexts: ExceptionContext[] = [];
