@@ -35,19 +35,41 @@ export interface FutureOptions {
 
 interface Unretrieved {
   loop: SchedulingLoop;
+  // "Future", "Task": the class of the future, for the message.
+  kind: string;
+  // The error itself when it cannot hold the future (a primitive), else a
+  // weak reference to it and what rebuilding it takes.
   exception: unknown;
+  ref: WeakRef<object> | null;
+  proto: object | null;
+  name: string;
+  text: string;
   stack: string | undefined;
 }
 
 // Report a future whose exception was never looked at once the future
 // itself is garbage-collected, as asyncio logs it in every mode. Only
 // failing futures register, so futures that succeed pay nothing. The held
-// value must not reference the future, or it would never be collected.
+// value must not reference the future, or it would never be collected; nor
+// the error, strongly: V8 keeps the closures of the frames in an error's
+// stack (formatted or not) as long as the error, and the callback or
+// coroutine that failed the future usually holds it. When the error went
+// with the future, the report carries a copy: same class, message and
+// (debug mode) stack.
 const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
   if (held.loop.isClosed()) return;
+  let exception = held.ref === null ? held.exception : held.ref.deref();
+  if (exception === undefined && held.proto !== null) {
+    const copy = new Error(held.text);
+    Object.setPrototypeOf(copy, held.proto);
+    if (copy.name !== held.name) copy.name = held.name;
+    // Not the finalizer's own stack: the error's, or none known.
+    copy.stack = held.stack ?? `${held.name}: ${held.text}`;
+    exception = copy;
+  }
   held.loop.callExceptionHandler({
-    message: "Future exception was never retrieved",
-    exception: held.exception,
+    message: `${held.kind} exception was never retrieved`,
+    exception,
     sourceTraceback: held.stack,
   });
 });
@@ -126,6 +148,9 @@ export class Future<T> implements PromiseLike<T> {
    * @returns `false` if the future was already done, else `true`.
    */
   cancel(msg?: string): boolean {
+    // As in asyncio, cancelling a failed future counts as looking at its
+    // error: it is not reported as never retrieved.
+    this.#retrieved();
     if (this.#state !== PENDING) return false;
     this.#state = CANCELLED;
     this.#cancelMessage = msg;
@@ -279,12 +304,18 @@ export class Future<T> implements PromiseLike<T> {
   /**
    * Marks the future done with an error and schedules its callbacks.
    *
-   * If nobody ever looks at the error (`result()`, `exception()`, `yield*`
-   * or `await`), it is reported through the loop's exception handler as
-   * "Future exception was never retrieved" once the future is
-   * garbage-collected, as asyncio logs it (in debug mode the context's
-   * `sourceTraceback` also holds the error's stack). A loop closed by then
+   * If nobody ever looks at the error (`result()`, `exception()`, `yield*`,
+   * `await` or `cancel()`), it is reported through the loop's exception
+   * handler as "Future exception was never retrieved" ("Task exception
+   * …" for a task) once the future is garbage-collected, as asyncio logs
+   * it (in debug mode the context's `sourceTraceback` also holds the
+   * error's stack). The context has no `future` (it is gone by then), and
+   * its `exception` is a copy (same class, message and stack) when the
+   * error was collected along with the future. A loop closed by then
    * reports nothing.
+   *
+   * An `Error` class given instead of an error stands for a new error of
+   * that class, as in asyncio: `setException(RangeError)`.
    *
    * @param exc The error.
    * @throws {InvalidStateError} When the future is already done.
@@ -292,6 +323,13 @@ export class Future<T> implements PromiseLike<T> {
    */
   setException(exc: unknown): void {
     if (this.#state !== PENDING) throw this.#doneError("setException");
+    // An error class stands for an error of that class, as in asyncio.
+    if (
+      typeof exc === "function" &&
+      (exc === Error || exc.prototype instanceof Error)
+    ) {
+      exc = new (exc as new () => Error)();
+    }
     if (exc instanceof CancelledError) {
       throw new TypeError(
         "Cannot set a CancelledError as a future's exception: call cancel() instead",
@@ -303,12 +341,18 @@ export class Future<T> implements PromiseLike<T> {
     this.#watched = true;
     // Debug mode also keeps where the error was made (formatting a stack
     // costs microseconds, so only there).
+    const isObject = (typeof exc === "object" && exc !== null) ||
+      typeof exc === "function";
+    const error = exc instanceof Error ? exc : null;
     unretrieved.register(this, {
       loop: this.#loop,
-      exception: exc,
-      stack: this.#loop.getDebug() && exc instanceof Error
-        ? exc.stack
-        : undefined,
+      kind: this.constructor.name || "Future",
+      exception: isObject ? undefined : exc,
+      ref: isObject ? new WeakRef(exc as object) : null,
+      proto: error === null ? null : Object.getPrototypeOf(error),
+      name: error === null ? "" : error.name,
+      text: error === null ? "" : error.message,
+      stack: error !== null && this.#loop.getDebug() ? error.stack : undefined,
     }, this);
     this.#scheduleCallbacks();
   }

@@ -142,6 +142,24 @@ Deno.test("Future.setResult() and setException() throw InvalidStateError once do
   loop.close();
 });
 
+Deno.test("Future.setException() makes an error of an Error class given instead of an instance", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = new Future<number>({ loop });
+  fut.setException(RangeError);
+  assertInstanceOf(fut.exception(), RangeError);
+  const plain = new Future<number>({ loop });
+  plain.setException(Error);
+  assertInstanceOf(plain.exception(), Error);
+  const cancelled = new Future<number>({ loop });
+  assertThrows(
+    () => cancelled.setException(CancelledError),
+    TypeError,
+    "call cancel() instead",
+  );
+  assertFalse(cancelled.done());
+  loop.close();
+});
+
 // ---- cancel() ----
 
 Deno.test("Future.cancel() cancels a pending future and returns true", () => {
@@ -695,6 +713,85 @@ Deno.test("Future outside debug mode reports an exception never retrieved too, w
   assertEquals(seen[0].message, "Future exception was never retrieved");
   assertEquals((seen[0].exception as Error).message, "lost");
   assertEquals(seen[0].sourceTraceback, undefined);
+  loop.close();
+});
+
+Deno.test("Future failed by a callback that holds it is still collected and reported", async () => {
+  // The error's stack keeps the frames' closures, and so the future, alive
+  // as long as the error is: the report must not hold the error strongly.
+  const loop = new VirtualTimeLoop();
+  const seen: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  let collected!: WeakRef<Future<number>>;
+  (() => {
+    const fut = loop.createFuture<number>();
+    collected = new WeakRef(fut);
+    loop.callSoon(() => fut.setException(new RangeError("held")));
+  })();
+  await loop.runUntilComplete(loop.createTask(function* () {
+    yield;
+  }()));
+  await collectUntil(() => seen.length > 0);
+  assertEquals(collected.deref(), undefined);
+  assertEquals(seen.length, 1);
+  assertEquals(seen[0].message, "Future exception was never retrieved");
+  assertInstanceOf(seen[0].exception, RangeError);
+  assertEquals((seen[0].exception as Error).message, "held");
+  loop.close();
+});
+
+Deno.test("Future.cancel() of a failed future silences its never-retrieved report", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  (() => {
+    const fut = loop.createFuture<number>();
+    fut.setException(new Error("silenced"));
+    assertFalse(fut.cancel());
+  })();
+  failFuture(loop, false);
+  await collectUntil(() => seen.length > 0);
+  assertEquals(seen.map((c) => (c.exception as Error).message), ["lost"]);
+  loop.close();
+});
+
+Deno.test("Future's never-retrieved report is made once, only for an unseen error", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  (() => {
+    const viaResult = loop.createFuture<number>();
+    viaResult.setException(new Error("result"));
+    assertThrows(() => viaResult.result());
+    const succeeded = loop.createFuture<number>();
+    succeeded.setResult(1);
+    loop.createFuture<number>(); // abandoned pending
+  })();
+  failFuture(loop, false);
+  await collectUntil(() => seen.length > 0);
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assertEquals(seen.map((c) => (c.exception as Error).message), ["lost"]);
+  loop.close();
+});
+
+Deno.test("Task's never-retrieved report names the Task", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  loop.createTask(function* (): Coroutine<number> {
+    throw new Error("task lost");
+  }());
+  await loop.runUntilComplete(loop.createTask(function* () {
+    yield;
+    yield;
+  }()));
+  await collectUntil(() => seen.length > 0);
+  assertEquals(seen.length, 1);
+  assertEquals(seen[0].message, "Task exception was never retrieved");
+  assertEquals((seen[0].exception as Error).message, "task lost");
   loop.close();
 });
 
