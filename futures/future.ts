@@ -430,16 +430,30 @@ export class Future<T> implements PromiseLike<T> {
   }
 
   /**
-   * Returns a one-line description of the state, for logs.
+   * Returns a one-line description of the state, for logs, as asyncio's
+   * `repr()`: the outcome is shown briefly (an error as `Name: message`,
+   * anything else as error messages show a value received), and a pending
+   * future names its done callbacks (the first, how many more, the last).
    *
-   * @returns For example `Future finished result=42`.
+   * @returns For example `Future finished result=42`, or
+   * `Future pending cb=[first(), <2 more>, last()]`.
    */
   describe(): string {
     const head = `${this.kindName()} ${STATE_NAMES[this.#state]}`;
-    if (this.#state !== FINISHED) return head;
+    if (this.#state === PENDING) {
+      const cbs = this.#callbacks === null ? [] : [...this.#callbacks];
+      if (this.#callback !== null) cbs.unshift(this.#callback);
+      if (cbs.length === 0) return head;
+      const name = (fn: DoneCallback<never>) => `${fn.name || "anonymous"}()`;
+      const listed = cbs.length <= 2
+        ? cbs.map(name).join(", ")
+        : `${name(cbs[0])}, <${cbs.length - 2} more>, ${name(cbs.at(-1)!)}`;
+      return `${head} cb=[${listed}]`;
+    }
+    if (this.#state === CANCELLED) return head;
     return this.#hasException
-      ? `${head} exception=${String(this.#exception)}`
-      : `${head} result=${String(this.#result)}`;
+      ? `${head} exception=${describeError(this.#exception)}`
+      : `${head} result=${formatReceived(this.#result)}`;
   }
 
   /**
@@ -490,6 +504,19 @@ export class Future<T> implements PromiseLike<T> {
       `Cannot call ${what}(): future is already ${STATE_NAMES[this.#state]}`,
     );
   }
+}
+
+// An error as `Name: message` (what String() makes of it), anything else
+// (or an error whose toString() throws) as formatReceived() shows it.
+function describeError(exc: unknown): string {
+  if (exc instanceof Error) {
+    try {
+      return String(exc);
+    } catch {
+      // Fall back on the class name below.
+    }
+  }
+  return formatReceived(exc);
 }
 
 // Settles the promise then() returned from the future's outcome (or the

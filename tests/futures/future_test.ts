@@ -626,6 +626,42 @@ Deno.test("Future.describe() names the state and the outcome", () => {
   loop.close();
 });
 
+Deno.test("Future.describe() prints any outcome on one short line, as asyncio's repr", () => {
+  const loop = new VirtualTimeLoop();
+  const bare = loop.createFuture<unknown>();
+  bare.setResult(Object.create(null));
+  assertEquals(bare.describe(), "Future finished result=Object");
+  assertEquals(Deno.inspect(bare), "Future finished result=Object");
+  const text = loop.createFuture<string>();
+  text.setResult("x".repeat(1000));
+  assertEquals(text.describe(), `Future finished result="${"x".repeat(80)}…"`);
+  const hostile = loop.createFuture<unknown>();
+  hostile.setException({
+    toString() {
+      throw new Error("no");
+    },
+  });
+  assertEquals(hostile.describe(), "Future finished exception=Object");
+  loop.close();
+});
+
+Deno.test("Future.describe() of a pending future names its done callbacks", () => {
+  const loop = new VirtualTimeLoop();
+  function first() {}
+  function last() {}
+  const fut = loop.createFuture<number>();
+  fut.addDoneCallback(first);
+  assertEquals(fut.describe(), "Future pending cb=[first()]");
+  fut.addDoneCallback(last);
+  assertEquals(fut.describe(), "Future pending cb=[first(), last()]");
+  for (let i = 0; i < 8; i++) fut.addDoneCallback(() => {});
+  fut.addDoneCallback(last);
+  assertEquals(fut.describe(), "Future pending cb=[first(), <9 more>, last()]");
+  fut.cancel();
+  assertEquals(fut.describe(), "Future cancelled");
+  loop.close();
+});
+
 Deno.test("Future prints its state through toStringTag and Deno.inspect", () => {
   const loop = new VirtualTimeLoop();
   const fut = loop.createFuture<number>();
