@@ -121,9 +121,37 @@ export class Future<T> implements PromiseLike<T> {
    *
    * @param options The loop to use; the running loop by default.
    * @throws {InvalidStateError} When no loop is given and none is running.
+   * @throws {TypeError} When `options` is not an object (a loop given bare
+   * included), or its `loop` is not an event loop.
    */
   constructor(options?: FutureOptions) {
-    const loop = options?.loop ?? getRunningLoop();
+    let loop: SchedulingLoop | null;
+    if (options === undefined) {
+      loop = getRunningLoop();
+    } else {
+      if (
+        typeof options !== "object" || options === null ||
+        typeof (options as Partial<SchedulingLoop>).callSoon === "function"
+      ) {
+        throw new TypeError(
+          typeof options === "object" && options !== null
+            ? `Cannot create a Future: pass the loop as { loop }, received ${
+              formatReceived(options)
+            }`
+            : `Cannot create a Future: options must be an object like { loop }, received ${
+              formatReceived(options)
+            }`,
+        );
+      }
+      loop = options.loop ?? getRunningLoop();
+      if (loop !== null && typeof loop.callSoon !== "function") {
+        throw new TypeError(
+          `Cannot create a Future: loop must be an event loop, received ${
+            formatReceived(loop)
+          }`,
+        );
+      }
+    }
     if (loop === null) {
       throw new InvalidStateError(
         "Cannot create a Future: no event loop is running or current (pass { loop }, or call setEventLoop(loop) first), received loop=undefined",

@@ -31,6 +31,26 @@ Deno.test("Future() binds to the loop given in its options", () => {
   loop.close();
 });
 
+Deno.test("Future() refuses options that are not an options object, or a loop given bare", () => {
+  const loop = new VirtualTimeLoop();
+  const bad: [unknown, string][] = [
+    [42, "options must be an object like { loop }, received 42"],
+    [null, "options must be an object like { loop }, received null"],
+    [loop, "pass the loop as { loop }, received VirtualTimeLoop"],
+    [{ loop: 42 }, "loop must be an event loop, received 42"],
+    [{ loop: {} }, "loop must be an event loop, received Object"],
+  ];
+  for (const [options, message] of bad) {
+    assertThrows(
+      () => new Future<number>(options as never),
+      TypeError,
+      `Cannot create a Future: ${message}`,
+    );
+  }
+  assertThrows(() => new Future<number>({}), InvalidStateError);
+  loop.close();
+});
+
 Deno.test("Future() binds to the running loop by default", async () => {
   const loop = new VirtualTimeLoop();
   const made: Future<number>[] = [];
