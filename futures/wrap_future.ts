@@ -65,7 +65,7 @@ export function wrapFuture<T>(
       }`,
     );
   }
-  const future = new Future<T>({ loop: options?.loop });
+  const future = new Future<T>(options);
   // Promise.resolve() adopts a thenable as `await` does: a then() that
   // throws rejects, and a thenable it fulfils with is followed in turn
   // (a native promise is used as is).

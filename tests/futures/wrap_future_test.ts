@@ -115,6 +115,16 @@ Deno.test("wrapFuture() refuses what is not a promise, a thenable or a Future", 
   loop.close();
 });
 
+Deno.test("wrapFuture() refuses a loop given bare instead of as { loop }", () => {
+  const loop = new VirtualTimeLoop();
+  assertThrows(
+    () => wrapFuture(Promise.resolve(1), loop as never),
+    TypeError,
+    "pass the loop as { loop }",
+  );
+  loop.close();
+});
+
 Deno.test("wrapFuture() binds to the running loop by default", async () => {
   const loop = new VirtualTimeLoop();
   function* main(): Coroutine<[Future<number>, number]> {
