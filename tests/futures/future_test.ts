@@ -838,6 +838,7 @@ Deno.test("Task's never-retrieved report names the Task", async () => {
   const seen: ExceptionContext[] = [];
   loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
   loop.createTask(function* (): Coroutine<number> {
+    yield;
     throw new Error("task lost");
   }());
   await loop.runUntilComplete(loop.createTask(function* () {
