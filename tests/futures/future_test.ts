@@ -722,6 +722,14 @@ function failFuture(loop: VirtualTimeLoop, retrieve: boolean): void {
   if (retrieve) fut.exception();
 }
 
+// A few more rounds, for what would be reported by mistake.
+async function collectRounds(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+}
+
 async function collectUntil(done: () => boolean): Promise<void> {
   // Finalizers run in a later macrotask; give them a bounded number of
   // chances (no timing involved: each round is one full GC and one hop).
@@ -811,6 +819,35 @@ Deno.test("Future.cancel() of a failed future silences its never-retrieved repor
   loop.close();
 });
 
+Deno.test("Task.cancel() of a failed task silences its never-retrieved report", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  // Held in an object, and touched in plain functions only: a suspended
+  // async function keeps its temporaries alive.
+  const held: { task: Future<number> | null } = {
+    task: loop.createTask(function* (): Coroutine<number> {
+      yield;
+      throw new Error("silenced");
+    }()),
+  };
+  await loop.runUntilComplete(loop.createTask(function* () {
+    yield;
+    yield;
+  }()));
+  (() => {
+    const task = held.task!;
+    assert(task.done());
+    assertFalse(task.cancel());
+    held.task = null;
+  })();
+  failFuture(loop, false);
+  await collectUntil(() => seen.length > 0);
+  await collectRounds(3);
+  assertEquals(seen.map((c) => (c.exception as Error).message), ["lost"]);
+  loop.close();
+});
+
 Deno.test("Future's never-retrieved report is made once, only for an unseen error", async () => {
   const loop = new VirtualTimeLoop();
   const seen: ExceptionContext[] = [];
@@ -825,10 +862,7 @@ Deno.test("Future's never-retrieved report is made once, only for an unseen erro
   })();
   failFuture(loop, false);
   await collectUntil(() => seen.length > 0);
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 0));
-  }
+  await collectRounds(3);
   assertEquals(seen.map((c) => (c.exception as Error).message), ["lost"]);
   loop.close();
 });
