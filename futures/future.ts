@@ -363,12 +363,9 @@ export class Future<T> implements PromiseLike<T> {
         "Cannot set a CancelledError as a future's exception: call cancel() instead",
       );
     }
-    this.#exception = exc;
-    this.#hasException = true;
-    this.#state = FINISHED;
-    this.#watched = true;
-    // Debug mode also keeps where the error was made (formatting a stack
-    // costs microseconds, so only there).
+    // Registered first: an error whose fields throw leaves the future
+    // pending. Debug mode also keeps where the error was made (formatting
+    // a stack costs microseconds, so only there).
     const isObject = (typeof exc === "object" && exc !== null) ||
       typeof exc === "function";
     const error = exc instanceof Error ? exc : null;
@@ -382,6 +379,10 @@ export class Future<T> implements PromiseLike<T> {
       text: error === null ? "" : error.message,
       stack: error !== null && this.#loop.getDebug() ? error.stack : undefined,
     }, this);
+    this.#exception = exc;
+    this.#hasException = true;
+    this.#state = FINISHED;
+    this.#watched = true;
     this.#scheduleCallbacks();
   }
 

@@ -136,6 +136,22 @@ Deno.test("Future.setException() refuses a CancelledError with a TypeError", () 
   loop.close();
 });
 
+Deno.test("Future.setException() with an error whose message getter throws leaves the future pending", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = new Future<number>({ loop });
+  const hostile = new Error("x");
+  Object.defineProperty(hostile, "message", {
+    get() {
+      throw new RangeError("no message");
+    },
+  });
+  assertThrows(() => fut.setException(hostile), RangeError, "no message");
+  assertFalse(fut.done());
+  fut.setResult(1);
+  assertEquals(fut.result(), 1);
+  loop.close();
+});
+
 Deno.test("Future.setResult() and setException() throw InvalidStateError once done", () => {
   const loop = new VirtualTimeLoop();
   const fut = new Future<number>({ loop });
