@@ -35,6 +35,12 @@ export let placeTimer: (
   queue: TimerQueueLike | null,
 ) => void;
 /**
+ * Returns the queue a timer is counted in, or `null` once its `cancel()`
+ * told the queue (or when it is in none). A timer that stands for a handle
+ * cancelled later is cancelled without telling its queue.
+ */
+export let timerQueue: (timer: TimerHandle) => TimerQueueLike | null;
+/**
  * Ties a timer made from an immediate handle to it: the timer counts as
  * cancelled once the handle is.
  */
@@ -258,6 +264,7 @@ export class TimerHandle extends Handle {
       t.#when = when;
       t.#queue = queue;
     };
+    timerQueue = (t) => t.#queue;
   }
 
   /** The loop time, in seconds, at which the callback is due. */

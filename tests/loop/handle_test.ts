@@ -72,3 +72,15 @@ Deno.test("Handle and TimerHandle print as asyncio's repr does", () => {
   assertEquals(Deno.inspect(t), "TimerHandle cancelled when=123");
   loop.close();
 });
+
+Deno.test("A timer standing for a Handle cancelled later leaves the loop's timer count right", async () => {
+  const loop = new VirtualTimeLoop();
+  const h = loop.callSoon(() => {});
+  loop.callLater(10, h);
+  h.cancel();
+  await loop.advance(20);
+  assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=0 timers=0");
+  loop.callLater(5, () => {});
+  assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=0 timers=1");
+  loop.close();
+});
