@@ -738,12 +738,32 @@ function failFuture(loop: VirtualTimeLoop, retrieve: boolean): void {
   if (retrieve) fut.exception();
 }
 
+// A loop and the contexts its exception handler receives.
+function reportingLoop(): [VirtualTimeLoop, ExceptionContext[]] {
+  const loop = new VirtualTimeLoop();
+  const seen: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  return [loop, seen];
+}
+
 // A few more rounds, for what would be reported by mistake.
 async function collectRounds(n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     gc();
     await new Promise((r) => setTimeout(r, 0));
   }
+}
+
+// Fails a control future nobody looks at, collects until it is reported
+// (and a few rounds more), and checks that it is all that was reported.
+async function assertOnlyControlReported(
+  loop: VirtualTimeLoop,
+  seen: ExceptionContext[],
+): Promise<void> {
+  failFuture(loop, false);
+  await collectUntil(() => seen.length > 0);
+  await collectRounds(3);
+  assertEquals(seen.map((c) => (c.exception as Error).message), ["lost"]);
 }
 
 async function collectUntil(done: () => boolean): Promise<void> {
@@ -783,9 +803,7 @@ Deno.test("Future in debug mode does not report an exception that was retrieved"
 });
 
 Deno.test("Future outside debug mode reports an exception never retrieved too, without the stack", async () => {
-  const loop = new VirtualTimeLoop();
-  const seen: ExceptionContext[] = [];
-  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  const [loop, seen] = reportingLoop();
   failFuture(loop, true);
   failFuture(loop, false);
   await collectUntil(() => seen.length > 0);
@@ -799,9 +817,7 @@ Deno.test("Future outside debug mode reports an exception never retrieved too, w
 Deno.test("Future failed by a callback that holds it is still collected and reported", async () => {
   // The error's stack keeps the frames' closures, and so the future, alive
   // as long as the error is: the report must not hold the error strongly.
-  const loop = new VirtualTimeLoop();
-  const seen: ExceptionContext[] = [];
-  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  const [loop, seen] = reportingLoop();
   let collected!: WeakRef<Future<number>>;
   (() => {
     const fut = loop.createFuture<number>();
@@ -821,24 +837,18 @@ Deno.test("Future failed by a callback that holds it is still collected and repo
 });
 
 Deno.test("Future.cancel() of a failed future silences its never-retrieved report", async () => {
-  const loop = new VirtualTimeLoop();
-  const seen: ExceptionContext[] = [];
-  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  const [loop, seen] = reportingLoop();
   (() => {
     const fut = loop.createFuture<number>();
     fut.setException(new Error("silenced"));
     assertFalse(fut.cancel());
   })();
-  failFuture(loop, false);
-  await collectUntil(() => seen.length > 0);
-  assertEquals(seen.map((c) => (c.exception as Error).message), ["lost"]);
+  await assertOnlyControlReported(loop, seen);
   loop.close();
 });
 
 Deno.test("Task.cancel() of a failed task silences its never-retrieved report", async () => {
-  const loop = new VirtualTimeLoop();
-  const seen: ExceptionContext[] = [];
-  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  const [loop, seen] = reportingLoop();
   // Held in an object, and touched in plain functions only: a suspended
   // async function keeps its temporaries alive.
   const held: { task: Future<number> | null } = {
@@ -857,17 +867,12 @@ Deno.test("Task.cancel() of a failed task silences its never-retrieved report", 
     assertFalse(task.cancel());
     held.task = null;
   })();
-  failFuture(loop, false);
-  await collectUntil(() => seen.length > 0);
-  await collectRounds(3);
-  assertEquals(seen.map((c) => (c.exception as Error).message), ["lost"]);
+  await assertOnlyControlReported(loop, seen);
   loop.close();
 });
 
 Deno.test("Future's never-retrieved report is made once, only for an unseen error", async () => {
-  const loop = new VirtualTimeLoop();
-  const seen: ExceptionContext[] = [];
-  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  const [loop, seen] = reportingLoop();
   (() => {
     const viaResult = loop.createFuture<number>();
     viaResult.setException(new Error("result"));
@@ -876,17 +881,12 @@ Deno.test("Future's never-retrieved report is made once, only for an unseen erro
     succeeded.setResult(1);
     loop.createFuture<number>(); // abandoned pending
   })();
-  failFuture(loop, false);
-  await collectUntil(() => seen.length > 0);
-  await collectRounds(3);
-  assertEquals(seen.map((c) => (c.exception as Error).message), ["lost"]);
+  await assertOnlyControlReported(loop, seen);
   loop.close();
 });
 
 Deno.test("Task's never-retrieved report names the Task", async () => {
-  const loop = new VirtualTimeLoop();
-  const seen: ExceptionContext[] = [];
-  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  const [loop, seen] = reportingLoop();
   loop.createTask(function* (): Coroutine<number> {
     yield;
     throw new Error("task lost");
