@@ -35,19 +35,41 @@ export interface FutureOptions {
 
 interface Unretrieved {
   loop: SchedulingLoop;
+  // "Future", "Task": the class of the future, for the message.
+  kind: string;
+  // The error itself when it cannot hold the future (a primitive), else a
+  // weak reference to it and what rebuilding it takes.
   exception: unknown;
+  ref: WeakRef<object> | null;
+  proto: object | null;
+  name: string;
+  text: string;
   stack: string | undefined;
 }
 
 // Report a future whose exception was never looked at once the future
 // itself is garbage-collected, as asyncio logs it in every mode. Only
 // failing futures register, so futures that succeed pay nothing. The held
-// value must not reference the future, or it would never be collected.
+// value must not reference the future, or it would never be collected; nor
+// the error, strongly: V8 keeps the closures of the frames in an error's
+// stack (formatted or not) as long as the error, and the callback or
+// coroutine that failed the future usually holds it. When the error went
+// with the future, the report carries a copy: same class, message and
+// (debug mode) stack.
 const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
   if (held.loop.isClosed()) return;
+  let exception = held.ref === null ? held.exception : held.ref.deref();
+  if (exception === undefined && held.proto !== null) {
+    const copy = new Error(held.text);
+    Object.setPrototypeOf(copy, held.proto);
+    if (copy.name !== held.name) copy.name = held.name;
+    // Not the finalizer's own stack: the error's, or none known.
+    copy.stack = held.stack ?? `${held.name}: ${held.text}`;
+    exception = copy;
+  }
   held.loop.callExceptionHandler({
-    message: "Future exception was never retrieved",
-    exception: held.exception,
+    message: `${held.kind} exception was never retrieved`,
+    exception,
     sourceTraceback: held.stack,
   });
 });
@@ -99,9 +121,37 @@ export class Future<T> implements PromiseLike<T> {
    *
    * @param options The loop to use; the running loop by default.
    * @throws {InvalidStateError} When no loop is given and none is running.
+   * @throws {TypeError} When `options` is not an object (a loop given bare
+   * included), or its `loop` is not an event loop.
    */
   constructor(options?: FutureOptions) {
-    const loop = options?.loop ?? getRunningLoop();
+    let loop: SchedulingLoop | null;
+    if (options === undefined) {
+      loop = getRunningLoop();
+    } else {
+      if (
+        typeof options !== "object" || options === null ||
+        typeof (options as Partial<SchedulingLoop>).callSoon === "function"
+      ) {
+        throw new TypeError(
+          typeof options === "object" && options !== null
+            ? `Cannot create a Future: pass the loop as { loop }, received ${
+              formatReceived(options)
+            }`
+            : `Cannot create a Future: options must be an object like { loop }, received ${
+              formatReceived(options)
+            }`,
+        );
+      }
+      loop = options.loop ?? getRunningLoop();
+      if (loop !== null && typeof loop.callSoon !== "function") {
+        throw new TypeError(
+          `Cannot create a Future: loop must be an event loop, received ${
+            formatReceived(loop)
+          }`,
+        );
+      }
+    }
     if (loop === null) {
       throw new InvalidStateError(
         "Cannot create a Future: no event loop is running or current (pass { loop }, or call setEventLoop(loop) first), received loop=undefined",
@@ -126,6 +176,9 @@ export class Future<T> implements PromiseLike<T> {
    * @returns `false` if the future was already done, else `true`.
    */
   cancel(msg?: string): boolean {
+    // As in asyncio, cancelling a failed future counts as looking at its
+    // error: it is not reported as never retrieved.
+    this.#retrieved();
     if (this.#state !== PENDING) return false;
     this.#state = CANCELLED;
     this.#cancelMessage = msg;
@@ -279,12 +332,18 @@ export class Future<T> implements PromiseLike<T> {
   /**
    * Marks the future done with an error and schedules its callbacks.
    *
-   * If nobody ever looks at the error (`result()`, `exception()`, `yield*`
-   * or `await`), it is reported through the loop's exception handler as
-   * "Future exception was never retrieved" once the future is
-   * garbage-collected, as asyncio logs it (in debug mode the context's
-   * `sourceTraceback` also holds the error's stack). A loop closed by then
+   * If nobody ever looks at the error (`result()`, `exception()`, `yield*`,
+   * `await` or `cancel()`), it is reported through the loop's exception
+   * handler as "Future exception was never retrieved" ("Task exception
+   * …" for a task) once the future is garbage-collected, as asyncio logs
+   * it (in debug mode the context's `sourceTraceback` also holds the
+   * error's stack). The context has no `future` (it is gone by then), and
+   * its `exception` is a copy (same class, message and stack) when the
+   * error was collected along with the future. A loop closed by then
    * reports nothing.
+   *
+   * An `Error` class given instead of an error stands for a new error of
+   * that class, as in asyncio: `setException(RangeError)`.
    *
    * @param exc The error.
    * @throws {InvalidStateError} When the future is already done.
@@ -292,24 +351,38 @@ export class Future<T> implements PromiseLike<T> {
    */
   setException(exc: unknown): void {
     if (this.#state !== PENDING) throw this.#doneError("setException");
+    // An error class stands for an error of that class, as in asyncio.
+    if (
+      typeof exc === "function" &&
+      (exc === Error || exc.prototype instanceof Error)
+    ) {
+      exc = new (exc as new () => Error)();
+    }
     if (exc instanceof CancelledError) {
       throw new TypeError(
         "Cannot set a CancelledError as a future's exception: call cancel() instead",
       );
     }
+    // Registered first: an error whose fields throw leaves the future
+    // pending. Debug mode also keeps where the error was made (formatting
+    // a stack costs microseconds, so only there).
+    const isObject = (typeof exc === "object" && exc !== null) ||
+      typeof exc === "function";
+    const error = exc instanceof Error ? exc : null;
+    unretrieved.register(this, {
+      loop: this.#loop,
+      kind: this.constructor.name || "Future",
+      exception: isObject ? undefined : exc,
+      ref: isObject ? new WeakRef(exc as object) : null,
+      proto: error === null ? null : Object.getPrototypeOf(error),
+      name: error === null ? "" : error.name,
+      text: error === null ? "" : error.message,
+      stack: error !== null && this.#loop.getDebug() ? error.stack : undefined,
+    }, this);
     this.#exception = exc;
     this.#hasException = true;
     this.#state = FINISHED;
     this.#watched = true;
-    // Debug mode also keeps where the error was made (formatting a stack
-    // costs microseconds, so only there).
-    unretrieved.register(this, {
-      loop: this.#loop,
-      exception: exc,
-      stack: this.#loop.getDebug() && exc instanceof Error
-        ? exc.stack
-        : undefined,
-    }, this);
     this.#scheduleCallbacks();
   }
 
@@ -386,16 +459,30 @@ export class Future<T> implements PromiseLike<T> {
   }
 
   /**
-   * Returns a one-line description of the state, for logs.
+   * Returns a one-line description of the state, for logs, as asyncio's
+   * `repr()`: the outcome is shown briefly (an error as `Name: message`,
+   * anything else as error messages show a value received), and a pending
+   * future names its done callbacks (the first, how many more, the last).
    *
-   * @returns For example `Future finished result=42`.
+   * @returns For example `Future finished result=42`, or
+   * `Future pending cb=[first(), <2 more>, last()]`.
    */
   describe(): string {
     const head = `${this.kindName()} ${STATE_NAMES[this.#state]}`;
-    if (this.#state !== FINISHED) return head;
+    if (this.#state === PENDING) {
+      const cbs = this.#callbacks === null ? [] : [...this.#callbacks];
+      if (this.#callback !== null) cbs.unshift(this.#callback);
+      if (cbs.length === 0) return head;
+      const name = (fn: DoneCallback<never>) => `${fn.name || "anonymous"}()`;
+      const listed = cbs.length <= 2
+        ? cbs.map(name).join(", ")
+        : `${name(cbs[0])}, <${cbs.length - 2} more>, ${name(cbs.at(-1)!)}`;
+      return `${head} cb=[${listed}]`;
+    }
+    if (this.#state === CANCELLED) return head;
     return this.#hasException
-      ? `${head} exception=${String(this.#exception)}`
-      : `${head} result=${String(this.#result)}`;
+      ? `${head} exception=${describeError(this.#exception)}`
+      : `${head} result=${formatReceived(this.#result)}`;
   }
 
   /**
@@ -446,6 +533,19 @@ export class Future<T> implements PromiseLike<T> {
       `Cannot call ${what}(): future is already ${STATE_NAMES[this.#state]}`,
     );
   }
+}
+
+// An error as `Name: message` (what String() makes of it), anything else
+// (or an error whose toString() throws) as formatReceived() shows it.
+function describeError(exc: unknown): string {
+  if (exc instanceof Error) {
+    try {
+      return String(exc);
+    } catch {
+      // Fall back on the class name below.
+    }
+  }
+  return formatReceived(exc);
 }
 
 // Settles the promise then() returned from the future's outcome (or the

@@ -5,7 +5,7 @@
  */
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
-import { CancelledError } from "./errors.ts";
+import { CancelledError, formatReceived } from "./errors.ts";
 import { Future } from "./future.ts";
 
 /** Options for `wrapFuture`. */
@@ -21,7 +21,9 @@ export interface WrapFutureOptions {
 /**
  * Returns a `Future` that settles like `promise`. Cancelling the future does
  * not stop the promise (a promise cannot be cancelled); its outcome is then
- * ignored.
+ * ignored. A promise rejected with a `CancelledError` cancels the future.
+ * A thenable is adopted as `await` adopts it; a `Future` (of any loop) is
+ * returned unchanged, as asyncio's `wrap_future()` returns one.
  *
  * PEP 3156: `wrap_future()`, for the web's promises instead of PEP 3148
  * futures.
@@ -30,6 +32,9 @@ export interface WrapFutureOptions {
  * @param promise The promise (or any `PromiseLike`) to follow.
  * @param options The loop to bind the future to.
  * @returns A future of the promise's result.
+ * @throws {TypeError} When `promise` is not a promise, a thenable or a
+ * `Future`.
+ * @throws {InvalidStateError} When no loop is given and none is running.
  *
  * @example Waiting for a promise in a generator coroutine
  * ```ts
@@ -50,8 +55,21 @@ export function wrapFuture<T>(
   options?: WrapFutureOptions,
 ): Future<T> {
   if (promise instanceof Future) return promise;
-  const future = new Future<T>({ loop: options?.loop });
-  promise.then(
+  if (
+    (typeof promise !== "object" && typeof promise !== "function") ||
+    promise === null || typeof promise.then !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot wrap a future: expected a promise, a thenable or a Future, received ${
+        formatReceived(promise)
+      }`,
+    );
+  }
+  const future = new Future<T>(options);
+  // Promise.resolve() adopts a thenable as `await` does: a then() that
+  // throws rejects, and a thenable it fulfils with is followed in turn
+  // (a native promise is used as is).
+  Promise.resolve(promise).then(
     (value) => {
       if (!future.done() && !future.getLoop().isClosed()) {
         future.setResult(value);

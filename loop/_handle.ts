@@ -35,6 +35,12 @@ export let placeTimer: (
   queue: TimerQueueLike | null,
 ) => void;
 /**
+ * Returns the queue a timer is counted in, or `null` once its `cancel()`
+ * told the queue (or when it is in none). A timer that stands for a handle
+ * cancelled later is cancelled without telling its queue.
+ */
+export let timerQueue: (timer: TimerHandle) => TimerQueueLike | null;
+/**
  * Ties a timer made from an immediate handle to it: the timer counts as
  * cancelled once the handle is.
  */
@@ -85,6 +91,10 @@ export function checkHandle(
   }
 }
 
+// What a cancelled handle holds instead of its callback and arguments.
+const RELEASED_ARGS: readonly unknown[] = Object.freeze([]);
+function released(): void {}
+
 /** What a timer tells its queue when it is cancelled while queued. */
 export interface TimerQueueLike {
   /** Counts a cancelled timer still sitting in the queue. */
@@ -105,16 +115,17 @@ export interface TimerQueueLike {
  * const loop = newEventLoop();
  * const calls: string[] = [];
  * const h = loop.callSoon((x: string) => calls.push(x), "a");
+ * assertEquals(h.args, ["a"]);
  * h.cancel();
  * loop.callSoon(() => loop.stop());
  * await loop.runForever();
- * assertEquals([calls, h.cancelled, h.args], [[], true, ["a"]]);
+ * assertEquals([calls, h.cancelled, h.args], [[], true, []]);
  * loop.close();
  * ```
  */
 export class Handle {
   #callback: AnyCallback;
-  #args: unknown[];
+  #args: readonly unknown[];
   #loop: SchedulingLoop;
   #cancelled = false;
   #afterRun: ((ok: boolean) => void) | null = null;
@@ -143,12 +154,18 @@ export class Handle {
     this.#loop = loop;
   }
 
-  /** The function to be called. */
+  /**
+   * The function to be called; once the handle is cancelled, a function
+   * that does nothing (the handle lets go of the callback).
+   */
   get callback(): AnyCallback {
     return this.#callback;
   }
 
-  /** The arguments it will be called with. */
+  /**
+   * The arguments it will be called with; once the handle is cancelled,
+   * none (the handle lets go of them).
+   */
   get args(): readonly unknown[] {
     return this.#args;
   }
@@ -159,9 +176,17 @@ export class Handle {
       (this.#source !== null && this.#source.cancelled);
   }
 
-  /** Stops the callback from running; a no-op if it already ran. */
+  /**
+   * Stops the callback from running; it changes nothing for a call that
+   * already ran. As asyncio's does, the handle then lets go of the
+   * callback and its arguments, so that a cancelled timer waiting in the
+   * loop's queue keeps nothing alive: `callback` becomes a function that
+   * does nothing and `args` is empty.
+   */
   cancel(): void {
     this.#cancelled = true;
+    this.#callback = released;
+    this.#args = RELEASED_ARGS;
   }
 
   /** The tag printed by `Object.prototype.toString`. */
@@ -169,14 +194,19 @@ export class Handle {
     return this.#cancelled ? "Handle cancelled" : "Handle";
   }
 
-  /** How Deno's `console.log` prints a handle. */
+  /**
+   * How Deno's `console.log` prints a handle, as asyncio's `repr()`:
+   * `Handle name()`, or `Handle cancelled`.
+   */
   [Symbol.for("Deno.customInspect")](): string {
-    const name = this.#callback.name || "anonymous";
-    return `${this[Symbol.toStringTag]} ${name}()`;
+    return this.#cancelled
+      ? this[Symbol.toStringTag]
+      : `${this[Symbol.toStringTag]} ${this.#callback.name || "anonymous"}()`;
   }
 
   #run(): void {
     let ok = true;
+    const cb = this.#callback;
     try {
       // Spreading costs more than the call; most callbacks (done
       // callbacks, a task's step) take one argument or none. The loop is
@@ -185,16 +215,16 @@ export class Handle {
       // `loop.callLater(delay, loop.stop)`.
       const args = this.#args;
       const n = args.length;
-      const cb = this.#callback;
       const loop = this.#loop;
       if (n === 0) cb.call(loop);
       else if (n === 1) cb.call(loop, args[0]);
       else if (n === 2) cb.call(loop, args[0], args[1]);
-      else cb.apply(loop, args);
+      else cb.apply(loop, args as unknown[]);
     } catch (exception) {
       ok = false;
+      // The callback may have cancelled its own handle (which lets it go).
       this.#loop.callExceptionHandler({
-        message: `Exception in callback ${this.#callback.name || "anonymous"}`,
+        message: `Exception in callback ${cb.name || "anonymous"}`,
         exception,
         handle: this,
       });
@@ -234,6 +264,7 @@ export class TimerHandle extends Handle {
       t.#when = when;
       t.#queue = queue;
     };
+    timerQueue = (t) => t.#queue;
   }
 
   /** The loop time, in seconds, at which the callback is due. */
@@ -255,5 +286,15 @@ export class TimerHandle extends Handle {
   /** The tag printed by `Object.prototype.toString`. */
   override get [Symbol.toStringTag](): string {
     return this.cancelled ? "TimerHandle cancelled" : "TimerHandle";
+  }
+
+  /**
+   * How Deno's `console.log` prints a timer, as asyncio's `repr()`:
+   * `TimerHandle when=12.5 name()`, or `TimerHandle cancelled when=12.5`.
+   */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.cancelled
+      ? `TimerHandle cancelled when=${this.#when}`
+      : `TimerHandle when=${this.#when} ${this.callback.name || "anonymous"}()`;
   }
 }

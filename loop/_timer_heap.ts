@@ -14,6 +14,7 @@
 import {
   placeTimer,
   type TimerHandle,
+  timerQueue,
   type TimerQueueLike,
 } from "./_handle.ts";
 
@@ -75,8 +76,10 @@ export class TimerHeap implements TimerQueueLike {
   peek(): TimerHandle | undefined {
     const items = this.#items;
     while (items.length > 0 && items[0].cancelled) {
-      this.#pop();
-      this.#cancelled--;
+      const t = this.#pop();
+      // One that stands for a handle cancelled since was never counted.
+      if (timerQueue(t) === null) this.#cancelled--;
+      else placeTimer(t, t.when, null);
     }
     return items[0];
   }

@@ -261,7 +261,9 @@ export class Task<T> extends Future<T> {
    * @returns `false` if the task is already done, else `true`.
    */
   override cancel(msg?: string): boolean {
-    if (this.done()) return false;
+    // Future.cancel() of a done task returns false, and counts as looking
+    // at its error, as in asyncio (no never-retrieved report).
+    if (this.done()) return super.cancel(msg);
     this.#cancelRequests++;
     this.#cancelMessage = msg;
     this.#abort?.abort(new CancelledError(msg));

@@ -31,6 +31,26 @@ Deno.test("Future() binds to the loop given in its options", () => {
   loop.close();
 });
 
+Deno.test("Future() refuses options that are not an options object, or a loop given bare", () => {
+  const loop = new VirtualTimeLoop();
+  const bad: [unknown, string][] = [
+    [42, "options must be an object like { loop }, received 42"],
+    [null, "options must be an object like { loop }, received null"],
+    [loop, "pass the loop as { loop }, received VirtualTimeLoop"],
+    [{ loop: 42 }, "loop must be an event loop, received 42"],
+    [{ loop: {} }, "loop must be an event loop, received Object"],
+  ];
+  for (const [options, message] of bad) {
+    assertThrows(
+      () => new Future<number>(options as never),
+      TypeError,
+      `Cannot create a Future: ${message}`,
+    );
+  }
+  assertThrows(() => new Future<number>({}), InvalidStateError);
+  loop.close();
+});
+
 Deno.test("Future() binds to the running loop by default", async () => {
   const loop = new VirtualTimeLoop();
   const made: Future<number>[] = [];
@@ -116,6 +136,22 @@ Deno.test("Future.setException() refuses a CancelledError with a TypeError", () 
   loop.close();
 });
 
+Deno.test("Future.setException() with an error whose message getter throws leaves the future pending", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = new Future<number>({ loop });
+  const hostile = new Error("x");
+  Object.defineProperty(hostile, "message", {
+    get() {
+      throw new RangeError("no message");
+    },
+  });
+  assertThrows(() => fut.setException(hostile), RangeError, "no message");
+  assertFalse(fut.done());
+  fut.setResult(1);
+  assertEquals(fut.result(), 1);
+  loop.close();
+});
+
 Deno.test("Future.setResult() and setException() throw InvalidStateError once done", () => {
   const loop = new VirtualTimeLoop();
   const fut = new Future<number>({ loop });
@@ -139,6 +175,24 @@ Deno.test("Future.setResult() and setException() throw InvalidStateError once do
     InvalidStateError,
     "Cannot call setResult(): future is already cancelled",
   );
+  loop.close();
+});
+
+Deno.test("Future.setException() makes an error of an Error class given instead of an instance", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = new Future<number>({ loop });
+  fut.setException(RangeError);
+  assertInstanceOf(fut.exception(), RangeError);
+  const plain = new Future<number>({ loop });
+  plain.setException(Error);
+  assertInstanceOf(plain.exception(), Error);
+  const cancelled = new Future<number>({ loop });
+  assertThrows(
+    () => cancelled.setException(CancelledError),
+    TypeError,
+    "call cancel() instead",
+  );
+  assertFalse(cancelled.done());
   loop.close();
 });
 
@@ -608,6 +662,42 @@ Deno.test("Future.describe() names the state and the outcome", () => {
   loop.close();
 });
 
+Deno.test("Future.describe() prints any outcome on one short line, as asyncio's repr", () => {
+  const loop = new VirtualTimeLoop();
+  const bare = loop.createFuture<unknown>();
+  bare.setResult(Object.create(null));
+  assertEquals(bare.describe(), "Future finished result=Object");
+  assertEquals(Deno.inspect(bare), "Future finished result=Object");
+  const text = loop.createFuture<string>();
+  text.setResult("x".repeat(1000));
+  assertEquals(text.describe(), `Future finished result="${"x".repeat(80)}…"`);
+  const hostile = loop.createFuture<unknown>();
+  hostile.setException({
+    toString() {
+      throw new Error("no");
+    },
+  });
+  assertEquals(hostile.describe(), "Future finished exception=Object");
+  loop.close();
+});
+
+Deno.test("Future.describe() of a pending future names its done callbacks", () => {
+  const loop = new VirtualTimeLoop();
+  function first() {}
+  function last() {}
+  const fut = loop.createFuture<number>();
+  fut.addDoneCallback(first);
+  assertEquals(fut.describe(), "Future pending cb=[first()]");
+  fut.addDoneCallback(last);
+  assertEquals(fut.describe(), "Future pending cb=[first(), last()]");
+  for (let i = 0; i < 8; i++) fut.addDoneCallback(() => {});
+  fut.addDoneCallback(last);
+  assertEquals(fut.describe(), "Future pending cb=[first(), <9 more>, last()]");
+  fut.cancel();
+  assertEquals(fut.describe(), "Future cancelled");
+  loop.close();
+});
+
 Deno.test("Future prints its state through toStringTag and Deno.inspect", () => {
   const loop = new VirtualTimeLoop();
   const fut = loop.createFuture<number>();
@@ -648,6 +738,34 @@ function failFuture(loop: VirtualTimeLoop, retrieve: boolean): void {
   if (retrieve) fut.exception();
 }
 
+// A loop and the contexts its exception handler receives.
+function reportingLoop(): [VirtualTimeLoop, ExceptionContext[]] {
+  const loop = new VirtualTimeLoop();
+  const seen: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  return [loop, seen];
+}
+
+// A few more rounds, for what would be reported by mistake.
+async function collectRounds(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+}
+
+// Fails a control future nobody looks at, collects until it is reported
+// (and a few rounds more), and checks that it is all that was reported.
+async function assertOnlyControlReported(
+  loop: VirtualTimeLoop,
+  seen: ExceptionContext[],
+): Promise<void> {
+  failFuture(loop, false);
+  await collectUntil(() => seen.length > 0);
+  await collectRounds(3);
+  assertEquals(seen.map((c) => (c.exception as Error).message), ["lost"]);
+}
+
 async function collectUntil(done: () => boolean): Promise<void> {
   // Finalizers run in a later macrotask; give them a bounded number of
   // chances (no timing involved: each round is one full GC and one hop).
@@ -685,9 +803,7 @@ Deno.test("Future in debug mode does not report an exception that was retrieved"
 });
 
 Deno.test("Future outside debug mode reports an exception never retrieved too, without the stack", async () => {
-  const loop = new VirtualTimeLoop();
-  const seen: ExceptionContext[] = [];
-  loop.setExceptionHandler((_loop, ctx) => seen.push(ctx));
+  const [loop, seen] = reportingLoop();
   failFuture(loop, true);
   failFuture(loop, false);
   await collectUntil(() => seen.length > 0);
@@ -695,6 +811,94 @@ Deno.test("Future outside debug mode reports an exception never retrieved too, w
   assertEquals(seen[0].message, "Future exception was never retrieved");
   assertEquals((seen[0].exception as Error).message, "lost");
   assertEquals(seen[0].sourceTraceback, undefined);
+  loop.close();
+});
+
+Deno.test("Future failed by a callback that holds it is still collected and reported", async () => {
+  // The error's stack keeps the frames' closures, and so the future, alive
+  // as long as the error is: the report must not hold the error strongly.
+  const [loop, seen] = reportingLoop();
+  let collected!: WeakRef<Future<number>>;
+  (() => {
+    const fut = loop.createFuture<number>();
+    collected = new WeakRef(fut);
+    loop.callSoon(() => fut.setException(new RangeError("held")));
+  })();
+  await loop.runUntilComplete(loop.createTask(function* () {
+    yield;
+  }()));
+  await collectUntil(() => seen.length > 0);
+  assertEquals(collected.deref(), undefined);
+  assertEquals(seen.length, 1);
+  assertEquals(seen[0].message, "Future exception was never retrieved");
+  assertInstanceOf(seen[0].exception, RangeError);
+  assertEquals((seen[0].exception as Error).message, "held");
+  loop.close();
+});
+
+Deno.test("Future.cancel() of a failed future silences its never-retrieved report", async () => {
+  const [loop, seen] = reportingLoop();
+  (() => {
+    const fut = loop.createFuture<number>();
+    fut.setException(new Error("silenced"));
+    assertFalse(fut.cancel());
+  })();
+  await assertOnlyControlReported(loop, seen);
+  loop.close();
+});
+
+Deno.test("Task.cancel() of a failed task silences its never-retrieved report", async () => {
+  const [loop, seen] = reportingLoop();
+  // Held in an object, and touched in plain functions only: a suspended
+  // async function keeps its temporaries alive.
+  const held: { task: Future<number> | null } = {
+    task: loop.createTask(function* (): Coroutine<number> {
+      yield;
+      throw new Error("silenced");
+    }()),
+  };
+  await loop.runUntilComplete(loop.createTask(function* () {
+    yield;
+    yield;
+  }()));
+  (() => {
+    const task = held.task!;
+    assert(task.done());
+    assertFalse(task.cancel());
+    held.task = null;
+  })();
+  await assertOnlyControlReported(loop, seen);
+  loop.close();
+});
+
+Deno.test("Future's never-retrieved report is made once, only for an unseen error", async () => {
+  const [loop, seen] = reportingLoop();
+  (() => {
+    const viaResult = loop.createFuture<number>();
+    viaResult.setException(new Error("result"));
+    assertThrows(() => viaResult.result());
+    const succeeded = loop.createFuture<number>();
+    succeeded.setResult(1);
+    loop.createFuture<number>(); // abandoned pending
+  })();
+  await assertOnlyControlReported(loop, seen);
+  loop.close();
+});
+
+Deno.test("Task's never-retrieved report names the Task", async () => {
+  const [loop, seen] = reportingLoop();
+  loop.createTask(function* (): Coroutine<number> {
+    yield;
+    throw new Error("task lost");
+  }());
+  await loop.runUntilComplete(loop.createTask(function* () {
+    yield;
+    yield;
+  }()));
+  await collectUntil(() => seen.length > 0);
+  assertEquals(seen.length, 1);
+  assertEquals(seen[0].message, "Task exception was never retrieved");
+  assertEquals((seen[0].exception as Error).message, "task lost");
   loop.close();
 });
 

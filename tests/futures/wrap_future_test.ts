@@ -80,6 +80,51 @@ Deno.test("wrapFuture() accepts any PromiseLike", async () => {
   loop.close();
 });
 
+Deno.test("wrapFuture() follows a thenable as a promise would: a throwing then() fails the future, a thenable result is unwrapped", async () => {
+  const loop = new VirtualTimeLoop();
+  const throwing: PromiseLike<number> = {
+    then() {
+      throw new RangeError("bad then");
+    },
+  };
+  const failed = wrapFuture(throwing, { loop });
+  await assertRejects(
+    () => loop.runUntilComplete(failed),
+    RangeError,
+    "bad then",
+  );
+  const nested: PromiseLike<number> = {
+    then(onfulfilled) {
+      onfulfilled?.(Promise.resolve(7) as unknown as number);
+      return Promise.resolve() as never;
+    },
+  };
+  assertEquals(await loop.runUntilComplete(wrapFuture(nested, { loop })), 7);
+  loop.close();
+});
+
+Deno.test("wrapFuture() refuses what is not a promise, a thenable or a Future", () => {
+  const loop = new VirtualTimeLoop();
+  for (const bad of [42, null, undefined, "p", {}, { then: 1 }]) {
+    assertThrows(
+      () => wrapFuture(bad as unknown as PromiseLike<number>, { loop }),
+      TypeError,
+      "Cannot wrap a future: expected a promise, a thenable or a Future, received",
+    );
+  }
+  loop.close();
+});
+
+Deno.test("wrapFuture() refuses a loop given bare instead of as { loop }", () => {
+  const loop = new VirtualTimeLoop();
+  assertThrows(
+    () => wrapFuture(Promise.resolve(1), loop as never),
+    TypeError,
+    "pass the loop as { loop }",
+  );
+  loop.close();
+});
+
 Deno.test("wrapFuture() binds to the running loop by default", async () => {
   const loop = new VirtualTimeLoop();
   function* main(): Coroutine<[Future<number>, number]> {

@@ -234,10 +234,10 @@ Deno.test("Handle prints its state and callback name", () => {
   assertEquals(Object.prototype.toString.call(h), "[object Handle]");
   assertEquals(Deno.inspect(h), "Handle named()");
   h.cancel();
-  assertEquals(Deno.inspect(h), "Handle cancelled named()");
+  assertEquals(Deno.inspect(h), "Handle cancelled");
   const t = loop.callLater(1, () => {});
   assertEquals(Object.prototype.toString.call(t), "[object TimerHandle]");
-  assertEquals(Deno.inspect(t), "TimerHandle anonymous()");
+  assertEquals(Deno.inspect(t), `TimerHandle when=${t.when} anonymous()`);
   t.cancel();
   assertEquals(
     Object.prototype.toString.call(t),
