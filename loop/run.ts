@@ -4,7 +4,11 @@
  * @module
  */
 
-import { CancelledError, InvalidStateError } from "../futures/errors.ts";
+import {
+  CancelledError,
+  formatReceived,
+  InvalidStateError,
+} from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { gather } from "../tasks/gather.ts";
 import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
@@ -35,6 +39,10 @@ export interface RunOptions {
  * task or a callback): the running loop would wait for `main` as for any
  * other callback, and could not finish. Run `main` as a task of the
  * running loop instead (`createTask`, or `yield*`/`await` it).
+ * @throws {TypeError} When `main` is neither a generator nor a function
+ * (a promise included: pass the async function, `run(main)`, not
+ * `run(main())`, whose body would already be running outside the loop), as
+ * asyncio's `run()` refuses what is not a coroutine. No loop is made.
  *
  * @example
  * ```ts
@@ -58,6 +66,7 @@ export async function run<T>(
       "Cannot call run(): it cannot be called from a running event loop (await or yield* the coroutine, or createTask() it, instead)",
     );
   }
+  checkMain(main);
   const loop = newEventLoop();
   setEventLoop(loop);
   if (options?.debug) loop.setDebug(true);
@@ -72,6 +81,26 @@ export async function run<T>(
       loop.close();
     }
   }
+}
+
+function checkMain(main: unknown): void {
+  if (typeof main === "function") return;
+  const gen = main as Partial<Coroutine<unknown>> | null;
+  if (
+    typeof main === "object" && gen !== null &&
+    typeof gen.next === "function" && typeof gen.throw === "function"
+  ) return;
+  const promise = typeof main === "object" && main !== null &&
+    typeof (main as PromiseLike<unknown>).then === "function";
+  throw new TypeError(
+    `Cannot call run(): main must be a generator, a generator function or an async function, received ${
+      formatReceived(main)
+    }${
+      promise
+        ? " (pass the async function itself: run(main), not run(main()))"
+        : ""
+    }`,
+  );
 }
 
 async function cancelLeftovers(loop: EventLoop): Promise<void> {

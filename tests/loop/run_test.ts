@@ -115,8 +115,30 @@ Deno.test("run() rejects with main's error and still closes the loop", async () 
 
 Deno.test("run() rejects with TypeError for something that is not a coroutine", async () => {
   await withVirtualPolicy(async (policy) => {
-    await assertRejects(() => run(42 as never), TypeError);
-    assert(policy.made[0].isClosed());
+    await assertRejects(
+      () => run(42 as never),
+      TypeError,
+      "Cannot call run(): main must be a generator, a generator function or an async function, received 42",
+    );
+    // Refused before a loop is made, as asyncio refuses it.
+    assertEquals(policy.made, []);
+  });
+});
+
+Deno.test("run() refuses a promise, saying to pass the async function itself", async () => {
+  await withVirtualPolicy(async (policy) => {
+    const main = async () => 1;
+    const promise = main();
+    const e = await assertRejects(() => run(promise as never), TypeError);
+    assertMatch(
+      e.message,
+      /^Cannot call run\(\): main must be .*received Promise/,
+    );
+    assertMatch(
+      e.message,
+      /pass the async function itself: run\(main\), not run\(main\(\)\)/,
+    );
+    assertEquals(policy.made, []);
   });
 });
 
