@@ -18,9 +18,11 @@ import { newEventLoop, setEventLoop } from "./policy.ts";
 /** Options for `run`. */
 export interface RunOptions {
   /**
-   * Run the loop in debug mode.
+   * Turn the loop's debug mode on (`true`) or off (`false`); when left out,
+   * the loop keeps the mode it was made with (off, unless a policy made it
+   * on), as asyncio's `run(debug=None)`.
    *
-   * @default {false}
+   * @default {undefined}
    */
   debug?: boolean;
 }
@@ -69,7 +71,8 @@ export async function run<T>(
   checkMain(main);
   const loop = newEventLoop();
   setEventLoop(loop);
-  if (options?.debug) loop.setDebug(true);
+  const debug = options?.debug;
+  if (debug !== undefined && debug !== null) loop.setDebug(debug);
   try {
     const task = loop.createTask(main, { name: "main" });
     return await loop.runUntilComplete(task);

@@ -277,6 +277,26 @@ Deno.test("run() turns on debug mode when asked", async () => {
   });
 });
 
+Deno.test("run() with debug: false turns off the debug mode of a policy's loop, and leaves it alone when not asked", async () => {
+  class DebugPolicy extends VirtualPolicy {
+    override newEventLoop(): EventLoop {
+      const loop = super.newEventLoop();
+      loop.setDebug(true);
+      return loop;
+    }
+  }
+  const policy = new DebugPolicy();
+  setEventLoopPolicy(policy);
+  try {
+    const debugOf = () => Promise.resolve(getRunningLoop()!.getDebug());
+    assertFalse(await run(debugOf, { debug: false }));
+    assert(await run(debugOf));
+  } finally {
+    setEventLoopPolicy(null);
+    for (const loop of policy.made) loop.close();
+  }
+});
+
 Deno.test("run() uses a real DenoEventLoop by default", async () => {
   let loop: unknown = null;
   await run(async () => {
