@@ -15,6 +15,10 @@ import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
 import type { EventLoop } from "./event_loop.ts";
 import { newEventLoop, setEventLoop } from "./policy.ts";
 
+// How long run() waits for the jobs left in the default executor, in
+// seconds (asyncio's THREAD_JOIN_TIMEOUT).
+const EXECUTOR_SHUTDOWN_TIMEOUT = 300;
+
 /** Options for `run`. */
 export interface RunOptions {
   /**
@@ -29,7 +33,9 @@ export interface RunOptions {
 
 /**
  * Runs `main` on a new loop until it is done and returns its result. Then
- * cancels the tasks left over, waits for them, and closes the loop.
+ * cancels the tasks left over, waits for them, lets the jobs left in the
+ * loop's default executor finish (`shutdownDefaultExecutor()`, for at most
+ * five minutes), and closes the loop.
  *
  * PEP 3156 (as in asyncio): `asyncio.run()`.
  *
@@ -79,6 +85,11 @@ export async function run<T>(
   } finally {
     try {
       await cancelLeftovers(loop);
+      if (typeof loop.shutdownDefaultExecutor === "function") {
+        await loop.runUntilComplete(
+          loop.shutdownDefaultExecutor(EXECUTOR_SHUTDOWN_TIMEOUT),
+        );
+      }
     } finally {
       setEventLoop(null);
       loop.close();

@@ -9,6 +9,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
+import type { Future } from "../../futures/future.ts";
 import { getRunningLoop } from "../../futures/running_loop.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { EventLoop, ExceptionContext } from "../../loop/event_loop.ts";
@@ -127,7 +128,7 @@ Deno.test("run() rejects with TypeError for something that is not a coroutine", 
 
 Deno.test("run() refuses a promise, saying to pass the async function itself", async () => {
   await withVirtualPolicy(async (policy) => {
-    const main = async () => 1;
+    const main = async () => await Promise.resolve(1);
     const promise = main();
     const e = await assertRejects(() => run(promise as never), TypeError);
     assertMatch(
@@ -338,5 +339,67 @@ Deno.test("runUntilComplete(sleep(1)) on the closed current loop says the loop i
     fresh.close();
   } finally {
     setEventLoop(null);
+  }
+});
+
+/** Keeps a CPU busy for `ms` milliseconds; self-contained, sent as source. */
+function spin(ms: number): number {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* busy */ }
+  return ms;
+}
+
+Deno.test("run() lets the jobs main left in the default executor finish before closing the loop", async () => {
+  let job: Future<number> | null = null;
+  await run(() => {
+    const loop = getRunningLoop() as unknown as DenoEventLoop;
+    job = loop.runInExecutor(null, spin, 100);
+    return Promise.resolve();
+  });
+  const done = job! as Future<number>;
+  assert(done.done());
+  assertEquals(done.result(), 100);
+});
+
+Deno.test("shutdownDefaultExecutor() waits for the default executor's jobs, then runInExecutor(null) is refused", async () => {
+  const loop = new DenoEventLoop();
+  try {
+    const job = loop.runInExecutor(null, spin, 50);
+    await loop.runUntilComplete(loop.shutdownDefaultExecutor());
+    assertEquals(await loop.runUntilComplete(job), 50);
+    assertThrows(
+      () => loop.runInExecutor(null, spin, 1),
+      InvalidStateError,
+      "shutdownDefaultExecutor()",
+    );
+    // Again, and with no default executor: done at once.
+    await loop.runUntilComplete(loop.shutdownDefaultExecutor());
+    const fresh = new DenoEventLoop();
+    await fresh.runUntilComplete(fresh.shutdownDefaultExecutor());
+    fresh.close();
+  } finally {
+    loop.close();
+  }
+});
+
+Deno.test("shutdownDefaultExecutor(timeout) stops waiting after timeout and drops the jobs still running", async () => {
+  const loop = new DenoEventLoop();
+  const reports: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => reports.push(ctx));
+  try {
+    const job = loop.runInExecutor(null, spin, 2000);
+    const started = performance.now();
+    await loop.runUntilComplete(loop.shutdownDefaultExecutor(0.1));
+    assert(performance.now() - started < 1500);
+    await assertRejects(() => loop.runUntilComplete(job), CancelledError);
+    assertEquals(reports.length, 1);
+    assertMatch(reports[0].message, /did not finish .* within 0\.1 seconds/);
+    assertThrows(
+      () => loop.shutdownDefaultExecutor(-1),
+      RangeError,
+      "timeout must be >= 0",
+    );
+  } finally {
+    loop.close();
   }
 });
