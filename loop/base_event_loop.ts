@@ -484,6 +484,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     cb: ((...args: A) => unknown) | Handle,
     ...args: A
   ): Handle {
+    if (this.#closed) this.#checkOpen("callSoonThreadsafe");
     if (!(cb instanceof Handle)) checkCallback(cb, "call callSoonThreadsafe()");
     return this.callSoon(cb, ...args);
   }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type {
   BaseProtocol,
@@ -517,6 +517,7 @@ export class DenoEventLoop extends BaseEventLoop {
   #signals: SignalHandlers | null = null;
   #defaultExecutor: Executor | null = null;
   #ownsDefaultExecutor = false;
+  #defaultExecutorShutdown = false;
 
   /**
    * Opens a UDP endpoint: binds `localAddr` (by default any address, port
@@ -987,7 +988,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @throws {TypeError} When `fn` is not a function, or is a generator
    * function (a coroutine: `createTask()` runs those), or the executor
    * refuses it, or `fn` is a `TimerHandle` or a `Handle` with arguments.
-   * @throws {InvalidStateError} When the loop is closed.
+   * @throws {InvalidStateError} When the loop is closed, or `executor` is
+   * `null` after `shutdownDefaultExecutor()`.
    *
    * @example CPU work off the loop
    * ```ts
@@ -1029,6 +1031,11 @@ export class DenoEventLoop extends BaseEventLoop {
     }
     checkExecutorFn(fn);
     if (executor === null) {
+      if (this.#defaultExecutorShutdown) {
+        throw new InvalidStateError(
+          "Cannot call runInExecutor(): the default executor was shut down by shutdownDefaultExecutor(); pass an executor",
+        );
+      }
       if (this.#defaultExecutor === null) {
         this.#defaultExecutor = new WorkerExecutor();
         this.#ownsDefaultExecutor = true;
@@ -1090,6 +1097,98 @@ export class DenoEventLoop extends BaseEventLoop {
     }
     this.#defaultExecutor = executor;
     this.#ownsDefaultExecutor = false;
+  }
+
+  /**
+   * Shuts the default executor down once the jobs submitted to it are
+   * done, and waits for that; from then on `runInExecutor(null, …)` is
+   * refused. With a `timeout`, it waits at most that many seconds, then
+   * reports it through the exception handler and shuts the executor down
+   * without waiting (the jobs still running are dropped and their futures
+   * cancelled). `run()` calls it before it closes the loop, so that the
+   * jobs `main` left behind finish, as `asyncio.run()` does.
+   *
+   * PEP 3156 (as asyncio 3.9+): `loop.shutdown_default_executor(timeout)`.
+   *
+   * @param timeout The most seconds to wait; `undefined` or `null`: no
+   * limit.
+   * @returns A future that is done once the executor is shut down (at
+   * once when there is none).
+   * @throws {TypeError} When `timeout` is not a number.
+   * @throws {RangeError} When `timeout` is negative.
+   * @throws {InvalidStateError} When the loop is closed.
+   *
+   * @example
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const double = (x: number) => x * 2;
+   * const job = loop.runInExecutor(null, double, 21);
+   * await loop.runUntilComplete(loop.shutdownDefaultExecutor());
+   * assertEquals(await loop.runUntilComplete(job), 42);
+   * loop.close();
+   * ```
+   */
+  shutdownDefaultExecutor(timeout?: number | null): Future<void> {
+    const io = this.#io("shutdownDefaultExecutor");
+    const limit = timeout ?? null;
+    if (limit !== null) {
+      if (typeof limit !== "number" || Number.isNaN(limit)) {
+        throw new TypeError(
+          `Cannot call shutdownDefaultExecutor(): timeout must be a number of seconds or null, received ${
+            formatReceived(limit)
+          }`,
+        );
+      }
+      if (limit < 0) {
+        throw new RangeError(
+          `Cannot call shutdownDefaultExecutor(): timeout must be >= 0, received ${limit}`,
+        );
+      }
+    }
+    this.#defaultExecutorShutdown = true;
+    const finished = this.createFuture<void>();
+    const executor = this.#defaultExecutor;
+    if (executor === null) {
+      finished.setResult(undefined);
+      return finished;
+    }
+    const forget = () => {
+      if (this.#defaultExecutor === executor) this.#defaultExecutor = null;
+    };
+    const stopped = watchFuture(
+      io,
+      new Promise<void>((resolve) =>
+        resolve(executor.shutdown({ wait: true }))
+      ),
+    );
+    const timer = limit === null ? null : this.callLater(limit, () => {
+      forget();
+      this.callExceptionHandler({
+        message:
+          `The default executor did not finish its jobs within ${limit} seconds; it is shut down without waiting for them`,
+      });
+      new Promise<void>((resolve) =>
+        resolve(executor.shutdown({ wait: false }))
+      ).catch((exception) =>
+        this.callExceptionHandler({
+          message: "The default executor failed to shut down",
+          exception,
+        })
+      );
+      if (!finished.done()) finished.setResult(undefined);
+    });
+    stopped.addDoneCallback(() => {
+      timer?.cancel();
+      forget();
+      const exception = stopped.cancelled() ? undefined : stopped.exception();
+      if (finished.done()) return;
+      if (exception !== undefined) finished.setException(exception);
+      else finished.setResult(undefined);
+    });
+    return finished;
   }
 
   /**

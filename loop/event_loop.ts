@@ -515,6 +515,11 @@ export interface EventLoop extends SchedulingLoop {
   ): Future<R>;
   /** Sets the default executor. */
   setDefaultExecutor(executor: Executor): void;
+  /**
+   * Shuts the default executor down once its jobs are done (at most
+   * `timeout` seconds); optional: `run()` calls it when the loop has it.
+   */
+  shutdownDefaultExecutor?(timeout?: number | null): Future<void>;
   /** Resolves a host name through the system resolver. */
   getaddrinfo(
     host: string,

@@ -4,26 +4,38 @@
  * @module
  */
 
-import { CancelledError, InvalidStateError } from "../futures/errors.ts";
+import {
+  CancelledError,
+  formatReceived,
+  InvalidStateError,
+} from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { gather } from "../tasks/gather.ts";
 import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
 import type { EventLoop } from "./event_loop.ts";
 import { newEventLoop, setEventLoop } from "./policy.ts";
 
+// How long run() waits for the jobs left in the default executor, in
+// seconds (asyncio's THREAD_JOIN_TIMEOUT).
+const EXECUTOR_SHUTDOWN_TIMEOUT = 300;
+
 /** Options for `run`. */
 export interface RunOptions {
   /**
-   * Run the loop in debug mode.
+   * Turn the loop's debug mode on (`true`) or off (`false`); when left out,
+   * the loop keeps the mode it was made with (off, unless a policy made it
+   * on), as asyncio's `run(debug=None)`.
    *
-   * @default {false}
+   * @default {undefined}
    */
   debug?: boolean;
 }
 
 /**
  * Runs `main` on a new loop until it is done and returns its result. Then
- * cancels the tasks left over, waits for them, and closes the loop.
+ * cancels the tasks left over, waits for them, lets the jobs left in the
+ * loop's default executor finish (`shutdownDefaultExecutor()`, for at most
+ * five minutes), and closes the loop.
  *
  * PEP 3156 (as in asyncio): `asyncio.run()`.
  *
@@ -35,6 +47,10 @@ export interface RunOptions {
  * task or a callback): the running loop would wait for `main` as for any
  * other callback, and could not finish. Run `main` as a task of the
  * running loop instead (`createTask`, or `yield*`/`await` it).
+ * @throws {TypeError} When `main` is neither a generator nor a function
+ * (a promise included: pass the async function, `run(main)`, not
+ * `run(main())`, whose body would already be running outside the loop), as
+ * asyncio's `run()` refuses what is not a coroutine. No loop is made.
  *
  * @example
  * ```ts
@@ -58,20 +74,47 @@ export async function run<T>(
       "Cannot call run(): it cannot be called from a running event loop (await or yield* the coroutine, or createTask() it, instead)",
     );
   }
+  checkMain(main);
   const loop = newEventLoop();
   setEventLoop(loop);
-  if (options?.debug) loop.setDebug(true);
+  const debug = options?.debug;
+  if (debug !== undefined && debug !== null) loop.setDebug(debug);
   try {
     const task = loop.createTask(main, { name: "main" });
     return await loop.runUntilComplete(task);
   } finally {
     try {
       await cancelLeftovers(loop);
+      if (typeof loop.shutdownDefaultExecutor === "function") {
+        await loop.runUntilComplete(
+          loop.shutdownDefaultExecutor(EXECUTOR_SHUTDOWN_TIMEOUT),
+        );
+      }
     } finally {
       setEventLoop(null);
       loop.close();
     }
   }
+}
+
+function checkMain(main: unknown): void {
+  if (typeof main === "function") return;
+  const gen = main as Partial<Coroutine<unknown>> | null;
+  if (
+    typeof main === "object" && gen !== null &&
+    typeof gen.next === "function" && typeof gen.throw === "function"
+  ) return;
+  const promise = typeof main === "object" && main !== null &&
+    typeof (main as PromiseLike<unknown>).then === "function";
+  throw new TypeError(
+    `Cannot call run(): main must be a generator, a generator function or an async function, received ${
+      formatReceived(main)
+    }${
+      promise
+        ? " (pass the async function itself: run(main), not run(main()))"
+        : ""
+    }`,
+  );
 }
 
 async function cancelLeftovers(loop: EventLoop): Promise<void> {

@@ -935,7 +935,11 @@ Deno.test("BaseEventLoop throws InvalidStateError for scheduling on a closed loo
     InvalidStateError,
     "Cannot call callSoon(): the loop is closed",
   );
-  assertThrows(() => loop.callSoonThreadsafe(cb), InvalidStateError);
+  assertThrows(
+    () => loop.callSoonThreadsafe(cb),
+    InvalidStateError,
+    "Cannot call callSoonThreadsafe(): the loop is closed",
+  );
   assertThrows(
     () => loop.callLater(1, cb),
     InvalidStateError,

@@ -9,6 +9,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
+import type { Future } from "../../futures/future.ts";
 import { getRunningLoop } from "../../futures/running_loop.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { EventLoop, ExceptionContext } from "../../loop/event_loop.ts";
@@ -115,8 +116,30 @@ Deno.test("run() rejects with main's error and still closes the loop", async () 
 
 Deno.test("run() rejects with TypeError for something that is not a coroutine", async () => {
   await withVirtualPolicy(async (policy) => {
-    await assertRejects(() => run(42 as never), TypeError);
-    assert(policy.made[0].isClosed());
+    await assertRejects(
+      () => run(42 as never),
+      TypeError,
+      "Cannot call run(): main must be a generator, a generator function or an async function, received 42",
+    );
+    // Refused before a loop is made, as asyncio refuses it.
+    assertEquals(policy.made, []);
+  });
+});
+
+Deno.test("run() refuses a promise, saying to pass the async function itself", async () => {
+  await withVirtualPolicy(async (policy) => {
+    const main = async () => await Promise.resolve(1);
+    const promise = main();
+    const e = await assertRejects(() => run(promise as never), TypeError);
+    assertMatch(
+      e.message,
+      /^Cannot call run\(\): main must be .*received Promise/,
+    );
+    assertMatch(
+      e.message,
+      /pass the async function itself: run\(main\), not run\(main\(\)\)/,
+    );
+    assertEquals(policy.made, []);
   });
 });
 
@@ -255,6 +278,26 @@ Deno.test("run() turns on debug mode when asked", async () => {
   });
 });
 
+Deno.test("run() with debug: false turns off the debug mode of a policy's loop, and leaves it alone when not asked", async () => {
+  class DebugPolicy extends VirtualPolicy {
+    override newEventLoop(): EventLoop {
+      const loop = super.newEventLoop();
+      loop.setDebug(true);
+      return loop;
+    }
+  }
+  const policy = new DebugPolicy();
+  setEventLoopPolicy(policy);
+  try {
+    const debugOf = () => Promise.resolve(getRunningLoop()!.getDebug());
+    assertFalse(await run(debugOf, { debug: false }));
+    assert(await run(debugOf));
+  } finally {
+    setEventLoopPolicy(null);
+    for (const loop of policy.made) loop.close();
+  }
+});
+
 Deno.test("run() uses a real DenoEventLoop by default", async () => {
   let loop: unknown = null;
   await run(async () => {
@@ -296,5 +339,67 @@ Deno.test("runUntilComplete(sleep(1)) on the closed current loop says the loop i
     fresh.close();
   } finally {
     setEventLoop(null);
+  }
+});
+
+/** Keeps a CPU busy for `ms` milliseconds; self-contained, sent as source. */
+function spin(ms: number): number {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* busy */ }
+  return ms;
+}
+
+Deno.test("run() lets the jobs main left in the default executor finish before closing the loop", async () => {
+  let job: Future<number> | null = null;
+  await run(() => {
+    const loop = getRunningLoop() as unknown as DenoEventLoop;
+    job = loop.runInExecutor(null, spin, 100);
+    return Promise.resolve();
+  });
+  const done = job! as Future<number>;
+  assert(done.done());
+  assertEquals(done.result(), 100);
+});
+
+Deno.test("shutdownDefaultExecutor() waits for the default executor's jobs, then runInExecutor(null) is refused", async () => {
+  const loop = new DenoEventLoop();
+  try {
+    const job = loop.runInExecutor(null, spin, 50);
+    await loop.runUntilComplete(loop.shutdownDefaultExecutor());
+    assertEquals(await loop.runUntilComplete(job), 50);
+    assertThrows(
+      () => loop.runInExecutor(null, spin, 1),
+      InvalidStateError,
+      "shutdownDefaultExecutor()",
+    );
+    // Again, and with no default executor: done at once.
+    await loop.runUntilComplete(loop.shutdownDefaultExecutor());
+    const fresh = new DenoEventLoop();
+    await fresh.runUntilComplete(fresh.shutdownDefaultExecutor());
+    fresh.close();
+  } finally {
+    loop.close();
+  }
+});
+
+Deno.test("shutdownDefaultExecutor(timeout) stops waiting after timeout and drops the jobs still running", async () => {
+  const loop = new DenoEventLoop();
+  const reports: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => reports.push(ctx));
+  try {
+    const job = loop.runInExecutor(null, spin, 2000);
+    const started = performance.now();
+    await loop.runUntilComplete(loop.shutdownDefaultExecutor(0.1));
+    assert(performance.now() - started < 1500);
+    await assertRejects(() => loop.runUntilComplete(job), CancelledError);
+    assertEquals(reports.length, 1);
+    assertMatch(reports[0].message, /did not finish .* within 0\.1 seconds/);
+    assertThrows(
+      () => loop.shutdownDefaultExecutor(-1),
+      RangeError,
+      "timeout must be >= 0",
+    );
+  } finally {
+    loop.close();
   }
 });
