@@ -294,7 +294,9 @@ export class Condition {
    * Waits until `predicate()` returns a truthy value: checks it now, and
    * after each wakeup with the lock held again. Completes with that value,
    * the lock held; if `predicate` throws, the future fails with its error,
-   * the lock held. Cancelling behaves as for `wait()`.
+   * the lock held. Cancelling behaves as for `wait()`. As in asyncio, only
+   * a wait needs the lock: a predicate that holds at the first check
+   * completes the future at once, lock held or not.
    *
    * PEP 3156 (as in asyncio): `Condition.wait_for()`.
    *
@@ -305,8 +307,8 @@ export class Condition {
    * waiting task, which tulip would reach only an iteration later).
    * @returns A future of the predicate's truthy result.
    * @throws {TypeError} When `predicate` is not a function.
-   * @throws {InvalidStateError} When the lock is not held, or no loop was
-   * given and none is running.
+   * @throws {InvalidStateError} When the predicate does not hold at once
+   * and the lock is not held, or no loop was given and none is running.
    */
   waitFor<R>(predicate: () => R): Future<R> {
     if (typeof predicate !== "function") {
@@ -314,9 +316,10 @@ export class Condition {
         `Cannot wait on a Condition: predicate must be a function, received ${typeof predicate}`,
       );
     }
-    const loop = this.#prepare("waitFor");
+    // As asyncio: a predicate that already holds needs no lock.
     const value = predicate();
-    if (value) return resolved(loop, value);
+    if (value) return resolved(bindLoop(this.#loop, "Condition"), value);
+    const loop = this.#prepare("waitFor");
     const waiter = new ConditionWaiter<R>(loop, this.#internals, predicate);
     this.#park(waiter);
     return waiter;

@@ -50,7 +50,7 @@ Deno.test("Condition.wait(), waitFor() and notify() need the lock held", async (
       e.message,
       "Cannot call wait() on a Condition: its lock is not acquired, received locked()=false",
     );
-    assertThrows(() => cond.waitFor(() => true), InvalidStateError);
+    assertThrows(() => cond.waitFor(() => false), InvalidStateError);
     assertThrows(() => cond.notify(), InvalidStateError);
     assertThrows(() => cond.notifyAll(), InvalidStateError);
     yield* cond.acquire();
@@ -63,6 +63,29 @@ Deno.test("Condition.wait(), waitFor() and notify() need the lock held", async (
     );
     cond.notify(0);
     cond.release();
+  });
+});
+
+Deno.test("Condition.waitFor() returns a truthy predicate at once even without the lock, as asyncio does", async () => {
+  // asyncio's test_wait_for_unacquired: the predicate is checked first, and
+  // only a wait needs the lock.
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    assertEquals(yield* cond.waitFor(() => [1, 2, 3]), [1, 2, 3]);
+    assertFalse(cond.locked());
+    let calls = 0;
+    assertThrows(
+      () => cond.waitFor(() => ++calls > 5),
+      InvalidStateError,
+      "Cannot call waitFor() on a Condition: its lock is not acquired",
+    );
+    assertEquals(calls, 1, "the predicate was checked before the lock");
+  });
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const got = yield* loop.createTask(async () => await cond.waitFor(() => 7));
+    assertEquals(got, 7);
+    assertFalse(cond.locked());
   });
 });
 
