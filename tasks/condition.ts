@@ -84,9 +84,11 @@ class ConditionWaiter<R> extends Waiter<R> {
 
   override cancel(msg?: string): boolean {
     if (this.done()) return false;
+    // The latest request names the error, as asyncio re-raises the most
+    // recent CancelledError caught while taking the lock back.
+    this.#cancelMessage = msg;
     if (!this.#cancelRequested) {
       this.#cancelRequested = true;
-      this.#cancelMessage = msg;
       if (this.#phase === WAITING) {
         this.#cond.waiters.drop();
         this.#reacquire();

@@ -283,8 +283,8 @@ Deno.test("Condition.wait() future: cancel() returns true and the future turns c
     yield* cond.acquire();
     const f = cond.wait();
     yield* cond.acquire(); // got the lock back from wait()
-    assert(f.cancel("stop"));
-    assert(f.cancel(), "still pending: a second cancel() is accepted");
+    assert(f.cancel("first"));
+    assert(f.cancel("stop"), "still pending: a second cancel() is accepted");
     assertFalse(f.done());
     cond.release();
     try {
@@ -394,6 +394,51 @@ Deno.test("Condition.wait() cancelled in an async function rejects once the lock
     yield* settle(waiter);
     assertEquals(seen, "CancelledError locked=true");
   });
+});
+
+Deno.test("Condition.wait() cancelled again while taking the lock back fails with the latest CancelledError", async () => {
+  // asyncio's wait() re-raises the most recent CancelledError it caught
+  // while re-acquiring the lock.
+  for (const kind of ["generator", "async"]) {
+    await run(function* (loop) {
+      const cond = new Condition(undefined, { loop });
+      const seen = (e: unknown) =>
+        `${e instanceof CancelledError} ${(e as Error).message} locked=${cond.locked()}`;
+      const waiter = kind === "generator"
+        ? loop.createTask(function* () {
+          yield* cond.acquire();
+          try {
+            yield* cond.wait();
+            return "woken";
+          } catch (e) {
+            return seen(e);
+          } finally {
+            cond.release();
+          }
+        })
+        : loop.createTask(async () => {
+          await cond.acquire();
+          try {
+            await cond.wait();
+            return "woken";
+          } catch (e) {
+            return seen(e);
+          } finally {
+            cond.release();
+          }
+        });
+      yield* sleep(1);
+      yield* cond.acquire();
+      waiter.cancel("first");
+      yield* sleep(1);
+      waiter.cancel("second");
+      yield* sleep(1);
+      assertFalse(waiter.done());
+      cond.release();
+      assertEquals(yield* waiter, "true second locked=true", kind);
+      assertFalse(cond.locked());
+    });
+  }
 });
 
 Deno.test("Condition.waitFor() cancelled while waiting leaves the line", async () => {
