@@ -49,6 +49,27 @@ function isLive(w: Parked): boolean {
   return w.waiting();
 }
 
+// A `waitFor()` waiter whose predicate fails gives the lock back from inside
+// the `release()` that handed it over, which hands it to the next waiter,
+// whose predicate may fail too: done in place, each would nest one release
+// deeper, and a few thousand overflow the stack. So the first gives the
+// lock back in a loop, and those handed the lock meanwhile queue their
+// give-back for that loop.
+let givingBack: Lock[] | null = null;
+
+function giveBack(lock: Lock): void {
+  if (givingBack !== null) {
+    givingBack.push(lock);
+    return;
+  }
+  const queue: Lock[] = givingBack = [lock];
+  try {
+    for (let i = 0; i < queue.length; i++) queue[i].release();
+  } finally {
+    givingBack = null;
+  }
+}
+
 // The future of `wait()` and `waitFor()`. It completes only once the lock is
 // held again — even when cancelled: `cancel()` returns `true` at once, takes
 // the waiter out of line, and the future turns cancelled when the lock is
@@ -138,7 +159,7 @@ class ConditionWaiter<R> extends Waiter<R> {
     this.#phase = WAITING;
     this.#notified = false;
     cond.waiters.push(this);
-    cond.lock.release();
+    giveBack(cond.lock);
   };
 }
 

@@ -459,6 +459,41 @@ Deno.test("Condition.waitFor() cancelled while waiting leaves the line", async (
   });
 });
 
+Deno.test("Condition.waitFor(): thousands of waiters whose predicate fails give the lock back without deep recursion", async () => {
+  // Each such waiter gives the lock back from inside the release() that
+  // handed it over; nested, 10 000 of them overflowed the stack.
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const n = 10_000;
+    let go = false;
+    let done = 0;
+    for (let i = 0; i < n; i++) {
+      loop.createTask(function* () {
+        yield* cond.acquire();
+        try {
+          yield* cond.waitFor(() => go);
+          done++;
+        } finally {
+          cond.release();
+        }
+      });
+    }
+    yield* sleep(1);
+    yield* cond.acquire();
+    cond.notifyAll();
+    cond.release();
+    assertFalse(cond.locked(), "every waiter gave the lock back");
+    assertEquals(Deno.inspect(cond), `Condition unlocked waiters=${n}`);
+    yield* cond.acquire();
+    go = true;
+    cond.notifyAll();
+    cond.release();
+    yield* sleep(1);
+    assertEquals(done, n);
+    assertFalse(cond.locked());
+  });
+});
+
 // ---- Property: random producers, consumers and cancellations ----
 
 async function conditionScenario(seed: number): Promise<void> {
