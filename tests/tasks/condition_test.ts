@@ -403,7 +403,9 @@ Deno.test("Condition.wait() cancelled again while taking the lock back fails wit
     await run(function* (loop) {
       const cond = new Condition(undefined, { loop });
       const seen = (e: unknown) =>
-        `${e instanceof CancelledError} ${(e as Error).message} locked=${cond.locked()}`;
+        `${e instanceof CancelledError} ${
+          (e as Error).message
+        } locked=${cond.locked()}`;
       const waiter = kind === "generator"
         ? loop.createTask(function* () {
           yield* cond.acquire();
