@@ -7,7 +7,11 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
-import { formatReceived, InvalidStateError } from "../futures/errors.ts";
+import {
+  CancelledError,
+  formatReceived,
+  InvalidStateError,
+} from "../futures/errors.ts";
 import {
   acquireLock,
   bindLoop,
@@ -49,13 +53,41 @@ function isLive(w: Parked): boolean {
   return w.waiting();
 }
 
+// A `waitFor()` waiter whose predicate fails gives the lock back from inside
+// the `release()` that handed it over, which hands it to the next waiter,
+// whose predicate may fail too: done in place, each would nest one release
+// deeper, and a few thousand overflow the stack. So the first gives the
+// lock back in a loop, and those handed the lock meanwhile queue their
+// give-back for that loop.
+let givingBack: Lock[] | null = null;
+
+function giveBack(lock: Lock): void {
+  if (givingBack !== null) {
+    givingBack.push(lock);
+    return;
+  }
+  const queue: Lock[] = givingBack = [lock];
+  try {
+    for (let i = 0; i < queue.length; i++) queue[i].release();
+  } finally {
+    givingBack = null;
+  }
+}
+
 // The future of `wait()` and `waitFor()`. It completes only once the lock is
 // held again — even when cancelled: `cancel()` returns `true` at once, takes
 // the waiter out of line, and the future turns cancelled when the lock is
-// back, as asyncio's `finally: await self.acquire()` does. The lock is
-// taken back synchronously inside the `release()` that frees it (see
-// `acquireLock`), so a notified waiter's task resumes on the next
-// iteration, as in asyncio, where the woken task finds the lock free.
+// back, as asyncio's `finally: await self.acquire()` does.
+//
+// Who takes the lock back depends on who waits. A generator task that
+// `yield*`s the future before it is notified takes it back itself, as
+// asyncio's woken task does: `notify()` only wakes the task, which asks for
+// the lock when it resumes — so notified tasks that each release the lock
+// in turn all resume in the same iteration, and `waitFor()`'s predicate
+// runs in the waiting task. Otherwise (`await`, done callbacks) the lock is
+// taken back by callbacks: queued for at `notify()`, and handed over
+// synchronously inside the `release()` that frees it (see `acquireLock`),
+// so that the waiting task resumes on the next iteration.
 class ConditionWaiter<R> extends Waiter<R> {
   readonly #cond: Internals;
   readonly #predicate: (() => R) | null;
@@ -63,6 +95,11 @@ class ConditionWaiter<R> extends Waiter<R> {
   #notified = false;
   #cancelRequested = false;
   #cancelMessage: string | undefined = undefined;
+  // Set once a task waits through `yield*`: what that task waits on now
+  // (the wake-up signal, or the lock), and the signal while in line.
+  #inTask = false;
+  #inner: Future<unknown> | null = null;
+  #signal: Waiter<void> | null = null;
 
   constructor(
     loop: SchedulingLoop,
@@ -84,9 +121,18 @@ class ConditionWaiter<R> extends Waiter<R> {
 
   override cancel(msg?: string): boolean {
     if (this.done()) return false;
+    // The latest request names the error, as asyncio re-raises the most
+    // recent CancelledError caught while taking the lock back.
+    this.#cancelMessage = msg;
+    if (this.#inTask) {
+      // The task takes the lock back itself: interrupt what it waits on
+      // (or, if that is done, tell it when it resumes).
+      this.#cancelRequested = true;
+      this.#inner?.cancel(msg);
+      return true;
+    }
     if (!this.#cancelRequested) {
       this.#cancelRequested = true;
-      this.#cancelMessage = msg;
       if (this.#phase === WAITING) {
         this.#cond.waiters.drop();
         this.#reacquire();
@@ -98,7 +144,105 @@ class ConditionWaiter<R> extends Waiter<R> {
   /** Called by `notify()`, which took the waiter out of line. */
   wake(): void {
     this.#notified = true;
+    const signal = this.#signal;
+    if (signal !== null) {
+      this.#phase = ACQUIRING;
+      signal.setResult(undefined);
+      return;
+    }
     this.#reacquire();
+  }
+
+  /** `yield*` from a task that has not been notified yet waits in-task. */
+  override [Symbol.iterator](): Generator<Future<R>, R, unknown> {
+    if (
+      this.done() || this.#inTask || this.#phase !== WAITING ||
+      this.#cancelRequested
+    ) {
+      return super[Symbol.iterator]();
+    }
+    this.#inTask = true;
+    return this.#waitInTask() as Generator<Future<R>, R, unknown>;
+  }
+
+  // asyncio's `wait()` and `wait_for()` loop, run by the waiting task.
+  *#waitInTask(): Generator<Future<unknown>, R, unknown> {
+    const cond = this.#cond;
+    let interrupted = false;
+    let error: unknown = undefined;
+    for (;;) {
+      // Wait for notify() (the waiter is in line).
+      const signal = this.#signal = new Waiter<void>(
+        this.getLoop(),
+        undefined,
+        {
+          onCancel: () => {
+            if (this.#phase !== WAITING) return;
+            this.#phase = ACQUIRING;
+            cond.waiters.drop();
+          },
+        },
+      );
+      this.#inner = signal;
+      try {
+        yield* signal;
+      } catch (e) {
+        interrupted = true;
+        error = e;
+      }
+      this.#signal = null;
+      this.#phase = ACQUIRING;
+      // Take the lock back, however often the task is cancelled meanwhile;
+      // the latest CancelledError is the one raised.
+      for (;;) {
+        const acquiring = this.#inner = cond.lock.acquire();
+        try {
+          yield* acquiring;
+          break;
+        } catch (e) {
+          if (!(e instanceof CancelledError)) throw e;
+          interrupted = true;
+          error = e;
+        }
+      }
+      this.#inner = null;
+      if (this.#cancelRequested && !interrupted) {
+        interrupted = true;
+        error = new CancelledError(this.#cancelMessage);
+      }
+      if (interrupted) {
+        this.#phase = DONE;
+        // Woken, yet leaving: give the notification to someone else.
+        if (this.#notified) cond.notify(1);
+        super.cancel(error instanceof CancelledError ? error.message : "");
+        throw error;
+      }
+      if (this.#conclude()) return yield* super[Symbol.iterator]();
+      cond.lock.release();
+    }
+  }
+
+  // The lock is back (and no cancellation): completes the future, unless
+  // the predicate does not hold yet — then the waiter is back in line, at
+  // the end, and the caller must give the lock back.
+  #conclude(): boolean {
+    let value: R;
+    try {
+      value = this.#predicate === null ? true as R : this.#predicate();
+    } catch (e) {
+      this.#phase = DONE;
+      this.setException(e);
+      return true;
+    }
+    if (!value) {
+      this.#phase = WAITING;
+      this.#notified = false;
+      this.#cond.waiters.push(this);
+      return false;
+    }
+    this.#phase = DONE;
+    this.setResult(value);
+    return true;
   }
 
   #reacquire(): void {
@@ -114,29 +258,7 @@ class ConditionWaiter<R> extends Waiter<R> {
       super.cancel(this.#cancelMessage);
       return;
     }
-    if (this.#predicate === null) {
-      this.#phase = DONE;
-      this.setResult(true as R);
-      return;
-    }
-    let value: R;
-    try {
-      value = this.#predicate();
-    } catch (e) {
-      this.#phase = DONE;
-      this.setException(e);
-      return;
-    }
-    if (value) {
-      this.#phase = DONE;
-      this.setResult(value);
-      return;
-    }
-    // Not yet: back in line, at the end, without the lock.
-    this.#phase = WAITING;
-    this.#notified = false;
-    cond.waiters.push(this);
-    cond.lock.release();
+    if (!this.#conclude()) giveBack(cond.lock);
   };
 }
 
@@ -155,6 +277,12 @@ class ConditionWaiter<R> extends Waiter<R> {
  * other waiter may find nothing changed: a spurious wakeup, which the
  * condition-variable protocol allows — re-check your state, or use
  * `waitFor`).
+ *
+ * As in asyncio, a generator task that `yield*`s `wait()` takes the lock
+ * back itself when `notify()` has woken it, so notified tasks that release
+ * the lock in turn all resume in the same iteration. An `await`ed wait is
+ * handed the lock inside the `release()` that frees it instead (its task
+ * resumes in microtasks after that iteration).
  *
  * The lock can be shared by several conditions: pass it to the
  * constructor. `acquire()`, `release()`, `locked()` and `hold()` act on it.
@@ -294,19 +422,22 @@ export class Condition {
    * Waits until `predicate()` returns a truthy value: checks it now, and
    * after each wakeup with the lock held again. Completes with that value,
    * the lock held; if `predicate` throws, the future fails with its error,
-   * the lock held. Cancelling behaves as for `wait()`.
+   * the lock held. Cancelling behaves as for `wait()`. As in asyncio, only
+   * a wait needs the lock: a predicate that holds at the first check
+   * completes the future at once, lock held or not.
    *
    * PEP 3156 (as in asyncio): `Condition.wait_for()`.
    *
    * @typeParam R What the predicate returns.
-   * @param predicate Reads the guarded state; called with the lock held —
-   * after a wakeup, inside the `release()` that hands the lock back (so
-   * `currentTask()` there is the releasing task; asyncio runs it in the
-   * waiting task, which tulip would reach only an iteration later).
+   * @param predicate Reads the guarded state; called with the lock held.
+   * After a wakeup it runs in the waiting task when a generator task
+   * `yield*`s the future (as in asyncio); when the future is awaited (or
+   * only watched through callbacks), inside the `release()` that hands the
+   * lock back, so `currentTask()` there is the releasing task.
    * @returns A future of the predicate's truthy result.
    * @throws {TypeError} When `predicate` is not a function.
-   * @throws {InvalidStateError} When the lock is not held, or no loop was
-   * given and none is running.
+   * @throws {InvalidStateError} When the predicate does not hold at once
+   * and the lock is not held, or no loop was given and none is running.
    */
   waitFor<R>(predicate: () => R): Future<R> {
     if (typeof predicate !== "function") {
@@ -314,9 +445,10 @@ export class Condition {
         `Cannot wait on a Condition: predicate must be a function, received ${typeof predicate}`,
       );
     }
-    const loop = this.#prepare("waitFor");
+    // As asyncio: a predicate that already holds needs no lock.
     const value = predicate();
-    if (value) return resolved(loop, value);
+    if (value) return resolved(bindLoop(this.#loop, "Condition"), value);
+    const loop = this.#prepare("waitFor");
     const waiter = new ConditionWaiter<R>(loop, this.#internals, predicate);
     this.#park(waiter);
     return waiter;

@@ -11,7 +11,9 @@ import { Condition } from "../../tasks/condition.ts";
 import { Event } from "../../tasks/event.ts";
 import { Lock } from "../../tasks/lock.ts";
 import { sleep } from "../../tasks/sleep.ts";
+import { currentTask } from "../../tasks/task.ts";
 import type { Coroutine, Task } from "../../tasks/task.ts";
+import type { Future } from "../../futures/future.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { prng, run, settle } from "../_helpers.ts";
 
@@ -50,7 +52,7 @@ Deno.test("Condition.wait(), waitFor() and notify() need the lock held", async (
       e.message,
       "Cannot call wait() on a Condition: its lock is not acquired, received locked()=false",
     );
-    assertThrows(() => cond.waitFor(() => true), InvalidStateError);
+    assertThrows(() => cond.waitFor(() => false), InvalidStateError);
     assertThrows(() => cond.notify(), InvalidStateError);
     assertThrows(() => cond.notifyAll(), InvalidStateError);
     yield* cond.acquire();
@@ -63,6 +65,29 @@ Deno.test("Condition.wait(), waitFor() and notify() need the lock held", async (
     );
     cond.notify(0);
     cond.release();
+  });
+});
+
+Deno.test("Condition.waitFor() returns a truthy predicate at once even without the lock, as asyncio does", async () => {
+  // asyncio's test_wait_for_unacquired: the predicate is checked first, and
+  // only a wait needs the lock.
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    assertEquals(yield* cond.waitFor(() => [1, 2, 3]), [1, 2, 3]);
+    assertFalse(cond.locked());
+    let calls = 0;
+    assertThrows(
+      () => cond.waitFor(() => ++calls > 5),
+      InvalidStateError,
+      "Cannot call waitFor() on a Condition: its lock is not acquired",
+    );
+    assertEquals(calls, 1, "the predicate was checked before the lock");
+  });
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const got = yield* loop.createTask(async () => await cond.waitFor(() => 7));
+    assertEquals(got, 7);
+    assertFalse(cond.locked());
   });
 });
 
@@ -260,8 +285,8 @@ Deno.test("Condition.wait() future: cancel() returns true and the future turns c
     yield* cond.acquire();
     const f = cond.wait();
     yield* cond.acquire(); // got the lock back from wait()
-    assert(f.cancel("stop"));
-    assert(f.cancel(), "still pending: a second cancel() is accepted");
+    assert(f.cancel("first"));
+    assert(f.cancel("stop"), "still pending: a second cancel() is accepted");
     assertFalse(f.done());
     cond.release();
     try {
@@ -305,18 +330,21 @@ Deno.test("Condition: a waiter notified and cancelled before resuming passes the
 });
 
 Deno.test("Condition: a waiter cancelled after its wait completed passes the notification on", async () => {
+  // Only a wait whose lock is taken back by callbacks (here through
+  // `await`) completes before its task resumes; a generator task that
+  // `yield*`s the wait takes the lock back itself.
   await run(function* (loop) {
     const cond = new Condition(undefined, { loop });
     const woke: string[] = [];
     let lockedInCatch = false;
-    const a: Task<void> = loop.createTask(function* () {
-      yield* cond.acquire();
+    const a: Task<void> = loop.createTask(async () => {
+      await cond.acquire();
       const f = cond.wait();
       // Runs before the task resumes: the wait is over, then the task is
       // cancelled.
       f.addDoneCallback(() => a.cancel());
       try {
-        yield* f;
+        await f;
         woke.push("a");
       } catch (e) {
         lockedInCatch = e instanceof CancelledError && cond.locked();
@@ -373,6 +401,53 @@ Deno.test("Condition.wait() cancelled in an async function rejects once the lock
   });
 });
 
+Deno.test("Condition.wait() cancelled again while taking the lock back fails with the latest CancelledError", async () => {
+  // asyncio's wait() re-raises the most recent CancelledError it caught
+  // while re-acquiring the lock.
+  for (const kind of ["generator", "async"]) {
+    await run(function* (loop) {
+      const cond = new Condition(undefined, { loop });
+      const seen = (e: unknown) =>
+        `${e instanceof CancelledError} ${
+          (e as Error).message
+        } locked=${cond.locked()}`;
+      const waiter = kind === "generator"
+        ? loop.createTask(function* () {
+          yield* cond.acquire();
+          try {
+            yield* cond.wait();
+            return "woken";
+          } catch (e) {
+            return seen(e);
+          } finally {
+            cond.release();
+          }
+        })
+        : loop.createTask(async () => {
+          await cond.acquire();
+          try {
+            await cond.wait();
+            return "woken";
+          } catch (e) {
+            return seen(e);
+          } finally {
+            cond.release();
+          }
+        });
+      yield* sleep(1);
+      yield* cond.acquire();
+      waiter.cancel("first");
+      yield* sleep(1);
+      waiter.cancel("second");
+      yield* sleep(1);
+      assertFalse(waiter.done());
+      cond.release();
+      assertEquals(yield* waiter, "true second locked=true", kind);
+      assertFalse(cond.locked());
+    });
+  }
+});
+
 Deno.test("Condition.waitFor() cancelled while waiting leaves the line", async () => {
   await run(function* (loop) {
     const cond = new Condition(undefined, { loop });
@@ -388,6 +463,42 @@ Deno.test("Condition.waitFor() cancelled while waiting leaves the line", async (
     assert(w.cancelled());
     assert(cond.locked());
     cond.release();
+  });
+});
+
+Deno.test("Condition.waitFor(): thousands of waiters whose predicate fails give the lock back without deep recursion", async () => {
+  // Each such waiter gives the lock back from inside the release() that
+  // handed it over; nested, 10 000 of them overflowed the stack.
+  // (Waits through `await`: their lock is taken back by callbacks.)
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const n = 10_000;
+    let go = false;
+    let done = 0;
+    for (let i = 0; i < n; i++) {
+      loop.createTask(async () => {
+        await cond.acquire();
+        try {
+          await cond.waitFor(() => go);
+          done++;
+        } finally {
+          cond.release();
+        }
+      });
+    }
+    yield* sleep(1);
+    yield* cond.acquire();
+    cond.notifyAll();
+    cond.release();
+    assertFalse(cond.locked(), "every waiter gave the lock back");
+    assertEquals(Deno.inspect(cond), `Condition unlocked waiters=${n}`);
+    yield* cond.acquire();
+    go = true;
+    cond.notifyAll();
+    cond.release();
+    yield* sleep(1);
+    assertEquals(done, n);
+    assertFalse(cond.locked());
   });
 });
 
@@ -539,6 +650,141 @@ function ticker(loop: VirtualTimeLoop): { n: number; stop(): void } {
   loop.callSoon(tick);
   return t;
 }
+
+// asyncio's c1, c2, c3: wait once, log `i` when woken, maybe release.
+function* waitAndLog(
+  cond: Condition,
+  i: number,
+  log: number[],
+  release: boolean,
+): Coroutine<boolean> {
+  yield* cond.acquire();
+  if (yield* cond.wait()) {
+    log.push(i);
+    if (release) cond.release();
+  }
+  return true;
+}
+
+Deno.test("Condition: notified generator tasks that release in turn all resume in one iteration (asyncio test_notify, test_notify_all)", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const result: number[] = [];
+    const tasks = [1, 2, 3, 4, 5].map((i) =>
+      loop.createTask(waitAndLog(cond, i, result, true))
+    );
+    yield* sleep(0);
+    yield* cond.acquire();
+    cond.notify(1);
+    cond.release();
+    yield* sleep(0);
+    assertEquals(result, [1]);
+    yield* cond.acquire();
+    cond.notify(1);
+    cond.notify(2048);
+    cond.release();
+    yield* sleep(0);
+    assertEquals(result, [1, 2, 3, 4, 5]);
+    assert(tasks.every((t) => t.done() && t.result()));
+    assertFalse(cond.locked());
+  });
+});
+
+Deno.test("Condition: a notified generator task takes the lock back when it resumes (asyncio test_wait)", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const result: number[] = [];
+    const tasks = [1, 2, 3].map((i) =>
+      loop.createTask(waitAndLog(cond, i, result, false))
+    );
+    yield* sleep(0);
+    assertEquals(result, []);
+    assertFalse(cond.locked());
+    yield* cond.acquire();
+    cond.notify();
+    yield* sleep(0);
+    assertEquals(result, []);
+    assert(cond.locked());
+    cond.release();
+    yield* sleep(0);
+    assertEquals(result, [1]);
+    assert(cond.locked());
+    cond.notify(2);
+    yield* sleep(0);
+    assertEquals(result, [1]);
+    cond.release();
+    yield* sleep(0);
+    assertEquals(result, [1, 2]);
+    cond.release();
+    yield* sleep(0);
+    assertEquals(result, [1, 2, 3]);
+    assert(cond.locked());
+    assert(tasks.every((t) => t.done()));
+    cond.release();
+  });
+});
+
+Deno.test("Condition.waitFor() in a generator task runs the predicate in that task", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    let ready = false;
+    const seen: unknown[] = [];
+    const waiter: Task<string | false> = loop.createTask(function* () {
+      yield* cond.acquire();
+      try {
+        return yield* cond.waitFor(() => {
+          seen.push(currentTask() === waiter && cond.locked());
+          return ready && "ok";
+        });
+      } finally {
+        cond.release();
+      }
+    });
+    yield* sleep(0);
+    for (const value of [false, true]) {
+      yield* cond.acquire();
+      ready = value;
+      cond.notify();
+      cond.release();
+      yield* sleep(0);
+    }
+    assertEquals(yield* waiter, "ok");
+    assertEquals(seen, [true, true, true]);
+  });
+});
+
+Deno.test("Condition.wait() future cancelled directly while its generator task waits", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    let f!: Future<true>;
+    const seen: string[] = [];
+    const waiter = loop.createTask(function* () {
+      yield* cond.acquire();
+      f = cond.wait();
+      try {
+        yield* f;
+        seen.push("woken");
+      } catch (e) {
+        seen.push(`${(e as Error).message} locked=${cond.locked()}`);
+      } finally {
+        cond.release();
+      }
+    });
+    yield* sleep(0);
+    yield* cond.acquire();
+    assertEquals(Deno.inspect(cond), "Condition locked waiters=1");
+    assert(f.cancel("stop"));
+    assertEquals(Deno.inspect(cond), "Condition locked");
+    cond.notify(); // nobody left to wake
+    yield* sleep(0);
+    assertFalse(f.done(), "the lock is not back yet");
+    cond.release();
+    yield* waiter;
+    assertEquals(seen, ["stop locked=true"]);
+    assert(f.cancelled());
+    assertFalse(cond.locked());
+  });
+});
 
 Deno.test("Condition: a notified waiter resumes one iteration after the release, as an Event waiter does", async () => {
   await run(function* (loop) {
