@@ -78,6 +78,24 @@ function watching<P extends BaseProtocol>(
  * servers still listening, and errors reported to the loop (such as a
  * future's exception never retrieved).
  * @throws {TypeError} When `virtual` is not a boolean.
+ *
+ * @example A body that leaves nothing behind, then one that does
+ * ```ts
+ * import { runLoopTest } from "@tulip/tulip/testing";
+ * import { assertRejects } from "@std/assert";
+ *
+ * await runLoopTest(async (loop) => {
+ *   await loop.createTask(async () => 42);
+ * });
+ * await assertRejects(
+ *   () =>
+ *     runLoopTest((loop) => {
+ *       loop.createTask(() => loop.createFuture(), { name: "waits" });
+ *     }),
+ *   Error,
+ *   "task still pending: waits",
+ * );
+ * ```
  */
 export function runLoopTest(
   fn: LoopTestBody,

@@ -135,6 +135,16 @@ export function refuseWrite(method: string, eofWritten: boolean): never {
  * What each queued datagram counts for in a datagram transport's send
  * queue beyond its data: its UDP header, as asyncio counts it, so that
  * empty datagrams fill the queue (and pause the protocol) too.
+ *
+ * @example What an empty datagram counts for
+ * ```ts
+ * import { DATAGRAM_HEADER_SIZE } from "@tulip/tulip/transports";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const queued = [new Uint8Array(0), new Uint8Array(4)];
+ * const size = queued.reduce((n, d) => n + d.length + DATAGRAM_HEADER_SIZE, 0);
+ * assertEquals(size, 20);
+ * ```
  */
 export const DATAGRAM_HEADER_SIZE = 8;
 
@@ -143,6 +153,15 @@ export const DATAGRAM_HEADER_SIZE = 8;
  * holds. A datagram that would take it past this is dropped, and the
  * protocol's `errorReceived` is told, as a full network buffer drops
  * datagrams; the water marks (`pauseWriting`) warn well before.
+ *
+ * @example Room left in a send queue
+ * ```ts
+ * import { DATAGRAM_HEADER_SIZE, MAX_DATAGRAM_QUEUE } from "@tulip/tulip/transports";
+ * import { assert } from "@std/assert";
+ *
+ * const queued = 1000 * (512 + DATAGRAM_HEADER_SIZE);
+ * assert(queued + 512 + DATAGRAM_HEADER_SIZE <= MAX_DATAGRAM_QUEUE);
+ * ```
  */
 export const MAX_DATAGRAM_QUEUE = 1024 * 1024;
 
