@@ -14,7 +14,7 @@ import type {
   ServerShutdownOptions,
 } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
-import type { CompletionPort } from "./_proactor.ts";
+import type { CompletionPort, Owned } from "./_proactor.ts";
 import { ServerShutdown } from "./server_shutdown.ts";
 import {
   DenoStreamTransport,
@@ -152,6 +152,16 @@ export class DenoServer implements Server {
   #unreported = 0;
   #failedConnections = 0;
   #forever: Future<void> | null = null;
+  // Registered with the proactor until close(), so that closing the loop
+  // closes the listeners.
+  readonly #owned: Owned = {
+    release: () => {
+      const open = !this.#closed;
+      this.#serving = false;
+      for (const l of this.#listeners) this.#ctx.proactor.close(l);
+      return open;
+    },
+  };
 
   /**
    * Wraps listeners that are already bound.
@@ -194,6 +204,7 @@ export class DenoServer implements Server {
         },
       })
     );
+    ctx.proactor.own(this.#owned, "server");
   }
 
   /**
@@ -204,6 +215,7 @@ export class DenoServer implements Server {
     if (this.#closed) return;
     this.#closed = true;
     this.#serving = false;
+    this.#ctx.proactor.disown(this.#owned);
     for (const listener of this.#listeners) this.#ctx.proactor.close(listener);
     for (let i = 0; i < this.#retry.length; i++) {
       this.#retry[i]?.cancel();

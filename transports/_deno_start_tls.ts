@@ -222,6 +222,9 @@ export function startTls(
           const farT = new DenoStreamTransport(ctx, far, toPlain);
           toPlain.join(farT, plain);
           toFar.join(plain, farT);
+          // Both close after the TLS transport: not the application's.
+          farT.relaysTls();
+          plain.relaysTls();
           relayFar = farT;
           relayBack = toPlain;
           handedOver = true;
