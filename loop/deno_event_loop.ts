@@ -1402,9 +1402,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * It also releases every Deno resource its transports and servers still
    * hold, so that nothing the loop started keeps the process alive (as
    * asyncio's proactor loop cancels its pending I/O): the listeners of
-   * servers still open, connections (TLS included), datagram sockets and
-   * pipes are closed, reads and accepts in flight end without a word to
-   * anyone, and no protocol is called again. Child processes are not
+   * servers still open, connections (TLS included, and those still
+   * connecting or in their handshake), datagram sockets and pipes are
+   * closed, reads and accepts in flight end without a word to anyone, and
+   * no protocol is called again. Child processes are not
    * killed (as in asyncio), but no longer keep the process alive (call
    * `ref()` on the `Deno.ChildProcess` to wait for one). Those transports
    * are unusable afterwards. If some were still open (never closed), one

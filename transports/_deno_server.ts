@@ -14,7 +14,7 @@ import type {
   ServerShutdownOptions,
 } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
-import type { CompletionPort, Owned } from "./_proactor.ts";
+import type { CompletionPort, Owned, Proactor } from "./_proactor.ts";
 import { ServerShutdown } from "./server_shutdown.ts";
 import {
   DenoStreamTransport,
@@ -465,12 +465,15 @@ export class DenoServer implements Server {
       timedOut = true;
       proactor.close(conn);
     });
+    // Closing the loop ends the handshake (its timer is gone with it).
+    const pending = handshakeOwner(proactor, conn);
     const finish = (
       ok: boolean,
       exception?: unknown,
       info?: Deno.TlsHandshakeInfo,
     ): void => {
       timer.cancel();
+      proactor.disown(pending);
       this.#handshaking--;
       if (ok && !timedOut) {
         this.#serve(conn, info?.alpnProtocol ?? null);
@@ -571,4 +574,27 @@ function sameFile(
   b: { dev: number; ino: number | null },
 ): boolean {
   return a !== null && a.dev === b.dev && a.ino === b.ino;
+}
+
+/**
+ * Registers a TLS connection whose handshake runs, so that closing the
+ * loop closes it (it is no transport yet: not counted as left open).
+ * Disown the result once the handshake has settled.
+ *
+ * @param proactor The loop's proactor.
+ * @param conn The connection.
+ * @returns What to disown.
+ */
+function handshakeOwner(
+  proactor: Proactor<Deno.Conn, Deno.Listener>,
+  conn: Deno.Conn,
+): Owned {
+  const owned: Owned = {
+    release: () => {
+      proactor.close(conn);
+      return false;
+    },
+  };
+  proactor.own(owned, "internal");
+  return owned;
 }

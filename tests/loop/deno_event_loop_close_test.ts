@@ -100,6 +100,87 @@ Deno.test("run() returns and the process exits with both ends of a connection le
   );
 });
 
+const TLS = new URL("../fixtures/tls/", import.meta.url);
+const readFixture = (name: string) => Deno.readTextFile(new URL(name, TLS));
+
+Deno.test("run() returns and the process exits while a TLS server waits for a client's handshake", async () => {
+  const [cert, key] = await Promise.all(
+    ["server.pem", "server.key"].map(readFixture),
+  );
+  assertExited(
+    await runChild(
+      `
+      const server = await loop.createServer(() => new Protocol(), "127.0.0.1", 0, {
+        ssl: { cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} },
+      });
+      // A client that connects and never starts its handshake.
+      silent = await Deno.connect(server.addresses()[0]);
+      await new Promise((r) => setTimeout(r, 100));
+    `,
+      "let silent;",
+    ),
+    "the handshake",
+  );
+});
+
+Deno.test("run() returns and the process exits while a TLS connection waits for the server's handshake", async () => {
+  const ca = await readFixture("ca.pem");
+  const result = await runChild(
+    `
+      // Not awaited: the server accepts and never answers.
+      loop.createConnection(() => new Protocol(), "localhost", listener.addr.port, {
+        ssl: { caCerts: [${JSON.stringify(ca)}] },
+      });
+      silent = await listener.accept();
+      listener.close();
+      await new Promise((r) => setTimeout(r, 100));
+    `,
+    `
+      let silent;
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    `,
+  );
+  assert(!result.killed, `the handshake kept the process alive\n${result.err}`);
+  assertEquals(result.code, 0, result.err);
+  assertEquals(result.out.trim(), "after run");
+});
+
+Deno.test("run() returns and the process exits while startTls() waits for the server's handshake", async () => {
+  const ca = await readFixture("ca.pem");
+  for (const paused of [true, false]) {
+    const result = await runChild(
+      `
+      const [plain, p] = await loop.createConnection(
+        () => new class extends Protocol {
+          connectionMade(t) {
+            // Paused before any read: the connection is handed over whole.
+            if (${paused}) t.pauseReading();
+          }
+        }(), "127.0.0.1", listener.addr.port,
+      );
+      silent = await listener.accept();
+      listener.close();
+      // Not awaited: the server never answers.
+      loop.startTls(plain, p, {
+        serverHostname: "localhost",
+        caCerts: [${JSON.stringify(ca)}],
+      });
+      await new Promise((r) => setTimeout(r, 100));
+    `,
+      `
+      let silent;
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    `,
+    );
+    assert(
+      !result.killed,
+      `paused=${paused}: the handshake kept the process alive\n${result.err}`,
+    );
+    assertEquals(result.code, 0, result.err);
+    assertEquals(result.out.trim(), "after run");
+  }
+});
+
 Deno.test("run() returns and the process exits with a UDP endpoint left open", async () => {
   assertExited(
     await runChild(`
