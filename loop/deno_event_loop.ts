@@ -1396,8 +1396,10 @@ export class DenoEventLoop extends BaseEventLoop {
   /**
    * Closes the loop as `BaseEventLoop.close()` does, then removes its
    * signal handlers, closes connections accepted for `sockAccept` calls
-   * that were cancelled, and shuts down its default executor (at once:
-   * jobs still running are dropped).
+   * that were cancelled (the reads and accepts of `sock*` calls still in
+   * flight on your own sockets, which it leaves open, are unref'd), and
+   * shuts down its default executor (at once: jobs still running are
+   * dropped).
    *
    * It also releases every Deno resource its transports and servers still
    * hold, so that nothing the loop started keeps the process alive (as
