@@ -1508,16 +1508,57 @@ export class DenoEventLoop extends BaseEventLoop {
   /**
    * Closes the loop as `BaseEventLoop.close()` does, then removes its
    * signal handlers, closes connections accepted for `sockAccept` calls
-   * that were cancelled, and shuts down its default executor with
-   * `shutdown({ wait: false })`, as asyncio does (a `WorkerExecutor`
-   * terminates its workers at once: jobs still running are dropped).
+   * that were cancelled (the reads and accepts of `sock*` calls still in
+   * flight on your own sockets, which it leaves open, are unref'd), and
+   * shuts down its default executor with `shutdown({ wait: false })`, as
+   * asyncio does (a `WorkerExecutor` terminates its workers at once: jobs
+   * still running are dropped).
+   *
+   * It also releases every Deno resource its transports and servers still
+   * hold, so that nothing the loop started keeps the process alive (as
+   * asyncio's proactor loop cancels its pending I/O): the listeners of
+   * servers still open, connections (TLS included, and those still
+   * connecting or in their handshake), datagram sockets and pipes are
+   * closed, reads and accepts in flight end without a word to anyone, and
+   * no protocol is called again. Child processes are not
+   * killed (as in asyncio), but no longer keep the process alive (call
+   * `ref()` on the `Deno.ChildProcess` to wait for one). Those transports
+   * are unusable afterwards. If some were still open (never closed), one
+   * report goes to the exception handler, as asyncio's `ResourceWarning`
+   * would: "The event loop was closed with N open transports and M
+   * servers still open: close them before closing the loop".
    *
    * PEP 3156: `loop.close()`.
+   *
+   * @example A server left open does not keep the process alive
+   * ```ts
+   * import { newEventLoop, Protocol } from "@tulip/tulip";
+   * import { assertEquals, assertStringIncludes } from "@std/assert";
+   *
+   * const loop = newEventLoop();
+   * const reports: string[] = [];
+   * loop.setExceptionHandler((_, context) => reports.push(context.message));
+   * await loop.runUntilComplete(
+   *   loop.createServer(() => new Protocol(), "127.0.0.1", 0),
+   * ); // and never closed
+   * loop.close(); // closes its listener: the accept in flight ends
+   * assertEquals(reports.length, 1);
+   * assertStringIncludes(reports[0], "0 open transports and 1 servers");
+   * await new Promise((resolve) => setTimeout(resolve, 10));
+   * ```
    *
    * @throws {InvalidStateError} When the loop is running.
    */
   override close(): void {
+    if (this.isClosed()) return;
     super.close();
+    const left = this.#streams?.proactor.closeAll();
+    if (left !== undefined && left.transports + left.servers > 0) {
+      this.callExceptionHandler({
+        message:
+          `The event loop was closed with ${left.transports} open transports and ${left.servers} servers still open: close them before closing the loop`,
+      });
+    }
     this.#signals?.clear();
     this.#sockets?.close();
     const executor = this.#defaultExecutor;

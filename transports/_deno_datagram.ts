@@ -20,7 +20,7 @@ import {
   refuseWrite,
 } from "./write_checks.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
-import type { CompletionPort, Proactor } from "./_proactor.ts";
+import type { CompletionPort, Owned, Proactor } from "./_proactor.ts";
 import {
   canonicalAddress,
   checkDatagramEndpointArgs,
@@ -148,6 +148,15 @@ class DenoDatagramTransport extends FlowControlledTransport
   readonly #groups = new Map<string, Promise<Membership>>();
   /** Joins and leaves in flight; `connectionLost` waits for them. */
   #groupOps = 0;
+  // Registered with the proactor until the socket is closed, so that
+  // closing the loop closes it.
+  readonly #owned: Owned = {
+    release: () => {
+      const open = !this.#closing;
+      this.#release();
+      return open;
+    },
+  };
 
   constructor(
     io: DenoIo,
@@ -178,6 +187,7 @@ class DenoDatagramTransport extends FlowControlledTransport
     this.#remoteName = remoteName;
     this.#refused = policy.refused;
     this.#flow = new WriteFlowControl(loop, this);
+    io.proactor.own(this.#owned, "transport");
   }
 
   protected override flowControl(): WriteFlowControl {
@@ -482,6 +492,7 @@ class DenoDatagramTransport extends FlowControlledTransport
     this.#closing = true;
     this.#queue = [];
     this.#queued = 0;
+    this.#proactor.disown(this.#owned);
     if (this.#connClosed) return;
     this.#connClosed = true;
     try {
@@ -494,6 +505,7 @@ class DenoDatagramTransport extends FlowControlledTransport
   #closeConn(): void {
     if (this.#connClosed) return;
     this.#connClosed = true;
+    this.#proactor.disown(this.#owned);
     try {
       this.#conn.close();
     } catch {

@@ -174,15 +174,21 @@ export class ReadPipeTransport implements ReadTransport {
   }
 
   /**
-   * Cancels the stream after the loop closed (an operation settled then):
-   * nothing is reported, and nothing else is done.
+   * Cancels the stream after the loop closed (an operation settled then,
+   * or the loop's `close()` releases what is open): nothing is reported,
+   * and nothing else is done.
+   *
+   * @returns Whether the transport was still open.
    */
-  release(): void {
+  release(): boolean {
+    const open = !this.#closing;
+    this.#proactor.disown(this);
     this.#closing = true;
     this.#lost = true;
     this.#held = null;
     // A reader whose lock was released at EOF rejects: nothing to free.
     this.#reader.cancel().catch(noop);
+    return open;
   }
 
   /** Closes because of `error`, which `connectionLost` receives. */
@@ -274,6 +280,7 @@ export class ReadPipeTransport implements ReadTransport {
     if (this.#lost) return;
     this.#lost = true;
     this.#closing = true;
+    this.#proactor.disown(this);
     reportLost(this.#loop, this, this.#protocol, error);
   };
 }
@@ -414,18 +421,24 @@ export class WritePipeTransport extends FlowControlledTransport
   }
 
   /**
-   * Aborts the stream after the loop closed (an operation settled then):
-   * nothing is reported, and nothing else is done.
+   * Aborts the stream after the loop closed (an operation settled then,
+   * or the loop's `close()` releases what is open): nothing is reported,
+   * and nothing else is done. A close still flushing is cut short.
+   *
+   * @returns Whether the transport was still open.
    */
-  release(): void {
+  release(): boolean {
+    const open = !this.#closing;
+    this.#proactor.disown(this);
     this.#lost = true;
     this.#failed = true;
     this.#closing = true;
     this.#buffer = [];
     this.#buffered = 0;
-    if (this.#writerClosed) return;
     this.#writerClosed = true;
+    // Rejects when the stream is closed or errored already: nothing to free.
     this.#writer.abort().catch(noop);
+    return open;
   }
 
   /**
@@ -507,6 +520,7 @@ export class WritePipeTransport extends FlowControlledTransport
     if (this.#lost) return;
     this.#lost = true;
     this.#closing = true;
+    this.#proactor.disown(this);
     this.#flow.close();
     reportLost(this.#loop, this, this.#protocol, error);
   };
@@ -580,6 +594,18 @@ function checkStream(
   }
 }
 
+/**
+ * Registers a pipe transport with the proactor, so that closing the loop
+ * releases it (a subprocess's pipes are its transport's to release).
+ */
+function owned<T extends ReadPipeTransport | WritePipeTransport>(
+  io: DenoIo,
+  transport: T,
+): T {
+  io.proactor.own(transport, "transport");
+  return transport;
+}
+
 /** Connects a protocol to a readable stream; `connectionMade` comes first. */
 export function connectReadPipe<P extends Protocol>(
   io: DenoIo,
@@ -591,7 +617,7 @@ export function connectReadPipe<P extends Protocol>(
   return connectPipe<P, ReadPipeTransport>(
     io.loop,
     protocolFactory,
-    (protocol) => new ReadPipeTransport(io, protocol, readable),
+    (protocol) => owned(io, new ReadPipeTransport(io, protocol, readable)),
     (protocol, transport) => {
       // Protocol types its transport as a full Transport; a read pipe is
       // only a ReadTransport, as in asyncio.
@@ -613,7 +639,7 @@ export function connectWritePipe<P extends BaseProtocol>(
   return connectPipe<P, WritePipeTransport>(
     io.loop,
     protocolFactory,
-    (protocol) => new WritePipeTransport(io, protocol, writable),
+    (protocol) => owned(io, new WritePipeTransport(io, protocol, writable)),
     (protocol, transport) => protocol.connectionMade(transport),
     (transport) => transport.abort(),
   );

@@ -7,7 +7,14 @@
 import { CancelledError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
-import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
+import type {
+  Completion,
+  CompletionPort,
+  LeftOpen,
+  Owned,
+  OwnedKind,
+  Proactor,
+} from "./_proactor.ts";
 import { connRid, CORE_OPS as CORE } from "./_deno_internals.ts";
 
 function noop(): void {}
@@ -118,6 +125,8 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
   #queued = 0;
   #spare: unknown[] = [];
   #scheduled = false;
+  // What the loop's transports and servers hold open, and what each is.
+  readonly #owned = new Map<Owned, OwnedKind>();
 
   /**
    * Makes the proactor of one loop.
@@ -268,6 +277,53 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
     } catch {
       // Already closed: Deno throws BadResource, and that is the goal.
     }
+  }
+
+  /**
+   * Registers something open for `closeAll()`.
+   *
+   * @param owned What to release.
+   * @param kind What it counts as.
+   */
+  own(owned: Owned, kind: OwnedKind): void {
+    this.#owned.set(owned, kind);
+  }
+
+  /**
+   * Forgets something closed.
+   *
+   * @param owned What was registered.
+   */
+  disown(owned: Owned): void {
+    this.#owned.delete(owned);
+  }
+
+  /**
+   * Releases everything still registered: listeners, connections,
+   * sockets and pipes are closed (operations in flight on them settle,
+   * after the loop closed, into `orphaned()`), children are let go of
+   * (not killed).
+   *
+   * @returns How many transports and servers were still open.
+   */
+  closeAll(): LeftOpen {
+    let transports = 0;
+    let servers = 0;
+    const owned = [...this.#owned];
+    this.#owned.clear();
+    for (const [resource, kind] of owned) {
+      let open: boolean;
+      try {
+        open = resource.release();
+      } catch {
+        // Freed already, one way or another: nothing is left to release.
+        continue;
+      }
+      if (!open) continue;
+      if (kind === "server") servers++;
+      else if (kind === "transport") transports++;
+    }
+    return { transports, servers };
   }
 
   /** Wakes the loop if it waits, by scheduling a callback that does nothing. */

@@ -14,7 +14,7 @@ import type {
   ServerShutdownOptions,
 } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
-import type { CompletionPort } from "./_proactor.ts";
+import type { CompletionPort, Owned, Proactor } from "./_proactor.ts";
 import { ServerShutdown } from "./server_shutdown.ts";
 import {
   DenoStreamTransport,
@@ -152,6 +152,16 @@ export class DenoServer implements Server {
   #unreported = 0;
   #failedConnections = 0;
   #forever: Future<void> | null = null;
+  // Registered with the proactor until close(), so that closing the loop
+  // closes the listeners.
+  readonly #owned: Owned = {
+    release: () => {
+      const open = !this.#closed;
+      this.#serving = false;
+      for (const l of this.#listeners) this.#ctx.proactor.close(l);
+      return open;
+    },
+  };
 
   /**
    * Wraps listeners that are already bound.
@@ -194,6 +204,7 @@ export class DenoServer implements Server {
         },
       })
     );
+    ctx.proactor.own(this.#owned, "server");
   }
 
   /**
@@ -204,6 +215,7 @@ export class DenoServer implements Server {
     if (this.#closed) return;
     this.#closed = true;
     this.#serving = false;
+    this.#ctx.proactor.disown(this.#owned);
     for (const listener of this.#listeners) this.#ctx.proactor.close(listener);
     for (let i = 0; i < this.#retry.length; i++) {
       this.#retry[i]?.cancel();
@@ -453,12 +465,15 @@ export class DenoServer implements Server {
       timedOut = true;
       proactor.close(conn);
     });
+    // Closing the loop ends the handshake (its timer is gone with it).
+    const pending = handshakeOwner(proactor, conn);
     const finish = (
       ok: boolean,
       exception?: unknown,
       info?: Deno.TlsHandshakeInfo,
     ): void => {
       timer.cancel();
+      proactor.disown(pending);
       this.#handshaking--;
       if (ok && !timedOut) {
         this.#serve(conn, info?.alpnProtocol ?? null);
@@ -559,4 +574,27 @@ function sameFile(
   b: { dev: number; ino: number | null },
 ): boolean {
   return a !== null && a.dev === b.dev && a.ino === b.ino;
+}
+
+/**
+ * Registers a TLS connection whose handshake runs, so that closing the
+ * loop closes it (it is no transport yet: not counted as left open).
+ * Disown the result once the handshake has settled.
+ *
+ * @param proactor The loop's proactor.
+ * @param conn The connection.
+ * @returns What to disown.
+ */
+function handshakeOwner(
+  proactor: Proactor<Deno.Conn, Deno.Listener>,
+  conn: Deno.Conn,
+): Owned {
+  const owned: Owned = {
+    release: () => {
+      proactor.close(conn);
+      return false;
+    },
+  };
+  proactor.own(owned, "internal");
+  return owned;
 }

@@ -102,6 +102,9 @@ export class DenoSockets {
   readonly #accepts = new WeakMap<Deno.Listener, AcceptState>();
   /** Listeners holding a kept connection, so `close()` can release it. */
   readonly #keeping = new Set<AcceptState>();
+  /** Reads and accepts in flight, so `close()` can unref them. */
+  readonly #reading = new Map<Deno.Conn, ReadState>();
+  readonly #accepting = new Set<Deno.Listener>();
 
   /**
    * Makes the `sock*` calls of one loop.
@@ -303,7 +306,7 @@ export class DenoSockets {
       const made: AcceptState = {
         port: this.#proactor.bind<Deno.Conn>({
           done: (conn) => this.#accepted(listener, made, conn),
-          failed: (error) => this.#acceptFailed(made, error),
+          failed: (error) => this.#acceptFailed(listener, made, error),
           orphaned: (conn) => {
             if (conn !== undefined) this.#proactor.close(conn);
           },
@@ -321,20 +324,38 @@ export class DenoSockets {
       return future;
     }
     state.waiters.push(future);
-    if (!state.accepting) {
-      state.accepting = true;
-      this.#proactor.startAccept(listener, state.port);
-    }
+    this.#pumpAccept(listener, state);
     return future;
   }
 
-  /** Closes the connections accepted for callers that gave up. */
+  /**
+   * Closes the connections accepted for callers that gave up, and lets
+   * the reads and accepts in flight on the caller's sockets (which stay
+   * open) no longer keep the process alive: they cannot be cancelled
+   * without closing the sockets, which are not the loop's.
+   */
   close(): void {
     for (const state of this.#keeping) {
       if (state.kept !== null) this.#proactor.close(state.kept);
       state.kept = null;
     }
     this.#keeping.clear();
+    for (const [conn, state] of this.#reading) {
+      try {
+        this.#proactor.setRef(conn, state.port, false);
+      } catch {
+        // Closed by its owner: nothing is in flight any more.
+      }
+    }
+    this.#reading.clear();
+    for (const listener of this.#accepting) {
+      try {
+        listener.unref();
+      } catch {
+        // Closed by its owner: nothing is in flight any more.
+      }
+    }
+    this.#accepting.clear();
   }
 
   // ---- Reads ----
@@ -389,6 +410,7 @@ export class DenoSockets {
     const waiter = waiters[0];
     const buffer = waiter.into ?? new Uint8Array(Math.min(waiter.n, MAX_READ));
     state.inFlight = { waiter, buffer };
+    this.#reading.set(conn, state);
     this.#proactor.startRead(conn, buffer, state.port);
   }
 
@@ -400,6 +422,7 @@ export class DenoSockets {
   ): void {
     const { waiter, buffer } = state.inFlight!;
     state.inFlight = null;
+    this.#reading.delete(conn);
     if (state.waiters[0] === waiter) state.waiters.shift();
     if (!waiter.future.done()) {
       if (count === undefined) waiter.future.setException(error);
@@ -456,6 +479,7 @@ export class DenoSockets {
 
   #accepted(listener: Deno.Listener, state: AcceptState, conn: Deno.Conn) {
     state.accepting = false;
+    this.#accepting.delete(listener);
     const waiters = state.waiters;
     while (waiters.length > 0 && waiters[0].done()) waiters.shift();
     const waiter = waiters.shift();
@@ -467,8 +491,9 @@ export class DenoSockets {
     this.#pumpAccept(listener, state);
   }
 
-  #acceptFailed(state: AcceptState, error: unknown) {
+  #acceptFailed(listener: Deno.Listener, state: AcceptState, error: unknown) {
     state.accepting = false;
+    this.#accepting.delete(listener);
     // Every caller waiting now hears of it (the listener was closed, most
     // likely); a later call tries again.
     for (const waiter of state.waiters.splice(0)) {
@@ -481,6 +506,7 @@ export class DenoSockets {
     while (waiters.length > 0 && waiters[0].done()) waiters.shift();
     if (waiters.length === 0 || state.accepting) return;
     state.accepting = true;
+    this.#accepting.add(listener);
     this.#proactor.startAccept(listener, state.port);
   }
 }

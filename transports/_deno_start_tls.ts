@@ -9,6 +9,7 @@ import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { Transport } from "./transport.ts";
+import type { Owned } from "./_proactor.ts";
 import type { StartTlsOptions } from "../loop/event_loop.ts";
 import { checkHandshakeTimeout, checkTlsStrings } from "./_deno_streams.ts";
 import { handshakeFailure, withAddress } from "./_deno_names.ts";
@@ -133,7 +134,17 @@ export function startTls(
   const timer = loop.callLater(timeout, () => {
     fail(new TimeoutError(`${prefix}: no handshake within ${timeout} s`));
   });
+  // Closing the loop closes the connections the upgrade holds (its timer
+  // is gone with it); the plain transport counts for itself until then.
+  const pending: Owned = {
+    release: () => {
+      for (const conn of owned) proactor.close(conn);
+      return false;
+    },
+  };
+  proactor.own(pending, "internal");
   fut.addDoneCallback(() => {
+    proactor.disown(pending);
     if (fut.cancelled()) fail(new InvalidStateError(`${prefix}: cancelled`));
   });
 
@@ -222,6 +233,9 @@ export function startTls(
           const farT = new DenoStreamTransport(ctx, far, toPlain);
           toPlain.join(farT, plain);
           toFar.join(plain, farT);
+          // Both close after the TLS transport: not the application's.
+          farT.relaysTls();
+          plain.relaysTls();
           relayFar = farT;
           relayBack = toPlain;
           handedOver = true;

@@ -24,7 +24,12 @@ import {
 } from "./write_checks.ts";
 import type { Transport } from "./transport.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
-import type { Completion, CompletionPort, Proactor } from "./_proactor.ts";
+import type {
+  Completion,
+  CompletionPort,
+  Owned,
+  Proactor,
+} from "./_proactor.ts";
 import { isIoError, reportLost } from "./_deno_pipes.ts";
 
 /** The chunk a new or quiet connection reads into, in bytes. */
@@ -292,6 +297,15 @@ export class DenoStreamTransport extends FlowControlledTransport
   #lostScheduled = false;
   #lostNotified = false; // connectionLost() was called (or is being)
   #started = false;
+  // Registered with the proactor until the connection is closed or
+  // handed on, so that closing the loop closes it.
+  readonly #owned: Owned = {
+    release: () => {
+      const open = !this.#closing;
+      this.#orphaned();
+      return open;
+    },
+  };
 
   /**
    * Wraps a connected Deno connection; `connectionMade` is scheduled.
@@ -321,6 +335,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     this.#makeConnection = options?.connectionMade ?? true;
     this.#readPort = ctx.proactor.bind(new DenoStreamTransport.#Reads(this));
     this.#loop.callSoon(DenoStreamTransport.#begin, this);
+    ctx.proactor.own(this.#owned, "transport");
   }
 
   // ---- BaseTransport ----
@@ -953,6 +968,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (this.#connClosed) return;
     this.#connClosed = true;
     this.#closing = true;
+    this.#proactor.disown(this.#owned);
     this.#proactor.close(this.#conn);
     const upgrade = this.#upgrade;
     if (upgrade !== null) {
@@ -1062,6 +1078,15 @@ export class DenoStreamTransport extends FlowControlledTransport
   }
 
   /**
+   * Makes the transport part of the machinery (an end of a STARTTLS
+   * relay, which closes when the TLS transport does): the loop's
+   * `close()` still releases it but does not count it as left open.
+   */
+  relaysTls(): void {
+    if (!this.#connClosed) this.#proactor.own(this.#owned, "internal");
+  }
+
+  /**
    * Names the transport that took the connection over: from then on
    * `pauseReading()`, `resumeReading()` and `isReading()` act on it, so
    * that whoever paces reading through this transport (a `StreamReader`)
@@ -1096,6 +1121,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     ) return;
     this.#upgrade = null;
     // Done with the connection: nothing is closed and nobody is told.
+    this.#proactor.disown(this.#owned);
     this.#closing = true;
     this.#connClosed = true;
     this.#lostScheduled = true;
@@ -1126,6 +1152,7 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   /** An operation settled after the loop closed: release the connection. */
   #orphaned(): void {
+    this.#proactor.disown(this.#owned);
     this.#connClosed = true;
     this.#closing = true;
     this.#proactor.close(this.#conn);

@@ -15,6 +15,7 @@ import type {
   CreateServerOptions,
   Server,
 } from "../loop/event_loop.ts";
+import type { Owned } from "./_proactor.ts";
 import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
 import { checkPort } from "./address_checks.ts";
 import { handshakeFailure, withAddress } from "./_deno_names.ts";
@@ -371,7 +372,18 @@ export function openConnection<P extends BaseProtocol>(
   const abort = new AbortController();
   // The TLS connection while its handshake runs.
   let handshaking: Deno.TlsConn | null = null;
+  // Closing the loop gives up the connect and closes a connection whose
+  // handshake runs (their timers are gone with it).
+  const pending: Owned = {
+    release: () => {
+      abort.abort();
+      if (handshaking !== null) proactor.close(handshaking);
+      return false;
+    },
+  };
+  proactor.own(pending, "internal");
   fut.addDoneCallback(() => {
+    proactor.disown(pending);
     if (!fut.cancelled()) return;
     abort.abort();
     if (handshaking !== null) proactor.close(handshaking);

@@ -22,6 +22,7 @@ import {
   WritePipeTransport,
 } from "./_deno_pipes.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
+import type { Owned, Proactor } from "./_proactor.ts";
 
 type Stdio = "pipe" | "inherit" | "null";
 
@@ -86,6 +87,21 @@ class DenoSubprocessTransport implements SubprocessTransport {
   #returncode: number | null = null;
   #closed = false;
   #finished = false;
+  readonly #proactor: Proactor<Deno.Conn, Deno.Listener>;
+  // Registered with the proactor until connectionLost, so that closing
+  // the loop releases the pipes and lets go of the child (which is not
+  // killed, as asyncio does not kill it).
+  readonly #owned: Owned = {
+    release: () => {
+      try {
+        this.#child.unref();
+      } catch {
+        // Exited and reaped already: nothing holds the process.
+      }
+      for (const pipe of this.#pipes.values()) pipe.transport.release();
+      return !this.#closed;
+    },
+  };
 
   constructor(
     io: DenoIo,
@@ -94,6 +110,7 @@ class DenoSubprocessTransport implements SubprocessTransport {
     stdio: { stdin: Stdio; stdout: Stdio; stderr: Stdio },
   ) {
     this.#loop = io.loop;
+    this.#proactor = io.proactor;
     this.#protocol = protocol;
     this.#child = child;
     if (stdio.stdin === "pipe") {
@@ -142,6 +159,7 @@ class DenoSubprocessTransport implements SubprocessTransport {
         },
       }),
     );
+    io.proactor.own(this.#owned, "transport");
   }
 
   /** Starts reading the child's output; called after `connectionMade`. */
@@ -276,6 +294,7 @@ class DenoSubprocessTransport implements SubprocessTransport {
     }
     // As asyncio, an exit is not a close(): isClosing() stays as it was.
     this.#finished = true;
+    this.#proactor.disown(this.#owned);
     this.#loop.callSoon(() => {
       reportLost(this.#loop, this, this.#protocol, undefined);
     });

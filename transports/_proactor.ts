@@ -50,6 +50,37 @@ export interface CompletionPort<T> {
 }
 
 /**
+ * What an `Owned` counts as when the loop closes: a transport or server
+ * of the application, or part of the machinery (a STARTTLS relay's
+ * connections), released but not counted.
+ */
+export type OwnedKind = "transport" | "server" | "internal";
+
+/**
+ * Something a transport or server of the loop holds open on the host (a
+ * connection, a listener, a socket, a pipe): registered with
+ * `Proactor.own()` while open, so that closing the loop can release it.
+ */
+export interface Owned {
+  /**
+   * Frees the host's handles at once, without calling back into the loop
+   * (it is closed): operations in flight on them fail and reach
+   * `orphaned()`. Called once, by `Proactor.closeAll()`.
+   *
+   * @returns Whether it was still open: its owner never closed it.
+   */
+  release(): boolean;
+}
+
+/** What `Proactor.closeAll()` released that its owners had left open. */
+export interface LeftOpen {
+  /** Transports (connections, endpoints, pipes, subprocesses). */
+  readonly transports: number;
+  /** Servers. */
+  readonly servers: number;
+}
+
+/**
  * The operations a loop needs from a completion-based host.
  *
  * Each `start*` call begins one operation and returns at once; the result
@@ -131,6 +162,30 @@ export interface Proactor<S, L> {
    * @param handle The stream or listener.
    */
   close(handle: S | L): void;
+  /**
+   * Registers something open that `closeAll()` must release; once per
+   * transport or server, when it is made (again to change its kind).
+   *
+   * @param owned What to release.
+   * @param kind What it counts as in `closeAll()`'s result.
+   */
+  own(owned: Owned, kind: OwnedKind): void;
+  /**
+   * Forgets `owned` once it is closed (or released); unknown ones are
+   * ignored.
+   *
+   * @param owned What was registered.
+   */
+  disown(owned: Owned): void;
+  /**
+   * Releases everything still registered, so that nothing the loop
+   * started keeps the host process alive; called by the loop's `close()`,
+   * after which completions reach only `orphaned()`.
+   *
+   * @returns How many transports and servers (not counting the internal
+   * ones) were still open.
+   */
+  closeAll(): LeftOpen;
   /**
    * Wakes the loop if it waits for events, so that it runs an iteration
    * even though no callback was scheduled.

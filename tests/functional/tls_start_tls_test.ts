@@ -147,24 +147,42 @@ Deno.test("startTls() rejects a server whose certificate it does not trust, and 
   });
 });
 
+/**
+ * An echoing TLS server, a client connected in plain TCP and upgraded
+ * while reading (so through the loopback relay) for `serverHostname`,
+ * with the ALPN protocols each side offers.
+ */
+async function overRelay(
+  loop: DenoEventLoop,
+  serverHostname: string,
+  alpn?: { server: string[]; client: string[] },
+) {
+  const { server: tlsServer, protocols } = await recordingServer(loop, {
+    echo: true,
+    ssl: { cert: certs.cert, key: certs.key, alpnProtocols: alpn?.server },
+  });
+  const client = new Recorder(loop);
+  const [plain] = await loop.createConnection(
+    () => client,
+    HOST,
+    portOf(tlsServer),
+  );
+  await client.made;
+  const tls = await loop.startTls(plain, client, {
+    serverHostname,
+    caCerts: [certs.ca],
+    alpnProtocols: alpn?.client,
+  });
+  return { tlsServer, protocols, client, plain, tls };
+}
+
 Deno.test("startTls() upgrades a plain connection to tulip's own TLS server, and the new transport reports ALPN and the peer's address", async () => {
   await withLoop(async (loop) => {
-    const { server: tlsServer, protocols } = await recordingServer(loop, {
-      echo: true,
-      ssl: { cert: certs.cert, key: certs.key, alpnProtocols: ["b"] },
-    });
-    const client = new Recorder(loop);
-    const [plain] = await loop.createConnection(
-      () => client,
-      HOST,
-      portOf(tlsServer),
+    const { tlsServer, protocols, client, tls } = await overRelay(
+      loop,
+      "tulip.test",
+      { server: ["b"], client: ["a", "b"] },
     );
-    await client.made;
-    const tls = await loop.startTls(plain, client, {
-      serverHostname: "tulip.test",
-      caCerts: [certs.ca],
-      alpnProtocols: ["a", "b"],
-    });
     // The client never paused reading: the upgrade went through the relay.
     assertEquals(tls.getExtraInfo("alpnProtocol"), "b");
     assertEquals(
@@ -188,6 +206,19 @@ Deno.test("startTls() upgrades a plain connection to tulip's own TLS server, and
     tlsServer.close();
     await tlsServer.waitClosed();
   });
+});
+
+Deno.test("closing the loop right after closing a TLS transport upgraded over the relay reports nothing: the relay's connections are not the application's", async () => {
+  const reports: string[] = [];
+  await withLoop(async (loop) => {
+    loop.setExceptionHandler((_, context) => reports.push(context.message));
+    const { tlsServer, protocols, tls } = await overRelay(loop, "tulip.test");
+    (await accepted(loop, protocols, 1)).transport.abort();
+    tls.abort();
+    tlsServer.close();
+  });
+  // The relay's two transports were still open: released, not counted.
+  assertEquals(reports, []);
 });
 
 Deno.test('getExtraInfo("alpnProtocol") is null on TLS without ALPN, and the default on plain TCP', async () => {
@@ -294,21 +325,10 @@ Deno.test("createConnection() checks its TLS options: cert and key together, ser
 
 Deno.test("startTls() over the relay carries 4 MiB each way intact, with the reader paused part of the time", async () => {
   await withLoop(async (loop) => {
-    const { server: tlsServer, protocols } = await recordingServer(loop, {
-      echo: true,
-      ssl: { cert: certs.cert, key: certs.key },
-    });
-    const client = new Recorder(loop);
-    const [plain] = await loop.createConnection(
-      () => client,
-      HOST,
-      portOf(tlsServer),
+    const { tlsServer, protocols, client, plain, tls } = await overRelay(
+      loop,
+      "localhost",
     );
-    await client.made;
-    const tls = await loop.startTls(plain, client, {
-      serverHostname: "localhost",
-      caCerts: [certs.ca],
-    });
     const data = pattern(4 * 1024 * 1024, 7);
     tls.write(data);
     // Pausing the old transport pauses the new one (and so the relay).

@@ -314,3 +314,42 @@ Deno.test("watchFuture() releases a result nobody takes: the future was cancelle
   assert(!orphan.done());
   assertEquals(proactor.pending, 0);
 });
+
+Deno.test("DenoProactor.closeAll() releases what is still owned, once, and counts what its owners left open", () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const released: string[] = [];
+  const owned = (name: string, open: boolean) => ({
+    release() {
+      released.push(name);
+      if (name === "broken") throw new Error("already gone");
+      return open;
+    },
+  });
+  const server = owned("server", true);
+  const closing = owned("closing", false);
+  const gone = owned("gone", true);
+  proactor.own(server, "server");
+  proactor.own(owned("conn", true), "transport");
+  proactor.own(closing, "transport");
+  proactor.own(owned("pipe", true), "transport");
+  proactor.own(owned("broken", true), "transport");
+  proactor.own(gone, "transport");
+  proactor.disown(gone);
+  assertEquals(released, []);
+  // Owned again with another kind: counted as that kind only.
+  const relayEnd = owned("relay end", true);
+  proactor.own(relayEnd, "transport");
+  proactor.own(relayEnd, "internal");
+  assertEquals(proactor.closeAll(), { transports: 2, servers: 1 });
+  assertEquals(released, [
+    "server",
+    "conn",
+    "closing",
+    "pipe",
+    "broken",
+    "relay end",
+  ]);
+  assertEquals(proactor.closeAll(), { transports: 0, servers: 0 });
+  loop.close();
+});

@@ -39,6 +39,11 @@ class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
   watch() {}
   setRef() {}
   close() {}
+  own() {}
+  disown() {}
+  closeAll() {
+    return { transports: 0, servers: 0 };
+  }
   wakeUp() {}
   /** Completes the oldest read with `bytes` (copied in), or EOF for null. */
   read(bytes: number[] | null): void {

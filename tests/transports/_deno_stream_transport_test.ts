@@ -17,6 +17,7 @@ import {
 import type {
   Completion,
   CompletionPort,
+  LeftOpen,
   Proactor,
 } from "../../transports/_proactor.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -78,6 +79,11 @@ class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
         op.completion.failed(new Deno.errors.Interrupted("operation canceled"))
       );
     }
+  }
+  own(): void {}
+  disown(): void {}
+  closeAll(): LeftOpen {
+    return { transports: 0, servers: 0 };
   }
   wakeUp(): void {}
   get pending(): number {
