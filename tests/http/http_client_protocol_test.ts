@@ -488,9 +488,22 @@ Deno.test("HttpClientProtocol closes after a Connection: close response and fail
       const text = await (await a).text();
       const error = await assertRejects(() => b);
       await client.waitClosed();
-      return [text, (error as Error).message.includes("Connection: close")];
+      // Once the connection is gone, a new request is refused saying why.
+      let refusal = "";
+      try {
+        client.request(new Request("http://h/c"));
+      } catch (e) {
+        refusal = (e as Error).message;
+      }
+      return [
+        text,
+        (error as Error).message.includes("Connection: close"),
+        refusal.includes(
+          "the server closed the connection after its last response",
+        ),
+      ];
     },
-    ["ok", true],
+    ["ok", true, true],
   );
 });
 
