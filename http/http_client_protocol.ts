@@ -774,7 +774,9 @@ export class HttpClientProtocol extends Protocol {
 
   #lostFailure(): Error {
     const error = connectionReset(
-      "Cannot get the HTTP response: the connection was closed before it arrived",
+      this.#eof
+        ? "Cannot get the HTTP response: the server closed the connection before it arrived"
+        : "Cannot get the HTTP response: the connection was closed before it arrived",
     );
     if (this.#lostError !== undefined) {
       Object.defineProperty(error, "cause", {

@@ -499,6 +499,7 @@ Deno.test({
         await assertRejects(
           () => client.request(new Request(url, { method: "POST" })),
           Deno.errors.ConnectionReset,
+          "the server closed the connection before it arrived",
         );
       });
     } finally {
