@@ -85,6 +85,11 @@ const handler: HttpHandler = async (request) => {
       return new Response(zeros(size, 1));
     case "/fixed":
       return new Response(new Uint8Array(size).fill(2));
+    case "/file":
+      // A stream of known size, as a file is served.
+      return new Response(zeros(size, 5), {
+        headers: { "content-length": String(size) },
+      });
     case "/count": {
       const n = await drain(request.body);
       return Response.json({
@@ -205,6 +210,9 @@ Deno.test("HttpClientProtocol against Deno.serve: MiB bodies both ways, pipelini
       const fixed = await get(`/fixed?size=${5 * MIB}`);
       assertEquals(fixed.headers.get("content-length"), String(5 * MIB));
       assertEquals(await drain(fixed.body, 2), 5 * MIB);
+      const file = await get(`/file?size=${3 * MIB}`);
+      assertEquals(file.headers.get("content-length"), String(3 * MIB));
+      assertEquals(await drain(file.body, 5), 3 * MIB);
 
       // Uploads: bytes in memory with a length, a stream chunked.
       const sized = await get("/count", {
@@ -519,6 +527,11 @@ Deno.test("HttpServerProtocol against fetch(): MiB bodies both ways on one kept-
     assertEquals(await drain(down.body, 1, slowly), 6 * MIB);
     const fixed = await fetch(`${base}/fixed?size=${5 * MIB}`);
     assertEquals(await drain(fixed.body, 2), 5 * MIB);
+    // A stream with the handler's Content-Length goes by that length.
+    const file = await fetch(`${base}/file?size=${3 * MIB}`);
+    assertEquals(file.headers.get("content-length"), String(3 * MIB));
+    assertEquals(file.headers.get("transfer-encoding"), null);
+    assertEquals(await drain(file.body, 5), 3 * MIB);
     const sized = await fetch(`${base}/count`, {
       method: "PUT",
       body: new Uint8Array(5 * MIB),
