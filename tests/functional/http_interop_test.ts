@@ -106,6 +106,7 @@ const handler: HttpHandler = async (request) => {
       headers.append("set-cookie", "b=2; Path=/");
       headers.set("x-latin", "caf\u00e9");
       headers.set("x-seen", request.headers.get("x-latin") ?? "none");
+      headers.set("x-cookie", request.headers.get("cookie") ?? "none");
       return new Response("h", { headers });
     }
     case "/gzip":
@@ -711,11 +712,15 @@ c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 # obs-text: bytes over 0x7f in a field value, read as latin-1.
 c.putrequest("GET", "/headers")
 c.putheader("X-Latin", "na\u00efve".encode("latin-1"))
+# Two Cookie fields, as an HTTP/2-to-1.1 proxy may pass on.
+c.putheader("Cookie", "c=1; d=2")
+c.putheader("Cookie", "e=3")
 c.endheaders()
 r = c.getresponse()
 out["cookies"] = r.headers.get_all("set-cookie")
 out["latin"] = r.getheader("x-latin")
 out["seen"] = r.getheader("x-seen")
+out["cookie"] = r.getheader("x-cookie")
 r.read()
 c.request("HEAD", "/fixed?size=1048576")
 r = c.getresponse()
@@ -749,7 +754,7 @@ print(json.dumps(out))
 
 Deno.test({
   name: needing(
-    "HttpServerProtocol against Python's http.client: obs-text, Set-Cookie twice, HEAD, chunked upload, HTTP/1.0 keep-alive, a half-closed client",
+    "HttpServerProtocol against Python's http.client: obs-text, Cookie and Set-Cookie twice, HEAD, chunked upload, HTTP/1.0 keep-alive, a half-closed client",
     "python3",
     HAS_PYTHON,
   ),
@@ -767,6 +772,7 @@ Deno.test({
       assertEquals(out.cookies, ["a=1", "b=2; Path=/"]);
       assertEquals(out.latin, "caf\u00e9");
       assertEquals(out.seen, "na\u00efve");
+      assertEquals(out.cookie, "c=1; d=2; e=3");
       assertEquals(out.head, [200, SIZED ? String(MIB) : null, ""]);
       assertEquals(out.chunked, { n: 3 * MIB, te: "chunked", cl: null });
       assertEquals(out.download, 3 * MIB);

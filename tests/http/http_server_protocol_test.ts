@@ -948,6 +948,22 @@ Deno.test("HttpServerProtocol answers 400 before the handler to a path the URL p
   assertEquals(seen, ["http://a/a?x[]=1&y={2}|3^`\\"]);
 });
 
+Deno.test('HttpServerProtocol gives the handler several Cookie fields as one, joined by "; ", as Deno.serve does', async () => {
+  // A cookie-string is "; "-separated (RFC 6265 §5.4); joined by ", " the
+  // second cookie would become part of the first one's value.
+  const seen: unknown[] = [];
+  const c = await converse(
+    server((request) => {
+      seen.push(request.headers.get("cookie"), [...request.headers].length);
+      return new Response("ok");
+    }),
+    "GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1; b=2\r\nX-A: b\r\n" +
+      "cookie: c=3\r\nCOOKIE: d=4\r\nConnection: close\r\n\r\n",
+  );
+  assert(c.output.startsWith("HTTP/1.1 200 OK\r\n"), c.output);
+  assertEquals(seen, ["a=1; b=2; c=3; d=4", 4]);
+});
+
 Deno.test("HttpServerProtocol gives the handler repeated equal Content-Length values as one", async () => {
   for (
     const fields of [
