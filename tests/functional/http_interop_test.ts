@@ -443,8 +443,9 @@ Deno.test({
 
 /**
  * A raw socket server: answers the first request of a connection, then
- * reads the next request and closes without answering it (or, with
- * "idle", closes as soon as the first answer is sent).
+ * reads the next request and closes without answering it ("drop"), or
+ * closes as soon as the first answer is sent ("idle"); or ("toclose")
+ * answers with 4 MiB delimited by the close.
  */
 const PY_CLOSER = String.raw`
 import socket, sys, threading
@@ -460,7 +461,12 @@ def head(c):
         buf += d
     return True
 def serve(c):
-    if head(c):
+    if not head(c): pass
+    elif mode == "toclose":
+        c.sendall(b"HTTP/1.1 200 OK\r\n\r\n" + b"\x06" * (4 * 1024 * 1024))
+        c.shutdown(socket.SHUT_WR)
+        c.recv(1)
+    else:
         c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         if mode == "drop": head(c)
     c.close()
@@ -471,7 +477,7 @@ while True:
 
 Deno.test({
   name: needing(
-    "HttpClientProtocol notices a kept-alive connection the server closed: no new request is taken, one sent into the close fails",
+    "HttpClientProtocol notices a kept-alive connection the server closed: no new request is taken, one sent into the close fails; a body read to the close",
     "python3",
     HAS_PYTHON,
   ),
@@ -503,6 +509,17 @@ Deno.test({
           "Cannot send an HTTP request: the server closed the connection (an idle",
         );
       });
+      // A body with neither length nor chunks, read slowly to the close.
+      await withPython(PY_CLOSER, (port) =>
+        run(loop, async () => {
+          const client = await connect(loop, port);
+          const response = await client.request(
+            new Request(`http://${HOST}:${port}/`),
+          );
+          const slowly = () => sleep(0.02, undefined, { loop });
+          assertEquals(await drain(response.body, 6, slowly), 4 * MIB);
+          await client.waitClosed();
+        }), ["toclose"]);
       // Read by the server, never answered: failed, not sent again.
       await afterFirst("drop", async (client, url) => {
         await assertRejects(
