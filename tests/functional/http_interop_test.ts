@@ -20,10 +20,13 @@ import {
   type HttpHandler,
   HttpServerProtocol,
 } from "../../http/http_server_protocol.ts";
+import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
+import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { portOf, run } from "./_stream_helpers.ts";
 import { command, HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
 import { INTERNALS_ENABLED } from "../../transports/_deno_internals.ts";
+import { rpcOverHttp } from "../http/_http_helpers.ts";
 
 const HOST = "127.0.0.1";
 const MIB = 1024 * 1024;
@@ -809,4 +812,51 @@ Deno.test({
       assert(out.half.endsWith(`\r\n\r\n${half}`), out.half);
     });
   },
+});
+
+// ---- PEP 3153's stack → Deno.serve ----
+
+Deno.test("JsonRpcProtocol over HttpTransport over HttpClientProtocol to jsonRpcHttpHandler under Deno.serve", async () => {
+  const controller = new AbortController();
+  const logged: unknown[] = [];
+  const server = Deno.serve(
+    { hostname: HOST, port: 0, signal: controller.signal, onListen() {} },
+    jsonRpcHttpHandler({
+      add: ([a, b]: number[]) => a + b,
+      log: (params) => {
+        logged.push(params);
+      },
+      fail: () => {
+        throw new JsonRpcError(-32000, "Refused");
+      },
+    }),
+  );
+  const loop = new DenoEventLoop();
+  try {
+    await run(loop, async () => {
+      const http = await connect(loop, server.addr.port);
+      const { transport, rpc } = rpcOverHttp(http, loop);
+      // A notification's empty answer (204) delivers nothing.
+      rpc.notify("log", ["one"]);
+      assertEquals(await rpc.call("add", [40, 2]), 42);
+      const [sum, failed] = await rpc.batch([
+        { method: "add", params: [1, 2] },
+        { method: "fail" },
+      ]);
+      assertEquals(sum, 3);
+      assertEquals((failed as JsonRpcError).code, -32000);
+      assertEquals(
+        await Promise.all([1, 2, 3].map((n) => rpc.call("add", [n, n]))),
+        [2, 4, 6],
+      );
+      assertEquals(logged, [["one"]]);
+      transport.close();
+      http.close();
+      await http.waitClosed();
+    });
+  } finally {
+    loop.close();
+    controller.abort();
+    await server.finished;
+  }
 });

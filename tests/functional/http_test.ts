@@ -20,15 +20,14 @@ import {
   type HttpHandler,
   HttpServerProtocol,
 } from "../../http/http_server_protocol.ts";
-import { HttpTransport } from "../../http/http_transport.ts";
 import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
 import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
-import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { bytes, portOf, run } from "./_stream_helpers.ts";
 import { command, HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
 import { Framing } from "../_helpers.ts";
 import { INTERNALS_ENABLED } from "../../transports/_deno_internals.ts";
+import { rpcOverHttp } from "../http/_http_helpers.ts";
 
 const HOST = "127.0.0.1";
 
@@ -416,14 +415,7 @@ Deno.test("JsonRpcProtocol over HttpTransport over HttpClientProtocol over TCP t
       HOST,
       port,
     );
-    const transport = new HttpTransport(http, {
-      path: "/rpc",
-      headers: { "content-type": "application/json" },
-      loop,
-    });
-    const rpc = new JsonRpcProtocol({}, { loop, framing: "raw" });
-    transport.setProtocol(rpc);
-    rpc.connectionMade(transport);
+    const { transport, rpc } = rpcOverHttp(http, loop);
 
     assertEquals(await rpc.call("add", [40, 2]), 42);
     rpc.notify("log", ["quiet"]);
