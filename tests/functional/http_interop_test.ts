@@ -605,7 +605,7 @@ Deno.test("HttpServerProtocol against fetch(): MiB bodies both ways on one kept-
 
     // The idle connections are closed by the server (keepAliveTimeout);
     // fetch() notices and connects again rather than failing.
-    await sleep(0.6, undefined, { loop });
+    await sleep(0.8, undefined, { loop });
     const before = connections.length;
     assertEquals(await (await fetch(`${base}/later`)).text(), "hi /later");
     assertEquals(connections.length, before + 1);
