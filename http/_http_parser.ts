@@ -94,7 +94,7 @@ let sectionSlice: (list: HttpHeaderList, from: number, to: number) => string;
  * The header (or trailer) fields of a message: the pairs in the order
  * received, with names spelled as received, plus a case-insensitive lookup.
  * A head's repeated equal `Content-Length` values are one field, where the
- * first was.
+ * first was; so are its `Cookie` fields, their values joined by `"; "`.
  *
  * A parser's list decodes its text when first used, so that a handler that
  * never reads a field costs no decoding: until then it holds the section's
@@ -104,7 +104,6 @@ let sectionSlice: (list: HttpHeaderList, from: number, to: number) => string;
 export class HttpHeaderList implements Iterable<[string, string]> {
   #pairs: Array<[string, string]> | null;
   #lower: string[] | null = null;
-  #size: number;
   // The number of field lines in the section, and the one Content-Length
   // value its repeated fields become (-1: none are repeated).
   #lines = 0;
@@ -130,7 +129,6 @@ export class HttpHeaderList implements Iterable<[string, string]> {
    */
   constructor(pairs: Array<[string, string]>) {
     this.#pairs = pairs;
-    this.#size = pairs.length;
   }
 
   /**
@@ -154,7 +152,6 @@ export class HttpHeaderList implements Iterable<[string, string]> {
     list.#pairs = null;
     list.#lines = count;
     list.#oneLength = oneLength;
-    list.#size = count;
     list.#bytes = bytes;
     list.#at = at;
     list.#length = length;
@@ -177,6 +174,7 @@ export class HttpHeaderList implements Iterable<[string, string]> {
       const text = this.#decode();
       pairs = new Array<[string, string]>(this.#lines);
       let p = this.#fieldsAt - this.#base;
+      let cookies = 0;
       for (let n = 0; n < pairs.length; n++) {
         const colon = text.indexOf(":", p);
         const cr = text.indexOf("\r", colon);
@@ -184,13 +182,15 @@ export class HttpHeaderList implements Iterable<[string, string]> {
         let ve = cr;
         while (isBlank(text.charCodeAt(vs)) && vs < ve) vs++;
         while (ve > vs && isBlank(text.charCodeAt(ve - 1))) ve--;
-        pairs[n] = [text.slice(p, colon), text.slice(vs, ve)];
+        const name = text.slice(p, colon);
+        if (colon - p === 6 && isCookie(name)) cookies++;
+        pairs[n] = [name, text.slice(vs, ve)];
         p = cr + 2;
       }
       if (this.#oneLength >= 0) {
         pairs = oneContentLength(pairs, this.#oneLength);
-        this.#size = pairs.length;
       }
+      if (cookies > 1) pairs = oneCookie(pairs);
       this.#pairs = pairs;
     }
     return pairs;
@@ -198,7 +198,7 @@ export class HttpHeaderList implements Iterable<[string, string]> {
 
   /** The number of fields. */
   get size(): number {
-    return this.#oneLength < 0 ? this.#size : this.pairs.length;
+    return this.pairs.length;
   }
 
   /**
@@ -303,6 +303,30 @@ function oneContentLength(
       seen = true;
       out.push([name, String(length)]);
     }
+  }
+  return out;
+}
+
+/** Whether the six-letter field name `name` is `Cookie`, in any case. */
+function isCookie(name: string): boolean {
+  return (name.charCodeAt(0) | 0x20) === 0x63 &&
+    name.toLowerCase() === "cookie";
+}
+
+/**
+ * `pairs` with its `Cookie` fields made one, where the first was, their
+ * values joined by `"; "`: a cookie-string's separator (RFC 6265 §5.4), as
+ * `Deno.serve` and HTTP/2 (RFC 9113 §8.2.3) join them. A `", "` would make
+ * the next cookie part of the one before's value.
+ */
+function oneCookie(pairs: Array<[string, string]>): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  let first: [string, string] | null = null;
+  for (const pair of pairs) {
+    const name = pair[0];
+    if (name.length !== 6 || !isCookie(name)) out.push(pair);
+    else if (first === null) out.push(first = [name, pair[1]]);
+    else first[1] += "; " + pair[1];
   }
   return out;
 }

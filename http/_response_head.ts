@@ -166,11 +166,26 @@ export interface PlanContext {
   readonly date: string;
 }
 
+/** Plain decimal digits, as `Content-Length` is (RFC 9110 §8.6). */
+const DIGITS = /^[0-9]+$/;
+
+/**
+ * The length a handler's `Content-Length` value states, or `-1` when it
+ * is not a plain number of bytes.
+ */
+function declaredLength(value: string): number {
+  if (!DIGITS.test(value)) return -1;
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : -1;
+}
+
 /**
  * Frames any response: the head (the handler's fields, then
  * `Content-Length` or chunked coding, `Date` unless given, `Connection`,
  * which lists `upgrade` when there is an `Upgrade` field) and where its
- * body comes from.
+ * body comes from. A stream of unknown length is sent by the handler's
+ * `Content-Length` when it gives a valid one, as `Deno.serve` does (and
+ * as the HEAD answer says); otherwise chunked.
  *
  * @param response The handler's response.
  * @param context The request and the connection.
@@ -233,7 +248,10 @@ export function planResponse(
       throw new TypeError(
         "Cannot send the HTTP response: its body stream is locked, received a locked ReadableStream",
       );
-    } else length = knownBodyLength(response) ?? -1;
+    } else {
+      length = knownBodyLength(response) ??
+        (declared !== null ? declaredLength(declared) : -1);
+    }
   }
   if (stream !== null && !bodiless && !isHead) {
     context.beforeStream();

@@ -254,6 +254,8 @@ export class HttpClientProtocol extends Protocol {
   #closing = false;
   #lost = false;
   #eof = false;
+  /** A response said the connection closes after it. */
+  #serverSaidClose = false;
   #lostError: Error | undefined = undefined;
   #closed: Future<void> | null = null;
   #writePaused = false;
@@ -368,14 +370,16 @@ export class HttpClientProtocol extends Protocol {
     }
     const transport = this.#transport;
     if (transport === null || this.#closing || this.#lastRequestSent) {
-      const why = this.#lost
-        ? "the connection was lost"
-        : this.#eof
-        ? "the server closed the connection"
-        : transport === null
-        ? "the connection is not made yet"
+      const why = this.#serverSaidClose
+        ? "the server closed the connection after its last response (it said Connection: close, or is HTTP/1.0 without keep-alive); make a new connection"
         : this.#lastRequestSent
         ? "an earlier request asked for Connection: close"
+        : this.#eof
+        ? "the server closed the connection (an idle kept-alive connection may be closed at any time); make a new connection"
+        : this.#lost
+        ? "the connection was lost"
+        : transport === null
+        ? "the connection is not made yet"
         : "the connection is closing";
       throw new InvalidStateError(`Cannot send an HTTP request: ${why}`);
     }
@@ -623,6 +627,7 @@ export class HttpClientProtocol extends Protocol {
       this.#transport?.close();
     } else if (pending.lastOnConnection) {
       this.#closing = true;
+      this.#serverSaidClose = true;
       this.#failAll(
         connectionReset(
           "Cannot get the HTTP response: the server closed the connection after an earlier response (Connection: close)",
@@ -769,7 +774,9 @@ export class HttpClientProtocol extends Protocol {
 
   #lostFailure(): Error {
     const error = connectionReset(
-      "Cannot get the HTTP response: the connection was closed before it arrived",
+      this.#eof
+        ? "Cannot get the HTTP response: the server closed the connection before it arrived"
+        : "Cannot get the HTTP response: the connection was closed before it arrived",
     );
     if (this.#lostError !== undefined) {
       Object.defineProperty(error, "cause", {

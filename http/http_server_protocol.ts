@@ -403,12 +403,15 @@ class ServeInfo implements HttpServeInfo {
  *   `Content-Length`, head and body in one write; a `ReadableStream` body
  *   is sent chunked as it is produced (to an HTTP/1.0 client: until the
  *   connection closes), waiting while the transport's write buffer is over
- *   its high-water mark. Every response gets a `Date` header unless it has
+ *   its high-water mark — or, when the handler gives it a valid
+ *   `Content-Length` (a file's size, say), by that length, as `Deno.serve`
+ *   does. Every response gets a `Date` header unless it has
  *   one. A HEAD response keeps the headers, `Content-Length` included,
- *   without the body. The handler's `Content-Length`,
- *   `Transfer-Encoding`, `Connection` and `Keep-Alive` fields are replaced
- *   by the server's own framing (whose `Connection` lists `upgrade` when
- *   the response has an `Upgrade` field, as RFC 9110 §7.8 asks).
+ *   without the body. The handler's `Transfer-Encoding`, `Connection` and
+ *   `Keep-Alive` fields, and its `Content-Length` except on a stream, a
+ *   HEAD or a 304 answer, are replaced by the server's own framing (whose
+ *   `Connection` lists `upgrade` when the response has an `Upgrade` field,
+ *   as RFC 9110 §7.8 asks).
  * - `Connection: close` is honoured both ways: from the request, or from
  *   the handler's response. HTTP/1.0 clients get keep-alive only when they
  *   ask for it.

@@ -18,6 +18,8 @@ export async function hasTool(cmd: string, args: string[]): Promise<boolean> {
   }
 }
 
+const DECODER = new TextDecoder();
+
 /** Whether python3 runs here. */
 export const HAS_PYTHON = await hasTool("python3", ["-c", "pass"]);
 /** Whether curl runs here. */
@@ -30,4 +32,41 @@ export const HAS_CURL = await hasTool("curl", ["--version"]);
  */
 export function needing(name: string, tool: string, present: boolean): string {
   return present ? name : `${name} (skipped: ${tool} not found)`;
+}
+
+/** Runs a command to completion, killing it by pid if it outlives `seconds`. */
+export async function command(
+  cmd: string,
+  args: string[],
+  stdin?: Uint8Array,
+  seconds = 15,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, seconds * 1000);
+  try {
+    if (stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(stdin);
+      await writer.close();
+    }
+    const out = await child.output();
+    return {
+      code: out.code,
+      stdout: DECODER.decode(out.stdout),
+      stderr: DECODER.decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -20,15 +20,14 @@ import {
   type HttpHandler,
   HttpServerProtocol,
 } from "../../http/http_server_protocol.ts";
-import { HttpTransport } from "../../http/http_transport.ts";
 import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
 import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
-import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
-import { bytes, portOf, run, text } from "./_stream_helpers.ts";
-import { HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
+import { bytes, portOf, run } from "./_stream_helpers.ts";
+import { command, HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
 import { Framing } from "../_helpers.ts";
 import { INTERNALS_ENABLED } from "../../transports/_deno_internals.ts";
+import { rpcOverHttp } from "../http/_http_helpers.ts";
 
 const HOST = "127.0.0.1";
 
@@ -84,43 +83,6 @@ async function serve(
     0,
   );
   return { server, port: portOf(server), connections };
-}
-
-/** Runs a command to completion, killing it by pid if it outlives `seconds`. */
-async function command(
-  cmd: string,
-  args: string[],
-  stdin?: Uint8Array,
-  seconds = 15,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }, seconds * 1000);
-  try {
-    if (stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(stdin);
-      await writer.close();
-    }
-    const out = await child.output();
-    return {
-      code: out.code,
-      stdout: text(out.stdout),
-      stderr: text(out.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 // ---- tulip client ↔ tulip server ----
@@ -453,14 +415,7 @@ Deno.test("JsonRpcProtocol over HttpTransport over HttpClientProtocol over TCP t
       HOST,
       port,
     );
-    const transport = new HttpTransport(http, {
-      path: "/rpc",
-      headers: { "content-type": "application/json" },
-      loop,
-    });
-    const rpc = new JsonRpcProtocol({}, { loop, framing: "raw" });
-    transport.setProtocol(rpc);
-    rpc.connectionMade(transport);
+    const { transport, rpc } = rpcOverHttp(http, loop);
 
     assertEquals(await rpc.call("add", [40, 2]), 42);
     rpc.notify("log", ["quiet"]);

@@ -1,5 +1,6 @@
 // Helpers for the HTTP protocol tests: a recording peer, conversations over
-// transportPair() on a virtual-time loop, and the ways to split the bytes.
+// transportPair() on a virtual-time loop, the ways to split the bytes, and
+// PEP 3153's stack of JSON-RPC on an HTTP client.
 
 import { Protocol } from "../../protocols/protocol.ts";
 import type { Transport } from "../../transports/transport.ts";
@@ -9,6 +10,29 @@ import {
 } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import type { Future } from "../../futures/future.ts";
+import type { HttpClientProtocol } from "../../http/http_client_protocol.ts";
+import { HttpTransport } from "../../http/http_transport.ts";
+import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
+import type { SchedulingLoop } from "../../loop/event_loop.ts";
+
+/**
+ * PEP 3153's stack on `http`: a raw-framed JsonRpcProtocol over an
+ * HttpTransport that POSTs JSON to `/rpc`, connected.
+ */
+export function rpcOverHttp(
+  http: HttpClientProtocol,
+  loop: SchedulingLoop,
+): { transport: HttpTransport; rpc: JsonRpcProtocol } {
+  const transport = new HttpTransport(http, {
+    path: "/rpc",
+    headers: { "content-type": "application/json" },
+    loop,
+  });
+  const rpc = new JsonRpcProtocol({}, { loop, framing: "raw" });
+  transport.setProtocol(rpc);
+  rpc.connectionMade(transport);
+  return { transport, rpc };
+}
 
 /** The ways each test cuts the traffic (both directions). */
 export const SPLITS: { name: string; options: TransportPairOptions }[] = [

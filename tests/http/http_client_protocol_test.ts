@@ -449,6 +449,21 @@ Deno.test("HttpClientProtocol fails waiting requests with ConnectionReset when t
   }
 });
 
+Deno.test("HttpClientProtocol says the server closed the connection when it closes without answering", async () => {
+  const run = await talk("", async (client) => {
+    const error = await assertRejects(() =>
+      client.request(new Request("http://h/"))
+    );
+    await client.waitClosed();
+    return error;
+  }, { closeAfter: true });
+  assertInstanceOf(run.result, Deno.errors.ConnectionReset);
+  assertStringIncludes(
+    run.result.message,
+    "the server closed the connection before it arrived",
+  );
+});
+
 Deno.test("HttpClientProtocol fails the body being read when the connection is lost", async () => {
   await talkEverySplit(
     "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part",
@@ -488,9 +503,22 @@ Deno.test("HttpClientProtocol closes after a Connection: close response and fail
       const text = await (await a).text();
       const error = await assertRejects(() => b);
       await client.waitClosed();
-      return [text, (error as Error).message.includes("Connection: close")];
+      // Once the connection is gone, a new request is refused saying why.
+      let refusal = "";
+      try {
+        client.request(new Request("http://h/c"));
+      } catch (e) {
+        refusal = (e as Error).message;
+      }
+      return [
+        text,
+        (error as Error).message.includes("Connection: close"),
+        refusal.includes(
+          "the server closed the connection after its last response",
+        ),
+      ];
     },
-    ["ok", true],
+    ["ok", true, true],
   );
 });
 

@@ -517,6 +517,60 @@ Deno.test("HttpServerProtocol streams a ReadableStream body chunked", async () =
   );
 });
 
+Deno.test("HttpServerProtocol sends a stream with the handler's Content-Length by that length, as Deno.serve does", async () => {
+  const streamed = (text: string, length: string) => () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(bytes(text.slice(0, 2)));
+          c.enqueue(bytes(text.slice(2)));
+          c.close();
+        },
+      }),
+      { headers: { "content-length": length, "x-a": "1" } },
+    );
+  // Framed by the length, as the HEAD answer already says; an HTTP/1.0
+  // client keeps its connection.
+  await expectEverySplit(
+    streamed("hello", "5"),
+    "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 5\r\ndate: X\r\nconnection: close\r\n\r\nhello",
+  );
+  await expectEverySplit(
+    streamed("hello", "5"),
+    "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 5\r\ndate: X\r\nconnection: keep-alive\r\n\r\nhello",
+  );
+  // A length that is no length is ignored: the stream goes chunked.
+  for (const length of ["five", "-5", "5, 6", "0x5"]) {
+    const c = await converse(
+      server(streamed("hello", length)),
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assertStringIncludes(c.output, "transfer-encoding: chunked\r\n", length);
+    assert(!c.output.includes("content-length"), length);
+  }
+  // A stream shorter or longer than its length is reported and the
+  // connection closed (kept-alive though it was) with no more than the
+  // length sent: the client sees the body cut.
+  for (
+    const [text, length, sent] of [["hello", "9", "hello"], [
+      "hello!",
+      "3",
+      "he",
+    ]]
+  ) {
+    const c = await converse(
+      server(streamed(text, length)),
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assertStringIncludes(c.output, `content-length: ${length}\r\n`);
+    assert(c.output.endsWith(`\r\n\r\n${sent}`), c.output);
+    assertEquals(c.errors.length, 1);
+    assertInstanceOf(c.errors[0], RangeError);
+  }
+});
+
 Framing.test("HttpServerProtocol sends known bodies with Content-Length in any form", async () => {
   const cases: [HttpHandler, string][] = [
     [
@@ -892,6 +946,22 @@ Deno.test("HttpServerProtocol answers 400 before the handler to a path the URL p
     "GET /a?x[]=1&y={2}|3^`\\ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
   );
   assertEquals(seen, ["http://a/a?x[]=1&y={2}|3^`\\"]);
+});
+
+Deno.test('HttpServerProtocol gives the handler several Cookie fields as one, joined by "; ", as Deno.serve does', async () => {
+  // A cookie-string is "; "-separated (RFC 6265 §5.4); joined by ", " the
+  // second cookie would become part of the first one's value.
+  const seen: unknown[] = [];
+  const c = await converse(
+    server((request) => {
+      seen.push(request.headers.get("cookie"), [...request.headers].length);
+      return new Response("ok");
+    }),
+    "GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1; b=2\r\nX-A: b\r\n" +
+      "cookie: c=3\r\nCOOKIE: d=4\r\nConnection: close\r\n\r\n",
+  );
+  assert(c.output.startsWith("HTTP/1.1 200 OK\r\n"), c.output);
+  assertEquals(seen, ["a=1; b=2; c=3; d=4", 4]);
 });
 
 Deno.test("HttpServerProtocol gives the handler repeated equal Content-Length values as one", async () => {

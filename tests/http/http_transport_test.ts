@@ -17,13 +17,12 @@ import {
 } from "../../http/http_transport.ts";
 import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
 import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
-import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import type { Transport } from "../../transports/transport.ts";
-import { bytes, SPLITS, text } from "./_http_helpers.ts";
+import { bytes, rpcOverHttp, SPLITS, text } from "./_http_helpers.ts";
 
 /** A protocol on top of the HttpTransport that records what happens. */
 class Top extends Protocol {
@@ -375,14 +374,7 @@ Deno.test("JsonRpcProtocol runs over HttpTransport over HttpClientProtocol to js
     const http = new HttpClientProtocol({ loop });
     transportPair(http, server, { loop, ...split.options });
     await loop.advance(0);
-    const transport = new HttpTransport(http, {
-      path: "/rpc",
-      headers: { "content-type": "application/json" },
-      loop,
-    });
-    const rpc = new JsonRpcProtocol({}, { loop, framing: "raw" });
-    transport.setProtocol(rpc);
-    rpc.connectionMade(transport);
+    const { transport, rpc } = rpcOverHttp(http, loop);
     const got = await loop.runUntilComplete((async () => {
       const sum = await rpc.call("add", [40, 2]);
       rpc.notify("log", ["quiet"]);
