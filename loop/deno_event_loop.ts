@@ -1525,7 +1525,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * `ref()` on the `Deno.ChildProcess` to wait for one). Those transports
    * are unusable afterwards. If some were still open (never closed), one
    * report goes to the exception handler, as asyncio's `ResourceWarning`
-   * would: "The event loop was closed with N open transports and M
+   * would: "The event loop was closed with 1 open transport and 2
    * servers still open: close them before closing the loop".
    *
    * PEP 3156: `loop.close()`.
@@ -1543,7 +1543,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * ); // and never closed
    * loop.close(); // closes its listener: the accept in flight ends
    * assertEquals(reports.length, 1);
-   * assertStringIncludes(reports[0], "0 open transports and 1 servers");
+   * assertStringIncludes(reports[0], "0 open transports and 1 server still");
    * await new Promise((resolve) => setTimeout(resolve, 10));
    * ```
    *
@@ -1555,8 +1555,11 @@ export class DenoEventLoop extends BaseEventLoop {
     const left = this.#streams?.proactor.closeAll();
     if (left !== undefined && left.transports + left.servers > 0) {
       this.callExceptionHandler({
-        message:
-          `The event loop was closed with ${left.transports} open transports and ${left.servers} servers still open: close them before closing the loop`,
+        message: `The event loop was closed with ${
+          count(left.transports, "open transport")
+        } and ${
+          count(left.servers, "server")
+        } still open: close them before closing the loop`,
       });
     }
     this.#signals?.clear();
@@ -1606,4 +1609,9 @@ export class DenoEventLoop extends BaseEventLoop {
       throw new InvalidStateError(`Cannot call ${what}(): the loop is closed`);
     }
   }
+}
+
+/** `n` and `noun`, made plural unless `n` is 1: "2 servers". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }

@@ -698,7 +698,7 @@ Deno.test("DatagramTransport left open: the loop's close() closes its socket, ca
   assertThrows(() => socket.close(), Deno.errors.BadResource);
   assertEquals(p.events, ["made"]);
   assertEquals(errors.map((e) => e.message), [
-    "The event loop was closed with 1 open transports and 0 servers still open: close them before closing the loop",
+    "The event loop was closed with 1 open transport and 0 servers still open: close them before closing the loop",
   ]);
 });
 

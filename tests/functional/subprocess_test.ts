@@ -393,7 +393,7 @@ Deno.test("SubprocessTransport left open: the loop's close() frees the child's p
   for (const pipe of pipes) assert(pipe.isClosing());
   assertEquals(protocol.events, ["made"]);
   assertEquals(errors.map((e) => e.message), [
-    "The event loop was closed with 1 open transports and 0 servers still open: close them before closing the loop",
+    "The event loop was closed with 1 open transport and 0 servers still open: close them before closing the loop",
   ]);
 });
 

@@ -247,7 +247,7 @@ Deno.test("close() releases an open server's listener and reports once", async (
   assertEquals(reports.length, 1);
   assertEquals(
     reports[0].message,
-    "The event loop was closed with 0 open transports and 1 servers still open: close them before closing the loop",
+    "The event loop was closed with 0 open transports and 1 server still open: close them before closing the loop",
   );
   // The accept in flight ends (nobody is told), and the port is free.
   await new Promise((resolve) => setTimeout(resolve, 0));

@@ -595,7 +595,7 @@ Deno.test("connectWritePipe() left open: the loop's close() aborts the stream, c
 
 /** The loop's report of one transport left open when it closed. */
 const LEFT_OPEN =
-  "The event loop was closed with 1 open transports and 0 servers still open: close them before closing the loop";
+  "The event loop was closed with 1 open transport and 0 servers still open: close them before closing the loop";
 
 Deno.test("connectReadPipe() counts its read in flight in the proactor's pending work", async () => {
   const loop = new DenoEventLoop();
