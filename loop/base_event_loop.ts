@@ -36,6 +36,7 @@ import {
   setAfterRun,
   TimerHandle,
 } from "./_handle.ts";
+import { checkExecutorFn } from "./_executor_jobs.ts";
 import { TimerHeap } from "./_timer_heap.ts";
 import type {
   ExceptionContext,
@@ -808,6 +809,20 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    */
   protected checkHandle(handle: Handle, args: unknown[], what: string): void {
     checkHandle(handle, args, what);
+  }
+
+  /**
+   * Checks the function a subclass's `runInExecutor()` was given, in
+   * `DenoEventLoop`'s words: a generator or async generator function is a
+   * coroutine, which `createTask()` runs, as asyncio's
+   * `run_in_executor()` refuses a coroutine function.
+   *
+   * @param fn The function given.
+   * @throws {TypeError} When `fn` is a generator or async generator
+   * function.
+   */
+  protected checkExecutorFn(fn: (...args: never[]) => unknown): void {
+    checkExecutorFn(fn);
   }
 
   /**

@@ -81,6 +81,9 @@ export function lentBuffer(
   return buf;
 }
 
+// The protocol call deliverData() names when one fails.
+type DeliveryCall = "dataReceived" | "getBuffer" | "bufferUpdated";
+
 /**
  * Hands received bytes to a stream protocol: `dataReceived(data)` for a
  * `Protocol`; for a buffered protocol, copies them into as many of its
@@ -89,8 +92,12 @@ export function lentBuffer(
  *
  * @param protocol The protocol.
  * @param data The bytes; a `Protocol` receives this very buffer.
- * @throws {TypeError} When a buffered protocol lends no usable buffer (see
- * `lentBuffer`); whatever the protocol's callbacks throw.
+ * @param failed When given, told of what a protocol call threw and which
+ * call it was (`getBuffer` covers an unusable buffer too), in place of the
+ * throw: a transport reports the failure under the call's name.
+ * @returns `false` when a protocol call failed and `failed` was told.
+ * @throws {TypeError} Without `failed`: when a buffered protocol lends no
+ * usable buffer (see `lentBuffer`); whatever the protocol's callbacks throw.
  *
  * @example Feeding a buffered protocol with small buffers
  * ```ts
@@ -106,18 +113,50 @@ export function lentBuffer(
  * deliverData(new Small(), new Uint8Array([1, 2, 3]));
  * assertEquals(got, [[1, 2], [3]]);
  * ```
+ *
+ * @example Which call failed
+ * ```ts
+ * import { BufferedProtocol, deliverData } from "@tulip/tulip/protocols";
+ * import { assertEquals } from "@std/assert";
+ *
+ * class Lender extends BufferedProtocol {
+ *   override getBuffer() { return new Uint8Array(0); }
+ * }
+ * const calls: string[] = [];
+ * const ok = deliverData(new Lender(), new Uint8Array([1]), (_e, call) => {
+ *   calls.push(call);
+ * });
+ * assertEquals([ok, calls], [false, ["getBuffer"]]);
+ * ```
  */
-export function deliverData(protocol: BaseProtocol, data: Uint8Array): void {
-  if (!isBufferedProtocol(protocol)) {
-    if (data.length > 0) (protocol as Protocol).dataReceived(data);
-    return;
-  }
-  let at = 0;
-  while (at < data.length) {
-    const buf = lentBuffer(protocol, data.length - at);
-    const k = Math.min(buf.length, data.length - at);
-    buf.set(data.subarray(at, at + k));
-    at += k;
-    protocol.bufferUpdated(k);
+export function deliverData(
+  protocol: BaseProtocol,
+  data: Uint8Array,
+  failed?: (
+    exception: unknown,
+    call: "dataReceived" | "getBuffer" | "bufferUpdated",
+  ) => void,
+): boolean {
+  let call: DeliveryCall = "dataReceived";
+  try {
+    if (!isBufferedProtocol(protocol)) {
+      if (data.length > 0) (protocol as Protocol).dataReceived(data);
+      return true;
+    }
+    let at = 0;
+    while (at < data.length) {
+      call = "getBuffer";
+      const buf = lentBuffer(protocol, data.length - at);
+      const k = Math.min(buf.length, data.length - at);
+      buf.set(data.subarray(at, at + k));
+      at += k;
+      call = "bufferUpdated";
+      protocol.bufferUpdated(k);
+    }
+    return true;
+  } catch (exception) {
+    if (failed === undefined) throw exception;
+    failed(exception, call);
+    return false;
   }
 }

@@ -20,6 +20,7 @@ import type { Future } from "../futures/future.ts";
 import type { AddrInfo, DatagramEndpointOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
 import {
+  broadcastRefusal,
   canonicalAddress,
   checkDatagramEndpointArgs,
   checkDatagramFamilies,
@@ -158,11 +159,7 @@ export class SimDatagram extends FlowControlledTransport
     };
     if (to.hostname === LIMITED_BROADCAST && !this.#allowBroadcast) {
       this.#error(
-        permissionDenied(
-          `Cannot send to ${
-            describeAddress(to)
-          }: it is a broadcast address and the endpoint was made without allowBroadcast: true, received ${data.length} bytes`,
-        ),
+        permissionDenied(broadcastRefusal(to, data.length)),
       );
       return;
     }

@@ -361,6 +361,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
         `Cannot call runInExecutor(): fn must be a function, received ${typeof fn}`,
       );
     }
+    this.checkExecutorFn(fn);
     const chosen = executor ?? this.#executor;
     if (chosen === null) {
       this.refuse("runInExecutor", "executor", "", "executor=null");

@@ -159,14 +159,12 @@ export abstract class StreamEnd extends FlowControlledTransport
 
   /** Hands `data` to the protocol; `false` when the protocol failed. */
   protected feed(data: Uint8Array): boolean {
-    try {
-      deliverData(this.getProtocol() as Protocol, data);
-      return true;
-    } catch (e) {
-      this.#fatal(e, "dataReceived");
-      return false;
-    }
+    return deliverData(this.getProtocol(), data, this.#failed);
   }
+
+  // Reports a failed protocol call under its name, as the TCP transport.
+  #failed = (exception: unknown, call: string): void =>
+    this.#fatal(exception, call);
 
   /** Tells the protocol of the end of the stream; closes unless kept open. */
   protected deliverEof(): void {

@@ -75,6 +75,7 @@ const EXPECTED: Record<string, string[]> = {
     "ServerShutdown",
     "WriteBuffer",
     "WriteFlowControl",
+    "broadcastRefusal",
     "canonicalAddress",
     "checkAddrinfoArgs",
     "checkDatagramEndpointArgs",

@@ -22,6 +22,7 @@ import {
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Owned, Proactor } from "./_proactor.ts";
 import {
+  broadcastRefusal,
   canonicalAddress,
   checkDatagramEndpointArgs,
   checkDatagramFamilies,
@@ -232,11 +233,7 @@ class DenoDatagramTransport extends FlowControlledTransport
     if (this.#refused?.has(target.hostname)) {
       this.#loop.callSoon(
         this.#errorReceived,
-        new Deno.errors.PermissionDenied(
-          `Cannot send to ${
-            describe(target)
-          }: it is a broadcast address and the endpoint was made without allowBroadcast: true, received ${data.length} bytes`,
-        ),
+        new Deno.errors.PermissionDenied(broadcastRefusal(target, data.length)),
       );
       return;
     }

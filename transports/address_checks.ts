@@ -367,6 +367,36 @@ export function describeAddress(
 }
 
 /**
+ * Says why a datagram to a broadcast address is refused on an endpoint
+ * made without `allowBroadcast: true`, as the system refuses it without
+ * `SO_BROADCAST`. The transport drops the datagram and reports a
+ * `Deno.errors.PermissionDenied` with this message to `errorReceived`.
+ *
+ * @param to The broadcast address the datagram was sent to.
+ * @param length The datagram's length.
+ * @returns The refusal's message.
+ *
+ * @example A refused broadcast
+ * ```ts
+ * import { broadcastRefusal } from "@tulip/tulip/transports";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(
+ *   broadcastRefusal({ hostname: "255.255.255.255", port: 9 }, 3),
+ *   "Cannot send to 255.255.255.255:9: it is a broadcast address and the endpoint was made without allowBroadcast: true, received 3 bytes",
+ * );
+ * ```
+ */
+export function broadcastRefusal(
+  to: { hostname: string; port: number },
+  length: number,
+): string {
+  return `Cannot send to ${
+    describeAddress(to)
+  }: it is a broadcast address and the endpoint was made without allowBroadcast: true, received ${length} bytes`;
+}
+
+/**
  * Checks a datagram endpoint's `sendto()` address and picks where the
  * datagram goes: a malformed address is the caller's error, thrown at
  * once (asyncio's `socket.sendto()` raises too), while what the network

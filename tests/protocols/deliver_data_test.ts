@@ -74,3 +74,40 @@ Deno.test("deliverData passes nothing on for no bytes: dataReceived() always get
   deliverData(p, new Uint8Array(0));
   assertEquals(calls, 0);
 });
+
+Deno.test("deliverData tells `failed` which protocol call threw, in place of the throw", () => {
+  const boom = new Error("boom");
+  const seen: [unknown, string][] = [];
+  const failed = (e: unknown, call: string) => seen.push([e, call]);
+  class P extends Protocol {
+    override dataReceived() {
+      throw boom;
+    }
+  }
+  class Lender extends BufferedProtocol {
+    constructor(readonly wrong: "throw" | "empty" | "updated") {
+      super();
+    }
+    override getBuffer() {
+      if (this.wrong === "throw") throw boom;
+      return new Uint8Array(this.wrong === "empty" ? 0 : 4);
+    }
+    override bufferUpdated() {
+      throw boom;
+    }
+  }
+  const one = new Uint8Array([1]);
+  assertEquals(deliverData(new P(), one, failed), false);
+  assertEquals(deliverData(new Lender("throw"), one, failed), false);
+  assertEquals(deliverData(new Lender("updated"), one, failed), false);
+  assertEquals(deliverData(new Lender("empty"), one, failed), false);
+  assertEquals(deliverData(new Protocol(), one, failed), true);
+  assertEquals(seen.map(([, call]) => call), [
+    "dataReceived",
+    "getBuffer",
+    "bufferUpdated",
+    "getBuffer",
+  ]);
+  assertEquals(seen.slice(0, 3).map(([e]) => e === boom), [true, true, true]);
+  assertThrows(() => deliverData(new Lender("throw"), one), Error, "boom");
+});

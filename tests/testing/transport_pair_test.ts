@@ -519,6 +519,42 @@ Deno.test("transportPair() fills a BufferedProtocol's own buffer", async () => {
   loop.close();
 });
 
+Deno.test("transportPair() names the BufferedProtocol call that failed, as the TCP transport does", async () => {
+  for (
+    const [method, wrong] of [
+      ["getBuffer", "throw"],
+      ["getBuffer", "empty"],
+      ["bufferUpdated", "throw"],
+    ] as const
+  ) {
+    const loop = new VirtualTimeLoop();
+    const contexts: ExceptionContext[] = [];
+    loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+    const boom = new Error("boom");
+    class Sink extends BufferedProtocol {
+      override getBuffer(): Uint8Array {
+        if (method !== "getBuffer") return new Uint8Array(4);
+        if (wrong === "empty") return new Uint8Array(0);
+        throw boom;
+      }
+      override bufferUpdated(): void {
+        throw boom;
+      }
+    }
+    const [ta] = transportPair(new Protocol(), new Sink(), { loop });
+    ta.write(new Uint8Array([1, 2, 3]));
+    await loop.advance(1);
+    assertEquals(contexts.length, 1);
+    assertEquals(
+      contexts[0].message,
+      `Fatal error: protocol.${method}() call failed`,
+    );
+    if (wrong === "throw") assertStrictEquals(contexts[0].exception, boom);
+    else assertInstanceOf(contexts[0].exception, TypeError);
+    loop.close();
+  }
+});
+
 // ---- Extra info and validation ----
 
 Deno.test("transportPair() getExtraInfo() gives fake peername and sockname", () => {

@@ -841,6 +841,26 @@ Deno.test("VirtualTimeLoop refuses what cannot exist in memory, naming the loop 
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop.runInExecutor() refuses a generator function (a coroutine) in DenoEventLoop's words", () => {
+  const loops = [new DenoEventLoop(), new VirtualTimeLoop()];
+  const inline: Executor = {
+    submit: (fn, ...args) => Promise.resolve().then(() => fn(...args)),
+    shutdown() {},
+  };
+  const coroutines: (() => unknown)[] = [
+    function* work() {},
+    async function* () {},
+  ];
+  for (const fn of coroutines) {
+    const [deno, virtual] = loops.map((loop) =>
+      assertThrows(() => loop.runInExecutor(inline, fn), TypeError).message
+    );
+    assertEquals(virtual, deno);
+    assertStringIncludes(virtual, "loop.createTask() instead");
+  }
+  for (const loop of loops) loop.close();
+});
+
 Deno.test("VirtualTimeLoop.runInExecutor() takes a Handle for the callback, as DenoEventLoop's does (PEP 3156's note on Handles)", async () => {
   const loop = new VirtualTimeLoop();
   const inline: Executor = {

@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import {
+  broadcastRefusal,
   checkAddrinfoArgs,
   checkHost,
   checkMulticastGroup,
@@ -93,5 +94,12 @@ Deno.test("checkMulticastGroup checks the group and the interface of its family"
     () => checkMulticastGroup("joinMulticast", "ff02::1", -1),
     TypeError,
     "for an IPv6 group, iface must be the interface's index",
+  );
+});
+
+Deno.test("broadcastRefusal() says why a send to a broadcast address is refused, in one set of words for every loop", () => {
+  assertEquals(
+    broadcastRefusal({ hostname: "255.255.255.255", port: 9 }, 3),
+    "Cannot send to 255.255.255.255:9: it is a broadcast address and the endpoint was made without allowBroadcast: true, received 3 bytes",
   );
 });
