@@ -126,9 +126,15 @@ class ConditionWaiter<R> extends Waiter<R> {
     this.#cancelMessage = msg;
     if (this.#inTask) {
       // The task takes the lock back itself: interrupt what it waits on
-      // (or, if that is done, tell it when it resumes).
+      // (or, if that is done, tell it when it resumes). Between two waits
+      // (its give-back runs other waiters' code) it waits on nothing yet:
+      // leave the line, and it takes the lock back when it gets there.
       this.#cancelRequested = true;
-      this.#inner?.cancel(msg);
+      if (this.#inner !== null) this.#inner.cancel(msg);
+      else if (this.#phase === WAITING) {
+        this.#phase = ACQUIRING;
+        this.#cond.waiters.drop();
+      }
       return true;
     }
     if (!this.#cancelRequested) {
@@ -144,10 +150,11 @@ class ConditionWaiter<R> extends Waiter<R> {
   /** Called by `notify()`, which took the waiter out of line. */
   wake(): void {
     this.#notified = true;
-    const signal = this.#signal;
-    if (signal !== null) {
+    if (this.#inTask) {
+      // Resume the task; woken before it waits again (inside its own
+      // give-back), it finds the phase changed and takes the lock back.
       this.#phase = ACQUIRING;
-      signal.setResult(undefined);
+      this.#signal?.setResult(undefined);
       return;
     }
     this.#reacquire();
@@ -171,26 +178,29 @@ class ConditionWaiter<R> extends Waiter<R> {
     let interrupted = false;
     let error: unknown = undefined;
     for (;;) {
-      // Wait for notify() (the waiter is in line).
-      const signal = this.#signal = new Waiter<void>(
-        this.getLoop(),
-        undefined,
-        {
-          onCancel: () => {
-            if (this.#phase !== WAITING) return;
-            this.#phase = ACQUIRING;
-            cond.waiters.drop();
+      // Wait for notify(), unless woken or cancelled already (the waiter
+      // is in line while WAITING).
+      if (this.#phase === WAITING) {
+        const signal = this.#signal = new Waiter<void>(
+          this.getLoop(),
+          undefined,
+          {
+            onCancel: () => {
+              if (this.#phase !== WAITING) return;
+              this.#phase = ACQUIRING;
+              cond.waiters.drop();
+            },
           },
-        },
-      );
-      this.#inner = signal;
-      try {
-        yield* signal;
-      } catch (e) {
-        interrupted = true;
-        error = e;
+        );
+        this.#inner = signal;
+        try {
+          yield* signal;
+        } catch (e) {
+          interrupted = true;
+          error = e;
+        }
+        this.#signal = null;
       }
-      this.#signal = null;
       this.#phase = ACQUIRING;
       // Take the lock back, however often the task is cancelled meanwhile;
       // the latest CancelledError is the one raised.
@@ -206,25 +216,27 @@ class ConditionWaiter<R> extends Waiter<R> {
         }
       }
       this.#inner = null;
-      if (this.#cancelRequested && !interrupted) {
-        interrupted = true;
-        error = new CancelledError(this.#cancelMessage);
+      if (!interrupted && !this.#cancelRequested) {
+        if (this.#conclude()) return yield* super[Symbol.iterator]();
+        // Cancelled by the predicate itself: leave as below.
+        if (!this.#cancelRequested) {
+          cond.lock.release();
+          continue;
+        }
       }
-      if (interrupted) {
-        this.#phase = DONE;
-        // Woken, yet leaving: give the notification to someone else.
-        if (this.#notified) cond.notify(1);
-        super.cancel(error instanceof CancelledError ? error.message : "");
-        throw error;
-      }
-      if (this.#conclude()) return yield* super[Symbol.iterator]();
-      cond.lock.release();
+      if (!interrupted) error = new CancelledError(this.#cancelMessage);
+      this.#phase = DONE;
+      // Woken, yet leaving: give the notification to someone else.
+      if (this.#notified) cond.notify(1);
+      super.cancel(error instanceof CancelledError ? error.message : "");
+      throw error;
     }
   }
 
   // The lock is back (and no cancellation): completes the future, unless
   // the predicate does not hold yet — then the waiter is back in line, at
-  // the end, and the caller must give the lock back.
+  // the end, and the caller must give the lock back — or the predicate
+  // cancelled the wait: then nothing changed, and the caller must see to it.
   #conclude(): boolean {
     let value: R;
     try {
@@ -234,6 +246,7 @@ class ConditionWaiter<R> extends Waiter<R> {
       this.setException(e);
       return true;
     }
+    if (this.#cancelRequested) return false;
     if (!value) {
       this.#phase = WAITING;
       this.#notified = false;
@@ -252,13 +265,13 @@ class ConditionWaiter<R> extends Waiter<R> {
 
   #reacquired = (): void => {
     const cond = this.#cond;
-    if (this.#cancelRequested) {
-      this.#phase = DONE;
-      if (this.#notified) cond.notify(1);
-      super.cancel(this.#cancelMessage);
-      return;
+    if (!this.#cancelRequested) {
+      if (this.#conclude()) return;
+      if (!this.#cancelRequested) return giveBack(cond.lock);
     }
-    if (!this.#conclude()) giveBack(cond.lock);
+    this.#phase = DONE;
+    if (this.#notified) cond.notify(1);
+    super.cancel(this.#cancelMessage);
   };
 }
 

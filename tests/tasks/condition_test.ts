@@ -818,3 +818,145 @@ Deno.test("Condition: a notified waiter resumes one iteration after the release,
     assertEquals(condResumed - condStart, eventResumed - eventStart);
   });
 });
+
+// ---- Re-entrance: wakeups that arrive inside the waiter's own release ----
+
+// Takes the lock once A (a generator task) and then B (an async function)
+// wait on `cond`, and notifies both: A queues for the lock when it resumes,
+// B at once by callbacks — so A gets the lock back after us, and its
+// give-back hands the lock to B.
+function* wakeInTurn(cond: Condition): Coroutine<void> {
+  yield* sleep(2);
+  yield* cond.acquire();
+  cond.notify(1);
+  yield* sleep(0);
+  yield* sleep(0);
+  cond.notify(1);
+}
+
+Deno.test("Condition.waitFor() in a generator task woken inside its own give-back still takes the lock back", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    let flag = false;
+    const log: string[] = [];
+    let bWait!: Future<true>;
+    const a = loop.createTask(function* () {
+      yield* cond.acquire();
+      yield* cond.waitFor(() => {
+        log.push(`A pred ${flag}`);
+        return flag;
+      });
+      log.push("A done");
+      cond.release();
+    });
+    const b = loop.createTask(async () => {
+      await sleep(1);
+      await cond.acquire();
+      bWait = cond.wait();
+      try {
+        await bWait;
+      } catch (e) {
+        log.push(`B ${(e as Error).name}`);
+      }
+      flag = true; // the state changes before B lets the lock go
+      cond.release();
+    });
+    yield* wakeInTurn(cond);
+    bWait.cancel();
+    // A's predicate fails; A's give-back hands the lock to B, whose
+    // cancellation passes its notification on to A, still releasing.
+    cond.release();
+    yield* sleep(1);
+    assertEquals(log, [
+      "A pred false",
+      "A pred false",
+      "B CancelledError",
+      "A pred true",
+      "A done",
+    ]);
+    assert(a.done() && b.done());
+    assertFalse(cond.locked());
+  });
+});
+
+Deno.test("Condition.waitFor() in a generator task cancelled inside its own give-back still takes the lock back", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const log: string[] = [];
+    let aWait!: Future<boolean>;
+    const a = loop.createTask(function* () {
+      yield* cond.acquire();
+      aWait = cond.waitFor(() => false);
+      try {
+        yield* aWait;
+      } catch (e) {
+        log.push(`A ${(e as Error).message} locked=${cond.locked()}`);
+      } finally {
+        cond.release();
+      }
+    });
+    const b = loop.createTask(async () => {
+      await sleep(1);
+      await cond.acquire();
+      let checks = 0;
+      // Checked at once, then inside A's give-back, which hands B the lock.
+      await cond.waitFor(() => ++checks > 1 && aWait.cancel("stop"));
+      log.push("B done");
+      cond.release();
+    });
+    yield* wakeInTurn(cond);
+    cond.release();
+    yield* sleep(1);
+    assertEquals(log, ["B done", "A stop locked=true"]);
+    assert(a.done() && b.done());
+    assert(aWait.cancelled());
+    assertFalse(cond.locked());
+    assertEquals(Deno.inspect(cond), "Condition unlocked");
+  });
+});
+
+Deno.test("Condition.waitFor() cancelled by its own predicate after a wakeup turns cancelled, the lock held", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    const log: string[] = [];
+    const waitCancelledByPredicate = (name: string) => {
+      let checks = 0;
+      const f: Future<boolean> = cond.waitFor(() =>
+        ++checks > 1 && !f.cancel(`${name} stop`)
+      );
+      return f;
+    };
+    const inTask = loop.createTask(function* () {
+      yield* cond.acquire();
+      try {
+        yield* waitCancelledByPredicate("gen");
+      } catch (e) {
+        log.push(`${(e as Error).message} locked=${cond.locked()}`);
+      } finally {
+        cond.release();
+      }
+    });
+    const awaited = loop.createTask(async () => {
+      await cond.acquire();
+      try {
+        await waitCancelledByPredicate("async");
+      } catch (e) {
+        log.push(`${(e as Error).message} locked=${cond.locked()}`);
+      } finally {
+        cond.release();
+      }
+    });
+    yield* sleep(0);
+    yield* cond.acquire();
+    cond.notifyAll();
+    cond.release();
+    yield* sleep(1);
+    assertEquals(log.sort(), [
+      "async stop locked=true",
+      "gen stop locked=true",
+    ]);
+    assert(inTask.done() && awaited.done());
+    assertFalse(cond.locked());
+    assertEquals(Deno.inspect(cond), "Condition unlocked");
+  });
+});
