@@ -371,7 +371,7 @@ export class Future<T> implements PromiseLike<T> {
     const error = exc instanceof Error ? exc : null;
     unretrieved.register(this, {
       loop: this.#loop,
-      kind: this.constructor.name || "Future",
+      kind: this.reportKind(),
       exception: isObject ? undefined : exc,
       ref: isObject ? new WeakRef(exc as object) : null,
       proto: error === null ? null : Object.getPrototypeOf(error),
@@ -491,6 +491,17 @@ export class Future<T> implements PromiseLike<T> {
    * @returns `"Future"`.
    */
   protected kindName(): string {
+    return "Future";
+  }
+
+  /**
+   * The word that starts the never-retrieved report ("Future exception was
+   * never retrieved"), as asyncio words it: a class's own name would show
+   * private subclasses and break under minification.
+   *
+   * @returns `"Future"`; a `Task` says `"Task"`.
+   */
+  protected reportKind(): string {
     return "Future";
   }
 

@@ -111,6 +111,26 @@ const T_BODY = 2;
 /** Methods whose requests carry a body, so an empty one gets a length. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
+// A request's future: cancelling it tells the protocol at once, so that a
+// request that succeeds costs no done callback (and no loop turn for one).
+class RequestFuture extends Future<Response> {
+  readonly #onCancel: (future: Future<Response>) => void;
+
+  constructor(
+    loop: SchedulingLoop | undefined,
+    onCancel: (future: Future<Response>) => void,
+  ) {
+    super({ loop });
+    this.#onCancel = onCancel;
+  }
+
+  override cancel(msg?: string): boolean {
+    if (!super.cancel(msg)) return false;
+    this.#onCancel(this);
+    return true;
+  }
+}
+
 /** A request sent, or waiting to be sent, and its response. */
 class Pending {
   readonly future: Future<Response>;
@@ -430,10 +450,9 @@ export class HttpClientProtocol extends Protocol {
       headers,
     });
     const pending = new Pending(
-      new Future<Response>({ loop: this.#loop ?? undefined }),
+      new RequestFuture(this.#loop ?? undefined, this.#requestCancelled),
       method,
     );
-    pending.future.addDoneCallback(this.#onFutureDone);
     if (last) this.#lastRequestSent = true;
     const send = () => {
       const transport = this.#transport!;
@@ -644,16 +663,12 @@ export class HttpClientProtocol extends Protocol {
 
   // ---- Cancellation ----
 
-  readonly #onFutureDone = (future: Future<Response>): void => {
-    if (future.cancelled()) this.#requestCancelled(future);
-  };
-
   /**
    * A request's future was cancelled: one not sent yet is forgotten; one
    * whose response has not ended closes the connection, once the
    * responses before it have ended.
    */
-  #requestCancelled(future: Future<Response>): void {
+  readonly #requestCancelled = (future: Future<Response>): void => {
     const queued = this.#queue.findIndex((q) => q.pending.future === future);
     if (queued >= 0) {
       this.#queue.splice(queued, 1);
@@ -663,7 +678,7 @@ export class HttpClientProtocol extends Protocol {
     if (pending === undefined) return;
     pending.cancelled = true;
     if (pending === this.#waiting[0]) this.#dropCancelled();
-  }
+  };
 
   /**
    * Closes the connection because the first request waiting was cancelled

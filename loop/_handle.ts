@@ -35,14 +35,9 @@ export let placeTimer: (
   queue: TimerQueueLike | null,
 ) => void;
 /**
- * Returns the queue a timer is counted in, or `null` once its `cancel()`
- * told the queue (or when it is in none). A timer that stands for a handle
- * cancelled later is cancelled without telling its queue.
- */
-export let timerQueue: (timer: TimerHandle) => TimerQueueLike | null;
-/**
- * Ties a timer made from an immediate handle to it: the timer counts as
- * cancelled once the handle is.
+ * Ties a timer made from an immediate handle to it: the handle's `cancel()`
+ * cancels the timer too, which lets go of its copy of the callback and
+ * arguments and tells its queue (once).
  */
 export let linkHandle: (timer: Handle, source: Handle) => void;
 
@@ -129,12 +124,16 @@ export class Handle {
   #loop: SchedulingLoop;
   #cancelled = false;
   #afterRun: ((ok: boolean) => void) | null = null;
-  #source: Handle | null = null;
+  // The handles made from this one (one, or several), cancelled with it.
+  #linked: Handle | Handle[] | null = null;
 
   static {
     runHandle = (h) => h.#run();
     linkHandle = (h, source) => {
-      h.#source = source;
+      const linked = source.#linked;
+      if (linked === null) source.#linked = h;
+      else if (Array.isArray(linked)) linked.push(h);
+      else source.#linked = [linked, h];
     };
     setAfterRun = (h, fn) => {
       h.#afterRun = fn;
@@ -172,8 +171,7 @@ export class Handle {
 
   /** `true` once `cancel()` was called. */
   get cancelled(): boolean {
-    return this.#cancelled ||
-      (this.#source !== null && this.#source.cancelled);
+    return this.#cancelled;
   }
 
   /**
@@ -187,6 +185,7 @@ export class Handle {
     this.#cancelled = true;
     this.#callback = released;
     this.#args = RELEASED_ARGS;
+    if (this.#linked !== null) this.#cancelLinked();
   }
 
   /** The tag printed by `Object.prototype.toString`. */
@@ -202,6 +201,15 @@ export class Handle {
     return this.#cancelled
       ? this[Symbol.toStringTag]
       : `${this[Symbol.toStringTag]} ${this.#callback.name || "anonymous"}()`;
+  }
+
+  // A timer standing for this handle holds its own copy of the callback
+  // and arguments, and is counted in its queue only by its own cancel().
+  #cancelLinked(): void {
+    const linked = this.#linked!;
+    this.#linked = null;
+    // A timer cancelled before already told its queue and does nothing.
+    for (const h of Array.isArray(linked) ? linked : [linked]) h.cancel();
   }
 
   #run(): void {
@@ -264,7 +272,6 @@ export class TimerHandle extends Handle {
       t.#when = when;
       t.#queue = queue;
     };
-    timerQueue = (t) => t.#queue;
   }
 
   /** The loop time, in seconds, at which the callback is due. */

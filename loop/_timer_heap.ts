@@ -14,7 +14,6 @@
 import {
   placeTimer,
   type TimerHandle,
-  timerQueue,
   type TimerQueueLike,
 } from "./_handle.ts";
 
@@ -76,10 +75,10 @@ export class TimerHeap implements TimerQueueLike {
   peek(): TimerHandle | undefined {
     const items = this.#items;
     while (items.length > 0 && items[0].cancelled) {
-      const t = this.#pop();
-      // One that stands for a handle cancelled since was never counted.
-      if (timerQueue(t) === null) this.#cancelled--;
-      else placeTimer(t, t.when, null);
+      // Its cancel() counted it (a handle's cancel() cancels the timers
+      // standing for it).
+      this.#pop();
+      this.#cancelled--;
     }
     return items[0];
   }

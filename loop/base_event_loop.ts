@@ -1025,13 +1025,15 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   #runDebug(handle: Handle): void {
     if (handle.cancelled) return;
+    // Read first: a callback that cancels its own handle leaves a stand-in.
+    const name = handle.callback.name;
     const start = this.time();
     this.#timerBase = start;
     runHandle(handle);
     const took = this.time() - start;
     if (took >= this.slowCallbackDuration) {
       this.callExceptionHandler({
-        message: `Executing ${handle.callback.name || "a callback"} took ${
+        message: `Executing ${name || "a callback"} took ${
           took.toFixed(3)
         } seconds`,
         handle,

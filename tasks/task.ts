@@ -370,6 +370,15 @@ export class Task<T> extends Future<T> {
     return `Task "${this.#name}"`;
   }
 
+  /**
+   * The word that starts the never-retrieved report.
+   *
+   * @returns `"Task"`, for any kind of task.
+   */
+  protected override reportKind(): string {
+    return "Task";
+  }
+
   #self(): Task<unknown> {
     return this as unknown as Task<unknown>;
   }

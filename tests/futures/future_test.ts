@@ -13,7 +13,9 @@ import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
 import { Future, isFuture } from "../../futures/future.ts";
 import { getRunningLoop } from "../../futures/running_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
+import { gather } from "../../tasks/gather.ts";
 import type { Coroutine } from "../../tasks/task.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
 // ---- Construction ----
@@ -899,6 +901,47 @@ Deno.test("Task's never-retrieved report names the Task", async () => {
   assertEquals(seen.length, 1);
   assertEquals(seen[0].message, "Task exception was never retrieved");
   assertEquals((seen[0].exception as Error).message, "task lost");
+  loop.close();
+});
+
+Deno.test("A private Future subclass is reported as a Future: gather()'s future", async () => {
+  const [loop, seen] = reportingLoop();
+  (() => {
+    const child = loop.createFuture<number>();
+    gather([child], { loop });
+    child.setException(new Error("gathered lost"));
+    child.exception();
+  })();
+  await loop.runUntilComplete(loop.createTask(function* () {
+    yield;
+    yield;
+  }()));
+  await collectUntil(() => seen.length > 0);
+  assertEquals(seen.map((c) => c.message), [
+    "Future exception was never retrieved",
+  ]);
+  assertEquals((seen[0].exception as Error).message, "gathered lost");
+  loop.close();
+});
+
+Deno.test("A private Task subclass is reported as a Task: waitFor()'s task", async () => {
+  const [loop, seen] = reportingLoop();
+  (() => {
+    const inner = loop.createFuture<number>();
+    waitFor(inner, 10, { loop });
+    inner.setException(new Error("waited lost"));
+    inner.exception();
+  })();
+  await loop.runUntilComplete(loop.createTask(function* () {
+    yield;
+    yield;
+    yield;
+  }()));
+  await collectUntil(() => seen.length > 0);
+  assertEquals(seen.map((c) => c.message), [
+    "Task exception was never retrieved",
+  ]);
+  assertEquals((seen[0].exception as Error).message, "waited lost");
   loop.close();
 });
 

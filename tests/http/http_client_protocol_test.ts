@@ -692,8 +692,30 @@ Deno.test("HttpClientProtocol cancelling a task that awaits a request frees the 
     send("1\r\nx\r\n");
     await loop.advance(30);
   }
+  // The protocol learns of the cancellation at once; the task, a turn on.
+  await loop.advance(0);
   assert(task.cancelled());
   assert(a.cancelled());
+  const error = await assertRejects(() => b, Deno.errors.ConnectionReset);
+  assertEquals(error.message, CANCELLED);
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol learns of a cancelled request at once, and schedules nothing for one that succeeds", async () => {
+  const { loop, client, send } = await hostile();
+  const fine = client.request(new Request("http://h/fine"));
+  // No done callback: succeeding schedules nothing for the protocol.
+  assertEquals(Deno.inspect(fine), "Future pending");
+  send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  assertEquals((await loop.runUntilComplete(fine)).status, 200);
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  assertEquals(client.pendingCount, 2);
+  assert(a.cancel());
+  // Without waiting for the loop: b fails, the connection is closing.
+  assert(b.done());
+  assertEquals(client.pendingCount, 0);
   const error = await assertRejects(() => b, Deno.errors.ConnectionReset);
   assertEquals(error.message, CANCELLED);
   await loop.runUntilComplete(client.waitClosed());

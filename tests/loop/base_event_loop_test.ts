@@ -1188,6 +1188,27 @@ Deno.test("BaseEventLoop in debug mode reports slow callbacks", async () => {
   loop.close();
 });
 
+Deno.test("BaseEventLoop in debug mode names a slow callback that cancels its own handle", async () => {
+  const loop = new ManualClockLoop();
+  loop.setDebug(true);
+  const errors = collectErrors(loop);
+  const h = loop.callSoon(function selfCancelling() {
+    h.cancel();
+    loop.now += 0.5;
+  });
+  const t = loop.callRepeatedly(1, function tick() {
+    t.cancel();
+    loop.now += 0.25;
+    loop.stop();
+  });
+  await loop.runForever();
+  assertEquals(errors.map((e) => e.message), [
+    "Executing selfCancelling took 0.500 seconds",
+    "Executing tick took 0.250 seconds",
+  ]);
+  loop.close();
+});
+
 Deno.test("BaseEventLoop in debug mode honours slowCallbackDuration", async () => {
   const loop = new ManualClockLoop();
   loop.setDebug(true);

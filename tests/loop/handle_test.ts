@@ -73,6 +73,49 @@ Deno.test("Handle and TimerHandle print as asyncio's repr does", () => {
   loop.close();
 });
 
+Deno.test("Cancelling a Handle releases the timers standing for it and counts each once", async () => {
+  const loop = new VirtualTimeLoop();
+  const big = { payload: "kept alive by the timer" };
+  const h = loop.callSoon(function named(_x: unknown) {}, big);
+  const t1 = loop.callLater(10, h);
+  const t2 = loop.callAt(loop.time() + 20, h);
+  const t3 = loop.callLater(30, h);
+  t3.cancel();
+  assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=1 timers=2");
+  h.cancel();
+  for (const t of [t1, t2, t3]) {
+    assert(t.cancelled);
+    assertEquals([t.callback.name, t.args], ["released", []]);
+  }
+  assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=1 timers=0");
+  // Cancelling again, through either handle, counts nothing more.
+  t1.cancel();
+  h.cancel();
+  t2.cancel();
+  assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=1 timers=0");
+  loop.callLater(5, () => {});
+  assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=1 timers=1");
+  await loop.advance(40);
+  assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=0 timers=0");
+  loop.close();
+});
+
+Deno.test("Cancelling a Handle that many timers stand for compacts the loop's queue and counts each once", async () => {
+  const loop = new VirtualTimeLoop();
+  const h = loop.callSoon(() => {});
+  const timers = Array.from(
+    { length: 100 },
+    (_, i) => loop.callLater(i + 1, h),
+  );
+  loop.callLater(200, () => {});
+  h.cancel();
+  assert(timers.every((t) => t.cancelled));
+  assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=1 timers=1");
+  await loop.advance(300);
+  assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=0 timers=0");
+  loop.close();
+});
+
 Deno.test("A timer standing for a Handle cancelled later leaves the loop's timer count right", async () => {
   const loop = new VirtualTimeLoop();
   const h = loop.callSoon(() => {});
