@@ -40,6 +40,8 @@ export let placeTimer: (
  * arguments and tells its queue (once).
  */
 export let linkHandle: (timer: Handle, source: Handle) => void;
+/** Unties a one-shot timer that ran from its handle, so none pile up. */
+export let unlinkHandle: (timer: Handle, source: Handle) => void;
 
 /**
  * Checks a callback as asyncio's `_check_callback` does: it must be a
@@ -134,6 +136,14 @@ export class Handle {
       if (linked === null) source.#linked = h;
       else if (Array.isArray(linked)) linked.push(h);
       else source.#linked = [linked, h];
+    };
+    unlinkHandle = (h, source) => {
+      const linked = source.#linked;
+      if (linked === h) source.#linked = null;
+      else if (Array.isArray(linked)) {
+        const i = linked.indexOf(h);
+        if (i >= 0) linked.splice(i, 1);
+      }
     };
     setAfterRun = (h, fn) => {
       h.#afterRun = fn;

@@ -35,6 +35,7 @@ import {
   runHandle,
   setAfterRun,
   TimerHandle,
+  unlinkHandle,
 } from "./_handle.ts";
 import { checkExecutorFn } from "./_executor_jobs.ts";
 import { TimerHeap } from "./_timer_heap.ts";
@@ -1062,6 +1063,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         return timer;
       }
       linkHandle(timer, cb);
+      // Once run, a one-shot timer has nothing left to cancel: a handle
+      // scheduled again and again must not keep every timer it made
+      // (callRepeatedly() replaces this for its timer, which stays tied).
+      setAfterRun(timer, () => unlinkHandle(timer, cb));
     } else {
       if (typeof cb !== "function" || cb.constructor !== Function) {
         checkCallback(cb, `call ${what}()`);

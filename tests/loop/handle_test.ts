@@ -127,3 +127,20 @@ Deno.test("A timer standing for a Handle cancelled later leaves the loop's timer
   assertEquals(Deno.inspect(loop), "VirtualTimeLoop stopped ready=0 timers=1");
   loop.close();
 });
+
+Deno.test("Timers made from one Handle and run are not kept by it", async () => {
+  // Scheduling one handle again and again (callLater(d, handle)) must not
+  // keep every one-shot timer it made: a server doing so once a second
+  // would grow for ever.
+  const loop = new VirtualTimeLoop();
+  const h = loop.callSoon(() => {});
+  let collected = 0;
+  const registry = new FinalizationRegistry(() => collected++);
+  for (let i = 0; i < 100; i++) registry.register(loop.callLater(0, h), i);
+  await loop.advance(1);
+  await collect();
+  await new Promise((r) => setTimeout(r, 10));
+  assertEquals(collected, 100);
+  h.cancel();
+  loop.close();
+});
