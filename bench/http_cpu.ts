@@ -17,11 +17,10 @@
  */
 
 import process from "node:process";
-import type { Transport } from "../mod.ts";
+import { BROWSER, feed, sink, WRK } from "./_http_exchange.ts";
 
 const RUNS = 11;
 const EXCHANGES = 20_000;
-const CHUNK = 8 * 1024;
 
 const i = Deno.args.indexOf("--tree");
 const tree = i >= 0
@@ -30,42 +29,7 @@ const tree = i >= 0
 const { HttpServerProtocol, newEventLoop } = await import(
   new URL("mod.ts", tree).href
 );
-
-const WRK = "GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n";
-const BROWSER = "GET /api/items?id=12345 HTTP/1.1\r\n" +
-  "Host: example.com\r\n" +
-  "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101\r\n" +
-  "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n" +
-  "Accept-Language: en-US,en;q=0.5\r\n" +
-  "Accept-Encoding: gzip, deflate, br\r\n" +
-  "Connection: keep-alive\r\n" +
-  "Cookie: session=abcdef0123456789; theme=dark\r\n" +
-  "Cache-Control: max-age=0\r\n\r\n";
-
 const loop = newEventLoop();
-let written = 0;
-
-/** A transport that counts what is written and drops it. */
-const sink = {
-  write(data: Uint8Array) {
-    written += data.length;
-  },
-  writelines(list: Uint8Array[]) {
-    for (const data of list) written += data.length;
-  },
-  getExtraInfo(name: string) {
-    return {
-      transport: "tcp",
-      hostname: "127.0.0.1",
-      port: name === "peername" ? 40000 : 8000,
-    };
-  },
-  pauseReading() {},
-  resumeReading() {},
-  close() {},
-  isClosing: () => false,
-  canWriteEof: () => true,
-} as unknown as Transport;
 
 function cpuNs(): number {
   const u = process.cpuUsage();
@@ -76,20 +40,7 @@ function cpuNs(): number {
 function serve(head: string, handler: (request: Request) => Response): void {
   const protocol = new HttpServerProtocol(handler, { loop });
   protocol.connectionMade(sink);
-  const bytes = new TextEncoder().encode(head);
-  const before = written;
-  let chunk = new Uint8Array(CHUNK);
-  let at = 0;
-  for (let n = 0; n < EXCHANGES; n++) {
-    if (chunk.length - at < bytes.length) {
-      chunk = new Uint8Array(CHUNK);
-      at = 0;
-    }
-    chunk.set(bytes, at);
-    protocol.dataReceived(chunk.subarray(at, at + bytes.length));
-    at += bytes.length;
-  }
-  if (written === before) throw new Error("Bench wrote no response");
+  feed(protocol, head, EXCHANGES);
 }
 
 const fixed = () => new Response("Hello, World!");
