@@ -15,6 +15,7 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { ReadTransport } from "../transports/transport.ts";
 import { concatBytes } from "../transports/write_buffer.ts";
+import { readerFriends } from "./_reader_friends.ts";
 
 /** The default `limit`, in bytes (64 KiB, as in asyncio). */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -178,6 +179,10 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   #feeding = false;
   #overrunLater = false;
   #readable: ReadableStream<Uint8Array> | null = null;
+
+  static {
+    readerFriends.buffered = (reader) => reader.#end - reader.#start;
+  }
 
   /**
    * Makes an empty reader.

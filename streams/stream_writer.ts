@@ -10,6 +10,8 @@ import type { SchedulingLoop, StartTlsOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
 import type { StreamReader } from "./stream_reader.ts";
+import { readerFriends } from "./_reader_friends.ts";
+import { InvalidStateError } from "../futures/errors.ts";
 
 /**
  * What a `StreamWriter` needs of its protocol: a way to wait while the
@@ -222,12 +224,20 @@ export class StreamWriter implements AsyncDisposable {
    * go-ahead has been read, so TLS runs over a loopback relay (see
    * `DenoEventLoop.startTls`).
    *
+   * Bytes the reader holds unread when the upgrade would start came in
+   * plain text after the go-ahead, where the server should have sent
+   * nothing: TLS would not protect them, yet read afterwards they would
+   * pass for the server's (STARTTLS response injection). So the upgrade
+   * fails and the connection is aborted; the bytes stay readable. (asyncio,
+   * since gh-142352, hands them to TLS, whose handshake fails on them.)
+   *
    * PEP 3156 (as in asyncio 3.11): `StreamWriter.start_tls()`.
    *
    * @param options `serverHostname`, `caCerts`, `alpnProtocols`, and
    * `handshakeTimeout` in seconds (default 60).
    * @returns A future done once the handshake is; it fails as the loop's
-   * `startTls()` does, or with the error `drain()` gives.
+   * `startTls()` does, or with the error `drain()` gives, or with an
+   * `InvalidStateError` when the reader holds unread bytes.
    * @throws {TypeError} When the writer's loop cannot start TLS.
    *
    * @example Upgrading after a plain-text go-ahead
@@ -257,6 +267,18 @@ export class StreamWriter implements AsyncDisposable {
     }
     const result = new Future<void>({ loop });
     const upgrade = (): void => {
+      const unread = this.#reader === null
+        ? 0
+        : readerFriends.buffered(this.#reader);
+      if (unread > 0) {
+        this.#transport.abort();
+        result.setException(
+          new InvalidStateError(
+            `Cannot call startTls(): the reader holds ${unread} bytes the peer sent before the TLS handshake, which TLS would not protect (injected by a man in the middle, or sent by a server that does not wait for the handshake); the connection is aborted, connect again`,
+          ),
+        );
+        return;
+      }
       let started: Future<Transport>;
       try {
         started = loop.startTls!(
