@@ -24,6 +24,9 @@ const EMPTY = new Uint8Array(0);
 
 /** Returned by a read step that needs more data. */
 const WAIT: unique symbol = Symbol("wait");
+/** What `readuntil()`'s `LimitOverrunError` tells the caller to do. */
+const OVERRUN_ADVICE =
+  "the bytes stay buffered: read error.consumed of them to get past them, or make the reader with a larger limit";
 type Step<T> = () => T | typeof WAIT;
 
 interface PendingRead {
@@ -390,6 +393,10 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
             this.#consume(size);
           }
           this.#maybeResume();
+          throw new LimitOverrunError(
+            `Cannot read a line: no \\n within limit=${this.limit} bytes; what was buffered of the line is dropped and reading can go on; for longer lines make the reader with a larger limit`,
+            e.consumed,
+          );
         }
         throw e;
       }
@@ -624,7 +631,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
         if (matchEnd >= 0) {
           if (matchStart > this.limit) {
             throw new LimitOverrunError(
-              `Cannot read until separator: the separator is found, but the chunk is longer than limit=${this.limit} bytes`,
+              `Cannot read until separator: the separator is found, but the chunk is longer than limit=${this.limit} bytes; ${OVERRUN_ADVICE}`,
               matchStart,
             );
           }
@@ -640,7 +647,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
             return WAIT;
           }
           throw new LimitOverrunError(
-            `Cannot read until separator: the separator is not found within limit=${this.limit} bytes`,
+            `Cannot read until separator: the separator is not found within limit=${this.limit} bytes; ${OVERRUN_ADVICE}`,
             next,
           );
         }

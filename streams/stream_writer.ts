@@ -12,6 +12,7 @@ import type { Producer, Transport } from "../transports/transport.ts";
 import type { StreamReader } from "./stream_reader.ts";
 import { readerFriends } from "./_reader_friends.ts";
 import { InvalidStateError } from "../futures/errors.ts";
+import { shield } from "../tasks/shield.ts";
 
 /**
  * What a `StreamWriter` needs of its protocol: a way to wait while the
@@ -315,13 +316,17 @@ export class StreamWriter implements AsyncDisposable {
   /**
    * Waits until the connection is lost.
    *
+   * Each call has its own future: cancelling one (a timeout around it,
+   * say) leaves the other waiters, and later calls, to see the close. (In
+   * asyncio they all share one, and a cancelled wait cancels it for good.)
+   *
    * PEP 3156 (as in asyncio): `StreamWriter.wait_closed()`.
    *
    * @returns A future done when the connection is gone; it fails with the
    * connection's error if there was one.
    */
   waitClosed(): Future<void> {
-    return this.#protocol.getCloseWaiter();
+    return shield(this.#protocol.getCloseWaiter(), { loop: this.#loop });
   }
 
   /**
