@@ -326,6 +326,10 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
    * them; with `n < 0`, everything until the end of the stream. At the end
    * of the stream the result is empty.
    *
+   * `read(-1)` is not bounded by `limit` (as in asyncio): it holds all
+   * the peer sends until the end, so against a peer that may not end,
+   * read in pieces with `read(n)` instead.
+   *
    * PEP 3156 (as in asyncio): `StreamReader.read()`.
    *
    * @param n The most bytes to read; negative for all.

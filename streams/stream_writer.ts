@@ -196,7 +196,9 @@ export class StreamWriter implements AsyncDisposable {
 
   /**
    * Closes the connection after the buffered bytes are sent. Follow with
-   * `waitClosed()` to know when it is gone.
+   * `waitClosed()` to know when it is gone. A peer that never reads keeps
+   * the bytes, and the connection, waiting: bound `waitClosed()` with
+   * `waitFor()` and `writer.transport.abort()` on timeout.
    *
    * PEP 3156 (as in asyncio): `StreamWriter.close()`.
    */
@@ -400,6 +402,12 @@ export class StreamWriter implements AsyncDisposable {
    * Waits until writing may go on: at once while the transport's buffer
    * is under its high-water mark; otherwise until it drains to the
    * low-water mark (`resumeWriting()`).
+   *
+   * There is no time limit, as in asyncio: against a peer that never
+   * reads it waits until the connection is lost. Bound it with
+   * `waitFor(writer.drain(), seconds)` (each call has its own future, so
+   * the timeout cancels only that one) and `writer.transport.abort()` on
+   * `TimeoutError`.
    *
    * PEP 3156 (as in asyncio): `StreamWriter.drain()`.
    *
