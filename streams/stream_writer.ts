@@ -328,7 +328,15 @@ export class StreamWriter implements AsyncDisposable {
    * connection's error if there was one.
    */
   waitClosed(): Future<void> {
-    return shield(this.#protocol.getCloseWaiter(), { loop: this.#loop });
+    const waiter = shield(this.#protocol.getCloseWaiter(), {
+      loop: this.#loop,
+    });
+    // Seen here, so that a waitClosed() nobody awaits is not reported
+    // when the connection ends with an error.
+    waiter.addDoneCallback((f) => {
+      if (!f.cancelled()) f.exception();
+    });
+    return waiter;
   }
 
   /**
