@@ -161,6 +161,12 @@ export interface CreateServerOptions {
    * from its accept (default 60, as asyncio's `ssl_handshake_timeout`): a
    * client that has not finished it by then is closed without reaching the
    * protocol, and no longer counts as one of the server's connections.
+   * On Deno the socket itself outlives the close while the handshake is
+   * pending: Deno's TLS stream finishes (or fails) a started handshake
+   * before releasing its socket, with no time limit, so a client that
+   * stays silent or trickles its ClientHello keeps one file descriptor
+   * until it closes or its handshake ends. Keep such clients out in
+   * front of the server (a proxy, or the firewall's per-address limits).
    */
   ssl?: {
     cert: string;

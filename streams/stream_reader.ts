@@ -15,6 +15,7 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { ReadTransport } from "../transports/transport.ts";
 import { concatBytes } from "../transports/write_buffer.ts";
+import { readerFriends } from "./_reader_friends.ts";
 
 /** The default `limit`, in bytes (64 KiB, as in asyncio). */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -23,6 +24,9 @@ const EMPTY = new Uint8Array(0);
 
 /** Returned by a read step that needs more data. */
 const WAIT: unique symbol = Symbol("wait");
+/** What `readuntil()`'s `LimitOverrunError` tells the caller to do. */
+const OVERRUN_ADVICE =
+  "the bytes stay buffered: read error.consumed of them to get past them, or make the reader with a larger limit";
 type Step<T> = () => T | typeof WAIT;
 
 interface PendingRead {
@@ -179,6 +183,10 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   #overrunLater = false;
   #readable: ReadableStream<Uint8Array> | null = null;
 
+  static {
+    readerFriends.buffered = (reader) => reader.#end - reader.#start;
+  }
+
   /**
    * Makes an empty reader.
    *
@@ -318,6 +326,10 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
    * them; with `n < 0`, everything until the end of the stream. At the end
    * of the stream the result is empty.
    *
+   * `read(-1)` is not bounded by `limit` (as in asyncio): it holds all
+   * the peer sends until the end, so against a peer that may not end,
+   * read in pieces with `read(n)` instead.
+   *
    * PEP 3156 (as in asyncio): `StreamReader.read()`.
    *
    * @param n The most bytes to read; negative for all.
@@ -385,6 +397,10 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
             this.#consume(size);
           }
           this.#maybeResume();
+          throw new LimitOverrunError(
+            `Cannot read a line: no \\n within limit=${this.limit} bytes; what was buffered of the line is dropped and reading can go on; for longer lines make the reader with a larger limit`,
+            e.consumed,
+          );
         }
         throw e;
       }
@@ -619,7 +635,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
         if (matchEnd >= 0) {
           if (matchStart > this.limit) {
             throw new LimitOverrunError(
-              `Cannot read until separator: the separator is found, but the chunk is longer than limit=${this.limit} bytes`,
+              `Cannot read until separator: the separator is found, but the chunk is longer than limit=${this.limit} bytes; ${OVERRUN_ADVICE}`,
               matchStart,
             );
           }
@@ -635,7 +651,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
             return WAIT;
           }
           throw new LimitOverrunError(
-            `Cannot read until separator: the separator is not found within limit=${this.limit} bytes`,
+            `Cannot read until separator: the separator is not found within limit=${this.limit} bytes; ${OVERRUN_ADVICE}`,
             next,
           );
         }

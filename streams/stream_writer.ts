@@ -10,6 +10,9 @@ import type { SchedulingLoop, StartTlsOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { Producer, Transport } from "../transports/transport.ts";
 import type { StreamReader } from "./stream_reader.ts";
+import { readerFriends } from "./_reader_friends.ts";
+import { InvalidStateError } from "../futures/errors.ts";
+import { shield } from "../tasks/shield.ts";
 
 /**
  * What a `StreamWriter` needs of its protocol: a way to wait while the
@@ -193,7 +196,9 @@ export class StreamWriter implements AsyncDisposable {
 
   /**
    * Closes the connection after the buffered bytes are sent. Follow with
-   * `waitClosed()` to know when it is gone.
+   * `waitClosed()` to know when it is gone. A peer that never reads keeps
+   * the bytes, and the connection, waiting: bound `waitClosed()` with
+   * `waitFor()` and `writer.transport.abort()` on timeout.
    *
    * PEP 3156 (as in asyncio): `StreamWriter.close()`.
    */
@@ -222,12 +227,20 @@ export class StreamWriter implements AsyncDisposable {
    * go-ahead has been read, so TLS runs over a loopback relay (see
    * `DenoEventLoop.startTls`).
    *
+   * Bytes the reader holds unread when the upgrade would start came in
+   * plain text after the go-ahead, where the server should have sent
+   * nothing: TLS would not protect them, yet read afterwards they would
+   * pass for the server's (STARTTLS response injection). So the upgrade
+   * fails and the connection is aborted; the bytes stay readable. (asyncio,
+   * since gh-142352, hands them to TLS, whose handshake fails on them.)
+   *
    * PEP 3156 (as in asyncio 3.11): `StreamWriter.start_tls()`.
    *
    * @param options `serverHostname`, `caCerts`, `alpnProtocols`, and
    * `handshakeTimeout` in seconds (default 60).
    * @returns A future done once the handshake is; it fails as the loop's
-   * `startTls()` does, or with the error `drain()` gives.
+   * `startTls()` does, or with the error `drain()` gives, or with an
+   * `InvalidStateError` when the reader holds unread bytes.
    * @throws {TypeError} When the writer's loop cannot start TLS.
    *
    * @example Upgrading after a plain-text go-ahead
@@ -257,6 +270,18 @@ export class StreamWriter implements AsyncDisposable {
     }
     const result = new Future<void>({ loop });
     const upgrade = (): void => {
+      const unread = this.#reader === null
+        ? 0
+        : readerFriends.buffered(this.#reader);
+      if (unread > 0) {
+        this.#transport.abort();
+        result.setException(
+          new InvalidStateError(
+            `Cannot call startTls(): the reader holds ${unread} bytes the peer sent before the TLS handshake, which TLS would not protect (injected by a man in the middle, or sent by a server that does not wait for the handshake); the connection is aborted, connect again`,
+          ),
+        );
+        return;
+      }
       let started: Future<Transport>;
       try {
         started = loop.startTls!(
@@ -293,13 +318,25 @@ export class StreamWriter implements AsyncDisposable {
   /**
    * Waits until the connection is lost.
    *
+   * Each call has its own future: cancelling one (a timeout around it,
+   * say) leaves the other waiters, and later calls, to see the close. (In
+   * asyncio they all share one, and a cancelled wait cancels it for good.)
+   *
    * PEP 3156 (as in asyncio): `StreamWriter.wait_closed()`.
    *
    * @returns A future done when the connection is gone; it fails with the
    * connection's error if there was one.
    */
   waitClosed(): Future<void> {
-    return this.#protocol.getCloseWaiter();
+    const waiter = shield(this.#protocol.getCloseWaiter(), {
+      loop: this.#loop,
+    });
+    // Seen here, so that a waitClosed() nobody awaits is not reported
+    // when the connection ends with an error.
+    waiter.addDoneCallback((f) => {
+      if (!f.cancelled()) f.exception();
+    });
+    return waiter;
   }
 
   /**
@@ -373,6 +410,12 @@ export class StreamWriter implements AsyncDisposable {
    * Waits until writing may go on: at once while the transport's buffer
    * is under its high-water mark; otherwise until it drains to the
    * low-water mark (`resumeWriting()`).
+   *
+   * There is no time limit, as in asyncio: against a peer that never
+   * reads it waits until the connection is lost. Bound it with
+   * `waitFor(writer.drain(), seconds)` (each call has its own future, so
+   * the timeout cancels only that one) and `writer.transport.abort()` on
+   * `TimeoutError`.
    *
    * PEP 3156 (as in asyncio): `StreamWriter.drain()`.
    *

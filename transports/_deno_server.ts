@@ -458,8 +458,9 @@ export class DenoServer implements Server {
     const limit = this.#handshakeTimeout;
     // A client that stalls its handshake is closed when time is up, so
     // that it does not hold a place (or the closing server) forever. Deno
-    // itself keeps the socket until the peer sends or closes: its TLS
-    // stream finishes a pending handshake before releasing the socket.
+    // itself keeps the socket until the peer closes or the handshake ends
+    // (a peer that trickles bytes keeps it): its TLS stream finishes a
+    // pending handshake, with no time limit, before releasing the socket.
     let timedOut = false;
     const timer = loop.callLater(limit, () => {
       timedOut = true;

@@ -242,11 +242,119 @@ Deno.test("openConnection() passes limit to the reader", async () => {
   loop.close();
 });
 
+Deno.test("a peer that never sends the separator: readline() and readuntil() stop at the limit, and their errors say what to do", async () => {
+  const loop = new DenoEventLoop();
+  const [until, line, after] = await inTask(loop, async () => {
+    // 100 KB without a newline, then one short line.
+    const server = await startServer(
+      async (_r, w) => {
+        w.write(new Uint8Array(100_000).fill(65));
+        w.write(bytes("\nok\n"));
+        await w.drain();
+        w.close();
+      },
+      "127.0.0.1",
+      0,
+      { loop },
+    );
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop, limit: 1024 },
+    );
+    const caught: LimitOverrunError[] = [];
+    try {
+      await reader.readuntil(bytes("\r\n"));
+    } catch (e) {
+      caught.push(e as LimitOverrunError);
+    }
+    try {
+      await reader.readline();
+    } catch (e) {
+      caught.push(e as LimitOverrunError);
+    }
+    // The over-long line is dropped: reading goes on after it.
+    let rest = "";
+    for (;;) {
+      try {
+        rest = text(await reader.readline());
+        break;
+      } catch (e) {
+        // The rest of the long line, dropped a limit at a time.
+        assertInstanceOf(e, LimitOverrunError);
+      }
+    }
+    writer.close();
+    await writer.waitClosed();
+    server.close();
+    await server.waitClosed();
+    return [caught[0], caught[1], rest] as const;
+  });
+  assertInstanceOf(until, LimitOverrunError);
+  assertEquals(
+    until.message,
+    "Cannot read until separator: the separator is not found within limit=1024 bytes; the bytes stay buffered: read error.consumed of them to get past them, or make the reader with a larger limit",
+  );
+  assertInstanceOf(line, LimitOverrunError);
+  assertEquals(
+    line.message,
+    "Cannot read a line: no \\n within limit=1024 bytes; what was buffered of the line is dropped and reading can go on; for longer lines make the reader with a larger limit",
+  );
+  assertEquals(after, "ok\n");
+  loop.close();
+});
+
+Deno.test("waitClosed() cancelled by a timeout leaves the other waiters and later calls to see the close", async () => {
+  const loop = new DenoEventLoop();
+  const outcome = await inTask(loop, async () => {
+    const server = await startServer(
+      async (r, w) => {
+        await r.read();
+        w.close();
+      },
+      "127.0.0.1",
+      0,
+      { loop },
+    );
+    const [, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop },
+    );
+    const other = writer.waitClosed();
+    const first = writer.waitClosed();
+    first.cancel();
+    writer.close();
+    const seen: string[] = [];
+    for (const waiter of [other, writer.waitClosed()]) {
+      try {
+        await waiter;
+        seen.push("closed");
+      } catch (e) {
+        seen.push((e as Error).name);
+      }
+    }
+    server.close();
+    await server.waitClosed();
+    return seen;
+  });
+  assertEquals(outcome, ["closed", "closed"]);
+  loop.close();
+});
+
 Deno.test("openConnection() fails when nothing listens", async () => {
   const loop = new DenoEventLoop();
   // Find a free port by listening and closing at once.
   const port = await inTask(loop, async () => {
-    const server = await startServer(() => {}, "127.0.0.1", 0, { loop });
+    const server = await startServer(
+      async (r, w) => {
+        await r.read();
+        w.close();
+      },
+      "127.0.0.1",
+      0,
+      { loop },
+    );
     const p = portOf(server);
     server.close();
     await server.waitClosed();
@@ -261,7 +369,15 @@ Deno.test("openConnection() fails when nothing listens", async () => {
 Deno.test("openConnection() can be cancelled", async () => {
   const loop = new DenoEventLoop();
   const outcome = await inTask(loop, async () => {
-    const server = await startServer(() => {}, "127.0.0.1", 0, { loop });
+    const server = await startServer(
+      async (r, w) => {
+        await r.read();
+        w.close();
+      },
+      "127.0.0.1",
+      0,
+      { loop },
+    );
     const connecting = openConnection("127.0.0.1", portOf(server), { loop });
     connecting.cancel();
     let result = "connected";

@@ -13,6 +13,7 @@ import {
 import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { Protocol } from "../../protocols/protocol.ts";
+import { openConnection } from "../../streams/open_connection.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import type { Transport } from "../../transports/transport.ts";
 import {
@@ -347,4 +348,44 @@ Deno.test("startTls() over the relay carries 4 MiB each way intact, with the rea
     tlsServer.close();
     await tlsServer.waitClosed();
   });
+});
+
+Deno.test("StreamWriter.startTls() refuses to upgrade while the reader holds bytes sent before the handshake (STARTTLS response injection), and closes the connection", async () => {
+  // A man in the middle appends a plain-text line to the go-ahead; read
+  // after the upgrade it would pass for one the server sent over TLS.
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    const buf = new Uint8Array(64);
+    await conn.read(buf);
+    await conn.write(enc.encode("GO\nINJECTED\n"));
+    // Until the client hangs up: no TLS here, a handshake would time out.
+    while ((await conn.read(buf).catch(() => null)) !== null);
+    conn.close();
+  })();
+  await withLoop(async (loop) => {
+    const [reader, writer] = await openConnection(
+      HOST,
+      (listener.addr as Deno.NetAddr).port,
+      { loop },
+    );
+    writer.write(enc.encode("STARTTLS\n"));
+    assertEquals(new TextDecoder().decode(await reader.readline()), "GO\n");
+    // Both lines came in one segment: the second is in the reader's buffer.
+    const error = await assertRejects(
+      () => writer.startTls({ caCerts: [certs.ca], handshakeTimeout: 5 }),
+      InvalidStateError,
+      "9 bytes",
+    );
+    assertStringIncludes(error.message, "before the TLS handshake");
+    assert(writer.isClosing());
+    // Nothing is lost silently: the bytes stay readable, then the end.
+    assertEquals(
+      new TextDecoder().decode(await reader.readline()),
+      "INJECTED\n",
+    );
+    await writer.waitClosed().then(() => {}, () => {});
+  });
+  listener.close();
+  await serving;
 });

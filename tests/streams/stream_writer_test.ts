@@ -89,6 +89,23 @@ Deno.test("StreamWriter.waitClosed() fails with the connection's error", async (
   loop.close();
 });
 
+Deno.test("StreamWriter.waitClosed(): a waiter cancelled (a timeout) leaves the others, and later calls, to see the connection's error", async () => {
+  const { loop, writer } = setup({ resetAfter: 1 });
+  const cancelled = writer.waitClosed();
+  const kept = writer.waitClosed();
+  cancelled.cancel();
+  writer.write(bytes("xy"));
+  await assertRejects(
+    () => loop.runUntilComplete(kept),
+    Deno.errors.ConnectionReset,
+  );
+  await assertRejects(
+    () => loop.runUntilComplete(writer.waitClosed()),
+    Deno.errors.ConnectionReset,
+  );
+  loop.close();
+});
+
 Deno.test("StreamWriter.getExtraInfo() asks the transport", () => {
   const { loop, writer } = setup();
   assertEquals(writer.getExtraInfo("peername"), {
