@@ -38,6 +38,7 @@ import { WorkerExecutor } from "./worker_executor.ts";
 import { cancelQueuedJob, checkExecutorFn } from "./_executor_jobs.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
 import { checkAddrinfoArgs } from "../transports/address_checks.ts";
+import { everyInterface } from "../transports/_every_interface.ts";
 import {
   checkNameinfoArgs,
   connectReadPipe,
@@ -366,7 +367,8 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @param protocolFactory Makes one protocol per connection.
    * @param host The address to listen on (`"0.0.0.0"`: every IPv4 one), a
-   * list of them, or `undefined` for every interface.
+   * list of them, or `undefined` for every interface (`null` and `""` too,
+   * as asyncio's `None` and `''`).
    * @param port The port; 0 for any free one.
    * @param options `ssl` (`cert`, `key`, `handshakeTimeout` in seconds),
    * `reusePort`, `backlog`, `startServing`.
@@ -438,7 +440,7 @@ export class DenoEventLoop extends BaseEventLoop {
       this.#streamContext("createServer"),
       "createServer",
       protocolFactory,
-      { host, port },
+      { host: everyInterface(host) ? undefined : host, port },
       options,
     );
   }

@@ -464,7 +464,8 @@ export interface EventLoop extends SchedulingLoop {
   ): Future<Transport>;
   /**
    * Listens on TCP (or TLS): on `host`, on each of a list of hosts, or on
-   * every interface when `host` is `undefined`.
+   * every interface when `host` is `undefined` (or, as asyncio's `None`
+   * and `''`, `null` or `""`).
    */
   createServer(
     protocolFactory: () => Protocol | BufferedProtocol,
