@@ -38,6 +38,7 @@ import { WorkerExecutor } from "./worker_executor.ts";
 import { cancelQueuedJob, checkExecutorFn } from "./_executor_jobs.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
 import { checkAddrinfoArgs } from "../transports/address_checks.ts";
+import { everyInterface } from "../transports/_every_interface.ts";
 import {
   checkNameinfoArgs,
   connectReadPipe,
@@ -102,7 +103,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * server that has not finished it within `ssl.handshakeTimeout` seconds
    * (60 by default) fails it with `TimeoutError`, and the connection is
    * closed.
-   * `localAddr` is not supported: Deno cannot bind before connecting.
+   * Deno cannot bind before connecting, so a `localAddr` is checked
+   * against the address the system chose: a mismatch (any specific port,
+   * for one) closes the connection and fails the call with
+   * `Deno.errors.NotSupported`.
    * Cancelling the future abandons the attempt and closes the connection.
    *
    * PEP 3156: `loop.create_connection()`.
@@ -111,8 +115,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param protocolFactory Makes the protocol, once connected.
    * @param host The host name or address.
    * @param port The port.
-   * @param options `ssl` (`caCerts`, `handshakeTimeout` in seconds) and
-   * `serverHostname`.
+   * @param options `ssl` (`caCerts`, `handshakeTimeout` in seconds),
+   * `serverHostname` and `localAddr`.
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`; it fails with Deno's error (such as
    * `Deno.errors.ConnectionRefused`) and a message naming `host:port`, or
@@ -120,7 +124,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `port` is out of range, `serverHostname` is
    * given without `ssl`, `ssl.handshakeTimeout` is not a positive finite
-   * number, or `localAddr` is given.
+   * number, or `localAddr.hostname` is not an IP address.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example An echo round trip on 127.0.0.1
@@ -363,7 +367,8 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @param protocolFactory Makes one protocol per connection.
    * @param host The address to listen on (`"0.0.0.0"`: every IPv4 one), a
-   * list of them, or `undefined` for every interface.
+   * list of them, or `undefined` for every interface (`null` and `""` too,
+   * as asyncio's `None` and `''`).
    * @param port The port; 0 for any free one.
    * @param options `ssl` (`cert`, `key`, `handshakeTimeout` in seconds),
    * `reusePort`, `backlog`, `startServing`.
@@ -435,7 +440,7 @@ export class DenoEventLoop extends BaseEventLoop {
       this.#streamContext("createServer"),
       "createServer",
       protocolFactory,
-      { host, port },
+      { host: everyInterface(host) ? undefined : host, port },
       options,
     );
   }

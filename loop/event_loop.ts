@@ -75,10 +75,7 @@ export interface Executor {
   shutdown(options?: { wait?: boolean }): void | PromiseLike<void>;
 }
 
-/**
- * Options for `createConnection` and `createUnixConnection`. The PEP's
- * `local_addr` is absent: Deno cannot bind a socket before connecting it.
- */
+/** Options for `createConnection` and `createUnixConnection`. */
 export interface CreateConnectionOptions {
   /**
    * Use TLS: `true` for the system's roots, or an object naming extra CA
@@ -118,6 +115,21 @@ export interface CreateConnectionOptions {
    * @default {the host}
    */
   serverHostname?: string;
+  /**
+   * The local address the connection must have (TCP only): an IP address
+   * (`"0.0.0.0"` or `"::"` for any) and a port (0 for any). Deno cannot
+   * bind a socket before connecting it, so the address the system picked
+   * is checked once connected: one that does not match closes the
+   * connection and fails the call with `Deno.errors.NotSupported`. A
+   * specific port is therefore never met; an address is, when it is the
+   * one the route to the host leaves from (a loopback address for a
+   * loopback host).
+   *
+   * PEP 3156: `create_connection()`'s `local_addr`.
+   *
+   * @default {undefined}
+   */
+  localAddr?: { hostname: string; port: number };
 }
 
 /**
@@ -458,7 +470,8 @@ export interface EventLoop extends SchedulingLoop {
   ): Future<Transport>;
   /**
    * Listens on TCP (or TLS): on `host`, on each of a list of hosts, or on
-   * every interface when `host` is `undefined`.
+   * every interface when `host` is `undefined` (or, as asyncio's `None`
+   * and `''`, `null` or `""`).
    */
   createServer(
     protocolFactory: () => Protocol | BufferedProtocol,

@@ -706,7 +706,11 @@ export function ensureFuture<T>(
   if (isPromiseLike(aw)) return wrapFuture(aw, { loop });
   throw new TypeError(
     `Cannot ensure a future: expected a Future, a coroutine or a promise, received ${
-      aw === null ? "null" : typeof aw
+      aw === null
+        ? "null"
+        : typeof aw === "function"
+        ? "a function (call it, or pass it to createTask())"
+        : typeof aw
     }`,
   );
 }

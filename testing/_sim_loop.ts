@@ -49,6 +49,7 @@ import {
   checkPort,
   ipFamily,
 } from "../transports/address_checks.ts";
+import { everyInterface } from "../transports/_every_interface.ts";
 import { notFound } from "./_deno_errors.ts";
 import { openDatagram } from "./_sim_datagram.ts";
 import { connectStream, listenStream } from "./_sim_stream.ts";
@@ -200,7 +201,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
     this.checkOpen("createServer");
     if (options?.ssl !== undefined) this.tls("createServer");
     return listenStream(this, protocolFactory, {
-      hosts: host === undefined ? [] : Array.isArray(host) ? host : [host],
+      hosts: everyInterface(host) ? [] : Array.isArray(host) ? host : [host],
       port: checkPort(port, "call createServer()"),
     }, options);
   }

@@ -17,7 +17,12 @@ import type {
 } from "../loop/event_loop.ts";
 import type { Owned } from "./_proactor.ts";
 import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
-import { checkPort } from "./address_checks.ts";
+import {
+  canonicalAddress,
+  checkPort,
+  describeAddress,
+  ipFamily,
+} from "./address_checks.ts";
 import { handshakeFailure, withAddress } from "./_deno_names.ts";
 import { checkProtocolFactory } from "./_deno_pipes.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
@@ -82,6 +87,80 @@ function checkArgs(
     );
   }
   checkPort(target.port, `call ${what}()`);
+}
+
+/**
+ * Checks a `localAddr` option: an IP address and a port, for TCP.
+ *
+ * @param value The option as given.
+ * @param target Where the connection goes.
+ * @param what The method name, for messages.
+ * @returns The address, or `undefined` when not given.
+ */
+function checkLocalAddr(
+  value: unknown,
+  target: StreamTarget,
+  what: string,
+): { hostname: string; port: number } | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "object") {
+    throw new TypeError(
+      `Cannot call ${what}(): localAddr must be { hostname, port }, received ${
+        formatReceived(value)
+      }`,
+    );
+  }
+  if ("path" in target) {
+    throw new RangeError(
+      `Cannot call ${what}(): localAddr is for TCP, not a Unix socket, received localAddr=${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  const { hostname } = value as { hostname?: unknown };
+  if (typeof hostname !== "string") {
+    throw new TypeError(
+      `Cannot call ${what}(): localAddr.hostname must be a string, received ${
+        formatReceived(hostname)
+      }`,
+    );
+  }
+  if (ipFamily(hostname) === 0) {
+    throw new RangeError(
+      `Cannot call ${what}(): localAddr.hostname must be an IP address (resolve the name first), received ${
+        JSON.stringify(hostname)
+      }`,
+    );
+  }
+  const port = checkPort(
+    (value as { port?: unknown }).port,
+    `call ${what}() with localAddr.port`,
+  );
+  return { hostname, port };
+}
+
+/**
+ * The error for a connection whose local address is not the one asked
+ * for (Deno cannot bind before connecting), or `null` when it is.
+ */
+function localMismatch(
+  conn: Deno.Conn,
+  want: { hostname: string; port: number },
+  prefix: string,
+): Error | null {
+  const got = conn.localAddr as Deno.NetAddr;
+  const any = want.hostname === "0.0.0.0" ||
+    canonicalAddress(want.hostname) === "::";
+  if (
+    (any ||
+      canonicalAddress(want.hostname) === canonicalAddress(got.hostname)) &&
+    (want.port === 0 || want.port === got.port)
+  ) return null;
+  return new Deno.errors.NotSupported(
+    `${prefix}: Deno cannot bind a local address before connecting, and the system chose ${
+      describeAddress(got)
+    }, received localAddr=${want.hostname}:${want.port} (ask for port 0 and the address the route leaves from)`,
+  );
 }
 
 /**
@@ -359,14 +438,7 @@ export function openConnection<P extends BaseProtocol>(
       `Cannot call ${what}(): serverHostname needs ssl, received serverHostname=${options.serverHostname}`,
     );
   }
-  // Not in the options type; a JavaScript caller may still pass it.
-  const localAddr = (options as { localAddr?: Deno.NetAddr } | undefined)
-    ?.localAddr;
-  if (localAddr !== undefined) {
-    throw new RangeError(
-      `Cannot call ${what}(): Deno cannot bind a local address before connecting, received localAddr=${localAddr.hostname}:${localAddr.port}`,
-    );
-  }
+  const localAddr = checkLocalAddr(options?.localAddr, target, what);
   const { loop, proactor } = ctx;
   const fut = loop.createFuture<[Transport, P]>();
   const abort = new AbortController();
@@ -452,7 +524,11 @@ export function openConnection<P extends BaseProtocol>(
     connectConn(target, options, abort.signal),
     proactor.bind<Deno.Conn>({
       done: (conn) => {
-        if (tls) handshake(conn as Deno.TlsConn);
+        const wrong = localAddr && localMismatch(conn, localAddr, prefix);
+        if (wrong) {
+          proactor.close(conn);
+          if (!fut.done()) fut.setException(wrong);
+        } else if (tls) handshake(conn as Deno.TlsConn);
         else connected(conn);
       },
       failed: (error) => {

@@ -71,6 +71,28 @@ Deno.test("createServer() with host undefined listens on every interface, IPv4 a
   loop.close();
 });
 
+Deno.test("createServer() with host null or \"\" listens on every interface, as asyncio's None and ''", async () => {
+  const loop = new DenoEventLoop();
+  for (const host of [null, ""]) {
+    const server = await within(
+      loop,
+      loop.createServer(() => new Greet(), host as never, 0),
+    );
+    const addrs = server.addresses() as Deno.NetAddr[];
+    assert(addrs.length === 1 || addrs.length === 2);
+    for (const a of addrs) {
+      assert(a.hostname === "::" || a.hostname === "0.0.0.0", a.hostname);
+    }
+    assertEquals(
+      await within(loop, fetchGreeting("127.0.0.1", addrs[0].port)),
+      "hi",
+    );
+    server.close();
+    await within(loop, server.waitClosed());
+  }
+  loop.close();
+});
+
 Deno.test("createServer() on a list of hosts closes what it opened when one host fails", async () => {
   const loop = new DenoEventLoop();
   const taken = Deno.listen({ hostname: "127.0.0.2", port: 0 });

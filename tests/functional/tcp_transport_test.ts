@@ -105,6 +105,38 @@ Deno.test("A stream transport calls made, data, eof and lost in order, lost exac
   });
 });
 
+Deno.test("createConnection() honours a localAddr the system's choice meets, and fails one it does not", async () => {
+  // SPEC: createConnection's opts include localAddr. Deno connects without
+  // binding first, so the address the system picked is checked instead.
+  await withLoop(async (loop) => {
+    const [server] = await recordingServer(loop);
+    const port = portOf(server);
+    for (const hostname of [HOST, "0.0.0.0"]) {
+      const [transport] = await loop.createConnection(
+        () => new Protocol(),
+        HOST,
+        port,
+        { localAddr: { hostname, port: 0 } },
+      );
+      const sockname = transport.getExtraInfo("sockname") as Deno.NetAddr;
+      assertEquals(sockname.hostname, HOST);
+      transport.close();
+    }
+    const taken = Deno.listen({ hostname: HOST, port: 0 });
+    const busy = taken.addr.port;
+    taken.close();
+    const err = await assertRejects(
+      () =>
+        loop.createConnection(() => new Protocol(), HOST, port, {
+          localAddr: { hostname: HOST, port: busy },
+        }),
+      Deno.errors.NotSupported,
+    );
+    assertStringIncludes(err.message, `localAddr=${HOST}:${busy}`);
+    await shutdown(server);
+  });
+});
+
 Deno.test("createConnection() names host and port when the connection is refused", async () => {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
   const port = listener.addr.port;
@@ -156,11 +188,25 @@ Deno.test("createConnection() and createServer() check their arguments", () => {
   );
   assertThrows(
     () =>
+      loop.createConnection(f, HOST, 1, { localAddr: { port: 0 } as never }),
+    TypeError,
+    "localAddr.hostname",
+  );
+  assertThrows(
+    () =>
       loop.createConnection(f, HOST, 1, {
-        localAddr: { hostname: HOST, port: 0 },
-      } as never),
+        localAddr: { hostname: HOST, port: -1 },
+      }),
     RangeError,
-    "localAddr",
+    "localAddr.port",
+  );
+  assertThrows(
+    () =>
+      loop.createConnection(f, HOST, 1, {
+        localAddr: { hostname: "localhost", port: 0 },
+      }),
+    RangeError,
+    "localAddr.hostname must be an IP address",
   );
   assertThrows(() => loop.createServer(f, HOST, -1), RangeError, "port");
   assertThrows(

@@ -1206,7 +1206,7 @@ Deno.test("ensureFuture() throws InvalidStateError for a future of another loop"
   other.close();
 });
 
-Deno.test("ensureFuture() throws TypeError for something not awaitable", () => {
+Deno.test("ensureFuture() throws TypeError for something not awaitable", async () => {
   const loop = new VirtualTimeLoop();
   assertThrows(
     () => ensureFuture(42 as never, { loop }),
@@ -1219,6 +1219,19 @@ Deno.test("ensureFuture() throws TypeError for something not awaitable", () => {
     "received null",
   );
   assertThrows(() => ensureFuture({} as never, { loop }), TypeError);
+  // A coroutine function (rather than the coroutine it makes) is the
+  // likely slip: the message says what to pass instead, for
+  // runUntilComplete() too.
+  assertThrows(
+    () => ensureFuture((async () => 1) as never, { loop }),
+    TypeError,
+    "received a function (call it, or pass it to createTask())",
+  );
+  await assertRejects(
+    () => loop.runUntilComplete(function* () {} as never),
+    TypeError,
+    "received a function (call it, or pass it to createTask())",
+  );
   loop.close();
 });
 

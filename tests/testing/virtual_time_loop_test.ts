@@ -514,8 +514,12 @@ Deno.test("VirtualTimeLoop reports each address a server listens on, and ::1 as 
 Deno.test("VirtualTimeLoop servers take connections only on the addresses they listen on, as sockets do", async () => {
   const loop = new VirtualTimeLoop();
   await loop.runUntilComplete(loop.createTask(async () => {
-    const reach = async (bind: string | undefined, to: string) => {
-      const server = await loop.createServer(() => new Protocol(), bind, 0);
+    const reach = async (bind: string | null | undefined, to: string) => {
+      const server = await loop.createServer(
+        () => new Protocol(),
+        bind as string | undefined,
+        0,
+      );
       const { port } = server.addresses()[0] as Deno.NetAddr;
       try {
         const [t] = await loop.createConnection(() => new Protocol(), to, port);
@@ -537,6 +541,9 @@ Deno.test("VirtualTimeLoop servers take connections only on the addresses they l
     assertEquals(await reach("::", "127.0.0.1"), "connected");
     assertEquals(await reach(undefined, "::1"), "connected");
     assertEquals(await reach(undefined, "localhost"), "connected");
+    // asyncio's None and '' mean every interface too.
+    assertEquals(await reach(null, "::1"), "connected");
+    assertEquals(await reach("", "127.0.0.1"), "connected");
     // Different addresses may share a port; overlapping ones may not.
     const v4 = await loop.createServer(() => new Protocol(), "127.0.0.1", 0);
     const { port } = v4.addresses()[0] as Deno.NetAddr;
