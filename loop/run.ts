@@ -12,6 +12,7 @@ import {
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { gather } from "../tasks/gather.ts";
 import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
+import { CtrlC } from "./_deno_signals.ts";
 import type { EventLoop } from "./event_loop.ts";
 import { newEventLoop, setEventLoop } from "./policy.ts";
 
@@ -37,12 +38,30 @@ export interface RunOptions {
  * loop's default executor finish (`shutdownDefaultExecutor()`, for at most
  * five minutes), and closes the loop.
  *
+ * Ctrl-C, as asyncio's `run()` (3.11+): while `main` runs, the first
+ * SIGINT cancels the main task, which may catch the `CancelledError` and
+ * clean up (and wait while it does). If `main` then ends cancelled,
+ * `run()` rejects with `Deno.errors.Interrupted` (asyncio's
+ * `KeyboardInterrupt`), its `cause` the `CancelledError`; if `main` returns
+ * or fails otherwise, so does `run()`. A second SIGINT, or one once `main`
+ * is done, ends the process as SIGINT does by default. `run()` listens
+ * only in the main thread (a listener in a Worker would take Ctrl-C from
+ * the whole process), stands aside while one of tulip's handlers decides
+ * what SIGINT does (`loop.addSignalHandler("SIGINT", ...)`,
+ * `serveWorkers()`), and stops listening once `main` is done. Its listener
+ * keeps no process alive. It cannot see a listener added with
+ * `Deno.addSignalListener()` directly: handle Ctrl-C yourself with
+ * `loop.addSignalHandler()`. Where Deno cannot listen for SIGINT, `run()`
+ * leaves it alone.
+ *
  * PEP 3156 (as in asyncio): `asyncio.run()`.
  *
  * @typeParam T The result type.
  * @param main A generator object, a generator function or an async function.
  * @param options Debug mode.
  * @returns A promise of `main`'s result.
+ * @throws {Deno.errors.Interrupted} When Ctrl-C (SIGINT) cancelled `main`
+ * and `main` ended cancelled.
  * @throws {InvalidStateError} When called while a loop is running (from a
  * task or a callback): the running loop would wait for `main` as for any
  * other callback, and could not finish. Run `main` as a task of the
@@ -63,6 +82,23 @@ export interface RunOptions {
  * });
  * assertEquals(answer, 42);
  * ```
+ *
+ * @example A main that handles Ctrl-C
+ * ```ts
+ * import { CancelledError, run, sleep } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const stopped = await run(async () => {
+ *   try {
+ *     await sleep(0.001); // a server's serveForever(), say
+ *     return "finished";
+ *   } catch (e) {
+ *     if (!(e instanceof CancelledError)) throw e;
+ *     return "stopped by Ctrl-C"; // or clean up and rethrow
+ *   }
+ * });
+ * assertEquals(stopped, "finished");
+ * ```
  */
 export async function run<T>(
   main: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T>),
@@ -81,7 +117,24 @@ export async function run<T>(
   if (debug !== undefined && debug !== null) loop.setDebug(debug);
   try {
     const task = loop.createTask(main, { name: "main" });
-    return await loop.runUntilComplete(task);
+    const interrupt = CtrlC.install(loop, task);
+    try {
+      return await loop.runUntilComplete(task);
+    } catch (error) {
+      // Interrupted, unless main went on, failed otherwise, or was also
+      // cancelled by something else (asyncio's uncancel() check).
+      if (
+        error instanceof CancelledError && interrupt !== null &&
+        interrupt.count > 0 && task.cancelled() &&
+        typeof task.uncancel === "function" && task.uncancel() === 0
+      ) {
+        throw interrupt.interrupted(error);
+      }
+      throw error;
+    } finally {
+      // From here on, SIGINT ends the process as by default.
+      interrupt?.uninstall();
+    }
   } finally {
     try {
       await cancelLeftovers(loop);
