@@ -30,6 +30,16 @@ export interface RunOptions {
    * @default {undefined}
    */
   debug?: boolean;
+  /**
+   * Makes the loop, instead of the policy's `newEventLoop()`, as asyncio's
+   * `run(loop_factory=...)` (3.12+): called once, with no arguments. As
+   * there, a loop made so is not made the current loop (`setEventLoop()`
+   * is not called); code in `main` finds it with `getRunningLoop()` or
+   * `getEventLoop()`.
+   *
+   * @default {undefined}
+   */
+  loopFactory?: () => EventLoop;
 }
 
 /**
@@ -58,7 +68,7 @@ export interface RunOptions {
  *
  * @typeParam T The result type.
  * @param main A generator object, a generator function or an async function.
- * @param options Debug mode.
+ * @param options Debug mode, and the function that makes the loop.
  * @returns A promise of `main`'s result.
  * @throws {Deno.errors.Interrupted} When Ctrl-C (SIGINT) cancelled `main`
  * and `main` ended cancelled.
@@ -70,6 +80,7 @@ export interface RunOptions {
  * (a promise included: pass the async function, `run(main)`, not
  * `run(main())`, whose body would already be running outside the loop), as
  * asyncio's `run()` refuses what is not a coroutine. No loop is made.
+ * Also when `loopFactory` is not a function or returns no event loop.
  *
  * @example
  * ```ts
@@ -111,8 +122,22 @@ export async function run<T>(
     );
   }
   checkMain(main);
-  const loop = newEventLoop();
-  setEventLoop(loop);
+  const factory = options?.loopFactory;
+  if (factory !== undefined && typeof factory !== "function") {
+    throw new TypeError(
+      `Cannot call run(): loopFactory must be a function that returns an event loop, received ${
+        formatReceived(factory)
+      }`,
+    );
+  }
+  let loop: EventLoop;
+  if (factory === undefined) {
+    loop = newEventLoop();
+    setEventLoop(loop);
+  } else {
+    loop = factory();
+    checkLoop(loop);
+  }
   const debug = options?.debug;
   if (debug !== undefined && debug !== null) loop.setDebug(debug);
   try {
@@ -144,7 +169,7 @@ export async function run<T>(
         );
       }
     } finally {
-      setEventLoop(null);
+      if (factory === undefined) setEventLoop(null);
       loop.close();
     }
   }
@@ -166,6 +191,21 @@ function checkMain(main: unknown): void {
       promise
         ? " (pass the async function itself: run(main), not run(main()))"
         : ""
+    }`,
+  );
+}
+
+function checkLoop(loop: unknown): asserts loop is EventLoop {
+  const candidate = loop as Partial<EventLoop> | null;
+  if (
+    typeof loop === "object" && candidate !== null &&
+    typeof candidate.createTask === "function" &&
+    typeof candidate.runUntilComplete === "function" &&
+    typeof candidate.close === "function"
+  ) return;
+  throw new TypeError(
+    `Cannot call run(): loopFactory must return an event loop, received ${
+      formatReceived(loop)
     }`,
   );
 }
