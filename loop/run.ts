@@ -62,7 +62,9 @@ export interface RunOptions {
  * keeps no process alive. It cannot see a listener added with
  * `Deno.addSignalListener()` directly: handle Ctrl-C yourself with
  * `loop.addSignalHandler()`. Where Deno cannot listen for SIGINT, `run()`
- * leaves it alone.
+ * leaves it alone. Deno calls signal listeners on the JavaScript thread, so
+ * while `main` runs synchronous code that never gives the loop back, Ctrl-C
+ * waits for it and cannot end the process (SIGQUIT, Ctrl-\, still does).
  *
  * PEP 3156 (as in asyncio): `asyncio.run()`.
  *
