@@ -3,9 +3,32 @@
 // host raises, not an operation the loop started and waits on, so it does
 // not go through the proactor: nothing is pending, and the loop removes the
 // listeners when it closes.
+//
+// Also run()'s Ctrl-C handling (CtrlC), which stands aside while one of
+// these handlers, or serveWorkers()'s, listens for SIGINT.
 
 import { checkCallback, checkHandle, Handle, linkHandle } from "./_handle.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
+
+// How many of tulip's own handlers listen for each signal: a loop's
+// (addSignalHandler) and serveWorkers()'s. run()'s Ctrl-C handling stands
+// aside while one listens for SIGINT, since Deno calls every listener.
+const claims = new Map<Deno.Signal, number>();
+
+/**
+ * Counts (`by` 1) or uncounts (`by` -1) a handler of tulip's for `sig`,
+ * one that decides what the signal does.
+ */
+export function claimSignal(sig: Deno.Signal, by: 1 | -1): void {
+  const count = (claims.get(sig) ?? 0) + by;
+  if (count > 0) claims.set(sig, count);
+  else claims.delete(sig);
+}
+
+/** Whether a handler of tulip's decides what `sig` does. */
+export function signalClaimed(sig: Deno.Signal): boolean {
+  return claims.has(sig);
+}
 
 interface Entry {
   readonly handle: Handle;
@@ -136,6 +159,7 @@ export class SignalHandlers {
     }
     const old = this.#entries.get(sig);
     if (old !== undefined) Deno.removeSignalListener(sig, old.listener);
+    else claimSignal(sig, 1);
     this.#entries.set(sig, { handle, listener });
     return handle;
   }
@@ -146,6 +170,7 @@ export class SignalHandlers {
     const entry = this.#entries.get(sig);
     if (entry === undefined) return false;
     this.#entries.delete(sig);
+    claimSignal(sig, -1);
     Deno.removeSignalListener(sig, entry.listener);
     return true;
   }
@@ -153,5 +178,88 @@ export class SignalHandlers {
   /** Removes every handler. */
   clear(): void {
     for (const sig of [...this.#entries.keys()]) this.remove(sig);
+  }
+}
+
+/** What CtrlC needs of run()'s main task. */
+interface MainTask {
+  done(): boolean;
+  cancel(): boolean;
+}
+
+/**
+ * run()'s Ctrl-C handling, as asyncio's Runner: the first SIGINT cancels
+ * the main task; the listener then removes itself, so that the next SIGINT
+ * ends the process as by default. It stands aside while a handler of
+ * tulip's decides what SIGINT does (a loop's addSignalHandler("SIGINT"),
+ * serveWorkers()). Deno's signal listeners keep no process alive.
+ */
+export class CtrlC {
+  /** The SIGINTs this handled. */
+  count = 0;
+  readonly #loop: SchedulingLoop;
+  readonly #task: MainTask;
+  #installed = false;
+  readonly #listener = () => this.#onSigint();
+
+  private constructor(loop: SchedulingLoop, task: MainTask) {
+    this.#loop = loop;
+    this.#task = task;
+  }
+
+  /**
+   * Listens for SIGINT, only in the main thread (not in a Worker, whose
+   * listener would take Ctrl-C from the whole process) and where Deno can
+   * listen for it; returns `null` where not.
+   */
+  static install(loop: SchedulingLoop, task: MainTask): CtrlC | null {
+    const scope = (globalThis as { WorkerGlobalScope?: unknown })
+      .WorkerGlobalScope;
+    if (typeof scope === "function" && globalThis instanceof scope) {
+      return null;
+    }
+    if (typeof Deno.addSignalListener !== "function") return null;
+    const ctrlC = new CtrlC(loop, task);
+    try {
+      Deno.addSignalListener("SIGINT", ctrlC.#listener);
+    } catch {
+      // No SIGINT to listen for on this platform: nothing to handle.
+      return null;
+    }
+    ctrlC.#installed = true;
+    return ctrlC;
+  }
+
+  /** Stops listening. */
+  uninstall(): void {
+    if (!this.#installed) return;
+    this.#installed = false;
+    Deno.removeSignalListener("SIGINT", this.#listener);
+  }
+
+  /** What run() rejects with when main ended cancelled by Ctrl-C. */
+  interrupted(cause: unknown): Error {
+    return new Deno.errors.Interrupted(
+      'run() was interrupted: SIGINT (Ctrl-C) cancelled the main task (catch the CancelledError in main to clean up or go on, or handle SIGINT yourself with loop.addSignalHandler("SIGINT", callback))',
+      { cause },
+    );
+  }
+
+  #onSigint(): void {
+    if (signalClaimed("SIGINT")) return;
+    this.uninstall();
+    if (this.count++ === 0 && !this.#task.done()) {
+      this.#task.cancel();
+      // Wakes a loop that waits for I/O or a timer.
+      this.#loop.callSoonThreadsafe(() => {});
+      return;
+    }
+    // Main is done (run() is about to remove this listener): SIGINT does
+    // what it does by default.
+    try {
+      Deno.kill(Deno.pid, "SIGINT");
+    } catch {
+      Deno.exit(130);
+    }
   }
 }

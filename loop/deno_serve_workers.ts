@@ -6,6 +6,7 @@
  * @module
  */
 
+import { claimSignal } from "./_deno_signals.ts";
 import type { ServerShutdownOptions } from "./event_loop.ts";
 
 /**
@@ -399,6 +400,7 @@ class Supervisor implements WorkerSupervisor {
   #ping: ReturnType<typeof setInterval> | undefined;
   #seq = 0;
   #signalled = 0;
+  #listening = false;
   readonly #onSignal = () => {
     this.#signalled++;
     if (this.#signalled === 1) this.close();
@@ -466,7 +468,12 @@ class Supervisor implements WorkerSupervisor {
       Math.min(1000, timeout * 250),
     );
     if (this.#settings.signals) {
-      for (const sig of SIGNALS) Deno.addSignalListener(sig, this.#onSignal);
+      for (const sig of SIGNALS) {
+        Deno.addSignalListener(sig, this.#onSignal);
+        // run() leaves these signals to the supervisor meanwhile.
+        claimSignal(sig, 1);
+      }
+      this.#listening = true;
     }
   }
 
@@ -676,13 +683,11 @@ class Supervisor implements WorkerSupervisor {
   #checkExited(): void {
     if (!this.#closing) return;
     if (this.#slots.some((slot) => slot.state !== "gone")) return;
-    if (this.#settings.signals) {
+    if (this.#listening) {
+      this.#listening = false;
       for (const sig of SIGNALS) {
-        try {
-          Deno.removeSignalListener(sig, this.#onSignal);
-        } catch {
-          // Never added: the supervisor closed while starting.
-        }
+        Deno.removeSignalListener(sig, this.#onSignal);
+        claimSignal(sig, -1);
       }
     }
     this.#exited.resolve();

@@ -12,6 +12,7 @@ import {
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { gather } from "../tasks/gather.ts";
 import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
+import { CtrlC } from "./_deno_signals.ts";
 import type { EventLoop } from "./event_loop.ts";
 import { newEventLoop, setEventLoop } from "./policy.ts";
 
@@ -29,6 +30,16 @@ export interface RunOptions {
    * @default {undefined}
    */
   debug?: boolean;
+  /**
+   * Makes the loop, instead of the policy's `newEventLoop()`, as asyncio's
+   * `run(loop_factory=...)` (3.12+): called once, with no arguments. As
+   * there, a loop made so is not made the current loop (`setEventLoop()`
+   * is not called); code in `main` finds it with `getRunningLoop()` or
+   * `getEventLoop()`.
+   *
+   * @default {undefined}
+   */
+  loopFactory?: () => EventLoop;
 }
 
 /**
@@ -37,12 +48,32 @@ export interface RunOptions {
  * loop's default executor finish (`shutdownDefaultExecutor()`, for at most
  * five minutes), and closes the loop.
  *
+ * Ctrl-C, as asyncio's `run()` (3.11+): while `main` runs, the first
+ * SIGINT cancels the main task, which may catch the `CancelledError` and
+ * clean up (and wait while it does). If `main` then ends cancelled,
+ * `run()` rejects with `Deno.errors.Interrupted` (asyncio's
+ * `KeyboardInterrupt`), its `cause` the `CancelledError`; if `main` returns
+ * or fails otherwise, so does `run()`. A second SIGINT, or one once `main`
+ * is done, ends the process as SIGINT does by default. `run()` listens
+ * only in the main thread (a listener in a Worker would take Ctrl-C from
+ * the whole process), stands aside while one of tulip's handlers decides
+ * what SIGINT does (`loop.addSignalHandler("SIGINT", ...)`,
+ * `serveWorkers()`), and stops listening once `main` is done. Its listener
+ * keeps no process alive. It cannot see a listener added with
+ * `Deno.addSignalListener()` directly: handle Ctrl-C yourself with
+ * `loop.addSignalHandler()`. Where Deno cannot listen for SIGINT, `run()`
+ * leaves it alone. Deno calls signal listeners on the JavaScript thread, so
+ * while `main` runs synchronous code that never gives the loop back, Ctrl-C
+ * waits for it and cannot end the process (SIGQUIT, Ctrl-\, still does).
+ *
  * PEP 3156 (as in asyncio): `asyncio.run()`.
  *
  * @typeParam T The result type.
  * @param main A generator object, a generator function or an async function.
- * @param options Debug mode.
+ * @param options Debug mode, and the function that makes the loop.
  * @returns A promise of `main`'s result.
+ * @throws {Deno.errors.Interrupted} When Ctrl-C (SIGINT) cancelled `main`
+ * and `main` ended cancelled.
  * @throws {InvalidStateError} When called while a loop is running (from a
  * task or a callback): the running loop would wait for `main` as for any
  * other callback, and could not finish. Run `main` as a task of the
@@ -51,6 +82,7 @@ export interface RunOptions {
  * (a promise included: pass the async function, `run(main)`, not
  * `run(main())`, whose body would already be running outside the loop), as
  * asyncio's `run()` refuses what is not a coroutine. No loop is made.
+ * Also when `loopFactory` is not a function or returns no event loop.
  *
  * @example
  * ```ts
@@ -62,6 +94,23 @@ export interface RunOptions {
  *   return 42;
  * });
  * assertEquals(answer, 42);
+ * ```
+ *
+ * @example A main that handles Ctrl-C
+ * ```ts
+ * import { CancelledError, run, sleep } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const stopped = await run(async () => {
+ *   try {
+ *     await sleep(0.001); // a server's serveForever(), say
+ *     return "finished";
+ *   } catch (e) {
+ *     if (!(e instanceof CancelledError)) throw e;
+ *     return "stopped by Ctrl-C"; // or clean up and rethrow
+ *   }
+ * });
+ * assertEquals(stopped, "finished");
  * ```
  */
 export async function run<T>(
@@ -75,13 +124,44 @@ export async function run<T>(
     );
   }
   checkMain(main);
-  const loop = newEventLoop();
-  setEventLoop(loop);
+  const factory = options?.loopFactory;
+  if (factory !== undefined && typeof factory !== "function") {
+    throw new TypeError(
+      `Cannot call run(): loopFactory must be a function that returns an event loop, received ${
+        formatReceived(factory)
+      }`,
+    );
+  }
+  let loop: EventLoop;
+  if (factory === undefined) {
+    loop = newEventLoop();
+    setEventLoop(loop);
+  } else {
+    loop = factory();
+    checkLoop(loop);
+  }
   const debug = options?.debug;
   if (debug !== undefined && debug !== null) loop.setDebug(debug);
   try {
     const task = loop.createTask(main, { name: "main" });
-    return await loop.runUntilComplete(task);
+    const interrupt = CtrlC.install(loop, task);
+    try {
+      return await loop.runUntilComplete(task);
+    } catch (error) {
+      // Interrupted, unless main went on, failed otherwise, or was also
+      // cancelled by something else (asyncio's uncancel() check).
+      if (
+        error instanceof CancelledError && interrupt !== null &&
+        interrupt.count > 0 && task.cancelled() &&
+        typeof task.uncancel === "function" && task.uncancel() === 0
+      ) {
+        throw interrupt.interrupted(error);
+      }
+      throw error;
+    } finally {
+      // From here on, SIGINT ends the process as by default.
+      interrupt?.uninstall();
+    }
   } finally {
     try {
       await cancelLeftovers(loop);
@@ -91,7 +171,7 @@ export async function run<T>(
         );
       }
     } finally {
-      setEventLoop(null);
+      if (factory === undefined) setEventLoop(null);
       loop.close();
     }
   }
@@ -113,6 +193,21 @@ function checkMain(main: unknown): void {
       promise
         ? " (pass the async function itself: run(main), not run(main()))"
         : ""
+    }`,
+  );
+}
+
+function checkLoop(loop: unknown): asserts loop is EventLoop {
+  const candidate = loop as Partial<EventLoop> | null;
+  if (
+    typeof loop === "object" && candidate !== null &&
+    typeof candidate.createTask === "function" &&
+    typeof candidate.runUntilComplete === "function" &&
+    typeof candidate.close === "function"
+  ) return;
+  throw new TypeError(
+    `Cannot call run(): loopFactory must return an event loop, received ${
+      formatReceived(loop)
     }`,
   );
 }

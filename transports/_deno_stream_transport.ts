@@ -713,10 +713,20 @@ export class DenoStreamTransport extends FlowControlledTransport
   /** Gives `data`, now the protocol's, to the protocol. */
   #feed(data: Uint8Array): void {
     const protocol = this.#protocol;
+    if (this.#buffered) {
+      // Copied into a buffered protocol's buffers, as many as it takes (a
+      // protocol swapped in while the read was in flight); a failure is
+      // reported under the call that failed.
+      deliverData(
+        protocol,
+        data,
+        (exception, call) =>
+          this.#fatal(exception, `Fatal error: protocol.${call}() call failed`),
+      );
+      return;
+    }
     try {
-      // Copied into a buffered protocol's buffers, as many as it takes.
-      if (this.#buffered) deliverData(protocol, data);
-      else (protocol as Protocol).dataReceived(data);
+      (protocol as Protocol).dataReceived(data);
     } catch (exception) {
       this.#fatal(
         exception,

@@ -1,9 +1,11 @@
-// Real signals sent to our own process through DenoEventLoop's signal
-// handlers. Needs --allow-run (Deno.kill).
+// Real signals sent to our own process: through DenoEventLoop's signal
+// handlers, and (in child processes) to run()'s Ctrl-C handling. Needs
+// --allow-run (Deno.kill).
 
 import {
   assert,
   assertEquals,
+  assertMatch,
   assertStrictEquals,
   assertThrows,
 } from "@std/assert";
@@ -205,4 +207,299 @@ Deno.test("DenoEventLoop.close() removes the signal handlers", () => {
     InvalidStateError,
     "Cannot call addSignalHandler(): the loop is closed",
   );
+});
+
+// ---- run() and Ctrl-C ----
+//
+// Each test runs a child Deno that sends itself SIGINT, so that a SIGINT
+// that ends the process ends the child, not the test runner.
+
+const MOD = new URL("../../mod.ts", import.meta.url).href;
+const SERVE_MODULE = new URL(
+  "../fixtures/serve_workers_module.ts",
+  import.meta.url,
+).href;
+
+interface ChildEnd {
+  lines: string[];
+  signal: Deno.Signal | null;
+  code: number;
+  stderr: string;
+}
+
+/**
+ * Runs `body` as a module in a child Deno, with `run`, `sleep`,
+ * `getRunningLoop`, `currentTask`, `CancelledError` and `serveWorkers`
+ * imported, and says what it printed and how it ended. A child still
+ * running after 20 s is killed.
+ */
+async function child(body: string): Promise<ChildEnd> {
+  const script = `import {
+    CancelledError, currentTask, getRunningLoop, run, serveWorkers, sleep,
+  } from ${JSON.stringify(MOD)};
+  ${body}`;
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-config", "--no-lock", "--unstable-net", "-A", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = proc.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const { stdout, stderr, signal, code } = await proc.output();
+  clearTimeout(timer);
+  const lines = new TextDecoder().decode(stdout).split("\n").filter((l) =>
+    l !== ""
+  );
+  return { lines, signal, code, stderr: new TextDecoder().decode(stderr) };
+}
+
+/** Prints how `run(main)` ended: its result, or its error's name, message and cause. */
+const REPORT = `
+  async function report(main) {
+    try {
+      console.log("run() returned " + await run(main));
+    } catch (e) {
+      console.log("run() threw " + e.name + ": " + e.message);
+      if (e.cause !== undefined) console.log("cause: " + e.cause.name);
+    }
+  }
+`;
+
+const posix = { ignore: Deno.build.os === "windows" };
+
+Deno.test({
+  name:
+    "run(): the first SIGINT cancels main, which may clean up; run() then rejects with Deno.errors.Interrupted",
+  ...posix,
+  fn: async () => {
+    const end = await child(`${REPORT}
+      await report(async () => {
+        getRunningLoop().createTask(async () => {
+          try {
+            await sleep(10);
+          } finally {
+            console.log("leftover cancelled");
+          }
+        });
+        try {
+          Deno.kill(Deno.pid, "SIGINT");
+          await sleep(10);
+          console.log("not reached");
+        } catch (e) {
+          console.log("main caught " + e.name);
+          await sleep(0.01); // cleanup may wait
+          console.log("main cleaned up");
+          throw e;
+        }
+      });
+      console.log("after run()");
+    `);
+    assertEquals(end.signal, null, end.stderr);
+    assertEquals(end.lines, [
+      "main caught CancelledError",
+      "main cleaned up",
+      "leftover cancelled",
+      'run() threw Interrupted: run() was interrupted: SIGINT (Ctrl-C) cancelled the main task (catch the CancelledError in main to clean up or go on, or handle SIGINT yourself with loop.addSignalHandler("SIGINT", callback))',
+      "cause: CancelledError",
+      "after run()",
+    ]);
+    assertEquals(end.code, 0, end.stderr);
+  },
+});
+
+Deno.test({
+  name:
+    "run(): a main that catches the SIGINT's cancellation and returns makes run() return its value",
+  ...posix,
+  fn: async () => {
+    const end = await child(`${REPORT}
+      await report(function* () {
+        try {
+          Deno.kill(Deno.pid, "SIGINT");
+          yield* sleep(10);
+          return "not reached";
+        } catch (e) {
+          if (!(e instanceof CancelledError)) throw e;
+          return "stopped early";
+        }
+      });
+    `);
+    assertEquals(end.signal, null, end.stderr);
+    assertEquals(end.lines, ["run() returned stopped early"]);
+  },
+});
+
+Deno.test({
+  name:
+    "run(): a second SIGINT, while main cleans up, ends the process as SIGINT does by default",
+  ...posix,
+  fn: async () => {
+    const end = await child(`${REPORT}
+      await report(async () => {
+        try {
+          Deno.kill(Deno.pid, "SIGINT");
+          await sleep(10);
+        } catch {
+          console.log("cleaning up");
+          Deno.kill(Deno.pid, "SIGINT");
+          await sleep(10);
+          console.log("cleanup not interrupted");
+        }
+      });
+    `);
+    assertEquals(end.lines, ["cleaning up"]);
+    assertEquals(end.signal, "SIGINT");
+  },
+});
+
+Deno.test({
+  name:
+    "run(): a main already cancelled when SIGINT arrives makes run() reject with its CancelledError (asyncio's test_interrupt_cancelled_task)",
+  ...posix,
+  fn: async () => {
+    const end = await child(`${REPORT}
+      await report(async () => {
+        currentTask().cancel("by main");
+        try {
+          await sleep(10);
+        } catch (e) {
+          Deno.kill(Deno.pid, "SIGINT");
+          try {
+            await sleep(10);
+          } catch {
+            console.log("SIGINT cancelled main again");
+          }
+          throw e;
+        }
+      });
+    `);
+    assertEquals(end.signal, null, end.stderr);
+    assertEquals(end.lines, [
+      "SIGINT cancelled main again",
+      "run() threw CancelledError: by main",
+    ]);
+  },
+});
+
+Deno.test({
+  name:
+    "run() stands aside while the loop has a SIGINT handler, and resumes when it is removed",
+  ...posix,
+  fn: async () => {
+    const end = await child(`${REPORT}
+      await report(async () => {
+        const loop = getRunningLoop();
+        const got = loop.createFuture();
+        loop.addSignalHandler("SIGINT", () => got.setResult("handled"));
+        Deno.kill(Deno.pid, "SIGINT");
+        console.log("handler: " + await got);
+        await sleep(0.05);
+        console.log("main not cancelled");
+        loop.removeSignalHandler("SIGINT");
+        try {
+          Deno.kill(Deno.pid, "SIGINT");
+          await sleep(10);
+        } catch (e) {
+          console.log("then cancelled: " + e.name);
+          throw e;
+        }
+      });
+    `);
+    assertEquals(end.signal, null, end.stderr);
+    assertEquals(end.lines.slice(0, 3), [
+      "handler: handled",
+      "main not cancelled",
+      "then cancelled: CancelledError",
+    ]);
+    assertMatch(end.lines[3], /^run\(\) threw Interrupted: /);
+  },
+});
+
+Deno.test({
+  name:
+    "run(): once main is done, a SIGINT ends the process as by default, during run()'s cleanup and after it",
+  ...posix,
+  fn: async () => {
+    const during = await child(`${REPORT}
+      await report(async () => {
+        getRunningLoop().createTask(async () => {
+          try {
+            await sleep(10);
+          } finally {
+            console.log("leftover cleaning up");
+            Deno.kill(Deno.pid, "SIGINT");
+            await sleep(10);
+          }
+        });
+        await sleep(0);
+        return "done";
+      });
+      console.log("survived");
+    `);
+    assertEquals(during.lines, ["leftover cleaning up"]);
+    assertEquals(during.signal, "SIGINT");
+    const after = await child(`${REPORT}
+      await report(() => Promise.resolve("done"));
+      Deno.kill(Deno.pid, "SIGINT");
+      setTimeout(() => console.log("survived"), 10_000);
+    `);
+    assertEquals(after.lines, ["run() returned done"]);
+    assertEquals(after.signal, "SIGINT");
+  },
+});
+
+Deno.test({
+  name:
+    "run() leaves SIGINT to serveWorkers(), whose first SIGINT closes the workers gracefully",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const end = await child(`${REPORT}
+      await report(async () => {
+        const workers = await serveWorkers(${JSON.stringify(SERVE_MODULE)}, {
+          workers: 1,
+        });
+        Deno.kill(Deno.pid, "SIGINT");
+        await workers.closed;
+        return "workers closed";
+      });
+    `);
+    assertEquals(end.signal, null, end.stderr);
+    assertEquals(end.lines, ["run() returned workers closed"]);
+  },
+});
+
+Deno.test({
+  name:
+    "run() in a Worker leaves SIGINT alone: only the main thread's run() handles it",
+  ...posix,
+  fn: async () => {
+    const worker = `import { run, sleep } from ${JSON.stringify(MOD)};
+      await run(async () => {
+        self.postMessage("running");
+        try {
+          await sleep(10);
+        } catch (e) {
+          self.postMessage("worker main cancelled");
+          throw e;
+        }
+      });`;
+    const end = await child(`
+      const w = new Worker(
+        "data:application/javascript," + encodeURIComponent(${
+      JSON.stringify(worker)
+    }),
+        { type: "module" },
+      );
+      w.onmessage = (e) => {
+        console.log(e.data);
+        if (e.data === "running") Deno.kill(Deno.pid, "SIGINT");
+      };
+      setTimeout(() => w.terminate(), 10_000);
+    `);
+    assertEquals(end.lines, ["running"]);
+    assertEquals(end.signal, "SIGINT");
+  },
 });

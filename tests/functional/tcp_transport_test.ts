@@ -541,6 +541,59 @@ Deno.test("A stream transport reports protocol errors and closes with them", asy
   });
 });
 
+Deno.test("A BufferedProtocol swapped in during a read that fails is reported under the call that failed, getBuffer() or bufferUpdated()", async () => {
+  for (const firstKind of ["Protocol", "BufferedProtocol"]) {
+    for (const call of ["getBuffer", "bufferUpdated"]) {
+      await withLoop(async (loop) => {
+        const errors = collectErrors(loop);
+        const [server, protocols] = await recordingServer(loop);
+        const boom = new Error(`${call} failed`);
+        // The first protocol's read is in flight when the second takes over.
+        class Lends extends BufferedProtocol {
+          override getBuffer(): Uint8Array {
+            return new Uint8Array(100);
+          }
+          override bufferUpdated(): void {}
+        }
+        class Fails extends BufferedProtocol {
+          readonly lost = loop.createFuture<Error | undefined>();
+          override getBuffer(): Uint8Array {
+            if (call === "getBuffer") throw boom;
+            return new Uint8Array(100);
+          }
+          override bufferUpdated(): void {
+            throw boom;
+          }
+          override connectionLost(exc?: Error): void {
+            this.lost.setResult(exc);
+          }
+        }
+        const first = firstKind === "Protocol"
+          ? new Recorder(loop)
+          : new Lends();
+        const [t] = await loop.createConnection(
+          () => first,
+          HOST,
+          portOf(server),
+        );
+        const second = new Fails();
+        t.setProtocol(second);
+        const peer = await accepted(loop, protocols);
+        peer.transport.write(bytes("x"));
+        assertEquals(await second.lost, boom);
+        assertEquals(
+          errors.map((e) => e.message),
+          [`Fatal error: protocol.${call}() call failed`],
+          `first a ${firstKind}`,
+        );
+        assertEquals(errors[0].exception, boom);
+        await peer.lost;
+        await shutdown(server);
+      });
+    }
+  }
+});
+
 Deno.test("createConnection() fails with the error connectionMade() throws", async () => {
   await withLoop(async (loop) => {
     const errors = collectErrors(loop);

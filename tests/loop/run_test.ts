@@ -298,6 +298,53 @@ Deno.test("run() with debug: false turns off the debug mode of a policy's loop, 
   }
 });
 
+Deno.test("run() makes its loop with loopFactory, once, and leaves the current loop alone (asyncio's test_asyncio_run_loop_factory)", async () => {
+  await withVirtualPolicy(async (policy) => {
+    const made: VirtualTimeLoop[] = [];
+    const calls: unknown[][] = [];
+    const loopFactory = (...args: unknown[]) => {
+      calls.push(args);
+      const loop = new VirtualTimeLoop();
+      made.push(loop);
+      return loop as unknown as EventLoop;
+    };
+    try {
+      let inside: unknown = null;
+      const result = await run(async () => {
+        inside = getRunningLoop();
+        await sleep(7);
+        return getRunningLoop()!.getDebug();
+      }, { loopFactory, debug: true });
+      assert(result);
+      assertEquals(calls, [[]]);
+      assertStrictEquals(inside, made[0]);
+      assertEquals(made[0].time(), 7);
+      assert(made[0].isClosed());
+      // Not the policy's loop, and not made current (asyncio 3.12+).
+      assertEquals(policy.made, []);
+      assertEquals(policy.setCalls, []);
+    } finally {
+      for (const loop of made) loop.close();
+    }
+  });
+});
+
+Deno.test("run() refuses a loopFactory that is not a function or returns no event loop, making no loop", async () => {
+  await withVirtualPolicy(async (policy) => {
+    await assertRejects(
+      () => run(async () => {}, { loopFactory: 42 as never }),
+      TypeError,
+      "Cannot call run(): loopFactory must be a function that returns an event loop, received 42",
+    );
+    await assertRejects(
+      () => run(async () => {}, { loopFactory: (() => ({})) as never }),
+      TypeError,
+      "Cannot call run(): loopFactory must return an event loop, received Object",
+    );
+    assertEquals(policy.made, []);
+  });
+});
+
 Deno.test("run() uses a real DenoEventLoop by default", async () => {
   let loop: unknown = null;
   await run(async () => {
