@@ -1223,7 +1223,7 @@ Deno.test("ensureFuture() throws TypeError for something not awaitable", async (
   // likely slip: the message says what to pass instead, for
   // runUntilComplete() too.
   assertThrows(
-    () => ensureFuture((async () => 1) as never, { loop }),
+    () => ensureFuture((async () => await 1) as never, { loop }),
     TypeError,
     "received a function (call it, or pass it to createTask())",
   );
