@@ -311,10 +311,13 @@ export interface Server extends AsyncDisposable {
   startServing(): Future<void>;
   /**
    * Accepts until the server is closed. The future never has a result:
-   * closing the server (`close()`, `shutdown()`) cancels it, so waiting for
-   * it rejects with `CancelledError`, as asyncio's `serve_forever()` raises
-   * it; catch that to end a program cleanly. Cancelling the future closes
-   * the server.
+   * closing the server (`close()`, `shutdown()`) ends it cancelled once
+   * the server's connections are gone (as asyncio 3.12's `serve_forever()`
+   * awaits `wait_closed()`), so waiting for it rejects with
+   * `CancelledError`; catch that to end a program cleanly. Cancelling the
+   * future closes the server, and it too ends once the connections are
+   * gone. Calling it while it serves, or on a closed server, throws
+   * `InvalidStateError`.
    *
    * @example Serving until the server is closed
    * ```ts ignore

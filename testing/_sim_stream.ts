@@ -655,7 +655,6 @@ export class SimServer implements Server {
   #backlog: SimStream[] = [];
   #serving = false;
   #closed = false;
-  #forever: Future<void> | null = null;
 
   constructor(
     loop: SimNetLoop,
@@ -755,7 +754,7 @@ export class SimServer implements Server {
       "unlisten",
       addrText(this.#addresses[0]),
     );
-    this.#forever?.cancel();
+    this.#shutdown.closed();
     this.#shutdown.settle();
   }
 
@@ -800,16 +799,11 @@ export class SimServer implements Server {
   }
 
   serveForever(): Future<void> {
-    if (this.#forever !== null) {
-      throw new InvalidStateError(
-        "Cannot call serveForever(): the server is already serving forever",
-      );
-    }
-    this.startServing();
-    const forever = this.#loop.createFuture<void>();
-    this.#forever = forever;
-    forever.addDoneCallback(() => this.close());
-    return forever;
+    return this.#shutdown.serveForever(
+      this.#closed,
+      () => this.startServing(),
+      () => this.close(),
+    );
   }
 
   isServing(): boolean {

@@ -151,7 +151,6 @@ export class DenoServer implements Server {
   #reportedAt = -Infinity;
   #unreported = 0;
   #failedConnections = 0;
-  #forever: Future<void> | null = null;
   // Registered with the proactor until close(), so that closing the loop
   // closes the listeners.
   readonly #owned: Owned = {
@@ -236,7 +235,7 @@ export class DenoServer implements Server {
         // Gone already: nothing to remove.
       }
     }
-    this.#forever?.cancel();
+    this.#shutdown.closed();
     this.#shutdown.settle();
   }
 
@@ -295,25 +294,21 @@ export class DenoServer implements Server {
   }
 
   /**
-   * Accepts until the server is closed, which cancels the future (so
-   * waiting for it rejects with `CancelledError`, as in asyncio);
-   * cancelling the future closes the server.
+   * Accepts until the server is closed; then, once its connections are
+   * gone, the task ends cancelled (so waiting for it rejects with
+   * `CancelledError`, as in asyncio 3.12). Cancelling the task closes the
+   * server.
    *
-   * @returns A future that never has a result.
+   * @returns A task that never has a result.
    * @throws {InvalidStateError} When the server is closed or already
    * serving forever.
    */
   serveForever(): Future<void> {
-    if (this.#forever !== null) {
-      throw new InvalidStateError(
-        "Cannot call serveForever(): the server is already serving forever",
-      );
-    }
-    this.startServing();
-    const forever = this.#ctx.loop.createFuture<void>();
-    this.#forever = forever;
-    forever.addDoneCallback(() => this.close());
-    return forever;
+    return this.#shutdown.serveForever(
+      this.#closed,
+      () => this.startServing(),
+      () => this.close(),
+    );
   }
 
   /**

@@ -6,8 +6,9 @@
  * @module
  */
 
-import { formatReceived } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
+import type { Coroutine } from "../tasks/task.ts";
 import type {
   SchedulingLoop,
   Server,
@@ -96,6 +97,7 @@ export class ServerShutdown<T extends ServedConnection> {
   #shuttingDown = false;
   #grace: TimerHandle | null = null;
   #graceWhen = Infinity;
+  #forever: Future<void> | null = null;
 
   /**
    * Makes the bookkeeping of one server.
@@ -236,6 +238,71 @@ export class ServerShutdown<T extends ServedConnection> {
     if (this.idle()) fut.setResult(undefined);
     else this.#waiters.push(fut);
     return fut;
+  }
+
+  /**
+   * Serves until the server is closed, as asyncio 3.12's `serve_forever()`:
+   * starts serving at once, and returns a task that never has a result.
+   * When the server is closed (`close`, `shutdown()`), or the task is
+   * cancelled (which closes it), the task waits until the server is idle
+   * — its connections gone, as `waitClosed()` — and then ends cancelled.
+   *
+   * @param closed Whether the server is closed already.
+   * @param start Starts the server serving.
+   * @param close Closes the server (idempotent).
+   * @returns The task serving.
+   * @throws {InvalidStateError} When already serving forever, or closed.
+   */
+  serveForever(
+    closed: boolean,
+    start: () => void,
+    close: () => void,
+  ): Future<void> {
+    if (this.#forever !== null) {
+      throw new InvalidStateError(
+        "Cannot call serveForever(): the server is already serving forever",
+      );
+    }
+    if (closed) {
+      throw new InvalidStateError(
+        "Cannot call serveForever(): the server is closed",
+      );
+    }
+    start();
+    const forever = this.#loop.createFuture<void>();
+    this.#forever = forever;
+    const waitClosed = () => this.waitClosed();
+    const forget = () => {
+      if (this.#forever === forever) this.#forever = null;
+    };
+    const task = this.#loop.createTask(
+      function* (): Coroutine<void> {
+        try {
+          yield* forever;
+        } catch (error) {
+          close();
+          yield* waitClosed();
+          throw error;
+        } finally {
+          forget();
+        }
+      },
+      { name: "serveForever" },
+    );
+    // Cancelled before its first step, the coroutine never runs.
+    task.addDoneCallback(close);
+    return task;
+  }
+
+  /**
+   * Ends `serveForever()`: the server closed. Its task goes on until the
+   * server is idle; a new `serveForever()` meanwhile is told the server is
+   * closed.
+   */
+  closed(): void {
+    const forever = this.#forever;
+    this.#forever = null;
+    forever?.cancel();
   }
 
   /** Closes every open connection gracefully (each flushes first). */

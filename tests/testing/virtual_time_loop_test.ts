@@ -899,3 +899,35 @@ Deno.test("VirtualTimeLoop.runInExecutor() takes a Handle for the callback, as D
   );
   loop.close();
 });
+
+Deno.test("VirtualTimeLoop: serveForever() ends once the closed server's connections are gone, as on a DenoEventLoop", async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const server = await loop.createServer(
+      () => new Protocol(),
+      "127.0.0.1",
+      0,
+      {
+        startServing: false,
+      },
+    );
+    const forever = server.serveForever();
+    assert(server.isServing());
+    assertThrows(() => server.serveForever(), InvalidStateError, "already");
+    const { port } = server.addresses()[0] as Deno.NetAddr;
+    const [t] = await loop.createConnection(
+      () => new Protocol(),
+      "127.0.0.1",
+      port,
+    );
+    await sleep(0.01);
+    forever.cancel();
+    await sleep(1);
+    assertFalse(server.isServing());
+    assertFalse(forever.done());
+    assertThrows(() => server.serveForever(), InvalidStateError, "closed");
+    t.close();
+    await assertRejects(() => Promise.resolve(forever), CancelledError);
+  }));
+  loop.close();
+});
