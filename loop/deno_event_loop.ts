@@ -345,8 +345,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * `backlog` sets the listen queue's length.
    *
    * `host` may be a list: the server listens on each (with port 0, all on
-   * the port the first one got), and `addresses()` lists them all. With
-   * `host` `undefined` it listens on every interface, as asyncio does: on
+   * the port the first one got), and `addresses()` lists them all; a host
+   * listed twice, or two names of one address (`"localhost"` and
+   * `"127.0.0.1"`), is listened on once, as asyncio does. With `host`
+   * `undefined` (or `""`) it listens on every interface, as asyncio does: on
    * `::` and `0.0.0.0`, or on `::` alone where that socket takes IPv4 too
    * (Linux's default), or on `0.0.0.0` alone where IPv6 is off or
    * `--allow-net` does not already grant `[::]` (it is never prompted for).
@@ -363,7 +365,7 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @param protocolFactory Makes one protocol per connection.
    * @param host The address to listen on (`"0.0.0.0"`: every IPv4 one), a
-   * list of them, or `undefined` for every interface.
+   * list of them, or `undefined` (or `""`) for every interface.
    * @param port The port; 0 for any free one.
    * @param options `ssl` (`cert`, `key`, `handshakeTimeout` in seconds),
    * `reusePort`, `backlog`, `startServing`.

@@ -191,9 +191,11 @@ export interface CreateServerOptions {
    */
   reusePort?: boolean;
   /**
-   * The listen backlog. Deno picks its own and ignores other values.
+   * The listen backlog: how many connections the system queues before the
+   * server accepts them (TCP; a Unix socket keeps the system's own). Deno's
+   * default is 511; a simulated host's, 128.
    *
-   * @default {undefined}
+   * @default {511}
    */
   backlog?: number;
   /**
@@ -454,8 +456,9 @@ export interface EventLoop extends SchedulingLoop {
     options?: StartTlsOptions,
   ): Future<Transport>;
   /**
-   * Listens on TCP (or TLS): on `host`, on each of a list of hosts, or on
-   * every interface when `host` is `undefined`.
+   * Listens on TCP (or TLS): on `host`, on each of a list of hosts (an
+   * address named twice is listened on once), or on every interface when
+   * `host` is `undefined` or `""`.
    */
   createServer(
     protocolFactory: () => Protocol | BufferedProtocol,

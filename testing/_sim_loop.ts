@@ -200,7 +200,12 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
     this.checkOpen("createServer");
     if (options?.ssl !== undefined) this.tls("createServer");
     return listenStream(this, protocolFactory, {
-      hosts: host === undefined ? [] : Array.isArray(host) ? host : [host],
+      // "" is every interface too, as in asyncio.
+      hosts: host === undefined || host === ""
+        ? []
+        : Array.isArray(host)
+        ? host
+        : [host],
       port: checkPort(port, "call createServer()"),
     }, options);
   }

@@ -163,8 +163,9 @@ function netGranted(host: string, port: number): boolean {
 
 /**
  * Opens one listener per host, all on one port: with port 0, the port the
- * first one got (or, if that is taken for another host, any free one).
- * Without hosts it listens on every interface as asyncio does: `::` and
+ * first one got (or, if that is taken for another host, any free one). A
+ * host whose address is listened on already is skipped. Without hosts
+ * (`undefined` or `""`) it listens on every interface as asyncio does: `::` and
  * `0.0.0.0`, or just `::` where that socket also takes IPv4 (Linux's
  * default), or just `0.0.0.0` where IPv6 is off or not permitted.
  *
@@ -185,7 +186,7 @@ function listenHosts(
       throw withAddress(error, `Cannot listen on ${hostPort(host, p)}`);
     }
   };
-  if (hosts === undefined) {
+  if (hosts === undefined || hosts === "") {
     let v6: Deno.Listener | null = null;
     if (netGranted("::", port)) {
       try {
@@ -207,23 +208,49 @@ function listenHosts(
     }
   }
   const listeners: Deno.Listener[] = [];
+  // A host already listened on, under this name or another (a name and
+  // its address, a host listed twice), is bound once, as asyncio does.
+  const bound = (l: Deno.Listener): boolean =>
+    listeners.some((other) =>
+      (other.addr as Deno.NetAddr).hostname ===
+        (l.addr as Deno.NetAddr).hostname
+    );
+  // Listens on `host` at any port to learn the address it names; `null`
+  // when that fails too.
+  const probe = (host: string): Deno.Listener | null => {
+    try {
+      return listen(host, 0);
+    } catch {
+      return null;
+    }
+  };
   try {
     for (const host of typeof hosts === "string" ? [hosts] : hosts) {
       const first = listeners[0]?.addr as Deno.NetAddr | undefined;
-      if (port === 0 && first !== undefined) {
-        try {
-          listeners.push(listen(host, first.port));
-          continue;
-        } catch (error) {
-          if (!(error instanceof Deno.errors.AddrInUse)) {
-            throw withAddress(
-              error,
-              `Cannot listen on ${hostPort(host, first.port)}`,
-            );
-          }
+      const p = port === 0 && first !== undefined ? first.port : port;
+      let listener: Deno.Listener;
+      try {
+        listener = listen(host, p);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse)) {
+          throw withAddress(error, `Cannot listen on ${hostPort(host, p)}`);
         }
+        // In use: by this server under another name, or (with port 0)
+        // for this host by someone else: then any free port will do.
+        const other = listeners.length === 0 ? null : probe(host);
+        if (other !== null && bound(other)) {
+          other.close();
+          continue;
+        }
+        if (port !== 0 || other === null) {
+          other?.close();
+          throw withAddress(error, `Cannot listen on ${hostPort(host, p)}`);
+        }
+        listener = other;
       }
-      listeners.push(open(host, port));
+      // With reusePort the same address binds again: keep one.
+      if (bound(listener)) listener.close();
+      else listeners.push(listener);
     }
   } catch (error) {
     for (const listener of listeners) listener.close();

@@ -931,3 +931,16 @@ Deno.test("VirtualTimeLoop: serveForever() ends once the closed server's connect
   }));
   loop.close();
 });
+
+Deno.test('VirtualTimeLoop: createServer() with host "" listens on every interface, as on a DenoEventLoop', async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const server = await loop.createServer(() => new Protocol(), "", 0);
+    const { port } = server.addresses()[0] as Deno.NetAddr;
+    const [t] = await loop.createConnection(() => new Protocol(), "::1", port);
+    t.close();
+    server.close();
+    await server.waitClosed();
+  }));
+  loop.close();
+});
