@@ -348,9 +348,15 @@ export interface Server extends AsyncDisposable {
   addresses(): Deno.Addr[];
   /** Returns the loop the server runs on. */
   getLoop(): EventLoop;
-  /** Closes every open connection gracefully (their buffers are flushed). */
+  /**
+   * Closes every open connection gracefully (their buffers are flushed);
+   * a TLS handshake in progress is ended.
+   */
   closeClients(): void;
-  /** Aborts every open connection (their buffers are dropped). */
+  /**
+   * Aborts every open connection (their buffers are dropped), TLS
+   * handshakes in progress too.
+   */
   abortClients(): void;
 }
 

@@ -140,7 +140,8 @@ export class DenoServer implements Server {
   #serving = false;
   #closed = false;
   #accepting = 0;
-  #handshaking = 0;
+  // The connections whose TLS handshake runs.
+  readonly #handshaking = new Set<Deno.TlsConn>();
   // Per listener: the pending retry, the pause before it (0 after an
   // accept succeeded), and whether the last failure was of no known kind.
   readonly #retry: (TimerHandle | null)[];
@@ -192,7 +193,11 @@ export class DenoServer implements Server {
     this.#shutdown = new ServerShutdown(
       ctx.loop,
       this,
-      () => !this.#closed || this.#accepting !== 0 || this.#handshaking !== 0,
+      () =>
+        !this.#closed || this.#accepting !== 0 || this.#handshaking.size !== 0,
+      () => {
+        for (const conn of this.#handshaking) ctx.proactor.close(conn);
+      },
     );
     this.#acceptPorts = listeners.map((_, i) =>
       ctx.proactor.bind<Deno.Conn>({
@@ -252,12 +257,15 @@ export class DenoServer implements Server {
     return this.#shutdown.shutdown(options, () => this.close());
   }
 
-  /** Closes every open connection gracefully (each flushes first). */
+  /**
+   * Closes every open connection gracefully (each flushes first); a TLS
+   * connection whose handshake runs is closed at once.
+   */
   closeClients(): void {
     this.#shutdown.closeClients();
   }
 
-  /** Aborts every open connection at once. */
+  /** Aborts every open connection at once, handshakes in progress too. */
   abortClients(): void {
     this.#shutdown.abortClients();
   }
@@ -448,7 +456,7 @@ export class DenoServer implements Server {
   }
 
   #handshake(conn: Deno.TlsConn): void {
-    this.#handshaking++;
+    this.#handshaking.add(conn);
     const { loop, proactor } = this.#ctx;
     const limit = this.#handshakeTimeout;
     // A client that stalls its handshake is closed when time is up, so
@@ -469,7 +477,7 @@ export class DenoServer implements Server {
     ): void => {
       timer.cancel();
       proactor.disown(pending);
-      this.#handshaking--;
+      this.#handshaking.delete(conn);
       if (ok && !timedOut) {
         this.#serve(conn, info?.alpnProtocol ?? null);
         return;

@@ -92,6 +92,7 @@ export class ServerShutdown<T extends ServedConnection> {
   readonly #loop: SchedulingLoop;
   readonly #server: Server;
   readonly #busy: () => boolean;
+  readonly #endPending: (() => void) | undefined;
   readonly #connections = new Set<T>();
   #waiters: Future<void>[] = [];
   #shuttingDown = false;
@@ -106,11 +107,21 @@ export class ServerShutdown<T extends ServedConnection> {
    * @param server The server, named in the exception handler's context.
    * @param busy Whether the server itself still holds anything back from
    * being closed: not closed yet, or an accept or a handshake pending.
+   * @param endPending Ends the connections the server accepted that are
+   * not served yet (a TLS handshake in progress): closing or aborting the
+   * clients ends them too, as asyncio's server holds a TLS transport from
+   * its accept.
    */
-  constructor(loop: SchedulingLoop, server: Server, busy: () => boolean) {
+  constructor(
+    loop: SchedulingLoop,
+    server: Server,
+    busy: () => boolean,
+    endPending?: () => void,
+  ) {
     this.#loop = loop;
     this.#server = server;
     this.#busy = busy;
+    this.#endPending = endPending;
   }
 
   /**
@@ -305,13 +316,18 @@ export class ServerShutdown<T extends ServedConnection> {
     forever?.cancel();
   }
 
-  /** Closes every open connection gracefully (each flushes first). */
+  /**
+   * Closes every open connection gracefully (each flushes first), and ends
+   * those not served yet.
+   */
   closeClients(): void {
+    this.#endPending?.();
     for (const t of [...this.#connections]) t.close();
   }
 
-  /** Aborts every open connection at once. */
+  /** Aborts every open connection at once, and ends those not served yet. */
   abortClients(): void {
+    this.#endPending?.();
     for (const t of [...this.#connections]) t.abort();
   }
 
