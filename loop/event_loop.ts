@@ -329,7 +329,9 @@ export interface Server extends AsyncDisposable {
    * const server = await loop.runUntilComplete(
    *   loop.createServer(() => new Protocol(), "127.0.0.1", 8888),
    * );
-   * loop.addSignalHandler("SIGINT", () => server.close());
+   * // close() alone would wait for the clients to hang up; shutdown()
+   * // asks them to finish and aborts them after its grace period.
+   * loop.addSignalHandler("SIGINT", () => server.shutdown({ grace: 5 }));
    * try {
    *   await loop.runUntilComplete(server.serveForever());
    * } catch (e) {
