@@ -47,6 +47,7 @@ import type {
 import {
   checkAddrinfoArgs,
   checkPort,
+  checkServerHosts,
   ipFamily,
 } from "../transports/address_checks.ts";
 import { notFound } from "./_deno_errors.ts";
@@ -200,12 +201,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
     this.checkOpen("createServer");
     if (options?.ssl !== undefined) this.tls("createServer");
     return listenStream(this, protocolFactory, {
-      // "" is every interface too, as in asyncio.
-      hosts: host === undefined || host === ""
-        ? []
-        : Array.isArray(host)
-        ? host
-        : [host],
+      hosts: [...checkServerHosts(host, "call createServer()") ?? []],
       port: checkPort(port, "call createServer()"),
     }, options);
   }

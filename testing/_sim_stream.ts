@@ -565,13 +565,6 @@ export function listenStream(
     let port = target.port;
     // No host: every address, IPv4 and IPv6, as Deno's "::" listener.
     const names = target.hosts.length === 0 ? ["::"] : target.hosts;
-    for (const name of names) {
-      if (typeof name !== "string") {
-        throw new TypeError(
-          `Cannot call createServer(): host must be a string, received ${typeof name}`,
-        );
-      }
-    }
     const foreign = names.find((n) =>
       ![
         "0.0.0.0",

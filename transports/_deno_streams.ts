@@ -17,7 +17,7 @@ import type {
 } from "../loop/event_loop.ts";
 import type { Owned } from "./_proactor.ts";
 import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
-import { checkPort } from "./address_checks.ts";
+import { checkPort, checkServerHosts } from "./address_checks.ts";
 import { handshakeFailure, withAddress } from "./_deno_names.ts";
 import { checkProtocolFactory } from "./_deno_pipes.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
@@ -58,27 +58,10 @@ function checkArgs(
     return;
   }
   const host: unknown = target.host;
-  if (Array.isArray(host) && what === "createServer") {
-    if (host.length === 0) {
-      throw new RangeError(
-        `Cannot call ${what}(): the list of hosts must not be empty, received []`,
-      );
-    }
-    for (const h of host) {
-      if (typeof h !== "string") {
-        throw new TypeError(
-          `Cannot call ${what}(): each host must be a string, received ${typeof h}`,
-        );
-      }
-    }
-  } else if (
-    typeof host !== "string" &&
-    !(host === undefined && what === "createServer")
-  ) {
+  if (what === "createServer") checkServerHosts(host, `call ${what}()`);
+  else if (typeof host !== "string") {
     throw new TypeError(
-      `Cannot call ${what}(): host must be a string${
-        what === "createServer" ? ", a list of strings or undefined" : ""
-      }, received ${typeof host}`,
+      `Cannot call ${what}(): host must be a string, received ${typeof host}`,
     );
   }
   checkPort(target.port, `call ${what}()`);
@@ -175,7 +158,7 @@ function netGranted(host: string, port: number): boolean {
  * @returns The listeners.
  */
 function listenHosts(
-  hosts: string | readonly string[] | undefined,
+  hosts: readonly string[] | undefined,
   port: number,
   listen: (hostname: string, port: number) => Deno.Listener,
 ): Deno.Listener[] {
@@ -186,7 +169,7 @@ function listenHosts(
       throw withAddress(error, `Cannot listen on ${hostPort(host, p)}`);
     }
   };
-  if (hosts === undefined || hosts === "") {
+  if (hosts === undefined) {
     let v6: Deno.Listener | null = null;
     if (netGranted("::", port)) {
       try {
@@ -225,7 +208,7 @@ function listenHosts(
     }
   };
   try {
-    for (const host of typeof hosts === "string" ? [hosts] : hosts) {
+    for (const host of hosts) {
       const first = listeners[0]?.addr as Deno.NetAddr | undefined;
       const p = port === 0 && first !== undefined ? first.port : port;
       let listener: Deno.Listener;
@@ -551,7 +534,8 @@ export function openServer(
       removeStaleSocket(target.path);
       listeners = [Deno.listen({ transport: "unix", path: target.path })];
     } else {
-      listeners = listenHosts(target.host, target.port, (hostname, port) => {
+      const hosts = checkServerHosts(target.host, `call ${what}()`);
+      listeners = listenHosts(hosts, target.port, (hostname, port) => {
         const base = {
           hostname,
           port,

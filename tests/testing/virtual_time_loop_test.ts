@@ -944,3 +944,28 @@ Deno.test('VirtualTimeLoop: createServer() with host "" listens on every interfa
   }));
   loop.close();
 });
+
+Deno.test("VirtualTimeLoop: createServer() refuses the hosts a DenoEventLoop refuses, in the same words", async () => {
+  const make = () => new Protocol();
+  const cases: unknown[] = [[], ["127.0.0.1", 1], 1, null];
+  const virtual = new VirtualTimeLoop();
+  const deno = new DenoEventLoop();
+  try {
+    for (const host of cases) {
+      const refusal = (loop: VirtualTimeLoop | DenoEventLoop) => {
+        try {
+          loop.createServer(make, host as string, 0);
+        } catch (e) {
+          return `${(e as Error).name}: ${(e as Error).message}`;
+        }
+        return "accepted";
+      };
+      const expected = refusal(deno);
+      assert(expected !== "accepted", JSON.stringify(host));
+      assertEquals(refusal(virtual), expected, JSON.stringify(host));
+    }
+  } finally {
+    virtual.close();
+    deno.close();
+  }
+});
