@@ -706,9 +706,11 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   /**
-   * Turns debug mode on or off: slow callbacks are reported, and the
-   * report of a future whose error is never retrieved (made in every mode,
-   * when the future is collected) carries the error's stack as
+   * Turns debug mode on or off: slow callbacks are reported (those that
+   * take `slowCallbackDuration` seconds or more; the async functions an
+   * iteration resumed run outside any callback and are timed together),
+   * and the report of a future whose error is never retrieved (made in
+   * every mode, when the future is collected) carries the error's stack as
    * `sourceTraceback`.
    *
    * @param enabled Whether debug mode is on.
@@ -927,11 +929,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         // (#letResume() inline: its own promise would cost a microtask
         // turn per iteration, here and below.)
         if (pendingResumptions() > 0) {
+          const start = this.#debug ? this.time() : 0;
           let turns = 0;
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
           takeMicrotaskCheckpoint();
+          if (this.#debug) this.#reportSlowResume(start);
           if (this.#stopping) break;
         }
         this.#hostPolled = false;
@@ -940,11 +944,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         else continue;
         // The host may have resumed async code too.
         if (pendingResumptions() > 0) {
+          const start = this.#debug ? this.time() : 0;
           let turns = 0;
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
           takeMicrotaskCheckpoint();
+          if (this.#debug) this.#reportSlowResume(start);
         }
         if (pollHost || this.#hostPolled) busySince = -1;
       }
@@ -960,11 +966,30 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * run loop has it inline).
    */
   async #letResume(): Promise<void> {
+    const start = this.#debug ? this.time() : 0;
     let turns = 0;
     do await null; while (
       pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
     );
     takeMicrotaskCheckpoint();
+    if (this.#debug) this.#reportSlowResume(start);
+  }
+
+  /**
+   * Debug mode: reports the async functions an iteration resumed when they
+   * ran longer than `slowCallbackDuration` before waiting again (they run
+   * in microtasks, outside any handle; asyncio times such a task step as
+   * any callback).
+   */
+  #reportSlowResume(start: number): void {
+    const took = this.time() - start;
+    if (took >= this.slowCallbackDuration) {
+      this.callExceptionHandler({
+        message: `Executing async functions resumed in one iteration took ${
+          took.toFixed(3)
+        } seconds`,
+      });
+    }
   }
 
   /** A host turn that polls I/O: see HOPS_PER_IO_POLL. */

@@ -38,7 +38,6 @@ import { WorkerExecutor } from "./worker_executor.ts";
 import { cancelQueuedJob, checkExecutorFn } from "./_executor_jobs.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
 import { checkAddrinfoArgs } from "../transports/address_checks.ts";
-import { everyInterface } from "../transports/_every_interface.ts";
 import {
   checkNameinfoArgs,
   connectReadPipe,
@@ -349,8 +348,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * `backlog` sets the listen queue's length.
    *
    * `host` may be a list: the server listens on each (with port 0, all on
-   * the port the first one got), and `addresses()` lists them all. With
-   * `host` `undefined` it listens on every interface, as asyncio does: on
+   * the port the first one got), and `addresses()` lists them all; a host
+   * listed twice, or two names of one address (`"localhost"` and
+   * `"127.0.0.1"`), is listened on once, as asyncio does. With `host`
+   * `undefined` (or `""`) it listens on every interface, as asyncio does: on
    * `::` and `0.0.0.0`, or on `::` alone where that socket takes IPv4 too
    * (Linux's default), or on `0.0.0.0` alone where IPv6 is off or
    * `--allow-net` does not already grant `[::]` (it is never prompted for).
@@ -368,7 +369,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param protocolFactory Makes one protocol per connection.
    * @param host The address to listen on (`"0.0.0.0"`: every IPv4 one), a
    * list of them, or `undefined` for every interface (`null` and `""` too,
-   * as asyncio's `None` and `''`).
+   * as asyncio's `None` and `''`); an address named twice is listened on
+   * once.
    * @param port The port; 0 for any free one.
    * @param options `ssl` (`cert`, `key`, `handshakeTimeout` in seconds),
    * `reusePort`, `backlog`, `startServing`.
@@ -440,7 +442,7 @@ export class DenoEventLoop extends BaseEventLoop {
       this.#streamContext("createServer"),
       "createServer",
       protocolFactory,
-      { host: everyInterface(host) ? undefined : host, port },
+      { host, port },
       options,
     );
   }

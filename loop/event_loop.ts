@@ -209,9 +209,11 @@ export interface CreateServerOptions {
    */
   reusePort?: boolean;
   /**
-   * The listen backlog. Deno picks its own and ignores other values.
+   * The listen backlog: how many connections the system queues before the
+   * server accepts them (TCP; a Unix socket keeps the system's own). Deno's
+   * default is 511; a simulated host's, 128.
    *
-   * @default {undefined}
+   * @default {511}
    */
   backlog?: number;
   /**
@@ -329,10 +331,13 @@ export interface Server extends AsyncDisposable {
   startServing(): Future<void>;
   /**
    * Accepts until the server is closed. The future never has a result:
-   * closing the server (`close()`, `shutdown()`) cancels it, so waiting for
-   * it rejects with `CancelledError`, as asyncio's `serve_forever()` raises
-   * it; catch that to end a program cleanly. Cancelling the future closes
-   * the server.
+   * closing the server (`close()`, `shutdown()`) ends it cancelled once
+   * the server's connections are gone (as asyncio 3.12's `serve_forever()`
+   * awaits `wait_closed()`), so waiting for it rejects with
+   * `CancelledError`; catch that to end a program cleanly. Cancelling the
+   * future closes the server, and it too ends once the connections are
+   * gone. Calling it while it serves, or on a closed server, throws
+   * `InvalidStateError`.
    *
    * @example Serving until the server is closed
    * ```ts ignore
@@ -342,7 +347,9 @@ export interface Server extends AsyncDisposable {
    * const server = await loop.runUntilComplete(
    *   loop.createServer(() => new Protocol(), "127.0.0.1", 8888),
    * );
-   * loop.addSignalHandler("SIGINT", () => server.close());
+   * // close() alone would wait for the clients to hang up; shutdown()
+   * // asks them to finish and aborts them after its grace period.
+   * loop.addSignalHandler("SIGINT", () => server.shutdown({ grace: 5 }));
    * try {
    *   await loop.runUntilComplete(server.serveForever());
    * } catch (e) {
@@ -361,9 +368,15 @@ export interface Server extends AsyncDisposable {
   addresses(): Deno.Addr[];
   /** Returns the loop the server runs on. */
   getLoop(): EventLoop;
-  /** Closes every open connection gracefully (their buffers are flushed). */
+  /**
+   * Closes every open connection gracefully (their buffers are flushed);
+   * a TLS handshake in progress is ended.
+   */
   closeClients(): void;
-  /** Aborts every open connection (their buffers are dropped). */
+  /**
+   * Aborts every open connection (their buffers are dropped), TLS
+   * handshakes in progress too.
+   */
   abortClients(): void;
 }
 
@@ -469,9 +482,10 @@ export interface EventLoop extends SchedulingLoop {
     options?: StartTlsOptions,
   ): Future<Transport>;
   /**
-   * Listens on TCP (or TLS): on `host`, on each of a list of hosts, or on
-   * every interface when `host` is `undefined` (or, as asyncio's `None`
-   * and `''`, `null` or `""`).
+   * Listens on TCP (or TLS): on `host`, on each of a list of hosts (an
+   * address named twice is listened on once), or on every interface when
+   * `host` is `undefined` (or, as asyncio's `None` and `''`, `null` or
+   * `""`).
    */
   createServer(
     protocolFactory: () => Protocol | BufferedProtocol,

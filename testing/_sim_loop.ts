@@ -47,9 +47,9 @@ import type {
 import {
   checkAddrinfoArgs,
   checkPort,
+  checkServerHosts,
   ipFamily,
 } from "../transports/address_checks.ts";
-import { everyInterface } from "../transports/_every_interface.ts";
 import { notFound } from "./_deno_errors.ts";
 import { openDatagram } from "./_sim_datagram.ts";
 import { connectStream, listenStream } from "./_sim_stream.ts";
@@ -201,7 +201,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
     this.checkOpen("createServer");
     if (options?.ssl !== undefined) this.tls("createServer");
     return listenStream(this, protocolFactory, {
-      hosts: everyInterface(host) ? [] : Array.isArray(host) ? host : [host],
+      hosts: [...checkServerHosts(host, "call createServer()") ?? []],
       port: checkPort(port, "call createServer()"),
     }, options);
   }

@@ -565,13 +565,6 @@ export function listenStream(
     let port = target.port;
     // No host: every address, IPv4 and IPv6, as Deno's "::" listener.
     const names = target.hosts.length === 0 ? ["::"] : target.hosts;
-    for (const name of names) {
-      if (typeof name !== "string") {
-        throw new TypeError(
-          `Cannot call createServer(): host must be a string, received ${typeof name}`,
-        );
-      }
-    }
     const foreign = names.find((n) =>
       ![
         "0.0.0.0",
@@ -655,7 +648,6 @@ export class SimServer implements Server {
   #backlog: SimStream[] = [];
   #serving = false;
   #closed = false;
-  #forever: Future<void> | null = null;
 
   constructor(
     loop: SimNetLoop,
@@ -755,7 +747,7 @@ export class SimServer implements Server {
       "unlisten",
       addrText(this.#addresses[0]),
     );
-    this.#forever?.cancel();
+    this.#shutdown.closed();
     this.#shutdown.settle();
   }
 
@@ -800,16 +792,11 @@ export class SimServer implements Server {
   }
 
   serveForever(): Future<void> {
-    if (this.#forever !== null) {
-      throw new InvalidStateError(
-        "Cannot call serveForever(): the server is already serving forever",
-      );
-    }
-    this.startServing();
-    const forever = this.#loop.createFuture<void>();
-    this.#forever = forever;
-    forever.addDoneCallback(() => this.close());
-    return forever;
+    return this.#shutdown.serveForever(
+      this.#closed,
+      () => this.startServing(),
+      () => this.close(),
+    );
   }
 
   isServing(): boolean {

@@ -84,6 +84,7 @@ const EXPECTED: Record<string, string[]> = {
     "checkHost",
     "checkMulticastGroup",
     "checkPort",
+    "checkServerHosts",
     "checkWriteData",
     "concatBytes",
     "datagramQueueRefusal",

@@ -140,7 +140,8 @@ export class DenoServer implements Server {
   #serving = false;
   #closed = false;
   #accepting = 0;
-  #handshaking = 0;
+  // The connections whose TLS handshake runs.
+  readonly #handshaking = new Set<Deno.TlsConn>();
   // Per listener: the pending retry, the pause before it (0 after an
   // accept succeeded), and whether the last failure was of no known kind.
   readonly #retry: (TimerHandle | null)[];
@@ -151,7 +152,6 @@ export class DenoServer implements Server {
   #reportedAt = -Infinity;
   #unreported = 0;
   #failedConnections = 0;
-  #forever: Future<void> | null = null;
   // Registered with the proactor until close(), so that closing the loop
   // closes the listeners.
   readonly #owned: Owned = {
@@ -193,7 +193,11 @@ export class DenoServer implements Server {
     this.#shutdown = new ServerShutdown(
       ctx.loop,
       this,
-      () => !this.#closed || this.#accepting !== 0 || this.#handshaking !== 0,
+      () =>
+        !this.#closed || this.#accepting !== 0 || this.#handshaking.size !== 0,
+      () => {
+        for (const conn of this.#handshaking) ctx.proactor.close(conn);
+      },
     );
     this.#acceptPorts = listeners.map((_, i) =>
       ctx.proactor.bind<Deno.Conn>({
@@ -236,7 +240,7 @@ export class DenoServer implements Server {
         // Gone already: nothing to remove.
       }
     }
-    this.#forever?.cancel();
+    this.#shutdown.closed();
     this.#shutdown.settle();
   }
 
@@ -253,12 +257,15 @@ export class DenoServer implements Server {
     return this.#shutdown.shutdown(options, () => this.close());
   }
 
-  /** Closes every open connection gracefully (each flushes first). */
+  /**
+   * Closes every open connection gracefully (each flushes first); a TLS
+   * connection whose handshake runs is closed at once.
+   */
   closeClients(): void {
     this.#shutdown.closeClients();
   }
 
-  /** Aborts every open connection at once. */
+  /** Aborts every open connection at once, handshakes in progress too. */
   abortClients(): void {
     this.#shutdown.abortClients();
   }
@@ -295,25 +302,21 @@ export class DenoServer implements Server {
   }
 
   /**
-   * Accepts until the server is closed, which cancels the future (so
-   * waiting for it rejects with `CancelledError`, as in asyncio);
-   * cancelling the future closes the server.
+   * Accepts until the server is closed; then, once its connections are
+   * gone, the task ends cancelled (so waiting for it rejects with
+   * `CancelledError`, as in asyncio 3.12). Cancelling the task closes the
+   * server.
    *
-   * @returns A future that never has a result.
+   * @returns A task that never has a result.
    * @throws {InvalidStateError} When the server is closed or already
    * serving forever.
    */
   serveForever(): Future<void> {
-    if (this.#forever !== null) {
-      throw new InvalidStateError(
-        "Cannot call serveForever(): the server is already serving forever",
-      );
-    }
-    this.startServing();
-    const forever = this.#ctx.loop.createFuture<void>();
-    this.#forever = forever;
-    forever.addDoneCallback(() => this.close());
-    return forever;
+    return this.#shutdown.serveForever(
+      this.#closed,
+      () => this.startServing(),
+      () => this.close(),
+    );
   }
 
   /**
@@ -453,7 +456,7 @@ export class DenoServer implements Server {
   }
 
   #handshake(conn: Deno.TlsConn): void {
-    this.#handshaking++;
+    this.#handshaking.add(conn);
     const { loop, proactor } = this.#ctx;
     const limit = this.#handshakeTimeout;
     // A client that stalls its handshake is closed when time is up, so
@@ -475,7 +478,7 @@ export class DenoServer implements Server {
     ): void => {
       timer.cancel();
       proactor.disown(pending);
-      this.#handshaking--;
+      this.#handshaking.delete(conn);
       if (ok && !timedOut) {
         this.#serve(conn, info?.alpnProtocol ?? null);
         return;

@@ -20,6 +20,7 @@ import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
 import {
   canonicalAddress,
   checkPort,
+  checkServerHosts,
   describeAddress,
   ipFamily,
 } from "./address_checks.ts";
@@ -63,27 +64,10 @@ function checkArgs(
     return;
   }
   const host: unknown = target.host;
-  if (Array.isArray(host) && what === "createServer") {
-    if (host.length === 0) {
-      throw new RangeError(
-        `Cannot call ${what}(): the list of hosts must not be empty, received []`,
-      );
-    }
-    for (const h of host) {
-      if (typeof h !== "string") {
-        throw new TypeError(
-          `Cannot call ${what}(): each host must be a string, received ${typeof h}`,
-        );
-      }
-    }
-  } else if (
-    typeof host !== "string" &&
-    !(host === undefined && what === "createServer")
-  ) {
+  if (what === "createServer") checkServerHosts(host, `call ${what}()`);
+  else if (typeof host !== "string") {
     throw new TypeError(
-      `Cannot call ${what}(): host must be a string${
-        what === "createServer" ? ", a list of strings or undefined" : ""
-      }, received ${typeof host}`,
+      `Cannot call ${what}(): host must be a string, received ${typeof host}`,
     );
   }
   checkPort(target.port, `call ${what}()`);
@@ -242,8 +226,9 @@ function netGranted(host: string, port: number): boolean {
 
 /**
  * Opens one listener per host, all on one port: with port 0, the port the
- * first one got (or, if that is taken for another host, any free one).
- * Without hosts it listens on every interface as asyncio does: `::` and
+ * first one got (or, if that is taken for another host, any free one). A
+ * host whose address is listened on already is skipped. Without hosts
+ * (`undefined` or `""`) it listens on every interface as asyncio does: `::` and
  * `0.0.0.0`, or just `::` where that socket also takes IPv4 (Linux's
  * default), or just `0.0.0.0` where IPv6 is off or not permitted.
  *
@@ -253,7 +238,7 @@ function netGranted(host: string, port: number): boolean {
  * @returns The listeners.
  */
 function listenHosts(
-  hosts: string | readonly string[] | undefined,
+  hosts: readonly string[] | undefined,
   port: number,
   listen: (hostname: string, port: number) => Deno.Listener,
 ): Deno.Listener[] {
@@ -286,23 +271,49 @@ function listenHosts(
     }
   }
   const listeners: Deno.Listener[] = [];
+  // A host already listened on, under this name or another (a name and
+  // its address, a host listed twice), is bound once, as asyncio does.
+  const bound = (l: Deno.Listener): boolean =>
+    listeners.some((other) =>
+      (other.addr as Deno.NetAddr).hostname ===
+        (l.addr as Deno.NetAddr).hostname
+    );
+  // Listens on `host` at any port to learn the address it names; `null`
+  // when that fails too.
+  const probe = (host: string): Deno.Listener | null => {
+    try {
+      return listen(host, 0);
+    } catch {
+      return null;
+    }
+  };
   try {
-    for (const host of typeof hosts === "string" ? [hosts] : hosts) {
+    for (const host of hosts) {
       const first = listeners[0]?.addr as Deno.NetAddr | undefined;
-      if (port === 0 && first !== undefined) {
-        try {
-          listeners.push(listen(host, first.port));
-          continue;
-        } catch (error) {
-          if (!(error instanceof Deno.errors.AddrInUse)) {
-            throw withAddress(
-              error,
-              `Cannot listen on ${hostPort(host, first.port)}`,
-            );
-          }
+      const p = port === 0 && first !== undefined ? first.port : port;
+      let listener: Deno.Listener;
+      try {
+        listener = listen(host, p);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse)) {
+          throw withAddress(error, `Cannot listen on ${hostPort(host, p)}`);
         }
+        // In use: by this server under another name, or (with port 0)
+        // for this host by someone else: then any free port will do.
+        const other = listeners.length === 0 ? null : probe(host);
+        if (other !== null && bound(other)) {
+          other.close();
+          continue;
+        }
+        if (port !== 0 || other === null) {
+          other?.close();
+          throw withAddress(error, `Cannot listen on ${hostPort(host, p)}`);
+        }
+        listener = other;
       }
-      listeners.push(open(host, port));
+      // With reusePort the same address binds again: keep one.
+      if (bound(listener)) listener.close();
+      else listeners.push(listener);
     }
   } catch (error) {
     for (const listener of listeners) listener.close();
@@ -600,7 +611,8 @@ export function openServer(
       removeStaleSocket(target.path);
       listeners = [Deno.listen({ transport: "unix", path: target.path })];
     } else {
-      listeners = listenHosts(target.host, target.port, (hostname, port) => {
+      const hosts = checkServerHosts(target.host, `call ${what}()`);
+      listeners = listenHosts(hosts, target.port, (hostname, port) => {
         const base = {
           hostname,
           port,

@@ -48,6 +48,56 @@ export function checkPort(port: unknown, what: string): number {
 }
 
 /**
+ * Checks the `host` argument of `createServer()` and says where to listen:
+ * the hosts, or `undefined` for every interface (`host` `undefined`, or
+ * `null` or `""` as asyncio's `create_server(host=None)` and `host=''`).
+ *
+ * @param host The host, a list of hosts, or `undefined`.
+ * @param what The call, worded for the error: `"call createServer()"`.
+ * @returns The hosts to listen on, or `undefined` for every interface.
+ * @throws {TypeError} When `host` is neither a string, a list of strings
+ * nor `undefined`.
+ * @throws {RangeError} When the list is empty.
+ *
+ * @example Every interface, one host, or a list
+ * ```ts
+ * import { checkServerHosts } from "@tulip/tulip/transports";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * assertEquals(checkServerHosts(undefined, "call createServer()"), undefined);
+ * assertEquals(checkServerHosts("", "call createServer()"), undefined);
+ * assertEquals(checkServerHosts(null, "call createServer()"), undefined);
+ * assertEquals(checkServerHosts("::1", "call createServer()"), ["::1"]);
+ * assertThrows(() => checkServerHosts([], "call createServer()"), RangeError);
+ * ```
+ */
+export function checkServerHosts(
+  host: unknown,
+  what: string,
+): readonly string[] | undefined {
+  if (host === undefined || host === null || host === "") return undefined;
+  if (typeof host === "string") return [host];
+  if (!Array.isArray(host)) {
+    throw new TypeError(
+      `Cannot ${what}: host must be a string, a list of strings or undefined, received ${typeof host}`,
+    );
+  }
+  if (host.length === 0) {
+    throw new RangeError(
+      `Cannot ${what}: the list of hosts must not be empty, received []`,
+    );
+  }
+  for (const h of host) {
+    if (typeof h !== "string") {
+      throw new TypeError(
+        `Cannot ${what}: each host must be a string, received ${typeof h}`,
+      );
+    }
+  }
+  return [...host];
+}
+
+/**
  * Checks a host name or numeric address: a non-empty string.
  *
  * @param host The host.

@@ -6,8 +6,9 @@
  * @module
  */
 
-import { formatReceived } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
+import type { Coroutine } from "../tasks/task.ts";
 import type {
   SchedulingLoop,
   Server,
@@ -91,11 +92,13 @@ export class ServerShutdown<T extends ServedConnection> {
   readonly #loop: SchedulingLoop;
   readonly #server: Server;
   readonly #busy: () => boolean;
+  readonly #endPending: (() => void) | undefined;
   readonly #connections = new Set<T>();
   #waiters: Future<void>[] = [];
   #shuttingDown = false;
   #grace: TimerHandle | null = null;
   #graceWhen = Infinity;
+  #forever: Future<void> | null = null;
 
   /**
    * Makes the bookkeeping of one server.
@@ -104,11 +107,21 @@ export class ServerShutdown<T extends ServedConnection> {
    * @param server The server, named in the exception handler's context.
    * @param busy Whether the server itself still holds anything back from
    * being closed: not closed yet, or an accept or a handshake pending.
+   * @param endPending Ends the connections the server accepted that are
+   * not served yet (a TLS handshake in progress): closing or aborting the
+   * clients ends them too, as asyncio's server holds a TLS transport from
+   * its accept.
    */
-  constructor(loop: SchedulingLoop, server: Server, busy: () => boolean) {
+  constructor(
+    loop: SchedulingLoop,
+    server: Server,
+    busy: () => boolean,
+    endPending?: () => void,
+  ) {
     this.#loop = loop;
     this.#server = server;
     this.#busy = busy;
+    this.#endPending = endPending;
   }
 
   /**
@@ -238,13 +251,83 @@ export class ServerShutdown<T extends ServedConnection> {
     return fut;
   }
 
-  /** Closes every open connection gracefully (each flushes first). */
+  /**
+   * Serves until the server is closed, as asyncio 3.12's `serve_forever()`:
+   * starts serving at once, and returns a task that never has a result.
+   * When the server is closed (`close`, `shutdown()`), or the task is
+   * cancelled (which closes it), the task waits until the server is idle
+   * — its connections gone, as `waitClosed()` — and then ends cancelled.
+   *
+   * @param closed Whether the server is closed already.
+   * @param start Starts the server serving.
+   * @param close Closes the server (idempotent).
+   * @returns The task serving.
+   * @throws {InvalidStateError} When already serving forever, or closed.
+   */
+  serveForever(
+    closed: boolean,
+    start: () => void,
+    close: () => void,
+  ): Future<void> {
+    if (this.#forever !== null) {
+      throw new InvalidStateError(
+        "Cannot call serveForever(): the server is already serving forever",
+      );
+    }
+    if (closed) {
+      throw new InvalidStateError(
+        "Cannot call serveForever(): the server is closed",
+      );
+    }
+    start();
+    const forever = this.#loop.createFuture<void>();
+    this.#forever = forever;
+    const waitClosed = () => this.waitClosed();
+    const forget = () => {
+      if (this.#forever === forever) this.#forever = null;
+    };
+    const task = this.#loop.createTask(
+      function* (): Coroutine<void> {
+        try {
+          yield* forever;
+        } catch (error) {
+          close();
+          yield* waitClosed();
+          throw error;
+        } finally {
+          forget();
+        }
+      },
+      { name: "serveForever" },
+    );
+    // Cancelled before its first step, the coroutine never runs.
+    task.addDoneCallback(close);
+    return task;
+  }
+
+  /**
+   * Ends `serveForever()`: the server closed. Its task goes on until the
+   * server is idle; a new `serveForever()` meanwhile is told the server is
+   * closed.
+   */
+  closed(): void {
+    const forever = this.#forever;
+    this.#forever = null;
+    forever?.cancel();
+  }
+
+  /**
+   * Closes every open connection gracefully (each flushes first), and ends
+   * those not served yet.
+   */
   closeClients(): void {
+    this.#endPending?.();
     for (const t of [...this.#connections]) t.close();
   }
 
-  /** Aborts every open connection at once. */
+  /** Aborts every open connection at once, and ends those not served yet. */
   abortClients(): void {
+    this.#endPending?.();
     for (const t of [...this.#connections]) t.abort();
   }
 

@@ -132,3 +132,51 @@ Deno.test("createServer() checks its list of hosts at once", () => {
   );
   loop.close();
 });
+
+Deno.test("createServer() binds a host listed twice, or two names of one address, once (asyncio's create_server)", async () => {
+  const loop = new DenoEventLoop();
+  const cases: [string[], number][] = [
+    [["127.0.0.1", "127.0.0.1"], 0],
+    [["localhost", "127.0.0.1"], 0],
+    [["127.0.0.1", "127.0.0.2", "127.0.0.1"], 0],
+  ];
+  // A fixed port: the one a probe got (closed again at once).
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const fixed = probe.addr.port;
+  probe.close();
+  cases.push([["127.0.0.1", "localhost"], fixed]);
+  for (const [hosts, port] of cases) {
+    const server = await within(
+      loop,
+      loop.createServer(() => new Greet(), hosts, port),
+    );
+    const addrs = server.addresses() as Deno.NetAddr[];
+    const names = addrs.map((a) => a.hostname);
+    assertEquals(new Set(names).size, names.length, `${hosts}: ${names}`);
+    assert(addrs.every((a) => a.port === addrs[0].port));
+    if (port !== 0) assertEquals(addrs[0].port, port);
+    for (const a of addrs) {
+      assertEquals(await within(loop, fetchGreeting(a.hostname, a.port)), "hi");
+    }
+    server.close();
+    await within(loop, server.waitClosed());
+  }
+  loop.close();
+});
+
+Deno.test("createServer() with host \"\" listens on every interface, as asyncio's create_server(host='')", async () => {
+  const loop = new DenoEventLoop();
+  const server = await within(
+    loop,
+    loop.createServer(() => new Greet(), "", 0),
+  );
+  const addrs = server.addresses() as Deno.NetAddr[];
+  assert(addrs.every((a) => a.hostname === "::" || a.hostname === "0.0.0.0"));
+  assertEquals(
+    await within(loop, fetchGreeting("127.0.0.1", addrs[0].port)),
+    "hi",
+  );
+  server.close();
+  await within(loop, server.waitClosed());
+  loop.close();
+});

@@ -1030,6 +1030,81 @@ Deno.test("Server.close() cancels serveForever()", async () => {
   });
 });
 
+Deno.test("Server.serveForever() ends only once the server's connections are gone, as asyncio 3.12's serve_forever() awaits wait_closed()", async () => {
+  await withLoop(async (loop) => {
+    const [server, protocols] = await recordingServer(loop);
+    const forever = server.serveForever();
+    const client = new Recorder(loop);
+    const [t] = await loop.createConnection(() => client, HOST, portOf(server));
+    await accepted(loop, protocols);
+    server.close();
+    for (let i = 0; i < 5; i++) await sleepTick(loop);
+    // Closed, but a connection is still open: serving has not ended.
+    assertFalse(forever.done());
+    t.close();
+    await assertRejects(() => Promise.resolve(forever), CancelledError);
+    assert(forever.cancelled());
+    assertEquals(protocols[0].count("lost"), 1);
+    await server.waitClosed(); // done at once now
+  });
+});
+
+Deno.test("Server.serveForever() cancelled closes the server and waits for its connections", async () => {
+  await withLoop(async (loop) => {
+    const [server, protocols] = await recordingServer(loop);
+    const forever = server.serveForever();
+    const client = new Recorder(loop);
+    const [t] = await loop.createConnection(() => client, HOST, portOf(server));
+    await accepted(loop, protocols);
+    forever.cancel();
+    await sleepTick(loop);
+    assertFalse(server.isServing());
+    assertEquals(server.addresses(), []);
+    assertFalse(forever.done());
+    t.close();
+    await assertRejects(() => Promise.resolve(forever), CancelledError);
+    assert(forever.cancelled());
+  });
+});
+
+Deno.test("Server.serveForever() cancelled before it ran still closes the server", async () => {
+  await withLoop(async (loop) => {
+    const [server] = await recordingServer(loop);
+    const forever = server.serveForever();
+    forever.cancel();
+    await assertRejects(() => Promise.resolve(forever), CancelledError);
+    assertFalse(server.isServing());
+    await server.waitClosed();
+  });
+});
+
+Deno.test("Server.serveForever() on a closed server says it is closed, also after an earlier serveForever() (asyncio test_start_server_1)", async () => {
+  await withLoop(async (loop) => {
+    const [server] = await recordingServer(loop);
+    const forever = server.serveForever();
+    server.close();
+    // asyncio's close() forgets the serve_forever() it ended at once.
+    assertThrows(
+      () => server.serveForever(),
+      InvalidStateError,
+      "the server is closed",
+    );
+    await assertRejects(() => Promise.resolve(forever), CancelledError);
+    assertThrows(
+      () => server.serveForever(),
+      InvalidStateError,
+      "the server is closed",
+    );
+    const [other] = await recordingServer(loop);
+    other.close();
+    assertThrows(
+      () => other.serveForever(),
+      InvalidStateError,
+      "Cannot call serveForever(): the server is closed",
+    );
+  });
+});
+
 Deno.test("A server serves many clients at once", async () => {
   await withLoop(async (loop) => {
     const [server] = await recordingServer(loop, { echo: true });

@@ -11,6 +11,7 @@ import {
 } from "@std/assert";
 import { TimeoutError } from "../../futures/errors.ts";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { Server } from "../../loop/event_loop.ts";
 import { VirtualTimeDenoLoop } from "../_helpers.ts";
 import {
   portOf,
@@ -302,6 +303,56 @@ Deno.test("A TLS server times a handshake out after 60 s by default", async () =
     }
   }
 });
+
+for (
+  const [how, end] of [
+    ["abortClients()", (s: Server) => {
+      s.close();
+      s.abortClients();
+      return s.waitClosed();
+    }],
+    ["closeClients()", (s: Server) => {
+      s.close();
+      s.closeClients();
+      return s.waitClosed();
+    }],
+    ["shutdown()'s grace", (s: Server) => s.shutdown({ grace: 0.05 })],
+  ] as const
+) {
+  Deno.test(`A TLS server's ${how} ends a handshake in progress too, as asyncio's server holds TLS transports from their accept`, async () => {
+    await withLoop(async (loop: DenoEventLoop) => {
+      const { server, protocols } = await recordingServer(loop, {
+        ssl: { cert: certs.cert, key: certs.key },
+      });
+      const silent = await Deno.connect({
+        hostname: HOST,
+        port: portOf(server),
+      });
+      try {
+        // Accepted: its TLS stream exists, and once the loop has run the
+        // accept's completion, its handshake waits.
+        while (tlsStreams() === 0) await sleepTick(loop);
+        for (let i = 0; i < 20; i++) await sleepTick(loop);
+        const start = performance.now();
+        // Should the handshake hold the server for its 60 s, the client's
+        // close ends it early, so the test fails instead of hanging.
+        await guarded(
+          5,
+          () => silent.close(),
+          () => Promise.resolve(end(server)),
+        );
+        assert(since(start) < 2, `Closed after ${since(start)} s`);
+        assertEquals(protocols.length, 0);
+      } finally {
+        try {
+          silent.close();
+        } catch {
+          // Closed by the guard.
+        }
+      }
+    });
+  });
+}
 
 // ---- Options ----
 

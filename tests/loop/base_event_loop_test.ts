@@ -1224,6 +1224,31 @@ Deno.test("BaseEventLoop in debug mode honours slowCallbackDuration", async () =
   loop.close();
 });
 
+Deno.test("BaseEventLoop in debug mode reports async functions that run too long once resumed, as asyncio reports a slow task step", async () => {
+  for (const drive of ["runForever", "runOnce"] as const) {
+    const loop = new ManualClockLoop();
+    loop.setDebug(true);
+    const errors = collectErrors(loop);
+    const fut = loop.createFuture<void>();
+    const next = loop.createFuture<void>();
+    const task = loop.createTask(async () => {
+      await fut;
+      loop.now += 0.5; // slow after its first step
+      loop.callSoon(() => next.setResult());
+      await next;
+      loop.now += 0.01; // quick
+    });
+    loop.callSoon(() => fut.setResult());
+    if (drive === "runOnce") {
+      while (!task.done()) await loop.runOnce();
+    } else await loop.runUntilComplete(task);
+    assertEquals(errors.map((e) => e.message), [
+      "Executing async functions resumed in one iteration took 0.500 seconds",
+    ], drive);
+    loop.close();
+  }
+});
+
 Deno.test("BaseEventLoop outside debug mode does not report slow callbacks", async () => {
   const loop = new ManualClockLoop();
   const errors = collectErrors(loop);

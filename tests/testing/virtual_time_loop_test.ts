@@ -906,3 +906,73 @@ Deno.test("VirtualTimeLoop.runInExecutor() takes a Handle for the callback, as D
   );
   loop.close();
 });
+
+Deno.test("VirtualTimeLoop: serveForever() ends once the closed server's connections are gone, as on a DenoEventLoop", async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const server = await loop.createServer(
+      () => new Protocol(),
+      "127.0.0.1",
+      0,
+      {
+        startServing: false,
+      },
+    );
+    const forever = server.serveForever();
+    assert(server.isServing());
+    assertThrows(() => server.serveForever(), InvalidStateError, "already");
+    const { port } = server.addresses()[0] as Deno.NetAddr;
+    const [t] = await loop.createConnection(
+      () => new Protocol(),
+      "127.0.0.1",
+      port,
+    );
+    await sleep(0.01);
+    forever.cancel();
+    await sleep(1);
+    assertFalse(server.isServing());
+    assertFalse(forever.done());
+    assertThrows(() => server.serveForever(), InvalidStateError, "closed");
+    t.close();
+    await assertRejects(() => Promise.resolve(forever), CancelledError);
+  }));
+  loop.close();
+});
+
+Deno.test('VirtualTimeLoop: createServer() with host "" listens on every interface, as on a DenoEventLoop', async () => {
+  const loop = new VirtualTimeLoop();
+  await loop.runUntilComplete(loop.createTask(async () => {
+    const server = await loop.createServer(() => new Protocol(), "", 0);
+    const { port } = server.addresses()[0] as Deno.NetAddr;
+    const [t] = await loop.createConnection(() => new Protocol(), "::1", port);
+    t.close();
+    server.close();
+    await server.waitClosed();
+  }));
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop: createServer() refuses the hosts a DenoEventLoop refuses, in the same words", async () => {
+  const make = () => new Protocol();
+  const cases: unknown[] = [[], ["127.0.0.1", 1], 1, null];
+  const virtual = new VirtualTimeLoop();
+  const deno = new DenoEventLoop();
+  try {
+    for (const host of cases) {
+      const refusal = (loop: VirtualTimeLoop | DenoEventLoop) => {
+        try {
+          loop.createServer(make, host as string, 0);
+        } catch (e) {
+          return `${(e as Error).name}: ${(e as Error).message}`;
+        }
+        return "accepted";
+      };
+      const expected = refusal(deno);
+      assert(expected !== "accepted", JSON.stringify(host));
+      assertEquals(refusal(virtual), expected, JSON.stringify(host));
+    }
+  } finally {
+    virtual.close();
+    deno.close();
+  }
+});
