@@ -954,7 +954,7 @@ Deno.test('VirtualTimeLoop: createServer() with host "" listens on every interfa
 
 Deno.test("VirtualTimeLoop: createServer() refuses the hosts a DenoEventLoop refuses, in the same words", async () => {
   const make = () => new Protocol();
-  const cases: unknown[] = [[], ["127.0.0.1", 1], 1, null];
+  const cases: unknown[] = [[], ["127.0.0.1", 1], 1, false];
   const virtual = new VirtualTimeLoop();
   const deno = new DenoEventLoop();
   try {
