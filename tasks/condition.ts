@@ -295,7 +295,7 @@ class ConditionWaiter<R> extends Waiter<R> {
  * back itself when `notify()` has woken it, so notified tasks that release
  * the lock in turn all resume in the same iteration. An `await`ed wait is
  * handed the lock inside the `release()` that frees it instead (its task
- * resumes in microtasks after that iteration).
+ * resumes in the microtasks that follow its wake-up callback).
  *
  * The lock can be shared by several conditions: pass it to the
  * constructor. `acquire()`, `release()`, `locked()` and `hold()` act on it.
