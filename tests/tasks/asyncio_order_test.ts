@@ -11,13 +11,14 @@ import type { Future } from "../../futures/future.ts";
 import { wrapFuture } from "../../futures/wrap_future.ts";
 import { Condition } from "../../tasks/condition.ts";
 import { Event } from "../../tasks/event.ts";
+import { gather } from "../../tasks/gather.ts";
 import { Lock } from "../../tasks/lock.ts";
 import { Queue } from "../../tasks/queue.ts";
 import { Semaphore } from "../../tasks/semaphore.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine, Task } from "../../tasks/task.ts";
 import type { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
-import { run } from "../_helpers.ts";
+import { run, settle } from "../_helpers.ts";
 
 type Style = "async" | "generator";
 const STYLES: Style[] = ["async", "generator"];
@@ -260,8 +261,8 @@ for (const wrap of [false, true]) {
       await run(function* (loop) {
         const ev = new Event({ loop });
         const result: number[] = [];
-        let settle!: () => void;
-        const promise = new Promise<void>((resolve) => settle = resolve);
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => resolve = r);
         loop.createTask(async () => {
           await (wrap ? wrapFuture(promise) : promise);
           result.push(1);
@@ -271,7 +272,7 @@ for (const wrap of [false, true]) {
         yield* sleep(0);
         // One iteration: the promise settles, a generator task steps, then
         // an async task resumes.
-        loop.callSoon(settle);
+        loop.callSoon(resolve);
         ev.set();
         yield* sleep(0);
         yield* sleep(0);
@@ -279,4 +280,288 @@ for (const wrap of [false, true]) {
       });
     },
   );
+}
+
+/**
+ * Starts a task that runs `steps` in turn, waiting for the future a step
+ * returns; written as an async function or as a generator. Its result is
+ * the last future's.
+ */
+function task<T>(
+  loop: VirtualTimeLoop,
+  style: Style,
+  ...steps: (() => Future<unknown> | void)[]
+): Task<T> {
+  if (style === "async") {
+    return loop.createTask(async () => {
+      let value: unknown;
+      for (const step of steps) {
+        const f = step();
+        value = f === undefined ? value : await f;
+      }
+      return value as T;
+    });
+  }
+  return loop.createTask(function* (): Coroutine<T> {
+    let value: unknown;
+    for (const step of steps) {
+      const f = step();
+      value = f === undefined ? value : yield* f;
+    }
+    return value as T;
+  });
+}
+
+for (const style of STYLES) {
+  Deno.test(`asyncio order (${style} tasks): Condition.notify(1) then notify(2048) wakes the waiters in turn (test_notify)`, async () => {
+    await run(function* (loop) {
+      const cond = new Condition(undefined, { loop });
+      const result: number[] = [];
+      const tasks = [1, 2, 3].map((n) =>
+        task(
+          loop,
+          style,
+          () => cond.acquire(),
+          () => cond.wait(),
+          () => {
+            result.push(n);
+            cond.release();
+          },
+        )
+      );
+      yield* sleep(0);
+      assertEquals(result, []);
+      yield* cond.acquire();
+      cond.notify(1);
+      cond.release();
+      yield* sleep(0);
+      assertEquals(result, [1]);
+      yield* cond.acquire();
+      cond.notify(1);
+      cond.notify(2048);
+      cond.release();
+      yield* sleep(0);
+      assertEquals(result, [1, 2, 3]);
+      assert(tasks.every((t) => t.done()));
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): Condition.notifyAll() wakes every waiter in one step (test_notify_all)`, async () => {
+    await run(function* (loop) {
+      const cond = new Condition(undefined, { loop });
+      const result: number[] = [];
+      const tasks = [1, 2].map((n) =>
+        task(
+          loop,
+          style,
+          () => cond.acquire(),
+          () => cond.wait(),
+          () => {
+            result.push(n);
+            cond.release();
+          },
+        )
+      );
+      yield* sleep(0);
+      yield* cond.acquire();
+      cond.notifyAll();
+      cond.release();
+      yield* sleep(0);
+      assertEquals(result, [1, 2]);
+      assert(tasks.every((t) => t.done()));
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): Condition.waitFor() re-checks its predicate at each notify (test_wait_for)`, async () => {
+    await run(function* (loop) {
+      const cond = new Condition(undefined, { loop });
+      let holds = false;
+      const result: number[] = [];
+      const t = task(
+        loop,
+        style,
+        () => cond.acquire(),
+        () => cond.waitFor(() => holds),
+        () => {
+          result.push(1);
+          cond.release();
+        },
+      );
+      yield* sleep(0);
+      assertEquals(result, []);
+      yield* cond.acquire();
+      cond.notify();
+      cond.release();
+      yield* sleep(0);
+      assertEquals(result, []);
+      holds = true;
+      yield* cond.acquire();
+      cond.notify();
+      cond.release();
+      yield* sleep(0);
+      assertEquals(result, [1]);
+      assert(t.done());
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): Lock released by a holder as its waiter is cancelled goes to the next waiter (test_cancel_race)`, async () => {
+    await run(function* (loop) {
+      const lock = new Lock({ loop });
+      const lockit = (blocker: Future<unknown> | null) =>
+        task(
+          loop,
+          style,
+          () => lock.acquire(),
+          () => blocker ?? undefined,
+          () => lock.release(),
+        );
+      const fa = loop.createFuture();
+      const ta = lockit(fa);
+      yield* sleep(0);
+      assert(lock.locked());
+      const tb = lockit(null);
+      yield* sleep(0);
+      const tc = lockit(null);
+      yield* sleep(0);
+      fa.setResult(undefined);
+      tb.cancel();
+      yield* sleep(0);
+      // Unlike asyncio (documented): the lock was handed to tc at once.
+      assert(lock.locked());
+      assert(ta.done());
+      assert(tb.cancelled());
+      yield* tc;
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): Lock with a woken waiter cancelled wakes the next one (test_finished_waiter_cancelled)`, async () => {
+    await run(function* (loop) {
+      const lock = new Lock({ loop });
+      yield* lock.acquire();
+      const tb = task(loop, style, () => lock.acquire());
+      yield* sleep(0);
+      const tc = task(loop, style, () => lock.acquire());
+      tb.cancel();
+      lock.release();
+      yield* sleep(0);
+      assert(lock.locked());
+      assert(tb.cancelled());
+      assertEquals(yield* tc, true);
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): Lock release racing a cancellation hands the lock to one task only (test_cancel_release_race)`, async () => {
+    await run(function* (loop) {
+      const lock = new Lock({ loop });
+      let locked = 0;
+      let calls = 0;
+      const lockit = () =>
+        task(loop, style, () => {
+          calls++;
+        }, () =>
+          lock.acquire(), () => {
+          locked++;
+        });
+      yield* lock.acquire();
+      const t1 = lockit();
+      const t2 = lockit();
+      const t3 = lockit();
+      yield* sleep(0);
+      loop.callSoon(() => {
+        t1.cancel();
+        lock.release();
+      });
+      yield* settle(t1);
+      assertEquals([locked, calls], [1, 3]);
+      assert(t1.cancelled() && t2.done());
+      t3.cancel();
+      yield* sleep(0);
+      assert(t3.cancelled());
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): Semaphore released once for two waiters, the first cancelled, wakes the second (test_acquire_hang)`, async () => {
+    await run(function* (loop) {
+      const sem = new Semaphore(0, { loop });
+      const t1 = task(loop, style, () => sem.acquire());
+      const t2 = task(loop, style, () => sem.acquire());
+      yield* sleep(0);
+      t1.cancel();
+      sem.release();
+      yield* sleep(0);
+      yield* sleep(0);
+      assert(sem.locked());
+      assert(t2.done());
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): Semaphore waiters cancelled before they wake pass the release on in order (test_acquire_cancel_before_awoken)`, async () => {
+    await run(function* (loop) {
+      const sem = new Semaphore(0, { loop });
+      const [t1, t2, t3, t4] = [1, 2, 3, 4].map(() =>
+        task(loop, style, () => sem.acquire())
+      );
+      yield* sleep(0);
+      t1.cancel();
+      t2.cancel();
+      sem.release();
+      yield* sleep(0);
+      yield* sleep(0);
+      assert(t3.done());
+      assertFalse(t4.done());
+      t3.cancel();
+      t4.cancel();
+      yield* sleep(0);
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): Semaphore waiters acquire first come first served, a release and re-acquire queueing behind (test_acquire_fifo_order_2)`, async () => {
+    await run(function* (loop) {
+      const sem = new Semaphore(1, { loop });
+      const result: number[] = [];
+      const t1 = task(loop, style, () => sem.acquire(), () => {
+        result.push(1);
+      });
+      const t2 = task(
+        loop,
+        style,
+        () => sem.acquire(),
+        () => {
+          result.push(2);
+          sem.release();
+        },
+        () => sem.acquire(),
+        () => {
+          result.push(4);
+        },
+      );
+      const t3 = task(loop, style, () => sem.acquire(), () => {
+        result.push(3);
+      });
+      yield* sleep(0);
+      sem.release();
+      sem.release();
+      yield* gather([t1, t2, t3]);
+      assertEquals(result, [1, 2, 3, 4]);
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): Semaphore skips a cancelled waiter (test_acquire_fifo_order_3)`, async () => {
+    await run(function* (loop) {
+      const sem = new Semaphore(0, { loop });
+      const result: number[] = [];
+      const tasks = [1, 2, 3].map((n) =>
+        task(loop, style, () => sem.acquire(), () => {
+          result.push(n);
+        })
+      );
+      yield* sleep(0);
+      tasks[0].cancel();
+      yield* sleep(0);
+      sem.release();
+      sem.release();
+      yield* gather(tasks, { returnExceptions: true });
+      assertEquals(result, [2, 3]);
+    });
+  });
 }
