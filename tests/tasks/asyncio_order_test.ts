@@ -7,6 +7,7 @@
 // real wait before the next task's step.
 
 import { assert, assertEquals, assertFalse } from "@std/assert";
+import { CancelledError, TimeoutError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import { wrapFuture } from "../../futures/wrap_future.ts";
 import { Condition } from "../../tasks/condition.ts";
@@ -16,7 +17,9 @@ import { Lock } from "../../tasks/lock.ts";
 import { Queue } from "../../tasks/queue.ts";
 import { Semaphore } from "../../tasks/semaphore.ts";
 import { sleep } from "../../tasks/sleep.ts";
-import type { Coroutine, Task } from "../../tasks/task.ts";
+import { timeout } from "../../tasks/timeout.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
+import { type Coroutine, currentTask, type Task } from "../../tasks/task.ts";
 import type { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { run, settle } from "../_helpers.ts";
 
@@ -562,6 +565,279 @@ for (const style of STYLES) {
       sem.release();
       yield* gather(tasks, { returnExceptions: true });
       assertEquals(result, [2, 3]);
+    });
+  });
+}
+
+for (const style of STYLES) {
+  Deno.test(`asyncio order (${style} tasks): a Queue putter puts up to maxsize, then one more per get (test_maxsize)`, async () => {
+    await run(function* (loop) {
+      const q = new Queue<number>(2, { loop });
+      const put: number[] = [];
+      const t = task(
+        loop,
+        style,
+        ...[0, 1, 2].flatMap((i) => [() => q.put(i), () => {
+          put.push(i);
+        }]),
+      );
+      yield* sleep(0);
+      yield* sleep(0);
+      assertEquals(put, [0, 1]);
+      assertEquals(yield* q.get(), 0);
+      yield* sleep(0);
+      assertEquals(put, [0, 1, 2]);
+      assertEquals(yield* q.get(), 1);
+      assertEquals(yield* q.get(), 2);
+      assert(t.done());
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): a Queue getter cancelled before an item comes leaves it to the next (test_get_cancelled_race)`, async () => {
+    await run(function* (loop) {
+      const q = new Queue<string>(0, { loop });
+      const t1 = task<string>(loop, style, () => q.get());
+      const t2 = task<string>(loop, style, () => q.get());
+      yield* sleep(0);
+      t1.cancel();
+      yield* sleep(0);
+      assert(t1.done());
+      yield* q.put("a");
+      yield* sleep(0);
+      assertEquals(yield* t2, "a");
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): Queue putters put in turn, a cancelled one skipped (test_put_cancelled_race)`, async () => {
+    await run(function* (loop) {
+      const q = new Queue<string>(1, { loop });
+      const putA = task(loop, style, () => q.put("a"));
+      const putB = task(loop, style, () => q.put("b"));
+      const putC = task(loop, style, () => q.put("X"));
+      yield* sleep(0);
+      assert(putA.done());
+      assertFalse(putB.done());
+      putC.cancel();
+      yield* sleep(0);
+      assert(putC.done());
+      assertEquals(q.getNowait(), "a");
+      yield* sleep(0);
+      assertEquals(q.getNowait(), "b");
+      yield* putB;
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): a Queue getter cancelled after the items came drops none (test_get_cancel_drop_one_pending_reader)`, async () => {
+    await run(function* (loop) {
+      const q = new Queue<number>(0, { loop });
+      let reader = task<number>(loop, style, () => q.get());
+      yield* sleep(0);
+      q.putNowait(1);
+      q.putNowait(2);
+      reader.cancel();
+      try {
+        yield* reader;
+      } catch {
+        reader = task<number>(loop, style, () => q.get());
+        yield* reader;
+      }
+      assertEquals(reader.result(), 1);
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): a Queue putter cancelled after room was made puts nothing twice (test_put_cancel_drop)`, async () => {
+    await run(function* (loop) {
+      const q = new Queue<number>(1, { loop });
+      q.putNowait(1);
+      let writer = task(loop, style, () => q.put(2));
+      yield* sleep(0);
+      assertEquals(q.getNowait(), 1);
+      writer.cancel();
+      try {
+        yield* writer;
+      } catch {
+        writer = task(loop, style, () => q.put(2));
+        yield* writer;
+      }
+      assertEquals(q.getNowait(), 2);
+      assertEquals(q.qsize(), 0);
+    });
+  });
+}
+
+// test_tasks: which task runs, and what a cancellation reaches, after one
+// step.
+for (const style of STYLES) {
+  Deno.test(`asyncio order (${style} tasks): currentTask() follows interleaving tasks (test_current_task_with_interleaving_tasks)`, async () => {
+    await run(function* (loop) {
+      const fut1 = loop.createFuture<boolean>();
+      const fut2 = loop.createFuture<boolean>();
+      const seen: [string, boolean][] = [];
+      const check = (name: string, t: () => Task<unknown>) => () => {
+        seen.push([name, currentTask() === t()]);
+      };
+      const task1: Task<unknown> = task(
+        loop,
+        style,
+        check("1 start", () => task1),
+        () => fut1,
+        check("1 resumed", () => task1),
+        () => fut2.setResult(true),
+      );
+      const task2: Task<unknown> = task(
+        loop,
+        style,
+        check("2 start", () => task2),
+        () => fut1.setResult(true),
+        () => fut2,
+        check("2 resumed", () => task2),
+      );
+      yield* gather([task1, task2]);
+      assertEquals(seen, [
+        ["1 start", true],
+        ["2 start", true],
+        ["1 resumed", true],
+        ["2 resumed", true],
+      ]);
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): a gather whose child finished in the same iteration refuses cancel() (test_cancel_gather_1)`, async () => {
+    await run(function* (loop) {
+      const fut = loop.createFuture<number>();
+      const gathered = gather([task<number>(loop, style, () => fut)]);
+      yield* sleep(0);
+      let cancelled: boolean | null = null;
+      // Runs right after the child's wake-up, in the same iteration.
+      fut.addDoneCallback(() => cancelled = gathered.cancel());
+      fut.setResult(42);
+      assertEquals(yield* gathered, [42]);
+      assertEquals(cancelled, false);
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): cancel() reaches the future the task awaits after one step (test_cancel_task_catching)`, async () => {
+    await run(function* (loop) {
+      const fut1 = loop.createFuture<void>();
+      const fut2 = loop.createFuture<void>();
+      const t = style === "async"
+        ? loop.createTask(async () => {
+          await fut1;
+          try {
+            await fut2;
+          } catch (e) {
+            if (e instanceof CancelledError) return 42;
+            throw e;
+          }
+          return 0;
+        })
+        : loop.createTask(function* () {
+          yield* fut1;
+          try {
+            yield* fut2;
+          } catch (e) {
+            if (e instanceof CancelledError) return 42;
+            throw e;
+          }
+          return 0;
+        });
+      yield* sleep(0);
+      fut1.setResult();
+      yield* sleep(0);
+      assert(t.cancel());
+      assert(fut2.cancelled());
+      assertEquals(yield* t, 42);
+      assertFalse(t.cancelled());
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): a task cancelling itself has its next wait cancelled at once (test_cancel_current_task)`, async () => {
+    await run(function* (loop) {
+      const t: Task<unknown> = task(
+        loop,
+        style,
+        () => {
+          t.cancel();
+        },
+        () => sleep(100),
+      );
+      yield* settle(t);
+      assert(t.cancelled());
+      assertEquals(loop.time(), 0);
+    });
+  });
+}
+
+// test_timeouts, test_waitfor: a deadline already passed fires before the
+// step that `sleep(0)` gives back, as asyncio schedules it with call_soon.
+for (const style of STYLES) {
+  for (const delay of [0, -11]) {
+    Deno.test(`asyncio order (${style} tasks): timeout(${delay}) cancels a body that only yields one step (test_timeout_zero_sleep_zero, test_timeout_in_the_past_sleep_zero)`, async () => {
+      await run(function* (loop) {
+        const t = timeout(delay);
+        const body = style === "async"
+          ? loop.createTask(async () => {
+            await t.scope(async () => {
+              await sleep(0);
+            });
+          })
+          : loop.createTask(function* () {
+            yield* t.scope(function* () {
+              yield* sleep(0);
+            });
+          });
+        try {
+          yield* body;
+        } catch (e) {
+          assert(e instanceof TimeoutError);
+        }
+        assert(body.done() && !body.cancelled() && body.exception());
+        assert(t.expired());
+        assertEquals(loop.time(), 0);
+      });
+    });
+  }
+
+  for (const limit of [0, -1]) {
+    Deno.test(`asyncio order (${style} tasks): waitFor(running task, ${limit}) cancels it and waits for its cleanup (test_wait_for_timeout_less_then_0_or_0)`, async () => {
+      await run(function* (loop) {
+        let running: boolean | null = null;
+        const started = loop.createFuture<void>();
+        const fut = task(loop, style, () => {
+          running = true;
+          started.setResult();
+        }, () => {
+          const nap = sleep(10);
+          nap.addDoneCallback(() => running = false);
+          return nap;
+        });
+        yield* started;
+        try {
+          yield* waitFor(fut, limit);
+          throw new Error("no TimeoutError");
+        } catch (e) {
+          assert(e instanceof TimeoutError);
+        }
+        assert(fut.cancelled());
+        assertEquals(running, false);
+      });
+    });
+  }
+
+  Deno.test(`asyncio order (${style} tasks): waitFor(coroutine, 0) never starts it (test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started)`, async () => {
+    await run(function* (loop) {
+      let started = false;
+      const coro = (function* (): Coroutine<void> {
+        started = true;
+      })();
+      const waiting = task(loop, style, () => waitFor(coro, 0));
+      try {
+        yield* waiting;
+      } catch (e) {
+        assert(e instanceof TimeoutError);
+      }
+      assert(waiting.exception() instanceof TimeoutError);
+      assertFalse(started);
     });
   });
 }
