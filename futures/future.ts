@@ -401,6 +401,12 @@ export class Future<T> implements PromiseLike<T> {
    * Lets `await future` work in async functions. A pending future settles
    * the returned promise from a done callback, on the loop's turn; a done
    * one settles it at once, so awaiting it does not wait for the loop.
+   * The loop lets the resumed function run on, in microtasks, until it
+   * waits on a pending future again, before its next callback: async and
+   * generator tasks run in the order asyncio runs them, and an `await` of
+   * a done future (which JavaScript still makes take microtask turns) lets
+   * no other task in, as in asyncio. A native promise awaited in a task is
+   * not seen by the loop (`wrapFuture()` it for asyncio's order).
    *
    * Awaited inside an async-function task, the task is told (so that
    * `cancel()` reaches this future), and a task cancelled after the future
@@ -426,17 +432,18 @@ export class Future<T> implements PromiseLike<T> {
       resolve = res;
       reject = rej;
     });
-    // The awaiting code resumes in a microtask after settleThen(): the
-    // loop is told, so that it lets microtasks run, before its next
-    // iteration, until that code waits again (an async function's
-    // `await future` calls then() one microtask late, so the loop may have
-    // completed the future in between).
     if (this.#state !== PENDING) {
       // Like asyncio's `await` of a done future: no trip through the loop.
-      requestMicrotaskCheckpoint();
+      // The awaiting code goes on in a microtask without having waited:
+      // if the loop resumed it, it is still counted as resuming (an async
+      // function's `await future` calls then() one microtask late, so the
+      // loop may have completed the future in between).
       settleThen(this, undefined, onfulfilled, onrejected, resolve, reject);
       return promise;
     }
+    // The awaiting code waits: once the future completes, it resumes in a
+    // microtask after settleThen(), and the loop is told, so that it lets
+    // microtasks run until that code waits again before its next callback.
     noteAwaitParked();
     const done = (f: Future<T>) => {
       requestMicrotaskCheckpoint();

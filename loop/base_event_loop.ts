@@ -122,11 +122,13 @@ function checkSeconds(value: unknown, what: string, name: string): number {
  * It keeps a FIFO ready queue and a timer heap. Each iteration moves due
  * timers to the ready queue and runs the callbacks that were ready when the
  * iteration began; callbacks they schedule run in the next one. The loop
- * runs iterations back to back while there is work. After an iteration
- * that resumed async functions (an awaited future is done) it lets
- * microtasks run until each waits again, so an async task resumes within
- * an iteration of its wake-up, as a generator task does, however busy the
- * loop is. At least every millisecond of busy running it hands Deno a turn
+ * runs iterations back to back while there is work. After a callback
+ * that resumed an async function (an awaited future is done, a task
+ * started) it lets microtasks run until the function waits again, before
+ * the next callback: an async task's step runs where a generator task's
+ * would, in the order asyncio runs them, however busy the loop is. (Code
+ * awaiting a foreign promise that is still pending is not waited for past
+ * 16 microtask turns: it resumes whenever the host settles that promise.) At least every millisecond of busy running it hands Deno a turn
  * that polls I/O and host timers, so sockets are served within about a
  * millisecond even under a flood of callbacks. When nothing is ready it
  * waits without spinning until its earliest timer is near: one host timer
@@ -175,6 +177,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #finished: Promise<void> | null = null;
   #timerBase = -1;
   #iterating = false;
+  // Callbacks of the current iteration not run yet (see #runRest()).
+  #left = 0;
   #hostPolled = false;
 
   /**
@@ -333,9 +337,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       }
       setRunningLoop(this);
       this.#runIteration();
-      // The async functions it resumed belong to the iteration, as in
-      // runForever().
-      if (pendingResumptions() > 0) await this.#letResume();
+      // The async functions it resumed belong to the iteration, each run
+      // before the next callback, as in runForever().
+      for (;;) {
+        if (pendingResumptions() > 0) await this.#letResume();
+        if (this.#left === 0) break;
+        this.#runRest();
+      }
     } finally {
       this.#leave();
     }
@@ -367,6 +375,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     }
     if (this.#closed) return;
     this.#closed = true;
+    this.#left = 0;
     this.#ready.clear();
     this.#timers.clear();
     this.#disarmHostTimer();
@@ -907,8 +916,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         // microtask may end without the host ever polling) to make sure
         // the host gets a turn at least every HOST_POLL_BUDGET seconds.
         for (;;) {
-          sinceClock += this.#runIteration() + 1;
-          if (this.#stopping) break;
+          sinceClock +=
+            (this.#left > 0 ? this.#runRest() : this.#runIteration()) + 1;
+          if (this.#stopping && this.#left === 0) break;
           if (sinceClock >= CALLBACKS_PER_CLOCK_READ) {
             sinceClock = 0;
             const now = this.time();
@@ -920,14 +930,14 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           }
           if (ready.length === 0 || pendingResumptions() > 0) break;
         }
-        if (this.#stopping) break;
-        // Async functions resumed by this iteration run in microtasks; an
-        // `await future` there reaches Future.then() a microtask later.
-        // Let them run until each waits again, so that they resume within
-        // an iteration whatever else is ready. They are part of the
-        // iteration: a stop() there ends the run now, as in a generator.
-        // (#letResume() inline: its own promise would cost a microtask
-        // turn per iteration, here and below.)
+        if (this.#stopping && this.#left === 0) break;
+        // An async function the last callback resumed runs in microtasks;
+        // an `await future` there reaches Future.then() a microtask later.
+        // Let it run until it waits again, before the iteration's next
+        // callback, as asyncio runs a task's step. It is part of the
+        // iteration: a stop() there ends the run once the iteration is
+        // over, as in a generator. (#letResume() inline: its own promise
+        // would cost a microtask turn per resumption, here and below.)
         if (pendingResumptions() > 0) {
           const start = this.#debug ? this.time() : 0;
           let turns = 0;
@@ -936,8 +946,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           );
           takeMicrotaskCheckpoint();
           if (this.#debug) this.#reportSlowResume(start);
-          if (this.#stopping) break;
+          if (this.#stopping && this.#left === 0) break;
         }
+        // The iteration's other callbacks run before the host's turn.
+        if (this.#left > 0 && !pollHost) continue;
         this.#hostPolled = false;
         if (pollHost) await this.#pollHost();
         else if (ready.length === 0) await this.#idle();
@@ -976,7 +988,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   /**
-   * Debug mode: reports the async functions an iteration resumed when they
+   * Debug mode: reports the async functions a callback resumed when they
    * ran longer than `slowCallbackDuration` before waiting again (they run
    * in microtasks, outside any handle; asyncio times such a task step as
    * any callback).
@@ -985,7 +997,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     const took = this.time() - start;
     if (took >= this.slowCallbackDuration) {
       this.callExceptionHandler({
-        message: `Executing async functions resumed in one iteration took ${
+        message: `Executing the async code a callback resumed took ${
           took.toFixed(3)
         } seconds`,
       });
@@ -1015,12 +1027,14 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     return now;
   }
 
-  /** One iteration; returns how many callbacks it ran. */
+  /**
+   * Starts an iteration: the due timers join the ready callbacks, and the
+   * callbacks ready now are run (see #runRest()); returns how many ran.
+   */
   #runIteration(): number {
     const timers = this.#timers;
     const ready = this.#ready;
     this.#timerBase = -1;
-    this.#iterating = true;
     if (timers.size > 0) {
       let timer = timers.peek();
       if (timer !== undefined) {
@@ -1032,21 +1046,44 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         }
       }
     }
-    const n = ready.length;
+    this.#left = ready.length;
+    return this.#runRest();
+  }
+
+  /**
+   * Runs the callbacks left in the current iteration, in order, until one
+   * resumes async code (a `Future.then()` settled, an async-function task
+   * started): it stops there, for the caller to let that code run in
+   * microtasks until it waits again, and then to call it for the rest.
+   * An async function thus runs its step where asyncio runs it, between
+   * the callback that resumed it and the next one (and an `await` of a done
+   * future inside it, which costs microtask turns in JavaScript but no
+   * trip through the loop in asyncio, lets no other callback run first).
+   * Returns how many callbacks it ran.
+   */
+  #runRest(): number {
+    const ready = this.#ready;
+    const n = this.#left;
+    let i = 0;
+    this.#iterating = true;
     if (this.#debug) {
-      for (let i = 0; i < n; i++) this.#runDebug(ready.shift()!);
+      while (i < n) {
+        i++;
+        this.#runDebug(ready.shift()!);
+        if (pendingResumptions() > 0) break;
+      }
     } else {
-      for (let i = 0; i < n; i++) {
+      while (i < n) {
         const handle = ready.shift()!;
         if (!handle.cancelled) runHandle(handle);
-        if (i % CALLBACKS_PER_TIMER_BASE === CALLBACKS_PER_TIMER_BASE - 1) {
-          this.#timerBase = -1;
-        }
+        if (++i % CALLBACKS_PER_TIMER_BASE === 0) this.#timerBase = -1;
+        if (pendingResumptions() > 0) break;
       }
     }
+    this.#left = n - i;
     this.#timerBase = -1;
     this.#iterating = false;
-    return n;
+    return i;
   }
 
   #runDebug(handle: Handle): void {

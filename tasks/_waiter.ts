@@ -22,11 +22,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
-import {
-  Deque,
-  notifyAwait,
-  requestMicrotaskCheckpoint,
-} from "../futures/_runtime.ts";
+import { Deque, notifyAwait } from "../futures/_runtime.ts";
 
 /** What a primitive is told about one of its waiters. */
 export interface WaiterHooks<T> {
@@ -126,8 +122,8 @@ export class Waiter<T, P = undefined> extends Future<T> {
       const interrupted = notifyAwait(this)?.();
       if (interrupted !== undefined) {
         this.#refuse();
-        // The awaiting code resumes in a microtask, as from Future.then().
-        requestMicrotaskCheckpoint();
+        // The awaiting code goes on in a microtask without having waited,
+        // as from Future.then() of a done future.
         return Promise.reject(interrupted).then(onfulfilled, onrejected);
       }
     }

@@ -338,7 +338,7 @@ export class Barrier {
       return;
     }
     // The last party resumes in this iteration (an async function: in the
-    // microtasks after it); the round ends in the next.
+    // microtasks right after its wake-up); the round ends in the next.
     this.#loop!.callSoon(this.#endDrain);
   };
 

@@ -79,15 +79,15 @@ function giveBack(lock: Lock): void {
 // the waiter out of line, and the future turns cancelled when the lock is
 // back, as asyncio's `finally: await self.acquire()` does.
 //
-// Who takes the lock back depends on who waits. A generator task that
-// `yield*`s the future before it is notified takes it back itself, as
-// asyncio's woken task does: `notify()` only wakes the task, which asks for
-// the lock when it resumes — so notified tasks that each release the lock
-// in turn all resume in the same iteration, and `waitFor()`'s predicate
-// runs in the waiting task. Otherwise (`await`, done callbacks) the lock is
-// taken back by callbacks: queued for at `notify()`, and handed over
-// synchronously inside the `release()` that frees it (see `acquireLock`),
-// so that the waiting task resumes on the next iteration.
+// Who takes the lock back depends on who waits. Code that `yield*`s or
+// `await`s the future before it is notified takes it back itself, as
+// asyncio's woken task does: `notify()` only wakes it, and it asks for the
+// lock when it resumes — so notified tasks that each release the lock in
+// turn all resume in the same iteration, and `waitFor()`'s predicate runs
+// in the waiting task. Otherwise (done callbacks, an `await` after the
+// notify) the lock is taken back by callbacks: queued for at `notify()`,
+// and handed over synchronously inside the `release()` that frees it (see
+// `acquireLock`), so that the waiting code resumes on the next iteration.
 class ConditionWaiter<R> extends Waiter<R> {
   readonly #cond: Internals;
   readonly #predicate: (() => R) | null;
@@ -170,6 +170,40 @@ class ConditionWaiter<R> extends Waiter<R> {
     }
     this.#inTask = true;
     return this.#waitInTask() as Generator<Future<R>, R, unknown>;
+  }
+
+  /**
+   * `await` before a notify waits in-task too: the awaiting code drives
+   * the same loop, awaiting what it waits on.
+   */
+  override then<R1 = R, R2 = never>(
+    onfulfilled?: ((value: R) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    if (
+      this.done() || this.#inTask || this.#phase !== WAITING ||
+      this.#cancelRequested
+    ) {
+      return super.then(onfulfilled, onrejected);
+    }
+    this.#inTask = true;
+    return this.#awaitInTask().then(onfulfilled, onrejected);
+  }
+
+  async #awaitInTask(): Promise<R> {
+    const steps = this.#waitInTask();
+    let step = steps.next();
+    while (!step.done) {
+      let value: unknown;
+      try {
+        value = await step.value;
+      } catch (e) {
+        step = steps.throw(e);
+        continue;
+      }
+      step = steps.next(value);
+    }
+    return step.value;
   }
 
   // asyncio's `wait()` and `wait_for()` loop, run by the waiting task.
@@ -291,11 +325,11 @@ class ConditionWaiter<R> extends Waiter<R> {
  * condition-variable protocol allows — re-check your state, or use
  * `waitFor`).
  *
- * As in asyncio, a generator task that `yield*`s `wait()` takes the lock
+ * As in asyncio, a task that `yield*`s or `await`s `wait()` takes the lock
  * back itself when `notify()` has woken it, so notified tasks that release
- * the lock in turn all resume in the same iteration. An `await`ed wait is
- * handed the lock inside the `release()` that frees it instead (its task
- * resumes in microtasks after that iteration).
+ * the lock in turn all resume in the same iteration. A wait watched only
+ * by done callbacks is handed the lock inside the `release()` that frees it
+ * instead.
  *
  * The lock can be shared by several conditions: pass it to the
  * constructor. `acquire()`, `release()`, `locked()` and `hold()` act on it.

@@ -74,20 +74,25 @@ Deno.test("takeMicrotaskCheckpoint() returns whether one was requested and clear
   assertFalse(takeMicrotaskCheckpoint());
 });
 
-Deno.test("Future done callback of an awaited future requests a microtask checkpoint", async () => {
+Deno.test("Future done callback of an awaited future lets the awaiting code run before the next callback", async () => {
   const loop = new BaseEventLoop();
   const fut = new Future<number>({ loop });
-  const p = fut.then((v) => v);
-  fut.setResult(3);
-  takeMicrotaskCheckpoint();
-  let requested = false;
-  // Runs right after the done callback in the same iteration.
-  loop.callSoon(() => {
-    requested = takeMicrotaskCheckpoint();
-    loop.stop();
-  });
+  const order: string[] = [];
+  const p = (async () => {
+    const v = await fut;
+    order.push("resumed");
+    return v;
+  })();
+  loop.callSoon(() => fut.setResult(3));
+  // Scheduled right after the done callback, in the next iteration.
+  loop.callSoon(() =>
+    loop.callSoon(() => {
+      order.push("next");
+      loop.stop();
+    })
+  );
   await loop.runForever();
-  assertEquals(requested, true);
+  assertEquals(order, ["resumed", "next"]);
   assertEquals(await p, 3);
   loop.close();
 });
@@ -104,17 +109,20 @@ Deno.test("pendingResumptions() counts requested resumptions until the code wait
   assertEquals(pendingResumptions(), 0);
 });
 
-Deno.test("Future.then() on a pending future counts as waiting; on a done one, as resuming", () => {
+Deno.test("Future.then() on a pending future counts as waiting; on a done one, as going on", () => {
   const loop = new BaseEventLoop();
   takeMicrotaskCheckpoint();
   requestMicrotaskCheckpoint();
-  const pending = new Future<number>({ loop });
-  pending.then(() => {});
-  assertEquals(pendingResumptions(), 0);
+  // The resumed code awaits a done future: it does not wait, so it is
+  // still counted as resuming (asyncio's await of a done future does not
+  // yield).
   const done = new Future<number>({ loop });
   done.setResult(1);
   done.then(() => {});
   assertEquals(pendingResumptions(), 1);
+  const pending = new Future<number>({ loop });
+  pending.then(() => {});
+  assertEquals(pendingResumptions(), 0);
   takeMicrotaskCheckpoint();
   loop.close();
 });

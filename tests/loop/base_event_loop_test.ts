@@ -142,6 +142,51 @@ Deno.test("BaseEventLoop runs callbacks scheduled during an iteration in the nex
   loop.close();
 });
 
+for (const drive of ["runOnce", "runForever"] as const) {
+  Deno.test(`BaseEventLoop.${drive}() lets an async function it resumed run before the iteration's next callback`, async () => {
+    const loop = new BaseEventLoop();
+    const order: string[] = [];
+    const f = new Future<number>({ loop });
+    for (const name of ["a", "b"]) {
+      loop.createTask(async () => {
+        await f;
+        order.push(name);
+      });
+    }
+    // The tasks start, and wait for f.
+    await loop.runOnce();
+    f.setResult(1);
+    loop.callSoon(() => order.push("c"));
+    if (drive === "runOnce") await loop.runOnce();
+    else {
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+    }
+    assertEquals(order, ["a", "b", "c"]);
+    loop.close();
+  });
+}
+
+Deno.test("BaseEventLoop: stop() from an async function resumed mid-iteration ends the run after the iteration, as in asyncio", async () => {
+  const loop = new BaseEventLoop();
+  const order: string[] = [];
+  const f = new Future<number>({ loop });
+  loop.createTask(async () => {
+    await f;
+    order.push("resumed");
+    loop.stop();
+    loop.callSoon(() => order.push("next run"));
+  });
+  await loop.runOnce();
+  f.setResult(1);
+  loop.callSoon(() => order.push("same iteration"));
+  await loop.runForever();
+  assertEquals(order, ["resumed", "same iteration"]);
+  await loop.runOnce();
+  assertEquals(order, ["resumed", "same iteration", "next run"]);
+  loop.close();
+});
+
 Deno.test("BaseEventLoop.callSoonThreadsafe() schedules like callSoon", async () => {
   const loop = new BaseEventLoop();
   const order: string[] = [];
@@ -1243,7 +1288,7 @@ Deno.test("BaseEventLoop in debug mode reports async functions that run too long
       while (!task.done()) await loop.runOnce();
     } else await loop.runUntilComplete(task);
     assertEquals(errors.map((e) => e.message), [
-      "Executing async functions resumed in one iteration took 0.500 seconds",
+      "Executing the async code a callback resumed took 0.500 seconds",
     ], drive);
     loop.close();
   }

@@ -330,9 +330,10 @@ Deno.test("Condition: a waiter notified and cancelled before resuming passes the
 });
 
 Deno.test("Condition: a waiter cancelled after its wait completed passes the notification on", async () => {
-  // Only a wait whose lock is taken back by callbacks (here through
-  // `await`) completes before its task resumes; a generator task that
-  // `yield*`s the wait takes the lock back itself.
+  // Only a wait whose lock is taken back by callbacks (here: the task
+  // waits, on a promise, for the wait's done callback, and awaits the wait
+  // only then) completes before its task resumes; a task that `yield*`s or
+  // `await`s the wait takes the lock back itself.
   await run(function* (loop) {
     const cond = new Condition(undefined, { loop });
     const woke: string[] = [];
@@ -342,8 +343,14 @@ Deno.test("Condition: a waiter cancelled after its wait completed passes the not
       const f = cond.wait();
       // Runs before the task resumes: the wait is over, then the task is
       // cancelled.
-      f.addDoneCallback(() => a.cancel());
+      const over = new Promise<void>((resolve) =>
+        f.addDoneCallback(() => {
+          a.cancel();
+          resolve();
+        })
+      );
       try {
+        await over;
         await f;
         woke.push("a");
       } catch (e) {
@@ -469,7 +476,8 @@ Deno.test("Condition.waitFor() cancelled while waiting leaves the line", async (
 Deno.test("Condition.waitFor(): thousands of waiters whose predicate fails give the lock back without deep recursion", async () => {
   // Each such waiter gives the lock back from inside the release() that
   // handed it over; nested, 10 000 of them overflowed the stack.
-  // (Waits through `await`: their lock is taken back by callbacks.)
+  // (Waits watched by a done callback: their lock is taken back by
+  // callbacks.)
   await run(function* (loop) {
     const cond = new Condition(undefined, { loop });
     const n = 10_000;
@@ -478,12 +486,10 @@ Deno.test("Condition.waitFor(): thousands of waiters whose predicate fails give 
     for (let i = 0; i < n; i++) {
       loop.createTask(async () => {
         await cond.acquire();
-        try {
-          await cond.waitFor(() => go);
+        cond.waitFor(() => go).addDoneCallback(() => {
           done++;
-        } finally {
           cond.release();
-        }
+        });
       });
     }
     yield* sleep(1);
