@@ -789,6 +789,17 @@ export class HttpParser<H extends HttpMessageHead> {
     return this.#bufLen + this.#heldBytes;
   }
 
+  /**
+   * The body bytes of the current message still to be parsed when its
+   * `Content-Length` says how many: 0 once it is complete; -1 when the
+   * body's length is not known (chunked, or running to the close).
+   */
+  get bodyRemaining(): number {
+    const state = this.#state;
+    if (state === S_BODY_LENGTH) return this.#remaining;
+    return state === S_HEAD || state >= S_DONE ? 0 : -1;
+  }
+
   /** Runs the state machine over `data` and then any input held meanwhile. */
   #run(data: Uint8Array): void {
     this.#running = true;

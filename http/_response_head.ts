@@ -158,8 +158,12 @@ export interface ResponsePlan {
 export interface PlanContext {
   /** The request answered. */
   readonly request: AnsweredRequest;
-  /** Whether the connection may carry another request, asked now. */
-  keepAlive(): boolean;
+  /**
+   * Whether the connection may carry another request, asked now: for a
+   * response sent whole with its head, or (`streaming`) one whose body is
+   * streamed after it.
+   */
+  keepAlive(streaming: boolean): boolean;
   /** Called before a body is streamed (it may come from the request). */
   beforeStream(): void;
   /** The `Date` value ({@linkcode DateLine.value}). */
@@ -224,7 +228,7 @@ export function planResponse(
     headers.push(pair);
   }
   const request = context.request;
-  let keepAlive = context.keepAlive() && !close;
+  let keepAlive = context.keepAlive(false) && !close;
   const isHead = request.method === "HEAD";
   const bodiless = status < 200 || status === 204 || status === 304;
   let data: Uint8Array | null = null;
@@ -255,7 +259,7 @@ export function planResponse(
   }
   if (stream !== null && !bodiless && !isHead) {
     context.beforeStream();
-    keepAlive = context.keepAlive() && !close;
+    keepAlive = context.keepAlive(true) && !close;
   }
   let chunked = false;
   if (bodiless || isHead) {
