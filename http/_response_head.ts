@@ -168,6 +168,11 @@ export interface PlanContext {
   beforeStream(): void;
   /** The `Date` value ({@linkcode DateLine.value}). */
   readonly date: string;
+  /**
+   * The response's body when already taken from it (`readReadyBody()`):
+   * the whole body, or the stream to send.
+   */
+  readonly body?: Uint8Array | ReadableStream<Uint8Array>;
 }
 
 /** Plain decimal digits, as `Content-Length` is (RFC 9110 §8.6). */
@@ -234,12 +239,20 @@ export function planResponse(
   let data: Uint8Array | null = null;
   let stream: ReadableStream<Uint8Array> | null = null;
   let length = -1;
-  const known = staticBody(response);
+  const given = context.body;
+  const known = given === undefined
+    ? staticBody(response)
+    : given instanceof Uint8Array
+    ? given
+    : undefined;
   if (known === null) {
     length = 0;
   } else if (known !== undefined) {
     data = typeof known === "string" ? ENCODER.encode(known) : known;
     length = data.length;
+  } else if (given !== undefined) {
+    stream = given as ReadableStream<Uint8Array>;
+    length = declared !== null ? declaredLength(declared) : -1;
   } else {
     if (response.bodyUsed) {
       throw new TypeError(

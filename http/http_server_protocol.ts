@@ -11,7 +11,7 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
 import type { Transport } from "../transports/transport.ts";
-import { fastStaticBody } from "./_deno_body.ts";
+import { bodyUnknown, fastStaticBody, readReadyBody } from "./_deno_body.ts";
 import { connectionReset } from "./_deno_errors.ts";
 import {
   BodyQueue,
@@ -989,7 +989,36 @@ export class HttpServerProtocol extends Protocol {
     try {
       const fast = fastStaticBody(response);
       if (fast !== null && this.#sendFast(ex, response, fast)) return;
+      if (
+        bodyUnknown(response) &&
+        (ex.body === null || response.body !== ex.body.streamMade)
+      ) {
+        // Without Deno's internals: a body held in memory is known by
+        // being ready at once, and goes with its length too (the request
+        // body, echoed, is a stream).
+        readReadyBody(response.body!).then((body) =>
+          this.#sendRead(ex, response, body)
+        );
+        return;
+      }
       this.#sendResponse(ex, response);
+    } catch (error) {
+      this.#sendFailed(ex, error);
+    }
+  }
+
+  /** Sends a response whose body `readReadyBody()` took. */
+  #sendRead(
+    ex: Exchange,
+    response: Response,
+    body: Uint8Array | ReadableStream<Uint8Array>,
+  ): void {
+    if (ex !== this.#current || this.#transport === null) {
+      if (body instanceof ReadableStream) body.cancel().catch(() => {});
+      return;
+    }
+    try {
+      this.#sendResponse(ex, response, body);
     } catch (error) {
       this.#sendFailed(ex, error);
     }
@@ -1060,8 +1089,13 @@ export class HttpServerProtocol extends Protocol {
   }
 
   /** Sends any response: framing picked from what the body is. */
-  #sendResponse(ex: Exchange, response: Response): void {
+  #sendResponse(
+    ex: Exchange,
+    response: Response,
+    body?: Uint8Array | ReadableStream<Uint8Array>,
+  ): void {
     const plan = planResponse(response, {
+      body,
       request: ex.head,
       keepAlive: (streaming) => this.#keepAliveFor(ex, streaming),
       // The stream may be made from the request body: let it come.
