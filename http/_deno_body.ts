@@ -19,6 +19,7 @@
  * @module
  */
 
+import { concatBytes } from "../transports/write_buffer.ts";
 import {
   BODY_FIELDS,
   LAZY_BODY,
@@ -205,23 +206,12 @@ export async function readReadyBody(
     }
     const r = result as ReadableStreamReadResult<Uint8Array> | null;
     if (r === null) return resumed(pieces, read, reader);
-    if (r.done) return joined(pieces, size);
+    if (r.done) return concatBytes(pieces, size);
     if (!(r.value instanceof Uint8Array)) return resumed(pieces, read, reader);
     pieces.push(r.value);
     size += r.value.length;
   }
   return resumed(pieces, null, reader);
-}
-
-function joined(pieces: Uint8Array[], size: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
 }
 
 /** A stream of `pieces`, then of `pending` (a read begun), then the rest. */
