@@ -385,7 +385,8 @@ class ServeInfo implements HttpServeInfo {
  *   says `Connection: close` when the server knows it then (the body's
  *   `Content-Length` leaves more than 256 KiB to come when a response held
  *   in memory is sent; a chunked body closes once past the bound). A body
- *   on GET or HEAD is dropped the same way (`new Request()` refuses one).
+ *   the handler cancels is not read further until it answers. A body on
+ *   GET or HEAD is dropped the same way (`new Request()` refuses one).
  * - `Expect: 100-continue`: the `100 Continue` goes out when the handler
  *   first reads the body (whether or not the body already arrived, so the
  *   answer never depends on how the bytes were cut), or just before a
@@ -663,7 +664,15 @@ export class HttpServerProtocol extends Protocol {
       pauseBody: () => this.#pauseRead(PAUSE_BODY),
       resumeBody: () => this.#resumeRead(PAUSE_BODY),
       firstRead: () => this.#sendContinue(),
-      bodyCancelled: () => {},
+      bodyCancelled: () => {
+        // Read no more of an unwanted body while the handler works: once
+        // it answers, the rest is dropped (up to DISCARD_LIMIT) or the
+        // connection closes.
+        const ex = this.#current;
+        if (ex !== null && !ex.requestDone && !ex.responseDone) {
+          this.#pauseRead(PAUSE_BODY);
+        }
+      },
     };
   }
 
@@ -1191,7 +1200,17 @@ export class HttpServerProtocol extends Protocol {
     ex.settle();
     if (ex !== this.#current) return;
     if (!keepAlive) this.#closing = true;
+    // Reading was paused for the handler (a body cancelled, or waiting
+    // unread): the rest is dropped now, or the connection closes.
+    this.#resumeRead(PAUSE_BODY);
     if (ex.requestDone) {
+      // What the handler left unread of the body is dropped: held, it
+      // kept reading paused for good when it passed the high-water mark.
+      ex.body?.discard(
+        connectionReset(
+          "Cannot read the HTTP request body: the response was already sent",
+        ),
+      );
       this.#exchangeDone(ex);
     } else if (ex.body !== null) {
       if (!keepAlive || this.#parser.bodyRemaining > DISCARD_LIMIT) {

@@ -28,9 +28,15 @@ const GET_CLOSE = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
 /** An HttpServerProtocol that keeps its transport, for the tests to see. */
 class Watched extends HttpServerProtocol {
   transport: Transport | null = null;
+  /** The bytes the connection delivered. */
+  received = 0;
   override connectionMade(transport: Transport): void {
     this.transport = transport;
     super.connectionMade(transport);
+  }
+  override dataReceived(data: Uint8Array): void {
+    this.received += data.length;
+    super.dataReceived(data);
   }
 }
 
@@ -255,6 +261,41 @@ Deno.test("HttpServerProtocol drops an unread chunked body up to 256 KiB, and cl
     GET_CLOSE,
   );
   assertEquals(count(small.output, "HTTP/1.1 413 "), 2, small.output);
+});
+
+Deno.test("HttpServerProtocol stops reading a body its handler cancelled until the answer, then closes rather than read the rest", async () => {
+  await withLoop(async (loop) => {
+    let atAnswer = -1;
+    const { server, port, connections } = await serve(
+      loop,
+      async (request) => {
+        await request.body!.cancel();
+        await sleep(0.3, undefined, { loop });
+        atAnswer = connections[0].received;
+        return new Response("no", { status: 413 });
+      },
+    );
+    const conn = await Deno.connect({ hostname: HOST, port });
+    const size = 8 * 1024 * 1024;
+    const writing = writeAll(
+      conn,
+      concat([
+        bytes(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`),
+        new Uint8Array(size),
+        bytes(GET),
+      ]),
+    ).catch(() => {});
+    const { data, reset } = await readAll(conn);
+    conn.close();
+    await writing;
+    const output = text(data);
+    assertEquals(reset, false);
+    assertEquals(count(output, "HTTP/1.1 "), 1, output);
+    assertStringIncludes(output, "connection: close\r\n");
+    assert(atAnswer < 1024 * 1024, `${atAnswer} bytes read before the answer`);
+    server.close();
+    await server.waitClosed();
+  });
 });
 
 Deno.test("HttpServerProtocol drops an unread Content-Length body within 256 KiB and keeps the connection", async () => {

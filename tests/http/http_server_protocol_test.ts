@@ -388,6 +388,36 @@ Deno.test("HttpServerProtocol pauses reading while a request body waits unread",
   loop.close();
 });
 
+Deno.test("HttpServerProtocol reads again after an answer that left more than 64 KiB of a whole body unread", async () => {
+  const loop = new VirtualTimeLoop();
+  const peer = new Recorder(loop);
+  const protocol = new HttpServerProtocol(async (request) => {
+    // Answers once the whole body waits unread, over the high-water mark.
+    if (request.method === "POST") await sleep(1, undefined, { loop });
+    return new Response("ok");
+  }, { loop });
+  transportPair(peer, protocol, { loop, chunkSize: 64 * 1024 });
+  const size = 100 * 1024;
+  loop.callSoon(() => {
+    peer.transport!.write(
+      bytes(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`),
+    );
+    peer.transport!.write(new Uint8Array(size));
+  });
+  // The next request comes after the answer, in a read of its own.
+  loop.callLater(
+    2,
+    () =>
+      peer.transport!.write(
+        bytes("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+      ),
+  );
+  await loop.advance(4);
+  assertEquals(peer.text.split("HTTP/1.1 200 OK").length - 1, 2, peer.text);
+  assert(peer.lost.done(), "the connection is closed");
+  loop.close();
+});
+
 Deno.test("HttpServerProtocol fails the body read with the parse error and answers its status", async () => {
   const c = await converse(
     server(echo, { maxBodyBytes: 4 }),
