@@ -25,7 +25,6 @@ import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { bytes, portOf, run, withLoop } from "./_stream_helpers.ts";
 import { command, HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
-import { INTERNALS_ENABLED } from "../../transports/_deno_internals.ts";
 import { rpcOverHttp } from "../http/_http_helpers.ts";
 
 const HOST = "127.0.0.1";
@@ -248,7 +247,7 @@ Deno.test({
     "curl",
     HAS_CURL,
   ),
-  ignore: !HAS_CURL || !INTERNALS_ENABLED,
+  ignore: !HAS_CURL,
   fn: async () => {
     const loop = new DenoEventLoop();
     await run(loop, async () => {
