@@ -10,12 +10,16 @@
  * are probed for in `transports/_deno_internals.ts`, with Deno's other private
  * internals; when a probe finds nothing (a Deno release renamed or
  * reshaped the fields, or `TULIP_NO_INTERNALS` is set), every function
- * here answers "not known" (`null` or `undefined`), and the protocols take
- * their general path: slower, never wrong.
+ * here answers "not known" (`null` or `undefined`; but no body is still
+ * told), and the protocols take their general path: slower, never wrong.
+ * The server then tells a body held in memory from the outside, by its
+ * stream being ready at once ({@linkcode readReadyBody}), so that its
+ * answers keep their bytes.
  *
  * @module
  */
 
+import { concatBytes } from "../transports/write_buffer.ts";
 import {
   BODY_FIELDS,
   LAZY_BODY,
@@ -115,7 +119,8 @@ export function staticBody(
   }
   const inner = innerBody(message);
   if (inner === null) return null;
-  if (inner === undefined) return undefined;
+  // Not known from the inside: no body is still told from the outside.
+  if (inner === undefined) return message.body === null ? null : undefined;
   const sos = inner.streamOrStatic as StaticBody | ReadableStream | undefined;
   if (
     sos === undefined || sos === null || sos instanceof ReadableStream ||
@@ -143,4 +148,92 @@ export function knownBodyLength(
       length >= 0
     ? length
     : undefined;
+}
+
+/**
+ * Reads done within this many turns of the microtask queue count as
+ * ready: Deno hands out a body held in memory as a stream whose reads
+ * settle within two or three.
+ */
+const READY_TURNS = 8;
+/**
+ * The reads of a ready body: its one piece and its end, as Deno gives a
+ * body held in memory. A stream of more pieces is taken for a stream.
+ */
+const READY_READS = 2;
+
+/**
+ * Whether the message's body must be read to learn whether it is held in
+ * memory: when Deno's internals cannot tell (they are switched off or were
+ * not found), and the body is an unread stream.
+ *
+ * @param message The request or response.
+ * @returns `true` when {@linkcode readReadyBody} should be asked.
+ */
+export function bodyUnknown(message: Request | Response): boolean {
+  if (BODY_FIELDS !== null) return false;
+  const stream = message.body;
+  return stream !== null && !stream.locked && !message.bodyUsed;
+}
+
+/**
+ * Reads a body whose whole content is ready at once, in one piece — one
+ * held in memory (a string, bytes, JSON), as Deno's internals would have
+ * told — without waiting for one that is not: each read must settle
+ * within a few turns of the microtask queue. Returns the bytes when the
+ * body ended so, else a stream of the same content (what was read, then
+ * the rest), to send as a stream; a stream that failed fails from there
+ * too. The web API cannot tell such a body from a stream made with its
+ * one piece and its end already queued, which is taken for one too.
+ *
+ * @param stream The body, not locked.
+ * @returns The whole body, or a stream of it.
+ */
+export async function readReadyBody(
+  stream: ReadableStream<Uint8Array>,
+): Promise<Uint8Array | ReadableStream<Uint8Array>> {
+  const reader = stream.getReader();
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  for (let reads = 0; reads < READY_READS; reads++) {
+    const read = reader.read();
+    let result: ReadableStreamReadResult<Uint8Array> | null = null;
+    let failed = false;
+    read.then((r) => result = r, () => failed = true);
+    for (let turn = 0; turn < READY_TURNS; turn++) {
+      if (result !== null || failed) break;
+      await undefined;
+    }
+    const r = result as ReadableStreamReadResult<Uint8Array> | null;
+    if (r === null) return resumed(pieces, read, reader);
+    if (r.done) return concatBytes(pieces, size);
+    if (!(r.value instanceof Uint8Array)) return resumed(pieces, read, reader);
+    pieces.push(r.value);
+    size += r.value.length;
+  }
+  return resumed(pieces, null, reader);
+}
+
+/** A stream of `pieces`, then of `pending` (a read begun), then the rest. */
+function resumed(
+  pieces: Uint8Array[],
+  pending: Promise<ReadableStreamReadResult<Uint8Array>> | null,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  let next = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (next < pieces.length) {
+        controller.enqueue(pieces[next]);
+        pieces[next++] = undefined as never;
+        return;
+      }
+      const read = pending ?? reader.read();
+      pending = null;
+      const { done, value } = await read;
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }

@@ -73,6 +73,11 @@ export class BodyQueue {
     return this.#cancelled;
   }
 
+  /** The stream of the body, once made; else `null`. */
+  get streamMade(): ReadableStream<Uint8Array> | null {
+    return this.#stream;
+  }
+
   /** `true` once the reader has asked for bytes. */
   get readStarted(): boolean {
     return this.#readStarted;

@@ -789,6 +789,17 @@ export class HttpParser<H extends HttpMessageHead> {
     return this.#bufLen + this.#heldBytes;
   }
 
+  /**
+   * The body bytes of the current message still to be parsed when its
+   * `Content-Length` says how many: 0 once it is complete; -1 when the
+   * body's length is not known (chunked, or running to the close).
+   */
+  get bodyRemaining(): number {
+    const state = this.#state;
+    if (state === S_BODY_LENGTH) return this.#remaining;
+    return state === S_HEAD || state >= S_DONE ? 0 : -1;
+  }
+
   /** Runs the state machine over `data` and then any input held meanwhile. */
   #run(data: Uint8Array): void {
     this.#running = true;
@@ -1068,17 +1079,24 @@ export class HttpParser<H extends HttpMessageHead> {
    * arrives: a client waiting for the answer to its request line alone (an
    * HTTP/0.9 `GET /`) hears what is wrong with it now, not when its head
    * times out. The line ends at `data[lf]`; its start may be buffered.
+   * What it finds is kept in `#scan` as offsets from the line's start,
+   * which `#head()` places (every request head reaches it through here).
    */
   #earlyRequestLine(data: Uint8Array, pos: number, lf: number): void {
     const buffered = this.#bufLen;
+    const f = this.#scan;
     if (buffered === 0) {
-      this.#requestLine(data, pos, this.#scan);
+      this.#requestLine(data, pos, f);
+      f.methodEnd -= pos;
+      f.textStart -= pos;
+      f.textEnd -= pos;
+      f.fieldsAt -= pos;
       return;
     }
     const line = new Uint8Array(buffered + lf + 1 - pos);
     line.set(this.#buf.subarray(0, buffered));
     line.set(data.subarray(pos, lf + 1), buffered);
-    this.#requestLine(line, 0, this.#scan);
+    this.#requestLine(line, 0, f);
   }
 
   #tooLarge(isHead: boolean): never {
@@ -1427,8 +1445,14 @@ export class HttpParser<H extends HttpMessageHead> {
     f.reset();
     f.start = start;
     f.end = end;
-    if (this.#isRequest) this.#requestLine(src, start, f);
-    else this.#statusLine(src, start, f);
+    if (this.#isRequest) {
+      // Its line was read by #earlyRequestLine(): place it.
+      f.methodEnd += start;
+      f.textStart += start;
+      f.textEnd += start;
+      f.fieldsAt += start;
+      f.high = 0;
+    } else this.#statusLine(src, start, f);
     f.count = this.#fields(src, f.fieldsAt, f);
     f.high |= this.#high;
     this.#finishHead(src);

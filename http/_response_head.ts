@@ -158,12 +158,21 @@ export interface ResponsePlan {
 export interface PlanContext {
   /** The request answered. */
   readonly request: AnsweredRequest;
-  /** Whether the connection may carry another request, asked now. */
-  keepAlive(): boolean;
+  /**
+   * Whether the connection may carry another request, asked now: for a
+   * response sent whole with its head, or (`streaming`) one whose body is
+   * streamed after it.
+   */
+  keepAlive(streaming: boolean): boolean;
   /** Called before a body is streamed (it may come from the request). */
   beforeStream(): void;
   /** The `Date` value ({@linkcode DateLine.value}). */
   readonly date: string;
+  /**
+   * The response's body when already taken from it (`readReadyBody()`):
+   * the whole body, or the stream to send.
+   */
+  readonly body?: Uint8Array | ReadableStream<Uint8Array>;
 }
 
 /** Plain decimal digits, as `Content-Length` is (RFC 9110 §8.6). */
@@ -224,18 +233,26 @@ export function planResponse(
     headers.push(pair);
   }
   const request = context.request;
-  let keepAlive = context.keepAlive() && !close;
+  let keepAlive = context.keepAlive(false) && !close;
   const isHead = request.method === "HEAD";
   const bodiless = status < 200 || status === 204 || status === 304;
   let data: Uint8Array | null = null;
   let stream: ReadableStream<Uint8Array> | null = null;
   let length = -1;
-  const known = staticBody(response);
+  const given = context.body;
+  const known = given === undefined
+    ? staticBody(response)
+    : given instanceof Uint8Array
+    ? given
+    : undefined;
   if (known === null) {
     length = 0;
   } else if (known !== undefined) {
     data = typeof known === "string" ? ENCODER.encode(known) : known;
     length = data.length;
+  } else if (given !== undefined) {
+    stream = given as ReadableStream<Uint8Array>;
+    length = declared !== null ? declaredLength(declared) : -1;
   } else {
     if (response.bodyUsed) {
       throw new TypeError(
@@ -255,7 +272,7 @@ export function planResponse(
   }
   if (stream !== null && !bodiless && !isHead) {
     context.beforeStream();
-    keepAlive = context.keepAlive() && !close;
+    keepAlive = context.keepAlive(true) && !close;
   }
   let chunked = false;
   if (bodiless || isHead) {

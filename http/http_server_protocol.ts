@@ -11,7 +11,7 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
 import type { Transport } from "../transports/transport.ts";
-import { fastStaticBody } from "./_deno_body.ts";
+import { bodyUnknown, fastStaticBody, readReadyBody } from "./_deno_body.ts";
 import { connectionReset } from "./_deno_errors.ts";
 import {
   BodyQueue,
@@ -193,6 +193,15 @@ const TICKS = 8;
  */
 const LINGER = 2;
 const CONTINUE = ENCODER.encode("HTTP/1.1 100 Continue\r\n\r\n");
+/**
+ * The most bytes of a request body the server still reads and drops once
+ * the response is sent without the handler having read it all, to keep
+ * the connection (as Go's `net/http`). A body with more left closes the
+ * connection instead: the response says `Connection: close` when the
+ * server knows it then (a `Content-Length` body, a response held in
+ * memory); a chunked body not finished within it closes after the answer.
+ */
+const DISCARD_LIMIT = 256 * 1024;
 
 function formatAddr(addr: unknown): string {
   const a = addr as { hostname?: string; port?: number } | undefined;
@@ -242,6 +251,12 @@ class Exchange implements LazyRequestSource {
   /** The whole response was handed to the transport. */
   responseDone = false;
   continueSent = false;
+  /**
+   * Body bytes still read and dropped after the response before the
+   * connection closes instead ({@linkcode DISCARD_LIMIT}); -1 while the
+   * body is not being dropped.
+   */
+  discardLeft = -1;
   /** The connection was lost during the exchange. */
   lost: Error | null = null;
   parseError: HttpParseError | null = null;
@@ -364,9 +379,14 @@ class ServeInfo implements HttpServeInfo {
  * - The request's body is a `ReadableStream` fed from the connection as
  *   the handler reads it, with `Content-Length` or chunked framing. Above
  *   64 KiB unread the transport is paused until the handler reads. A body
- *   the handler leaves unread is read and dropped after the response, so
- *   the connection stays usable; a body on GET or HEAD is always dropped
- *   (`new Request()` refuses one).
+ *   the handler leaves unread is read and dropped after the response, up
+ *   to 256 KiB, so the connection stays usable (as Go's `net/http` does);
+ *   with more of it left the connection closes after the response, which
+ *   says `Connection: close` when the server knows it then (the body's
+ *   `Content-Length` leaves more than 256 KiB to come when a response held
+ *   in memory is sent; a chunked body closes once past the bound). A body
+ *   the handler cancels is not read further until it answers. A body on
+ *   GET or HEAD is dropped the same way (`new Request()` refuses one).
  * - `Expect: 100-continue`: the `100 Continue` goes out when the handler
  *   first reads the body (whether or not the body already arrived, so the
  *   answer never depends on how the bytes were cut), or just before a
@@ -444,6 +464,7 @@ class ServeInfo implements HttpServeInfo {
  * | `maxRequestsPerConnection` | unlimited | the last answer says `Connection: close` |
  * | pipelined input held unparsed | 4 KiB | reading paused |
  * | unread request body | 64 KiB | reading paused until the handler reads |
+ * | request body left unread when the response is sent | 256 KiB, read and dropped | closed after the response |
  * | write buffer (the transport's high-water mark) | 64 KiB | no request handled, nothing read, until it drains |
  *
  * The timeouts measure the client's silence, not the server's: the
@@ -628,7 +649,7 @@ export class HttpServerProtocol extends Protocol {
     this.#log = new PeerLog({ loop: options?.loop });
     const callbacks: HttpParserCallbacks<HttpRequestHead> = {
       onHead: (head) => this.#onHead(head),
-      onBody: (chunk) => this.#current?.body?.push(chunk),
+      onBody: (chunk) => this.#onBody(chunk),
       onMessageComplete: () => this.#onMessageComplete(),
       onError: (error) => this.#onParseError(error),
     };
@@ -643,7 +664,15 @@ export class HttpServerProtocol extends Protocol {
       pauseBody: () => this.#pauseRead(PAUSE_BODY),
       resumeBody: () => this.#resumeRead(PAUSE_BODY),
       firstRead: () => this.#sendContinue(),
-      bodyCancelled: () => {},
+      bodyCancelled: () => {
+        // Read no more of an unwanted body while the handler works: once
+        // it answers, the rest is dropped (up to DISCARD_LIMIT) or the
+        // connection closes.
+        const ex = this.#current;
+        if (ex !== null && !ex.requestDone && !ex.responseDone) {
+          this.#pauseRead(PAUSE_BODY);
+        }
+      },
     };
   }
 
@@ -880,6 +909,18 @@ export class HttpServerProtocol extends Protocol {
     }
   }
 
+  #onBody(chunk: Uint8Array): void {
+    const ex = this.#current;
+    if (ex === null || ex.body === null) return;
+    const left = ex.discardLeft;
+    if (left < 0) ex.body.push(chunk);
+    else if ((ex.discardLeft = left - chunk.length) < 0) {
+      // Answered, and the body goes on past what is dropped to keep the
+      // connection: close it (the answer is sent first).
+      this.#closeNow();
+    }
+  }
+
   #onMessageComplete(): void {
     const ex = this.#current;
     if (ex === null) return;
@@ -957,23 +998,67 @@ export class HttpServerProtocol extends Protocol {
     try {
       const fast = fastStaticBody(response);
       if (fast !== null && this.#sendFast(ex, response, fast)) return;
+      if (
+        bodyUnknown(response) &&
+        (ex.body === null || response.body !== ex.body.streamMade)
+      ) {
+        // Without Deno's internals: a body held in memory is known by
+        // being ready at once, and goes with its length too (the request
+        // body, echoed, is a stream).
+        readReadyBody(response.body!).then((body) =>
+          this.#sendRead(ex, response, body)
+        );
+        return;
+      }
       this.#sendResponse(ex, response);
     } catch (error) {
-      if (ex.headSent) {
-        this.#report("HTTP response failed", error);
-        this.#closing = true;
-        this.#parser.pause();
-        this.#transport?.close();
-      } else {
-        ex.responding = false;
-        this.#handlerFailed(ex, error);
-      }
+      this.#sendFailed(ex, error);
     }
   }
 
-  /** Whether the connection may carry another request after `ex`. */
-  #keepAliveFor(ex: Exchange): boolean {
+  /** Sends a response whose body `readReadyBody()` took. */
+  #sendRead(
+    ex: Exchange,
+    response: Response,
+    body: Uint8Array | ReadableStream<Uint8Array>,
+  ): void {
+    if (ex !== this.#current || this.#transport === null) {
+      if (body instanceof ReadableStream) body.cancel().catch(() => {});
+      return;
+    }
+    try {
+      this.#sendResponse(ex, response, body);
+    } catch (error) {
+      this.#sendFailed(ex, error);
+    }
+  }
+
+  /** Sending the response failed: cut it, or answer 500 if not begun. */
+  #sendFailed(ex: Exchange, error: unknown): void {
+    if (ex.headSent) {
+      this.#report("HTTP response failed", error);
+      this.#closing = true;
+      this.#parser.pause();
+      this.#transport?.close();
+    } else {
+      ex.responding = false;
+      this.#handlerFailed(ex, error);
+    }
+  }
+
+  /**
+   * Whether the connection may carry another request after `ex`, answered
+   * now with a body held in memory, or with a stream (`streaming`: the
+   * handler may still read the request body meanwhile).
+   */
+  #keepAliveFor(ex: Exchange, streaming = false): boolean {
     if (!ex.keepAlive || this.#closing) return false;
+    // The rest of an unread body is dropped after the answer, up to
+    // DISCARD_LIMIT: past it the connection closes, and says so now.
+    if (
+      !streaming && ex.body !== null && !ex.requestDone &&
+      this.#parser.bodyRemaining > DISCARD_LIMIT
+    ) return false;
     // The client waits for a 100 that never came: it may or may not send
     // the body now, so the connection cannot be trusted — unless the
     // framing says there is no body to send.
@@ -1013,10 +1098,15 @@ export class HttpServerProtocol extends Protocol {
   }
 
   /** Sends any response: framing picked from what the body is. */
-  #sendResponse(ex: Exchange, response: Response): void {
+  #sendResponse(
+    ex: Exchange,
+    response: Response,
+    body?: Uint8Array | ReadableStream<Uint8Array>,
+  ): void {
     const plan = planResponse(response, {
+      body,
       request: ex.head,
-      keepAlive: () => this.#keepAliveFor(ex),
+      keepAlive: (streaming) => this.#keepAliveFor(ex, streaming),
       // The stream may be made from the request body: let it come.
       beforeStream: () => this.#sendContinue(),
       date: this.#dates().value(),
@@ -1110,13 +1200,26 @@ export class HttpServerProtocol extends Protocol {
     ex.settle();
     if (ex !== this.#current) return;
     if (!keepAlive) this.#closing = true;
+    // Reading was paused for the handler (a body cancelled, or waiting
+    // unread): the rest is dropped now, or the connection closes.
+    this.#resumeRead(PAUSE_BODY);
     if (ex.requestDone) {
+      // What the handler left unread of the body is dropped: held, it
+      // kept reading paused for good when it passed the high-water mark.
+      ex.body?.discard(
+        connectionReset(
+          "Cannot read the HTTP request body: the response was already sent",
+        ),
+      );
       this.#exchangeDone(ex);
     } else if (ex.body !== null) {
-      if (!keepAlive) {
+      if (!keepAlive || this.#parser.bodyRemaining > DISCARD_LIMIT) {
+        // Too much of the body is left to read it for nothing.
         this.#closeNow();
       } else {
-        // The rest of the request body is read and dropped.
+        // The rest of the request body is read and dropped, up to
+        // DISCARD_LIMIT bytes (a chunked body may go on past it).
+        ex.discardLeft = DISCARD_LIMIT;
         ex.body.discard(
           connectionReset(
             "Cannot read the HTTP request body: the response was already sent",

@@ -89,11 +89,13 @@ export async function assertCancelledAfter(
 
 /**
  * Tests that pin the framing of a body held in memory (`Content-Length`,
- * one write): `Framing.test(name, fn)` registers one. The HTTP protocols
- * know such a body only through Deno's internals
- * (`transports/_deno_internals.ts`); with them switched off
- * (`TULIP_NO_INTERNALS=1`) they send it as a stream, chunked, so these
- * tests are skipped in that run.
+ * one write) where it is known only through Deno's internals
+ * (`transports/_deno_internals.ts`): `Framing.test(name, fn)` registers
+ * one. With them switched off (`TULIP_NO_INTERNALS=1`) the client sends
+ * such a body as a stream, chunked, and the server learns it a few
+ * microtasks later (by its stream being ready at once), so these tests
+ * are skipped in that run. The server's answers are otherwise the same
+ * bytes in both runs, and their tests run in both.
  */
 export const Framing = {
   /**

@@ -38,9 +38,10 @@ const GZIP = new Uint8Array(
 );
 
 /**
- * Whether tulip sees the length of a body held in memory: only through
- * Deno's internals; with TULIP_NO_INTERNALS=1 such a body goes as a
- * stream, chunked, and a HEAD answer has no Content-Length.
+ * Whether tulip's client sees the length of a request body held in memory:
+ * only through Deno's internals; with TULIP_NO_INTERNALS=1 such a body goes
+ * as a stream, chunked. (The server learns it either way: such a body is
+ * ready at once.)
  */
 const SIZED = INTERNALS_ENABLED;
 
@@ -592,15 +593,10 @@ Deno.test("HttpServerProtocol against fetch(): MiB bodies both ways on one kept-
     // fetch() decodes gzip; the server must not have touched it.
     const gzip = await fetch(`${base}/gzip`);
     assertEquals(gzip.headers.get("content-encoding"), "gzip");
-    if (SIZED) {
-      assertEquals(gzip.headers.get("content-length"), String(GZIP.length));
-    }
+    assertEquals(gzip.headers.get("content-length"), String(GZIP.length));
     assertEquals(await gzip.text(), "zipped");
     const head = await fetch(`${base}/fixed?size=${MIB}`, { method: "HEAD" });
-    assertEquals(
-      head.headers.get("content-length"),
-      SIZED ? String(MIB) : null,
-    );
+    assertEquals(head.headers.get("content-length"), String(MIB));
     assertEquals(await head.text(), "");
 
     // The idle connections are closed by the server (keepAliveTimeout);
@@ -650,14 +646,11 @@ Deno.test({
         assertStringIncludes(posted.stderr, "< HTTP/1.1 100 Continue");
         assertEquals(JSON.parse(posted.stdout).n, 2 * MIB);
         // Refused without reading: no 100, and the connection closes
-        // (curl may or may not have sent the body). Without internals the
-        // answer's body is a stream, so the 100 goes before its head.
+        // (curl may or may not have sent the body).
         const refused = await upload("/reject");
         assertStringIncludes(refused.stderr, "< HTTP/1.1 413 ");
-        if (SIZED) {
-          assert(!refused.stderr.includes("100 Continue"), refused.stderr);
-          assertStringIncludes(refused.stderr, "< connection: close");
-        }
+        assert(!refused.stderr.includes("100 Continue"), refused.stderr);
+        assertStringIncludes(refused.stderr, "< connection: close");
         assertEquals(refused.stdout, "no");
       } finally {
         await Deno.remove(dir, { recursive: true });
@@ -689,13 +682,11 @@ Deno.test({
         `${base}/b`,
       ]);
       assertEquals(kept.stdout, "hi /ahi /b");
-      // An answer of unknown length (any, without internals) is sent to an
-      // HTTP/1.0 client up to the close.
-      if (SIZED) {
-        assertStringIncludes(kept.stderr, "Re-using existing connection");
-        assertStringIncludes(kept.stderr, "< connection: keep-alive");
-        assertEquals(connections.length - before, 1);
-      }
+      assertStringIncludes(kept.stderr, "Re-using existing connection");
+      assertStringIncludes(kept.stderr, "< connection: keep-alive");
+      assertEquals(connections.length - before, 1);
+      // An answer of unknown length is sent to an HTTP/1.0 client up to
+      // the close.
       const unframed = await curl([
         "-sS",
         "-i",
@@ -707,9 +698,7 @@ Deno.test({
       assertEquals(unframed.stdout.split("\r\n\r\n")[1].length, MIB);
 
       const head = await curl(["-I", `${base}/fixed?size=${MIB}`]);
-      if (SIZED) {
-        assertStringIncludes(head.stdout, `content-length: ${MIB}\r\n`);
-      }
+      assertStringIncludes(head.stdout, `content-length: ${MIB}\r\n`);
       const down = await curl([
         "-o",
         "/dev/null",
@@ -793,23 +782,17 @@ Deno.test({
       assertEquals(out.latin, "caf\u00e9");
       assertEquals(out.seen, "na\u00efve");
       assertEquals(out.cookie, "c=1; d=2; e=3");
-      assertEquals(out.head, [200, SIZED ? String(MIB) : null, ""]);
+      assertEquals(out.head, [200, String(MIB), ""]);
       assertEquals(out.chunked, { n: 3 * MIB, te: "chunked", cl: null });
       assertEquals(out.download, 3 * MIB);
       assertEquals(out.close, ["bye", true]);
       const [first, second, rest] = out.http10.split("\r\n\r\n");
-      if (SIZED) {
-        assertStringIncludes(first, "connection: keep-alive");
-        assert(second.startsWith('{"n":3,'), second);
-        assertStringIncludes(second, "connection: close");
-        assertEquals(rest, "hi /x");
-      } else {
-        assertStringIncludes(first, "connection: close");
-        assert(second.startsWith('{"n":3,'), second);
-      }
+      assertStringIncludes(first, "connection: keep-alive");
+      assert(second.startsWith('{"n":3,'), second);
+      assertStringIncludes(second, "connection: close");
+      assertEquals(rest, "hi /x");
       assert(out.half.startsWith("HTTP/1.1 200 OK\r\n"), out.half);
-      const half = SIZED ? "hi /half" : "8\r\nhi /half\r\n0\r\n\r\n";
-      assert(out.half.endsWith(`\r\n\r\n${half}`), out.half);
+      assert(out.half.endsWith("\r\n\r\nhi /half"), out.half);
     });
   },
 });

@@ -20,7 +20,6 @@ import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { bytes, concat, portOf, text, withLoop } from "./_stream_helpers.ts";
-import { Framing } from "../_helpers.ts";
 
 const HOST = "127.0.0.1";
 const GET = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -29,9 +28,15 @@ const GET_CLOSE = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
 /** An HttpServerProtocol that keeps its transport, for the tests to see. */
 class Watched extends HttpServerProtocol {
   transport: Transport | null = null;
+  /** The bytes the connection delivered. */
+  received = 0;
   override connectionMade(transport: Transport): void {
     this.transport = transport;
     super.connectionMade(transport);
+  }
+  override dataReceived(data: Uint8Array): void {
+    this.received += data.length;
+    super.dataReceived(data);
   }
 }
 
@@ -111,7 +116,7 @@ Deno.test("HttpServerProtocol holds about one high-water mark for a client that 
   });
 });
 
-Framing.test("HttpServerProtocol answers all of 20,000 pipelined requests to a client that reads after the keep-alive timeout", async () => {
+Deno.test("HttpServerProtocol answers all of 20,000 pipelined requests to a client that reads after the keep-alive timeout", async () => {
   await withLoop(async (loop) => {
     // Answers of a kilobyte: 20 MB in all, more than the sockets hold.
     const pad = "x".repeat(1000);
@@ -137,7 +142,7 @@ Framing.test("HttpServerProtocol answers all of 20,000 pipelined requests to a c
   });
 });
 
-Framing.test("HttpServerProtocol does not cut an answer when it closes with requests unread", async () => {
+Deno.test("HttpServerProtocol does not cut an answer when it closes with requests unread", async () => {
   await withLoop(async (loop) => {
     // More than the sockets hold, so that some of it is still in the
     // server's socket when the server closes.
@@ -158,6 +163,150 @@ Framing.test("HttpServerProtocol does not cut an answer when it closes with requ
     server.close();
     await server.waitClosed();
   });
+});
+
+/** A stream of `piece`, given a little later: never ready at once. */
+function later(piece: string): ReadableStream<Uint8Array> {
+  return ReadableStream.from((async function* () {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    yield bytes(piece);
+  })());
+}
+
+/**
+ * Sends `head` and `body` (in 16 KiB writes, not awaited: the server may
+ * stop reading) then `after`, to a server whose handler answers without
+ * reading the body; returns what the client read until the server ended
+ * the connection (bounded by the keep-alive timeout).
+ */
+async function answerUnread(
+  head: string,
+  body: Uint8Array,
+  after: string,
+  streamed = false,
+): Promise<{ output: string; reset: boolean }> {
+  let result!: { output: string; reset: boolean };
+  await withLoop(async (loop) => {
+    const { server, port } = await serve(
+      loop,
+      () =>
+        streamed
+          ? new Response(later("no"), { status: 413 })
+          : new Response("no", { status: 413 }),
+      { keepAliveTimeout: 1 },
+    );
+    const conn = await Deno.connect({ hostname: HOST, port });
+    const writing = (async () => {
+      await writeAll(conn, bytes(head));
+      for (let at = 0; at < body.length; at += 16 * 1024) {
+        await writeAll(conn, body.subarray(at, at + 16 * 1024));
+      }
+      await writeAll(conn, bytes(after));
+    })().catch(() => {});
+    const { data, reset } = await readAll(conn);
+    conn.close();
+    await writing;
+    result = { output: text(data), reset };
+    server.close();
+    await server.waitClosed();
+  });
+  return result;
+}
+
+Deno.test("HttpServerProtocol closes, saying so, rather than read a large unread Content-Length body", async () => {
+  const size = 4 * 1024 * 1024;
+  const { output, reset } = await answerUnread(
+    `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`,
+    new Uint8Array(size),
+    GET,
+  );
+  assertEquals(reset, false);
+  // One answer, whole, that says the connection closes; the request after
+  // the body is never read.
+  assertEquals(count(output, "HTTP/1.1 "), 1, output);
+  assertStringIncludes(output, "connection: close\r\n");
+  assert(output.startsWith("HTTP/1.1 413 "), output);
+});
+
+Deno.test("HttpServerProtocol closes after the answer when a large unread body follows a streamed response", async () => {
+  const size = 4 * 1024 * 1024;
+  const { output, reset } = await answerUnread(
+    `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`,
+    new Uint8Array(size),
+    GET,
+    true,
+  );
+  assertEquals(reset, false);
+  assertEquals(count(output, "HTTP/1.1 "), 1, output);
+  assert(output.endsWith("2\r\nno\r\n0\r\n\r\n"), output);
+});
+
+Deno.test("HttpServerProtocol drops an unread chunked body up to 256 KiB, and closes after the answer past that", async () => {
+  // 16 KiB chunks; a body of 1 MiB is not finished within the bound.
+  const chunk = "4000\r\n" + "x".repeat(16 * 1024) + "\r\n";
+  const head =
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const big = await answerUnread(
+    head,
+    bytes(chunk.repeat(64) + "0\r\n\r\n"),
+    GET,
+  );
+  assertEquals(big.reset, false);
+  assertEquals(count(big.output, "HTTP/1.1 "), 1, big.output);
+  assert(big.output.endsWith("no"), big.output);
+  // Within it: dropped, and the connection serves the next request.
+  const small = await answerUnread(
+    head,
+    bytes(chunk.repeat(12) + "0\r\n\r\n"),
+    GET_CLOSE,
+  );
+  assertEquals(count(small.output, "HTTP/1.1 413 "), 2, small.output);
+});
+
+Deno.test("HttpServerProtocol stops reading a body its handler cancelled until the answer, then closes rather than read the rest", async () => {
+  await withLoop(async (loop) => {
+    let atAnswer = -1;
+    const { server, port, connections } = await serve(
+      loop,
+      async (request) => {
+        await request.body!.cancel();
+        await sleep(0.3, undefined, { loop });
+        atAnswer = connections[0].received;
+        return new Response("no", { status: 413 });
+      },
+    );
+    const conn = await Deno.connect({ hostname: HOST, port });
+    const size = 8 * 1024 * 1024;
+    const writing = writeAll(
+      conn,
+      concat([
+        bytes(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`),
+        new Uint8Array(size),
+        bytes(GET),
+      ]),
+    ).catch(() => {});
+    const { data, reset } = await readAll(conn);
+    conn.close();
+    await writing;
+    const output = text(data);
+    assertEquals(reset, false);
+    assertEquals(count(output, "HTTP/1.1 "), 1, output);
+    assertStringIncludes(output, "connection: close\r\n");
+    assert(atAnswer < 1024 * 1024, `${atAnswer} bytes read before the answer`);
+    server.close();
+    await server.waitClosed();
+  });
+});
+
+Deno.test("HttpServerProtocol drops an unread Content-Length body within 256 KiB and keeps the connection", async () => {
+  const size = 200 * 1024;
+  const { output } = await answerUnread(
+    `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`,
+    new Uint8Array(size),
+    GET_CLOSE,
+  );
+  assertEquals(count(output, "HTTP/1.1 413 "), 2, output);
+  assertEquals(count(output, "connection: close\r\n"), 1, output);
 });
 
 Deno.test("HttpServerProtocol aborts a client that does not read its answer for writeTimeout", async () => {
@@ -258,7 +407,7 @@ async function oneRequest(conn: Deno.Conn): Promise<string> {
   return got;
 }
 
-Framing.test("Server.shutdown() closes idle keep-alive HTTP connections at once", async () => {
+Deno.test("Server.shutdown() closes idle keep-alive HTTP connections at once", async () => {
   await withLoop(async (loop) => {
     const { server, port } = await serve(loop, () => new Response("ok"), {
       keepAliveTimeout: 60,
@@ -284,7 +433,7 @@ Framing.test("Server.shutdown() closes idle keep-alive HTTP connections at once"
   });
 });
 
-Framing.test("Server.shutdown() lets a request in progress finish, with Connection: close", async () => {
+Deno.test("Server.shutdown() lets a request in progress finish, with Connection: close", async () => {
   await withLoop(async (loop) => {
     const release = loop.createFuture<void>();
     const entered = loop.createFuture<void>();

@@ -23,10 +23,8 @@ import {
 import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
 import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
 import { sleep } from "../../tasks/sleep.ts";
-import { bytes, portOf, run } from "./_stream_helpers.ts";
+import { bytes, portOf, run, withLoop } from "./_stream_helpers.ts";
 import { command, HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
-import { Framing } from "../_helpers.ts";
-import { INTERNALS_ENABLED } from "../../transports/_deno_internals.ts";
 import { rpcOverHttp } from "../http/_http_helpers.ts";
 
 const HOST = "127.0.0.1";
@@ -87,7 +85,7 @@ async function serve(
 
 // ---- tulip client ↔ tulip server ----
 
-Framing.test("HttpClientProtocol and HttpServerProtocol talk over TCP, kept alive and pipelined", async () => {
+Deno.test("HttpClientProtocol and HttpServerProtocol talk over TCP, kept alive and pipelined", async () => {
   const loop = new DenoEventLoop();
   await run(loop, async () => {
     const { server, port, connections } = await serve(loop);
@@ -249,7 +247,7 @@ Deno.test({
     "curl",
     HAS_CURL,
   ),
-  ignore: !HAS_CURL || !INTERNALS_ENABLED,
+  ignore: !HAS_CURL,
   fn: async () => {
     const loop = new DenoEventLoop();
     await run(loop, async () => {
@@ -448,4 +446,54 @@ Deno.test("JsonRpcProtocol over HttpTransport over HttpClientProtocol over TCP t
     while (rpc.transport !== null) await sleep(0.001, undefined, { loop });
   });
   loop.close();
+});
+
+Deno.test("HttpServerProtocol puts the same bytes on the wire with Deno's internals on or off: bodies in memory keep their length for HTTP/1.0 keep-alive and HEAD", async () => {
+  const output = await withLoop(async (loop) => {
+    const server = await loop.createServer(
+      () =>
+        new HttpServerProtocol((request) => {
+          const path = new URL(request.url).pathname;
+          if (path === "/json") return Response.json({ a: 1 });
+          if (path === "/bytes") return new Response(new Uint8Array([65, 66]));
+          if (path === "/none") return new Response(null, { status: 404 });
+          return new Response("Hello, World!");
+        }, { loop }),
+      HOST,
+      0,
+    );
+    const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    const ka = "Connection: keep-alive\r\n\r\n";
+    await conn.write(bytes(
+      `GET /hello HTTP/1.0\r\n${ka}HEAD /hello HTTP/1.1\r\nHost: a\r\n\r\n` +
+        `HEAD /json HTTP/1.0\r\n${ka}GET /bytes HTTP/1.0\r\n${ka}` +
+        `GET /none HTTP/1.1\r\nHost: a\r\n\r\n` +
+        "GET /json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    ));
+    let text = "";
+    const decoder = new TextDecoder();
+    const buf = new Uint8Array(4096);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+    }
+    conn.close();
+    server.close();
+    await server.waitClosed();
+    return text;
+  });
+  const text = "content-type: text/plain;charset=UTF-8\r\n";
+  const json = "content-type: application/json\r\n";
+  const keep = "date: X\r\nconnection: keep-alive\r\n\r\n";
+  assertEquals(
+    output.replace(/date: [^\r]*\r\n/g, "date: X\r\n"),
+    `HTTP/1.1 200 OK\r\n${text}content-length: 13\r\n${keep}Hello, World!` +
+      `HTTP/1.1 200 OK\r\n${text}content-length: 13\r\ndate: X\r\n\r\n` +
+      `HTTP/1.1 200 OK\r\n${json}content-length: 7\r\n${keep}` +
+      `HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${keep}AB` +
+      "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ndate: X\r\n\r\n" +
+      `HTTP/1.1 200 OK\r\n${json}content-length: 7\r\ndate: X\r\n` +
+      'connection: close\r\n\r\n{"a":1}',
+  );
 });

@@ -1,9 +1,10 @@
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
 import {
   DEFAULT_TEXT_TYPE,
   fastContentType,
   fastStaticBody,
   knownBodyLength,
+  readReadyBody,
   staticBody,
 } from "../../http/_deno_body.ts";
 import { INTERNALS_ENABLED } from "../../transports/_deno_internals.ts";
@@ -81,17 +82,63 @@ Deno.test("knownBodyLength() gives a Blob body's size", { ignore }, () => {
   assertEquals(knownBodyLength(new Response(null)), undefined);
 });
 
-Deno.test('with the internals switched off, every answer is "not known"', {
-  ignore: INTERNALS_ENABLED,
-}, () => {
-  const text = new Response("hi");
-  assertEquals(fastStaticBody(text), null);
-  assertEquals(fastContentType(text), null);
-  assertEquals(staticBody(text), undefined);
-  assertEquals(staticBody(new Response(null)), undefined);
+Deno.test(
+  'with the internals switched off, every answer is "not known" but for no body',
+  {
+    ignore: INTERNALS_ENABLED,
+  },
+  () => {
+    const text = new Response("hi");
+    assertEquals(fastStaticBody(text), null);
+    assertEquals(fastContentType(text), null);
+    assertEquals(staticBody(text), undefined);
+    // No body is still told, from the outside.
+    assertEquals(staticBody(new Response(null)), null);
+    assertEquals(
+      staticBody(new Request("http://h/", { method: "POST", body: "abc" })),
+      undefined,
+    );
+    assertEquals(knownBodyLength(new Response(new Blob(["abc"]))), undefined);
+  },
+);
+
+Deno.test("readReadyBody() gives a body ready at once in one piece as bytes, and anything else as a stream of the same content", async () => {
+  const enc = new TextEncoder();
+  assertEquals(await readReadyBody(new Response("hi").body!), enc.encode("hi"));
   assertEquals(
-    staticBody(new Request("http://h/", { method: "POST", body: "abc" })),
-    undefined,
+    await readReadyBody(new Response(new Uint8Array(0)).body!),
+    new Uint8Array(0),
   );
-  assertEquals(knownBodyLength(new Response(new Blob(["abc"]))), undefined);
+  const text = async (body: Uint8Array | ReadableStream<Uint8Array>) => {
+    assertInstanceOf(body, ReadableStream);
+    return await new Response(body as ReadableStream<Uint8Array>).text();
+  };
+  // Two pieces: a stream.
+  const two = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(enc.encode("a"));
+      c.enqueue(enc.encode("b"));
+      c.close();
+    },
+  });
+  assertEquals(await text(await readReadyBody(two)), "ab");
+  // Not ready at once: a stream, whatever comes later.
+  const late = ReadableStream.from((async function* () {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    yield enc.encode("late");
+  })());
+  assertEquals(await text(await readReadyBody(late)), "late");
+  // A failing stream fails from the stream given back.
+  const failing = new ReadableStream<Uint8Array>({
+    pull(c) {
+      c.error(new RangeError("broken"));
+    },
+  });
+  const body = await readReadyBody(failing);
+  assertInstanceOf(body, ReadableStream);
+  await assertRejects(
+    () => new Response(body as ReadableStream<Uint8Array>).text(),
+    RangeError,
+    "broken",
+  );
 });

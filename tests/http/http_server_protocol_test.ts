@@ -86,7 +86,7 @@ Deno.test("HttpServerProtocol() checks its handler and options", () => {
 
 // ---- Basic exchanges, keep-alive, pipelining ----
 
-Framing.test("HttpServerProtocol answers a GET with Content-Length and Date, then closes on Connection: close", async () => {
+Deno.test("HttpServerProtocol answers a GET with Content-Length and Date, then closes on Connection: close", async () => {
   await expectEverySplit(
     hello,
     // The request after the closing one is never answered.
@@ -157,7 +157,7 @@ Framing.test("HttpServerProtocol reads the clock for Date once per turn of the e
   }
 });
 
-Framing.test("HttpServerProtocol keeps the connection alive and answers pipelined requests in order", async () => {
+Deno.test("HttpServerProtocol keeps the connection alive and answers pipelined requests in order", async () => {
   const handler: HttpHandler = async (request) => {
     const path = new URL(request.url).pathname;
     // The first request takes longest: its answer must still come first.
@@ -181,7 +181,7 @@ Framing.test("HttpServerProtocol keeps the connection alive and answers pipeline
   );
 });
 
-Framing.test("HttpServerProtocol answers synchronous handlers for pipelined requests in order", async () => {
+Deno.test("HttpServerProtocol answers synchronous handlers for pipelined requests in order", async () => {
   let n = 0;
   const handler: HttpHandler = () => new Response(`#${++n}`);
   const input = "GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(3) +
@@ -193,7 +193,7 @@ Framing.test("HttpServerProtocol answers synchronous handlers for pipelined requ
   });
 });
 
-Framing.test("HttpServerProtocol closes an idle keep-alive connection after keepAliveTimeout", async () => {
+Deno.test("HttpServerProtocol closes an idle keep-alive connection after keepAliveTimeout", async () => {
   const c = await converse(
     server(hello, { keepAliveTimeout: 2 }),
     "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -214,7 +214,7 @@ Deno.test("HttpServerProtocol gives a head that has begun headersTimeout, not ke
   assert(c.closedAt >= 7 && c.closedAt <= 8, `${c.closedAt}`);
 });
 
-Framing.test("HttpServerProtocol keeps a busy connection open past keepAliveTimeout", async () => {
+Deno.test("HttpServerProtocol keeps a busy connection open past keepAliveTimeout", async () => {
   const handler: HttpHandler = async () => {
     await sleep(10);
     return new Response("late");
@@ -227,7 +227,7 @@ Framing.test("HttpServerProtocol keeps a busy connection open past keepAliveTime
   assert(c.closedAt >= 11 && c.closedAt <= 11.2, `${c.closedAt}`);
 });
 
-Framing.test("HttpServerProtocol closes after maxRequestsPerConnection requests", async () => {
+Deno.test("HttpServerProtocol closes after maxRequestsPerConnection requests", async () => {
   const input = "GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(3);
   await converseEverySplit(
     server(hello, { maxRequestsPerConnection: 2 }),
@@ -248,7 +248,7 @@ Framing.test("HttpServerProtocol closes after maxRequestsPerConnection requests"
 
 // ---- HTTP/1.0 ----
 
-Framing.test("HttpServerProtocol closes after an HTTP/1.0 request without keep-alive", async () => {
+Deno.test("HttpServerProtocol closes after an HTTP/1.0 request without keep-alive", async () => {
   await expectEverySplit(
     hello,
     "GET / HTTP/1.0\r\n\r\n",
@@ -256,7 +256,7 @@ Framing.test("HttpServerProtocol closes after an HTTP/1.0 request without keep-a
   );
 });
 
-Framing.test("HttpServerProtocol keeps an HTTP/1.0 connection alive when asked", async () => {
+Deno.test("HttpServerProtocol keeps an HTTP/1.0 connection alive when asked", async () => {
   const input = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" +
     "GET / HTTP/1.0\r\n\r\n";
   await expectEverySplit(
@@ -293,7 +293,7 @@ Deno.test("HttpServerProtocol sends a streamed body to an HTTP/1.0 client until 
 const echo: HttpHandler = async (request) =>
   new Response(`${request.method} ${await request.text()}`);
 
-Framing.test("HttpServerProtocol gives the handler a Content-Length body", async () => {
+Deno.test("HttpServerProtocol gives the handler a Content-Length body", async () => {
   const input = "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n" +
     "hello world" +
     "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
@@ -304,7 +304,7 @@ Framing.test("HttpServerProtocol gives the handler a Content-Length body", async
   });
 });
 
-Framing.test("HttpServerProtocol gives the handler a chunked body, trailers ignored", async () => {
+Deno.test("HttpServerProtocol gives the handler a chunked body, trailers ignored", async () => {
   const input =
     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
     "5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: 1\r\n\r\n" +
@@ -315,7 +315,7 @@ Framing.test("HttpServerProtocol gives the handler a chunked body, trailers igno
   });
 });
 
-Framing.test("HttpServerProtocol streams a request body to the handler piece by piece", async () => {
+Deno.test("HttpServerProtocol streams a request body to the handler piece by piece", async () => {
   const seen: number[] = [];
   const handler: HttpHandler = async (request) => {
     let total = 0;
@@ -335,7 +335,7 @@ Framing.test("HttpServerProtocol streams a request body to the handler piece by 
   assert(seen.length > 1, `${seen}`);
 });
 
-Framing.test("HttpServerProtocol drops an unread request body and serves the next request", async () => {
+Deno.test("HttpServerProtocol drops an unread request body and serves the next request", async () => {
   const input = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nabcde" +
     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" +
     "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
@@ -347,7 +347,7 @@ Framing.test("HttpServerProtocol drops an unread request body and serves the nex
   );
 });
 
-Framing.test("HttpServerProtocol drops the body of a GET", async () => {
+Deno.test("HttpServerProtocol drops the body of a GET", async () => {
   const handler: HttpHandler = (request) =>
     new Response(String(request.body === null));
   const input = "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc" +
@@ -357,7 +357,7 @@ Framing.test("HttpServerProtocol drops the body of a GET", async () => {
   });
 });
 
-Framing.test("HttpServerProtocol pauses reading while a request body waits unread", async () => {
+Deno.test("HttpServerProtocol pauses reading while a request body waits unread", async () => {
   const loop = new VirtualTimeLoop();
   let resume!: () => void;
   const gate = new Promise<void>((r) => resume = r);
@@ -385,6 +385,36 @@ Framing.test("HttpServerProtocol pauses reading while a request body waits unrea
   resume();
   await loop.runUntilComplete(peer.lost);
   assert(peer.text.endsWith(`\r\n\r\n${size}`), peer.text.slice(-50));
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol reads again after an answer that left more than 64 KiB of a whole body unread", async () => {
+  const loop = new VirtualTimeLoop();
+  const peer = new Recorder(loop);
+  const protocol = new HttpServerProtocol(async (request) => {
+    // Answers once the whole body waits unread, over the high-water mark.
+    if (request.method === "POST") await sleep(1, undefined, { loop });
+    return new Response("ok");
+  }, { loop });
+  transportPair(peer, protocol, { loop, chunkSize: 64 * 1024 });
+  const size = 100 * 1024;
+  loop.callSoon(() => {
+    peer.transport!.write(
+      bytes(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`),
+    );
+    peer.transport!.write(new Uint8Array(size));
+  });
+  // The next request comes after the answer, in a read of its own.
+  loop.callLater(
+    2,
+    () =>
+      peer.transport!.write(
+        bytes("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+      ),
+  );
+  await loop.advance(4);
+  assertEquals(peer.text.split("HTTP/1.1 200 OK").length - 1, 2, peer.text);
+  assert(peer.lost.done(), "the connection is closed");
   loop.close();
 });
 
@@ -422,7 +452,7 @@ Deno.test("HttpServerProtocol answers 413 when chunk extensions pass maxChunkExt
 
 // ---- 100-continue ----
 
-Framing.test("HttpServerProtocol sends 100 Continue when the handler reads the body", async () => {
+Deno.test("HttpServerProtocol sends 100 Continue when the handler reads the body", async () => {
   const input = "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n" +
     "Content-Length: 2\r\n\r\nhi" +
     "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
@@ -436,7 +466,7 @@ Framing.test("HttpServerProtocol sends 100 Continue when the handler reads the b
   });
 });
 
-Framing.test("HttpServerProtocol answers without 100 Continue and closes when the handler ignores the body", async () => {
+Deno.test("HttpServerProtocol answers without 100 Continue and closes when the handler ignores the body", async () => {
   const c = await converse(
     server(hello),
     "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
@@ -447,7 +477,7 @@ Framing.test("HttpServerProtocol answers without 100 Continue and closes when th
   );
 });
 
-Framing.test("HttpServerProtocol keeps the connection after an Expect: 100-continue request with no body", async () => {
+Deno.test("HttpServerProtocol keeps the connection after an Expect: 100-continue request with no body", async () => {
   // No content is to come (RFC 9110 §10.1.1), so the framing is sure.
   for (const length of ["", "Content-Length: 0\r\n"]) {
     const c = await converse(
@@ -571,7 +601,7 @@ Deno.test("HttpServerProtocol sends a stream with the handler's Content-Length b
   }
 });
 
-Framing.test("HttpServerProtocol sends known bodies with Content-Length in any form", async () => {
+Deno.test("HttpServerProtocol sends known bodies with Content-Length in any form", async () => {
   const cases: [HttpHandler, string][] = [
     [
       () => new Response(new Uint8Array([104, 105])),
@@ -619,7 +649,7 @@ Framing.test("HttpServerProtocol sends known bodies with Content-Length in any f
   }
 });
 
-Framing.test("HttpServerProtocol reuses the bytes of a repeated answer without mixing answers", async () => {
+Deno.test("HttpServerProtocol reuses the bytes of a repeated answer without mixing answers", async () => {
   let n = 0;
   const handler: HttpHandler = () =>
     new Response(n++ % 2 === 0 ? "even" : "odd!");
@@ -632,7 +662,7 @@ Framing.test("HttpServerProtocol reuses the bytes of a repeated answer without m
   assertEquals(bodies, ["even", "odd!", "even", "odd!", ""]);
 });
 
-Framing.test("HttpServerProtocol answers HEAD with the headers and no body", async () => {
+Deno.test("HttpServerProtocol answers HEAD with the headers and no body", async () => {
   const cases: [HttpHandler, string][] = [
     [hello, HELLO_RESPONSE.replace("Hello, World!", "")],
     [
@@ -670,7 +700,7 @@ Framing.test("HttpServerProtocol answers HEAD with the headers and no body", asy
   }
 });
 
-Framing.test("HttpServerProtocol sends no body and no length for 204 and keeps a 304's length", async () => {
+Deno.test("HttpServerProtocol sends no body and no length for 204 and keeps a 304's length", async () => {
   const c204 = await converse(
     server(() => new Response(null, { status: 204 })),
     "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -694,7 +724,7 @@ Framing.test("HttpServerProtocol sends no body and no length for 204 and keeps a
   );
 });
 
-Framing.test("HttpServerProtocol honours Connection: close from the handler's response", async () => {
+Deno.test("HttpServerProtocol honours Connection: close from the handler's response", async () => {
   await expectEverySplit(
     () => new Response("bye", { headers: { connection: "Close" } }),
     "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -702,7 +732,7 @@ Framing.test("HttpServerProtocol honours Connection: close from the handler's re
   );
 });
 
-Framing.test("HttpServerProtocol lists the upgrade option in Connection when a response has Upgrade", async () => {
+Deno.test("HttpServerProtocol lists the upgrade option in Connection when a response has Upgrade", async () => {
   // RFC 9110 §7.8: a sender of Upgrade also sends Connection: upgrade.
   const handler: HttpHandler = () =>
     new Response("use h2c", {
@@ -729,7 +759,7 @@ Framing.test("HttpServerProtocol lists the upgrade option in Connection when a r
   }
 });
 
-Framing.test("HttpServerProtocol replaces the handler's framing fields and keeps its Date", async () => {
+Deno.test("HttpServerProtocol replaces the handler's framing fields and keeps its Date", async () => {
   const handler: HttpHandler = () =>
     new Response("abc", {
       headers: {
@@ -1060,7 +1090,7 @@ Deno.test("HttpServerProtocol closes without answering when a request is cut sho
   loop.close();
 });
 
-Framing.test("HttpServerProtocol answers requests before a half-close", async () => {
+Deno.test("HttpServerProtocol answers requests before a half-close", async () => {
   const loop = new VirtualTimeLoop();
   const peer = new Recorder(loop);
   const handler: HttpHandler = async () => {
@@ -1188,7 +1218,7 @@ Deno.test("HttpServerProtocol aborts request.signal and fails the body when the 
   loop.close();
 });
 
-Framing.test("HttpServerProtocol gives the same method and url before and after the Request is made", async () => {
+Deno.test("HttpServerProtocol gives the same method and url before and after the Request is made", async () => {
   const handler: HttpHandler = (request) => {
     const before = `${request.method} ${request.url}`;
     const headers = request.headers; // Makes the real Request.
@@ -1539,7 +1569,7 @@ Deno.test("HttpServerProtocol reports nothing for malformed or late requests", a
 
 // ---- Server shutdown ----
 
-Framing.test("HttpServerProtocol.serverClosing() finishes the request in progress with Connection: close", async () => {
+Deno.test("HttpServerProtocol.serverClosing() finishes the request in progress with Connection: close", async () => {
   const loop = new VirtualTimeLoop();
   const handler: HttpHandler = async () => {
     await sleep(1);
