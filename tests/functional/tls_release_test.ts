@@ -5,6 +5,7 @@
 // than the server's limits allow.
 
 import { assert, assertEquals } from "@std/assert";
+import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import {
   accepted,
@@ -41,6 +42,16 @@ function serverSockets(port: number): number {
   }).outputSync();
   return new TextDecoder().decode(out.stdout).split("\n")
     .filter((line) => line.trim() !== "").length;
+}
+
+/** Waits until `ss` lists none of the server's sockets on `port`. */
+async function serverSocketsGone(port: number, bound: number): Promise<void> {
+  const start = performance.now();
+  while (serverSockets(port) !== 0) {
+    const took = (performance.now() - start) / 1000;
+    assert(took < bound, `The server's socket still open after ${took} s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /**
@@ -157,12 +168,47 @@ Deno.test({
         assertEquals(serverSockets(port), 1);
         peer.transport.abort();
         await peer.lost;
-        const start = performance.now();
-        while (serverSockets(port) !== 0) {
-          const took = (performance.now() - start) / 1000;
-          assert(took < 2, `The server's socket still open after ${took} s`);
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        await serverSocketsGone(port, 2);
+      } finally {
+        client.close();
+      }
+      server.close();
+      await server.waitClosed();
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "HttpServerProtocol's writeTimeout over TLS frees the socket of a client that never reads its answer",
+  ignore: noSs !== null,
+  fn: async () => {
+    await withLoop(async (loop) => {
+      const big = new Uint8Array(16 * 1024 * 1024);
+      const server = await loop.createServer(
+        () =>
+          new HttpServerProtocol(() => new Response(big), {
+            loop,
+            writeTimeout: 0.5,
+          }),
+        HOST,
+        0,
+        { ssl: { cert: certs.cert, key: certs.key } },
+      );
+      const port = portOf(server);
+      const client = await Deno.connectTls({
+        hostname: "localhost",
+        port,
+        caCerts: [certs.ca],
+      });
+      try {
+        await client.write(
+          new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        );
+        // The answer fills the socket buffers; the client reads nothing.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assertEquals(serverSockets(port), 1);
+        await serverSocketsGone(port, 4);
       } finally {
         client.close();
       }
