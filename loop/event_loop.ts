@@ -178,7 +178,8 @@ export interface CreateServerOptions {
    * `node:tls` over TCP sockets it owns, because Deno's own TLS listener
    * keeps a closed connection's socket open, with no time limit, until
    * its handshake ends and its buffer and a close_notify are sent. This
-   * costs more CPU than Deno's TLS (about twice, per small message).
+   * costs the server about twice the CPU of Deno's own TLS per small
+   * message.
    */
   ssl?: {
     cert: string;

@@ -348,6 +348,9 @@ function tcpDuplex(
   onEnd: (error?: Error) => void,
 ): NodeDuplex {
   let reading = false;
+  // Reused for every read (a fresh one each time would be zeroed each
+  // time): what it brings is copied out.
+  const buffer = new Uint8Array(READ_SIZE);
   const duplex: NodeDuplex = new Duplex({
     read() {
       if (reading) return;
@@ -355,14 +358,14 @@ function tcpDuplex(
       (async () => {
         try {
           for (;;) {
-            const buffer = new Uint8Array(READ_SIZE);
             const n = await conn.read(buffer);
             if (n === null) {
               onEnd();
               duplex.push(null);
               return;
             }
-            if (!duplex.push(buffer.subarray(0, n))) break;
+            // A copy: the TLS socket may keep what it is given.
+            if (!duplex.push(buffer.slice(0, n))) break;
           }
         } catch (error) {
           onEnd(error as Error);
