@@ -7,6 +7,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { Server } from "../../loop/event_loop.ts";
 import {
   accepted,
   portOf,
@@ -87,6 +88,29 @@ async function endedWithin(conn: Deno.Conn, bound: number): Promise<number> {
   }
 }
 
+/**
+ * Connects a TLS client to `server` that reads nothing, runs `fn` with it
+ * and the port, closes it, then closes the server.
+ */
+async function withIdleClient(
+  server: Server,
+  fn: (client: Deno.TlsConn, port: number) => Promise<void>,
+): Promise<void> {
+  const port = portOf(server);
+  const client = await Deno.connectTls({
+    hostname: "localhost",
+    port,
+    caCerts: [certs.ca],
+  });
+  try {
+    await fn(client, port);
+  } finally {
+    client.close();
+  }
+  server.close();
+  await server.waitClosed();
+}
+
 async function tlsServer(loop: DenoEventLoop, handshakeTimeout: number) {
   return await recordingServer(loop, {
     ssl: { cert: certs.cert, key: certs.key, handshakeTimeout },
@@ -144,13 +168,7 @@ Deno.test({
   fn: async () => {
     await withLoop(async (loop) => {
       const { server, protocols } = await tlsServer(loop, 5);
-      const port = portOf(server);
-      const client = await Deno.connectTls({
-        hostname: "localhost",
-        port,
-        caCerts: [certs.ca],
-      });
-      try {
+      await withIdleClient(server, async (client, port) => {
         await client.handshake();
         const peer = await accepted(loop, protocols, 1);
         // More than the socket buffers hold, which the client never reads.
@@ -169,11 +187,7 @@ Deno.test({
         peer.transport.abort();
         await peer.lost;
         await serverSocketsGone(port, 2);
-      } finally {
-        client.close();
-      }
-      server.close();
-      await server.waitClosed();
+      });
     });
   },
 });
@@ -195,13 +209,7 @@ Deno.test({
         0,
         { ssl: { cert: certs.cert, key: certs.key } },
       );
-      const port = portOf(server);
-      const client = await Deno.connectTls({
-        hostname: "localhost",
-        port,
-        caCerts: [certs.ca],
-      });
-      try {
+      await withIdleClient(server, async (client, port) => {
         await client.write(
           new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
         );
@@ -209,11 +217,7 @@ Deno.test({
         await new Promise((resolve) => setTimeout(resolve, 200));
         assertEquals(serverSockets(port), 1);
         await serverSocketsGone(port, 4);
-      } finally {
-        client.close();
-      }
-      server.close();
-      await server.waitClosed();
+      });
     });
   },
 });
