@@ -336,8 +336,11 @@ export class DenoEventLoop extends BaseEventLoop {
    * (PEM) it serves TLS; each connection's handshake completes before its
    * `connectionMade`, and a failed handshake just closes the connection,
    * as does one not finished within `ssl.handshakeTimeout` seconds of the
-   * accept (60 by default). Deno releases such a socket only once the
-   * client sends or closes; until then it is no longer the server's.
+   * accept (60 by default); its socket is closed at once, as is an
+   * aborted connection's, however the client stalls (TLS is served
+   * through `node:tls` over TCP sockets tulip owns: Deno's own TLS
+   * listener keeps a closed connection's socket until its handshake ends
+   * and its buffer is sent, with no time limit).
    *
    * The server accepts at once unless `startServing: false`.
    * `server.close()` stops listening and leaves open connections alone;

@@ -460,10 +460,9 @@ export class DenoServer implements Server {
     const { loop, proactor } = this.#ctx;
     const limit = this.#handshakeTimeout;
     // A client that stalls its handshake is closed when time is up, so
-    // that it does not hold a place (or the closing server) forever. Deno
-    // itself keeps the socket until the peer closes or the handshake ends
-    // (a peer that trickles bytes keeps it): its TLS stream finishes a
-    // pending handshake, with no time limit, before releasing the socket.
+    // that it does not hold a place (or the closing server) forever; the
+    // TLS runs over a TCP socket tulip owns (see _deno_node_tls.ts), which the
+    // close releases at once.
     let timedOut = false;
     const timer = loop.callLater(limit, () => {
       timedOut = true;

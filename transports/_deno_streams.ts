@@ -28,6 +28,13 @@ import { handshakeFailure, withAddress } from "./_deno_names.ts";
 import { checkProtocolFactory } from "./_deno_pipes.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
 import {
+  loadNodeTls,
+  type NodeTlsConfig,
+  nodeTlsConfig,
+  NodeTlsListener,
+  type NodeTlsModules,
+} from "./_deno_node_tls.ts";
+import {
   DenoStreamTransport,
   type StreamContext,
 } from "./_deno_stream_transport.ts";
@@ -605,43 +612,69 @@ export function openServer(
     throw unstableNetError(`call ${what}()`, "reusePort");
   }
   const fut = ctx.loop.createFuture<Server>();
-  let listeners: Deno.Listener[];
-  try {
-    if ("path" in target) {
-      removeStaleSocket(target.path);
-      listeners = [Deno.listen({ transport: "unix", path: target.path })];
-    } else {
-      const hosts = checkServerHosts(target.host, `call ${what}()`);
-      listeners = listenHosts(hosts, target.port, (hostname, port) => {
-        const base = {
-          hostname,
-          port,
-          reusePort: options?.reusePort ?? false,
-          tcpBacklog: backlog,
-        };
-        return ssl === undefined ? Deno.listen(base) : Deno.listenTls({
-          ...base,
-          cert: ssl.cert,
-          key: ssl.key,
-          alpnProtocols: ssl.alpnProtocols,
+  const listen = (tls: NodeTlsModules | null): void => {
+    // Cancelled while node:tls loaded: nothing was bound.
+    if (fut.done()) return;
+    let listeners: Deno.Listener[];
+    try {
+      if ("path" in target) {
+        removeStaleSocket(target.path);
+        listeners = [Deno.listen({ transport: "unix", path: target.path })];
+      } else {
+        // TLS through node:tls over plain TCP sockets, which tulip can
+        // close at once (see _deno_node_tls.ts); the certificate and key are
+        // checked, as Deno.listenTls() does, before a socket is bound.
+        let config: NodeTlsConfig | null = null;
+        const hosts = checkServerHosts(target.host, `call ${what}()`);
+        listeners = listenHosts(hosts, target.port, (hostname, port) => {
+          if (tls !== null) {
+            config ??= nodeTlsConfig(
+              tls,
+              ssl!.cert,
+              ssl!.key,
+              ssl!.alpnProtocols,
+            );
+          }
+          const listener = Deno.listen({
+            hostname,
+            port,
+            reusePort: options?.reusePort ?? false,
+            tcpBacklog: backlog,
+          });
+          return config === null
+            ? listener
+            : new NodeTlsListener(listener, config) as unknown as Deno.Listener;
         });
-      });
+      }
+    } catch (error) {
+      fut.setException(
+        "path" in target
+          ? withAddress(error, `Cannot listen on ${where(target)}`)
+          : error,
+      );
+      return;
     }
-  } catch (error) {
-    fut.setException(
-      "path" in target
-        ? withAddress(error, `Cannot listen on ${where(target)}`)
-        : error,
-    );
+    const server = new DenoServer(ctx, listeners, protocolFactory, {
+      tls: ssl !== undefined,
+      handshakeTimeout: ssl?.handshakeTimeout,
+      unixPath: "path" in target ? target.path : undefined,
+    });
+    if (options?.startServing ?? true) server.startServing();
+    fut.setResult(server);
+  };
+  if (ssl === undefined) {
+    listen(null);
     return fut;
   }
-  const server = new DenoServer(ctx, listeners, protocolFactory, {
-    tls: ssl !== undefined,
-    handshakeTimeout: ssl?.handshakeTimeout,
-    unixPath: "path" in target ? target.path : undefined,
-  });
-  if (options?.startServing ?? true) server.startServing();
-  fut.setResult(server);
+  ctx.proactor.watch(
+    loadNodeTls(),
+    ctx.proactor.bind<NodeTlsModules>({
+      done: listen,
+      failed: (error) => {
+        if (!fut.done()) fut.setException(error);
+      },
+    }),
+  );
   return fut;
 }
 

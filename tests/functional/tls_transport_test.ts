@@ -326,3 +326,26 @@ Deno.test("Transport.close() on TLS sends what is buffered, then a close_notify:
     listener.close();
   });
 });
+
+Deno.test("createServer() with ssl rejects a certificate or key that is not PEM, naming which, before listening", async () => {
+  await withLoop(async (loop) => {
+    for (
+      const [cert, key, message] of [
+        ["not a certificate", certs.key, "No certificates found"],
+        [certs.cert, "not a key", "No keys found"],
+      ]
+    ) {
+      const error = await assertRejects(
+        () =>
+          Promise.resolve(
+            loop.createServer(() => new Recorder(loop), HOST, 0, {
+              ssl: { cert, key },
+            }),
+          ),
+        Deno.errors.InvalidData,
+      );
+      assertStringIncludes(error.message, `Cannot listen on ${HOST}:0`);
+      assertStringIncludes(error.message, message);
+    }
+  });
+});

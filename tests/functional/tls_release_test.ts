@@ -1,0 +1,223 @@
+// Real-socket tests that a TLS server frees a connection's TCP socket (its
+// file descriptor) as soon as it gives up on it: a handshake timed out,
+// however the client stalls it, or a transport aborted while the peer
+// reads nothing. A hostile client must not keep a descriptor for longer
+// than the server's limits allow.
+
+import { assert, assertEquals } from "@std/assert";
+import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
+import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { Server } from "../../loop/event_loop.ts";
+import {
+  accepted,
+  portOf,
+  recordingServer,
+  withLoop,
+} from "./_stream_helpers.ts";
+import { testCerts } from "./_tls_certs.ts";
+
+const HOST = "127.0.0.1";
+const certs = await testCerts();
+
+/** Why `ss` cannot count sockets here, or `null` when it can. */
+function ssMissing(): string | null {
+  try {
+    const out = new Deno.Command("ss", { args: ["-tn"] }).outputSync();
+    return out.success ? null : "ss -tn failed";
+  } catch (error) {
+    return `no ss command (${(error as Error).message})`;
+  }
+}
+const noSs = ssMissing();
+if (noSs !== null) {
+  console.warn(`Skipping the socket-count tests: ${noSs}`);
+}
+
+/**
+ * The server's established TCP connections on `port`, as `ss` lists them
+ * (the server's side only: its local port is `port`).
+ */
+function serverSockets(port: number): number {
+  const out = new Deno.Command("ss", {
+    args: ["-tnH", "state", "established", `( sport = :${port} )`],
+  }).outputSync();
+  return new TextDecoder().decode(out.stdout).split("\n")
+    .filter((line) => line.trim() !== "").length;
+}
+
+/** Waits until `ss` lists none of the server's sockets on `port`. */
+async function serverSocketsGone(port: number, bound: number): Promise<void> {
+  const start = performance.now();
+  while (serverSockets(port) !== 0) {
+    const took = (performance.now() - start) / 1000;
+    assert(took < bound, `The server's socket still open after ${took} s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * Reads from `conn` until the server's side ends (EOF, a reset, or an
+ * error) and resolves with the seconds that took, or with `Infinity` if
+ * it has not ended within `bound` seconds. What it reads is dropped.
+ */
+async function endedWithin(conn: Deno.Conn, bound: number): Promise<number> {
+  const start = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<number>((resolve) => {
+    timer = setTimeout(() => resolve(Infinity), bound * 1000);
+  });
+  const ended = (async () => {
+    const buf = new Uint8Array(16384);
+    try {
+      while (await conn.read(buf) !== null) { /* dropped */ }
+    } catch {
+      // A reset: ended too.
+    }
+    return (performance.now() - start) / 1000;
+  })();
+  try {
+    return await Promise.race([ended, late]);
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Closed already.
+    }
+    await ended;
+  }
+}
+
+/**
+ * Connects a TLS client to `server` that reads nothing, runs `fn` with it
+ * and the port, closes it, then closes the server.
+ */
+async function withIdleClient(
+  server: Server,
+  fn: (client: Deno.TlsConn, port: number) => Promise<void>,
+): Promise<void> {
+  const port = portOf(server);
+  const client = await Deno.connectTls({
+    hostname: "localhost",
+    port,
+    caCerts: [certs.ca],
+  });
+  try {
+    await fn(client, port);
+  } finally {
+    client.close();
+  }
+  server.close();
+  await server.waitClosed();
+}
+
+async function tlsServer(loop: DenoEventLoop, handshakeTimeout: number) {
+  return await recordingServer(loop, {
+    ssl: { cert: certs.cert, key: certs.key, handshakeTimeout },
+  });
+}
+
+Deno.test("A TLS server closes the socket of a client that stays silent through its handshake when handshakeTimeout passes", async () => {
+  await withLoop(async (loop) => {
+    const { server, protocols } = await tlsServer(loop, 0.5);
+    const silent = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    const took = await endedWithin(silent, 5);
+    assert(took >= 0.45 && took < 3, `The socket closed after ${took} s`);
+    assertEquals(protocols.length, 0);
+    server.close();
+    await server.waitClosed();
+  });
+});
+
+Deno.test("A TLS server closes the socket of a client that trickles its handshake when handshakeTimeout passes", async () => {
+  await withLoop(async (loop) => {
+    const { server, protocols } = await tlsServer(loop, 1);
+    const slow = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    // A ClientHello's record header, then one byte per 100 ms: each byte
+    // is news, none completes the record.
+    await slow.write(new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00]));
+    let trickling = true;
+    const trickle = (async () => {
+      while (trickling) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (!trickling) break;
+        try {
+          await slow.write(new Uint8Array([0x01]));
+        } catch {
+          break; // The server is gone.
+        }
+      }
+    })();
+    try {
+      const took = await endedWithin(slow, 6);
+      assert(took >= 0.95 && took < 4, `The socket closed after ${took} s`);
+    } finally {
+      trickling = false;
+      await trickle;
+    }
+    assertEquals(protocols.length, 0);
+    server.close();
+    await server.waitClosed();
+  });
+});
+
+Deno.test({
+  name:
+    "abort() on a server's TLS transport frees the socket at once though the peer reads nothing",
+  ignore: noSs !== null,
+  fn: async () => {
+    await withLoop(async (loop) => {
+      const { server, protocols } = await tlsServer(loop, 5);
+      await withIdleClient(server, async (client, port) => {
+        await client.handshake();
+        const peer = await accepted(loop, protocols, 1);
+        // More than the socket buffers hold, which the client never reads.
+        for (let i = 0; i < 64; i++) {
+          peer.transport.write(new Uint8Array(64 * 1024));
+        }
+        // Until the socket buffers are full: the transport's stops
+        // shrinking.
+        let last = -1;
+        while (peer.transport.getWriteBufferSize() !== last) {
+          last = peer.transport.getWriteBufferSize();
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        assert(last > 0, "The client took everything");
+        assertEquals(serverSockets(port), 1);
+        peer.transport.abort();
+        await peer.lost;
+        await serverSocketsGone(port, 2);
+      });
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "HttpServerProtocol's writeTimeout over TLS frees the socket of a client that never reads its answer",
+  ignore: noSs !== null,
+  fn: async () => {
+    await withLoop(async (loop) => {
+      const big = new Uint8Array(16 * 1024 * 1024);
+      const server = await loop.createServer(
+        () =>
+          new HttpServerProtocol(() => new Response(big), {
+            loop,
+            writeTimeout: 0.5,
+          }),
+        HOST,
+        0,
+        { ssl: { cert: certs.cert, key: certs.key } },
+      );
+      await withIdleClient(server, async (client, port) => {
+        await client.write(
+          new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        );
+        // The answer fills the socket buffers; the client reads nothing.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assertEquals(serverSockets(port), 1);
+        await serverSocketsGone(port, 4);
+      });
+    });
+  },
+});

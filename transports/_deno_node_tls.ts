@@ -1,0 +1,405 @@
+// The server side of TLS over a TCP socket tulip owns: node:tls's
+// `TLSSocket` (Deno's port of Node's TLS wrap, on rustls) over a plain
+// `Deno.TcpConn`, shaped as the `Deno.TlsConn` the server and transport
+// expect.
+//
+// Why not `Deno.listenTls()`: closing one of its connections hands the
+// socket to Deno, which first finishes a pending handshake and sends what
+// it buffered and a close_notify, with no time limit (the `Drop` of
+// rustls-tokio-stream's `TlsStream`); a client that stalls its handshake,
+// trickles it, or never reads keeps the socket for as long as it likes.
+// Here the TCP socket is a plain `Deno.TcpConn`, which `close()` releases
+// at once, whatever state the TLS session is in.
+//
+// node:tls is imported on first use: loading Deno's Node layer costs tens
+// of milliseconds at startup.
+
+import type * as NodeTls from "node:tls";
+import type { Duplex as NodeDuplex } from "node:stream";
+import type * as NodeCrypto from "node:crypto";
+
+/** The Node modules this file needs, loaded together. */
+export interface NodeTlsModules {
+  tls: typeof NodeTls;
+  Duplex: typeof NodeDuplex;
+  crypto: typeof NodeCrypto;
+}
+
+let loading: Promise<NodeTlsModules> | null = null;
+
+/**
+ * Loads node:tls and node:stream (once; later calls share the promise).
+ *
+ * @returns The modules.
+ */
+export function loadNodeTls(): Promise<NodeTlsModules> {
+  return loading ??= Promise.all([
+    import("node:tls"),
+    import("node:stream"),
+    import("node:crypto"),
+  ]).then(([tls, stream, crypto]) => ({ tls, Duplex: stream.Duplex, crypto }));
+}
+
+/** What a TLS server needs to make each connection's session. */
+export interface NodeTlsConfig {
+  modules: NodeTlsModules;
+  context: NodeTls.SecureContext;
+  alpnProtocols: string[] | undefined;
+}
+
+/**
+ * Makes a server's TLS configuration; throws, as `Deno.listenTls()` does,
+ * when the certificate or key is not valid PEM.
+ *
+ * @param modules The loaded modules.
+ * @param cert The certificate chain, PEM.
+ * @param key The private key, PEM.
+ * @param alpnProtocols The protocols offered to ALPN, in preference order.
+ * @returns The configuration.
+ */
+export function nodeTlsConfig(
+  modules: NodeTlsModules,
+  cert: string,
+  key: string,
+  alpnProtocols: string[] | undefined,
+): NodeTlsConfig {
+  // node:tls reads them only at the first handshake: checked here, with
+  // Deno.listenTls()'s errors.
+  try {
+    new modules.crypto.X509Certificate(cert);
+  } catch (cause) {
+    throw new Deno.errors.InvalidData(
+      "No certificates found in certificate data",
+      { cause },
+    );
+  }
+  try {
+    modules.crypto.createPrivateKey(key);
+  } catch (cause) {
+    throw new Deno.errors.InvalidData("No keys found in key data", { cause });
+  }
+  const context = modules.tls.createSecureContext({ cert, key });
+  return { modules, context, alpnProtocols };
+}
+
+/**
+ * A plain TCP listener whose connections serve TLS through node:tls: its
+ * `accept()` gives a {@linkcode NodeTlsConn}.
+ */
+export class NodeTlsListener {
+  readonly #listener: Deno.TcpListener;
+  readonly #config: NodeTlsConfig;
+
+  /**
+   * @param listener The plain TCP listener, bound.
+   * @param config The TLS configuration.
+   */
+  constructor(listener: Deno.TcpListener, config: NodeTlsConfig) {
+    this.#listener = listener;
+    this.#config = config;
+  }
+
+  /** The address the listener is bound to. */
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  /**
+   * Accepts a connection; its handshake starts at once.
+   *
+   * @returns The connection.
+   */
+  async accept(): Promise<Deno.TlsConn> {
+    const conn = await this.#listener.accept();
+    return new NodeTlsConn(conn, this.#config) as unknown as Deno.TlsConn;
+  }
+
+  /** Closes the listener. */
+  close(): void {
+    this.#listener.close();
+  }
+
+  /** Lets the process exit while only an accept is pending. */
+  unref(): void {
+    this.#listener.unref();
+  }
+
+  /** Makes a pending accept keep the process alive again. */
+  ref(): void {
+    this.#listener.ref();
+  }
+}
+
+/** The error a `NodeTlsConn` gives once closed, as Deno's own. */
+function closedError(): Error {
+  return new Deno.errors.BadResource("Bad resource ID");
+}
+
+/**
+ * The server side of one TLS connection: a node:tls `TLSSocket` over a
+ * `Deno.TcpConn`, with `Deno.TlsConn`'s methods. `close()` closes the TCP
+ * socket at once.
+ */
+export class NodeTlsConn {
+  readonly #conn: Deno.TcpConn;
+  readonly #socket: NodeTls.TLSSocket;
+  readonly #handshake: Promise<Deno.TlsHandshakeInfo>;
+  #closed = false;
+  #ended = false;
+  #error: Error | null = null;
+  // Decrypted bytes a read has not taken yet.
+  #rest: Uint8Array | null = null;
+  // A read waiting for bytes, the end, or an error.
+  #wake: (() => void) | null = null;
+
+  /**
+   * @param conn The accepted TCP connection.
+   * @param config The TLS configuration.
+   */
+  constructor(conn: Deno.TcpConn, config: NodeTlsConfig) {
+    this.#conn = conn;
+    let settled = false;
+    let resolveHandshake!: (info: Deno.TlsHandshakeInfo) => void;
+    let rejectHandshake!: (error: Error) => void;
+    this.#handshake = new Promise((resolve, reject) => {
+      resolveHandshake = resolve;
+      rejectHandshake = reject;
+    });
+    const failed = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      rejectHandshake(
+        error ?? new Deno.errors.UnexpectedEof(
+          "The client closed the connection during the TLS handshake",
+        ),
+      );
+    };
+    // The end of the TCP stream ends a pending handshake, and its failure
+    // fails the reads: the TLS socket says neither (it just closes).
+    const raw = tcpDuplex(config.modules.Duplex, conn, (error) => {
+      if (error !== undefined) this.#error ??= error;
+      failed(error);
+      this.#poke();
+    });
+    const socket = this.#socket = new config.modules.tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: config.context,
+      ALPNProtocols: config.alpnProtocols,
+    });
+    socket.once("secure", () => {
+      if (settled) return;
+      settled = true;
+      const alpn = socket.alpnProtocol;
+      resolveHandshake({
+        alpnProtocol: typeof alpn === "string" ? alpn : null,
+      });
+    });
+    socket.once("error", failed);
+    socket.once("close", () => failed());
+    // Settled by whoever asks; unobserved, it must not be an unhandled
+    // rejection.
+    this.#handshake.catch(() => {});
+    socket.on("readable", () => this.#poke());
+    socket.on("end", () => {
+      this.#ended = true;
+      this.#poke();
+    });
+    socket.on("error", (error: Error) => {
+      this.#error ??= error;
+      this.#poke();
+    });
+    socket.on("close", () => {
+      this.#ended = true;
+      this.#poke();
+    });
+  }
+
+  #poke(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  /** The local address. */
+  get localAddr(): Deno.NetAddr {
+    return this.#conn.localAddr;
+  }
+
+  /** The peer's address. */
+  get remoteAddr(): Deno.NetAddr {
+    return this.#conn.remoteAddr;
+  }
+
+  /**
+   * Resolves once the handshake is done, with the protocol ALPN chose.
+   *
+   * @returns The handshake's outcome.
+   */
+  handshake(): Promise<Deno.TlsHandshakeInfo> {
+    return this.#handshake;
+  }
+
+  /**
+   * Reads decrypted bytes into `buffer`.
+   *
+   * @param buffer Where they land.
+   * @returns The count, or `null` at the end of the stream.
+   */
+  async read(buffer: Uint8Array): Promise<number | null> {
+    for (;;) {
+      if (this.#closed) throw new Deno.errors.Interrupted("operation canceled");
+      let chunk = this.#rest;
+      this.#rest = null;
+      if (chunk === null) chunk = this.#socket.read() as Uint8Array | null;
+      if (chunk !== null && chunk.length > 0) {
+        const n = Math.min(chunk.length, buffer.length);
+        buffer.set(n === chunk.length ? chunk : chunk.subarray(0, n));
+        if (n < chunk.length) this.#rest = chunk.subarray(n);
+        return n;
+      }
+      if (this.#error !== null) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  /**
+   * Encrypts and sends `data`.
+   *
+   * @param data The bytes.
+   * @returns Their count, once they are passed on.
+   */
+  write(data: Uint8Array): Promise<number> {
+    if (this.#closed) return Promise.reject(closedError());
+    // The TCP socket failed: the TLS socket would take the bytes anyway.
+    if (this.#error !== null) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) => {
+      this.#socket.write(data, (error?: Error | null) => {
+        if (error) reject(error);
+        else resolve(data.length);
+      });
+    });
+  }
+
+  /**
+   * Sends a close_notify and ends the TCP socket's writing side.
+   *
+   * @returns Once done.
+   */
+  closeWrite(): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError());
+    return new Promise((resolve, reject) => {
+      this.#socket.end(() => resolve());
+      this.#socket.once("error", reject);
+    });
+  }
+
+  /** Closes the TCP socket at once, whatever the session's state. */
+  close(): void {
+    if (this.#closed) throw closedError();
+    this.#closed = true;
+    this.#socket.destroy();
+    try {
+      this.#conn.close();
+    } catch {
+      // Closed by the socket's destroy().
+    }
+    this.#poke();
+  }
+
+  /** Makes pending reads keep the process alive. */
+  ref(): void {
+    this.#conn.ref();
+  }
+
+  /** Lets the process exit while only reads are pending. */
+  unref(): void {
+    this.#conn.unref();
+  }
+
+  /**
+   * Sets `TCP_NODELAY`.
+   *
+   * @param noDelay On or off.
+   */
+  setNoDelay(noDelay?: boolean): void {
+    this.#conn.setNoDelay(noDelay);
+  }
+
+  /**
+   * Sets `SO_KEEPALIVE`.
+   *
+   * @param keepAlive On or off.
+   */
+  setKeepAlive(keepAlive?: boolean): void {
+    this.#conn.setKeepAlive(keepAlive);
+  }
+}
+
+/**
+ * A Node `Duplex` over a `Deno.Conn`: the encrypted side of a
+ * `TLSSocket`. Reading stops while the `TLSSocket` does not take more;
+ * `onEnd` is called at the end of the stream, or with the error a read or
+ * write failed with.
+ */
+function tcpDuplex(
+  Duplex: typeof NodeDuplex,
+  conn: Deno.Conn,
+  onEnd: (error?: Error) => void,
+): NodeDuplex {
+  let reading = false;
+  // Reused for every read (a fresh one each time would be zeroed each
+  // time): what it brings is copied out.
+  const buffer = new Uint8Array(READ_SIZE);
+  const duplex: NodeDuplex = new Duplex({
+    read() {
+      if (reading) return;
+      reading = true;
+      (async () => {
+        try {
+          for (;;) {
+            const n = await conn.read(buffer);
+            if (n === null) {
+              onEnd();
+              duplex.push(null);
+              return;
+            }
+            // A copy: the TLS socket may keep what it is given.
+            if (!duplex.push(buffer.slice(0, n))) break;
+          }
+        } catch (error) {
+          onEnd(error as Error);
+          duplex.destroy(error as Error);
+          return;
+        }
+        reading = false;
+      })();
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      writeAll(conn, chunk).then(() => callback(), (error) => {
+        onEnd(error);
+        callback(error);
+      });
+    },
+    final(callback) {
+      conn.closeWrite().then(() => callback(), callback);
+    },
+    destroy(error, callback) {
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
+      callback(error);
+    },
+  });
+  return duplex;
+}
+
+/** The most encrypted bytes read from the socket at a time. */
+const READ_SIZE = 64 * 1024;
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < data.length) at += await conn.write(data.subarray(at));
+}
