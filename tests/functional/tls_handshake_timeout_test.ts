@@ -78,13 +78,17 @@ async function guarded<T>(
  * How many TLS streams this process has open, from the resource table
  * Deno's resource sanitizer reads (an internal: if it moves, this throws).
  */
-function tlsStreams(): number {
+function resourceCount(kind: "tlsStream" | "tcpStream"): number {
   const internal = (Deno as unknown as { internal: symbol }).internal;
   const core = (Deno as unknown as Record<symbol, {
     core: { resources(): Record<string, string> };
   }>)[internal].core;
-  return Object.values(core.resources()).filter((name) => name === "tlsStream")
+  return Object.values(core.resources()).filter((name) => name === kind)
     .length;
+}
+
+function tlsStreams(): number {
+  return resourceCount("tlsStream");
 }
 
 // ---- Client side ----
@@ -330,9 +334,10 @@ for (
         port: portOf(server),
       });
       try {
-        // Accepted: its TLS stream exists, and once the loop has run the
-        // accept's completion, its handshake waits.
-        while (tlsStreams() === 0) await sleepTick(loop);
+        // Accepted: the server's TCP stream exists beside the client's (TLS
+        // runs over it in node:tls), and once the loop has run the accept's
+        // completion, its handshake waits.
+        while (resourceCount("tcpStream") < 2) await sleepTick(loop);
         for (let i = 0; i < 20; i++) await sleepTick(loop);
         const start = performance.now();
         // Should the handshake hold the server for its 60 s, the client's
