@@ -11,6 +11,7 @@ import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
+  keptUnretrieved,
   noteAwaitParked,
   requestMicrotaskCheckpoint,
   setAwaitHook,
@@ -193,7 +194,9 @@ export class Task<T> extends Future<T> {
     }
     this.#name = options?.name ?? `Task-${++taskCounter}`;
     const loop = this.getLoop();
-    if (loop.getDebug()) {
+    // A loop that keeps what it reports from the collector (a simulated
+    // host) holds its tasks strongly in debug mode too.
+    if (loop.getDebug() && keptUnretrieved(loop) === undefined) {
       const ref = new WeakRef(this.#self());
       this.#weakRef = ref;
       let set = weakTasks.get(loop);

@@ -7,7 +7,8 @@
  */
 
 import type { Task } from "../tasks/task.ts";
-import { hostHop } from "../futures/_runtime.ts";
+import type { Future } from "../futures/future.ts";
+import { hostHop, keptUnretrieved } from "../futures/_runtime.ts";
 import { Random } from "./_sim_random.ts";
 import { type SimNetLoop, SimulatedLoop } from "./_sim_loop.ts";
 import type { SimStream } from "./_sim_stream.ts";
@@ -656,6 +657,32 @@ export class World {
       if (!closing[i].isRunning()) {
         closing[i].close();
         closing.splice(i, 1);
+      }
+    }
+  }
+
+  /**
+   * Reports, on each host that is up, the failed futures whose exception
+   * nobody retrieved, oldest first: the run is over, so nobody will. A
+   * real loop reports one when the garbage collector takes it; a host's
+   * loop keeps them instead (see `keepUnretrieved()`), so that when the
+   * collector runs cannot change the run. A crashed host reports nothing,
+   * as a closed loop does not.
+   */
+  reportUnretrieved(): void {
+    for (const h of this.hosts) {
+      const loop = h.loop;
+      if (loop === null || !h.up || loop.isClosed()) continue;
+      const kept = keptUnretrieved(loop);
+      if (kept === undefined || kept.size === 0) continue;
+      this.current = loop;
+      for (const [future, kind] of [...kept]) {
+        const f = future as Future<unknown>;
+        loop.callExceptionHandler({
+          message: `${kind} exception was never retrieved`,
+          exception: f.exception(),
+          future: f,
+        });
       }
     }
   }

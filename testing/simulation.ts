@@ -124,7 +124,10 @@ export interface SimulationOptions {
    * handler (a protocol callback that threw, a callback's unhandled
    * error). Otherwise such reports are only recorded in the trace, as
    * `error` events, as a server would log them. A host may install its
-   * own handler with `loop.setExceptionHandler()`.
+   * own handler with `loop.setExceptionHandler()`. A failed future whose
+   * exception nobody retrieved is reported when the run ends (a real loop
+   * reports it when the garbage collector takes it, which would make the
+   * run depend on when the collector runs).
    *
    * @default {false}
    */
@@ -289,6 +292,9 @@ function checkNumber(
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()` and
  * `performance.now` read the virtual clock (starting at 2000-01-01); all
  * are restored when the run ends. So only one simulation runs at a time.
+ * Nor does the garbage collector change a run: a failed future whose
+ * exception nobody retrieved is reported on its host when the run ends,
+ * not when it is collected (a crashed host reports nothing).
  * Code that waits for anything outside the simulation (a real timer, a
  * file) makes the run depend on the machine.
  *
@@ -549,6 +555,7 @@ export class Simulation {
       this.#scheduleFaults();
       await world.drive(until, limit, maxSteps);
     } finally {
+      world.reportUnretrieved();
       world.shutdown();
       // Let whatever the closed loops left in the microtask queue settle
       // before the real clock and network come back.
