@@ -14,6 +14,7 @@ import {
 import { sleep } from "../../tasks/sleep.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { Simulation } from "../../testing/simulation.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
 import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
 import { HttpTransport } from "../../http/http_transport.ts";
@@ -381,6 +382,55 @@ export const simulated: TransportFactory = {
 };
 
 /**
+ * Runs `fn` as a task on a fresh `VirtualTimeLoop`, giving up after 600
+ * virtual seconds.
+ */
+async function withVirtualLoop(
+  fn: (loop: VirtualTimeLoop) => Promise<void>,
+): Promise<void> {
+  const loop = new VirtualTimeLoop();
+  try {
+    const task = loop.createTask(() => fn(loop));
+    const guard = loop.callLater(600, () => task.cancel("Test gave up"));
+    await loop.runUntilComplete(task);
+    guard.cancel();
+  } finally {
+    loop.close();
+  }
+}
+
+/**
+ * A loopback connection on a `VirtualTimeLoop` (its in-memory network);
+ * the client end is tested.
+ */
+export const virtual: TransportFactory = {
+  name: "VirtualTimeLoop stream",
+  caps: SOCKET,
+  run: (body) =>
+    withVirtualLoop(async (loop) => {
+      let peer = null as Probe | null;
+      const server = await loop.createServer(
+        () => peer = new Probe(),
+        HOST,
+        0,
+      );
+      const port = (server.addresses()[0] as Deno.NetAddr).port;
+      const probe = new Probe();
+      const [transport] = await loop.createConnection(() => probe, HOST, port);
+      try {
+        await waitUntil(() => peer?.transport != null, "the server side");
+        await body({ loop, transport, probe, peer: probePeer(peer!) });
+      } finally {
+        transport.abort();
+        peer?.transport?.abort();
+        await settle();
+        server.close();
+        await server.waitClosed();
+      }
+    }),
+};
+
+/**
  * `connectWritePipe()` into a `TransformStream` whose readable end the
  * test reads as the peer.
  */
@@ -678,6 +728,7 @@ export const STREAM_FACTORIES: TransportFactory[] = [
   pairBuffered,
   pairChunked,
   simulated,
+  virtual,
   writePipe,
   readPipe,
   subprocessStdin,
@@ -798,4 +849,13 @@ export const simulatedDatagram: DatagramFactory = {
   },
 };
 
-export const DATAGRAM_FACTORIES: DatagramFactory[] = [udp, simulatedDatagram];
+export const virtualDatagram: DatagramFactory = {
+  name: "VirtualTimeLoop datagram",
+  run: (body) => withVirtualLoop((loop) => datagramPair(loop, HOST, body)),
+};
+
+export const DATAGRAM_FACTORIES: DatagramFactory[] = [
+  udp,
+  simulatedDatagram,
+  virtualDatagram,
+];

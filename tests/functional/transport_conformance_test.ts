@@ -1,6 +1,7 @@
 // The transport conformance suite: one set of cases, run against every
 // transport (TCP, TLS, Unix sockets, pipes, subprocess pipes,
-// transportPair, the simulator's streams, HttpTransport) and a smaller set
+// transportPair, the simulator's and VirtualTimeLoop's streams,
+// HttpTransport) and a smaller set
 // against every datagram transport. Same behaviour, same errors; a case a
 // transport cannot support is skipped by its declared capabilities, with
 // the reason in the test's name.
