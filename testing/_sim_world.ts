@@ -45,8 +45,15 @@ export interface LinkSettings {
 export interface Link extends LinkSettings {
   readonly a: SimHost;
   readonly b: SimHost;
-  /** `""` when up, else why nothing crosses it. */
+  /**
+   * `""` when up, else why nothing crosses it: `"partition"` when
+   * partitioned (held or not), `"hold"` when only held.
+   */
   blocked: "" | "partition" | "hold";
+  /** Partitioned until `repair()`. */
+  partitioned: boolean;
+  /** Held until `release()`. */
+  held: boolean;
   /** When each direction's wire is free again (a→b, b→a). */
   busy: [number, number];
   /** Messages waiting for the link to come back. */
@@ -341,6 +348,8 @@ export class World {
         b: y,
         ...this.settings.link,
         blocked: "",
+        partitioned: false,
+        held: false,
         busy: [0, 0],
         stalled: [],
         stallCheck: false,
@@ -350,12 +359,23 @@ export class World {
     return link;
   }
 
-  /** Sets how two hosts' link behaves; `blocked` `""` lets stalled traffic go. */
-  block(a: SimHost, b: SimHost, state: "" | "partition" | "hold"): void {
+  /**
+   * Partitions, repairs, holds or releases two hosts' link. A partition
+   * and a hold are separate: each is undone only by its own call, and
+   * stalled traffic goes on once neither is left.
+   */
+  block(
+    a: SimHost,
+    b: SimHost,
+    what: "partition" | "repair" | "hold" | "release",
+  ): void {
     const link = this.link(a, b);
     const was = link.blocked;
-    link.blocked = state;
-    if (state !== "" || was === "") return;
+    if (what === "partition" || what === "repair") {
+      link.partitioned = what === "partition";
+    } else link.held = what === "hold";
+    link.blocked = link.partitioned ? "partition" : link.held ? "hold" : "";
+    if (link.blocked !== "" || was === "") return;
     const stalled = link.stalled;
     link.stalled = [];
     for (const s of stalled) s.resend();

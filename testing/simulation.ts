@@ -589,11 +589,12 @@ export class Simulation {
    * same host.
    */
   partition(a: string, b: string): void {
-    this.#block("partition", a, b, "partition");
+    this.#block("partition", a, b);
   }
 
   /**
-   * Repairs the link between `a` and `b`: waiting traffic goes on.
+   * Repairs the link between `a` and `b`: waiting traffic goes on,
+   * unless the link is also held (a hold lasts until `release()`).
    *
    * @param a A host's name.
    * @param b Another host's name.
@@ -601,7 +602,7 @@ export class Simulation {
    * same host.
    */
   repair(a: string, b: string): void {
-    this.#block("repair", a, b, "");
+    this.#block("repair", a, b);
   }
 
   /**
@@ -616,11 +617,12 @@ export class Simulation {
    * same host.
    */
   hold(a: string, b: string): void {
-    this.#block("hold", a, b, "hold");
+    this.#block("hold", a, b);
   }
 
   /**
-   * Releases the traffic held between `a` and `b`.
+   * Releases the traffic held between `a` and `b`: it goes on, unless
+   * the link is also partitioned (a partition lasts until `repair()`).
    *
    * @param a A host's name.
    * @param b Another host's name.
@@ -628,7 +630,7 @@ export class Simulation {
    * same host.
    */
   release(a: string, b: string): void {
-    this.#block("release", a, b, "");
+    this.#block("release", a, b);
   }
 
   /**
@@ -736,10 +738,9 @@ export class Simulation {
   }
 
   #block(
-    what: string,
+    what: "partition" | "repair" | "hold" | "release",
     a: string,
     b: string,
-    state: "" | "partition" | "hold",
   ): void {
     const ha = this.#find(what, a);
     const hb = this.#find(what, b);
@@ -749,7 +750,7 @@ export class Simulation {
       );
     }
     this.#world.record("sim", what, `${a} ${b}`);
-    this.#world.block(ha, hb, state);
+    this.#world.block(ha, hb, what);
   }
 
   #scheduleFaults(): void {
@@ -791,12 +792,9 @@ export class Simulation {
       world.record("sim", state, `${p[0].name} ${p[1].name}`);
       world.block(p[0], p[1], state);
       world.at(world.now + rng.exponential(mean), () => {
-        world.record(
-          "sim",
-          state === "partition" ? "repair" : "release",
-          `${p[0].name} ${p[1].name}`,
-        );
-        world.block(p[0], p[1], "");
+        const undo = state === "partition" ? "repair" : "release";
+        world.record("sim", undo, `${p[0].name} ${p[1].name}`);
+        world.block(p[0], p[1], undo);
       });
     };
     every(f.partition, () => blockFor("partition", f.repairAfter ?? 1));

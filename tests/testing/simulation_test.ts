@@ -1166,3 +1166,47 @@ Deno.test("Simulation listeners: a port in use, an address of another host, reus
   });
   await sim.run();
 });
+
+Deno.test("Simulation: a partition and a hold are undone separately — release() leaves a partition, repair() a hold", async () => {
+  const sim = new Simulation({ seed: 17 });
+  const got: [number, string][] = [];
+  sim.host("sink", async (loop) => {
+    class Sink extends DatagramProtocol {
+      override datagramReceived(d: Uint8Array) {
+        got.push([loop.time(), decoder.decode(d)]);
+      }
+    }
+    await loop.createDatagramEndpoint(() => new Sink(), {
+      localAddr: { hostname: "0.0.0.0", port: 53 },
+    });
+  });
+  sim.client("source", async (loop) => {
+    const [t] = await loop.createDatagramEndpoint(
+      () => new DatagramProtocol(),
+      { remoteAddr: { hostname: "sink", port: 53 } },
+    );
+    const send = async (what: string) => {
+      t.sendto(encoder.encode(what));
+      await sleep(1);
+    };
+    sim.partition("source", "sink");
+    sim.release("source", "sink"); // nothing was held: still partitioned
+    await send("lost to the partition");
+    sim.repair("source", "sink");
+    await send("after repair");
+    sim.hold("source", "sink");
+    sim.repair("source", "sink"); // nothing was partitioned: still held
+    await send("held");
+    sim.partition("source", "sink");
+    sim.release("source", "sink"); // still partitioned
+    await send("lost while held and partitioned");
+    sim.repair("source", "sink");
+    await send("after both");
+    (t as DatagramTransport).close();
+  });
+  await sim.run();
+  assertEquals(got.map(([, s]) => s), ["after repair", "held", "after both"]);
+  // The held datagram crossed once neither held nor partitioned (at 4 s),
+  // not when repair() was called on the held link (at 2 s).
+  assert(got[1][0] > 4 && got[1][0] < 4.01, `crossed at ${got[1][0]}`);
+});
