@@ -9,7 +9,9 @@
 import type { Task } from "../tasks/task.ts";
 import type { Future } from "../futures/future.ts";
 import { hostHop, keptUnretrieved } from "../futures/_runtime.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { Random } from "./_sim_random.ts";
+import { SimTimers } from "./_sim_timers.ts";
 import { type SimNetLoop, SimulatedLoop } from "./_sim_loop.ts";
 import type { SimStream } from "./_sim_stream.ts";
 import type { SimDatagram } from "./_sim_datagram.ts";
@@ -279,6 +281,10 @@ export class World {
   /** Loops of crashed hosts to close once they stop running. */
   readonly #closing: SimNetLoop[] = [];
   failure: RunFailure | null = null;
+  /** The host whose code runs: its loop's iteration and what that resumes. */
+  readonly #hostCode = new AsyncLocalStorage<SimHost>();
+  /** The timers hosts' code makes with `setTimeout()`/`setInterval()`. */
+  readonly timers: SimTimers = new SimTimers(() => this.#hostCode.getStore());
   /** The loop of the host that ran last: its microtasks are settling. */
   current: SimNetLoop | null = null;
   running = false;
@@ -600,7 +606,7 @@ export class World {
         if (h.ready || h.nextWhen <= this.now) {
           ran = true;
           this.current = h.loop;
-          await c.step();
+          await this.#hostCode.run(h, c.step);
           h.dirty = true;
           // Let the host's async functions resume and settle before the
           // next host runs: code outside a task still finds its loop

@@ -290,13 +290,16 @@ function checkNumber(
  * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve` and `fetch` throw (a
  * host must use its loop), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()` and
- * `performance.now` read the virtual clock (starting at 2000-01-01); all
- * are restored when the run ends. So only one simulation runs at a time.
+ * `performance.now` read the virtual clock (starting at 2000-01-01), and a
+ * host's `setTimeout`/`setInterval` are timers on its loop, on the virtual
+ * clock (so `@std/async`'s `delay` waits virtual time; code outside the
+ * hosts keeps the real timers); all are restored when the run ends. So
+ * only one simulation runs at a time.
  * Nor does the garbage collector change a run: a failed future whose
  * exception nobody retrieved is reported on its host when the run ends,
  * not when it is collected (a crashed host reports nothing).
- * Code that waits for anything outside the simulation (a real timer, a
- * file) makes the run depend on the machine.
+ * Code that waits for anything else outside the simulation (a file,
+ * `AbortSignal.timeout()`) makes the run depend on the machine.
  *
  * The scheduler: the network's events due now run first, in the order
  * they were scheduled; then each host with work due runs one loop
@@ -536,6 +539,7 @@ export class Simulation {
     const restore = installSimulationGuards(
       () => world.userRng.next(),
       () => world.now,
+      world.timers,
     );
     this.#ran = true;
     // Code that runs outside any task and callback (a promise's reaction)

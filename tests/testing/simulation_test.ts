@@ -15,6 +15,7 @@ import type { EventLoop } from "../../loop/event_loop.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
+import { delay } from "@std/async/delay";
 import { sleep } from "../../tasks/sleep.ts";
 import type {
   DatagramTransport,
@@ -770,6 +771,68 @@ Deno.test("Simulation.run() seeds crypto's random values and gives new Date() th
   assertEquals(Date, RealDate);
   assertEquals(crypto.getRandomValues, realGetRandomValues);
   assert(new Date().getFullYear() > 2020);
+});
+
+Deno.test("Simulation.run() gives a host's setTimeout() and setInterval() the virtual clock; code outside the hosts keeps the real ones", async () => {
+  const realSetTimeout = setTimeout;
+  const realClearInterval = clearInterval;
+  const seen: string[][] = [];
+  for (let i = 0; i < 2; i++) {
+    const log: string[] = [];
+    const sim = new Simulation({ seed: 8 });
+    sim.host("ticker", (loop) => {
+      let n = 0;
+      const id = setInterval(
+        (what: string) => {
+          log.push(`${what} ${++n} at ${loop.time()}`);
+          if (n === 3) clearInterval(id);
+        },
+        1500,
+        "tick",
+      );
+    });
+    sim.client("c", async (loop) => {
+      await new Promise((r) => setTimeout(r, 5000));
+      log.push(`slept 5 s: ${loop.time()}`);
+      await delay(250); // @std/async: setTimeout underneath
+      log.push(`delay: ${loop.time()}`);
+      const cancelled = setTimeout(() => log.push("never"), 10);
+      clearTimeout(cancelled);
+      // As on Deno (Node's rules): a delay under 1 ms, or not a number,
+      // or over 2^31 - 1 ms, is 1 ms.
+      for (const ms of [0, -5, NaN, 2 ** 31]) {
+        const start = loop.time();
+        await new Promise((r) => setTimeout(r, ms));
+        log.push(`${ms}: ${(loop.time() - start).toFixed(3)}`);
+      }
+      const t = setTimeout(() => {}, 10);
+      assertEquals(t.unref(), t);
+      clearTimeout(t);
+    });
+    // The caller's own timer, made while the run runs, is a real one.
+    let outside = false;
+    const running = sim.run();
+    realSetTimeout(() => outside = true, 0);
+    setTimeout(() => outside = true, 0);
+    await running;
+    await new Promise((r) => realSetTimeout(r, 5));
+    assert(outside);
+    seen.push(log);
+  }
+  assertEquals(seen[0], seen[1]);
+  assertEquals(seen[0], [
+    "tick 1 at 1.5",
+    "tick 2 at 3",
+    "tick 3 at 4.5",
+    "slept 5 s: 5",
+    "delay: 5.25",
+    "0: 0.001",
+    "-5: 0.001",
+    "NaN: 0.001",
+    "2147483648: 0.001",
+  ]);
+  assertEquals(setTimeout, realSetTimeout);
+  assertEquals(clearInterval, realClearInterval);
 });
 
 Deno.test("Simulation hosts cannot run subprocesses, signals, Deno sockets or their own loop", async () => {
