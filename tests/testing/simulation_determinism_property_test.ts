@@ -1,10 +1,11 @@
 // A property of the simulator: any small system — hosts with stream and
 // datagram servers, clients that connect, write, half-close, abort, send
-// datagrams, sleep and draw random numbers, links with latency, jitter and
-// bandwidth, random faults and faults by hand (partitions, holds, crashes,
-// restarts) — run twice from the same seed gives the same run: the same
-// trace, event for event, and the same outcome on every host. Another run
-// in between (another seed) leaves nothing behind that changes it.
+// datagrams, sleep, set timers (setTimeout() and setInterval()) and draw
+// random numbers, links with latency, jitter and bandwidth, random faults
+// and faults by hand (partitions, holds, crashes, restarts) — run twice
+// from the same seed gives the same run: the same trace, event for event,
+// and the same outcome on every host. Another run in between (another
+// seed) leaves nothing behind that changes it.
 
 import { assert, assertEquals } from "@std/assert";
 import fc from "fast-check";
@@ -31,6 +32,7 @@ type Op =
   }
   | { kind: "datagram"; server: number; count: number; size: number }
   | { kind: "sleep"; seconds: number }
+  | { kind: "timers"; ms: number; ticks: number }
   | { kind: "random" };
 
 type Action = {
@@ -73,6 +75,11 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({
     kind: fc.constant("sleep" as const),
     seconds: fc.double({ min: 0, max: 2, noNaN: true }),
+  }),
+  fc.record({
+    kind: fc.constant("timers" as const),
+    ms: fc.double({ min: -1, max: 1500, noNaN: true }),
+    ticks: fc.integer({ min: 1, max: 3 }),
   }),
   fc.record({ kind: fc.constant("random" as const) }),
 );
@@ -187,6 +194,20 @@ async function runOp(
       await sleep(op.seconds);
       log(`slept ${op.seconds}`);
       return;
+    case "timers": {
+      // setTimeout() and setInterval(): the host's loop's timers.
+      await new Promise((r) => setTimeout(r, op.ms));
+      let n = 0;
+      await new Promise<void>((done) => {
+        const id = setInterval(() => {
+          if (++n < op.ticks) return;
+          clearInterval(id);
+          done();
+        }, op.ms);
+      });
+      log(`timers ${op.ms} x${op.ticks}`);
+      return;
+    }
     case "random": {
       const bytes = new Uint8Array(4);
       crypto.getRandomValues(bytes);
