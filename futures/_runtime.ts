@@ -164,6 +164,31 @@ export function takeMicrotaskCheckpoint(): boolean {
   return requested;
 }
 
+let taskNumber = 0;
+
+/**
+ * Returns the number of the next task named by default (`Task-N`).
+ *
+ * @returns The number, one more than the last.
+ */
+export function nextTaskNumber(): number {
+  return ++taskNumber;
+}
+
+/**
+ * Sets the count behind tasks' default names: a simulation counts from 0
+ * for each run, so that a replay names its tasks alike, and puts the count
+ * back after.
+ *
+ * @param n The count (the last number given).
+ * @returns The count before.
+ */
+export function setTaskNumber(n: number): number {
+  const previous = taskNumber;
+  taskNumber = n;
+  return previous;
+}
+
 // Loops that report errors never retrieved without the garbage collector:
 // each keeps its failed futures nobody looked at yet, strongly, in the
 // order they failed, with the word their report starts with.

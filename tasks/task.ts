@@ -12,6 +12,7 @@ import { CancelledError, InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
   keptUnretrieved,
+  nextTaskNumber,
   noteAwaitParked,
   requestMicrotaskCheckpoint,
   setAwaitHook,
@@ -78,8 +79,6 @@ const abandoned = new FinalizationRegistry<Abandoned>((held) => {
     message: `Task was destroyed but it is pending: ${held.name}`,
   });
 });
-
-let taskCounter = 0;
 
 function isGenerator(x: unknown): x is Coroutine<unknown> {
   return typeof x === "object" && x !== null &&
@@ -192,7 +191,7 @@ export class Task<T> extends Future<T> {
         }`,
       );
     }
-    this.#name = options?.name ?? `Task-${++taskCounter}`;
+    this.#name = options?.name ?? `Task-${nextTaskNumber()}`;
     const loop = this.getLoop();
     // A loop that keeps what it reports from the collector (a simulated
     // host) holds its tasks strongly in debug mode too.

@@ -6,7 +6,11 @@
  */
 
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
-import { hostHop, setCurrentLoopFinder } from "../futures/_runtime.ts";
+import {
+  hostHop,
+  setCurrentLoopFinder,
+  setTaskNumber,
+} from "../futures/_runtime.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
 import { installSimulationGuards } from "./_deno_sim_guard.ts";
 import {
@@ -548,6 +552,8 @@ export class Simulation {
       world.current ?? previousFinder?.() ?? null
     );
     world.running = true;
+    // Tasks named by default count from 1 in each run, as in its replays.
+    const taskNumber = setTaskNumber(0);
     try {
       for (const h of world.hosts) {
         if (h.downAtStart) {
@@ -565,6 +571,7 @@ export class Simulation {
       // before the real clock and network come back.
       await hostHop();
       setCurrentLoopFinder(previousFinder);
+      setTaskNumber(Math.max(taskNumber, setTaskNumber(0)));
       restore();
       world.current = null;
       world.running = false;

@@ -494,3 +494,21 @@ Deno.test("Simulation: a garbage collection during a run changes nothing; except
     "SimulationError: Simulation failed (seed 4) at 4.000000 s: host c reported an error: Future exception was never retrieved: Error: lost 0",
   );
 });
+
+Deno.test("Simulation: tasks get the same default names on each replay of a seed", async () => {
+  const names: string[][] = [];
+  for (let i = 0; i < 2; i++) {
+    const seen: string[] = [];
+    const sim = new Simulation({ seed: 9 });
+    sim.client("c", async (loop) => {
+      for (let j = 0; j < 3; j++) {
+        const task = loop.createTask(() => sleep(0.1));
+        seen.push(task.getName());
+        await task;
+      }
+    });
+    await sim.run();
+    names.push(seen);
+  }
+  assertEquals(names[0], names[1]);
+});
