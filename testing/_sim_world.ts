@@ -654,7 +654,7 @@ export class World {
         this.fail(
           `every host is idle and nothing is scheduled, but clients ${
             waiting.join(", ")
-          } are not done (a deadlock, or a wait with no timeout)`,
+          } are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a file, crypto.subtle), which the run cannot see`,
         );
         return;
       }

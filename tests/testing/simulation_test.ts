@@ -681,6 +681,17 @@ Deno.test("Simulation.run() reports a deadlock instead of hanging", async () => 
   });
   const e = await assertRejects(() => sim.run(), SimulationError);
   assertStringIncludes(e.message, "clients stuck are not done");
+  // A wait for something outside the simulation looks the same to it: the
+  // message names that too.
+  const outside = new Simulation({ seed: 1 });
+  outside.client("hasher", async () => {
+    await crypto.subtle.digest("SHA-256", new Uint8Array(8));
+  });
+  const e2 = await assertRejects(() => outside.run(), SimulationError);
+  assertStringIncludes(
+    e2.message,
+    "clients hasher are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a file, crypto.subtle), which the run cannot see",
+  );
 });
 
 Deno.test("Simulation.run() stops at until, and fails a client still running at the limit", async () => {
