@@ -273,7 +273,9 @@ function checkNumber(
  * sent again after 1, 2, 4, … 32 s, as on Linux), and finite buffers (a
  * reader that does not read fills its receive buffer, then the writer's buffer grows and its protocol
  * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
- * from a real kernel, and so does the peer of a socket closed with bytes
+ * from a real kernel (after the peer's end of stream, Linux's `EPIPE`:
+ * the next write fails the connection with `BrokenPipe`), and so does the
+ * peer of a socket closed with bytes
  * it never read (RFC 2525, section 2.17): a reset instead of the end of
  * the stream. Datagrams may be dropped, duplicated and (with
  * jitter) reordered; an endpoint takes those sent to the address it is

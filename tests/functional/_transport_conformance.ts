@@ -46,6 +46,11 @@ export interface Capabilities {
   peerSeesEof: boolean;
   /** `"peername"` and `"sockname"` mirror the peer's, as on a socket. */
   addresses: boolean;
+  /**
+   * The peer is a TCP socket (real or simulated): a segment that reaches
+   * it once it closed gets a reset back.
+   */
+  tcpResets?: boolean;
 }
 
 /** Records what a protocol is told, for the suite's assertions. */
@@ -232,9 +237,12 @@ function socketFactory(
   };
 }
 
+/** A TCP socket's capabilities, its resets too. */
+const TCP_SOCKET: Capabilities = { ...SOCKET, tcpResets: true };
+
 export const tcp: TransportFactory = socketFactory(
   "TCP",
-  SOCKET,
+  TCP_SOCKET,
   async (loop, serverSide, clientSide) => {
     const server = await loop.createServer(serverSide, HOST, 0);
     const port = (server.addresses()[0] as Deno.NetAddr).port;
@@ -346,7 +354,7 @@ export const pairChunked: TransportFactory = pairFactory(
 /** A connection between two simulated hosts; the client end is tested. */
 export const simulated: TransportFactory = {
   name: "Simulation stream",
-  caps: SOCKET,
+  caps: TCP_SOCKET,
   run: async (body) => {
     const sim = new Simulation({ seed: 7 });
     let peer: Probe | null = null;
@@ -405,7 +413,7 @@ async function withVirtualLoop(
  */
 export const virtual: TransportFactory = {
   name: "VirtualTimeLoop stream",
-  caps: SOCKET,
+  caps: TCP_SOCKET,
   run: (body) =>
     withVirtualLoop(async (loop) => {
       let peer = null as Probe | null;

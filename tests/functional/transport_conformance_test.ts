@@ -462,6 +462,27 @@ conformance(
   },
 );
 
+conformance(
+  "Writing on after the peer closed: its reset fails the next write with BrokenPipe",
+  ["write", "halfOpen", "tcpResets"],
+  async (fx) => {
+    // The peer's FIN leaves this end in CLOSE_WAIT; the reset its closed
+    // socket answers a write with is EPIPE there (Linux's tcp_reset()),
+    // and with nothing reading, the next write is what finds it.
+    fx.probe.keepOpen = true;
+    fx.peer.transport!.close();
+    await waitUntil(() => fx.probe.count("eof") > 0, "eofReceived");
+    fx.transport.write(bytes("anyone there?"));
+    await settle(0.05);
+    assertEquals(fx.probe.count("lost"), 0);
+    fx.transport.write(bytes("hello?"));
+    await waitUntil(() => fx.probe.count("lost") > 0, "connectionLost");
+    await settle();
+    assertEquals(fx.probe.count("lost"), 1);
+    assertEquals(fx.probe.lostWith?.name, "BrokenPipe");
+  },
+);
+
 conformance("pauseReading() holds back EOF too, until resumeReading()", [
   "read",
   "ownProtocol",
