@@ -10,6 +10,7 @@
  */
 
 import type { TimerHandle } from "../loop/handle.ts";
+import type { SimNetLoop } from "./_sim_loop.ts";
 import type { SimHost } from "./_sim_world.ts";
 
 /** The longest delay a timer takes, in milliseconds; longer ones are 1. */
@@ -78,22 +79,30 @@ export class SimTimeout {
 
 /** The virtual timers of one run. */
 export class SimTimers {
-  readonly #hostRunning: () => SimHost | undefined;
+  readonly #loopRunning: () => SimNetLoop | undefined;
+  readonly #hostOf: (loop: SimNetLoop) => SimHost;
   readonly #timers = new Map<number, SimTimeout>();
   #nextId = FIRST_ID;
 
   /**
-   * @param hostRunning The host whose code is running, if any.
+   * @param loopRunning The loop of the host whose code is running, if any
+   * (a host has a loop of its own for each life).
+   * @param hostOf The host a loop belongs to.
    */
-  constructor(hostRunning: () => SimHost | undefined) {
-    this.#hostRunning = hostRunning;
+  constructor(
+    loopRunning: () => SimNetLoop | undefined,
+    hostOf: (loop: SimNetLoop) => SimHost,
+  ) {
+    this.#loopRunning = loopRunning;
+    this.#hostOf = hostOf;
   }
 
   /**
    * `setTimeout()` (or, `repeat`, `setInterval()`) called now: a timer on
    * the loop of the host whose code calls it, with Deno's rules for the
    * delay (a delay under 1 ms, not a number, or over 2^31 - 1 ms is 1 ms).
-   * A host that is down gets a timer that never fires.
+   * A host that is down (or code from a life it lost in a crash) gets a
+   * timer that never fires.
    *
    * @returns The timer, or `null` when no host's code is running (or
    * `fn` is not a function): the caller makes a real one.
@@ -104,23 +113,19 @@ export class SimTimers {
     args: unknown[],
     repeat: boolean,
   ): SimTimeout | null {
-    const host = this.#hostRunning();
-    if (host === undefined || typeof fn !== "function") return null;
+    const loop = this.#loopRunning();
+    if (loop === undefined || typeof fn !== "function") return null;
+    const host = this.#hostOf(loop);
     let after = Number(ms);
     if (!(after >= 1 && after <= TIMEOUT_MAX)) after = 1;
     const id = this.#nextId++;
-    const generation = host.generation;
     const fire = () => {
       if (repeat) timer.rearm();
       else this.#timers.delete(id);
       fn(...args);
     };
     const timer: SimTimeout = new SimTimeout(id, this, () => {
-      const loop = host.loop;
-      if (
-        loop === null || loop.isClosed() || !host.up ||
-        host.generation !== generation
-      ) return null;
+      if (loop.isClosed() || host.loop !== loop || !host.up) return null;
       return loop.callLater(after / 1000, fire);
     });
     this.#timers.set(id, timer);

@@ -12,7 +12,7 @@ import { hostHop, keptUnretrieved } from "../futures/_runtime.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { Random } from "./_sim_random.ts";
 import { SimTimers } from "./_sim_timers.ts";
-import { type SimNetLoop, SimulatedLoop } from "./_sim_loop.ts";
+import { simHost, type SimNetLoop, SimulatedLoop } from "./_sim_loop.ts";
 import type { SimStream } from "./_sim_stream.ts";
 import type { SimDatagram } from "./_sim_datagram.ts";
 import type { SimServer } from "./_sim_stream.ts";
@@ -281,10 +281,16 @@ export class World {
   /** Loops of crashed hosts to close once they stop running. */
   readonly #closing: SimNetLoop[] = [];
   failure: RunFailure | null = null;
-  /** The host whose code runs: its loop's iteration and what that resumes. */
-  readonly #hostCode = new AsyncLocalStorage<SimHost>();
+  /**
+   * The loop of the host whose code runs: its iteration and what that
+   * resumes.
+   */
+  readonly #hostCode = new AsyncLocalStorage<SimNetLoop>();
   /** The timers hosts' code makes with `setTimeout()`/`setInterval()`. */
-  readonly timers: SimTimers = new SimTimers(() => this.#hostCode.getStore());
+  readonly timers: SimTimers = new SimTimers(
+    () => this.#hostCode.getStore(),
+    simHost,
+  );
   /** The loop of the host that ran last: its microtasks are settling. */
   current: SimNetLoop | null = null;
   running = false;
@@ -606,7 +612,7 @@ export class World {
         if (h.ready || h.nextWhen <= this.now) {
           ran = true;
           this.current = h.loop;
-          await this.#hostCode.run(h, c.step);
+          await this.#hostCode.run(h.loop!, c.step);
           h.dirty = true;
           // Let the host's async functions resume and settle before the
           // next host runs: code outside a task still finds its loop

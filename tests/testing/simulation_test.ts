@@ -850,6 +850,31 @@ Deno.test("Simulation.run() gives a host's setTimeout() and setInterval() the vi
   assertEquals(clearInterval, realClearInterval);
 });
 
+Deno.test("Simulation: a crashed host's timers never fire, nor timers its old code sets after a restart", async () => {
+  const sim = new Simulation({ seed: 8 });
+  const log: string[] = [];
+  let wake!: () => void;
+  const woken = new Promise<void>((r) => wake = r);
+  let lives = 0;
+  sim.host("h", async (loop) => {
+    const life = ++lives;
+    setTimeout(() => log.push(`life ${life} timer at ${loop.time()}`), 3000);
+    if (life > 1) return;
+    await woken; // settled by another host, once this life is over
+    setTimeout(() => log.push("old life's timer"), 10);
+  });
+  sim.client("c", async () => {
+    await sleep(1);
+    sim.crash("h");
+    await sleep(1);
+    sim.restart("h");
+    wake();
+    await sleep(5);
+  });
+  await sim.run();
+  assertEquals(log, ["life 2 timer at 5"]);
+});
+
 Deno.test("Simulation hosts cannot run subprocesses, signals, Deno sockets or their own loop", async () => {
   const sim = new Simulation({ seed: 1 });
   sim.client("c", (loop: EventLoop) => {
