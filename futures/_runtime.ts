@@ -164,6 +164,66 @@ export function takeMicrotaskCheckpoint(): boolean {
   return requested;
 }
 
+let taskNumber = 0;
+
+/**
+ * Returns the number of the next task named by default (`Task-N`).
+ *
+ * @returns The number, one more than the last.
+ */
+export function nextTaskNumber(): number {
+  return ++taskNumber;
+}
+
+/**
+ * Sets the count behind tasks' default names: a simulation counts from 0
+ * for each run, so that a replay names its tasks alike, and puts the count
+ * back after.
+ *
+ * @param n The count (the last number given).
+ * @returns The count before.
+ */
+export function setTaskNumber(n: number): number {
+  const previous = taskNumber;
+  taskNumber = n;
+  return previous;
+}
+
+// Loops that report errors never retrieved without the garbage collector:
+// each keeps its failed futures nobody looked at yet, strongly, in the
+// order they failed, with the word their report starts with.
+const keptFailures = new WeakMap<SchedulingLoop, Map<object, string>>();
+
+/**
+ * Makes `loop` keep its failed futures whose exception nobody retrieved,
+ * instead of reporting each when the garbage collector takes it: a
+ * simulated host, whose run must not depend on when the collector runs,
+ * reports what is left at a point of its own (see `keptUnretrieved()`).
+ * Its tasks are then held strongly in debug mode too, so that no pending
+ * task is reported as destroyed by the collector.
+ *
+ * @param loop The loop.
+ */
+export function keepUnretrieved(loop: SchedulingLoop): void {
+  if (!keptFailures.has(loop)) keptFailures.set(loop, new Map());
+}
+
+/**
+ * Returns the failed futures `loop` keeps (see `keepUnretrieved()`), each
+ * with the word its report starts with (`"Future"`, `"Task"`), oldest
+ * first; `Future` adds one when it fails and removes it once its
+ * exception is retrieved. `undefined` for a loop that leaves them to the
+ * garbage collector.
+ *
+ * @param loop The loop.
+ * @returns The futures and their report words, or `undefined`.
+ */
+export function keptUnretrieved(
+  loop: SchedulingLoop,
+): Map<object, string> | undefined {
+  return keptFailures.get(loop);
+}
+
 /**
  * A macrotask hop: the host runs every pending microtask, its due timers
  * and its other macrotasks (I/O completions) before this resolves.

@@ -10,6 +10,7 @@ import { CancelledError, formatReceived, InvalidStateError } from "./errors.ts";
 import { getRunningLoop } from "./running_loop.ts";
 import {
   isCoroutineFunction,
+  keptUnretrieved,
   noteAwaitParked,
   notifyAwait,
   requestMicrotaskCheckpoint,
@@ -369,16 +370,22 @@ export class Future<T> implements PromiseLike<T> {
     const isObject = (typeof exc === "object" && exc !== null) ||
       typeof exc === "function";
     const error = exc instanceof Error ? exc : null;
-    unretrieved.register(this, {
-      loop: this.#loop,
-      kind: this.reportKind(),
-      exception: isObject ? undefined : exc,
-      ref: isObject ? new WeakRef(exc as object) : null,
-      proto: error === null ? null : Object.getPrototypeOf(error),
-      name: error === null ? "" : error.name,
-      text: error === null ? "" : error.message,
-      stack: error !== null && this.#loop.getDebug() ? error.stack : undefined,
-    }, this);
+    const kept = keptUnretrieved(this.#loop);
+    if (kept !== undefined) kept.set(this, this.reportKind());
+    else {
+      unretrieved.register(this, {
+        loop: this.#loop,
+        kind: this.reportKind(),
+        exception: isObject ? undefined : exc,
+        ref: isObject ? new WeakRef(exc as object) : null,
+        proto: error === null ? null : Object.getPrototypeOf(error),
+        name: error === null ? "" : error.name,
+        text: error === null ? "" : error.message,
+        stack: error !== null && this.#loop.getDebug()
+          ? error.stack
+          : undefined,
+      }, this);
+    }
     this.#exception = exc;
     this.#hasException = true;
     this.#state = FINISHED;
@@ -516,6 +523,7 @@ export class Future<T> implements PromiseLike<T> {
     if (this.#watched) {
       this.#watched = false;
       unretrieved.unregister(this);
+      keptUnretrieved(this.#loop)?.delete(this);
     }
   }
 

@@ -11,6 +11,8 @@ import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
+  keptUnretrieved,
+  nextTaskNumber,
   noteAwaitParked,
   requestMicrotaskCheckpoint,
   setAwaitHook,
@@ -77,8 +79,6 @@ const abandoned = new FinalizationRegistry<Abandoned>((held) => {
     message: `Task was destroyed but it is pending: ${held.name}`,
   });
 });
-
-let taskCounter = 0;
 
 function isGenerator(x: unknown): x is Coroutine<unknown> {
   return typeof x === "object" && x !== null &&
@@ -191,9 +191,11 @@ export class Task<T> extends Future<T> {
         }`,
       );
     }
-    this.#name = options?.name ?? `Task-${++taskCounter}`;
+    this.#name = options?.name ?? `Task-${nextTaskNumber()}`;
     const loop = this.getLoop();
-    if (loop.getDebug()) {
+    // A loop that keeps what it reports from the collector (a simulated
+    // host) holds its tasks strongly in debug mode too.
+    if (loop.getDebug() && keptUnretrieved(loop) === undefined) {
       const ref = new WeakRef(this.#self());
       this.#weakRef = ref;
       let set = weakTasks.get(loop);

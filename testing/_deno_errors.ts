@@ -17,6 +17,17 @@ export function connectionReset(message: string): Error {
 }
 
 /**
+ * Returns Deno's `BrokenPipe` error, the one a socket write rejects with
+ * once the peer reset a connection whose other half it had closed.
+ *
+ * @param message What happened.
+ * @returns A `Deno.errors.BrokenPipe`.
+ */
+export function brokenPipe(message: string): Error {
+  return new Deno.errors.BrokenPipe(message);
+}
+
+/**
  * Returns Deno's `ConnectionRefused` error: nothing listens at the address.
  *
  * @param message What happened.

@@ -2,13 +2,16 @@
  * What a simulation run replaces in the process while it runs: Deno's real
  * network calls (so that a host reaching for a real socket fails loudly
  * instead of making the run depend on the machine), `Math.random` and
- * `crypto.getRandomValues` / `crypto.randomUUID` (seeded), and the clocks
- * `Date.now`, `new Date()` and `performance.now` (virtual).
+ * `crypto.getRandomValues` / `crypto.randomUUID` (seeded), the clocks
+ * `Date.now`, `new Date()` and `performance.now` (virtual), and the timers
+ * `setTimeout`/`setInterval` (a host's are its loop's, on the virtual
+ * clock).
  *
  * @module
  */
 
 import { InvalidStateError } from "../futures/errors.ts";
+import type { SimTimers } from "./_sim_timers.ts";
 
 const REAL_IO = [
   "connect",
@@ -54,12 +57,14 @@ function virtualDate(RealDate: DateConstructor): DateConstructor {
  *
  * @param random The seeded generator standing in for `Math.random`.
  * @param now The virtual clock, in seconds.
+ * @param timers The hosts' timers.
  * @returns The function that restores everything.
  * @throws {InvalidStateError} When another simulation run holds them.
  */
 export function installSimulationGuards(
   random: () => number,
   now: () => number,
+  timers: SimTimers,
 ): () => void {
   if (installed) {
     throw new InvalidStateError(
@@ -135,6 +140,30 @@ export function installSimulationGuards(
     "now",
     () => now() * 1000,
   );
+  // A host's timers are its loop's; anyone else's are real.
+  const global = globalThis as unknown as Record<string, unknown>;
+  const realSetTimeout = setTimeout as (...a: unknown[]) => unknown;
+  const realSetInterval = setInterval as (...a: unknown[]) => unknown;
+  const realClearTimeout = clearTimeout as (t: unknown) => void;
+  const realClearInterval = clearInterval as (t: unknown) => void;
+  replace(
+    global,
+    "setTimeout",
+    (fn: unknown, ms?: unknown, ...args: unknown[]) =>
+      timers.set(fn, ms, args, false) ?? realSetTimeout(fn, ms, ...args),
+  );
+  replace(
+    global,
+    "setInterval",
+    (fn: unknown, ms?: unknown, ...args: unknown[]) =>
+      timers.set(fn, ms, args, true) ?? realSetInterval(fn, ms, ...args),
+  );
+  replace(global, "clearTimeout", (t: unknown) => {
+    if (!timers.clear(t)) realClearTimeout(t);
+  });
+  replace(global, "clearInterval", (t: unknown) => {
+    if (!timers.clear(t)) realClearInterval(t);
+  });
   return () => {
     for (let i = saved.length - 1; i >= 0; i--) {
       const [owner, key, value, own] = saved[i];

@@ -15,7 +15,7 @@
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
-import { hostHop } from "../futures/_runtime.ts";
+import { hostHop, keepUnretrieved } from "../futures/_runtime.ts";
 import { BaseEventLoop } from "../loop/base_event_loop.ts";
 import type {
   AddrInfo,
@@ -510,6 +510,9 @@ export class SimulatedLoop extends SimNetLoop {
     register: (controls: LoopControls) => void,
   ) {
     super(world, host);
+    // What the collector would report, the simulation reports when the
+    // run ends: when the collector runs must not change the run.
+    keepUnretrieved(this);
     register({
       step: () => {
         this.#driving = true;

@@ -26,6 +26,7 @@ import type { Transport } from "../transports/transport.ts";
 import {
   addrInUse,
   addrNotAvailable,
+  brokenPipe,
   connectionRefused,
   connectionReset,
   notFound,
@@ -87,6 +88,8 @@ export class SimStream extends StreamEnd {
   // Bytes arrived that the application never read before close(): the
   // socket then closes with a reset instead of a FIN.
   #unread = false;
+  // A reset that came after the peer's FIN, waiting for the next write.
+  #latent: Error | null = null;
 
   constructor(
     world: World,
@@ -171,6 +174,7 @@ export class SimStream extends StreamEnd {
   }
 
   protected send(data: Uint8Array): void {
+    if (this.#latent !== null) return this.lose(this.#latent);
     this.#sendBuf.push(data);
     this.#transmit();
   }
@@ -281,6 +285,15 @@ export class SimStream extends StreamEnd {
   #resetArrived(): void {
     if (!this.#alive()) return;
     this.#world.record(this.host.name, "rst", this.#name);
+    if (this.#finAt >= 0 && !this.closeCalled) {
+      // In CLOSE_WAIT (the peer's FIN came, this end has not closed) a
+      // reset is EPIPE, as Linux's tcp_reset() sets it; with nothing
+      // left to read, the next write finds it, or one waiting now.
+      const error = brokenPipe("Broken pipe");
+      if (this.#sendBuf.size > 0) this.lose(error);
+      else this.#latent = error;
+      return;
+    }
     this.lose(connectionReset("Connection reset by peer"));
   }
 

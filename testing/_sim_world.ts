@@ -7,9 +7,12 @@
  */
 
 import type { Task } from "../tasks/task.ts";
-import { hostHop } from "../futures/_runtime.ts";
+import type { Future } from "../futures/future.ts";
+import { hostHop, keptUnretrieved } from "../futures/_runtime.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { Random } from "./_sim_random.ts";
-import { type SimNetLoop, SimulatedLoop } from "./_sim_loop.ts";
+import { SimTimers } from "./_sim_timers.ts";
+import { simHost, type SimNetLoop, SimulatedLoop } from "./_sim_loop.ts";
 import type { SimStream } from "./_sim_stream.ts";
 import type { SimDatagram } from "./_sim_datagram.ts";
 import type { SimServer } from "./_sim_stream.ts";
@@ -44,8 +47,15 @@ export interface LinkSettings {
 export interface Link extends LinkSettings {
   readonly a: SimHost;
   readonly b: SimHost;
-  /** `""` when up, else why nothing crosses it. */
+  /**
+   * `""` when up, else why nothing crosses it: `"partition"` when
+   * partitioned (held or not), `"hold"` when only held.
+   */
   blocked: "" | "partition" | "hold";
+  /** Partitioned until `repair()`. */
+  partitioned: boolean;
+  /** Held until `release()`. */
+  held: boolean;
   /** When each direction's wire is free again (a→b, b→a). */
   busy: [number, number];
   /** Messages waiting for the link to come back. */
@@ -271,6 +281,16 @@ export class World {
   /** Loops of crashed hosts to close once they stop running. */
   readonly #closing: SimNetLoop[] = [];
   failure: RunFailure | null = null;
+  /**
+   * The loop of the host whose code runs: its iteration and what that
+   * resumes.
+   */
+  readonly #hostCode = new AsyncLocalStorage<SimNetLoop>();
+  /** The timers hosts' code makes with `setTimeout()`/`setInterval()`. */
+  readonly timers: SimTimers = new SimTimers(
+    () => this.#hostCode.getStore(),
+    simHost,
+  );
   /** The loop of the host that ran last: its microtasks are settling. */
   current: SimNetLoop | null = null;
   running = false;
@@ -340,6 +360,8 @@ export class World {
         b: y,
         ...this.settings.link,
         blocked: "",
+        partitioned: false,
+        held: false,
         busy: [0, 0],
         stalled: [],
         stallCheck: false,
@@ -349,12 +371,23 @@ export class World {
     return link;
   }
 
-  /** Sets how two hosts' link behaves; `blocked` `""` lets stalled traffic go. */
-  block(a: SimHost, b: SimHost, state: "" | "partition" | "hold"): void {
+  /**
+   * Partitions, repairs, holds or releases two hosts' link. A partition
+   * and a hold are separate: each is undone only by its own call, and
+   * stalled traffic goes on once neither is left.
+   */
+  block(
+    a: SimHost,
+    b: SimHost,
+    what: "partition" | "repair" | "hold" | "release",
+  ): void {
     const link = this.link(a, b);
     const was = link.blocked;
-    link.blocked = state;
-    if (state !== "" || was === "") return;
+    if (what === "partition" || what === "repair") {
+      link.partitioned = what === "partition";
+    } else link.held = what === "hold";
+    link.blocked = link.partitioned ? "partition" : link.held ? "hold" : "";
+    if (link.blocked !== "" || was === "") return;
     const stalled = link.stalled;
     link.stalled = [];
     for (const s of stalled) s.resend();
@@ -579,7 +612,7 @@ export class World {
         if (h.ready || h.nextWhen <= this.now) {
           ran = true;
           this.current = h.loop;
-          await c.step();
+          await this.#hostCode.run(h.loop!, c.step);
           h.dirty = true;
           // Let the host's async functions resume and settle before the
           // next host runs: code outside a task still finds its loop
@@ -627,7 +660,7 @@ export class World {
         this.fail(
           `every host is idle and nothing is scheduled, but clients ${
             waiting.join(", ")
-          } are not done (a deadlock, or a wait with no timeout)`,
+          } are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a file, crypto.subtle), which the run cannot see`,
         );
         return;
       }
@@ -656,6 +689,32 @@ export class World {
       if (!closing[i].isRunning()) {
         closing[i].close();
         closing.splice(i, 1);
+      }
+    }
+  }
+
+  /**
+   * Reports, on each host that is up, the failed futures whose exception
+   * nobody retrieved, oldest first: the run is over, so nobody will. A
+   * real loop reports one when the garbage collector takes it; a host's
+   * loop keeps them instead (see `keepUnretrieved()`), so that when the
+   * collector runs cannot change the run. A crashed host reports nothing,
+   * as a closed loop does not.
+   */
+  reportUnretrieved(): void {
+    for (const h of this.hosts) {
+      const loop = h.loop;
+      if (loop === null || !h.up || loop.isClosed()) continue;
+      const kept = keptUnretrieved(loop);
+      if (kept === undefined || kept.size === 0) continue;
+      this.current = loop;
+      for (const [future, kind] of [...kept]) {
+        const f = future as Future<unknown>;
+        loop.callExceptionHandler({
+          message: `${kind} exception was never retrieved`,
+          exception: f.exception(),
+          future: f,
+        });
       }
     }
   }

@@ -6,7 +6,11 @@
  */
 
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
-import { hostHop, setCurrentLoopFinder } from "../futures/_runtime.ts";
+import {
+  hostHop,
+  setCurrentLoopFinder,
+  setTaskNumber,
+} from "../futures/_runtime.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
 import { installSimulationGuards } from "./_deno_sim_guard.ts";
 import {
@@ -124,7 +128,10 @@ export interface SimulationOptions {
    * handler (a protocol callback that threw, a callback's unhandled
    * error). Otherwise such reports are only recorded in the trace, as
    * `error` events, as a server would log them. A host may install its
-   * own handler with `loop.setExceptionHandler()`.
+   * own handler with `loop.setExceptionHandler()`. A failed future whose
+   * exception nobody retrieved is reported when the run ends (a real loop
+   * reports it when the garbage collector takes it, which would make the
+   * run depend on when the collector runs).
    *
    * @default {false}
    */
@@ -266,7 +273,9 @@ function checkNumber(
  * sent again after 1, 2, 4, … 32 s, as on Linux), and finite buffers (a
  * reader that does not read fills its receive buffer, then the writer's buffer grows and its protocol
  * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
- * from a real kernel, and so does the peer of a socket closed with bytes
+ * from a real kernel (after the peer's end of stream, Linux's `EPIPE`:
+ * the next write fails the connection with `BrokenPipe`), and so does the
+ * peer of a socket closed with bytes
  * it never read (RFC 2525, section 2.17): a reset instead of the end of
  * the stream. Datagrams may be dropped, duplicated and (with
  * jitter) reordered; an endpoint takes those sent to the address it is
@@ -287,10 +296,16 @@ function checkNumber(
  * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve` and `fetch` throw (a
  * host must use its loop), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()` and
- * `performance.now` read the virtual clock (starting at 2000-01-01); all
- * are restored when the run ends. So only one simulation runs at a time.
- * Code that waits for anything outside the simulation (a real timer, a
- * file) makes the run depend on the machine.
+ * `performance.now` read the virtual clock (starting at 2000-01-01), and a
+ * host's `setTimeout`/`setInterval` are timers on its loop, on the virtual
+ * clock (so `@std/async`'s `delay` waits virtual time; code outside the
+ * hosts keeps the real timers); all are restored when the run ends. So
+ * only one simulation runs at a time.
+ * Nor does the garbage collector change a run: a failed future whose
+ * exception nobody retrieved is reported on its host when the run ends,
+ * not when it is collected (a crashed host reports nothing).
+ * Code that waits for anything else outside the simulation (a file,
+ * `AbortSignal.timeout()`) makes the run depend on the machine.
  *
  * The scheduler: the network's events due now run first, in the order
  * they were scheduled; then each host with work due runs one loop
@@ -530,6 +545,7 @@ export class Simulation {
     const restore = installSimulationGuards(
       () => world.userRng.next(),
       () => world.now,
+      world.timers,
     );
     this.#ran = true;
     // Code that runs outside any task and callback (a promise's reaction)
@@ -538,6 +554,8 @@ export class Simulation {
       world.current ?? previousFinder?.() ?? null
     );
     world.running = true;
+    // Tasks named by default count from 1 in each run, as in its replays.
+    const taskNumber = setTaskNumber(0);
     try {
       for (const h of world.hosts) {
         if (h.downAtStart) {
@@ -549,11 +567,13 @@ export class Simulation {
       this.#scheduleFaults();
       await world.drive(until, limit, maxSteps);
     } finally {
+      world.reportUnretrieved();
       world.shutdown();
       // Let whatever the closed loops left in the microtask queue settle
       // before the real clock and network come back.
       await hostHop();
       setCurrentLoopFinder(previousFinder);
+      setTaskNumber(Math.max(taskNumber, setTaskNumber(0)));
       restore();
       world.current = null;
       world.running = false;
@@ -582,11 +602,12 @@ export class Simulation {
    * same host.
    */
   partition(a: string, b: string): void {
-    this.#block("partition", a, b, "partition");
+    this.#block("partition", a, b);
   }
 
   /**
-   * Repairs the link between `a` and `b`: waiting traffic goes on.
+   * Repairs the link between `a` and `b`: waiting traffic goes on,
+   * unless the link is also held (a hold lasts until `release()`).
    *
    * @param a A host's name.
    * @param b Another host's name.
@@ -594,7 +615,7 @@ export class Simulation {
    * same host.
    */
   repair(a: string, b: string): void {
-    this.#block("repair", a, b, "");
+    this.#block("repair", a, b);
   }
 
   /**
@@ -609,11 +630,12 @@ export class Simulation {
    * same host.
    */
   hold(a: string, b: string): void {
-    this.#block("hold", a, b, "hold");
+    this.#block("hold", a, b);
   }
 
   /**
-   * Releases the traffic held between `a` and `b`.
+   * Releases the traffic held between `a` and `b`: it goes on, unless
+   * the link is also partitioned (a partition lasts until `repair()`).
    *
    * @param a A host's name.
    * @param b Another host's name.
@@ -621,7 +643,7 @@ export class Simulation {
    * same host.
    */
   release(a: string, b: string): void {
-    this.#block("release", a, b, "");
+    this.#block("release", a, b);
   }
 
   /**
@@ -729,10 +751,9 @@ export class Simulation {
   }
 
   #block(
-    what: string,
+    what: "partition" | "repair" | "hold" | "release",
     a: string,
     b: string,
-    state: "" | "partition" | "hold",
   ): void {
     const ha = this.#find(what, a);
     const hb = this.#find(what, b);
@@ -742,7 +763,7 @@ export class Simulation {
       );
     }
     this.#world.record("sim", what, `${a} ${b}`);
-    this.#world.block(ha, hb, state);
+    this.#world.block(ha, hb, what);
   }
 
   #scheduleFaults(): void {
@@ -784,12 +805,9 @@ export class Simulation {
       world.record("sim", state, `${p[0].name} ${p[1].name}`);
       world.block(p[0], p[1], state);
       world.at(world.now + rng.exponential(mean), () => {
-        world.record(
-          "sim",
-          state === "partition" ? "repair" : "release",
-          `${p[0].name} ${p[1].name}`,
-        );
-        world.block(p[0], p[1], "");
+        const undo = state === "partition" ? "repair" : "release";
+        world.record("sim", undo, `${p[0].name} ${p[1].name}`);
+        world.block(p[0], p[1], undo);
       });
     };
     every(f.partition, () => blockFor("partition", f.repairAfter ?? 1));

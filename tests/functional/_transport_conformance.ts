@@ -14,6 +14,7 @@ import {
 import { sleep } from "../../tasks/sleep.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { Simulation } from "../../testing/simulation.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
 import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
 import { HttpTransport } from "../../http/http_transport.ts";
@@ -45,6 +46,11 @@ export interface Capabilities {
   peerSeesEof: boolean;
   /** `"peername"` and `"sockname"` mirror the peer's, as on a socket. */
   addresses: boolean;
+  /**
+   * The peer is a TCP socket (real or simulated): a segment that reaches
+   * it once it closed gets a reset back.
+   */
+  tcpResets?: boolean;
 }
 
 /** Records what a protocol is told, for the suite's assertions. */
@@ -231,9 +237,12 @@ function socketFactory(
   };
 }
 
+/** A TCP socket's capabilities, its resets too. */
+const TCP_SOCKET: Capabilities = { ...SOCKET, tcpResets: true };
+
 export const tcp: TransportFactory = socketFactory(
   "TCP",
-  SOCKET,
+  TCP_SOCKET,
   async (loop, serverSide, clientSide) => {
     const server = await loop.createServer(serverSide, HOST, 0);
     const port = (server.addresses()[0] as Deno.NetAddr).port;
@@ -345,7 +354,7 @@ export const pairChunked: TransportFactory = pairFactory(
 /** A connection between two simulated hosts; the client end is tested. */
 export const simulated: TransportFactory = {
   name: "Simulation stream",
-  caps: SOCKET,
+  caps: TCP_SOCKET,
   run: async (body) => {
     const sim = new Simulation({ seed: 7 });
     let peer: Probe | null = null;
@@ -378,6 +387,55 @@ export const simulated: TransportFactory = {
     if (failure !== null) throw failure;
     if (!ran) throw new Error("The simulated client did not run the case");
   },
+};
+
+/**
+ * Runs `fn` as a task on a fresh `VirtualTimeLoop`, giving up after 600
+ * virtual seconds.
+ */
+async function withVirtualLoop(
+  fn: (loop: VirtualTimeLoop) => Promise<void>,
+): Promise<void> {
+  const loop = new VirtualTimeLoop();
+  try {
+    const task = loop.createTask(() => fn(loop));
+    const guard = loop.callLater(600, () => task.cancel("Test gave up"));
+    await loop.runUntilComplete(task);
+    guard.cancel();
+  } finally {
+    loop.close();
+  }
+}
+
+/**
+ * A loopback connection on a `VirtualTimeLoop` (its in-memory network);
+ * the client end is tested.
+ */
+export const virtual: TransportFactory = {
+  name: "VirtualTimeLoop stream",
+  caps: TCP_SOCKET,
+  run: (body) =>
+    withVirtualLoop(async (loop) => {
+      let peer = null as Probe | null;
+      const server = await loop.createServer(
+        () => peer = new Probe(),
+        HOST,
+        0,
+      );
+      const port = (server.addresses()[0] as Deno.NetAddr).port;
+      const probe = new Probe();
+      const [transport] = await loop.createConnection(() => probe, HOST, port);
+      try {
+        await waitUntil(() => peer?.transport != null, "the server side");
+        await body({ loop, transport, probe, peer: probePeer(peer!) });
+      } finally {
+        transport.abort();
+        peer?.transport?.abort();
+        await settle();
+        server.close();
+        await server.waitClosed();
+      }
+    }),
 };
 
 /**
@@ -678,6 +736,7 @@ export const STREAM_FACTORIES: TransportFactory[] = [
   pairBuffered,
   pairChunked,
   simulated,
+  virtual,
   writePipe,
   readPipe,
   subprocessStdin,
@@ -798,4 +857,13 @@ export const simulatedDatagram: DatagramFactory = {
   },
 };
 
-export const DATAGRAM_FACTORIES: DatagramFactory[] = [udp, simulatedDatagram];
+export const virtualDatagram: DatagramFactory = {
+  name: "VirtualTimeLoop datagram",
+  run: (body) => withVirtualLoop((loop) => datagramPair(loop, HOST, body)),
+};
+
+export const DATAGRAM_FACTORIES: DatagramFactory[] = [
+  udp,
+  simulatedDatagram,
+  virtualDatagram,
+];

@@ -1,6 +1,7 @@
 // The transport conformance suite: one set of cases, run against every
 // transport (TCP, TLS, Unix sockets, pipes, subprocess pipes,
-// transportPair, the simulator's streams, HttpTransport) and a smaller set
+// transportPair, the simulator's and VirtualTimeLoop's streams,
+// HttpTransport) and a smaller set
 // against every datagram transport. Same behaviour, same errors; a case a
 // transport cannot support is skipped by its declared capabilities, with
 // the reason in the test's name.
@@ -458,6 +459,27 @@ conformance(
     await settle();
     assertEquals(fx.probe.count("lost"), 1);
     assertEquals(fx.probe.count("eof"), 1);
+  },
+);
+
+conformance(
+  "Writing on after the peer closed: its reset fails the next write with BrokenPipe",
+  ["write", "halfOpen", "tcpResets"],
+  async (fx) => {
+    // The peer's FIN leaves this end in CLOSE_WAIT; the reset its closed
+    // socket answers a write with is EPIPE there (Linux's tcp_reset()),
+    // and with nothing reading, the next write is what finds it.
+    fx.probe.keepOpen = true;
+    fx.peer.transport!.close();
+    await waitUntil(() => fx.probe.count("eof") > 0, "eofReceived");
+    fx.transport.write(bytes("anyone there?"));
+    await settle(0.05);
+    assertEquals(fx.probe.count("lost"), 0);
+    fx.transport.write(bytes("hello?"));
+    await waitUntil(() => fx.probe.count("lost") > 0, "connectionLost");
+    await settle();
+    assertEquals(fx.probe.count("lost"), 1);
+    assertEquals(fx.probe.lostWith?.name, "BrokenPipe");
   },
 );
 

@@ -15,6 +15,7 @@ import type { EventLoop } from "../../loop/event_loop.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
+import { delay } from "@std/async/delay";
 import { sleep } from "../../tasks/sleep.ts";
 import type {
   DatagramTransport,
@@ -264,7 +265,7 @@ Deno.test("Simulation streams: abort() resets the peer, connectionLost comes onc
   await sim.run();
 });
 
-Deno.test("Simulation streams: writing to a peer that closed gets a reset", async () => {
+Deno.test("Simulation streams: writing to a peer that closed gets a reset, which the next write finds as BrokenPipe", async () => {
   const sim = new Simulation({ seed: 6 });
   sim.host("server", async (loop) => {
     class CloseAtOnce extends Protocol {
@@ -286,7 +287,11 @@ Deno.test("Simulation streams: writing to a peer that closed gets a reset", asyn
     );
     await sleep(0.1);
     t.write(encoder.encode("anyone there?"));
-    assertEquals((await p.lost)?.name, "ConnectionReset");
+    await sleep(0.1);
+    // The reset came back; in CLOSE_WAIT it is EPIPE, for the next write.
+    assertEquals(p.lostWith, null);
+    t.write(encoder.encode("hello?"));
+    assertEquals((await p.lost)?.name, "BrokenPipe");
   });
   await sim.run();
 });
@@ -680,6 +685,17 @@ Deno.test("Simulation.run() reports a deadlock instead of hanging", async () => 
   });
   const e = await assertRejects(() => sim.run(), SimulationError);
   assertStringIncludes(e.message, "clients stuck are not done");
+  // A wait for something outside the simulation (a promise that no host
+  // settles) looks the same to it: the message names that too.
+  const outside = new Simulation({ seed: 1 });
+  outside.client("waiter", async () => {
+    await new Promise(() => {});
+  });
+  const e2 = await assertRejects(() => outside.run(), SimulationError);
+  assertStringIncludes(
+    e2.message,
+    "clients waiter are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a file, crypto.subtle), which the run cannot see",
+  );
 });
 
 Deno.test("Simulation.run() stops at until, and fails a client still running at the limit", async () => {
@@ -770,6 +786,93 @@ Deno.test("Simulation.run() seeds crypto's random values and gives new Date() th
   assertEquals(Date, RealDate);
   assertEquals(crypto.getRandomValues, realGetRandomValues);
   assert(new Date().getFullYear() > 2020);
+});
+
+Deno.test("Simulation.run() gives a host's setTimeout() and setInterval() the virtual clock; code outside the hosts keeps the real ones", async () => {
+  const realSetTimeout = setTimeout;
+  const realClearInterval = clearInterval;
+  const seen: string[][] = [];
+  for (let i = 0; i < 2; i++) {
+    const log: string[] = [];
+    const sim = new Simulation({ seed: 8 });
+    sim.host("ticker", (loop) => {
+      let n = 0;
+      const id = setInterval(
+        (what: string) => {
+          log.push(`${what} ${++n} at ${loop.time()}`);
+          if (n === 3) clearInterval(id);
+        },
+        1500,
+        "tick",
+      );
+    });
+    sim.client("c", async (loop) => {
+      await new Promise((r) => setTimeout(r, 5000));
+      log.push(`slept 5 s: ${loop.time()}`);
+      await delay(250); // @std/async: setTimeout underneath
+      log.push(`delay: ${loop.time()}`);
+      const cancelled = setTimeout(() => log.push("never"), 10);
+      clearTimeout(cancelled);
+      // As on Deno (Node's rules): a delay under 1 ms, or not a number,
+      // or over 2^31 - 1 ms, is 1 ms.
+      for (const ms of [0, -5, NaN, 2 ** 31]) {
+        const start = loop.time();
+        await new Promise((r) => setTimeout(r, ms));
+        log.push(`${ms}: ${(loop.time() - start).toFixed(3)}`);
+      }
+      const t = setTimeout(() => {}, 10);
+      assertEquals(t.unref(), t);
+      clearTimeout(t);
+    });
+    // The caller's own timer, made while the run runs, is a real one.
+    let outside = false;
+    const running = sim.run();
+    realSetTimeout(() => outside = true, 0);
+    setTimeout(() => outside = true, 0);
+    await running;
+    await new Promise((r) => realSetTimeout(r, 5));
+    assert(outside);
+    seen.push(log);
+  }
+  assertEquals(seen[0], seen[1]);
+  assertEquals(seen[0], [
+    "tick 1 at 1.5",
+    "tick 2 at 3",
+    "tick 3 at 4.5",
+    "slept 5 s: 5",
+    "delay: 5.25",
+    "0: 0.001",
+    "-5: 0.001",
+    "NaN: 0.001",
+    "2147483648: 0.001",
+  ]);
+  assertEquals(setTimeout, realSetTimeout);
+  assertEquals(clearInterval, realClearInterval);
+});
+
+Deno.test("Simulation: a crashed host's timers never fire, nor timers its old code sets after a restart", async () => {
+  const sim = new Simulation({ seed: 8 });
+  const log: string[] = [];
+  let wake!: () => void;
+  const woken = new Promise<void>((r) => wake = r);
+  let lives = 0;
+  sim.host("h", async (loop) => {
+    const life = ++lives;
+    setTimeout(() => log.push(`life ${life} timer at ${loop.time()}`), 3000);
+    if (life > 1) return;
+    await woken; // settled by another host, once this life is over
+    setTimeout(() => log.push("old life's timer"), 10);
+  });
+  sim.client("c", async () => {
+    await sleep(1);
+    sim.crash("h");
+    await sleep(1);
+    sim.restart("h");
+    wake();
+    await sleep(5);
+  });
+  await sim.run();
+  assertEquals(log, ["life 2 timer at 5"]);
 });
 
 Deno.test("Simulation hosts cannot run subprocesses, signals, Deno sockets or their own loop", async () => {
@@ -1165,4 +1268,48 @@ Deno.test("Simulation listeners: a port in use, an address of another host, reus
     for (const s of [server, a, b, local]) s.close();
   });
   await sim.run();
+});
+
+Deno.test("Simulation: a partition and a hold are undone separately — release() leaves a partition, repair() a hold", async () => {
+  const sim = new Simulation({ seed: 17 });
+  const got: [number, string][] = [];
+  sim.host("sink", async (loop) => {
+    class Sink extends DatagramProtocol {
+      override datagramReceived(d: Uint8Array) {
+        got.push([loop.time(), decoder.decode(d)]);
+      }
+    }
+    await loop.createDatagramEndpoint(() => new Sink(), {
+      localAddr: { hostname: "0.0.0.0", port: 53 },
+    });
+  });
+  sim.client("source", async (loop) => {
+    const [t] = await loop.createDatagramEndpoint(
+      () => new DatagramProtocol(),
+      { remoteAddr: { hostname: "sink", port: 53 } },
+    );
+    const send = async (what: string) => {
+      t.sendto(encoder.encode(what));
+      await sleep(1);
+    };
+    sim.partition("source", "sink");
+    sim.release("source", "sink"); // nothing was held: still partitioned
+    await send("lost to the partition");
+    sim.repair("source", "sink");
+    await send("after repair");
+    sim.hold("source", "sink");
+    sim.repair("source", "sink"); // nothing was partitioned: still held
+    await send("held");
+    sim.partition("source", "sink");
+    sim.release("source", "sink"); // still partitioned
+    await send("lost while held and partitioned");
+    sim.repair("source", "sink");
+    await send("after both");
+    (t as DatagramTransport).close();
+  });
+  await sim.run();
+  assertEquals(got.map(([, s]) => s), ["after repair", "held", "after both"]);
+  // The held datagram crossed once neither held nor partitioned (at 4 s),
+  // not when repair() was called on the held link (at 2 s).
+  assert(got[1][0] > 4 && got[1][0] < 4.01, `crossed at ${got[1][0]}`);
 });

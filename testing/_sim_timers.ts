@@ -1,0 +1,152 @@
+/**
+ * `setTimeout()` and `setInterval()` as a simulated host's code sees them:
+ * timers on the host's loop, on the virtual clock, so that code written
+ * for them (`@std/async`'s `delay`, a streamed body that waits between
+ * chunks) runs in a simulation as it would on a machine, but from the
+ * seed. Code outside the hosts (the test that awaits `run()`) keeps the
+ * real timers.
+ *
+ * @module
+ */
+
+import type { TimerHandle } from "../loop/handle.ts";
+import type { SimNetLoop } from "./_sim_loop.ts";
+import type { SimHost } from "./_sim_world.ts";
+
+/** The longest delay a timer takes, in milliseconds; longer ones are 1. */
+const TIMEOUT_MAX = 2 ** 31 - 1;
+
+/** Where the ids of virtual timers start: clear of the real ones. */
+const FIRST_ID = 2 ** 31;
+
+/**
+ * A virtual timer, shaped as the object Deno's `setTimeout()` returns
+ * (Node's `Timeout`): `ref()`/`unref()` (the run does not wait for timers
+ * either way), `hasRef()`, `refresh()`, `close()`, and its number id.
+ */
+export class SimTimeout {
+  readonly #id: number;
+  readonly #timers: SimTimers;
+  #handle: TimerHandle | null = null;
+  #arm: (() => TimerHandle | null) | null;
+
+  constructor(id: number, timers: SimTimers, arm: () => TimerHandle | null) {
+    this.#id = id;
+    this.#timers = timers;
+    this.#arm = arm;
+    this.#handle = arm();
+  }
+
+  /** Schedules the next run (an interval's, or a refresh). */
+  rearm(): void {
+    this.#handle?.cancel();
+    this.#handle = this.#arm?.() ?? null;
+  }
+
+  /** Cancels the timer for good. */
+  cancel(): void {
+    this.#handle?.cancel();
+    this.#handle = null;
+    this.#arm = null;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  hasRef(): boolean {
+    return true;
+  }
+
+  refresh(): this {
+    if (this.#arm !== null) this.rearm();
+    return this;
+  }
+
+  close(): this {
+    this.#timers.clear(this);
+    return this;
+  }
+
+  [Symbol.toPrimitive](): number {
+    return this.#id;
+  }
+}
+
+/** The virtual timers of one run. */
+export class SimTimers {
+  readonly #loopRunning: () => SimNetLoop | undefined;
+  readonly #hostOf: (loop: SimNetLoop) => SimHost;
+  readonly #timers = new Map<number, SimTimeout>();
+  #nextId = FIRST_ID;
+
+  /**
+   * @param loopRunning The loop of the host whose code is running, if any
+   * (a host has a loop of its own for each life).
+   * @param hostOf The host a loop belongs to.
+   */
+  constructor(
+    loopRunning: () => SimNetLoop | undefined,
+    hostOf: (loop: SimNetLoop) => SimHost,
+  ) {
+    this.#loopRunning = loopRunning;
+    this.#hostOf = hostOf;
+  }
+
+  /**
+   * `setTimeout()` (or, `repeat`, `setInterval()`) called now: a timer on
+   * the loop of the host whose code calls it, with Deno's rules for the
+   * delay (a delay under 1 ms, not a number, or over 2^31 - 1 ms is 1 ms).
+   * A host that is down (or code from a life it lost in a crash) gets a
+   * timer that never fires.
+   *
+   * @returns The timer, or `null` when no host's code is running (or
+   * `fn` is not a function): the caller makes a real one.
+   */
+  set(
+    fn: unknown,
+    ms: unknown,
+    args: unknown[],
+    repeat: boolean,
+  ): SimTimeout | null {
+    const loop = this.#loopRunning();
+    if (loop === undefined || typeof fn !== "function") return null;
+    const host = this.#hostOf(loop);
+    let after = Number(ms);
+    if (!(after >= 1 && after <= TIMEOUT_MAX)) after = 1;
+    const id = this.#nextId++;
+    const fire = () => {
+      if (repeat) timer.rearm();
+      else this.#timers.delete(id);
+      fn(...args);
+    };
+    const timer: SimTimeout = new SimTimeout(id, this, () => {
+      if (loop.isClosed() || host.loop !== loop || !host.up) return null;
+      return loop.callLater(after / 1000, fire);
+    });
+    this.#timers.set(id, timer);
+    return timer;
+  }
+
+  /**
+   * `clearTimeout()` or `clearInterval()` of `timer`.
+   *
+   * @returns Whether it was a virtual timer (else the real call clears it).
+   */
+  clear(timer: unknown): boolean {
+    const id = timer instanceof SimTimeout
+      ? timer[Symbol.toPrimitive]()
+      : typeof timer === "number"
+      ? timer
+      : NaN;
+    const found = this.#timers.get(id);
+    if (found === undefined) return timer instanceof SimTimeout;
+    this.#timers.delete(id);
+    found.cancel();
+    return true;
+  }
+}
