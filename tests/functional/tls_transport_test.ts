@@ -372,6 +372,29 @@ Deno.test("Transport.close() on a TLS server's connection sends what is buffered
   });
 });
 
+Deno.test("abort() after close() on a TLS server's connection whose client never reads frees it at once", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    const conn = await Deno.connectTls({
+      hostname: HOST,
+      port: portOf(server),
+      caCerts: [certs.ca],
+    });
+    await conn.handshake();
+    const peer = await accepted(loop, protocols);
+    // More than the sockets hold: the close_notify waits behind it.
+    peer.transport.write(pattern(16 << 20));
+    peer.transport.close();
+    await sleepTick(loop);
+    assertEquals(peer.count("lost"), 0);
+    peer.transport.abort();
+    assertEquals(await peer.lost, undefined);
+    conn.close();
+    await shutdown(server);
+  });
+});
+
 Deno.test("createServer() with ssl rejects a certificate or key that is not PEM, naming which, before listening", async () => {
   await withLoop(async (loop) => {
     for (
