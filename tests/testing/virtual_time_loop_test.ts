@@ -952,7 +952,7 @@ Deno.test('VirtualTimeLoop: createServer() with host "" listens on every interfa
   loop.close();
 });
 
-Deno.test("VirtualTimeLoop: createServer() refuses the hosts a DenoEventLoop refuses, in the same words", async () => {
+Deno.test("VirtualTimeLoop: createServer() refuses the hosts a DenoEventLoop refuses, in the same words", () => {
   const make = () => new Protocol();
   const cases: unknown[] = [[], ["127.0.0.1", 1], 1, false];
   const virtual = new VirtualTimeLoop();
