@@ -60,7 +60,7 @@ const HOPS_PER_IO_POLL = 61;
 // this many callbacks (see callLater).
 const CALLBACKS_PER_TIMER_BASE = 16;
 // How many microtask turns the loop gives resumed async code to wait again
-// before it runs its next iteration anyway (code awaiting a foreign promise
+// before it runs its next callback anyway (code awaiting a foreign promise
 // never tells it).
 const MAX_RESUME_TURNS = 16;
 
@@ -304,8 +304,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   /**
    * Runs one iteration: waits for the next event if nothing is ready (or
    * just lets the host poll when something is), then runs what is ready,
-   * and lets the async functions it resumed run until they wait again (as
-   * `runForever()` does after each iteration).
+   * letting the async functions each callback resumed run until they wait
+   * again before the next callback (as `runForever()` does).
    * The next event is a callback made ready (an I/O completion, a
    * `callSoonThreadsafe`), the earliest timer falling due, or `stop()`:
    * with only timers pending, one call runs the first of them, as asyncio's
@@ -716,8 +716,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Turns debug mode on or off: slow callbacks are reported (those that
-   * take `slowCallbackDuration` seconds or more; the async functions an
-   * iteration resumed run outside any callback and are timed together),
+   * take `slowCallbackDuration` seconds or more; the async functions a
+   * callback resumed run after it, outside it, and are timed on their own),
    * and the report of a future whose error is never retrieved (made in
    * every mode, when the future is collected) carries the error's stack as
    * `sourceTraceback`.
@@ -973,7 +973,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   /**
-   * Lets the async functions an iteration resumed run in microtasks until
+   * Lets the async functions a callback resumed run in microtasks until
    * each waits again, up to MAX_RESUME_TURNS turns (for runOnce(); the
    * run loop has it inline).
    */

@@ -63,7 +63,10 @@ export class SimTimeout {
   }
 
   refresh(): this {
-    if (this.#arm !== null) this.rearm();
+    if (this.#arm === null) return this;
+    this.rearm();
+    // Fired already: armed again, it can be cleared again.
+    if (this.#handle !== null) this.#timers.track(this.#id, this);
     return this;
   }
 
@@ -130,6 +133,17 @@ export class SimTimers {
     });
     this.#timers.set(id, timer);
     return timer;
+  }
+
+  /**
+   * Keeps `timer` for `clear()` again: a timeout that fired is forgotten,
+   * and `refresh()` arms it anew.
+   *
+   * @param id Its id.
+   * @param timer The timer.
+   */
+  track(id: number, timer: SimTimeout): void {
+    this.#timers.set(id, timer);
   }
 
   /**

@@ -348,9 +348,11 @@ function tcpDuplex(
   onEnd: (error?: Error) => void,
 ): NodeDuplex {
   let reading = false;
-  // Reused for every read (a fresh one each time would be zeroed each
-  // time): what it brings is copied out.
-  const buffer = new Uint8Array(READ_SIZE);
+  // Reused from read to read (a fresh one each time would be zeroed each
+  // time): what it brings is copied out. Small while the connection is
+  // quiet, as the waiting read of each idle connection holds it; larger
+  // while reads fill it (a bulk transfer), small again after a short one.
+  let buffer = new Uint8Array(QUIET_READ_SIZE);
   const duplex: NodeDuplex = new Duplex({
     read() {
       if (reading) return;
@@ -365,7 +367,13 @@ function tcpDuplex(
               return;
             }
             // A copy: the TLS socket may keep what it is given.
-            if (!duplex.push(buffer.slice(0, n))) break;
+            const more = duplex.push(buffer.slice(0, n));
+            if (n === buffer.length && n < READ_SIZE) {
+              buffer = new Uint8Array(Math.min(n * 4, READ_SIZE));
+            } else if (n < QUIET_READ_SIZE && buffer.length > n * 4) {
+              buffer = new Uint8Array(QUIET_READ_SIZE);
+            }
+            if (!more) break;
           }
         } catch (error) {
           onEnd(error as Error);
@@ -398,6 +406,8 @@ function tcpDuplex(
 
 /** The most encrypted bytes read from the socket at a time. */
 const READ_SIZE = 64 * 1024;
+/** What a quiet connection reads into (a ClientHello, a small request). */
+const QUIET_READ_SIZE = 4 * 1024;
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   let at = 0;

@@ -140,8 +140,9 @@ export class DenoServer implements Server {
   #serving = false;
   #closed = false;
   #accepting = 0;
-  // The connections whose TLS handshake runs.
-  readonly #handshaking = new Set<Deno.TlsConn>();
+  // The connections whose TLS handshake runs, each with whether
+  // closeClients() or abortClients() ended it meanwhile.
+  readonly #handshaking = new Map<Deno.TlsConn, boolean>();
   // Per listener: the pending retry, the pause before it (0 after an
   // accept succeeded), and whether the last failure was of no known kind.
   readonly #retry: (TimerHandle | null)[];
@@ -196,7 +197,10 @@ export class DenoServer implements Server {
       () =>
         !this.#closed || this.#accepting !== 0 || this.#handshaking.size !== 0,
       () => {
-        for (const conn of this.#handshaking) ctx.proactor.close(conn);
+        for (const conn of this.#handshaking.keys()) {
+          this.#handshaking.set(conn, true);
+          ctx.proactor.close(conn);
+        }
       },
     );
     this.#acceptPorts = listeners.map((_, i) =>
@@ -456,7 +460,7 @@ export class DenoServer implements Server {
   }
 
   #handshake(conn: Deno.TlsConn): void {
-    this.#handshaking.add(conn);
+    this.#handshaking.set(conn, false);
     const { loop, proactor } = this.#ctx;
     const limit = this.#handshakeTimeout;
     // A client that stalls its handshake is closed when time is up, so
@@ -477,14 +481,17 @@ export class DenoServer implements Server {
     ): void => {
       timer.cancel();
       proactor.disown(pending);
+      // Ended by closeClients() or abortClients(), perhaps once the
+      // handshake was done: not served.
+      const ended = this.#handshaking.get(conn) === true;
       this.#handshaking.delete(conn);
-      if (ok && !timedOut) {
+      if (ok && !timedOut && !ended) {
         this.#serve(conn, info?.alpnProtocol ?? null);
         return;
       }
       proactor.close(conn);
       // The peer's doing: reported only when debugging.
-      if (loop.getDebug()) {
+      if (loop.getDebug() && !ended) {
         loop.callExceptionHandler(
           timedOut
             ? {

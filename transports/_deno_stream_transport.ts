@@ -31,6 +31,7 @@ import type {
   Proactor,
 } from "./_proactor.ts";
 import { isIoError, reportLost } from "./_deno_pipes.ts";
+import { NodeTlsConn } from "./_deno_node_tls.ts";
 
 /** The chunk a new or quiet connection reads into, in bytes. */
 export const SMALL_CHUNK = 1024;
@@ -374,6 +375,15 @@ export class DenoStreamTransport extends FlowControlledTransport
     this.#closing = true;
     this.#flow?.close();
     this.#held = undefined;
+    if (this.#conn instanceof NodeTlsConn && !this.#eofWanted) {
+      // node:tls's TLS (a server's connections) ends with a close_notify
+      // after the buffer, sent as writeEof() sends it, so that a strict
+      // peer reads a clean end (Deno's own TLS connections send theirs
+      // when closed); abort() still closes at once.
+      this.#eofWanted = true;
+      if (this.#inFlight === null) this.#startShutdown();
+      return;
+    }
     if (this.#inFlight === null && !this.#shuttingDown) this.#closeConn();
   }
 

@@ -327,6 +327,74 @@ Deno.test("Transport.close() on TLS sends what is buffered, then a close_notify:
   });
 });
 
+Deno.test("Transport.close() on a TLS server's connection sends what is buffered, then a close_notify: a strict client reads it all and a clean end", async () => {
+  await withLoop(async (loop) => {
+    // Deno's own TLS client fails a read with UnexpectedEof when the
+    // stream ends without a close_notify.
+    const big = pattern(1 << 20, 5);
+    const server = await loop.createServer(
+      () => {
+        const p = new Recorder(loop);
+        p.made.then((t) => {
+          t.write(big);
+          t.close();
+        });
+        return p;
+      },
+      HOST,
+      0,
+      { ssl: { cert: certs.cert, key: certs.key } },
+    );
+    const conn = await Deno.connectTls({
+      hostname: HOST,
+      port: portOf(server),
+      caCerts: [certs.ca],
+    });
+    const buf = new Uint8Array(1 << 16);
+    let total = 0;
+    let end: string;
+    try {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) {
+          end = "a clean end";
+          break;
+        }
+        total += n;
+      }
+    } catch (error) {
+      end = (error as Error).name;
+    } finally {
+      conn.close();
+    }
+    assertEquals([total, end], [big.length, "a clean end"]);
+    await shutdown(server);
+  });
+});
+
+Deno.test("abort() after close() on a TLS server's connection whose client never reads frees it at once", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    const conn = await Deno.connectTls({
+      hostname: HOST,
+      port: portOf(server),
+      caCerts: [certs.ca],
+    });
+    await conn.handshake();
+    const peer = await accepted(loop, protocols);
+    // More than the sockets hold: the close_notify waits behind it.
+    peer.transport.write(pattern(16 << 20));
+    peer.transport.close();
+    await sleepTick(loop);
+    assertEquals(peer.count("lost"), 0);
+    peer.transport.abort();
+    assertEquals(await peer.lost, undefined);
+    conn.close();
+    await shutdown(server);
+  });
+});
+
 Deno.test("createServer() with ssl rejects a certificate or key that is not PEM, naming which, before listening", async () => {
   await withLoop(async (loop) => {
     for (

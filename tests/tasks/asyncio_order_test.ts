@@ -827,6 +827,7 @@ for (const style of STYLES) {
   Deno.test(`asyncio order (${style} tasks): waitFor(coroutine, 0) never starts it (test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started)`, async () => {
     await run(function* (loop) {
       let started = false;
+      // A coroutine that would finish at once, if it ever started.
       // deno-lint-ignore require-yield
       const coro = (function* (): Coroutine<void> {
         started = true;

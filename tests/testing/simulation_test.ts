@@ -850,6 +850,22 @@ Deno.test("Simulation.run() gives a host's setTimeout() and setInterval() the vi
   assertEquals(clearInterval, realClearInterval);
 });
 
+Deno.test("Simulation: a host's timer refreshed after it fired runs again, and clearTimeout() still cancels it, as on Deno", async () => {
+  const log: string[] = [];
+  const sim = new Simulation({ seed: 8 });
+  sim.client("c", async (loop) => {
+    const t = setTimeout(() => log.push(`fired at ${loop.time()}`), 10);
+    await sleep(1);
+    t.refresh();
+    await sleep(1);
+    t.refresh();
+    clearTimeout(t);
+    await sleep(1);
+  });
+  await sim.run();
+  assertEquals(log, ["fired at 0.01", "fired at 1.01"]);
+});
+
 Deno.test("Simulation: a crashed host's timers never fire, nor timers its old code sets after a restart", async () => {
   const sim = new Simulation({ seed: 8 });
   const log: string[] = [];

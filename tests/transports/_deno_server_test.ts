@@ -24,6 +24,14 @@ class FakeConn {
   };
   #closed = false;
   #reads: ((error: Error) => void)[] = [];
+  /** Whether the server asked for its TLS handshake. */
+  handshaking = false;
+
+  /** A TLS handshake that is done at once. */
+  handshake(): Promise<Deno.TlsHandshakeInfo> {
+    this.handshaking = true;
+    return Promise.resolve({ alpnProtocol: null });
+  }
 
   read(_buffer: Uint8Array): Promise<number | null> {
     if (this.#closed) return Promise.reject(this.#gone());
@@ -269,6 +277,35 @@ Deno.test("DenoServer.close() during a pause cancels the retry", async () => {
     await loop.advance(5);
     assertEquals(listener.calls, [0]);
   });
+});
+
+Deno.test("DenoServer.abortClients() ends a TLS connection whose handshake is done but not yet served: it is never served", async () => {
+  const loop = new VirtualTimeLoop();
+  const listener = new FakeListener(loop, ["conn"]);
+  let made = 0;
+  const server = new DenoServer(
+    { loop, proactor: new DenoProactor(loop) },
+    [listener as unknown as Deno.Listener],
+    () => {
+      made++;
+      return new Protocol();
+    },
+    { tls: true },
+  );
+  try {
+    server.startServing();
+    while (listener.conns[0]?.handshaking !== true) await loop.runOnce();
+    // The handshake is done; the server hears of it on a later callback.
+    server.close();
+    server.abortClients();
+    await loop.advance(1);
+    assertEquals(made, 0);
+  } finally {
+    server.close();
+    server.abortClients();
+    await loop.runUntilComplete(server.waitClosed());
+    loop.close();
+  }
 });
 
 Deno.test("acceptErrorKind() sorts exhaustion, failed connections and the rest", () => {
