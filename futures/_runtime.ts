@@ -28,6 +28,7 @@ export { Deque } from "./_deque.ts";
 let running: SchedulingLoop | null = null;
 let hook: ((future: unknown) => unknown) | null = null;
 let resuming = 0;
+let foreignTurn = false;
 let contextLoop: (() => SchedulingLoop | null) | null = null;
 let currentLoop: (() => SchedulingLoop | null) | null = null;
 
@@ -96,8 +97,11 @@ export function setRunningLoop(
  * to call it.
  *
  * The hook may throw (the future cannot be awaited here: `then()` throws,
- * so the `await` rejects), and may return a guard (a function; any other
- * value is ignored) that `then()` calls when the future completes: a value
+ * so the `await` rejects), returns `false` when no task awaits (a
+ * `Promise.all()` or a plain `then()` outside any task: the loop does not
+ * wait for that code to run, see `requestMicrotaskCheckpoint()`), and may
+ * return a guard (a function; any other value is ignored) that `then()`
+ * calls when the future completes: a value
  * other than `undefined` is delivered as the rejection instead of the
  * future's outcome. `tasks/` returns a guard that
  * hands over a cancellation requested after the future completed, as
@@ -113,12 +117,16 @@ export function setAwaitHook(fn: ((future: unknown) => unknown) | null): void {
  * Calls the await hook, if any, with `future`.
  *
  * @param future The future that an async function is awaiting.
- * @returns The hook's guard, if it gave one.
+ * @returns The hook's guard, if it gave one; `false` when no task awaits
+ * (the hook said so, or there is no hook: no task exists).
  * @throws What the hook throws: the future cannot be awaited here.
  */
-export function notifyAwait(future: unknown): (() => unknown) | undefined {
-  if (hook === null) return undefined;
+export function notifyAwait(
+  future: unknown,
+): (() => unknown) | undefined | false {
+  if (hook === null) return false;
   const guard = hook(future);
+  if (guard === false) return false;
   return typeof guard === "function" ? guard as () => unknown : undefined;
 }
 
@@ -130,6 +138,27 @@ export function notifyAwait(future: unknown): (() => unknown) | undefined {
  */
 export function requestMicrotaskCheckpoint(): void {
   resuming++;
+}
+
+/**
+ * Tells the loop that code no task runs (a `Promise.all()` over futures, a
+ * `then()` outside any task) goes on in a microtask, so that the loop gives
+ * microtasks a turn at the end of its iteration. Unlike
+ * `requestMicrotaskCheckpoint()` nothing is counted: such code never says
+ * when it waits again.
+ */
+export function requestForeignTurn(): void {
+  foreignTurn = true;
+}
+
+/**
+ * Returns whether code no task runs asked for a microtask turn (see
+ * `requestForeignTurn()`) since the loop last gave one.
+ *
+ * @returns Whether a turn was asked for.
+ */
+export function foreignTurnRequested(): boolean {
+  return foreignTurn;
 }
 
 /**
@@ -159,8 +188,9 @@ export function pendingResumptions(): number {
  * @returns Whether microtasks should have run before the next iteration.
  */
 export function takeMicrotaskCheckpoint(): boolean {
-  const requested = resuming > 0;
+  const requested = resuming > 0 || foreignTurn;
   resuming = 0;
+  foreignTurn = false;
   return requested;
 }
 

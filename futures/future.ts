@@ -13,6 +13,7 @@ import {
   keptUnretrieved,
   noteAwaitParked,
   notifyAwait,
+  requestForeignTurn,
   requestMicrotaskCheckpoint,
 } from "./_runtime.ts";
 
@@ -448,7 +449,20 @@ export class Future<T> implements PromiseLike<T> {
       settleThen(this, undefined, onfulfilled, onrejected, resolve, reject);
       return promise;
     }
-    // The awaiting code waits: once the future completes, it resumes in a
+    if (guard === false) {
+      // No task awaits (a Promise.all(), a then() outside any task): the
+      // code goes on in the microtask turn the loop gives at the end of
+      // the iteration, not before its next callback (such code never says
+      // when it waits again, so the loop would give it every turn it
+      // allows, after every callback).
+      const done = (f: Future<T>) => {
+        requestForeignTurn();
+        settleThen(f, undefined, onfulfilled, onrejected, resolve, reject);
+      };
+      this.#push(done as DoneCallback<never>);
+      return promise;
+    }
+    // The awaiting task waits: once the future completes, it resumes in a
     // microtask after settleThen(), and the loop is told, so that it lets
     // microtasks run until that code waits again before its next callback.
     noteAwaitParked();

@@ -14,6 +14,7 @@ import {
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
   Deque,
+  foreignTurnRequested,
   hostHop,
   pendingResumptions,
   setRunningLoop,
@@ -928,7 +929,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
               break;
             }
           }
-          if (ready.length === 0 || pendingResumptions() > 0) break;
+          if (
+            ready.length === 0 || pendingResumptions() > 0 ||
+            (this.#left === 0 && foreignTurnRequested())
+          ) break;
         }
         if (this.#stopping && this.#left === 0) break;
         // An async function the last callback resumed runs in microtasks;
@@ -947,6 +951,12 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           takeMicrotaskCheckpoint();
           if (this.#debug) this.#reportSlowResume(start);
           if (this.#stopping && this.#left === 0) break;
+        } else if (this.#left === 0 && foreignTurnRequested()) {
+          // Code no task runs, which futures of this iteration resumed:
+          // one turn at the iteration's end.
+          await null;
+          takeMicrotaskCheckpoint();
+          if (this.#stopping) break;
         }
         // The iteration's other callbacks run before the host's turn.
         if (this.#left > 0 && !pollHost) continue;

@@ -119,7 +119,8 @@ export class Waiter<T, P = undefined> extends Future<T> {
       // Granted before the awaiting task got here (an async function's
       // `await` calls then() a few microtasks late): a cancellation that
       // arrived meanwhile is refused here, as `yield*` would.
-      const interrupted = notifyAwait(this)?.();
+      const guard = notifyAwait(this);
+      const interrupted = guard === false ? undefined : guard?.();
       if (interrupted !== undefined) {
         this.#refuse();
         // The awaiting code goes on in a microtask without having waited,

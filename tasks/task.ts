@@ -108,7 +108,8 @@ let noteAwait: (
 setContextLoopFinder(() => asyncTask.getStore()?.getLoop() ?? null);
 setAwaitHook((future) => {
   const task = asyncTask.getStore();
-  if (task === undefined || !(future instanceof Future)) return undefined;
+  if (task === undefined) return false;
+  if (!(future instanceof Future)) return undefined;
   return noteAwait(task, future);
 });
 

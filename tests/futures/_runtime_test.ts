@@ -5,6 +5,7 @@ import { assertEquals, assertFalse, assertStrictEquals } from "@std/assert";
 import { Future } from "../../futures/future.ts";
 import { getRunningLoop } from "../../futures/running_loop.ts";
 import {
+  foreignTurnRequested,
   noteAwaitParked,
   notifyAwait,
   pendingResumptions,
@@ -74,7 +75,7 @@ Deno.test("takeMicrotaskCheckpoint() returns whether one was requested and clear
   assertFalse(takeMicrotaskCheckpoint());
 });
 
-Deno.test("Future done callback of an awaited future lets the awaiting code run before the next callback", async () => {
+Deno.test("Code no task runs that awaits a future goes on at the end of the iteration that completed it", async () => {
   const loop = new BaseEventLoop();
   const fut = new Future<number>({ loop });
   const order: string[] = [];
@@ -84,16 +85,49 @@ Deno.test("Future done callback of an awaited future lets the awaiting code run 
     return v;
   })();
   loop.callSoon(() => fut.setResult(3));
-  // Scheduled right after the done callback, in the next iteration.
-  loop.callSoon(() =>
+  // The done callback runs in the second iteration, beside "same"; "later"
+  // runs in the third.
+  loop.callSoon(() => {
     loop.callSoon(() => {
-      order.push("next");
-      loop.stop();
-    })
-  );
+      order.push("same");
+      loop.callSoon(() => {
+        order.push("later");
+        loop.stop();
+      });
+    });
+  });
   await loop.runForever();
-  assertEquals(order, ["resumed", "next"]);
+  assertEquals(order, ["same", "resumed", "later"]);
   assertEquals(await p, 3);
+  loop.close();
+});
+
+Deno.test("A Promise.all() over futures outside any task does not hold the loop after each callback", async () => {
+  const loop = new BaseEventLoop();
+  const futures = [new Future<number>({ loop }), new Future<number>({ loop })];
+  const all = Promise.all(futures);
+  // Microtask turns taken by unrelated code, counted when the callback
+  // after the first future's done callback runs: the loop gives no turn
+  // in between (such code never says when it waits again, so the loop
+  // would give it every turn it allows, after every callback).
+  let steps = 0;
+  let atNext = -1;
+  loop.callSoon(() => futures[0].setResult(0));
+  loop.callSoon(() => {
+    (async () => {
+      for (let i = 0; i < 100; i++) {
+        await null;
+        steps++;
+      }
+    })();
+    loop.callSoon(() => {
+      atNext = steps;
+      futures[1].setResult(1);
+    });
+  });
+  assertEquals(await loop.runUntilComplete(all), [0, 1]);
+  assertEquals(atNext, 0);
+  assertFalse(foreignTurnRequested());
   loop.close();
 });
 
@@ -109,20 +143,16 @@ Deno.test("pendingResumptions() counts requested resumptions until the code wait
   assertEquals(pendingResumptions(), 0);
 });
 
-Deno.test("Future.then() on a pending future counts as waiting; on a done one, as going on", () => {
+Deno.test("Future.then() outside any task neither counts as waiting nor as going on", () => {
   const loop = new BaseEventLoop();
   takeMicrotaskCheckpoint();
   requestMicrotaskCheckpoint();
-  // The resumed code awaits a done future: it does not wait, so it is
-  // still counted as resuming (asyncio's await of a done future does not
-  // yield).
+  const pending = new Future<number>({ loop });
+  pending.then(() => {});
   const done = new Future<number>({ loop });
   done.setResult(1);
   done.then(() => {});
   assertEquals(pendingResumptions(), 1);
-  const pending = new Future<number>({ loop });
-  pending.then(() => {});
-  assertEquals(pendingResumptions(), 0);
   takeMicrotaskCheckpoint();
   loop.close();
 });

@@ -13,6 +13,13 @@ import { Queue } from "../../tasks/queue.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine, Task } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { Future } from "../../futures/future.ts";
+import {
+  pendingResumptions,
+  requestMicrotaskCheckpoint,
+  takeMicrotaskCheckpoint,
+} from "../../futures/_runtime.ts";
+import { assertEquals } from "@std/assert";
 
 const LOOPS: [string, () => BaseEventLoop][] = [
   ["BaseEventLoop", () => new BaseEventLoop()],
@@ -212,4 +219,26 @@ Deno.test("an async task looping on sleep(0) beside a spinning generator gets a 
     assert(sleeps >= 999, `${name}: ${sleeps} sleeps in 1000 spins`);
     loop.close();
   }
+});
+
+Deno.test("In a task, Future.then() on a pending future counts as waiting; on a done one, as going on", async () => {
+  const loop = new BaseEventLoop();
+  const seen: number[] = [];
+  const task = loop.createTask(async () => {
+    takeMicrotaskCheckpoint();
+    requestMicrotaskCheckpoint();
+    // The resumed code awaits a done future: it does not wait, so it is
+    // still counted as resuming (asyncio's await of a done future does
+    // not yield).
+    const done = new Future<number>({ loop });
+    done.setResult(1);
+    done.then(() => {});
+    seen.push(pendingResumptions());
+    new Future<number>({ loop }).then(() => {});
+    seen.push(pendingResumptions());
+    await null;
+  });
+  await loop.runUntilComplete(task);
+  assertEquals(seen, [1, 0]);
+  loop.close();
 });
