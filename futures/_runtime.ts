@@ -99,7 +99,7 @@ export function setRunningLoop(
  * The hook may throw (the future cannot be awaited here: `then()` throws,
  * so the `await` rejects), returns `false` when no task awaits (a
  * `Promise.all()` or a plain `then()` outside any task: the loop does not
- * wait for that code to run, see `requestMicrotaskCheckpoint()`), and may
+ * wait for that code to run, see `requestForeignTurn()`), and may
  * return a guard (a function; any other value is ignored) that `then()`
  * calls when the future completes: a value
  * other than `undefined` is delivered as the rejection instead of the

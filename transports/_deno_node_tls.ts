@@ -145,9 +145,9 @@ export class NodeTlsConn {
   readonly #socket: NodeTls.TLSSocket;
   readonly #handshake: Promise<Deno.TlsHandshakeInfo>;
   #closed = false;
+  // The stream ended: the TLS socket said so, or the TCP stream ended and
+  // the TLS socket took all of it.
   #ended = false;
-  // The TCP stream ended and the TLS socket took all of it.
-  #peerEnded = false;
   #error: Error | null = null;
   // Decrypted bytes a read has not taken yet.
   #rest: Uint8Array | null = null;
@@ -208,7 +208,7 @@ export class NodeTlsConn {
     // Deno's node:tls does not always say 'end' after a close_notify and a
     // FIN (about one connection in three on a busy machine).
     raw.once("end", () => {
-      this.#peerEnded = true;
+      this.#ended = true;
       this.#poke();
     });
     socket.on("end", () => {
@@ -269,7 +269,7 @@ export class NodeTlsConn {
         return n;
       }
       if (this.#error !== null) throw this.#error;
-      if (this.#ended || this.#peerEnded) return null;
+      if (this.#ended) return null;
       await new Promise<void>((resolve) => this.#wake = resolve);
     }
   }
