@@ -202,25 +202,20 @@ export class NodeTlsConn {
     // rejection.
     this.#handshake.catch(() => {});
     socket.on("readable", () => this.#poke());
-    // The TCP stream's end, once the TLS socket has taken every encrypted
-    // byte before it (it reads them only while it wants more) and
-    // decrypted them into its buffer: the reads end once that is read.
+    const ended = () => {
+      this.#ended = true;
+      this.#poke();
+    };
+    // The TCP stream's end counts once the TLS socket has taken every
+    // encrypted byte before it (it reads them only while it wants more)
+    // and decrypted them into its buffer: the reads end once that is read.
     // Deno's node:tls does not always say 'end' after a close_notify and a
     // FIN (about one connection in three on a busy machine).
-    raw.once("end", () => {
-      this.#ended = true;
-      this.#poke();
-    });
-    socket.on("end", () => {
-      this.#ended = true;
-      this.#poke();
-    });
+    raw.once("end", ended);
+    socket.on("end", ended);
+    socket.on("close", ended);
     socket.on("error", (error: Error) => {
       this.#error ??= error;
-      this.#poke();
-    });
-    socket.on("close", () => {
-      this.#ended = true;
       this.#poke();
     });
   }
