@@ -582,6 +582,46 @@ Deno.test("TaskGroup inside a timeout (async): a failing child wins over the tim
   loop.close();
 });
 
+// asyncio's test_timeout_taskgroup: the deadline interrupts the body's
+// cleanup, a child fails in its own cleanup, the group's error goes out
+// through the timeout, and the task is left with no cancellation pending.
+Deno.test("TaskGroup inside a timeout (async): a child failing in its cleanup wins, and no cancellation is left over", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const log: unknown[] = [];
+    try {
+      await timeout(1).scope(async () => {
+        await withTaskGroup(async (tg) => {
+          tg.createTask(async () => {
+            try {
+              await sleep(60);
+            } finally {
+              // deno-lint-ignore no-unsafe-finally
+              throw new Error("child cleanup");
+            }
+          });
+          try {
+            throw new TypeError("body");
+          } finally {
+            await sleep(30); // interrupted by the deadline
+          }
+        });
+      });
+    } catch (e) {
+      log.push(messages(e), currentTask()!.cancelling());
+    }
+    await sleep(1);
+    log.push(`not cancelled at ${loop.time()}`);
+    return log;
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    ["child cleanup"],
+    0,
+    "not cancelled at 2",
+  ]);
+  loop.close();
+});
+
 Deno.test("nested task groups: the inner group's error fails the outer group", async () => {
   const loop = new VirtualTimeLoop();
   let outerChild: Task<string> | undefined;
