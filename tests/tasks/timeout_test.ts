@@ -334,6 +334,52 @@ Deno.test("timeout() keeps an outer cancellation of an async-function task", asy
   loop.close();
 });
 
+// asyncio enters `async with timeout()` before the block runs: a
+// cancellation the block makes before its first wait is an outside one.
+Deno.test("timeout().scope() with an async body is entered before the body runs: its own cancellation is not a timeout", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const t = timeout(1);
+    const log: string[] = [];
+    try {
+      await t.scope(async () => {
+        log.push(Object.prototype.toString.call(t));
+        currentTask()!.cancel();
+        try {
+          await sleep(2);
+        } catch (e) {
+          log.push(`swallowed ${(e as Error).name}`);
+        }
+        await sleep(2); // the deadline passes here
+      });
+    } catch (e) {
+      log.push(`${(e as Error).name} expired=${t.expired()}`);
+    }
+    return log;
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    "[object Timeout active]",
+    "swallowed CancelledError",
+    "CancelledError expired=true",
+  ]);
+  loop.close();
+});
+
+Deno.test("timeout().scope() exits when the body throws before returning its promise", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const t = timeout(1);
+    const bad = (): Promise<void> => {
+      throw new RangeError("at once");
+    };
+    assertThrows(() => t.scope(bad), RangeError, "at once");
+    assertEquals(Deno.inspect(t), "Timeout finished when=1");
+    await sleep(5); // the timer was disarmed
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});
+
 Deno.test("nested timeouts: when the outer fires, the outer one reports", async () => {
   const loop = new VirtualTimeLoop();
   const outer = timeout(1, { loop });
