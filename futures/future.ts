@@ -478,7 +478,7 @@ export class Future<T> implements PromiseLike<T> {
 
   /** The tag printed by `Object.prototype.toString`. */
   get [Symbol.toStringTag](): string {
-    return `${this.kindName()} ${STATE_NAMES[this.#state]}`;
+    return `${this.kindName()} ${this.stateName()}`;
   }
 
   /** How Deno's `console.log` prints a future. */
@@ -496,7 +496,7 @@ export class Future<T> implements PromiseLike<T> {
    * `Future pending cb=[first(), <2 more>, last()]`.
    */
   describe(): string {
-    const head = `${this.kindName()} ${STATE_NAMES[this.#state]}`;
+    const head = `${this.kindName()} ${this.stateName()}`;
     if (this.#state === PENDING) {
       const cbs = this.#callbacks === null ? [] : [...this.#callbacks];
       if (this.#callback !== null) cbs.unshift(this.#callback);
@@ -511,6 +511,15 @@ export class Future<T> implements PromiseLike<T> {
     return this.#hasException
       ? `${head} exception=${describeError(this.#exception)}`
       : `${head} result=${formatReceived(this.#result)}`;
+  }
+
+  /**
+   * The state word used by `describe()`.
+   *
+   * @returns `"pending"`, `"cancelled"` or `"finished"`.
+   */
+  protected stateName(): string {
+    return STATE_NAMES[this.#state];
   }
 
   /**

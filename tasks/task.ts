@@ -365,6 +365,18 @@ export class Task<T> extends Future<T> {
   }
 
   /**
+   * The state word used by `describe()`: `"cancelling"` while a
+   * cancellation is requested and the task is not done, as in asyncio.
+   *
+   * @returns `"cancelling"`, or the future's state word.
+   */
+  protected override stateName(): string {
+    return this.#cancelRequests > 0 && !this.done()
+      ? "cancelling"
+      : super.stateName();
+  }
+
+  /**
    * The class word used by `describe()`, with the task's name.
    *
    * @returns For example `Task "fetch-3"`.

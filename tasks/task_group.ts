@@ -374,11 +374,14 @@ export class TaskGroup implements AsyncDisposable {
       return;
     }
     // From a callback: the parent first has to take the AggregateError,
-    // which it does on the next turn; cancel it on the one after.
+    // which it does on the next turn; cancel it on the one after — unless
+    // the cancellation was withdrawn meanwhile (a timeout scope the error
+    // went out through called uncancel()), as asyncio's uncancel() to zero
+    // clears the re-cancellation its exit made in the parent.
     const loop = parent.getLoop();
     loop.callSoon(() =>
       loop.callSoon(() => {
-        if (parent.done()) return;
+        if (parent.done() || parent.cancelling() === 0) return;
         parent.uncancel();
         parent.cancel();
       })

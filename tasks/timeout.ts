@@ -317,17 +317,29 @@ export class Timeout {
     body: (timeout: Timeout) => Coroutine<T> | PromiseLike<T>,
   ): Coroutine<T> | Promise<T> {
     this.#claim("enter");
-    const out = body(this);
-    if (isCoroutine(out)) return this.#scoped(out as Coroutine<T>);
+    // An async body runs up to its first await when called: enter first,
+    // as `async with` does before its block, so that the cancellations the
+    // task had before are told apart from the ones the body makes. A
+    // generator body has not started yet: its entry waits until it does.
+    const task = currentTask();
+    if (task !== null) this.#enter(task);
+    let out: Coroutine<T> | PromiseLike<T>;
+    try {
+      out = body(this);
+    } catch (e) {
+      if (task === null) throw e;
+      throw this.exit(e);
+    }
     if (isPromiseLike(out)) {
-      const task = currentTask();
       if (task === null) {
         // Keep the abandoned promise from being reported as unhandled.
         Promise.resolve(out).catch(() => {});
+        this.#enter(task); // throws
       }
-      this.#enter(task);
       return this.#scopedAsync(out as PromiseLike<T>);
     }
+    if (task !== null) this.#unenter();
+    if (isCoroutine(out)) return this.#scoped(out as Coroutine<T>);
     throw new TypeError(
       `Cannot run the timeout scope: body must return a generator or a promise, received ${
         out === null ? "null" : typeof out
@@ -414,6 +426,14 @@ export class Timeout {
     this.#cancelling = task.cancelling();
     this.#state = ENTERED;
     this.#arm();
+  }
+
+  // Undoes #enter() before anything could have waited under the scope.
+  #unenter(): void {
+    this.#handle?.cancel();
+    this.#handle = null;
+    this.#task = null;
+    this.#state = CREATED;
   }
 
   #arm(): void {

@@ -18,6 +18,7 @@ import { Queue } from "../../tasks/queue.ts";
 import { Semaphore } from "../../tasks/semaphore.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { timeout } from "../../tasks/timeout.ts";
+import { FIRST_COMPLETED, wait } from "../../tasks/wait.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { type Coroutine, currentTask, type Task } from "../../tasks/task.ts";
 import type { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -748,6 +749,21 @@ for (const style of STYLES) {
       assert(fut2.cancelled());
       assertEquals(yield* t, 42);
       assertFalse(t.cancelled());
+    });
+  });
+
+  Deno.test(`asyncio order (${style} tasks): wait(FIRST_COMPLETED) sees a task that finished one step after the first as done too (test_wait_really_done)`, async () => {
+    await run(function* (loop) {
+      const a = task(loop, style, () => sleep(0));
+      const b = task(loop, style, () => sleep(0), () => sleep(0));
+      const waiting = task<[Set<Future<unknown>>, Set<Future<unknown>>]>(
+        loop,
+        style,
+        () => wait([b, a], { returnWhen: FIRST_COMPLETED }),
+      );
+      const [done, pending] = yield* waiting;
+      assertEquals(done, new Set([a, b]));
+      assertEquals(pending.size, 0);
     });
   });
 

@@ -574,6 +574,89 @@ Deno.test("Queue.shutdown() fails a put whose item moved in but whose task had n
   }
 });
 
+// asyncio's _QueueShutdownTestMixin, run for each kind of queue.
+for (const Kind of [Queue, LifoQueue, PriorityQueue]) {
+  Deno.test(`${Kind.name}.shutdown() of an empty queue fails the waiting getter, and join() returns (test_shutdown_empty)`, async () => {
+    await run(function* (loop) {
+      const q = new Kind<string>(0, { loop });
+      const getter = loop.createTask(function* () {
+        return yield* q.get();
+      });
+      yield* sleep(0);
+      q.shutdown();
+      assertEquals(q.qsize(), 0);
+      yield* q.join();
+      yield* sleep(0);
+      assert(getter.done());
+      assertInstanceOf(yield* failure(getter), QueueShutDown);
+      assertInstanceOf(yield* failure(q.put("data")), QueueShutDown);
+      assertThrows(() => q.putNowait("data"), QueueShutDown);
+      assertInstanceOf(yield* failure(q.get()), QueueShutDown);
+      assertThrows(() => q.getNowait(), QueueShutDown);
+      assertEquals(Deno.inspect(q), `${Kind.name} maxsize=0 qsize=0 shutdown`);
+    });
+  });
+
+  Deno.test(`${Kind.name}.shutdown() of a full queue fails the waiting putter; join() waits for the last taskDone() (test_shutdown_nonempty)`, async () => {
+    await run(function* (loop) {
+      const q = new Kind<string>(1, { loop });
+      q.putNowait("data");
+      const joiner = loop.createTask(function* () {
+        yield* q.join();
+      });
+      const putter = loop.createTask(function* () {
+        yield* q.put("data2");
+      });
+      yield* sleep(0);
+      assertFalse(putter.done());
+      q.shutdown();
+      assertEquals(q.qsize(), 1);
+      yield* sleep(0);
+      assertInstanceOf(yield* failure(putter), QueueShutDown);
+      assertEquals(yield* q.get(), "data");
+      yield* sleep(0);
+      assertFalse(joiner.done());
+      assertInstanceOf(yield* failure(q.put("data")), QueueShutDown);
+      assertInstanceOf(yield* failure(q.get()), QueueShutDown);
+      q.taskDone();
+      yield* sleep(0);
+      assert(joiner.done());
+      assertThrows(() => q.taskDone());
+    });
+  });
+
+  Deno.test(`${Kind.name}.shutdown(true) drops the items: join() returns, taskDone() has nothing left (test_shutdown_immediate, test_shutdown_immediate_with_unfinished)`, async () => {
+    await run(function* (loop) {
+      const q = new Kind<string>(0, { loop });
+      q.putNowait("a");
+      const all = loop.createTask(function* () {
+        yield* q.join();
+      });
+      q.shutdown(true);
+      assertEquals(q.qsize(), 0);
+      yield* sleep(0);
+      assert(all.done());
+      assertThrows(() => q.taskDone());
+
+      const r = new Kind<string>(0, { loop });
+      r.putNowait("a");
+      r.putNowait("b");
+      const rest = loop.createTask(function* () {
+        yield* r.join();
+      });
+      yield* r.get(); // taken, not yet done
+      r.shutdown(true); // unfinished: 2 -> 1
+      yield* sleep(0);
+      assertFalse(rest.done());
+      assertInstanceOf(yield* failure(r.get()), QueueShutDown);
+      r.taskDone();
+      assertThrows(() => r.taskDone());
+      yield* sleep(0);
+      assert(rest.done());
+    });
+  });
+}
+
 // ---- PriorityQueue ----
 
 Deno.test("PriorityQueue hands out numbers and strings smallest first", () => {

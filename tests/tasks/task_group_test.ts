@@ -12,6 +12,7 @@ import {
   InvalidStateError,
   TimeoutError,
 } from "../../futures/errors.ts";
+import { Event } from "../../tasks/event.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { type Coroutine, currentTask, type Task } from "../../tasks/task.ts";
 import { TaskGroup, withTaskGroup } from "../../tasks/task_group.ts";
@@ -582,6 +583,46 @@ Deno.test("TaskGroup inside a timeout (async): a failing child wins over the tim
   loop.close();
 });
 
+// asyncio's test_timeout_taskgroup: the deadline interrupts the body's
+// cleanup, a child fails in its own cleanup, the group's error goes out
+// through the timeout, and the task is left with no cancellation pending.
+Deno.test("TaskGroup inside a timeout (async): a child failing in its cleanup wins, and no cancellation is left over", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const log: unknown[] = [];
+    try {
+      await timeout(1).scope(async () => {
+        await withTaskGroup(async (tg) => {
+          tg.createTask(async () => {
+            try {
+              await sleep(60);
+            } finally {
+              // deno-lint-ignore no-unsafe-finally
+              throw new Error("child cleanup");
+            }
+          });
+          try {
+            throw new TypeError("body");
+          } finally {
+            await sleep(30); // interrupted by the deadline
+          }
+        });
+      });
+    } catch (e) {
+      log.push(messages(e), currentTask()!.cancelling());
+    }
+    await sleep(1);
+    log.push(`not cancelled at ${loop.time()}`);
+    return log;
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    ["child cleanup"],
+    0,
+    "not cancelled at 2",
+  ]);
+  loop.close();
+});
+
 Deno.test("nested task groups: the inner group's error fails the outer group", async () => {
   const loop = new VirtualTimeLoop();
   let outerChild: Task<string> | undefined;
@@ -699,6 +740,374 @@ Deno.test("TaskGroup.wait() in a generator: a cancellation after the group faile
     ["second"],
     0,
   ]);
+  loop.close();
+});
+
+// ---- asyncio's test_taskgroups cases ----
+
+// A child that counts its cancellation.
+function* countCancelled(cancelled: { count: number }): Coroutine<void> {
+  try {
+    yield* sleep(5);
+  } catch (e) {
+    cancelled.count++;
+    throw e;
+  }
+}
+
+// An async group body that only starts children, as an `async with` block
+// that does not wait itself.
+function starting(
+  start: (tg: TaskGroup) => void,
+): (tg: TaskGroup) => Promise<void> {
+  return (tg) => {
+    start(tg);
+    return Promise.resolve();
+  };
+}
+
+// A child that fails in its cleanup when cancelled.
+function* failInCleanup(message: string): Coroutine<void> {
+  try {
+    yield* sleep(60);
+  } finally {
+    // deno-lint-ignore no-unsafe-finally
+    throw new Error(message);
+  }
+}
+
+Deno.test("TaskGroup: children failing in their cleanup win over the cancellation from outside (test_taskgroup_08)", async () => {
+  for (const style of ["async", "generator"] as const) {
+    const loop = new VirtualTimeLoop();
+    const start = (tg: TaskGroup) => {
+      for (let i = 0; i < 3; i++) tg.createTask(failInCleanup(`child ${i}`));
+    };
+    const main = style === "async"
+      ? loop.createTask(async () => {
+        await withTaskGroup(async (tg) => {
+          start(tg);
+          await sleep(10);
+        });
+      })
+      : loop.createTask(function* (): Coroutine<void> {
+        yield* withTaskGroup(function* (tg) {
+          start(tg);
+          yield* sleep(10);
+        });
+      });
+    loop.callLater(1, () => main.cancel());
+    const err = await loop.runUntilComplete(main).catch((e) => e);
+    assertEquals(messages(err), ["child 0", "child 1", "child 2"], style);
+    assertFalse(main.cancelled());
+    loop.close();
+  }
+});
+
+Deno.test("nested task groups: inner children failing in their cleanup on a cancellation from outside come out nested (test_taskgroup_11, test_taskgroup_12)", async () => {
+  const loop = new VirtualTimeLoop();
+  let sleeper: Task<string> | undefined;
+  const main = loop.createTask(async () => {
+    await withTaskGroup(async (outer) => {
+      sleeper = outer.createTask(after(60, "sleeper"));
+      await withTaskGroup(async (inner) => {
+        inner.createTask(failInCleanup("inner child"));
+        await sleep(10);
+      });
+    });
+  });
+  loop.callLater(1, () => main.cancel());
+  const err = await loop.runUntilComplete(main).catch((e) => e);
+  const [innerError, ...rest] = (err as AggregateError).errors;
+  assertEquals(rest, []);
+  assertEquals(messages(innerError), ["inner child"]);
+  assert(sleeper!.cancelled());
+  loop.close();
+});
+
+Deno.test("nested task groups: the outer child's error cancels the inner group, which adds no error (test_taskgroup_13)", async () => {
+  const loop = new VirtualTimeLoop();
+  function* main(): Coroutine<string[]> {
+    try {
+      yield* withTaskGroup(function* (outer) {
+        outer.createTask(failAfter(1, "outer child"));
+        yield* withTaskGroup(function* (inner) {
+          inner.createTask(failAfter(60, "inner child"));
+        });
+      });
+    } catch (e) {
+      return messages(e);
+    }
+    return [];
+  }
+  assertEquals(await loop.runUntilComplete(main()), ["outer child"]);
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("TaskGroup: a child failing while the cancelled body cleans up wins over the cancellation (test_taskgroup_15, test_taskgroup_16)", async () => {
+  for (const nested of [false, true]) {
+    for (const style of ["async", "generator"] as const) {
+      const loop = new VirtualTimeLoop();
+      const body = style === "async"
+        ? async () => {
+          await withTaskGroup(async (tg) => {
+            tg.createTask(failAfter(3, "crash"));
+            try {
+              await sleep(100);
+            } catch (e) {
+              await sleep(5); // the child fails meanwhile
+              throw e;
+            }
+          });
+        }
+        : function* (): Coroutine<void> {
+          yield* withTaskGroup(function* (tg) {
+            tg.createTask(failAfter(3, "crash"));
+            try {
+              yield* sleep(100);
+            } catch (e) {
+              yield* sleep(5);
+              throw e;
+            }
+          });
+        };
+      const main = nested
+        ? loop.createTask(async () => await loop.createTask(body))
+        : loop.createTask(body);
+      loop.callLater(1, () => main.cancel());
+      const err = await loop.runUntilComplete(main).catch((e) => e);
+      assertEquals(messages(err), ["crash"], `${style} nested=${nested}`);
+      loop.close();
+    }
+  }
+});
+
+Deno.test("TaskGroup: a body that turns the cancellation into its own error fails the group with it (test_taskgroup_18)", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    await withTaskGroup(async () => {
+      try {
+        await sleep(10);
+      } catch {
+        throw new Error("instead");
+      }
+    });
+  });
+  loop.callLater(1, () => main.cancel());
+  const err = await loop.runUntilComplete(main).catch((e) => e);
+  assertEquals(messages(err), ["instead"]);
+  loop.close();
+});
+
+Deno.test("TaskGroup: an error the body throws while the group cancels it joins the child's (test_taskgroup_19)", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    await withTaskGroup(async (tg) => {
+      tg.createTask(failAfter(1, "child"));
+      try {
+        await sleep(10);
+      } finally {
+        // deno-lint-ignore no-unsafe-finally
+        throw new Error("body cleanup");
+      }
+    });
+  });
+  const err = await loop.runUntilComplete(main).catch((e) => e);
+  assertEquals(messages(err), ["child", "body cleanup"]);
+  loop.close();
+});
+
+Deno.test("TaskGroup: the cancellation from outside goes on with its message (test_cancellation)", async () => {
+  for (const style of ["async", "generator", "await using"] as const) {
+    const loop = new VirtualTimeLoop();
+    const cancelled = { count: 0 };
+    const child = () => countCancelled(cancelled);
+    const main = style === "generator"
+      ? loop.createTask(function* (): Coroutine<void> {
+        yield* withTaskGroup(function* (tg) {
+          for (let i = 0; i < 5; i++) tg.createTask(child());
+        });
+      })
+      : style === "async"
+      ? loop.createTask(async () => {
+        await withTaskGroup(starting((tg) => {
+          for (let i = 0; i < 5; i++) tg.createTask(child());
+        }));
+      })
+      : loop.createTask(async () => {
+        await using tg = new TaskGroup();
+        for (let i = 0; i < 5; i++) tg.createTask(child());
+      });
+    loop.callLater(1, () => main.cancel("test"));
+    const err = await loop.runUntilComplete(main).catch((e) => e);
+    assertInstanceOf(err, CancelledError, style);
+    assertEquals((err as Error).message, "test", style);
+    assertEquals(cancelled.count, 5, style);
+    loop.close();
+  }
+});
+
+Deno.test("TaskGroup: two errors from a child and the body's cleanup, and the parent is not left cancelled (test_taskgroup_context_manager_exit_raises)", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    try {
+      await withTaskGroup(async (tg) => {
+        try {
+          tg.createTask(() => Promise.reject(new Error("child")));
+          await sleep(1);
+        } finally {
+          // deno-lint-ignore no-unsafe-finally
+          throw new Error("cleanup");
+        }
+      });
+    } catch (e) {
+      return [messages(e), currentTask()!.cancelling()];
+    }
+  });
+  assertEquals(await loop.runUntilComplete(main), [["child", "cleanup"], 0]);
+  loop.close();
+});
+
+Deno.test("TaskGroup: a cancellation from outside after the group's error stays pending (test_error_and_cancel)", async () => {
+  for (const style of ["async", "generator"] as const) {
+    const loop = new VirtualTimeLoop();
+    const started = new Event({ loop });
+    const log: unknown[] = [];
+    const child = async () => {
+      started.set();
+      await sleep(0);
+      throw new Error("child");
+    };
+    const inner = style === "async"
+      ? loop.createTask(async () => {
+        try {
+          await withTaskGroup(async (tg) => {
+            tg.createTask(child);
+            await sleep(1);
+            log.push("body not cancelled");
+          });
+        } catch (e) {
+          log.push(messages(e), currentTask()!.cancelling());
+        }
+        await sleep(1);
+        log.push("not cancelled after the group");
+      })
+      : loop.createTask(function* (): Coroutine<void> {
+        try {
+          yield* withTaskGroup(function* (tg) {
+            tg.createTask(child);
+            yield* sleep(1);
+            log.push("body not cancelled");
+          });
+        } catch (e) {
+          log.push(messages(e), currentTask()!.cancelling());
+        }
+        yield* sleep(1);
+        log.push("not cancelled after the group");
+      });
+    const outer = loop.createTask(async () => {
+      await started.wait();
+      inner.cancel();
+      log.push(inner.cancelling());
+      await inner.then(() => {}, () => {});
+      return inner.cancelled();
+    });
+    assert(await loop.runUntilComplete(outer), style);
+    assertEquals(log, [1, ["child"], 1], style);
+    loop.close();
+  }
+});
+
+Deno.test("TaskGroup: a child failing while the parent waits at the end leaves no cancellation behind (test_cancellation_does_not_leak_out_of_tg)", async () => {
+  for (const style of ["async", "generator", "await using", "wait"] as const) {
+    const loop = new VirtualTimeLoop();
+    const failing = () => Promise.reject(new Error("child"));
+    const main = loop.createTask(async () => {
+      try {
+        if (style === "async") {
+          await withTaskGroup(starting((tg) => tg.createTask(failing)));
+        } else if (style === "generator") {
+          // deno-lint-ignore require-yield
+          await loop.createTask(withTaskGroup(function* (tg) {
+            tg.createTask(failing);
+          }));
+        } else if (style === "await using") {
+          await using tg = new TaskGroup();
+          tg.createTask(failing);
+        } else {
+          const tg = new TaskGroup();
+          tg.createTask(failing);
+          await tg.wait();
+        }
+      } catch (e) {
+        assertEquals(messages(e), ["child"]);
+      }
+      const cancelling = currentTask()!.cancelling();
+      await sleep(0);
+      return cancelling;
+    });
+    assertEquals(await loop.runUntilComplete(main), 0, style);
+    loop.close();
+  }
+});
+
+Deno.test("TaskGroup: a child made by a child just before a sibling fails is cancelled with the rest (test_cancels_task_if_created_during_creation)", async () => {
+  const loop = new VirtualTimeLoop();
+  let ran = false;
+  const main = loop.createTask(async () => {
+    try {
+      await withTaskGroup(starting((tg) => {
+        tg.createTask(async () => {
+          tg.createTask(() => Promise.reject(new Error("third")));
+          try {
+            await sleep(0);
+            await sleep(0);
+          } catch (e) {
+            assertInstanceOf(e, CancelledError);
+            ran = true;
+          }
+        });
+      }));
+    } catch (e) {
+      return messages(e);
+    }
+  });
+  assertEquals(await loop.runUntilComplete(main), ["third"]);
+  assert(ran);
+  loop.close();
+});
+
+Deno.test("TaskGroup: children keep adding children while the parent waits, until one fails (test_taskgroup_24, test_taskgroup_25)", async () => {
+  const loop = new VirtualTimeLoop();
+  let heads = 0;
+  const main = loop.createTask(async () => {
+    await withTaskGroup(starting((tg) => {
+      tg.createTask(async () => {
+        await sleep(0.1);
+        tg.createTask(after(0.1, 1));
+        tg.createTask(after(0.2, 2));
+      });
+    }));
+    try {
+      await withTaskGroup(starting((tg) => {
+        const hydra = async (): Promise<void> => {
+          heads++;
+          await sleep(0.01);
+          tg.createTask(hydra);
+          tg.createTask(hydra);
+        };
+        tg.createTask(hydra);
+        tg.createTask(async () => {
+          while (heads < 10) await sleep(0.015);
+          throw new Error("hercules");
+        });
+      }));
+    } catch (e) {
+      return messages(e);
+    }
+  });
+  assertEquals(await loop.runUntilComplete(main), ["hercules"]);
+  assert(heads >= 10);
   loop.close();
 });
 

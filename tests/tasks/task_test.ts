@@ -158,6 +158,33 @@ Deno.test("Task.describe() and Deno.inspect show the name and state", async () =
   loop.close();
 });
 
+// asyncio's test_cancelling and test_uncancel_basic: repr() says
+// "cancelling" while a cancellation is requested and the task not done.
+Deno.test("Task.describe() says cancelling while a cancellation is outstanding", async () => {
+  const loop = new VirtualTimeLoop();
+  const task = loop.createTask(async () => {
+    try {
+      await sleep(10);
+    } catch {
+      currentTask()!.uncancel();
+      await sleep(10);
+    }
+  }, { name: "t" });
+  await loop.advance(0.01);
+  task.cancel();
+  assertEquals(Deno.inspect(task), 'Task "t" cancelling');
+  assertEquals(
+    Object.prototype.toString.call(task),
+    '[object Task "t" cancelling]',
+  );
+  await loop.advance(0.01);
+  assertEquals(task.describe(), 'Task "t" pending', "after uncancel()");
+  task.cancel();
+  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  assertEquals(task.describe(), 'Task "t" cancelled');
+  loop.close();
+});
+
 Deno.test({
   name: "Task toStringTag names the task",
   fn() {

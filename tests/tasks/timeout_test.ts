@@ -12,6 +12,7 @@ import {
   InvalidStateError,
   TimeoutError,
 } from "../../futures/errors.ts";
+import { Future } from "../../futures/future.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { type Coroutine, currentTask, Task } from "../../tasks/task.ts";
 import { type Timeout, timeout, timeoutAt } from "../../tasks/timeout.ts";
@@ -331,6 +332,185 @@ Deno.test("timeout() keeps an outer cancellation of an async-function task", asy
   });
   await assertCancelledAfter(loop, main, 5);
   assert(main.cancelled());
+  loop.close();
+});
+
+// asyncio enters `async with timeout()` before the block runs: a
+// cancellation the block makes before its first wait is an outside one.
+Deno.test("timeout().scope() with an async body is entered before the body runs: its own cancellation is not a timeout", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const t = timeout(1);
+    const log: string[] = [];
+    try {
+      await t.scope(async () => {
+        log.push(Object.prototype.toString.call(t));
+        currentTask()!.cancel();
+        try {
+          await sleep(2);
+        } catch (e) {
+          log.push(`swallowed ${(e as Error).name}`);
+        }
+        await sleep(2); // the deadline passes here
+      });
+    } catch (e) {
+      log.push(`${(e as Error).name} expired=${t.expired()}`);
+    }
+    return log;
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    "[object Timeout active]",
+    "swallowed CancelledError",
+    "CancelledError expired=true",
+  ]);
+  loop.close();
+});
+
+Deno.test("timeout().scope() exits when the body throws before returning its promise", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const t = timeout(1);
+    const bad = (): Promise<void> => {
+      throw new RangeError("at once");
+    };
+    assertThrows(() => t.scope(bad), RangeError, "at once");
+    assertEquals(Deno.inspect(t), "Timeout finished when=1");
+    await sleep(5); // the timer was disarmed
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});
+
+// asyncio's test_timeout_after_cancellation and
+// test_cancel_in_timeout_after_cancellation: a task that swallowed a
+// cancellation (still counted) can time out its cleanup, and a new
+// cancellation inside that cleanup's timeout is not a timeout.
+Deno.test("timeout() in the cleanup after a swallowed cancellation times out, and a new cancellation in it goes on", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const log: string[] = [];
+    try {
+      currentTask()!.cancel();
+      await sleep(1);
+    } catch {
+      // swallowed: cancelling() stays 1
+    } finally {
+      try {
+        await timeout(0).scope(async () => await sleep(1));
+      } catch (e) {
+        log.push((e as Error).name);
+      }
+      try {
+        await timeout(1).scope(async () => {
+          currentTask()!.cancel();
+          await sleep(2);
+        });
+      } catch (e) {
+        log.push((e as Error).name);
+      }
+    }
+    return log;
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    "TimeoutError",
+    "CancelledError",
+  ]);
+  loop.close();
+});
+
+Deno.test("timeout() in a generator cleanup after a swallowed cancellation times out", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<string> {
+    try {
+      currentTask()!.cancel();
+      yield* sleep(1);
+    } catch {
+      // swallowed
+    }
+    try {
+      yield* timeout(0).scope(function* () {
+        yield* sleep(1);
+      });
+    } catch (e) {
+      return (e as Error).name;
+    }
+    return "no timeout";
+  });
+  assertEquals(await loop.runUntilComplete(main), "TimeoutError");
+  loop.close();
+});
+
+Deno.test("Timeout.reschedule() while the scope's cancellation is on its way throws InvalidStateError (test_timeout_expiring)", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    await timeout(1).scope(async (t) => {
+      await assertRejects(() => sleep(10), CancelledError);
+      assertThrows(() => t.reschedule(5), InvalidStateError, "expiring");
+    });
+    return loop.time();
+  });
+  assertEquals(await loop.runUntilComplete(main), 1);
+  loop.close();
+});
+
+Deno.test("nested timeout in the cleanup of an expired one: each reports its own TimeoutError (test_nested_timeout_in_finally)", async () => {
+  for (const style of ["async", "generator"] as const) {
+    const loop = new VirtualTimeLoop();
+    const log: string[] = [];
+    const main = style === "async"
+      ? loop.createTask(async () => {
+        await timeout(1).scope(async () => {
+          try {
+            await sleep(10);
+          } finally {
+            try {
+              await timeout(1).scope(async () => await sleep(10));
+            } catch (e) {
+              log.push(`inner ${(e as Error).name} at ${loop.time()}`);
+            }
+          }
+        });
+      })
+      : loop.createTask(function* (): Coroutine<void> {
+        yield* timeout(1).scope(function* () {
+          try {
+            yield* sleep(10);
+          } finally {
+            try {
+              yield* timeout(1).scope(function* () {
+                yield* sleep(10);
+              });
+            } catch (e) {
+              log.push(`inner ${(e as Error).name} at ${loop.time()}`);
+            }
+          }
+        });
+      });
+    const err = await loop.runUntilComplete(main).catch((e) => e);
+    assertInstanceOf(err, TimeoutError, style);
+    assertEquals(log, ["inner TimeoutError at 2"], style);
+    assertEquals(main.cancelling(), 0, style);
+    loop.close();
+  }
+});
+
+Deno.test("Timeout.reschedule() from outside the task, then a cancellation from outside: not expired (test_reschedule)", async () => {
+  const loop = new VirtualTimeLoop();
+  const entered = new Future<Timeout>({ loop });
+  const main = loop.createTask(async () => {
+    await timeoutAt(10).scope(async (t) => {
+      entered.setResult(t);
+      await sleep(50);
+    });
+  });
+  const t = await loop.runUntilComplete(entered);
+  assertEquals(t.when(), 10);
+  t.reschedule(30);
+  assertEquals(t.when(), 30);
+  t.reschedule(null);
+  assertEquals(t.when(), null);
+  await assertCancelledAfter(loop, main, 40);
+  assertFalse(t.expired());
   loop.close();
 });
 

@@ -114,6 +114,47 @@ Deno.test("waitFor() returns the value of an awaitable that refuses the cancella
   loop.close();
 });
 
+Deno.test("waitFor(): an error the awaitable throws in its cleanup after the timeout replaces the TimeoutError (test_wait_for_reraises_exception_during_cancellation)", async () => {
+  for (const limit of [1, 0]) {
+    const loop = new VirtualTimeLoop();
+    const main = loop.createTask(async () => {
+      const inner = loop.createTask(async () => {
+        try {
+          await sleep(10);
+        } finally {
+          // deno-lint-ignore no-unsafe-finally
+          throw new RangeError("cleanup");
+        }
+      });
+      await sleep(0); // inner starts
+      await waitFor(inner, limit);
+    });
+    await assertRejects(
+      () => loop.runUntilComplete(main),
+      RangeError,
+      "cleanup",
+    );
+    loop.close();
+  }
+});
+
+Deno.test("waitFor() of a task done in the same turn, then cancelled at the next wait (test_wait_for_issue86296)", async () => {
+  const loop = new VirtualTimeLoop();
+  const inner = loop.createTask(() => Promise.resolve("done"));
+  let reachedEnd = false;
+  const task = loop.createTask(async () => {
+    await waitFor(inner, 100);
+    await sleep(1);
+    reachedEnd = true;
+  });
+  await loop.advance(0); // both run their first step
+  task.cancel();
+  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  assertEquals(inner.result(), "done");
+  assertFalse(reachedEnd);
+  loop.close();
+});
+
 Deno.test("waitFor() in a generator coroutine times out a generator coroutine", async () => {
   const loop = new VirtualTimeLoop();
   let cleaned = false;
