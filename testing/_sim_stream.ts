@@ -56,7 +56,9 @@ function addrText(a: Deno.Addr): string {
 // states; here writes queue in sendBuf and leave as the peer's receive
 // window allows (what has not left counts as the write buffer), and the
 // end of the stream is a FIN after the buffer drains (a reset instead when
-// bytes arrived that the application never read). The receive side keeps
+// bytes arrived that the application never read); abort() drops the buffer
+// and sends the FIN at once, a reset after it for unread bytes, as the Deno
+// loop's closed socket does. The receive side keeps
 // arrived bytes in order (segments may arrive out of order after a
 // partition heals) and hands them to the protocol while it reads; each
 // delivery returns window to the writer, one link latency later.
@@ -195,7 +197,20 @@ export class SimStream extends StreamEnd {
 
   protected startAbort(): void {
     this.#world.record(this.host.name, "abort", this.#name);
-    this.broken(undefined);
+    // As the Deno loop's abort() closes its socket (Deno shuts down its
+    // write side first): what the transport holds is dropped, a FIN
+    // follows the bytes that left, and when bytes arrived that the
+    // protocol was never given, the kernel resets the connection after it
+    // (the peer, in CLOSE_WAIT, finds it as EPIPE).
+    const unread = this.#unread || this.#recvBuf.size > 0 ||
+      this.#outOfOrder.size > 0;
+    this.#sendBuf.clear();
+    if (this.#alive() && !this.#finSent) this.#sendFin();
+    if (unread) {
+      this.#world.record(this.host.name, "rst-sent", this.#name);
+      this.#sendReset();
+    }
+    this.lose(undefined);
   }
 
   protected broken(exc: Error | undefined): void {
@@ -246,22 +261,26 @@ export class SimStream extends StreamEnd {
       this.broken(undefined);
       return;
     }
-    if (buf.size === 0 && this.#finPending && !this.#finSent) {
-      this.#finSent = true;
-      const at = this.#sent;
-      this.#lastArrival = world.send(
-        this.host,
-        peer.host,
-        0,
-        "stream",
-        () => peer.#fin(at),
-        this.#lastArrival,
-        this.#onTimeout,
-      );
-    }
+    if (buf.size === 0 && this.#finPending && !this.#finSent) this.#sendFin();
     if (buf.size === 0 && this.#finSent && this.closeCalled) {
       this.lose(undefined);
     }
+  }
+
+  /** Sends the end of the stream, after the bytes sent so far. */
+  #sendFin(): void {
+    this.#finSent = true;
+    const at = this.#sent;
+    const peer = this.#peer;
+    this.#lastArrival = this.#world.send(
+      this.host,
+      peer.host,
+      0,
+      "stream",
+      () => peer.#fin(at),
+      this.#lastArrival,
+      this.#onTimeout,
+    );
   }
 
   #onTimeout = (): void => {
