@@ -528,6 +528,30 @@ conformance(
 );
 
 conformance(
+  "close() with bytes received that its protocol was not given: the peer sees the end, then the reset (BrokenPipe)",
+  ["read", "tcpResets"],
+  async (fx) => {
+    // As abort(): once the buffer is sent, Deno shuts the socket's write
+    // side (a FIN), then closes it, with unread bytes in it (a reset).
+    const peer = fx.peer.probe!;
+    peer.keepOpen = true;
+    fx.transport.pauseReading();
+    fx.peer.send!(pattern(96 * 1024));
+    await settle(0.05);
+    fx.transport.close();
+    await waitUntil(
+      () => peer.count("eof") > 0 || peer.count("lost") > 0,
+      "the peer to see the end",
+    );
+    await settle(0.05);
+    if (peer.count("lost") === 0) fx.peer.send!(bytes("anyone there?"));
+    await waitUntil(() => peer.count("lost") > 0, "the peer's connectionLost");
+    assertEquals(peer.lostWith?.name, "BrokenPipe");
+    assertStrictEquals(fx.probe.lostWith, undefined);
+  },
+);
+
+conformance(
   "abort() with nothing unread: the peer's next write reaches a closed socket, whose reset the write after finds",
   ["read", "write", "tcpResets"],
   async (fx) => {

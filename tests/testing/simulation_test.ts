@@ -377,9 +377,11 @@ Deno.test("Simulation streams: writing to a peer that closed gets a reset, which
   await sim.run();
 });
 
-Deno.test("Simulation streams: closing with bytes unread resets the peer instead of ending the stream (RFC 2525 2.17)", async () => {
-  // A server that never reads what it is sent, answers, and closes: the
-  // kernel throws the unread bytes away and sends a reset, not a FIN.
+Deno.test("Simulation streams: closing with bytes unread sends the FIN, then a reset (RFC 2525 2.17), as the Deno loop's socket does", async () => {
+  // A server that never reads what it is sent, answers, and closes: Deno
+  // shuts the socket's write side (a FIN after the answer), then the
+  // kernel throws the unread bytes away and resets the connection, which
+  // the client, in CLOSE_WAIT, finds as EPIPE on its next write.
   const sim = new Simulation({ seed: 6 });
   sim.host("server", async (loop) => {
     class Deaf extends Protocol {
@@ -394,17 +396,29 @@ Deno.test("Simulation streams: closing with bytes unread resets the peer instead
     await loop.createServer(() => new Deaf(), "0.0.0.0", 80);
   });
   sim.client("client", async (loop) => {
-    const [t, p] = await connectRecorder(loop);
+    const [t, p] = await loop.createConnection(
+      () => {
+        const r = new Recorder();
+        r.keepOpen = true;
+        return r;
+      },
+      "server",
+      80,
+    );
     t.write(encoder.encode("request nobody reads"));
-    assertEquals((await p.lost)?.name, "ConnectionReset");
-    assert(!p.events.includes("eof"), p.events.join());
+    while (!p.events.includes("eof")) await sleep(0.1);
+    assertEquals(decoder.decode(p.bytes()), "bye");
+    await sleep(0.1);
+    t.write(encoder.encode("still there?"));
+    assertEquals((await p.lost)?.name, "BrokenPipe");
   });
   await sim.run();
   const kinds = sim.trace.filter((e) => e.host === "client").map((e) => e.kind);
-  assert(kinds.includes("rst") && !kinds.includes("fin"), kinds.join());
+  const fin = kinds.indexOf("fin");
+  assert(fin >= 0 && fin < kinds.indexOf("rst"), kinds.join());
 });
 
-Deno.test("Simulation streams: bytes that arrive while a close is flushing reset the peer once the socket closes", async () => {
+Deno.test("Simulation streams: bytes that arrive while a close is flushing make a reset follow the FIN once the socket closes", async () => {
   // The server's close() waits for its buffer to drain into a client that
   // reads slowly; the client writes meanwhile; those bytes are never read.
   const sim = new Simulation({ seed: 7, receiveBuffer: 1000 });
@@ -418,15 +432,31 @@ Deno.test("Simulation streams: bytes that arrive while a close is flushing reset
     await loop.createServer(() => new Bulk(), "0.0.0.0", 80);
   });
   sim.client("client", async (loop) => {
-    const [t, p] = await connectRecorder(loop);
+    const [t, p] = await loop.createConnection(
+      () => {
+        const r = new Recorder();
+        r.keepOpen = true;
+        return r;
+      },
+      "server",
+      80,
+    );
     t.pauseReading();
     await sleep(0.1);
     t.write(encoder.encode("late words"));
     await sleep(0.1);
     t.resumeReading();
-    assertEquals((await p.lost)?.name, "ConnectionReset");
+    while (!p.events.includes("eof")) await sleep(0.1);
+    assertEquals(p.bytes(), pattern(5000));
+    await sleep(0.1);
+    t.write(encoder.encode("still there?"));
+    assertEquals((await p.lost)?.name, "BrokenPipe");
   });
   await sim.run();
+  const server = sim.trace.filter((e) => e.host === "server").map((e) =>
+    e.kind
+  );
+  assert(server.includes("rst-sent"), server.join());
 });
 
 Deno.test("Simulation streams: a connection is refused when nothing listens, a name must exist", async () => {
