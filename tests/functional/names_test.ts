@@ -167,23 +167,32 @@ Deno.test("getaddrinfo() without net permission names the --allow-net flag", asy
     }
     loop.close();
   `;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-config", "--no-lock", "--allow-read", "-"],
+  const { out, err } = await runChild(script, []);
+  assertEquals(
+    out,
+    'NotCapable: Cannot resolve host: requires net access to "localhost", run again with the --allow-net flag, received "localhost"',
+    err,
+  );
+});
+
+/** Runs `script` in a child Deno with --allow-read and `flags`. */
+async function runChild(
+  script: string,
+  flags: string[],
+): Promise<{ out: string; err: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-config", "--no-lock", "--allow-read", ...flags, "-"],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const writer = out.stdin.getWriter();
+  const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(script));
   await writer.close();
-  const { stdout, stderr } = await out.output();
-  const text = new TextDecoder().decode(stdout).trim();
-  assertEquals(
-    text,
-    'NotCapable: Cannot resolve host: requires net access to "localhost", run again with the --allow-net flag, received "localhost"',
-    new TextDecoder().decode(stderr),
-  );
-});
+  const { stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { out: decoder.decode(stdout).trim(), err: decoder.decode(stderr) };
+}
 
 // ---- Connecting to a name that does not resolve ----
 
@@ -292,26 +301,9 @@ Deno.test("createConnection() with --allow-net for the name only: the connect it
     console.log(JSON.stringify(names));
     loop.close();
   `;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-config",
-      "--no-lock",
-      "--allow-read",
-      `--allow-net=${NOWHERE}`,
-      "-",
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(script));
-  await writer.close();
-  const { stdout, stderr } = await child.output();
-  const out = new TextDecoder().decode(stdout).trim();
+  const { out, err } = await runChild(script, [`--allow-net=${NOWHERE}`]);
   const [lookup, connect, other] = JSON.parse(
-    out || `["no output: ${new TextDecoder().decode(stderr)}"]`,
+    out || `["no output: ${err}"]`,
   );
   assertEquals(connect, lookup, out);
   assert(lookup !== "NotCapable" && lookup !== "connected", out);

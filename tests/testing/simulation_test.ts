@@ -126,6 +126,13 @@ function simWithServer(
   return { sim, accepted };
 }
 
+/** A `Recorder` that stays open for writing after the peer's FIN. */
+function halfOpen(): Recorder {
+  const r = new Recorder();
+  r.keepOpen = true;
+  return r;
+}
+
 /** Connects a fresh `Recorder` to "server" port 80. */
 function connectRecorder(loop: EventLoop) {
   return loop.createConnection(() => new Recorder(), "server", 80);
@@ -272,18 +279,8 @@ Deno.test("Simulation streams: abort() ends the peer's stream with a FIN, as the
 Deno.test("Simulation streams: abort() with bytes its protocol was not given sends a FIN, then a reset the peer's next write finds as BrokenPipe", async () => {
   const sim = new Simulation({ seed: 5 });
   const talkers: Recorder[] = [];
-  sim.host("server", async (loop) => {
-    await loop.createServer(
-      () => {
-        const r = new Recorder();
-        r.keepOpen = true; // half-open: go on writing after the client's FIN
-        talkers.push(r);
-        return r;
-      },
-      "0.0.0.0",
-      80,
-    );
-  });
+  // Half-open: the server goes on writing after the client's FIN.
+  recordingServer(sim, "server", 80, talkers, halfOpen);
   sim.client("client", async (loop) => {
     const [t, p] = await connectRecorder(loop);
     t.pauseReading();
@@ -314,18 +311,8 @@ Deno.test("Simulation streams: bytes that reach an aborted end are answered with
   // kernel answers them with a reset, which the server's next write finds.
   const sim = new Simulation({ seed: 5 });
   const talkers: Recorder[] = [];
-  sim.host("server", async (loop) => {
-    await loop.createServer(
-      () => {
-        const r = new Recorder();
-        r.keepOpen = true;
-        talkers.push(r);
-        return r;
-      },
-      "0.0.0.0",
-      80,
-    );
-  });
+  // Half-open: the server goes on writing after the client's FIN.
+  recordingServer(sim, "server", 80, talkers, halfOpen);
   sim.client("client", async (loop) => {
     const [t, p] = await connectRecorder(loop);
     await sleep(0.2);
@@ -396,15 +383,7 @@ Deno.test("Simulation streams: closing with bytes unread sends the FIN, then a r
     await loop.createServer(() => new Deaf(), "0.0.0.0", 80);
   });
   sim.client("client", async (loop) => {
-    const [t, p] = await loop.createConnection(
-      () => {
-        const r = new Recorder();
-        r.keepOpen = true;
-        return r;
-      },
-      "server",
-      80,
-    );
+    const [t, p] = await loop.createConnection(halfOpen, "server", 80);
     t.write(encoder.encode("request nobody reads"));
     while (!p.events.includes("eof")) await sleep(0.1);
     assertEquals(decoder.decode(p.bytes()), "bye");
@@ -432,15 +411,7 @@ Deno.test("Simulation streams: bytes that arrive while a close is flushing make 
     await loop.createServer(() => new Bulk(), "0.0.0.0", 80);
   });
   sim.client("client", async (loop) => {
-    const [t, p] = await loop.createConnection(
-      () => {
-        const r = new Recorder();
-        r.keepOpen = true;
-        return r;
-      },
-      "server",
-      80,
-    );
+    const [t, p] = await loop.createConnection(halfOpen, "server", 80);
     t.pauseReading();
     await sleep(0.1);
     t.write(encoder.encode("late words"));
