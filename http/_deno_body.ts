@@ -12,9 +12,10 @@
  * reshaped the fields, or `TULIP_NO_INTERNALS` is set), every function
  * here answers "not known" (`null` or `undefined`; but no body is still
  * told), and the protocols take their general path: slower, never wrong.
- * The server then tells a body held in memory from the outside, by its
- * stream being ready at once ({@linkcode readReadyBody}), so that its
- * answers keep their bytes.
+ * The server and the client then tell a body held in memory from the
+ * outside, by its stream being ready at once ({@linkcode readReadyBody}),
+ * so that their answers and requests keep their bytes (`Content-Length`,
+ * not chunked).
  *
  * @module
  */

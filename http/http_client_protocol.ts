@@ -11,7 +11,12 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
 import type { Transport } from "../transports/transport.ts";
-import { knownBodyLength, staticBody } from "./_deno_body.ts";
+import {
+  bodyUnknown,
+  knownBodyLength,
+  readReadyBody,
+  staticBody,
+} from "./_deno_body.ts";
 import { connectionReset } from "./_deno_errors.ts";
 import {
   BodyQueue,
@@ -110,6 +115,25 @@ const T_HEAD = 1;
 const T_BODY = 2;
 /** Methods whose requests carry a body, so an empty one gets a length. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
+/**
+ * A request's head, framed by the body's length: `Content-Length` (none
+ * for an empty body of a method that takes none), or chunked for -1.
+ */
+function requestHead(
+  method: string,
+  target: string,
+  fields: Array<[string, string]>,
+  length: number,
+): Uint8Array {
+  const headers = fields.slice();
+  if (length > 0 || (length === 0 && BODY_METHODS.has(method))) {
+    headers.push(["content-length", String(length)]);
+  } else if (length < 0) {
+    headers.push(["transfer-encoding", "chunked"]);
+  }
+  return serializeRequestHead({ method, target, headers });
+}
 
 // A request's future: cancelling it tells the protocol at once, so that a
 // request that succeeds costs no done callback (and no loop turn for one).
@@ -439,16 +463,13 @@ export class HttpClientProtocol extends Protocol {
       }
       if (stream !== null) length = knownBodyLength(request) ?? -1;
     }
-    if (length > 0 || (length === 0 && BODY_METHODS.has(method))) {
-      headers.push(["content-length", String(length)]);
-    } else if (length < 0) {
-      headers.push(["transfer-encoding", "chunked"]);
-    }
-    const head = serializeRequestHead({
-      method,
-      target: url.pathname + url.search,
-      headers,
-    });
+    // Without Deno's internals a body held in memory (a string, bytes) is
+    // told by its stream being ready at once; it goes with its length too.
+    const ready = length < 0 && bodyUnknown(request)
+      ? readReadyBody(stream!)
+      : null;
+    const target = url.pathname + url.search;
+    const head = requestHead(method, target, headers, length);
     const pending = new Pending(
       new RequestFuture(this.#loop ?? undefined, this.#requestCancelled),
       method,
@@ -458,6 +479,26 @@ export class HttpClientProtocol extends Protocol {
       const transport = this.#transport!;
       this.#parser.expectResponse(method);
       this.#waiting.push(pending);
+      if (ready !== null) {
+        // Requests behind it wait until its body is known and sent.
+        this.#sendingStream = true;
+        ready.then((body) => {
+          const transport = this.#transport;
+          if (transport === null || transport.isClosing()) {
+            // Lost or closing meanwhile: the request fails with it.
+            if (body instanceof ReadableStream) body.cancel().catch(() => {});
+          } else if (body instanceof ReadableStream) {
+            transport.write(head);
+            this.#streamBody(pending, body, true, -1);
+          } else {
+            const sized = requestHead(method, target, headers, body.length);
+            if (body.length > 0) transport.writelines([sized, body]);
+            else transport.write(sized);
+            this.#bodySent(pending);
+          }
+        });
+        return;
+      }
       if (data !== null && data.length > 0) {
         transport.writelines([head, data]);
       } else transport.write(head);
@@ -814,6 +855,17 @@ export class HttpClientProtocol extends Protocol {
 
   // ---- Request bodies ----
 
+  /** A request's body, sent after its head, is all written. */
+  #bodySent(pending: Pending): void {
+    this.#sendingStream = false;
+    pending.sent = true;
+    this.#retime();
+    const queued = this.#queue;
+    while (
+      queued.length > 0 && !this.#sendingStream && this.#transport !== null
+    ) queued.shift()!.send();
+  }
+
   #streamBody(
     pending: Pending,
     stream: ReadableStream<Uint8Array>,
@@ -830,16 +882,7 @@ export class HttpClientProtocol extends Protocol {
           ? new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
           : null,
       transport: () => this.#transport!,
-      finished: () => {
-        this.#sendingStream = false;
-        pending.sent = true;
-        this.#retime();
-        const queued = this.#queue;
-        while (
-          queued.length > 0 && !this.#sendingStream &&
-          this.#transport !== null
-        ) queued.shift()!.send();
-      },
+      finished: () => this.#bodySent(pending),
       failed: (error) => {
         // The request cannot be completed on this connection.
         const failure = error instanceof Error

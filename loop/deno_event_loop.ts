@@ -119,7 +119,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`; it fails with Deno's error (such as
    * `Deno.errors.ConnectionRefused`) and a message naming `host:port`, or
-   * with `TimeoutError` when the TLS handshake takes too long.
+   * with `TimeoutError` when the TLS handshake takes too long. A host name
+   * that does not resolve fails as `getaddrinfo()` does
+   * (`Deno.errors.NotFound` for no such host); Deno resolves it itself, so
+   * `--allow-net=name` is enough.
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `port` is out of range, `serverHostname` is
    * given without `ssl`, `ssl.handshakeTimeout` is not a positive finite
@@ -378,7 +381,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param options `ssl` (`cert`, `key`, `handshakeTimeout` in seconds),
    * `reusePort`, `backlog`, `startServing`.
    * @returns A future of the `Server`; it fails with Deno's error (such as
-   * `Deno.errors.AddrInUse`) and a message naming `host:port`.
+   * `Deno.errors.AddrInUse`) and a message naming `host:port` (for a host
+   * name that does not resolve, as `getaddrinfo()` does).
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When `port` or `backlog` is out of range, the list
    * of hosts is empty, or `ssl.handshakeTimeout` is not a positive finite
@@ -1444,7 +1448,9 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @param options `Deno.connect`'s options.
    * @returns A future of the connection; it fails with Deno's error (such
-   * as `Deno.errors.ConnectionRefused`).
+   * as `Deno.errors.ConnectionRefused`), or for a host name that does not
+   * resolve as `getaddrinfo()` does (`Deno.errors.NotFound` for no such
+   * host).
    * @throws {TypeError} When `options` or a field has the wrong type.
    * @throws {RangeError} When `port` is out of range or `transport` is
    * neither `"tcp"` nor `"unix"`.

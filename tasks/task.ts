@@ -158,6 +158,7 @@ export class Task<T> extends Future<T> {
   #sent: unknown = undefined;
   #awaitingOne: Future<unknown> | null = null;
   #awaiting: Set<Future<unknown>> | null = null;
+  #pruneAt = 8;
   #mustCancel = false;
   #cancelMessage: string | undefined = undefined;
   #cancelRequests = 0;
@@ -593,8 +594,11 @@ export class Task<T> extends Future<T> {
       return this.#interrupt;
     }
     const awaiting = this.#awaiting ??= new Set();
-    if (awaiting.size >= 8) {
+    if (awaiting.size >= this.#pruneAt) {
+      // Pruned when it has doubled since: a Promise.all() of n pending
+      // futures costs O(n), not a scan of the set per future.
       for (const f of awaiting) if (f.done()) awaiting.delete(f);
+      this.#pruneAt = Math.max(8, 2 * awaiting.size);
     }
     awaiting.add(future);
     return this.#interrupt;

@@ -55,8 +55,10 @@ function addrText(a: Deno.Addr): string {
 // One end of a simulated connection. Its write path has StreamEnd's three
 // states; here writes queue in sendBuf and leave as the peer's receive
 // window allows (what has not left counts as the write buffer), and the
-// end of the stream is a FIN after the buffer drains (a reset instead when
-// bytes arrived that the application never read). The receive side keeps
+// end of the stream is a FIN after the buffer drains (abort() drops the
+// buffer and sends it at once), then a reset when bytes arrived that the
+// application never read, as the Deno loop's socket does (Deno shuts the
+// write side before it closes a socket). The receive side keeps
 // arrived bytes in order (segments may arrive out of order after a
 // partition heals) and hands them to the protocol while it reads; each
 // delivery returns window to the writer, one link latency later.
@@ -85,8 +87,8 @@ export class SimStream extends StreamEnd {
   #delivered = 0;
   #finAt = -1;
   #eofDelivered = false;
-  // Bytes arrived that the application never read before close(): the
-  // socket then closes with a reset instead of a FIN.
+  // Bytes arrived that the application never read before close(): a
+  // reset follows the FIN when the socket closes.
   #unread = false;
   // A reset that came after the peer's FIN, waiting for the next write.
   #latent: Error | null = null;
@@ -195,7 +197,20 @@ export class SimStream extends StreamEnd {
 
   protected startAbort(): void {
     this.#world.record(this.host.name, "abort", this.#name);
-    this.broken(undefined);
+    // As the Deno loop's abort() closes its socket (Deno shuts down its
+    // write side first): what the transport holds is dropped, a FIN
+    // follows the bytes that left, and when bytes arrived that the
+    // protocol was never given, the kernel resets the connection after it
+    // (the peer, in CLOSE_WAIT, finds it as EPIPE).
+    const unread = this.#unread || this.#recvBuf.size > 0 ||
+      this.#outOfOrder.size > 0;
+    this.#sendBuf.clear();
+    if (this.#alive() && !this.#finSent) this.#sendFin();
+    if (unread) {
+      this.#world.record(this.host.name, "rst-sent", this.#name);
+      this.#sendReset();
+    }
+    this.lose(undefined);
   }
 
   protected broken(exc: Error | undefined): void {
@@ -240,28 +255,35 @@ export class SimStream extends StreamEnd {
     }
     this.flow.update(buf.size);
     if (buf.size === 0 && this.closeCalled && this.#unread) {
-      // The socket closes with bytes unread: as a kernel does (RFC 2525
-      // section 2.17), it resets the connection rather than end it.
+      // The socket closes with bytes unread. Deno shuts its write side
+      // first (a FIN), then the kernel resets the connection for the
+      // unread bytes (RFC 2525 section 2.17).
+      if (!this.#finSent) this.#sendFin();
       this.#world.record(this.host.name, "rst-sent", this.#name);
-      this.broken(undefined);
+      this.#sendReset();
+      this.lose(undefined);
       return;
     }
-    if (buf.size === 0 && this.#finPending && !this.#finSent) {
-      this.#finSent = true;
-      const at = this.#sent;
-      this.#lastArrival = world.send(
-        this.host,
-        peer.host,
-        0,
-        "stream",
-        () => peer.#fin(at),
-        this.#lastArrival,
-        this.#onTimeout,
-      );
-    }
+    if (buf.size === 0 && this.#finPending && !this.#finSent) this.#sendFin();
     if (buf.size === 0 && this.#finSent && this.closeCalled) {
       this.lose(undefined);
     }
+  }
+
+  /** Sends the end of the stream, after the bytes sent so far. */
+  #sendFin(): void {
+    this.#finSent = true;
+    const at = this.#sent;
+    const peer = this.#peer;
+    this.#lastArrival = this.#world.send(
+      this.host,
+      peer.host,
+      0,
+      "stream",
+      () => peer.#fin(at),
+      this.#lastArrival,
+      this.#onTimeout,
+    );
   }
 
   #onTimeout = (): void => {

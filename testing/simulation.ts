@@ -275,9 +275,11 @@ function checkNumber(
  * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
  * from a real kernel (after the peer's end of stream, Linux's `EPIPE`:
  * the next write fails the connection with `BrokenPipe`), and so does the
- * peer of a socket closed with bytes
- * it never read (RFC 2525, section 2.17): a reset instead of the end of
- * the stream. Datagrams may be dropped, duplicated and (with
+ * peer of a socket closed or aborted with bytes it never read (RFC 2525,
+ * section 2.17): as on the Deno loop, which shuts a socket's write side
+ * before it closes it, the end of the stream comes first, then the reset.
+ * `abort()` drops what the transport holds and sends the end of the
+ * stream at once. Datagrams may be dropped, duplicated and (with
  * jitter) reordered; an endpoint takes those sent to the address it is
  * bound to, by the listeners' rules (endpoints on one port and different
  * addresses each take their own; one sent to an address:port nobody bound

@@ -91,11 +91,12 @@ export async function assertCancelledAfter(
  * Tests that pin the framing of a body held in memory (`Content-Length`,
  * one write) where it is known only through Deno's internals
  * (`transports/_deno_internals.ts`): `Framing.test(name, fn)` registers
- * one. With them switched off (`TULIP_NO_INTERNALS=1`) the client sends
- * such a body as a stream, chunked, and the server learns it a few
- * microtasks later (by its stream being ready at once), so these tests
- * are skipped in that run. The server's answers are otherwise the same
- * bytes in both runs, and their tests run in both.
+ * one. With them switched off (`TULIP_NO_INTERNALS=1`) the server and the
+ * client learn such a body a few microtasks later (by its stream being
+ * ready at once), so tests that pin when or how a head is made are
+ * skipped in that run. The bytes sent are otherwise the same in both
+ * runs (a body held in memory goes with its `Content-Length`), and their
+ * tests run in both.
  */
 export const Framing = {
   /**

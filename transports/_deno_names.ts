@@ -30,9 +30,12 @@ function netGranted(host: string): boolean {
   }
 }
 
+// The resolver's codes for "no such host" (node:dns's names for them).
+const NO_SUCH_HOST = new Set(["ENOTFOUND", "ENODATA", "EAI_NONAME"]);
+
 function resolveError(host: string, error: unknown): Error {
   const code = (error as { code?: string } | null)?.code ?? "";
-  if (code === "ENOTFOUND" || code === "ENODATA" || code === "EAI_NONAME") {
+  if (NO_SUCH_HOST.has(code)) {
     return new Deno.errors.NotFound(
       `Cannot resolve host: no such host is known, received "${host}"`,
       { cause: error },
@@ -52,6 +55,14 @@ function resolveError(host: string, error: unknown): Error {
   return new Error(`Cannot resolve host: ${why}, received "${host}"`, {
     cause: error,
   });
+}
+
+/**
+ * A host name Deno could not resolve in a connect, as {@linkcode withAddress}
+ * reports it; any other error as it is.
+ */
+export function lookupError(error: unknown, prefix: string): unknown {
+  return error instanceof Error ? lookupFailure(error, prefix) ?? error : error;
 }
 
 /** Resolves `host` with the system resolver; the arguments are checked. */
@@ -165,13 +176,51 @@ export async function nameinfo(
   return [numericHost ? address : name, numericServ ? String(port) : service];
 }
 
+// How Deno (Rust's standard library) words a failed name lookup in
+// Deno.connect() and Deno.listen(): a plain Error, then the C library's
+// gai_strerror() text.
+const LOOKUP_FAILED = "failed to lookup address information";
+// gai_strerror() for EAI_NONAME and EAI_NODATA: glibc, musl, macOS, Windows.
+const NO_SUCH_HOST_TEXT =
+  /not known|does not resolve|no address associated|no such host/i;
+
+/**
+ * The error for Deno's failed lookup of a host name in a connect or a
+ * listen: of the class `getaddrinfo()` fails with for it
+ * (`Deno.errors.NotFound` for no such host, else `Error`); `null` for
+ * another error. The name is resolved by Deno.connect() itself, so that
+ * `--allow-net=name` is enough.
+ */
+function lookupFailure(error: Error, prefix: string): Error | null {
+  if (error.constructor !== Error || !error.message.startsWith(LOOKUP_FAILED)) {
+    return null;
+  }
+  const why = error.message.slice(LOOKUP_FAILED.length).replace(/^:\s*/, "");
+  if (
+    NO_SUCH_HOST.has((error as { code?: string }).code ?? "") ||
+    NO_SUCH_HOST_TEXT.test(why)
+  ) {
+    return new Deno.errors.NotFound(
+      `${prefix}: no such host is known; check the host name, or use an IP address`,
+      { cause: error },
+    );
+  }
+  return new Error(
+    `${prefix}: cannot resolve the host name (${why}); check the resolver (DNS, the hosts file), or use an IP address`,
+    { cause: error },
+  );
+}
+
 /**
  * Re-throws a Deno error with a message naming the address, keeping its
  * class (`Deno.errors.ConnectionRefused` stays one) and the original as
- * `cause`.
+ * `cause`. A host name Deno could not resolve fails as `getaddrinfo()`
+ * does for it (`Deno.errors.NotFound` for no such host).
  */
 export function withAddress(error: unknown, prefix: string): unknown {
   if (!(error instanceof Error)) return error;
+  const lookup = lookupFailure(error, prefix);
+  if (lookup !== null) return lookup;
   const message = `${prefix}: ${error.message}`;
   try {
     const Ctor = error.constructor as new (

@@ -17,6 +17,7 @@ import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { checkPort } from "./address_checks.ts";
+import { lookupError } from "./_deno_names.ts";
 
 /**
  * The largest buffer a `sockRecv` read allocates (asyncio's transports
@@ -273,7 +274,16 @@ export class DenoSockets {
           else future.setResult(conn);
         },
         failed: (error) => {
-          if (!future.done()) future.setException(error);
+          if (future.done()) return;
+          // Deno's own errors as they are; a name it could not resolve as
+          // getaddrinfo() reports it.
+          const { hostname = "127.0.0.1", port } =
+            options as Deno.ConnectOptions;
+          future.setException(
+            unix
+              ? error
+              : lookupError(error, `Cannot connect to ${hostname}:${port}`),
+          );
         },
         orphaned: (conn) => {
           if (conn !== undefined) proactor.close(conn);

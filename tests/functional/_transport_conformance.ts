@@ -115,6 +115,8 @@ export interface Peer {
   resume?(): void;
   /** The peer's own transport, when it has one. */
   transport?: Transport;
+  /** The peer's protocol, when it is a Probe on a stream connection. */
+  probe?: Probe;
 }
 
 /** One transport under test, its probe protocol and its peer. */
@@ -181,6 +183,7 @@ function probePeer(p: Probe): Peer {
     pause: () => p.transport!.pauseReading(),
     resume: () => p.transport!.resumeReading(),
     transport: p.transport!,
+    probe: p,
   };
 }
 

@@ -1,8 +1,18 @@
 // getaddrinfo and getnameinfo through the system resolver (the hosts file
 // maps localhost; nothing here needs outside DNS). Needs --allow-net.
 
-import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { Protocol } from "../../protocols/protocol.ts";
+import { openConnection } from "../../streams/open_connection.ts";
+import type { Awaitable } from "../../tasks/task.ts";
 import { within } from "./_io_helpers.ts";
 
 Deno.test("getaddrinfo() resolves localhost through the hosts file, with the port", async () => {
@@ -157,20 +167,145 @@ Deno.test("getaddrinfo() without net permission names the --allow-net flag", asy
     }
     loop.close();
   `;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-config", "--no-lock", "--allow-read", "-"],
+  const { out, err } = await runChild(script, []);
+  assertEquals(
+    out,
+    'NotCapable: Cannot resolve host: requires net access to "localhost", run again with the --allow-net flag, received "localhost"',
+    err,
+  );
+});
+
+/** Runs `script` in a child Deno with --allow-read and `flags`. */
+async function runChild(
+  script: string,
+  flags: string[],
+): Promise<{ out: string; err: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-config", "--no-lock", "--allow-read", ...flags, "-"],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const writer = out.stdin.getWriter();
+  const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(script));
   await writer.close();
-  const { stdout, stderr } = await out.output();
-  const text = new TextDecoder().decode(stdout).trim();
-  assertEquals(
-    text,
-    'NotCapable: Cannot resolve host: requires net access to "localhost", run again with the --allow-net flag, received "localhost"',
-    new TextDecoder().decode(stderr),
+  const { stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { out: decoder.decode(stdout).trim(), err: decoder.decode(stderr) };
+}
+
+// ---- Connecting to a name that does not resolve ----
+
+// RFC 6761: no `.invalid` name ever resolves. Whether this machine has DNS
+// or not, what a connect fails with must be what getaddrinfo() fails with
+// for the same name (NotFound when the resolver says there is no such
+// host), not Deno's plain Error.
+const NOWHERE = "no-such-host.invalid";
+
+/** The error getaddrinfo() fails with for `host`. */
+async function lookupError(loop: DenoEventLoop, host: string): Promise<Error> {
+  try {
+    await within(loop, loop.getaddrinfo(host, 80));
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error(`getaddrinfo("${host}") resolved: cannot test`);
+}
+
+async function failure(
+  loop: DenoEventLoop,
+  aw: Awaitable<unknown>,
+): Promise<Error> {
+  try {
+    await within(loop, aw);
+  } catch (error) {
+    assertInstanceOf(error, Error);
+    return error as Error;
+  }
+  throw new Error("it succeeded");
+}
+
+function assertLikeLookup(error: Error, expected: Error, where: string): void {
+  assertEquals(error.constructor, expected.constructor, String(error));
+  assertEquals(error.name, expected.name);
+  assertStringIncludes(error.message, where);
+  assertStringIncludes(error.message, "or use an IP address");
+  assert(error.cause instanceof Error, "Deno's error is kept as the cause");
+}
+
+Deno.test("createConnection() to a name that does not resolve fails as getaddrinfo() does, naming the host and port", async () => {
+  const loop = new DenoEventLoop();
+  const expected = await lookupError(loop, NOWHERE);
+  const error = await failure(
+    loop,
+    loop.createConnection(() => new Protocol(), NOWHERE, 80),
   );
+  assertLikeLookup(error, expected, `Cannot connect to ${NOWHERE}:80: `);
+  if (expected instanceof Deno.errors.NotFound) {
+    assertStringIncludes(error.message, "no such host is known");
+  }
+  // With ssl too (a client certificate takes Deno.connectTls()).
+  const tls = await failure(
+    loop,
+    loop.createConnection(() => new Protocol(), NOWHERE, 443, { ssl: true }),
+  );
+  assertLikeLookup(tls, expected, `Cannot connect to ${NOWHERE}:443 over TLS`);
+  loop.close();
+});
+
+Deno.test("openConnection(), sockConnect() and createServer() on a name that does not resolve fail as getaddrinfo() does", async () => {
+  const loop = new DenoEventLoop();
+  const expected = await lookupError(loop, NOWHERE);
+  assertLikeLookup(
+    await failure(loop, openConnection(NOWHERE, 8080, { loop })),
+    expected,
+    `Cannot connect to ${NOWHERE}:8080: `,
+  );
+  assertLikeLookup(
+    await failure(loop, loop.sockConnect({ hostname: NOWHERE, port: 8080 })),
+    expected,
+    `Cannot connect to ${NOWHERE}:8080: `,
+  );
+  assertLikeLookup(
+    await failure(loop, loop.createServer(() => new Protocol(), NOWHERE, 0)),
+    expected,
+    `Cannot listen on ${NOWHERE}:0: `,
+  );
+  loop.close();
+});
+
+Deno.test("createConnection() with --allow-net for the name only: the connect itself resolves it, and fails as getaddrinfo() does", async () => {
+  // Nothing is resolved before Deno.connect(), which would need access to
+  // the resolver's answer: permission scoped to the name is enough.
+  const script = `
+    import { DenoEventLoop } from ${
+    JSON.stringify(new URL("../../loop/deno_event_loop.ts", import.meta.url))
+  };
+    import { Protocol } from ${
+    JSON.stringify(new URL("../../protocols/protocol.ts", import.meta.url))
+  };
+    const loop = new DenoEventLoop();
+    const names = [];
+    for (const aw of [
+      () => loop.getaddrinfo("${NOWHERE}", 80),
+      () => loop.createConnection(() => new Protocol(), "${NOWHERE}", 80),
+      () => loop.createConnection(() => new Protocol(), "example.com", 80),
+    ]) {
+      try {
+        await loop.runUntilComplete(aw());
+        names.push("connected");
+      } catch (e) {
+        names.push(e.name);
+      }
+    }
+    console.log(JSON.stringify(names));
+    loop.close();
+  `;
+  const { out, err } = await runChild(script, [`--allow-net=${NOWHERE}`]);
+  const [lookup, connect, other] = JSON.parse(
+    out || `["no output: ${err}"]`,
+  );
+  assertEquals(connect, lookup, out);
+  assert(lookup !== "NotCapable" && lookup !== "connected", out);
+  assertEquals(other, "NotCapable", "another name stays out of bounds");
 });

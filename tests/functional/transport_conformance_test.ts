@@ -483,6 +483,72 @@ conformance(
   },
 );
 
+conformance(
+  "abort() with nothing unread ends the peer's stream, as closing a socket does (FIN)",
+  ["write", "tcpResets"],
+  async (fx) => {
+    // abort() closes the socket, as asyncio's does: the kernel sends what
+    // it holds, then a FIN; only the transport's own buffer is dropped.
+    fx.transport.write(bytes("bye"));
+    await peerHas(fx, 3);
+    fx.transport.abort();
+    const peer = fx.peer.probe!;
+    await waitUntil(() => peer.count("lost") > 0, "the peer's connectionLost");
+    assertEquals(peer.count("eof"), 1);
+    assertStrictEquals(peer.lostWith, undefined);
+    assertStrictEquals(fx.probe.lostWith, undefined);
+  },
+);
+
+for (const how of ["abort", "close"] as const) {
+  conformance(
+    `${how}() with bytes received that its protocol was not given: the peer sees the end, then the reset (BrokenPipe)`,
+    ["read", "tcpResets"],
+    async (fx) => {
+      // Deno shuts the socket's write side, then closes it: a FIN, then,
+      // with unread bytes in it, a reset (RFC 2525 section 2.17), which the
+      // peer, in CLOSE_WAIT, finds as EPIPE. The bytes wait in the socket
+      // past the one read a Deno transport may have had in flight.
+      const peer = fx.peer.probe!;
+      peer.keepOpen = true;
+      fx.transport.pauseReading();
+      fx.peer.send!(pattern(96 * 1024));
+      await settle(0.05);
+      assertEquals(fx.probe.count("data"), 0);
+      fx.transport[how]();
+      await waitUntil(
+        () => peer.count("eof") > 0 || peer.count("lost") > 0,
+        "the peer to see the end",
+      );
+      await settle(0.05);
+      if (peer.count("lost") === 0) fx.peer.send!(bytes("anyone there?"));
+      await waitUntil(
+        () => peer.count("lost") > 0,
+        "the peer's connectionLost",
+      );
+      assertEquals(peer.lostWith?.name, "BrokenPipe");
+      assertStrictEquals(fx.probe.lostWith, undefined);
+    },
+  );
+}
+
+conformance(
+  "abort() with nothing unread: the peer's next write reaches a closed socket, whose reset the write after finds",
+  ["read", "write", "tcpResets"],
+  async (fx) => {
+    const peer = fx.peer.probe!;
+    peer.keepOpen = true;
+    fx.transport.abort();
+    await waitUntil(() => peer.count("eof") > 0, "eofReceived");
+    fx.peer.send!(bytes("anyone there?"));
+    await settle(0.05);
+    assertEquals(peer.count("lost"), 0);
+    fx.peer.send!(bytes("hello?"));
+    await waitUntil(() => peer.count("lost") > 0, "the peer's connectionLost");
+    assertEquals(peer.lostWith?.name, "BrokenPipe");
+  },
+);
+
 conformance("pauseReading() holds back EOF too, until resumeReading()", [
   "read",
   "ownProtocol",

@@ -18,7 +18,6 @@ import {
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { bytes, SPLITS, text } from "./_http_helpers.ts";
-import { Framing } from "../_helpers.ts";
 
 /**
  * A scripted server: records the bytes it receives and, on the first
@@ -287,7 +286,7 @@ Deno.test("HttpClientProtocol pipelines requests and matches responses in order"
 
 const OK = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
-Framing.test("HttpClientProtocol sends bodies held in memory with Content-Length", async () => {
+Deno.test("HttpClientProtocol sends bodies held in memory with Content-Length", async () => {
   const cases: [RequestInit, string][] = [
     [
       { method: "POST", body: "héllo" },
@@ -321,7 +320,36 @@ Framing.test("HttpClientProtocol sends bodies held in memory with Content-Length
   }
 });
 
-Framing.test("HttpClientProtocol sends a stream body chunked, and a Blob with its length", async () => {
+Deno.test("HttpClientProtocol sends pipelined requests with bodies held in memory in order, each with its Content-Length", async () => {
+  const run = await talk(
+    OK + OK + OK,
+    async (client) => {
+      const responses = await Promise.all([
+        client.request(
+          new Request("http://h/a", { method: "POST", body: "one" }),
+        ),
+        client.request(
+          new Request("http://h/b", {
+            method: "PUT",
+            body: new TextEncoder().encode("two!"),
+          }),
+        ),
+        client.request(new Request("http://h/c")),
+      ]);
+      return responses.map((r) => r.status);
+    },
+    { until: "GET /c" },
+  );
+  assertEquals(run.result, [200, 200, 200]);
+  assertEquals(
+    run.requestText,
+    "POST /a HTTP/1.1\r\nhost: h\r\ncontent-type: text/plain;charset=UTF-8\r\ncontent-length: 3\r\n\r\none" +
+      "PUT /b HTTP/1.1\r\nhost: h\r\ncontent-length: 4\r\n\r\ntwo!" +
+      "GET /c HTTP/1.1\r\nhost: h\r\n\r\n",
+  );
+});
+
+Deno.test("HttpClientProtocol sends a stream body chunked, and a Blob with its length", async () => {
   const stream = () =>
     new ReadableStream<Uint8Array>({
       start(c) {
