@@ -214,10 +214,17 @@ export class NodeTlsConn {
     raw.once("end", ended);
     socket.on("end", ended);
     socket.on("close", ended);
-    socket.on("error", (error: Error) => {
+    const broken = (error: Error) => {
       this.#error ??= error;
       this.#poke();
-    });
+    };
+    socket.on("error", broken);
+    // A record that fails once the handshake is done (one that does not
+    // decrypt, is too long, or is no record at all) gets an alert sent
+    // and this event only: node:tls says 'error' for it only on a socket a
+    // `tls.Server` has released, so the session would sit there, neither
+    // ended nor failed, for as long as the peer keeps its socket open.
+    socket.on("_tlsError", broken);
   }
 
   #poke(): void {
@@ -382,6 +389,9 @@ function tcpDuplex(
             if (!more) break;
           }
         } catch (error) {
+          // Destroyed by the TLS socket (failing with its own error, which
+          // is the one to report) or by close(): the read was cut short.
+          if (duplex.destroyed) return;
           onEnd(error as Error);
           duplex.destroy(error as Error);
           return;

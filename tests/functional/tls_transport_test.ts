@@ -4,6 +4,7 @@
 import {
   assert,
   assertEquals,
+  assertInstanceOf,
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
@@ -13,6 +14,7 @@ import type { Transport } from "../../transports/transport.ts";
 import {
   accepted,
   bytes,
+  collectErrors,
   hangUpServer,
   pattern,
   portOf,
@@ -218,10 +220,31 @@ Deno.test("A TLS server ignores a client that never completes the handshake", as
   });
 });
 
+Deno.test("A TLS server in debug mode reports a failed handshake with the TLS error, once", async () => {
+  await withLoop(async (loop) => {
+    loop.setDebug(true);
+    const errors = collectErrors(loop);
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    const plain = new Recorder(loop);
+    const [pt] = await loop.createConnection(() => plain, HOST, portOf(server));
+    pt.write(bytes("GET / HTTP/1.0\r\n\r\n"));
+    await plain.lost;
+    while (errors.length === 0) await sleepTick(loop);
+    await shutdown(server);
+    assertEquals(errors.map((e) => e.message), ["TLS handshake failed"]);
+    // What the TLS layer said, not the closed socket's "Bad resource ID".
+    assertStringIncludes(String(errors[0].exception), "InvalidContentType");
+    assertEquals(protocols.length, 0);
+  });
+});
+
 /**
  * A plain TCP relay for one connection to `port`, whose `cut(toClient)`
  * stops one direction and half-closes the socket it fed: the peer sees
- * its TCP stream end with no TLS close_notify before it.
+ * its TCP stream end with no TLS close_notify before it. `inject(data)`
+ * stops relaying the client's bytes and sends `data` to the server in
+ * their place (bytes that are no TLS record of the session).
  */
 function raggedRelay(port: number) {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
@@ -246,6 +269,10 @@ function raggedRelay(port: number) {
     cut(toClient: boolean): void {
       cut[toClient ? 1 : 0] = true;
       conns[toClient ? 0 : 1].closeWrite();
+    },
+    async inject(data: Uint8Array): Promise<void> {
+      cut[0] = true;
+      await conns[1].write(data);
     },
     async close(): Promise<void> {
       listener.close();
@@ -280,6 +307,42 @@ Deno.test("A TLS peer that closes its socket without close_notify ends the strea
       while (peer.count("lost") + client.count("lost") < 2) {
         await sleepTick(loop);
       }
+      await relay.close();
+    }
+    await shutdown(server);
+  });
+});
+
+Deno.test("A TLS server's connection that receives what is no valid record after the handshake is lost with the TLS error, not ended", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols, { keepOpen: true });
+    for (
+      const [garbage, message] of [
+        // Plain text where a record belongs.
+        [bytes("GARBAGE\r\n"), "InvalidContentType"],
+        // An application-data record longer than TLS allows.
+        [new Uint8Array([0x17, 3, 3, 0xff, 0xff, 1, 2, 3]), "MessageTooLarge"],
+      ] as const
+    ) {
+      const relay = raggedRelay(portOf(server));
+      const client = new Recorder(loop);
+      const [t] = await loop.createConnection(
+        () => client,
+        HOST,
+        relay.port,
+        { ssl: { caCerts: [certs.ca] }, serverHostname: "localhost" },
+      );
+      const peer = await accepted(loop, protocols, protocols.length + 1);
+      t.write(bytes("hi"));
+      await client.until(2);
+      await relay.inject(garbage);
+      const error = await peer.lost;
+      assertInstanceOf(error, Error);
+      assertStringIncludes(String(error), message);
+      assertEquals(peer.events, ["made", "data", "lost"]);
+      t.abort();
+      await client.lost;
       await relay.close();
     }
     await shutdown(server);
@@ -413,7 +476,7 @@ Deno.test("createServer() with ssl rejects a certificate or key that is not PEM,
         Deno.errors.InvalidData,
       );
       assertStringIncludes(error.message, `Cannot listen on ${HOST}:0`);
-      assertStringIncludes(error.message, message);
+      assertStringIncludes(String(error), message);
     }
   });
 });
