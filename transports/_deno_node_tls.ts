@@ -130,6 +130,18 @@ export class NodeTlsListener {
   }
 }
 
+/**
+ * A TLS failure as Deno's own TLS reports one (`InvalidData`, the TLS
+ * layer's message), so that a server's connections fail as a client's
+ * do; the TCP socket's own errors keep their class.
+ */
+function tlsError(error: Error): Error {
+  for (const cls of Object.values(Deno.errors)) {
+    if (error instanceof cls) return error;
+  }
+  return new Deno.errors.InvalidData(error.message, { cause: error });
+}
+
 /** The error a `NodeTlsConn` gives once closed, as Deno's own. */
 function closedError(): Error {
   return new Deno.errors.BadResource("Bad resource ID");
@@ -196,7 +208,7 @@ export class NodeTlsConn {
         alpnProtocol: typeof alpn === "string" ? alpn : null,
       });
     });
-    socket.once("error", failed);
+    socket.once("error", (error: Error) => failed(tlsError(error)));
     socket.once("close", () => failed());
     // Settled by whoever asks; unobserved, it must not be an unhandled
     // rejection.
@@ -215,7 +227,7 @@ export class NodeTlsConn {
     socket.on("end", ended);
     socket.on("close", ended);
     const broken = (error: Error) => {
-      this.#error ??= error;
+      this.#error ??= tlsError(error);
       this.#poke();
     };
     socket.on("error", broken);
