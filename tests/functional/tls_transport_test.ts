@@ -240,6 +240,55 @@ Deno.test("A TLS server in debug mode reports a failed handshake with the TLS er
   });
 });
 
+Deno.test("A TLS server refuses a client none of whose ALPN protocols it accepts with a no_application_protocol alert (RFC 7301 §3.2)", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const server = await loop.createServer(
+      () => {
+        const p = new Recorder(loop);
+        protocols.push(p);
+        return p;
+      },
+      HOST,
+      0,
+      {
+        ssl: { cert: certs.cert, key: certs.key, alpnProtocols: ["http/1.1"] },
+      },
+    );
+    const conn = await Deno.connectTls({
+      hostname: HOST,
+      port: portOf(server),
+      caCerts: [certs.ca],
+      alpnProtocols: ["h2"],
+    });
+    const error = await assertRejects(() => conn.handshake());
+    conn.close();
+    // The alert, not a bare end of the stream.
+    assertStringIncludes(String(error), "NoApplicationProtocol");
+    assertEquals(protocols.length, 0);
+    await shutdown(server);
+  });
+});
+
+Deno.test("A TLS server answers a ClientHello it cannot parse with a fatal alert in plain text, then closes", async () => {
+  await withLoop(async (loop) => {
+    const server = await tlsServer(loop, []);
+    const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    await conn.write(bytes("GET / HTTP/1.0\r\n\r\n"));
+    const got: number[] = [];
+    const buf = new Uint8Array(64);
+    for (;;) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      got.push(...buf.subarray(0, n));
+    }
+    conn.close();
+    // An alert record: fatal (2), decode_error (50).
+    assertEquals(got, [0x15, 3, 3, 0, 2, 2, 50]);
+    await shutdown(server);
+  });
+});
+
 /**
  * A plain TCP relay for one connection to `port`, whose `cut(toClient)`
  * stops one direction and half-closes the socket it fed: the peer sees
