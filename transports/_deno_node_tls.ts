@@ -155,6 +155,8 @@ function alertFor(error: Error): number | null {
   if (message.includes("any known protocol")) return 120;
   // decode_error
   if (message.startsWith("received corrupt message")) return 50;
+  // unexpected_message
+  if (message.startsWith("received unexpected message")) return 10;
   // illegal_parameter
   if (message.startsWith("peer misbehaved")) return 47;
   // handshake_failure

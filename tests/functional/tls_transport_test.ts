@@ -270,21 +270,55 @@ Deno.test("A TLS server refuses a client none of whose ALPN protocols it accepts
   });
 });
 
-Deno.test("A TLS server answers a ClientHello it cannot parse with a fatal alert in plain text, then closes", async () => {
+Deno.test("A TLS server answers what is no ClientHello with the fatal alert Deno's own TLS listener sends, in plain text, then closes", async () => {
   await withLoop(async (loop) => {
     const server = await tlsServer(loop, []);
-    const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
-    await conn.write(bytes("GET / HTTP/1.0\r\n\r\n"));
-    const got: number[] = [];
-    const buf = new Uint8Array(64);
-    for (;;) {
-      const n = await conn.read(buf).catch(() => null);
-      if (n === null) break;
-      got.push(...buf.subarray(0, n));
+    for (
+      const [sent, description] of [
+        // Plain text: decode_error.
+        [bytes("GET / HTTP/1.0\r\n\r\n"), 50],
+        // An empty application-data record: unexpected_message.
+        [new Uint8Array([0x17, 3, 3, 0, 0]), 10],
+        // An SSL 3.0 ClientHello: handshake_failure.
+        [
+          new Uint8Array([
+            0x16,
+            3,
+            0,
+            0,
+            45,
+            1,
+            0,
+            0,
+            41,
+            3,
+            0,
+            ...new Array(32).fill(7),
+            0,
+            0,
+            2,
+            0,
+            0x2f,
+            1,
+            0,
+          ]),
+          40,
+        ],
+      ] as const
+    ) {
+      const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
+      await conn.write(sent);
+      const got: number[] = [];
+      const buf = new Uint8Array(64);
+      for (;;) {
+        const n = await conn.read(buf).catch(() => null);
+        if (n === null) break;
+        got.push(...buf.subarray(0, n));
+      }
+      conn.close();
+      // An alert record: fatal (2), then the description.
+      assertEquals(got, [0x15, 3, 3, 0, 2, 2, description]);
     }
-    conn.close();
-    // An alert record: fatal (2), decode_error (50).
-    assertEquals(got, [0x15, 3, 3, 0, 2, 2, 50]);
     await shutdown(server);
   });
 });
