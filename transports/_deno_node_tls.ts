@@ -130,6 +130,39 @@ export class NodeTlsListener {
   }
 }
 
+/**
+ * A TLS failure as Deno's own TLS reports one (`InvalidData`, the TLS
+ * layer's message), so that a server's connections fail as a client's
+ * do; the TCP socket's own errors keep their class.
+ */
+function tlsError(error: Error): Error {
+  for (const cls of Object.values(Deno.errors)) {
+    if (error instanceof cls) return error;
+  }
+  return new Deno.errors.InvalidData(error.message, { cause: error });
+}
+
+/**
+ * The alert description (RFC 8446 §6) for a TLS failure, from the TLS
+ * layer's (rustls's) message; `null` for the peer's own alert and for the
+ * TCP socket's errors, which get none.
+ */
+function alertFor(error: Error): number | null {
+  if (tlsError(error) === error) return null;
+  const message = error.message;
+  if (message.startsWith("received fatal alert")) return null;
+  // no_application_protocol
+  if (message.includes("any known protocol")) return 120;
+  // decode_error
+  if (message.startsWith("received corrupt message")) return 50;
+  // unexpected_message
+  if (message.startsWith("received unexpected message")) return 10;
+  // illegal_parameter
+  if (message.startsWith("peer misbehaved")) return 47;
+  // handshake_failure
+  return 40;
+}
+
 /** The error a `NodeTlsConn` gives once closed, as Deno's own. */
 function closedError(): Error {
   return new Deno.errors.BadResource("Bad resource ID");
@@ -153,6 +186,11 @@ export class NodeTlsConn {
   #rest: Uint8Array | null = null;
   // A read waiting for bytes, the end, or an error.
   #wake: (() => void) | null = null;
+  // The TLS socket has written to the TCP socket.
+  #sent = false;
+  // The alert a failed handshake sends, in flight: the TCP socket closes
+  // after it.
+  #alerting: Promise<void> | null = null;
 
   /**
    * @param conn The accepted TCP connection.
@@ -178,10 +216,19 @@ export class NodeTlsConn {
     };
     // The end of the TCP stream ends a pending handshake, and its failure
     // fails the reads: the TLS socket says neither (it just closes).
-    const raw = tcpDuplex(config.modules.Duplex, conn, (error) => {
-      if (error !== undefined) this.#error ??= error;
-      failed(error);
-      this.#poke();
+    const raw = tcpDuplex(config.modules.Duplex, conn, {
+      ended: (error) => {
+        if (error !== undefined) this.#error ??= error;
+        failed(error);
+        this.#poke();
+      },
+      wrote: () => this.#sent = true,
+      released: (error) => {
+        // A handshake the TLS socket gave up on before it said anything:
+        // its 'error' handler sends the alert, then closes.
+        if (error === null && !settled && !this.#sent && !this.#closed) return;
+        this.#closeConn();
+      },
     });
     const socket = this.#socket = new config.modules.tls.TLSSocket(raw, {
       isServer: true,
@@ -196,8 +243,14 @@ export class NodeTlsConn {
         alpnProtocol: typeof alpn === "string" ? alpn : null,
       });
     });
-    socket.once("error", failed);
-    socket.once("close", () => failed());
+    socket.once("error", (error: Error) => {
+      if (!settled && !this.#sent && !this.#closed) this.#alert(error);
+      failed(tlsError(error));
+    });
+    socket.once("close", () => {
+      failed();
+      this.#closeConn();
+    });
     // Settled by whoever asks; unobserved, it must not be an unhandled
     // rejection.
     this.#handshake.catch(() => {});
@@ -214,10 +267,44 @@ export class NodeTlsConn {
     raw.once("end", ended);
     socket.on("end", ended);
     socket.on("close", ended);
-    socket.on("error", (error: Error) => {
-      this.#error ??= error;
+    const broken = (error: Error) => {
+      this.#error ??= tlsError(error);
       this.#poke();
+    };
+    socket.on("error", broken);
+    // A record that fails once the handshake is done (one that does not
+    // decrypt, is too long, or is no record at all) gets an alert sent
+    // and this event only: node:tls says 'error' for it only on a socket a
+    // `tls.Server` has released, so the session would sit there, neither
+    // ended nor failed, for as long as the peer keeps its socket open.
+    socket.on("_tlsError", broken);
+  }
+
+  /**
+   * Sends the alert for a handshake that failed before the server said
+   * anything, in plain text, as Deno's own TLS listener does (node:tls
+   * drops it): the client learns why (RFC 8446 §6.2; RFC 7301 §3.2 for
+   * ALPN). A few bytes to a socket that has sent nothing: they leave at
+   * once, and the socket closes after them.
+   */
+  #alert(error: Error): void {
+    const description = alertFor(error);
+    if (description === null) return;
+    const record = new Uint8Array([21, 3, 3, 0, 2, 2, description]);
+    this.#alerting = writeAll(this.#conn, record).catch(() => {}).then(() => {
+      this.#alerting = null;
+      this.#closeConn();
     });
+  }
+
+  /** Closes the TCP socket, once an alert in flight is sent. */
+  #closeConn(): void {
+    if (this.#alerting !== null) return;
+    try {
+      this.#conn.close();
+    } catch {
+      // Closed already.
+    }
   }
 
   #poke(): void {
@@ -305,11 +392,7 @@ export class NodeTlsConn {
     if (this.#closed) throw closedError();
     this.#closed = true;
     this.#socket.destroy();
-    try {
-      this.#conn.close();
-    } catch {
-      // Closed by the socket's destroy().
-    }
+    this.#closeConn();
     this.#poke();
   }
 
@@ -342,16 +425,27 @@ export class NodeTlsConn {
   }
 }
 
+/** What a {@linkcode tcpDuplex} tells its owner. */
+interface TcpDuplexHooks {
+  /** The end of the stream, or the error a read or write failed with. */
+  ended(error?: Error): void;
+  /** Bytes are being written. */
+  wrote(): void;
+  /**
+   * The duplex is destroyed (`error` is `null` unless a read failed): the
+   * owner closes the socket.
+   */
+  released(error: Error | null): void;
+}
+
 /**
  * A Node `Duplex` over a `Deno.Conn`: the encrypted side of a
- * `TLSSocket`. Reading stops while the `TLSSocket` does not take more;
- * `onEnd` is called at the end of the stream, or with the error a read or
- * write failed with.
+ * `TLSSocket`. Reading stops while the `TLSSocket` does not take more.
  */
 function tcpDuplex(
   Duplex: typeof NodeDuplex,
   conn: Deno.Conn,
-  onEnd: (error?: Error) => void,
+  hooks: TcpDuplexHooks,
 ): NodeDuplex {
   let reading = false;
   // Reused from read to read (a fresh one each time would be zeroed each
@@ -368,7 +462,7 @@ function tcpDuplex(
           for (;;) {
             const n = await conn.read(buffer);
             if (n === null) {
-              onEnd();
+              hooks.ended();
               duplex.push(null);
               return;
             }
@@ -382,7 +476,10 @@ function tcpDuplex(
             if (!more) break;
           }
         } catch (error) {
-          onEnd(error as Error);
+          // Destroyed by the TLS socket (failing with its own error, which
+          // is the one to report) or by close(): the read was cut short.
+          if (duplex.destroyed) return;
+          hooks.ended(error as Error);
           duplex.destroy(error as Error);
           return;
         }
@@ -390,8 +487,9 @@ function tcpDuplex(
       })();
     },
     write(chunk: Uint8Array, _encoding, callback) {
+      hooks.wrote();
       writeAll(conn, chunk).then(() => callback(), (error) => {
-        onEnd(error);
+        hooks.ended(error);
         callback(error);
       });
     },
@@ -399,11 +497,7 @@ function tcpDuplex(
       conn.closeWrite().then(() => callback(), callback);
     },
     destroy(error, callback) {
-      try {
-        conn.close();
-      } catch {
-        // Closed already.
-      }
+      hooks.released(error);
       callback(error);
     },
   });

@@ -4,6 +4,7 @@
 import {
   assert,
   assertEquals,
+  assertInstanceOf,
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
@@ -13,6 +14,7 @@ import type { Transport } from "../../transports/transport.ts";
 import {
   accepted,
   bytes,
+  collectErrors,
   hangUpServer,
   pattern,
   portOf,
@@ -218,10 +220,115 @@ Deno.test("A TLS server ignores a client that never completes the handshake", as
   });
 });
 
+Deno.test("A TLS server in debug mode reports a failed handshake with the TLS error, once", async () => {
+  await withLoop(async (loop) => {
+    loop.setDebug(true);
+    const errors = collectErrors(loop);
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    const plain = new Recorder(loop);
+    const [pt] = await loop.createConnection(() => plain, HOST, portOf(server));
+    pt.write(bytes("GET / HTTP/1.0\r\n\r\n"));
+    await plain.lost;
+    while (errors.length === 0) await sleepTick(loop);
+    await shutdown(server);
+    assertEquals(errors.map((e) => e.message), ["TLS handshake failed"]);
+    // What the TLS layer said, not the closed socket's "Bad resource ID".
+    assertInstanceOf(errors[0].exception, Deno.errors.InvalidData);
+    assertStringIncludes(String(errors[0].exception), "InvalidContentType");
+    assertEquals(protocols.length, 0);
+  });
+});
+
+Deno.test("A TLS server refuses a client none of whose ALPN protocols it accepts with a no_application_protocol alert (RFC 7301 §3.2)", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const server = await loop.createServer(
+      () => {
+        const p = new Recorder(loop);
+        protocols.push(p);
+        return p;
+      },
+      HOST,
+      0,
+      {
+        ssl: { cert: certs.cert, key: certs.key, alpnProtocols: ["http/1.1"] },
+      },
+    );
+    const conn = await Deno.connectTls({
+      hostname: HOST,
+      port: portOf(server),
+      caCerts: [certs.ca],
+      alpnProtocols: ["h2"],
+    });
+    const error = await assertRejects(() => conn.handshake());
+    conn.close();
+    // The alert, not a bare end of the stream.
+    assertStringIncludes(String(error), "NoApplicationProtocol");
+    assertEquals(protocols.length, 0);
+    await shutdown(server);
+  });
+});
+
+Deno.test("A TLS server answers what is no ClientHello with the fatal alert Deno's own TLS listener sends, in plain text, then closes", async () => {
+  await withLoop(async (loop) => {
+    const server = await tlsServer(loop, []);
+    for (
+      const [sent, description] of [
+        // Plain text: decode_error.
+        [bytes("GET / HTTP/1.0\r\n\r\n"), 50],
+        // An empty application-data record: unexpected_message.
+        [new Uint8Array([0x17, 3, 3, 0, 0]), 10],
+        // An SSL 3.0 ClientHello: handshake_failure.
+        [
+          new Uint8Array([
+            0x16,
+            3,
+            0,
+            0,
+            45,
+            1,
+            0,
+            0,
+            41,
+            3,
+            0,
+            ...new Array(32).fill(7),
+            0,
+            0,
+            2,
+            0,
+            0x2f,
+            1,
+            0,
+          ]),
+          40,
+        ],
+      ] as const
+    ) {
+      const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
+      await conn.write(sent);
+      const got: number[] = [];
+      const buf = new Uint8Array(64);
+      for (;;) {
+        const n = await conn.read(buf).catch(() => null);
+        if (n === null) break;
+        got.push(...buf.subarray(0, n));
+      }
+      conn.close();
+      // An alert record: fatal (2), then the description.
+      assertEquals(got, [0x15, 3, 3, 0, 2, 2, description]);
+    }
+    await shutdown(server);
+  });
+});
+
 /**
  * A plain TCP relay for one connection to `port`, whose `cut(toClient)`
  * stops one direction and half-closes the socket it fed: the peer sees
- * its TCP stream end with no TLS close_notify before it.
+ * its TCP stream end with no TLS close_notify before it. `inject(data)`
+ * stops relaying the client's bytes and sends `data` to the server in
+ * their place (bytes that are no TLS record of the session).
  */
 function raggedRelay(port: number) {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
@@ -246,6 +353,10 @@ function raggedRelay(port: number) {
     cut(toClient: boolean): void {
       cut[toClient ? 1 : 0] = true;
       conns[toClient ? 0 : 1].closeWrite();
+    },
+    async inject(data: Uint8Array): Promise<void> {
+      cut[0] = true;
+      await conns[1].write(data);
     },
     async close(): Promise<void> {
       listener.close();
@@ -280,6 +391,43 @@ Deno.test("A TLS peer that closes its socket without close_notify ends the strea
       while (peer.count("lost") + client.count("lost") < 2) {
         await sleepTick(loop);
       }
+      await relay.close();
+    }
+    await shutdown(server);
+  });
+});
+
+Deno.test("A TLS server's connection that receives what is no valid record after the handshake is lost with the TLS error, not ended", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols, { keepOpen: true });
+    for (
+      const [garbage, message] of [
+        // Plain text where a record belongs.
+        [bytes("GARBAGE\r\n"), "InvalidContentType"],
+        // An application-data record longer than TLS allows.
+        [new Uint8Array([0x17, 3, 3, 0xff, 0xff, 1, 2, 3]), "MessageTooLarge"],
+      ] as const
+    ) {
+      const relay = raggedRelay(portOf(server));
+      const client = new Recorder(loop);
+      const [t] = await loop.createConnection(
+        () => client,
+        HOST,
+        relay.port,
+        { ssl: { caCerts: [certs.ca] }, serverHostname: "localhost" },
+      );
+      const peer = await accepted(loop, protocols, protocols.length + 1);
+      t.write(bytes("hi"));
+      await client.until(2);
+      await relay.inject(garbage);
+      const error = await peer.lost;
+      // As Deno's own TLS (a client's, or Deno.listenTls()) fails a read.
+      assertInstanceOf(error, Deno.errors.InvalidData);
+      assertStringIncludes(String(error), message);
+      assertEquals(peer.events, ["made", "data", "lost"]);
+      t.abort();
+      await client.lost;
       await relay.close();
     }
     await shutdown(server);
@@ -413,7 +561,7 @@ Deno.test("createServer() with ssl rejects a certificate or key that is not PEM,
         Deno.errors.InvalidData,
       );
       assertStringIncludes(error.message, `Cannot listen on ${HOST}:0`);
-      assertStringIncludes(error.message, message);
+      assertStringIncludes(String(error), message);
     }
   });
 });
