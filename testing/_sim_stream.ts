@@ -197,30 +197,19 @@ export class SimStream extends StreamEnd {
 
   protected startAbort(): void {
     this.#world.record(this.host.name, "abort", this.#name);
-    // As the Deno loop's abort() closes its socket (Deno shuts down its
-    // write side first): what the transport holds is dropped, a FIN
-    // follows the bytes that left, and when bytes arrived that the
-    // protocol was never given, the kernel resets the connection after it
-    // (the peer, in CLOSE_WAIT, finds it as EPIPE).
-    const unread = this.#unread || this.#recvBuf.size > 0 ||
-      this.#outOfOrder.size > 0;
-    this.#sendBuf.clear();
-    if (this.#alive() && !this.#finSent) this.#sendFin();
-    if (unread) {
-      this.#world.record(this.host.name, "rst-sent", this.#name);
-      this.#sendReset();
-    }
+    this.#closeSocket();
     this.lose(undefined);
   }
 
   protected broken(exc: Error | undefined): void {
-    this.#sendReset();
+    this.#closeSocket();
     this.lose(exc);
   }
 
   /** The segment the connection was made with arrived for a dead end. */
   refuse(): void {
-    this.broken(undefined);
+    this.#sendReset();
+    this.lose(undefined);
   }
 
   // ---- Internals ----
@@ -255,18 +244,32 @@ export class SimStream extends StreamEnd {
     }
     this.flow.update(buf.size);
     if (buf.size === 0 && this.closeCalled && this.#unread) {
-      // The socket closes with bytes unread. Deno shuts its write side
-      // first (a FIN), then the kernel resets the connection for the
-      // unread bytes (RFC 2525 section 2.17).
-      if (!this.#finSent) this.#sendFin();
-      this.#world.record(this.host.name, "rst-sent", this.#name);
-      this.#sendReset();
+      this.#closeSocket();
       this.lose(undefined);
       return;
     }
     if (buf.size === 0 && this.#finPending && !this.#finSent) this.#sendFin();
     if (buf.size === 0 && this.#finSent && this.closeCalled) {
       this.lose(undefined);
+    }
+  }
+
+  /**
+   * Closes the socket as the Deno loop's transports do (Deno shuts a
+   * socket's write side before it closes it): what was not sent is
+   * dropped, a FIN follows the bytes that left, and when bytes arrived
+   * that the protocol was never given, the kernel resets the connection
+   * after it (RFC 2525 section 2.17; the peer, in CLOSE_WAIT, finds it as
+   * EPIPE).
+   */
+  #closeSocket(): void {
+    const unread = this.#unread || this.#recvBuf.size > 0 ||
+      this.#outOfOrder.size > 0;
+    this.#sendBuf.clear();
+    if (this.#alive() && !this.#finSent) this.#sendFin();
+    if (unread) {
+      this.#world.record(this.host.name, "rst-sent", this.#name);
+      this.#sendReset();
     }
   }
 

@@ -634,12 +634,15 @@ conformance("getWriteBufferLimits() starts at 16 KiB and 64 KiB", [
 });
 
 conformance(
-  "A dataReceived() that throws is reported and fails the transport, connectionLost once",
+  "A dataReceived() that throws is reported and fails the transport, connectionLost once; the peer sees the end of the stream, as after abort()",
   [
     "read",
     "ownProtocol",
+    "tcpResets",
   ],
   async (fx) => {
+    const peer = fx.peer.probe!;
+    peer.keepOpen = true;
     const reports: string[] = [];
     fx.loop.setExceptionHandler((_loop, context) => {
       reports.push(context.message);
@@ -655,6 +658,10 @@ conformance(
     assertEquals(fx.probe.count("lost"), 1);
     assertEquals(reports, ["Fatal error: protocol.dataReceived() call failed"]);
     assertStrictEquals(fx.probe.lostWith, boom);
+    // The socket closes as abort() closes it: a FIN (the byte that failed
+    // was given to the protocol), no reset.
+    await waitUntil(() => peer.count("eof") > 0, "the peer's eofReceived");
+    assertEquals(peer.count("lost"), 0);
   },
 );
 // ---- Protocol and extra info ----

@@ -1155,7 +1155,9 @@ Deno.test("Simulation records errors hosts report, and fails on them with failOn
     sim.client("client", async (loop) => {
       const [t, p] = await connectRecorder(loop);
       t.write(encoder.encode("x"));
-      assertEquals((await p.lost)?.name, "ConnectionReset");
+      // The server's socket closes as the Deno loop's does: the end of
+      // the stream, no reset.
+      assertEquals(await p.lost, undefined);
     });
     if (failOnError) {
       const e = await assertRejects(() => sim.run(), SimulationError);
