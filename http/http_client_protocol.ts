@@ -465,9 +465,7 @@ export class HttpClientProtocol extends Protocol {
     }
     // Without Deno's internals a body held in memory (a string, bytes) is
     // told by its stream being ready at once; it goes with its length too.
-    const ready = length < 0 && bodyUnknown(request)
-      ? readReadyBody(stream!)
-      : null;
+    const probe = length < 0 && bodyUnknown(request);
     const target = url.pathname + url.search;
     const head = requestHead(method, target, headers, length);
     const pending = new Pending(
@@ -479,6 +477,9 @@ export class HttpClientProtocol extends Protocol {
       const transport = this.#transport!;
       this.#parser.expectResponse(method);
       this.#waiting.push(pending);
+      // Read only once sent: a request dropped while queued leaves its
+      // body untouched, for its caller to cancel.
+      const ready = probe ? readReadyBody(stream!) : null;
       if (ready !== null) {
         // Requests behind it wait until its body is known and sent.
         this.#sendingStream = true;

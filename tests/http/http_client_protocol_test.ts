@@ -430,6 +430,43 @@ Deno.test("HttpClientProtocol writes a request queued behind a streamed body aft
   );
 });
 
+Deno.test("HttpClientProtocol leaves the body of a request cancelled while queued behind a streamed body unread, for its caller to cancel", async () => {
+  const run = await talk(
+    OK,
+    async (client, loop) => {
+      const endless = new ReadableStream<Uint8Array>({
+        pull: () => new Promise<void>(() => {}),
+      });
+      const first = client.request(
+        new Request("http://h/a", { method: "POST", body: endless }),
+      );
+      Promise.resolve(first).catch(() => {});
+      let cancelled = false;
+      const second = new Request("http://h/b", {
+        method: "POST",
+        body: new ReadableStream<Uint8Array>({
+          pull(c) {
+            c.enqueue(bytes("queued"));
+          },
+          cancel() {
+            cancelled = true;
+          },
+        }),
+      });
+      const future = client.request(second);
+      await sleep(0.1, undefined, { loop });
+      future.cancel();
+      await sleep(0.1, undefined, { loop });
+      const locked = second.body!.locked;
+      if (!locked) await second.body!.cancel();
+      first.cancel();
+      return { locked, cancelled };
+    },
+    { until: "never" },
+  );
+  assertEquals(run.result, { locked: false, cancelled: true });
+});
+
 // ---- Failures ----
 
 Deno.test("HttpClientProtocol.request() checks its argument and the connection state", async () => {
