@@ -591,6 +591,10 @@ export class Task<T> extends Future<T> {
     const one = this.#awaitingOne;
     if (one === null || one.done()) {
       this.#awaitingOne = future;
+      // A new wait: what the set holds may all be done by now; the next
+      // addition prunes it (once, paid for by the additions that made it),
+      // so that a finished Promise.all() does not keep its results alive.
+      this.#pruneAt = 8;
       return this.#interrupt;
     }
     const awaiting = this.#awaiting ??= new Set();

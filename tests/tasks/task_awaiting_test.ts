@@ -73,6 +73,35 @@ Deno.test("awaiting a Promise.all() of n pending futures costs the task O(n) che
   loop.close();
 });
 
+Deno.test("after a Promise.all() of many futures, the task's next wait on several lets the finished ones go", async () => {
+  // The set of awaited futures is pruned when it has doubled; a finished
+  // batch left it at twice its size, so the task kept every result of its
+  // largest Promise.all() alive until as many more additions came.
+  let checked = 0;
+  class Counted<T> extends Future<T> {
+    override done(): boolean {
+      checked++;
+      return super.done();
+    }
+  }
+  const loop = new VirtualTimeLoop();
+  const n = 1000;
+  const batch = Array.from({ length: n }, () => new Counted<number>({ loop }));
+  const task = loop.createTask(async () => {
+    const all = Promise.all(batch);
+    batch.forEach((f, i) => loop.callSoon(() => f.setResult(i)));
+    await all;
+    checked = 0;
+    const [a, b] = [loop.createFuture<number>(), loop.createFuture<number>()];
+    loop.callSoon(() => a.setResult(1));
+    return [await Promise.race([a, b]), checked];
+  });
+  const [first, pruned] = await loop.runUntilComplete(task);
+  assertEquals(first, 1);
+  assert(pruned >= n - 1, `${pruned} of ${n} finished futures looked at`);
+  loop.close();
+});
+
 Deno.test("cancelling a task that awaits a Promise.all() of many futures cancels every pending one", async () => {
   const loop = new VirtualTimeLoop();
   const futures = Array.from(
