@@ -136,10 +136,14 @@ export class NodeTlsListener {
  * do; the TCP socket's own errors keep their class.
  */
 function tlsError(error: Error): Error {
-  for (const cls of Object.values(Deno.errors)) {
-    if (error instanceof cls) return error;
-  }
-  return new Deno.errors.InvalidData(error.message, { cause: error });
+  return isDenoError(error)
+    ? error
+    : new Deno.errors.InvalidData(error.message, { cause: error });
+}
+
+/** Whether `error` is one of `Deno.errors` (the TCP socket's own). */
+function isDenoError(error: Error): boolean {
+  return Object.values(Deno.errors).some((cls) => error instanceof cls);
 }
 
 /**
@@ -148,7 +152,7 @@ function tlsError(error: Error): Error {
  * TCP socket's errors, which get none.
  */
 function alertFor(error: Error): number | null {
-  if (tlsError(error) === error) return null;
+  if (isDenoError(error)) return null;
   const message = error.message;
   if (message.startsWith("received fatal alert")) return null;
   // no_application_protocol
