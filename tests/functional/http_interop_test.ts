@@ -25,7 +25,6 @@ import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { portOf, run } from "./_stream_helpers.ts";
 import { command, HAS_CURL, HAS_PYTHON, needing } from "./_tools.ts";
-import { INTERNALS_ENABLED } from "../../transports/_deno_internals.ts";
 import { rpcOverHttp } from "../http/_http_helpers.ts";
 
 const HOST = "127.0.0.1";
@@ -37,13 +36,6 @@ const GZIP = new Uint8Array(
   ).arrayBuffer(),
 );
 
-/**
- * Whether tulip's client sees the length of a request body held in memory:
- * only through Deno's internals; with TULIP_NO_INTERNALS=1 such a body goes
- * as a stream, chunked. (The server learns it either way: such a body is
- * ready at once.)
- */
-const SIZED = INTERNALS_ENABLED;
 
 /** A stream of `size` bytes of `fill`, made in 64 KiB pieces as read. */
 function zeros(size: number, fill = 0): ReadableStream<Uint8Array> {
@@ -226,8 +218,8 @@ Deno.test("HttpClientProtocol against Deno.serve: MiB bodies both ways, pipelini
       });
       assertEquals(await sized.json(), {
         n: 5 * MIB,
-        te: SIZED ? null : "chunked",
-        cl: SIZED ? String(5 * MIB) : null,
+        te: null,
+        cl: String(5 * MIB),
       });
       const streamed = await get("/count", {
         method: "POST",
