@@ -84,7 +84,10 @@ export interface CreateConnectionOptions {
    * `handshakeTimeout` bounds the TLS handshake, in seconds from the end
    * of the TCP connect (default 60, as asyncio's `ssl_handshake_timeout`):
    * a server that does not finish it in time fails the call with
-   * `TimeoutError`, and the connection is closed.
+   * `TimeoutError`, and the connection is closed. Deno's TLS, which clients
+   * use, keeps a closed connection's socket until the server finishes the
+   * handshake or hangs up (and, after an `abort()`, until it reads what was
+   * sent): tulip cannot release it sooner.
    *
    * @default {false}
    */
@@ -158,7 +161,11 @@ export interface StartTlsOptions {
   alpnProtocols?: string[];
   /**
    * The longest the upgrade may take, in seconds: letting a read in
-   * flight finish, sending what is buffered, and the TLS handshake.
+   * flight finish, sending what is buffered, and the TLS handshake. An
+   * upgrade over the loopback relay (a read was in flight) closes the
+   * socket to the server when time is up; one without it leaves the
+   * socket to Deno's TLS, which keeps it until the server answers or
+   * hangs up.
    *
    * @default {60}
    */

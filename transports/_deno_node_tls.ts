@@ -11,6 +11,11 @@
 // Here the TCP socket is a plain `Deno.TcpConn`, which `close()` releases
 // at once, whatever state the TLS session is in.
 //
+// Clients stay on Deno's TLS: node:tls's client checks a server's
+// certificate otherwise (the common name stands in for a missing
+// subjectAltName, a self-signed server certificate in `ca` is trusted, a
+// rejected chain's reason is lost).
+//
 // node:tls is imported on first use: loading Deno's Node layer costs tens
 // of milliseconds at startup.
 

@@ -160,8 +160,12 @@ export function startTls(
         if (fut.done()) upgraded.abort();
         else fut.setResult(upgraded);
       },
-      // Over a relay, the TLS connection's end ends the plain one.
-      onLost: () => relayBack?.endOfTls(),
+      // Over a relay, the TLS connection's end ends the plain one: once
+      // what it sent is relayed, or at once when it was closed at once
+      // (a server that reads nothing would otherwise keep the plain
+      // socket, and the relay, for as long as it likes).
+      onLost: (forced) =>
+        forced ? relayBack?.abortBoth() : relayBack?.endOfTls(),
     });
     plain.succeededBy(upgraded);
   };
@@ -371,6 +375,15 @@ class Relay {
   endOfTls(): void {
     this.#tlsGone = true;
     if (this.#eof) this.#endBoth();
+  }
+
+  /**
+   * The TLS transport was closed at once (aborted, or failed): so are both
+   * ends of this relay, dropping what they hold.
+   */
+  abortBoth(): void {
+    this.#from?.abort();
+    this.#to?.abort();
   }
 
   #endBoth(): void {

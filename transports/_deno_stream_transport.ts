@@ -101,8 +101,12 @@ export interface StreamContext {
 export interface StreamTransportOptions {
   /** Called once `connectionMade()` returned (or threw: with the error). */
   onReady?: (error?: unknown) => void;
-  /** Called after `connectionLost()`. */
-  onLost?: () => void;
+  /**
+   * Called after `connectionLost()`; `forced` when the connection was
+   * closed at once (`abort()`, an error) rather than once its buffer was
+   * sent.
+   */
+  onLost?: (forced: boolean) => void;
   /** The connection is TLS: what its handshake settled. */
   tls?: { alpnProtocol: string | null };
   /** Made by a server (`startTls()` then refuses it). */
@@ -251,7 +255,9 @@ export class DenoStreamTransport extends FlowControlledTransport
   #protocol: BaseProtocol;
   #buffered: boolean; // the protocol lends its buffer
   #onReady: ((error?: unknown) => void) | undefined;
-  #onLost: (() => void) | undefined;
+  #onLost: ((forced: boolean) => void) | undefined;
+  // Closed at once (abort(), an error), not once its buffer was sent.
+  #forced = false;
   readonly #tls: { alpnProtocol: string | null } | undefined;
   readonly #serverSide: boolean;
   readonly #addressesOf: Deno.Conn;
@@ -373,6 +379,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
+    this.#forced = true;
     this.#flow?.close();
     this.#held = undefined;
     if (this.#conn instanceof NodeTlsConn && !this.#eofWanted) {
@@ -969,6 +976,7 @@ export class DenoStreamTransport extends FlowControlledTransport
       });
     }
     this.#closing = true;
+    this.#forced = true;
     this.#flow?.close();
     this.#held = undefined;
     this.#queue = null;
@@ -1167,7 +1175,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     }
     const lost = this.#onLost;
     this.#onLost = undefined;
-    lost?.();
+    lost?.(this.#forced);
   }
 
   /** An operation settled after the loop closed: release the connection. */

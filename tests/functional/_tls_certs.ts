@@ -1,6 +1,7 @@
 // The TLS test certificates: a CA, a server certificate for "localhost",
-// "tulip.test" and 127.0.0.1, and a client certificate, all in
-// tests/fixtures/tls/ (made once by tests/fixtures/tls/make.sh, valid for
+// "tulip.test" and 127.0.0.1, and a client certificate; and, from a second
+// CA, a server certificate that names "localhost" only in its common name;
+// all in tests/fixtures/tls/ (made once by tests/fixtures/tls/make.sh, valid for
 // 100 years), so that the TLS tests need no openssl. Interop tests that
 // run the openssl binary ask `opensslMissing()` first.
 
@@ -16,6 +17,15 @@ export interface TestCerts {
   clientCert: string;
   /** The client's private key. */
   clientKey: string;
+  /** The second CA's certificate. */
+  otherCa: string;
+  /**
+   * A server certificate from the second CA with "localhost" in its common
+   * name and no subjectAltName: valid for no name.
+   */
+  cnOnlyCert: string;
+  /** Its private key. */
+  cnOnlyKey: string;
 }
 
 const DIR = new URL("../fixtures/tls/", import.meta.url);
@@ -39,6 +49,9 @@ export function testCerts(): Promise<TestCerts> {
     key: await read("server.key"),
     clientCert: await read("client.pem"),
     clientKey: await read("client.key"),
+    otherCa: await read("other_ca.pem"),
+    cnOnlyCert: await read("cn_only.pem"),
+    cnOnlyKey: await read("cn_only.key"),
   }))();
 }
 

@@ -2,12 +2,16 @@
 // file descriptor) as soon as it gives up on it: a handshake timed out,
 // however the client stalls it, or a transport aborted while the peer
 // reads nothing. A hostile client must not keep a descriptor for longer
-// than the server's limits allow.
+// than the server's limits allow. And the same of a TLS client that
+// startTls() upgrades over the loopback relay (other TLS clients keep
+// Deno's TLS, and its limit: see README "TLS").
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { TimeoutError } from "../../futures/errors.ts";
 import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
+import { Protocol } from "../../protocols/protocol.ts";
 import {
   accepted,
   portOf,
@@ -34,23 +38,29 @@ if (noSs !== null) {
 }
 
 /**
- * The server's established TCP connections on `port`, as `ss` lists them
- * (the server's side only: its local port is `port`).
+ * The established TCP connections on `port`, as `ss` lists them: the
+ * server's side (its local port is `port`), or the client's (its remote
+ * port is).
  */
-function serverSockets(port: number): number {
+function sockets(port: number, side: "server" | "client" = "server"): number {
+  const which = side === "server" ? "sport" : "dport";
   const out = new Deno.Command("ss", {
-    args: ["-tnH", "state", "established", `( sport = :${port} )`],
+    args: ["-tnH", "state", "established", `( ${which} = :${port} )`],
   }).outputSync();
   return new TextDecoder().decode(out.stdout).split("\n")
     .filter((line) => line.trim() !== "").length;
 }
 
-/** Waits until `ss` lists none of the server's sockets on `port`. */
-async function serverSocketsGone(port: number, bound: number): Promise<void> {
+/** Waits until `ss` lists none of `side`'s sockets on `port`. */
+async function socketsGone(
+  port: number,
+  bound: number,
+  side: "server" | "client" = "server",
+): Promise<void> {
   const start = performance.now();
-  while (serverSockets(port) !== 0) {
+  while (sockets(port, side) !== 0) {
     const took = (performance.now() - start) / 1000;
-    assert(took < bound, `The server's socket still open after ${took} s`);
+    assert(took < bound, `The ${side}'s socket still open after ${took} s`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -183,10 +193,10 @@ Deno.test({
           await new Promise((resolve) => setTimeout(resolve, 200));
         }
         assert(last > 0, "The client took everything");
-        assertEquals(serverSockets(port), 1);
+        assertEquals(sockets(port), 1);
         peer.transport.abort();
         await peer.lost;
-        await serverSocketsGone(port, 2);
+        await socketsGone(port, 2);
       });
     });
   },
@@ -215,8 +225,8 @@ Deno.test({
         );
         // The answer fills the socket buffers; the client reads nothing.
         await new Promise((resolve) => setTimeout(resolve, 200));
-        assertEquals(serverSockets(port), 1);
-        await serverSocketsGone(port, 4);
+        assertEquals(sockets(port), 1);
+        await socketsGone(port, 4);
       });
     });
   },
@@ -267,4 +277,96 @@ Deno.test("A TLS server's connection sees the end of every client that sent its 
       await child.status;
     }
   }
+});
+
+/** A protocol that says when its connection was lost. */
+class Keeper extends Protocol {
+  lost: PromiseWithResolvers<Error | undefined> = Promise.withResolvers();
+  override connectionLost(exc?: Error): void {
+    this.lost.resolve(exc);
+  }
+}
+
+Deno.test("startTls() over the loopback relay closes the socket when handshakeTimeout passes against a server that never answers", async () => {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  try {
+    await withLoop(async (loop) => {
+      const accepting = listener.accept();
+      const protocol = new Keeper();
+      const [plain] = await loop.createConnection(
+        () => protocol,
+        HOST,
+        listener.addr.port,
+      );
+      const silent = await accepting;
+      // A read is in flight: the upgrade runs over the relay.
+      assert(plain.isReading());
+      await assertRejects(
+        () =>
+          Promise.resolve(loop.startTls(plain, protocol, {
+            caCerts: [certs.ca],
+            serverHostname: "localhost",
+            handshakeTimeout: 0.3,
+          })),
+        TimeoutError,
+      );
+      const took = await endedWithin(silent, 2);
+      assert(took < 2, `The client's socket was still open after 2 s`);
+    });
+  } finally {
+    listener.close();
+  }
+});
+
+Deno.test({
+  name:
+    "abort() on a TLS transport upgraded over the loopback relay frees the socket at once though the server reads nothing",
+  ignore: noSs !== null,
+  fn: async () => {
+    const listener = Deno.listenTls({
+      hostname: HOST,
+      port: 0,
+      cert: certs.cert,
+      key: certs.key,
+    });
+    const port = listener.addr.port;
+    let server: Deno.TlsConn | null = null;
+    try {
+      await withLoop(async (loop) => {
+        const accepting = listener.accept();
+        const protocol = new Keeper();
+        const [plain] = await loop.createConnection(() => protocol, HOST, port);
+        server = await accepting;
+        // A read is in flight: the upgrade runs over the relay.
+        assert(plain.isReading());
+        const [transport] = await Promise.all([
+          loop.startTls(plain, protocol, {
+            caCerts: [certs.ca],
+            serverHostname: "localhost",
+          }),
+          server.handshake(),
+        ]);
+        // More than the socket buffers (the relay's loopback pair's too)
+        // hold, which the server never reads.
+        for (let i = 0; i < 64; i++) {
+          transport.write(new Uint8Array(256 * 1024));
+        }
+        // Until the socket buffers are full: the transport's stops
+        // shrinking.
+        let last = -1;
+        while (transport.getWriteBufferSize() !== last) {
+          last = transport.getWriteBufferSize();
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        assert(last > 0, "The server took everything");
+        assertEquals(sockets(port, "client"), 1);
+        transport.abort();
+        await protocol.lost.promise;
+        await socketsGone(port, 2, "client");
+      });
+    } finally {
+      (server as Deno.TlsConn | null)?.close();
+      listener.close();
+    }
+  },
 });

@@ -118,9 +118,11 @@ Deno.test("createConnection() with ssl fails on an unknown issuer or a wrong nam
         }),
       )
     );
+    // As Deno's own TLS reports them: InvalidData, with the reason.
+    assertInstanceOf(unknown, Deno.errors.InvalidData);
     assertStringIncludes(
       (unknown as Error).message,
-      `Cannot connect to ${HOST}:${port} over TLS`,
+      `Cannot connect to ${HOST}:${port} over TLS: invalid peer certificate: UnknownIssuer`,
     );
     const wrongName = await assertRejects(() =>
       Promise.resolve(
@@ -130,7 +132,11 @@ Deno.test("createConnection() with ssl fails on an unknown issuer or a wrong nam
         }),
       )
     );
-    assertStringIncludes((wrongName as Error).message, "over TLS");
+    assertInstanceOf(wrongName, Deno.errors.InvalidData);
+    assertStringIncludes(
+      (wrongName as Error).message,
+      `over TLS: invalid peer certificate: certificate not valid for name "elsewhere.test"`,
+    );
     // The server dropped those handshakes and still serves.
     const client = new Recorder(loop);
     const t = await connectTls(loop, server, client, "localhost");
@@ -138,6 +144,35 @@ Deno.test("createConnection() with ssl fails on an unknown issuer or a wrong nam
     await client.until(4);
     t.close();
     await client.lost;
+    await shutdown(server);
+  });
+});
+
+Deno.test("createConnection() with ssl refuses a certificate that names the host only in its common name, as Deno's TLS does", async () => {
+  // An OpenSSL-style check (node:tls's, in Deno too) falls back on the
+  // common name when there is no subjectAltName, and would accept it.
+  await withLoop(async (loop) => {
+    const server = await loop.createServer(
+      () => new Recorder(loop),
+      HOST,
+      0,
+      { ssl: { cert: certs.cnOnlyCert, key: certs.cnOnlyKey } },
+    );
+    const port = portOf(server);
+    const error = await assertRejects(
+      () =>
+        Promise.resolve(
+          loop.createConnection(() => new Recorder(loop), HOST, port, {
+            ssl: { caCerts: [certs.otherCa] },
+            serverHostname: "localhost",
+          }),
+        ),
+      Deno.errors.InvalidData,
+    );
+    assertStringIncludes(
+      error.message,
+      `Cannot connect to ${HOST}:${port} over TLS: invalid peer certificate: certificate not valid for name "localhost"`,
+    );
     await shutdown(server);
   });
 });
