@@ -497,9 +497,15 @@ export class WritePipeTransport extends FlowControlledTransport
     );
   }
 
-  /** Drops the buffer, aborts the stream, then reports `error`. */
+  /**
+   * Drops the buffer, aborts the stream, then reports `error`: once the
+   * abort is done, or on the loop's next turn when a write is in flight,
+   * since the stream aborts only after that write, which a reader that
+   * never reads holds forever (asyncio's abort() closes the pipe at once).
+   */
   #drop(error: Error | undefined): void {
     if (this.#failed || this.#lost) return;
+    const writing = this.#inFlight > 0;
     this.#failed = true;
     this.#failedWith = error;
     this.#closing = true;
@@ -512,8 +518,11 @@ export class WritePipeTransport extends FlowControlledTransport
     const done = () => this.#finish(error);
     this.#proactor.watch(
       this.#writer.abort(error),
-      this.#proactor.bind<void>({ done, failed: done }),
+      this.#proactor.bind<void>(
+        writing ? { done: noop, failed: noop } : { done, failed: done },
+      ),
     );
+    if (writing) this.#loop.callSoon(done);
   }
 
   #finish = (error: Error | undefined): void => {

@@ -431,6 +431,31 @@ Deno.test("WriteTransport.abort() drops the buffer, aborts the stream and calls 
   loop.close();
 });
 
+Deno.test("WriteTransport.abort() on a pipe whose write never completes calls connectionLost(undefined) at once, as asyncio's abort() does", async () => {
+  // A reader that never reads (a child that never reads its stdin, and a
+  // grandchild holding it): the stream's own abort waits for the write in
+  // flight, which may be forever.
+  const loop = new DenoEventLoop();
+  const { writable, written, release, state } = gatedSink();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  transport.write(encode("stuck"));
+  while (written.length === 0) await loop.runUntilComplete(Promise.resolve());
+  transport.abort();
+  assertEquals(await loop.runUntilComplete(protocol.lost, 5), undefined);
+  assertEquals(protocol.events, ["made", "lost"]);
+  assertEquals(transport.getWriteBufferSize(), 0);
+  // The stream is aborted once its write is over; nothing more is told.
+  release();
+  while (state.aborted === undefined) {
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  assertEquals(protocol.events, ["made", "lost"]);
+  loop.close();
+});
+
 Deno.test("connectWritePipe() reports a failed write to connectionLost", async () => {
   const loop = new DenoEventLoop();
   const errors = collectErrors(loop);
