@@ -258,7 +258,12 @@ export class ReadPipeTransport implements ReadTransport {
     }
     if (data.length > 0) {
       try {
-        this.#protocol.dataReceived(data);
+        // A short read is a view of the stream's whole read buffer (64 KiB
+        // for a child's output): copied, so that a protocol keeping the
+        // chunks holds at most twice what was written.
+        this.#protocol.dataReceived(
+          2 * data.length < data.buffer.byteLength ? data.slice() : data,
+        );
       } catch (error) {
         this.fail(
           toError(error),

@@ -305,6 +305,33 @@ Deno.test("SubprocessTransport: aborting stdin while the child never reads loses
   loop.close();
 });
 
+Deno.test("subprocessExec() hands each chunk of output in a buffer of about its size, not a view of a 64 KiB one", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const chunks: Uint8Array[] = [];
+  protocol.pipeDataReceived = function (fd: number, data: Uint8Array) {
+    chunks.push(data);
+    this.output[fd] += text(data);
+  };
+  await within(
+    loop,
+    loop.subprocessExec(() => protocol, "sh", [
+      "-c",
+      "for i in 1 2 3; do printf x; sleep 0.02; done",
+    ], { stdin: "null", stderr: "null" }),
+  );
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output[1], "xxx");
+  // A protocol that keeps a child's output holds about what it wrote.
+  for (const data of chunks) {
+    assert(
+      data.buffer.byteLength <= 2 * data.length,
+      `${data.length} bytes in a buffer of ${data.buffer.byteLength}`,
+    );
+  }
+  loop.close();
+});
+
 Deno.test("subprocessExec() fails its future when the program does not exist", async () => {
   const loop = new DenoEventLoop();
   await assertRejects(
