@@ -208,13 +208,23 @@ export class ReadPipeTransport implements ReadTransport {
     this.#cancel(error);
   }
 
-  /** Cancels the stream; `connectionLost(error)` follows. */
+  /**
+   * Cancels the stream; `connectionLost(error)` follows once the cancel is
+   * done, or on the loop's next turn when a read is in flight: a source
+   * may finish its cancel only after that read (`ReadableStream.from()` of
+   * an async generator waits for its next item), which may be never.
+   */
   #cancel(error: Error | undefined): void {
     const finish = () => this.#finish(error);
     this.#proactor.watch(
       this.#reader.cancel(error),
-      this.#proactor.bind<void>({ done: finish, failed: finish }),
+      this.#proactor.bind<void>(
+        this.#reading
+          ? { done: noop, failed: noop }
+          : { done: finish, failed: finish },
+      ),
     );
+    if (this.#reading) this.#loop.callSoon(finish);
   }
 
   #readMore(): void {
