@@ -113,6 +113,13 @@ function localFor(peer: Address): string {
   return host.startsWith("127.") ? "127.0.0.1" : "0.0.0.0";
 }
 
+/**
+ * The receive buffer's size: the largest UDP payload over IPv6 (65527
+ * bytes) fits, where Deno's own buffer of 65507 (IPv4's largest) cuts a
+ * longer datagram without a word.
+ */
+const RECEIVE_BUFFER_SIZE = 65536;
+
 /** What Deno's joins give back: a way to leave. */
 type Membership = { leave(): Promise<void> };
 
@@ -134,6 +141,8 @@ class DenoDatagramTransport extends FlowControlledTransport
   readonly #remoteName: string | undefined;
   readonly #flow: WriteFlowControl;
   #protocol: DatagramProtocol;
+  /** Where each datagram lands; one receive is in flight at a time. */
+  readonly #buffer = new Uint8Array(RECEIVE_BUFFER_SIZE);
   #queue: [Uint8Array, Deno.NetAddr][] = [];
   #queued = 0;
   #inFlight = 0;
@@ -405,7 +414,7 @@ class DenoDatagramTransport extends FlowControlledTransport
     this.#receiving = true;
     let received: Promise<[Uint8Array, Deno.Addr]>;
     try {
-      received = this.#conn.receive();
+      received = this.#conn.receive(this.#buffer);
     } catch (error) {
       received = Promise.reject(error);
     }
@@ -427,12 +436,15 @@ class DenoDatagramTransport extends FlowControlledTransport
       (from.hostname === remote.hostname && from.port === remote.port)
     ) {
       const protocol = this.#protocol;
+      // A copy of its own size: a datagram the protocol keeps holds no
+      // more memory than the peer sent, and the buffer is free again.
+      const datagram = data.slice();
       callProtocol(
         this.#loop,
         this,
         protocol,
         "protocol.datagramReceived()",
-        () => protocol.datagramReceived(data, addr),
+        () => protocol.datagramReceived(datagram, addr),
       );
     }
     this.#receive();

@@ -208,13 +208,23 @@ export class ReadPipeTransport implements ReadTransport {
     this.#cancel(error);
   }
 
-  /** Cancels the stream; `connectionLost(error)` follows. */
+  /**
+   * Cancels the stream; `connectionLost(error)` follows once the cancel is
+   * done, or on the loop's next turn when a read is in flight: a source
+   * may finish its cancel only after that read (`ReadableStream.from()` of
+   * an async generator waits for its next item), which may be never.
+   */
   #cancel(error: Error | undefined): void {
     const finish = () => this.#finish(error);
     this.#proactor.watch(
       this.#reader.cancel(error),
-      this.#proactor.bind<void>({ done: finish, failed: finish }),
+      this.#proactor.bind<void>(
+        this.#reading
+          ? { done: noop, failed: noop }
+          : { done: finish, failed: finish },
+      ),
     );
+    if (this.#reading) this.#loop.callSoon(finish);
   }
 
   #readMore(): void {
@@ -258,7 +268,12 @@ export class ReadPipeTransport implements ReadTransport {
     }
     if (data.length > 0) {
       try {
-        this.#protocol.dataReceived(data);
+        // A short read is a view of the stream's whole read buffer (64 KiB
+        // for a child's output): copied, so that a protocol keeping the
+        // chunks holds at most twice what was written.
+        this.#protocol.dataReceived(
+          2 * data.length < data.buffer.byteLength ? data.slice() : data,
+        );
       } catch (error) {
         this.fail(
           toError(error),
@@ -497,9 +512,15 @@ export class WritePipeTransport extends FlowControlledTransport
     );
   }
 
-  /** Drops the buffer, aborts the stream, then reports `error`. */
+  /**
+   * Drops the buffer, aborts the stream, then reports `error`: once the
+   * abort is done, or on the loop's next turn when a write is in flight,
+   * since the stream aborts only after that write, which a reader that
+   * never reads holds forever (asyncio's abort() closes the pipe at once).
+   */
   #drop(error: Error | undefined): void {
     if (this.#failed || this.#lost) return;
+    const writing = this.#inFlight > 0;
     this.#failed = true;
     this.#failedWith = error;
     this.#closing = true;
@@ -512,8 +533,11 @@ export class WritePipeTransport extends FlowControlledTransport
     const done = () => this.#finish(error);
     this.#proactor.watch(
       this.#writer.abort(error),
-      this.#proactor.bind<void>({ done, failed: done }),
+      this.#proactor.bind<void>(
+        writing ? { done: noop, failed: noop } : { done, failed: done },
+      ),
     );
+    if (writing) this.#loop.callSoon(done);
   }
 
   #finish = (error: Error | undefined): void => {

@@ -315,6 +315,32 @@ Deno.test("DatagramTransport sends an empty datagram and counts each datagram's 
   loop.close();
 });
 
+Deno.test("DatagramTransport delivers each datagram whole, in a buffer of its own size: the largest UDP payload arrives uncut, a 3-byte one holds no 64 KiB", async () => {
+  // IPv6 carries up to 65527 bytes, 20 more than IPv4's 65507.
+  const host = hasIpv6Loopback() ? "::1" : "127.0.0.1";
+  const largest = host === "::1" ? 65527 : 65507;
+  const loop = new DenoEventLoop();
+  const local = { localAddr: { hostname: host, port: 0 } };
+  const [a, pa] = await endpoint(loop, local);
+  const [b, pb] = await endpoint(loop, local);
+  const got: Uint8Array[] = [];
+  const record = pb.datagramReceived.bind(pb);
+  pb.datagramReceived = (data, addr) => {
+    got.push(data);
+    record(data, addr);
+  };
+  const to = b.getExtraInfo("sockname") as Deno.NetAddr;
+  a.sendto(new Uint8Array(largest).fill(7), to);
+  a.sendto(bytes("abc"), to);
+  await within(loop, pb.datagrams(2));
+  assertEquals(got.map((d) => d.length), [largest, 3]);
+  assertEquals(got[0].at(-1), 7);
+  // What a protocol keeps of a datagram costs what the peer sent.
+  assertEquals(got[1].buffer.byteLength, 3);
+  await closeAll(loop, pa, pb);
+  loop.close();
+});
+
 Deno.test("createDatagramEndpoint() calls connectionMade before any datagram and fails when the factory throws", async () => {
   const loop = new DenoEventLoop();
   const error = await within(

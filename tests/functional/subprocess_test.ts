@@ -20,6 +20,7 @@ import type {
   SubprocessTransport,
   WriteTransport,
 } from "../../transports/transport.ts";
+import { sleep } from "../../tasks/sleep.ts";
 import { bytes, text, within } from "./_io_helpers.ts";
 
 /** Records every callback, in order, with the output per descriptor. */
@@ -272,6 +273,62 @@ Deno.test("subprocessExec() sends stdin's pauseWriting()/resumeWriting() to the 
   assertEquals(protocol.events, ["made", "pause", "resume"]);
   stdin.close();
   await within(loop, protocol.lost);
+  loop.close();
+});
+
+Deno.test("SubprocessTransport: aborting stdin while the child never reads loses the pipe at once, not at the child's exit", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const pipeLost = loop.createFuture<void>();
+  protocol.pipeConnectionLost = function (fd: number, exc?: Error) {
+    this.events.push(`pipe ${fd} lost${exc ? ` ${exc.name}` : ""}`);
+    if (fd === 0) pipeLost.setResult();
+  };
+  const [transport] = await within(
+    loop,
+    loop.subprocessExec(() => protocol, "sleep", ["30"], {
+      stdout: "null",
+      stderr: "null",
+    }),
+  );
+  const stdin = transport.getPipeTransport(0) as WriteTransport;
+  // More than a pipe holds: a write stays in flight.
+  stdin.write(new Uint8Array(1 << 20));
+  await within(loop, sleep(0.1, undefined, { loop }));
+  stdin.abort();
+  await within(loop, pipeLost, 5);
+  assertEquals(transport.getReturncode(), null);
+  assertEquals(protocol.events, ["made", "pipe 0 lost"]);
+  transport.kill();
+  await within(loop, protocol.lost);
+  assertEquals(protocol.events, ["made", "pipe 0 lost", "exited -9", "lost"]);
+  loop.close();
+});
+
+Deno.test("subprocessExec() hands each chunk of output in a buffer of about its size, not a view of a 64 KiB one", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const chunks: Uint8Array[] = [];
+  protocol.pipeDataReceived = function (fd: number, data: Uint8Array) {
+    chunks.push(data);
+    this.output[fd] += text(data);
+  };
+  await within(
+    loop,
+    loop.subprocessExec(() => protocol, "sh", [
+      "-c",
+      "for i in 1 2 3; do printf x; sleep 0.02; done",
+    ], { stdin: "null", stderr: "null" }),
+  );
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output[1], "xxx");
+  // A protocol that keeps a child's output holds about what it wrote.
+  for (const data of chunks) {
+    assert(
+      data.buffer.byteLength <= 2 * data.length,
+      `${data.length} bytes in a buffer of ${data.buffer.byteLength}`,
+    );
+  }
   loop.close();
 });
 

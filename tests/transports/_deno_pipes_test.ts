@@ -179,6 +179,32 @@ Deno.test("ReadTransport.close() cancels the stream and calls connectionLost onc
   loop.close();
 });
 
+Deno.test("ReadTransport.close() calls connectionLost at once when the stream's cancel() waits, as asyncio's close() does", async () => {
+  // ReadableStream.from() of an async generator: cancel() waits for the
+  // generator's next item, which may never come.
+  const loop = new DenoEventLoop();
+  const more = Promise.withResolvers<void>();
+  async function* source() {
+    yield encode("a");
+    await more.promise;
+    yield encode("b");
+  }
+  const protocol = new Recorder(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectReadPipe(() => protocol, ReadableStream.from(source())),
+  );
+  while (protocol.events.length < 2) {
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  transport.close();
+  assertEquals(await loop.runUntilComplete(protocol.lost, 5), undefined);
+  assertEquals(protocol.events, ["made", "data a", "lost"]);
+  more.resolve();
+  for (let i = 0; i < 5; i++) await loop.runUntilComplete(Promise.resolve());
+  assertEquals(protocol.events, ["made", "data a", "lost"]);
+  loop.close();
+});
+
 Deno.test("connectReadPipe() reports a stream error to connectionLost", async () => {
   const loop = new DenoEventLoop();
   const errors = collectErrors(loop);
@@ -427,6 +453,31 @@ Deno.test("WriteTransport.abort() drops the buffer, aborts the stream and calls 
   assertEquals(await loop.runUntilComplete(protocol.lost), undefined);
   assertEquals(written, ["first"]);
   assert(state.aborted !== undefined);
+  assertEquals(protocol.events, ["made", "lost"]);
+  loop.close();
+});
+
+Deno.test("WriteTransport.abort() on a pipe whose write never completes calls connectionLost(undefined) at once, as asyncio's abort() does", async () => {
+  // A reader that never reads (a child that never reads its stdin, and a
+  // grandchild holding it): the stream's own abort waits for the write in
+  // flight, which may be forever.
+  const loop = new DenoEventLoop();
+  const { writable, written, release, state } = gatedSink();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  transport.write(encode("stuck"));
+  while (written.length === 0) await loop.runUntilComplete(Promise.resolve());
+  transport.abort();
+  assertEquals(await loop.runUntilComplete(protocol.lost, 5), undefined);
+  assertEquals(protocol.events, ["made", "lost"]);
+  assertEquals(transport.getWriteBufferSize(), 0);
+  // The stream is aborted once its write is over; nothing more is told.
+  release();
+  while (state.aborted === undefined) {
+    await loop.runUntilComplete(Promise.resolve());
+  }
   assertEquals(protocol.events, ["made", "lost"]);
   loop.close();
 });
