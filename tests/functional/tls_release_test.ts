@@ -12,6 +12,7 @@ import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
 import { Protocol } from "../../protocols/protocol.ts";
+import type { Transport } from "../../transports/transport.ts";
 import {
   accepted,
   portOf,
@@ -99,6 +100,27 @@ async function endedWithin(conn: Deno.Conn, bound: number): Promise<number> {
 }
 
 /**
+ * Writes to `transport` more than the socket buffers between it and a
+ * `peer` that reads nothing hold (loopback's take several MiB): 4 MiB at
+ * a time, until its write buffer stops shrinking with bytes still in it.
+ */
+async function fillSocketBuffers(
+  transport: Transport,
+  peer: string,
+): Promise<void> {
+  let last = 0;
+  for (let round = 0; round < 8 && last === 0; round++) {
+    for (let i = 0; i < 16; i++) transport.write(new Uint8Array(256 * 1024));
+    last = -1;
+    while (transport.getWriteBufferSize() !== last) {
+      last = transport.getWriteBufferSize();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  assert(last > 0, `The ${peer} took everything`);
+}
+
+/**
  * Connects a TLS client to `server` that reads nothing, runs `fn` with it
  * and the port, closes it, then closes the server.
  */
@@ -181,18 +203,7 @@ Deno.test({
       await withIdleClient(server, async (client, port) => {
         await client.handshake();
         const peer = await accepted(loop, protocols, 1);
-        // More than the socket buffers hold, which the client never reads.
-        for (let i = 0; i < 64; i++) {
-          peer.transport.write(new Uint8Array(64 * 1024));
-        }
-        // Until the socket buffers are full: the transport's stops
-        // shrinking.
-        let last = -1;
-        while (peer.transport.getWriteBufferSize() !== last) {
-          last = peer.transport.getWriteBufferSize();
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
-        assert(last > 0, "The client took everything");
+        await fillSocketBuffers(peer.transport, "client");
         assertEquals(sockets(port), 1);
         peer.transport.abort();
         await peer.lost;
@@ -346,19 +357,8 @@ Deno.test({
           }),
           server.handshake(),
         ]);
-        // More than the socket buffers (the relay's loopback pair's too)
-        // hold, which the server never reads.
-        for (let i = 0; i < 64; i++) {
-          transport.write(new Uint8Array(256 * 1024));
-        }
-        // Until the socket buffers are full: the transport's stops
-        // shrinking.
-        let last = -1;
-        while (transport.getWriteBufferSize() !== last) {
-          last = transport.getWriteBufferSize();
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
-        assert(last > 0, "The server took everything");
+        // The relay's loopback pair's buffers are filled too.
+        await fillSocketBuffers(transport, "server");
         assertEquals(sockets(port, "client"), 1);
         transport.abort();
         await protocol.lost.promise;
