@@ -38,7 +38,7 @@ import {
   TimerHandle,
   unlinkHandle,
 } from "./_handle.ts";
-import { checkExecutorFn } from "./_executor_jobs.ts";
+import { checkExecutor, checkExecutorFn } from "./_executor_jobs.ts";
 import { TimerHeap } from "./_timer_heap.ts";
 import type {
   ExceptionContext,
@@ -836,6 +836,19 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    */
   protected checkExecutorFn(fn: (...args: never[]) => unknown): void {
     checkExecutorFn(fn);
+  }
+
+  /**
+   * Checks the executor a subclass's `runInExecutor()` was given, in
+   * `DenoEventLoop`'s words: `null` or `undefined` stand for the default
+   * one, anything else must have a `submit()` method.
+   *
+   * @param executor The executor given.
+   * @throws {TypeError} When `executor` is neither absent nor has a
+   * `submit()` method.
+   */
+  protected checkExecutor(executor: unknown): void {
+    checkExecutor(executor);
   }
 
   /**
