@@ -644,13 +644,21 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * a promise (an async function).
    * @param options The task's name.
    * @returns The task.
+   * @throws {TypeError} When `coro` is neither, or `options` is not an
+   * object like `{ name }`.
+   * @throws {InvalidStateError} When the loop is closed.
    */
   createTask<T>(
     coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T>),
     options?: TaskOptions,
   ): Task<T> {
     this.#checkOpen("createTask");
-    return new Task(coro, { ...options, loop: this });
+    // Options that are not an object like { name } (a name or a loop given
+    // bare) go to Task as they are, to be refused there.
+    const bad = options !== undefined &&
+      (typeof options !== "object" || options === null ||
+        "callSoon" in options);
+    return new Task(coro, bad ? options : { ...options, loop: this });
   }
 
   /**

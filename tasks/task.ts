@@ -8,7 +8,11 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
-import { CancelledError, InvalidStateError } from "../futures/errors.ts";
+import {
+  CancelledError,
+  formatReceived,
+  InvalidStateError,
+} from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
   keptUnretrieved,
@@ -176,13 +180,26 @@ export class Task<T> extends Future<T> {
    * @param coro A generator object, or a function that returns a generator,
    * a promise (an async function) or a future (which the task then waits
    * for as `yield*` would, so `cancel()` cancels it).
-   * @param options The task's name and loop.
-   * @throws {TypeError} When `coro` is neither.
+   * @param options The task's name (given as anything else, its text, as
+   * asyncio's `str(name)`) and loop.
+   * @throws {TypeError} When `coro` is neither, or `options` is not an
+   * object like `{ name, loop }` (a name or a loop given bare included).
    */
   constructor(
     coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T> | T),
     options?: TaskOptions,
   ) {
+    if (
+      options !== undefined &&
+      (typeof options !== "object" || options === null ||
+        typeof (options as Partial<SchedulingLoop>).callSoon === "function")
+    ) {
+      throw new TypeError(
+        `Cannot create a Task: options must be an object like { name }, received ${
+          formatReceived(options)
+        }`,
+      );
+    }
     super({ loop: options?.loop });
     if (typeof coro === "function") this.#fn = coro;
     else if (isGenerator(coro)) this.#gen = coro as Coroutine<T>;
@@ -193,7 +210,10 @@ export class Task<T> extends Future<T> {
         }`,
       );
     }
-    this.#name = options?.name ?? `Task-${nextTaskNumber()}`;
+    const name = options?.name;
+    this.#name = name === undefined || name === null
+      ? `Task-${nextTaskNumber()}`
+      : String(name);
     const loop = this.getLoop();
     // A loop that keeps what it reports from the collector (a simulated
     // host) holds its tasks strongly in debug mode too.

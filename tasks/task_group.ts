@@ -8,7 +8,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
-import { type Coroutine, currentTask, Task } from "./task.ts";
+import { type Coroutine, currentTask, Task, type TaskOptions } from "./task.ts";
 import { isCoroutine, isPromiseLike } from "./_awaitables.ts";
 
 /** Options for the `TaskGroup` constructor and `withTaskGroup`. */
@@ -161,6 +161,7 @@ export class TaskGroup implements AsyncDisposable {
    * @returns The task.
    * @throws {InvalidStateError} When the group is finished, or shutting
    * down after an error or a cancellation.
+   * @throws {TypeError} When `options` is not an object like `{ name }`.
    */
   createTask<T>(
     coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T>),
@@ -179,7 +180,14 @@ export class TaskGroup implements AsyncDisposable {
       );
     }
     const loop = this.#loop ?? this.#parent?.getLoop();
-    const task = new Task<T>(coro, { name: options?.name, loop });
+    // Options that are not an object like { name } go to Task as they
+    // are, to be refused there.
+    const bad = options !== undefined &&
+      (typeof options !== "object" || options === null);
+    const task = new Task<T>(
+      coro,
+      bad ? options as TaskOptions : { name: options?.name, loop },
+    );
     this.#loop ??= task.getLoop();
     this.#tasks.add(task as Task<unknown>);
     task.addDoneCallback(this.#onTaskDone as (f: Future<T>) => void);

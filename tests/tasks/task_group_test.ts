@@ -96,6 +96,25 @@ Deno.test("TaskGroup with await using waits for the children at the end of the b
   loop.close();
 });
 
+Deno.test("TaskGroup.createTask() refuses options that are not an object like { name }, rather than dropping the name", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<string> {
+    const tg = new TaskGroup();
+    assertThrows(
+      () => tg.createTask(after(1, 1), "worker" as never),
+      TypeError,
+      "Cannot create a Task: options must be an object like { name }",
+    );
+    const named = tg.createTask(after(1, 1), {
+      name: 42 as unknown as string,
+    });
+    yield* tg.wait();
+    return named.getName();
+  });
+  assertStrictEquals(await loop.runUntilComplete(main), "42");
+  loop.close();
+});
+
 Deno.test("TaskGroup.wait() resolves when the children are done, and is the same future each time", async () => {
   const loop = new VirtualTimeLoop();
   const main = loop.createTask(function* (): Coroutine<number> {
