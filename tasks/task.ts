@@ -8,11 +8,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
-import {
-  CancelledError,
-  formatReceived,
-  InvalidStateError,
-} from "../futures/errors.ts";
+import { CancelledError, InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
   keptUnretrieved,
@@ -23,6 +19,7 @@ import {
   setContextLoopFinder,
 } from "../futures/_runtime.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
+import { checkOptions } from "./_awaitables.ts";
 
 /**
  * A generator coroutine: `yield*` a future, task or coroutine to wait for
@@ -183,23 +180,13 @@ export class Task<T> extends Future<T> {
    * @param options The task's name (given as anything else, its text, as
    * asyncio's `str(name)`) and loop.
    * @throws {TypeError} When `coro` is neither, or `options` is not an
-   * object like `{ name, loop }` (a name or a loop given bare included).
+   * object like `{ name }` (a name or a loop given bare included).
    */
   constructor(
     coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T> | T),
     options?: TaskOptions,
   ) {
-    if (
-      options !== undefined &&
-      (typeof options !== "object" || options === null ||
-        typeof (options as Partial<SchedulingLoop>).callSoon === "function")
-    ) {
-      throw new TypeError(
-        `Cannot create a Task: options must be an object like { name }, received ${
-          formatReceived(options)
-        }`,
-      );
-    }
+    checkOptions(options, "create a Task", "{ name }");
     super({ loop: options?.loop });
     if (typeof coro === "function") this.#fn = coro;
     else if (isGenerator(coro)) this.#gen = coro as Coroutine<T>;
@@ -715,7 +702,8 @@ export interface EnsureFutureOptions {
  * @param aw A future, task, generator coroutine or promise.
  * @param options The loop to use.
  * @returns A future of `aw`'s result.
- * @throws {TypeError} When `aw` is none of these.
+ * @throws {TypeError} When `aw` is none of these, or `options` is not an
+ * object like `{ loop }`.
  *
  * @example Wrapping a promise
  * ```ts
@@ -732,6 +720,7 @@ export function ensureFuture<T>(
   aw: Awaitable<T>,
   options?: EnsureFutureOptions,
 ): Future<T> {
+  checkOptions(options, "ensure a future", "{ loop }");
   const loop = options?.loop;
   if (aw instanceof Future) {
     if (loop !== undefined && aw.getLoop() !== loop) {

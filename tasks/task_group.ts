@@ -9,7 +9,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
 import { type Coroutine, currentTask, Task, type TaskOptions } from "./task.ts";
-import { isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import { checkOptions, isCoroutine, isPromiseLike } from "./_awaitables.ts";
 
 /** Options for the `TaskGroup` constructor and `withTaskGroup`. */
 export interface TaskGroupOptions {
@@ -143,6 +143,7 @@ export class TaskGroup implements AsyncDisposable {
    * @param options The loop to use.
    */
   constructor(options?: TaskGroupOptions) {
+    checkOptions(options, "create a TaskGroup", "{ loop }");
     this.#loop = options?.loop ?? null;
     const parent = currentTask(options?.loop);
     this.#bind(parent);
@@ -167,6 +168,7 @@ export class TaskGroup implements AsyncDisposable {
     coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T>),
     options?: CreateTaskOptions,
   ): Task<T> {
+    checkOptions(options, "create a Task", "{ name }");
     if (this.#finished || (this.#exiting && this.#tasks.size === 0)) {
       close(coro);
       throw new InvalidStateError(
@@ -180,14 +182,7 @@ export class TaskGroup implements AsyncDisposable {
       );
     }
     const loop = this.#loop ?? this.#parent?.getLoop();
-    // Options that are not an object like { name } go to Task as they
-    // are, to be refused there.
-    const bad = options !== undefined &&
-      (typeof options !== "object" || options === null);
-    const task = new Task<T>(
-      coro,
-      bad ? options as TaskOptions : { name: options?.name, loop },
-    );
+    const task = new Task<T>(coro, { name: options?.name, loop });
     this.#loop ??= task.getLoop();
     this.#tasks.add(task as Task<unknown>);
     task.addDoneCallback(this.#onTaskDone as (f: Future<T>) => void);

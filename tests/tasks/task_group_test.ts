@@ -1195,3 +1195,13 @@ Deno.test("TaskGroup prints its state", async () => {
   assertEquals(Deno.inspect(tg), "TaskGroup finished tasks=0 errors=0");
   loop.close();
 });
+
+Deno.test("new TaskGroup() and withTaskGroup() refuse options that are not an object like { loop } (a loop given bare included)", () => {
+  const loop = new VirtualTimeLoop();
+  assertThrows(
+    () => new TaskGroup(loop as never),
+    TypeError,
+    "Cannot create a TaskGroup: options must be an object like { loop }",
+  );
+  loop.close();
+});

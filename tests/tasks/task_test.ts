@@ -1599,3 +1599,13 @@ Deno.test("Task: yielding a coroutine object without the * says to use yield*", 
   );
   loop.close();
 });
+
+Deno.test("ensureFuture() refuses options that are not an object like { loop } (a loop given bare included)", () => {
+  const loop = new VirtualTimeLoop();
+  assertThrows(
+    () => ensureFuture(Promise.resolve(1), loop as never),
+    TypeError,
+    "Cannot ensure a future: options must be an object like { loop }",
+  );
+  loop.close();
+});
