@@ -30,3 +30,20 @@ export function checkExecutorFn(fn: (...args: never[]) => unknown): void {
     );
   }
 }
+
+/**
+ * Refuses an `executor` argument that is neither an `Executor` (something
+ * with a `submit()` method) nor absent (`null`, or `undefined` as its
+ * JavaScript twin, for the default executor).
+ */
+export function checkExecutor(executor: unknown): void {
+  if (executor === null || executor === undefined) return;
+  if (
+    (typeof executor !== "object" && typeof executor !== "function") ||
+    typeof (executor as { submit?: unknown }).submit !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot call runInExecutor(): executor must have a submit() method, or be null for the default one, received ${typeof executor}`,
+    );
+  }
+}

@@ -38,7 +38,7 @@ import {
   TimerHandle,
   unlinkHandle,
 } from "./_handle.ts";
-import { checkExecutorFn } from "./_executor_jobs.ts";
+import { checkExecutor, checkExecutorFn } from "./_executor_jobs.ts";
 import { TimerHeap } from "./_timer_heap.ts";
 import type {
   ExceptionContext,
@@ -644,13 +644,21 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * a promise (an async function).
    * @param options The task's name.
    * @returns The task.
+   * @throws {TypeError} When `coro` is neither, or `options` is not an
+   * object like `{ name }`.
+   * @throws {InvalidStateError} When the loop is closed.
    */
   createTask<T>(
     coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T>),
     options?: TaskOptions,
   ): Task<T> {
     this.#checkOpen("createTask");
-    return new Task(coro, { ...options, loop: this });
+    // Options that are not an object like { name } (a name or a loop given
+    // bare) go to Task as they are, to be refused there.
+    const bad = options !== undefined &&
+      (typeof options !== "object" || options === null ||
+        "callSoon" in options);
+    return new Task(coro, bad ? options : { ...options, loop: this });
   }
 
   /**
@@ -836,6 +844,19 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    */
   protected checkExecutorFn(fn: (...args: never[]) => unknown): void {
     checkExecutorFn(fn);
+  }
+
+  /**
+   * Checks the executor a subclass's `runInExecutor()` was given, in
+   * `DenoEventLoop`'s words: `null` or `undefined` stand for the default
+   * one, anything else must have a `submit()` method.
+   *
+   * @param executor The executor given.
+   * @throws {TypeError} When `executor` is neither absent nor has a
+   * `submit()` method.
+   */
+  protected checkExecutor(executor: unknown): void {
+    checkExecutor(executor);
   }
 
   /**

@@ -35,7 +35,11 @@ import type {
 } from "./event_loop.ts";
 import { checkHandle, Handle } from "./_handle.ts";
 import { WorkerExecutor } from "./worker_executor.ts";
-import { cancelQueuedJob, checkExecutorFn } from "./_executor_jobs.ts";
+import {
+  cancelQueuedJob,
+  checkExecutor,
+  checkExecutorFn,
+} from "./_executor_jobs.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
 import { checkAddrinfoArgs } from "../transports/address_checks.ts";
 import {
@@ -994,14 +998,16 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @typeParam A The argument types.
    * @typeParam R The result type.
-   * @param executor The executor, or `null` for the default one.
+   * @param executor The executor, or `null` (or `undefined`) for the
+   * default one.
    * @param fn The function to run, a `workerFunction()` reference, or an
    * immediate `Handle`.
    * @param args Its arguments (none with a `Handle`).
    * @returns A future of the result.
    * @throws {TypeError} When `fn` is not a function, or is a generator
    * function (a coroutine: `createTask()` runs those), or the executor
-   * refuses it, or `fn` is a `TimerHandle` or a `Handle` with arguments.
+   * refuses it, or `fn` is a `TimerHandle` or a `Handle` with arguments,
+   * or `executor` has no `submit()` method.
    * @throws {InvalidStateError} When the loop is closed, or `executor` is
    * `null` after `shutdownDefaultExecutor()`.
    *
@@ -1044,7 +1050,8 @@ export class DenoEventLoop extends BaseEventLoop {
       );
     }
     checkExecutorFn(fn);
-    if (executor === null) {
+    checkExecutor(executor);
+    if (executor === null || executor === undefined) {
       if (this.#defaultExecutorShutdown) {
         throw new InvalidStateError(
           "Cannot call runInExecutor(): the default executor was shut down by shutdownDefaultExecutor(); pass an executor",

@@ -35,6 +35,30 @@ export function checkTimeout(value: unknown, what: string): number | null {
 }
 
 /**
+ * Refuses an options argument that is not an object like `shape`: a value
+ * meant for one of its fields given positionally (Python's keyword
+ * arguments, as `wait(fs, 5)`), or a loop given bare. Either would
+ * otherwise be ignored without a word. `undefined` is no options.
+ */
+export function checkOptions(
+  options: unknown,
+  what: string,
+  shape: string,
+): void {
+  if (options === undefined) return;
+  if (
+    typeof options !== "object" || options === null ||
+    typeof (options as { callSoon?: unknown }).callSoon === "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: options must be an object like ${shape}, received ${
+        formatReceived(options)
+      }`,
+    );
+  }
+}
+
+/**
  * Gives `target` the outcome of the finished `source`: its result, its
  * exception, or a cancellation with the same message.
  */

@@ -12,7 +12,12 @@ import { TimeoutError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
 import type { AwaitableResult } from "./awaitable_result.ts";
-import { checkCollection, checkTimeout, copyOutcome } from "./_awaitables.ts";
+import {
+  checkCollection,
+  checkOptions,
+  checkTimeout,
+  copyOutcome,
+} from "./_awaitables.ts";
 
 /** Options for `asCompleted`. */
 export interface AsCompletedOptions {
@@ -189,7 +194,8 @@ class AsCompletedQueue<T> implements AsCompletedIterator<T> {
  * @returns An iterable of futures that is also an async iterable of
  * results.
  * @throws {TypeError} When `fs` is a single future or coroutine, or not
- * iterable, or `timeout` is not a number.
+ * iterable, or `timeout` is not a number, or `options` is not an object
+ * (a timeout given positionally included).
  *
  * @example In a generator coroutine
  * ```ts
@@ -239,6 +245,7 @@ export function asCompleted<A extends Awaitable<unknown>>(
 ): AsCompletedIterator<AwaitableResult<A>> {
   type F = Future<AwaitableResult<A>>;
   checkCollection(fs, "iterate as completed");
+  checkOptions(options, "iterate as completed", "{ timeout }");
   const limit = checkTimeout(options?.timeout, "iterate as completed");
   let loop = options?.loop;
   const todo = new Set<F>();

@@ -7,6 +7,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
 import { bindLoop, checkCount, rejected, Waiter } from "./_waiter.ts";
+import { checkOptions } from "./_awaitables.ts";
 
 /** Options for `Barrier`. */
 export interface BarrierOptions {
@@ -183,6 +184,7 @@ export class Barrier {
    */
   constructor(parties: number, options?: BarrierOptions) {
     this.#parties = checkCount(parties, 1, "a Barrier");
+    checkOptions(options, "create a Barrier", "{ loop }");
     this.#loop = options?.loop ?? null;
   }
 

@@ -20,6 +20,7 @@ import {
   WaiterQueue,
 } from "./_waiter.ts";
 import { Lock } from "./lock.ts";
+import { checkOptions } from "./_awaitables.ts";
 
 /** Options for `Condition`. */
 export interface ConditionOptions {
@@ -378,6 +379,7 @@ export class Condition {
    * @throws {TypeError} When `lock` is given and is not a `Lock`.
    */
   constructor(lock?: Lock, options?: ConditionOptions) {
+    checkOptions(options, "create a Condition", "{ loop }");
     this.#loop = options?.loop ?? null;
     if (lock === undefined) lock = new Lock({ loop: options?.loop });
     else if (!(lock instanceof Lock)) {

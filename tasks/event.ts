@@ -7,6 +7,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
 import { addWaiter, bindLoop, resolved, type Waiter } from "./_waiter.ts";
+import { checkOptions } from "./_awaitables.ts";
 
 /** Options for `Event`. */
 export interface EventOptions {
@@ -52,6 +53,7 @@ export class Event {
    * @param options The loop to use.
    */
   constructor(options?: EventOptions) {
+    checkOptions(options, "create an Event", "{ loop }");
     this.#loop = options?.loop ?? null;
   }
 

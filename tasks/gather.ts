@@ -10,7 +10,7 @@ import { Future } from "../futures/future.ts";
 import { CancelledError } from "../futures/errors.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
 import type { AwaitableResult } from "./awaitable_result.ts";
-import { checkCollection } from "./_awaitables.ts";
+import { checkCollection, checkOptions } from "./_awaitables.ts";
 
 /** Options for `gather`. */
 export interface GatherOptions {
@@ -105,7 +105,9 @@ class GatheringFuture<T> extends Future<T> {
  * @param aws The awaitables: futures, tasks, coroutines or promises.
  * @param options Whether to return errors, and the loop to use.
  * @returns A future of the results, typed per position.
- * @throws {TypeError} When `aws` is not an iterable of awaitables.
+ * @throws {TypeError} When `aws` is not an iterable of awaitables, or
+ * `options` is not an object (`returnExceptions` given positionally
+ * included).
  *
  * @example Results in order, typed per position
  * ```ts
@@ -157,7 +159,8 @@ export function gather<const T extends readonly Awaitable<unknown>[]>(
  * @param aws The awaitables: futures, tasks, coroutines or promises.
  * @param options The loop to use (`returnExceptions` false).
  * @returns A future of the results, typed per position.
- * @throws {TypeError} When `aws` is not an iterable of awaitables.
+ * @throws {TypeError} When `aws` is not an iterable of awaitables, or
+ * `options` is not an object.
  */
 export function gather<const T extends readonly Awaitable<unknown>[]>(
   aws: T,
@@ -168,6 +171,7 @@ export function gather<const T extends readonly Awaitable<unknown>[]>(
   options?: GatherOptions,
 ): Future<GatherResults<T> | GatherSettledResults<T>> {
   checkCollection(aws, "gather");
+  checkOptions(options, "gather", "{ returnExceptions }");
   const returnExceptions = options?.returnExceptions ?? false;
   let loop = options?.loop;
   const byArg = new Map<unknown, Future<unknown>>();

@@ -14,6 +14,7 @@ import {
   setLockAcquirer,
   TurnQueue,
 } from "./_waiter.ts";
+import { checkOptions } from "./_awaitables.ts";
 
 /** Options for `Lock`. */
 export interface LockOptions {
@@ -118,6 +119,7 @@ export class Lock {
    * @param options The loop to use.
    */
   constructor(options?: LockOptions) {
+    checkOptions(options, "create a Lock", "{ loop }");
     this.#loop = options?.loop ?? null;
   }
 

@@ -19,6 +19,7 @@ import {
   Waiter,
   WaiterQueue,
 } from "./_waiter.ts";
+import { checkOptions } from "./_awaitables.ts";
 
 /**
  * Thrown by `getNowait()` when the queue is empty.
@@ -516,6 +517,7 @@ export class Queue<T> {
    */
   constructor(maxsize = 0, options?: QueueOptions) {
     this.#maxsize = checkCount(maxsize, 0, `a ${new.target.name}`, true);
+    checkOptions(options, `create a ${new.target.name}`, "{ loop }");
     this.#loop = options?.loop ?? null;
   }
 

@@ -15,6 +15,7 @@ import {
   resolved,
   TurnQueue,
 } from "./_waiter.ts";
+import { checkOptions } from "./_awaitables.ts";
 
 /** Options for `Semaphore` and `BoundedSemaphore`. */
 export interface SemaphoreOptions {
@@ -97,6 +98,7 @@ export class Semaphore {
    */
   constructor(value = 1, options?: SemaphoreOptions) {
     this.#value = checkCount(value, 0, "a Semaphore");
+    checkOptions(options, `create a ${new.target.name}`, "{ loop }");
     this.#loop = options?.loop ?? null;
   }
 

@@ -8,7 +8,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
-import { copyOutcome } from "./_awaitables.ts";
+import { checkOptions, copyOutcome } from "./_awaitables.ts";
 
 /** Options for `shield`. */
 export interface ShieldOptions {
@@ -37,7 +37,8 @@ export interface ShieldOptions {
  * @param aw A future, task, generator coroutine or promise.
  * @param options The loop to use.
  * @returns A future of `aw`'s result.
- * @throws {TypeError} When `aw` is not awaitable.
+ * @throws {TypeError} When `aw` is not awaitable, or `options` is not an
+ * object like `{ loop }`.
  *
  * @example The waiter gives up, the work goes on
  * ```ts
@@ -60,6 +61,7 @@ export function shield<T>(
   aw: Awaitable<T>,
   options?: ShieldOptions,
 ): Future<T> {
+  checkOptions(options, "shield", "{ loop }");
   const inner = ensureFuture(aw, { loop: options?.loop });
   if (inner.done()) return inner;
   const outer = new Future<T>({ loop: inner.getLoop() });

@@ -7,6 +7,7 @@
 import { formatReceived } from "../futures/errors.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future, type FutureOptions } from "../futures/future.ts";
+import { checkOptions } from "./_awaitables.ts";
 
 /** Options for `sleep`. */
 export interface SleepOptions {
@@ -33,7 +34,8 @@ export interface SleepOptions {
  * @param result The value to complete with.
  * @param options The loop to use.
  * @returns A future of `result`.
- * @throws {TypeError} When `delay` is not a number.
+ * @throws {TypeError} When `delay` is not a number, or `options` is not
+ * an object like `{ loop }` (a loop given bare included).
  *
  * @example In a generator and in an async function
  * ```ts
@@ -57,6 +59,7 @@ export function sleep<T = undefined>(
       }`,
     );
   }
+  checkOptions(options, "sleep", "{ loop }");
   const future = delay <= 0
     ? new NextIteration<T>(result as T, { loop: options?.loop })
     : new Future<T>({ loop: options?.loop });

@@ -19,6 +19,7 @@ import {
   setContextLoopFinder,
 } from "../futures/_runtime.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
+import { checkOptions } from "./_awaitables.ts";
 
 /**
  * A generator coroutine: `yield*` a future, task or coroutine to wait for
@@ -176,13 +177,16 @@ export class Task<T> extends Future<T> {
    * @param coro A generator object, or a function that returns a generator,
    * a promise (an async function) or a future (which the task then waits
    * for as `yield*` would, so `cancel()` cancels it).
-   * @param options The task's name and loop.
-   * @throws {TypeError} When `coro` is neither.
+   * @param options The task's name (given as anything else, its text, as
+   * asyncio's `str(name)`) and loop.
+   * @throws {TypeError} When `coro` is neither, or `options` is not an
+   * object like `{ name }` (a name or a loop given bare included).
    */
   constructor(
     coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T> | T),
     options?: TaskOptions,
   ) {
+    checkOptions(options, "create a Task", "{ name }");
     super({ loop: options?.loop });
     if (typeof coro === "function") this.#fn = coro;
     else if (isGenerator(coro)) this.#gen = coro as Coroutine<T>;
@@ -193,7 +197,10 @@ export class Task<T> extends Future<T> {
         }`,
       );
     }
-    this.#name = options?.name ?? `Task-${nextTaskNumber()}`;
+    const name = options?.name;
+    this.#name = name === undefined || name === null
+      ? `Task-${nextTaskNumber()}`
+      : String(name);
     const loop = this.getLoop();
     // A loop that keeps what it reports from the collector (a simulated
     // host) holds its tasks strongly in debug mode too.
@@ -699,7 +706,8 @@ export interface EnsureFutureOptions {
  * @param aw A future, task, generator coroutine or promise.
  * @param options The loop to use.
  * @returns A future of `aw`'s result.
- * @throws {TypeError} When `aw` is none of these.
+ * @throws {TypeError} When `aw` is none of these, or `options` is not an
+ * object like `{ loop }`.
  *
  * @example Wrapping a promise
  * ```ts
@@ -716,6 +724,7 @@ export function ensureFuture<T>(
   aw: Awaitable<T>,
   options?: EnsureFutureOptions,
 ): Future<T> {
+  checkOptions(options, "ensure a future", "{ loop }");
   const loop = options?.loop;
   if (aw instanceof Future) {
     if (loop !== undefined && aw.getLoop() !== loop) {

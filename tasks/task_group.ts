@@ -8,8 +8,8 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
-import { type Coroutine, currentTask, Task } from "./task.ts";
-import { isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import { type Coroutine, currentTask, Task, type TaskOptions } from "./task.ts";
+import { checkOptions, isCoroutine, isPromiseLike } from "./_awaitables.ts";
 
 /** Options for the `TaskGroup` constructor and `withTaskGroup`. */
 export interface TaskGroupOptions {
@@ -143,6 +143,7 @@ export class TaskGroup implements AsyncDisposable {
    * @param options The loop to use.
    */
   constructor(options?: TaskGroupOptions) {
+    checkOptions(options, "create a TaskGroup", "{ loop }");
     this.#loop = options?.loop ?? null;
     const parent = currentTask(options?.loop);
     this.#bind(parent);
@@ -161,11 +162,13 @@ export class TaskGroup implements AsyncDisposable {
    * @returns The task.
    * @throws {InvalidStateError} When the group is finished, or shutting
    * down after an error or a cancellation.
+   * @throws {TypeError} When `options` is not an object like `{ name }`.
    */
   createTask<T>(
     coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T>),
     options?: CreateTaskOptions,
   ): Task<T> {
+    checkOptions(options, "create a Task", "{ name }");
     if (this.#finished || (this.#exiting && this.#tasks.size === 0)) {
       close(coro);
       throw new InvalidStateError(

@@ -46,7 +46,7 @@ import {
   ensureFuture,
   Task,
 } from "./task.ts";
-import { isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import { checkOptions, isCoroutine, isPromiseLike } from "./_awaitables.ts";
 import { WrapperTask } from "./_wrapper_task.ts";
 
 const CREATED = 0;
@@ -118,10 +118,12 @@ export class Timeout {
    * @param when The deadline as loop time in seconds (see `loop.time()`),
    * or `null` for none.
    * @param options The loop to use.
-   * @throws {TypeError} When `when` is neither a number nor `null`.
+   * @throws {TypeError} When `when` is neither a number nor `null`, or
+   * `options` is not an object like `{ loop }`.
    */
   constructor(when: number | null, options?: TimeoutOptions) {
     this.#when = checkWhen(when, "create a Timeout");
+    checkOptions(options, "create a Timeout", "{ loop }");
     this.#loop = options?.loop ?? getRunningLoop();
   }
 
@@ -477,7 +479,8 @@ function checkWhen(when: unknown, what: string): number | null {
  * @param delay How long the scope may last, in seconds, or `null`.
  * @param options The loop whose clock to use.
  * @returns The scope, not yet entered.
- * @throws {TypeError} When `delay` is neither a number nor `null`.
+ * @throws {TypeError} When `delay` is neither a number nor `null`, or
+ * `options` is not an object like `{ loop }`.
  * @throws {InvalidStateError} When a delay is given but no loop is known.
  *
  * @example A generator coroutine with a deadline
@@ -515,6 +518,7 @@ export function timeout(
       }`,
     );
   }
+  checkOptions(options, "create a timeout", "{ loop }");
   const loop = options?.loop ?? getRunningLoop();
   if (loop === null) {
     throw new InvalidStateError(
@@ -533,7 +537,8 @@ export function timeout(
  * or `null` for none.
  * @param options The loop to use.
  * @returns The scope, not yet entered.
- * @throws {TypeError} When `when` is neither a number nor `null`.
+ * @throws {TypeError} When `when` is neither a number nor `null`, or
+ * `options` is not an object like `{ loop }`.
  *
  * @example A shared deadline for two steps
  * ```ts

@@ -12,7 +12,7 @@ import type { TimerHandle } from "../loop/handle.ts";
 import { Future } from "../futures/future.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
 import type { AwaitableResult } from "./awaitable_result.ts";
-import { checkCollection, checkTimeout } from "./_awaitables.ts";
+import { checkCollection, checkOptions, checkTimeout } from "./_awaitables.ts";
 
 /**
  * `wait()` returns as soon as any awaitable finishes or is cancelled.
@@ -113,7 +113,8 @@ export interface WaitOptions {
  * @param options The timeout in seconds, when to return, and the loop.
  * @returns A future of `[done, pending]`.
  * @throws {TypeError} When `fs` is a single future or coroutine, or not
- * iterable, or `timeout` is not a number.
+ * iterable, or `timeout` is not a number, or `options` is not an object
+ * (a timeout given positionally included).
  * @throws {RangeError} When `fs` is empty or `returnWhen` is unknown.
  *
  * @example The first to finish
@@ -160,6 +161,7 @@ export function wait<A extends Awaitable<unknown>>(
 > {
   type F = Future<AwaitableResult<A>>;
   checkCollection(fs, "wait");
+  checkOptions(options, "wait", "{ timeout, returnWhen }");
   const limit = checkTimeout(options?.timeout, "wait");
   const returnWhen = options?.returnWhen ?? ALL_COMPLETED;
   if (

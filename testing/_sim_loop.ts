@@ -363,6 +363,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
       );
     }
     this.checkExecutorFn(fn);
+    this.checkExecutor(executor);
     const chosen = executor ?? this.#executor;
     if (chosen === null) {
       this.refuse("runInExecutor", "executor", "", "executor=null");

@@ -159,6 +159,30 @@ Deno.test("runInExecutor() and setDefaultExecutor() reject misuse", () => {
   );
 });
 
+Deno.test("runInExecutor(undefined, ...) uses the default executor, as null does; an executor without submit() is refused by name", async () => {
+  const loop = new DenoEventLoop();
+  const calls: number[] = [];
+  loop.setDefaultExecutor({
+    submit: (fn, ...args) => {
+      calls.push(args.length);
+      return Promise.resolve().then(() => fn(...args));
+    },
+    shutdown() {},
+  });
+  const add = (a: number, b: number) => a + b;
+  assertEquals(
+    await within(loop, loop.runInExecutor(undefined as never, add, 1, 2)),
+    3,
+  );
+  assertEquals(calls, [2]);
+  assertThrows(
+    () => loop.runInExecutor({} as Executor, add, 1, 2),
+    TypeError,
+    "Cannot call runInExecutor(): executor must have a submit() method, or be null for the default one, received object",
+  );
+  loop.close();
+});
+
 // ---- Module workers ----
 
 const FIXTURE = new URL("../fixtures/worker_module.ts", import.meta.url);

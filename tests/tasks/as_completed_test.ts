@@ -299,3 +299,16 @@ Deno.test("asCompleted() timeout error names the timeout", async () => {
   slow.cancel();
   loop.close();
 });
+
+Deno.test("asCompleted() refuses options that are not an object, so that a timeout given positionally is not silently ignored", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<number>();
+  for (const options of [5, null, loop]) {
+    assertThrows(
+      () => asCompleted([fut], options as never),
+      TypeError,
+      "options must be an object like { timeout }",
+    );
+  }
+  loop.close();
+});

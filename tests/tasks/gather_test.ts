@@ -308,3 +308,16 @@ Deno.test("gather() without a loop throws InvalidStateError", () => {
   assertThrows(() => gather([]), InvalidStateError);
   assertStrictEquals(typeof gather, "function");
 });
+
+Deno.test("gather() refuses options that are not an object, so that returnExceptions given positionally is not silently ignored", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<number>();
+  for (const options of [true, null, loop]) {
+    assertThrows(
+      () => gather([fut], options as never),
+      TypeError,
+      "Cannot gather: options must be an object like { returnExceptions }",
+    );
+  }
+  loop.close();
+});

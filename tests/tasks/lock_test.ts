@@ -8,7 +8,12 @@ import {
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
 
+import { Barrier } from "../../tasks/barrier.ts";
+import { Condition } from "../../tasks/condition.ts";
+import { Event } from "../../tasks/event.ts";
 import { Lock } from "../../tasks/lock.ts";
+import { LifoQueue, PriorityQueue, Queue } from "../../tasks/queue.ts";
+import { BoundedSemaphore, Semaphore } from "../../tasks/semaphore.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine, Task } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -460,4 +465,27 @@ Deno.test("Lock never loses a release nor breaks FIFO order under random cancell
   }
   assert(counts.refusals > 0, "the hand-over window was never hit");
   assert(counts.cancelledWaits > 0, "no wait was ever cancelled");
+});
+
+Deno.test("the coordination primitives refuse options that are not an object like { loop } (a loop given bare included)", () => {
+  const loop = new VirtualTimeLoop();
+  const makers: [string, () => unknown][] = [
+    ["a Lock", () => new Lock(loop as never)],
+    ["an Event", () => new Event(loop as never)],
+    ["a Condition", () => new Condition(undefined, loop as never)],
+    ["a Semaphore", () => new Semaphore(1, loop as never)],
+    ["a BoundedSemaphore", () => new BoundedSemaphore(1, loop as never)],
+    ["a Barrier", () => new Barrier(2, loop as never)],
+    ["a Queue", () => new Queue(0, loop as never)],
+    ["a PriorityQueue", () => new PriorityQueue(0, loop as never)],
+    ["a LifoQueue", () => new LifoQueue(0, "x" as never)],
+  ];
+  for (const [what, make] of makers) {
+    assertThrows(
+      make,
+      TypeError,
+      `Cannot create ${what}: options must be an object like { loop }`,
+    );
+  }
+  loop.close();
 });

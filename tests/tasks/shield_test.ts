@@ -4,6 +4,7 @@ import {
   assertFalse,
   assertRejects,
   assertStrictEquals,
+  assertThrows,
 } from "@std/assert";
 import { CancelledError } from "../../futures/errors.ts";
 import { Future } from "../../futures/future.ts";
@@ -115,5 +116,16 @@ Deno.test("shield(): an error of the inner future after the shield was cancelled
   await loop.advance(1);
   assertEquals(reported, []);
   assert(outer.cancelled());
+  loop.close();
+});
+
+Deno.test("shield() refuses options that are not an object like { loop } (a loop given bare included)", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<number>();
+  assertThrows(
+    () => shield(fut, loop as never),
+    TypeError,
+    "Cannot shield: options must be an object like { loop }",
+  );
   loop.close();
 });

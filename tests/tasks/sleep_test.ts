@@ -218,3 +218,15 @@ Deno.test("await sleep(0) in a task cancelled meanwhile throws the cancellation"
   );
   loop.close();
 });
+
+Deno.test("sleep() refuses options that are not an object like { loop } (a loop given bare included)", () => {
+  const loop = new VirtualTimeLoop();
+  for (const options of [loop, 5, null]) {
+    assertThrows(
+      () => sleep(1, "r", options as never),
+      TypeError,
+      "Cannot sleep: options must be an object like { loop }",
+    );
+  }
+  loop.close();
+});

@@ -96,6 +96,25 @@ Deno.test("TaskGroup with await using waits for the children at the end of the b
   loop.close();
 });
 
+Deno.test("TaskGroup.createTask() refuses options that are not an object like { name }, rather than dropping the name", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<string> {
+    const tg = new TaskGroup();
+    assertThrows(
+      () => tg.createTask(after(1, 1), "worker" as never),
+      TypeError,
+      "Cannot create a Task: options must be an object like { name }",
+    );
+    const named = tg.createTask(after(1, 1), {
+      name: 42 as unknown as string,
+    });
+    yield* tg.wait();
+    return named.getName();
+  });
+  assertStrictEquals(await loop.runUntilComplete(main), "42");
+  loop.close();
+});
+
 Deno.test("TaskGroup.wait() resolves when the children are done, and is the same future each time", async () => {
   const loop = new VirtualTimeLoop();
   const main = loop.createTask(function* (): Coroutine<number> {
@@ -1174,5 +1193,15 @@ Deno.test("TaskGroup prints its state", async () => {
   assertEquals(Deno.inspect(tg), "TaskGroup active tasks=1 errors=0");
   await loop.runUntilComplete(tg.wait());
   assertEquals(Deno.inspect(tg), "TaskGroup finished tasks=0 errors=0");
+  loop.close();
+});
+
+Deno.test("new TaskGroup() and withTaskGroup() refuse options that are not an object like { loop } (a loop given bare included)", () => {
+  const loop = new VirtualTimeLoop();
+  assertThrows(
+    () => new TaskGroup(loop as never),
+    TypeError,
+    "Cannot create a TaskGroup: options must be an object like { loop }",
+  );
   loop.close();
 });

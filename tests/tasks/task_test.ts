@@ -26,6 +26,7 @@ import {
   currentTask,
   ensureFuture,
   Task,
+  type TaskOptions,
 } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { assertCancelledAfter } from "../_helpers.ts";
@@ -132,6 +133,41 @@ Deno.test("Task gets a default name Task-<n> and can be renamed", () => {
   assertEquals(c.getName(), "renamed");
   for (const t of [a, b, c]) t.cancel();
   loop.close();
+});
+
+Deno.test("Task names are strings, as asyncio's str(name): a number given as the name is kept as its text", () => {
+  const loop = new VirtualTimeLoop();
+  const t = loop.createTask(async () => {}, {
+    name: 987654321 as unknown as string,
+  });
+  assertStrictEquals(t.getName(), "987654321");
+  t.setName(123456789 as unknown as string);
+  assertStrictEquals(t.getName(), "123456789");
+  const u = new Task(async () => {}, { name: 7 as unknown as string, loop });
+  assertStrictEquals(u.getName(), "7");
+  for (const task of [t, u]) task.cancel();
+  loop.close();
+});
+
+Deno.test("createTask() and new Task() refuse options that are not an object like { name }, rather than dropping the name", () => {
+  const loop = new VirtualTimeLoop();
+  const other = new VirtualTimeLoop();
+  const bad: unknown[] = ["worker", 5, null, other];
+  for (const options of bad) {
+    assertThrows(
+      () => loop.createTask(async () => {}, options as TaskOptions),
+      TypeError,
+      "Cannot create a Task: ",
+    );
+    assertThrows(
+      () => new Task(async () => {}, options as TaskOptions),
+      TypeError,
+      "Cannot create a Task: ",
+    );
+  }
+  assertEquals(allTasks(loop).size, 0);
+  loop.close();
+  other.close();
 });
 
 Deno.test("Task.getCoro() returns the generator or the function given", () => {
@@ -1560,6 +1596,16 @@ Deno.test("Task: yielding a coroutine object without the * says to use yield*", 
     () => loop.runUntilComplete(task),
     TypeError,
     "a coroutine object (yield* it to wait for it)",
+  );
+  loop.close();
+});
+
+Deno.test("ensureFuture() refuses options that are not an object like { loop } (a loop given bare included)", () => {
+  const loop = new VirtualTimeLoop();
+  assertThrows(
+    () => ensureFuture(Promise.resolve(1), loop as never),
+    TypeError,
+    "Cannot ensure a future: options must be an object like { loop }",
   );
   loop.close();
 });

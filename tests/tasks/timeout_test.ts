@@ -774,3 +774,15 @@ Deno.test("Timeout prints its state and deadline", async () => {
   assertStrictEquals(t.expired(), false);
   loop.close();
 });
+
+Deno.test("timeout(), timeoutAt() and new Timeout() refuse options that are not an object like { loop } (a loop given bare included)", () => {
+  const loop = new VirtualTimeLoop();
+  for (const make of [timeout, timeoutAt]) {
+    assertThrows(
+      () => make(1, loop as never),
+      TypeError,
+      "options must be an object like { loop }",
+    );
+  }
+  loop.close();
+});

@@ -369,3 +369,14 @@ Deno.test("waitFor() rejects a timeout that is not a number", () => {
   assertThrows(() => waitFor(fut, NaN), TypeError);
   loop.close();
 });
+
+Deno.test("waitFor() refuses options that are not an object like { loop } (a loop given bare included)", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<number>();
+  assertThrows(
+    () => waitFor(fut, 1, loop as never),
+    TypeError,
+    "Cannot wait for an awaitable: options must be an object like { loop }",
+  );
+  loop.close();
+});

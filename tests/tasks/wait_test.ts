@@ -300,3 +300,16 @@ Deno.test("wait() from an async function sorts futures when it resumes", async (
   await loop.runUntilComplete(main);
   loop.close();
 });
+
+Deno.test("wait() refuses options that are not an object, so that a timeout or returnWhen given positionally is not silently ignored", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<number>();
+  for (const options of [5, "FIRST_COMPLETED", null, loop]) {
+    assertThrows(
+      () => wait([fut], options as never),
+      TypeError,
+      "Cannot wait: options must be an object like { timeout, returnWhen }",
+    );
+  }
+  loop.close();
+});

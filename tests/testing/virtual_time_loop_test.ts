@@ -868,6 +868,19 @@ Deno.test("VirtualTimeLoop.runInExecutor() refuses a generator function (a corou
   for (const loop of loops) loop.close();
 });
 
+Deno.test("VirtualTimeLoop.runInExecutor() refuses an executor without submit() in DenoEventLoop's words", () => {
+  const loops = [new DenoEventLoop(), new VirtualTimeLoop()];
+  const [deno, virtual] = loops.map((loop) =>
+    assertThrows(
+      () => loop.runInExecutor({} as Executor, () => 1),
+      TypeError,
+    ).message
+  );
+  assertEquals(virtual, deno);
+  assertStringIncludes(virtual, "executor must have a submit() method");
+  for (const loop of loops) loop.close();
+});
+
 Deno.test("VirtualTimeLoop.runInExecutor() takes a Handle for the callback, as DenoEventLoop's does (PEP 3156's note on Handles)", async () => {
   const loop = new VirtualTimeLoop();
   const inline: Executor = {
