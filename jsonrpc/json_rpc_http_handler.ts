@@ -134,8 +134,10 @@ async function readBody(
  * with `Deno.serve` as with `HttpServerProtocol`. Methods are served by
  * the same dispatcher as `JsonRpcProtocol`, with the same error objects
  * and codes; each method's context has the `request` and its `signal`.
- * Answers: 200 with an `application/json` body for anything JSON-RPC can
- * answer — including parse errors and invalid requests, which are
+ * Answers: 200 with an `application/json` body (the JSON text and a
+ * newline, as `JsonRpcProtocol` frames it by default, so that one stacked
+ * on an `HttpTransport` reads it whatever its framing) for anything
+ * JSON-RPC can answer — including parse errors and invalid requests, which are
  * JSON-RPC errors, not HTTP ones; 204 with no body when the message held
  * only notifications (sent once their methods are done); 405 (with
  * `Allow: POST`) for any method but POST; 413 for a body over
@@ -265,7 +267,9 @@ export function jsonRpcHttpHandler(
       })
       : parsed.reply;
     if (text === undefined) return new Response(null, { status: 204 });
-    return new Response(text, {
+    // Ended by a newline, as JsonRpcProtocol frames a message by default:
+    // a JsonRpcProtocol over an HttpTransport reads it with any framing.
+    return new Response(text + "\n", {
       status: 200,
       headers: { "content-type": "application/json" },
     });

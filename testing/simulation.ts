@@ -251,6 +251,9 @@ function checkNumber(
   return v;
 }
 
+/** Whether `sim.run()` was called (for `simulate()`). */
+let hasRun: (sim: Simulation) => boolean;
+
 /**
  * A simulated network of named hosts, all on one virtual clock, every
  * random choice drawn from one seed — so a run can be replayed exactly.
@@ -344,6 +347,10 @@ export class Simulation {
   readonly #world: World;
   readonly #faults: FaultOptions;
   #ran = false;
+
+  static {
+    hasRun = (sim) => sim.#ran;
+  }
 
   /**
    * Makes an empty simulation.
@@ -851,7 +858,9 @@ export interface SimulateReport {
 /**
  * Runs a scenario once per seed and fails if any seed fails. `scenario`
  * gets a fresh `Simulation` for each seed, adds its hosts and clients
- * (and may set links or hardship); `simulate` then runs it. The error
+ * (and may set links or hardship); `simulate` then runs it — unless the
+ * scenario ran it itself (`await sim.run()`), say to check what the run
+ * left, in which case an error thrown after the run fails that seed too. The error
  * lists every failing seed, shows the first failure with the last events
  * of its trace, and says how to replay one seed with its whole trace.
  *
@@ -877,6 +886,25 @@ export interface SimulateReport {
  *   });
  * });
  * assertEquals(report.runs, 100);
+ * ```
+ *
+ * @example Checking what each run left
+ * ```ts
+ * import { simulate } from "@tulip/tulip/testing";
+ * import { sleep } from "@tulip/tulip";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await simulate(10, async (sim) => {
+ *   let steps = 0;
+ *   sim.client("c", async () => {
+ *     for (let i = 0; i < 3; i++) {
+ *       await sleep(Math.random());
+ *       steps++;
+ *     }
+ *   });
+ *   await sim.run();
+ *   assertEquals(steps, 3);
+ * });
  * ```
  */
 export async function simulate(
@@ -913,11 +941,14 @@ export async function simulate(
     runs++;
     try {
       await scenario(sim);
-      await sim.run({
-        until: options?.until,
-        limit: options?.limit,
-        maxSteps: options?.maxSteps,
-      });
+      // A scenario may run its simulation itself, to check what it left.
+      if (!hasRun(sim)) {
+        await sim.run({
+          until: options?.until,
+          limit: options?.limit,
+          maxSteps: options?.maxSteps,
+        });
+      }
     } catch (e) {
       const error = e instanceof SimulationError ? e : new SimulationError(
         seed,

@@ -12,23 +12,28 @@ import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import type { Future } from "../../futures/future.ts";
 import type { HttpClientProtocol } from "../../http/http_client_protocol.ts";
 import { HttpTransport } from "../../http/http_transport.ts";
-import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
+import {
+  JsonRpcProtocol,
+  type JsonRpcProtocolOptions,
+} from "../../jsonrpc/json_rpc_protocol.ts";
 import type { SchedulingLoop } from "../../loop/event_loop.ts";
 
 /**
- * PEP 3153's stack on `http`: a raw-framed JsonRpcProtocol over an
- * HttpTransport that POSTs JSON to `/rpc`, connected.
+ * PEP 3153's stack on `http`: a JsonRpcProtocol (with `options`; raw
+ * framing unless told) over an HttpTransport that POSTs JSON to `/rpc`,
+ * connected.
  */
 export function rpcOverHttp(
   http: HttpClientProtocol,
   loop: SchedulingLoop,
+  options: JsonRpcProtocolOptions = { framing: "raw" },
 ): { transport: HttpTransport; rpc: JsonRpcProtocol } {
   const transport = new HttpTransport(http, {
     path: "/rpc",
     headers: { "content-type": "application/json" },
     loop,
   });
-  const rpc = new JsonRpcProtocol({}, { loop, framing: "raw" });
+  const rpc = new JsonRpcProtocol({}, { ...options, loop });
   transport.setProtocol(rpc);
   rpc.connectionMade(transport);
   return { transport, rpc };

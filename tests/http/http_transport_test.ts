@@ -17,6 +17,7 @@ import {
 } from "../../http/http_transport.ts";
 import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
 import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
+import type { JsonRpcProtocolOptions } from "../../jsonrpc/json_rpc_protocol.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
@@ -351,8 +352,49 @@ Deno.test("HttpTransport paused for reading still hears its client's connection 
 
 // ---- PEP 3153's stack ----
 
-Deno.test("JsonRpcProtocol runs over HttpTransport over HttpClientProtocol to jsonRpcHttpHandler", async () => {
+// A JSON-RPC server over HTTP need not end its body with a newline (most
+// do not): the default framing takes the message where its JSON ends.
+Deno.test("JsonRpcProtocol with its default framing reads a JSON body that ends without a newline", async () => {
   for (const split of SPLITS) {
+    const loop = new VirtualTimeLoop();
+    const server = new HttpServerProtocol(async (request) => {
+      const call = await request.json();
+      const [a, b] = call.params;
+      return Response.json({ jsonrpc: "2.0", result: a + b, id: call.id });
+    }, { loop });
+    const http = new HttpClientProtocol({ loop });
+    transportPair(http, server, { loop, ...split.options });
+    await loop.advance(0);
+    const { transport, rpc } = rpcOverHttp(http, loop, {});
+    const sums = await loop.runUntilComplete(
+      (async () => [
+        await rpc.call("add", [40, 2]),
+        await rpc.call("add", [1, 2]),
+      ])(),
+      60,
+    );
+    assertEquals(sums, [42, 3], split.name);
+    transport.close();
+    http.close();
+    await loop.advance(10);
+    loop.close();
+  }
+});
+
+// SPEC: `new JsonRpcProtocol(methods?)` "runs over any transport (a TCP
+// connection, an HttpTransport)" — made as SPEC shows it, with its default
+// framing, as well as with the raw framing.
+Deno.test("JsonRpcProtocol runs over HttpTransport over HttpClientProtocol to jsonRpcHttpHandler", async () => {
+  const framings: [string, JsonRpcProtocolOptions][] = [
+    ["raw framing", { framing: "raw" }],
+    ["default framing", {}],
+  ];
+  for (
+    const [split, [framing, options]] of SPLITS.flatMap((s) =>
+      framings.map((f) => [s, f] as const)
+    )
+  ) {
+    const name = `${split.name}, ${framing}`;
     const loop = new VirtualTimeLoop();
     const logged: unknown[] = [];
     const server = new HttpServerProtocol(
@@ -374,23 +416,26 @@ Deno.test("JsonRpcProtocol runs over HttpTransport over HttpClientProtocol to js
     const http = new HttpClientProtocol({ loop });
     transportPair(http, server, { loop, ...split.options });
     await loop.advance(0);
-    const { transport, rpc } = rpcOverHttp(http, loop);
-    const got = await loop.runUntilComplete((async () => {
-      const sum = await rpc.call("add", [40, 2]);
-      rpc.notify("log", ["quiet"]);
-      const batch = await rpc.batch([
-        { method: "slow", params: [9] },
-        { method: "log", params: ["b"], notify: true },
-        { method: "fail" },
-      ]);
-      const concurrent = await Promise.all([
-        rpc.call("slow", [1]),
-        rpc.call("add", [2, 2]),
-        rpc.call("slow", [3]),
-      ]);
-      return { sum, batch, concurrent };
-    })());
-    assertEquals(got.sum, 42, split.name);
+    const { transport, rpc } = rpcOverHttp(http, loop, options);
+    const got = await loop.runUntilComplete(
+      (async () => {
+        const sum = await rpc.call("add", [40, 2]);
+        rpc.notify("log", ["quiet"]);
+        const batch = await rpc.batch([
+          { method: "slow", params: [9] },
+          { method: "log", params: ["b"], notify: true },
+          { method: "fail" },
+        ]);
+        const concurrent = await Promise.all([
+          rpc.call("slow", [1]),
+          rpc.call("add", [2, 2]),
+          rpc.call("slow", [3]),
+        ]);
+        return { sum, batch, concurrent };
+      })(),
+      60,
+    );
+    assertEquals(got.sum, 42, name);
     assertEquals(got.batch[0], 9);
     assertEquals(got.batch[1], undefined);
     assertInstanceOf(got.batch[2], JsonRpcError);

@@ -1141,6 +1141,46 @@ Deno.test("simulate() runs many seeds and names the ones that fail", async () =>
   assertEquals(full.events[0], "0.000000 c start");
 });
 
+// A scenario that runs its simulation itself, to check what the run left
+// (the only place it can, after the run): simulate() does not run it again.
+Deno.test("simulate() takes a scenario that runs its simulation itself", async () => {
+  const replies: string[] = [];
+  const report = await simulate(5, async (sim) => {
+    sim.host("server", async (loop) => {
+      await startServer(
+        async (reader, writer) => {
+          writer.write(await reader.readline());
+          writer.close();
+        },
+        "0.0.0.0",
+        7,
+        { loop },
+      );
+    });
+    let reply = "";
+    sim.client("client", async (loop) => {
+      const [reader, writer] = await openConnection("server", 7, { loop });
+      writer.write(encoder.encode("hello\n"));
+      reply = new TextDecoder().decode(await reader.read());
+    });
+    await sim.run();
+    assertEquals(reply, "hello\n");
+    replies.push(reply);
+  });
+  assertEquals(report, { runs: 5, failures: [] });
+  assertEquals(replies.length, 5);
+  const e = await assertRejects(
+    () =>
+      simulate([4], async (sim) => {
+        sim.client("c", () => {});
+        await sim.run();
+        throw new Error("checked after the run");
+      }),
+    SimulationError,
+  );
+  assertStringIncludes(e.message, "checked after the run");
+});
+
 Deno.test("Simulation records errors hosts report, and fails on them with failOnError", async () => {
   for (const failOnError of [false, true]) {
     const sim = new Simulation({ seed: 1, failOnError });
