@@ -8,7 +8,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
-import { type Coroutine, currentTask, Task, type TaskOptions } from "./task.ts";
+import { type Coroutine, currentTask, Task } from "./task.ts";
 import { checkOptions, isCoroutine, isPromiseLike } from "./_awaitables.ts";
 
 /** Options for the `TaskGroup` constructor and `withTaskGroup`. */
