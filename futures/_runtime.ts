@@ -130,6 +130,34 @@ export function notifyAwait(
   return typeof guard === "function" ? guard as () => unknown : undefined;
 }
 
+let cancelledErrorTaken = false;
+
+/**
+ * Runs `fn`, during which `Future.setException()` takes a
+ * `CancelledError`: `gather()` finishes with one, as asyncio's does,
+ * where everyone else cancels.
+ *
+ * @param fn What sets the exception.
+ */
+export function takingCancelledError(fn: () => void): void {
+  cancelledErrorTaken = true;
+  try {
+    fn();
+  } finally {
+    cancelledErrorTaken = false;
+  }
+}
+
+/**
+ * Whether `Future.setException()` takes a `CancelledError` now (see
+ * `takingCancelledError()`).
+ *
+ * @returns Whether it does.
+ */
+export function cancelledErrorTakenNow(): boolean {
+  return cancelledErrorTaken;
+}
+
 /**
  * Tells the loop that async code is about to resume in a microtask (a
  * `Future.then()` settled its promise, or an async-function task started),

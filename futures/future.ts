@@ -9,6 +9,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { CancelledError, formatReceived, InvalidStateError } from "./errors.ts";
 import { getRunningLoop } from "./running_loop.ts";
 import {
+  cancelledErrorTakenNow,
   isCoroutineFunction,
   keptUnretrieved,
   noteAwaitParked,
@@ -360,7 +361,8 @@ export class Future<T> implements PromiseLike<T> {
     ) {
       exc = new (exc as new () => Error)();
     }
-    if (exc instanceof CancelledError) {
+    const cancellation = exc instanceof CancelledError;
+    if (cancellation && !cancelledErrorTakenNow()) {
       throw new TypeError(
         "Cannot set a CancelledError as a future's exception: call cancel() instead",
       );
@@ -372,7 +374,9 @@ export class Future<T> implements PromiseLike<T> {
       typeof exc === "function";
     const error = exc instanceof Error ? exc : null;
     const kept = keptUnretrieved(this.#loop);
-    if (kept !== undefined) kept.set(this, this.reportKind());
+    if (cancellation) {
+      // A cancellation is no error to report, as a cancelled future's.
+    } else if (kept !== undefined) kept.set(this, this.reportKind());
     else {
       unretrieved.register(this, {
         loop: this.#loop,

@@ -8,6 +8,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { CancelledError } from "../futures/errors.ts";
+import { takingCancelledError } from "../futures/_runtime.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
 import type { AwaitableResult } from "./awaitable_result.ts";
 import { checkCollection, checkOptions } from "./_awaitables.ts";
@@ -81,8 +82,13 @@ class GatheringFuture<T> extends Future<T> {
     return any;
   }
 
-  cancelSelf(msg?: string): void {
-    super.cancel(msg);
+  /**
+   * Finishes with a `CancelledError`, as asyncio's gather does, rather
+   * than cancelled: awaiting it throws the error all the same, but
+   * `cancelled()` is `false` and `exception()` returns it.
+   */
+  failCancelled(msg?: string): void {
+    takingCancelledError(() => this.setException(new CancelledError(msg)));
   }
 }
 
@@ -97,7 +103,9 @@ class GatheringFuture<T> extends Future<T> {
  * among the results, a cancelled child giving a `CancelledError`.
  * Cancelling the returned future cancels every child that is not done;
  * the future then fails with `CancelledError` even with
- * `returnExceptions`. An empty list gives `[]`.
+ * `returnExceptions`. Either way, as in asyncio, the future is not
+ * `cancelled()` itself: it finishes with the `CancelledError`, which
+ * `exception()` returns and awaiting it throws. An empty list gives `[]`.
  *
  * PEP 3156: `tulip.gather()`, with asyncio's semantics.
  *
@@ -202,7 +210,7 @@ export function gather<const T extends readonly Awaitable<unknown>[]>(
     }
     if (!returnExceptions) {
       if (fut.cancelled()) {
-        outer.cancelSelf(cancelMessageOf(fut));
+        outer.failCancelled(cancelMessageOf(fut));
         return;
       }
       const exc = fut.exception();
@@ -213,7 +221,7 @@ export function gather<const T extends readonly Awaitable<unknown>[]>(
     }
     if (finished < unique.length) return;
     if (outer.cancelRequested) {
-      outer.cancelSelf(outer.cancelMessage);
+      outer.failCancelled(outer.cancelMessage);
       return;
     }
     const results = children.map((child) => {

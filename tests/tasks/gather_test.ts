@@ -196,14 +196,16 @@ Deno.test("gather() with returnExceptions gives a CancelledError for a cancelled
   loop.close();
 });
 
-Deno.test("gather() fails with CancelledError when a child is cancelled", async () => {
+Deno.test("gather() fails with CancelledError when a child is cancelled, without being cancelled itself (asyncio's test_one_cancellation)", async () => {
   const loop = new VirtualTimeLoop();
   const other = loop.createTask(after(5, "other"));
   const child = sleep(5, "never", { loop });
-  loop.callLater(1, () => child.cancel());
+  loop.callLater(1, () => child.cancel("stop"));
   const fut = gather([other, child], { loop });
   await assertRejects(() => loop.runUntilComplete(fut), CancelledError);
-  assert(fut.cancelled());
+  assertFalse(fut.cancelled());
+  assertInstanceOf(fut.exception(), CancelledError);
+  assertEquals((fut.exception() as Error).message, "stop");
   assertFalse(other.done(), "the other children are not cancelled");
   other.cancel();
   loop.close();
@@ -233,7 +235,10 @@ Deno.test("gather(): cancelling the result fails it even with returnExceptions",
   });
   loop.callLater(2, () => fut.cancel());
   await assertRejects(() => loop.runUntilComplete(fut), CancelledError);
-  assert(fut.cancelled());
+  // As asyncio's: it finishes with the CancelledError once the children
+  // are done, rather than cancelled.
+  assertFalse(fut.cancelled());
+  assertInstanceOf(fut.exception(), CancelledError);
   assert(a.cancelled());
   loop.close();
 });
