@@ -290,7 +290,10 @@ Deno.test("serveWorkers() doubles the restart delay for crashes in a row, up to 
   try {
     const port = portOf(supervisor);
     for (let i = 0; i < 4; i++) await crashOnce(port);
-    assertEquals(crashes.map((c) => c.restartIn), [0.05, 0.1, 0.2, 0.2]);
+    assertEquals(
+      crashes.map((c) => [c.restartIn, c.error.message]),
+      [0.05, 0.1, 0.2, 0.2].map((d) => [d, "crash requested"]),
+    );
     // Up longer than stableAfter: the next crash starts the delays over.
     await new Promise((resolve) => setTimeout(resolve, 2100));
     await crashOnce(port);
