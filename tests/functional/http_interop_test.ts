@@ -36,7 +36,6 @@ const GZIP = new Uint8Array(
   ).arrayBuffer(),
 );
 
-
 /** A stream of `size` bytes of `fill`, made in 64 KiB pieces as read. */
 function zeros(size: number, fill = 0): ReadableStream<Uint8Array> {
   let left = size;
