@@ -17,7 +17,7 @@ import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
-import { Protocol } from "../../protocols/protocol.ts";
+import { BufferedProtocol, Protocol } from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
 import type { StreamReader } from "../../streams/stream_reader.ts";
@@ -63,14 +63,16 @@ class LineServer extends Protocol {
   /**
    * @param loop The loop.
    * @param options More options for startTls().
-   * @param defer Upgrade on the next turn of the loop, once the
-   * transport's next read is in flight (the ClientHello then ends it),
-   * rather than in the dataReceived() that brought the command.
+   * @param when When to upgrade: `"now"`, in the dataReceived() that
+   * brought the command; `"soon"`, on the next turn of the loop, once the
+   * transport's next read is in flight (the ClientHello then ends it);
+   * `"later"`, when the test calls `upgradeNow()` (reading is paused on
+   * the next turn of the loop, with that read in flight: it is held).
    */
   constructor(
     readonly loop: DenoEventLoop,
     readonly options: Record<string, unknown> = {},
-    readonly defer = false,
+    readonly when: "now" | "soon" | "later" = "now",
   ) {
     super();
   }
@@ -100,8 +102,10 @@ class LineServer extends Protocol {
       this.dropped = this.#pending.length;
       this.#pending = "";
       t.write(enc.encode("220 go ahead\r\n"));
-      if (this.defer) this.loop.callSoon(() => this.#upgrade(t));
-      else this.#upgrade(t);
+      if (this.when === "now") this.upgradeNow();
+      else if (this.when === "soon") {
+        this.loop.callSoon(() => this.upgradeNow());
+      } else this.loop.callSoon(() => t.pauseReading());
     } else if (line.toUpperCase() === "QUIT") {
       t.write(enc.encode("221 bye\r\n"));
       t.close();
@@ -110,8 +114,8 @@ class LineServer extends Protocol {
     }
   }
 
-  #upgrade(t: Transport): void {
-    this.upgrade = this.loop.startTls(t, this, {
+  upgradeNow(): void {
+    this.upgrade = this.loop.startTls(this.transport!, this, {
       serverSide: true,
       cert: certs.cert,
       key: certs.key,
@@ -133,12 +137,12 @@ class LineServer extends Protocol {
 async function lineServer(
   loop: DenoEventLoop,
   options: Record<string, unknown> = {},
-  defer = false,
+  when: "now" | "soon" | "later" = "now",
 ): Promise<{ server: Server; protocols: LineServer[] }> {
   const protocols: LineServer[] = [];
   const server = await loop.createServer(
     () => {
-      const p = new LineServer(loop, options, defer);
+      const p = new LineServer(loop, options, when);
       protocols.push(p);
       return p;
     },
@@ -184,7 +188,7 @@ Deno.test("startTls({ serverSide: true }) upgrades a STARTTLS line server's conn
     // Upgraded with the next read in flight: the ClientHello ends it.
     const { server, protocols } = await lineServer(loop, {
       alpnProtocols: ["smtp", "x"],
-    }, true);
+    }, "soon");
     const { client, tls } = await upgradedClient(loop, server, ["x"]);
     assertEquals(tls.getExtraInfo("alpnProtocol"), "x");
     const p = protocols[0];
@@ -440,6 +444,138 @@ Deno.test("abort() on a transport upgraded with serverSide: true closes its sock
     server.close();
     await server.waitClosed();
   });
+});
+
+Deno.test("startTls({ serverSide: true }) hands a read held while reading was paused (the ClientHello) to TLS", async () => {
+  await withLoop(async (loop) => {
+    const { server, protocols } = await lineServer(loop, {}, "later");
+    const client = new Recorder(loop);
+    const [plain] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+    );
+    await untilText(loop, client, "ready\r\n");
+    plain.write(enc.encode("STARTTLS\r\n"));
+    await untilText(loop, client, "220 go ahead\r\n");
+    const p = protocols[0];
+    while (p.transport!.isReading()) await sleepTick(loop);
+    const upgrading = loop.startTls(plain, client, {
+      serverHostname: "tulip.test",
+      caCerts: [certs.ca],
+    });
+    // The ClientHello arrives in the paused server's read, which holds it.
+    for (let i = 0; i < 50; i++) await sleepTick(loop);
+    assertEquals(upgrading.done(), false);
+    p.upgradeNow();
+    const tls = await upgrading;
+    await p.upgrade;
+    const before = client.received;
+    tls.write(enc.encode("held\r\n"));
+    while (client.received < before + 10) await sleepTick(loop);
+    assertEquals(dec.decode(client.data().subarray(before)), "tls held\r\n");
+    tls.close();
+    await client.lost;
+    server.close();
+    await server.waitClosed();
+    assertEquals(p.lostCalls, 1);
+  });
+});
+
+/**
+ * A BufferedProtocol server: "STARTTLS\r\n" gets "220 go ahead\r\n" and,
+ * on the next turn of the loop (a read into this protocol's buffer in
+ * flight), an upgrade; then it echoes what it reads.
+ */
+class BufferedStartTls extends BufferedProtocol {
+  transport: Transport | null = null;
+  upgrade: Future<Transport> | null = null;
+  readonly buffer = new Uint8Array(2048);
+
+  constructor(readonly loop: DenoEventLoop) {
+    super();
+  }
+
+  override connectionMade(t: Transport): void {
+    this.transport = t;
+  }
+
+  override getBuffer(): Uint8Array {
+    return this.buffer;
+  }
+
+  override bufferUpdated(n: number): void {
+    const data = this.buffer.slice(0, n);
+    if (this.upgrade !== null) {
+      this.transport!.write(data);
+      return;
+    }
+    this.transport!.write(enc.encode("220 go ahead\r\n"));
+    this.loop.callSoon(() => {
+      this.upgrade = this.loop.startTls(this.transport!, this, {
+        serverSide: true,
+        cert: certs.cert,
+        key: certs.key,
+      });
+      this.upgrade.addDoneCallback((f) => this.transport = f.result());
+    });
+  }
+}
+
+Deno.test("startTls({ serverSide: true }) on a BufferedProtocol's transport hands the read in flight into the protocol's buffer to TLS", async () => {
+  await withLoop(async (loop) => {
+    const protocols: BufferedStartTls[] = [];
+    const server = await loop.createServer(
+      () => {
+        const p = new BufferedStartTls(loop);
+        protocols.push(p);
+        return p;
+      },
+      HOST,
+      0,
+    );
+    const client = new Recorder(loop);
+    const [plain] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+    );
+    plain.write(enc.encode("STARTTLS\r\n"));
+    await untilText(loop, client, "220 go ahead\r\n");
+    const tls = await loop.startTls(plain, client, {
+      serverHostname: "tulip.test",
+      caCerts: [certs.ca],
+    });
+    await protocols[0].upgrade;
+    const before = client.received;
+    tls.write(enc.encode("lent"));
+    while (client.received < before + 4) await sleepTick(loop);
+    assertEquals(dec.decode(client.data().subarray(before)), "lent");
+    tls.close();
+    await client.lost;
+    server.close();
+    await server.waitClosed();
+  });
+});
+
+Deno.test("closing the loop during a server-side upgrade closes the socket and leaves nothing open", async () => {
+  const reports: string[] = [];
+  const conn = await withLoop(async (loop) => {
+    loop.setExceptionHandler((_, context) => reports.push(context.message));
+    const { server, protocols } = await lineServer(loop);
+    const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    await readUntil(conn, "ready\r\n");
+    await conn.write(enc.encode("STARTTLS\r\n"));
+    await readUntil(conn, "220 go ahead\r\n");
+    while (protocols.length < 1 || protocols[0].upgrade === null) {
+      await sleepTick(loop);
+    }
+    server.close();
+    return conn;
+  });
+  assert(await endsWithin(conn, 2000), "the socket should be closed");
+  conn.close();
+  assertEquals(reports, []);
 });
 
 Deno.test("StreamWriter.startTls({ serverSide: true }) upgrades a server's stream after its go-ahead, for tulip's client stream", async () => {
