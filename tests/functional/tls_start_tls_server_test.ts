@@ -32,6 +32,7 @@ import {
   withLoop,
 } from "./_stream_helpers.ts";
 import { fixturePath, opensslMissing, testCerts } from "./_tls_certs.ts";
+import { command, HAS_PYTHON, needing } from "./_tools.ts";
 
 const HOST = "127.0.0.1";
 const certs = await testCerts();
@@ -263,6 +264,61 @@ Deno.test({
       assertStringIncludes(stdout, "tls over tls\r\n221 bye\r\n");
       while (p.lostCalls === 0) await sleepTick(loop);
       assertEquals(p.lost, undefined);
+      server.close();
+      await server.waitClosed();
+    });
+  },
+});
+
+/** An asyncio client: STARTTLS, `StreamWriter.start_tls()`, a line, QUIT. */
+const ASYNCIO_CLIENT = `
+import asyncio, ssl, sys
+
+async def main(port, ca):
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    async def say(line):
+        w.write(line)
+        await w.drain()
+        print((await r.readline()).decode().strip())
+    print((await r.readline()).decode().strip())
+    await say(b"STARTTLS\\r\\n")
+    ctx = ssl.create_default_context(cafile=ca)
+    await w.start_tls(ctx, server_hostname="tulip.test")
+    await say(b"hello\\r\\n")
+    await say(b"QUIT\\r\\n")
+    print(repr(await r.read()))
+    w.close()
+
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+`;
+
+Deno.test({
+  name: needing(
+    "startTls({ serverSide: true }) serves asyncio's StreamWriter.start_tls()",
+    "python3",
+    HAS_PYTHON,
+  ),
+  ignore: !HAS_PYTHON,
+  async fn() {
+    await withLoop(async (loop) => {
+      const { server, protocols } = await lineServer(loop, {}, "soon");
+      const out = await command("python3", [
+        "-c",
+        ASYNCIO_CLIENT,
+        String(portOf(server)),
+        fixturePath("ca.pem"),
+      ]);
+      assertEquals(out.stderr, "");
+      assertEquals(out.stdout.split("\n"), [
+        "220 line server ready",
+        "220 go ahead",
+        "tls hello",
+        "221 bye",
+        "b''",
+        "",
+      ]);
+      while (protocols[0].lostCalls === 0) await sleepTick(loop);
+      assertEquals(protocols[0].lost, undefined);
       server.close();
       await server.waitClosed();
     });
