@@ -312,12 +312,11 @@ function checkSide(options: StartTlsOptions | undefined): boolean {
     options![name] !== undefined
   );
   if (meaningless.length > 0) {
+    const names = meaningless.join(" and ");
     throw new TypeError(
-      `Cannot call ${WHAT}(): ${
-        meaningless.join(" and ")
-      } mean nothing with serverSide: true (they check a server's certificate; the server side presents cert and key), received ${
-        meaningless.join(" and ")
-      }`,
+      `Cannot call ${WHAT}(): ${names} ${
+        meaningless.length === 1 ? "means" : "mean"
+      } nothing with serverSide: true (a client checks the server's certificate with them; the server side presents cert and key), received ${names}`,
     );
   }
   if (typeof cert !== "string" || typeof key !== "string") {

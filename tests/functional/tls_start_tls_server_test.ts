@@ -715,6 +715,17 @@ Deno.test("startTls() checks the server side's options, naming what is wrong", a
     assertThrows(
       () =>
         loop.startTls(t, far, {
+          serverSide: true,
+          cert: certs.cert,
+          key: certs.key,
+          caCerts: [certs.ca],
+        }),
+      TypeError,
+      "caCerts means nothing with serverSide: true",
+    );
+    assertThrows(
+      () =>
+        loop.startTls(t, far, {
           serverSide: "yes" as unknown as boolean,
           cert: certs.cert,
           key: certs.key,
