@@ -247,14 +247,33 @@ export class DenoEventLoop extends BaseEventLoop {
   }
 
   /**
-   * Upgrades a client TCP connection to TLS (STARTTLS, as SMTP, IMAP and
-   * PostgreSQL do): resolves with a new transport over TLS, which
-   * replaces `transport` — do not use the old one again. `protocol` goes
-   * on over the new transport; its `connectionMade()` is not called again,
-   * so a protocol that keeps its transport takes the new one from the
-   * result.
+   * Upgrades a TCP connection to TLS (STARTTLS, as SMTP, IMAP, POP3 and
+   * PostgreSQL do), as the client or, with `serverSide: true`, as the
+   * server: resolves with a new transport over TLS, which replaces
+   * `transport` — do not use the old one again. `protocol` goes on over
+   * the new transport; its `connectionMade()` is not called again, so a
+   * protocol that keeps its transport takes the new one from the result.
    *
-   * Deno's TLS (`Deno.startTls()`) takes over a connection only while
+   * The server side (`serverSide: true`, with the server's `cert` and
+   * `key` in PEM, and `alpnProtocols` it accepts; the transport must be
+   * one a server accepted): reading stops at once, and from then on what
+   * the socket brings is the client's TLS — including a read in flight
+   * (a STARTTLS server that says "220 go ahead" keeps reading, and the
+   * client's ClientHello ends that read) and one done but held while the
+   * protocol paused reading; both go to the TLS layer, so no relay is
+   * needed. Buffered writes (the go-ahead) are sent before the handshake.
+   * TLS runs through `node:tls` over the TCP socket, as tulip's TLS
+   * servers do, so a timeout, a failure, `abort()` or `close()` frees the
+   * socket at once. The server keeps tracking the connection: its
+   * `closeClients()`, `abortClients()` and `waitClosed()` reach the new
+   * transport. Bytes the protocol was given after the STARTTLS command
+   * (a client that pipelined them) are plain text TLS did not protect:
+   * the protocol must drop them (RFC 3207 §4.2), not pass them on, and
+   * the handshake then waits for a ClientHello that will not come, until
+   * `handshakeTimeout`; a stream refuses the upgrade instead (see
+   * `StreamWriter.startTls`).
+   *
+   * The client side: Deno's TLS (`Deno.startTls()`) takes over a connection only while
    * nobody reads it. So reading stops at once; bytes already read go to
    * the protocol (plain text sent before the upgrade), and buffered
    * writes are sent before the handshake. If a read is still in flight —
@@ -271,28 +290,33 @@ export class DenoEventLoop extends BaseEventLoop {
    * upgrade); `pauseReading()`/`resumeReading()` on the old transport act
    * on the new one, so a `StreamReader` keeps its flow control.
    *
-   * Only the client side: Deno cannot upgrade the server side of a
-   * connection (`Deno.startTls()` only makes clients), so a transport
-   * that a server accepted is refused. The client cannot present a
-   * certificate here either (`Deno.startTls()` takes none); use
-   * `createConnection()` with `ssl.cert` for mutual TLS.
+   * A transport a server accepted is refused without `serverSide: true`,
+   * and one `createConnection()` made with it. The client cannot present
+   * a certificate here (`Deno.startTls()` takes none); use
+   * `createConnection()` with `ssl.cert` for mutual TLS. Nor can the
+   * server ask for one.
    *
-   * PEP 3156 / asyncio 3.7: `loop.start_tls()`.
+   * PEP 3156 / asyncio 3.7: `loop.start_tls()` (`server_side`).
    *
    * @param transport A plain TCP transport made by this loop's
-   * `createConnection()`.
+   * `createConnection()`, or with `serverSide: true` accepted by this
+   * loop's `createServer()`.
    * @param protocol The protocol to go on with (the transport's).
-   * @param options `serverHostname` (default: the peer's address),
-   * `caCerts`, `alpnProtocols`, and `handshakeTimeout` in seconds (default
-   * 60), which bounds the whole upgrade (flushing, relay set-up and
-   * handshake).
+   * @param options The client's `serverHostname` (default: the peer's
+   * address) and `caCerts`; or `serverSide: true` with the server's `cert`
+   * and `key`; both sides' `alpnProtocols`, and `handshakeTimeout` in
+   * seconds (default 60), which bounds the whole upgrade (flushing, relay
+   * set-up and handshake).
    * @returns A future of the TLS transport; it fails (and the connection
    * is closed, the protocol told with `connectionLost(error)`) when the
    * handshake fails or takes too long (`TimeoutError`).
    * @throws {TypeError} When `transport` is not a TCP transport of a
-   * `DenoEventLoop`, or an option has the wrong type.
-   * @throws {InvalidStateError} When the transport is server-side, TLS
-   * already, closing, half-closed, or upgrading.
+   * `DenoEventLoop`, or an option has the wrong type; with
+   * `serverSide: true`, when `cert` or `key` is missing or
+   * `serverHostname` or `caCerts` is given; without it, when `cert` or
+   * `key` is given.
+   * @throws {InvalidStateError} When the transport is not of the side
+   * `serverSide` names, TLS already, closing, half-closed, or upgrading.
    * @throws {RangeError} When `handshakeTimeout` is not a positive finite
    * number.
    *
@@ -321,6 +345,60 @@ export class DenoEventLoop extends BaseEventLoop {
    * await smtp.goAhead.promise;
    * const tls = await loop.startTls(plain, smtp, { serverHostname: "mail.example" });
    * smtp.transport = tls;
+   * ```
+   *
+   * @example The server side: "STARTTLS", "220 go ahead", then TLS
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { Protocol } from "@tulip/tulip/protocols";
+   * import type { Transport } from "@tulip/tulip/transports";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const pem = (name: string) =>
+   *   Deno.readTextFile(`tests/fixtures/tls/${name}`);
+   * const [cert, key, ca] = await Promise.all(
+   *   ["server.pem", "server.key", "ca.pem"].map(pem),
+   * );
+   * const loop = new DenoEventLoop();
+   * class StartTlsEcho extends Protocol {
+   *   transport: Transport | null = null;
+   *   override connectionMade(t: Transport) {
+   *     this.transport = t;
+   *   }
+   *   override dataReceived(data: Uint8Array) {
+   *     const t = this.transport!;
+   *     if (new TextDecoder().decode(data) !== "STARTTLS\r\n") {
+   *       t.write(data); // an echo, over TLS once upgraded
+   *       return;
+   *     }
+   *     t.write(new TextEncoder().encode("220 go ahead\r\n"));
+   *     loop.startTls(t, this, { serverSide: true, cert, key })
+   *       .addDoneCallback((f) => this.transport = f.result());
+   *   }
+   * }
+   * const server = await loop.runUntilComplete(
+   *   loop.createServer(() => new StartTlsEcho(), "127.0.0.1", 0),
+   * );
+   * const { port } = server.addresses()[0] as Deno.NetAddr;
+   * // A plain Deno client; the loop runs while it waits.
+   * const echoed = await loop.runUntilComplete((async () => {
+   *   const plain = await Deno.connect({ hostname: "127.0.0.1", port });
+   *   await plain.write(new TextEncoder().encode("STARTTLS\r\n"));
+   *   const buf = new Uint8Array(64);
+   *   await plain.read(buf); // "220 go ahead\r\n"
+   *   const tls = await Deno.startTls(plain, {
+   *     hostname: "tulip.test",
+   *     caCerts: [ca],
+   *   });
+   *   await tls.write(new TextEncoder().encode("hello"));
+   *   const n = await tls.read(buf);
+   *   tls.close();
+   *   return new TextDecoder().decode(buf.subarray(0, n!));
+   * })());
+   * assertEquals(echoed, "hello");
+   * server.close();
+   * await loop.runUntilComplete(server.waitClosed());
+   * loop.close();
    * ```
    */
   startTls(

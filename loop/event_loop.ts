@@ -136,7 +136,9 @@ export interface CreateConnectionOptions {
 }
 
 /**
- * Options for `startTls`: the client side of a TLS upgrade.
+ * Options for `startTls`: the client side of a TLS upgrade, or with
+ * `serverSide: true` the server side (`cert` and `key` then, and neither
+ * `serverHostname` nor `caCerts`).
  * PEP 3156 / asyncio 3.7: `loop.start_tls()`'s `server_hostname` and
  * `ssl_handshake_timeout`.
  */
@@ -160,8 +162,29 @@ export interface StartTlsOptions {
    */
   alpnProtocols?: string[];
   /**
+   * Upgrade as the server (asyncio's `server_side`): the transport must be
+   * one a server accepted, and `cert` and `key` are required. A
+   * server-accepted transport is refused without it.
+   *
+   * @default {false}
+   */
+  serverSide?: boolean;
+  /**
+   * The server's certificate chain, PEM (with `serverSide: true` only).
+   *
+   * @default {undefined}
+   */
+  cert?: string;
+  /**
+   * The server's private key, PEM (with `serverSide: true` only).
+   *
+   * @default {undefined}
+   */
+  key?: string;
+  /**
    * The longest the upgrade may take, in seconds: letting a read in
-   * flight finish, sending what is buffered, and the TLS handshake. An
+   * flight finish, sending what is buffered, and the TLS handshake. On
+   * the server side, the socket is closed when time is up. An
    * upgrade over the loopback relay (a read was in flight) closes the
    * socket to the server when time is up; one without it leaves the
    * socket to Deno's TLS, which keeps it until the server answers or
@@ -483,7 +506,10 @@ export interface EventLoop extends SchedulingLoop {
     path: string,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]>;
-  /** Upgrades a client connection to TLS; resolves with the new transport. */
+  /**
+   * Upgrades a connection to TLS (the client side, or with
+   * `serverSide: true` the server side); resolves with the new transport.
+   */
   startTls(
     transport: Transport,
     protocol: Protocol | BufferedProtocol,

@@ -216,28 +216,35 @@ export class StreamWriter implements AsyncDisposable {
   }
 
   /**
-   * Upgrades the connection to TLS, as the client (STARTTLS): waits for
-   * the write buffer to drain, then has the loop's `startTls()` upgrade
-   * the transport. Afterwards the writer writes, and the reader reads,
-   * over TLS; `transport` and `getExtraInfo()` are the new transport's
+   * Upgrades the connection to TLS (STARTTLS), as the client or, with
+   * `serverSide: true` and the server's `cert` and `key`, on a server's
+   * writer, as the server: waits for the write buffer to drain (the
+   * go-ahead), then has the loop's `startTls()` upgrade the transport.
+   * Afterwards the writer writes, and the reader reads, over TLS;
+   * `transport` and `getExtraInfo()` are the new transport's
    * (`getExtraInfo("alpnProtocol")` included).
    *
-   * The loop's `startTls()` notes apply: only the client side can be
-   * upgraded, and as a stream reads ahead, a read is in flight once the
-   * go-ahead has been read, so TLS runs over a loopback relay (see
-   * `DenoEventLoop.startTls`).
+   * The loop's `startTls()` notes apply: as a stream reads ahead, a read
+   * is in flight once the go-ahead (or, on the server, the command) has
+   * been read; the client then runs TLS over a loopback relay, the server
+   * hands that read's bytes to TLS (see `DenoEventLoop.startTls`).
    *
    * Bytes the reader holds unread when the upgrade would start came in
-   * plain text after the go-ahead, where the server should have sent
-   * nothing: TLS would not protect them, yet read afterwards they would
-   * pass for the server's (STARTTLS response injection). So the upgrade
-   * fails and the connection is aborted; the bytes stay readable. (asyncio,
-   * since gh-142352, hands them to TLS, whose handshake fails on them.)
+   * plain text after the go-ahead or the command, where the peer should
+   * have sent nothing: TLS would not protect them, yet read afterwards
+   * they would pass for TLS-protected (STARTTLS injection, both ways). So
+   * the upgrade fails and the connection is aborted; the bytes stay
+   * readable. This holds for a client that pipelines its ClientHello
+   * after the command too: the server cannot tell it from plain text.
+   * (asyncio, since gh-142352, hands them to TLS: on the client side its
+   * handshake fails on them, on the server side a pipelined ClientHello
+   * goes through.)
    *
    * PEP 3156 (as in asyncio 3.11): `StreamWriter.start_tls()`.
    *
-   * @param options `serverHostname`, `caCerts`, `alpnProtocols`, and
-   * `handshakeTimeout` in seconds (default 60).
+   * @param options The client's `serverHostname` and `caCerts`, or
+   * `serverSide: true` with the server's `cert` and `key`; `alpnProtocols`
+   * and `handshakeTimeout` in seconds (default 60).
    * @returns A future done once the handshake is; it fails as the loop's
    * `startTls()` does, or with the error `drain()` gives, or with an
    * `InvalidStateError` when the reader holds unread bytes.
@@ -251,6 +258,43 @@ export class StreamWriter implements AsyncDisposable {
    * writer.write(new TextEncoder().encode("STARTTLS\r\n"));
    * await reader.readline(); // "220 Ready to start TLS"
    * await writer.startTls({ serverHostname: "mail.example" });
+   * ```
+   *
+   * @example The server side, on a server's writer
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { openConnection, startServer } from "@tulip/tulip/streams";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const pem = (name: string) =>
+   *   Deno.readTextFile(`tests/fixtures/tls/${name}`);
+   * const [cert, key, ca] = await Promise.all(
+   *   ["server.pem", "server.key", "ca.pem"].map(pem),
+   * );
+   * const enc = new TextEncoder();
+   * const loop = new DenoEventLoop();
+   * await loop.runUntilComplete((async () => {
+   *   const server = await startServer(async (reader, writer) => {
+   *     await reader.readline(); // "STARTTLS\n"
+   *     writer.write(enc.encode("220 go ahead\n"));
+   *     await writer.startTls({ serverSide: true, cert, key });
+   *     writer.write(await reader.readline()); // an echo, over TLS
+   *     writer.close();
+   *   }, "127.0.0.1", 0, { loop });
+   *   const { port } = server.addresses()[0] as Deno.NetAddr;
+   *   const [reader, writer] = await openConnection("127.0.0.1", port, {
+   *     loop,
+   *   });
+   *   writer.write(enc.encode("STARTTLS\n"));
+   *   await reader.readline(); // "220 go ahead\n"
+   *   await writer.startTls({ serverHostname: "tulip.test", caCerts: [ca] });
+   *   writer.write(enc.encode("hello\n"));
+   *   assertEquals(new TextDecoder().decode(await reader.readline()), "hello\n");
+   *   writer.close();
+   *   server.close();
+   *   await server.waitClosed();
+   * })());
+   * loop.close();
    * ```
    */
   startTls(options?: StartTlsOptions): Future<void> {

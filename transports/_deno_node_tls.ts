@@ -204,8 +204,16 @@ export class NodeTlsConn {
   /**
    * @param conn The accepted TCP connection.
    * @param config The TLS configuration.
+   * @param first For a connection upgraded from plain text: the bytes a
+   * read already in flight on `conn` brings (the client's first TLS
+   * bytes), taken before `conn` is read again (`null`: the end of the
+   * stream; a rejection: the read failed).
    */
-  constructor(conn: Deno.TcpConn, config: NodeTlsConfig) {
+  constructor(
+    conn: Deno.TcpConn,
+    config: NodeTlsConfig,
+    first?: Promise<Uint8Array | null>,
+  ) {
     this.#conn = conn;
     let settled = false;
     let resolveHandshake!: (info: Deno.TlsHandshakeInfo) => void;
@@ -238,7 +246,7 @@ export class NodeTlsConn {
         if (error === null && !settled && !this.#sent && !this.#closed) return;
         this.#closeConn();
       },
-    });
+    }, first);
     const socket = this.#socket = new config.modules.tls.TLSSocket(raw, {
       isServer: true,
       secureContext: config.context,
@@ -455,8 +463,12 @@ function tcpDuplex(
   Duplex: typeof NodeDuplex,
   conn: Deno.Conn,
   hooks: TcpDuplexHooks,
+  first?: Promise<Uint8Array | null>,
 ): NodeDuplex {
   let reading = false;
+  // The result of a read that was in flight before the duplex was made,
+  // taken before the socket is read again.
+  let pending = first;
   // Reused from read to read (a fresh one each time would be zeroed each
   // time): what it brings is copied out. Small while the connection is
   // quiet, as the waiting read of each idle connection holds it; larger
@@ -468,6 +480,20 @@ function tcpDuplex(
       reading = true;
       (async () => {
         try {
+          if (pending !== undefined) {
+            const bytes = await pending;
+            pending = undefined;
+            if (duplex.destroyed) return;
+            if (bytes === null) {
+              hooks.ended();
+              duplex.push(null);
+              return;
+            }
+            if (bytes.length > 0 && !duplex.push(bytes)) {
+              reading = false;
+              return;
+            }
+          }
           for (;;) {
             const n = await conn.read(buffer);
             if (n === null) {

@@ -1,5 +1,6 @@
 /**
- * Upgrading a client connection to TLS on Deno: the body of
+ * Upgrading a connection to TLS on Deno (the client side here, the server
+ * side in `_deno_start_tls_server.ts`): the body of
  * `DenoEventLoop.startTls`.
  *
  * @module
@@ -17,6 +18,7 @@ import {
   DenoStreamTransport,
   type StreamContext,
 } from "./_deno_stream_transport.ts";
+import { startServerTls } from "./_deno_start_tls_server.ts";
 
 const WHAT = "startTls";
 /** Connections to the relay's port from elsewhere that are turned away. */
@@ -77,6 +79,9 @@ export function startTls(
   const timeout = checkHandshakeTimeout(options?.handshakeTimeout, WHAT);
   checkTlsStrings(options?.caCerts, "caCerts", WHAT);
   checkTlsStrings(options?.alpnProtocols, "alpnProtocols", WHAT);
+  if (checkSide(options)) {
+    return startServerTls(ctx, transport, protocol, options!, timeout);
+  }
   const serverHostname = options?.serverHostname;
   if (serverHostname !== undefined && typeof serverHostname !== "string") {
     throw new TypeError(
@@ -278,6 +283,48 @@ export function startTls(
     startOn(conn);
   }, relayed);
   return fut;
+}
+
+/**
+ * Checks the options that tell the sides apart.
+ *
+ * @returns Whether the upgrade is the server side.
+ */
+function checkSide(options: StartTlsOptions | undefined): boolean {
+  const serverSide = options?.serverSide;
+  if (serverSide !== undefined && typeof serverSide !== "boolean") {
+    throw new TypeError(
+      `Cannot call ${WHAT}(): serverSide must be a boolean, received ${typeof serverSide}`,
+    );
+  }
+  const { cert, key } = options ?? {};
+  if (serverSide !== true) {
+    if (cert !== undefined || key !== undefined) {
+      throw new TypeError(
+        `Cannot call ${WHAT}(): cert and key are the server's, for serverSide: true (a client cannot present a certificate here: use createConnection() with ssl.cert for mutual TLS), received ${
+          cert !== undefined ? "cert" : "key"
+        } without serverSide: true`,
+      );
+    }
+    return false;
+  }
+  const meaningless = (["serverHostname", "caCerts"] as const).filter((name) =>
+    options![name] !== undefined
+  );
+  if (meaningless.length > 0) {
+    const names = meaningless.join(" and ");
+    throw new TypeError(
+      `Cannot call ${WHAT}(): ${names} ${
+        meaningless.length === 1 ? "means" : "mean"
+      } nothing with serverSide: true (a client checks the server's certificate with them; the server side presents cert and key), received ${names}`,
+    );
+  }
+  if (typeof cert !== "string" || typeof key !== "string") {
+    throw new TypeError(
+      `Cannot call ${WHAT}(): serverSide: true needs cert and key, the server's certificate chain and private key in PEM, received cert: ${typeof cert}, key: ${typeof key}`,
+    );
+  }
+  return true;
 }
 
 /**

@@ -109,7 +109,7 @@ export interface StreamTransportOptions {
   onLost?: (forced: boolean) => void;
   /** The connection is TLS: what its handshake settled. */
   tls?: { alpnProtocol: string | null };
-  /** Made by a server (`startTls()` then refuses it). */
+  /** Made by a server (`startTls()` upgrades it only with `serverSide`). */
   serverSide?: boolean;
   /**
    * The connection whose addresses `"peername"` and `"sockname"` report
@@ -266,6 +266,12 @@ export class DenoStreamTransport extends FlowControlledTransport
   #upgrade: ((conn: Deno.Conn | null, error?: unknown) => void) | null = null;
   // The transport that took the connection over; reading control goes to it.
   #successor: DenoStreamTransport | null = null;
+  // Where close() and abort() go once a server-side TLS upgrade took the
+  // connection (the server that tracks this transport ends the new one).
+  #forward: { close(): void; abort(): void } | null = null;
+  // A server-side TLS upgrade: what the socket brings from now on is the
+  // client's TLS, for whoever takes the connection (see `releaseToTls()`).
+  #cipher: PromiseWithResolvers<Uint8Array | null> | null = null;
 
   // Reading.
   readonly #readPort: CompletionPort<number | null>;
@@ -377,6 +383,7 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   /** Stops reading, flushes the write buffer, then closes. */
   close(): void {
+    if (this.#forward !== null) return this.#forward.close();
     if (this.#closing) return;
     this.#closing = true;
     this.#forced = true;
@@ -525,6 +532,7 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   /** Closes at once, dropping buffered data. */
   abort(): void {
+    if (this.#forward !== null) return this.#forward.abort();
     this.#forceClose(undefined);
   }
 
@@ -654,6 +662,13 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   #readDone(n: number | null): void {
     this.#reading = false;
+    if (this.#cipher !== null) {
+      const cipher = this.#cipher;
+      this.#cipher = null;
+      cipher.resolve(this.#takeRead(n));
+      if (this.#connClosed) this.#maybeLost();
+      return;
+    }
     if (this.#connClosed) return this.#maybeLost();
     if (this.#closing) return this.#dropRead();
     if (this.#upgrade !== null) {
@@ -774,6 +789,13 @@ export class DenoStreamTransport extends FlowControlledTransport
     }
     this.#reading = false;
     this.#dropRead();
+    if (this.#cipher !== null) {
+      // The TLS layer reports it: its handshake fails with it.
+      this.#cipher.reject(error);
+      this.#cipher = null;
+      if (this.#connClosed) this.#maybeLost();
+      return;
+    }
     if (this.#connClosed) return this.#maybeLost();
     if (this.#closing) return;
     this.#forceClose(error as Error);
@@ -1018,11 +1040,13 @@ export class DenoStreamTransport extends FlowControlledTransport
    *
    * @returns The reason, for an error message.
    */
-  releaseBlocker(): string | null {
-    if (this.#serverSide) {
-      return "Deno cannot upgrade the server side of a connection (Deno.startTls() only makes clients, and Deno.listenTls() only serves new connections)";
-    }
+  releaseBlocker(serverSide = false): string | null {
     if (this.#tls !== undefined) return "the connection is TLS already";
+    if (this.#serverSide !== serverSide) {
+      return this.#serverSide
+        ? "the transport is the server side of its connection: pass serverSide: true, with the server's cert and key"
+        : "serverSide: true upgrades only a connection a server accepted, and this transport is the client side (leave serverSide out, and pass serverHostname and caCerts as needed)";
+    }
     if (this.#conn.remoteAddr.transport !== "tcp") {
       return `Deno upgrades only TCP connections, received a ${this.#conn.remoteAddr.transport} connection`;
     }
@@ -1091,6 +1115,83 @@ export class DenoStreamTransport extends FlowControlledTransport
     });
   }
 
+  /**
+   * Hands the connection over for a server-side TLS upgrade. Reading
+   * stops, and what the socket brought since the last bytes given to the
+   * protocol is the client's TLS: a read done but held (reading was
+   * paused), or the read in flight, which the client's handshake ends.
+   * Once buffered writes are sent (the go-ahead), `ready(conn, first)` is
+   * called with the connection and that read's bytes to come (`null`: no
+   * read was pending), and this transport is done with the connection
+   * without telling the protocol. If the connection ends first,
+   * `ready(null, null, error)` is called and the protocol is told as
+   * usual. Check `releaseBlocker(true)` first.
+   *
+   * @param ready Called once with the connection, or with the error.
+   */
+  releaseToTls(
+    ready: (
+      conn: Deno.Conn | null,
+      first: Promise<Uint8Array | null> | null,
+      error?: unknown,
+    ) => void,
+  ): void {
+    let first: Promise<Uint8Array | null> | null = null;
+    const n = this.#held;
+    if (n !== undefined) {
+      this.#held = undefined;
+      first = Promise.resolve(this.#takeRead(n));
+    } else if (this.#reading) {
+      const cipher = this.#cipher = Promise.withResolvers();
+      // Settled by whoever takes the connection, if anyone.
+      cipher.promise.catch(() => {});
+      first = cipher.promise;
+    }
+    this.#paused = true;
+    this.#upgrade = (conn, error) => ready(conn, conn && first, error);
+    this.#loop.callSoon(() => this.#maybeRelease());
+  }
+
+  /**
+   * The bytes of the last read, a copy taken from the chunk or the lent
+   * buffer (`null`: the end of the stream).
+   */
+  #takeRead(n: number | null): Uint8Array | null {
+    const lent = this.#readBuf;
+    this.#readBuf = null;
+    this.#readInto = null;
+    if (n === null) return null;
+    if (lent !== null) return lent.slice(0, n);
+    const chunk = this.#chunk;
+    this.#chunk = null;
+    return chunk === null
+      ? new Uint8Array(0)
+      : chunk.slice(this.#at, this.#at + n);
+  }
+
+  /**
+   * Hands over what tracks this transport (the server's `onLost`, which
+   * forgets the connection), for the transport that takes it over.
+   *
+   * @returns The hook, now the caller's.
+   */
+  takeOnLost(): ((forced: boolean) => void) | undefined {
+    const lost = this.#onLost;
+    this.#onLost = undefined;
+    return lost;
+  }
+
+  /**
+   * Sends `close()` and `abort()` on to `to` from now on: the upgrade
+   * that took the connection, then the transport it made (a server's
+   * tracking ends the connection through this transport).
+   *
+   * @param to What ends the connection now.
+   */
+  forwardEnds(to: { close(): void; abort(): void }): void {
+    this.#forward = to;
+  }
+
   /** Stops reading, even with a successor (for a relay). */
   pauseOwnReading(): void {
     if (this.#closing || this.#paused) return;
@@ -1144,7 +1245,8 @@ export class DenoStreamTransport extends FlowControlledTransport
   #maybeRelease(): void {
     const ready = this.#upgrade;
     if (
-      ready === null || this.#closing || this.#reading ||
+      ready === null || this.#closing ||
+      (this.#reading && this.#cipher === null) ||
       this.#inFlight !== null || this.#shuttingDown
     ) return;
     this.#upgrade = null;
@@ -1154,7 +1256,8 @@ export class DenoStreamTransport extends FlowControlledTransport
     this.#connClosed = true;
     this.#lostScheduled = true;
     this.#flow?.close();
-    this.#chunk = null;
+    // The read in flight of a server-side upgrade still lands in the chunk.
+    if (this.#cipher === null) this.#chunk = null;
     ready(this.#conn);
   }
 
@@ -1180,6 +1283,8 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   /** An operation settled after the loop closed: release the connection. */
   #orphaned(): void {
+    this.#cipher?.reject(new InvalidStateError("the loop was closed"));
+    this.#cipher = null;
     this.#proactor.disown(this.#owned);
     this.#connClosed = true;
     this.#closing = true;

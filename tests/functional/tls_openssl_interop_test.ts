@@ -498,7 +498,7 @@ Deno.test({
         () => loop.startTls(t, p, {}),
         InvalidStateError,
       );
-      assertStringIncludes(error.message, "server side");
+      assertStringIncludes(error.message, "TLS already");
       await p.until(5);
       assertEquals(dec.decode(p.data()), "ping\n");
       await writer.close();

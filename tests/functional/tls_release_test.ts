@@ -4,7 +4,8 @@
 // reads nothing. A hostile client must not keep a descriptor for longer
 // than the server's limits allow. And the same of a TLS client that
 // startTls() upgrades over the loopback relay (other TLS clients keep
-// Deno's TLS, and its limit: see README "TLS").
+// Deno's TLS, and its limit: see README "TLS"), and of a connection that
+// startTls() upgrades as the server.
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { TimeoutError } from "../../futures/errors.ts";
@@ -298,6 +299,25 @@ class Keeper extends Protocol {
   }
 }
 
+/**
+ * Writes to `transport` more than the socket buffers hold, which its
+ * peer never reads, until its buffer stops shrinking (the buffers are
+ * full); then aborts it, and checks that `side`'s socket on `port` is
+ * gone within 2 s.
+ */
+async function abortStuck(
+  transport: Transport,
+  protocol: Keeper,
+  port: number,
+  side: "server" | "client",
+): Promise<void> {
+  await fillSocketBuffers(transport, side === "client" ? "server" : "client");
+  assertEquals(sockets(port, side), 1);
+  transport.abort();
+  await protocol.lost.promise;
+  await socketsGone(port, 2, side);
+}
+
 Deno.test("startTls() over the loopback relay closes the socket when handshakeTimeout passes against a server that never answers", async () => {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
   try {
@@ -357,16 +377,84 @@ Deno.test({
           }),
           server.handshake(),
         ]);
-        // The relay's loopback pair's buffers are filled too.
-        await fillSocketBuffers(transport, "server");
-        assertEquals(sockets(port, "client"), 1);
-        transport.abort();
-        await protocol.lost.promise;
-        await socketsGone(port, 2, "client");
+        // The relay's loopback pair's buffers fill too.
+        await abortStuck(transport, protocol, port, "client");
       });
     } finally {
       (server as Deno.TlsConn | null)?.close();
       listener.close();
+    }
+  },
+});
+
+/**
+ * A plain server's protocol that answers "STARTTLS" with a go-ahead and
+ * upgrades as the server.
+ */
+class StartTlsKeeper extends Keeper {
+  transport: Transport | null = null;
+  upgraded: PromiseWithResolvers<Transport> = Promise.withResolvers();
+  constructor(readonly loop: DenoEventLoop) {
+    super();
+  }
+  override connectionMade(t: Transport): void {
+    this.transport = t;
+  }
+  override dataReceived(): void {
+    const t = this.transport!;
+    t.write(new TextEncoder().encode("220 go ahead\r\n"));
+    const upgrade = this.loop.startTls(t, this, {
+      serverSide: true,
+      cert: certs.cert,
+      key: certs.key,
+    });
+    upgrade.addDoneCallback((f) => this.upgraded.resolve(f.result()));
+  }
+}
+
+Deno.test({
+  name:
+    "abort() on a transport startTls() upgraded as the server frees the socket at once though the client reads nothing",
+  ignore: noSs !== null,
+  fn: async () => {
+    let client: Deno.TlsConn | null = null;
+    try {
+      await withLoop(async (loop) => {
+        const protocols: StartTlsKeeper[] = [];
+        const server = await loop.createServer(
+          () => {
+            const p = new StartTlsKeeper(loop);
+            protocols.push(p);
+            return p;
+          },
+          HOST,
+          0,
+        );
+        const port = portOf(server);
+        const plain = await Deno.connect({ hostname: HOST, port });
+        await plain.write(new TextEncoder().encode("STARTTLS\r\n"));
+        await plain.read(new Uint8Array(64));
+        client = await Deno.startTls(plain, {
+          hostname: "localhost",
+          caCerts: [certs.ca],
+        });
+        while (protocols.length === 0) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        const [transport] = await Promise.all([
+          protocols[0].upgraded.promise,
+          client.handshake(),
+        ]);
+        await abortStuck(transport, protocols[0], port, "server");
+        server.close();
+        await server.waitClosed();
+      });
+    } finally {
+      try {
+        (client as Deno.TlsConn | null)?.close();
+      } catch {
+        // Closed already.
+      }
     }
   },
 });

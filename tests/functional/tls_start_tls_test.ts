@@ -269,7 +269,7 @@ Deno.test("startTls() refuses what Deno cannot upgrade, naming why", async () =>
     assertThrows(
       () => loop.startTls(far.transport, far, {}),
       InvalidStateError,
-      "Deno cannot upgrade the server side",
+      "server side of its connection: pass serverSide: true",
     );
     assertThrows(
       () => loop.startTls(plain, new Protocol(), { handshakeTimeout: 0 }),
