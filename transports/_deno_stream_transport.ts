@@ -386,7 +386,6 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (this.#forward !== null) return this.#forward.close();
     if (this.#closing) return;
     this.#closing = true;
-    this.#forced = true;
     this.#flow?.close();
     this.#held = undefined;
     if (this.#conn instanceof NodeTlsConn && !this.#eofWanted) {
