@@ -214,6 +214,11 @@ export function gather<const T extends readonly Awaitable<unknown>[]>(
         return;
       }
       const exc = fut.exception();
+      if (exc instanceof CancelledError) {
+        // A gather() child finished with one: passed on the same way.
+        outer.failCancelled(exc.message || undefined);
+        return;
+      }
       if (exc !== undefined) {
         outer.setException(exc);
         return;

@@ -211,6 +211,23 @@ Deno.test("gather() fails with CancelledError when a child is cancelled, without
   loop.close();
 });
 
+Deno.test("gather() of a gather() whose child is cancelled fails with its CancelledError too, the other children running on", async () => {
+  const loop = new VirtualTimeLoop();
+  const child = sleep(5, "never", { loop });
+  const other = sleep(5, "other", { loop });
+  loop.callLater(1, () => child.cancel("bye"));
+  const inner = gather([child], { loop });
+  const outer = gather([inner, other], { loop });
+  const err = await loop.runUntilComplete(outer).catch((e) => e);
+  assertInstanceOf(err, CancelledError);
+  assertEquals(err.message, "bye");
+  assertFalse(outer.cancelled());
+  assertEquals(loop.time(), 1);
+  assertFalse(other.done());
+  other.cancel();
+  loop.close();
+});
+
 // ---- Cancelling the gather ----
 
 Deno.test("gather(): cancelling the result cancels every child", async () => {
