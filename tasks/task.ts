@@ -160,6 +160,7 @@ export class Task<T> extends Future<T> {
   #awaitingOne: Future<unknown> | null = null;
   #awaiting: Set<Future<unknown>> | null = null;
   #pruneAt = 8;
+  #added = 0; // futures added to #awaiting since a new wait last pruned it
   #mustCancel = false;
   #cancelMessage: string | undefined = undefined;
   #cancelRequests = 0;
@@ -598,21 +599,31 @@ export class Task<T> extends Future<T> {
     const one = this.#awaitingOne;
     if (one === null || one.done()) {
       this.#awaitingOne = future;
-      // A new wait: what the set holds may all be done by now; the next
-      // addition prunes it (once, paid for by the additions that made it),
-      // so that a finished Promise.all() does not keep its results alive.
-      this.#pruneAt = 8;
+      // A new wait: what the set holds may all be done by now. Pruned when
+      // it grew by half since the last pruning (the additions pay for the
+      // scan), so that a finished Promise.all() does not keep its results
+      // alive.
+      const awaiting = this.#awaiting;
+      if (awaiting !== null && 2 * this.#added >= awaiting.size) {
+        this.#added = 0;
+        this.#prune(awaiting);
+      }
       return this.#interrupt;
     }
     const awaiting = this.#awaiting ??= new Set();
-    if (awaiting.size >= this.#pruneAt) {
-      // Pruned when it has doubled since: a Promise.all() of n pending
-      // futures costs O(n), not a scan of the set per future.
-      for (const f of awaiting) if (f.done()) awaiting.delete(f);
-      this.#pruneAt = Math.max(8, 2 * awaiting.size);
-    }
+    // Pruned when it has doubled since: a Promise.all() of n pending
+    // futures costs O(n), not a scan of the set per future.
+    if (awaiting.size >= this.#pruneAt) this.#prune(awaiting);
     awaiting.add(future);
+    this.#added++;
     return this.#interrupt;
+  }
+
+  /** Drops the done futures from the set of those awaited together. */
+  #prune(awaiting: Set<Future<unknown>>): void {
+    for (const f of awaiting) if (f.done()) awaiting.delete(f);
+    this.#pruneAt = Math.max(8, 2 * awaiting.size);
+    if (awaiting.size === 0) this.#awaiting = null;
   }
 
   // Runs when a future the async function awaits has completed, just before

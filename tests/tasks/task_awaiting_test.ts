@@ -5,6 +5,7 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { CancelledError } from "../../futures/errors.ts";
 import { Future } from "../../futures/future.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { sleep } from "../../tasks/sleep.ts";
 
 Deno.test("cancelling an async task that awaits several futures at once cancels each", async () => {
   const loop = new VirtualTimeLoop();
@@ -98,6 +99,30 @@ Deno.test("after a Promise.all() of many futures, the task's next wait on severa
   });
   const [first, pruned] = await loop.runUntilComplete(task);
   assertEquals(first, 1);
+  assert(pruned >= n - 1, `${pruned} of ${n} finished futures looked at`);
+  loop.close();
+});
+
+Deno.test("after a Promise.all() of many futures, the task's next single wait lets the finished ones go", async () => {
+  let checked = 0;
+  class Counted<T> extends Future<T> {
+    override done(): boolean {
+      checked++;
+      return super.done();
+    }
+  }
+  const loop = new VirtualTimeLoop();
+  const n = 1000;
+  const batch = Array.from({ length: n }, () => new Counted<number>({ loop }));
+  const task = loop.createTask(async () => {
+    const all = Promise.all(batch);
+    batch.forEach((f, i) => loop.callSoon(() => f.setResult(i)));
+    await all;
+    checked = 0;
+    await sleep(0.1, undefined, { loop });
+    return checked;
+  });
+  const pruned = await loop.runUntilComplete(task);
   assert(pruned >= n - 1, `${pruned} of ${n} finished futures looked at`);
   loop.close();
 });
