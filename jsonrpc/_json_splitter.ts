@@ -23,11 +23,6 @@ function isSpace(c: number): boolean {
   return c === SPACE || c === LF || c === CR || c === TAB;
 }
 
-/** An `indexOf()` result, with "not found" as `n`, past the end. */
-function found(at: number, n: number): number {
-  return at < 0 ? n : at;
-}
-
 function isStructural(c: number): boolean {
   return c === LBRACE || c === RBRACE || c === LBRACKET || c === RBRACKET ||
     c === QUOTE;
@@ -56,16 +51,6 @@ const TOKEN = 4;
  * is delivered alone. An incomplete value at the end of the stream is
  * dropped. A value longer than `maxLength` bytes is reported to
  * `onLengthExceeded` as soon as that is known, and the splitter stops.
- *
- * With `lines` (the "newline" framing), a newline ends a message: each
- * line, found with a native search, is delivered whole, as it is, valid
- * or not (without the whitespace around it; blank lines are skipped).
- * Only the bytes after the last newline received are scanned as above,
- * so that an object, array or string its peer did not end with a newline
- * (an HTTP response body) is taken where it ends; a bare token runs to
- * the end of its line. What follows such a value on its line is a line of
- * its own, so `splitLine()` cuts a line that did not parse the same way,
- * and a stream gives the same messages however it is cut.
  */
 export class JsonSplitter extends Protocol {
   /** The longest value accepted, in bytes. */
@@ -73,8 +58,6 @@ export class JsonSplitter extends Protocol {
 
   readonly #onValue: (data: Uint8Array) => void;
   readonly #onLengthExceeded: (error: LimitOverrunError) => void;
-  /** Whether a newline ends a message (the "newline" framing). */
-  readonly lines: boolean;
   #transport: Transport | null = null;
   // Bytes of a value that began in an earlier dataReceived.
   #buf = new Uint8Array(0);
@@ -89,13 +72,11 @@ export class JsonSplitter extends Protocol {
     onValue: (data: Uint8Array) => void,
     maxLength: number,
     onLengthExceeded: (error: LimitOverrunError) => void,
-    lines = false,
   ) {
     super();
     this.#onValue = onValue;
     this.maxLength = maxLength;
     this.#onLengthExceeded = onLengthExceeded;
-    this.lines = lines;
   }
 
   /** Bytes of an unfinished value held between calls; never above `maxLength`. */
@@ -108,48 +89,10 @@ export class JsonSplitter extends Protocol {
   }
 
   override dataReceived(data: Uint8Array): void {
-    if (!this.lines) return this.#scan(data);
-    let at = 0;
-    for (;;) {
-      const lf = data.indexOf(LF, at);
-      if (lf < 0) break;
-      this.#line(data, at, lf);
-      at = lf + 1;
-      if (this.#stopped) return;
-    }
-    if (at < data.length) this.#scan(at === 0 ? data : data.subarray(at));
-  }
-
-  // Delivers the line that ends at data[lf]: the bytes of a value under
-  // way, then data[at, lf), without the whitespace around them.
-  #line(data: Uint8Array, at: number, lf: number): void {
-    let from = at;
-    if (this.#mode === IDLE) {
-      while (from < lf && isSpace(data[from])) from++;
-    }
-    let end = lf;
-    while (end > from && isSpace(data[end - 1])) end--;
-    if (end === from) {
-      if (this.#len === 0) return; // A blank line.
-      // The line ends with the bytes kept: without their whitespace too.
-      while (isSpace(this.#buf[this.#len - 1])) this.#len--;
-    }
-    this.#emit(data, from, end);
-  }
-
-  // Scans bytes (with `lines`, bytes with no newline among them),
-  // delivering each value where it ends.
-  #scan(data: Uint8Array): void {
     // Where the current value starts in `data`: 0 when it began earlier
     // (its first bytes are buffered), -1 between values.
     let start = this.#mode === IDLE ? -1 : 0;
     const n = data.length;
-    // Where the next quote and backslash are, at or after the current
-    // byte: a string's other bytes are skipped with a native search, and
-    // each search starts past the last one found, so the work stays
-    // linear.
-    let quote = -1;
-    let backslash = -1;
     for (let i = 0; i < n && !this.#stopped; i++) {
       const c = data[i];
       switch (this.#mode) {
@@ -190,22 +133,13 @@ export class JsonSplitter extends Protocol {
               this.#emit(data, start, i + 1);
               start = -1;
             }
-          } else {
-            if (quote < i) quote = found(data.indexOf(QUOTE, i), n);
-            if (backslash < i) {
-              backslash = found(data.indexOf(BACKSLASH, i), n);
-            }
-            // On to the byte before the next one that matters here.
-            i = Math.min(quote, backslash) - 1;
           }
           break;
         case ESCAPE:
           this.#mode = STRING;
           break;
         case TOKEN:
-          // With lines, a bare token (never a message) runs to the end of
-          // its line.
-          if (!this.lines && (isSpace(c) || isStructural(c))) {
+          if (isSpace(c) || isStructural(c)) {
             this.#emit(data, start, i);
             start = -1;
             i--; // This byte starts what comes next.
@@ -214,9 +148,8 @@ export class JsonSplitter extends Protocol {
       }
     }
     if (this.#stopped || start < 0) return;
-    // A value is under way: keep its bytes, unless it is already too long
-    // (by more than the `\r` of a line's `\r\n`).
-    if (this.#len + n - start > this.maxLength + (this.lines ? 1 : 0)) {
+    // A value is under way: keep its bytes, unless it is already too long.
+    if (this.#len + n - start > this.maxLength) {
       this.#exceeded(this.#len + n - start);
       return;
     }
@@ -281,30 +214,4 @@ export class JsonSplitter extends Protocol {
     this.#buf.set(data, this.#len);
     this.#len = need;
   }
-}
-
-const NEWLINE = new Uint8Array([LF]);
-
-/**
- * Cuts one line (without its newline) into the values the "newline"
- * framing takes from it when its bytes arrive in pieces: each object,
- * array or string where it ends, and the rest of the line after it as a
- * value of its own. A line that parses as JSON is one value; one that does
- * not is cut with this, so that how a stream is cut does not change the
- * messages.
- *
- * @param line The line's bytes.
- * @returns The values, in order (the line itself when it holds one).
- */
-export function splitLine(line: Uint8Array): Uint8Array[] {
-  const values: Uint8Array[] = [];
-  const splitter = new JsonSplitter(
-    (v) => values.push(v),
-    Infinity,
-    () => {},
-    true,
-  );
-  splitter.dataReceived(line);
-  splitter.dataReceived(NEWLINE);
-  return values;
 }

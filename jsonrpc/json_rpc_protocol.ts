@@ -28,7 +28,8 @@ import {
   parseMessage,
 } from "./_json_rpc_dispatch.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
-import { JsonSplitter, splitLine } from "./_json_splitter.ts";
+import { JsonSplitter } from "./_json_splitter.ts";
+import { ChunkProtocol } from "../protocols/chunk_protocol.ts";
 import { Int32StringReceiver } from "../protocols/int32_string_receiver.ts";
 import { JsonRpcError } from "./json_rpc_error.ts";
 import { MessageQueue } from "./_message_queue.ts";
@@ -52,6 +53,7 @@ const STRAY_RESPONSE = "stray responses";
 const GIVEN_UP_KEPT = 64;
 const FAILED_NOTIFICATION = "failed notifications";
 const FRAMINGS: readonly JsonRpcFraming[] = ["newline", "length", "raw"];
+const CR = 0x0d;
 const NEWLINE = new Uint8Array([0x0a]);
 
 const encoder = new TextEncoder();
@@ -131,11 +133,7 @@ export interface JsonRpcProtocolOptions {
    * - `"newline"`: one JSON text per line, ending in `\n` (a `\r\n` is
    *   accepted too; blank lines are skipped; a last line the peer ends
    *   with its end of stream instead is taken as well). JSON text never
-   *   holds a raw newline, so this is the common choice over TCP. An
-   *   object or array the peer has not (yet) ended with a newline is
-   *   taken where its JSON ends — so this framing also reads the bodies
-   *   of a JSON-RPC server over an `HttpTransport`, which rarely end with
-   *   one — and what follows it on its line is a message of its own.
+   *   holds a raw newline, so this is the common choice over TCP.
    * - `"length"`: each message after a 4-byte big-endian length, as
    *   `Int32StringReceiver` frames them.
    * - `"raw"`: no framing bytes at all; messages are cut out of the stream
@@ -774,9 +772,7 @@ export class JsonRpcProtocol extends Protocol {
     const framer = this.#framer.protocol;
     // A last line ended by the EOF instead of a newline is still a
     // message, as asyncio's readline() returns it.
-    if (
-      framer instanceof JsonSplitter && framer.lines && framer.buffered > 0
-    ) {
+    if (framer instanceof ChunkProtocol && framer.bufferedBytes > 0) {
       framer.dataReceived(NEWLINE);
     }
     framer.eofReceived();
@@ -1026,14 +1022,28 @@ export class JsonRpcProtocol extends Protocol {
         send: (text) => this.#transport!.write(this.#encode(text, false)),
       };
     }
-    // A line is a message; so is a value the peer did not end with a
-    // newline (an HTTP response body), taken where its JSON ends.
-    const p = new JsonSplitter(
-      (line) => this.#lineReceived(line),
-      max,
-      overLong,
-      true,
-    );
+    const tooLong = (size: number) =>
+      new LimitOverrunError(
+        `Cannot receive a JSON message: it is longer than maxMessageBytes=${max}, received at least ${size} bytes`,
+        size,
+      );
+    // One more byte than the limit, for the `\r` of a `\r\n` line ending.
+    const p = new ChunkProtocol("\n", (line) => {
+      const end = line.length > 0 && line[line.length - 1] === CR
+        ? line.length - 1
+        : line.length;
+      if (end > max) return overLong(tooLong(end));
+      for (let i = 0; i < end; i++) {
+        const c = line[i];
+        if (c !== 0x20 && c !== 0x09 && c !== 0x0d) {
+          return received(line.subarray(0, end));
+        }
+      }
+      // A blank line: skipped.
+    }, {
+      maxLength: max + 1,
+      onLengthExceeded: () => overLong(tooLong(max + 2)),
+    });
     // The text and its newline encoded together and written at once: no
     // list for the transport to gather into a second copy.
     return {
@@ -1042,22 +1052,8 @@ export class JsonRpcProtocol extends Protocol {
     };
   }
 
-  // A line of the "newline" framing: one message, unless it does not parse
-  // and holds several values (as the framing would have taken them had
-  // the line come in pieces), which are then messages of their own.
-  #lineReceived(line: Uint8Array): void {
-    const parsed = parseMessage(line);
-    if (!parsed.ok) {
-      const values = splitLine(line);
-      if (values.length > 1) {
-        for (const value of values) this.#messageReceived(value);
-        return;
-      }
-    }
-    this.#messageReceived(line, parsed);
-  }
-
-  #messageReceived(data: Uint8Array, parsed = parseMessage(data)): void {
+  #messageReceived(data: Uint8Array): void {
+    const parsed = parseMessage(data);
     if (this.#inbox.length === 0 && !this.#blocked()) {
       return this.#serve(parsed);
     }

@@ -352,35 +352,6 @@ Deno.test("HttpTransport paused for reading still hears its client's connection 
 
 // ---- PEP 3153's stack ----
 
-// A JSON-RPC server over HTTP need not end its body with a newline (most
-// do not): the default framing takes the message where its JSON ends.
-Deno.test("JsonRpcProtocol with its default framing reads a JSON body that ends without a newline", async () => {
-  for (const split of SPLITS) {
-    const loop = new VirtualTimeLoop();
-    const server = new HttpServerProtocol(async (request) => {
-      const call = await request.json();
-      const [a, b] = call.params;
-      return Response.json({ jsonrpc: "2.0", result: a + b, id: call.id });
-    }, { loop });
-    const http = new HttpClientProtocol({ loop });
-    transportPair(http, server, { loop, ...split.options });
-    await loop.advance(0);
-    const { transport, rpc } = rpcOverHttp(http, loop, {});
-    const sums = await loop.runUntilComplete(
-      (async () => [
-        await rpc.call("add", [40, 2]),
-        await rpc.call("add", [1, 2]),
-      ])(),
-      60,
-    );
-    assertEquals(sums, [42, 3], split.name);
-    transport.close();
-    http.close();
-    await loop.advance(10);
-    loop.close();
-  }
-});
-
 // SPEC: `new JsonRpcProtocol(methods?)` "runs over any transport (a TCP
 // connection, an HttpTransport)" — made as SPEC shows it, with its default
 // framing, as well as with the raw framing.

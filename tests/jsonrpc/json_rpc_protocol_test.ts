@@ -1284,50 +1284,6 @@ Deno.test("JsonRpcProtocol accepts maxMessageBytes and rejects one byte more, in
   }
 });
 
-Deno.test("JsonRpcProtocol's newline framing takes a message where its JSON ends, newline or not", async () => {
-  // An HTTP response body rarely ends with a newline; nor does every peer's
-  // message. A line still ends a malformed one, and the next line is served.
-  const { loop, peer } = await facingPeer(arith);
-  peer.send('{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}');
-  await loop.advance(0);
-  assertEquals(peer.messages("newline"), [
-    { jsonrpc: "2.0", result: 3, id: 1 },
-  ]);
-  peer.send(
-    '\n{"jsonrpc":"2.0","method":"add","params":[2,\n' +
-      '{"jsonrpc":"2.0","method":"add","params":[3,3],"id":3}\n',
-  );
-  await loop.advance(0);
-  const got = peer.messages("newline") as Record<string, unknown>[];
-  assertEquals(got.length, 3);
-  assertEquals((got[1].error as { code: number }).code, -32700);
-  assertEquals(got[2], { jsonrpc: "2.0", result: 6, id: 3 });
-  peer.transport!.close();
-  await loop.advance(0);
-  loop.close();
-});
-
-Deno.test("JsonRpcProtocol's newline framing serves two values on one line as two messages, however the line is cut", async () => {
-  // Cut after the first value, the line's first part is taken where its
-  // JSON ends; whole, the line is cut the same way.
-  const line = '{"jsonrpc":"2.0","method":"add","params":[1,1],"id":1} ' +
-    '{"jsonrpc":"2.0","method":"add","params":[2,2],"id":2}\n';
-  const input = new TextEncoder().encode(line);
-  const loop = new VirtualTimeLoop();
-  for (const { name, options } of splitCases(input.length)) {
-    const { peer } = await facingPeer(arith, { pair: options }, loop);
-    peer.send(input);
-    await loop.advance(1);
-    assertEquals(peer.messages("newline"), [
-      { jsonrpc: "2.0", result: 2, id: 1 },
-      { jsonrpc: "2.0", result: 4, id: 2 },
-    ], name);
-    peer.transport!.close();
-  }
-  await loop.advance(1);
-  loop.close();
-});
-
 Deno.test("JsonRpcProtocol's newline framing accepts CRLF and skips blank lines", async () => {
   const got = await answersTo([
     '{"jsonrpc":"2.0","method":"add","params":[1,1],"id":1}\r',
