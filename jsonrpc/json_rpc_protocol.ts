@@ -35,6 +35,7 @@ import { JsonRpcError } from "./json_rpc_error.ts";
 import { MessageQueue } from "./_message_queue.ts";
 import { EncodePool } from "./_encode_pool.ts";
 import { Protocol } from "../protocols/protocol.ts";
+import { HttpTransport } from "../http/http_transport.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -143,7 +144,8 @@ export interface JsonRpcProtocolOptions {
    *   works whether a message arrives whole in one `dataReceived`, spread
    *   over several, or several together.
    *
-   * @default {"newline"}
+   * @default {"raw" over an `HttpTransport` (whose response bodies rarely
+   * end with a newline), else "newline"}
    */
   framing?: JsonRpcFraming;
   /**
@@ -533,8 +535,12 @@ function readResponse(
  * ```
  */
 export class JsonRpcProtocol extends Protocol {
-  /** How messages are framed on the transport. */
-  readonly framing: JsonRpcFraming;
+  /**
+   * How messages are framed on the transport: the `framing` option, else
+   * `"newline"`, or `"raw"` once `connectionMade()` is given an
+   * `HttpTransport`.
+   */
+  framing: JsonRpcFraming;
   /** The longest message accepted, in bytes. */
   readonly maxMessageBytes: number;
   /** The longest batch served, in items. */
@@ -544,7 +550,9 @@ export class JsonRpcProtocol extends Protocol {
 
   readonly #methods: JsonRpcMethods;
   readonly #timeout: number | null;
-  readonly #framer: Framer;
+  #framer: Framer;
+  /** Whether `framing` was chosen by the `framing` option. */
+  readonly #framingGiven: boolean;
   readonly #front: Front;
   readonly #abort = new AbortController();
   #loop: SchedulingLoop | null;
@@ -614,6 +622,7 @@ export class JsonRpcProtocol extends Protocol {
       );
     }
     this.framing = framing;
+    this.#framingGiven = options?.framing !== undefined;
     const max = options?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (
       typeof max !== "number" || !Number.isSafeInteger(max) || max < 1 ||
@@ -747,6 +756,12 @@ export class JsonRpcProtocol extends Protocol {
     this.#transport = transport;
     this.#connected = true;
     this.#loop ??= getRunningLoop();
+    if (!this.#framingGiven && transport instanceof HttpTransport) {
+      // Each response body is one JSON text, with or without a newline
+      // after it (or pretty-printed over several lines): cut by syntax.
+      this.framing = "raw";
+      this.#framer = this.#makeFramer();
+    }
     this.#framer.protocol.connectionMade(transport);
   }
 

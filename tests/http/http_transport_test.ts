@@ -352,6 +352,34 @@ Deno.test("HttpTransport paused for reading still hears its client's connection 
 
 // ---- PEP 3153's stack ----
 
+// A JSON-RPC server over HTTP rarely ends its body with a newline (and may
+// pretty-print it): made without a framing option, JsonRpcProtocol takes
+// the raw framing over an HttpTransport.
+Deno.test("JsonRpcProtocol without a framing option reads JSON bodies with no newline, or pretty-printed, over an HttpTransport", async () => {
+  for (const body of ['{"jsonrpc":"2.0","id":1,"result":7}', pretty()]) {
+    const loop = new VirtualTimeLoop();
+    const server = new HttpServerProtocol(
+      () =>
+        new Response(body, { headers: { "content-type": "application/json" } }),
+      { loop },
+    );
+    const http = new HttpClientProtocol({ loop });
+    transportPair(http, server, { loop });
+    await loop.advance(0);
+    const { transport, rpc } = rpcOverHttp(http, loop, {});
+    assertEquals(rpc.framing, "raw");
+    assertEquals(await loop.runUntilComplete(rpc.call("seven"), 5), 7);
+    transport.close();
+    http.close();
+    await loop.advance(10);
+    loop.close();
+  }
+});
+
+function pretty(): string {
+  return JSON.stringify({ jsonrpc: "2.0", id: 1, result: 7 }, null, 2);
+}
+
 // SPEC: `new JsonRpcProtocol(methods?)` "runs over any transport (a TCP
 // connection, an HttpTransport)" — made as SPEC shows it, with its default
 // framing, as well as with the raw framing.
