@@ -251,8 +251,8 @@ function checkNumber(
   return v;
 }
 
-/** Whether `sim.run()` was called (for `simulate()`). */
-let hasRun: (sim: Simulation) => boolean;
+/** The run `sim.run()` started, if any (for `simulate()`). */
+let runOf: (sim: Simulation) => Promise<void> | null;
 
 /**
  * A simulated network of named hosts, all on one virtual clock, every
@@ -347,9 +347,11 @@ export class Simulation {
   readonly #world: World;
   readonly #faults: FaultOptions;
   #ran = false;
+  // The run, once started (simulate() waits for one a scenario started).
+  #running: Promise<void> | null = null;
 
   static {
-    hasRun = (sim) => sim.#ran;
+    runOf = (sim) => sim.#running;
   }
 
   /**
@@ -529,7 +531,13 @@ export class Simulation {
    * deadlock, or a limit is reached (the promise rejects).
    * @throws {InvalidStateError} When the simulation has run already.
    */
-  async run(options?: SimulationRunOptions): Promise<void> {
+  run(options?: SimulationRunOptions): Promise<void> {
+    const running = this.#run(options);
+    this.#running ??= running;
+    return running;
+  }
+
+  async #run(options?: SimulationRunOptions): Promise<void> {
     if (this.#ran) {
       throw new InvalidStateError(
         "Cannot run the simulation: it has run already (make a new one with the same seed to replay it)",
@@ -941,14 +949,13 @@ export async function simulate(
     runs++;
     try {
       await scenario(sim);
-      // A scenario may run its simulation itself, to check what it left.
-      if (!hasRun(sim)) {
-        await sim.run({
-          until: options?.until,
-          limit: options?.limit,
-          maxSteps: options?.maxSteps,
-        });
-      }
+      // A scenario may run its simulation itself, to check what it left
+      // (with the run's options it gave, not these).
+      await (runOf(sim) ?? sim.run({
+        until: options?.until,
+        limit: options?.limit,
+        maxSteps: options?.maxSteps,
+      }));
     } catch (e) {
       const error = e instanceof SimulationError ? e : new SimulationError(
         seed,

@@ -1179,6 +1179,19 @@ Deno.test("simulate() takes a scenario that runs its simulation itself", async (
     SimulationError,
   );
   assertStringIncludes(e.message, "checked after the run");
+  // A run the scenario started without waiting for it: simulate() waits,
+  // and its client's failure fails the seed.
+  const unawaited = await assertRejects(
+    () =>
+      simulate([4, 5], (sim) => {
+        sim.client("c", () => {
+          throw new Error("client broke");
+        });
+        sim.run();
+      }),
+    SimulationError,
+  );
+  assertStringIncludes(unawaited.message, "client broke");
 });
 
 Deno.test("Simulation records errors hosts report, and fails on them with failOnError", async () => {
