@@ -657,7 +657,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     // bare) go to Task as they are, to be refused there.
     const bad = options !== undefined &&
       (typeof options !== "object" || options === null ||
-        "callSoon" in options);
+        typeof (options as { callSoon?: unknown }).callSoon === "function");
     return new Task(coro, bad ? options : { ...options, loop: this });
   }
 
