@@ -514,9 +514,10 @@ export class WritePipeTransport extends FlowControlledTransport
 
   /**
    * Drops the buffer, aborts the stream, then reports `error`: once the
-   * abort is done, or on the loop's next turn when a write is in flight,
-   * since the stream aborts only after that write, which a reader that
-   * never reads holds forever (asyncio's abort() closes the pipe at once).
+   * abort is done, or on the loop's next turn when a write or a close is
+   * in flight, since the stream aborts only after that write, which a
+   * reader that never reads holds forever (asyncio's abort() closes the
+   * pipe at once).
    */
   #drop(error: Error | undefined): void {
     if (this.#failed || this.#lost) return;
@@ -528,9 +529,14 @@ export class WritePipeTransport extends FlowControlledTransport
     this.#buffered = 0;
     this.#inFlight = 0;
     this.#flow.close();
-    if (this.#writerClosed) return;
-    this.#writerClosed = true;
     const done = () => this.#finish(error);
+    if (this.#writerClosed) {
+      // A close is under way, which a stream may never finish: the
+      // transport is lost at once all the same.
+      this.#loop.callSoon(done);
+      return;
+    }
+    this.#writerClosed = true;
     this.#proactor.watch(
       this.#writer.abort(error),
       this.#proactor.bind<void>(

@@ -482,6 +482,31 @@ Deno.test("WriteTransport.abort() on a pipe whose write never completes calls co
   loop.close();
 });
 
+Deno.test("WriteTransport.abort() after close() whose stream never finishes closing calls connectionLost(undefined) at once", async () => {
+  const loop = new DenoEventLoop();
+  let finishClose!: () => void;
+  const writable = new WritableStream<Uint8Array>({
+    write() {},
+    close: () => new Promise<void>((resolve) => finishClose = resolve),
+  });
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, writable),
+  );
+  transport.write(encode("x"));
+  transport.close();
+  while (finishClose === undefined) {
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  transport.abort();
+  assertEquals(await loop.runUntilComplete(protocol.lost, 5), undefined);
+  assertEquals(protocol.events, ["made", "lost"]);
+  finishClose();
+  await loop.runUntilComplete(Promise.resolve());
+  assertEquals(protocol.events, ["made", "lost"]);
+  loop.close();
+});
+
 Deno.test("connectWritePipe() reports a failed write to connectionLost", async () => {
   const loop = new DenoEventLoop();
   const errors = collectErrors(loop);
