@@ -116,8 +116,8 @@ interface InFlight {
  *   iteration). The HTTP client is not closed by any of them; if its
  *   connection is lost (or the server closes it, say after its keep-alive
  *   timeout), this transport is lost too, with the client's error.
- * - `getExtraInfo()` answers from the client's transport (`"peername"`,
- *   `"sockname"`, …).
+ * - `getExtraInfo("url")` is the URL requests go to; other names are
+ *   answered from the client's transport (`"peername"`, `"sockname"`, …).
  *
  * PEP 3153: stacking a protocol on HTTP used as a transport. PEP 3156:
  * `Transport`.
@@ -248,13 +248,16 @@ export class HttpTransport extends FlowControlledTransport
   // ---- BaseTransport ----
 
   /**
-   * Returns information from the HTTP client's transport.
+   * Returns `"url"`, the URL requests go to; other information from the
+   * HTTP client's transport.
    *
-   * @param name The name of the information, such as `"peername"`.
+   * @param name The name of the information, such as `"url"` or
+   * `"peername"`.
    * @param defaultValue Returned when there is no such information.
    * @returns The information.
    */
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    if (name === "url") return this.#url;
     const transport = this.#client.transport;
     return transport === null
       ? defaultValue

@@ -35,7 +35,6 @@ import { JsonRpcError } from "./json_rpc_error.ts";
 import { MessageQueue } from "./_message_queue.ts";
 import { EncodePool } from "./_encode_pool.ts";
 import { Protocol } from "../protocols/protocol.ts";
-import { HttpTransport } from "../http/http_transport.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -144,8 +143,9 @@ export interface JsonRpcProtocolOptions {
    *   works whether a message arrives whole in one `dataReceived`, spread
    *   over several, or several together.
    *
-   * @default {"raw" over an `HttpTransport` (whose response bodies rarely
-   * end with a newline), else "newline"}
+   * @default {"raw" over a transport that names a URL
+   * (`getExtraInfo("url")`: an `HttpTransport`, whose response bodies
+   * rarely end with a newline), else "newline"}
    */
   framing?: JsonRpcFraming;
   /**
@@ -537,8 +537,8 @@ function readResponse(
 export class JsonRpcProtocol extends Protocol {
   /**
    * How messages are framed on the transport: the `framing` option, else
-   * `"newline"`, or `"raw"` once `connectionMade()` is given an
-   * `HttpTransport`.
+   * `"newline"`, or `"raw"` once `connectionMade()` is given a transport
+   * that names a URL (an `HttpTransport`).
    */
   framing: JsonRpcFraming;
   /** The longest message accepted, in bytes. */
@@ -756,9 +756,13 @@ export class JsonRpcProtocol extends Protocol {
     this.#transport = transport;
     this.#connected = true;
     this.#loop ??= getRunningLoop();
-    if (!this.#framingGiven && transport instanceof HttpTransport) {
-      // Each response body is one JSON text, with or without a newline
-      // after it (or pretty-printed over several lines): cut by syntax.
+    if (
+      !this.#framingGiven &&
+      typeof transport.getExtraInfo?.("url") === "string"
+    ) {
+      // A transport that names a URL carries messages (an HttpTransport's
+      // response bodies): each is one JSON text, with or without a newline
+      // after it, pretty-printed or not, so it is cut by its syntax.
       this.framing = "raw";
       this.#framer = this.#makeFramer();
     }
