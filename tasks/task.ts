@@ -607,6 +607,7 @@ export class Task<T> extends Future<T> {
       if (awaiting !== null && 2 * this.#added >= awaiting.size) {
         this.#added = 0;
         this.#prune(awaiting);
+        if (awaiting.size === 0) this.#awaiting = null;
       }
       return this.#interrupt;
     }
@@ -623,7 +624,6 @@ export class Task<T> extends Future<T> {
   #prune(awaiting: Set<Future<unknown>>): void {
     for (const f of awaiting) if (f.done()) awaiting.delete(f);
     this.#pruneAt = Math.max(8, 2 * awaiting.size);
-    if (awaiting.size === 0) this.#awaiting = null;
   }
 
   // Runs when a future the async function awaits has completed, just before

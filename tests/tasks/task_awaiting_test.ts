@@ -112,6 +112,26 @@ for (const next of ["several futures", "one future"] as const) {
   });
 }
 
+Deno.test("cancelling a task reaches the future it awaits after its set of awaited futures was pruned empty", async () => {
+  const loop = new VirtualTimeLoop();
+  const x = loop.createFuture<number>(); // pending: keeps the one slot
+  const rest = Array.from({ length: 7 }, () => loop.createFuture<number>());
+  const [g, y] = [loop.createFuture<number>(), loop.createFuture<number>()];
+  const task = loop.createTask(async () => {
+    Promise.all([x, ...rest]).catch(() => {});
+    rest.forEach((f, i) => loop.callSoon(() => f.setResult(i)));
+    loop.callSoon(() => loop.callSoon(() => g.setResult(0)));
+    await g;
+    await y; // the set, all done, is pruned as y joins it
+  });
+  await loop.advance(0);
+  task.cancel();
+  await loop.advance(0);
+  assert(y.cancelled(), "the future the task awaits was not cancelled");
+  assert(task.cancelled());
+  loop.close();
+});
+
 Deno.test("cancelling a task that awaits a Promise.all() of many futures cancels every pending one", async () => {
   const loop = new VirtualTimeLoop();
   const futures = Array.from(
