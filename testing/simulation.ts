@@ -533,7 +533,8 @@ export class Simulation {
    */
   run(options?: SimulationRunOptions): Promise<void> {
     const running = this.#run(options);
-    this.#running ??= running;
+    // Only a run that started (its options passed the checks) is recorded.
+    if (this.#ran) this.#running ??= running;
     return running;
   }
 
@@ -957,6 +958,10 @@ export async function simulate(
         maxSteps: options?.maxSteps,
       }));
     } catch (e) {
+      // A run the scenario started goes on: wait for its end (its failure
+      // is the scenario's), so that its rejection is handled and the next
+      // seed does not find it running.
+      await runOf(sim)?.catch(() => {});
       const error = e instanceof SimulationError ? e : new SimulationError(
         seed,
         sim.time(),

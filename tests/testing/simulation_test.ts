@@ -1192,6 +1192,28 @@ Deno.test("simulate() takes a scenario that runs its simulation itself", async (
     SimulationError,
   );
   assertStringIncludes(unawaited.message, "client broke");
+  // A run its own checks refused is no run: simulate() runs the system.
+  let ran = 0;
+  const refused = await simulate(2, async (sim) => {
+    sim.client("c", () => {
+      ran++;
+    });
+    await assertRejects(() => sim.run({ until: -1 }), RangeError);
+  });
+  assertEquals([refused.failures.length, ran], [0, 2]);
+  // A scenario that throws after starting a run: the seed fails with its
+  // error once the run is over, and the next seed runs its own.
+  const threw = await assertRejects(
+    () =>
+      simulate([6, 7], async (sim) => {
+        sim.client("c", () => {});
+        sim.run();
+        await Promise.resolve();
+        throw new Error("scenario broke");
+      }),
+    SimulationError,
+  );
+  assertStringIncludes(threw.message, "scenario broke");
 });
 
 Deno.test("Simulation records errors hosts report, and fails on them with failOnError", async () => {
