@@ -535,12 +535,7 @@ function readResponse(
  * ```
  */
 export class JsonRpcProtocol extends Protocol {
-  /**
-   * How messages are framed on the transport: the `framing` option, else
-   * `"newline"`, or `"raw"` once `connectionMade()` is given a transport
-   * that names a URL (an `HttpTransport`).
-   */
-  framing: JsonRpcFraming;
+  #framing: JsonRpcFraming;
   /** The longest message accepted, in bytes. */
   readonly maxMessageBytes: number;
   /** The longest batch served, in items. */
@@ -553,6 +548,17 @@ export class JsonRpcProtocol extends Protocol {
   #framer: Framer;
   /** Whether `framing` was chosen by the `framing` option. */
   readonly #framingGiven: boolean;
+
+  /**
+   * How messages are framed on the transport: the `framing` option, else
+   * `"newline"`, or `"raw"` while the transport `connectionMade()` gave
+   * names a URL (an `HttpTransport`).
+   *
+   * @returns The framing.
+   */
+  get framing(): JsonRpcFraming {
+    return this.#framing;
+  }
   readonly #front: Front;
   readonly #abort = new AbortController();
   #loop: SchedulingLoop | null;
@@ -621,7 +627,7 @@ export class JsonRpcProtocol extends Protocol {
         }`,
       );
     }
-    this.framing = framing;
+    this.#framing = framing;
     this.#framingGiven = options?.framing !== undefined;
     const max = options?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (
@@ -756,15 +762,17 @@ export class JsonRpcProtocol extends Protocol {
     this.#transport = transport;
     this.#connected = true;
     this.#loop ??= getRunningLoop();
-    if (
-      !this.#framingGiven &&
-      typeof transport.getExtraInfo?.("url") === "string"
-    ) {
+    if (!this.#framingGiven) {
       // A transport that names a URL carries messages (an HttpTransport's
       // response bodies): each is one JSON text, with or without a newline
       // after it, pretty-printed or not, so it is cut by its syntax.
-      this.framing = "raw";
-      this.#framer = this.#makeFramer();
+      const framing = typeof transport.getExtraInfo?.("url") === "string"
+        ? "raw"
+        : "newline";
+      if (framing !== this.#framing) {
+        this.#framing = framing;
+        this.#framer = this.#makeFramer();
+      }
     }
     this.#framer.protocol.connectionMade(transport);
   }
@@ -1024,7 +1032,7 @@ export class JsonRpcProtocol extends Protocol {
     const received = (data: Uint8Array) => this.#messageReceived(data);
     const overLong = (error: LimitOverrunError) => this.#overLong(error);
     const max = this.maxMessageBytes;
-    if (this.framing === "length") {
+    if (this.#framing === "length") {
       const p = new Int32StringReceiver(received, {
         maxLength: max,
         onLengthExceeded: overLong,
@@ -1034,7 +1042,7 @@ export class JsonRpcProtocol extends Protocol {
         send: (text) => p.sendString(encoder.encode(text)),
       };
     }
-    if (this.framing === "raw") {
+    if (this.#framing === "raw") {
       const p = new JsonSplitter(received, max, overLong);
       return {
         protocol: p,

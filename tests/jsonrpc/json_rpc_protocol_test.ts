@@ -31,6 +31,7 @@ import {
   type TransportPairOptions,
 } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import type { Transport } from "../../transports/transport.ts";
 import { splitCases } from "../_every_split.ts";
 import { frame, Peer } from "./_json_rpc_peer.ts";
 
@@ -1702,4 +1703,35 @@ Deno.test("JsonRpcProtocol never logs more than a peer flooding it with stray re
       loop.close();
     }
   }
+});
+
+Deno.test("JsonRpcProtocol without a framing option frames by what each transport it is given carries: raw over one that names a URL, newline over another", async () => {
+  const loop = new VirtualTimeLoop();
+  const written: Uint8Array[] = [];
+  const overUrl = {
+    getExtraInfo: (name: string, dflt?: unknown) =>
+      name === "url" ? "http://h/rpc" : dflt,
+    write: (data: Uint8Array) => written.push(data),
+    isClosing: () => false,
+    close: () => {},
+  } as unknown as Transport;
+  const rpc = new JsonRpcProtocol({ one: () => 1 }, { loop });
+  assertEquals(rpc.framing, "newline");
+  rpc.connectionMade(overUrl);
+  assertEquals(rpc.framing, "raw");
+  // Given the same transport again, a message under way is kept.
+  rpc.dataReceived(new TextEncoder().encode('{"jsonrpc":"2.0","id":1,'));
+  rpc.connectionMade(overUrl);
+  rpc.dataReceived(new TextEncoder().encode('"method":"one"}'));
+  await loop.advance(0);
+  assertEquals(
+    written.map((d) => JSON.parse(new TextDecoder().decode(d))),
+    [{ jsonrpc: "2.0", id: 1, result: 1 }],
+  );
+  rpc.connectionLost(undefined);
+  const peer = new Protocol();
+  transportPair(rpc, peer, { loop });
+  await loop.advance(0);
+  assertEquals(rpc.framing, "newline");
+  loop.close();
 });
