@@ -401,22 +401,40 @@ function raggedRelay(port: number) {
   };
 }
 
+/**
+ * A TLS client connected to `server` through a `raggedRelay()`, once the
+ * server has echoed its "hi": the relay, both protocols and the client's
+ * transport.
+ */
+async function throughRelay(
+  loop: DenoEventLoop,
+  server: Server,
+  protocols: Recorder[],
+) {
+  const relay = raggedRelay(portOf(server));
+  const client = new Recorder(loop);
+  const [t] = await loop.createConnection(
+    () => client,
+    HOST,
+    relay.port,
+    { ssl: { caCerts: [certs.ca] }, serverHostname: "localhost" },
+  );
+  const peer = await accepted(loop, protocols, protocols.length + 1);
+  t.write(bytes("hi"));
+  await client.until(2);
+  return { relay, client, t, peer };
+}
+
 Deno.test("A TLS peer that closes its socket without close_notify ends the stream: eofReceived(), then connectionLost() with no error, on both sides", async () => {
   await withLoop(async (loop) => {
     const protocols: Recorder[] = [];
     const server = await tlsServer(loop, protocols);
     for (const toClient of [true, false]) {
-      const relay = raggedRelay(portOf(server));
-      const client = new Recorder(loop);
-      const [t] = await loop.createConnection(
-        () => client,
-        HOST,
-        relay.port,
-        { ssl: { caCerts: [certs.ca] }, serverHostname: "localhost" },
+      const { relay, client, t, peer } = await throughRelay(
+        loop,
+        server,
+        protocols,
       );
-      const peer = await accepted(loop, protocols, protocols.length + 1);
-      t.write(bytes("hi"));
-      await client.until(2);
       relay.cut(toClient);
       const cutOff = toClient ? client : peer;
       assertEquals(await cutOff.lost, undefined);
@@ -444,17 +462,11 @@ Deno.test("A TLS server's connection that receives what is no valid record after
         [new Uint8Array([0x17, 3, 3, 0xff, 0xff, 1, 2, 3]), "MessageTooLarge"],
       ] as const
     ) {
-      const relay = raggedRelay(portOf(server));
-      const client = new Recorder(loop);
-      const [t] = await loop.createConnection(
-        () => client,
-        HOST,
-        relay.port,
-        { ssl: { caCerts: [certs.ca] }, serverHostname: "localhost" },
+      const { relay, client, t, peer } = await throughRelay(
+        loop,
+        server,
+        protocols,
       );
-      const peer = await accepted(loop, protocols, protocols.length + 1);
-      t.write(bytes("hi"));
-      await client.until(2);
       await relay.inject(garbage);
       const error = await peer.lost;
       // As Deno's own TLS (a client's, or Deno.listenTls()) fails a read.
