@@ -285,10 +285,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * both ways; two more sockets, one more copy per byte, and a brief
    * listener on 127.0.0.1, so it needs `--allow-net=127.0.0.1`). Pause
    * reading in `dataReceived()` to avoid the relay. Over the relay, a
-   * `close()` while the server is still sending can cut off the end of
-   * what was written last (the relay's socket closes with the server's
-   * bytes unread, and the system resets it); wait for the server's answer,
-   * or `writeEof()` and wait for its end, before closing.
+   * graceful `close()` ends the stream and drops what the server still
+   * sends until it ends its own (at most 5 s), so that nothing written is
+   * cut off.
    *
    * The new transport reads at once (as asyncio resumes reading after the
    * upgrade); `pauseReading()`/`resumeReading()` on the old transport act

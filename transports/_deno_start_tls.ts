@@ -21,6 +21,11 @@ import {
 import { startServerTls } from "./_deno_start_tls_server.ts";
 
 const WHAT = "startTls";
+/**
+ * How long a graceful `close()` over the relay reads on for the server's
+ * end, in seconds, before it closes anyway.
+ */
+const RELAY_LINGER = 5;
 /** Connections to the relay's port from elsewhere that are turned away. */
 const RELAY_STRANGERS = 3;
 
@@ -161,6 +166,9 @@ export function startTls(
       tls: { alpnProtocol: info.alpnProtocol ?? null },
       connectionMade: false,
       addressesOf: relayFar === null ? undefined : plain.connection,
+      // Closed with the server's bytes unread, the relay's socket would be
+      // reset, destroying what it had not passed on yet.
+      lingerOnClose: relayFar === null ? 0 : RELAY_LINGER,
       onReady: () => {
         if (fut.done()) upgraded.abort();
         else fut.setResult(upgraded);

@@ -24,6 +24,7 @@ import {
 } from "./write_checks.ts";
 import type { Transport } from "./transport.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { TimerHandle } from "../loop/handle.ts";
 import type {
   Completion,
   CompletionPort,
@@ -126,6 +127,17 @@ export interface StreamTransportOptions {
    * @default {true}
    */
   connectionMade?: boolean;
+  /**
+   * `close()` ends the stream (`writeEof()`) once the buffer is sent, then
+   * reads and drops what still comes, and closes at the peer's end of
+   * stream or after this many seconds: a socket closed with bytes unread
+   * is reset, and the reset destroys what it had not sent yet (the TLS
+   * end of `startTls()`'s loopback relay, whose peer goes on relaying
+   * what the server sends). 0: close at once.
+   *
+   * @default {0}
+   */
+  lingerOnClose?: number;
 }
 
 function gather(chunks: Uint8Array[], from: number, to: number, n: number) {
@@ -288,6 +300,8 @@ export class DenoStreamTransport extends FlowControlledTransport
   // cannot handle yet, so streaming reads take busy-sized chunks.
   #throttled = false;
   #held: number | null | undefined = undefined; // a read done while paused
+  readonly #lingerFor: number; // lingerOnClose
+  #lingering: TimerHandle | null = null; // close() reads on until it fires
 
   // Writing.
   #writePort: CompletionPort<number> | null = null;
@@ -342,6 +356,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     this.#buffered = isBufferedProtocol(protocol);
     this.#onReady = options?.onReady;
     this.#onLost = options?.onLost;
+    this.#lingerFor = options?.lingerOnClose ?? 0;
     this.#tls = options?.tls;
     this.#serverSide = options?.serverSide ?? false;
     this.#addressesOf = options?.addressesOf ?? conn;
@@ -395,6 +410,16 @@ export class DenoStreamTransport extends FlowControlledTransport
       // when closed); abort() still closes at once.
       this.#eofWanted = true;
       if (this.#inFlight === null) this.#startShutdown();
+      return;
+    }
+    if (this.#lingerFor > 0 && !this.#eofWanted && !this.#readEof) {
+      this.#eofWanted = true;
+      this.#lingering = this.#loop.callLater(
+        this.#lingerFor,
+        () => this.#closeConn(),
+      );
+      if (this.#inFlight === null) this.#startShutdown();
+      this.#startRead();
       return;
     }
     if (this.#inFlight === null && !this.#shuttingDown) this.#closeConn();
@@ -604,8 +629,9 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   #startRead(): void {
     if (
-      this.#reading || this.#paused || this.#closing || this.#readEof ||
-      this.#held !== undefined || this.#upgrade !== null
+      this.#reading || this.#readEof || this.#held !== undefined ||
+      this.#upgrade !== null ||
+      ((this.#paused || this.#closing) && this.#lingering === null)
     ) return;
     let buf: Uint8Array;
     if (this.#buffered) {
@@ -669,6 +695,12 @@ export class DenoStreamTransport extends FlowControlledTransport
       return;
     }
     if (this.#connClosed) return this.#maybeLost();
+    if (this.#lingering !== null) {
+      // Closing: what still comes is dropped, until the peer's end.
+      this.#dropRead();
+      if (n === null) return this.#closeConn();
+      return this.#startRead();
+    }
     if (this.#closing) return this.#dropRead();
     if (this.#upgrade !== null) {
       // Sent before the upgrade: plain text, the protocol's.
@@ -796,6 +828,7 @@ export class DenoStreamTransport extends FlowControlledTransport
       return;
     }
     if (this.#connClosed) return this.#maybeLost();
+    if (this.#lingering !== null) return this.#closeConn();
     if (this.#closing) return;
     this.#forceClose(error as Error);
   }
@@ -970,7 +1003,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   #shutdownDone(): void {
     this.#shuttingDown = false;
     if (this.#connClosed) return this.#maybeLost();
-    if (this.#closing) this.#closeConn();
+    if (this.#closing && this.#lingering === null) this.#closeConn();
   }
 
   // ---- Ending ----
@@ -1015,6 +1048,8 @@ export class DenoStreamTransport extends FlowControlledTransport
   /** Closes the connection; operations in flight fail and then report. */
   #closeConn(): void {
     if (this.#connClosed) return;
+    this.#lingering?.cancel();
+    this.#lingering = null;
     this.#connClosed = true;
     this.#closing = true;
     this.#proactor.disown(this.#owned);
