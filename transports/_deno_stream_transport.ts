@@ -634,7 +634,8 @@ export class DenoStreamTransport extends FlowControlledTransport
       ((this.#paused || this.#closing) && this.#lingering === null)
     ) return;
     let buf: Uint8Array;
-    if (this.#buffered) {
+    // Lingering after close(), reads go to a chunk: the protocol is done.
+    if (this.#buffered && this.#lingering === null) {
       const protocol = this.#protocol as BufferedProtocol;
       try {
         buf = lentBuffer(
