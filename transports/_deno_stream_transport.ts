@@ -302,6 +302,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   #held: number | null | undefined = undefined; // a read done while paused
   readonly #lingerFor: number; // lingerOnClose
   #lingering: TimerHandle | null = null; // close() reads on until it fires
+  #lingerMode = false; // close() reads on and drops
 
   // Writing.
   #writePort: CompletionPort<number> | null = null;
@@ -412,17 +413,26 @@ export class DenoStreamTransport extends FlowControlledTransport
       if (this.#inFlight === null) this.#startShutdown();
       return;
     }
-    if (this.#lingerFor > 0 && !this.#eofWanted && !this.#readEof) {
+    if (this.#lingerFor > 0 && !this.#readEof) {
+      const ended = this.#eofWanted;
       this.#eofWanted = true;
-      this.#lingering = this.#loop.callLater(
-        this.#lingerFor,
-        () => this.#closeConn(),
-      );
-      if (this.#inFlight === null) this.#startShutdown();
+      this.#lingerMode = true;
+      if (this.#inFlight === null && !this.#shuttingDown) {
+        if (ended) this.#armLinger();
+        else this.#startShutdown();
+      }
       this.#startRead();
       return;
     }
     if (this.#inFlight === null && !this.#shuttingDown) this.#closeConn();
+  }
+
+  #armLinger(): void {
+    if (this.#connClosed || this.#lingering !== null) return;
+    this.#lingering = this.#loop.callLater(
+      this.#lingerFor,
+      () => this.#closeConn(),
+    );
   }
 
   /**
@@ -631,11 +641,11 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (
       this.#reading || this.#readEof || this.#held !== undefined ||
       this.#upgrade !== null ||
-      ((this.#paused || this.#closing) && this.#lingering === null)
+      ((this.#paused || this.#closing) && !this.#lingerMode)
     ) return;
     let buf: Uint8Array;
     // Lingering after close(), reads go to a chunk: the protocol is done.
-    if (this.#buffered && this.#lingering === null) {
+    if (this.#buffered && !this.#lingerMode) {
       const protocol = this.#protocol as BufferedProtocol;
       try {
         buf = lentBuffer(
@@ -696,10 +706,14 @@ export class DenoStreamTransport extends FlowControlledTransport
       return;
     }
     if (this.#connClosed) return this.#maybeLost();
-    if (this.#lingering !== null) {
+    if (this.#lingerMode) {
       // Closing: what still comes is dropped, until the peer's end.
       this.#dropRead();
-      if (n === null) return this.#closeConn();
+      if (n === null) {
+        this.#readEof = true;
+        if (this.#inFlight === null && !this.#shuttingDown) this.#closeConn();
+        return;
+      }
       return this.#startRead();
     }
     if (this.#closing) return this.#dropRead();
@@ -829,7 +843,7 @@ export class DenoStreamTransport extends FlowControlledTransport
       return;
     }
     if (this.#connClosed) return this.#maybeLost();
-    if (this.#lingering !== null) return this.#closeConn();
+    if (this.#lingerMode) return this.#closeConn();
     if (this.#closing) return;
     this.#forceClose(error as Error);
   }
@@ -1004,7 +1018,9 @@ export class DenoStreamTransport extends FlowControlledTransport
   #shutdownDone(): void {
     this.#shuttingDown = false;
     if (this.#connClosed) return this.#maybeLost();
-    if (this.#closing && this.#lingering === null) this.#closeConn();
+    if (!this.#closing) return;
+    if (this.#lingerMode && !this.#readEof) this.#armLinger();
+    else this.#closeConn();
   }
 
   // ---- Ending ----

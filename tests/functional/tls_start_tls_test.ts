@@ -350,36 +350,46 @@ Deno.test("startTls() over the relay carries 4 MiB each way intact, with the rea
   });
 });
 
-for (const echo of [false, true]) {
-  Deno.test(`close() right after a large write on a transport upgraded over the relay still delivers every byte${echo ? ", to a server that echoes them meanwhile" : ""}`, async () => {
-    await withLoop(async (loop) => {
-      const { server, protocols } = await recordingServer(loop, {
-        ssl: { cert: certs.cert, key: certs.key },
-        echo,
+for (
+  const [echo, eofFirst] of [[false, false], [true, false], [true, true]]
+) {
+  Deno.test(
+    `close()${
+      eofFirst ? " after writeEof()" : ""
+    } right after a large write on a transport upgraded over the relay still delivers every byte${
+      echo ? ", to a server that echoes them meanwhile" : ""
+    }`,
+    async () => {
+      await withLoop(async (loop) => {
+        const { server, protocols } = await recordingServer(loop, {
+          ssl: { cert: certs.cert, key: certs.key },
+          echo,
+        });
+        const client = new Recorder(loop);
+        const [plain] = await loop.createConnection(
+          () => client,
+          "127.0.0.1",
+          portOf(server),
+        );
+        await client.made;
+        // A read is in flight: the upgrade runs over the relay.
+        const tls = await loop.startTls(plain, client, {
+          serverHostname: "localhost",
+          caCerts: [certs.ca],
+        });
+        const data = pattern(16 * 1024 * 1024, 3);
+        tls.write(data);
+        if (eofFirst) tls.writeEof();
+        tls.close();
+        await client.lost;
+        const far = await accepted(loop, protocols, 1);
+        await far.lost;
+        assertEquals(far.received, data.length);
+        server.close();
+        await server.waitClosed();
       });
-      const client = new Recorder(loop);
-      const [plain] = await loop.createConnection(
-        () => client,
-        "127.0.0.1",
-        portOf(server),
-      );
-      await client.made;
-      // A read is in flight: the upgrade runs over the relay.
-      const tls = await loop.startTls(plain, client, {
-        serverHostname: "localhost",
-        caCerts: [certs.ca],
-      });
-      const data = pattern(8 * 1024 * 1024, 3);
-      tls.write(data);
-      tls.close();
-      await client.lost;
-      const far = await accepted(loop, protocols, 1);
-      await far.lost;
-      assertEquals(far.received, data.length);
-      server.close();
-      await server.waitClosed();
-    });
-  });
+    },
+  );
 }
 
 Deno.test("StreamWriter.startTls() refuses to upgrade while the reader holds bytes sent before the handshake (STARTTLS response injection), and closes the connection", async () => {
