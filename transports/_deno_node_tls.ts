@@ -195,6 +195,8 @@ export class NodeTlsConn {
   #rest: Uint8Array | null = null;
   // A read waiting for bytes, the end, or an error.
   #wake: (() => void) | null = null;
+  // Reads the TCP socket again after the TLS socket was full.
+  readonly #resumeRaw: () => void;
   // The TLS socket has written to the TCP socket.
   #sent = false;
   // The alert a failed handshake sends, in flight: the TCP socket closes
@@ -233,7 +235,7 @@ export class NodeTlsConn {
     };
     // The end of the TCP stream ends a pending handshake, and its failure
     // fails the reads: the TLS socket says neither (it just closes).
-    const raw = tcpDuplex(config.modules.Duplex, conn, {
+    const [raw, resumeRaw] = tcpDuplex(config.modules.Duplex, conn, {
       ended: (error) => {
         if (error !== undefined) this.#error ??= error;
         failed(error);
@@ -246,7 +248,9 @@ export class NodeTlsConn {
         if (error === null && !settled && !this.#sent && !this.#closed) return;
         this.#closeConn();
       },
+      full: () => (this.#socket?.readableLength ?? 0) >= TLS_HELD,
     }, first);
+    this.#resumeRaw = resumeRaw;
     const socket = this.#socket = new config.modules.tls.TLSSocket(raw, {
       isServer: true,
       secureContext: config.context,
@@ -360,7 +364,10 @@ export class NodeTlsConn {
       if (this.#closed) throw new Deno.errors.Interrupted("operation canceled");
       let chunk = this.#rest;
       this.#rest = null;
-      if (chunk === null) chunk = this.#socket.read() as Uint8Array | null;
+      if (chunk === null) {
+        chunk = this.#socket.read() as Uint8Array | null;
+        if (this.#socket.readableLength < TLS_HELD) this.#resumeRaw();
+      }
       if (chunk !== null && chunk.length > 0) {
         const n = Math.min(chunk.length, buffer.length);
         buffer.set(n === chunk.length ? chunk : chunk.subarray(0, n));
@@ -453,6 +460,11 @@ interface TcpDuplexHooks {
    * owner closes the socket.
    */
   released(error: Error | null): void;
+  /**
+   * Whether the TLS socket holds as much decrypted data as it should: the
+   * duplex then stops reading the TCP socket until `resume()` is called.
+   */
+  full(): boolean;
 }
 
 /**
@@ -464,7 +476,7 @@ function tcpDuplex(
   conn: Deno.Conn,
   hooks: TcpDuplexHooks,
   first?: Promise<Uint8Array | null>,
-): NodeDuplex {
+): [NodeDuplex, () => void] {
   let reading = false;
   // The result of a read that was in flight before the duplex was made,
   // taken before the socket is read again.
@@ -474,52 +486,63 @@ function tcpDuplex(
   // quiet, as the waiting read of each idle connection holds it; larger
   // while reads fill it (a bulk transfer), small again after a short one.
   let buffer = new Uint8Array(QUIET_READ_SIZE);
+  // Reading stopped while the TLS socket is full (see `hooks.full()`).
+  let parked = false;
+  const pump = () => {
+    (async () => {
+      try {
+        if (pending !== undefined) {
+          const bytes = await pending;
+          pending = undefined;
+          if (duplex.destroyed) return;
+          if (bytes === null) {
+            hooks.ended();
+            duplex.push(null);
+            return;
+          }
+          if (bytes.length > 0 && !duplex.push(bytes)) {
+            reading = false;
+            return;
+          }
+        }
+        for (;;) {
+          if (hooks.full()) {
+            // Node's TLSSocket reads on however much it holds: the
+            // bytes wait in the socket (and its peer) instead.
+            parked = true;
+            return;
+          }
+          const n = await conn.read(buffer);
+          if (n === null) {
+            hooks.ended();
+            duplex.push(null);
+            return;
+          }
+          // A copy: the TLS socket may keep what it is given.
+          const more = duplex.push(buffer.slice(0, n));
+          if (n === buffer.length && n < READ_SIZE) {
+            buffer = new Uint8Array(Math.min(n * 4, READ_SIZE));
+          } else if (n < QUIET_READ_SIZE && buffer.length > n * 4) {
+            buffer = new Uint8Array(QUIET_READ_SIZE);
+          }
+          if (!more) break;
+        }
+      } catch (error) {
+        // Destroyed by the TLS socket (failing with its own error, which
+        // is the one to report) or by close(): the read was cut short.
+        if (duplex.destroyed) return;
+        hooks.ended(error as Error);
+        duplex.destroy(error as Error);
+        return;
+      }
+      reading = false;
+    })();
+  };
   const duplex: NodeDuplex = new Duplex({
     read() {
       if (reading) return;
       reading = true;
-      (async () => {
-        try {
-          if (pending !== undefined) {
-            const bytes = await pending;
-            pending = undefined;
-            if (duplex.destroyed) return;
-            if (bytes === null) {
-              hooks.ended();
-              duplex.push(null);
-              return;
-            }
-            if (bytes.length > 0 && !duplex.push(bytes)) {
-              reading = false;
-              return;
-            }
-          }
-          for (;;) {
-            const n = await conn.read(buffer);
-            if (n === null) {
-              hooks.ended();
-              duplex.push(null);
-              return;
-            }
-            // A copy: the TLS socket may keep what it is given.
-            const more = duplex.push(buffer.slice(0, n));
-            if (n === buffer.length && n < READ_SIZE) {
-              buffer = new Uint8Array(Math.min(n * 4, READ_SIZE));
-            } else if (n < QUIET_READ_SIZE && buffer.length > n * 4) {
-              buffer = new Uint8Array(QUIET_READ_SIZE);
-            }
-            if (!more) break;
-          }
-        } catch (error) {
-          // Destroyed by the TLS socket (failing with its own error, which
-          // is the one to report) or by close(): the read was cut short.
-          if (duplex.destroyed) return;
-          hooks.ended(error as Error);
-          duplex.destroy(error as Error);
-          return;
-        }
-        reading = false;
-      })();
+      pump();
     },
     write(chunk: Uint8Array, _encoding, callback) {
       hooks.wrote();
@@ -536,9 +559,20 @@ function tcpDuplex(
       callback(error);
     },
   });
-  return duplex;
+  const resume = () => {
+    if (!parked || duplex.destroyed) return;
+    parked = false;
+    pump();
+  };
+  return [duplex, resume];
 }
 
+/**
+ * The decrypted bytes a connection's TLS socket may hold unread before it
+ * stops reading its TCP socket: a protocol that paused reading (or a
+ * client faster than the protocol) is then held back by TCP itself.
+ */
+const TLS_HELD = 64 * 1024;
 /** The most encrypted bytes read from the socket at a time. */
 const READ_SIZE = 64 * 1024;
 /** What a quiet connection reads into (a ClientHello, a small request). */

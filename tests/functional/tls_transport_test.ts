@@ -612,3 +612,47 @@ Deno.test("createServer() with ssl rejects a certificate or key that is not PEM,
     }
   });
 });
+
+Deno.test("A TLS server's connection whose protocol paused reading takes no more than the socket buffers hold from a client that keeps writing", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    const server = await tlsServer(loop, protocols);
+    const client = await Deno.connectTls({
+      hostname: "localhost",
+      port: portOf(server),
+      caCerts: [certs.ca],
+    });
+    await client.handshake();
+    const peer = await accepted(loop, protocols, 1);
+    peer.transport.pauseReading();
+    // The client writes 64 MiB while the server reads nothing: the
+    // kernel's buffers take a few MiB, then the client's writes wait.
+    const chunk = new Uint8Array(256 * 1024);
+    let accepted_ = 0;
+    const writing = (async () => {
+      try {
+        while (accepted_ < 64 * 1024 * 1024) {
+          accepted_ += await client.write(chunk);
+        }
+      } catch {
+        // Closed under it at the end.
+      }
+    })();
+    const start = Date.now();
+    let last = -1;
+    while (accepted_ !== last && Date.now() - start < 5000) {
+      last = accepted_;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    assert(
+      accepted_ < 24 * 1024 * 1024,
+      `the client wrote ${accepted_} bytes to a server reading nothing`,
+    );
+    client.close();
+    await writing;
+    peer.transport.abort();
+    await peer.lost;
+    server.close();
+    await server.waitClosed();
+  });
+});
