@@ -162,20 +162,34 @@ async function untilText(loop: DenoEventLoop, p: Recorder, text: string) {
  * A tulip client of a line server that sends STARTTLS and upgrades after
  * the go-ahead, offering `alpn`.
  */
-async function upgradedClient(
+/**
+ * A client past the server's go-ahead: connected (after the greeting, if
+ * the server sends one), `STARTTLS` sent and answered.
+ */
+async function goAhead(
   loop: DenoEventLoop,
   server: Server,
-  alpn?: string[],
-): Promise<{ client: Recorder; tls: Transport }> {
+  greeted = true,
+): Promise<{ client: Recorder; plain: Transport }> {
   const client = new Recorder(loop);
   const [plain] = await loop.createConnection(
     () => client,
     HOST,
     portOf(server),
   );
-  await untilText(loop, client, "ready\r\n");
+  if (greeted) await untilText(loop, client, "ready\r\n");
   plain.write(enc.encode("STARTTLS\r\n"));
   await untilText(loop, client, "220 go ahead\r\n");
+  return { client, plain };
+}
+
+/** A client upgraded to TLS after the go-ahead. */
+async function upgradedClient(
+  loop: DenoEventLoop,
+  server: Server,
+  alpn?: string[],
+): Promise<{ client: Recorder; tls: Transport }> {
+  const { client, plain } = await goAhead(loop, server);
   const tls = await loop.startTls(plain, client, {
     serverHostname: "tulip.test",
     caCerts: [certs.ca],
@@ -505,15 +519,7 @@ Deno.test("abort() on a transport upgraded with serverSide: true closes its sock
 Deno.test("startTls({ serverSide: true }) hands a read held while reading was paused (the ClientHello) to TLS", async () => {
   await withLoop(async (loop) => {
     const { server, protocols } = await lineServer(loop, {}, "later");
-    const client = new Recorder(loop);
-    const [plain] = await loop.createConnection(
-      () => client,
-      HOST,
-      portOf(server),
-    );
-    await untilText(loop, client, "ready\r\n");
-    plain.write(enc.encode("STARTTLS\r\n"));
-    await untilText(loop, client, "220 go ahead\r\n");
+    const { client, plain } = await goAhead(loop, server);
     const p = protocols[0];
     while (p.transport!.isReading()) await sleepTick(loop);
     const upgrading = loop.startTls(plain, client, {
@@ -590,14 +596,7 @@ Deno.test("startTls({ serverSide: true }) on a BufferedProtocol's transport hand
       HOST,
       0,
     );
-    const client = new Recorder(loop);
-    const [plain] = await loop.createConnection(
-      () => client,
-      HOST,
-      portOf(server),
-    );
-    plain.write(enc.encode("STARTTLS\r\n"));
-    await untilText(loop, client, "220 go ahead\r\n");
+    const { client, plain } = await goAhead(loop, server, false);
     const tls = await loop.startTls(plain, client, {
       serverHostname: "tulip.test",
       caCerts: [certs.ca],
