@@ -301,7 +301,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   #throttled = false;
   #held: number | null | undefined = undefined; // a read done while paused
   readonly #lingerFor: number; // lingerOnClose
-  #lingering: TimerHandle | null = null; // close() reads on until it fires
+  #lingering: TimerHandle | null = null; // the linger's deadline, once ended
   #lingerMode = false; // close() reads on and drops
 
   // Writing.
