@@ -471,3 +471,42 @@ Deno.test("subprocessExec() counts the child's exit and its pipes' operations in
   assertEquals(proactor.pending, 0);
   loop.close();
 });
+
+Deno.test("SubprocessTransport: a write to stdin after the child exited, before pipeConnectionLost(0), is dropped quietly as for a broken pipe, not refused", async () => {
+  // The child's exit closes stdin as a broken pipe would (asyncio's write
+  // pipe hears the reading end close): until the protocol is told, a
+  // write is dropped, as every transport drops one after its connection
+  // broke; once told, it is refused.
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  const protocol = new Recorder(loop);
+  const outcomes: string[] = [];
+  const tryWrite = () => {
+    const stdin = protocol.transport!.getPipeTransport(0) as WriteTransport;
+    try {
+      stdin.write(bytes("too late"));
+      outcomes.push("dropped");
+    } catch (error) {
+      outcomes.push((error as Error).name);
+    }
+  };
+  protocol.processExited = function () {
+    this.events.push(`exited ${this.transport!.getReturncode()}`);
+    // Runs after the exit closed stdin, before pipeConnectionLost(0).
+    loop.callSoon(tryWrite);
+  };
+  await within(
+    loop,
+    loop.subprocessExec(() => protocol, "true", [], {
+      stdout: "null",
+      stderr: "null",
+    }),
+  );
+  await within(loop, protocol.lost);
+  tryWrite();
+  assertEquals(outcomes, ["dropped", "InvalidStateError"]);
+  assertEquals(protocol.events, ["made", "exited 0", "pipe 0 lost", "lost"]);
+  assertEquals(errors, []);
+  loop.close();
+});
