@@ -769,14 +769,16 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @typeParam P The protocol type.
    * @param protocolFactory Makes the protocol.
-   * @param cmd The program, a path or a name looked up in `PATH`.
+   * @param cmd The program: a path (or a `file:` URL, as `Deno.Command`
+   * takes) or a name looked up in `PATH`.
    * @param args Its arguments.
    * @param options Pipes (`"pipe"`, `"inherit"` or `"null"` for each of
    * stdin, stdout and stderr), `cwd`, `env`, `clearEnv`.
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`; it fails (with `Deno.errors.NotFound`, say) when the
    * program cannot be started.
-   * @throws {TypeError} When `cmd` is not a string or `args` not strings.
+   * @throws {TypeError} When `cmd` is neither a string nor a URL, `args`
+   * not strings, or `cwd` neither a string nor a URL.
    * @throws {RangeError} When a pipe option is not a known value.
    *
    * @example Reading a child's output
@@ -803,7 +805,7 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   subprocessExec<P extends SubprocessProtocol>(
     protocolFactory: () => P,
-    cmd: string,
+    cmd: string | URL,
     args?: string[],
     options?: SubprocessOptions,
   ): Future<[SubprocessTransport, P]> {

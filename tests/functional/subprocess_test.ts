@@ -510,3 +510,38 @@ Deno.test("SubprocessTransport: a write to stdin after the child exited, before 
   assertEquals(errors, []);
   loop.close();
 });
+
+Deno.test("subprocessExec() takes the program and cwd as file URLs, as Deno.Command does (asyncio's test_create_subprocess_exec_with_path takes path-like objects)", async () => {
+  const loop = new DenoEventLoop();
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/hello.sh`;
+    await Deno.writeTextFile(script, '#!/bin/sh\nprintf "%s" "$PWD"\n');
+    await Deno.chmod(script, 0o755);
+    const protocol = new Recorder(loop);
+    const dirUrl = new URL(`file://${dir}/`);
+    await within(
+      loop,
+      loop.subprocessExec(() => protocol, new URL("hello.sh", dirUrl), [], {
+        cwd: dirUrl,
+        stdin: "null",
+      }),
+    );
+    await within(loop, protocol.lost);
+    assertEquals(protocol.output[1], await Deno.realPath(dir));
+    assertThrows(
+      () => loop.subprocessExec(() => protocol, {} as never),
+      TypeError,
+      "Cannot start the subprocess: cmd must be a string or a URL, received object",
+    );
+    assertThrows(
+      () =>
+        loop.subprocessExec(() => protocol, "true", [], { cwd: 1 as never }),
+      TypeError,
+      "Cannot start the subprocess: cwd must be a string or a URL, received number",
+    );
+  } finally {
+    loop.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
