@@ -131,8 +131,19 @@ class DenoSubprocessTransport implements SubprocessTransport {
       if ((fd === 1 ? stdio.stdout : stdio.stderr) !== "pipe") continue;
       const forward = {
         connectionMade() {},
-        dataReceived: (data: Uint8Array) =>
-          this.#protocol.pipeDataReceived(fd, data),
+        // As asyncio, which calls it from a callback: an error is reported
+        // and the pipe reads on (closing it would lose the rest of the
+        // output, and a child writing on would die of SIGPIPE).
+        dataReceived: (data: Uint8Array) => {
+          const protocol = this.#protocol;
+          callProtocol(
+            this.#loop,
+            this,
+            protocol,
+            "protocol.pipeDataReceived()",
+            () => protocol.pipeDataReceived(fd, data),
+          );
+        },
         eofReceived() {},
         connectionLost: (exc?: Error) => this.#pipeLost(fd, exc),
         pauseWriting() {},

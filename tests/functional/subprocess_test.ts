@@ -734,3 +734,35 @@ Deno.test("subprocessExec(): ten children at once each give their own output (as
   );
   loop.close();
 });
+
+Deno.test("subprocessExec(): a pipeDataReceived() that throws goes to the exception handler and the output keeps coming, as asyncio calls it as a callback", async () => {
+  // asyncio schedules pipe_data_received() with call_soon: an error in it
+  // is reported and the pipe reads on. Closing the pipe instead would lose
+  // the rest of the output (and kill a child that writes on with SIGPIPE).
+  const loop = new DenoEventLoop();
+  let calls = 0;
+  const [transport, protocol, errors] = await started(
+    loop,
+    "sh",
+    [
+      "-c",
+      "echo one; sleep 0.05; echo two",
+    ],
+    { stdin: "null", stderr: "null" },
+    (protocol) => {
+      protocol.pipeDataReceived = (fd, data) => {
+        protocol.output[fd] += text(data);
+        if (calls++ === 0) throw new Error("bad handler");
+      };
+    },
+  );
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output[1], "one\ntwo\n");
+  assertEquals(transport.getReturncode(), 0);
+  assertAsyncioOrder(protocol.events, [1]);
+  assertEquals(errors.map((e) => e.message), [
+    "Exception in protocol.pipeDataReceived()",
+  ]);
+  assertEquals((errors[0].exception as Error).message, "bad handler");
+  loop.close();
+});
