@@ -146,7 +146,7 @@ Deno.test("run() rejects with TypeError a function that returns no coroutine, an
     // function as far as run() can tell.
     assertEquals(await run(() => Promise.resolve(1)), 1);
     assertEquals(
-      await run(() => getRunningLoop()!.createTask(async () => 2)),
+      await run(() => getRunningLoop()!.createTask(() => sleep(0.001, 2))),
       2,
     );
   });
