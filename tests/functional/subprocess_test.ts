@@ -653,10 +653,7 @@ Deno.test("subprocessExec(): every protocol event comes, each pipe's data before
   const [, protocol] = await started(
     loop,
     "sh",
-    [
-      "-c",
-      "printf stdout; printf stderr >&2",
-    ],
+    ["-c", "printf stdout; printf stderr >&2"],
     { stdin: "null" },
     (protocol) => {
       protocol.pipeDataReceived = (fd, data) => {
@@ -698,10 +695,7 @@ Deno.test('SubprocessTransport.sendSignal("SIGHUP") gives -1 (asyncio\'s test_se
   const [transport, protocol] = await started(
     loop,
     "sh",
-    [
-      "-c",
-      "trap - HUP; echo sleeping; exec sleep 30",
-    ],
+    ["-c", "trap - HUP; echo sleeping; exec sleep 30"],
     { stdin: "null", stderr: "null" },
     (protocol) => {
       protocol.pipeDataReceived = () => {
@@ -744,10 +738,7 @@ Deno.test("subprocessExec(): a pipeDataReceived() that throws goes to the except
   const [transport, protocol, errors] = await started(
     loop,
     "sh",
-    [
-      "-c",
-      "echo one; sleep 0.05; echo two",
-    ],
+    ["-c", "echo one; sleep 0.05; echo two"],
     { stdin: "null", stderr: "null" },
     (protocol) => {
       protocol.pipeDataReceived = (fd, data) => {
