@@ -2,8 +2,11 @@
 // 127.0.0.1.
 
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { InvalidStateError } from "../../futures/errors.ts";
+import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { ExceptionContext } from "../../loop/event_loop.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import { bytes, text, within } from "./_io_helpers.ts";
 
 /** A listener on 127.0.0.1 and a connected pair through it. */
@@ -352,5 +355,27 @@ Deno.test("sockRecv(conn, 0) and sockRecvInto() of an empty buffer are done at o
   const n = await within(loop, loop.sockRecvInto(server, buf.subarray(0, 8)));
   assertEquals(text(buf.subarray(0, n)), "def");
   closeAll(client, server, listener);
+  loop.close();
+});
+
+Deno.test("sockAccept() given up on by waitFor(), then the listener closed: the abandoned accept ends quietly and the port refuses connections (asyncio's test_cancel_sock_accept)", async () => {
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  await assertRejects(
+    () => within(loop, waitFor(loop.sockAccept(listener), 0.1)),
+    TimeoutError,
+  );
+  listener.close();
+  // Deno frees the socket once the accept in flight has ended: a connect
+  // made before then finds it still listening, and is reset.
+  await within(loop, sleep(0.05, undefined, { loop }));
+  await assertRejects(
+    () => within(loop, loop.sockConnect({ hostname: "127.0.0.1", port })),
+    Deno.errors.ConnectionRefused,
+  );
+  assertEquals(errors, []);
   loop.close();
 });
