@@ -769,14 +769,16 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @typeParam P The protocol type.
    * @param protocolFactory Makes the protocol.
-   * @param cmd The program, a path or a name looked up in `PATH`.
+   * @param cmd The program: a path (or a `file:` URL, as `Deno.Command`
+   * takes) or a name looked up in `PATH`.
    * @param args Its arguments.
    * @param options Pipes (`"pipe"`, `"inherit"` or `"null"` for each of
    * stdin, stdout and stderr), `cwd`, `env`, `clearEnv`.
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`; it fails (with `Deno.errors.NotFound`, say) when the
    * program cannot be started.
-   * @throws {TypeError} When `cmd` is not a string or `args` not strings.
+   * @throws {TypeError} When `cmd` is neither a string nor a URL, `args`
+   * not strings, or `cwd` neither a string nor a URL.
    * @throws {RangeError} When a pipe option is not a known value.
    *
    * @example Reading a child's output
@@ -803,7 +805,7 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   subprocessExec<P extends SubprocessProtocol>(
     protocolFactory: () => P,
-    cmd: string,
+    cmd: string | URL,
     args?: string[],
     options?: SubprocessOptions,
   ): Future<[SubprocessTransport, P]> {
@@ -1382,7 +1384,9 @@ export class DenoEventLoop extends BaseEventLoop {
   /**
    * Reads up to `n` bytes from `conn`: the future's result has 1 to `n`
    * bytes (at most 256 KiB per call, however large `n` is), or none at
-   * end of stream (and at every read after it). A
+   * end of stream (and at every read after it). With `n` = 0 it is done at
+   * once with no bytes and reads nothing, as asyncio's `sock_recv(sock, 0)`
+   * (so no bytes means end of stream only for an `n` above 0). A
    * connection has one read in flight at a time; calls made meanwhile
    * wait their turn, in order.
    *
@@ -1396,11 +1400,11 @@ export class DenoEventLoop extends BaseEventLoop {
    * has no raw sockets.
    *
    * @param conn The connection (TCP, TLS or Unix).
-   * @param n The most bytes to read, a positive integer.
+   * @param n The most bytes to read, a non-negative integer.
    * @returns A future of the bytes read; it fails with Deno's error (such
    * as `Deno.errors.ConnectionReset`, or `BadResource` once closed).
    * @throws {TypeError} When `conn` is not a `Deno.Conn`.
-   * @throws {RangeError} When `n` is not a positive integer.
+   * @throws {RangeError} When `n` is not a non-negative integer.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Reading what a peer sent
@@ -1433,7 +1437,8 @@ export class DenoEventLoop extends BaseEventLoop {
 
   /**
    * Reads from `conn` into `buf`, without a copy: the future's result is
-   * the count read, 0 at end of stream. Otherwise as `sockRecv()`; in
+   * the count read, 0 at end of stream (and at once for an empty `buf`,
+   * as asyncio's `sock_recv_into()`). Otherwise as `sockRecv()`; in
    * particular, after cancelling, bytes of the read in flight may still
    * land in `buf` (they are also kept for the next read), so do not count
    * on its contents then.
@@ -1441,11 +1446,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * PEP 3156: `loop.sock_recv_into()` (asyncio).
    *
    * @param conn The connection.
-   * @param buf Where the bytes land; not empty.
+   * @param buf Where the bytes land.
    * @returns A future of the count read.
    * @throws {TypeError} When `conn` is not a `Deno.Conn` or `buf` not a
    * `Uint8Array`.
-   * @throws {RangeError} When `buf` is empty.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Reading into a buffer of one's own

@@ -289,8 +289,8 @@ export interface SubprocessOptions {
   stdout?: "pipe" | "inherit" | "null";
   /** `"pipe"` to read the child's stderr. @default {"pipe"} */
   stderr?: "pipe" | "inherit" | "null";
-  /** The working directory. */
-  cwd?: string;
+  /** The working directory: a path, or a `file:` URL. */
+  cwd?: string | URL;
   /** Extra environment variables. */
   env?: Record<string, string>;
   /** Start from an empty environment. @default {false} */
@@ -541,7 +541,7 @@ export interface EventLoop extends SchedulingLoop {
   /** Starts a child process from a program and its arguments. */
   subprocessExec<P extends SubprocessProtocol>(
     protocolFactory: () => P,
-    cmd: string,
+    cmd: string | URL,
     args?: string[],
     options?: SubprocessOptions,
   ): Future<[SubprocessTransport, P]>;

@@ -81,7 +81,10 @@ export interface RunOptions {
  * @throws {TypeError} When `main` is neither a generator nor a function
  * (a promise included: pass the async function, `run(main)`, not
  * `run(main())`, whose body would already be running outside the loop), as
- * asyncio's `run()` refuses what is not a coroutine. No loop is made.
+ * asyncio's `run()` refuses what is not a coroutine. No loop is made. Also
+ * when the function returns neither a generator nor a promise nor a
+ * `Future` (a plain function, as asyncio refuses `lambda: None`), once the
+ * loop made for it is closed.
  * Also when `loopFactory` is not a function or returns no event loop.
  *
  * @example
@@ -143,7 +146,10 @@ export async function run<T>(
   const debug = options?.debug;
   if (debug !== undefined && debug !== null) loop.setDebug(debug);
   try {
-    const task = loop.createTask(main, { name: "main" });
+    const task = loop.createTask(
+      typeof main === "function" ? refusingPlainResults(main) : main,
+      { name: "main" },
+    );
     const interrupt = CtrlC.install(loop, task);
     try {
       return await loop.runUntilComplete(task);
@@ -195,6 +201,32 @@ function checkMain(main: unknown): void {
         : ""
     }`,
   );
+}
+
+/**
+ * `main` as the main task calls it, refusing a result that is no
+ * coroutine (a function that is not async, as asyncio's `run()` refuses
+ * `lambda: None`): only the call tells a plain function from an async one.
+ */
+function refusingPlainResults<T>(
+  main: () => Coroutine<T> | PromiseLike<T>,
+): () => Coroutine<T> | PromiseLike<T> {
+  return () => {
+    const out: unknown = main();
+    const candidate = out as Partial<Coroutine<T> & PromiseLike<T>> | null;
+    if (
+      (typeof out === "object" || typeof out === "function") &&
+      candidate !== null &&
+      (typeof candidate.then === "function" ||
+        (typeof candidate.next === "function" &&
+          typeof candidate.throw === "function"))
+    ) return out as Coroutine<T> | PromiseLike<T>;
+    throw new TypeError(
+      `Cannot call run(): main must be a generator, a generator function or an async function; the function returned ${
+        formatReceived(out)
+      }, neither a generator nor a promise nor a Future`,
+    );
+  };
 }
 
 function checkLoop(loop: unknown): asserts loop is EventLoop {

@@ -237,7 +237,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
 
   subprocessExec<P extends SubprocessProtocol>(
     _protocolFactory: () => P,
-    cmd: string,
+    cmd: string | URL,
     _args?: string[],
     _options?: SubprocessOptions,
   ): Future<[SubprocessTransport, P]> {

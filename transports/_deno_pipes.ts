@@ -459,10 +459,11 @@ export class WritePipeTransport extends FlowControlledTransport
   /**
    * Closes at once because the reading end is gone: `connectionLost`
    * receives `error` when data was still buffered, else `undefined`.
+   * Either way the pipe broke, so writes until then are dropped quietly.
    */
   peerGone(error: Error): void {
     if (this.#lost) return;
-    this.#drop(this.getWriteBufferSize() > 0 ? error : undefined);
+    this.#drop(this.getWriteBufferSize() > 0 ? error : undefined, error);
   }
 
   #startWrite(): void {
@@ -517,13 +518,14 @@ export class WritePipeTransport extends FlowControlledTransport
    * abort is done, or on the loop's next turn when a write or a close is
    * in flight, since the stream aborts only after that write, which a
    * reader that never reads holds forever (asyncio's abort() closes the
-   * pipe at once).
+   * pipe at once). With a `cause` (the pipe broke), writes until then are
+   * dropped quietly; without one (`abort()`), refused.
    */
-  #drop(error: Error | undefined): void {
+  #drop(error: Error | undefined, cause: Error | undefined = error): void {
     if (this.#failed || this.#lost) return;
     const writing = this.#inFlight > 0;
     this.#failed = true;
-    this.#failedWith = error;
+    this.#failedWith = cause;
     this.#closing = true;
     this.#buffer = [];
     this.#buffered = 0;

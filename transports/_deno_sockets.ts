@@ -122,31 +122,34 @@ export class DenoSockets {
   }
 
   /**
-   * Reads up to `n` bytes; an empty array at EOF.
+   * Reads up to `n` bytes; an empty array at EOF. For `n` = 0, an empty
+   * array at once, as `socket.recv(0)` gives: nothing is read.
    *
    * @param conn The connection.
-   * @param n The most bytes to read, at least 1.
+   * @param n The most bytes to read.
    * @returns A future of the bytes read.
    */
   recv(conn: Deno.Conn, n: number): Future<Uint8Array> {
     checkConn("sockRecv", conn);
-    if (!Number.isSafeInteger(n) || n < 1) {
+    if (!Number.isSafeInteger(n) || n < 0) {
       throw new RangeError(
-        `Cannot call sockRecv(): n must be a positive integer, received ${
+        `Cannot call sockRecv(): n must be a non-negative integer, received ${
           typeof n === "number" ? n : typeof n
         }`,
       );
     }
     const future = this.#loop.createFuture<Uint8Array>();
-    this.#read(conn, { future, n, into: null });
+    if (n === 0) future.setResult(new Uint8Array(0));
+    else this.#read(conn, { future, n, into: null });
     return future;
   }
 
   /**
-   * Reads into `buf`; the count, 0 at EOF.
+   * Reads into `buf`; the count, 0 at EOF. For an empty `buf`, 0 at once,
+   * as `socket.recv_into()` gives: nothing is read.
    *
    * @param conn The connection.
-   * @param buf Where the bytes land; not empty.
+   * @param buf Where the bytes land.
    * @returns A future of the count.
    */
   recvInto(conn: Deno.Conn, buf: Uint8Array): Future<number> {
@@ -158,13 +161,9 @@ export class DenoSockets {
         }`,
       );
     }
-    if (buf.length === 0) {
-      throw new RangeError(
-        "Cannot call sockRecvInto(): buf must not be empty, received a Uint8Array of length 0",
-      );
-    }
     const future = this.#loop.createFuture<number>();
-    this.#read(conn, { future, n: buf.length, into: buf });
+    if (buf.length === 0) future.setResult(0);
+    else this.#read(conn, { future, n: buf.length, into: buf });
     return future;
   }
 

@@ -54,10 +54,10 @@ function checkOptions(options: SubprocessOptions | undefined): {
       `Cannot start the subprocess: options must be an object, received ${typeof options}`,
     );
   }
-  if (options?.cwd !== undefined && typeof options.cwd !== "string") {
+  const cwd = options?.cwd;
+  if (cwd !== undefined && typeof cwd !== "string" && !(cwd instanceof URL)) {
     throw new TypeError(
-      `Cannot start the subprocess: cwd must be a string, received ${typeof options
-        .cwd}`,
+      `Cannot start the subprocess: cwd must be a string or a URL, received ${typeof cwd}`,
     );
   }
   return {
@@ -131,8 +131,19 @@ class DenoSubprocessTransport implements SubprocessTransport {
       if ((fd === 1 ? stdio.stdout : stdio.stderr) !== "pipe") continue;
       const forward = {
         connectionMade() {},
-        dataReceived: (data: Uint8Array) =>
-          this.#protocol.pipeDataReceived(fd, data),
+        // As asyncio, which calls it from a callback: an error is reported
+        // and the pipe reads on (closing it would lose the rest of the
+        // output, and a child writing on would die of SIGPIPE).
+        dataReceived: (data: Uint8Array) => {
+          const protocol = this.#protocol;
+          callProtocol(
+            this.#loop,
+            this,
+            protocol,
+            "protocol.pipeDataReceived()",
+            () => protocol.pipeDataReceived(fd, data),
+          );
+        },
         eofReceived() {},
         connectionLost: (exc?: Error) => this.#pipeLost(fd, exc),
         pauseWriting() {},
@@ -301,18 +312,21 @@ class DenoSubprocessTransport implements SubprocessTransport {
   }
 }
 
-/** Starts `cmd` with `args` and connects a `SubprocessProtocol` to it. */
+/**
+ * Starts `cmd` (a path or `file:` URL, or a name looked up in `PATH`) with
+ * `args` and connects a `SubprocessProtocol` to it.
+ */
 export function subprocessExec<P extends SubprocessProtocol>(
   io: DenoIo,
   protocolFactory: () => P,
-  cmd: string,
+  cmd: string | URL,
   args: string[] = [],
   options?: SubprocessOptions,
 ): Future<[SubprocessTransport, P]> {
   checkProtocolFactory(protocolFactory, "start the subprocess");
-  if (typeof cmd !== "string") {
+  if (typeof cmd !== "string" && !(cmd instanceof URL)) {
     throw new TypeError(
-      `Cannot start the subprocess: cmd must be a string, received ${typeof cmd}`,
+      `Cannot start the subprocess: cmd must be a string or a URL, received ${typeof cmd}`,
     );
   }
   if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) {

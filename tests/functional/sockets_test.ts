@@ -2,8 +2,11 @@
 // 127.0.0.1.
 
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { InvalidStateError } from "../../futures/errors.ts";
+import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import type { ExceptionContext } from "../../loop/event_loop.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import { bytes, text, within } from "./_io_helpers.ts";
 
 /** A listener on 127.0.0.1 and a connected pair through it. */
@@ -252,14 +255,14 @@ Deno.test("sock* calls check their arguments at once", async () => {
     "Cannot call sockRecv(): conn must be a Deno.Conn, received object",
   );
   assertThrows(
-    () => loop.sockRecv(server, 0),
+    () => loop.sockRecv(server, -1),
     RangeError,
-    "Cannot call sockRecv(): n must be a positive integer, received 0",
+    "Cannot call sockRecv(): n must be a non-negative integer, received -1",
   );
   assertThrows(
-    () => loop.sockRecvInto(server, new Uint8Array(0)),
+    () => loop.sockRecv(server, 1.5),
     RangeError,
-    "buf must not be empty",
+    "Cannot call sockRecv(): n must be a non-negative integer, received 1.5",
   );
   assertThrows(
     () => loop.sockRecvInto(server, [] as never),
@@ -327,5 +330,52 @@ Deno.test("sockSendall() cancelled stops after the write in flight; later calls 
   assert(all.subarray(0, total - 3).every((x) => x === 7));
   assert(big.cancelled());
   closeAll(server, listener);
+  loop.close();
+});
+
+Deno.test("sockRecv(conn, 0) and sockRecvInto() of an empty buffer are done at once with nothing, and take nothing from the stream (asyncio's test_sock_client_ops reads into buf[nbytes:])", async () => {
+  // As socket.recv(0) and recv_into() of an empty buffer: no bytes, no
+  // wait, even with data waiting or a read in line before them.
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  const pending = loop.sockRecv(server, 3);
+  const none = loop.sockRecv(server, 0);
+  assert(none.done());
+  assertEquals(none.result(), new Uint8Array(0));
+  const zero = loop.sockRecvInto(server, new Uint8Array(0));
+  assert(zero.done());
+  assertEquals(zero.result(), 0);
+  await within(loop, loop.sockSendall(client, bytes("abcdef")));
+  assertEquals(text(await within(loop, pending)), "abc");
+  assertEquals(
+    await within(loop, loop.sockRecvInto(server, new Uint8Array(0))),
+    0,
+  );
+  const buf = new Uint8Array(8);
+  const n = await within(loop, loop.sockRecvInto(server, buf.subarray(0, 8)));
+  assertEquals(text(buf.subarray(0, n)), "def");
+  closeAll(client, server, listener);
+  loop.close();
+});
+
+Deno.test("sockAccept() given up on by waitFor(), then the listener closed: the abandoned accept ends quietly and the port refuses connections (asyncio's test_cancel_sock_accept)", async () => {
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  await assertRejects(
+    () => within(loop, waitFor(loop.sockAccept(listener), 0.1)),
+    TimeoutError,
+  );
+  listener.close();
+  // Deno frees the socket once the accept in flight has ended: a connect
+  // made before then finds it still listening, and is reset.
+  await within(loop, sleep(0.05, undefined, { loop }));
+  await assertRejects(
+    () => within(loop, loop.sockConnect({ hostname: "127.0.0.1", port })),
+    Deno.errors.ConnectionRefused,
+  );
+  assertEquals(errors, []);
   loop.close();
 });

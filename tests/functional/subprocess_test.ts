@@ -471,3 +471,289 @@ Deno.test("subprocessExec() counts the child's exit and its pipes' operations in
   assertEquals(proactor.pending, 0);
   loop.close();
 });
+
+Deno.test("SubprocessTransport: a write to stdin after the child exited, before pipeConnectionLost(0), is dropped quietly as for a broken pipe, not refused", async () => {
+  // The child's exit closes stdin as a broken pipe would (asyncio's write
+  // pipe hears the reading end close): until the protocol is told, a
+  // write is dropped, as every transport drops one after its connection
+  // broke; once told, it is refused.
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  const protocol = new Recorder(loop);
+  const outcomes: string[] = [];
+  const tryWrite = () => {
+    const stdin = protocol.transport!.getPipeTransport(0) as WriteTransport;
+    try {
+      stdin.write(bytes("too late"));
+      outcomes.push("dropped");
+    } catch (error) {
+      outcomes.push((error as Error).name);
+    }
+  };
+  protocol.processExited = function () {
+    this.events.push(`exited ${this.transport!.getReturncode()}`);
+    // Runs after the exit closed stdin, before pipeConnectionLost(0).
+    loop.callSoon(tryWrite);
+  };
+  await within(
+    loop,
+    loop.subprocessExec(() => protocol, "true", [], {
+      stdout: "null",
+      stderr: "null",
+    }),
+  );
+  await within(loop, protocol.lost);
+  tryWrite();
+  assertEquals(outcomes, ["dropped", "InvalidStateError"]);
+  assertEquals(protocol.events, ["made", "exited 0", "pipe 0 lost", "lost"]);
+  assertEquals(errors, []);
+  loop.close();
+});
+
+Deno.test("subprocessExec() takes the program and cwd as file URLs, as Deno.Command does (asyncio's test_create_subprocess_exec_with_path takes path-like objects)", async () => {
+  const loop = new DenoEventLoop();
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/hello.sh`;
+    await Deno.writeTextFile(script, '#!/bin/sh\nprintf "%s" "$PWD"\n');
+    await Deno.chmod(script, 0o755);
+    const protocol = new Recorder(loop);
+    const dirUrl = new URL(`file://${dir}/`);
+    await within(
+      loop,
+      loop.subprocessExec(() => protocol, new URL("hello.sh", dirUrl), [], {
+        cwd: dirUrl,
+        stdin: "null",
+      }),
+    );
+    await within(loop, protocol.lost);
+    assertEquals(protocol.output[1], await Deno.realPath(dir));
+    assertThrows(
+      () => loop.subprocessExec(() => protocol, {} as never),
+      TypeError,
+      "Cannot start the subprocess: cmd must be a string or a URL, received object",
+    );
+    assertThrows(
+      () =>
+        loop.subprocessExec(() => protocol, "true", [], { cwd: 1 as never }),
+      TypeError,
+      "Cannot start the subprocess: cwd must be a string or a URL, received number",
+    );
+  } finally {
+    loop.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ---- asyncio's test_subprocess.py, at the protocol level ----
+// tulip has no Process/communicate(): these feed stdin and gather the
+// output through the SubprocessProtocol, as communicate() does inside.
+
+/**
+ * Starts `cmd` with `args` and a Recorder (changed by `setup` before the
+ * child starts), and gathers what reaches the exception handler.
+ */
+async function started(
+  loop: DenoEventLoop,
+  cmd: string,
+  args: string[],
+  options?: Parameters<DenoEventLoop["subprocessExec"]>[3],
+  setup: (protocol: Recorder) => void = () => {},
+): Promise<[SubprocessTransport, Recorder, ExceptionContext[]]> {
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  const protocol = new Recorder(loop);
+  setup(protocol);
+  const [transport] = await within(
+    loop,
+    loop.subprocessExec(() => protocol, cmd, args, options),
+  );
+  return [transport, protocol, errors];
+}
+
+/** More than any pipe buffer holds (asyncio's PIPE_MAX_SIZE is 4 MiB + 1). */
+const PIPE_MAX_SIZE = 4 * 1024 * 1024 + 1;
+
+Deno.test("subprocessExec(): a child that ends without reading its input loses stdin with BrokenPipe, quietly (asyncio's test_stdin_broken_pipe)", async () => {
+  const loop = new DenoEventLoop();
+  const [transport, protocol, errors] = await started(loop, "sleep", ["0.1"], {
+    stdout: "null",
+    stderr: "null",
+  });
+  const stdin = transport.getPipeTransport(0) as WriteTransport;
+  stdin.write(new Uint8Array(PIPE_MAX_SIZE));
+  await within(loop, protocol.lost);
+  assertEquals(protocol.events, [
+    "made",
+    ...(protocol.events[1] === "exited 0"
+      ? ["exited 0", "pipe 0 lost BrokenPipe"]
+      : ["pipe 0 lost BrokenPipe", "exited 0"]),
+    "lost",
+  ]);
+  assertEquals(errors, []);
+  loop.close();
+});
+
+Deno.test("subprocessExec(): input for a child that exits at once neither throws nor reaches the exception handler (asyncio's test_communicate_ignore_broken_pipe)", async () => {
+  const loop = new DenoEventLoop();
+  const [transport, protocol, errors] = await started(loop, "sh", [
+    "-c",
+    "exit 0",
+  ]);
+  const stdin = transport.getPipeTransport(0) as WriteTransport;
+  stdin.write(new Uint8Array(PIPE_MAX_SIZE));
+  stdin.writeEof();
+  await within(loop, protocol.lost);
+  assertEquals(transport.getReturncode(), 0);
+  assertAsyncioOrder(
+    protocol.events.map((e) =>
+      e.replace(/^pipe 0 lost BrokenPipe$/, "pipe 0 lost")
+    ),
+    [0, 1, 2],
+  );
+  assertEquals(errors, []);
+  loop.close();
+});
+
+Deno.test("subprocessExec(): megabytes in and out of cat at once, with empty input too (asyncio's test_communicate, test_empty_input)", async () => {
+  const loop = new DenoEventLoop();
+  const size = 8 * 1024 * 1024;
+  const [transport, protocol, errors] = await started(loop, "cat", []);
+  let received = 0;
+  let wrong = 0;
+  protocol.pipeDataReceived = (fd: number, data: Uint8Array) => {
+    if (fd !== 1) return;
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] !== ((received + i) & 0xff)) wrong++;
+    }
+    received += data.length;
+  };
+  const input = new Uint8Array(size).map((_, i) => i & 0xff);
+  const stdin = transport.getPipeTransport(0) as WriteTransport;
+  stdin.write(input);
+  stdin.writeEof();
+  await within(loop, protocol.lost);
+  assertEquals([received, wrong, transport.getReturncode()], [size, 0, 0]);
+  assertAsyncioOrder(protocol.events, [0, 1, 2]);
+
+  const [empty, quiet] = await started(loop, "cat", []);
+  const emptyIn = empty.getPipeTransport(0) as WriteTransport;
+  emptyIn.write(new Uint8Array(0));
+  emptyIn.writeEof();
+  await within(loop, quiet.lost);
+  assertEquals([quiet.output[1], empty.getReturncode()], ["", 0]);
+  assertEquals(errors, []);
+  loop.close();
+});
+
+Deno.test("subprocessExec(): every protocol event comes, each pipe's data before its loss, connectionLost last (asyncio's test_subprocess_protocol_events)", async () => {
+  const loop = new DenoEventLoop();
+  const order: string[] = [];
+  const [, protocol] = await started(
+    loop,
+    "sh",
+    ["-c", "printf stdout; printf stderr >&2"],
+    { stdin: "null" },
+    (protocol) => {
+      protocol.pipeDataReceived = (fd, data) => {
+        order.push(`data ${fd}`);
+        protocol.output[fd] += text(data);
+      };
+      protocol.pipeConnectionLost = (fd) => order.push(`lost ${fd}`);
+    },
+  );
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output, { 1: "stdout", 2: "stderr" });
+  for (const fd of [1, 2]) {
+    assertEquals(
+      order.filter((e) => e.endsWith(` ${fd}`)),
+      [`data ${fd}`, `lost ${fd}`],
+    );
+  }
+  assertEquals(protocol.events, ["made", "exited 0", "lost"]);
+  loop.close();
+});
+
+Deno.test("SubprocessTransport.kill() of a shell whose child holds stdout gives -9; connectionLost waits for the pipe (asyncio's test_kill_issue43884)", async () => {
+  const loop = new DenoEventLoop();
+  const [transport, protocol] = await started(loop, "sh", [
+    "-c",
+    "sleep 0.3; sleep 0.3",
+  ], { stdin: "null", stderr: "null" });
+  await within(loop, sleep(0.1, undefined, { loop }));
+  transport.kill();
+  await within(loop, protocol.lost);
+  assertEquals(transport.getReturncode(), -9);
+  assertEquals(protocol.events, ["made", "exited -9", "pipe 1 lost", "lost"]);
+  loop.close();
+});
+
+Deno.test('SubprocessTransport.sendSignal("SIGHUP") gives -1 (asyncio\'s test_send_signal)', async () => {
+  const loop = new DenoEventLoop();
+  const ready = loop.createFuture<void>();
+  const [transport, protocol] = await started(
+    loop,
+    "sh",
+    ["-c", "trap - HUP; echo sleeping; exec sleep 30"],
+    { stdin: "null", stderr: "null" },
+    (protocol) => {
+      protocol.pipeDataReceived = () => {
+        if (!ready.done()) ready.setResult();
+      };
+    },
+  );
+  await within(loop, ready);
+  transport.sendSignal("SIGHUP");
+  await within(loop, protocol.lost);
+  assertEquals(transport.getReturncode(), -1);
+  loop.close();
+});
+
+Deno.test("subprocessExec(): ten children at once each give their own output (asyncio's test_subprocess_communicate_stdout)", async () => {
+  const loop = new DenoEventLoop();
+  const protocols = Array.from({ length: 10 }, () => new Recorder(loop));
+  await within(
+    loop,
+    Promise.all(
+      protocols.map((p, i) =>
+        loop.subprocessExec(() => p, "echo", [`foo${i}`], { stdin: "null" })
+      ),
+    ),
+  );
+  await within(loop, Promise.all(protocols.map((p) => p.lost)));
+  assertEquals(
+    protocols.map((p) => p.output[1]),
+    protocols.map((_, i) => `foo${i}\n`),
+  );
+  loop.close();
+});
+
+Deno.test("subprocessExec(): a pipeDataReceived() that throws goes to the exception handler and the output keeps coming, as asyncio calls it as a callback", async () => {
+  // asyncio schedules pipe_data_received() with call_soon: an error in it
+  // is reported and the pipe reads on. Closing the pipe instead would lose
+  // the rest of the output (and kill a child that writes on with SIGPIPE).
+  const loop = new DenoEventLoop();
+  let calls = 0;
+  const [transport, protocol, errors] = await started(
+    loop,
+    "sh",
+    ["-c", "echo one; sleep 0.05; echo two"],
+    { stdin: "null", stderr: "null" },
+    (protocol) => {
+      protocol.pipeDataReceived = (fd, data) => {
+        protocol.output[fd] += text(data);
+        if (calls++ === 0) throw new Error("bad handler");
+      };
+    },
+  );
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output[1], "one\ntwo\n");
+  assertEquals(transport.getReturncode(), 0);
+  assertAsyncioOrder(protocol.events, [1]);
+  assertEquals(errors.map((e) => e.message), [
+    "Exception in protocol.pipeDataReceived()",
+  ]);
+  assertEquals((errors[0].exception as Error).message, "bad handler");
+  loop.close();
+});

@@ -126,6 +126,32 @@ Deno.test("run() rejects with TypeError for something that is not a coroutine", 
   });
 });
 
+Deno.test("run() rejects with TypeError a function that returns no coroutine, and closes its loop (asyncio's test_asyncio_run_only_coro: lambda: None)", async () => {
+  await withVirtualPolicy(async (policy) => {
+    for (
+      const [main, received] of [[() => undefined, "undefined"], [
+        () => 42,
+        "42",
+      ]] as const
+    ) {
+      await assertRejects(
+        () => run(main as never),
+        TypeError,
+        `Cannot call run(): main must be a generator, a generator function or an async function; the function returned ${received}, neither a generator nor a promise nor a Future`,
+      );
+    }
+    assertEquals(policy.made.length, 2);
+    assert(policy.made.every((loop) => loop.isClosed()));
+    // A plain function that returns a promise or a Future is an async
+    // function as far as run() can tell.
+    assertEquals(await run(() => Promise.resolve(1)), 1);
+    assertEquals(
+      await run(() => getRunningLoop()!.createTask(() => sleep(0.001, 2))),
+      2,
+    );
+  });
+});
+
 Deno.test("run() refuses a promise, saying to pass the async function itself", async () => {
   await withVirtualPolicy(async (policy) => {
     const main = async () => await Promise.resolve(1);
