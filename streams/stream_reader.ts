@@ -66,7 +66,12 @@ function checkSeparators(separator: unknown): Uint8Array[] {
       }`,
     );
   }
-  if (list.length === 0 || list.some((s) => s.length === 0)) {
+  if (list.length === 0) {
+    throw new RangeError(
+      "Cannot call readuntil(): the list of separators must hold at least one, received an empty list",
+    );
+  }
+  if (list.some((s) => s.length === 0)) {
     throw new RangeError(
       "Cannot call readuntil(): a separator must be at least one byte, received an empty one",
     );

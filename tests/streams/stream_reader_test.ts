@@ -268,8 +268,22 @@ Deno.test("StreamReader.readuntil() allows a chunk of exactly limit bytes", asyn
 
 Deno.test("StreamReader.readuntil() rejects empty and non-byte separators", () => {
   const { loop, reader } = setup();
-  assertThrows(() => reader.readuntil(new Uint8Array()), RangeError);
-  assertThrows(() => reader.readuntil([]), RangeError);
+  assertThrows(
+    () => reader.readuntil(new Uint8Array()),
+    RangeError,
+    "a separator must be at least one byte, received an empty one",
+  );
+  assertThrows(
+    () => reader.readuntil([bytes(";"), new Uint8Array()]),
+    RangeError,
+    "a separator must be at least one byte, received an empty one",
+  );
+  // asyncio's test_readuntil_separator: an empty tuple is its own error.
+  assertThrows(
+    () => reader.readuntil([]),
+    RangeError,
+    "the list of separators must hold at least one, received an empty list",
+  );
   assertThrows(
     () => reader.readuntil("\n" as never),
     TypeError,
