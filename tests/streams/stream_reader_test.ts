@@ -167,6 +167,32 @@ Deno.test("StreamReader.readline() drops the whole over-long line when its piece
   }
 });
 
+Deno.test("StreamReader.readline() over the limit with the line already buffered keeps what follows its newline (asyncio's test_readline_limit_with_existing_data)", async () => {
+  let { loop, reader } = setup(3);
+  reader.feedData(bytes("li"));
+  reader.feedData(bytes("ne1\nline2\n"));
+  await assertRejects(
+    () => loop.runUntilComplete(reader.readline()),
+    LimitOverrunError,
+  );
+  // What follows the long line's newline stays.
+  assertEquals(text(await loop.runUntilComplete(reader.read(100))), "line2\n");
+  loop.close();
+
+  ({ loop, reader } = setup(3));
+  reader.feedData(bytes("li"));
+  reader.feedData(bytes("ne1"));
+  reader.feedData(bytes("li"));
+  await assertRejects(
+    () => loop.runUntilComplete(reader.readline()),
+    LimitOverrunError,
+  );
+  // No newline: all that was buffered is dropped.
+  reader.feedEof();
+  assert(reader.atEof());
+  loop.close();
+});
+
 Deno.test("StreamReader.readline() gives the same lines however the input is split", async () => {
   const input = "alpha\nbeta\n\ngamma\r\ndelta";
   const results = await receiveEverySplit(
@@ -289,6 +315,29 @@ Deno.test("StreamReader.readuntil() rejects empty and non-byte separators", () =
     TypeError,
     "received a string",
   );
+  loop.close();
+});
+
+Deno.test("StreamReader.readuntil() finds a separator split over buffered pieces, and ends at the first one (asyncio's test_readuntil_multi_chunks_1)", async () => {
+  const { loop, reader } = setup();
+  const cases: [string[], string][] = [
+    [["QWEaa", "XYaa", "a"], "QWEaaXYaaa"],
+    [["QWEaa", "XYa", "aa"], "QWEaaXYaaa"],
+    [["aaa"], "aaa"],
+    [["Xaaa"], "Xaaa"],
+    [["XXX", "a", "a", "a"], "XXXaaa"],
+    [["lineAAAxxx"], "lineAAA"],
+  ];
+  for (const [pieces, want] of cases) {
+    for (const piece of pieces) reader.feedData(bytes(piece));
+    const sep = bytes(want.endsWith("AAA") ? "AAA" : "aaa");
+    assertEquals(
+      text(await loop.runUntilComplete(reader.readuntil(sep))),
+      want,
+    );
+  }
+  reader.feedEof();
+  assertEquals(text(await loop.runUntilComplete(reader.read())), "xxx");
   loop.close();
 });
 
