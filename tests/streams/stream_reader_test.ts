@@ -9,6 +9,7 @@ import {
 } from "@std/assert";
 import { StreamReader } from "../../streams/stream_reader.ts";
 import { StreamReaderProtocol } from "../../streams/stream_reader_protocol.ts";
+import { readerFriends } from "../../streams/_reader_friends.ts";
 import {
   CancelledError,
   IncompleteReadError,
@@ -380,6 +381,25 @@ Deno.test("StreamReader.readexactly() throws IncompleteReadError with the partia
 });
 
 // ---- State, errors, concurrency ----
+
+Deno.test("StreamReader lets go of a large buffer once a big read has emptied it, as asyncio's bytearray does", async () => {
+  const { loop, reader } = setup();
+  const size = 8 << 20;
+  const body = reader.readexactly(size);
+  const chunk = new Uint8Array(64 * 1024);
+  for (let fed = 0; fed < size; fed += chunk.length) reader.feedData(chunk);
+  assertEquals((await loop.runUntilComplete(body)).length, size);
+  // An idle connection keeps no megabytes for a read that is over.
+  assert(
+    readerFriends.capacity(reader) <= 1 << 20,
+    `${readerFriends.capacity(reader)} bytes kept`,
+  );
+  // The buffer of ordinary traffic is kept, not remade for every chunk.
+  reader.feedData(chunk);
+  await loop.runUntilComplete(reader.read(chunk.length));
+  assertEquals(readerFriends.capacity(reader), chunk.length);
+  loop.close();
+});
 
 Deno.test("StreamReader.atEof() is true only after EOF with an empty buffer", async () => {
   const { loop, reader } = setup();
