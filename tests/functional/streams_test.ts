@@ -13,7 +13,8 @@ import {
   openUnixConnection,
 } from "../../streams/open_connection.ts";
 import { startServer, startUnixServer } from "../../streams/start_server.ts";
-import type { StreamReader } from "../../streams/stream_reader.ts";
+import { StreamReader } from "../../streams/stream_reader.ts";
+import { StreamReaderProtocol } from "../../streams/stream_reader_protocol.ts";
 import type { StreamWriter } from "../../streams/stream_writer.ts";
 import { CancelledError, LimitOverrunError } from "../../futures/errors.ts";
 import type { ExceptionContext, Server } from "../../loop/event_loop.ts";
@@ -592,6 +593,18 @@ Deno.test("Server.abortClients() after close() ends a connection whose writes ar
     return [buffered, before];
   });
   assertEquals(done, [true, false]);
+});
+
+Deno.test("a StreamReaderProtocol on a read pipe reads it all, quietly, though the pipe is paused at a limit of 1 (asyncio's test_read_all_from_pipe_reader)", async () => {
+  const data = await quietly(async (loop) => {
+    const reader = new StreamReader({ loop, limit: 1 });
+    const protocol = new StreamReaderProtocol(reader, undefined, { loop });
+    const pipe = ReadableStream.from([bytes("data"), bytes("more")]);
+    await loop.connectReadPipe(() => protocol, pipe);
+    await sleep(0.01);
+    return text(await reader.read(-1));
+  });
+  assertEquals(data, "datamore");
 });
 
 Deno.test("startServer() takes a list of hosts, as loop.createServer() does", async () => {

@@ -172,6 +172,12 @@ Deno.test("StreamReaderProtocol keeps the connection half-open at EOF", () => {
   });
   tls.connectionMade({ canWriteEof: () => false } as never);
   assertEquals(tls.eofReceived(), false);
+  // A read pipe has no write side, nor canWriteEof().
+  const pipe = new StreamReaderProtocol(new StreamReader({ loop }), undefined, {
+    loop,
+  });
+  pipe.connectionMade({ pauseReading() {}, resumeReading() {} } as never);
+  assertEquals(pipe.eofReceived(), false);
   loop.close();
 });
 
