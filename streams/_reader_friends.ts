@@ -12,6 +12,9 @@ import type { StreamReader } from "./stream_reader.ts";
 export const readerFriends: {
   /** How many bytes the reader holds that no read has taken yet. */
   buffered: (reader: StreamReader) => number;
+  /** How many bytes the reader's buffer holds room for (for tests). */
+  capacity: (reader: StreamReader) => number;
 } = {
   buffered: () => 0,
+  capacity: () => 0,
 };

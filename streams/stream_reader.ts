@@ -19,6 +19,8 @@ import { readerFriends } from "./_reader_friends.ts";
 
 /** The default `limit`, in bytes (64 KiB, as in asyncio). */
 const DEFAULT_LIMIT = 64 * 1024;
+/** Buffer room an emptied reader keeps whatever its limit, in bytes. */
+const KEEP_AT_LEAST = 1024 * 1024;
 const NEWLINE = new Uint8Array([10]);
 const EMPTY = new Uint8Array(0);
 
@@ -66,7 +68,12 @@ function checkSeparators(separator: unknown): Uint8Array[] {
       }`,
     );
   }
-  if (list.length === 0 || list.some((s) => s.length === 0)) {
+  if (list.length === 0) {
+    throw new RangeError(
+      "Cannot call readuntil(): the list of separators must hold at least one, received an empty list",
+    );
+  }
+  if (list.some((s) => s.length === 0)) {
     throw new RangeError(
       "Cannot call readuntil(): a separator must be at least one byte, received an empty one",
     );
@@ -182,9 +189,13 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   #feeding = false;
   #overrunLater = false;
   #readable: ReadableStream<Uint8Array> | null = null;
+  // The most buffer room kept once empty: ordinary traffic (up to the
+  // pause at 2 × limit, and a read's worth more) reuses it.
+  #keep: number;
 
   static {
     readerFriends.buffered = (reader) => reader.#end - reader.#start;
+    readerFriends.capacity = (reader) => reader.#buf.length;
   }
 
   /**
@@ -205,6 +216,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
       );
     }
     this.limit = limit;
+    this.#keep = Math.max(4 * limit, KEEP_AT_LEAST);
     this.#loop = options?.loop ?? getRunningLoop();
   }
 
@@ -696,7 +708,12 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
 
   #consume(n: number): void {
     this.#start += n;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#start === this.#end) {
+      this.#start = this.#end = 0;
+      // Emptied after a read bigger than ordinary traffic (readexactly()
+      // of a large body): let it go, rather than hold it while idle.
+      if (this.#buf.length > this.#keep) this.#buf = EMPTY;
+    }
   }
 
   #maybeResume(): void {

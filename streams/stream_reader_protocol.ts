@@ -175,11 +175,14 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
    * Feeds the end of stream to the reader.
    *
    * @returns `true` (stay half-open so the writer can answer), unless the
-   * transport cannot half-close.
+   * transport cannot half-close or has no write side (a read pipe).
    */
   override eofReceived(): boolean {
     this.#reader?.feedEof();
-    return this.#transport?.canWriteEof() ?? true;
+    const transport = this.#transport as Partial<Transport> | null;
+    if (transport === null) return true;
+    return typeof transport.canWriteEof === "function" &&
+      transport.canWriteEof();
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   assertEquals,
   assertInstanceOf,
   assertRejects,
+  assertStrictEquals,
 } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import {
@@ -12,10 +13,13 @@ import {
   openUnixConnection,
 } from "../../streams/open_connection.ts";
 import { startServer, startUnixServer } from "../../streams/start_server.ts";
-import type { StreamReader } from "../../streams/stream_reader.ts";
+import { StreamReader } from "../../streams/stream_reader.ts";
+import { StreamReaderProtocol } from "../../streams/stream_reader_protocol.ts";
 import type { StreamWriter } from "../../streams/stream_writer.ts";
 import { CancelledError, LimitOverrunError } from "../../futures/errors.ts";
-import type { Server } from "../../loop/event_loop.ts";
+import type { ExceptionContext, Server } from "../../loop/event_loop.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 import { bytes, text, within } from "./_io_helpers.ts";
 
@@ -452,6 +456,155 @@ Deno.test("a write-and-drain loop ends with the connection's error once the serv
     `expected the connection's error, received ${err}`,
   );
   loop.close();
+});
+
+/**
+ * Runs `fn` in a task on a new loop, and checks that nothing reached the
+ * loop's exception handler, as asyncio's stream tests do.
+ */
+async function quietly<T>(
+  fn: (loop: DenoEventLoop) => Promise<T>,
+): Promise<T> {
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  let result: T;
+  try {
+    result = await inTask(loop, () => fn(loop));
+  } finally {
+    loop.close();
+  }
+  assertEquals(errors, []);
+  return result;
+}
+
+Deno.test("the reader of a writer closed and waited for is at its end (asyncio's test_eof_feed_when_closing_writer)", async () => {
+  const [atEof, rest] = await quietly(async (loop) => {
+    const server = await startServer(echoLines, "127.0.0.1", 0, { loop });
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop },
+    );
+    writer.close();
+    await writer.waitClosed();
+    const atEof = reader.atEof();
+    const rest = await reader.read();
+    server.close();
+    await server.waitClosed();
+    return [atEof, rest.length];
+  });
+  assertEquals([atEof, rest], [true, 0]);
+});
+
+Deno.test("a connection lost with an error fails the reader's next read with it, and closing after is quiet (asyncio's test_open_connection_error)", async () => {
+  const boom = new RangeError("boom");
+  const err = await quietly(async (loop) => {
+    const server = await startServer(echoLines, "127.0.0.1", 0, { loop });
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop },
+    );
+    writer.transport.getProtocol().connectionLost(boom);
+    const err = await reader.read().then(() => null, (e) => e);
+    writer.close();
+    await sleep(0.01);
+    server.close();
+    await server.waitClosed();
+    return err;
+  });
+  assertStrictEquals(err, boom);
+});
+
+Deno.test("Server.closeClients() after close() ends the stream handlers' connections, so waitClosed() is done (asyncio 3.13's test_close_clients)", async () => {
+  const done = await quietly(async (loop) => {
+    const server = await startServer(
+      async (reader, writer) => {
+        try {
+          await reader.read();
+        } finally {
+          writer.close();
+          await writer.waitClosed();
+        }
+      },
+      "127.0.0.1",
+      0,
+      { loop },
+    );
+    const [reader, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop },
+    );
+    const closed = loop.createTask(() => server.waitClosed());
+    await sleep(0.05);
+    const before = closed.done();
+    server.close();
+    server.closeClients();
+    await sleep(0.1);
+    const after = closed.done();
+    // The client sees the server's end of the stream.
+    const rest = await reader.read();
+    writer.close();
+    await writer.waitClosed();
+    return [before, after, rest.length];
+  });
+  assertEquals(done, [false, true, 0]);
+});
+
+Deno.test("Server.abortClients() after close() ends a connection whose writes are stuck, so waitClosed() is done (asyncio 3.13's test_abort_clients)", async () => {
+  const done = await quietly(async (loop) => {
+    const served = loop.createFuture<StreamWriter>();
+    const server = await startServer(
+      async (_reader, writer) => {
+        served.setResult(writer);
+        await writer.waitClosed();
+      },
+      "127.0.0.1",
+      0,
+      { loop },
+    );
+    const [, writer] = await openConnection(
+      "127.0.0.1",
+      portOf(server),
+      { loop, limit: 4096 },
+    );
+    const serverWriter = await served;
+    // More than twice the client's limit: its reader pauses the transport.
+    for (let i = 0; i < 3; i++) serverWriter.write(new Uint8Array(4096));
+    while (writer.transport.isReading()) await sleep(0.001);
+    // Then fill the kernel's buffers until the transport buffers too.
+    for (let i = 0; i < 64; i++) {
+      serverWriter.write(new Uint8Array(1 << 20));
+      if (serverWriter.transport.getWriteBufferSize() > 0) break;
+    }
+    const buffered = serverWriter.transport.getWriteBufferSize() > 0;
+    const closed = loop.createTask(() => server.waitClosed());
+    await sleep(0);
+    const before = closed.done();
+    server.close();
+    server.abortClients();
+    // asyncio's connection_lost is two turns away; here the aborted
+    // socket's operations in flight settle first, within milliseconds.
+    await waitFor(closed, 5);
+    writer.close();
+    await writer.waitClosed();
+    return [buffered, before];
+  });
+  assertEquals(done, [true, false]);
+});
+
+Deno.test("a StreamReaderProtocol on a read pipe reads it all, quietly, though the pipe is paused at a limit of 1 (asyncio's test_read_all_from_pipe_reader)", async () => {
+  const data = await quietly(async (loop) => {
+    const reader = new StreamReader({ loop, limit: 1 });
+    const protocol = new StreamReaderProtocol(reader, undefined, { loop });
+    const pipe = ReadableStream.from([bytes("data"), bytes("more")]);
+    await loop.connectReadPipe(() => protocol, pipe);
+    await sleep(0.01);
+    return text(await reader.read(-1));
+  });
+  assertEquals(data, "datamore");
 });
 
 Deno.test("startServer() takes a list of hosts, as loop.createServer() does", async () => {

@@ -15,6 +15,7 @@ import { StreamWriter } from "../../streams/stream_writer.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import type { Coroutine } from "../../tasks/task.ts";
+import { gather } from "../../tasks/gather.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { currentTask } from "../../tasks/mod.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
@@ -171,6 +172,12 @@ Deno.test("StreamReaderProtocol keeps the connection half-open at EOF", () => {
   });
   tls.connectionMade({ canWriteEof: () => false } as never);
   assertEquals(tls.eofReceived(), false);
+  // A read pipe has no write side, nor canWriteEof().
+  const pipe = new StreamReaderProtocol(new StreamReader({ loop }), undefined, {
+    loop,
+  });
+  pipe.connectionMade({ pauseReading() {}, resumeReading() {} } as never);
+  assertEquals(pipe.eofReceived(), false);
   loop.close();
 });
 
@@ -201,6 +208,29 @@ Deno.test("StreamReaderProtocol drainHelper() waits between pauseWriting and res
     await assertRejects(() => loop.runUntilComplete(d)),
     Deno.errors.ConnectionReset,
   );
+  loop.close();
+});
+
+Deno.test("StreamReaderProtocol resumeWriting() wakes every waiting drain, not just one (asyncio's test_multiple_drain)", async () => {
+  const loop = new VirtualTimeLoop();
+  const protocol = new StreamReaderProtocol(
+    new StreamReader({ loop }),
+    undefined,
+    { loop },
+  );
+  protocol.pauseWriting();
+  let drained = 0;
+  const drainers = Array.from(
+    { length: 10 },
+    () =>
+      loop.createTask(async () => {
+        await protocol.drainHelper();
+        drained++;
+      }),
+  );
+  loop.callLater(0.1, () => protocol.resumeWriting());
+  await loop.runUntilComplete(gather(drainers));
+  assertEquals(drained, 10);
   loop.close();
 });
 

@@ -9,6 +9,7 @@ import {
 } from "@std/assert";
 import { StreamReader } from "../../streams/stream_reader.ts";
 import { StreamReaderProtocol } from "../../streams/stream_reader_protocol.ts";
+import { readerFriends } from "../../streams/_reader_friends.ts";
 import {
   CancelledError,
   IncompleteReadError,
@@ -167,6 +168,32 @@ Deno.test("StreamReader.readline() drops the whole over-long line when its piece
   }
 });
 
+Deno.test("StreamReader.readline() over the limit with the line already buffered keeps what follows its newline (asyncio's test_readline_limit_with_existing_data)", async () => {
+  let { loop, reader } = setup(3);
+  reader.feedData(bytes("li"));
+  reader.feedData(bytes("ne1\nline2\n"));
+  await assertRejects(
+    () => loop.runUntilComplete(reader.readline()),
+    LimitOverrunError,
+  );
+  // What follows the long line's newline stays.
+  assertEquals(text(await loop.runUntilComplete(reader.read(100))), "line2\n");
+  loop.close();
+
+  ({ loop, reader } = setup(3));
+  reader.feedData(bytes("li"));
+  reader.feedData(bytes("ne1"));
+  reader.feedData(bytes("li"));
+  await assertRejects(
+    () => loop.runUntilComplete(reader.readline()),
+    LimitOverrunError,
+  );
+  // No newline: all that was buffered is dropped.
+  reader.feedEof();
+  assert(reader.atEof());
+  loop.close();
+});
+
 Deno.test("StreamReader.readline() gives the same lines however the input is split", async () => {
   const input = "alpha\nbeta\n\ngamma\r\ndelta";
   const results = await receiveEverySplit(
@@ -268,13 +295,50 @@ Deno.test("StreamReader.readuntil() allows a chunk of exactly limit bytes", asyn
 
 Deno.test("StreamReader.readuntil() rejects empty and non-byte separators", () => {
   const { loop, reader } = setup();
-  assertThrows(() => reader.readuntil(new Uint8Array()), RangeError);
-  assertThrows(() => reader.readuntil([]), RangeError);
+  assertThrows(
+    () => reader.readuntil(new Uint8Array()),
+    RangeError,
+    "a separator must be at least one byte, received an empty one",
+  );
+  assertThrows(
+    () => reader.readuntil([bytes(";"), new Uint8Array()]),
+    RangeError,
+    "a separator must be at least one byte, received an empty one",
+  );
+  // asyncio's test_readuntil_separator: an empty tuple is its own error.
+  assertThrows(
+    () => reader.readuntil([]),
+    RangeError,
+    "the list of separators must hold at least one, received an empty list",
+  );
   assertThrows(
     () => reader.readuntil("\n" as never),
     TypeError,
     "received a string",
   );
+  loop.close();
+});
+
+Deno.test("StreamReader.readuntil() finds a separator split over buffered pieces, and ends at the first one (asyncio's test_readuntil_multi_chunks_1)", async () => {
+  const { loop, reader } = setup();
+  const cases: [string[], string][] = [
+    [["QWEaa", "XYaa", "a"], "QWEaaXYaaa"],
+    [["QWEaa", "XYa", "aa"], "QWEaaXYaaa"],
+    [["aaa"], "aaa"],
+    [["Xaaa"], "Xaaa"],
+    [["XXX", "a", "a", "a"], "XXXaaa"],
+    [["lineAAAxxx"], "lineAAA"],
+  ];
+  for (const [pieces, want] of cases) {
+    for (const piece of pieces) reader.feedData(bytes(piece));
+    const sep = bytes(want.endsWith("AAA") ? "AAA" : "aaa");
+    assertEquals(
+      text(await loop.runUntilComplete(reader.readuntil(sep))),
+      want,
+    );
+  }
+  reader.feedEof();
+  assertEquals(text(await loop.runUntilComplete(reader.read())), "xxx");
   loop.close();
 });
 
@@ -317,6 +381,25 @@ Deno.test("StreamReader.readexactly() throws IncompleteReadError with the partia
 });
 
 // ---- State, errors, concurrency ----
+
+Deno.test("StreamReader lets go of a large buffer once a big read has emptied it, as asyncio's bytearray does", async () => {
+  const { loop, reader } = setup();
+  const size = 8 << 20;
+  const body = reader.readexactly(size);
+  const chunk = new Uint8Array(64 * 1024);
+  for (let fed = 0; fed < size; fed += chunk.length) reader.feedData(chunk);
+  assertEquals((await loop.runUntilComplete(body)).length, size);
+  // An idle connection keeps no megabytes for a read that is over.
+  assert(
+    readerFriends.capacity(reader) <= 1 << 20,
+    `${readerFriends.capacity(reader)} bytes kept`,
+  );
+  // The buffer of ordinary traffic is kept, not remade for every chunk.
+  reader.feedData(chunk);
+  await loop.runUntilComplete(reader.read(chunk.length));
+  assertEquals(readerFriends.capacity(reader), chunk.length);
+  loop.close();
+});
 
 Deno.test("StreamReader.atEof() is true only after EOF with an empty buffer", async () => {
   const { loop, reader } = setup();
