@@ -106,6 +106,16 @@ const HOST_IDLE_EVERY = 0.002;
 // clock.
 const BLOCK_SLACK = 0.00006;
 
+// Logs an error the exception handlers themselves threw; if the console
+// fails too, nothing sensible is left to do.
+function logLastResort(message: string, exception: unknown): void {
+  try {
+    console.error(message, exception);
+  } catch {
+    // The console itself failed.
+  }
+}
+
 function checkSeconds(value: unknown, what: string, name: string): number {
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw new TypeError(
@@ -688,15 +698,25 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Passes `context` to the exception handler. An error thrown by the
-   * handler itself is logged, never thrown back to the caller.
+   * handler itself is passed to `defaultExceptionHandler()` as
+   * "Unhandled error in exception handler"; one thrown by
+   * `defaultExceptionHandler()` (a subclass's) is logged with
+   * `console.error`, as asyncio logs it. None is thrown back to the caller.
    *
    * @param context What happened.
    */
   callExceptionHandler(context: ExceptionContext): void {
     const handler = this.#exceptionHandler;
+    if (handler === null) {
+      try {
+        this.defaultExceptionHandler(context);
+      } catch (exception) {
+        logLastResort("Exception in default exception handler", exception);
+      }
+      return;
+    }
     try {
-      if (handler === null) this.defaultExceptionHandler(context);
-      else handler(this as never, context);
+      handler(this as never, context);
     } catch (exception) {
       try {
         this.defaultExceptionHandler({
@@ -704,8 +724,11 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           exception,
           context,
         });
-      } catch {
-        // Nothing sensible is left to do: the console itself failed.
+      } catch (exception) {
+        logLastResort(
+          "Exception in default exception handler while handling an unexpected error in custom exception handler",
+          exception,
+        );
       }
     }
   }

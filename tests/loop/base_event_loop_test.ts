@@ -1182,6 +1182,56 @@ Deno.test("BaseEventLoop.callExceptionHandler() logs an error thrown by the hand
   loop.close();
 });
 
+// A loop whose defaultExceptionHandler() itself throws, as asyncio's
+// test_default_exc_handler_broken makes one.
+class BrokenDefaultLoop extends BaseEventLoop {
+  seen: ExceptionContext[] = [];
+  override defaultExceptionHandler(context: ExceptionContext): void {
+    this.seen.push(context);
+    throw new RangeError("default broke");
+  }
+}
+
+function capturingConsoleError<T>(fn: () => T): [T, unknown[][]] {
+  const lines: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => lines.push(args);
+  try {
+    return [fn(), lines];
+  } finally {
+    console.error = original;
+  }
+}
+
+Deno.test("BaseEventLoop.callExceptionHandler() logs an error thrown by an overridden defaultExceptionHandler() to the console, as asyncio logs it", () => {
+  const loop = new BrokenDefaultLoop();
+  const ctx = { message: "original" };
+  const [, lines] = capturingConsoleError(() => loop.callExceptionHandler(ctx));
+  assertEquals(loop.seen, [ctx]);
+  assertEquals(lines.length, 1);
+  assertEquals(lines[0][0], "Exception in default exception handler");
+  assertInstanceOf(lines[0].at(-1), RangeError);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.callExceptionHandler() logs to the console when both the handler and defaultExceptionHandler() throw", () => {
+  const loop = new BrokenDefaultLoop();
+  loop.setExceptionHandler(() => {
+    throw new TypeError("handler broke");
+  });
+  const ctx = { message: "original" };
+  const [, lines] = capturingConsoleError(() => loop.callExceptionHandler(ctx));
+  assertEquals(loop.seen.length, 1);
+  assertEquals(loop.seen[0].message, "Unhandled error in exception handler");
+  assertStrictEquals(loop.seen[0].context, ctx);
+  assertEquals(lines.length, 1);
+  assertEquals(
+    lines[0][0],
+    "Exception in default exception handler while handling an unexpected error in custom exception handler",
+  );
+  assertInstanceOf(lines[0].at(-1), RangeError);
+  loop.close();
+});
 Deno.test("BaseEventLoop.defaultExceptionHandler() logs the message, details and error to console.error", () => {
   const loop = new BaseEventLoop();
   const lines: unknown[][] = [];
