@@ -282,6 +282,33 @@ export function keptUnretrieved(
   return keptFailures.get(loop);
 }
 
+// Debug mode: the task each of its step callbacks belongs to, so that the
+// report of a slow callback names the task, as asyncio's names it. Weak:
+// an entry lives as long as its callback (which its task holds).
+const stepOwners = new WeakMap<object, object>();
+
+/**
+ * Records that `fn` is a step callback of `task`, for `taskOfCallback()`.
+ * Tasks made while their loop is in debug mode call it, so that it costs
+ * nothing otherwise.
+ *
+ * @param fn The callback a task schedules to step itself.
+ * @param task The task.
+ */
+export function noteTaskCallback(fn: object, task: object): void {
+  stepOwners.set(fn, task);
+}
+
+/**
+ * Returns the task whose step callback `fn` is (see `noteTaskCallback()`).
+ *
+ * @param fn A scheduled callback.
+ * @returns The task, or `undefined`.
+ */
+export function taskOfCallback(fn: object): object | undefined {
+  return stepOwners.get(fn);
+}
+
 /**
  * A macrotask hop: the host runs every pending microtask, its due timers
  * and its other macrotasks (I/O completions) before this resolves.

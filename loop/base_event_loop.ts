@@ -19,6 +19,7 @@ import {
   pendingResumptions,
   setRunningLoop,
   takeMicrotaskCheckpoint,
+  taskOfCallback,
 } from "../futures/_runtime.ts";
 import {
   type Awaitable,
@@ -1143,17 +1144,21 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #runDebug(handle: Handle): void {
     if (handle.cancelled) return;
     // Read first: a callback that cancels its own handle leaves a stand-in.
-    const name = handle.callback.name;
+    const callback = handle.callback;
     const start = this.time();
     this.#timerBase = start;
     runHandle(handle);
     const took = this.time() - start;
     if (took >= this.slowCallbackDuration) {
+      // A task's step is named by its task, as asyncio names it.
+      const task = taskOfCallback(callback) as Task<unknown> | undefined;
+      const what = task !== undefined
+        ? `Task "${task.getName()}"`
+        : callback.name || "a callback";
       this.callExceptionHandler({
-        message: `Executing ${name || "a callback"} took ${
-          took.toFixed(3)
-        } seconds`,
+        message: `Executing ${what} took ${took.toFixed(3)} seconds`,
         handle,
+        ...(task !== undefined && { task }),
       });
     }
   }

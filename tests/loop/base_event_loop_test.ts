@@ -1283,6 +1283,27 @@ Deno.test("BaseEventLoop in debug mode reports slow callbacks", async () => {
   loop.close();
 });
 
+Deno.test("BaseEventLoop in debug mode names the task of a slow task step, as asyncio's test_log_slow_callbacks expects", async () => {
+  const loop = new ManualClockLoop();
+  loop.setDebug(true);
+  const errors = collectErrors(loop);
+  const fut = loop.createFuture<void>();
+  const task = loop.createTask(function* slowSteps() {
+    loop.now += 0.5; // its first step
+    yield* fut;
+    loop.now += 0.25; // the step its wake-up runs
+  }, { name: "stepper" });
+  loop.callSoon(() => fut.setResult());
+  await loop.runUntilComplete(task);
+  assertEquals(errors.map((e) => e.message), [
+    'Executing Task "stepper" took 0.500 seconds',
+    'Executing Task "stepper" took 0.250 seconds',
+  ]);
+  assertStrictEquals(errors[0].task, task);
+  assertStrictEquals(errors[1].task, task);
+  loop.close();
+});
+
 Deno.test("BaseEventLoop in debug mode names a slow callback that cancels its own handle", async () => {
   const loop = new ManualClockLoop();
   loop.setDebug(true);
