@@ -33,6 +33,7 @@ import {
   checkHandle,
   Handle,
   linkHandle,
+  noteSourceTraceback,
   placeTimer,
   runHandle,
   setAfterRun,
@@ -486,6 +487,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     if (cb.constructor !== Function) checkCallback(cb, "call callSoon()");
     const handle = new Handle(cb, args, this);
     this.#ready.push(handle);
+    if (this.#debug) noteSourceTraceback(handle);
     if (this.#wake !== null) this.#wakeUp();
     return handle;
   }
@@ -749,10 +751,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Turns debug mode on or off: slow callbacks are reported (those that
-   * take `slowCallbackDuration` seconds or more; the async functions a
-   * callback resumed run after it, outside it, and are timed on their own),
-   * and the report of a future whose error is never retrieved (made in
-   * every mode, when the future is collected) carries the error's stack as
+   * take `slowCallbackDuration` seconds or more, a task's step by the
+   * task's name; the async functions a callback resumed run after it,
+   * outside it, and are timed on their own), an error thrown by a callback
+   * scheduled in debug mode is reported with where it was scheduled (the
+   * context's `sourceTraceback`, as asyncio's handles keep it), and the
+   * report of a future whose error is never retrieved (made in every mode,
+   * when the future is collected) carries the error's stack as
    * `sourceTraceback`.
    *
    * @param enabled Whether debug mode is on.
@@ -1194,6 +1199,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       }
       timer = new TimerHandle(cb, args, this);
     }
+    if (this.#debug) noteSourceTraceback(timer);
     if (soon) {
       placeTimer(timer, when, null);
       this.#ready.push(timer);

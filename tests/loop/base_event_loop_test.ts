@@ -1416,6 +1416,37 @@ Deno.test("BaseEventLoop in debug mode still routes errors and skips cancelled h
   loop.close();
 });
 
+Deno.test("BaseEventLoop in debug mode tells where a failing callback was scheduled, as asyncio's handle source_traceback", async () => {
+  const loop = new VirtualTimeLoop();
+  const errors = collectErrors(loop);
+  const fail = () => {
+    throw new Error("boom");
+  };
+  loop.callSoon(fail); // not in debug mode: nothing recorded
+  await loop.advance(0);
+  loop.setDebug(true);
+  function schedulesSoon() {
+    return loop.callSoon(fail);
+  }
+  function schedulesLater() {
+    return loop.callLater(1, fail);
+  }
+  const soon = schedulesSoon();
+  const later = schedulesLater();
+  await loop.advance(2);
+  assertEquals(errors.length, 3);
+  assertFalse("sourceTraceback" in errors[0]);
+  assertStrictEquals(errors[1].handle, soon);
+  assertStrictEquals(errors[2].handle, later);
+  const soonTb = errors[1].sourceTraceback!;
+  const laterTb = errors[2].sourceTraceback!;
+  assert(/^\s+at /.test(soonTb), soonTb);
+  assert(soonTb.includes("schedulesSoon"), soonTb);
+  assert(laterTb.includes("schedulesLater"), laterTb);
+  assert(soonTb.includes("base_event_loop_test.ts"), soonTb);
+  loop.close();
+});
+
 // ---- Futures and tasks ----
 
 Deno.test("BaseEventLoop.createFuture() makes a pending future of this loop", () => {
