@@ -28,6 +28,8 @@ export { Deque } from "./_deque.ts";
 let running: SchedulingLoop | null = null;
 let hook: ((future: unknown) => unknown) | null = null;
 let resuming = 0;
+// The guard of the task that resumes last (see resumedBy()).
+let lastResumedBy: unknown = undefined;
 let foreignTurn = false;
 let contextLoop: (() => SchedulingLoop | null) | null = null;
 let currentLoop: (() => SchedulingLoop | null) | null = null;
@@ -163,9 +165,24 @@ export function cancelledErrorTakenNow(): boolean {
  * `Future.then()` settled its promise, or an async-function task started),
  * so that before its next iteration the loop lets microtasks run until that
  * code waits again (see `noteAwaitParked()`). Each call counts once.
+ *
+ * @param by What the resuming task gave for the await (its guard), by
+ * which debug mode names the task (see `resumedBy()`).
  */
-export function requestMicrotaskCheckpoint(): void {
+export function requestMicrotaskCheckpoint(by?: unknown): void {
   resuming++;
+  lastResumedBy = by;
+}
+
+/**
+ * Returns what the last `requestMicrotaskCheckpoint()` was given, until
+ * the loop takes the checkpoint: a loop in debug mode names the task of
+ * slow async code with it (see `taskOfCallback()`).
+ *
+ * @returns The guard of the task that resumes, if known.
+ */
+export function resumedBy(): unknown {
+  return lastResumedBy;
 }
 
 /**
@@ -219,6 +236,7 @@ export function takeMicrotaskCheckpoint(): boolean {
   const requested = resuming > 0 || foreignTurn;
   resuming = 0;
   foreignTurn = false;
+  lastResumedBy = undefined;
   return requested;
 }
 

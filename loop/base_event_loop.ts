@@ -17,6 +17,7 @@ import {
   foreignTurnRequested,
   hostHop,
   pendingResumptions,
+  resumedBy,
   setRunningLoop,
   takeMicrotaskCheckpoint,
   taskOfCallback,
@@ -994,12 +995,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         // would cost a microtask turn per resumption, here and below.)
         if (pendingResumptions() > 0) {
           const start = this.#debug ? this.time() : 0;
+          const by = this.#debug ? resumedBy() : undefined;
           let turns = 0;
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
           takeMicrotaskCheckpoint();
-          if (this.#debug) this.#reportSlowResume(start);
+          if (this.#debug) this.#reportSlowResume(start, by);
           if (this.#stopping && this.#left === 0) break;
         } else if (this.#left === 0 && foreignTurnRequested()) {
           // Code no task runs, which futures of this iteration resumed:
@@ -1017,12 +1019,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         // The host may have resumed async code too.
         if (pendingResumptions() > 0) {
           const start = this.#debug ? this.time() : 0;
+          const by = this.#debug ? resumedBy() : undefined;
           let turns = 0;
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
           takeMicrotaskCheckpoint();
-          if (this.#debug) this.#reportSlowResume(start);
+          if (this.#debug) this.#reportSlowResume(start, by);
         }
         if (pollHost || this.#hostPolled) busySince = -1;
       }
@@ -1039,27 +1042,34 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    */
   async #letResume(): Promise<void> {
     const start = this.#debug ? this.time() : 0;
+    const by = this.#debug ? resumedBy() : undefined;
     let turns = 0;
     do await null; while (
       pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
     );
     takeMicrotaskCheckpoint();
-    if (this.#debug) this.#reportSlowResume(start);
+    if (this.#debug) this.#reportSlowResume(start, by);
   }
 
   /**
    * Debug mode: reports the async functions a callback resumed when they
    * ran longer than `slowCallbackDuration` before waiting again (they run
    * in microtasks, outside any handle; asyncio times such a task step as
-   * any callback).
+   * any callback), by their task's name when the task resumed (`by`, see
+   * `resumedBy()`) is known.
    */
-  #reportSlowResume(start: number): void {
+  #reportSlowResume(start: number, by: unknown): void {
     const took = this.time() - start;
     if (took >= this.slowCallbackDuration) {
+      const task = typeof by === "function"
+        ? taskOfCallback(by) as Task<unknown> | undefined
+        : undefined;
+      const what = task !== undefined
+        ? `Task "${task.getName()}"`
+        : "the async code a callback resumed";
       this.callExceptionHandler({
-        message: `Executing the async code a callback resumed took ${
-          took.toFixed(3)
-        } seconds`,
+        message: `Executing ${what} took ${took.toFixed(3)} seconds`,
+        ...(task !== undefined && { task }),
       });
     }
   }

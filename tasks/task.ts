@@ -223,6 +223,7 @@ export class Task<T> extends Future<T> {
       // A slow step is reported with the task's name (see BaseEventLoop).
       noteTaskCallback(this.#step, this);
       noteTaskCallback(this.#wakeup, this);
+      noteTaskCallback(this.#interrupt, this);
     }
     loop.callSoon(this.#step);
   }
@@ -565,7 +566,7 @@ export class Task<T> extends Future<T> {
     } else if (isPromiseLike(out)) {
       // The function runs on in microtasks until it waits on a pending
       // future (which tells the loop) or ends (the handlers below).
-      requestMicrotaskCheckpoint();
+      requestMicrotaskCheckpoint(this.#interrupt);
       (out as PromiseLike<T>).then(
         (v) => {
           noteAwaitParked();

@@ -1340,28 +1340,36 @@ Deno.test("BaseEventLoop in debug mode honours slowCallbackDuration", async () =
   loop.close();
 });
 
-Deno.test("BaseEventLoop in debug mode reports async functions that run too long once resumed, as asyncio reports a slow task step", async () => {
+Deno.test("BaseEventLoop in debug mode reports async functions that run too long once resumed by their task, as asyncio reports a slow task step", async () => {
   for (const drive of ["runForever", "runOnce"] as const) {
-    const loop = new ManualClockLoop();
-    loop.setDebug(true);
-    const errors = collectErrors(loop);
-    const fut = loop.createFuture<void>();
-    const next = loop.createFuture<void>();
-    const task = loop.createTask(async () => {
-      await fut;
-      loop.now += 0.5; // slow after its first step
-      loop.callSoon(() => next.setResult());
-      await next;
-      loop.now += 0.01; // quick
-    });
-    loop.callSoon(() => fut.setResult());
-    if (drive === "runOnce") {
-      while (!task.done()) await loop.runOnce();
-    } else await loop.runUntilComplete(task);
-    assertEquals(errors.map((e) => e.message), [
-      "Executing the async code a callback resumed took 0.500 seconds",
-    ], drive);
-    loop.close();
+    for (const debugFirst of [true, false]) {
+      const loop = new ManualClockLoop();
+      // A task made before debug mode is on is not known by name.
+      if (debugFirst) loop.setDebug(true);
+      const errors = collectErrors(loop);
+      const fut = loop.createFuture<void>();
+      const next = loop.createFuture<void>();
+      const task = loop.createTask(async () => {
+        await fut;
+        loop.now += 0.5; // slow after its first step
+        loop.callSoon(() => next.setResult());
+        await next;
+        loop.now += 0.01; // quick
+      }, { name: "resumed" });
+      loop.setDebug(true);
+      loop.callSoon(() => fut.setResult());
+      if (drive === "runOnce") {
+        while (!task.done()) await loop.runOnce();
+      } else await loop.runUntilComplete(task);
+      const what = debugFirst
+        ? 'Task "resumed"'
+        : "the async code a callback resumed";
+      assertEquals(errors.map((e) => e.message), [
+        `Executing ${what} took 0.500 seconds`,
+      ], drive);
+      assertStrictEquals(errors[0].task, debugFirst ? task : undefined);
+      loop.close();
+    }
   }
 });
 
