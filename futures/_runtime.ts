@@ -28,6 +28,8 @@ export { Deque } from "./_deque.ts";
 let running: SchedulingLoop | null = null;
 let hook: ((future: unknown) => unknown) | null = null;
 let resuming = 0;
+// The guard of the task that resumes last (see resumedBy()).
+let lastResumedBy: unknown = undefined;
 let foreignTurn = false;
 let contextLoop: (() => SchedulingLoop | null) | null = null;
 let currentLoop: (() => SchedulingLoop | null) | null = null;
@@ -163,9 +165,24 @@ export function cancelledErrorTakenNow(): boolean {
  * `Future.then()` settled its promise, or an async-function task started),
  * so that before its next iteration the loop lets microtasks run until that
  * code waits again (see `noteAwaitParked()`). Each call counts once.
+ *
+ * @param by What the resuming task gave for the await (its guard), by
+ * which debug mode names the task (see `resumedBy()`).
  */
-export function requestMicrotaskCheckpoint(): void {
+export function requestMicrotaskCheckpoint(by?: unknown): void {
   resuming++;
+  lastResumedBy = by;
+}
+
+/**
+ * Returns what the last `requestMicrotaskCheckpoint()` was given, until
+ * the loop takes the checkpoint: a loop in debug mode names the task of
+ * slow async code with it (see `taskOfCallback()`).
+ *
+ * @returns The guard of the task that resumes, if known.
+ */
+export function resumedBy(): unknown {
+  return lastResumedBy;
 }
 
 /**
@@ -219,6 +236,7 @@ export function takeMicrotaskCheckpoint(): boolean {
   const requested = resuming > 0 || foreignTurn;
   resuming = 0;
   foreignTurn = false;
+  lastResumedBy = undefined;
   return requested;
 }
 
@@ -280,6 +298,33 @@ export function keptUnretrieved(
   loop: SchedulingLoop,
 ): Map<object, string> | undefined {
   return keptFailures.get(loop);
+}
+
+// Debug mode: the task each of its step callbacks belongs to, so that the
+// report of a slow callback names the task, as asyncio's names it. Weak:
+// an entry lives as long as its callback (which its task holds).
+const stepOwners = new WeakMap<object, object>();
+
+/**
+ * Records that `fn` is a step callback of `task`, for `taskOfCallback()`.
+ * Tasks made while their loop is in debug mode call it, so that it costs
+ * nothing otherwise.
+ *
+ * @param fn The callback a task schedules to step itself.
+ * @param task The task.
+ */
+export function noteTaskCallback(fn: object, task: object): void {
+  stepOwners.set(fn, task);
+}
+
+/**
+ * Returns the task whose step callback `fn` is (see `noteTaskCallback()`).
+ *
+ * @param fn A scheduled callback.
+ * @returns The task, or `undefined`.
+ */
+export function taskOfCallback(fn: object): object | undefined {
+  return stepOwners.get(fn);
 }
 
 /**

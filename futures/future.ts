@@ -471,7 +471,7 @@ export class Future<T> implements PromiseLike<T> {
     // microtasks run until that code waits again before its next callback.
     noteAwaitParked();
     const done = (f: Future<T>) => {
-      requestMicrotaskCheckpoint();
+      requestMicrotaskCheckpoint(guard);
       // A task cancelled after the future completed gets the cancellation
       // instead of the outcome, as in a generator task.
       settleThen(f, guard?.(), onfulfilled, onrejected, resolve, reject);

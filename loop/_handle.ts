@@ -88,6 +88,42 @@ export function checkHandle(
   }
 }
 
+// Debug mode: where each handle was made (asyncio's `_source_traceback`),
+// for the report of an error its callback throws. Weak, and filled only in
+// debug mode, so that handles cost nothing more otherwise.
+const sourceTracebacks = new WeakMap<Handle, string>();
+
+/**
+ * Records the current stack as where `handle` was made (the loop calls it
+ * in debug mode); an error its callback throws is then reported with it
+ * as the context's `sourceTraceback`, the frames from the caller of
+ * `BaseEventLoop`'s scheduling method down.
+ */
+export function noteSourceTraceback(handle: Handle): void {
+  const stack = new Error().stack;
+  if (stack === undefined) return;
+  // Without the "Error" line and this function's frame.
+  const lines = stack.split("\n");
+  sourceTracebacks.set(handle, lines.slice(2).join("\n"));
+}
+
+// Passes an error a handle's callback threw to the loop's exception
+// handler (out of Handle's run, which stays small on the hot path).
+function reportCallbackError(
+  handle: Handle,
+  loop: SchedulingLoop,
+  cb: AnyCallback,
+  exception: unknown,
+): void {
+  const sourceTraceback = sourceTracebacks.get(handle);
+  loop.callExceptionHandler({
+    message: `Exception in callback ${cb.name || "anonymous"}`,
+    exception,
+    handle,
+    ...(sourceTraceback !== undefined && { sourceTraceback }),
+  });
+}
+
 // What a cancelled handle holds instead of its callback and arguments.
 const RELEASED_ARGS: readonly unknown[] = Object.freeze([]);
 function released(): void {}
@@ -241,11 +277,7 @@ export class Handle {
     } catch (exception) {
       ok = false;
       // The callback may have cancelled its own handle (which lets it go).
-      this.#loop.callExceptionHandler({
-        message: `Exception in callback ${cb.name || "anonymous"}`,
-        exception,
-        handle: this,
-      });
+      reportCallbackError(this, this.#loop, cb, exception);
     }
     if (this.#afterRun !== null) this.#afterRun(ok);
   }

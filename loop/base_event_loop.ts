@@ -17,8 +17,10 @@ import {
   foreignTurnRequested,
   hostHop,
   pendingResumptions,
+  resumedBy,
   setRunningLoop,
   takeMicrotaskCheckpoint,
+  taskOfCallback,
 } from "../futures/_runtime.ts";
 import {
   type Awaitable,
@@ -32,6 +34,7 @@ import {
   checkHandle,
   Handle,
   linkHandle,
+  noteSourceTraceback,
   placeTimer,
   runHandle,
   setAfterRun,
@@ -105,6 +108,16 @@ const HOST_IDLE_EVERY = 0.002;
 // seconds early and the rest of the wait, if any is left, is spun on the
 // clock.
 const BLOCK_SLACK = 0.00006;
+
+// Logs an error the exception handlers themselves threw; if the console
+// fails too, nothing sensible is left to do.
+function logLastResort(message: string, exception: unknown): void {
+  try {
+    console.error(message, exception);
+  } catch {
+    // The console itself failed.
+  }
+}
 
 function checkSeconds(value: unknown, what: string, name: string): number {
   if (typeof value !== "number" || Number.isNaN(value)) {
@@ -475,6 +488,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     if (cb.constructor !== Function) checkCallback(cb, "call callSoon()");
     const handle = new Handle(cb, args, this);
     this.#ready.push(handle);
+    if (this.#debug) noteSourceTraceback(handle);
     if (this.#wake !== null) this.#wakeUp();
     return handle;
   }
@@ -688,15 +702,25 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Passes `context` to the exception handler. An error thrown by the
-   * handler itself is logged, never thrown back to the caller.
+   * handler itself is passed to `defaultExceptionHandler()` as
+   * "Unhandled error in exception handler"; one thrown by
+   * `defaultExceptionHandler()` (a subclass's) is logged with
+   * `console.error`, as asyncio logs it. None is thrown back to the caller.
    *
    * @param context What happened.
    */
   callExceptionHandler(context: ExceptionContext): void {
     const handler = this.#exceptionHandler;
+    if (handler === null) {
+      try {
+        this.defaultExceptionHandler(context);
+      } catch (exception) {
+        logLastResort("Exception in default exception handler", exception);
+      }
+      return;
+    }
     try {
-      if (handler === null) this.defaultExceptionHandler(context);
-      else handler(this as never, context);
+      handler(this as never, context);
     } catch (exception) {
       try {
         this.defaultExceptionHandler({
@@ -704,8 +728,11 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           exception,
           context,
         });
-      } catch {
-        // Nothing sensible is left to do: the console itself failed.
+      } catch (exception) {
+        logLastResort(
+          "Exception in default exception handler while handling an unexpected error in custom exception handler",
+          exception,
+        );
       }
     }
   }
@@ -725,10 +752,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Turns debug mode on or off: slow callbacks are reported (those that
-   * take `slowCallbackDuration` seconds or more; the async functions a
-   * callback resumed run after it, outside it, and are timed on their own),
-   * and the report of a future whose error is never retrieved (made in
-   * every mode, when the future is collected) carries the error's stack as
+   * take `slowCallbackDuration` seconds or more, a task's step by the
+   * task's name; the async functions a callback resumed run after it,
+   * outside it, and are timed on their own), an error thrown by a callback
+   * scheduled in debug mode is reported with where it was scheduled (the
+   * context's `sourceTraceback`, as asyncio's handles keep it), and the
+   * report of a future whose error is never retrieved (made in every mode,
+   * when the future is collected) carries the error's stack as
    * `sourceTraceback`.
    *
    * @param enabled Whether debug mode is on.
@@ -965,12 +995,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         // would cost a microtask turn per resumption, here and below.)
         if (pendingResumptions() > 0) {
           const start = this.#debug ? this.time() : 0;
+          const by = this.#debug ? resumedBy() : undefined;
           let turns = 0;
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
           takeMicrotaskCheckpoint();
-          if (this.#debug) this.#reportSlowResume(start);
+          if (this.#debug) this.#reportSlowResume(start, by);
           if (this.#stopping && this.#left === 0) break;
         } else if (this.#left === 0 && foreignTurnRequested()) {
           // Code no task runs, which futures of this iteration resumed:
@@ -988,12 +1019,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         // The host may have resumed async code too.
         if (pendingResumptions() > 0) {
           const start = this.#debug ? this.time() : 0;
+          const by = this.#debug ? resumedBy() : undefined;
           let turns = 0;
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
           takeMicrotaskCheckpoint();
-          if (this.#debug) this.#reportSlowResume(start);
+          if (this.#debug) this.#reportSlowResume(start, by);
         }
         if (pollHost || this.#hostPolled) busySince = -1;
       }
@@ -1010,27 +1042,34 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    */
   async #letResume(): Promise<void> {
     const start = this.#debug ? this.time() : 0;
+    const by = this.#debug ? resumedBy() : undefined;
     let turns = 0;
     do await null; while (
       pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
     );
     takeMicrotaskCheckpoint();
-    if (this.#debug) this.#reportSlowResume(start);
+    if (this.#debug) this.#reportSlowResume(start, by);
   }
 
   /**
    * Debug mode: reports the async functions a callback resumed when they
    * ran longer than `slowCallbackDuration` before waiting again (they run
    * in microtasks, outside any handle; asyncio times such a task step as
-   * any callback).
+   * any callback), by their task's name when the task resumed (`by`, see
+   * `resumedBy()`) is known.
    */
-  #reportSlowResume(start: number): void {
+  #reportSlowResume(start: number, by: unknown): void {
     const took = this.time() - start;
     if (took >= this.slowCallbackDuration) {
+      const task = typeof by === "function"
+        ? taskOfCallback(by) as Task<unknown> | undefined
+        : undefined;
+      const what = task !== undefined
+        ? `Task "${task.getName()}"`
+        : "the async code a callback resumed";
       this.callExceptionHandler({
-        message: `Executing the async code a callback resumed took ${
-          took.toFixed(3)
-        } seconds`,
+        message: `Executing ${what} took ${took.toFixed(3)} seconds`,
+        ...(task !== undefined && { task }),
       });
     }
   }
@@ -1120,17 +1159,21 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #runDebug(handle: Handle): void {
     if (handle.cancelled) return;
     // Read first: a callback that cancels its own handle leaves a stand-in.
-    const name = handle.callback.name;
+    const callback = handle.callback;
     const start = this.time();
     this.#timerBase = start;
     runHandle(handle);
     const took = this.time() - start;
     if (took >= this.slowCallbackDuration) {
+      // A task's step is named by its task, as asyncio names it.
+      const task = taskOfCallback(callback) as Task<unknown> | undefined;
+      const what = task !== undefined
+        ? `Task "${task.getName()}"`
+        : callback.name || "a callback";
       this.callExceptionHandler({
-        message: `Executing ${name || "a callback"} took ${
-          took.toFixed(3)
-        } seconds`,
+        message: `Executing ${what} took ${took.toFixed(3)} seconds`,
         handle,
+        ...(task !== undefined && { task }),
       });
     }
   }
@@ -1166,6 +1209,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       }
       timer = new TimerHandle(cb, args, this);
     }
+    if (this.#debug) noteSourceTraceback(timer);
     if (soon) {
       placeTimer(timer, when, null);
       this.#ready.push(timer);

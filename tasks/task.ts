@@ -14,6 +14,7 @@ import {
   keptUnretrieved,
   nextTaskNumber,
   noteAwaitParked,
+  noteTaskCallback,
   requestMicrotaskCheckpoint,
   setAwaitHook,
   setContextLoopFinder,
@@ -205,7 +206,8 @@ export class Task<T> extends Future<T> {
     const loop = this.getLoop();
     // A loop that keeps what it reports from the collector (a simulated
     // host) holds its tasks strongly in debug mode too.
-    if (loop.getDebug() && keptUnretrieved(loop) === undefined) {
+    const debug = loop.getDebug();
+    if (debug && keptUnretrieved(loop) === undefined) {
       const ref = new WeakRef(this.#self());
       this.#weakRef = ref;
       let set = weakTasks.get(loop);
@@ -216,6 +218,12 @@ export class Task<T> extends Future<T> {
       let set = liveTasks.get(loop);
       if (set === undefined) liveTasks.set(loop, set = new Set());
       set.add(this.#self());
+    }
+    if (debug) {
+      // A slow step is reported with the task's name (see BaseEventLoop).
+      noteTaskCallback(this.#step, this);
+      noteTaskCallback(this.#wakeup, this);
+      noteTaskCallback(this.#interrupt, this);
     }
     loop.callSoon(this.#step);
   }
@@ -558,7 +566,7 @@ export class Task<T> extends Future<T> {
     } else if (isPromiseLike(out)) {
       // The function runs on in microtasks until it waits on a pending
       // future (which tells the loop) or ends (the handlers below).
-      requestMicrotaskCheckpoint();
+      requestMicrotaskCheckpoint(this.#interrupt);
       (out as PromiseLike<T>).then(
         (v) => {
           noteAwaitParked();

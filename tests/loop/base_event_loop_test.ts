@@ -1182,6 +1182,56 @@ Deno.test("BaseEventLoop.callExceptionHandler() logs an error thrown by the hand
   loop.close();
 });
 
+// A loop whose defaultExceptionHandler() itself throws, as asyncio's
+// test_default_exc_handler_broken makes one.
+class BrokenDefaultLoop extends BaseEventLoop {
+  seen: ExceptionContext[] = [];
+  override defaultExceptionHandler(context: ExceptionContext): void {
+    this.seen.push(context);
+    throw new RangeError("default broke");
+  }
+}
+
+function capturingConsoleError<T>(fn: () => T): [T, unknown[][]] {
+  const lines: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => lines.push(args);
+  try {
+    return [fn(), lines];
+  } finally {
+    console.error = original;
+  }
+}
+
+Deno.test("BaseEventLoop.callExceptionHandler() logs an error thrown by an overridden defaultExceptionHandler() to the console, as asyncio logs it", () => {
+  const loop = new BrokenDefaultLoop();
+  const ctx = { message: "original" };
+  const [, lines] = capturingConsoleError(() => loop.callExceptionHandler(ctx));
+  assertEquals(loop.seen, [ctx]);
+  assertEquals(lines.length, 1);
+  assertEquals(lines[0][0], "Exception in default exception handler");
+  assertInstanceOf(lines[0].at(-1), RangeError);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.callExceptionHandler() logs to the console when both the handler and defaultExceptionHandler() throw", () => {
+  const loop = new BrokenDefaultLoop();
+  loop.setExceptionHandler(() => {
+    throw new TypeError("handler broke");
+  });
+  const ctx = { message: "original" };
+  const [, lines] = capturingConsoleError(() => loop.callExceptionHandler(ctx));
+  assertEquals(loop.seen.length, 1);
+  assertEquals(loop.seen[0].message, "Unhandled error in exception handler");
+  assertStrictEquals(loop.seen[0].context, ctx);
+  assertEquals(lines.length, 1);
+  assertEquals(
+    lines[0][0],
+    "Exception in default exception handler while handling an unexpected error in custom exception handler",
+  );
+  assertInstanceOf(lines[0].at(-1), RangeError);
+  loop.close();
+});
 Deno.test("BaseEventLoop.defaultExceptionHandler() logs the message, details and error to console.error", () => {
   const loop = new BaseEventLoop();
   const lines: unknown[][] = [];
@@ -1233,6 +1283,27 @@ Deno.test("BaseEventLoop in debug mode reports slow callbacks", async () => {
   loop.close();
 });
 
+Deno.test("BaseEventLoop in debug mode names the task of a slow task step, as asyncio's test_log_slow_callbacks expects", async () => {
+  const loop = new ManualClockLoop();
+  loop.setDebug(true);
+  const errors = collectErrors(loop);
+  const fut = loop.createFuture<void>();
+  const task = loop.createTask(function* slowSteps() {
+    loop.now += 0.5; // its first step
+    yield* fut;
+    loop.now += 0.25; // the step its wake-up runs
+  }, { name: "stepper" });
+  loop.callSoon(() => fut.setResult());
+  await loop.runUntilComplete(task);
+  assertEquals(errors.map((e) => e.message), [
+    'Executing Task "stepper" took 0.500 seconds',
+    'Executing Task "stepper" took 0.250 seconds',
+  ]);
+  assertStrictEquals(errors[0].task, task);
+  assertStrictEquals(errors[1].task, task);
+  loop.close();
+});
+
 Deno.test("BaseEventLoop in debug mode names a slow callback that cancels its own handle", async () => {
   const loop = new ManualClockLoop();
   loop.setDebug(true);
@@ -1269,28 +1340,36 @@ Deno.test("BaseEventLoop in debug mode honours slowCallbackDuration", async () =
   loop.close();
 });
 
-Deno.test("BaseEventLoop in debug mode reports async functions that run too long once resumed, as asyncio reports a slow task step", async () => {
+Deno.test("BaseEventLoop in debug mode reports async functions that run too long once resumed by their task, as asyncio reports a slow task step", async () => {
   for (const drive of ["runForever", "runOnce"] as const) {
-    const loop = new ManualClockLoop();
-    loop.setDebug(true);
-    const errors = collectErrors(loop);
-    const fut = loop.createFuture<void>();
-    const next = loop.createFuture<void>();
-    const task = loop.createTask(async () => {
-      await fut;
-      loop.now += 0.5; // slow after its first step
-      loop.callSoon(() => next.setResult());
-      await next;
-      loop.now += 0.01; // quick
-    });
-    loop.callSoon(() => fut.setResult());
-    if (drive === "runOnce") {
-      while (!task.done()) await loop.runOnce();
-    } else await loop.runUntilComplete(task);
-    assertEquals(errors.map((e) => e.message), [
-      "Executing the async code a callback resumed took 0.500 seconds",
-    ], drive);
-    loop.close();
+    for (const debugFirst of [true, false]) {
+      const loop = new ManualClockLoop();
+      // A task made before debug mode is on is not known by name.
+      if (debugFirst) loop.setDebug(true);
+      const errors = collectErrors(loop);
+      const fut = loop.createFuture<void>();
+      const next = loop.createFuture<void>();
+      const task = loop.createTask(async () => {
+        await fut;
+        loop.now += 0.5; // slow after its first step
+        loop.callSoon(() => next.setResult());
+        await next;
+        loop.now += 0.01; // quick
+      }, { name: "resumed" });
+      loop.setDebug(true);
+      loop.callSoon(() => fut.setResult());
+      if (drive === "runOnce") {
+        while (!task.done()) await loop.runOnce();
+      } else await loop.runUntilComplete(task);
+      const what = debugFirst
+        ? 'Task "resumed"'
+        : "the async code a callback resumed";
+      assertEquals(errors.map((e) => e.message), [
+        `Executing ${what} took 0.500 seconds`,
+      ], drive);
+      assertStrictEquals(errors[0].task, debugFirst ? task : undefined);
+      loop.close();
+    }
   }
 });
 
@@ -1342,6 +1421,37 @@ Deno.test("BaseEventLoop in debug mode still routes errors and skips cancelled h
   assertEquals(order, ["after", "timer"]);
   assertEquals(errors.length, 1);
   assertEquals((errors[0].exception as Error).message, "debug error");
+  loop.close();
+});
+
+Deno.test("BaseEventLoop in debug mode tells where a failing callback was scheduled, as asyncio's handle source_traceback", async () => {
+  const loop = new VirtualTimeLoop();
+  const errors = collectErrors(loop);
+  const fail = () => {
+    throw new Error("boom");
+  };
+  loop.callSoon(fail); // not in debug mode: nothing recorded
+  await loop.advance(0);
+  loop.setDebug(true);
+  function schedulesSoon() {
+    return loop.callSoon(fail);
+  }
+  function schedulesLater() {
+    return loop.callLater(1, fail);
+  }
+  const soon = schedulesSoon();
+  const later = schedulesLater();
+  await loop.advance(2);
+  assertEquals(errors.length, 3);
+  assertFalse("sourceTraceback" in errors[0]);
+  assertStrictEquals(errors[1].handle, soon);
+  assertStrictEquals(errors[2].handle, later);
+  const soonTb = errors[1].sourceTraceback!;
+  const laterTb = errors[2].sourceTraceback!;
+  assert(/^\s+at /.test(soonTb), soonTb);
+  assert(soonTb.includes("schedulesSoon"), soonTb);
+  assert(laterTb.includes("schedulesLater"), laterTb);
+  assert(soonTb.includes("base_event_loop_test.ts"), soonTb);
   loop.close();
 });
 
