@@ -29,6 +29,13 @@ export interface Front {
    * request.
    */
   onResponse?(response: Record<string, unknown>, inArray: boolean): void;
+  /**
+   * Whether `id` is that of a call this side waits for: a message without
+   * a method that carries it goes to `onResponse` even with neither a
+   * result nor an error (a sloppy peer's answer, which fails the call),
+   * instead of being answered as an invalid request.
+   */
+  awaits?(id: unknown): boolean;
   /** Told when a notification's method fails, since no reply can say so. */
   onNotificationError?(error: unknown, context: JsonRpcContext): void;
   /**
@@ -352,7 +359,12 @@ function serveOne(
     );
   }
   const hasId = Object.hasOwn(item, "id");
-  if (front.onResponse !== undefined && isResponse(item)) {
+  if (
+    front.onResponse !== undefined &&
+    (isResponse(item) ||
+      (hasId && !Object.hasOwn(item, "method") &&
+        front.awaits?.(item.id) === true))
+  ) {
     front.onResponse(item, inArray);
     return reply(undefined);
   }

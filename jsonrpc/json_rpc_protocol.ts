@@ -672,6 +672,7 @@ export class JsonRpcProtocol extends Protocol {
       loop: () => this.#loop ?? getRunningLoop(),
       onResponse: (response, inArray) =>
         this.#responseReceived(response, inArray),
+      awaits: (id) => typeof id === "number" && this.#pending.has(id),
       onNotificationError: (error, context) =>
         this.#log.report(FAILED_NOTIFICATION, {
           message: `JSON-RPC notification ${
@@ -865,7 +866,9 @@ export class JsonRpcProtocol extends Protocol {
    * Calls `method` on the peer and returns a future of its result.
    *
    * The future fails with a `JsonRpcError` when the peer answers with an
-   * error, a `TimeoutError` when no answer comes within `timeout`, and a
+   * error (-32603 "Invalid response" when its answer, a message with the
+   * call's id and no method, has neither a result nor a well-formed
+   * error), a `TimeoutError` when no answer comes within `timeout`, and a
    * `Deno.errors.ConnectionReset` when the connection is lost first.
    * Cancelling it forgets the call (a later answer is ignored). An error
    * with id null (the peer could not parse a message) fails the call only

@@ -702,6 +702,47 @@ Deno.test("JsonRpcProtocol.call() fails with a JsonRpcError carrying code, messa
   loop.close();
 });
 
+Deno.test("JsonRpcProtocol takes a message with a waited-for id but no result or error as an invalid response, and answers it nothing", async () => {
+  // A sloppy peer's answer to a method that returned undefined:
+  // JSON.stringify({ jsonrpc, result: undefined, id }) drops the result.
+  const { loop, protocol, peer, transport } = await facingPeer({});
+  const call = protocol.call("nothing");
+  const batch = protocol.batch([{ method: "a" }, { method: "b" }]);
+  await loop.advance(0);
+  const sent = peer.messages("newline").length;
+  peer.send(
+    frame(
+      "newline",
+      '{"jsonrpc":"2.0","id":1}',
+      '[{"jsonrpc":"2.0","result":"A","id":2},{"jsonrpc":"2.0","id":3}]',
+      // No call waits for id 7: a request without a method, as before.
+      '{"jsonrpc":"2.0","id":7}',
+    ),
+  );
+  const e = await assertRejects(
+    () => loop.runUntilComplete(call),
+    JsonRpcError,
+  );
+  assertEquals(e.code, JsonRpcError.INTERNAL_ERROR);
+  assertStringIncludes(e.message, "neither a result nor an error");
+  const results = await loop.runUntilComplete(batch);
+  assertEquals(results[0], "A");
+  assertInstanceOf(results[1], JsonRpcError);
+  assertEquals((results[1] as JsonRpcError).code, JsonRpcError.INTERNAL_ERROR);
+  await loop.advance(0);
+  const replies = peer.messages("newline").slice(sent);
+  assertEquals(replies.length, 1);
+  assertEquals((replies[0] as { id: unknown }).id, 7);
+  assertEquals(
+    (replies[0] as { error: { code: number } }).error.code,
+    JsonRpcError.INVALID_REQUEST,
+  );
+  assertEquals([protocol.pendingCount, protocol.strayResponses], [0, 0]);
+  transport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
 Deno.test("JsonRpcProtocol.call() checks its arguments and the connection", async () => {
   const loop = new VirtualTimeLoop();
   const protocol = new JsonRpcProtocol({}, { loop });
