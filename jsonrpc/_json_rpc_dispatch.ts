@@ -304,13 +304,25 @@ function isResponse(x: unknown): boolean {
 }
 
 /**
- * Whether a parsed message holds only responses (a response, or a batch of
- * them): serving it runs no method and sends nothing.
+ * Whether `front` takes `x` as a response: one with a result or an error,
+ * or a message without a method carrying the id of a call it waits for.
  */
-export function isResponseOnly(message: unknown, maxBatch: number): boolean {
-  if (!Array.isArray(message)) return isResponse(message);
-  return message.length > 0 && message.length <= maxBatch &&
-    message.every(isResponse);
+function takenAsResponse(x: unknown, front: Front): boolean {
+  return front.onResponse !== undefined &&
+    (isResponse(x) ||
+      (isObject(x) && Object.hasOwn(x, "id") && !Object.hasOwn(x, "method") &&
+        front.awaits?.(x.id) === true));
+}
+
+/**
+ * Whether a parsed message holds only responses `front` takes (a
+ * response, or a batch of them): serving it runs no method and sends
+ * nothing.
+ */
+export function isResponseOnly(message: unknown, front: Front): boolean {
+  if (!Array.isArray(message)) return takenAsResponse(message, front);
+  return message.length > 0 && message.length <= front.maxBatch &&
+    message.every((item) => takenAsResponse(item, front));
 }
 
 /** Names the JSON type of a value for an error message. */
@@ -359,13 +371,8 @@ function serveOne(
     );
   }
   const hasId = Object.hasOwn(item, "id");
-  if (
-    front.onResponse !== undefined &&
-    (isResponse(item) ||
-      (hasId && !Object.hasOwn(item, "method") &&
-        front.awaits?.(item.id) === true))
-  ) {
-    front.onResponse(item, inArray);
+  if (takenAsResponse(item, front)) {
+    front.onResponse!(item, inArray);
     return reply(undefined);
   }
   const written = ID_TEXT.get(item);

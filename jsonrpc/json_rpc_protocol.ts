@@ -1089,7 +1089,7 @@ export class JsonRpcProtocol extends Protocol {
     }
     // Responses run no method and send nothing: take them at once, so that
     // methods waiting on the peer's answers can finish and free slots.
-    if (parsed.ok && isResponseOnly(parsed.value, this.maxBatch)) {
+    if (parsed.ok && isResponseOnly(parsed.value, this.#front)) {
       return this.#serve(parsed);
     }
     // The bytes wait, not the parsed value, which can take several times

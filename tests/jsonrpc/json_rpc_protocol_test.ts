@@ -1607,6 +1607,32 @@ Deno.test("JsonRpcProtocol still takes the peer's responses while at maxConcurre
   loop.close();
 });
 
+Deno.test("JsonRpcProtocol still takes an answer with neither result nor error while at maxConcurrentCalls", async () => {
+  // The one slot waits for the peer's answer, which lacks its result.
+  const { loop, protocol, peer, transport } = await facingPeer({
+    greet: async (_p, ctx: JsonRpcContext) =>
+      `Hello, ${await ctx.protocol!.call("name")}`,
+  }, { maxConcurrentCalls: 1 });
+  peer.send('{"jsonrpc":"2.0","method":"greet","id":"g"}\n');
+  await loop.advance(0);
+  assertEquals(peer.messages("newline"), [
+    { jsonrpc: "2.0", method: "name", id: 1 },
+  ]);
+  peer.send('{"jsonrpc":"2.0","id":1}\n');
+  await loop.advance(0);
+  const answer = peer.messages("newline")[1] as {
+    error: { code: number; message: string };
+    id: unknown;
+  };
+  assertEquals(answer.id, "g");
+  assertEquals(answer.error.code, JsonRpcError.INTERNAL_ERROR);
+  assertStringIncludes(answer.error.message, "neither a result nor an error");
+  assertEquals(protocol.pendingCount, 0);
+  transport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
 Deno.test("JsonRpcProtocol holds a bounded reply buffer for a peer that never reads", async () => {
   for (const framing of FRAMINGS) {
     const loop = new VirtualTimeLoop();
