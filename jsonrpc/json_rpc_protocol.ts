@@ -138,10 +138,11 @@ export interface JsonRpcProtocolOptions {
    *   `Int32StringReceiver` frames them.
    * - `"raw"`: no framing bytes at all; messages are cut out of the stream
    *   by their JSON syntax (brackets matched outside strings, whitespace
-   *   between them skipped). Use it over message-oriented transports such
-   *   as `HttpTransport`, where each response body is one JSON text: it
-   *   works whether a message arrives whole in one `dataReceived`, spread
-   *   over several, or several together.
+   *   and byte order marks between them skipped). Use it over
+   *   message-oriented transports such as `HttpTransport`, where each
+   *   response body is one JSON text: it works whether a message arrives
+   *   whole in one `dataReceived`, spread over several, or several
+   *   together.
    *
    * @default {"raw" over a transport that names a URL
    * (`getExtraInfo("url")`: an `HttpTransport`, whose response bodies

@@ -92,7 +92,7 @@ async function answersTo(
   requests: string[],
   methods: JsonRpcMethods = {},
   framing: JsonRpcFraming = "newline",
-  options?: JsonRpcProtocolOptions,
+  options?: JsonRpcProtocolOptions & { pair?: TransportPairOptions },
 ): Promise<unknown[]> {
   const { loop, peer } = await facingPeer(methods, { framing, ...options });
   peer.send(frame(framing, ...requests));
@@ -1373,6 +1373,29 @@ Deno.test("JsonRpcProtocol's raw framing cuts values by their syntax", async () 
   assertEquals((got[3].error as { code: number }).code, -32700);
   assertEquals(got[4], { jsonrpc: "2.0", result: 3, id: 3 });
   assertEquals(got[5], { jsonrpc: "2.0", result: 7, id: 4 });
+});
+
+Deno.test("JsonRpcProtocol ignores a byte order mark before a message, in every framing and chunk size", async () => {
+  // RFC 8259 section 8.1: a parser may ignore a BOM (some servers put one
+  // before each UTF-8 body); it is no message of its own to answer.
+  for (const framing of FRAMINGS) {
+    for (const chunkSize of CHUNK_SIZES) {
+      const got = await answersTo(
+        [
+          '\uFEFF{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}',
+          '\uFEFF[{"jsonrpc":"2.0","method":"add","params":[3,4],"id":2}]',
+          '\uFEFF{"jsonrpc":"2.0","method":"nothing"}',
+        ],
+        arith,
+        framing,
+        { pair: { chunkSize } },
+      );
+      assertEquals(got, [
+        { jsonrpc: "2.0", result: 3, id: 1 },
+        [{ jsonrpc: "2.0", result: 7, id: 2 }],
+      ], `${framing}, chunkSize ${chunkSize}`);
+    }
+  }
 });
 
 Deno.test("JsonRpcProtocol checks its options", () => {
