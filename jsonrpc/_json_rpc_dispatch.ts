@@ -36,6 +36,12 @@ export interface Front {
    * instead of being answered as an invalid request.
    */
   awaits?(id: unknown): boolean;
+  /**
+   * Takes an error found in a message received (-32700 or -32600: not
+   * JSON, or not a request), in place of answering with it; returns
+   * `false` to have it answered as usual.
+   */
+  onInvalid?(code: number, message: string): boolean;
   /** Told when a notification's method fails, since no reply can say so. */
   onNotificationError?(error: unknown, context: JsonRpcContext): void;
   /**
@@ -131,10 +137,21 @@ function NOOP(): void {}
  */
 export type Reply = (text: string | undefined) => void;
 
-/** A parsed message, or the reply to send because it did not parse. */
+/**
+ * A parsed message, or why it did not parse (the -32700 error's message)
+ * and the reply that says so.
+ */
 export type Parsed =
   | { ok: true; value: unknown }
-  | { ok: false; reply: string };
+  | { ok: false; message: string; reply: string };
+
+function parseFailure(message: string): Parsed {
+  return {
+    ok: false,
+    message,
+    reply: errorReply(JsonRpcError.PARSE_ERROR, message, null),
+  };
+}
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -150,14 +167,7 @@ export function parseMessage(data: Uint8Array): Parsed {
   try {
     text = decoder.decode(data);
   } catch {
-    return {
-      ok: false,
-      reply: errorReply(
-        JsonRpcError.PARSE_ERROR,
-        "Parse error: the message is not valid UTF-8",
-        null,
-      ),
-    };
+    return parseFailure("Parse error: the message is not valid UTF-8");
   }
   try {
     const value = JSON.parse(text);
@@ -166,14 +176,9 @@ export function parseMessage(data: Uint8Array): Parsed {
       value: hasInexactId(value) ? parseKeepingIds(text) : value,
     };
   } catch (e) {
-    return {
-      ok: false,
-      reply: errorReply(
-        JsonRpcError.PARSE_ERROR,
-        `Parse error: ${e instanceof Error ? e.message : String(e)}`,
-        null,
-      ),
-    };
+    return parseFailure(
+      `Parse error: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
 }
 
@@ -248,6 +253,21 @@ export function errorReply(
 }
 
 /**
+ * The reply for an error found in a message received: its error response,
+ * or nothing when `front.onInvalid` takes it.
+ */
+export function refusal(
+  front: Front,
+  code: number,
+  message: string,
+  id: JsonRpcId | IdText,
+): string | undefined {
+  return front.onInvalid?.(code, message) === true
+    ? undefined
+    : errorReply(code, message, id);
+}
+
+/**
  * Serves one parsed message: a request, a notification, a response (given
  * to `front.onResponse`) or a batch of them. `reply` is called exactly
  * once, when every call in it has finished: with one response object, an
@@ -266,7 +286,8 @@ export function dispatch(
   const n = message.length;
   if (n === 0) {
     return reply(
-      errorReply(
+      refusal(
+        front,
         JsonRpcError.INVALID_REQUEST,
         "Invalid Request: the batch is empty",
         null,
@@ -275,7 +296,8 @@ export function dispatch(
   }
   if (n > front.maxBatch) {
     return reply(
-      errorReply(
+      refusal(
+        front,
         JsonRpcError.INVALID_REQUEST,
         `Invalid Request: the batch is longer than maxBatch=${front.maxBatch}, received ${n} items`,
         null,
@@ -363,7 +385,8 @@ function serveOne(
 ): void {
   if (!isObject(item)) {
     return reply(
-      errorReply(
+      refusal(
+        front,
         JsonRpcError.INVALID_REQUEST,
         `Invalid Request: expected an object, received ${describe(item)}`,
         null,
@@ -381,7 +404,8 @@ function serveOne(
   const replyId = written === undefined ? id : new IdText(written);
   const invalid = (why: string) =>
     reply(
-      errorReply(
+      refusal(
+        front,
         JsonRpcError.INVALID_REQUEST,
         `Invalid Request: ${why}`,
         replyId,

@@ -21,11 +21,11 @@ import {
   CallLimiter,
   describe,
   dispatch,
-  errorReply,
   type Front,
   isResponseOnly,
   type Parsed,
   parseMessage,
+  refusal,
 } from "./_json_rpc_dispatch.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
 import { JsonSplitter } from "./_json_splitter.ts";
@@ -422,13 +422,17 @@ function readResponse(
  * call, is counted and reported as above. Neither ever breaks the
  * connection.
  *
- * The framing (`framing` option) is the only thing that depends on the
- * transport: the protocol never knows what carries its bytes, so it runs
- * unchanged over TCP, a pipe, `transportPair()` or an `HttpTransport`
- * (PEP 3153's stack: TCP transport, HTTP protocol, HTTP-based transport,
- * JSON-RPC protocol, application). When the peer sends its end of stream,
- * the answers still being computed are written before the connection
- * closes.
+ * The protocol runs unchanged over TCP, a pipe, `transportPair()` or an
+ * `HttpTransport` (PEP 3153's stack: TCP transport, HTTP protocol,
+ * HTTP-based transport, JSON-RPC protocol, application); only the framing
+ * (`framing` option) depends on the transport, and one thing besides:
+ * over a transport that names a URL (`getExtraInfo("url")`: this side is
+ * an HTTP client, reading the server's response bodies), a body that is no
+ * JSON-RPC answer (not JSON, or not a response) is not answered, since
+ * the reply would be POSTed to the server as a new request; its -32700 or
+ * -32600 error is taken as the server's error with id null instead (see
+ * `batch()`). When the peer sends its end of stream, the answers still
+ * being computed are written before the connection closes.
  *
  * PEP 3153: the JSON-RPC protocol of its stacking example.
  *
@@ -593,6 +597,9 @@ export class JsonRpcProtocol extends Protocol {
   #readPaused = false;
   readonly #log: PeerLog;
   #lateResponses = 0;
+  // The transport names a URL: this side is an HTTP client, and what it
+  // receives are the server's response bodies.
+  #overUrl = false;
 
   /**
    * Makes a JSON-RPC endpoint.
@@ -674,6 +681,8 @@ export class JsonRpcProtocol extends Protocol {
       onResponse: (response, inArray) =>
         this.#responseReceived(response, inArray),
       awaits: (id) => typeof id === "number" && this.#pending.has(id),
+      onInvalid: (code, message) =>
+        this.#overUrl && this.#invalidAnswer(new JsonRpcError(code, message)),
       onNotificationError: (error, context) =>
         this.#log.report(FAILED_NOTIFICATION, {
           message: `JSON-RPC notification ${
@@ -707,9 +716,10 @@ export class JsonRpcProtocol extends Protocol {
   /**
    * How many responses the peer sent that match no call this side made
    * (unknown ids, errors with id null that fit no waiting call or batch —
-   * see `batch()`). The first is reported to the
-   * loop's exception handler; the rest are only counted (see
-   * `JsonRpcProtocol`'s note on logging).
+   * see `batch()` — and, over a transport that names a URL, such bodies
+   * that are no JSON-RPC answer). The first is reported to the loop's
+   * exception handler; the rest are only counted (see `JsonRpcProtocol`'s
+   * note on logging).
    */
   get strayResponses(): number {
     return this.#log.count(STRAY_RESPONSE);
@@ -764,13 +774,12 @@ export class JsonRpcProtocol extends Protocol {
     this.#transport = transport;
     this.#connected = true;
     this.#loop ??= getRunningLoop();
+    this.#overUrl = typeof transport.getExtraInfo?.("url") === "string";
     if (!this.#framingGiven) {
       // A transport that names a URL carries messages (an HttpTransport's
       // response bodies): each is one JSON text, with or without a newline
       // after it, pretty-printed or not, so it is cut by its syntax.
-      const framing = typeof transport.getExtraInfo?.("url") === "string"
-        ? "raw"
-        : "newline";
+      const framing = this.#overUrl ? "raw" : "newline";
       if (framing !== this.#framing) {
         this.#framing = framing;
         this.#framer = this.#makeFramer();
@@ -1107,7 +1116,13 @@ export class JsonRpcProtocol extends Protocol {
 
   #serve(parsed: Parsed): void {
     if (!parsed.ok) {
-      this.#sendIfOpen(parsed.reply);
+      const text = refusal(
+        this.#front,
+        JsonRpcError.PARSE_ERROR,
+        parsed.message,
+        null,
+      );
+      if (text !== undefined) this.#sendIfOpen(text);
       return this.#closeIfDone();
     }
     this.#serving++;
@@ -1166,14 +1181,33 @@ export class JsonRpcProtocol extends Protocol {
       `Cannot receive a JSON-RPC message: it is longer than maxMessageBytes=${this.maxMessageBytes}`,
       error.consumed,
     );
-    this.#sendIfOpen(
-      errorReply(
-        JsonRpcError.INVALID_REQUEST,
-        `Invalid Request: the message is longer than maxMessageBytes=${this.maxMessageBytes}`,
-        null,
-      ),
+    const text = refusal(
+      this.#front,
+      JsonRpcError.INVALID_REQUEST,
+      `Invalid Request: the message is longer than maxMessageBytes=${this.maxMessageBytes}`,
+      null,
     );
+    if (text !== undefined) this.#sendIfOpen(text);
     this.#transport?.close();
+  }
+
+  /**
+   * Over a transport that names a URL, a response body that is no
+   * JSON-RPC answer (not JSON, not a response) cannot be answered: a reply
+   * would be POSTed to the server as a new request, which answers it with
+   * another such body. The error is taken as the server's answer with id
+   * null instead. Returns `true`: nothing is sent.
+   */
+  #invalidAnswer(error: JsonRpcError): boolean {
+    if (!this.#rejected(error)) {
+      this.#log.report(STRAY_RESPONSE, {
+        message: "JSON-RPC server answered with a body that is no response",
+        exception: error,
+        protocol: this,
+        transport: this.#transport,
+      });
+    }
+    return true;
   }
 
   #responseReceived(

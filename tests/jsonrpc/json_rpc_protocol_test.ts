@@ -13,6 +13,9 @@ import {
   TimeoutError,
 } from "../../futures/errors.ts";
 import { Future } from "../../futures/future.ts";
+import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
+import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
+import { HttpTransport } from "../../http/http_transport.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
 import {
@@ -1823,5 +1826,49 @@ Deno.test("JsonRpcProtocol without a framing option frames by what each transpor
   transportPair(rpc, peer, { loop });
   await loop.advance(0);
   assertEquals(rpc.framing, "newline");
+  loop.close();
+});
+
+Deno.test("JsonRpcProtocol over an HttpTransport takes a body that is no JSON-RPC answer as the server's error, and sends nothing back", async () => {
+  // Each answer to a body the client cannot use would be POSTed to the
+  // server as a new request: an HTML page, answered with one parse error
+  // per word, drew a request per word, for ever.
+  const bodies = [
+    "<html><body>Not here either</body></html>\n",
+    '{"status":"ok"}',
+    "[]",
+  ];
+  const loop = new VirtualTimeLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => errors.push(context));
+  let posts = 0;
+  const server = new HttpServerProtocol(async (request) => {
+    await request.body?.cancel();
+    return new Response(bodies[posts++ % bodies.length], {
+      headers: { "content-type": "text/html" },
+    });
+  }, { loop });
+  const http = new HttpClientProtocol({ loop });
+  transportPair(http, server, { loop });
+  await loop.advance(0);
+  const transport = new HttpTransport(http, { path: "/rpc", loop });
+  const rpc = new JsonRpcProtocol({}, { loop });
+  transport.setProtocol(rpc);
+  rpc.connectionMade(transport);
+  for (const [i, code] of [-32700, -32600, -32600].entries()) {
+    const e = await assertRejects(
+      () => loop.runUntilComplete(rpc.call("add", [1, 2], { timeout: 10 })),
+      JsonRpcError,
+    );
+    assertEquals(e.code, code);
+    await loop.advance(1);
+    assertEquals(posts, i + 1);
+  }
+  // The page's other words fit no call: counted, the first reported.
+  assertEquals(rpc.strayResponses, 2);
+  assertEquals(errors.length, 1);
+  transport.close();
+  http.close();
+  await loop.advance(1);
   loop.close();
 });
