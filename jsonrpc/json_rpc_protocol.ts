@@ -431,8 +431,10 @@ function readResponse(
  * JSON-RPC answer (not JSON, or not a response) is not answered, since
  * the reply would be POSTed to the server as a new request; its -32700 or
  * -32600 error is taken as the server's error with id null instead (see
- * `batch()`). When the peer sends its end of stream, the answers still
- * being computed are written before the connection closes.
+ * `batch()`), and an empty array (what some servers answer a batch of
+ * notifications with) is ignored. When the peer sends its end of stream,
+ * the answers still being computed are written before the connection
+ * closes.
  *
  * PEP 3153: the JSON-RPC protocol of its stacking example.
  *
@@ -1123,6 +1125,13 @@ export class JsonRpcProtocol extends Protocol {
         null,
       );
       if (text !== undefined) this.#sendIfOpen(text);
+      return this.#closeIfDone();
+    }
+    if (
+      this.#overUrl && Array.isArray(parsed.value) && parsed.value.length === 0
+    ) {
+      // A server's answer to a batch of notifications only, where JSON-RPC
+      // 2.0 (section 6) has it send nothing: it answers no call.
       return this.#closeIfDone();
     }
     this.#serving++;

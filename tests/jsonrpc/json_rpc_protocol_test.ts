@@ -1829,25 +1829,15 @@ Deno.test("JsonRpcProtocol without a framing option frames by what each transpor
   loop.close();
 });
 
-Deno.test("JsonRpcProtocol over an HttpTransport takes a body that is no JSON-RPC answer as the server's error, and sends nothing back", async () => {
-  // Each answer to a body the client cannot use would be POSTed to the
-  // server as a new request: an HTML page, answered with one parse error
-  // per word, drew a request per word, for ever.
-  const bodies = [
-    "<html><body>Not here either</body></html>\n",
-    '{"status":"ok"}',
-    "[]",
-  ];
-  const loop = new VirtualTimeLoop();
-  const errors: ExceptionContext[] = [];
-  loop.setExceptionHandler((_loop, context) => errors.push(context));
-  let posts = 0;
-  const server = new HttpServerProtocol(async (request) => {
-    await request.body?.cancel();
-    return new Response(bodies[posts++ % bodies.length], {
-      headers: { "content-type": "text/html" },
-    });
-  }, { loop });
+/**
+ * A JsonRpcProtocol over an HttpTransport to an HttpServerProtocol serving
+ * `handler`, in memory; `close()` ends it all.
+ */
+async function overHttp(
+  loop: VirtualTimeLoop,
+  handler: (request: Request) => Promise<Response>,
+) {
+  const server = new HttpServerProtocol(handler, { loop });
   const http = new HttpClientProtocol({ loop });
   transportPair(http, server, { loop });
   await loop.advance(0);
@@ -1855,6 +1845,34 @@ Deno.test("JsonRpcProtocol over an HttpTransport takes a body that is no JSON-RP
   const rpc = new JsonRpcProtocol({}, { loop });
   transport.setProtocol(rpc);
   rpc.connectionMade(transport);
+  const close = async () => {
+    transport.close();
+    http.close();
+    await loop.advance(1);
+    loop.close();
+  };
+  return { rpc, close };
+}
+
+Deno.test("JsonRpcProtocol over an HttpTransport takes a body that is no JSON-RPC answer as the server's error, and sends nothing back", async () => {
+  // Each answer to a body the client cannot use would be POSTed to the
+  // server as a new request: an HTML page, answered with one parse error
+  // per word, drew a request per word, for ever.
+  const bodies = [
+    "<html><body>Not here either</body></html>\n",
+    '{"status":"ok"}',
+    '"hello"',
+  ];
+  const loop = new VirtualTimeLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => errors.push(context));
+  let posts = 0;
+  const { rpc, close } = await overHttp(loop, async (request) => {
+    await request.body?.cancel();
+    return new Response(bodies[posts++ % bodies.length], {
+      headers: { "content-type": "text/html" },
+    });
+  });
   for (const [i, code] of [-32700, -32600, -32600].entries()) {
     const e = await assertRejects(
       () => loop.runUntilComplete(rpc.call("add", [1, 2], { timeout: 10 })),
@@ -1867,8 +1885,27 @@ Deno.test("JsonRpcProtocol over an HttpTransport takes a body that is no JSON-RP
   // The page's other words fit no call: counted, the first reported.
   assertEquals(rpc.strayResponses, 2);
   assertEquals(errors.length, 1);
-  transport.close();
-  http.close();
+  await close();
+});
+
+Deno.test("JsonRpcProtocol over an HttpTransport ignores an empty array, a sloppy server's answer to notifications", async () => {
+  // JSON-RPC 2.0 section 6: the server must send nothing; some send [].
+  // It answers no call, so it must not fail the one waiting.
+  const loop = new VirtualTimeLoop();
+  let posts = 0;
+  const { rpc, close } = await overHttp(loop, async (request) => {
+    posts++;
+    const message = await request.json();
+    return new Response(
+      Array.isArray(message)
+        ? "[]"
+        : JSON.stringify({ jsonrpc: "2.0", result: 3, id: message.id }),
+    );
+  });
+  rpc.batch([{ method: "log", notify: true }]);
+  const sum = rpc.call("add", [1, 2], { timeout: 10 });
+  assertEquals(await loop.runUntilComplete(sum), 3);
   await loop.advance(1);
-  loop.close();
+  assertEquals([posts, rpc.strayResponses, rpc.lateResponses], [2, 0, 0]);
+  await close();
 });
