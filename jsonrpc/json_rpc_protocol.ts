@@ -118,7 +118,10 @@ export type JsonRpcMethod = {
 /**
  * The methods a side serves, by name. Only the object's own and inherited
  * functions count, never those of `Object.prototype` (`toString`,
- * `constructor`…); a method is called with the object as `this`.
+ * `constructor`…); a method is called with the object as `this`. Names
+ * that begin with `rpc.` are reserved by JSON-RPC 2.0 for extensions: one
+ * given here is served (to implement such an extension, say OpenRPC's
+ * `rpc.discover`), any other is not found (-32601).
  */
 export type JsonRpcMethods = Record<string, JsonRpcMethod>;
 
