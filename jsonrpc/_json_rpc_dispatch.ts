@@ -46,7 +46,7 @@ export interface Front {
   onNotificationError?(error: unknown, context: JsonRpcContext): void;
   /**
    * The longest batch served; a longer one is answered with one -32600
-   * error and none of it runs.
+   * error and none of it runs. Responses in it do not count.
    */
   readonly maxBatch: number;
   /** Bounds the methods running at once. */
@@ -295,14 +295,20 @@ export function dispatch(
     );
   }
   if (n > front.maxBatch) {
-    return reply(
-      refusal(
-        front,
-        JsonRpcError.INVALID_REQUEST,
-        `Invalid Request: the batch is longer than maxBatch=${front.maxBatch}, received ${n} items`,
-        null,
-      ),
-    );
+    // Responses (answers to this side's own batch) run nothing and get no
+    // reply: only the other items count.
+    let served = 0;
+    for (const item of message) if (!takenAsResponse(item, front)) served++;
+    if (served > front.maxBatch) {
+      return reply(
+        refusal(
+          front,
+          JsonRpcError.INVALID_REQUEST,
+          `Invalid Request: the batch is longer than maxBatch=${front.maxBatch}, received ${served} items`,
+          null,
+        ),
+      );
+    }
   }
   const parts: (string | undefined)[] = new Array(n);
   let left = n;
@@ -343,7 +349,7 @@ function takenAsResponse(x: unknown, front: Front): boolean {
  */
 export function isResponseOnly(message: unknown, front: Front): boolean {
   if (!Array.isArray(message)) return takenAsResponse(message, front);
-  return message.length > 0 && message.length <= front.maxBatch &&
+  return message.length > 0 &&
     message.every((item) => takenAsResponse(item, front));
 }
 

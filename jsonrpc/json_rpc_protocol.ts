@@ -165,7 +165,9 @@ export interface JsonRpcProtocolOptions {
   /**
    * The longest batch served, in items. A longer one is answered with one
    * -32600 Invalid Request error (id null) naming the limit, and none of
-   * its calls run; the connection goes on.
+   * its calls run; the connection goes on. The peer's responses to this
+   * side's calls do not count: the answer to a `batch()` longer than this
+   * is taken whole.
    *
    * @default {1000}
    */

@@ -1564,6 +1564,22 @@ Deno.test("JsonRpcProtocol answers a batch over maxBatch with one -32600 error a
   }
 });
 
+Deno.test("JsonRpcProtocol's maxBatch bounds the requests of a batch it serves, not the answers to its own", async () => {
+  // A batch() longer than this side's maxBatch, to a peer that takes it:
+  // its answer is as long, and runs nothing here.
+  const { loop, server, client, clientTransport } = await connected(
+    { one: () => 1 },
+    {},
+    { server: { maxBatch: 10 }, client: { maxBatch: 2, timeout: 5 } },
+  );
+  const batch = client.batch(new Array(3).fill({ method: "one" }));
+  assertEquals(await loop.runUntilComplete(batch), [1, 1, 1]);
+  assertEquals([client.strayResponses, server.strayResponses], [0, 0]);
+  clientTransport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
 Deno.test("JsonRpcProtocol's default maxBatch keeps the reply to a 1 MiB batch of invalid items small", async () => {
   // 520,000 invalid items in 1 MiB: answering each one would take 58 MiB.
   const [reply] = await answersTo([numberBatch(520_000)]);
