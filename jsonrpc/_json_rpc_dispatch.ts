@@ -29,11 +29,24 @@ export interface Front {
    * request.
    */
   onResponse?(response: Record<string, unknown>, inArray: boolean): void;
+  /**
+   * Whether `id` is that of a call this side waits for: a message without
+   * a method that carries it goes to `onResponse` even with neither a
+   * result nor an error (a sloppy peer's answer, which fails the call),
+   * instead of being answered as an invalid request.
+   */
+  awaits?(id: unknown): boolean;
+  /**
+   * Takes an error found in a message received (-32700 or -32600: not
+   * JSON, or not a request), in place of answering with it; returns
+   * `false` to have it answered as usual.
+   */
+  onInvalid?(code: number, message: string): boolean;
   /** Told when a notification's method fails, since no reply can say so. */
   onNotificationError?(error: unknown, context: JsonRpcContext): void;
   /**
    * The longest batch served; a longer one is answered with one -32600
-   * error and none of it runs.
+   * error and none of it runs. Responses in it do not count.
    */
   readonly maxBatch: number;
   /** Bounds the methods running at once. */
@@ -124,10 +137,21 @@ function NOOP(): void {}
  */
 export type Reply = (text: string | undefined) => void;
 
-/** A parsed message, or the reply to send because it did not parse. */
+/**
+ * A parsed message, or why it did not parse (the -32700 error's message)
+ * and the reply that says so.
+ */
 export type Parsed =
   | { ok: true; value: unknown }
-  | { ok: false; reply: string };
+  | { ok: false; message: string; reply: string };
+
+function parseFailure(message: string): Parsed {
+  return {
+    ok: false,
+    message,
+    reply: errorReply(JsonRpcError.PARSE_ERROR, message, null),
+  };
+}
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -143,14 +167,7 @@ export function parseMessage(data: Uint8Array): Parsed {
   try {
     text = decoder.decode(data);
   } catch {
-    return {
-      ok: false,
-      reply: errorReply(
-        JsonRpcError.PARSE_ERROR,
-        "Parse error: the message is not valid UTF-8",
-        null,
-      ),
-    };
+    return parseFailure("Parse error: the message is not valid UTF-8");
   }
   try {
     const value = JSON.parse(text);
@@ -159,14 +176,9 @@ export function parseMessage(data: Uint8Array): Parsed {
       value: hasInexactId(value) ? parseKeepingIds(text) : value,
     };
   } catch (e) {
-    return {
-      ok: false,
-      reply: errorReply(
-        JsonRpcError.PARSE_ERROR,
-        `Parse error: ${e instanceof Error ? e.message : String(e)}`,
-        null,
-      ),
-    };
+    return parseFailure(
+      `Parse error: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
 }
 
@@ -241,6 +253,21 @@ export function errorReply(
 }
 
 /**
+ * The reply for an error found in a message received: its error response,
+ * or nothing when `front.onInvalid` takes it.
+ */
+export function refusal(
+  front: Front,
+  code: number,
+  message: string,
+  id: JsonRpcId | IdText,
+): string | undefined {
+  return front.onInvalid?.(code, message) === true
+    ? undefined
+    : errorReply(code, message, id);
+}
+
+/**
  * Serves one parsed message: a request, a notification, a response (given
  * to `front.onResponse`) or a batch of them. `reply` is called exactly
  * once, when every call in it has finished: with one response object, an
@@ -259,7 +286,8 @@ export function dispatch(
   const n = message.length;
   if (n === 0) {
     return reply(
-      errorReply(
+      refusal(
+        front,
         JsonRpcError.INVALID_REQUEST,
         "Invalid Request: the batch is empty",
         null,
@@ -267,13 +295,20 @@ export function dispatch(
     );
   }
   if (n > front.maxBatch) {
-    return reply(
-      errorReply(
-        JsonRpcError.INVALID_REQUEST,
-        `Invalid Request: the batch is longer than maxBatch=${front.maxBatch}, received ${n} items`,
-        null,
-      ),
-    );
+    // Responses (answers to this side's own batch) run nothing and get no
+    // reply: only the other items count.
+    let served = 0;
+    for (const item of message) if (!takenAsResponse(item, front)) served++;
+    if (served > front.maxBatch) {
+      return reply(
+        refusal(
+          front,
+          JsonRpcError.INVALID_REQUEST,
+          `Invalid Request: the batch is longer than maxBatch=${front.maxBatch}, received ${served} items`,
+          null,
+        ),
+      );
+    }
   }
   const parts: (string | undefined)[] = new Array(n);
   let left = n;
@@ -297,13 +332,25 @@ function isResponse(x: unknown): boolean {
 }
 
 /**
- * Whether a parsed message holds only responses (a response, or a batch of
- * them): serving it runs no method and sends nothing.
+ * Whether `front` takes `x` as a response: one with a result or an error,
+ * or a message without a method carrying the id of a call it waits for.
  */
-export function isResponseOnly(message: unknown, maxBatch: number): boolean {
-  if (!Array.isArray(message)) return isResponse(message);
-  return message.length > 0 && message.length <= maxBatch &&
-    message.every(isResponse);
+function takenAsResponse(x: unknown, front: Front): boolean {
+  return front.onResponse !== undefined &&
+    (isResponse(x) ||
+      (isObject(x) && Object.hasOwn(x, "id") && !Object.hasOwn(x, "method") &&
+        front.awaits?.(x.id) === true));
+}
+
+/**
+ * Whether a parsed message holds only responses `front` takes (a
+ * response, or a batch of them): serving it runs no method and sends
+ * nothing.
+ */
+export function isResponseOnly(message: unknown, front: Front): boolean {
+  if (!Array.isArray(message)) return takenAsResponse(message, front);
+  return message.length > 0 &&
+    message.every((item) => takenAsResponse(item, front));
 }
 
 /** Names the JSON type of a value for an error message. */
@@ -344,7 +391,8 @@ function serveOne(
 ): void {
   if (!isObject(item)) {
     return reply(
-      errorReply(
+      refusal(
+        front,
         JsonRpcError.INVALID_REQUEST,
         `Invalid Request: expected an object, received ${describe(item)}`,
         null,
@@ -352,8 +400,8 @@ function serveOne(
     );
   }
   const hasId = Object.hasOwn(item, "id");
-  if (front.onResponse !== undefined && isResponse(item)) {
-    front.onResponse(item, inArray);
+  if (takenAsResponse(item, front)) {
+    front.onResponse!(item, inArray);
     return reply(undefined);
   }
   const written = ID_TEXT.get(item);
@@ -362,7 +410,8 @@ function serveOne(
   const replyId = written === undefined ? id : new IdText(written);
   const invalid = (why: string) =>
     reply(
-      errorReply(
+      refusal(
+        front,
         JsonRpcError.INVALID_REQUEST,
         `Invalid Request: ${why}`,
         replyId,

@@ -45,12 +45,13 @@ const TOKEN = 4;
  * an object or array (brackets matched outside strings), a string, or a
  * bare token (a run of bytes up to whitespace, a bracket or a quote, which
  * therefore ends only when such a byte arrives). Whitespace between values
- * is skipped. Values are delivered as their bytes, unparsed: a value that
- * is not valid JSON (say `{"a":}`) is still cut at its closing bracket, so
- * a bad message does not lose the ones after it. A stray closing bracket
- * is delivered alone. An incomplete value at the end of the stream is
- * dropped. A value longer than `maxLength` bytes is reported to
- * `onLengthExceeded` as soon as that is known, and the splitter stops.
+ * is skipped, and so is a UTF-8 byte order mark before a value. Values
+ * are delivered as their bytes, unparsed: a value that is not valid JSON
+ * (say `{"a":}`) is still cut at its closing bracket, so a bad message
+ * does not lose the ones after it. A stray closing bracket is delivered
+ * alone. An incomplete value at the end of the stream is dropped. A value
+ * longer than `maxLength` bytes is reported to `onLengthExceeded` as soon
+ * as that is known, and the splitter stops.
  */
 export class JsonSplitter extends Protocol {
   /** The longest value accepted, in bytes. */
@@ -188,6 +189,12 @@ export class JsonSplitter extends Protocol {
       value.set(this.#buf.subarray(0, this.#len));
       value.set(data.subarray(start, end), this.#len);
       this.#len = 0;
+    }
+    // A byte order mark before a value is ignored (RFC 8259, section 8.1):
+    // it starts a token, cut at the value's first bracket or quote.
+    if (value[0] === 0xef && value[1] === 0xbb && value[2] === 0xbf) {
+      if (value.length === 3) return;
+      value = value.subarray(3);
     }
     this.#onValue(value);
     if (this.#transport?.isClosing()) this.#stopped = true;

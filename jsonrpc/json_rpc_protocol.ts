@@ -21,11 +21,11 @@ import {
   CallLimiter,
   describe,
   dispatch,
-  errorReply,
   type Front,
   isResponseOnly,
   type Parsed,
   parseMessage,
+  refusal,
 } from "./_json_rpc_dispatch.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
 import { JsonSplitter } from "./_json_splitter.ts";
@@ -118,7 +118,10 @@ export type JsonRpcMethod = {
 /**
  * The methods a side serves, by name. Only the object's own and inherited
  * functions count, never those of `Object.prototype` (`toString`,
- * `constructor`…); a method is called with the object as `this`.
+ * `constructor`…); a method is called with the object as `this`. Names
+ * that begin with `rpc.` are reserved by JSON-RPC 2.0 for extensions: one
+ * given here is served (to implement such an extension, say OpenRPC's
+ * `rpc.discover`), any other is not found (-32601).
  */
 export type JsonRpcMethods = Record<string, JsonRpcMethod>;
 
@@ -138,10 +141,11 @@ export interface JsonRpcProtocolOptions {
    *   `Int32StringReceiver` frames them.
    * - `"raw"`: no framing bytes at all; messages are cut out of the stream
    *   by their JSON syntax (brackets matched outside strings, whitespace
-   *   between them skipped). Use it over message-oriented transports such
-   *   as `HttpTransport`, where each response body is one JSON text: it
-   *   works whether a message arrives whole in one `dataReceived`, spread
-   *   over several, or several together.
+   *   and byte order marks between them skipped). Use it over
+   *   message-oriented transports such as `HttpTransport`, where each
+   *   response body is one JSON text: it works whether a message arrives
+   *   whole in one `dataReceived`, spread over several, or several
+   *   together.
    *
    * @default {"raw" over a transport that names a URL
    * (`getExtraInfo("url")`: an `HttpTransport`, whose response bodies
@@ -161,7 +165,9 @@ export interface JsonRpcProtocolOptions {
   /**
    * The longest batch served, in items. A longer one is answered with one
    * -32600 Invalid Request error (id null) naming the limit, and none of
-   * its calls run; the connection goes on.
+   * its calls run; the connection goes on. The peer's responses to this
+   * side's calls do not count: the answer to a `batch()` longer than this
+   * is taken whole.
    *
    * @default {1000}
    */
@@ -421,11 +427,17 @@ function readResponse(
  * call, is counted and reported as above. Neither ever breaks the
  * connection.
  *
- * The framing (`framing` option) is the only thing that depends on the
- * transport: the protocol never knows what carries its bytes, so it runs
- * unchanged over TCP, a pipe, `transportPair()` or an `HttpTransport`
- * (PEP 3153's stack: TCP transport, HTTP protocol, HTTP-based transport,
- * JSON-RPC protocol, application). When the peer sends its end of stream,
+ * The protocol runs unchanged over TCP, a pipe, `transportPair()` or an
+ * `HttpTransport` (PEP 3153's stack: TCP transport, HTTP protocol,
+ * HTTP-based transport, JSON-RPC protocol, application); only the framing
+ * (`framing` option) depends on the transport, and one thing besides:
+ * over a transport that names a URL (`getExtraInfo("url")`: this side is
+ * an HTTP client, reading the server's response bodies), a body that is no
+ * JSON-RPC answer (not JSON, or not a response) is not answered, since
+ * the reply would be POSTed to the server as a new request; its -32700 or
+ * -32600 error is taken as the server's error with id null instead (see
+ * `batch()`), and an empty array (what some servers answer a batch of
+ * notifications with) is ignored. When the peer sends its end of stream,
  * the answers still being computed are written before the connection
  * closes.
  *
@@ -592,6 +604,9 @@ export class JsonRpcProtocol extends Protocol {
   #readPaused = false;
   readonly #log: PeerLog;
   #lateResponses = 0;
+  // The transport names a URL: this side is an HTTP client, and what it
+  // receives are the server's response bodies.
+  #overUrl = false;
 
   /**
    * Makes a JSON-RPC endpoint.
@@ -672,6 +687,9 @@ export class JsonRpcProtocol extends Protocol {
       loop: () => this.#loop ?? getRunningLoop(),
       onResponse: (response, inArray) =>
         this.#responseReceived(response, inArray),
+      awaits: (id) => typeof id === "number" && this.#pending.has(id),
+      onInvalid: (code, message) =>
+        this.#overUrl && this.#invalidAnswer(new JsonRpcError(code, message)),
       onNotificationError: (error, context) =>
         this.#log.report(FAILED_NOTIFICATION, {
           message: `JSON-RPC notification ${
@@ -705,9 +723,10 @@ export class JsonRpcProtocol extends Protocol {
   /**
    * How many responses the peer sent that match no call this side made
    * (unknown ids, errors with id null that fit no waiting call or batch —
-   * see `batch()`). The first is reported to the
-   * loop's exception handler; the rest are only counted (see
-   * `JsonRpcProtocol`'s note on logging).
+   * see `batch()` — and, over a transport that names a URL, such bodies
+   * that are no JSON-RPC answer). The first is reported to the loop's
+   * exception handler; the rest are only counted (see `JsonRpcProtocol`'s
+   * note on logging).
    */
   get strayResponses(): number {
     return this.#log.count(STRAY_RESPONSE);
@@ -762,13 +781,12 @@ export class JsonRpcProtocol extends Protocol {
     this.#transport = transport;
     this.#connected = true;
     this.#loop ??= getRunningLoop();
+    this.#overUrl = typeof transport.getExtraInfo?.("url") === "string";
     if (!this.#framingGiven) {
       // A transport that names a URL carries messages (an HttpTransport's
       // response bodies): each is one JSON text, with or without a newline
       // after it, pretty-printed or not, so it is cut by its syntax.
-      const framing = typeof transport.getExtraInfo?.("url") === "string"
-        ? "raw"
-        : "newline";
+      const framing = this.#overUrl ? "raw" : "newline";
       if (framing !== this.#framing) {
         this.#framing = framing;
         this.#framer = this.#makeFramer();
@@ -865,7 +883,9 @@ export class JsonRpcProtocol extends Protocol {
    * Calls `method` on the peer and returns a future of its result.
    *
    * The future fails with a `JsonRpcError` when the peer answers with an
-   * error, a `TimeoutError` when no answer comes within `timeout`, and a
+   * error (-32603 "Invalid response" when its answer, a message with the
+   * call's id and no method, has neither a result nor a well-formed
+   * error), a `TimeoutError` when no answer comes within `timeout`, and a
    * `Deno.errors.ConnectionReset` when the connection is lost first.
    * Cancelling it forgets the call (a later answer is ignored). An error
    * with id null (the peer could not parse a message) fails the call only
@@ -1086,7 +1106,7 @@ export class JsonRpcProtocol extends Protocol {
     }
     // Responses run no method and send nothing: take them at once, so that
     // methods waiting on the peer's answers can finish and free slots.
-    if (parsed.ok && isResponseOnly(parsed.value, this.maxBatch)) {
+    if (parsed.ok && isResponseOnly(parsed.value, this.#front)) {
       return this.#serve(parsed);
     }
     // The bytes wait, not the parsed value, which can take several times
@@ -1103,7 +1123,20 @@ export class JsonRpcProtocol extends Protocol {
 
   #serve(parsed: Parsed): void {
     if (!parsed.ok) {
-      this.#sendIfOpen(parsed.reply);
+      const text = refusal(
+        this.#front,
+        JsonRpcError.PARSE_ERROR,
+        parsed.message,
+        null,
+      );
+      if (text !== undefined) this.#sendIfOpen(text);
+      return this.#closeIfDone();
+    }
+    if (
+      this.#overUrl && Array.isArray(parsed.value) && parsed.value.length === 0
+    ) {
+      // A server's answer to a batch of notifications only, where JSON-RPC
+      // 2.0 (section 6) has it send nothing: it answers no call.
       return this.#closeIfDone();
     }
     this.#serving++;
@@ -1162,14 +1195,33 @@ export class JsonRpcProtocol extends Protocol {
       `Cannot receive a JSON-RPC message: it is longer than maxMessageBytes=${this.maxMessageBytes}`,
       error.consumed,
     );
-    this.#sendIfOpen(
-      errorReply(
-        JsonRpcError.INVALID_REQUEST,
-        `Invalid Request: the message is longer than maxMessageBytes=${this.maxMessageBytes}`,
-        null,
-      ),
+    const text = refusal(
+      this.#front,
+      JsonRpcError.INVALID_REQUEST,
+      `Invalid Request: the message is longer than maxMessageBytes=${this.maxMessageBytes}`,
+      null,
     );
+    if (text !== undefined) this.#sendIfOpen(text);
     this.#transport?.close();
+  }
+
+  /**
+   * Over a transport that names a URL, a response body that is no
+   * JSON-RPC answer (not JSON, not a response) cannot be answered: a reply
+   * would be POSTed to the server as a new request, which answers it with
+   * another such body. The error is taken as the server's answer with id
+   * null instead. Returns `true`: nothing is sent.
+   */
+  #invalidAnswer(error: JsonRpcError): boolean {
+    if (!this.#rejected(error)) {
+      this.#log.report(STRAY_RESPONSE, {
+        message: "JSON-RPC server answered with a body that is no response",
+        exception: error,
+        protocol: this,
+        transport: this.#transport,
+      });
+    }
+    return true;
   }
 
   #responseReceived(

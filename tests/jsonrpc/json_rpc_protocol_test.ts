@@ -13,6 +13,9 @@ import {
   TimeoutError,
 } from "../../futures/errors.ts";
 import { Future } from "../../futures/future.ts";
+import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
+import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
+import { HttpTransport } from "../../http/http_transport.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
 import {
@@ -92,7 +95,7 @@ async function answersTo(
   requests: string[],
   methods: JsonRpcMethods = {},
   framing: JsonRpcFraming = "newline",
-  options?: JsonRpcProtocolOptions,
+  options?: JsonRpcProtocolOptions & { pair?: TransportPairOptions },
 ): Promise<unknown[]> {
   const { loop, peer } = await facingPeer(methods, { framing, ...options });
   peer.send(frame(framing, ...requests));
@@ -697,6 +700,47 @@ Deno.test("JsonRpcProtocol.call() fails with a JsonRpcError carrying code, messa
   assertStringIncludes(eb.message, "Invalid response");
   const ec = await assertRejects(() => loop.runUntilComplete(c), JsonRpcError);
   assertEquals(ec.code, -32603);
+  transport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("JsonRpcProtocol takes a message with a waited-for id but no result or error as an invalid response, and answers it nothing", async () => {
+  // A sloppy peer's answer to a method that returned undefined:
+  // JSON.stringify({ jsonrpc, result: undefined, id }) drops the result.
+  const { loop, protocol, peer, transport } = await facingPeer({});
+  const call = protocol.call("nothing");
+  const batch = protocol.batch([{ method: "a" }, { method: "b" }]);
+  await loop.advance(0);
+  const sent = peer.messages("newline").length;
+  peer.send(
+    frame(
+      "newline",
+      '{"jsonrpc":"2.0","id":1}',
+      '[{"jsonrpc":"2.0","result":"A","id":2},{"jsonrpc":"2.0","id":3}]',
+      // No call waits for id 7: a request without a method, as before.
+      '{"jsonrpc":"2.0","id":7}',
+    ),
+  );
+  const e = await assertRejects(
+    () => loop.runUntilComplete(call),
+    JsonRpcError,
+  );
+  assertEquals(e.code, JsonRpcError.INTERNAL_ERROR);
+  assertStringIncludes(e.message, "neither a result nor an error");
+  const results = await loop.runUntilComplete(batch);
+  assertEquals(results[0], "A");
+  assertInstanceOf(results[1], JsonRpcError);
+  assertEquals((results[1] as JsonRpcError).code, JsonRpcError.INTERNAL_ERROR);
+  await loop.advance(0);
+  const replies = peer.messages("newline").slice(sent);
+  assertEquals(replies.length, 1);
+  assertEquals((replies[0] as { id: unknown }).id, 7);
+  assertEquals(
+    (replies[0] as { error: { code: number } }).error.code,
+    JsonRpcError.INVALID_REQUEST,
+  );
+  assertEquals([protocol.pendingCount, protocol.strayResponses], [0, 0]);
   transport.close();
   await loop.advance(0);
   loop.close();
@@ -1334,6 +1378,29 @@ Deno.test("JsonRpcProtocol's raw framing cuts values by their syntax", async () 
   assertEquals(got[5], { jsonrpc: "2.0", result: 7, id: 4 });
 });
 
+Deno.test("JsonRpcProtocol ignores a byte order mark before a message, in every framing and chunk size", async () => {
+  // RFC 8259 section 8.1: a parser may ignore a BOM (some servers put one
+  // before each UTF-8 body); it is no message of its own to answer.
+  for (const framing of FRAMINGS) {
+    for (const chunkSize of CHUNK_SIZES) {
+      const got = await answersTo(
+        [
+          '\uFEFF{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}',
+          '\uFEFF[{"jsonrpc":"2.0","method":"add","params":[3,4],"id":2}]',
+          '\uFEFF{"jsonrpc":"2.0","method":"nothing"}',
+        ],
+        arith,
+        framing,
+        { pair: { chunkSize } },
+      );
+      assertEquals(got, [
+        { jsonrpc: "2.0", result: 3, id: 1 },
+        [{ jsonrpc: "2.0", result: 7, id: 2 }],
+      ], `${framing}, chunkSize ${chunkSize}`);
+    }
+  }
+});
+
 Deno.test("JsonRpcProtocol checks its options", () => {
   assertThrows(
     () => new JsonRpcProtocol([] as unknown as JsonRpcMethods),
@@ -1497,6 +1564,22 @@ Deno.test("JsonRpcProtocol answers a batch over maxBatch with one -32600 error a
   }
 });
 
+Deno.test("JsonRpcProtocol's maxBatch bounds the requests of a batch it serves, not the answers to its own", async () => {
+  // A batch() longer than this side's maxBatch, to a peer that takes it:
+  // its answer is as long, and runs nothing here.
+  const { loop, server, client, clientTransport } = await connected(
+    { one: () => 1 },
+    {},
+    { server: { maxBatch: 10 }, client: { maxBatch: 2, timeout: 5 } },
+  );
+  const batch = client.batch(new Array(3).fill({ method: "one" }));
+  assertEquals(await loop.runUntilComplete(batch), [1, 1, 1]);
+  assertEquals([client.strayResponses, server.strayResponses], [0, 0]);
+  clientTransport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
 Deno.test("JsonRpcProtocol's default maxBatch keeps the reply to a 1 MiB batch of invalid items small", async () => {
   // 520,000 invalid items in 1 MiB: answering each one would take 58 MiB.
   const [reply] = await answersTo([numberBatch(520_000)]);
@@ -1562,6 +1645,32 @@ Deno.test("JsonRpcProtocol still takes the peer's responses while at maxConcurre
   const got = await run(loop, () => Promise.all(calls));
   assertEquals(got, new Array(6).fill("Hello, Ada"));
   clientTransport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("JsonRpcProtocol still takes an answer with neither result nor error while at maxConcurrentCalls", async () => {
+  // The one slot waits for the peer's answer, which lacks its result.
+  const { loop, protocol, peer, transport } = await facingPeer({
+    greet: async (_p, ctx: JsonRpcContext) =>
+      `Hello, ${await ctx.protocol!.call("name")}`,
+  }, { maxConcurrentCalls: 1 });
+  peer.send('{"jsonrpc":"2.0","method":"greet","id":"g"}\n');
+  await loop.advance(0);
+  assertEquals(peer.messages("newline"), [
+    { jsonrpc: "2.0", method: "name", id: 1 },
+  ]);
+  peer.send('{"jsonrpc":"2.0","id":1}\n');
+  await loop.advance(0);
+  const answer = peer.messages("newline")[1] as {
+    error: { code: number; message: string };
+    id: unknown;
+  };
+  assertEquals(answer.id, "g");
+  assertEquals(answer.error.code, JsonRpcError.INTERNAL_ERROR);
+  assertStringIncludes(answer.error.message, "neither a result nor an error");
+  assertEquals(protocol.pendingCount, 0);
+  transport.close();
   await loop.advance(0);
   loop.close();
 });
@@ -1734,4 +1843,85 @@ Deno.test("JsonRpcProtocol without a framing option frames by what each transpor
   await loop.advance(0);
   assertEquals(rpc.framing, "newline");
   loop.close();
+});
+
+/**
+ * A JsonRpcProtocol over an HttpTransport to an HttpServerProtocol serving
+ * `handler`, in memory; `close()` ends it all.
+ */
+async function overHttp(
+  loop: VirtualTimeLoop,
+  handler: (request: Request) => Promise<Response>,
+) {
+  const server = new HttpServerProtocol(handler, { loop });
+  const http = new HttpClientProtocol({ loop });
+  transportPair(http, server, { loop });
+  await loop.advance(0);
+  const transport = new HttpTransport(http, { path: "/rpc", loop });
+  const rpc = new JsonRpcProtocol({}, { loop });
+  transport.setProtocol(rpc);
+  rpc.connectionMade(transport);
+  const close = async () => {
+    transport.close();
+    http.close();
+    await loop.advance(1);
+    loop.close();
+  };
+  return { rpc, close };
+}
+
+Deno.test("JsonRpcProtocol over an HttpTransport takes a body that is no JSON-RPC answer as the server's error, and sends nothing back", async () => {
+  // Each answer to a body the client cannot use would be POSTed to the
+  // server as a new request: an HTML page, answered with one parse error
+  // per word, drew a request per word, for ever.
+  const bodies = [
+    "<html><body>Not here either</body></html>\n",
+    '{"status":"ok"}',
+    '"hello"',
+  ];
+  const loop = new VirtualTimeLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => errors.push(context));
+  let posts = 0;
+  const { rpc, close } = await overHttp(loop, async (request) => {
+    await request.body?.cancel();
+    return new Response(bodies[posts++ % bodies.length], {
+      headers: { "content-type": "text/html" },
+    });
+  });
+  for (const [i, code] of [-32700, -32600, -32600].entries()) {
+    const e = await assertRejects(
+      () => loop.runUntilComplete(rpc.call("add", [1, 2], { timeout: 10 })),
+      JsonRpcError,
+    );
+    assertEquals(e.code, code);
+    await loop.advance(1);
+    assertEquals(posts, i + 1);
+  }
+  // The page's other words fit no call: counted, the first reported.
+  assertEquals(rpc.strayResponses, 2);
+  assertEquals(errors.length, 1);
+  await close();
+});
+
+Deno.test("JsonRpcProtocol over an HttpTransport ignores an empty array, a sloppy server's answer to notifications", async () => {
+  // JSON-RPC 2.0 section 6: the server must send nothing; some send [].
+  // It answers no call, so it must not fail the one waiting.
+  const loop = new VirtualTimeLoop();
+  let posts = 0;
+  const { rpc, close } = await overHttp(loop, async (request) => {
+    posts++;
+    const message = await request.json();
+    return new Response(
+      Array.isArray(message)
+        ? "[]"
+        : JSON.stringify({ jsonrpc: "2.0", result: 3, id: message.id }),
+    );
+  });
+  rpc.batch([{ method: "log", notify: true }]);
+  const sum = rpc.call("add", [1, 2], { timeout: 10 });
+  assertEquals(await loop.runUntilComplete(sum), 3);
+  await loop.advance(1);
+  assertEquals([posts, rpc.strayResponses, rpc.lateResponses], [2, 0, 0]);
+  await close();
 });
