@@ -24,8 +24,11 @@ import { REQUEST_SIGNAL_KEY } from "../transports/_deno_internals.ts";
 /** The methods `new Request()` uppercases (fetch spec "normalize"). */
 const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 
-/** Returns the method as `new Request()` would spell it. */
-function normalizeMethod(method: string): string {
+/**
+ * Returns the method as `new Request()` would spell it: a case variant of
+ * one of six methods is uppercased (`get` becomes `GET`).
+ */
+export function normalizeMethod(method: string): string {
   if (method === "GET" || method === "POST" || method === "HEAD") return method;
   const upper = method.toUpperCase();
   return NORMALIZED.has(upper) ? upper : method;

@@ -1077,6 +1077,25 @@ Deno.test("HttpServerProtocol answers 413, 414, 431, 501 and 505", async () => {
   );
 });
 
+Deno.test("HttpServerProtocol answers 501 to a method a web Request would respell: methods are case-sensitive (RFC 9110 §9.1)", async () => {
+  // `new Request()` makes these GET, HEAD, POST…; the handler would see
+  // another method than the one sent (and fail on a `get` with a body).
+  for (
+    const method of ["get", "Get", "head", "post", "put", "delete", "options"]
+  ) {
+    await rejected(
+      `${method} / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc`,
+      "501 Not Implemented",
+    );
+  }
+  // Methods it keeps as sent reach the handler as sent.
+  const c = await converse(
+    server((request) => new Response(request.method)),
+    "patch / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  );
+  assert(c.output.endsWith("\r\n\r\npatch"), c.output);
+});
+
 Deno.test("HttpServerProtocol closes without answering when a request is cut short", async () => {
   const loop = new VirtualTimeLoop();
   const peer = new Recorder(loop);
@@ -1156,7 +1175,7 @@ Deno.test("HttpServerProtocol builds URLs from the scheme, an absolute target, o
     "GET /x HTTP/1.1\r\nHost: h\r\n\r\n" +
       "GET http://other.example/y HTTP/1.1\r\nHost: h\r\n\r\n" +
       "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n" +
-      "get /z HTTP/1.0\r\n\r\n",
+      "GET /z HTTP/1.0\r\n\r\n",
   );
   assertEquals(urls, [
     "https://h/x",
@@ -1228,10 +1247,10 @@ Deno.test("HttpServerProtocol gives the same method and url before and after the
   };
   const c = await converse(
     server(handler),
-    "delete /a/./p%41 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    "patch /a/./p%41 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
   );
   assert(
-    c.output.endsWith("DELETE http://h/a/p%41 h DELETE http://h/a/p%41"),
+    c.output.endsWith("patch http://h/a/p%41 h patch http://h/a/p%41"),
     c.output,
   );
 });
