@@ -684,6 +684,19 @@ Deno.test("HttpServerProtocol answers HEAD with the headers and no body", async 
       () => new Response(null, { headers: { "content-length": "42" } }),
       "HTTP/1.1 200 OK\r\ncontent-length: 42\r\ndate: X\r\n\r\n",
     ],
+    // A length that is not a number of bytes is not sent (RFC 9110 §8.6),
+    // as Deno.serve drops it: a client would take the answer as broken.
+    [
+      () => new Response(null, { headers: { "content-length": "abc" } }),
+      "HTTP/1.1 200 OK\r\ncontent-length: 0\r\ndate: X\r\n\r\n",
+    ],
+    [
+      () =>
+        new Response(new ReadableStream(), {
+          headers: { "content-length": "-1" },
+        }),
+      "HTTP/1.1 200 OK\r\ndate: X\r\n\r\n",
+    ],
   ];
   for (const [handler, expected] of cases) {
     // The HEAD answer, then a GET on the same connection: nothing of a
@@ -700,7 +713,7 @@ Deno.test("HttpServerProtocol answers HEAD with the headers and no body", async 
   }
 });
 
-Deno.test("HttpServerProtocol sends no body and no length for 204 and keeps a 304's length", async () => {
+Deno.test("HttpServerProtocol sends no body and no length for 204 and keeps a 304's valid length", async () => {
   const c204 = await converse(
     server(() => new Response(null, { status: 204 })),
     "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -721,6 +734,19 @@ Deno.test("HttpServerProtocol sends no body and no length for 204 and keeps a 30
   assertEquals(
     c304.output,
     'HTTP/1.1 304 Not Modified\r\netag: "a"\r\ncontent-length: 10\r\ndate: X\r\nconnection: close\r\n\r\n',
+  );
+  const bad = await converse(
+    server(() =>
+      new Response(null, {
+        status: 304,
+        headers: { "content-length": "10, 11" },
+      })
+    ),
+    "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  );
+  assertEquals(
+    bad.output,
+    "HTTP/1.1 304 Not Modified\r\ndate: X\r\nconnection: close\r\n\r\n",
   );
 });
 
