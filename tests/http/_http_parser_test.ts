@@ -1812,14 +1812,20 @@ Deno.test("HttpResponseParser answers 413 once a close-delimited body passes max
   ]);
 });
 
-Deno.test("HttpResponseParser reads no body for HEAD, 204 and 304 responses", () => {
+Deno.test("HttpResponseParser reads no body for HEAD, 1xx, 204 and 304 responses, whatever their framing fields say", () => {
+  // RFC 9112 §6.3 (1): they end at the empty line "regardless of the
+  // header fields present", even a malformed Content-Length.
   const input = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" +
     "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n" +
     "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n" +
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n" +
+    "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n" +
+    "HTTP/1.1 100 Continue\r\nContent-Length: -1\r\n\r\n" +
+    "HTTP/1.1 204 No Content\r\nContent-Length: 1, 1, 2\r\n\r\n" +
+    "HTTP/1.1 304 Not Modified\r\nContent-Length: 99999999999999999999\r\n\r\n" +
     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   const events = parseResponses(input, {
-    methods: ["HEAD", "GET", "GET", "HEAD", "GET"],
+    methods: ["HEAD", "GET", "GET", "HEAD", "HEAD", "GET", "GET", "GET"],
   });
   assertEquals(events, [
     res({ headers: [["Content-Length", "5"]] }),
@@ -1838,6 +1844,26 @@ Deno.test("HttpResponseParser reads no body for HEAD, 204 and 304 responses", ()
     done,
     res({
       headers: [["Transfer-Encoding", "chunked"], ["Content-Length", "5"]],
+    }),
+    done,
+    res({ headers: [["Content-Length", "abc"]] }),
+    done,
+    res({
+      status: 100,
+      reason: "Continue",
+      headers: [["Content-Length", "-1"]],
+    }),
+    done,
+    res({
+      status: 204,
+      reason: "No Content",
+      headers: [["Content-Length", "1, 1, 2"]],
+    }),
+    done,
+    res({
+      status: 304,
+      reason: "Not Modified",
+      headers: [["Content-Length", "99999999999999999999"]],
     }),
     done,
     res({
@@ -2049,6 +2075,11 @@ Deno.test("HttpResponseParser rejects unsupported or conflicting framing", () =>
     ["Content-Length: 1\r\nContent-Length: 2\r\n", 400, "differing values"],
     ["Content-Length: 1, 1, 2\r\n", 400, "differing values"],
     ["Content-Length: -1\r\n", 400, "not a number of bytes"],
+    [
+      "Content-Length: x\r\nContent-Length: 2\r\n",
+      400,
+      "not a number of bytes",
+    ],
   ];
   for (const [fields, status, why] of cases) {
     const message = assertRejected(
