@@ -392,7 +392,8 @@ export interface HttpRequestHead extends HttpMessageHead {
    */
   host: string;
   /**
-   * `true` for an HTTP/1.1 request with `Expect: 100-continue`: the client
+   * `true` for an HTTP/1.1 request whose `Expect` lists `100-continue`
+   * (in any case, among other expectations or not): the client
    * waits for a `100 Continue` (or a final response) before it sends the
    * body. Any other `Expect` value is left in `headers`.
    */

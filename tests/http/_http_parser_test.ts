@@ -594,6 +594,10 @@ Deno.test("HttpRequestParser reports Expect: 100-continue on HTTP/1.1 only", () 
     ["1.1", "100-Continue", true],
     ["1.1", "100-continue-ish", false],
     ["1.1", "something-else", false],
+    // Expect is a list (RFC 9110 §10.1.1): a member is enough.
+    ["1.1", "100-continue, x-foo", true],
+    ["1.1", "x-foo ,100-continue", true],
+    ["1.1", "100-continue=1", false],
     ["1.0", "100-continue", false],
   ];
   for (const [version, expect, expectContinue] of cases) {
@@ -611,6 +615,25 @@ Deno.test("HttpRequestParser reports Expect: 100-continue on HTTP/1.1 only", () 
         contentLength: 1,
         expectContinue,
       }),
+    );
+  }
+});
+
+Deno.test("HttpRequestParser reads Expect fields as one list", () => {
+  for (
+    const fields of [
+      "Expect: 100-continue\r\nExpect: x-foo\r\n",
+      "Expect: x-foo\r\nExpect: 100-continue\r\n",
+    ]
+  ) {
+    const events = parseRequests(
+      `POST / HTTP/1.1\r\nHost: a\r\n${fields}Content-Length: 1\r\n\r\nx`,
+    );
+    assertEquals(
+      (events[0] as { head: { expectContinue: boolean } }).head
+        .expectContinue,
+      true,
+      fields,
     );
   }
 });
