@@ -24,14 +24,33 @@ import { REQUEST_SIGNAL_KEY } from "../transports/_deno_internals.ts";
 /** The methods `new Request()` uppercases (fetch spec "normalize"). */
 const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 
-/**
- * Returns the method as `new Request()` would spell it: a case variant of
- * one of six methods is uppercased (`get` becomes `GET`).
- */
-export function normalizeMethod(method: string): string {
+/** Returns the method as `new Request()` would spell it. */
+function normalizeMethod(method: string): string {
   if (method === "GET" || method === "POST" || method === "HEAD") return method;
   const upper = method.toUpperCase();
   return NORMALIZED.has(upper) ? upper : method;
+}
+
+/**
+ * Why a web `Request` cannot carry the method a client sent, or `null`
+ * when it can: `new Request()` refuses CONNECT, TRACE and TRACK in any
+ * case, and uppercases a case variant of six methods (`get` would be
+ * GET, which it is not: methods are case-sensitive, RFC 9110 §9.1).
+ *
+ * @param method The method, as sent.
+ * @returns The reason, or `null`.
+ */
+export function unsupportedMethod(method: string): string | null {
+  if (method === "GET" || method === "POST" || method === "HEAD") return null;
+  const upper = method.toUpperCase();
+  if (upper === "CONNECT" || upper === "TRACE" || upper === "TRACK") {
+    return `the method ${method} is not supported`;
+  }
+  if (upper !== method && NORMALIZED.has(upper)) {
+    return `the method ${method} is not supported (methods are ` +
+      `case-sensitive; a web Request would read it as ${upper})`;
+  }
+  return null;
 }
 
 /**

@@ -1103,11 +1103,23 @@ Deno.test("HttpServerProtocol answers 413, 414, 431, 501 and 505", async () => {
   );
 });
 
-Deno.test("HttpServerProtocol answers 501 to a method a web Request would respell: methods are case-sensitive (RFC 9110 §9.1)", async () => {
-  // `new Request()` makes these GET, HEAD, POST…; the handler would see
-  // another method than the one sent (and fail on a `get` with a body).
+Deno.test("HttpServerProtocol answers 501 to a method a web Request would respell or refuses, in any case (RFC 9110 §9.1)", async () => {
+  // `new Request()` makes these GET, HEAD, POST…: the handler would see
+  // another method than the one sent (and fail on a `get` with a body);
+  // it refuses CONNECT, TRACE and TRACK in any case.
   for (
-    const method of ["get", "Get", "head", "post", "put", "delete", "options"]
+    const method of [
+      "get",
+      "Get",
+      "head",
+      "post",
+      "put",
+      "delete",
+      "options",
+      "trace",
+      "Track",
+      "connect",
+    ]
   ) {
     await rejected(
       `${method} / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc`,
