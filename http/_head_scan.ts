@@ -149,16 +149,22 @@ export class HeadScan {
   }
 }
 
+// The lists readList() reads.
+const CONNECTION = 0;
+const TRANSFER_ENCODING = 1;
+const EXPECT = 2;
+
 /**
  * Reads the non-empty elements of a comma-separated field value: the
- * options of `Connection`, or the codings of `Transfer-Encoding`.
+ * options of `Connection`, the codings of `Transfer-Encoding`, or the
+ * expectations of `Expect`.
  */
 function readList(
   src: Uint8Array,
   start: number,
   end: number,
   s: HeadScan,
-  connection: boolean,
+  list: number,
 ): void {
   let i = start;
   while (i < end) {
@@ -169,9 +175,11 @@ function readList(
     while (a < t && isBlank(src[a])) a++;
     while (t > a && isBlank(src[t - 1])) t--;
     if (t > a) {
-      if (connection) {
+      if (list === CONNECTION) {
         if (equalsLower(src, a, t, L_CLOSE)) s.close = true;
         else if (equalsLower(src, a, t, L_KEEP_ALIVE)) s.keepAlive = true;
+      } else if (list === EXPECT) {
+        if (equalsLower(src, a, t, L_100_CONTINUE)) s.expectContinue = true;
       } else if (equalsLower(src, a, t, L_CHUNKED)) {
         s.chunked++;
         s.chunkedLast = true;
@@ -207,13 +215,14 @@ export function framingField(
       }
       return false;
     case 6:
+      // A list (RFC 9110 §10.1.1), which may come in several fields.
       if (equalsLower(src, ns, ne, L_EXPECT)) {
-        s.expectContinue = equalsLower(src, vs, ve, L_100_CONTINUE);
+        readList(src, vs, ve, s, EXPECT);
       }
       return false;
     case 10:
       if (equalsLower(src, ns, ne, L_CONNECTION)) {
-        readList(src, vs, ve, s, true);
+        readList(src, vs, ve, s, CONNECTION);
       }
       return false;
     case 14:
@@ -221,7 +230,7 @@ export function framingField(
     case 17:
       if (equalsLower(src, ns, ne, L_TRANSFER_ENCODING)) {
         s.te = true;
-        readList(src, vs, ve, s, false);
+        readList(src, vs, ve, s, TRANSFER_ENCODING);
       }
       return false;
   }

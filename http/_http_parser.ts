@@ -20,7 +20,9 @@
  *   plain digits, `chunked` applied twice or not last, and any
  *   `Transfer-Encoding` in an HTTP/1.0 message. Equal values repeated (a
  *   list, or several fields) are reported as one field of that value
- *   (RFC 9110 §8.6).
+ *   (RFC 9110 §8.6). A response to HEAD, and a 1xx, 204 or 304 response,
+ *   ends at its head whatever these fields say (RFC 9112 §6.3), so they
+ *   are not checked there.
  * - Field names must be tokens, with no whitespace before the colon; field
  *   values may hold only HTAB, SP, visible ASCII and obs-text. Folded lines
  *   (obs-fold) are rejected in a request; in a response each fold is
@@ -390,7 +392,8 @@ export interface HttpRequestHead extends HttpMessageHead {
    */
   host: string;
   /**
-   * `true` for an HTTP/1.1 request with `Expect: 100-continue`: the client
+   * `true` for an HTTP/1.1 request whose `Expect` lists `100-continue`
+   * (in any case, among other expectations or not): the client
    * waits for a `100 Continue` (or a final response) before it sends the
    * body. Any other `Expect` value is left in `headers`.
    */
@@ -658,6 +661,11 @@ export class HttpParser<H extends HttpMessageHead> {
   /** Whether HTTP ends on this connection after the current message. */
   #lastMessage = false;
   #error: HttpParseError | null = null;
+  /**
+   * What was wrong with the `Content-Length` of the response head being
+   * read: whether it matters depends on the status (RFC 9112 §6.3).
+   */
+  #lengthError: HttpParseError | null = null;
   /** The bitwise OR of all field value bytes of the last `#fields()` call. */
   #high = 0;
   /** The head being read; refilled for each. */
@@ -841,10 +849,25 @@ export class HttpParser<H extends HttpMessageHead> {
 
   /** Reports an error by unwinding to `#run()`, which reports it. */
   #fail(status: number, why: string, received?: string): never {
+    this.#state = S_DEAD;
+    throw (this.#error = this.#parseError(status, why, received));
+  }
+
+  #parseError(status: number, why: string, received?: string): HttpParseError {
     const message = `Cannot parse HTTP ${this.#what}: ${why}` +
       (received === undefined ? "" : `, received ${received}`);
-    this.#state = S_DEAD;
-    throw (this.#error = new HttpParseError(status, message));
+    return new HttpParseError(status, message);
+  }
+
+  /**
+   * A `Content-Length` is malformed: a request fails; a response fails
+   * once its status says the length frames a body (`#frameResponse()`),
+   * and its fields are given as received.
+   */
+  #badLength(f: HeadScan, why: string, received: string): void {
+    if (this.#isRequest) this.#fail(400, why, received);
+    this.#lengthError = this.#parseError(400, why, received);
+    f.oneLength = -1;
   }
 
   #finishEof(): void {
@@ -1347,6 +1370,7 @@ export class HttpParser<H extends HttpMessageHead> {
 
   /** Reads a `Content-Length` value: digits, or a list of equal digits. */
   #contentLength(src: Uint8Array, vs: number, ve: number, f: HeadScan): void {
+    if (this.#lengthError !== null) return;
     let k = vs;
     for (;;) {
       while (k < ve && (src[k] === SP || src[k] === HTAB)) k++;
@@ -1357,16 +1381,20 @@ export class HttpParser<H extends HttpMessageHead> {
         if (d < 0 || d > 9) break;
         n = n * 10 + d;
         if (n > Number.MAX_SAFE_INTEGER) {
-          this.#fail(400, "Content-Length is too large", excerpt(src, vs, ve));
+          return this.#badLength(
+            f,
+            "Content-Length is too large",
+            excerpt(src, vs, ve),
+          );
         }
         k++;
       }
-      if (k === digits) this.#badContentLength(src, vs, ve);
+      if (k === digits) return this.#badContentLength(src, vs, ve, f);
       while (k < ve && (src[k] === SP || src[k] === HTAB)) k++;
       if (f.contentLength !== -1) {
         if (f.contentLength !== n) {
-          this.#fail(
-            400,
+          return this.#badLength(
+            f,
             "Content-Length has differing values",
             excerpt(src, vs, ve),
           );
@@ -1375,14 +1403,19 @@ export class HttpParser<H extends HttpMessageHead> {
       }
       f.contentLength = n;
       if (k === ve) return;
-      if (src[k] !== COMMA) this.#badContentLength(src, vs, ve);
+      if (src[k] !== COMMA) return this.#badContentLength(src, vs, ve, f);
       k++;
     }
   }
 
-  #badContentLength(src: Uint8Array, vs: number, ve: number): never {
-    this.#fail(
-      400,
+  #badContentLength(
+    src: Uint8Array,
+    vs: number,
+    ve: number,
+    f: HeadScan,
+  ): void {
+    this.#badLength(
+      f,
       "Content-Length is not a number of bytes",
       excerpt(src, vs, ve),
     );
@@ -1611,6 +1644,8 @@ export class HttpParser<H extends HttpMessageHead> {
   #frameResponse(src: Uint8Array, s: HeadScan): void {
     const methods = this.#methods!;
     const status = s.status;
+    const lengthError = this.#lengthError;
+    this.#lengthError = null;
     if (methods.length === 0) {
       this.#fail(
         400,
@@ -1629,6 +1664,9 @@ export class HttpParser<H extends HttpMessageHead> {
     } else if (method === "CONNECT" && status < 300) {
       s.bodyKind = "none";
       this.#lastMessage = true;
+    } else if (lengthError !== null) {
+      this.#state = S_DEAD;
+      throw (this.#error = lengthError);
     } else if (!s.te && s.contentLength === -1) {
       s.bodyKind = "close";
       s.persistent = false;

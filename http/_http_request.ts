@@ -32,6 +32,28 @@ function normalizeMethod(method: string): string {
 }
 
 /**
+ * Why a web `Request` cannot carry the method a client sent, or `null`
+ * when it can: `new Request()` refuses CONNECT, TRACE and TRACK in any
+ * case, and uppercases a case variant of six methods (`get` would be
+ * GET, which it is not: methods are case-sensitive, RFC 9110 §9.1).
+ *
+ * @param method The method, as sent.
+ * @returns The reason, or `null`.
+ */
+export function unsupportedMethod(method: string): string | null {
+  if (method === "GET" || method === "POST" || method === "HEAD") return null;
+  const upper = method.toUpperCase();
+  if (upper === "CONNECT" || upper === "TRACE" || upper === "TRACK") {
+    return `the method ${method} is not supported`;
+  }
+  if (upper !== method && NORMALIZED.has(upper)) {
+    return `the method ${method} is not supported (methods are ` +
+      `case-sensitive; a web Request would read it as ${upper})`;
+  }
+  return null;
+}
+
+/**
  * What a lazy request is made from, and the proxy's target: the server's
  * per-request state implements it (which saves an object per request;
  * an interface rather than a base class, since a derived class costs a

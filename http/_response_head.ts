@@ -194,7 +194,8 @@ function declaredLength(value: string): number {
  * which lists `upgrade` when there is an `Upgrade` field) and where its
  * body comes from. A stream of unknown length is sent by the handler's
  * `Content-Length` when it gives a valid one, as `Deno.serve` does (and
- * as the HEAD answer says); otherwise chunked.
+ * as the HEAD answer says); otherwise chunked. A `Content-Length` that is
+ * not a plain number of bytes is dropped, on a HEAD or 304 answer too.
  *
  * @param response The handler's response.
  * @param context The request and the connection.
@@ -214,13 +215,15 @@ export function planResponse(
   }
   const headers: Array<[string, string]> = [];
   let hasDate = false;
-  let declared: string | null = null;
+  // The handler's Content-Length, when a plain number of bytes (-1 for
+  // none or another value, which is dropped, as Deno.serve drops it).
+  let declared = -1;
   let close = false;
   let upgrade = false;
   for (const pair of response.headers) {
     const name = pair[0];
     if (name === "content-length") {
-      declared = pair[1];
+      declared = declaredLength(pair[1]);
       continue;
     }
     if (name === "transfer-encoding" || name === "keep-alive") continue;
@@ -252,7 +255,7 @@ export function planResponse(
     length = data.length;
   } else if (given !== undefined) {
     stream = given as ReadableStream<Uint8Array>;
-    length = declared !== null ? declaredLength(declared) : -1;
+    length = declared;
   } else {
     if (response.bodyUsed) {
       throw new TypeError(
@@ -266,8 +269,7 @@ export function planResponse(
         "Cannot send the HTTP response: its body stream is locked, received a locked ReadableStream",
       );
     } else {
-      length = knownBodyLength(response) ??
-        (declared !== null ? declaredLength(declared) : -1);
+      length = knownBodyLength(response) ?? declared;
     }
   }
   if (stream !== null && !bodiless && !isHead) {
@@ -282,8 +284,8 @@ export function planResponse(
     data = null;
     // A HEAD answer tells the length of the body it would have; a
     // handler that gives no body may state it itself, as may a 304.
-    const value = (known === null || hadStream) && declared !== null
-      ? declared
+    const value = (known === null || hadStream) && declared >= 0
+      ? String(declared)
       : bodiless || length < 0
       ? null
       : String(length);

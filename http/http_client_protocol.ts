@@ -117,6 +117,25 @@ const T_BODY = 2;
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
 /**
+ * The bytes the URL parser leaves unencoded in a path (`[\]^|`) or a query
+ * (those and `` `{} ``) that RFC 3986 does not allow in a request-target.
+ */
+const NOT_RFC_3986 = /[[\\\]^`{|}]/g;
+
+/**
+ * The request-target of `url`: its path and query, with what RFC 3986
+ * does not allow in them percent-encoded, as a strict server requires (a
+ * `%` is left alone: the URL parser keeps it as given).
+ */
+function requestTarget(url: URL): string {
+  return (url.pathname + url.search).replace(NOT_RFC_3986, percentEncode);
+}
+
+function percentEncode(c: string): string {
+  return "%" + c.charCodeAt(0).toString(16).toUpperCase();
+}
+
+/**
  * A request's head, framed by the body's length: `Content-Length` (none
  * for an empty body of a method that takes none), or chunked for -1.
  */
@@ -388,9 +407,10 @@ export class HttpClientProtocol extends Protocol {
    * Sends a request and returns a future of its response, resolved when
    * the response head arrives (the body streams after it).
    *
-   * The request's URL gives the request-target (path and query) and, when
-   * the request has no `Host` field, the `Host`; its scheme and host do
-   * not choose the connection — this one is used. The body, if any, is
+   * The request's URL gives the request-target (path and query, with
+   * what RFC 3986 does not allow there, such as `|`, percent-encoded)
+   * and, when the request has no `Host` field, the `Host`; its scheme and
+   * host do not choose the connection — this one is used. The body, if any, is
    * read from the request (so the request can be sent once).
    *
    * @param request The request.
@@ -466,7 +486,7 @@ export class HttpClientProtocol extends Protocol {
     // Without Deno's internals a body held in memory (a string, bytes) is
     // told by its stream being ready at once; it goes with its length too.
     const probe = length < 0 && bodyUnknown(request);
-    const target = url.pathname + url.search;
+    const target = requestTarget(url);
     const head = requestHead(method, target, headers, length);
     const pending = new Pending(
       new RequestFuture(this.#loop ?? undefined, this.#requestCancelled),

@@ -30,6 +30,7 @@ import {
   lazyRequest,
   type LazyRequestSource,
   materialize,
+  unsupportedMethod,
 } from "./_http_request.ts";
 import { statusText } from "./_http_serialize.ts";
 import { FastResponses } from "./_fast_response.ts";
@@ -414,7 +415,9 @@ class ServeInfo implements HttpServeInfo {
  *   rejected (no request smuggling); so are a bad `Host`, a request-target
  *   with a byte RFC 3986 does not allow there (a `\` in the path, which
  *   the URL would read as `/`; a `#`), and `CONNECT`, `TRACE` and
- *   `TRACK`, which a web `Request` cannot carry (501). Equal
+ *   `TRACK` in any case, which a web `Request` cannot carry (501), nor a
+ *   method it would respell: methods are case-sensitive, and `get` (or
+ *   `Head`, `post`…) would reach the handler as `GET` (501). Equal
  *   `Content-Length` values repeated (`3, 3`) reach the handler as one.
  *
  * Responses:
@@ -851,9 +854,10 @@ export class HttpServerProtocol extends Protocol {
     let why = "";
     const method = head.method;
     const form = head.targetForm;
-    if (method === "CONNECT" || method === "TRACE" || method === "TRACK") {
+    const unsupported = unsupportedMethod(method);
+    if (unsupported !== null) {
       reject = 501;
-      why = `the method ${method} is not supported`;
+      why = unsupported;
     } else if (
       form === "other" || (form === "asterisk" && method !== "OPTIONS")
     ) {

@@ -594,6 +594,10 @@ Deno.test("HttpRequestParser reports Expect: 100-continue on HTTP/1.1 only", () 
     ["1.1", "100-Continue", true],
     ["1.1", "100-continue-ish", false],
     ["1.1", "something-else", false],
+    // Expect is a list (RFC 9110 §10.1.1): a member is enough.
+    ["1.1", "100-continue, x-foo", true],
+    ["1.1", "x-foo ,100-continue", true],
+    ["1.1", "100-continue=1", false],
     ["1.0", "100-continue", false],
   ];
   for (const [version, expect, expectContinue] of cases) {
@@ -611,6 +615,25 @@ Deno.test("HttpRequestParser reports Expect: 100-continue on HTTP/1.1 only", () 
         contentLength: 1,
         expectContinue,
       }),
+    );
+  }
+});
+
+Deno.test("HttpRequestParser reads Expect fields as one list", () => {
+  for (
+    const fields of [
+      "Expect: 100-continue\r\nExpect: x-foo\r\n",
+      "Expect: x-foo\r\nExpect: 100-continue\r\n",
+    ]
+  ) {
+    const events = parseRequests(
+      `POST / HTTP/1.1\r\nHost: a\r\n${fields}Content-Length: 1\r\n\r\nx`,
+    );
+    assertEquals(
+      (events[0] as { head: { expectContinue: boolean } }).head
+        .expectContinue,
+      true,
+      fields,
     );
   }
 });
@@ -1812,14 +1835,20 @@ Deno.test("HttpResponseParser answers 413 once a close-delimited body passes max
   ]);
 });
 
-Deno.test("HttpResponseParser reads no body for HEAD, 204 and 304 responses", () => {
+Deno.test("HttpResponseParser reads no body for HEAD, 1xx, 204 and 304 responses, whatever their framing fields say", () => {
+  // RFC 9112 §6.3 (1): they end at the empty line "regardless of the
+  // header fields present", even a malformed Content-Length.
   const input = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" +
     "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n" +
     "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n" +
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n" +
+    "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n" +
+    "HTTP/1.1 100 Continue\r\nContent-Length: -1\r\n\r\n" +
+    "HTTP/1.1 204 No Content\r\nContent-Length: 1, 1, 2\r\n\r\n" +
+    "HTTP/1.1 304 Not Modified\r\nContent-Length: 99999999999999999999\r\n\r\n" +
     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   const events = parseResponses(input, {
-    methods: ["HEAD", "GET", "GET", "HEAD", "GET"],
+    methods: ["HEAD", "GET", "GET", "HEAD", "HEAD", "GET", "GET", "GET"],
   });
   assertEquals(events, [
     res({ headers: [["Content-Length", "5"]] }),
@@ -1838,6 +1867,26 @@ Deno.test("HttpResponseParser reads no body for HEAD, 204 and 304 responses", ()
     done,
     res({
       headers: [["Transfer-Encoding", "chunked"], ["Content-Length", "5"]],
+    }),
+    done,
+    res({ headers: [["Content-Length", "abc"]] }),
+    done,
+    res({
+      status: 100,
+      reason: "Continue",
+      headers: [["Content-Length", "-1"]],
+    }),
+    done,
+    res({
+      status: 204,
+      reason: "No Content",
+      headers: [["Content-Length", "1, 1, 2"]],
+    }),
+    done,
+    res({
+      status: 304,
+      reason: "Not Modified",
+      headers: [["Content-Length", "99999999999999999999"]],
     }),
     done,
     res({
@@ -2049,6 +2098,11 @@ Deno.test("HttpResponseParser rejects unsupported or conflicting framing", () =>
     ["Content-Length: 1\r\nContent-Length: 2\r\n", 400, "differing values"],
     ["Content-Length: 1, 1, 2\r\n", 400, "differing values"],
     ["Content-Length: -1\r\n", 400, "not a number of bytes"],
+    [
+      "Content-Length: x\r\nContent-Length: 2\r\n",
+      400,
+      "not a number of bytes",
+    ],
   ];
   for (const [fields, status, why] of cases) {
     const message = assertRejected(

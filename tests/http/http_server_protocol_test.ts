@@ -684,6 +684,19 @@ Deno.test("HttpServerProtocol answers HEAD with the headers and no body", async 
       () => new Response(null, { headers: { "content-length": "42" } }),
       "HTTP/1.1 200 OK\r\ncontent-length: 42\r\ndate: X\r\n\r\n",
     ],
+    // A length that is not a number of bytes is not sent (RFC 9110 §8.6),
+    // as Deno.serve drops it: a client would take the answer as broken.
+    [
+      () => new Response(null, { headers: { "content-length": "abc" } }),
+      "HTTP/1.1 200 OK\r\ncontent-length: 0\r\ndate: X\r\n\r\n",
+    ],
+    [
+      () =>
+        new Response(new ReadableStream(), {
+          headers: { "content-length": "-1" },
+        }),
+      "HTTP/1.1 200 OK\r\ndate: X\r\n\r\n",
+    ],
   ];
   for (const [handler, expected] of cases) {
     // The HEAD answer, then a GET on the same connection: nothing of a
@@ -700,7 +713,7 @@ Deno.test("HttpServerProtocol answers HEAD with the headers and no body", async 
   }
 });
 
-Deno.test("HttpServerProtocol sends no body and no length for 204 and keeps a 304's length", async () => {
+Deno.test("HttpServerProtocol sends no body and no length for 204 and keeps a 304's valid length", async () => {
   const c204 = await converse(
     server(() => new Response(null, { status: 204 })),
     "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -721,6 +734,19 @@ Deno.test("HttpServerProtocol sends no body and no length for 204 and keeps a 30
   assertEquals(
     c304.output,
     'HTTP/1.1 304 Not Modified\r\netag: "a"\r\ncontent-length: 10\r\ndate: X\r\nconnection: close\r\n\r\n',
+  );
+  const bad = await converse(
+    server(() =>
+      new Response(null, {
+        status: 304,
+        headers: { "content-length": "10, 11" },
+      })
+    ),
+    "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  );
+  assertEquals(
+    bad.output,
+    "HTTP/1.1 304 Not Modified\r\ndate: X\r\nconnection: close\r\n\r\n",
   );
 });
 
@@ -1077,6 +1103,37 @@ Deno.test("HttpServerProtocol answers 413, 414, 431, 501 and 505", async () => {
   );
 });
 
+Deno.test("HttpServerProtocol answers 501 to a method a web Request would respell or refuses, in any case (RFC 9110 §9.1)", async () => {
+  // `new Request()` makes these GET, HEAD, POST…: the handler would see
+  // another method than the one sent (and fail on a `get` with a body);
+  // it refuses CONNECT, TRACE and TRACK in any case.
+  for (
+    const method of [
+      "get",
+      "Get",
+      "head",
+      "post",
+      "put",
+      "delete",
+      "options",
+      "trace",
+      "Track",
+      "connect",
+    ]
+  ) {
+    await rejected(
+      `${method} / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc`,
+      "501 Not Implemented",
+    );
+  }
+  // Methods it keeps as sent reach the handler as sent.
+  const c = await converse(
+    server((request) => new Response(request.method)),
+    "patch / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  );
+  assert(c.output.endsWith("\r\n\r\npatch"), c.output);
+});
+
 Deno.test("HttpServerProtocol closes without answering when a request is cut short", async () => {
   const loop = new VirtualTimeLoop();
   const peer = new Recorder(loop);
@@ -1156,7 +1213,7 @@ Deno.test("HttpServerProtocol builds URLs from the scheme, an absolute target, o
     "GET /x HTTP/1.1\r\nHost: h\r\n\r\n" +
       "GET http://other.example/y HTTP/1.1\r\nHost: h\r\n\r\n" +
       "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n" +
-      "get /z HTTP/1.0\r\n\r\n",
+      "GET /z HTTP/1.0\r\n\r\n",
   );
   assertEquals(urls, [
     "https://h/x",
@@ -1228,10 +1285,10 @@ Deno.test("HttpServerProtocol gives the same method and url before and after the
   };
   const c = await converse(
     server(handler),
-    "delete /a/./p%41 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    "patch /a/./p%41 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
   );
   assert(
-    c.output.endsWith("DELETE http://h/a/p%41 h DELETE http://h/a/p%41"),
+    c.output.endsWith("patch http://h/a/p%41 h patch http://h/a/p%41"),
     c.output,
   );
 });
