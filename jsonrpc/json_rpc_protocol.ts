@@ -436,7 +436,8 @@ function readResponse(
  * JSON-RPC answer (not JSON, or not a response) is not answered, since
  * the reply would be POSTed to the server as a new request; its -32700 or
  * -32600 error is taken as the server's error with id null instead (see
- * `batch()`), and an empty array (what some servers answer a batch of
+ * `batch()`; one about an item of an array, or naming an id, counts as a
+ * stray answer, as such an error does), and an empty array (what some servers answer a batch of
  * notifications with) is ignored. When the peer sends its end of stream,
  * the answers still being computed are written before the connection
  * closes.
@@ -688,8 +689,12 @@ export class JsonRpcProtocol extends Protocol {
       onResponse: (response, inArray) =>
         this.#responseReceived(response, inArray),
       awaits: (id) => typeof id === "number" && this.#pending.has(id),
-      onInvalid: (code, message) =>
-        this.#overUrl && this.#invalidAnswer(new JsonRpcError(code, message)),
+      onInvalid: (code, message, id, inArray) =>
+        this.#overUrl &&
+        this.#invalidAnswer(
+          new JsonRpcError(code, message),
+          !inArray && id === null,
+        ),
       onNotificationError: (error, context) =>
         this.#log.report(FAILED_NOTIFICATION, {
           message: `JSON-RPC notification ${
@@ -1210,10 +1215,12 @@ export class JsonRpcProtocol extends Protocol {
    * JSON-RPC answer (not JSON, not a response) cannot be answered: a reply
    * would be POSTed to the server as a new request, which answers it with
    * another such body. The error is taken as the server's answer with id
-   * null instead. Returns `true`: nothing is sent.
+   * null instead, when it could be one (`whole`: not an item of an array,
+   * nor one naming an id), else as a stray answer. Returns `true`: nothing
+   * is sent.
    */
-  #invalidAnswer(error: JsonRpcError): boolean {
-    if (!this.#rejected(error)) {
+  #invalidAnswer(error: JsonRpcError, whole: boolean): boolean {
+    if (!whole || !this.#rejected(error)) {
       this.#log.report(STRAY_RESPONSE, {
         message: "JSON-RPC server answered with a body that is no response",
         exception: error,
