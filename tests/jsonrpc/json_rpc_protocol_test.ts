@@ -1992,3 +1992,34 @@ Deno.test("JsonRpcProtocol over a transport that names a URL: a bad body naming 
   rpc.connectionLost(undefined);
   loop.close();
 });
+
+Deno.test("JsonRpcProtocol over a transport that names a URL: a bad body naming a waiting call's id fails that call, whoever else waits", async () => {
+  const loop = new VirtualTimeLoop();
+  const written: Uint8Array[] = [];
+  const rpc = new JsonRpcProtocol({}, { loop });
+  rpc.connectionMade(urlTransport(written));
+  const first = rpc.call("a");
+  const second = rpc.call("b");
+  const ids = written.map((d) => JSON.parse(new TextDecoder().decode(d)).id);
+  rpc.dataReceived(
+    new TextEncoder().encode(
+      JSON.stringify({ jsonrpc: "2.0", id: ids[1], method: 5 }),
+    ),
+  );
+  const e = await assertRejects(
+    () => loop.runUntilComplete(second),
+    JsonRpcError,
+    "method must be a string",
+  );
+  assertEquals(e.code, -32600);
+  assertEquals(first.done(), false);
+  rpc.dataReceived(
+    new TextEncoder().encode(
+      JSON.stringify({ jsonrpc: "2.0", result: "a", id: ids[0] }),
+    ),
+  );
+  assertEquals(await loop.runUntilComplete(first), "a");
+  assertEquals([written.length, rpc.strayResponses], [2, 0]);
+  rpc.connectionLost(undefined);
+  loop.close();
+});
