@@ -212,7 +212,9 @@ export function foreignTurnRequested(): boolean {
  * outstanding (the count never goes below zero).
  */
 export function noteAwaitParked(): void {
-  if (resuming > 0) resuming--;
+  // Once none is outstanding, the guard is let go: a loop that stopped
+  // before its checkpoint must not keep the task alive.
+  if (resuming > 0 && --resuming === 0) lastResumedBy = undefined;
 }
 
 /**

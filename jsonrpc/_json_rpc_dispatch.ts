@@ -39,9 +39,15 @@ export interface Front {
   /**
    * Takes an error found in a message received (-32700 or -32600: not
    * JSON, or not a request), in place of answering with it; returns
-   * `false` to have it answered as usual.
+   * `false` to have it answered as usual. `id` is the one the answer
+   * would carry, and `inArray` tells an item of a batch.
    */
-  onInvalid?(code: number, message: string): boolean;
+  onInvalid?(
+    code: number,
+    message: string,
+    id: JsonRpcId | IdText,
+    inArray: boolean,
+  ): boolean;
   /** Told when a notification's method fails, since no reply can say so. */
   onNotificationError?(error: unknown, context: JsonRpcContext): void;
   /**
@@ -261,8 +267,9 @@ export function refusal(
   code: number,
   message: string,
   id: JsonRpcId | IdText,
+  inArray = false,
 ): string | undefined {
-  return front.onInvalid?.(code, message) === true
+  return front.onInvalid?.(code, message, id, inArray) === true
     ? undefined
     : errorReply(code, message, id);
 }
@@ -396,6 +403,7 @@ function serveOne(
         JsonRpcError.INVALID_REQUEST,
         `Invalid Request: expected an object, received ${describe(item)}`,
         null,
+        inArray,
       ),
     );
   }
@@ -415,6 +423,7 @@ function serveOne(
         JsonRpcError.INVALID_REQUEST,
         `Invalid Request: ${why}`,
         replyId,
+        inArray,
       ),
     );
   if (hasId && !validId) {

@@ -435,9 +435,9 @@ function readResponse(
  * an HTTP client, reading the server's response bodies), a body that is no
  * JSON-RPC answer (not JSON, or not a response) is not answered, since
  * the reply would be POSTed to the server as a new request; its -32700 or
- * -32600 error is taken as the server's error with id null instead (see
- * `batch()`), and an empty array (what some servers answer a batch of
- * notifications with) is ignored. When the peer sends its end of stream,
+ * -32600 error is taken as the server's answer instead, with the id the
+ * message names, else id null (see `batch()`), and an empty array (what
+ * some servers answer a batch of notifications with) is ignored. When the peer sends its end of stream,
  * the answers still being computed are written before the connection
  * closes.
  *
@@ -688,8 +688,9 @@ export class JsonRpcProtocol extends Protocol {
       onResponse: (response, inArray) =>
         this.#responseReceived(response, inArray),
       awaits: (id) => typeof id === "number" && this.#pending.has(id),
-      onInvalid: (code, message) =>
-        this.#overUrl && this.#invalidAnswer(new JsonRpcError(code, message)),
+      onInvalid: (code, message, id, inArray) =>
+        this.#overUrl &&
+        this.#invalidAnswer(new JsonRpcError(code, message), id, inArray),
       onNotificationError: (error, context) =>
         this.#log.report(FAILED_NOTIFICATION, {
           message: `JSON-RPC notification ${
@@ -1209,11 +1210,19 @@ export class JsonRpcProtocol extends Protocol {
    * Over a transport that names a URL, a response body that is no
    * JSON-RPC answer (not JSON, not a response) cannot be answered: a reply
    * would be POSTed to the server as a new request, which answers it with
-   * another such body. The error is taken as the server's answer with id
-   * null instead. Returns `true`: nothing is sent.
+   * another such body. The error is taken as the server's answer instead:
+   * to the call whose id the message names, or, naming none, as an error
+   * with id null (which a whole body may be, not an item of an array).
+   * Returns `true`: nothing is sent.
    */
-  #invalidAnswer(error: JsonRpcError): boolean {
-    if (!this.#rejected(error)) {
+  #invalidAnswer(error: JsonRpcError, id: unknown, inArray: boolean): boolean {
+    if (typeof id === "number") {
+      this.#responseReceived({
+        jsonrpc: "2.0",
+        error: { code: error.code, message: error.message },
+        id,
+      }, inArray);
+    } else if (id !== null || inArray || !this.#rejected(error)) {
       this.#log.report(STRAY_RESPONSE, {
         message: "JSON-RPC server answered with a body that is no response",
         exception: error,

@@ -96,8 +96,10 @@ const sourceTracebacks = new WeakMap<Handle, string>();
 /**
  * Records the current stack as where `handle` was made (the loop calls it
  * in debug mode); an error its callback throws is then reported with it
- * as the context's `sourceTraceback`, the frames from the caller of
- * `BaseEventLoop`'s scheduling method down.
+ * as the context's `sourceTraceback`: the stack from `BaseEventLoop`'s
+ * scheduling method (`callSoon()`, or `callLater()`/`callAt()` under the
+ * private method they share) out to its callers, as asyncio keeps the
+ * frame of `call_soon()` itself.
  */
 export function noteSourceTraceback(handle: Handle): void {
   const stack = new Error().stack;

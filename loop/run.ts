@@ -11,6 +11,7 @@ import {
 } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { gather } from "../tasks/gather.ts";
+import { plainResultRefusals } from "../tasks/_plain_results.ts";
 import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
 import { CtrlC } from "./_deno_signals.ts";
 import type { EventLoop } from "./event_loop.ts";
@@ -146,10 +147,10 @@ export async function run<T>(
   const debug = options?.debug;
   if (debug !== undefined && debug !== null) loop.setDebug(debug);
   try {
-    const task = loop.createTask(
-      typeof main === "function" ? refusingPlainResults(main) : main,
-      { name: "main" },
-    );
+    const task = loop.createTask(main, { name: "main" });
+    if (typeof main === "function") {
+      plainResultRefusals.set(task, refusePlainResult);
+    }
     const interrupt = CtrlC.install(loop, task);
     try {
       return await loop.runUntilComplete(task);
@@ -204,29 +205,15 @@ function checkMain(main: unknown): void {
 }
 
 /**
- * `main` as the main task calls it, refusing a result that is no
- * coroutine (a function that is not async, as asyncio's `run()` refuses
- * `lambda: None`): only the call tells a plain function from an async one.
+ * The error of a main task whose function returned no coroutine (a
+ * function that is not async, as asyncio's `run()` refuses `lambda: None`).
  */
-function refusingPlainResults<T>(
-  main: () => Coroutine<T> | PromiseLike<T>,
-): () => Coroutine<T> | PromiseLike<T> {
-  return () => {
-    const out: unknown = main();
-    const candidate = out as Partial<Coroutine<T> & PromiseLike<T>> | null;
-    if (
-      (typeof out === "object" || typeof out === "function") &&
-      candidate !== null &&
-      (typeof candidate.then === "function" ||
-        (typeof candidate.next === "function" &&
-          typeof candidate.throw === "function"))
-    ) return out as Coroutine<T> | PromiseLike<T>;
-    throw new TypeError(
-      `Cannot call run(): main must be a generator, a generator function or an async function; the function returned ${
-        formatReceived(out)
-      }, neither a generator nor a promise nor a Future`,
-    );
-  };
+function refusePlainResult(out: unknown): Error {
+  return new TypeError(
+    `Cannot call run(): main must be a generator, a generator function or an async function; the function returned ${
+      formatReceived(out)
+    }, neither a generator nor a promise nor a Future`,
+  );
 }
 
 function checkLoop(loop: unknown): asserts loop is EventLoop {

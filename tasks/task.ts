@@ -21,6 +21,7 @@ import {
 } from "../futures/_runtime.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
 import { checkOptions } from "./_awaitables.ts";
+import { plainResultRefusals } from "./_plain_results.ts";
 
 /**
  * A generator coroutine: `yield*` a future, task or coroutine to wait for
@@ -578,7 +579,10 @@ export class Task<T> extends Future<T> {
         },
       );
     } else {
-      this.#finish(out as T);
+      // A plain function's value, unless the task must refuse it (run()).
+      const refuse = plainResultRefusals.get(this);
+      if (refuse !== undefined) this.#fail(refuse(out));
+      else this.#finish(out as T);
     }
   }
 

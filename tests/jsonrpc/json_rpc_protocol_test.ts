@@ -1925,3 +1925,101 @@ Deno.test("JsonRpcProtocol over an HttpTransport ignores an empty array, a slopp
   assertEquals([posts, rpc.strayResponses, rpc.lateResponses], [2, 0, 0]);
   await close();
 });
+
+/** A transport that names a URL (as an HttpTransport does), in memory. */
+function urlTransport(written: Uint8Array[]): Transport {
+  return {
+    getExtraInfo: (name: string, dflt?: unknown) =>
+      name === "url" ? "http://h/rpc" : dflt,
+    write: (data: Uint8Array) => written.push(data),
+    isClosing: () => false,
+    close: () => {},
+  } as unknown as Transport;
+}
+
+Deno.test("JsonRpcProtocol over a transport that names a URL: a bad item inside an array body fails no other call, as an error with id null inside an array does not", async () => {
+  const loop = new VirtualTimeLoop();
+  loop.setExceptionHandler(() => {});
+  const written: Uint8Array[] = [];
+  const rpc = new JsonRpcProtocol({}, { loop });
+  rpc.connectionMade(urlTransport(written));
+  const single = rpc.call("c");
+  const batch = rpc.batch([{ method: "a" }, { method: "b" }]);
+  const ids = written.map((d) => JSON.parse(new TextDecoder().decode(d)))
+    .flat().map((m) => m.id);
+  rpc.dataReceived(new TextEncoder().encode(JSON.stringify([
+    { jsonrpc: "2.0", result: "a", id: ids[1] },
+    { jsonrpc: "2.0", result: "b", id: ids[2] },
+    42,
+  ])));
+  await loop.advance(0);
+  assertEquals(await loop.runUntilComplete(batch), ["a", "b"]);
+  assertEquals(single.done(), false);
+  rpc.dataReceived(
+    new TextEncoder().encode(
+      JSON.stringify({ jsonrpc: "2.0", result: "c", id: ids[0] }),
+    ),
+  );
+  assertEquals(await loop.runUntilComplete(single), "c");
+  assertEquals(written.length, 2);
+  assertEquals(rpc.strayResponses, 1);
+  rpc.connectionLost(undefined);
+  loop.close();
+});
+
+Deno.test("JsonRpcProtocol over a transport that names a URL: a bad body naming an id of no call fails not the call waiting", async () => {
+  const loop = new VirtualTimeLoop();
+  loop.setExceptionHandler(() => {});
+  const written: Uint8Array[] = [];
+  const rpc = new JsonRpcProtocol({}, { loop });
+  rpc.connectionMade(urlTransport(written));
+  const waiting = rpc.call("fast");
+  const ids = written.map((d) => JSON.parse(new TextDecoder().decode(d)).id);
+  // An answer to a call never made, with neither result nor error: as
+  // stray as one with a result.
+  rpc.dataReceived(
+    new TextEncoder().encode(JSON.stringify({ jsonrpc: "2.0", id: 99 })),
+  );
+  await loop.advance(0);
+  assertEquals(waiting.done(), false);
+  rpc.dataReceived(
+    new TextEncoder().encode(
+      JSON.stringify({ jsonrpc: "2.0", result: "fast", id: ids[0] }),
+    ),
+  );
+  assertEquals(await loop.runUntilComplete(waiting), "fast");
+  assertEquals([written.length, rpc.strayResponses], [1, 1]);
+  rpc.connectionLost(undefined);
+  loop.close();
+});
+
+Deno.test("JsonRpcProtocol over a transport that names a URL: a bad body naming a waiting call's id fails that call, whoever else waits", async () => {
+  const loop = new VirtualTimeLoop();
+  const written: Uint8Array[] = [];
+  const rpc = new JsonRpcProtocol({}, { loop });
+  rpc.connectionMade(urlTransport(written));
+  const first = rpc.call("a");
+  const second = rpc.call("b");
+  const ids = written.map((d) => JSON.parse(new TextDecoder().decode(d)).id);
+  rpc.dataReceived(
+    new TextEncoder().encode(
+      JSON.stringify({ jsonrpc: "2.0", id: ids[1], method: 5 }),
+    ),
+  );
+  const e = await assertRejects(
+    () => loop.runUntilComplete(second),
+    JsonRpcError,
+    "method must be a string",
+  );
+  assertEquals(e.code, -32600);
+  assertEquals(first.done(), false);
+  rpc.dataReceived(
+    new TextEncoder().encode(
+      JSON.stringify({ jsonrpc: "2.0", result: "a", id: ids[0] }),
+    ),
+  );
+  assertEquals(await loop.runUntilComplete(first), "a");
+  assertEquals([written.length, rpc.strayResponses], [2, 0]);
+  rpc.connectionLost(undefined);
+  loop.close();
+});

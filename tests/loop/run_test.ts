@@ -152,6 +152,16 @@ Deno.test("run() rejects with TypeError a function that returns no coroutine, an
   });
 });
 
+Deno.test("run()'s main task gives the function main as its coroutine, as asyncio's gives the coroutine run() was given", async () => {
+  await withVirtualPolicy(async () => {
+    const main = async () => {
+      await sleep(0);
+      return currentTask()!.getCoro();
+    };
+    assertStrictEquals(await run(main), main);
+  });
+});
+
 Deno.test("run() refuses a promise, saying to pass the async function itself", async () => {
   await withVirtualPolicy(async (policy) => {
     const main = async () => await Promise.resolve(1);

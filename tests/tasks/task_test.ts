@@ -1431,6 +1431,35 @@ Deno.test("Task in debug mode is reported when destroyed while pending", async (
   loop.close();
 });
 
+Deno.test("Task in debug mode resumed just as its loop stops is reported when destroyed while pending (nothing keeps what it resumed with)", async () => {
+  const loop = new VirtualTimeLoop();
+  loop.setDebug(true);
+  const reports: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => reports.push(ctx));
+  (() => {
+    const first = loop.createFuture<void>();
+    loop.createTask(async () => {
+      await first;
+      await loop.createFuture<void>();
+    }, { name: "forgotten" });
+    // The run stops in the iteration that resumes the task, before the
+    // loop lets it run: it runs on after, and waits again, abandoned.
+    loop.callSoon(() => {
+      loop.callSoon(() => loop.stop());
+      first.setResult();
+    });
+  })();
+  await loop.runForever();
+  for (let i = 0; i < 50 && reports.length === 0; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assertEquals(reports.map((r) => r.message), [
+    "Task was destroyed but it is pending: forgotten",
+  ]);
+  loop.close();
+});
+
 Deno.test("Task outside debug mode is kept alive while pending", async () => {
   const loop = new VirtualTimeLoop();
   const reports: ExceptionContext[] = [];
