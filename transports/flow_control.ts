@@ -74,7 +74,9 @@ function resolveLimits(high?: number, low?: number): [number, number] {
  *   `pauseProducing()`);
  * - when it then drains to the low-water mark or below, the protocol's
  *   `resumeWriting()` is called once (and a push producer's
- *   `resumeProducing()`);
+ *   `resumeProducing()`, unless `resumeWriting()` wrote the buffer past
+ *   the high-water mark again: then the producer stays paused, and a pull
+ *   producer is not asked);
  * - a pull producer's `resumeProducing()` is called when it is registered,
  *   and again each time the buffer shrinks to the low-water mark or below;
  *   a transport whose write went out at once, leaving the buffer no bigger,
@@ -146,6 +148,7 @@ export class WriteFlowControl {
   #closed = false;
   #producer: Producer | null = null;
   #streaming = false;
+  #producerPaused = false;
   #nextAsk: Handle | null = null;
 
   /**
@@ -318,8 +321,9 @@ export class WriteFlowControl {
     }
     this.#producer = producer;
     this.#streaming = streaming;
+    this.#producerPaused = false;
     if (!streaming) this.#askPull(producer);
-    else if (this.#paused) this.#callProducer(producer, "pauseProducing");
+    else if (this.#paused) this.#pausePush();
   }
 
   /**
@@ -348,27 +352,39 @@ export class WriteFlowControl {
 
   #check(size: number, shrank: boolean): void {
     if (this.#closed) return;
+    // The protocol's callback may write (or drain) at once: what follows
+    // it looks at the state it left, not at `size`.
     if (!this.#paused) {
       if (size > this.#high) {
         this.#paused = true;
         this.#callProtocol("pauseWriting");
-        const producer = this.#producer;
-        if (producer !== null && this.#streaming) {
-          this.#callProducer(producer, "pauseProducing");
-        }
+        if (this.#paused) this.#pausePush();
       }
     } else if (size <= this.#low) {
       this.#paused = false;
       this.#callProtocol("resumeWriting");
-      const producer = this.#producer;
-      if (producer !== null && this.#streaming) {
-        this.#callProducer(producer, "resumeProducing");
-      }
+      if (!this.#paused) this.#resumePush();
     }
-    if (shrank && size <= this.#low && !this.#streaming) {
+    if (shrank && this.#size <= this.#low && !this.#streaming) {
       const producer = this.#producer;
       if (producer !== null) this.#askPull(producer);
     }
+  }
+
+  /** Pauses a push producer, unless it is paused already. */
+  #pausePush(): void {
+    const producer = this.#producer;
+    if (producer === null || !this.#streaming || this.#producerPaused) return;
+    this.#producerPaused = true;
+    this.#callProducer(producer, "pauseProducing");
+  }
+
+  /** Resumes a push producer this flow control paused. */
+  #resumePush(): void {
+    const producer = this.#producer;
+    if (producer === null || !this.#streaming || !this.#producerPaused) return;
+    this.#producerPaused = false;
+    this.#callProducer(producer, "resumeProducing");
   }
 
   /** Asks a pull producer for more now, in place of a next-turn ask. */
