@@ -396,6 +396,25 @@ Deno.test("WriteFlowControl.close() stops the producer once and silences everyth
   loop.close();
 });
 
+Deno.test("WriteFlowControl.endWrites() stops the producer but keeps pausing the protocol", () => {
+  const { loop, flow, protocol } = setup({ high: 10, low: 0 });
+  const log: string[] = [];
+  flow.registerProducer(recordingProducer(log), true);
+  flow.endWrites();
+  flow.endWrites();
+  assertEquals(log, ["stopProducing"]);
+  assertEquals(flow.producer, null);
+  flow.update(20);
+  flow.update(0);
+  assertEquals(protocol.calls, ["pause", "resume"]);
+  const late: string[] = [];
+  flow.registerProducer(recordingProducer(late), true);
+  assertEquals(late, ["stopProducing"]);
+  flow.close();
+  assertEquals(log, ["stopProducing"]);
+  loop.close();
+});
+
 Deno.test("WriteFlowControl sends producer errors to the exception handler", () => {
   const { loop, flow, errors } = setup({ high: 10, low: 0 });
   const boom = new Error("boom");
