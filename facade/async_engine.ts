@@ -277,6 +277,22 @@ interface Operation {
   cancel(): boolean;
 }
 
+/** Options for `AsyncEngine.close()`. */
+export interface AsyncEngineCloseOptions {
+  /**
+   * How long, in seconds, the connections may take to send what they
+   * still buffer; those not gone by then are aborted, so that a peer that
+   * stops reading cannot hold `close()`. `Infinity` waits for them
+   * without limit.
+   *
+   * @default {10}
+   */
+  grace?: number;
+}
+
+/** The default grace of `AsyncEngine.close()`, in seconds. */
+const DEFAULT_CLOSE_GRACE = 10;
+
 /** A callback slot of an operation: its object and the method's name. */
 interface Slot {
   cb: Callback<never>;
@@ -1368,15 +1384,49 @@ export class AsyncEngine implements AsyncDisposable {
    * Shuts the engine down: cancels every pending operation (their
    * callbacks are not called), closes every listener and connection it
    * made, runs the loop until they are gone, and closes the loop if the
-   * engine made it. Later calls throw `InvalidStateError`. Calling it
-   * again does nothing.
+   * engine made it. A connection sends what it buffers first; one still
+   * not gone after `grace` seconds (its peer stopped reading) is aborted.
+   * Later calls throw `InvalidStateError`. Calling it again does nothing.
    *
+   * @example Shutting down while a peer does not read
+   * ```ts
+   * import { AsyncEngine } from "@tulip/tulip/facade";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const peer = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const accepted = peer.accept(); // and never read
+   * const engine = new AsyncEngine();
+   * engine.connect("127.0.0.1", (peer.addr as Deno.NetAddr).port, {
+   *   success: (conn) => conn.writer.write(new Uint8Array(32 * 1024 * 1024)),
+   *   failure: (e) => console.error(e),
+   * });
+   * await engine.run();
+   * await engine.close({ grace: 0.1 }); // aborted after 0.1 s
+   * assertEquals(engine.pending(), 0);
+   * (await accepted).close();
+   * peer.close();
+   * ```
+   *
+   * @param options The grace period.
    * @returns A promise that resolves once everything is closed.
    * @throws {InvalidStateError} When the loop is running (do not call it
    * from a callback).
+   * @throws {TypeError} When `grace` is not a number.
+   * @throws {RangeError} When `grace` is negative or NaN.
    */
-  async close(): Promise<void> {
+  async close(options?: AsyncEngineCloseOptions): Promise<void> {
     if (this.#closed) return;
+    const grace = options?.grace ?? DEFAULT_CLOSE_GRACE;
+    if (typeof grace !== "number") {
+      throw new TypeError(
+        `Cannot close the AsyncEngine: grace must be a number of seconds, received ${typeof grace}`,
+      );
+    }
+    if (!(grace >= 0)) {
+      throw new RangeError(
+        `Cannot close the AsyncEngine: grace must be >= 0 seconds, received ${grace}`,
+      );
+    }
     if (this.#loop.isRunning()) {
       throw new InvalidStateError(
         "Cannot close the AsyncEngine: its loop is running, received a call from inside the loop",
@@ -1386,7 +1436,20 @@ export class AsyncEngine implements AsyncDisposable {
     for (const operation of [...this.#operations.values()]) operation.cancel();
     for (const listener of this.#listeners) listener.close();
     for (const conn of this.#connections.keys()) conn.close();
-    if (!this.#loop.isClosed()) await this.#runUntilIdle("close");
+    if (!this.#loop.isClosed()) {
+      const abortLeft = grace === Infinity || this.#isIdle()
+        ? null
+        : this.#loop.callLater(grace, () => {
+          for (const conn of this.#connections.keys()) {
+            conn.writer.transport.abort();
+          }
+        });
+      try {
+        await this.#runUntilIdle("close");
+      } finally {
+        abortLeft?.cancel();
+      }
+    }
     if (this.#ownsLoop) this.#loop.close();
   }
 

@@ -365,6 +365,7 @@ export class HttpTransport extends FlowControlledTransport
   writeEof(): void {
     if (this.#closing || this.#dead || this.#eof) return;
     this.#eof = true;
+    this.#flow.endWrites();
     this.#flush();
     this.#maybeFinish();
   }

@@ -121,6 +121,7 @@ export abstract class StreamEnd extends FlowControlledTransport
   writeEof(): void {
     if (this.closeCalled || this.eofWritten) return;
     this.eofWritten = true;
+    this.flow.endWrites();
     if (this.lost) return;
     this.sendEof();
   }

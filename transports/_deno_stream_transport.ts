@@ -552,6 +552,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   writeEof(): void {
     if (this.#closing || this.#eofWanted) return;
     this.#eofWanted = true;
+    this.#flow?.endWrites();
     if (this.#inFlight === null) this.#startShutdown();
   }
 
@@ -596,6 +597,7 @@ export class DenoStreamTransport extends FlowControlledTransport
       flow = this.#flow = new WriteFlowControl(this.#loop, this);
       flow.update(this.#size);
       if (this.#closing) flow.close();
+      else if (this.#eofWanted) flow.endWrites();
     }
     return flow;
   }

@@ -74,7 +74,9 @@ function resolveLimits(high?: number, low?: number): [number, number] {
  *   `pauseProducing()`);
  * - when it then drains to the low-water mark or below, the protocol's
  *   `resumeWriting()` is called once (and a push producer's
- *   `resumeProducing()`);
+ *   `resumeProducing()`, unless `resumeWriting()` wrote the buffer past
+ *   the high-water mark again: then the producer stays paused, and a pull
+ *   producer is not asked);
  * - a pull producer's `resumeProducing()` is called when it is registered,
  *   and again each time the buffer shrinks to the low-water mark or below;
  *   a transport whose write went out at once, leaving the buffer no bigger,
@@ -85,6 +87,8 @@ function resolveLimits(high?: number, low?: number): [number, number] {
  * reach the transport: they go to the loop's exception handler.
  * `close()` stops the producer (`stopProducing()`) when the transport
  * closes or loses its connection; afterwards nothing more is called.
+ * `endWrites()` stops it when the transport's write side ends
+ * (`writeEof()`).
  *
  * PEP 3156: the transport's write-buffer limits (asyncio's
  * `FlowControlMixin`). PEP 3153: consumers and producers.
@@ -144,8 +148,10 @@ export class WriteFlowControl {
   #size = 0;
   #paused = false;
   #closed = false;
+  #writesEnded = false;
   #producer: Producer | null = null;
   #streaming = false;
+  #producerPaused = false;
   #nextAsk: Handle | null = null;
 
   /**
@@ -284,7 +290,7 @@ export class WriteFlowControl {
    * resumed at the low one — paused at once if the buffer is already
    * full; a pull producer (`streaming = false`) is asked for data at once
    * and again each time the buffer drains to the low-water mark. After
-   * `close()`, the producer is stopped at once.
+   * `close()` or `endWrites()`, the producer is stopped at once.
    *
    * PEP 3153: `Consumer.register_producer()`.
    *
@@ -312,14 +318,15 @@ export class WriteFlowControl {
           .pauseProducing}`,
       );
     }
-    if (this.#closed) {
+    if (this.#closed || this.#writesEnded) {
       this.#callProducer(producer, "stopProducing");
       return;
     }
     this.#producer = producer;
     this.#streaming = streaming;
+    this.#producerPaused = false;
     if (!streaming) this.#askPull(producer);
-    else if (this.#paused) this.#callProducer(producer, "pauseProducing");
+    else if (this.#paused) this.#pausePush();
   }
 
   /**
@@ -333,6 +340,47 @@ export class WriteFlowControl {
   }
 
   /**
+   * The transport's write side is over (`writeEof()`): it can take no
+   * more data ever, so the producer's `stopProducing()` is called and the
+   * producer forgotten, and one registered later is stopped at once. The
+   * protocol's `pauseWriting()` / `resumeWriting()` go on as the buffer
+   * drains. Calling it again, or after `close()`, does nothing.
+   *
+   * PEP 3153: a consumer tells its producer to stop for good. Twisted:
+   * `IProducer.stopProducing()`.
+   *
+   * @example A half-closed transport stops its producer
+   * ```ts
+   * import { WriteFlowControl } from "@tulip/tulip/transports";
+   * import type { BaseTransport } from "@tulip/tulip/transports";
+   * import { BaseProtocol } from "@tulip/tulip/protocols";
+   * import { BaseEventLoop } from "@tulip/tulip/loop";
+   * import { assertEquals } from "@std/assert";
+   *
+   * const protocol = new BaseProtocol();
+   * const transport = { getProtocol: () => protocol } as unknown as BaseTransport;
+   * const loop = new BaseEventLoop();
+   * const flow = new WriteFlowControl(loop, transport);
+   * const calls: string[] = [];
+   * flow.registerProducer({
+   *   resumeProducing: () => calls.push("resume"),
+   *   stopProducing: () => calls.push("stop"),
+   * }, false);
+   * flow.endWrites(); // the transport's writeEof()
+   * flow.update(1000);
+   * flow.update(0); // drained: nobody is asked for more
+   * assertEquals(calls, ["resume", "stop"]);
+   * assertEquals(flow.producer, null);
+   * loop.close();
+   * ```
+   */
+  endWrites(): void {
+    if (this.#closed || this.#writesEnded) return;
+    this.#writesEnded = true;
+    this.#stopProducer();
+  }
+
+  /**
    * The transport is closing or lost its connection: the producer's
    * `stopProducing()` is called and the producer forgotten, and nothing
    * is called any more. Calling it again does nothing.
@@ -340,6 +388,10 @@ export class WriteFlowControl {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopProducer();
+  }
+
+  #stopProducer(): void {
     const producer = this.#producer;
     this.#producer = null;
     this.#cancelNextAsk();
@@ -348,27 +400,39 @@ export class WriteFlowControl {
 
   #check(size: number, shrank: boolean): void {
     if (this.#closed) return;
+    // The protocol's callback may write (or drain) at once: what follows
+    // it looks at the state it left, not at `size`.
     if (!this.#paused) {
       if (size > this.#high) {
         this.#paused = true;
         this.#callProtocol("pauseWriting");
-        const producer = this.#producer;
-        if (producer !== null && this.#streaming) {
-          this.#callProducer(producer, "pauseProducing");
-        }
+        if (this.#paused) this.#pausePush();
       }
     } else if (size <= this.#low) {
       this.#paused = false;
       this.#callProtocol("resumeWriting");
-      const producer = this.#producer;
-      if (producer !== null && this.#streaming) {
-        this.#callProducer(producer, "resumeProducing");
-      }
+      if (!this.#paused) this.#resumePush();
     }
-    if (shrank && size <= this.#low && !this.#streaming) {
+    if (shrank && this.#size <= this.#low && !this.#streaming) {
       const producer = this.#producer;
       if (producer !== null) this.#askPull(producer);
     }
+  }
+
+  /** Pauses a push producer, unless it is paused already. */
+  #pausePush(): void {
+    const producer = this.#producer;
+    if (producer === null || !this.#streaming || this.#producerPaused) return;
+    this.#producerPaused = true;
+    this.#callProducer(producer, "pauseProducing");
+  }
+
+  /** Resumes a push producer this flow control paused. */
+  #resumePush(): void {
+    const producer = this.#producer;
+    if (producer === null || !this.#streaming || !this.#producerPaused) return;
+    this.#producerPaused = false;
+    this.#callProducer(producer, "resumeProducing");
   }
 
   /** Asks a pull producer for more now, in place of a next-turn ask. */

@@ -221,7 +221,9 @@ export class ReadableStreamProducer implements Producer {
    * connected datagram transport to send each chunk to as a datagram.
    * @returns A future of the number of bytes written, as the class
    * explains.
-   * @throws {InvalidStateError} When the producer was already started.
+   * @throws {InvalidStateError} When the producer was already started,
+   * or the consumer has a producer already (then the stream is left
+   * unlocked, and `start()` may be called again).
    * @throws {TypeError} When `consumer` lacks a consumer's methods
    * (`write()` or `sendto()`, `registerProducer()`), or the
    * stream is locked (another reader has it).
@@ -269,8 +271,19 @@ export class ReadableStreamProducer implements Producer {
     done.addDoneCallback((f) => {
       if (f.cancelled()) this.#fail(null);
     });
-    // May call pauseProducing(), or stopProducing() on a closed consumer.
-    consumer.registerProducer(this, true);
+    try {
+      // May call pauseProducing(), or stopProducing() on a closed consumer.
+      consumer.registerProducer(this, true);
+    } catch (error) {
+      // Refused (the consumer has a producer already): as if never started.
+      this.#reader.releaseLock();
+      this.#reader = null;
+      this.#consumer = null;
+      this.#send = null;
+      this.#done = null;
+      this.#paused = false;
+      throw error;
+    }
     this.#pump();
     return done;
   }

@@ -1309,6 +1309,57 @@ Deno.test("AsyncEngine.close() cancels pending operations without calling them a
   await engine.close(); // again: nothing to do
 });
 
+Deno.test("AsyncEngine.close() aborts a connection whose peer stops reading once the grace is over", async () => {
+  const engine = new AsyncEngine();
+  // A peer outside the engine that accepts and never reads.
+  const peer = Deno.listen({ hostname: HOST, port: 0 });
+  const accepted = peer.accept();
+  const client = new Recorder<Connection>();
+  engine.connect(HOST, (peer.addr as Deno.NetAddr).port, client.cb);
+  await drive(engine);
+  const conn = client.value();
+  // More than the socket buffers hold: the rest stays in the transport.
+  conn.writer.write(new Uint8Array(32 * 1024 * 1024));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const gaveUp = new Promise<"hung">((resolve) => {
+    timer = setTimeout(() => resolve("hung"), 5000);
+  });
+  await assertRejects(() => engine.close({ grace: -1 }), RangeError, ">= 0");
+  await assertRejects(
+    // @ts-expect-error: a string for a number
+    () => engine.close({ grace: "1" }),
+    TypeError,
+    "grace must be a number",
+  );
+  const started = performance.now();
+  const closing = engine.close({ grace: 0.2 }).then(() => "closed" as const);
+  const outcome = await Promise.race([closing, gaveUp]);
+  clearTimeout(timer);
+  const [serverSide] = await Promise.all([accepted, peer.close()]);
+  serverSide.close();
+  assertEquals(outcome, "closed");
+  assert(performance.now() - started >= 150, "aborted before the grace");
+  assert(conn.isClosing());
+});
+
+Deno.test("AsyncEngine.close() lets a reading peer have what was written before it", async () => {
+  const engine = new AsyncEngine();
+  const peer = Deno.listen({ hostname: HOST, port: 0 });
+  const received = peer.accept().then(async (conn) => {
+    let n = 0;
+    for await (const chunk of conn.readable) n += chunk.length;
+    return n;
+  });
+  const client = new Recorder<Connection>();
+  engine.connect(HOST, (peer.addr as Deno.NetAddr).port, client.cb);
+  await drive(engine);
+  const size = 4 * 1024 * 1024;
+  client.value().writer.write(new Uint8Array(size));
+  await engine.close({ grace: 10 });
+  assertEquals(await received, size);
+  peer.close();
+});
+
 Deno.test("AsyncEngine.close() leaves a loop it was given open", async () => {
   const loop = new DenoEventLoop();
   const engine = new AsyncEngine(loop);

@@ -8,7 +8,13 @@ import type { Transport } from "../../transports/transport.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
-import { pattern, portOf, Recorder, withLoop } from "./_stream_helpers.ts";
+import {
+  collectErrors,
+  pattern,
+  portOf,
+  Recorder,
+  withLoop,
+} from "./_stream_helpers.ts";
 
 const HOST = "127.0.0.1";
 /** The most a Deno stream transport reads at once, in bytes. */
@@ -365,5 +371,39 @@ Deno.test("A datagram endpoint asks a pull producer for more as its send queue d
     const low = 16 * 1024; // the default low-water mark
     assert(most <= low + perBatch * size, `queued ${most} bytes`);
     receiver.close();
+  });
+});
+
+Deno.test("A half-closed TCP transport stops its producer: it can take no more data", async () => {
+  await withLoop(async (loop) => {
+    const errors = collectErrors(loop);
+    const { server, peers, transport } = await connectToRecorders(loop);
+    const calls: string[] = [];
+    let eofWritten = false;
+    transport.registerProducer({
+      resumeProducing() {
+        calls.push(eofWritten ? "asked after writeEof" : "asked");
+        transport.write(new Uint8Array(1024)); // throws after writeEof
+        if (calls.length === 3) {
+          eofWritten = true;
+          transport.writeEof();
+        }
+      },
+      stopProducing: () => calls.push("stop"),
+    }, false);
+    await peers[0].eof;
+    assertEquals(peers[0].received, 3 * 1024);
+    assertEquals(calls, ["asked", "asked", "asked", "stop"]);
+    assertEquals(errors.map((e) => e.message), []);
+    // A producer registered on the half-closed transport is stopped at once.
+    const late: string[] = [];
+    transport.registerProducer({
+      resumeProducing: () => late.push("asked"),
+      stopProducing: () => late.push("stop"),
+    }, false);
+    assertEquals(late, ["stop"]);
+    transport.close();
+    await peers[0].lost;
+    await closeAll(server);
   });
 });

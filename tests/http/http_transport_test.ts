@@ -278,6 +278,22 @@ Deno.test("HttpTransport.writeEof() delivers the last answers, then EOF and the 
   await finish(s);
 });
 
+Deno.test("HttpTransport.writeEof() stops its producer: no more bodies can be sent", async () => {
+  const s = await stack((body) => new Response(body));
+  const calls: string[] = [];
+  s.transport.registerProducer({
+    resumeProducing: () => calls.push("resume"),
+    pauseProducing: () => calls.push("pause"),
+    stopProducing: () => calls.push("stop"),
+  }, true);
+  s.transport.write(bytes("last"));
+  s.transport.writeEof();
+  assertEquals(calls, ["stop"]);
+  await s.loop.advance(1);
+  assertEquals(calls, ["stop"]);
+  await finish(s);
+});
+
 Deno.test("HttpTransport.abort() loses the connection at once", async () => {
   const s = await stack(async (body) => {
     await sleep(5);

@@ -412,6 +412,28 @@ Deno.test("transportPair() pauses and resumes a push producer", async () => {
   loop.close();
 });
 
+Deno.test("transportPair() stops a producer at writeEof(), and one registered after it", async () => {
+  const { loop, b, ta } = setup({ bufferSize: 0, chunkSize: 3 });
+  await loop.advance(1);
+  const calls: string[] = [];
+  ta.registerProducer({
+    resumeProducing: () => calls.push("resume"),
+    stopProducing: () => calls.push("stop"),
+  }, false);
+  ta.write(enc.encode("abcdef"));
+  ta.writeEof();
+  await loop.advance(1);
+  assertEquals(dec.decode(new Uint8Array(b.received)), "abcdef");
+  assertEquals(calls, ["resume", "stop"]);
+  ta.registerProducer({
+    resumeProducing: () => calls.push("late resume"),
+    stopProducing: () => calls.push("late stop"),
+  }, false);
+  assertEquals(calls, ["resume", "stop", "late stop"]);
+  ta.close();
+  loop.close();
+});
+
 Deno.test("transportPair() asks a pull producer for more as the buffer drains", async () => {
   const { loop, b, ta } = setup({ bufferSize: 0, chunkSize: 3 });
   await loop.advance(1);

@@ -204,6 +204,55 @@ Deno.test("WriteFlowControl pauses a push producer registered over the mark", ()
   loop.close();
 });
 
+Deno.test("WriteFlowControl leaves a push producer paused when resumeWriting() fills the buffer again", () => {
+  const { loop, flow, transport } = setup({ high: 100, low: 10 });
+  const log: string[] = [];
+  let refills = 1;
+  class Refiller extends BaseProtocol {
+    override resumeWriting(): void {
+      log.push("resumeWriting");
+      // The protocol writes on, past the mark (once).
+      if (refills-- > 0) flow.update(200);
+    }
+  }
+  transport.setProtocol(new Refiller());
+  flow.registerProducer(recordingProducer(log), true);
+  flow.update(150);
+  flow.update(5);
+  // The buffer is over the mark again: the producer must stay paused.
+  assertEquals(log, ["pauseProducing", "resumeWriting"]);
+  assertEquals(flow.isPaused(), true);
+  flow.update(0);
+  assertEquals(log, [
+    "pauseProducing",
+    "resumeWriting",
+    "resumeWriting",
+    "resumeProducing",
+  ]);
+  loop.close();
+});
+
+Deno.test("WriteFlowControl does not ask a pull producer when resumeWriting() fills the buffer again", () => {
+  const { loop, flow, transport } = setup({ high: 100, low: 10 });
+  let refills = 1;
+  class Refiller extends BaseProtocol {
+    override resumeWriting(): void {
+      // The protocol writes on, past the mark (once).
+      if (refills-- > 0) flow.update(200);
+    }
+  }
+  transport.setProtocol(new Refiller());
+  let asked = 0;
+  flow.registerProducer({ resumeProducing: () => asked++ }, false);
+  assertEquals(asked, 1);
+  flow.update(150);
+  flow.update(5);
+  assertEquals(asked, 1); // 200 bytes are buffered: no call for more
+  flow.update(0);
+  assertEquals(asked, 2);
+  loop.close();
+});
+
 Deno.test("WriteFlowControl asks a pull producer for more each time the buffer drains", () => {
   const { loop, flow } = setup({ high: 100, low: 10 });
   let size = 0;
@@ -344,6 +393,25 @@ Deno.test("WriteFlowControl.close() stops the producer once and silences everyth
   flow.registerProducer(recordingProducer(late), false);
   assertEquals(late, ["stopProducing"]);
   assertEquals(flow.producer, null);
+  loop.close();
+});
+
+Deno.test("WriteFlowControl.endWrites() stops the producer but keeps pausing the protocol", () => {
+  const { loop, flow, protocol } = setup({ high: 10, low: 0 });
+  const log: string[] = [];
+  flow.registerProducer(recordingProducer(log), true);
+  flow.endWrites();
+  flow.endWrites();
+  assertEquals(log, ["stopProducing"]);
+  assertEquals(flow.producer, null);
+  flow.update(20);
+  flow.update(0);
+  assertEquals(protocol.calls, ["pause", "resume"]);
+  const late: string[] = [];
+  flow.registerProducer(recordingProducer(late), true);
+  assertEquals(late, ["stopProducing"]);
+  flow.close();
+  assertEquals(log, ["stopProducing"]);
   loop.close();
 });
 

@@ -313,6 +313,27 @@ Deno.test("ReadableStreamProducer.start() refuses a second start and a start aft
   loop.close();
 });
 
+Deno.test("ReadableStreamProducer.start() on a consumer that has a producer throws and leaves the stream unlocked", async () => {
+  const { loop, ta, sink } = setup();
+  ta.registerProducer({ resumeProducing() {}, pauseProducing() {} }, true);
+  const { stream } = counted([new Uint8Array([1, 2])]);
+  const producer = new ReadableStreamProducer(stream, { loop });
+  assertThrows(
+    () => producer.start(ta),
+    InvalidStateError,
+    "already registered",
+  );
+  assertEquals(stream.locked, false);
+  assertEquals(String(producer), "[object ReadableStreamProducer idle]");
+  // Once the consumer is free, the same producer can start.
+  ta.unregisterProducer();
+  assertEquals(await loop.runUntilComplete(producer.start(ta)), 2);
+  await loop.advance(0);
+  assertEquals(sink.bytes(), [1, 2]);
+  ta.close();
+  loop.close();
+});
+
 // ---- Datagrams ----
 
 /** A datagram consumer whose send queue drains `rate` bytes a second. */
