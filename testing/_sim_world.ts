@@ -56,6 +56,11 @@ export interface Link extends LinkSettings {
   partitioned: boolean;
   /** Held until `release()`. */
   held: boolean;
+  /**
+   * How many partitions began: a datagram on the wire when one begins is
+   * lost, even if the link is repaired before it would have arrived.
+   */
+  cuts: number;
   /** When each direction's wire is free again (a→b, b→a). */
   busy: [number, number];
   /** Messages waiting for the link to come back. */
@@ -362,6 +367,7 @@ export class World {
         blocked: "",
         partitioned: false,
         held: false,
+        cuts: 0,
         busy: [0, 0],
         stalled: [],
         stallCheck: false,
@@ -384,6 +390,7 @@ export class World {
     const link = this.link(a, b);
     const was = link.blocked;
     if (what === "partition" || what === "repair") {
+      if (what === "partition" && !link.partitioned) link.cuts++;
       link.partitioned = what === "partition";
     } else link.held = what === "hold";
     link.blocked = link.partitioned ? "partition" : link.held ? "hold" : "";
@@ -396,9 +403,11 @@ export class World {
   /**
    * Sends a message of `bytes` bytes from `from` to `to`; `arrive` runs
    * when it gets there. Returns the arrival time (`minArrival` keeps a
-   * stream's messages in order). On a blocked link the message waits (a
-   * datagram on a partitioned link is lost); a stream message that waits
-   * longer than the retransmission timeout calls `onTimeout` instead.
+   * stream's messages in order). On a blocked link the message waits; a
+   * datagram sent into a partition, or on the wire when one begins, is
+   * lost (a repair before it would have arrived does not bring it back).
+   * A stream message that waits longer than the retransmission timeout
+   * calls `onTimeout` instead.
    */
   send(
     from: SimHost,
@@ -410,10 +419,13 @@ export class World {
     onTimeout?: () => void,
   ): number {
     let arrival: number;
+    // The partitions a datagram must not meet on its way.
+    let cuts = 0;
     if (from === to) {
       arrival = this.now;
     } else {
       const link = this.link(from, to);
+      cuts = link.partitioned ? -1 : link.cuts;
       const dir = from === link.a ? 0 : 1;
       let depart = this.now;
       if (link.bandwidth !== Infinity && bytes > 0) {
@@ -427,11 +439,11 @@ export class World {
     this.at(arrival, () => {
       if (from !== to) {
         const link = this.link(from, to);
+        if (kind === "datagram" && link.cuts !== cuts) {
+          this.record(to.name, "drop", `datagram from ${from.name}`);
+          return;
+        }
         if (link.blocked !== "") {
-          if (link.blocked === "partition" && kind === "datagram") {
-            this.record(to.name, "drop", `datagram from ${from.name}`);
-            return;
-          }
           this.#stall(link, {
             since: this.now,
             resend: () =>

@@ -610,9 +610,11 @@ export class Simulation {
   }
 
   /**
-   * Cuts the link between `a` and `b`: datagrams are lost, a stream's
-   * bytes wait (and fail with `TimedOut` after `retransmitTimeout`),
-   * connection attempts wait (and fail after `connectTimeout`).
+   * Cuts the link between `a` and `b`: datagrams are lost (those on the
+   * wire now too, even if `repair()` comes before they would have
+   * arrived), a stream's bytes wait (and fail with `TimedOut` after
+   * `retransmitTimeout`), connection attempts wait (and fail after
+   * `connectTimeout`).
    *
    * @param a A host's name.
    * @param b Another host's name.

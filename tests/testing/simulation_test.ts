@@ -1488,3 +1488,43 @@ Deno.test("Simulation: a partition and a hold are undone separately — release(
   // not when repair() was called on the held link (at 2 s).
   assert(got[1][0] > 4 && got[1][0] < 4.01, `crossed at ${got[1][0]}`);
 });
+
+Deno.test("Simulation.partition() loses a datagram sent into it or on the wire when it starts, even if repaired before the datagram would arrive", async () => {
+  const sim = new Simulation({ seed: 5, link: { latency: 0.01 } });
+  const got: string[] = [];
+  sim.host("sink", async (loop) => {
+    class Sink extends DatagramProtocol {
+      override datagramReceived(d: Uint8Array) {
+        got.push(decoder.decode(d));
+      }
+    }
+    await loop.createDatagramEndpoint(() => new Sink(), {
+      localAddr: { hostname: "0.0.0.0", port: 53 },
+    });
+  });
+  sim.client("source", async (loop) => {
+    const [t] = await loop.createDatagramEndpoint(
+      () => new DatagramProtocol(),
+      { remoteAddr: { hostname: "sink", port: 53 } },
+    );
+    sim.partition("source", "sink");
+    t.sendto(encoder.encode("sent into the partition"));
+    await sleep(0.005);
+    sim.repair("source", "sink"); // before it would have arrived
+    await sleep(0.1);
+    t.sendto(encoder.encode("on the wire when cut"));
+    await sleep(0.005);
+    sim.partition("source", "sink");
+    sim.repair("source", "sink");
+    await sleep(0.1);
+    t.sendto(encoder.encode("after repair"));
+    await sleep(0.1);
+    (t as DatagramTransport).close();
+  });
+  await sim.run();
+  assertEquals(got, ["after repair"]);
+  assertEquals(
+    sim.trace.filter((e) => e.kind === "drop").map((e) => e.detail),
+    ["datagram from source", "datagram from source"],
+  );
+});
