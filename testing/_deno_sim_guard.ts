@@ -3,7 +3,7 @@
  * network calls (so that a host reaching for a real socket fails loudly
  * instead of making the run depend on the machine), `Math.random` and
  * `crypto.getRandomValues` / `crypto.randomUUID` (seeded), the clocks
- * `Date.now`, `new Date()` and `performance.now` (virtual), and the timers
+ * `Date.now`, `new Date()`, `performance.now` and `Temporal.Now` (virtual), and the timers
  * `setTimeout`/`setInterval` (a host's are its loop's, on the virtual
  * clock).
  *
@@ -140,6 +140,34 @@ export function installSimulationGuards(
     "now",
     () => now() * 1000,
   );
+  // Temporal.Now: the same instant as Date.now(), in nanoseconds.
+  const temporal = (globalThis as { Temporal?: typeof Temporal }).Temporal;
+  if (temporal !== undefined) {
+    const clock = temporal.Now as unknown as Record<string, unknown>;
+    const instant = () =>
+      temporal.Instant.fromEpochNanoseconds(
+        BigInt(EPOCH_MS) * 1000000n + BigInt(Math.floor(now() * 1e9)),
+      );
+    const zoned = (tz?: Temporal.TimeZoneLike) =>
+      instant().toZonedDateTimeISO(tz ?? temporal.Now.timeZoneId());
+    replace(clock, "instant", instant);
+    replace(clock, "zonedDateTimeISO", zoned);
+    replace(
+      clock,
+      "plainDateTimeISO",
+      (tz?: Temporal.TimeZoneLike) => zoned(tz).toPlainDateTime(),
+    );
+    replace(
+      clock,
+      "plainDateISO",
+      (tz?: Temporal.TimeZoneLike) => zoned(tz).toPlainDate(),
+    );
+    replace(
+      clock,
+      "plainTimeISO",
+      (tz?: Temporal.TimeZoneLike) => zoned(tz).toPlainTime(),
+    );
+  }
   // A host's timers are its loop's; anyone else's are real.
   const global = globalThis as unknown as Record<string, unknown>;
   const realSetTimeout = setTimeout as (...a: unknown[]) => unknown;

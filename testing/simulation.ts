@@ -300,8 +300,9 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `Deno.connectTls`, `Deno.listenTls`, `Deno.listenDatagram`,
  * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve` and `fetch` throw (a
  * host must use its loop), `Math.random`, `crypto.getRandomValues` and
- * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()` and
- * `performance.now` read the virtual clock (starting at 2000-01-01), and a
+ * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
+ * `performance.now` and `Temporal.Now` read the virtual clock (starting at
+ * 2000-01-01), and a
  * host's `setTimeout`/`setInterval` are timers on its loop, on the virtual
  * clock (so `@std/async`'s `delay` waits virtual time; code outside the
  * hosts keeps the real timers); all are restored when the run ends. So

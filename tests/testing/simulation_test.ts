@@ -1528,3 +1528,34 @@ Deno.test("Simulation.partition() loses a datagram sent into it or on the wire w
     ["datagram from source", "datagram from source"],
   );
 });
+
+Deno.test("Simulation.run() gives Temporal.Now the virtual clock, as Date.now()", async () => {
+  const now = Temporal.Now;
+  const real = { instant: now.instant, plain: now.plainDateTimeISO };
+  const seen: string[] = [];
+  const sim = new Simulation({ seed: 5 });
+  sim.client("c", async () => {
+    await sleep(2.5);
+    seen.push(
+      Temporal.Now.instant().toString(),
+      String(Temporal.Now.instant().epochMilliseconds === Date.now()),
+      Temporal.Now.zonedDateTimeISO("UTC").toString(),
+      Temporal.Now.plainDateTimeISO("UTC").toString(),
+      Temporal.Now.plainDateISO("UTC").toString(),
+      Temporal.Now.plainTimeISO("UTC").toString(),
+    );
+  });
+  await sim.run();
+  assertEquals(seen, [
+    "2000-01-01T00:00:02.5Z",
+    "true",
+    "2000-01-01T00:00:02.5+00:00[UTC]",
+    "2000-01-01T00:00:02.5",
+    "2000-01-01",
+    "00:00:02.5",
+  ]);
+  // Restored after the run.
+  assertEquals(Temporal.Now.instant, real.instant);
+  assertEquals(Temporal.Now.plainDateTimeISO, real.plain);
+  assert(Temporal.Now.instant().epochMilliseconds > 946684800000 * 1.5);
+});
