@@ -1,9 +1,10 @@
 /**
  * What a simulation run replaces in the process while it runs: Deno's real
- * network calls (so that a host reaching for a real socket fails loudly
- * instead of making the run depend on the machine), `Math.random` and
- * `crypto.getRandomValues` / `crypto.randomUUID` (seeded), the clocks
- * `Date.now`, `new Date()`, `performance.now` and `Temporal.Now` (virtual), and the timers
+ * network calls and the web's (`fetch`, `WebSocket`, ...), so that a host
+ * reaching for a real socket fails loudly instead of making the run depend
+ * on the machine; `Math.random` and `crypto.getRandomValues` /
+ * `crypto.randomUUID` (seeded); the clocks `Date.now`, `new Date()`,
+ * `performance.now` and `Temporal.Now` (virtual); and the timers
  * `setTimeout`/`setInterval` (a host's are its loop's, on the virtual
  * clock).
  *
@@ -22,6 +23,17 @@ const REAL_IO = [
   "resolveDns",
   "startTls",
   "serve",
+] as const;
+
+/** Deno's unstable network calls, replaced where the runtime has them. */
+const UNSTABLE_IO = ["connectQuic", "QuicEndpoint"] as const;
+
+/** The web's network classes, replaced where the runtime has them. */
+const WEB_IO = [
+  "WebSocket",
+  "WebSocketStream",
+  "EventSource",
+  "WebTransport",
 ] as const;
 
 /** The simulated time of the Unix epoch's date a run starts at: 2000-01-01. */
@@ -82,6 +94,24 @@ export function installSimulationGuards(
     replace(deno, name, () => {
       throw new Error(
         `Cannot call Deno.${name}() inside a simulation: a simulated host has no real network; use the loop it was given (loop.createConnection(), loop.createServer(), ...)`,
+      );
+    });
+  }
+  for (const name of UNSTABLE_IO) {
+    if (typeof deno[name] !== "function") continue;
+    replace(deno, name, function () {
+      throw new Error(
+        `Cannot call Deno.${name}() inside a simulation: a simulated host has no real network; use the loop it was given`,
+      );
+    });
+  }
+  const web = globalThis as unknown as Record<string, unknown>;
+  for (const name of WEB_IO) {
+    if (typeof web[name] !== "function") continue;
+    // A function, not an arrow: `new` must reach the throw.
+    replace(web, name, function () {
+      throw new Error(
+        `Cannot make a ${name} inside a simulation: a simulated host has no real network; use the loop it was given (loop.createConnection() and a protocol)`,
       );
     });
   }

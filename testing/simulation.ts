@@ -298,8 +298,10 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  *
  * While `run()` runs, the process's `Deno.connect`, `Deno.listen`,
  * `Deno.connectTls`, `Deno.listenTls`, `Deno.listenDatagram`,
- * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve` and `fetch` throw (a
- * host must use its loop), `Math.random`, `crypto.getRandomValues` and
+ * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve`, `fetch`, `WebSocket`
+ * and `EventSource` (and `Deno.connectQuic`, `WebSocketStream`,
+ * `WebTransport` where the runtime has them) throw (a host must use its
+ * loop), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
  * `performance.now` and `Temporal.Now` read the virtual clock (starting at
  * 2000-01-01), and a

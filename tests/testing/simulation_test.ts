@@ -1559,3 +1559,26 @@ Deno.test("Simulation.run() gives Temporal.Now the virtual clock, as Date.now()"
   assertEquals(Temporal.Now.plainDateTimeISO, real.plain);
   assert(Temporal.Now.instant().epochMilliseconds > 946684800000 * 1.5);
 });
+
+Deno.test("Simulation.run() fails loudly on a WebSocket or an EventSource, as on fetch()", async () => {
+  const RealWebSocket = WebSocket;
+  const RealEventSource = EventSource;
+  for (
+    const [name, open] of [
+      ["WebSocket", () => new WebSocket("ws://127.0.0.1:9/")],
+      ["EventSource", () => new EventSource("http://127.0.0.1:9/")],
+    ] as const
+  ) {
+    const sim = new Simulation({ seed: 5 });
+    sim.client("c", () => {
+      open();
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(
+      e.message,
+      `Cannot make a ${name} inside a simulation: a simulated host has no real network`,
+    );
+  }
+  assertEquals(WebSocket, RealWebSocket);
+  assertEquals(EventSource, RealEventSource);
+});
