@@ -10,7 +10,7 @@ import type { Task } from "../tasks/task.ts";
 import type { Future } from "../futures/future.ts";
 import { hostHop, keptUnretrieved } from "../futures/_runtime.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
-import { Random } from "./_sim_random.ts";
+import { Random, seedBits } from "./_sim_random.ts";
 import { SimTimers } from "./_sim_timers.ts";
 import { simHost, type SimNetLoop, SimulatedLoop } from "./_sim_loop.ts";
 import type { SimStream } from "./_sim_stream.ts";
@@ -303,8 +303,9 @@ export class World {
 
   constructor(settings: WorldSettings) {
     this.settings = settings;
-    this.rng = new Random(settings.seed);
-    this.userRng = new Random(settings.seed ^ 0x5bd1e995);
+    const bits = seedBits(settings.seed);
+    this.rng = new Random(bits);
+    this.userRng = new Random(bits ^ 0x5bd1e995);
   }
 
   // ---- Trace ----

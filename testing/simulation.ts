@@ -87,7 +87,12 @@ export interface FaultOptions {
 
 /** Options for `new Simulation()`. */
 export interface SimulationOptions {
-  /** The seed: the same seed, the same run, event for event. */
+  /**
+   * The seed: the same seed, the same run, event for event. Any finite
+   * number; another seed gives another run, whether it differs in its low
+   * 32 bits, past them, in sign or in a fraction (`Math.random()` makes a
+   * seed).
+   */
   seed: number;
   /**
    * Random hardship injected during the run.

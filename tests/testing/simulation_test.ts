@@ -1582,3 +1582,32 @@ Deno.test("Simulation.run() fails loudly on a WebSocket or an EventSource, as on
   assertEquals(WebSocket, RealWebSocket);
   assertEquals(EventSource, RealEventSource);
 });
+
+Deno.test("Simulation: seeds that differ only past 32 bits, in sign or in a fraction give different runs", async () => {
+  const runOf = async (seed: number) => {
+    const sim = new Simulation({ seed, link: { jitter: 0.5 } });
+    let drawn = 0;
+    sim.host("server", async (loop) => {
+      await loop.createServer(() => new Recorder(), "0.0.0.0", 80);
+    });
+    sim.client("c", async (loop) => {
+      drawn = Math.random();
+      const [t] = await connectRecorder(loop);
+      t.close();
+    });
+    await sim.run();
+    return JSON.stringify([drawn, sim.time()]);
+  };
+  for (
+    const [a, b] of [
+      [0, 2 ** 32],
+      [5, 5 + 2 ** 40],
+      [-1, 2 ** 32 - 1],
+      [0.25, 0.75],
+      [1, 1.5],
+    ]
+  ) {
+    assertNotEquals(await runOf(a), await runOf(b), `seeds ${a} and ${b}`);
+    assertEquals(await runOf(b), await runOf(b), `seed ${b} replays`);
+  }
+});
