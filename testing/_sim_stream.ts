@@ -132,6 +132,18 @@ export class SimStream extends StreamEnd {
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
     if (name === "peername") return this.#remote;
     if (name === "sockname") return this.#local;
+    if (name === "socket") {
+      // The Deno loop's view of a socket: its options change nothing a
+      // simulated socket does, and the run waits for no socket anyway.
+      return {
+        localAddr: this.#local,
+        remoteAddr: this.#remote,
+        setNoDelay: (_on = true) => {},
+        setKeepAlive: (_on = true) => {},
+        ref: () => {},
+        unref: () => {},
+      };
+    }
     return defaultValue;
   }
 

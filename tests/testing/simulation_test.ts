@@ -1611,3 +1611,38 @@ Deno.test("Simulation: seeds that differ only past 32 bits, in sign or in a frac
     assertEquals(await runOf(b), await runOf(b), `seed ${b} replays`);
   }
 });
+
+Deno.test('Simulation streams: getExtraInfo("socket") is a socket view, as on the Deno loop, with its addresses and options', async () => {
+  const sim = new Simulation({ seed: 2 });
+  const views: Record<string, unknown>[] = [];
+  const accepted: Recorder[] = [];
+  recordingServer(sim, "server", 80, accepted);
+  sim.client("c", async (loop) => {
+    const [t] = await connectRecorder(loop);
+    await sleep(0.01);
+    for (const end of [t, accepted[0].transport!]) {
+      const socket = end.getExtraInfo("socket") as {
+        localAddr: Deno.Addr;
+        remoteAddr: Deno.Addr;
+        setNoDelay(on?: boolean): void;
+        setKeepAlive(on?: boolean): void;
+        ref(): void;
+        unref(): void;
+      };
+      // What a program tunes on a real socket works here too.
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true);
+      socket.ref();
+      socket.unref();
+      assertEquals(socket.localAddr, end.getExtraInfo("sockname"));
+      assertEquals(socket.remoteAddr, end.getExtraInfo("peername"));
+      views.push({ ...socket.localAddr });
+    }
+    t.close();
+  });
+  await sim.run();
+  assertEquals(views, [
+    { transport: "tcp", hostname: "10.0.0.2", port: 49152 },
+    { transport: "tcp", hostname: "10.0.0.1", port: 80 },
+  ]);
+});
