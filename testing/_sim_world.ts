@@ -57,6 +57,11 @@ export interface Link extends LinkSettings {
   /** Held until `release()`. */
   held: boolean;
   /**
+   * The partition or hold random faults put on the link, until they undo
+   * it; `null` once a call by hand of the same kind takes it over.
+   */
+  fault: { kind: "partition" | "hold" } | null;
+  /**
    * How many partitions began: a datagram on the wire when one begins is
    * lost, even if the link is repaired before it would have arrived.
    */
@@ -368,6 +373,7 @@ export class World {
         blocked: "",
         partitioned: false,
         held: false,
+        fault: null,
         cuts: 0,
         busy: [0, 0],
         stalled: [],

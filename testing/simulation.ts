@@ -63,11 +63,23 @@ export interface FaultOptions {
   crash?: number;
   /** Mean time before a crashed host restarts, in seconds. @default {1} */
   restartAfter?: number;
-  /** Partitions per second (a random pair of `hosts`). @default {0} */
+  /**
+   * Partitions per second (a random pair of `hosts`, whose link is up); a
+   * `partition()` by hand during one takes it over, and only `repair()`
+   * undoes it then.
+   *
+   * @default {0}
+   */
   partition?: number;
   /** Mean time before a partition is repaired, in seconds. @default {1} */
   repairAfter?: number;
-  /** Holds per second (a random pair of `hosts`). @default {0} */
+  /**
+   * Holds per second (a random pair of `hosts`, whose link is up); a
+   * `hold()` by hand during one takes it over, and only `release()` undoes
+   * it then.
+   *
+   * @default {0}
+   */
   hold?: number;
   /** Mean time before held traffic is released, in seconds. @default {0.5} */
   releaseAfter?: number;
@@ -790,8 +802,16 @@ export class Simulation {
         `Cannot ${what}: a host's link to itself never breaks, received ${a} twice`,
       );
     }
-    this.#world.record("sim", what, `${a} ${b}`);
-    this.#world.block(ha, hb, what);
+    const world = this.#world;
+    // A call by hand takes over a random fault of its kind: only a call
+    // by hand undoes it now.
+    const link = world.link(ha, hb);
+    const kind = what === "partition" || what === "repair"
+      ? "partition"
+      : "hold";
+    if (link.fault?.kind === kind) link.fault = null;
+    world.record("sim", what, `${a} ${b}`);
+    world.block(ha, hb, what);
   }
 
   #scheduleFaults(): void {
@@ -829,10 +849,17 @@ export class Simulation {
     });
     const blockFor = (state: "partition" | "hold", mean: number) => {
       const p = pair();
-      if (p === null || world.link(p[0], p[1]).blocked !== "") return;
+      if (p === null) return;
+      const link = world.link(p[0], p[1]);
+      if (link.blocked !== "") return;
+      const fault = { kind: state };
+      link.fault = fault;
       world.record("sim", state, `${p[0].name} ${p[1].name}`);
       world.block(p[0], p[1], state);
       world.at(world.now + rng.exponential(mean), () => {
+        // Taken over by hand (partition() during it): left to repair().
+        if (link.fault !== fault) return;
+        link.fault = null;
         const undo = state === "partition" ? "repair" : "release";
         world.record("sim", undo, `${p[0].name} ${p[1].name}`);
         world.block(p[0], p[1], undo);

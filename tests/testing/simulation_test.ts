@@ -1646,3 +1646,53 @@ Deno.test('Simulation streams: getExtraInfo("socket") is a socket view, as on th
     { transport: "tcp", hostname: "10.0.0.1", port: 80 },
   ]);
 });
+
+Deno.test("Simulation: partition() or hold() by hand during a random one lasts until its own repair() or release(), not until the random one ends", async () => {
+  for (
+    const [block, unblock] of [["partition", "repair"], [
+      "hold",
+      "release",
+    ]] as const
+  ) {
+    for (const seed of [0, 7, 8, 9]) {
+      const sim = new Simulation({
+        seed,
+        faults: {
+          [block]: 1,
+          repairAfter: 1,
+          releaseAfter: 1,
+          hosts: ["a", "b"],
+        },
+      });
+      const got: number[] = [];
+      sim.host("b", async (loop) => {
+        class Sink extends DatagramProtocol {
+          override datagramReceived() {
+            got.push(loop.time());
+          }
+        }
+        await loop.createDatagramEndpoint(() => new Sink(), {
+          localAddr: { hostname: "0.0.0.0", port: 9 },
+        });
+      });
+      sim.client("a", async (loop) => {
+        const [t] = await loop.createDatagramEndpoint(
+          () => new DatagramProtocol(),
+          { remoteAddr: { hostname: "b", port: 9 } },
+        );
+        await sleep(1);
+        sim[block]("a", "b");
+        for (let i = 0; i < 200; i++) {
+          t.sendto(encoder.encode("x"));
+          await sleep(0.01);
+        }
+        sim[unblock]("a", "b");
+        await sleep(0.5);
+        (t as DatagramTransport).close();
+      });
+      await sim.run();
+      const early = got.filter((time) => time < 3);
+      assertEquals(early, [], `seed ${seed}: ${block}() by hand was undone`);
+    }
+  }
+});
