@@ -507,6 +507,10 @@ export function connectStream<P extends StreamProtocol>(
   };
   const onSyn = (rto: number): void => {
     if (settled || !dest.up) return; // a host that is down answers nothing
+    // A connect given up on (cancelled) before its SYN arrived: the
+    // client's kernel answers the SYN-ACK with a reset, and the server's
+    // application never hears of it.
+    if (fut.cancelled()) return;
     const server = pickServer(world, dest, key, destAddress);
     if (
       server === null && !("path" in target) &&

@@ -17,6 +17,7 @@ import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
 import { delay } from "@std/async/delay";
 import { sleep } from "../../tasks/sleep.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import type {
   DatagramTransport,
   Transport,
@@ -1695,4 +1696,40 @@ Deno.test("Simulation: partition() or hold() by hand during a random one lasts u
       assertEquals(early, [], `seed ${seed}: ${block}() by hand was undone`);
     }
   }
+});
+
+Deno.test("Simulation streams: a connect given up on before its SYN arrives never reaches the server's application", async () => {
+  const sim = new Simulation({ seed: 1, link: { latency: 0.01 } });
+  const made: number[] = [];
+  sim.host("server", async (loop) => {
+    class Counted extends Protocol {
+      override connectionMade(): void {
+        made.push(loop.time());
+      }
+    }
+    await loop.createServer(() => new Counted(), "0.0.0.0", 80);
+  });
+  sim.client("client", async (loop) => {
+    // A connect given up on while its SYN is held (turmoil's
+    // client_hangup_on_connect), then released: nothing to accept.
+    sim.hold("client", "server");
+    await assertRejects(() =>
+      waitFor(loop.createConnection(() => new Protocol(), "server", 80), 1)
+    );
+    sim.release("client", "server");
+    await sleep(2);
+    assertEquals(made, []);
+    // The next connect is accepted.
+    const [t] = await loop.createConnection(() => new Protocol(), "server", 80);
+    await sleep(0.1);
+    t.close();
+    assertEquals(made.length, 1);
+  });
+  await sim.run();
+  assertEquals(
+    sim.trace.filter((e) => e.kind === "accept").map((e) =>
+      Math.round(e.time * 1000)
+    ),
+    [3010],
+  );
 });
