@@ -1490,19 +1490,32 @@ Deno.test("Simulation: a partition and a hold are undone separately — release(
   assert(got[1][0] > 4 && got[1][0] < 4.01, `crossed at ${got[1][0]}`);
 });
 
-Deno.test("Simulation.partition() loses a datagram sent into it or on the wire when it starts, even if repaired before the datagram would arrive", async () => {
-  const sim = new Simulation({ seed: 5, link: { latency: 0.01 } });
-  const got: string[] = [];
-  sim.host("sink", async (loop) => {
+/**
+ * A host `name` with a datagram endpoint on every address at `port`;
+ * `received` hears each datagram with the time it arrived.
+ */
+function datagramSink(
+  sim: Simulation,
+  name: string,
+  port: number,
+  received: (data: Uint8Array, time: number) => void,
+): void {
+  sim.host(name, async (loop) => {
     class Sink extends DatagramProtocol {
       override datagramReceived(d: Uint8Array) {
-        got.push(decoder.decode(d));
+        received(d, loop.time());
       }
     }
     await loop.createDatagramEndpoint(() => new Sink(), {
-      localAddr: { hostname: "0.0.0.0", port: 53 },
+      localAddr: { hostname: "0.0.0.0", port },
     });
   });
+}
+
+Deno.test("Simulation.partition() loses a datagram sent into it or on the wire when it starts, even if repaired before the datagram would arrive", async () => {
+  const sim = new Simulation({ seed: 5, link: { latency: 0.01 } });
+  const got: string[] = [];
+  datagramSink(sim, "sink", 53, (d) => got.push(decoder.decode(d)));
   sim.client("source", async (loop) => {
     const [t] = await loop.createDatagramEndpoint(
       () => new DatagramProtocol(),
@@ -1666,16 +1679,7 @@ Deno.test("Simulation: partition() or hold() by hand during a random one lasts u
         },
       });
       const got: number[] = [];
-      sim.host("b", async (loop) => {
-        class Sink extends DatagramProtocol {
-          override datagramReceived() {
-            got.push(loop.time());
-          }
-        }
-        await loop.createDatagramEndpoint(() => new Sink(), {
-          localAddr: { hostname: "0.0.0.0", port: 9 },
-        });
-      });
+      datagramSink(sim, "b", 9, (_, time) => got.push(time));
       sim.client("a", async (loop) => {
         const [t] = await loop.createDatagramEndpoint(
           () => new DatagramProtocol(),
