@@ -522,6 +522,13 @@ export class World {
     const generation = host.generation;
     const task = loop.createTask(() => {
       const r = host.main(loop);
+      // An async generator has next() and throw() too, but no task can
+      // drive it: its steps would spin without time moving.
+      if (isGenerator(r) && Symbol.asyncIterator in r) {
+        throw new TypeError(
+          `Cannot start host ${host.name}: main returned an async generator; make main an async function or a generator function`,
+        );
+      }
       if (isGenerator(r)) return r;
       return Promise.resolve(r);
     }, { name: `${host.name} main` });

@@ -1737,3 +1737,16 @@ Deno.test("Simulation streams: a connect given up on before its SYN arrives neve
     [3010],
   );
 });
+
+Deno.test("Simulation: a host whose main is an async generator function fails saying so, instead of spinning", async () => {
+  const sim = new Simulation({ seed: 1 });
+  sim.client("c", async function* () {
+    await sleep(1);
+    yield 1;
+  } as never);
+  const e = await assertRejects(() => sim.run(), SimulationError);
+  assertStringIncludes(
+    e.message,
+    "client c failed: TypeError: Cannot start host c: main returned an async generator; make main an async function or a generator function",
+  );
+});
