@@ -409,12 +409,16 @@ export class SimStream extends StreamEnd {
       const data = buf.take(n);
       this.#delivered += n;
       const peer = this.#peer;
+      // Held back too long, the acknowledgement times out the writer, which
+      // would be retransmitting the bytes it has not heard of.
       this.#world.send(
         this.host,
         peer.host,
         0,
         "control",
         () => peer.#acked(n),
+        0,
+        peer.#onTimeout,
       );
       if (!this.feed(data)) return;
     } else if (this.#finAt >= 0 && !this.#eofDelivered) {

@@ -632,9 +632,10 @@ export class Simulation {
   /**
    * Cuts the link between `a` and `b`: datagrams are lost (those on the
    * wire now too, even if `repair()` comes before they would have
-   * arrived), a stream's bytes wait (and fail with `TimedOut` after
-   * `retransmitTimeout`), connection attempts wait (and fail after
-   * `connectTimeout`).
+   * arrived), a stream's bytes and their acknowledgements wait (and the
+   * writer's connection fails with `TimedOut` after `retransmitTimeout`),
+   * connection attempts wait (and fail after `connectTimeout`). An idle
+   * connection lives through it.
    *
    * @param a A host's name.
    * @param b Another host's name.

@@ -1750,3 +1750,36 @@ Deno.test("Simulation: a host whose main is an async generator function fails sa
     "client c failed: TypeError: Cannot start host c: main returned an async generator; make main an async function or a generator function",
   );
 });
+
+Deno.test("Simulation.partition() that cuts off the peer's acknowledgements fails a writer waiting for them with TimedOut", async () => {
+  const sim = new Simulation({
+    seed: 1,
+    link: { latency: 0.01 },
+    retransmitTimeout: 5,
+  });
+  let cutAt = -1;
+  sim.host("server", async (loop) => {
+    class CutOnFullWindow extends Recorder {
+      override dataReceived(data: Uint8Array): void {
+        super.dataReceived(data);
+        // The whole receive window arrived: its acknowledgements are
+        // on their way back when the link goes down.
+        if (this.bytes().length === 65536 && cutAt < 0) {
+          cutAt = loop.time();
+          sim.partition("server", "client");
+        }
+      }
+    }
+    await loop.createServer(() => new CutOnFullWindow(), "0.0.0.0", 80);
+  });
+  sim.client("client", async (loop) => {
+    const [t, p] = await connectRecorder(loop);
+    t.write(pattern(200_000));
+    // The writer's unacknowledged bytes are sent again and again, as TCP
+    // retransmits them, until the retransmission timeout gives up.
+    assertEquals((await p.lost)?.name, "TimedOut");
+    const waited = loop.time() - cutAt;
+    assert(waited >= 5 && waited < 5.1, `timed out after ${waited} s`);
+  });
+  await sim.run({ limit: 60 });
+});
