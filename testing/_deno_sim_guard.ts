@@ -5,8 +5,8 @@
  * on the machine; `Math.random` and `crypto.getRandomValues` /
  * `crypto.randomUUID` (seeded); the clocks `Date.now`, `new Date()`,
  * `performance.now` and `Temporal.Now` (virtual); and the timers
- * `setTimeout`/`setInterval` (a host's are its loop's, on the virtual
- * clock).
+ * `setTimeout`/`setInterval` and `AbortSignal.timeout()` (a host's are its
+ * loop's, on the virtual clock).
  *
  * @module
  */
@@ -222,6 +222,22 @@ export function installSimulationGuards(
   replace(global, "clearInterval", (t: unknown) => {
     if (!timers.clear(t)) realClearInterval(t);
   });
+  // A host's AbortSignal.timeout() (@std/async's deadline()) too.
+  const realSignalTimeout = AbortSignal.timeout.bind(AbortSignal);
+  replace(
+    AbortSignal as unknown as Record<string, unknown>,
+    "timeout",
+    (ms: unknown) => {
+      // WebIDL's [EnforceRange] unsigned long long, as the real one checks.
+      const n = Math.trunc(Number(ms));
+      if (
+        !Number.isFinite(Number(ms)) || n < 0 || n > Number.MAX_SAFE_INTEGER
+      ) {
+        return realSignalTimeout(ms as number);
+      }
+      return timers.signalTimeout(n) ?? realSignalTimeout(n);
+    },
+  );
   return () => {
     for (let i = saved.length - 1; i >= 0; i--) {
       const [owner, key, value, own] = saved[i];

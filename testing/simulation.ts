@@ -321,16 +321,16 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * loop), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
  * `performance.now` and `Temporal.Now` read the virtual clock (starting at
- * 2000-01-01), and a
- * host's `setTimeout`/`setInterval` are timers on its loop, on the virtual
- * clock (so `@std/async`'s `delay` waits virtual time; code outside the
- * hosts keeps the real timers); all are restored when the run ends. So
- * only one simulation runs at a time.
+ * 2000-01-01), and a host's `setTimeout`/`setInterval` and
+ * `AbortSignal.timeout()` are timers on its loop, on the virtual clock (so
+ * `@std/async`'s `delay` and `deadline` wait virtual time; code outside
+ * the hosts keeps the real timers); all are restored when the run ends.
+ * So only one simulation runs at a time.
  * Nor does the garbage collector change a run: a failed future whose
  * exception nobody retrieved is reported on its host when the run ends,
  * not when it is collected (a crashed host reports nothing).
  * Code that waits for anything else outside the simulation (a file,
- * `AbortSignal.timeout()`) makes the run depend on the machine.
+ * `crypto.subtle`) makes the run depend on the machine.
  *
  * The scheduler: the network's events due now run first, in the order
  * they were scheduled; then each host with work due runs one loop

@@ -15,6 +15,7 @@ import type { EventLoop } from "../../loop/event_loop.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
+import { deadline } from "@std/async/deadline";
 import { delay } from "@std/async/delay";
 import { sleep } from "../../tasks/sleep.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
@@ -1782,4 +1783,31 @@ Deno.test("Simulation.partition() that cuts off the peer's acknowledgements fail
     assert(waited >= 5 && waited < 5.1, `timed out after ${waited} s`);
   });
   await sim.run({ limit: 60 });
+});
+
+Deno.test("Simulation.run() gives a host's AbortSignal.timeout() (and so @std/async's deadline()) the virtual clock", async () => {
+  const realTimeout = AbortSignal.timeout;
+  const log: string[] = [];
+  const sim = new Simulation({ seed: 8 });
+  sim.client("c", async (loop) => {
+    const signal = AbortSignal.timeout(2000);
+    assertEquals(signal.aborted, false);
+    await new Promise((r) => signal.addEventListener("abort", r));
+    const reason = signal.reason as DOMException;
+    log.push(`aborted at ${loop.time()}: ${reason.name}`);
+    const e = await assertRejects(() => deadline(sleep(60).then(), 500));
+    log.push(`deadline at ${loop.time()}: ${(e as Error).name}`);
+    // A huge timeout is kept, not cut to 1 ms as setTimeout()'s is.
+    const long = AbortSignal.timeout(2 ** 32);
+    await sleep(10);
+    log.push(`long aborted: ${long.aborted}`);
+    assertThrows(() => AbortSignal.timeout(-1), TypeError);
+  });
+  await sim.run();
+  assertEquals(log, [
+    "aborted at 2: TimeoutError",
+    "deadline at 2.5: TimeoutError",
+    "long aborted: false",
+  ]);
+  assertEquals(AbortSignal.timeout, realTimeout);
 });
