@@ -1,10 +1,10 @@
 /**
- * `setTimeout()`, `setInterval()` and `AbortSignal.timeout()` as a simulated
- * host's code sees them: timers on the host's loop, on the virtual clock, so that code written
- * for them (`@std/async`'s `delay`, a streamed body that waits between
- * chunks) runs in a simulation as it would on a machine, but from the
- * seed. Code outside the hosts (the test that awaits `run()`) keeps the
- * real timers.
+ * `setTimeout()`, `setInterval()` and `AbortSignal.timeout()` as a
+ * simulated host's code sees them: timers on the host's loop, on the
+ * virtual clock, so that code written for them (`@std/async`'s `delay` and
+ * `deadline`, a streamed body that waits between chunks) runs in a
+ * simulation as it would on a machine, but from the seed. Code outside
+ * the hosts (the test that awaits `run()`) keeps the real timers.
  *
  * @module
  */
