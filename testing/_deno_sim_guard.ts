@@ -1,11 +1,12 @@
 /**
  * What a simulation run replaces in the process while it runs: Deno's real
- * network calls (so that a host reaching for a real socket fails loudly
- * instead of making the run depend on the machine), `Math.random` and
- * `crypto.getRandomValues` / `crypto.randomUUID` (seeded), the clocks
- * `Date.now`, `new Date()` and `performance.now` (virtual), and the timers
- * `setTimeout`/`setInterval` (a host's are its loop's, on the virtual
- * clock).
+ * network calls and the web's (`fetch`, `WebSocket`, ...), so that a host
+ * reaching for a real socket fails loudly instead of making the run depend
+ * on the machine; `Math.random` and `crypto.getRandomValues` /
+ * `crypto.randomUUID` (seeded); the clocks `Date.now`, `new Date()`,
+ * `performance.now` and `Temporal.Now` (virtual); and the timers
+ * `setTimeout`/`setInterval` and `AbortSignal.timeout()` (a host's are its
+ * loop's, on the virtual clock).
  *
  * @module
  */
@@ -22,6 +23,17 @@ const REAL_IO = [
   "resolveDns",
   "startTls",
   "serve",
+] as const;
+
+/** Deno's unstable network calls, replaced where the runtime has them. */
+const UNSTABLE_IO = ["connectQuic", "QuicEndpoint"] as const;
+
+/** The web's network classes, replaced where the runtime has them. */
+const WEB_IO = [
+  "WebSocket",
+  "WebSocketStream",
+  "EventSource",
+  "WebTransport",
 ] as const;
 
 /** The simulated time of the Unix epoch's date a run starts at: 2000-01-01. */
@@ -85,6 +97,24 @@ export function installSimulationGuards(
       );
     });
   }
+  for (const name of UNSTABLE_IO) {
+    if (typeof deno[name] !== "function") continue;
+    replace(deno, name, function () {
+      throw new Error(
+        `Cannot call Deno.${name}() inside a simulation: a simulated host has no real network; use the loop it was given`,
+      );
+    });
+  }
+  const web = globalThis as unknown as Record<string, unknown>;
+  for (const name of WEB_IO) {
+    if (typeof web[name] !== "function") continue;
+    // A function, not an arrow: `new` must reach the throw.
+    replace(web, name, function () {
+      throw new Error(
+        `Cannot make a ${name} inside a simulation: a simulated host has no real network; use the loop it was given (loop.createConnection() and a protocol)`,
+      );
+    });
+  }
   replace(globalThis as unknown as Record<string, unknown>, "fetch", () => {
     throw new Error(
       "Cannot call fetch() inside a simulation: a simulated host has no real network; use HttpClientProtocol on the loop it was given",
@@ -140,6 +170,34 @@ export function installSimulationGuards(
     "now",
     () => now() * 1000,
   );
+  // Temporal.Now: the same instant as Date.now(), in nanoseconds.
+  const temporal = (globalThis as { Temporal?: typeof Temporal }).Temporal;
+  if (temporal !== undefined) {
+    const clock = temporal.Now as unknown as Record<string, unknown>;
+    const instant = () =>
+      temporal.Instant.fromEpochNanoseconds(
+        BigInt(EPOCH_MS) * 1000000n + BigInt(Math.floor(now() * 1e9)),
+      );
+    const zoned = (tz?: Temporal.TimeZoneLike) =>
+      instant().toZonedDateTimeISO(tz ?? temporal.Now.timeZoneId());
+    replace(clock, "instant", instant);
+    replace(clock, "zonedDateTimeISO", zoned);
+    replace(
+      clock,
+      "plainDateTimeISO",
+      (tz?: Temporal.TimeZoneLike) => zoned(tz).toPlainDateTime(),
+    );
+    replace(
+      clock,
+      "plainDateISO",
+      (tz?: Temporal.TimeZoneLike) => zoned(tz).toPlainDate(),
+    );
+    replace(
+      clock,
+      "plainTimeISO",
+      (tz?: Temporal.TimeZoneLike) => zoned(tz).toPlainTime(),
+    );
+  }
   // A host's timers are its loop's; anyone else's are real.
   const global = globalThis as unknown as Record<string, unknown>;
   const realSetTimeout = setTimeout as (...a: unknown[]) => unknown;
@@ -164,6 +222,22 @@ export function installSimulationGuards(
   replace(global, "clearInterval", (t: unknown) => {
     if (!timers.clear(t)) realClearInterval(t);
   });
+  // A host's AbortSignal.timeout() (@std/async's deadline()) too.
+  const realSignalTimeout = AbortSignal.timeout.bind(AbortSignal);
+  replace(
+    AbortSignal as unknown as Record<string, unknown>,
+    "timeout",
+    (ms: unknown) => {
+      // WebIDL's [EnforceRange] unsigned long long, as the real one checks.
+      const n = Math.trunc(Number(ms));
+      if (
+        !Number.isFinite(Number(ms)) || n < 0 || n > Number.MAX_SAFE_INTEGER
+      ) {
+        return realSignalTimeout(ms as number);
+      }
+      return timers.signalTimeout(n) ?? realSignalTimeout(n);
+    },
+  );
   return () => {
     for (let i = saved.length - 1; i >= 0; i--) {
       const [owner, key, value, own] = saved[i];

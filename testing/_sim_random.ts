@@ -5,6 +5,29 @@
  * @module
  */
 
+const seedView = new DataView(new ArrayBuffer(8));
+
+/**
+ * The 32 bits of state a seed starts a generator with: a whole number from
+ * 0 to 2^32 - 1 is its own; any other number (a fraction, a negative one,
+ * one past 32 bits) is hashed from all 64 bits of its double, so that
+ * `0.25` and `0.75`, or `0` and `2 ** 32`, start different runs.
+ *
+ * @param seed Any finite number.
+ * @returns The state, a whole number from 0 to 2^32 - 1.
+ */
+export function seedBits(seed: number): number {
+  if (Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32) return seed;
+  seedView.setFloat64(0, seed);
+  const hi = seedView.getUint32(0);
+  const lo = seedView.getUint32(4);
+  // MurmurHash3's finalizer over both words.
+  let h = Math.imul(hi ^ (hi >>> 16), 0x85ebca6b) ^ lo;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
 /**
  * A small seeded generator (mulberry32): fast, 32 bits of state, and the
  * same sequence for the same seed on every machine.

@@ -132,6 +132,18 @@ export class SimStream extends StreamEnd {
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
     if (name === "peername") return this.#remote;
     if (name === "sockname") return this.#local;
+    if (name === "socket") {
+      // The Deno loop's view of a socket: its options change nothing a
+      // simulated socket does, and the run waits for no socket anyway.
+      return {
+        localAddr: this.#local,
+        remoteAddr: this.#remote,
+        setNoDelay: (_on = true) => {},
+        setKeepAlive: (_on = true) => {},
+        ref: () => {},
+        unref: () => {},
+      };
+    }
     return defaultValue;
   }
 
@@ -397,12 +409,16 @@ export class SimStream extends StreamEnd {
       const data = buf.take(n);
       this.#delivered += n;
       const peer = this.#peer;
+      // Held back too long, the acknowledgement times out the writer, which
+      // would be retransmitting the bytes it has not heard of.
       this.#world.send(
         this.host,
         peer.host,
         0,
         "control",
         () => peer.#acked(n),
+        0,
+        peer.#onTimeout,
       );
       if (!this.feed(data)) return;
     } else if (this.#finAt >= 0 && !this.#eofDelivered) {
@@ -495,6 +511,10 @@ export function connectStream<P extends StreamProtocol>(
   };
   const onSyn = (rto: number): void => {
     if (settled || !dest.up) return; // a host that is down answers nothing
+    // A connect given up on (cancelled) before its SYN arrived: the
+    // client's kernel answers the SYN-ACK with a reset, and the server's
+    // application never hears of it.
+    if (fut.cancelled()) return;
     const server = pickServer(world, dest, key, destAddress);
     if (
       server === null && !("path" in target) &&

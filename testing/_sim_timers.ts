@@ -1,10 +1,10 @@
 /**
- * `setTimeout()` and `setInterval()` as a simulated host's code sees them:
- * timers on the host's loop, on the virtual clock, so that code written
- * for them (`@std/async`'s `delay`, a streamed body that waits between
- * chunks) runs in a simulation as it would on a machine, but from the
- * seed. Code outside the hosts (the test that awaits `run()`) keeps the
- * real timers.
+ * `setTimeout()`, `setInterval()` and `AbortSignal.timeout()` as a
+ * simulated host's code sees them: timers on the host's loop, on the
+ * virtual clock, so that code written for them (`@std/async`'s `delay` and
+ * `deadline`, a streamed body that waits between chunks) runs in a
+ * simulation as it would on a machine, but from the seed. Code outside
+ * the hosts (the test that awaits `run()`) keeps the real timers.
  *
  * @module
  */
@@ -133,6 +133,30 @@ export class SimTimers {
     });
     this.#timers.set(id, timer);
     return timer;
+  }
+
+  /**
+   * `AbortSignal.timeout(ms)` called now: a signal that a timer on the loop
+   * of the host whose code calls it aborts with a `TimeoutError`, after
+   * `ms` (checked by the caller) of virtual time. A host that is down gets
+   * one that never aborts.
+   *
+   * @param ms The delay, a whole number of milliseconds >= 0.
+   * @returns The signal, or `null` when no host's code is running: the
+   * caller makes a real one.
+   */
+  signalTimeout(ms: number): AbortSignal | null {
+    const loop = this.#loopRunning();
+    if (loop === undefined) return null;
+    const host = this.#hostOf(loop);
+    const controller = new AbortController();
+    if (!loop.isClosed() && host.loop === loop && host.up) {
+      loop.callLater(ms / 1000, () =>
+        controller.abort(
+          new DOMException("Signal timed out.", "TimeoutError"),
+        ));
+    }
+    return controller.signal;
   }
 
   /**

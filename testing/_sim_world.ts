@@ -10,7 +10,7 @@ import type { Task } from "../tasks/task.ts";
 import type { Future } from "../futures/future.ts";
 import { hostHop, keptUnretrieved } from "../futures/_runtime.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
-import { Random } from "./_sim_random.ts";
+import { Random, seedBits } from "./_sim_random.ts";
 import { SimTimers } from "./_sim_timers.ts";
 import { simHost, type SimNetLoop, SimulatedLoop } from "./_sim_loop.ts";
 import type { SimStream } from "./_sim_stream.ts";
@@ -56,6 +56,16 @@ export interface Link extends LinkSettings {
   partitioned: boolean;
   /** Held until `release()`. */
   held: boolean;
+  /**
+   * The partition or hold random faults put on the link, until they undo
+   * it; `null` once a call by hand of the same kind takes it over.
+   */
+  fault: { kind: "partition" | "hold" } | null;
+  /**
+   * How many partitions began: a datagram on the wire when one begins is
+   * lost, even if the link is repaired before it would have arrived.
+   */
+  cuts: number;
   /** When each direction's wire is free again (a→b, b→a). */
   busy: [number, number];
   /** Messages waiting for the link to come back. */
@@ -298,8 +308,9 @@ export class World {
 
   constructor(settings: WorldSettings) {
     this.settings = settings;
-    this.rng = new Random(settings.seed);
-    this.userRng = new Random(settings.seed ^ 0x5bd1e995);
+    const bits = seedBits(settings.seed);
+    this.rng = new Random(bits);
+    this.userRng = new Random(bits ^ 0x5bd1e995);
   }
 
   // ---- Trace ----
@@ -362,6 +373,8 @@ export class World {
         blocked: "",
         partitioned: false,
         held: false,
+        fault: null,
+        cuts: 0,
         busy: [0, 0],
         stalled: [],
         stallCheck: false,
@@ -384,6 +397,7 @@ export class World {
     const link = this.link(a, b);
     const was = link.blocked;
     if (what === "partition" || what === "repair") {
+      if (what === "partition" && !link.partitioned) link.cuts++;
       link.partitioned = what === "partition";
     } else link.held = what === "hold";
     link.blocked = link.partitioned ? "partition" : link.held ? "hold" : "";
@@ -396,9 +410,11 @@ export class World {
   /**
    * Sends a message of `bytes` bytes from `from` to `to`; `arrive` runs
    * when it gets there. Returns the arrival time (`minArrival` keeps a
-   * stream's messages in order). On a blocked link the message waits (a
-   * datagram on a partitioned link is lost); a stream message that waits
-   * longer than the retransmission timeout calls `onTimeout` instead.
+   * stream's messages in order). On a blocked link the message waits; a
+   * datagram sent into a partition, or on the wire when one begins, is
+   * lost (a repair before it would have arrived does not bring it back).
+   * A stream message that waits longer than the retransmission timeout
+   * calls `onTimeout` instead.
    */
   send(
     from: SimHost,
@@ -410,10 +426,13 @@ export class World {
     onTimeout?: () => void,
   ): number {
     let arrival: number;
+    // The partitions a datagram must not meet on its way.
+    let cuts = 0;
     if (from === to) {
       arrival = this.now;
     } else {
       const link = this.link(from, to);
+      cuts = link.partitioned ? -1 : link.cuts;
       const dir = from === link.a ? 0 : 1;
       let depart = this.now;
       if (link.bandwidth !== Infinity && bytes > 0) {
@@ -427,11 +446,11 @@ export class World {
     this.at(arrival, () => {
       if (from !== to) {
         const link = this.link(from, to);
+        if (kind === "datagram" && link.cuts !== cuts) {
+          this.record(to.name, "drop", `datagram from ${from.name}`);
+          return;
+        }
         if (link.blocked !== "") {
-          if (link.blocked === "partition" && kind === "datagram") {
-            this.record(to.name, "drop", `datagram from ${from.name}`);
-            return;
-          }
           this.#stall(link, {
             since: this.now,
             resend: () =>
@@ -503,6 +522,13 @@ export class World {
     const generation = host.generation;
     const task = loop.createTask(() => {
       const r = host.main(loop);
+      // An async generator has next() and throw() too, but no task can
+      // drive it: its steps would spin without time moving.
+      if (isGenerator(r) && Symbol.asyncIterator in r) {
+        throw new TypeError(
+          `Cannot start host ${host.name}: main returned an async generator; make main an async function or a generator function`,
+        );
+      }
       if (isGenerator(r)) return r;
       return Promise.resolve(r);
     }, { name: `${host.name} main` });

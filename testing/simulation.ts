@@ -63,11 +63,23 @@ export interface FaultOptions {
   crash?: number;
   /** Mean time before a crashed host restarts, in seconds. @default {1} */
   restartAfter?: number;
-  /** Partitions per second (a random pair of `hosts`). @default {0} */
+  /**
+   * Partitions per second (a random pair of `hosts`, whose link is up); a
+   * `partition()` by hand during one takes it over, and only `repair()`
+   * undoes it then.
+   *
+   * @default {0}
+   */
   partition?: number;
   /** Mean time before a partition is repaired, in seconds. @default {1} */
   repairAfter?: number;
-  /** Holds per second (a random pair of `hosts`). @default {0} */
+  /**
+   * Holds per second (a random pair of `hosts`, whose link is up); a
+   * `hold()` by hand during one takes it over, and only `release()` undoes
+   * it then.
+   *
+   * @default {0}
+   */
   hold?: number;
   /** Mean time before held traffic is released, in seconds. @default {0.5} */
   releaseAfter?: number;
@@ -87,7 +99,12 @@ export interface FaultOptions {
 
 /** Options for `new Simulation()`. */
 export interface SimulationOptions {
-  /** The seed: the same seed, the same run, event for event. */
+  /**
+   * The seed: the same seed, the same run, event for event. Any finite
+   * number; another seed gives another run, whether it differs in its low
+   * 32 bits, past them, in sign or in a fraction (`Math.random()` makes a
+   * seed).
+   */
   seed: number;
   /**
    * Random hardship injected during the run.
@@ -298,19 +315,22 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  *
  * While `run()` runs, the process's `Deno.connect`, `Deno.listen`,
  * `Deno.connectTls`, `Deno.listenTls`, `Deno.listenDatagram`,
- * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve` and `fetch` throw (a
- * host must use its loop), `Math.random`, `crypto.getRandomValues` and
- * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()` and
- * `performance.now` read the virtual clock (starting at 2000-01-01), and a
- * host's `setTimeout`/`setInterval` are timers on its loop, on the virtual
- * clock (so `@std/async`'s `delay` waits virtual time; code outside the
- * hosts keeps the real timers); all are restored when the run ends. So
- * only one simulation runs at a time.
+ * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve`, `fetch`, `WebSocket`
+ * and `EventSource` (and `Deno.connectQuic`, `WebSocketStream`,
+ * `WebTransport` where the runtime has them) throw (a host must use its
+ * loop), `Math.random`, `crypto.getRandomValues` and
+ * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
+ * `performance.now` and `Temporal.Now` read the virtual clock (starting at
+ * 2000-01-01), and a host's `setTimeout`/`setInterval` and
+ * `AbortSignal.timeout()` are timers on its loop, on the virtual clock (so
+ * `@std/async`'s `delay` and `deadline` wait virtual time; code outside
+ * the hosts keeps the real timers); all are restored when the run ends.
+ * So only one simulation runs at a time.
  * Nor does the garbage collector change a run: a failed future whose
  * exception nobody retrieved is reported on its host when the run ends,
  * not when it is collected (a crashed host reports nothing).
  * Code that waits for anything else outside the simulation (a file,
- * `AbortSignal.timeout()`) makes the run depend on the machine.
+ * `crypto.subtle`) makes the run depend on the machine.
  *
  * The scheduler: the network's events due now run first, in the order
  * they were scheduled; then each host with work due runs one loop
@@ -610,9 +630,12 @@ export class Simulation {
   }
 
   /**
-   * Cuts the link between `a` and `b`: datagrams are lost, a stream's
-   * bytes wait (and fail with `TimedOut` after `retransmitTimeout`),
-   * connection attempts wait (and fail after `connectTimeout`).
+   * Cuts the link between `a` and `b`: datagrams are lost (those on the
+   * wire now too, even if `repair()` comes before they would have
+   * arrived), a stream's bytes and their acknowledgements wait (and the
+   * writer's connection fails with `TimedOut` after `retransmitTimeout`),
+   * connection attempts wait (and fail after `connectTimeout`). An idle
+   * connection lives through it.
    *
    * @param a A host's name.
    * @param b Another host's name.
@@ -780,8 +803,16 @@ export class Simulation {
         `Cannot ${what}: a host's link to itself never breaks, received ${a} twice`,
       );
     }
-    this.#world.record("sim", what, `${a} ${b}`);
-    this.#world.block(ha, hb, what);
+    const world = this.#world;
+    // A call by hand takes over a random fault of its kind: only a call
+    // by hand undoes it now.
+    const link = world.link(ha, hb);
+    const kind = what === "partition" || what === "repair"
+      ? "partition"
+      : "hold";
+    if (link.fault?.kind === kind) link.fault = null;
+    world.record("sim", what, `${a} ${b}`);
+    world.block(ha, hb, what);
   }
 
   #scheduleFaults(): void {
@@ -819,10 +850,17 @@ export class Simulation {
     });
     const blockFor = (state: "partition" | "hold", mean: number) => {
       const p = pair();
-      if (p === null || world.link(p[0], p[1]).blocked !== "") return;
+      if (p === null) return;
+      const link = world.link(p[0], p[1]);
+      if (link.blocked !== "") return;
+      const fault = { kind: state };
+      link.fault = fault;
       world.record("sim", state, `${p[0].name} ${p[1].name}`);
       world.block(p[0], p[1], state);
       world.at(world.now + rng.exponential(mean), () => {
+        // Taken over by hand (partition() during it): left to repair().
+        if (link.fault !== fault) return;
+        link.fault = null;
         const undo = state === "partition" ? "repair" : "release";
         world.record("sim", undo, `${p[0].name} ${p[1].name}`);
         world.block(p[0], p[1], undo);

@@ -15,8 +15,10 @@ import type { EventLoop } from "../../loop/event_loop.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
+import { deadline } from "@std/async/deadline";
 import { delay } from "@std/async/delay";
 import { sleep } from "../../tasks/sleep.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import type {
   DatagramTransport,
   Transport,
@@ -1487,4 +1489,325 @@ Deno.test("Simulation: a partition and a hold are undone separately — release(
   // The held datagram crossed once neither held nor partitioned (at 4 s),
   // not when repair() was called on the held link (at 2 s).
   assert(got[1][0] > 4 && got[1][0] < 4.01, `crossed at ${got[1][0]}`);
+});
+
+/**
+ * A host `name` with a datagram endpoint on every address at `port`;
+ * `received` hears each datagram with the time it arrived.
+ */
+function datagramSink(
+  sim: Simulation,
+  name: string,
+  port: number,
+  received: (data: Uint8Array, time: number) => void,
+): void {
+  sim.host(name, async (loop) => {
+    class Sink extends DatagramProtocol {
+      override datagramReceived(d: Uint8Array) {
+        received(d, loop.time());
+      }
+    }
+    await loop.createDatagramEndpoint(() => new Sink(), {
+      localAddr: { hostname: "0.0.0.0", port },
+    });
+  });
+}
+
+Deno.test("Simulation.partition() loses a datagram sent into it or on the wire when it starts, even if repaired before the datagram would arrive", async () => {
+  const sim = new Simulation({ seed: 5, link: { latency: 0.01 } });
+  const got: string[] = [];
+  datagramSink(sim, "sink", 53, (d) => got.push(decoder.decode(d)));
+  sim.client("source", async (loop) => {
+    const [t] = await loop.createDatagramEndpoint(
+      () => new DatagramProtocol(),
+      { remoteAddr: { hostname: "sink", port: 53 } },
+    );
+    sim.partition("source", "sink");
+    t.sendto(encoder.encode("sent into the partition"));
+    await sleep(0.005);
+    sim.repair("source", "sink"); // before it would have arrived
+    await sleep(0.1);
+    t.sendto(encoder.encode("on the wire when cut"));
+    await sleep(0.005);
+    sim.partition("source", "sink");
+    sim.repair("source", "sink");
+    await sleep(0.1);
+    t.sendto(encoder.encode("after repair"));
+    await sleep(0.1);
+    (t as DatagramTransport).close();
+  });
+  await sim.run();
+  assertEquals(got, ["after repair"]);
+  assertEquals(
+    sim.trace.filter((e) => e.kind === "drop").map((e) => e.detail),
+    ["datagram from source", "datagram from source"],
+  );
+});
+
+Deno.test("Simulation.run() gives Temporal.Now the virtual clock, as Date.now()", async () => {
+  const now = Temporal.Now;
+  const real = { instant: now.instant, plain: now.plainDateTimeISO };
+  const seen: string[] = [];
+  const sim = new Simulation({ seed: 5 });
+  sim.client("c", async () => {
+    await sleep(2.5);
+    seen.push(
+      Temporal.Now.instant().toString(),
+      String(Temporal.Now.instant().epochMilliseconds === Date.now()),
+      Temporal.Now.zonedDateTimeISO("UTC").toString(),
+      Temporal.Now.plainDateTimeISO("UTC").toString(),
+      Temporal.Now.plainDateISO("UTC").toString(),
+      Temporal.Now.plainTimeISO("UTC").toString(),
+    );
+  });
+  await sim.run();
+  assertEquals(seen, [
+    "2000-01-01T00:00:02.5Z",
+    "true",
+    "2000-01-01T00:00:02.5+00:00[UTC]",
+    "2000-01-01T00:00:02.5",
+    "2000-01-01",
+    "00:00:02.5",
+  ]);
+  // Restored after the run.
+  assertEquals(Temporal.Now.instant, real.instant);
+  assertEquals(Temporal.Now.plainDateTimeISO, real.plain);
+  assert(Temporal.Now.instant().epochMilliseconds > 946684800000 * 1.5);
+});
+
+Deno.test("Simulation.run() fails loudly on a WebSocket or an EventSource, as on fetch()", async () => {
+  const RealWebSocket = WebSocket;
+  const RealEventSource = EventSource;
+  for (
+    const [name, open] of [
+      ["WebSocket", () => new WebSocket("ws://127.0.0.1:9/")],
+      ["EventSource", () => new EventSource("http://127.0.0.1:9/")],
+    ] as const
+  ) {
+    const sim = new Simulation({ seed: 5 });
+    sim.client("c", () => {
+      open();
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(
+      e.message,
+      `Cannot make a ${name} inside a simulation: a simulated host has no real network`,
+    );
+  }
+  assertEquals(WebSocket, RealWebSocket);
+  assertEquals(EventSource, RealEventSource);
+});
+
+Deno.test("Simulation: seeds that differ only past 32 bits, in sign or in a fraction give different runs", async () => {
+  const runOf = async (seed: number) => {
+    const sim = new Simulation({ seed, link: { jitter: 0.5 } });
+    let drawn = 0;
+    sim.host("server", async (loop) => {
+      await loop.createServer(() => new Recorder(), "0.0.0.0", 80);
+    });
+    sim.client("c", async (loop) => {
+      drawn = Math.random();
+      const [t] = await connectRecorder(loop);
+      t.close();
+    });
+    await sim.run();
+    return JSON.stringify([drawn, sim.time()]);
+  };
+  for (
+    const [a, b] of [
+      [0, 2 ** 32],
+      [5, 5 + 2 ** 40],
+      [-1, 2 ** 32 - 1],
+      [0.25, 0.75],
+      [1, 1.5],
+    ]
+  ) {
+    assertNotEquals(await runOf(a), await runOf(b), `seeds ${a} and ${b}`);
+    assertEquals(await runOf(b), await runOf(b), `seed ${b} replays`);
+  }
+});
+
+Deno.test('Simulation streams: getExtraInfo("socket") is a socket view, as on the Deno loop, with its addresses and options', async () => {
+  const sim = new Simulation({ seed: 2 });
+  const views: Record<string, unknown>[] = [];
+  const accepted: Recorder[] = [];
+  recordingServer(sim, "server", 80, accepted);
+  sim.client("c", async (loop) => {
+    const [t] = await connectRecorder(loop);
+    await sleep(0.01);
+    for (const end of [t, accepted[0].transport!]) {
+      const socket = end.getExtraInfo("socket") as {
+        localAddr: Deno.Addr;
+        remoteAddr: Deno.Addr;
+        setNoDelay(on?: boolean): void;
+        setKeepAlive(on?: boolean): void;
+        ref(): void;
+        unref(): void;
+      };
+      // What a program tunes on a real socket works here too.
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true);
+      socket.ref();
+      socket.unref();
+      assertEquals(socket.localAddr, end.getExtraInfo("sockname"));
+      assertEquals(socket.remoteAddr, end.getExtraInfo("peername"));
+      views.push({ ...socket.localAddr });
+    }
+    t.close();
+  });
+  await sim.run();
+  assertEquals(views, [
+    { transport: "tcp", hostname: "10.0.0.2", port: 49152 },
+    { transport: "tcp", hostname: "10.0.0.1", port: 80 },
+  ]);
+});
+
+Deno.test("Simulation: partition() or hold() by hand during a random one lasts until its own repair() or release(), not until the random one ends", async () => {
+  for (
+    const [block, unblock] of [["partition", "repair"], [
+      "hold",
+      "release",
+    ]] as const
+  ) {
+    for (const seed of [0, 7, 8, 9]) {
+      const sim = new Simulation({
+        seed,
+        faults: {
+          [block]: 1,
+          repairAfter: 1,
+          releaseAfter: 1,
+          hosts: ["a", "b"],
+        },
+      });
+      const got: number[] = [];
+      datagramSink(sim, "b", 9, (_, time) => got.push(time));
+      sim.client("a", async (loop) => {
+        const [t] = await loop.createDatagramEndpoint(
+          () => new DatagramProtocol(),
+          { remoteAddr: { hostname: "b", port: 9 } },
+        );
+        await sleep(1);
+        sim[block]("a", "b");
+        for (let i = 0; i < 200; i++) {
+          t.sendto(encoder.encode("x"));
+          await sleep(0.01);
+        }
+        sim[unblock]("a", "b");
+        await sleep(0.5);
+        (t as DatagramTransport).close();
+      });
+      await sim.run();
+      const early = got.filter((time) => time < 3);
+      assertEquals(early, [], `seed ${seed}: ${block}() by hand was undone`);
+    }
+  }
+});
+
+Deno.test("Simulation streams: a connect given up on before its SYN arrives never reaches the server's application", async () => {
+  const sim = new Simulation({ seed: 1, link: { latency: 0.01 } });
+  const made: number[] = [];
+  sim.host("server", async (loop) => {
+    class Counted extends Protocol {
+      override connectionMade(): void {
+        made.push(loop.time());
+      }
+    }
+    await loop.createServer(() => new Counted(), "0.0.0.0", 80);
+  });
+  sim.client("client", async (loop) => {
+    // A connect given up on while its SYN is held (turmoil's
+    // client_hangup_on_connect), then released: nothing to accept.
+    sim.hold("client", "server");
+    await assertRejects(() =>
+      waitFor(loop.createConnection(() => new Protocol(), "server", 80), 1)
+    );
+    sim.release("client", "server");
+    await sleep(2);
+    assertEquals(made, []);
+    // The next connect is accepted.
+    const [t] = await loop.createConnection(() => new Protocol(), "server", 80);
+    await sleep(0.1);
+    t.close();
+    assertEquals(made.length, 1);
+  });
+  await sim.run();
+  assertEquals(
+    sim.trace.filter((e) => e.kind === "accept").map((e) =>
+      Math.round(e.time * 1000)
+    ),
+    [3010],
+  );
+});
+
+Deno.test("Simulation: a host whose main is an async generator function fails saying so, instead of spinning", async () => {
+  const sim = new Simulation({ seed: 1 });
+  sim.client("c", async function* () {
+    await sleep(1);
+    yield 1;
+  } as never);
+  const e = await assertRejects(() => sim.run(), SimulationError);
+  assertStringIncludes(
+    e.message,
+    "client c failed: TypeError: Cannot start host c: main returned an async generator; make main an async function or a generator function",
+  );
+});
+
+Deno.test("Simulation.partition() that cuts off the peer's acknowledgements fails a writer waiting for them with TimedOut", async () => {
+  const sim = new Simulation({
+    seed: 1,
+    link: { latency: 0.01 },
+    retransmitTimeout: 5,
+  });
+  let cutAt = -1;
+  sim.host("server", async (loop) => {
+    class CutOnFullWindow extends Recorder {
+      override dataReceived(data: Uint8Array): void {
+        super.dataReceived(data);
+        // The whole receive window arrived: its acknowledgements are
+        // on their way back when the link goes down.
+        if (this.bytes().length === 65536 && cutAt < 0) {
+          cutAt = loop.time();
+          sim.partition("server", "client");
+        }
+      }
+    }
+    await loop.createServer(() => new CutOnFullWindow(), "0.0.0.0", 80);
+  });
+  sim.client("client", async (loop) => {
+    const [t, p] = await connectRecorder(loop);
+    t.write(pattern(200_000));
+    // The writer's unacknowledged bytes are sent again and again, as TCP
+    // retransmits them, until the retransmission timeout gives up.
+    assertEquals((await p.lost)?.name, "TimedOut");
+    const waited = loop.time() - cutAt;
+    assert(waited >= 5 && waited < 5.1, `timed out after ${waited} s`);
+  });
+  await sim.run({ limit: 60 });
+});
+
+Deno.test("Simulation.run() gives a host's AbortSignal.timeout() (and so @std/async's deadline()) the virtual clock", async () => {
+  const realTimeout = AbortSignal.timeout;
+  const log: string[] = [];
+  const sim = new Simulation({ seed: 8 });
+  sim.client("c", async (loop) => {
+    const signal = AbortSignal.timeout(2000);
+    assertEquals(signal.aborted, false);
+    await new Promise((r) => signal.addEventListener("abort", r));
+    const reason = signal.reason as DOMException;
+    log.push(`aborted at ${loop.time()}: ${reason.name}`);
+    const e = await assertRejects(() => deadline(sleep(60).then(), 500));
+    log.push(`deadline at ${loop.time()}: ${(e as Error).name}`);
+    // A huge timeout is kept, not cut to 1 ms as setTimeout()'s is.
+    const long = AbortSignal.timeout(2 ** 32);
+    await sleep(10);
+    log.push(`long aborted: ${long.aborted}`);
+    assertThrows(() => AbortSignal.timeout(-1), TypeError);
+  });
+  await sim.run();
+  assertEquals(log, [
+    "aborted at 2: TimeoutError",
+    "deadline at 2.5: TimeoutError",
+    "long aborted: false",
+  ]);
+  assertEquals(AbortSignal.timeout, realTimeout);
 });
