@@ -89,6 +89,15 @@ function isGenerator(x: unknown): x is Coroutine<unknown> {
     typeof (x as Coroutine<unknown>).throw === "function";
 }
 
+// An async generator has next() and throw() too, but its steps are
+// promises: no task can drive it (asyncio refuses one as well).
+const ASYNC_GENERATOR =
+  "an async generator, which no task can drive; make it an async function or a generator function";
+
+function isAsyncGenerator(x: Coroutine<unknown>): boolean {
+  return Symbol.asyncIterator in x;
+}
+
 function* delegate<T>(future: Future<T>): Coroutine<T> {
   return yield* future;
 }
@@ -192,8 +201,14 @@ export class Task<T> extends Future<T> {
     checkOptions(options, "create a Task", "{ name }");
     super({ loop: options?.loop });
     if (typeof coro === "function") this.#fn = coro;
-    else if (isGenerator(coro)) this.#gen = coro as Coroutine<T>;
-    else {
+    else if (isGenerator(coro)) {
+      if (isAsyncGenerator(coro)) {
+        throw new TypeError(
+          `Cannot create a Task: received ${ASYNC_GENERATOR}`,
+        );
+      }
+      this.#gen = coro as Coroutine<T>;
+    } else {
       throw new TypeError(
         `Cannot create a Task: expected a generator or a function, received ${
           coro === null ? "null" : typeof coro
@@ -562,6 +577,13 @@ export class Task<T> extends Future<T> {
       this.#gen = delegate(out as Future<T>);
       this.#step();
     } else if (isGenerator(out)) {
+      if (isAsyncGenerator(out)) {
+        return this.#fail(
+          new TypeError(
+            `Cannot drive Task "${this.#name}": its function returned ${ASYNC_GENERATOR}`,
+          ),
+        );
+      }
       this.#gen = out as Coroutine<T>;
       this.#step();
     } else if (isPromiseLike(out)) {

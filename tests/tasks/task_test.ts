@@ -1638,3 +1638,26 @@ Deno.test("ensureFuture() refuses options that are not an object like { loop } (
   );
   loop.close();
 });
+
+Deno.test("an async generator is refused as a task's coroutine with a TypeError, as asyncio refuses one, instead of spinning the loop", async () => {
+  // It has next() and throw() like a generator, but its steps are promises:
+  // the task took each for a bare yield and spun without end.
+  const loop = new VirtualTimeLoop();
+  // deno-lint-ignore require-yield
+  async function* agen(): AsyncGenerator<never, number> {
+    return 1;
+  }
+  assertThrows(
+    () => loop.createTask(agen() as never),
+    TypeError,
+    "an async generator",
+  );
+  assertThrows(() => ensureFuture(agen() as never, { loop }), TypeError);
+  const task = loop.createTask(agen as never);
+  await assertRejects(
+    () => loop.runUntilComplete(task),
+    TypeError,
+    "async generator",
+  );
+  loop.close();
+});
