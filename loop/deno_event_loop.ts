@@ -1540,7 +1540,9 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @param options `Deno.connect`'s options.
    * @returns A future of the connection; it fails with Deno's error (such
-   * as `Deno.errors.ConnectionRefused`), or for a host name that does not
+   * as `Deno.errors.ConnectionRefused`) with a message naming the address
+   * (`Cannot connect to 127.0.0.1:9: …`, `Cannot connect to unix:/path:
+   * …`; the original is its `cause`), or for a host name that does not
    * resolve as `getaddrinfo()` does (`Deno.errors.NotFound` for no such
    * host).
    * @throws {TypeError} When `options` or a field has the wrong type.

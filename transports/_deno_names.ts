@@ -57,14 +57,6 @@ function resolveError(host: string, error: unknown): Error {
   });
 }
 
-/**
- * A host name Deno could not resolve in a connect, as {@linkcode withAddress}
- * reports it; any other error as it is.
- */
-export function lookupError(error: unknown, prefix: string): unknown {
-  return error instanceof Error ? lookupFailure(error, prefix) ?? error : error;
-}
-
 /** Resolves `host` with the system resolver; the arguments are checked. */
 export function resolveHost(
   host: string,
