@@ -658,9 +658,12 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param options The local and remote addresses, `reuseAddress` and
    * `allowBroadcast`.
    * @returns A future of `[transport, protocol]`, done after
-   * `connectionMade`; it fails with `Deno.errors.PermissionDenied` for a
-   * broadcast `remoteAddr` without `allowBroadcast`, and with a
-   * `RangeError` for `localAddr` and `remoteAddr` of different families.
+   * `connectionMade`; it fails with Deno's error (such as
+   * `Deno.errors.AddrInUse`) when the address cannot be bound, its message
+   * naming it (`Cannot create a datagram endpoint on 127.0.0.1:5000: …`),
+   * with `Deno.errors.PermissionDenied` for a broadcast `remoteAddr`
+   * without `allowBroadcast`, and with a `RangeError` for `localAddr` and
+   * `remoteAddr` of different families.
    * @throws {TypeError} When an address is not `{ hostname, port }` or an
    * option is not a boolean.
    * @throws {RangeError} When a port is out of range or a hostname empty.

@@ -562,15 +562,24 @@ function openEndpoint<P extends DatagramProtocol>(
   }
   const hostname = local?.hostname ??
     (peer !== undefined ? localFor(peer) : "0.0.0.0");
-  const conn = Deno.listenDatagram({
-    transport: "udp",
-    hostname,
-    port: local?.port ?? 0,
-    reuseAddress,
-    // Multicast sent by this endpoint reaches listeners on this host too,
-    // as a socket's IP_MULTICAST_LOOP default is.
-    loopback: true,
-  });
+  const port = local?.port ?? 0;
+  let conn: Deno.DatagramConn;
+  try {
+    conn = Deno.listenDatagram({
+      transport: "udp",
+      hostname,
+      port,
+      reuseAddress,
+      // Multicast sent by this endpoint reaches listeners on this host
+      // too, as a socket's IP_MULTICAST_LOOP default is.
+      loopback: true,
+    });
+  } catch (error) {
+    throw withAddress(
+      error,
+      `Cannot create a datagram endpoint on ${describe({ hostname, port })}`,
+    );
+  }
   if (peer !== undefined) {
     try {
       checkDatagramFamilies(conn.addr as Deno.NetAddr, local, peer);

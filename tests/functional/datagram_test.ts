@@ -483,6 +483,32 @@ Deno.test("createDatagramEndpoint() fails when localAddr and remoteAddr are of d
   loop.close();
 });
 
+Deno.test("createDatagramEndpoint() fails to bind an address in use with Deno's error naming the address, and makes no protocol", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const { port } = a.getExtraInfo("sockname") as Deno.NetAddr;
+  let made = 0;
+  const error = await within(
+    loop,
+    loop.createDatagramEndpoint(() => {
+      made++;
+      return new Recorder(loop);
+    }, { localAddr: { hostname: "127.0.0.1", port } }),
+  ).catch((e) => e);
+  assertInstanceOf(error, Deno.errors.AddrInUse);
+  assertEquals(
+    error.message.startsWith(
+      `Cannot create a datagram endpoint on 127.0.0.1:${port}: `,
+    ),
+    true,
+    error.message,
+  );
+  assertInstanceOf(error.cause, Deno.errors.AddrInUse);
+  assertEquals(made, 0);
+  await closeAll(loop, pa);
+  loop.close();
+});
+
 Deno.test("createDatagramEndpoint() with an IPv6 remoteAddr written long-hand hears its peer and reports the address as the system does", async () => {
   if (!hasIpv6Loopback()) {
     console.warn("skipped: this machine has no IPv6 loopback");
