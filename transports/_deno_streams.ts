@@ -337,17 +337,18 @@ async function connectConn(
   if ("path" in target) {
     return await Deno.connect({ transport: "unix", path: target.path });
   }
-  const ssl0 = options?.ssl;
-  if (typeof ssl0 === "object" && ssl0.cert !== undefined) {
+  // No TLS for ssl null, as for asyncio's ssl=None.
+  const ssl = options?.ssl ?? false;
+  if (typeof ssl === "object" && ssl.cert !== undefined) {
     // Only connectTls() presents a client certificate; it checks the
     // server's name against the host it connects to.
     return await Deno.connectTls({
       hostname: target.host,
       port: target.port,
-      caCerts: ssl0.caCerts,
-      alpnProtocols: ssl0.alpnProtocols,
-      cert: ssl0.cert,
-      key: ssl0.key!,
+      caCerts: ssl.caCerts,
+      alpnProtocols: ssl.alpnProtocols,
+      cert: ssl.cert,
+      key: ssl.key!,
     });
   }
   const tcp = await Deno.connect({
@@ -360,8 +361,7 @@ async function connectConn(
   } catch {
     // Closed already: the first read reports it.
   }
-  const ssl = options?.ssl;
-  if (ssl === undefined || ssl === false) return tcp;
+  if (ssl === false) return tcp;
   const tls = typeof ssl === "object" ? ssl : undefined;
   // The handshake is left to the caller, which times it.
   try {

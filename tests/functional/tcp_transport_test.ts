@@ -151,6 +151,27 @@ Deno.test("createConnection() names host and port when the connection is refused
   loop.close();
 });
 
+Deno.test("createConnection() with ssl: null connects in plain TCP, as ssl: false does (asyncio's ssl=None)", async () => {
+  await withLoop(async (loop) => {
+    const [server, protocols] = await recordingServer(loop, { echo: true });
+    const client = new Recorder(loop);
+    const [transport] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+      { ssl: null as unknown as false },
+    );
+    transport.write(bytes("plain"));
+    await client.until(5);
+    assertEquals(text(client.data()), "plain");
+    assertEquals(transport.getExtraInfo("alpnProtocol"), undefined);
+    transport.close();
+    await client.lost;
+    for (const p of protocols) await p.lost;
+    await shutdown(server);
+  });
+});
+
 Deno.test("createConnection() can be cancelled while connecting", async () => {
   await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
