@@ -415,6 +415,12 @@ export function openConnection<P extends BaseProtocol>(
       }`,
     );
   }
+  const serverHostname: unknown = options?.serverHostname ?? undefined;
+  if (serverHostname !== undefined && typeof serverHostname !== "string") {
+    throw new TypeError(
+      `Cannot call ${what}(): serverHostname must be a string, received ${typeof serverHostname}`,
+    );
+  }
   const handshakeTimeout = tls
     ? checkHandshakeTimeout(
       typeof ssl === "object" ? ssl?.handshakeTimeout : undefined,
@@ -441,19 +447,19 @@ export function openConnection<P extends BaseProtocol>(
       );
     }
     if (
-      ssl.cert !== undefined && options?.serverHostname !== undefined &&
-      options.serverHostname !== (target as { host: string }).host
+      ssl.cert !== undefined && serverHostname !== undefined &&
+      serverHostname !== (target as { host: string }).host
     ) {
       throw new RangeError(
         `Cannot call ${what}(): with a client certificate Deno checks the server's name against the host, received serverHostname=${
-          JSON.stringify(options.serverHostname)
+          JSON.stringify(serverHostname)
         }`,
       );
     }
   }
-  if (options?.serverHostname !== undefined && !tls) {
+  if (serverHostname !== undefined && !tls) {
     throw new RangeError(
-      `Cannot call ${what}(): serverHostname needs ssl, received serverHostname=${options.serverHostname}`,
+      `Cannot call ${what}(): serverHostname needs ssl, received serverHostname=${serverHostname}`,
     );
   }
   const localAddr = checkLocalAddr(options?.localAddr, target, what);

@@ -209,6 +209,18 @@ Deno.test("createConnection() and createServer() check their arguments", () => {
   );
   assertThrows(
     () =>
+      loop.createConnection(f, HOST, 1, {
+        ssl: true,
+        serverHostname: 5 as never,
+      }),
+    TypeError,
+    "Cannot call createConnection(): serverHostname must be a string, received number",
+  );
+  // null is no serverHostname (asyncio's server_hostname=None), TLS or not.
+  loop.createConnection(f, HOST, 1, { serverHostname: null as never })
+    .cancel();
+  assertThrows(
+    () =>
       loop.createConnection(f, HOST, 1, { localAddr: { port: 0 } as never }),
     TypeError,
     "localAddr.hostname",
