@@ -626,12 +626,15 @@ export class DenoEventLoop extends BaseEventLoop {
    * With `remoteAddr`, `sendto(data)` needs no address, `sendto()` to any
    * other address throws, and only datagrams from `remoteAddr` are
    * delivered (as with a connected socket). Send failures and addresses
-   * Deno rejects reach `errorReceived`, and the endpoint stays open. The
-   * send queue (`getWriteBufferSize()`, counting each datagram's 8-byte
-   * header as asyncio does) is bounded (1 MiB: a datagram beyond that is dropped and
-   * reported to `errorReceived`) and drives `pauseWriting()` /
-   * `resumeWriting()` by its water marks. `close()` sends what is queued,
-   * `abort()` drops it; `connectionLost` follows once.
+   * Deno rejects reach `errorReceived` (Deno's error, its message naming
+   * the datagram's length and address: `Cannot send a datagram of 70000
+   * bytes to 127.0.0.1:5000: Message too long …`), and the endpoint stays
+   * open. The send queue (`getWriteBufferSize()`, counting each datagram's
+   * 8-byte header as asyncio does) is bounded (1 MiB: a datagram beyond
+   * that is dropped and reported to `errorReceived`) and drives
+   * `pauseWriting()` / `resumeWriting()` by its water marks. `close()`
+   * sends what is queued, `abort()` drops it; `connectionLost` follows
+   * once.
    * `getExtraInfo("sockname")` and `("peername")` give `Deno.NetAddr`s.
    * An endpoint with `remoteAddr` and no `localAddr` binds the remote's
    * family and loopback-ness (`127.0.0.1` for a 127.x remote, `::1` for
