@@ -1096,7 +1096,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @throws {TypeError} When `fn` is not a function, or is a generator
    * function (a coroutine: `createTask()` runs those), or the executor
    * refuses it, or `fn` is a `TimerHandle` or a `Handle` with arguments,
-   * or `executor` has no `submit()` method.
+   * or `executor` has no `submit()` method, or its `submit()` returns no
+   * promise.
    * @throws {InvalidStateError} When the loop is closed, or `executor` is
    * `null` after `shutdownDefaultExecutor()`.
    *
@@ -1153,6 +1154,13 @@ export class DenoEventLoop extends BaseEventLoop {
       executor = this.#defaultExecutor;
     }
     const job = executor.submit(fn, ...args);
+    if (typeof (job as { then?: unknown } | null)?.then !== "function") {
+      throw new TypeError(
+        `Cannot call runInExecutor(): executor.submit() must return a promise, received ${
+          job === null ? "null" : typeof job
+        }`,
+      );
+    }
     const future = watchFuture(io, job);
     const cancel = cancelQueuedJob.get(job as Promise<unknown>);
     if (cancel !== undefined) {
