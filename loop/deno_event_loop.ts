@@ -41,7 +41,10 @@ import {
   checkExecutorFn,
 } from "./_executor_jobs.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
-import { checkAddrinfoArgs } from "../transports/address_checks.ts";
+import {
+  checkAddrinfoArgs,
+  checkUnixPath,
+} from "../transports/address_checks.ts";
 import {
   checkNameinfoArgs,
   connectReadPipe,
@@ -191,11 +194,13 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @typeParam P The protocol type.
    * @param protocolFactory Makes the protocol, once connected.
-   * @param path The socket's path.
+   * @param path The socket's path, or a `file:` URL (asyncio takes
+   * path-like objects).
    * @param options Unused for Unix sockets (TLS is refused).
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`.
-   * @throws {TypeError} When `path` is not a non-empty string.
+   * @throws {TypeError} When `path` is neither a non-empty string nor a
+   * `file:` URL.
    * @throws {RangeError} When `ssl` is given.
    * @throws {InvalidStateError} When the loop is closed.
    *
@@ -234,14 +239,15 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   createUnixConnection<P extends Protocol | BufferedProtocol>(
     protocolFactory: () => P,
-    path: string,
+    path: string | URL,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]> {
+    const ctx = this.#streamContext("createUnixConnection");
     return openConnection(
-      this.#streamContext("createUnixConnection"),
+      ctx,
       "createUnixConnection",
       protocolFactory,
-      { path },
+      { path: checkUnixPath(path, "call createUnixConnection()") },
       options,
     );
   }
@@ -554,10 +560,12 @@ export class DenoEventLoop extends BaseEventLoop {
    * PEP 3156: `loop.create_unix_server()`.
    *
    * @param protocolFactory Makes one protocol per connection.
-   * @param path The socket's path, removed by the server's `close()`.
+   * @param path The socket's path, or a `file:` URL; removed by the
+   * server's `close()`.
    * @param options `startServing` (`ssl` is refused).
    * @returns A future of the `Server`.
-   * @throws {TypeError} When `path` is not a non-empty string.
+   * @throws {TypeError} When `path` is neither a non-empty string nor a
+   * `file:` URL.
    * @throws {RangeError} When `ssl` is given.
    * @throws {InvalidStateError} When the loop is closed.
    *
@@ -581,14 +589,15 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   createUnixServer(
     protocolFactory: () => Protocol | BufferedProtocol,
-    path: string,
+    path: string | URL,
     options?: CreateServerOptions,
   ): Future<Server> {
+    const ctx = this.#streamContext("createUnixServer");
     return openServer(
-      this.#streamContext("createUnixServer"),
+      ctx,
       "createUnixServer",
       protocolFactory,
-      { path },
+      { path: checkUnixPath(path, "call createUnixServer()") },
       options,
     );
   }

@@ -21,6 +21,7 @@ import {
   canonicalAddress,
   checkPort,
   checkServerHosts,
+  checkUnixPath,
   describeAddress,
   ipFamily,
 } from "./address_checks.ts";
@@ -60,14 +61,7 @@ function checkArgs(
 ): void {
   checkProtocolFactory(factory, `call ${what}()`);
   if ("path" in target) {
-    const path: unknown = target.path;
-    if (typeof path !== "string" || path === "") {
-      throw new TypeError(
-        `Cannot call ${what}(): path must be a non-empty string, received ${
-          JSON.stringify(path) ?? typeof path
-        }`,
-      );
-    }
+    checkUnixPath(target.path, `call ${what}()`);
     return;
   }
   const host: unknown = target.host;
