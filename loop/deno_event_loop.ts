@@ -41,7 +41,10 @@ import {
   checkExecutorFn,
 } from "./_executor_jobs.ts";
 import { checkSignalName, SignalHandlers } from "./_deno_signals.ts";
-import { checkAddrinfoArgs } from "../transports/address_checks.ts";
+import {
+  checkAddrinfoArgs,
+  checkUnixPath,
+} from "../transports/address_checks.ts";
 import {
   checkNameinfoArgs,
   connectReadPipe,
@@ -191,11 +194,13 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @typeParam P The protocol type.
    * @param protocolFactory Makes the protocol, once connected.
-   * @param path The socket's path.
+   * @param path The socket's path, or a `file:` URL (asyncio takes
+   * path-like objects).
    * @param options Unused for Unix sockets (TLS is refused).
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`.
-   * @throws {TypeError} When `path` is not a non-empty string.
+   * @throws {TypeError} When `path` is neither a non-empty string nor a
+   * `file:` URL.
    * @throws {RangeError} When `ssl` is given.
    * @throws {InvalidStateError} When the loop is closed.
    *
@@ -234,14 +239,15 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   createUnixConnection<P extends Protocol | BufferedProtocol>(
     protocolFactory: () => P,
-    path: string,
+    path: string | URL,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]> {
+    const ctx = this.#streamContext("createUnixConnection");
     return openConnection(
-      this.#streamContext("createUnixConnection"),
+      ctx,
       "createUnixConnection",
       protocolFactory,
-      { path },
+      { path: checkUnixPath(path, "call createUnixConnection()") },
       options,
     );
   }
@@ -554,10 +560,12 @@ export class DenoEventLoop extends BaseEventLoop {
    * PEP 3156: `loop.create_unix_server()`.
    *
    * @param protocolFactory Makes one protocol per connection.
-   * @param path The socket's path, removed by the server's `close()`.
+   * @param path The socket's path, or a `file:` URL; removed by the
+   * server's `close()`.
    * @param options `startServing` (`ssl` is refused).
    * @returns A future of the `Server`.
-   * @throws {TypeError} When `path` is not a non-empty string.
+   * @throws {TypeError} When `path` is neither a non-empty string nor a
+   * `file:` URL.
    * @throws {RangeError} When `ssl` is given.
    * @throws {InvalidStateError} When the loop is closed.
    *
@@ -581,14 +589,15 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   createUnixServer(
     protocolFactory: () => Protocol | BufferedProtocol,
-    path: string,
+    path: string | URL,
     options?: CreateServerOptions,
   ): Future<Server> {
+    const ctx = this.#streamContext("createUnixServer");
     return openServer(
-      this.#streamContext("createUnixServer"),
+      ctx,
       "createUnixServer",
       protocolFactory,
-      { path },
+      { path: checkUnixPath(path, "call createUnixServer()") },
       options,
     );
   }
@@ -626,12 +635,15 @@ export class DenoEventLoop extends BaseEventLoop {
    * With `remoteAddr`, `sendto(data)` needs no address, `sendto()` to any
    * other address throws, and only datagrams from `remoteAddr` are
    * delivered (as with a connected socket). Send failures and addresses
-   * Deno rejects reach `errorReceived`, and the endpoint stays open. The
-   * send queue (`getWriteBufferSize()`, counting each datagram's 8-byte
-   * header as asyncio does) is bounded (1 MiB: a datagram beyond that is dropped and
-   * reported to `errorReceived`) and drives `pauseWriting()` /
-   * `resumeWriting()` by its water marks. `close()` sends what is queued,
-   * `abort()` drops it; `connectionLost` follows once.
+   * Deno rejects reach `errorReceived` (Deno's error, its message naming
+   * the datagram's length and address: `Cannot send a datagram of 70000
+   * bytes to 127.0.0.1:5000: Message too long …`), and the endpoint stays
+   * open. The send queue (`getWriteBufferSize()`, counting each datagram's
+   * 8-byte header as asyncio does) is bounded (1 MiB: a datagram beyond
+   * that is dropped and reported to `errorReceived`) and drives
+   * `pauseWriting()` / `resumeWriting()` by its water marks. `close()`
+   * sends what is queued, `abort()` drops it; `connectionLost` follows
+   * once.
    * `getExtraInfo("sockname")` and `("peername")` give `Deno.NetAddr`s.
    * An endpoint with `remoteAddr` and no `localAddr` binds the remote's
    * family and loopback-ness (`127.0.0.1` for a 127.x remote, `::1` for
@@ -658,9 +670,12 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param options The local and remote addresses, `reuseAddress` and
    * `allowBroadcast`.
    * @returns A future of `[transport, protocol]`, done after
-   * `connectionMade`; it fails with `Deno.errors.PermissionDenied` for a
-   * broadcast `remoteAddr` without `allowBroadcast`, and with a
-   * `RangeError` for `localAddr` and `remoteAddr` of different families.
+   * `connectionMade`; it fails with Deno's error (such as
+   * `Deno.errors.AddrInUse`) when the address cannot be bound, its message
+   * naming it (`Cannot create a datagram endpoint on 127.0.0.1:5000: …`),
+   * with `Deno.errors.PermissionDenied` for a broadcast `remoteAddr`
+   * without `allowBroadcast`, and with a `RangeError` for `localAddr` and
+   * `remoteAddr` of different families.
    * @throws {TypeError} When an address is not `{ hostname, port }` or an
    * option is not a boolean.
    * @throws {RangeError} When a port is out of range or a hostname empty.
@@ -1090,7 +1105,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @throws {TypeError} When `fn` is not a function, or is a generator
    * function (a coroutine: `createTask()` runs those), or the executor
    * refuses it, or `fn` is a `TimerHandle` or a `Handle` with arguments,
-   * or `executor` has no `submit()` method.
+   * or `executor` has no `submit()` method, or its `submit()` returns no
+   * promise.
    * @throws {InvalidStateError} When the loop is closed, or `executor` is
    * `null` after `shutdownDefaultExecutor()`.
    *
@@ -1147,6 +1163,13 @@ export class DenoEventLoop extends BaseEventLoop {
       executor = this.#defaultExecutor;
     }
     const job = executor.submit(fn, ...args);
+    if (typeof (job as { then?: unknown } | null)?.then !== "function") {
+      throw new TypeError(
+        `Cannot call runInExecutor(): executor.submit() must return a promise, received ${
+          job === null ? "null" : typeof job
+        }`,
+      );
+    }
     const future = watchFuture(io, job);
     const cancel = cancelQueuedJob.get(job as Promise<unknown>);
     if (cancel !== undefined) {
@@ -1339,7 +1362,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * resolver (the C library's `getnameinfo`). `flags` may combine `1`
    * (`NI_NUMERICHOST`: keep the numeric address), `2` (`NI_NUMERICSERV`:
    * keep the port number) and `8` (`NI_NAMEREQD`: fail when the address has
-   * no name). A host name in `sockaddr` is resolved first.
+   * no name); without `NI_NAMEREQD`, an address that has no name is given
+   * in numeric form, as the C library does. A host name in `sockaddr` is
+   * resolved first.
    *
    * PEP 3156: `loop.getnameinfo()`.
    *
@@ -1540,7 +1565,9 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * @param options `Deno.connect`'s options.
    * @returns A future of the connection; it fails with Deno's error (such
-   * as `Deno.errors.ConnectionRefused`), or for a host name that does not
+   * as `Deno.errors.ConnectionRefused`) with a message naming the address
+   * (`Cannot connect to 127.0.0.1:9: …`, `Cannot connect to unix:/path:
+   * …`; the original is its `cause`), or for a host name that does not
    * resolve as `getaddrinfo()` does (`Deno.errors.NotFound` for no such
    * host).
    * @throws {TypeError} When `options` or a field has the wrong type.

@@ -500,10 +500,10 @@ export interface EventLoop extends SchedulingLoop {
     port: number,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]>;
-  /** Opens a Unix-socket connection. */
+  /** Opens a Unix-socket connection; `path` may be a `file:` URL. */
   createUnixConnection<P extends Protocol | BufferedProtocol>(
     protocolFactory: () => P,
-    path: string,
+    path: string | URL,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]>;
   /**
@@ -527,10 +527,10 @@ export interface EventLoop extends SchedulingLoop {
     port: number,
     options?: CreateServerOptions,
   ): Future<Server>;
-  /** Listens on a Unix socket. */
+  /** Listens on a Unix socket; `path` may be a `file:` URL. */
   createUnixServer(
     protocolFactory: () => Protocol | BufferedProtocol,
-    path: string,
+    path: string | URL,
     options?: CreateServerOptions,
   ): Future<Server>;
   /** Opens a UDP endpoint. */

@@ -84,7 +84,7 @@ export function openConnection(
  *
  * PEP 3156 (as in asyncio): `open_unix_connection()`.
  *
- * @param path The socket's path.
+ * @param path The socket's path (or a `file:` URL).
  * @param options The loop, the reader's `limit`, and the connection's
  * options.
  * @returns A future of `[reader, writer]`; it fails as the connection
@@ -118,7 +118,7 @@ export function openConnection(
  * ```
  */
 export function openUnixConnection(
-  path: string,
+  path: string | URL,
   options?: OpenConnectionOptions,
 ): Future<[StreamReader, StreamWriter]> {
   const { loop: given, limit, ...connectOptions } = options ?? {};

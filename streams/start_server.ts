@@ -103,7 +103,8 @@ export function startServer(
  * PEP 3156 (as in asyncio): `start_unix_server()`.
  *
  * @param onClient Called with each connection's reader and writer.
- * @param path The path to bind; closing the server removes it.
+ * @param path The path to bind (or a `file:` URL); closing the server
+ * removes it.
  * @param options The loop, the readers' `limit`, and the server's options.
  * @returns A future of the `Server`.
  * @throws {TypeError} When `onClient` is not a function.
@@ -142,7 +143,7 @@ export function startServer(
  */
 export function startUnixServer(
   onClient: ClientConnectedCallback,
-  path: string,
+  path: string | URL,
   options?: StartServerOptions,
 ): Future<Server> {
   if (typeof onClient !== "function") {

@@ -48,6 +48,7 @@ import {
   checkAddrinfoArgs,
   checkPort,
   checkServerHosts,
+  checkUnixPath,
   ipFamily,
 } from "../transports/address_checks.ts";
 import { notFound } from "./_deno_errors.ts";
@@ -177,19 +178,14 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
 
   createUnixConnection<P extends Protocol | BufferedProtocol>(
     protocolFactory: () => P,
-    path: string,
+    path: string | URL,
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]> {
     this.checkOpen("createUnixConnection");
     if (options?.ssl) this.tls("createUnixConnection");
-    if (typeof path !== "string" || path === "") {
-      throw new TypeError(
-        `Cannot call createUnixConnection(): path must be a non-empty string, received ${
-          formatReceived(path)
-        }`,
-      );
-    }
-    return connectStream(this, protocolFactory, { path });
+    return connectStream(this, protocolFactory, {
+      path: checkUnixPath(path, "call createUnixConnection()"),
+    });
   }
 
   createServer(
@@ -208,19 +204,14 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
 
   createUnixServer(
     protocolFactory: () => Protocol | BufferedProtocol,
-    path: string,
+    path: string | URL,
     options?: CreateServerOptions,
   ): Future<Server> {
     this.checkOpen("createUnixServer");
     if (options?.ssl !== undefined) this.tls("createUnixServer");
-    if (typeof path !== "string" || path === "") {
-      throw new TypeError(
-        `Cannot call createUnixServer(): path must be a non-empty string, received ${
-          formatReceived(path)
-        }`,
-      );
-    }
-    return listenStream(this, protocolFactory, { path }, options);
+    return listenStream(this, protocolFactory, {
+      path: checkUnixPath(path, "call createUnixServer()"),
+    }, options);
   }
 
   // ---- Datagrams ----

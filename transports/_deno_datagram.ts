@@ -146,6 +146,8 @@ class DenoDatagramTransport extends FlowControlledTransport
   #queue: [Uint8Array, Deno.NetAddr][] = [];
   #queued = 0;
   #inFlight = 0;
+  /** The datagram in flight (while `#sending`): its length and target. */
+  #sendingTo: [number, Deno.NetAddr] | null = null;
   #sending = false;
   #receiving = false;
   #started = false;
@@ -383,6 +385,7 @@ class DenoDatagramTransport extends FlowControlledTransport
     const [data, addr] = this.#queue.shift()!;
     this.#queued -= data.length + DATAGRAM_HEADER_SIZE;
     this.#inFlight = data.length + DATAGRAM_HEADER_SIZE;
+    this.#sendingTo = [data.length, addr];
     this.#sending = true;
     let sent: Promise<number>;
     try {
@@ -401,7 +404,11 @@ class DenoDatagramTransport extends FlowControlledTransport
       return;
     }
     if (error !== undefined) {
-      this.#errorReceived(toError(error));
+      const [length, to] = this.#sendingTo!;
+      this.#errorReceived(toError(withAddress(
+        error,
+        `Cannot send a datagram of ${length} bytes to ${describe(to)}`,
+      )));
     }
     if (this.#connClosed) return;
     if (this.#queue.length > 0) this.#sendNext();
@@ -562,15 +569,24 @@ function openEndpoint<P extends DatagramProtocol>(
   }
   const hostname = local?.hostname ??
     (peer !== undefined ? localFor(peer) : "0.0.0.0");
-  const conn = Deno.listenDatagram({
-    transport: "udp",
-    hostname,
-    port: local?.port ?? 0,
-    reuseAddress,
-    // Multicast sent by this endpoint reaches listeners on this host too,
-    // as a socket's IP_MULTICAST_LOOP default is.
-    loopback: true,
-  });
+  const port = local?.port ?? 0;
+  let conn: Deno.DatagramConn;
+  try {
+    conn = Deno.listenDatagram({
+      transport: "udp",
+      hostname,
+      port,
+      reuseAddress,
+      // Multicast sent by this endpoint reaches listeners on this host
+      // too, as a socket's IP_MULTICAST_LOOP default is.
+      loopback: true,
+    });
+  } catch (error) {
+    throw withAddress(
+      error,
+      `Cannot create a datagram endpoint on ${describe({ hostname, port })}`,
+    );
+  }
   if (peer !== undefined) {
     try {
       checkDatagramFamilies(conn.addr as Deno.NetAddr, local, peer);

@@ -57,14 +57,6 @@ function resolveError(host: string, error: unknown): Error {
   });
 }
 
-/**
- * A host name Deno could not resolve in a connect, as {@linkcode withAddress}
- * reports it; any other error as it is.
- */
-export function lookupError(error: unknown, prefix: string): unknown {
-  return error instanceof Error ? lookupFailure(error, prefix) ?? error : error;
-}
-
 /** Resolves `host` with the system resolver; the arguments are checked. */
 export function resolveHost(
   host: string,
@@ -167,13 +159,50 @@ export async function nameinfo(
   const numericHost = (flags & NI_NUMERICHOST) !== 0;
   const numericServ = (flags & NI_NUMERICSERV) !== 0;
   if (numericHost && numericServ) return [address, String(port)];
-  const [name, service] = await lookupServicePromise(address, port);
+  let found: [string, string];
+  try {
+    found = await lookupServicePromise(address, port);
+  } catch (error) {
+    // Deno asks the resolver with NI_NAMEREQD always, so an address
+    // without a name fails here; the C library's getnameinfo() without
+    // that flag gives its numeric form instead.
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if ((flags & NI_NAMEREQD) !== 0 && !numericHost) {
+      throw noName(address, error);
+    }
+    return [address, numericServ ? String(port) : await serviceName(port)];
+  }
+  const [name, service] = found;
   if ((flags & NI_NAMEREQD) !== 0 && !numericHost && ipFamily(name) !== 0) {
-    throw new Deno.errors.NotFound(
-      `Cannot find a name for the address: it has none, received "${address}"`,
-    );
+    throw noName(address);
   }
   return [numericHost ? address : name, numericServ ? String(port) : service];
+}
+
+function noName(address: string, cause?: unknown): Error {
+  return new Deno.errors.NotFound(
+    `Cannot find a name for the address: it has none, received "${address}"`,
+    { cause },
+  );
+}
+
+/**
+ * The service name of `port` (the system's services database, or the
+ * number). The resolver looks a service up only with an address that has
+ * a name, so the loopback addresses are asked, where Deno already lets
+ * them be (a lookup never makes it prompt).
+ */
+async function serviceName(port: number): Promise<string> {
+  for (const loopback of ["127.0.0.1", "::1"]) {
+    const host = loopback === "::1" ? `[::1]:${port}` : `${loopback}:${port}`;
+    if (!netGranted(host)) continue;
+    try {
+      return (await lookupServicePromise(loopback, port))[1];
+    } catch {
+      // No name for this one (or no permission): try the next.
+    }
+  }
+  return String(port);
 }
 
 // How Deno (Rust's standard library) words a failed name lookup in

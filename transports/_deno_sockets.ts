@@ -16,8 +16,8 @@
 import type { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
-import { checkPort } from "./address_checks.ts";
-import { lookupError } from "./_deno_names.ts";
+import { checkPort, describeAddress } from "./address_checks.ts";
+import { withAddress } from "./_deno_names.ts";
 
 /**
  * The largest buffer a `sockRecv` read allocates (asyncio's transports
@@ -274,15 +274,18 @@ export class DenoSockets {
         },
         failed: (error) => {
           if (future.done()) return;
-          // Deno's own errors as they are; a name it could not resolve as
-          // getaddrinfo() reports it.
+          // Deno's error, of its class, with the address in its message
+          // (asyncio's "Connect call failed (address)"); a name Deno could
+          // not resolve as getaddrinfo() reports it.
           const { hostname = "127.0.0.1", port } =
             options as Deno.ConnectOptions;
-          future.setException(
-            unix
-              ? error
-              : lookupError(error, `Cannot connect to ${hostname}:${port}`),
-          );
+          const path = (options as Deno.UnixConnectOptions).path;
+          future.setException(withAddress(
+            error,
+            `Cannot connect to ${
+              unix ? `unix:${path}` : describeAddress({ hostname, port })
+            }`,
+          ));
         },
         orphaned: (conn) => {
           if (conn !== undefined) proactor.close(conn);

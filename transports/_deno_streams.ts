@@ -21,6 +21,7 @@ import {
   canonicalAddress,
   checkPort,
   checkServerHosts,
+  checkUnixPath,
   describeAddress,
   ipFamily,
 } from "./address_checks.ts";
@@ -60,14 +61,7 @@ function checkArgs(
 ): void {
   checkProtocolFactory(factory, `call ${what}()`);
   if ("path" in target) {
-    const path: unknown = target.path;
-    if (typeof path !== "string" || path === "") {
-      throw new TypeError(
-        `Cannot call ${what}(): path must be a non-empty string, received ${
-          JSON.stringify(path) ?? typeof path
-        }`,
-      );
-    }
+    checkUnixPath(target.path, `call ${what}()`);
     return;
   }
   const host: unknown = target.host;
@@ -337,17 +331,18 @@ async function connectConn(
   if ("path" in target) {
     return await Deno.connect({ transport: "unix", path: target.path });
   }
-  const ssl0 = options?.ssl;
-  if (typeof ssl0 === "object" && ssl0.cert !== undefined) {
+  // No TLS for ssl null, as for asyncio's ssl=None.
+  const ssl = options?.ssl ?? false;
+  if (typeof ssl === "object" && ssl.cert !== undefined) {
     // Only connectTls() presents a client certificate; it checks the
     // server's name against the host it connects to.
     return await Deno.connectTls({
       hostname: target.host,
       port: target.port,
-      caCerts: ssl0.caCerts,
-      alpnProtocols: ssl0.alpnProtocols,
-      cert: ssl0.cert,
-      key: ssl0.key!,
+      caCerts: ssl.caCerts,
+      alpnProtocols: ssl.alpnProtocols,
+      cert: ssl.cert,
+      key: ssl.key!,
     });
   }
   const tcp = await Deno.connect({
@@ -360,8 +355,7 @@ async function connectConn(
   } catch {
     // Closed already: the first read reports it.
   }
-  const ssl = options?.ssl;
-  if (ssl === undefined || ssl === false) return tcp;
+  if (ssl === false) return tcp;
   const tls = typeof ssl === "object" ? ssl : undefined;
   // The handshake is left to the caller, which times it.
   try {
@@ -415,6 +409,12 @@ export function openConnection<P extends BaseProtocol>(
       }`,
     );
   }
+  const serverHostname: unknown = options?.serverHostname ?? undefined;
+  if (serverHostname !== undefined && typeof serverHostname !== "string") {
+    throw new TypeError(
+      `Cannot call ${what}(): serverHostname must be a string, received ${typeof serverHostname}`,
+    );
+  }
   const handshakeTimeout = tls
     ? checkHandshakeTimeout(
       typeof ssl === "object" ? ssl?.handshakeTimeout : undefined,
@@ -441,19 +441,19 @@ export function openConnection<P extends BaseProtocol>(
       );
     }
     if (
-      ssl.cert !== undefined && options?.serverHostname !== undefined &&
-      options.serverHostname !== (target as { host: string }).host
+      ssl.cert !== undefined && serverHostname !== undefined &&
+      serverHostname !== (target as { host: string }).host
     ) {
       throw new RangeError(
         `Cannot call ${what}(): with a client certificate Deno checks the server's name against the host, received serverHostname=${
-          JSON.stringify(options.serverHostname)
+          JSON.stringify(serverHostname)
         }`,
       );
     }
   }
-  if (options?.serverHostname !== undefined && !tls) {
+  if (serverHostname !== undefined && !tls) {
     throw new RangeError(
-      `Cannot call ${what}(): serverHostname needs ssl, received serverHostname=${options.serverHostname}`,
+      `Cannot call ${what}(): serverHostname needs ssl, received serverHostname=${serverHostname}`,
     );
   }
   const localAddr = checkLocalAddr(options?.localAddr, target, what);

@@ -129,6 +129,43 @@ export function checkHost(host: unknown, what: string): string {
 }
 
 /**
+ * Checks a Unix socket's path, as `createUnixServer()` and
+ * `createUnixConnection()` take it: a non-empty string, or a `file:` URL
+ * (asyncio takes path-like objects; Deno's file APIs take URLs).
+ *
+ * @param path The path or URL.
+ * @param what The call, worded for the error: `"call createUnixServer()"`.
+ * @returns The path, as a string.
+ * @throws {TypeError} When it is neither a non-empty string nor a `file:`
+ * URL: `Cannot call createUnixServer(): path must be a non-empty string or
+ * a file: URL, received ""`.
+ *
+ * @example A path and a URL
+ * ```ts
+ * import { checkUnixPath } from "@tulip/tulip/transports";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * const what = "call createUnixServer()";
+ * assertEquals(checkUnixPath("/tmp/a.sock", what), "/tmp/a.sock");
+ * assertEquals(checkUnixPath(new URL("file:///tmp/my%20a.sock"), what), "/tmp/my a.sock");
+ * assertThrows(() => checkUnixPath("", what), TypeError);
+ * ```
+ */
+export function checkUnixPath(path: unknown, what: string): string {
+  if (path instanceof URL && path.protocol === "file:") {
+    return decodeURIComponent(path.pathname);
+  }
+  if (typeof path === "string" && path !== "") return path;
+  throw new TypeError(
+    `Cannot ${what}: path must be a non-empty string or a file: URL, received ${
+      path instanceof URL
+        ? JSON.stringify(path.href)
+        : JSON.stringify(path) ?? typeof path
+    }`,
+  );
+}
+
+/**
  * Checks `getaddrinfo()`'s arguments (synchronously, so that misuse throws
  * rather than failing the future): a non-empty host, a port, a family of
  * 0, 4 or 6, and numbers for `type`, `proto` and `flags`.

@@ -181,6 +181,31 @@ Deno.test("DatagramTransport.sendto() reports a bad address to errorReceived and
   loop.close();
 });
 
+Deno.test("DatagramTransport.sendto() of a datagram too long for UDP reports the system's error, naming the size and address, to errorReceived and stays open", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const [b, pb] = await endpoint(loop);
+  const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+  // IPv4 carries at most 65507 bytes of UDP payload (asyncio's
+  // error_received gets EMSGSIZE).
+  a.sendto(new Uint8Array(65508), addrB);
+  a.sendto(bytes("fits"), addrB);
+  await within(loop, pa.errorCount(1));
+  assertEquals(
+    pa.errors[0].message.startsWith(
+      `Cannot send a datagram of 65508 bytes to 127.0.0.1:${addrB.port}: `,
+    ),
+    true,
+    pa.errors[0].message,
+  );
+  assertInstanceOf(pa.errors[0].cause, Error);
+  await within(loop, pb.datagrams(1));
+  assertEquals(pb.received.map(([d]) => d), ["fits"]);
+  assertEquals(a.isClosing(), false);
+  await closeAll(loop, pa, pb);
+  loop.close();
+});
+
 Deno.test("DatagramTransport.sendto() rejects misuse at once", async () => {
   const loop = new DenoEventLoop();
   const [a, pa] = await endpoint(loop);
@@ -480,6 +505,32 @@ Deno.test("createDatagramEndpoint() fails when localAddr and remoteAddr are of d
       await closeAll(loop, protocol);
     }
   }
+  loop.close();
+});
+
+Deno.test("createDatagramEndpoint() fails to bind an address in use with Deno's error naming the address, and makes no protocol", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const { port } = a.getExtraInfo("sockname") as Deno.NetAddr;
+  let made = 0;
+  const error = await within(
+    loop,
+    loop.createDatagramEndpoint(() => {
+      made++;
+      return new Recorder(loop);
+    }, { localAddr: { hostname: "127.0.0.1", port } }),
+  ).catch((e) => e);
+  assertInstanceOf(error, Deno.errors.AddrInUse);
+  assertEquals(
+    error.message.startsWith(
+      `Cannot create a datagram endpoint on 127.0.0.1:${port}: `,
+    ),
+    true,
+    error.message,
+  );
+  assertInstanceOf(error.cause, Deno.errors.AddrInUse);
+  assertEquals(made, 0);
+  await closeAll(loop, pa);
   loop.close();
 });
 

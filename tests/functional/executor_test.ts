@@ -151,6 +151,13 @@ Deno.test("runInExecutor() and setDefaultExecutor() reject misuse", () => {
     TypeError,
     "Cannot set the default executor: it must have a submit() method, received object",
   );
+  // As asyncio's wrap_future() wants a concurrent Future from submit().
+  const inline = { submit: (fn: () => number) => fn(), shutdown() {} };
+  assertThrows(
+    () => loop.runInExecutor(inline as unknown as Executor, () => 1),
+    TypeError,
+    "Cannot call runInExecutor(): executor.submit() must return a promise, received number",
+  );
   loop.close();
   assertThrows(
     () => loop.runInExecutor(null, () => 1),

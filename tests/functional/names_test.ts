@@ -133,6 +133,41 @@ Deno.test("getnameinfo() keeps numbers with NI_NUMERICHOST and NI_NUMERICSERV", 
   loop.close();
 });
 
+Deno.test("getnameinfo() gives an address without a name in numeric form, with its service's name, and fails only with NI_NAMEREQD, as the C library's getnameinfo() does", async () => {
+  const loop = new DenoEventLoop();
+  // TEST-NET-1 (RFC 5737): no hosts file or DNS names it.
+  const NONAME = "192.0.2.1";
+  const [, http] = await within(
+    loop,
+    loop.getnameinfo({ hostname: "127.0.0.1", port: 80 }),
+  );
+  for (const flags of [0, 1]) {
+    assertEquals(
+      await within(
+        loop,
+        loop.getnameinfo({ hostname: NONAME, port: 80 }, flags),
+      ),
+      [NONAME, http],
+      `flags ${flags}`,
+    );
+  }
+  assertEquals(
+    await within(loop, loop.getnameinfo({ hostname: NONAME, port: 80 }, 2)),
+    [NONAME, "80"],
+  );
+  await assertRejects(
+    () => within(loop, loop.getnameinfo({ hostname: NONAME, port: 80 }, 8)),
+    Deno.errors.NotFound,
+    `Cannot find a name for the address: it has none, received "${NONAME}"`,
+  );
+  // NI_NUMERICHOST wins over NI_NAMEREQD: no name is looked for.
+  assertEquals(
+    await within(loop, loop.getnameinfo({ hostname: NONAME, port: 80 }, 8 | 1)),
+    [NONAME, http],
+  );
+  loop.close();
+});
+
 Deno.test("getnameinfo() checks its arguments at once", () => {
   const loop = new DenoEventLoop();
   assertThrows(

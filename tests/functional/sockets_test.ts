@@ -379,3 +379,25 @@ Deno.test("sockAccept() given up on by waitFor(), then the listener closed: the 
   assertEquals(errors, []);
   loop.close();
 });
+
+Deno.test("sockConnect() failures name the address and keep Deno's error class, as asyncio's sock_connect() says 'Connect call failed (address)'", async () => {
+  const loop = new DenoEventLoop();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close(); // nobody listens there now
+  const refused = await assertRejects(
+    () => within(loop, loop.sockConnect({ hostname: "127.0.0.1", port })),
+    Deno.errors.ConnectionRefused,
+    `Cannot connect to 127.0.0.1:${port}: `,
+  );
+  assert(refused.cause instanceof Deno.errors.ConnectionRefused);
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/nobody.sock`;
+  await assertRejects(
+    () => within(loop, loop.sockConnect({ transport: "unix", path })),
+    Deno.errors.NotFound,
+    `Cannot connect to unix:${path}: `,
+  );
+  loop.close();
+  await Deno.remove(dir, { recursive: true });
+});

@@ -151,6 +151,27 @@ Deno.test("createConnection() names host and port when the connection is refused
   loop.close();
 });
 
+Deno.test("createConnection() with ssl: null connects in plain TCP, as ssl: false does (asyncio's ssl=None)", async () => {
+  await withLoop(async (loop) => {
+    const [server, protocols] = await recordingServer(loop, { echo: true });
+    const client = new Recorder(loop);
+    const [transport] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+      { ssl: null as unknown as false },
+    );
+    transport.write(bytes("plain"));
+    await client.until(5);
+    assertEquals(text(client.data()), "plain");
+    assertEquals(transport.getExtraInfo("alpnProtocol"), undefined);
+    transport.close();
+    await client.lost;
+    for (const p of protocols) await p.lost;
+    await shutdown(server);
+  });
+});
+
 Deno.test("createConnection() can be cancelled while connecting", async () => {
   await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);
@@ -186,6 +207,18 @@ Deno.test("createConnection() and createServer() check their arguments", () => {
     RangeError,
     "serverHostname needs ssl",
   );
+  assertThrows(
+    () =>
+      loop.createConnection(f, HOST, 1, {
+        ssl: true,
+        serverHostname: 5 as never,
+      }),
+    TypeError,
+    "Cannot call createConnection(): serverHostname must be a string, received number",
+  );
+  // null is no serverHostname (asyncio's server_hostname=None), TLS or not.
+  loop.createConnection(f, HOST, 1, { serverHostname: null as never })
+    .cancel();
   assertThrows(
     () =>
       loop.createConnection(f, HOST, 1, { localAddr: { port: 0 } as never }),

@@ -41,7 +41,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 
 async function recordingServer(
   loop: DenoEventLoop,
-  path: string,
+  path: string | URL,
 ): Promise<[Server, Recorder[]]> {
   const protocols: Recorder[] = [];
   const server = await loop.createUnixServer(() => {
@@ -148,6 +148,28 @@ Deno.test("createUnixConnection() names the path it cannot reach", async () => {
   });
 });
 
+Deno.test("createUnixServer() and createUnixConnection() take the path as a file: URL too (asyncio's test_create_unix_server_pathlib and test_create_unix_connection_pathlib)", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/url sock`;
+    const url = new URL(`file://${encodeURI(path)}`);
+    const loop = new DenoEventLoop();
+    await run(loop, async () => {
+      const [server] = await recordingServer(loop, url);
+      assertEquals(server.addresses(), [{ transport: "unix", path }]);
+      assert(exists(path));
+      const client = new Recorder(loop);
+      const [t] = await loop.createUnixConnection(() => client, url);
+      assertEquals(t.getExtraInfo("peername"), { transport: "unix", path });
+      t.close();
+      await client.lost;
+      server.close();
+      await server.waitClosed();
+      assertFalse(exists(path));
+    });
+    loop.close();
+  });
+});
+
 Deno.test("createUnixConnection() and createUnixServer() refuse TLS and bad paths", () => {
   const loop = new DenoEventLoop();
   const f = () => new Protocol();
@@ -166,5 +188,10 @@ Deno.test("createUnixConnection() and createUnixServer() refuse TLS and bad path
   );
   assertThrows(() => loop.createUnixConnection(f, ""), TypeError, "path");
   assertThrows(() => loop.createUnixServer(f, 3 as never), TypeError, "path");
+  assertThrows(
+    () => loop.createUnixServer(f, new URL("http://example.com/s")),
+    TypeError,
+    'Cannot call createUnixServer(): path must be a non-empty string or a file: URL, received "http://example.com/s"',
+  );
   loop.close();
 });

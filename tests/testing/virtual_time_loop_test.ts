@@ -747,7 +747,8 @@ Deno.test("VirtualTimeLoop has Unix sockets and datagrams in memory", async () =
       const p = new Protocol();
       p.dataReceived = (data) => echoed.setResult(decode(data));
       return p;
-    }, "/virtual/socket");
+      // A file: URL names the same path, as asyncio takes path-like objects.
+    }, new URL("file:///virtual/socket"));
     client.write(encode("unix\n"));
     const line = await echoed;
     client.close();
