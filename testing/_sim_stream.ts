@@ -119,12 +119,16 @@ export class SimStream extends StreamEnd {
     return `SimStream ${this.#name}`;
   }
 
-  /** Gives the end its protocol and calls `connectionMade` (on its loop). */
-  attach(protocol: StreamProtocol): void {
+  /**
+   * Gives the end its protocol and calls `connectionMade` (on its loop);
+   * what that threw, if it did (the end is then lost with it).
+   */
+  attach(protocol: StreamProtocol): { failed: unknown } | undefined {
     this.#protocol = protocol;
-    if (this.lost) return;
-    protocol.connectionMade(this);
-    this.schedule();
+    if (this.lost) return undefined;
+    const made = this.connectionMade();
+    if (made === undefined) this.schedule();
+    return made;
   }
 
   // ---- Transport ----
@@ -578,8 +582,9 @@ export function connectStream<P extends StreamProtocol>(
           fut.setException(e);
           return;
         }
-        clientEnd.attach(protocol);
-        fut.setResult([clientEnd, protocol]);
+        const made = clientEnd.attach(protocol);
+        if (made !== undefined) fut.setException(made.failed);
+        else fut.setResult([clientEnd, protocol]);
       });
     });
   };

@@ -167,6 +167,21 @@ export abstract class StreamEnd extends FlowControlledTransport
   #failed = (exception: unknown, call: string): void =>
     this.#fatal(exception, call);
 
+  /**
+   * Calls the protocol's `connectionMade`. One that throws is reported and
+   * breaks the connection with its error, as a Deno transport does: the
+   * result holds the error, for the future that made the connection.
+   */
+  protected connectionMade(): { failed: unknown } | undefined {
+    try {
+      (this.getProtocol() as Protocol).connectionMade(this);
+    } catch (e) {
+      this.#fatal(e, "connectionMade");
+      return { failed: e };
+    }
+    return undefined;
+  }
+
   /** Tells the protocol of the end of the stream; closes unless kept open. */
   protected deliverEof(): void {
     let keepOpen: boolean | void;

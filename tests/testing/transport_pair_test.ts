@@ -505,6 +505,34 @@ Deno.test("transportPair() loses the connection when dataReceived throws", async
   loop.close();
 });
 
+Deno.test("transportPair() loses the connection when connectionMade throws, as a Deno transport does", async () => {
+  const loop = new VirtualTimeLoop();
+  const a = new Log(loop);
+  const b = new Log(loop);
+  const contexts: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+  const boom = new Error("boom");
+  a.connectionMade = () => {
+    throw boom;
+  };
+  const [ta] = transportPair(a, b, { loop });
+  assertStrictEquals(await loop.runUntilComplete(a.lost), boom);
+  assertInstanceOf(
+    await loop.runUntilComplete(b.lost),
+    Deno.errors.ConnectionReset,
+  );
+  assert(ta.isClosing());
+  assertEquals(contexts.length, 1);
+  assertEquals(
+    contexts[0].message,
+    "Fatal error: protocol.connectionMade() call failed",
+  );
+  assertStrictEquals(contexts[0].exception, boom);
+  assertStrictEquals(contexts[0].transport, ta);
+  assertStrictEquals(contexts[0].protocol, a);
+  loop.close();
+});
+
 Deno.test("transportPair() setProtocol() sends later events to the new protocol", async () => {
   const { loop, b, ta, tb } = setup();
   await loop.advance(1);

@@ -989,3 +989,107 @@ Deno.test("VirtualTimeLoop: createServer() refuses the hosts a DenoEventLoop ref
     deno.close();
   }
 });
+
+// ---- A protocol whose connectionMade() throws ----
+
+/** Notes what a protocol is told; `connectionMade()` throws `fails`, if set. */
+class Made extends Protocol {
+  readonly events: string[] = [];
+  lostWith: Error | undefined | null = null;
+  constructor(readonly fails?: Error) {
+    super();
+  }
+  override connectionMade(): void {
+    this.events.push("made");
+    if (this.fails !== undefined) throw this.fails;
+  }
+  override dataReceived(): void {
+    this.events.push("data");
+  }
+  override eofReceived(): void {
+    this.events.push("eof");
+  }
+  override connectionLost(exc?: Error): void {
+    this.events.push("lost");
+    this.lostWith = exc;
+  }
+}
+
+Deno.test("VirtualTimeLoop: createConnection() fails with the error connectionMade() throws, reported and lost once, as on a DenoEventLoop", async () => {
+  const loop = new VirtualTimeLoop();
+  const reports: string[] = [];
+  loop.setExceptionHandler((_loop, context) => {
+    reports.push(
+      `${context.message} ${context.transport !== undefined} ${
+        context.protocol !== undefined
+      }`,
+    );
+  });
+  const accepted: Made[] = [];
+  const server = await loop.runUntilComplete(
+    loop.createServer(
+      () => {
+        const p = new Made();
+        accepted.push(p);
+        return p;
+      },
+      "127.0.0.1",
+      8000,
+    ),
+  );
+  const boom = new Error("no");
+  const client = new Made(boom);
+  await assertRejects(
+    () =>
+      loop.runUntilComplete(
+        loop.createConnection(() => client, "127.0.0.1", 8000),
+      ),
+    Error,
+    "no",
+  );
+  await loop.advance(1);
+  assertEquals(client.events, ["made", "lost"]);
+  assertEquals(client.lostWith, boom);
+  assertEquals(reports, [
+    "Fatal error: protocol.connectionMade() call failed true true",
+  ]);
+  // The server's end sees the connection end.
+  assertEquals(accepted[0].events, ["made", "eof", "lost"]);
+  server.close();
+  await loop.runUntilComplete(server.waitClosed());
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop: a server protocol's connectionMade() that throws is reported and closes its connection, as on a DenoEventLoop", async () => {
+  const loop = new VirtualTimeLoop();
+  const reports: string[] = [];
+  loop.setExceptionHandler((_loop, context) => {
+    reports.push(context.message);
+  });
+  const boom = new Error("no");
+  const accepted: Made[] = [];
+  const server = await loop.runUntilComplete(
+    loop.createServer(
+      () => {
+        const p = new Made(boom);
+        accepted.push(p);
+        return p;
+      },
+      "127.0.0.1",
+      8000,
+    ),
+  );
+  const client = new Made();
+  const [t] = await loop.runUntilComplete(
+    loop.createConnection(() => client, "127.0.0.1", 8000),
+  );
+  await loop.advance(1);
+  assertEquals(accepted[0].events, ["made", "lost"]);
+  assertEquals(accepted[0].lostWith, boom);
+  assertEquals(reports, ["Fatal error: protocol.connectionMade() call failed"]);
+  assertEquals(client.events, ["made", "eof", "lost"]);
+  assert(t.isClosing());
+  server.close();
+  await loop.runUntilComplete(server.waitClosed());
+  loop.close();
+});
