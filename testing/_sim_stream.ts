@@ -409,7 +409,8 @@ export class SimStream extends StreamEnd {
     if (!this.reading || this.closeCalled || this.lost) return;
     const buf = this.#recvBuf;
     if (buf.size > 0) {
-      const n = this.#world.cut(buf.size);
+      const n = this.portion(this.#world.cut(buf.size));
+      if (n < 0) return;
       const data = buf.take(n);
       this.#delivered += n;
       const peer = this.#peer;

@@ -251,7 +251,8 @@ class PairTransport extends StreamEnd {
     const peer = this.#peer;
     if (link.size > 0) {
       if (shared.resetLeft === 0) return this.reset();
-      const n = Math.min(shared.nextSize(link), shared.resetLeft);
+      const n = this.portion(Math.min(shared.nextSize(link), shared.resetLeft));
+      if (n < 0) return;
       const data = link.take(n);
       link.delivered += n;
       shared.resetLeft -= n;

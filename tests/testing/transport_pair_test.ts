@@ -569,6 +569,46 @@ Deno.test("transportPair() fills a BufferedProtocol's own buffer", async () => {
   loop.close();
 });
 
+Deno.test("transportPair() gives a BufferedProtocol no more bytes once bufferUpdated() closes, aborts or pauses reading, as one read into its buffer on TCP", async () => {
+  for (const action of ["close", "abort", "pauseReading"] as const) {
+    const loop = new VirtualTimeLoop();
+    class Sink extends BufferedProtocol {
+      buf = new Uint8Array(2);
+      events: string[] = [];
+      transport: Transport | null = null;
+      override connectionMade(t: Transport): void {
+        this.transport = t;
+      }
+      override getBuffer(): Uint8Array {
+        return this.buf;
+      }
+      override bufferUpdated(n: number): void {
+        this.events.push(dec.decode(this.buf.subarray(0, n)));
+        if (this.events.length === 1) this.transport![action]();
+      }
+      override connectionLost(): void {
+        this.events.push("lost");
+      }
+    }
+    const sink = new Sink();
+    const [ta, tb] = transportPair(new Protocol(), sink, { loop });
+    await loop.advance(1);
+    ta.write(enc.encode("abcdef"));
+    await loop.advance(1);
+    assertEquals(
+      sink.events,
+      action === "pauseReading" ? ["ab"] : ["ab", "lost"],
+      action,
+    );
+    if (action === "pauseReading") {
+      tb.resumeReading();
+      await loop.advance(1);
+      assertEquals(sink.events, ["ab", "cd", "ef"]);
+    }
+    loop.close();
+  }
+});
+
 Deno.test("transportPair() names the BufferedProtocol call that failed, as the TCP transport does", async () => {
   for (
     const [method, wrong] of [

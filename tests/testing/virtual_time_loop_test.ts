@@ -16,7 +16,11 @@ import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Executor, Server } from "../../loop/event_loop.ts";
 import { Handle, type TimerHandle } from "../../loop/handle.ts";
-import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
+import {
+  BufferedProtocol,
+  DatagramProtocol,
+  Protocol,
+} from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
 import { StreamReader } from "../../streams/stream_reader.ts";
@@ -1092,4 +1096,43 @@ Deno.test("VirtualTimeLoop: a server protocol's connectionMade() that throws is 
   server.close();
   await loop.runUntilComplete(server.waitClosed());
   loop.close();
+});
+
+Deno.test("VirtualTimeLoop: a BufferedProtocol gets no more bytes once bufferUpdated() closes or pauses reading, as one read into its buffer on a DenoEventLoop", async () => {
+  for (const action of ["close", "pauseReading"] as const) {
+    const loop = new VirtualTimeLoop();
+    const got: string[] = [];
+    class Sink extends BufferedProtocol {
+      buf = new Uint8Array(2);
+      transport: Transport | null = null;
+      override connectionMade(t: Transport): void {
+        this.transport = t;
+      }
+      override getBuffer(): Uint8Array {
+        return this.buf;
+      }
+      override bufferUpdated(n: number): void {
+        got.push(decode(this.buf.subarray(0, n)));
+        if (got.length === 1) this.transport![action]();
+      }
+    }
+    const sink = new Sink();
+    const server = await loop.runUntilComplete(
+      loop.createServer(() => sink, "127.0.0.1", 8000),
+    );
+    const [t] = await connect(loop, "127.0.0.1", 8000);
+    t.write(encode("abcdef"));
+    await loop.advance(1);
+    assertEquals(got, ["ab"], action);
+    if (action === "pauseReading") {
+      sink.transport!.resumeReading();
+      await loop.advance(1);
+      assertEquals(got, ["ab", "cd", "ef"]);
+    }
+    t.close();
+    sink.transport!.close();
+    server.close();
+    await loop.runUntilComplete(server.waitClosed());
+    loop.close();
+  }
 });
