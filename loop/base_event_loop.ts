@@ -287,7 +287,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       }
     }
     const future = ensureFuture(aw, { loop: this });
-    const onDone = () => this.stop();
+    // A loop stopped (by the timeout, a stop()) in the iteration that made
+    // the future done leaves this callback scheduled: it must not stop the
+    // next run.
+    let waiting = true;
+    const onDone = () => {
+      if (waiting) this.stop();
+    };
     future.addDoneCallback(onDone);
     let expired = false;
     const timer = timeout === undefined || timeout === null
@@ -299,6 +305,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     try {
       await this.runForever();
     } finally {
+      waiting = false;
       future.removeDoneCallback(onDone);
       timer?.cancel();
     }

@@ -119,12 +119,16 @@ export class SimStream extends StreamEnd {
     return `SimStream ${this.#name}`;
   }
 
-  /** Gives the end its protocol and calls `connectionMade` (on its loop). */
-  attach(protocol: StreamProtocol): void {
+  /**
+   * Gives the end its protocol and calls `connectionMade` (on its loop);
+   * what that threw, if it did (the end is then lost with it).
+   */
+  attach(protocol: StreamProtocol): { failed: unknown } | undefined {
     this.#protocol = protocol;
-    if (this.lost) return;
-    protocol.connectionMade(this);
-    this.schedule();
+    if (this.lost) return undefined;
+    const made = this.connectionMade();
+    if (made === undefined) this.schedule();
+    return made;
   }
 
   // ---- Transport ----
@@ -405,7 +409,8 @@ export class SimStream extends StreamEnd {
     if (!this.reading || this.closeCalled || this.lost) return;
     const buf = this.#recvBuf;
     if (buf.size > 0) {
-      const n = this.#world.cut(buf.size);
+      const n = this.portion(this.#world.cut(buf.size));
+      if (n < 0) return;
       const data = buf.take(n);
       this.#delivered += n;
       const peer = this.#peer;
@@ -578,8 +583,9 @@ export function connectStream<P extends StreamProtocol>(
           fut.setException(e);
           return;
         }
-        clientEnd.attach(protocol);
-        fut.setResult([clientEnd, protocol]);
+        const made = clientEnd.attach(protocol);
+        if (made !== undefined) fut.setException(made.failed);
+        else fut.setResult([clientEnd, protocol]);
       });
     });
   };

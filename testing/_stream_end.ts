@@ -8,8 +8,16 @@
 
 import type { Handle } from "../loop/handle.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
-import { deliverData } from "../protocols/deliver_data.ts";
-import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
+import {
+  deliverData,
+  isBufferedProtocol,
+  lentBuffer,
+} from "../protocols/deliver_data.ts";
+import type {
+  BaseProtocol,
+  BufferedProtocol,
+  Protocol,
+} from "../protocols/protocol.ts";
 import {
   FlowControlledTransport,
   WriteFlowControl,
@@ -40,6 +48,8 @@ export abstract class StreamEnd extends FlowControlledTransport
   protected lost = false;
   protected lostNotified = false;
   protected delivery: Handle | null = null;
+  // The buffer a buffered protocol lent for the next delivery (`portion`).
+  #lent: Uint8Array | null = null;
 
   constructor(loop: SchedulingLoop) {
     super();
@@ -158,14 +168,63 @@ export abstract class StreamEnd extends FlowControlledTransport
     this.dropped(exc);
   }
 
-  /** Hands `data` to the protocol; `false` when the protocol failed. */
+  /**
+   * How many of the `n` bytes waiting the next delivery takes: all of them
+   * for a `Protocol`; for a buffered protocol, what the buffer it lends now
+   * holds, as one read into that buffer takes on a socket, so that a
+   * `close()` or `pauseReading()` from `bufferUpdated()` holds back the
+   * rest. -1 when `getBuffer()` failed (reported, and the end is lost).
+   */
+  protected portion(n: number): number {
+    const protocol = this.getProtocol();
+    if (!isBufferedProtocol(protocol)) return n;
+    try {
+      this.#lent = lentBuffer(protocol, n);
+    } catch (e) {
+      this.#fatal(e, "getBuffer");
+      return -1;
+    }
+    return Math.min(n, this.#lent.length);
+  }
+
+  /**
+   * Hands `data` (at most one `portion()`) to the protocol; `false` when
+   * the protocol failed.
+   */
   protected feed(data: Uint8Array): boolean {
-    return deliverData(this.getProtocol(), data, this.#failed);
+    const lent = this.#lent;
+    this.#lent = null;
+    if (lent === null) {
+      return deliverData(this.getProtocol(), data, this.#failed);
+    }
+    lent.set(data);
+    try {
+      (this.getProtocol() as BufferedProtocol).bufferUpdated(data.length);
+    } catch (e) {
+      this.#fatal(e, "bufferUpdated");
+      return false;
+    }
+    return true;
   }
 
   // Reports a failed protocol call under its name, as the TCP transport.
   #failed = (exception: unknown, call: string): void =>
     this.#fatal(exception, call);
+
+  /**
+   * Calls the protocol's `connectionMade`. One that throws is reported and
+   * breaks the connection with its error, as a Deno transport does: the
+   * result holds the error, for the future that made the connection.
+   */
+  protected connectionMade(): { failed: unknown } | undefined {
+    try {
+      (this.getProtocol() as Protocol).connectionMade(this);
+    } catch (e) {
+      this.#fatal(e, "connectionMade");
+      return { failed: e };
+    }
+    return undefined;
+  }
 
   /** Tells the protocol of the end of the stream; closes unless kept open. */
   protected deliverEof(): void {

@@ -153,9 +153,12 @@ class PairTransport extends StreamEnd {
     return Math.max(0, this.#out.size - this.#shared.bufferSize);
   }
 
-  /** Calls the protocol's `connectionMade`; scheduled by `transportPair`. */
+  /**
+   * Calls the protocol's `connectionMade`; scheduled by `transportPair`.
+   * One that throws is reported and loses the connection.
+   */
   connect(): void {
-    this.#protocol.connectionMade(this);
+    this.connectionMade();
   }
 
   /** Resets the connection: both ends lose it with `ConnectionReset`. */
@@ -248,7 +251,8 @@ class PairTransport extends StreamEnd {
     const peer = this.#peer;
     if (link.size > 0) {
       if (shared.resetLeft === 0) return this.reset();
-      const n = Math.min(shared.nextSize(link), shared.resetLeft);
+      const n = this.portion(Math.min(shared.nextSize(link), shared.resetLeft));
+      if (n < 0) return;
       const data = link.take(n);
       link.delivered += n;
       shared.resetLeft -= n;
@@ -357,7 +361,7 @@ function checkProtocol(p: unknown, which: string): void {
  * and drive PEP 3153 producers (see `bufferSize`). Writes after `close()`,
  * `writeEof()` or `connectionLost` throw `InvalidStateError`; between a
  * reset and its `connectionLost` they are dropped quietly. Each `connectionLost` comes exactly once, and an error
- * thrown by `dataReceived` or `eofReceived` goes to the loop's exception
+ * thrown by `connectionMade`, `dataReceived` or `eofReceived` goes to the loop's exception
  * handler and loses the connection (with that error here, a reset there).
  * A `BufferedProtocol` gets its bytes through `getBuffer` /
  * `bufferUpdated`.

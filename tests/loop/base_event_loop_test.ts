@@ -1645,6 +1645,34 @@ Deno.test("BaseEventLoop.runUntilComplete() with a timeout returns the result of
   loop.close();
 });
 
+Deno.test("BaseEventLoop.runUntilComplete() whose future is done in the iteration that stops the loop leaves no stop for the next run", async () => {
+  // The loop stops before the future's done callback (which stops it too)
+  // runs: by the timeout expiring in that iteration, or by a stop() there.
+  const ends: Array<(loop: VirtualTimeLoop, fut: Future<number>) => void> = [
+    (loop, fut) => {
+      loop.callLater(1, () => fut.setResult(7));
+      loop.callLater(1, () => {});
+    },
+    (loop, fut) => {
+      loop.callLater(1, () => {
+        fut.setResult(7);
+        loop.stop();
+      });
+    },
+  ];
+  for (const [i, end] of ends.entries()) {
+    const loop = new VirtualTimeLoop();
+    const fut = loop.createFuture<number>();
+    end(loop, fut);
+    assertEquals(await loop.runUntilComplete(fut, i === 0 ? 1 : 5), 7);
+    const next = loop.createFuture<number>();
+    loop.callLater(1, () => next.setResult(8));
+    assertEquals(await loop.runUntilComplete(next, 5), 8);
+    assertEquals(loop.time(), 2);
+    loop.close();
+  }
+});
+
 Deno.test("BaseEventLoop.runUntilComplete() keeps InvalidStateError for stop() when a timeout is given", async () => {
   const loop = new VirtualTimeLoop();
   const fut = loop.createFuture<void>();

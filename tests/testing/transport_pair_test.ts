@@ -505,6 +505,34 @@ Deno.test("transportPair() loses the connection when dataReceived throws", async
   loop.close();
 });
 
+Deno.test("transportPair() loses the connection when connectionMade throws, as a Deno transport does", async () => {
+  const loop = new VirtualTimeLoop();
+  const a = new Log(loop);
+  const b = new Log(loop);
+  const contexts: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+  const boom = new Error("boom");
+  a.connectionMade = () => {
+    throw boom;
+  };
+  const [ta] = transportPair(a, b, { loop });
+  assertStrictEquals(await loop.runUntilComplete(a.lost), boom);
+  assertInstanceOf(
+    await loop.runUntilComplete(b.lost),
+    Deno.errors.ConnectionReset,
+  );
+  assert(ta.isClosing());
+  assertEquals(contexts.length, 1);
+  assertEquals(
+    contexts[0].message,
+    "Fatal error: protocol.connectionMade() call failed",
+  );
+  assertStrictEquals(contexts[0].exception, boom);
+  assertStrictEquals(contexts[0].transport, ta);
+  assertStrictEquals(contexts[0].protocol, a);
+  loop.close();
+});
+
 Deno.test("transportPair() setProtocol() sends later events to the new protocol", async () => {
   const { loop, b, ta, tb } = setup();
   await loop.advance(1);
@@ -539,6 +567,46 @@ Deno.test("transportPair() fills a BufferedProtocol's own buffer", async () => {
   assertEquals(sink.got, [1, 2, 3, 4, 5, 6]);
   assertEquals(sink.hints, [6, 2]);
   loop.close();
+});
+
+Deno.test("transportPair() gives a BufferedProtocol no more bytes once bufferUpdated() closes, aborts or pauses reading, as one read into its buffer on TCP", async () => {
+  for (const action of ["close", "abort", "pauseReading"] as const) {
+    const loop = new VirtualTimeLoop();
+    class Sink extends BufferedProtocol {
+      buf = new Uint8Array(2);
+      events: string[] = [];
+      transport: Transport | null = null;
+      override connectionMade(t: Transport): void {
+        this.transport = t;
+      }
+      override getBuffer(): Uint8Array {
+        return this.buf;
+      }
+      override bufferUpdated(n: number): void {
+        this.events.push(dec.decode(this.buf.subarray(0, n)));
+        if (this.events.length === 1) this.transport![action]();
+      }
+      override connectionLost(): void {
+        this.events.push("lost");
+      }
+    }
+    const sink = new Sink();
+    const [ta, tb] = transportPair(new Protocol(), sink, { loop });
+    await loop.advance(1);
+    ta.write(enc.encode("abcdef"));
+    await loop.advance(1);
+    assertEquals(
+      sink.events,
+      action === "pauseReading" ? ["ab"] : ["ab", "lost"],
+      action,
+    );
+    if (action === "pauseReading") {
+      tb.resumeReading();
+      await loop.advance(1);
+      assertEquals(sink.events, ["ab", "cd", "ef"]);
+    }
+    loop.close();
+  }
 });
 
 Deno.test("transportPair() names the BufferedProtocol call that failed, as the TCP transport does", async () => {

@@ -16,7 +16,11 @@ import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Executor, Server } from "../../loop/event_loop.ts";
 import { Handle, type TimerHandle } from "../../loop/handle.ts";
-import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
+import {
+  BufferedProtocol,
+  DatagramProtocol,
+  Protocol,
+} from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
 import { StreamReader } from "../../streams/stream_reader.ts";
@@ -988,5 +992,148 @@ Deno.test("VirtualTimeLoop: createServer() refuses the hosts a DenoEventLoop ref
   } finally {
     virtual.close();
     deno.close();
+  }
+});
+
+// ---- A protocol whose connectionMade() throws ----
+
+/** Notes what a protocol is told; `connectionMade()` throws `fails`, if set. */
+class Made extends Protocol {
+  readonly events: string[] = [];
+  lostWith: Error | undefined | null = null;
+  constructor(readonly fails?: Error) {
+    super();
+  }
+  override connectionMade(): void {
+    this.events.push("made");
+    if (this.fails !== undefined) throw this.fails;
+  }
+  override dataReceived(): void {
+    this.events.push("data");
+  }
+  override eofReceived(): void {
+    this.events.push("eof");
+  }
+  override connectionLost(exc?: Error): void {
+    this.events.push("lost");
+    this.lostWith = exc;
+  }
+}
+
+Deno.test("VirtualTimeLoop: createConnection() fails with the error connectionMade() throws, reported and lost once, as on a DenoEventLoop", async () => {
+  const loop = new VirtualTimeLoop();
+  const reports: string[] = [];
+  loop.setExceptionHandler((_loop, context) => {
+    reports.push(
+      `${context.message} ${context.transport !== undefined} ${
+        context.protocol !== undefined
+      }`,
+    );
+  });
+  const accepted: Made[] = [];
+  const server = await loop.runUntilComplete(
+    loop.createServer(
+      () => {
+        const p = new Made();
+        accepted.push(p);
+        return p;
+      },
+      "127.0.0.1",
+      8000,
+    ),
+  );
+  const boom = new Error("no");
+  const client = new Made(boom);
+  await assertRejects(
+    () =>
+      loop.runUntilComplete(
+        loop.createConnection(() => client, "127.0.0.1", 8000),
+      ),
+    Error,
+    "no",
+  );
+  await loop.advance(1);
+  assertEquals(client.events, ["made", "lost"]);
+  assertEquals(client.lostWith, boom);
+  assertEquals(reports, [
+    "Fatal error: protocol.connectionMade() call failed true true",
+  ]);
+  // The server's end sees the connection end.
+  assertEquals(accepted[0].events, ["made", "eof", "lost"]);
+  server.close();
+  await loop.runUntilComplete(server.waitClosed());
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop: a server protocol's connectionMade() that throws is reported and closes its connection, as on a DenoEventLoop", async () => {
+  const loop = new VirtualTimeLoop();
+  const reports: string[] = [];
+  loop.setExceptionHandler((_loop, context) => {
+    reports.push(context.message);
+  });
+  const boom = new Error("no");
+  const accepted: Made[] = [];
+  const server = await loop.runUntilComplete(
+    loop.createServer(
+      () => {
+        const p = new Made(boom);
+        accepted.push(p);
+        return p;
+      },
+      "127.0.0.1",
+      8000,
+    ),
+  );
+  const client = new Made();
+  const [t] = await loop.runUntilComplete(
+    loop.createConnection(() => client, "127.0.0.1", 8000),
+  );
+  await loop.advance(1);
+  assertEquals(accepted[0].events, ["made", "lost"]);
+  assertEquals(accepted[0].lostWith, boom);
+  assertEquals(reports, ["Fatal error: protocol.connectionMade() call failed"]);
+  assertEquals(client.events, ["made", "eof", "lost"]);
+  assert(t.isClosing());
+  server.close();
+  await loop.runUntilComplete(server.waitClosed());
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop: a BufferedProtocol gets no more bytes once bufferUpdated() closes or pauses reading, as one read into its buffer on a DenoEventLoop", async () => {
+  for (const action of ["close", "pauseReading"] as const) {
+    const loop = new VirtualTimeLoop();
+    const got: string[] = [];
+    class Sink extends BufferedProtocol {
+      buf = new Uint8Array(2);
+      transport: Transport | null = null;
+      override connectionMade(t: Transport): void {
+        this.transport = t;
+      }
+      override getBuffer(): Uint8Array {
+        return this.buf;
+      }
+      override bufferUpdated(n: number): void {
+        got.push(decode(this.buf.subarray(0, n)));
+        if (got.length === 1) this.transport![action]();
+      }
+    }
+    const sink = new Sink();
+    const server = await loop.runUntilComplete(
+      loop.createServer(() => sink, "127.0.0.1", 8000),
+    );
+    const [t] = await connect(loop, "127.0.0.1", 8000);
+    t.write(encode("abcdef"));
+    await loop.advance(1);
+    assertEquals(got, ["ab"], action);
+    if (action === "pauseReading") {
+      sink.transport!.resumeReading();
+      await loop.advance(1);
+      assertEquals(got, ["ab", "cd", "ef"]);
+    }
+    t.close();
+    sink.transport!.close();
+    server.close();
+    await loop.runUntilComplete(server.waitClosed());
+    loop.close();
   }
 });
