@@ -24,6 +24,7 @@ import type {
   GetaddrinfoOptions,
   Server,
 } from "../loop/event_loop.ts";
+import type { TimerHandle } from "../loop/handle.ts";
 import { newEventLoop } from "../loop/policy.ts";
 import { openConnection } from "../streams/open_connection.ts";
 import { startServer } from "../streams/start_server.ts";
@@ -381,6 +382,11 @@ export class AsyncEngine implements AsyncDisposable {
   readonly #listeners = new Set<Listener>();
   #running = false;
   #closed = false;
+  /** The end of the first `close()`, which a later call waits for. */
+  #closing: Promise<void> | null = null;
+  /** When the connections still closing are aborted (loop time). */
+  #abortAt = Infinity;
+  #abortTimer: TimerHandle | null = null;
 
   /**
    * Makes an engine on `loop`, or on a new loop of its own (which
@@ -1386,7 +1392,9 @@ export class AsyncEngine implements AsyncDisposable {
    * made, runs the loop until they are gone, and closes the loop if the
    * engine made it. A connection sends what it buffers first; one still
    * not gone after `grace` seconds (its peer stopped reading) is aborted.
-   * Later calls throw `InvalidStateError`. Calling it again does nothing.
+   * Later calls throw `InvalidStateError`. Calling it again returns once
+   * the first call is done; a shorter `grace` brings the abort forward,
+   * never back (as `server.shutdown()`).
    *
    * @example Shutting down while a peer does not read
    * ```ts
@@ -1415,7 +1423,6 @@ export class AsyncEngine implements AsyncDisposable {
    * @throws {RangeError} When `grace` is negative or NaN.
    */
   async close(options?: AsyncEngineCloseOptions): Promise<void> {
-    if (this.#closed) return;
     const grace = options?.grace ?? DEFAULT_CLOSE_GRACE;
     if (typeof grace !== "number") {
       throw new TypeError(
@@ -1427,30 +1434,52 @@ export class AsyncEngine implements AsyncDisposable {
         `Cannot close the AsyncEngine: grace must be >= 0 seconds, received ${grace}`,
       );
     }
+    if (this.#closing !== null) {
+      this.#abortAfter(grace);
+      return this.#closing;
+    }
     if (this.#loop.isRunning()) {
       throw new InvalidStateError(
         "Cannot close the AsyncEngine: its loop is running, received a call from inside the loop",
       );
     }
     this.#closed = true;
+    this.#closing = this.#shutDown(grace);
+    return this.#closing;
+  }
+
+  async #shutDown(grace: number): Promise<void> {
     for (const operation of [...this.#operations.values()]) operation.cancel();
     for (const listener of this.#listeners) listener.close();
     for (const conn of this.#connections.keys()) conn.close();
     if (!this.#loop.isClosed()) {
-      const abortLeft = grace === Infinity || this.#isIdle()
-        ? null
-        : this.#loop.callLater(grace, () => {
-          for (const conn of this.#connections.keys()) {
-            conn.writer.transport.abort();
-          }
-        });
+      this.#abortAfter(grace);
       try {
         await this.#runUntilIdle("close");
       } finally {
-        abortLeft?.cancel();
+        this.#abortTimer?.cancel();
+        this.#abortTimer = null;
       }
     }
     if (this.#ownsLoop) this.#loop.close();
+  }
+
+  /**
+   * Aborts the connections still closing `grace` seconds from now, unless
+   * they are to be aborted sooner already.
+   */
+  #abortAfter(grace: number): void {
+    if (grace === Infinity || this.#loop.isClosed() || this.#isIdle()) return;
+    const when = this.#loop.time() + grace;
+    if (when >= this.#abortAt) return;
+    this.#abortAt = when;
+    this.#abortTimer?.cancel();
+    this.#abortTimer = this.#loop.callAt(when, () => {
+      this.#abortTimer = null;
+      for (const conn of this.#connections.keys()) {
+        conn.writer.transport.abort();
+      }
+    });
   }
 
   /**

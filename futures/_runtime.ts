@@ -4,8 +4,9 @@
  * global state tulip keeps), its finders, the await hook that makes
  * cancelling an async-function task reach the future it awaits, the
  * microtask-checkpoint count, the `Deque` the scheduler's and the
- * primitives' queues are built on, the host hop loops wait with, and the
- * test for coroutine functions that callbacks may not be.
+ * primitives' queues are built on, the host hop loops wait with, the
+ * test for coroutine functions that callbacks may not be, and the tasks
+ * that refuse a plain function's value (`run()`'s main).
  *
  * This is the one private file that other folders may import, and no
  * `mod.ts` re-exports it: calling any of it from application code (say
@@ -360,3 +361,15 @@ export function isCoroutineFunction(fn: object): boolean {
   return proto !== Function.prototype &&
     COROUTINE_FUNCTION_PROTOTYPES.includes(proto);
 }
+
+/**
+ * Tasks whose function must return a coroutine (`run()`'s main, as
+ * asyncio's `run()` refuses `lambda: None`): only the call tells a plain
+ * function from an async one, so the task itself refuses what it returned.
+ * For each such task, makes the error it fails with when its function
+ * returns neither a generator nor a promise nor a `Future`. Weak: an entry
+ * lives as long as its task. `loop/run.ts` fills it, `tasks/task.ts` reads
+ * it; it lives here, the one private file both may import.
+ */
+export const plainResultRefusals: WeakMap<object, (out: unknown) => Error> =
+  new WeakMap();

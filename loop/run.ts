@@ -10,8 +10,8 @@ import {
   InvalidStateError,
 } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
+import { plainResultRefusals } from "../futures/_runtime.ts";
 import { gather } from "../tasks/gather.ts";
-import { plainResultRefusals } from "../tasks/_plain_results.ts";
 import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
 import { CtrlC } from "./_deno_signals.ts";
 import type { EventLoop } from "./event_loop.ts";

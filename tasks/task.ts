@@ -15,13 +15,13 @@ import {
   nextTaskNumber,
   noteAwaitParked,
   noteTaskCallback,
+  plainResultRefusals,
   requestMicrotaskCheckpoint,
   setAwaitHook,
   setContextLoopFinder,
 } from "../futures/_runtime.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
 import { checkOptions } from "./_awaitables.ts";
-import { plainResultRefusals } from "./_plain_results.ts";
 
 /**
  * A generator coroutine: `yield*` a future, task or coroutine to wait for

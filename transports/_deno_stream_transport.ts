@@ -552,8 +552,9 @@ export class DenoStreamTransport extends FlowControlledTransport
   writeEof(): void {
     if (this.#closing || this.#eofWanted) return;
     this.#eofWanted = true;
-    this.#flow?.endWrites();
     if (this.#inFlight === null) this.#startShutdown();
+    // Last: the producer's stopProducing() may close or abort this.
+    this.#flow?.endWrites();
   }
 
   /**

@@ -84,9 +84,9 @@ function describe(value: unknown): string {
  * - the stream errors: with the stream's error;
  * - a chunk is not a `Uint8Array`: with a `TypeError`;
  * - `write()` throws (the consumer closed under it): with that error;
- * - the consumer closes or loses its connection, which calls
- *   `stopProducing()`, or the caller calls it: with an `Error` saying how
- *   many bytes were written.
+ * - the consumer closes, ends its writes (`writeEof()`) or loses its
+ *   connection, which calls `stopProducing()`, or the caller calls it:
+ *   with an `Error` saying how many bytes were written.
  * Cancelling the future stops the producer and cancels the stream too.
  * The consumer itself is left alone on failure: closing it is the
  * caller's choice.
@@ -313,15 +313,15 @@ export class ReadableStreamProducer implements Producer {
   /**
    * Stops for good: cancels the stream and fails the future of `start()`
    * with an `Error` saying how many bytes were written. Called by the
-   * consumer when it closes or loses its connection. Does nothing once the
-   * transfer is over.
+   * consumer when it closes, ends its writes (`writeEof()`) or loses its
+   * connection. Does nothing once the transfer is over.
    *
    * PEP 3153 / Twisted: `IProducer.stopProducing()`.
    */
   stopProducing(): void {
     this.#fail(
       new Error(
-        `Cannot finish sending the stream: the consumer stopped the producer (it closed or lost its connection), received ${this.#bytes} bytes written`,
+        `Cannot finish sending the stream: the consumer stopped the producer (it closed, ended its writes with writeEof() or lost its connection), received ${this.#bytes} bytes written`,
       ),
     );
   }

@@ -1342,6 +1342,36 @@ Deno.test("AsyncEngine.close() aborts a connection whose peer stops reading once
   assert(conn.isClosing());
 });
 
+Deno.test("AsyncEngine.close() called again while closing ends with the first, and a shorter grace brings the abort forward", async () => {
+  const engine = new AsyncEngine();
+  const peer = Deno.listen({ hostname: HOST, port: 0 });
+  const accepted = peer.accept(); // and never read
+  const client = new Recorder<Connection>();
+  engine.connect(HOST, (peer.addr as Deno.NetAddr).port, client.cb);
+  await drive(engine);
+  const conn = client.value();
+  conn.writer.write(new Uint8Array(32 * 1024 * 1024));
+  const closed = conn.waitClosed();
+  closed.addDoneCallback((f) => f.exception());
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const gaveUp = new Promise<"hung">((resolve) => {
+    timer = setTimeout(() => resolve("hung"), 5000);
+  });
+  const first = engine.close({ grace: 30 });
+  // A second call (a caller that will not wait 30 s, or asyncDispose)
+  // resolves once the engine is closed, not before; its grace counts.
+  const second = await Promise.race([
+    engine.close({ grace: 0.1 }).then(() => closed.done()),
+    gaveUp,
+  ]);
+  const outcome = await Promise.race([first.then(() => "closed"), gaveUp]);
+  clearTimeout(timer);
+  const [serverSide] = await Promise.all([accepted, peer.close()]);
+  serverSide.close();
+  assertEquals(second, true);
+  assertEquals(outcome, "closed");
+});
+
 Deno.test("AsyncEngine.close() lets a reading peer have what was written before it", async () => {
   const engine = new AsyncEngine();
   const peer = Deno.listen({ hostname: HOST, port: 0 });

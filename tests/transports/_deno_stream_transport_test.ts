@@ -461,6 +461,22 @@ Deno.test("DenoStreamTransport.writeEof() shuts down after the writes in flight"
   loop.close();
 });
 
+Deno.test("DenoStreamTransport.writeEof() starts no shutdown when the producer it stops aborts the transport", async () => {
+  const { loop, proactor, p, t } = await setup();
+  t.registerProducer({
+    resumeProducing() {},
+    pauseProducing() {},
+    // A producer may end its consumer when stopped.
+    stopProducing: () => t.abort(),
+  }, true);
+  t.writeEof();
+  // Aborted: no shutdown of the closed connection, and the loss is told.
+  assertEquals(proactor.inFlight("shutdown").length, 0);
+  await loop.advance(0);
+  assertEquals(p.events, ["made", "lost"]);
+  loop.close();
+});
+
 // ---- Ending ----
 
 Deno.test("DenoStreamTransport.close() flushes, closes, then calls connectionLost once", async () => {

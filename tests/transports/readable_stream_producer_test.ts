@@ -313,6 +313,28 @@ Deno.test("ReadableStreamProducer.start() refuses a second start and a start aft
   loop.close();
 });
 
+Deno.test("ReadableStreamProducer stopped by the consumer's writeEof() says so", async () => {
+  const { loop, ta } = setup({ bufferSize: 0, chunkSize: 10, delay: 1 });
+  ta.setWriteBufferLimits(100);
+  const { stream, state } = counted(
+    Array.from({ length: 100 }, () => new Uint8Array(50)),
+  );
+  const producer = new ReadableStreamProducer(stream, { loop });
+  const done = producer.start(ta);
+  await loop.advance(3);
+  ta.writeEof();
+  const error = await assertRejects(() => loop.runUntilComplete(done), Error);
+  // Not "it closed or lost its connection": it is open, half-closed.
+  assertMatch(
+    error.message,
+    /the consumer stopped the producer \(.*writeEof\(\)/,
+  );
+  await loop.advance(1);
+  assert(state.cancelled);
+  ta.close();
+  loop.close();
+});
+
 Deno.test("ReadableStreamProducer.start() on a consumer that has a producer throws and leaves the stream unlocked", async () => {
   const { loop, ta, sink } = setup();
   ta.registerProducer({ resumeProducing() {}, pauseProducing() {} }, true);
