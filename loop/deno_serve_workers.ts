@@ -7,6 +7,7 @@
  */
 
 import { claimSignal } from "./_deno_signals.ts";
+import { hasUnstableNet } from "../transports/_deno_datagram.ts";
 import type { ServerShutdownOptions } from "./event_loop.ts";
 
 /**
@@ -213,6 +214,8 @@ type WorkerMessage =
   | {
     type: "failed";
     error: { name: string; message: string; stack?: string };
+    /** The worker is ending itself: its sockets may be gone already. */
+    ended?: boolean;
   }
   | { type: "closed" };
 
@@ -401,6 +404,11 @@ class Supervisor implements WorkerSupervisor {
   #seq = 0;
   #signalled = 0;
   #listening = false;
+  /** Listeners that keep the port while no worker serves (see #holdPort). */
+  #holders: Deno.Listener[] = [];
+  /** Settles once every holder's accept loop has ended. */
+  #holding: Promise<unknown> = Promise.resolve();
+  #settled = false;
   readonly #onSignal = () => {
     this.#signalled++;
     if (this.#signalled === 1) this.close();
@@ -543,6 +551,7 @@ class Supervisor implements WorkerSupervisor {
         slot.timer = undefined;
         slot.state = "running";
         slot.lastPong = performance.now();
+        this.#releasePort();
         if (slot.index === 0 && this.#addresses.length === 0) {
           this.#addresses = message.addresses;
         }
@@ -552,7 +561,7 @@ class Supervisor implements WorkerSupervisor {
         slot.lastPong = performance.now();
         return;
       case "failed":
-        this.#crash(slot, revive(message.error));
+        this.#crash(slot, revive(message.error), message.ended !== true);
         return;
       case "closed":
         this.#gone(slot);
@@ -594,15 +603,21 @@ class Supervisor implements WorkerSupervisor {
     this.#checkExited();
   }
 
-  #crash(slot: Slot, error: Error): void {
+  /**
+   * A worker crashed: it is terminated and started again later, or given
+   * up on. `alive`: it has not ended by itself, so its sockets are still
+   * open.
+   */
+  #crash(slot: Slot, error: Error, alive = true): void {
     if (slot.state === "gone" || slot.state === "waiting") return;
     if (this.#closing || slot.firstStart !== null) {
       this.#gone(slot, error);
       return;
     }
-    slot.worker?.terminate();
+    const worker = slot.worker;
     slot.worker = null;
     clearTimeout(slot.timer);
+    slot.timer = undefined;
     const s = this.#settings;
     if (performance.now() - slot.startedAt >= s.stableAfter * 1000) {
       slot.crashes = 0;
@@ -610,8 +625,8 @@ class Supervisor implements WorkerSupervisor {
     }
     slot.crashes++;
     if (slot.crashes > s.maxCrashes) {
+      worker?.terminate();
       slot.state = "gone";
-      slot.timer = undefined;
       this.#failure = new Error(
         `Cannot keep worker ${slot.index} running: it crashed ${slot.crashes} time${
           slot.crashes === 1 ? "" : "s"
@@ -622,15 +637,65 @@ class Supervisor implements WorkerSupervisor {
       this.close();
       return;
     }
+    slot.state = "waiting";
+    if (alive && !this.#slots.some((other) => other.state === "running")) {
+      // Its socket is still bound: join it before it goes with the worker.
+      this.#holdPort();
+    }
+    worker?.terminate();
     const restartIn = slot.delay;
     slot.delay = Math.min(slot.delay * 2, s.maxRestartDelay);
-    slot.state = "waiting";
     this.#report({ index: slot.index, error, restartIn });
     slot.timer = after(restartIn, () => {
       slot.timer = undefined;
       this.#restarts++;
       this.#start(slot);
     });
+  }
+
+  /**
+   * Keeps the port while no worker serves, as a cluster primary or
+   * gunicorn's arbiter does by holding the listening socket: without it,
+   * another program could bind the port (port 0 gave one of the
+   * system's, which it hands out again) and the restarted worker would
+   * fail with AddrInUse, or share the port with a stranger's reusePort
+   * socket. Each holder listens with `reusePort` beside the crashed
+   * worker's socket (a worker that listens without it makes this fail,
+   * and nothing is held) and closes what it accepts at once, so a client
+   * meanwhile sees its connection end instead of waiting for the
+   * restart. Released as soon as a worker serves again, and on close.
+   */
+  #holdPort(): void {
+    if (this.#holders.length > 0 || !hasUnstableNet()) return;
+    const loops: Promise<void>[] = [];
+    for (const address of this.#addresses) {
+      if (address.transport !== "tcp") continue;
+      let holder: Deno.Listener;
+      try {
+        holder = Deno.listen({
+          hostname: address.hostname,
+          port: address.port,
+          reusePort: true,
+        });
+      } catch {
+        // Bound without reusePort, or taken: the restart will tell.
+        continue;
+      }
+      this.#holders.push(holder);
+      loops.push((async () => {
+        try {
+          for await (const conn of holder) conn.close();
+        } catch {
+          // Closed by #releasePort.
+        }
+      })());
+    }
+    this.#holding = Promise.all([this.#holding, ...loops]);
+  }
+
+  #releasePort(): void {
+    for (const holder of this.#holders) holder.close();
+    this.#holders = [];
   }
 
   #report(crash: WorkerCrash): void {
@@ -690,9 +755,14 @@ class Supervisor implements WorkerSupervisor {
         claimSignal(sig, -1);
       }
     }
-    this.#exited.resolve();
-    if (this.#failure !== null) this.#closed.reject(this.#failure);
-    else this.#closed.resolve();
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#releasePort();
+    this.#holding.then(() => {
+      this.#exited.resolve();
+      if (this.#failure !== null) this.#closed.reject(this.#failure);
+      else this.#closed.resolve();
+    });
   }
 
   /** Closes gracefully and waits; rejects as `closed` does. */
@@ -720,7 +790,9 @@ class Supervisor implements WorkerSupervisor {
  * connections are lost) and started again after `restartDelay` seconds,
  * doubling with each crash in a row up to `maxRestartDelay`; after
  * `maxCrashes` crashes in a row the supervisor gives up, closes the other
- * workers, and `closed` rejects. `close()`, or by default the first
+ * workers, and `closed` rejects. While no worker serves, the supervisor
+ * keeps the port itself (listening with `reusePort` and closing what it
+ * accepts at once), so that no other program takes it before the restart. `close()`, or by default the first
  * SIGINT or SIGTERM, shuts every worker down gracefully: each calls
  * `shutdown({ grace })` on its servers, so an HTTP request in flight
  * gets its whole answer.

@@ -305,6 +305,56 @@ Deno.test("serveWorkers() doubles the restart delay for crashes in a row, up to 
   await supervisor.closed;
 });
 
+Deno.test("serveWorkers() keeps the port while its only worker restarts, as a cluster primary or gunicorn's arbiter does, refusing what comes meanwhile at once", async () => {
+  const crashes: WorkerCrash[] = [];
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 1,
+    signals: false,
+    restartDelay: 1,
+    onCrash: (crash) => crashes.push(crash),
+  });
+  try {
+    const port = portOf(supervisor);
+    const before = (await get(port, "/id")).body;
+    assertEquals((await get(port, "/crash")).body, "crashing 0");
+    const deadline = Date.now() + BOUND_MS;
+    while (crashes.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assertEquals(crashes.length, 1);
+    // The crashed worker's socket goes within milliseconds: until the
+    // restart, another program could bind the port and the new worker
+    // would then fail with AddrInUse (or share a stranger's reusePort).
+    for (let i = 0; i < 10; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      let stranger: Deno.Listener | null = null;
+      try {
+        stranger = Deno.listen({ hostname: HOST, port });
+      } catch (error) {
+        assertInstanceOf(error, Deno.errors.AddrInUse);
+      } finally {
+        stranger?.close();
+      }
+      assertEquals(stranger, null, `the port was free after ${30 * i} ms`);
+    }
+    // A connection meanwhile ends at once instead of waiting.
+    const started = Date.now();
+    await assertRejects(() => get(port, "/id"));
+    assert(Date.now() - started < 4000, `${Date.now() - started} ms`);
+    let after = before;
+    while (after === before && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      after = await get(port, "/id").then(({ body }) => body, () => before);
+    }
+    assert(after !== before, "no new worker");
+    assertEquals(crashes.map((c) => c.error.message), ["crash requested"]);
+    assertEquals(supervisor.restarts, 1);
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
 Deno.test("serveWorkers() waits a restart delay beyond 24.8 days (a host timer's range) instead of restarting at once", async () => {
   const crashes: WorkerCrash[] = [];
   const month = 30 * 86400;
