@@ -82,7 +82,12 @@ export interface ServeWorkersOptions {
    * pings (one a second at most) unanswered; then it is taken for hung or
    * gone, terminated, and counts as crashed. gunicorn's `timeout`. (A
    * worker that calls `self.close()`, `Deno.exit()` or `process.exit()`
-   * says so as it ends, and counts as crashed at once.)
+   * says so as it ends, and counts as crashed at once.) Unlike gunicorn's
+   * SIGKILL, Deno's `Worker.terminate()` takes effect only once the
+   * worker's JavaScript yields: a worker in an endless loop goes on
+   * spinning, with its sockets, and the connections the system gives them
+   * wait, until the process ends; `onCrash` may end it (`Deno.exit()`) for
+   * a process manager to start it again.
    *
    * @default {30}
    */
