@@ -305,6 +305,49 @@ Deno.test("serveWorkers() doubles the restart delay for crashes in a row, up to 
   await supervisor.closed;
 });
 
+/** The sockets this process has open (Linux, as serveWorkers needs). */
+function sockets(): number {
+  let n = 0;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (
+        Deno.readLinkSync(`/proc/self/fd/${entry.name}`).startsWith("socket:")
+      ) n++;
+    } catch {
+      // Closed meanwhile, or the directory's own descriptor.
+    }
+  }
+  return n;
+}
+
+Deno.test("serveWorkers() leaves no socket behind across 20 restarts", async () => {
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 1,
+    signals: false,
+    restartDelay: 0.01,
+    maxRestartDelay: 0.01,
+    maxCrashes: Infinity,
+    onCrash: () => {},
+  });
+  try {
+    const port = portOf(supervisor);
+    await get(port, "/id");
+    const before = sockets();
+    for (let i = 0; i < 20; i++) await crashOnce(port);
+    assertEquals(supervisor.restarts, 20);
+    // A terminated worker's sockets go a moment after it.
+    const deadline = Date.now() + BOUND_MS;
+    while (sockets() > before && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const after = sockets();
+    assert(after <= before, `${before} sockets before, ${after} after`);
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
 Deno.test("serveWorkers() keeps the port while its only worker restarts, as a cluster primary or gunicorn's arbiter does, refusing what comes meanwhile at once", async () => {
   const crashes: WorkerCrash[] = [];
   const supervisor = await serveWorkers(MODULE, {
