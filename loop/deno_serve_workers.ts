@@ -124,7 +124,9 @@ export interface ServeWorkersOptions {
   maxCrashes?: number;
   /**
    * Close gracefully on the first `SIGINT` or `SIGTERM` (the second one
-   * terminates the workers at once); `false` leaves signals alone.
+   * terminates the workers at once); one that comes while the workers
+   * start stops them, and `serveWorkers()` rejects with
+   * `Deno.errors.Interrupted`. `false` leaves signals alone.
    *
    * @default {true}
    */
@@ -414,11 +416,16 @@ class Supervisor implements WorkerSupervisor {
   /** Settles once every holder's accept loop has ended. */
   #holding: Promise<unknown> = Promise.resolve();
   #settled = false;
-  readonly #onSignal = () => {
-    this.#signalled++;
-    if (this.#signalled === 1) this.close();
-    else this.#terminateAll();
-  };
+  /** The first signal that came, while the workers started or served. */
+  #signal: Deno.Signal | null = null;
+  readonly #onSignal = new Map<Deno.Signal, () => void>(
+    SIGNALS.map((sig) => [sig, () => {
+      this.#signalled++;
+      this.#signal ??= sig;
+      if (this.#signalled === 1) this.close();
+      else this.#terminateAll();
+    }]),
+  );
 
   constructor(url: string, settings: Settings) {
     this.#url = url;
@@ -464,6 +471,15 @@ class Supervisor implements WorkerSupervisor {
 
   /** Starts the first worker, then the others on its port. */
   async start(): Promise<void> {
+    if (this.#settings.signals) {
+      // From the start: a Ctrl-C while the workers start stops them.
+      for (const [sig, listener] of this.#onSignal) {
+        Deno.addSignalListener(sig, listener);
+        // run() leaves these signals to the supervisor meanwhile.
+        claimSignal(sig, 1);
+      }
+      this.#listening = true;
+    }
     try {
       await this.#startFirst(this.#slots[0]);
       const first = this.#addresses.find((a) => "port" in a) as
@@ -473,21 +489,17 @@ class Supervisor implements WorkerSupervisor {
       await Promise.all(this.#slots.slice(1).map((s) => this.#startFirst(s)));
     } catch (error) {
       await this.close({ grace: 0 });
-      throw error;
+      if (this.#signal === null) throw error;
+      throw new Deno.errors.Interrupted(
+        `Cannot serve from workers: ${this.#signal} came while they started; the started ones were closed`,
+        { cause: error },
+      );
     }
     const { timeout } = this.#settings;
     this.#ping = setInterval(
       () => this.#checkAlive(),
       Math.min(1000, timeout * 250),
     );
-    if (this.#settings.signals) {
-      for (const sig of SIGNALS) {
-        Deno.addSignalListener(sig, this.#onSignal);
-        // run() leaves these signals to the supervisor meanwhile.
-        claimSignal(sig, 1);
-      }
-      this.#listening = true;
-    }
   }
 
   async #startFirst(slot: Slot): Promise<void> {
@@ -755,8 +767,8 @@ class Supervisor implements WorkerSupervisor {
     if (this.#slots.some((slot) => slot.state !== "gone")) return;
     if (this.#listening) {
       this.#listening = false;
-      for (const sig of SIGNALS) {
-        Deno.removeSignalListener(sig, this.#onSignal);
+      for (const [sig, listener] of this.#onSignal) {
+        Deno.removeSignalListener(sig, listener);
         claimSignal(sig, -1);
       }
     }
@@ -825,6 +837,8 @@ class Supervisor implements WorkerSupervisor {
  * option has the wrong type.
  * @throws {RangeError} When an option is out of range or unknown.
  * @throws {Deno.errors.NotSupported} When the system is not Linux.
+ * @throws {Deno.errors.Interrupted} When `SIGINT` or `SIGTERM` came
+ * while the workers started (see `signals`).
  * @throws {Error} When a worker fails to start; the message names the
  * worker and the cause (the module did not load, has no `serve` export,
  * `serve()` failed, or did not finish within `startTimeout` seconds).
