@@ -508,10 +508,14 @@ class Supervisor implements WorkerSupervisor {
     try {
       await slot.firstStart.promise;
     } catch (error) {
+      // The first worker listened without reusePort: the others cannot.
+      const hint = slot.index > 0 && (error as Error).name === "AddrInUse"
+        ? "; every worker must listen on the port with reusePort: true"
+        : "";
       throw new Error(
         `Cannot serve from workers: worker ${slot.index} failed to start: ${
           (error as Error).message
-        }`,
+        }${hint}`,
         { cause: error },
       );
     } finally {

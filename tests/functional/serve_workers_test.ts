@@ -533,6 +533,23 @@ Deno.test("serveWorkers() rejects when a worker's serve() fails, naming the work
   );
 });
 
+Deno.test("serveWorkers() rejects when a worker cannot share the port, saying that every worker listens with reusePort", async () => {
+  const error = await assertRejects(
+    () =>
+      serveWorkers(
+        new URL("../fixtures/serve_workers_no_reuse.ts", import.meta.url),
+        { workers: 2, signals: false },
+      ),
+    Error,
+    "Cannot serve from workers: worker 1 failed to start: Cannot listen on 127.0.0.1:",
+  );
+  assertStringIncludes(
+    error.message,
+    "; every worker must listen on the port with reusePort: true",
+  );
+  assertEquals((error.cause as Error).name, "AddrInUse");
+});
+
 Deno.test("serveWorkers() rejects when a worker does not start serving within startTimeout", async () => {
   await assertRejects(
     () =>
