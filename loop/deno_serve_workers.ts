@@ -536,8 +536,9 @@ class Supervisor implements WorkerSupervisor {
     };
     worker.onerror = (event) => {
       event.preventDefault();
+      // An error that reached here ended the worker: its sockets may be gone.
       if (slot.worker === worker) {
-        this.#crash(slot, event.error ?? new Error(event.message));
+        this.#crash(slot, event.error ?? new Error(event.message), false);
       }
     };
     worker.onmessageerror = () => {
@@ -626,8 +627,8 @@ class Supervisor implements WorkerSupervisor {
 
   /**
    * A worker crashed: it is terminated and started again later, or given
-   * up on. `alive`: it has not ended by itself, so its sockets are still
-   * open.
+   * up on. `alive`: it has not ended by itself, so the sockets of a worker
+   * that served are still open.
    */
   #crash(slot: Slot, error: Error, alive = true): void {
     if (slot.state === "gone" || slot.state === "waiting") return;
@@ -636,6 +637,7 @@ class Supervisor implements WorkerSupervisor {
       return;
     }
     const worker = slot.worker;
+    const served = slot.state === "running";
     slot.worker = null;
     clearTimeout(slot.timer);
     slot.timer = undefined;
@@ -659,7 +661,10 @@ class Supervisor implements WorkerSupervisor {
       return;
     }
     slot.state = "waiting";
-    if (alive && !this.#slots.some((other) => other.state === "running")) {
+    if (
+      alive && served &&
+      !this.#slots.some((other) => other.state === "running")
+    ) {
       // Its socket is still bound: join it before it goes with the worker.
       this.#holdPort();
     }
