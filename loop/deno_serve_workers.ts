@@ -7,6 +7,7 @@
  */
 
 import { claimSignal } from "./_deno_signals.ts";
+import { hasUnstableNet } from "../transports/_deno_datagram.ts";
 import type { ServerShutdownOptions } from "./event_loop.ts";
 
 /**
@@ -81,7 +82,12 @@ export interface ServeWorkersOptions {
    * pings (one a second at most) unanswered; then it is taken for hung or
    * gone, terminated, and counts as crashed. gunicorn's `timeout`. (A
    * worker that calls `self.close()`, `Deno.exit()` or `process.exit()`
-   * says so as it ends, and counts as crashed at once.)
+   * says so as it ends, and counts as crashed at once.) Unlike gunicorn's
+   * SIGKILL, Deno's `Worker.terminate()` takes effect only once the
+   * worker's JavaScript yields: a worker in an endless loop goes on
+   * spinning, with its sockets, and the connections the system gives them
+   * wait, until the process ends; `onCrash` may end it (`Deno.exit()`) for
+   * a process manager to start it again.
    *
    * @default {30}
    */
@@ -118,7 +124,9 @@ export interface ServeWorkersOptions {
   maxCrashes?: number;
   /**
    * Close gracefully on the first `SIGINT` or `SIGTERM` (the second one
-   * terminates the workers at once); `false` leaves signals alone.
+   * terminates the workers at once); one that comes while the workers
+   * start stops them, and `serveWorkers()` rejects with
+   * `Deno.errors.Interrupted`. `false` leaves signals alone.
    *
    * @default {true}
    */
@@ -213,6 +221,8 @@ type WorkerMessage =
   | {
     type: "failed";
     error: { name: string; message: string; stack?: string };
+    /** The worker is ending itself: its sockets may be gone already. */
+    ended?: boolean;
   }
   | { type: "closed" };
 
@@ -401,11 +411,21 @@ class Supervisor implements WorkerSupervisor {
   #seq = 0;
   #signalled = 0;
   #listening = false;
-  readonly #onSignal = () => {
-    this.#signalled++;
-    if (this.#signalled === 1) this.close();
-    else this.#terminateAll();
-  };
+  /** Listeners that keep the port while no worker serves (see #holdPort). */
+  #holders: Deno.Listener[] = [];
+  /** Settles once every holder's accept loop has ended. */
+  #holding: Promise<unknown> = Promise.resolve();
+  #settled = false;
+  /** The first signal that came, while the workers started or served. */
+  #signal: Deno.Signal | null = null;
+  readonly #onSignal = new Map<Deno.Signal, () => void>(
+    SIGNALS.map((sig) => [sig, () => {
+      this.#signalled++;
+      this.#signal ??= sig;
+      if (this.#signalled === 1) this.close();
+      else this.#terminateAll();
+    }]),
+  );
 
   constructor(url: string, settings: Settings) {
     this.#url = url;
@@ -451,6 +471,15 @@ class Supervisor implements WorkerSupervisor {
 
   /** Starts the first worker, then the others on its port. */
   async start(): Promise<void> {
+    if (this.#settings.signals) {
+      // From the start: a Ctrl-C while the workers start stops them.
+      for (const [sig, listener] of this.#onSignal) {
+        Deno.addSignalListener(sig, listener);
+        // run() leaves these signals to the supervisor meanwhile.
+        claimSignal(sig, 1);
+      }
+      this.#listening = true;
+    }
     try {
       await this.#startFirst(this.#slots[0]);
       const first = this.#addresses.find((a) => "port" in a) as
@@ -460,21 +489,17 @@ class Supervisor implements WorkerSupervisor {
       await Promise.all(this.#slots.slice(1).map((s) => this.#startFirst(s)));
     } catch (error) {
       await this.close({ grace: 0 });
-      throw error;
+      if (this.#signal === null) throw error;
+      throw new Deno.errors.Interrupted(
+        `Cannot serve from workers: ${this.#signal} came while they started; the started ones were closed`,
+        { cause: error },
+      );
     }
     const { timeout } = this.#settings;
     this.#ping = setInterval(
       () => this.#checkAlive(),
       Math.min(1000, timeout * 250),
     );
-    if (this.#settings.signals) {
-      for (const sig of SIGNALS) {
-        Deno.addSignalListener(sig, this.#onSignal);
-        // run() leaves these signals to the supervisor meanwhile.
-        claimSignal(sig, 1);
-      }
-      this.#listening = true;
-    }
   }
 
   async #startFirst(slot: Slot): Promise<void> {
@@ -483,10 +508,14 @@ class Supervisor implements WorkerSupervisor {
     try {
       await slot.firstStart.promise;
     } catch (error) {
+      // The first worker listened without reusePort: the others cannot.
+      const hint = slot.index > 0 && (error as Error).name === "AddrInUse"
+        ? "; every worker must listen on the port with reusePort: true"
+        : "";
       throw new Error(
         `Cannot serve from workers: worker ${slot.index} failed to start: ${
           (error as Error).message
-        }`,
+        }${hint}`,
         { cause: error },
       );
     } finally {
@@ -507,8 +536,9 @@ class Supervisor implements WorkerSupervisor {
     };
     worker.onerror = (event) => {
       event.preventDefault();
+      // An error that reached here ended the worker: its sockets may be gone.
       if (slot.worker === worker) {
-        this.#crash(slot, event.error ?? new Error(event.message));
+        this.#crash(slot, event.error ?? new Error(event.message), false);
       }
     };
     worker.onmessageerror = () => {
@@ -543,6 +573,7 @@ class Supervisor implements WorkerSupervisor {
         slot.timer = undefined;
         slot.state = "running";
         slot.lastPong = performance.now();
+        this.#releasePort();
         if (slot.index === 0 && this.#addresses.length === 0) {
           this.#addresses = message.addresses;
         }
@@ -552,7 +583,7 @@ class Supervisor implements WorkerSupervisor {
         slot.lastPong = performance.now();
         return;
       case "failed":
-        this.#crash(slot, revive(message.error));
+        this.#crash(slot, revive(message.error), message.ended !== true);
         return;
       case "closed":
         this.#gone(slot);
@@ -594,15 +625,22 @@ class Supervisor implements WorkerSupervisor {
     this.#checkExited();
   }
 
-  #crash(slot: Slot, error: Error): void {
+  /**
+   * A worker crashed: it is terminated and started again later, or given
+   * up on. `alive`: it has not ended by itself, so the sockets of a worker
+   * that served are still open.
+   */
+  #crash(slot: Slot, error: Error, alive = true): void {
     if (slot.state === "gone" || slot.state === "waiting") return;
     if (this.#closing || slot.firstStart !== null) {
       this.#gone(slot, error);
       return;
     }
-    slot.worker?.terminate();
+    const worker = slot.worker;
+    const served = slot.state === "running";
     slot.worker = null;
     clearTimeout(slot.timer);
+    slot.timer = undefined;
     const s = this.#settings;
     if (performance.now() - slot.startedAt >= s.stableAfter * 1000) {
       slot.crashes = 0;
@@ -610,8 +648,8 @@ class Supervisor implements WorkerSupervisor {
     }
     slot.crashes++;
     if (slot.crashes > s.maxCrashes) {
+      worker?.terminate();
       slot.state = "gone";
-      slot.timer = undefined;
       this.#failure = new Error(
         `Cannot keep worker ${slot.index} running: it crashed ${slot.crashes} time${
           slot.crashes === 1 ? "" : "s"
@@ -622,15 +660,68 @@ class Supervisor implements WorkerSupervisor {
       this.close();
       return;
     }
+    slot.state = "waiting";
+    if (
+      alive && served &&
+      !this.#slots.some((other) => other.state === "running")
+    ) {
+      // Its socket is still bound: join it before it goes with the worker.
+      this.#holdPort();
+    }
+    worker?.terminate();
     const restartIn = slot.delay;
     slot.delay = Math.min(slot.delay * 2, s.maxRestartDelay);
-    slot.state = "waiting";
     this.#report({ index: slot.index, error, restartIn });
     slot.timer = after(restartIn, () => {
       slot.timer = undefined;
       this.#restarts++;
       this.#start(slot);
     });
+  }
+
+  /**
+   * Keeps the port while no worker serves, as a cluster primary or
+   * gunicorn's arbiter does by holding the listening socket: without it,
+   * another program could bind the port (port 0 gave one of the
+   * system's, which it hands out again) and the restarted worker would
+   * fail with AddrInUse, or share the port with a stranger's reusePort
+   * socket. Each holder listens with `reusePort` beside the crashed
+   * worker's socket (a worker that listens without it makes this fail,
+   * and nothing is held) and closes what it accepts at once, so a client
+   * meanwhile sees its connection end instead of waiting for the
+   * restart. Released as soon as a worker serves again, and on close.
+   */
+  #holdPort(): void {
+    if (this.#holders.length > 0 || !hasUnstableNet()) return;
+    const loops: Promise<void>[] = [];
+    for (const address of this.#addresses) {
+      if (address.transport !== "tcp") continue;
+      let holder: Deno.Listener;
+      try {
+        holder = Deno.listen({
+          hostname: address.hostname,
+          port: address.port,
+          reusePort: true,
+        });
+      } catch {
+        // Bound without reusePort, or taken: the restart will tell.
+        continue;
+      }
+      this.#holders.push(holder);
+      loops.push((async () => {
+        try {
+          for await (const conn of holder) conn.close();
+        } catch {
+          // Closed by #releasePort.
+        }
+      })());
+    }
+    this.#holding = Promise.all([this.#holding, ...loops]);
+  }
+
+  #releasePort(): void {
+    for (const holder of this.#holders) holder.close();
+    this.#holders = [];
   }
 
   #report(crash: WorkerCrash): void {
@@ -685,14 +776,19 @@ class Supervisor implements WorkerSupervisor {
     if (this.#slots.some((slot) => slot.state !== "gone")) return;
     if (this.#listening) {
       this.#listening = false;
-      for (const sig of SIGNALS) {
-        Deno.removeSignalListener(sig, this.#onSignal);
+      for (const [sig, listener] of this.#onSignal) {
+        Deno.removeSignalListener(sig, listener);
         claimSignal(sig, -1);
       }
     }
-    this.#exited.resolve();
-    if (this.#failure !== null) this.#closed.reject(this.#failure);
-    else this.#closed.resolve();
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#releasePort();
+    this.#holding.then(() => {
+      this.#exited.resolve();
+      if (this.#failure !== null) this.#closed.reject(this.#failure);
+      else this.#closed.resolve();
+    });
   }
 
   /** Closes gracefully and waits; rejects as `closed` does. */
@@ -720,7 +816,9 @@ class Supervisor implements WorkerSupervisor {
  * connections are lost) and started again after `restartDelay` seconds,
  * doubling with each crash in a row up to `maxRestartDelay`; after
  * `maxCrashes` crashes in a row the supervisor gives up, closes the other
- * workers, and `closed` rejects. `close()`, or by default the first
+ * workers, and `closed` rejects. While no worker serves, the supervisor
+ * keeps the port itself (listening with `reusePort` and closing what it
+ * accepts at once), so that no other program takes it before the restart. `close()`, or by default the first
  * SIGINT or SIGTERM, shuts every worker down gracefully: each calls
  * `shutdown({ grace })` on its servers, so an HTTP request in flight
  * gets its whole answer.
@@ -748,6 +846,8 @@ class Supervisor implements WorkerSupervisor {
  * option has the wrong type.
  * @throws {RangeError} When an option is out of range or unknown.
  * @throws {Deno.errors.NotSupported} When the system is not Linux.
+ * @throws {Deno.errors.Interrupted} When `SIGINT` or `SIGTERM` came
+ * while the workers started (see `signals`).
  * @throws {Error} When a worker fails to start; the message names the
  * worker and the cause (the module did not load, has no `serve` export,
  * `serve()` failed, or did not finish within `startTimeout` seconds).

@@ -305,6 +305,102 @@ Deno.test("serveWorkers() doubles the restart delay for crashes in a row, up to 
   await supervisor.closed;
 });
 
+/** The sockets this process has open (Linux, as serveWorkers needs). */
+function sockets(): number {
+  let n = 0;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (
+        Deno.readLinkSync(`/proc/self/fd/${entry.name}`).startsWith("socket:")
+      ) n++;
+    } catch {
+      // Closed meanwhile, or the directory's own descriptor.
+    }
+  }
+  return n;
+}
+
+Deno.test("serveWorkers() leaves no socket behind across 20 restarts", async () => {
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 1,
+    signals: false,
+    restartDelay: 0.01,
+    maxRestartDelay: 0.01,
+    maxCrashes: Infinity,
+    onCrash: () => {},
+  });
+  try {
+    const port = portOf(supervisor);
+    await get(port, "/id");
+    const before = sockets();
+    for (let i = 0; i < 20; i++) await crashOnce(port);
+    assertEquals(supervisor.restarts, 20);
+    // A terminated worker's sockets go a moment after it.
+    const deadline = Date.now() + BOUND_MS;
+    while (sockets() > before && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const after = sockets();
+    assert(after <= before, `${before} sockets before, ${after} after`);
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
+Deno.test("serveWorkers() keeps the port while its only worker restarts, as a cluster primary or gunicorn's arbiter does, refusing what comes meanwhile at once", async () => {
+  const crashes: WorkerCrash[] = [];
+  const supervisor = await serveWorkers(MODULE, {
+    workers: 1,
+    signals: false,
+    // Longer than the checks below take.
+    restartDelay: 3,
+    onCrash: (crash) => crashes.push(crash),
+  });
+  try {
+    const port = portOf(supervisor);
+    const before = (await get(port, "/id")).body;
+    assertEquals((await get(port, "/crash")).body, "crashing 0");
+    const deadline = Date.now() + BOUND_MS;
+    while (crashes.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assertEquals(crashes.length, 1);
+    // A connection meanwhile ends at once instead of waiting for the
+    // restart (unless the crashed worker, not yet gone, still answers).
+    const started = Date.now();
+    const answer = await get(port, "/id").then(({ body }) => body, () => null);
+    assert(answer === null || answer === before, `${answer}`);
+    assert(Date.now() - started < 2000, `${Date.now() - started} ms`);
+    // The crashed worker's socket goes within milliseconds: until the
+    // restart, another program could bind the port and the new worker
+    // would then fail with AddrInUse (or share a stranger's reusePort).
+    for (let i = 0; i < 10; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      let stranger: Deno.Listener | null = null;
+      try {
+        stranger = Deno.listen({ hostname: HOST, port });
+      } catch (error) {
+        assertInstanceOf(error, Deno.errors.AddrInUse);
+      } finally {
+        stranger?.close();
+      }
+      assertEquals(stranger, null, `the port was free after ${30 * i} ms`);
+    }
+    let after = before;
+    while (after === before && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      after = await get(port, "/id").then(({ body }) => body, () => before);
+    }
+    assert(after !== before, "no new worker");
+    assertEquals(crashes.map((c) => c.error.message), ["crash requested"]);
+    assertEquals(supervisor.restarts, 1);
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
 Deno.test("serveWorkers() waits a restart delay beyond 24.8 days (a host timer's range) instead of restarting at once", async () => {
   const crashes: WorkerCrash[] = [];
   const month = 30 * 86400;
@@ -438,6 +534,23 @@ Deno.test("serveWorkers() rejects when a worker's serve() fails, naming the work
     Error,
     `worker 0 failed to start: Cannot serve from ${NO_SERVE.href}: the module must export a function serve(loop, info), received no serve export`,
   );
+});
+
+Deno.test("serveWorkers() rejects when a worker cannot share the port, saying that every worker listens with reusePort", async () => {
+  const error = await assertRejects(
+    () =>
+      serveWorkers(
+        new URL("../fixtures/serve_workers_no_reuse.ts", import.meta.url),
+        { workers: 2, signals: false },
+      ),
+    Error,
+    "Cannot serve from workers: worker 1 failed to start: Cannot listen on 127.0.0.1:",
+  );
+  assertStringIncludes(
+    error.message,
+    "; every worker must listen on the port with reusePort: true",
+  );
+  assertEquals((error.cause as Error).name, "AddrInUse");
 });
 
 Deno.test("serveWorkers() rejects when a worker does not start serving within startTimeout", async () => {

@@ -219,6 +219,10 @@ const SERVE_MODULE = new URL(
   "../fixtures/serve_workers_module.ts",
   import.meta.url,
 ).href;
+const SLOW_SERVE_MODULE = new URL(
+  "../fixtures/serve_workers_slow.ts",
+  import.meta.url,
+).href;
 
 interface ChildEnd {
   lines: string[];
@@ -468,6 +472,43 @@ Deno.test({
     `);
     assertEquals(end.signal, null, end.stderr);
     assertEquals(end.lines, ["run() returned workers closed"]);
+  },
+});
+
+Deno.test({
+  name:
+    "serveWorkers(): a SIGINT under run() or a SIGTERM while the workers start stops them and rejects with Deno.errors.Interrupted, as gunicorn's arbiter stops on a signal during boot",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const underRun = await child(`${REPORT}
+      await report(async () => {
+        setTimeout(() => Deno.kill(Deno.pid, "SIGINT"), 300);
+        await serveWorkers(${
+      JSON.stringify(SLOW_SERVE_MODULE)
+    }, { workers: 2 });
+        return "started";
+      });
+    `);
+    assertEquals(underRun.signal, null, underRun.stderr);
+    assertEquals(underRun.lines, [
+      "run() threw Interrupted: Cannot serve from workers: SIGINT came while they started; the started ones were closed",
+      "cause: Error",
+    ]);
+    const plain = await child(`
+      setTimeout(() => Deno.kill(Deno.pid, "SIGTERM"), 300);
+      try {
+        await serveWorkers(${
+      JSON.stringify(SLOW_SERVE_MODULE)
+    }, { workers: 2 });
+        console.log("started");
+      } catch (e) {
+        console.log(e.name + ": " + e.message);
+      }
+    `);
+    assertEquals(plain.signal, null, plain.stderr);
+    assertEquals(plain.lines, [
+      "Interrupted: Cannot serve from workers: SIGTERM came while they started; the started ones were closed",
+    ]);
   },
 });
 
