@@ -242,26 +242,33 @@ function lookupFailure(error: Error, prefix: string): Error | null {
 
 /**
  * Re-throws a Deno error with a message naming the address, keeping its
- * class (`Deno.errors.ConnectionRefused` stays one) and the original as
- * `cause`. A host name Deno could not resolve fails as `getaddrinfo()`
- * does for it (`Deno.errors.NotFound` for no such host).
+ * class (`Deno.errors.ConnectionRefused` stays one), its `code`
+ * (`"ECONNREFUSED"`) and the original as `cause`. A host name Deno could
+ * not resolve fails as `getaddrinfo()` does for it (`Deno.errors.NotFound`
+ * for no such host).
  */
 export function withAddress(error: unknown, prefix: string): unknown {
   if (!(error instanceof Error)) return error;
   const lookup = lookupFailure(error, prefix);
   if (lookup !== null) return lookup;
   const message = `${prefix}: ${error.message}`;
+  let out: Error | null = null;
   try {
     const Ctor = error.constructor as new (
       message: string,
       options: ErrorOptions,
     ) => Error;
-    const out = new Ctor(message, { cause: error });
-    if (out instanceof Error && out.name === error.name) return out;
+    out = new Ctor(message, { cause: error });
+    if (!(out instanceof Error) || out.name !== error.name) out = null;
   } catch {
     // A constructor with another signature: fall back to a plain Error.
   }
-  return new Error(message, { cause: error });
+  out ??= new Error(message, { cause: error });
+  // Deno's errors carry the system's code, as Node's do: code that checks
+  // err.code must find it on the error it catches.
+  const code = (error as { code?: unknown }).code;
+  if (code !== undefined) (out as { code?: unknown }).code = code;
+  return out;
 }
 
 /**
