@@ -174,10 +174,16 @@ export function installSimulationGuards(
   const temporal = (globalThis as { Temporal?: typeof Temporal }).Temporal;
   if (temporal !== undefined) {
     const clock = temporal.Now as unknown as Record<string, unknown>;
-    const instant = () =>
-      temporal.Instant.fromEpochNanoseconds(
-        BigInt(EPOCH_MS) * 1000000n + BigInt(Math.floor(now() * 1e9)),
+    const instant = () => {
+      // Date.now()'s millisecond, then the nanoseconds into it: now() *
+      // 1e9 alone can round below the millisecond now() * 1000 reads.
+      const ms = now() * 1000;
+      const whole = Math.floor(ms);
+      const ns = Math.min(999999, Math.floor((ms - whole) * 1e6));
+      return temporal.Instant.fromEpochNanoseconds(
+        BigInt(EPOCH_MS + whole) * 1000000n + BigInt(ns),
       );
+    };
     const zoned = (tz?: Temporal.TimeZoneLike) =>
       instant().toZonedDateTimeISO(tz ?? temporal.Now.timeZoneId());
     replace(clock, "instant", instant);

@@ -1575,6 +1575,28 @@ Deno.test("Simulation.run() gives Temporal.Now the virtual clock, as Date.now()"
   assert(Temporal.Now.instant().epochMilliseconds > 946684800000 * 1.5);
 });
 
+Deno.test("Simulation.run(): Temporal.Now's instant is Date.now()'s millisecond at every virtual time", async () => {
+  const sim = new Simulation({ seed: 5 });
+  const differ: string[] = [];
+  sim.client("c", async () => {
+    // 1.029 s and 2.058 s (among others) are where a float's rounding
+    // differs between milliseconds and nanoseconds.
+    for (const at of [1.029, 1.043, 2.058, 2.086]) {
+      await sleep(at - sim.time());
+      const date = Date.now();
+      const instant = Temporal.Now.instant();
+      if (instant.epochMilliseconds !== date) {
+        differ.push(`${at}: ${instant.epochMilliseconds} != ${date}`);
+      }
+      // Still within the millisecond Date.now() reads.
+      const ns = instant.epochNanoseconds - BigInt(date) * 1000000n;
+      if (ns < 0n || ns >= 1000000n) differ.push(`${at}: ${ns} ns`);
+    }
+  });
+  await sim.run();
+  assertEquals(differ, []);
+});
+
 Deno.test("Simulation.run() fails loudly on a WebSocket or an EventSource, as on fetch()", async () => {
   const RealWebSocket = WebSocket;
   const RealEventSource = EventSource;
