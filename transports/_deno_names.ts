@@ -159,6 +159,9 @@ export async function nameinfo(
   const numericHost = (flags & NI_NUMERICHOST) !== 0;
   const numericServ = (flags & NI_NUMERICSERV) !== 0;
   if (numericHost && numericServ) return [address, String(port)];
+  // No name wanted: as the C library, ask the resolver nothing about the
+  // address (no reverse lookup, no net permission for it).
+  if (numericHost) return [address, await serviceName(port, address)];
   let found: [string, string];
   try {
     found = await lookupServicePromise(address, port);
@@ -167,16 +170,14 @@ export async function nameinfo(
     // without a name fails here; the C library's getnameinfo() without
     // that flag gives its numeric form instead.
     if (!(error instanceof Deno.errors.NotFound)) throw error;
-    if ((flags & NI_NAMEREQD) !== 0 && !numericHost) {
-      throw noName(address, error);
-    }
+    if ((flags & NI_NAMEREQD) !== 0) throw noName(address, error);
     return [address, numericServ ? String(port) : await serviceName(port)];
   }
   const [name, service] = found;
-  if ((flags & NI_NAMEREQD) !== 0 && !numericHost && ipFamily(name) !== 0) {
+  if ((flags & NI_NAMEREQD) !== 0 && ipFamily(name) !== 0) {
     throw noName(address);
   }
-  return [numericHost ? address : name, numericServ ? String(port) : service];
+  return [name, numericServ ? String(port) : service];
 }
 
 function noName(address: string, cause?: unknown): Error {
@@ -189,15 +190,20 @@ function noName(address: string, cause?: unknown): Error {
 /**
  * The service name of `port` (the system's services database, or the
  * number). The resolver looks a service up only with an address that has
- * a name, so the loopback addresses are asked, where Deno already lets
- * them be (a lookup never makes it prompt).
+ * a name, so the loopback addresses are asked (then `fallback`, if
+ * given), where Deno already lets them be (a lookup never makes it
+ * prompt).
  */
-async function serviceName(port: number): Promise<string> {
-  for (const loopback of ["127.0.0.1", "::1"]) {
-    const host = loopback === "::1" ? `[::1]:${port}` : `${loopback}:${port}`;
+async function serviceName(port: number, fallback?: string): Promise<string> {
+  const candidates = ["127.0.0.1", "::1"];
+  if (fallback !== undefined) candidates.push(fallback);
+  for (const address of candidates) {
+    const host = address.includes(":")
+      ? `[${address}]:${port}`
+      : `${address}:${port}`;
     if (!netGranted(host)) continue;
     try {
-      return (await lookupServicePromise(loopback, port))[1];
+      return (await lookupServicePromise(address, port))[1];
     } catch {
       // No name for this one (or no permission): try the next.
     }
