@@ -272,8 +272,14 @@ export function withAddress(error: unknown, prefix: string): unknown {
   out ??= new Error(message, { cause: error });
   // Deno's errors carry the system's code, as Node's do: code that checks
   // err.code must find it on the error it catches.
-  const code = (error as { code?: unknown }).code;
-  if (code !== undefined) (out as { code?: unknown }).code = code;
+  if (Object.hasOwn(error, "code")) {
+    Object.defineProperty(out, "code", {
+      value: (error as { code?: unknown }).code,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  }
   return out;
 }
 

@@ -65,6 +65,17 @@ Deno.test("withAddress() keeps the class of an error that is no lookup failure",
     (withAddress(plain, PREFIX) as { code?: string }).code,
     "EMSGSIZE",
   );
+  // A class whose code is a getter of its own (as DOMException's) is
+  // rebuilt without a word about it.
+  class Coded extends Error {
+    override name = "Coded";
+    get code(): string {
+      return "ECODED";
+    }
+  }
+  const rebuilt = withAddress(new Coded("odd"), PREFIX) as Coded;
+  assertInstanceOf(rebuilt, Coded);
+  assertEquals(rebuilt.code, "ECODED");
   // A NotCapable (no permission) is no lookup failure.
   const denied = new Deno.errors.NotCapable(
     'Requires net access to "nowhere.invalid:80"',
