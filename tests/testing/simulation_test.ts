@@ -1833,3 +1833,55 @@ Deno.test("Simulation.run() gives a host's AbortSignal.timeout() (and so @std/as
   ]);
   assertEquals(AbortSignal.timeout, realTimeout);
 });
+
+Deno.test("Simulation.run() while another runs is refused, and the first still puts everything back", async () => {
+  const real = {
+    connect: Deno.connect,
+    now: Date.now,
+    timeout: AbortSignal.timeout,
+  };
+  const first = new Simulation({ seed: 1 });
+  first.client("c", async () => {
+    await sleep(1);
+  });
+  const running = first.run();
+  const second = new Simulation({ seed: 2 });
+  second.client("c", () => {});
+  await assertRejects(
+    () => second.run(),
+    InvalidStateError,
+    "another simulation is running",
+  );
+  await running;
+  assertEquals(
+    { connect: Deno.connect, now: Date.now, timeout: AbortSignal.timeout },
+    real,
+  );
+});
+
+Deno.test("Simulation.run() that cannot replace a global puts back what it replaced, says which, and lets the next run start", async () => {
+  const real = { connect: Deno.connect, fetch: globalThis.fetch };
+  const random = Object.getOwnPropertyDescriptor(Math, "random")!;
+  Object.defineProperty(Math, "random", { ...random, writable: false });
+  try {
+    const sim = new Simulation({ seed: 1 });
+    sim.client("c", () => {});
+    await assertRejects(
+      () => sim.run(),
+      TypeError,
+      "Cannot run the simulation: cannot replace Math.random",
+    );
+    // Deno.connect and fetch (replaced before Math.random) are back.
+    assertEquals({ connect: Deno.connect, fetch: globalThis.fetch }, real);
+  } finally {
+    Object.defineProperty(Math, "random", random);
+  }
+  const next = new Simulation({ seed: 1 });
+  let drawn = -1;
+  next.client("c", () => {
+    drawn = Math.random();
+  });
+  await next.run();
+  assert(drawn >= 0 && drawn < 1);
+  assertEquals({ connect: Deno.connect, fetch: globalThis.fetch }, real);
+});
