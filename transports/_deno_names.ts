@@ -158,6 +158,12 @@ export async function nameinfo(
   const port = sockaddr.port;
   const numericHost = (flags & NI_NUMERICHOST) !== 0;
   const numericServ = (flags & NI_NUMERICSERV) !== 0;
+  if (numericHost && (flags & NI_NAMEREQD) !== 0) {
+    // glibc's and BSD's getnameinfo() fail these together (EAI_NONAME).
+    throw new Deno.errors.NotFound(
+      `Cannot find a name for the address: NI_NAMEREQD wants one and NI_NUMERICHOST forbids looking it up, received "${address}"`,
+    );
+  }
   if (numericHost && numericServ) return [address, String(port)];
   // No name wanted: as the C library, ask the resolver nothing about the
   // address (no reverse lookup, no net permission for it).
