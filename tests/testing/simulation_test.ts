@@ -1761,6 +1761,25 @@ Deno.test("Simulation streams: a connect given up on before its SYN arrives neve
   );
 });
 
+Deno.test("Simulation streams: a connect given up on records no connect-timeout later", async () => {
+  const sim = new Simulation({ seed: 3, link: { latency: 0.05 } });
+  sim.host("server", async (loop) => {
+    await loop.createServer(() => new Protocol(), "0.0.0.0", 80);
+  });
+  sim.client("c", async (loop) => {
+    const connect = loop.createConnection(() => new Protocol(), "server", 80);
+    await sleep(0.01);
+    connect.cancel();
+    await sleep(200);
+  });
+  await sim.run();
+  // It said "connect-timeout" 75 s after it was given up on.
+  assertEquals(
+    sim.trace.filter((e) => e.kind === "connect-timeout").map((e) => e.time),
+    [],
+  );
+});
+
 Deno.test("Simulation: a host whose main is an async generator function fails saying so, instead of spinning", async () => {
   const sim = new Simulation({ seed: 1 });
   sim.client("c", async function* () {
