@@ -1362,9 +1362,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * resolver (the C library's `getnameinfo`). `flags` may combine `1`
    * (`NI_NUMERICHOST`: keep the numeric address), `2` (`NI_NUMERICSERV`:
    * keep the port number) and `8` (`NI_NAMEREQD`: fail when the address has
-   * no name); without `NI_NAMEREQD`, an address that has no name is given
-   * in numeric form, as the C library does. A host name in `sockaddr` is
-   * resolved first.
+   * no name, and always with `NI_NUMERICHOST`); without `NI_NAMEREQD`, an
+   * address that has no name is given in numeric form, as the C library
+   * does. A host name in `sockaddr` is resolved first.
    *
    * PEP 3156: `loop.getnameinfo()`.
    *

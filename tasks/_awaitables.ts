@@ -5,11 +5,16 @@ import type { Future } from "../futures/future.ts";
 import { CancelledError, formatReceived } from "../futures/errors.ts";
 import type { Coroutine } from "./task.ts";
 
-/** Returns `true` for a generator object (a coroutine not yet driven). */
+/**
+ * Returns `true` for a generator object (a coroutine not yet driven). An
+ * async generator has `next()` and `throw()` too but is none: `yield*`
+ * cannot drive it, and `ensureFuture()` refuses it, naming it.
+ */
 export function isCoroutine(x: unknown): x is Coroutine<unknown> {
   return typeof x === "object" && x !== null &&
     typeof (x as Coroutine<unknown>).next === "function" &&
-    typeof (x as Coroutine<unknown>).throw === "function";
+    typeof (x as Coroutine<unknown>).throw === "function" &&
+    !(Symbol.asyncIterator in x);
 }
 
 /** Returns `true` for anything with a `then` method. */

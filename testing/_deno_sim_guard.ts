@@ -72,6 +72,8 @@ function virtualDate(RealDate: DateConstructor): DateConstructor {
  * @param timers The hosts' timers.
  * @returns The function that restores everything.
  * @throws {InvalidStateError} When another simulation run holds them.
+ * @throws {TypeError} When one cannot be replaced (made read-only); what
+ * was replaced before it is put back.
  */
 export function installSimulationGuards(
   random: () => number,
@@ -86,9 +88,52 @@ export function installSimulationGuards(
   installed = true;
   const deno = Deno as unknown as Record<string, unknown>;
   const saved: [Record<string, unknown>, string, unknown, boolean][] = [];
+  const restore = () => {
+    try {
+      for (let i = saved.length - 1; i >= 0; i--) {
+        const [owner, key, value, own] = saved[i];
+        if (own) owner[key] = value;
+        else delete owner[key];
+      }
+    } finally {
+      installed = false;
+    }
+  };
+  const owners = new Map<unknown, string>([
+    [Deno, "Deno"],
+    [Math, "Math"],
+    [Date, "Date"],
+    [crypto, "crypto"],
+    [performance, "performance"],
+    [AbortSignal, "AbortSignal"],
+    [
+      (globalThis as { Temporal?: typeof Temporal }).Temporal?.Now,
+      "Temporal.Now",
+    ],
+  ]);
   const replace = (owner: Record<string, unknown>, key: string, v: unknown) => {
-    saved.push([owner, key, owner[key], Object.hasOwn(owner, key)]);
-    owner[key] = v;
+    const entry: (typeof saved)[number] = [
+      owner,
+      key,
+      owner[key],
+      Object.hasOwn(owner, key),
+    ];
+    try {
+      owner[key] = v;
+    } catch (error) {
+      // Frozen or read-only: put back what was replaced, so that the
+      // process keeps its real network and clocks, and a run can start.
+      restore();
+      throw new TypeError(
+        `Cannot run the simulation: cannot replace ${
+          owners.get(owner) ?? "globalThis"
+        }.${key}, which something made read-only (${
+          (error as Error).message
+        }); leave it writable while simulations run`,
+        { cause: error },
+      );
+    }
+    saved.push(entry);
   };
   for (const name of REAL_IO) {
     replace(deno, name, () => {
@@ -174,10 +219,16 @@ export function installSimulationGuards(
   const temporal = (globalThis as { Temporal?: typeof Temporal }).Temporal;
   if (temporal !== undefined) {
     const clock = temporal.Now as unknown as Record<string, unknown>;
-    const instant = () =>
-      temporal.Instant.fromEpochNanoseconds(
-        BigInt(EPOCH_MS) * 1000000n + BigInt(Math.floor(now() * 1e9)),
+    const instant = () => {
+      // Date.now()'s millisecond, then the nanoseconds into it: now() *
+      // 1e9 alone can round below the millisecond now() * 1000 reads.
+      const ms = now() * 1000;
+      const whole = Math.floor(ms);
+      const ns = Math.min(999999, Math.floor((ms - whole) * 1e6));
+      return temporal.Instant.fromEpochNanoseconds(
+        BigInt(EPOCH_MS + whole) * 1000000n + BigInt(ns),
       );
+    };
     const zoned = (tz?: Temporal.TimeZoneLike) =>
       instant().toZonedDateTimeISO(tz ?? temporal.Now.timeZoneId());
     replace(clock, "instant", instant);
@@ -238,12 +289,5 @@ export function installSimulationGuards(
       return timers.signalTimeout(n) ?? realSignalTimeout(n);
     },
   );
-  return () => {
-    for (let i = saved.length - 1; i >= 0; i--) {
-      const [owner, key, value, own] = saved[i];
-      if (own) owner[key] = value;
-      else delete owner[key];
-    }
-    installed = false;
-  };
+  return restore;
 }

@@ -436,7 +436,14 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
     const fut = this.createFuture<[string, string]>();
     const target = this.#world.resolve(this.#host, sockaddr.hostname);
     const service = String(sockaddr.port);
-    if (target === null) {
+    if ((flags & 9) === 9) {
+      // NI_NUMERICHOST and NI_NAMEREQD: the C library fails them together.
+      fut.setException(
+        notFound(
+          `Cannot find a name for the address: NI_NAMEREQD wants one and NI_NUMERICHOST forbids looking it up, received "${sockaddr.hostname}"`,
+        ),
+      );
+    } else if (target === null) {
       if (flags & 8) {
         fut.setException(
           notFound(

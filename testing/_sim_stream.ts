@@ -495,7 +495,8 @@ export function connectStream<P extends StreamProtocol>(
   };
   world.record(host.name, "connect", `${label} (${dest.name})`);
   world.at(world.now + world.settings.connectTimeout, () => {
-    if (settled) return;
+    // Given up on (cancelled): nothing timed out.
+    if (settled || fut.cancelled()) return;
     world.record(host.name, "connect-timeout", label);
     giveUp(timedOut(`Cannot connect to ${label}: connection timed out`));
   });
@@ -529,7 +530,9 @@ export function connectStream<P extends StreamProtocol>(
     ) {
       world.record(dest.name, "syn-drop", label);
       world.at(world.now + rto, () => {
-        if (settled || host.generation !== generation) return;
+        if (settled || fut.cancelled() || host.generation !== generation) {
+          return;
+        }
         if (rto < 64) return sendSyn(rto * 2);
         world.record(host.name, "connect-timeout", label);
         giveUp(timedOut(`Cannot connect to ${label}: connection timed out`));

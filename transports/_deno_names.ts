@@ -158,7 +158,16 @@ export async function nameinfo(
   const port = sockaddr.port;
   const numericHost = (flags & NI_NUMERICHOST) !== 0;
   const numericServ = (flags & NI_NUMERICSERV) !== 0;
+  if (numericHost && (flags & NI_NAMEREQD) !== 0) {
+    // glibc's and BSD's getnameinfo() fail these together (EAI_NONAME).
+    throw new Deno.errors.NotFound(
+      `Cannot find a name for the address: NI_NAMEREQD wants one and NI_NUMERICHOST forbids looking it up, received "${address}"`,
+    );
+  }
   if (numericHost && numericServ) return [address, String(port)];
+  // No name wanted: as the C library, ask the resolver nothing about the
+  // address (no reverse lookup, no net permission for it).
+  if (numericHost) return [address, await serviceName(port, address)];
   let found: [string, string];
   try {
     found = await lookupServicePromise(address, port);
@@ -167,16 +176,14 @@ export async function nameinfo(
     // without a name fails here; the C library's getnameinfo() without
     // that flag gives its numeric form instead.
     if (!(error instanceof Deno.errors.NotFound)) throw error;
-    if ((flags & NI_NAMEREQD) !== 0 && !numericHost) {
-      throw noName(address, error);
-    }
+    if ((flags & NI_NAMEREQD) !== 0) throw noName(address, error);
     return [address, numericServ ? String(port) : await serviceName(port)];
   }
   const [name, service] = found;
-  if ((flags & NI_NAMEREQD) !== 0 && !numericHost && ipFamily(name) !== 0) {
+  if ((flags & NI_NAMEREQD) !== 0 && ipFamily(name) !== 0) {
     throw noName(address);
   }
-  return [numericHost ? address : name, numericServ ? String(port) : service];
+  return [name, numericServ ? String(port) : service];
 }
 
 function noName(address: string, cause?: unknown): Error {
@@ -189,15 +196,20 @@ function noName(address: string, cause?: unknown): Error {
 /**
  * The service name of `port` (the system's services database, or the
  * number). The resolver looks a service up only with an address that has
- * a name, so the loopback addresses are asked, where Deno already lets
- * them be (a lookup never makes it prompt).
+ * a name, so the loopback addresses are asked (then `fallback`, if
+ * given), where Deno already lets them be (a lookup never makes it
+ * prompt).
  */
-async function serviceName(port: number): Promise<string> {
-  for (const loopback of ["127.0.0.1", "::1"]) {
-    const host = loopback === "::1" ? `[::1]:${port}` : `${loopback}:${port}`;
+async function serviceName(port: number, fallback?: string): Promise<string> {
+  const candidates = ["127.0.0.1", "::1"];
+  if (fallback !== undefined) candidates.push(fallback);
+  for (const address of candidates) {
+    const host = address.includes(":")
+      ? `[${address}]:${port}`
+      : `${address}:${port}`;
     if (!netGranted(host)) continue;
     try {
-      return (await lookupServicePromise(loopback, port))[1];
+      return (await lookupServicePromise(address, port))[1];
     } catch {
       // No name for this one (or no permission): try the next.
     }
@@ -242,26 +254,39 @@ function lookupFailure(error: Error, prefix: string): Error | null {
 
 /**
  * Re-throws a Deno error with a message naming the address, keeping its
- * class (`Deno.errors.ConnectionRefused` stays one) and the original as
- * `cause`. A host name Deno could not resolve fails as `getaddrinfo()`
- * does for it (`Deno.errors.NotFound` for no such host).
+ * class (`Deno.errors.ConnectionRefused` stays one), its `code`
+ * (`"ECONNREFUSED"`) and the original as `cause`. A host name Deno could
+ * not resolve fails as `getaddrinfo()` does for it (`Deno.errors.NotFound`
+ * for no such host).
  */
 export function withAddress(error: unknown, prefix: string): unknown {
   if (!(error instanceof Error)) return error;
   const lookup = lookupFailure(error, prefix);
   if (lookup !== null) return lookup;
   const message = `${prefix}: ${error.message}`;
+  let out: Error | null = null;
   try {
     const Ctor = error.constructor as new (
       message: string,
       options: ErrorOptions,
     ) => Error;
-    const out = new Ctor(message, { cause: error });
-    if (out instanceof Error && out.name === error.name) return out;
+    out = new Ctor(message, { cause: error });
+    if (!(out instanceof Error) || out.name !== error.name) out = null;
   } catch {
     // A constructor with another signature: fall back to a plain Error.
   }
-  return new Error(message, { cause: error });
+  out ??= new Error(message, { cause: error });
+  // Deno's errors carry the system's code, as Node's do: code that checks
+  // err.code must find it on the error it catches.
+  if (Object.hasOwn(error, "code")) {
+    Object.defineProperty(out, "code", {
+      value: (error as { code?: unknown }).code,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  }
+  return out;
 }
 
 /**

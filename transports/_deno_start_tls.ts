@@ -87,7 +87,8 @@ export function startTls(
   if (checkSide(options)) {
     return startServerTls(ctx, transport, protocol, options!, timeout);
   }
-  const serverHostname = options?.serverHostname;
+  // null is no serverHostname (asyncio's server_hostname=None).
+  const serverHostname: unknown = options?.serverHostname ?? undefined;
   if (serverHostname !== undefined && typeof serverHostname !== "string") {
     throw new TypeError(
       `Cannot call ${WHAT}(): serverHostname must be a string, received ${typeof serverHostname}`,
@@ -317,7 +318,8 @@ function checkSide(options: StartTlsOptions | undefined): boolean {
     return false;
   }
   const meaningless = (["serverHostname", "caCerts"] as const).filter((name) =>
-    options![name] !== undefined
+    options![name] !== undefined &&
+    !(name === "serverHostname" && options![name] === null)
   );
   if (meaningless.length > 0) {
     const names = meaningless.join(" and ");

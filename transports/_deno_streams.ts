@@ -579,7 +579,8 @@ export function openServer(
   options?: CreateServerOptions,
 ): Future<Server> {
   checkArgs(what, protocolFactory, target);
-  const ssl = options?.ssl;
+  // No TLS for ssl null, as for asyncio's ssl=None.
+  const ssl = options?.ssl ?? undefined;
   if (ssl !== undefined) {
     if (
       typeof ssl !== "object" || ssl === null ||

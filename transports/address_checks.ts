@@ -138,7 +138,8 @@ export function checkHost(host: unknown, what: string): string {
  * @returns The path, as a string.
  * @throws {TypeError} When it is neither a non-empty string nor a `file:`
  * URL: `Cannot call createUnixServer(): path must be a non-empty string or
- * a file: URL, received ""`.
+ * a file: URL, received ""`; or a `file:` URL with a host (another
+ * machine's path), as Deno's file APIs refuse one.
  *
  * @example A path and a URL
  * ```ts
@@ -153,7 +154,17 @@ export function checkHost(host: unknown, what: string): string {
  */
 export function checkUnixPath(path: unknown, what: string): string {
   if (path instanceof URL && path.protocol === "file:") {
-    return decodeURIComponent(path.pathname);
+    if (path.host !== "") {
+      throw new TypeError(
+        `Cannot ${what}: path must be a file: URL without a host, received ${
+          JSON.stringify(path.href)
+        }`,
+      );
+    }
+    // As Deno's file APIs read one: a % that starts no escape is itself.
+    return decodeURIComponent(
+      path.pathname.replace(/%(?![0-9A-Fa-f]{2})/g, "%25"),
+    );
   }
   if (typeof path === "string" && path !== "") return path;
   throw new TypeError(

@@ -199,6 +199,8 @@ Deno.test("DatagramTransport.sendto() of a datagram too long for UDP reports the
     pa.errors[0].message,
   );
   assertInstanceOf(pa.errors[0].cause, Error);
+  // The system's error code stays, as on the error Deno's send() throws.
+  assertEquals((pa.errors[0] as { code?: string }).code, "EMSGSIZE");
   await within(loop, pb.datagrams(1));
   assertEquals(pb.received.map(([d]) => d), ["fits"]);
   assertEquals(a.isClosing(), false);
@@ -529,6 +531,7 @@ Deno.test("createDatagramEndpoint() fails to bind an address in use with Deno's 
     error.message,
   );
   assertInstanceOf(error.cause, Deno.errors.AddrInUse);
+  assertEquals(error.code, "EADDRINUSE");
   assertEquals(made, 0);
   await closeAll(loop, pa);
   loop.close();

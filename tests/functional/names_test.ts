@@ -160,11 +160,16 @@ Deno.test("getnameinfo() gives an address without a name in numeric form, with i
     Deno.errors.NotFound,
     `Cannot find a name for the address: it has none, received "${NONAME}"`,
   );
-  // NI_NUMERICHOST wins over NI_NAMEREQD: no name is looked for.
-  assertEquals(
-    await within(loop, loop.getnameinfo({ hostname: NONAME, port: 80 }, 8 | 1)),
-    [NONAME, http],
-  );
+  // NI_NUMERICHOST with NI_NAMEREQD fails for every address, one with a
+  // name too, as glibc's and BSD's getnameinfo() do (EAI_NONAME), and so
+  // asyncio's.
+  for (const hostname of [NONAME, "127.0.0.1"]) {
+    await assertRejects(
+      () => within(loop, loop.getnameinfo({ hostname, port: 80 }, 8 | 1)),
+      Deno.errors.NotFound,
+      `Cannot find a name for the address: NI_NAMEREQD wants one and NI_NUMERICHOST forbids looking it up, received "${hostname}"`,
+    );
+  }
   loop.close();
 });
 
@@ -208,6 +213,36 @@ Deno.test("getaddrinfo() without net permission names the --allow-net flag", asy
     'NotCapable: Cannot resolve host: requires net access to "localhost", run again with the --allow-net flag, received "localhost"',
     err,
   );
+});
+
+Deno.test("getnameinfo() with NI_NUMERICHOST looks up no name: it needs no net permission for the address, as the C library asks no resolver", async () => {
+  const loop = new DenoEventLoop();
+  const [, http] = await within(
+    loop,
+    loop.getnameinfo({ hostname: "127.0.0.1", port: 80 }),
+  );
+  loop.close();
+  const script = `
+    import { DenoEventLoop } from ${
+    JSON.stringify(new URL("../../loop/deno_event_loop.ts", import.meta.url))
+  };
+    const loop = new DenoEventLoop();
+    try {
+      const sockaddr = { hostname: "192.0.2.1", port: 80 };
+      console.log(JSON.stringify(
+        await loop.runUntilComplete(loop.getnameinfo(sockaddr, 1)),
+      ));
+    } catch (e) {
+      console.log(e.name + ": " + e.message);
+    }
+    loop.close();
+  `;
+  // Net access to the loopback only (the service's name is looked up
+  // there), none to 192.0.2.1: it failed with NotCapable for it.
+  const { out, err } = await runChild(script, [
+    "--allow-net=127.0.0.1,[::1]",
+  ]);
+  assertEquals(out, JSON.stringify(["192.0.2.1", http]), err);
 });
 
 /** Runs `script` in a child Deno with --allow-read and `flags`. */

@@ -391,6 +391,8 @@ Deno.test("sockConnect() failures name the address and keep Deno's error class, 
     `Cannot connect to 127.0.0.1:${port}: `,
   );
   assert(refused.cause instanceof Deno.errors.ConnectionRefused);
+  // Deno's error code stays, as on the error Deno.connect() throws.
+  assertEquals((refused as { code?: string }).code, "ECONNREFUSED");
   const dir = await Deno.makeTempDir();
   const path = `${dir}/nobody.sock`;
   await assertRejects(

@@ -172,6 +172,36 @@ Deno.test("createConnection() with ssl: null connects in plain TCP, as ssl: fals
   });
 });
 
+Deno.test("createServer() with ssl: null serves plain TCP, as createConnection() takes ssl: null (asyncio's ssl=None)", async () => {
+  await withLoop(async (loop) => {
+    const protocols: Recorder[] = [];
+    // It was refused: "ssl must be { cert, key } in PEM, received object".
+    const server = await loop.createServer(
+      () => {
+        const p = new Recorder(loop, { echo: true });
+        protocols.push(p);
+        return p;
+      },
+      HOST,
+      0,
+      { ssl: null as never },
+    );
+    const client = new Recorder(loop);
+    const [transport] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+    );
+    transport.write(bytes("plain"));
+    await client.until(5);
+    assertEquals(text(client.data()), "plain");
+    transport.close();
+    await client.lost;
+    for (const p of protocols) await p.lost;
+    await shutdown(server);
+  });
+});
+
 Deno.test("createConnection() can be cancelled while connecting", async () => {
   await withLoop(async (loop) => {
     const [server, protocols] = await recordingServer(loop);

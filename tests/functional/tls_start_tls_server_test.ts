@@ -722,6 +722,20 @@ Deno.test("startTls() checks the server side's options, naming what is wrong", a
       TypeError,
       "caCerts means nothing with serverSide: true",
     );
+    // serverHostname null is none (asyncio's server_hostname=None).
+    const none = assertThrows(
+      () =>
+        loop.startTls(t, far, {
+          serverSide: true,
+          cert: certs.cert,
+          key: certs.key,
+          serverHostname: null as never,
+          caCerts: [certs.ca],
+        }),
+      TypeError,
+      "caCerts means nothing with serverSide: true",
+    );
+    assertStringIncludes(none.message, "received caCerts");
     assertThrows(
       () =>
         loop.startTls(t, far, {

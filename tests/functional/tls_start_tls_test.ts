@@ -209,6 +209,20 @@ Deno.test("startTls() upgrades a plain connection to tulip's own TLS server, and
   });
 });
 
+Deno.test("startTls() takes serverHostname: null as none, as createConnection() does (asyncio's server_hostname=None): the peer's address is checked", async () => {
+  await withLoop(async (loop) => {
+    // It was refused: "serverHostname must be a string, received object".
+    const { tlsServer, client, tls } = await overRelay(loop, null as never);
+    tls.write(enc.encode("over tls"));
+    await client.until(8);
+    assertEquals(new TextDecoder().decode(client.data()), "over tls");
+    tls.close();
+    await client.lost;
+    tlsServer.close();
+    await tlsServer.waitClosed();
+  });
+});
+
 Deno.test("closing the loop right after closing a TLS transport upgraded over the relay reports nothing: the relay's connections are not the application's", async () => {
   const reports: string[] = [];
   await withLoop(async (loop) => {

@@ -58,6 +58,23 @@ Deno.test("waitFor() accepts a coroutine, a task and a promise", async () => {
   loop.close();
 });
 
+Deno.test("waitFor() refuses an async generator as createTask() does, naming it", async () => {
+  const loop = new VirtualTimeLoop();
+  // deno-lint-ignore require-yield
+  async function* agen(): AsyncGenerator<never, number> {
+    return 1;
+  }
+  const main = loop.createTask(async () => await waitFor(agen() as never, 5));
+  // It failed with "object is not iterable": the generator was driven
+  // inline with yield*.
+  await assertRejects(
+    () => loop.runUntilComplete(main),
+    TypeError,
+    "an async generator",
+  );
+  loop.close();
+});
+
 Deno.test("waitFor() with a null timeout waits without limit", async () => {
   const loop = new VirtualTimeLoop();
   const fut = waitFor(sleep(86400, "a day later", { loop }), null);

@@ -1575,6 +1575,28 @@ Deno.test("Simulation.run() gives Temporal.Now the virtual clock, as Date.now()"
   assert(Temporal.Now.instant().epochMilliseconds > 946684800000 * 1.5);
 });
 
+Deno.test("Simulation.run(): Temporal.Now's instant is Date.now()'s millisecond at every virtual time", async () => {
+  const sim = new Simulation({ seed: 5 });
+  const differ: string[] = [];
+  sim.client("c", async () => {
+    // 1.029 s and 2.058 s (among others) are where a float's rounding
+    // differs between milliseconds and nanoseconds.
+    for (const at of [1.029, 1.043, 2.058, 2.086]) {
+      await sleep(at - sim.time());
+      const date = Date.now();
+      const instant = Temporal.Now.instant();
+      if (instant.epochMilliseconds !== date) {
+        differ.push(`${at}: ${instant.epochMilliseconds} != ${date}`);
+      }
+      // Still within the millisecond Date.now() reads.
+      const ns = instant.epochNanoseconds - BigInt(date) * 1000000n;
+      if (ns < 0n || ns >= 1000000n) differ.push(`${at}: ${ns} ns`);
+    }
+  });
+  await sim.run();
+  assertEquals(differ, []);
+});
+
 Deno.test("Simulation.run() fails loudly on a WebSocket or an EventSource, as on fetch()", async () => {
   const RealWebSocket = WebSocket;
   const RealEventSource = EventSource;
@@ -1739,6 +1761,25 @@ Deno.test("Simulation streams: a connect given up on before its SYN arrives neve
   );
 });
 
+Deno.test("Simulation streams: a connect given up on records no connect-timeout later", async () => {
+  const sim = new Simulation({ seed: 3, link: { latency: 0.05 } });
+  sim.host("server", async (loop) => {
+    await loop.createServer(() => new Protocol(), "0.0.0.0", 80);
+  });
+  sim.client("c", async (loop) => {
+    const connect = loop.createConnection(() => new Protocol(), "server", 80);
+    await sleep(0.01);
+    connect.cancel();
+    await sleep(200);
+  });
+  await sim.run();
+  // It said "connect-timeout" 75 s after it was given up on.
+  assertEquals(
+    sim.trace.filter((e) => e.kind === "connect-timeout").map((e) => e.time),
+    [],
+  );
+});
+
 Deno.test("Simulation: a host whose main is an async generator function fails saying so, instead of spinning", async () => {
   const sim = new Simulation({ seed: 1 });
   sim.client("c", async function* () {
@@ -1810,4 +1851,56 @@ Deno.test("Simulation.run() gives a host's AbortSignal.timeout() (and so @std/as
     "long aborted: false",
   ]);
   assertEquals(AbortSignal.timeout, realTimeout);
+});
+
+Deno.test("Simulation.run() while another runs is refused, and the first still puts everything back", async () => {
+  const real = {
+    connect: Deno.connect,
+    now: Date.now,
+    timeout: AbortSignal.timeout,
+  };
+  const first = new Simulation({ seed: 1 });
+  first.client("c", async () => {
+    await sleep(1);
+  });
+  const running = first.run();
+  const second = new Simulation({ seed: 2 });
+  second.client("c", () => {});
+  await assertRejects(
+    () => second.run(),
+    InvalidStateError,
+    "another simulation is running",
+  );
+  await running;
+  assertEquals(
+    { connect: Deno.connect, now: Date.now, timeout: AbortSignal.timeout },
+    real,
+  );
+});
+
+Deno.test("Simulation.run() that cannot replace a global puts back what it replaced, says which, and lets the next run start", async () => {
+  const real = { connect: Deno.connect, fetch: globalThis.fetch };
+  const random = Object.getOwnPropertyDescriptor(Math, "random")!;
+  Object.defineProperty(Math, "random", { ...random, writable: false });
+  try {
+    const sim = new Simulation({ seed: 1 });
+    sim.client("c", () => {});
+    await assertRejects(
+      () => sim.run(),
+      TypeError,
+      "Cannot run the simulation: cannot replace Math.random",
+    );
+    // Deno.connect and fetch (replaced before Math.random) are back.
+    assertEquals({ connect: Deno.connect, fetch: globalThis.fetch }, real);
+  } finally {
+    Object.defineProperty(Math, "random", random);
+  }
+  const next = new Simulation({ seed: 1 });
+  let drawn = -1;
+  next.client("c", () => {
+    drawn = Math.random();
+  });
+  await next.run();
+  assert(drawn >= 0 && drawn < 1);
+  assertEquals({ connect: Deno.connect, fetch: globalThis.fetch }, real);
 });

@@ -711,6 +711,13 @@ Deno.test("VirtualTimeLoop names loopback addresses localhost, as the C library 
       await loop.runUntilComplete(loop.getnameinfo({ hostname, port: 80 }, 1)),
       [hostname, "80"],
     );
+    // With NI_NAMEREQD as well it fails, as the C library's does.
+    await assertRejects(
+      () =>
+        loop.runUntilComplete(loop.getnameinfo({ hostname, port: 80 }, 1 | 8)),
+      Deno.errors.NotFound,
+      "NI_NAMEREQD wants one and NI_NUMERICHOST forbids looking it up",
+    );
   }
   loop.close();
 });

@@ -50,6 +50,32 @@ Deno.test("withAddress() keeps the class of an error that is no lookup failure",
   const wrapped = withAddress(refused, PREFIX) as Error;
   assertInstanceOf(wrapped, Deno.errors.ConnectionRefused);
   assertEquals(wrapped.message, `${PREFIX}: Connection refused`);
+  // Deno's code (Node's err.code) stays, on its class or a plain Error.
+  const coded = Object.assign(new Deno.errors.ConnectionRefused("refused"), {
+    code: "ECONNREFUSED",
+  });
+  assertEquals(
+    (withAddress(coded, PREFIX) as { code?: string }).code,
+    "ECONNREFUSED",
+  );
+  const plain = Object.assign(new Error("Message too long"), {
+    code: "EMSGSIZE",
+  });
+  assertEquals(
+    (withAddress(plain, PREFIX) as { code?: string }).code,
+    "EMSGSIZE",
+  );
+  // A class whose code is a getter of its own (as DOMException's) is
+  // rebuilt without a word about it.
+  class Coded extends Error {
+    override name = "Coded";
+    get code(): string {
+      return "ECODED";
+    }
+  }
+  const rebuilt = withAddress(new Coded("odd"), PREFIX) as Coded;
+  assertInstanceOf(rebuilt, Coded);
+  assertEquals(rebuilt.code, "ECODED");
   // A NotCapable (no permission) is no lookup failure.
   const denied = new Deno.errors.NotCapable(
     'Requires net access to "nowhere.invalid:80"',

@@ -5,6 +5,7 @@ import {
   checkHost,
   checkMulticastGroup,
   checkPort,
+  checkUnixPath,
   ipFamily,
 } from "../../transports/address_checks.ts";
 
@@ -101,5 +102,29 @@ Deno.test("broadcastRefusal() says why a send to a broadcast address is refused,
   assertEquals(
     broadcastRefusal({ hostname: "255.255.255.255", port: 9 }, 3),
     "Cannot send to 255.255.255.255:9: it is a broadcast address and the endpoint was made without allowBroadcast: true, received 3 bytes",
+  );
+});
+
+Deno.test("checkUnixPath() reads a file: URL as Deno's file APIs do: a stray % kept, a host refused", () => {
+  const what = "call createUnixServer()";
+  assertEquals(
+    checkUnixPath(new URL("file:///tmp/a%20b.sock"), what),
+    "/tmp/a b.sock",
+  );
+  // Deno.stat(new URL("file:///tmp/100%zz")) reads /tmp/100%zz.
+  assertEquals(
+    checkUnixPath(new URL("file:///tmp/100%zz"), what),
+    "/tmp/100%zz",
+  );
+  // localhost is no host in a file: URL.
+  assertEquals(
+    checkUnixPath(new URL("file://localhost/tmp/a.sock"), what),
+    "/tmp/a.sock",
+  );
+  // Another machine's path is not this one's (Deno: "Host must be empty").
+  assertThrows(
+    () => checkUnixPath(new URL("file://server/tmp/a.sock"), what),
+    TypeError,
+    'Cannot call createUnixServer(): path must be a file: URL without a host, received "file://server/tmp/a.sock"',
   );
 });
