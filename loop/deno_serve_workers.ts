@@ -7,7 +7,6 @@
  */
 
 import { claimSignal } from "./_deno_signals.ts";
-import { hasUnstableNet } from "../transports/_deno_datagram.ts";
 import type { ServerShutdownOptions } from "./event_loop.ts";
 
 /**
@@ -692,7 +691,12 @@ class Supervisor implements WorkerSupervisor {
    * restart. Released as soon as a worker serves again, and on close.
    */
   #holdPort(): void {
-    if (this.#holders.length > 0 || !hasUnstableNet()) return;
+    // Deno.listen({ reusePort }) needs --unstable-net (Deno.listenDatagram
+    // exists only then); without it Deno ends the process.
+    const unstableNet =
+      typeof (Deno as { listenDatagram?: unknown }).listenDatagram ===
+        "function";
+    if (this.#holders.length > 0 || !unstableNet) return;
     const loops: Promise<void>[] = [];
     for (const address of this.#addresses) {
       if (address.transport !== "tcp") continue;
@@ -818,8 +822,8 @@ class Supervisor implements WorkerSupervisor {
  * `maxCrashes` crashes in a row the supervisor gives up, closes the other
  * workers, and `closed` rejects. While no worker serves, the supervisor
  * keeps the port itself (listening with `reusePort` and closing what it
- * accepts at once), so that no other program takes it before the restart. `close()`, or by default the first
- * SIGINT or SIGTERM, shuts every worker down gracefully: each calls
+ * accepts at once), so that no other program takes it before the
+ * restart. `close()`, or by default the first SIGINT or SIGTERM, shuts every worker down gracefully: each calls
  * `shutdown({ grace })` on its servers, so an HTTP request in flight
  * gets its whole answer.
  *
