@@ -114,5 +114,8 @@ function describe(x: unknown): string {
   if (x === null) return "null";
   if (isCoroutine(x)) return "a coroutine";
   if (isPromiseLike(x)) return "a single future or promise";
+  if (typeof x === "object" && Symbol.asyncIterator in x) {
+    return "an async iterable";
+  }
   return typeof x;
 }
