@@ -1436,7 +1436,7 @@ export class AsyncEngine implements AsyncDisposable {
     }
     if (this.#closing !== null) {
       this.#abortAfter(grace);
-      return this.#closing;
+      return await this.#closing;
     }
     if (this.#loop.isRunning()) {
       throw new InvalidStateError(
@@ -1445,7 +1445,7 @@ export class AsyncEngine implements AsyncDisposable {
     }
     this.#closed = true;
     this.#closing = this.#shutDown(grace);
-    return this.#closing;
+    return await this.#closing;
   }
 
   async #shutDown(grace: number): Promise<void> {
