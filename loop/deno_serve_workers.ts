@@ -481,11 +481,13 @@ class Supervisor implements WorkerSupervisor {
     }
     try {
       await this.#startFirst(this.#slots[0]);
+      this.#checkStarting();
       const first = this.#addresses.find((a) => "port" in a) as
         | Deno.NetAddr
         | undefined;
       if (first !== undefined) this.#port = first.port;
       await Promise.all(this.#slots.slice(1).map((s) => this.#startFirst(s)));
+      this.#checkStarting();
     } catch (error) {
       await this.close({ grace: 0 });
       if (this.#signal === null) throw error;
@@ -499,6 +501,17 @@ class Supervisor implements WorkerSupervisor {
       () => this.#checkAlive(),
       Math.min(1000, timeout * 250),
     );
+  }
+
+  /**
+   * Throws when a signal closed the supervisor in the turn a worker became
+   * ready, before start() went on: no worker may start after close(), and
+   * no ping interval outlive it.
+   */
+  #checkStarting(): void {
+    if (this.#closing) {
+      throw new Error("the supervisor closed while the workers started");
+    }
   }
 
   async #startFirst(slot: Slot): Promise<void> {

@@ -17,6 +17,19 @@ export function isCoroutine(x: unknown): x is Coroutine<unknown> {
     !(Symbol.asyncIterator in x);
 }
 
+/**
+ * Names what a body returned that is neither a generator nor a promise,
+ * for the error that refuses it: an async generator by name, with what to
+ * do instead, anything else by its type.
+ */
+export function bodyReceived(out: unknown): string {
+  if (out === null) return "null";
+  if (typeof out === "object" && Symbol.asyncIterator in out) {
+    return "an async generator (make body an async function or a generator function)";
+  }
+  return typeof out;
+}
+
 /** Returns `true` for anything with a `then` method. */
 export function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
   return (typeof x === "object" || typeof x === "function") && x !== null &&
@@ -101,5 +114,8 @@ function describe(x: unknown): string {
   if (x === null) return "null";
   if (isCoroutine(x)) return "a coroutine";
   if (isPromiseLike(x)) return "a single future or promise";
+  if (typeof x === "object" && Symbol.asyncIterator in x) {
+    return "an async iterable";
+  }
   return typeof x;
 }

@@ -9,7 +9,12 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
 import { type Coroutine, currentTask, Task } from "./task.ts";
-import { checkOptions, isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import {
+  bodyReceived,
+  checkOptions,
+  isCoroutine,
+  isPromiseLike,
+} from "./_awaitables.ts";
 
 /** Options for the `TaskGroup` constructor and `withTaskGroup`. */
 export interface TaskGroupOptions {
@@ -611,7 +616,7 @@ export function withTaskGroup<T>(
   if (isPromiseLike(out)) return runAsync(tg, out as PromiseLike<T>);
   throw new TypeError(
     `Cannot run withTaskGroup(): body must return a generator or a promise, received ${
-      out === null ? "null" : typeof out
+      bodyReceived(out)
     }`,
   );
 }

@@ -46,7 +46,12 @@ import {
   ensureFuture,
   Task,
 } from "./task.ts";
-import { checkOptions, isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import {
+  bodyReceived,
+  checkOptions,
+  isCoroutine,
+  isPromiseLike,
+} from "./_awaitables.ts";
 import { WrapperTask } from "./_wrapper_task.ts";
 
 const CREATED = 0;
@@ -344,7 +349,7 @@ export class Timeout {
     if (isCoroutine(out)) return this.#scoped(out as Coroutine<T>);
     throw new TypeError(
       `Cannot run the timeout scope: body must return a generator or a promise, received ${
-        out === null ? "null" : typeof out
+        bodyReceived(out)
       }`,
     );
   }

@@ -47,8 +47,9 @@ export interface TransportPairOptions {
   split?: (offset: number, available: number) => number;
   /**
    * The time, in seconds, between a delivery being due and its arrival;
-   * each delivery (and the end of the stream) waits this long. With 0,
-   * deliveries go through `callSoon`.
+   * each delivery (and the end of the stream) waits this long, except the
+   * bytes of one that a `BufferedProtocol`'s buffer held back, which come
+   * next, as bytes that arrived. With 0, deliveries go through `callSoon`.
    *
    * @default {0}
    */
@@ -113,6 +114,9 @@ class PairTransport extends StreamEnd {
   readonly #out = new Link();
   #in!: Link;
   readonly #extra: Record<string, unknown>;
+  // Bytes of the last delivery a buffered protocol's buffer held back:
+  // they arrived with it, so they come next without a delay.
+  #heldBack = 0;
 
   constructor(
     shared: Shared,
@@ -238,7 +242,7 @@ class PairTransport extends StreamEnd {
     const link = this.#in;
     if (link.size === 0 && !(link.eof && !link.eofDelivered)) return;
     const { loop, delay } = this.#shared;
-    this.delivery = delay > 0
+    this.delivery = delay > 0 && this.#heldBack === 0
       ? loop.callLater(delay, this.#deliver)
       : loop.callSoon(this.#deliver);
   }
@@ -251,8 +255,13 @@ class PairTransport extends StreamEnd {
     const peer = this.#peer;
     if (link.size > 0) {
       if (shared.resetLeft === 0) return this.reset();
-      const n = this.portion(Math.min(shared.nextSize(link), shared.resetLeft));
+      const due = Math.min(
+        this.#heldBack > 0 ? this.#heldBack : shared.nextSize(link),
+        shared.resetLeft,
+      );
+      const n = this.portion(due);
       if (n < 0) return;
+      this.#heldBack = due - n;
       const data = link.take(n);
       link.delivered += n;
       shared.resetLeft -= n;

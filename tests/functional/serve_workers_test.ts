@@ -520,6 +520,83 @@ Deno.test("serveWorkers() closes gracefully on SIGTERM", async () => {
 
 // ---- Starting ----
 
+/**
+ * Runs `serveWorkers(MODULE, { workers })` with its SIGTERM listener
+ * called right after the `at`-th "ready" reaches the supervisor, in the
+ * same task: a signal that comes in the same turn of the event loop as a
+ * worker's message, which a real signal can.
+ */
+async function signalAtReady(workers: number, at: number): Promise<unknown> {
+  const listeners = new Map<Deno.Signal, () => void>();
+  const addSignalListener = Deno.addSignalListener;
+  const proto = Worker.prototype;
+  const onmessage = Object.getOwnPropertyDescriptor(proto, "onmessage")!;
+  let readies = 0;
+  Deno.addSignalListener = (sig, listener) => {
+    listeners.set(sig, listener);
+    addSignalListener(sig, listener);
+  };
+  Object.defineProperty(proto, "onmessage", {
+    ...onmessage,
+    set(this: Worker, fn: ((event: MessageEvent) => void) | null) {
+      onmessage.set!.call(
+        this,
+        fn === null ? null : (event: MessageEvent) => {
+          fn.call(this, event);
+          if (event.data?.type === "ready" && ++readies === at) {
+            listeners.get("SIGTERM")!();
+          }
+        },
+      );
+    },
+  });
+  try {
+    const started = serveWorkers(MODULE, { workers, grace: 0 });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      started.then((supervisor) => supervisor, (error) => error),
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve("still starting"), BOUND_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (typeof outcome === "object" && outcome !== null && "close" in outcome) {
+      const supervisor = outcome as WorkerSupervisor;
+      await supervisor.close({ grace: 0 });
+      await Promise.race([
+        supervisor.closed,
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, BOUND_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    return outcome;
+  } finally {
+    Deno.addSignalListener = addSignalListener;
+    Object.defineProperty(proto, "onmessage", onmessage);
+  }
+}
+
+Deno.test("serveWorkers() stops, and rejects with Interrupted, when a signal comes in the turn a worker becomes ready: it starts no further worker and leaves no timer behind", async () => {
+  // The first of two ready: the second was started after the signal's
+  // close(), and never told to shut down.
+  const first = await signalAtReady(2, 1);
+  assertInstanceOf(first, Deno.errors.Interrupted);
+  assertStringIncludes(
+    (first as Error).message,
+    "SIGTERM came while they started",
+  );
+  // The last one ready: serveWorkers() resolved with a closing supervisor
+  // whose ping interval, set after the close, kept the process alive.
+  const last = await signalAtReady(1, 1);
+  assertInstanceOf(last, Deno.errors.Interrupted);
+  assertStringIncludes(
+    (last as Error).message,
+    "SIGTERM came while they started",
+  );
+});
+
 Deno.test("serveWorkers() rejects when a worker's serve() fails, naming the worker and the cause", async () => {
   await assertRejects(
     () => serveWorkers(FAILING, { workers: 2, signals: false }),

@@ -343,3 +343,19 @@ Deno.test("gather() refuses options that are not an object, so that returnExcept
   }
   loop.close();
 });
+
+Deno.test("gather() names an async generator or iterable given as its collection: it takes a plain iterable", () => {
+  const loop = new VirtualTimeLoop();
+  // deno-lint-ignore require-yield
+  async function* agen(): AsyncGenerator<never, number> {
+    return 1;
+  }
+  // It said "received object" (before, "a coroutine"): an async generator
+  // no longer counts as one.
+  assertThrows(
+    () => gather(agen() as unknown as []),
+    TypeError,
+    "received an async iterable",
+  );
+  loop.close();
+});

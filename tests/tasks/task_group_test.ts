@@ -5,6 +5,7 @@ import {
   assertInstanceOf,
   assertRejects,
   assertStrictEquals,
+  assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import {
@@ -1203,5 +1204,37 @@ Deno.test("new TaskGroup() and withTaskGroup() refuse options that are not an ob
     TypeError,
     "Cannot create a TaskGroup: options must be an object like { loop }",
   );
+  loop.close();
+});
+
+Deno.test("withTaskGroup() and a timeout scope name an async generator that body returned, as createTask() does", async () => {
+  const loop = new VirtualTimeLoop();
+  // deno-lint-ignore require-yield
+  async function* agen(): AsyncGenerator<never, number> {
+    return 1;
+  }
+  const main = loop.createTask(async () => {
+    const messages: string[] = [];
+    for (
+      const call of [
+        () => withTaskGroup(() => agen() as never),
+        () => timeout(5).scope(() => agen() as never),
+      ]
+    ) {
+      try {
+        await call();
+      } catch (e) {
+        messages.push((e as Error).message);
+      }
+    }
+    return messages;
+  });
+  // They said "received object", which a body returning an async
+  // generator cannot act on.
+  const messages = await loop.runUntilComplete(main);
+  assertEquals(messages.length, 2);
+  for (const message of messages) {
+    assertStringIncludes(message, "received an async generator");
+  }
   loop.close();
 });

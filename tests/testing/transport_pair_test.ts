@@ -756,3 +756,40 @@ Deno.test("transportPair() delivers one read spanning more than 64 queued writes
   await loop.advance(0);
   loop.close();
 });
+
+Deno.test("transportPair() with a delay gives a BufferedProtocol the bytes its small buffer held back at once, as reads of bytes that arrived, not a delay later each", async () => {
+  const loop = new VirtualTimeLoop();
+  const got: [number, string][] = [];
+  class Sink extends BufferedProtocol {
+    buf = new Uint8Array(2);
+    override getBuffer(): Uint8Array {
+      return this.buf;
+    }
+    override bufferUpdated(n: number): void {
+      got.push([loop.time(), dec.decode(this.buf.subarray(0, n))]);
+    }
+    override eofReceived(): boolean {
+      got.push([loop.time(), "eof"]);
+      return false;
+    }
+  }
+  const [ta] = transportPair(new Protocol(), new Sink(), {
+    loop,
+    delay: 1,
+    chunkSize: [4, 2],
+  });
+  await loop.advance(1);
+  ta.write(enc.encode("abcdefgh"));
+  ta.writeEof();
+  await loop.advance(10);
+  // Chunks of 4 and 2 bytes (cycled), each a delay after the one before;
+  // the 2-byte buffer reads each chunk in turn as it arrives.
+  assertEquals(got, [
+    [2, "ab"],
+    [2, "cd"],
+    [3, "ef"],
+    [4, "gh"],
+    [5, "eof"],
+  ]);
+  loop.close();
+});
