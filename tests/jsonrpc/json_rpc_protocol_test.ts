@@ -1937,6 +1937,11 @@ function urlTransport(written: Uint8Array[]): Transport {
   } as unknown as Transport;
 }
 
+/** Hands `rpc` one body holding `value` as JSON. */
+function receiveJson(rpc: JsonRpcProtocol, value: unknown): void {
+  rpc.dataReceived(new TextEncoder().encode(JSON.stringify(value)));
+}
+
 Deno.test("JsonRpcProtocol over a transport that names a URL: a bad item inside an array body fails no other call, as an error with id null inside an array does not", async () => {
   const loop = new VirtualTimeLoop();
   loop.setExceptionHandler(() => {});
@@ -1947,19 +1952,15 @@ Deno.test("JsonRpcProtocol over a transport that names a URL: a bad item inside 
   const batch = rpc.batch([{ method: "a" }, { method: "b" }]);
   const ids = written.map((d) => JSON.parse(new TextDecoder().decode(d)))
     .flat().map((m) => m.id);
-  rpc.dataReceived(new TextEncoder().encode(JSON.stringify([
+  receiveJson(rpc, [
     { jsonrpc: "2.0", result: "a", id: ids[1] },
     { jsonrpc: "2.0", result: "b", id: ids[2] },
     42,
-  ])));
+  ]);
   await loop.advance(0);
   assertEquals(await loop.runUntilComplete(batch), ["a", "b"]);
   assertEquals(single.done(), false);
-  rpc.dataReceived(
-    new TextEncoder().encode(
-      JSON.stringify({ jsonrpc: "2.0", result: "c", id: ids[0] }),
-    ),
-  );
+  receiveJson(rpc, { jsonrpc: "2.0", result: "c", id: ids[0] });
   assertEquals(await loop.runUntilComplete(single), "c");
   assertEquals(written.length, 2);
   assertEquals(rpc.strayResponses, 1);
@@ -1977,16 +1978,10 @@ Deno.test("JsonRpcProtocol over a transport that names a URL: a bad body naming 
   const ids = written.map((d) => JSON.parse(new TextDecoder().decode(d)).id);
   // An answer to a call never made, with neither result nor error: as
   // stray as one with a result.
-  rpc.dataReceived(
-    new TextEncoder().encode(JSON.stringify({ jsonrpc: "2.0", id: 99 })),
-  );
+  receiveJson(rpc, { jsonrpc: "2.0", id: 99 });
   await loop.advance(0);
   assertEquals(waiting.done(), false);
-  rpc.dataReceived(
-    new TextEncoder().encode(
-      JSON.stringify({ jsonrpc: "2.0", result: "fast", id: ids[0] }),
-    ),
-  );
+  receiveJson(rpc, { jsonrpc: "2.0", result: "fast", id: ids[0] });
   assertEquals(await loop.runUntilComplete(waiting), "fast");
   assertEquals([written.length, rpc.strayResponses], [1, 1]);
   rpc.connectionLost(undefined);
@@ -2001,11 +1996,7 @@ Deno.test("JsonRpcProtocol over a transport that names a URL: a bad body naming 
   const first = rpc.call("a");
   const second = rpc.call("b");
   const ids = written.map((d) => JSON.parse(new TextDecoder().decode(d)).id);
-  rpc.dataReceived(
-    new TextEncoder().encode(
-      JSON.stringify({ jsonrpc: "2.0", id: ids[1], method: 5 }),
-    ),
-  );
+  receiveJson(rpc, { jsonrpc: "2.0", id: ids[1], method: 5 });
   const e = await assertRejects(
     () => loop.runUntilComplete(second),
     JsonRpcError,
@@ -2013,11 +2004,7 @@ Deno.test("JsonRpcProtocol over a transport that names a URL: a bad body naming 
   );
   assertEquals(e.code, -32600);
   assertEquals(first.done(), false);
-  rpc.dataReceived(
-    new TextEncoder().encode(
-      JSON.stringify({ jsonrpc: "2.0", result: "a", id: ids[0] }),
-    ),
-  );
+  receiveJson(rpc, { jsonrpc: "2.0", result: "a", id: ids[0] });
   assertEquals(await loop.runUntilComplete(first), "a");
   assertEquals([written.length, rpc.strayResponses], [2, 0]);
   rpc.connectionLost(undefined);
