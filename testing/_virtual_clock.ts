@@ -81,7 +81,16 @@ export class VirtualClock {
         "Cannot advance the clock: the loop is running (inside a task, use sleep())",
       );
     }
-    const target = this.#time.now + seconds;
+    const now = this.#time.now;
+    const exact = now + seconds;
+    // Steps such as 0.1 are not exact in binary, and their sum drifts an
+    // ulp or so off the decimal time (ten make 0.9999999999999999): a sum
+    // that close to a whole nanosecond is that nanosecond, so that ten
+    // advance(0.1) reach a timer at 1. The clock never goes back.
+    const grid = Math.round(exact * 1e9) / 1e9;
+    const target = Math.abs(grid - exact) <= 4 * Number.EPSILON * exact
+      ? Math.max(grid, now)
+      : exact;
     const reached = loop.createFuture<void>();
     loop.callAt(target, () => reached.setResult(undefined));
     await loop.runUntilComplete(reached);
