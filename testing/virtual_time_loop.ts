@@ -193,7 +193,8 @@ export class VirtualTimeLoop extends SimNetLoop implements EventLoop {
    * @returns A promise that resolves once the loop reached the new time.
    * @throws {RangeError} When `seconds` is negative, infinite or not a
    * number.
-   * @throws {InvalidStateError} When the loop is running or closed.
+   * @throws {InvalidStateError} When the loop is running or closed, or
+   * the last `advance()` has not finished (await each before the next).
    */
   advance(seconds: number): Promise<void> {
     return this.#clock.advance(seconds);

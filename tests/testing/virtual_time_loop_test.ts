@@ -169,6 +169,19 @@ Deno.test("VirtualTimeLoop.advance() rejects with InvalidStateError while runnin
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop.advance() called again before the last one settled says to await it", async () => {
+  const loop = new VirtualTimeLoop();
+  const first = loop.advance(1);
+  await assertRejects(
+    () => loop.advance(1),
+    InvalidStateError,
+    "await the advance() under way before the next",
+  );
+  await first;
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
 Deno.test("VirtualTimeLoop.advance() rejects with InvalidStateError once closed", async () => {
   const loop = new VirtualTimeLoop();
   loop.close();
