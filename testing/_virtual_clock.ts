@@ -36,6 +36,8 @@ export interface ClockedLoop {
 export class VirtualClock {
   readonly #time: { now: number };
   readonly #host: ClockedLoop;
+  // Whether an advance() is under way (a second one would interleave).
+  #advancing = false;
 
   /**
    * Makes a clock at time 0.
@@ -60,7 +62,8 @@ export class VirtualClock {
    * @returns A promise that resolves once the loop reached the new time.
    * @throws {RangeError} When `seconds` is negative, infinite or not a
    * number.
-   * @throws {InvalidStateError} When the loop is running or closed.
+   * @throws {InvalidStateError} When the loop is running or closed, or
+   * the last `advance()` has not finished.
    */
   async advance(seconds: number): Promise<void> {
     if (typeof seconds !== "number" || !(seconds >= 0)) {
@@ -76,24 +79,46 @@ export class VirtualClock {
       );
     }
     const { loop } = this.#host;
+    if (this.#advancing) {
+      throw new InvalidStateError(
+        "Cannot advance the clock: the last advance() has not finished (await the advance() under way before the next)",
+      );
+    }
     if (loop.isRunning()) {
       throw new InvalidStateError(
         "Cannot advance the clock: the loop is running (inside a task, use sleep())",
       );
     }
-    const target = this.#time.now + seconds;
+    const now = this.#time.now;
+    const exact = now + seconds;
+    // Steps such as 0.1 are not exact in binary, and their sum drifts an
+    // ulp or so off the decimal time (ten make 0.9999999999999999): a sum
+    // that close to a whole nanosecond is that nanosecond, so that ten
+    // advance(0.1) reach a timer at 1. The clock never goes back.
+    const grid = Math.round(exact * 1e9) / 1e9;
+    const target = Math.abs(grid - exact) <= 4 * Number.EPSILON * exact
+      ? Math.max(grid, now)
+      : exact;
     const reached = loop.createFuture<void>();
     loop.callAt(target, () => reached.setResult(undefined));
-    await loop.runUntilComplete(reached);
-    // Then run whatever is still due at the target time, async functions'
-    // continuations included, without moving the clock further.
-    for (;;) {
-      await hostHop();
-      const next = this.#host.nextTimerWhen();
-      if (this.#host.readyCount() === 0 && (next === null || next > target)) {
-        break;
+    this.#advancing = true;
+    try {
+      await loop.runUntilComplete(reached);
+      // Then run whatever is still due at the target time, async
+      // functions' continuations included, without moving the clock
+      // further.
+      for (;;) {
+        await hostHop();
+        const next = this.#host.nextTimerWhen();
+        if (
+          this.#host.readyCount() === 0 && (next === null || next > target)
+        ) {
+          break;
+        }
+        await loop.runOnce();
       }
-      await loop.runOnce();
+    } finally {
+      this.#advancing = false;
     }
   }
 

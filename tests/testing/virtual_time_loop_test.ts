@@ -102,6 +102,29 @@ Deno.test("VirtualTimeLoop.advance() calls add up", async () => {
   loop.close();
 });
 
+Deno.test("VirtualTimeLoop.advance() calls of 0.1 add up without drift: ten reach a timer at 1", async () => {
+  const loop = new VirtualTimeLoop();
+  const fired: number[] = [];
+  loop.callLater(1, () => fired.push(loop.time()));
+  for (let i = 0; i < 10; i++) await loop.advance(0.1);
+  assertEquals(loop.time(), 1);
+  assertEquals(fired, [1]);
+  for (let i = 0; i < 100_000; i++) {
+    const before = loop.time();
+    await loop.advance(0.1);
+    assert(loop.time() > before);
+  }
+  assertEquals(loop.time(), 10_001);
+  loop.close();
+  // A step below the nanosecond still moves the clock, and reaches its timer.
+  const fine = new VirtualTimeLoop();
+  fine.callLater(1e-12, () => fired.push(fine.time()));
+  await fine.advance(1e-12);
+  assertEquals(fine.time(), 1e-12);
+  assertEquals(fired, [1, 1e-12]);
+  fine.close();
+});
+
 Deno.test("VirtualTimeLoop.advance() rejects a negative or non-number amount with RangeError", async () => {
   const loop = new VirtualTimeLoop();
   await assertRejects(
@@ -143,6 +166,19 @@ Deno.test("VirtualTimeLoop.advance() rejects with InvalidStateError while runnin
     "Cannot advance the clock: the loop is running",
   );
   assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+Deno.test("VirtualTimeLoop.advance() called again before the last one settled says to await it", async () => {
+  const loop = new VirtualTimeLoop();
+  const first = loop.advance(1);
+  await assertRejects(
+    () => loop.advance(1),
+    InvalidStateError,
+    "await the advance() under way before the next",
+  );
+  await first;
+  assertEquals(loop.time(), 1);
   loop.close();
 });
 
