@@ -906,6 +906,19 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   /**
+   * Returns the latest due time of the timers an iteration starting at
+   * `now` runs: `now` itself. A loop whose clock adds its steps up in
+   * floats (a virtual clock) allows a rounding error more, so that a timer
+   * set at 0.2 for 0.1 later (0.30000000000000004) is due at 0.3.
+   *
+   * @param now The loop's time as the iteration starts.
+   * @returns The due time in seconds.
+   */
+  protected dueBy(now: number): number {
+    return now;
+  }
+
+  /**
    * Returns when the earliest live timer is due, in loop time, or `null`
    * when there is none.
    *
@@ -1117,7 +1130,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       if (timer !== undefined) {
         const now = this.time();
         this.#timerBase = now;
-        while (timer !== undefined && timer.when <= now) {
+        const due = this.dueBy(now);
+        while (timer !== undefined && timer.when <= due) {
           ready.push(timers.pop());
           timer = timers.peek();
         }

@@ -32,6 +32,19 @@ export interface ClockedLoop {
   store?: { now: number };
 }
 
+/**
+ * The latest due time of the timers a virtual clock at `now` runs: `now`
+ * and a rounding error more (4 ulps, as `advance()` rounds its sums), so
+ * that a timer set at 0.2 for 0.1 later (0.30000000000000004) is due at
+ * 0.3, and one repeating every 0.1 runs three times in `advance(0.3)`.
+ *
+ * @param now The clock's time.
+ * @returns The due time in seconds.
+ */
+export function virtualDueBy(now: number): number {
+  return now + 4 * Number.EPSILON * now;
+}
+
 /** A clock that moves only when told to, or when its loop is idle. */
 export class VirtualClock {
   readonly #time: { now: number };
@@ -111,7 +124,8 @@ export class VirtualClock {
         await hostHop();
         const next = this.#host.nextTimerWhen();
         if (
-          this.#host.readyCount() === 0 && (next === null || next > target)
+          this.#host.readyCount() === 0 &&
+          (next === null || next > virtualDueBy(target))
         ) {
           break;
         }

@@ -9,7 +9,7 @@ import { InvalidStateError } from "../futures/errors.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
 import { type Lacking, SimNetLoop, simWorld } from "./_sim_loop.ts";
 import { SELF_NAMES, SimHost, World } from "./_sim_world.ts";
-import { VirtualClock } from "./_virtual_clock.ts";
+import { VirtualClock, virtualDueBy } from "./_virtual_clock.ts";
 
 // What a VirtualTimeLoop lacks, in the words of its refusals.
 const LACKS: Record<Lacking | "tls", string> = {
@@ -180,6 +180,17 @@ export class VirtualTimeLoop extends SimNetLoop implements EventLoop {
    */
   override time(): number {
     return simWorld(this).now;
+  }
+
+  /**
+   * Returns the latest due time of the timers an iteration at `now` runs:
+   * a rounding error past `now` (see `advance()`).
+   *
+   * @param now The virtual time.
+   * @returns The due time in seconds.
+   */
+  protected override dueBy(now: number): number {
+    return virtualDueBy(now);
   }
 
   /**

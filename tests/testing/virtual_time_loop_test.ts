@@ -1180,3 +1180,20 @@ Deno.test("VirtualTimeLoop: a BufferedProtocol gets no more bytes once bufferUpd
     loop.close();
   }
 });
+
+Deno.test("VirtualTimeLoop: a timer whose due time is a rounding error past the clock's is due, whether set from 0.2 for 0.1 later or repeating every 0.1", async () => {
+  // 0.2 + 0.1 is 0.30000000000000004 in floats, while the clock's steps
+  // add up to 0.3: the timer was left for a later advance().
+  const loop = new VirtualTimeLoop();
+  await loop.advance(0.2);
+  let fired = false;
+  loop.callLater(0.1, () => fired = true);
+  await loop.advance(0.1);
+  assertEquals([loop.time(), fired], [0.3, true]);
+  let n = 0;
+  const repeating = loop.callRepeatedly(0.1, () => n++);
+  await loop.advance(0.3);
+  assertEquals(n, 3);
+  repeating.cancel();
+  loop.close();
+});
