@@ -600,7 +600,11 @@ function nextLF(data: Uint8Array, from: number, stop: number): number {
 }
 
 /** A short, quoted excerpt of some bytes for an error message. */
-function excerpt(src: Uint8Array, start: number, end: number): string {
+export function excerpt(
+  src: Uint8Array,
+  start: number,
+  end: number,
+): string {
   const cut = end - start > 64;
   const text = latin1(src, start, cut ? start + 64 : end);
   return JSON.stringify(text) + (cut ? "…" : "");

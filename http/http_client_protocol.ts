@@ -27,6 +27,7 @@ import {
   sendBodyStream,
 } from "./_http_body.ts";
 import {
+  excerpt,
   type HttpParseError,
   type HttpParserCallbacks,
   type HttpResponseHead,
@@ -241,6 +242,11 @@ class Pending {
  *   response; requests pipelined behind it fail. A request with
  *   `Connection: close` is the last one: later calls throw, and the
  *   connection closes once it is answered.
+ * - Bytes the server sends when no request awaits an answer (a body
+ *   after a HEAD response, junk after a body, a second response) are
+ *   never taken as the answer to a later request: the connection is
+ *   aborted, as Go's `http.Transport` does, and the next `request()`
+ *   throws an `InvalidStateError` quoting them.
  * - Against a slow or hostile server: a request fails with a
  *   `TimeoutError` when its response head has not come `headersTimeout`
  *   seconds (60) after it was sent and the responses before it ended, and
@@ -319,6 +325,8 @@ export class HttpClientProtocol extends Protocol {
   #eof = false;
   /** A response said the connection closes after it. */
   #serverSaidClose = false;
+  /** The bytes the server sent that answer no request, as an excerpt. */
+  #unsolicited: string | null = null;
   #lostError: Error | undefined = undefined;
   #closed: Future<void> | null = null;
   #writePaused = false;
@@ -434,7 +442,9 @@ export class HttpClientProtocol extends Protocol {
     }
     const transport = this.#transport;
     if (transport === null || this.#closing || this.#lastRequestSent) {
-      const why = this.#serverSaidClose
+      const why = this.#unsolicited !== null
+        ? `the server sent bytes that answer no request (received ${this.#unsolicited}), so the connection was closed; make a new connection`
+        : this.#serverSaidClose
         ? "the server closed the connection after its last response (it said Connection: close, or is HTTP/1.0 without keep-alive); make a new connection"
         : this.#lastRequestSent
         ? "an earlier request asked for Connection: close"
@@ -578,7 +588,35 @@ export class HttpClientProtocol extends Protocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
+    if (this.#answersNothing()) {
+      this.#dropUnsolicited(data, 0);
+      return;
+    }
     this.#parser.feed(data);
+    // Bytes after the last answer (a body after a HEAD response, junk
+    // after a body) are held as the start of a response: never the
+    // answer to a request sent later.
+    const held = this.#parser.bufferedBytes;
+    if (held > 0 && this.#answersNothing()) {
+      this.#dropUnsolicited(data, Math.max(0, data.length - held));
+    }
+  }
+
+  /** Nothing sent or queued awaits an answer on an open connection. */
+  #answersNothing(): boolean {
+    return this.#waiting.length === 0 && this.#queue.length === 0 &&
+      !this.#closing && this.#transport !== null;
+  }
+
+  /**
+   * The server sent bytes when no request awaits an answer: they cannot
+   * be the answer to a later one, so the connection is aborted (as Go's
+   * `http.Transport` does) and the next `request()` says why.
+   */
+  #dropUnsolicited(data: Uint8Array, start: number): void {
+    this.#unsolicited = excerpt(data, start, data.length);
+    this.#parser.pause();
+    this.#abort();
   }
 
   /**
@@ -840,6 +878,11 @@ export class HttpClientProtocol extends Protocol {
   }
 
   #onParseError(error: HttpParseError): void {
+    // A whole second response came after the last answer.
+    if (this.#answersNothing()) {
+      const at = error.message.lastIndexOf(", received ");
+      this.#unsolicited = at < 0 ? "a response" : error.message.slice(at + 11);
+    }
     this.#failAll(error);
     this.#abort();
   }
