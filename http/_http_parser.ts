@@ -882,10 +882,17 @@ export class HttpParser<H extends HttpMessageHead> {
     } else if (state === S_HEAD && this.#bufLen === 0) {
       this.#state = S_DONE;
     } else {
+      // Name what was missing: a peer that announced more than it sent
+      // (an early close, not a truncated success).
+      const due = state === S_BODY_LENGTH
+        ? ` with ${this.#remaining} body bytes of its Content-Length still due`
+        : state >= S_CHUNK_SIZE && state <= S_CHUNK_END
+        ? " before the chunked body's last chunk"
+        : "";
       this.#fail(
         400,
         "the connection closed before the message was complete",
-        "end of input",
+        "end of input" + due,
       );
     }
   }
