@@ -319,6 +319,8 @@ export class HttpClientProtocol extends Protocol {
   #sendingStream = false;
   /** The response being read is a final one (not 1xx). */
   #inFinal = false;
+  /** A 1xx response came for the first request waiting. */
+  #interim = false;
   #lastRequestSent = false;
   #closing = false;
   #lost = false;
@@ -672,6 +674,7 @@ export class HttpClientProtocol extends Protocol {
     const status = head.status;
     const pending = this.#waiting[0];
     if (status < 200) {
+      this.#interim = true;
       if (status === 101) {
         pending.fail(
           new TypeError(
@@ -733,6 +736,7 @@ export class HttpClientProtocol extends Protocol {
   #onMessageComplete(): void {
     if (!this.#inFinal) return;
     this.#inFinal = false;
+    this.#interim = false;
     const pending = this.#waiting.shift()!;
     this.#bodyPaused = false;
     this.#retime();
@@ -894,9 +898,13 @@ export class HttpClientProtocol extends Protocol {
 
   #lostFailure(): Error {
     const error = connectionReset(
-      this.#eof
+      !this.#eof
+        ? "Cannot get the HTTP response: the connection was closed before it arrived"
+        : this.#interim || this.#inFinal
         ? "Cannot get the HTTP response: the server closed the connection before it arrived"
-        : "Cannot get the HTTP response: the connection was closed before it arrived",
+        // Go's http.Transport retries such a request on a new connection
+        // when its method is idempotent; one connection cannot.
+        : "Cannot get the HTTP response: the server closed the connection before it arrived (no byte of it came; an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) can be sent again on a new connection)",
     );
     if (this.#lostError !== undefined) {
       Object.defineProperty(error, "cause", {

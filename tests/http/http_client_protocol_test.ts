@@ -546,6 +546,28 @@ Deno.test("HttpClientProtocol says the server closed the connection when it clos
     run.result.message,
     "the server closed the connection before it arrived",
   );
+  // Go's http.Transport retries such a request on a new connection when
+  // its method is idempotent; one connection cannot, so the error says so.
+  assertStringIncludes(
+    run.result.message,
+    "no byte of it came; an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) can be sent again on a new connection",
+  );
+  // A 1xx response came: the server saw the request.
+  const interim = await talk(
+    "HTTP/1.1 100 Continue\r\n\r\n",
+    async (client) => {
+      const error = await assertRejects(() =>
+        client.request(new Request("http://h/"))
+      );
+      await client.waitClosed();
+      return error;
+    },
+    { closeAfter: true },
+  );
+  assertEquals(
+    interim.result.message,
+    "Cannot get the HTTP response: the server closed the connection before it arrived",
+  );
 });
 
 Deno.test("HttpClientProtocol fails the body being read when the connection is lost", async () => {
