@@ -600,7 +600,11 @@ function nextLF(data: Uint8Array, from: number, stop: number): number {
 }
 
 /** A short, quoted excerpt of some bytes for an error message. */
-function excerpt(src: Uint8Array, start: number, end: number): string {
+export function excerpt(
+  src: Uint8Array,
+  start: number,
+  end: number,
+): string {
   const cut = end - start > 64;
   const text = latin1(src, start, cut ? start + 64 : end);
   return JSON.stringify(text) + (cut ? "…" : "");
@@ -878,10 +882,17 @@ export class HttpParser<H extends HttpMessageHead> {
     } else if (state === S_HEAD && this.#bufLen === 0) {
       this.#state = S_DONE;
     } else {
+      // Name what was missing: a peer that announced more than it sent
+      // (an early close, not a truncated success).
+      const due = state === S_BODY_LENGTH
+        ? ` with ${this.#remaining} body bytes of its Content-Length still due`
+        : state >= S_CHUNK_SIZE && state <= S_CHUNK_END
+        ? " before the chunked body's last chunk"
+        : "";
       this.#fail(
         400,
         "the connection closed before the message was complete",
-        "end of input",
+        "end of input" + due,
       );
     }
   }

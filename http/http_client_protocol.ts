@@ -27,6 +27,7 @@ import {
   sendBodyStream,
 } from "./_http_body.ts";
 import {
+  excerpt,
   type HttpParseError,
   type HttpParserCallbacks,
   type HttpResponseHead,
@@ -241,6 +242,11 @@ class Pending {
  *   response; requests pipelined behind it fail. A request with
  *   `Connection: close` is the last one: later calls throw, and the
  *   connection closes once it is answered.
+ * - Bytes the server sends when no request awaits an answer (a body
+ *   after a HEAD response, junk after a body, a second response) are
+ *   never taken as the answer to a later request: the connection is
+ *   aborted, as Go's `http.Transport` does, and the next `request()`
+ *   throws an `InvalidStateError` quoting them.
  * - Against a slow or hostile server: a request fails with a
  *   `TimeoutError` when its response head has not come `headersTimeout`
  *   seconds (60) after it was sent and the responses before it ended, and
@@ -313,12 +319,16 @@ export class HttpClientProtocol extends Protocol {
   #sendingStream = false;
   /** The response being read is a final one (not 1xx). */
   #inFinal = false;
+  /** A 1xx response came for the first request waiting. */
+  #interim = false;
   #lastRequestSent = false;
   #closing = false;
   #lost = false;
   #eof = false;
   /** A response said the connection closes after it. */
   #serverSaidClose = false;
+  /** The bytes the server sent that answer no request, as an excerpt. */
+  #unsolicited: string | null = null;
   #lostError: Error | undefined = undefined;
   #closed: Future<void> | null = null;
   #writePaused = false;
@@ -434,7 +444,9 @@ export class HttpClientProtocol extends Protocol {
     }
     const transport = this.#transport;
     if (transport === null || this.#closing || this.#lastRequestSent) {
-      const why = this.#serverSaidClose
+      const why = this.#unsolicited !== null
+        ? `the server sent bytes that answer no request (received ${this.#unsolicited}), so the connection was closed; make a new connection`
+        : this.#serverSaidClose
         ? "the server closed the connection after its last response (it said Connection: close, or is HTTP/1.0 without keep-alive); make a new connection"
         : this.#lastRequestSent
         ? "an earlier request asked for Connection: close"
@@ -578,7 +590,35 @@ export class HttpClientProtocol extends Protocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
+    if (this.#answersNothing()) {
+      this.#dropUnsolicited(data, 0);
+      return;
+    }
     this.#parser.feed(data);
+    // Bytes after the last answer (a body after a HEAD response, junk
+    // after a body) are held as the start of a response: never the
+    // answer to a request sent later.
+    const held = this.#parser.bufferedBytes;
+    if (held > 0 && this.#answersNothing()) {
+      this.#dropUnsolicited(data, Math.max(0, data.length - held));
+    }
+  }
+
+  /** Nothing sent or queued awaits an answer on an open connection. */
+  #answersNothing(): boolean {
+    return this.#waiting.length === 0 && this.#queue.length === 0 &&
+      !this.#closing && this.#transport !== null;
+  }
+
+  /**
+   * The server sent bytes when no request awaits an answer: they cannot
+   * be the answer to a later one, so the connection is aborted (as Go's
+   * `http.Transport` does) and the next `request()` says why.
+   */
+  #dropUnsolicited(data: Uint8Array, start: number): void {
+    this.#unsolicited = excerpt(data, start, data.length);
+    this.#parser.pause();
+    this.#abort();
   }
 
   /**
@@ -634,6 +674,7 @@ export class HttpClientProtocol extends Protocol {
     const status = head.status;
     const pending = this.#waiting[0];
     if (status < 200) {
+      this.#interim = true;
       if (status === 101) {
         pending.fail(
           new TypeError(
@@ -695,6 +736,7 @@ export class HttpClientProtocol extends Protocol {
   #onMessageComplete(): void {
     if (!this.#inFinal) return;
     this.#inFinal = false;
+    this.#interim = false;
     const pending = this.#waiting.shift()!;
     this.#bodyPaused = false;
     this.#retime();
@@ -840,6 +882,11 @@ export class HttpClientProtocol extends Protocol {
   }
 
   #onParseError(error: HttpParseError): void {
+    // A whole second response came after the last answer.
+    if (this.#answersNothing()) {
+      const at = error.message.lastIndexOf(", received ");
+      this.#unsolicited = at < 0 ? "a response" : error.message.slice(at + 11);
+    }
     this.#failAll(error);
     this.#abort();
   }
@@ -851,9 +898,13 @@ export class HttpClientProtocol extends Protocol {
 
   #lostFailure(): Error {
     const error = connectionReset(
-      this.#eof
+      !this.#eof
+        ? "Cannot get the HTTP response: the connection was closed before it arrived"
+        : this.#interim || this.#inFinal
         ? "Cannot get the HTTP response: the server closed the connection before it arrived"
-        : "Cannot get the HTTP response: the connection was closed before it arrived",
+        // Go's http.Transport retries such a request on a new connection
+        // when its method is idempotent; one connection cannot.
+        : "Cannot get the HTTP response: the server closed the connection before it arrived (no byte of it came; an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) can be sent again on a new connection)",
     );
     if (this.#lostError !== undefined) {
       Object.defineProperty(error, "cause", {

@@ -10,6 +10,8 @@ import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
 import { HttpParseError } from "../../http/_http_parser.ts";
 import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
+import { newEventLoop } from "../../loop/policy.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import {
   transportPair,
@@ -544,6 +546,28 @@ Deno.test("HttpClientProtocol says the server closed the connection when it clos
     run.result.message,
     "the server closed the connection before it arrived",
   );
+  // Go's http.Transport retries such a request on a new connection when
+  // its method is idempotent; one connection cannot, so the error says so.
+  assertStringIncludes(
+    run.result.message,
+    "no byte of it came; an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) can be sent again on a new connection",
+  );
+  // A 1xx response came: the server saw the request.
+  const interim = await talk(
+    "HTTP/1.1 100 Continue\r\n\r\n",
+    async (client) => {
+      const error = await assertRejects(() =>
+        client.request(new Request("http://h/"))
+      );
+      await client.waitClosed();
+      return error;
+    },
+    { closeAfter: true },
+  );
+  assertEquals(
+    interim.result.message,
+    "Cannot get the HTTP response: the server closed the connection before it arrived",
+  );
 });
 
 Deno.test("HttpClientProtocol fails the body being read when the connection is lost", async () => {
@@ -625,6 +649,88 @@ Deno.test("HttpClientProtocol ignores what a server sends after its Connection: 
   );
   assertEquals(errors, []);
   loop.close();
+});
+
+Deno.test("HttpClientProtocol closes on bytes that answer no request, and the next request says so", async () => {
+  // Go's http.Transport: "Unsolicited response received on idle HTTP
+  // channel" closes the connection; the bytes are never taken as the
+  // answer to the next request. A body after a HEAD response, junk after
+  // a body, a second response: in the same read as the answer, or later.
+  const cases: Array<[string, string, string]> = [
+    ["HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "hello"],
+    ["GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "junk"],
+    [
+      "GET",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ],
+  ];
+  for (const [method, answer, extra] of cases) {
+    for (const later of [false, true]) {
+      const { loop, client, send } = await hostile();
+      const a = client.request(new Request("http://h/", { method }));
+      send(later ? answer : answer + extra);
+      const response = await loop.runUntilComplete(a);
+      assertEquals(response.status, 200);
+      if (response.body !== null) {
+        assertEquals(await loop.runUntilComplete(response.text()), "ok");
+      }
+      if (later) {
+        await loop.advance(0);
+        send(extra);
+      }
+      await loop.advance(1);
+      assertEquals(client.transport, null);
+      const error = assertThrows(
+        () => client.request(new Request("http://h/")),
+        InvalidStateError,
+        "the server sent bytes that answer no request",
+      );
+      assertStringIncludes(error.message, `(received "${extra.slice(0, 4)}`);
+      loop.close();
+    }
+  }
+});
+
+Deno.test("HttpClientProtocol over TCP does not take a body sent after a HEAD response as the next response", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const server = (async () => {
+    const conn = await listener.accept();
+    try {
+      await conn.read(new Uint8Array(1024));
+      await conn.write(
+        bytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
+      );
+      // Waits for the client to close.
+      await conn.read(new Uint8Array(1024));
+    } finally {
+      conn.close();
+    }
+  })();
+  const loop = newEventLoop();
+  try {
+    const [, client] = await loop.runUntilComplete(
+      loop.createConnection(
+        () => new HttpClientProtocol(),
+        "127.0.0.1",
+        (listener.addr as Deno.NetAddr).port,
+      ),
+    );
+    const head = await loop.runUntilComplete(
+      client.request(new Request("http://h/", { method: "HEAD" })),
+    );
+    assertEquals([head.status, head.body], [200, null]);
+    await loop.runUntilComplete(waitFor(client.waitClosed(), 5));
+    assertThrows(
+      () => client.request(new Request("http://h/")),
+      InvalidStateError,
+      'the server sent bytes that answer no request (received "hello")',
+    );
+  } finally {
+    loop.close();
+    listener.close();
+    await server;
+  }
 });
 
 Deno.test("HttpClientProtocol refuses requests after one with Connection: close, and closes after its answer", async () => {
