@@ -604,10 +604,13 @@ export class HttpClientProtocol extends Protocol {
     }
   }
 
-  /** Nothing sent or queued awaits an answer on an open connection. */
+  /**
+   * Nothing sent awaits an answer on an open connection (a request
+   * queued behind a streamed body is not sent yet: no byte answers it).
+   */
   #answersNothing(): boolean {
-    return this.#waiting.length === 0 && this.#queue.length === 0 &&
-      !this.#closing && this.#transport !== null;
+    return this.#waiting.length === 0 && !this.#closing &&
+      this.#transport !== null;
   }
 
   /**

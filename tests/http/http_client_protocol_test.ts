@@ -1229,3 +1229,41 @@ Deno.test("HttpClientProtocol() checks its timeouts", () => {
     new HttpClientProtocol({ [name]: Infinity });
   }
 });
+
+Deno.test("HttpClientProtocol does not take bytes that came before a queued request was sent as its answer", async () => {
+  // The server answers a POST before its streamed body is sent, then
+  // begins a second response while the GET behind the POST is still
+  // queued, unsent: those bytes answer no request.
+  const { loop, client, peer, send } = await hostile();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const body = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      await gate;
+      c.enqueue(bytes("slow"));
+      c.close();
+    },
+  });
+  const post = client.request(
+    new Request("http://h/a", { method: "POST", body }),
+  );
+  const get = client.request(new Request("http://h/b"));
+  send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  assertEquals((await loop.runUntilComplete(post)).status, 200);
+  send("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n");
+  await loop.advance(1);
+  release();
+  await loop.advance(1);
+  // Once the GET is sent, the rest of that response comes.
+  if (!peer.transport!.isClosing()) send("\r\nevil");
+  await loop.advance(1);
+  const error = await assertRejects(() => loop.runUntilComplete(get));
+  assertInstanceOf(error, Deno.errors.ConnectionReset);
+  assertEquals(client.transport, null);
+  assertThrows(
+    () => client.request(new Request("http://h/")),
+    InvalidStateError,
+    'the server sent bytes that answer no request (received "HTTP/1.1 200 OK',
+  );
+  loop.close();
+});
