@@ -321,6 +321,8 @@ export class HttpClientProtocol extends Protocol {
   #inFinal = false;
   /** A 1xx response came for the first request waiting. */
   #interim = false;
+  /** A final response ended on this connection: it is reused. */
+  #reused = false;
   #lastRequestSent = false;
   #closing = false;
   #lost = false;
@@ -740,6 +742,7 @@ export class HttpClientProtocol extends Protocol {
     if (!this.#inFinal) return;
     this.#inFinal = false;
     this.#interim = false;
+    this.#reused = true;
     const pending = this.#waiting.shift()!;
     this.#bodyPaused = false;
     this.#retime();
@@ -903,10 +906,12 @@ export class HttpClientProtocol extends Protocol {
     const error = connectionReset(
       !this.#eof
         ? "Cannot get the HTTP response: the connection was closed before it arrived"
-        : this.#interim || this.#inFinal
+        : this.#interim || this.#inFinal || !this.#reused
         ? "Cannot get the HTTP response: the server closed the connection before it arrived"
-        // Go's http.Transport retries such a request on a new connection
-        // when its method is idempotent; one connection cannot.
+        // On a reused connection (the server may have closed it as idle
+        // while the request went), Go's http.Transport retries such a
+        // request on a new connection when its method is idempotent; on a
+        // fresh one it does not. One connection cannot retry.
         : "Cannot get the HTTP response: the server closed the connection before it arrived (no byte of it came; an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) can be sent again on a new connection)",
     );
     if (this.#lostError !== undefined) {
