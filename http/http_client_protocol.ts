@@ -622,6 +622,12 @@ export class HttpClientProtocol extends Protocol {
    */
   #dropUnsolicited(data: Uint8Array, start: number): void {
     this.#unsolicited = excerpt(data, start, data.length);
+    // Requests queued behind a streamed body were never sent.
+    this.#failAll(
+      connectionReset(
+        `Cannot get the HTTP response: the server sent bytes that answer no request (received ${this.#unsolicited}), so the connection was closed before the request was sent; send it on a new connection`,
+      ),
+    );
     this.#parser.pause();
     this.#abort();
   }

@@ -1271,6 +1271,10 @@ Deno.test("HttpClientProtocol does not take bytes that came before a queued requ
   await loop.advance(1);
   const error = await assertRejects(() => loop.runUntilComplete(get));
   assertInstanceOf(error, Deno.errors.ConnectionReset);
+  assertStringIncludes(
+    (error as Error).message,
+    'the server sent bytes that answer no request (received "HTTP/1.1 200 OK\\r\\nContent-Length: 4\\r\\n"), so the connection was closed before the request was sent; send it on a new connection',
+  );
   assertEquals(client.transport, null);
   assertThrows(
     () => client.request(new Request("http://h/")),
