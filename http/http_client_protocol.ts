@@ -321,6 +321,8 @@ export class HttpClientProtocol extends Protocol {
   #inFinal = false;
   /** A 1xx response came for the first request waiting. */
   #interim = false;
+  /** A final response ended on this connection: it is reused. */
+  #reused = false;
   #lastRequestSent = false;
   #closing = false;
   #lost = false;
@@ -604,10 +606,13 @@ export class HttpClientProtocol extends Protocol {
     }
   }
 
-  /** Nothing sent or queued awaits an answer on an open connection. */
+  /**
+   * Nothing sent awaits an answer on an open connection (a request
+   * queued behind a streamed body is not sent yet: no byte answers it).
+   */
   #answersNothing(): boolean {
-    return this.#waiting.length === 0 && this.#queue.length === 0 &&
-      !this.#closing && this.#transport !== null;
+    return this.#waiting.length === 0 && !this.#closing &&
+      this.#transport !== null;
   }
 
   /**
@@ -617,6 +622,12 @@ export class HttpClientProtocol extends Protocol {
    */
   #dropUnsolicited(data: Uint8Array, start: number): void {
     this.#unsolicited = excerpt(data, start, data.length);
+    // Requests queued behind a streamed body were never sent.
+    this.#failAll(
+      connectionReset(
+        `Cannot get the HTTP response: the server sent bytes that answer no request (received ${this.#unsolicited}), so the connection was closed before the request was sent; send it on a new connection`,
+      ),
+    );
     this.#parser.pause();
     this.#abort();
   }
@@ -737,6 +748,7 @@ export class HttpClientProtocol extends Protocol {
     if (!this.#inFinal) return;
     this.#inFinal = false;
     this.#interim = false;
+    this.#reused = true;
     const pending = this.#waiting.shift()!;
     this.#bodyPaused = false;
     this.#retime();
@@ -900,10 +912,12 @@ export class HttpClientProtocol extends Protocol {
     const error = connectionReset(
       !this.#eof
         ? "Cannot get the HTTP response: the connection was closed before it arrived"
-        : this.#interim || this.#inFinal
+        : this.#interim || this.#inFinal || !this.#reused
         ? "Cannot get the HTTP response: the server closed the connection before it arrived"
-        // Go's http.Transport retries such a request on a new connection
-        // when its method is idempotent; one connection cannot.
+        // On a reused connection (the server may have closed it as idle
+        // while the request went), Go's http.Transport retries such a
+        // request on a new connection when its method is idempotent; on a
+        // fresh one it does not. One connection cannot retry.
         : "Cannot get the HTTP response: the server closed the connection before it arrived (no byte of it came; an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) can be sent again on a new connection)",
     );
     if (this.#lostError !== undefined) {

@@ -107,9 +107,14 @@ export class VirtualClock {
     // Steps such as 0.1 are not exact in binary, and their sum drifts an
     // ulp or so off the decimal time (ten make 0.9999999999999999): a sum
     // that close to a whole nanosecond is that nanosecond, so that ten
-    // advance(0.1) reach a timer at 1. The clock never goes back.
-    const grid = Math.round(exact * 1e9) / 1e9;
-    const target = Math.abs(grid - exact) <= 4 * Number.EPSILON * exact
+    // advance(0.1) reach a timer at 1. The clock never goes back. Past
+    // 2^51 ns (26 days) a float's step nears a nanosecond: the product
+    // with 1e9 may round to the next one, and snapping would move a sum
+    // that is exact (4355068.4 to 4355068.400000001).
+    const ns = exact * 1e9;
+    const grid = Math.round(ns) / 1e9;
+    const target = ns < 2 ** 51 &&
+        Math.abs(grid - exact) <= 4 * Number.EPSILON * exact
       ? Math.max(grid, now)
       : exact;
     const reached = loop.createFuture<void>();

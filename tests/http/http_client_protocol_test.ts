@@ -542,16 +542,28 @@ Deno.test("HttpClientProtocol says the server closed the connection when it clos
     return error;
   }, { closeAfter: true });
   assertInstanceOf(run.result, Deno.errors.ConnectionReset);
-  assertStringIncludes(
+  // On a fresh connection the server had no reason to hang up: Go's
+  // http.Transport does not retry, and the error gives no such hint.
+  assertEquals(
     run.result.message,
-    "the server closed the connection before it arrived",
+    "Cannot get the HTTP response: the server closed the connection before it arrived",
   );
-  // Go's http.Transport retries such a request on a new connection when
-  // its method is idempotent; one connection cannot, so the error says so.
+  // On a reused connection, Go's http.Transport retries such a request on
+  // a new connection when its method is idempotent (the server may have
+  // closed the idle connection as the request went); one connection
+  // cannot, so the error says so.
+  const { loop, client, peer, send } = await hostile();
+  const first = client.request(new Request("http://h/a"));
+  send(OK);
+  assertEquals((await loop.runUntilComplete(first)).status, 200);
+  const second = client.request(new Request("http://h/b"));
+  peer.transport!.close();
+  const reused = await assertRejects(() => loop.runUntilComplete(second));
   assertStringIncludes(
-    run.result.message,
-    "no byte of it came; an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) can be sent again on a new connection",
+    (reused as Error).message,
+    "the server closed the connection before it arrived (no byte of it came; an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) can be sent again on a new connection)",
   );
+  loop.close();
   // A 1xx response came: the server saw the request.
   const interim = await talk(
     "HTTP/1.1 100 Continue\r\n\r\n",
@@ -1228,4 +1240,46 @@ Deno.test("HttpClientProtocol() checks its timeouts", () => {
     );
     new HttpClientProtocol({ [name]: Infinity });
   }
+});
+
+Deno.test("HttpClientProtocol does not take bytes that came before a queued request was sent as its answer", async () => {
+  // The server answers a POST before its streamed body is sent, then
+  // begins a second response while the GET behind the POST is still
+  // queued, unsent: those bytes answer no request.
+  const { loop, client, peer, send } = await hostile();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const body = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      await gate;
+      c.enqueue(bytes("slow"));
+      c.close();
+    },
+  });
+  const post = client.request(
+    new Request("http://h/a", { method: "POST", body }),
+  );
+  const get = client.request(new Request("http://h/b"));
+  send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  assertEquals((await loop.runUntilComplete(post)).status, 200);
+  send("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n");
+  await loop.advance(1);
+  release();
+  await loop.advance(1);
+  // Once the GET is sent, the rest of that response comes.
+  if (!peer.transport!.isClosing()) send("\r\nevil");
+  await loop.advance(1);
+  const error = await assertRejects(() => loop.runUntilComplete(get));
+  assertInstanceOf(error, Deno.errors.ConnectionReset);
+  assertStringIncludes(
+    (error as Error).message,
+    'the server sent bytes that answer no request (received "HTTP/1.1 200 OK\\r\\nContent-Length: 4\\r\\n"), so the connection was closed before the request was sent; send it on a new connection',
+  );
+  assertEquals(client.transport, null);
+  assertThrows(
+    () => client.request(new Request("http://h/")),
+    InvalidStateError,
+    'the server sent bytes that answer no request (received "HTTP/1.1 200 OK',
+  );
+  loop.close();
 });

@@ -1197,3 +1197,23 @@ Deno.test("VirtualTimeLoop: a timer whose due time is a rounding error past the 
   repeating.cancel();
   loop.close();
 });
+
+Deno.test("VirtualTimeLoop.advance() far from 0 lands on the exact sum where floats are not finer than a nanosecond", async () => {
+  // At 1e9 s a float's step is about 1.2e-7 s: there is no whole
+  // nanosecond to round to, and 1e9 + 0.125 is exact.
+  const loop = new VirtualTimeLoop();
+  await loop.advance(1e9);
+  let at = -1;
+  loop.callAt(1e9 + 0.125, () => at = loop.time());
+  await loop.advance(0.125);
+  assertEquals([loop.time(), at], [1e9 + 0.125, 1e9 + 0.125]);
+  await loop.advance(0.5);
+  assertEquals(loop.time(), 1e9 + 0.625);
+  loop.close();
+  // Where a float's step nears a nanosecond, 4355068.4 * 1e9 rounds to
+  // the next nanosecond: the sum stays as it is.
+  const near = new VirtualTimeLoop();
+  await near.advance(4355068.4);
+  assertEquals(near.time(), 4355068.4);
+  near.close();
+});
