@@ -885,7 +885,9 @@ export class HttpParser<H extends HttpMessageHead> {
       // Name what was missing: a peer that announced more than it sent
       // (an early close, not a truncated success).
       const due = state === S_BODY_LENGTH
-        ? ` with ${this.#remaining} body bytes of its Content-Length still due`
+        ? ` with ${this.#remaining} body byte${
+          this.#remaining === 1 ? "" : "s"
+        } of its Content-Length still due`
         : state >= S_CHUNK_SIZE && state <= S_CHUNK_END
         ? " before the chunked body's last chunk"
         : "";
