@@ -456,6 +456,20 @@ export class WritePipeTransport extends FlowControlledTransport
     return open;
   }
 
+  /** Closes at once because of `error`, which `connectionLost` receives. */
+  fail(error: Error, message: string): void {
+    if (this.#lost || this.#failed) return;
+    if (!isIoError(error)) {
+      this.#loop.callExceptionHandler({
+        message,
+        exception: error,
+        transport: this,
+        protocol: this.#protocol,
+      });
+    }
+    this.#drop(error);
+  }
+
   /**
    * Closes at once because the reading end is gone: `connectionLost`
    * receives `error` when data was still buffered, else `undefined`.
@@ -573,7 +587,9 @@ export function checkProtocolFactory(factory: unknown, what: string): void {
 /**
  * Makes the protocol and its transport, then calls `connectionMade` on the
  * loop's next turn; the future is done after it (or fails with what the
- * factory or `connectionMade` threw, after `undo` closed the transport).
+ * factory or `connectionMade` threw; the transport then fails with it, as
+ * a fatal error: reported, and given to `connectionLost`, as on a Deno
+ * stream transport).
  * A future cancelled before then closes the transport, as asyncio does.
  */
 function connectPipe<P, T extends { close(): void }>(
@@ -581,7 +597,7 @@ function connectPipe<P, T extends { close(): void }>(
   protocolFactory: () => P,
   makeTransport: (protocol: P) => T,
   made: (protocol: P, transport: T) => void,
-  undo: (transport: T) => void,
+  undo: (transport: T, error: Error) => void,
 ): Future<[T, P]> {
   const future = loop.createFuture<[T, P]>();
   let protocol: P;
@@ -596,7 +612,7 @@ function connectPipe<P, T extends { close(): void }>(
     try {
       made(protocol, transport);
     } catch (error) {
-      undo(transport);
+      undo(transport, toError(error));
       if (!future.done()) future.setException(error);
       return;
     }
@@ -638,6 +654,8 @@ function owned<T extends ReadPipeTransport | WritePipeTransport>(
   return transport;
 }
 
+const MADE_FAILED = "Fatal error: protocol.connectionMade() call failed";
+
 /** Connects a protocol to a readable stream; `connectionMade` comes first. */
 export function connectReadPipe<P extends Protocol>(
   io: DenoIo,
@@ -656,7 +674,7 @@ export function connectReadPipe<P extends Protocol>(
       protocol.connectionMade(transport as unknown as Transport);
       transport.start();
     },
-    (transport) => transport.close(),
+    (transport, error) => transport.fail(error, MADE_FAILED),
   );
 }
 
@@ -673,6 +691,6 @@ export function connectWritePipe<P extends BaseProtocol>(
     protocolFactory,
     (protocol) => owned(io, new WritePipeTransport(io, protocol, writable)),
     (protocol, transport) => protocol.connectionMade(transport),
-    (transport) => transport.abort(),
+    (transport, error) => transport.fail(error, MADE_FAILED),
   );
 }

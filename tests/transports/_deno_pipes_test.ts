@@ -304,6 +304,42 @@ Deno.test("connectReadPipe() fails its future when connectionMade() throws", asy
   loop.close();
 });
 
+for (const kind of ["read", "write"] as const) {
+  Deno.test(`connect${kind === "read" ? "Read" : "Write"}Pipe(): a connectionMade() that throws is a fatal error, reported and given to connectionLost, as on a Deno TCP transport`, async () => {
+    // The future failed, but the exception handler heard nothing and
+    // connectionLost() came without the error.
+    const loop = new DenoEventLoop();
+    const contexts: ExceptionContext[] = [];
+    loop.setExceptionHandler((_, context) => contexts.push(context));
+    const error = new Error("no");
+    const lost: (Error | undefined)[] = [];
+    class Bad extends Protocol {
+      override connectionMade() {
+        throw error;
+      }
+      override connectionLost(exc?: Error) {
+        lost.push(exc);
+      }
+    }
+    const future: Future<unknown> = kind === "read"
+      ? loop.connectReadPipe(() => new Bad(), countingStream(["a"]).readable)
+      : loop.connectWritePipe(() => new Bad(), new WritableStream());
+    await loop.runUntilComplete(future).then(
+      () => assert(false, "should fail"),
+      (e) => assertEquals(e, error),
+    );
+    for (let i = 0; i < 3 && lost.length === 0; i++) {
+      await loop.runUntilComplete(loop.createTask(() => sleepTurn(loop)));
+    }
+    assertEquals(lost, [error]);
+    assertEquals(
+      contexts.map((c) => [c.message, c.exception]),
+      [["Fatal error: protocol.connectionMade() call failed", error]],
+    );
+    loop.close();
+  });
+}
+
 Deno.test("connectReadPipe() closes the transport when its future is cancelled before it is done, as asyncio does", async () => {
   const loop = new DenoEventLoop();
   const { readable, state } = countingStream(["a", "b"]);
@@ -724,3 +760,8 @@ Deno.test("connectWritePipe() closes the transport when its future is cancelled 
   assert(state.closed);
   loop.close();
 });
+
+/** One turn of the host, for what a pipe settles asynchronously. */
+function sleepTurn(loop: DenoEventLoop): Promise<void> {
+  return new Promise((resolve) => loop.callLater(0.01, resolve));
+}
