@@ -17,6 +17,11 @@ export function isCoroutine(x: unknown): x is Coroutine<unknown> {
     !(Symbol.asyncIterator in x);
 }
 
+/** Returns `true` for an async generator (or any async iterable object). */
+export function isAsyncGenerator(x: unknown): boolean {
+  return typeof x === "object" && x !== null && Symbol.asyncIterator in x;
+}
+
 /**
  * Names what a body returned that is neither a generator nor a promise,
  * for the error that refuses it: an async generator by name, with what to
@@ -24,7 +29,7 @@ export function isCoroutine(x: unknown): x is Coroutine<unknown> {
  */
 export function bodyReceived(out: unknown): string {
   if (out === null) return "null";
-  if (typeof out === "object" && Symbol.asyncIterator in out) {
+  if (isAsyncGenerator(out)) {
     return "an async generator (make body an async function or a generator function)";
   }
   return typeof out;
@@ -114,8 +119,6 @@ function describe(x: unknown): string {
   if (x === null) return "null";
   if (isCoroutine(x)) return "a coroutine";
   if (isPromiseLike(x)) return "a single future or promise";
-  if (typeof x === "object" && Symbol.asyncIterator in x) {
-    return "an async iterable";
-  }
+  if (isAsyncGenerator(x)) return "an async iterable";
   return typeof x;
 }

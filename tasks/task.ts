@@ -21,7 +21,12 @@ import {
   setContextLoopFinder,
 } from "../futures/_runtime.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
-import { checkOptions } from "./_awaitables.ts";
+import {
+  checkOptions,
+  isAsyncGenerator,
+  isCoroutine,
+  isPromiseLike,
+} from "./_awaitables.ts";
 
 /**
  * A generator coroutine: `yield*` a future, task or coroutine to wait for
@@ -83,28 +88,13 @@ const abandoned = new FinalizationRegistry<Abandoned>((held) => {
   });
 });
 
-function isGenerator(x: unknown): x is Coroutine<unknown> {
-  return typeof x === "object" && x !== null &&
-    typeof (x as Coroutine<unknown>).next === "function" &&
-    typeof (x as Coroutine<unknown>).throw === "function";
-}
-
 // An async generator has next() and throw() too, but its steps are
 // promises: no task can drive it (asyncio refuses one as well).
 const ASYNC_GENERATOR =
   "an async generator, which no task can drive; make it an async function or a generator function";
 
-function isAsyncGenerator(x: Coroutine<unknown>): boolean {
-  return Symbol.asyncIterator in x;
-}
-
 function* delegate<T>(future: Future<T>): Coroutine<T> {
   return yield* future;
-}
-
-function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
-  return (typeof x === "object" || typeof x === "function") && x !== null &&
-    typeof (x as PromiseLike<unknown>).then === "function";
 }
 
 /**
@@ -201,13 +191,9 @@ export class Task<T> extends Future<T> {
     checkOptions(options, "create a Task", "{ name }");
     super({ loop: options?.loop });
     if (typeof coro === "function") this.#fn = coro;
-    else if (isGenerator(coro)) {
-      if (isAsyncGenerator(coro)) {
-        throw new TypeError(
-          `Cannot create a Task: received ${ASYNC_GENERATOR}`,
-        );
-      }
-      this.#gen = coro as Coroutine<T>;
+    else if (isCoroutine(coro)) this.#gen = coro as Coroutine<T>;
+    else if (isAsyncGenerator(coro)) {
+      throw new TypeError(`Cannot create a Task: received ${ASYNC_GENERATOR}`);
     } else {
       throw new TypeError(
         `Cannot create a Task: expected a generator or a function, received ${
@@ -509,7 +495,7 @@ export class Task<T> extends Future<T> {
         this.#step,
         new TypeError(
           `Cannot drive Task "${this.#name}": its coroutine yielded ${
-            isGenerator(yielded)
+            isCoroutine(yielded)
               ? "a coroutine object (yield* it to wait for it)"
               : isPromiseLike(yielded)
               ? "a promise"
@@ -576,14 +562,7 @@ export class Task<T> extends Future<T> {
       // it and a foreign or own future is refused the same way.
       this.#gen = delegate(out as Future<T>);
       this.#step();
-    } else if (isGenerator(out)) {
-      if (isAsyncGenerator(out)) {
-        return this.#fail(
-          new TypeError(
-            `Cannot drive Task "${this.#name}": its function returned ${ASYNC_GENERATOR}`,
-          ),
-        );
-      }
+    } else if (isCoroutine(out)) {
       this.#gen = out as Coroutine<T>;
       this.#step();
     } else if (isPromiseLike(out)) {
@@ -599,6 +578,12 @@ export class Task<T> extends Future<T> {
           noteAwaitParked();
           if (!this.done() && !this.getLoop().isClosed()) this.#fail(e);
         },
+      );
+    } else if (isAsyncGenerator(out)) {
+      this.#fail(
+        new TypeError(
+          `Cannot drive Task "${this.#name}": its function returned ${ASYNC_GENERATOR}`,
+        ),
       );
     } else {
       // A plain function's value, unless the task must refuse it (run()).
@@ -779,12 +764,14 @@ export function ensureFuture<T>(
     }
     return aw;
   }
-  if (isGenerator(aw)) return new Task(aw as Coroutine<T>, { loop });
+  if (isCoroutine(aw)) return new Task(aw as Coroutine<T>, { loop });
   if (isPromiseLike(aw)) return wrapFuture(aw, { loop });
   throw new TypeError(
     `Cannot ensure a future: expected a Future, a coroutine or a promise, received ${
       aw === null
         ? "null"
+        : isAsyncGenerator(aw)
+        ? ASYNC_GENERATOR
         : typeof aw === "function"
         ? "a function (call it, or pass it to createTask())"
         : typeof aw
