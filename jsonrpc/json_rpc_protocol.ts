@@ -437,9 +437,9 @@ function readResponse(
  * the reply would be POSTed to the server as a new request; its -32700 or
  * -32600 error is taken as the server's answer instead, with the id the
  * message names, else id null (see `batch()`), and an empty array (what
- * some servers answer a batch of notifications with) is ignored. When the peer sends its end of stream,
- * the answers still being computed are written before the connection
- * closes.
+ * some servers answer a batch of notifications with) is ignored. When the
+ * peer sends its end of stream, the answers still being computed are
+ * written before the connection closes.
  *
  * PEP 3153: the JSON-RPC protocol of its stacking example.
  *

@@ -135,18 +135,14 @@ export function installSimulationGuards(
     }
     saved.push(entry);
   };
-  for (const name of REAL_IO) {
-    replace(deno, name, () => {
-      throw new Error(
-        `Cannot call Deno.${name}() inside a simulation: a simulated host has no real network; use the loop it was given (loop.createConnection(), loop.createServer(), ...)`,
-      );
-    });
-  }
-  for (const name of UNSTABLE_IO) {
-    if (typeof deno[name] !== "function") continue;
+  const present = UNSTABLE_IO.filter((name) =>
+    typeof deno[name] === "function"
+  );
+  for (const name of [...REAL_IO, ...present]) {
+    // A function, not an arrow: `new QuicEndpoint()` must reach the throw.
     replace(deno, name, function () {
       throw new Error(
-        `Cannot call Deno.${name}() inside a simulation: a simulated host has no real network; use the loop it was given`,
+        `Cannot call Deno.${name}() inside a simulation: a simulated host has no real network; use the loop it was given (loop.createConnection(), loop.createServer(), ...)`,
       );
     });
   }
