@@ -836,9 +836,9 @@ class Supervisor implements WorkerSupervisor {
  * workers, and `closed` rejects. While no worker serves, the supervisor
  * keeps the port itself (listening with `reusePort` and closing what it
  * accepts at once), so that no other program takes it before the
- * restart. `close()`, or by default the first SIGINT or SIGTERM, shuts every worker down gracefully: each calls
- * `shutdown({ grace })` on its servers, so an HTTP request in flight
- * gets its whole answer.
+ * restart. `close()`, or by default the first SIGINT or SIGTERM, shuts
+ * every worker down gracefully: each calls `shutdown({ grace })` on its
+ * servers, so an HTTP request in flight gets its whole answer.
  *
  * Workers inherit the program's permissions; Deno checks read access for
  * every module a worker loads, so the program needs `--allow-read` for

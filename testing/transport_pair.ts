@@ -369,10 +369,11 @@ function checkProtocol(p: unknown, which: string): void {
  * addresses; the water marks call `pauseWriting()` / `resumeWriting()`
  * and drive PEP 3153 producers (see `bufferSize`). Writes after `close()`,
  * `writeEof()` or `connectionLost` throw `InvalidStateError`; between a
- * reset and its `connectionLost` they are dropped quietly. Each `connectionLost` comes exactly once, and an error
- * thrown by `connectionMade`, `dataReceived` or `eofReceived` goes to the loop's exception
- * handler and loses the connection (with that error here, a reset there).
- * A `BufferedProtocol` gets its bytes through `getBuffer` /
+ * reset and its `connectionLost` they are dropped quietly. Each
+ * `connectionLost` comes exactly once, and an error thrown by
+ * `connectionMade`, `dataReceived` or `eofReceived` goes to the loop's
+ * exception handler and loses the connection (with that error here, a
+ * reset there). A `BufferedProtocol` gets its bytes through `getBuffer` /
  * `bufferUpdated`.
  *
  * Every delivery is a separate callback through `loop.callSoon` (or
