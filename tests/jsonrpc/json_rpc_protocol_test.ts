@@ -1937,17 +1937,26 @@ function urlTransport(written: Uint8Array[]): Transport {
   } as unknown as Transport;
 }
 
+/**
+ * A client JsonRpcProtocol over `urlTransport()` on a virtual loop whose
+ * exception handler stays quiet; `written` collects what it sends.
+ */
+function urlClient() {
+  const loop = new VirtualTimeLoop();
+  loop.setExceptionHandler(() => {});
+  const written: Uint8Array[] = [];
+  const rpc = new JsonRpcProtocol({}, { loop });
+  rpc.connectionMade(urlTransport(written));
+  return { loop, rpc, written };
+}
+
 /** Hands `rpc` one body holding `value` as JSON. */
 function receiveJson(rpc: JsonRpcProtocol, value: unknown): void {
   rpc.dataReceived(new TextEncoder().encode(JSON.stringify(value)));
 }
 
 Deno.test("JsonRpcProtocol over a transport that names a URL: a bad item inside an array body fails no other call, as an error with id null inside an array does not", async () => {
-  const loop = new VirtualTimeLoop();
-  loop.setExceptionHandler(() => {});
-  const written: Uint8Array[] = [];
-  const rpc = new JsonRpcProtocol({}, { loop });
-  rpc.connectionMade(urlTransport(written));
+  const { loop, rpc, written } = urlClient();
   const single = rpc.call("c");
   const batch = rpc.batch([{ method: "a" }, { method: "b" }]);
   const ids = written.map((d) => JSON.parse(new TextDecoder().decode(d)))
@@ -1969,11 +1978,7 @@ Deno.test("JsonRpcProtocol over a transport that names a URL: a bad item inside 
 });
 
 Deno.test("JsonRpcProtocol over a transport that names a URL: a bad body naming an id of no call fails not the call waiting", async () => {
-  const loop = new VirtualTimeLoop();
-  loop.setExceptionHandler(() => {});
-  const written: Uint8Array[] = [];
-  const rpc = new JsonRpcProtocol({}, { loop });
-  rpc.connectionMade(urlTransport(written));
+  const { loop, rpc, written } = urlClient();
   const waiting = rpc.call("fast");
   const ids = written.map((d) => JSON.parse(new TextDecoder().decode(d)).id);
   // An answer to a call never made, with neither result nor error: as
@@ -1989,10 +1994,7 @@ Deno.test("JsonRpcProtocol over a transport that names a URL: a bad body naming 
 });
 
 Deno.test("JsonRpcProtocol over a transport that names a URL: a bad body naming a waiting call's id fails that call, whoever else waits", async () => {
-  const loop = new VirtualTimeLoop();
-  const written: Uint8Array[] = [];
-  const rpc = new JsonRpcProtocol({}, { loop });
-  rpc.connectionMade(urlTransport(written));
+  const { loop, rpc, written } = urlClient();
   const first = rpc.call("a");
   const second = rpc.call("b");
   const ids = written.map((d) => JSON.parse(new TextDecoder().decode(d)).id);
