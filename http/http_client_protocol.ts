@@ -175,6 +175,39 @@ class RequestFuture extends Future<Response> {
   }
 }
 
+/**
+ * What is wrong with a 101 (protocol switch) answering `pending`, for its
+ * error: the server's fault when the request offered no upgrade, when the
+ * 101 lacks its `Upgrade` or `Connection: upgrade` (RFC 9110 §7.8), or
+ * names a protocol the request did not offer; else that this client does
+ * not switch.
+ */
+function switchFault(head: HttpResponseHead, pending: Pending): string {
+  const to = head.headers.get("upgrade");
+  const connection = head.headers.get("connection");
+  const received = `received 101 with Upgrade: ${to ?? "(none)"}`;
+  if (pending.upgrade === null) {
+    return `the server switched protocols (status 101) though the request asked for no upgrade (it had no Upgrade field), ${received}`;
+  }
+  if (
+    to === undefined || connection === undefined ||
+    !listsToken(connection, "upgrade")
+  ) {
+    const missing = to === undefined
+      ? "without Upgrade"
+      : `with Connection: ${connection ?? "(none)"}`;
+    return `a 101 response must name the new protocol in Upgrade and list upgrade in Connection (RFC 9110 §7.8), received 101 ${missing}`;
+  }
+  const offered = pending.upgrade;
+  for (const part of to.split(",")) {
+    const name = part.trim().toLowerCase();
+    if (name !== "" && !listsToken(offered, name)) {
+      return `the server switched to a protocol the request did not offer (it offered ${offered}), ${received}`;
+    }
+  }
+  return `HttpClientProtocol cannot switch protocols; open a WebSocket with the WebSocket class, or speak the protocol over a plain transport, ${received}`;
+}
+
 /** A request sent, or waiting to be sent, and its response. */
 class Pending {
   readonly future: Future<Response>;
@@ -186,10 +219,17 @@ class Pending {
   sent = false;
   /** The request's future was cancelled before its response ended. */
   cancelled = false;
+  /** The request's `Upgrade` field: the protocols it offered, or `null`. */
+  readonly upgrade: string | null;
 
-  constructor(future: Future<Response>, method: string) {
+  constructor(
+    future: Future<Response>,
+    method: string,
+    upgrade: string | null,
+  ) {
     this.future = future;
     this.method = method;
+    this.upgrade = upgrade;
   }
 
   /** Fails the request, or its response's body once the head came. */
@@ -229,7 +269,10 @@ class Pending {
  *   its response ended (the bytes came, unread) keeps the connection.
  * - A HEAD response, and 204 and 304, have no body (`body` is `null`).
  *   Informational (1xx) responses are skipped; a 101 (protocol switch)
- *   is not supported and fails the request. Redirects (3xx) are given
+ *   is not supported: it fails the request and closes the connection,
+ *   the error saying whether the server was at fault (a switch the
+ *   request did not ask for, or to a protocol it did not offer, or
+ *   without `Upgrade` and `Connection: upgrade`). Redirects (3xx) are given
  *   back as they are, never followed: the protocol speaks to the one
  *   server it is connected to, so following `Location` is the caller's
  *   choice (with a connection to wherever it points).
@@ -466,13 +509,14 @@ export class HttpClientProtocol extends Protocol {
     const headers: Array<[string, string]> = [];
     let hasHost = false;
     let last = false;
+    let upgrade: string | null = null;
     for (const pair of request.headers) {
       const name = pair[0];
       if (name === "content-length" || name === "transfer-encoding") continue;
       if (name === "host") hasHost = true;
       else if (name === "connection" && listsToken(pair[1], "close")) {
         last = true;
-      }
+      } else if (name === "upgrade") upgrade = pair[1];
       headers.push(pair);
     }
     if (!hasHost) headers.unshift(["host", url.host]);
@@ -505,6 +549,7 @@ export class HttpClientProtocol extends Protocol {
     const pending = new Pending(
       new RequestFuture(this.#loop ?? undefined, this.#requestCancelled),
       method,
+      upgrade,
     );
     if (last) this.#lastRequestSent = true;
     const send = () => {
@@ -689,7 +734,7 @@ export class HttpClientProtocol extends Protocol {
       if (status === 101) {
         pending.fail(
           new TypeError(
-            "Cannot read the HTTP response: status 101 (a protocol switch) is not supported, received 101",
+            `Cannot read the HTTP response: ${switchFault(head, pending)}`,
           ),
         );
         this.#waiting.shift();

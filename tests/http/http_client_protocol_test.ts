@@ -822,6 +822,62 @@ Deno.test("HttpClientProtocol fails a response it cannot represent", async () =>
   );
 });
 
+Deno.test("HttpClientProtocol fails a 101 and closes, saying what was wrong with it (RFC 9110 §7.8, §15.2.2)", async () => {
+  // As Go's http.Transport and hyper do, a protocol switch the request did
+  // not ask for, or a 101 without its Upgrade and Connection: upgrade, or
+  // to a protocol not offered, is the server's error; the one switch that
+  // is right is still one this HTTP client cannot follow.
+  const upgrade = { upgrade: "websocket", connection: "upgrade" };
+  const cases: Array<[Record<string, string>, string, string]> = [
+    [
+      {},
+      "Upgrade: websocket\r\nConnection: upgrade",
+      "the server switched protocols (status 101) though the request asked for no upgrade (it had no Upgrade field), received 101 with Upgrade: websocket",
+    ],
+    [
+      upgrade,
+      "Connection: upgrade",
+      "a 101 response must name the new protocol in Upgrade and list upgrade in Connection (RFC 9110 §7.8), received 101 without Upgrade",
+    ],
+    [
+      upgrade,
+      "Upgrade: websocket",
+      "a 101 response must name the new protocol in Upgrade and list upgrade in Connection (RFC 9110 §7.8), received 101 with Connection: (none)",
+    ],
+    [
+      upgrade,
+      "Upgrade: h2c\r\nConnection: upgrade",
+      "the server switched to a protocol the request did not offer (it offered websocket), received 101 with Upgrade: h2c",
+    ],
+    [
+      upgrade,
+      "Upgrade: websocket\r\nConnection: Upgrade",
+      "HttpClientProtocol cannot switch protocols; open a WebSocket with the WebSocket class, or speak the protocol over a plain transport, received 101 with Upgrade: websocket",
+    ],
+  ];
+  for (const [headers, fields, message] of cases) {
+    await talk(
+      `HTTP/1.1 101 Switching Protocols\r\n${fields}\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n`,
+      async (client) => {
+        const switched = client.request(new Request("http://h/", { headers }));
+        const behind = client.request(new Request("http://h/"));
+        await assertRejects(
+          () => switched,
+          TypeError,
+          `Cannot read the HTTP response: ${message}`,
+        );
+        await assertRejects(
+          () => behind,
+          Deno.errors.ConnectionReset,
+          "the connection switched protocols",
+        );
+        await client.waitClosed();
+        assertEquals(client.transport, null);
+      },
+    );
+  }
+});
+
 const CANCELLED =
   "Cannot get the HTTP response: the connection was closed because an earlier request on it was cancelled before its response ended";
 
