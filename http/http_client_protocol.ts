@@ -359,6 +359,11 @@ export class HttpClientProtocol extends Protocol {
   #waiting: Pending[] = [];
   /** Requests waiting for a streamed body before them to be written. */
   #queue: Array<{ pending: Pending; send: () => void }> = [];
+  /**
+   * The request whose body is read to learn whether it is held in memory,
+   * before its head is written: not sent yet, so no byte answers it.
+   */
+  #probing: Pending | null = null;
   #sendingStream = false;
   /** The response being read is a final one (not 1xx). */
   #inFinal = false;
@@ -455,7 +460,8 @@ export class HttpClientProtocol extends Protocol {
 
   /** How many requests are sent or queued and not yet fully answered. */
   get pendingCount(): number {
-    return this.#waiting.length + this.#queue.length;
+    return this.#waiting.length + this.#queue.length +
+      (this.#probing === null ? 0 : 1);
   }
 
   /**
@@ -554,20 +560,34 @@ export class HttpClientProtocol extends Protocol {
     if (last) this.#lastRequestSent = true;
     const send = () => {
       const transport = this.#transport!;
-      this.#parser.expectResponse(method);
-      this.#waiting.push(pending);
-      // Read only once sent: a request dropped while queued leaves its
-      // body untouched, for its caller to cancel.
+      // Read only once its turn comes: a request dropped while queued
+      // leaves its body untouched, for its caller to cancel.
       const ready = probe ? readReadyBody(stream!) : null;
       if (ready !== null) {
-        // Requests behind it wait until its body is known and sent.
+        // Not sent until its head is written; requests behind it wait
+        // until its body is known and sent.
+        this.#probing = pending;
         this.#sendingStream = true;
         ready.then((body) => {
           const transport = this.#transport;
-          if (transport === null || transport.isClosing()) {
-            // Lost or closing meanwhile: the request fails with it.
+          if (
+            this.#probing !== pending || transport === null ||
+            transport.isClosing()
+          ) {
+            // Cancelled, or failed, lost or closing meanwhile (then the
+            // request fails with the connection).
             if (body instanceof ReadableStream) body.cancel().catch(() => {});
-          } else if (body instanceof ReadableStream) {
+            if (transport !== null && !transport.isClosing()) {
+              // Cancelled: the requests behind it go.
+              this.#sendingStream = false;
+              this.#sendQueued();
+            }
+            return;
+          }
+          this.#probing = null;
+          this.#parser.expectResponse(method);
+          this.#waiting.push(pending);
+          if (body instanceof ReadableStream) {
             transport.write(head);
             this.#streamBody(pending, body, true, -1);
           } else {
@@ -579,6 +599,8 @@ export class HttpClientProtocol extends Protocol {
         });
         return;
       }
+      this.#parser.expectResponse(method);
+      this.#waiting.push(pending);
       if (data !== null && data.length > 0) {
         transport.writelines([head, data]);
       } else transport.write(head);
@@ -835,6 +857,11 @@ export class HttpClientProtocol extends Protocol {
       this.#queue.splice(queued, 1);
       return;
     }
+    if (this.#probing?.future === future) {
+      // Its head is not written: the probe's end drops it.
+      this.#probing = null;
+      return;
+    }
     const pending = this.#waiting.find((p) => p.future === future);
     if (pending === undefined) return;
     pending.cancelled = true;
@@ -978,9 +1005,12 @@ export class HttpClientProtocol extends Protocol {
   #failAll(error: Error): void {
     const waiting = this.#waiting;
     const queued = this.#queue;
+    const probing = this.#probing;
     this.#waiting = [];
     this.#queue = [];
+    this.#probing = null;
     for (const pending of waiting) pending.fail(error);
+    probing?.fail(error);
     for (const { pending } of queued) pending.fail(error);
   }
 
@@ -991,6 +1021,11 @@ export class HttpClientProtocol extends Protocol {
     this.#sendingStream = false;
     pending.sent = true;
     this.#retime();
+    this.#sendQueued();
+  }
+
+  /** Sends the requests queued behind a body, until one waits for its own. */
+  #sendQueued(): void {
     const queued = this.#queue;
     while (
       queued.length > 0 && !this.#sendingStream && this.#transport !== null
