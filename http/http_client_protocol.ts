@@ -300,7 +300,9 @@ class Pending {
  *   `Deno.errors.ConnectionReset`.
  * - If the connection is lost, the requests still waiting fail with a
  *   `Deno.errors.ConnectionReset` (whose `cause` is the transport's
- *   error, if any), and a body being read fails with it.
+ *   error, if any), and a body being read fails with it. The error of
+ *   one never written (it waited for a streamed body) says that it can
+ *   be sent again on a new connection, whatever its method.
  *
  * PEP 3156: the HTTP client the PEP promises among the ready-made
  * protocols ("decent though not necessarily excellent").
@@ -725,7 +727,7 @@ export class HttpClientProtocol extends Protocol {
     this.#closing = true;
     this.#lostError = exc;
     this.#transport = null;
-    this.#failAll(this.#lostFailure());
+    this.#failAll(this.#lostFailure(true), this.#lostFailure(false));
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const wake of waiters) wake();
@@ -980,9 +982,21 @@ export class HttpClientProtocol extends Protocol {
     this.#transport?.abort();
   }
 
-  #lostFailure(): Error {
+  /**
+   * The error for the requests still waiting when the connection is lost:
+   * those `sent`, or those never written (queued behind a streamed body,
+   * or waiting for their own to be read), which Go's `http.Transport`
+   * retries whatever their method (its `nothingWrittenError`).
+   */
+  #lostFailure(sent: boolean): Error {
     const error = connectionReset(
-      !this.#eof
+      !sent
+        ? `Cannot get the HTTP response: ${
+          this.#eof
+            ? "the server closed the connection"
+            : "the connection was closed"
+        } before the request was sent (it waited for a streamed request body); nothing of it was written, so it can be sent again on a new connection, whatever its method`
+        : !this.#eof
         ? "Cannot get the HTTP response: the connection was closed before it arrived"
         : this.#interim || this.#inFinal || !this.#reused
         ? "Cannot get the HTTP response: the server closed the connection before it arrived"
@@ -1002,7 +1016,11 @@ export class HttpClientProtocol extends Protocol {
     return error;
   }
 
-  #failAll(error: Error): void {
+  /**
+   * Fails every request still waiting with `error`, or those never
+   * written with `unsent`.
+   */
+  #failAll(error: Error, unsent: Error = error): void {
     const waiting = this.#waiting;
     const queued = this.#queue;
     const probing = this.#probing;
@@ -1010,8 +1028,8 @@ export class HttpClientProtocol extends Protocol {
     this.#queue = [];
     this.#probing = null;
     for (const pending of waiting) pending.fail(error);
-    probing?.fail(error);
-    for (const { pending } of queued) pending.fail(error);
+    probing?.fail(unsent);
+    for (const { pending } of queued) pending.fail(unsent);
   }
 
   // ---- Request bodies ----

@@ -583,6 +583,45 @@ Deno.test("HttpClientProtocol says the server closed the connection when it clos
   );
 });
 
+Deno.test("HttpClientProtocol says a request never written when the connection closed can be sent again, whatever its method", async () => {
+  // Go's http.Transport retries a request of which nothing was written
+  // (nothingWrittenError), even a POST: the server cannot have seen it.
+  const { loop, client, peer } = await hostile();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const streamed = client.request(
+    new Request("http://h/a", {
+      method: "POST",
+      body: new ReadableStream<Uint8Array>({
+        async pull(c) {
+          await gate;
+          c.close();
+        },
+      }),
+    }),
+  );
+  const queued = client.request(
+    new Request("http://h/b", { method: "POST", body: "data" }),
+  );
+  await loop.advance(1);
+  assertStringIncludes(peer.text, "POST /a HTTP/1.1");
+  peer.transport!.close();
+  const sent = await assertRejects(() => loop.runUntilComplete(streamed));
+  assertEquals(
+    (sent as Error).message,
+    "Cannot get the HTTP response: the server closed the connection before it arrived",
+  );
+  const unsent = await assertRejects(() => loop.runUntilComplete(queued));
+  assertInstanceOf(unsent, Deno.errors.ConnectionReset);
+  assertEquals(
+    (unsent as Error).message,
+    "Cannot get the HTTP response: the server closed the connection before the request was sent (it waited for a streamed request body); nothing of it was written, so it can be sent again on a new connection, whatever its method",
+  );
+  release();
+  await loop.advance(1);
+  loop.close();
+});
+
 Deno.test("HttpClientProtocol fails the body being read when the connection is lost", async () => {
   await talkEverySplit(
     "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part",
