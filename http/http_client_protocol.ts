@@ -175,6 +175,39 @@ class RequestFuture extends Future<Response> {
   }
 }
 
+/**
+ * What is wrong with a 101 (protocol switch) answering `pending`, for its
+ * error: the server's fault when the request offered no upgrade, when the
+ * 101 lacks its `Upgrade` or `Connection: upgrade` (RFC 9110 §7.8), or
+ * names a protocol the request did not offer; else that this client does
+ * not switch.
+ */
+function switchFault(head: HttpResponseHead, pending: Pending): string {
+  const to = head.headers.get("upgrade");
+  const connection = head.headers.get("connection");
+  const received = `received 101 with Upgrade: ${to ?? "(none)"}`;
+  if (pending.upgrade === null) {
+    return `the server switched protocols (status 101) though the request asked for no upgrade (it had no Upgrade field), ${received}`;
+  }
+  if (
+    to === undefined || connection === undefined ||
+    !listsToken(connection, "upgrade")
+  ) {
+    const missing = to === undefined
+      ? "without Upgrade"
+      : `with Connection: ${connection ?? "(none)"}`;
+    return `a 101 response must name the new protocol in Upgrade and list upgrade in Connection (RFC 9110 §7.8), received 101 ${missing}`;
+  }
+  const offered = pending.upgrade;
+  for (const part of to.split(",")) {
+    const name = part.trim().toLowerCase();
+    if (name !== "" && !listsToken(offered, name)) {
+      return `the server switched to a protocol the request did not offer (it offered ${offered}), ${received}`;
+    }
+  }
+  return `HttpClientProtocol cannot switch protocols; open a WebSocket with the WebSocket class, or speak the protocol over a plain transport, ${received}`;
+}
+
 /** A request sent, or waiting to be sent, and its response. */
 class Pending {
   readonly future: Future<Response>;
@@ -186,10 +219,17 @@ class Pending {
   sent = false;
   /** The request's future was cancelled before its response ended. */
   cancelled = false;
+  /** The request's `Upgrade` field: the protocols it offered, or `null`. */
+  readonly upgrade: string | null;
 
-  constructor(future: Future<Response>, method: string) {
+  constructor(
+    future: Future<Response>,
+    method: string,
+    upgrade: string | null,
+  ) {
     this.future = future;
     this.method = method;
+    this.upgrade = upgrade;
   }
 
   /** Fails the request, or its response's body once the head came. */
@@ -229,7 +269,10 @@ class Pending {
  *   its response ended (the bytes came, unread) keeps the connection.
  * - A HEAD response, and 204 and 304, have no body (`body` is `null`).
  *   Informational (1xx) responses are skipped; a 101 (protocol switch)
- *   is not supported and fails the request. Redirects (3xx) are given
+ *   is not supported: it fails the request and closes the connection,
+ *   the error saying whether the server was at fault (a switch the
+ *   request did not ask for, or to a protocol it did not offer, or
+ *   without `Upgrade` and `Connection: upgrade`). Redirects (3xx) are given
  *   back as they are, never followed: the protocol speaks to the one
  *   server it is connected to, so following `Location` is the caller's
  *   choice (with a connection to wherever it points).
@@ -257,7 +300,9 @@ class Pending {
  *   `Deno.errors.ConnectionReset`.
  * - If the connection is lost, the requests still waiting fail with a
  *   `Deno.errors.ConnectionReset` (whose `cause` is the transport's
- *   error, if any), and a body being read fails with it.
+ *   error, if any), and a body being read fails with it. The error of
+ *   one never written (it waited for a streamed body) says that it can
+ *   be sent again on a new connection, whatever its method.
  *
  * PEP 3156: the HTTP client the PEP promises among the ready-made
  * protocols ("decent though not necessarily excellent").
@@ -316,6 +361,11 @@ export class HttpClientProtocol extends Protocol {
   #waiting: Pending[] = [];
   /** Requests waiting for a streamed body before them to be written. */
   #queue: Array<{ pending: Pending; send: () => void }> = [];
+  /**
+   * The request whose body is read to learn whether it is held in memory,
+   * before its head is written: not sent yet, so no byte answers it.
+   */
+  #probing: Pending | null = null;
   #sendingStream = false;
   /** The response being read is a final one (not 1xx). */
   #inFinal = false;
@@ -412,7 +462,8 @@ export class HttpClientProtocol extends Protocol {
 
   /** How many requests are sent or queued and not yet fully answered. */
   get pendingCount(): number {
-    return this.#waiting.length + this.#queue.length;
+    return this.#waiting.length + this.#queue.length +
+      (this.#probing === null ? 0 : 1);
   }
 
   /**
@@ -466,13 +517,14 @@ export class HttpClientProtocol extends Protocol {
     const headers: Array<[string, string]> = [];
     let hasHost = false;
     let last = false;
+    let upgrade: string | null = null;
     for (const pair of request.headers) {
       const name = pair[0];
       if (name === "content-length" || name === "transfer-encoding") continue;
       if (name === "host") hasHost = true;
       else if (name === "connection" && listsToken(pair[1], "close")) {
         last = true;
-      }
+      } else if (name === "upgrade") upgrade = pair[1];
       headers.push(pair);
     }
     if (!hasHost) headers.unshift(["host", url.host]);
@@ -505,24 +557,39 @@ export class HttpClientProtocol extends Protocol {
     const pending = new Pending(
       new RequestFuture(this.#loop ?? undefined, this.#requestCancelled),
       method,
+      upgrade,
     );
     if (last) this.#lastRequestSent = true;
     const send = () => {
       const transport = this.#transport!;
-      this.#parser.expectResponse(method);
-      this.#waiting.push(pending);
-      // Read only once sent: a request dropped while queued leaves its
-      // body untouched, for its caller to cancel.
+      // Read only once its turn comes: a request dropped while queued
+      // leaves its body untouched, for its caller to cancel.
       const ready = probe ? readReadyBody(stream!) : null;
       if (ready !== null) {
-        // Requests behind it wait until its body is known and sent.
+        // Not sent until its head is written; requests behind it wait
+        // until its body is known and sent.
+        this.#probing = pending;
         this.#sendingStream = true;
         ready.then((body) => {
           const transport = this.#transport;
-          if (transport === null || transport.isClosing()) {
-            // Lost or closing meanwhile: the request fails with it.
+          if (
+            this.#probing !== pending || transport === null ||
+            transport.isClosing()
+          ) {
+            // Cancelled, or failed, lost or closing meanwhile (then the
+            // request fails with the connection).
             if (body instanceof ReadableStream) body.cancel().catch(() => {});
-          } else if (body instanceof ReadableStream) {
+            if (transport !== null && !transport.isClosing()) {
+              // Cancelled: the requests behind it go.
+              this.#sendingStream = false;
+              this.#sendQueued();
+            }
+            return;
+          }
+          this.#probing = null;
+          this.#parser.expectResponse(method);
+          this.#waiting.push(pending);
+          if (body instanceof ReadableStream) {
             transport.write(head);
             this.#streamBody(pending, body, true, -1);
           } else {
@@ -534,6 +601,8 @@ export class HttpClientProtocol extends Protocol {
         });
         return;
       }
+      this.#parser.expectResponse(method);
+      this.#waiting.push(pending);
       if (data !== null && data.length > 0) {
         transport.writelines([head, data]);
       } else transport.write(head);
@@ -658,7 +727,7 @@ export class HttpClientProtocol extends Protocol {
     this.#closing = true;
     this.#lostError = exc;
     this.#transport = null;
-    this.#failAll(this.#lostFailure());
+    this.#failAll(this.#lostFailure(true), this.#lostFailure(false));
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const wake of waiters) wake();
@@ -689,7 +758,7 @@ export class HttpClientProtocol extends Protocol {
       if (status === 101) {
         pending.fail(
           new TypeError(
-            "Cannot read the HTTP response: status 101 (a protocol switch) is not supported, received 101",
+            `Cannot read the HTTP response: ${switchFault(head, pending)}`,
           ),
         );
         this.#waiting.shift();
@@ -788,6 +857,11 @@ export class HttpClientProtocol extends Protocol {
     const queued = this.#queue.findIndex((q) => q.pending.future === future);
     if (queued >= 0) {
       this.#queue.splice(queued, 1);
+      return;
+    }
+    if (this.#probing?.future === future) {
+      // Its head is not written: the probe's end drops it.
+      this.#probing = null;
       return;
     }
     const pending = this.#waiting.find((p) => p.future === future);
@@ -908,9 +982,21 @@ export class HttpClientProtocol extends Protocol {
     this.#transport?.abort();
   }
 
-  #lostFailure(): Error {
+  /**
+   * The error for the requests still waiting when the connection is lost:
+   * those `sent`, or those never written (queued behind a streamed body,
+   * or waiting for their own to be read), which Go's `http.Transport`
+   * retries whatever their method (its `nothingWrittenError`).
+   */
+  #lostFailure(sent: boolean): Error {
     const error = connectionReset(
-      !this.#eof
+      !sent
+        ? `Cannot get the HTTP response: ${
+          this.#eof
+            ? "the server closed the connection"
+            : "the connection was closed"
+        } before the request was sent (it waited for a streamed request body); nothing of it was written, so it can be sent again on a new connection, whatever its method`
+        : !this.#eof
         ? "Cannot get the HTTP response: the connection was closed before it arrived"
         : this.#interim || this.#inFinal || !this.#reused
         ? "Cannot get the HTTP response: the server closed the connection before it arrived"
@@ -930,13 +1016,20 @@ export class HttpClientProtocol extends Protocol {
     return error;
   }
 
-  #failAll(error: Error): void {
+  /**
+   * Fails every request still waiting with `error`, or those never
+   * written with `unsent`.
+   */
+  #failAll(error: Error, unsent: Error = error): void {
     const waiting = this.#waiting;
     const queued = this.#queue;
+    const probing = this.#probing;
     this.#waiting = [];
     this.#queue = [];
+    this.#probing = null;
     for (const pending of waiting) pending.fail(error);
-    for (const { pending } of queued) pending.fail(error);
+    probing?.fail(unsent);
+    for (const { pending } of queued) pending.fail(unsent);
   }
 
   // ---- Request bodies ----
@@ -946,6 +1039,11 @@ export class HttpClientProtocol extends Protocol {
     this.#sendingStream = false;
     pending.sent = true;
     this.#retime();
+    this.#sendQueued();
+  }
+
+  /** Sends the requests queued behind a body, until one waits for its own. */
+  #sendQueued(): void {
     const queued = this.#queue;
     while (
       queued.length > 0 && !this.#sendingStream && this.#transport !== null
