@@ -780,6 +780,12 @@ export class DenoEventLoop extends BaseEventLoop {
    * stdin pipe is closed. `close()` closes the pipes and kills a child that
    * still runs. Needs `--allow-run`.
    *
+   * Deno cannot cancel a write to stdin that the child (or a grandchild
+   * holding its stdin) never reads: once the transport is closed or
+   * aborted, or the loop closed, it no longer keeps the process alive, so
+   * that `run()` returns and the program exits. With `TULIP_NO_INTERNALS`
+   * set it does keep it alive, until the reader reads or exits.
+   *
    * PEP 3156: `loop.subprocess_exec()`.
    *
    * @typeParam P The protocol type.
@@ -946,6 +952,13 @@ export class DenoEventLoop extends BaseEventLoop {
    * streams do), then calls `connectionLost(undefined)`; a write error
    * gives `connectionLost(error)`. `connectionLost` always comes after the
    * stream has settled, so nothing of it outlives the transport.
+   *
+   * On a stream Deno made over a resource (`Deno.stdout.writable`, a
+   * file's `writable`, a child's stdin), each write calls Deno's write op
+   * itself, so that a write nobody reads, which Deno cannot cancel, no
+   * longer keeps the process alive once the transport is aborted or the
+   * loop closed. On any other stream, or with `TULIP_NO_INTERNALS` set,
+   * such a write keeps it alive until the stream's sink settles.
    *
    * PEP 3156: `loop.connect_write_pipe()`.
    *

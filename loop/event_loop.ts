@@ -87,7 +87,10 @@ export interface CreateConnectionOptions {
    * `TimeoutError`, and the connection is closed. Deno's TLS, which clients
    * use, keeps a closed connection's socket until the server finishes the
    * handshake or hangs up (and, after an `abort()`, until it reads what was
-   * sent): tulip cannot release it sooner.
+   * sent): tulip cannot release it sooner. This holds too for a call
+   * cancelled during the handshake, and for one the loop's `close()` ends
+   * (the process may still exit): Deno runs the handshake in a task of its
+   * own that holds the socket, and nothing in its API stops that task.
    *
    * @default {false}
    */

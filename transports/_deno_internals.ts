@@ -140,6 +140,34 @@ export function connRid(conn: Deno.Conn): number | undefined {
   return typeof rid === "number" ? rid : undefined;
 }
 
+/** The symbol under which Deno's streams over a resource keep it, once seen. */
+let backingKey: symbol | undefined = undefined;
+
+/**
+ * The resource id under `writable` when its writes may go to the write op
+ * directly: a stream Deno made over a resource (a child's stdin,
+ * `Deno.stdout.writable`, a file's `writable`), whose sink writes all of
+ * each chunk to the resource and closes it on `close()` and `abort()` when
+ * it owns it, while {@linkcode CORE_OPS} is found; `undefined` otherwise.
+ * The symbol is looked for on the first such stream seen.
+ *
+ * @param writable The stream.
+ * @returns The resource id, or `undefined`.
+ */
+export function writableRid(writable: WritableStream): number | undefined {
+  if (CORE_OPS === null) return undefined;
+  const key = backingKey ?? findSymbol(writable, "[[resourceBacking]]");
+  if (key === null) return undefined;
+  const backing = (writable as unknown as Fields)[key] as
+    | { rid?: unknown; autoClose?: unknown }
+    | undefined;
+  if (
+    typeof backing?.rid !== "number" || typeof backing.autoClose !== "boolean"
+  ) return undefined;
+  backingKey = key;
+  return backing.rid;
+}
+
 // ---------------------------------------------------------------------------
 // Request and Response bodies (the HTTP protocols)
 
@@ -314,6 +342,12 @@ export function probeInternals(conn?: Deno.Conn): ProbeResult[] {
       name: "Deno.Conn resource id symbol",
       found: rid,
       usedBy: "loop/_deno_proactor.ts: reads and writes call the ops",
+    },
+    {
+      name: "WritableStream resource backing",
+      found: writableRid(Deno.stdout.writable) !== undefined,
+      usedBy:
+        "transports/_deno_pipes.ts: pipe writes call the op, which a closed loop unrefs",
     },
     {
       name: "Request/Response inner body fields",

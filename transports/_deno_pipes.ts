@@ -19,6 +19,7 @@ import type { ReadTransport, Transport, WriteTransport } from "./transport.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
+import { CORE_OPS, writableRid } from "./_deno_internals.ts";
 
 /** What a read pipe needs of its protocol (a `Protocol` has it all). */
 export interface ReadPipeProtocol extends BaseProtocol {
@@ -313,6 +314,14 @@ export class ReadPipeTransport implements ReadTransport {
  * `abort()` drops the buffer and aborts the stream. A write error closes
  * the transport with `connectionLost(error)`. The bytes in flight plus the
  * buffer drive the water marks (`pauseWriting()` / `resumeWriting()`).
+ *
+ * On a stream Deno made over a resource (a child's stdin,
+ * `Deno.stdout.writable`), each write calls Deno's write op itself (see
+ * `writableRid()` in `_deno_internals.ts`): a write that a reader never
+ * takes cannot be cancelled, but once the transport is aborted or the loop
+ * closed, its op no longer keeps the process alive. Through the stream's
+ * own `write()` (any other stream, or with the internals switched off), it
+ * does until the reader reads or goes.
  */
 export class WritePipeTransport extends FlowControlledTransport
   implements WriteTransport {
@@ -322,6 +331,12 @@ export class WritePipeTransport extends FlowControlledTransport
   readonly #extra: Record<string, unknown>;
   readonly #flow: WriteFlowControl;
   readonly #writes: CompletionPort<void>;
+  /** The resource written by its op directly, or -1 for the writer. */
+  readonly #rid: number;
+  readonly #opWrites: CompletionPort<number>;
+  /** The write op in flight on the direct path, and what it writes. */
+  #op: Promise<number> | null = null;
+  #opData: Uint8Array = new Uint8Array(0);
   #protocol: BaseProtocol;
   #buffer: Uint8Array[] = [];
   #buffered = 0;
@@ -344,12 +359,18 @@ export class WritePipeTransport extends FlowControlledTransport
     this.#loop = io.loop;
     this.#proactor = proactor;
     this.#protocol = protocol;
+    this.#rid = writableRid(writable) ?? -1;
     this.#writer = writable.getWriter();
     this.#extra = { pipe: writable, ...extra };
     this.#flow = new WriteFlowControl(io.loop, this);
     const release = () => this.release();
     this.#writes = proactor.bind<void>({
       done: this.#onWritten,
+      failed: this.#onWriteError,
+      orphaned: release,
+    });
+    this.#opWrites = proactor.bind<number>({
+      done: this.#onOpWritten,
       failed: this.#onWriteError,
       orphaned: release,
     });
@@ -451,6 +472,7 @@ export class WritePipeTransport extends FlowControlledTransport
     this.#buffer = [];
     this.#buffered = 0;
     this.#writerClosed = true;
+    this.#unrefOp();
     // Rejects when the stream is closed or errored already: nothing to free.
     this.#writer.abort().catch(noop);
     return open;
@@ -485,12 +507,37 @@ export class WritePipeTransport extends FlowControlledTransport
     this.#buffer = [];
     this.#buffered = 0;
     this.#inFlight = chunk.length;
+    if (this.#rid >= 0) return this.#startOp(chunk);
     const writer = this.#writer;
     this.#proactor.watch(
       writer.ready.then(() => writer.write(chunk)),
       this.#writes,
     );
   }
+
+  #startOp(data: Uint8Array): void {
+    this.#opData = data;
+    const op = this.#op = CORE_OPS!.write(this.#rid, data);
+    this.#proactor.watch(op, this.#opWrites);
+  }
+
+  /** Lets the process exit while the write op in flight is pending. */
+  #unrefOp(): void {
+    if (this.#op !== null) CORE_OPS!.unrefOpPromise(this.#op);
+    this.#op = null;
+  }
+
+  #onOpWritten = (n: number): void => {
+    this.#op = null;
+    if (this.#lost || this.#failed) return;
+    // The op writes what the resource takes at once: the rest goes next.
+    const rest = this.#opData.subarray(n);
+    this.#opData = rest;
+    if (rest.length === 0) return this.#onWritten();
+    this.#inFlight = rest.length;
+    this.#startOp(rest);
+    this.#flow.update(this.getWriteBufferSize());
+  };
 
   #onWritten = (): void => {
     this.#inFlight = 0;
@@ -545,6 +592,7 @@ export class WritePipeTransport extends FlowControlledTransport
     this.#buffered = 0;
     this.#inFlight = 0;
     this.#flow.close();
+    this.#unrefOp();
     const done = () => this.#finish(error);
     if (this.#writerClosed) {
       // A close is under way, which a stream may never finish: the

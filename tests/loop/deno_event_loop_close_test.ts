@@ -5,6 +5,7 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { INTERNALS_ENABLED } from "../../transports/_deno_internals.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
@@ -213,25 +214,90 @@ Deno.test("run() returns and the process exits with a UDP endpoint left open", a
   );
 });
 
+/**
+ * Runs `body`, which prints `pid=` and the id of a process it starts that
+ * still runs when `run()` returns, and checks that the child Deno exited
+ * (see {@linkcode assertExited}); that process is stopped here.
+ */
+async function assertExitedBeside(
+  body: string,
+  what: string,
+  reported: boolean | null,
+): Promise<void> {
+  const result = await runChild(body);
+  const pid = Number(/pid=(\d+)/.exec(result.err)?.[1]);
+  assert(pid > 0, result.err);
+  try {
+    assertExited(result, what, reported);
+  } finally {
+    // Still running (signalling it succeeds), and stopped here.
+    Deno.kill(pid, "SIGKILL");
+  }
+}
+
 Deno.test({
   name:
     "run() returns and the process exits with a child's pipes left open (the child is not killed)",
   ignore: Deno.build.os === "windows",
   fn: async () => {
-    const result = await runChild(`
+    await assertExitedBeside(
+      `
       const [t] = await loop.subprocessExec(() => new SubprocessProtocol(), "sleep", [
         "30",
       ], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
       console.error("pid=" + t.getPid());
-    `);
-    const pid = Number(/pid=(\d+)/.exec(result.err)?.[1]);
-    assert(pid > 0, result.err);
-    try {
-      assertExited(result, "the child's pipes");
-    } finally {
-      // Still running (signalling it succeeds), and stopped here.
-      Deno.kill(pid, "SIGKILL");
-    }
+    `,
+      "the child's pipes",
+      true,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "run() returns and the process exits with a write to a child's stdin in flight that the child never reads (the child is not killed)",
+  // Deno's write to the pipe cannot be cancelled; only its op can be made
+  // not to keep the process alive (see WritePipeTransport).
+  ignore: Deno.build.os === "windows" || !INTERNALS_ENABLED,
+  fn: async () => {
+    await assertExitedBeside(
+      `
+      const [t] = await loop.subprocessExec(() => new SubprocessProtocol(), "sleep", [
+        "30",
+      ], { stdin: "pipe", stdout: "null", stderr: "null" });
+      console.error("pid=" + t.getPid());
+      t.getPipeTransport(0).write(new Uint8Array(4 << 20));
+      await new Promise((r) => setTimeout(r, 100));
+    `,
+      "the write to the child's stdin",
+      true,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "run() returns and the process exits after close() with a write in flight to a stdin that a grandchild holds and never reads",
+  ignore: Deno.build.os === "windows" || !INTERNALS_ENABLED,
+  fn: async () => {
+    // The shell is killed by close(); the sleep it started keeps the
+    // child's stdin and stdout open.
+    await assertExitedBeside(
+      `
+      let pid;
+      const seen = new Promise((resolve) => pid = resolve);
+      const [t] = await loop.subprocessShell(() => new class extends SubprocessProtocol {
+        pipeDataReceived(fd, data) { pid(new TextDecoder().decode(data).trim()); }
+      }(), "exec 3<&0; sleep 30 0<&3 3<&- & echo $!; wait");
+      console.error("pid=" + await seen);
+      t.getPipeTransport(0).write(new Uint8Array(4 << 20));
+      await new Promise((r) => setTimeout(r, 100));
+      t.close();
+      await new Promise((r) => setTimeout(r, 100));
+    `,
+      "the write to the grandchild's stdin",
+      null,
+    );
   },
 });
 

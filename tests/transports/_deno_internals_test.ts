@@ -9,6 +9,7 @@ import {
   probeInternals,
   REQUEST_SIGNAL_KEY,
   SERVE_FAST,
+  writableRid,
 } from "../../transports/_deno_internals.ts";
 
 /** A connected pair of real TCP connections on 127.0.0.1. */
@@ -30,7 +31,7 @@ Deno.test("probeInternals() finds every internal on the pinned Deno, or none whe
   const [client, server] = await tcpPair();
   try {
     const results = probeInternals(server);
-    assertEquals(results.length, 6);
+    assertEquals(results.length, 7);
     // Listed by name so that a failure says which probe stopped matching
     // (after a Deno upgrade: update the probe in transports/_deno_internals.ts,
     // or drop its fast path).
@@ -100,7 +101,7 @@ async function inChild(flags: string[], expression: string): Promise<unknown> {
 Deno.test("the switch never prompts: without env permission it counts as not set", async () => {
   assertEquals(
     await inChild([], "m.probeInternals().map((r) => r.found)"),
-    [true, false, true, true, true, true],
+    [true, false, true, true, true, true, true],
   );
 });
 
@@ -110,12 +111,23 @@ Deno.test("the switch turns every probe off when set", async () => {
       [`--allow-env=${NO_INTERNALS_ENV}`],
       "m.probeInternals().map((r) => r.found)",
     ),
-    [false, false, false, false, false, false],
+    [false, false, false, false, false, false, false],
   );
 });
 
 // ---------------------------------------------------------------------------
 // What each probe gives, when found
+
+Deno.test("writableRid() gives the resource under a stream Deno made, and nothing for any other", () => {
+  const plain = new WritableStream<Uint8Array>();
+  assertEquals(writableRid(plain), undefined);
+  if (!INTERNALS_ENABLED) {
+    assertEquals(writableRid(Deno.stdout.writable), undefined);
+    return;
+  }
+  assertEquals(writableRid(Deno.stdout.writable), 1);
+  assertEquals(writableRid(plain), undefined, "after a stream Deno made");
+});
 
 Deno.test("CORE_OPS reads and writes a real connection as Deno.Conn does", async () => {
   const [client, server] = await tcpPair();
