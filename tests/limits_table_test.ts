@@ -60,7 +60,7 @@ Framers | a line or \`readuntil()\` chunk | reader | limit
 Executor | jobs queued | executor | maxQueued
 `.trim().split("\n").map((line) => line.split(" | "));
 
-/** The table's rows: section, first cell, default cell, option cell. */
+/** The table's rows: the section, then the cells (what, default, effect, option). */
 async function tableRows(): Promise<string[][]> {
   const readme = await Deno.readTextFile(new URL("README.md", root));
   const start = readme.indexOf("## Limits and timeouts");
@@ -118,7 +118,7 @@ async function jsDocDefault(
   return value;
 }
 
-Deno.test("README's limits table gives each option's documented default", async () => {
+Deno.test("README's limits table names each option and gives its documented default", async () => {
   const rows = await tableRows();
   for (const [section, what, where, names] of ROWS) {
     const row = rows.find(([s, w]) => s === section && w.startsWith(what));
@@ -126,6 +126,12 @@ Deno.test("README's limits table gives each option's documented default", async 
       throw new Error(`README.md has no row "${what}" in ${section}`);
     }
     const options = names.split(" ");
+    for (const option of options) {
+      assert(
+        row[4].includes(option),
+        `${section}: ${what}: the option cell names no ${option}`,
+      );
+    }
     const documented = await Promise.all(
       options.map((option) => jsDocDefault(...WHERE[where], option)),
     );
