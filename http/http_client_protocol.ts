@@ -400,7 +400,8 @@ export class HttpClientProtocol extends Protocol {
    * Makes the protocol of one connection.
    *
    * @param options Limits and the loop.
-   * @throws {RangeError} When a limit is out of range.
+   * @throws {TypeError} When a timeout is not a number.
+   * @throws {RangeError} When a timeout or limit is out of range.
    */
   constructor(options?: HttpClientProtocolOptions) {
     super();

@@ -138,7 +138,8 @@ export interface HttpServerProtocolOptions {
    */
   maxBodyBytes?: number;
   /**
-   * The most bytes the request line may have. Over it: 414.
+   * The most bytes the request line, or a chunk-size line of a chunked
+   * body, may have. Over it: 414 (400 for a chunk-size line).
    *
    * @default {8192}
    */
@@ -460,10 +461,11 @@ class ServeInfo implements HttpServeInfo {
  * | `headersTimeout`: a head, from its first byte to its end | 60 s | 408, closed |
  * | `requestTimeout`: a whole request, head and body, from its first byte | 300 s | 408 (or cut, if the response began), closed |
  * | `writeTimeout`: the unsent answer not shrinking (the client not reading) | 60 s | aborted |
- * | `maxLineBytes`: the request line | 8 KiB | 414, closed |
+ * | `maxLineBytes`: the request line (a chunk-size line) | 8 KiB | 414 (400), closed |
  * | `maxHeaderBytes`: the head | 16 KiB | 431, closed |
  * | `maxHeaders`: header fields | 100 | 431, closed |
  * | `maxBodyBytes`: a body | 16 MiB | 413, closed |
+ * | `maxChunkExtensionBytes`: chunk extensions, per body | 16 KiB | 413, closed |
  * | `maxRequestsPerConnection` | unlimited | the last answer says `Connection: close` |
  * | pipelined input held unparsed | 4 KiB | reading paused |
  * | unread request body | 64 KiB | reading paused until the handler reads |
@@ -589,7 +591,8 @@ export class HttpServerProtocol extends Protocol {
    * @param options Timeouts, limits, scheme and loop.
    * @throws {TypeError} When `handler` is not a function, or a timeout is
    * not a number.
-   * @throws {RangeError} When a timeout or limit is out of range.
+   * @throws {RangeError} When a timeout or limit is out of range, or
+   * `scheme` is neither `"http"` nor `"https"`.
    */
   constructor(handler: HttpHandler, options?: HttpServerProtocolOptions) {
     super();

@@ -547,8 +547,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @param cb The callback, or an immediate `Handle`.
    * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle with the due time; `cancel()` is O(1).
-   * @throws {TypeError} When `delay` is not a number, or `cb` not a
-   * function or a coroutine function (see `callSoon`).
+   * @throws {TypeError} When `delay` is not a number, or `cb` is not a
+   * function or is a coroutine function (see `callSoon`).
+   * @throws {InvalidStateError} When the loop is closed.
    */
   callLater<A extends unknown[]>(
     delay: number,
@@ -577,8 +578,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @param cb The callback, or an immediate `Handle`.
    * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle with the due time.
-   * @throws {TypeError} When `when` is not a number, or `cb` not a
-   * function or a coroutine function (see `callSoon`).
+   * @throws {TypeError} When `when` is not a number, or `cb` is not a
+   * function or is a coroutine function (see `callSoon`).
+   * @throws {InvalidStateError} When the loop is closed.
    */
   callAt<A extends unknown[]>(
     when: number,
@@ -604,9 +606,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @param cb The callback, or an immediate `Handle`.
    * @param args Its positional arguments (none with a `Handle`).
    * @returns A handle whose `cancel()` stops the repetition.
-   * @throws {TypeError} When `cb` is not a function, or is a coroutine
-   * function (see `callSoon`).
+   * @throws {TypeError} When `interval` is not a number, or `cb` is not
+   * a function or is a coroutine function (see `callSoon`).
    * @throws {RangeError} When `interval` is not > 0.
+   * @throws {InvalidStateError} When the loop is closed.
    */
   callRepeatedly<A extends unknown[]>(
     interval: number,

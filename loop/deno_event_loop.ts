@@ -680,6 +680,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * option is not a boolean.
    * @throws {RangeError} When a port is out of range or a hostname empty.
    * @throws {Deno.errors.NotSupported} Without `--unstable-net`.
+   * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Two endpoints on 127.0.0.1
    * ```ts
@@ -801,6 +802,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * @throws {TypeError} When `cmd` is neither a string nor a URL, `args`
    * not strings, or `cwd` neither a string nor a URL.
    * @throws {RangeError} When a pipe option is not a known value.
+   * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Reading a child's output
    * ```ts
@@ -854,6 +856,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`.
    * @throws {TypeError} When `cmd` is not a string.
+   * @throws {InvalidStateError} When the loop is closed.
    *
    * @example The exit code of a shell command
    * ```ts
@@ -906,7 +909,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`.
    * @throws {TypeError} When `readable` is not a `ReadableStream`.
-   * @throws {InvalidStateError} When the stream is locked.
+   * @throws {InvalidStateError} When the loop is closed, or the stream is
+   * locked.
    *
    * @example Reading a stream through a protocol
    * ```ts
@@ -968,7 +972,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`.
    * @throws {TypeError} When `writable` is not a `WritableStream`.
-   * @throws {InvalidStateError} When the stream is locked.
+   * @throws {InvalidStateError} When the loop is closed, or the stream is
+   * locked.
    *
    * @example Writing through a transport into a stream
    * ```ts
@@ -1348,6 +1353,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * @throws {TypeError} When `host` is not a string or `port` not a number.
    * @throws {RangeError} When `host` is empty, `port` out of range, or
    * `family` not 0, 4 or 6.
+   * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Resolving localhost
    * ```ts
@@ -1387,6 +1393,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * @throws {TypeError} When `sockaddr` is not `{ hostname, port }`.
    * @throws {RangeError} When the port is out of range or `flags` has an
    * unknown bit.
+   * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Naming 127.0.0.1
    * ```ts

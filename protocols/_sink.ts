@@ -58,3 +58,24 @@ function sinkKind(
     }`,
   );
 }
+
+/**
+ * Checks a framer's `onLengthExceeded` option: a function, or absent.
+ *
+ * @param what The framer, for the error: `"a ChunkProtocol"`.
+ * @param value What was given.
+ * @returns The function, or `null` when none was given.
+ * @throws {TypeError} When it is given and not a function.
+ */
+export function lengthExceededHandler<F>(
+  what: string,
+  value: unknown,
+): F | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== "function") {
+    throw new TypeError(
+      `Cannot make ${what}: onLengthExceeded must be a function, received ${typeof value}`,
+    );
+  }
+  return value as F;
+}

@@ -12,7 +12,7 @@ import {
 } from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
-import { pickSink } from "./_sink.ts";
+import { lengthExceededHandler, pickSink } from "./_sink.ts";
 import { Intake } from "./_intake.ts";
 
 /** The default `maxLength` of a chunk, in bytes (Twisted's `MAX_LENGTH`). */
@@ -76,7 +76,7 @@ export interface ChunkProtocolOptions<P extends ChunkProtocol = ChunkProtocol> {
   /**
    * The longest chunk allowed, in bytes, delimiter excluded. A chunk of
    * exactly `maxLength` bytes is delivered; a longer one is reported to
-   * `lengthExceeded()` and never buffered whole.
+   * `lengthExceeded()` and never buffered whole. `Infinity` for no limit.
    *
    * @default {16384}
    */
@@ -217,10 +217,11 @@ export class ChunkProtocol extends Protocol {
    * @param onChunk A callback, or a `ChunkReceiver` object, that receives
    * each chunk. Without it, override `chunkReceived()`.
    * @param options `maxLength` and `onLengthExceeded`.
-   * @throws {TypeError} When `delimiter` is neither bytes nor a string, or
-   * `onChunk` is neither a function nor a `ChunkReceiver`.
-   * @throws {RangeError} When `delimiter` is empty or `maxLength` is not a
-   * whole number >= 0.
+   * @throws {TypeError} When `delimiter` is neither bytes nor a string,
+   * `onChunk` is neither a function nor a `ChunkReceiver`, or
+   * `onLengthExceeded` is not a function.
+   * @throws {RangeError} When `delimiter` is empty or `maxLength` is
+   * neither a whole number >= 0 nor `Infinity`.
    */
   constructor(
     delimiter: Uint8Array | string,
@@ -254,7 +255,10 @@ export class ChunkProtocol extends Protocol {
       "chunkReceived",
       onChunk,
     );
-    this.#onLengthExceeded = options?.onLengthExceeded ?? null;
+    this.#onLengthExceeded = lengthExceededHandler(
+      "a ChunkProtocol",
+      options?.onLengthExceeded,
+    );
   }
 
   /**

@@ -12,7 +12,7 @@ import {
 } from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
-import { pickSink } from "./_sink.ts";
+import { lengthExceededHandler, pickSink } from "./_sink.ts";
 import { Intake } from "./_intake.ts";
 
 /** The default `maxLength` of a message, in bytes (1 MiB). */
@@ -165,7 +165,7 @@ export class Int32StringReceiver extends Protocol {
    * message. Without it, override `stringReceived()`.
    * @param options `maxLength` and `onLengthExceeded`.
    * @throws {TypeError} When `onString` is neither a function nor a
-   * `StringReceiver`.
+   * `StringReceiver`, or `onLengthExceeded` is not a function.
    * @throws {RangeError} When `maxLength` is not a whole number from 0 to
    * 2^32 - 1.
    */
@@ -192,7 +192,10 @@ export class Int32StringReceiver extends Protocol {
       "stringReceived",
       onString,
     );
-    this.#onLengthExceeded = options?.onLengthExceeded ?? null;
+    this.#onLengthExceeded = lengthExceededHandler(
+      "an Int32StringReceiver",
+      options?.onLengthExceeded,
+    );
   }
 
   /**

@@ -94,8 +94,9 @@ export class LineReceiver extends ChunkProtocol {
    * @param options `maxLength` (default 16384 bytes) and
    * `onLengthExceeded`.
    * @throws {TypeError} When `onLine` is neither a function nor a
-   * `ChunkReceiver`.
-   * @throws {RangeError} When `maxLength` is not a whole number >= 0.
+   * `ChunkReceiver`, or `onLengthExceeded` is not a function.
+   * @throws {RangeError} When `maxLength` is neither a whole number >= 0
+   * nor `Infinity`.
    */
   constructor(
     onLine?: LineCallback | ChunkReceiver<LineReceiver>,

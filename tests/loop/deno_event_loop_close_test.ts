@@ -3,11 +3,21 @@
 // one still open exits (asyncio.run() returns and Python exits), and
 // reports once how many were left open.
 
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { InvalidStateError } from "../../futures/errors.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { INTERNALS_ENABLED } from "../../transports/_deno_internals.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
-import { Protocol } from "../../protocols/protocol.ts";
+import {
+  DatagramProtocol,
+  Protocol,
+  SubprocessProtocol,
+} from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Transport } from "../../transports/transport.ts";
 
@@ -387,4 +397,55 @@ Deno.test("close() reports nothing when everything was closed", async () => {
   loop.close();
   assertEquals(reports, []);
   await new Promise((resolve) => setTimeout(resolve, 20));
+});
+
+Deno.test("a closed DenoEventLoop refuses new I/O with InvalidStateError, as each method's @throws says", () => {
+  const loop = new DenoEventLoop();
+  loop.close();
+  const calls: [string, () => unknown][] = [
+    [
+      "createConnection",
+      () => loop.createConnection(() => new Protocol(), "127.0.0.1", 9),
+    ],
+    [
+      "createServer",
+      () => loop.createServer(() => new Protocol(), "127.0.0.1", 0),
+    ],
+    [
+      "createDatagramEndpoint",
+      () =>
+        loop.createDatagramEndpoint(() => new DatagramProtocol(), {
+          localAddr: { hostname: "127.0.0.1", port: 0 },
+        }),
+    ],
+    [
+      "subprocessExec",
+      () => loop.subprocessExec(() => new SubprocessProtocol(), "true"),
+    ],
+    [
+      "subprocessShell",
+      () => loop.subprocessShell(() => new SubprocessProtocol(), "true"),
+    ],
+    [
+      "connectReadPipe",
+      () => loop.connectReadPipe(() => new Protocol(), new ReadableStream()),
+    ],
+    [
+      "connectWritePipe",
+      () => loop.connectWritePipe(() => new Protocol(), new WritableStream()),
+    ],
+    ["getaddrinfo", () => loop.getaddrinfo("localhost", 80)],
+    [
+      "getnameinfo",
+      () => loop.getnameinfo({ hostname: "127.0.0.1", port: 80 }),
+    ],
+    ["runInExecutor", () => loop.runInExecutor(null, () => 1)],
+  ];
+  for (const [name, call] of calls) {
+    assertThrows(
+      call,
+      InvalidStateError,
+      `Cannot call ${name}(): the loop is closed`,
+    );
+  }
 });

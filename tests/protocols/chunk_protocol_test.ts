@@ -381,6 +381,14 @@ Deno.test("ChunkProtocol validates its delimiter, callback and maxLength", () =>
   assertEquals([p.delimiter, p.maxLength], [new Uint8Array([0]), 16384]);
 });
 
+Deno.test("ChunkProtocol refuses an onLengthExceeded that is not a function when made, not when a chunk is too long", () => {
+  assertThrows(
+    () => new ChunkProtocol("\n", () => {}, { onLengthExceeded: 7 as never }),
+    TypeError,
+    "Cannot make a ChunkProtocol: onLengthExceeded must be a function, received number",
+  );
+});
+
 Deno.test("ChunkProtocol keeps its own copy of the delimiter", () => {
   const delim = bytes(";");
   const chunks: string[] = [];

@@ -178,6 +178,14 @@ Deno.test("Int32StringReceiver refuses a sink that is neither a callback nor a r
   );
 });
 
+Deno.test("Int32StringReceiver refuses an onLengthExceeded that is not a function when made, not when a message is too long", () => {
+  assertThrows(
+    () => new Int32StringReceiver(() => {}, { onLengthExceeded: 7 as never }),
+    TypeError,
+    "Cannot make an Int32StringReceiver: onLengthExceeded must be a function, received number",
+  );
+});
+
 // ---- Callbacks that feed, pause or stop the framing ----
 
 Deno.test("Int32StringReceiver delivers nothing after connectionLost", () => {
