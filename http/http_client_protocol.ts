@@ -189,19 +189,20 @@ function switchFault(head: HttpResponseHead, pending: Pending): string {
   if (pending.upgrade === null) {
     return `the server switched protocols (status 101) though the request asked for no upgrade (it had no Upgrade field), ${received}`;
   }
+  const names = (to ?? "").split(",").map((part) => part.trim().toLowerCase())
+    .filter((name) => name !== "");
   if (
-    to === undefined || connection === undefined ||
+    names.length === 0 || connection === undefined ||
     !listsToken(connection, "upgrade")
   ) {
-    const missing = to === undefined
+    const missing = names.length === 0
       ? "without Upgrade"
       : `with Connection: ${connection ?? "(none)"}`;
     return `a 101 response must name the new protocol in Upgrade and list upgrade in Connection (RFC 9110 §7.8), received 101 ${missing}`;
   }
   const offered = pending.upgrade;
-  for (const part of to.split(",")) {
-    const name = part.trim().toLowerCase();
-    if (name !== "" && !listsToken(offered, name)) {
+  for (const name of names) {
+    if (!listsToken(offered, name)) {
       return `the server switched to a protocol the request did not offer (it offered ${offered}), ${received}`;
     }
   }
@@ -264,8 +265,9 @@ class Pending {
  *   behind it. Those requests fail with a `Deno.errors.ConnectionReset`
  *   saying that an earlier request was cancelled (they are not sent again:
  *   make a new connection for them). A request cancelled while responses
- *   before it are still coming lets them end first; one not sent yet (it
- *   waits behind a streamed body) is just dropped. A body cancelled after
+ *   before it are still coming lets them end first; one not written yet (it
+ *   waits behind a streamed body, or for its own to be read) is just
+ *   dropped. A body cancelled after
  *   its response ended (the bytes came, unread) keeps the connection.
  * - A HEAD response, and 204 and 304, have no body (`body` is `null`).
  *   Informational (1xx) responses are skipped; a 101 (protocol switch)
@@ -482,7 +484,8 @@ export class HttpClientProtocol extends Protocol {
    * `Deno.errors.ConnectionReset` if the connection is lost first (or
    * closed because an earlier request was cancelled), and with the
    * parser's error for a malformed response. Cancelling it before the
-   * response has ended closes the connection.
+   * response has ended closes the connection, unless it was not written
+   * yet (then it is just dropped).
    * @throws {TypeError} When `request` is not a `Request`, its body was
    * already used, or a header cannot be sent.
    * @throws {InvalidStateError} Before `connectionMade`, or once the
@@ -823,14 +826,9 @@ export class HttpClientProtocol extends Protocol {
     this.#bodyPaused = false;
     this.#retime();
     pending.body?.end();
-    if (
-      this.#lastRequestSent && this.#waiting.length === 0 &&
-      this.#queue.length === 0 && !this.#sendingStream
-    ) {
-      // The answer to a request that asked for Connection: close.
-      this.#closing = true;
-      this.#transport?.close();
-    } else if (pending.lastOnConnection) {
+    // The answer to a request that asked for Connection: close?
+    if (this.#closeIfLast()) return;
+    if (pending.lastOnConnection) {
       this.#closing = true;
       this.#serverSaidClose = true;
       this.#failAll(
@@ -985,7 +983,7 @@ export class HttpClientProtocol extends Protocol {
 
   /**
    * The error for the requests still waiting when the connection is lost:
-   * those `sent`, or those never written (queued behind a streamed body,
+   * those written, even in part, or those never written (queued behind a streamed body,
    * or waiting for their own to be read), which Go's `http.Transport`
    * retries whatever their method (its `nothingWrittenError`).
    */
@@ -1049,6 +1047,23 @@ export class HttpClientProtocol extends Protocol {
     while (
       queued.length > 0 && !this.#sendingStream && this.#transport !== null
     ) queued.shift()!.send();
+    // The request that asked for Connection: close may have been dropped.
+    this.#closeIfLast();
+  }
+
+  /**
+   * Closes the connection when a request asked for `Connection: close`
+   * and nothing is left to send or answer (it was answered, or dropped
+   * before it was written).
+   */
+  #closeIfLast(): boolean {
+    if (
+      !this.#lastRequestSent || this.#waiting.length > 0 ||
+      this.#queue.length > 0 || this.#sendingStream
+    ) return false;
+    this.#closing = true;
+    this.#transport?.close();
+    return true;
   }
 
   #streamBody(

@@ -6,7 +6,11 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
+import {
+  CancelledError,
+  InvalidStateError,
+  TimeoutError,
+} from "../../futures/errors.ts";
 import { HttpParseError } from "../../http/_http_parser.ts";
 import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
 import { BODY_FIELDS } from "../../transports/_deno_internals.ts";
@@ -886,6 +890,11 @@ Deno.test("HttpClientProtocol fails a 101 and closes, saying what was wrong with
     ],
     [
       upgrade,
+      "Upgrade: \r\nConnection: upgrade",
+      "a 101 response must name the new protocol in Upgrade and list upgrade in Connection (RFC 9110 §7.8), received 101 without Upgrade",
+    ],
+    [
+      upgrade,
       "Upgrade: h2c\r\nConnection: upgrade",
       "the server switched to a protocol the request did not offer (it offered websocket), received 101 with Upgrade: h2c",
     ],
@@ -1431,4 +1440,64 @@ Deno.test("HttpClientProtocol does not take bytes that came before a queued requ
     'the server sent bytes that answer no request (received "HTTP/1.1 200 OK',
   );
   loop.close();
+});
+
+Deno.test({
+  name:
+    "HttpClientProtocol closes the connection when its Connection: close request is cancelled while its body is probed",
+  // Only without Deno's internals is a stream body read before its head
+  // is written (see http/_deno_body.ts).
+  ignore: BODY_FIELDS !== null,
+  async fn() {
+    const run = await talk("", async (client) => {
+      const post = client.request(
+        new Request("http://h/", {
+          method: "POST",
+          headers: { connection: "close" },
+          body: new ReadableStream<Uint8Array>({
+            start(c) {
+              c.enqueue(bytes("data"));
+            },
+          }),
+        }),
+      );
+      post.cancel();
+      await assertRejects(() => post, CancelledError);
+      // Dropped before it was written, the request leaves nothing to
+      // send or answer: the connection it asked to close is closed.
+      const closed = client.waitClosed();
+      await sleep(120);
+      return closed.done();
+    });
+    assertEquals(run.result, true);
+    assertEquals(run.requestText, "");
+  },
+});
+
+Deno.test("HttpClientProtocol closes the connection when its Connection: close request is answered before its streamed body ends", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const run = await talk(
+    "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n",
+    async (client) => {
+      const post = client.request(
+        new Request("http://h/", {
+          method: "POST",
+          headers: { connection: "close" },
+          body: new ReadableStream<Uint8Array>({
+            async pull(c) {
+              await gate;
+              c.close();
+            },
+          }),
+        }),
+      );
+      assertEquals((await post).status, 413);
+      release();
+      const closed = client.waitClosed();
+      await sleep(120);
+      return closed.done();
+    },
+  );
+  assertEquals(run.result, true);
 });
