@@ -614,7 +614,9 @@ function settleThen<T, R1, R2>(
 ): void {
   let value: T;
   try {
-    if (interrupted !== undefined) throw interrupted;
+    // A cancelled future's own CancelledError wins over the interruption
+    // (a later cancel() of the task), as in asyncio's Task.__step.
+    if (interrupted !== undefined && !future.cancelled()) throw interrupted;
     value = future.result();
   } catch (e) {
     if (onrejected == null) return reject(e);

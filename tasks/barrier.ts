@@ -63,14 +63,20 @@ const ABORTED = "Cannot pass a Barrier: it was aborted";
 // where a released task looks at the barrier's state when it resumes.
 class Party extends Waiter<number> {
   #draining: Set<Party> | null = null;
+  #left: (() => void) | null = null;
   #broken: BrokenBarrierError | null = null;
 
   /**
    * Opens the barrier for this party; it is in `draining` (if given) until
-   * it resumes.
+   * it resumes, and then calls `left`.
    */
-  release(index: number, draining: Set<Party> | null): void {
+  release(
+    index: number,
+    draining: Set<Party> | null,
+    left: (() => void) | null = null,
+  ): void {
     this.#draining = draining;
+    this.#left = left;
     draining?.add(this);
     this.setResult(index);
   }
@@ -78,7 +84,6 @@ class Party extends Waiter<number> {
   /** Breaks a released party that has not resumed yet. */
   break(message: string): void {
     this.#broken = new BrokenBarrierError(message);
-    this.#leave();
   }
 
   override result(): number {
@@ -96,8 +101,13 @@ class Party extends Waiter<number> {
   }
 
   #leave(): void {
-    this.#draining?.delete(this);
+    const draining = this.#draining;
+    if (draining === null) return;
     this.#draining = null;
+    draining.delete(this);
+    const left = this.#left;
+    this.#left = null;
+    left?.();
   }
 }
 
@@ -169,6 +179,7 @@ export class Barrier {
   #next = 0;
   // The released parties that have not resumed (read their index) yet.
   #draining = new Set<Party>();
+  #left: (() => void) | null = null;
   #drainPending = false;
   // Parties that arrived while the last round drained or was reset.
   #blocked = new Set<Party>();
@@ -241,7 +252,9 @@ export class Barrier {
         this.#blocked.delete(party);
       },
     });
-    if (this.#state === FILLING) this.#arrive(party);
+    // Once a round has drained, the parties that waited for it arrive
+    // first (#endDrain): until then a new party lines up behind them.
+    if (this.#state === FILLING && !this.#drainPending) this.#arrive(party);
     else this.#blocked.add(party);
     return party;
   }
@@ -325,8 +338,26 @@ export class Barrier {
     const opener = round.pop()!;
     this.#round = round;
     this.#next = 0;
-    opener.release(round.length, this.#draining);
+    const draining = this.#draining = new Set();
+    this.#left = () => this.#drained(draining);
+    opener.release(round.length, draining, this.#left);
     this.#loop!.callSoon(this.#releaseNext);
+  }
+
+  // A party of the round has resumed: once the last has (every party
+  // released and none left to resume), the round is over, as asyncio's
+  // barrier is filling again once its last task has left wait() — even
+  // for that task, which finds the barrier filling. The parties that
+  // waited meanwhile arrive a little later (#endDrain), as asyncio's are
+  // notified then and arrive when they run.
+  #drained(draining: Set<Party>): void {
+    if (
+      draining === this.#draining && draining.size === 0 &&
+      this.#next >= this.#round.length &&
+      (this.#state === DRAINING || this.#state === RESETTING)
+    ) {
+      this.#state = FILLING;
+    }
   }
 
   #releaseNext = (): void => {
@@ -335,7 +366,7 @@ export class Barrier {
       const index = this.#next++;
       const party = round[index];
       if (party.done()) continue; // cancelled while it waited its turn
-      party.release(index, this.#draining);
+      party.release(index, this.#draining, this.#left);
       this.#loop!.callSoon(this.#releaseNext);
       return;
     }
@@ -347,7 +378,7 @@ export class Barrier {
   #endDrain = (): void => {
     this.#drainPending = false;
     this.#round = [];
-    this.#draining.clear(); // who has not resumed by now keeps its index
+    this.#draining = new Set(); // who has not resumed by now keeps its index
     if (this.#state === BROKEN) return;
     this.#state = FILLING;
     const blocked = [...this.#blocked];

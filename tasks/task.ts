@@ -471,7 +471,11 @@ export class Task<T> extends Future<T> {
     if (this.done()) return;
     if (this.#mustCancel) {
       this.#mustCancel = false;
-      exc = new CancelledError(this.#cancelMessage);
+      // The awaited future's own CancelledError (an earlier cancel() got
+      // to it) goes in as it is, as in asyncio's Task.__step.
+      if (!(exc instanceof CancelledError)) {
+        exc = new CancelledError(this.#cancelMessage);
+      }
     }
     this.#futWaiter = null;
     if (this.#gen === null) return this.#start(exc);

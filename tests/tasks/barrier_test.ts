@@ -282,3 +282,51 @@ Deno.test("Barrier.reset() or abort() while a round drains fails the parties tha
     }
   }
 });
+
+Deno.test("Barrier: the last party of a round to resume finds it filling again, the others find it draining (test_draining_state)", async () => {
+  for (const style of ["generator", "async"] as const) {
+    await run(function* (loop) {
+      const N = 5;
+      const barrier = new Barrier(N, { loop });
+      const draining: boolean[] = [];
+      const seen = () => String(barrier).includes("draining");
+      function* partyGen(): Coroutine<void> {
+        yield* barrier.wait();
+        draining.push(seen());
+      }
+      const partyAsync = async () => {
+        await barrier.wait();
+        draining.push(seen());
+      };
+      const tasks = Array.from(
+        { length: N },
+        () => loop.createTask(style === "generator" ? partyGen() : partyAsync),
+      );
+      for (const t of tasks) yield* t;
+      assertEquals(draining, [true, true, true, true, false], style);
+      assertEquals(barrier.nWaiting, 0);
+      assertFalse(barrier.broken);
+    });
+  }
+});
+
+Deno.test("Barrier: the last party to resume may reset it at once, failing nobody, and everyone passes again", async () => {
+  await run(function* (loop) {
+    const N = 3;
+    const barrier = new Barrier(N, { loop });
+    const passed: number[] = [];
+    let resumed = 0;
+    const party = async () => {
+      await barrier.wait();
+      if (++resumed === N) {
+        assertEquals(barrier.nWaiting, 0);
+        barrier.reset(); // nobody is inside: nothing to fail
+      }
+      passed.push(await barrier.wait());
+    };
+    const tasks = Array.from({ length: N }, () => loop.createTask(party));
+    for (const t of tasks) yield* t;
+    assertEquals(passed.toSorted(), [0, 1, 2]);
+    assertFalse(barrier.broken);
+  });
+});

@@ -409,6 +409,41 @@ Deno.test("Task.cancel() throws CancelledError at the yield where the coroutine 
   loop.close();
 });
 
+Deno.test("Task.cancel() twice before the task resumes: the awaited future's own CancelledError comes in, both requests counted (asyncio's Task.__step)", async () => {
+  for (const style of ["generator", "async"] as const) {
+    const loop = new VirtualTimeLoop();
+    const inner = loop.createFuture<void>();
+    let caught: unknown;
+    const task = style === "generator"
+      ? loop.createTask(function* (): Coroutine<void> {
+        try {
+          yield* inner;
+        } catch (e) {
+          caught = e;
+          throw e;
+        }
+      })
+      : loop.createTask(async () => {
+        try {
+          await inner;
+        } catch (e) {
+          caught = e;
+          throw e;
+        }
+      });
+    loop.callLater(1, () => {
+      assert(task.cancel("first")); // cancels `inner`
+      assert(task.cancel("second")); // `inner` is done: kept for the step
+    });
+    await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+    assertInstanceOf(caught, CancelledError, style);
+    assertEquals((caught as Error).message, "first", style);
+    assertThrows(() => task.result(), CancelledError, "first");
+    assertEquals(task.cancelling(), 2, style);
+    loop.close();
+  }
+});
+
 Deno.test("Task.cancel() before the first step means the coroutine never runs", async () => {
   const loop = new VirtualTimeLoop();
   let started = false;
