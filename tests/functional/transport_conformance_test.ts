@@ -664,6 +664,35 @@ conformance(
     assertEquals(peer.count("lost"), 0);
   },
 );
+conformance(
+  "A connectionLost() that throws is reported with the transport and protocol, once",
+  ["ownProtocol"],
+  async (fx) => {
+    const reports: {
+      message: string;
+      transport: unknown;
+      protocol: unknown;
+      exception: unknown;
+    }[] = [];
+    fx.loop.setExceptionHandler((_loop, context) => {
+      reports.push(context as never);
+    });
+    const boom = new Error("boom");
+    fx.probe.connectionLost = () => {
+      throw boom;
+    };
+    fx.transport.close();
+    await waitUntil(() => reports.length > 0, "the report");
+    await settle();
+    assertEquals(reports.map((r) => r.message), [
+      "Exception in protocol.connectionLost()",
+    ]);
+    assertStrictEquals(reports[0].exception, boom);
+    assertStrictEquals(reports[0].transport, fx.transport);
+    assertStrictEquals(reports[0].protocol, fx.probe);
+  },
+);
+
 // ---- Protocol and extra info ----
 
 conformance("connectionMade() comes first, exactly once", [
