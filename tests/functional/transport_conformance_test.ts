@@ -114,6 +114,17 @@ conformance("write() of a non-Uint8Array throws the same TypeError", [
     TypeError,
     'Cannot call writelines(): every item must be a Uint8Array, received "y"',
   );
+  assertThrows(
+    () => fx.transport.writelines(5 as never),
+    TypeError,
+    "Cannot call writelines(): list must be an iterable of Uint8Array, received 5",
+  );
+  assertThrows(
+    () => fx.transport.writelines(bytes("ab") as never),
+    TypeError,
+    "Cannot call writelines(): list must be an iterable of Uint8Array, received Uint8Array(2) (call write() for a single buffer)",
+  );
+  assertEquals(fx.transport.getWriteBufferSize(), 0);
   assertFalse(fx.transport.isClosing());
   return Promise.resolve();
 });
