@@ -147,7 +147,9 @@ export abstract class StreamEnd extends FlowControlledTransport
     this.reading = false;
     this.delivery?.cancel();
     this.delivery = null;
-    this.flow.close();
+    // No more writes: the producer stops, but the protocol still hears
+    // resumeWriting() as the buffer drains, until connectionLost.
+    this.flow.endWrites();
     this.startClose();
   }
 

@@ -339,6 +339,29 @@ conformance(
   },
 );
 
+conformance(
+  "close() while writing is paused: resumeWriting() once the buffer is sent, then connectionLost(undefined)",
+  [
+    "write",
+    "backpressure",
+  ],
+  async (fx) => {
+    fx.peer.pause!();
+    const written = await fillUntilPaused(fx);
+    fx.transport.close();
+    fx.peer.resume!();
+    await waitUntil(() => fx.probe.count("lost") > 0, "connectionLost");
+    await peerHas(fx, written);
+    await settle();
+    assertEquals(fx.probe.events.filter((e) => e !== "made"), [
+      "pause",
+      "resume",
+      "lost",
+    ]);
+    assertStrictEquals(fx.probe.lostWith, undefined);
+  },
+);
+
 conformance("Lowering the high mark under the buffered size pauses at once", [
   "write",
   "backpressure",
