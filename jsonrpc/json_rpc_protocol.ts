@@ -1152,6 +1152,9 @@ export class JsonRpcProtocol extends Protocol {
   // if nothing holds reading back.
   #drain(): void {
     if (this.#draining) return;
+    // A closing transport sends no reply: what is held is not served
+    // (resumeWriting() still comes as a close() flushes).
+    if (this.#transport?.isClosing() === true) return;
     this.#draining = true;
     try {
       while (this.#inbox.length > 0 && !this.#blocked()) {

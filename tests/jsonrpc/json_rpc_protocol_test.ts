@@ -1758,6 +1758,46 @@ Deno.test("JsonRpcProtocol holds a bounded reply buffer for a peer that never re
   }
 });
 
+Deno.test("JsonRpcProtocol closed while its replies wait serves none of the requests still held", async () => {
+  // Once the transport is closing no reply can go out: the requests held
+  // while writing was paused are not run when the buffer drains.
+  const loop = new VirtualTimeLoop();
+  let calls = 0;
+  const server = new JsonRpcProtocol({
+    echo: (p) => {
+      calls++;
+      return p;
+    },
+  }, { loop });
+  const client = new Peer();
+  const [clientT, serverT] = transportPair(client, server, {
+    loop,
+    bufferSize: 2048,
+    chunkSize: 1500,
+  });
+  serverT.setWriteBufferLimits(4096, 1024);
+  clientT.pauseReading();
+  const requests = Array.from(
+    { length: 400 },
+    (_, i) =>
+      `{"jsonrpc":"2.0","method":"echo","params":["${
+        "y".repeat(100)
+      }"],"id":${i}}`,
+  );
+  clientT.write(frame("newline", ...requests));
+  await loop.advance(1);
+  assertFalse(serverT.isReading());
+  const served = calls;
+  assert(served < 400, `served ${served}`);
+  serverT.close();
+  clientT.resumeReading();
+  await loop.advance(5);
+  assertEquals(calls, served);
+  clientT.close();
+  await loop.advance(1);
+  loop.close();
+});
+
 Deno.test("JsonRpcProtocol answers everything a slow reader sent, once it reads", async () => {
   const loop = new VirtualTimeLoop();
   const server = new JsonRpcProtocol({ echo: (p) => p }, { loop });
