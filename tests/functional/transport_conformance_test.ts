@@ -14,7 +14,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
-import type { Producer } from "../../transports/transport.ts";
+import type { Producer, WriteTransport } from "../../transports/transport.ts";
 import {
   type Capabilities,
   concat,
@@ -878,6 +878,27 @@ const DATAGRAM_CASES: DatagramCase[] = [
       fx.transport.abort();
       await settle();
       assertEquals(fx.probe.count("lost"), 1);
+      assertStrictEquals(fx.probe.lostWith, undefined);
+    },
+  },
+  {
+    name:
+      "close() while writing is paused: resumeWriting() once the queue is sent, then connectionLost(undefined)",
+    body: async (fx) => {
+      fx.probe.pauseWriting = () => fx.probe.events.push("pause");
+      fx.probe.resumeWriting = () => fx.probe.events.push("resume");
+      // Every datagram transport has the marks, as asyncio's do, though
+      // the interface (as asyncio's DatagramTransport) does not name them.
+      (fx.transport as unknown as Pick<WriteTransport, "setWriteBufferLimits">)
+        .setWriteBufferLimits(1000, 0);
+      for (let i = 0; i < 20; i++) {
+        fx.transport.sendto(new Uint8Array(100), fx.target);
+      }
+      assertEquals(fx.probe.events, ["pause"]);
+      fx.transport.close();
+      await waitUntil(() => fx.probe.count("lost") > 0, "connectionLost");
+      await settle();
+      assertEquals(fx.probe.events, ["pause", "resume", "lost"]);
       assertStrictEquals(fx.probe.lostWith, undefined);
     },
   },
