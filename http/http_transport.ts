@@ -271,7 +271,9 @@ export class HttpTransport extends FlowControlledTransport
   close(): void {
     if (this.#closing || this.#dead) return;
     this.#closing = true;
-    this.#flow.close();
+    // No more writes: the producer stops, but the protocol still hears
+    // resumeWriting() as the requests are answered, until connectionLost.
+    this.#flow.endWrites();
     this.#incoming = [];
     this.#flush();
     this.#wakePump();

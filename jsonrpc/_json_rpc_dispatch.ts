@@ -31,9 +31,9 @@ export interface Front {
   onResponse?(response: Record<string, unknown>, inArray: boolean): void;
   /**
    * Whether `id` is that of a call this side waits for: a message without
-   * a method that carries it goes to `onResponse` even with neither a
-   * result nor an error (a sloppy peer's answer, which fails the call),
-   * instead of being answered as an invalid request.
+   * a method or params that carries it goes to `onResponse` even with
+   * neither a result nor an error (a sloppy peer's answer, which fails the
+   * call), instead of being answered as an invalid request.
    */
   awaits?(id: unknown): boolean;
   /**
@@ -340,13 +340,15 @@ function isResponse(x: unknown): boolean {
 
 /**
  * Whether `front` takes `x` as a response: one with a result or an error,
- * or a message without a method carrying the id of a call it waits for.
+ * or a message with neither a method nor params carrying the id of a call
+ * it waits for. One with params is shaped as a request: the peer's, however
+ * broken, answered with -32600 and failing none of this side's calls.
  */
 function takenAsResponse(x: unknown, front: Front): boolean {
   return front.onResponse !== undefined &&
     (isResponse(x) ||
       (isObject(x) && Object.hasOwn(x, "id") && !Object.hasOwn(x, "method") &&
-        front.awaits?.(x.id) === true));
+        !Object.hasOwn(x, "params") && front.awaits?.(x.id) === true));
 }
 
 /**

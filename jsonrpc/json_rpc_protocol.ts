@@ -885,9 +885,10 @@ export class JsonRpcProtocol extends Protocol {
    *
    * The future fails with a `JsonRpcError` when the peer answers with an
    * error (-32603 "Invalid response" when its answer, a message with the
-   * call's id and no method, has neither a result nor a well-formed
-   * error), a `TimeoutError` when no answer comes within `timeout`, and a
-   * `Deno.errors.ConnectionReset` when the connection is lost first.
+   * call's id and neither a method nor params, has neither a result nor a
+   * well-formed error), a `TimeoutError` when no answer comes within
+   * `timeout`, and a `Deno.errors.ConnectionReset` when the connection is
+   * lost first.
    * Cancelling it forgets the call (a later answer is ignored). An error
    * with id null (the peer could not parse a message) fails the call only
    * when this call is the only one waiting and no batch, waiting or given
@@ -1152,6 +1153,9 @@ export class JsonRpcProtocol extends Protocol {
   // if nothing holds reading back.
   #drain(): void {
     if (this.#draining) return;
+    // A closing transport sends no reply: what is held is not served
+    // (resumeWriting() still comes as a close() flushes).
+    if (this.#transport?.isClosing() === true) return;
     this.#draining = true;
     try {
       while (this.#inbox.length > 0 && !this.#blocked()) {

@@ -399,7 +399,9 @@ export class SimDatagram extends FlowControlledTransport
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#flow.close();
+    // No more datagrams: the producer stops, but the protocol still hears
+    // resumeWriting() as the queue drains, until connectionLost.
+    this.#flow.endWrites();
     // What is queued goes out first, at the next iteration.
     if (this.#queue.length === 0) this.#finish();
   }
@@ -417,6 +419,7 @@ export class SimDatagram extends FlowControlledTransport
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#flow.close();
     const list = this.#host.datagrams.get(this.port)?.filter((ep) =>
       ep !== this
     );
@@ -435,9 +438,9 @@ export class SimDatagram extends FlowControlledTransport
     this.#queued = 0;
     if (this.#host.generation !== this.#generation) return;
     for (const [data, to] of queue) this.#send(data, to);
-    if (!this.#closed) this.#flow.update(0);
+    this.#flow.update(0);
     // Once the sends' errors are reported, as they are on the Deno loop.
-    else this.#loop.callSoon(() => this.#finish());
+    if (this.#closed) this.#loop.callSoon(() => this.#finish());
   }
 
   /** The host crashed: what is queued is lost. */

@@ -447,10 +447,10 @@ export class SimStream extends StreamEnd {
     if (loop.isClosed() || !this.host.up) return;
     const protocol = this.#protocol;
     loop.callSoon(() => {
-      this.lostNotified = true;
       this.server?.connectionGone(this);
       // An end whose protocol was never made has nobody to tell.
-      if (protocol !== null) this.#protocol!.connectionLost(exc);
+      if (protocol !== null) this.notifyLost(exc);
+      else this.lostNotified = true;
     });
   }
 }

@@ -147,7 +147,9 @@ export abstract class StreamEnd extends FlowControlledTransport
     this.reading = false;
     this.delivery?.cancel();
     this.delivery = null;
-    this.flow.close();
+    // No more writes: the producer stops, but the protocol still hears
+    // resumeWriting() as the buffer drains, until connectionLost.
+    this.flow.endWrites();
     this.startClose();
   }
 
@@ -235,6 +237,26 @@ export abstract class StreamEnd extends FlowControlledTransport
       return this.#fatal(e, "eofReceived");
     }
     if (!keepOpen) this.close();
+  }
+
+  /**
+   * Tells the protocol its connection is lost, the last call this end
+   * makes to it; what it throws goes to the loop's exception handler with
+   * this end and the protocol, as a Deno transport reports it.
+   */
+  protected notifyLost(exc: Error | undefined): void {
+    this.lostNotified = true;
+    const protocol = this.getProtocol();
+    try {
+      protocol.connectionLost(exc);
+    } catch (exception) {
+      this.loop.callExceptionHandler({
+        message: "Exception in protocol.connectionLost()",
+        exception,
+        transport: this,
+        protocol,
+      });
+    }
   }
 
   #fatal(exception: unknown, method: string): void {

@@ -199,10 +199,7 @@ class PairTransport extends StreamEnd {
   }
 
   protected dropped(exc: Error | undefined): void {
-    this.loop.callSoon(() => {
-      this.lostNotified = true;
-      this.#protocol.connectionLost(exc);
-    });
+    this.loop.callSoon(() => this.notifyLost(exc));
   }
 
   // Loses the connection at once: this end with `exc`, the peer (if still

@@ -266,7 +266,9 @@ class DenoDatagramTransport extends FlowControlledTransport
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    this.#flow.close();
+    // No more datagrams: the producer stops, but the protocol still hears
+    // resumeWriting() as the queue drains, until connectionLost.
+    this.#flow.endWrites();
     if (!this.#sending) this.#closeConn();
   }
 
@@ -536,6 +538,7 @@ class DenoDatagramTransport extends FlowControlledTransport
     if (this.#lost || !this.#connClosed) return;
     if (this.#receiving || this.#sending || this.#groupOps > 0) return;
     this.#lost = true;
+    this.#flow.close();
     this.#loop.callSoon(() => {
       reportLost(this.#loop, this, this.#protocol, this.#error);
     });

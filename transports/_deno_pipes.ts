@@ -444,7 +444,9 @@ export class WritePipeTransport extends FlowControlledTransport
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    this.#flow.close();
+    // No more writes: the producer stops, but the protocol still hears
+    // resumeWriting() as the buffer drains, until connectionLost.
+    this.#flow.endWrites();
     if (this.#inFlight === 0) this.#closeWriter();
   }
 

@@ -402,7 +402,9 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (this.#forward !== null) return this.#forward.close();
     if (this.#closing) return;
     this.#closing = true;
-    this.#flow?.close();
+    // No more writes: the producer stops, but the protocol still hears
+    // resumeWriting() as the buffer drains, until connectionLost.
+    this.#flow?.endWrites();
     this.#held = undefined;
     if (this.#conn instanceof NodeTlsConn && !this.#eofWanted) {
       // node:tls's TLS (a server's connections) ends with a close_notify
@@ -597,8 +599,8 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (flow === null) {
       flow = this.#flow = new WriteFlowControl(this.#loop, this);
       flow.update(this.#size);
-      if (this.#closing) flow.close();
-      else if (this.#eofWanted) flow.endWrites();
+      if (this.#forced || this.#lostScheduled) flow.close();
+      else if (this.#closing || this.#eofWanted) flow.endWrites();
     }
     return flow;
   }
@@ -1327,6 +1329,7 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   #callConnectionLost(): void {
     this.#lostNotified = true;
+    this.#flow?.close();
     if (this.#started) {
       reportLost(this.#loop, this, this.#protocol, this.#lostError);
     }

@@ -85,10 +85,11 @@ function resolveLimits(high?: number, low?: number): [number, number] {
  *
  * Errors thrown by the protocol or the producer in these callbacks never
  * reach the transport: they go to the loop's exception handler.
- * `close()` stops the producer (`stopProducing()`) when the transport
- * closes or loses its connection; afterwards nothing more is called.
- * `endWrites()` stops it when the transport's write side ends
- * (`writeEof()`).
+ * `endWrites()` stops the producer (`stopProducing()`) when the
+ * transport's write side ends (`writeEof()` or `close()`), while the
+ * protocol still hears `resumeWriting()` as the buffer drains; `close()`
+ * stops it when the transport loses its connection, and afterwards
+ * nothing more is called.
  *
  * PEP 3156: the transport's write-buffer limits (asyncio's
  * `FlowControlMixin`). PEP 3153: consumers and producers.
@@ -340,11 +341,13 @@ export class WriteFlowControl {
   }
 
   /**
-   * The transport's write side is over (`writeEof()`): it can take no
-   * more data ever, so the producer's `stopProducing()` is called and the
-   * producer forgotten, and one registered later is stopped at once. The
-   * protocol's `pauseWriting()` / `resumeWriting()` go on as the buffer
-   * drains. Calling it again, or after `close()`, does nothing.
+   * The transport's write side is over (`writeEof()`, or the transport's
+   * own `close()`): it can take no more data ever, so the producer's
+   * `stopProducing()` is called and the producer forgotten, and one
+   * registered later is stopped at once. The protocol's `pauseWriting()` /
+   * `resumeWriting()` go on as the buffer drains, as asyncio's transports
+   * call `resume_writing()` while a `close()` flushes. Calling it again,
+   * or after `close()`, does nothing.
    *
    * PEP 3153: a consumer tells its producer to stop for good. Twisted:
    * `IProducer.stopProducing()`.
@@ -381,7 +384,8 @@ export class WriteFlowControl {
   }
 
   /**
-   * The transport is closing or lost its connection: the producer's
+   * The transport lost its connection (`abort()`, an error, or
+   * `connectionLost` once a `close()` has flushed): the producer's
    * `stopProducing()` is called and the producer forgotten, and nothing
    * is called any more. Calling it again does nothing.
    */

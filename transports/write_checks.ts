@@ -64,7 +64,10 @@ export function checkWriteData(
  *
  * @param list The buffers.
  * @returns The bytes of all the buffers, in order.
- * @throws {TypeError} When an item is not a `Uint8Array`:
+ * @throws {TypeError} When `list` is not an iterable of buffers (a single
+ * `Uint8Array` or a string included):
+ * `Cannot call writelines(): list must be an iterable of Uint8Array, received 5`;
+ * when an item is not a `Uint8Array`:
  * `Cannot call writelines(): every item must be a Uint8Array, received 7`.
  *
  * @example Gathering two buffers
@@ -77,6 +80,20 @@ export function checkWriteData(
  * ```
  */
 export function gatherWriteData(list: Iterable<Uint8Array>): Uint8Array {
+  const given = list as unknown;
+  if (
+    typeof given !== "object" || given === null ||
+    given instanceof Uint8Array ||
+    typeof (given as Iterable<unknown>)[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot call writelines(): list must be an iterable of Uint8Array, received ${
+        formatReceived(given)
+      }${
+        given instanceof Uint8Array ? " (call write() for a single buffer)" : ""
+      }`,
+    );
+  }
   const parts: Uint8Array[] = [];
   let size = 0;
   for (const item of list as Iterable<unknown>) {

@@ -14,7 +14,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
-import type { Producer } from "../../transports/transport.ts";
+import type { Producer, WriteTransport } from "../../transports/transport.ts";
 import {
   type Capabilities,
   concat,
@@ -114,6 +114,17 @@ conformance("write() of a non-Uint8Array throws the same TypeError", [
     TypeError,
     'Cannot call writelines(): every item must be a Uint8Array, received "y"',
   );
+  assertThrows(
+    () => fx.transport.writelines(5 as never),
+    TypeError,
+    "Cannot call writelines(): list must be an iterable of Uint8Array, received 5",
+  );
+  assertThrows(
+    () => fx.transport.writelines(bytes("ab") as never),
+    TypeError,
+    "Cannot call writelines(): list must be an iterable of Uint8Array, received Uint8Array(2) (call write() for a single buffer)",
+  );
+  assertEquals(fx.transport.getWriteBufferSize(), 0);
   assertFalse(fx.transport.isClosing());
   return Promise.resolve();
 });
@@ -325,6 +336,29 @@ conformance(
       "pause",
       "resume",
     ]);
+  },
+);
+
+conformance(
+  "close() while writing is paused: resumeWriting() once the buffer is sent, then connectionLost(undefined)",
+  [
+    "write",
+    "backpressure",
+  ],
+  async (fx) => {
+    fx.peer.pause!();
+    const written = await fillUntilPaused(fx);
+    fx.transport.close();
+    fx.peer.resume!();
+    await waitUntil(() => fx.probe.count("lost") > 0, "connectionLost");
+    await peerHas(fx, written);
+    await settle();
+    assertEquals(fx.probe.events.filter((e) => e !== "made"), [
+      "pause",
+      "resume",
+      "lost",
+    ]);
+    assertStrictEquals(fx.probe.lostWith, undefined);
   },
 );
 
@@ -664,6 +698,35 @@ conformance(
     assertEquals(peer.count("lost"), 0);
   },
 );
+conformance(
+  "A connectionLost() that throws is reported with the transport and protocol, once",
+  ["ownProtocol"],
+  async (fx) => {
+    const reports: {
+      message: string;
+      transport: unknown;
+      protocol: unknown;
+      exception: unknown;
+    }[] = [];
+    fx.loop.setExceptionHandler((_loop, context) => {
+      reports.push(context as never);
+    });
+    const boom = new Error("boom");
+    fx.probe.connectionLost = () => {
+      throw boom;
+    };
+    fx.transport.close();
+    await waitUntil(() => reports.length > 0, "the report");
+    await settle();
+    assertEquals(reports.map((r) => r.message), [
+      "Exception in protocol.connectionLost()",
+    ]);
+    assertStrictEquals(reports[0].exception, boom);
+    assertStrictEquals(reports[0].transport, fx.transport);
+    assertStrictEquals(reports[0].protocol, fx.probe);
+  },
+);
+
 // ---- Protocol and extra info ----
 
 conformance("connectionMade() comes first, exactly once", [
@@ -815,6 +878,27 @@ const DATAGRAM_CASES: DatagramCase[] = [
       fx.transport.abort();
       await settle();
       assertEquals(fx.probe.count("lost"), 1);
+      assertStrictEquals(fx.probe.lostWith, undefined);
+    },
+  },
+  {
+    name:
+      "close() while writing is paused: resumeWriting() once the queue is sent, then connectionLost(undefined)",
+    body: async (fx) => {
+      fx.probe.pauseWriting = () => fx.probe.events.push("pause");
+      fx.probe.resumeWriting = () => fx.probe.events.push("resume");
+      // Every datagram transport has the marks, as asyncio's do, though
+      // the interface (as asyncio's DatagramTransport) does not name them.
+      (fx.transport as unknown as Pick<WriteTransport, "setWriteBufferLimits">)
+        .setWriteBufferLimits(1000, 0);
+      for (let i = 0; i < 20; i++) {
+        fx.transport.sendto(new Uint8Array(100), fx.target);
+      }
+      assertEquals(fx.probe.events, ["pause"]);
+      fx.transport.close();
+      await waitUntil(() => fx.probe.count("lost") > 0, "connectionLost");
+      await settle();
+      assertEquals(fx.probe.events, ["pause", "resume", "lost"]);
       assertStrictEquals(fx.probe.lostWith, undefined);
     },
   },

@@ -233,6 +233,22 @@ Deno.test("HttpTransport counts unanswered bytes in its write buffer and pauses 
   await finish(s);
 });
 
+Deno.test("HttpTransport closed while the protocol is paused resumes it once the requests are answered, then connectionLost", async () => {
+  // As asyncio's transports call resume_writing() while a close() flushes.
+  const s = await stack(async (body) => {
+    await sleep(1);
+    return new Response(body);
+  });
+  s.transport.setWriteBufferLimits(10);
+  s.transport.write(bytes("0123456789abc"));
+  s.transport.close();
+  await s.loop.advance(2);
+  assertEquals(s.transport.getWriteBufferSize(), 0);
+  assertEquals(s.top.events, ["made", "pauseWriting", "resumeWriting", "lost"]);
+  assertEquals(s.top.lostWith, undefined);
+  await finish(s);
+});
+
 // ---- Failures and ending ----
 
 Deno.test("HttpTransport fails when the server answers with an error status", async () => {

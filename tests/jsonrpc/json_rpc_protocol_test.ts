@@ -746,6 +746,55 @@ Deno.test("JsonRpcProtocol takes a message with a waited-for id but no result or
   loop.close();
 });
 
+Deno.test("JsonRpcProtocol answers a request-shaped message without a method as the peer's invalid request, even with a waiting call's id", async () => {
+  // JSON-RPC 2.0 section 5: a response has no params. A message carrying
+  // params is the peer's request, however broken: it is answered with
+  // -32600 under its own id, and the call of ours with that id still waits.
+  const { loop, protocol, peer, transport } = await facingPeer({});
+  const call = protocol.call("name");
+  const batch = protocol.batch([{ method: "a" }]);
+  await loop.advance(0);
+  const sent = peer.messages("newline").length;
+  peer.send(
+    frame(
+      "newline",
+      '{"jsonrpc":"2.0","params":[1],"id":1}',
+      '[{"jsonrpc":"2.0","params":{},"id":2}]',
+    ),
+  );
+  await loop.advance(0);
+  const replies = peer.messages("newline").slice(sent) as unknown[];
+  assertEquals(replies.length, 2);
+  const single = replies[0] as { id: unknown; error: { code: number } };
+  assertEquals([single.id, single.error.code], [
+    1,
+    JsonRpcError.INVALID_REQUEST,
+  ]);
+  const inBatch = (replies[1] as { id: unknown; error: { code: number } }[])[0];
+  assertEquals(
+    [inBatch.id, inBatch.error.code],
+    [2, JsonRpcError.INVALID_REQUEST],
+  );
+  assertEquals([call.done(), batch.done(), protocol.pendingCount], [
+    false,
+    false,
+    2,
+  ]);
+  peer.send(
+    frame(
+      "newline",
+      '{"jsonrpc":"2.0","result":"Ada","id":1}',
+      '[{"jsonrpc":"2.0","result":"A","id":2}]',
+    ),
+  );
+  assertEquals(await loop.runUntilComplete(call), "Ada");
+  assertEquals(await loop.runUntilComplete(batch), ["A"]);
+  assertEquals(protocol.strayResponses, 0);
+  transport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
 Deno.test("JsonRpcProtocol.call() checks its arguments and the connection", async () => {
   const loop = new VirtualTimeLoop();
   const protocol = new JsonRpcProtocol({}, { loop });
@@ -1707,6 +1756,46 @@ Deno.test("JsonRpcProtocol holds a bounded reply buffer for a peer that never re
     await loop.advance(1);
     loop.close();
   }
+});
+
+Deno.test("JsonRpcProtocol closed while its replies wait serves none of the requests still held", async () => {
+  // Once the transport is closing no reply can go out: the requests held
+  // while writing was paused are not run when the buffer drains.
+  const loop = new VirtualTimeLoop();
+  let calls = 0;
+  const server = new JsonRpcProtocol({
+    echo: (p) => {
+      calls++;
+      return p;
+    },
+  }, { loop });
+  const client = new Peer();
+  const [clientT, serverT] = transportPair(client, server, {
+    loop,
+    bufferSize: 2048,
+    chunkSize: 1500,
+  });
+  serverT.setWriteBufferLimits(4096, 1024);
+  clientT.pauseReading();
+  const requests = Array.from(
+    { length: 400 },
+    (_, i) =>
+      `{"jsonrpc":"2.0","method":"echo","params":["${
+        "y".repeat(100)
+      }"],"id":${i}}`,
+  );
+  clientT.write(frame("newline", ...requests));
+  await loop.advance(1);
+  assertFalse(serverT.isReading());
+  const served = calls;
+  assert(served < 400, `served ${served}`);
+  serverT.close();
+  clientT.resumeReading();
+  await loop.advance(5);
+  assertEquals(calls, served);
+  clientT.close();
+  await loop.advance(1);
+  loop.close();
 });
 
 Deno.test("JsonRpcProtocol answers everything a slow reader sent, once it reads", async () => {

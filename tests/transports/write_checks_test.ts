@@ -66,6 +66,28 @@ Deno.test("gatherWriteData() checks every item before gathering any", () => {
   assertEquals(read, 2);
 });
 
+Deno.test("gatherWriteData() refuses a string, a single buffer or no iterable as the list", () => {
+  for (
+    const [list, shown] of [
+      ["ab", '"ab"'],
+      [null, "null"],
+      [undefined, "undefined"],
+      [new ArrayBuffer(2), "ArrayBuffer"],
+      [new Uint8Array(3), "Uint8Array(3) (call write() for a single buffer)"],
+    ] as const
+  ) {
+    assertThrows(
+      () => gatherWriteData(list as never),
+      TypeError,
+      `Cannot call writelines(): list must be an iterable of Uint8Array, received ${shown}`,
+    );
+  }
+  assertEquals(
+    gatherWriteData(new Set([new Uint8Array([1])])),
+    new Uint8Array([1]),
+  );
+});
+
 // ---- refuseWrite ----
 
 Deno.test("refuseWrite() says writeEof() was called before saying closing", () => {
