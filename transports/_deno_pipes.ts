@@ -301,6 +301,8 @@ export class ReadPipeTransport implements ReadTransport {
   };
 }
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * A write transport over a `WritableStream<Uint8Array>`.
  *
@@ -336,7 +338,7 @@ export class WritePipeTransport extends FlowControlledTransport
   readonly #opWrites: CompletionPort<number>;
   /** The write op in flight on the direct path, and what it writes. */
   #op: Promise<number> | null = null;
-  #opData: Uint8Array = new Uint8Array(0);
+  #opData: Uint8Array = EMPTY;
   #protocol: BaseProtocol;
   #buffer: Uint8Array[] = [];
   #buffered = 0;
@@ -359,8 +361,11 @@ export class WritePipeTransport extends FlowControlledTransport
     this.#loop = io.loop;
     this.#proactor = proactor;
     this.#protocol = protocol;
-    this.#rid = writableRid(writable) ?? -1;
     this.#writer = writable.getWriter();
+    // Only a stream still open with nothing queued may be bypassed: one
+    // closed, errored or still writing goes through its writer, as ever.
+    const size = this.#writer.desiredSize;
+    this.#rid = size !== null && size > 0 ? writableRid(writable) ?? -1 : -1;
     this.#extra = { pipe: writable, ...extra };
     this.#flow = new WriteFlowControl(io.loop, this);
     const release = () => this.release();
@@ -527,6 +532,8 @@ export class WritePipeTransport extends FlowControlledTransport
   #unrefOp(): void {
     if (this.#op !== null) CORE_OPS!.unrefOpPromise(this.#op);
     this.#op = null;
+    // Deno's op holds what it writes until it settles; the transport need not.
+    this.#opData = EMPTY;
   }
 
   #onOpWritten = (n: number): void => {
@@ -534,7 +541,8 @@ export class WritePipeTransport extends FlowControlledTransport
     if (this.#lost || this.#failed) return;
     // The op writes what the resource takes at once: the rest goes next.
     const rest = this.#opData.subarray(n);
-    this.#opData = rest;
+    // An empty view would still hold the whole chunk's buffer.
+    this.#opData = rest.length === 0 ? EMPTY : rest;
     if (rest.length === 0) return this.#onWritten();
     this.#inFlight = rest.length;
     this.#startOp(rest);

@@ -19,6 +19,8 @@ import type {
   WriteTransport,
 } from "../../transports/transport.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import v8 from "node:v8";
+import vm from "node:vm";
 
 const encode = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -420,6 +422,56 @@ Deno.test("connectWritePipe() copies written bytes, so the caller may reuse its 
     await loop.runUntilComplete(Promise.resolve());
   }
   assertEquals(written, ["xy"]);
+  loop.close();
+});
+
+// `--expose-gc` cannot be passed per test, but V8 accepts it at run time
+// through node:v8, and a new context then hands out `gc`.
+v8.setFlagsFromString("--expose-gc");
+const gc = vm.runInNewContext("gc") as () => void;
+
+Deno.test("connectWritePipe() over a file lets go of a written chunk once its write completes", async () => {
+  // On Deno's own streams the transport calls the write op itself: what it
+  // wrote must not stay referenced until the next write.
+  const file = await Deno.open("/dev/null", { write: true });
+  const loop = new DenoEventLoop();
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, file.writable),
+  );
+  gc();
+  const before = Deno.memoryUsage().external;
+  transport.write(new Uint8Array(32 << 20));
+  while (transport.getWriteBufferSize() > 0) {
+    await loop.runUntilComplete(Promise.resolve());
+  }
+  for (let i = 0; i < 3; i++) {
+    await loop.runUntilComplete(Promise.resolve());
+    gc();
+  }
+  const held = Deno.memoryUsage().external - before;
+  transport.close();
+  await loop.runUntilComplete(protocol.lost);
+  loop.close();
+  assert(held < 16 << 20, `${held >> 20} MiB still held after the write`);
+});
+
+Deno.test("connectWritePipe() over a file's stream closed already fails its first write as the stream does", async () => {
+  // The write op is used only on a stream still open: this one goes
+  // through its writer, whose TypeError is reported as a write error.
+  const file = await Deno.open("/dev/null", { write: true });
+  await file.writable.close();
+  const loop = new DenoEventLoop();
+  const seen = collectErrors(loop);
+  const protocol = new Writer(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectWritePipe(() => protocol, file.writable),
+  );
+  transport.write(encode("x"));
+  assertInstanceOf(await loop.runUntilComplete(protocol.lost), TypeError);
+  assertEquals(seen.map((c) => c.message), [
+    "Fatal write error on pipe transport",
+  ]);
   loop.close();
 });
 
