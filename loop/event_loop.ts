@@ -96,7 +96,8 @@ export interface CreateConnectionOptions {
     caCerts?: string[];
     /**
      * The ALPN protocols to offer, most wanted first; the one the server
-     * chose is `transport.getExtraInfo("alpnProtocol")`.
+     * chose is `transport.getExtraInfo("alpnProtocol")`. Each name is 1 to
+     * 255 ASCII characters (RFC 7301), or the call throws `RangeError`.
      *
      * @default {undefined}
      */
@@ -156,7 +157,9 @@ export interface StartTlsOptions {
    */
   caCerts?: string[];
   /**
-   * The ALPN protocols to offer, most wanted first.
+   * The ALPN protocols to offer (with `serverSide`, to accept), most
+   * wanted first; each name is 1 to 255 ASCII characters (RFC 7301), or
+   * the call throws `RangeError`.
    *
    * @default {undefined}
    */
@@ -198,7 +201,9 @@ export interface StartTlsOptions {
 /** Options for `createServer` and `createUnixServer`. */
 export interface CreateServerOptions {
   /**
-   * Serve TLS with this certificate chain and key, both PEM.
+   * Serve TLS with this certificate chain and key, both PEM (the key the
+   * chain's first certificate was made for: a mismatch fails the call with
+   * `Deno.errors.InvalidData`, as `Deno.listenTls()` throws).
    * `handshakeTimeout` bounds each connection's TLS handshake, in seconds
    * from its accept (default 60, as asyncio's `ssl_handshake_timeout`): a
    * client that has not finished it by then is closed without reaching the
@@ -216,9 +221,10 @@ export interface CreateServerOptions {
     key: string;
     /**
      * The ALPN protocols the server accepts, preferred first; the one
-     * chosen is each transport's `getExtraInfo("alpnProtocol")`. Deno
-     * cannot ask clients for certificates, so there is no mutual TLS on
-     * the server side.
+     * chosen is each transport's `getExtraInfo("alpnProtocol")`. Each
+     * name is 1 to 255 ASCII characters (RFC 7301), or the call throws
+     * `RangeError`. Deno cannot ask clients for certificates, so there is
+     * no mutual TLS on the server side.
      *
      * @default {undefined}
      */

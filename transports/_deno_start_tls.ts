@@ -12,7 +12,11 @@ import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { Transport } from "./transport.ts";
 import type { Owned } from "./_proactor.ts";
 import type { StartTlsOptions } from "../loop/event_loop.ts";
-import { checkHandshakeTimeout, checkTlsStrings } from "./_deno_streams.ts";
+import {
+  checkAlpnProtocols,
+  checkHandshakeTimeout,
+  checkTlsStrings,
+} from "./_deno_streams.ts";
 import { handshakeFailure, withAddress } from "./_deno_names.ts";
 import {
   DenoStreamTransport,
@@ -83,7 +87,7 @@ export function startTls(
   }
   const timeout = checkHandshakeTimeout(options?.handshakeTimeout, WHAT);
   checkTlsStrings(options?.caCerts, "caCerts", WHAT);
-  checkTlsStrings(options?.alpnProtocols, "alpnProtocols", WHAT);
+  checkAlpnProtocols(options?.alpnProtocols, "alpnProtocols", WHAT);
   if (checkSide(options)) {
     return startServerTls(ctx, transport, protocol, options!, timeout);
   }
