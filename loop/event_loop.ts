@@ -84,7 +84,10 @@ export interface CreateConnectionOptions {
    * `handshakeTimeout` bounds the TLS handshake, in seconds from the end
    * of the TCP connect (default 60, as asyncio's `ssl_handshake_timeout`):
    * a server that does not finish it in time fails the call with
-   * `TimeoutError`, and the connection is closed. Deno's TLS, which clients
+   * `TimeoutError`, and the connection is closed. A graceful `close()`
+   * that the server does not let finish within 30 s (it reads nothing:
+   * asyncio's `ssl_shutdown_timeout`) aborts the connection, and the
+   * protocol gets `TimeoutError`. Deno's TLS, which clients
    * use, keeps a closed connection's socket until the server finishes the
    * handshake or hangs up (and, after an `abort()`, until it reads what was
    * sent): tulip cannot release it sooner.
@@ -214,7 +217,10 @@ export interface CreateServerOptions {
    * keeps a closed connection's socket open, with no time limit, until
    * its handshake ends and its buffer and a close_notify are sent. This
    * costs the server more CPU than Deno's own TLS: some 0.8 ms more per
-   * handshake, about twice as much per small message.
+   * handshake, about twice as much per small message. A graceful
+   * `close()` that the client does not let finish within 30 s (it reads
+   * nothing: asyncio's `ssl_shutdown_timeout`) aborts the connection, and
+   * the protocol gets `TimeoutError`.
    */
   ssl?: {
     cert: string;

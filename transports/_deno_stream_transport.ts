@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import type {
   BaseProtocol,
   BufferedProtocol,
@@ -33,6 +33,13 @@ import type {
 } from "./_proactor.ts";
 import { isIoError, reportLost } from "./_deno_pipes.ts";
 import { NodeTlsConn } from "./_deno_node_tls.ts";
+
+/**
+ * How long a TLS transport's graceful `close()` may take, in seconds
+ * (asyncio's `SSL_SHUTDOWN_TIMEOUT`): a peer that does not take the
+ * buffer and the close_notify by then has the connection aborted.
+ */
+const TLS_SHUTDOWN_TIMEOUT = 30;
 
 /** The chunk a new or quiet connection reads into, in bytes. */
 export const SMALL_CHUNK = 1024;
@@ -302,6 +309,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   #held: number | null | undefined = undefined; // a read done while paused
   readonly #lingerFor: number; // lingerOnClose
   #lingering: TimerHandle | null = null; // the linger's deadline, once ended
+  #giveUp: TimerHandle | null = null; // a TLS close()'s deadline
   #lingerMode = false; // close() reads on and drops
 
   // Writing.
@@ -404,6 +412,18 @@ export class DenoStreamTransport extends FlowControlledTransport
     this.#closing = true;
     this.#flow?.close();
     this.#held = undefined;
+    if (this.#tls !== undefined) {
+      // As asyncio's ssl_shutdown_timeout: a peer that stopped reading
+      // must not hold the connection for ever.
+      this.#giveUp = this.#loop.callLater(TLS_SHUTDOWN_TIMEOUT, () => {
+        this.#giveUp = null;
+        this.#forceClose(
+          new TimeoutError(
+            `Cannot close the TLS connection gracefully: the peer did not take the buffered data and close_notify within ${TLS_SHUTDOWN_TIMEOUT} s, so the connection was aborted`,
+          ),
+        );
+      });
+    }
     if (this.#conn instanceof NodeTlsConn && !this.#eofWanted) {
       // node:tls's TLS (a server's connections) ends with a close_notify
       // after the buffer, sent as writeEof() sends it, so that a strict
@@ -1070,6 +1090,8 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (this.#connClosed) return;
     this.#lingering?.cancel();
     this.#lingering = null;
+    this.#giveUp?.cancel();
+    this.#giveUp = null;
     this.#connClosed = true;
     this.#closing = true;
     this.#proactor.disown(this.#owned);

@@ -222,7 +222,7 @@ export function checkAlpnProtocols(
 ): void {
   checkTlsStrings(value, name, what);
   const names = (value ?? []) as string[];
-  const bad = names.findIndex((p) => !/^[\x00-\x7f]{1,255}$/.test(p));
+  const bad = names.findIndex((p) => !/^\p{ASCII}{1,255}$/u.test(p));
   if (bad !== -1) {
     throw new RangeError(
       `Cannot call ${what}(): ${name} must be protocol names of 1 to 255 ASCII characters (RFC 7301 §3.1), received ${
