@@ -85,7 +85,7 @@ export interface CreateConnectionOptions {
    * of the TCP connect (default 60, as asyncio's `ssl_handshake_timeout`):
    * a server that does not finish it in time fails the call with
    * `TimeoutError`, and the connection is closed. A graceful `close()`
-   * that the server does not let finish within 30 s (it reads nothing:
+   * whose buffer and close_notify the server takes none of for 30 s (as
    * asyncio's `ssl_shutdown_timeout`) aborts the connection, and the
    * protocol gets `TimeoutError`. Deno's TLS, which clients
    * use, keeps a closed connection's socket until the server finishes the
@@ -218,8 +218,8 @@ export interface CreateServerOptions {
    * its handshake ends and its buffer and a close_notify are sent. This
    * costs the server more CPU than Deno's own TLS: some 0.8 ms more per
    * handshake, about twice as much per small message. A graceful
-   * `close()` that the client does not let finish within 30 s (it reads
-   * nothing: asyncio's `ssl_shutdown_timeout`) aborts the connection, and
+   * `close()` whose buffer and close_notify the client takes none of for
+   * 30 s (as asyncio's `ssl_shutdown_timeout`) aborts the connection, and
    * the protocol gets `TimeoutError`.
    */
   ssl?: {

@@ -35,9 +35,9 @@ import { isIoError, reportLost } from "./_deno_pipes.ts";
 import { NodeTlsConn } from "./_deno_node_tls.ts";
 
 /**
- * How long a TLS transport's graceful `close()` may take, in seconds
- * (asyncio's `SSL_SHUTDOWN_TIMEOUT`): a peer that does not take the
- * buffer and the close_notify by then has the connection aborted.
+ * How long a TLS transport's graceful `close()` waits for the peer to
+ * take more of the buffer and the close_notify, in seconds (asyncio's
+ * `SSL_SHUTDOWN_TIMEOUT`), before it aborts the connection.
  */
 const TLS_SHUTDOWN_TIMEOUT = 30;
 
@@ -412,18 +412,9 @@ export class DenoStreamTransport extends FlowControlledTransport
     this.#closing = true;
     this.#flow?.close();
     this.#held = undefined;
-    if (this.#tls !== undefined) {
-      // As asyncio's ssl_shutdown_timeout: a peer that stopped reading
-      // must not hold the connection for ever.
-      this.#giveUp = this.#loop.callLater(TLS_SHUTDOWN_TIMEOUT, () => {
-        this.#giveUp = null;
-        this.#forceClose(
-          new TimeoutError(
-            `Cannot close the TLS connection gracefully: the peer did not take the buffered data and close_notify within ${TLS_SHUTDOWN_TIMEOUT} s, so the connection was aborted`,
-          ),
-        );
-      });
-    }
+    // As asyncio's ssl_shutdown_timeout: a peer that stopped reading must
+    // not hold the connection for ever.
+    if (this.#tls !== undefined) this.#armGiveUp();
     if (this.#conn instanceof NodeTlsConn && !this.#eofWanted) {
       // node:tls's TLS (a server's connections) ends with a close_notify
       // after the buffer, sent as writeEof() sends it, so that a strict
@@ -445,6 +436,24 @@ export class DenoStreamTransport extends FlowControlledTransport
       return;
     }
     if (this.#inFlight === null && !this.#shuttingDown) this.#closeConn();
+  }
+
+  /**
+   * (Re)starts a TLS `close()`'s deadline: the peer has taken nothing for
+   * `TLS_SHUTDOWN_TIMEOUT` seconds when it passes. Unlike asyncio, whose
+   * deadline runs from the `close()`, a peer still reading is not cut
+   * off.
+   */
+  #armGiveUp(): void {
+    this.#giveUp?.cancel();
+    this.#giveUp = this.#loop.callLater(TLS_SHUTDOWN_TIMEOUT, () => {
+      this.#giveUp = null;
+      this.#forceClose(
+        new TimeoutError(
+          `Cannot close the TLS connection gracefully: the peer took none of the buffered data and close_notify for ${TLS_SHUTDOWN_TIMEOUT} s, so the connection was aborted`,
+        ),
+      );
+    });
   }
 
   #armLinger(): void {
@@ -970,6 +979,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     }
     const sent = this.#inFlight!;
     this.#size -= n;
+    if (this.#giveUp !== null) this.#armGiveUp();
     if (n < sent.length) {
       const rest = sent.subarray(n);
       this.#inFlight = rest;
