@@ -171,6 +171,9 @@ function alertFor(error: Error): number | null {
   if (message.startsWith("received fatal alert")) return null;
   // no_application_protocol
   if (message.includes("any known protocol")) return 120;
+  // record_overflow (RFC 8446 §5.1, §5.2: a MUST; Deno's own listener
+  // says decode_error)
+  if (message.includes("MessageTooLarge")) return 22;
   // decode_error
   if (message.startsWith("received corrupt message")) return 50;
   // unexpected_message

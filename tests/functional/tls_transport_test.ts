@@ -307,7 +307,7 @@ Deno.test("A TLS server refuses a client none of whose ALPN protocols it accepts
   });
 });
 
-Deno.test("A TLS server answers what is no ClientHello with the fatal alert Deno's own TLS listener sends, in plain text, then closes", async () => {
+Deno.test("A TLS server answers what is no ClientHello with a fatal alert, in plain text (as Deno's own TLS listener does), then closes", async () => {
   await withLoop(async (loop) => {
     const server = await tlsServer(loop, []);
     for (
@@ -316,6 +316,11 @@ Deno.test("A TLS server answers what is no ClientHello with the fatal alert Deno
         [bytes("GET / HTTP/1.0\r\n\r\n"), 50],
         // An empty application-data record: unexpected_message.
         [new Uint8Array([0x17, 3, 3, 0, 0]), 10],
+        // A record longer than TLS allows (2^14 bytes and its expansion):
+        // record_overflow, as RFC 8446 §5.1 and §5.2 require (Deno's own
+        // listener says decode_error).
+        [new Uint8Array([0x16, 3, 1, 0xff, 0xff, 1, 0, 0xff, 0xfb]), 22],
+        [new Uint8Array([0x16, 3, 1, 0x48, 0x01, 1]), 22],
         // An SSL 3.0 ClientHello: handshake_failure.
         [
           new Uint8Array([
