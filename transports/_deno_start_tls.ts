@@ -186,6 +186,7 @@ export function startTls(
         forced ? relayBack?.abortBoth() : relayBack?.endOfTls(),
     });
     plain.succeededBy(upgraded);
+    if (relayFar === null) plain.forwardEnds(upgraded);
   };
 
   /** Starts TLS on `conn` (the plain one, or the relay's near end). */
@@ -292,6 +293,15 @@ export function startTls(
     }
     owned.push(conn);
     handedOver = true;
+    // The plain transport is done with the connection: its close() and
+    // abort() end the upgrade, then the upgraded transport.
+    const end = () =>
+      fail(
+        new InvalidStateError(
+          `${prefix}: the connection was closed during the TLS handshake`,
+        ),
+      );
+    plain.forwardEnds({ close: end, abort: end });
     if (done) return proactor.close(conn);
     startOn(conn);
   }, relayed);

@@ -92,6 +92,46 @@ Deno.test("startTls() fails with TimeoutError after handshakeTimeout when the se
   });
 });
 
+for (const how of ["close", "abort"] as const) {
+  Deno.test(`${how}() on the plain transport while startTls() waits for the server's handshake ends the upgrade: it fails at once, and the protocol hears of it once`, async () => {
+    await withLoop(async (loop) => {
+      const { server, protocols } = await silentAfterGo(loop);
+      const client = new Upgrading("go");
+      const [plain] = await loop.createConnection(
+        () => client,
+        HOST,
+        portOf(server),
+      );
+      const far = await accepted(loop, protocols, 1);
+      far.transport.write(enc.encode("go"));
+      while (plain.isReading()) await sleepTick(loop);
+      const upgrade = loop.startTls(plain, client, { handshakeTimeout: 5 });
+      // The ClientHello reached the server, which never answers.
+      while (far.received === 0) await sleepTick(loop);
+      const start = loop.time();
+      plain[how]();
+      const error = await assertRejects(
+        () => Promise.resolve(upgrade),
+        InvalidStateError,
+      );
+      assert(loop.time() - start < 1, `Failed after ${loop.time() - start} s`);
+      assertStringIncludes(
+        error.message,
+        "the connection was closed during the TLS handshake",
+      );
+      while (client.lost === null) await sleepTick(loop);
+      // Deno keeps a socket whose handshake is pending until the peer
+      // sends or closes: the server closes, and the handshake settles.
+      far.transport.abort();
+      await far.lost;
+      for (let i = 0; i < 20; i++) await sleepTick(loop);
+      assertEquals(client.lostCalls, 1);
+      server.close();
+      await server.waitClosed();
+    });
+  });
+}
+
 Deno.test("startTls() fails with ConnectionReset when the server hangs up during the handshake", async () => {
   await withLoop(async (loop) => {
     const server = hangUpServer();
