@@ -297,7 +297,10 @@ export class DenoEventLoop extends BaseEventLoop {
    *
    * The new transport reads at once (as asyncio resumes reading after the
    * upgrade); `pauseReading()`/`resumeReading()` on the old transport act
-   * on the new one, so a `StreamReader` keeps its flow control.
+   * on the new one, so a `StreamReader` keeps its flow control. `close()`
+   * or `abort()` on the old transport during the handshake ends the
+   * upgrade (it fails, and the protocol is told); without the relay, they
+   * act on the new transport afterwards.
    *
    * A transport a server accepted is refused without `serverSide: true`,
    * and one `createConnection()` made with it. The client cannot present

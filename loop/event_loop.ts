@@ -84,7 +84,10 @@ export interface CreateConnectionOptions {
    * `handshakeTimeout` bounds the TLS handshake, in seconds from the end
    * of the TCP connect (default 60, as asyncio's `ssl_handshake_timeout`):
    * a server that does not finish it in time fails the call with
-   * `TimeoutError`, and the connection is closed. Deno's TLS, which clients
+   * `TimeoutError`, and the connection is closed. A graceful `close()`
+   * whose buffer and close_notify the server takes none of for 30 s (as
+   * asyncio's `ssl_shutdown_timeout`) aborts the connection, and the
+   * protocol gets `TimeoutError`. Deno's TLS, which clients
    * use, keeps a closed connection's socket until the server finishes the
    * handshake or hangs up (and, after an `abort()`, until it reads what was
    * sent): tulip cannot release it sooner. This holds too for a call
@@ -99,7 +102,8 @@ export interface CreateConnectionOptions {
     caCerts?: string[];
     /**
      * The ALPN protocols to offer, most wanted first; the one the server
-     * chose is `transport.getExtraInfo("alpnProtocol")`.
+     * chose is `transport.getExtraInfo("alpnProtocol")`. Each name is 1 to
+     * 255 ASCII characters (RFC 7301), or the call throws `RangeError`.
      *
      * @default {undefined}
      */
@@ -159,7 +163,9 @@ export interface StartTlsOptions {
    */
   caCerts?: string[];
   /**
-   * The ALPN protocols to offer, most wanted first.
+   * The ALPN protocols to offer (with `serverSide`, to accept), most
+   * wanted first; each name is 1 to 255 ASCII characters (RFC 7301), or
+   * the call throws `RangeError`.
    *
    * @default {undefined}
    */
@@ -201,7 +207,9 @@ export interface StartTlsOptions {
 /** Options for `createServer` and `createUnixServer`. */
 export interface CreateServerOptions {
   /**
-   * Serve TLS with this certificate chain and key, both PEM.
+   * Serve TLS with this certificate chain and key, both PEM (the key the
+   * chain's first certificate was made for: a mismatch fails the call with
+   * `Deno.errors.InvalidData`, as `Deno.listenTls()` throws).
    * `handshakeTimeout` bounds each connection's TLS handshake, in seconds
    * from its accept (default 60, as asyncio's `ssl_handshake_timeout`): a
    * client that has not finished it by then is closed without reaching the
@@ -212,16 +220,20 @@ export interface CreateServerOptions {
    * keeps a closed connection's socket open, with no time limit, until
    * its handshake ends and its buffer and a close_notify are sent. This
    * costs the server more CPU than Deno's own TLS: some 0.8 ms more per
-   * handshake, about twice as much per small message.
+   * handshake, about twice as much per small message. A graceful
+   * `close()` whose buffer and close_notify the client takes none of for
+   * 30 s (as asyncio's `ssl_shutdown_timeout`) aborts the connection, and
+   * the protocol gets `TimeoutError`.
    */
   ssl?: {
     cert: string;
     key: string;
     /**
      * The ALPN protocols the server accepts, preferred first; the one
-     * chosen is each transport's `getExtraInfo("alpnProtocol")`. Deno
-     * cannot ask clients for certificates, so there is no mutual TLS on
-     * the server side.
+     * chosen is each transport's `getExtraInfo("alpnProtocol")`. Each
+     * name is 1 to 255 ASCII characters (RFC 7301), or the call throws
+     * `RangeError`. Deno cannot ask clients for certificates, so there is
+     * no mutual TLS on the server side.
      *
      * @default {undefined}
      */

@@ -54,7 +54,8 @@ export interface NodeTlsConfig {
 
 /**
  * Makes a server's TLS configuration; throws, as `Deno.listenTls()` does,
- * when the certificate or key is not valid PEM.
+ * when the certificate or key is not valid PEM, or the key is not the
+ * certificate's.
  *
  * @param modules The loaded modules.
  * @param cert The certificate chain, PEM.
@@ -70,18 +71,26 @@ export function nodeTlsConfig(
 ): NodeTlsConfig {
   // node:tls reads them only at the first handshake: checked here, with
   // Deno.listenTls()'s errors.
+  let leaf: NodeCrypto.X509Certificate;
   try {
-    new modules.crypto.X509Certificate(cert);
+    leaf = new modules.crypto.X509Certificate(cert);
   } catch (cause) {
     throw new Deno.errors.InvalidData(
       "No certificates found in certificate data",
       { cause },
     );
   }
+  let privateKey: NodeCrypto.KeyObject;
   try {
-    modules.crypto.createPrivateKey(key);
+    privateKey = modules.crypto.createPrivateKey(key);
   } catch (cause) {
     throw new Deno.errors.InvalidData("No keys found in key data", { cause });
+  }
+  // node:tls would take them and fail every handshake.
+  if (!leaf.checkPrivateKey(privateKey)) {
+    throw new Deno.errors.InvalidData(
+      "Cannot serve TLS: the private key (ssl.key) does not belong to the certificate (ssl.cert), whose first certificate must be the one the key was made for",
+    );
   }
   const context = modules.tls.createSecureContext({ cert, key });
   return { modules, context, alpnProtocols };
@@ -162,6 +171,9 @@ function alertFor(error: Error): number | null {
   if (message.startsWith("received fatal alert")) return null;
   // no_application_protocol
   if (message.includes("any known protocol")) return 120;
+  // record_overflow (RFC 8446 §5.1, §5.2: a MUST; Deno's own listener
+  // says decode_error)
+  if (message.includes("MessageTooLarge")) return 22;
   // decode_error
   if (message.startsWith("received corrupt message")) return 50;
   // unexpected_message

@@ -12,7 +12,11 @@ import type { BaseProtocol } from "../protocols/protocol.ts";
 import type { Transport } from "./transport.ts";
 import type { Owned } from "./_proactor.ts";
 import type { StartTlsOptions } from "../loop/event_loop.ts";
-import { checkHandshakeTimeout, checkTlsStrings } from "./_deno_streams.ts";
+import {
+  checkAlpnProtocols,
+  checkHandshakeTimeout,
+  checkTlsStrings,
+} from "./_deno_streams.ts";
 import { handshakeFailure, withAddress } from "./_deno_names.ts";
 import {
   DenoStreamTransport,
@@ -83,7 +87,7 @@ export function startTls(
   }
   const timeout = checkHandshakeTimeout(options?.handshakeTimeout, WHAT);
   checkTlsStrings(options?.caCerts, "caCerts", WHAT);
-  checkTlsStrings(options?.alpnProtocols, "alpnProtocols", WHAT);
+  checkAlpnProtocols(options?.alpnProtocols, "alpnProtocols", WHAT);
   if (checkSide(options)) {
     return startServerTls(ctx, transport, protocol, options!, timeout);
   }
@@ -182,6 +186,7 @@ export function startTls(
         forced ? relayBack?.abortBoth() : relayBack?.endOfTls(),
     });
     plain.succeededBy(upgraded);
+    if (relayFar === null) plain.forwardEnds(upgraded);
   };
 
   /** Starts TLS on `conn` (the plain one, or the relay's near end). */
@@ -288,6 +293,15 @@ export function startTls(
     }
     owned.push(conn);
     handedOver = true;
+    // The plain transport is done with the connection: its close() and
+    // abort() end the upgrade, then the upgraded transport.
+    const end = () =>
+      fail(
+        new InvalidStateError(
+          `${prefix}: the connection was closed during the TLS handshake`,
+        ),
+      );
+    plain.forwardEnds({ close: end, abort: end });
     if (done) return proactor.close(conn);
     startOn(conn);
   }, relayed);

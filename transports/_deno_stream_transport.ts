@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import type {
   BaseProtocol,
   BufferedProtocol,
@@ -33,6 +33,13 @@ import type {
 } from "./_proactor.ts";
 import { isIoError, reportLost } from "./_deno_pipes.ts";
 import { NodeTlsConn } from "./_deno_node_tls.ts";
+
+/**
+ * How long a TLS transport's graceful `close()` waits for the peer to
+ * take more of the buffer and the close_notify, in seconds (asyncio's
+ * `SSL_SHUTDOWN_TIMEOUT`), before it aborts the connection.
+ */
+const TLS_SHUTDOWN_TIMEOUT = 30;
 
 /** The chunk a new or quiet connection reads into, in bytes. */
 export const SMALL_CHUNK = 1024;
@@ -302,6 +309,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   #held: number | null | undefined = undefined; // a read done while paused
   readonly #lingerFor: number; // lingerOnClose
   #lingering: TimerHandle | null = null; // the linger's deadline, once ended
+  #giveUp: TimerHandle | null = null; // a TLS close()'s deadline
   #lingerMode = false; // close() reads on and drops
 
   // Writing.
@@ -406,6 +414,9 @@ export class DenoStreamTransport extends FlowControlledTransport
     // resumeWriting() as the buffer drains, until connectionLost.
     this.#flow?.endWrites();
     this.#held = undefined;
+    // As asyncio's ssl_shutdown_timeout: a peer that stopped reading must
+    // not hold the connection for ever.
+    if (this.#tls !== undefined) this.#armGiveUp();
     if (this.#conn instanceof NodeTlsConn && !this.#eofWanted) {
       // node:tls's TLS (a server's connections) ends with a close_notify
       // after the buffer, sent as writeEof() sends it, so that a strict
@@ -427,6 +438,24 @@ export class DenoStreamTransport extends FlowControlledTransport
       return;
     }
     if (this.#inFlight === null && !this.#shuttingDown) this.#closeConn();
+  }
+
+  /**
+   * (Re)starts a TLS `close()`'s deadline: the peer has taken nothing for
+   * `TLS_SHUTDOWN_TIMEOUT` seconds when it passes. Unlike asyncio, whose
+   * deadline runs from the `close()`, a peer still reading is not cut
+   * off.
+   */
+  #armGiveUp(): void {
+    this.#giveUp?.cancel();
+    this.#giveUp = this.#loop.callLater(TLS_SHUTDOWN_TIMEOUT, () => {
+      this.#giveUp = null;
+      this.#forceClose(
+        new TimeoutError(
+          `Cannot close the TLS connection gracefully: the peer took none of the buffered data and close_notify for ${TLS_SHUTDOWN_TIMEOUT} s, so the connection was aborted`,
+        ),
+      );
+    });
   }
 
   #armLinger(): void {
@@ -952,6 +981,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     }
     const sent = this.#inFlight!;
     this.#size -= n;
+    if (this.#giveUp !== null) this.#armGiveUp();
     if (n < sent.length) {
       const rest = sent.subarray(n);
       this.#inFlight = rest;
@@ -1072,6 +1102,8 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (this.#connClosed) return;
     this.#lingering?.cancel();
     this.#lingering = null;
+    this.#giveUp?.cancel();
+    this.#giveUp = null;
     this.#connClosed = true;
     this.#closing = true;
     this.#proactor.disown(this.#owned);

@@ -204,6 +204,34 @@ export function checkTlsStrings(
   }
 }
 
+/**
+ * Checks an ALPN option (`alpnProtocols`): a list of protocol names, each
+ * 1 to 255 bytes (RFC 7301 §3.1) and ASCII, as asyncio's
+ * `set_alpn_protocols()` takes them: an empty or longer name makes a
+ * ClientHello the server refuses, or a server that refuses every client,
+ * and Deno reads the name ALPN chose back as Latin-1.
+ *
+ * @param value The option as given.
+ * @param name Its name, for messages.
+ * @param what The method name, for messages.
+ */
+export function checkAlpnProtocols(
+  value: unknown,
+  name: string,
+  what: string,
+): void {
+  checkTlsStrings(value, name, what);
+  const names = (value ?? []) as string[];
+  const bad = names.findIndex((p) => !/^\p{ASCII}{1,255}$/u.test(p));
+  if (bad !== -1) {
+    throw new RangeError(
+      `Cannot call ${what}(): ${name} must be protocol names of 1 to 255 ASCII characters (RFC 7301 §3.1), received ${
+        formatReceived(names[bad])
+      } at index ${bad}`,
+    );
+  }
+}
+
 function where(target: StreamTarget): string {
   return "path" in target
     ? `unix:${target.path}`
@@ -422,7 +450,7 @@ export function openConnection<P extends BaseProtocol>(
     )
     : 0;
   if (typeof ssl === "object" && ssl !== null) {
-    checkTlsStrings(ssl.alpnProtocols, "ssl.alpnProtocols", what);
+    checkAlpnProtocols(ssl.alpnProtocols, "ssl.alpnProtocols", what);
     checkTlsStrings(ssl.caCerts, "ssl.caCerts", what);
     if ((ssl.cert === undefined) !== (ssl.key === undefined)) {
       throw new TypeError(
@@ -591,7 +619,7 @@ export function openServer(
       );
     }
     checkHandshakeTimeout(ssl.handshakeTimeout, what);
-    checkTlsStrings(ssl.alpnProtocols, "ssl.alpnProtocols", what);
+    checkAlpnProtocols(ssl.alpnProtocols, "ssl.alpnProtocols", what);
     if ("path" in target) {
       throw new RangeError(
         `Cannot call ${what}(): TLS over a Unix socket is not supported, received ssl`,

@@ -7,17 +7,25 @@
 // Deno's TLS, and its limit: see README "TLS"), and of a connection that
 // startTls() upgrades as the server.
 
-import { assert, assertEquals, assertRejects } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
 import { TimeoutError } from "../../futures/errors.ts";
 import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
-import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import type { Transport } from "../../transports/transport.ts";
 import {
   accepted,
   portOf,
+  Recorder,
   recordingServer,
+  sleepTick,
   withLoop,
 } from "./_stream_helpers.ts";
 import { testCerts } from "./_tls_certs.ts";
@@ -112,13 +120,22 @@ async function fillSocketBuffers(
   let last = 0;
   for (let round = 0; round < 8 && last === 0; round++) {
     for (let i = 0; i < 16; i++) transport.write(new Uint8Array(256 * 1024));
-    last = -1;
-    while (transport.getWriteBufferSize() !== last) {
-      last = transport.getWriteBufferSize();
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    last = await writesStalled(transport);
   }
   assert(last > 0, `The ${peer} took everything`);
+}
+
+/**
+ * Waits until `transport`'s write buffer stops shrinking (for 200 ms),
+ * and resolves with its size.
+ */
+async function writesStalled(transport: Transport): Promise<number> {
+  let last = -1;
+  while (transport.getWriteBufferSize() !== last) {
+    last = transport.getWriteBufferSize();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return last;
 }
 
 /**
@@ -212,6 +229,116 @@ Deno.test({
       });
     });
   },
+});
+
+/**
+ * A `DenoEventLoop` whose clock `skip()` moves forward, so that a test
+ * reaches a long timeout at once while real I/O keeps real time.
+ */
+class SkippingLoop extends DenoEventLoop {
+  #skipped = 0;
+
+  override time(): number {
+    return super.time() + this.#skipped;
+  }
+
+  /** Moves the clock `seconds` forward, and wakes the loop. */
+  async skip(seconds: number): Promise<void> {
+    this.#skipped += seconds;
+    for (let i = 0; i < 10; i++) await sleepTick(this);
+  }
+}
+
+/**
+ * Runs `fn` on a fresh `SkippingLoop` and closes the loop afterwards. The
+ * guard is in real time (the loop's clock skips): after 10 s, `giveUp()`
+ * runs, which should make the test fail rather than hang.
+ */
+async function withSkippingLoop(
+  fn: (loop: SkippingLoop) => Promise<void>,
+  giveUp: () => void,
+): Promise<void> {
+  const loop = new SkippingLoop();
+  const guard = setTimeout(giveUp, 10_000);
+  try {
+    await loop.runUntilComplete(loop.createTask(() => fn(loop)));
+  } finally {
+    clearTimeout(guard);
+    loop.close();
+  }
+}
+
+Deno.test({
+  name:
+    "close() on a server's TLS transport gives up once the client has taken nothing for 30 s, as asyncio's ssl_shutdown_timeout (though a client still reading is not cut off): the protocol gets TimeoutError and the socket is freed",
+  ignore: noSs !== null,
+  fn: async () => {
+    let giveUp = () => {};
+    await withSkippingLoop(async (loop) => {
+      const { server, protocols } = await tlsServer(loop, 5);
+      await withIdleClient(server, async (client, port) => {
+        await client.handshake();
+        const peer = await accepted(loop, protocols, 1);
+        giveUp = () => peer.transport.abort();
+        // More than the sockets hold, by 4 MiB: the close_notify waits
+        // behind it.
+        await fillSocketBuffers(peer.transport, "client");
+        peer.transport.write(new Uint8Array(4 << 20));
+        peer.transport.close();
+        await loop.skip(29);
+        assertEquals(peer.count("lost"), 0);
+        // The client reads a little: the server's writes go on, and the
+        // 30 s start again from the last.
+        const buf = new Uint8Array(64 * 1024);
+        for (let n = 0; n < 1 << 20;) n += (await client.read(buf)) ?? 0;
+        assert(await writesStalled(peer.transport) > 0);
+        await loop.skip(29);
+        assertEquals(peer.count("lost"), 0);
+        await loop.skip(1.5);
+        const error = await peer.lost;
+        assertInstanceOf(error, TimeoutError);
+        assertStringIncludes(
+          String(error),
+          "Cannot close the TLS connection gracefully: the peer took none of the buffered data and close_notify for 30 s",
+        );
+        await socketsGone(port, 2);
+      });
+    }, () => giveUp());
+  },
+});
+
+Deno.test("close() on a TLS client's transport gives up once the server has taken nothing for 30 s, as asyncio's ssl_shutdown_timeout: the protocol gets TimeoutError", async () => {
+  let giveUp = () => {};
+  await withSkippingLoop(async (loop) => {
+    const server = await loop.createServer(
+      () =>
+        new class extends Protocol {
+          override connectionMade(t: Transport): void {
+            t.pauseReading();
+          }
+        }(),
+      HOST,
+      0,
+      { ssl: { cert: certs.cert, key: certs.key } },
+    );
+    const client = new Recorder(loop);
+    const [t] = await loop.createConnection(
+      () => client,
+      HOST,
+      portOf(server),
+      { ssl: { caCerts: [certs.ca] }, serverHostname: "localhost" },
+    );
+    giveUp = () => t.abort();
+    await fillSocketBuffers(t, "server");
+    t.close();
+    await loop.skip(29);
+    assertEquals(client.count("lost"), 0);
+    await loop.skip(1.5);
+    assertInstanceOf(await client.lost, TimeoutError);
+    server.close();
+    server.abortClients();
+    await server.waitClosed();
+  }, () => giveUp());
 });
 
 Deno.test({

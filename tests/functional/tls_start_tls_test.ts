@@ -59,18 +59,46 @@ async function silentAfterGo(loop: DenoEventLoop) {
   return await recordingServer(loop);
 }
 
+/**
+ * A plain connection to a server that says "go" and nothing more, whose
+ * client paused reading on the go-ahead (so no relay is needed).
+ */
+async function pausedAfterGo(loop: DenoEventLoop) {
+  const { server, protocols } = await silentAfterGo(loop);
+  const client = new Upgrading("go");
+  const [plain] = await loop.createConnection(
+    () => client,
+    HOST,
+    portOf(server),
+  );
+  const far = await accepted(loop, protocols, 1);
+  far.transport.write(enc.encode("go"));
+  while (plain.isReading()) await sleepTick(loop);
+  return { server, client, plain, far };
+}
+
+/**
+ * Once a failed upgrade told the protocol: the server closes (Deno keeps
+ * a socket whose handshake is pending until the peer sends or closes, and
+ * the handshake settles), and the protocol heard of it once.
+ */
+async function afterFailedUpgrade(
+  loop: DenoEventLoop,
+  { server, client, far }: Awaited<ReturnType<typeof pausedAfterGo>>,
+): Promise<void> {
+  while (client.lost === null) await sleepTick(loop);
+  far.transport.abort();
+  await far.lost;
+  for (let i = 0; i < 20; i++) await sleepTick(loop);
+  assertEquals(client.lostCalls, 1);
+  server.close();
+  await server.waitClosed();
+}
+
 Deno.test("startTls() fails with TimeoutError after handshakeTimeout when the server never answers the handshake, and the protocol hears of it once", async () => {
   await withLoop(async (loop) => {
-    const { server, protocols } = await silentAfterGo(loop);
-    const client = new Upgrading("go");
-    const [plain] = await loop.createConnection(
-      () => client,
-      HOST,
-      portOf(server),
-    );
-    const far = await accepted(loop, protocols, 1);
-    far.transport.write(enc.encode("go"));
-    while (plain.isReading()) await sleepTick(loop);
+    const upgrading = await pausedAfterGo(loop);
+    const { client, plain } = upgrading;
     const error = await assertRejects(
       () =>
         Promise.resolve(
@@ -81,16 +109,33 @@ Deno.test("startTls() fails with TimeoutError after handshakeTimeout when the se
     assertStringIncludes(error.message, "no handshake within 0.2 s");
     while (client.lost === null) await sleepTick(loop);
     assertInstanceOf(client.lost, TimeoutError);
-    // Deno keeps a socket whose handshake is pending until the peer
-    // sends or closes: the server closes, and the handshake settles.
-    far.transport.abort();
-    await far.lost;
-    for (let i = 0; i < 20; i++) await sleepTick(loop);
-    assertEquals(client.lostCalls, 1);
-    server.close();
-    await server.waitClosed();
+    await afterFailedUpgrade(loop, upgrading);
   });
 });
+
+for (const how of ["close", "abort"] as const) {
+  Deno.test(`${how}() on the plain transport while startTls() waits for the server's handshake ends the upgrade: it fails at once, and the protocol hears of it once`, async () => {
+    await withLoop(async (loop) => {
+      const upgrading = await pausedAfterGo(loop);
+      const { client, plain, far } = upgrading;
+      const upgrade = loop.startTls(plain, client, { handshakeTimeout: 5 });
+      // The ClientHello reached the server, which never answers.
+      while (far.received === 0) await sleepTick(loop);
+      const start = loop.time();
+      plain[how]();
+      const error = await assertRejects(
+        () => Promise.resolve(upgrade),
+        InvalidStateError,
+      );
+      assert(loop.time() - start < 1, `Failed after ${loop.time() - start} s`);
+      assertStringIncludes(
+        error.message,
+        "the connection was closed during the TLS handshake",
+      );
+      await afterFailedUpgrade(loop, upgrading);
+    });
+  });
+}
 
 Deno.test("startTls() fails with ConnectionReset when the server hangs up during the handshake", async () => {
   await withLoop(async (loop) => {

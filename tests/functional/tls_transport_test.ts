@@ -7,6 +7,7 @@ import {
   assertInstanceOf,
   assertRejects,
   assertStringIncludes,
+  assertThrows,
 } from "@std/assert";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { Server } from "../../loop/event_loop.ts";
@@ -19,6 +20,7 @@ import {
   pattern,
   portOf,
   Recorder,
+  recordingServer,
   sleepTick,
   text,
   withLoop,
@@ -305,7 +307,7 @@ Deno.test("A TLS server refuses a client none of whose ALPN protocols it accepts
   });
 });
 
-Deno.test("A TLS server answers what is no ClientHello with the fatal alert Deno's own TLS listener sends, in plain text, then closes", async () => {
+Deno.test("A TLS server answers what is no ClientHello with a fatal alert, in plain text (as Deno's own TLS listener does), then closes", async () => {
   await withLoop(async (loop) => {
     const server = await tlsServer(loop, []);
     for (
@@ -314,6 +316,11 @@ Deno.test("A TLS server answers what is no ClientHello with the fatal alert Deno
         [bytes("GET / HTTP/1.0\r\n\r\n"), 50],
         // An empty application-data record: unexpected_message.
         [new Uint8Array([0x17, 3, 3, 0, 0]), 10],
+        // A record longer than TLS allows (2^14 bytes and its expansion):
+        // record_overflow, as RFC 8446 §5.1 and §5.2 require (Deno's own
+        // listener says decode_error).
+        [new Uint8Array([0x16, 3, 1, 0xff, 0xff, 1, 0, 0xff, 0xfb]), 22],
+        [new Uint8Array([0x16, 3, 1, 0x48, 0x01, 1]), 22],
         // An SSL 3.0 ClientHello: handshake_failure.
         [
           new Uint8Array([
@@ -610,6 +617,85 @@ Deno.test("createServer() with ssl rejects a certificate or key that is not PEM,
       assertStringIncludes(error.message, `Cannot listen on ${HOST}:0`);
       assertStringIncludes(String(error), message);
     }
+  });
+});
+
+Deno.test("createServer() with ssl rejects a key that does not belong to the certificate, before listening, as Deno.listenTls() and asyncio's load_cert_chain() do", async () => {
+  await withLoop(async (loop) => {
+    const error = await assertRejects(
+      () =>
+        Promise.resolve(
+          loop.createServer(() => new Recorder(loop), HOST, 0, {
+            ssl: { cert: certs.cert, key: certs.clientKey },
+          }),
+        ),
+      Deno.errors.InvalidData,
+    );
+    assertStringIncludes(error.message, `Cannot listen on ${HOST}:0`);
+    assertStringIncludes(
+      error.message,
+      "the private key (ssl.key) does not belong to the certificate (ssl.cert)",
+    );
+  });
+});
+
+Deno.test("ALPN protocol names must be 1 to 255 ASCII characters (RFC 7301 §3.1; asyncio's set_alpn_protocols()), for createConnection(), createServer() and startTls()", async () => {
+  await withLoop(async (loop) => {
+    const { server } = await recordingServer(loop);
+    const [plain] = await loop.createConnection(
+      () => new Recorder(loop),
+      HOST,
+      portOf(server),
+    );
+    for (
+      const [bad, shown] of [
+        ["", '""'],
+        ["x".repeat(256), `"${"x".repeat(80)}…"`],
+        ["ü", '"ü"'],
+      ]
+    ) {
+      const alpnProtocols = ["h2", bad];
+      const calls: [string, () => unknown][] = [
+        [
+          "createConnection(): ssl.alpnProtocols",
+          () =>
+            loop.createConnection(() => new Recorder(loop), HOST, 1, {
+              ssl: { alpnProtocols },
+            }),
+        ],
+        [
+          "createServer(): ssl.alpnProtocols",
+          () =>
+            loop.createServer(() => new Recorder(loop), HOST, 0, {
+              ssl: { cert: certs.cert, key: certs.key, alpnProtocols },
+            }),
+        ],
+        [
+          "startTls(): alpnProtocols",
+          () => loop.startTls(plain, new Recorder(loop), { alpnProtocols }),
+        ],
+      ];
+      for (const [where, call] of calls) {
+        assertThrows(
+          call,
+          RangeError,
+          `Cannot call ${where} must be protocol names of 1 to 255 ASCII characters (RFC 7301 §3.1), received ${shown} at index 1`,
+        );
+      }
+    }
+    // 255 characters is the most a name may have.
+    assertEquals(
+      await loop.createServer(() => new Recorder(loop), HOST, 0, {
+        ssl: {
+          cert: certs.cert,
+          key: certs.key,
+          alpnProtocols: ["x".repeat(255)],
+        },
+      }).then(shutdown),
+      undefined,
+    );
+    plain.close();
+    await shutdown(server);
   });
 });
 
