@@ -614,9 +614,20 @@ function settleThen<T, R1, R2>(
 ): void {
   let value: T;
   try {
-    // A cancelled future's own CancelledError wins over the interruption
-    // (a later cancel() of the task), as in asyncio's Task.__step.
-    if (interrupted !== undefined && !future.cancelled()) throw interrupted;
+    if (interrupted !== undefined) {
+      // The task was cancelled after the future completed: it resumes with
+      // the cancellation, unless the future's outcome is a CancelledError
+      // itself (cancelled, or failed with one as gather() does), which
+      // goes in as it is, as in asyncio's Task.__step. The outcome is read
+      // either way, as a generator task's wake-up does.
+      let own: unknown;
+      try {
+        future.result();
+      } catch (e) {
+        own = e;
+      }
+      throw own instanceof CancelledError ? own : interrupted;
+    }
     value = future.result();
   } catch (e) {
     if (onrejected == null) return reject(e);

@@ -274,9 +274,13 @@ export class Barrier {
       case DRAINING:
         this.#state = RESETTING;
         this.#failRound(RESET);
+        this.#drained(this.#draining); // nobody left to resume
         break;
       case BROKEN:
-        this.#state = this.#drainPending ? RESETTING : FILLING;
+        // Filling at once when nobody of the aborted round is still inside.
+        this.#state = this.#drainPending && this.#draining.size > 0
+          ? RESETTING
+          : FILLING;
         break;
     }
   }
@@ -394,9 +398,13 @@ export class Barrier {
   #failRound(message: string): void {
     for (const p of [...this.#draining]) p.break(message);
     const round = this.#round;
+    // Those not released yet are released broken: they are inside until
+    // they resume, so that the last of them ends the round.
     for (; this.#next < round.length; this.#next++) {
       const party = round[this.#next];
-      if (!party.done()) party.setException(new BrokenBarrierError(message));
+      if (party.done()) continue;
+      party.release(this.#next, this.#draining, this.#left);
+      party.break(message);
     }
   }
 

@@ -3,6 +3,7 @@ import {
   assertEquals,
   assertFalse,
   assertInstanceOf,
+  assertRejects,
   assertThrows,
 } from "@std/assert";
 import { CancelledError } from "../../futures/errors.ts";
@@ -11,6 +12,7 @@ import { Barrier, BrokenBarrierError } from "../../tasks/barrier.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { run } from "../_helpers.ts";
 
 // Waits for a future and returns its error, or undefined.
@@ -329,4 +331,109 @@ Deno.test("Barrier: the last party to resume may reset it at once, failing nobod
     assertEquals(passed.toSorted(), [0, 1, 2]);
     assertFalse(barrier.broken);
   });
+});
+
+// The state a task finds, from the description ("waiting" is filling).
+const state = (b: Barrier) => {
+  const w = String(b).replace(/^\[object Barrier (\w+).*$/, "$1");
+  return w === "waiting" ? "filling" : w;
+};
+
+// asyncio: reset() while a round drains: the parties not yet resumed raise
+// BrokenBarrierError, and the last of them to leave wait() sets the barrier
+// FILLING (Barrier._exit with _count == 0) — it sees "filling", as the last
+// party of test_draining_state does.
+for (const style of ["generator", "async"] as const) {
+  Deno.test(`Barrier (${style} tasks): reset() by the opener of a round: the last party it fails finds the barrier filling, as in asyncio`, async () => {
+    const loop = new VirtualTimeLoop();
+    const N = 3;
+    const barrier = new Barrier(N, { loop });
+    const seen: string[] = [];
+    const after = (i: number) => {
+      if (i === N - 1) barrier.reset(); // the opener resumes first
+    };
+    const gen = function* (): Coroutine<void> {
+      try {
+        after(yield* barrier.wait());
+      } catch (e) {
+        assertInstanceOf(e, BrokenBarrierError);
+        seen.push(state(barrier));
+      }
+    };
+    const asy = async () => {
+      try {
+        after(await barrier.wait());
+      } catch (e) {
+        assertInstanceOf(e, BrokenBarrierError);
+        seen.push(state(barrier));
+      }
+    };
+    const tasks = Array.from(
+      { length: N },
+      () => loop.createTask(style === "generator" ? gen() : asy),
+    );
+    for (const t of tasks) await loop.runUntilComplete(t);
+    assertEquals(seen, ["resetting", "filling"]);
+    loop.close();
+  });
+}
+
+// asyncio: abort() while draining, everyone has left (count 0), then reset():
+// FILLING at once (Barrier.reset: `_count == 0` branch).
+Deno.test("Barrier: reset() after abort() once every party of the round has left is filling at once, as in asyncio", async () => {
+  const loop = new VirtualTimeLoop();
+  const N = 3;
+  const barrier = new Barrier(N, { loop });
+  const seen: string[] = [];
+  let failed = 0;
+  const asy = async () => {
+    try {
+      const i = await barrier.wait();
+      if (i === N - 1) barrier.abort();
+    } catch (e) {
+      assertInstanceOf(e, BrokenBarrierError);
+      if (++failed === N - 1) {
+        barrier.reset(); // nobody is inside any more
+        seen.push(state(barrier));
+      }
+    }
+  };
+  const tasks = Array.from({ length: N }, () => loop.createTask(asy));
+  for (const t of tasks) await loop.runUntilComplete(t);
+  assertEquals(seen, ["filling"]);
+  loop.close();
+});
+
+// A released party whose task is cancelled before it resumes still leaves
+// the round (asyncio: its wait()'s finally runs _exit). Generator and async
+// tasks should agree on when the round ends.
+Deno.test("Barrier: a released party cancelled before it resumes leaves the round alike in async and generator tasks", async () => {
+  const out: Record<string, string> = {};
+  for (const style of ["generator", "async"] as const) {
+    const loop = new VirtualTimeLoop();
+    const barrier = new Barrier(2, { loop });
+    const gen = function* (): Coroutine<void> {
+      yield* barrier.wait();
+    };
+    const asy = async () => {
+      await barrier.wait();
+    };
+    const first = loop.createTask(style === "generator" ? gen() : asy); // index 0: released second
+    await loop.runUntilComplete(loop.createTask(async () => {}));
+    const opener = loop.createTask(async () => {
+      await barrier.wait();
+      // released index 0 in the next iteration: cancel it right then,
+      // before it resumes, and look after it has had its turn.
+      loop.callSoon(() => {
+        first.cancel();
+        loop.callSoon(() => {
+          out[style] = state(barrier);
+        });
+      });
+    });
+    await loop.runUntilComplete(opener);
+    await assertRejects(() => loop.runUntilComplete(first), CancelledError);
+    loop.close();
+  }
+  assertEquals(out.async, out.generator);
 });

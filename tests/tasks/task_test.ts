@@ -18,6 +18,7 @@ import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
 import { Future } from "../../futures/future.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
+import { gather } from "../../tasks/gather.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import {
@@ -1695,4 +1696,42 @@ Deno.test("an async generator is refused as a task's coroutine with a TypeError,
     "async generator",
   );
   loop.close();
+});
+
+// asyncio's __step keeps any CancelledError thrown in (isinstance check),
+// even when the awaited future is not cancelled() but failed with one — a
+// gather() whose child was cancelled does. Generator and async tasks must
+// agree.
+Deno.test("Task.cancel() before the task resumes from a gather() failed with its child's CancelledError keeps that error in both task kinds, as asyncio's __step", async () => {
+  const got: Record<string, string> = {};
+  for (const style of ["generator", "async"] as const) {
+    const loop = new VirtualTimeLoop();
+    const child = loop.createFuture<void>();
+    const outer = gather([child], { loop });
+    const body = (e: unknown) => {
+      got[style] = (e as Error).message;
+      throw e;
+    };
+    const task = style === "generator"
+      ? loop.createTask(function* (): Coroutine<void> {
+        try {
+          yield* outer;
+        } catch (e) {
+          body(e);
+        }
+      })
+      : loop.createTask(async () => {
+        try {
+          await outer;
+        } catch (e) {
+          body(e);
+        }
+      });
+    // Added before the task awaits `outer`: runs before its wake-up.
+    outer.addDoneCallback(() => task.cancel("task-msg"));
+    loop.callLater(1, () => child.cancel("child-msg"));
+    await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+    loop.close();
+  }
+  assertEquals(got, { generator: "child-msg", async: "child-msg" });
 });
