@@ -1076,7 +1076,9 @@ export class HttpClientProtocol extends Protocol {
       what: "request",
       chunked,
       length,
-      sending: () => this.#transport !== null,
+      // A closing transport takes no more: resumeWriting() comes as its
+      // close() flushes, and the request fails at connectionLost.
+      sending: () => this.#transport !== null && !this.#transport.isClosing(),
       drained: () =>
         this.#writePaused && this.#transport !== null
           ? new Promise<void>((resolve) => this.#drainWaiters.push(resolve))

@@ -222,6 +222,8 @@ class PairTransport extends StreamEnd {
     if (this.#in.size > 0) {
       this.#in.clear();
       this.#peer.flow.update(this.#peer.getWriteBufferSize());
+      // A peer closing meanwhile has nothing left to flush.
+      this.#peer.#maybeFinishClose();
     }
   }
 

@@ -1501,3 +1501,66 @@ Deno.test("HttpClientProtocol closes the connection when its Connection: close r
   );
   assertEquals(run.result, true);
 });
+
+/** A server that reads only when told, and records how it ended. */
+class SlowServer extends Protocol {
+  transport: Transport | null = null;
+  received = 0;
+  eof = false;
+  lost: Error | undefined | null = null;
+  override connectionMade(t: Transport) {
+    this.transport = t;
+    t.pauseReading();
+  }
+  override dataReceived(d: Uint8Array) {
+    this.received += d.length;
+  }
+  override eofReceived() {
+    this.eof = true;
+    return false;
+  }
+  override connectionLost(exc?: Error) {
+    this.lost = exc;
+  }
+}
+
+Deno.test("HttpClientProtocol.close() while a streamed body waits for the transport to drain flushes what was buffered, and fails the request with ConnectionReset", async () => {
+  const loop = new VirtualTimeLoop();
+  const errors: unknown[] = [];
+  loop.setExceptionHandler((_l, ctx) => errors.push(ctx));
+  const client = new HttpClientProtocol({ loop });
+  const server = new SlowServer();
+  const [ct] = transportPair(client, server, {
+    loop,
+    bufferSize: 0,
+    chunkSize: 1000,
+    delay: 0.01,
+  });
+  await loop.advance(0);
+  ct.setWriteBufferLimits(1000);
+  let pulls = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (++pulls > 10) c.close();
+      else c.enqueue(new Uint8Array(5000));
+    },
+  });
+  const f = client.request(
+    new Request("http://h/", { method: "POST", body }),
+  );
+  f.addDoneCallback(() => {});
+  await loop.advance(0);
+  const buffered = ct.getWriteBufferSize();
+  assert(buffered > 1000, `paused: ${buffered}`);
+  client.close();
+  assert(ct.isClosing());
+  // The peer reads: the buffer drains, as the close flushes it.
+  server.transport!.resumeReading();
+  await loop.advance(1);
+  // What was buffered at close() reached the peer, then a clean EOF.
+  assertEquals(server.received, buffered);
+  assertEquals(server.eof, true, "a clean end, not a reset");
+  assertInstanceOf(f.exception(), Deno.errors.ConnectionReset);
+  assertEquals(errors, []);
+  loop.close();
+});

@@ -793,3 +793,20 @@ Deno.test("transportPair() with a delay gives a BufferedProtocol the bytes its s
   ]);
   loop.close();
 });
+
+Deno.test("transportPair: an end closing with bytes its peer never reads is lost when the peer closes", async () => {
+  const loop = new VirtualTimeLoop();
+  const a = new Log(loop);
+  const b = new Log(loop);
+  transportPair(a, b, { loop, bufferSize: 0 });
+  await loop.advance(0);
+  b.transport!.pauseReading();
+  a.transport!.setWriteBufferLimits(10);
+  a.transport!.write(new Uint8Array(100));
+  a.transport!.close();
+  b.transport!.close();
+  await loop.advance(1);
+  assertEquals(b.events, ["made", "lost clean"]);
+  assertEquals(a.events, ["made", "pause", "resume", "lost clean"]);
+  loop.close();
+});
