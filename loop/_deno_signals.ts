@@ -138,10 +138,9 @@ export class SignalHandlers {
         return;
       }
       if (loop.isClosed()) return;
-      loop.callSoonThreadsafe(
-        handle.callback as (...a: unknown[]) => unknown,
-        ...handle.args,
-      );
+      // The handle itself is queued, as asyncio does: cancelled before the
+      // loop gets to it, the call it stands for does not run.
+      loop.callSoonThreadsafe(handle);
     };
     try {
       Deno.addSignalListener(sig, listener);
