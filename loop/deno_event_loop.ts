@@ -1016,10 +1016,11 @@ export class DenoEventLoop extends BaseEventLoop {
   }
 
   /**
-   * Calls `cb(...args)` on the loop (scheduled with `callSoonThreadsafe`)
-   * each time the process receives signal `sig`. A signal has at most one
-   * handler: adding another replaces it. Cancelling the returned handle
-   * stops the calls, as `removeSignalHandler(sig)` does. While handlers
+   * Calls `cb(...args)` on the loop (the returned handle is scheduled with
+   * `callSoonThreadsafe`) each time the process receives signal `sig`. A
+   * signal has at most one handler: adding another replaces it. Cancelling
+   * the returned handle stops the calls, even one a signal queued already;
+   * `removeSignalHandler(sig)` stops those of later signals. While handlers
    * are installed, a loop waiting for events keeps the process alive, so
    * that a signal can still arrive. `close()` removes them all. On Windows
    * Deno only supports `"SIGINT"` and `"SIGBREAK"`.
