@@ -1078,8 +1078,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param sig The signal's name.
    * @returns `true` if a handler was removed, `false` if there was none.
    * @throws {TypeError} When `sig` is not a string.
-   * @throws {RangeError} When `sig` names no signal, as `addSignalHandler`
-   * (PEP 3156: the same exceptions).
+   * @throws {RangeError} When `sig` names no signal, or on Linux one that
+   * Linux has not (`"SIGEMT"`), as `addSignalHandler` (PEP 3156: the same
+   * exceptions).
    *
    * @example Removing a handler
    * ```ts

@@ -233,6 +233,31 @@ Deno.test("addSignalHandler() rejects unknown and uncatchable signals", () => {
   loop.close();
 });
 
+Deno.test({
+  name:
+    "removeSignalHandler() of a signal Deno has not on Linux (SIGEMT, SIGINFO, SIGBREAK) throws as addSignalHandler() does (PEP 3156: the same exceptions)",
+  ignore: Deno.build.os !== "linux",
+  fn: () => {
+    const loop = new DenoEventLoop();
+    for (const sig of ["SIGEMT", "SIGINFO", "SIGBREAK"] as const) {
+      assertThrows(
+        () => loop.addSignalHandler(sig, () => {}),
+        RangeError,
+        `Cannot add a signal handler: unknown signal on linux, received "${sig}"`,
+      );
+      assertThrows(
+        () => loop.removeSignalHandler(sig),
+        RangeError,
+        `Cannot remove a signal handler: unknown signal on linux, received "${sig}"`,
+      );
+    }
+    // Linux's other names for SIGIO and SIGSYS are known.
+    assertEquals(loop.removeSignalHandler("SIGPOLL"), false);
+    assertEquals(loop.removeSignalHandler("SIGUNUSED"), false);
+    loop.close();
+  },
+});
+
 Deno.test("DenoEventLoop.close() removes the signal handlers", () => {
   const loop = new DenoEventLoop();
   loop.addSignalHandler("SIGUSR1", () => {});
