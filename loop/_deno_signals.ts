@@ -76,10 +76,19 @@ const SIGNAL_NAMES: ReadonlySet<string> = new Set<Deno.Signal>([
   "SIGXFSZ",
 ]);
 
+// The names of Deno.Signal that Deno knows on no Linux, so that removing
+// a handler refuses them as adding one does. Elsewhere, Deno alone says
+// which signals the platform has, when a listener is added.
+const LINUX_ABSENT: ReadonlySet<string> = new Set<Deno.Signal>([
+  "SIGBREAK",
+  "SIGEMT",
+  "SIGINFO",
+]);
+
 /**
- * Checks that `sig` is a signal name (PEP 3156: adding and removing a
- * handler raise alike for a signal that does not exist); `what` completes
- * "Cannot ...".
+ * Checks that `sig` is a signal name, and one of the platform's where
+ * known (PEP 3156: adding and removing a handler raise alike for a signal
+ * that does not exist); `what` completes "Cannot ...".
  */
 export function checkSignalName(sig: unknown, what: string): void {
   if (typeof sig !== "string") {
@@ -90,6 +99,14 @@ export function checkSignalName(sig: unknown, what: string): void {
   if (!SIGNAL_NAMES.has(sig)) {
     throw new RangeError(
       `Cannot ${what}: unknown signal, received ${JSON.stringify(sig)}`,
+    );
+  }
+  const os = Deno.build.os;
+  if ((os === "linux" || os === "android") && LINUX_ABSENT.has(sig)) {
+    throw new RangeError(
+      `Cannot ${what}: unknown signal on ${os}, received ${
+        JSON.stringify(sig)
+      }`,
     );
   }
 }
@@ -138,10 +155,9 @@ export class SignalHandlers {
         return;
       }
       if (loop.isClosed()) return;
-      loop.callSoonThreadsafe(
-        handle.callback as (...a: unknown[]) => unknown,
-        ...handle.args,
-      );
+      // The handle itself is queued, as asyncio does: cancelled before the
+      // loop gets to it, the call it stands for does not run.
+      loop.callSoonThreadsafe(handle);
     };
     try {
       Deno.addSignalListener(sig, listener);

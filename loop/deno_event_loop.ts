@@ -1016,10 +1016,11 @@ export class DenoEventLoop extends BaseEventLoop {
   }
 
   /**
-   * Calls `cb(...args)` on the loop (scheduled with `callSoonThreadsafe`)
-   * each time the process receives signal `sig`. A signal has at most one
-   * handler: adding another replaces it. Cancelling the returned handle
-   * stops the calls, as `removeSignalHandler(sig)` does. While handlers
+   * Calls `cb(...args)` on the loop (the returned handle is scheduled with
+   * `callSoonThreadsafe`) each time the process receives signal `sig`. A
+   * signal has at most one handler: adding another replaces it. Cancelling
+   * the returned handle stops the calls, even one a signal queued already;
+   * `removeSignalHandler(sig)` stops those of later signals. While handlers
    * are installed, a loop waiting for events keeps the process alive, so
    * that a signal can still arrive. `close()` removes them all. On Windows
    * Deno only supports `"SIGINT"` and `"SIGBREAK"`.
@@ -1077,8 +1078,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param sig The signal's name.
    * @returns `true` if a handler was removed, `false` if there was none.
    * @throws {TypeError} When `sig` is not a string.
-   * @throws {RangeError} When `sig` names no signal, as `addSignalHandler`
-   * (PEP 3156: the same exceptions).
+   * @throws {RangeError} When `sig` names no signal, or on Linux one that
+   * Linux has not (`"SIGEMT"`), as `addSignalHandler` (PEP 3156: the same
+   * exceptions).
    *
    * @example Removing a handler
    * ```ts

@@ -5,7 +5,7 @@
 // watched by the proactor, which brings its completion to the loop, as in
 // asyncio's proactor pipe transports.
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
 import { FlowControlledTransport, WriteFlowControl } from "./flow_control.ts";
@@ -680,6 +680,29 @@ function connectPipe<P, T extends { close(): void }>(
   return future;
 }
 
+/**
+ * What to pass instead of `given`, for what asyncio's pipes take: a file
+ * (Deno's have a stream of each way), a stream of the other way, or a file
+ * descriptor.
+ */
+function streamHint(given: unknown, name: "readable" | "writable"): string {
+  if (typeof given === "number") {
+    return ` (a file descriptor: Deno gives streams instead, such as ${
+      name === "readable" ? "Deno.stdin.readable" : "Deno.stdout.writable"
+    })`;
+  }
+  if (typeof given !== "object" || given === null) return "";
+  const other = name === "readable" ? WritableStream : ReadableStream;
+  if (given instanceof other) {
+    const method = name === "readable" ? "connectWritePipe" : "connectReadPipe";
+    return ` (${method}() takes that kind)`;
+  }
+  const own = name === "readable" ? ReadableStream : WritableStream;
+  return (given as Record<string, unknown>)[name] instanceof own
+    ? ` (pass its .${name})`
+    : "";
+}
+
 /** Checks the stream a pipe is connected to: of its kind, and unlocked. */
 function checkStream(
   what: string,
@@ -690,7 +713,9 @@ function checkStream(
   const name = holder === "reader" ? "readable" : "writable";
   if (!(stream instanceof kind)) {
     throw new TypeError(
-      `Cannot call ${what}(): ${name} must be a ${kind.name}, received ${typeof stream}`,
+      `Cannot call ${what}(): ${name} must be a ${kind.name}, received ${
+        formatReceived(stream)
+      }${streamHint(stream, name)}`,
     );
   }
   if (stream.locked) {

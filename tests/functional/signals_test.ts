@@ -124,6 +124,44 @@ Deno.test("addSignalHandler() handle.cancel() stops the calls", async () => {
   loop.close();
 });
 
+Deno.test("addSignalHandler(): cancelling the handle after the signal came, before the loop ran the call, stops that call (asyncio queues the handle itself)", async () => {
+  const loop = new DenoEventLoop();
+  const other = new DenoEventLoop();
+  const calls: string[] = [];
+  const handle = loop.addSignalHandler("SIGUSR1", () => calls.push("loop"));
+  // Another loop's handler of the same signal is its own, and still runs.
+  other.addSignalHandler("SIGUSR1", () => calls.push("other"));
+  const arrived = Promise.withResolvers<void>();
+  const guard = () => arrived.resolve();
+  Deno.addSignalListener("SIGUSR1", guard);
+  // Nothing else keeps the process alive while no loop runs.
+  const keepAlive = setTimeout(() => {}, 60_000);
+  try {
+    Deno.kill(Deno.pid, "SIGUSR1");
+    // Deno calls the listeners in the order added: the loops' came first.
+    await arrived.promise;
+  } finally {
+    clearTimeout(keepAlive);
+    Deno.removeSignalListener("SIGUSR1", guard);
+  }
+  handle.cancel();
+  await within(
+    loop,
+    loop.createTask(function* () {
+      yield;
+    }),
+  );
+  await within(
+    other,
+    other.createTask(function* () {
+      yield;
+    }),
+  );
+  assertEquals(calls, ["other"]);
+  loop.close();
+  other.close();
+});
+
 Deno.test("addSignalHandler() sends a callback's error to the exception handler", async () => {
   const loop = new DenoEventLoop();
   const seen = loop.createFuture<unknown>();
@@ -193,6 +231,31 @@ Deno.test("addSignalHandler() rejects unknown and uncatchable signals", () => {
     TypeError,
   );
   loop.close();
+});
+
+Deno.test({
+  name:
+    "removeSignalHandler() of a signal Deno has not on Linux (SIGEMT, SIGINFO, SIGBREAK) throws as addSignalHandler() does (PEP 3156: the same exceptions)",
+  ignore: Deno.build.os !== "linux",
+  fn: () => {
+    const loop = new DenoEventLoop();
+    for (const sig of ["SIGEMT", "SIGINFO", "SIGBREAK"] as const) {
+      assertThrows(
+        () => loop.addSignalHandler(sig, () => {}),
+        RangeError,
+        `Cannot add a signal handler: unknown signal on linux, received "${sig}"`,
+      );
+      assertThrows(
+        () => loop.removeSignalHandler(sig),
+        RangeError,
+        `Cannot remove a signal handler: unknown signal on linux, received "${sig}"`,
+      );
+    }
+    // Linux's other names for SIGIO and SIGSYS are known.
+    assertEquals(loop.removeSignalHandler("SIGPOLL"), false);
+    assertEquals(loop.removeSignalHandler("SIGUNUSED"), false);
+    loop.close();
+  },
 });
 
 Deno.test("DenoEventLoop.close() removes the signal handlers", () => {

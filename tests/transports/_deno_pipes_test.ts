@@ -288,6 +288,50 @@ Deno.test("connectReadPipe() rejects what is not a free ReadableStream", () => {
   loop.close();
 });
 
+Deno.test("connectReadPipe()/connectWritePipe() given a file, a stream of the other way or a file descriptor (what asyncio takes) say what to pass instead", async () => {
+  const loop = new DenoEventLoop();
+  const file = await Deno.open(new URL(import.meta.url), { read: true });
+  try {
+    assertThrows(
+      () => loop.connectReadPipe(() => new Protocol(), file as never),
+      TypeError,
+      "Cannot call connectReadPipe(): readable must be a ReadableStream, received FsFile (pass its .readable)",
+    );
+    assertThrows(
+      () =>
+        loop.connectWritePipe(() => new BaseProtocol(), Deno.stdout as never),
+      TypeError,
+      "Cannot call connectWritePipe(): writable must be a WritableStream, received Stdout (pass its .writable)",
+    );
+    assertThrows(
+      () =>
+        loop.connectReadPipe(
+          () => new Protocol(),
+          new WritableStream() as never,
+        ),
+      TypeError,
+      "received WritableStream (connectWritePipe() takes that kind)",
+    );
+    assertThrows(
+      () =>
+        loop.connectWritePipe(
+          () => new BaseProtocol(),
+          new ReadableStream() as never,
+        ),
+      TypeError,
+      "received ReadableStream (connectReadPipe() takes that kind)",
+    );
+    assertThrows(
+      () => loop.connectReadPipe(() => new Protocol(), 0 as never),
+      TypeError,
+      "received 0 (a file descriptor: Deno gives streams instead, such as Deno.stdin.readable)",
+    );
+  } finally {
+    file.close();
+    loop.close();
+  }
+});
+
 Deno.test("connectReadPipe() fails its future when connectionMade() throws", async () => {
   const loop = new DenoEventLoop();
   const { readable, state } = countingStream(["a"]);
