@@ -240,7 +240,10 @@ type WorkerMessage =
   | {
     type: "failed";
     error: { name: string; message: string; stack?: string };
-    /** The worker is ending itself: its sockets may be gone already. */
+    /**
+     * The worker is ending itself: its sockets may be gone already (the
+     * supervisor holds the port all the same).
+     */
     ended?: boolean;
   }
   | { type: "closed" };
@@ -576,7 +579,7 @@ class Supervisor implements WorkerSupervisor {
       event.preventDefault();
       // An error that reached here ended the worker: its sockets may be gone.
       if (slot.worker === worker) {
-        this.#crash(slot, event.error ?? new Error(event.message), false);
+        this.#crash(slot, event.error ?? new Error(event.message));
       }
     };
     worker.onmessageerror = () => {
@@ -621,7 +624,7 @@ class Supervisor implements WorkerSupervisor {
         slot.lastPong = performance.now();
         return;
       case "failed":
-        this.#crash(slot, revive(message.error), message.ended !== true);
+        this.#crash(slot, revive(message.error));
         return;
       case "closed":
         this.#gone(slot);
@@ -665,10 +668,9 @@ class Supervisor implements WorkerSupervisor {
 
   /**
    * A worker crashed: it is terminated and started again later, or given
-   * up on. `alive`: it has not ended by itself, so the sockets of a worker
-   * that served are still open.
+   * up on.
    */
-  #crash(slot: Slot, error: Error, alive = true): void {
+  #crash(slot: Slot, error: Error): void {
     if (slot.state === "gone" || slot.state === "waiting") return;
     if (this.#closing || slot.firstStart !== null) {
       this.#gone(slot, error);
@@ -699,11 +701,9 @@ class Supervisor implements WorkerSupervisor {
       return;
     }
     slot.state = "waiting";
-    if (
-      alive && served &&
-      !this.#slots.some((other) => other.state === "running")
-    ) {
-      // Its socket is still bound: join it before it goes with the worker.
+    if (served && !this.#slots.some((other) => other.state === "running")) {
+      // Its socket is still bound, and joined before it goes with the
+      // worker, or, when the worker ended itself, may be gone already.
       this.#holdPort();
     }
     worker?.terminate();
@@ -724,8 +724,8 @@ class Supervisor implements WorkerSupervisor {
    * system's, which it hands out again) and the restarted worker would
    * fail with AddrInUse, or share the port with a stranger's reusePort
    * socket. Each holder listens with `reusePort` beside the crashed
-   * worker's socket (a worker that listens without it makes this fail,
-   * and nothing is held),
+   * worker's socket, or in its place when it ended itself (a worker that
+   * listens without `reusePort` makes this fail, and nothing is held),
    * and keeps what it accepts, unread, for the worker that serves next:
    * closing it at once lost the request, and the restarted worker
    * listens before it is ready, the kernel meanwhile giving the holder's

@@ -444,6 +444,25 @@ Deno.test("serveWorkers() keeps the port while its only worker restarts, as a cl
   await supervisor.closed;
 });
 
+Deno.test("serveWorkers() keeps the port also while its only worker, having ended itself, restarts", async () => {
+  const { supervisor, port, before } = await endOnlyWorker(MODULE, "/exit", {
+    signals: false,
+    restartDelay: 1,
+  });
+  try {
+    // The worker closed its socket itself as it ended.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assertPortHeld(port, "after the worker ended");
+    // What comes meanwhile waits for the restarted worker.
+    const after = (await get(port, "/id")).body;
+    assert(after !== before && after.startsWith("0 "), `${before} ${after}`);
+    assertEquals(supervisor.restarts, 1);
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
 Deno.test("serveWorkers() loses no connection made while its only worker restarts: what the supervisor accepted meanwhile is served by the restarted worker, also while it listens before it is ready", async () => {
   const channel = new BroadcastChannel(LATE_READY_CHANNEL);
   /** When the restarted worker listened. */
