@@ -955,7 +955,8 @@ class Supervisor implements WorkerSupervisor {
  * program takes it before the restart. What it accepts meanwhile (up to
  * 1024 connections; past them it closes what it accepts at once) waits,
  * unread, for the worker that serves next, which then gets it relayed
- * over the loopback, bytes both ways (the worker sees the supervisor's
+ * over the loopback, bytes both ways (to the address the client came to,
+ * which `--allow-net` must allow; the worker sees the supervisor's
  * address as the peer's): a client waits out the restart instead of
  * losing its request, also one the kernel gave the supervisor while the
  * restarted worker listened but was not yet ready. `close()` and giving
