@@ -179,6 +179,12 @@ const WORKER_MAIN = new URL("./_deno_worker_main.ts", import.meta.url);
 const MAX_WORKERS = 1024;
 
 /**
+ * How many connections the supervisor holds while no worker serves;
+ * beyond, it closes what it accepts at once.
+ */
+const MAX_HELD = 1024;
+
+/**
  * The longest delay a host timer takes, in ms: a longer `setTimeout`
  * fires after 1 ms. The supervisor's longer waits are cut to it (24.8
  * days).
@@ -191,6 +197,20 @@ function after(
   fn: () => void,
 ): ReturnType<typeof setTimeout> {
   return setTimeout(fn, Math.min(MAX_TIMER_MS, seconds * 1000));
+}
+
+/**
+ * Copies `from`'s bytes to `to`, a write at a time, then half-closes `to`
+ * at `from`'s EOF.
+ */
+async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(16 * 1024);
+  while (true) {
+    const n = await from.read(buffer);
+    if (n === null) break;
+    for (let at = 0; at < n;) at += await to.write(buffer.subarray(at, n));
+  }
+  await to.closeWrite();
 }
 
 type SlotState = "starting" | "running" | "stopping" | "waiting" | "gone";
@@ -220,7 +240,10 @@ type WorkerMessage =
   | {
     type: "failed";
     error: { name: string; message: string; stack?: string };
-    /** The worker is ending itself: its sockets may be gone already. */
+    /**
+     * The worker is ending itself: its sockets may be gone already (the
+     * supervisor holds the port all the same).
+     */
     ended?: boolean;
   }
   | { type: "closed" };
@@ -412,7 +435,13 @@ class Supervisor implements WorkerSupervisor {
   #listening = false;
   /** Listeners that keep the port while no worker serves (see #holdPort). */
   #holders: Deno.Listener[] = [];
-  /** Settles once every holder's accept loop has ended. */
+  /** Settles once the holders' accept loops have ended. */
+  #accepting: Promise<unknown> = Promise.resolve();
+  /** The connections the holders accepted, waiting for a worker. */
+  #held: Deno.Conn[] = [];
+  /** Both ends of every relay running (see #relay), to close on exit. */
+  readonly #relayed = new Set<Deno.Conn>();
+  /** Settles once every holder's accept loop and every relay has ended. */
   #holding: Promise<unknown> = Promise.resolve();
   #settled = false;
   /** The first signal that came, while the workers started or served. */
@@ -550,7 +579,7 @@ class Supervisor implements WorkerSupervisor {
       event.preventDefault();
       // An error that reached here ended the worker: its sockets may be gone.
       if (slot.worker === worker) {
-        this.#crash(slot, event.error ?? new Error(event.message), false);
+        this.#crash(slot, event.error ?? new Error(event.message));
       }
     };
     worker.onmessageerror = () => {
@@ -585,7 +614,7 @@ class Supervisor implements WorkerSupervisor {
         slot.timer = undefined;
         slot.state = "running";
         slot.lastPong = performance.now();
-        this.#releasePort();
+        this.#releasePort(true);
         if (slot.index === 0 && this.#addresses.length === 0) {
           this.#addresses = message.addresses;
         }
@@ -595,7 +624,7 @@ class Supervisor implements WorkerSupervisor {
         slot.lastPong = performance.now();
         return;
       case "failed":
-        this.#crash(slot, revive(message.error), message.ended !== true);
+        this.#crash(slot, revive(message.error));
         return;
       case "closed":
         this.#gone(slot);
@@ -639,10 +668,9 @@ class Supervisor implements WorkerSupervisor {
 
   /**
    * A worker crashed: it is terminated and started again later, or given
-   * up on. `alive`: it has not ended by itself, so the sockets of a worker
-   * that served are still open.
+   * up on.
    */
-  #crash(slot: Slot, error: Error, alive = true): void {
+  #crash(slot: Slot, error: Error): void {
     if (slot.state === "gone" || slot.state === "waiting") return;
     if (this.#closing || slot.firstStart !== null) {
       this.#gone(slot, error);
@@ -673,11 +701,9 @@ class Supervisor implements WorkerSupervisor {
       return;
     }
     slot.state = "waiting";
-    if (
-      alive && served &&
-      !this.#slots.some((other) => other.state === "running")
-    ) {
-      // Its socket is still bound: join it before it goes with the worker.
+    if (served && !this.#slots.some((other) => other.state === "running")) {
+      // Its socket is still bound, and joined before it goes with the
+      // worker, or, when the worker ended itself, may be gone already.
       this.#holdPort();
     }
     worker?.terminate();
@@ -698,10 +724,14 @@ class Supervisor implements WorkerSupervisor {
    * system's, which it hands out again) and the restarted worker would
    * fail with AddrInUse, or share the port with a stranger's reusePort
    * socket. Each holder listens with `reusePort` beside the crashed
-   * worker's socket (a worker that listens without it makes this fail,
-   * and nothing is held) and closes what it accepts at once, so a client
-   * meanwhile sees its connection end instead of waiting for the
-   * restart. Released as soon as a worker serves again, and on close.
+   * worker's socket, or in its place when it ended itself (a worker that
+   * listens without `reusePort` makes this fail, and nothing is held),
+   * and keeps what it accepts, unread, for the worker that serves next:
+   * closing it at once lost the request, and the restarted worker
+   * listens before it is ready, the kernel meanwhile giving the holder's
+   * socket a share of the connections. Released as soon as a worker is
+   * ready, its connections then relayed to it (#relay), and on close,
+   * its connections then closed.
    */
   #holdPort(): void {
     // Deno.listen({ reusePort }) needs --unstable-net (Deno.listenDatagram
@@ -727,18 +757,102 @@ class Supervisor implements WorkerSupervisor {
       this.#holders.push(holder);
       loops.push((async () => {
         try {
-          for await (const conn of holder) conn.close();
+          for await (const conn of holder) {
+            if (this.#held.length < MAX_HELD) this.#held.push(conn);
+            else conn.close();
+          }
         } catch {
           // Closed by #releasePort.
         }
       })());
     }
-    this.#holding = Promise.all([this.#holding, ...loops]);
+    this.#accepting = Promise.all(loops);
+    this.#holding = Promise.all([this.#holding, this.#accepting]);
   }
 
-  #releasePort(): void {
+  /**
+   * Closes the holders; `relay`: a worker is ready, and what they
+   * accepted is relayed to it, else closed. A connection the kernel
+   * completes on a holder's socket in the instant between its last accept
+   * and its close is still reset, as when any listener closes (Linux
+   * hands it to the worker's socket instead with
+   * `net.ipv4.tcp_migrate_req = 1`).
+   */
+  #releasePort(relay: boolean): void {
     for (const holder of this.#holders) holder.close();
     this.#holders = [];
+    const held = this.#held;
+    this.#held = [];
+    if (!relay) {
+      for (const conn of held) conn.close();
+      return;
+    }
+    if (held.length === 0) return;
+    for (const conn of held) this.#relayed.add(conn);
+    // Once the holders' sockets are gone (Deno drops a listener's socket
+    // once its pending accept has ended), the port reaches workers only;
+    // before, a relay could land on a holder and be reset with it.
+    const relays = this.#accepting.then(() =>
+      Promise.all(held.map((conn) => this.#relay(conn)))
+    );
+    this.#holding = Promise.all([this.#holding, relays]);
+  }
+
+  /**
+   * Joins a held connection to a new one to the address it came to, which
+   * a worker now serves, and passes bytes both ways until the worker's
+   * end is done (the client's EOF half-closes it), or either fails; the
+   * worker sees it come from the supervisor's address. Ends, with the
+   * client's connection closed, when no worker can be reached.
+   */
+  async #relay(client: Deno.Conn): Promise<void> {
+    if (!this.#relayed.has(client)) return; // The supervisor exited.
+    let upstream: Deno.Conn | null = null;
+    const end = () => {
+      for (const conn of [client, upstream]) {
+        if (conn === null || !this.#relayed.delete(conn)) continue;
+        try {
+          conn.close();
+        } catch {
+          // Closed already.
+        }
+      }
+    };
+    try {
+      const { hostname, port } = client.localAddr as Deno.NetAddr;
+      upstream = await Deno.connect({ hostname, port });
+      if (!this.#relayed.has(client)) {
+        // The supervisor exited meanwhile.
+        upstream.close();
+        return;
+      }
+      this.#relayed.add(upstream);
+      // A client that keeps its end open once the worker closed its own
+      // would otherwise keep the relay too.
+      const toWorker = pump(client, upstream).catch(end);
+      try {
+        await pump(upstream, client);
+      } finally {
+        end();
+        await toWorker;
+      }
+    } catch {
+      // Reset, or closed on exit: the other end goes too.
+    } finally {
+      end();
+    }
+  }
+
+  /** Closes every relay's connections: the supervisor has exited. */
+  #closeRelays(): void {
+    for (const conn of this.#relayed) {
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
+    }
+    this.#relayed.clear();
   }
 
   #report(crash: WorkerCrash): void {
@@ -759,6 +873,8 @@ class Supervisor implements WorkerSupervisor {
     );
     this.#closing = true;
     clearInterval(this.#ping);
+    // Listening stops now, as in the workers; no worker takes what is held.
+    this.#releasePort(false);
     for (const slot of this.#slots) {
       if (slot.state === "waiting") {
         this.#gone(slot);
@@ -800,7 +916,8 @@ class Supervisor implements WorkerSupervisor {
     }
     if (this.#settled) return;
     this.#settled = true;
-    this.#releasePort();
+    this.#releasePort(false);
+    this.#closeRelays();
     this.#holding.then(() => {
       this.#exited.resolve();
       if (this.#failure !== null) this.#closed.reject(this.#failure);
@@ -834,9 +951,20 @@ class Supervisor implements WorkerSupervisor {
  * doubling with each crash in a row up to `maxRestartDelay`; after
  * `maxCrashes` crashes in a row the supervisor gives up, closes the other
  * workers, and `closed` rejects. While no worker serves, the supervisor
- * keeps the port itself (listening with `reusePort` and closing what it
- * accepts at once), so that no other program takes it before the
- * restart. `close()`, or by default the first SIGINT or SIGTERM, shuts
+ * keeps the port itself, listening with `reusePort`, so that no other
+ * program takes it before the restart. What it accepts meanwhile (up to
+ * 1024 connections; past them it closes what it accepts at once) waits,
+ * unread, for the worker that serves next, which then gets it relayed
+ * over the loopback, bytes both ways (to the address the client came to,
+ * which `--allow-net` must allow; the worker sees the supervisor's
+ * address as the peer's): a client waits out the restart instead of
+ * losing its request, also one the kernel gave the supervisor while the
+ * restarted worker listened but was not yet ready. `close()` and giving
+ * up close what is held. Only a connection the kernel completes on the
+ * supervisor's socket in the instant it closes is reset, as when any
+ * listener closes (with Linux's `net.ipv4.tcp_migrate_req = 1` the kernel
+ * hands it to a worker instead); so is one queued on a crashed worker's
+ * own socket. `close()`, or by default the first SIGINT or SIGTERM, shuts
  * every worker down gracefully: each calls `shutdown({ grace })` on its
  * servers, so an HTTP request in flight gets its whole answer.
  *
