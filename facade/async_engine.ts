@@ -2058,6 +2058,12 @@ function checkAddress(method: string, host: unknown, port: unknown): void {
       }`,
     );
   }
+  // listen() takes "" for every interface, as startServer() does.
+  if (host === "" && method !== "listen") {
+    throw new RangeError(
+      `Cannot call ${method}(): host must not be empty, received ""`,
+    );
+  }
   if (typeof port !== "number") {
     throw new TypeError(
       `Cannot call ${method}(): port must be a number, received ${

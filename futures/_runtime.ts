@@ -23,8 +23,28 @@
  */
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
+import { formatReceived } from "./errors.ts";
 
 export { Deque } from "./_deque.ts";
+
+/**
+ * Checks a `loop` option: absent (`undefined` or `null`: the running loop
+ * is used), or an event loop. Anything else (`{ loop: 5 }`, a loop's
+ * name) would fail only at its first use, far from the mistake.
+ *
+ * @param loop The option's value.
+ * @param what Completes "Cannot ...": `"create a Lock"`.
+ * @throws {TypeError} When `loop` is given and has no `callSoon()`.
+ */
+export function checkLoopOption(loop: unknown, what: string): void {
+  if (loop === undefined || loop === null) return;
+  if (typeof (loop as { callSoon?: unknown }).callSoon === "function") return;
+  throw new TypeError(
+    `Cannot ${what}: loop must be an event loop, received ${
+      formatReceived(loop)
+    }`,
+  );
+}
 
 let running: SchedulingLoop | null = null;
 let hook: ((future: unknown) => unknown) | null = null;

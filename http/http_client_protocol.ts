@@ -35,6 +35,7 @@ import {
 } from "./_http_parser.ts";
 import { serializeRequestHead } from "./_http_serialize.ts";
 import { Protocol } from "../protocols/protocol.ts";
+import { checkLoopOption } from "../futures/_runtime.ts";
 
 /** Options for {@linkcode HttpClientProtocol}. */
 export interface HttpClientProtocolOptions {
@@ -407,6 +408,7 @@ export class HttpClientProtocol extends Protocol {
    */
   constructor(options?: HttpClientProtocolOptions) {
     super();
+    checkLoopOption(options?.loop, "make an HttpClientProtocol");
     this.#loop = options?.loop ?? null;
     this.#headersTimeout = checkSeconds(
       "make an HttpClientProtocol",

@@ -25,6 +25,7 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import type { HttpClientProtocol } from "./http_client_protocol.ts";
 import { type BaseProtocol, Protocol } from "../protocols/protocol.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
+import { checkLoopOption } from "../futures/_runtime.ts";
 
 /** Options for {@linkcode HttpTransport}. */
 export interface HttpTransportOptions {
@@ -218,6 +219,7 @@ export class HttpTransport extends FlowControlledTransport
       );
     }
     this.#client = client;
+    checkLoopOption(options.loop, "make an HttpTransport");
     const loop = options.loop ?? getRunningLoop() as EventLoop | null;
     if (loop === null) {
       throw new InvalidStateError(

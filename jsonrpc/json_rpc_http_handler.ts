@@ -16,6 +16,7 @@ import {
 } from "./_json_rpc_dispatch.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
 import type { JsonRpcMethods } from "./json_rpc_protocol.ts";
+import { checkLoopOption } from "../futures/_runtime.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -211,6 +212,7 @@ export function jsonRpcHttpHandler(
   );
   const strict = options?.strictContentType ?? false;
   const loop = options?.loop;
+  checkLoopOption(loop, "make a JSON-RPC HTTP handler");
   return async (request: Request): Promise<Response> => {
     if (request.method !== "POST") {
       await request.body?.cancel();

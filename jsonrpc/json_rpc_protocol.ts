@@ -35,6 +35,7 @@ import { JsonRpcError } from "./json_rpc_error.ts";
 import { MessageQueue } from "./_message_queue.ts";
 import { EncodePool } from "./_encode_pool.ts";
 import { Protocol } from "../protocols/protocol.ts";
+import { checkLoopOption } from "../futures/_runtime.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -670,6 +671,7 @@ export class JsonRpcProtocol extends Protocol {
       this.maxConcurrentCalls,
       () => this.#drain(),
     );
+    checkLoopOption(options?.loop, "make a JsonRpcProtocol");
     this.#log = new PeerLog({ loop: options?.loop });
     this.#timeout = checkTimeout(
       options?.timeout,

@@ -16,6 +16,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { ReadTransport } from "../transports/transport.ts";
 import { concatBytes } from "../transports/write_buffer.ts";
 import { readerFriends } from "./_reader_friends.ts";
+import { checkLoopOption } from "../futures/_runtime.ts";
 
 /** The default `limit`, in bytes (64 KiB, as in asyncio). */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -217,6 +218,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     }
     this.limit = limit;
     this.#keep = Math.max(4 * limit, KEEP_AT_LEAST);
+    checkLoopOption(options?.loop, "make a StreamReader");
     this.#loop = options?.loop ?? getRunningLoop();
   }
 

@@ -3,6 +3,7 @@
 
 import type { Future } from "../futures/future.ts";
 import { CancelledError, formatReceived } from "../futures/errors.ts";
+import { checkLoopOption } from "../futures/_runtime.ts";
 import type { Coroutine } from "./task.ts";
 
 /**
@@ -35,6 +36,23 @@ export function bodyReceived(out: unknown): string {
   return typeof out;
 }
 
+/**
+ * Refuses, at the call, what `Timeout.run()` and `waitFor()` cannot await
+ * (they find out only once their task starts, which a caller may never
+ * see): anything but a future, a task, a coroutine, a promise or a
+ * function that makes one.
+ */
+export function checkAwaitable(aw: unknown, what: string): void {
+  if (typeof aw === "function" || isCoroutine(aw) || isPromiseLike(aw)) {
+    return;
+  }
+  throw new TypeError(
+    `Cannot ${what}: aw must be a Future, a coroutine, a promise or a function that makes one, received ${
+      bodyReceived(aw)
+    }`,
+  );
+}
+
 /** Returns `true` for anything with a `then` method. */
 export function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
   return (typeof x === "object" || typeof x === "function") && x !== null &&
@@ -61,7 +79,9 @@ export function checkTimeout(value: unknown, what: string): number | null {
  * Refuses an options argument that is not an object like `shape`: a value
  * meant for one of its fields given positionally (Python's keyword
  * arguments, as `wait(fs, 5)`), or a loop given bare. Either would
- * otherwise be ignored without a word. `undefined` is no options.
+ * otherwise be ignored without a word. `undefined` is no options. A
+ * `loop` field, when given, must be an event loop (not `{ loop: 5 }`,
+ * which would fail only at the first use, far from the mistake).
  */
 export function checkOptions(
   options: unknown,
@@ -79,6 +99,7 @@ export function checkOptions(
       }`,
     );
   }
+  checkLoopOption((options as { loop?: unknown }).loop, what);
 }
 
 /**

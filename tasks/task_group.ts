@@ -7,7 +7,11 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
-import { CancelledError, InvalidStateError } from "../futures/errors.ts";
+import {
+  CancelledError,
+  formatReceived,
+  InvalidStateError,
+} from "../futures/errors.ts";
 import { type Coroutine, currentTask, Task } from "./task.ts";
 import {
   bodyReceived,
@@ -610,6 +614,13 @@ export function withTaskGroup<T>(
   body: (tg: TaskGroup) => Coroutine<T> | PromiseLike<T>,
   options?: TaskGroupOptions,
 ): Coroutine<T> | Promise<T> {
+  if (typeof body !== "function") {
+    throw new TypeError(
+      `Cannot run withTaskGroup(): body must be a generator function or an async function, received ${
+        formatReceived(body)
+      }`,
+    );
+  }
   const tg = new TaskGroup(options);
   const out = body(tg);
   if (isCoroutine(out)) return runInline(tg, out as Coroutine<T>);

@@ -48,6 +48,7 @@ import {
 } from "./task.ts";
 import {
   bodyReceived,
+  checkAwaitable,
   checkOptions,
   isCoroutine,
   isPromiseLike,
@@ -241,6 +242,7 @@ export class Timeout {
    * @returns A future of `aw`'s result.
    * @throws {InvalidStateError} When the scope was already used, or no
    * loop is known.
+   * @throws {TypeError} When `aw` is none of these.
    *
    * @example The same call from an async function
    * ```ts
@@ -261,6 +263,7 @@ export class Timeout {
   run<T>(
     aw: Awaitable<T> | (() => Coroutine<T> | PromiseLike<T>),
   ): Future<T> {
+    checkAwaitable(aw, "call run()");
     this.#claim("run");
     const loop = this.#loop ??
       (aw instanceof Future ? aw.getLoop() : undefined);

@@ -19,6 +19,7 @@ import type { Owned } from "./_proactor.ts";
 import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
 import {
   canonicalAddress,
+  checkHost,
   checkPort,
   checkServerHosts,
   checkUnixPath,
@@ -66,11 +67,7 @@ function checkArgs(
   }
   const host: unknown = target.host;
   if (what === "createServer") checkServerHosts(host, `call ${what}()`);
-  else if (typeof host !== "string") {
-    throw new TypeError(
-      `Cannot call ${what}(): host must be a string, received ${typeof host}`,
-    );
-  }
+  else checkHost(host, `call ${what}()`);
   checkPort(target.port, `call ${what}()`);
 }
 
@@ -421,6 +418,16 @@ export function openConnection<P extends BaseProtocol>(
   options?: CreateConnectionOptions,
 ): Future<[Transport, P]> {
   checkArgs(what, protocolFactory, target);
+  if (
+    options !== undefined &&
+    (typeof options !== "object" || options === null)
+  ) {
+    throw new TypeError(
+      `Cannot call ${what}(): options must be an object like { ssl, serverHostname, localAddr }, received ${
+        formatReceived(options)
+      }`,
+    );
+  }
   const ssl = options?.ssl;
   if (
     ssl !== undefined && typeof ssl !== "boolean" && typeof ssl !== "object"
@@ -607,6 +614,26 @@ export function openServer(
   options?: CreateServerOptions,
 ): Future<Server> {
   checkArgs(what, protocolFactory, target);
+  if (
+    options !== undefined &&
+    (typeof options !== "object" || options === null)
+  ) {
+    throw new TypeError(
+      `Cannot call ${what}(): options must be an object like { ssl, reusePort, backlog }, received ${
+        formatReceived(options)
+      }`,
+    );
+  }
+  for (const key of ["reusePort", "startServing"] as const) {
+    const value = options?.[key];
+    if (value !== undefined && typeof value !== "boolean") {
+      throw new TypeError(
+        `Cannot call ${what}(): ${key} must be a boolean, received ${
+          formatReceived(value)
+        }`,
+      );
+    }
+  }
   // No TLS for ssl null, as for asyncio's ssl=None.
   const ssl = options?.ssl ?? undefined;
   if (ssl !== undefined) {

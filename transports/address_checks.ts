@@ -57,7 +57,7 @@ export function checkPort(port: unknown, what: string): number {
  * @returns The hosts to listen on, or `undefined` for every interface.
  * @throws {TypeError} When `host` is neither a string, a list of strings
  * nor `undefined`.
- * @throws {RangeError} When the list is empty.
+ * @throws {RangeError} When the list is empty, or holds an empty string.
  *
  * @example Every interface, one host, or a list
  * ```ts
@@ -91,6 +91,11 @@ export function checkServerHosts(
     if (typeof h !== "string") {
       throw new TypeError(
         `Cannot ${what}: each host must be a string, received ${typeof h}`,
+      );
+    }
+    if (h === "") {
+      throw new RangeError(
+        `Cannot ${what}: a host in the list must not be empty (leave host undefined for every interface), received ""`,
       );
     }
   }

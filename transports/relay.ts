@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Protocol } from "../protocols/protocol.ts";
@@ -386,6 +386,19 @@ export function relay(
   tb: Transport,
   options?: RelayOptions,
 ): Relay {
+  for (const [name, t] of [["ta", ta], ["tb", tb]] as const) {
+    if (
+      typeof t !== "object" || t === null ||
+      typeof (t as Partial<Transport>).setProtocol !== "function" ||
+      typeof (t as Partial<Transport>).write !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot call relay(): ${name} must be a stream transport, received ${
+          formatReceived(t)
+        }`,
+      );
+    }
+  }
   const r = new Relay(options);
   for (const [transport, side] of [[ta, r.a], [tb, r.b]] as const) {
     transport.setProtocol(side);

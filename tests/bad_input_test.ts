@@ -1,0 +1,374 @@
+// Bad input across the public API: each call is refused at once (not in a
+// callback, not by a hang, not by a generic "x is not a function"), with a
+// TypeError, RangeError or InvalidStateError whose message names the call,
+// the parameter and what was received.
+
+import { assertThrows } from "@std/assert";
+import {
+  AsyncEngine,
+  Barrier,
+  BaseEventLoop,
+  Condition,
+  DenoEventLoop,
+  ensureFuture,
+  Event,
+  HttpClientProtocol,
+  HttpServerProtocol,
+  HttpTransport,
+  InvalidStateError,
+  jsonRpcHttpHandler,
+  JsonRpcProtocol,
+  Lock,
+  openConnection,
+  openUnixConnection,
+  PeerLog,
+  Protocol,
+  Queue,
+  relay,
+  runLoopTest,
+  Semaphore,
+  shield,
+  sleep,
+  startServer,
+  startUnixServer,
+  StreamReader,
+  StreamReaderProtocol,
+  TaskGroup,
+  timeout,
+  transportPair,
+  VirtualTimeLoop,
+  waitFor,
+  withTaskGroup,
+} from "../mod.ts";
+
+type ErrorClass = new (...args: never[]) => Error;
+type Row = [
+  call: string,
+  fn: () => unknown,
+  error: ErrorClass,
+  message: string,
+];
+
+// deno-lint-ignore no-explicit-any
+const bad = (x: unknown): any => x;
+const noop = () => {};
+
+function check(rows: Row[]): void {
+  for (const [call, fn, error, message] of rows) {
+    try {
+      assertThrows(fn, error, message);
+    } catch (e) {
+      throw new Error(`${call}: ${(e as Error).message}`);
+    }
+  }
+}
+
+Deno.test("a loop option that is no event loop is refused where it is given", () => {
+  const loop = new VirtualTimeLoop();
+  const future = loop.createFuture();
+  const opts = bad({ loop: 5 });
+  const received = "loop must be an event loop, received 5";
+  check([
+    [
+      "new Lock()",
+      () => new Lock(opts),
+      TypeError,
+      `create a Lock: ${received}`,
+    ],
+    ["new Event()", () => new Event(opts), TypeError, received],
+    ["new Queue()", () => new Queue(0, opts), TypeError, received],
+    ["new Semaphore()", () => new Semaphore(1, opts), TypeError, received],
+    ["new Barrier()", () => new Barrier(2, opts), TypeError, received],
+    [
+      "new Condition()",
+      () => new Condition(undefined, opts),
+      TypeError,
+      received,
+    ],
+    ["new TaskGroup()", () => new TaskGroup(opts), TypeError, received],
+    ["sleep()", () => sleep(1, undefined, opts), TypeError, received],
+    ["shield()", () => shield(future, opts), TypeError, received],
+    ["waitFor()", () => waitFor(future, 1, opts), TypeError, received],
+    ["timeout()", () => timeout(1, opts), TypeError, received],
+    ["ensureFuture()", () => ensureFuture(future, opts), TypeError, received],
+    [
+      "new StreamReader()",
+      () => new StreamReader(opts),
+      TypeError,
+      `make a StreamReader: ${received}`,
+    ],
+    [
+      "new StreamReaderProtocol()",
+      () =>
+        new StreamReaderProtocol(new StreamReader({ loop }), undefined, opts),
+      TypeError,
+      `make a StreamReaderProtocol: ${received}`,
+    ],
+    [
+      "new HttpServerProtocol()",
+      () => new HttpServerProtocol(() => new Response(), opts),
+      TypeError,
+      `make an HttpServerProtocol: ${received}`,
+    ],
+    [
+      "new HttpClientProtocol()",
+      () => new HttpClientProtocol(opts),
+      TypeError,
+      `make an HttpClientProtocol: ${received}`,
+    ],
+    [
+      "new HttpTransport()",
+      () =>
+        new HttpTransport(new HttpClientProtocol({ loop }), {
+          path: "/rpc",
+          loop: bad(5),
+        }),
+      TypeError,
+      `make an HttpTransport: ${received}`,
+    ],
+    [
+      "new JsonRpcProtocol()",
+      () => new JsonRpcProtocol({}, opts),
+      TypeError,
+      `make a JsonRpcProtocol: ${received}`,
+    ],
+    [
+      "jsonRpcHttpHandler()",
+      () => jsonRpcHttpHandler({}, opts),
+      TypeError,
+      `make a JSON-RPC HTTP handler: ${received}`,
+    ],
+    [
+      "new PeerLog()",
+      () => new PeerLog(opts),
+      TypeError,
+      `make a PeerLog: ${received}`,
+    ],
+    [
+      "openConnection()",
+      () => openConnection("127.0.0.1", 80, opts),
+      TypeError,
+      `open a connection: ${received}`,
+    ],
+  ]);
+  loop.close();
+});
+
+Deno.test("the stream helpers refuse a loop that does no I/O, by name", () => {
+  const loop = new BaseEventLoop();
+  const missing = "(a BaseEventLoop does no I/O";
+  check([
+    [
+      "openConnection()",
+      () => openConnection("127.0.0.1", 80, { loop: bad(loop) }),
+      TypeError,
+      `Cannot open a connection: the loop has no createConnection() ${missing}`,
+    ],
+    [
+      "openUnixConnection()",
+      () => openUnixConnection("/tmp/x.sock", { loop: bad(loop) }),
+      TypeError,
+      "the loop has no createUnixConnection()",
+    ],
+    [
+      "startServer()",
+      () => startServer(noop, "127.0.0.1", 0, { loop: bad(loop) }),
+      TypeError,
+      "Cannot start a server: the loop has no createServer()",
+    ],
+    [
+      "startUnixServer()",
+      () => startUnixServer(noop, "/tmp/x.sock", { loop: bad(loop) }),
+      TypeError,
+      "the loop has no createUnixServer()",
+    ],
+  ]);
+  loop.close();
+});
+
+Deno.test("what cannot be awaited or called is refused at the call", async () => {
+  const loop = new VirtualTimeLoop();
+  const [ta] = transportPair(new Protocol(), new Protocol(), { loop });
+  check([
+    [
+      "waitFor(5)",
+      () => waitFor(bad(5), 1, { loop }),
+      TypeError,
+      "Cannot wait for an awaitable: aw must be a Future, a coroutine, a promise or a function that makes one, received number",
+    ],
+    [
+      "waitFor(null, 0)",
+      () => waitFor(bad(null), 0, { loop }),
+      TypeError,
+      "aw must be a Future, a coroutine, a promise or a function that makes one, received null",
+    ],
+    [
+      "timeout().run(5)",
+      () => timeout(1, { loop }).run(bad(5)),
+      TypeError,
+      "Cannot call run(): aw must be a Future",
+    ],
+    [
+      "withTaskGroup(5)",
+      () => withTaskGroup(bad(5)),
+      TypeError,
+      "Cannot run withTaskGroup(): body must be a generator function or an async function, received 5",
+    ],
+    [
+      "relay(null, t)",
+      () => relay(bad(null), ta),
+      TypeError,
+      "Cannot call relay(): ta must be a stream transport, received null",
+    ],
+    [
+      "relay(t, {})",
+      () => relay(ta, bad({})),
+      TypeError,
+      "Cannot call relay(): tb must be a stream transport, received Object",
+    ],
+    [
+      "callExceptionHandler(null)",
+      () => loop.callExceptionHandler(bad(null)),
+      TypeError,
+      "Cannot call callExceptionHandler(): context must be an object like { message, exception }, received null",
+    ],
+  ]);
+  // A promise-returning call rejects rather than throws.
+  let refused: unknown;
+  await runLoopTest(bad(null)).catch((e) => refused = e);
+  check([[
+    "runLoopTest(null)",
+    () => {
+      throw refused;
+    },
+    TypeError,
+    "Cannot run a loop test: fn must be a function, received null",
+  ]]);
+  ta.abort();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("a Handle of another loop is not scheduled on this one", () => {
+  const loop = new BaseEventLoop();
+  const other = new BaseEventLoop();
+  const handle = other.callSoon(noop);
+  const message = "the Handle belongs to another loop";
+  check([
+    [
+      "callSoon()",
+      () => loop.callSoon(handle),
+      InvalidStateError,
+      `Cannot call callSoon(): ${message}`,
+    ],
+    [
+      "callSoonThreadsafe()",
+      () => loop.callSoonThreadsafe(handle),
+      InvalidStateError,
+      message,
+    ],
+    [
+      "callLater()",
+      () => loop.callLater(1, handle),
+      InvalidStateError,
+      `Cannot call callLater(): ${message}`,
+    ],
+    [
+      "callAt()",
+      () => loop.callAt(1, handle),
+      InvalidStateError,
+      `Cannot call callAt(): ${message}`,
+    ],
+    [
+      "callRepeatedly()",
+      () => loop.callRepeatedly(1, handle),
+      InvalidStateError,
+      `Cannot call callRepeatedly(): ${message}`,
+    ],
+  ]);
+  loop.close();
+  other.close();
+});
+
+Deno.test("empty hosts and option values of the wrong type are refused at the call", () => {
+  const loop = new DenoEventLoop();
+  const factory = () => new Protocol();
+  const engine = new AsyncEngine(loop);
+  const cb = { success: noop, failure: noop };
+  check([
+    [
+      "createConnection('')",
+      () => loop.createConnection(factory, "", 80),
+      RangeError,
+      'Cannot call createConnection(): host must not be empty, received ""',
+    ],
+    [
+      "createConnection(..., 5)",
+      () => loop.createConnection(factory, "127.0.0.1", 80, bad(5)),
+      TypeError,
+      "Cannot call createConnection(): options must be an object like { ssl, serverHostname, localAddr }, received 5",
+    ],
+    [
+      "createServer([''])",
+      () => loop.createServer(factory, [""], 0),
+      RangeError,
+      'Cannot call createServer(): a host in the list must not be empty (leave host undefined for every interface), received ""',
+    ],
+    [
+      "createServer(..., 5)",
+      () => loop.createServer(factory, "127.0.0.1", 0, bad(5)),
+      TypeError,
+      "Cannot call createServer(): options must be an object like { ssl, reusePort, backlog }, received 5",
+    ],
+    [
+      "createServer({ reusePort: 'yes' })",
+      () =>
+        loop.createServer(factory, "127.0.0.1", 0, { reusePort: bad("yes") }),
+      TypeError,
+      'Cannot call createServer(): reusePort must be a boolean, received "yes"',
+    ],
+    [
+      "createServer({ startServing: 0 })",
+      () =>
+        loop.createServer(factory, "127.0.0.1", 0, { startServing: bad(0) }),
+      TypeError,
+      "Cannot call createServer(): startServing must be a boolean, received 0",
+    ],
+    [
+      "engine.connect('')",
+      () => engine.connect("", 80, cb),
+      RangeError,
+      'Cannot call connect(): host must not be empty, received ""',
+    ],
+    [
+      "engine.getaddrinfo('')",
+      () => engine.getaddrinfo("", 80, cb),
+      RangeError,
+      'Cannot call getaddrinfo(): host must not be empty, received ""',
+    ],
+    [
+      "new HttpServerProtocol({ keepAliveTimeout: NaN })",
+      () =>
+        new HttpServerProtocol(() => new Response(), { keepAliveTimeout: NaN }),
+      TypeError,
+      "keepAliveTimeout must be a number of seconds, received NaN",
+    ],
+    [
+      "new PeerLog({ perKind: 'x' })",
+      () => new PeerLog({ perKind: bad("x") }),
+      RangeError,
+      'perKind must be a whole number >= 0, received "x"',
+    ],
+  ]);
+  loop.close();
+});
+
+Deno.test("a simulated connection to an empty host is refused in the Deno loop's words", () => {
+  const loop = new VirtualTimeLoop();
+  assertThrows(
+    () => loop.createConnection(() => new Protocol(), "", 80),
+    RangeError,
+    'Cannot call createConnection(): host must not be empty, received ""',
+  );
+  loop.close();
+});
