@@ -35,7 +35,7 @@ import {
 } from "./_http_parser.ts";
 import { serializeRequestHead } from "./_http_serialize.ts";
 import { Protocol } from "../protocols/protocol.ts";
-import { checkLoopOption } from "../futures/_runtime.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for {@linkcode HttpClientProtocol}. */
 export interface HttpClientProtocolOptions {
@@ -408,7 +408,11 @@ export class HttpClientProtocol extends Protocol {
    */
   constructor(options?: HttpClientProtocolOptions) {
     super();
-    checkLoopOption(options?.loop, "make an HttpClientProtocol");
+    checkOptions(
+      options,
+      "make an HttpClientProtocol",
+      "{ headersTimeout, maxBodyBytes, … }",
+    );
     this.#loop = options?.loop ?? null;
     this.#headersTimeout = checkSeconds(
       "make an HttpClientProtocol",

@@ -42,7 +42,7 @@ import {
 } from "./_response_head.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
-import { checkLoopOption } from "../futures/_runtime.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** The second argument of an {@linkcode HttpHandler}, as `Deno.serve` gives. */
 export interface HttpServeInfo {
@@ -604,6 +604,11 @@ export class HttpServerProtocol extends Protocol {
         }`,
       );
     }
+    checkOptions(
+      options,
+      "make an HttpServerProtocol",
+      "{ keepAliveTimeout, maxBodyBytes, … }",
+    );
     this.#handler = handler;
     const keepAlive = this.#keepAliveTimeout = checkSeconds(
       "make an HttpServerProtocol",
@@ -652,7 +657,6 @@ export class HttpServerProtocol extends Protocol {
       );
     }
     this.#urls = new UrlMemo(scheme + "://");
-    checkLoopOption(options?.loop, "make an HttpServerProtocol");
     this.#loop = options?.loop ?? null;
     this.#log = new PeerLog({ loop: options?.loop });
     const callbacks: HttpParserCallbacks<HttpRequestHead> = {

@@ -785,8 +785,16 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * `sourceTraceback`.
    *
    * @param enabled Whether debug mode is on.
+   * @throws {TypeError} When `enabled` is not a boolean.
    */
   setDebug(enabled: boolean): void {
+    if (typeof enabled !== "boolean") {
+      throw new TypeError(
+        `Cannot call setDebug(): enabled must be a boolean, received ${
+          formatReceived(enabled)
+        }`,
+      );
+    }
     this.#debug = enabled;
   }
 

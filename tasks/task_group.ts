@@ -13,12 +13,8 @@ import {
   InvalidStateError,
 } from "../futures/errors.ts";
 import { type Coroutine, currentTask, Task } from "./task.ts";
-import {
-  bodyReceived,
-  checkOptions,
-  isCoroutine,
-  isPromiseLike,
-} from "./_awaitables.ts";
+import { bodyReceived, isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for the `TaskGroup` constructor and `withTaskGroup`. */
 export interface TaskGroupOptions {

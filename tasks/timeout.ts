@@ -49,11 +49,11 @@ import {
 import {
   bodyReceived,
   checkAwaitable,
-  checkOptions,
   isCoroutine,
   isPromiseLike,
 } from "./_awaitables.ts";
 import { WrapperTask } from "./_wrapper_task.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 const CREATED = 0;
 const ENTERED = 1;

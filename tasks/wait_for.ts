@@ -10,8 +10,9 @@ import { CancelledError, TimeoutError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { type Awaitable, type Coroutine, ensureFuture } from "./task.ts";
 import { timeout as timeoutScope } from "./timeout.ts";
-import { checkAwaitable, checkOptions, checkTimeout } from "./_awaitables.ts";
+import { checkAwaitable, checkTimeout } from "./_awaitables.ts";
 import { WrapperTask } from "./_wrapper_task.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `waitFor`. */
 export interface WaitForOptions {

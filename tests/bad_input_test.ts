@@ -5,19 +5,26 @@
 
 import { assertThrows } from "@std/assert";
 import {
+  allTasks,
   AsyncEngine,
   Barrier,
   BaseEventLoop,
+  ChunkProtocol,
   Condition,
+  currentTask,
+  DatagramProtocol,
   DenoEventLoop,
   ensureFuture,
   Event,
+  gather,
   HttpClientProtocol,
   HttpServerProtocol,
   HttpTransport,
+  Int32StringReceiver,
   InvalidStateError,
   jsonRpcHttpHandler,
   JsonRpcProtocol,
+  LineReceiver,
   Lock,
   openConnection,
   openUnixConnection,
@@ -25,6 +32,7 @@ import {
   Protocol,
   Queue,
   relay,
+  run,
   runLoopTest,
   Semaphore,
   shield,
@@ -39,6 +47,7 @@ import {
   VirtualTimeLoop,
   waitFor,
   withTaskGroup,
+  WorkerExecutor,
 } from "../mod.ts";
 
 type ErrorClass = new (...args: never[]) => Error;
@@ -371,4 +380,150 @@ Deno.test("a simulated connection to an empty host is refused in the Deno loop's
     'Cannot call createConnection(): host must not be empty, received ""',
   );
   loop.close();
+});
+
+Deno.test("a value given bare where options go is refused, not ignored", async () => {
+  const loop = new DenoEventLoop();
+  const future = loop.createFuture();
+  const like = "options must be an object like";
+  const executor = new WorkerExecutor();
+  check([
+    [
+      "new WorkerExecutor(4)",
+      () => new WorkerExecutor(bad(4)),
+      TypeError,
+      `Cannot make a WorkerExecutor: ${like} { maxWorkers, maxQueued }, received 4`,
+    ],
+    [
+      "executor.shutdown(false)",
+      () => executor.shutdown(bad(false)),
+      TypeError,
+      `Cannot call shutdown(): ${like} { wait }, received false`,
+    ],
+    [
+      "executor.shutdown({ wait: 0 })",
+      () => executor.shutdown({ wait: bad(0) }),
+      TypeError,
+      "Cannot call shutdown(): wait must be a boolean, received 0",
+    ],
+    [
+      "new StreamReader(1024)",
+      () => new StreamReader(bad(1024)),
+      TypeError,
+      `Cannot make a StreamReader: ${like} { limit, loop }, received 1024`,
+    ],
+    [
+      "new ChunkProtocol(d, f, 5)",
+      () => new ChunkProtocol(";", noop, bad(5)),
+      TypeError,
+      `Cannot make a ChunkProtocol: ${like} { maxLength }, received 5`,
+    ],
+    [
+      "new LineReceiver(f, 1024)",
+      () => new LineReceiver(noop, bad(1024)),
+      TypeError,
+      `${like} { maxLength }, received 1024`,
+    ],
+    [
+      "new Int32StringReceiver(f, 1024)",
+      () => new Int32StringReceiver(noop, bad(1024)),
+      TypeError,
+      `Cannot make an Int32StringReceiver: ${like} { maxLength }, received 1024`,
+    ],
+    [
+      "new HttpServerProtocol(h, 5)",
+      () => new HttpServerProtocol(() => new Response(), bad(5)),
+      TypeError,
+      `Cannot make an HttpServerProtocol: ${like}`,
+    ],
+    [
+      "new HttpClientProtocol(5)",
+      () => new HttpClientProtocol(bad(5)),
+      TypeError,
+      `Cannot make an HttpClientProtocol: ${like}`,
+    ],
+    [
+      "new JsonRpcProtocol({}, 5)",
+      () => new JsonRpcProtocol({}, bad(5)),
+      TypeError,
+      `Cannot make a JsonRpcProtocol: ${like}`,
+    ],
+    [
+      "jsonRpcHttpHandler({}, 5)",
+      () => jsonRpcHttpHandler({}, bad(5)),
+      TypeError,
+      `Cannot make a JSON-RPC HTTP handler: ${like}`,
+    ],
+    [
+      "jsonRpcHttpHandler({}, { strictContentType: 'yes' })",
+      () => jsonRpcHttpHandler({}, { strictContentType: bad("yes") }),
+      TypeError,
+      'strictContentType must be a boolean, received "yes"',
+    ],
+    [
+      "transportPair(a, b, 5)",
+      () => transportPair(new Protocol(), new Protocol(), bad(5)),
+      TypeError,
+      `Cannot make a transport pair: ${like}`,
+    ],
+    [
+      "getaddrinfo(host, port, 4)",
+      () => loop.getaddrinfo("localhost", 80, bad(4)),
+      TypeError,
+      `Cannot call getaddrinfo(): ${like} { family, type, proto, flags }, received 4`,
+    ],
+    [
+      "createDatagramEndpoint(factory, 5)",
+      () => loop.createDatagramEndpoint(() => new DatagramProtocol(), bad(5)),
+      TypeError,
+      `Cannot create a datagram endpoint: ${like}`,
+    ],
+    [
+      "gather([f], { returnExceptions: 'yes' })",
+      () => gather([future], { returnExceptions: bad("yes") }),
+      TypeError,
+      'Cannot gather: returnExceptions must be a boolean, received "yes"',
+    ],
+    [
+      "setDebug('yes')",
+      () => loop.setDebug(bad("yes")),
+      TypeError,
+      'Cannot call setDebug(): enabled must be a boolean, received "yes"',
+    ],
+    [
+      "currentTask(5)",
+      () => currentTask(bad(5)),
+      TypeError,
+      "Cannot call currentTask(): loop must be an event loop, received 5",
+    ],
+    [
+      "allTasks(5)",
+      () => allTasks(bad(5)),
+      TypeError,
+      "Cannot call allTasks(): loop must be an event loop, received 5",
+    ],
+  ]);
+  await executor.shutdown();
+  loop.close();
+  // run() returns a promise, so it rejects; no loop is made.
+  for (
+    const [options, message] of [
+      [5, `Cannot call run(): ${like} { debug, loopFactory }, received 5`],
+      [
+        { debug: "yes" },
+        'Cannot call run(): debug must be a boolean, received "yes"',
+      ],
+    ] as const
+  ) {
+    let refused: unknown;
+    await run(async () => {}, bad(options)).catch((e) => refused = e);
+    check([[
+      `run(main, ${JSON.stringify(options)})`,
+      () => {
+        throw refused;
+      },
+      TypeError,
+      message,
+    ]]);
+  }
 });

@@ -40,6 +40,7 @@ import {
   DenoStreamTransport,
   type StreamContext,
 } from "./_deno_stream_transport.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Where to connect: a TCP host and port, or a Unix socket's path. */
 export type StreamTarget =
@@ -418,16 +419,7 @@ export function openConnection<P extends BaseProtocol>(
   options?: CreateConnectionOptions,
 ): Future<[Transport, P]> {
   checkArgs(what, protocolFactory, target);
-  if (
-    options !== undefined &&
-    (typeof options !== "object" || options === null)
-  ) {
-    throw new TypeError(
-      `Cannot call ${what}(): options must be an object like { ssl, serverHostname, localAddr }, received ${
-        formatReceived(options)
-      }`,
-    );
-  }
+  checkOptions(options, `call ${what}()`, "{ ssl, serverHostname, localAddr }");
   const ssl = options?.ssl;
   if (
     ssl !== undefined && typeof ssl !== "boolean" && typeof ssl !== "object"
@@ -614,16 +606,7 @@ export function openServer(
   options?: CreateServerOptions,
 ): Future<Server> {
   checkArgs(what, protocolFactory, target);
-  if (
-    options !== undefined &&
-    (typeof options !== "object" || options === null)
-  ) {
-    throw new TypeError(
-      `Cannot call ${what}(): options must be an object like { ssl, reusePort, backlog }, received ${
-        formatReceived(options)
-      }`,
-    );
-  }
+  checkOptions(options, `call ${what}()`, "{ ssl, reusePort, backlog }");
   for (const key of ["reusePort", "startServing"] as const) {
     const value = options?.[key];
     if (value !== undefined && typeof value !== "boolean") {
