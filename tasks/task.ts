@@ -764,7 +764,7 @@ export function ensureFuture<T>(
   if (aw instanceof Future) {
     if (loop !== undefined && aw.getLoop() !== loop) {
       throw new InvalidStateError(
-        "Cannot ensure a future: it belongs to another loop",
+        "Cannot ensure a future: it belongs to another loop than the one given (a future is awaited only on its own loop: make it there), received a Future of another loop",
       );
     }
     return aw;

@@ -46,6 +46,8 @@ export interface WaitForOptions {
  * @throws {TypeError} When `aw` is nothing that can be awaited, `timeout`
  * is neither a number nor `null`, or `options` is not an object like
  * `{ loop }`.
+ * @throws {InvalidStateError} When `aw` is a future of another loop than
+ * `options.loop`.
  *
  * @example A 30-second limit on a virtual clock
  * ```ts
@@ -79,6 +81,8 @@ export function waitFor<T>(
   checkOptions(options, "wait for an awaitable", "{ loop }");
   const loop = options?.loop ??
     (aw instanceof Future ? aw.getLoop() : getRunningLoop() ?? undefined);
+  // A future of another loop is refused at once, as ensureFuture() does.
+  if (aw instanceof Future) ensureFuture(aw, { loop });
   if (limit !== null && limit <= 0) {
     const task: WrapperTask<T> = new WrapperTask(
       () => cancelNow(task, aw),

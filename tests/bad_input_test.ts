@@ -527,3 +527,44 @@ Deno.test("a value given bare where options go is refused, not ignored", async (
     ]]);
   }
 });
+
+Deno.test("a Future of another loop is refused at the call, saying so", () => {
+  const loop = new BaseEventLoop();
+  const other = new BaseEventLoop();
+  const theirs = other.createFuture();
+  const message =
+    "it belongs to another loop than the one given (a future is awaited only on its own loop: make it there), received a Future of another loop";
+  check([
+    [
+      "waitFor()",
+      () => waitFor(theirs, 1, { loop }),
+      InvalidStateError,
+      message,
+    ],
+    [
+      "waitFor(..., 0)",
+      () => waitFor(theirs, 0, { loop }),
+      InvalidStateError,
+      message,
+    ],
+    [
+      "timeout().run()",
+      () => timeout(1, { loop }).run(theirs),
+      InvalidStateError,
+      message,
+    ],
+    [
+      "gather()",
+      () => gather([loop.createFuture(), theirs]),
+      InvalidStateError,
+      message,
+    ],
+    ["shield()", () => shield(theirs, { loop }), InvalidStateError, message],
+  ]);
+  // The refused run() left the scope unused.
+  const scope = timeout(1, { loop });
+  assertThrows(() => scope.run(theirs), InvalidStateError);
+  scope.run(loop.createFuture()).cancel();
+  loop.close();
+  other.close();
+});
