@@ -11,6 +11,7 @@ import {
   BaseEventLoop,
   ChunkProtocol,
   Condition,
+  Connection,
   currentTask,
   DatagramProtocol,
   DenoEventLoop,
@@ -41,6 +42,7 @@ import {
   startUnixServer,
   StreamReader,
   StreamReaderProtocol,
+  StreamWriter,
   TaskGroup,
   timeout,
   transportPair,
@@ -567,4 +569,51 @@ Deno.test("a Future of another loop is refused at the call, saying so", () => {
   scope.run(loop.createFuture()).cancel();
   loop.close();
   other.close();
+});
+
+Deno.test("a grace or a read size given bare is refused, not ignored", async () => {
+  const loop = new VirtualTimeLoop();
+  const server = await loop.runUntilComplete(
+    loop.createServer(() => new Protocol(), "127.0.0.1", 0),
+  );
+  const engine = new AsyncEngine(loop);
+  const reader = new StreamReader({ loop });
+  const protocol = new StreamReaderProtocol(reader, undefined, { loop });
+  const [transport] = transportPair(protocol, new Protocol(), { loop });
+  const conn = new Connection(
+    reader,
+    new StreamWriter(transport, protocol, { reader, loop }),
+  );
+  const cb = { success: noop, failure: noop };
+  const like = "options must be an object like";
+  check([
+    [
+      "server.shutdown(5)",
+      () => server.shutdown(bad(5)),
+      TypeError,
+      `Cannot shut the server down: ${like} { grace }, received 5`,
+    ],
+    [
+      "engine.read(conn, cb, 1024)",
+      () => engine.read(conn, cb, bad(1024)),
+      TypeError,
+      `Cannot call read(): ${like} { size }, received 1024`,
+    ],
+    [
+      "engine.connect(host, port, cb, 5)",
+      () => engine.connect("127.0.0.1", 80, cb, bad(5)),
+      TypeError,
+      `Cannot call connect(): ${like} { ssl, limit }, received 5`,
+    ],
+    [
+      "engine.listen(host, port, cb, 5)",
+      () => engine.listen("127.0.0.1", 0, cb, bad(5)),
+      TypeError,
+      `Cannot call listen(): ${like} { backlog, limit }, received 5`,
+    ],
+  ]);
+  transport.abort();
+  server.close();
+  await loop.runUntilComplete(server.waitClosed());
+  loop.close();
 });
