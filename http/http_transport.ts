@@ -188,7 +188,8 @@ export class HttpTransport extends FlowControlledTransport
    * @param client The HTTP client; its connection carries the requests.
    * @param options The path, method, headers, host, batching and loop.
    * @throws {TypeError} When `client` has no `request()`, `path` is not a
-   * string starting with `/`, or `headers` is invalid.
+   * string starting with `/`, `method` is not a string, `headers` is
+   * invalid, or `loop` is no event loop.
    * @throws {RangeError} When `method` is GET or HEAD (no request body).
    * @throws {InvalidStateError} When no loop is given and none is running.
    */
@@ -210,7 +211,14 @@ export class HttpTransport extends FlowControlledTransport
       );
     }
     const method = options.method ?? "POST";
-    const upper = String(method).toUpperCase();
+    if (typeof method !== "string") {
+      throw new TypeError(
+        `Cannot make an HttpTransport: method must be a string, received ${
+          formatReceived(method)
+        }`,
+      );
+    }
+    const upper = method.toUpperCase();
     if (upper === "GET" || upper === "HEAD") {
       throw new RangeError(
         `Cannot make an HttpTransport: method must allow a request body, received ${

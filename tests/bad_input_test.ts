@@ -32,6 +32,7 @@ import {
   PeerLog,
   Protocol,
   Queue,
+  ReadableStreamProducer,
   relay,
   run,
   runLoopTest,
@@ -615,5 +616,51 @@ Deno.test("a grace or a read size given bare is refused, not ignored", async () 
   transport.abort();
   server.close();
   await loop.runUntilComplete(server.waitClosed());
+  loop.close();
+});
+
+Deno.test("relay, producer and HttpTransport options are checked at the call", () => {
+  const loop = new VirtualTimeLoop();
+  const [ta, tb] = transportPair(new Protocol(), new Protocol(), { loop });
+  const like = "options must be an object like";
+  check([
+    [
+      "relay(ta, tb, 5)",
+      () => relay(ta, tb, bad(5)),
+      TypeError,
+      `Cannot make a relay: ${like} { high, low, loop }, received 5`,
+    ],
+    [
+      "relay(ta, tb, { loop: 5 })",
+      () => relay(ta, tb, { loop: bad(5) }),
+      TypeError,
+      "Cannot make a relay: loop must be an event loop, received 5",
+    ],
+    [
+      "new ReadableStreamProducer(stream, 5)",
+      () => new ReadableStreamProducer(new ReadableStream(), bad(5)),
+      TypeError,
+      `Cannot make a ReadableStreamProducer: ${like} { end, loop }, received 5`,
+    ],
+    [
+      "new ReadableStreamProducer(stream, { loop: 5 })",
+      () => new ReadableStreamProducer(new ReadableStream(), { loop: bad(5) }),
+      TypeError,
+      "Cannot make a ReadableStreamProducer: loop must be an event loop, received 5",
+    ],
+    [
+      "new HttpTransport(client, { method: 5 })",
+      () =>
+        new HttpTransport(new HttpClientProtocol({ loop }), {
+          path: "/rpc",
+          method: bad(5),
+          loop,
+        }),
+      TypeError,
+      "Cannot make an HttpTransport: method must be a string, received 5",
+    ],
+  ]);
+  ta.abort();
+  tb.abort();
   loop.close();
 });

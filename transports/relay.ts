@@ -10,6 +10,7 @@ import { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import type { Transport } from "./transport.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `Relay` and `relay()`. */
 export interface RelayOptions {
@@ -233,10 +234,13 @@ export class Relay {
    * Makes a relay whose sides `a` and `b` wait for their connections.
    *
    * @param options The water marks for both connections, and the loop.
+   * @throws {TypeError} When `options` is not an object, or its `loop` no
+   * event loop.
    * @throws {RangeError} When a mark is not a number >= 0, or `high < low`.
    * @throws {InvalidStateError} When no loop is given and none is running.
    */
   constructor(options?: RelayOptions) {
+    checkOptions(options, "make a relay", "{ high, low, loop }");
     checkMark("high", options?.high);
     checkMark("low", options?.low);
     const { high, low } = options ?? {};
@@ -351,6 +355,8 @@ export class Relay {
  * @param tb Side B's transport.
  * @param options The water marks for both connections, and the loop.
  * @returns The relay.
+ * @throws {TypeError} When `ta` or `tb` is not a stream transport, or
+ * `options` not an object.
  * @throws {RangeError} When a mark is not a number >= 0, or `high < low`.
  * @throws {InvalidStateError} When a transport already has a producer.
  *
