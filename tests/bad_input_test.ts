@@ -44,6 +44,7 @@ import {
   StreamReader,
   StreamReaderProtocol,
   StreamWriter,
+  SubprocessProtocol,
   TaskGroup,
   timeout,
   transportPair,
@@ -662,5 +663,31 @@ Deno.test("relay, producer and HttpTransport options are checked at the call", (
   ]);
   ta.abort();
   tb.abort();
+  loop.close();
+});
+
+Deno.test("a subprocess's env and clearEnv are checked at the call", () => {
+  const loop = new DenoEventLoop();
+  const factory = () => new SubprocessProtocol();
+  check([
+    [
+      "subprocessExec({ env: 5 })",
+      () => loop.subprocessExec(factory, "true", [], { env: bad(5) }),
+      TypeError,
+      "Cannot start the subprocess: env must be an object of strings, received 5",
+    ],
+    [
+      "subprocessExec({ env: { N: 1 } })",
+      () => loop.subprocessExec(factory, "true", [], { env: bad({ N: 1 }) }),
+      TypeError,
+      "Cannot start the subprocess: env.N must be a string, received 1",
+    ],
+    [
+      "subprocessShell({ clearEnv: 'yes' })",
+      () => loop.subprocessShell(factory, "true", { clearEnv: bad("yes") }),
+      TypeError,
+      'Cannot start the subprocess: clearEnv must be a boolean, received "yes"',
+    ],
+  ]);
   loop.close();
 });
