@@ -331,6 +331,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * `serverSide` names, TLS already, closing, half-closed, or upgrading.
    * @throws {RangeError} When `handshakeTimeout` is not a positive finite
    * number.
+   * @throws {TypeError} When `options` is not an object, or an option has
+   * the wrong type.
    *
    * @example Upgrading after a plain-text go-ahead
    * ```ts ignore

@@ -691,3 +691,38 @@ Deno.test("a subprocess's env and clearEnv are checked at the call", () => {
   ]);
   loop.close();
 });
+
+Deno.test("startTls() checks its options, named as given", async () => {
+  const loop = new DenoEventLoop();
+  const server = await loop.runUntilComplete(
+    loop.createServer(() => new Protocol(), "127.0.0.1", 0),
+  );
+  const { port } = server.addresses()[0] as Deno.NetAddr;
+  const [transport, protocol] = await loop.runUntilComplete(
+    loop.createConnection(() => new Protocol(), "127.0.0.1", port),
+  );
+  check([
+    [
+      "startTls(t, p, 5)",
+      () => loop.startTls(transport, protocol, bad(5)),
+      TypeError,
+      "Cannot call startTls(): options must be an object like { serverHostname, handshakeTimeout, … }, received 5",
+    ],
+    [
+      "startTls(t, p, { handshakeTimeout: -1 })",
+      () => loop.startTls(transport, protocol, { handshakeTimeout: -1 }),
+      RangeError,
+      "Cannot call startTls(): handshakeTimeout must be a positive number of seconds, received -1",
+    ],
+    [
+      "startTls(t, p, { handshakeTimeout: '1' })",
+      () => loop.startTls(transport, protocol, { handshakeTimeout: bad("1") }),
+      TypeError,
+      "Cannot call startTls(): handshakeTimeout must be a number of seconds, received string",
+    ],
+  ]);
+  transport.abort();
+  server.close();
+  await loop.runUntilComplete(server.waitClosed());
+  loop.close();
+});

@@ -147,25 +147,28 @@ function localMismatch(
 }
 
 /**
- * Checks an `ssl.handshakeTimeout` option.
+ * Checks an `ssl.handshakeTimeout` option (`startTls()`'s
+ * `handshakeTimeout`).
  *
  * @param value The option as given.
  * @param what The method name, for messages.
+ * @param name The option's name, for messages.
  * @returns The timeout in seconds, the default when not given.
  */
 export function checkHandshakeTimeout(
   value: unknown,
   what: string,
+  name = "ssl.handshakeTimeout",
 ): number {
   if (value === undefined) return TLS_HANDSHAKE_TIMEOUT;
   if (typeof value !== "number") {
     throw new TypeError(
-      `Cannot call ${what}(): ssl.handshakeTimeout must be a number of seconds, received ${typeof value}`,
+      `Cannot call ${what}(): ${name} must be a number of seconds, received ${typeof value}`,
     );
   }
   if (!(value > 0 && value < Infinity)) {
     throw new RangeError(
-      `Cannot call ${what}(): ssl.handshakeTimeout must be a positive number of seconds, received ${
+      `Cannot call ${what}(): ${name} must be a positive number of seconds, received ${
         formatReceived(value)
       }`,
     );
