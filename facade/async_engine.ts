@@ -31,6 +31,7 @@ import { startServer } from "../streams/start_server.ts";
 import type { StreamReader } from "../streams/stream_reader.ts";
 import type { StreamWriter } from "../streams/stream_writer.ts";
 import { Queue, QueueShutDown } from "../tasks/queue.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 import type { Coroutine, Task } from "../tasks/task.ts";
 import { timeout as timeoutScope } from "../tasks/timeout.ts";
 import { concatBytes } from "../transports/write_buffer.ts";
@@ -470,6 +471,7 @@ export class AsyncEngine implements AsyncDisposable {
     options?: ConnectOptions,
   ): void {
     checkAddress("connect", host, port);
+    checkOptions(options, "call connect()", "{ ssl, limit }");
     checkLimit("connect", options?.limit);
     this.#single(
       "connect",
@@ -504,6 +506,7 @@ export class AsyncEngine implements AsyncDisposable {
     options?: ListenOptions,
   ): void {
     checkAddress("listen", host, port);
+    checkOptions(options, "call listen()", "{ backlog, limit }");
     checkLimit("listen", options?.limit);
     const backlog = options?.backlog ?? DEFAULT_BACKLOG;
     if (!Number.isSafeInteger(backlog) || backlog < 1) {
@@ -567,6 +570,7 @@ export class AsyncEngine implements AsyncDisposable {
     options?: ReadOptions,
   ): void {
     checkConnection("read", conn);
+    checkOptions(options, "call read()", "{ size }");
     const size = options?.size ?? conn.reader.limit;
     if (typeof size !== "number") {
       throw new TypeError(
@@ -2056,6 +2060,12 @@ function checkAddress(method: string, host: unknown, port: unknown): void {
       `Cannot call ${method}(): host must be a string, received ${
         host === null ? "null" : typeof host
       }`,
+    );
+  }
+  // listen() takes "" for every interface, as startServer() does.
+  if (host === "" && method !== "listen") {
+    throw new RangeError(
+      `Cannot call ${method}(): host must not be empty, received ""`,
     );
   }
   if (typeof port !== "number") {

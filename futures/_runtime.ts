@@ -23,8 +23,55 @@
  */
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
+import { formatReceived } from "./errors.ts";
 
 export { Deque } from "./_deque.ts";
+
+/**
+ * Refuses an options argument that is not an object like `shape`: a value
+ * meant for one of its fields given positionally (Python's keyword
+ * arguments, as `wait(fs, 5)`), or a loop given bare. Either would
+ * otherwise be ignored without a word. `undefined` is no options. A
+ * `loop` field, when given, must be an event loop (not `{ loop: 5 }`,
+ * which would fail only at the first use, far from the mistake).
+ */
+export function checkOptions(
+  options: unknown,
+  what: string,
+  shape: string,
+): void {
+  if (options === undefined) return;
+  if (
+    typeof options !== "object" || options === null ||
+    typeof (options as { callSoon?: unknown }).callSoon === "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: options must be an object like ${shape}, received ${
+        formatReceived(options)
+      }`,
+    );
+  }
+  checkLoopOption((options as { loop?: unknown }).loop, what);
+}
+
+/**
+ * Checks a `loop` option: absent (`undefined` or `null`: the running loop
+ * is used), or an event loop. Anything else (`{ loop: 5 }`, a loop's
+ * name) would fail only at its first use, far from the mistake.
+ *
+ * @param loop The option's value.
+ * @param what Completes "Cannot ...": `"create a Lock"`.
+ * @throws {TypeError} When `loop` is given and has no `callSoon()`.
+ */
+export function checkLoopOption(loop: unknown, what: string): void {
+  if (loop === undefined || loop === null) return;
+  if (typeof (loop as { callSoon?: unknown }).callSoon === "function") return;
+  throw new TypeError(
+    `Cannot ${what}: loop must be an event loop, received ${
+      formatReceived(loop)
+    }`,
+  );
+}
 
 let running: SchedulingLoop | null = null;
 let hook: ((future: unknown) => unknown) | null = null;

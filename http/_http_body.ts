@@ -333,7 +333,7 @@ export function checkSeconds(
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw new TypeError(
       `Cannot ${what}: ${name} must be a number of seconds, received ${
-        describe(value)
+        Number.isNaN(value) ? "NaN" : describe(value)
       }`,
     );
   }

@@ -35,6 +35,7 @@ import {
 } from "./_http_parser.ts";
 import { serializeRequestHead } from "./_http_serialize.ts";
 import { Protocol } from "../protocols/protocol.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for {@linkcode HttpClientProtocol}. */
 export interface HttpClientProtocolOptions {
@@ -407,6 +408,11 @@ export class HttpClientProtocol extends Protocol {
    */
   constructor(options?: HttpClientProtocolOptions) {
     super();
+    checkOptions(
+      options,
+      "make an HttpClientProtocol",
+      "{ headersTimeout, maxBodyBytes, … }",
+    );
     this.#loop = options?.loop ?? null;
     this.#headersTimeout = checkSeconds(
       "make an HttpClientProtocol",

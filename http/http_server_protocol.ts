@@ -42,6 +42,7 @@ import {
 } from "./_response_head.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** The second argument of an {@linkcode HttpHandler}, as `Deno.serve` gives. */
 export interface HttpServeInfo {
@@ -603,6 +604,11 @@ export class HttpServerProtocol extends Protocol {
         }`,
       );
     }
+    checkOptions(
+      options,
+      "make an HttpServerProtocol",
+      "{ keepAliveTimeout, maxBodyBytes, … }",
+    );
     this.#handler = handler;
     const keepAlive = this.#keepAliveTimeout = checkSeconds(
       "make an HttpServerProtocol",

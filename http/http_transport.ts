@@ -25,6 +25,7 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import type { HttpClientProtocol } from "./http_client_protocol.ts";
 import { type BaseProtocol, Protocol } from "../protocols/protocol.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
+import { checkLoopOption } from "../futures/_runtime.ts";
 
 /** Options for {@linkcode HttpTransport}. */
 export interface HttpTransportOptions {
@@ -187,7 +188,8 @@ export class HttpTransport extends FlowControlledTransport
    * @param client The HTTP client; its connection carries the requests.
    * @param options The path, method, headers, host, batching and loop.
    * @throws {TypeError} When `client` has no `request()`, `path` is not a
-   * string starting with `/`, or `headers` is invalid.
+   * string starting with `/`, `method` is not a string, `headers` is
+   * invalid, or `loop` is no event loop.
    * @throws {RangeError} When `method` is GET or HEAD (no request body).
    * @throws {InvalidStateError} When no loop is given and none is running.
    */
@@ -209,7 +211,14 @@ export class HttpTransport extends FlowControlledTransport
       );
     }
     const method = options.method ?? "POST";
-    const upper = String(method).toUpperCase();
+    if (typeof method !== "string") {
+      throw new TypeError(
+        `Cannot make an HttpTransport: method must be a string, received ${
+          formatReceived(method)
+        }`,
+      );
+    }
+    const upper = method.toUpperCase();
     if (upper === "GET" || upper === "HEAD") {
       throw new RangeError(
         `Cannot make an HttpTransport: method must allow a request body, received ${
@@ -218,6 +227,7 @@ export class HttpTransport extends FlowControlledTransport
       );
     }
     this.#client = client;
+    checkLoopOption(options.loop, "make an HttpTransport");
     const loop = options.loop ?? getRunningLoop() as EventLoop | null;
     if (loop === null) {
       throw new InvalidStateError(

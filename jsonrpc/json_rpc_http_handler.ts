@@ -16,6 +16,7 @@ import {
 } from "./_json_rpc_dispatch.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
 import type { JsonRpcMethods } from "./json_rpc_protocol.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -152,7 +153,8 @@ async function readBody(
  * @param options `maxMessageBytes`, `maxBatch`, `maxConcurrentCalls`,
  * `strictContentType` and `loop`.
  * @returns A handler from `Request` to a promise of `Response`.
- * @throws {TypeError} When `methods` is not an object.
+ * @throws {TypeError} When `methods` or `options` is not an object, its
+ * `loop` no event loop, or `strictContentType` not a boolean.
  * @throws {RangeError} When `maxMessageBytes`, `maxBatch` or
  * `maxConcurrentCalls` is not a whole number >= 1.
  *
@@ -195,6 +197,11 @@ export function jsonRpcHttpHandler(
       }`,
     );
   }
+  checkOptions(
+    options,
+    "make a JSON-RPC HTTP handler",
+    "{ maxMessageBytes, maxBatch, … }",
+  );
   const max = options?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (typeof max !== "number" || !Number.isSafeInteger(max) || max < 1) {
     throw new RangeError(
@@ -210,6 +217,13 @@ export function jsonRpcHttpHandler(
     "maxConcurrentCalls",
   );
   const strict = options?.strictContentType ?? false;
+  if (typeof strict !== "boolean") {
+    throw new TypeError(
+      `Cannot make a JSON-RPC HTTP handler: strictContentType must be a boolean, received ${
+        formatReceived(strict)
+      }`,
+    );
+  }
   const loop = options?.loop;
   return async (request: Request): Promise<Response> => {
     if (request.method !== "POST") {

@@ -35,6 +35,7 @@ import { JsonRpcError } from "./json_rpc_error.ts";
 import { MessageQueue } from "./_message_queue.ts";
 import { EncodePool } from "./_encode_pool.ts";
 import { Protocol } from "../protocols/protocol.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -633,6 +634,11 @@ export class JsonRpcProtocol extends Protocol {
         }`,
       );
     }
+    checkOptions(
+      options,
+      "make a JsonRpcProtocol",
+      "{ framing, maxBatch, timeout, … }",
+    );
     this.#methods = methods ?? {};
     const framing = options?.framing ?? "newline";
     if (!(FRAMINGS as readonly unknown[]).includes(framing)) {

@@ -1,7 +1,7 @@
 // Handle and TimerHandle, with the few internals the loop reaches through
 // accessor functions instead of public members.
 
-import { formatReceived } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { isCoroutineFunction } from "../futures/_runtime.ts";
 import type { SchedulingLoop } from "./event_loop.ts";
 
@@ -42,6 +42,8 @@ export let placeTimer: (
 export let linkHandle: (timer: Handle, source: Handle) => void;
 /** Unties a one-shot timer that ran from its handle, so none pile up. */
 export let unlinkHandle: (timer: Handle, source: Handle) => void;
+/** The loop a handle was made by (and reports its callback's errors to). */
+export let handleLoop: (handle: Handle) => SchedulingLoop;
 
 /**
  * Checks a callback as asyncio's `_check_callback` does: it must be a
@@ -71,7 +73,17 @@ export function checkHandle(
   handle: Handle,
   args: unknown[],
   what: string,
+  loop?: SchedulingLoop,
 ): void {
+  // Queued on another loop, the handle would report its callback's errors
+  // to the loop that made it (perhaps closed by then).
+  if (loop !== undefined && handleLoop(handle) !== loop) {
+    throw new InvalidStateError(
+      `Cannot call ${what}(): the Handle belongs to another loop (schedule its callback instead: callSoon(handle.callback, ...handle.args)), received ${
+        formatReceived(handle)
+      }`,
+    );
+  }
   if (handle instanceof TimerHandle) {
     throw new TypeError(
       `Cannot call ${what}(): a TimerHandle cannot stand for a callback, only an immediate Handle (from callSoon), received ${
@@ -186,6 +198,7 @@ export class Handle {
     setAfterRun = (h, fn) => {
       h.#afterRun = fn;
     };
+    handleLoop = (h) => h.#loop;
   }
 
   /**

@@ -462,7 +462,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @throws {TypeError} When `cb` is neither a function nor a `Handle`, or
    * is a coroutine function or a `TimerHandle`, or a `Handle` comes with
    * arguments.
-   * @throws {InvalidStateError} When the loop is closed.
+   * @throws {InvalidStateError} When the loop is closed, or `cb` is a
+   * `Handle` of another loop.
    *
    * @example Scheduling a handle again
    * ```ts
@@ -486,7 +487,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     if (this.#closed) this.#checkOpen("callSoon");
     if (typeof cb !== "function") {
       if (!(cb instanceof Handle)) checkCallback(cb, "call callSoon()");
-      checkHandle(cb, args, "callSoon");
+      checkHandle(cb, args, "callSoon", this);
       if (cb.cancelled) return cb;
       this.#ready.push(cb);
       if (this.#wake !== null) this.#wakeUp();
@@ -549,7 +550,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @returns A handle with the due time; `cancel()` is O(1).
    * @throws {TypeError} When `delay` is not a number, or `cb` is not a
    * function or is a coroutine function (see `callSoon`).
-   * @throws {InvalidStateError} When the loop is closed.
+   * @throws {InvalidStateError} When the loop is closed, or `cb` is a
+   * `Handle` of another loop.
    */
   callLater<A extends unknown[]>(
     delay: number,
@@ -580,7 +582,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @returns A handle with the due time.
    * @throws {TypeError} When `when` is not a number, or `cb` is not a
    * function or is a coroutine function (see `callSoon`).
-   * @throws {InvalidStateError} When the loop is closed.
+   * @throws {InvalidStateError} When the loop is closed, or `cb` is a
+   * `Handle` of another loop.
    */
   callAt<A extends unknown[]>(
     when: number,
@@ -609,7 +612,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @throws {TypeError} When `interval` is not a number, or `cb` is not
    * a function or is a coroutine function (see `callSoon`).
    * @throws {RangeError} When `interval` is not > 0.
-   * @throws {InvalidStateError} When the loop is closed.
+   * @throws {InvalidStateError} When the loop is closed, or `cb` is a
+   * `Handle` of another loop.
    */
   callRepeatedly<A extends unknown[]>(
     interval: number,
@@ -718,8 +722,17 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * `console.error`, as asyncio logs it. None is thrown back to the caller.
    *
    * @param context What happened.
+   * @throws {TypeError} When `context` is not an object (a mistake of the
+   * caller's, not of a handler's).
    */
   callExceptionHandler(context: ExceptionContext): void {
+    if (typeof context !== "object" || context === null) {
+      throw new TypeError(
+        `Cannot call callExceptionHandler(): context must be an object like { message, exception }, received ${
+          formatReceived(context)
+        }`,
+      );
+    }
     const handler = this.#exceptionHandler;
     if (handler === null) {
       try {
@@ -772,8 +785,16 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * `sourceTraceback`.
    *
    * @param enabled Whether debug mode is on.
+   * @throws {TypeError} When `enabled` is not a boolean.
    */
   setDebug(enabled: boolean): void {
+    if (typeof enabled !== "boolean") {
+      throw new TypeError(
+        `Cannot call setDebug(): enabled must be a boolean, received ${
+          formatReceived(enabled)
+        }`,
+      );
+    }
     this.#debug = enabled;
   }
 
@@ -1216,7 +1237,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     if (this.#closed) this.#checkOpen(what);
     let timer: TimerHandle;
     if (cb instanceof Handle) {
-      checkHandle(cb, args, what);
+      checkHandle(cb, args, what, this);
       timer = new TimerHandle(cb.callback, cb.args as unknown[], this);
       if (cb.cancelled) {
         timer.cancel();

@@ -331,6 +331,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * `serverSide` names, TLS already, closing, half-closed, or upgrading.
    * @throws {RangeError} When `handshakeTimeout` is not a positive finite
    * number.
+   * @throws {TypeError} When `options` is not an object, or an option has
+   * the wrong type.
    *
    * @example Upgrading after a plain-text go-ahead
    * ```ts ignore
@@ -803,7 +805,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * `connectionMade`; it fails (with `Deno.errors.NotFound`, say) when the
    * program cannot be started.
    * @throws {TypeError} When `cmd` is neither a string nor a URL, `args`
-   * not strings, or `cwd` neither a string nor a URL.
+   * not strings, `cwd` neither a string nor a URL, `env` not an object of
+   * strings, or `clearEnv` not a boolean.
    * @throws {RangeError} When a pipe option is not a known value.
    * @throws {InvalidStateError} When the loop is closed.
    *
@@ -858,7 +861,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * `subprocessExec`.
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`.
-   * @throws {TypeError} When `cmd` is not a string.
+   * @throws {TypeError} When `cmd` is not a string, or an option has the
+   * wrong type (as for `subprocessExec()`).
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example The exit code of a shell command

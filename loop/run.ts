@@ -10,7 +10,7 @@ import {
   InvalidStateError,
 } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
-import { plainResultRefusals } from "../futures/_runtime.ts";
+import { checkOptions, plainResultRefusals } from "../futures/_runtime.ts";
 import { gather } from "../tasks/gather.ts";
 import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
 import { CtrlC } from "./_deno_signals.ts";
@@ -86,7 +86,8 @@ export interface RunOptions {
  * when the function returns neither a generator nor a promise nor a
  * `Future` (a plain function, as asyncio refuses `lambda: None`), once the
  * loop made for it is closed.
- * Also when `loopFactory` is not a function or returns no event loop.
+ * Also when `options` is not an object, `debug` not a boolean, or
+ * `loopFactory` not a function or returns no event loop.
  *
  * @example
  * ```ts
@@ -128,6 +129,15 @@ export async function run<T>(
     );
   }
   checkMain(main);
+  checkOptions(options, "call run()", "{ debug, loopFactory }");
+  const debug = options?.debug;
+  if (debug !== undefined && debug !== null && typeof debug !== "boolean") {
+    throw new TypeError(
+      `Cannot call run(): debug must be a boolean, received ${
+        formatReceived(debug)
+      }`,
+    );
+  }
   const factory = options?.loopFactory;
   if (factory !== undefined && typeof factory !== "function") {
     throw new TypeError(
@@ -144,7 +154,6 @@ export async function run<T>(
     loop = factory();
     checkLoop(loop);
   }
-  const debug = options?.debug;
   if (debug !== undefined && debug !== null) loop.setDebug(debug);
   try {
     const task = loop.createTask(main, { name: "main" });

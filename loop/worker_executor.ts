@@ -12,6 +12,7 @@ import {
 } from "../futures/errors.ts";
 import type { Executor } from "./event_loop.ts";
 import { cancelQueuedJob } from "./_executor_jobs.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for the `WorkerExecutor` constructor. */
 export interface WorkerExecutorOptions {
@@ -541,10 +542,17 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
    * Makes an executor; no worker starts until the first job.
    *
    * @param options The size of the pool and of its queue.
+   * @throws {TypeError} When `options` is not an object (the pool's size
+   * given bare, as Python's `ThreadPoolExecutor(4)`).
    * @throws {RangeError} When `maxWorkers` is not an integer >= 1 or
    * `maxQueued` not an integer >= 0.
    */
   constructor(options?: WorkerExecutorOptions) {
+    checkOptions(
+      options,
+      "make a WorkerExecutor",
+      "{ maxWorkers, maxQueued }",
+    );
     const max = options?.maxWorkers ?? defaultMaxWorkers();
     if (!Number.isInteger(max) || max < 1) {
       throw new RangeError(
@@ -652,8 +660,19 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
    *
    * @param options Whether to wait for submitted jobs.
    * @returns A promise that resolves once the workers are terminated.
+   * @throws {TypeError} When `options` is not an object (`wait` given
+   * bare, as Python's `shutdown(False)`), or `wait` is not a boolean.
    */
   shutdown(options?: WorkerExecutorShutdownOptions): Promise<void> {
+    checkOptions(options, "call shutdown()", "{ wait }");
+    const wait = options?.wait;
+    if (wait !== undefined && typeof wait !== "boolean") {
+      throw new TypeError(
+        `Cannot call shutdown(): wait must be a boolean, received ${
+          formatReceived(wait)
+        }`,
+      );
+    }
     this.#shutdown = true;
     if (options?.wait === false) {
       const dropped = [...this.#running.values(), ...this.#queue];

@@ -14,6 +14,7 @@ import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
 import { lengthExceededHandler, pickSink } from "./_sink.ts";
 import { Intake } from "./_intake.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** The default `maxLength` of a chunk, in bytes (Twisted's `MAX_LENGTH`). */
 const DEFAULT_MAX_LENGTH = 16384;
@@ -229,6 +230,7 @@ export class ChunkProtocol extends Protocol {
     options?: ChunkProtocolOptions<ChunkProtocol>,
   ) {
     super();
+    checkOptions(options, "make a ChunkProtocol", "{ maxLength }");
     const delim = toBytes(delimiter, "make a ChunkProtocol", "delimiter");
     if (delim.length === 0) {
       throw new RangeError(

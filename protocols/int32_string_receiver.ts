@@ -14,6 +14,7 @@ import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
 import { lengthExceededHandler, pickSink } from "./_sink.ts";
 import { Intake } from "./_intake.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** The default `maxLength` of a message, in bytes (1 MiB). */
 const DEFAULT_MAX_LENGTH = 1024 * 1024;
@@ -174,6 +175,7 @@ export class Int32StringReceiver extends Protocol {
     options?: Int32StringReceiverOptions,
   ) {
     super();
+    checkOptions(options, "make an Int32StringReceiver", "{ maxLength }");
     const maxLength = options?.maxLength ?? DEFAULT_MAX_LENGTH;
     if (
       typeof maxLength !== "number" || !Number.isSafeInteger(maxLength) ||

@@ -14,6 +14,7 @@
 import { formatReceived } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { ExceptionContext, SchedulingLoop } from "../loop/event_loop.ts";
+import { checkLoopOption } from "../futures/_runtime.ts";
 
 /** Options for a {@linkcode PeerLog}. */
 export interface PeerLogOptions {
@@ -216,10 +217,13 @@ export class PeerLog {
     const perKind = options?.perKind ?? 1;
     if (!Number.isSafeInteger(perKind) || perKind < 0) {
       throw new RangeError(
-        `Cannot make a PeerLog: perKind must be a whole number >= 0, received ${perKind}`,
+        `Cannot make a PeerLog: perKind must be a whole number >= 0, received ${
+          formatReceived(perKind)
+        }`,
       );
     }
     this.perKind = perKind;
+    checkLoopOption(options?.loop, "make a PeerLog");
     this.#loop = options?.loop ?? null;
   }
 

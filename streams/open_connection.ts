@@ -68,7 +68,7 @@ export function openConnection(
   options?: OpenConnectionOptions,
 ): Future<[StreamReader, StreamWriter]> {
   const { loop: given, limit, ...connectOptions } = options ?? {};
-  const loop = ioLoop(given, "open a connection");
+  const loop = ioLoop(given, "open a connection", "createConnection");
   return openStreams(
     loop,
     limit,
@@ -122,7 +122,7 @@ export function openUnixConnection(
   options?: OpenConnectionOptions,
 ): Future<[StreamReader, StreamWriter]> {
   const { loop: given, limit, ...connectOptions } = options ?? {};
-  const loop = ioLoop(given, "open a Unix connection");
+  const loop = ioLoop(given, "open a Unix connection", "createUnixConnection");
   return openStreams(
     loop,
     limit,

@@ -86,7 +86,7 @@ export function startServer(
     );
   }
   const { loop: given, limit, ...serverOptions } = options ?? {};
-  const loop = ioLoop(given, "start a server");
+  const loop = ioLoop(given, "start a server", "createServer");
   return loop.createServer(
     protocolFactory(onClient, limit, loop),
     host,
@@ -152,7 +152,7 @@ export function startUnixServer(
     );
   }
   const { loop: given, limit, ...serverOptions } = options ?? {};
-  const loop = ioLoop(given, "start a Unix server");
+  const loop = ioLoop(given, "start a Unix server", "createUnixServer");
   return loop.createUnixServer(
     protocolFactory(onClient, limit, loop),
     path,

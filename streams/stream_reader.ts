@@ -16,6 +16,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { ReadTransport } from "../transports/transport.ts";
 import { concatBytes } from "../transports/write_buffer.ts";
 import { readerFriends } from "./_reader_friends.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** The default `limit`, in bytes (64 KiB, as in asyncio). */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -205,6 +206,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
    * @throws {RangeError} When `limit` is not a whole number > 0.
    */
   constructor(options?: StreamReaderOptions) {
+    checkOptions(options, "make a StreamReader", "{ limit, loop }");
     const limit = options?.limit ?? DEFAULT_LIMIT;
     if (
       typeof limit !== "number" || !Number.isSafeInteger(limit) || limit <= 0

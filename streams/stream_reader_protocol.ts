@@ -15,6 +15,7 @@ import { connectionReset } from "./_deno_errors.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import type { StreamReader } from "./stream_reader.ts";
 import { StreamWriter, type WriterProtocol } from "./stream_writer.ts";
+import { checkLoopOption } from "../futures/_runtime.ts";
 
 /**
  * Called with the reader and writer of each new connection. It may be a
@@ -115,6 +116,7 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
     }
     this.#reader = reader;
     this.#clientConnected = clientConnected ?? null;
+    checkLoopOption(options?.loop, "make a StreamReaderProtocol");
     this.#loop = options?.loop ?? getRunningLoop();
   }
 

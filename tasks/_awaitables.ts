@@ -35,6 +35,23 @@ export function bodyReceived(out: unknown): string {
   return typeof out;
 }
 
+/**
+ * Refuses, at the call, what `Timeout.run()` and `waitFor()` cannot await
+ * (they find out only once their task starts, which a caller may never
+ * see): anything but a future, a task, a coroutine, a promise or a
+ * function that makes one.
+ */
+export function checkAwaitable(aw: unknown, what: string): void {
+  if (typeof aw === "function" || isCoroutine(aw) || isPromiseLike(aw)) {
+    return;
+  }
+  throw new TypeError(
+    `Cannot ${what}: aw must be a Future, a coroutine, a promise or a function that makes one, received ${
+      bodyReceived(aw)
+    }`,
+  );
+}
+
 /** Returns `true` for anything with a `then` method. */
 export function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
   return (typeof x === "object" || typeof x === "function") && x !== null &&
@@ -55,30 +72,6 @@ export function checkTimeout(value: unknown, what: string): number | null {
     );
   }
   return value;
-}
-
-/**
- * Refuses an options argument that is not an object like `shape`: a value
- * meant for one of its fields given positionally (Python's keyword
- * arguments, as `wait(fs, 5)`), or a loop given bare. Either would
- * otherwise be ignored without a word. `undefined` is no options.
- */
-export function checkOptions(
-  options: unknown,
-  what: string,
-  shape: string,
-): void {
-  if (options === undefined) return;
-  if (
-    typeof options !== "object" || options === null ||
-    typeof (options as { callSoon?: unknown }).callSoon === "function"
-  ) {
-    throw new TypeError(
-      `Cannot ${what}: options must be an object like ${shape}, received ${
-        formatReceived(options)
-      }`,
-    );
-  }
 }
 
 /**

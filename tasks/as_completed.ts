@@ -12,12 +12,8 @@ import { TimeoutError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
 import type { AwaitableResult } from "./awaitable_result.ts";
-import {
-  checkCollection,
-  checkOptions,
-  checkTimeout,
-  copyOutcome,
-} from "./_awaitables.ts";
+import { checkCollection, checkTimeout, copyOutcome } from "./_awaitables.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `asCompleted`. */
 export interface AsCompletedOptions {

@@ -20,7 +20,7 @@ import {
   WaiterQueue,
 } from "./_waiter.ts";
 import { Lock } from "./lock.ts";
-import { checkOptions } from "./_awaitables.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `Condition`. */
 export interface ConditionOptions {

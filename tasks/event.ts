@@ -7,7 +7,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
 import { addWaiter, bindLoop, resolved, type Waiter } from "./_waiter.ts";
-import { checkOptions } from "./_awaitables.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `Event`. */
 export interface EventOptions {

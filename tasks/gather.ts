@@ -7,11 +7,11 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
-import { CancelledError } from "../futures/errors.ts";
-import { takingCancelledError } from "../futures/_runtime.ts";
+import { CancelledError, formatReceived } from "../futures/errors.ts";
+import { checkOptions, takingCancelledError } from "../futures/_runtime.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
 import type { AwaitableResult } from "./awaitable_result.ts";
-import { checkCollection, checkOptions } from "./_awaitables.ts";
+import { checkCollection } from "./_awaitables.ts";
 
 /** Options for `gather`. */
 export interface GatherOptions {
@@ -115,7 +115,7 @@ class GatheringFuture<T> extends Future<T> {
  * @returns A future of the results, typed per position.
  * @throws {TypeError} When `aws` is not an iterable of awaitables, or
  * `options` is not an object (`returnExceptions` given positionally
- * included).
+ * included), or `returnExceptions` is not a boolean.
  *
  * @example Results in order, typed per position
  * ```ts
@@ -181,6 +181,13 @@ export function gather<const T extends readonly Awaitable<unknown>[]>(
   checkCollection(aws, "gather");
   checkOptions(options, "gather", "{ returnExceptions }");
   const returnExceptions = options?.returnExceptions ?? false;
+  if (typeof returnExceptions !== "boolean") {
+    throw new TypeError(
+      `Cannot gather: returnExceptions must be a boolean, received ${
+        formatReceived(returnExceptions)
+      }`,
+    );
+  }
   let loop = options?.loop;
   const byArg = new Map<unknown, Future<unknown>>();
   const children: Future<unknown>[] = [];

@@ -14,7 +14,7 @@ import {
   setLockAcquirer,
   TurnQueue,
 } from "./_waiter.ts";
-import { checkOptions } from "./_awaitables.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `Lock`. */
 export interface LockOptions {

@@ -8,7 +8,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
 import { InvalidStateError } from "../futures/errors.ts";
-import { Deque } from "../futures/_runtime.ts";
+import { checkOptions, Deque } from "../futures/_runtime.ts";
 import {
   addWaiter,
   bindLoop,
@@ -19,7 +19,6 @@ import {
   Waiter,
   WaiterQueue,
 } from "./_waiter.ts";
-import { checkOptions } from "./_awaitables.ts";
 
 /**
  * Thrown by `getNowait()` when the queue is empty.

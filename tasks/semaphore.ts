@@ -15,7 +15,7 @@ import {
   resolved,
   TurnQueue,
 } from "./_waiter.ts";
-import { checkOptions } from "./_awaitables.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `Semaphore` and `BoundedSemaphore`. */
 export interface SemaphoreOptions {

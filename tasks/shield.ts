@@ -8,7 +8,8 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
-import { checkOptions, copyOutcome } from "./_awaitables.ts";
+import { copyOutcome } from "./_awaitables.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `shield`. */
 export interface ShieldOptions {

@@ -7,7 +7,7 @@
 import { formatReceived } from "../futures/errors.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future, type FutureOptions } from "../futures/future.ts";
-import { checkOptions } from "./_awaitables.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `sleep`. */
 export interface SleepOptions {

@@ -11,6 +11,8 @@ import { Future } from "../futures/future.ts";
 import { CancelledError, InvalidStateError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
+  checkLoopOption,
+  checkOptions,
   keptUnretrieved,
   nextTaskNumber,
   noteAwaitParked,
@@ -21,12 +23,7 @@ import {
   setContextLoopFinder,
 } from "../futures/_runtime.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
-import {
-  checkOptions,
-  isAsyncGenerator,
-  isCoroutine,
-  isPromiseLike,
-} from "./_awaitables.ts";
+import { isAsyncGenerator, isCoroutine, isPromiseLike } from "./_awaitables.ts";
 
 /**
  * A generator coroutine: `yield*` a future, task or coroutine to wait for
@@ -666,6 +663,7 @@ export class Task<T> extends Future<T> {
  *
  * @param loop Only return a task of this loop.
  * @returns The current task, or `null`.
+ * @throws {TypeError} When `loop` is given and is not an event loop.
  *
  * @example
  * ```ts
@@ -680,6 +678,7 @@ export class Task<T> extends Future<T> {
  * ```
  */
 export function currentTask(loop?: SchedulingLoop): Task<unknown> | null {
+  if (loop !== undefined) checkLoopOption(loop, "call currentTask()");
   const task = stepping ?? asyncTask.getStore() ?? null;
   if (task === null || (loop !== undefined && task.getLoop() !== loop)) {
     return null;
@@ -694,6 +693,7 @@ export function currentTask(loop?: SchedulingLoop): Task<unknown> | null {
  *
  * @param loop The loop; the running loop by default.
  * @returns A new set of the pending tasks.
+ * @throws {TypeError} When `loop` is given and is not an event loop.
  *
  * @example
  * ```ts
@@ -709,6 +709,7 @@ export function currentTask(loop?: SchedulingLoop): Task<unknown> | null {
  * ```
  */
 export function allTasks(loop?: SchedulingLoop): Set<Task<unknown>> {
+  checkLoopOption(loop, "call allTasks()");
   const target = loop ?? getRunningLoop();
   const out = new Set<Task<unknown>>();
   if (target === null) return out;
@@ -763,7 +764,7 @@ export function ensureFuture<T>(
   if (aw instanceof Future) {
     if (loop !== undefined && aw.getLoop() !== loop) {
       throw new InvalidStateError(
-        "Cannot ensure a future: it belongs to another loop",
+        "Cannot ensure a future: it belongs to another loop than the one given (a future is awaited only on its own loop: make it there), received a Future of another loop",
       );
     }
     return aw;

@@ -7,14 +7,14 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
-import { CancelledError, InvalidStateError } from "../futures/errors.ts";
-import { type Coroutine, currentTask, Task } from "./task.ts";
 import {
-  bodyReceived,
-  checkOptions,
-  isCoroutine,
-  isPromiseLike,
-} from "./_awaitables.ts";
+  CancelledError,
+  formatReceived,
+  InvalidStateError,
+} from "../futures/errors.ts";
+import { type Coroutine, currentTask, Task } from "./task.ts";
+import { bodyReceived, isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for the `TaskGroup` constructor and `withTaskGroup`. */
 export interface TaskGroupOptions {
@@ -610,6 +610,13 @@ export function withTaskGroup<T>(
   body: (tg: TaskGroup) => Coroutine<T> | PromiseLike<T>,
   options?: TaskGroupOptions,
 ): Coroutine<T> | Promise<T> {
+  if (typeof body !== "function") {
+    throw new TypeError(
+      `Cannot run withTaskGroup(): body must be a generator function or an async function, received ${
+        formatReceived(body)
+      }`,
+    );
+  }
   const tg = new TaskGroup(options);
   const out = body(tg);
   if (isCoroutine(out)) return runInline(tg, out as Coroutine<T>);

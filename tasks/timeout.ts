@@ -48,11 +48,12 @@ import {
 } from "./task.ts";
 import {
   bodyReceived,
-  checkOptions,
+  checkAwaitable,
   isCoroutine,
   isPromiseLike,
 } from "./_awaitables.ts";
 import { WrapperTask } from "./_wrapper_task.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 const CREATED = 0;
 const ENTERED = 1;
@@ -239,8 +240,9 @@ export class Timeout {
    * @param aw A future, task, coroutine, promise, or a function returning
    * a coroutine or a promise.
    * @returns A future of `aw`'s result.
-   * @throws {InvalidStateError} When the scope was already used, or no
-   * loop is known.
+   * @throws {InvalidStateError} When the scope was already used, no loop
+   * is known, or `aw` is a future of another loop than the scope's.
+   * @throws {TypeError} When `aw` is none of these.
    *
    * @example The same call from an async function
    * ```ts
@@ -261,6 +263,11 @@ export class Timeout {
   run<T>(
     aw: Awaitable<T> | (() => Coroutine<T> | PromiseLike<T>),
   ): Future<T> {
+    checkAwaitable(aw, "call run()");
+    if (aw instanceof Future && this.#loop !== null) {
+      // As ensureFuture() refuses it, before the scope is used up.
+      ensureFuture(aw, { loop: this.#loop });
+    }
     this.#claim("run");
     const loop = this.#loop ??
       (aw instanceof Future ? aw.getLoop() : undefined);

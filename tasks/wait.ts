@@ -12,7 +12,8 @@ import type { TimerHandle } from "../loop/handle.ts";
 import { Future } from "../futures/future.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
 import type { AwaitableResult } from "./awaitable_result.ts";
-import { checkCollection, checkOptions, checkTimeout } from "./_awaitables.ts";
+import { checkCollection, checkTimeout } from "./_awaitables.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /**
  * `wait()` returns as soon as any awaitable finishes or is cancelled.

@@ -10,8 +10,9 @@ import { CancelledError, TimeoutError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import { type Awaitable, type Coroutine, ensureFuture } from "./task.ts";
 import { timeout as timeoutScope } from "./timeout.ts";
-import { checkOptions, checkTimeout } from "./_awaitables.ts";
+import { checkAwaitable, checkTimeout } from "./_awaitables.ts";
 import { WrapperTask } from "./_wrapper_task.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `waitFor`. */
 export interface WaitForOptions {
@@ -42,8 +43,11 @@ export interface WaitForOptions {
  * @param timeout The limit in seconds, or `null` for none.
  * @param options The loop to use.
  * @returns A future of `aw`'s result.
- * @throws {TypeError} When `timeout` is neither a number nor `null`, or
- * `options` is not an object like `{ loop }`.
+ * @throws {TypeError} When `aw` is nothing that can be awaited, `timeout`
+ * is neither a number nor `null`, or `options` is not an object like
+ * `{ loop }`.
+ * @throws {InvalidStateError} When `aw` is a future of another loop than
+ * `options.loop`.
  *
  * @example A 30-second limit on a virtual clock
  * ```ts
@@ -72,10 +76,13 @@ export function waitFor<T>(
   timeout: number | null,
   options?: WaitForOptions,
 ): Future<T> {
+  checkAwaitable(aw, "wait for an awaitable");
   const limit = checkTimeout(timeout, "wait for an awaitable");
   checkOptions(options, "wait for an awaitable", "{ loop }");
   const loop = options?.loop ??
     (aw instanceof Future ? aw.getLoop() : getRunningLoop() ?? undefined);
+  // A future of another loop is refused at once, as ensureFuture() does.
+  if (aw instanceof Future) ensureFuture(aw, { loop });
   if (limit !== null && limit <= 0) {
     const task: WrapperTask<T> = new WrapperTask(
       () => cancelNow(task, aw),

@@ -46,6 +46,7 @@ import type {
 } from "../transports/transport.ts";
 import {
   checkAddrinfoArgs,
+  checkHost,
   checkPort,
   checkServerHosts,
   checkUnixPath,
@@ -140,13 +141,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
   ): Future<[Transport, P]> {
     this.checkOpen("createConnection");
     if (options?.ssl) this.tls("createConnection");
-    if (typeof host !== "string" || host === "") {
-      throw new TypeError(
-        `Cannot call createConnection(): host must be a non-empty string, received ${
-          formatReceived(host)
-        }`,
-      );
-    }
+    checkHost(host, "call createConnection()");
     return connectStream(this, protocolFactory, {
       name: host,
       port: checkPort(port, "call createConnection()"),

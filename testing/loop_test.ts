@@ -5,6 +5,7 @@
  * @module
  */
 
+import { formatReceived } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseEventLoop } from "../loop/base_event_loop.ts";
 import { DenoEventLoop } from "../loop/deno_event_loop.ts";
@@ -145,6 +146,13 @@ async function runChecked(
   options?: LoopTestOptions,
 ): Promise<void> {
   checkOptions("run a loop test", options);
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot run a loop test: fn must be a function, received ${
+        formatReceived(fn)
+      }`,
+    );
+  }
   const loop: BaseEventLoop = options?.virtual === false
     ? new DenoEventLoop()
     : new VirtualTimeLoop();

@@ -17,6 +17,7 @@ import { WriteBuffer } from "../transports/write_buffer.ts";
 import type { Transport } from "../transports/transport.ts";
 import { connectionReset } from "./_deno_errors.ts";
 import { StreamEnd } from "./_stream_end.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `transportPair`. */
 export interface TransportPairOptions {
@@ -447,6 +448,7 @@ export function transportPair(
 ): [Transport, Transport] {
   checkProtocol(protocolA, "protocolA");
   checkProtocol(protocolB, "protocolB");
+  checkOptions(options, "make a transport pair", "{ chunkSize, delay, … }");
   const loop = options?.loop ?? getRunningLoop();
   if (loop === null || loop === undefined) {
     throw new InvalidStateError(

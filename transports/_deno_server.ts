@@ -255,6 +255,7 @@ export class DenoServer implements Server {
    *
    * @param options The grace period, in seconds.
    * @returns A future that resolves once every connection is gone.
+   * @throws {TypeError} When `options` is not an object like `{ grace }`.
    * @throws {RangeError} When `grace` is negative or not a number.
    */
   shutdown(options?: ServerShutdownOptions): Future<void> {

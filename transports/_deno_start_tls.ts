@@ -23,6 +23,7 @@ import {
   type StreamContext,
 } from "./_deno_stream_transport.ts";
 import { startServerTls } from "./_deno_start_tls_server.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 const WHAT = "startTls";
 /**
@@ -85,7 +86,16 @@ export function startTls(
       `Cannot call ${WHAT}(): protocol must be a protocol, received ${typeof protocol}`,
     );
   }
-  const timeout = checkHandshakeTimeout(options?.handshakeTimeout, WHAT);
+  checkOptions(
+    options,
+    `call ${WHAT}()`,
+    "{ serverHostname, handshakeTimeout, … }",
+  );
+  const timeout = checkHandshakeTimeout(
+    options?.handshakeTimeout,
+    WHAT,
+    "handshakeTimeout",
+  );
   checkTlsStrings(options?.caCerts, "caCerts", WHAT);
   checkAlpnProtocols(options?.alpnProtocols, "alpnProtocols", WHAT);
   if (checkSide(options)) {

@@ -19,6 +19,7 @@ import type { Owned } from "./_proactor.ts";
 import { hasUnstableNet, unstableNetError } from "./_deno_datagram.ts";
 import {
   canonicalAddress,
+  checkHost,
   checkPort,
   checkServerHosts,
   checkUnixPath,
@@ -39,6 +40,7 @@ import {
   DenoStreamTransport,
   type StreamContext,
 } from "./_deno_stream_transport.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Where to connect: a TCP host and port, or a Unix socket's path. */
 export type StreamTarget =
@@ -66,11 +68,7 @@ function checkArgs(
   }
   const host: unknown = target.host;
   if (what === "createServer") checkServerHosts(host, `call ${what}()`);
-  else if (typeof host !== "string") {
-    throw new TypeError(
-      `Cannot call ${what}(): host must be a string, received ${typeof host}`,
-    );
-  }
+  else checkHost(host, `call ${what}()`);
   checkPort(target.port, `call ${what}()`);
 }
 
@@ -149,25 +147,28 @@ function localMismatch(
 }
 
 /**
- * Checks an `ssl.handshakeTimeout` option.
+ * Checks an `ssl.handshakeTimeout` option (`startTls()`'s
+ * `handshakeTimeout`).
  *
  * @param value The option as given.
  * @param what The method name, for messages.
+ * @param name The option's name, for messages.
  * @returns The timeout in seconds, the default when not given.
  */
 export function checkHandshakeTimeout(
   value: unknown,
   what: string,
+  name = "ssl.handshakeTimeout",
 ): number {
   if (value === undefined) return TLS_HANDSHAKE_TIMEOUT;
   if (typeof value !== "number") {
     throw new TypeError(
-      `Cannot call ${what}(): ssl.handshakeTimeout must be a number of seconds, received ${typeof value}`,
+      `Cannot call ${what}(): ${name} must be a number of seconds, received ${typeof value}`,
     );
   }
   if (!(value > 0 && value < Infinity)) {
     throw new RangeError(
-      `Cannot call ${what}(): ssl.handshakeTimeout must be a positive number of seconds, received ${
+      `Cannot call ${what}(): ${name} must be a positive number of seconds, received ${
         formatReceived(value)
       }`,
     );
@@ -421,6 +422,7 @@ export function openConnection<P extends BaseProtocol>(
   options?: CreateConnectionOptions,
 ): Future<[Transport, P]> {
   checkArgs(what, protocolFactory, target);
+  checkOptions(options, `call ${what}()`, "{ ssl, serverHostname, localAddr }");
   const ssl = options?.ssl;
   if (
     ssl !== undefined && typeof ssl !== "boolean" && typeof ssl !== "object"
@@ -607,6 +609,17 @@ export function openServer(
   options?: CreateServerOptions,
 ): Future<Server> {
   checkArgs(what, protocolFactory, target);
+  checkOptions(options, `call ${what}()`, "{ ssl, reusePort, backlog }");
+  for (const key of ["reusePort", "startServing"] as const) {
+    const value = options?.[key];
+    if (value !== undefined && typeof value !== "boolean") {
+      throw new TypeError(
+        `Cannot call ${what}(): ${key} must be a boolean, received ${
+          formatReceived(value)
+        }`,
+      );
+    }
+  }
   // No TLS for ssl null, as for asyncio's ssl=None.
   const ssl = options?.ssl ?? undefined;
   if (ssl !== undefined) {

@@ -3,7 +3,7 @@
 // ReadPipeTransports, with asyncio's order of protocol calls.
 
 import type { Future } from "../futures/future.ts";
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type {
   BaseProtocol,
   SubprocessProtocol,
@@ -58,6 +58,33 @@ function checkOptions(options: SubprocessOptions | undefined): {
   if (cwd !== undefined && typeof cwd !== "string" && !(cwd instanceof URL)) {
     throw new TypeError(
       `Cannot start the subprocess: cwd must be a string or a URL, received ${typeof cwd}`,
+    );
+  }
+  const env: unknown = options?.env;
+  if (env !== undefined) {
+    if (typeof env !== "object" || env === null || Array.isArray(env)) {
+      throw new TypeError(
+        `Cannot start the subprocess: env must be an object of strings, received ${
+          formatReceived(env)
+        }`,
+      );
+    }
+    for (const [name, value] of Object.entries(env)) {
+      if (typeof value !== "string") {
+        throw new TypeError(
+          `Cannot start the subprocess: env.${name} must be a string, received ${
+            formatReceived(value)
+          }`,
+        );
+      }
+    }
+  }
+  const clearEnv: unknown = options?.clearEnv;
+  if (clearEnv !== undefined && typeof clearEnv !== "boolean") {
+    throw new TypeError(
+      `Cannot start the subprocess: clearEnv must be a boolean, received ${
+        formatReceived(clearEnv)
+      }`,
     );
   }
   return {

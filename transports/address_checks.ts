@@ -8,6 +8,7 @@
  */
 
 import { formatReceived } from "../futures/errors.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 import type { GetaddrinfoOptions } from "../loop/event_loop.ts";
 
 /**
@@ -57,7 +58,7 @@ export function checkPort(port: unknown, what: string): number {
  * @returns The hosts to listen on, or `undefined` for every interface.
  * @throws {TypeError} When `host` is neither a string, a list of strings
  * nor `undefined`.
- * @throws {RangeError} When the list is empty.
+ * @throws {RangeError} When the list is empty, or holds an empty string.
  *
  * @example Every interface, one host, or a list
  * ```ts
@@ -91,6 +92,11 @@ export function checkServerHosts(
     if (typeof h !== "string") {
       throw new TypeError(
         `Cannot ${what}: each host must be a string, received ${typeof h}`,
+      );
+    }
+    if (h === "") {
+      throw new RangeError(
+        `Cannot ${what}: a host in the list must not be empty (leave host undefined for every interface), received ""`,
       );
     }
   }
@@ -184,8 +190,8 @@ export function checkUnixPath(path: unknown, what: string): string {
  * @param host The host name or address.
  * @param port The port.
  * @param options The options.
- * @throws {TypeError} When `host` is not a string, `port` or an option not
- * a number.
+ * @throws {TypeError} When `host` is not a string, `options` not an object
+ * (a family given bare), or `port` or an option not a number.
  * @throws {RangeError} When `host` is empty, `port` out of range, or
  * `family` not 0, 4 or 6:
  * `Cannot call getaddrinfo(): family must be 0, 4 or 6, received 5`.
@@ -210,6 +216,7 @@ export function checkAddrinfoArgs(
 ): void {
   checkHost(host, "call getaddrinfo()");
   checkPort(port, "call getaddrinfo()");
+  checkOptions(options, "call getaddrinfo()", "{ family, type, proto, flags }");
   const family = options?.family ?? 0;
   if (family !== 0 && family !== 4 && family !== 6) {
     throw new RangeError(
@@ -382,9 +389,9 @@ function checkEndpointAddress(
  * @param protocolFactory What the caller passed as the factory.
  * @param options What the caller passed as the options.
  * @returns The addresses given and the options with their defaults.
- * @throws {TypeError} When the factory is not a function, an address not
- * `{ hostname, port }` with a string hostname and a number port, or an
- * option not a boolean.
+ * @throws {TypeError} When the factory is not a function, `options` not
+ * an object, an address not `{ hostname, port }` with a string hostname
+ * and a number port, or an option not a boolean.
  * @throws {RangeError} When a hostname is empty or a port out of range:
  * `Cannot create a datagram endpoint: localAddr.hostname must not be
  * empty, received ""`.
@@ -425,6 +432,11 @@ export function checkDatagramEndpointArgs(
       `Cannot create a datagram endpoint: protocolFactory must be a function, received ${typeof protocolFactory}`,
     );
   }
+  checkOptions(
+    options,
+    "create a datagram endpoint",
+    "{ localAddr, remoteAddr }",
+  );
   const given = (options ?? {}) as Record<string, unknown>;
   const localAddr = checkEndpointAddress(given.localAddr, "localAddr");
   const remoteAddr = checkEndpointAddress(given.remoteAddr, "remoteAddr");

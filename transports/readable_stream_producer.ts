@@ -9,6 +9,7 @@ import { InvalidStateError } from "../futures/errors.ts";
 import { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { DatagramTransport, Producer } from "./transport.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /**
  * What a producer writes into: PEP 3153's consumer. Every `WriteTransport`
@@ -167,7 +168,8 @@ export class ReadableStreamProducer implements Producer {
    *
    * @param stream The bytes to send.
    * @param options What to do at the end, and the loop.
-   * @throws {TypeError} When `stream` is not a `ReadableStream`.
+   * @throws {TypeError} When `stream` is not a `ReadableStream`, or
+   * `options` not an object (or its `loop` no event loop).
    * @throws {RangeError} When `end` is not one of its values.
    */
   constructor(
@@ -181,6 +183,7 @@ export class ReadableStreamProducer implements Producer {
         }`,
       );
     }
+    checkOptions(options, "make a ReadableStreamProducer", "{ end, loop }");
     const end = options?.end ?? "none";
     if (!ENDS.includes(end)) {
       throw new RangeError(

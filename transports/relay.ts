@@ -5,11 +5,12 @@
  * @module
  */
 
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { Future } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import type { Transport } from "./transport.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `Relay` and `relay()`. */
 export interface RelayOptions {
@@ -233,10 +234,13 @@ export class Relay {
    * Makes a relay whose sides `a` and `b` wait for their connections.
    *
    * @param options The water marks for both connections, and the loop.
+   * @throws {TypeError} When `options` is not an object, or its `loop` no
+   * event loop.
    * @throws {RangeError} When a mark is not a number >= 0, or `high < low`.
    * @throws {InvalidStateError} When no loop is given and none is running.
    */
   constructor(options?: RelayOptions) {
+    checkOptions(options, "make a relay", "{ high, low, loop }");
     checkMark("high", options?.high);
     checkMark("low", options?.low);
     const { high, low } = options ?? {};
@@ -351,6 +355,8 @@ export class Relay {
  * @param tb Side B's transport.
  * @param options The water marks for both connections, and the loop.
  * @returns The relay.
+ * @throws {TypeError} When `ta` or `tb` is not a stream transport, or
+ * `options` not an object.
  * @throws {RangeError} When a mark is not a number >= 0, or `high < low`.
  * @throws {InvalidStateError} When a transport already has a producer.
  *
@@ -386,6 +392,19 @@ export function relay(
   tb: Transport,
   options?: RelayOptions,
 ): Relay {
+  for (const [name, t] of [["ta", ta], ["tb", tb]] as const) {
+    if (
+      typeof t !== "object" || t === null ||
+      typeof (t as Partial<Transport>).setProtocol !== "function" ||
+      typeof (t as Partial<Transport>).write !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot call relay(): ${name} must be a stream transport, received ${
+          formatReceived(t)
+        }`,
+      );
+    }
+  }
   const r = new Relay(options);
   for (const [transport, side] of [[ta, r.a], [tb, r.b]] as const) {
     transport.setProtocol(side);

@@ -16,6 +16,7 @@ import type {
 } from "../loop/event_loop.ts";
 import type { TimerHandle } from "../loop/handle.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 
 /**
  * How long `Server.shutdown()` lets connections finish by default, in
@@ -203,6 +204,9 @@ export class ServerShutdown<T extends ServedConnection> {
    * @param starting Called once, before the connections are asked to
    * finish (a simulation records the event there).
    * @returns A future that resolves once every connection is gone.
+   * @throws {TypeError} When `options` is not an object (the grace given
+   * bare): `Cannot shut the server down: options must be an object like
+   * { grace }, received 5`.
    * @throws {RangeError} When `grace` is negative or not a number:
    * `Cannot shut the server down: grace must be a number of seconds >= 0,
    * received -1`.
@@ -212,6 +216,7 @@ export class ServerShutdown<T extends ServedConnection> {
     close: () => void,
     starting?: () => void,
   ): Future<void> {
+    checkOptions(options, "shut the server down", "{ grace }");
     const grace = options?.grace ?? DEFAULT_SHUTDOWN_GRACE;
     if (typeof grace !== "number" || !(grace >= 0)) {
       throw new RangeError(
