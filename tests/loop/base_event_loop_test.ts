@@ -16,8 +16,7 @@ import { Handle, TimerHandle } from "../../loop/handle.ts";
 import { type Coroutine, Task } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { prng } from "../_helpers.ts";
-import v8 from "node:v8";
-import vm from "node:vm";
+import { stillAlive } from "../_gc.ts";
 
 // ---- Helpers ----
 
@@ -1261,10 +1260,7 @@ Deno.test("BaseEventLoop.defaultExceptionHandler() logs the message, details and
 
 // The console keeps the arguments of its last thousand messages alive (V8
 // stores them for an inspector that may attach later); only a real
-// collection shows it. V8 takes --expose-gc at run time through node:v8,
-// and a new context then hands out `gc`.
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as () => void;
+// collection shows it.
 
 Deno.test("BaseEventLoop.defaultExceptionHandler() logs text: what a report names is not kept alive by the console", async () => {
   const loop = new BaseEventLoop();
@@ -1289,11 +1285,7 @@ Deno.test("BaseEventLoop.defaultExceptionHandler() logs text: what a report name
       });
     }
   })();
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  assertEquals(refs.filter((r) => r.deref() !== undefined).length, 0);
+  assertEquals(await stillAlive(refs), 0);
   loop.close();
 });
 

@@ -23,13 +23,7 @@ import { currentTask } from "../../tasks/mod.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { bytes, text } from "../_every_split.ts";
-import v8 from "node:v8";
-import vm from "node:vm";
-
-// Collection needs a real GC: V8 takes --expose-gc at run time through
-// node:v8, and a new context then hands out `gc`.
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as () => void;
+import { stillAlive } from "../_gc.ts";
 
 /** Serves `onClient` on one end; returns the client's reader and writer. */
 function serve(onClient: ClientConnectedCallback) {
@@ -260,11 +254,7 @@ Deno.test("StreamReaderProtocol lets go of drain waits cancelled while paused (w
       await assertRejects(() => waitFor(waiter, 1), TimeoutError);
     }
   }));
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  assertEquals(refs.filter((r) => r.deref() !== undefined).length, 0);
+  assertEquals(await stillAlive(refs), 0);
   protocol.resumeWriting();
   assert(kept.done());
   await loop.runUntilComplete(kept);

@@ -6,13 +6,7 @@ import type { ExceptionContext, Server } from "../../loop/event_loop.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { TimeoutError } from "../../futures/errors.ts";
-import v8 from "node:v8";
-import vm from "node:vm";
-
-// Collection needs a real GC: V8 takes --expose-gc at run time through
-// node:v8, and a new context then hands out `gc`.
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as () => void;
+import { stillAlive } from "../_gc.ts";
 
 /** A connection that logs what is done to it and leaves when aborted. */
 function connection(
@@ -117,11 +111,7 @@ Deno.test("ServerShutdown lets go of waitClosed() futures cancelled while the se
       await assertRejects(() => waitFor(waiter, 60), TimeoutError);
     }
   }));
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  assertEquals(refs.filter((r) => r.deref() !== undefined).length, 0);
+  assertEquals(await stillAlive(refs), 0);
   assertEquals(kept.done(), false);
   loop.close();
 });
