@@ -10,8 +10,9 @@ const MIN_CAPACITY = 16;
 /**
  * A double-ended queue on a power-of-two ring buffer: O(1) push and shift
  * at the back and at the front at any length (`Array.prototype.shift` is
- * O(n) on long arrays). It shrinks again when it empties out, so a burst
- * does not pin memory for ever. The loop's ready queue, the waiter lists
+ * O(n) on long arrays). It shrinks as it drains (to twice what it holds
+ * once an eighth full), so a burst does not pin memory for ever, even when
+ * a few items always stay. The loop's ready queue, the waiter lists
  * and the FIFO storage of the coordination primitives are built on it.
  *
  * @typeParam T The type of the items.
@@ -62,7 +63,7 @@ export class Deque<T> {
     this.#items[i] = undefined;
     this.#head = (i + 1) & this.#mask;
     this.#length--;
-    if (this.#length === 0) this.#reset();
+    this.#drained();
     return item;
   }
 
@@ -77,7 +78,7 @@ export class Deque<T> {
     const item = this.#items[i];
     this.#items[i] = undefined;
     this.#length--;
-    if (this.#length === 0) this.#reset();
+    this.#drained();
     return item;
   }
 
@@ -121,9 +122,18 @@ export class Deque<T> {
     }
   }
 
-  #reset(): void {
-    this.#head = 0;
-    if (this.#mask >= 4 * MIN_CAPACITY) this.clear();
+  // After an item left: back to the start once empty; once an eighth
+  // full, down to twice what it holds.
+  #drained(): void {
+    const capacity = this.#mask + 1;
+    if (capacity < 4 * MIN_CAPACITY || 8 * this.#length > capacity) return;
+    if (this.#length === 0) {
+      this.clear();
+      return;
+    }
+    let fit = 2 * MIN_CAPACITY;
+    while (fit < 2 * this.#length) fit *= 2;
+    this.#resize(fit);
   }
 
   #resize(capacity: number): void {

@@ -188,6 +188,10 @@ export class BodyQueue {
       if (this.#head === chunks.length) {
         chunks.length = 0;
         this.#head = 0;
+      } else if (this.#head >= 1024 && 2 * this.#head >= chunks.length) {
+        // Never emptied (a reader always behind): drop the slots read.
+        this.#chunks = chunks.slice(this.#head);
+        this.#head = 0;
       }
       this.#bytes -= chunk.length;
       controller.enqueue(chunk);

@@ -8,6 +8,11 @@ import { LimitOverrunError } from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "../protocols/protocol.ts";
 
+// The most buffer room kept once a value is delivered: what a long value
+// grew beyond it is let go of, so that an idle connection holds no
+// megabytes for a message that is over.
+const KEEP = 64 * 1024;
+
 const TAB = 0x09;
 const LF = 0x0a;
 const CR = 0x0d;
@@ -189,6 +194,7 @@ export class JsonSplitter extends Protocol {
       value.set(this.#buf.subarray(0, this.#len));
       value.set(data.subarray(start, end), this.#len);
       this.#len = 0;
+      if (this.#buf.length > KEEP) this.#buf = new Uint8Array(0);
     }
     // A byte order mark before a value is ignored (RFC 8259, section 8.1):
     // it starts a token, cut at the value's first bracket or quote.

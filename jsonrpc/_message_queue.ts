@@ -51,6 +51,11 @@ export class MessageQueue {
     const view = this.#buf.subarray(this.#start, this.#start + n);
     this.#start += n;
     if (this.#head === this.#lengths.length) this.clear();
+    else if (this.#head >= 1024 && 2 * this.#head >= this.#lengths.length) {
+      // Never emptied (a peer that keeps it fed): drop the lengths taken.
+      this.#lengths = this.#lengths.slice(this.#head);
+      this.#head = 0;
+    }
     return view;
   }
 

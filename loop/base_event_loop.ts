@@ -111,9 +111,17 @@ const BLOCK_SLACK = 0.00006;
 
 // Logs an error the exception handlers themselves threw; if the console
 // fails too, nothing sensible is left to do.
+// A value as the console prints it to stderr. The console keeps the
+// arguments of its last thousand messages alive; text holds nothing else.
+function logText(value: unknown): string {
+  return Deno.inspect(value, {
+    colors: !Deno.noColor && Deno.stderr.isTerminal(),
+  });
+}
+
 function logLastResort(message: string, exception: unknown): void {
   try {
-    console.error(message, exception);
+    console.error(message, logText(exception));
   } catch {
     // The console itself failed.
   }
@@ -761,15 +769,21 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   }
 
   /**
-   * Logs `context` with `console.error`.
+   * Logs `context` with `console.error`: the message, then the other
+   * fields and the exception as `Deno.inspect()` prints them. They are
+   * passed as text because the console keeps the arguments of its last
+   * thousand messages alive (V8 stores them for an inspector that may
+   * attach), and an error keeps alive the objects its stack passed
+   * through: a server that logs its peers' errors would otherwise keep
+   * their protocols and transports, and all they hold, for ever.
    *
    * @param context What happened.
    */
   defaultExceptionHandler(context: ExceptionContext): void {
     const { message, exception, ...details } = context;
-    const parts: unknown[] = [message];
-    if (Object.keys(details).length > 0) parts.push(details);
-    if (exception !== undefined) parts.push(exception);
+    const parts: string[] = [message];
+    if (Object.keys(details).length > 0) parts.push(logText(details));
+    if (exception !== undefined) parts.push(logText(exception));
     console.error(...parts);
   }
 

@@ -19,6 +19,11 @@ import { checkOptions } from "../futures/_runtime.ts";
 /** The default `maxLength` of a chunk, in bytes (Twisted's `MAX_LENGTH`). */
 const DEFAULT_MAX_LENGTH = 16384;
 
+// The most buffer room kept once a chunk is delivered: what a long chunk
+// grew beyond it is let go of, so that an idle connection holds no
+// megabytes for a message that is over.
+const KEEP = 64 * 1024;
+
 const encoder = new TextEncoder();
 
 /**
@@ -517,6 +522,9 @@ export class ChunkProtocol extends Protocol {
       pos = this.#len === 0 && !this.#skipping
         ? this.#fromData(data, pos)
         : this.#fromBuffer(data, pos);
+    }
+    if (this.#buf.length > KEEP && 4 * this.#len <= KEEP) {
+      this.#buf = this.#buf.slice(0, this.#len);
     }
   }
 

@@ -710,11 +710,18 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
 
   #consume(n: number): void {
     this.#start += n;
-    if (this.#start === this.#end) {
+    const size = this.#end - this.#start;
+    if (size === 0) {
       this.#start = this.#end = 0;
       // Emptied after a read bigger than ordinary traffic (readexactly()
       // of a large body): let it go, rather than hold it while idle.
       if (this.#buf.length > this.#keep) this.#buf = EMPTY;
+    } else if (this.#buf.length > this.#keep && 4 * size <= this.#keep) {
+      // The same, with a few bytes of the peer's next message left: they
+      // move to a buffer of their size (as asyncio's bytearray shrinks).
+      this.#buf = this.#buf.slice(this.#start, this.#end);
+      this.#start = 0;
+      this.#end = size;
     }
   }
 

@@ -89,7 +89,9 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
   #closed: Future<void> | null = null;
   #paused = false;
   #lost = false;
-  #drainWaiters: Future<void>[] = [];
+  // The drain() calls waiting, in order; each leaves once done (one
+  // cancelled by a timeout, too, as asyncio's drain helper removes it).
+  #drainWaiters = new Set<Future<void>>();
 
   /**
    * Makes the protocol of one connection.
@@ -211,7 +213,7 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
     }
     this.#lost = true;
     const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
+    this.#drainWaiters = new Set();
     if (this.#paused) {
       for (const waiter of waiters) {
         if (waiter.done()) continue;
@@ -234,7 +236,7 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
   override resumeWriting(): void {
     this.#paused = false;
     const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
+    this.#drainWaiters = new Set();
     for (const waiter of waiters) if (!waiter.done()) waiter.setResult();
   }
 
@@ -251,7 +253,9 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
     } else if (!this.#paused) {
       future.setResult();
     } else {
-      this.#drainWaiters.push(future);
+      const waiters = this.#drainWaiters;
+      waiters.add(future);
+      future.addDoneCallback(() => waiters.delete(future));
     }
     return future;
   }

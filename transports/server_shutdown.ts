@@ -95,7 +95,9 @@ export class ServerShutdown<T extends ServedConnection> {
   readonly #busy: () => boolean;
   readonly #endPending: (() => void) | undefined;
   readonly #connections = new Set<T>();
-  #waiters: Future<void>[] = [];
+  // The waitClosed() futures pending, in order; each leaves once done
+  // (cancelled by a timeout, too).
+  #waiters = new Set<Future<void>>();
   #shuttingDown = false;
   #grace: TimerHandle | null = null;
   #graceWhen = Infinity;
@@ -178,9 +180,9 @@ export class ServerShutdown<T extends ServedConnection> {
     if (!this.idle()) return;
     this.#grace?.cancel();
     this.#grace = null;
-    if (this.#waiters.length === 0) return;
+    if (this.#waiters.size === 0) return;
     const waiters = this.#waiters;
-    this.#waiters = [];
+    this.#waiters = new Set();
     for (const fut of waiters) if (!fut.done()) fut.setResult(undefined);
   }
 
@@ -252,7 +254,11 @@ export class ServerShutdown<T extends ServedConnection> {
   waitClosed(): Future<void> {
     const fut = this.#loop.createFuture<void>();
     if (this.idle()) fut.setResult(undefined);
-    else this.#waiters.push(fut);
+    else {
+      const waiters = this.#waiters;
+      waiters.add(fut);
+      fut.addDoneCallback(() => waiters.delete(fut));
+    }
     return fut;
   }
 

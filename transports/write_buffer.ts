@@ -5,6 +5,8 @@
  * @module
  */
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * A first-in, first-out queue of byte buffers that hands out any number of
  * bytes at a time, across buffer boundaries.
@@ -99,6 +101,8 @@ export class WriteBuffer {
 
   #next(): void {
     this.#offset = 0;
+    // Sent: let go of it now, not when the array is next compacted.
+    this.#pieces[this.#head] = EMPTY;
     this.#head++;
     // Compact once the consumed head is most of the array.
     if (this.#head > 64 && this.#head * 2 > this.#pieces.length) {

@@ -1,4 +1,5 @@
-import { assertEquals, assertStrictEquals } from "@std/assert";
+import { assert, assertEquals, assertStrictEquals } from "@std/assert";
+import { collect } from "../_gc.ts";
 import { Deque } from "../../futures/_deque.ts";
 import { prng } from "../_helpers.ts";
 
@@ -155,4 +156,23 @@ Deno.test("Deque.shift() drops its reference to the item", () => {
   q.push(item);
   assertStrictEquals(q.shift(), item);
   assertEquals([...q], []);
+});
+
+Deno.test("Deque shrinks as it drains, not only once empty: a burst does not pin its memory while a few items stay", async () => {
+  const d = new Deque<number>();
+  d.push(-1);
+  await collect();
+  const before = Deno.memoryUsage().heapUsed;
+  for (let i = 0; i < 1 << 20; i++) d.push(i);
+  for (let i = 0; i < (1 << 20) - 10; i++) d.shift();
+  await collect();
+  const grown = Deno.memoryUsage().heapUsed - before;
+  assert(grown < 1 << 20, `${grown >> 10} KiB kept for 11 items`);
+  assertEquals(
+    [...d],
+    Array.from({ length: 11 }, (_, i) => (1 << 20) - 11 + i),
+  );
+  for (let i = 0; i < 5; i++) d.pop();
+  assertEquals(d.shift(), (1 << 20) - 11);
+  assertEquals(d.length, 5);
 });

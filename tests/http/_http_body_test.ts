@@ -4,6 +4,7 @@ import {
   type BodyQueueOwner,
   checkSeconds,
 } from "../../http/_http_body.ts";
+import { collect } from "../_gc.ts";
 
 function owner() {
   const calls: string[] = [];
@@ -84,4 +85,24 @@ Deno.test("checkSeconds() takes a number of seconds above 0", () => {
     RangeError,
     "Cannot make X: timeout must be > 0, received 0",
   );
+});
+
+Deno.test("BodyQueue that never empties (a reader always a piece behind) does not grow", async () => {
+  const { o } = owner();
+  const q = new BodyQueue(o);
+  const reader = q.stream().getReader();
+  const piece = bytes("x");
+  q.push(piece);
+  await collect();
+  const before = Deno.memoryUsage().heapUsed;
+  for (let i = 0; i < 300_000; i++) {
+    q.push(piece);
+    await reader.read();
+  }
+  await collect();
+  const grown = Deno.memoryUsage().heapUsed - before;
+  assert(grown < 1 << 20, `${grown >> 10} KiB more for one piece queued`);
+  q.end();
+  assertEquals(await reader.read(), { done: false, value: piece });
+  assertEquals((await reader.read()).done, true);
 });

@@ -1,7 +1,8 @@
-import { assertEquals, assertInstanceOf } from "@std/assert";
+import { assert, assertEquals, assertInstanceOf } from "@std/assert";
 import { LimitOverrunError } from "../../futures/errors.ts";
 import { JsonSplitter } from "../../jsonrpc/_json_splitter.ts";
 import { bytes, receiveEverySplit, text } from "../_every_split.ts";
+import { externalBytes } from "../_gc.ts";
 
 function recorder(maxLength = Infinity) {
   const log: string[] = [];
@@ -105,4 +106,25 @@ Deno.test("JsonSplitter delivers a value that arrives whole as a view, without a
   assertEquals(seen.length, 2);
   assertEquals(seen[0].buffer, data.buffer);
   assertEquals(text(seen[1]), '{"b":2}');
+});
+
+Deno.test("JsonSplitter lets go of a long value's buffer once it is delivered: an idle connection keeps no megabytes", async () => {
+  const before = await externalBytes();
+  const sizes: number[] = [];
+  const kept: JsonSplitter[] = [];
+  const piece = new Uint8Array(64 * 1024).fill(0x61);
+  for (let i = 0; i < 16; i++) {
+    const p = new JsonSplitter((v) => sizes.push(v.length), 4 << 20, () => {});
+    // A 2 MiB string, as a peer sends it: in pieces, then the start of the
+    // next value.
+    p.dataReceived(bytes('"'));
+    for (let n = 0; n < 32; n++) p.dataReceived(piece);
+    p.dataReceived(bytes('"{"a"'));
+    kept.push(p);
+  }
+  const grown = (await externalBytes()) - before;
+  assertEquals(sizes, Array(16).fill((2 << 20) + 2));
+  assert(grown < 8 << 20, `${grown >> 20} MiB kept by 16 idle splitters`);
+  kept[0].dataReceived(bytes(":1}"));
+  assertEquals(sizes.at(-1), '{"a":1}'.length);
 });

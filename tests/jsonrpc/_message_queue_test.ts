@@ -1,4 +1,5 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
+import { collect } from "../_gc.ts";
 import { FIRST_BUFFER, MessageQueue } from "../../jsonrpc/_message_queue.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -61,4 +62,20 @@ Deno.test("MessageQueue grows by doubling and lets its buffer go once empty", ()
   q.push(new Uint8Array(1));
   q.clear();
   assertEquals([q.length, q.capacity], [0, 0]);
+});
+
+Deno.test("MessageQueue that never empties (a peer that keeps the inbox fed) does not grow", async () => {
+  const q = new MessageQueue();
+  const message = bytes("{}");
+  q.push(message);
+  await collect();
+  const before = Deno.memoryUsage().heapUsed;
+  for (let i = 0; i < 1_000_000; i++) {
+    q.push(message);
+    q.shift();
+  }
+  await collect();
+  const grown = Deno.memoryUsage().heapUsed - before;
+  assert(grown < 1 << 20, `${grown >> 10} KiB more for one message queued`);
+  assertEquals([q.length, text(q.shift())], [1, "{}"]);
 });

@@ -5,6 +5,7 @@ import {
   assertInstanceOf,
   assertRejects,
   assertStrictEquals,
+  assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
@@ -15,6 +16,7 @@ import { Handle, TimerHandle } from "../../loop/handle.ts";
 import { type Coroutine, Task } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { prng } from "../_helpers.ts";
+import { stillAlive } from "../_gc.ts";
 
 // ---- Helpers ----
 
@@ -1210,7 +1212,7 @@ Deno.test("BaseEventLoop.callExceptionHandler() logs an error thrown by an overr
   assertEquals(loop.seen, [ctx]);
   assertEquals(lines.length, 1);
   assertEquals(lines[0][0], "Exception in default exception handler");
-  assertInstanceOf(lines[0].at(-1), RangeError);
+  assertStringIncludes(lines[0].at(-1) as string, "RangeError: default broke");
   loop.close();
 });
 
@@ -1229,7 +1231,7 @@ Deno.test("BaseEventLoop.callExceptionHandler() logs to the console when both th
     lines[0][0],
     "Exception in default exception handler while handling an unexpected error in custom exception handler",
   );
-  assertInstanceOf(lines[0].at(-1), RangeError);
+  assertStringIncludes(lines[0].at(-1) as string, "RangeError: default broke");
   loop.close();
 });
 Deno.test("BaseEventLoop.defaultExceptionHandler() logs the message, details and error to console.error", () => {
@@ -1245,10 +1247,45 @@ Deno.test("BaseEventLoop.defaultExceptionHandler() logs the message, details and
       where: 1,
     });
     loop.defaultExceptionHandler({ message: "bare" });
-    assertEquals(lines, [["with all", { where: 1 }, err], ["bare"]]);
+    // As text: the console keeps what it is given alive.
+    assertEquals(lines, [
+      ["with all", "{ where: 1 }", Deno.inspect(err)],
+      ["bare"],
+    ]);
   } finally {
     console.error = original;
   }
+  loop.close();
+});
+
+// The console keeps the arguments of its last thousand messages alive (V8
+// stores them for an inspector that may attach later); only a real
+// collection shows it.
+
+Deno.test("BaseEventLoop.defaultExceptionHandler() logs text: what a report names is not kept alive by the console", async () => {
+  const loop = new BaseEventLoop();
+  const refs: WeakRef<object>[] = [];
+  (() => {
+    for (let i = 0; i < 3; i++) {
+      // A connection's protocol and transport, with their buffers, and
+      // an error made in the protocol's method: its stack keeps `this`.
+      const protocol = {
+        buffer: new Uint8Array(1 << 20),
+        fail() {
+          return new Error(`this test logs three reports on purpose (${i})`);
+        },
+      };
+      const transport = { buffer: new Uint8Array(1 << 20) };
+      refs.push(new WeakRef(protocol), new WeakRef(transport));
+      loop.defaultExceptionHandler({
+        message: "Expected report",
+        exception: protocol.fail(),
+        protocol,
+        transport,
+      });
+    }
+  })();
+  assertEquals(await stillAlive(refs), 0);
   loop.close();
 });
 

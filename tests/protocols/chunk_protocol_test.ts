@@ -12,6 +12,7 @@ import type { Transport } from "../../transports/transport.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { bytes, receiveEverySplit, text } from "../_every_split.ts";
+import { externalBytes } from "../_gc.ts";
 
 /** A chunk protocol that records what happens to it, as text. */
 function recorder(
@@ -166,6 +167,28 @@ Deno.test("ChunkProtocol handles a long chunk fed one byte at a time in linear t
   p.dataReceived(bytes("\r"));
   p.dataReceived(bytes("\nab\r\n"));
   assertEquals(sizes, [200_000, 2]);
+});
+
+Deno.test("ChunkProtocol lets go of a long chunk's buffer once it is delivered: an idle connection keeps no megabytes", async () => {
+  const before = await externalBytes();
+  const sizes: number[] = [];
+  const kept: ChunkProtocol[] = [];
+  const piece = new Uint8Array(64 * 1024).fill(120);
+  for (let i = 0; i < 16; i++) {
+    const p = new ChunkProtocol("\n", (c) => sizes.push(c.length), {
+      maxLength: 4 << 20,
+    });
+    // A 2 MiB line, as a peer sends it: in pieces, then the start of the
+    // next one.
+    for (let n = 0; n < 32; n++) p.dataReceived(piece);
+    p.dataReceived(bytes("\nnext"));
+    kept.push(p);
+  }
+  const grown = (await externalBytes()) - before;
+  assertEquals(sizes, Array(16).fill(2 << 20));
+  assert(grown < 8 << 20, `${grown >> 20} MiB kept by 16 idle protocols`);
+  kept[0].dataReceived(bytes(" line\n"));
+  assertEquals(sizes.at(-1), "next line".length);
 });
 
 Deno.test("ChunkProtocol delivers many chunks of one delivery as views without copying", () => {

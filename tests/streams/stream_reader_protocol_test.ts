@@ -17,10 +17,13 @@ import type { ExceptionContext } from "../../loop/event_loop.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 import { gather } from "../../tasks/gather.ts";
 import { sleep } from "../../tasks/sleep.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
+import { TimeoutError } from "../../futures/errors.ts";
 import { currentTask } from "../../tasks/mod.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { bytes, text } from "../_every_split.ts";
+import { stillAlive } from "../_gc.ts";
 
 /** Serves `onClient` on one end; returns the client's reader and writer. */
 function serve(onClient: ClientConnectedCallback) {
@@ -231,6 +234,30 @@ Deno.test("StreamReaderProtocol resumeWriting() wakes every waiting drain, not j
   loop.callLater(0.1, () => protocol.resumeWriting());
   await loop.runUntilComplete(gather(drainers));
   assertEquals(drained, 10);
+  loop.close();
+});
+
+Deno.test("StreamReaderProtocol lets go of drain waits cancelled while paused (waitFor(writer.drain(), t) retried against a peer that never reads)", async () => {
+  const loop = new VirtualTimeLoop();
+  const protocol = new StreamReaderProtocol(
+    new StreamReader({ loop }),
+    undefined,
+    { loop },
+  );
+  protocol.pauseWriting();
+  const kept = protocol.drainHelper();
+  const refs: WeakRef<object>[] = [];
+  await loop.runUntilComplete(loop.createTask(async () => {
+    for (let i = 0; i < 1000; i++) {
+      const waiter = protocol.drainHelper();
+      refs.push(new WeakRef(waiter));
+      await assertRejects(() => waitFor(waiter, 1), TimeoutError);
+    }
+  }));
+  assertEquals(await stillAlive(refs), 0);
+  protocol.resumeWriting();
+  assert(kept.done());
+  await loop.runUntilComplete(kept);
   loop.close();
 });
 

@@ -401,6 +401,32 @@ Deno.test("StreamReader lets go of a large buffer once a big read has emptied it
   loop.close();
 });
 
+Deno.test("StreamReader lets go of a large buffer once a big read leaves a few bytes of the next message", async () => {
+  const { loop, reader } = setup();
+  const size = 8 << 20;
+  const body = reader.readexactly(size);
+  const chunk = new Uint8Array(64 * 1024);
+  const next = bytes("GET / HT");
+  for (let fed = chunk.length; fed < size; fed += chunk.length) {
+    reader.feedData(chunk);
+  }
+  // The last chunk brings the start of what a pipelining peer sends next.
+  const last = new Uint8Array(chunk.length + next.length);
+  last.set(next, chunk.length);
+  reader.feedData(last);
+  assertEquals((await loop.runUntilComplete(body)).length, size);
+  assert(
+    readerFriends.capacity(reader) <= 1 << 20,
+    `${readerFriends.capacity(reader)} bytes kept for 8`,
+  );
+  reader.feedData(bytes("TP/1.1\r\n"));
+  assertEquals(
+    text(await loop.runUntilComplete(reader.readline())),
+    "GET / HTTP/1.1\r\n",
+  );
+  loop.close();
+});
+
 Deno.test("StreamReader.atEof() is true only after EOF with an empty buffer", async () => {
   const { loop, reader } = setup();
   assertFalse(reader.atEof());

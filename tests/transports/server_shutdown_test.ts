@@ -1,8 +1,12 @@
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { ServerShutdown } from "../../transports/server_shutdown.ts";
 import { BaseProtocol } from "../../protocols/protocol.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import type { ExceptionContext, Server } from "../../loop/event_loop.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
+import { TimeoutError } from "../../futures/errors.ts";
+import { stillAlive } from "../_gc.ts";
 
 /** A connection that logs what is done to it and leaves when aborted. */
 function connection(
@@ -92,5 +96,22 @@ Deno.test("ServerShutdown.waitClosed resolves once the server is idle", () => {
   shutdown.delete(conn);
   assertEquals(waiting.done(), true);
   assertEquals(shutdown.waitClosed().done(), true);
+  loop.close();
+});
+
+Deno.test("ServerShutdown lets go of waitClosed() futures cancelled while the server serves (a health check's waitFor(server.waitClosed(), t))", async () => {
+  const loop = new VirtualTimeLoop();
+  const shutdown = new ServerShutdown(loop, {} as Server, () => true);
+  const kept = shutdown.waitClosed();
+  const refs: WeakRef<object>[] = [];
+  await loop.runUntilComplete(loop.createTask(async () => {
+    for (let i = 0; i < 1000; i++) {
+      const waiter = shutdown.waitClosed();
+      refs.push(new WeakRef(waiter));
+      await assertRejects(() => waitFor(waiter, 60), TimeoutError);
+    }
+  }));
+  assertEquals(await stillAlive(refs), 0);
+  assertEquals(kept.done(), false);
   loop.close();
 });

@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { concatBytes, WriteBuffer } from "../../transports/write_buffer.ts";
+import { stillAlive } from "../_gc.ts";
 
 function bytes(...values: number[]): Uint8Array {
   return new Uint8Array(values);
@@ -74,4 +75,21 @@ Deno.test("concatBytes joins pieces in order and returns a single piece as is", 
     ], 3),
     new Uint8Array([1, 2, 3]),
   );
+});
+
+Deno.test("WriteBuffer lets go of each piece once it is taken whole", async () => {
+  const buffer = new WriteBuffer();
+  const refs: WeakRef<object>[] = [];
+  (() => {
+    for (let i = 0; i < 3; i++) {
+      const piece = new Uint8Array(1 << 20);
+      refs.push(new WeakRef(piece.buffer));
+      buffer.push(piece);
+    }
+    buffer.take(2 << 20);
+    buffer.take(1 << 19);
+  })();
+  // The first two went out; half of the third is still queued.
+  assertEquals(await stillAlive(refs), 1);
+  assertEquals(buffer.size, 1 << 19);
 });
