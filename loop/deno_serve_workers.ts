@@ -442,7 +442,7 @@ class Supervisor implements WorkerSupervisor {
   /** Both ends of every relay running (see #relay), to close on exit. */
   readonly #relayed = new Set<Deno.Conn>();
   /** Settles once every holder's accept loop and every relay has ended. */
-  #holding: Promise<unknown> = Promise.resolve();
+  #holding: Promise<void> = Promise.resolve();
   #settled = false;
   /** The first signal that came, while the workers started or served. */
   #signal: Deno.Signal | null = null;
@@ -767,7 +767,7 @@ class Supervisor implements WorkerSupervisor {
       })());
     }
     this.#accepting = Promise.all(loops);
-    this.#holding = Promise.all([this.#holding, this.#accepting]);
+    this.#holding = joined(this.#holding, this.#accepting);
   }
 
   /**
@@ -795,7 +795,7 @@ class Supervisor implements WorkerSupervisor {
     const relays = this.#accepting.then(() =>
       Promise.all(held.map((conn) => this.#relay(conn)))
     );
-    this.#holding = Promise.all([this.#holding, relays]);
+    this.#holding = joined(this.#holding, relays);
   }
 
   /**
@@ -1050,4 +1050,12 @@ export async function serveWorkers(
   const supervisor = new Supervisor(url, settings);
   await supervisor.start();
   return supervisor;
+}
+
+/**
+ * Settles once both have, with no value: a chain of them, one per
+ * restart, keeps no nested arrays of earlier results.
+ */
+function joined(a: Promise<unknown>, b: Promise<unknown>): Promise<void> {
+  return Promise.all([a, b]).then(() => {});
 }
