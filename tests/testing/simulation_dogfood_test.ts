@@ -1,0 +1,376 @@
+// The package's own protocols as a user testing a distributed service
+// would run them under the simulator: the HTTP server's timeouts on the
+// virtual clock, JSON-RPC both ways across faults, streams and the
+// AsyncEngine facade, structured concurrency inside hosts, a graceful
+// shutdown, and a server host that crashes while its clients retry. Each
+// scenario is checked for replaying event for event from its seed.
+
+import { assert, assertEquals, assertInstanceOf } from "@std/assert";
+import { TimeoutError } from "../../futures/errors.ts";
+import type { EventLoop } from "../../loop/event_loop.ts";
+import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
+import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
+import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
+import { JsonRpcProtocol } from "../../jsonrpc/json_rpc_protocol.ts";
+import { Protocol } from "../../protocols/protocol.ts";
+import { openConnection } from "../../streams/open_connection.ts";
+import { startServer } from "../../streams/start_server.ts";
+import type { StreamReader } from "../../streams/stream_reader.ts";
+import type { StreamWriter } from "../../streams/stream_writer.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
+import type { Transport } from "../../transports/transport.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { Simulation } from "../../testing/simulation.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A raw client: records what arrives and when, and how it ended. */
+class Raw extends Protocol {
+  transport: Transport | null = null;
+  received = "";
+  lostAt = -1;
+  lost: Error | undefined | null = null;
+  eofAt = -1;
+  constructor(readonly loop: EventLoop) {
+    super();
+  }
+  override connectionMade(t: Transport): void {
+    this.transport = t;
+  }
+  override dataReceived(data: Uint8Array): void {
+    this.received += decoder.decode(data);
+  }
+  override eofReceived(): boolean {
+    this.eofAt = this.loop.time();
+    return false;
+  }
+  override connectionLost(exc?: Error): void {
+    this.lostAt = this.loop.time();
+    this.lost = exc;
+  }
+}
+
+/** Runs `setup` on a fresh simulation of `seed`, returns its trace. */
+async function replay(
+  seed: number,
+  setup: (sim: Simulation) => () => unknown,
+): Promise<{ trace: string; result: string }> {
+  const sim = new Simulation({ seed });
+  const result = setup(sim);
+  await sim.run({ limit: 600 });
+  return { trace: JSON.stringify(sim.trace), result: JSON.stringify(result()) };
+}
+
+/** The same seed replays the run; another seed gives another. */
+async function assertDeterministic(
+  setup: (sim: Simulation) => () => unknown,
+): Promise<void> {
+  const a = await replay(3, setup);
+  const b = await replay(3, setup);
+  assertEquals(a.trace, b.trace);
+  assertEquals(a.result, b.result);
+  const c = await replay(4, setup);
+  assert(a.trace !== c.trace, "seeds 3 and 4 gave the same trace");
+}
+
+// ---- The HTTP server's own timeouts, on the virtual clock -------------
+
+function httpServer(
+  sim: Simulation,
+  options: ConstructorParameters<typeof HttpServerProtocol>[1],
+  body = "ok",
+) {
+  sim.host("web", async (loop) => {
+    await loop.createServer(
+      () => new HttpServerProtocol(() => new Response(body), options),
+      "0.0.0.0",
+      80,
+    );
+  });
+}
+
+function headersTimeoutScenario(sim: Simulation) {
+  httpServer(sim, { headersTimeout: 2, keepAliveTimeout: 100 });
+  const log = { start: 0, raw: null as Raw | null };
+  sim.client("slowloris", async (loop) => {
+    const [, raw] = await loop.createConnection(() => new Raw(loop), "web", 80);
+    log.raw = raw;
+    log.start = loop.time();
+    raw.transport!.write(encoder.encode("GET / HTTP/1.1\r\nHost: web\r\n"));
+    while (raw.lost === null) await sleep(0.1 + Math.random() * 0.1);
+  });
+  sim.link("web", "slowloris", { latency: 0.01, jitter: 0.005 });
+  return () => ({
+    received: log.raw!.received.split("\r\n")[0],
+    lost: log.raw!.lost === undefined ? "clean" : String(log.raw!.lost),
+    after: log.raw!.lostAt - log.start,
+  });
+}
+
+Deno.test("HTTP server under simulation: headersTimeout answers 408 and closes after virtual seconds", async () => {
+  const { result } = await replay(1, headersTimeoutScenario);
+  const r = JSON.parse(result);
+  assertEquals(r.received, "HTTP/1.1 408 Request Timeout");
+  assertEquals(r.lost, "clean");
+  assert(
+    r.after >= 2 && r.after < 2 + 2 / 8 + 0.05,
+    `closed after ${r.after} s`,
+  );
+  await assertDeterministic(headersTimeoutScenario);
+});
+
+function keepAliveScenario(sim: Simulation) {
+  httpServer(sim, { keepAliveTimeout: 3 });
+  const log = { answered: 0, closedAfter: -1, status: 0 };
+  sim.client("browser", async (loop) => {
+    const [, http] = await loop.createConnection(
+      () => new HttpClientProtocol(),
+      "web",
+      80,
+    );
+    const response = await http.request(new Request("http://web/"));
+    log.status = response.status;
+    await response.text();
+    log.answered = loop.time();
+    await http.waitClosed();
+    log.closedAfter = loop.time() - log.answered;
+  });
+  return () => log;
+}
+
+Deno.test("HTTP server under simulation: keepAliveTimeout closes an idle connection after virtual seconds", async () => {
+  const { result } = await replay(1, keepAliveScenario);
+  const r = JSON.parse(result);
+  assertEquals(r.status, 200);
+  // The server's ticker fires a timeout at most an eighth of it late.
+  assert(
+    r.closedAfter >= 3 - 0.01 && r.closedAfter < 3 + 3 / 8 + 0.01,
+    `closed after ${r.closedAfter} s`,
+  );
+  await assertDeterministic(keepAliveScenario);
+});
+
+function writeTimeoutScenario(sim: Simulation) {
+  const log = { lostAt: -1, lost: "", heldAt: -1 };
+  sim.host("web", async (loop) => {
+    await loop.createServer(
+      () => {
+        const p = new HttpServerProtocol(
+          () => new Response("x".repeat(1_000_000)),
+          { writeTimeout: 2 },
+        );
+        const lost = p.connectionLost.bind(p);
+        p.connectionLost = (exc?: Error) => {
+          log.lostAt = loop.time();
+          log.lost = exc === undefined ? "clean" : exc.name;
+          lost(exc);
+        };
+        return p;
+      },
+      "0.0.0.0",
+      80,
+    );
+  });
+  sim.client("reader", async (loop) => {
+    const [, raw] = await loop.createConnection(
+      () => new Raw(loop),
+      "web",
+      80,
+    );
+    raw.transport!.write(encoder.encode("GET / HTTP/1.1\r\nHost: web\r\n\r\n"));
+    await sleep(0.5);
+    sim.hold("web", "reader");
+    log.heldAt = loop.time();
+    await sleep(10);
+    sim.release("web", "reader");
+    while (raw.lost === null) await sleep(0.1);
+  });
+  // 1 MB through 100 kB/s: the hold comes mid-answer.
+  sim.link("web", "reader", { bandwidth: 100_000 });
+  return () => log;
+}
+
+Deno.test("HTTP server under simulation: writeTimeout aborts a connection whose link is held", async () => {
+  const { result } = await replay(1, writeTimeoutScenario);
+  const r = JSON.parse(result);
+  assert(r.lostAt >= 0, "the server never lost the connection");
+  const after = r.lostAt - r.heldAt;
+  // The last acknowledgement before the hold came a latency before it.
+  assert(
+    after >= 2 - 0.002 && after < 2 + 2 / 8 + 0.01,
+    `aborted ${after} s after the hold`,
+  );
+  await assertDeterministic(writeTimeoutScenario);
+});
+
+void assertInstanceOf;
+void TimeoutError;
+
+// ---- JSON-RPC over TCP, both ways, batches, a partition ---------------
+
+function rpcScenario(sim: Simulation) {
+  const log = {
+    results: [] as unknown[],
+    batch: [] as unknown[],
+    timedOutAfter: -1,
+    timeoutError: "",
+    afterRepair: 0 as unknown,
+  };
+  sim.host("api", async (loop) => {
+    await loop.createServer(
+      () =>
+        new JsonRpcProtocol({
+          // Calls the caller back on the same connection.
+          async square([x]: number[], ctx) {
+            await sleep(Math.random() * 0.01);
+            return await ctx.protocol!.call<number>("times", [x, x], {
+              timeout: 1,
+            });
+          },
+          add: ([a, b]: number[]) => a + b,
+        }),
+      "0.0.0.0",
+      4000,
+    );
+  });
+  sim.client("app", async (loop) => {
+    const [transport, rpc] = await loop.createConnection(
+      () => new JsonRpcProtocol({ times: ([a, b]: number[]) => a * b }),
+      "api",
+      4000,
+    );
+    for (let i = 0; i < 5; i++) {
+      log.results.push(await rpc.call("square", [i], { timeout: 2 }));
+    }
+    log.batch = await rpc.batch([
+      { method: "add", params: [1, 2] },
+      { method: "nope" },
+      { method: "add", params: [3, 4], notify: true },
+      { method: "square", params: [7] },
+    ], { timeout: 2 });
+    sim.partition("app", "api");
+    const start = loop.time();
+    try {
+      await rpc.call("add", [1, 1], { timeout: 0.5 });
+    } catch (e) {
+      log.timeoutError = (e as Error).name;
+      log.timedOutAfter = loop.time() - start;
+    }
+    sim.repair("app", "api");
+    // The connection lived through the partition (its bytes waited).
+    log.afterRepair = await rpc.call("add", [20, 22], { timeout: 2 });
+    transport.close();
+  });
+  sim.link("api", "app", { latency: 0.02, jitter: 0.01 });
+  return () =>
+    log.batch.map((r) => r instanceof JsonRpcError ? `error ${r.code}` : r)
+      .concat([log]);
+}
+
+Deno.test("JSON-RPC under simulation: calls both ways, a batch, a call timing out across a partition on the virtual clock", async () => {
+  const { result } = await replay(1, rpcScenario);
+  const r = JSON.parse(result);
+  const log = r.pop();
+  assertEquals(r, [3, "error -32601", null, 49]);
+  assertEquals(log.results, [0, 1, 4, 9, 16]);
+  assertEquals(log.timeoutError, "TimeoutError");
+  assert(
+    Math.abs(log.timedOutAfter - 0.5) < 1e-9,
+    `timed out after ${log.timedOutAfter} s`,
+  );
+  assertEquals(log.afterRepair, 42);
+  await assertDeterministic(rpcScenario);
+});
+
+function crashScenario(sim: Simulation) {
+  const log = { answers: [] as string[], errors: [] as string[] };
+  sim.host("db", async () => {
+    await startServer(
+      async (reader, writer) => {
+        for (;;) {
+          const line = await reader.readline();
+          if (line.length === 0) break;
+          writer.write(encoder.encode(decoder.decode(line).toUpperCase()));
+          await writer.drain();
+        }
+        writer.close();
+      },
+      "0.0.0.0",
+      5432,
+    );
+  });
+  sim.host("chaos", async () => {
+    await sleep(0.3);
+    sim.crash("db");
+    await sleep(1);
+    sim.restart("db");
+  });
+  sim.client("app", async () => {
+    let conn: [StreamReader, StreamWriter] | null = null;
+    for (let i = 0; i < 30; i++) {
+      for (;;) {
+        try {
+          conn ??= await openConnection("db", 5432);
+          const [reader, writer] = conn;
+          writer.write(encoder.encode(`q${i}\n`));
+          const line = await waitFor(reader.readline(), 0.5);
+          if (line.length === 0) throw new Error("end of stream");
+          log.answers.push(decoder.decode(line).trim());
+          break;
+        } catch (e) {
+          log.errors.push((e as Error).name);
+          conn?.[1].transport.abort();
+          conn = null;
+          await sleep(0.2);
+        }
+      }
+      await sleep(0.05);
+    }
+    conn?.[1].close();
+    await conn?.[1].waitClosed();
+  });
+  sim.link("db", "app", { latency: 0.005, jitter: 0.005 });
+  return () => log;
+}
+
+Deno.test("streams under simulation: the server host crashes and restarts while its client retries; errors are a network's", async () => {
+  const { result } = await replay(1, crashScenario);
+  const r = JSON.parse(result);
+  assertEquals(r.answers, Array.from({ length: 30 }, (_, i) => `Q${i}`));
+  assert(r.errors.length > 0, "no error: the crash did not hit");
+  for (const name of r.errors) {
+    assert(
+      ["ConnectionReset", "ConnectionRefused", "BrokenPipe", "TimeoutError"]
+        .includes(name),
+      `a retry saw ${name}: ${r.errors}`,
+    );
+  }
+  await assertDeterministic(crashScenario);
+});
+
+Deno.test("Simulation streams: a connect to a host that is down sends its SYN again, and connects once the host is back, as TCP does", async () => {
+  const sim = new Simulation({ seed: 1 });
+  sim.host("db", async (loop) => {
+    await loop.createServer(() => new Protocol(), "0.0.0.0", 5432);
+  });
+  let connectedAt = -1;
+  sim.client("app", async (loop) => {
+    sim.crash("db");
+    loop.callLater(2.5, () => sim.restart("db"));
+    const [transport] = await loop.createConnection(
+      () => new Protocol(),
+      "db",
+      5432,
+    );
+    connectedAt = loop.time();
+    transport.close();
+  });
+  await sim.run({ limit: 100 });
+  // SYNs at 0, 1, 3 and 7 s: the one at 3 s finds the host back.
+  assert(
+    connectedAt >= 3 && connectedAt < 3.1,
+    `connected at ${connectedAt} s`,
+  );
+  assert(!sim.trace.some((e) => e.kind === "connect-timeout"));
+});
