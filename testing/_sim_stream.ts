@@ -92,6 +92,8 @@ export class SimStream extends StreamEnd {
   #unread = false;
   // A reset that came after the peer's FIN, waiting for the next write.
   #latent: Error | null = null;
+  // Lost before a protocol was attached: attach() tells the protocol.
+  #lostUnmade: { exc: Error | undefined } | null = null;
 
   constructor(
     world: World,
@@ -125,9 +127,17 @@ export class SimStream extends StreamEnd {
    */
   attach(protocol: StreamProtocol): { failed: unknown } | undefined {
     this.#protocol = protocol;
-    if (this.lost) return undefined;
+    // Reset before its protocol was made (a fault, or the peer's host
+    // crashing as the handshake completed): as a socket whose reset its
+    // first read finds, it is made, then lost.
     const made = this.connectionMade();
-    if (made === undefined) this.schedule();
+    if (!this.lost) {
+      if (made === undefined) this.schedule();
+    } else if (this.#lostUnmade !== null) {
+      const { exc } = this.#lostUnmade;
+      this.#lostUnmade = null;
+      this.#loop.callSoon(() => this.notifyLost(exc));
+    }
     return made;
   }
 
@@ -445,12 +455,11 @@ export class SimStream extends StreamEnd {
     );
     const loop = this.#loop;
     if (loop.isClosed() || !this.host.up) return;
-    const protocol = this.#protocol;
     loop.callSoon(() => {
       this.server?.connectionGone(this);
-      // An end whose protocol was never made has nobody to tell.
-      if (protocol !== null) this.notifyLost(exc);
-      else this.lostNotified = true;
+      // An end whose protocol is not made yet: attach() tells it, if ever.
+      if (this.#protocol !== null) this.notifyLost(exc);
+      else this.#lostUnmade = { exc };
     });
   }
 }

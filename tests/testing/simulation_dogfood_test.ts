@@ -7,7 +7,9 @@
 
 import { assert, assertEquals, assertInstanceOf } from "@std/assert";
 import { TimeoutError } from "../../futures/errors.ts";
-import type { EventLoop } from "../../loop/event_loop.ts";
+import { AsyncEngine } from "../../facade/async_engine.ts";
+import type { Connection } from "../../facade/connection.ts";
+import type { EventLoop, Server } from "../../loop/event_loop.ts";
 import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
 import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
 import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
@@ -17,6 +19,9 @@ import { openConnection } from "../../streams/open_connection.ts";
 import { startServer } from "../../streams/start_server.ts";
 import type { StreamReader } from "../../streams/stream_reader.ts";
 import type { StreamWriter } from "../../streams/stream_writer.ts";
+import { Queue } from "../../tasks/queue.ts";
+import { withTaskGroup } from "../../tasks/task_group.ts";
+import { timeout } from "../../tasks/timeout.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { sleep } from "../../tasks/sleep.ts";
@@ -373,4 +378,278 @@ Deno.test("Simulation streams: a connect to a host that is down sends its SYN ag
     `connected at ${connectedAt} s`,
   );
   assert(!sim.trace.some((e) => e.kind === "connect-timeout"));
+});
+
+// ---- The AsyncEngine facade inside hosts ------------------------------
+
+function engineScenario(sim: Simulation) {
+  const log = { got: [] as string[], failure: "", failedAfter: -1 };
+  sim.host("srv", (loop) => {
+    const engine = new AsyncEngine(loop);
+    engine.listen("0.0.0.0", 23, {
+      success: (listener) => {
+        const serve = () => {
+          engine.acceptThenExpectLine(listener, "HELLO", {
+            success: ([conn, line]: [Connection, string]) => {
+              serve();
+              engine.writeLine(conn, `WELCOME ${line}`, {
+                success: () => conn.close(),
+                failure: () => conn.close(),
+              });
+            },
+            failure: () => {},
+          });
+        };
+        serve();
+      },
+      failure: (e) => {
+        throw e;
+      },
+    });
+  });
+  sim.client("cli", async (loop) => {
+    const engine = new AsyncEngine(loop);
+    for (let i = 0; i < 3; i++) {
+      const answer = loop.createFuture<string>();
+      engine.connectThenWriteLine("srv", 23, "HELLO", {
+        success: ([conn]: [Connection, number]) => {
+          engine.readUntil(conn, "\n", {
+            success: (line) => {
+              conn.close();
+              answer.setResult(decoder.decode(line).trim());
+            },
+            failure: (e) => answer.setException(e),
+            timeout: 1,
+          });
+        },
+        failure: (e: unknown) => answer.setException(e),
+      });
+      log.got.push(await answer);
+    }
+    // The server's host goes quiet: the callback's timeout, in virtual
+    // seconds, fails the operation with a TimeoutError.
+    sim.hold("cli", "srv");
+    const start = loop.time();
+    const failed = loop.createFuture<string>();
+    engine.connect("srv", 23, {
+      success: () => failed.setResult("connected"),
+      failure: (e) => failed.setResult((e as Error).name),
+      timeout: 2,
+    });
+    log.failure = await failed;
+    log.failedAfter = loop.time() - start;
+    sim.release("cli", "srv");
+  });
+  sim.link("srv", "cli", { latency: 0.01, jitter: 0.01 });
+  return () => log;
+}
+
+Deno.test("AsyncEngine under simulation: callbacks run on the host's loop; a callback's timeout is virtual time", async () => {
+  const { result } = await replay(1, engineScenario);
+  const r = JSON.parse(result);
+  assertEquals(r.got, ["WELCOME HELLO", "WELCOME HELLO", "WELCOME HELLO"]);
+  assertEquals(r.failure, "TimeoutError");
+  assert(Math.abs(r.failedAfter - 2) < 1e-9, `failed after ${r.failedAfter}`);
+  await assertDeterministic(engineScenario);
+});
+
+// ---- TaskGroup, timeout() and Queue inside hosts; shutdown({ grace }) --
+
+function fanOutScenario(sim: Simulation) {
+  const log = {
+    results: [] as string[],
+    scoped: "",
+    shutdownTook: -1,
+    lateStatus: "",
+  };
+  let server: Server | null = null;
+  for (const name of ["w1", "w2", "w3"]) {
+    sim.host(name, async (loop) => {
+      server = await loop.createServer(
+        () =>
+          new HttpServerProtocol(async () => {
+            await sleep(0.05 + Math.random() * 0.05);
+            return new Response(name);
+          }),
+        "0.0.0.0",
+        80,
+      );
+    });
+  }
+  // w3's server: the last one made, shut down with a grace period while a
+  // slow request is in flight.
+  sim.client("boss", async (loop) => {
+    const queue = new Queue<string>();
+    for (const name of ["w1", "w2", "w3", "w1", "w2", "w3"]) {
+      queue.putNowait(name);
+    }
+    const fetchFrom = async (name: string) => {
+      const [, http] = await loop.createConnection(
+        () => new HttpClientProtocol(),
+        name,
+        80,
+      );
+      try {
+        return await (await http.request(new Request(`http://${name}/`)))
+          .text();
+      } finally {
+        http.close();
+        await http.waitClosed();
+      }
+    };
+    await withTaskGroup(async (tg) => {
+      for (let i = 0; i < 3; i++) {
+        tg.createTask(async () => {
+          while (!queue.empty()) {
+            const name = queue.getNowait();
+            log.results.push(await fetchFrom(name));
+          }
+        });
+      }
+    });
+    log.results.sort();
+    // A scope's deadline across a partition: cancelled, then TimeoutError.
+    sim.partition("boss", "w2");
+    try {
+      await timeout(0.5).run(fetchFrom("w2"));
+    } catch (e) {
+      log.scoped = `${(e as Error).name} at ${loop.time().toFixed(3)}`;
+    }
+    sim.repair("boss", "w2");
+  });
+  return () => {
+    void server;
+    return log;
+  };
+}
+
+Deno.test("TaskGroup, Queue and timeout() under simulation: workers fan out HTTP requests; a scope times out across a partition", async () => {
+  const { result } = await replay(1, fanOutScenario);
+  const r = JSON.parse(result);
+  assertEquals(r.results, ["w1", "w1", "w2", "w2", "w3", "w3"]);
+  assert(r.scoped.startsWith("TimeoutError"), r.scoped);
+  await assertDeterministic(fanOutScenario);
+});
+
+function shutdownScenario(sim: Simulation) {
+  const log = {
+    statuses: [] as string[],
+    shutdownAt: -1,
+    closedAt: -1,
+    slowError: "",
+  };
+  sim.host("web", async (loop) => {
+    const server = await loop.createServer(
+      () =>
+        new HttpServerProtocol(async (request) => {
+          const wait = Number(new URL(request.url).searchParams.get("wait"));
+          await sleep(wait);
+          return new Response(`waited ${wait}`);
+        }),
+      "0.0.0.0",
+      80,
+    );
+    await sleep(1);
+    log.shutdownAt = loop.time();
+    await server.shutdown({ grace: 2 });
+    log.closedAt = loop.time();
+  });
+  sim.client("browser", async (loop) => {
+    const ask = async (wait: number) => {
+      const [, http] = await loop.createConnection(
+        () => new HttpClientProtocol(),
+        "web",
+        80,
+      );
+      try {
+        const response = await http.request(
+          new Request(`http://web/?wait=${wait}`),
+        );
+        log.statuses.push(
+          `${response.status} ${await response.text()} ${
+            response.headers.get("connection")
+          }`,
+        );
+      } catch (e) {
+        log.slowError = (e as Error).name;
+      } finally {
+        http.close();
+      }
+    };
+    await Promise.all([ask(1.5), ask(10)]);
+    // After the shutdown, nothing listens.
+    try {
+      await loop.createConnection(() => new Protocol(), "web", 80);
+    } catch (e) {
+      log.statuses.push((e as Error).name);
+    }
+  });
+  sim.link("web", "browser", { latency: 0.01, jitter: 0.01 });
+  return () => log;
+}
+
+Deno.test("Server.shutdown({ grace }) under simulation: the request that finishes in time is answered with Connection: close, the late one is cut at the grace period", async () => {
+  const { result } = await replay(1, shutdownScenario);
+  const r = JSON.parse(result);
+  assertEquals(r.statuses, ["200 waited 1.5 close", "ConnectionRefused"]);
+  assertEquals(r.slowError, "ConnectionReset");
+  assert(
+    Math.abs(r.closedAt - r.shutdownAt - 2) < 0.05,
+    `closed ${r.closedAt - r.shutdownAt} s after shutdown began`,
+  );
+  await assertDeterministic(shutdownScenario);
+});
+
+Deno.test("Simulation streams: a connection reset as its handshake completes is made, then lost with ConnectionReset, as a socket reset before its first read", async () => {
+  const sim = new Simulation({ seed: 1, link: { latency: 0.01 } });
+  sim.host("db", async (loop) => {
+    await loop.createServer(() => new Protocol(), "0.0.0.0", 5432);
+  });
+  // The server's host crashes while its SYN-ACK is on the wire: its reset
+  // follows the SYN-ACK.
+  sim.host("chaos", (loop) => {
+    loop.callLater(0.01, () => sim.crash("db"));
+  });
+  const seen: string[] = [];
+  sim.client("app", async (loop) => {
+    const [, raw] = await loop.createConnection(
+      () => new Raw(loop),
+      "db",
+      5432,
+    );
+    seen.push(`made ${raw.transport !== null}`);
+    while (raw.lost === null) await sleep(0.01);
+    seen.push(`lost ${raw.lost?.name}`);
+  });
+  await sim.run({ limit: 10 });
+  assertEquals(seen, ["made true", "lost ConnectionReset"]);
+});
+
+Deno.test("HttpClientProtocol under simulation: a connection reset as it is made refuses a request as lost, and waitClosed() ends", async () => {
+  const sim = new Simulation({ seed: 1, link: { latency: 0.01 } });
+  httpServer(sim, {});
+  sim.host("chaos", (loop) => {
+    loop.callLater(0.01, () => sim.crash("web"));
+  });
+  const seen: string[] = [];
+  sim.client("app", async (loop) => {
+    const [, http] = await loop.createConnection(
+      () => new HttpClientProtocol(),
+      "web",
+      80,
+    );
+    try {
+      await http.request(new Request("http://web/"));
+    } catch (e) {
+      seen.push(`${(e as Error).name}: ${(e as Error).message}`);
+    }
+    await http.waitClosed();
+    seen.push("closed");
+  });
+  await sim.run({ limit: 10 });
+  // The reset is found before the request goes.
+  assertEquals(seen, [
+    "InvalidStateError: Cannot send an HTTP request: the connection was lost",
+    "closed",
+  ]);
 });
