@@ -655,3 +655,154 @@ Deno.test("HttpClientProtocol under simulation: a connection reset as it is made
     "closed",
   ]);
 });
+
+// ---- Everything at once, under random faults --------------------------
+
+function mixedScenario(sim: Simulation, errors: Map<string, number>) {
+  const note = (e: unknown) => {
+    const name = (e as Error)?.name ?? typeof e;
+    errors.set(name, (errors.get(name) ?? 0) + 1);
+  };
+  sim.host("web", async (loop) => {
+    await loop.createServer(
+      () =>
+        new HttpServerProtocol(async (request) => {
+          const url = new URL(request.url);
+          if (url.pathname === "/stream") {
+            let i = 0;
+            return new Response(
+              new ReadableStream({
+                async pull(c) {
+                  await sleep(0.05);
+                  if (i++ > 10) c.close();
+                  else c.enqueue(encoder.encode("z".repeat(1000)));
+                },
+              }),
+            );
+          }
+          if (request.method === "POST") {
+            return new Response(await request.text());
+          }
+          await sleep(Math.random() * 0.2);
+          return new Response("y".repeat(Number(url.searchParams.get("n"))));
+        }, { keepAliveTimeout: 0.5, headersTimeout: 1, writeTimeout: 1 }),
+      "0.0.0.0",
+      80,
+    );
+    await loop.createServer(
+      () =>
+        new JsonRpcProtocol({
+          echo: async (p) => {
+            await sleep(Math.random() * 0.1);
+            return p;
+          },
+          back: async (_p, ctx) =>
+            await ctx.protocol!.call("id", [1], { timeout: 0.5 }),
+        }),
+      "0.0.0.0",
+      81,
+    );
+  });
+  for (const name of ["a", "b"]) {
+    sim.client(name, async (loop) => {
+      let http: HttpClientProtocol | null = null;
+      let rpc: JsonRpcProtocol | null = null;
+      for (let i = 0; i < 10; i++) {
+        try {
+          if (http?.transport == null) {
+            [, http] = await waitFor(
+              loop.createConnection(() => new HttpClientProtocol(), "web", 80),
+              2,
+            );
+          }
+          const request = i % 3 === 0
+            ? new Request(`http://web/?n=${i * 500}`)
+            : i % 3 === 1
+            ? new Request("http://web/", {
+              method: "POST",
+              body: "x".repeat(i),
+            })
+            : new Request("http://web/stream");
+          const response = await waitFor(http.request(request), 2);
+          await waitFor(response.text(), 3);
+        } catch (e) {
+          note(e);
+          http?.transport?.abort();
+          http = null;
+          await sleep(0.1);
+        }
+        try {
+          if (rpc?.transport == null) {
+            [, rpc] = await waitFor(
+              loop.createConnection(
+                () => new JsonRpcProtocol({ id: ([x]: number[]) => x }),
+                "web",
+                81,
+              ),
+              2,
+            );
+          }
+          await rpc.call("echo", [i], { timeout: 1 });
+          await rpc.batch(
+            [{ method: "back" }, { method: "echo", params: [1] }],
+            {
+              timeout: 1,
+            },
+          );
+        } catch (e) {
+          note(e);
+          rpc?.transport?.abort();
+          rpc = null;
+          await sleep(0.1);
+        }
+      }
+      http?.transport?.close();
+      rpc?.transport?.close();
+    });
+  }
+}
+
+Deno.test("HTTP and JSON-RPC under random crashes, partitions, holds and resets: no host reports an error, the errors are a network's, each seed replays", async () => {
+  const options = {
+    failOnError: true,
+    faults: {
+      crash: 0.2,
+      restartAfter: 0.5,
+      partition: 0.3,
+      repairAfter: 0.5,
+      hold: 0.3,
+      reset: 0.5,
+    },
+    link: { latency: 0.01, jitter: 0.01, bandwidth: 200_000 },
+    retransmitTimeout: 3,
+    connectTimeout: 3,
+  };
+  const all = new Map<string, number>();
+  for (let seed = 0; seed < 8; seed++) {
+    const runs: string[] = [];
+    for (let k = 0; k < 2; k++) {
+      const errors = new Map<string, number>();
+      const sim = new Simulation({ seed, ...options });
+      mixedScenario(sim, errors);
+      await sim.run({ limit: 600 });
+      runs.push(JSON.stringify([sim.trace, [...errors]]));
+      for (const [name, n] of errors) all.set(name, (all.get(name) ?? 0) + n);
+    }
+    assertEquals(runs[0], runs[1], `seed ${seed} did not replay`);
+  }
+  assert((all.get("ConnectionReset") ?? 0) > 0, "no fault hit");
+  for (const name of all.keys()) {
+    assert(
+      [
+        "ConnectionReset",
+        "ConnectionRefused",
+        "TimedOut",
+        "TimeoutError",
+        "BrokenPipe",
+        // A request or call on a connection found lost.
+        "InvalidStateError",
+      ].includes(name),
+      `a client saw ${name}: ${[...all]}`,
+    );
+  }
+});
