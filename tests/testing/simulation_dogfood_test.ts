@@ -806,3 +806,46 @@ Deno.test("HTTP and JSON-RPC under random crashes, partitions, holds and resets:
     );
   }
 });
+
+// ---- Framing over a slow link with small windows ----------------------
+
+for (const framing of ["newline", "length"] as const) {
+  Deno.test(`JSON-RPC under simulation: ${framing} framing carries large answers through a slow link with small windows, cut anywhere`, async () => {
+    const scenario = (sim: Simulation) => {
+      const lengths: number[] = [];
+      sim.host("s", async (loop) => {
+        await loop.createServer(
+          () =>
+            new JsonRpcProtocol({ big: ([n]: number[]) => "q".repeat(n) }, {
+              framing,
+            }),
+          "0.0.0.0",
+          1,
+        );
+      });
+      sim.client("c", async (loop) => {
+        const [t, rpc] = await loop.createConnection(
+          () => new JsonRpcProtocol({}, { framing }),
+          "s",
+          1,
+        );
+        const answers = await Promise.all(
+          [1, 100_000, 5, 70_000, 3].map((n) =>
+            rpc.call<string>("big", [n], { timeout: 30 })
+          ),
+        );
+        lengths.push(...answers.map((a) => a.length));
+        t.close();
+      });
+      sim.link("s", "c", { bandwidth: 50_000, jitter: 0.01 });
+      return () => lengths;
+    };
+    const sim = new Simulation({ seed: 1, receiveBuffer: 4096 });
+    const lengths = scenario(sim)();
+    await sim.run({ limit: 60 });
+    assertEquals(lengths, [1, 100_000, 5, 70_000, 3]);
+    // About 175 kB through 50 kB/s.
+    assert(sim.time() > 3, `took ${sim.time()} s`);
+    await assertDeterministic(scenario);
+  });
+}
