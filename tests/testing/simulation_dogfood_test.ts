@@ -849,3 +849,70 @@ for (const framing of ["newline", "length"] as const) {
     await assertDeterministic(scenario);
   });
 }
+
+// ---- A request's own signal, as fetch() honours it --------------------
+
+Deno.test("HttpClientProtocol under simulation: a Request's signal aborted before its response head fails it with the signal's reason, on the virtual clock", async () => {
+  const sim = new Simulation({ seed: 1 });
+  sim.host("web", async (loop) => {
+    await loop.createServer(
+      () =>
+        new HttpServerProtocol(async (request) => {
+          await sleep(Number(new URL(request.url).searchParams.get("wait")));
+          return new Response("late");
+        }),
+      "0.0.0.0",
+      80,
+    );
+  });
+  const seen: string[] = [];
+  sim.client("app", async (loop) => {
+    const connect = async () =>
+      (await loop.createConnection(() => new HttpClientProtocol(), "web", 80))[
+        1
+      ];
+    let http = await connect();
+    // Aborted already: nothing is sent, the connection stays usable.
+    const controller = new AbortController();
+    controller.abort(new Error("not wanted"));
+    try {
+      await http.request(
+        new Request("http://web/?wait=0", { signal: controller.signal }),
+      );
+    } catch (e) {
+      seen.push(`${(e as Error).message} at ${loop.time().toFixed(3)}`);
+    }
+    const ok = await http.request(new Request("http://web/?wait=0"));
+    seen.push(`${ok.status} ${await ok.text()}`);
+    // Aborted while the server takes its time: the request fails with the
+    // reason, and the connection (its answer half-read) is closed.
+    const start = loop.time();
+    try {
+      await http.request(
+        new Request("http://web/?wait=5", {
+          signal: AbortSignal.timeout(1000),
+        }),
+      );
+    } catch (e) {
+      seen.push(`${(e as Error).name} after ${loop.time() - start}`);
+    }
+    await http.waitClosed();
+    seen.push("closed");
+    // A signal that fires after the response head leaves the response be.
+    http = await connect();
+    const late = await http.request(
+      new Request("http://web/?wait=0", { signal: AbortSignal.timeout(1000) }),
+    );
+    await sleep(2);
+    seen.push(`${late.status} ${await late.text()}`);
+    http.close();
+  });
+  await sim.run({ limit: 60 });
+  assertEquals(seen, [
+    "not wanted at 0.002",
+    "200 late",
+    "TimeoutError after 1",
+    "closed",
+    "200 late",
+  ]);
+});
