@@ -160,6 +160,8 @@ function requestHead(
 // request that succeeds costs no done callback (and no loop turn for one).
 class RequestFuture extends Future<Response> {
   readonly #onCancel: (future: Future<Response>) => void;
+  /** Stops listening to the request's signal, once settled. */
+  unwatch: (() => void) | null = null;
 
   constructor(
     loop: SchedulingLoop | undefined,
@@ -169,10 +171,26 @@ class RequestFuture extends Future<Response> {
     this.#onCancel = onCancel;
   }
 
+  override setResult(result: Response): void {
+    super.setResult(result);
+    this.#settled();
+  }
+
+  override setException(exception: unknown): void {
+    super.setException(exception);
+    this.#settled();
+  }
+
   override cancel(msg?: string): boolean {
     if (!super.cancel(msg)) return false;
+    this.#settled();
     this.#onCancel(this);
     return true;
+  }
+
+  #settled(): void {
+    this.unwatch?.();
+    this.unwatch = null;
   }
 }
 
@@ -491,7 +509,10 @@ export class HttpClientProtocol extends Protocol {
    * closed because an earlier request was cancelled), and with the
    * parser's error for a malformed response. Cancelling it before the
    * response has ended closes the connection, unless it was not written
-   * yet (then it is just dropped).
+   * yet (then it is just dropped). The request's `signal`, as `fetch()`
+   * honours it, aborted before the response head arrives fails the future
+   * with the signal's reason and drops the request as a cancel does (one
+   * aborted already sends nothing).
    * @throws {TypeError} When `request` is not a `Request`, its body was
    * already used, or a header cannot be sent.
    * @throws {InvalidStateError} Before `connectionMade`, or once the
@@ -564,11 +585,28 @@ export class HttpClientProtocol extends Protocol {
     const probe = length < 0 && bodyUnknown(request);
     const target = requestTarget(url);
     const head = requestHead(method, target, headers, length);
-    const pending = new Pending(
-      new RequestFuture(this.#loop ?? undefined, this.#requestCancelled),
-      method,
-      upgrade,
+    // The request's signal, as fetch() honours it: aborted already,
+    // nothing is sent.
+    const signal = request.signal;
+    if (signal.aborted) {
+      const aborted = new Future<Response>({ loop: this.#loop ?? undefined });
+      aborted.setException(signal.reason);
+      return aborted;
+    }
+    const future = new RequestFuture(
+      this.#loop ?? undefined,
+      this.#requestCancelled,
     );
+    const pending = new Pending(future, method, upgrade);
+    // Aborted before the response head: the request fails with the
+    // signal's reason and is dropped as a cancelled one is.
+    const onAbort = () => {
+      if (future.done()) return;
+      future.setException(signal.reason);
+      this.#requestCancelled(future);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    future.unwatch = () => signal.removeEventListener("abort", onAbort);
     if (last) this.#lastRequestSent = true;
     const send = () => {
       const transport = this.#transport!;

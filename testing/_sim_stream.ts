@@ -92,6 +92,8 @@ export class SimStream extends StreamEnd {
   #unread = false;
   // A reset that came after the peer's FIN, waiting for the next write.
   #latent: Error | null = null;
+  // Lost before a protocol was attached: attach() tells the protocol.
+  #lostUnmade: { exc: Error | undefined } | null = null;
 
   constructor(
     world: World,
@@ -125,9 +127,17 @@ export class SimStream extends StreamEnd {
    */
   attach(protocol: StreamProtocol): { failed: unknown } | undefined {
     this.#protocol = protocol;
-    if (this.lost) return undefined;
+    // Reset before its protocol was made (a fault, or the peer's host
+    // crashing as the handshake completed): as a socket whose reset its
+    // first read finds, it is made, then lost.
     const made = this.connectionMade();
-    if (made === undefined) this.schedule();
+    if (!this.lost) {
+      if (made === undefined) this.schedule();
+    } else if (this.#lostUnmade !== null) {
+      const { exc } = this.#lostUnmade;
+      this.#lostUnmade = null;
+      this.#loop.callSoon(() => this.notifyLost(exc));
+    }
     return made;
   }
 
@@ -445,12 +455,11 @@ export class SimStream extends StreamEnd {
     );
     const loop = this.#loop;
     if (loop.isClosed() || !this.host.up) return;
-    const protocol = this.#protocol;
     loop.callSoon(() => {
       this.server?.connectionGone(this);
-      // An end whose protocol was never made has nobody to tell.
-      if (protocol !== null) this.notifyLost(exc);
-      else this.lostNotified = true;
+      // An end whose protocol is not made yet: attach() tells it, if ever.
+      if (this.#protocol !== null) this.notifyLost(exc);
+      else this.#lostUnmade = { exc };
     });
   }
 }
@@ -509,14 +518,28 @@ export function connectStream<P extends StreamProtocol>(
     : loopback
     ? loopbackAddress(target.name) ?? "127.0.0.1"
     : dest.address;
-  // SYN; on a TCP listener whose backlog is full it is dropped, as Linux
-  // drops it, and sent again after 1 s, 2 s, 4 s, … 32 s; the connect
-  // times out 64 s after the last (Linux's six retries, 127 s in all).
+  // SYN; one that gets no answer — a host that is down, a TCP listener
+  // whose backlog is full (Linux drops the SYN) — is sent again 1 s, 2 s,
+  // 4 s, … 32 s after the last; the connect times out 64 s after the last
+  // (Linux's six retries, 127 s in all) if `connectTimeout` did not first.
   const sendSyn = (rto: number): void => {
-    world.send(host, dest, 0, "control", () => onSyn(rto));
+    const sentAt = world.now;
+    world.send(host, dest, 0, "control", () => onSyn(rto, sentAt));
   };
-  const onSyn = (rto: number): void => {
-    if (settled || !dest.up) return; // a host that is down answers nothing
+  const unanswered = (rto: number, sentAt: number): void => {
+    world.at(Math.max(world.now, sentAt + rto), () => {
+      if (settled || fut.cancelled() || host.generation !== generation) {
+        return;
+      }
+      if (rto < 64) return sendSyn(rto * 2);
+      world.record(host.name, "connect-timeout", label);
+      giveUp(timedOut(`Cannot connect to ${label}: connection timed out`));
+    });
+  };
+  const onSyn = (rto: number, sentAt: number): void => {
+    if (settled) return;
+    // A host that is down answers nothing.
+    if (!dest.up) return unanswered(rto, sentAt);
     // A connect given up on (cancelled) before its SYN arrived: the
     // client's kernel answers the SYN-ACK with a reset, and the server's
     // application never hears of it.
@@ -529,15 +552,7 @@ export function connectStream<P extends StreamProtocol>(
       )
     ) {
       world.record(dest.name, "syn-drop", label);
-      world.at(world.now + rto, () => {
-        if (settled || fut.cancelled() || host.generation !== generation) {
-          return;
-        }
-        if (rto < 64) return sendSyn(rto * 2);
-        world.record(host.name, "connect-timeout", label);
-        giveUp(timedOut(`Cannot connect to ${label}: connection timed out`));
-      });
-      return;
+      return unanswered(rto, sentAt);
     }
     if (server === null) {
       world.send(dest, host, 0, "control", () => {

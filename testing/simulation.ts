@@ -290,7 +290,9 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * listens on: `127.0.0.1` or `::1` over loopback only, `0.0.0.0` every
  * IPv4 address, `::` or no host every address; one that is not serving
  * yet queues up to its `backlog`, and beyond it drops the SYN, which is
- * sent again after 1, 2, 4, … 32 s, as on Linux), and finite buffers (a
+ * sent again after 1, 2, 4, … 32 s, as on Linux, as is a SYN to a host
+ * that is down, so a connect reaches a host that restarts), and finite
+ * buffers (a
  * reader that does not read fills its receive buffer, then the writer's buffer grows and its protocol
  * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
  * from a real kernel (after the peer's end of stream, Linux's `EPIPE`:

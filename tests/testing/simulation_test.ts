@@ -667,8 +667,11 @@ Deno.test("Simulation faults: crashes, partitions and resets at random, from the
   sim.client("client", async (loop) => {
     for (let i = 0; i < 40; i++) {
       try {
-        const [t] = await connectRecorder(loop);
+        const [t, r] = await connectRecorder(loop);
         await sleep(0.5);
+        // Reset, or cut by a crash (a connect to a host that is down
+        // waits for it to come back, as TCP's SYN is sent again).
+        if (r.lostWith) failures++;
         t.close();
       } catch {
         failures++;
