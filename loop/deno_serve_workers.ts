@@ -200,17 +200,59 @@ function after(
 }
 
 /**
- * Copies `from`'s bytes to `to`, a write at a time, then half-closes `to`
- * at `from`'s EOF.
+ * How long, in ms, a relay's write to the client may make no progress (the
+ * client not reading) before the relay ends. The worker's own
+ * `writeTimeout` no longer sees such a client once the relay has taken its
+ * bytes, and after the worker gives up, nothing but this ends the relay.
+ * The HTTP server's default `writeTimeout`.
  */
-async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+const RELAY_WRITE_TIMEOUT_MS = 60_000;
+
+/**
+ * How long, in ms, a relay goes on passing the client's bytes to the
+ * worker once the worker's end is done: the worker may be reading them
+ * away before it closes (a lingering close), and closing the client's
+ * connection with bytes unread would reset it, destroying the answer.
+ * The HTTP server's own lingering close lasts as long.
+ */
+const RELAY_LINGER_MS = 2_000;
+
+/**
+ * Copies `from`'s bytes to `to`, a write at a time, then half-closes `to`
+ * at `from`'s EOF. With `stalled`, a write that makes no progress for
+ * `RELAY_WRITE_TIMEOUT_MS` calls it (which closes both).
+ */
+async function pump(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  stalled?: () => void,
+): Promise<void> {
   const buffer = new Uint8Array(16 * 1024);
   while (true) {
     const n = await from.read(buffer);
     if (n === null) break;
-    for (let at = 0; at < n;) at += await to.write(buffer.subarray(at, n));
+    for (let at = 0; at < n;) {
+      const timer = stalled && setTimeout(stalled, RELAY_WRITE_TIMEOUT_MS);
+      try {
+        at += await to.write(buffer.subarray(at, n));
+      } finally {
+        clearTimeout(timer);
+      }
+    }
   }
   await to.closeWrite();
+}
+
+/**
+ * Where a relay reaches the workers listening on `hostname`: there, or the
+ * loopback for a wildcard. (Not the address the client came to: an IPv6
+ * link-local one comes without its zone, and --allow-net would have to
+ * allow every address of the host.)
+ */
+function relayHost(hostname: string): string {
+  if (hostname === "0.0.0.0") return "127.0.0.1";
+  if (hostname === "::") return "::1";
+  return hostname;
 }
 
 type SlotState = "starting" | "running" | "stopping" | "waiting" | "gone";
@@ -437,8 +479,11 @@ class Supervisor implements WorkerSupervisor {
   #holders: Deno.Listener[] = [];
   /** Settles once the holders' accept loops have ended. */
   #accepting: Promise<unknown> = Promise.resolve();
-  /** The connections the holders accepted, waiting for a worker. */
-  #held: Deno.Conn[] = [];
+  /**
+   * The connections the holders accepted, waiting for a worker, each with
+   * where its relay reaches the workers (see relayHost).
+   */
+  #held: { conn: Deno.Conn; hostname: string }[] = [];
   /** Both ends of every relay running (see #relay), to close on exit. */
   readonly #relayed = new Set<Deno.Conn>();
   /** Settles once every holder's accept loop and every relay has ended. */
@@ -758,8 +803,11 @@ class Supervisor implements WorkerSupervisor {
       loops.push((async () => {
         try {
           for await (const conn of holder) {
-            if (this.#held.length < MAX_HELD) this.#held.push(conn);
-            else conn.close();
+            if (this.#held.length < MAX_HELD) {
+              this.#held.push({ conn, hostname: relayHost(address.hostname) });
+            } else {
+              conn.close();
+            }
           }
         } catch {
           // Closed by #releasePort.
@@ -784,28 +832,30 @@ class Supervisor implements WorkerSupervisor {
     const held = this.#held;
     this.#held = [];
     if (!relay) {
-      for (const conn of held) conn.close();
+      for (const { conn } of held) conn.close();
       return;
     }
     if (held.length === 0) return;
-    for (const conn of held) this.#relayed.add(conn);
+    for (const { conn } of held) this.#relayed.add(conn);
     // Once the holders' sockets are gone (Deno drops a listener's socket
     // once its pending accept has ended), the port reaches workers only;
     // before, a relay could land on a holder and be reset with it.
     const relays = this.#accepting.then(() =>
-      Promise.all(held.map((conn) => this.#relay(conn)))
+      Promise.all(held.map(({ conn, hostname }) => this.#relay(conn, hostname)))
     );
     this.#holding = joined(this.#holding, relays);
   }
 
   /**
-   * Joins a held connection to a new one to the address it came to, which
-   * a worker now serves, and passes bytes both ways until the worker's
-   * end is done (the client's EOF half-closes it), or either fails; the
+   * Joins a held connection to a new one to `hostname` (see relayHost),
+   * which a worker now serves, and passes bytes both ways until the
+   * worker's end is done and the client has sent its last (or
+   * RELAY_LINGER_MS), the client stops reading for RELAY_WRITE_TIMEOUT_MS,
+   * or either fails (the client's EOF half-closes the worker's end); the
    * worker sees it come from the supervisor's address. Ends, with the
    * client's connection closed, when no worker can be reached.
    */
-  async #relay(client: Deno.Conn): Promise<void> {
+  async #relay(client: Deno.Conn, hostname: string): Promise<void> {
     if (!this.#relayed.has(client)) return; // The supervisor exited.
     let upstream: Deno.Conn | null = null;
     const end = () => {
@@ -819,7 +869,7 @@ class Supervisor implements WorkerSupervisor {
       }
     };
     try {
-      const { hostname, port } = client.localAddr as Deno.NetAddr;
+      const { port } = client.localAddr as Deno.NetAddr;
       upstream = await Deno.connect({ hostname, port });
       if (!this.#relayed.has(client)) {
         // The supervisor exited meanwhile.
@@ -831,7 +881,18 @@ class Supervisor implements WorkerSupervisor {
       // would otherwise keep the relay too.
       const toWorker = pump(client, upstream).catch(end);
       try {
-        await pump(upstream, client);
+        await pump(upstream, client, end);
+        // The worker's end is done; the client's bytes still go to it
+        // until the client's EOF, a failed write (the worker closed), or
+        // RELAY_LINGER_MS.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          toWorker,
+          new Promise((resolve) =>
+            timer = setTimeout(resolve, RELAY_LINGER_MS)
+          ),
+        ]);
+        clearTimeout(timer);
       } finally {
         end();
         await toWorker;
@@ -955,9 +1016,10 @@ class Supervisor implements WorkerSupervisor {
  * program takes it before the restart. What it accepts meanwhile (up to
  * 1024 connections; past them it closes what it accepts at once) waits,
  * unread, for the worker that serves next, which then gets it relayed
- * over the loopback, bytes both ways (to the address the client came to,
- * which `--allow-net` must allow; the worker sees the supervisor's
- * address as the peer's): a client waits out the restart instead of
+ * over the loopback, bytes both ways (to the address listened on, the
+ * loopback for `0.0.0.0` or `::`; the worker sees the supervisor's
+ * address as the peer's; a relay whose client stops reading for 60 s
+ * ends): a client waits out the restart instead of
  * losing its request, also one the kernel gave the supervisor while the
  * restarted worker listened but was not yet ready. `close()` and giving
  * up close what is held. Only a connection the kernel completes on the

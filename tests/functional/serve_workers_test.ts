@@ -555,6 +555,60 @@ Deno.test("serveWorkers() relays a connection it held to the restarted worker bo
   await supervisor.closed;
 });
 
+/**
+ * POSTs a body over the worker's `maxBodyBytes`, writing all of it before
+ * reading, and returns the status line it gets (or the error).
+ */
+async function uploadTooLarge(port: number): Promise<string> {
+  const conn = await Deno.connect({ hostname: HOST, port });
+  try {
+    const size = 32 * 1024 * 1024;
+    await conn.write(
+      encoder.encode(
+        `POST /id HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`,
+      ),
+    );
+    const chunk = new Uint8Array(64 * 1024);
+    for (let sent = 0; sent < size; sent += chunk.length) {
+      for (let at = 0; at < chunk.length;) {
+        at += await conn.write(chunk.subarray(at));
+      }
+    }
+    let text = "";
+    const buf = new Uint8Array(4096);
+    for (let n; (n = await conn.read(buf)) !== null;) {
+      text += decoder.decode(buf.subarray(0, n));
+    }
+    return text.split("\r\n")[0];
+  } catch (error) {
+    return `${error}`;
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("serveWorkers() relays the worker's lingering close: a held client still sending when the worker answers 413 gets the answer, as it does directly", async () => {
+  const { supervisor, port } = await endOnlyWorker(MODULE, "/crash", {
+    signals: false,
+    restartDelay: 0.5,
+  });
+  try {
+    const relayed = uploadTooLarge(port); // held, then relayed
+    const deadline = Date.now() + BOUND_MS;
+    while (supervisor.restarts === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const direct = await uploadTooLarge(port); // to the worker itself
+    assertEquals({ direct, relayed: await relayed }, {
+      direct: "HTTP/1.1 413 Content Too Large",
+      relayed: "HTTP/1.1 413 Content Too Large",
+    });
+  } finally {
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
 Deno.test("serveWorkers() waits a restart delay beyond 24.8 days (a host timer's range) instead of restarting at once", async () => {
   const crashes: WorkerCrash[] = [];
   const month = 30 * 86400;
