@@ -78,7 +78,8 @@ await run(async () => {
     console.log(`Stopping: ${await done}`);
   } finally {
     loop.removeSignalHandler("SIGINT");
-    server.close();
-    await server.waitClosed();
+    // Stop listening, close idle keep-alive connections at once, let a
+    // request in flight finish, and cut off what is left after 5 s.
+    await server.shutdown({ grace: 5 });
   }
 });
