@@ -490,3 +490,58 @@ Deno.test("deno task demo runs examples/demo.ts as its doc comment says", async 
     ["deno run", ...flags, "examples/demo.ts", ...args].join(" "),
   );
 });
+
+/** The README's code block that contains `marker`. */
+async function readmeBlock(marker: string): Promise<string> {
+  const readme = await Deno.readTextFile(new URL("README.md", root));
+  const block = [...readme.matchAll(/^```ts[^\n]*\n([\s\S]*?)^```$/gm)]
+    .map((m) => m[1])
+    .find((code) => code.includes(marker));
+  if (block === undefined) throw new Error(`no README block has ${marker}`);
+  return block;
+}
+
+Deno.test("README's echo server echoes, and Ctrl-C stops it with a client connected", async () => {
+  const marker = 'loop.createServer(() => new Echo(), "127.0.0.1", 8888)';
+  const code = (await readmeBlock(marker))
+    .replace(marker, marker.replace("8888", "0"))
+    // Says which port it got, for this test.
+    .replace(
+      /^(loop\.addSignalHandler\("SIGINT")/m,
+      "console.log(`port ${(server.addresses()[0] as Deno.NetAddr).port}`);\n$1",
+    );
+  const file = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(file, code);
+    // Run as a project that maps @tulip/tulip to this checkout would.
+    const flags = [
+      "--allow-net=127.0.0.1",
+      "--config",
+      new URL("deno.json", root).pathname,
+    ];
+    const { code: status, stdout, stderr } = await runExample(
+      file,
+      { flags, args: [] },
+      async (child) => {
+        const out = new Output(child);
+        const port = +(await out.until(/^port (\d+)$/m))[1];
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        await conn.write(new TextEncoder().encode("ping"));
+        const buffer = new Uint8Array(16);
+        const n = await conn.read(buffer);
+        assertEquals(new TextDecoder().decode(buffer.subarray(0, n!)), "ping");
+        child.kill("SIGINT");
+        await closedAt(conn); // The server hangs up.
+        return await out.ended;
+      },
+      20_000,
+    );
+    assertEquals(
+      status,
+      0,
+      `README's echo server failed:\n${stdout}\n${stderr}`,
+    );
+  } finally {
+    await Deno.remove(file);
+  }
+});
