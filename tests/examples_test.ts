@@ -393,8 +393,8 @@ Deno.test("examples/compile_server.ts on SIGTERM finishes the request in flight,
         new TextEncoder().encode("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"),
       );
       const answer = new Response(conn.readable).text();
-      // The server has the request (its handler sleeps 1 s) once it
-      // answers a health check after it.
+      // Those bytes were there before this connection was: once its
+      // answer comes, the server has read /slow (whose handler sleeps 1 s).
       const health = await keepAlive(port);
       health.close();
       child.kill("SIGTERM");
