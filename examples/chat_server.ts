@@ -388,10 +388,12 @@ async function main(): Promise<void> {
         await script;
       }
     } finally {
-      loop.removeSignalHandler("SIGINT");
       // Close every connection once its buffer is flushed, and abort
-      // those of clients that do not read it within the grace period.
+      // those of clients that do not read it within the grace period,
+      // or at a second Ctrl-C.
+      loop.addSignalHandler("SIGINT", () => server.shutdown({ grace: 0 }));
       await server.shutdown({ grace: GRACE });
+      loop.removeSignalHandler("SIGINT");
       console.log("server: closed");
     }
   });

@@ -77,9 +77,11 @@ await run(async () => {
   try {
     console.log(`Stopping: ${await done}`);
   } finally {
-    loop.removeSignalHandler("SIGINT");
     // Stop listening, close idle keep-alive connections at once, let a
-    // request in flight finish, and cut off what is left after 5 s.
+    // request in flight finish, and cut off what is left after 5 s, or
+    // at a second Ctrl-C.
+    loop.addSignalHandler("SIGINT", () => server.shutdown({ grace: 0 }));
     await server.shutdown({ grace: 5 });
+    loop.removeSignalHandler("SIGINT");
   }
 });

@@ -436,11 +436,18 @@ Deno.test("examples/serve_workers.ts --requests 0 serves until SIGINT, then clos
   assert(stdout.includes("all workers closed"), stdout);
 });
 
-Deno.test("examples/chat_server.ts --serve chats, and on Ctrl-C closes even a client that stopped reading", async () => {
+/**
+ * Runs examples/chat_server.ts --serve with a client who chats and one who
+ * stops reading until the server drops its messages, then calls `stop`;
+ * returns what the chatty client heard and the run's outcome.
+ */
+async function chatWithSilentClient(
+  stop: (child: Deno.ChildProcess, out: Output) => Promise<void>,
+): Promise<Outcome & { heard: string }> {
   const file = "examples/chat_server.ts";
   const encoder = new TextEncoder();
   let heard = "";
-  const { code, stdout, stderr } = await runExample(
+  const outcome = await runExample(
     file,
     await onAnyPort(file, ["--serve"]),
     async (child) => {
@@ -464,7 +471,7 @@ Deno.test("examples/chat_server.ts --serve chats, and on Ctrl-C closes even a cl
         if (!behind()) await ann.write(lines);
         await Promise.race([out.more(), delay(10)]);
       }
-      child.kill("SIGINT");
+      await stop(child, out);
       heard = await annHeard;
       try {
         return await out.ended; // The silent client still connected.
@@ -474,10 +481,38 @@ Deno.test("examples/chat_server.ts --serve chats, and on Ctrl-C closes even a cl
     },
     20_000, // The server's grace is 5 s.
   );
-  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assertEquals(
+    outcome.code,
+    0,
+    `${file} failed:\n${outcome.stdout}\n${outcome.stderr}`,
+  );
   assertMatch(heard, /\* you are now ann\r\n/);
   assertMatch(heard, /\* in the room: ann, guest-2\r\n/);
-  assert(stdout.includes("server: closed"), stdout);
+  assert(outcome.stdout.includes("server: closed"), outcome.stdout);
+  return { ...outcome, heard };
+}
+
+Deno.test("examples/chat_server.ts --serve chats, and on Ctrl-C closes even a client that stopped reading", async () => {
+  await chatWithSilentClient((child) => {
+    child.kill("SIGINT");
+    return Promise.resolve();
+  });
+});
+
+Deno.test("examples/chat_server.ts --serve: a second Ctrl-C cuts the grace period short", async () => {
+  let signalled = 0;
+  await chatWithSilentClient(async (child, out) => {
+    child.kill("SIGINT");
+    await out.until(/SIGINT: closing the server/);
+    signalled = performance.now();
+    child.kill("SIGINT");
+  });
+  const waited = performance.now() - signalled;
+  // Not after the 5 s grace period.
+  assert(
+    waited < 3000,
+    `the server closed ${waited} ms after the second SIGINT`,
+  );
 });
 
 Deno.test("deno task demo runs examples/demo.ts as its doc comment says", async () => {
@@ -544,4 +579,50 @@ Deno.test("README's echo server echoes, and Ctrl-C stops it with a client connec
   } finally {
     await Deno.remove(file);
   }
+});
+
+Deno.test("examples/json_rpc_tcp.ts on Ctrl-C while it waits for the server to close still closes cleanly", async () => {
+  const file = "examples/json_rpc_tcp.ts";
+  const { code, stdout, stderr } = await runExample(
+    file,
+    await documentedCommand(file),
+    async (child) => {
+      const out = new Output(child);
+      // The client is done; the server still runs the call that timed
+      // out on the client (0.3 s) before it closes the connection.
+      await out.until(/slowEcho\(0\.05 s\) = on time/);
+      child.kill("SIGINT");
+      return await out.ended;
+    },
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assert(stdout.includes("SIGINT: closing"), stdout);
+});
+
+Deno.test("examples/compile_server.ts: a second SIGTERM cuts off the request in flight, and the server still stops cleanly", async () => {
+  const file = "examples/compile_server.ts";
+  let slow = "";
+  const { code, stdout, stderr } = await runExample(
+    file,
+    await onAnyPort(file),
+    async (child) => {
+      const out = new Output(child);
+      const port = +(await out.until(/http:\/\/0\.0\.0\.0:(\d+)\//))[1];
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(
+        new TextEncoder().encode("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"),
+      );
+      const answer = new Response(conn.readable).text().catch(() => "");
+      (await keepAlive(port)).close(); // /slow is in flight (see above).
+      child.kill("SIGTERM");
+      await out.until(/1 request\(s\) in flight/);
+      child.kill("SIGTERM");
+      slow = await answer;
+      return await out.ended;
+    },
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assertEquals(slow, "", "the request in flight was answered");
+  assertMatch(stdout, /SIGTERM again: cutting off the connections/);
+  assertMatch(stdout, /all connections closed/);
 });
