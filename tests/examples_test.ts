@@ -377,6 +377,24 @@ Deno.test("examples/http_server.ts on Ctrl-C closes an idle keep-alive connectio
   assert(waited < 3000, `the idle connection was closed after ${waited} ms`);
 });
 
+/**
+ * Asks examples/compile_server.ts for /slow (its handler sleeps 1 s) and
+ * returns, once the server has read the request, its answer to come.
+ */
+async function slowInFlight(
+  port: number,
+): Promise<{ answer: Promise<string> }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(
+    new TextEncoder().encode("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"),
+  );
+  const answer = new Response(conn.readable).text();
+  // Those bytes were there before the next connection was: once it is
+  // answered, the server has read /slow.
+  (await keepAlive(port)).close();
+  return { answer };
+}
+
 Deno.test("examples/compile_server.ts on SIGTERM finishes the request in flight, then stops", async () => {
   const file = "examples/compile_server.ts";
   let slow = "";
@@ -388,15 +406,7 @@ Deno.test("examples/compile_server.ts on SIGTERM finishes the request in flight,
       const port = +(await out.until(/http:\/\/0\.0\.0\.0:(\d+)\//))[1];
       const idle = await keepAlive(port);
       const idleClosed = closedAt(idle);
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      await conn.write(
-        new TextEncoder().encode("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"),
-      );
-      const answer = new Response(conn.readable).text();
-      // Those bytes were there before this connection was: once its
-      // answer comes, the server has read /slow (whose handler sleeps 1 s).
-      const health = await keepAlive(port);
-      health.close();
+      const { answer } = await slowInFlight(port);
       child.kill("SIGTERM");
       slow = await answer;
       await idleClosed;
@@ -608,12 +618,7 @@ Deno.test("examples/compile_server.ts: a second SIGTERM cuts off the request in 
     async (child) => {
       const out = new Output(child);
       const port = +(await out.until(/http:\/\/0\.0\.0\.0:(\d+)\//))[1];
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      await conn.write(
-        new TextEncoder().encode("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"),
-      );
-      const answer = new Response(conn.readable).text().catch(() => "");
-      (await keepAlive(port)).close(); // /slow is in flight (see above).
+      const answer = (await slowInFlight(port)).answer.catch(() => "");
       child.kill("SIGTERM");
       await out.until(/1 request\(s\) in flight/);
       child.kill("SIGTERM");
