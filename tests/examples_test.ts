@@ -325,6 +325,13 @@ async function onAnyPort(file: string, extra: string[] = []) {
   return { flags: command.flags, args: [...args, ...extra] };
 }
 
+/** `command` with `--requests 0`: serving until a signal. */
+function noRequestLimit(command: Command): Command {
+  const args = [...command.args];
+  args[args.indexOf("--requests") + 1] = "0";
+  return { flags: command.flags, args };
+}
+
 /** Opens a keep-alive connection, makes one request, and reads its answer. */
 async function keepAlive(port: number): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -425,12 +432,9 @@ Deno.test("examples/compile_server.ts on SIGTERM finishes the request in flight,
 
 Deno.test("examples/serve_workers.ts --requests 0 serves until SIGINT, then closes its workers", async () => {
   const file = "examples/serve_workers.ts";
-  const command = await documentedCommand(file);
-  const args = [...command.args];
-  args[args.indexOf("--requests") + 1] = "0";
   const { code, stdout, stderr } = await runExample(
     file,
-    { flags: command.flags, args },
+    noRequestLimit(await documentedCommand(file)),
     async (child) => {
       const out = new Output(child);
       const port = +(await out.until(/http:\/\/127\.0\.0\.1:(\d+)\//))[1];
@@ -630,4 +634,37 @@ Deno.test("examples/compile_server.ts: a second SIGTERM cuts off the request in 
   assertEquals(slow, "", "the request in flight was answered");
   assertMatch(stdout, /SIGTERM again: cutting off the connections/);
   assertMatch(stdout, /all connections closed/);
+});
+
+Deno.test("examples/http_server.ts --requests 0 serves until Ctrl-C", async () => {
+  const file = "examples/http_server.ts";
+  let answers = "";
+  const { code, stdout, stderr } = await runExample(
+    file,
+    noRequestLimit(await onAnyPort(file)),
+    async (child) => {
+      const out = new Output(child);
+      const port = +(await out.until(/http:\/\/127\.0\.0\.1:(\d+)\//))[1];
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(new TextEncoder().encode(
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /time HTTP/1.1\r\nHost: x\r\n\r\n",
+      ));
+      // Both answered, on a connection kept open.
+      await out.until(/#2 GET \/time/);
+      const decoder = new TextDecoder();
+      const buffer = new Uint8Array(4096);
+      while ((answers.match(/HTTP\/1\.1 200 /g) ?? []).length < 2) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        answers += decoder.decode(buffer.subarray(0, n), { stream: true });
+      }
+      child.kill("SIGINT");
+      await closedAt(conn);
+      return await out.ended;
+    },
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assertEquals((answers.match(/HTTP\/1\.1 200 /g) ?? []).length, 2, answers);
+  assert(!/connection: close/i.test(answers), answers);
+  assert(stdout.includes("Stopping: interrupted"), stdout);
 });
