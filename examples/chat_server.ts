@@ -36,6 +36,8 @@ const HIGH_WATER = 64 * 1024;
 const LOW_WATER = 16 * 1024;
 const MAX_DROPPED = 200;
 const MAX_LINE = 1024;
+/** Seconds the clients get to read what they were sent, on Ctrl-C. */
+const GRACE = 5;
 const NICK = /^[A-Za-z0-9_-]{1,16}$/;
 const decoder = new TextDecoder();
 
@@ -386,10 +388,12 @@ async function main(): Promise<void> {
         await script;
       }
     } finally {
+      // Close every connection once its buffer is flushed, and abort
+      // those of clients that do not read it within the grace period,
+      // or at a second Ctrl-C.
+      loop.addSignalHandler("SIGINT", () => server.shutdown({ grace: 0 }));
+      await server.shutdown({ grace: GRACE });
       loop.removeSignalHandler("SIGINT");
-      server.close();
-      server.closeClients();
-      await server.waitClosed();
       console.log("server: closed");
     }
   });

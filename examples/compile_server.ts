@@ -1,5 +1,5 @@
 /**
- * An HTTP server ready for `deno compile`: port from `--port` or `PORT` (default 8000), one log line per request, and a graceful stop on SIGINT/SIGTERM (stop listening, let requests in flight finish, then close the connections); `--once` serves one scripted request and exits, for CI.
+ * An HTTP server ready for `deno compile`: port from `--port` or `PORT` (default 8000), one log line per request, and a graceful stop on SIGINT/SIGTERM (stop listening, let requests in flight finish, then close the connections; a second signal cuts them off); `--once` serves one scripted request and exits, for CI.
  *
  * deno run --allow-net=0.0.0.0,127.0.0.1 --allow-env=PORT examples/compile_server.ts --once --port 0
  *
@@ -164,8 +164,15 @@ await run(async () => {
   try {
     log(`stopping: ${await stop}`);
   } finally {
+    // A second signal cuts off what is still running.
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      loop.addSignalHandler(signal, () => {
+        log(`${signal} again: cutting off the connections`);
+        server.abortClients();
+      });
+    }
+    await shutDown(server, app);
     loop.removeSignalHandler("SIGINT");
     loop.removeSignalHandler("SIGTERM");
-    await shutDown(server, app);
   }
 });

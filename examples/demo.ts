@@ -207,6 +207,8 @@ async function io(): Promise<void> {
 // A tiny chat room: every line a member sends goes to the others.
 class ChatMember extends LineReceiver {
   static readonly room = new Set<ChatMember>();
+  /** Called when someone joins the room. */
+  static onJoin = () => {};
   name = "?";
   constructor() {
     super((line, self) => (self as ChatMember).said(text.decode(line)));
@@ -214,6 +216,7 @@ class ChatMember extends LineReceiver {
   override connectionMade(transport: Transport): void {
     super.connectionMade(transport);
     ChatMember.room.add(this);
+    ChatMember.onJoin();
   }
   override connectionLost(exc?: Error): void {
     ChatMember.room.delete(this);
@@ -235,6 +238,10 @@ async function protocols(): Promise<void> {
   const chat = await loop.createServer(() => new ChatMember(), "127.0.0.1", 0);
   const chatPort = (chat.addresses()[0] as Deno.NetAddr).port;
   const heard = loop.createFuture<string>();
+  const bothIn = loop.createFuture<void>();
+  ChatMember.onJoin = () => {
+    if (ChatMember.room.size === 2 && !bothIn.done()) bothIn.setResult();
+  };
   const [aliceT, alice] = await loop.createConnection(
     () => new LineReceiver(),
     "127.0.0.1",
@@ -245,7 +252,9 @@ async function protocols(): Promise<void> {
     "127.0.0.1",
     chatPort,
   );
-  await sleep(0.01); // both members are in the room
+  // The server may take its time accepting them: wait until both are
+  // in the room, or bob would never hear alice.
+  await bothIn;
   alice.writeLine(bytes("/nick alice"));
   alice.writeLine(bytes("hi bob"));
   say("chat", `bob heard ${JSON.stringify(await heard)}`);

@@ -1,5 +1,5 @@
 /**
- * An HTTP/1.1 server on tulip's loop; stops after `--requests` requests (default 10) or on Ctrl-C.
+ * An HTTP/1.1 server on tulip's loop; stops after `--requests` requests (default 10; `--requests 0`: no limit) or on Ctrl-C.
  *
  * deno run --allow-net=127.0.0.1 examples/http_server.ts --port 8000 --requests 10
  *
@@ -32,7 +32,7 @@ await run(async () => {
     served++;
     console.log(`#${served} ${request.method} ${url.pathname}`);
     // The last answer closes its connection, so the server can stop.
-    const last = served >= limit;
+    const last = limit > 0 && served >= limit;
     if (last && !done.done()) loop.callSoon(() => done.setResult("served"));
     const headers = last ? { connection: "close" } : undefined;
     switch (url.pathname) {
@@ -69,7 +69,9 @@ await run(async () => {
   const addr = server.addresses()[0] as Deno.NetAddr;
   console.log(
     `Listening on http://127.0.0.1:${addr.port}/ (try /, /echo, /time, /count); ` +
-      `stopping after ${limit} requests or Ctrl-C`,
+      (limit > 0
+        ? `stopping after ${limit} requests or Ctrl-C`
+        : "Ctrl-C stops"),
   );
   loop.addSignalHandler("SIGINT", () => {
     if (!done.done()) done.setResult("interrupted");
@@ -77,8 +79,11 @@ await run(async () => {
   try {
     console.log(`Stopping: ${await done}`);
   } finally {
+    // Stop listening, close idle keep-alive connections at once, let a
+    // request in flight finish, and cut off what is left after 5 s, or
+    // at a second Ctrl-C.
+    loop.addSignalHandler("SIGINT", () => server.shutdown({ grace: 0 }));
+    await server.shutdown({ grace: 5 });
     loop.removeSignalHandler("SIGINT");
-    server.close();
-    await server.waitClosed();
   }
 });

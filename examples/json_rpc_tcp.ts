@@ -130,9 +130,10 @@ await run(async () => {
   try {
     await client(loop, port);
   } finally {
-    loop.removeSignalHandler("SIGINT");
     server.close();
+    // Ctrl-C still aborts the connections while this waits for them.
     await server.waitClosed();
+    loop.removeSignalHandler("SIGINT");
   }
   console.log(`server log: ${JSON.stringify(log)}`);
 });

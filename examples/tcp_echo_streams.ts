@@ -94,9 +94,10 @@ await run(async () => {
     console.log(`generator client got ${fromGenerator.length} answers`);
     console.log(`async client got ${fromAsync.length} answers`);
   } finally {
-    loop.removeSignalHandler("SIGINT");
     server.close();
+    // Ctrl-C still aborts the connections while this waits for them.
     await server.waitClosed();
+    loop.removeSignalHandler("SIGINT");
     console.log("server: closed");
   }
 });

@@ -5,6 +5,7 @@
 // its bound is killed by pid and the test fails.
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { delay } from "@std/async/delay";
 
 const root = new URL("../", import.meta.url);
 /** A guard against a hung example, never a claim about its speed. */
@@ -57,6 +58,7 @@ async function runExample(
   file: string,
   command: Command,
   drive?: (child: Deno.ChildProcess) => Promise<string>,
+  boundMs = BOUND_MS,
 ): Promise<Outcome> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...command.flags, file, ...command.args],
@@ -74,7 +76,7 @@ async function runExample(
     } catch {
       // Exited meanwhile.
     }
-  }, BOUND_MS);
+  }, boundMs);
   try {
     const stderr = new Response(child.stderr).text();
     const stdout = drive === undefined
@@ -85,7 +87,7 @@ async function runExample(
       stdout,
       stderr,
     ]);
-    assert(!timedOut, `${file} was still running after ${BOUND_MS} ms`);
+    assert(!timedOut, `${file} was still running after ${boundMs} ms`);
     return { code: status.code, stdout: out, stderr: err };
   } finally {
     clearTimeout(timer);
@@ -269,4 +271,400 @@ Deno.test("examples/simulation.ts finds the naive client's failing seeds and pas
     "the events before seed",
     "robust client: passed all 200 seeds",
   ]);
+});
+
+// ---- Servers: serving until a signal, as their doc comments say ----
+
+/** A running example's stdout, read as it comes. */
+class Output {
+  text = "";
+  /** Resolves with the whole output once it ends. */
+  readonly ended: Promise<string>;
+  #changed = Promise.withResolvers<void>();
+
+  constructor(child: Deno.ChildProcess) {
+    this.ended = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of child.stdout) {
+        this.text += decoder.decode(chunk, { stream: true });
+        this.#changed.resolve();
+        this.#changed = Promise.withResolvers();
+      }
+      this.#changed.resolve();
+      return this.text;
+    })();
+  }
+
+  /** Resolves when more output comes (or it ends). */
+  more(): Promise<void> {
+    return this.#changed.promise;
+  }
+
+  /** Waits until `pattern` matches the output; returns the match. */
+  async until(pattern: RegExp): Promise<RegExpMatchArray> {
+    let ended = false;
+    this.ended.then(() => ended = true);
+    while (true) {
+      const match = this.text.match(pattern);
+      if (match !== null) return match;
+      if (ended) {
+        throw new Error(`the output ended without ${pattern}:\n${this.text}`);
+      }
+      await this.more();
+    }
+  }
+}
+
+/** The documented command with `--port` set to 0 (any free port). */
+async function onAnyPort(file: string, extra: string[] = []) {
+  const command = await documentedCommand(file);
+  const args = command.args.filter((a) => a !== "--once");
+  const at = args.indexOf("--port");
+  if (at >= 0) args[at + 1] = "0";
+  else args.push("--port", "0");
+  return { flags: command.flags, args: [...args, ...extra] };
+}
+
+/** `command` with `--requests 0`: serving until a signal. */
+function noRequestLimit(command: Command): Command {
+  const args = [...command.args];
+  args[args.indexOf("--requests") + 1] = "0";
+  return { flags: command.flags, args };
+}
+
+/** Opens a keep-alive connection, makes one request, and reads its answer. */
+async function keepAlive(port: number): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(
+    new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+  );
+  const buffer = new Uint8Array(4096);
+  const n = await conn.read(buffer);
+  assertMatch(
+    new TextDecoder().decode(buffer.subarray(0, n ?? 0)),
+    /^HTTP\/1\.1 200 /,
+  );
+  return conn;
+}
+
+/** Reads `conn` until EOF (or an error); returns the time it came. */
+async function closedAt(conn: Deno.Conn): Promise<number> {
+  const buffer = new Uint8Array(4096);
+  try {
+    while (await conn.read(buffer) !== null) { /* discard */ }
+  } catch {
+    // Reset: closed too.
+  } finally {
+    conn.close();
+  }
+  return performance.now();
+}
+
+Deno.test("examples/http_server.ts on Ctrl-C closes an idle keep-alive connection at once", async () => {
+  const file = "examples/http_server.ts";
+  let signalled = 0;
+  let closed = 0;
+  const { code, stdout, stderr } = await runExample(
+    file,
+    await onAnyPort(file),
+    async (child) => {
+      const out = new Output(child);
+      const port = +(await out.until(/http:\/\/127\.0\.0\.1:(\d+)\//))[1];
+      const conn = await keepAlive(port);
+      signalled = performance.now();
+      child.kill("SIGINT");
+      closed = await closedAt(conn);
+      return await out.ended;
+    },
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assert(stdout.includes("Stopping: interrupted"), stdout);
+  // Not after the server's 5 s keep-alive timeout.
+  const waited = closed - signalled;
+  assert(waited < 3000, `the idle connection was closed after ${waited} ms`);
+});
+
+/**
+ * Asks examples/compile_server.ts for /slow (its handler sleeps 1 s) and
+ * returns, once the server has read the request, its answer to come.
+ */
+async function slowInFlight(
+  port: number,
+): Promise<{ answer: Promise<string> }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(
+    new TextEncoder().encode("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"),
+  );
+  const answer = new Response(conn.readable).text();
+  // Those bytes were there before the next connection was: once it is
+  // answered, the server has read /slow.
+  (await keepAlive(port)).close();
+  return { answer };
+}
+
+Deno.test("examples/compile_server.ts on SIGTERM finishes the request in flight, then stops", async () => {
+  const file = "examples/compile_server.ts";
+  let slow = "";
+  const { code, stdout, stderr } = await runExample(
+    file,
+    await onAnyPort(file),
+    async (child) => {
+      const out = new Output(child);
+      const port = +(await out.until(/http:\/\/0\.0\.0\.0:(\d+)\//))[1];
+      const idle = await keepAlive(port);
+      const idleClosed = closedAt(idle);
+      const { answer } = await slowInFlight(port);
+      child.kill("SIGTERM");
+      slow = await answer;
+      await idleClosed;
+      return await out.ended;
+    },
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assertMatch(
+    slow,
+    /^HTTP\/1\.1 200 [\s\S]*connection: close[\s\S]*slow but done/i,
+  );
+  assertMatch(stdout, /stopping: SIGTERM/);
+  assertMatch(stdout, /stopped listening; 1 request\(s\) in flight/);
+  assertMatch(stdout, /all connections closed/);
+});
+
+Deno.test("examples/serve_workers.ts --requests 0 serves until SIGINT, then closes its workers", async () => {
+  const file = "examples/serve_workers.ts";
+  const { code, stdout, stderr } = await runExample(
+    file,
+    noRequestLimit(await documentedCommand(file)),
+    async (child) => {
+      const out = new Output(child);
+      const port = +(await out.until(/http:\/\/127\.0\.0\.1:(\d+)\//))[1];
+      await out.until(/Ctrl-C closes them gracefully/);
+      const conn = await keepAlive(port);
+      const closed = closedAt(conn);
+      child.kill("SIGINT");
+      await closed;
+      return await out.ended;
+    },
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assert(stdout.includes("all workers closed"), stdout);
+});
+
+/**
+ * Runs examples/chat_server.ts --serve with a client who chats and one who
+ * stops reading until the server drops its messages, then calls `stop`;
+ * returns what the chatty client heard and the run's outcome.
+ */
+async function chatWithSilentClient(
+  stop: (child: Deno.ChildProcess, out: Output) => Promise<void>,
+): Promise<Outcome & { heard: string }> {
+  const file = "examples/chat_server.ts";
+  const encoder = new TextEncoder();
+  let heard = "";
+  const outcome = await runExample(
+    file,
+    await onAnyPort(file, ["--serve"]),
+    async (child) => {
+      const out = new Output(child);
+      const port = +(await out.until(/chat on 127\.0\.0\.1:(\d+)/))[1];
+      const connect = () => Deno.connect({ hostname: "127.0.0.1", port });
+      // One who talks and listens, one who never reads.
+      const ann = await connect();
+      const silent = await connect();
+      await out.until(/guest-2 joined/);
+      const annHeard = new Response(ann.readable).text();
+      await ann.write(encoder.encode("/nick ann\r\n/who\r\nhello\r\n"));
+      // Ann floods the room until the silent client falls behind for
+      // good (the kernel may take more of its bytes, at first).
+      const lines = encoder.encode(`${"x".repeat(1000)}\r\n`.repeat(64));
+      const behind = () =>
+        out.text.lastIndexOf("is not reading") >
+          out.text.lastIndexOf("caught up");
+      // It is then dropped after 200 more lines; these stop before.
+      for (let since = 0; since < 10; since = behind() ? since + 1 : 0) {
+        if (!behind()) await ann.write(lines);
+        await Promise.race([out.more(), delay(10)]);
+      }
+      await stop(child, out);
+      heard = await annHeard;
+      try {
+        return await out.ended; // The silent client still connected.
+      } finally {
+        silent.close();
+      }
+    },
+    20_000, // The server's grace is 5 s.
+  );
+  assertEquals(
+    outcome.code,
+    0,
+    `${file} failed:\n${outcome.stdout}\n${outcome.stderr}`,
+  );
+  assertMatch(heard, /\* you are now ann\r\n/);
+  assertMatch(heard, /\* in the room: ann, guest-2\r\n/);
+  assert(outcome.stdout.includes("server: closed"), outcome.stdout);
+  return { ...outcome, heard };
+}
+
+Deno.test("examples/chat_server.ts --serve chats, and on Ctrl-C closes even a client that stopped reading", async () => {
+  await chatWithSilentClient((child) => {
+    child.kill("SIGINT");
+    return Promise.resolve();
+  });
+});
+
+Deno.test("examples/chat_server.ts --serve: a second Ctrl-C cuts the grace period short", async () => {
+  let signalled = 0;
+  await chatWithSilentClient(async (child, out) => {
+    child.kill("SIGINT");
+    await out.until(/SIGINT: closing the server/);
+    signalled = performance.now();
+    child.kill("SIGINT");
+  });
+  const waited = performance.now() - signalled;
+  // Not after the 5 s grace period.
+  assert(
+    waited < 3000,
+    `the server closed ${waited} ms after the second SIGINT`,
+  );
+});
+
+Deno.test("deno task demo runs examples/demo.ts as its doc comment says", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", root)),
+  );
+  const { flags, args } = await documentedCommand("examples/demo.ts");
+  assertEquals(
+    config.tasks.demo,
+    ["deno run", ...flags, "examples/demo.ts", ...args].join(" "),
+  );
+});
+
+/** The README's code block that contains `marker`. */
+async function readmeBlock(marker: string): Promise<string> {
+  const readme = await Deno.readTextFile(new URL("README.md", root));
+  const block = [...readme.matchAll(/^```ts[^\n]*\n([\s\S]*?)^```$/gm)]
+    .map((m) => m[1])
+    .find((code) => code.includes(marker));
+  if (block === undefined) throw new Error(`no README block has ${marker}`);
+  return block;
+}
+
+Deno.test("README's echo server echoes, and Ctrl-C stops it with a client connected", async () => {
+  const marker = 'loop.createServer(() => new Echo(), "127.0.0.1", 8888)';
+  const code = (await readmeBlock(marker))
+    .replace(marker, marker.replace("8888", "0"))
+    // Says which port it got, for this test.
+    .replace(
+      /^(loop\.addSignalHandler\("SIGINT")/m,
+      "console.log(`port ${(server.addresses()[0] as Deno.NetAddr).port}`);\n$1",
+    );
+  const file = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(file, code);
+    // Run as a project that maps @tulip/tulip to this checkout would.
+    const flags = [
+      "--allow-net=127.0.0.1",
+      "--config",
+      new URL("deno.json", root).pathname,
+    ];
+    const { code: status, stdout, stderr } = await runExample(
+      file,
+      { flags, args: [] },
+      async (child) => {
+        const out = new Output(child);
+        const port = +(await out.until(/^port (\d+)$/m))[1];
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        await conn.write(new TextEncoder().encode("ping"));
+        const buffer = new Uint8Array(16);
+        const n = await conn.read(buffer);
+        assertEquals(new TextDecoder().decode(buffer.subarray(0, n!)), "ping");
+        child.kill("SIGINT");
+        await closedAt(conn); // The server hangs up.
+        return await out.ended;
+      },
+      20_000,
+    );
+    assertEquals(
+      status,
+      0,
+      `README's echo server failed:\n${stdout}\n${stderr}`,
+    );
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("examples/json_rpc_tcp.ts on Ctrl-C while it waits for the server to close still closes cleanly", async () => {
+  const file = "examples/json_rpc_tcp.ts";
+  const { code, stdout, stderr } = await runExample(
+    file,
+    await documentedCommand(file),
+    async (child) => {
+      const out = new Output(child);
+      // The client is done; the server still runs the call that timed
+      // out on the client (0.3 s) before it closes the connection.
+      await out.until(/slowEcho\(0\.05 s\) = on time/);
+      child.kill("SIGINT");
+      return await out.ended;
+    },
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assert(stdout.includes("SIGINT: closing"), stdout);
+});
+
+Deno.test("examples/compile_server.ts: a second SIGTERM cuts off the request in flight, and the server still stops cleanly", async () => {
+  const file = "examples/compile_server.ts";
+  let slow = "";
+  const { code, stdout, stderr } = await runExample(
+    file,
+    await onAnyPort(file),
+    async (child) => {
+      const out = new Output(child);
+      const port = +(await out.until(/http:\/\/0\.0\.0\.0:(\d+)\//))[1];
+      const answer = (await slowInFlight(port)).answer.catch(() => "");
+      child.kill("SIGTERM");
+      await out.until(/1 request\(s\) in flight/);
+      child.kill("SIGTERM");
+      slow = await answer;
+      return await out.ended;
+    },
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assertEquals(slow, "", "the request in flight was answered");
+  assertMatch(stdout, /SIGTERM again: cutting off the connections/);
+  assertMatch(stdout, /all connections closed/);
+});
+
+Deno.test("examples/http_server.ts --requests 0 serves until Ctrl-C", async () => {
+  const file = "examples/http_server.ts";
+  let answers = "";
+  const { code, stdout, stderr } = await runExample(
+    file,
+    noRequestLimit(await onAnyPort(file)),
+    async (child) => {
+      const out = new Output(child);
+      const port = +(await out.until(/http:\/\/127\.0\.0\.1:(\d+)\//))[1];
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(new TextEncoder().encode(
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /time HTTP/1.1\r\nHost: x\r\n\r\n",
+      ));
+      // Both answered, on a connection kept open.
+      await out.until(/#2 GET \/time/);
+      const decoder = new TextDecoder();
+      const buffer = new Uint8Array(4096);
+      while ((answers.match(/HTTP\/1\.1 200 /g) ?? []).length < 2) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        answers += decoder.decode(buffer.subarray(0, n), { stream: true });
+      }
+      child.kill("SIGINT");
+      await closedAt(conn);
+      return await out.ended;
+    },
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  assertEquals((answers.match(/HTTP\/1\.1 200 /g) ?? []).length, 2, answers);
+  assert(!/connection: close/i.test(answers), answers);
+  assert(stdout.includes("Stopping: interrupted"), stdout);
 });
