@@ -558,8 +558,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @returns A handle with the due time; `cancel()` is O(1).
    * @throws {TypeError} When `delay` is not a number, or `cb` is not a
    * function or is a coroutine function (see `callSoon`).
-   * @throws {InvalidStateError} When the loop is closed, or `cb` is a
-   * `Handle` of another loop.
+   * @throws {InvalidStateError} When the loop is closed.
    */
   callLater<A extends unknown[]>(
     delay: number,
@@ -590,8 +589,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @returns A handle with the due time.
    * @throws {TypeError} When `when` is not a number, or `cb` is not a
    * function or is a coroutine function (see `callSoon`).
-   * @throws {InvalidStateError} When the loop is closed, or `cb` is a
-   * `Handle` of another loop.
+   * @throws {InvalidStateError} When the loop is closed.
    */
   callAt<A extends unknown[]>(
     when: number,
@@ -620,8 +618,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @throws {TypeError} When `interval` is not a number, or `cb` is not
    * a function or is a coroutine function (see `callSoon`).
    * @throws {RangeError} When `interval` is not > 0.
-   * @throws {InvalidStateError} When the loop is closed, or `cb` is a
-   * `Handle` of another loop.
+   * @throws {InvalidStateError} When the loop is closed.
    */
   callRepeatedly<A extends unknown[]>(
     interval: number,
@@ -1251,7 +1248,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     if (this.#closed) this.#checkOpen(what);
     let timer: TimerHandle;
     if (cb instanceof Handle) {
-      checkHandle(cb, args, what, this);
+      // The timer is this loop's own: a handle of another loop only lends
+      // its callback and arguments (as addSignalHandler() takes one).
+      checkHandle(cb, args, what);
       timer = new TimerHandle(cb.callback, cb.args as unknown[], this);
       if (cb.cancelled) {
         timer.cancel();

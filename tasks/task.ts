@@ -760,7 +760,7 @@ export function ensureFuture<T>(
   options?: EnsureFutureOptions,
 ): Future<T> {
   checkOptions(options, "ensure a future", "{ loop }");
-  const loop = options?.loop;
+  const loop = options?.loop ?? undefined;
   if (aw instanceof Future) {
     if (loop !== undefined && aw.getLoop() !== loop) {
       throw new InvalidStateError(

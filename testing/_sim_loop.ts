@@ -44,11 +44,13 @@ import type {
   Transport,
   WriteTransport,
 } from "../transports/transport.ts";
+import { checkOptions } from "../futures/_runtime.ts";
 import {
   checkAddrinfoArgs,
   checkHost,
   checkPort,
   checkServerHosts,
+  checkServerOptions,
   checkUnixPath,
   ipFamily,
 } from "../transports/address_checks.ts";
@@ -140,6 +142,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]> {
     this.checkOpen("createConnection");
+    checkOptions(options, "call createConnection()", "{ ssl, localAddr }");
     if (options?.ssl) this.tls("createConnection");
     checkHost(host, "call createConnection()");
     return connectStream(this, protocolFactory, {
@@ -177,6 +180,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
     options?: CreateConnectionOptions,
   ): Future<[Transport, P]> {
     this.checkOpen("createUnixConnection");
+    checkOptions(options, "call createUnixConnection()", "{ ssl }");
     if (options?.ssl) this.tls("createUnixConnection");
     return connectStream(this, protocolFactory, {
       path: checkUnixPath(path, "call createUnixConnection()"),
@@ -190,6 +194,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
     options?: CreateServerOptions,
   ): Future<Server> {
     this.checkOpen("createServer");
+    checkServerOptions(options, "call createServer()");
     if (options?.ssl !== undefined) this.tls("createServer");
     return listenStream(this, protocolFactory, {
       hosts: [...checkServerHosts(host, "call createServer()") ?? []],
@@ -203,6 +208,7 @@ export abstract class SimNetLoop extends BaseEventLoop implements EventLoop {
     options?: CreateServerOptions,
   ): Future<Server> {
     this.checkOpen("createUnixServer");
+    checkServerOptions(options, "call createUnixServer()");
     if (options?.ssl !== undefined) this.tls("createUnixServer");
     return listenStream(this, protocolFactory, {
       path: checkUnixPath(path, "call createUnixServer()"),

@@ -85,6 +85,7 @@ const EXPECTED: Record<string, string[]> = {
     "checkMulticastGroup",
     "checkPort",
     "checkServerHosts",
+    "checkServerOptions",
     "checkUnixPath",
     "checkWriteData",
     "concatBytes",

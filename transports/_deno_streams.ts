@@ -22,6 +22,7 @@ import {
   checkHost,
   checkPort,
   checkServerHosts,
+  checkServerOptions,
   checkUnixPath,
   describeAddress,
   ipFamily,
@@ -609,17 +610,7 @@ export function openServer(
   options?: CreateServerOptions,
 ): Future<Server> {
   checkArgs(what, protocolFactory, target);
-  checkOptions(options, `call ${what}()`, "{ ssl, reusePort, backlog }");
-  for (const key of ["reusePort", "startServing"] as const) {
-    const value = options?.[key];
-    if (value !== undefined && typeof value !== "boolean") {
-      throw new TypeError(
-        `Cannot call ${what}(): ${key} must be a boolean, received ${
-          formatReceived(value)
-        }`,
-      );
-    }
-  }
+  checkServerOptions(options, `call ${what}()`);
   // No TLS for ssl null, as for asyncio's ssl=None.
   const ssl = options?.ssl ?? undefined;
   if (ssl !== undefined) {

@@ -104,6 +104,48 @@ export function checkServerHosts(
 }
 
 /**
+ * Checks the options of `createServer()` and `createUnixServer()`: an
+ * object, with `reusePort` and `startServing` booleans when given.
+ * `reusePort: null` is no choice (asyncio's `reuse_port=None`, the
+ * default); `startServing: null` is refused, as asyncio reads None as
+ * false and tulip's default is `true`.
+ *
+ * @param options What the caller passed as the options.
+ * @param what The call, worded for the error: `"call createServer()"`.
+ * @throws {TypeError} When `options` is not an object, or a flag not a
+ * boolean: `Cannot call createServer(): reusePort must be a boolean,
+ * received "yes"`.
+ *
+ * @example A flag of the wrong type
+ * ```ts
+ * import { checkServerOptions } from "@tulip/tulip/transports";
+ * import { assertThrows } from "@std/assert";
+ *
+ * checkServerOptions({ reusePort: null }, "call createServer()");
+ * assertThrows(
+ *   () => checkServerOptions({ reusePort: "yes" }, "call createServer()"),
+ *   TypeError,
+ * );
+ * ```
+ */
+export function checkServerOptions(options: unknown, what: string): void {
+  checkOptions(options, what, "{ ssl, reusePort, backlog }");
+  const given = (options ?? {}) as Record<string, unknown>;
+  for (const key of ["reusePort", "startServing"]) {
+    const value = given[key];
+    if (
+      value === undefined || typeof value === "boolean" ||
+      (value === null && key === "reusePort")
+    ) continue;
+    throw new TypeError(
+      `Cannot ${what}: ${key} must be a boolean, received ${
+        formatReceived(value)
+      }`,
+    );
+  }
+}
+
+/**
  * Checks a host name or numeric address: a non-empty string.
  *
  * @param host The host.
