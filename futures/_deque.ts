@@ -62,8 +62,9 @@ export class Deque<T> {
     const item = this.#items[i];
     this.#items[i] = undefined;
     this.#head = (i + 1) & this.#mask;
-    this.#length--;
-    this.#drained();
+    if (--this.#length <= (this.#mask + 1) >> 3 && this.#mask >= 63) {
+      this.#shrink();
+    }
     return item;
   }
 
@@ -77,8 +78,9 @@ export class Deque<T> {
     const i = (this.#head + this.#length - 1) & this.#mask;
     const item = this.#items[i];
     this.#items[i] = undefined;
-    this.#length--;
-    this.#drained();
+    if (--this.#length <= (this.#mask + 1) >> 3 && this.#mask >= 63) {
+      this.#shrink();
+    }
     return item;
   }
 
@@ -122,11 +124,9 @@ export class Deque<T> {
     }
   }
 
-  // After an item left: back to the start once empty; once an eighth
-  // full, down to twice what it holds.
-  #drained(): void {
-    const capacity = this.#mask + 1;
-    if (capacity < 4 * MIN_CAPACITY || 8 * this.#length > capacity) return;
+  // An item left a big ring now at most an eighth full: back to the
+  // start once empty, else down to twice what it holds.
+  #shrink(): void {
     if (this.#length === 0) {
       this.clear();
       return;

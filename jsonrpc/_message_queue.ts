@@ -69,10 +69,11 @@ export class MessageQueue {
   }
 
   // A new buffer, at least twice what is queued plus `n`, with what is
-  // queued copied to its front.
+  // queued copied to its front: sized by what is queued now, not by the
+  // old buffer, so a burst's buffer goes even if the queue never empties.
   #grow(n: number): void {
     const queued = this.#end - this.#start;
-    let size = Math.max(FIRST_BUFFER, this.#buf.length);
+    let size = FIRST_BUFFER;
     while (size < 2 * queued + n) size *= 2;
     const buf = new Uint8Array(size);
     buf.set(this.#buf.subarray(this.#start, this.#end));

@@ -109,16 +109,17 @@ const HOST_IDLE_EVERY = 0.002;
 // clock.
 const BLOCK_SLACK = 0.00006;
 
-// Logs an error the exception handlers themselves threw; if the console
-// fails too, nothing sensible is left to do.
 // A value as the console prints it to stderr. The console keeps the
 // arguments of its last thousand messages alive; text holds nothing else.
 function logText(value: unknown): string {
+  if (typeof value === "string") return value;
   return Deno.inspect(value, {
     colors: !Deno.noColor && Deno.stderr.isTerminal(),
   });
 }
 
+// Logs an error the exception handlers themselves threw; if the console
+// fails too, nothing sensible is left to do.
 function logLastResort(message: string, exception: unknown): void {
   try {
     console.error(message, logText(exception));

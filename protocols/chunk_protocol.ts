@@ -513,11 +513,11 @@ export class ChunkProtocol extends Protocol {
     while (pos < data.length) {
       if (intake.stopped || intake.paused) {
         intake.holdRest(data.subarray(pos));
-        return;
+        break;
       }
       if (this.#raw) {
         this.rawDataReceived(pos === 0 ? data : data.subarray(pos));
-        return;
+        break;
       }
       pos = this.#len === 0 && !this.#skipping
         ? this.#fromData(data, pos)

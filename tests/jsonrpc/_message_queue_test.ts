@@ -79,3 +79,16 @@ Deno.test("MessageQueue that never empties (a peer that keeps the inbox fed) doe
   assert(grown < 1 << 20, `${grown >> 10} KiB more for one message queued`);
   assertEquals([q.length, text(q.shift())], [1, "{}"]);
 });
+
+Deno.test("MessageQueue kept fed after a burst lets go of the burst's buffer", () => {
+  const q = new MessageQueue();
+  const msg = new Uint8Array(1024);
+  for (let i = 0; i < 10_000; i++) q.push(msg);
+  for (let i = 0; i < 9_999; i++) q.shift();
+  for (let i = 0; i < 100_000; i++) {
+    q.push(msg);
+    q.shift();
+  }
+  assertEquals(q.length, 1);
+  assert(q.capacity < 1 << 20, `${q.capacity} bytes for one 1 KiB message`);
+});

@@ -191,6 +191,28 @@ Deno.test("ChunkProtocol lets go of a long chunk's buffer once it is delivered: 
   assertEquals(sizes.at(-1), "next line".length);
 });
 
+for (const mode of ["raw mode", "a pause"] as const) {
+  Deno.test(`ChunkProtocol lets go of a long chunk's buffer also when the callback switches to ${mode} with bytes left in the read`, async () => {
+    const before = await externalBytes();
+    const sizes: number[] = [];
+    const kept: ChunkProtocol[] = [];
+    const piece = new Uint8Array(64 * 1024).fill(120);
+    for (let i = 0; i < 16; i++) {
+      const p: ChunkProtocol = new ChunkProtocol("\n", (c) => {
+        sizes.push(c.length);
+        if (mode === "raw mode") p.setRawMode(() => {});
+        else p.pauseProducing();
+      }, { maxLength: 4 << 20 });
+      for (let n = 0; n < 32; n++) p.dataReceived(piece);
+      p.dataReceived(bytes("\nmore"));
+      kept.push(p);
+    }
+    const grown = (await externalBytes()) - before;
+    assertEquals(sizes, Array(16).fill(2 << 20));
+    assert(grown < 8 << 20, `${grown >> 20} MiB kept by 16 idle protocols`);
+  });
+}
+
 Deno.test("ChunkProtocol delivers many chunks of one delivery as views without copying", () => {
   const chunks: Uint8Array[] = [];
   const p = new ChunkProtocol("\n", (c) => chunks.push(c));

@@ -19,8 +19,7 @@ import type {
   WriteTransport,
 } from "../../transports/transport.ts";
 import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
-import v8 from "node:v8";
-import vm from "node:vm";
+import { gc } from "../_gc.ts";
 
 const encode = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -468,11 +467,6 @@ Deno.test("connectWritePipe() copies written bytes, so the caller may reuse its 
   assertEquals(written, ["xy"]);
   loop.close();
 });
-
-// `--expose-gc` cannot be passed per test, but V8 accepts it at run time
-// through node:v8, and a new context then hands out `gc`.
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as () => void;
 
 Deno.test("connectWritePipe() over a file lets go of a written chunk once its write completes", async () => {
   // On Deno's own streams the transport calls the write op itself: what it
