@@ -109,23 +109,42 @@ const HOST_IDLE_EVERY = 0.002;
 // clock.
 const BLOCK_SLACK = 0.00006;
 
-// A value as the console prints it to stderr. The console keeps the
-// arguments of its last thousand messages alive; text holds nothing else.
-function logText(value: unknown): string {
-  if (typeof value === "string") return value;
-  return Deno.inspect(value, {
-    colors: !Deno.noColor && Deno.stderr.isTerminal(),
-  });
-}
-
 // Logs an error the exception handlers themselves threw; if the console
 // fails too, nothing sensible is left to do.
-function logLastResort(message: string, exception: unknown): void {
+function logLastResort(
+  message: string,
+  exception: unknown,
+  text: (value: unknown) => string,
+): void {
   try {
-    console.error(message, logText(exception));
+    console.error(message, text(exception));
   } catch {
     // The console itself failed.
   }
+}
+
+// A value the base loop logs, as text: a string as it is, an error by its
+// stack (or name and message) and its causes, the fields of a plain object
+// and anything else as error messages show a value received.
+function plainText(value: unknown, depth = 0): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) {
+    let text = value.stack ?? `${value.name}: ${value.message}`;
+    if (value.cause !== undefined && depth < 8) {
+      text += `\n  [cause]: ${plainText(value.cause, depth + 1)}`;
+    }
+    return text;
+  }
+  if (
+    typeof value === "object" && value !== null &&
+    Object.getPrototypeOf(value) === Object.prototype
+  ) {
+    const fields = Object.entries(value).map(([key, field]) =>
+      `${key}: ${formatReceived(field)}`
+    );
+    return `{ ${fields.join(", ")} }`;
+  }
+  return formatReceived(value);
 }
 
 function checkSeconds(value: unknown, what: string, name: string): number {
@@ -744,7 +763,11 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       try {
         this.defaultExceptionHandler(context);
       } catch (exception) {
-        logLastResort("Exception in default exception handler", exception);
+        logLastResort(
+          "Exception in default exception handler",
+          exception,
+          (v) => this.logText(v),
+        );
       }
       return;
     }
@@ -761,6 +784,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         logLastResort(
           "Exception in default exception handler while handling an unexpected error in custom exception handler",
           exception,
+          (v) => this.logText(v),
         );
       }
     }
@@ -768,7 +792,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Logs `context` with `console.error`: the message, then the other
-   * fields and the exception as `Deno.inspect()` prints them. They are
+   * fields and the exception as text (see `logText()`). They are
    * passed as text because the console keeps the arguments of its last
    * thousand messages alive (V8 stores them for an inspector that may
    * attach), and an error keeps alive the objects its stack passed
@@ -780,9 +804,21 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   defaultExceptionHandler(context: ExceptionContext): void {
     const { message, exception, ...details } = context;
     const parts: string[] = [message];
-    if (Object.keys(details).length > 0) parts.push(logText(details));
-    if (exception !== undefined) parts.push(logText(exception));
+    if (Object.keys(details).length > 0) parts.push(this.logText(details));
+    if (exception !== undefined) parts.push(this.logText(exception));
     console.error(...parts);
+  }
+
+  /**
+   * Turns what `defaultExceptionHandler()` logs into text: a string as it
+   * is, an error by its stack and causes, anything else briefly. A
+   * `DenoEventLoop` prints as Deno's console does.
+   *
+   * @param value A field of the report, or its exception.
+   * @returns The text.
+   */
+  protected logText(value: unknown): string {
+    return plainText(value);
   }
 
   /**

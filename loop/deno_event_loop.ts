@@ -22,6 +22,7 @@ import type {
   WriteTransport,
 } from "../transports/transport.ts";
 import { BaseEventLoop } from "./base_event_loop.ts";
+import { logText } from "./_deno_log_text.ts";
 import type {
   AddrInfo,
   CreateConnectionOptions,
@@ -1667,6 +1668,17 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   sockAccept(listener: Deno.Listener): Future<Deno.Conn> {
     return this.#socks("sockAccept").accept(listener);
+  }
+
+  /**
+   * Turns what `defaultExceptionHandler()` logs into text as Deno's
+   * console prints it to stderr (colours on a terminal).
+   *
+   * @param value A field of the report, or its exception.
+   * @returns The text.
+   */
+  protected override logText(value: unknown): string {
+    return logText(value);
   }
 
   /**
