@@ -103,7 +103,8 @@ export interface CreateConnectionOptions {
     /**
      * The ALPN protocols to offer, most wanted first; the one the server
      * chose is `transport.getExtraInfo("alpnProtocol")`. Each name is 1 to
-     * 255 ASCII characters (RFC 7301), or the call throws `RangeError`.
+     * 255 ASCII characters (RFC 7301's length; ASCII as asyncio asks), or
+     * the call throws `RangeError`.
      *
      * @default {undefined}
      */
@@ -164,8 +165,8 @@ export interface StartTlsOptions {
   caCerts?: string[];
   /**
    * The ALPN protocols to offer (with `serverSide`, to accept), most
-   * wanted first; each name is 1 to 255 ASCII characters (RFC 7301), or
-   * the call throws `RangeError`.
+   * wanted first; each name is 1 to 255 ASCII characters (RFC 7301's
+   * length; ASCII as asyncio asks), or the call throws `RangeError`.
    *
    * @default {undefined}
    */
@@ -209,7 +210,7 @@ export interface CreateServerOptions {
   /**
    * Serve TLS with this certificate chain and key, both PEM (the key the
    * chain's first certificate was made for: a mismatch fails the call with
-   * `Deno.errors.InvalidData`, as `Deno.listenTls()` throws).
+   * `Deno.errors.InvalidData`, where `Deno.listenTls()` would fail too).
    * `handshakeTimeout` bounds each connection's TLS handshake, in seconds
    * from its accept (default 60, as asyncio's `ssl_handshake_timeout`): a
    * client that has not finished it by then is closed without reaching the
@@ -231,8 +232,8 @@ export interface CreateServerOptions {
     /**
      * The ALPN protocols the server accepts, preferred first; the one
      * chosen is each transport's `getExtraInfo("alpnProtocol")`. Each
-     * name is 1 to 255 ASCII characters (RFC 7301), or the call throws
-     * `RangeError`. Deno cannot ask clients for certificates, so there is
+     * name is 1 to 255 ASCII characters (RFC 7301's length; ASCII as
+     * asyncio asks), or the call throws `RangeError`. Deno cannot ask clients for certificates, so there is
      * no mutual TLS on the server side.
      *
      * @default {undefined}

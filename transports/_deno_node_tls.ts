@@ -211,6 +211,12 @@ export class NodeTlsConn {
   readonly #resumeRaw: () => void;
   // The TLS socket has written to the TCP socket.
   #sent = false;
+  /**
+   * Told each time the TCP socket took encrypted bytes (a `write()` is
+   * done only once all of it was sent: this is how a large one is seen
+   * moving).
+   */
+  onSent: (() => void) | null = null;
   // The alert a failed handshake sends, in flight: the TCP socket closes
   // after it.
   #alerting: Promise<void> | null = null;
@@ -247,6 +253,8 @@ export class NodeTlsConn {
     };
     // The end of the TCP stream ends a pending handshake, and its failure
     // fails the reads: the TLS socket says neither (it just closes).
+    // The first record's header, until it has come.
+    let header: number[] | null = [];
     const [raw, resumeRaw] = tcpDuplex(config.modules.Duplex, conn, {
       ended: (error) => {
         if (error !== undefined) this.#error ??= error;
@@ -254,6 +262,26 @@ export class NodeTlsConn {
         this.#poke();
       },
       wrote: () => this.#sent = true,
+      took: () => this.onSent?.(),
+      arrived: (bytes) => {
+        if (header === null) return true;
+        for (let i = 0; i < bytes.length && header.length < 5; i++) {
+          header.push(bytes[i]);
+        }
+        if (header.length < 5) return true;
+        const [type, , , high, low] = header;
+        header = null;
+        // RFC 8446 §5.1: a plaintext record (the ClientHello's) longer
+        // than 2^14 bytes gets record_overflow; node:tls takes up to
+        // 2^14 + 2048, the bound of TLS 1.2's encrypted records.
+        if (type !== 22 || ((high << 8) | low) <= 16384) return true;
+        const error = new Error(
+          "received corrupt message of type MessageTooLarge",
+        );
+        this.#alert(error);
+        failed(tlsError(error));
+        return false;
+      },
       released: (error) => {
         // A handshake the TLS socket gave up on before it said anything:
         // its 'error' handler sends the alert, then closes.
@@ -467,6 +495,13 @@ interface TcpDuplexHooks {
   ended(error?: Error): void;
   /** Bytes are being written. */
   wrote(): void;
+  /** The TCP socket took a chunk. */
+  took(): void;
+  /**
+   * Sees what the TCP socket brings before the TLS socket does; `false`
+   * stops reading (the owner ends the connection).
+   */
+  arrived(bytes: Uint8Array): boolean;
   /**
    * The duplex is destroyed (`error` is `null` unless a read failed): the
    * owner closes the socket.
@@ -512,6 +547,7 @@ function tcpDuplex(
             duplex.push(null);
             return;
           }
+          if (!hooks.arrived(bytes)) return;
           if (bytes.length > 0 && !duplex.push(bytes)) {
             reading = false;
             return;
@@ -531,7 +567,9 @@ function tcpDuplex(
             return;
           }
           // A copy: the TLS socket may keep what it is given.
-          const more = duplex.push(buffer.slice(0, n));
+          const bytes = buffer.slice(0, n);
+          if (!hooks.arrived(bytes)) return;
+          const more = duplex.push(bytes);
           if (n === buffer.length && n < READ_SIZE) {
             buffer = new Uint8Array(Math.min(n * 4, READ_SIZE));
           } else if (n < QUIET_READ_SIZE && buffer.length > n * 4) {
@@ -558,7 +596,7 @@ function tcpDuplex(
     },
     write(chunk: Uint8Array, _encoding, callback) {
       hooks.wrote();
-      writeAll(conn, chunk).then(() => callback(), (error) => {
+      writeAll(conn, chunk, hooks.took).then(() => callback(), (error) => {
         hooks.ended(error);
         callback(error);
       });
@@ -590,7 +628,14 @@ const READ_SIZE = 64 * 1024;
 /** What a quiet connection reads into (a ClientHello, a small request). */
 const QUIET_READ_SIZE = 4 * 1024;
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+async function writeAll(
+  conn: Deno.Conn,
+  data: Uint8Array,
+  took?: () => void,
+): Promise<void> {
   let at = 0;
-  while (at < data.length) at += await conn.write(data.subarray(at));
+  while (at < data.length) {
+    at += await conn.write(data.subarray(at));
+    took?.();
+  }
 }

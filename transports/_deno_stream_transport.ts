@@ -310,6 +310,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   readonly #lingerFor: number; // lingerOnClose
   #lingering: TimerHandle | null = null; // the linger's deadline, once ended
   #giveUp: TimerHandle | null = null; // a TLS close()'s deadline
+  #lastSent = 0; // loop time the peer last took bytes, once closing (TLS)
   #lingerMode = false; // close() reads on and drops
 
   // Writing.
@@ -416,7 +417,14 @@ export class DenoStreamTransport extends FlowControlledTransport
     this.#held = undefined;
     // As asyncio's ssl_shutdown_timeout: a peer that stopped reading must
     // not hold the connection for ever.
-    if (this.#tls !== undefined) this.#armGiveUp();
+    if (this.#tls !== undefined) {
+      this.#lastSent = this.#loop.time();
+      const conn = this.#conn;
+      if (conn instanceof NodeTlsConn) {
+        conn.onSent = () => this.#lastSent = this.#loop.time();
+      }
+      this.#armGiveUp(TLS_SHUTDOWN_TIMEOUT);
+    }
     if (this.#conn instanceof NodeTlsConn && !this.#eofWanted) {
       // node:tls's TLS (a server's connections) ends with a close_notify
       // after the buffer, sent as writeEof() sends it, so that a strict
@@ -446,10 +454,13 @@ export class DenoStreamTransport extends FlowControlledTransport
    * deadline runs from the `close()`, a peer still reading is not cut
    * off.
    */
-  #armGiveUp(): void {
-    this.#giveUp?.cancel();
-    this.#giveUp = this.#loop.callLater(TLS_SHUTDOWN_TIMEOUT, () => {
+  #armGiveUp(delay: number): void {
+    this.#giveUp = this.#loop.callLater(delay, () => {
       this.#giveUp = null;
+      const idle = this.#loop.time() - this.#lastSent;
+      if (idle < TLS_SHUTDOWN_TIMEOUT) {
+        return this.#armGiveUp(TLS_SHUTDOWN_TIMEOUT - idle);
+      }
       this.#forceClose(
         new TimeoutError(
           `Cannot close the TLS connection gracefully: the peer took none of the buffered data and close_notify for ${TLS_SHUTDOWN_TIMEOUT} s, so the connection was aborted`,
@@ -981,7 +992,7 @@ export class DenoStreamTransport extends FlowControlledTransport
     }
     const sent = this.#inFlight!;
     this.#size -= n;
-    if (this.#giveUp !== null) this.#armGiveUp();
+    if (this.#giveUp !== null) this.#lastSent = this.#loop.time();
     if (n < sent.length) {
       const rest = sent.subarray(n);
       this.#inFlight = rest;

@@ -307,6 +307,35 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "close() on a server's TLS transport does not cut off a client still reading one large write, 30 s after close()",
+  ignore: noSs !== null,
+  fn: async () => {
+    let giveUp = () => {};
+    await withSkippingLoop(async (loop) => {
+      const { server, protocols } = await tlsServer(loop, 5);
+      await withIdleClient(server, async (client) => {
+        await client.handshake();
+        const peer = await accepted(loop, protocols, 1);
+        giveUp = () => peer.transport.abort();
+        // One write, in flight whole: its progress is the TCP socket's.
+        peer.transport.write(new Uint8Array(32 << 20));
+        peer.transport.close();
+        await loop.skip(20);
+        // More than the sockets hold: the server's writes go on.
+        const buf = new Uint8Array(64 * 1024);
+        for (let n = 0; n < 4 << 20;) n += (await client.read(buf)) ?? 0;
+        for (let i = 0; i < 20; i++) await sleepTick(loop);
+        await loop.skip(20); // 40 s after close(), 20 s after the last read
+        assertEquals(peer.count("lost"), 0);
+        peer.transport.abort();
+        await peer.lost;
+      });
+    }, () => giveUp());
+  },
+});
+
 Deno.test("close() on a TLS client's transport gives up once the server has taken nothing for 30 s, as asyncio's ssl_shutdown_timeout: the protocol gets TimeoutError", async () => {
   let giveUp = () => {};
   await withSkippingLoop(async (loop) => {

@@ -307,6 +307,14 @@ Deno.test("A TLS server refuses a client none of whose ALPN protocols it accepts
   });
 });
 
+/** A record of `length` bytes that starts as a ClientHello would. */
+function clientHelloRecord(length: number): Uint8Array {
+  const record = new Uint8Array(5 + length);
+  record.set([0x16, 3, 1, length >> 8, length & 0xff, 1, 0]);
+  record.set([(length - 4) >> 8, (length - 4) & 0xff, 3, 3], 7);
+  return record;
+}
+
 Deno.test("A TLS server answers what is no ClientHello with a fatal alert, in plain text (as Deno's own TLS listener does), then closes", async () => {
   await withLoop(async (loop) => {
     const server = await tlsServer(loop, []);
@@ -321,6 +329,10 @@ Deno.test("A TLS server answers what is no ClientHello with a fatal alert, in pl
         // listener says decode_error).
         [new Uint8Array([0x16, 3, 1, 0xff, 0xff, 1, 0, 0xff, 0xfb]), 22],
         [new Uint8Array([0x16, 3, 1, 0x48, 0x01, 1]), 22],
+        // Just over 2^14 bytes, which node:tls beneath takes up to 2^14 +
+        // 2048 (TLS 1.2's bound for an encrypted record).
+        [clientHelloRecord(16385), 22],
+        [clientHelloRecord(18431), 22],
         // An SSL 3.0 ClientHello: handshake_failure.
         [
           new Uint8Array([
