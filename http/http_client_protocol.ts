@@ -5,7 +5,11 @@
  * @module
  */
 
-import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
+import {
+  CancelledError,
+  InvalidStateError,
+  TimeoutError,
+} from "../futures/errors.ts";
 import { Future } from "../futures/future.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
@@ -195,6 +199,16 @@ class RequestFuture extends Future<Response> {
 }
 
 /**
+ * Ends `future` as its request's aborted signal says: cancelled for a
+ * `CancelledError` (a task's `signal`), which no future may hold as its
+ * exception; else failed with the reason.
+ */
+function abortWith(future: Future<Response>, reason: unknown): void {
+  if (reason instanceof CancelledError) future.cancel(reason.message);
+  else future.setException(reason);
+}
+
+/**
  * What is wrong with a 101 (protocol switch) answering `pending`, for its
  * error: the server's fault when the request offered no upgrade, when the
  * 101 lacks its `Upgrade` or `Connection: upgrade` (RFC 9110 §7.8), or
@@ -241,21 +255,30 @@ class Pending {
   cancelled = false;
   /** The request's `Upgrade` field: the protocols it offered, or `null`. */
   readonly upgrade: string | null;
+  /** The request's signal. */
+  readonly signal: AbortSignal;
 
   constructor(
     future: Future<Response>,
     method: string,
     upgrade: string | null,
+    signal: AbortSignal,
   ) {
     this.future = future;
     this.method = method;
     this.upgrade = upgrade;
+    this.signal = signal;
   }
 
-  /** Fails the request, or its response's body once the head came. */
+  /**
+   * Fails the request, or its response's body once the head came. A
+   * request whose own signal is aborted (its abort event yet to come, as
+   * when one signal aborts several) fails with the signal's reason.
+   */
   fail(error: Error): void {
-    if (!this.future.done()) this.future.setException(error);
-    else this.body?.fail(error);
+    if (this.future.done()) this.body?.fail(error);
+    else if (this.signal.aborted) abortWith(this.future, this.signal.reason);
+    else this.future.setException(error);
   }
 }
 
@@ -590,18 +613,23 @@ export class HttpClientProtocol extends Protocol {
     const signal = request.signal;
     if (signal.aborted) {
       const aborted = new Future<Response>({ loop: this.#loop ?? undefined });
-      aborted.setException(signal.reason);
+      abortWith(aborted, signal.reason);
       return aborted;
     }
     const future = new RequestFuture(
       this.#loop ?? undefined,
       this.#requestCancelled,
     );
-    const pending = new Pending(future, method, upgrade);
+    const pending = new Pending(future, method, upgrade, signal);
     // Aborted before the response head: the request fails with the
     // signal's reason and is dropped as a cancelled one is.
     const onAbort = () => {
       if (future.done()) return;
+      // A task's signal aborts with its CancelledError: cancelled so.
+      if (signal.reason instanceof CancelledError) {
+        future.cancel(signal.reason.message);
+        return;
+      }
       future.setException(signal.reason);
       this.#requestCancelled(future);
     };

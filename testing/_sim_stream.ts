@@ -141,6 +141,11 @@ export class SimStream extends StreamEnd {
     return made;
   }
 
+  /** Closed or aborted here (its listener closed), not reset by the peer. */
+  closedHere(): boolean {
+    return this.closeCalled;
+  }
+
   // ---- Transport ----
 
   getExtraInfo(name: string, defaultValue?: unknown): unknown {
@@ -785,7 +790,9 @@ export class SimServer implements Server {
       String(addrText(end.getExtraInfo("peername") as Deno.Addr)),
     );
     this.#loop.callSoon(() => {
-      if (end.isClosing()) return;
+      // One reset meanwhile is still accepted, as Linux's accept() returns
+      // it: attach() makes it, then loses it.
+      if (end.closedHere()) return;
       let protocol: StreamProtocol;
       try {
         protocol = this.#factory();

@@ -1564,3 +1564,58 @@ Deno.test("HttpClientProtocol.close() while a streamed body waits for the transp
   assertEquals(errors, []);
   loop.close();
 });
+
+/** A client joined to a server that never answers, on a virtual loop. */
+async function silentServer() {
+  const loop = new VirtualTimeLoop();
+  const server = new FakeServer("");
+  const client = new HttpClientProtocol({ loop });
+  transportPair(client, server, { loop });
+  await loop.advance(0);
+  return { loop, server, client };
+}
+
+Deno.test("HttpClientProtocol takes a request whose signal was aborted with a CancelledError (a task's signal) as cancelled", async () => {
+  const { loop, client } = await silentServer();
+  const controller = new AbortController();
+  controller.abort(new CancelledError("task cancelled"));
+  const future = client.request(
+    new Request("http://h/", { signal: controller.signal }),
+  );
+  assert(future.cancelled());
+  client.close();
+  await loop.advance(1);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol cancels a written request when its signal aborts with a CancelledError, and closes the connection", async () => {
+  const { loop, client, server } = await silentServer();
+  const controller = new AbortController();
+  const future = client.request(
+    new Request("http://h/", { signal: controller.signal }),
+  );
+  await loop.advance(0);
+  assert(server.text.startsWith("GET / HTTP/1.1"));
+  controller.abort(new CancelledError("task cancelled"));
+  await loop.advance(0);
+  assert(future.cancelled());
+  assertEquals(client.transport, null);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol fails every request of one aborted signal with its reason, as fetch() does", async () => {
+  const { loop, client } = await silentServer();
+  const controller = new AbortController();
+  const a = client.request(
+    new Request("http://h/a", { signal: controller.signal }),
+  );
+  const b = client.request(
+    new Request("http://h/b", { signal: controller.signal }),
+  );
+  await loop.advance(0);
+  controller.abort();
+  await loop.advance(0);
+  assertEquals((a.exception() as Error).name, "AbortError");
+  assertEquals((b.exception() as Error).name, "AbortError");
+  loop.close();
+});

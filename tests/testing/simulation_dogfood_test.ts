@@ -916,3 +916,39 @@ Deno.test("HttpClientProtocol under simulation: a Request's signal aborted befor
     "200 late",
   ]);
 });
+
+// The client's host crashes while its connection waits in the server's
+// backlog (accepted by the kernel, not yet by the application). Linux
+// keeps such a socket in the accept queue: accept() returns it and its
+// first read finds the reset (asyncio: connection_made, then
+// connection_lost(ConnectionResetError)).
+Deno.test("Simulation: a connection reset in the server's backlog is made, then lost, once", async () => {
+  const sim = new Simulation({ seed: 1, link: { latency: 0.01 } });
+  const calls: string[] = [];
+  sim.host("db", async (loop) => {
+    const server = await loop.createServer(
+      () =>
+        new (class extends Protocol {
+          override connectionMade() {
+            calls.push("made");
+          }
+          override connectionLost(e?: Error) {
+            calls.push(`lost ${e?.name}`);
+          }
+        })(),
+      "0.0.0.0",
+      5432,
+      { startServing: false },
+    );
+    await sleep(1);
+    server.startServing();
+  });
+  sim.host("app", async (loop) => {
+    await loop.createConnection(() => new Protocol(), "db", 5432);
+  });
+  sim.host("chaos", (loop) => {
+    loop.callLater(0.5, () => sim.crash("app"));
+  });
+  await sim.run({ until: 5 });
+  assertEquals(calls, ["made", "lost ConnectionReset"]);
+});
