@@ -410,7 +410,6 @@ export class SimDatagram extends FlowControlledTransport
     this.#closed = true;
     this.#queue = [];
     this.#queued = 0;
-    this.#flow.close();
     this.#finish();
   }
 
