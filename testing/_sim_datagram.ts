@@ -399,8 +399,7 @@ export class SimDatagram extends FlowControlledTransport
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    // No more datagrams: the producer stops, but the protocol still hears
-    // resumeWriting() as the queue drains, until connectionLost.
+    // The producer stops; resumeWriting() still comes until connectionLost.
     this.#flow.endWrites();
     // What is queued goes out first, at the next iteration.
     if (this.#queue.length === 0) this.#finish();
@@ -411,7 +410,6 @@ export class SimDatagram extends FlowControlledTransport
     this.#closed = true;
     this.#queue = [];
     this.#queued = 0;
-    this.#flow.close();
     this.#finish();
   }
 

@@ -147,8 +147,7 @@ export abstract class StreamEnd extends FlowControlledTransport
     this.reading = false;
     this.delivery?.cancel();
     this.delivery = null;
-    // No more writes: the producer stops, but the protocol still hears
-    // resumeWriting() as the buffer drains, until connectionLost.
+    // The producer stops; resumeWriting() still comes until connectionLost.
     this.flow.endWrites();
     this.startClose();
   }

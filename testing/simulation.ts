@@ -292,9 +292,8 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * yet queues up to its `backlog`, and beyond it drops the SYN, which is
  * sent again after 1, 2, 4, … 32 s, as on Linux, as is a SYN to a host
  * that is down, so a connect reaches a host that restarts), and finite
- * buffers (a
- * reader that does not read fills its receive buffer, then the writer's buffer grows and its protocol
- * gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
+ * buffers (a reader that does not read fills its receive buffer, then the
+ * writer's buffer grows and its protocol gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
  * from a real kernel (after the peer's end of stream, Linux's `EPIPE`:
  * the next write fails the connection with `BrokenPipe`), and so does the
  * peer of a socket closed or aborted with bytes it never read (RFC 2525,

@@ -315,6 +315,37 @@ class Output {
   }
 }
 
+/**
+ * Runs a server example: waits for the port it prints (`listening`'s
+ * first group), lets `drive` talk to it, then checks that it exited with
+ * 0; returns its output.
+ */
+async function serveExample(
+  file: string,
+  command: Command,
+  listening: RegExp,
+  drive: (child: Deno.ChildProcess, out: Output, port: number) => Promise<void>,
+  boundMs?: number,
+): Promise<string> {
+  const { code, stdout, stderr } = await runExample(
+    file,
+    command,
+    async (child) => {
+      const out = new Output(child);
+      await drive(child, out, +(await out.until(listening))[1]);
+      return await out.ended;
+    },
+    boundMs,
+  );
+  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
+  return stdout;
+}
+
+/** What the HTTP examples print once they listen, with the port. */
+const HTTP_ON = /http:\/\/127\.0\.0\.1:(\d+)\//;
+/** What examples/compile_server.ts prints once it listens. */
+const COMPILE_SERVER_ON = /http:\/\/0\.0\.0\.0:(\d+)\//;
+
 /** The documented command with `--port` set to 0 (any free port). */
 async function onAnyPort(file: string, extra: string[] = []) {
   const command = await documentedCommand(file);
@@ -364,20 +395,17 @@ Deno.test("examples/http_server.ts on Ctrl-C closes an idle keep-alive connectio
   const file = "examples/http_server.ts";
   let signalled = 0;
   let closed = 0;
-  const { code, stdout, stderr } = await runExample(
+  const stdout = await serveExample(
     file,
     await onAnyPort(file),
-    async (child) => {
-      const out = new Output(child);
-      const port = +(await out.until(/http:\/\/127\.0\.0\.1:(\d+)\//))[1];
+    HTTP_ON,
+    async (child, _out, port) => {
       const conn = await keepAlive(port);
       signalled = performance.now();
       child.kill("SIGINT");
       closed = await closedAt(conn);
-      return await out.ended;
     },
   );
-  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
   assert(stdout.includes("Stopping: interrupted"), stdout);
   // Not after the server's 5 s keep-alive timeout.
   const waited = closed - signalled;
@@ -405,22 +433,19 @@ async function slowInFlight(
 Deno.test("examples/compile_server.ts on SIGTERM finishes the request in flight, then stops", async () => {
   const file = "examples/compile_server.ts";
   let slow = "";
-  const { code, stdout, stderr } = await runExample(
+  const stdout = await serveExample(
     file,
     await onAnyPort(file),
-    async (child) => {
-      const out = new Output(child);
-      const port = +(await out.until(/http:\/\/0\.0\.0\.0:(\d+)\//))[1];
+    COMPILE_SERVER_ON,
+    async (child, _out, port) => {
       const idle = await keepAlive(port);
       const idleClosed = closedAt(idle);
       const { answer } = await slowInFlight(port);
       child.kill("SIGTERM");
       slow = await answer;
       await idleClosed;
-      return await out.ended;
     },
   );
-  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
   assertMatch(
     slow,
     /^HTTP\/1\.1 200 [\s\S]*connection: close[\s\S]*slow but done/i,
@@ -432,21 +457,18 @@ Deno.test("examples/compile_server.ts on SIGTERM finishes the request in flight,
 
 Deno.test("examples/serve_workers.ts --requests 0 serves until SIGINT, then closes its workers", async () => {
   const file = "examples/serve_workers.ts";
-  const { code, stdout, stderr } = await runExample(
+  const stdout = await serveExample(
     file,
     noRequestLimit(await documentedCommand(file)),
-    async (child) => {
-      const out = new Output(child);
-      const port = +(await out.until(/http:\/\/127\.0\.0\.1:(\d+)\//))[1];
+    HTTP_ON,
+    async (child, out, port) => {
       await out.until(/Ctrl-C closes them gracefully/);
       const conn = await keepAlive(port);
       const closed = closedAt(conn);
       child.kill("SIGINT");
       await closed;
-      return await out.ended;
     },
   );
-  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
   assert(stdout.includes("all workers closed"), stdout);
 });
 
@@ -457,16 +479,15 @@ Deno.test("examples/serve_workers.ts --requests 0 serves until SIGINT, then clos
  */
 async function chatWithSilentClient(
   stop: (child: Deno.ChildProcess, out: Output) => Promise<void>,
-): Promise<Outcome & { heard: string }> {
+): Promise<void> {
   const file = "examples/chat_server.ts";
   const encoder = new TextEncoder();
   let heard = "";
-  const outcome = await runExample(
+  const stdout = await serveExample(
     file,
     await onAnyPort(file, ["--serve"]),
-    async (child) => {
-      const out = new Output(child);
-      const port = +(await out.until(/chat on 127\.0\.0\.1:(\d+)/))[1];
+    /chat on 127\.0\.0\.1:(\d+)/,
+    async (child, out, port) => {
       const connect = () => Deno.connect({ hostname: "127.0.0.1", port });
       // One who talks and listens, one who never reads.
       const ann = await connect();
@@ -488,22 +509,16 @@ async function chatWithSilentClient(
       await stop(child, out);
       heard = await annHeard;
       try {
-        return await out.ended; // The silent client still connected.
+        await out.ended; // The silent client still connected.
       } finally {
         silent.close();
       }
     },
     20_000, // The server's grace is 5 s.
   );
-  assertEquals(
-    outcome.code,
-    0,
-    `${file} failed:\n${outcome.stdout}\n${outcome.stderr}`,
-  );
   assertMatch(heard, /\* you are now ann\r\n/);
   assertMatch(heard, /\* in the room: ann, guest-2\r\n/);
-  assert(outcome.stdout.includes("server: closed"), outcome.stdout);
-  return { ...outcome, heard };
+  assert(stdout.includes("server: closed"), stdout);
 }
 
 Deno.test("examples/chat_server.ts --serve chats, and on Ctrl-C closes even a client that stopped reading", async () => {
@@ -568,12 +583,11 @@ Deno.test("README's echo server echoes, and Ctrl-C stops it with a client connec
       "--config",
       new URL("deno.json", root).pathname,
     ];
-    const { code: status, stdout, stderr } = await runExample(
+    await serveExample(
       file,
       { flags, args: [] },
-      async (child) => {
-        const out = new Output(child);
-        const port = +(await out.until(/^port (\d+)$/m))[1];
+      /^port (\d+)$/m,
+      async (child, _out, port) => {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port });
         await conn.write(new TextEncoder().encode("ping"));
         const buffer = new Uint8Array(16);
@@ -581,14 +595,8 @@ Deno.test("README's echo server echoes, and Ctrl-C stops it with a client connec
         assertEquals(new TextDecoder().decode(buffer.subarray(0, n!)), "ping");
         child.kill("SIGINT");
         await closedAt(conn); // The server hangs up.
-        return await out.ended;
       },
       20_000,
-    );
-    assertEquals(
-      status,
-      0,
-      `README's echo server failed:\n${stdout}\n${stderr}`,
     );
   } finally {
     await Deno.remove(file);
@@ -616,21 +624,18 @@ Deno.test("examples/json_rpc_tcp.ts on Ctrl-C while it waits for the server to c
 Deno.test("examples/compile_server.ts: a second SIGTERM cuts off the request in flight, and the server still stops cleanly", async () => {
   const file = "examples/compile_server.ts";
   let slow = "";
-  const { code, stdout, stderr } = await runExample(
+  const stdout = await serveExample(
     file,
     await onAnyPort(file),
-    async (child) => {
-      const out = new Output(child);
-      const port = +(await out.until(/http:\/\/0\.0\.0\.0:(\d+)\//))[1];
+    COMPILE_SERVER_ON,
+    async (child, out, port) => {
       const answer = (await slowInFlight(port)).answer.catch(() => "");
       child.kill("SIGTERM");
       await out.until(/1 request\(s\) in flight/);
       child.kill("SIGTERM");
       slow = await answer;
-      return await out.ended;
     },
   );
-  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
   assertEquals(slow, "", "the request in flight was answered");
   assertMatch(stdout, /SIGTERM again: cutting off the connections/);
   assertMatch(stdout, /all connections closed/);
@@ -639,12 +644,11 @@ Deno.test("examples/compile_server.ts: a second SIGTERM cuts off the request in 
 Deno.test("examples/http_server.ts --requests 0 serves until Ctrl-C", async () => {
   const file = "examples/http_server.ts";
   let answers = "";
-  const { code, stdout, stderr } = await runExample(
+  const stdout = await serveExample(
     file,
     noRequestLimit(await onAnyPort(file)),
-    async (child) => {
-      const out = new Output(child);
-      const port = +(await out.until(/http:\/\/127\.0\.0\.1:(\d+)\//))[1];
+    HTTP_ON,
+    async (child, out, port) => {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       await conn.write(new TextEncoder().encode(
         "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /time HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -660,10 +664,8 @@ Deno.test("examples/http_server.ts --requests 0 serves until Ctrl-C", async () =
       }
       child.kill("SIGINT");
       await closedAt(conn);
-      return await out.ended;
     },
   );
-  assertEquals(code, 0, `${file} failed:\n${stdout}\n${stderr}`);
   assertEquals((answers.match(/HTTP\/1\.1 200 /g) ?? []).length, 2, answers);
   assert(!/connection: close/i.test(answers), answers);
   assert(stdout.includes("Stopping: interrupted"), stdout);

@@ -266,8 +266,7 @@ class DenoDatagramTransport extends FlowControlledTransport
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    // No more datagrams: the producer stops, but the protocol still hears
-    // resumeWriting() as the queue drains, until connectionLost.
+    // The producer stops; resumeWriting() still comes until connectionLost.
     this.#flow.endWrites();
     if (!this.#sending) this.#closeConn();
   }

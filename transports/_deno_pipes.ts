@@ -449,8 +449,7 @@ export class WritePipeTransport extends FlowControlledTransport
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    // No more writes: the producer stops, but the protocol still hears
-    // resumeWriting() as the buffer drains, until connectionLost.
+    // The producer stops; resumeWriting() still comes until connectionLost.
     this.#flow.endWrites();
     if (this.#inFlight === 0) this.#closeWriter();
   }
@@ -541,9 +540,11 @@ export class WritePipeTransport extends FlowControlledTransport
     if (this.#lost || this.#failed) return;
     // The op writes what the resource takes at once: the rest goes next.
     const rest = this.#opData.subarray(n);
-    // An empty view would still hold the whole chunk's buffer.
-    this.#opData = rest.length === 0 ? EMPTY : rest;
-    if (rest.length === 0) return this.#onWritten();
+    if (rest.length === 0) {
+      // An empty view would still hold the whole chunk's buffer.
+      this.#opData = EMPTY;
+      return this.#onWritten();
+    }
     this.#inFlight = rest.length;
     this.#startOp(rest);
     this.#flow.update(this.getWriteBufferSize());
@@ -559,17 +560,8 @@ export class WritePipeTransport extends FlowControlledTransport
 
   #onWriteError = (error: unknown): void => {
     this.#inFlight = 0;
-    if (this.#lost || this.#failed || this.#writerClosed) return;
-    const exc = toError(error);
-    if (!isIoError(exc)) {
-      this.#loop.callExceptionHandler({
-        message: "Fatal write error on pipe transport",
-        exception: exc,
-        transport: this,
-        protocol: this.#protocol,
-      });
-    }
-    this.#drop(exc);
+    if (this.#writerClosed) return;
+    this.fail(toError(error), "Fatal write error on pipe transport");
   };
 
   #closeWriter(): void {

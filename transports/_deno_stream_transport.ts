@@ -285,8 +285,8 @@ export class DenoStreamTransport extends FlowControlledTransport
   #upgrade: ((conn: Deno.Conn | null, error?: unknown) => void) | null = null;
   // The transport that took the connection over; reading control goes to it.
   #successor: DenoStreamTransport | null = null;
-  // Where close() and abort() go once a server-side TLS upgrade took the
-  // connection (the server that tracks this transport ends the new one).
+  // Where close() and abort() go once a TLS upgrade took the connection
+  // (a server that tracks this transport ends the new one).
   #forward: { close(): void; abort(): void } | null = null;
   // A server-side TLS upgrade: what the socket brings from now on is the
   // client's TLS, for whoever takes the connection (see `releaseToTls()`).
@@ -411,17 +411,15 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (this.#forward !== null) return this.#forward.close();
     if (this.#closing) return;
     this.#closing = true;
-    // No more writes: the producer stops, but the protocol still hears
-    // resumeWriting() as the buffer drains, until connectionLost.
+    // The producer stops; resumeWriting() still comes until connectionLost.
     this.#flow?.endWrites();
     this.#held = undefined;
     // As asyncio's ssl_shutdown_timeout: a peer that stopped reading must
     // not hold the connection for ever.
     if (this.#tls !== undefined) {
       this.#lastSent = this.#loop.time();
-      const conn = this.#conn;
-      if (conn instanceof NodeTlsConn) {
-        conn.onSent = () => this.#lastSent = this.#loop.time();
+      if (this.#conn instanceof NodeTlsConn) {
+        this.#conn.onSent = () => this.#lastSent = this.#loop.time();
       }
       this.#armGiveUp(TLS_SHUTDOWN_TIMEOUT);
     }

@@ -184,15 +184,18 @@ Deno.test("StreamReaderProtocol keeps the connection half-open at EOF", () => {
   loop.close();
 });
 
-Deno.test("StreamReaderProtocol drainHelper() waits between pauseWriting and resumeWriting", async () => {
+/** A protocol on a new virtual loop, for its drain waits. */
+function drainingProtocol() {
   const loop = new VirtualTimeLoop();
-  const protocol = new StreamReaderProtocol(
-    new StreamReader({ loop }),
-    undefined,
-    {
-      loop,
-    },
-  );
+  const reader = new StreamReader({ loop });
+  return {
+    loop,
+    protocol: new StreamReaderProtocol(reader, undefined, { loop }),
+  };
+}
+
+Deno.test("StreamReaderProtocol drainHelper() waits between pauseWriting and resumeWriting", async () => {
+  const { loop, protocol } = drainingProtocol();
   assert(protocol.drainHelper().done());
   protocol.pauseWriting();
   const a = protocol.drainHelper();
@@ -215,12 +218,7 @@ Deno.test("StreamReaderProtocol drainHelper() waits between pauseWriting and res
 });
 
 Deno.test("StreamReaderProtocol resumeWriting() wakes every waiting drain, not just one (asyncio's test_multiple_drain)", async () => {
-  const loop = new VirtualTimeLoop();
-  const protocol = new StreamReaderProtocol(
-    new StreamReader({ loop }),
-    undefined,
-    { loop },
-  );
+  const { loop, protocol } = drainingProtocol();
   protocol.pauseWriting();
   let drained = 0;
   const drainers = Array.from(
@@ -238,12 +236,7 @@ Deno.test("StreamReaderProtocol resumeWriting() wakes every waiting drain, not j
 });
 
 Deno.test("StreamReaderProtocol lets go of drain waits cancelled while paused (waitFor(writer.drain(), t) retried against a peer that never reads)", async () => {
-  const loop = new VirtualTimeLoop();
-  const protocol = new StreamReaderProtocol(
-    new StreamReader({ loop }),
-    undefined,
-    { loop },
-  );
+  const { loop, protocol } = drainingProtocol();
   protocol.pauseWriting();
   const kept = protocol.drainHelper();
   const refs: WeakRef<object>[] = [];

@@ -79,6 +79,19 @@ async function assertDeterministic(
   assert(a.trace !== c.trace, "seeds 3 and 4 gave the same trace");
 }
 
+/**
+ * Runs `setup` on seed 1 and gives `check` its result (through JSON, as
+ * the replays compare it), then checks that the runs replay.
+ */
+async function checkScenario(
+  setup: (sim: Simulation) => () => unknown,
+  check: (result: ReturnType<typeof JSON.parse>) => void,
+): Promise<void> {
+  const { result } = await replay(1, setup);
+  check(JSON.parse(result));
+  await assertDeterministic(setup);
+}
+
 // ---- The HTTP server's own timeouts, on the virtual clock -------------
 
 function httpServer(
@@ -114,15 +127,14 @@ function headersTimeoutScenario(sim: Simulation) {
 }
 
 Deno.test("HTTP server under simulation: headersTimeout answers 408 and closes after virtual seconds", async () => {
-  const { result } = await replay(1, headersTimeoutScenario);
-  const r = JSON.parse(result);
-  assertEquals(r.received, "HTTP/1.1 408 Request Timeout");
-  assertEquals(r.lost, "clean");
-  assert(
-    r.after >= 2 && r.after < 2 + 2 / 8 + 0.05,
-    `closed after ${r.after} s`,
-  );
-  await assertDeterministic(headersTimeoutScenario);
+  await checkScenario(headersTimeoutScenario, (r) => {
+    assertEquals(r.received, "HTTP/1.1 408 Request Timeout");
+    assertEquals(r.lost, "clean");
+    assert(
+      r.after >= 2 && r.after < 2 + 2 / 8 + 0.05,
+      `closed after ${r.after} s`,
+    );
+  });
 });
 
 function keepAliveScenario(sim: Simulation) {
@@ -145,15 +157,14 @@ function keepAliveScenario(sim: Simulation) {
 }
 
 Deno.test("HTTP server under simulation: keepAliveTimeout closes an idle connection after virtual seconds", async () => {
-  const { result } = await replay(1, keepAliveScenario);
-  const r = JSON.parse(result);
-  assertEquals(r.status, 200);
-  // The server's ticker fires a timeout at most an eighth of it late.
-  assert(
-    r.closedAfter >= 3 - 0.01 && r.closedAfter < 3 + 3 / 8 + 0.01,
-    `closed after ${r.closedAfter} s`,
-  );
-  await assertDeterministic(keepAliveScenario);
+  await checkScenario(keepAliveScenario, (r) => {
+    assertEquals(r.status, 200);
+    // The server's ticker fires a timeout at most an eighth of it late.
+    assert(
+      r.closedAfter >= 3 - 0.01 && r.closedAfter < 3 + 3 / 8 + 0.01,
+      `closed after ${r.closedAfter} s`,
+    );
+  });
 });
 
 function writeTimeoutScenario(sim: Simulation) {
@@ -197,16 +208,15 @@ function writeTimeoutScenario(sim: Simulation) {
 }
 
 Deno.test("HTTP server under simulation: writeTimeout aborts a connection whose link is held", async () => {
-  const { result } = await replay(1, writeTimeoutScenario);
-  const r = JSON.parse(result);
-  assert(r.lostAt >= 0, "the server never lost the connection");
-  const after = r.lostAt - r.heldAt;
-  // The last acknowledgement before the hold came a latency before it.
-  assert(
-    after >= 2 - 0.002 && after < 2 + 2 / 8 + 0.01,
-    `aborted ${after} s after the hold`,
-  );
-  await assertDeterministic(writeTimeoutScenario);
+  await checkScenario(writeTimeoutScenario, (r) => {
+    assert(r.lostAt >= 0, "the server never lost the connection");
+    const after = r.lostAt - r.heldAt;
+    // The last acknowledgement before the hold came a latency before it.
+    assert(
+      after >= 2 - 0.002 && after < 2 + 2 / 8 + 0.01,
+      `aborted ${after} s after the hold`,
+    );
+  });
 });
 
 void assertInstanceOf;
@@ -274,18 +284,17 @@ function rpcScenario(sim: Simulation) {
 }
 
 Deno.test("JSON-RPC under simulation: calls both ways, a batch, a call timing out across a partition on the virtual clock", async () => {
-  const { result } = await replay(1, rpcScenario);
-  const r = JSON.parse(result);
-  const log = r.pop();
-  assertEquals(r, [3, "error -32601", null, 49]);
-  assertEquals(log.results, [0, 1, 4, 9, 16]);
-  assertEquals(log.timeoutError, "TimeoutError");
-  assert(
-    Math.abs(log.timedOutAfter - 0.5) < 1e-9,
-    `timed out after ${log.timedOutAfter} s`,
-  );
-  assertEquals(log.afterRepair, 42);
-  await assertDeterministic(rpcScenario);
+  await checkScenario(rpcScenario, (r) => {
+    const log = r.pop();
+    assertEquals(r, [3, "error -32601", null, 49]);
+    assertEquals(log.results, [0, 1, 4, 9, 16]);
+    assertEquals(log.timeoutError, "TimeoutError");
+    assert(
+      Math.abs(log.timedOutAfter - 0.5) < 1e-9,
+      `timed out after ${log.timedOutAfter} s`,
+    );
+    assertEquals(log.afterRepair, 42);
+  });
 });
 
 function crashScenario(sim: Simulation) {
@@ -340,18 +349,17 @@ function crashScenario(sim: Simulation) {
 }
 
 Deno.test("streams under simulation: the server host crashes and restarts while its client retries; errors are a network's", async () => {
-  const { result } = await replay(1, crashScenario);
-  const r = JSON.parse(result);
-  assertEquals(r.answers, Array.from({ length: 30 }, (_, i) => `Q${i}`));
-  assert(r.errors.length > 0, "no error: the crash did not hit");
-  for (const name of r.errors) {
-    assert(
-      ["ConnectionReset", "ConnectionRefused", "BrokenPipe", "TimeoutError"]
-        .includes(name),
-      `a retry saw ${name}: ${r.errors}`,
-    );
-  }
-  await assertDeterministic(crashScenario);
+  await checkScenario(crashScenario, (r) => {
+    assertEquals(r.answers, Array.from({ length: 30 }, (_, i) => `Q${i}`));
+    assert(r.errors.length > 0, "no error: the crash did not hit");
+    for (const name of r.errors) {
+      assert(
+        ["ConnectionReset", "ConnectionRefused", "BrokenPipe", "TimeoutError"]
+          .includes(name),
+        `a retry saw ${name}: ${r.errors}`,
+      );
+    }
+  });
 });
 
 Deno.test("Simulation streams: a connect to a host that is down sends its SYN again, and connects once the host is back, as TCP does", async () => {
@@ -445,12 +453,11 @@ function engineScenario(sim: Simulation) {
 }
 
 Deno.test("AsyncEngine under simulation: callbacks run on the host's loop; a callback's timeout is virtual time", async () => {
-  const { result } = await replay(1, engineScenario);
-  const r = JSON.parse(result);
-  assertEquals(r.got, ["WELCOME HELLO", "WELCOME HELLO", "WELCOME HELLO"]);
-  assertEquals(r.failure, "TimeoutError");
-  assert(Math.abs(r.failedAfter - 2) < 1e-9, `failed after ${r.failedAfter}`);
-  await assertDeterministic(engineScenario);
+  await checkScenario(engineScenario, (r) => {
+    assertEquals(r.got, ["WELCOME HELLO", "WELCOME HELLO", "WELCOME HELLO"]);
+    assertEquals(r.failure, "TimeoutError");
+    assert(Math.abs(r.failedAfter - 2) < 1e-9, `failed after ${r.failedAfter}`);
+  });
 });
 
 // ---- TaskGroup, timeout() and Queue inside hosts; shutdown({ grace }) --
@@ -526,11 +533,10 @@ function fanOutScenario(sim: Simulation) {
 }
 
 Deno.test("TaskGroup, Queue and timeout() under simulation: workers fan out HTTP requests; a scope times out across a partition", async () => {
-  const { result } = await replay(1, fanOutScenario);
-  const r = JSON.parse(result);
-  assertEquals(r.results, ["w1", "w1", "w2", "w2", "w3", "w3"]);
-  assert(r.scoped.startsWith("TimeoutError"), r.scoped);
-  await assertDeterministic(fanOutScenario);
+  await checkScenario(fanOutScenario, (r) => {
+    assertEquals(r.results, ["w1", "w1", "w2", "w2", "w3", "w3"]);
+    assert(r.scoped.startsWith("TimeoutError"), r.scoped);
+  });
 });
 
 function shutdownScenario(sim: Simulation) {
@@ -591,15 +597,14 @@ function shutdownScenario(sim: Simulation) {
 }
 
 Deno.test("Server.shutdown({ grace }) under simulation: the request that finishes in time is answered with Connection: close, the late one is cut at the grace period", async () => {
-  const { result } = await replay(1, shutdownScenario);
-  const r = JSON.parse(result);
-  assertEquals(r.statuses, ["200 waited 1.5 close", "ConnectionRefused"]);
-  assertEquals(r.slowError, "ConnectionReset");
-  assert(
-    Math.abs(r.closedAt - r.shutdownAt - 2) < 0.05,
-    `closed ${r.closedAt - r.shutdownAt} s after shutdown began`,
-  );
-  await assertDeterministic(shutdownScenario);
+  await checkScenario(shutdownScenario, (r) => {
+    assertEquals(r.statuses, ["200 waited 1.5 close", "ConnectionRefused"]);
+    assertEquals(r.slowError, "ConnectionReset");
+    assert(
+      Math.abs(r.closedAt - r.shutdownAt - 2) < 0.05,
+      `closed ${r.closedAt - r.shutdownAt} s after shutdown began`,
+    );
+  });
 });
 
 Deno.test("Simulation streams: a connection reset as its handshake completes is made, then lost with ConnectionReset, as a socket reset before its first read", async () => {
