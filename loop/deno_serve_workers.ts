@@ -243,6 +243,15 @@ async function pump(
   await to.closeWrite();
 }
 
+/** Closes `conn`, which may be closed already. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already.
+  }
+}
+
 /**
  * Where a relay reaches the workers listening on `hostname`: there, or the
  * loopback for a wildcard. (Not the address the client came to: an IPv6
@@ -858,14 +867,10 @@ class Supervisor implements WorkerSupervisor {
   async #relay(client: Deno.Conn, hostname: string): Promise<void> {
     if (!this.#relayed.has(client)) return; // The supervisor exited.
     let upstream: Deno.Conn | null = null;
+    let toWorker: Promise<void> = Promise.resolve();
     const end = () => {
       for (const conn of [client, upstream]) {
-        if (conn === null || !this.#relayed.delete(conn)) continue;
-        try {
-          conn.close();
-        } catch {
-          // Closed already.
-        }
+        if (conn !== null && this.#relayed.delete(conn)) closeQuietly(conn);
       }
     };
     try {
@@ -879,40 +884,28 @@ class Supervisor implements WorkerSupervisor {
       this.#relayed.add(upstream);
       // A client that keeps its end open once the worker closed its own
       // would otherwise keep the relay too.
-      const toWorker = pump(client, upstream).catch(end);
-      try {
-        await pump(upstream, client, end);
-        // The worker's end is done; the client's bytes still go to it
-        // until the client's EOF, a failed write (the worker closed), or
-        // RELAY_LINGER_MS.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          toWorker,
-          new Promise((resolve) =>
-            timer = setTimeout(resolve, RELAY_LINGER_MS)
-          ),
-        ]);
-        clearTimeout(timer);
-      } finally {
-        end();
-        await toWorker;
-      }
+      toWorker = pump(client, upstream).catch(end);
+      await pump(upstream, client, end);
+      // The worker's end is done; the client's bytes still go to it until
+      // the client's EOF, a failed write (the worker closed), or
+      // RELAY_LINGER_MS.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        toWorker,
+        new Promise((resolve) => timer = setTimeout(resolve, RELAY_LINGER_MS)),
+      ]);
+      clearTimeout(timer);
     } catch {
       // Reset, or closed on exit: the other end goes too.
     } finally {
       end();
+      await toWorker;
     }
   }
 
   /** Closes every relay's connections: the supervisor has exited. */
   #closeRelays(): void {
-    for (const conn of this.#relayed) {
-      try {
-        conn.close();
-      } catch {
-        // Closed already.
-      }
-    }
+    for (const conn of this.#relayed) closeQuietly(conn);
     this.#relayed.clear();
   }
 
@@ -977,7 +970,6 @@ class Supervisor implements WorkerSupervisor {
     }
     if (this.#settled) return;
     this.#settled = true;
-    this.#releasePort(false);
     this.#closeRelays();
     this.#holding.then(() => {
       this.#exited.resolve();
