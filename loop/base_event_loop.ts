@@ -13,6 +13,7 @@ import {
 } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
+  checkBoolean,
   Deque,
   foreignTurnRequested,
   hostHop,
@@ -830,13 +831,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @throws {TypeError} When `enabled` is not a boolean.
    */
   setDebug(enabled: boolean): void {
-    if (typeof enabled !== "boolean") {
-      throw new TypeError(
-        `Cannot call setDebug(): enabled must be a boolean, received ${
-          formatReceived(enabled)
-        }`,
-      );
-    }
+    checkBoolean(enabled, "call setDebug()", "enabled");
     this.#debug = enabled;
   }
 
