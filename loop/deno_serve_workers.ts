@@ -291,11 +291,6 @@ type WorkerMessage =
   | {
     type: "failed";
     error: { name: string; message: string; stack?: string };
-    /**
-     * The worker is ending itself: its sockets may be gone already (the
-     * supervisor holds the port all the same).
-     */
-    ended?: boolean;
   }
   | { type: "closed" };
 
@@ -781,7 +776,7 @@ class Supervisor implements WorkerSupervisor {
    * worker's socket, or in its place when it ended itself (a worker that
    * listens without `reusePort` makes this fail, and nothing is held),
    * and keeps what it accepts, unread, for the worker that serves next:
-   * closing it at once lost the request, and the restarted worker
+   * closing it at once would lose the request, and the restarted worker
    * listens before it is ready, the kernel meanwhile giving the holder's
    * socket a share of the connections. Released as soon as a worker is
    * ready, its connections then relayed to it (#relay), and on close,
