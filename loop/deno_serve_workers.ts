@@ -626,7 +626,6 @@ class Supervisor implements WorkerSupervisor {
     };
     worker.onerror = (event) => {
       event.preventDefault();
-      // An error that reached here ended the worker: its sockets may be gone.
       if (slot.worker === worker) {
         this.#crash(slot, event.error ?? new Error(event.message));
       }
@@ -751,8 +750,8 @@ class Supervisor implements WorkerSupervisor {
     }
     slot.state = "waiting";
     if (served && !this.#slots.some((other) => other.state === "running")) {
-      // Its socket is still bound, and joined before it goes with the
-      // worker, or, when the worker ended itself, may be gone already.
+      // Join its socket before it goes with the worker, or take its
+      // place when the worker ended itself and closed it already.
       this.#holdPort();
     }
     worker?.terminate();
@@ -824,11 +823,8 @@ class Supervisor implements WorkerSupervisor {
 
   /**
    * Closes the holders; `relay`: a worker is ready, and what they
-   * accepted is relayed to it, else closed. A connection the kernel
-   * completes on a holder's socket in the instant between its last accept
-   * and its close is still reset, as when any listener closes (Linux
-   * hands it to the worker's socket instead with
-   * `net.ipv4.tcp_migrate_req = 1`).
+   * accepted is relayed to it, else closed. (What a closing holder still
+   * resets: see serveWorkers.)
    */
   #releasePort(relay: boolean): void {
     for (const holder of this.#holders) holder.close();
