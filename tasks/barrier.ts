@@ -271,7 +271,7 @@ export class Barrier {
       case DRAINING:
         this.#state = RESETTING;
         this.#failRound(RESET);
-        this.#drained(this.#draining); // nobody left to resume
+        this.#drained(this.#draining); // over if nobody is left to resume
         break;
       case BROKEN:
         // Filling at once when nobody of the aborted round is still inside.
