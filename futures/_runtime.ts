@@ -5,8 +5,9 @@
  * cancelling an async-function task reach the future it awaits, the
  * microtask-checkpoint count, the `Deque` the scheduler's and the
  * primitives' queues are built on, the host hop loops wait with, the
- * test for coroutine functions that callbacks may not be, and the tasks
- * that refuse a plain function's value (`run()`'s main).
+ * test for coroutine functions that callbacks may not be, the tasks that
+ * refuse a plain function's value (`run()`'s main), and the checks of an
+ * options argument, a `loop` option and a flag that every folder shares.
  *
  * This is the one private file that other folders may import, and no
  * `mod.ts` re-exports it: calling any of it from application code (say
