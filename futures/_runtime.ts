@@ -5,8 +5,9 @@
  * cancelling an async-function task reach the future it awaits, the
  * microtask-checkpoint count, the `Deque` the scheduler's and the
  * primitives' queues are built on, the host hop loops wait with, the
- * test for coroutine functions that callbacks may not be, and the tasks
- * that refuse a plain function's value (`run()`'s main).
+ * test for coroutine functions that callbacks may not be, the tasks that
+ * refuse a plain function's value (`run()`'s main), and the checks of an
+ * options argument, a `loop` option and a flag that every folder shares.
  *
  * This is the one private file that other folders may import, and no
  * `mod.ts` re-exports it: calling any of it from application code (say
@@ -32,8 +33,7 @@ export { Deque } from "./_deque.ts";
  * meant for one of its fields given positionally (Python's keyword
  * arguments, as `wait(fs, 5)`), or a loop given bare. Either would
  * otherwise be ignored without a word. `undefined` is no options. A
- * `loop` field, when given, must be an event loop (not `{ loop: 5 }`,
- * which would fail only at the first use, far from the mistake).
+ * `loop` field is checked by `checkLoopOption()`.
  */
 export function checkOptions(
   options: unknown,
@@ -69,6 +69,23 @@ export function checkLoopOption(loop: unknown, what: string): void {
   throw new TypeError(
     `Cannot ${what}: loop must be an event loop, received ${
       formatReceived(loop)
+    }`,
+  );
+}
+
+/**
+ * Refuses a flag that is not a boolean.
+ *
+ * @param value The flag's value.
+ * @param what Completes "Cannot ...": `"gather"`.
+ * @param name The flag's name.
+ * @throws {TypeError} When `value` is not a boolean.
+ */
+export function checkBoolean(value: unknown, what: string, name: string): void {
+  if (typeof value === "boolean") return;
+  throw new TypeError(
+    `Cannot ${what}: ${name} must be a boolean, received ${
+      formatReceived(value)
     }`,
   );
 }

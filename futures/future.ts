@@ -620,13 +620,12 @@ function settleThen<T, R1, R2>(
       // itself (cancelled, or failed with one as gather() does), which
       // goes in as it is, as in asyncio's Task.__step. The outcome is read
       // either way, as a generator task's wake-up does.
-      let own: unknown;
       try {
         future.result();
       } catch (e) {
-        own = e;
+        if (e instanceof CancelledError) throw e;
       }
-      throw own instanceof CancelledError ? own : interrupted;
+      throw interrupted;
     }
     value = future.result();
   } catch (e) {

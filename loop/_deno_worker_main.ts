@@ -8,9 +8,9 @@
  * The messages, parent to worker: `{ type: "start", moduleUrl, info }`
  * (once), `{ type: "ping", seq }`, `{ type: "shutdown", grace }`. Worker
  * to parent: `{ type: "ready", addresses }`, `{ type: "pong", seq }`,
- * `{ type: "failed", error, ended? }` (the module did not load, `serve()`
- * failed, a shutdown failed, or, with `ended: true`, the worker is ending
- * itself; `error` is a plain `{ name, message, stack }`),
+ * `{ type: "failed", error }` (the module did not load, `serve()` failed,
+ * a shutdown failed, or the worker is ending itself; `error` is a plain
+ * `{ name, message, stack }`),
  * `{ type: "closed" }`.
  *
  * @module
@@ -103,7 +103,6 @@ function ended(how: string): void {
       name: "Error",
       message: `it ended itself: ${how} was called in it`,
     },
-    ended: true,
   });
 }
 scope.close = () => {

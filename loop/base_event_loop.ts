@@ -13,6 +13,7 @@ import {
 } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import {
+  checkBoolean,
   Deque,
   foreignTurnRequested,
   hostHop,
@@ -108,20 +109,6 @@ const HOST_IDLE_EVERY = 0.002;
 // seconds early and the rest of the wait, if any is left, is spun on the
 // clock.
 const BLOCK_SLACK = 0.00006;
-
-// Logs an error the exception handlers themselves threw; if the console
-// fails too, nothing sensible is left to do.
-function logLastResort(
-  message: string,
-  exception: unknown,
-  text: (value: unknown) => string,
-): void {
-  try {
-    console.error(message, text(exception));
-  } catch {
-    // The console itself failed.
-  }
-}
 
 // A value the base loop logs, as text: a string as it is, an error by its
 // stack (or name and message) and its causes, the fields of a plain object
@@ -763,10 +750,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       try {
         this.defaultExceptionHandler(context);
       } catch (exception) {
-        logLastResort(
+        this.#logLastResort(
           "Exception in default exception handler",
           exception,
-          (v) => this.logText(v),
         );
       }
       return;
@@ -781,12 +767,21 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           context,
         });
       } catch (exception) {
-        logLastResort(
+        this.#logLastResort(
           "Exception in default exception handler while handling an unexpected error in custom exception handler",
           exception,
-          (v) => this.logText(v),
         );
       }
+    }
+  }
+
+  // Logs an error the exception handlers themselves threw; if the console
+  // fails too, nothing sensible is left to do.
+  #logLastResort(message: string, exception: unknown): void {
+    try {
+      console.error(message, this.logText(exception));
+    } catch {
+      // The console itself failed.
     }
   }
 
@@ -836,13 +831,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @throws {TypeError} When `enabled` is not a boolean.
    */
   setDebug(enabled: boolean): void {
-    if (typeof enabled !== "boolean") {
-      throw new TypeError(
-        `Cannot call setDebug(): enabled must be a boolean, received ${
-          formatReceived(enabled)
-        }`,
-      );
-    }
+    checkBoolean(enabled, "call setDebug()", "enabled");
     this.#debug = enabled;
   }
 

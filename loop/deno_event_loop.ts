@@ -22,7 +22,6 @@ import type {
   WriteTransport,
 } from "../transports/transport.ts";
 import { BaseEventLoop } from "./base_event_loop.ts";
-import { logText } from "./_deno_log_text.ts";
 import type {
   AddrInfo,
   CreateConnectionOptions,
@@ -1678,7 +1677,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * @returns The text.
    */
   protected override logText(value: unknown): string {
-    return logText(value);
+    if (typeof value === "string") return value;
+    return Deno.inspect(value, {
+      colors: !Deno.noColor && Deno.stderr.isTerminal(),
+    });
   }
 
   /**

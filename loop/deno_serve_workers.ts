@@ -243,6 +243,15 @@ async function pump(
   await to.closeWrite();
 }
 
+/** Closes `conn`, which may be closed already. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already.
+  }
+}
+
 /**
  * Where a relay reaches the workers listening on `hostname`: there, or the
  * loopback for a wildcard. (Not the address the client came to: an IPv6
@@ -282,11 +291,6 @@ type WorkerMessage =
   | {
     type: "failed";
     error: { name: string; message: string; stack?: string };
-    /**
-     * The worker is ending itself: its sockets may be gone already (the
-     * supervisor holds the port all the same).
-     */
-    ended?: boolean;
   }
   | { type: "closed" };
 
@@ -622,7 +626,6 @@ class Supervisor implements WorkerSupervisor {
     };
     worker.onerror = (event) => {
       event.preventDefault();
-      // An error that reached here ended the worker: its sockets may be gone.
       if (slot.worker === worker) {
         this.#crash(slot, event.error ?? new Error(event.message));
       }
@@ -747,8 +750,8 @@ class Supervisor implements WorkerSupervisor {
     }
     slot.state = "waiting";
     if (served && !this.#slots.some((other) => other.state === "running")) {
-      // Its socket is still bound, and joined before it goes with the
-      // worker, or, when the worker ended itself, may be gone already.
+      // Join its socket before it goes with the worker, or take its
+      // place when the worker ended itself and closed it already.
       this.#holdPort();
     }
     worker?.terminate();
@@ -772,7 +775,7 @@ class Supervisor implements WorkerSupervisor {
    * worker's socket, or in its place when it ended itself (a worker that
    * listens without `reusePort` makes this fail, and nothing is held),
    * and keeps what it accepts, unread, for the worker that serves next:
-   * closing it at once lost the request, and the restarted worker
+   * closing it at once would lose the request, and the restarted worker
    * listens before it is ready, the kernel meanwhile giving the holder's
    * socket a share of the connections. Released as soon as a worker is
    * ready, its connections then relayed to it (#relay), and on close,
@@ -820,11 +823,8 @@ class Supervisor implements WorkerSupervisor {
 
   /**
    * Closes the holders; `relay`: a worker is ready, and what they
-   * accepted is relayed to it, else closed. A connection the kernel
-   * completes on a holder's socket in the instant between its last accept
-   * and its close is still reset, as when any listener closes (Linux
-   * hands it to the worker's socket instead with
-   * `net.ipv4.tcp_migrate_req = 1`).
+   * accepted is relayed to it, else closed. (What a closing holder still
+   * resets: see serveWorkers.)
    */
   #releasePort(relay: boolean): void {
     for (const holder of this.#holders) holder.close();
@@ -858,14 +858,10 @@ class Supervisor implements WorkerSupervisor {
   async #relay(client: Deno.Conn, hostname: string): Promise<void> {
     if (!this.#relayed.has(client)) return; // The supervisor exited.
     let upstream: Deno.Conn | null = null;
+    let toWorker: Promise<void> = Promise.resolve();
     const end = () => {
       for (const conn of [client, upstream]) {
-        if (conn === null || !this.#relayed.delete(conn)) continue;
-        try {
-          conn.close();
-        } catch {
-          // Closed already.
-        }
+        if (conn !== null && this.#relayed.delete(conn)) closeQuietly(conn);
       }
     };
     try {
@@ -879,40 +875,28 @@ class Supervisor implements WorkerSupervisor {
       this.#relayed.add(upstream);
       // A client that keeps its end open once the worker closed its own
       // would otherwise keep the relay too.
-      const toWorker = pump(client, upstream).catch(end);
-      try {
-        await pump(upstream, client, end);
-        // The worker's end is done; the client's bytes still go to it
-        // until the client's EOF, a failed write (the worker closed), or
-        // RELAY_LINGER_MS.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          toWorker,
-          new Promise((resolve) =>
-            timer = setTimeout(resolve, RELAY_LINGER_MS)
-          ),
-        ]);
-        clearTimeout(timer);
-      } finally {
-        end();
-        await toWorker;
-      }
+      toWorker = pump(client, upstream).catch(end);
+      await pump(upstream, client, end);
+      // The worker's end is done; the client's bytes still go to it until
+      // the client's EOF, a failed write (the worker closed), or
+      // RELAY_LINGER_MS.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        toWorker,
+        new Promise((resolve) => timer = setTimeout(resolve, RELAY_LINGER_MS)),
+      ]);
+      clearTimeout(timer);
     } catch {
       // Reset, or closed on exit: the other end goes too.
     } finally {
       end();
+      await toWorker;
     }
   }
 
   /** Closes every relay's connections: the supervisor has exited. */
   #closeRelays(): void {
-    for (const conn of this.#relayed) {
-      try {
-        conn.close();
-      } catch {
-        // Closed already.
-      }
-    }
+    for (const conn of this.#relayed) closeQuietly(conn);
     this.#relayed.clear();
   }
 
@@ -977,7 +961,6 @@ class Supervisor implements WorkerSupervisor {
     }
     if (this.#settled) return;
     this.#settled = true;
-    this.#releasePort(false);
     this.#closeRelays();
     this.#holding.then(() => {
       this.#exited.resolve();

@@ -10,7 +10,11 @@ import {
   InvalidStateError,
 } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
-import { checkOptions, plainResultRefusals } from "../futures/_runtime.ts";
+import {
+  checkBoolean,
+  checkOptions,
+  plainResultRefusals,
+} from "../futures/_runtime.ts";
 import { gather } from "../tasks/gather.ts";
 import { allTasks, type Coroutine, type Task } from "../tasks/task.ts";
 import { CtrlC } from "./_deno_signals.ts";
@@ -131,12 +135,8 @@ export async function run<T>(
   checkMain(main);
   checkOptions(options, "call run()", "{ debug, loopFactory }");
   const debug = options?.debug;
-  if (debug !== undefined && debug !== null && typeof debug !== "boolean") {
-    throw new TypeError(
-      `Cannot call run(): debug must be a boolean, received ${
-        formatReceived(debug)
-      }`,
-    );
+  if (debug !== undefined && debug !== null) {
+    checkBoolean(debug, "call run()", "debug");
   }
   const factory = options?.loopFactory;
   if (factory !== undefined && typeof factory !== "function") {

@@ -12,7 +12,7 @@ import {
 } from "../futures/errors.ts";
 import type { Executor } from "./event_loop.ts";
 import { cancelQueuedJob } from "./_executor_jobs.ts";
-import { checkOptions } from "../futures/_runtime.ts";
+import { checkBoolean, checkOptions } from "../futures/_runtime.ts";
 
 /** Options for the `WorkerExecutor` constructor. */
 export interface WorkerExecutorOptions {
@@ -666,15 +666,9 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
   shutdown(options?: WorkerExecutorShutdownOptions): Promise<void> {
     checkOptions(options, "call shutdown()", "{ wait }");
     const wait = options?.wait;
-    if (wait !== undefined && typeof wait !== "boolean") {
-      throw new TypeError(
-        `Cannot call shutdown(): wait must be a boolean, received ${
-          formatReceived(wait)
-        }`,
-      );
-    }
+    if (wait !== undefined) checkBoolean(wait, "call shutdown()", "wait");
     this.#shutdown = true;
-    if (options?.wait === false) {
+    if (wait === false) {
       const dropped = [...this.#running.values(), ...this.#queue];
       this.#queue = [];
       for (const worker of this.#running.keys()) worker.terminate();

@@ -63,17 +63,17 @@ const ABORTED = "Cannot pass a Barrier: it was aborted";
 // where a released task looks at the barrier's state when it resumes.
 class Party extends Waiter<number> {
   #draining: Set<Party> | null = null;
-  #left: (() => void) | null = null;
+  #left: ((draining: Set<Party>) => void) | null = null;
   #broken: BrokenBarrierError | null = null;
 
   /**
    * Opens the barrier for this party; it is in `draining` (if given) until
-   * it resumes, and then calls `left`.
+   * it resumes, and then calls `left(draining)`.
    */
   release(
     index: number,
     draining: Set<Party> | null,
-    left: (() => void) | null = null,
+    left: ((draining: Set<Party>) => void) | null = null,
   ): void {
     this.#draining = draining;
     this.#left = left;
@@ -105,9 +105,7 @@ class Party extends Waiter<number> {
     if (draining === null) return;
     this.#draining = null;
     draining.delete(this);
-    const left = this.#left;
-    this.#left = null;
-    left?.();
+    this.#left!(draining);
   }
 }
 
@@ -179,7 +177,6 @@ export class Barrier {
   #next = 0;
   // The released parties that have not resumed (read their index) yet.
   #draining = new Set<Party>();
-  #left: (() => void) | null = null;
   #drainPending = false;
   // Parties that arrived while the last round drained or was reset.
   #blocked = new Set<Party>();
@@ -274,7 +271,7 @@ export class Barrier {
       case DRAINING:
         this.#state = RESETTING;
         this.#failRound(RESET);
-        this.#drained(this.#draining); // nobody left to resume
+        this.#drained(this.#draining); // over if nobody is left to resume
         break;
       case BROKEN:
         // Filling at once when nobody of the aborted round is still inside.
@@ -342,9 +339,8 @@ export class Barrier {
     const opener = round.pop()!;
     this.#round = round;
     this.#next = 0;
-    const draining = this.#draining = new Set();
-    this.#left = () => this.#drained(draining);
-    opener.release(round.length, draining, this.#left);
+    this.#draining = new Set();
+    opener.release(round.length, this.#draining, this.#drained);
     this.#loop!.callSoon(this.#releaseNext);
   }
 
@@ -354,15 +350,14 @@ export class Barrier {
   // for that task, which finds the barrier filling. The parties that
   // waited meanwhile arrive a little later (#endDrain), as asyncio's are
   // notified then and arrive when they run.
-  #drained(draining: Set<Party>): void {
+  #drained = (draining: Set<Party>): void => {
     if (
       draining === this.#draining && draining.size === 0 &&
-      this.#next >= this.#round.length &&
-      (this.#state === DRAINING || this.#state === RESETTING)
+      this.#next >= this.#round.length && this.#state !== BROKEN
     ) {
       this.#state = FILLING;
     }
-  }
+  };
 
   #releaseNext = (): void => {
     const round = this.#round;
@@ -370,7 +365,7 @@ export class Barrier {
       const index = this.#next++;
       const party = round[index];
       if (party.done()) continue; // cancelled while it waited its turn
-      party.release(index, this.#draining, this.#left);
+      party.release(index, this.#draining, this.#drained);
       this.#loop!.callSoon(this.#releaseNext);
       return;
     }
@@ -403,7 +398,7 @@ export class Barrier {
     for (; this.#next < round.length; this.#next++) {
       const party = round[this.#next];
       if (party.done()) continue;
-      party.release(this.#next, this.#draining, this.#left);
+      party.release(this.#next, this.#draining, this.#drained);
       party.break(message);
     }
   }

@@ -7,8 +7,12 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
-import { CancelledError, formatReceived } from "../futures/errors.ts";
-import { checkOptions, takingCancelledError } from "../futures/_runtime.ts";
+import { CancelledError } from "../futures/errors.ts";
+import {
+  checkBoolean,
+  checkOptions,
+  takingCancelledError,
+} from "../futures/_runtime.ts";
 import { type Awaitable, ensureFuture } from "./task.ts";
 import type { AwaitableResult } from "./awaitable_result.ts";
 import { checkCollection } from "./_awaitables.ts";
@@ -181,13 +185,7 @@ export function gather<const T extends readonly Awaitable<unknown>[]>(
   checkCollection(aws, "gather");
   checkOptions(options, "gather", "{ returnExceptions }");
   const returnExceptions = options?.returnExceptions ?? false;
-  if (typeof returnExceptions !== "boolean") {
-    throw new TypeError(
-      `Cannot gather: returnExceptions must be a boolean, received ${
-        formatReceived(returnExceptions)
-      }`,
-    );
-  }
+  checkBoolean(returnExceptions, "gather", "returnExceptions");
   let loop = options?.loop;
   const byArg = new Map<unknown, Future<unknown>>();
   const children: Future<unknown>[] = [];

@@ -678,7 +678,7 @@ export class Task<T> extends Future<T> {
  * ```
  */
 export function currentTask(loop?: SchedulingLoop): Task<unknown> | null {
-  if (loop !== undefined) checkLoopOption(loop, "call currentTask()");
+  checkLoopOption(loop, "call currentTask()");
   const task = stepping ?? asyncTask.getStore() ?? null;
   if (task === null || (loop !== undefined && task.getLoop() !== loop)) {
     return null;
