@@ -451,7 +451,8 @@ export class HttpClientProtocol extends Protocol {
    * Makes the protocol of one connection.
    *
    * @param options Limits and the loop.
-   * @throws {TypeError} When a timeout is not a number.
+   * @throws {TypeError} When `options` is not an object, its `loop` no
+   * event loop, or a timeout not a number.
    * @throws {RangeError} When a timeout or limit is out of range.
    */
   constructor(options?: HttpClientProtocolOptions) {
