@@ -646,14 +646,12 @@ export class HttpClientProtocol extends Protocol {
         this.#sendingStream = true;
         ready.then((body) => {
           const transport = this.#transport;
-          if (
-            this.#probing !== pending || transport === null ||
-            transport.isClosing()
-          ) {
+          const open = transport !== null && !transport.isClosing();
+          if (this.#probing !== pending || !open) {
             // Cancelled, or failed, lost or closing meanwhile (then the
             // request fails with the connection).
             if (body instanceof ReadableStream) body.cancel().catch(() => {});
-            if (transport !== null && !transport.isClosing()) {
+            if (open) {
               // Cancelled: the requests behind it go.
               this.#sendingStream = false;
               this.#sendQueued();
