@@ -542,8 +542,9 @@ export class HttpClientProtocol extends Protocol {
    * response has ended closes the connection, unless it was not written
    * yet (then it is just dropped). The request's `signal`, as `fetch()`
    * honours it, aborted before the response head arrives fails the future
-   * with the signal's reason and drops the request as a cancel does (one
-   * aborted already sends nothing).
+   * with the signal's reason (cancels it, for a task's `CancelledError`)
+   * and drops the request as a cancel does (one aborted already sends
+   * nothing).
    * @throws {TypeError} When `request` is not a `Request`, its body was
    * already used, or a header cannot be sent.
    * @throws {InvalidStateError} Before `connectionMade`, or once the
