@@ -1758,6 +1758,36 @@ Deno.test("JsonRpcProtocol holds a bounded reply buffer for a peer that never re
   }
 });
 
+/** How many echo requests {@linkcode flood} sends. */
+const FLOOD = 400;
+
+/**
+ * Connects `server` to a client that does not read and sends it
+ * {@linkcode FLOOD} echo requests of 100 bytes: the replies fill the
+ * server's write buffer, so it stops reading.
+ */
+async function flood(loop: VirtualTimeLoop, server: JsonRpcProtocol) {
+  const client = new Peer();
+  const [clientT, serverT] = transportPair(client, server, {
+    loop,
+    bufferSize: 2048,
+    chunkSize: 1500,
+  });
+  serverT.setWriteBufferLimits(4096, 1024);
+  clientT.pauseReading();
+  const requests = Array.from(
+    { length: FLOOD },
+    (_, i) =>
+      `{"jsonrpc":"2.0","method":"echo","params":["${
+        "y".repeat(100)
+      }"],"id":${i}}`,
+  );
+  clientT.write(frame("newline", ...requests));
+  await loop.advance(1);
+  assertFalse(serverT.isReading());
+  return { client, clientT, serverT };
+}
+
 Deno.test("JsonRpcProtocol closed while its replies wait serves none of the requests still held", async () => {
   // Once the transport is closing no reply can go out: the requests held
   // while writing was paused are not run when the buffer drains.
@@ -1769,26 +1799,9 @@ Deno.test("JsonRpcProtocol closed while its replies wait serves none of the requ
       return p;
     },
   }, { loop });
-  const client = new Peer();
-  const [clientT, serverT] = transportPair(client, server, {
-    loop,
-    bufferSize: 2048,
-    chunkSize: 1500,
-  });
-  serverT.setWriteBufferLimits(4096, 1024);
-  clientT.pauseReading();
-  const requests = Array.from(
-    { length: 400 },
-    (_, i) =>
-      `{"jsonrpc":"2.0","method":"echo","params":["${
-        "y".repeat(100)
-      }"],"id":${i}}`,
-  );
-  clientT.write(frame("newline", ...requests));
-  await loop.advance(1);
-  assertFalse(serverT.isReading());
+  const { clientT, serverT } = await flood(loop, server);
   const served = calls;
-  assert(served < 400, `served ${served}`);
+  assert(served < FLOOD, `served ${served}`);
   serverT.close();
   clientT.resumeReading();
   await loop.advance(5);
@@ -1801,31 +1814,13 @@ Deno.test("JsonRpcProtocol closed while its replies wait serves none of the requ
 Deno.test("JsonRpcProtocol answers everything a slow reader sent, once it reads", async () => {
   const loop = new VirtualTimeLoop();
   const server = new JsonRpcProtocol({ echo: (p) => p }, { loop });
-  const client = new Peer();
-  const [clientT, serverT] = transportPair(client, server, {
-    loop,
-    bufferSize: 2048,
-    chunkSize: 1500,
-  });
-  serverT.setWriteBufferLimits(4096, 1024);
-  clientT.pauseReading();
-  const n = 400;
-  const requests = Array.from(
-    { length: n },
-    (_, i) =>
-      `{"jsonrpc":"2.0","method":"echo","params":["${
-        "y".repeat(100)
-      }"],"id":${i}}`,
-  );
-  clientT.write(frame("newline", ...requests));
-  await loop.advance(1);
-  assertFalse(serverT.isReading());
+  const { client, clientT } = await flood(loop, server);
   clientT.resumeReading();
   await loop.advance(5);
   const ids = client.messages("newline").map((m) => (m as { id: number }).id);
   assertEquals(
     ids.sort((a, b) => a - b),
-    Array.from({ length: n }, (_, i) => i),
+    Array.from({ length: FLOOD }, (_, i) => i),
   );
   clientT.close();
   await loop.advance(1);
