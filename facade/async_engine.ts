@@ -460,8 +460,8 @@ export class AsyncEngine implements AsyncDisposable {
    * `Deno.errors.ConnectionRefused`).
    * @param options `ssl`, `serverHostname` and the read `limit`.
    * @throws {TypeError} When an argument has the wrong type.
-   * @throws {RangeError} When `port`, `limit` or the timeout is out of
-   * range.
+   * @throws {RangeError} When `host` is empty, or `port`, `limit` or the
+   * timeout is out of range.
    * @throws {InvalidStateError} When the engine is closed.
    */
   connect(
@@ -934,7 +934,8 @@ export class AsyncEngine implements AsyncDisposable {
    * `Deno.errors.NotFound` for an unknown host).
    * @param options `family`: 4 or 6 to restrict the answer.
    * @throws {TypeError} When an argument has the wrong type.
-   * @throws {RangeError} When `port` or the timeout is out of range.
+   * @throws {RangeError} When `host` is empty, or `port` or the timeout is
+   * out of range.
    * @throws {InvalidStateError} When the engine is closed.
    */
   getaddrinfo(

@@ -8,6 +8,7 @@
  */
 
 import { formatReceived } from "../futures/errors.ts";
+import { Deque } from "../futures/_runtime.ts";
 import type { Transport } from "../transports/transport.ts";
 import { chunkHeader, CRLF } from "./_http_serialize.ts";
 
@@ -40,8 +41,7 @@ export interface BodyQueueOwner {
  */
 export class BodyQueue {
   readonly #owner: BodyQueueOwner;
-  #chunks: Uint8Array[] = [];
-  #head = 0;
+  #chunks = new Deque<Uint8Array>();
   #bytes = 0;
   #ended = false;
   #failed = false;
@@ -181,18 +181,8 @@ export class BodyQueue {
       this.#readStarted = true;
       this.#owner.firstRead();
     }
-    const chunks = this.#chunks;
-    if (this.#head < chunks.length) {
-      const chunk = chunks[this.#head];
-      chunks[this.#head++] = undefined as never;
-      if (this.#head === chunks.length) {
-        chunks.length = 0;
-        this.#head = 0;
-      } else if (this.#head >= 1024 && 2 * this.#head >= chunks.length) {
-        // Never emptied (a reader always behind): drop the slots read.
-        this.#chunks = chunks.slice(this.#head);
-        this.#head = 0;
-      }
+    const chunk = this.#chunks.shift();
+    if (chunk !== undefined) {
       this.#bytes -= chunk.length;
       controller.enqueue(chunk);
       if (this.#ended && this.#bytes === 0) controller.close();
@@ -207,8 +197,7 @@ export class BodyQueue {
   }
 
   #clear(): void {
-    this.#chunks = [];
-    this.#head = 0;
+    this.#chunks.clear();
     this.#bytes = 0;
     if (this.#paused) {
       this.#paused = false;

@@ -162,17 +162,38 @@ function requestHead(
 
 // A request's future: cancelling it tells the protocol at once, so that a
 // request that succeeds costs no done callback (and no loop turn for one).
+// It also listens to the request's signal, as fetch() honours it, until
+// settled: aborted before the response head, the request fails with the
+// signal's reason and is dropped as a cancelled one is.
 class RequestFuture extends Future<Response> {
   readonly #onCancel: (future: Future<Response>) => void;
-  /** Stops listening to the request's signal, once settled. */
-  unwatch: (() => void) | null = null;
+  readonly #signal: AbortSignal;
+  readonly #onAbort = (): void => {
+    if (this.done()) return;
+    abortWith(this, this.#signal.reason);
+    // cancel() told the protocol already.
+    if (!this.cancelled()) this.#onCancel(this);
+  };
 
   constructor(
     loop: SchedulingLoop | undefined,
     onCancel: (future: Future<Response>) => void,
+    signal: AbortSignal,
   ) {
     super({ loop });
     this.#onCancel = onCancel;
+    this.#signal = signal;
+    signal.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /**
+   * Fails the request with `error`, or with its signal's reason when the
+   * signal is aborted (its abort event yet to come, as when one signal
+   * aborts several).
+   */
+  fail(error: Error): void {
+    if (this.#signal.aborted) abortWith(this, this.#signal.reason);
+    else this.setException(error);
   }
 
   override setResult(result: Response): void {
@@ -193,8 +214,7 @@ class RequestFuture extends Future<Response> {
   }
 
   #settled(): void {
-    this.unwatch?.();
-    this.unwatch = null;
+    this.#signal.removeEventListener("abort", this.#onAbort);
   }
 }
 
@@ -244,7 +264,7 @@ function switchFault(head: HttpResponseHead, pending: Pending): string {
 
 /** A request sent, or waiting to be sent, and its response. */
 class Pending {
-  readonly future: Future<Response>;
+  readonly future: RequestFuture;
   readonly method: string;
   body: BodyQueue | null = null;
   /** The response's head said the connection closes after it. */
@@ -255,30 +275,17 @@ class Pending {
   cancelled = false;
   /** The request's `Upgrade` field: the protocols it offered, or `null`. */
   readonly upgrade: string | null;
-  /** The request's signal. */
-  readonly signal: AbortSignal;
 
-  constructor(
-    future: Future<Response>,
-    method: string,
-    upgrade: string | null,
-    signal: AbortSignal,
-  ) {
+  constructor(future: RequestFuture, method: string, upgrade: string | null) {
     this.future = future;
     this.method = method;
     this.upgrade = upgrade;
-    this.signal = signal;
   }
 
-  /**
-   * Fails the request, or its response's body once the head came. A
-   * request whose own signal is aborted (its abort event yet to come, as
-   * when one signal aborts several) fails with the signal's reason.
-   */
+  /** Fails the request, or its response's body once the head came. */
   fail(error: Error): void {
     if (this.future.done()) this.body?.fail(error);
-    else if (this.signal.aborted) abortWith(this.future, this.signal.reason);
-    else this.future.setException(error);
+    else this.future.fail(error);
   }
 }
 
@@ -307,10 +314,10 @@ class Pending {
  *   behind it. Those requests fail with a `Deno.errors.ConnectionReset`
  *   saying that an earlier request was cancelled (they are not sent again:
  *   make a new connection for them). A request cancelled while responses
- *   before it are still coming lets them end first; one not written yet (it
- *   waits behind a streamed body, or for its own to be read) is just
- *   dropped. A body cancelled after
- *   its response ended (the bytes came, unread) keeps the connection.
+ *   before it are still coming lets them end first; one not written yet
+ *   (it waits behind a streamed body, or for its own to be read) is just
+ *   dropped. A body cancelled after its response ended (the bytes came,
+ *   unread) keeps the connection.
  * - A HEAD response, and 204 and 304, have no body (`body` is `null`).
  *   Informational (1xx) responses are skipped; a 101 (protocol switch)
  *   is not supported: it fails the request and closes the connection,
@@ -444,7 +451,8 @@ export class HttpClientProtocol extends Protocol {
    * Makes the protocol of one connection.
    *
    * @param options Limits and the loop.
-   * @throws {TypeError} When a timeout is not a number.
+   * @throws {TypeError} When `options` is not an object, its `loop` no
+   * event loop, or a timeout not a number.
    * @throws {RangeError} When a timeout or limit is out of range.
    */
   constructor(options?: HttpClientProtocolOptions) {
@@ -534,8 +542,9 @@ export class HttpClientProtocol extends Protocol {
    * response has ended closes the connection, unless it was not written
    * yet (then it is just dropped). The request's `signal`, as `fetch()`
    * honours it, aborted before the response head arrives fails the future
-   * with the signal's reason and drops the request as a cancel does (one
-   * aborted already sends nothing).
+   * with the signal's reason (cancels it, for a task's `CancelledError`)
+   * and drops the request as a cancel does (one aborted already sends
+   * nothing).
    * @throws {TypeError} When `request` is not a `Request`, its body was
    * already used, or a header cannot be sent.
    * @throws {InvalidStateError} Before `connectionMade`, or once the
@@ -616,25 +625,15 @@ export class HttpClientProtocol extends Protocol {
       abortWith(aborted, signal.reason);
       return aborted;
     }
-    const future = new RequestFuture(
-      this.#loop ?? undefined,
-      this.#requestCancelled,
+    const pending = new Pending(
+      new RequestFuture(
+        this.#loop ?? undefined,
+        this.#requestCancelled,
+        signal,
+      ),
+      method,
+      upgrade,
     );
-    const pending = new Pending(future, method, upgrade, signal);
-    // Aborted before the response head: the request fails with the
-    // signal's reason and is dropped as a cancelled one is.
-    const onAbort = () => {
-      if (future.done()) return;
-      // A task's signal aborts with its CancelledError: cancelled so.
-      if (signal.reason instanceof CancelledError) {
-        future.cancel(signal.reason.message);
-        return;
-      }
-      future.setException(signal.reason);
-      this.#requestCancelled(future);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    future.unwatch = () => signal.removeEventListener("abort", onAbort);
     if (last) this.#lastRequestSent = true;
     const send = () => {
       const transport = this.#transport!;
@@ -648,14 +647,12 @@ export class HttpClientProtocol extends Protocol {
         this.#sendingStream = true;
         ready.then((body) => {
           const transport = this.#transport;
-          if (
-            this.#probing !== pending || transport === null ||
-            transport.isClosing()
-          ) {
+          const open = transport !== null && !transport.isClosing();
+          if (this.#probing !== pending || !open) {
             // Cancelled, or failed, lost or closing meanwhile (then the
             // request fails with the connection).
             if (body instanceof ReadableStream) body.cancel().catch(() => {});
-            if (transport !== null && !transport.isClosing()) {
+            if (open) {
               // Cancelled: the requests behind it go.
               this.#sendingStream = false;
               this.#sendQueued();
@@ -752,8 +749,8 @@ export class HttpClientProtocol extends Protocol {
   }
 
   /**
-   * Nothing sent awaits an answer on an open connection (a request
-   * queued behind a streamed body is not sent yet: no byte answers it).
+   * Nothing sent awaits an answer on an open connection (a request not
+   * written yet, queued or reading its body, is not answered by any byte).
    */
   #answersNothing(): boolean {
     return this.#waiting.length === 0 && !this.#closing &&
@@ -767,7 +764,7 @@ export class HttpClientProtocol extends Protocol {
    */
   #dropUnsolicited(data: Uint8Array, start: number): void {
     this.#unsolicited = excerpt(data, start, data.length);
-    // Requests queued behind a streamed body were never sent.
+    // Only requests never written wait (queued, or reading their body).
     this.#failAll(
       connectionReset(
         `Cannot get the HTTP response: the server sent bytes that answer no request (received ${this.#unsolicited}), so the connection was closed before the request was sent; send it on a new connection`,
@@ -1055,9 +1052,10 @@ export class HttpClientProtocol extends Protocol {
 
   /**
    * The error for the requests still waiting when the connection is lost:
-   * those written, even in part, or those never written (queued behind a streamed body,
-   * or waiting for their own to be read), which Go's `http.Transport`
-   * retries whatever their method (its `nothingWrittenError`).
+   * those written, even in part, or those never written (queued behind a
+   * streamed body, or waiting for their own to be read), which Go's
+   * `http.Transport` retries whatever their method (its
+   * `nothingWrittenError`).
    */
   #lostFailure(sent: boolean): Error {
     const error = connectionReset(

@@ -590,8 +590,8 @@ export class HttpServerProtocol extends Protocol {
    *
    * @param handler Called with each request; returns the response.
    * @param options Timeouts, limits, scheme and loop.
-   * @throws {TypeError} When `handler` is not a function, or a timeout is
-   * not a number.
+   * @throws {TypeError} When `handler` is not a function, `options` not an
+   * object, its `loop` no event loop, or a timeout not a number.
    * @throws {RangeError} When a timeout or limit is out of range, or
    * `scheme` is neither `"http"` nor `"https"`.
    */

@@ -9,6 +9,8 @@
 // only appended to, growing copies what is still queued into a new
 // buffer, and an emptied queue drops its buffer.
 
+import { Deque } from "../futures/_runtime.ts";
+
 /** The first buffer's size, in bytes. */
 export const FIRST_BUFFER = 4 * 1024;
 
@@ -19,12 +21,11 @@ export class MessageQueue {
   #buf: Uint8Array = EMPTY;
   #start = 0;
   #end = 0;
-  #lengths: number[] = [];
-  #head = 0;
+  #lengths = new Deque<number>();
 
   /** How many messages are queued. */
   get length(): number {
-    return this.#lengths.length - this.#head;
+    return this.#lengths.length;
   }
 
   /** The size of the buffer the queue holds, in bytes (0 when empty). */
@@ -46,16 +47,11 @@ export class MessageQueue {
    * never writes where a message was).
    */
   shift(): Uint8Array | undefined {
-    if (this.#head === this.#lengths.length) return undefined;
-    const n = this.#lengths[this.#head++];
+    const n = this.#lengths.shift();
+    if (n === undefined) return undefined;
     const view = this.#buf.subarray(this.#start, this.#start + n);
     this.#start += n;
-    if (this.#head === this.#lengths.length) this.clear();
-    else if (this.#head >= 1024 && 2 * this.#head >= this.#lengths.length) {
-      // Never emptied (a peer that keeps it fed): drop the lengths taken.
-      this.#lengths = this.#lengths.slice(this.#head);
-      this.#head = 0;
-    }
+    if (this.#lengths.length === 0) this.clear();
     return view;
   }
 
@@ -64,8 +60,7 @@ export class MessageQueue {
     this.#buf = EMPTY;
     this.#start = 0;
     this.#end = 0;
-    this.#lengths = [];
-    this.#head = 0;
+    this.#lengths.clear();
   }
 
   // A new buffer, at least twice what is queued plus `n`, with what is

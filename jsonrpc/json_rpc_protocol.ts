@@ -615,8 +615,8 @@ export class JsonRpcProtocol extends Protocol {
    * @param methods The methods this side serves, by name; none by default.
    * @param options `framing`, `maxMessageBytes`, `maxBatch`,
    * `maxConcurrentCalls`, `timeout` and `loop`.
-   * @throws {TypeError} When `methods` is not an object, or `timeout` is
-   * not a number.
+   * @throws {TypeError} When `methods` or `options` is not an object, its
+   * `loop` no event loop, or `timeout` not a number.
    * @throws {RangeError} When `framing` is unknown, `maxMessageBytes` is
    * not a whole number from 1 to 2^32 - 1, or `maxBatch` or
    * `maxConcurrentCalls` is not a whole number >= 1.

@@ -224,8 +224,8 @@ export class ChunkProtocol extends Protocol {
    * each chunk. Without it, override `chunkReceived()`.
    * @param options `maxLength` and `onLengthExceeded`.
    * @throws {TypeError} When `delimiter` is neither bytes nor a string,
-   * `onChunk` is neither a function nor a `ChunkReceiver`, or
-   * `onLengthExceeded` is not a function.
+   * `onChunk` is neither a function nor a `ChunkReceiver`, `options` is
+   * not an object, or `onLengthExceeded` is not a function.
    * @throws {RangeError} When `delimiter` is empty or `maxLength` is
    * neither a whole number >= 0 nor `Infinity`.
    */

@@ -166,7 +166,8 @@ export class Int32StringReceiver extends Protocol {
    * message. Without it, override `stringReceived()`.
    * @param options `maxLength` and `onLengthExceeded`.
    * @throws {TypeError} When `onString` is neither a function nor a
-   * `StringReceiver`, or `onLengthExceeded` is not a function.
+   * `StringReceiver`, `options` is not an object, or `onLengthExceeded`
+   * is not a function.
    * @throws {RangeError} When `maxLength` is not a whole number from 0 to
    * 2^32 - 1.
    */

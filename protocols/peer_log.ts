@@ -211,6 +211,7 @@ export class PeerLog {
    * Makes the log of one connection.
    *
    * @param options `perKind` and `loop`.
+   * @throws {TypeError} When `loop` is not an event loop.
    * @throws {RangeError} When `perKind` is not a whole number >= 0.
    */
   constructor(options?: PeerLogOptions) {

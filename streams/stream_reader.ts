@@ -203,6 +203,8 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
    * Makes an empty reader.
    *
    * @param options The `limit` and the loop.
+   * @throws {TypeError} When `options` is not an object, or its `loop` no
+   * event loop.
    * @throws {RangeError} When `limit` is not a whole number > 0.
    */
   constructor(options?: StreamReaderOptions) {

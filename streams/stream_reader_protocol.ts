@@ -101,7 +101,8 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
    * the connection is made; omit it for a client connection, whose writer
    * the caller makes.
    * @param options The loop.
-   * @throws {TypeError} When `clientConnected` is given but not a function.
+   * @throws {TypeError} When `clientConnected` is given but not a function,
+   * or `loop` is not an event loop.
    */
   constructor(
     reader: StreamReader,
