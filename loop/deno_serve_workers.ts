@@ -806,7 +806,10 @@ class Supervisor implements WorkerSupervisor {
       loops.push((async () => {
         try {
           for await (const conn of holder) {
-            if (this.#held.length < MAX_HELD) {
+            // Accepted as close() released the port: no worker takes it.
+            if (this.#closing) {
+              conn.close();
+            } else if (this.#held.length < MAX_HELD) {
               this.#held.push({ conn, hostname: relayHost(address.hostname) });
             } else {
               conn.close();
@@ -1002,10 +1005,10 @@ class Supervisor implements WorkerSupervisor {
  * over the loopback, bytes both ways (to the address listened on, the
  * loopback for `0.0.0.0` or `::`; the worker sees the supervisor's
  * address as the peer's; a relay whose client stops reading for 60 s
- * ends): a client waits out the restart instead of
- * losing its request, also one the kernel gave the supervisor while the
- * restarted worker listened but was not yet ready. `close()` and giving
- * up close what is held. Only a connection the kernel completes on the
+ * ends): a client waits out the restart instead of losing its request,
+ * also one the kernel gave the supervisor while the restarted worker
+ * listened but was not yet ready. `close()` and giving up close what is
+ * held, also what a holder accepts as they do. Only a connection the kernel completes on the
  * supervisor's socket in the instant it closes is reset, as when any
  * listener closes (with Linux's `net.ipv4.tcp_migrate_req = 1` the kernel
  * hands it to a worker instead); so is one queued on a crashed worker's

@@ -609,6 +609,83 @@ Deno.test("serveWorkers() relays the worker's lingering close: a held client sti
   await supervisor.closed;
 });
 
+Deno.test({
+  name:
+    "serveWorkers() closes a connection its holder accepted in the instant close() released the port",
+  // The holder is wrapped (below) to widen that instant at will.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const listen = Deno.listen;
+    const gate = Promise.withResolvers<void>();
+    let accepted = 0;
+    // The holders are the main thread's reusePort listeners (workers have
+    // their own Deno.listen): each accept is held at the gate before the
+    // holder's loop sees it.
+    (Deno as { listen: unknown }).listen = (
+      options: Deno.TcpListenOptions & { reusePort?: boolean },
+    ) => {
+      const real = listen(options);
+      if (!options.reusePort) return real;
+      return {
+        get addr() {
+          return real.addr;
+        },
+        close: () => real.close(),
+        async *[Symbol.asyncIterator]() {
+          while (true) {
+            const conn = await real.accept();
+            accepted++;
+            await gate.promise;
+            yield conn;
+          }
+        },
+      };
+    };
+    const channel = new BroadcastChannel(LATE_READY_CHANNEL);
+    const listening = Promise.withResolvers<void>();
+    let restarting = false;
+    channel.onmessage = () => {
+      if (restarting) listening.resolve();
+    };
+    let client: Deno.Conn | null = null;
+    try {
+      const { supervisor, port } = await endOnlyWorker(LATE_READY, "/crash", {
+        signals: false,
+        restartDelay: 0.5,
+      });
+      restarting = true;
+      client = await Deno.connect({ hostname: HOST, port });
+      while (accepted === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      // The restarted worker listens, not yet ready: the exit comes later
+      // than close(), and the held accept completes in between.
+      await listening.promise;
+      const exited = supervisor.close({ grace: 0 });
+      gate.resolve();
+      await exited;
+      await supervisor.closed;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const outcome = await Promise.race([
+        client.read(new Uint8Array(16)).then(
+          (n) => `read ${n}`,
+          (error) => `error ${error.name}`,
+        ),
+        new Promise<string>((resolve) => {
+          timer = setTimeout(() => resolve("still open"), 2000);
+        }),
+      ]);
+      clearTimeout(timer);
+      assert(outcome !== "still open", `the client's connection: ${outcome}`);
+    } finally {
+      (Deno as { listen: unknown }).listen = listen;
+      channel.close();
+      client?.close();
+    }
+  },
+});
+
 Deno.test("serveWorkers() waits a restart delay beyond 24.8 days (a host timer's range) instead of restarting at once", async () => {
   const crashes: WorkerCrash[] = [];
   const month = 30 * 86400;
