@@ -647,12 +647,16 @@ export class HttpClientProtocol extends Protocol {
         this.#sendingStream = true;
         ready.then((body) => {
           const transport = this.#transport;
-          const open = transport !== null && !transport.isClosing();
-          if (this.#probing !== pending || !open) {
+          if (
+            this.#probing !== pending || transport === null ||
+            transport.isClosing()
+          ) {
             // Cancelled, or failed, lost or closing meanwhile (then the
             // request fails with the connection).
             if (body instanceof ReadableStream) body.cancel().catch(() => {});
-            if (open) {
+            // Asked again: the stream's cancel() runs at once, and may
+            // have closed the connection.
+            if (transport !== null && !transport.isClosing()) {
               // Cancelled: the requests behind it go.
               this.#sendingStream = false;
               this.#sendQueued();
