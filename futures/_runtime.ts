@@ -6,8 +6,9 @@
  * microtask-checkpoint count, the `Deque` the scheduler's and the
  * primitives' queues are built on, the host hop loops wait with, the
  * test for coroutine functions that callbacks may not be, the tasks that
- * refuse a plain function's value (`run()`'s main), and the checks of an
- * options argument, a `loop` option and a flag that every folder shares.
+ * refuse a plain function's value (`run()`'s main), the checks of an
+ * options argument, a `loop` option and a flag that every folder shares,
+ * and the peer log an HTTP connection lends its handler.
  *
  * This is the one private file that other folders may import, and no
  * `mod.ts` re-exports it: calling any of it from application code (say
@@ -24,6 +25,7 @@
  */
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
+import type { PeerLog } from "../protocols/peer_log.ts";
 import { formatReceived } from "./errors.ts";
 
 export { Deque } from "./_deque.ts";
@@ -437,3 +439,14 @@ export function isCoroutineFunction(fn: object): boolean {
  */
 export const plainResultRefusals: WeakMap<object, (out: unknown) => Error> =
   new WeakMap();
+
+/**
+ * The peer log of the connection an `HttpServerProtocol` handler call came
+ * on, by the handler's `info` argument. A handler that reports what the
+ * client causes (`jsonRpcHttpHandler`'s failed notifications) pays from
+ * it: it has counted the client's bytes already, and a log of the
+ * handler's own would count the body a second time. Weak: an entry lives
+ * as long as its `info`. `http/` fills it, `jsonrpc/` reads it; it lives
+ * here, the one private file both may import.
+ */
+export const connectionLogs: WeakMap<object, PeerLog> = new WeakMap();

@@ -42,7 +42,7 @@ import {
 } from "./_response_head.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
-import { checkOptions } from "../futures/_runtime.ts";
+import { checkOptions, connectionLogs } from "../futures/_runtime.ts";
 
 /** The second argument of an {@linkcode HttpHandler}, as `Deno.serve` gives. */
 export interface HttpServeInfo {
@@ -342,9 +342,14 @@ class ServeInfo implements HttpServeInfo {
   readonly #exchange: Exchange;
   readonly #remoteAddr: Deno.Addr | undefined;
 
-  constructor(exchange: Exchange, remoteAddr: Deno.Addr | undefined) {
+  constructor(
+    exchange: Exchange,
+    remoteAddr: Deno.Addr | undefined,
+    log: PeerLog,
+  ) {
     this.#exchange = exchange;
     this.#remoteAddr = remoteAddr;
+    connectionLogs.set(this, log);
   }
 
   get remoteAddr(): Deno.Addr | undefined {
@@ -894,7 +899,7 @@ export class HttpServerProtocol extends Protocol {
     try {
       result = this.#handler(
         lazyRequest(ex),
-        new ServeInfo(ex, this.#remoteAddr),
+        new ServeInfo(ex, this.#remoteAddr, this.#log),
       );
     } catch (error) {
       this.#handlerFailed(ex, error);

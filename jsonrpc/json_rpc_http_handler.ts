@@ -16,7 +16,7 @@ import {
 } from "./_json_rpc_dispatch.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
 import type { JsonRpcMethods } from "./json_rpc_protocol.ts";
-import { checkOptions } from "../futures/_runtime.ts";
+import { checkOptions, connectionLogs } from "../futures/_runtime.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -68,7 +68,9 @@ export interface JsonRpcHttpHandlerOptions {
   /**
    * The loop that runs methods returning a coroutine, and whose exception
    * handler hears about failed notifications (the first of each request,
-   * the rest only counted, and never more log than the body's size).
+   * the rest only counted, and never more log than the body's size; under
+   * `HttpServerProtocol`, the first of each connection, paid from what the
+   * client sent on it as the server's own reports are).
    *
    * @default {the running loop when the call is made}
    */
@@ -225,7 +227,7 @@ export function jsonRpcHttpHandler(
     );
   }
   const loop = options?.loop;
-  return async (request: Request): Promise<Response> => {
+  return async (request: Request, info?: unknown): Promise<Response> => {
     if (request.method !== "POST") {
       await request.body?.cancel();
       return plain(405, "Method Not Allowed: use POST", { allow: "POST" });
@@ -251,8 +253,13 @@ export function jsonRpcHttpHandler(
     const parsed = parseMessage(body);
     const text = parsed.ok
       ? await new Promise<string | undefined>((resolve) => {
-        const log = new PeerLog({ loop });
-        log.received(body.length);
+        // Under HttpServerProtocol the connection's log has counted the
+        // body already: reports pay from it, once per connection.
+        const shared = typeof info === "object" && info !== null
+          ? connectionLogs.get(info)
+          : undefined;
+        const log = shared ?? new PeerLog({ loop });
+        if (shared === undefined) log.received(body.length);
         const front: Front = {
           context: (method, id) => ({
             method,
@@ -275,7 +282,7 @@ export function jsonRpcHttpHandler(
           limiter: new CallLimiter(maxCalls),
         };
         dispatch(methods, parsed.value, front, (reply) => {
-          log.close("JSON-RPC HTTP request");
+          if (shared === undefined) log.close("JSON-RPC HTTP request");
           resolve(reply);
         });
       })

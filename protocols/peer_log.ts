@@ -298,10 +298,9 @@ export class PeerLog {
       const kinds = [...this.#counts!].map(([kind, n]) => `${n} ${kind}`);
       this.#pass({
         ...details,
-        message:
-          `${what}: ${this.#held} problems were counted but not logged (${
-            kinds.join(", ")
-          })`,
+        message: `${what}: ${this.#held} ${
+          this.#held === 1 ? "problem was" : "problems were"
+        } counted but not logged (${kinds.join(", ")})`,
       }, false);
     }
     const loop = this.#findLoop();

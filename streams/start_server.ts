@@ -39,8 +39,9 @@ export interface StartServerOptions extends CreateServerOptions {
  * Listens on `host`:`port` and calls `onClient(reader, writer)` for each
  * connection, in a task of its own. `onClient` may be a plain function,
  * an async function or a generator function; if its task fails, the error
- * goes to the loop's exception handler and that connection is closed (if
- * it is cancelled, the connection is closed without a report). It
+ * goes to the loop's exception handler, within what the peers sent (see
+ * `StreamReaderProtocol`), and that connection is closed (if it is
+ * cancelled, the connection is closed without a report). It
  * is `loop.createServer()` with a `StreamReaderProtocol` per connection;
  * options such as `ssl` and `reusePort` pass through.
  *

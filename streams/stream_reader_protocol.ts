@@ -12,6 +12,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Coroutine, Task } from "../tasks/task.ts";
 import type { Transport } from "../transports/transport.ts";
 import { connectionReset } from "./_deno_errors.ts";
+import { PeerLog } from "../protocols/peer_log.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import type { StreamReader } from "./stream_reader.ts";
 import { StreamWriter, type WriterProtocol } from "./stream_writer.ts";
@@ -46,7 +47,10 @@ export interface StreamReaderProtocolOptions {
  * a `StreamWriter` on `connectionMade` and runs
  * `clientConnected(reader, writer)` in a new task; if that task fails, the
  * error goes to the loop's exception handler and the transport is closed,
- * and if it is cancelled, the transport is closed without a report.
+ * and if it is cancelled, the transport is closed without a report. A
+ * failure is often the peer's doing (it hung up mid-read), so the report
+ * is paid for from what the peer sent, as `PeerLog` does: past the loop's
+ * reserve it is shortened to one line, or only counted.
  *
  * The end of stream is passed to the reader and the connection kept
  * half-open (so the writer can still answer), unless the transport cannot
@@ -86,6 +90,8 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
   #transport: Transport | null = null;
   #writer: StreamWriter | null = null;
   #task: Task<void> | null = null;
+  // Pays for reporting the callback's failure from what the peer sent.
+  #log: PeerLog | null = null;
   #closed: Future<void> | null = null;
   #paused = false;
   #lost = false;
@@ -148,22 +154,26 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
       () => callback(reader, writer) as Coroutine<void> | PromiseLike<void>,
     );
     this.#task = task;
+    const log = this.#log = new PeerLog({ loop });
     task.addDoneCallback((t) => {
       if (this.#task === t) this.#task = null;
+      if (this.#log === log) this.#log = null;
       // Cancelled: nobody is left to serve the connection, so close it
       // (quietly), as asyncio does.
-      if (t.cancelled()) return transport.close();
-      const exception = t.exception();
-      if (exception === undefined) return;
-      if (exception instanceof CancelledError) return transport.close();
-      loop.callExceptionHandler({
-        message: "Unhandled error in the clientConnected callback",
-        exception,
-        task: t as Task<unknown>,
-        transport,
-        protocol: this,
-      });
-      transport.close();
+      const exception = t.cancelled() ? undefined : t.exception();
+      if (exception !== undefined && !(exception instanceof CancelledError)) {
+        // Often the peer's doing (it hung up mid-read): reported whole
+        // only while what the peers sent pays for it (see PeerLog).
+        log.report("failures", {
+          message: "Unhandled error in the clientConnected callback",
+          exception,
+          task: t as Task<unknown>,
+          transport,
+          protocol: this,
+        });
+      }
+      log.close("Stream connection", { transport, protocol: this });
+      if (t.cancelled() || exception !== undefined) transport.close();
     });
   }
 
@@ -173,6 +183,7 @@ export class StreamReaderProtocol extends Protocol implements WriterProtocol {
    * @param data The bytes received.
    */
   override dataReceived(data: Uint8Array): void {
+    this.#log?.received(data.length);
     this.#reader?.feedData(data);
   }
 

@@ -10,6 +10,9 @@ import type { JsonRpcMethods } from "../../jsonrpc/json_rpc_protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
+import { PeerLog } from "../../protocols/peer_log.ts";
+import { converse } from "../http/_http_helpers.ts";
 
 const methods: JsonRpcMethods = {
   add: ([a, b]: number[]) => a + b,
@@ -263,6 +266,35 @@ Deno.test("jsonRpcHttpHandler() reports the first failed notification of a reque
   }
   assert(printed <= batch.length, `${printed} > ${batch.length}`);
   loop.close();
+});
+
+Deno.test("jsonRpcHttpHandler() under HttpServerProtocol reports failed notifications once per connection, within what the client sent", async () => {
+  // Each request's body was counted by the connection already: were it
+  // counted again per request, a keep-alive client could make the server
+  // log about twice what it sent.
+  const body = JSON.stringify([
+    { jsonrpc: "2.0", method: "boom" },
+    { jsonrpc: "2.0", method: "boom" },
+  ]);
+  const request = (close: boolean) =>
+    `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n${
+      close ? "Connection: close\r\n" : ""
+    }\r\n${body}`;
+  const input = request(false).repeat(49) + request(true);
+  const c = await converse(
+    (loop) => new HttpServerProtocol(jsonRpcHttpHandler(methods, { loop })),
+    input,
+  );
+  assertEquals(c.output.split("HTTP/1.1 204 ").length - 1, 50);
+  assertEquals(c.errors.length, 2);
+  assert(c.errors[0] instanceof Error);
+  assertEquals(
+    String(c.errors[1]),
+    "HTTP connection: 99 problems were counted but not logged (100 failed notifications)",
+  );
+  const printed = PeerLog.sizeOf({ message: "", exception: c.errors[0] }) +
+    String(c.errors[1]).length;
+  assert(printed <= input.length, `${printed} > ${input.length}`);
 });
 
 Deno.test("jsonRpcHttpHandler() checks maxBatch and maxConcurrentCalls", () => {

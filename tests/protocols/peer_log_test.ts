@@ -22,6 +22,21 @@ function used(contexts: ExceptionContext[]): number {
   return contexts.reduce((n, c) => n + PeerLog.sizeOf(c), 0);
 }
 
+Deno.test("PeerLog's summary of one held report says problem, not problems", () => {
+  const { loop, contexts } = recording();
+  const log = new PeerLog({ loop });
+  log.report("stray responses", { message: "first" });
+  log.report("stray responses", { message: "second" });
+  log.close("Test connection");
+  assertEquals(
+    contexts.map((c) => c.message),
+    [
+      "first",
+      "Test connection: 1 problem was counted but not logged (2 stray responses)",
+    ],
+  );
+});
+
 Deno.test("PeerLog passes on the first report of each kind and counts the rest", () => {
   const { loop, contexts } = recording();
   const log = new PeerLog({ loop });

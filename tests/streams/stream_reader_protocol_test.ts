@@ -13,6 +13,7 @@ import {
 } from "../../streams/stream_reader_protocol.ts";
 import { StreamWriter } from "../../streams/stream_writer.ts";
 import { Protocol } from "../../protocols/protocol.ts";
+import { PeerLog } from "../../protocols/peer_log.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 import { gather } from "../../tasks/gather.ts";
@@ -108,6 +109,41 @@ Deno.test("StreamReaderProtocol reports a failing callback and closes the connec
     "Unhandled error in the clientConnected callback",
   );
   assertEquals((contexts[0].exception as Error).message, "handler broke");
+  loop.close();
+});
+
+Deno.test("StreamReaderProtocol reports failing callbacks within what the peers sent plus PeerLog's reserve", async () => {
+  // Each peer sends one byte and hangs up: the callback's readexactly()
+  // fails every time. Were each failure logged whole, a client could make
+  // the server log a thousand times what it sent.
+  const loop = new VirtualTimeLoop();
+  const contexts: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+  const peers = 200;
+  for (let i = 0; i < peers; i++) {
+    const server = new StreamReaderProtocol(
+      new StreamReader({ loop }),
+      async (reader) => {
+        await reader.readexactly(100);
+      },
+      { loop },
+    );
+    const [, clientTransport] = transportPair(server, new Protocol(), {
+      loop,
+    });
+    loop.callSoon(() => {
+      clientTransport.write(bytes("x"));
+      clientTransport.close();
+    });
+  }
+  await loop.advance(1);
+  assert(contexts.length > 0);
+  assertInstanceOf(contexts[0].exception, Error);
+  const logged = contexts.reduce((sum, c) => sum + PeerLog.sizeOf(c), 0);
+  assert(
+    logged <= PeerLog.RESERVE + peers,
+    `${logged} > ${PeerLog.RESERVE + peers}`,
+  );
   loop.close();
 });
 
