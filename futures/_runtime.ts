@@ -25,7 +25,6 @@
  */
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
-import type { PeerLog } from "../protocols/peer_log.ts";
 import { formatReceived } from "./errors.ts";
 
 export { Deque } from "./_deque.ts";
@@ -441,12 +440,12 @@ export const plainResultRefusals: WeakMap<object, (out: unknown) => Error> =
   new WeakMap();
 
 /**
- * The peer log of the connection an `HttpServerProtocol` handler call came
- * on, by the handler's `info` argument. A handler that reports what the
- * client causes (`jsonRpcHttpHandler`'s failed notifications) pays from
- * it: it has counted the client's bytes already, and a log of the
- * handler's own would count the body a second time. Weak: an entry lives
- * as long as its `info`. `http/` fills it, `jsonrpc/` reads it; it lives
- * here, the one private file both may import.
+ * The key under which an `HttpServerProtocol` handler's `info` argument
+ * holds the peer log of the connection the call came on. A handler that
+ * reports what the client causes (`jsonRpcHttpHandler`'s failed
+ * notifications) pays from it: it has counted the client's bytes already,
+ * and a log of the handler's own would count the body a second time.
+ * `http/` sets it, `jsonrpc/` reads it; it lives here, the one private
+ * file both may import.
  */
-export const connectionLogs: WeakMap<object, PeerLog> = new WeakMap();
+export const CONNECTION_LOG: unique symbol = Symbol("tulip connection log");

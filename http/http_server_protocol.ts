@@ -42,7 +42,7 @@ import {
 } from "./_response_head.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
-import { checkOptions, connectionLogs } from "../futures/_runtime.ts";
+import { checkOptions, CONNECTION_LOG } from "../futures/_runtime.ts";
 
 /** The second argument of an {@linkcode HttpHandler}, as `Deno.serve` gives. */
 export interface HttpServeInfo {
@@ -341,6 +341,8 @@ class Exchange implements LazyRequestSource {
 class ServeInfo implements HttpServeInfo {
   readonly #exchange: Exchange;
   readonly #remoteAddr: Deno.Addr | undefined;
+  /** The connection's peer log, for a handler that reports (see `_runtime.ts`). */
+  readonly [CONNECTION_LOG]: PeerLog;
 
   constructor(
     exchange: Exchange,
@@ -349,7 +351,7 @@ class ServeInfo implements HttpServeInfo {
   ) {
     this.#exchange = exchange;
     this.#remoteAddr = remoteAddr;
-    connectionLogs.set(this, log);
+    this[CONNECTION_LOG] = log;
   }
 
   get remoteAddr(): Deno.Addr | undefined {

@@ -16,7 +16,7 @@ import {
 } from "./_json_rpc_dispatch.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
 import type { JsonRpcMethods } from "./json_rpc_protocol.ts";
-import { checkOptions, connectionLogs } from "../futures/_runtime.ts";
+import { checkOptions, CONNECTION_LOG } from "../futures/_runtime.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -256,7 +256,7 @@ export function jsonRpcHttpHandler(
         // Under HttpServerProtocol the connection's log has counted the
         // body already: reports pay from it, once per connection.
         const shared = typeof info === "object" && info !== null
-          ? connectionLogs.get(info)
+          ? (info as { [CONNECTION_LOG]?: PeerLog })[CONNECTION_LOG]
           : undefined;
         const log = shared ?? new PeerLog({ loop });
         if (shared === undefined) log.received(body.length);
