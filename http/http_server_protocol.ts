@@ -742,13 +742,17 @@ export class HttpServerProtocol extends Protocol {
    * to requests already received) is still sent, then the connection
    * closes.
    *
-   * @returns `true` while a response is still to be written.
+   * @returns `true` while a response is still to be written (to the
+   *   request in progress, or to those held unparsed meanwhile).
    */
   override eofReceived(): boolean {
     this.#eof = true;
     if (this.#lingering) return false;
     this.#parser.feedEof();
-    return this.#current !== null;
+    // A paused parser between requests holds requests received while
+    // writing was paused, or parses them in a callback already scheduled:
+    // #nextRequest() closes once they are answered.
+    return this.#current !== null || this.#parser.paused;
   }
 
   /**

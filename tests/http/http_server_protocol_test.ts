@@ -1658,3 +1658,55 @@ Deno.test("HttpServerProtocol.serverClosing() before the connection is made clos
   assertEquals(peer.text, "");
   loop.close();
 });
+
+Deno.test("HttpServerProtocol answers a request held while writing was paused when the client's EOF comes before it is parsed", async () => {
+  // The transport held the client's last bytes and its EOF while reading
+  // was paused; resumeWriting() resumes reading, which delivers them
+  // before the held request is parsed: the connection stays open for its
+  // answer.
+  const loop = new VirtualTimeLoop();
+  const written: string[] = [];
+  let closing = false;
+  const write = (data: Uint8Array) => {
+    if (closing) throw new Error("write after close()");
+    written.push(new TextDecoder().decode(data));
+  };
+  const transport = {
+    write,
+    writelines: (list: Uint8Array[]) => list.forEach(write),
+    writeEof() {
+      closing = true;
+    },
+    canWriteEof: () => true,
+    close() {
+      closing = true;
+    },
+    isClosing: () => closing,
+    abort() {
+      closing = true;
+    },
+    pauseReading() {},
+    resumeReading() {},
+    getExtraInfo: () => undefined,
+    getWriteBufferSize: () => 0,
+  } as unknown as Transport;
+  const p = new HttpServerProtocol(
+    (request) => new Response(new URL(request.url).pathname),
+    { loop },
+  );
+  p.connectionMade(transport);
+  p.pauseWriting();
+  p.dataReceived(bytes(
+    "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+  ));
+  p.resumeWriting();
+  const keepOpen = p.eofReceived();
+  if (!keepOpen) transport.close();
+  await loop.advance(0);
+  assertEquals(keepOpen, true);
+  const output = written.join("");
+  assertEquals(output.split("HTTP/1.1 200 OK").length - 1, 2, output);
+  assert(output.endsWith("\r\n\r\n/b"), output);
+  p.connectionLost();
+  loop.close();
+});
