@@ -1627,12 +1627,10 @@ Deno.test({
   // its head is written (see http/_deno_body.ts).
   ignore: BODY_FIELDS !== null,
   async fn() {
-    const loop = new VirtualTimeLoop();
+    const { loop, client } = await silentServer();
+    const transport = client.transport!;
     const errors: unknown[] = [];
     loop.setExceptionHandler((_loop, context) => errors.push(context));
-    const client = new HttpClientProtocol({ loop });
-    const [transport] = transportPair(client, new FakeServer(""), { loop });
-    await loop.advance(0);
     const body = new ReadableStream<Uint8Array>({
       pull() {}, // never ready: sent as a stream
       cancel() {
