@@ -86,6 +86,19 @@ export function isIoError(error: unknown): boolean {
   return false;
 }
 
+// Reports a pipe's fatal error to the loop's exception handler, unless it
+// is Deno's report of a broken pipe (which connectionLost alone tells).
+function reportUnlessIo(
+  loop: SchedulingLoop,
+  error: Error,
+  message: string,
+  transport: ReadTransport | WriteTransport,
+  protocol: BaseProtocol,
+): void {
+  if (isIoError(error)) return;
+  loop.callExceptionHandler({ message, exception: error, transport, protocol });
+}
+
 /**
  * A read transport over a `ReadableStream<Uint8Array>`.
  *
@@ -195,14 +208,7 @@ export class ReadPipeTransport implements ReadTransport {
   /** Closes because of `error`, which `connectionLost` receives. */
   fail(error: Error, message: string): void {
     if (this.#lost) return;
-    if (!isIoError(error)) {
-      this.#loop.callExceptionHandler({
-        message,
-        exception: error,
-        transport: this,
-        protocol: this.#protocol,
-      });
-    }
+    reportUnlessIo(this.#loop, error, message, this, this.#protocol);
     if (this.#closing) return;
     this.#closing = true;
     this.#held = null;
@@ -487,14 +493,7 @@ export class WritePipeTransport extends FlowControlledTransport
   /** Closes at once because of `error`, which `connectionLost` receives. */
   fail(error: Error, message: string): void {
     if (this.#lost || this.#failed) return;
-    if (!isIoError(error)) {
-      this.#loop.callExceptionHandler({
-        message,
-        exception: error,
-        transport: this,
-        protocol: this.#protocol,
-      });
-    }
+    reportUnlessIo(this.#loop, error, message, this, this.#protocol);
     this.#drop(error);
   }
 
