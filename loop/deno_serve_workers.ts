@@ -92,6 +92,19 @@ export interface ServeWorkersOptions {
    */
   timeout?: number;
   /**
+   * How long, in seconds, a connection the supervisor accepted while no
+   * worker served (see `serveWorkers`) waits for one to become ready; then
+   * it is closed unanswered: the client reads EOF, also when the request
+   * it sent went unread (its writes then fail). As long as nginx's
+   * `proxy_connect_timeout` and Node's `server.headersTimeout` (60 s),
+   * longer than a restart at `maxRestartDelay` plus `startTimeout` takes
+   * by default; a connection that can never be served does not wait for
+   * ever.
+   *
+   * @default {60}
+   */
+  holdTimeout?: number;
+  /**
    * The first restart's delay after a crash, in seconds; each further
    * crash in a row doubles it, up to `maxRestartDelay`.
    *
@@ -301,6 +314,7 @@ interface Settings {
   exitTimeout: number;
   startTimeout: number;
   timeout: number;
+  holdTimeout: number;
   restartDelay: number;
   maxRestartDelay: number;
   stableAfter: number;
@@ -357,6 +371,7 @@ function settingsOf(options: ServeWorkersOptions | undefined): Settings {
     "exitTimeout",
     "startTimeout",
     "timeout",
+    "holdTimeout",
     "restartDelay",
     "maxRestartDelay",
     "stableAfter",
@@ -436,6 +451,7 @@ function settingsOf(options: ServeWorkersOptions | undefined): Settings {
     exitTimeout: seconds("exitTimeout", o.exitTimeout, 5),
     startTimeout,
     timeout,
+    holdTimeout: seconds("holdTimeout", o.holdTimeout, 60),
     restartDelay,
     maxRestartDelay,
     stableAfter: seconds("stableAfter", o.stableAfter, 10),
@@ -487,7 +503,12 @@ class Supervisor implements WorkerSupervisor {
    * The connections the holders accepted, waiting for a worker, each with
    * where its relay reaches the workers (see relayHost).
    */
-  #held: { conn: Deno.Conn; hostname: string }[] = [];
+  #held: {
+    conn: Deno.Conn;
+    hostname: string;
+    /** Closes it after `holdTimeout` (see #holdPort). */
+    timer: ReturnType<typeof setTimeout>;
+  }[] = [];
   /** Both ends of every relay running (see #relay), to close on exit. */
   readonly #relayed = new Set<Deno.Conn>();
   /** Settles once every holder's accept loop and every relay has ended. */
@@ -774,7 +795,8 @@ class Supervisor implements WorkerSupervisor {
    * socket. Each holder listens with `reusePort` beside the crashed
    * worker's socket, or in its place when it ended itself (a worker that
    * listens without `reusePort` makes this fail, and nothing is held),
-   * and keeps what it accepts, unread, for the worker that serves next:
+   * and keeps what it accepts, unread, for the worker that serves next
+   * (each up to `holdTimeout`, then closed):
    * closing it at once would lose the request, and the restarted worker
    * listens before it is ready, the kernel meanwhile giving the holder's
    * socket a share of the connections. Released as soon as a worker is
@@ -810,7 +832,15 @@ class Supervisor implements WorkerSupervisor {
             if (this.#closing) {
               conn.close();
             } else if (this.#held.length < MAX_HELD) {
-              this.#held.push({ conn, hostname: relayHost(address.hostname) });
+              const held = {
+                conn,
+                hostname: relayHost(address.hostname),
+                timer: after(this.#settings.holdTimeout, () => {
+                  this.#held.splice(this.#held.indexOf(held), 1);
+                  conn.close();
+                }),
+              };
+              this.#held.push(held);
             } else {
               conn.close();
             }
@@ -834,6 +864,7 @@ class Supervisor implements WorkerSupervisor {
     this.#holders = [];
     const held = this.#held;
     this.#held = [];
+    for (const { timer } of held) clearTimeout(timer);
     if (!relay) {
       for (const { conn } of held) conn.close();
       return;
@@ -1001,7 +1032,8 @@ class Supervisor implements WorkerSupervisor {
  * keeps the port itself, listening with `reusePort`, so that no other
  * program takes it before the restart. What it accepts meanwhile (up to
  * 1024 connections; past them it closes what it accepts at once) waits,
- * unread, for the worker that serves next, which then gets it relayed
+ * unread, up to `holdTimeout` seconds (then it is closed), for the worker
+ * that serves next, which then gets it relayed
  * over the loopback, bytes both ways (to the address listened on, the
  * loopback for `0.0.0.0` or `::`; the worker sees the supervisor's
  * address as the peer's; a relay whose client stops reading for 60 s

@@ -463,6 +463,59 @@ Deno.test("serveWorkers() keeps the port also while its only worker, having ende
   await supervisor.closed;
 });
 
+/**
+ * What `conn` reads within `ms`: "EOF", the error's name, or "still open"
+ * (then `conn` is closed).
+ */
+async function outcomeWithin(conn: Deno.Conn, ms: number): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    conn.read(new Uint8Array(4096)).then(
+      (n) => n === null ? "EOF" : `read ${n} bytes`,
+      (error) => error.name,
+    ),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve("still open"), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  return outcome;
+}
+
+Deno.test("serveWorkers() closes a connection it held for holdTimeout with no worker serving, as a load balancer's queue timeout does: the client reads EOF, also when its request went unread", async () => {
+  const { supervisor, port } = await endOnlyWorker(MODULE, "/crash", {
+    signals: false,
+    // Longer than the test: no worker serves meanwhile.
+    restartDelay: 10,
+    holdTimeout: 0.3,
+  });
+  const conns: Deno.Conn[] = [];
+  try {
+    const started = performance.now();
+    const silent = await Deno.connect({ hostname: HOST, port });
+    conns.push(silent);
+    const asking = await Deno.connect({ hostname: HOST, port });
+    conns.push(asking);
+    await asking.write(encoder.encode("GET /id HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const outcomes = await Promise.all([
+      outcomeWithin(silent, 3000),
+      outcomeWithin(asking, 3000),
+    ]);
+    const took = performance.now() - started;
+    // Linux ends with EOF also a connection whose bytes were never read.
+    assertEquals(outcomes, ["EOF", "EOF"]);
+    // Not before holdTimeout; the upper bound only pins a hang.
+    assert(took >= 290, `${took} ms`);
+    assertEquals(supervisor.restarts, 0);
+    // The port is still held, and what comes next is held again.
+    assertPortHeld(port, "after the held connections timed out");
+  } finally {
+    for (const conn of conns) conn.close();
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
 Deno.test("serveWorkers() loses no connection made while its only worker restarts: what the supervisor accepted meanwhile is served by the restarted worker, also while it listens before it is ready", async () => {
   const channel = new BroadcastChannel(LATE_READY_CHANNEL);
   /** When the restarted worker listened. */
@@ -977,6 +1030,8 @@ Deno.test("serveWorkers() checks its arguments", async () => {
       "workers must be a whole number from 1 to 1024, received 0",
     ],
     [MODULE, { workers: 1.5 }, RangeError, "received 1.5"],
+    [MODULE, { workers: NaN }, RangeError, "received NaN"],
+    [MODULE, { workers: 1025 }, RangeError, "received 1025"],
     [
       MODULE,
       { port: 70000 },
@@ -1000,6 +1055,12 @@ Deno.test("serveWorkers() checks its arguments", async () => {
       { startTimeout: Infinity },
       RangeError,
       "startTimeout must be a finite number of seconds >= 0, received Infinity",
+    ],
+    [
+      MODULE,
+      { holdTimeout: Infinity },
+      RangeError,
+      "holdTimeout must be a finite number of seconds >= 0, received Infinity",
     ],
     [
       MODULE,
