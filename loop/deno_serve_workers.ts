@@ -118,9 +118,10 @@ export interface ServeWorkersOptions {
    */
   maxRestartDelay?: number;
   /**
-   * How long, in seconds, a worker must have run for its crash not to
-   * count as "in a row" with the ones before: its restart delay starts
-   * again from `restartDelay`.
+   * How long, in seconds, a worker must have served (since it became
+   * ready) for its crash not to count as "in a row" with the ones before:
+   * its restart delay starts again from `restartDelay`. A worker that
+   * fails to start always counts, however long it took to fail.
    *
    * @default {10}
    */
@@ -283,11 +284,14 @@ interface Slot {
   readonly index: number;
   worker: Worker | null;
   state: SlotState;
-  /** When the worker was started, in ms (`performance.now()`). */
-  startedAt: number;
+  /**
+   * When the worker became ready, in ms (`performance.now()`); `null`
+   * while it starts.
+   */
+  servingSince: number | null;
   /** When the worker last answered, in ms. */
   lastPong: number;
-  /** Crashes in a row (each within `stableAfter` of its start). */
+  /** Crashes in a row (each before it had served `stableAfter`). */
   crashes: number;
   /** The next restart's delay, in seconds. */
   delay: number;
@@ -534,7 +538,7 @@ class Supervisor implements WorkerSupervisor {
         index,
         worker: null,
         state: "gone",
-        startedAt: 0,
+        servingSince: null,
         lastPong: 0,
         crashes: 0,
         delay: settings.restartDelay,
@@ -641,7 +645,7 @@ class Supervisor implements WorkerSupervisor {
     });
     slot.worker = worker;
     slot.state = "starting";
-    slot.startedAt = performance.now();
+    slot.servingSince = null;
     worker.onmessage = (event) => {
       if (slot.worker === worker) this.#onMessage(slot, event.data);
     };
@@ -682,7 +686,7 @@ class Supervisor implements WorkerSupervisor {
         clearTimeout(slot.timer);
         slot.timer = undefined;
         slot.state = "running";
-        slot.lastPong = performance.now();
+        slot.lastPong = slot.servingSince = performance.now();
         this.#releasePort(true);
         if (slot.index === 0 && this.#addresses.length === 0) {
           this.#addresses = message.addresses;
@@ -751,7 +755,10 @@ class Supervisor implements WorkerSupervisor {
     clearTimeout(slot.timer);
     slot.timer = undefined;
     const s = this.#settings;
-    if (performance.now() - slot.startedAt >= s.stableAfter * 1000) {
+    if (
+      slot.servingSince !== null &&
+      performance.now() - slot.servingSince >= s.stableAfter * 1000
+    ) {
       slot.crashes = 0;
       slot.delay = s.restartDelay;
     }
@@ -762,7 +769,7 @@ class Supervisor implements WorkerSupervisor {
       this.#failure = new Error(
         `Cannot keep worker ${slot.index} running: it crashed ${slot.crashes} time${
           slot.crashes === 1 ? "" : "s"
-        } in a row, each within ${s.stableAfter} s of its start; the last error: ${error.name}: ${error.message}`,
+        } in a row, each before it had served ${s.stableAfter} s; the last error: ${error.name}: ${error.message}`,
         { cause: error },
       );
       this.#report({ index: slot.index, error, restartIn: null });

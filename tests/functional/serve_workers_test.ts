@@ -12,6 +12,7 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import { LATE_READY_CHANNEL } from "../fixtures/serve_workers_late_ready.ts";
+import { HANG_ON_RESTART } from "../fixtures/serve_workers_hang_on_restart.ts";
 import {
   serveWorkers,
   type ServeWorkersOptions,
@@ -33,6 +34,10 @@ const LATE_READY = new URL(
   import.meta.url,
 );
 const STUCK = new URL("../fixtures/serve_workers_stuck.ts", import.meta.url);
+const HANG_ON_RESTART_MODULE = new URL(
+  "../fixtures/serve_workers_hang_on_restart.ts",
+  import.meta.url,
+);
 /** A module without a serve export. */
 const NO_SERVE = new URL("../fixtures/worker_module.ts", import.meta.url);
 const HOST = "127.0.0.1";
@@ -780,7 +785,7 @@ Deno.test("serveWorkers() gives up on a worker after maxCrashes crashes in a row
   assertMatch(
     error.message,
     new RegExp(
-      `^Cannot keep worker ${index} running: it crashed 1 time in a row, each within 10 s of its start; the last error: Error: crash requested$`,
+      `^Cannot keep worker ${index} running: it crashed 1 time in a row, each before it had served 10 s; the last error: Error: crash requested$`,
     ),
   );
   assertEquals(crashes.map((c) => c.restartIn), [null]);
@@ -788,6 +793,46 @@ Deno.test("serveWorkers() gives up on a worker after maxCrashes crashes in a row
   // Deno releases a terminated worker's socket a moment later.
   await refusedSoon(port);
   await supervisor.close();
+});
+
+Deno.test("serveWorkers() gives up on a worker whose restarts keep failing, however long each takes to fail: only time spent serving makes a crash not count as in a row (gunicorn halts on a worker that fails to boot)", async () => {
+  const crashes: WorkerCrash[] = [];
+  const supervisor = await serveWorkers(HANG_ON_RESTART_MODULE, {
+    workers: 1,
+    signals: false,
+    // Each failed start takes longer than stableAfter, as with the
+    // defaults (30 s, 10 s).
+    startTimeout: 0.3,
+    stableAfter: 0.1,
+    restartDelay: 0.01,
+    maxRestartDelay: 0.01,
+    maxCrashes: 2,
+    onCrash: (crash) => crashes.push(crash),
+  });
+  Deno.env.set(HANG_ON_RESTART, "1");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // Served longer than stableAfter: this crash starts a new row.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await get(portOf(supervisor), "/crash");
+    const outcome = await Promise.race([
+      supervisor.closed.then(() => "closed", (error) => error),
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve("still restarting"), 5000);
+      }),
+    ]);
+    assertInstanceOf(outcome, Error);
+    assertEquals(
+      outcome.message,
+      "Cannot keep worker 0 running: it crashed 3 times in a row, each before it had served 0.1 s; the last error: Error: it did not start serving within 0.3 s",
+    );
+    assertEquals(crashes.map((c) => c.restartIn), [0.01, 0.01, null]);
+  } finally {
+    clearTimeout(timer);
+    Deno.env.delete(HANG_ON_RESTART);
+    // A worker hung in serve() has no connection to finish.
+    await supervisor.close({ grace: 0 });
+  }
 });
 
 // ---- Graceful shutdown ----
