@@ -64,7 +64,9 @@ export interface ServeWorkersOptions {
   grace?: number;
   /**
    * How long, in seconds, a worker gets beyond `grace` to report that it
-   * has closed; then it is terminated.
+   * has closed; then it is terminated (one that was still starting, at
+   * its `startTimeout` if that comes sooner: it has nothing to finish
+   * until it is ready).
    *
    * @default {5}
    */
@@ -291,6 +293,8 @@ interface Slot {
   servingSince: number | null;
   /** When the worker last answered, in ms. */
   lastPong: number;
+  /** When its start times out, in ms (see `startTimeout`). */
+  startDeadline: number;
   /** Crashes in a row (each before it had served `stableAfter`). */
   crashes: number;
   /** The next restart's delay, in seconds. */
@@ -518,6 +522,8 @@ class Supervisor implements WorkerSupervisor {
   /** Settles once every holder's accept loop and every relay has ended. */
   #holding: Promise<void> = Promise.resolve();
   #settled = false;
+  /** When close() terminates the workers still running, in ms. */
+  #stopDeadline = Infinity;
   /** The first signal that came, while the workers started or served. */
   #signal: Deno.Signal | null = null;
   readonly #onSignal = new Map<Deno.Signal, () => void>(
@@ -540,6 +546,7 @@ class Supervisor implements WorkerSupervisor {
         state: "gone",
         servingSince: null,
         lastPong: 0,
+        startDeadline: 0,
         crashes: 0,
         delay: settings.restartDelay,
         timer: undefined,
@@ -646,6 +653,7 @@ class Supervisor implements WorkerSupervisor {
     slot.worker = worker;
     slot.state = "starting";
     slot.servingSince = null;
+    slot.startDeadline = performance.now() + this.#settings.startTimeout * 1000;
     worker.onmessage = (event) => {
       if (slot.worker === worker) this.#onMessage(slot, event.data);
     };
@@ -682,6 +690,13 @@ class Supervisor implements WorkerSupervisor {
   #onMessage(slot: Slot, message: WorkerMessage): void {
     switch (message?.type) {
       case "ready":
+        if (slot.state === "stopping" && slot.servingSince === null) {
+          // Told to shut down as it started: its servers now have until
+          // close()'s limit, not its start's.
+          slot.servingSince = performance.now();
+          clearTimeout(slot.timer);
+          this.#stopTimer(slot, Infinity);
+        }
         if (slot.state !== "starting") return;
         clearTimeout(slot.timer);
         slot.timer = undefined;
@@ -958,6 +973,8 @@ class Supervisor implements WorkerSupervisor {
       true,
     );
     this.#closing = true;
+    this.#stopDeadline = performance.now() +
+      (grace + this.#settings.exitTimeout) * 1000;
     clearInterval(this.#ping);
     // Listening stops now, as in the workers; no worker takes what is held.
     this.#releasePort(false);
@@ -965,21 +982,32 @@ class Supervisor implements WorkerSupervisor {
       if (slot.state === "waiting") {
         this.#gone(slot);
       } else if (slot.state === "starting" || slot.state === "running") {
+        const starting = slot.state === "starting";
         slot.state = "stopping";
         clearTimeout(slot.timer);
         slot.timer = undefined;
         slot.worker!.postMessage({ type: "shutdown", grace });
-        const limit = grace + this.#settings.exitTimeout;
-        if (limit !== Infinity) {
-          slot.timer = after(limit, () => {
-            slot.timer = undefined;
-            this.#gone(slot);
-          });
-        }
+        // One still starting has no server to shut down before it is
+        // ready: it goes when its start would have timed out, if sooner.
+        this.#stopTimer(slot, starting ? slot.startDeadline : Infinity);
       }
     }
     this.#checkExited();
     return this.#exited.promise;
+  }
+
+  /**
+   * Terminates a stopping worker at close()'s limit (`grace` +
+   * `exitTimeout`), or at `deadline` (ms) if sooner; none when both are
+   * endless.
+   */
+  #stopTimer(slot: Slot, deadline: number): void {
+    const at = Math.min(this.#stopDeadline, deadline);
+    if (at === Infinity) return;
+    slot.timer = after(Math.max(0, at - performance.now()) / 1000, () => {
+      slot.timer = undefined;
+      this.#gone(slot);
+    });
   }
 
   #terminateAll(): void {

@@ -892,6 +892,41 @@ Deno.test("serveWorkers() close() terminates a worker that has not closed exitTi
   assert(took < BOUND_MS, `${took} ms`);
 });
 
+Deno.test("serveWorkers() close() with an endless grace still ends a restarting worker that does not start serving within startTimeout: it has no connection to finish", async () => {
+  const supervisor = await serveWorkers(HANG_ON_RESTART_MODULE, {
+    workers: 1,
+    signals: false,
+    startTimeout: 0.5,
+    restartDelay: 0.01,
+    onCrash: () => {},
+  });
+  Deno.env.set(HANG_ON_RESTART, "1");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await get(portOf(supervisor), "/crash");
+    const deadline = Date.now() + BOUND_MS;
+    while (supervisor.restarts === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assertEquals(supervisor.restarts, 1);
+    const started = performance.now();
+    const exited = supervisor.close({ grace: Infinity });
+    const outcome = await Promise.race([
+      supervisor.closed.then(() => "closed"),
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve("still closing"), 5000);
+      }),
+    ]);
+    assertEquals(outcome, "closed");
+    await exited;
+    // Not after its start timeout; the bound above only pins a hang.
+    assert(performance.now() - started < 2000);
+  } finally {
+    clearTimeout(timer);
+    Deno.env.delete(HANG_ON_RESTART);
+  }
+});
+
 Deno.test("serveWorkers() closes gracefully on SIGTERM", async () => {
   const supervisor = await serveWorkers(MODULE, { workers: 1 });
   const port = portOf(supervisor);
