@@ -64,7 +64,9 @@ export interface ServeWorkersOptions {
   grace?: number;
   /**
    * How long, in seconds, a worker gets beyond `grace` to report that it
-   * has closed; then it is terminated.
+   * has closed; then it is terminated (one that was still starting, at
+   * its `startTimeout` if that comes sooner: it has nothing to finish
+   * until it is ready).
    *
    * @default {5}
    */
@@ -92,6 +94,19 @@ export interface ServeWorkersOptions {
    */
   timeout?: number;
   /**
+   * How long, in seconds, a connection the supervisor accepted while no
+   * worker served (see `serveWorkers`) waits for one to become ready; then
+   * it is closed unanswered: the client reads EOF, also when the request
+   * it sent went unread (its writes then fail). As long as nginx's
+   * `proxy_connect_timeout` and Node's `server.headersTimeout` (60 s),
+   * longer than a restart at `maxRestartDelay` plus `startTimeout` takes
+   * by default; a connection that can never be served does not wait for
+   * ever.
+   *
+   * @default {60}
+   */
+  holdTimeout?: number;
+  /**
    * The first restart's delay after a crash, in seconds; each further
    * crash in a row doubles it, up to `maxRestartDelay`.
    *
@@ -105,9 +120,10 @@ export interface ServeWorkersOptions {
    */
   maxRestartDelay?: number;
   /**
-   * How long, in seconds, a worker must have run for its crash not to
-   * count as "in a row" with the ones before: its restart delay starts
-   * again from `restartDelay`.
+   * How long, in seconds, a worker must have served (since it became
+   * ready) for its crash not to count as "in a row" with the ones before:
+   * its restart delay starts again from `restartDelay`. A worker that
+   * fails to start always counts, however long it took to fail.
    *
    * @default {10}
    */
@@ -270,11 +286,16 @@ interface Slot {
   readonly index: number;
   worker: Worker | null;
   state: SlotState;
-  /** When the worker was started, in ms (`performance.now()`). */
-  startedAt: number;
+  /**
+   * When the worker became ready, in ms (`performance.now()`); `null`
+   * while it starts.
+   */
+  servingSince: number | null;
   /** When the worker last answered, in ms. */
   lastPong: number;
-  /** Crashes in a row (each within `stableAfter` of its start). */
+  /** When its start times out, in ms (see `startTimeout`). */
+  startDeadline: number;
+  /** Crashes in a row (each before it had served `stableAfter`). */
   crashes: number;
   /** The next restart's delay, in seconds. */
   delay: number;
@@ -301,6 +322,7 @@ interface Settings {
   exitTimeout: number;
   startTimeout: number;
   timeout: number;
+  holdTimeout: number;
   restartDelay: number;
   maxRestartDelay: number;
   stableAfter: number;
@@ -357,6 +379,7 @@ function settingsOf(options: ServeWorkersOptions | undefined): Settings {
     "exitTimeout",
     "startTimeout",
     "timeout",
+    "holdTimeout",
     "restartDelay",
     "maxRestartDelay",
     "stableAfter",
@@ -436,6 +459,7 @@ function settingsOf(options: ServeWorkersOptions | undefined): Settings {
     exitTimeout: seconds("exitTimeout", o.exitTimeout, 5),
     startTimeout,
     timeout,
+    holdTimeout: seconds("holdTimeout", o.holdTimeout, 60),
     restartDelay,
     maxRestartDelay,
     stableAfter: seconds("stableAfter", o.stableAfter, 10),
@@ -487,12 +511,19 @@ class Supervisor implements WorkerSupervisor {
    * The connections the holders accepted, waiting for a worker, each with
    * where its relay reaches the workers (see relayHost).
    */
-  #held: { conn: Deno.Conn; hostname: string }[] = [];
+  #held: {
+    conn: Deno.Conn;
+    hostname: string;
+    /** Closes it after `holdTimeout` (see #holdPort). */
+    timer: ReturnType<typeof setTimeout>;
+  }[] = [];
   /** Both ends of every relay running (see #relay), to close on exit. */
   readonly #relayed = new Set<Deno.Conn>();
   /** Settles once every holder's accept loop and every relay has ended. */
   #holding: Promise<void> = Promise.resolve();
   #settled = false;
+  /** When close() terminates the workers still running, in ms. */
+  #stopDeadline = Infinity;
   /** The first signal that came, while the workers started or served. */
   #signal: Deno.Signal | null = null;
   readonly #onSignal = new Map<Deno.Signal, () => void>(
@@ -513,8 +544,9 @@ class Supervisor implements WorkerSupervisor {
         index,
         worker: null,
         state: "gone",
-        startedAt: 0,
+        servingSince: null,
         lastPong: 0,
+        startDeadline: 0,
         crashes: 0,
         delay: settings.restartDelay,
         timer: undefined,
@@ -620,7 +652,8 @@ class Supervisor implements WorkerSupervisor {
     });
     slot.worker = worker;
     slot.state = "starting";
-    slot.startedAt = performance.now();
+    slot.servingSince = null;
+    slot.startDeadline = performance.now() + this.#settings.startTimeout * 1000;
     worker.onmessage = (event) => {
       if (slot.worker === worker) this.#onMessage(slot, event.data);
     };
@@ -657,11 +690,18 @@ class Supervisor implements WorkerSupervisor {
   #onMessage(slot: Slot, message: WorkerMessage): void {
     switch (message?.type) {
       case "ready":
+        if (slot.state === "stopping" && slot.servingSince === null) {
+          // Told to shut down as it started: its servers now have until
+          // close()'s limit, not its start's.
+          slot.servingSince = performance.now();
+          clearTimeout(slot.timer);
+          this.#stopTimer(slot, Infinity);
+        }
         if (slot.state !== "starting") return;
         clearTimeout(slot.timer);
         slot.timer = undefined;
         slot.state = "running";
-        slot.lastPong = performance.now();
+        slot.lastPong = slot.servingSince = performance.now();
         this.#releasePort(true);
         if (slot.index === 0 && this.#addresses.length === 0) {
           this.#addresses = message.addresses;
@@ -730,7 +770,10 @@ class Supervisor implements WorkerSupervisor {
     clearTimeout(slot.timer);
     slot.timer = undefined;
     const s = this.#settings;
-    if (performance.now() - slot.startedAt >= s.stableAfter * 1000) {
+    if (
+      slot.servingSince !== null &&
+      performance.now() - slot.servingSince >= s.stableAfter * 1000
+    ) {
       slot.crashes = 0;
       slot.delay = s.restartDelay;
     }
@@ -741,7 +784,7 @@ class Supervisor implements WorkerSupervisor {
       this.#failure = new Error(
         `Cannot keep worker ${slot.index} running: it crashed ${slot.crashes} time${
           slot.crashes === 1 ? "" : "s"
-        } in a row, each within ${s.stableAfter} s of its start; the last error: ${error.name}: ${error.message}`,
+        } in a row, each before it had served ${s.stableAfter} s; the last error: ${error.name}: ${error.message}`,
         { cause: error },
       );
       this.#report({ index: slot.index, error, restartIn: null });
@@ -774,7 +817,8 @@ class Supervisor implements WorkerSupervisor {
    * socket. Each holder listens with `reusePort` beside the crashed
    * worker's socket, or in its place when it ended itself (a worker that
    * listens without `reusePort` makes this fail, and nothing is held),
-   * and keeps what it accepts, unread, for the worker that serves next:
+   * and keeps what it accepts, unread, for the worker that serves next
+   * (each up to `holdTimeout`, then closed):
    * closing it at once would lose the request, and the restarted worker
    * listens before it is ready, the kernel meanwhile giving the holder's
    * socket a share of the connections. Released as soon as a worker is
@@ -810,7 +854,15 @@ class Supervisor implements WorkerSupervisor {
             if (this.#closing) {
               conn.close();
             } else if (this.#held.length < MAX_HELD) {
-              this.#held.push({ conn, hostname: relayHost(address.hostname) });
+              const held = {
+                conn,
+                hostname: relayHost(address.hostname),
+                timer: after(this.#settings.holdTimeout, () => {
+                  this.#held.splice(this.#held.indexOf(held), 1);
+                  conn.close();
+                }),
+              };
+              this.#held.push(held);
             } else {
               conn.close();
             }
@@ -834,6 +886,7 @@ class Supervisor implements WorkerSupervisor {
     this.#holders = [];
     const held = this.#held;
     this.#held = [];
+    for (const { timer } of held) clearTimeout(timer);
     if (!relay) {
       for (const { conn } of held) conn.close();
       return;
@@ -920,6 +973,8 @@ class Supervisor implements WorkerSupervisor {
       true,
     );
     this.#closing = true;
+    this.#stopDeadline = performance.now() +
+      (grace + this.#settings.exitTimeout) * 1000;
     clearInterval(this.#ping);
     // Listening stops now, as in the workers; no worker takes what is held.
     this.#releasePort(false);
@@ -927,21 +982,32 @@ class Supervisor implements WorkerSupervisor {
       if (slot.state === "waiting") {
         this.#gone(slot);
       } else if (slot.state === "starting" || slot.state === "running") {
+        const starting = slot.state === "starting";
         slot.state = "stopping";
         clearTimeout(slot.timer);
         slot.timer = undefined;
         slot.worker!.postMessage({ type: "shutdown", grace });
-        const limit = grace + this.#settings.exitTimeout;
-        if (limit !== Infinity) {
-          slot.timer = after(limit, () => {
-            slot.timer = undefined;
-            this.#gone(slot);
-          });
-        }
+        // One still starting has no server to shut down before it is
+        // ready: it goes when its start would have timed out, if sooner.
+        this.#stopTimer(slot, starting ? slot.startDeadline : Infinity);
       }
     }
     this.#checkExited();
     return this.#exited.promise;
+  }
+
+  /**
+   * Terminates a stopping worker at close()'s limit (`grace` +
+   * `exitTimeout`), or at `deadline` (ms) if sooner; none when both are
+   * endless.
+   */
+  #stopTimer(slot: Slot, deadline: number): void {
+    const at = Math.min(this.#stopDeadline, deadline);
+    if (at === Infinity) return;
+    slot.timer = after(Math.max(0, at - performance.now()) / 1000, () => {
+      slot.timer = undefined;
+      this.#gone(slot);
+    });
   }
 
   #terminateAll(): void {
@@ -1001,7 +1067,8 @@ class Supervisor implements WorkerSupervisor {
  * keeps the port itself, listening with `reusePort`, so that no other
  * program takes it before the restart. What it accepts meanwhile (up to
  * 1024 connections; past them it closes what it accepts at once) waits,
- * unread, for the worker that serves next, which then gets it relayed
+ * unread, up to `holdTimeout` seconds (then it is closed), for the worker
+ * that serves next, which then gets it relayed
  * over the loopback, bytes both ways (to the address listened on, the
  * loopback for `0.0.0.0` or `::`; the worker sees the supervisor's
  * address as the peer's; a relay whose client stops reading for 60 s

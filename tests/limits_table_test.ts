@@ -23,6 +23,7 @@ const WHERE: Record<string, [file: string, iface: string]> = {
   int32: ["protocols/int32_string_receiver.ts", "Int32StringReceiverOptions"],
   reader: ["streams/stream_reader.ts", "StreamReaderOptions"],
   executor: ["loop/worker_executor.ts", "WorkerExecutorOptions"],
+  workers: ["loop/deno_serve_workers.ts", "ServeWorkersOptions"],
 };
 
 /**
@@ -58,6 +59,7 @@ Framers | a line or chunk | chunk | maxLength
 Framers | a message | int32 | maxLength
 Framers | a line or \`readuntil()\` chunk | reader | limit
 Executor | jobs queued | executor | maxQueued
+Workers | a connection held while no worker serves | workers | holdTimeout
 `.trim().split("\n").map((line) => line.split(" | "));
 
 /** The table's rows: the section, then the cells (what, default, effect, option). */

@@ -12,6 +12,7 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import { LATE_READY_CHANNEL } from "../fixtures/serve_workers_late_ready.ts";
+import { HANG_ON_RESTART } from "../fixtures/serve_workers_hang_on_restart.ts";
 import {
   serveWorkers,
   type ServeWorkersOptions,
@@ -33,6 +34,10 @@ const LATE_READY = new URL(
   import.meta.url,
 );
 const STUCK = new URL("../fixtures/serve_workers_stuck.ts", import.meta.url);
+const HANG_ON_RESTART_MODULE = new URL(
+  "../fixtures/serve_workers_hang_on_restart.ts",
+  import.meta.url,
+);
 /** A module without a serve export. */
 const NO_SERVE = new URL("../fixtures/worker_module.ts", import.meta.url);
 const HOST = "127.0.0.1";
@@ -463,6 +468,59 @@ Deno.test("serveWorkers() keeps the port also while its only worker, having ende
   await supervisor.closed;
 });
 
+/**
+ * What `conn` reads within `ms`: "EOF", the error's name, or "still open"
+ * (then `conn` is closed).
+ */
+async function outcomeWithin(conn: Deno.Conn, ms: number): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    conn.read(new Uint8Array(4096)).then(
+      (n) => n === null ? "EOF" : `read ${n} bytes`,
+      (error) => error.name,
+    ),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve("still open"), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  return outcome;
+}
+
+Deno.test("serveWorkers() closes a connection it held for holdTimeout with no worker serving, as a load balancer's queue timeout does: the client reads EOF, also when its request went unread", async () => {
+  const { supervisor, port } = await endOnlyWorker(MODULE, "/crash", {
+    signals: false,
+    // Longer than the test: no worker serves meanwhile.
+    restartDelay: 10,
+    holdTimeout: 0.3,
+  });
+  const conns: Deno.Conn[] = [];
+  try {
+    const started = performance.now();
+    const silent = await Deno.connect({ hostname: HOST, port });
+    conns.push(silent);
+    const asking = await Deno.connect({ hostname: HOST, port });
+    conns.push(asking);
+    await asking.write(encoder.encode("GET /id HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const outcomes = await Promise.all([
+      outcomeWithin(silent, 3000),
+      outcomeWithin(asking, 3000),
+    ]);
+    const took = performance.now() - started;
+    // Linux ends with EOF also a connection whose bytes were never read.
+    assertEquals(outcomes, ["EOF", "EOF"]);
+    // Not before holdTimeout; the upper bound only pins a hang.
+    assert(took >= 290, `${took} ms`);
+    assertEquals(supervisor.restarts, 0);
+    // The port is still held, and what comes next is held again.
+    assertPortHeld(port, "after the held connections timed out");
+  } finally {
+    for (const conn of conns) conn.close();
+    await supervisor.close();
+  }
+  await supervisor.closed;
+});
+
 Deno.test("serveWorkers() loses no connection made while its only worker restarts: what the supervisor accepted meanwhile is served by the restarted worker, also while it listens before it is ready", async () => {
   const channel = new BroadcastChannel(LATE_READY_CHANNEL);
   /** When the restarted worker listened. */
@@ -727,7 +785,7 @@ Deno.test("serveWorkers() gives up on a worker after maxCrashes crashes in a row
   assertMatch(
     error.message,
     new RegExp(
-      `^Cannot keep worker ${index} running: it crashed 1 time in a row, each within 10 s of its start; the last error: Error: crash requested$`,
+      `^Cannot keep worker ${index} running: it crashed 1 time in a row, each before it had served 10 s; the last error: Error: crash requested$`,
     ),
   );
   assertEquals(crashes.map((c) => c.restartIn), [null]);
@@ -735,6 +793,46 @@ Deno.test("serveWorkers() gives up on a worker after maxCrashes crashes in a row
   // Deno releases a terminated worker's socket a moment later.
   await refusedSoon(port);
   await supervisor.close();
+});
+
+Deno.test("serveWorkers() gives up on a worker whose restarts keep failing, however long each takes to fail: only time spent serving makes a crash not count as in a row (gunicorn halts on a worker that fails to boot)", async () => {
+  const crashes: WorkerCrash[] = [];
+  const supervisor = await serveWorkers(HANG_ON_RESTART_MODULE, {
+    workers: 1,
+    signals: false,
+    // Each failed start takes longer than stableAfter, as with the
+    // defaults (30 s, 10 s).
+    startTimeout: 0.3,
+    stableAfter: 0.1,
+    restartDelay: 0.01,
+    maxRestartDelay: 0.01,
+    maxCrashes: 2,
+    onCrash: (crash) => crashes.push(crash),
+  });
+  Deno.env.set(HANG_ON_RESTART, "1");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // Served longer than stableAfter: this crash starts a new row.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await get(portOf(supervisor), "/crash");
+    const outcome = await Promise.race([
+      supervisor.closed.then(() => "closed", (error) => error),
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve("still restarting"), 5000);
+      }),
+    ]);
+    assertInstanceOf(outcome, Error);
+    assertEquals(
+      outcome.message,
+      "Cannot keep worker 0 running: it crashed 3 times in a row, each before it had served 0.1 s; the last error: Error: it did not start serving within 0.3 s",
+    );
+    assertEquals(crashes.map((c) => c.restartIn), [0.01, 0.01, null]);
+  } finally {
+    clearTimeout(timer);
+    Deno.env.delete(HANG_ON_RESTART);
+    // A worker hung in serve() has no connection to finish.
+    await supervisor.close({ grace: 0 });
+  }
 });
 
 // ---- Graceful shutdown ----
@@ -792,6 +890,41 @@ Deno.test("serveWorkers() close() terminates a worker that has not closed exitTi
   // Not before grace + exitTimeout; the upper bound only pins a hang.
   assert(took >= 290, `${took} ms`);
   assert(took < BOUND_MS, `${took} ms`);
+});
+
+Deno.test("serveWorkers() close() with an endless grace still ends a restarting worker that does not start serving within startTimeout: it has no connection to finish", async () => {
+  const supervisor = await serveWorkers(HANG_ON_RESTART_MODULE, {
+    workers: 1,
+    signals: false,
+    startTimeout: 0.5,
+    restartDelay: 0.01,
+    onCrash: () => {},
+  });
+  Deno.env.set(HANG_ON_RESTART, "1");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await get(portOf(supervisor), "/crash");
+    const deadline = Date.now() + BOUND_MS;
+    while (supervisor.restarts === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assertEquals(supervisor.restarts, 1);
+    const started = performance.now();
+    const exited = supervisor.close({ grace: Infinity });
+    const outcome = await Promise.race([
+      supervisor.closed.then(() => "closed"),
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve("still closing"), 5000);
+      }),
+    ]);
+    assertEquals(outcome, "closed");
+    await exited;
+    // Not after its start timeout; the bound above only pins a hang.
+    assert(performance.now() - started < 2000);
+  } finally {
+    clearTimeout(timer);
+    Deno.env.delete(HANG_ON_RESTART);
+  }
 });
 
 Deno.test("serveWorkers() closes gracefully on SIGTERM", async () => {
@@ -977,6 +1110,8 @@ Deno.test("serveWorkers() checks its arguments", async () => {
       "workers must be a whole number from 1 to 1024, received 0",
     ],
     [MODULE, { workers: 1.5 }, RangeError, "received 1.5"],
+    [MODULE, { workers: NaN }, RangeError, "received NaN"],
+    [MODULE, { workers: 1025 }, RangeError, "received 1025"],
     [
       MODULE,
       { port: 70000 },
@@ -1000,6 +1135,12 @@ Deno.test("serveWorkers() checks its arguments", async () => {
       { startTimeout: Infinity },
       RangeError,
       "startTimeout must be a finite number of seconds >= 0, received Infinity",
+    ],
+    [
+      MODULE,
+      { holdTimeout: Infinity },
+      RangeError,
+      "holdTimeout must be a finite number of seconds >= 0, received Infinity",
     ],
     [
       MODULE,
