@@ -209,6 +209,8 @@ export class NodeTlsConn {
   #wake: (() => void) | null = null;
   // Reads the TCP socket again after the TLS socket was full.
   readonly #resumeRaw: () => void;
+  // The TCP socket's writes, and the end of its writing side.
+  readonly #rawWrites: RawWrites;
   // The TLS socket has written to the TCP socket.
   #sent = false;
   /**
@@ -255,7 +257,7 @@ export class NodeTlsConn {
     // fails the reads: the TLS socket says neither (it just closes).
     // The first record's header, until it has come.
     let header: number[] | null = [];
-    const [raw, resumeRaw] = tcpDuplex(config.modules.Duplex, conn, {
+    const [raw, resumeRaw, rawWrites] = tcpDuplex(config.modules.Duplex, conn, {
       ended: (error) => {
         if (error !== undefined) this.#error ??= error;
         failed(error);
@@ -291,6 +293,7 @@ export class NodeTlsConn {
       full: () => (this.#socket?.readableLength ?? 0) >= TLS_HELD,
     }, first);
     this.#resumeRaw = resumeRaw;
+    this.#rawWrites = rawWrites;
     const socket = this.#socket = new config.modules.tls.TLSSocket(raw, {
       isServer: true,
       secureContext: config.context,
@@ -358,9 +361,20 @@ export class NodeTlsConn {
     });
   }
 
-  /** Closes the TCP socket, once an alert in flight is sent. */
+  /**
+   * Closes the TCP socket, once an alert in flight is sent, and (unless
+   * `close()` asked) once the TLS socket's last write is: node:tls
+   * destroys itself as soon as both its sides ended (the peer's
+   * close_notify came, and `closeWrite()`'s was handed on), while the
+   * close_notify is still on its way.
+   */
   #closeConn(): void {
     if (this.#alerting !== null) return;
+    const sending = this.#closed ? null : this.#rawWrites.sending();
+    if (sending !== null) {
+      sending.then(() => this.#closeConn());
+      return;
+    }
     try {
       this.#conn.close();
     } catch {
@@ -441,12 +455,16 @@ export class NodeTlsConn {
   /**
    * Sends a close_notify and ends the TCP socket's writing side.
    *
-   * @returns Once done.
+   * @returns Once done: the close_notify is sent.
    */
   closeWrite(): Promise<void> {
     if (this.#closed) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
-      this.#socket.end(() => resolve());
+      // node:tls calls back once it has handed its close_notify to the TCP
+      // socket, not once that is sent, and never ends the TCP socket's
+      // writing side: both are done here, so that a close() after this
+      // cannot cut the close_notify off (RFC 8446 §6.1).
+      this.#socket.end(() => this.#rawWrites.end().then(() => resolve()));
       this.#socket.once("error", reject);
     });
   }
@@ -489,6 +507,20 @@ export class NodeTlsConn {
   }
 }
 
+/** The writing side of a {@linkcode tcpDuplex}. */
+interface RawWrites {
+  /**
+   * Settles once no write is in flight (whether it was sent or failed);
+   * `null` when none is.
+   */
+  sending(): Promise<void> | null;
+  /**
+   * Ends the TCP socket's writing side once no write is in flight;
+   * resolves then, whether it could or not (the socket was closed).
+   */
+  end(): Promise<void>;
+}
+
 /** What a {@linkcode tcpDuplex} tells its owner. */
 interface TcpDuplexHooks {
   /** The end of the stream, or the error a read or write failed with. */
@@ -523,8 +555,26 @@ function tcpDuplex(
   conn: Deno.Conn,
   hooks: TcpDuplexHooks,
   first?: Promise<Uint8Array | null>,
-): [NodeDuplex, () => void] {
+): [NodeDuplex, () => void, RawWrites] {
   let reading = false;
+  // The write in flight (the duplex passes on one at a time; one that
+  // settles starts the next, if any).
+  let writing: Promise<void> | null = null;
+  // The TCP socket's writing side ending.
+  let ending: Promise<void> | null = null;
+  const endWrites = () => ending ??= conn.closeWrite();
+  const writes: RawWrites = {
+    sending: () =>
+      writing === null ? null : (async () => {
+        // A destroyed duplex drops the writes it held: only the one in
+        // flight goes on.
+        while (writing !== null) await writing;
+      })(),
+    end: async () => {
+      await writes.sending();
+      await endWrites().catch(() => {});
+    },
+  };
   // The result of a read that was in flight before the duplex was made,
   // taken before the socket is read again.
   let pending = first;
@@ -596,13 +646,21 @@ function tcpDuplex(
     },
     write(chunk: Uint8Array, _encoding, callback) {
       hooks.wrote();
-      writeAll(conn, chunk, hooks.took).then(() => callback(), (error) => {
-        hooks.ended(error);
-        callback(error);
-      });
+      const sent: Promise<void> = writeAll(conn, chunk, hooks.took).then(
+        () => {
+          if (writing === sent) writing = null;
+          callback();
+        },
+        (error) => {
+          if (writing === sent) writing = null;
+          hooks.ended(error);
+          callback(error);
+        },
+      );
+      writing = sent;
     },
     final(callback) {
-      conn.closeWrite().then(() => callback(), callback);
+      endWrites().then(() => callback(), callback);
     },
     destroy(error, callback) {
       hooks.released(error);
@@ -614,7 +672,7 @@ function tcpDuplex(
     parked = false;
     pump();
   };
-  return [duplex, resume];
+  return [duplex, resume, writes];
 }
 
 /**
