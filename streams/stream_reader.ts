@@ -16,7 +16,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { ReadTransport } from "../transports/transport.ts";
 import { concatBytes } from "../transports/write_buffer.ts";
 import { readerFriends } from "./_reader_friends.ts";
-import { checkOptions } from "../futures/_runtime.ts";
+import { checkOptions, TAKE_BACK } from "../futures/_runtime.ts";
 
 /** The default `limit`, in bytes (64 KiB, as in asyncio). */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -36,6 +36,23 @@ interface PendingRead {
   future: Future<unknown>;
   attempt: () => void;
   name: string;
+}
+
+/**
+ * The future of a read: the bytes it took go back to the reader when the
+ * task awaiting it is cancelled before it resumes (see `TAKE_BACK`).
+ */
+class ReadFuture<T> extends Future<T> {
+  readonly #giveBack: (value: T) => void;
+
+  constructor(loop: SchedulingLoop, giveBack: (value: T) => void) {
+    super({ loop });
+    this.#giveBack = giveBack;
+  }
+
+  [TAKE_BACK](value: T): void {
+    this.#giveBack(value);
+  }
 }
 
 /** Options for `StreamReader`. */
@@ -115,7 +132,10 @@ function find(
  * Every read returns a `Future`, so it works with `yield*` in a generator
  * coroutine and with `await` in an async function. Only one read may wait
  * at a time; a second one fails with `InvalidStateError`, as in asyncio.
- * A read waiting for data is woken as soon as data arrives.
+ * A read waiting for data is woken as soon as data arrives. Cancelling its
+ * task loses no bytes: a read whose task is cancelled after the bytes came,
+ * but before it resumed with them, puts them back for the next read (as
+ * asyncio leaves them buffered until its task resumes and takes them).
  *
  * `limit` bounds what a read may have to buffer: `readline()` and
  * `readuntil()` fail with `LimitOverrunError` when the separator is not
@@ -190,6 +210,9 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   #feeding = false;
   #overrunLater = false;
   #readable: ReadableStream<Uint8Array> | null = null;
+  // How many times bytes were consumed: a read's bytes go back only while
+  // nothing was consumed after them.
+  #consumed = 0;
   // The most buffer room kept once empty: ordinary traffic (up to the
   // pause at 2 × limit, and a read's worth more) reuses it.
   #keep: number;
@@ -302,17 +325,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     } finally {
       this.#feeding = false;
     }
-    // Pause unless a read still waits: it needs more than is buffered.
-    const transport = this.#transport;
-    const pending = this.#pending;
-    if (
-      transport !== null && !this.#paused &&
-      this.#end - this.#start > 2 * this.limit &&
-      (pending === null || pending.future.done())
-    ) {
-      this.#paused = true;
-      transport.pauseReading();
-    }
+    this.#maybePause();
   }
 
   /**
@@ -567,8 +580,12 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
 
   // Runs `step` now and again each time data, EOF or an error arrives,
   // until it returns something other than WAIT or throws.
-  #run<T>(name: string, step: Step<T>): Future<T> {
-    const future = new Future<T>({ loop: this.#getLoop(name) });
+  #run<T extends Uint8Array>(name: string, step: Step<T>): Future<T> {
+    let consumed = -1;
+    const future = new ReadFuture<T>(
+      this.#getLoop(name),
+      (value) => this.#giveBack(value, consumed),
+    );
     const pending = this.#pending;
     if (pending !== null && !pending.future.done()) {
       future.setException(
@@ -612,6 +629,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
         return;
       }
       this.#pending = null;
+      consumed = this.#consumed;
       future.setResult(result);
     };
     attempt();
@@ -711,6 +729,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   }
 
   #consume(n: number): void {
+    this.#consumed++;
     this.#start += n;
     const size = this.#end - this.#start;
     if (size === 0) {
@@ -725,6 +744,42 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
       this.#start = 0;
       this.#end = size;
     }
+  }
+
+  // Pauses the transport above 2 × limit, unless a read still waits: it
+  // needs more than is buffered.
+  #maybePause(): void {
+    const transport = this.#transport;
+    const pending = this.#pending;
+    if (
+      transport !== null && !this.#paused &&
+      this.#end - this.#start > 2 * this.limit &&
+      (pending === null || pending.future.done())
+    ) {
+      this.#paused = true;
+      transport.pauseReading();
+    }
+  }
+
+  // Puts back in front the bytes of a read whose task was cancelled before
+  // it resumed, as asyncio's read leaves them buffered; unless bytes were
+  // consumed since (a later read has them, and order would be lost).
+  #giveBack(data: Uint8Array, consumed: number): void {
+    if (data.length === 0 || consumed !== this.#consumed) return;
+    const n = data.length;
+    const size = this.#end - this.#start;
+    if (this.#start >= n) {
+      this.#start -= n;
+    } else {
+      const grown = new Uint8Array(Math.max(n + size, 1024));
+      grown.set(this.#buf.subarray(this.#start, this.#end), n);
+      this.#buf = grown;
+      this.#start = 0;
+      this.#end = n + size;
+    }
+    this.#buf.set(data, this.#start);
+    this.#wakeup();
+    this.#maybePause();
   }
 
   #maybeResume(): void {
