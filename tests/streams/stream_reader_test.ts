@@ -21,6 +21,7 @@ import type { Future } from "../../futures/future.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 import { timeout } from "../../tasks/timeout.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import type { ReadTransport } from "../../transports/transport.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { bytes, receiveEverySplit, text } from "../_every_split.ts";
@@ -535,6 +536,21 @@ Deno.test("StreamReader keeps a line that came as a timeout() around readline() 
     return await reader.readline();
   });
   // The line comes in the same turn of the loop as the timeout.
+  loop.callLater(1, () => reader.feedData(bytes("late\n")));
+  assertEquals(text(await loop.runUntilComplete(task)), "late\n");
+  loop.close();
+});
+
+Deno.test("StreamReader keeps a line that came as waitFor(readline()) timed out", async () => {
+  const { loop, reader } = setup();
+  const task = loop.createTask(async () => {
+    try {
+      await waitFor(reader.readline(), 1);
+    } catch (e) {
+      assertInstanceOf(e, TimeoutError);
+    }
+    return await reader.readline();
+  });
   loop.callLater(1, () => reader.feedData(bytes("late\n")));
   assertEquals(text(await loop.runUntilComplete(task)), "late\n");
   loop.close();
