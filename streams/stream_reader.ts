@@ -38,22 +38,8 @@ interface PendingRead {
   name: string;
 }
 
-/**
- * The future of a read: the bytes it took go back to the reader when the
- * task awaiting it is cancelled before it resumes (see `TAKE_BACK`).
- */
-class ReadFuture<T> extends Future<T> {
-  readonly #giveBack: (value: T) => void;
-
-  constructor(loop: SchedulingLoop, giveBack: (value: T) => void) {
-    super({ loop });
-    this.#giveBack = giveBack;
-  }
-
-  [TAKE_BACK](value: T): void {
-    this.#giveBack(value);
-  }
-}
+/** A read's future that takes back its bytes (see `TAKE_BACK`). */
+type TakesBack<T> = Future<T> & { [TAKE_BACK]?: (value: T) => void };
 
 /** Options for `StreamReader`. */
 export interface StreamReaderOptions {
@@ -581,11 +567,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   // Runs `step` now and again each time data, EOF or an error arrives,
   // until it returns something other than WAIT or throws.
   #run<T extends Uint8Array>(name: string, step: Step<T>): Future<T> {
-    let consumed = -1;
-    const future = new ReadFuture<T>(
-      this.#getLoop(name),
-      (value) => this.#giveBack(value, consumed),
-    );
+    const future = new Future<T>({ loop: this.#getLoop(name) });
     const pending = this.#pending;
     if (pending !== null && !pending.future.done()) {
       future.setException(
@@ -597,6 +579,8 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     }
     this.#pending = null;
     let retrying = false;
+    // The consumption count once the read took its bytes.
+    let consumed = -1;
     const attempt = (): void => {
       retrying = false;
       if (future.done()) {
@@ -633,6 +617,13 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
       future.setResult(result);
     };
     attempt();
+    // A read that waits hands its bytes to a task in a later turn of the
+    // loop, which a cancellation may come first: they come back then (see
+    // TAKE_BACK). One done at once is taken on the spot.
+    if (!future.done()) {
+      (future as TakesBack<T>)[TAKE_BACK] = (value) =>
+        this.#giveBack(value, consumed);
+    }
     return future;
   }
 
