@@ -579,7 +579,8 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     }
     this.#pending = null;
     let retrying = false;
-    // The consumption count once the read took its bytes.
+    // The consumption count once the read took its bytes (-1 once they
+    // were given back).
     let consumed = -1;
     const attempt = (): void => {
       retrying = false;
@@ -619,10 +620,13 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     attempt();
     // A read that waits hands its bytes to a task in a later turn of the
     // loop, which a cancellation may come first: they come back then (see
-    // TAKE_BACK). One done at once is taken on the spot.
+    // TAKE_BACK), once. One done at once is taken on the spot.
     if (!future.done()) {
-      (future as TakesBack<T>)[TAKE_BACK] = (value) =>
-        this.#giveBack(value, consumed);
+      (future as TakesBack<T>)[TAKE_BACK] = (value) => {
+        const at = consumed;
+        consumed = -1;
+        this.#giveBack(value, at);
+      };
     }
     return future;
   }

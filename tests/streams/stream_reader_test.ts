@@ -570,6 +570,22 @@ Deno.test("StreamReader gives back a dropped read's bytes before those that came
   loop.close();
 });
 
+Deno.test("StreamReader gives a dropped read's bytes back once, though two cancelled tasks awaited it", async () => {
+  const { loop, reader } = setup();
+  const read = reader.readline();
+  const tasks = [0, 1].map(() => loop.createTask(async () => await read));
+  loop.callSoon(() => {
+    reader.feedData(bytes("one\n"));
+    for (const task of tasks) task.cancel();
+  });
+  for (const task of tasks) {
+    await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  }
+  reader.feedEof();
+  assertEquals(text(await loop.runUntilComplete(reader.read())), "one\n");
+  loop.close();
+});
+
 Deno.test("StreamReader.feedData() rejects strings and data after EOF", () => {
   const { loop, reader } = setup();
   assertThrows(() => reader.feedData("x" as never), TypeError);
