@@ -15,8 +15,13 @@ export const CONTEXT = 64;
  * Tries a regular expression against text that grows. Each try looks only
  * for a match starting within the last `window` characters, in a string
  * of at most `2 × window + CONTEXT` characters, so trying after every
- * character costs time linear in the text (times the window), where
- * trying against the whole text each time would cost its square.
+ * character costs time linear in the text, where trying against the whole
+ * text each time would cost its square. Searching the window may cost the
+ * window times the scan from each start (`/(\w+): $/` against a run of
+ * letters scans to its end from each), so when one character is added, a
+ * match ending at it is looked for first, from the end backwards, and the
+ * window searched only if there is one (for patterns whose matches never
+ * depend on what follows them; see `endsHere()`).
  *
  * A match that first exists when text is added ends at most `window`
  * characters back — a match longer than the window is not found. The
@@ -26,6 +31,9 @@ export const CONTEXT = 64;
  */
 export class TextMatcher {
   readonly #regex: RegExp;
+  // Whether a match ends at the last character, or null where that does
+  // not tell (see endsHere()).
+  readonly #endsHere: RegExp | null;
   readonly #window: number;
   readonly #pieces: string[] = [];
   // The last characters of the text, starting at #tailOffset in it.
@@ -48,6 +56,7 @@ export class TextMatcher {
         Symbol.species
       ] ?? RegExp;
     this.#regex = new species(pattern, [...flags].join(""));
+    this.#endsHere = species === RegExp ? endsHere(this.#regex) : null;
     this.#window = window;
   }
 
@@ -82,6 +91,17 @@ export class TextMatcher {
       this.#tailOffset += this.#tail.length - keep;
       this.#tail = this.#tail.slice(-keep);
     }
+    // One character more: a match that exists now, and did not before,
+    // ends at it. When none does, the window is not searched: searching it
+    // costs the window times the scan from each start (a flood of word
+    // characters against /(\w+): $/ cost a million steps a character).
+    // The test sees the window and its context only, as the search does.
+    const endsHere = this.#endsHere;
+    if (endsHere !== null && piece.length === 1) {
+      const seen = this.#tail.slice(-(this.#window + CONTEXT));
+      endsHere.lastIndex = seen.length;
+      if (!endsHere.test(seen)) return null;
+    }
     const from = Math.max(0, this.#tail.length - this.#window);
     this.#regex.lastIndex = from;
     const match = this.#regex.exec(this.#tail);
@@ -109,5 +129,25 @@ export class TextMatcher {
       for (const pair of indices) shift(pair);
     }
     return match;
+  }
+}
+
+/**
+ * Makes the test of whether `regex` has a match ending at the end of a
+ * string: the pattern in a lookbehind there, which matches from the end
+ * backwards, so it costs what the match's own length costs, not the
+ * window's. It decides only for a pattern whose match never depends on
+ * what follows it (no lookahead, `\b` or `\B`: a match that appears as a
+ * character is added then ends at it) and has no backreference (read
+ * right to left in a lookbehind, it means something else); for others,
+ * and for a source that merely looks so, `null`.
+ */
+function endsHere(regex: RegExp): RegExp | null {
+  if (/\(\?[=!]|\\[bBk1-9]/.test(regex.source)) return null;
+  const flags = regex.flags.replace("g", "") + "y";
+  try {
+    return new RegExp(`(?<=${regex.source})`, flags);
+  } catch {
+    return null;
   }
 }

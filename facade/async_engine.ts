@@ -1880,6 +1880,10 @@ function* write(writer: StreamWriter, bytes: Uint8Array): Coroutine<number> {
   return bytes.length;
 }
 
+/** What a read that reached the connection's limit tells the caller. */
+const LIMIT_ADVICE = (what: "bytes" | "lines") =>
+  `the ${what} read are consumed; to wait for more, give connect() or listen() a larger limit`;
+
 function* expectLine(
   reader: StreamReader,
   expected: string,
@@ -1915,7 +1919,9 @@ function* readUntilRegex(
     if (match !== null) return match;
     if (bytes.length >= reader.limit) {
       throw new LimitOverrunError(
-        `Cannot read until the pattern: it did not match within limit=${reader.limit} bytes`,
+        `Cannot read until the pattern: it did not match within limit=${reader.limit} bytes; ${
+          LIMIT_ADVICE("bytes")
+        }`,
         bytes.length,
       );
     }
@@ -1959,7 +1965,9 @@ function* expectMultilineRegex(
     if (match !== null) return match;
     if (size >= reader.limit) {
       throw new LimitOverrunError(
-        `Cannot read until the pattern: it did not match within limit=${reader.limit} bytes`,
+        `Cannot read until the pattern: it did not match within limit=${reader.limit} bytes; ${
+          LIMIT_ADVICE("bytes")
+        }`,
         size,
       );
     }
@@ -1982,7 +1990,9 @@ function* readUntilLineglob(
     if (test(text)) return lines;
     if (size >= reader.limit) {
       throw new LimitOverrunError(
-        `Cannot read until a line matches the glob: none did within limit=${reader.limit} bytes`,
+        `Cannot read until a line matches the glob: none did within limit=${reader.limit} bytes; ${
+          LIMIT_ADVICE("lines")
+        }`,
         size,
       );
     }

@@ -8,7 +8,8 @@
  * test for coroutine functions that callbacks may not be, the tasks that
  * refuse a plain function's value (`run()`'s main), the checks of an
  * options argument, a `loop` option and a flag that every folder shares,
- * and the peer log an HTTP connection lends its handler.
+ * the peer log an HTTP connection lends its handler, and the hook by which
+ * a future takes back a result its cancelled task dropped.
  *
  * This is the one private file that other folders may import, and no
  * `mod.ts` re-exports it: calling any of it from application code (say
@@ -449,3 +450,30 @@ export const plainResultRefusals: WeakMap<object, (out: unknown) => Error> =
  * file both may import.
  */
 export const CONNECTION_LOG: unique symbol = Symbol("tulip connection log");
+
+/**
+ * The method under which a future may take back a result that the task
+ * awaiting it dropped: a task cancelled after the future completed, but
+ * before it resumed, gets the `CancelledError` instead of the result (as
+ * in asyncio). A `StreamReader` read puts its bytes back in the buffer
+ * there: asyncio's reads leave them buffered until the task resumes and
+ * takes them, so a cancelled read loses nothing. `tasks/` (a generator
+ * task's wake-up) and `futures/` (an awaiting async function's `then()`)
+ * call it through `resultDropped()`; `streams/` defines it.
+ */
+export const TAKE_BACK: unique symbol = Symbol("tulip take back");
+
+/**
+ * Hands `value`, the result of `future` that its awaiting task dropped
+ * for a cancellation, back to the future's `TAKE_BACK` method, if it has
+ * one.
+ *
+ * @param future The completed future.
+ * @param value Its result.
+ */
+export function resultDropped(future: object, value: unknown): void {
+  const takeBack = (future as { [TAKE_BACK]?: (value: unknown) => void })[
+    TAKE_BACK
+  ];
+  if (takeBack !== undefined) takeBack.call(future, value);
+}

@@ -16,6 +16,7 @@ import {
   notifyAwait,
   requestForeignTurn,
   requestMicrotaskCheckpoint,
+  resultDropped,
 } from "./_runtime.ts";
 
 const PENDING = 0;
@@ -619,9 +620,10 @@ function settleThen<T, R1, R2>(
       // the cancellation, unless the future's outcome is a CancelledError
       // itself (cancelled, or failed with one as gather() does), which
       // goes in as it is, as in asyncio's Task.__step. The outcome is read
-      // either way, as a generator task's wake-up does.
+      // either way, as a generator task's wake-up does; a result goes back
+      // to the future (a read puts its bytes back).
       try {
-        future.result();
+        resultDropped(future, future.result());
       } catch (e) {
         if (e instanceof CancelledError) throw e;
       }

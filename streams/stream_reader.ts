@@ -16,7 +16,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { ReadTransport } from "../transports/transport.ts";
 import { concatBytes } from "../transports/write_buffer.ts";
 import { readerFriends } from "./_reader_friends.ts";
-import { checkOptions } from "../futures/_runtime.ts";
+import { checkOptions, TAKE_BACK } from "../futures/_runtime.ts";
 
 /** The default `limit`, in bytes (64 KiB, as in asyncio). */
 const DEFAULT_LIMIT = 64 * 1024;
@@ -37,6 +37,9 @@ interface PendingRead {
   attempt: () => void;
   name: string;
 }
+
+/** A read's future that takes back its bytes (see `TAKE_BACK`). */
+type TakesBack<T> = Future<T> & { [TAKE_BACK]?: (value: T) => void };
 
 /** Options for `StreamReader`. */
 export interface StreamReaderOptions {
@@ -115,7 +118,10 @@ function find(
  * Every read returns a `Future`, so it works with `yield*` in a generator
  * coroutine and with `await` in an async function. Only one read may wait
  * at a time; a second one fails with `InvalidStateError`, as in asyncio.
- * A read waiting for data is woken as soon as data arrives.
+ * A read waiting for data is woken as soon as data arrives. Cancelling its
+ * task loses no bytes: a read whose task is cancelled after the bytes came,
+ * but before it resumed with them, puts them back for the next read (as
+ * asyncio leaves them buffered until its task resumes and takes them).
  *
  * `limit` bounds what a read may have to buffer: `readline()` and
  * `readuntil()` fail with `LimitOverrunError` when the separator is not
@@ -190,6 +196,9 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   #feeding = false;
   #overrunLater = false;
   #readable: ReadableStream<Uint8Array> | null = null;
+  // How many times bytes were consumed: a read's bytes go back only while
+  // nothing was consumed after them.
+  #consumed = 0;
   // The most buffer room kept once empty: ordinary traffic (up to the
   // pause at 2 × limit, and a read's worth more) reuses it.
   #keep: number;
@@ -302,17 +311,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     } finally {
       this.#feeding = false;
     }
-    // Pause unless a read still waits: it needs more than is buffered.
-    const transport = this.#transport;
-    const pending = this.#pending;
-    if (
-      transport !== null && !this.#paused &&
-      this.#end - this.#start > 2 * this.limit &&
-      (pending === null || pending.future.done())
-    ) {
-      this.#paused = true;
-      transport.pauseReading();
-    }
+    this.#maybePause();
   }
 
   /**
@@ -567,7 +566,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
 
   // Runs `step` now and again each time data, EOF or an error arrives,
   // until it returns something other than WAIT or throws.
-  #run<T>(name: string, step: Step<T>): Future<T> {
+  #run<T extends Uint8Array>(name: string, step: Step<T>): Future<T> {
     const future = new Future<T>({ loop: this.#getLoop(name) });
     const pending = this.#pending;
     if (pending !== null && !pending.future.done()) {
@@ -580,6 +579,9 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     }
     this.#pending = null;
     let retrying = false;
+    // The consumption count once the read took its bytes (-1 once they
+    // were given back).
+    let consumed = -1;
     const attempt = (): void => {
       retrying = false;
       if (future.done()) {
@@ -612,9 +614,20 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
         return;
       }
       this.#pending = null;
+      consumed = this.#consumed;
       future.setResult(result);
     };
     attempt();
+    // A read that waits hands its bytes to a task in a later turn of the
+    // loop, which a cancellation may come first: they come back then (see
+    // TAKE_BACK), once. One done at once is taken on the spot.
+    if (!future.done()) {
+      (future as TakesBack<T>)[TAKE_BACK] = (value) => {
+        const at = consumed;
+        consumed = -1;
+        this.#giveBack(value, at);
+      };
+    }
     return future;
   }
 
@@ -711,6 +724,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   }
 
   #consume(n: number): void {
+    this.#consumed++;
     this.#start += n;
     const size = this.#end - this.#start;
     if (size === 0) {
@@ -725,6 +739,42 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
       this.#start = 0;
       this.#end = size;
     }
+  }
+
+  // Pauses the transport above 2 × limit, unless a read still waits: it
+  // needs more than is buffered.
+  #maybePause(): void {
+    const transport = this.#transport;
+    const pending = this.#pending;
+    if (
+      transport !== null && !this.#paused &&
+      this.#end - this.#start > 2 * this.limit &&
+      (pending === null || pending.future.done())
+    ) {
+      this.#paused = true;
+      transport.pauseReading();
+    }
+  }
+
+  // Puts back in front the bytes of a read whose task was cancelled before
+  // it resumed, as asyncio's read leaves them buffered; unless bytes were
+  // consumed since (a later read has them, and order would be lost).
+  #giveBack(data: Uint8Array, consumed: number): void {
+    if (data.length === 0 || consumed !== this.#consumed) return;
+    const n = data.length;
+    const size = this.#end - this.#start;
+    if (this.#start >= n) {
+      this.#start -= n;
+    } else {
+      const grown = new Uint8Array(Math.max(n + size, 1024));
+      grown.set(this.#buf.subarray(this.#start, this.#end), n);
+      this.#buf = grown;
+      this.#start = 0;
+      this.#end = n + size;
+    }
+    this.#buf.set(data, this.#start);
+    this.#wakeup();
+    this.#maybePause();
   }
 
   #maybeResume(): void {

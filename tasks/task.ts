@@ -19,6 +19,7 @@ import {
   noteTaskCallback,
   plainResultRefusals,
   requestMicrotaskCheckpoint,
+  resultDropped,
   setAwaitHook,
   setContextLoopFinder,
 } from "../futures/_runtime.ts";
@@ -539,6 +540,9 @@ export class Task<T> extends Future<T> {
     } catch (e) {
       return this.#step(e);
     }
+    // Cancelled since the future completed: #step throws the cancellation
+    // in instead, and the result goes back to the future.
+    if (this.#mustCancel && !this.done()) resultDropped(future, value);
     this.#sent = value;
     this.#step();
   };

@@ -106,3 +106,33 @@ Deno.test("TextMatcher tries cost at most its window, so feeding one character a
   const ratio = large.chars / small.chars;
   assertEquals(ratio > 3.5 && ratio < 4.5, true, `ratio ${ratio}`);
 });
+
+Deno.test("TextMatcher fed one character at a time does not search the window again where no match can end (a flood of word characters against /(\\w+): $/)", () => {
+  const text = "a".repeat(30_000) + " login: ";
+  const started = performance.now();
+  const match = feed(new TextMatcher(/(\w+): $/, 512), text, 1);
+  const took = performance.now() - started;
+  assertEquals(match?.[1], "login");
+  assertEquals(match?.index, 30_001);
+  // Searching the window after each character took about 7 s.
+  assertEquals(took < 1000, true, `${took} ms`);
+});
+
+Deno.test("TextMatcher still finds, one character at a time, matches that end before the last character (lookahead, \\b) or use backreferences", () => {
+  assertEquals(feed(new TextMatcher(/ \b/, 16), "ab cd", 1)?.index, 2);
+  assertEquals(feed(new TextMatcher(/ab(?=c)/, 16), "xxabc", 1)?.index, 2);
+  // Tried at "ab", before the "c" came.
+  assertEquals(feed(new TextMatcher(/ab(?!c)/, 16), "abcabd", 1)?.index, 0);
+  assertEquals(feed(new TextMatcher(/(\w)\1/, 16), "abcdde", 1)?.[0], "dd");
+  assertEquals(
+    feed(new TextMatcher(/(?<q>['"]).*\k<q>/, 16), `x"a"`, 1)?.[0],
+    `"a"`,
+  );
+  // $ and ^ with the m flag, and a class, decide at the last character
+  // (here the space after "250": .* takes nothing, and $ is the end).
+  assertEquals(
+    feed(new TextMatcher(/^250 (.*)$/, 64, "m"), "250-a\n250 ok", 1)?.index,
+    6,
+  );
+  assertEquals(feed(new TextMatcher(/[0-9]+;/, 16), "ab12;", 1)?.[0], "12;");
+});

@@ -454,6 +454,10 @@ Deno.test("AsyncEngine.readUntilRegex() fails at the end of the stream and at th
   await drive(engine);
   const overrun = over.errorOf(LimitOverrunError);
   assertEquals(overrun.consumed, 8);
+  assertEquals(
+    overrun.message,
+    "Cannot read until the pattern: it did not match within limit=8 bytes; the bytes read are consumed; to wait for more, give connect() or listen() a larger limit",
+  );
   server.value().close();
   const end = new Recorder<RegExpExecArray>();
   engine.readUntilRegex(client.value(), /x/, end.cb);
@@ -569,7 +573,7 @@ Deno.test("AsyncEngine.readUntilLineglob() fails at the end of the stream and pa
   assertEquals(overrun.consumed, 21);
   assertEquals(
     overrun.message,
-    "Cannot read until a line matches the glob: none did within limit=16 bytes",
+    "Cannot read until a line matches the glob: none did within limit=16 bytes; the lines read are consumed; to wait for more, give connect() or listen() a larger limit",
   );
   server.writer.write(new TextEncoder().encode("partial"));
   server.writer.writeEof();
@@ -865,7 +869,7 @@ Deno.test("AsyncEngine.acceptThenExpectMultilineRegex() stops at the read limit"
   assertEquals(overrun.consumed, 10);
   assertEquals(
     overrun.message,
-    "Cannot read until the pattern: it did not match within limit=8 bytes",
+    "Cannot read until the pattern: it did not match within limit=8 bytes; the bytes read are consumed; to wait for more, give connect() or listen() a larger limit",
   );
   await engine.close();
 });

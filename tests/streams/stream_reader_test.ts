@@ -15,10 +15,13 @@ import {
   IncompleteReadError,
   InvalidStateError,
   LimitOverrunError,
+  TimeoutError,
 } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import type { Coroutine } from "../../tasks/task.ts";
+import { timeout } from "../../tasks/timeout.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import type { ReadTransport } from "../../transports/transport.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { bytes, receiveEverySplit, text } from "../_every_split.ts";
@@ -485,6 +488,101 @@ Deno.test("StreamReader reads can be cancelled through their task", async () => 
   await assertRejects(() => loop.runUntilComplete(task), CancelledError);
   reader.feedData(bytes("after\n"));
   assertEquals(text(await loop.runUntilComplete(reader.readline())), "after\n");
+  loop.close();
+});
+
+Deno.test("StreamReader keeps the bytes of a read whose task is cancelled after they came but before it resumed (asyncio leaves them buffered: its task takes them)", async () => {
+  const reads: [string, (r: StreamReader) => Future<Uint8Array>][] = [
+    ["readline", (r) => r.readline()],
+    ["readuntil", (r) => r.readuntil(bytes("\n"))],
+    ["readexactly", (r) => r.readexactly(5)],
+    ["read", (r) => r.read(100)],
+    ["read(-1)", (r) => r.read()],
+  ];
+  for (const [name, read] of reads) {
+    // An async-function task, and a generator task.
+    for (const kind of ["async", "generator"]) {
+      const { loop, reader } = setup();
+      const task = kind === "async"
+        ? loop.createTask(async () => await read(reader))
+        : loop.createTask(function* (): Coroutine<Uint8Array> {
+          return yield* read(reader);
+        });
+      loop.callSoon(() => {
+        reader.feedData(bytes("line\nmore"));
+        if (name === "read(-1)") reader.feedEof();
+        task.cancel();
+      });
+      await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+      if (name !== "read(-1)") reader.feedEof();
+      assertEquals(
+        text(await loop.runUntilComplete(reader.read())),
+        "line\nmore",
+        `${name} in an ${kind} task`,
+      );
+      loop.close();
+    }
+  }
+});
+
+Deno.test("StreamReader keeps a line that came as a timeout() around readline() expired", async () => {
+  const { loop, reader } = setup();
+  const task = loop.createTask(async () => {
+    try {
+      await timeout(1).scope(() => reader.readline());
+    } catch (e) {
+      assertInstanceOf(e, TimeoutError);
+    }
+    return await reader.readline();
+  });
+  // The line comes in the same turn of the loop as the timeout.
+  loop.callLater(1, () => reader.feedData(bytes("late\n")));
+  assertEquals(text(await loop.runUntilComplete(task)), "late\n");
+  loop.close();
+});
+
+Deno.test("StreamReader keeps a line that came as waitFor(readline()) timed out", async () => {
+  const { loop, reader } = setup();
+  const task = loop.createTask(async () => {
+    try {
+      await waitFor(reader.readline(), 1);
+    } catch (e) {
+      assertInstanceOf(e, TimeoutError);
+    }
+    return await reader.readline();
+  });
+  loop.callLater(1, () => reader.feedData(bytes("late\n")));
+  assertEquals(text(await loop.runUntilComplete(task)), "late\n");
+  loop.close();
+});
+
+Deno.test("StreamReader gives back a dropped read's bytes before those that came after", async () => {
+  const { loop, reader } = setup();
+  const task = loop.createTask(async () => await reader.readline());
+  loop.callSoon(() => {
+    reader.feedData(bytes("one\n"));
+    task.cancel();
+  });
+  loop.callSoon(() => reader.feedData(bytes("two\n")));
+  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  assertEquals(text(await loop.runUntilComplete(reader.readline())), "one\n");
+  assertEquals(text(await loop.runUntilComplete(reader.readline())), "two\n");
+  loop.close();
+});
+
+Deno.test("StreamReader gives a dropped read's bytes back once, though two cancelled tasks awaited it", async () => {
+  const { loop, reader } = setup();
+  const read = reader.readline();
+  const tasks = [0, 1].map(() => loop.createTask(async () => await read));
+  loop.callSoon(() => {
+    reader.feedData(bytes("one\n"));
+    for (const task of tasks) task.cancel();
+  });
+  for (const task of tasks) {
+    await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  }
+  reader.feedEof();
+  assertEquals(text(await loop.runUntilComplete(reader.read())), "one\n");
   loop.close();
 });
 
