@@ -16,6 +16,7 @@ import {
   isBufferedProtocol,
   lentBuffer,
 } from "../protocols/deliver_data.ts";
+import { PeerLog } from "../protocols/peer_log.ts";
 import { FlowControlledTransport, WriteFlowControl } from "./flow_control.ts";
 import {
   checkWriteData,
@@ -333,6 +334,7 @@ export class DenoStreamTransport extends FlowControlledTransport
   #lostError: Error | undefined = undefined;
   #lostScheduled = false;
   #lostNotified = false; // connectionLost() was called (or is being)
+  #received = 0; // bytes handed to the protocol: what pays for its reports
   #started = false;
   // Registered with the proactor until the connection is closed or
   // handed on, so that closing the loop closes it.
@@ -662,12 +664,10 @@ export class DenoStreamTransport extends FlowControlledTransport
         (this.#protocol as Protocol).connectionMade(this);
       }
     } catch (exception) {
-      this.#loop.callExceptionHandler({
-        message: "Fatal error: protocol.connectionMade() call failed",
+      this.#report(
         exception,
-        transport: this,
-        protocol: this.#protocol,
-      });
+        "Fatal error: protocol.connectionMade() call failed",
+      );
       this.#forceClose(exception as Error);
       const ready = this.#onReady;
       this.#onReady = undefined;
@@ -783,6 +783,7 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   /** Hands the result of the last read to the protocol. */
   #deliver(n: number | null): void {
+    if (n !== null) this.#received += n;
     const owner = this.#readInto;
     if (owner !== null) return this.#deliverLent(owner, n);
     if (n === null) return this.#eofReceived();
@@ -1071,13 +1072,26 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   /** An error from the protocol: report it, then close with it. */
   #fatal(exception: unknown, message: string): void {
-    this.#loop.callExceptionHandler({
+    this.#report(exception, message);
+    this.#forceClose(exception as Error);
+  }
+
+  /**
+   * Reports a protocol's failure, which ends the connection (so there is
+   * one per connection at most): what the peer sent pays for it, as
+   * `PeerLog` counts, so that peers that each make the protocol fail
+   * cannot make the log grow more than they sent.
+   */
+  #report(exception: unknown, message: string): void {
+    const log = new PeerLog({ loop: this.#loop });
+    log.received(this.#received);
+    log.report("protocol failures", {
       message,
       exception,
       transport: this,
       protocol: this.#protocol,
     });
-    this.#forceClose(exception as Error);
+    log.close("Connection");
   }
 
   #forceClose(error: Error | undefined): void {
