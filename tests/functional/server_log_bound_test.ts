@@ -6,6 +6,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
+import { AsyncEngine } from "../../facade/async_engine.ts";
 import { LineReceiver } from "../../protocols/line_receiver.ts";
 import { PeerLog } from "../../protocols/peer_log.ts";
 import { Protocol } from "../../protocols/protocol.ts";
@@ -140,4 +141,45 @@ Deno.test("a server whose protocol factory throws at every connection reports it
     server.close();
     await server.waitClosed();
   });
+});
+
+Deno.test("an AsyncEngine server whose callback rethrows each peer's error reports it once, not once per connection", async () => {
+  const engine = new AsyncEngine();
+  const messages: string[] = [];
+  engine.getLoop().setExceptionHandler((_loop, context) =>
+    messages.push(context.message)
+  );
+  let clients: Promise<number> | null = null;
+  engine.listen(HOST, 0, {
+    failure: (error) => {
+      throw error;
+    },
+    success(listener) {
+      let accepted = 0;
+      const acceptOne = () =>
+        engine.accept(listener, {
+          failure: () => {},
+          success(conn) {
+            if (++accepted < CONNECTIONS) acceptOne();
+            else listener.close();
+            engine.expectLine(conn, "HELLO", {
+              success: () => conn.close(),
+              failure: (error) => {
+                conn.close();
+                throw error;
+              },
+            });
+          },
+        });
+      acceptOne();
+      const { port } = listener.addresses()[0] as Deno.NetAddr;
+      clients = hostileClients(port, "x\n");
+    },
+  });
+  await engine.run();
+  assert(await clients! > 0);
+  await engine.close();
+  assertEquals(messages, [
+    "Error in the failure callback of AsyncEngine.expectLine()",
+  ]);
 });
