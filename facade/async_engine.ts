@@ -31,7 +31,7 @@ import { startServer } from "../streams/start_server.ts";
 import type { StreamReader } from "../streams/stream_reader.ts";
 import type { StreamWriter } from "../streams/stream_writer.ts";
 import { Queue, QueueShutDown } from "../tasks/queue.ts";
-import { checkOptions } from "../futures/_runtime.ts";
+import { checkOptions, ReportPacer } from "../futures/_runtime.ts";
 import type { Coroutine, Task } from "../tasks/task.ts";
 import { timeout as timeoutScope } from "../tasks/timeout.ts";
 import { concatBytes } from "../transports/write_buffer.ts";
@@ -398,10 +398,7 @@ export class AsyncEngine implements AsyncDisposable {
   #abortTimer: TimerHandle | null = null;
   // Per callback ("success of accept"): when its error was last reported,
   // and how many were not reported since.
-  readonly #callbackReports = new Map<
-    string,
-    { at: number; unreported: number }
-  >();
+  readonly #callbackReports = new Map<string, ReportPacer>();
 
   /**
    * Makes an engine on `loop`, or on a new loop of its own (which
@@ -1679,19 +1676,13 @@ export class AsyncEngine implements AsyncDisposable {
    */
   #reportCallbackError(method: string, kind: string, exception: unknown) {
     const key = `${kind} ${method}`;
-    const now = this.#loop.time();
-    let state = this.#callbackReports.get(key);
-    if (state === undefined) {
-      state = { at: -Infinity, unreported: 0 };
-      this.#callbackReports.set(key, state);
+    let pacer = this.#callbackReports.get(key);
+    if (pacer === undefined) {
+      pacer = new ReportPacer(CALLBACK_REPORT_INTERVAL);
+      this.#callbackReports.set(key, pacer);
     }
-    if (now - state.at < CALLBACK_REPORT_INTERVAL) {
-      state.unreported++;
-      return;
-    }
-    state.at = now;
-    const left = state.unreported;
-    state.unreported = 0;
+    const left = pacer.take(this.#loop.time());
+    if (left < 0) return;
     const message = `Error in the ${kind} callback of AsyncEngine.${method}()`;
     this.#loop.callExceptionHandler({
       message: left === 0

@@ -7,6 +7,7 @@
 
 import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
+import { ReportPacer } from "../futures/_runtime.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type {
   EventLoop,
@@ -149,12 +150,11 @@ export class DenoServer implements Server {
   readonly #retry: (TimerHandle | null)[];
   readonly #backoff: number[];
   readonly #failedOther: boolean[];
-  // Accept failures and protocol factory failures: per kind, the time of
-  // the last report and those not reported since; and the connections
-  // that failed before they were accepted.
+  // Accept failures and protocol factory failures: the pace of each kind's
+  // reports; and the connections that failed before they were accepted.
   readonly #reports = {
-    accept: { at: -Infinity, unreported: 0, what: "accept failures" },
-    factory: { at: -Infinity, unreported: 0, what: "factory failures" },
+    accept: new ReportPacer(REPORT_INTERVAL),
+    factory: new ReportPacer(REPORT_INTERVAL),
   };
   #failedConnections = 0;
   // Registered with the proactor until close(), so that closing the loop
@@ -456,19 +456,14 @@ export class DenoServer implements Server {
     exception: unknown,
   ): void {
     const loop = this.#ctx.loop;
-    const now = loop.time();
-    const state = this.#reports[kind];
-    if (now - state.at < REPORT_INTERVAL) {
-      state.unreported++;
-      return;
-    }
-    state.at = now;
-    const left = state.unreported;
-    state.unreported = 0;
+    const left = this.#reports[kind].take(loop.time());
+    if (left < 0) return;
     loop.callExceptionHandler({
       message: left === 0
         ? message
-        : `${message} (and ${left} ${state.what} not reported since the last report)`,
+        : `${message} (and ${left} ${
+          kind === "accept" ? "accept failures" : "factory failures"
+        } not reported since the last report)`,
       exception,
       server: this,
     });
