@@ -32,7 +32,7 @@ import type {
   Owned,
   Proactor,
 } from "./_proactor.ts";
-import { isIoError, reportLost } from "./_deno_pipes.ts";
+import { isIoError } from "./_deno_pipes.ts";
 import { NodeTlsConn } from "./_deno_node_tls.ts";
 
 /**
@@ -334,7 +334,12 @@ export class DenoStreamTransport extends FlowControlledTransport
   #lostError: Error | undefined = undefined;
   #lostScheduled = false;
   #lostNotified = false; // connectionLost() was called (or is being)
-  #received = 0; // bytes handed to the protocol: what pays for its reports
+  // Bytes handed to the protocol, what pays for the reports of its
+  // failures, and how many the log was told of; the log, made on the
+  // first failure.
+  #received = 0;
+  #paid = 0;
+  #log: PeerLog | null = null;
   #started = false;
   // Registered with the proactor until the connection is closed or
   // handed on, so that closing the loop closes it.
@@ -1077,21 +1082,21 @@ export class DenoStreamTransport extends FlowControlledTransport
   }
 
   /**
-   * Reports a protocol's failure, which ends the connection (so there is
-   * one per connection at most): what the peer sent pays for it, as
-   * `PeerLog` counts, so that peers that each make the protocol fail
-   * cannot make the log grow more than they sent.
+   * Reports a failure of the protocol's: what the peer sent pays for it,
+   * as `PeerLog` counts, so that peers that each make the protocol fail
+   * cannot make the log grow more than they sent. A failure ends the
+   * connection, so there are two at most (one, then `connectionLost()`'s).
    */
-  #report(exception: unknown, message: string): void {
-    const log = new PeerLog({ loop: this.#loop });
-    log.received(this.#received);
-    log.report("protocol failures", {
+  #report(exception: unknown, message: string, kind = "fatal errors"): void {
+    const log = this.#log ??= new PeerLog({ loop: this.#loop });
+    log.received(this.#received - this.#paid);
+    this.#paid = this.#received;
+    log.report(kind, {
       message,
       exception,
       transport: this,
       protocol: this.#protocol,
     });
-    log.close("Connection");
   }
 
   #forceClose(error: Error | undefined): void {
@@ -1386,8 +1391,17 @@ export class DenoStreamTransport extends FlowControlledTransport
     this.#lostNotified = true;
     this.#flow?.close();
     if (this.#started) {
-      reportLost(this.#loop, this, this.#protocol, this.#lostError);
+      try {
+        this.#protocol.connectionLost(this.#lostError);
+      } catch (exception) {
+        this.#report(
+          exception,
+          "Exception in protocol.connectionLost()",
+          "connectionLost() failures",
+        );
+      }
     }
+    this.#log?.close("Connection", { transport: this });
     const lost = this.#onLost;
     this.#onLost = undefined;
     lost?.(this.#forced);

@@ -10,6 +10,7 @@ import { AsyncEngine } from "../../facade/async_engine.ts";
 import { LineReceiver } from "../../protocols/line_receiver.ts";
 import { PeerLog } from "../../protocols/peer_log.ts";
 import { Protocol } from "../../protocols/protocol.ts";
+import type { Transport } from "../../transports/transport.ts";
 import { collectErrors, portOf, withLoop } from "./_stream_helpers.ts";
 
 const HOST = "127.0.0.1";
@@ -103,6 +104,25 @@ Deno.test("a Protocol whose connectionMade() throws logs within the reserve for 
     }
     const errors = await serveThenAttack(loop, () => new Throwing(), "");
     assertStringIncludes(errors[0].message, "protocol.connectionMade()");
+  });
+});
+
+Deno.test("a Protocol whose connectionLost() throws at every peer's end logs within what the peers sent", async () => {
+  await withLoop(async (loop) => {
+    class Throwing extends Protocol {
+      #transport: Transport | null = null;
+      override connectionMade(transport: Transport): void {
+        this.#transport = transport;
+      }
+      override dataReceived(): void {
+        this.#transport!.close();
+      }
+      override connectionLost(): void {
+        throw new Error("cannot end");
+      }
+    }
+    const errors = await serveThenAttack(loop, () => new Throwing(), "x");
+    assertStringIncludes(errors[0].message, "protocol.connectionLost()");
   });
 });
 
