@@ -31,7 +31,7 @@ import { startServer } from "../streams/start_server.ts";
 import type { StreamReader } from "../streams/stream_reader.ts";
 import type { StreamWriter } from "../streams/stream_writer.ts";
 import { Queue, QueueShutDown } from "../tasks/queue.ts";
-import { checkOptions } from "../futures/_runtime.ts";
+import { checkOptions, ReportPacer } from "../futures/_runtime.ts";
 import type { Coroutine, Task } from "../tasks/task.ts";
 import { timeout as timeoutScope } from "../tasks/timeout.ts";
 import { concatBytes } from "../transports/write_buffer.ts";
@@ -46,6 +46,11 @@ const DEFAULT_BACKLOG = 100;
 /** The default `maxMatchLength`, in characters. */
 const DEFAULT_MAX_MATCH_LENGTH = 1024;
 const LF = 10;
+/**
+ * What one callback (a method's `success`, say) throws is reported at most
+ * once per this many seconds; the next report counts those left out.
+ */
+const CALLBACK_REPORT_INTERVAL = 10;
 const NEWLINE = new Uint8Array([LF]);
 const encoder = new TextEncoder();
 
@@ -65,7 +70,10 @@ const encoder = new TextEncoder();
  *   started the operation.
  * - When `timeout` seconds pass first, the operation is cancelled and
  *   `failure` gets a `TimeoutError`.
- * - What a callback throws goes to the loop's exception handler.
+ * - What a callback throws goes to the loop's exception handler: the
+ *   first error of each callback (`success` of `accept()`, say) whole, then
+ *   at most one every 10 s, which counts those left out (a callback that
+ *   rethrows each peer's error must not log once per connection).
  *
  * Use one callback object per call: the engine overwrites `cancel`.
  *
@@ -388,6 +396,9 @@ export class AsyncEngine implements AsyncDisposable {
   /** When the connections still closing are aborted (loop time). */
   #abortAt = Infinity;
   #abortTimer: TimerHandle | null = null;
+  // Per callback ("success of accept"): when its error was last reported,
+  // and how many were not reported since.
+  readonly #callbackReports = new Map<string, ReportPacer>();
 
   /**
    * Makes an engine on `loop`, or on a new loop of its own (which
@@ -1655,12 +1666,30 @@ export class AsyncEngine implements AsyncDisposable {
       if (kind === "success") cb.success(value);
       else cb.failure(value);
     } catch (exception) {
-      this.#loop.callExceptionHandler({
-        message:
-          `Error in the ${kind} callback of AsyncEngine.${slot.method}()`,
-        exception,
-      });
+      this.#reportCallbackError(slot.method, kind, exception);
     }
+  }
+
+  /**
+   * Passes what a callback threw to the exception handler, at most once per
+   * `CALLBACK_REPORT_INTERVAL` for each callback, counting the rest.
+   */
+  #reportCallbackError(method: string, kind: string, exception: unknown) {
+    const key = `${kind} ${method}`;
+    let pacer = this.#callbackReports.get(key);
+    if (pacer === undefined) {
+      pacer = new ReportPacer(CALLBACK_REPORT_INTERVAL);
+      this.#callbackReports.set(key, pacer);
+    }
+    const left = pacer.take(this.#loop.time());
+    if (left < 0) return;
+    const message = `Error in the ${kind} callback of AsyncEngine.${method}()`;
+    this.#loop.callExceptionHandler({
+      message: left === 0
+        ? message
+        : `${message} (and ${left} more not reported since the last report)`,
+      exception,
+    });
   }
 
   /** Starts a two-step chain, in one task. */

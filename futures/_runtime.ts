@@ -477,3 +477,34 @@ export function resultDropped(future: object, value: unknown): void {
   ];
   if (takeBack !== undefined) takeBack.call(future, value);
 }
+
+/**
+ * Paces the reports of one kind of failure that may repeat once per
+ * connection (a server's accept failures, its protocol factory's, a
+ * facade callback's), so that peers cannot make the log grow with their
+ * number: one report at most per `interval` seconds of loop time.
+ */
+export class ReportPacer {
+  readonly #interval: number;
+  #at = -Infinity;
+  #unreported = 0;
+
+  constructor(interval: number) {
+    this.#interval = interval;
+  }
+
+  /**
+   * One more failure at `now`: how many were left out since the last
+   * report if this one is to be reported, or -1 if it is only counted.
+   */
+  take(now: number): number {
+    if (now - this.#at < this.#interval) {
+      this.#unreported++;
+      return -1;
+    }
+    this.#at = now;
+    const left = this.#unreported;
+    this.#unreported = 0;
+    return left;
+  }
+}

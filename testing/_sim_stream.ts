@@ -8,6 +8,7 @@
  */
 
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
+import { ReportPacer } from "../futures/_runtime.ts";
 import type { Future } from "../futures/future.ts";
 import type {
   CreateServerOptions,
@@ -733,6 +734,8 @@ export class SimServer implements Server {
   readonly #shutdown: ServerShutdown<SimStream>;
   readonly #backlogLimit: number;
   #backlog: SimStream[] = [];
+  // Protocol factory failures are reported at most once in 10 s.
+  readonly #factoryReports = new ReportPacer(10);
   #serving = false;
   #closed = false;
 
@@ -797,10 +800,16 @@ export class SimServer implements Server {
       try {
         protocol = this.#factory();
       } catch (exception) {
-        this.#loop.callExceptionHandler({
-          message: "Protocol factory failed",
-          exception,
-        });
+        // Once per connection: paced, as a Deno server paces it.
+        const left = this.#factoryReports.take(this.#loop.time());
+        if (left >= 0) {
+          this.#loop.callExceptionHandler({
+            message: left === 0
+              ? "Protocol factory failed"
+              : `Protocol factory failed (and ${left} factory failures not reported since the last report)`,
+            exception,
+          });
+        }
         end.abort();
         return;
       }

@@ -13,6 +13,7 @@ import {
   isBufferedProtocol,
   lentBuffer,
 } from "../protocols/deliver_data.ts";
+import { PeerLog } from "../protocols/peer_log.ts";
 import type {
   BaseProtocol,
   BufferedProtocol,
@@ -50,6 +51,12 @@ export abstract class StreamEnd extends FlowControlledTransport
   protected delivery: Handle | null = null;
   // The buffer a buffered protocol lent for the next delivery (`portion`).
   #lent: Uint8Array | null = null;
+  // Bytes handed to the protocol, what pays for the reports of its
+  // failures (see PeerLog), and how many the log was told of; the log,
+  // made on the first failure.
+  #received = 0;
+  #paid = 0;
+  #log: PeerLog | null = null;
 
   constructor(loop: SchedulingLoop) {
     super();
@@ -193,6 +200,7 @@ export abstract class StreamEnd extends FlowControlledTransport
    * the protocol failed.
    */
   protected feed(data: Uint8Array): boolean {
+    this.#received += data.length;
     const lent = this.#lent;
     this.#lent = null;
     if (lent === null) {
@@ -249,26 +257,39 @@ export abstract class StreamEnd extends FlowControlledTransport
     try {
       protocol.connectionLost(exc);
     } catch (exception) {
-      this.loop.callExceptionHandler({
-        message: "Exception in protocol.connectionLost()",
+      this.#report(
         exception,
-        transport: this,
-        protocol,
-      });
+        "Exception in protocol.connectionLost()",
+        "connectionLost() failures",
+      );
     }
+    this.#log?.close("Connection", { transport: this });
   }
 
   #fatal(exception: unknown, method: string): void {
-    this.loop.callExceptionHandler({
-      message: `Fatal error: protocol.${method}() call failed`,
+    this.#report(
       exception,
-      transport: this,
-      protocol: this.getProtocol(),
-    });
+      `Fatal error: protocol.${method}() call failed`,
+      "fatal errors",
+    );
     this.closeCalled = true;
     this.broken(
       exception instanceof Error ? exception : new Error(String(exception)),
     );
+  }
+
+  // Reports a failure of the protocol's, paid for by what the peer sent,
+  // as a Deno transport reports it.
+  #report(exception: unknown, message: string, kind: string): void {
+    const log = this.#log ??= new PeerLog({ loop: this.loop });
+    log.received(this.#received - this.#paid);
+    this.#paid = this.#received;
+    log.report(kind, {
+      message,
+      exception,
+      transport: this,
+      protocol: this.getProtocol(),
+    });
   }
 
   // Returns whether to send; false to drop the data quietly.

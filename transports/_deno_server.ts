@@ -7,6 +7,7 @@
 
 import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
+import { ReportPacer } from "../futures/_runtime.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type {
   EventLoop,
@@ -31,10 +32,11 @@ const ACCEPT_BACKOFF_MIN = 0.005;
 /** The longest pause between accepts while out of resources, in seconds. */
 const ACCEPT_BACKOFF_MAX = 1;
 /**
- * Accept failures are reported at most once per this many seconds; the
- * next report counts those left out.
+ * Accept failures, and protocol factory failures, are reported at most
+ * once per this many seconds (each kind on its own clock); the next report
+ * counts those left out.
  */
-const ACCEPT_REPORT_INTERVAL = 10;
+const REPORT_INTERVAL = 10;
 
 /** The error codes that mean the whole process (or host) ran short. */
 const EXHAUSTED = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
@@ -148,10 +150,12 @@ export class DenoServer implements Server {
   readonly #retry: (TimerHandle | null)[];
   readonly #backoff: number[];
   readonly #failedOther: boolean[];
-  // Accept failures: the time of the last report, those not reported
-  // since, and the connections that failed before they were accepted.
-  #reportedAt = -Infinity;
-  #unreported = 0;
+  // Accept failures and protocol factory failures: the pace of each kind's
+  // reports; and the connections that failed before they were accepted.
+  readonly #reports = {
+    accept: new ReportPacer(REPORT_INTERVAL),
+    factory: new ReportPacer(REPORT_INTERVAL),
+  };
   #failedConnections = 0;
   // Registered with the proactor until close(), so that closing the loop
   // closes the listeners.
@@ -425,6 +429,7 @@ export class DenoServer implements Server {
       ? "out of file descriptors or memory"
       : (error instanceof Error ? error.message : String(error));
     this.#report(
+      "accept",
       `Cannot accept a connection: ${why}, accepting again ${
         delay === 0 ? "at once" : `in ${delay} s`
       }`,
@@ -440,21 +445,25 @@ export class DenoServer implements Server {
     });
   }
 
-  /** Reports an accept failure, at most once per report interval. */
-  #report(message: string, exception: unknown): void {
+  /**
+   * Reports an accept failure or a protocol factory failure, at most once
+   * per report interval for each kind: both come once per connection, and
+   * a peer must not make the server log more than it sent.
+   */
+  #report(
+    kind: "accept" | "factory",
+    message: string,
+    exception: unknown,
+  ): void {
     const loop = this.#ctx.loop;
-    const now = loop.time();
-    if (now - this.#reportedAt < ACCEPT_REPORT_INTERVAL) {
-      this.#unreported++;
-      return;
-    }
-    this.#reportedAt = now;
-    const left = this.#unreported;
-    this.#unreported = 0;
+    const left = this.#reports[kind].take(loop.time());
+    if (left < 0) return;
     loop.callExceptionHandler({
       message: left === 0
         ? message
-        : `${message} (and ${left} accept failures not reported since the last report)`,
+        : `${message} (and ${left} ${
+          kind === "accept" ? "accept failures" : "factory failures"
+        } not reported since the last report)`,
       exception,
       server: this,
     });
@@ -539,11 +548,11 @@ export class DenoServer implements Server {
       protocol = this.#factory();
     } catch (exception) {
       this.#ctx.proactor.close(conn);
-      this.#ctx.loop.callExceptionHandler({
-        message: "Error in the protocol factory of a server",
+      this.#report(
+        "factory",
+        "Error in the protocol factory of a server",
         exception,
-        server: this,
-      });
+      );
       this.#shutdown.settle();
       return;
     }

@@ -16,6 +16,7 @@ import {
   isBufferedProtocol,
   lentBuffer,
 } from "../protocols/deliver_data.ts";
+import { PeerLog } from "../protocols/peer_log.ts";
 import { FlowControlledTransport, WriteFlowControl } from "./flow_control.ts";
 import {
   checkWriteData,
@@ -31,7 +32,7 @@ import type {
   Owned,
   Proactor,
 } from "./_proactor.ts";
-import { isIoError, reportLost } from "./_deno_pipes.ts";
+import { isIoError } from "./_deno_pipes.ts";
 import { NodeTlsConn } from "./_deno_node_tls.ts";
 
 /**
@@ -333,6 +334,12 @@ export class DenoStreamTransport extends FlowControlledTransport
   #lostError: Error | undefined = undefined;
   #lostScheduled = false;
   #lostNotified = false; // connectionLost() was called (or is being)
+  // Bytes handed to the protocol, what pays for the reports of its
+  // failures, and how many the log was told of; the log, made on the
+  // first failure.
+  #received = 0;
+  #paid = 0;
+  #log: PeerLog | null = null;
   #started = false;
   // Registered with the proactor until the connection is closed or
   // handed on, so that closing the loop closes it.
@@ -662,12 +669,10 @@ export class DenoStreamTransport extends FlowControlledTransport
         (this.#protocol as Protocol).connectionMade(this);
       }
     } catch (exception) {
-      this.#loop.callExceptionHandler({
-        message: "Fatal error: protocol.connectionMade() call failed",
+      this.#report(
         exception,
-        transport: this,
-        protocol: this.#protocol,
-      });
+        "Fatal error: protocol.connectionMade() call failed",
+      );
       this.#forceClose(exception as Error);
       const ready = this.#onReady;
       this.#onReady = undefined;
@@ -783,6 +788,7 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   /** Hands the result of the last read to the protocol. */
   #deliver(n: number | null): void {
+    if (n !== null) this.#received += n;
     const owner = this.#readInto;
     if (owner !== null) return this.#deliverLent(owner, n);
     if (n === null) return this.#eofReceived();
@@ -1071,13 +1077,26 @@ export class DenoStreamTransport extends FlowControlledTransport
 
   /** An error from the protocol: report it, then close with it. */
   #fatal(exception: unknown, message: string): void {
-    this.#loop.callExceptionHandler({
+    this.#report(exception, message);
+    this.#forceClose(exception as Error);
+  }
+
+  /**
+   * Reports a failure of the protocol's: what the peer sent pays for it,
+   * as `PeerLog` counts, so that peers that each make the protocol fail
+   * cannot make the log grow more than they sent. A failure ends the
+   * connection, so there are two at most (one, then `connectionLost()`'s).
+   */
+  #report(exception: unknown, message: string, kind = "fatal errors"): void {
+    const log = this.#log ??= new PeerLog({ loop: this.#loop });
+    log.received(this.#received - this.#paid);
+    this.#paid = this.#received;
+    log.report(kind, {
       message,
       exception,
       transport: this,
       protocol: this.#protocol,
     });
-    this.#forceClose(exception as Error);
   }
 
   #forceClose(error: Error | undefined): void {
@@ -1372,8 +1391,17 @@ export class DenoStreamTransport extends FlowControlledTransport
     this.#lostNotified = true;
     this.#flow?.close();
     if (this.#started) {
-      reportLost(this.#loop, this, this.#protocol, this.#lostError);
+      try {
+        this.#protocol.connectionLost(this.#lostError);
+      } catch (exception) {
+        this.#report(
+          exception,
+          "Exception in protocol.connectionLost()",
+          "connectionLost() failures",
+        );
+      }
     }
+    this.#log?.close("Connection", { transport: this });
     const lost = this.#onLost;
     this.#onLost = undefined;
     lost?.(this.#forced);

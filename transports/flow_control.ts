@@ -6,7 +6,8 @@
  */
 
 import { InvalidStateError } from "../futures/errors.ts";
-import type { SchedulingLoop } from "../loop/event_loop.ts";
+import { PeerLog } from "../protocols/peer_log.ts";
+import type { ExceptionContext, SchedulingLoop } from "../loop/event_loop.ts";
 import type { Handle } from "../loop/handle.ts";
 import type { BaseTransport, Producer } from "./transport.ts";
 
@@ -84,7 +85,10 @@ function resolveLimits(high?: number, low?: number): [number, number] {
  *   next turn (no drain will follow to ask it).
  *
  * Errors thrown by the protocol or the producer in these callbacks never
- * reach the transport: they go to the loop's exception handler.
+ * reach the transport: they go to the loop's exception handler, the first
+ * of each callback whole (as `PeerLog` pays for it), the rest counted in
+ * one line at `close()`, since a peer that reads now and then makes them
+ * again and again.
  * `endWrites()` stops the producer (`stopProducing()`) when the
  * transport's write side ends (`writeEof()` or `close()`), while the
  * protocol still hears `resumeWriting()` as the buffer drains; `close()`
@@ -143,6 +147,9 @@ function resolveLimits(high?: number, low?: number): [number, number] {
  */
 export class WriteFlowControl {
   readonly #loop: SchedulingLoop;
+  // The failures of the protocol's and producer's calls, made on the
+  // first: a peer that reads now and then calls them again and again.
+  #log: PeerLog | null = null;
   readonly #transport: BaseTransport;
   #high: number;
   #low: number;
@@ -393,6 +400,7 @@ export class WriteFlowControl {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopProducer();
+    this.#log?.close("Transport", { transport: this.#transport });
   }
 
   #stopProducer(): void {
@@ -456,7 +464,7 @@ export class WriteFlowControl {
       protocol[method]();
     } catch (exception) {
       // A CancelledError too: no task waits here to receive it.
-      this.#loop.callExceptionHandler({
+      this.#report(method, {
         message: `protocol.${method}() failed`,
         exception,
         transport: this.#transport,
@@ -473,13 +481,23 @@ export class WriteFlowControl {
       producer[method]?.();
     } catch (exception) {
       // A CancelledError too: no task waits here to receive it.
-      this.#loop.callExceptionHandler({
+      this.#report(method, {
         message: `producer.${method}() failed`,
         exception,
         transport: this.#transport,
         producer,
       });
     }
+  }
+
+  /**
+   * Reports the first failure of each call whole, within what the loop's
+   * peer logs may write (see `PeerLog`), and counts the rest; `close()`
+   * sums them up in one line.
+   */
+  #report(method: string, context: ExceptionContext): void {
+    this.#log ??= new PeerLog({ loop: this.#loop });
+    this.#log.report(`${method}() failures`, context);
   }
 }
 

@@ -1257,6 +1257,56 @@ Deno.test("AsyncEngine passes an error thrown by a callback to the exception han
   await engine.close();
 });
 
+Deno.test("AsyncEngine reports a callback's error at most once in 10 s per callback, counting the rest", async () => {
+  const loop = new VirtualTimeLoop();
+  const engine = new AsyncEngine(loop);
+  const messages: string[] = [];
+  loop.setExceptionHandler((_loop, context) => messages.push(context.message));
+  const throwing: Callback<number> = {
+    success: () => {
+      throw new Error("callback bug");
+    },
+    failure: () => {},
+  };
+  const batch = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      engine.submitWork(() => i, [], throwing, { executor: inline });
+    }
+    await drive(engine);
+  };
+  await batch(50);
+  assertEquals(messages, [
+    "Error in the success callback of AsyncEngine.submitWork()",
+  ]);
+  // Another callback's error is its own.
+  engine.submitWork(
+    () => {
+      throw new Error("work failed");
+    },
+    [],
+    {
+      success: () => {},
+      failure: () => {
+        throw new Error("failure bug");
+      },
+    },
+    { executor: inline },
+  );
+  await drive(engine);
+  assertEquals(messages.length, 2);
+  assertEquals(
+    messages[1],
+    "Error in the failure callback of AsyncEngine.submitWork()",
+  );
+  await loop.advance(10);
+  await batch(1);
+  assertEquals(
+    messages.at(-1),
+    "Error in the success callback of AsyncEngine.submitWork() (and 49 more not reported since the last report)",
+  );
+  await engine.close();
+});
+
 // ---- Running and closing ----
 
 Deno.test("AsyncEngine.run() returns at once with nothing pending", async () => {

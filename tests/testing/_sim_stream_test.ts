@@ -7,13 +7,15 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import type { Server } from "../../loop/event_loop.ts";
+import type { ExceptionContext, Server } from "../../loop/event_loop.ts";
 import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
 import { HttpServerProtocol } from "../../http/http_server_protocol.ts";
+import { PeerLog } from "../../protocols/peer_log.ts";
 import { Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Transport } from "../../transports/transport.ts";
 import { Simulation } from "../../testing/simulation.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
 const encoder = new TextEncoder();
 
@@ -267,4 +269,50 @@ Deno.test("SimServer.shutdown() waits for nothing when no connection is open, an
     sim.trace.map((e) => `${e.kind} ${e.detail}`).join("\n"),
     "shutdown",
   );
+});
+
+Deno.test("servers on the in-memory network log a protocol's failure at each peer within what the peers sent, a failing factory once in 10 s", async () => {
+  const loop = new VirtualTimeLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => errors.push(context));
+  class Throwing extends Protocol {
+    override dataReceived(): void {
+      throw new Error("cannot take this");
+    }
+  }
+  /** Writes one byte, then waits for the end. */
+  class OneByte extends Protocol {
+    readonly lost = loop.createFuture<void>();
+    override connectionMade(t: Transport): void {
+      t.write(new Uint8Array(1));
+    }
+    override connectionLost(): void {
+      this.lost.setResult();
+    }
+  }
+  const attack = async (factory: () => Protocol, port: number) => {
+    const server = await loop.createServer(factory, "127.0.0.1", port);
+    for (let i = 0; i < 300; i++) {
+      const [, client] = await loop.createConnection(
+        () => new OneByte(),
+        "127.0.0.1",
+        port,
+      );
+      await (client as OneByte).lost;
+    }
+    server.close();
+    await server.waitClosed();
+  };
+  await loop.runUntilComplete(loop.createTask(async () => {
+    await attack(() => new Throwing(), 8000);
+    const size = errors.reduce((n, c) => n + PeerLog.sizeOf(c), 0);
+    assert(errors.length > 0);
+    assert(size <= 300 + PeerLog.RESERVE, `${size} characters of log`);
+    errors.length = 0;
+    await attack(() => {
+      throw new Error("no protocol");
+    }, 8001);
+    assertEquals(errors.length, 1);
+  }));
+  loop.close();
 });

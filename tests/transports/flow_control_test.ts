@@ -175,6 +175,36 @@ Deno.test("WriteFlowControl sends protocol errors to the exception handler", () 
   s.loop.close();
 });
 
+Deno.test("WriteFlowControl reports a protocol's failing pause and resume once each, and counts the rest at close()", () => {
+  const s = setup({ high: 10, low: 0 });
+  class Bad extends BaseProtocol {
+    override pauseWriting(): void {
+      throw new Error("cannot pause");
+    }
+    override resumeWriting(): void {
+      throw new Error("cannot resume");
+    }
+  }
+  s.transport.setProtocol(new Bad());
+  // A peer that reads now and then: a pause and a resume each time.
+  for (let i = 0; i < 100; i++) {
+    s.flow.update(11);
+    s.flow.update(0);
+  }
+  assertEquals(s.errors.map((e) => e.message), [
+    "protocol.pauseWriting() failed",
+    "protocol.resumeWriting() failed",
+  ]);
+  s.flow.close();
+  assertEquals(
+    s.errors[2].message,
+    "Transport: 198 problems were counted but not logged (100 pauseWriting() failures, 100 resumeWriting() failures)",
+  );
+  assertEquals(s.errors[2].transport, s.transport);
+  assertEquals(s.errors.length, 3);
+  s.loop.close();
+});
+
 // ---- Producers ----
 
 Deno.test("WriteFlowControl pauses and resumes a push producer with the marks", () => {
