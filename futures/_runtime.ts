@@ -8,8 +8,9 @@
  * test for coroutine functions that callbacks may not be, the tasks that
  * refuse a plain function's value (`run()`'s main), the checks of an
  * options argument, a `loop` option and a flag that every folder shares,
- * the peer log an HTTP connection lends its handler, and the hook by which
- * a future takes back a result its cancelled task dropped.
+ * the peer log an HTTP connection lends its handler, the hook by which a
+ * future takes back a result its cancelled task dropped, and the pacing
+ * of failure reports that repeat once per connection.
  *
  * This is the one private file that other folders may import, and no
  * `mod.ts` re-exports it: calling any of it from application code (say
