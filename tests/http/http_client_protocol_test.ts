@@ -1263,6 +1263,100 @@ Deno.test("HttpClientProtocol starts headersTimeout once a streamed request body
   loop.close();
 });
 
+Deno.test("HttpClientProtocol starts headersTimeout once a request body held in memory has been taken by the server", async () => {
+  // As Go's ResponseHeaderTimeout: the wait for the head starts after
+  // the request is written in full. A steady upload that takes longer
+  // than headersTimeout is no reason to give up.
+  const loop = new VirtualTimeLoop();
+  const client = new HttpClientProtocol({ loop, headersTimeout: 5 });
+  const server = new FakeServer("");
+  // 1000 bytes each 0.1 s: 100 KB take 10 s.
+  transportPair(client, server, {
+    loop,
+    bufferSize: 0,
+    chunkSize: 1000,
+    delay: 0.1,
+  });
+  await loop.advance(0);
+  const a = client.request(
+    new Request("http://h/", {
+      method: "POST",
+      body: new Uint8Array(100_000),
+    }),
+  );
+  await loop.advance(9);
+  assert(!a.done(), "the server is still taking the body");
+  await loop.advance(3);
+  assert(!a.done());
+  assert(server.text.length > 100_000, "the body was taken");
+  server.transport!.write(
+    bytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+  );
+  const response = await loop.runUntilComplete(a);
+  assertEquals(await loop.runUntilComplete(response.text()), "ok");
+  client.close();
+  await loop.advance(1);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol fails a request whose bytes the server stops taking for bodyTimeout, and closes", async () => {
+  const stream = () =>
+    new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.enqueue(new Uint8Array(10_000));
+      },
+    });
+  for (const body of [new Uint8Array(100_000), stream()]) {
+    const loop = new VirtualTimeLoop();
+    const client = new HttpClientProtocol({
+      loop,
+      bodyTimeout: 5,
+      headersTimeout: 60,
+    });
+    // A server that reads one delivery each time it is resumed.
+    const server = new (class extends SlowServer {
+      override dataReceived(d: Uint8Array) {
+        super.dataReceived(d);
+        this.transport!.pauseReading();
+      }
+    })();
+    const [ct] = transportPair(client, server, {
+      loop,
+      bufferSize: 0,
+      chunkSize: 1000,
+    });
+    await loop.advance(0);
+    const a = client.request(
+      new Request("http://h/", { method: "POST", body }),
+    );
+    const b = client.request(new Request("http://h/b"));
+    b.addDoneCallback(() => {});
+    // The server takes 1000 bytes every 4 s: slow, but not stalled.
+    for (let i = 0; i < 5; i++) {
+      await loop.advance(4);
+      server.transport!.resumeReading();
+      await loop.advance(0);
+    }
+    assertEquals(server.received, 5000);
+    assert(!a.done(), "the server takes bytes");
+    assert(ct.getWriteBufferSize() > 0);
+    // Then it stops.
+    await loop.advance(4.9);
+    assert(!a.done());
+    await loop.advance(1);
+    assert(a.done(), "no byte was taken for bodyTimeout");
+    const error = a.exception() as Error;
+    assertInstanceOf(error, TimeoutError);
+    assertEquals(
+      error.message,
+      "Cannot send the HTTP request: the server took no byte of what was written to it for bodyTimeout (5 s)",
+    );
+    assertInstanceOf(b.exception(), Deno.errors.ConnectionReset);
+    assertEquals(client.transport, null);
+    loop.close();
+  }
+});
+
 Deno.test("HttpClientProtocol fails a body with no data for bodyTimeout and closes", async () => {
   const { loop, client, send } = await hostile({ bodyTimeout: 5 });
   const a = client.request(new Request("http://h/"));
