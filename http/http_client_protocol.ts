@@ -340,8 +340,11 @@ class Pending {
  *   chunked as it is read (a `Blob` with its known length), waiting while
  *   the transport's write buffer is over its high-water mark. A `Host`
  *   field is added from the URL unless the request has one.
- * - `Connection: close` from the server closes the connection after that
- *   response; requests pipelined behind it fail. A request with
+ * - `Connection: close` from the server (or an HTTP/1.0 response without
+ *   keep-alive) closes the connection after that response; requests
+ *   pipelined behind it fail as soon as its head arrives, since the
+ *   server processes none of them (RFC 9112 §9.6): send them again on a
+ *   new connection. A request with
  *   `Connection: close` is the last one: later calls throw, and the
  *   connection closes once it is answered.
  * - Bytes the server sends when no request awaits an answer (a body
@@ -574,7 +577,10 @@ export class HttpClientProtocol extends Protocol {
       );
     }
     const transport = this.#transport;
-    if (transport === null || this.#closing || this.#lastRequestSent) {
+    if (
+      transport === null || this.#closing || this.#lastRequestSent ||
+      this.#serverSaidClose
+    ) {
       const why = this.#unsolicited !== null
         ? `the server sent bytes that answer no request (received ${this.#unsolicited}), so the connection was closed; make a new connection`
         : this.#serverSaidClose
@@ -874,6 +880,7 @@ export class HttpClientProtocol extends Protocol {
     this.#inFinal = true;
     this.#retime();
     pending.lastOnConnection = !head.keepAlive;
+    if (!head.keepAlive) this.#failBehind(pending);
     const nullBody = status === 204 || status === 205 || status === 304;
     let body: BodyQueue | null = null;
     if (head.bodyKind !== "none") {
@@ -911,6 +918,23 @@ export class HttpClientProtocol extends Protocol {
       );
     }
     if (!pending.future.done()) pending.future.setResult(response);
+  }
+
+  /**
+   * The response to `first` is the last on the connection: a server that
+   * closes after it processes no request behind it (RFC 9112 §9.6), so
+   * those fail now, not when it ends (a body that runs to the close may
+   * never end), and no request is taken from now on.
+   */
+  #failBehind(first: Pending): void {
+    this.#serverSaidClose = true;
+    this.#waiting.shift();
+    this.#failAll(
+      connectionReset(
+        "Cannot get the HTTP response: the server closes the connection after an earlier response (Connection: close, or HTTP/1.0 without keep-alive) and processes no request behind it (RFC 9112 §9.6); send it again on a new connection",
+      ),
+    );
+    this.#waiting.push(first);
   }
 
   #onMessageComplete(): void {

@@ -684,6 +684,53 @@ Deno.test("HttpClientProtocol closes after a Connection: close response and fail
   );
 });
 
+Deno.test("HttpClientProtocol fails the requests behind a response that ends the connection as soon as its head arrives", async () => {
+  // RFC 9112 §9.6: a server that says close processes no request after
+  // that response, so those behind it cannot be answered; a body that
+  // runs to the close may never end, and they would wait for it, with no
+  // timeout running.
+  for (
+    const head of [
+      "HTTP/1.0 200 OK\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npart\r\n",
+    ]
+  ) {
+    const { loop, client, peer, send } = await hostile();
+    const a = client.request(new Request("http://h/a"));
+    const b = client.request(new Request("http://h/b"));
+    const c = client.request(
+      new Request("http://h/c", {
+        method: "POST",
+        body: new ReadableStream({ pull() {} }),
+      }),
+    );
+    const d = client.request(new Request("http://h/d"));
+    send(head + (head.startsWith("HTTP/1.0") ? "part" : ""));
+    const response = await loop.runUntilComplete(a);
+    await loop.advance(0);
+    for (const f of [b, c, d]) {
+      assert(f.done(), "failed with the head before it");
+      assertInstanceOf(f.exception(), Deno.errors.ConnectionReset);
+      assertStringIncludes(
+        (f.exception() as Error).message,
+        "the server closes the connection after an earlier response",
+      );
+    }
+    assertThrows(
+      () => client.request(new Request("http://h/e")),
+      InvalidStateError,
+      "Connection: close",
+    );
+    // The response itself is read to its end.
+    const text = response.text();
+    send(head.startsWith("HTTP/1.0") ? "-end" : "4\r\n-end\r\n0\r\n\r\n");
+    if (head.startsWith("HTTP/1.0")) peer.transport!.close();
+    assertEquals(await loop.runUntilComplete(text), "part-end");
+    await loop.runUntilComplete(client.waitClosed());
+    loop.close();
+  }
+});
+
 Deno.test("HttpClientProtocol ignores what a server sends after its Connection: close response", async () => {
   const { loop, client, send } = await hostile();
   const errors: unknown[] = [];
