@@ -656,6 +656,23 @@ Deno.test("HttpClientProtocol fails on a malformed response and closes", async (
   );
 });
 
+Deno.test("HttpClientProtocol quotes what a server that speaks no HTTP sent before it closed", async () => {
+  // A TLS server answers a plain-HTTP request with an alert and closes.
+  await talkEverySplit(
+    "\x15\x03\x03\x00\x02\x02\x32",
+    async (client) => {
+      const error = await assertRejects(
+        () => client.request(new Request("http://h/")),
+        HttpParseError,
+      );
+      return error.message;
+    },
+    'Cannot parse HTTP response: the connection closed before the message was complete, received end of input after "\\u0015\\u0003\\u0003\\u0000\\u0002\\u00022" of its head',
+    undefined,
+    true,
+  );
+});
+
 Deno.test("HttpClientProtocol closes after a Connection: close response and fails the requests behind it", async () => {
   await talkEverySplit(
     "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
