@@ -16,6 +16,14 @@ import { chunkHeader, CRLF } from "./_http_serialize.ts";
 const HIGH_WATER = 64 * 1024;
 /** At or below this many queued bytes the owner may read again. */
 const LOW_WATER = 16 * 1024;
+/**
+ * A queued piece shorter than this is copied next to the one before it:
+ * a view costs about 100 bytes, so longer pieces cost at most about
+ * twice their bytes.
+ */
+const SMALL = 64;
+/** The buffer small pieces are copied into. */
+const TAIL_SIZE = 16 * 1024;
 
 /** What a {@linkcode BodyQueue} tells the protocol that feeds it. */
 export interface BodyQueueOwner {
@@ -38,11 +46,20 @@ export interface BodyQueueOwner {
  * transport, and resumes it when reads bring the queue down to 16 KiB.
  * Pieces are handed out as given, without copying; they must not be
  * changed afterwards (the transports never reuse what they deliver).
+ * Queued pieces under 64 bytes are the exception: they are copied together
+ * into 16 KiB buffers, so that a peer sending tiny pieces (a chunked body
+ * of 1-byte chunks) cannot make the queue hold an object (about 100
+ * bytes) per byte, nor the reader read them one by one.
  */
 export class BodyQueue {
   readonly #owner: BodyQueueOwner;
   #chunks = new Deque<Uint8Array>();
   #bytes = 0;
+  /** The buffer small pieces are copied into, and how far it is filled. */
+  #tail: Uint8Array | null = null;
+  #tailEnd = 0;
+  /** The last queued chunk when it is a view of `#tail`, still growing. */
+  #tailView: Uint8Array | null = null;
   #ended = false;
   #failed = false;
   #error: unknown = undefined;
@@ -95,12 +112,40 @@ export class BodyQueue {
       this.#controller!.enqueue(chunk);
       return;
     }
-    this.#chunks.push(chunk);
+    if (chunk.length < SMALL) this.#pushSmall(chunk);
+    else {
+      this.#tailView = null;
+      this.#chunks.push(chunk);
+    }
     this.#bytes += chunk.length;
     if (!this.#paused && this.#bytes > HIGH_WATER) {
       this.#paused = true;
       this.#owner.pauseBody();
     }
+  }
+
+  /**
+   * Queues a small piece: copied after the last one when that is a view
+   * of the tail buffer with room, else at the start of a view of its own.
+   */
+  #pushSmall(chunk: Uint8Array): void {
+    let tail = this.#tail;
+    if (tail === null || this.#tailEnd + chunk.length > tail.length) {
+      tail = this.#tail = new Uint8Array(TAIL_SIZE);
+      this.#tailEnd = 0;
+      this.#tailView = null;
+    }
+    const end = this.#tailEnd;
+    tail.set(chunk, end);
+    this.#tailEnd = end + chunk.length;
+    let view = this.#tailView;
+    if (view === null) {
+      view = tail.subarray(end, end + chunk.length);
+    } else {
+      this.#chunks.pop();
+      view = tail.subarray(view.byteOffset, end + chunk.length);
+    }
+    this.#chunks.push(this.#tailView = view);
   }
 
   /** The body is complete. */
@@ -183,6 +228,8 @@ export class BodyQueue {
     }
     const chunk = this.#chunks.shift();
     if (chunk !== undefined) {
+      // Handed out: no longer grown (small pieces start a view after it).
+      if (chunk === this.#tailView) this.#tailView = null;
       this.#bytes -= chunk.length;
       controller.enqueue(chunk);
       if (this.#ended && this.#bytes === 0) controller.close();
@@ -199,6 +246,7 @@ export class BodyQueue {
   #clear(): void {
     this.#chunks.clear();
     this.#bytes = 0;
+    this.#tail = this.#tailView = null;
     if (this.#paused) {
       this.#paused = false;
       this.#owner.resumeBody();

@@ -883,8 +883,12 @@ export class HttpParser<H extends HttpMessageHead> {
       this.#state = S_DONE;
     } else {
       // Name what was missing: a peer that announced more than it sent
-      // (an early close, not a truncated success).
-      const due = state === S_BODY_LENGTH
+      // (an early close, not a truncated success); or quote the part of
+      // a head that came, as Go's client does ("malformed HTTP response"):
+      // a peer that speaks no HTTP (a TLS alert to a plain-HTTP client).
+      const due = state === S_HEAD
+        ? ` after ${excerpt(this.#buf, 0, this.#bufLen)} of its head`
+        : state === S_BODY_LENGTH
         ? ` with ${this.#remaining} body byte${
           this.#remaining === 1 ? "" : "s"
         } of its Content-Length still due`

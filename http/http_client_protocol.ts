@@ -45,9 +45,10 @@ import { checkOptions } from "../futures/_runtime.ts";
 export interface HttpClientProtocolOptions {
   /**
    * How long, in seconds, a request waits for its response head once it is
-   * sent (with its body) and the responses before it have ended. Bytes of
-   * a head arriving slowly, and 1xx responses, do not restart it. Past it
-   * the request fails with a `TimeoutError` and the connection is
+   * sent (with its body: written, and taken by the server down to the
+   * transport's low-water mark) and the responses before it have ended.
+   * Bytes of a head arriving slowly, and 1xx responses, do not restart it.
+   * Past it the request fails with a `TimeoutError` and the connection is
    * aborted. `Infinity` waits for ever.
    *
    * @default {60}
@@ -55,10 +56,13 @@ export interface HttpClientProtocolOptions {
   headersTimeout?: number;
   /**
    * How long, in seconds, a response body may go without a byte arriving
-   * while its reader wants more. The time the body waits for its reader
-   * (over 64 KiB unread, reading is paused) does not count. Past it the
-   * body stream fails with a `TimeoutError` and the connection is
-   * aborted. `Infinity` waits for ever.
+   * while its reader wants more, and a request (its body) may go without
+   * the server taking a byte of it while writing is paused (the
+   * transport's write buffer over its high-water mark). The time the
+   * response body waits for its reader (over 64 KiB unread, reading is
+   * paused) does not count. Past it the body stream (or the request)
+   * fails with a `TimeoutError` and the connection is aborted. `Infinity`
+   * waits for ever.
    *
    * @default {60}
    */
@@ -115,10 +119,14 @@ const DEFAULT_TIMEOUT = 60;
 
 // What the response timer measures: nothing (no request is sent and next
 // in line, or the body waits for its reader), the wait for the head of
-// `#waiting[0]`, or the silence within its body.
+// `#waiting[0]`, the silence within its body, or — writing paused — the
+// server taking none of what was written.
 const T_NONE = 0;
 const T_HEAD = 1;
 const T_BODY = 2;
+const T_SEND = 3;
+/** The write buffer's progress is looked at this many times per timeout. */
+const SEND_TICKS = 8;
 /** Methods whose requests carry a body, so an empty one gets a length. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
@@ -332,8 +340,11 @@ class Pending {
  *   chunked as it is read (a `Blob` with its known length), waiting while
  *   the transport's write buffer is over its high-water mark. A `Host`
  *   field is added from the URL unless the request has one.
- * - `Connection: close` from the server closes the connection after that
- *   response; requests pipelined behind it fail. A request with
+ * - `Connection: close` from the server (or an HTTP/1.0 response without
+ *   keep-alive) closes the connection after that response; requests
+ *   pipelined behind it fail as soon as its head arrives, since the
+ *   server processes none of them (RFC 9112 §9.6): send them again on a
+ *   new connection. A request with
  *   `Connection: close` is the last one: later calls throw, and the
  *   connection closes once it is answered.
  * - Bytes the server sends when no request awaits an answer (a body
@@ -343,9 +354,11 @@ class Pending {
  *   throws an `InvalidStateError` quoting them.
  * - Against a slow or hostile server: a request fails with a
  *   `TimeoutError` when its response head has not come `headersTimeout`
- *   seconds (60) after it was sent and the responses before it ended, and
- *   a body fails when no byte of it came for `bodyTimeout` seconds (60)
- *   while its reader waited. A head over `maxHeaderBytes` or `maxHeaders`,
+ *   seconds (60) after it was sent (its body taken by the server) and the
+ *   responses before it ended, or when the server took no byte of what
+ *   was written for `bodyTimeout` seconds (60) while writing was paused;
+ *   a body fails when no byte of it came for `bodyTimeout` seconds while
+ *   its reader waited. A head over `maxHeaderBytes` or `maxHeaders`,
  *   or a body over `maxBodyBytes`, fails with an `HttpParseError`. Each
  *   aborts the connection, and the requests behind fail with a
  *   `Deno.errors.ConnectionReset`.
@@ -439,9 +452,14 @@ export class HttpClientProtocol extends Protocol {
   readonly #bodyOwner: BodyQueueOwner;
   readonly #headersTimeout: number;
   readonly #bodyTimeout: number;
-  /** What the timer measures (T_NONE, T_HEAD, T_BODY) and since when. */
+  /**
+   * What the timer measures (T_NONE, T_HEAD, T_BODY, T_SEND) and since
+   * when.
+   */
   #timing = T_NONE;
   #since = 0;
+  /** The write buffer's size when T_SEND last saw it shrink. */
+  #unsent = 0;
   #timer: TimerHandle | null = null;
   #timerDue = 0;
   /** The body being read waits for its reader (reading is paused). */
@@ -559,7 +577,10 @@ export class HttpClientProtocol extends Protocol {
       );
     }
     const transport = this.#transport;
-    if (transport === null || this.#closing || this.#lastRequestSent) {
+    if (
+      transport === null || this.#closing || this.#lastRequestSent ||
+      this.#serverSaidClose
+    ) {
       const why = this.#unsolicited !== null
         ? `the server sent bytes that answer no request (received ${this.#unsolicited}), so the connection was closed; make a new connection`
         : this.#serverSaidClose
@@ -812,14 +833,22 @@ export class HttpClientProtocol extends Protocol {
     if (closed !== null && !closed.done()) closed.setResult();
   }
 
-  /** The write buffer is full: a streamed request body waits. */
+  /**
+   * The write buffer is full: a streamed request body waits, and the
+   * server has `bodyTimeout` to take a byte.
+   */
   override pauseWriting(): void {
     this.#writePaused = true;
+    this.#retime();
   }
 
-  /** The write buffer drained: a streamed request body goes on. */
+  /**
+   * The write buffer drained: a streamed request body goes on, and a
+   * request sent waits for its head.
+   */
   override resumeWriting(): void {
     this.#writePaused = false;
+    this.#retime();
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const wake of waiters) wake();
@@ -851,6 +880,7 @@ export class HttpClientProtocol extends Protocol {
     this.#inFinal = true;
     this.#retime();
     pending.lastOnConnection = !head.keepAlive;
+    if (!head.keepAlive) this.#failBehind(pending);
     const nullBody = status === 204 || status === 205 || status === 304;
     let body: BodyQueue | null = null;
     if (head.bodyKind !== "none") {
@@ -888,6 +918,23 @@ export class HttpClientProtocol extends Protocol {
       );
     }
     if (!pending.future.done()) pending.future.setResult(response);
+  }
+
+  /**
+   * The response to `first` is the last on the connection: a server that
+   * closes after it processes no request behind it (RFC 9112 §9.6), so
+   * those fail now, not when it ends (a body that runs to the close may
+   * never end), and no request is taken from now on.
+   */
+  #failBehind(first: Pending): void {
+    this.#serverSaidClose = true;
+    this.#waiting.shift();
+    this.#failAll(
+      connectionReset(
+        "Cannot get the HTTP response: the server closes the connection after an earlier response (Connection: close, or HTTP/1.0 without keep-alive) and processes no request behind it (RFC 9112 §9.6); send it again on a new connection",
+      ),
+    );
+    this.#waiting.push(first);
   }
 
   #onMessageComplete(): void {
@@ -963,15 +1010,21 @@ export class HttpClientProtocol extends Protocol {
 
   /**
    * Sets what the response timer measures after a change of state: the
-   * head of the first request waiting, once it is sent; then the silence
-   * in its body, unless the body waits for its reader.
+   * silence in the body of the first request waiting, unless the body
+   * waits for its reader; before its response, while writing is paused,
+   * the server taking no byte of what was written (a request held in the
+   * write buffer is not sent yet: Go's `ResponseHeaderTimeout` too starts
+   * once the request is written); then the head, once it is sent.
    */
   #retime(): void {
     const pending = this.#waiting[0];
+    const transport = this.#transport;
     let timing = T_NONE;
-    if (pending !== undefined && this.#transport !== null) {
-      if (!this.#inFinal) timing = pending.sent ? T_HEAD : T_NONE;
-      else if (!this.#bodyPaused) timing = T_BODY;
+    if (transport !== null) {
+      if (pending !== undefined && this.#inFinal) {
+        if (!this.#bodyPaused) timing = T_BODY;
+      } else if (this.#writePaused) timing = T_SEND;
+      else if (pending?.sent) timing = T_HEAD;
     }
     const timeout = timing === T_HEAD
       ? this.#headersTimeout
@@ -986,12 +1039,15 @@ export class HttpClientProtocol extends Protocol {
     }
     const loop = this.#loop!;
     const since = this.#since = loop.time();
+    // Progress in sending is seen only by looking: a few times per wait.
+    const delay = timing === T_SEND ? timeout / SEND_TICKS : timeout;
+    if (timing === T_SEND) this.#unsent = transport!.getWriteBufferSize();
     // A timer set for a longer wait fires too late for this one.
-    if (this.#timer !== null && this.#timerDue > since + timeout) {
+    if (this.#timer !== null && this.#timerDue > since + delay) {
       this.#timer.cancel();
       this.#timer = null;
     }
-    if (this.#timer === null) this.#setTimer(timeout);
+    if (this.#timer === null) this.#setTimer(delay);
   }
 
   #setTimer(delay: number): void {
@@ -1008,11 +1064,20 @@ export class HttpClientProtocol extends Protocol {
     const timeout = timing === T_HEAD
       ? this.#headersTimeout
       : this.#bodyTimeout;
+    if (timing === T_SEND) {
+      const unsent = this.#transport!.getWriteBufferSize();
+      if (unsent < this.#unsent) {
+        this.#unsent = unsent;
+        this.#since = loop.time();
+      }
+    }
     const left = this.#since + timeout - loop.time();
     if (left > 0) {
       // Progress was made or the wait started again since the timer was
-      // set: wait out the rest.
-      this.#setTimer(left);
+      // set: wait out the rest (looking at the sending again meanwhile).
+      this.#setTimer(
+        timing === T_SEND ? Math.min(left, timeout / SEND_TICKS) : left,
+      );
       return;
     }
     this.#timing = T_NONE;
@@ -1021,14 +1086,21 @@ export class HttpClientProtocol extends Protocol {
         "Cannot get the HTTP response: no final response head came within " +
           `headersTimeout (${timeout} s) of the request`,
       )
-      : new TimeoutError(
+      : timing === T_BODY
+      ? new TimeoutError(
         "Cannot read the HTTP response body: no body bytes came for " +
           `bodyTimeout (${timeout} s)`,
+      )
+      : new TimeoutError(
+        "Cannot send the HTTP request: the server took no byte of what " +
+          `was written to it for bodyTimeout (${timeout} s)`,
       );
     const first = this.#waiting.shift();
     first?.fail(error);
     const behind = connectionReset(
-      "Cannot get the HTTP response: the connection was aborted when an earlier response timed out",
+      `Cannot get the HTTP response: the connection was aborted when an earlier ${
+        timing === T_SEND ? "request" : "response"
+      } timed out`,
     );
     Object.defineProperty(behind, "cause", {
       value: error,

@@ -2196,6 +2196,26 @@ Deno.test("HttpResponseParser fails a response cut short by the connection closi
   });
 });
 
+Deno.test("HttpResponseParser quotes the part of a head the connection closed in", () => {
+  // What a TLS server sends a plain-HTTP client before it closes (an
+  // alert): Go's client quotes it too ("malformed HTTP response ...").
+  const alert = "\x15\x03\x03\x00\x02\x02\x32";
+  for (
+    const [input, quoted] of [
+      [alert, JSON.stringify(alert)],
+      ["HTTP/1.1 200 OK\r\nContent-Le", '"HTTP/1.1 200 OK\\r\\nContent-Le"'],
+    ]
+  ) {
+    // However the input is cut.
+    const events = parseResponses(input, { eof: true });
+    assertEquals(events.at(-1), {
+      error: 400,
+      message:
+        `Cannot parse HTTP response: the connection closed before the message was complete, received end of input after ${quoted} of its head`,
+    }, input);
+  }
+});
+
 // ---------------------------------------------------------------------------
 // HttpHeaderList, HttpParseError
 // ---------------------------------------------------------------------------

@@ -656,6 +656,23 @@ Deno.test("HttpClientProtocol fails on a malformed response and closes", async (
   );
 });
 
+Deno.test("HttpClientProtocol quotes what a server that speaks no HTTP sent before it closed", async () => {
+  // A TLS server answers a plain-HTTP request with an alert and closes.
+  await talkEverySplit(
+    "\x15\x03\x03\x00\x02\x02\x32",
+    async (client) => {
+      const error = await assertRejects(
+        () => client.request(new Request("http://h/")),
+        HttpParseError,
+      );
+      return error.message;
+    },
+    'Cannot parse HTTP response: the connection closed before the message was complete, received end of input after "\\u0015\\u0003\\u0003\\u0000\\u0002\\u00022" of its head',
+    undefined,
+    true,
+  );
+});
+
 Deno.test("HttpClientProtocol closes after a Connection: close response and fails the requests behind it", async () => {
   await talkEverySplit(
     "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
@@ -682,6 +699,53 @@ Deno.test("HttpClientProtocol closes after a Connection: close response and fail
     },
     ["ok", true, true],
   );
+});
+
+Deno.test("HttpClientProtocol fails the requests behind a response that ends the connection as soon as its head arrives", async () => {
+  // RFC 9112 §9.6: a server that says close processes no request after
+  // that response, so those behind it cannot be answered; a body that
+  // runs to the close may never end, and they would wait for it, with no
+  // timeout running.
+  for (
+    const head of [
+      "HTTP/1.0 200 OK\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npart\r\n",
+    ]
+  ) {
+    const { loop, client, peer, send } = await hostile();
+    const a = client.request(new Request("http://h/a"));
+    const b = client.request(new Request("http://h/b"));
+    const c = client.request(
+      new Request("http://h/c", {
+        method: "POST",
+        body: new ReadableStream({ pull() {} }),
+      }),
+    );
+    const d = client.request(new Request("http://h/d"));
+    send(head + (head.startsWith("HTTP/1.0") ? "part" : ""));
+    const response = await loop.runUntilComplete(a);
+    await loop.advance(0);
+    for (const f of [b, c, d]) {
+      assert(f.done(), "failed with the head before it");
+      assertInstanceOf(f.exception(), Deno.errors.ConnectionReset);
+      assertStringIncludes(
+        (f.exception() as Error).message,
+        "the server closes the connection after an earlier response",
+      );
+    }
+    assertThrows(
+      () => client.request(new Request("http://h/e")),
+      InvalidStateError,
+      "Connection: close",
+    );
+    // The response itself is read to its end.
+    const text = response.text();
+    send(head.startsWith("HTTP/1.0") ? "-end" : "4\r\n-end\r\n0\r\n\r\n");
+    if (head.startsWith("HTTP/1.0")) peer.transport!.close();
+    assertEquals(await loop.runUntilComplete(text), "part-end");
+    await loop.runUntilComplete(client.waitClosed());
+    loop.close();
+  }
 });
 
 Deno.test("HttpClientProtocol ignores what a server sends after its Connection: close response", async () => {
@@ -1261,6 +1325,100 @@ Deno.test("HttpClientProtocol starts headersTimeout once a streamed request body
   client.close();
   await loop.advance(0);
   loop.close();
+});
+
+Deno.test("HttpClientProtocol starts headersTimeout once a request body held in memory has been taken by the server", async () => {
+  // As Go's ResponseHeaderTimeout: the wait for the head starts after
+  // the request is written in full. A steady upload that takes longer
+  // than headersTimeout is no reason to give up.
+  const loop = new VirtualTimeLoop();
+  const client = new HttpClientProtocol({ loop, headersTimeout: 5 });
+  const server = new FakeServer("");
+  // 1000 bytes each 0.1 s: 100 KB take 10 s.
+  transportPair(client, server, {
+    loop,
+    bufferSize: 0,
+    chunkSize: 1000,
+    delay: 0.1,
+  });
+  await loop.advance(0);
+  const a = client.request(
+    new Request("http://h/", {
+      method: "POST",
+      body: new Uint8Array(100_000),
+    }),
+  );
+  await loop.advance(9);
+  assert(!a.done(), "the server is still taking the body");
+  await loop.advance(3);
+  assert(!a.done());
+  assert(server.text.length > 100_000, "the body was taken");
+  server.transport!.write(
+    bytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+  );
+  const response = await loop.runUntilComplete(a);
+  assertEquals(await loop.runUntilComplete(response.text()), "ok");
+  client.close();
+  await loop.advance(1);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol fails a request whose bytes the server stops taking for bodyTimeout, and closes", async () => {
+  const stream = () =>
+    new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.enqueue(new Uint8Array(10_000));
+      },
+    });
+  for (const body of [new Uint8Array(100_000), stream()]) {
+    const loop = new VirtualTimeLoop();
+    const client = new HttpClientProtocol({
+      loop,
+      bodyTimeout: 5,
+      headersTimeout: 60,
+    });
+    // A server that reads one delivery each time it is resumed.
+    const server = new (class extends SlowServer {
+      override dataReceived(d: Uint8Array) {
+        super.dataReceived(d);
+        this.transport!.pauseReading();
+      }
+    })();
+    const [ct] = transportPair(client, server, {
+      loop,
+      bufferSize: 0,
+      chunkSize: 1000,
+    });
+    await loop.advance(0);
+    const a = client.request(
+      new Request("http://h/", { method: "POST", body }),
+    );
+    const b = client.request(new Request("http://h/b"));
+    b.addDoneCallback(() => {});
+    // The server takes 1000 bytes every 4 s: slow, but not stalled.
+    for (let i = 0; i < 5; i++) {
+      await loop.advance(4);
+      server.transport!.resumeReading();
+      await loop.advance(0);
+    }
+    assertEquals(server.received, 5000);
+    assert(!a.done(), "the server takes bytes");
+    assert(ct.getWriteBufferSize() > 0);
+    // Then it stops.
+    await loop.advance(4.9);
+    assert(!a.done());
+    await loop.advance(1);
+    assert(a.done(), "no byte was taken for bodyTimeout");
+    const error = a.exception() as Error;
+    assertInstanceOf(error, TimeoutError);
+    assertEquals(
+      error.message,
+      "Cannot send the HTTP request: the server took no byte of what was written to it for bodyTimeout (5 s)",
+    );
+    assertInstanceOf(b.exception(), Deno.errors.ConnectionReset);
+    assertEquals(client.transport, null);
+    loop.close();
+  }
 });
 
 Deno.test("HttpClientProtocol fails a body with no data for bodyTimeout and closes", async () => {
