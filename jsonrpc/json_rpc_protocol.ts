@@ -23,6 +23,7 @@ import {
   dispatch,
   type Front,
   isResponseOnly,
+  type MethodTable,
   type Parsed,
   parseMessage,
   refusal,
@@ -122,7 +123,10 @@ export type JsonRpcMethod = {
  * `constructor`…); a method is called with the object as `this`. Names
  * that begin with `rpc.` are reserved by JSON-RPC 2.0 for extensions: one
  * given here is served (to implement such an extension, say OpenRPC's
- * `rpc.discover`), any other is not found (-32601).
+ * `rpc.discover`), any other is not found (-32601). `JsonRpcProtocol` and
+ * `jsonRpcHttpHandler` also take a `Map` from name to function: its
+ * entries are the methods (called with the map as `this`), never the
+ * map's own `get`, `set` or `clear`.
  */
 export type JsonRpcMethods = Record<string, JsonRpcMethod>;
 
@@ -556,7 +560,7 @@ export class JsonRpcProtocol extends Protocol {
   /** The most methods running at once on this connection. */
   readonly maxConcurrentCalls: number;
 
-  readonly #methods: JsonRpcMethods;
+  readonly #methods: MethodTable;
   readonly #timeout: number | null;
   #framer: Framer;
   /** Whether `framing` was chosen by the `framing` option. */
@@ -612,7 +616,8 @@ export class JsonRpcProtocol extends Protocol {
   /**
    * Makes a JSON-RPC endpoint.
    *
-   * @param methods The methods this side serves, by name; none by default.
+   * @param methods The methods this side serves, by name (an object, or a
+   * `Map` from name to function); none by default.
    * @param options `framing`, `maxMessageBytes`, `maxBatch`,
    * `maxConcurrentCalls`, `timeout` and `loop`.
    * @throws {TypeError} When `methods` or `options` is not an object, its
@@ -621,7 +626,10 @@ export class JsonRpcProtocol extends Protocol {
    * not a whole number from 1 to 2^32 - 1, or `maxBatch` or
    * `maxConcurrentCalls` is not a whole number >= 1.
    */
-  constructor(methods?: JsonRpcMethods, options?: JsonRpcProtocolOptions) {
+  constructor(
+    methods?: JsonRpcMethods | ReadonlyMap<string, JsonRpcMethod>,
+    options?: JsonRpcProtocolOptions,
+  ) {
     super();
     if (
       methods !== undefined &&

@@ -239,6 +239,65 @@ Deno.test("dispatch() settles once even if a thenable calls back twice", async (
   assertEquals(replies, [{ jsonrpc: "2.0", result: 1, id: 1 }]);
 });
 
+Deno.test("dispatch() answers -32603 when what a method returns or throws cannot be inspected", async () => {
+  // A value whose every inspection throws (instanceof, property reads).
+  const hostile = new Proxy({}, {
+    getPrototypeOf() {
+      throw new Error("getPrototypeOf trap");
+    },
+    get() {
+      throw new Error("get trap");
+    },
+  });
+  const badMessage = new Error("x");
+  Object.defineProperty(badMessage, "message", {
+    get() {
+      throw new Error("message getter");
+    },
+  });
+  const methods: JsonRpcMethods = {
+    thenGetter: () => ({
+      get then() {
+        throw new Error("then getter");
+      },
+    }),
+    nextGetter: () => ({
+      get next() {
+        throw new Error("next getter");
+      },
+    }),
+    returnsHostile: () => hostile,
+    throwsHostile: () => {
+      throw hostile;
+    },
+    rejectsHostile: () => Promise.reject(hostile),
+    throwsBadMessage: () => {
+      throw badMessage;
+    },
+    rejectsBadMessage: () => Promise.reject(badMessage),
+  };
+  Object.defineProperty(methods, "getter", {
+    get() {
+      throw new Error("methods getter");
+    },
+  });
+  const limiter = new CallLimiter(100);
+  for (const method of [...Object.keys(methods), "getter"]) {
+    const errors: unknown[] = [];
+    const f = front({ limiter, onNotificationError: (e) => errors.push(e) });
+    const [reply] = await serve(methods, { jsonrpc: "2.0", method, id: 1 }, f);
+    assertEquals(
+      (reply as { error: { code: number } }).error.code,
+      -32603,
+      method,
+    );
+    assertEquals(limiter.running, 0, method);
+    const notified = await serve(methods, { jsonrpc: "2.0", method }, f);
+    assertEquals([notified, errors.length], [[undefined], 1], method);
+    assertEquals(limiter.running, 0, method);
+  }
+});
+
 // --- Limits -------------------------------------------------------------------
 
 Deno.test("dispatch() answers a batch over maxBatch with one -32600 error and runs none of it", async () => {
