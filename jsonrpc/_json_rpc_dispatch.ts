@@ -175,16 +175,21 @@ export function parseMessage(data: Uint8Array): Parsed {
   } catch {
     return parseFailure("Parse error: the message is not valid UTF-8");
   }
+  let value: unknown;
   try {
-    const value = JSON.parse(text);
-    return {
-      ok: true,
-      value: hasInexactId(value) ? parseKeepingIds(text) : value,
-    };
+    value = JSON.parse(text);
   } catch (e) {
     return parseFailure(
       `Parse error: ${e instanceof Error ? e.message : String(e)}`,
     );
+  }
+  if (!hasInexactId(value)) return { ok: true, value };
+  try {
+    return { ok: true, value: parseKeepingIds(text) };
+  } catch {
+    // Too deeply nested for a reviver (it recurses): the ids stay the
+    // nearest doubles.
+    return { ok: true, value };
   }
 }
 

@@ -101,6 +101,17 @@ Deno.test("dispatch() echoes a number id as it was written, even one a double ca
   }
 });
 
+Deno.test("parseMessage() parses a deeply nested message with an inexact id", () => {
+  // Valid JSON (RFC 8259 sets no depth limit): no -32700. Too deep to note
+  // how the id was written, it keeps the nearest double.
+  const deep = "[".repeat(200_000) + "]".repeat(200_000);
+  const parsed = parseMessage(
+    bytes(`{"jsonrpc":"2.0","method":"m","params":${deep},"id":1.5}`),
+  );
+  assertEquals(parsed.ok, true);
+  if (parsed.ok) assertEquals((parsed.value as { id: number }).id, 1.5);
+});
+
 Deno.test("errorReply() leaves out data that cannot be serialized", () => {
   assertEquals(JSON.parse(errorReply(1, "m", 3, { d: 1 })), {
     jsonrpc: "2.0",
