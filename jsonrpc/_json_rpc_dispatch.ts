@@ -4,7 +4,7 @@
 // bytes, give each call its context, and write what comes back.
 
 import { CancelledError } from "../futures/errors.ts";
-import { isFuture } from "../futures/future.ts";
+import { type Future, isFuture } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Coroutine } from "../tasks/task.ts";
 import { JsonRpcError } from "./json_rpc_error.ts";
@@ -528,17 +528,13 @@ function call(
       }
     }
   };
+  let result: unknown;
   try {
-    const result = fn.call(
-      methods,
-      params as JsonRpcParams | undefined,
-      context,
-    );
-    // Telling a promise from a value reads its `then`, which can throw.
-    adopt(result, front, settle);
+    result = fn.call(methods, params as JsonRpcParams | undefined, context);
   } catch (e) {
-    settle(false, e);
+    return settle(false, e);
   }
+  adopt(result, front, settle);
 }
 
 /** Waits for what a method returned: a value, a future, a coroutine or a promise. */
@@ -547,8 +543,23 @@ function adopt(
   front: Front,
   settle: (ok: boolean, value: unknown) => void,
 ): void {
-  if (isFuture(value)) {
-    value.addDoneCallback((f) => {
+  let kind: "future" | "coroutine" | "promise" | "value";
+  try {
+    kind = isFuture(value)
+      ? "future"
+      : isGenerator(value)
+      ? "coroutine"
+      : isPromiseLike(value)
+      ? "promise"
+      : "value";
+  } catch (e) {
+    // Telling them apart reads `then` and `next`, and a getter or a
+    // Proxy's trap can throw: the method failed with that.
+    return settle(false, e);
+  }
+  if (kind === "future") {
+    const future = value as Future<unknown>;
+    future.addDoneCallback((f) => {
       let result: unknown;
       try {
         result = f.result();
@@ -559,7 +570,7 @@ function adopt(
     });
     return;
   }
-  if (isGenerator(value)) {
+  if (kind === "coroutine") {
     const loop = front.loop();
     if (loop === null) {
       return settle(
@@ -569,15 +580,18 @@ function adopt(
     }
     let task;
     try {
-      task = loop.createTask(value);
+      task = loop.createTask(value as Coroutine<unknown>);
     } catch (e) {
       return settle(false, e);
     }
     return adopt(task, front, settle);
   }
-  if (isPromiseLike(value)) {
+  if (kind === "promise") {
     try {
-      value.then((v) => settle(true, v), (e) => settle(false, e));
+      (value as PromiseLike<unknown>).then(
+        (v) => settle(true, v),
+        (e) => settle(false, e),
+      );
     } catch (e) {
       settle(false, e);
     }
