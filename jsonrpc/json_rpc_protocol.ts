@@ -119,11 +119,13 @@ export type JsonRpcMethod = {
 
 /**
  * The methods a side serves, by name. Only the object's own and inherited
- * functions count, never those of `Object.prototype` (`toString`,
- * `constructor`…); a method is called with the object as `this`. Names
- * that begin with `rpc.` are reserved by JSON-RPC 2.0 for extensions: one
- * given here is served (to implement such an extension, say OpenRPC's
- * `rpc.discover`), any other is not found (-32601). `JsonRpcProtocol` and
+ * functions count, and never under a name `Object.prototype` has
+ * (`toString`, `constructor`, `valueOf`…), even one the object defines
+ * itself (a class's `toString()` is for its logs, not its peers); a
+ * method is called with the object as `this`. Names that begin with `rpc.`
+ * are reserved by JSON-RPC 2.0 for extensions: one given here is served
+ * (to implement such an extension, say OpenRPC's `rpc.discover`), any
+ * other is not found (-32601). `JsonRpcProtocol` and
  * `jsonRpcHttpHandler` also take a `Map` from name to function: its
  * entries are the methods (called with the map as `this`), never the
  * map's own `get`, `set` or `clear`.
