@@ -309,6 +309,25 @@ Deno.test("dispatch() answers -32603 when what a method returns or throws cannot
   }
 });
 
+Deno.test("dispatch() sends a string as the message of what a method throws", async () => {
+  // JSON-RPC 2.0 §5.1: the error's message MUST be a string.
+  const odd = new Error("x");
+  (odd as { message: unknown }).message = { secret: 1 };
+  const [reply] = await serve(
+    {
+      odd: () => {
+        throw odd;
+      },
+    },
+    { jsonrpc: "2.0", method: "odd", id: 1 },
+  );
+  assertEquals(reply, {
+    jsonrpc: "2.0",
+    error: { code: -32603, message: "Internal error" },
+    id: 1,
+  });
+});
+
 // --- Limits -------------------------------------------------------------------
 
 Deno.test("dispatch() answers a batch over maxBatch with one -32600 error and runs none of it", async () => {
