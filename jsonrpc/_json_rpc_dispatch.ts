@@ -4,7 +4,7 @@
 // bytes, give each call its context, and write what comes back.
 
 import { CancelledError } from "../futures/errors.ts";
-import { isFuture } from "../futures/future.ts";
+import { type Future, isFuture } from "../futures/future.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Coroutine } from "../tasks/task.ts";
 import { JsonRpcError } from "./json_rpc_error.ts";
@@ -175,16 +175,21 @@ export function parseMessage(data: Uint8Array): Parsed {
   } catch {
     return parseFailure("Parse error: the message is not valid UTF-8");
   }
+  let value: unknown;
   try {
-    const value = JSON.parse(text);
-    return {
-      ok: true,
-      value: hasInexactId(value) ? parseKeepingIds(text) : value,
-    };
+    value = JSON.parse(text);
   } catch (e) {
     return parseFailure(
       `Parse error: ${e instanceof Error ? e.message : String(e)}`,
     );
+  }
+  if (!hasInexactId(value)) return { ok: true, value };
+  try {
+    return { ok: true, value: parseKeepingIds(text) };
+  } catch {
+    // Too deeply nested for a reviver (it recurses): the ids stay the
+    // nearest doubles.
+    return { ok: true, value };
   }
 }
 
@@ -282,7 +287,7 @@ export function refusal(
  * Calls in a batch run concurrently; their replies keep the batch's order.
  */
 export function dispatch(
-  methods: JsonRpcMethods,
+  methods: MethodTable,
   message: unknown,
   front: Front,
   reply: Reply,
@@ -372,11 +377,25 @@ function isId(x: unknown): x is JsonRpcId {
     (typeof x === "number" && Number.isFinite(x));
 }
 
-/** Returns the method called `name`, never one of `Object.prototype`'s. */
-function lookup(methods: JsonRpcMethods, name: string): JsonRpcMethod | null {
-  if (name in Object.prototype) return null;
-  const fn = methods[name];
-  return typeof fn === "function" ? fn : null;
+/**
+ * The methods served: an object's functions, or a map's entries (never
+ * the map's own `get`, `set`, `clear`…).
+ */
+export type MethodTable =
+  | JsonRpcMethods
+  | ReadonlyMap<string, JsonRpcMethod>;
+
+/**
+ * Returns the method called `name`: a map's entry, or an object's
+ * function, never one of `Object.prototype`'s.
+ */
+function lookup(methods: MethodTable, name: string): JsonRpcMethod | null {
+  let fn: unknown;
+  if (methods instanceof Map) fn = methods.get(name);
+  else if (!(name in Object.prototype)) {
+    fn = (methods as JsonRpcMethods)[name];
+  }
+  return typeof fn === "function" ? fn as JsonRpcMethod : null;
 }
 
 function isGenerator(x: unknown): x is Coroutine<unknown> {
@@ -392,7 +411,7 @@ function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
 }
 
 function serveOne(
-  methods: JsonRpcMethods,
+  methods: MethodTable,
   item: unknown,
   front: Front,
   reply: Reply,
@@ -452,7 +471,15 @@ function serveOne(
       `params must be an array or an object, received ${describe(params)}`,
     );
   }
-  const fn = lookup(methods, name);
+  let fn: JsonRpcMethod | null;
+  try {
+    fn = lookup(methods, name);
+  } catch (e) {
+    // A getter of `methods` threw: the call fails with what it threw.
+    fn = () => {
+      throw e;
+    };
+  }
   if (fn === null) {
     return reply(
       hasId
@@ -472,7 +499,7 @@ function serveOne(
 /** Runs a method that holds a slot of `front.limiter`. */
 function call(
   fn: JsonRpcMethod,
-  methods: JsonRpcMethods,
+  methods: MethodTable,
   params: unknown,
   name: string,
   hasId: boolean,
@@ -486,17 +513,19 @@ function call(
   const settle = (ok: boolean, value: unknown): void => {
     if (settled) return;
     settled = true;
+    let text: string | undefined;
     try {
       if (!hasId) {
         if (!ok) front.onNotificationError?.(value, context);
-        reply(undefined);
       } else {
-        reply(
-          ok ? resultReply(value, replyId) : errorReplyFor(value, replyId),
-        );
+        text = ok ? resultReply(value, replyId) : errorReplyFor(value, replyId);
       }
     } finally {
-      front.limiter.release();
+      try {
+        reply(text);
+      } finally {
+        front.limiter.release();
+      }
     }
   };
   let result: unknown;
@@ -514,8 +543,23 @@ function adopt(
   front: Front,
   settle: (ok: boolean, value: unknown) => void,
 ): void {
-  if (isFuture(value)) {
-    value.addDoneCallback((f) => {
+  let kind: "future" | "coroutine" | "promise" | "value";
+  try {
+    kind = isFuture(value)
+      ? "future"
+      : isGenerator(value)
+      ? "coroutine"
+      : isPromiseLike(value)
+      ? "promise"
+      : "value";
+  } catch (e) {
+    // Telling them apart reads `then` and `next`, and a getter or a
+    // Proxy's trap can throw: the method failed with that.
+    return settle(false, e);
+  }
+  if (kind === "future") {
+    const future = value as Future<unknown>;
+    future.addDoneCallback((f) => {
       let result: unknown;
       try {
         result = f.result();
@@ -526,7 +570,7 @@ function adopt(
     });
     return;
   }
-  if (isGenerator(value)) {
+  if (kind === "coroutine") {
     const loop = front.loop();
     if (loop === null) {
       return settle(
@@ -536,15 +580,18 @@ function adopt(
     }
     let task;
     try {
-      task = loop.createTask(value);
+      task = loop.createTask(value as Coroutine<unknown>);
     } catch (e) {
       return settle(false, e);
     }
     return adopt(task, front, settle);
   }
-  if (isPromiseLike(value)) {
+  if (kind === "promise") {
     try {
-      value.then((v) => settle(true, v), (e) => settle(false, e));
+      (value as PromiseLike<unknown>).then(
+        (v) => settle(true, v),
+        (e) => settle(false, e),
+      );
     } catch (e) {
       settle(false, e);
     }
@@ -558,11 +605,10 @@ function resultReply(value: unknown, id: JsonRpcId | IdText): string {
   try {
     text = JSON.stringify(value);
   } catch (e) {
+    const why = messageOf(e);
     return errorReply(
       JsonRpcError.INTERNAL_ERROR,
-      `Internal error: cannot serialize the result: ${
-        e instanceof Error ? e.message : String(e)
-      }`,
+      `Internal error: cannot serialize the result${why && `: ${why}`}`,
       id,
     );
   }
@@ -575,16 +621,36 @@ function resultReply(value: unknown, id: JsonRpcId | IdText): string {
  * else as -32603 with the error's message only (never its stack).
  */
 function errorReplyFor(error: unknown, id: JsonRpcId | IdText): string {
-  if (error instanceof JsonRpcError) {
-    return errorReply(error.code, error.message, id, error.data);
+  try {
+    if (error instanceof JsonRpcError) {
+      return errorReply(error.code, error.message, id, error.data);
+    }
+    if (error instanceof CancelledError) {
+      return errorReply(
+        JsonRpcError.INTERNAL_ERROR,
+        "Internal error: the call was cancelled",
+        id,
+      );
+    }
+  } catch {
+    // A Proxy whose traps throw: treated as any other value.
   }
-  let message = "Internal error";
-  if (error instanceof CancelledError) {
-    message = "Internal error: the call was cancelled";
-  } else if (error instanceof Error) {
-    if (error.message !== "") message = error.message;
-  } else if (typeof error === "string" && error !== "") {
-    message = error;
+  return errorReply(
+    JsonRpcError.INTERNAL_ERROR,
+    messageOf(error) || "Internal error",
+    id,
+  );
+}
+
+/**
+ * The message of something thrown: an `Error`'s message, a string as it
+ * is, else `""` — also when reading it throws (a getter, a Proxy).
+ */
+function messageOf(error: unknown): string {
+  try {
+    const message = error instanceof Error ? error.message : error;
+    return typeof message === "string" ? message : "";
+  } catch {
+    return "";
   }
-  return errorReply(JsonRpcError.INTERNAL_ERROR, message, id);
 }

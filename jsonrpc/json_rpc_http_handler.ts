@@ -15,7 +15,7 @@ import {
   parseMessage,
 } from "./_json_rpc_dispatch.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
-import type { JsonRpcMethods } from "./json_rpc_protocol.ts";
+import type { JsonRpcMethod, JsonRpcMethods } from "./json_rpc_protocol.ts";
 import { checkOptions, CONNECTION_LOG } from "../futures/_runtime.ts";
 
 /** The default `maxMessageBytes`: 1 MiB. */
@@ -151,7 +151,8 @@ async function readBody(
  * PEP 3153: the HTTP end of its stacking example — JSON-RPC carried by
  * HTTP.
  *
- * @param methods The methods served, by name.
+ * @param methods The methods served, by name (an object, or a `Map`
+ * from name to function).
  * @param options `maxMessageBytes`, `maxBatch`, `maxConcurrentCalls`,
  * `strictContentType` and `loop`.
  * @returns A handler from `Request` to a promise of `Response`.
@@ -183,7 +184,7 @@ async function readBody(
  * ```
  */
 export function jsonRpcHttpHandler(
-  methods: JsonRpcMethods,
+  methods: JsonRpcMethods | ReadonlyMap<string, JsonRpcMethod>,
   options?: JsonRpcHttpHandlerOptions,
 ): (request: Request) => Promise<Response> {
   if (

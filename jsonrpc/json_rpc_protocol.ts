@@ -23,6 +23,7 @@ import {
   dispatch,
   type Front,
   isResponseOnly,
+  type MethodTable,
   type Parsed,
   parseMessage,
   refusal,
@@ -118,11 +119,16 @@ export type JsonRpcMethod = {
 
 /**
  * The methods a side serves, by name. Only the object's own and inherited
- * functions count, never those of `Object.prototype` (`toString`,
- * `constructor`…); a method is called with the object as `this`. Names
- * that begin with `rpc.` are reserved by JSON-RPC 2.0 for extensions: one
- * given here is served (to implement such an extension, say OpenRPC's
- * `rpc.discover`), any other is not found (-32601).
+ * functions count, and never under a name `Object.prototype` has
+ * (`toString`, `constructor`, `valueOf`…), even one the object defines
+ * itself (a class's `toString()` is for its logs, not its peers); a
+ * method is called with the object as `this`. Names that begin with `rpc.`
+ * are reserved by JSON-RPC 2.0 for extensions: one given here is served
+ * (to implement such an extension, say OpenRPC's `rpc.discover`), any
+ * other is not found (-32601). `JsonRpcProtocol` and
+ * `jsonRpcHttpHandler` also take a `Map` from name to function: its
+ * entries are the methods (called with the map as `this`), never the
+ * map's own `get`, `set` or `clear`.
  */
 export type JsonRpcMethods = Record<string, JsonRpcMethod>;
 
@@ -556,7 +562,7 @@ export class JsonRpcProtocol extends Protocol {
   /** The most methods running at once on this connection. */
   readonly maxConcurrentCalls: number;
 
-  readonly #methods: JsonRpcMethods;
+  readonly #methods: MethodTable;
   readonly #timeout: number | null;
   #framer: Framer;
   /** Whether `framing` was chosen by the `framing` option. */
@@ -612,7 +618,8 @@ export class JsonRpcProtocol extends Protocol {
   /**
    * Makes a JSON-RPC endpoint.
    *
-   * @param methods The methods this side serves, by name; none by default.
+   * @param methods The methods this side serves, by name (an object, or a
+   * `Map` from name to function); none by default.
    * @param options `framing`, `maxMessageBytes`, `maxBatch`,
    * `maxConcurrentCalls`, `timeout` and `loop`.
    * @throws {TypeError} When `methods` or `options` is not an object, its
@@ -621,7 +628,10 @@ export class JsonRpcProtocol extends Protocol {
    * not a whole number from 1 to 2^32 - 1, or `maxBatch` or
    * `maxConcurrentCalls` is not a whole number >= 1.
    */
-  constructor(methods?: JsonRpcMethods, options?: JsonRpcProtocolOptions) {
+  constructor(
+    methods?: JsonRpcMethods | ReadonlyMap<string, JsonRpcMethod>,
+    options?: JsonRpcProtocolOptions,
+  ) {
     super();
     if (
       methods !== undefined &&

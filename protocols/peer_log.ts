@@ -62,6 +62,15 @@ function quotedSize(text: string): number {
 
 function valueSize(value: unknown): number {
   if (value === undefined) return 0;
+  try {
+    return measure(value);
+  } catch {
+    // Reading it threw (a getter, a Proxy's trap): it prints as little.
+    return DETAIL_SIZE;
+  }
+}
+
+function measure(value: unknown): number {
   let size = 0;
   if (value instanceof Error) {
     size += (value.stack ?? `${value.name}: ${value.message}`).length +
@@ -83,15 +92,18 @@ function valueSize(value: unknown): number {
 /** One line naming an exception, cut to `max` characters. */
 function oneLine(exception: unknown, max: number): string {
   let text: string;
-  if (exception instanceof Error) {
-    text = `${exception.name}: ${exception.message}`;
-  } else {
+  try {
+    text = exception instanceof Error
+      ? `${exception.name}: ${exception.message}`
+      : typeof exception === "string"
+      ? exception
+      : JSON.stringify(exception) ?? String(exception);
+  } catch {
     try {
-      text = typeof exception === "string"
-        ? exception
-        : JSON.stringify(exception) ?? String(exception);
-    } catch {
       text = String(exception);
+    } catch {
+      // No prototype, or a Proxy whose traps throw.
+      text = "(an exception that cannot be shown)";
     }
   }
   text = text.replace(/\s+/g, " ");

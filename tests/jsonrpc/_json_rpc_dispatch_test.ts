@@ -101,6 +101,17 @@ Deno.test("dispatch() echoes a number id as it was written, even one a double ca
   }
 });
 
+Deno.test("parseMessage() parses a deeply nested message with an inexact id", () => {
+  // Valid JSON (RFC 8259 sets no depth limit): no -32700. Too deep to note
+  // how the id was written, it keeps the nearest double.
+  const deep = "[".repeat(200_000) + "]".repeat(200_000);
+  const parsed = parseMessage(
+    bytes(`{"jsonrpc":"2.0","method":"m","params":${deep},"id":1.5}`),
+  );
+  assertEquals(parsed.ok, true);
+  if (parsed.ok) assertEquals((parsed.value as { id: number }).id, 1.5);
+});
+
 Deno.test("errorReply() leaves out data that cannot be serialized", () => {
   assertEquals(JSON.parse(errorReply(1, "m", 3, { d: 1 })), {
     jsonrpc: "2.0",
@@ -237,6 +248,84 @@ Deno.test("dispatch() settles once even if a thenable calls back twice", async (
     { jsonrpc: "2.0", method: "t", id: 1 },
   );
   assertEquals(replies, [{ jsonrpc: "2.0", result: 1, id: 1 }]);
+});
+
+Deno.test("dispatch() answers -32603 when what a method returns or throws cannot be inspected", async () => {
+  // A value whose every inspection throws (instanceof, property reads).
+  const hostile = new Proxy({}, {
+    getPrototypeOf() {
+      throw new Error("getPrototypeOf trap");
+    },
+    get() {
+      throw new Error("get trap");
+    },
+  });
+  const badMessage = new Error("x");
+  Object.defineProperty(badMessage, "message", {
+    get() {
+      throw new Error("message getter");
+    },
+  });
+  const methods: JsonRpcMethods = {
+    thenGetter: () => ({
+      get then() {
+        throw new Error("then getter");
+      },
+    }),
+    nextGetter: () => ({
+      get next() {
+        throw new Error("next getter");
+      },
+    }),
+    returnsHostile: () => hostile,
+    throwsHostile: () => {
+      throw hostile;
+    },
+    rejectsHostile: () => Promise.reject(hostile),
+    throwsBadMessage: () => {
+      throw badMessage;
+    },
+    rejectsBadMessage: () => Promise.reject(badMessage),
+  };
+  Object.defineProperty(methods, "getter", {
+    get() {
+      throw new Error("methods getter");
+    },
+  });
+  const limiter = new CallLimiter(100);
+  for (const method of [...Object.keys(methods), "getter"]) {
+    const errors: unknown[] = [];
+    const f = front({ limiter, onNotificationError: (e) => errors.push(e) });
+    const [reply] = await serve(methods, { jsonrpc: "2.0", method, id: 1 }, f);
+    assertEquals(
+      (reply as { error: { code: number } }).error.code,
+      -32603,
+      method,
+    );
+    assertEquals(limiter.running, 0, method);
+    const notified = await serve(methods, { jsonrpc: "2.0", method }, f);
+    assertEquals([notified, errors.length], [[undefined], 1], method);
+    assertEquals(limiter.running, 0, method);
+  }
+});
+
+Deno.test("dispatch() sends a string as the message of what a method throws", async () => {
+  // JSON-RPC 2.0 §5.1: the error's message MUST be a string.
+  const odd = new Error("x");
+  (odd as { message: unknown }).message = { secret: 1 };
+  const [reply] = await serve(
+    {
+      odd: () => {
+        throw odd;
+      },
+    },
+    { jsonrpc: "2.0", method: "odd", id: 1 },
+  );
+  assertEquals(reply, {
+    jsonrpc: "2.0",
+    error: { code: -32603, message: "Internal error" },
+    id: 1,
+  });
 });
 
 // --- Limits -------------------------------------------------------------------

@@ -76,6 +76,25 @@ Deno.test("jsonRpcHttpHandler() answers a batch with an array in order", async (
   ]);
 });
 
+Deno.test("jsonRpcHttpHandler() serves the entries of a Map, never its own methods", async () => {
+  const table = new Map([["add", ([a, b]: number[]) => a + b]]);
+  const handler = jsonRpcHttpHandler(table);
+  const response = await handler(post(JSON.stringify(
+    ["add", "set", "clear"].map((method, id) => ({
+      jsonrpc: "2.0",
+      method,
+      params: [2, 3],
+      id,
+    })),
+  )));
+  const got = await response.json() as {
+    result?: unknown;
+    error?: { code: number };
+  }[];
+  assertEquals(got.map((r) => r.result ?? r.error!.code), [5, -32601, -32601]);
+  assertEquals([...table.keys()], ["add"]);
+});
+
 Deno.test("jsonRpcHttpHandler() answers notifications only with 204 and no body", async () => {
   const handler = jsonRpcHttpHandler(methods);
   for (

@@ -75,8 +75,11 @@ async function connected(
 }
 
 /** A JsonRpcProtocol facing a hand-driven peer, connected. */
+/** What `JsonRpcProtocol` takes as its methods: an object or a Map. */
+type Methods = ConstructorParameters<typeof JsonRpcProtocol>[0];
+
 async function facingPeer(
-  methods: JsonRpcMethods,
+  methods: Methods,
   options?: JsonRpcProtocolOptions & { pair?: TransportPairOptions },
   loop = new VirtualTimeLoop(),
 ) {
@@ -93,7 +96,7 @@ async function facingPeer(
 /** Sends each request to a fresh server and returns what it answered. */
 async function answersTo(
   requests: string[],
-  methods: JsonRpcMethods = {},
+  methods: Methods = {},
   framing: JsonRpcFraming = "newline",
   options?: JsonRpcProtocolOptions & { pair?: TransportPairOptions },
 ): Promise<unknown[]> {
@@ -341,6 +344,49 @@ Deno.test("JsonRpcProtocol reports a failed notification to the exception handle
   loop.close();
 });
 
+Deno.test("JsonRpcProtocol reports a notification that failed with a value that cannot be inspected", async () => {
+  // Every inspection of it throws: instanceof, property reads, String().
+  const hostile = new Proxy({}, {
+    getPrototypeOf() {
+      throw new Error("getPrototypeOf trap");
+    },
+    get() {
+      throw new Error("get trap");
+    },
+  });
+  const nullCircular: Record<string, unknown> = Object.create(null);
+  nullCircular.self = nullCircular;
+  const { loop, protocol, peer, transport } = await facingPeer({
+    throws: () => {
+      throw hostile;
+    },
+    rejects: () => Promise.reject(hostile),
+    // Too big for its report whole: shortened to one line.
+    circular: () => Promise.reject(nullCircular),
+    ping: () => "pong",
+  });
+  const contexts: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, ctx) => contexts.push(ctx));
+  for (const method of ["throws", "rejects"]) {
+    peer.send(
+      `{"jsonrpc":"2.0","method":"${method}","params":["${
+        "x".repeat(500)
+      }"]}\n`,
+    );
+  }
+  peer.send('{"jsonrpc":"2.0","method":"circular"}\n');
+  peer.send('{"jsonrpc":"2.0","method":"ping","id":1}\n');
+  await loop.advance(1);
+  assertEquals(peer.messages("newline"), [
+    { jsonrpc: "2.0", result: "pong", id: 1 },
+  ]);
+  assertEquals(protocol.failedNotifications, 3);
+  assertEquals(contexts.length, 1);
+  transport.close();
+  await loop.advance(0);
+  loop.close();
+});
+
 Deno.test("JsonRpcProtocol answers a batch with an array in the batch's order", async () => {
   const [got] = await answersTo([
     `[
@@ -491,6 +537,28 @@ Deno.test("JsonRpcProtocol answers an unknown method with -32601", async () => {
     '"foobar"',
   );
   assertEquals(got.map((r) => r.id), ["1", 2, 3, 4, 5, 6]);
+});
+
+Deno.test("JsonRpcProtocol serves the entries of a Map, never its own methods", async () => {
+  const methods = new Map([["add", ([a, b]: number[]) => a + b]]);
+  const got = await answersTo(
+    ["add", "set", "get", "clear", "has", "keys", "forEach", "toString"].map(
+      (method, id) =>
+        JSON.stringify({ jsonrpc: "2.0", method, params: [2, 3], id }),
+    ),
+    methods,
+  ) as { result?: unknown; error?: { code: number } }[];
+  assertEquals(got.map((r) => r.result ?? r.error!.code), [
+    5,
+    -32601,
+    -32601,
+    -32601,
+    -32601,
+    -32601,
+    -32601,
+    -32601,
+  ]);
+  assertEquals([...methods.keys()], ["add"]);
 });
 
 Deno.test("JsonRpcProtocol sends the code, message and data of a thrown JsonRpcError", async () => {

@@ -156,6 +156,36 @@ Deno.test("PeerLog shortens a report that does not fit whole to one line", () =>
   loop.close();
 });
 
+Deno.test("PeerLog reports an exception that throws when inspected", () => {
+  const { loop, contexts } = recording();
+  const hostile = new Proxy({}, {
+    getPrototypeOf() {
+      throw new Error("getPrototypeOf trap");
+    },
+    get() {
+      throw new Error("get trap");
+    },
+  });
+  const nullCircular: Record<string, unknown> = Object.create(null);
+  nullCircular.self = nullCircular;
+  const log = new PeerLog({ loop, perKind: 2 });
+  assert(log.report("a", { message: "Failed", exception: hostile }));
+  assertEquals(contexts.length, 1);
+  // With no reserve left: shortened to one line naming no message.
+  drain(loop);
+  contexts.length = 0;
+  for (const exception of [hostile, nullCircular]) {
+    const short = new PeerLog({ loop });
+    short.received(100);
+    assert(short.report("a", { message: "Failed", exception }));
+  }
+  assertEquals(contexts.map((c) => c.message), [
+    "Failed: (an exception that cannot be shown)",
+    "Failed: (an exception that cannot be shown)",
+  ]);
+  loop.close();
+});
+
 Deno.test("PeerLog counts, and passes nothing on, without a loop", () => {
   const log = new PeerLog();
   log.received(100_000);
