@@ -123,7 +123,8 @@ export interface ServeWorkersOptions {
    * How long, in seconds, a worker must have served (since it became
    * ready) for its crash not to count as "in a row" with the ones before:
    * its restart delay starts again from `restartDelay`. A worker that
-   * fails to start always counts, however long it took to fail.
+   * fails to start always counts, however long it took to fail; one that
+   * hung served until it last answered (not until `timeout` noticed).
    *
    * @default {10}
    */
@@ -726,11 +727,13 @@ class Supervisor implements WorkerSupervisor {
     for (const slot of this.#slots) {
       if (slot.state !== "running") continue;
       if (now - slot.lastPong > timeout * 1000) {
+        // It served until it last answered, not until this is noticed.
         this.#crash(
           slot,
           new Error(
             `it did not answer for ${timeout} s: it hung, or ended by itself`,
           ),
+          slot.lastPong,
         );
       } else {
         slot.worker!.postMessage({ type: "ping", seq: ++this.#seq });
@@ -756,9 +759,10 @@ class Supervisor implements WorkerSupervisor {
 
   /**
    * A worker crashed: it is terminated and started again later, or given
-   * up on.
+   * up on. `servedUntil` (ms): when it last served, if before now (it
+   * hung).
    */
-  #crash(slot: Slot, error: Error): void {
+  #crash(slot: Slot, error: Error, servedUntil = performance.now()): void {
     if (slot.state === "gone" || slot.state === "waiting") return;
     if (this.#closing || slot.firstStart !== null) {
       this.#gone(slot, error);
@@ -772,7 +776,7 @@ class Supervisor implements WorkerSupervisor {
     const s = this.#settings;
     if (
       slot.servingSince !== null &&
-      performance.now() - slot.servingSince >= s.stableAfter * 1000
+      servedUntil - slot.servingSince >= s.stableAfter * 1000
     ) {
       slot.crashes = 0;
       slot.delay = s.restartDelay;

@@ -213,6 +213,9 @@ export class NodeTlsConn {
   readonly #rawWrites: RawWrites;
   // The TLS socket has written to the TCP socket.
   #sent = false;
+  // Rejects each write() and closeWrite() node:tls has not called back
+  // yet: once the TCP socket failed or was closed, it may never do.
+  readonly #unsettled = new Set<(error: Error) => void>();
   /**
    * Told each time the TCP socket took encrypted bytes (a `write()` is
    * done only once all of it was sent: this is how a large one is seen
@@ -259,7 +262,10 @@ export class NodeTlsConn {
     let header: number[] | null = [];
     const [raw, resumeRaw, rawWrites] = tcpDuplex(config.modules.Duplex, conn, {
       ended: (error) => {
-        if (error !== undefined) this.#error ??= error;
+        if (error !== undefined) {
+          this.#error ??= error;
+          this.#settleAll(this.#error);
+        }
         failed(error);
         this.#poke();
       },
@@ -382,6 +388,13 @@ export class NodeTlsConn {
     }
   }
 
+  /** Rejects every write() and closeWrite() still waiting. */
+  #settleAll(error: Error): void {
+    const unsettled = [...this.#unsettled];
+    this.#unsettled.clear();
+    for (const reject of unsettled) reject(error);
+  }
+
   #poke(): void {
     const wake = this.#wake;
     this.#wake = null;
@@ -445,7 +458,9 @@ export class NodeTlsConn {
     // The TCP socket failed: the TLS socket would take the bytes anyway.
     if (this.#error !== null) return Promise.reject(this.#error);
     return new Promise((resolve, reject) => {
+      this.#unsettled.add(reject);
       this.#socket.write(data, (error?: Error | null) => {
+        this.#unsettled.delete(reject);
         if (error) reject(error);
         else resolve(data.length);
       });
@@ -455,16 +470,25 @@ export class NodeTlsConn {
   /**
    * Sends a close_notify and ends the TCP socket's writing side.
    *
-   * @returns Once done: the close_notify is sent.
+   * @returns Once done: the close_notify is sent; rejects once the TCP
+   * socket failed or `close()` was called first.
    */
   closeWrite(): Promise<void> {
     if (this.#closed) return Promise.reject(closedError());
+    // The TCP socket failed: node:tls would never call back.
+    if (this.#error !== null) return Promise.reject(this.#error);
     return new Promise((resolve, reject) => {
+      this.#unsettled.add(reject);
       // node:tls calls back once it has handed its close_notify to the TCP
       // socket, not once that is sent, and never ends the TCP socket's
       // writing side: both are done here, so that a close() after this
       // cannot cut the close_notify off (RFC 8446 §6.1).
-      this.#socket.end(() => this.#rawWrites.end().then(() => resolve()));
+      this.#socket.end(() =>
+        this.#rawWrites.end().then(() => {
+          this.#unsettled.delete(reject);
+          resolve();
+        })
+      );
       this.#socket.once("error", reject);
     });
   }
@@ -475,6 +499,8 @@ export class NodeTlsConn {
     this.#closed = true;
     this.#socket.destroy();
     this.#closeConn();
+    // Whatever node:tls still owes a callback: a transport waits for it.
+    this.#settleAll(new Deno.errors.Interrupted("operation canceled"));
     this.#poke();
   }
 

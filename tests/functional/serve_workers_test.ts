@@ -13,6 +13,7 @@ import {
 } from "@std/assert";
 import { LATE_READY_CHANNEL } from "../fixtures/serve_workers_late_ready.ts";
 import { HANG_ON_RESTART } from "../fixtures/serve_workers_hang_on_restart.ts";
+import { HANG_AFTER_READY } from "../fixtures/serve_workers_hang_after_ready.ts";
 import {
   serveWorkers,
   type ServeWorkersOptions,
@@ -36,6 +37,10 @@ const LATE_READY = new URL(
 const STUCK = new URL("../fixtures/serve_workers_stuck.ts", import.meta.url);
 const HANG_ON_RESTART_MODULE = new URL(
   "../fixtures/serve_workers_hang_on_restart.ts",
+  import.meta.url,
+);
+const HANG_AFTER_READY_MODULE = new URL(
+  "../fixtures/serve_workers_hang_after_ready.ts",
   import.meta.url,
 );
 /** A module without a serve export. */
@@ -795,25 +800,35 @@ Deno.test("serveWorkers() gives up on a worker after maxCrashes crashes in a row
   await supervisor.close();
 });
 
-Deno.test("serveWorkers() gives up on a worker whose restarts keep failing, however long each takes to fail: only time spent serving makes a crash not count as in a row (gunicorn halts on a worker that fails to boot)", async () => {
+/**
+ * Serves `module` from one worker, which serves longer than `stableAfter`
+ * (its crash then starts a new row), then crashes, with the environment
+ * variable `env` set (for every worker: its restarts fail): checks that
+ * the supervisor gives up on the third crash in a row, the last one's
+ * error `lastError`.
+ */
+async function assertGivenUp(
+  module: URL,
+  env: string,
+  options: ServeWorkersOptions & { stableAfter: number },
+  lastError: string,
+): Promise<void> {
   const crashes: WorkerCrash[] = [];
-  const supervisor = await serveWorkers(HANG_ON_RESTART_MODULE, {
+  const supervisor = await serveWorkers(module, {
     workers: 1,
     signals: false,
-    // Each failed start takes longer than stableAfter, as with the
-    // defaults (30 s, 10 s).
-    startTimeout: 0.3,
-    stableAfter: 0.1,
     restartDelay: 0.01,
     maxRestartDelay: 0.01,
     maxCrashes: 2,
     onCrash: (crash) => crashes.push(crash),
+    ...options,
   });
-  Deno.env.set(HANG_ON_RESTART, "1");
+  Deno.env.set(env, "1");
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    // Served longer than stableAfter: this crash starts a new row.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) =>
+      setTimeout(resolve, options.stableAfter * 2000)
+    );
     await get(portOf(supervisor), "/crash");
     const outcome = await Promise.race([
       supervisor.closed.then(() => "closed", (error) => error),
@@ -824,15 +839,37 @@ Deno.test("serveWorkers() gives up on a worker whose restarts keep failing, howe
     assertInstanceOf(outcome, Error);
     assertEquals(
       outcome.message,
-      "Cannot keep worker 0 running: it crashed 3 times in a row, each before it had served 0.1 s; the last error: Error: it did not start serving within 0.3 s",
+      `Cannot keep worker 0 running: it crashed 3 times in a row, each before it had served ${options.stableAfter} s; the last error: Error: ${lastError}`,
     );
     assertEquals(crashes.map((c) => c.restartIn), [0.01, 0.01, null]);
   } finally {
     clearTimeout(timer);
-    Deno.env.delete(HANG_ON_RESTART);
+    Deno.env.delete(env);
     // A worker hung in serve() has no connection to finish.
     await supervisor.close({ grace: 0 });
   }
+}
+
+Deno.test("serveWorkers() gives up on a worker whose restarts keep failing, however long each takes to fail: only time spent serving makes a crash not count as in a row (gunicorn halts on a worker that fails to boot)", async () => {
+  await assertGivenUp(
+    HANG_ON_RESTART_MODULE,
+    HANG_ON_RESTART,
+    // Each failed start takes longer than stableAfter, as with the
+    // defaults (30 s, 10 s).
+    { startTimeout: 0.3, stableAfter: 0.1 },
+    "it did not start serving within 0.3 s",
+  );
+});
+
+Deno.test("serveWorkers() gives up on a worker that hangs just after each restart became ready: the time until its pings time out is no time spent serving", async () => {
+  await assertGivenUp(
+    HANG_AFTER_READY_MODULE,
+    HANG_AFTER_READY,
+    // Each hang is noticed later than stableAfter, as with the defaults
+    // (30 s, 10 s).
+    { timeout: 0.4, stableAfter: 0.2 },
+    "it did not answer for 0.4 s: it hung, or ended by itself",
+  );
 });
 
 // ---- Graceful shutdown ----

@@ -726,3 +726,99 @@ for (
     });
   });
 }
+
+/**
+ * A protocol that stops reading and writes `size` bytes at once, and
+ * tells when its connection is lost.
+ */
+class BigWriter extends Protocol {
+  readonly made = Promise.withResolvers<Transport>();
+  readonly lost = Promise.withResolvers<string>();
+  constructor(readonly size: number) {
+    super();
+  }
+  override connectionMade(t: Transport): void {
+    t.pauseReading();
+    t.write(new Uint8Array(this.size));
+    this.made.resolve(t);
+  }
+  override connectionLost(exc: Error | undefined): void {
+    this.lost.resolve(exc === undefined ? "clean" : exc.name);
+  }
+}
+
+for (const size of [1000, 8 << 20]) {
+  for (const then of ["", "close()", "close() then abort()"] as const) {
+    // node:tls calls a write, or its end(), back never once its TCP socket
+    // failed: the transport waited for it, neither close() nor abort()
+    // brought connectionLost, nor the server's waitClosed() (asyncio's
+    // transports report a failed write at once).
+    Deno.test(
+      `A TLS server's transport whose client vanished with a ${size}-byte write under way reports connectionLost${
+        then === ""
+          ? ""
+          : `, also if ${then} ${then === "close()" ? "is" : "are"} called`
+      }`,
+      async () => {
+        const { connect } = await import("node:tls");
+        await withLoop(async (loop) => {
+          const protocols: BigWriter[] = [];
+          const server = await loop.createServer(
+            () => {
+              const p = new BigWriter(size);
+              protocols.push(p);
+              return p;
+            },
+            HOST,
+            0,
+            { ssl: { cert: certs.cert, key: certs.key } },
+          );
+          // Goes once its handshake is done, the server's bytes unread: its
+          // system resets the connection.
+          await new Promise<void>((resolve, reject) => {
+            const client = connect({
+              host: HOST,
+              port: portOf(server),
+              ca: certs.ca,
+              servername: "localhost",
+            }, () => {
+              client.destroy();
+              resolve();
+            });
+            client.once("error", reject);
+          });
+          while (protocols.length === 0) {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          const transport = await protocols[0].made.promise;
+          if (then !== "") {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            transport.close();
+            if (then !== "close()") {
+              // While its close_notify waits.
+              await new Promise((resolve) => setTimeout(resolve, 200));
+              transport.abort();
+            }
+          }
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const outcome = await Promise.race([
+            protocols[0].lost.promise,
+            new Promise<string>((resolve) => {
+              timer = setTimeout(() => resolve("no connectionLost"), 3000);
+            }),
+          ]);
+          clearTimeout(timer);
+          if (then === "close() then abort()") {
+            assert(outcome !== "no connectionLost", outcome);
+          } else {
+            // The write failed: the transport is lost with the error.
+            assert(!["no connectionLost", "clean"].includes(outcome), outcome);
+          }
+          server.close();
+          server.abortClients();
+          await server.waitClosed();
+        });
+      },
+    );
+  }
+}
