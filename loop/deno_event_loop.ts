@@ -648,7 +648,18 @@ export class DenoEventLoop extends BaseEventLoop {
    * that is dropped and reported to `errorReceived`) and drives
    * `pauseWriting()` / `resumeWriting()` by its water marks. `close()`
    * sends what is queued, `abort()` drops it; `connectionLost` follows
-   * once.
+   * once. What the protocol's `datagramReceived()`, `errorReceived()` or
+   * `connectionLost()` throws goes to the exception handler and the
+   * endpoint carries on, but within what the peers sent (see `PeerLog`):
+   * once the loop's reserve is spent, a flood of datagrams that each make
+   * the protocol fail is logged as far as their bytes (each with its
+   * 8-byte header) pay, shortened, then only counted, the count summed up
+   * after `connectionLost` if the log can pay for it (asyncio logs each
+   * one).
+   * Deno's UDP sockets are never connected, so a datagram sent to a port
+   * nobody listens on is lost without a word: no `ConnectionRefused`
+   * reaches `errorReceived`, where asyncio's connected endpoint gets
+   * `ConnectionRefusedError` on Linux.
    * `getExtraInfo("sockname")` and `("peername")` give `Deno.NetAddr`s.
    * An endpoint with `remoteAddr` and no `localAddr` binds the remote's
    * family and loopback-ness (`127.0.0.1` for a 127.x remote, `::1` for

@@ -15,6 +15,7 @@ import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { createDatagramEndpoint } from "../../transports/_deno_datagram.ts";
 import { DenoProactor } from "../../transports/_deno_proactor.ts";
 import { DatagramProtocol } from "../../protocols/protocol.ts";
+import { PeerLog } from "../../protocols/peer_log.ts";
 import type { DatagramTransport } from "../../transports/transport.ts";
 import { bytes, text, within } from "./_io_helpers.ts";
 
@@ -805,5 +806,64 @@ Deno.test("createDatagramEndpoint() counts its lookup, receive and sends in the 
   await within(loop, p.datagrams(1));
   await closeAll(loop, p, q);
   assertEquals(proactor.pending, 0);
+  loop.close();
+});
+
+/**
+ * Sends `count` datagrams of `size` bytes to `to` from a socket of its own,
+ * a few at a time, then gives the loop time to take them.
+ */
+async function flood(to: Deno.NetAddr, count: number, size: number) {
+  const sender = Deno.listenDatagram({ ...LOCAL, transport: "udp" });
+  const payload = new Uint8Array(size);
+  for (let i = 0; i < count; i += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, () => sender.send(payload, to)),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  sender.close();
+}
+
+Deno.test("a DatagramProtocol whose datagramReceived() throws at every datagram logs within what the peers sent", async () => {
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  let calls = 0;
+  const lost = loop.createFuture<void>();
+  // A plain protocol: one that holds the loop would print differently as
+  // the test goes on.
+  class Throwing extends DatagramProtocol {
+    override datagramReceived(): void {
+      calls++;
+      throw new Error("cannot take this");
+    }
+    override connectionLost(): void {
+      lost.setResult();
+    }
+  }
+  const [t] = await within(
+    loop,
+    loop.createDatagramEndpoint(() => new Throwing(), { localAddr: LOCAL }),
+  );
+  const count = 3000;
+  const task = loop.createTask(() =>
+    flood(t.getExtraInfo("sockname") as Deno.NetAddr, count, 0)
+  );
+  await within(loop, task);
+  await within(loop, loop.createTask(() => until(() => calls >= count / 2)));
+  assert(calls > 100, `only ${calls} datagrams arrived`);
+  t.close();
+  await within(loop, lost);
+  // Each datagram, empty as it is, pays for 8 characters: its UDP header.
+  const logged = errors.reduce((n, c) => n + PeerLog.sizeOf(c), 0);
+  assert(
+    logged <= calls * 8 + PeerLog.RESERVE,
+    `${logged} characters of log for ${calls} empty datagrams`,
+  );
+  assert(errors.length < calls / 2, `${errors.length} reports`);
+  assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
+  assert((errors[0].exception as Error).stack !== undefined);
+  assertEquals(errors[0].transport, t);
   loop.close();
 });

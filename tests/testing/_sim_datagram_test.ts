@@ -12,7 +12,9 @@ import { InvalidStateError } from "../../futures/errors.ts";
 import type {
   DatagramEndpointOptions,
   EventLoop,
+  ExceptionContext,
 } from "../../loop/event_loop.ts";
+import { PeerLog } from "../../protocols/peer_log.ts";
 import { DatagramProtocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { DatagramTransport } from "../../transports/transport.ts";
@@ -660,6 +662,38 @@ Deno.test("SimDatagram reports a protocol method that throws to the loop's handl
       "Exception in protocol.errorReceived(): bad error true",
       "Exception in protocol.connectionLost(): bad end true",
     ]);
+  });
+});
+
+Deno.test("SimDatagram: a datagramReceived() that throws at every datagram logs within what the peers sent, as the Deno loop does", async () => {
+  await onLoop(async (loop) => {
+    const errors: ExceptionContext[] = [];
+    loop.setExceptionHandler((_loop, context) => errors.push(context));
+    let calls = 0;
+    const [b] = await loop.createDatagramEndpoint(() => {
+      const p = new DatagramProtocol();
+      p.datagramReceived = () => {
+        calls++;
+        throw new Error("cannot take this");
+      };
+      return p;
+    }, { localAddr: { hostname: "127.0.0.1", port: 0 } });
+    const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+    const [a] = await open(loop);
+    for (let i = 0; i < 3000; i++) {
+      a.sendto(new Uint8Array(0), addrB);
+      if (i % 100 === 99) await sleep(0.01);
+    }
+    await sleep(0.1);
+    b.close();
+    a.close();
+    await sleep(0.1);
+    assertEquals(calls, 3000);
+    // Each datagram, empty as it is, pays for 8 characters: its UDP header.
+    const size = errors.reduce((n, c) => n + PeerLog.sizeOf(c), 0);
+    assert(size <= 3000 * 8 + PeerLog.RESERVE, `${size} characters of log`);
+    assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
+    assertEquals(errors[0].transport, b);
   });
 });
 
