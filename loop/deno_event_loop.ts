@@ -817,7 +817,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * program cannot be started.
    * @throws {TypeError} When `cmd` is neither a string nor a URL, `args`
    * not strings, `cwd` neither a string nor a URL, `env` not an object of
-   * strings, or `clearEnv` not a boolean.
+   * strings, or `clearEnv` not a boolean; or when `cmd`, an argument,
+   * `cwd`, or an `env` name or value holds a NUL byte (the message names
+   * which).
    * @throws {RangeError} When a pipe option is not a known value.
    * @throws {InvalidStateError} When the loop is closed.
    *
@@ -872,8 +874,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * `subprocessExec`.
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`.
-   * @throws {TypeError} When `cmd` is not a string, or an option has the
-   * wrong type (as for `subprocessExec()`).
+   * @throws {TypeError} When `cmd` is not a string or holds a NUL byte, or
+   * an option is wrong (as for `subprocessExec()`).
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example The exit code of a shell command

@@ -38,6 +38,20 @@ function checkStdio(name: string, value: unknown): Stdio {
   return value;
 }
 
+/**
+ * Refuses a string with a NUL byte, which the system's calls take as its
+ * end (Deno would say "nul byte found in provided data" without naming
+ * which string, or, for the program, that it was not found).
+ */
+function checkNoNul(name: string, value: string): void {
+  if (!value.includes("\0")) return;
+  throw new TypeError(
+    `Cannot start the subprocess: ${name} contains a NUL byte, which no program, argument or environment variable can hold, received ${
+      JSON.stringify(value)
+    }`,
+  );
+}
+
 function denoStdio(value: Stdio): "piped" | "inherit" | "null" {
   return value === "pipe" ? "piped" : value;
 }
@@ -60,6 +74,7 @@ function checkOptions(options: SubprocessOptions | undefined): {
       `Cannot start the subprocess: cwd must be a string or a URL, received ${typeof cwd}`,
     );
   }
+  if (typeof cwd === "string") checkNoNul("cwd", cwd);
   const env: unknown = options?.env;
   if (env !== undefined) {
     if (typeof env !== "object" || env === null || Array.isArray(env)) {
@@ -77,6 +92,8 @@ function checkOptions(options: SubprocessOptions | undefined): {
           }`,
         );
       }
+      checkNoNul("an env name", name);
+      checkNoNul(`env.${name}`, value);
     }
   }
   const clearEnv: unknown = options?.clearEnv;
@@ -363,6 +380,8 @@ export function subprocessExec<P extends SubprocessProtocol>(
       }`,
     );
   }
+  if (typeof cmd === "string") checkNoNul("cmd", cmd);
+  args.forEach((arg, i) => checkNoNul(`args[${i}]`, arg));
   const stdio = checkOptions(options);
   const loop = io.loop;
   const future = loop.createFuture<[SubprocessTransport, P]>();
@@ -413,6 +432,7 @@ export function subprocessShell<P extends SubprocessProtocol>(
       `Cannot start the subprocess: cmd must be a string, received ${typeof cmd}`,
     );
   }
+  checkNoNul("cmd", cmd);
   if (Deno.build.os === "windows") {
     return subprocessExec(
       io,
