@@ -645,7 +645,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * bytes to 127.0.0.1:5000: Message too long …`), and the endpoint stays
    * open. The send queue (`getWriteBufferSize()`, counting each datagram's
    * 8-byte header as asyncio does) is bounded (1 MiB: a datagram beyond
-   * that is dropped and reported to `errorReceived`) and drives
+   * that is dropped, and what is dropped before the loop's next turn is
+   * reported to `errorReceived` once, counted in its message) and drives
    * `pauseWriting()` / `resumeWriting()` by its water marks. `close()`
    * sends what is queued, `abort()` drops it; `connectionLost` follows
    * once. What the protocol's `datagramReceived()`, `errorReceived()` or

@@ -38,6 +38,7 @@ import type { DatagramTransport } from "../transports/transport.ts";
 import {
   checkWriteData,
   DATAGRAM_HEADER_SIZE,
+  datagramDropReporter,
   datagramQueueRefusal,
   refuseWrite,
 } from "../transports/write_checks.ts";
@@ -95,6 +96,8 @@ export class SimDatagram extends FlowControlledTransport
   #inFlight = 0;
   #queued = 0;
   #queue: [Uint8Array, { hostname: string; port: number }][] = [];
+  /** Counts what a full queue drops, reported once per turn. */
+  readonly #dropped: (queued: number, length: number) => void;
   readonly #flow: WriteFlowControl;
   /** Multicast memberships: `group%iface` to the group. */
   readonly #groups = new Map<string, string>();
@@ -128,6 +131,14 @@ export class SimDatagram extends FlowControlledTransport
     this.bound = bound;
     this.#protocol = protocol;
     this.#flow = new WriteFlowControl(loop, this);
+    this.#dropped = datagramDropReporter(loop, (message) => {
+      if (!this.#finished) {
+        this.#call(
+          "errorReceived",
+          (p) => p.errorReceived(wouldBlock(message)),
+        );
+      }
+    });
   }
 
   protected override flowControl(): WriteFlowControl {
@@ -170,12 +181,9 @@ export class SimDatagram extends FlowControlledTransport
       );
       return;
     }
-    const refusal = datagramQueueRefusal(
-      this.getWriteBufferSize(),
-      data.length,
-    );
-    if (refusal !== undefined) {
-      this.#error(wouldBlock(refusal));
+    const queued = this.getWriteBufferSize();
+    if (datagramQueueRefusal(queued, data.length) !== undefined) {
+      this.#dropped(queued, data.length);
       return;
     }
     const size = data.length + DATAGRAM_HEADER_SIZE;

@@ -17,6 +17,7 @@ import { isIoError, toError } from "./_deno_pipes.ts";
 import {
   checkWriteData,
   DATAGRAM_HEADER_SIZE,
+  datagramDropReporter,
   datagramQueueRefusal,
   refuseWrite,
 } from "./write_checks.ts";
@@ -156,6 +157,8 @@ class DenoDatagramTransport extends FlowControlledTransport
   #connClosed = false;
   #lost = false;
   #error: Error | undefined = undefined;
+  /** Counts what a full queue drops, reported once per turn. */
+  readonly #dropped: (queued: number, length: number) => void;
   // Bytes received (each datagram with its 8-byte header), what pays for
   // the reports of the protocol's failures, and how many the log was told
   // of; the log, made on the first failure.
@@ -206,6 +209,10 @@ class DenoDatagramTransport extends FlowControlledTransport
     this.#remoteName = remoteName;
     this.#refused = policy.refused;
     this.#flow = new WriteFlowControl(loop, this);
+    this.#dropped = datagramDropReporter(
+      loop,
+      (message) => this.#errorReceived(new Deno.errors.WouldBlock(message)),
+    );
     io.proactor.own(this.#owned, "transport");
   }
 
@@ -255,13 +262,9 @@ class DenoDatagramTransport extends FlowControlledTransport
       );
       return;
     }
-    const refusal = datagramQueueRefusal(
-      this.getWriteBufferSize(),
-      data.length,
-    );
-    if (refusal !== undefined) {
-      const error = new Deno.errors.WouldBlock(refusal);
-      this.#loop.callSoon(this.#errorReceived, error);
+    const queued = this.getWriteBufferSize();
+    if (datagramQueueRefusal(queued, data.length) !== undefined) {
+      this.#dropped(queued, data.length);
       return;
     }
     this.#queue.push([data.slice(), target]);

@@ -6,6 +6,7 @@ import {
   assertEquals,
   assertInstanceOf,
   assertRejects,
+  assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
@@ -342,6 +343,33 @@ Deno.test("DatagramTransport sends an empty datagram and counts each datagram's 
   a.abort();
   await within(loop, pa.lost);
   await closeAll(loop, pb);
+  loop.close();
+});
+
+Deno.test("DatagramTransport reports the datagrams a full queue drops in one turn of the loop once, counting them, not with an error each", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const target = { transport: "udp" as const, hostname: "127.0.0.1", port: 9 };
+  const sends = 300_000;
+  for (let i = 0; i < sends; i++) a.sendto(new Uint8Array(0), target);
+  const queued = a.getWriteBufferSize();
+  const dropped = sends - queued / 8;
+  assert(dropped > 100_000, `${dropped} dropped`);
+  await within(loop, pa.errorCount(1));
+  await within(
+    loop,
+    loop.createTask(() => new Promise<void>((ok) => setTimeout(ok, 50))),
+  );
+  assertEquals(pa.errors.length, 1);
+  assertEquals(pa.errors[0].name, "WouldBlock");
+  assertStringIncludes(
+    pa.errors[0].message,
+    `Cannot queue the datagram: the send queue holds ${queued} of 1048576 bytes (data and 8-byte headers), received 0 bytes more; ${
+      dropped - 1
+    } more datagrams were dropped before this report`,
+  );
+  a.abort();
+  await within(loop, pa.lost);
   loop.close();
 });
 
