@@ -43,11 +43,15 @@ function checkStdio(name: string, value: unknown): Stdio {
  * end (Deno would say "nul byte found in provided data" without naming
  * which string, or, for the program, that it was not found).
  */
-function checkNoNul(name: string, value: string): void {
-  if (!value.includes("\0")) return;
+function checkNoNul(name: string, value: string | URL): void {
+  // A file URL's path holds one as %00.
+  const nul = typeof value === "string"
+    ? value.includes("\0")
+    : value.pathname.includes("%00");
+  if (!nul) return;
   throw new TypeError(
     `Cannot start the subprocess: ${name} contains a NUL byte, which no program, argument or environment variable can hold, received ${
-      JSON.stringify(value)
+      JSON.stringify(String(value))
     }`,
   );
 }
@@ -74,7 +78,7 @@ function checkOptions(options: SubprocessOptions | undefined): {
       `Cannot start the subprocess: cwd must be a string or a URL, received ${typeof cwd}`,
     );
   }
-  if (typeof cwd === "string") checkNoNul("cwd", cwd);
+  if (cwd !== undefined) checkNoNul("cwd", cwd);
   const env: unknown = options?.env;
   if (env !== undefined) {
     if (typeof env !== "object" || env === null || Array.isArray(env)) {
@@ -380,7 +384,7 @@ export function subprocessExec<P extends SubprocessProtocol>(
       }`,
     );
   }
-  if (typeof cmd === "string") checkNoNul("cmd", cmd);
+  checkNoNul("cmd", cmd);
   args.forEach((arg, i) => checkNoNul(`args[${i}]`, arg));
   const stdio = checkOptions(options);
   const loop = io.loop;

@@ -430,6 +430,17 @@ Deno.test("subprocessExec() and subprocessShell() refuse a NUL byte in the progr
     `Cannot start the subprocess: cwd ${nul}`,
   );
   assertThrows(
+    () => loop.subprocessExec(make, new URL("file:///bin/ec%00ho")),
+    TypeError,
+    `Cannot start the subprocess: cmd ${nul}, received "file:///bin/ec%00ho"`,
+  );
+  assertThrows(
+    () =>
+      loop.subprocessExec(make, "echo", [], { cwd: new URL("file:///a%00") }),
+    TypeError,
+    `Cannot start the subprocess: cwd ${nul}`,
+  );
+  assertThrows(
     () => loop.subprocessShell(make, "echo a\0b"),
     TypeError,
     `Cannot start the subprocess: cmd ${nul}, received "echo a\\u0000b"`,
