@@ -645,10 +645,22 @@ export class DenoEventLoop extends BaseEventLoop {
    * bytes to 127.0.0.1:5000: Message too long …`), and the endpoint stays
    * open. The send queue (`getWriteBufferSize()`, counting each datagram's
    * 8-byte header as asyncio does) is bounded (1 MiB: a datagram beyond
-   * that is dropped and reported to `errorReceived`) and drives
+   * that is dropped, and what is dropped before the loop's next turn is
+   * reported to `errorReceived` once, counted in its message) and drives
    * `pauseWriting()` / `resumeWriting()` by its water marks. `close()`
    * sends what is queued, `abort()` drops it; `connectionLost` follows
-   * once.
+   * once. What the protocol's `datagramReceived()`, `errorReceived()` or
+   * `connectionLost()` throws goes to the exception handler and the
+   * endpoint carries on, but within what the peers sent (see `PeerLog`):
+   * once the loop's reserve is spent, a flood of datagrams that each make
+   * the protocol fail is logged as far as their bytes (each with its
+   * 8-byte header) pay, shortened, then only counted, the count summed up
+   * after `connectionLost` if the log can pay for it (asyncio logs each
+   * one).
+   * Deno's UDP sockets are never connected, so a datagram sent to a port
+   * nobody listens on is lost without a word: no `ConnectionRefused`
+   * reaches `errorReceived`, where asyncio's connected endpoint gets
+   * `ConnectionRefusedError` on Linux.
    * `getExtraInfo("sockname")` and `("peername")` give `Deno.NetAddr`s.
    * An endpoint with `remoteAddr` and no `localAddr` binds the remote's
    * family and loopback-ness (`127.0.0.1` for a 127.x remote, `::1` for
@@ -806,7 +818,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * program cannot be started.
    * @throws {TypeError} When `cmd` is neither a string nor a URL, `args`
    * not strings, `cwd` neither a string nor a URL, `env` not an object of
-   * strings, or `clearEnv` not a boolean.
+   * strings, or `clearEnv` not a boolean; or when `cmd`, an argument,
+   * `cwd`, or an `env` name or value holds a NUL byte (the message names
+   * which).
    * @throws {RangeError} When a pipe option is not a known value.
    * @throws {InvalidStateError} When the loop is closed.
    *
@@ -861,8 +875,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * `subprocessExec`.
    * @returns A future of `[transport, protocol]`, done after
    * `connectionMade`.
-   * @throws {TypeError} When `cmd` is not a string, or an option has the
-   * wrong type (as for `subprocessExec()`).
+   * @throws {TypeError} When `cmd` is not a string or holds a NUL byte, or
+   * an option is wrong (as for `subprocessExec()`).
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example The exit code of a shell command

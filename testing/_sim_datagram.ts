@@ -19,6 +19,7 @@ import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { AddrInfo, DatagramEndpointOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
+import { PeerLog } from "../protocols/peer_log.ts";
 import {
   broadcastRefusal,
   canonicalAddress,
@@ -37,6 +38,7 @@ import type { DatagramTransport } from "../transports/transport.ts";
 import {
   checkWriteData,
   DATAGRAM_HEADER_SIZE,
+  datagramDropReporter,
   datagramQueueRefusal,
   refuseWrite,
 } from "../transports/write_checks.ts";
@@ -94,9 +96,17 @@ export class SimDatagram extends FlowControlledTransport
   #inFlight = 0;
   #queued = 0;
   #queue: [Uint8Array, { hostname: string; port: number }][] = [];
+  /** Counts what a full queue drops, reported once per turn. */
+  readonly #dropped: (queued: number, length: number) => void;
   readonly #flow: WriteFlowControl;
   /** Multicast memberships: `group%iface` to the group. */
   readonly #groups = new Map<string, string>();
+  // Bytes received (each datagram with its 8-byte header), what pays for
+  // the reports of the protocol's failures (see PeerLog), and how many the
+  // log was told of; the log, made on the first failure.
+  #received = 0;
+  #paid = 0;
+  #log: PeerLog | null = null;
 
   constructor(
     loop: SimNetLoop,
@@ -121,6 +131,14 @@ export class SimDatagram extends FlowControlledTransport
     this.bound = bound;
     this.#protocol = protocol;
     this.#flow = new WriteFlowControl(loop, this);
+    this.#dropped = datagramDropReporter(loop, (message) => {
+      if (!this.#finished) {
+        this.#call(
+          "errorReceived",
+          (p) => p.errorReceived(wouldBlock(message)),
+        );
+      }
+    });
   }
 
   protected override flowControl(): WriteFlowControl {
@@ -163,12 +181,9 @@ export class SimDatagram extends FlowControlledTransport
       );
       return;
     }
-    const refusal = datagramQueueRefusal(
-      this.getWriteBufferSize(),
-      data.length,
-    );
-    if (refusal !== undefined) {
-      this.#error(wouldBlock(refusal));
+    const queued = this.getWriteBufferSize();
+    if (datagramQueueRefusal(queued, data.length) !== undefined) {
+      this.#dropped(queued, data.length);
       return;
     }
     const size = data.length + DATAGRAM_HEADER_SIZE;
@@ -303,6 +318,7 @@ export class SimDatagram extends FlowControlledTransport
           ep.#loop.callSoon(() => {
             if (ep.#closed) return;
             const data = i === 0 && j === 0 ? copy : copy.slice();
+            ep.#received += data.length + DATAGRAM_HEADER_SIZE;
             ep.#call("datagramReceived", (p) =>
               p.datagramReceived(data, { ...from }));
           })
@@ -424,9 +440,10 @@ export class SimDatagram extends FlowControlledTransport
     if (list === undefined || list.length === 0) {
       this.#host.datagrams.delete(this.port);
     } else this.#host.datagrams.set(this.port, list);
-    this.#loop.callSoon(() =>
-      this.#call("connectionLost", (p) => p.connectionLost(undefined))
-    );
+    this.#loop.callSoon(() => {
+      this.#call("connectionLost", (p) => p.connectionLost(undefined));
+      this.#log?.close("Datagram endpoint", { transport: this });
+    });
   }
 
   #drain(): void {
@@ -476,15 +493,22 @@ export class SimDatagram extends FlowControlledTransport
 
   /**
    * Calls a method of the protocol; what it throws goes to the loop's
-   * exception handler, naming the method, the transport and the protocol
-   * (as the Deno loop's endpoints report it), and the endpoint carries on.
+   * exception handler, naming the method, the transport and the protocol,
+   * paid for by what the peers sent (as the Deno loop's endpoints report
+   * it), and the endpoint carries on.
    */
   #call(method: string, call: (protocol: DatagramProtocol) => void): void {
     const protocol = this.#protocol;
     try {
       call(protocol);
     } catch (exception) {
-      this.#loop.callExceptionHandler({
+      const log = this.#log ??= new PeerLog({
+        loop: this.#loop,
+        perKind: Number.MAX_SAFE_INTEGER,
+      });
+      log.received(this.#received - this.#paid);
+      this.#paid = this.#received;
+      log.report(`${method}() failures`, {
         message: `Exception in protocol.${method}()`,
         exception,
         transport: this,

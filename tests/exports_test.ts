@@ -89,6 +89,7 @@ const EXPECTED: Record<string, string[]> = {
     "checkUnixPath",
     "checkWriteData",
     "concatBytes",
+    "datagramDropReporter",
     "datagramQueueRefusal",
     "describeAddress",
     "gatherWriteData",

@@ -5,6 +5,7 @@
 import { InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
+import { PeerLog } from "../protocols/peer_log.ts";
 import { FlowControlledTransport, WriteFlowControl } from "./flow_control.ts";
 import type { DatagramTransport } from "./transport.ts";
 import type {
@@ -12,10 +13,11 @@ import type {
   DatagramEndpointOptions,
   SchedulingLoop,
 } from "../loop/event_loop.ts";
-import { callProtocol, isIoError, reportLost, toError } from "./_deno_pipes.ts";
+import { isIoError, toError } from "./_deno_pipes.ts";
 import {
   checkWriteData,
   DATAGRAM_HEADER_SIZE,
+  datagramDropReporter,
   datagramQueueRefusal,
   refuseWrite,
 } from "./write_checks.ts";
@@ -155,6 +157,14 @@ class DenoDatagramTransport extends FlowControlledTransport
   #connClosed = false;
   #lost = false;
   #error: Error | undefined = undefined;
+  /** Counts what a full queue drops, reported once per turn. */
+  readonly #dropped: (queued: number, length: number) => void;
+  // Bytes received (each datagram with its 8-byte header), what pays for
+  // the reports of the protocol's failures, and how many the log was told
+  // of; the log, made on the first failure.
+  #received = 0;
+  #paid = 0;
+  #log: PeerLog | null = null;
   readonly #refused: Set<string> | null;
   /** Multicast groups joined or being joined, by `group%iface`. */
   readonly #groups = new Map<string, Promise<Membership>>();
@@ -199,6 +209,10 @@ class DenoDatagramTransport extends FlowControlledTransport
     this.#remoteName = remoteName;
     this.#refused = policy.refused;
     this.#flow = new WriteFlowControl(loop, this);
+    this.#dropped = datagramDropReporter(
+      loop,
+      (message) => this.#errorReceived(new Deno.errors.WouldBlock(message)),
+    );
     io.proactor.own(this.#owned, "transport");
   }
 
@@ -248,13 +262,9 @@ class DenoDatagramTransport extends FlowControlledTransport
       );
       return;
     }
-    const refusal = datagramQueueRefusal(
-      this.getWriteBufferSize(),
-      data.length,
-    );
-    if (refusal !== undefined) {
-      const error = new Deno.errors.WouldBlock(refusal);
-      this.#loop.callSoon(this.#errorReceived, error);
+    const queued = this.getWriteBufferSize();
+    if (datagramQueueRefusal(queued, data.length) !== undefined) {
+      this.#dropped(queued, data.length);
       return;
     }
     this.#queue.push([data.slice(), target]);
@@ -443,17 +453,19 @@ class DenoDatagramTransport extends FlowControlledTransport
       remote === undefined ||
       (from.hostname === remote.hostname && from.port === remote.port)
     ) {
-      const protocol = this.#protocol;
+      this.#received += data.length + DATAGRAM_HEADER_SIZE;
       // A copy of its own size: a datagram the protocol keeps holds no
       // more memory than the peer sent, and the buffer is free again.
       const datagram = data.slice();
-      callProtocol(
-        this.#loop,
-        this,
-        protocol,
-        "protocol.datagramReceived()",
-        () => protocol.datagramReceived(datagram, addr),
-      );
+      try {
+        this.#protocol.datagramReceived(datagram, addr);
+      } catch (exception) {
+        this.#report(
+          exception,
+          "protocol.datagramReceived()",
+          "datagramReceived() failures",
+        );
+      }
     }
     this.#receive();
   }
@@ -479,15 +491,38 @@ class DenoDatagramTransport extends FlowControlledTransport
 
   #errorReceived = (error: Error): void => {
     if (this.#lost) return;
-    const protocol = this.#protocol;
-    callProtocol(
-      this.#loop,
-      this,
-      protocol,
-      "protocol.errorReceived()",
-      () => protocol.errorReceived(error),
-    );
+    try {
+      this.#protocol.errorReceived(error);
+    } catch (exception) {
+      this.#report(
+        exception,
+        "protocol.errorReceived()",
+        "errorReceived() failures",
+      );
+    }
   };
+
+  /**
+   * Reports a failure of the protocol's, which the endpoint outlives:
+   * what the peers sent pays for it, as `PeerLog` counts, so that peers
+   * whose every datagram makes the protocol fail cannot make the log grow
+   * more than they sent (asyncio logs each one). What the log cannot pay
+   * for is counted, and summed up in one line after `connectionLost()`.
+   */
+  #report(exception: unknown, method: string, kind: string): void {
+    const log = this.#log ??= new PeerLog({
+      loop: this.#loop,
+      perKind: Number.MAX_SAFE_INTEGER,
+    });
+    log.received(this.#received - this.#paid);
+    this.#paid = this.#received;
+    log.report(kind, {
+      message: `Exception in ${method}`,
+      exception,
+      transport: this,
+      protocol: this.#protocol,
+    });
+  }
 
   /** Closes at once, dropping the queue; `connectionLost(error)` follows. */
   #fail(error: Error | undefined): void {
@@ -539,7 +574,16 @@ class DenoDatagramTransport extends FlowControlledTransport
     this.#lost = true;
     this.#flow.close();
     this.#loop.callSoon(() => {
-      reportLost(this.#loop, this, this.#protocol, this.#error);
+      try {
+        this.#protocol.connectionLost(this.#error);
+      } catch (exception) {
+        this.#report(
+          exception,
+          "protocol.connectionLost()",
+          "connectionLost() failures",
+        );
+      }
+      this.#log?.close("Datagram endpoint", { transport: this });
     });
   }
 }

@@ -38,6 +38,24 @@ function checkStdio(name: string, value: unknown): Stdio {
   return value;
 }
 
+/**
+ * Refuses a string with a NUL byte, which the system's calls take as its
+ * end (Deno would say "nul byte found in provided data" without naming
+ * which string, or, for the program, that it was not found).
+ */
+function checkNoNul(name: string, value: string | URL): void {
+  // A file URL's path holds one as %00.
+  const nul = typeof value === "string"
+    ? value.includes("\0")
+    : value.pathname.includes("%00");
+  if (!nul) return;
+  throw new TypeError(
+    `Cannot start the subprocess: ${name} contains a NUL byte, which no program, argument or environment variable can hold, received ${
+      JSON.stringify(String(value))
+    }`,
+  );
+}
+
 function denoStdio(value: Stdio): "piped" | "inherit" | "null" {
   return value === "pipe" ? "piped" : value;
 }
@@ -60,6 +78,7 @@ function checkOptions(options: SubprocessOptions | undefined): {
       `Cannot start the subprocess: cwd must be a string or a URL, received ${typeof cwd}`,
     );
   }
+  if (cwd !== undefined) checkNoNul("cwd", cwd);
   const env: unknown = options?.env;
   if (env !== undefined) {
     if (typeof env !== "object" || env === null || Array.isArray(env)) {
@@ -77,6 +96,8 @@ function checkOptions(options: SubprocessOptions | undefined): {
           }`,
         );
       }
+      checkNoNul("an env name", name);
+      checkNoNul(`env.${name}`, value);
     }
   }
   const clearEnv: unknown = options?.clearEnv;
@@ -363,6 +384,8 @@ export function subprocessExec<P extends SubprocessProtocol>(
       }`,
     );
   }
+  checkNoNul("cmd", cmd);
+  args.forEach((arg, i) => checkNoNul(`args[${i}]`, arg));
   const stdio = checkOptions(options);
   const loop = io.loop;
   const future = loop.createFuture<[SubprocessTransport, P]>();
@@ -413,6 +436,7 @@ export function subprocessShell<P extends SubprocessProtocol>(
       `Cannot start the subprocess: cmd must be a string, received ${typeof cmd}`,
     );
   }
+  checkNoNul("cmd", cmd);
   if (Deno.build.os === "windows") {
     return subprocessExec(
       io,

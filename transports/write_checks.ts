@@ -14,6 +14,7 @@
 
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { concatBytes } from "./write_buffer.ts";
+import type { SchedulingLoop } from "../loop/event_loop.ts";
 
 /**
  * Checks that `data` is bytes, as `write()` and its kin require.
@@ -186,11 +187,13 @@ export const MAX_DATAGRAM_QUEUE = 1024 * 1024;
  * Says why a datagram cannot join a send queue: when `queued` bytes plus
  * this datagram and its header would pass `MAX_DATAGRAM_QUEUE`. The
  * transport drops it and reports a `Deno.errors.WouldBlock` with this
- * message to `errorReceived`.
+ * message to `errorReceived`: once for the datagrams dropped before that
+ * report runs (on the loop's next turn), counting the others in `more`.
  *
  * @param queued The bytes queued (data and headers), as
  * `getWriteBufferSize()` counts them.
  * @param length The datagram's length.
+ * @param more How many more datagrams were dropped since this one.
  * @returns The refusal's message, or `undefined` when the datagram fits.
  *
  * @example A full queue
@@ -206,14 +209,73 @@ export const MAX_DATAGRAM_QUEUE = 1024 * 1024;
  *   datagramQueueRefusal(MAX_DATAGRAM_QUEUE - 8, 1),
  *   "Cannot queue the datagram: the send queue holds 1048568 of 1048576 bytes (data and 8-byte headers), received 1 bytes more",
  * );
+ * assertEquals(
+ *   datagramQueueRefusal(MAX_DATAGRAM_QUEUE, 0, 2),
+ *   "Cannot queue the datagram: the send queue holds 1048576 of 1048576 bytes (data and 8-byte headers), received 0 bytes more; 2 more datagrams were dropped before this report",
+ * );
  * ```
  */
 export function datagramQueueRefusal(
   queued: number,
   length: number,
+  more = 0,
 ): string | undefined {
   if (queued + length + DATAGRAM_HEADER_SIZE <= MAX_DATAGRAM_QUEUE) {
     return undefined;
   }
-  return `Cannot queue the datagram: the send queue holds ${queued} of ${MAX_DATAGRAM_QUEUE} bytes (data and 8-byte headers), received ${length} bytes more`;
+  const refusal =
+    `Cannot queue the datagram: the send queue holds ${queued} of ${MAX_DATAGRAM_QUEUE} bytes (data and 8-byte headers), received ${length} bytes more`;
+  if (more === 0) return refusal;
+  return `${refusal}; ${more} more ${
+    more === 1 ? "datagram was" : "datagrams were"
+  } dropped before this report`;
+}
+
+/**
+ * Makes the drop counter of a datagram transport's full send queue. Call
+ * it for each datagram `datagramQueueRefusal()` refuses: the first since
+ * the last report schedules one on the loop's next turn, whose message
+ * (`datagramQueueRefusal()`'s for that datagram) counts those dropped
+ * after it, so that a protocol sending in a tight loop gets one error per
+ * turn, not an error (and its memory) per datagram.
+ *
+ * @param loop The loop the report is scheduled on.
+ * @param report Takes the message; the transport reports a
+ * `Deno.errors.WouldBlock` of it to `errorReceived`.
+ * @returns What to call with the queue's size and the datagram's length
+ * for each dropped datagram.
+ *
+ * @example Three datagrams dropped in one turn, one report
+ * ```ts
+ * import {
+ *   datagramDropReporter,
+ *   MAX_DATAGRAM_QUEUE,
+ * } from "@tulip/tulip/transports";
+ * import { VirtualTimeLoop } from "@tulip/tulip/testing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const loop = new VirtualTimeLoop();
+ * const reports: string[] = [];
+ * const dropped = datagramDropReporter(loop, (m) => reports.push(m));
+ * for (let i = 0; i < 3; i++) dropped(MAX_DATAGRAM_QUEUE, 0);
+ * await loop.runOnce();
+ * assertEquals(reports, [
+ *   "Cannot queue the datagram: the send queue holds 1048576 of 1048576 bytes (data and 8-byte headers), received 0 bytes more; 2 more datagrams were dropped before this report",
+ * ]);
+ * loop.close();
+ * ```
+ */
+export function datagramDropReporter(
+  loop: SchedulingLoop,
+  report: (message: string) => void,
+): (queued: number, length: number) => void {
+  let dropped = 0;
+  return (queued, length) => {
+    if (dropped++ > 0) return;
+    loop.callSoon(() => {
+      const more = dropped - 1;
+      dropped = 0;
+      report(datagramQueueRefusal(queued, length, more)!);
+    });
+  };
 }

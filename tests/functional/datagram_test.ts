@@ -6,6 +6,7 @@ import {
   assertEquals,
   assertInstanceOf,
   assertRejects,
+  assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
@@ -15,6 +16,7 @@ import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { createDatagramEndpoint } from "../../transports/_deno_datagram.ts";
 import { DenoProactor } from "../../transports/_deno_proactor.ts";
 import { DatagramProtocol } from "../../protocols/protocol.ts";
+import { PeerLog } from "../../protocols/peer_log.ts";
 import type { DatagramTransport } from "../../transports/transport.ts";
 import { bytes, text, within } from "./_io_helpers.ts";
 
@@ -341,6 +343,33 @@ Deno.test("DatagramTransport sends an empty datagram and counts each datagram's 
   a.abort();
   await within(loop, pa.lost);
   await closeAll(loop, pb);
+  loop.close();
+});
+
+Deno.test("DatagramTransport reports the datagrams a full queue drops in one turn of the loop once, counting them, not with an error each", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const target = { transport: "udp" as const, hostname: "127.0.0.1", port: 9 };
+  const sends = 300_000;
+  for (let i = 0; i < sends; i++) a.sendto(new Uint8Array(0), target);
+  const queued = a.getWriteBufferSize();
+  const dropped = sends - queued / 8;
+  assert(dropped > 100_000, `${dropped} dropped`);
+  await within(loop, pa.errorCount(1));
+  await within(
+    loop,
+    loop.createTask(() => new Promise<void>((ok) => setTimeout(ok, 50))),
+  );
+  assertEquals(pa.errors.length, 1);
+  assertEquals(pa.errors[0].name, "WouldBlock");
+  assertStringIncludes(
+    pa.errors[0].message,
+    `Cannot queue the datagram: the send queue holds ${queued} of 1048576 bytes (data and 8-byte headers), received 0 bytes more; ${
+      dropped - 1
+    } more datagrams were dropped before this report`,
+  );
+  a.abort();
+  await within(loop, pa.lost);
   loop.close();
 });
 
@@ -805,5 +834,64 @@ Deno.test("createDatagramEndpoint() counts its lookup, receive and sends in the 
   await within(loop, p.datagrams(1));
   await closeAll(loop, p, q);
   assertEquals(proactor.pending, 0);
+  loop.close();
+});
+
+/**
+ * Sends `count` datagrams of `size` bytes to `to` from a socket of its own,
+ * a few at a time, then gives the loop time to take them.
+ */
+async function flood(to: Deno.NetAddr, count: number, size: number) {
+  const sender = Deno.listenDatagram({ ...LOCAL, transport: "udp" });
+  const payload = new Uint8Array(size);
+  for (let i = 0; i < count; i += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, () => sender.send(payload, to)),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  sender.close();
+}
+
+Deno.test("a DatagramProtocol whose datagramReceived() throws at every datagram logs within what the peers sent", async () => {
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  let calls = 0;
+  const lost = loop.createFuture<void>();
+  // A plain protocol: one that holds the loop would print differently as
+  // the test goes on.
+  class Throwing extends DatagramProtocol {
+    override datagramReceived(): void {
+      calls++;
+      throw new Error("cannot take this");
+    }
+    override connectionLost(): void {
+      lost.setResult();
+    }
+  }
+  const [t] = await within(
+    loop,
+    loop.createDatagramEndpoint(() => new Throwing(), { localAddr: LOCAL }),
+  );
+  const count = 3000;
+  const task = loop.createTask(() =>
+    flood(t.getExtraInfo("sockname") as Deno.NetAddr, count, 0)
+  );
+  await within(loop, task);
+  await within(loop, loop.createTask(() => until(() => calls >= count / 2)));
+  assert(calls > 100, `only ${calls} datagrams arrived`);
+  t.close();
+  await within(loop, lost);
+  // Each datagram, empty as it is, pays for 8 characters: its UDP header.
+  const logged = errors.reduce((n, c) => n + PeerLog.sizeOf(c), 0);
+  assert(
+    logged <= calls * 8 + PeerLog.RESERVE,
+    `${logged} characters of log for ${calls} empty datagrams`,
+  );
+  assert(errors.length < calls, `${errors.length} reports`);
+  assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
+  assert((errors[0].exception as Error).stack !== undefined);
+  assertEquals(errors[0].transport, t);
   loop.close();
 });

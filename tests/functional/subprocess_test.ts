@@ -399,6 +399,55 @@ Deno.test("subprocessExec() checks its arguments before starting anything", () =
   loop.close();
 });
 
+Deno.test("subprocessExec() and subprocessShell() refuse a NUL byte in the program, an argument, env or cwd at once, naming which (Python's ValueError: embedded null byte)", () => {
+  const loop = new DenoEventLoop();
+  const make = () => new SubprocessProtocol();
+  const nul =
+    "contains a NUL byte, which no program, argument or environment variable can hold";
+  assertThrows(
+    () => loop.subprocessExec(make, "ech\0o"),
+    TypeError,
+    `Cannot start the subprocess: cmd ${nul}, received "ech\\u0000o"`,
+  );
+  assertThrows(
+    () => loop.subprocessExec(make, "echo", ["a", "b\0c"]),
+    TypeError,
+    `Cannot start the subprocess: args[1] ${nul}, received "b\\u0000c"`,
+  );
+  assertThrows(
+    () => loop.subprocessExec(make, "echo", [], { env: { X: "1\0" } }),
+    TypeError,
+    `Cannot start the subprocess: env.X ${nul}`,
+  );
+  assertThrows(
+    () => loop.subprocessExec(make, "echo", [], { env: { "X\0Y": "1" } }),
+    TypeError,
+    `Cannot start the subprocess: an env name ${nul}`,
+  );
+  assertThrows(
+    () => loop.subprocessExec(make, "echo", [], { cwd: "/tmp\0" }),
+    TypeError,
+    `Cannot start the subprocess: cwd ${nul}`,
+  );
+  assertThrows(
+    () => loop.subprocessExec(make, new URL("file:///bin/ec%00ho")),
+    TypeError,
+    `Cannot start the subprocess: cmd ${nul}, received "file:///bin/ec%00ho"`,
+  );
+  assertThrows(
+    () =>
+      loop.subprocessExec(make, "echo", [], { cwd: new URL("file:///a%00") }),
+    TypeError,
+    `Cannot start the subprocess: cwd ${nul}`,
+  );
+  assertThrows(
+    () => loop.subprocessShell(make, "echo a\0b"),
+    TypeError,
+    `Cannot start the subprocess: cmd ${nul}, received "echo a\\u0000b"`,
+  );
+  loop.close();
+});
+
 Deno.test("subprocessExec() closes the child when connectionMade() throws", async () => {
   const loop = new DenoEventLoop();
   loop.setExceptionHandler(() => {});

@@ -12,7 +12,9 @@ import { InvalidStateError } from "../../futures/errors.ts";
 import type {
   DatagramEndpointOptions,
   EventLoop,
+  ExceptionContext,
 } from "../../loop/event_loop.ts";
+import { PeerLog } from "../../protocols/peer_log.ts";
 import { DatagramProtocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { DatagramTransport } from "../../transports/transport.ts";
@@ -291,16 +293,18 @@ Deno.test("SimDatagram sends an empty datagram and counts each datagram's 8-byte
       `data abc from 127.0.0.1:${port}`,
     ]);
     // Empty datagrams fill the queue too: the protocol is paused above the
-    // high-water mark, and what passes 1 MiB is dropped with WouldBlock.
+    // high-water mark, and what passes 1 MiB is dropped with WouldBlock:
+    // one report for what was dropped before it ran, not an error each.
     for (let i = 0; i < 200_000; i++) a.sendto(new Uint8Array(0), addrB);
     assertEquals(a.getWriteBufferSize(), 1024 * 1024);
     await sleep(0.1);
     assertEquals(pa.events[1], "pause");
-    assertEquals(pa.errors.length, 200_000 - 131_072);
-    assertEquals(pa.errors[0].name, "WouldBlock");
+    assertEquals(pa.errors.map((e) => e.name), ["WouldBlock"]);
     assertEquals(
       pa.errors[0].message,
-      "Cannot queue the datagram: the send queue holds 1048576 of 1048576 bytes (data and 8-byte headers), received 0 bytes more",
+      `Cannot queue the datagram: the send queue holds 1048576 of 1048576 bytes (data and 8-byte headers), received 0 bytes more; ${
+        200_000 - 131_072 - 1
+      } more datagrams were dropped before this report`,
     );
     a.close();
     b.close();
@@ -660,6 +664,38 @@ Deno.test("SimDatagram reports a protocol method that throws to the loop's handl
       "Exception in protocol.errorReceived(): bad error true",
       "Exception in protocol.connectionLost(): bad end true",
     ]);
+  });
+});
+
+Deno.test("SimDatagram: a datagramReceived() that throws at every datagram logs within what the peers sent, as the Deno loop does", async () => {
+  await onLoop(async (loop) => {
+    const errors: ExceptionContext[] = [];
+    loop.setExceptionHandler((_loop, context) => errors.push(context));
+    let calls = 0;
+    const [b] = await loop.createDatagramEndpoint(() => {
+      const p = new DatagramProtocol();
+      p.datagramReceived = () => {
+        calls++;
+        throw new Error("cannot take this");
+      };
+      return p;
+    }, { localAddr: { hostname: "127.0.0.1", port: 0 } });
+    const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+    const [a] = await open(loop);
+    for (let i = 0; i < 3000; i++) {
+      a.sendto(new Uint8Array(0), addrB);
+      if (i % 100 === 99) await sleep(0.01);
+    }
+    await sleep(0.1);
+    b.close();
+    a.close();
+    await sleep(0.1);
+    assertEquals(calls, 3000);
+    // Each datagram, empty as it is, pays for 8 characters: its UDP header.
+    const size = errors.reduce((n, c) => n + PeerLog.sizeOf(c), 0);
+    assert(size <= 3000 * 8 + PeerLog.RESERVE, `${size} characters of log`);
+    assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
+    assertEquals(errors[0].transport, b);
   });
 });
 
