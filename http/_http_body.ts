@@ -24,6 +24,13 @@ const LOW_WATER = 16 * 1024;
 const SMALL = 64;
 /** The buffer small pieces are copied into. */
 const TAIL_SIZE = 16 * 1024;
+/**
+ * The buffers small pieces were copied into: what is read of one is a
+ * copy, as other pieces queued or still to come share it (a reader that
+ * transfers a piece, say enqueues it in a byte stream, detaches its
+ * buffer).
+ */
+const PACKED = new WeakSet<ArrayBufferLike>();
 
 /** What a {@linkcode BodyQueue} tells the protocol that feeds it. */
 export interface BodyQueueOwner {
@@ -49,7 +56,8 @@ export interface BodyQueueOwner {
  * Queued pieces under 64 bytes are the exception: they are copied together
  * into 16 KiB buffers, so that a peer sending tiny pieces (a chunked body
  * of 1-byte chunks) cannot make the queue hold an object (about 100
- * bytes) per byte, nor the reader read them one by one.
+ * bytes) per byte, nor the reader read them one by one; the reader gets
+ * them copied again, in a buffer of their own.
  */
 export class BodyQueue {
   readonly #owner: BodyQueueOwner;
@@ -132,6 +140,7 @@ export class BodyQueue {
     let tail = this.#tail;
     if (tail === null || this.#tailEnd + chunk.length > tail.length) {
       tail = this.#tail = new Uint8Array(TAIL_SIZE);
+      PACKED.add(tail.buffer);
       this.#tailEnd = 0;
       this.#tailView = null;
     }
@@ -231,7 +240,7 @@ export class BodyQueue {
       // Handed out: no longer grown (small pieces start a view after it).
       if (chunk === this.#tailView) this.#tailView = null;
       this.#bytes -= chunk.length;
-      controller.enqueue(chunk);
+      controller.enqueue(PACKED.has(chunk.buffer) ? chunk.slice() : chunk);
       if (this.#ended && this.#bytes === 0) controller.close();
       else if (this.#paused && this.#bytes <= LOW_WATER) {
         this.#paused = false;

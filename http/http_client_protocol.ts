@@ -58,9 +58,12 @@ export interface HttpClientProtocolOptions {
    * How long, in seconds, a response body may go without a byte arriving
    * while its reader wants more, and a request (its body) may go without
    * the server taking a byte of it while writing is paused (the
-   * transport's write buffer over its high-water mark). The time the
-   * response body waits for its reader (over 64 KiB unread, reading is
-   * paused) does not count. Past it the body stream (or the request)
+   * transport's write buffer over its high-water mark). The buffer
+   * shrinks only once the system's socket buffers (often megabytes over
+   * TCP) have room: a server that reads less than those per
+   * `bodyTimeout` (say 1 KiB a second against the 60 s default) is taken
+   * as stalled. The time the response body waits for its reader (over
+   * 64 KiB unread, reading is paused) does not count. Past it the body stream (or the request)
    * fails with a `TimeoutError` and the connection is aborted. `Infinity`
    * waits for ever.
    *
@@ -458,7 +461,7 @@ export class HttpClientProtocol extends Protocol {
    */
   #timing = T_NONE;
   #since = 0;
-  /** The write buffer's size when T_SEND last saw it shrink. */
+  /** The write buffer's size when T_SEND last looked at it. */
   #unsent = 0;
   #timer: TimerHandle | null = null;
   #timerDue = 0;
@@ -687,13 +690,16 @@ export class HttpClientProtocol extends Protocol {
           this.#probing = null;
           this.#parser.expectResponse(method);
           this.#waiting.push(pending);
+          this.#lookAtSending();
           if (body instanceof ReadableStream) {
             transport.write(head);
+            this.#lookAtSending();
             this.#streamBody(pending, body, true, -1);
           } else {
             const sized = requestHead(method, target, headers, body.length);
             if (body.length > 0) transport.writelines([sized, body]);
             else transport.write(sized);
+            this.#lookAtSending();
             this.#bodySent(pending);
           }
         });
@@ -701,9 +707,11 @@ export class HttpClientProtocol extends Protocol {
       }
       this.#parser.expectResponse(method);
       this.#waiting.push(pending);
+      this.#lookAtSending();
       if (data !== null && data.length > 0) {
         transport.writelines([head, data]);
       } else transport.write(head);
+      this.#lookAtSending();
       if (stream !== null) {
         this.#sendingStream = true;
         this.#streamBody(pending, stream, length < 0, length);
@@ -1064,13 +1072,7 @@ export class HttpClientProtocol extends Protocol {
     const timeout = timing === T_HEAD
       ? this.#headersTimeout
       : this.#bodyTimeout;
-    if (timing === T_SEND) {
-      const unsent = this.#transport!.getWriteBufferSize();
-      if (unsent < this.#unsent) {
-        this.#unsent = unsent;
-        this.#since = loop.time();
-      }
-    }
+    this.#lookAtSending();
     const left = this.#since + timeout - loop.time();
     if (left > 0) {
       // Progress was made or the wait started again since the timer was
@@ -1109,6 +1111,19 @@ export class HttpClientProtocol extends Protocol {
     });
     this.#failAll(behind);
     this.#abort();
+  }
+
+  /**
+   * While writing is paused: a write buffer smaller than when last looked
+   * at is progress. Looked at before and after the requests written
+   * meanwhile (writing may go on while paused), so that what they add
+   * is neither progress nor hides it.
+   */
+  #lookAtSending(): void {
+    if (this.#timing !== T_SEND) return;
+    const unsent = this.#transport!.getWriteBufferSize();
+    if (unsent < this.#unsent) this.#since = this.#loop!.time();
+    this.#unsent = unsent;
   }
 
   #onParseError(error: HttpParseError): void {

@@ -85,6 +85,36 @@ Deno.test("BodyQueue holds a flood of tiny pieces in few chunks, in order", asyn
   assert(all.subarray(75_000).every((b) => b === 9));
 });
 
+Deno.test("BodyQueue hands out tiny pieces packed together in a buffer of their own", async () => {
+  // The reader may transfer what it reads (a byte stream's enqueue()
+  // does): the pieces queued after it must not share its buffer.
+  const q = new BodyQueue(owner().o);
+  const reader = q.stream().getReader();
+  q.push(new Uint8Array([1, 2, 3]));
+  q.push(new Uint8Array(100).fill(5)); // a large piece between
+  q.push(new Uint8Array([4, 5, 6]));
+  const first = (await reader.read()).value!;
+  assertEquals([...first], [1, 2, 3]);
+  const bytesStream = new ReadableStream({
+    type: "bytes",
+    start(c) {
+      c.enqueue(first);
+      c.close();
+    },
+  });
+  assertEquals(first.buffer.byteLength, 0, "transferred");
+  assertEquals((await new Response(bytesStream).bytes()).length, 3);
+  q.push(new Uint8Array([7, 8]));
+  q.end();
+  const rest: number[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    rest.push(...value);
+  }
+  assertEquals(rest, [...new Array(100).fill(5), 4, 5, 6, 7, 8]);
+});
+
 Deno.test("BodyQueue fails the reader, and discards or cancels on demand", async () => {
   const failed = new BodyQueue(owner().o);
   const r1 = failed.stream().getReader();
