@@ -383,7 +383,7 @@ function isId(x: unknown): x is JsonRpcId {
  */
 export type MethodTable =
   | JsonRpcMethods
-  | ReadonlyMap<string, JsonRpcMethod>;
+  | Map<string, JsonRpcMethod>;
 
 /**
  * Returns the method called `name`: a map's entry, or an object's

@@ -184,7 +184,7 @@ async function readBody(
  * ```
  */
 export function jsonRpcHttpHandler(
-  methods: JsonRpcMethods | ReadonlyMap<string, JsonRpcMethod>,
+  methods: JsonRpcMethods | Map<string, JsonRpcMethod>,
   options?: JsonRpcHttpHandlerOptions,
 ): (request: Request) => Promise<Response> {
   if (

@@ -629,7 +629,7 @@ export class JsonRpcProtocol extends Protocol {
    * `maxConcurrentCalls` is not a whole number >= 1.
    */
   constructor(
-    methods?: JsonRpcMethods | ReadonlyMap<string, JsonRpcMethod>,
+    methods?: JsonRpcMethods | Map<string, JsonRpcMethod>,
     options?: JsonRpcProtocolOptions,
   ) {
     super();
