@@ -111,6 +111,7 @@ export class SimTimeout extends SimRefs {
 export class SimTimers {
   readonly #loopRunning: () => SimNetLoop | undefined;
   readonly #hostOf: (loop: SimNetLoop) => SimHost;
+  readonly #uncaught: (error: unknown) => void;
   readonly #timers = new Map<number, SimTimeout>();
   #nextId = FIRST_ID;
 
@@ -118,13 +119,26 @@ export class SimTimers {
    * @param loopRunning The loop of the host whose code is running, if any
    * (a host has a loop of its own for each life).
    * @param hostOf The host a loop belongs to.
+   * @param uncaught Takes what a callback threw: on Deno, an uncaught error
+   * that ends the process, not one the loop's exception handler logs.
    */
   constructor(
     loopRunning: () => SimNetLoop | undefined,
     hostOf: (loop: SimNetLoop) => SimHost,
+    uncaught: (error: unknown) => void,
   ) {
     this.#loopRunning = loopRunning;
     this.#hostOf = hostOf;
+    this.#uncaught = uncaught;
+  }
+
+  /** Calls a host's callback; what it throws is uncaught. */
+  #call(fn: unknown, args: unknown[]): void {
+    try {
+      (fn as (...a: unknown[]) => unknown)(...args);
+    } catch (error) {
+      this.#uncaught(error);
+    }
   }
 
   /**
@@ -152,7 +166,7 @@ export class SimTimers {
     const fire = () => {
       if (repeat) timer.rearm();
       else this.#timers.delete(id);
-      fn(...args);
+      this.#call(fn, args);
     };
     const timer: SimTimeout = new SimTimeout(id, this, () => {
       if (loop.isClosed() || host.loop !== loop || !host.up) return null;
@@ -178,7 +192,7 @@ export class SimTimers {
     if (loop.isClosed() || host.loop !== loop || !host.up) {
       return new SimImmediate(null);
     }
-    const immediate = () => fn(...args);
+    const immediate = () => this.#call(fn, args);
     return new SimImmediate(loop.callSoon(immediate));
   }
 

@@ -300,6 +300,7 @@ export class World {
   readonly timers: SimTimers = new SimTimers(
     () => this.#hostCode.getStore(),
     simHost,
+    (error) => this.uncaught(error, false),
   );
   /** The loop of the host that ran last: its microtasks are settling. */
   current: SimNetLoop | null = null;

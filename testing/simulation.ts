@@ -336,8 +336,9 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `WeakRef` made in the run points to, or what the run registers with a
  * `FinalizationRegistry`, is held until the run ends. An error a host's
  * code leaves uncaught (a rejected promise nobody handles, a
- * `queueMicrotask()` callback that throws), which would end a real
- * process, fails the run, naming the host.
+ * `queueMicrotask()`, `setTimeout()`, `setInterval()` or `setImmediate()`
+ * callback that throws), which would end a real process, fails the run,
+ * naming the host.
  * Code that waits for anything else outside the simulation (a file,
  * `crypto.subtle`, `node:timers`) makes the run depend on the machine, as
  * does what node's modules keep for themselves (`node:crypto`'s

@@ -2081,3 +2081,38 @@ Deno.test("Simulation.run() gives performance.timeOrigin, performance.mark() and
     "1/1/00",
   );
 });
+
+Deno.test("Simulation.run() fails, naming the host and the seed, when a host's setTimeout(), setInterval() or setImmediate() callback throws, as the process would die", async () => {
+  const cases: [string, () => void][] = [
+    ["setTimeout", () =>
+      setTimeout(() => {
+        throw new Error("timeout boom");
+      }, 100)],
+    ["setInterval", () => {
+      let n = 0;
+      setInterval(() => {
+        if (++n === 2) throw new Error("interval boom");
+      }, 50);
+    }],
+    ["setImmediate", () =>
+      setTimeout(() =>
+        setImmediate(() => {
+          throw new Error("immediate boom");
+        }), 100)],
+  ];
+  const seen: string[] = [];
+  for (const [what, start] of cases) {
+    const sim = new Simulation({ seed: 21 });
+    sim.host("h", start);
+    sim.client("c", async () => {
+      await sleep(1);
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    seen.push(`${what}: ${e.message.split("\n")[0]}`);
+  }
+  assertEquals(seen, [
+    "setTimeout: Simulation failed (seed 21) at 0.100000 s: host h threw an uncaught error: Error: timeout boom",
+    "setInterval: Simulation failed (seed 21) at 0.100000 s: host h threw an uncaught error: Error: interval boom",
+    "setImmediate: Simulation failed (seed 21) at 0.100000 s: host h threw an uncaught error: Error: immediate boom",
+  ]);
+});
