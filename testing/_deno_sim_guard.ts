@@ -335,6 +335,10 @@ export function installSimulationGuards(
   // before the run ends (then they are let go).
   const RealWeakRef = WeakRef;
   function SimWeakRef(this: unknown, target: WeakKey): unknown {
+    // Called without new: the real one's TypeError.
+    if (new.target === undefined) {
+      return (RealWeakRef as unknown as (t: WeakKey) => unknown)(target);
+    }
     const ref = Reflect.construct(RealWeakRef, [target], new.target);
     held.add(target);
     return ref;

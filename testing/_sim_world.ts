@@ -596,12 +596,16 @@ export class World {
    * that threw, a rejected promise nobody handled), which would end the
    * process on a machine: it fails the run, on the host whose code ran.
    *
-   * @returns Whether a host's code ran (else the error is not the run's).
+   * @returns Whether a host's code ran (else the error is not the run's);
+   * what a life the host lost in a crash leaves is dropped, as its process
+   * is gone.
    */
   uncaught(error: unknown, rejection: boolean): boolean {
     const loop = this.#hostCode.getStore() ?? this.current;
     if (loop === null || !this.running || this.finished) return false;
     const host = simHost(loop);
+    // Code of a life the host lost in a crash: that process is gone.
+    if (host.loop !== loop || !host.up) return true;
     const what = rejection
       ? "left a promise rejection unhandled"
       : "threw an uncaught error";

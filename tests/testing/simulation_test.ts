@@ -2116,3 +2116,25 @@ Deno.test("Simulation.run() fails, naming the host and the seed, when a host's s
     "setImmediate: Simulation failed (seed 21) at 0.100000 s: host h threw an uncaught error: Error: immediate boom",
   ]);
 });
+
+Deno.test("Simulation: what a crashed host's old code leaves uncaught is the dead process's, and fails no run", async () => {
+  let wake: () => void = () => {};
+  const woken = new Promise<void>((r) => wake = r);
+  const sim = new Simulation({ seed: 22 });
+  sim.host("a", () => {
+    // Resumed by the client after the crash: a life the host lost.
+    (async () => {
+      await woken;
+      throw new Error("zombie");
+    })();
+  });
+  sim.client("c", async () => {
+    await sleep(0.1);
+    sim.crash("a");
+    await sleep(0.1);
+    wake();
+    await sleep(0.1);
+  });
+  await sim.run();
+  assertEquals(sim.trace.filter((e) => e.kind === "fail"), []);
+});
