@@ -601,8 +601,10 @@ export class World {
    * is gone.
    */
   uncaught(error: unknown, rejection: boolean): boolean {
-    const loop = this.#hostCode.getStore() ?? this.current;
-    if (loop === null || !this.running || this.finished) return false;
+    // The host whose code it was (a promise's reaction keeps the context
+    // of the code that awaited): not merely the host that ran last.
+    const loop = this.#hostCode.getStore();
+    if (loop === undefined || !this.running || this.finished) return false;
     const host = simHost(loop);
     // Code of a life the host lost in a crash: that process is gone.
     if (host.loop !== loop || !host.up) return true;

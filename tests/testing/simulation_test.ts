@@ -2138,3 +2138,29 @@ Deno.test("Simulation: what a crashed host's old code leaves uncaught is the dea
   await sim.run();
   assertEquals(sim.trace.filter((e) => e.kind === "fail"), []);
 });
+
+Deno.test("Simulation: an error left uncaught by code outside the hosts while a run runs is not the run's", async () => {
+  const seen: string[] = [];
+  const onRejection = (e: PromiseRejectionEvent) => {
+    if (e.defaultPrevented) return;
+    e.preventDefault();
+    seen.push(String(e.reason));
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  try {
+    const sim = new Simulation({ seed: 23 });
+    sim.client("c", async () => {
+      await sleep(1);
+    });
+    const running = sim.run();
+    // The caller's own code, in a real timer, during the run.
+    await new Promise((r) => setTimeout(r, 0));
+    Promise.reject(new Error("outside"));
+    await running;
+    await new Promise((r) => setTimeout(r, 0));
+    assertEquals(sim.trace.filter((e) => e.kind === "fail"), []);
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+  }
+  assertEquals(seen, ["Error: outside"]);
+});
