@@ -398,13 +398,20 @@ export function taskOfCallback(fn: object): object | undefined {
 }
 
 /**
+ * The host's own `setImmediate()`, taken when this module loads: a
+ * simulation run gives a simulated host's code one on its loop instead,
+ * and the loops' hops must stay the host process's.
+ */
+export const hostImmediate: (fn: () => void) => void = setImmediate;
+
+/**
  * A macrotask hop: the host runs every pending microtask, its due timers
  * and its other macrotasks (I/O completions) before this resolves.
  *
  * @returns A promise that resolves on the host's next macrotask turn.
  */
 export function hostHop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => hostImmediate(resolve));
 }
 
 // The prototypes of the functions that are coroutine functions: calling a

@@ -17,6 +17,7 @@ import {
   Deque,
   foreignTurnRequested,
   hostHop,
+  hostImmediate,
   pendingResumptions,
   resumedBy,
   setRunningLoop,
@@ -1164,9 +1165,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       let hops = 0;
       const hop = () => {
         if (++hops >= HOPS_PER_IO_POLL || ready.length !== before) resolve();
-        else setImmediate(hop);
+        else hostImmediate(hop);
       };
-      setImmediate(hop);
+      hostImmediate(hop);
     });
   }
 

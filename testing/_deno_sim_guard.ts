@@ -4,15 +4,19 @@
  * reaching for a real socket fails loudly instead of making the run depend
  * on the machine; `Math.random` and `crypto.getRandomValues` /
  * `crypto.randomUUID` (seeded); the clocks `Date.now`, `new Date()`,
- * `performance.now` and `Temporal.Now` (virtual); and the timers
- * `setTimeout`/`setInterval` and `AbortSignal.timeout()` (a host's are its
- * loop's, on the virtual clock).
+ * `performance.now` (its `timeOrigin`, `mark()`, `measure()`),
+ * `Intl.DateTimeFormat`'s `format()` of now and `Temporal.Now` (virtual);
+ * the timers `setTimeout`/`setInterval`, `setImmediate` and
+ * `AbortSignal.timeout()` (a host's are its loop's, on the virtual clock);
+ * and `WeakRef` and `FinalizationRegistry.prototype.register`, whose
+ * targets it holds until the run ends, so that the collector cannot clear
+ * or finalize them during it.
  *
  * @module
  */
 
 import { InvalidStateError } from "../futures/errors.ts";
-import type { SimTimers } from "./_sim_timers.ts";
+import { SimImmediate, type SimTimers } from "./_sim_timers.ts";
 
 const REAL_IO = [
   "connect",
@@ -87,13 +91,24 @@ export function installSimulationGuards(
   }
   installed = true;
   const deno = Deno as unknown as Record<string, unknown>;
-  const saved: [Record<string, unknown>, string, unknown, boolean][] = [];
+  // What each replaced property was (an accessor, such as Deno's
+  // setImmediate, stays one), or undefined when inherited.
+  const saved: [
+    Record<string, unknown>,
+    string,
+    PropertyDescriptor | undefined,
+  ][] = [];
+  // What a WeakRef made in the run points to, and what the run registered
+  // with a FinalizationRegistry: held until the run ends.
+  const held = new Set<unknown>();
   const restore = () => {
+    held.clear();
     try {
       for (let i = saved.length - 1; i >= 0; i--) {
-        const [owner, key, value, own] = saved[i];
-        if (own) owner[key] = value;
-        else delete owner[key];
+        const [owner, key, descriptor] = saved[i];
+        if (descriptor !== undefined) {
+          Object.defineProperty(owner, key, descriptor);
+        } else delete owner[key];
       }
     } finally {
       installed = false;
@@ -106,20 +121,29 @@ export function installSimulationGuards(
     [crypto, "crypto"],
     [performance, "performance"],
     [AbortSignal, "AbortSignal"],
+    [FinalizationRegistry.prototype, "FinalizationRegistry.prototype"],
+    [Intl.DateTimeFormat.prototype, "Intl.DateTimeFormat.prototype"],
     [
       (globalThis as { Temporal?: typeof Temporal }).Temporal?.Now,
       "Temporal.Now",
     ],
   ]);
-  const replace = (owner: Record<string, unknown>, key: string, v: unknown) => {
+  // Sets owner[key] to v, or defines it by `define` (a getter, or a value
+  // over an inherited getter that has no setter).
+  const replace = (
+    owner: Record<string, unknown>,
+    key: string,
+    v: unknown,
+    define?: PropertyDescriptor,
+  ) => {
     const entry: (typeof saved)[number] = [
       owner,
       key,
-      owner[key],
-      Object.hasOwn(owner, key),
+      Object.getOwnPropertyDescriptor(owner, key),
     ];
     try {
-      owner[key] = v;
+      if (define === undefined) owner[key] = v;
+      else Object.defineProperty(owner, key, { configurable: true, ...define });
     } catch (error) {
       // Frozen or read-only: put back what was replaced, so that the
       // process keeps its real network and clocks, and a run can start.
@@ -206,10 +230,71 @@ export function installSimulationGuards(
       hex.slice(16, 20)
     }-${hex.slice(20)}`;
   });
+  const perf = performance as unknown as Record<string, unknown>;
+  const perfNow = () => now() * 1000;
+  replace(perf, "now", perfNow);
+  // timeOrigin + now() is the time of day Date.now() reads (OpenTelemetry's
+  // clock), and a mark or a measure that ends now ends at now().
+  replace(perf, "timeOrigin", EPOCH_MS, { value: EPOCH_MS, enumerable: true });
+  const realMark = performance.mark.bind(performance);
   replace(
-    performance as unknown as Record<string, unknown>,
-    "now",
-    () => now() * 1000,
+    perf,
+    "mark",
+    (name: string, options?: PerformanceMarkOptions) =>
+      realMark(
+        name,
+        options?.startTime === undefined
+          ? { ...options, startTime: perfNow() }
+          : options,
+      ),
+  );
+  const realMeasure = performance.measure.bind(performance);
+  replace(
+    perf,
+    "measure",
+    (
+      name: string,
+      start?: string | PerformanceMeasureOptions,
+      end?: string,
+    ) => {
+      if (end !== undefined) return realMeasure(name, start as string, end);
+      if (typeof start === "object" && start !== null) {
+        return start.end !== undefined || start.duration !== undefined
+          ? realMeasure(name, start)
+          : realMeasure(name, { ...start, end: perfNow() });
+      }
+      return realMeasure(name, { start, end: perfNow() });
+    },
+  );
+  // Intl.DateTimeFormat's format() and formatToParts() of no date: now.
+  const dateFormat = Intl.DateTimeFormat.prototype;
+  const realFormat = Object.getOwnPropertyDescriptor(dateFormat, "format")
+    ?.get;
+  const realFormatToParts = dateFormat.formatToParts;
+  if (realFormat !== undefined) {
+    // Each format's bound function, as the real getter keeps one.
+    const bound = new WeakMap<object, (date?: Date | number) => string>();
+    replace(dateFormat as unknown as Record<string, unknown>, "format", 0, {
+      get(this: Intl.DateTimeFormat) {
+        let format = bound.get(this);
+        if (format === undefined) {
+          const real = realFormat.call(this) as (d?: Date | number) => string;
+          format = (date) => real(date === undefined ? Date.now() : date);
+          bound.set(this, format);
+        }
+        return format;
+      },
+    });
+  }
+  replace(
+    dateFormat as unknown as Record<string, unknown>,
+    "formatToParts",
+    function (this: Intl.DateTimeFormat, date?: Date | number) {
+      return realFormatToParts.call(
+        this,
+        date === undefined ? Date.now() : date,
+      );
+    },
   );
   // Temporal.Now: the same instant as Date.now(), in nanoseconds.
   const temporal = (globalThis as { Temporal?: typeof Temporal }).Temporal;
@@ -245,6 +330,41 @@ export function installSimulationGuards(
       (tz?: Temporal.TimeZoneLike) => zoned(tz).toPlainTime(),
     );
   }
+  // The collector runs when the machine decides: a WeakRef made in the run
+  // is never cleared, nor is a target registered in the run finalized,
+  // before the run ends (then they are let go).
+  const RealWeakRef = WeakRef;
+  function SimWeakRef(this: unknown, target: WeakKey): unknown {
+    // Called without new: the real one's TypeError.
+    if (new.target === undefined) {
+      return (RealWeakRef as unknown as (t: WeakKey) => unknown)(target);
+    }
+    const ref = Reflect.construct(RealWeakRef, [target], new.target);
+    held.add(target);
+    return ref;
+  }
+  Object.setPrototypeOf(SimWeakRef, RealWeakRef);
+  SimWeakRef.prototype = RealWeakRef.prototype;
+  replace(
+    globalThis as unknown as Record<string, unknown>,
+    "WeakRef",
+    SimWeakRef,
+  );
+  const registry = FinalizationRegistry.prototype;
+  const realRegister = registry.register;
+  replace(
+    registry as unknown as Record<string, unknown>,
+    "register",
+    function (
+      this: FinalizationRegistry<unknown>,
+      target: WeakKey,
+      heldValue: unknown,
+      token?: WeakKey,
+    ): void {
+      realRegister.call(this, target, heldValue, token);
+      held.add(target);
+    },
+  );
   // A host's timers are its loop's; anyone else's are real.
   const global = globalThis as unknown as Record<string, unknown>;
   const realSetTimeout = setTimeout as (...a: unknown[]) => unknown;
@@ -269,6 +389,23 @@ export function installSimulationGuards(
   replace(global, "clearInterval", (t: unknown) => {
     if (!timers.clear(t)) realClearInterval(t);
   });
+  // Node's setImmediate(), which Deno has too: a callback on the loop.
+  if (typeof global.setImmediate === "function") {
+    const realSetImmediate = global.setImmediate as (
+      ...a: unknown[]
+    ) => unknown;
+    const realClearImmediate = global.clearImmediate as (t: unknown) => void;
+    replace(
+      global,
+      "setImmediate",
+      (fn: unknown, ...args: unknown[]) =>
+        timers.immediate(fn, args) ?? realSetImmediate(fn, ...args),
+    );
+    replace(global, "clearImmediate", (t: unknown) => {
+      if (t instanceof SimImmediate) t.cancel();
+      else realClearImmediate(t);
+    });
+  }
   // A host's AbortSignal.timeout() (@std/async's deadline()) too.
   const realSignalTimeout = AbortSignal.timeout.bind(AbortSignal);
   replace(

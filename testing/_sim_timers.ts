@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { TimerHandle } from "../loop/handle.ts";
+import type { Handle, TimerHandle } from "../loop/handle.ts";
 import type { SimNetLoop } from "./_sim_loop.ts";
 import type { SimHost } from "./_sim_world.ts";
 
@@ -20,17 +20,56 @@ const TIMEOUT_MAX = 2 ** 31 - 1;
 const FIRST_ID = 2 ** 31;
 
 /**
+ * What Deno's timer objects (Node's `Timeout` and `Immediate`) have for
+ * keeping the process alive: `ref()`/`unref()` (the run does not wait for
+ * a host's timers either way) and `hasRef()`.
+ */
+class SimRefs {
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  hasRef(): boolean {
+    return true;
+  }
+}
+
+/**
+ * A host's `setImmediate()`: a callback on its loop, shaped as the
+ * `Immediate` Deno's returns.
+ */
+export class SimImmediate extends SimRefs {
+  #handle: Handle | null;
+
+  constructor(handle: Handle | null) {
+    super();
+    this.#handle = handle;
+  }
+
+  /** Cancels the callback, if it has not run. */
+  cancel(): void {
+    this.#handle?.cancel();
+    this.#handle = null;
+  }
+}
+
+/**
  * A virtual timer, shaped as the object Deno's `setTimeout()` returns
  * (Node's `Timeout`): `ref()`/`unref()` (the run does not wait for timers
  * either way), `hasRef()`, `refresh()`, `close()`, and its number id.
  */
-export class SimTimeout {
+export class SimTimeout extends SimRefs {
   readonly #id: number;
   readonly #timers: SimTimers;
   #handle: TimerHandle | null = null;
   #arm: (() => TimerHandle | null) | null;
 
   constructor(id: number, timers: SimTimers, arm: () => TimerHandle | null) {
+    super();
     this.#id = id;
     this.#timers = timers;
     this.#arm = arm;
@@ -48,18 +87,6 @@ export class SimTimeout {
     this.#handle?.cancel();
     this.#handle = null;
     this.#arm = null;
-  }
-
-  ref(): this {
-    return this;
-  }
-
-  unref(): this {
-    return this;
-  }
-
-  hasRef(): boolean {
-    return true;
   }
 
   refresh(): this {
@@ -84,6 +111,7 @@ export class SimTimeout {
 export class SimTimers {
   readonly #loopRunning: () => SimNetLoop | undefined;
   readonly #hostOf: (loop: SimNetLoop) => SimHost;
+  readonly #uncaught: (error: unknown) => void;
   readonly #timers = new Map<number, SimTimeout>();
   #nextId = FIRST_ID;
 
@@ -91,13 +119,26 @@ export class SimTimers {
    * @param loopRunning The loop of the host whose code is running, if any
    * (a host has a loop of its own for each life).
    * @param hostOf The host a loop belongs to.
+   * @param uncaught Takes what a callback threw: on Deno, an uncaught error
+   * that ends the process, not one the loop's exception handler logs.
    */
   constructor(
     loopRunning: () => SimNetLoop | undefined,
     hostOf: (loop: SimNetLoop) => SimHost,
+    uncaught: (error: unknown) => void,
   ) {
     this.#loopRunning = loopRunning;
     this.#hostOf = hostOf;
+    this.#uncaught = uncaught;
+  }
+
+  /** Calls a host's callback; what it throws is uncaught. */
+  #call(fn: unknown, args: unknown[]): void {
+    try {
+      (fn as (...a: unknown[]) => unknown)(...args);
+    } catch (error) {
+      this.#uncaught(error);
+    }
   }
 
   /**
@@ -125,7 +166,7 @@ export class SimTimers {
     const fire = () => {
       if (repeat) timer.rearm();
       else this.#timers.delete(id);
-      fn(...args);
+      this.#call(fn, args);
     };
     const timer: SimTimeout = new SimTimeout(id, this, () => {
       if (loop.isClosed() || host.loop !== loop || !host.up) return null;
@@ -133,6 +174,26 @@ export class SimTimers {
     });
     this.#timers.set(id, timer);
     return timer;
+  }
+
+  /**
+   * `setImmediate()` called now: a callback on the loop of the host whose
+   * code calls it, run in the loop's next iteration, so that the run sees
+   * it (a host spinning on it is a busy loop) and it runs in the seed's
+   * order. A host that is down gets one that never runs.
+   *
+   * @returns The immediate, or `null` when no host's code is running (or
+   * `fn` is not a function): the caller makes a real one.
+   */
+  immediate(fn: unknown, args: unknown[]): SimImmediate | null {
+    const loop = this.#loopRunning();
+    if (loop === undefined || typeof fn !== "function") return null;
+    const host = this.#hostOf(loop);
+    if (loop.isClosed() || host.loop !== loop || !host.up) {
+      return new SimImmediate(null);
+    }
+    const immediate = () => this.#call(fn, args);
+    return new SimImmediate(loop.callSoon(immediate));
   }
 
   /**

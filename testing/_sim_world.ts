@@ -300,6 +300,7 @@ export class World {
   readonly timers: SimTimers = new SimTimers(
     () => this.#hostCode.getStore(),
     simHost,
+    (error) => this.uncaught(error, false),
   );
   /** The loop of the host that ran last: its microtasks are settling. */
   current: SimNetLoop | null = null;
@@ -590,6 +591,36 @@ export class World {
     this.start(host);
   }
 
+  /**
+   * An error a host's code left uncaught (a `queueMicrotask()` callback
+   * that threw, a rejected promise nobody handled), which would end the
+   * process on a machine: it fails the run, on the host whose code ran.
+   *
+   * @returns Whether a host's code ran (else the error is not the run's);
+   * what a life the host lost in a crash leaves is dropped, as its process
+   * is gone.
+   */
+  uncaught(error: unknown, rejection: boolean): boolean {
+    // The host whose code it was (a promise's reaction keeps the context
+    // of the code that awaited): not merely the host that ran last.
+    const loop = this.#hostCode.getStore();
+    if (loop === undefined || !this.running || this.finished) return false;
+    const host = simHost(loop);
+    // Code of a life the host lost in a crash: that process is gone.
+    if (host.loop !== loop || !host.up) return true;
+    const what = rejection
+      ? "left a promise rejection unhandled"
+      : "threw an uncaught error";
+    this.record(host.name, "fail", `${what}: ${describeError(error)}`);
+    this.fail(
+      `${host.client ? "client" : "host"} ${host.name} ${what}: ${
+        describeError(error)
+      }`,
+      error,
+    );
+    return true;
+  }
+
   fail(message: string, cause?: unknown): void {
     if (this.failure === null) this.failure = new RunFailure(message, cause);
   }
@@ -610,6 +641,8 @@ export class World {
     const clients = hosts.filter((h) => h.client);
     let stepsNow = 0;
     let lastNow = -1;
+    // The hosts that ran in this round: a busy loop's, when it fails.
+    const spun: string[] = [];
     for (;;) {
       if (this.failure !== null) return;
       if (clients.length > 0 && clients.every((c) => c.done)) return;
@@ -630,6 +663,7 @@ export class World {
       // nothing was scheduled on since it was last looked at is skipped on
       // what was seen then.
       let ran = false;
+      spun.length = 0;
       for (let i = 0; i < hosts.length; i++) {
         const h = hosts[i];
         const c = h.controls;
@@ -637,6 +671,7 @@ export class World {
         if (h.dirty) look(h, c);
         if (h.ready || h.nextWhen <= this.now) {
           ran = true;
+          spun.push(h.name);
           this.current = h.loop;
           await this.#hostCode.run(h.loop!, c.step);
           h.dirty = true;
@@ -656,7 +691,11 @@ export class World {
         }
         if (++stepsNow > maxSteps) {
           this.fail(
-            `the hosts ran ${maxSteps} steps without virtual time moving (a busy loop?)`,
+            `the hosts ran ${maxSteps} steps without virtual time moving: a busy loop on ${
+              spun.length === 0
+                ? "the network"
+                : `host${spun.length > 1 ? "s" : ""} ${spun.join(", ")}`
+            } (callbacks that schedule each other with no delay, or a loop awaiting sleep(0)); make it wait for something, or raise maxSteps if the work is finite`,
           );
           return;
         }

@@ -180,7 +180,8 @@ export interface SimulationRunOptions {
   limit?: number;
   /**
    * Fail the run if the hosts run this many loop iterations without
-   * virtual time moving (a busy loop).
+   * virtual time moving (a busy loop: the error names the hosts that
+   * spun).
    *
    * @default {100000}
    */
@@ -321,17 +322,29 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `WebTransport` where the runtime has them) throw (a host must use its
  * loop), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
- * `performance.now` and `Temporal.Now` read the virtual clock (starting at
- * 2000-01-01), and a host's `setTimeout`/`setInterval` and
- * `AbortSignal.timeout()` are timers on its loop, on the virtual clock (so
+ * `performance.now` (and `performance.timeOrigin`, `mark()` and
+ * `measure()`), `Intl.DateTimeFormat`'s `format()` of now and
+ * `Temporal.Now` read the virtual clock (starting at 2000-01-01), and a
+ * host's `setTimeout`/`setInterval`, `setImmediate` and
+ * `AbortSignal.timeout()` are on its loop, on the virtual clock (so
  * `@std/async`'s `delay` and `deadline` wait virtual time; code outside
  * the hosts keeps the real timers); all are restored when the run ends.
  * So only one simulation runs at a time.
  * Nor does the garbage collector change a run: a failed future whose
  * exception nobody retrieved is reported on its host when the run ends,
- * not when it is collected (a crashed host reports nothing).
+ * not when it is collected (a crashed host reports nothing), and what a
+ * `WeakRef` made in the run points to, or what the run registers with a
+ * `FinalizationRegistry`, is held until the run ends. An error a host's
+ * code leaves uncaught (a rejected promise nobody handles, a
+ * `queueMicrotask()`, `setTimeout()`, `setInterval()` or `setImmediate()`
+ * callback that throws), which would end a real process, fails the run,
+ * naming the host.
  * Code that waits for anything else outside the simulation (a file,
- * `crypto.subtle`) makes the run depend on the machine.
+ * `crypto.subtle`, `node:timers`) makes the run depend on the machine, as
+ * does what node's modules keep for themselves (`node:crypto`'s
+ * `randomInt`); and a host that never yields to its loop (a loop of
+ * `await`s on settled promises alone) blocks the process, as it would a
+ * real one: no code runs to stop it.
  *
  * The scheduler: the network's events due now run first, in the order
  * they were scheduled; then each host with work due runs one loop
@@ -587,6 +600,16 @@ export class Simulation {
       world.timers,
     );
     this.#ran = true;
+    // What a host's code leaves uncaught fails the run (with its seed)
+    // instead of the process.
+    const onError = (e: ErrorEvent) => {
+      if (world.uncaught(e.error, false)) e.preventDefault();
+    };
+    const onRejection = (e: PromiseRejectionEvent) => {
+      if (world.uncaught(e.reason, true)) e.preventDefault();
+    };
+    addEventListener("error", onError);
+    addEventListener("unhandledrejection", onRejection);
     // Code that runs outside any task and callback (a promise's reaction)
     // looks up the loop of the host it belongs to: the host that ran last.
     const previousFinder = setCurrentLoopFinder(() =>
@@ -613,6 +636,8 @@ export class Simulation {
       await hostHop();
       setCurrentLoopFinder(previousFinder);
       setTaskNumber(Math.max(taskNumber, setTaskNumber(0)));
+      removeEventListener("error", onError);
+      removeEventListener("unhandledrejection", onRejection);
       restore();
       world.current = null;
       world.running = false;

@@ -512,3 +512,53 @@ Deno.test("Simulation: tasks get the same default names on each replay of a seed
   }
   assertEquals(names[0], names[1]);
 });
+
+Deno.test("Simulation: the collector clears no WeakRef the run made, nor finalizes what it registered, until the run ends", async () => {
+  // A registry made before the run, as a module makes one when it loads.
+  const finalizedIn: string[] = [];
+  let running = false;
+  const before = new FinalizationRegistry<string>((held) => {
+    if (running) finalizedIn.push(held);
+  });
+  let outsideRef: WeakRef<object> | null = null;
+  const run = async () => {
+    const log: string[] = [];
+    const sim = new Simulation({ seed: 9 });
+    sim.client("c", async () => {
+      const inside = new FinalizationRegistry<string>((held) => {
+        if (running) finalizedIn.push(held);
+      });
+      const refs: WeakRef<object>[] = [];
+      for (let i = 0; i < 5; i++) {
+        refs.push(new WeakRef({ i }));
+        before.register({ i }, `before ${i}`);
+        inside.register({ i }, `inside ${i}`);
+        // A collection in a later job than the deref() below (which keeps
+        // its target until its job ends); the finalizers' macrotask would
+        // run during the wait after it.
+        await sleep(1);
+        gc();
+        await sleep(1);
+        log.push(refs.map((r) => r.deref() === undefined ? "-" : "+").join(""));
+      }
+      outsideRef = refs[0];
+      assert(refs[0] instanceof WeakRef);
+    });
+    running = true;
+    try {
+      await sim.run();
+    } finally {
+      running = false;
+    }
+    return log;
+  };
+  const first = await run();
+  assertEquals(first, ["+", "++", "+++", "++++", "+++++"]);
+  assertEquals(finalizedIn, []);
+  assertEquals(await run(), first);
+  // Once the run is over, the collector takes them as usual.
+  await new Promise((r) => setTimeout(r, 0));
+  gc();
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(outsideRef!.deref(), undefined);
+});

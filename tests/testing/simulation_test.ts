@@ -1907,3 +1907,260 @@ Deno.test("Simulation.run() that cannot replace a global puts back what it repla
   assert(drawn >= 0 && drawn < 1);
   assertEquals({ connect: Deno.connect, fetch: globalThis.fetch }, real);
 });
+
+Deno.test("Simulation.run() that spins without virtual time moving names the host that spun and the seed", async () => {
+  const sim = new Simulation({ seed: 11 });
+  sim.host("idle", async () => {
+    await sleep(5);
+  });
+  sim.host("spinner", (loop) => {
+    const again = () => loop.callSoon(again);
+    again();
+  });
+  sim.client("c", async () => {
+    await sleep(1);
+  });
+  const e = await assertRejects(
+    () => sim.run({ maxSteps: 1000 }),
+    SimulationError,
+  );
+  assertEquals(e.seed, 11);
+  assertStringIncludes(
+    e.message,
+    "(seed 11) at 0.000000 s: the hosts ran 1000 steps without virtual time moving: a busy loop on host spinner",
+  );
+  const awaiting = new Simulation({ seed: 12 });
+  awaiting.client("poller", async () => {
+    while (true) await sleep(0);
+  });
+  const e2 = await assertRejects(
+    () => awaiting.run({ maxSteps: 1000 }),
+    SimulationError,
+  );
+  assertStringIncludes(e2.message, "a busy loop on host poller");
+});
+
+Deno.test("Simulation.run() fails, naming the host and the seed, on an error a host's code left uncaught (a promise nobody awaited, a queueMicrotask() callback) instead of the process dying", async () => {
+  const sim = new Simulation({ seed: 15 });
+  sim.host("h", () => {
+    (async () => {
+      await sleep(0.5);
+      throw new Error("fire and forget");
+    })();
+  });
+  sim.client("c", async () => {
+    await sleep(1);
+  });
+  const e = await assertRejects(() => sim.run(), SimulationError);
+  assertEquals(e.seed, 15);
+  assertStringIncludes(
+    e.message,
+    "(seed 15) at 0.500000 s: host h left a promise rejection unhandled: Error: fire and forget",
+  );
+  assertInstanceOf(e.cause, Error);
+  assertEquals(sim.trace.at(-1)?.kind, "fail");
+  const micro = new Simulation({ seed: 16 });
+  micro.client("c", async () => {
+    await sleep(0.25);
+    queueMicrotask(() => {
+      throw new Error("micro boom");
+    });
+    await sleep(1);
+  });
+  const e2 = await assertRejects(() => micro.run(), SimulationError);
+  assertStringIncludes(
+    e2.message,
+    "(seed 16) at 0.250000 s: client c threw an uncaught error: Error: micro boom",
+  );
+  // Outside a run, such errors are the process's again: the handlers
+  // are gone.
+  const seen: string[] = [];
+  const onRejection = (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    seen.push(String(e.reason));
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  try {
+    Promise.reject(new Error("after"));
+    await new Promise((r) => setTimeout(r, 10));
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+  }
+  assertEquals(seen, ["Error: after"]);
+});
+
+Deno.test("Simulation: a host's setImmediate() is a callback on its loop, so the run sees it and replays it", async () => {
+  const descriptor = Object.getOwnPropertyDescriptor(
+    globalThis,
+    "setImmediate",
+  );
+  const run = async () => {
+    const log: string[] = [];
+    const sim = new Simulation({ seed: 14 });
+    sim.client("c", async (loop) => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setImmediate(r));
+        log.push(`immediate ${i} at ${loop.time()}`);
+        await sleep(Math.random());
+      }
+      const cancelled = setImmediate(() => log.push("never"));
+      clearImmediate(cancelled);
+      await sleep(0.1);
+    });
+    await sim.run();
+    return log;
+  };
+  const first = await run();
+  assertEquals(first.length, 3);
+  assertEquals(await run(), first);
+  // A host spinning on setImmediate() is a busy loop the run catches.
+  const sim = new Simulation({ seed: 14 });
+  sim.client("spin", async () => {
+    while (true) await new Promise((r) => setImmediate(r));
+  });
+  const e = await assertRejects(
+    () => sim.run({ maxSteps: 1000 }),
+    SimulationError,
+  );
+  assertStringIncludes(e.message, "a busy loop on host spin");
+  // Put back as it was (Deno's is an accessor).
+  assertEquals(
+    Object.getOwnPropertyDescriptor(globalThis, "setImmediate"),
+    descriptor,
+  );
+});
+
+Deno.test("Simulation.run() gives performance.timeOrigin, performance.mark() and measure(), and Intl.DateTimeFormat's format() of now the virtual clock", async () => {
+  const run = async () => {
+    const seen: unknown[] = [];
+    const sim = new Simulation({ seed: 3 });
+    sim.client("c", async () => {
+      await sleep(2.5);
+      // OpenTelemetry's clock: timeOrigin + now() is the time of day.
+      seen.push(performance.timeOrigin + performance.now(), Date.now());
+      seen.push(performance.mark("simdet-mark").startTime, performance.now());
+      seen.push(performance.measure("simdet-measure").duration);
+      seen.push(
+        performance.measure("simdet-since", { start: "simdet-mark" }).duration,
+      );
+      const format = new Intl.DateTimeFormat("en", {
+        timeZone: "UTC",
+        dateStyle: "short",
+        timeStyle: "medium",
+      });
+      seen.push(format.format(), format.format(new Date()));
+      seen.push(
+        format.formatToParts().map((p) => p.value).join(""),
+        format.format(undefined),
+      );
+    });
+    await sim.run();
+    performance.clearMarks("simdet-mark");
+    performance.clearMeasures("simdet-measure");
+    performance.clearMeasures("simdet-since");
+    return seen;
+  };
+  const seen = await run();
+  assertEquals(seen, [
+    946684802500,
+    946684802500,
+    2500,
+    2500,
+    2500,
+    0,
+    "1/1/00, 12:00:02 AM",
+    "1/1/00, 12:00:02 AM",
+    "1/1/00, 12:00:02 AM",
+    "1/1/00, 12:00:02 AM",
+  ]);
+  assertEquals(await run(), seen);
+  // Real again once the run is over.
+  assert(performance.timeOrigin > 1.7e12);
+  assertNotEquals(
+    new Intl.DateTimeFormat("en", { dateStyle: "short" }).format(),
+    "1/1/00",
+  );
+});
+
+Deno.test("Simulation.run() fails, naming the host and the seed, when a host's setTimeout(), setInterval() or setImmediate() callback throws, as the process would die", async () => {
+  const cases: [string, () => void][] = [
+    ["setTimeout", () =>
+      setTimeout(() => {
+        throw new Error("timeout boom");
+      }, 100)],
+    ["setInterval", () => {
+      let n = 0;
+      setInterval(() => {
+        if (++n === 2) throw new Error("interval boom");
+      }, 50);
+    }],
+    ["setImmediate", () =>
+      setTimeout(() =>
+        setImmediate(() => {
+          throw new Error("immediate boom");
+        }), 100)],
+  ];
+  const seen: string[] = [];
+  for (const [what, start] of cases) {
+    const sim = new Simulation({ seed: 21 });
+    sim.host("h", start);
+    sim.client("c", async () => {
+      await sleep(1);
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    seen.push(`${what}: ${e.message.split("\n")[0]}`);
+  }
+  assertEquals(seen, [
+    "setTimeout: Simulation failed (seed 21) at 0.100000 s: host h threw an uncaught error: Error: timeout boom",
+    "setInterval: Simulation failed (seed 21) at 0.100000 s: host h threw an uncaught error: Error: interval boom",
+    "setImmediate: Simulation failed (seed 21) at 0.100000 s: host h threw an uncaught error: Error: immediate boom",
+  ]);
+});
+
+Deno.test("Simulation: what a crashed host's old code leaves uncaught is the dead process's, and fails no run", async () => {
+  let wake: () => void = () => {};
+  const woken = new Promise<void>((r) => wake = r);
+  const sim = new Simulation({ seed: 22 });
+  sim.host("a", () => {
+    // Resumed by the client after the crash: a life the host lost.
+    (async () => {
+      await woken;
+      throw new Error("zombie");
+    })();
+  });
+  sim.client("c", async () => {
+    await sleep(0.1);
+    sim.crash("a");
+    await sleep(0.1);
+    wake();
+    await sleep(0.1);
+  });
+  await sim.run();
+  assertEquals(sim.trace.filter((e) => e.kind === "fail"), []);
+});
+
+Deno.test("Simulation: an error left uncaught by code outside the hosts while a run runs is not the run's", async () => {
+  const seen: string[] = [];
+  const onRejection = (e: PromiseRejectionEvent) => {
+    if (e.defaultPrevented) return;
+    e.preventDefault();
+    seen.push(String(e.reason));
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  try {
+    const sim = new Simulation({ seed: 23 });
+    sim.client("c", async () => {
+      await sleep(1);
+    });
+    const running = sim.run();
+    // The caller's own code, in a real timer, during the run.
+    await new Promise((r) => setTimeout(r, 0));
+    Promise.reject(new Error("outside"));
+    await running;
+    await new Promise((r) => setTimeout(r, 0));
+    assertEquals(sim.trace.filter((e) => e.kind === "fail"), []);
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+  }
+  assertEquals(seen, ["Error: outside"]);
+});
