@@ -144,7 +144,12 @@ export class BodyQueue {
     const wasDone = this.#ended && this.#bytes === 0;
     this.#discarding = true;
     this.#clear();
-    if (this.#controller !== null && !wasDone && !this.#failed) {
+    if (wasDone || this.#failed) return;
+    // A reader that comes later gets the error too, not an empty body (or
+    // a read that never ends).
+    this.#failed = true;
+    this.#error = error;
+    if (this.#controller !== null) {
       this.#wanted = false;
       try {
         this.#controller.error(error);

@@ -394,7 +394,8 @@ class ServeInfo implements HttpServeInfo {
  *   with more of it left the connection closes after the response, which
  *   says `Connection: close` when the server knows it then (the body's
  *   `Content-Length` leaves more than 256 KiB to come when a response held
- *   in memory is sent; a chunked body closes once past the bound). A body
+ *   in memory is sent; a chunked body closes once past the bound). Read
+ *   after the response was sent, a dropped body fails. A body
  *   the handler cancels is not read further until it answers. A body on
  *   GET or HEAD is dropped the same way (`new Request()` refuses one).
  * - `Expect: 100-continue`: the `100 Continue` goes out when the handler

@@ -72,6 +72,33 @@ Deno.test("BodyQueue fails the reader, and discards or cancels on demand", async
   assert(cancelled.finished);
 });
 
+Deno.test("BodyQueue fails a reader that comes after discard(), unless the body was empty", async () => {
+  const whole = new BodyQueue(owner().o);
+  whole.push(bytes("hello"));
+  whole.end();
+  whole.discard(new Error("dropped"));
+  await assertRejects(
+    () => whole.stream().getReader().read(),
+    Error,
+    "dropped",
+  );
+
+  const partial = new BodyQueue(owner().o);
+  partial.push(bytes("hel"));
+  partial.discard(new Error("dropped"));
+  partial.end();
+  await assertRejects(
+    () => partial.stream().getReader().read(),
+    Error,
+    "dropped",
+  );
+
+  const empty = new BodyQueue(owner().o);
+  empty.end();
+  empty.discard(new Error("dropped"));
+  assertEquals((await empty.stream().getReader().read()).done, true);
+});
+
 Deno.test("checkSeconds() takes a number of seconds above 0", () => {
   assertEquals(checkSeconds("make X", "timeout", 0.5), 0.5);
   assertEquals(checkSeconds("make X", "timeout", Infinity), Infinity);

@@ -347,6 +347,43 @@ Deno.test("HttpServerProtocol drops an unread request body and serves the next r
   );
 });
 
+Deno.test("HttpServerProtocol fails a read of the body that comes after the answer, whole or not", async () => {
+  // Deno.serve fails it too ("Request closed"): the body was dropped, and
+  // an empty or never-ending read would pass for a body.
+  for (
+    const [what, input] of [
+      [
+        "arrived whole",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+      ],
+      [
+        "still arriving",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nhello",
+      ],
+    ]
+  ) {
+    let late: Promise<string> | null = null;
+    const handler: HttpHandler = (request) => {
+      late = Promise.resolve().then(() => sleep(0.01)).then(() =>
+        request.text()
+      );
+      late.catch(() => {});
+      return new Response("ok");
+    };
+    const c = await converse(
+      server(handler),
+      input,
+      {},
+      (loop, peer) => {
+        loop.callLater(0.1, () => peer.transport!.write(bytes("mor")));
+        loop.callLater(0.2, () => peer.transport!.close());
+      },
+    );
+    assert(c.output.includes("\r\n\r\nok"), `${what}: ${c.output}`);
+    await assertRejects(() => late!, Error, "already sent", what);
+  }
+});
+
 Deno.test("HttpServerProtocol drops the body of a GET", async () => {
   const handler: HttpHandler = (request) =>
     new Response(String(request.body === null));
