@@ -248,6 +248,12 @@ export interface BodySink {
   finished(): void;
   /** The body could not be sent (bad chunk, wrong length, stream error). */
   failed(error: unknown): void;
+  /**
+   * Given, once sending starts, a function that cancels the stream with a
+   * reason — even while it waits on its producer — and ends the sending
+   * quietly; for when the connection is lost.
+   */
+  stoppable?(stop: (reason: unknown) => void): void;
 }
 
 /**
@@ -265,7 +271,10 @@ export async function sendBodyStream(
   const { what, chunked, length } = sink;
   let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   try {
-    reader = stream.getReader();
+    const locked = reader = stream.getReader();
+    sink.stoppable?.((reason) => {
+      locked.cancel(reason).catch(() => {});
+    });
     let sent = 0;
     for (;;) {
       const drained = sink.drained();

@@ -1201,6 +1201,49 @@ Deno.test("HttpServerProtocol answers requests before a half-close", async () =>
   loop.close();
 });
 
+Deno.test("HttpServerProtocol aborts request.signal when the client closes its side, and still answers", async () => {
+  // A closed client looks like a half-closed one until a write fails:
+  // the handler is told (as Go cancels the request's context, and
+  // Deno.serve and Node abort the request) so that it can stop work that
+  // writes nothing; its answer still goes out.
+  const loop = new VirtualTimeLoop();
+  const peer = new Recorder(loop);
+  const signals: AbortSignal[] = [];
+  const handler: HttpHandler = async (request) => {
+    if (new URL(request.url).pathname === "/early") {
+      signals.push(request.signal);
+    }
+    await sleep(1);
+    if (new URL(request.url).pathname === "/late") {
+      signals.push(request.signal);
+    }
+    return new Response(`aborted: ${request.signal.aborted}`);
+  };
+  transportPair(peer, new HttpServerProtocol(handler, { loop }), { loop });
+  loop.callSoon(() => {
+    peer.transport!.write(
+      bytes(
+        "GET /early HTTP/1.1\r\nHost: a\r\n\r\nGET /late HTTP/1.1\r\nHost: a\r\n\r\n",
+      ),
+    );
+    peer.transport!.writeEof();
+  });
+  await loop.advance(0.5);
+  assertEquals(signals.length, 1);
+  assertEquals(signals[0].aborted, true);
+  assertInstanceOf(signals[0].reason, Deno.errors.ConnectionReset);
+  assertStringIncludes(String(signals[0].reason), "closed its side");
+  await loop.runUntilComplete(peer.lost);
+  assertEquals(signals.length, 2);
+  assertEquals(signals[1].aborted, true);
+  assertEquals(
+    [...peer.text.matchAll(/\r\n\r\naborted: true/g)].length,
+    2,
+    peer.text,
+  );
+  loop.close();
+});
+
 // ---- The request ----
 
 Deno.test("HttpServerProtocol gives the handler a real-acting Request and the client's address", async () => {
@@ -1359,6 +1402,36 @@ Deno.test("HttpServerProtocol cancels a streamed body when the connection is los
   await loop.advance(1);
   assert(cancelled !== "no", "the body stream was cancelled");
   assert(completed, "info.completed resolved");
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol cancels a streamed body waiting on its producer when the connection is lost", async () => {
+  // As Deno.serve does: the producer learns at once that nobody reads,
+  // not at its next chunk, which may never come.
+  const loop = new VirtualTimeLoop();
+  let cancelled: unknown = "no";
+  const handler: HttpHandler = () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(bytes("first"));
+        },
+        pull: () => new Promise(() => {}),
+        cancel(reason) {
+          cancelled = reason;
+        },
+      }),
+    );
+  const peer = new Recorder(loop);
+  transportPair(peer, new HttpServerProtocol(handler, { loop }), { loop });
+  loop.callSoon(() =>
+    peer.transport!.write(bytes("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+  );
+  await loop.advance(1);
+  assertStringIncludes(peer.text, "5\r\nfirst\r\n");
+  peer.transport!.abort();
+  await loop.advance(1);
+  assertInstanceOf(cancelled, Deno.errors.ConnectionReset);
   loop.close();
 });
 
