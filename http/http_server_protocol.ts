@@ -1276,8 +1276,10 @@ export class HttpServerProtocol extends Protocol {
       );
       this.#exchangeDone(ex);
     } else if (ex.body !== null) {
-      if (!keepAlive || this.#parser.bodyRemaining > DISCARD_LIMIT) {
-        // Too much of the body is left to read it for nothing.
+      if (this.#closing || this.#parser.bodyRemaining > DISCARD_LIMIT) {
+        // Too much of the body is left to read it for nothing, or the
+        // connection closes anyway (the body turned out malformed while
+        // a streamed answer went out, the server shuts down).
         this.#closeNow();
       } else {
         // The rest of the request body is read and dropped, up to

@@ -471,6 +471,32 @@ Deno.test("HttpServerProtocol fails the body read with the parse error and answe
   assertEquals(c.errors, []);
 });
 
+Deno.test("HttpServerProtocol closes after a streamed answer when the body turned malformed meanwhile", async () => {
+  // The rest of the request cannot be found: the connection closes once
+  // the answer is out, as Deno.serve closes it (it waited for
+  // requestTimeout).
+  const handler: HttpHandler = () =>
+    new Response(
+      new ReadableStream({
+        async pull(c) {
+          await sleep(0.5);
+          c.enqueue(bytes("done"));
+          c.close();
+        },
+      }),
+    );
+  const c = await converse(
+    server(handler),
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    {},
+    (loop, peer) => {
+      loop.callLater(0.1, () => peer.transport!.write(bytes("ZZZ\r\n")));
+    },
+  );
+  assert(c.output.endsWith("4\r\ndone\r\n0\r\n\r\n"), c.output);
+  assert(c.closedAt < 5, `closed at ${c.closedAt} s`);
+});
+
 Deno.test("HttpServerProtocol answers 413 when chunk extensions pass maxChunkExtensionBytes", async () => {
   const input =
     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
