@@ -16,6 +16,15 @@ import { chunkHeader, CRLF } from "./_http_serialize.ts";
 const HIGH_WATER = 64 * 1024;
 /** At or below this many queued bytes the owner may read again. */
 const LOW_WATER = 16 * 1024;
+/**
+ * Once `MANY_PIECES` pieces wait, pieces shorter than `SMALL_PIECE` are
+ * queued copied together, in a buffer of `GATHER` bytes: held one by one,
+ * a chunked body of one-byte chunks cost a view object per byte, ~100
+ * times the bytes counted.
+ */
+const MANY_PIECES = 64;
+const SMALL_PIECE = 512;
+const GATHER = 16 * 1024;
 
 /** What a {@linkcode BodyQueue} tells the protocol that feeds it. */
 export interface BodyQueueOwner {
@@ -36,13 +45,17 @@ export interface BodyQueueOwner {
  * The stream has no queue of its own (high-water mark 0), so the bytes
  * wait here, where they are counted: above 64 KiB the owner pauses its
  * transport, and resumes it when reads bring the queue down to 16 KiB.
- * Pieces are handed out as given, without copying; they must not be
- * changed afterwards (the transports never reuse what they deliver).
+ * Pieces are handed out as given, without copying (but for small ones
+ * behind many others, copied together); they must not be changed
+ * afterwards (the transports never reuse what they deliver).
  */
 export class BodyQueue {
   readonly #owner: BodyQueueOwner;
   #chunks = new Deque<Uint8Array>();
   #bytes = 0;
+  /** Where small pieces are gathered, after those of `#chunks`. */
+  #gather: Uint8Array | null = null;
+  #gathered = 0;
   #ended = false;
   #failed = false;
   #error: unknown = undefined;
@@ -95,8 +108,23 @@ export class BodyQueue {
       this.#controller!.enqueue(chunk);
       return;
     }
-    this.#chunks.push(chunk);
-    this.#bytes += chunk.length;
+    const n = chunk.length;
+    if (
+      n < SMALL_PIECE &&
+      (this.#gathered > 0 || this.#chunks.length >= MANY_PIECES)
+    ) {
+      let gather = this.#gather;
+      if (gather === null || this.#gathered + n > GATHER) {
+        this.#flushGathered();
+        gather = this.#gather ??= new Uint8Array(GATHER);
+      }
+      gather.set(chunk, this.#gathered);
+      this.#gathered += n;
+    } else {
+      this.#flushGathered();
+      this.#chunks.push(chunk);
+    }
+    this.#bytes += n;
     if (!this.#paused && this.#bytes > HIGH_WATER) {
       this.#paused = true;
       this.#owner.pauseBody();
@@ -186,6 +214,7 @@ export class BodyQueue {
       this.#readStarted = true;
       this.#owner.firstRead();
     }
+    if (this.#chunks.length === 0) this.#flushGathered();
     const chunk = this.#chunks.shift();
     if (chunk !== undefined) {
       this.#bytes -= chunk.length;
@@ -201,8 +230,22 @@ export class BodyQueue {
     else if (!this.#failed && !this.#discarding) this.#wanted = true;
   }
 
+  /** Queues the small pieces gathered so far as one. */
+  #flushGathered(): void {
+    const n = this.#gathered;
+    if (n === 0) return;
+    const gather = this.#gather!;
+    this.#gathered = 0;
+    if (n === gather.length) {
+      this.#gather = null;
+      this.#chunks.push(gather);
+    } else this.#chunks.push(gather.slice(0, n));
+  }
+
   #clear(): void {
     this.#chunks.clear();
+    this.#gather = null;
+    this.#gathered = 0;
     this.#bytes = 0;
     if (this.#paused) {
       this.#paused = false;
