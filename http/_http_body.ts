@@ -17,20 +17,14 @@ const HIGH_WATER = 64 * 1024;
 /** At or below this many queued bytes the owner may read again. */
 const LOW_WATER = 16 * 1024;
 /**
- * A queued piece shorter than this is copied next to the one before it:
- * a view costs about 100 bytes, so longer pieces cost at most about
- * twice their bytes.
+ * Once `MANY_PIECES` pieces wait, pieces shorter than `SMALL_PIECE` are
+ * queued copied together, in a buffer of `GATHER` bytes: held one by one,
+ * a chunked body of one-byte chunks cost a view object per byte, ~100
+ * times the bytes counted.
  */
-const SMALL = 64;
-/** The buffer small pieces are copied into. */
-const TAIL_SIZE = 16 * 1024;
-/**
- * The buffers small pieces were copied into: what is read of one is a
- * copy, as other pieces queued or still to come share it (a reader that
- * transfers a piece, say enqueues it in a byte stream, detaches its
- * buffer).
- */
-const PACKED = new WeakSet<ArrayBufferLike>();
+const MANY_PIECES = 64;
+const SMALL_PIECE = 512;
+const GATHER = 16 * 1024;
 
 /** What a {@linkcode BodyQueue} tells the protocol that feeds it. */
 export interface BodyQueueOwner {
@@ -51,23 +45,17 @@ export interface BodyQueueOwner {
  * The stream has no queue of its own (high-water mark 0), so the bytes
  * wait here, where they are counted: above 64 KiB the owner pauses its
  * transport, and resumes it when reads bring the queue down to 16 KiB.
- * Pieces are handed out as given, without copying; they must not be
- * changed afterwards (the transports never reuse what they deliver).
- * Queued pieces under 64 bytes are the exception: they are copied together
- * into 16 KiB buffers, so that a peer sending tiny pieces (a chunked body
- * of 1-byte chunks) cannot make the queue hold an object (about 100
- * bytes) per byte, nor the reader read them one by one; the reader gets
- * them copied again, in a buffer of their own.
+ * Pieces are handed out as given, without copying (but for small ones
+ * behind many others, copied together); they must not be changed
+ * afterwards (the transports never reuse what they deliver).
  */
 export class BodyQueue {
   readonly #owner: BodyQueueOwner;
   #chunks = new Deque<Uint8Array>();
   #bytes = 0;
-  /** The buffer small pieces are copied into, and how far it is filled. */
-  #tail: Uint8Array | null = null;
-  #tailEnd = 0;
-  /** The last queued chunk when it is a view of `#tail`, still growing. */
-  #tailView: Uint8Array | null = null;
+  /** Where small pieces are gathered, after those of `#chunks`. */
+  #gather: Uint8Array | null = null;
+  #gathered = 0;
   #ended = false;
   #failed = false;
   #error: unknown = undefined;
@@ -120,41 +108,27 @@ export class BodyQueue {
       this.#controller!.enqueue(chunk);
       return;
     }
-    if (chunk.length < SMALL) this.#pushSmall(chunk);
-    else {
-      this.#tailView = null;
+    const n = chunk.length;
+    if (
+      n < SMALL_PIECE &&
+      (this.#gathered > 0 || this.#chunks.length >= MANY_PIECES)
+    ) {
+      let gather = this.#gather;
+      if (gather === null || this.#gathered + n > GATHER) {
+        this.#flushGathered();
+        gather = this.#gather ??= new Uint8Array(GATHER);
+      }
+      gather.set(chunk, this.#gathered);
+      this.#gathered += n;
+    } else {
+      this.#flushGathered();
       this.#chunks.push(chunk);
     }
-    this.#bytes += chunk.length;
+    this.#bytes += n;
     if (!this.#paused && this.#bytes > HIGH_WATER) {
       this.#paused = true;
       this.#owner.pauseBody();
     }
-  }
-
-  /**
-   * Queues a small piece: copied after the last one when that is a view
-   * of the tail buffer with room, else at the start of a view of its own.
-   */
-  #pushSmall(chunk: Uint8Array): void {
-    let tail = this.#tail;
-    if (tail === null || this.#tailEnd + chunk.length > tail.length) {
-      tail = this.#tail = new Uint8Array(TAIL_SIZE);
-      PACKED.add(tail.buffer);
-      this.#tailEnd = 0;
-      this.#tailView = null;
-    }
-    const end = this.#tailEnd;
-    tail.set(chunk, end);
-    this.#tailEnd = end + chunk.length;
-    let view = this.#tailView;
-    if (view === null) {
-      view = tail.subarray(end, end + chunk.length);
-    } else {
-      this.#chunks.pop();
-      view = tail.subarray(view.byteOffset, end + chunk.length);
-    }
-    this.#chunks.push(this.#tailView = view);
   }
 
   /** The body is complete. */
@@ -198,7 +172,12 @@ export class BodyQueue {
     const wasDone = this.#ended && this.#bytes === 0;
     this.#discarding = true;
     this.#clear();
-    if (this.#controller !== null && !wasDone && !this.#failed) {
+    if (wasDone || this.#failed) return;
+    // A reader that comes later gets the error too, not an empty body (or
+    // a read that never ends).
+    this.#failed = true;
+    this.#error = error;
+    if (this.#controller !== null) {
       this.#wanted = false;
       try {
         this.#controller.error(error);
@@ -235,12 +214,11 @@ export class BodyQueue {
       this.#readStarted = true;
       this.#owner.firstRead();
     }
+    if (this.#chunks.length === 0) this.#flushGathered();
     const chunk = this.#chunks.shift();
     if (chunk !== undefined) {
-      // Handed out: no longer grown (small pieces start a view after it).
-      if (chunk === this.#tailView) this.#tailView = null;
       this.#bytes -= chunk.length;
-      controller.enqueue(PACKED.has(chunk.buffer) ? chunk.slice() : chunk);
+      controller.enqueue(chunk);
       if (this.#ended && this.#bytes === 0) controller.close();
       else if (this.#paused && this.#bytes <= LOW_WATER) {
         this.#paused = false;
@@ -252,10 +230,23 @@ export class BodyQueue {
     else if (!this.#failed && !this.#discarding) this.#wanted = true;
   }
 
+  /** Queues the small pieces gathered so far as one. */
+  #flushGathered(): void {
+    const n = this.#gathered;
+    if (n === 0) return;
+    const gather = this.#gather!;
+    this.#gathered = 0;
+    if (n === gather.length) {
+      this.#gather = null;
+      this.#chunks.push(gather);
+    } else this.#chunks.push(gather.slice(0, n));
+  }
+
   #clear(): void {
     this.#chunks.clear();
+    this.#gather = null;
+    this.#gathered = 0;
     this.#bytes = 0;
-    this.#tail = this.#tailView = null;
     if (this.#paused) {
       this.#paused = false;
       this.#owner.resumeBody();
@@ -300,6 +291,12 @@ export interface BodySink {
   finished(): void;
   /** The body could not be sent (bad chunk, wrong length, stream error). */
   failed(error: unknown): void;
+  /**
+   * Given, once sending starts, a function that cancels the stream with a
+   * reason — even while it waits on its producer — and ends the sending
+   * quietly; for when the connection is lost.
+   */
+  stoppable?(stop: (reason: unknown) => void): void;
 }
 
 /**
@@ -317,7 +314,10 @@ export async function sendBodyStream(
   const { what, chunked, length } = sink;
   let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   try {
-    reader = stream.getReader();
+    const locked = reader = stream.getReader();
+    sink.stoppable?.((reason) => {
+      locked.cancel(reason).catch(() => {});
+    });
     let sent = 0;
     for (;;) {
       const drained = sink.drained();

@@ -262,6 +262,8 @@ class Exchange implements LazyRequestSource {
   discardLeft = -1;
   /** The connection was lost during the exchange. */
   lost: Error | null = null;
+  /** The client closed its side (EOF) before the response was sent. */
+  peerClosed: Error | null = null;
   parseError: HttpParseError | null = null;
   abort: AbortController | null = null;
   completed: PromiseWithResolvers<void> | null = null;
@@ -318,7 +320,8 @@ class Exchange implements LazyRequestSource {
 
   signal(): AbortSignal {
     const abort = this.abort ??= new AbortController();
-    if (this.lost !== null && !abort.signal.aborted) abort.abort(this.lost);
+    const why = this.lost ?? this.peerClosed;
+    if (why !== null && !abort.signal.aborted) abort.abort(why);
     return abort.signal;
   }
 
@@ -394,7 +397,8 @@ class ServeInfo implements HttpServeInfo {
  *   with more of it left the connection closes after the response, which
  *   says `Connection: close` when the server knows it then (the body's
  *   `Content-Length` leaves more than 256 KiB to come when a response held
- *   in memory is sent; a chunked body closes once past the bound). A body
+ *   in memory is sent; a chunked body closes once past the bound). Read
+ *   after the response was sent, a dropped body fails. A body
  *   the handler cancels is not read further until it answers. A body on
  *   GET or HEAD is dropped the same way (`new Request()` refuses one).
  * - `Expect: 100-continue`: the `100 Continue` goes out when the handler
@@ -413,7 +417,10 @@ class ServeInfo implements HttpServeInfo {
  *   then the request holds the bytes it arrived in, a view of the
  *   connection's read buffer of at most 64 KiB.
  * - `request.signal` is aborted when the connection is lost before the
- *   response is written; copies of the request (`clone()`, `new
+ *   response is written, or the client closes its side (its EOF) before
+ *   the response is sent: a closed client looks like a half-closed one
+ *   until a write to it fails, so the handler is told, as Go cancels the
+ *   request's context; the answer still goes out. Copies of the request (`clone()`, `new
  *   Request(request)`, `fetch(request)`) follow it. The handler's second
  *   argument gives the
  *   client's address (`remoteAddr`) and a `completed` promise, as
@@ -554,6 +561,8 @@ export class HttpServerProtocol extends Protocol {
   #readPause = 0;
   #writePaused = false;
   #drainWaiters: Array<() => void> = [];
+  /** Cancels the response body being streamed, if any. */
+  #stopStream: ((reason: unknown) => void) | null = null;
   /** No more requests will be read: the connection closes when done. */
   #closing = false;
   #lingering = false;
@@ -740,7 +749,7 @@ export class HttpServerProtocol extends Protocol {
   /**
    * The client will send nothing more: the response in progress (and any
    * to requests already received) is still sent, then the connection
-   * closes.
+   * closes. The `request.signal` of each request not yet answered aborts.
    *
    * @returns `true` while a response is still to be written (to the
    *   request in progress, or to those held unparsed meanwhile).
@@ -748,6 +757,8 @@ export class HttpServerProtocol extends Protocol {
   override eofReceived(): boolean {
     this.#eof = true;
     if (this.#lingering) return false;
+    const ex = this.#current;
+    if (ex !== null) this.#peerClosed(ex);
     this.#parser.feedEof();
     // A paused parser between requests holds requests received while
     // writing was paused, or parses them in a callback already scheduled:
@@ -779,6 +790,11 @@ export class HttpServerProtocol extends Protocol {
       ex.body?.fail(error);
       if (ex.abort !== null && !ex.abort.signal.aborted) ex.abort.abort(error);
       ex.settle();
+      // A streamed body waiting on its producer: tell it now, not at a
+      // next chunk that may never come.
+      const stop = this.#stopStream;
+      this.#stopStream = null;
+      stop?.(error);
     }
     this.#wakeWriters();
     this.#log.close("HTTP connection", { protocol: this });
@@ -863,6 +879,21 @@ export class HttpServerProtocol extends Protocol {
 
   // ---- Requests ----
 
+  /**
+   * The client closed its side before `ex` was answered: a closed client
+   * looks like that too until a write fails, so `request.signal` aborts
+   * (as Go cancels the request's context) and the answer still goes out.
+   */
+  #peerClosed(ex: Exchange): void {
+    if (ex.responseDone || ex.peerClosed !== null) return;
+    ex.peerClosed = connectionReset(
+      "Cannot finish the HTTP exchange: the client closed its side of the connection",
+    );
+    if (ex.abort !== null && !ex.abort.signal.aborted) {
+      ex.abort.abort(ex.peerClosed);
+    }
+  }
+
   #onHead(head: HttpRequestHead): void {
     const n = ++this.#requests;
     const keepAlive = head.keepAlive && n < this.#maxRequests &&
@@ -891,6 +922,7 @@ export class HttpServerProtocol extends Protocol {
       body,
     );
     this.#current = ex;
+    if (this.#eof) this.#peerClosed(ex);
     if (reject !== 0) {
       ex.keepAlive = false;
       ex.responding = true;
@@ -1170,8 +1202,15 @@ export class HttpServerProtocol extends Protocol {
           ? new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
           : null,
       transport: () => this.#transport!,
-      finished: () => this.#responseFinished(ex, keepAlive),
+      stoppable: (stop) => {
+        this.#stopStream = stop;
+      },
+      finished: () => {
+        this.#stopStream = null;
+        this.#responseFinished(ex, keepAlive);
+      },
       failed: (error) => {
+        this.#stopStream = null;
         if (ex !== this.#current) return;
         // The head is out: the response cannot be completed or replaced.
         // Closing without the end of the body tells the client so.
@@ -1237,8 +1276,10 @@ export class HttpServerProtocol extends Protocol {
       );
       this.#exchangeDone(ex);
     } else if (ex.body !== null) {
-      if (!keepAlive || this.#parser.bodyRemaining > DISCARD_LIMIT) {
-        // Too much of the body is left to read it for nothing.
+      if (this.#closing || this.#parser.bodyRemaining > DISCARD_LIMIT) {
+        // Too much of the body is left to read it for nothing, or the
+        // connection closes anyway (the body turned out malformed while
+        // a streamed answer went out, the server shuts down).
         this.#closeNow();
       } else {
         // The rest of the request body is read and dropped, up to

@@ -347,6 +347,43 @@ Deno.test("HttpServerProtocol drops an unread request body and serves the next r
   );
 });
 
+Deno.test("HttpServerProtocol fails a read of the body that comes after the answer, whole or not", async () => {
+  // Deno.serve fails it too ("Request closed"): the body was dropped, and
+  // an empty or never-ending read would pass for a body.
+  for (
+    const [what, input] of [
+      [
+        "arrived whole",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+      ],
+      [
+        "still arriving",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nhello",
+      ],
+    ]
+  ) {
+    let late: Promise<string> | null = null;
+    const handler: HttpHandler = (request) => {
+      late = Promise.resolve().then(() => sleep(0.01)).then(() =>
+        request.text()
+      );
+      late.catch(() => {});
+      return new Response("ok");
+    };
+    const c = await converse(
+      server(handler),
+      input,
+      {},
+      (loop, peer) => {
+        loop.callLater(0.1, () => peer.transport!.write(bytes("mor")));
+        loop.callLater(0.2, () => peer.transport!.close());
+      },
+    );
+    assert(c.output.includes("\r\n\r\nok"), `${what}: ${c.output}`);
+    await assertRejects(() => late!, Error, "already sent", what);
+  }
+});
+
 Deno.test("HttpServerProtocol drops the body of a GET", async () => {
   const handler: HttpHandler = (request) =>
     new Response(String(request.body === null));
@@ -432,6 +469,32 @@ Deno.test("HttpServerProtocol fails the body read with the parse error and answe
   );
   // The client's doing, answered with its status: nothing is logged.
   assertEquals(c.errors, []);
+});
+
+Deno.test("HttpServerProtocol closes after a streamed answer when the body turned malformed meanwhile", async () => {
+  // The rest of the request cannot be found: the connection closes once
+  // the answer is out, as Deno.serve closes it (it waited for
+  // requestTimeout).
+  const handler: HttpHandler = () =>
+    new Response(
+      new ReadableStream({
+        async pull(c) {
+          await sleep(0.5);
+          c.enqueue(bytes("done"));
+          c.close();
+        },
+      }),
+    );
+  const c = await converse(
+    server(handler),
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    {},
+    (loop, peer) => {
+      loop.callLater(0.1, () => peer.transport!.write(bytes("ZZZ\r\n")));
+    },
+  );
+  assert(c.output.endsWith("4\r\ndone\r\n0\r\n\r\n"), c.output);
+  assert(c.closedAt < 5, `closed at ${c.closedAt} s`);
 });
 
 Deno.test("HttpServerProtocol answers 413 when chunk extensions pass maxChunkExtensionBytes", async () => {
@@ -1164,6 +1227,49 @@ Deno.test("HttpServerProtocol answers requests before a half-close", async () =>
   loop.close();
 });
 
+Deno.test("HttpServerProtocol aborts request.signal when the client closes its side, and still answers", async () => {
+  // A closed client looks like a half-closed one until a write fails:
+  // the handler is told (as Go cancels the request's context, and
+  // Deno.serve and Node abort the request) so that it can stop work that
+  // writes nothing; its answer still goes out.
+  const loop = new VirtualTimeLoop();
+  const peer = new Recorder(loop);
+  const signals: AbortSignal[] = [];
+  const handler: HttpHandler = async (request) => {
+    if (new URL(request.url).pathname === "/early") {
+      signals.push(request.signal);
+    }
+    await sleep(1);
+    if (new URL(request.url).pathname === "/late") {
+      signals.push(request.signal);
+    }
+    return new Response(`aborted: ${request.signal.aborted}`);
+  };
+  transportPair(peer, new HttpServerProtocol(handler, { loop }), { loop });
+  loop.callSoon(() => {
+    peer.transport!.write(
+      bytes(
+        "GET /early HTTP/1.1\r\nHost: a\r\n\r\nGET /late HTTP/1.1\r\nHost: a\r\n\r\n",
+      ),
+    );
+    peer.transport!.writeEof();
+  });
+  await loop.advance(0.5);
+  assertEquals(signals.length, 1);
+  assertEquals(signals[0].aborted, true);
+  assertInstanceOf(signals[0].reason, Deno.errors.ConnectionReset);
+  assertStringIncludes(String(signals[0].reason), "closed its side");
+  await loop.runUntilComplete(peer.lost);
+  assertEquals(signals.length, 2);
+  assertEquals(signals[1].aborted, true);
+  assertEquals(
+    [...peer.text.matchAll(/\r\n\r\naborted: true/g)].length,
+    2,
+    peer.text,
+  );
+  loop.close();
+});
+
 // ---- The request ----
 
 Deno.test("HttpServerProtocol gives the handler a real-acting Request and the client's address", async () => {
@@ -1322,6 +1428,36 @@ Deno.test("HttpServerProtocol cancels a streamed body when the connection is los
   await loop.advance(1);
   assert(cancelled !== "no", "the body stream was cancelled");
   assert(completed, "info.completed resolved");
+  loop.close();
+});
+
+Deno.test("HttpServerProtocol cancels a streamed body waiting on its producer when the connection is lost", async () => {
+  // As Deno.serve does: the producer learns at once that nobody reads,
+  // not at its next chunk, which may never come.
+  const loop = new VirtualTimeLoop();
+  let cancelled: unknown = "no";
+  const handler: HttpHandler = () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(bytes("first"));
+        },
+        pull: () => new Promise(() => {}),
+        cancel(reason) {
+          cancelled = reason;
+        },
+      }),
+    );
+  const peer = new Recorder(loop);
+  transportPair(peer, new HttpServerProtocol(handler, { loop }), { loop });
+  loop.callSoon(() =>
+    peer.transport!.write(bytes("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+  );
+  await loop.advance(1);
+  assertStringIncludes(peer.text, "5\r\nfirst\r\n");
+  peer.transport!.abort();
+  await loop.advance(1);
+  assertInstanceOf(cancelled, Deno.errors.ConnectionReset);
   loop.close();
 });
 
