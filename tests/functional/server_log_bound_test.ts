@@ -3,7 +3,12 @@
 // causing one failure in a protocol that does not count its peer's bytes
 // itself (a plain Protocol, a LineReceiver, a protocol factory).
 
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "@std/assert";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import { AsyncEngine } from "../../facade/async_engine.ts";
@@ -144,6 +149,14 @@ Deno.test("a server whose protocol factory throws at every connection reports it
     assertStringIncludes(errors[0].message, "protocol factory");
     server.close();
     await server.waitClosed();
+    // The count of those left out is not lost: close() tells it.
+    assertEquals(errors.length, 2);
+    assertEquals(
+      errors[1].message,
+      `Server closed: ${
+        CONNECTIONS - 1
+      } factory failures not reported since the last report`,
+    );
   });
 });
 
@@ -183,7 +196,14 @@ Deno.test("an AsyncEngine server whose callback rethrows each peer's error repor
   await engine.run();
   assert(await clients! > 0);
   await engine.close();
-  assertEquals(messages, [
+  assertEquals(messages.length, 2);
+  assertEquals(
+    messages[0],
     "Error in the failure callback of AsyncEngine.expectLine()",
-  ]);
+  );
+  // The count of those left out, at close.
+  assertMatch(
+    messages[1],
+    /^AsyncEngine closed: \d+ errors of the failure callback of AsyncEngine\.expectLine\(\) not reported since the last report$/,
+  );
 });
