@@ -6,6 +6,7 @@
 import {
   assert,
   assertEquals,
+  assertInstanceOf,
   assertMatch,
   assertStringIncludes,
 } from "@std/assert";
@@ -109,6 +110,34 @@ Deno.test("a Protocol whose connectionMade() throws logs within the reserve for 
     }
     const errors = await serveThenAttack(loop, () => new Throwing(), "");
     assertStringIncludes(errors[0].message, "protocol.connectionMade()");
+  });
+});
+
+Deno.test("the first connectionMade() failure of a protocol holding a 64 KiB buffer is logged whole, with its stack, though its peer sent nothing", async () => {
+  await withLoop(async (loop) => {
+    class Throwing extends Protocol {
+      readonly buffer = new Uint8Array(64 * 1024);
+      override connectionMade(): void {
+        throw new Error("cannot start");
+      }
+    }
+    const errors = collectErrors(loop);
+    const server = await loop.createServer(() => new Throwing(), HOST, 0);
+    const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    try {
+      while ((await conn.read(new Uint8Array(64))) !== null);
+    } catch {
+      // Reset by the server: as good as closed.
+    } finally {
+      conn.close();
+    }
+    server.close();
+    await server.waitClosed();
+    assertStringIncludes(errors[0].message, "protocol.connectionMade()");
+    // Whole: the exception itself, not one line of it.
+    const exception = errors[0].exception;
+    assertInstanceOf(exception, Error, errors[0].message);
+    assertStringIncludes((exception as Error).stack ?? "", "cannot start");
   });
 });
 
