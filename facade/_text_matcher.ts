@@ -95,12 +95,12 @@ export class TextMatcher {
     // ends at it. When none does, the window is not searched: searching it
     // costs the window times the scan from each start (a flood of word
     // characters against /(\w+): $/ cost a million steps a character).
-    // The test sees the window and its context only, as the search does.
+    // The test sees the whole tail, as the search does: a lookbehind in
+    // the pattern may reach back past the window and its context.
     const endsHere = this.#endsHere;
     if (endsHere !== null && piece.length === 1) {
-      const seen = this.#tail.slice(-(this.#window + CONTEXT));
-      endsHere.lastIndex = seen.length;
-      if (!endsHere.test(seen)) return null;
+      endsHere.lastIndex = this.#tail.length;
+      if (!endsHere.test(this.#tail)) return null;
     }
     const from = Math.max(0, this.#tail.length - this.#window);
     this.#regex.lastIndex = from;

@@ -1477,6 +1477,16 @@ export class AsyncEngine implements AsyncDisposable {
         this.#abortTimer = null;
       }
     }
+    // What callbacks threw and was left out, counted in one line each.
+    for (const [key, pacer] of this.#callbackReports) {
+      const left = pacer.drain();
+      if (left === 0) continue;
+      const [kind, method] = key.split(" ");
+      this.#loop.callExceptionHandler({
+        message:
+          `AsyncEngine closed: ${left} errors of the ${kind} callback of AsyncEngine.${method}() not reported since the last report`,
+      });
+    }
     if (this.#ownsLoop) this.#loop.close();
   }
 

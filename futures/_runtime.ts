@@ -490,7 +490,9 @@ export function resultDropped(future: object, value: unknown): void {
  * Paces the reports of one kind of failure that may repeat once per
  * connection (a server's accept failures, its protocol factory's, a
  * facade callback's), so that peers cannot make the log grow with their
- * number: one report at most per `interval` seconds of loop time.
+ * number: one report at most per `interval` seconds of loop time, and
+ * the count of those left out with the next report, or at close
+ * (`drain()`).
  */
 export class ReportPacer {
   readonly #interval: number;
@@ -511,6 +513,15 @@ export class ReportPacer {
       return -1;
     }
     this.#at = now;
+    return this.drain();
+  }
+
+  /**
+   * How many failures were counted but not reported since the last report,
+   * starting the count again: what a closing server or engine sums up in
+   * one last line, so that the count is not lost.
+   */
+  drain(): number {
     const left = this.#unreported;
     this.#unreported = 0;
     return left;

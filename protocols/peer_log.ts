@@ -60,6 +60,25 @@ function quotedSize(text: string): number {
   return size;
 }
 
+/** The most items of an array Deno's console prints; it counts the rest. */
+const ITEMS_PRINTED = 100;
+
+/**
+ * Shortens, for `JSON.stringify`, what Deno's console prints short: the
+ * first `ITEMS_PRINTED` items of an array or a typed array (a buffered
+ * protocol's 64 KiB buffer would otherwise cost it its first report).
+ */
+function asPrinted(_key: string, value: unknown): unknown {
+  const items = Array.isArray(value) ||
+      (ArrayBuffer.isView(value) && !(value instanceof DataView))
+    ? value as ArrayLike<unknown>
+    : null;
+  if (items === null || items.length <= ITEMS_PRINTED) return value;
+  const shown = Array.prototype.slice.call(items, 0, ITEMS_PRINTED);
+  shown.push(`... ${items.length - ITEMS_PRINTED} more items`);
+  return shown;
+}
+
 function valueSize(value: unknown): number {
   if (value === undefined) return 0;
   try {
@@ -79,7 +98,7 @@ function measure(value: unknown): number {
   }
   if (typeof value === "object" && value !== null) {
     try {
-      size += quotedSize(JSON.stringify(value) ?? "") * 2 + 16;
+      size += quotedSize(JSON.stringify(value, asPrinted) ?? "") * 2 + 16;
     } catch {
       size += DETAIL_SIZE;
     }

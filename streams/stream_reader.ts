@@ -41,6 +41,43 @@ interface PendingRead {
 /** A read's future that takes back its bytes (see `TAKE_BACK`). */
 type TakesBack<T> = Future<T> & { [TAKE_BACK]?: (value: T) => void };
 
+/**
+ * A read's future, counting who took its outcome: a task, a `gather()`,
+ * `shield()` or `waitFor()` each adds a done callback or awaits it. The
+ * bytes of a read go back only once every taker dropped them (tasks all
+ * cancelled before they resumed); while one has them, they stay taken.
+ */
+class ReadFuture<T> extends Future<T> {
+  takers = 0;
+  drops = 0;
+
+  override addDoneCallback(fn: (future: Future<T>) => void): void {
+    super.addDoneCallback(fn);
+    this.takers++;
+  }
+
+  override removeDoneCallback(fn: (future: Future<T>) => void): number {
+    const removed = super.removeDoneCallback(fn);
+    this.takers -= removed;
+    return removed;
+  }
+
+  override then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    this.takers++;
+    return super.then(onfulfilled, onrejected);
+  }
+
+  // A pending future is taken through the done callback its task adds; a
+  // done one, here.
+  override *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
+    if (this.done()) this.takers++;
+    return yield* super[Symbol.iterator]();
+  }
+}
+
 /** Options for `StreamReader`. */
 export interface StreamReaderOptions {
   /**
@@ -567,7 +604,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   // Runs `step` now and again each time data, EOF or an error arrives,
   // until it returns something other than WAIT or throws.
   #run<T extends Uint8Array>(name: string, step: Step<T>): Future<T> {
-    const future = new Future<T>({ loop: this.#getLoop(name) });
+    const future = new ReadFuture<T>({ loop: this.#getLoop(name) });
     const pending = this.#pending;
     if (pending !== null && !pending.future.done()) {
       future.setException(
@@ -620,9 +657,11 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     attempt();
     // A read that waits hands its bytes to a task in a later turn of the
     // loop, which a cancellation may come first: they come back then (see
-    // TAKE_BACK), once. One done at once is taken on the spot.
+    // TAKE_BACK), once, unless another taker has them. One done at once is
+    // taken on the spot.
     if (!future.done()) {
       (future as TakesBack<T>)[TAKE_BACK] = (value) => {
+        if (++future.drops < future.takers) return;
         const at = consumed;
         consumed = -1;
         this.#giveBack(value, at);

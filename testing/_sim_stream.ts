@@ -832,6 +832,13 @@ export class SimServer implements Server {
     if (this.#closed) return;
     this.#closed = true;
     this.#serving = false;
+    const left = this.#factoryReports.drain();
+    if (left > 0) {
+      this.#loop.callExceptionHandler({
+        message:
+          `Server closed: ${left} factory failures not reported since the last report`,
+      });
+    }
     // Connections never accepted are refused, as a closed listener's are.
     for (const end of this.#backlog) end.abort();
     this.#backlog = [];

@@ -227,6 +227,8 @@ export class DenoServer implements Server {
     if (this.#closed) return;
     this.#closed = true;
     this.#serving = false;
+    this.#reportLeftOut("accept");
+    this.#reportLeftOut("factory");
     this.#ctx.proactor.disown(this.#owned);
     for (const listener of this.#listeners) this.#ctx.proactor.close(listener);
     for (let i = 0; i < this.#retry.length; i++) {
@@ -442,6 +444,18 @@ export class DenoServer implements Server {
     this.#retry[i] = this.#ctx.loop.callLater(delay, () => {
       this.#retry[i] = null;
       if (!this.#closed) this.#accept(i);
+    });
+  }
+
+  /** At close: one line counting the failures of `kind` left out. */
+  #reportLeftOut(kind: "accept" | "factory"): void {
+    const left = this.#reports[kind].drain();
+    if (left === 0) return;
+    this.#ctx.loop.callExceptionHandler({
+      message: `Server closed: ${left} ${
+        kind === "accept" ? "accept failures" : "factory failures"
+      } not reported since the last report`,
+      server: this,
     });
   }
 

@@ -70,6 +70,12 @@ Deno.test("TextMatcher lookbehinds see the context before the window", () => {
   assertEquals(CONTEXT >= 30, true);
 });
 
+Deno.test("TextMatcher fed one character at a time sees a lookbehind that reaches past the window and its context, as the search does (astral characters take two)", () => {
+  const text = "Name: " + "\u{1F600}".repeat(34) + "!";
+  const matcher = new TextMatcher(/(?<=Name: .{34})!/u, 8);
+  assertEquals(feed(matcher, text, 1)?.index, text.length - 1);
+});
+
 Deno.test("TextMatcher ignores the pattern's g and y flags and does not change the pattern", () => {
   const pattern = /b/gy;
   pattern.lastIndex = 5;

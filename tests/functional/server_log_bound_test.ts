@@ -3,7 +3,13 @@
 // causing one failure in a protocol that does not count its peer's bytes
 // itself (a plain Protocol, a LineReceiver, a protocol factory).
 
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertMatch,
+  assertStringIncludes,
+} from "@std/assert";
 import type { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import { AsyncEngine } from "../../facade/async_engine.ts";
@@ -107,6 +113,34 @@ Deno.test("a Protocol whose connectionMade() throws logs within the reserve for 
   });
 });
 
+Deno.test("the first connectionMade() failure of a protocol holding a 64 KiB buffer is logged whole, with its stack, though its peer sent nothing", async () => {
+  await withLoop(async (loop) => {
+    class Throwing extends Protocol {
+      readonly buffer = new Uint8Array(64 * 1024);
+      override connectionMade(): void {
+        throw new Error("cannot start");
+      }
+    }
+    const errors = collectErrors(loop);
+    const server = await loop.createServer(() => new Throwing(), HOST, 0);
+    const conn = await Deno.connect({ hostname: HOST, port: portOf(server) });
+    try {
+      while ((await conn.read(new Uint8Array(64))) !== null);
+    } catch {
+      // Reset by the server: as good as closed.
+    } finally {
+      conn.close();
+    }
+    server.close();
+    await server.waitClosed();
+    assertStringIncludes(errors[0].message, "protocol.connectionMade()");
+    // Whole: the exception itself, not one line of it.
+    const exception = errors[0].exception;
+    assertInstanceOf(exception, Error, errors[0].message);
+    assertStringIncludes((exception as Error).stack ?? "", "cannot start");
+  });
+});
+
 Deno.test("a Protocol whose connectionLost() throws at every peer's end logs within what the peers sent", async () => {
   await withLoop(async (loop) => {
     class Throwing extends Protocol {
@@ -144,6 +178,14 @@ Deno.test("a server whose protocol factory throws at every connection reports it
     assertStringIncludes(errors[0].message, "protocol factory");
     server.close();
     await server.waitClosed();
+    // The count of those left out is not lost: close() tells it.
+    assertEquals(errors.length, 2);
+    assertEquals(
+      errors[1].message,
+      `Server closed: ${
+        CONNECTIONS - 1
+      } factory failures not reported since the last report`,
+    );
   });
 });
 
@@ -183,7 +225,14 @@ Deno.test("an AsyncEngine server whose callback rethrows each peer's error repor
   await engine.run();
   assert(await clients! > 0);
   await engine.close();
-  assertEquals(messages, [
+  assertEquals(messages.length, 2);
+  assertEquals(
+    messages[0],
     "Error in the failure callback of AsyncEngine.expectLine()",
-  ]);
+  );
+  // The count of those left out, at close.
+  assertMatch(
+    messages[1],
+    /^AsyncEngine closed: \d+ errors of the failure callback of AsyncEngine\.expectLine\(\) not reported since the last report$/,
+  );
 });

@@ -234,3 +234,22 @@ Deno.test("PeerLog.received() refuses a count that is not a number of bytes", ()
   assertEquals(contexts.length, 1);
   loop.close();
 });
+
+Deno.test("PeerLog passes a protocol's first failure whole though the protocol holds a 64 KiB buffer (Deno's console prints 100 of its items)", () => {
+  const { loop, contexts } = recording();
+  const log = new PeerLog({ loop });
+  const protocol = {
+    buffer: new Uint8Array(64 * 1024),
+    chunks: [new Uint8Array(64 * 1024)],
+  };
+  const exception = new Error("bug in connectionMade()");
+  const context = { message: "Fatal error", exception, protocol };
+  assert(
+    PeerLog.sizeOf(context) < 4096,
+    `${PeerLog.sizeOf(context)} characters`,
+  );
+  assert(log.report("fatal errors", context));
+  assertEquals(contexts.length, 1);
+  assertEquals(contexts[0].exception, exception);
+  loop.close();
+});

@@ -20,6 +20,7 @@ import {
 import type { Future } from "../../futures/future.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import type { Coroutine } from "../../tasks/task.ts";
+import { gather } from "../../tasks/gather.ts";
 import { timeout } from "../../tasks/timeout.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import type { ReadTransport } from "../../transports/transport.ts";
@@ -584,6 +585,34 @@ Deno.test("StreamReader gives a dropped read's bytes back once, though two cance
   reader.feedEof();
   assertEquals(text(await loop.runUntilComplete(reader.read())), "one\n");
   loop.close();
+});
+
+Deno.test("StreamReader keeps a read's bytes taken when one task awaiting it is cancelled and another resumes with them (no duplicate)", async () => {
+  for (const kind of ["async", "generator", "gather"]) {
+    const { loop, reader } = setup();
+    const read = reader.readline();
+    const dropped = loop.createTask(async () => await read);
+    const taker = kind === "async"
+      ? loop.createTask(async () => await read)
+      : kind === "generator"
+      ? loop.createTask(function* (): Coroutine<Uint8Array> {
+        return yield* read;
+      })
+      : loop.createTask(async () => (await gather([read]))[0]);
+    loop.callSoon(() => {
+      reader.feedData(bytes("one\ntwo\n"));
+      dropped.cancel();
+    });
+    await assertRejects(() => loop.runUntilComplete(dropped), CancelledError);
+    assertEquals(text(await loop.runUntilComplete(taker)), "one\n", kind);
+    reader.feedEof();
+    assertEquals(
+      text(await loop.runUntilComplete(reader.read())),
+      "two\n",
+      kind,
+    );
+    loop.close();
+  }
 });
 
 Deno.test("StreamReader.feedData() rejects strings and data after EOF", () => {
