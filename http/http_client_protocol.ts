@@ -41,10 +41,6 @@ import { serializeRequestHead } from "./_http_serialize.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import { checkOptions } from "../futures/_runtime.ts";
 
-// The error a response that breaks HTTP/1.1 or a limit fails with (the
-// server answers a request's with its status): public, for `instanceof`.
-export { HttpParseError } from "./_http_parser.ts";
-
 /** Options for {@linkcode HttpClientProtocol}. */
 export interface HttpClientProtocolOptions {
   /**
