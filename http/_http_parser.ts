@@ -64,7 +64,42 @@ import {
 import { type HeadLimits, quickHead } from "./_quick_head.ts";
 import { formatReceived } from "../futures/errors.ts";
 
-/** The error a parser reports: the message is malformed or over a limit. */
+/**
+ * The error a parser reports: the message is malformed or over a limit.
+ * An `HttpClientProtocol` request fails with it when the response
+ * is (its `status` says which limit or rule); the server answers a request
+ * with its `status`.
+ *
+ * @example A response head over the client's maxHeaderBytes
+ * ```ts
+ * import { HttpClientProtocol, HttpParseError } from "@tulip/tulip/http";
+ * import { Protocol } from "@tulip/tulip/protocols";
+ * import type { Transport } from "@tulip/tulip/transports";
+ * import { transportPair, VirtualTimeLoop } from "@tulip/tulip/testing";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ *
+ * class BigHead extends Protocol { // answers with a 2 KB field
+ *   #transport?: Transport;
+ *   override connectionMade(transport: Transport) {
+ *     this.#transport = transport;
+ *   }
+ *   override dataReceived() {
+ *     const head = `HTTP/1.1 200 OK\r\nX-Big: ${"a".repeat(2000)}\r\n\r\n`;
+ *     this.#transport!.write(new TextEncoder().encode(head));
+ *   }
+ * }
+ * const loop = new VirtualTimeLoop();
+ * const client = new HttpClientProtocol({ loop, maxHeaderBytes: 1024 });
+ * transportPair(client, new BigHead(), { loop });
+ * await loop.advance(0);
+ * const error = await assertRejects(
+ *   () => loop.runUntilComplete(client.request(new Request("http://h/"))),
+ *   HttpParseError,
+ * );
+ * assertEquals((error as HttpParseError).status, 431);
+ * loop.close();
+ * ```
+ */
 export class HttpParseError extends Error {
   /**
    * The status a server should answer with: 400, 413, 414, 431, 501 or

@@ -28,5 +28,6 @@
  */
 
 export * from "./http_client_protocol.ts";
+export * from "./http_parse_error.ts";
 export * from "./http_server_protocol.ts";
 export * from "./http_transport.ts";

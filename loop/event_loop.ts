@@ -233,8 +233,8 @@ export interface CreateServerOptions {
      * The ALPN protocols the server accepts, preferred first; the one
      * chosen is each transport's `getExtraInfo("alpnProtocol")`. Each
      * name is 1 to 255 ASCII characters (RFC 7301's length; ASCII as
-     * asyncio asks), or the call throws `RangeError`. Deno cannot ask
-     * clients for certificates, so there is no mutual TLS on the server
+     * asyncio asks), or the call throws `RangeError`. The server does not
+     * ask clients for certificates: there is no mutual TLS on the server
      * side.
      *
      * @default {undefined}

@@ -1522,6 +1522,15 @@ Deno.test("HttpClientProtocol fails on an endless response head without bufferin
   loop.close();
 });
 
+Deno.test("HttpParseError, the error a response over a limit fails with, is public: ./http and the root export it", async () => {
+  // README's limits table names it, with its status, as what the client
+  // gets; an application checks it with instanceof.
+  const http: Record<string, unknown> = await import("../../http/mod.ts");
+  const root: Record<string, unknown> = await import("../../mod.ts");
+  assertEquals(http.HttpParseError, HttpParseError);
+  assertEquals(root.HttpParseError, HttpParseError);
+});
+
 Deno.test("HttpClientProtocol fails on too many header fields and on a body over maxBodyBytes", async () => {
   {
     const { loop, client, send } = await hostile({ maxHeaders: 3 });
