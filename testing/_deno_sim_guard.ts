@@ -99,10 +99,11 @@ export function installSimulationGuards(
     PropertyDescriptor | undefined,
   ][] = [];
   // What a WeakRef made in the run points to, and what the run registered
-  // with a FinalizationRegistry: held until the run ends.
-  const held = new Set<unknown>();
+  // with a FinalizationRegistry: held until the run ends (then nothing is,
+  // even by a WeakRef class or a register() code kept from the run).
+  let held: Set<unknown> | null = new Set<unknown>();
   const restore = () => {
-    held.clear();
+    held = null;
     try {
       for (let i = saved.length - 1; i >= 0; i--) {
         const [owner, key, descriptor] = saved[i];
@@ -340,7 +341,7 @@ export function installSimulationGuards(
       return (RealWeakRef as unknown as (t: WeakKey) => unknown)(target);
     }
     const ref = Reflect.construct(RealWeakRef, [target], new.target);
-    held.add(target);
+    held?.add(target);
     return ref;
   }
   Object.setPrototypeOf(SimWeakRef, RealWeakRef);
@@ -362,7 +363,7 @@ export function installSimulationGuards(
       token?: WeakKey,
     ): void {
       realRegister.call(this, target, heldValue, token);
-      held.add(target);
+      held?.add(target);
     },
   );
   // A host's timers are its loop's; anyone else's are real.
