@@ -323,8 +323,8 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * loop), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
  * `performance.now` (and `performance.timeOrigin`, `mark()` and
- * `measure()`), `Intl.DateTimeFormat`'s `format()` of now and
- * `Temporal.Now` read the virtual clock (starting at 2000-01-01), and a
+ * `measure()`, on a timeline of the run's own), `Intl.DateTimeFormat`'s
+ * `format()` of now and `Temporal.Now` read the virtual clock (starting at 2000-01-01), and a
  * host's `setTimeout`/`setInterval`, `setImmediate` and
  * `AbortSignal.timeout()` are on its loop, on the virtual clock (so
  * `@std/async`'s `delay` and `deadline` wait virtual time; code outside

@@ -2082,6 +2082,43 @@ Deno.test("Simulation.run() gives performance.timeOrigin, performance.mark() and
   );
 });
 
+Deno.test("Simulation.run() gives each run a performance timeline of its own: no earlier run's marks, nor the caller's, change it", async () => {
+  const run = async (seed: number, mark: boolean) => {
+    const seen: unknown[] = [];
+    const sim = new Simulation({ seed });
+    sim.client("c", async () => {
+      seen.push(performance.getEntries().map((e) => e.name));
+      await sleep(seed);
+      if (mark) performance.mark("request");
+      await sleep(0.5);
+      try {
+        seen.push(performance.measure("took", "request").duration);
+      } catch (e) {
+        seen.push((e as Error).name);
+      }
+    });
+    await sim.run();
+    return seen;
+  };
+  performance.mark("caller's", { startTime: 5, detail: { kept: true } });
+  performance.mark("caller's later", { startTime: 10 });
+  // From a later mark to an earlier one: a negative duration.
+  performance.measure("caller's span", "caller's later", "caller's");
+  const before = performance.getEntries().map((e) => e.toJSON());
+  try {
+    const alone = await run(1, false);
+    assertEquals(alone, [[], "SyntaxError"]);
+    assertEquals(await run(2, true), [[], 500]);
+    // The same seed after another run: the same run.
+    assertEquals(await run(1, false), alone);
+    // The caller's are back as they were, and the runs' are gone.
+    assertEquals(performance.getEntries().map((e) => e.toJSON()), before);
+  } finally {
+    performance.clearMarks();
+    performance.clearMeasures();
+  }
+});
+
 Deno.test("Simulation.run() fails, naming the host and the seed, when a host's setTimeout(), setInterval() or setImmediate() callback throws, as the process would die", async () => {
   const cases: [string, () => void][] = [
     ["setTimeout", () =>
