@@ -11,6 +11,7 @@ import {
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
 import { getRunningLoop } from "../../futures/running_loop.ts";
+import { run } from "../../loop/run.ts";
 import type { EventLoop } from "../../loop/event_loop.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
@@ -1987,6 +1988,43 @@ Deno.test("Simulation.run() fails, naming the host and the seed, on an error a h
     globalThis.removeEventListener("unhandledrejection", onRejection);
   }
   assertEquals(seen, ["Error: after"]);
+});
+
+Deno.test("Simulation: a rejection a host's code handles before its loop waits fails no run, as on a real loop; one still unhandled then does", async () => {
+  const scenario = async () => {
+    const loop = getRunningLoop()!;
+    await sleep(0.01);
+    const p = Promise.reject(new Error("handled an iteration later"));
+    loop.callSoon(() => p.catch(() => {}));
+    const q = Promise.reject(new Error("handled after sleep(0)"));
+    await sleep(0);
+    await sleep(0);
+    await q.catch(() => {});
+    await sleep(0.05);
+    return "done";
+  };
+  // A real loop runs its iterations back to back: Deno sees nothing.
+  assertEquals(await run(scenario), "done");
+  const sim = new Simulation({ seed: 24 });
+  let result = "";
+  sim.client("c", async () => {
+    result = await scenario();
+  });
+  await sim.run();
+  assertEquals(result, "done");
+  // Still unhandled when the loop waits: Deno would end the process.
+  const late = new Simulation({ seed: 25 });
+  late.client("c", async () => {
+    await sleep(0.01);
+    const p = Promise.reject(new Error("handled too late"));
+    await sleep(0.01);
+    await p.catch(() => {});
+  });
+  const e = await assertRejects(() => late.run(), SimulationError);
+  assertStringIncludes(
+    e.message,
+    "(seed 25) at 0.010000 s: client c left a promise rejection unhandled: Error: handled too late",
+  );
 });
 
 Deno.test("Simulation: a host's setImmediate() is a callback on its loop, so the run sees it and replays it", async () => {
