@@ -99,16 +99,40 @@ export function installSimulationGuards(
     PropertyDescriptor | undefined,
   ][] = [];
   // What a WeakRef made in the run points to, and what the run registered
-  // with a FinalizationRegistry: held until the run ends.
-  const held = new Set<unknown>();
+  // with a FinalizationRegistry: held until the run ends (then nothing is,
+  // even by a WeakRef class or a register() code kept from the run).
+  let held: Set<unknown> | null = new Set<unknown>();
+  // The process's marks and measures, put aside while the run has a
+  // timeline of its own.
+  let aside: PerformanceEntry[] | null = null;
   const restore = () => {
-    held.clear();
+    held = null;
     try {
       for (let i = saved.length - 1; i >= 0; i--) {
         const [owner, key, descriptor] = saved[i];
         if (descriptor !== undefined) {
           Object.defineProperty(owner, key, descriptor);
         } else delete owner[key];
+      }
+      if (aside !== null) {
+        // The run's go with it; the process's come back as they were.
+        performance.clearMarks();
+        performance.clearMeasures();
+        for (const e of aside) {
+          const { detail } = e as PerformanceMark | PerformanceMeasure;
+          if (e.entryType === "mark") {
+            performance.mark(e.name, { startTime: e.startTime, detail });
+          } else {
+            // By its end: a measure from a later mark to an earlier one
+            // has a negative duration, which measure() refuses.
+            performance.measure(e.name, {
+              start: e.startTime,
+              end: e.startTime + e.duration,
+              detail,
+            });
+          }
+        }
+        aside = null;
       }
     } finally {
       installed = false;
@@ -232,6 +256,14 @@ export function installSimulationGuards(
   });
   const perf = performance as unknown as Record<string, unknown>;
   const perfNow = () => now() * 1000;
+  // The run's marks and measures are its own, as a process's are: a run
+  // finds no earlier run's (nor the caller's), whose names a measure()
+  // would resolve and whose times are of another clock.
+  aside = performance.getEntries().filter((e) =>
+    e.entryType === "mark" || e.entryType === "measure"
+  );
+  performance.clearMarks();
+  performance.clearMeasures();
   replace(perf, "now", perfNow);
   // timeOrigin + now() is the time of day Date.now() reads (OpenTelemetry's
   // clock), and a mark or a measure that ends now ends at now().
@@ -340,7 +372,7 @@ export function installSimulationGuards(
       return (RealWeakRef as unknown as (t: WeakKey) => unknown)(target);
     }
     const ref = Reflect.construct(RealWeakRef, [target], new.target);
-    held.add(target);
+    held?.add(target);
     return ref;
   }
   Object.setPrototypeOf(SimWeakRef, RealWeakRef);
@@ -362,7 +394,7 @@ export function installSimulationGuards(
       token?: WeakKey,
     ): void {
       realRegister.call(this, target, heldValue, token);
-      held.add(target);
+      held?.add(target);
     },
   );
   // A host's timers are its loop's; anyone else's are real.

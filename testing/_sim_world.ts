@@ -302,6 +302,12 @@ export class World {
     simHost,
     (error) => this.uncaught(error, false),
   );
+  /**
+   * The rejections hosts' code left unhandled, with the loop of the code:
+   * a real loop runs its iterations back to back, and the runtime looks
+   * for them only when the loop waits (see `unhandled()`).
+   */
+  readonly #unhandled = new Map<Promise<unknown>, [SimNetLoop, unknown]>();
   /** The loop of the host that ran last: its microtasks are settling. */
   current: SimNetLoop | null = null;
   running = false;
@@ -605,9 +611,42 @@ export class World {
     // of the code that awaited): not merely the host that ran last.
     const loop = this.#hostCode.getStore();
     if (loop === undefined || !this.running || this.finished) return false;
+    this.#failOn(loop, error, rejection);
+    return true;
+  }
+
+  /**
+   * A rejection a host's code left unhandled: it fails the run (see
+   * `uncaught()`) if it still is when the hosts wait (virtual time is to
+   * move on) or the run ends, as a real loop's runtime sees it only when
+   * the loop waits; one handled before (`handled()`) fails nothing.
+   *
+   * @returns Whether a host's code left it (else it is not the run's).
+   */
+  unhandled(promise: Promise<unknown>, reason: unknown): boolean {
+    const loop = this.#hostCode.getStore();
+    if (loop === undefined || !this.running || this.finished) return false;
+    this.#unhandled.set(promise, [loop, reason]);
+    return true;
+  }
+
+  /** A rejection left unhandled that code handled since. */
+  handled(promise: Promise<unknown>): void {
+    this.#unhandled.delete(promise);
+  }
+
+  /** Fails the run on the rejections still unhandled, oldest first. */
+  #checkUnhandled(): void {
+    for (const [loop, reason] of this.#unhandled.values()) {
+      this.#failOn(loop, reason, true);
+    }
+    this.#unhandled.clear();
+  }
+
+  #failOn(loop: SimNetLoop, error: unknown, rejection: boolean): void {
     const host = simHost(loop);
     // Code of a life the host lost in a crash: that process is gone.
-    if (host.loop !== loop || !host.up) return true;
+    if (host.loop !== loop || !host.up) return;
     const what = rejection
       ? "left a promise rejection unhandled"
       : "threw an uncaught error";
@@ -618,7 +657,6 @@ export class World {
       }`,
       error,
     );
-    return true;
   }
 
   fail(message: string, cause?: unknown): void {
@@ -645,7 +683,10 @@ export class World {
     const spun: string[] = [];
     for (;;) {
       if (this.failure !== null) return;
-      if (clients.length > 0 && clients.every((c) => c.done)) return;
+      if (clients.length > 0 && clients.every((c) => c.done)) {
+        this.#checkUnhandled();
+        return;
+      }
       // The network's events due now, in order.
       const events = this.#events;
       let due = 0;
@@ -713,6 +754,9 @@ export class World {
         if (h.nextWhen < next) next = h.nextWhen;
       }
       if (ready) continue;
+      // The hosts wait: what their code left unhandled is seen now.
+      this.#checkUnhandled();
+      if (this.failure !== null) return;
       if (until !== undefined && next > until) {
         this.now = Math.max(this.now, until);
         return;

@@ -323,8 +323,8 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * loop), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
  * `performance.now` (and `performance.timeOrigin`, `mark()` and
- * `measure()`), `Intl.DateTimeFormat`'s `format()` of now and
- * `Temporal.Now` read the virtual clock (starting at 2000-01-01), and a
+ * `measure()`, on a timeline of the run's own), `Intl.DateTimeFormat`'s
+ * `format()` of now and `Temporal.Now` read the virtual clock (starting at 2000-01-01), and a
  * host's `setTimeout`/`setInterval`, `setImmediate` and
  * `AbortSignal.timeout()` are on its loop, on the virtual clock (so
  * `@std/async`'s `delay` and `deadline` wait virtual time; code outside
@@ -335,7 +335,8 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * not when it is collected (a crashed host reports nothing), and what a
  * `WeakRef` made in the run points to, or what the run registers with a
  * `FinalizationRegistry`, is held until the run ends. An error a host's
- * code leaves uncaught (a rejected promise nobody handles, a
+ * code leaves uncaught (a rejected promise nobody handles before the
+ * hosts wait, when a real loop's runtime would look; a
  * `queueMicrotask()`, `setTimeout()`, `setInterval()` or `setImmediate()`
  * callback that throws), which would end a real process, fails the run,
  * naming the host.
@@ -606,10 +607,12 @@ export class Simulation {
       if (world.uncaught(e.error, false)) e.preventDefault();
     };
     const onRejection = (e: PromiseRejectionEvent) => {
-      if (world.uncaught(e.reason, true)) e.preventDefault();
+      if (world.unhandled(e.promise, e.reason)) e.preventDefault();
     };
+    const onHandled = (e: PromiseRejectionEvent) => world.handled(e.promise);
     addEventListener("error", onError);
     addEventListener("unhandledrejection", onRejection);
+    addEventListener("rejectionhandled", onHandled);
     // Code that runs outside any task and callback (a promise's reaction)
     // looks up the loop of the host it belongs to: the host that ran last.
     const previousFinder = setCurrentLoopFinder(() =>
@@ -638,6 +641,7 @@ export class Simulation {
       setTaskNumber(Math.max(taskNumber, setTaskNumber(0)));
       removeEventListener("error", onError);
       removeEventListener("unhandledrejection", onRejection);
+      removeEventListener("rejectionhandled", onHandled);
       restore();
       world.current = null;
       world.running = false;

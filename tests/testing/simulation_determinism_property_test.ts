@@ -562,3 +562,30 @@ Deno.test("Simulation: the collector clears no WeakRef the run made, nor finaliz
   await new Promise((r) => setTimeout(r, 0));
   assertEquals(outsideRef!.deref(), undefined);
 });
+
+Deno.test("Simulation: a WeakRef class or register() that code kept from a run holds nothing once the run is over", async () => {
+  let Kept: typeof WeakRef = WeakRef;
+  let register = FinalizationRegistry.prototype.register;
+  const sim = new Simulation({ seed: 10 });
+  sim.client("c", async () => {
+    // A library loaded during the run: it subclasses, or keeps, what it
+    // finds.
+    Kept = class Ref<T extends WeakKey> extends WeakRef<T> {};
+    register = FinalizationRegistry.prototype.register;
+    await sleep(1);
+  });
+  await sim.run();
+  const finalized: string[] = [];
+  const registry = new FinalizationRegistry<string>((held) => {
+    finalized.push(held);
+  });
+  const ref = (() => {
+    register.call(registry, {}, "registered after the run");
+    return new Kept({});
+  })();
+  await new Promise((r) => setTimeout(r, 0));
+  gc();
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(ref.deref(), undefined);
+  assertEquals(finalized, ["registered after the run"]);
+});

@@ -11,6 +11,7 @@ import {
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
 import { getRunningLoop } from "../../futures/running_loop.ts";
+import { run } from "../../loop/run.ts";
 import type { EventLoop } from "../../loop/event_loop.ts";
 import { DatagramProtocol, Protocol } from "../../protocols/protocol.ts";
 import { openConnection } from "../../streams/open_connection.ts";
@@ -1989,6 +1990,43 @@ Deno.test("Simulation.run() fails, naming the host and the seed, on an error a h
   assertEquals(seen, ["Error: after"]);
 });
 
+Deno.test("Simulation: a rejection a host's code handles before its loop waits fails no run, as on a real loop; one still unhandled then does", async () => {
+  const scenario = async () => {
+    const loop = getRunningLoop()!;
+    await sleep(0.01);
+    const p = Promise.reject(new Error("handled an iteration later"));
+    loop.callSoon(() => p.catch(() => {}));
+    const q = Promise.reject(new Error("handled after sleep(0)"));
+    await sleep(0);
+    await sleep(0);
+    await q.catch(() => {});
+    await sleep(0.05);
+    return "done";
+  };
+  // A real loop runs its iterations back to back: Deno sees nothing.
+  assertEquals(await run(scenario), "done");
+  const sim = new Simulation({ seed: 24 });
+  let result = "";
+  sim.client("c", async () => {
+    result = await scenario();
+  });
+  await sim.run();
+  assertEquals(result, "done");
+  // Still unhandled when the loop waits: Deno would end the process.
+  const late = new Simulation({ seed: 25 });
+  late.client("c", async () => {
+    await sleep(0.01);
+    const p = Promise.reject(new Error("handled too late"));
+    await sleep(0.01);
+    await p.catch(() => {});
+  });
+  const e = await assertRejects(() => late.run(), SimulationError);
+  assertStringIncludes(
+    e.message,
+    "(seed 25) at 0.010000 s: client c left a promise rejection unhandled: Error: handled too late",
+  );
+});
+
 Deno.test("Simulation: a host's setImmediate() is a callback on its loop, so the run sees it and replays it", async () => {
   const descriptor = Object.getOwnPropertyDescriptor(
     globalThis,
@@ -2080,6 +2118,43 @@ Deno.test("Simulation.run() gives performance.timeOrigin, performance.mark() and
     new Intl.DateTimeFormat("en", { dateStyle: "short" }).format(),
     "1/1/00",
   );
+});
+
+Deno.test("Simulation.run() gives each run a performance timeline of its own: no earlier run's marks, nor the caller's, change it", async () => {
+  const run = async (seed: number, mark: boolean) => {
+    const seen: unknown[] = [];
+    const sim = new Simulation({ seed });
+    sim.client("c", async () => {
+      seen.push(performance.getEntries().map((e) => e.name));
+      await sleep(seed);
+      if (mark) performance.mark("request");
+      await sleep(0.5);
+      try {
+        seen.push(performance.measure("took", "request").duration);
+      } catch (e) {
+        seen.push((e as Error).name);
+      }
+    });
+    await sim.run();
+    return seen;
+  };
+  performance.mark("caller's", { startTime: 5, detail: { kept: true } });
+  performance.mark("caller's later", { startTime: 10 });
+  // From a later mark to an earlier one: a negative duration.
+  performance.measure("caller's span", "caller's later", "caller's");
+  const before = performance.getEntries().map((e) => e.toJSON());
+  try {
+    const alone = await run(1, false);
+    assertEquals(alone, [[], "SyntaxError"]);
+    assertEquals(await run(2, true), [[], 500]);
+    // The same seed after another run: the same run.
+    assertEquals(await run(1, false), alone);
+    // The caller's are back as they were, and the runs' are gone.
+    assertEquals(performance.getEntries().map((e) => e.toJSON()), before);
+  } finally {
+    performance.clearMarks();
+    performance.clearMeasures();
+  }
 });
 
 Deno.test("Simulation.run() fails, naming the host and the seed, when a host's setTimeout(), setInterval() or setImmediate() callback throws, as the process would die", async () => {
