@@ -20,7 +20,9 @@ const LOW_WATER = 16 * 1024;
  * Once `MANY_PIECES` pieces wait, pieces shorter than `SMALL_PIECE` are
  * queued copied together, in a buffer of `GATHER` bytes: held one by one,
  * a chunked body of one-byte chunks cost a view object per byte, ~100
- * times the bytes counted.
+ * times the bytes counted. Before that they are copied one by one: a piece
+ * is a view of the transport's read buffer, which later reads share, and
+ * a reader may transfer what it reads (a byte stream's `enqueue()` does).
  */
 const MANY_PIECES = 64;
 const SMALL_PIECE = 512;
@@ -45,9 +47,10 @@ export interface BodyQueueOwner {
  * The stream has no queue of its own (high-water mark 0), so the bytes
  * wait here, where they are counted: above 64 KiB the owner pauses its
  * transport, and resumes it when reads bring the queue down to 16 KiB.
- * Pieces are handed out as given, without copying (but for small ones
- * behind many others, copied together); they must not be changed
- * afterwards (the transports never reuse what they deliver).
+ * Pieces of 512 bytes or more are handed out as given, without copying;
+ * they must not be changed afterwards (the transports never reuse what
+ * they deliver). Smaller ones are read in a buffer of their own (copied
+ * together when many wait), which the reader may transfer.
  */
 export class BodyQueue {
   readonly #owner: BodyQueueOwner;
@@ -103,15 +106,15 @@ export class BodyQueue {
    */
   push(chunk: Uint8Array): void {
     if (this.#discarding || this.#ended || this.#failed) return;
+    const n = chunk.length;
+    const small = n < SMALL_PIECE;
     if (this.#wanted) {
       this.#wanted = false;
-      this.#controller!.enqueue(chunk);
+      this.#controller!.enqueue(small ? chunk.slice() : chunk);
       return;
     }
-    const n = chunk.length;
     if (
-      n < SMALL_PIECE &&
-      (this.#gathered > 0 || this.#chunks.length >= MANY_PIECES)
+      small && (this.#gathered > 0 || this.#chunks.length >= MANY_PIECES)
     ) {
       let gather = this.#gather;
       if (gather === null || this.#gathered + n > GATHER) {
@@ -122,7 +125,7 @@ export class BodyQueue {
       this.#gathered += n;
     } else {
       this.#flushGathered();
-      this.#chunks.push(chunk);
+      this.#chunks.push(small ? chunk.slice() : chunk);
     }
     this.#bytes += n;
     if (!this.#paused && this.#bytes > HIGH_WATER) {

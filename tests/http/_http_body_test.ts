@@ -116,6 +116,32 @@ Deno.test("BodyQueue hands out tiny pieces packed together in a buffer of their 
   assertEquals(rest, [...new Array(100).fill(5), 4, 5, 6, 7, 8]);
 });
 
+Deno.test("BodyQueue hands out small pieces in a buffer of their own, queued or awaited", async () => {
+  // A transport carves its reads out of one buffer, and a body piece is a
+  // view of it: a reader that transfers the piece (a byte stream's
+  // enqueue() does) must not detach what the connection reads next.
+  const read = new Uint8Array(1024).fill(9);
+  const q = new BodyQueue(owner().o);
+  q.push(read.subarray(0, 10)); // queued
+  const reader = q.stream().getReader();
+  const transfer = (piece: Uint8Array) =>
+    new ReadableStream({
+      type: "bytes",
+      start(c) {
+        c.enqueue(piece);
+        c.close();
+      },
+    });
+  const first = (await reader.read()).value!;
+  transfer(first);
+  assertEquals(read.buffer.byteLength, 1024, "queued piece: not detached");
+  const pending = reader.read(); // awaited
+  q.push(read.subarray(10, 20));
+  transfer((await pending).value!);
+  assertEquals(read.buffer.byteLength, 1024, "awaited piece: not detached");
+  assertEquals(read[20], 9);
+});
+
 Deno.test("BodyQueue fails the reader, and discards or cancels on demand", async () => {
   const failed = new BodyQueue(owner().o);
   const r1 = failed.stream().getReader();

@@ -384,6 +384,36 @@ Deno.test("HttpServerProtocol fails a read of the body that comes after the answ
   }
 });
 
+Deno.test("HttpServerProtocol lets a handler transfer a small body piece without breaking the connection", async () => {
+  // A body piece is a view of the bytes received, which hold the next
+  // request too: a handler that transfers the piece (a byte stream's
+  // enqueue() does, as under Deno.serve it may) must not detach them.
+  const handler: HttpHandler = async (request) => {
+    const reader = request.body!.getReader();
+    let n = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += await new Response(
+        new ReadableStream({
+          type: "bytes",
+          start(c) {
+            c.enqueue(value);
+            c.close();
+          },
+        }),
+      ).bytes().then((b) => b.length);
+    }
+    return new Response(`got ${n}`);
+  };
+  const post = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+  const c = await converse(
+    server(handler),
+    post + post.replace("Host: a", "Host: a\r\nConnection: close"),
+  );
+  assertEquals([...c.output.matchAll(/\r\n\r\ngot 5/g)].length, 2, c.output);
+});
+
 Deno.test("HttpServerProtocol drops the body of a GET", async () => {
   const handler: HttpHandler = (request) =>
     new Response(String(request.body === null));
