@@ -103,10 +103,12 @@ export class SimDatagram extends FlowControlledTransport
   readonly #groups = new Map<string, string>();
   // Bytes received (each datagram with its 8-byte header), what pays for
   // the reports of the protocol's failures (see PeerLog), and how many the
-  // log was told of; the log, made on the first failure.
+  // log was told of; the log, made on the first failure; the methods whose
+  // first failure was reported.
   #received = 0;
   #paid = 0;
   #log: PeerLog | null = null;
+  #failed: Set<string> | null = null;
 
   constructor(
     loop: SimNetLoop,
@@ -494,26 +496,34 @@ export class SimDatagram extends FlowControlledTransport
   /**
    * Calls a method of the protocol; what it throws goes to the loop's
    * exception handler, naming the method, the transport and the protocol,
-   * paid for by what the peers sent (as the Deno loop's endpoints report
-   * it), and the endpoint carries on.
+   * and the endpoint carries on. As the Deno loop's endpoints report it:
+   * the first failure of each method whole, the rest paid for by what the
+   * peers sent.
    */
   #call(method: string, call: (protocol: DatagramProtocol) => void): void {
     const protocol = this.#protocol;
     try {
       call(protocol);
     } catch (exception) {
+      const context = {
+        message: `Exception in protocol.${method}()`,
+        exception,
+        transport: this,
+        protocol,
+      };
+      const failed = this.#failed ??= new Set();
+      if (!failed.has(method)) {
+        failed.add(method);
+        this.#loop.callExceptionHandler(context);
+        return;
+      }
       const log = this.#log ??= new PeerLog({
         loop: this.#loop,
         perKind: Number.MAX_SAFE_INTEGER,
       });
       log.received(this.#received - this.#paid);
       this.#paid = this.#received;
-      log.report(`${method}() failures`, {
-        message: `Exception in protocol.${method}()`,
-        exception,
-        transport: this,
-        protocol,
-      });
+      log.report(`${method}() failures`, context);
     }
   }
 }

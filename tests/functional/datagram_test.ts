@@ -883,15 +883,56 @@ Deno.test("a DatagramProtocol whose datagramReceived() throws at every datagram 
   assert(calls > 100, `only ${calls} datagrams arrived`);
   t.close();
   await within(loop, lost);
-  // Each datagram, empty as it is, pays for 8 characters: its UDP header.
+  // Each datagram, empty as it is, pays for 8 characters: its UDP header;
+  // the first failure, reported whole, is not the peers' to pay for.
   const logged = errors.reduce((n, c) => n + PeerLog.sizeOf(c), 0);
   assert(
-    logged <= calls * 8 + PeerLog.RESERVE,
+    logged <= calls * 8 + PeerLog.RESERVE + PeerLog.sizeOf(errors[0]),
     `${logged} characters of log for ${calls} empty datagrams`,
   );
   assert(errors.length < calls, `${errors.length} reports`);
   assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
   assert((errors[0].exception as Error).stack !== undefined);
   assertEquals(errors[0].transport, t);
+  loop.close();
+});
+
+Deno.test("a DatagramProtocol's first datagramReceived() failure is logged whole, with its stack, even once the loop's peer logs spent their reserve and the datagram is empty", async () => {
+  const loop = new DenoEventLoop();
+  // Another endpoint's, or a server's, peers spent the loop's reserve.
+  loop.setExceptionHandler(() => {});
+  const spent = new PeerLog({ loop, perKind: Number.MAX_SAFE_INTEGER });
+  for (let i = 0; i < 200; i++) {
+    spent.report("x", { message: "x".repeat(1000) });
+  }
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  let calls = 0;
+  class Throwing extends DatagramProtocol {
+    override datagramReceived(): void {
+      calls++;
+      throw new Error("the developer's bug");
+    }
+  }
+  const [t] = await within(
+    loop,
+    loop.createDatagramEndpoint(() => new Throwing(), { localAddr: LOCAL }),
+  );
+  const sender = Deno.listenDatagram({ ...LOCAL, transport: "udp" });
+  const to = t.getExtraInfo("sockname") as Deno.NetAddr;
+  await within(loop, loop.createTask(() => sender.send(new Uint8Array(0), to)));
+  sender.close();
+  await within(loop, loop.createTask(() => until(() => calls >= 1)));
+  t.close();
+  assertEquals(calls, 1);
+  assertEquals(errors.map((c) => c.message), [
+    "Exception in protocol.datagramReceived()",
+  ]);
+  assertStringIncludes(
+    (errors[0].exception as Error).stack!,
+    "Error: the developer's bug\n    at ",
+  );
+  assertEquals(errors[0].transport, t);
+  await within(loop, loop.createTask(() => until(() => t.isClosing())));
   loop.close();
 });
