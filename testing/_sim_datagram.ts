@@ -89,6 +89,8 @@ export class SimDatagram extends FlowControlledTransport
   #closed = false;
   /** Gone from its port, `connectionLost` scheduled. */
   #finished = false;
+  /** `connectionLost` called (or the host crashed): nothing more is. */
+  #lost = false;
   // As on the Deno loop, the first datagram of an iteration goes out at
   // once (in flight) and the others wait in the queue until the next
   // iteration: abort() drops them, close() sends them first. The queue is
@@ -133,8 +135,11 @@ export class SimDatagram extends FlowControlledTransport
     this.bound = bound;
     this.#protocol = protocol;
     this.#flow = new WriteFlowControl(loop, this);
+    // Reported even when abort() came in the turn of the drops (as on the
+    // Deno loop, whose connectionLost waits for the receive in flight),
+    // but never after connectionLost.
     this.#dropped = datagramDropReporter(loop, (message) => {
-      if (!this.#finished) {
+      if (!this.#lost) {
         this.#call(
           "errorReceived",
           (p) => p.errorReceived(wouldBlock(message)),
@@ -443,6 +448,7 @@ export class SimDatagram extends FlowControlledTransport
       this.#host.datagrams.delete(this.port);
     } else this.#host.datagrams.set(this.port, list);
     this.#loop.callSoon(() => {
+      this.#lost = true;
       this.#call("connectionLost", (p) => p.connectionLost(undefined));
       this.#log?.close("Datagram endpoint", { transport: this });
     });
@@ -464,6 +470,7 @@ export class SimDatagram extends FlowControlledTransport
   crash(): void {
     this.#closed = true;
     this.#finished = true;
+    this.#lost = true;
     this.#queue = [];
     this.#queued = 0;
   }

@@ -373,6 +373,21 @@ Deno.test("DatagramTransport reports the datagrams a full queue drops in one tur
   loop.close();
 });
 
+Deno.test("DatagramTransport aborted in the turn its full queue dropped datagrams still reports them to errorReceived, before connectionLost", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const target = { transport: "udp" as const, hostname: "127.0.0.1", port: 9 };
+  for (let i = 0; i < 131_072 + 3; i++) a.sendto(new Uint8Array(0), target);
+  a.abort();
+  await within(loop, pa.lost);
+  assertEquals(pa.events, ["made", "error WouldBlock", "lost"]);
+  assertStringIncludes(
+    pa.errors[0].message,
+    "; 2 more datagrams were dropped before this report",
+  );
+  loop.close();
+});
+
 Deno.test("DatagramTransport delivers each datagram whole, in a buffer of its own size: the largest UDP payload arrives uncut, a 3-byte one holds no 64 KiB", async () => {
   // IPv6 carries up to 65527 bytes, 20 more than IPv4's 65507.
   const host = hasIpv6Loopback() ? "::1" : "127.0.0.1";

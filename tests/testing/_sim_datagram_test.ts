@@ -802,3 +802,18 @@ Deno.test("SimDatagram reports the first failure of each protocol method whole, 
     assertEquals(errors[0].transport, b);
   });
 });
+
+Deno.test("SimDatagram aborted in the turn its full queue dropped datagrams still reports them to errorReceived before connectionLost, as the Deno loop does", async () => {
+  await onLoop(async (loop) => {
+    const [a, pa] = await open(loop);
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: 9 };
+    for (let i = 0; i < 131_072 + 3; i++) a.sendto(new Uint8Array(0), to);
+    a.abort();
+    await sleep(0.1);
+    assertEquals(pa.events, ["made", "pause", "error WouldBlock", "lost"]);
+    assertStringIncludes(
+      pa.errors[0].message,
+      "; 2 more datagrams were dropped before this report",
+    );
+  });
+});
