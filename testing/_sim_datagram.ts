@@ -450,6 +450,8 @@ export class SimDatagram extends FlowControlledTransport
     this.#loop.callSoon(() => {
       this.#lost = true;
       this.#call("connectionLost", (p) => p.connectionLost(undefined));
+      // What the peers sent since the last failure pays for the sum-up.
+      this.#log?.received(this.#received - this.#paid);
       this.#log?.close("Datagram endpoint", { transport: this });
     });
   }

@@ -595,6 +595,8 @@ class DenoDatagramTransport extends FlowControlledTransport
           "connectionLost() failures",
         );
       }
+      // What the peers sent since the last failure pays for the sum-up.
+      this.#log?.received(this.#received - this.#paid);
       this.#log?.close("Datagram endpoint", { transport: this });
     });
   }

@@ -5,6 +5,7 @@ import {
   assert,
   assertEquals,
   assertInstanceOf,
+  assertMatch,
   assertRejects,
   assertStringIncludes,
   assertThrows,
@@ -912,9 +913,12 @@ Deno.test("a DatagramProtocol whose datagramReceived() throws at every datagram 
   loop.close();
 });
 
-Deno.test("a DatagramProtocol's first datagramReceived() failure is logged whole, with its stack, even once the loop's peer logs spent their reserve and the datagram is empty", async () => {
+/**
+ * A loop whose reserve of peer-log space (see `PeerLog`) another
+ * endpoint's, or a server's, peers spent; and what its handler gets.
+ */
+function spentLoop(): [DenoEventLoop, ExceptionContext[]] {
   const loop = new DenoEventLoop();
-  // Another endpoint's, or a server's, peers spent the loop's reserve.
   loop.setExceptionHandler(() => {});
   const spent = new PeerLog({ loop, perKind: Number.MAX_SAFE_INTEGER });
   for (let i = 0; i < 200; i++) {
@@ -922,6 +926,11 @@ Deno.test("a DatagramProtocol's first datagramReceived() failure is logged whole
   }
   const errors: ExceptionContext[] = [];
   loop.setExceptionHandler((_l, context) => errors.push(context));
+  return [loop, errors];
+}
+
+Deno.test("a DatagramProtocol's first datagramReceived() failure is logged whole, with its stack, even once the loop's peer logs spent their reserve and the datagram is empty", async () => {
+  const [loop, errors] = spentLoop();
   let calls = 0;
   class Throwing extends DatagramProtocol {
     override datagramReceived(): void {
@@ -949,5 +958,46 @@ Deno.test("a DatagramProtocol's first datagramReceived() failure is logged whole
   );
   assertEquals(errors[0].transport, t);
   await within(loop, loop.createTask(() => until(() => t.isClosing())));
+  loop.close();
+});
+
+Deno.test("DatagramTransport sums up the failures it held back when it closes, paid for by what the peers sent after the last one", async () => {
+  const [loop, errors] = spentLoop();
+  let calls = 0;
+  const lost = loop.createFuture<void>();
+  class Picky extends DatagramProtocol {
+    override datagramReceived(data: Uint8Array): void {
+      calls++;
+      if (data[0] === 0x78) throw new Error("cannot take an x");
+    }
+    override connectionLost(): void {
+      lost.setResult();
+    }
+  }
+  const [t] = await within(
+    loop,
+    loop.createDatagramEndpoint(() => new Picky(), { localAddr: LOCAL }),
+  );
+  const to = t.getExtraInfo("sockname") as Deno.NetAddr;
+  const sender = Deno.listenDatagram({ ...LOCAL, transport: "udp" });
+  const send = async (data: Uint8Array, n: number, total: number) => {
+    for (let i = 0; i < n; i++) await sender.send(data, to);
+    await until(() => calls >= total);
+  };
+  await within(loop, loop.createTask(() => send(bytes("x"), 20, 20)));
+  // Then the peer sends 10 KB the protocol takes.
+  await within(
+    loop,
+    loop.createTask(() => send(new Uint8Array(100), 100, 120)),
+  );
+  sender.close();
+  assertEquals(calls, 120);
+  t.close();
+  await within(loop, lost);
+  assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
+  assertMatch(
+    errors.at(-1)!.message,
+    /^Datagram endpoint: \d+ problems were counted but not logged \(19 datagramReceived\(\) failures\)$/,
+  );
   loop.close();
 });

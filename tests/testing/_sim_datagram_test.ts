@@ -759,20 +759,22 @@ Deno.test("SimDatagram with remoteAddr hears only datagrams from that very addre
   assertEquals(got, ["to 127.0.0.1 from 127.0.0.1"]);
 });
 
-/** Spends the loop's reserve of peer-log space (see `PeerLog`) to nothing. */
-function spendReserve(loop: EventLoop): void {
-  const handler = loop.getExceptionHandler();
+/**
+ * Spends the loop's reserve of peer-log space (see `PeerLog`) to nothing,
+ * then records what its exception handler gets.
+ */
+function spendReserve(loop: EventLoop): ExceptionContext[] {
   loop.setExceptionHandler(() => {});
   const log = new PeerLog({ loop, perKind: Number.MAX_SAFE_INTEGER });
   for (let i = 0; i < 200; i++) log.report("x", { message: "x".repeat(1000) });
-  loop.setExceptionHandler(handler);
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => errors.push(context));
+  return errors;
 }
 
 Deno.test("SimDatagram reports the first failure of each protocol method whole, with its stack, even once the loop's peer logs spent their reserve and the datagram is empty", async () => {
   await onLoop(async (loop) => {
-    spendReserve(loop);
-    const errors: ExceptionContext[] = [];
-    loop.setExceptionHandler((_loop, context) => errors.push(context));
+    const errors = spendReserve(loop);
     const [b] = await loop.createDatagramEndpoint(() => {
       const p = new DatagramProtocol();
       p.datagramReceived = () => {
@@ -814,6 +816,34 @@ Deno.test("SimDatagram aborted in the turn its full queue dropped datagrams stil
     assertStringIncludes(
       pa.errors[0].message,
       "; 2 more datagrams were dropped before this report",
+    );
+  });
+});
+
+Deno.test("SimDatagram sums up the failures it held back when it closes, paid for by what the peers sent after the last one", async () => {
+  await onLoop(async (loop) => {
+    const errors = spendReserve(loop);
+    const [b] = await loop.createDatagramEndpoint(() => {
+      const p = new DatagramProtocol();
+      p.datagramReceived = (data) => {
+        if (data[0] === 0x78) throw new Error("cannot take an x");
+      };
+      return p;
+    }, { localAddr: { hostname: "127.0.0.1", port: 0 } });
+    const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+    const [a] = await open(loop);
+    for (let i = 0; i < 100; i++) a.sendto(bytes("x"), addrB);
+    await sleep(0.1);
+    // Then the peers send 10 KB the protocol takes.
+    for (let i = 0; i < 100; i++) a.sendto(new Uint8Array(100), addrB);
+    await sleep(0.1);
+    b.close();
+    a.close();
+    await sleep(0.1);
+    assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
+    assertEquals(
+      errors.at(-1)!.message.replace(/\d+ problems/, "N problems"),
+      "Datagram endpoint: N problems were counted but not logged (99 datagramReceived() failures)",
     );
   });
 });
