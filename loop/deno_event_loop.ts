@@ -651,12 +651,12 @@ export class DenoEventLoop extends BaseEventLoop {
    * sends what is queued, `abort()` drops it; `connectionLost` follows
    * once. What the protocol's `datagramReceived()`, `errorReceived()` or
    * `connectionLost()` throws goes to the exception handler and the
-   * endpoint carries on, but within what the peers sent (see `PeerLog`):
-   * once the loop's reserve is spent, a flood of datagrams that each make
-   * the protocol fail is logged as far as their bytes (each with its
-   * 8-byte header) pay, shortened, then only counted, the count summed up
-   * after `connectionLost` if the log can pay for it (asyncio logs each
-   * one).
+   * endpoint carries on: the first failure of each method whole, the
+   * rest within what the peers sent (see `PeerLog`); once the loop's
+   * reserve is spent, a flood of datagrams that each make the protocol
+   * fail is logged as far as their bytes (each with its 8-byte header)
+   * pay, shortened, then only counted, the count summed up after
+   * `connectionLost` if the log can pay for it (asyncio logs each one).
    * Deno's UDP sockets are never connected, so a datagram sent to a port
    * nobody listens on is lost without a word: no `ConnectionRefused`
    * reaches `errorReceived`, where asyncio's connected endpoint gets

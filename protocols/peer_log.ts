@@ -354,6 +354,12 @@ export class PeerLog {
     if (loop === null) return false;
     const reserve = reserveOf(loop);
     const room = this.#budget + reserve.tokens;
+    // Room for neither the message nor a shortened line: measuring the
+    // context (an exception's stack is formatted when first read) would
+    // cost a flood of failures far more than counting them.
+    if (room <= context.message.length && (!shorten || room <= MIN_SHORT)) {
+      return false;
+    }
     let cost = PeerLog.sizeOf(context);
     if (cost > room) {
       const short = shorten ? this.#shorten(context, room) : null;

@@ -89,6 +89,8 @@ export class SimDatagram extends FlowControlledTransport
   #closed = false;
   /** Gone from its port, `connectionLost` scheduled. */
   #finished = false;
+  /** `connectionLost` called (or the host crashed): nothing more is. */
+  #lost = false;
   // As on the Deno loop, the first datagram of an iteration goes out at
   // once (in flight) and the others wait in the queue until the next
   // iteration: abort() drops them, close() sends them first. The queue is
@@ -103,10 +105,12 @@ export class SimDatagram extends FlowControlledTransport
   readonly #groups = new Map<string, string>();
   // Bytes received (each datagram with its 8-byte header), what pays for
   // the reports of the protocol's failures (see PeerLog), and how many the
-  // log was told of; the log, made on the first failure.
+  // log was told of; the log, made on the first failure; the methods whose
+  // first failure was reported.
   #received = 0;
   #paid = 0;
   #log: PeerLog | null = null;
+  #failed: Set<string> | null = null;
 
   constructor(
     loop: SimNetLoop,
@@ -131,8 +135,11 @@ export class SimDatagram extends FlowControlledTransport
     this.bound = bound;
     this.#protocol = protocol;
     this.#flow = new WriteFlowControl(loop, this);
+    // Reported even when abort() came in the turn of the drops (as on the
+    // Deno loop, whose connectionLost waits for the receive in flight),
+    // but never after connectionLost.
     this.#dropped = datagramDropReporter(loop, (message) => {
-      if (!this.#finished) {
+      if (!this.#lost) {
         this.#call(
           "errorReceived",
           (p) => p.errorReceived(wouldBlock(message)),
@@ -441,7 +448,10 @@ export class SimDatagram extends FlowControlledTransport
       this.#host.datagrams.delete(this.port);
     } else this.#host.datagrams.set(this.port, list);
     this.#loop.callSoon(() => {
+      this.#lost = true;
       this.#call("connectionLost", (p) => p.connectionLost(undefined));
+      // What the peers sent since the last failure pays for the sum-up.
+      this.#log?.received(this.#received - this.#paid);
       this.#log?.close("Datagram endpoint", { transport: this });
     });
   }
@@ -462,6 +472,7 @@ export class SimDatagram extends FlowControlledTransport
   crash(): void {
     this.#closed = true;
     this.#finished = true;
+    this.#lost = true;
     this.#queue = [];
     this.#queued = 0;
   }
@@ -494,26 +505,34 @@ export class SimDatagram extends FlowControlledTransport
   /**
    * Calls a method of the protocol; what it throws goes to the loop's
    * exception handler, naming the method, the transport and the protocol,
-   * paid for by what the peers sent (as the Deno loop's endpoints report
-   * it), and the endpoint carries on.
+   * and the endpoint carries on. As the Deno loop's endpoints report it:
+   * the first failure of each method whole, the rest paid for by what the
+   * peers sent.
    */
   #call(method: string, call: (protocol: DatagramProtocol) => void): void {
     const protocol = this.#protocol;
     try {
       call(protocol);
     } catch (exception) {
+      const context = {
+        message: `Exception in protocol.${method}()`,
+        exception,
+        transport: this,
+        protocol,
+      };
+      const failed = this.#failed ??= new Set();
+      if (!failed.has(method)) {
+        failed.add(method);
+        this.#loop.callExceptionHandler(context);
+        return;
+      }
       const log = this.#log ??= new PeerLog({
         loop: this.#loop,
         perKind: Number.MAX_SAFE_INTEGER,
       });
       log.received(this.#received - this.#paid);
       this.#paid = this.#received;
-      log.report(`${method}() failures`, {
-        message: `Exception in protocol.${method}()`,
-        exception,
-        transport: this,
-        protocol,
-      });
+      log.report(`${method}() failures`, context);
     }
   }
 }

@@ -161,10 +161,12 @@ class DenoDatagramTransport extends FlowControlledTransport
   readonly #dropped: (queued: number, length: number) => void;
   // Bytes received (each datagram with its 8-byte header), what pays for
   // the reports of the protocol's failures, and how many the log was told
-  // of; the log, made on the first failure.
+  // of; the log, made on the first failure; the methods whose first
+  // failure was reported.
   #received = 0;
   #paid = 0;
   #log: PeerLog | null = null;
+  #failed: Set<string> | null = null;
   readonly #refused: Set<string> | null;
   /** Multicast groups joined or being joined, by `group%iface`. */
   readonly #groups = new Map<string, Promise<Membership>>();
@@ -503,25 +505,35 @@ class DenoDatagramTransport extends FlowControlledTransport
   };
 
   /**
-   * Reports a failure of the protocol's, which the endpoint outlives:
-   * what the peers sent pays for it, as `PeerLog` counts, so that peers
-   * whose every datagram makes the protocol fail cannot make the log grow
-   * more than they sent (asyncio logs each one). What the log cannot pay
-   * for is counted, and summed up in one line after `connectionLost()`.
+   * Reports a failure of the protocol's, which the endpoint outlives. The
+   * first of each method is reported whole, whatever the loop's peer logs
+   * spent: it is how a developer sees why their code broke, and the
+   * application, not its peers, makes endpoints. What the peers sent pays
+   * for the rest, as `PeerLog` counts, so that peers whose every datagram
+   * makes the protocol fail cannot make the log grow more than they sent
+   * (asyncio logs each one). What the log cannot pay for is counted, and
+   * summed up in one line after `connectionLost()`.
    */
   #report(exception: unknown, method: string, kind: string): void {
+    const context = {
+      message: `Exception in ${method}`,
+      exception,
+      transport: this,
+      protocol: this.#protocol,
+    };
+    const failed = this.#failed ??= new Set();
+    if (!failed.has(kind)) {
+      failed.add(kind);
+      this.#loop.callExceptionHandler(context);
+      return;
+    }
     const log = this.#log ??= new PeerLog({
       loop: this.#loop,
       perKind: Number.MAX_SAFE_INTEGER,
     });
     log.received(this.#received - this.#paid);
     this.#paid = this.#received;
-    log.report(kind, {
-      message: `Exception in ${method}`,
-      exception,
-      transport: this,
-      protocol: this.#protocol,
-    });
+    log.report(kind, context);
   }
 
   /** Closes at once, dropping the queue; `connectionLost(error)` follows. */
@@ -583,6 +595,8 @@ class DenoDatagramTransport extends FlowControlledTransport
           "connectionLost() failures",
         );
       }
+      // What the peers sent since the last failure pays for the sum-up.
+      this.#log?.received(this.#received - this.#paid);
       this.#log?.close("Datagram endpoint", { transport: this });
     });
   }

@@ -41,17 +41,19 @@ function checkStdio(name: string, value: unknown): Stdio {
 /**
  * Refuses a string with a NUL byte, which the system's calls take as its
  * end (Deno would say "nul byte found in provided data" without naming
- * which string, or, for the program, that it was not found).
+ * which string, or, for the program, that it was not found). The message
+ * shows the value cut short, or not at all when `show` is false (an
+ * environment variable's value, often a secret).
  */
-function checkNoNul(name: string, value: string | URL): void {
+function checkNoNul(name: string, value: string | URL, show = true): void {
   // A file URL's path holds one as %00.
   const nul = typeof value === "string"
     ? value.includes("\0")
     : value.pathname.includes("%00");
   if (!nul) return;
   throw new TypeError(
-    `Cannot start the subprocess: ${name} contains a NUL byte, which no program, argument or environment variable can hold, received ${
-      JSON.stringify(String(value))
+    `Cannot start the subprocess: ${name} contains a NUL byte, which no program, argument or environment variable can hold${
+      show ? `, received ${formatReceived(String(value))}` : ""
     }`,
   );
 }
@@ -97,7 +99,7 @@ function checkOptions(options: SubprocessOptions | undefined): {
         );
       }
       checkNoNul("an env name", name);
-      checkNoNul(`env.${name}`, value);
+      checkNoNul(`env.${name}`, value, false);
     }
   }
   const clearEnv: unknown = options?.clearEnv;

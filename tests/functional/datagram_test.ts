@@ -5,6 +5,7 @@ import {
   assert,
   assertEquals,
   assertInstanceOf,
+  assertMatch,
   assertRejects,
   assertStringIncludes,
   assertThrows,
@@ -370,6 +371,21 @@ Deno.test("DatagramTransport reports the datagrams a full queue drops in one tur
   );
   a.abort();
   await within(loop, pa.lost);
+  loop.close();
+});
+
+Deno.test("DatagramTransport aborted in the turn its full queue dropped datagrams still reports them to errorReceived, before connectionLost", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const target = { transport: "udp" as const, hostname: "127.0.0.1", port: 9 };
+  for (let i = 0; i < 131_072 + 3; i++) a.sendto(new Uint8Array(0), target);
+  a.abort();
+  await within(loop, pa.lost);
+  assertEquals(pa.events, ["made", "error WouldBlock", "lost"]);
+  assertStringIncludes(
+    pa.errors[0].message,
+    "; 2 more datagrams were dropped before this report",
+  );
   loop.close();
 });
 
@@ -883,15 +899,105 @@ Deno.test("a DatagramProtocol whose datagramReceived() throws at every datagram 
   assert(calls > 100, `only ${calls} datagrams arrived`);
   t.close();
   await within(loop, lost);
-  // Each datagram, empty as it is, pays for 8 characters: its UDP header.
+  // Each datagram, empty as it is, pays for 8 characters: its UDP header;
+  // the first failure, reported whole, is not the peers' to pay for.
   const logged = errors.reduce((n, c) => n + PeerLog.sizeOf(c), 0);
   assert(
-    logged <= calls * 8 + PeerLog.RESERVE,
+    logged <= calls * 8 + PeerLog.RESERVE + PeerLog.sizeOf(errors[0]),
     `${logged} characters of log for ${calls} empty datagrams`,
   );
   assert(errors.length < calls, `${errors.length} reports`);
   assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
   assert((errors[0].exception as Error).stack !== undefined);
   assertEquals(errors[0].transport, t);
+  loop.close();
+});
+
+/**
+ * A loop whose reserve of peer-log space (see `PeerLog`) another
+ * endpoint's, or a server's, peers spent; and what its handler gets.
+ */
+function spentLoop(): [DenoEventLoop, ExceptionContext[]] {
+  const loop = new DenoEventLoop();
+  loop.setExceptionHandler(() => {});
+  const spent = new PeerLog({ loop, perKind: Number.MAX_SAFE_INTEGER });
+  for (let i = 0; i < 200; i++) {
+    spent.report("x", { message: "x".repeat(1000) });
+  }
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_l, context) => errors.push(context));
+  return [loop, errors];
+}
+
+Deno.test("a DatagramProtocol's first datagramReceived() failure is logged whole, with its stack, even once the loop's peer logs spent their reserve and the datagram is empty", async () => {
+  const [loop, errors] = spentLoop();
+  let calls = 0;
+  class Throwing extends DatagramProtocol {
+    override datagramReceived(): void {
+      calls++;
+      throw new Error("the developer's bug");
+    }
+  }
+  const [t] = await within(
+    loop,
+    loop.createDatagramEndpoint(() => new Throwing(), { localAddr: LOCAL }),
+  );
+  const sender = Deno.listenDatagram({ ...LOCAL, transport: "udp" });
+  const to = t.getExtraInfo("sockname") as Deno.NetAddr;
+  await within(loop, loop.createTask(() => sender.send(new Uint8Array(0), to)));
+  sender.close();
+  await within(loop, loop.createTask(() => until(() => calls >= 1)));
+  t.close();
+  assertEquals(calls, 1);
+  assertEquals(errors.map((c) => c.message), [
+    "Exception in protocol.datagramReceived()",
+  ]);
+  assertStringIncludes(
+    (errors[0].exception as Error).stack!,
+    "Error: the developer's bug\n    at ",
+  );
+  assertEquals(errors[0].transport, t);
+  await within(loop, loop.createTask(() => until(() => t.isClosing())));
+  loop.close();
+});
+
+Deno.test("DatagramTransport sums up the failures it held back when it closes, paid for by what the peers sent after the last one", async () => {
+  const [loop, errors] = spentLoop();
+  let calls = 0;
+  const lost = loop.createFuture<void>();
+  class Picky extends DatagramProtocol {
+    override datagramReceived(data: Uint8Array): void {
+      calls++;
+      if (data[0] === 0x78) throw new Error("cannot take an x");
+    }
+    override connectionLost(): void {
+      lost.setResult();
+    }
+  }
+  const [t] = await within(
+    loop,
+    loop.createDatagramEndpoint(() => new Picky(), { localAddr: LOCAL }),
+  );
+  const to = t.getExtraInfo("sockname") as Deno.NetAddr;
+  const sender = Deno.listenDatagram({ ...LOCAL, transport: "udp" });
+  const send = async (data: Uint8Array, n: number, total: number) => {
+    for (let i = 0; i < n; i++) await sender.send(data, to);
+    await until(() => calls >= total);
+  };
+  await within(loop, loop.createTask(() => send(bytes("x"), 20, 20)));
+  // Then the peer sends 10 KB the protocol takes.
+  await within(
+    loop,
+    loop.createTask(() => send(new Uint8Array(100), 100, 120)),
+  );
+  sender.close();
+  assertEquals(calls, 120);
+  t.close();
+  await within(loop, lost);
+  assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
+  assertMatch(
+    errors.at(-1)!.message,
+    /^Datagram endpoint: \d+ problems were counted but not logged \(19 datagramReceived\(\) failures\)$/,
+  );
   loop.close();
 });

@@ -448,6 +448,26 @@ Deno.test("subprocessExec() and subprocessShell() refuse a NUL byte in the progr
   loop.close();
 });
 
+Deno.test("subprocessExec() refusing a NUL byte shows no environment value (often a secret) and cuts a long argument, as other refusals do", () => {
+  const loop = new DenoEventLoop();
+  const make = () => new SubprocessProtocol();
+  const secret = "s3cr3t-token";
+  const env = assertThrows(
+    () =>
+      loop.subprocessExec(make, "echo", [], { env: { TOKEN: `${secret}\0` } }),
+    TypeError,
+    "Cannot start the subprocess: env.TOKEN contains a NUL byte",
+  );
+  assert(!env.message.includes(secret), env.message);
+  const long = assertThrows(
+    () => loop.subprocessExec(make, "echo", ["x".repeat(100_000) + "\0"]),
+    TypeError,
+    'args[0] contains a NUL byte, which no program, argument or environment variable can hold, received "xxx',
+  );
+  assert(long.message.length < 300, `${long.message.length} characters`);
+  loop.close();
+});
+
 Deno.test("subprocessExec() closes the child when connectionMade() throws", async () => {
   const loop = new DenoEventLoop();
   loop.setExceptionHandler(() => {});

@@ -156,6 +156,31 @@ Deno.test("PeerLog shortens a report that does not fit whole to one line", () =>
   loop.close();
 });
 
+Deno.test("PeerLog counts a report it has no room for without measuring it: a flood of failures formats no stack", () => {
+  const { loop, contexts } = recording();
+  drain(loop);
+  contexts.length = 0;
+  const log = new PeerLog({ loop, perKind: Number.MAX_SAFE_INTEGER });
+  let reads = 0;
+  const e = new Error("cannot take this");
+  const stack = e.stack;
+  Object.defineProperty(e, "stack", {
+    get: () => {
+      reads++;
+      return stack;
+    },
+  });
+  const context = { message: "Exception in protocol.datagramReceived()" };
+  log.received(8); // an empty datagram's header
+  for (let i = 0; i < 100; i++) {
+    assertEquals(log.report("failures", { ...context, exception: e }), false);
+  }
+  assertEquals(log.held, 100);
+  assertEquals(contexts.length, 0);
+  assertEquals(reads, 0);
+  loop.close();
+});
+
 Deno.test("PeerLog reports an exception that throws when inspected", () => {
   const { loop, contexts } = recording();
   const hostile = new Proxy({}, {

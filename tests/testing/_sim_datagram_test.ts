@@ -6,6 +6,7 @@ import {
   assertEquals,
   assertNotEquals,
   assertRejects,
+  assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
@@ -691,9 +692,14 @@ Deno.test("SimDatagram: a datagramReceived() that throws at every datagram logs 
     a.close();
     await sleep(0.1);
     assertEquals(calls, 3000);
-    // Each datagram, empty as it is, pays for 8 characters: its UDP header.
+    // Each datagram, empty as it is, pays for 8 characters: its UDP header;
+    // the first failure, reported whole, is not the peers' to pay for.
     const size = errors.reduce((n, c) => n + PeerLog.sizeOf(c), 0);
-    assert(size <= 3000 * 8 + PeerLog.RESERVE, `${size} characters of log`);
+    const first = PeerLog.sizeOf(errors[0]);
+    assert(
+      size <= 3000 * 8 + PeerLog.RESERVE + first,
+      `${size} characters of log`,
+    );
     assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
     assertEquals(errors[0].transport, b);
   });
@@ -751,4 +757,93 @@ Deno.test("SimDatagram with remoteAddr hears only datagrams from that very addre
   await sim.run();
   // What comes from the host's own address is not from 127.0.0.1.
   assertEquals(got, ["to 127.0.0.1 from 127.0.0.1"]);
+});
+
+/**
+ * Spends the loop's reserve of peer-log space (see `PeerLog`) to nothing,
+ * then records what its exception handler gets.
+ */
+function spendReserve(loop: EventLoop): ExceptionContext[] {
+  loop.setExceptionHandler(() => {});
+  const log = new PeerLog({ loop, perKind: Number.MAX_SAFE_INTEGER });
+  for (let i = 0; i < 200; i++) log.report("x", { message: "x".repeat(1000) });
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => errors.push(context));
+  return errors;
+}
+
+Deno.test("SimDatagram reports the first failure of each protocol method whole, with its stack, even once the loop's peer logs spent their reserve and the datagram is empty", async () => {
+  await onLoop(async (loop) => {
+    const errors = spendReserve(loop);
+    const [b] = await loop.createDatagramEndpoint(() => {
+      const p = new DatagramProtocol();
+      p.datagramReceived = () => {
+        throw new Error("the developer's bug");
+      };
+      p.errorReceived = () => {
+        throw new Error("another bug");
+      };
+      return p;
+    }, { localAddr: { hostname: "127.0.0.1", port: 0 } });
+    const [a] = await open(loop);
+    a.sendto(new Uint8Array(0), b.getExtraInfo("sockname") as Deno.NetAddr);
+    await sleep(0.1);
+    b.sendto(bytes("x"), { transport: "udp", hostname: "10.9.9.9", port: 9 });
+    await sleep(0.1);
+    b.abort();
+    a.close();
+    await sleep(0.1);
+    assertEquals(errors.map((c) => c.message), [
+      "Exception in protocol.datagramReceived()",
+      "Exception in protocol.errorReceived()",
+    ]);
+    assertStringIncludes(
+      (errors[0].exception as Error).stack!,
+      "Error: the developer's bug\n    at ",
+    );
+    assertEquals(errors[0].transport, b);
+  });
+});
+
+Deno.test("SimDatagram aborted in the turn its full queue dropped datagrams still reports them to errorReceived before connectionLost, as the Deno loop does", async () => {
+  await onLoop(async (loop) => {
+    const [a, pa] = await open(loop);
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: 9 };
+    for (let i = 0; i < 131_072 + 3; i++) a.sendto(new Uint8Array(0), to);
+    a.abort();
+    await sleep(0.1);
+    assertEquals(pa.events, ["made", "pause", "error WouldBlock", "lost"]);
+    assertStringIncludes(
+      pa.errors[0].message,
+      "; 2 more datagrams were dropped before this report",
+    );
+  });
+});
+
+Deno.test("SimDatagram sums up the failures it held back when it closes, paid for by what the peers sent after the last one", async () => {
+  await onLoop(async (loop) => {
+    const errors = spendReserve(loop);
+    const [b] = await loop.createDatagramEndpoint(() => {
+      const p = new DatagramProtocol();
+      p.datagramReceived = (data) => {
+        if (data[0] === 0x78) throw new Error("cannot take an x");
+      };
+      return p;
+    }, { localAddr: { hostname: "127.0.0.1", port: 0 } });
+    const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+    const [a] = await open(loop);
+    for (let i = 0; i < 100; i++) a.sendto(bytes("x"), addrB);
+    await sleep(0.1);
+    // Then the peers send 10 KB the protocol takes.
+    for (let i = 0; i < 100; i++) a.sendto(new Uint8Array(100), addrB);
+    await sleep(0.1);
+    b.close();
+    a.close();
+    await sleep(0.1);
+    assertEquals(errors[0].message, "Exception in protocol.datagramReceived()");
+    assertEquals(
+      errors.at(-1)!.message.replace(/\d+ problems/, "N problems"),
+      "Datagram endpoint: N problems were counted but not logged (99 datagramReceived() failures)",
+    );
+  });
 });
