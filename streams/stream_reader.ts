@@ -604,21 +604,62 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   // Runs `step` now and again each time data, EOF or an error arrives,
   // until it returns something other than WAIT or throws.
   #run<T extends Uint8Array>(name: string, step: Step<T>): Future<T> {
-    const future = new ReadFuture<T>({ loop: this.#getLoop(name) });
+    const loop = this.#getLoop(name);
     const pending = this.#pending;
     if (pending !== null && !pending.future.done()) {
-      future.setException(
+      const refused = new Future<T>({ loop });
+      refused.setException(
         new InvalidStateError(
           `Cannot call ${name}(): ${pending.name}() is already waiting for incoming data`,
         ),
       );
-      return future;
+      return refused;
     }
     this.#pending = null;
+    // A read that can finish now does, in a plain future: its task takes
+    // the bytes on the spot.
+    let now: T | typeof WAIT;
+    try {
+      now = step();
+    } catch (e) {
+      const failed = new Future<T>({ loop });
+      failed.setException(e);
+      return failed;
+    }
+    if (now !== WAIT) {
+      const done = new Future<T>({ loop });
+      done.setResult(now);
+      return done;
+    }
+    // One that waits hands its bytes to a task in a later turn of the
+    // loop, which a cancellation may come first: they come back then (see
+    // TAKE_BACK), once, unless another taker has them.
+    const future = new ReadFuture<T>({ loop });
     let retrying = false;
     // The consumption count once the read took its bytes (-1 once they
     // were given back).
     let consumed = -1;
+    const settle = (result: T | typeof WAIT): void => {
+      if (result === WAIT) {
+        this.#pending = { future: future as Future<unknown>, attempt, name };
+        if (this.#overrunLater) {
+          this.#overrunLater = false;
+          if (!retrying) {
+            retrying = true;
+            loop.callSoon(attempt);
+          }
+        }
+        if (this.#paused) {
+          // The buffer is full but this read needs more: let data in.
+          this.#paused = false;
+          this.#transport?.resumeReading();
+        }
+        return;
+      }
+      this.#pending = null;
+      consumed = this.#consumed;
+      future.setResult(result);
+    };
     const attempt = (): void => {
       retrying = false;
       if (future.done()) {
@@ -634,39 +675,15 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
         future.setException(e);
         return;
       }
-      if (result === WAIT) {
-        this.#pending = { future: future as Future<unknown>, attempt, name };
-        if (this.#overrunLater) {
-          this.#overrunLater = false;
-          if (!retrying) {
-            retrying = true;
-            this.#getLoop(name).callSoon(attempt);
-          }
-        }
-        if (this.#paused) {
-          // The buffer is full but this read needs more: let data in.
-          this.#paused = false;
-          this.#transport?.resumeReading();
-        }
-        return;
-      }
-      this.#pending = null;
-      consumed = this.#consumed;
-      future.setResult(result);
+      settle(result);
     };
-    attempt();
-    // A read that waits hands its bytes to a task in a later turn of the
-    // loop, which a cancellation may come first: they come back then (see
-    // TAKE_BACK), once, unless another taker has them. One done at once is
-    // taken on the spot.
-    if (!future.done()) {
-      (future as TakesBack<T>)[TAKE_BACK] = (value) => {
-        if (++future.drops < future.takers) return;
-        const at = consumed;
-        consumed = -1;
-        this.#giveBack(value, at);
-      };
-    }
+    settle(WAIT);
+    (future as TakesBack<T>)[TAKE_BACK] = (value) => {
+      if (++future.drops < future.takers) return;
+      const at = consumed;
+      consumed = -1;
+      this.#giveBack(value, at);
+    };
     return future;
   }
 
