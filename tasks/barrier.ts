@@ -113,13 +113,13 @@ class Party extends Waiter<number> {
  * A meeting point for a fixed number of tasks (the parties): each calls
  * `wait()`, and all of them pass together once the last one arrives.
  *
- * As in asyncio, the parties of a round resume one per loop iteration (the
- * task whose arrival opened the barrier first, then the others in order of
- * arrival), and the round is over once they all have (the barrier is
- * "draining" until then): a task that calls `wait()` again meanwhile waits
- * for the round to drain, and then arrives in the next round, so a quick
- * party cannot fill the next round while others of its round have not even
- * left. A `reset()` or `abort()` while the round drains reaches the parties
+ * As in asyncio, the task whose arrival opened the barrier goes on at
+ * once, and the other parties of the round resume together in the next
+ * loop iteration, in order of arrival; the round is over once they all
+ * have (the barrier is "draining" until then): a task that calls `wait()`
+ * again meanwhile waits for the round to drain, and then arrives in the
+ * next round, so a quick party cannot fill the next round while others of
+ * its round have not even left. A `reset()` or `abort()` while the round drains reaches the parties
  * that have not resumed yet: they get `BrokenBarrierError` instead of their
  * index (and `abort()` fails the tasks waiting for the next round too).
  *
@@ -171,10 +171,6 @@ export class Barrier {
   #state = FILLING;
   // The parties of the round being filled, in order of arrival.
   #waiters = new Set<Party>();
-  // The open round: its parties resume one per loop iteration, as asyncio
-  // hands them its condition's lock in turn; `#next` is the next one.
-  #round: Party[] = [];
-  #next = 0;
   // The released parties that have not resumed (read their index) yet.
   #draining = new Set<Party>();
   #drainPending = false;
@@ -329,19 +325,24 @@ export class Barrier {
       return;
     }
     // Open: indices in order of arrival. The party whose arrival opened
-    // the barrier goes on at once, the others one per iteration, and the
-    // round has drained once the last of them has resumed: only then do
-    // the parties that arrived meanwhile fill the next round.
+    // the barrier goes on at once, and the others resume together in the
+    // next iteration, as asyncio's condition wakes them all and none has
+    // to wait for its lock. The round has drained once the last of them
+    // has resumed: only then do the parties that arrived meanwhile fill
+    // the next round.
     this.#waiters = new Set();
     this.#state = DRAINING;
     this.#drainPending = true;
     const round = [...waiters];
     const opener = round.pop()!;
-    this.#round = round;
-    this.#next = 0;
-    this.#draining = new Set();
-    opener.release(round.length, this.#draining, this.#drained);
-    this.#loop!.callSoon(this.#releaseNext);
+    const draining = this.#draining = new Set();
+    opener.release(round.length, draining, this.#drained);
+    round.forEach((party, index) => {
+      party.release(index, draining, this.#drained);
+    });
+    // The parties resume in the next iteration (async functions: in the
+    // microtasks right after their wake-up); the round ends after them.
+    this.#loop!.callSoon(this.#endDrain);
   }
 
   // A party of the round has resumed: once the last has (every party
@@ -353,30 +354,14 @@ export class Barrier {
   #drained = (draining: Set<Party>): void => {
     if (
       draining === this.#draining && draining.size === 0 &&
-      this.#next >= this.#round.length && this.#state !== BROKEN
+      this.#state !== BROKEN
     ) {
       this.#state = FILLING;
     }
   };
 
-  #releaseNext = (): void => {
-    const round = this.#round;
-    while (this.#state === DRAINING && this.#next < round.length) {
-      const index = this.#next++;
-      const party = round[index];
-      if (party.done()) continue; // cancelled while it waited its turn
-      party.release(index, this.#draining, this.#drained);
-      this.#loop!.callSoon(this.#releaseNext);
-      return;
-    }
-    // The last party resumes in this iteration (an async function: in the
-    // microtasks right after its wake-up); the round ends in the next.
-    this.#loop!.callSoon(this.#endDrain);
-  };
-
   #endDrain = (): void => {
     this.#drainPending = false;
-    this.#round = [];
     this.#draining = new Set(); // who has not resumed by now keeps its index
     if (this.#state === BROKEN) return;
     this.#state = FILLING;
@@ -392,15 +377,6 @@ export class Barrier {
   // resumed get BrokenBarrierError instead of their index.
   #failRound(message: string): void {
     for (const p of [...this.#draining]) p.break(message);
-    const round = this.#round;
-    // Those not released yet are released broken: they are inside until
-    // they resume, so that the last of them ends the round.
-    for (; this.#next < round.length; this.#next++) {
-      const party = round[this.#next];
-      if (party.done()) continue;
-      party.release(this.#next, this.#draining, this.#drained);
-      party.break(message);
-    }
   }
 
   #fail(parties: Set<Party>, message: string): void {

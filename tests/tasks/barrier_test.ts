@@ -422,10 +422,11 @@ Deno.test("Barrier: a released party cancelled before it resumes leaves the roun
     await loop.runUntilComplete(loop.createTask(async () => {}));
     const opener = loop.createTask(async () => {
       await barrier.wait();
-      // released index 0 in the next iteration: cancel it right then,
-      // before it resumes, and look after it has had its turn.
+      // index 0 is released too, and resumes in the next iteration:
+      // cancel it now, before it resumes, and look after it has had its
+      // turn.
+      first.cancel();
       loop.callSoon(() => {
-        first.cancel();
         loop.callSoon(() => {
           out[style] = state(barrier);
         });
@@ -437,3 +438,47 @@ Deno.test("Barrier: a released party cancelled before it resumes leaves the roun
   }
   assertEquals(out.async, out.generator);
 });
+
+// asyncio (3.11 and 3.13 alike): the opener goes on at once, and the
+// condition's notify_all() wakes every other party of the round for the
+// next iteration, where each takes the free lock and leaves wait() — they
+// do not pass one per iteration.
+for (const style of ["generator", "async"] as const) {
+  Deno.test(`Barrier (${style} tasks): the other parties of a round resume together in the iteration after the opener, as in asyncio`, async () => {
+    await run(function* (loop) {
+      const barrier = new Barrier(4, { loop });
+      const log: string[] = [];
+      const gen = function* (n: number): Coroutine<void> {
+        for (let i = 0; i < n; i++) yield* sleep(0);
+        log.push(`party ${n} passes with ${yield* barrier.wait()}`);
+      };
+      const asy = async (n: number) => {
+        for (let i = 0; i < n; i++) await sleep(0);
+        log.push(`party ${n} passes with ${await barrier.wait()}`);
+      };
+      const ticker = loop.createTask(function* () {
+        for (let i = 0; i < 6; i++) {
+          log.push(`tick ${i}`);
+          yield* sleep(0);
+        }
+      });
+      const parties = [0, 1, 2, 3].map((n) =>
+        loop.createTask(style === "generator" ? gen(n) : () => asy(n))
+      );
+      for (const p of parties) yield* p;
+      yield* ticker;
+      assertEquals(log, [
+        "tick 0",
+        "tick 1",
+        "tick 2",
+        "tick 3",
+        "party 3 passes with 3",
+        "tick 4",
+        "party 0 passes with 0",
+        "party 1 passes with 1",
+        "party 2 passes with 2",
+        "tick 5",
+      ]);
+    });
+  });
+}
