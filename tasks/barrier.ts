@@ -245,9 +245,10 @@ export class Barrier {
         this.#blocked.delete(party);
       },
     });
-    // Once a round has drained, the parties that waited for it arrive
-    // first (#endDrain): until then a new party lines up behind them.
-    if (this.#state === FILLING && !this.#drainPending) this.#arrive(party);
+    // Once a round has drained (its last party left), a new party arrives
+    // at once; the parties that waited for the drain arrive when they run
+    // (#admitBlocked), as asyncio's wake up then.
+    if (this.#state === FILLING) this.#arrive(party);
     else this.#blocked.add(party);
     return party;
   }
@@ -255,14 +256,19 @@ export class Barrier {
   /**
    * Starts a new round: tasks waiting now fail with `BrokenBarrierError`
    * (and so do the parties of a draining round that have not resumed
-   * yet), and a broken barrier is usable again.
+   * yet), and a broken barrier is usable again. As in asyncio, the failed
+   * parties are inside until they resume: till then the barrier is
+   * "resetting", and a `wait()` waits for them to leave.
    *
    * PEP 3156 (as in asyncio): `Barrier.reset()`.
    */
   reset(): void {
     switch (this.#state) {
       case FILLING:
-        this.#fail(this.#waiters, RESET);
+        if (this.#waiters.size > 0) {
+          this.#state = RESETTING;
+          this.#breakWaiters(RESET);
+        }
         break;
       case DRAINING:
         this.#state = RESETTING;
@@ -288,8 +294,8 @@ export class Barrier {
    */
   abort(): void {
     this.#state = BROKEN;
-    this.#fail(this.#waiters, ABORTED);
     this.#failRound(ABORTED);
+    this.#breakWaiters(ABORTED);
     this.#fail(this.#blocked, ABORTED);
   }
 
@@ -342,7 +348,24 @@ export class Barrier {
     });
     // The parties resume in the next iteration (async functions: in the
     // microtasks right after their wake-up); the round ends after them.
-    this.#loop!.callSoon(this.#endDrain);
+    this.#loop!.callSoon(this.#endDrain, draining);
+  }
+
+  // reset() or abort() while a round fills: its parties fail, but (as in
+  // asyncio, where they leave wait() when they resume) they are inside
+  // the barrier until they resume, and a reset barrier is resetting till
+  // then: later parties wait for them to leave.
+  #breakWaiters(message: string): void {
+    const waiters = [...this.#waiters];
+    if (waiters.length === 0) return;
+    this.#waiters = new Set();
+    this.#drainPending = true;
+    const draining = this.#draining = new Set();
+    waiters.forEach((party, index) => {
+      party.release(index, draining, this.#drained);
+      party.break(message);
+    });
+    this.#loop!.callSoon(this.#endDrain, draining);
   }
 
   // A party of the round has resumed: once the last has (every party
@@ -357,14 +380,26 @@ export class Barrier {
       this.#state !== BROKEN
     ) {
       this.#state = FILLING;
+      this.#drainPending = false;
+      // asyncio notifies them now: each arrives when it runs.
+      if (this.#blocked.size > 0) this.#loop!.callSoon(this.#admitBlocked);
     }
   };
 
-  #endDrain = (): void => {
+  // The round's parties had their turn to resume: who has not resumed by
+  // now keeps its index, and the round is over.
+  #endDrain = (draining: Set<Party>): void => {
+    if (draining !== this.#draining || draining.size === 0) return;
     this.#drainPending = false;
-    this.#draining = new Set(); // who has not resumed by now keeps its index
+    this.#draining = new Set();
     if (this.#state === BROKEN) return;
     this.#state = FILLING;
+    this.#admitBlocked();
+  };
+
+  // The parties that waited for the last round to drain arrive.
+  #admitBlocked = (): void => {
+    if (this.#state !== FILLING) return;
     const blocked = [...this.#blocked];
     this.#blocked.clear();
     for (const p of blocked) {

@@ -482,3 +482,56 @@ for (const style of ["generator", "async"] as const) {
     });
   });
 }
+
+// asyncio: reset() while parties wait makes the barrier RESETTING; they
+// raise BrokenBarrierError when they resume, and the last to leave sets it
+// FILLING again. A party arriving meanwhile waits for that (Barrier._block)
+// instead of joining the parties that are failing.
+Deno.test("Barrier: reset() while parties wait is resetting until they have left, as in asyncio", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(2, { loop });
+    const log: unknown[] = [];
+    const waiter = (n: number) =>
+      loop.createTask(function* () {
+        try {
+          log.push([n, yield* barrier.wait()]);
+        } catch (e) {
+          assertInstanceOf(e, BrokenBarrierError);
+          log.push([n, "broken", barrier.nWaiting]);
+        }
+      });
+    const first = waiter(0);
+    yield* sleep(0);
+    barrier.reset();
+    log.push(["after reset", barrier.nWaiting, state(barrier)]);
+    const second = waiter(1);
+    yield* sleep(0);
+    log.push(["next", barrier.nWaiting, state(barrier)]);
+    const third = waiter(2);
+    for (const t of [first, second, third]) yield* t;
+    assertEquals(log, [
+      ["after reset", 0, "resetting"],
+      [0, "broken", 0],
+      ["next", 1, "filling"],
+      [2, 1],
+      [1, 0],
+    ]);
+  });
+});
+
+// asyncio: the last party to leave a round sets the barrier FILLING, so if
+// it calls wait() again at once it arrives before the parties that waited
+// for the round to drain: they arrive only when they run.
+Deno.test("Barrier: a party that leaves a round and waits again at once arrives before those that waited for the round to drain, as in asyncio", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(2, { loop });
+    const log: number[][] = [];
+    const twice = (n: number) =>
+      loop.createTask(function* () {
+        for (let i = 0; i < 2; i++) log.push([n, yield* barrier.wait()]);
+      });
+    const tasks = [twice(0), twice(1)];
+    for (const t of tasks) yield* t;
+    assertEquals(log, [[1, 1], [0, 0], [1, 1], [0, 0]]);
+  });
+});
