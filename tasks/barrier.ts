@@ -176,6 +176,9 @@ export class Barrier {
   #drainPending = false;
   // Parties that arrived while the last round drained or was reset.
   #blocked = new Set<Party>();
+  // The drain is over and the blocked parties arrive in the next
+  // iteration: they look at the barrier only then.
+  #admitPending = false;
 
   /**
    * Makes a barrier for `parties` tasks.
@@ -296,7 +299,7 @@ export class Barrier {
     this.#state = BROKEN;
     this.#failRound(ABORTED);
     this.#breakWaiters(ABORTED);
-    this.#fail(this.#blocked, ABORTED);
+    if (!this.#admitPending) this.#fail(this.#blocked, ABORTED);
   }
 
   /** The tag printed by `Object.prototype.toString`. */
@@ -382,7 +385,10 @@ export class Barrier {
       this.#state = FILLING;
       this.#drainPending = false;
       // asyncio notifies them now: each arrives when it runs.
-      if (this.#blocked.size > 0) this.#loop!.callSoon(this.#admitBlocked);
+      if (this.#blocked.size > 0 && !this.#admitPending) {
+        this.#admitPending = true;
+        this.#loop!.callSoon(this.#admitBlocked);
+      }
     }
   };
 
@@ -397,8 +403,11 @@ export class Barrier {
     this.#admitBlocked();
   };
 
-  // The parties that waited for the last round to drain arrive.
+  // The parties that waited for the last round to drain arrive (or fail,
+  // if the barrier was aborted since the drain ended).
   #admitBlocked = (): void => {
+    this.#admitPending = false;
+    if (this.#state === BROKEN) this.#fail(this.#blocked, ABORTED);
     if (this.#state !== FILLING) return;
     const blocked = [...this.#blocked];
     this.#blocked.clear();

@@ -535,3 +535,32 @@ Deno.test("Barrier: a party that leaves a round and waits again at once arrives 
     assertEquals(log, [[1, 1], [0, 0], [1, 1], [0, 0]]);
   });
 });
+
+// asyncio: the last party to leave a round notifies the parties that
+// waited for the drain; they look at the barrier when they run. If it
+// aborts and resets the barrier at once, they arrive in the reset barrier
+// rather than fail.
+Deno.test("Barrier: a party that waited for a drain arrives in a barrier aborted and reset before it ran, as in asyncio", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(2, { loop });
+    const log: unknown[] = [];
+    const first = loop.createTask(function* () {
+      log.push(["first", yield* barrier.wait()]);
+      barrier.abort();
+      barrier.reset();
+    });
+    const second = loop.createTask(function* () {
+      log.push(["second", yield* barrier.wait()]);
+    });
+    const late = loop.createTask(function* () {
+      log.push(["late", yield* barrier.wait()]);
+    });
+    for (let i = 0; i < 3; i++) yield* sleep(0);
+    log.push(["waiting", barrier.nWaiting, barrier.broken]);
+    yield* first;
+    yield* second;
+    late.cancel();
+    assertInstanceOf(yield* failure(late), CancelledError);
+    assertEquals(log, [["second", 1], ["first", 0], ["waiting", 1, false]]);
+  });
+});
