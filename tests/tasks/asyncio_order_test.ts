@@ -784,6 +784,50 @@ for (const style of STYLES) {
   });
 }
 
+// asyncio: a task that cancels itself has the future of its next wait
+// cancelled (Task.__step), and resumes with the CancelledError through
+// that future's callback, on the loop's next turn: the tasks made ready
+// before run first, for an async function as for a generator.
+for (const style of STYLES) {
+  for (const kind of ["sleep(0)", "a pending future"] as const) {
+    Deno.test(`asyncio order (${style} tasks): a task cancelling itself gets the CancelledError at its next wait, ${kind}, on the loop's next turn`, async () => {
+      await run(function* (loop) {
+        const log: string[] = [];
+        const next = () =>
+          kind === "sleep(0)" ? sleep(0) : loop.createFuture<void>();
+        const note = (e: unknown) =>
+          log.push(e instanceof CancelledError ? "cancelled" : "not cancelled");
+        const self = style === "async"
+          ? loop.createTask(async () => {
+            currentTask()!.cancel();
+            try {
+              await next();
+            } catch (e) {
+              note(e);
+            }
+          })
+          : loop.createTask(function* () {
+            currentTask()!.cancel();
+            try {
+              yield* next();
+            } catch (e) {
+              note(e);
+            }
+          });
+        const other = loop.createTask(function* () {
+          for (let i = 0; i < 2; i++) {
+            log.push(`other ${i}`);
+            yield* sleep(0);
+          }
+        });
+        yield* settle(self);
+        yield* other;
+        assertEquals(log, ["other 0", "cancelled", "other 1"]);
+      });
+    });
+  }
+}
+
 // test_timeouts, test_waitfor: a deadline already passed fires before the
 // step that `sleep(0)` gives back, as asyncio schedules it with call_soon.
 for (const style of STYLES) {
