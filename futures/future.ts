@@ -453,7 +453,7 @@ export class Future<T> implements PromiseLike<T> {
       noteAwaitParked();
       this.#loop.callSoon(() => {
         requestMicrotaskCheckpoint(guard);
-        settleThen(this, undefined, onfulfilled, onrejected, resolve, reject);
+        settleThen(this, guard?.(), onfulfilled, onrejected, resolve, reject);
       });
       return promise;
     }

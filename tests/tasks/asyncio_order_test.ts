@@ -828,6 +828,44 @@ for (const style of STYLES) {
   }
 }
 
+// asyncio: the self-cancellation cancels the wait under timeout(0); the
+// timeout fires (call_soon) before the task resumes and cancels it again,
+// which Task.__step delivers in place of the first: the scope turns it
+// into a TimeoutError, and the task, having caught it, ends normally.
+for (const style of STYLES) {
+  Deno.test(`asyncio order (${style} tasks): a task that cancelled itself and then timed out in timeout(0) ends normally once it catches the TimeoutError`, async () => {
+    await run(function* (loop) {
+      const event = new Event({ loop });
+      const seen: unknown[] = [];
+      const self = style === "async"
+        ? loop.createTask(async () => {
+          currentTask()!.cancel();
+          try {
+            await timeout(0).scope(async () => await event.wait());
+          } catch (e) {
+            seen.push(e instanceof TimeoutError);
+          }
+          return "finished";
+        })
+        : loop.createTask(function* () {
+          currentTask()!.cancel();
+          try {
+            yield* timeout(0).scope(function* () {
+              return yield* event.wait();
+            });
+          } catch (e) {
+            seen.push(e instanceof TimeoutError);
+          }
+          return "finished";
+        });
+      yield* settle(self);
+      assertEquals(seen, [true]);
+      assertFalse(self.cancelled());
+      assertEquals(self.result(), "finished");
+    });
+  });
+}
+
 // test_timeouts, test_waitfor: a deadline already passed fires before the
 // step that `sleep(0)` gives back, as asyncio schedules it with call_soon.
 for (const style of STYLES) {
