@@ -6,7 +6,7 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
-import { bindLoop, checkCount, rejected, Waiter } from "./_waiter.ts";
+import { bindLoop, checkCount, rejected, resolved, Waiter } from "./_waiter.ts";
 import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `Barrier`. */
@@ -251,8 +251,15 @@ export class Barrier {
     // Once a round has drained (its last party left), a new party arrives
     // at once; the parties that waited for the drain arrive when they run
     // (#admitBlocked), as asyncio's wake up then.
-    if (this.#state === FILLING) this.#arrive(party);
-    else this.#blocked.add(party);
+    if (this.#state === FILLING) {
+      this.#arrive(party);
+      // The party that opened the barrier goes on at once, as asyncio's
+      // never waits: a plain done future, which a cancellation its task
+      // had pending does not turn down (it comes at the next wait).
+      if (party.done()) return resolved(loop, party.result());
+    } else {
+      this.#blocked.add(party);
+    }
     return party;
   }
 

@@ -10,7 +10,7 @@ import { CancelledError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import { Barrier, BrokenBarrierError } from "../../tasks/barrier.ts";
 import { sleep } from "../../tasks/sleep.ts";
-import type { Coroutine } from "../../tasks/task.ts";
+import { type Coroutine, currentTask } from "../../tasks/task.ts";
 
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { run } from "../_helpers.ts";
@@ -564,3 +564,34 @@ Deno.test("Barrier: a party that waited for a drain arrives in a barrier aborted
     assertEquals(log, [["second", 1], ["first", 0], ["waiting", 1, false]]);
   });
 });
+
+// asyncio: the party whose arrival opens the barrier never suspends in
+// wait(), so a cancellation of its task pending from before is delivered
+// at its next wait, not instead of its index (as for an uncontended
+// Lock.acquire()); generator and async tasks alike.
+for (const style of ["generator", "async"] as const) {
+  Deno.test(`Barrier (${style} tasks): the opener passes with its index though its task has a cancellation pending, as in asyncio`, async () => {
+    await run(function* (loop) {
+      const barrier = new Barrier(2, { loop });
+      const waiting = loop.createTask(function* () {
+        return yield* barrier.wait();
+      });
+      yield* sleep(0);
+      const seen: unknown[] = [];
+      const opener = style === "async"
+        ? loop.createTask(async () => {
+          currentTask()!.cancel();
+          seen.push(await barrier.wait());
+          await sleep(0);
+        })
+        : loop.createTask(function* () {
+          currentTask()!.cancel();
+          seen.push(yield* barrier.wait());
+          yield* sleep(0);
+        });
+      assertInstanceOf(yield* failure(opener), CancelledError);
+      assertEquals(seen, [1]);
+      assertEquals(yield* waiting, 0);
+    });
+  });
+}
