@@ -438,6 +438,7 @@ export class Future<T> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
+    const pending = this.#state === PENDING;
     const guard = notifyAwait(this);
     let resolve!: (value: R1 | R2 | PromiseLike<R1 | R2>) => void;
     let reject!: (reason: unknown) => void;
@@ -445,6 +446,17 @@ export class Future<T> implements PromiseLike<T> {
       resolve = res;
       reject = rej;
     });
+    if (pending && this.#state !== PENDING && guard !== false) {
+      // The awaiting task's pending cancellation cancelled this future as
+      // it began to wait: as asyncio's task, it resumes through the
+      // future's callback, on the loop's next turn.
+      noteAwaitParked();
+      this.#loop.callSoon(() => {
+        requestMicrotaskCheckpoint(guard);
+        settleThen(this, guard?.(), onfulfilled, onrejected, resolve, reject);
+      });
+      return promise;
+    }
     if (this.#state !== PENDING) {
       // Like asyncio's `await` of a done future: no trip through the loop.
       // The awaiting code goes on in a microtask without having waited:

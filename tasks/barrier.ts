@@ -6,7 +6,7 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
-import { bindLoop, checkCount, rejected, Waiter } from "./_waiter.ts";
+import { bindLoop, checkCount, rejected, resolved, Waiter } from "./_waiter.ts";
 import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `Barrier`. */
@@ -113,13 +113,13 @@ class Party extends Waiter<number> {
  * A meeting point for a fixed number of tasks (the parties): each calls
  * `wait()`, and all of them pass together once the last one arrives.
  *
- * As in asyncio, the parties of a round resume one per loop iteration (the
- * task whose arrival opened the barrier first, then the others in order of
- * arrival), and the round is over once they all have (the barrier is
- * "draining" until then): a task that calls `wait()` again meanwhile waits
- * for the round to drain, and then arrives in the next round, so a quick
- * party cannot fill the next round while others of its round have not even
- * left. A `reset()` or `abort()` while the round drains reaches the parties
+ * As in asyncio, the task whose arrival opened the barrier goes on at
+ * once, and the other parties of the round resume together in the next
+ * loop iteration, in order of arrival; the round is over once they all
+ * have (the barrier is "draining" until then): a task that calls `wait()`
+ * again meanwhile waits for the round to drain, and then arrives in the
+ * next round, so a quick party cannot fill the next round while others of
+ * its round have not even left. A `reset()` or `abort()` while the round drains reaches the parties
  * that have not resumed yet: they get `BrokenBarrierError` instead of their
  * index (and `abort()` fails the tasks waiting for the next round too).
  *
@@ -171,15 +171,14 @@ export class Barrier {
   #state = FILLING;
   // The parties of the round being filled, in order of arrival.
   #waiters = new Set<Party>();
-  // The open round: its parties resume one per loop iteration, as asyncio
-  // hands them its condition's lock in turn; `#next` is the next one.
-  #round: Party[] = [];
-  #next = 0;
   // The released parties that have not resumed (read their index) yet.
   #draining = new Set<Party>();
   #drainPending = false;
   // Parties that arrived while the last round drained or was reset.
   #blocked = new Set<Party>();
+  // The drain is over and the blocked parties arrive in the next
+  // iteration: they look at the barrier only then.
+  #admitPending = false;
 
   /**
    * Makes a barrier for `parties` tasks.
@@ -249,24 +248,37 @@ export class Barrier {
         this.#blocked.delete(party);
       },
     });
-    // Once a round has drained, the parties that waited for it arrive
-    // first (#endDrain): until then a new party lines up behind them.
-    if (this.#state === FILLING && !this.#drainPending) this.#arrive(party);
-    else this.#blocked.add(party);
+    // Once a round has drained (its last party left), a new party arrives
+    // at once; the parties that waited for the drain arrive when they run
+    // (#admitBlocked), as asyncio's wake up then.
+    if (this.#state === FILLING) {
+      this.#arrive(party);
+      // The party that opened the barrier goes on at once, as asyncio's
+      // never waits: a plain done future, which a cancellation its task
+      // had pending does not turn down (it comes at the next wait).
+      if (party.done()) return resolved(loop, party.result());
+    } else {
+      this.#blocked.add(party);
+    }
     return party;
   }
 
   /**
    * Starts a new round: tasks waiting now fail with `BrokenBarrierError`
    * (and so do the parties of a draining round that have not resumed
-   * yet), and a broken barrier is usable again.
+   * yet), and a broken barrier is usable again. As in asyncio, the failed
+   * parties are inside until they resume: till then the barrier is
+   * "resetting", and a `wait()` waits for them to leave.
    *
    * PEP 3156 (as in asyncio): `Barrier.reset()`.
    */
   reset(): void {
     switch (this.#state) {
       case FILLING:
-        this.#fail(this.#waiters, RESET);
+        if (this.#waiters.size > 0) {
+          this.#state = RESETTING;
+          this.#breakWaiters(RESET);
+        }
         break;
       case DRAINING:
         this.#state = RESETTING;
@@ -292,9 +304,9 @@ export class Barrier {
    */
   abort(): void {
     this.#state = BROKEN;
-    this.#fail(this.#waiters, ABORTED);
     this.#failRound(ABORTED);
-    this.#fail(this.#blocked, ABORTED);
+    this.#breakWaiters(ABORTED);
+    if (!this.#admitPending) this.#fail(this.#blocked, ABORTED);
   }
 
   /** The tag printed by `Object.prototype.toString`. */
@@ -329,19 +341,41 @@ export class Barrier {
       return;
     }
     // Open: indices in order of arrival. The party whose arrival opened
-    // the barrier goes on at once, the others one per iteration, and the
-    // round has drained once the last of them has resumed: only then do
-    // the parties that arrived meanwhile fill the next round.
+    // the barrier goes on at once, and the others resume together in the
+    // next iteration, as asyncio's condition wakes them all and none has
+    // to wait for its lock. The round has drained once the last of them
+    // has resumed: only then do the parties that arrived meanwhile fill
+    // the next round.
     this.#waiters = new Set();
     this.#state = DRAINING;
     this.#drainPending = true;
     const round = [...waiters];
     const opener = round.pop()!;
-    this.#round = round;
-    this.#next = 0;
-    this.#draining = new Set();
-    opener.release(round.length, this.#draining, this.#drained);
-    this.#loop!.callSoon(this.#releaseNext);
+    const draining = this.#draining = new Set();
+    opener.release(round.length, draining, this.#drained);
+    round.forEach((party, index) => {
+      party.release(index, draining, this.#drained);
+    });
+    // The parties resume in the next iteration (async functions: in the
+    // microtasks right after their wake-up); the round ends after them.
+    this.#loop!.callSoon(this.#endDrain, draining);
+  }
+
+  // reset() or abort() while a round fills: its parties fail, but (as in
+  // asyncio, where they leave wait() when they resume) they are inside
+  // the barrier until they resume, and a reset barrier is resetting till
+  // then: later parties wait for them to leave.
+  #breakWaiters(message: string): void {
+    const waiters = [...this.#waiters];
+    if (waiters.length === 0) return;
+    this.#waiters = new Set();
+    this.#drainPending = true;
+    const draining = this.#draining = new Set();
+    waiters.forEach((party, index) => {
+      party.release(index, draining, this.#drained);
+      party.break(message);
+    });
+    this.#loop!.callSoon(this.#endDrain, draining);
   }
 
   // A party of the round has resumed: once the last has (every party
@@ -353,33 +387,35 @@ export class Barrier {
   #drained = (draining: Set<Party>): void => {
     if (
       draining === this.#draining && draining.size === 0 &&
-      this.#next >= this.#round.length && this.#state !== BROKEN
+      this.#state !== BROKEN
     ) {
       this.#state = FILLING;
+      this.#drainPending = false;
+      // asyncio notifies them now: each arrives when it runs.
+      if (this.#blocked.size > 0 && !this.#admitPending) {
+        this.#admitPending = true;
+        this.#loop!.callSoon(this.#admitBlocked);
+      }
     }
   };
 
-  #releaseNext = (): void => {
-    const round = this.#round;
-    while (this.#state === DRAINING && this.#next < round.length) {
-      const index = this.#next++;
-      const party = round[index];
-      if (party.done()) continue; // cancelled while it waited its turn
-      party.release(index, this.#draining, this.#drained);
-      this.#loop!.callSoon(this.#releaseNext);
-      return;
-    }
-    // The last party resumes in this iteration (an async function: in the
-    // microtasks right after its wake-up); the round ends in the next.
-    this.#loop!.callSoon(this.#endDrain);
-  };
-
-  #endDrain = (): void => {
+  // The round's parties had their turn to resume: who has not resumed by
+  // now keeps its index, and the round is over.
+  #endDrain = (draining: Set<Party>): void => {
+    if (draining !== this.#draining || draining.size === 0) return;
     this.#drainPending = false;
-    this.#round = [];
-    this.#draining = new Set(); // who has not resumed by now keeps its index
+    this.#draining = new Set();
     if (this.#state === BROKEN) return;
     this.#state = FILLING;
+    this.#admitBlocked();
+  };
+
+  // The parties that waited for the last round to drain arrive (or fail,
+  // if the barrier was aborted since the drain ended).
+  #admitBlocked = (): void => {
+    this.#admitPending = false;
+    if (this.#state === BROKEN) this.#fail(this.#blocked, ABORTED);
+    if (this.#state !== FILLING) return;
     const blocked = [...this.#blocked];
     this.#blocked.clear();
     for (const p of blocked) {
@@ -392,15 +428,6 @@ export class Barrier {
   // resumed get BrokenBarrierError instead of their index.
   #failRound(message: string): void {
     for (const p of [...this.#draining]) p.break(message);
-    const round = this.#round;
-    // Those not released yet are released broken: they are inside until
-    // they resume, so that the last of them ends the round.
-    for (; this.#next < round.length; this.#next++) {
-      const party = round[this.#next];
-      if (party.done()) continue;
-      party.release(this.#next, this.#draining, this.#drained);
-      party.break(message);
-    }
   }
 
   #fail(parties: Set<Party>, message: string): void {

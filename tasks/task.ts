@@ -613,8 +613,10 @@ export class Task<T> extends Future<T> {
     // (Waiter.then() takes it to refuse a hand-over it got too late).
     if (future.done()) return this.#mustCancel ? this.#interrupt : undefined;
     if (this.#mustCancel && future.cancel(this.#cancelMessage)) {
+      // The task resumes on the next turn (Future.then()): a cancellation
+      // requested until then is delivered there.
       this.#mustCancel = false;
-      return undefined;
+      return this.#interrupt;
     }
     // What the task awaits is kept in one slot, or a set while it awaits
     // several at once (Promise.all of futures). Done futures leave lazily

@@ -35,6 +35,13 @@ export interface WaitForOptions {
  * A `timeout` of zero or less cancels `aw` at once unless it is already
  * done; `null` waits without limit.
  *
+ * Since it returns a future, `waitFor` runs `aw` in a task of its own,
+ * where asyncio 3.12+ runs it inline in the caller's task: `aw` starts one
+ * loop iteration after the call, and the caller resumes one iteration
+ * after `aw` ends (so even a coroutine that never waits costs two). To
+ * stay in the caller's task, as asyncio does, use
+ * `yield* timeout(delay).scope(() => body())`.
+ *
  * PEP 3156: `tulip.wait_for()`, with asyncio 3.12's semantics (built on
  * `timeout()`).
  *

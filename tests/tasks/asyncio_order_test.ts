@@ -784,6 +784,88 @@ for (const style of STYLES) {
   });
 }
 
+// asyncio: a task that cancels itself has the future of its next wait
+// cancelled (Task.__step), and resumes with the CancelledError through
+// that future's callback, on the loop's next turn: the tasks made ready
+// before run first, for an async function as for a generator.
+for (const style of STYLES) {
+  for (const kind of ["sleep(0)", "a pending future"] as const) {
+    Deno.test(`asyncio order (${style} tasks): a task cancelling itself gets the CancelledError at its next wait, ${kind}, on the loop's next turn`, async () => {
+      await run(function* (loop) {
+        const log: string[] = [];
+        const next = () =>
+          kind === "sleep(0)" ? sleep(0) : loop.createFuture<void>();
+        const note = (e: unknown) =>
+          log.push(e instanceof CancelledError ? "cancelled" : "not cancelled");
+        const self = style === "async"
+          ? loop.createTask(async () => {
+            currentTask()!.cancel();
+            try {
+              await next();
+            } catch (e) {
+              note(e);
+            }
+          })
+          : loop.createTask(function* () {
+            currentTask()!.cancel();
+            try {
+              yield* next();
+            } catch (e) {
+              note(e);
+            }
+          });
+        const other = loop.createTask(function* () {
+          for (let i = 0; i < 2; i++) {
+            log.push(`other ${i}`);
+            yield* sleep(0);
+          }
+        });
+        yield* settle(self);
+        yield* other;
+        assertEquals(log, ["other 0", "cancelled", "other 1"]);
+      });
+    });
+  }
+}
+
+// asyncio: the self-cancellation cancels the wait under timeout(0); the
+// timeout fires (call_soon) before the task resumes and cancels it again,
+// which Task.__step delivers in place of the first: the scope turns it
+// into a TimeoutError, and the task, having caught it, ends normally.
+for (const style of STYLES) {
+  Deno.test(`asyncio order (${style} tasks): a task that cancelled itself and then timed out in timeout(0) ends normally once it catches the TimeoutError`, async () => {
+    await run(function* (loop) {
+      const event = new Event({ loop });
+      const seen: unknown[] = [];
+      const self = style === "async"
+        ? loop.createTask(async () => {
+          currentTask()!.cancel();
+          try {
+            await timeout(0).scope(async () => await event.wait());
+          } catch (e) {
+            seen.push(e instanceof TimeoutError);
+          }
+          return "finished";
+        })
+        : loop.createTask(function* () {
+          currentTask()!.cancel();
+          try {
+            yield* timeout(0).scope(function* () {
+              return yield* event.wait();
+            });
+          } catch (e) {
+            seen.push(e instanceof TimeoutError);
+          }
+          return "finished";
+        });
+      yield* settle(self);
+      assertEquals(seen, [true]);
+      assertFalse(self.cancelled());
+      assertEquals(self.result(), "finished");
+    });
+  });
+}
+
 // test_timeouts, test_waitfor: a deadline already passed fires before the
 // step that `sleep(0)` gives back, as asyncio schedules it with call_soon.
 for (const style of STYLES) {

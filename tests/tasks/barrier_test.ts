@@ -10,7 +10,7 @@ import { CancelledError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import { Barrier, BrokenBarrierError } from "../../tasks/barrier.ts";
 import { sleep } from "../../tasks/sleep.ts";
-import type { Coroutine } from "../../tasks/task.ts";
+import { type Coroutine, currentTask } from "../../tasks/task.ts";
 
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { run } from "../_helpers.ts";
@@ -422,10 +422,11 @@ Deno.test("Barrier: a released party cancelled before it resumes leaves the roun
     await loop.runUntilComplete(loop.createTask(async () => {}));
     const opener = loop.createTask(async () => {
       await barrier.wait();
-      // released index 0 in the next iteration: cancel it right then,
-      // before it resumes, and look after it has had its turn.
+      // index 0 is released too, and resumes in the next iteration:
+      // cancel it now, before it resumes, and look after it has had its
+      // turn.
+      first.cancel();
       loop.callSoon(() => {
-        first.cancel();
         loop.callSoon(() => {
           out[style] = state(barrier);
         });
@@ -437,3 +438,160 @@ Deno.test("Barrier: a released party cancelled before it resumes leaves the roun
   }
   assertEquals(out.async, out.generator);
 });
+
+// asyncio (3.11 and 3.13 alike): the opener goes on at once, and the
+// condition's notify_all() wakes every other party of the round for the
+// next iteration, where each takes the free lock and leaves wait() — they
+// do not pass one per iteration.
+for (const style of ["generator", "async"] as const) {
+  Deno.test(`Barrier (${style} tasks): the other parties of a round resume together in the iteration after the opener, as in asyncio`, async () => {
+    await run(function* (loop) {
+      const barrier = new Barrier(4, { loop });
+      const log: string[] = [];
+      const gen = function* (n: number): Coroutine<void> {
+        for (let i = 0; i < n; i++) yield* sleep(0);
+        log.push(`party ${n} passes with ${yield* barrier.wait()}`);
+      };
+      const asy = async (n: number) => {
+        for (let i = 0; i < n; i++) await sleep(0);
+        log.push(`party ${n} passes with ${await barrier.wait()}`);
+      };
+      const ticker = loop.createTask(function* () {
+        for (let i = 0; i < 6; i++) {
+          log.push(`tick ${i}`);
+          yield* sleep(0);
+        }
+      });
+      const parties = [0, 1, 2, 3].map((n) =>
+        loop.createTask(style === "generator" ? gen(n) : () => asy(n))
+      );
+      for (const p of parties) yield* p;
+      yield* ticker;
+      assertEquals(log, [
+        "tick 0",
+        "tick 1",
+        "tick 2",
+        "tick 3",
+        "party 3 passes with 3",
+        "tick 4",
+        "party 0 passes with 0",
+        "party 1 passes with 1",
+        "party 2 passes with 2",
+        "tick 5",
+      ]);
+    });
+  });
+}
+
+// asyncio: reset() while parties wait makes the barrier RESETTING; they
+// raise BrokenBarrierError when they resume, and the last to leave sets it
+// FILLING again. A party arriving meanwhile waits for that (Barrier._block)
+// instead of joining the parties that are failing.
+Deno.test("Barrier: reset() while parties wait is resetting until they have left, as in asyncio", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(2, { loop });
+    const log: unknown[] = [];
+    const waiter = (n: number) =>
+      loop.createTask(function* () {
+        try {
+          log.push([n, yield* barrier.wait()]);
+        } catch (e) {
+          assertInstanceOf(e, BrokenBarrierError);
+          log.push([n, "broken", barrier.nWaiting]);
+        }
+      });
+    const first = waiter(0);
+    yield* sleep(0);
+    barrier.reset();
+    log.push(["after reset", barrier.nWaiting, state(barrier)]);
+    const second = waiter(1);
+    yield* sleep(0);
+    log.push(["next", barrier.nWaiting, state(barrier)]);
+    const third = waiter(2);
+    for (const t of [first, second, third]) yield* t;
+    assertEquals(log, [
+      ["after reset", 0, "resetting"],
+      [0, "broken", 0],
+      ["next", 1, "filling"],
+      [2, 1],
+      [1, 0],
+    ]);
+  });
+});
+
+// asyncio: the last party to leave a round sets the barrier FILLING, so if
+// it calls wait() again at once it arrives before the parties that waited
+// for the round to drain: they arrive only when they run.
+Deno.test("Barrier: a party that leaves a round and waits again at once arrives before those that waited for the round to drain, as in asyncio", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(2, { loop });
+    const log: number[][] = [];
+    const twice = (n: number) =>
+      loop.createTask(function* () {
+        for (let i = 0; i < 2; i++) log.push([n, yield* barrier.wait()]);
+      });
+    const tasks = [twice(0), twice(1)];
+    for (const t of tasks) yield* t;
+    assertEquals(log, [[1, 1], [0, 0], [1, 1], [0, 0]]);
+  });
+});
+
+// asyncio: the last party to leave a round notifies the parties that
+// waited for the drain; they look at the barrier when they run. If it
+// aborts and resets the barrier at once, they arrive in the reset barrier
+// rather than fail.
+Deno.test("Barrier: a party that waited for a drain arrives in a barrier aborted and reset before it ran, as in asyncio", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(2, { loop });
+    const log: unknown[] = [];
+    const first = loop.createTask(function* () {
+      log.push(["first", yield* barrier.wait()]);
+      barrier.abort();
+      barrier.reset();
+    });
+    const second = loop.createTask(function* () {
+      log.push(["second", yield* barrier.wait()]);
+    });
+    const late = loop.createTask(function* () {
+      log.push(["late", yield* barrier.wait()]);
+    });
+    for (let i = 0; i < 3; i++) yield* sleep(0);
+    log.push(["waiting", barrier.nWaiting, barrier.broken]);
+    yield* first;
+    yield* second;
+    late.cancel();
+    assertInstanceOf(yield* failure(late), CancelledError);
+    assertEquals(log, [["second", 1], ["first", 0], ["waiting", 1, false]]);
+  });
+});
+
+// asyncio: the party whose arrival opens the barrier never suspends in
+// wait(), so a cancellation of its task pending from before is delivered
+// at its next wait, not instead of its index (as for an uncontended
+// Lock.acquire()); generator and async tasks alike.
+for (const style of ["generator", "async"] as const) {
+  Deno.test(`Barrier (${style} tasks): the opener passes with its index though its task has a cancellation pending, as in asyncio`, async () => {
+    await run(function* (loop) {
+      const barrier = new Barrier(2, { loop });
+      const waiting = loop.createTask(function* () {
+        return yield* barrier.wait();
+      });
+      yield* sleep(0);
+      const seen: unknown[] = [];
+      const opener = style === "async"
+        ? loop.createTask(async () => {
+          currentTask()!.cancel();
+          seen.push(await barrier.wait());
+          await sleep(0);
+        })
+        : loop.createTask(function* () {
+          currentTask()!.cancel();
+          seen.push(yield* barrier.wait());
+          yield* sleep(0);
+        });
+      assertInstanceOf(yield* failure(opener), CancelledError);
+      assertEquals(seen, [1]);
+      assertEquals(yield* waiting, 0);
+    });
+  });
+}
