@@ -293,7 +293,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * reading in `dataReceived()` to avoid the relay. Over the relay, a
    * graceful `close()` ends the stream and drops what the server still
    * sends until it ends its own (at most 5 s), so that nothing written is
-   * cut off.
+   * cut off. Without the relay, `close()` or `abort()` of the plain
+   * transport while the handshake runs fails the upgrade at once with
+   * `InvalidStateError`.
    *
    * The new transport reads at once (as asyncio resumes reading after the
    * upgrade); `pauseReading()`/`resumeReading()` on the old transport act
