@@ -438,6 +438,7 @@ export class Future<T> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
+    const pending = this.#state === PENDING;
     const guard = notifyAwait(this);
     let resolve!: (value: R1 | R2 | PromiseLike<R1 | R2>) => void;
     let reject!: (reason: unknown) => void;
@@ -445,7 +446,7 @@ export class Future<T> implements PromiseLike<T> {
       resolve = res;
       reject = rej;
     });
-    if (this.#state !== PENDING) {
+    if (!pending) {
       // Like asyncio's `await` of a done future: no trip through the loop.
       // The awaiting code goes on in a microtask without having waited:
       // if the loop resumed it, it is still counted as resuming (an async
@@ -477,7 +478,11 @@ export class Future<T> implements PromiseLike<T> {
       // instead of the outcome, as in a generator task.
       settleThen(f, guard?.(), onfulfilled, onrejected, resolve, reject);
     };
-    this.#push(done as DoneCallback<never>);
+    // The awaiting task, cancelled while it ran, cancelled this future as
+    // it began to wait: as in asyncio, it resumes with the CancelledError
+    // when the future's callbacks run, after those already scheduled.
+    if (this.#state !== PENDING) this.#loop.callSoon(done, this);
+    else this.#push(done as DoneCallback<never>);
     return promise;
   }
 

@@ -613,8 +613,11 @@ export class Task<T> extends Future<T> {
     // (Waiter.then() takes it to refuse a hand-over it got too late).
     if (future.done()) return this.#mustCancel ? this.#interrupt : undefined;
     if (this.#mustCancel && future.cancel(this.#cancelMessage)) {
+      // The task resumes with the future's CancelledError on the next turn;
+      // a cancel() meanwhile is taken by the same resumption, as in
+      // asyncio's __step.
       this.#mustCancel = false;
-      return undefined;
+      return this.#interrupt;
     }
     // What the task awaits is kept in one slot, or a set while it awaits
     // several at once (Promise.all of futures). Done futures leave lazily

@@ -858,4 +858,90 @@ for (const style of STYLES) {
       assertFalse(started);
     });
   });
+
+  // asyncio's Task.__step cancels the future a task cancelled while running
+  // then waits for (its _must_cancel), and the task resumes with the
+  // CancelledError when that future's callbacks run, on the next turn: a
+  // task made ready meanwhile runs first.
+  for (const delay of [0, 1]) {
+    Deno.test(`asyncio order (${style} tasks): a task that cancelled itself gets the CancelledError of its next wait one turn later (sleep(${delay}))`, async () => {
+      await run(function* (loop) {
+        const log: string[] = [];
+        const caught = (e: unknown) => {
+          assert(e instanceof CancelledError);
+          log.push("A cancelled");
+        };
+        const cancelled = style === "async"
+          ? loop.createTask(async () => {
+            log.push("A started");
+            currentTask()!.cancel();
+            try {
+              await sleep(delay);
+              log.push("A slept");
+            } catch (e) {
+              caught(e);
+            }
+          })
+          : loop.createTask(function* (): Coroutine<void> {
+            log.push("A started");
+            currentTask()!.cancel();
+            try {
+              yield* sleep(delay);
+              log.push("A slept");
+            } catch (e) {
+              caught(e);
+            }
+          });
+        recorder(loop, "generator", [], 0, () => {
+          log.push("B started");
+          return sleep(0);
+        }, () => {
+          log.push("B slept");
+          return sleep(0);
+        });
+        yield* cancelled;
+        assertEquals(log, ["A started", "B started", "A cancelled", "B slept"]);
+        assertEquals(loop.time(), 0);
+      });
+    });
+  }
+
+  Deno.test(`asyncio order (${style} tasks): a cancel() before a self-cancelled task resumes is taken by the same CancelledError`, async () => {
+    await run(function* (loop) {
+      const log: string[] = [];
+      const again = (t: Task<unknown>) =>
+        loop.callSoon(() => log.push(`cancel again ${t.cancel()}`));
+      const cancelled = style === "async"
+        ? loop.createTask(async () => {
+          const self = currentTask()!;
+          self.cancel();
+          again(self);
+          try {
+            await sleep(1);
+          } catch (e) {
+            assert(e instanceof CancelledError);
+            log.push("caught");
+          }
+          await sleep(0);
+          log.push(`slept, cancelling=${self.cancelling()}`);
+          return "done";
+        })
+        : loop.createTask(function* (): Coroutine<string> {
+          const self = currentTask()!;
+          self.cancel();
+          again(self);
+          try {
+            yield* sleep(1);
+          } catch (e) {
+            assert(e instanceof CancelledError);
+            log.push("caught");
+          }
+          yield* sleep(0);
+          log.push(`slept, cancelling=${self.cancelling()}`);
+          return "done";
+        });
+      assertEquals(yield* cancelled, "done");
+      assertEquals(log, ["cancel again true", "caught", "slept, cancelling=2"]);
+    });
+  });
 }
