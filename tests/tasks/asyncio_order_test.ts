@@ -21,7 +21,7 @@ import { timeout } from "../../tasks/timeout.ts";
 import { FIRST_COMPLETED, wait } from "../../tasks/wait.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { type Coroutine, currentTask, type Task } from "../../tasks/task.ts";
-import type { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { run, settle } from "../_helpers.ts";
 
 type Style = "async" | "generator";
@@ -945,3 +945,29 @@ for (const style of STYLES) {
     });
   });
 }
+
+// asyncio's run_until_complete() stops after the iteration in which the
+// main task's done callback runs: a task resumed in that iteration runs
+// its whole step (here an await of a promise that is already settled, which
+// costs microtasks but no wait), and is done when the call returns.
+Deno.test("asyncio order (async tasks): a task resumed in the run's last iteration finishes its step before runUntilComplete() returns", async () => {
+  const loop = new VirtualTimeLoop();
+  try {
+    const fut = loop.createFuture<string>();
+    const main = loop.createTask(function* (): Coroutine<void> {
+      yield* sleep(0);
+    });
+    const resumed = loop.createTask(async () => {
+      const value = await fut;
+      return await Promise.resolve(value);
+    });
+    // The future completes in the iteration where main ends, and the task
+    // resumes in the last one, with the callback that stops the run.
+    loop.callSoon(() => loop.callSoon(() => fut.setResult("value")));
+    await loop.runUntilComplete(main);
+    assert(resumed.done());
+    assertEquals(resumed.result(), "value");
+  } finally {
+    loop.close();
+  }
+});
