@@ -446,18 +446,7 @@ export class Future<T> implements PromiseLike<T> {
       resolve = res;
       reject = rej;
     });
-    if (pending && this.#state !== PENDING && guard !== false) {
-      // The awaiting task's pending cancellation cancelled this future as
-      // it began to wait: as asyncio's task, it resumes through the
-      // future's callback, on the loop's next turn.
-      noteAwaitParked();
-      this.#loop.callSoon(() => {
-        requestMicrotaskCheckpoint(guard);
-        settleThen(this, guard?.(), onfulfilled, onrejected, resolve, reject);
-      });
-      return promise;
-    }
-    if (this.#state !== PENDING) {
+    if (!pending) {
       // Like asyncio's `await` of a done future: no trip through the loop.
       // The awaiting code goes on in a microtask without having waited:
       // if the loop resumed it, it is still counted as resuming (an async
@@ -489,7 +478,11 @@ export class Future<T> implements PromiseLike<T> {
       // instead of the outcome, as in a generator task.
       settleThen(f, guard?.(), onfulfilled, onrejected, resolve, reject);
     };
-    this.#push(done as DoneCallback<never>);
+    // The awaiting task, cancelled while it ran, cancelled this future as
+    // it began to wait: as in asyncio, it resumes with the CancelledError
+    // when the future's callbacks run, after those already scheduled.
+    if (this.#state !== PENDING) this.#loop.callSoon(done, this);
+    else this.#push(done as DoneCallback<never>);
     return promise;
   }
 

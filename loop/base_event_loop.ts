@@ -1067,7 +1067,11 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
             (this.#left === 0 && foreignTurnRequested())
           ) break;
         }
-        if (this.#stopping && this.#left === 0) break;
+        // A stop() ends the run once the iteration is over: with the async
+        // functions its last callback resumed, which run below.
+        if (
+          this.#stopping && this.#left === 0 && pendingResumptions() === 0
+        ) break;
         // An async function the last callback resumed runs in microtasks;
         // an `await future` there reaches Future.then() a microtask later.
         // Let it run until it waits again, before the iteration's next

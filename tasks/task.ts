@@ -613,8 +613,9 @@ export class Task<T> extends Future<T> {
     // (Waiter.then() takes it to refuse a hand-over it got too late).
     if (future.done()) return this.#mustCancel ? this.#interrupt : undefined;
     if (this.#mustCancel && future.cancel(this.#cancelMessage)) {
-      // The task resumes on the next turn (Future.then()): a cancellation
-      // requested until then is delivered there.
+      // The task resumes with the future's CancelledError on the next turn;
+      // a cancel() meanwhile is taken by the same resumption, as in
+      // asyncio's __step.
       this.#mustCancel = false;
       return this.#interrupt;
     }

@@ -328,6 +328,7 @@ export class TaskGroup implements AsyncDisposable {
     this.#beginExit(error);
     this.#whenEmpty = () => {
       this.#whenEmpty = null;
+      waiter.deliverCancel();
       waiter.settle(this.#conclude(error));
     };
     if (this.#tasks.size === 0) this.#whenEmpty();
@@ -379,6 +380,10 @@ export class TaskGroup implements AsyncDisposable {
     if (currentTask() === parent) {
       parent.uncancel();
       parent.cancel();
+      return;
+    }
+    const waiter = this.#waiter;
+    if (waiter instanceof GroupWaiter && waiter.recancelOnResume(parent)) {
       return;
     }
     // From a callback: the parent first has to take the AggregateError,
@@ -438,9 +443,15 @@ export class TaskGroup implements AsyncDisposable {
 }
 
 // The future of wait(): cancelling it cancels the group's tasks, and it
-// ends (cancelled) once they are done, as asyncio's exit does.
+// ends (cancelled) once they are done, as asyncio's exit does. As there,
+// where the cancelled parent resumes in __aexit__ on the next turn and
+// only then cancels the tasks, the cancellation is handled one turn after
+// cancel(): a task created just before still runs its first step.
 class GroupWaiter extends Future<void> {
   readonly #onCancel: (msg: string | undefined) => void;
+  #pending: { msg: string | undefined } | null = null;
+  #awaitedBy: Task<unknown> | null = null;
+  #recancel: Task<unknown> | null = null;
 
   constructor(
     loop: SchedulingLoop | undefined,
@@ -452,8 +463,31 @@ class GroupWaiter extends Future<void> {
 
   override cancel(msg?: string): boolean {
     if (this.done()) return false;
-    this.#onCancel(msg);
+    if (this.#pending === null) {
+      this.#pending = { msg };
+      this.getLoop().callSoon(() => this.deliverCancel());
+    }
     return true;
+  }
+
+  /**
+   * Arranges for `parent` to be cancelled again when it resumes with this
+   * future's error, if it is the task waiting for it: asyncio's exit does
+   * so in the parent, so that the parent's very next step (a return
+   * included) sees the cancellation.
+   */
+  recancelOnResume(parent: Task<unknown>): boolean {
+    if (this.#awaitedBy !== parent) return false;
+    this.#recancel = parent;
+    return true;
+  }
+
+  /** Handles a cancel() not handled yet (before the group concludes). */
+  deliverCancel(): void {
+    const pending = this.#pending;
+    if (pending === null || this.done()) return;
+    this.#pending = null;
+    this.#onCancel(pending.msg);
   }
 
   override then<R1 = void, R2 = never>(
@@ -461,19 +495,32 @@ class GroupWaiter extends Future<void> {
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     const task = currentTask();
+    this.#awaitedBy = task;
     return super.then(onfulfilled, (reason) => {
       reason = this.#errorsFirst(task, reason);
+      this.#recancelIn(task);
       if (onrejected == null) throw reason;
       return onrejected(reason);
     });
   }
 
   override *[Symbol.iterator](): Generator<Future<void>, void, unknown> {
+    const task = currentTask();
+    this.#awaitedBy = task;
     try {
       return yield* super[Symbol.iterator]();
     } catch (e) {
-      throw this.#errorsFirst(currentTask(), e);
+      const reason = this.#errorsFirst(task, e);
+      this.#recancelIn(task);
+      throw reason;
     }
+  }
+
+  #recancelIn(task: Task<unknown> | null): void {
+    if (task === null || this.#recancel !== task) return;
+    this.#recancel = null;
+    task.uncancel();
+    task.cancel();
   }
 
   // The task waiting for the group was cancelled after the group ended

@@ -21,7 +21,7 @@ import { timeout } from "../../tasks/timeout.ts";
 import { FIRST_COMPLETED, wait } from "../../tasks/wait.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { type Coroutine, currentTask, type Task } from "../../tasks/task.ts";
-import type { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
+import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { run, settle } from "../_helpers.ts";
 
 type Style = "async" | "generator";
@@ -940,4 +940,116 @@ for (const style of STYLES) {
       assertFalse(started);
     });
   });
+
+  // asyncio's Task.__step cancels the future a task cancelled while running
+  // then waits for (its _must_cancel), and the task resumes with the
+  // CancelledError when that future's callbacks run, on the next turn: a
+  // task made ready meanwhile runs first.
+  for (const delay of [0, 1]) {
+    Deno.test(`asyncio order (${style} tasks): a task that cancelled itself gets the CancelledError of its next wait one turn later (sleep(${delay}))`, async () => {
+      await run(function* (loop) {
+        const log: string[] = [];
+        const caught = (e: unknown) => {
+          assert(e instanceof CancelledError);
+          log.push("A cancelled");
+        };
+        const cancelled = style === "async"
+          ? loop.createTask(async () => {
+            log.push("A started");
+            currentTask()!.cancel();
+            try {
+              await sleep(delay);
+              log.push("A slept");
+            } catch (e) {
+              caught(e);
+            }
+          })
+          : loop.createTask(function* (): Coroutine<void> {
+            log.push("A started");
+            currentTask()!.cancel();
+            try {
+              yield* sleep(delay);
+              log.push("A slept");
+            } catch (e) {
+              caught(e);
+            }
+          });
+        recorder(loop, "generator", [], 0, () => {
+          log.push("B started");
+          return sleep(0);
+        }, () => {
+          log.push("B slept");
+          return sleep(0);
+        });
+        yield* cancelled;
+        assertEquals(log, ["A started", "B started", "A cancelled", "B slept"]);
+        assertEquals(loop.time(), 0);
+      });
+    });
+  }
+
+  Deno.test(`asyncio order (${style} tasks): a cancel() before a self-cancelled task resumes is taken by the same CancelledError`, async () => {
+    await run(function* (loop) {
+      const log: string[] = [];
+      const again = (t: Task<unknown>) =>
+        loop.callSoon(() => log.push(`cancel again ${t.cancel()}`));
+      const cancelled = style === "async"
+        ? loop.createTask(async () => {
+          const self = currentTask()!;
+          self.cancel();
+          again(self);
+          try {
+            await sleep(1);
+          } catch (e) {
+            assert(e instanceof CancelledError);
+            log.push("caught");
+          }
+          await sleep(0);
+          log.push(`slept, cancelling=${self.cancelling()}`);
+          return "done";
+        })
+        : loop.createTask(function* (): Coroutine<string> {
+          const self = currentTask()!;
+          self.cancel();
+          again(self);
+          try {
+            yield* sleep(1);
+          } catch (e) {
+            assert(e instanceof CancelledError);
+            log.push("caught");
+          }
+          yield* sleep(0);
+          log.push(`slept, cancelling=${self.cancelling()}`);
+          return "done";
+        });
+      assertEquals(yield* cancelled, "done");
+      assertEquals(log, ["cancel again true", "caught", "slept, cancelling=2"]);
+    });
+  });
 }
+
+// asyncio's run_until_complete() stops after the iteration in which the
+// main task's done callback runs: a task resumed in that iteration runs
+// its whole step (here an await of a promise that is already settled, which
+// costs microtasks but no wait), and is done when the call returns.
+Deno.test("asyncio order (async tasks): a task resumed in the run's last iteration finishes its step before runUntilComplete() returns", async () => {
+  const loop = new VirtualTimeLoop();
+  try {
+    const fut = loop.createFuture<string>();
+    const main = loop.createTask(function* (): Coroutine<void> {
+      yield* sleep(0);
+    });
+    const resumed = loop.createTask(async () => {
+      const value = await fut;
+      return await Promise.resolve(value);
+    });
+    // The future completes in the iteration where main ends, and the task
+    // resumes in the last one, with the callback that stops the run.
+    loop.callSoon(() => loop.callSoon(() => fut.setResult("value")));
+    await loop.runUntilComplete(main);
+    assert(resumed.done());
+    assertEquals(resumed.result(), "value");
+  } finally {
+    loop.close();
+  }
+});

@@ -431,6 +431,109 @@ Deno.test("TaskGroup.wait(): cancelling the waiting parent cancels the children"
   loop.close();
 });
 
+// The four ways to use a group, each as a task body that runs `start` in
+// the group and then waits for it; `caught` says whether the group's
+// AggregateError is caught, after which the body returns "returned".
+type GroupForm = (
+  start: (tg: TaskGroup) => void,
+  caught: boolean,
+) => Coroutine<string> | (() => Promise<string>);
+const GROUP_FORMS: [string, GroupForm][] = [
+  [
+    "withTaskGroup(generator)",
+    (start, caught) =>
+      (function* (): Coroutine<string> {
+        try {
+          yield* withTaskGroup(function* (tg): Coroutine<void> {
+            start(tg);
+          });
+        } catch (e) {
+          if (!caught || !(e instanceof AggregateError)) throw e;
+        }
+        return "returned";
+      })(),
+  ],
+  ["withTaskGroup(async)", (start, caught) => async () => {
+    try {
+      // deno-lint-ignore require-await
+      await withTaskGroup(async (tg) => {
+        start(tg);
+      });
+    } catch (e) {
+      if (!caught || !(e instanceof AggregateError)) throw e;
+    }
+    return "returned";
+  }],
+  ["TaskGroup.wait()", (start, caught) => async () => {
+    try {
+      const tg = new TaskGroup();
+      start(tg);
+      await tg.wait();
+    } catch (e) {
+      if (!caught || !(e instanceof AggregateError)) throw e;
+    }
+    return "returned";
+  }],
+  ["await using", (start, caught) => async () => {
+    try {
+      await using tg = new TaskGroup();
+      start(tg);
+    } catch (e) {
+      if (!caught || !(e instanceof AggregateError)) throw e;
+    }
+    return "returned";
+  }],
+];
+
+for (const [form, body] of GROUP_FORMS) {
+  // asyncio's TaskGroup cancels its children when the cancelled parent
+  // resumes in __aexit__, one loop turn after the cancel(): a child made
+  // just before runs its first step (3.11 and 3.13 alike).
+  Deno.test(`TaskGroup (${form}): a child made before the parent is cancelled starts before it is cancelled`, async () => {
+    const loop = new VirtualTimeLoop();
+    const log: string[] = [];
+    // Runs first, so the cancel() comes before the child's first step.
+    // deno-lint-ignore require-yield
+    loop.createTask(function* (): Coroutine<void> {
+      loop.callSoon(() => parent.cancel());
+    }());
+    const parent = loop.createTask(body((tg) => {
+      tg.createTask(async () => {
+        log.push("child started");
+        try {
+          await sleep(0);
+        } catch (e) {
+          log.push(`child ${(e as Error).name}`);
+          throw e;
+        }
+      });
+    }, false));
+    await assertRejects(() => loop.runUntilComplete(parent), CancelledError);
+    assertEquals(log, ["child started", "child CancelledError"]);
+    loop.close();
+  });
+
+  // asyncio 3.13's exit re-cancels a parent cancelled from outside when
+  // errors win (uncancel(), then cancel()) in the parent itself: a parent
+  // that catches the ExceptionGroup and returns at once ends cancelled.
+  Deno.test(`TaskGroup (${form}): a parent cancelled from outside that catches the group's errors and returns ends cancelled`, async () => {
+    const loop = new VirtualTimeLoop();
+    const parent = loop.createTask(body((tg) => {
+      tg.createTask(async () => {
+        try {
+          await sleep(10);
+        } catch {
+          throw new RangeError("cleanup failed");
+        }
+      });
+    }, true));
+    loop.callLater(0.5, () => parent.cancel());
+    await assertRejects(() => loop.runUntilComplete(parent), CancelledError);
+    assertEquals(loop.time(), 0.5);
+    loop.close();
+  });
+}
+
 Deno.test("TaskGroup.wait(): cancelling the future cancels the children and ends once they are done", async () => {
   const loop = new VirtualTimeLoop();
   const tg = new TaskGroup({ loop });
