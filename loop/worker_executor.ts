@@ -292,6 +292,29 @@ function reviveError(error: unknown): unknown {
   return revived;
 }
 
+/**
+ * The error for arguments of the job `name` that could not be sent: a
+ * `DataCloneError` naming the first argument that cannot be cloned.
+ */
+function cloneFailure(name: string, args: unknown[], error: unknown): unknown {
+  if (!(error instanceof DOMException && error.name === "DataCloneError")) {
+    return error;
+  }
+  let which = "";
+  for (let i = 0; i < args.length; i++) {
+    try {
+      structuredClone(args[i]);
+    } catch {
+      which = `argument ${i} (counting from 0): `;
+      break;
+    }
+  }
+  return new DOMException(
+    `Cannot send the arguments of ${name} to a worker: ${which}${error.message} Send data the structured clone algorithm copies (no functions or symbols)`,
+    "DataCloneError",
+  );
+}
+
 /** The default `maxQueued`. */
 const DEFAULT_MAX_QUEUED = 10_000;
 
@@ -473,13 +496,13 @@ function explainReferenceError(error: ReferenceError, name: string): Error {
  *   functions and method shorthand all work; native and bound functions
  *   (whose source is `[native code]`) do not. It may return a value or a
  *   promise.
- * - `args` and the result are copied with the structured clone algorithm
- *   (as by `postMessage`): numbers, strings, plain objects and arrays,
+ * - `args` (when the job is submitted) and the result are copied with the
+ *   structured clone algorithm (as by `postMessage`): numbers, strings, plain objects and arrays,
  *   `Map`, `Set`, `Date`, `RegExp`, typed arrays, `ArrayBuffer`,
  *   `SharedArrayBuffer` (shared, not copied — the way to share memory with
  *   the job) and errors all clone; functions, class instances' prototypes
  *   and symbols do not. An argument that cannot be cloned rejects the job
- *   with a `DataCloneError`.
+ *   at once with a `DataCloneError` that names it.
  * - An error thrown by the job rejects the promise with an error of the
  *   same `name`, `message`, `stack`, `cause` and own properties (such as
  *   `code`), and of the same class for built-in errors, `AggregateError`
@@ -625,11 +648,23 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
         `Cannot call submit(): the queue is full, received a job beyond maxQueued=${this.#maxQueued}`,
       );
     }
+    const name = fn.name || "an anonymous function";
+    let sent: unknown[] = args;
+    if (busy) {
+      // The job waits: copy its arguments now, as a free worker would, so
+      // that one that cannot be cloned fails at once rather than when a
+      // worker is free (never, behind a job that does not end).
+      try {
+        sent = structuredClone(args);
+      } catch (error) {
+        return Promise.reject(cloneFailure(name, args, error));
+      }
+    }
     const { promise, resolve, reject } = Promise.withResolvers<R>();
     const job: Job = {
       message,
-      name: fn.name || "an anonymous function",
-      args,
+      name,
+      args: sent,
       resolve: resolve as (value: unknown) => void,
       reject,
     };
@@ -718,14 +753,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
         // The arguments could not be cloned; the worker is still fine.
         this.#running.delete(worker);
         this.#idle.push(worker);
-        job.reject(
-          error instanceof DOMException && error.name === "DataCloneError"
-            ? new DOMException(
-              `Cannot send the arguments of ${job.name} to a worker: ${error.message}`,
-              "DataCloneError",
-            )
-            : error,
-        );
+        job.reject(cloneFailure(job.name, job.args, error));
       }
     }
     this.#checkDrained();
