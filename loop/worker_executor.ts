@@ -46,6 +46,8 @@ export interface WorkerExecutorShutdownOptions {
 }
 
 interface Job {
+  /** Sent with the job and echoed in its reply. */
+  readonly id: number;
   /** What the worker runs: a function's source, or a module's export. */
   readonly message: { source: string } | {
     moduleUrl: string;
@@ -59,6 +61,8 @@ interface Job {
 }
 
 interface Reply {
+  /** The job's id: a message a job posts itself has none. */
+  id: number;
   ok: boolean;
   /** The worker is done for: replace it. */
   fatal?: boolean;
@@ -114,7 +118,11 @@ const EXPORT_OF_SOURCE = Function.prototype.toString.call(exportOf);
 // as `{ name, message, stack }` alone when even that cannot be cloned.
 // `self.close()` and `Deno.exit()` (which `process.exit()` calls) say that
 // the worker ends before it does, as a worker that ends sends no event.
+// Every reply carries the job's id, so that a message the job posts itself
+// is not taken for one.
 const WORKER_SOURCE = `
+const post = self.postMessage.bind(self);
+let current = 0;
 const cache = new Map();
 const modules = new Map();
 function compile(source) {
@@ -173,9 +181,9 @@ function pack(error, depth = 0) {
 }
 function reply(message, error) {
   try {
-    self.postMessage({ ...message, error: pack(error) });
+    post({ ...message, id: current, error: pack(error) });
   } catch {
-    self.postMessage({ ...message, error: describe(error) });
+    post({ ...message, id: current, error: describe(error) });
   }
 }
 // An error the job did not catch (thrown from a timer, say, or a promise
@@ -189,19 +197,20 @@ self.addEventListener("error", (event) => fatal(event, event.error ?? new Error(
 self.addEventListener("unhandledrejection", (event) => fatal(event, event.reason));
 const closeWorker = self.close.bind(self);
 self.close = function close() {
-  self.postMessage({ ok: false, fatal: true, ended: "self.close()" });
+  post({ id: current, ok: false, fatal: true, ended: "self.close()" });
   closeWorker();
 };
 const deno = globalThis.Deno;
 if (typeof deno?.exit === "function") {
   const exitWorker = deno.exit;
   deno.exit = function exit(code) {
-    self.postMessage({ ok: false, fatal: true, ended: "Deno.exit(" + (code ?? "") + ")" });
+    post({ id: current, ok: false, fatal: true, ended: "Deno.exit(" + (code ?? "") + ")" });
     return exitWorker(code);
   };
 }
 self.onmessage = async (event) => {
-  const { source, moduleUrl, exportName, args } = event.data;
+  const { id, source, moduleUrl, exportName, args } = event.data;
+  current = id;
   let value;
   try {
     const fn = source !== undefined ? compile(source) : await load(moduleUrl, exportName);
@@ -211,9 +220,9 @@ self.onmessage = async (event) => {
     return;
   }
   try {
-    self.postMessage({ ok: true, value });
+    post({ id, ok: true, value });
   } catch (error) {
-    self.postMessage({ ok: false, notCloned: String(error?.message ?? error) });
+    post({ id, ok: false, notCloned: String(error?.message ?? error) });
   }
 };
 `;
@@ -514,6 +523,7 @@ function explainReferenceError(error: ReferenceError, name: string): Error {
  *   `process.exit()`) rejects with an `Error` that says how; an error it
  *   did not catch (thrown from a timer, say) rejects it with that error.
  *   Either way the worker is replaced, and later jobs run on a new one.
+ *   Messages a job posts itself (`self.postMessage()`) are ignored.
  *
  * Each worker runs one job at a time; more jobs than workers wait in a
  * queue, first come first served, of at most `maxQueued` jobs. Workers inherit the program's
@@ -558,6 +568,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
   readonly #idle: Worker[] = [];
   readonly #running = new Map<Worker, Job>();
   #queue: Job[] = [];
+  #nextId = 1;
   #shutdown = false;
   #drained: PromiseWithResolvers<void> | null = null;
 
@@ -662,6 +673,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
     }
     const { promise, resolve, reject } = Promise.withResolvers<R>();
     const job: Job = {
+      id: this.#nextId++,
       message,
       name,
       args: sent,
@@ -748,7 +760,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       const job = this.#queue.shift()!;
       this.#running.set(worker, job);
       try {
-        worker.postMessage({ ...job.message, args: job.args });
+        worker.postMessage({ ...job.message, id: job.id, args: job.args });
       } catch (error) {
         // The arguments could not be cloned; the worker is still fine.
         this.#running.delete(worker);
@@ -767,6 +779,10 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
     worker.onmessage = (event: MessageEvent<Reply>) => {
       const reply = event.data;
       const job = this.#running.get(worker);
+      // A message the job posted itself: not a reply. (A fatal report is
+      // the worker's, whichever job it names: the worker is replaced.)
+      if (typeof reply?.id !== "number") return;
+      if (!reply.fatal && job !== undefined && reply.id !== job.id) return;
       this.#running.delete(worker);
       if (reply.fatal) {
         this.#discard(worker);

@@ -471,3 +471,18 @@ Deno.test("WorkerExecutor.submit() rejects arguments that cannot be cloned at on
   await assertRejects(() => busy, CancelledError);
   await assertRejects(() => queued, CancelledError);
 });
+
+Deno.test("WorkerExecutor: a message a job posts itself is not taken for its result, and its worker runs no other job meanwhile", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const chatty = executor.submit(async () => {
+    const post = (self as unknown as Worker).postMessage.bind(self);
+    post("progress");
+    post({ ok: true, value: "forged" });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return "chatty";
+  });
+  const next = executor.submit(() => "next");
+  assertEquals(await chatty, "chatty");
+  assertEquals(await next, "next");
+  assertEquals(await executor.submit(() => "last"), "last");
+});
