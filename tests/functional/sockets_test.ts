@@ -255,6 +255,26 @@ Deno.test("sock* calls check their arguments at once", async () => {
     "Cannot call sockRecv(): conn must be a Deno.Conn, received object",
   );
   assertThrows(
+    () => loop.sockRecv(listener as never, 1),
+    TypeError,
+    "Cannot call sockRecv(): conn must be a Deno.Conn, received a Deno.Listener (sockAccept(listener) gives a Deno.Conn)",
+  );
+  assertThrows(
+    () => loop.sockSendall(listener as never, bytes("x")),
+    TypeError,
+    "Cannot call sockSendall(): conn must be a Deno.Conn, received a Deno.Listener",
+  );
+  assertThrows(
+    () => loop.sockAccept(server as never),
+    TypeError,
+    "Cannot call sockAccept(): listener must be a Deno.Listener, received a Deno.Conn",
+  );
+  assertThrows(
+    () => loop.sockRecv(server, NaN),
+    RangeError,
+    "Cannot call sockRecv(): n must be a non-negative integer, received NaN",
+  );
+  assertThrows(
     () => loop.sockRecv(server, -1),
     RangeError,
     "Cannot call sockRecv(): n must be a non-negative integer, received -1",
@@ -290,6 +310,17 @@ Deno.test("sock* calls check their arguments at once", async () => {
     "Cannot call sockAccept(): listener must be a Deno.Listener, received null",
   );
   closeAll(client, server, listener);
+  // A closed connection: Deno's BadResource, saying so.
+  await assertRejects(
+    () => within(loop, loop.sockRecv(server, 1)),
+    Deno.errors.BadResource,
+    "Cannot read from the connection: it is closed",
+  );
+  await assertRejects(
+    () => within(loop, loop.sockSendall(server, bytes("x"))),
+    Deno.errors.BadResource,
+    "Cannot write to the connection: it is closed",
+  );
   loop.close();
   assertThrows(
     () => loop.sockRecv(server, 1),
