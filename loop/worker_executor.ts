@@ -528,7 +528,12 @@ function explainReferenceError(error: ReferenceError, name: string): Error {
  * Each worker runs one job at a time; more jobs than workers wait in a
  * queue, first come first served, of at most `maxQueued` jobs. Workers inherit the program's
  * permissions. They keep the process alive until `shutdown()` (which
- * `loop.close()` calls for the loop's default executor).
+ * `loop.close()` calls for the loop's default executor). A running job
+ * cannot be stopped but by terminating its worker, and Deno's
+ * `terminate()` takes effect only once the job's JavaScript yields: a job
+ * in an endless synchronous loop spins on after `shutdown({ wait: false })`
+ * (its promise is rejected all the same), and the process does not exit
+ * while it does.
  *
  * PEP 3156: the default executor of `loop.run_in_executor()` (PEP 3148's
  * `ThreadPoolExecutor`, with workers instead of threads).
