@@ -545,13 +545,19 @@ export class DenoSockets {
 }
 
 /**
- * Deno's `BadResource` for a connection closed before the call, saying so
- * (Deno says only "Bad resource ID"); any other error as it is.
+ * Deno's errors for a connection closed by its owner, saying so, of the
+ * same class: `BadResource` when it was closed before the call (Deno says
+ * only "Bad resource ID"), `Interrupted` when closed during it ("operation
+ * canceled"); any other error as it is.
  */
 function onClosed(error: unknown, prefix: string): unknown {
-  return error instanceof Deno.errors.BadResource
-    ? withAddress(error, `${prefix}: it is closed`)
-    : error;
+  if (error instanceof Deno.errors.BadResource) {
+    return withAddress(error, `${prefix}: it is closed`);
+  }
+  if (error instanceof Deno.errors.Interrupted) {
+    return withAddress(error, `${prefix}: it was closed during the call`);
+  }
+  return error;
 }
 
 /** Gives a reader its result: the bytes (or the count), EOF as empty/0. */
