@@ -1554,7 +1554,11 @@ export class DenoEventLoop extends BaseEventLoop {
    * `data` unchanged until the future is done (it is not copied).
    *
    * Cancelling the future stops sending after the write in flight: the
-   * peer may have received part of `data`, as with asyncio.
+   * peer may have received part of `data`, as with asyncio. Deno cannot
+   * stop that write: it still reads `data`, and while the peer does not
+   * read it waits — keeping the process alive, even after `close()` —
+   * until the peer reads or the connection is closed. Close the
+   * connection to give up on a peer that stopped reading.
    *
    * PEP 3156: `loop.sock_sendall()` (asyncio).
    *

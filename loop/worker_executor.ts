@@ -46,6 +46,8 @@ export interface WorkerExecutorShutdownOptions {
 }
 
 interface Job {
+  /** Sent with the job and echoed in its reply. */
+  readonly id: number;
   /** What the worker runs: a function's source, or a module's export. */
   readonly message: { source: string } | {
     moduleUrl: string;
@@ -59,6 +61,8 @@ interface Job {
 }
 
 interface Reply {
+  /** The job's id: a message a job posts itself has none. */
+  id: number;
   ok: boolean;
   /** The worker is done for: replace it. */
   fatal?: boolean;
@@ -114,7 +118,11 @@ const EXPORT_OF_SOURCE = Function.prototype.toString.call(exportOf);
 // as `{ name, message, stack }` alone when even that cannot be cloned.
 // `self.close()` and `Deno.exit()` (which `process.exit()` calls) say that
 // the worker ends before it does, as a worker that ends sends no event.
+// Every reply carries the job's id, so that a message the job posts itself
+// is not taken for one.
 const WORKER_SOURCE = `
+const post = self.postMessage.bind(self);
+let current = 0;
 const cache = new Map();
 const modules = new Map();
 function compile(source) {
@@ -173,9 +181,9 @@ function pack(error, depth = 0) {
 }
 function reply(message, error) {
   try {
-    self.postMessage({ ...message, error: pack(error) });
+    post({ ...message, id: current, error: pack(error) });
   } catch {
-    self.postMessage({ ...message, error: describe(error) });
+    post({ ...message, id: current, error: describe(error) });
   }
 }
 // An error the job did not catch (thrown from a timer, say, or a promise
@@ -189,19 +197,20 @@ self.addEventListener("error", (event) => fatal(event, event.error ?? new Error(
 self.addEventListener("unhandledrejection", (event) => fatal(event, event.reason));
 const closeWorker = self.close.bind(self);
 self.close = function close() {
-  self.postMessage({ ok: false, fatal: true, ended: "self.close()" });
+  post({ id: current, ok: false, fatal: true, ended: "self.close()" });
   closeWorker();
 };
 const deno = globalThis.Deno;
 if (typeof deno?.exit === "function") {
   const exitWorker = deno.exit;
   deno.exit = function exit(code) {
-    self.postMessage({ ok: false, fatal: true, ended: "Deno.exit(" + (code ?? "") + ")" });
+    post({ id: current, ok: false, fatal: true, ended: "Deno.exit(" + (code ?? "") + ")" });
     return exitWorker(code);
   };
 }
 self.onmessage = async (event) => {
-  const { source, moduleUrl, exportName, args } = event.data;
+  const { id, source, moduleUrl, exportName, args } = event.data;
+  current = id;
   let value;
   try {
     const fn = source !== undefined ? compile(source) : await load(moduleUrl, exportName);
@@ -211,9 +220,9 @@ self.onmessage = async (event) => {
     return;
   }
   try {
-    self.postMessage({ ok: true, value });
+    post({ id, ok: true, value });
   } catch (error) {
-    self.postMessage({ ok: false, notCloned: String(error?.message ?? error) });
+    post({ id, ok: false, notCloned: String(error?.message ?? error) });
   }
 };
 `;
@@ -290,6 +299,29 @@ function reviveError(error: unknown): unknown {
     });
   }
   return revived;
+}
+
+/**
+ * The error for arguments of the job `name` that could not be sent: a
+ * `DataCloneError` naming the first argument that cannot be cloned.
+ */
+function cloneFailure(name: string, args: unknown[], error: unknown): unknown {
+  if (!(error instanceof DOMException && error.name === "DataCloneError")) {
+    return error;
+  }
+  let which = "";
+  for (let i = 0; i < args.length; i++) {
+    try {
+      structuredClone(args[i]);
+    } catch {
+      which = `argument ${i} (counting from 0): `;
+      break;
+    }
+  }
+  return new DOMException(
+    `Cannot send the arguments of ${name} to a worker: ${which}${error.message} Send data the structured clone algorithm copies (no functions or symbols)`,
+    "DataCloneError",
+  );
 }
 
 /** The default `maxQueued`. */
@@ -473,13 +505,13 @@ function explainReferenceError(error: ReferenceError, name: string): Error {
  *   functions and method shorthand all work; native and bound functions
  *   (whose source is `[native code]`) do not. It may return a value or a
  *   promise.
- * - `args` and the result are copied with the structured clone algorithm
- *   (as by `postMessage`): numbers, strings, plain objects and arrays,
+ * - `args` (when the job is submitted) and the result are copied with the
+ *   structured clone algorithm (as by `postMessage`): numbers, strings, plain objects and arrays,
  *   `Map`, `Set`, `Date`, `RegExp`, typed arrays, `ArrayBuffer`,
  *   `SharedArrayBuffer` (shared, not copied — the way to share memory with
  *   the job) and errors all clone; functions, class instances' prototypes
  *   and symbols do not. An argument that cannot be cloned rejects the job
- *   with a `DataCloneError`.
+ *   at once with a `DataCloneError` that names it.
  * - An error thrown by the job rejects the promise with an error of the
  *   same `name`, `message`, `stack`, `cause` and own properties (such as
  *   `code`), and of the same class for built-in errors, `AggregateError`
@@ -491,11 +523,17 @@ function explainReferenceError(error: ReferenceError, name: string): Error {
  *   `process.exit()`) rejects with an `Error` that says how; an error it
  *   did not catch (thrown from a timer, say) rejects it with that error.
  *   Either way the worker is replaced, and later jobs run on a new one.
+ *   Messages a job posts itself (`self.postMessage()`) are ignored.
  *
  * Each worker runs one job at a time; more jobs than workers wait in a
  * queue, first come first served, of at most `maxQueued` jobs. Workers inherit the program's
  * permissions. They keep the process alive until `shutdown()` (which
- * `loop.close()` calls for the loop's default executor).
+ * `loop.close()` calls for the loop's default executor). A running job
+ * cannot be stopped but by terminating its worker, and Deno's
+ * `terminate()` takes effect only once the job's JavaScript yields: a job
+ * in an endless synchronous loop spins on after `shutdown({ wait: false })`
+ * (its promise is rejected all the same), and the process does not exit
+ * while it does.
  *
  * PEP 3156: the default executor of `loop.run_in_executor()` (PEP 3148's
  * `ThreadPoolExecutor`, with workers instead of threads).
@@ -535,6 +573,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
   readonly #idle: Worker[] = [];
   readonly #running = new Map<Worker, Job>();
   #queue: Job[] = [];
+  #nextId = 1;
   #shutdown = false;
   #drained: PromiseWithResolvers<void> | null = null;
 
@@ -625,11 +664,24 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
         `Cannot call submit(): the queue is full, received a job beyond maxQueued=${this.#maxQueued}`,
       );
     }
+    const name = fn.name || "an anonymous function";
+    let sent: unknown[] = args;
+    if (busy) {
+      // The job waits: copy its arguments now, as a free worker would, so
+      // that one that cannot be cloned fails at once rather than when a
+      // worker is free (never, behind a job that does not end).
+      try {
+        sent = structuredClone(args);
+      } catch (error) {
+        return Promise.reject(cloneFailure(name, args, error));
+      }
+    }
     const { promise, resolve, reject } = Promise.withResolvers<R>();
     const job: Job = {
+      id: this.#nextId++,
       message,
-      name: fn.name || "an anonymous function",
-      args,
+      name,
+      args: sent,
       resolve: resolve as (value: unknown) => void,
       reject,
     };
@@ -713,19 +765,12 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       const job = this.#queue.shift()!;
       this.#running.set(worker, job);
       try {
-        worker.postMessage({ ...job.message, args: job.args });
+        worker.postMessage({ ...job.message, id: job.id, args: job.args });
       } catch (error) {
         // The arguments could not be cloned; the worker is still fine.
         this.#running.delete(worker);
         this.#idle.push(worker);
-        job.reject(
-          error instanceof DOMException && error.name === "DataCloneError"
-            ? new DOMException(
-              `Cannot send the arguments of ${job.name} to a worker: ${error.message}`,
-              "DataCloneError",
-            )
-            : error,
-        );
+        job.reject(cloneFailure(job.name, job.args, error));
       }
     }
     this.#checkDrained();
@@ -739,6 +784,10 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
     worker.onmessage = (event: MessageEvent<Reply>) => {
       const reply = event.data;
       const job = this.#running.get(worker);
+      // A message the job posted itself: not a reply. (A fatal report is
+      // the worker's, whichever job it names: the worker is replaced.)
+      if (typeof reply?.id !== "number") return;
+      if (!reply.fatal && job !== undefined && reply.id !== job.id) return;
       this.#running.delete(worker);
       if (reply.fatal) {
         this.#discard(worker);

@@ -79,11 +79,20 @@ function isConn(value: unknown): value is Deno.Conn {
     typeof (value as Deno.Conn).write === "function";
 }
 
+function isListener(value: unknown): value is Deno.Listener {
+  return typeof value === "object" && value !== null &&
+    typeof (value as Deno.Listener).accept === "function";
+}
+
 function checkConn(what: string, conn: unknown): Deno.Conn {
   if (!isConn(conn)) {
     throw new TypeError(
       `Cannot call ${what}(): conn must be a Deno.Conn, received ${
-        conn === null ? "null" : typeof conn
+        isListener(conn)
+          ? "a Deno.Listener (sockAccept(listener) gives a Deno.Conn)"
+          : conn === null
+          ? "null"
+          : typeof conn
       }`,
     );
   }
@@ -193,7 +202,12 @@ export class DenoSockets {
       const made: WriteState = {
         port: this.#proactor.bind<number>({
           done: (count) => this.#written(conn, made, count),
-          failed: (error) => this.#writeFailed(conn, made, error),
+          failed: (error) =>
+            this.#writeFailed(
+              conn,
+              made,
+              onClosed(error, "Cannot write to the connection"),
+            ),
         }),
         waiters: [],
         writing: false,
@@ -302,13 +316,14 @@ export class DenoSockets {
    * @returns A future of the connection.
    */
   accept(listener: Deno.Listener): Future<Deno.Conn> {
-    if (
-      typeof listener !== "object" || listener === null ||
-      typeof (listener as Deno.Listener).accept !== "function"
-    ) {
+    if (!isListener(listener)) {
       throw new TypeError(
         `Cannot call sockAccept(): listener must be a Deno.Listener, received ${
-          listener === null ? "null" : typeof listener
+          isConn(listener)
+            ? "a Deno.Conn"
+            : listener === null
+            ? "null"
+            : typeof listener
         }`,
       );
     }
@@ -378,7 +393,13 @@ export class DenoSockets {
       const made: ReadState = {
         port: this.#proactor.bind<number | null>({
           done: (count) => this.#readDone(conn, made, count),
-          failed: (error) => this.#readDone(conn, made, undefined, error),
+          failed: (error) =>
+            this.#readDone(
+              conn,
+              made,
+              undefined,
+              onClosed(error, "Cannot read from the connection"),
+            ),
         }),
         waiters: [],
         inFlight: null,
@@ -521,6 +542,22 @@ export class DenoSockets {
     this.#accepting.add(listener);
     this.#proactor.startAccept(listener, state.port);
   }
+}
+
+/**
+ * Deno's errors for a connection closed by its owner, saying so, of the
+ * same class: `BadResource` when it was closed before the call (Deno says
+ * only "Bad resource ID"), `Interrupted` when closed during it ("operation
+ * canceled"); any other error as it is.
+ */
+function onClosed(error: unknown, prefix: string): unknown {
+  if (error instanceof Deno.errors.BadResource) {
+    return withAddress(error, `${prefix}: it is closed`);
+  }
+  if (error instanceof Deno.errors.Interrupted) {
+    return withAddress(error, `${prefix}: it was closed during the call`);
+  }
+  return error;
 }
 
 /** Gives a reader its result: the bytes (or the count), EOF as empty/0. */

@@ -129,6 +129,29 @@ Deno.test("sockRecv() cancelled while its read is in flight loses nothing: the n
   loop.close();
 });
 
+Deno.test("sockRecv() and sockSendall() in flight when the connection is closed fail with Deno's Interrupted, saying it was closed", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  // More than the socket buffers hold, toward a peer that does not read.
+  const writing = loop.sockSendall(client, new Uint8Array(64 * 1024 * 1024));
+  const reading = loop.sockRecv(client, 10);
+  await within(loop, new Promise((resolve) => setTimeout(resolve, 50)));
+  assert(!writing.done() && !reading.done());
+  client.close();
+  await assertRejects(
+    () => within(loop, writing),
+    Deno.errors.Interrupted,
+    "Cannot write to the connection: it was closed during the call",
+  );
+  await assertRejects(
+    () => within(loop, reading),
+    Deno.errors.Interrupted,
+    "Cannot read from the connection: it was closed during the call",
+  );
+  closeAll(server, listener);
+  loop.close();
+});
+
 Deno.test("sockRecv() with an n larger than any buffer reads what came, and later calls still work", async () => {
   // recv(n) gives 1 to n bytes: a huge n must neither fail for want of
   // memory nor leave the connection unusable for the calls after it.
@@ -255,6 +278,26 @@ Deno.test("sock* calls check their arguments at once", async () => {
     "Cannot call sockRecv(): conn must be a Deno.Conn, received object",
   );
   assertThrows(
+    () => loop.sockRecv(listener as never, 1),
+    TypeError,
+    "Cannot call sockRecv(): conn must be a Deno.Conn, received a Deno.Listener (sockAccept(listener) gives a Deno.Conn)",
+  );
+  assertThrows(
+    () => loop.sockSendall(listener as never, bytes("x")),
+    TypeError,
+    "Cannot call sockSendall(): conn must be a Deno.Conn, received a Deno.Listener",
+  );
+  assertThrows(
+    () => loop.sockAccept(server as never),
+    TypeError,
+    "Cannot call sockAccept(): listener must be a Deno.Listener, received a Deno.Conn",
+  );
+  assertThrows(
+    () => loop.sockRecv(server, NaN),
+    RangeError,
+    "Cannot call sockRecv(): n must be a non-negative integer, received NaN",
+  );
+  assertThrows(
     () => loop.sockRecv(server, -1),
     RangeError,
     "Cannot call sockRecv(): n must be a non-negative integer, received -1",
@@ -290,6 +333,17 @@ Deno.test("sock* calls check their arguments at once", async () => {
     "Cannot call sockAccept(): listener must be a Deno.Listener, received null",
   );
   closeAll(client, server, listener);
+  // A closed connection: Deno's BadResource, saying so.
+  await assertRejects(
+    () => within(loop, loop.sockRecv(server, 1)),
+    Deno.errors.BadResource,
+    "Cannot read from the connection: it is closed",
+  );
+  await assertRejects(
+    () => within(loop, loop.sockSendall(server, bytes("x"))),
+    Deno.errors.BadResource,
+    "Cannot write to the connection: it is closed",
+  );
   loop.close();
   assertThrows(
     () => loop.sockRecv(server, 1),

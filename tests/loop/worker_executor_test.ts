@@ -420,3 +420,69 @@ Deno.test("WorkerExecutor.submit() says whether the arguments or the result coul
     "Cannot send the arguments of takeFn to a worker:",
   );
 });
+
+Deno.test("WorkerExecutor.submit() names the argument that cannot be cloned", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const error = await executor.submit(
+    function takeFn(_a: number, _b: unknown, _c: string) {
+      return 0;
+    },
+    1,
+    () => 1,
+    "x",
+  ).catch((e) => e);
+  assertEquals(error.name, "DataCloneError");
+  assertStringIncludes(
+    error.message,
+    "Cannot send the arguments of takeFn to a worker: argument 1 (counting from 0)",
+  );
+});
+
+Deno.test("WorkerExecutor.submit() rejects arguments that cannot be cloned at once, though every worker is busy (not once one is free)", async () => {
+  const executor = new WorkerExecutor({ maxWorkers: 1 });
+  const busy = executor.submit(() => new Promise(() => {}));
+  busy.catch(() => {});
+  const shared = new SharedArrayBuffer(4);
+  const queued = executor.submit(
+    (s: SharedArrayBuffer, k: { n: number }) => {
+      return new Int32Array(s)[0] + k.n;
+    },
+    shared,
+    { n: 1 },
+  );
+  queued.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve("still waiting"), 2000);
+  });
+  try {
+    const outcome = await Promise.race([
+      executor.submit((f: unknown) => typeof f, Symbol("s")).then(
+        () => "resolved",
+        (e: Error) => e.name,
+      ),
+      late,
+    ]);
+    assertEquals(outcome, "DataCloneError");
+  } finally {
+    clearTimeout(timer);
+    await executor.shutdown({ wait: false });
+  }
+  await assertRejects(() => busy, CancelledError);
+  await assertRejects(() => queued, CancelledError);
+});
+
+Deno.test("WorkerExecutor: a message a job posts itself is not taken for its result, and its worker runs no other job meanwhile", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  const chatty = executor.submit(async () => {
+    const post = (self as unknown as Worker).postMessage.bind(self);
+    post("progress");
+    post({ ok: true, value: "forged" });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return "chatty";
+  });
+  const next = executor.submit(() => "next");
+  assertEquals(await chatty, "chatty");
+  assertEquals(await next, "next");
+  assertEquals(await executor.submit(() => "last"), "last");
+});
