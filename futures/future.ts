@@ -446,10 +446,14 @@ export class Future<T> implements PromiseLike<T> {
       resolve = res;
       reject = rej;
     });
-    if (pending && this.#state !== PENDING && guard !== false) {
+    if (
+      pending && this.#state !== PENDING && guard !== false &&
+      !this.#loop.isClosed()
+    ) {
       // The awaiting task's pending cancellation cancelled this future as
       // it began to wait: as asyncio's task, it resumes through the
-      // future's callback, on the loop's next turn.
+      // future's callback, on the loop's next turn. (A closed loop has no
+      // next turn: the code, running on after it, goes on at once below.)
       noteAwaitParked();
       this.#loop.callSoon(() => {
         requestMicrotaskCheckpoint(guard);
