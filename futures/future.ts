@@ -446,8 +446,11 @@ export class Future<T> implements PromiseLike<T> {
       resolve = res;
       reject = rej;
     });
-    if (!pending) {
+    if (!pending || (this.#state !== PENDING && this.#loop.isClosed())) {
       // Like asyncio's `await` of a done future: no trip through the loop.
+      // (So too for one the awaiting task's pending cancellation cancelled
+      // as it began to wait, when the loop is closed: it has no next turn,
+      // and the code, running on after it, goes on at once.)
       // The awaiting code goes on in a microtask without having waited:
       // if the loop resumed it, it is still counted as resuming (an async
       // function's `await future` calls then() one microtask late, so the

@@ -148,3 +148,35 @@ Deno.test("cancelling a task that awaits a Promise.all() of many futures cancels
   assert(futures.slice(50).every((f) => f.cancelled()));
   loop.close();
 });
+
+// An async function runs on in microtasks after its loop closed (a
+// foreign promise it awaited settles later, as one that another simulated
+// host resolves after this host crashed): a task cancelled while it
+// awaited such a promise, which then awaits a pending future, gets the
+// CancelledError at once, since no loop turn will come, and not the
+// closed loop's refusal to schedule its resumption.
+Deno.test("a cancelled async task that awaits a pending future after its loop closed gets the CancelledError", async () => {
+  const loop = new VirtualTimeLoop();
+  const future = loop.createFuture<number>();
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const seen: unknown[] = [];
+  const task = loop.createTask(async () => {
+    await promise;
+    try {
+      await future;
+    } catch (e) {
+      seen.push(e);
+    }
+  });
+  await loop.advance(0);
+  task.cancel();
+  loop.close();
+  resolve();
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(seen.length, 1);
+  assert(
+    seen[0] instanceof CancelledError,
+    `the await rejected with ${seen[0]}`,
+  );
+  assert(future.cancelled());
+});
