@@ -510,7 +510,7 @@ function explainReferenceError(error: ReferenceError, name: string): Error {
  *   functions and method shorthand all work; native and bound functions
  *   (whose source is `[native code]`) do not. It may return a value or a
  *   promise.
- * - `args` (when the job is submitted) and the result are copied with the
+ * - `args` (when a worker takes the job) and the result are copied with the
  *   structured clone algorithm (as by `postMessage`): numbers, strings, plain objects and arrays,
  *   `Map`, `Set`, `Date`, `RegExp`, typed arrays, `ArrayBuffer`,
  *   `SharedArrayBuffer` (shared, not copied — the way to share memory with
@@ -670,13 +670,13 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       );
     }
     const name = fn.name || "an anonymous function";
-    let sent: unknown[] = args;
     if (busy) {
-      // The job waits: copy its arguments now, as a free worker would, so
-      // that one that cannot be cloned fails at once rather than when a
-      // worker is free (never, behind a job that does not end).
+      // The job waits: try to clone its arguments now, so that one that
+      // cannot be cloned fails at once rather than when a worker is free
+      // (never, behind a job that does not end). The copy is not kept:
+      // queued jobs given one large argument would each hold one.
       try {
-        sent = structuredClone(args);
+        structuredClone(args);
       } catch (error) {
         return Promise.reject(cloneFailure(name, args, error));
       }
@@ -686,7 +686,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       id: this.#nextId++,
       message,
       name,
-      args: sent,
+      args,
       resolve: resolve as (value: unknown) => void,
       reject,
     };
