@@ -61,8 +61,11 @@ interface Job {
 }
 
 interface Reply {
-  /** The job's id: a message a job posts itself has none. */
-  id: number;
+  /**
+   * The job's id, under a name of the executor's own: a message a job
+   * posts itself (with an `id` of its own protocol, say) has none.
+   */
+  __tulipJob: number;
   ok: boolean;
   /** The worker is done for: replace it. */
   fatal?: boolean;
@@ -118,8 +121,10 @@ const EXPORT_OF_SOURCE = Function.prototype.toString.call(exportOf);
 // as `{ name, message, stack }` alone when even that cannot be cloned.
 // `self.close()` and `Deno.exit()` (which `process.exit()` calls) say that
 // the worker ends before it does, as a worker that ends sends no event.
-// Every reply carries the job's id, so that a message the job posts itself
-// is not taken for one.
+// Every reply carries the job's id (as __tulipJob, a name no job's own
+// messages use by chance), so that a message the job posts itself is not
+// taken for one. Jobs come by addEventListener, so that a module that sets
+// self.onmessage for its own messages does not take them instead.
 const WORKER_SOURCE = `
 const post = self.postMessage.bind(self);
 let current = 0;
@@ -181,9 +186,9 @@ function pack(error, depth = 0) {
 }
 function reply(message, error) {
   try {
-    post({ ...message, id: current, error: pack(error) });
+    post({ ...message, __tulipJob: current, error: pack(error) });
   } catch {
-    post({ ...message, id: current, error: describe(error) });
+    post({ ...message, __tulipJob: current, error: describe(error) });
   }
 }
 // An error the job did not catch (thrown from a timer, say, or a promise
@@ -197,18 +202,18 @@ self.addEventListener("error", (event) => fatal(event, event.error ?? new Error(
 self.addEventListener("unhandledrejection", (event) => fatal(event, event.reason));
 const closeWorker = self.close.bind(self);
 self.close = function close() {
-  post({ id: current, ok: false, fatal: true, ended: "self.close()" });
+  post({ __tulipJob: current, ok: false, fatal: true, ended: "self.close()" });
   closeWorker();
 };
 const deno = globalThis.Deno;
 if (typeof deno?.exit === "function") {
   const exitWorker = deno.exit;
   deno.exit = function exit(code) {
-    post({ id: current, ok: false, fatal: true, ended: "Deno.exit(" + (code ?? "") + ")" });
+    post({ __tulipJob: current, ok: false, fatal: true, ended: "Deno.exit(" + (code ?? "") + ")" });
     return exitWorker(code);
   };
 }
-self.onmessage = async (event) => {
+self.addEventListener("message", async (event) => {
   const { id, source, moduleUrl, exportName, args } = event.data;
   current = id;
   let value;
@@ -220,11 +225,11 @@ self.onmessage = async (event) => {
     return;
   }
   try {
-    post({ id, ok: true, value });
+    post({ __tulipJob: id, ok: true, value });
   } catch (error) {
-    post({ id, ok: false, notCloned: String(error?.message ?? error) });
+    post({ __tulipJob: id, ok: false, notCloned: String(error?.message ?? error) });
   }
-};
+});
 `;
 
 const WORKER_URL = `data:application/javascript,${
@@ -505,7 +510,7 @@ function explainReferenceError(error: ReferenceError, name: string): Error {
  *   functions and method shorthand all work; native and bound functions
  *   (whose source is `[native code]`) do not. It may return a value or a
  *   promise.
- * - `args` (when the job is submitted) and the result are copied with the
+ * - `args` (when a worker takes the job) and the result are copied with the
  *   structured clone algorithm (as by `postMessage`): numbers, strings, plain objects and arrays,
  *   `Map`, `Set`, `Date`, `RegExp`, typed arrays, `ArrayBuffer`,
  *   `SharedArrayBuffer` (shared, not copied — the way to share memory with
@@ -665,13 +670,13 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       );
     }
     const name = fn.name || "an anonymous function";
-    let sent: unknown[] = args;
     if (busy) {
-      // The job waits: copy its arguments now, as a free worker would, so
-      // that one that cannot be cloned fails at once rather than when a
-      // worker is free (never, behind a job that does not end).
+      // The job waits: try to clone its arguments now, so that one that
+      // cannot be cloned fails at once rather than when a worker is free
+      // (never, behind a job that does not end). The copy is not kept:
+      // queued jobs given one large argument would each hold one.
       try {
-        sent = structuredClone(args);
+        structuredClone(args);
       } catch (error) {
         return Promise.reject(cloneFailure(name, args, error));
       }
@@ -681,7 +686,7 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       id: this.#nextId++,
       message,
       name,
-      args: sent,
+      args,
       resolve: resolve as (value: unknown) => void,
       reject,
     };
@@ -786,8 +791,10 @@ export class WorkerExecutor implements Executor, AsyncDisposable {
       const job = this.#running.get(worker);
       // A message the job posted itself: not a reply. (A fatal report is
       // the worker's, whichever job it names: the worker is replaced.)
-      if (typeof reply?.id !== "number") return;
-      if (!reply.fatal && job !== undefined && reply.id !== job.id) return;
+      if (typeof reply?.__tulipJob !== "number") return;
+      if (!reply.fatal && job !== undefined && reply.__tulipJob !== job.id) {
+        return;
+      }
       this.#running.delete(worker);
       if (reply.fatal) {
         this.#discard(worker);

@@ -486,3 +486,68 @@ Deno.test("WorkerExecutor: a message a job posts itself is not taken for its res
   assertEquals(await next, "next");
   assertEquals(await executor.submit(() => "last"), "last");
 });
+
+Deno.test("WorkerExecutor: a message a job posts itself with a numeric id (its own protocol's) is not taken for its result", async () => {
+  await using executor = new WorkerExecutor({ maxWorkers: 1 });
+  // The first job's id is 1, as are many protocols' first messages.
+  const chatty = executor.submit(async () => {
+    const post = (self as unknown as Worker).postMessage.bind(self);
+    for (let id = 0; id < 4; id++) {
+      post({ jsonrpc: "2.0", id, method: "progress" });
+      post({ id, ok: true, value: "forged" });
+      post({ id, ok: false, fatal: true });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return "chatty";
+  });
+  const next = executor.submit(() => "next");
+  assertEquals(await chatty, "chatty");
+  assertEquals(await next, "next");
+});
+
+Deno.test("WorkerExecutor: a module that sets self.onmessage for its own messages does not stop its worker from taking jobs", async () => {
+  const source = `
+    self.onmessage = (event) => self.postMessage({ echo: event.data });
+    export function twice(x) { return 2 * x; }
+  `;
+  const url = `data:application/javascript,${encodeURIComponent(source)}`;
+  const twice = workerFunction<[number], number>(url, "twice");
+  const executor = new WorkerExecutor({ maxWorkers: 1 });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve("still waiting"), 2000);
+  });
+  try {
+    assertEquals(await executor.submit(twice, 1), 2);
+    const second = executor.submit(twice, 2);
+    second.catch(() => {});
+    assertEquals(
+      await Promise.race([second, late]),
+      4,
+      "the job after the module set self.onmessage ran",
+    );
+  } finally {
+    clearTimeout(timer);
+    await executor.shutdown({ wait: false });
+  }
+});
+
+Deno.test("WorkerExecutor: queued jobs hold their arguments, not a copy each (50 jobs given one 16 MiB array do not cost 800 MiB)", async () => {
+  const executor = new WorkerExecutor({ maxWorkers: 1 });
+  const busy = executor.submit(() => new Promise(() => {}));
+  busy.catch(() => {});
+  const big = new Uint8Array(16 << 20);
+  const before = Deno.memoryUsage().external;
+  const queued = Array.from(
+    { length: 50 },
+    (_, i) => executor.submit((b: Uint8Array, i: number) => b[i], big, i),
+  );
+  const grown = Deno.memoryUsage().external - before;
+  await executor.shutdown({ wait: false });
+  for (const job of queued) await assertRejects(() => job, CancelledError);
+  await assertRejects(() => busy, CancelledError);
+  assert(
+    grown < 200 * 2 ** 20,
+    `the queue grew memory by ${(grown / 2 ** 20).toFixed(0)} MiB`,
+  );
+});
