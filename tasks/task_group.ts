@@ -224,10 +224,21 @@ export class TaskGroup implements AsyncDisposable {
     }
     const parent = this.#parent;
     const ours = this.#parentCancelRequested ? 1 : 0;
-    const cancelled = parent !== null &&
+    let cancelled = parent !== null &&
       parent.cancelling() > this.#baseline + ours;
+    const waiter = this.#startWaiter(NO_ERROR);
+    const settled = waiter.then(); // the parent waits from here
+    if (waiter.cancelledAsAwaited()) {
+      // The cancellation was still pending (the parent cancelled itself in
+      // the block's last step): the block was not interrupted, and the
+      // group's CancelledError is the one to go out, as asyncio's exit
+      // raises it.
+      cancelled = false;
+    } else if (cancelled) {
+      this.#beginExit(new CancelledError());
+    }
     try {
-      await this.#startWaiter(cancelled ? new CancelledError() : NO_ERROR);
+      await settled;
     } catch (e) {
       // The block's own CancelledError is already on its way out.
       if (cancelled && e instanceof CancelledError) return;
@@ -319,7 +330,7 @@ export class TaskGroup implements AsyncDisposable {
     if (outcome !== NO_ERROR) throw outcome;
   }
 
-  #startWaiter(error: unknown): Future<void> {
+  #startWaiter(error: unknown): GroupWaiter {
     const waiter = new GroupWaiter(
       this.#loop ?? this.#parent?.getLoop(),
       (msg) => this.#cancelledWhileExiting(new CancelledError(msg)),
@@ -452,6 +463,8 @@ class GroupWaiter extends Future<void> {
   #pending: { msg: string | undefined } | null = null;
   #awaitedBy: Task<unknown> | null = null;
   #recancel: Task<unknown> | null = null;
+  #awaiting = false; // in then(), as the awaiting task is told
+  #cancelledAsAwaited = false;
 
   constructor(
     loop: SchedulingLoop | undefined,
@@ -463,6 +476,7 @@ class GroupWaiter extends Future<void> {
 
   override cancel(msg?: string): boolean {
     if (this.done()) return false;
+    if (this.#awaiting) this.#cancelledAsAwaited = true;
     if (this.#pending === null) {
       this.#pending = { msg };
       this.getLoop().callSoon(() => this.deliverCancel());
@@ -482,6 +496,14 @@ class GroupWaiter extends Future<void> {
     return true;
   }
 
+  /**
+   * Whether the task awaiting this future cancelled it as it began to
+   * wait: its cancellation was pending, not delivered yet.
+   */
+  cancelledAsAwaited(): boolean {
+    return this.#cancelledAsAwaited;
+  }
+
   /** Handles a cancel() not handled yet (before the group concludes). */
   deliverCancel(): void {
     const pending = this.#pending;
@@ -496,12 +518,17 @@ class GroupWaiter extends Future<void> {
   ): Promise<R1 | R2> {
     const task = currentTask();
     this.#awaitedBy = task;
-    return super.then(onfulfilled, (reason) => {
-      reason = this.#errorsFirst(task, reason);
-      this.#recancelIn(task);
-      if (onrejected == null) throw reason;
-      return onrejected(reason);
-    });
+    this.#awaiting = true;
+    try {
+      return super.then(onfulfilled, (reason) => {
+        reason = this.#errorsFirst(task, reason);
+        this.#recancelIn(task);
+        if (onrejected == null) throw reason;
+        return onrejected(reason);
+      });
+    } finally {
+      this.#awaiting = false;
+    }
   }
 
   override *[Symbol.iterator](): Generator<Future<void>, void, unknown> {
