@@ -461,7 +461,8 @@ export class TaskGroup implements AsyncDisposable {
 class GroupWaiter extends Future<void> {
   readonly #onCancel: (msg: string | undefined) => void;
   #pending: { msg: string | undefined } | null = null;
-  #awaitedBy: Task<unknown> | null = null;
+  // The tasks waiting for it (usually just the parent).
+  readonly #awaitedBy = new Set<Task<unknown>>();
   #recancel: Task<unknown> | null = null;
   #awaiting = false; // in then(), as the awaiting task is told
   #cancelledAsAwaited = false;
@@ -491,7 +492,7 @@ class GroupWaiter extends Future<void> {
    * included) sees the cancellation.
    */
   recancelOnResume(parent: Task<unknown>): boolean {
-    if (this.#awaitedBy !== parent) return false;
+    if (!this.#awaitedBy.has(parent)) return false;
     this.#recancel = parent;
     return true;
   }
@@ -517,7 +518,7 @@ class GroupWaiter extends Future<void> {
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     const task = currentTask();
-    this.#awaitedBy = task;
+    if (task !== null) this.#awaitedBy.add(task);
     this.#awaiting = true;
     try {
       return super.then(onfulfilled, (reason) => {
@@ -533,7 +534,7 @@ class GroupWaiter extends Future<void> {
 
   override *[Symbol.iterator](): Generator<Future<void>, void, unknown> {
     const task = currentTask();
-    this.#awaitedBy = task;
+    if (task !== null) this.#awaitedBy.add(task);
     try {
       return yield* super[Symbol.iterator]();
     } catch (e) {
@@ -569,6 +570,7 @@ class GroupWaiter extends Future<void> {
   }
 
   settle(outcome: unknown): void {
+    this.#awaitedBy.clear(); // recancelOnResume() came first
     if (outcome === NO_ERROR) this.setResult(undefined);
     else if (outcome instanceof CancelledError) super.cancel(outcome.message);
     else this.setException(outcome);

@@ -560,6 +560,38 @@ for (const [form, body] of GROUP_FORMS) {
   });
 }
 
+// The re-cancellation follows the parent, whoever else waits for the group
+// (and whenever they started waiting).
+Deno.test("TaskGroup.wait(): a parent cancelled from outside that catches the group's errors and returns ends cancelled though another task waits for the group too", async () => {
+  const loop = new VirtualTimeLoop();
+  let tg!: TaskGroup;
+  const parent = loop.createTask(async () => {
+    tg = new TaskGroup();
+    tg.createTask(async () => {
+      try {
+        await sleep(10);
+      } catch {
+        throw new RangeError("cleanup failed");
+      }
+    });
+    try {
+      await tg.wait();
+    } catch (e) {
+      if (!(e instanceof AggregateError)) throw e;
+    }
+    return "returned";
+  });
+  const watcher = loop.createTask(async () => {
+    await sleep(0.1);
+    await tg.wait().then(() => "ended", (e) => (e as Error).name);
+  });
+  loop.callLater(0.5, () => parent.cancel());
+  await assertRejects(() => loop.runUntilComplete(parent), CancelledError);
+  assertEquals(parent.cancelling(), 1);
+  await loop.runUntilComplete(watcher);
+  loop.close();
+});
+
 Deno.test("TaskGroup.wait(): cancelling the future cancels the children and ends once they are done", async () => {
   const loop = new VirtualTimeLoop();
   const tg = new TaskGroup({ loop });
