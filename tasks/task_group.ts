@@ -224,10 +224,21 @@ export class TaskGroup implements AsyncDisposable {
     }
     const parent = this.#parent;
     const ours = this.#parentCancelRequested ? 1 : 0;
-    const cancelled = parent !== null &&
+    let cancelled = parent !== null &&
       parent.cancelling() > this.#baseline + ours;
+    const waiter = this.#startWaiter(NO_ERROR);
+    const settled = waiter.then(); // the parent waits from here
+    if (waiter.cancelledAsAwaited()) {
+      // The cancellation was still pending (the parent cancelled itself in
+      // the block's last step): the block was not interrupted, and the
+      // group's CancelledError is the one to go out, as asyncio's exit
+      // raises it.
+      cancelled = false;
+    } else if (cancelled) {
+      this.#beginExit(new CancelledError());
+    }
     try {
-      await this.#startWaiter(cancelled ? new CancelledError() : NO_ERROR);
+      await settled;
     } catch (e) {
       // The block's own CancelledError is already on its way out.
       if (cancelled && e instanceof CancelledError) return;
@@ -319,7 +330,7 @@ export class TaskGroup implements AsyncDisposable {
     if (outcome !== NO_ERROR) throw outcome;
   }
 
-  #startWaiter(error: unknown): Future<void> {
+  #startWaiter(error: unknown): GroupWaiter {
     const waiter = new GroupWaiter(
       this.#loop ?? this.#parent?.getLoop(),
       (msg) => this.#cancelledWhileExiting(new CancelledError(msg)),
@@ -450,8 +461,11 @@ export class TaskGroup implements AsyncDisposable {
 class GroupWaiter extends Future<void> {
   readonly #onCancel: (msg: string | undefined) => void;
   #pending: { msg: string | undefined } | null = null;
-  #awaitedBy: Task<unknown> | null = null;
+  // The tasks waiting for it (usually just the parent).
+  readonly #awaitedBy = new Set<Task<unknown>>();
   #recancel: Task<unknown> | null = null;
+  #awaiting = false; // in then(), as the awaiting task is told
+  #cancelledAsAwaited = false;
 
   constructor(
     loop: SchedulingLoop | undefined,
@@ -463,6 +477,7 @@ class GroupWaiter extends Future<void> {
 
   override cancel(msg?: string): boolean {
     if (this.done()) return false;
+    if (this.#awaiting) this.#cancelledAsAwaited = true;
     if (this.#pending === null) {
       this.#pending = { msg };
       this.getLoop().callSoon(() => this.deliverCancel());
@@ -477,9 +492,17 @@ class GroupWaiter extends Future<void> {
    * included) sees the cancellation.
    */
   recancelOnResume(parent: Task<unknown>): boolean {
-    if (this.#awaitedBy !== parent) return false;
+    if (!this.#awaitedBy.has(parent)) return false;
     this.#recancel = parent;
     return true;
+  }
+
+  /**
+   * Whether the task awaiting this future cancelled it as it began to
+   * wait: its cancellation was pending, not delivered yet.
+   */
+  cancelledAsAwaited(): boolean {
+    return this.#cancelledAsAwaited;
   }
 
   /** Handles a cancel() not handled yet (before the group concludes). */
@@ -495,18 +518,23 @@ class GroupWaiter extends Future<void> {
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     const task = currentTask();
-    this.#awaitedBy = task;
-    return super.then(onfulfilled, (reason) => {
-      reason = this.#errorsFirst(task, reason);
-      this.#recancelIn(task);
-      if (onrejected == null) throw reason;
-      return onrejected(reason);
-    });
+    if (task !== null) this.#awaitedBy.add(task);
+    this.#awaiting = true;
+    try {
+      return super.then(onfulfilled, (reason) => {
+        reason = this.#errorsFirst(task, reason);
+        this.#recancelIn(task);
+        if (onrejected == null) throw reason;
+        return onrejected(reason);
+      });
+    } finally {
+      this.#awaiting = false;
+    }
   }
 
   override *[Symbol.iterator](): Generator<Future<void>, void, unknown> {
     const task = currentTask();
-    this.#awaitedBy = task;
+    if (task !== null) this.#awaitedBy.add(task);
     try {
       return yield* super[Symbol.iterator]();
     } catch (e) {
@@ -542,6 +570,7 @@ class GroupWaiter extends Future<void> {
   }
 
   settle(outcome: unknown): void {
+    this.#awaitedBy.clear(); // recancelOnResume() came first
     if (outcome === NO_ERROR) this.setResult(undefined);
     else if (outcome instanceof CancelledError) super.cancel(outcome.message);
     else this.setException(outcome);

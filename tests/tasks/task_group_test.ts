@@ -532,7 +532,65 @@ for (const [form, body] of GROUP_FORMS) {
     assertEquals(loop.time(), 0.5);
     loop.close();
   });
+
+  // A parent that cancels itself in the block's last step was not
+  // interrupted: asyncio's exit gets the CancelledError at its own wait,
+  // cancels the children when the parent resumes there (a child made just
+  // before has started), and raises it — the code after the block does
+  // not run.
+  Deno.test(`TaskGroup (${form}): a parent that cancels itself as the block ends gets the CancelledError from the group`, async () => {
+    const loop = new VirtualTimeLoop();
+    const log: string[] = [];
+    const parent = loop.createTask(body((tg) => {
+      tg.createTask(async () => {
+        log.push("child started");
+        try {
+          await sleep(0);
+        } catch (e) {
+          log.push(`child ${(e as Error).name}`);
+          throw e;
+        }
+      });
+      currentTask()!.cancel();
+    }, false));
+    await assertRejects(() => loop.runUntilComplete(parent), CancelledError);
+    assertEquals(log, ["child started", "child CancelledError"]);
+    assertEquals(parent.cancelling(), 1);
+    loop.close();
+  });
 }
+
+// The re-cancellation follows the parent, whoever else waits for the group
+// (and whenever they started waiting).
+Deno.test("TaskGroup.wait(): a parent cancelled from outside that catches the group's errors and returns ends cancelled though another task waits for the group too", async () => {
+  const loop = new VirtualTimeLoop();
+  let tg!: TaskGroup;
+  const parent = loop.createTask(async () => {
+    tg = new TaskGroup();
+    tg.createTask(async () => {
+      try {
+        await sleep(10);
+      } catch {
+        throw new RangeError("cleanup failed");
+      }
+    });
+    try {
+      await tg.wait();
+    } catch (e) {
+      if (!(e instanceof AggregateError)) throw e;
+    }
+    return "returned";
+  });
+  const watcher = loop.createTask(async () => {
+    await sleep(0.1);
+    await tg.wait().then(() => "ended", (e) => (e as Error).name);
+  });
+  loop.callLater(0.5, () => parent.cancel());
+  await assertRejects(() => loop.runUntilComplete(parent), CancelledError);
+  assertEquals(parent.cancelling(), 1);
+  await loop.runUntilComplete(watcher);
+  loop.close();
+});
 
 Deno.test("TaskGroup.wait(): cancelling the future cancels the children and ends once they are done", async () => {
   const loop = new VirtualTimeLoop();
