@@ -1,7 +1,7 @@
 /**
- * The runtime's plumbing, shared by `futures/`, `tasks/`, `loop/` and
- * `testing/` below the public API: the running-loop slot (the one piece of
- * global state tulip keeps), its finders, the await hook that makes
+ * The runtime's plumbing below the public API, which every folder may
+ * import: the running-loop slot (the one piece of global state tulip
+ * keeps), its finders, the await hook that makes
  * cancelling an async-function task reach the future it awaits, the
  * microtask-checkpoint count, the `Deque` the scheduler's and the
  * primitives' queues are built on, the host hop loops wait with, the
