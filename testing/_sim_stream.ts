@@ -142,6 +142,11 @@ export class SimStream extends StreamEnd {
     return made;
   }
 
+  /** Whether the connection is lost (reset, closed or crashed). */
+  isLost(): boolean {
+    return this.lost;
+  }
+
   /** Closed or aborted here (its listener closed), not reset by the peer. */
   closedHere(): boolean {
     return this.closeCalled;
@@ -240,8 +245,14 @@ export class SimStream extends StreamEnd {
 
   /** The segment the connection was made with arrived for a dead end. */
   refuse(): void {
+    this.#world.record(this.host.name, "rst-sent", this.#name);
     this.#sendReset();
     this.lose(undefined);
+  }
+
+  /** What this end sends arrives no earlier than `time` (the ACK's). */
+  follow(time: number): void {
+    this.#lastArrival = Math.max(this.#lastArrival, time);
   }
 
   // ---- Internals ----
@@ -585,18 +596,32 @@ export function connectStream<P extends StreamProtocol>(
     if (host.loop === null || !host.up || host.generation !== generation) {
       return;
     }
+    // A TCP server's kernel holds the connection half-open (its SYN queue)
+    // and answers with a SYN-ACK; the listener gets it only when the
+    // client's ACK arrives, so a connect given up on meanwhile never
+    // reaches the server's application. A Unix socket's connect is queued
+    // at the listener at once.
     const clientEnd = new SimStream(world, host, clientAddr, serverAddr);
     const serverEnd = new SimStream(world, dest, serverAddr, clientAddr);
     SimStream.join(clientEnd, serverEnd);
-    server.accept(serverEnd);
+    if ("path" in target) server.accept(serverEnd);
     // SYN-ACK.
     world.send(dest, host, 0, "control", () => {
-      if (settled || fut.cancelled() || host.generation !== generation) {
+      // A client host that crashed reset its ends as it did.
+      if (host.generation !== generation) return;
+      if (settled || fut.cancelled()) {
+        // Given up on: the client's kernel answers with a reset.
         clientEnd.refuse();
         return;
       }
       settled = true;
       world.record(host.name, "connected", `${label}`);
+      // ACK; what the client writes next follows it.
+      if (!("path" in target)) {
+        clientEnd.follow(
+          world.send(host, dest, 0, "control", () => onAck(server, serverEnd)),
+        );
+      }
       loop.callSoon(() => {
         if (fut.done()) return clientEnd.abort();
         let protocol: P;
@@ -610,6 +635,31 @@ export function connectStream<P extends StreamProtocol>(
         const made = clientEnd.attach(protocol);
         if (made !== undefined) fut.setException(made.failed);
         else fut.setResult([clientEnd, protocol]);
+      });
+    });
+  };
+  // The ACK completes the handshake: the connection joins the listener's
+  // accept queue. A full queue drops the ACK, as Linux does, and the
+  // server sends its SYN-ACK again 1 s, 2 s, … 16 s later (Linux's five
+  // retries), each answered by the client's ACK; then it gives the
+  // connection up, and the client is reset.
+  const onAck = (server: SimServer, serverEnd: SimStream, rto = 1): void => {
+    if (serverEnd.isLost()) return;
+    if (!server.listening()) return serverEnd.refuse();
+    if (server.canQueue()) return server.accept(serverEnd);
+    world.record(dest.name, "ack-drop", label);
+    if (rto > 16) return serverEnd.refuse();
+    world.at(world.now + rto, () => {
+      if (serverEnd.isLost()) return;
+      world.send(dest, host, 0, "control", () => {
+        if (host.generation !== generation || !host.up) return;
+        world.send(
+          host,
+          dest,
+          0,
+          "control",
+          () => onAck(server, serverEnd, rto * 2),
+        );
       });
     });
   };

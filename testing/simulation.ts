@@ -292,7 +292,14 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * IPv4 address, `::` or no host every address; one that is not serving
  * yet queues up to its `backlog`, and beyond it drops the SYN, which is
  * sent again after 1, 2, 4, … 32 s, as on Linux, as is a SYN to a host
- * that is down, so a connect reaches a host that restarts), and finite
+ * that is down, so a connect reaches a host that restarts), a TCP
+ * handshake of three messages (the client is connected when the SYN-ACK
+ * arrives, one round trip after its SYN left; the listener gets the
+ * connection half a round trip later, with the client's ACK, so a connect
+ * given up on before the SYN-ACK arrived only sends a reset and never
+ * reaches the server's application; an ACK that finds the backlog full is
+ * dropped and comes again with the SYN-ACK, sent again after 1, 2, … 16 s),
+ * and finite
  * buffers (a reader that does not read fills its receive buffer, then the
  * writer's buffer grows and its protocol gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
  * from a real kernel (after the peer's end of stream, Linux's `EPIPE`:

@@ -109,6 +109,9 @@ export function chatScenario(
   sim.host("chat", (loop) => startChat(loop, PORT, "0.0.0.0", () => {}));
   for (const name of talkers) {
     sim.client(name, async (loop) => {
+      // A talker that finished before its host crashed stays away: the
+      // observer, done once every talker finished, checks for ghosts.
+      if (finished.has(name)) return;
       const epoch = (epochs.get(name) ?? 0) + 1;
       epochs.set(name, epoch);
       // Talk once the observer is in the room, so it hears every line.

@@ -136,6 +136,15 @@ function halfOpen(): Recorder {
   return r;
 }
 
+/**
+ * The server's `n`th connection, once it is accepted: half a round trip
+ * after the client's connect completes (the ACK), as in real TCP.
+ */
+async function acceptedAt(accepted: Recorder[], n = 0): Promise<Recorder> {
+  while (accepted.length <= n) await sleep(0.001);
+  return accepted[n];
+}
+
 /** Connects a fresh `Recorder` to "server" port 80. */
 function connectRecorder(loop: EventLoop) {
   return loop.createConnection(() => new Recorder(), "server", 80);
@@ -153,7 +162,7 @@ Deno.test("Simulation streams keep bytes in order while cutting them into random
       t.write(data.subarray(0, 1000));
       t.write(data.subarray(1000));
       t.close();
-      await accepted[0].lost;
+      await (await acceptedAt(accepted)).lost;
     });
     await sim.run();
     const got = accepted[0];
@@ -510,7 +519,7 @@ Deno.test("Simulation links: latency and bandwidth set how long a transfer takes
     const start = loop.time();
     t.write(pattern(50_000));
     t.close();
-    await accepted[0].lost;
+    await (await acceptedAt(accepted)).lost;
     took = loop.time() - start;
   });
   sim.link("server", "client", { latency: 0.05, bandwidth: 100_000 });
@@ -536,6 +545,7 @@ async function assertHeldUntilMended(
   const { sim, accepted } = simWithServer({ seed });
   sim.client("client", async (loop) => {
     const [t] = await connectRecorder(loop);
+    await acceptedAt(accepted);
     cut(sim);
     t.write(pattern(size));
     const second = connectRecorder(loop);
@@ -1351,6 +1361,59 @@ Deno.test("Simulation listeners queue connections until startServing(), up to th
   assert(sim.trace.some((e) => e.kind === "syn-drop"));
 });
 
+Deno.test("Simulation listeners count the accept queue when the ACK arrives: two SYNs let in together, the ACK the full queue cannot take is dropped and comes again with the SYN-ACK, as on Linux", async () => {
+  const sim = new Simulation({ seed: 17, link: { latency: 0.05 } });
+  const accepted: Recorder[] = [];
+  const acceptedAt: number[] = [];
+  let server!: { startServing(): unknown };
+  sim.host("server", async (loop) => {
+    server = await loop.createServer(
+      () => {
+        const r = new Recorder();
+        accepted.push(r);
+        acceptedAt.push(Math.round(loop.time() * 1000));
+        return r;
+      },
+      "0.0.0.0",
+      80,
+      { startServing: false, backlog: 1 },
+    );
+  });
+  sim.client("client", async (loop) => {
+    await sleep(1);
+    // Both SYNs find the accept queue empty; both clients are connected
+    // (the SYN-ACK came); the second ACK finds it full and is dropped.
+    const [[t1], [t2]] = await Promise.all([
+      connectRecorder(loop),
+      connectRecorder(loop),
+    ]);
+    t1.write(encoder.encode("one"));
+    t2.write(encoder.encode("two"));
+    await sleep(3);
+    assertEquals(accepted.length, 0);
+    server.startServing();
+    await sleep(6);
+    assertEquals(accepted.map((r) => decoder.decode(r.bytes())), [
+      "one",
+      "two",
+    ]);
+    t1.close();
+    t2.close();
+  });
+  await sim.run();
+  // The first from the queue at startServing() (4.1 s); the second's ACK,
+  // dropped at 1.15 s and 2.25 s, comes again with the SYN-ACK sent 2 s
+  // after the last drop, and finds room.
+  assertEquals(acceptedAt, [4100, 4350]);
+  assertEquals(
+    sim.trace.filter((e) => e.kind === "ack-drop").map((e) =>
+      Math.round(e.time * 1000)
+    ),
+    [1150, 2250],
+  );
+  assertEquals(sim.trace.filter((e) => e.kind === "syn-drop").length, 0);
+});
+
 Deno.test("Simulation.run() refuses to run beside another run, and twice", async () => {
   const a = new Simulation({ seed: 1 });
   a.client("c", async () => await sleep(1));
@@ -1761,8 +1824,121 @@ Deno.test("Simulation streams: a connect given up on before its SYN arrives neve
     sim.trace.filter((e) => e.kind === "accept").map((e) =>
       Math.round(e.time * 1000)
     ),
-    [3010],
+    // Connect at 3 s; the ACK, after the SYN and the SYN-ACK, at 3.03 s.
+    [3030],
   );
+});
+
+// Real TCP keeps a connection half-open in the server kernel's SYN queue
+// until the client's ACK (the third packet); a client that gave up answers
+// the SYN-ACK with a reset, and the server's application never hears of it.
+for (
+  const [how, giveUp] of [
+    ["cancelled", "cancel"],
+    ["timed out by waitFor", "waitFor"],
+    ["whose host crashed", "crash"],
+  ] as const
+) {
+  Deno.test(`Simulation streams: a connect ${how} between its SYN's arrival and the SYN-ACK's never reaches the server's protocol factory`, async () => {
+    const sim = new Simulation({ seed: 2, link: { latency: 0.05 } });
+    let made = 0;
+    sim.host("server", async (loop) => {
+      await loop.createServer(
+        () => {
+          made++;
+          return new Protocol();
+        },
+        "0.0.0.0",
+        80,
+      );
+    });
+    sim.host("client", async (loop) => {
+      await sleep(1);
+      const connect = loop.createConnection(() => new Protocol(), "server", 80);
+      // The SYN arrives at 1.05, the SYN-ACK would at 1.1.
+      if (giveUp === "waitFor") {
+        await assertRejects(() => waitFor(connect, 0.07));
+      } else {
+        await sleep(0.07);
+        if (giveUp === "cancel") connect.cancel();
+        else sim.crash("client");
+      }
+      await sleep(5);
+    });
+    sim.client("observer", async () => {
+      await sleep(10);
+      assertEquals(made, 0);
+    });
+    await sim.run();
+    assertEquals(sim.trace.filter((e) => e.kind === "accept"), []);
+  });
+}
+
+Deno.test("Simulation streams: a listener closed while a connection is half-open resets the client when its ACK arrives; the protocol factory is never called", async () => {
+  const sim = new Simulation({ seed: 6, link: { latency: 0.05 } });
+  let made = 0;
+  sim.host("server", async (loop) => {
+    const server = await loop.createServer(
+      () => {
+        made++;
+        return new Protocol();
+      },
+      "0.0.0.0",
+      80,
+    );
+    // The SYN arrived at 1.05 s; the ACK would at 1.15 s.
+    await sleep(1.07);
+    server.close();
+  });
+  sim.client("client", async (loop) => {
+    await sleep(1);
+    const [, p] = await loop.createConnection(
+      () => new Recorder(),
+      "server",
+      80,
+    );
+    assertEquals((await p.lost)?.name, "ConnectionReset");
+    assertEquals(Math.round(loop.time() * 1000), 1200);
+    assertEquals(made, 0);
+  });
+  await sim.run();
+});
+
+Deno.test("Simulation streams: the handshake takes real TCP's times: connected after a round trip, accepted half a round trip later, first data after the accept", async () => {
+  const sim = new Simulation({ seed: 4, link: { latency: 0.05 } });
+  const events: string[] = [];
+  const at = (loop: EventLoop) => Math.round(loop.time() * 1000);
+  sim.host("server", async (loop) => {
+    await loop.createServer(
+      () => {
+        class Server extends Protocol {
+          override connectionMade(): void {
+            events.push(`server made ${at(loop)}`);
+          }
+          override dataReceived(data: Uint8Array): void {
+            events.push(`server got ${decoder.decode(data)} ${at(loop)}`);
+          }
+        }
+        return new Server();
+      },
+      "0.0.0.0",
+      80,
+    );
+  });
+  sim.client("client", async (loop) => {
+    await sleep(1);
+    const [t] = await loop.createConnection(() => new Protocol(), "server", 80);
+    events.push(`client connected ${at(loop)}`);
+    t.write(encoder.encode("hi"));
+    await sleep(1);
+    t.close();
+  });
+  await sim.run();
+  assertEquals(events, [
+    "client connected 1100",
+    "server made 1150",
+    "server got hi 1150",
+  ]);
 });
 
 Deno.test("Simulation streams: a connect given up on records no connect-timeout later", async () => {
