@@ -240,6 +240,15 @@ function abortWith(future: Future<Response>, reason: unknown): void {
 }
 
 /**
+ * The body of a response of zero length, other than to HEAD or with a
+ * null body status (204, 205, 304): empty but not `null`, as `fetch()`
+ * gives it.
+ */
+function emptyBody(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (controller) => controller.close() });
+}
+
+/**
  * What is wrong with a 101 (protocol switch) answering `pending`, for its
  * error: the server's fault when the request offered no upgrade, when the
  * 101 lacks its `Upgrade` or `Connection: upgrade` (RFC 9110 §7.8), or
@@ -329,7 +338,9 @@ class Pending {
  *   (it waits behind a streamed body, or for its own to be read) is just
  *   dropped. A body cancelled after its response ended (the bytes came,
  *   unread) keeps the connection.
- * - A HEAD response, and 204 and 304, have no body (`body` is `null`).
+ * - A HEAD response, and 204, 205 and 304, have no body (`body` is
+ *   `null`); any other response has one, empty for `Content-Length: 0`,
+ *   as with `fetch()`.
  *   Informational (1xx) responses are skipped; a 101 (protocol switch)
  *   is not supported: it fails the request and closes the connection,
  *   the error saying whether the server was at fault (a switch the
@@ -899,7 +910,11 @@ export class HttpClientProtocol extends Protocol {
     let response: Response;
     try {
       response = new Response(
-        nullBody || body === null ? null : body.stream(),
+        nullBody || pending.method === "HEAD"
+          ? null
+          : body === null
+          ? emptyBody()
+          : body.stream(),
         {
           status,
           statusText: head.reason,

@@ -254,6 +254,35 @@ Deno.test("HttpClientProtocol gives HEAD, 204 and 304 responses no body, and rea
   );
 });
 
+Deno.test("HttpClientProtocol gives a response of zero length a body, empty, as fetch() does", async () => {
+  // Only HEAD, 204, 205 and 304 answers have a null body (the Fetch
+  // standard's null body statuses); Content-Length: 0 is an empty one.
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" +
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n" +
+      "HTTP/1.1 205 Reset Content\r\nContent-Length: 0\r\n\r\n" +
+      "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext",
+    async (client) => {
+      const all = await Promise.all([
+        client.request(new Request("http://h/")),
+        client.request(new Request("http://h/")),
+        client.request(new Request("http://h/")),
+        client.request(new Request("http://h/")),
+      ]);
+      const empties = [];
+      for (const r of all.slice(0, 3)) {
+        // Ends at once: no chunk, not even an empty one.
+        empties.push(r.body === null ? null : await r.body.getReader().read());
+      }
+      return [...empties, await all[3].text()];
+    },
+    [{ done: true, value: undefined }, {
+      done: true,
+      value: undefined,
+    }, null, "next"],
+  );
+});
+
 Deno.test("HttpClientProtocol gives a redirect back as it is, without following it", async () => {
   await talkEverySplit(
     "HTTP/1.1 302 Found\r\nLocation: http://elsewhere.test/x\r\nContent-Length: 4\r\n\r\nmove",
