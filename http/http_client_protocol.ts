@@ -324,7 +324,11 @@ class Pending {
  * - The future resolves as soon as the response head arrives; its body is
  *   a `ReadableStream` fed from the connection as it is read
  *   (`Content-Length`, chunked, or — from an HTTP/1.0 server — until the
- *   connection closes). Above 64 KiB unread the transport is paused, so
+ *   connection closes). Its bytes are the ones sent: unlike `fetch()`,
+ *   which asks for `gzip` and `br` and undoes them, the client adds no
+ *   `Accept-Encoding` and decodes no `Content-Encoding`, nor a
+ *   transfer-coding other than chunked (its `Transfer-Encoding` says
+ *   which); pipe the body through a `DecompressionStream` for them. Above 64 KiB unread the transport is paused, so
  *   read or cancel every body: one left unread holds up the responses
  *   behind it.
  * - Cancelling a request — its future (or a task awaiting it), or its

@@ -283,6 +283,41 @@ Deno.test("HttpClientProtocol gives a response of zero length a body, empty, as 
   );
 });
 
+Deno.test("HttpClientProtocol reads a chunked body under another transfer-coding, and decodes no coding", async () => {
+  // RFC 9112 §6.3 (4): chunked last frames the body; the codings under
+  // it (Transfer-Encoding) and Content-Encoding are left for the caller,
+  // who asked for them: the client sends no Accept-Encoding of its own.
+  const gzip = "\x1f(gzip bytes, left as they came)";
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" +
+      `${gzip.length.toString(16)}\r\n${gzip}\r\n0\r\n\r\n` +
+      "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
+      `${gzip.length}\r\n\r\n${gzip}`,
+    async (client) => {
+      const all = await Promise.all([
+        client.request(new Request("http://h/")),
+        client.request(new Request("http://h/")),
+      ]);
+      return await Promise.all(all.map(summary));
+    },
+    [{
+      status: 200,
+      statusText: "OK",
+      headers: [["transfer-encoding", "gzip, chunked"]],
+      body: gzip,
+    }, {
+      status: 200,
+      statusText: "OK",
+      headers: [
+        ["content-encoding", "gzip"],
+        ["content-length", String(gzip.length)],
+      ],
+      body: gzip,
+    }],
+    "GET / HTTP/1.1\r\nhost: h\r\n\r\nGET / HTTP/1.1\r\nhost: h\r\n\r\n",
+  );
+});
+
 Deno.test("HttpClientProtocol gives a redirect back as it is, without following it", async () => {
   await talkEverySplit(
     "HTTP/1.1 302 Found\r\nLocation: http://elsewhere.test/x\r\nContent-Length: 4\r\n\r\nmove",
