@@ -19,6 +19,7 @@ import {
   bodyUnknown,
   knownBodyLength,
   readReadyBody,
+  setResponseUrl,
   staticBody,
 } from "./_deno_body.ts";
 import { connectionReset } from "./_deno_errors.ts";
@@ -150,6 +151,12 @@ function requestTarget(url: URL): string {
 
 function percentEncode(c: string): string {
   return "%" + c.charCodeAt(0).toString(16).toUpperCase();
+}
+
+/** `url` (serialized) without its fragment, even an empty one (`#`). */
+function withoutFragment(url: string): string {
+  const at = url.indexOf("#");
+  return at < 0 ? url : url.slice(0, at);
 }
 
 /**
@@ -286,6 +293,8 @@ function switchFault(head: HttpResponseHead, pending: Pending): string {
 class Pending {
   readonly future: RequestFuture;
   readonly method: string;
+  /** The request's URL without its fragment: the response's `url`. */
+  readonly url: string;
   body: BodyQueue | null = null;
   /** The response's head said the connection closes after it. */
   lastOnConnection = false;
@@ -296,9 +305,15 @@ class Pending {
   /** The request's `Upgrade` field: the protocols it offered, or `null`. */
   readonly upgrade: string | null;
 
-  constructor(future: RequestFuture, method: string, upgrade: string | null) {
+  constructor(
+    future: RequestFuture,
+    method: string,
+    url: string,
+    upgrade: string | null,
+  ) {
     this.future = future;
     this.method = method;
+    this.url = url;
     this.upgrade = upgrade;
   }
 
@@ -328,7 +343,10 @@ class Pending {
  *   which asks for `gzip` and `br` and undoes them, the client adds no
  *   `Accept-Encoding` and decodes no `Content-Encoding`, nor a
  *   transfer-coding other than chunked (its `Transfer-Encoding` says
- *   which); pipe the body through a `DecompressionStream` for them. Above 64 KiB unread the transport is paused, so
+ *   which); pipe the body through a `DecompressionStream` for them.
+ *   The response's `url` is the request's (without its fragment), as
+ *   with `fetch()`; its `statusText` is the reason phrase the server sent
+ *   (Deno's `fetch()` gives the standard one for the status instead). Above 64 KiB unread the transport is paused, so
  *   read or cancel every body: one left unread holds up the responses
  *   behind it.
  * - Cancelling a request — its future (or a task awaiting it), or its
@@ -671,6 +689,7 @@ export class HttpClientProtocol extends Protocol {
         signal,
       ),
       method,
+      withoutFragment(request.url),
       upgrade,
     );
     if (last) this.#lastRequestSent = true;
@@ -939,6 +958,7 @@ export class HttpClientProtocol extends Protocol {
       }
       return;
     }
+    setResponseUrl(response, pending.url);
     if (pending.future.done() || nullBody) {
       body?.discard(
         connectionReset("Cannot read the HTTP response body: nobody wants it"),

@@ -13,7 +13,10 @@ import {
 } from "../../futures/errors.ts";
 import { HttpParseError } from "../../http/_http_parser.ts";
 import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
-import { BODY_FIELDS } from "../../transports/_deno_internals.ts";
+import {
+  BODY_FIELDS,
+  RESPONSE_URL_LIST,
+} from "../../transports/_deno_internals.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { newEventLoop } from "../../loop/policy.ts";
@@ -276,10 +279,15 @@ Deno.test("HttpClientProtocol gives a response of zero length a body, empty, as 
       }
       return [...empties, await all[3].text()];
     },
-    [{ done: true, value: undefined }, {
-      done: true,
-      value: undefined,
-    }, null, "next"],
+    [
+      { done: true, value: undefined },
+      {
+        done: true,
+        value: undefined,
+      },
+      null,
+      "next",
+    ],
   );
 });
 
@@ -315,6 +323,28 @@ Deno.test("HttpClientProtocol reads a chunked body under another transfer-coding
       body: gzip,
     }],
     "GET / HTTP/1.1\r\nhost: h\r\n\r\nGET / HTTP/1.1\r\nhost: h\r\n\r\n",
+  );
+});
+
+Deno.test("HttpClientProtocol gives a response the request's URL, without its fragment, as fetch() does", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi" +
+      "HTTP/1.1 204 No Content\r\n\r\n",
+    async (client) => {
+      const all = await Promise.all([
+        client.request(new Request("http://example.com:8080/p?q=1#part")),
+        client.request(new Request("http://h/#", { method: "HEAD" })),
+      ]);
+      // Deno keeps it inside the response, for clone() too; without the
+      // internals only the response itself has it.
+      const clone = RESPONSE_URL_LIST === null ? all[0] : all[0].clone();
+      return [...all.map((r) => [r.url, r.redirected]), clone.url];
+    },
+    [
+      ["http://example.com:8080/p?q=1", false],
+      ["http://h/", false],
+      "http://example.com:8080/p?q=1",
+    ],
   );
 });
 
