@@ -24,6 +24,7 @@ import { concatBytes } from "../transports/write_buffer.ts";
 import {
   BODY_FIELDS,
   LAZY_BODY,
+  RESPONSE_URL_LIST,
   SERVE_FAST,
 } from "../transports/_deno_internals.ts";
 
@@ -237,4 +238,23 @@ function resumed(
     },
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
+}
+
+/**
+ * Gives a response made by the client the URL of its request, as
+ * `fetch()` does: in Deno's URL list, which `clone()` copies, or else as
+ * the response's own `url`.
+ *
+ * @param response The response, just made.
+ * @param url The request's URL, without its fragment.
+ */
+export function setResponseUrl(response: Response, url: string): void {
+  if (RESPONSE_URL_LIST !== null) {
+    const inner = (response as unknown as Fields)[RESPONSE_URL_LIST] as {
+      urlList: string[];
+    };
+    inner.urlList.push(url);
+  } else {
+    Object.defineProperty(response, "url", { value: url });
+  }
 }

@@ -1810,7 +1810,9 @@ export class HttpParser<H extends HttpMessageHead> {
         return "close";
       }
       if (f.chunked > 1) this.#fail(400, "chunked is applied more than once");
-      if (f.otherCodings) {
+      // A response's other codings are left applied, for its reader to
+      // undo (its Transfer-Encoding says which), as when read to the close.
+      if (f.otherCodings && this.#isRequest) {
         this.#fail(501, "only the chunked transfer-coding is supported");
       }
       return "chunked";

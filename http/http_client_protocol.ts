@@ -19,6 +19,7 @@ import {
   bodyUnknown,
   knownBodyLength,
   readReadyBody,
+  setResponseUrl,
   staticBody,
 } from "./_deno_body.ts";
 import { connectionReset } from "./_deno_errors.ts";
@@ -152,6 +153,12 @@ function percentEncode(c: string): string {
   return "%" + c.charCodeAt(0).toString(16).toUpperCase();
 }
 
+/** `url` (serialized) without its fragment, even an empty one (`#`). */
+function withoutFragment(url: string): string {
+  const at = url.indexOf("#");
+  return at < 0 ? url : url.slice(0, at);
+}
+
 /**
  * A request's head, framed by the body's length: `Content-Length` (none
  * for an empty body of a method that takes none), or chunked for -1.
@@ -240,6 +247,15 @@ function abortWith(future: Future<Response>, reason: unknown): void {
 }
 
 /**
+ * The body of a response of zero length, other than to HEAD or with a
+ * null body status (204, 205, 304): empty but not `null`, as `fetch()`
+ * gives it.
+ */
+function emptyBody(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (controller) => controller.close() });
+}
+
+/**
  * What is wrong with a 101 (protocol switch) answering `pending`, for its
  * error: the server's fault when the request offered no upgrade, when the
  * 101 lacks its `Upgrade` or `Connection: upgrade` (RFC 9110 §7.8), or
@@ -277,6 +293,8 @@ function switchFault(head: HttpResponseHead, pending: Pending): string {
 class Pending {
   readonly future: RequestFuture;
   readonly method: string;
+  /** The request's URL without its fragment: the response's `url`. */
+  readonly url: string;
   body: BodyQueue | null = null;
   /** The response's head said the connection closes after it. */
   lastOnConnection = false;
@@ -287,9 +305,15 @@ class Pending {
   /** The request's `Upgrade` field: the protocols it offered, or `null`. */
   readonly upgrade: string | null;
 
-  constructor(future: RequestFuture, method: string, upgrade: string | null) {
+  constructor(
+    future: RequestFuture,
+    method: string,
+    url: string,
+    upgrade: string | null,
+  ) {
     this.future = future;
     this.method = method;
+    this.url = url;
     this.upgrade = upgrade;
   }
 
@@ -315,7 +339,14 @@ class Pending {
  * - The future resolves as soon as the response head arrives; its body is
  *   a `ReadableStream` fed from the connection as it is read
  *   (`Content-Length`, chunked, or — from an HTTP/1.0 server — until the
- *   connection closes). Above 64 KiB unread the transport is paused, so
+ *   connection closes). Its bytes are the ones sent: unlike `fetch()`,
+ *   which asks for `gzip` and `br` and undoes them, the client adds no
+ *   `Accept-Encoding` and decodes no `Content-Encoding`, nor a
+ *   transfer-coding other than chunked (its `Transfer-Encoding` says
+ *   which); pipe the body through a `DecompressionStream` for them.
+ *   The response's `url` is the request's (without its fragment), as
+ *   with `fetch()`; its `statusText` is the reason phrase the server sent
+ *   (Deno's `fetch()` gives the standard one for the status instead). Above 64 KiB unread the transport is paused, so
  *   read or cancel every body: one left unread holds up the responses
  *   behind it.
  * - Cancelling a request — its future (or a task awaiting it), or its
@@ -329,7 +360,9 @@ class Pending {
  *   (it waits behind a streamed body, or for its own to be read) is just
  *   dropped. A body cancelled after its response ended (the bytes came,
  *   unread) keeps the connection.
- * - A HEAD response, and 204 and 304, have no body (`body` is `null`).
+ * - A HEAD response, and 204, 205 and 304, have no body (`body` is
+ *   `null`); any other response has one, empty for `Content-Length: 0`,
+ *   as with `fetch()`.
  *   Informational (1xx) responses are skipped; a 101 (protocol switch)
  *   is not supported: it fails the request and closes the connection,
  *   the error saying whether the server was at fault (a switch the
@@ -656,6 +689,7 @@ export class HttpClientProtocol extends Protocol {
         signal,
       ),
       method,
+      withoutFragment(request.url),
       upgrade,
     );
     if (last) this.#lastRequestSent = true;
@@ -899,7 +933,11 @@ export class HttpClientProtocol extends Protocol {
     let response: Response;
     try {
       response = new Response(
-        nullBody || body === null ? null : body.stream(),
+        nullBody || pending.method === "HEAD"
+          ? null
+          : body === null
+          ? emptyBody()
+          : body.stream(),
         {
           status,
           statusText: head.reason,
@@ -920,6 +958,7 @@ export class HttpClientProtocol extends Protocol {
       }
       return;
     }
+    setResponseUrl(response, pending.url);
     if (pending.future.done() || nullBody) {
       body?.discard(
         connectionReset("Cannot read the HTTP response body: nobody wants it"),

@@ -5,7 +5,8 @@
  * read and write ops under `Deno.Conn` (the proactor), the symbol under
  * which a connection keeps its resource id, the fields inside a `Request`
  * or `Response` that hold a body made from a string or bytes (the HTTP
- * protocols), and the key by which Deno's own code reads a request's
+ * protocols), the URL list behind a `Response`'s `url` (the HTTP client),
+ * and the key by which Deno's own code reads a request's
  * signal (the lazy request). None of them is promised to last, so:
  *
  * - **One module.** Only this file looks for them. Each probe is made
@@ -227,6 +228,31 @@ export const BODY_FIELDS: BodyFields | null = INTERNALS_ENABLED
   ? findBodyFields()
   : null;
 
+function findResponseUrlList(): symbol | null {
+  const key = findSymbol(sampleResponse, "response");
+  if (key === null) return null;
+  const sample = new Response(null);
+  const inner = (sample as unknown as Fields)[key] as
+    | { urlList?: unknown }
+    | undefined;
+  if (!Array.isArray(inner?.urlList) || inner.urlList.length !== 0) {
+    return null;
+  }
+  inner.urlList.push("http://localhost/p#f");
+  return sample.url === "http://localhost/p" &&
+      sample.clone().url === sample.url
+    ? key
+    : null;
+}
+
+/**
+ * The symbol of a response's inner response, whose `urlList` gives its
+ * `url` (for `clone()` too), or `null` when not found or switched off.
+ */
+export const RESPONSE_URL_LIST: symbol | null = INTERNALS_ENABLED
+  ? findResponseUrlList()
+  : null;
+
 function findLazyBody(): symbol | null {
   const key = findSymbol(sampleResponse, "lazy static body");
   if (key === null) return null;
@@ -363,6 +389,11 @@ export function probeInternals(conn?: Deno.Conn): ProbeResult[] {
       name: "Response serve-fast fields",
       found: SERVE_FAST !== null,
       usedBy: "http/_fast_response.ts: plain 200 answers in one write",
+    },
+    {
+      name: "Response URL list",
+      found: RESPONSE_URL_LIST !== null,
+      usedBy: "http/_deno_body.ts: a client response's url, kept by clone()",
     },
     {
       name: "Request signal key",

@@ -13,7 +13,10 @@ import {
 } from "../../futures/errors.ts";
 import { HttpParseError } from "../../http/_http_parser.ts";
 import { HttpClientProtocol } from "../../http/http_client_protocol.ts";
-import { BODY_FIELDS } from "../../transports/_deno_internals.ts";
+import {
+  BODY_FIELDS,
+  RESPONSE_URL_LIST,
+} from "../../transports/_deno_internals.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { newEventLoop } from "../../loop/policy.ts";
@@ -251,6 +254,97 @@ Deno.test("HttpClientProtocol gives HEAD, 204 and 304 responses no body, and rea
       );
     },
     [null, null, null, "next"],
+  );
+});
+
+Deno.test("HttpClientProtocol gives a response of zero length a body, empty, as fetch() does", async () => {
+  // Only HEAD, 204, 205 and 304 answers have a null body (the Fetch
+  // standard's null body statuses); Content-Length: 0 is an empty one.
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" +
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n" +
+      "HTTP/1.1 205 Reset Content\r\nContent-Length: 0\r\n\r\n" +
+      "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext",
+    async (client) => {
+      const all = await Promise.all([
+        client.request(new Request("http://h/")),
+        client.request(new Request("http://h/")),
+        client.request(new Request("http://h/")),
+        client.request(new Request("http://h/")),
+      ]);
+      const empties = [];
+      for (const r of all.slice(0, 3)) {
+        // Ends at once: no chunk, not even an empty one.
+        empties.push(r.body === null ? null : await r.body.getReader().read());
+      }
+      return [...empties, await all[3].text()];
+    },
+    [
+      { done: true, value: undefined },
+      {
+        done: true,
+        value: undefined,
+      },
+      null,
+      "next",
+    ],
+  );
+});
+
+Deno.test("HttpClientProtocol reads a chunked body under another transfer-coding, and decodes no coding", async () => {
+  // RFC 9112 §6.3 (4): chunked last frames the body; the codings under
+  // it (Transfer-Encoding) and Content-Encoding are left for the caller,
+  // who asked for them: the client sends no Accept-Encoding of its own.
+  const gzip = "\x1f(gzip bytes, left as they came)";
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" +
+      `${gzip.length.toString(16)}\r\n${gzip}\r\n0\r\n\r\n` +
+      "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
+      `${gzip.length}\r\n\r\n${gzip}`,
+    async (client) => {
+      const all = await Promise.all([
+        client.request(new Request("http://h/")),
+        client.request(new Request("http://h/")),
+      ]);
+      return await Promise.all(all.map(summary));
+    },
+    [{
+      status: 200,
+      statusText: "OK",
+      headers: [["transfer-encoding", "gzip, chunked"]],
+      body: gzip,
+    }, {
+      status: 200,
+      statusText: "OK",
+      headers: [
+        ["content-encoding", "gzip"],
+        ["content-length", String(gzip.length)],
+      ],
+      body: gzip,
+    }],
+    "GET / HTTP/1.1\r\nhost: h\r\n\r\nGET / HTTP/1.1\r\nhost: h\r\n\r\n",
+  );
+});
+
+Deno.test("HttpClientProtocol gives a response the request's URL, without its fragment, as fetch() does", async () => {
+  await talkEverySplit(
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi" +
+      "HTTP/1.1 204 No Content\r\n\r\n",
+    async (client) => {
+      const all = await Promise.all([
+        client.request(new Request("http://example.com:8080/p?q=1#part")),
+        client.request(new Request("http://h/#", { method: "HEAD" })),
+      ]);
+      // Deno keeps it inside the response, for clone() too; without the
+      // internals only the response itself has it.
+      const clone = RESPONSE_URL_LIST === null ? all[0] : all[0].clone();
+      return [...all.map((r) => [r.url, r.redirected]), clone.url];
+    },
+    [
+      ["http://example.com:8080/p?q=1", false],
+      ["http://h/", false],
+      "http://example.com:8080/p?q=1",
+    ],
   );
 });
 
