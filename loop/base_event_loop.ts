@@ -66,8 +66,11 @@ const HOPS_PER_IO_POLL = 61;
 // this many callbacks (see callLater).
 const CALLBACKS_PER_TIMER_BASE = 16;
 // How many microtask turns the loop gives resumed async code to wait again
-// before it runs its next callback anyway (code awaiting a foreign promise
-// never tells it).
+// before it lets every pending microtask run with one host hop instead:
+// code awaiting a foreign promise never tells it, and a step through deep
+// async code (functions returning into each other, nested TaskGroups and
+// timeout scopes) takes more turns than this without waiting. The hop lets
+// such a step finish before the next callback, as asyncio's would.
 const MAX_RESUME_TURNS = 16;
 
 // Deno's setTimeout(ms) fires about 1.15 ms after the whole milliseconds
@@ -1086,6 +1089,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
+          if (pendingResumptions() > 0) await hostHop();
           takeMicrotaskCheckpoint();
           if (this.#debug) this.#reportSlowResume(start, by);
           if (this.#stopping && this.#left === 0) break;
@@ -1110,6 +1114,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
+          if (pendingResumptions() > 0) await hostHop();
           takeMicrotaskCheckpoint();
           if (this.#debug) this.#reportSlowResume(start, by);
         }
@@ -1133,6 +1138,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     do await null; while (
       pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
     );
+    if (pendingResumptions() > 0) await hostHop();
     takeMicrotaskCheckpoint();
     if (this.#debug) this.#reportSlowResume(start, by);
   }

@@ -11,6 +11,8 @@ import { Condition } from "../../tasks/condition.ts";
 import { Event } from "../../tasks/event.ts";
 import { Queue } from "../../tasks/queue.ts";
 import { sleep } from "../../tasks/sleep.ts";
+import { withTaskGroup } from "../../tasks/task_group.ts";
+import { timeout } from "../../tasks/timeout.ts";
 import type { Coroutine, Task } from "../../tasks/task.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { Future } from "../../futures/future.ts";
@@ -241,4 +243,40 @@ Deno.test("In a task, Future.then() on a pending future counts as waiting; on a 
   await loop.runUntilComplete(task);
   assertEquals(seen, [1, 0]);
   loop.close();
+});
+
+Deno.test("a task step through deeply nested async code that never waits runs before the next callback, on every loop", async () => {
+  // asyncio runs a task's step until it really waits: async functions
+  // returning into each other, TaskGroups and timeout scopes with nothing
+  // to wait for, however deep, let no callback in. (A Simulation's host,
+  // which lets microtasks settle after each iteration, always did.)
+  const chain = async (depth: number): Promise<void> => {
+    if (depth > 0) await chain(depth - 1);
+  };
+  const scopes = async (loop: BaseEventLoop, depth: number): Promise<void> => {
+    if (depth === 0) return;
+    if (depth % 2 === 0) {
+      await withTaskGroup(async () => await scopes(loop, depth - 1), { loop });
+    } else {
+      await timeout(10, { loop }).scope(async () => {
+        await scopes(loop, depth - 1);
+      });
+    }
+  };
+  for (const [name, makeLoop] of LOOPS) {
+    const loop = makeLoop();
+    const seen: string[] = [];
+    await loop.runUntilComplete(loop.createTask(async () => {
+      loop.callSoon(() => seen.push("callback"));
+      await chain(40);
+      seen.push("chain");
+      await sleep(0);
+      loop.callSoon(() => seen.push("callback"));
+      await scopes(loop, 8);
+      seen.push("scopes");
+      await sleep(0);
+    }));
+    assertEquals(seen, ["chain", "callback", "scopes", "callback"], name);
+    loop.close();
+  }
 });
