@@ -1414,6 +1414,64 @@ Deno.test("Simulation listeners count the accept queue when the ACK arrives: two
   assertEquals(sim.trace.filter((e) => e.kind === "syn-drop").length, 0);
 });
 
+// A half-open connection whose ACK the full queue dropped waits for the
+// next ACK; a client host that crashed after closing its end sends none.
+for (const restarts of [true, false]) {
+  Deno.test(
+    `Simulation listeners drop a half-open connection whose client host crashed${
+      restarts
+        ? " and restarted (it resets the SYN-ACK sent again)"
+        : " (the SYN-ACKs sent again go unanswered)"
+    }`,
+    async () => {
+      const sim = new Simulation({ seed: 1, link: { latency: 0.05 } });
+      sim.host("server", async (loop) => {
+        await loop.createServer(() => new Protocol(), "0.0.0.0", 80, {
+          startServing: false,
+          backlog: 1,
+        });
+      });
+      sim.host("client", async (loop) => {
+        if (loop.time() > 0) return;
+        await sleep(1);
+        // The second ACK finds the queue full (1.15 s, then 2.25 s).
+        await Promise.all([0, 1].map(async () => {
+          const [t] = await connectRecorder(loop);
+          t.write(encoder.encode("hi"));
+          t.close();
+        }));
+        await sleep(1.5);
+        sim.crash("client");
+      });
+      sim.client("observer", async () => {
+        await sleep(3);
+        if (restarts) sim.restart("client");
+        await sleep(60);
+      });
+      await sim.run();
+      const half = "10.0.0.1:80>10.0.0.2:49153";
+      const events = (kind: string) =>
+        sim.trace.filter((e) => e.kind === kind && e.detail.startsWith(half))
+          .map((e) => `${Math.round(e.time * 1000)} ${e.host}`);
+      if (restarts) {
+        // The SYN-ACK sent again at 4.25 s finds a host that knows nothing
+        // of the connection: its reset ends it.
+        assertEquals(
+          sim.trace.filter((e) => e.kind === "rst-sent").map((e) =>
+            `${Math.round(e.time * 1000)} ${e.host} ${e.detail}`
+          ),
+          ["4300 client 10.0.0.2:49153>10.0.0.1:80"],
+        );
+        assertEquals(events("lost"), ["4350 server"]);
+      } else {
+        // Sent again at 4.25, 8.3, 16.35 and 32.4 s: the server gives up.
+        assertEquals(events("rst-sent"), ["32450 server"]);
+        assertEquals(events("lost"), ["32450 server"]);
+      }
+    },
+  );
+}
+
 Deno.test("Simulation.run() refuses to run beside another run, and twice", async () => {
   const a = new Simulation({ seed: 1 });
   a.client("c", async () => await sleep(1));
