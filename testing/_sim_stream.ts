@@ -621,15 +621,7 @@ export function connectStream<P extends StreamProtocol>(
       world.record(host.name, "connected", `${label}`);
       // ACK; what the client writes next follows it.
       if (!("path" in target)) {
-        clientEnd.follow(
-          world.send(
-            host,
-            dest,
-            0,
-            "control",
-            () => onAck(server, clientEnd, serverEnd),
-          ),
-        );
+        clientEnd.follow(sendAck(server, clientEnd, serverEnd, 1));
       }
       loop.callSoon(() => {
         if (fut.done()) return clientEnd.abort();
@@ -647,6 +639,29 @@ export function connectStream<P extends StreamProtocol>(
       });
     });
   };
+  // The client's ACK; its arrival time. One held on a broken link longer
+  // than `retransmitTimeout` finds the connection given up (the server's
+  // SYN-ACKs went unanswered meanwhile): the server resets it, and its
+  // application never hears of it.
+  const sendAck = (
+    server: SimServer,
+    clientEnd: SimStream,
+    serverEnd: SimStream,
+    rto: number,
+  ): number =>
+    world.send(
+      host,
+      dest,
+      0,
+      "control",
+      () => onAck(server, clientEnd, serverEnd, rto),
+      0,
+      () => {
+        if (!serverEnd.isLost() && serverEnd.server === null) {
+          serverEnd.refuse();
+        }
+      },
+    );
   // The ACK completes the handshake: the connection joins the listener's
   // accept queue. A full queue drops the ACK, as Linux does, and the
   // server sends its SYN-ACK again 1 s, 2 s, … 16 s later (Linux's five
@@ -656,7 +671,7 @@ export function connectStream<P extends StreamProtocol>(
     server: SimServer,
     clientEnd: SimStream,
     serverEnd: SimStream,
-    rto = 1,
+    rto: number,
   ): void => {
     if (serverEnd.isLost()) return;
     if (!server.listening()) return serverEnd.refuse();
@@ -681,13 +696,7 @@ export function connectStream<P extends StreamProtocol>(
           return resendSynAck(server, clientEnd, serverEnd, rto * 2);
         }
         if (host.generation !== generation) return clientEnd.refuse();
-        world.send(
-          host,
-          dest,
-          0,
-          "control",
-          () => onAck(server, clientEnd, serverEnd, rto * 2),
-        );
+        sendAck(server, clientEnd, serverEnd, rto * 2);
       });
     });
   };
