@@ -353,7 +353,10 @@ export class SimStream extends StreamEnd {
   #resetArrived(): void {
     if (!this.#alive()) return;
     this.#world.record(this.host.name, "rst", this.#name);
-    if (this.#finAt >= 0 && !this.closeCalled) {
+    // A connection still half-open (its ACK was dropped) is dropped, with
+    // whatever came with it.
+    const halfOpen = this.server === null && this.#protocol === null;
+    if (this.#finAt >= 0 && !this.closeCalled && !halfOpen) {
       // In CLOSE_WAIT (the peer's FIN came, this end has not closed) a
       // reset is EPIPE, as Linux's tcp_reset() sets it; with nothing
       // left to read, the next write finds it, or one waiting now.
@@ -618,9 +621,7 @@ export function connectStream<P extends StreamProtocol>(
       world.record(host.name, "connected", `${label}`);
       // ACK; what the client writes next follows it.
       if (!("path" in target)) {
-        clientEnd.follow(
-          world.send(host, dest, 0, "control", () => onAck(server, serverEnd)),
-        );
+        clientEnd.follow(sendAck(server, clientEnd, serverEnd, 1));
       }
       loop.callSoon(() => {
         if (fut.done()) return clientEnd.abort();
@@ -638,28 +639,64 @@ export function connectStream<P extends StreamProtocol>(
       });
     });
   };
+  // The client's ACK; its arrival time. One held on a broken link longer
+  // than `retransmitTimeout` finds the connection given up (the server's
+  // SYN-ACKs went unanswered meanwhile): the server resets it, and its
+  // application never hears of it.
+  const sendAck = (
+    server: SimServer,
+    clientEnd: SimStream,
+    serverEnd: SimStream,
+    rto: number,
+  ): number =>
+    world.send(
+      host,
+      dest,
+      0,
+      "control",
+      () => onAck(server, clientEnd, serverEnd, rto),
+      0,
+      () => {
+        if (!serverEnd.isLost() && serverEnd.server === null) {
+          serverEnd.refuse();
+        }
+      },
+    );
   // The ACK completes the handshake: the connection joins the listener's
   // accept queue. A full queue drops the ACK, as Linux does, and the
   // server sends its SYN-ACK again 1 s, 2 s, … 16 s later (Linux's five
   // retries), each answered by the client's ACK; then it gives the
   // connection up, and the client is reset.
-  const onAck = (server: SimServer, serverEnd: SimStream, rto = 1): void => {
+  const onAck = (
+    server: SimServer,
+    clientEnd: SimStream,
+    serverEnd: SimStream,
+    rto: number,
+  ): void => {
     if (serverEnd.isLost()) return;
     if (!server.listening()) return serverEnd.refuse();
     if (server.canQueue()) return server.accept(serverEnd);
     world.record(dest.name, "ack-drop", label);
+    resendSynAck(server, clientEnd, serverEnd, rto);
+  };
+  // A client host that restarted meanwhile knows nothing of the
+  // connection and answers the SYN-ACK with a reset; one that is down
+  // answers nothing, and the server goes on resending until it gives up.
+  const resendSynAck = (
+    server: SimServer,
+    clientEnd: SimStream,
+    serverEnd: SimStream,
+    rto: number,
+  ): void => {
     if (rto > 16) return serverEnd.refuse();
     world.at(world.now + rto, () => {
       if (serverEnd.isLost()) return;
       world.send(dest, host, 0, "control", () => {
-        if (host.generation !== generation || !host.up) return;
-        world.send(
-          host,
-          dest,
-          0,
-          "control",
-          () => onAck(server, serverEnd, rto * 2),
-        );
+        if (!host.up) {
+          return resendSynAck(server, clientEnd, serverEnd, rto * 2);
+        }
+        if (host.generation !== generation) return clientEnd.refuse();
+        sendAck(server, clientEnd, serverEnd, rto * 2);
       });
     });
   };

@@ -298,7 +298,9 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * connection half a round trip later, with the client's ACK, so a connect
  * given up on before the SYN-ACK arrived only sends a reset and never
  * reaches the server's application; an ACK that finds the backlog full is
- * dropped and comes again with the SYN-ACK, sent again after 1, 2, … 16 s),
+ * dropped and comes again with the SYN-ACK, sent again after 1, 2, … 16 s;
+ * one held longer than `retransmitTimeout` finds the connection given up,
+ * and the client is reset),
  * and finite
  * buffers (a reader that does not read fills its receive buffer, then the
  * writer's buffer grows and its protocol gets `pauseWriting()`). Writing to a peer that closed gets a reset, as

@@ -145,6 +145,22 @@ async function acceptedAt(accepted: Recorder[], n = 0): Promise<Recorder> {
   return accepted[n];
 }
 
+/** Adds host "server" on port 80, counting the protocols it makes. */
+function countingServer(sim: Simulation): { made: number } {
+  const server = { made: 0 };
+  sim.host("server", async (loop) => {
+    await loop.createServer(
+      () => {
+        server.made++;
+        return new Protocol();
+      },
+      "0.0.0.0",
+      80,
+    );
+  });
+  return server;
+}
+
 /** Connects a fresh `Recorder` to "server" port 80. */
 function connectRecorder(loop: EventLoop) {
   return loop.createConnection(() => new Recorder(), "server", 80);
@@ -1414,6 +1430,96 @@ Deno.test("Simulation listeners count the accept queue when the ACK arrives: two
   assertEquals(sim.trace.filter((e) => e.kind === "syn-drop").length, 0);
 });
 
+// A half-open connection whose ACK the full queue dropped waits for the
+// next ACK; a client host that crashed after closing its end sends none.
+for (const restarts of [true, false]) {
+  Deno.test(
+    `Simulation listeners drop a half-open connection whose client host crashed${
+      restarts
+        ? " and restarted (it resets the SYN-ACK sent again)"
+        : " (the SYN-ACKs sent again go unanswered)"
+    }`,
+    async () => {
+      const sim = new Simulation({ seed: 1, link: { latency: 0.05 } });
+      sim.host("server", async (loop) => {
+        await loop.createServer(() => new Protocol(), "0.0.0.0", 80, {
+          startServing: false,
+          backlog: 1,
+        });
+      });
+      sim.host("client", async (loop) => {
+        if (loop.time() > 0) return;
+        await sleep(1);
+        // The second ACK finds the queue full (1.15 s, then 2.25 s).
+        await Promise.all([0, 1].map(async () => {
+          const [t] = await connectRecorder(loop);
+          t.write(encoder.encode("hi"));
+          t.close();
+        }));
+        await sleep(1.5);
+        sim.crash("client");
+      });
+      sim.client("observer", async () => {
+        await sleep(3);
+        if (restarts) sim.restart("client");
+        await sleep(60);
+      });
+      await sim.run();
+      const half = "10.0.0.1:80>10.0.0.2:49153";
+      const events = (kind: string) =>
+        sim.trace.filter((e) => e.kind === kind && e.detail.startsWith(half))
+          .map((e) => `${Math.round(e.time * 1000)} ${e.host}`);
+      if (restarts) {
+        // The SYN-ACK sent again at 4.25 s finds a host that knows nothing
+        // of the connection: its reset ends it.
+        assertEquals(
+          sim.trace.filter((e) => e.kind === "rst-sent").map((e) =>
+            `${Math.round(e.time * 1000)} ${e.host} ${e.detail}`
+          ),
+          ["4300 client 10.0.0.2:49153>10.0.0.1:80"],
+        );
+        assertEquals(events("lost"), ["4350 server"]);
+      } else {
+        // Sent again at 4.25, 8.3, 16.35 and 32.4 s: the server gives up.
+        assertEquals(events("rst-sent"), ["32450 server"]);
+        assertEquals(events("lost"), ["32450 server"]);
+      }
+    },
+  );
+}
+
+// The server's SYN-ACKs go unanswered while the ACK is held: Linux gives
+// the half-open connection up, and the ACK that comes later is reset.
+for (const writes of [true, false]) {
+  Deno.test(
+    `Simulation streams: an ACK held longer than retransmitTimeout never reaches the server's application (a client that ${
+      writes ? "writes times out" : "is idle is reset"
+    })`,
+    async () => {
+      const sim = new Simulation({ seed: 1, link: { latency: 0.05 } });
+      const server = countingServer(sim);
+      sim.client("client", async (loop) => {
+        await sleep(1);
+        const [t, p] = await connectRecorder(loop);
+        // Connected at 1.1 s; the ACK, on the wire, meets the hold.
+        sim.hold("client", "server");
+        if (writes) t.write(encoder.encode("hi"));
+        await sleep(70);
+        sim.release("client", "server");
+        // Released at 71.1 s: an ACK let through would arrive at 71.15 s.
+        await sleep(1);
+        assertEquals(
+          (await p.lost)?.name,
+          writes ? "TimedOut" : "ConnectionReset",
+        );
+        assertEquals(server.made, 0);
+      });
+      await sim.run();
+      assertEquals(sim.trace.filter((e) => e.kind === "accept"), []);
+    },
+  );
+}
+
 Deno.test("Simulation.run() refuses to run beside another run, and twice", async () => {
   const a = new Simulation({ seed: 1 });
   a.client("c", async () => await sleep(1));
@@ -1841,17 +1947,7 @@ for (
 ) {
   Deno.test(`Simulation streams: a connect ${how} between its SYN's arrival and the SYN-ACK's never reaches the server's protocol factory`, async () => {
     const sim = new Simulation({ seed: 2, link: { latency: 0.05 } });
-    let made = 0;
-    sim.host("server", async (loop) => {
-      await loop.createServer(
-        () => {
-          made++;
-          return new Protocol();
-        },
-        "0.0.0.0",
-        80,
-      );
-    });
+    const server = countingServer(sim);
     sim.host("client", async (loop) => {
       await sleep(1);
       const connect = loop.createConnection(() => new Protocol(), "server", 80);
@@ -1867,7 +1963,7 @@ for (
     });
     sim.client("observer", async () => {
       await sleep(10);
-      assertEquals(made, 0);
+      assertEquals(server.made, 0);
     });
     await sim.run();
     assertEquals(sim.trace.filter((e) => e.kind === "accept"), []);
