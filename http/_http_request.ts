@@ -71,8 +71,8 @@ export interface LazyRequestSource {
   href(): string;
   /** The header fields, as received. */
   readonly headers: Array<[string, string]>;
-  /** Makes the body stream; returns `null` for no body. */
-  bodyStream(): ReadableStream<Uint8Array> | null;
+  /** Makes the body: a stream, bytes, or `null` for none. */
+  bodyStream(): ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null;
   /** Makes the signal aborted when the client goes away. */
   signal(): AbortSignal;
 }
@@ -96,7 +96,7 @@ export function materialize(source: LazyRequestSource): Request {
     const body = source.bodyStream();
     if (body !== null) {
       init.body = body;
-      init.duplex = "half";
+      if (body instanceof ReadableStream) init.duplex = "half";
     }
     real = source.lazyReal = new Request(source.url, init);
   }

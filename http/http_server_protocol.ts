@@ -196,6 +196,8 @@ const TICKS = 8;
  */
 const LINGER = 2;
 const CONTINUE = ENCODER.encode("HTTP/1.1 100 Continue\r\n\r\n");
+/** The body of a request without content (a `Request` copies it). */
+const NO_CONTENT = new Uint8Array(0);
 /**
  * The most bytes of a request body the server still reads and drops once
  * the response is sent without the handler having read it all, to keep
@@ -309,13 +311,15 @@ class Exchange implements LazyRequestSource {
     return this.head.headers.pairs;
   }
 
-  bodyStream(): ReadableStream<Uint8Array> | null {
-    const body = this.body;
+  bodyStream(): ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null {
     const method = this.head.method;
     // `new Request()` refuses a body on GET and HEAD; such a body is
     // read and dropped.
-    if (body === null || method === "GET" || method === "HEAD") return null;
-    return body.stream();
+    if (method === "GET" || method === "HEAD") return null;
+    // No content, however framed (none, `Content-Length: 0`): an empty
+    // body, as a chunked `0` gives and as Deno.serve gives every method
+    // but GET and HEAD.
+    return this.body?.stream() ?? NO_CONTENT;
   }
 
   signal(): AbortSignal {
@@ -400,7 +404,9 @@ class ServeInfo implements HttpServeInfo {
  *   in memory is sent; a chunked body closes once past the bound). Read
  *   after the response was sent, a dropped body fails. A body
  *   the handler cancels is not read further until it answers. A body on
- *   GET or HEAD is dropped the same way (`new Request()` refuses one).
+ *   GET or HEAD is dropped the same way (`new Request()` refuses one);
+ *   any other request has a body, empty when it has no content (no
+ *   framing, `Content-Length: 0`), as under `Deno.serve`.
  * - `Expect: 100-continue`: the `100 Continue` goes out when the handler
  *   first reads the body (whether or not the body already arrived, so the
  *   answer never depends on how the bytes were cut), or just before a

@@ -424,6 +424,40 @@ Deno.test("HttpServerProtocol drops the body of a GET", async () => {
   });
 });
 
+Deno.test("HttpServerProtocol gives a request without content an empty body, whatever its framing, as Deno.serve does", async () => {
+  // RFC 9112 §6: no framing, `Content-Length: 0` and an empty chunked body
+  // all mean no content; the handler sees the same for each, as under
+  // Deno.serve (an empty stream for every method but GET and HEAD). The
+  // `Content-Length: 0` request got a null body, the chunked one an empty
+  // stream, so `request.body!.getReader()` failed on the first only.
+  const handler: HttpHandler = async (request) => {
+    const body = request.body;
+    if (body === null) return new Response(`${request.method} null`);
+    let n = 0;
+    for await (const chunk of body) n += chunk.length;
+    return new Response(`${request.method} ${n} bytes`);
+  };
+  const h = "Host: a\r\n";
+  const input = `POST / HTTP/1.1\r\n${h}Content-Length: 0\r\n\r\n` +
+    `POST / HTTP/1.1\r\n${h}\r\n` +
+    `POST / HTTP/1.1\r\n${h}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n` +
+    `DELETE / HTTP/1.1\r\n${h}\r\n` +
+    `OPTIONS * HTTP/1.1\r\n${h}\r\n` +
+    `PURGE / HTTP/1.1\r\n${h}\r\n` +
+    `POST / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n` +
+    `GET / HTTP/1.1\r\n${h}Content-Length: 0\r\n\r\n` +
+    `HEAD / HTTP/1.1\r\n${h}Connection: close\r\n\r\n`;
+  await converseEverySplit(server(handler), input, (c, split) => {
+    const bodies = [...c.output.matchAll(/\r\n\r\n([A-Z]+ [a-z0-9 ]+)/g)]
+      .map((m) => m[1]);
+    assertEquals(bodies, [
+      ...["POST", "POST", "POST", "DELETE", "OPTIONS", "PURGE", "POST"]
+        .map((method) => `${method} 0 bytes`),
+      "GET null",
+    ], split);
+  });
+});
+
 Deno.test("HttpServerProtocol pauses reading while a request body waits unread", async () => {
   const loop = new VirtualTimeLoop();
   let resume!: () => void;
