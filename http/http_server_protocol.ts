@@ -325,7 +325,7 @@ class Exchange implements LazyRequestSource {
   signal(): AbortSignal {
     const abort = this.abort ??= new AbortController();
     const why = this.lost ?? this.peerClosed;
-    if (why !== null && !abort.signal.aborted) abort.abort(why);
+    if (why !== null) abortRequest(abort, why);
     return abort.signal;
   }
 
@@ -426,7 +426,9 @@ class ServeInfo implements HttpServeInfo {
  *   response is written, or the client closes its side (its EOF) before
  *   the response is sent: a closed client looks like a half-closed one
  *   until a write to it fails, so the handler is told, as Go cancels the
- *   request's context; the answer still goes out. Copies of the request (`clone()`, `new
+ *   request's context; the answer still goes out. Its reason is an
+ *   `AbortError` `DOMException`, as under `Deno.serve`, whose `cause` is
+ *   the error that says why. Copies of the request (`clone()`, `new
  *   Request(request)`, `fetch(request)`) follow it. The handler's second
  *   argument gives the
  *   client's address (`remoteAddr`) and a `completed` promise, as
@@ -794,7 +796,7 @@ export class HttpServerProtocol extends Protocol {
         );
       ex.lost = error;
       ex.body?.fail(error);
-      if (ex.abort !== null && !ex.abort.signal.aborted) ex.abort.abort(error);
+      if (ex.abort !== null) abortRequest(ex.abort, error);
       ex.settle();
       // A streamed body waiting on its producer: tell it now, not at a
       // next chunk that may never come.
@@ -895,9 +897,7 @@ export class HttpServerProtocol extends Protocol {
     ex.peerClosed = connectionReset(
       "Cannot finish the HTTP exchange: the client closed its side of the connection",
     );
-    if (ex.abort !== null && !ex.abort.signal.aborted) {
-      ex.abort.abort(ex.peerClosed);
-    }
+    if (ex.abort !== null) abortRequest(ex.abort, ex.peerClosed);
   }
 
   #onHead(head: HttpRequestHead): void {
@@ -1516,7 +1516,7 @@ export class HttpServerProtocol extends Protocol {
     }
     ex.parseError = error;
     ex.body?.fail(error);
-    if (ex.abort !== null && !ex.abort.signal.aborted) ex.abort.abort(error);
+    if (ex.abort !== null) abortRequest(ex.abort, error);
     if (!ex.responding) {
       ex.responding = true;
       this.#sendPlain(ex, 408, `${statusText(408)}: ${error.message}`);
@@ -1541,4 +1541,16 @@ export class HttpServerProtocol extends Protocol {
       transport: this.#transport ?? undefined,
     });
   }
+}
+
+/**
+ * Aborts a request's signal as `Deno.serve` does, with a `DOMException`
+ * named `AbortError` (so `fetch(url, { signal: request.signal })` fails as
+ * an abort, as under `Deno.serve`), whose `cause` says why.
+ */
+function abortRequest(abort: AbortController, why: Error): void {
+  if (abort.signal.aborted) return;
+  const reason = new DOMException(why.message, "AbortError");
+  Object.defineProperty(reason, "cause", { value: why, configurable: true });
+  abort.abort(reason);
 }

@@ -1321,8 +1321,12 @@ Deno.test("HttpServerProtocol aborts request.signal when the client closes its s
   await loop.advance(0.5);
   assertEquals(signals.length, 1);
   assertEquals(signals[0].aborted, true);
-  assertInstanceOf(signals[0].reason, Deno.errors.ConnectionReset);
-  assertStringIncludes(String(signals[0].reason), "closed its side");
+  // As under Deno.serve: an AbortError, so that a fetch() given the signal
+  // fails as an abort; its cause says why.
+  assertInstanceOf(signals[0].reason, DOMException);
+  assertEquals(signals[0].reason.name, "AbortError");
+  assertStringIncludes(signals[0].reason.message, "closed its side");
+  assertInstanceOf(signals[0].reason.cause, Deno.errors.ConnectionReset);
   await loop.runUntilComplete(peer.lost);
   assertEquals(signals.length, 2);
   assertEquals(signals[1].aborted, true);
