@@ -71,16 +71,21 @@ Deno.test("the switch is read from TULIP_NO_INTERNALS", () => {
 
 /**
  * Loads the module in a new Deno process with `flags` and the switch set,
- * and returns what `expression` (over the module `m`) prints as JSON.
+ * after running `before` (a change to Deno's globals), and returns what
+ * `expression` (over the module `m`) prints as JSON.
  */
-async function inChild(flags: string[], expression: string): Promise<unknown> {
+async function inChild(
+  flags: string[],
+  expression: string,
+  before = "",
+): Promise<unknown> {
   const url = new URL("../../transports/_deno_internals.ts", import.meta.url);
   const dir = await Deno.makeTempDir();
   try {
     const script = `${dir}/main.ts`;
     await Deno.writeTextFile(
       script,
-      `import * as m from ${JSON.stringify(url.href)};\n` +
+      `${before}\nconst m = await import(${JSON.stringify(url.href)});\n` +
         `console.log(JSON.stringify(${expression}));\n`,
     );
     const output = await new Deno.Command(Deno.execPath(), {
@@ -112,6 +117,27 @@ Deno.test("the switch turns every probe off when set", async () => {
       "m.probeInternals().map((r) => r.found)",
     ),
     [false, false, false, false, false, false, false, false],
+  );
+});
+
+Deno.test("a probe that finds Deno's internals changed reports them not found, and the module still loads", async () => {
+  // A Deno whose Response URL list refuses the probe's write (here frozen).
+  const frozenUrlList = `const Native = Response;
+globalThis.Response = class extends Native {
+  constructor(...args) {
+    super(...args);
+    const key = Object.getOwnPropertySymbols(this)
+      .find((s) => s.description === "response");
+    Object.freeze(this[key].urlList);
+  }
+};`;
+  assertEquals(
+    await inChild(
+      [],
+      `m.probeInternals().find((r) => r.name === "Response URL list").found`,
+      frozenUrlList,
+    ),
+    false,
   );
 });
 
