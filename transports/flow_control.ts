@@ -147,8 +147,7 @@ function resolveLimits(high?: number, low?: number): [number, number] {
  */
 export class WriteFlowControl {
   readonly #loop: SchedulingLoop;
-  // The failures of the protocol's and producer's calls, made on the
-  // first: a peer that reads now and then calls them again and again.
+  // Reports the callbacks' failures; made on the first.
   #log: PeerLog | null = null;
   readonly #transport: BaseTransport;
   #high: number;
