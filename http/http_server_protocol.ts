@@ -398,9 +398,9 @@ class ServeInfo implements HttpServeInfo {
  *   says `Connection: close` when the server knows it then (the body's
  *   `Content-Length` leaves more than 256 KiB to come when a response held
  *   in memory is sent; a chunked body closes once past the bound). Read
- *   after the response was sent, a dropped body fails. A body
- *   the handler cancels is not read further until it answers. A body on
- *   GET or HEAD is dropped the same way (`new Request()` refuses one).
+ *   after the response was sent, a dropped body fails. A body the handler
+ *   cancels is not read further until it answers. A body on GET or HEAD is
+ *   dropped the same way (`new Request()` refuses one).
  * - `Expect: 100-continue`: the `100 Continue` goes out when the handler
  *   first reads the body (whether or not the body already arrived, so the
  *   answer never depends on how the bytes were cut), or just before a
@@ -420,11 +420,10 @@ class ServeInfo implements HttpServeInfo {
  *   response is written, or the client closes its side (its EOF) before
  *   the response is sent: a closed client looks like a half-closed one
  *   until a write to it fails, so the handler is told, as Go cancels the
- *   request's context; the answer still goes out. Copies of the request (`clone()`, `new
- *   Request(request)`, `fetch(request)`) follow it. The handler's second
- *   argument gives the
- *   client's address (`remoteAddr`) and a `completed` promise, as
- *   `Deno.serve`'s `info` does.
+ *   request's context; the answer still goes out. Copies of the request
+ *   (`clone()`, `new Request(request)`, `fetch(request)`) follow it. The
+ *   handler's second argument gives the client's address (`remoteAddr`)
+ *   and a `completed` promise, as `Deno.serve`'s `info` does.
  * - Malformed or over-limit requests are answered with 400, 413, 414,
  *   431, 501 or 505 and a plain-text reason, then the connection is
  *   closed. Conflicting `Content-Length` / `Transfer-Encoding` fields are
@@ -879,11 +878,7 @@ export class HttpServerProtocol extends Protocol {
 
   // ---- Requests ----
 
-  /**
-   * The client closed its side before `ex` was answered: a closed client
-   * looks like that too until a write fails, so `request.signal` aborts
-   * (as Go cancels the request's context) and the answer still goes out.
-   */
+  /** The client closed its side before `ex` was answered: its signal aborts. */
   #peerClosed(ex: Exchange): void {
     if (ex.responseDone || ex.peerClosed !== null) return;
     ex.peerClosed = connectionReset(
