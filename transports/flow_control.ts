@@ -489,11 +489,7 @@ export class WriteFlowControl {
     }
   }
 
-  /**
-   * Reports the first failure of each call whole, within what the loop's
-   * peer logs may write (see `PeerLog`), and counts the rest; `close()`
-   * sums them up in one line.
-   */
+  /** Reports a callback's failure to the log, by callback (see above). */
   #report(method: string, context: ExceptionContext): void {
     this.#log ??= new PeerLog({ loop: this.#loop });
     this.#log.report(`${method}() failures`, context);
