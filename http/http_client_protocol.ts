@@ -296,8 +296,6 @@ class Pending {
   /** The request's URL without its fragment: the response's `url`. */
   readonly url: string;
   body: BodyQueue | null = null;
-  /** The response's head said the connection closes after it. */
-  lastOnConnection = false;
   /** The request, body included, is written to the transport. */
   sent = false;
   /** The request's future was cancelled before its response ended. */
@@ -920,7 +918,6 @@ export class HttpClientProtocol extends Protocol {
     }
     this.#inFinal = true;
     this.#retime();
-    pending.lastOnConnection = !head.keepAlive;
     if (!head.keepAlive) this.#failBehind(pending);
     const nullBody = status === 204 || status === 205 || status === 304;
     let body: BodyQueue | null = null;
@@ -994,14 +991,9 @@ export class HttpClientProtocol extends Protocol {
     pending.body?.end();
     // The answer to a request that asked for Connection: close?
     if (this.#closeIfLast()) return;
-    if (pending.lastOnConnection) {
+    if (this.#serverSaidClose) {
+      // Its head said so; the requests behind it failed then (#failBehind).
       this.#closing = true;
-      this.#serverSaidClose = true;
-      this.#failAll(
-        connectionReset(
-          "Cannot get the HTTP response: the server closed the connection after an earlier response (Connection: close)",
-        ),
-      );
       // Whatever the server sent after it answers no request.
       this.#parser.pause();
       this.#transport?.close();
