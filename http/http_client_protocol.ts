@@ -64,9 +64,9 @@ export interface HttpClientProtocolOptions {
    * TCP) have room: a server that reads less than those per
    * `bodyTimeout` (say 1 KiB a second against the 60 s default) is taken
    * as stalled. The time the response body waits for its reader (over
-   * 64 KiB unread, reading is paused) does not count. Past it the body stream (or the request)
-   * fails with a `TimeoutError` and the connection is aborted. `Infinity`
-   * waits for ever.
+   * 64 KiB unread, reading is paused) does not count. Past it the body
+   * stream (or the request) fails with a `TimeoutError` and the connection
+   * is aborted. `Infinity` waits for ever.
    *
    * @default {60}
    */
@@ -296,8 +296,6 @@ class Pending {
   /** The request's URL without its fragment: the response's `url`. */
   readonly url: string;
   body: BodyQueue | null = null;
-  /** The response's head said the connection closes after it. */
-  lastOnConnection = false;
   /** The request, body included, is written to the transport. */
   sent = false;
   /** The request's future was cancelled before its response ended. */
@@ -343,12 +341,12 @@ class Pending {
  *   which asks for `gzip` and `br` and undoes them, the client adds no
  *   `Accept-Encoding` and decodes no `Content-Encoding`, nor a
  *   transfer-coding other than chunked (its `Transfer-Encoding` says
- *   which); pipe the body through a `DecompressionStream` for them.
- *   The response's `url` is the request's (without its fragment), as
- *   with `fetch()`; its `statusText` is the reason phrase the server sent
- *   (Deno's `fetch()` gives the standard one for the status instead). Above 64 KiB unread the transport is paused, so
- *   read or cancel every body: one left unread holds up the responses
- *   behind it.
+ *   which); pipe the body through a `DecompressionStream` for them. The
+ *   response's `url` is the request's (without its fragment), as with
+ *   `fetch()`; its `statusText` is the reason phrase the server sent
+ *   (Deno's `fetch()` gives the standard one for the status instead).
+ *   Above 64 KiB unread the transport is paused, so read or cancel every
+ *   body: one left unread holds up the responses behind it.
  * - Cancelling a request — its future (or a task awaiting it), or its
  *   response's body stream — before its response has ended closes the
  *   connection, as Go's `http.Transport` and aiohttp do: the rest of the
@@ -380,9 +378,8 @@ class Pending {
  *   keep-alive) closes the connection after that response; requests
  *   pipelined behind it fail as soon as its head arrives, since the
  *   server processes none of them (RFC 9112 §9.6): send them again on a
- *   new connection. A request with
- *   `Connection: close` is the last one: later calls throw, and the
- *   connection closes once it is answered.
+ *   new connection. A request with `Connection: close` is the last one:
+ *   later calls throw, and the connection closes once it is answered.
  * - Bytes the server sends when no request awaits an answer (a body
  *   after a HEAD response, junk after a body, a second response) are
  *   never taken as the answer to a later request: the connection is
@@ -921,7 +918,6 @@ export class HttpClientProtocol extends Protocol {
     }
     this.#inFinal = true;
     this.#retime();
-    pending.lastOnConnection = !head.keepAlive;
     if (!head.keepAlive) this.#failBehind(pending);
     const nullBody = status === 204 || status === 205 || status === 304;
     let body: BodyQueue | null = null;
@@ -995,14 +991,9 @@ export class HttpClientProtocol extends Protocol {
     pending.body?.end();
     // The answer to a request that asked for Connection: close?
     if (this.#closeIfLast()) return;
-    if (pending.lastOnConnection) {
+    if (this.#serverSaidClose) {
+      // Its head said so; the requests behind it failed then (#failBehind).
       this.#closing = true;
-      this.#serverSaidClose = true;
-      this.#failAll(
-        connectionReset(
-          "Cannot get the HTTP response: the server closed the connection after an earlier response (Connection: close)",
-        ),
-      );
       // Whatever the server sent after it answers no request.
       this.#parser.pause();
       this.#transport?.close();

@@ -402,11 +402,11 @@ class ServeInfo implements HttpServeInfo {
  *   says `Connection: close` when the server knows it then (the body's
  *   `Content-Length` leaves more than 256 KiB to come when a response held
  *   in memory is sent; a chunked body closes once past the bound). Read
- *   after the response was sent, a dropped body fails. A body
- *   the handler cancels is not read further until it answers. A body on
- *   GET or HEAD is dropped the same way (`new Request()` refuses one);
- *   any other request has a body, empty when it has no content (no
- *   framing, `Content-Length: 0`), as under `Deno.serve`.
+ *   after the response was sent, a dropped body fails. A body the handler
+ *   cancels is not read further until it answers. A body on GET or HEAD is
+ *   dropped the same way (`new Request()` refuses one); any other request
+ *   has a body, empty when it has no content (no framing,
+ *   `Content-Length: 0`), as under `Deno.serve`.
  * - `Expect: 100-continue`: the `100 Continue` goes out when the handler
  *   first reads the body (whether or not the body already arrived, so the
  *   answer never depends on how the bytes were cut), or just before a
@@ -430,9 +430,8 @@ class ServeInfo implements HttpServeInfo {
  *   `AbortError` `DOMException`, as under `Deno.serve`, whose `cause` is
  *   the error that says why. Copies of the request (`clone()`, `new
  *   Request(request)`, `fetch(request)`) follow it. The handler's second
- *   argument gives the
- *   client's address (`remoteAddr`) and a `completed` promise, as
- *   `Deno.serve`'s `info` does.
+ *   argument gives the client's address (`remoteAddr`) and a `completed`
+ *   promise, as `Deno.serve`'s `info` does.
  * - Malformed or over-limit requests are answered with 400, 413, 414,
  *   431, 501 or 505 and a plain-text reason, then the connection is
  *   closed. Conflicting `Content-Length` / `Transfer-Encoding` fields are
@@ -887,11 +886,7 @@ export class HttpServerProtocol extends Protocol {
 
   // ---- Requests ----
 
-  /**
-   * The client closed its side before `ex` was answered: a closed client
-   * looks like that too until a write fails, so `request.signal` aborts
-   * (as Go cancels the request's context) and the answer still goes out.
-   */
+  /** The client closed its side before `ex` was answered: its signal aborts. */
   #peerClosed(ex: Exchange): void {
     if (ex.responseDone || ex.peerClosed !== null) return;
     ex.peerClosed = connectionReset(

@@ -515,11 +515,9 @@ function call(
     settled = true;
     let text: string | undefined;
     try {
-      if (!hasId) {
-        if (!ok) front.onNotificationError?.(value, context);
-      } else {
+      if (hasId) {
         text = ok ? resultReply(value, replyId) : errorReplyFor(value, replyId);
-      }
+      } else if (!ok) front.onNotificationError?.(value, context);
     } finally {
       try {
         reply(text);

@@ -462,11 +462,7 @@ class DenoDatagramTransport extends FlowControlledTransport
       try {
         this.#protocol.datagramReceived(datagram, addr);
       } catch (exception) {
-        this.#report(
-          exception,
-          "protocol.datagramReceived()",
-          "datagramReceived() failures",
-        );
+        this.#report(exception, "datagramReceived");
       }
     }
     this.#receive();
@@ -496,11 +492,7 @@ class DenoDatagramTransport extends FlowControlledTransport
     try {
       this.#protocol.errorReceived(error);
     } catch (exception) {
-      this.#report(
-        exception,
-        "protocol.errorReceived()",
-        "errorReceived() failures",
-      );
+      this.#report(exception, "errorReceived");
     }
   };
 
@@ -514,9 +506,10 @@ class DenoDatagramTransport extends FlowControlledTransport
    * (asyncio logs each one). What the log cannot pay for is counted, and
    * summed up in one line after `connectionLost()`.
    */
-  #report(exception: unknown, method: string, kind: string): void {
+  #report(exception: unknown, method: string): void {
+    const kind = `${method}() failures`;
     const context = {
-      message: `Exception in ${method}`,
+      message: `Exception in protocol.${method}()`,
       exception,
       transport: this,
       protocol: this.#protocol,
@@ -589,11 +582,7 @@ class DenoDatagramTransport extends FlowControlledTransport
       try {
         this.#protocol.connectionLost(this.#error);
       } catch (exception) {
-        this.#report(
-          exception,
-          "protocol.connectionLost()",
-          "connectionLost() failures",
-        );
+        this.#report(exception, "connectionLost");
       }
       // What the peers sent since the last failure pays for the sum-up.
       this.#log?.received(this.#received - this.#paid);

@@ -672,16 +672,14 @@ function tcpDuplex(
     },
     write(chunk: Uint8Array, _encoding, callback) {
       hooks.wrote();
-      const sent: Promise<void> = writeAll(conn, chunk, hooks.took).then(
-        () => {
-          if (writing === sent) writing = null;
-          callback();
-        },
-        (error) => {
-          if (writing === sent) writing = null;
-          hooks.ended(error);
-          callback(error);
-        },
+      const settled = (error?: Error) => {
+        if (writing === sent) writing = null;
+        if (error !== undefined) hooks.ended(error);
+        callback(error);
+      };
+      const sent = writeAll(conn, chunk, hooks.took).then(
+        () => settled(),
+        settled,
       );
       writing = sent;
     },

@@ -452,9 +452,8 @@ export class DenoServer implements Server {
     const left = this.#reports[kind].drain();
     if (left === 0) return;
     this.#ctx.loop.callExceptionHandler({
-      message: `Server closed: ${left} ${
-        kind === "accept" ? "accept failures" : "factory failures"
-      } not reported since the last report`,
+      message:
+        `Server closed: ${left} ${kind} failures not reported since the last report`,
       server: this,
     });
   }
@@ -475,9 +474,7 @@ export class DenoServer implements Server {
     loop.callExceptionHandler({
       message: left === 0
         ? message
-        : `${message} (and ${left} ${
-          kind === "accept" ? "accept failures" : "factory failures"
-        } not reported since the last report)`,
+        : `${message} (and ${left} ${kind} failures not reported since the last report)`,
       exception,
       server: this,
     });

@@ -669,11 +669,10 @@ export class DenoStreamTransport extends FlowControlledTransport
         (this.#protocol as Protocol).connectionMade(this);
       }
     } catch (exception) {
-      this.#report(
+      this.#fatal(
         exception,
         "Fatal error: protocol.connectionMade() call failed",
       );
-      this.#forceClose(exception as Error);
       const ready = this.#onReady;
       this.#onReady = undefined;
       ready?.(exception);

@@ -147,8 +147,7 @@ function resolveLimits(high?: number, low?: number): [number, number] {
  */
 export class WriteFlowControl {
   readonly #loop: SchedulingLoop;
-  // The failures of the protocol's and producer's calls, made on the
-  // first: a peer that reads now and then calls them again and again.
+  // Reports the callbacks' failures; made on the first.
   #log: PeerLog | null = null;
   readonly #transport: BaseTransport;
   #high: number;
@@ -490,11 +489,7 @@ export class WriteFlowControl {
     }
   }
 
-  /**
-   * Reports the first failure of each call whole, within what the loop's
-   * peer logs may write (see `PeerLog`), and counts the rest; `close()`
-   * sums them up in one line.
-   */
+  /** Reports a callback's failure to the log, by callback (see above). */
   #report(method: string, context: ExceptionContext): void {
     this.#log ??= new PeerLog({ loop: this.#loop });
     this.#log.report(`${method}() failures`, context);
