@@ -173,7 +173,6 @@ export class Barrier {
   #waiters = new Set<Party>();
   // The released parties that have not resumed (read their index) yet.
   #draining = new Set<Party>();
-  #drainPending = false;
   // Parties that arrived while the last round drained or was reset.
   #blocked = new Set<Party>();
   // The drain is over and the blocked parties arrive in the next
@@ -287,9 +286,7 @@ export class Barrier {
         break;
       case BROKEN:
         // Filling at once when nobody of the aborted round is still inside.
-        this.#state = this.#drainPending && this.#draining.size > 0
-          ? RESETTING
-          : FILLING;
+        this.#state = this.#draining.size > 0 ? RESETTING : FILLING;
         break;
     }
   }
@@ -348,7 +345,6 @@ export class Barrier {
     // the next round.
     this.#waiters = new Set();
     this.#state = DRAINING;
-    this.#drainPending = true;
     const round = [...waiters];
     const opener = round.pop()!;
     const draining = this.#draining = new Set();
@@ -369,7 +365,6 @@ export class Barrier {
     const waiters = [...this.#waiters];
     if (waiters.length === 0) return;
     this.#waiters = new Set();
-    this.#drainPending = true;
     const draining = this.#draining = new Set();
     waiters.forEach((party, index) => {
       party.release(index, draining, this.#drained);
@@ -390,7 +385,6 @@ export class Barrier {
       this.#state !== BROKEN
     ) {
       this.#state = FILLING;
-      this.#drainPending = false;
       // asyncio notifies them now: each arrives when it runs.
       if (this.#blocked.size > 0 && !this.#admitPending) {
         this.#admitPending = true;
@@ -403,7 +397,6 @@ export class Barrier {
   // now keeps its index, and the round is over.
   #endDrain = (draining: Set<Party>): void => {
     if (draining !== this.#draining || draining.size === 0) return;
-    this.#drainPending = false;
     this.#draining = new Set();
     if (this.#state === BROKEN) return;
     this.#state = FILLING;
