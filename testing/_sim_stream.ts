@@ -888,15 +888,11 @@ export class SimServer implements Server {
         protocol = this.#factory();
       } catch (exception) {
         // Once per connection: paced, as a Deno server paces it.
-        const left = this.#factoryReports.take(this.#loop.time());
-        if (left >= 0) {
-          this.#loop.callExceptionHandler({
-            message: left === 0
-              ? "Protocol factory failed"
-              : `Protocol factory failed (and ${left} factory failures not reported since the last report)`,
-            exception,
-          });
-        }
+        this.#factoryReports.report(
+          this.#loop,
+          { message: "Protocol factory failed", exception },
+          "factory failures",
+        );
         end.abort();
         return;
       }
@@ -919,13 +915,7 @@ export class SimServer implements Server {
     if (this.#closed) return;
     this.#closed = true;
     this.#serving = false;
-    const left = this.#factoryReports.drain();
-    if (left > 0) {
-      this.#loop.callExceptionHandler({
-        message:
-          `Server closed: ${left} factory failures not reported since the last report`,
-      });
-    }
+    this.#factoryReports.sumUp(this.#loop, "Server closed", "factory failures");
     // Connections never accepted are refused, as a closed listener's are.
     for (const end of this.#backlog) end.abort();
     this.#backlog = [];
