@@ -113,15 +113,16 @@ class Party extends Waiter<number> {
  * A meeting point for a fixed number of tasks (the parties): each calls
  * `wait()`, and all of them pass together once the last one arrives.
  *
- * As in asyncio, the task whose arrival opened the barrier goes on at
- * once, and the other parties of the round resume together in the next
- * loop iteration, in order of arrival; the round is over once they all
- * have (the barrier is "draining" until then): a task that calls `wait()`
- * again meanwhile waits for the round to drain, and then arrives in the
- * next round, so a quick party cannot fill the next round while others of
- * its round have not even left. A `reset()` or `abort()` while the round drains reaches the parties
- * that have not resumed yet: they get `BrokenBarrierError` instead of their
- * index (and `abort()` fails the tasks waiting for the next round too).
+ * As in asyncio, the task whose arrival opened the barrier goes on at once,
+ * and the other parties of the round resume together in the next loop
+ * iteration, in order of arrival; the round is over once they all have (the
+ * barrier is "draining" until then): a task that calls `wait()` again
+ * meanwhile waits for the round to drain, and then arrives in the next
+ * round, so a quick party cannot fill the next round while others of its
+ * round have not even left. A `reset()` or `abort()` while the round drains
+ * reaches the parties that have not resumed yet: they get
+ * `BrokenBarrierError` instead of their index (and `abort()` fails the tasks
+ * waiting for the next round too).
  *
  * `wait()` completes with the task's arrival index, `0` to `parties - 1`,
  * different for each task of a round (`parties - 1` for the task whose
