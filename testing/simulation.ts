@@ -612,7 +612,7 @@ export class Simulation {
     // What a host's code leaves uncaught fails the run (with its seed)
     // instead of the process.
     const onError = (e: ErrorEvent) => {
-      if (world.uncaught(e.error, false)) e.preventDefault();
+      if (world.uncaught(e.error)) e.preventDefault();
     };
     const onRejection = (e: PromiseRejectionEvent) => {
       if (world.unhandled(e.promise, e.reason)) e.preventDefault();
