@@ -374,19 +374,18 @@ export class Barrier {
     this.#loop!.callSoon(this.#endDrain, draining);
   }
 
-  // A party of the round has resumed: once the last has (every party
-  // released and none left to resume), the round is over, as asyncio's
-  // barrier is filling again once its last task has left wait() — even
-  // for that task, which finds the barrier filling. The parties that
-  // waited meanwhile arrive a little later (#endDrain), as asyncio's are
-  // notified then and arrive when they run.
+  // A party of the round has resumed: once the last has, the round is
+  // over, as asyncio's barrier is filling again once its last task has
+  // left wait() — even for that task, which finds the barrier filling.
+  // The parties that waited meanwhile arrive in the next iteration
+  // (#admitBlocked), as asyncio's are notified then and arrive when they
+  // run.
   #drained = (draining: Set<Party>): void => {
     if (
       draining === this.#draining && draining.size === 0 &&
       this.#state !== BROKEN
     ) {
       this.#state = FILLING;
-      // asyncio notifies them now: each arrives when it runs.
       if (this.#blocked.size > 0 && !this.#admitPending) {
         this.#admitPending = true;
         this.#loop!.callSoon(this.#admitBlocked);
