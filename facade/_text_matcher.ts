@@ -92,11 +92,9 @@ export class TextMatcher {
       this.#tail = this.#tail.slice(-keep);
     }
     // One character more: a match that exists now, and did not before,
-    // ends at it. When none does, the window is not searched: searching it
-    // costs the window times the scan from each start (a flood of word
-    // characters against /(\w+): $/ cost a million steps a character).
-    // The test sees the whole tail, as the search does: a lookbehind in
-    // the pattern may reach back past the window and its context.
+    // ends at it; when none does, the window is not searched (the class's
+    // comment says why). The test sees the whole tail, as the search does:
+    // a lookbehind in the pattern may reach back past the window.
     const endsHere = this.#endsHere;
     if (endsHere !== null && piece.length === 1) {
       endsHere.lastIndex = this.#tail.length;

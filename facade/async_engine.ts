@@ -396,8 +396,8 @@ export class AsyncEngine implements AsyncDisposable {
   /** When the connections still closing are aborted (loop time). */
   #abortAt = Infinity;
   #abortTimer: TimerHandle | null = null;
-  // Per callback ("success of accept"): when its error was last reported,
-  // and how many were not reported since.
+  // Per callback ("the success callback of AsyncEngine.accept()"): the
+  // pace of its errors' reports.
   readonly #callbackReports = new Map<string, ReportPacer>();
 
   /**
@@ -1478,14 +1478,8 @@ export class AsyncEngine implements AsyncDisposable {
       }
     }
     // What callbacks threw and was left out, counted in one line each.
-    for (const [key, pacer] of this.#callbackReports) {
-      const left = pacer.drain();
-      if (left === 0) continue;
-      const [kind, method] = key.split(" ");
-      this.#loop.callExceptionHandler({
-        message:
-          `AsyncEngine closed: ${left} errors of the ${kind} callback of AsyncEngine.${method}() not reported since the last report`,
-      });
+    for (const [callback, pacer] of this.#callbackReports) {
+      pacer.sumUp(this.#loop, "AsyncEngine closed", `errors of ${callback}`);
     }
     if (this.#ownsLoop) this.#loop.close();
   }
@@ -1685,21 +1679,17 @@ export class AsyncEngine implements AsyncDisposable {
    * `CALLBACK_REPORT_INTERVAL` for each callback, counting the rest.
    */
   #reportCallbackError(method: string, kind: string, exception: unknown) {
-    const key = `${kind} ${method}`;
-    let pacer = this.#callbackReports.get(key);
+    const callback = `the ${kind} callback of AsyncEngine.${method}()`;
+    let pacer = this.#callbackReports.get(callback);
     if (pacer === undefined) {
       pacer = new ReportPacer(CALLBACK_REPORT_INTERVAL);
-      this.#callbackReports.set(key, pacer);
+      this.#callbackReports.set(callback, pacer);
     }
-    const left = pacer.take(this.#loop.time());
-    if (left < 0) return;
-    const message = `Error in the ${kind} callback of AsyncEngine.${method}()`;
-    this.#loop.callExceptionHandler({
-      message: left === 0
-        ? message
-        : `${message} (and ${left} more not reported since the last report)`,
-      exception,
-    });
+    pacer.report(
+      this.#loop,
+      { message: `Error in ${callback}`, exception },
+      "more",
+    );
   }
 
   /** Starts a two-step chain, in one task. */

@@ -492,7 +492,7 @@ export function resultDropped(future: object, value: unknown): void {
  * facade callback's), so that peers cannot make the log grow with their
  * number: one report at most per `interval` seconds of loop time, and
  * the count of those left out with the next report, or at close
- * (`drain()`).
+ * (`sumUp()`).
  */
 export class ReportPacer {
   readonly #interval: number;
@@ -504,24 +504,52 @@ export class ReportPacer {
   }
 
   /**
-   * One more failure at `now`: how many were left out since the last
-   * report if this one is to be reported, or -1 if it is only counted.
+   * One more failure: passes `context` to `loop`'s exception handler,
+   * its message ending with how many `what` ("factory failures") were
+   * left out since the last report; or only counts it, within `interval`
+   * of that report.
    */
-  take(now: number): number {
+  report(
+    loop: SchedulingLoop,
+    context: { message: string; [key: string]: unknown },
+    what: string,
+  ): void {
+    const now = loop.time();
     if (now - this.#at < this.#interval) {
       this.#unreported++;
-      return -1;
+      return;
     }
     this.#at = now;
-    return this.drain();
+    const left = this.#drain();
+    loop.callExceptionHandler(
+      left === 0 ? context : {
+        ...context,
+        message:
+          `${context.message} (and ${left} ${what} not reported since the last report)`,
+      },
+    );
   }
 
   /**
-   * How many failures were counted but not reported since the last report,
-   * starting the count again: what a closing server or engine sums up in
-   * one last line, so that the count is not lost.
+   * At close: one line (`${closed}: …`, with `extra` in its context)
+   * counting the `what` left out since the last report, so that the count
+   * is not lost; none when nothing was.
    */
-  drain(): number {
+  sumUp(
+    loop: SchedulingLoop,
+    closed: string,
+    what: string,
+    extra?: Record<string, unknown>,
+  ): void {
+    const left = this.#drain();
+    if (left === 0) return;
+    loop.callExceptionHandler({
+      message: `${closed}: ${left} ${what} not reported since the last report`,
+      ...extra,
+    });
+  }
+
+  #drain(): number {
     const left = this.#unreported;
     this.#unreported = 0;
     return left;

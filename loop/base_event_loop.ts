@@ -1128,8 +1128,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
 
   /**
    * Lets the async functions a callback resumed run in microtasks until
-   * each waits again, up to MAX_RESUME_TURNS turns (for runOnce(); the
-   * run loop has it inline).
+   * each waits again: up to MAX_RESUME_TURNS turns, then a host hop (for
+   * runOnce(); the run loop has it inline).
    */
   async #letResume(): Promise<void> {
     const start = this.#debug ? this.time() : 0;

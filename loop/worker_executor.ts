@@ -511,12 +511,12 @@ function explainReferenceError(error: ReferenceError, name: string): Error {
  *   (whose source is `[native code]`) do not. It may return a value or a
  *   promise.
  * - `args` (when a worker takes the job) and the result are copied with the
- *   structured clone algorithm (as by `postMessage`): numbers, strings, plain objects and arrays,
- *   `Map`, `Set`, `Date`, `RegExp`, typed arrays, `ArrayBuffer`,
- *   `SharedArrayBuffer` (shared, not copied — the way to share memory with
- *   the job) and errors all clone; functions, class instances' prototypes
- *   and symbols do not. An argument that cannot be cloned rejects the job
- *   at once with a `DataCloneError` that names it.
+ *   structured clone algorithm (as by `postMessage`): numbers, strings,
+ *   plain objects and arrays, `Map`, `Set`, `Date`, `RegExp`, typed arrays,
+ *   `ArrayBuffer`, `SharedArrayBuffer` (shared, not copied — the way to
+ *   share memory with the job) and errors all clone; functions, class
+ *   instances' prototypes and symbols do not. An argument that cannot be
+ *   cloned rejects the job at once with a `DataCloneError` that names it.
  * - An error thrown by the job rejects the promise with an error of the
  *   same `name`, `message`, `stack`, `cause` and own properties (such as
  *   `code`), and of the same class for built-in errors, `AggregateError`
@@ -531,12 +531,12 @@ function explainReferenceError(error: ReferenceError, name: string): Error {
  *   Messages a job posts itself (`self.postMessage()`) are ignored.
  *
  * Each worker runs one job at a time; more jobs than workers wait in a
- * queue, first come first served, of at most `maxQueued` jobs. Workers inherit the program's
- * permissions. They keep the process alive until `shutdown()` (which
- * `loop.close()` calls for the loop's default executor). A running job
- * cannot be stopped but by terminating its worker, and Deno's
- * `terminate()` takes effect only once the job's JavaScript yields: a job
- * in an endless synchronous loop spins on after `shutdown({ wait: false })`
+ * queue, first come first served, of at most `maxQueued` jobs. Workers
+ * inherit the program's permissions. They keep the process alive until
+ * `shutdown()` (which `loop.close()` calls for the loop's default executor).
+ * A running job cannot be stopped but by terminating its worker, and Deno's
+ * `terminate()` takes effect only once the job's JavaScript yields: a job in
+ * an endless synchronous loop spins on after `shutdown({ wait: false })`
  * (its promise is rejected all the same), and the process does not exit
  * while it does.
  *

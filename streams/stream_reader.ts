@@ -38,9 +38,6 @@ interface PendingRead {
   name: string;
 }
 
-/** A read's future that takes back its bytes (see `TAKE_BACK`). */
-type TakesBack<T> = Future<T> & { [TAKE_BACK]?: (value: T) => void };
-
 /**
  * A read's future, counting who took its outcome: a task, a `gather()`,
  * `shield()` or `waitFor()` each adds a done callback or awaits it. The
@@ -50,6 +47,8 @@ type TakesBack<T> = Future<T> & { [TAKE_BACK]?: (value: T) => void };
 class ReadFuture<T> extends Future<T> {
   takers = 0;
   drops = 0;
+  /** Takes back the bytes of a result every taker dropped. */
+  declare [TAKE_BACK]: (value: T) => void;
 
   override addDoneCallback(fn: (future: Future<T>) => void): void {
     super.addDoneCallback(fn);
@@ -678,7 +677,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
       settle(result);
     };
     settle(WAIT);
-    (future as TakesBack<T>)[TAKE_BACK] = (value) => {
+    future[TAKE_BACK] = (value) => {
       if (++future.drops < future.takers) return;
       const at = consumed;
       consumed = -1;

@@ -113,15 +113,16 @@ class Party extends Waiter<number> {
  * A meeting point for a fixed number of tasks (the parties): each calls
  * `wait()`, and all of them pass together once the last one arrives.
  *
- * As in asyncio, the task whose arrival opened the barrier goes on at
- * once, and the other parties of the round resume together in the next
- * loop iteration, in order of arrival; the round is over once they all
- * have (the barrier is "draining" until then): a task that calls `wait()`
- * again meanwhile waits for the round to drain, and then arrives in the
- * next round, so a quick party cannot fill the next round while others of
- * its round have not even left. A `reset()` or `abort()` while the round drains reaches the parties
- * that have not resumed yet: they get `BrokenBarrierError` instead of their
- * index (and `abort()` fails the tasks waiting for the next round too).
+ * As in asyncio, the task whose arrival opened the barrier goes on at once,
+ * and the other parties of the round resume together in the next loop
+ * iteration, in order of arrival; the round is over once they all have (the
+ * barrier is "draining" until then): a task that calls `wait()` again
+ * meanwhile waits for the round to drain, and then arrives in the next
+ * round, so a quick party cannot fill the next round while others of its
+ * round have not even left. A `reset()` or `abort()` while the round drains
+ * reaches the parties that have not resumed yet: they get
+ * `BrokenBarrierError` instead of their index (and `abort()` fails the tasks
+ * waiting for the next round too).
  *
  * `wait()` completes with the task's arrival index, `0` to `parties - 1`,
  * different for each task of a round (`parties - 1` for the task whose
@@ -173,7 +174,6 @@ export class Barrier {
   #waiters = new Set<Party>();
   // The released parties that have not resumed (read their index) yet.
   #draining = new Set<Party>();
-  #drainPending = false;
   // Parties that arrived while the last round drained or was reset.
   #blocked = new Set<Party>();
   // The drain is over and the blocked parties arrive in the next
@@ -287,9 +287,7 @@ export class Barrier {
         break;
       case BROKEN:
         // Filling at once when nobody of the aborted round is still inside.
-        this.#state = this.#drainPending && this.#draining.size > 0
-          ? RESETTING
-          : FILLING;
+        this.#state = this.#draining.size > 0 ? RESETTING : FILLING;
         break;
     }
   }
@@ -348,7 +346,6 @@ export class Barrier {
     // the next round.
     this.#waiters = new Set();
     this.#state = DRAINING;
-    this.#drainPending = true;
     const round = [...waiters];
     const opener = round.pop()!;
     const draining = this.#draining = new Set();
@@ -369,7 +366,6 @@ export class Barrier {
     const waiters = [...this.#waiters];
     if (waiters.length === 0) return;
     this.#waiters = new Set();
-    this.#drainPending = true;
     const draining = this.#draining = new Set();
     waiters.forEach((party, index) => {
       party.release(index, draining, this.#drained);
@@ -378,20 +374,18 @@ export class Barrier {
     this.#loop!.callSoon(this.#endDrain, draining);
   }
 
-  // A party of the round has resumed: once the last has (every party
-  // released and none left to resume), the round is over, as asyncio's
-  // barrier is filling again once its last task has left wait() — even
-  // for that task, which finds the barrier filling. The parties that
-  // waited meanwhile arrive a little later (#endDrain), as asyncio's are
-  // notified then and arrive when they run.
+  // A party of the round has resumed: once the last has, the round is
+  // over, as asyncio's barrier is filling again once its last task has
+  // left wait() — even for that task, which finds the barrier filling.
+  // The parties that waited meanwhile arrive in the next iteration
+  // (#admitBlocked), as asyncio's are notified then and arrive when they
+  // run.
   #drained = (draining: Set<Party>): void => {
     if (
       draining === this.#draining && draining.size === 0 &&
       this.#state !== BROKEN
     ) {
       this.#state = FILLING;
-      this.#drainPending = false;
-      // asyncio notifies them now: each arrives when it runs.
       if (this.#blocked.size > 0 && !this.#admitPending) {
         this.#admitPending = true;
         this.#loop!.callSoon(this.#admitBlocked);
@@ -403,7 +397,6 @@ export class Barrier {
   // now keeps its index, and the round is over.
   #endDrain = (draining: Set<Party>): void => {
     if (draining !== this.#draining || draining.size === 0) return;
-    this.#drainPending = false;
     this.#draining = new Set();
     if (this.#state === BROKEN) return;
     this.#state = FILLING;

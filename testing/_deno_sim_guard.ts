@@ -377,11 +377,7 @@ export function installSimulationGuards(
   }
   Object.setPrototypeOf(SimWeakRef, RealWeakRef);
   SimWeakRef.prototype = RealWeakRef.prototype;
-  replace(
-    globalThis as unknown as Record<string, unknown>,
-    "WeakRef",
-    SimWeakRef,
-  );
+  replace(web, "WeakRef", SimWeakRef);
   const registry = FinalizationRegistry.prototype;
   const realRegister = registry.register;
   replace(

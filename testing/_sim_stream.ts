@@ -621,7 +621,7 @@ export function connectStream<P extends StreamProtocol>(
       world.record(host.name, "connected", `${label}`);
       // ACK; what the client writes next follows it.
       if (!("path" in target)) {
-        clientEnd.follow(sendAck(server, clientEnd, serverEnd, 1));
+        clientEnd.follow(handshake(server, clientEnd, serverEnd)(1));
       }
       loop.callSoon(() => {
         if (fut.done()) return clientEnd.abort();
@@ -639,66 +639,51 @@ export function connectStream<P extends StreamProtocol>(
       });
     });
   };
-  // The client's ACK; its arrival time. One held on a broken link longer
-  // than `retransmitTimeout` finds the connection given up (the server's
-  // SYN-ACKs went unanswered meanwhile): the server resets it, and its
-  // application never hears of it.
-  const sendAck = (
+  // The rest of a TCP handshake, once `clientEnd` got the SYN-ACK: gives
+  // the sending of the client's ACK, which returns the ACK's arrival time
+  // (`rto`: when the server sends its SYN-ACK again if the ACK is dropped).
+  const handshake = (
     server: SimServer,
     clientEnd: SimStream,
     serverEnd: SimStream,
-    rto: number,
-  ): number =>
-    world.send(
-      host,
-      dest,
-      0,
-      "control",
-      () => onAck(server, clientEnd, serverEnd, rto),
-      0,
-      () => {
+  ): (rto: number) => number => {
+    // One held on a broken link longer than `retransmitTimeout` finds the
+    // connection given up (the server's SYN-ACKs went unanswered
+    // meanwhile): the server resets it, and its application never hears
+    // of it.
+    const sendAck = (rto: number): number =>
+      world.send(host, dest, 0, "control", () => onAck(rto), 0, () => {
         if (!serverEnd.isLost() && serverEnd.server === null) {
           serverEnd.refuse();
         }
-      },
-    );
-  // The ACK completes the handshake: the connection joins the listener's
-  // accept queue. A full queue drops the ACK, as Linux does, and the
-  // server sends its SYN-ACK again 1 s, 2 s, … 16 s later (Linux's five
-  // retries), each answered by the client's ACK; then it gives the
-  // connection up, and the client is reset.
-  const onAck = (
-    server: SimServer,
-    clientEnd: SimStream,
-    serverEnd: SimStream,
-    rto: number,
-  ): void => {
-    if (serverEnd.isLost()) return;
-    if (!server.listening()) return serverEnd.refuse();
-    if (server.canQueue()) return server.accept(serverEnd);
-    world.record(dest.name, "ack-drop", label);
-    resendSynAck(server, clientEnd, serverEnd, rto);
-  };
-  // A client host that restarted meanwhile knows nothing of the
-  // connection and answers the SYN-ACK with a reset; one that is down
-  // answers nothing, and the server goes on resending until it gives up.
-  const resendSynAck = (
-    server: SimServer,
-    clientEnd: SimStream,
-    serverEnd: SimStream,
-    rto: number,
-  ): void => {
-    if (rto > 16) return serverEnd.refuse();
-    world.at(world.now + rto, () => {
-      if (serverEnd.isLost()) return;
-      world.send(dest, host, 0, "control", () => {
-        if (!host.up) {
-          return resendSynAck(server, clientEnd, serverEnd, rto * 2);
-        }
-        if (host.generation !== generation) return clientEnd.refuse();
-        sendAck(server, clientEnd, serverEnd, rto * 2);
       });
-    });
+    // The ACK completes the handshake: the connection joins the listener's
+    // accept queue. A full queue drops the ACK, as Linux does, and the
+    // server sends its SYN-ACK again 1 s, 2 s, … 16 s later (Linux's five
+    // retries), each answered by the client's ACK; then it gives the
+    // connection up, and the client is reset.
+    const onAck = (rto: number): void => {
+      if (serverEnd.isLost()) return;
+      if (!server.listening()) return serverEnd.refuse();
+      if (server.canQueue()) return server.accept(serverEnd);
+      world.record(dest.name, "ack-drop", label);
+      resendSynAck(rto);
+    };
+    // A client host that restarted meanwhile knows nothing of the
+    // connection and answers the SYN-ACK with a reset; one that is down
+    // answers nothing, and the server goes on resending until it gives up.
+    const resendSynAck = (rto: number): void => {
+      if (rto > 16) return serverEnd.refuse();
+      world.at(world.now + rto, () => {
+        if (serverEnd.isLost()) return;
+        world.send(dest, host, 0, "control", () => {
+          if (!host.up) return resendSynAck(rto * 2);
+          if (host.generation !== generation) return clientEnd.refuse();
+          sendAck(rto * 2);
+        });
+      });
+    };
+    return sendAck;
   };
   sendSyn(1);
   return fut;
@@ -888,15 +873,11 @@ export class SimServer implements Server {
         protocol = this.#factory();
       } catch (exception) {
         // Once per connection: paced, as a Deno server paces it.
-        const left = this.#factoryReports.take(this.#loop.time());
-        if (left >= 0) {
-          this.#loop.callExceptionHandler({
-            message: left === 0
-              ? "Protocol factory failed"
-              : `Protocol factory failed (and ${left} factory failures not reported since the last report)`,
-            exception,
-          });
-        }
+        this.#factoryReports.report(
+          this.#loop,
+          { message: "Protocol factory failed", exception },
+          "factory failures",
+        );
         end.abort();
         return;
       }
@@ -919,13 +900,7 @@ export class SimServer implements Server {
     if (this.#closed) return;
     this.#closed = true;
     this.#serving = false;
-    const left = this.#factoryReports.drain();
-    if (left > 0) {
-      this.#loop.callExceptionHandler({
-        message:
-          `Server closed: ${left} factory failures not reported since the last report`,
-      });
-    }
+    this.#factoryReports.sumUp(this.#loop, "Server closed", "factory failures");
     // Connections never accepted are refused, as a closed listener's are.
     for (const end of this.#backlog) end.abort();
     this.#backlog = [];

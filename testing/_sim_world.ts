@@ -300,7 +300,7 @@ export class World {
   readonly timers: SimTimers = new SimTimers(
     () => this.#hostCode.getStore(),
     simHost,
-    (error) => this.uncaught(error, false),
+    (error) => this.uncaught(error),
   );
   /**
    * The rejections hosts' code left unhandled, with the loop of the code:
@@ -598,20 +598,20 @@ export class World {
   }
 
   /**
-   * An error a host's code left uncaught (a `queueMicrotask()` callback
-   * that threw, a rejected promise nobody handled), which would end the
-   * process on a machine: it fails the run, on the host whose code ran.
+   * An error a host's code left uncaught (a `queueMicrotask()` or timer
+   * callback that threw), which would end the process on a machine: it
+   * fails the run, on the host whose code ran.
    *
    * @returns Whether a host's code ran (else the error is not the run's);
    * what a life the host lost in a crash leaves is dropped, as its process
    * is gone.
    */
-  uncaught(error: unknown, rejection: boolean): boolean {
+  uncaught(error: unknown): boolean {
     // The host whose code it was (a promise's reaction keeps the context
     // of the code that awaited): not merely the host that ran last.
     const loop = this.#hostCode.getStore();
     if (loop === undefined || !this.running || this.finished) return false;
-    this.#failOn(loop, error, rejection);
+    this.#failOn(loop, error, false);
     return true;
   }
 

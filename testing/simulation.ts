@@ -300,9 +300,8 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * reaches the server's application; an ACK that finds the backlog full is
  * dropped and comes again with the SYN-ACK, sent again after 1, 2, … 16 s;
  * one held longer than `retransmitTimeout` finds the connection given up,
- * and the client is reset),
- * and finite
- * buffers (a reader that does not read fills its receive buffer, then the
+ * and the client is reset), and finite buffers (a reader that does not read
+ * fills its receive buffer, then the
  * writer's buffer grows and its protocol gets `pauseWriting()`). Writing to a peer that closed gets a reset, as
  * from a real kernel (after the peer's end of stream, Linux's `EPIPE`:
  * the next write fails the connection with `BrokenPipe`), and so does the
@@ -331,9 +330,9 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `WebTransport` where the runtime has them) throw (a host must use its
  * loop), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
- * `performance.now` (and `performance.timeOrigin`, `mark()` and
- * `measure()`, on a timeline of the run's own), `Intl.DateTimeFormat`'s
- * `format()` of now and `Temporal.Now` read the virtual clock (starting at 2000-01-01), and a
+ * `performance.now` (and `performance.timeOrigin`, `mark()` and `measure()`,
+ * on a timeline of the run's own), `Intl.DateTimeFormat`'s `format()` of now
+ * and `Temporal.Now` read the virtual clock (starting at 2000-01-01), and a
  * host's `setTimeout`/`setInterval`, `setImmediate` and
  * `AbortSignal.timeout()` are on its loop, on the virtual clock (so
  * `@std/async`'s `delay` and `deadline` wait virtual time; code outside
@@ -613,7 +612,7 @@ export class Simulation {
     // What a host's code leaves uncaught fails the run (with its seed)
     // instead of the process.
     const onError = (e: ErrorEvent) => {
-      if (world.uncaught(e.error, false)) e.preventDefault();
+      if (world.uncaught(e.error)) e.preventDefault();
     };
     const onRejection = (e: PromiseRejectionEvent) => {
       if (world.unhandled(e.promise, e.reason)) e.preventDefault();

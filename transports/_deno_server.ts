@@ -449,13 +449,12 @@ export class DenoServer implements Server {
 
   /** At close: one line counting the failures of `kind` left out. */
   #reportLeftOut(kind: "accept" | "factory"): void {
-    const left = this.#reports[kind].drain();
-    if (left === 0) return;
-    this.#ctx.loop.callExceptionHandler({
-      message:
-        `Server closed: ${left} ${kind} failures not reported since the last report`,
-      server: this,
-    });
+    this.#reports[kind].sumUp(
+      this.#ctx.loop,
+      "Server closed",
+      `${kind} failures`,
+      { server: this },
+    );
   }
 
   /**
@@ -468,16 +467,11 @@ export class DenoServer implements Server {
     message: string,
     exception: unknown,
   ): void {
-    const loop = this.#ctx.loop;
-    const left = this.#reports[kind].take(loop.time());
-    if (left < 0) return;
-    loop.callExceptionHandler({
-      message: left === 0
-        ? message
-        : `${message} (and ${left} ${kind} failures not reported since the last report)`,
-      exception,
-      server: this,
-    });
+    this.#reports[kind].report(
+      this.#ctx.loop,
+      { message, exception, server: this },
+      `${kind} failures`,
+    );
   }
 
   #handshake(conn: Deno.TlsConn): void {
