@@ -1089,7 +1089,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
-          if (pendingResumptions() > 0) await hostHop();
+          if (turns === MAX_RESUME_TURNS) await hostHop();
           takeMicrotaskCheckpoint();
           if (this.#debug) this.#reportSlowResume(start, by);
           if (this.#stopping && this.#left === 0) break;
@@ -1114,7 +1114,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
           do await null; while (
             pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
           );
-          if (pendingResumptions() > 0) await hostHop();
+          if (turns === MAX_RESUME_TURNS) await hostHop();
           takeMicrotaskCheckpoint();
           if (this.#debug) this.#reportSlowResume(start, by);
         }
@@ -1138,7 +1138,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     do await null; while (
       pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
     );
-    if (pendingResumptions() > 0) await hostHop();
+    if (turns === MAX_RESUME_TURNS) await hostHop();
     takeMicrotaskCheckpoint();
     if (this.#debug) this.#reportSlowResume(start, by);
   }
