@@ -267,6 +267,8 @@ class Exchange implements LazyRequestSource {
   /** The client closed its side (EOF) before the response was sent. */
   peerClosed: Error | null = null;
   parseError: HttpParseError | null = null;
+  /** Why `request.signal` aborts (the first of these), once it does. */
+  abortedBy: Error | null = null;
   abort: AbortController | null = null;
   completed: PromiseWithResolvers<void> | null = null;
   lazyReal: Request | null = null;
@@ -324,9 +326,17 @@ class Exchange implements LazyRequestSource {
 
   signal(): AbortSignal {
     const abort = this.abort ??= new AbortController();
-    const why = this.lost ?? this.peerClosed;
-    if (why !== null) abortRequest(abort, why);
+    if (this.abortedBy !== null) abortRequest(abort, this.abortedBy);
     return abort.signal;
+  }
+
+  /**
+   * Aborts `request.signal` for `why`, now or when the handler first reads
+   * it: either way it says the same.
+   */
+  abortSignal(why: Error): void {
+    this.abortedBy ??= why;
+    if (this.abort !== null) abortRequest(this.abort, this.abortedBy);
   }
 
   /** The exchange is over: settle `completed`. */
@@ -795,7 +805,7 @@ export class HttpServerProtocol extends Protocol {
         );
       ex.lost = error;
       ex.body?.fail(error);
-      if (ex.abort !== null) abortRequest(ex.abort, error);
+      ex.abortSignal(error);
       ex.settle();
       // A streamed body waiting on its producer: tell it now, not at a
       // next chunk that may never come.
@@ -892,7 +902,7 @@ export class HttpServerProtocol extends Protocol {
     ex.peerClosed = connectionReset(
       "Cannot finish the HTTP exchange: the client closed its side of the connection",
     );
-    if (ex.abort !== null) abortRequest(ex.abort, ex.peerClosed);
+    ex.abortSignal(ex.peerClosed);
   }
 
   #onHead(head: HttpRequestHead): void {
@@ -1511,7 +1521,7 @@ export class HttpServerProtocol extends Protocol {
     }
     ex.parseError = error;
     ex.body?.fail(error);
-    if (ex.abort !== null) abortRequest(ex.abort, error);
+    ex.abortSignal(error);
     if (!ex.responding) {
       ex.responding = true;
       this.#sendPlain(ex, 408, `${statusText(408)}: ${error.message}`);

@@ -11,6 +11,7 @@ import {
   HttpServerProtocol,
   type HttpServerProtocolOptions,
 } from "../../http/http_server_protocol.ts";
+import { HttpParseError } from "../../http/_http_parser.ts";
 import { PeerLog } from "../../protocols/peer_log.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
@@ -1706,6 +1707,34 @@ Deno.test("HttpServerProtocol answers 408 to a body that takes longer than reque
   assertStringIncludes(c.output, "connection: close\r\n");
   assert(c.closedAt >= 20 && c.closedAt <= 23, `${c.closedAt}`);
   assert(failure !== null, "the handler's read of the body failed");
+});
+
+Deno.test("HttpServerProtocol aborts request.signal for a body past requestTimeout, however late the handler first reads it", async () => {
+  // The same request's signal, whether read before the 408 or only after
+  // (in the handler's catch of the failed body read), says the same.
+  for (const early of [true, false]) {
+    let signal: AbortSignal | null = null;
+    const handler: HttpHandler = async (request) => {
+      if (early) signal = request.signal;
+      try {
+        return new Response(await request.text());
+      } catch (error) {
+        signal ??= request.signal;
+        throw error;
+      }
+    };
+    await converse(
+      server(handler, { requestTimeout: 20 }),
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n",
+      undefined,
+      (loop, peer) => trickle(loop, peer, "x", 2),
+    );
+    const reason = signal!.reason;
+    assertEquals(signal!.aborted, true, `read early: ${early}`);
+    assertEquals(reason.name, "AbortError");
+    assertInstanceOf(reason.cause, HttpParseError);
+    assertEquals(reason.cause.status, 408);
+  }
 });
 
 Deno.test("HttpServerProtocol aborts a connection whose answer is not read for writeTimeout", async () => {
