@@ -377,6 +377,11 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
    * them; with `n < 0`, everything until the end of the stream. At the end
    * of the stream the result is empty.
    *
+   * A `read(n)` that waits completes with the bytes of the first
+   * `feedData()` that comes; more bytes fed in the same turn of the loop
+   * stay buffered for the next read (asyncio's read, which takes the
+   * bytes only when its task resumes, would return them too, up to `n`).
+   *
    * `read(-1)` is not bounded by `limit` (as in asyncio): it holds all
    * the peer sends until the end, so against a peer that may not end,
    * read in pieces with `read(n)` instead.
