@@ -227,10 +227,13 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
   #transport: ReadTransport | null = null;
   #paused = false;
   #pending: PendingRead | null = null;
-  // Set while feedData() wakes a read: a separator not found within the
-  // limit is then decided on the loop's next turn (see #untilStep).
+  // Set while feedData() or feedEof() wakes a read: a verdict that drops
+  // bytes (a separator not within the limit, an IncompleteReadError) is
+  // then given on the loop's next turn (see #untilStep), and read(-1)
+  // takes the bytes then, so a task cancelled in this turn leaves them
+  // buffered, as asyncio's read does until its task resumes.
   #feeding = false;
-  #overrunLater = false;
+  #retryLater = false;
   #readable: ReadableStream<Uint8Array> | null = null;
   // How many times bytes were consumed: a read's bytes go back only while
   // nothing was consumed after them.
@@ -356,7 +359,12 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
    */
   feedEof(): void {
     this.#eof = true;
-    this.#wakeup();
+    this.#feeding = true;
+    try {
+      this.#wakeup();
+    } finally {
+      this.#feeding = false;
+    }
   }
 
   /**
@@ -376,6 +384,11 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
    * Reads up to `n` bytes: as soon as any are buffered, at most `n` of
    * them; with `n < 0`, everything until the end of the stream. At the end
    * of the stream the result is empty.
+   *
+   * A `read(n)` that waits completes with the bytes of the first
+   * `feedData()` that comes; more bytes fed in the same turn of the loop
+   * stay buffered for the next read (asyncio's read, which takes the
+   * bytes only when its task resumes, would return them too, up to `n`).
    *
    * `read(-1)` is not bounded by `limit` (as in asyncio): it holds all
    * the peer sends until the end, so against a peer that may not end,
@@ -408,6 +421,12 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     return this.#run("read", () => {
       this.#throwIfFailed();
       if (this.#end > this.#start) {
+        if (this.#feeding && !this.#eof) {
+          // As asyncio's read(-1), which takes them when its task resumes:
+          // bytes fed in the turn its task is cancelled stay buffered.
+          this.#retryLater = true;
+          return WAIT;
+        }
         const size = this.#end - this.#start;
         blocks.push(this.#take(size));
         total += size;
@@ -432,7 +451,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
    * the pieces of a line that arrive together are dropped together.
    */
   readline(): Future<Uint8Array> {
-    const step = this.#untilStep([NEWLINE]);
+    const step = this.#untilStep([NEWLINE], false);
     return this.#run("readline", () => {
       try {
         return step();
@@ -509,6 +528,10 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
       const size = this.#end - this.#start;
       if (size >= n) return this.#take(n);
       if (this.#eof) {
+        if (this.#feeding) {
+          this.#retryLater = true;
+          return WAIT;
+        }
         const partial = this.#take(size);
         throw new IncompleteReadError(partial, n);
       }
@@ -641,8 +664,8 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     const settle = (result: T | typeof WAIT): void => {
       if (result === WAIT) {
         this.#pending = { future: future as Future<unknown>, attempt, name };
-        if (this.#overrunLater) {
-          this.#overrunLater = false;
+        if (this.#retryLater) {
+          this.#retryLater = false;
           if (!retrying) {
             retrying = true;
             loop.callSoon(attempt);
@@ -694,7 +717,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
     if (this.#hasException) throw this.#exception;
   }
 
-  #untilStep(separators: Uint8Array[]): Step<Uint8Array> {
+  #untilStep(separators: Uint8Array[], deferEnd = true): Step<Uint8Array> {
     const minLen = separators[0].length;
     const maxLen = separators[separators.length - 1].length;
     let offset = 0;
@@ -718,6 +741,12 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
         }
         if (matchEnd >= 0) {
           if (matchStart > this.limit) {
+            // Decided on the next turn, as below: until then a cancelled
+            // task leaves the line buffered (readline() drops it).
+            if (this.#feeding) {
+              this.#retryLater = true;
+              return WAIT;
+            }
             throw new LimitOverrunError(
               `Cannot read until separator: the separator is found, but the chunk is longer than limit=${this.limit} bytes; ${OVERRUN_ADVICE}`,
               matchStart,
@@ -731,7 +760,7 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
           // decides how much readline() drops: as in asyncio, where the
           // woken read looks again only once the loop gets to it.
           if (this.#feeding) {
-            this.#overrunLater = true;
+            this.#retryLater = true;
             return WAIT;
           }
           throw new LimitOverrunError(
@@ -741,7 +770,14 @@ export class StreamReader implements AsyncIterable<Uint8Array> {
         }
         offset = next;
       }
-      if (this.#eof) throw new IncompleteReadError(this.#take(size), null);
+      if (this.#eof) {
+        // readline() returns these bytes: a cancelled task gives them back.
+        if (this.#feeding && deferEnd) {
+          this.#retryLater = true;
+          return WAIT;
+        }
+        throw new IncompleteReadError(this.#take(size), null);
+      }
       return WAIT;
     };
   }

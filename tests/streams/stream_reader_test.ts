@@ -526,6 +526,51 @@ Deno.test("StreamReader keeps the bytes of a read whose task is cancelled after 
   }
 });
 
+Deno.test("StreamReader keeps the bytes of a waiting read whose verdict comes in the turn its task is cancelled (asyncio's read gives it only when its task resumes)", async () => {
+  // A read, the reader's limit, and what the turn of the cancellation feeds.
+  const cases: [
+    string,
+    (r: StreamReader) => Future<Uint8Array>,
+    number,
+    (r: StreamReader) => void,
+  ][] = [
+    ["read(-1) fed", (r) => r.read(), 64, (r) => {
+      r.feedData(bytes("one "));
+      r.feedData(bytes("two\n"));
+    }],
+    [
+      "readline() over the limit",
+      (r) => r.readline(),
+      2,
+      (r) => r.feedData(bytes("one two\n")),
+    ],
+    ["readuntil() at the end", (r) => r.readuntil(bytes("!")), 64, (r) => {
+      r.feedData(bytes("one two\n"));
+      r.feedEof();
+    }],
+    ["readexactly() at the end", (r) => r.readexactly(10), 64, (r) => {
+      r.feedData(bytes("one two\n"));
+      r.feedEof();
+    }],
+  ];
+  for (const [name, read, limit, feed] of cases) {
+    const { loop, reader } = setup(limit);
+    const task = loop.createTask(async () => await read(reader));
+    loop.callSoon(() => {
+      feed(reader);
+      task.cancel();
+    });
+    await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+    reader.feedEof();
+    assertEquals(
+      text(await loop.runUntilComplete(reader.read())),
+      "one two\n",
+      name,
+    );
+    loop.close();
+  }
+});
+
 Deno.test("StreamReader keeps a line that came as a timeout() around readline() expired", async () => {
   const { loop, reader } = setup();
   const task = loop.createTask(async () => {
