@@ -88,6 +88,13 @@ const CASES: Array<[string, string, string[]]> = [
     post("Transfer-Encoding:\x0bchunked\r\n", "0\r\n\r\n"),
     ["400"],
   ],
+  // Empty list elements are ignored (RFC 9110 §5.6.1; Node and
+  // Deno.serve answer 400).
+  [
+    "Transfer-Encoding: chunked with an empty list element",
+    post("Transfer-Encoding: chunked, \r\n", "4\r\nabcd\r\n0\r\n\r\n"),
+    ["200 POST / abcd", ...REST],
+  ],
   // A coding the server does not know before chunked: 501 (Deno.serve
   // takes the body as chunked and hands the handler the coded bytes).
   [
@@ -121,6 +128,12 @@ const CASES: Array<[string, string, string[]]> = [
     ["200 POST / abcd", ...REST],
   ],
   ["Content-Length: 04", post("Content-Length: 04\r\n", "abcd"), [
+    "200 POST / abcd",
+    ...REST,
+  ]],
+  // RFC 9110 §8.6 allows a list of equal values (Node and Deno.serve
+  // answer 400).
+  ["Content-Length: 4, 4", post("Content-Length: 4, 4\r\n", "abcd"), [
     "200 POST / abcd",
     ...REST,
   ]],
@@ -163,6 +176,21 @@ const CASES: Array<[string, string, string[]]> = [
     "a chunk size with leading zeros",
     post(CHUNKED, "0004\r\nabcd\r\n0\r\n\r\n"),
     ["200 POST / abcd", ...REST],
+  ],
+  // BWS before ";" is chunk-ext grammar (RFC 9112 §7.1.1; Node answers
+  // 400), but a blank with no extension after it is not (Deno.serve
+  // takes it).
+  [
+    "blanks before a chunk extension",
+    post(CHUNKED, "4 \t;a\r\nabcd\r\n0\r\n\r\n"),
+    ["200 POST / abcd", ...REST],
+  ],
+  [
+    "a chunk size with a blank after it",
+    post(CHUNKED, "4 \r\nabcd\r\n0\r\n\r\n"),
+    [
+      "400",
+    ],
   ],
   ["a chunk extension", post(CHUNKED, "4;a=b\r\nabcd\r\n0\r\n\r\n"), [
     "200 POST / abcd",
@@ -246,6 +274,20 @@ const CASES: Array<[string, string, string[]]> = [
     "an absolute-form target",
     "GET http://h/x HTTP/1.1\r\nHost: h\r\n\r\n" + NEXT,
     ["200 GET /x", ...REST],
+  ],
+  // A higher minor version is read as HTTP/1.1 (RFC 9110 §2.5; Node and
+  // Deno.serve answer 400).
+  ["HTTP/1.2", "GET / HTTP/1.2\r\nHost: h\r\n\r\n" + NEXT, [
+    "200 GET /",
+    ...REST,
+  ]],
+  // RFC 3986 has no '"' in a path (Node and Deno.serve percent-encode it).
+  [
+    "a double quote in the path",
+    'GET /a"b HTTP/1.1\r\nHost: h\r\n\r\n' + NEXT,
+    [
+      "400",
+    ],
   ],
   ["two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n" + NEXT, [
     "400",
