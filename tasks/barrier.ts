@@ -147,17 +147,18 @@ class Party extends Waiter<number> {
  * const loop = newEventLoop();
  * const barrier = new Barrier(3, { loop });
  * const order: string[] = [];
- * async function party(name: string, delay: number): Promise<number> {
- *   await sleep(delay);
+ * // Each party arrives after `turns` iterations of the loop.
+ * async function party(name: string, turns: number): Promise<number> {
+ *   for (let i = 0; i < turns; i++) await sleep(0);
  *   order.push(`${name} arrives`);
  *   const index = await barrier.wait();
  *   order.push(`${name} passes`);
  *   return index;
  * }
  * const tasks = [
- *   loop.createTask(() => party("a", 0.003)),
- *   loop.createTask(() => party("b", 0.001)),
- *   loop.createTask(() => party("c", 0.002)),
+ *   loop.createTask(() => party("a", 3)),
+ *   loop.createTask(() => party("b", 1)),
+ *   loop.createTask(() => party("c", 2)),
  * ];
  * const indices: number[] = [];
  * for (const t of tasks) indices.push(await loop.runUntilComplete(t));
