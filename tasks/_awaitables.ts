@@ -110,7 +110,12 @@ export function checkCollection(fs: unknown, what: string): void {
 
 function describe(x: unknown): string {
   if (x === null) return "null";
-  if (isCoroutine(x)) return "a coroutine";
+  // A generator of awaitables is a generator object too, so it reads as a
+  // coroutine (asyncio's wait() takes one; a generator coroutine here
+  // cannot be told apart from it without running it).
+  if (isCoroutine(x)) {
+    return "a coroutine (a generator object; to pass a generator of awaitables, spread it: [...gen])";
+  }
   if (isPromiseLike(x)) return "a single future or promise";
   if (isAsyncGenerator(x)) return "an async iterable";
   return typeof x;

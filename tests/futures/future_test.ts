@@ -14,6 +14,7 @@ import { Future, isFuture } from "../../futures/future.ts";
 import { getRunningLoop } from "../../futures/running_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import { gather } from "../../tasks/gather.ts";
+import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine } from "../../tasks/task.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -969,5 +970,92 @@ Deno.test("Future.running() is always false", () => {
   assertEquals(fut.running(), false);
   fut.setResult(1);
   assertEquals(fut.running(), false);
+  loop.close();
+});
+
+// ---- Cases from CPython's test_futures.py ----
+
+// Mirrors CPython's BaseFutureTests.test_future_iter_throw (the form
+// without the deprecated three arguments).
+Deno.test("Future iterator: an error thrown into it comes out, before or after it yielded", () => {
+  const loop = new VirtualTimeLoop();
+  const fut = new Future<number>({ loop });
+  const zebra = new Error("zebra");
+  assertStrictEquals(
+    assertThrows(() => fut[Symbol.iterator]().throw(zebra)),
+    zebra,
+  );
+  const it = fut[Symbol.iterator]();
+  assertStrictEquals(it.next().value, fut);
+  const elephant = new RangeError("elephant");
+  assertStrictEquals(assertThrows(() => it.throw(elephant)), elephant);
+  assertFalse(fut.done(), "the future itself is untouched");
+  loop.close();
+});
+
+// Mirrors CPython's BaseFutureTests.test_yield_from_twice.
+Deno.test("Future: a generator that takes the same future twice yields it once and gets the result both times", () => {
+  const loop = new VirtualTimeLoop();
+  const f = new Future<number>({ loop });
+  function* fixture(): Generator<unknown, void, unknown> {
+    yield "A";
+    const x = yield* f;
+    yield ["B", x];
+    const y = yield* f;
+    yield ["C", y];
+  }
+  const g = fixture();
+  assertEquals(g.next().value, "A");
+  assertStrictEquals(g.next().value, f);
+  f.setResult(42);
+  assertEquals(g.next().value, ["B", 42]);
+  assertEquals(g.next().value, ["C", 42]);
+  loop.close();
+});
+
+// Mirrors CPython's BaseFutureDoneCallbackTests.test_schedule_callbacks_list_mutation_1.
+Deno.test("Future: a done callback that removes the others after they were scheduled does not stop them", async () => {
+  const loop = new VirtualTimeLoop();
+  const f = new Future<number>({ loop });
+  const ran: string[] = [];
+  const other = () => ran.push("other");
+  f.addDoneCallback(() => {
+    ran.push("mut");
+    assertEquals(f.removeDoneCallback(other), 0, "already scheduled");
+  });
+  f.addDoneCallback(other);
+  f.addDoneCallback(other);
+  f.setResult(1);
+  await loop.runUntilComplete(f);
+  await loop.runUntilComplete(loop.createTask(async () => {}));
+  assertEquals(ran, ["mut", "other", "other"]);
+  loop.close();
+});
+
+// Mirrors CPython's GatherTestsBase.test_exception_marking (CoroutineGatherTests).
+Deno.test("gather(): a child failing after the gather already failed is marked retrieved, never reported", async () => {
+  const [loop, seen] = reportingLoop();
+  const a = loop.createFuture<void>();
+  const b = loop.createFuture<void>();
+  let outerError: unknown;
+  (() => {
+    const inner = async (f: Future<void>) => {
+      await f;
+      throw new RangeError("should not be ignored");
+    };
+    const outer = loop.createTask(async () => {
+      await gather([inner(a), inner(b)]);
+    });
+    outer.addDoneCallback((t) => outerError = t.exception());
+  })();
+  const turn = () => loop.runUntilComplete(sleep(0, undefined, { loop }));
+  await turn();
+  a.setResult();
+  await turn();
+  b.setResult();
+  await turn();
+  await turn();
+  assertInstanceOf(outerError, RangeError);
+  await assertOnlyControlReported(loop, seen);
   loop.close();
 });

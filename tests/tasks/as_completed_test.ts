@@ -312,3 +312,28 @@ Deno.test("asCompleted() refuses options that are not an object, so that a timeo
   }
   loop.close();
 });
+
+// ---- Cases from CPython's test_tasks.py ----
+
+// Mirrors CPython's BaseTaskTests.test_as_completed_resume_iterator.
+Deno.test("asCompleted(): the same iterator, left after two results, gives the other two in a second loop, both ways", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const byFutures = asCompleted([0, 1, 2, 3].map((i) => sleep(i, i)));
+    const got: number[] = [];
+    for (const f of byFutures) {
+      got.push(await f);
+      if (got.length === 2) break;
+    }
+    for (const f of byFutures) got.push(await f);
+    const byValues = asCompleted([0, 1, 2, 3].map((i) => sleep(i, i)));
+    for await (const v of byValues) {
+      got.push(v);
+      if (got.length === 6) break;
+    }
+    for await (const v of byValues) got.push(v);
+    return got;
+  });
+  assertEquals(await loop.runUntilComplete(main), [0, 1, 2, 3, 0, 1, 2, 3]);
+  loop.close();
+});

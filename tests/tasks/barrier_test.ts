@@ -9,6 +9,7 @@ import {
 import { CancelledError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import { Barrier, BrokenBarrierError } from "../../tasks/barrier.ts";
+import { gather } from "../../tasks/gather.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { type Coroutine, currentTask } from "../../tasks/task.ts";
 
@@ -595,3 +596,143 @@ for (const style of ["generator", "async"] as const) {
     });
   });
 }
+
+// ---- Cases from CPython's test_locks.py (BarrierTests) ----
+
+const N = 5;
+
+function* runAll(
+  loop: VirtualTimeLoop,
+  party: () => Promise<void>,
+): Coroutine<void> {
+  yield* gather(Array.from({ length: N }, () => loop.createTask(party)));
+}
+
+// Mirrors CPython's BarrierTests.test_blocking_tasks_while_draining.
+Deno.test("Barrier: parties that wait again at once are held until the round has drained, the others pass a second barrier", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(N, { loop });
+    const others = new Barrier(N - 2, { loop });
+    let again = 2;
+    yield* runAll(loop, async () => {
+      await barrier.wait();
+      if (again > 0) {
+        again--;
+        await barrier.wait();
+      } else {
+        await others.wait();
+        await barrier.wait();
+      }
+    });
+    assertEquals(barrier.nWaiting, 0);
+    assertEquals(loop.time(), 0);
+  });
+});
+
+// Mirrors CPython's BarrierTests.test_reset_barrier_when_tasks_half_draining_half_blocking.
+Deno.test("Barrier.reset() by a released party fails only the parties already waiting for the next round", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(N, { loop });
+    const blocking = Math.floor(N / 2);
+    let passed = 0;
+    let brokenFirst = 0;
+    let brokenSecond = 0;
+    yield* runAll(loop, async () => {
+      try {
+        await barrier.wait();
+      } catch (e) {
+        if (!(e instanceof BrokenBarrierError)) throw e;
+        brokenFirst++;
+        await barrier.wait();
+        return;
+      }
+      passed++;
+      if (passed > blocking) {
+        barrier.reset();
+        await barrier.wait();
+      } else {
+        try {
+          await barrier.wait();
+        } catch (e) {
+          if (!(e instanceof BrokenBarrierError)) throw e;
+          brokenSecond++;
+        }
+      }
+    });
+    assertEquals(brokenFirst, blocking);
+    assertEquals(brokenSecond, 0);
+    assertEquals(barrier.nWaiting, 0);
+    assertFalse(Deno.inspect(barrier).includes("resetting"));
+    assertFalse(barrier.broken);
+  });
+});
+
+// Mirrors CPython's BarrierTests.test_abort_barrier_when_tasks_half_draining_half_blocking.
+Deno.test("Barrier.abort() by a released party fails the parties waiting again and those that have not resumed", async () => {
+  await run(function* (loop) {
+    const barrier = new Barrier(N, { loop });
+    const blocking = Math.floor(N / 2);
+    let passed = 0;
+    let brokenFirst = 0;
+    let brokenSecond = 0;
+    yield* runAll(loop, async () => {
+      try {
+        await barrier.wait();
+      } catch (e) {
+        if (!(e instanceof BrokenBarrierError)) throw e;
+        brokenFirst++;
+        return;
+      }
+      passed++;
+      if (passed > blocking) {
+        barrier.abort();
+      } else {
+        try {
+          await barrier.wait();
+        } catch (e) {
+          if (!(e instanceof BrokenBarrierError)) throw e;
+          brokenSecond++;
+        }
+      }
+    });
+    assert(barrier.broken);
+    assertEquals(brokenFirst, blocking);
+    assertEquals(brokenSecond, N - blocking - 1);
+    assertEquals(barrier.nWaiting, 0);
+    assertFalse(Deno.inspect(barrier).includes("resetting"));
+  });
+});
+
+// Mirrors CPython's BarrierTests.test_abort_barrier_when_exception and
+// test_abort_barrier_when_exception_then_resetting.
+Deno.test("Barrier: a party that fails after the first round aborts the barrier for all others; a reset between two syncs makes it usable again", async () => {
+  await run(function* (loop) {
+    const b1 = new Barrier(N, { loop });
+    const b2 = new Barrier(N, { loop });
+    let second = 0;
+    let broken = 0;
+    let last = 0;
+    yield* runAll(loop, async () => {
+      try {
+        const i = await b1.wait();
+        if (i === Math.floor(N / 2)) throw new RangeError("party failed");
+        await b1.wait();
+        second++;
+      } catch (e) {
+        if (e instanceof BrokenBarrierError) broken++;
+        else if (e instanceof RangeError) b1.abort();
+        else throw e;
+      }
+      const j = await b2.wait();
+      if (j === Math.floor(N / 2)) b1.reset();
+      await b2.wait();
+      await b1.wait();
+      last++;
+    });
+    assertEquals(second, 0);
+    assertEquals(broken, N - 1);
+    assertEquals(last, N);
+    assertFalse(b1.broken);
+    assertEquals(b1.nWaiting, 0);
+  });
+});

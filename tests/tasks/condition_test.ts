@@ -5,13 +5,19 @@ import {
   assertInstanceOf,
   assertThrows,
 } from "@std/assert";
-import { CancelledError, InvalidStateError } from "../../futures/errors.ts";
+import {
+  CancelledError,
+  InvalidStateError,
+  TimeoutError,
+} from "../../futures/errors.ts";
 
 import { Condition } from "../../tasks/condition.ts";
 import { Event } from "../../tasks/event.ts";
 import { Lock } from "../../tasks/lock.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { currentTask } from "../../tasks/task.ts";
+import { timeout } from "../../tasks/timeout.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import type { Coroutine, Task } from "../../tasks/task.ts";
 import type { Future } from "../../futures/future.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -964,5 +970,130 @@ Deno.test("Condition.waitFor() cancelled by its own predicate after a wakeup tur
     assert(inTask.done() && awaited.done());
     assertFalse(cond.locked());
     assertEquals(Deno.inspect(cond), "Condition unlocked");
+  });
+});
+
+// ---- Cases from CPython's test_locks.py (ConditionTests) ----
+
+// Mirrors CPython's ConditionTests.test_wait_cancel_contested.
+Deno.test("Condition.wait(): a notified waiter cancelled while the lock is contested still ends holding the lock", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    yield* cond.acquire();
+    const waiter = loop.createTask(() => cond.wait());
+    yield* sleep(0);
+    assertFalse(cond.locked());
+    yield* cond.acquire();
+    cond.notify();
+    loop.callSoon(() => waiter.cancel());
+    loop.callSoon(() => cond.release());
+    yield* settle(waiter);
+    assert(cond.locked(), "the waiter took the lock back, cancelled or not");
+  });
+});
+
+// Mirrors CPython's ConditionTests.test_cancelled_error_wakeup and
+// test_cancelled_error_re_aquire.
+for (const where of ["waiting for the notification", "taking the lock back"]) {
+  Deno.test(`Condition.waitFor() cancelled while ${where}: the task ends with the very CancelledError the body saw, message kept`, async () => {
+    await run(function* (loop) {
+      const cond = new Condition(undefined, { loop });
+      let wake = false;
+      let seen: unknown;
+      const task = loop.createTask(async () => {
+        await cond.acquire();
+        try {
+          await cond.waitFor(() => wake);
+        } catch (e) {
+          seen = e;
+          throw e;
+        } finally {
+          cond.release();
+        }
+      });
+      yield* sleep(0);
+      if (where === "taking the lock back") {
+        yield* cond.acquire();
+        wake = true;
+        cond.notify();
+        yield* sleep(0);
+        task.cancel("foo");
+        cond.release();
+      } else {
+        task.cancel("foo");
+      }
+      let err: unknown;
+      try {
+        yield* task;
+      } catch (e) {
+        err = e;
+      }
+      assertInstanceOf(err, CancelledError);
+      assertEquals((err as Error).message, "foo");
+      assertInstanceOf(seen, CancelledError);
+      assertEquals((seen as Error).message, "foo");
+      assert(err === seen, "the same CancelledError object");
+    });
+  });
+}
+
+// Mirrors CPython's ConditionTests.test_cancelled_wakeup and
+// test_cancelled_wakeup_relock.
+for (const relock of [false, true]) {
+  Deno.test(`Condition.notify(1): a consumer cancelled ${relock ? "while taking the lock back" : "before it runs"} does not lose the wakeup`, async () => {
+    await run(function* (loop) {
+      const cond = new Condition(undefined, { loop });
+      let state = 0;
+      const consumer = async () => {
+        await cond.acquire();
+        try {
+          for (;;) {
+            await cond.waitFor(() => state !== 0);
+            if (state < 0) return;
+            state--;
+          }
+        } finally {
+          cond.release();
+        }
+      };
+      const c = [loop.createTask(consumer), loop.createTask(consumer)];
+      yield* sleep(0);
+      yield* cond.acquire();
+      state++;
+      cond.notify(1);
+      if (relock) yield* sleep(0);
+      c[0].cancel();
+      try {
+        yield* timeout(0.01).scope(function* () {
+          yield* cond.waitFor(() => state === 0);
+        });
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e;
+      }
+      assertEquals(state, 0, "the item was consumed");
+      state = -1;
+      cond.notifyAll();
+      cond.release();
+      yield* c[1];
+      yield* settle(c[0]);
+    });
+  });
+}
+
+// Mirrors CPython's ConditionTests.test_timeout_in_block.
+Deno.test("Condition.wait() timed out by waitFor() inside the held lock fails with TimeoutError, the lock held again", async () => {
+  await run(function* (loop) {
+    const cond = new Condition(undefined, { loop });
+    yield* cond.acquire();
+    let err: unknown;
+    try {
+      yield* waitFor(cond.wait(), 0.5);
+    } catch (e) {
+      err = e;
+    }
+    assertInstanceOf(err, TimeoutError);
+    assert(cond.locked());
+    assertEquals(loop.time(), 0.5);
+    cond.release();
   });
 });

@@ -105,3 +105,47 @@ Deno.test("Event prints its state via toStringTag", () => {
   const ev = new Event();
   assertEquals(Object.prototype.toString.call(ev), "[object Event unset]");
 });
+
+// ---- Cases from CPython's test_locks.py (EventTests) ----
+
+// Mirrors CPython's EventTests.test_wait.
+Deno.test("Event.set(): a task created before set() but not yet started resumes before the waiters set() woke", async () => {
+  await run(function* (loop) {
+    const ev = new Event({ loop });
+    const got: number[] = [];
+    const waiter = (n: number) => async () => {
+      if (await ev.wait()) got.push(n);
+    };
+    const t1 = loop.createTask(waiter(1));
+    const t2 = loop.createTask(waiter(2));
+    yield* sleep(0);
+    assertEquals(got, []);
+    const t3 = loop.createTask(waiter(3));
+    ev.set();
+    yield* sleep(0);
+    assertEquals(got, [3, 1, 2]);
+    for (const t of [t1, t2, t3]) assertEquals(t.result(), undefined);
+  });
+});
+
+// Mirrors CPython's EventTests.test_clear_with_waiters.
+Deno.test("Event: set(), clear(), set(), set() wakes a waiter once and leaves no waiter behind", async () => {
+  await run(function* (loop) {
+    const ev = new Event({ loop });
+    let woken = 0;
+    const t = loop.createTask(async () => {
+      if (await ev.wait()) woken++;
+      return true;
+    });
+    yield* sleep(0);
+    ev.set();
+    ev.clear();
+    assertFalse(ev.isSet());
+    ev.set();
+    ev.set();
+    yield* sleep(0);
+    assertEquals(woken, 1);
+    assertEquals(t.result(), true);
+    assertFalse(Deno.inspect(ev).includes("waiters"), Deno.inspect(ev));
+  });
+});

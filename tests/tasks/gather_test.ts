@@ -359,3 +359,75 @@ Deno.test("gather() names an async generator or iterable given as its collection
   );
   loop.close();
 });
+
+// ---- Cases from CPython's test_tasks.py ----
+
+// Mirrors CPython's BaseTaskTests.test_cancel_gather_1.
+Deno.test("gather(): cancel() from a callback of the last child's future, before the gather finished, is refused", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = new Future<number>({ loop });
+  // deno-lint-ignore require-await
+  const { gt } = await loop.runUntilComplete(loop.createTask(async () => {
+    // A coroutine between fut and gather(), so that the gather finishes a
+    // turn after fut does.
+    const g = gather([(async () => await fut)()]);
+    return { gt: g };
+  }));
+  let refused: boolean | undefined;
+  fut.addDoneCallback(() => refused = !gt.cancel());
+  fut.setResult(42);
+  assertEquals(await loop.runUntilComplete(gt), [42]);
+  assertEquals(refused, true);
+  assertFalse(gt.cancelled());
+  loop.close();
+});
+
+// Mirrors CPython's BaseTaskTests.test_cancel_gather_2.
+Deno.test("gather(returnExceptions) in a loop: the task cancelled with a message ends with that message", async () => {
+  for (const msg of [undefined, "my message"]) {
+    const loop = new VirtualTimeLoop();
+    const main = loop.createTask(async () => {
+      const worker = loop.createTask(async () => {
+        for (let t = 0; t <= 1; t += 0.05) {
+          await gather([sleep(0.05)], { returnExceptions: true });
+        }
+      });
+      await sleep(0.2);
+      worker.cancel(msg);
+      await worker;
+    });
+    const err = await assertRejects(
+      () => loop.runUntilComplete(main),
+      CancelledError,
+    );
+    assertEquals(err.message, msg ?? "");
+    loop.close();
+  }
+});
+
+// Mirrors CPython's GatherTestsBase.test_cancellation_broadcast (CoroutineGatherTests).
+Deno.test("gather(): cancelling the task that waits for it cancels the children and what they wait for; the gather then refuses cancel()", async () => {
+  const loop = new VirtualTimeLoop();
+  let proof = 0;
+  const waiter = new Future<void>({ loop });
+  const inner = async () => {
+    await waiter;
+    proof += 1;
+  };
+  const c1 = loop.createTask(inner);
+  const c2 = loop.createTask(inner);
+  let gathered: Future<unknown> | undefined;
+  const outer = loop.createTask(async () => {
+    gathered = gather([c1, c2]);
+    await gathered;
+    proof += 100;
+  });
+  await loop.runUntilComplete(sleep(0, undefined, { loop }));
+  assert(outer.cancel());
+  await assertRejects(() => loop.runUntilComplete(outer), CancelledError);
+  assertFalse(gathered!.cancel());
+  assert(waiter.cancelled() && c1.cancelled() && c2.cancelled());
+  await loop.runUntilComplete(sleep(0, undefined, { loop }));
+  assertEquals(proof, 0);
+  loop.close();
+});

@@ -4,9 +4,11 @@ import {
   assertFalse,
   assertRejects,
   assertStrictEquals,
+  assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
+import { Future } from "../../futures/future.ts";
 
 import { Barrier } from "../../tasks/barrier.ts";
 import { Condition } from "../../tasks/condition.ts";
@@ -488,4 +490,115 @@ Deno.test("the coordination primitives refuse options that are not an object lik
     );
   }
   loop.close();
+});
+
+// ---- Cases from CPython's test_locks.py (LockTests) ----
+
+// Mirrors CPython's LockTests.test_acquire.
+Deno.test("Lock: each release() lets exactly the next waiting task in, one turn later", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    const got: number[] = [];
+    assert(yield* lock.acquire());
+    const taker = (n: number) => async () => {
+      if (await lock.acquire()) got.push(n);
+      return true;
+    };
+    const t1 = loop.createTask(taker(1));
+    const t2 = loop.createTask(taker(2));
+    yield* sleep(0);
+    assertEquals(got, []);
+    lock.release();
+    yield* sleep(0);
+    assertEquals(got, [1]);
+    yield* sleep(0);
+    assertEquals(got, [1]);
+    const t3 = loop.createTask(taker(3));
+    lock.release();
+    yield* sleep(0);
+    assertEquals(got, [1, 2]);
+    lock.release();
+    yield* sleep(0);
+    assertEquals(got, [1, 2, 3]);
+    for (const t of [t1, t2, t3]) assertEquals(t.result(), true);
+  });
+});
+
+// Mirrors CPython's LockTests.test_cancel_race.
+Deno.test("Lock: a waiter cancelled in the turn the holder releases is skipped for the next one", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    const lockit = (blocker: Future<void> | null) => async () => {
+      await lock.acquire();
+      try {
+        if (blocker) await blocker;
+      } finally {
+        lock.release();
+      }
+    };
+    const fa = new Future<void>({ loop });
+    const ta = loop.createTask(lockit(fa));
+    yield* sleep(0);
+    assert(lock.locked());
+    const tb = loop.createTask(lockit(null));
+    yield* sleep(0);
+    assertStringIncludes(Deno.inspect(lock), "waiters=1");
+    const tc = loop.createTask(lockit(null));
+    yield* sleep(0);
+    assertStringIncludes(Deno.inspect(lock), "waiters=2");
+    fa.setResult();
+    tb.cancel();
+    yield* sleep(0);
+    assert(ta.done());
+    assert(tb.cancelled());
+    yield* tc;
+    assertFalse(lock.locked());
+  });
+});
+
+// Mirrors CPython's LockTests.test_cancel_release_race.
+Deno.test("Lock: cancelling the first waiter and releasing in one callback lets exactly one other waiter in", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    let calls = 0;
+    let taken = 0;
+    const lockit = async () => {
+      calls++;
+      await lock.acquire();
+      taken++;
+    };
+    yield* lock.acquire();
+    const t1 = loop.createTask(lockit);
+    const t2 = loop.createTask(lockit);
+    const t3 = loop.createTask(lockit);
+    yield* sleep(0);
+    loop.callSoon(() => {
+      t1.cancel();
+      lock.release();
+    });
+    yield* settle(t1);
+    assertEquals(taken, 1);
+    assertEquals(calls, 3);
+    assert(t1.cancelled() && t2.done());
+    t3.cancel();
+    yield* sleep(0);
+    assert(t3.cancelled());
+  });
+});
+
+// Mirrors CPython's LockTests.test_finished_waiter_cancelled.
+Deno.test("Lock: the first waiter cancelled before the release does not strand the second", async () => {
+  await run(function* (loop) {
+    const lock = new Lock({ loop });
+    yield* lock.acquire();
+    const tb = loop.createTask(() => lock.acquire());
+    yield* sleep(0);
+    const tc = loop.createTask(() => lock.acquire());
+    tb.cancel();
+    lock.release();
+    yield* sleep(0);
+    assert(lock.locked());
+    assert(tb.cancelled());
+    assertEquals(yield* tc, true);
+  });
 });

@@ -3,9 +3,10 @@ import {
   assertEquals,
   assertFalse,
   assertInstanceOf,
+  assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { InvalidStateError } from "../../futures/errors.ts";
+import { InvalidStateError, TimeoutError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import {
   LifoQueue,
@@ -17,6 +18,8 @@ import {
 } from "../../tasks/queue.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine, Task } from "../../tasks/task.ts";
+import { withTaskGroup } from "../../tasks/task_group.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { prng, run, settle } from "../_helpers.ts";
 
@@ -1025,3 +1028,184 @@ Deno.test("PriorityQueue and LifoQueue: a waiting getter takes the item that is 
     });
   }
 });
+
+// ---- Cases from CPython's test_queues.py ----
+
+// Mirrors CPython's QueueBasicTests.test_maxsize.
+Deno.test("Queue: a putter blocks at maxsize and moves its last item in once a get frees a slot", async () => {
+  await run(function* (loop) {
+    const q = new Queue<number>(2, { loop });
+    assertEquals(q.maxsize, 2);
+    const put: number[] = [];
+    const putter = loop.createTask(async () => {
+      for (let i = 0; i < 3; i++) {
+        await q.put(i);
+        put.push(i);
+      }
+      return true;
+    });
+    yield* sleep(0);
+    yield* sleep(0);
+    assertEquals(put, [0, 1], "stuck on the third");
+    assertEquals(yield* q.get(), 0);
+    yield* sleep(0);
+    assertEquals(put, [0, 1, 2]);
+    assertEquals(yield* q.get(), 1);
+    assertEquals(yield* q.get(), 2);
+    assert(putter.done());
+    assertEquals(putter.result(), true);
+  });
+});
+
+// Mirrors CPython's QueueGetTests.test_blocking_get_wait.
+Deno.test("Queue.get() in a task wakes for an item put by a timer callback", async () => {
+  await run(function* (loop) {
+    const q = new Queue<number>(0, { loop });
+    let finished = false;
+    const getter = loop.createTask(async () => {
+      const v = await q.get();
+      finished = true;
+      return v;
+    });
+    yield* sleep(0);
+    assertFalse(finished);
+    loop.callLater(0.01, () => q.putNowait(1));
+    assertEquals(yield* getter, 1);
+    assert(finished);
+  });
+});
+
+// Mirrors CPython's QueuePutTests.test_blocking_put_wait.
+Deno.test("Queue.put() in a task wakes when a timer callback takes an item", async () => {
+  await run(function* (loop) {
+    const q = new Queue<number>(1, { loop });
+    let finished = false;
+    loop.callLater(0.01, () => q.getNowait());
+    const putter = loop.createTask(async () => {
+      await q.put(1);
+      await q.put(2);
+      finished = true;
+    });
+    yield* sleep(0);
+    assertFalse(finished);
+    yield* putter;
+    assert(finished);
+    assertEquals(loop.time(), 0.01);
+  });
+});
+
+// Mirrors CPython's QueueGetTests.test_get_cancelled_race.
+Deno.test("Queue: a getter task cancelled before any item leaves the next item to the other getter", async () => {
+  await run(function* (loop) {
+    const q = new Queue<string>(0, { loop });
+    const t1 = loop.createTask(() => q.get());
+    const t2 = loop.createTask(() => q.get());
+    yield* sleep(0);
+    t1.cancel();
+    yield* sleep(0);
+    assert(t1.done());
+    yield* q.put("a");
+    yield* sleep(0);
+    assertEquals(yield* t2, "a");
+  });
+});
+
+// Mirrors CPython's QueueGetTests.test_get_with_waiting_putters.
+Deno.test("Queue.get() takes the items of two waiting putter tasks in order", async () => {
+  await run(function* (loop) {
+    const q = new Queue<string>(1, { loop });
+    loop.createTask(() => q.put("a"));
+    loop.createTask(() => q.put("b"));
+    assertEquals(yield* q.get(), "a");
+    assertEquals(yield* q.get(), "b");
+  });
+});
+
+// Mirrors CPython's QueueGetTests.test_why_are_getters_waiting and
+// QueuePutTests.test_why_are_putters_waiting.
+Deno.test("Queue(1) between a producer and a consumer task finishes without a stuck waiter", async () => {
+  await run(function* (loop) {
+    const q = new Queue<number>(1, { loop });
+    yield* withTaskGroup(function* (tg) {
+      tg.createTask(async () => {
+        for (let i = 0; i < 5; i++) await q.put(i);
+      });
+      tg.createTask(async () => {
+        for (let i = 0; i < 5; i++) await q.get();
+      });
+    });
+    const r = new Queue<number>(2, { loop });
+    yield* withTaskGroup(function* (tg) {
+      tg.createTask(async () => {
+        await sleep(0);
+        const n = r.qsize();
+        for (let i = 0; i < n; i++) r.getNowait();
+      });
+      for (let i = 0; i < 4; i++) tg.createTask(() => r.put(i));
+    });
+    assertEquals(r.qsize(), 2, "the last two putters moved in");
+    assertEquals(loop.time(), 0);
+  });
+});
+
+// Mirrors CPython's QueueGetTests.test_cancelled_getters_not_being_held_in_self_getters.
+Deno.test("Queue: a get timed out by waitFor() leaves no waiting getter behind", async () => {
+  await run(function* (loop) {
+    const q = new Queue<number>(5, { loop });
+    let err: unknown;
+    try {
+      yield* waitFor(q.get(), 0.1);
+    } catch (e) {
+      err = e;
+    }
+    assertInstanceOf(err, TimeoutError);
+    assertEquals(Deno.inspect(q), "Queue maxsize=5 qsize=0");
+    q.putNowait(1);
+    assertEquals(q.qsize(), 1, "nobody took it");
+  });
+});
+
+// Mirrors CPython's QueuePutTests.test_cancelled_puts_not_being_held_in_self_putters.
+Deno.test("Queue: a cancelled putter task leaves no waiting putter behind", async () => {
+  await run(function* (loop) {
+    const q = new Queue<number>(1, { loop });
+    q.putNowait(1);
+    const p = loop.createTask(() => q.put(1));
+    yield* sleep(0);
+    assertStringIncludes(Deno.inspect(q), "putters=1");
+    p.cancel();
+    yield* settle(p);
+    assert(p.cancelled());
+    assertFalse(Deno.inspect(q).includes("putters"));
+  });
+});
+
+// Mirrors CPython's _QueueJoinTestMixin.test_task_done and test_join_empty_queue.
+for (const Kind of [Queue, LifoQueue, PriorityQueue]) {
+  Deno.test(`${Kind.name}.join() returns once two workers called taskDone() for 100 items`, async () => {
+    await run(function* (loop) {
+      const q = new Kind<number>(0, { loop });
+      yield* q.join();
+      yield* q.join();
+      for (let i = 0; i < 100; i++) q.putNowait(i);
+      let sum = 0;
+      let running = true;
+      yield* withTaskGroup(function* (tg) {
+        for (let w = 0; w < 2; w++) {
+          tg.createTask(async () => {
+            while (running) {
+              sum += await q.get();
+              q.taskDone();
+            }
+          });
+        }
+        yield* q.join();
+        assertEquals(sum, 4950);
+        running = false;
+        q.putNowait(0);
+        q.putNowait(0);
+      });
+      assertThrows(() => q.taskDone(), InvalidStateError);
+    });
+  });
+}

@@ -1,9 +1,17 @@
-import { assert, assertEquals, assertFalse, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertFalse,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import { InvalidStateError } from "../../futures/errors.ts";
 import type { Future } from "../../futures/future.ts";
 import { BoundedSemaphore, Semaphore } from "../../tasks/semaphore.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import type { Coroutine, Task } from "../../tasks/task.ts";
+import { withTaskGroup } from "../../tasks/task_group.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { prng, run, settle } from "../_helpers.ts";
 
@@ -369,4 +377,165 @@ Deno.test("Semaphore never loses a slot nor breaks FIFO order under random cance
     await semaphoreScenario(seed, counts);
   }
   assert(counts.refusals > 0, "the hand-over window was never hit");
+});
+
+// ---- Cases from CPython's test_locks.py (SemaphoreTests) ----
+
+// Mirrors CPython's SemaphoreTests.test_acquire.
+Deno.test("Semaphore(3): two releases let exactly two of three waiting tasks in, one turn later", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(3, { loop });
+    const got: number[] = [];
+    assert(yield* sem.acquire());
+    assert(yield* sem.acquire());
+    assertFalse(sem.locked());
+    const taker = (n: number) => async () => {
+      await sem.acquire();
+      got.push(n);
+      return true;
+    };
+    const t1 = loop.createTask(taker(1));
+    const t2 = loop.createTask(taker(2));
+    const t3 = loop.createTask(taker(3));
+    yield* sleep(0);
+    assertEquals(got, [1]);
+    assert(sem.locked());
+    assertEquals(Deno.inspect(sem), "Semaphore locked waiters=2");
+    const t4 = loop.createTask(taker(4));
+    sem.release();
+    sem.release();
+    yield* sleep(0);
+    assertEquals(got.length, 3);
+    assert(sem.locked());
+    assertEquals(Deno.inspect(sem), "Semaphore locked waiters=1");
+    assertEquals(t1.result(), true);
+    assertEquals([t2, t3, t4].filter((t) => t.done()).length, 2);
+    sem.release();
+    for (const t of [t2, t3, t4]) assertEquals(yield* t, true);
+  });
+});
+
+// Mirrors CPython's SemaphoreTests.test_acquire_cancel_before_awoken and
+// test_acquire_hang.
+Deno.test("Semaphore(0): waiters cancelled before a release do not take its slot from the next one", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(0, { loop });
+    const t = [0, 1, 2, 3].map(() => loop.createTask(() => sem.acquire()));
+    yield* sleep(0);
+    t[0].cancel();
+    t[1].cancel();
+    sem.release();
+    yield* sleep(0);
+    yield* sleep(0);
+    assert(t[2].done() && !t[2].cancelled());
+    assertFalse(t[3].done());
+    assert(sem.locked());
+    t[3].cancel();
+    yield* settle(t[3]);
+  });
+});
+
+// Mirrors CPython's SemaphoreTests.test_acquire_no_hang.
+Deno.test("Semaphore: a waiter cancelled by the holder just after its release gives the slot back", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(1, { loop });
+    let entered = false;
+    // deno-lint-ignore prefer-const
+    let t2: Task<void>;
+    const t1 = loop.createTask(async () => {
+      {
+        using _ = await sem.hold();
+        await sleep(0);
+      }
+      t2.cancel();
+    });
+    t2 = loop.createTask(async () => {
+      using _ = await sem.hold();
+      entered = true;
+    });
+    yield* settle(t1);
+    yield* settle(t2);
+    assertEquals(t1.result(), undefined);
+    assert(t2.cancelled());
+    assertFalse(entered);
+    yield* waitFor(sem.acquire(), 1);
+    assertEquals(loop.time(), 0);
+  });
+});
+
+// Mirrors CPython's SemaphoreTests.test_acquire_fifo_order.
+Deno.test("Semaphore(1): three tasks that each take it twice take turns in order", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(1, { loop });
+    const log: string[] = [];
+    const party = (tag: string) => async () => {
+      for (const round of [1, 2]) {
+        await sem.acquire();
+        log.push(`${tag}_${round}`);
+        await sleep(0.01);
+        sem.release();
+      }
+    };
+    yield* withTaskGroup(function* (tg) {
+      for (const tag of ["c1", "c2", "c3"]) tg.createTask(party(tag));
+    });
+    assertEquals(log, ["c1_1", "c2_1", "c3_1", "c1_2", "c2_2", "c3_2"]);
+  });
+});
+
+// Mirrors CPython's SemaphoreTests.test_acquire_fifo_order_3.
+Deno.test("Semaphore(0): a waiter cancelled before the releases leaves them to the next two in order", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(0, { loop });
+    const got: number[] = [];
+    const t = [1, 2, 3].map((n) =>
+      loop.createTask(async () => {
+        await sem.acquire();
+        got.push(n);
+      })
+    );
+    yield* sleep(0);
+    t[0].cancel();
+    yield* sleep(0);
+    sem.release();
+    sem.release();
+    for (const task of t) yield* settle(task);
+    assertEquals(got, [2, 3]);
+  });
+});
+
+// Mirrors CPython's SemaphoreTests.test_acquire_fifo_order_4.
+Deno.test("Semaphore(0): three releases by one waiting party serve the line in order, a task made by the first runs after the third", async () => {
+  await run(function* (loop) {
+    const sem = new Semaphore(0, { loop });
+    const got: number[] = [];
+    let t4: Task<void> | undefined;
+    const t1 = loop.createTask(async () => {
+      await sem.acquire();
+      // deno-lint-ignore require-await
+      t4 = loop.createTask(async () => {
+        got.push(4);
+      });
+      got.push(1);
+    });
+    const t2 = loop.createTask(async () => {
+      sem.release();
+      sem.release();
+      sem.release();
+      assert(sem.locked(), "1 has not resumed yet");
+      await sem.acquire();
+      got.push(2);
+    });
+    const t3 = loop.createTask(async () => {
+      await sem.acquire();
+      assert(sem.locked());
+      got.push(3);
+    });
+    yield* sleep(0);
+    assertStringIncludes(Deno.inspect(sem), "waiters=");
+    yield* sleep(0);
+    for (const t of [t1, t2, t3]) yield* t;
+    yield* t4!;
+    assertEquals(got, [1, 2, 3, 4]);
+  });
 });

@@ -1399,3 +1399,23 @@ Deno.test("withTaskGroup() and a timeout scope name an async generator that body
   }
   loop.close();
 });
+
+// Mirrors CPython's test_taskgroups.py test_taskgroup_23.
+Deno.test("TaskGroup forgets each child as it finishes, while the group is still open", async () => {
+  const loop = new VirtualTimeLoop();
+  const tasksOf = (tg: TaskGroup) =>
+    Number(/tasks=(\d+)/.exec(Deno.inspect(tg))![1]);
+  const main = loop.createTask(async () => {
+    await withTaskGroup(async (tg) => {
+      for (let i = 0; i < 10; i++) {
+        await sleep(0.1);
+        tg.createTask(() => sleep(0.3));
+        if (i === 5) assert(tasksOf(tg) < 5, Deno.inspect(tg));
+      }
+      await sleep(1.35);
+      assertEquals(tasksOf(tg), 0);
+    });
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});

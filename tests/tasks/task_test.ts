@@ -1735,3 +1735,73 @@ Deno.test("Task.cancel() before the task resumes from a gather() failed with its
   }
   assertEquals(got, { generator: "child-msg", async: "child-msg" });
 });
+
+// ---- Cases from CPython's test_tasks.py ----
+
+// Mirrors CPython's BaseTaskTests.test_cancel_both_task_and_inner_future.
+Deno.test("Task: cancelling the awaited future and the task in one turn ends both cancelled", async () => {
+  const loop = new VirtualTimeLoop();
+  const f = new Future<void>({ loop });
+  const t = loop.createTask(async () => {
+    await f;
+    return 12;
+  });
+  await loop.runUntilComplete(sleep(0, undefined, { loop }));
+  f.cancel();
+  t.cancel();
+  await assertRejects(() => loop.runUntilComplete(t), CancelledError);
+  assert(f.cancelled() && t.cancelled());
+  loop.close();
+});
+
+// Mirrors CPython's BaseTaskTests.test_cancel_awaited_task.
+Deno.test("Task that cancels itself and then awaits a task cancels that task and what it waits for", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = new Future<void>({ loop });
+  let nested: Task<void> | undefined;
+  const task: Task<void> = loop.createTask(async () => {
+    nested = loop.createTask(async () => {
+      await fut;
+    });
+    await sleep(0);
+    task.cancel();
+    await nested;
+  });
+  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  assert(task.cancelled());
+  assert(nested!.cancelled());
+  assert(fut.cancelled());
+  loop.close();
+});
+
+// Mirrors CPython's BaseTaskTests.test_current_task_with_interleaving_tasks.
+Deno.test("currentTask() stays right for two async tasks that wake each other", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut1 = new Future<boolean>({ loop });
+  const fut2 = new Future<boolean>({ loop });
+  const seen: [string, boolean][] = [];
+  const t1: Task<void> = loop.createTask(async () => {
+    seen.push(["1 start", currentTask() === t1]);
+    await fut1;
+    seen.push(["1 woken", currentTask() === t1]);
+    fut2.setResult(true);
+  });
+  const t2: Task<void> = loop.createTask(async () => {
+    seen.push(["2 start", currentTask() === t2]);
+    fut1.setResult(true);
+    await fut2;
+    seen.push(["2 woken", currentTask() === t2]);
+  });
+  await loop.runUntilComplete(loop.createTask(async () => {
+    await t1;
+    await t2;
+  }));
+  assertEquals(seen, [
+    ["1 start", true],
+    ["2 start", true],
+    ["1 woken", true],
+    ["2 woken", true],
+  ]);
+  assertEquals(currentTask(loop), null);
+  loop.close();
+});

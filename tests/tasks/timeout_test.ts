@@ -16,6 +16,8 @@ import { Future } from "../../futures/future.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { type Coroutine, currentTask, Task } from "../../tasks/task.ts";
 import { type Timeout, timeout, timeoutAt } from "../../tasks/timeout.ts";
+import { withTaskGroup } from "../../tasks/task_group.ts";
+import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { assertCancelledAfter } from "../_helpers.ts";
 
@@ -784,5 +786,208 @@ Deno.test("timeout(), timeoutAt() and new Timeout() refuse options that are not 
       "options must be an object like { loop }",
     );
   }
+  loop.close();
+});
+
+// ---- Cases from CPython's test_timeouts.py ----
+
+// Mirrors CPython's TimeoutTests.test_timeout_zero and
+// test_timeout_in_the_past_sleep_zero.
+Deno.test("timeout(0) and timeout(-11) keep a deadline at or before the time they were made", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* sleep(3);
+    const t0 = loop.time();
+    const zero = timeout(0);
+    const past = timeout(-11);
+    for (const t of [zero, past]) {
+      let err: unknown;
+      try {
+        yield* t.scope(function* () {
+          yield* sleep(10);
+        });
+      } catch (e) {
+        err = e;
+      }
+      assertInstanceOf(err, TimeoutError);
+      assert(t.expired());
+    }
+    assertEquals(loop.time(), t0, "no virtual time passed");
+    assertEquals(zero.when(), t0);
+    assertEquals(past.when(), t0 - 11);
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});
+
+// Mirrors CPython's TimeoutTests.test_timeout_not_called,
+// test_timeout_disabled and test_timeout_at_disabled.
+Deno.test("a timeout that never fires keeps its deadline and is not expired; a null one has no deadline", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<void> {
+    const far = timeout(10);
+    yield* far.scope(function* () {
+      yield* sleep(0.01);
+    });
+    assertFalse(far.expired());
+    assert(far.when()! > loop.time());
+    for (const t of [timeout(null), timeoutAt(null)]) {
+      yield* t.scope(function* () {
+        yield* sleep(0.01);
+      });
+      assertFalse(t.expired());
+      assertEquals(t.when(), null);
+    }
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});
+
+// Mirrors CPython's TimeoutTests.test_foreign_exception_on_timeout.
+Deno.test("timeout(): an error the body's cleanup throws after the deadline replaces the TimeoutError", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(0.01, { loop });
+  const main = loop.createTask(async () => {
+    await t.scope(async () => {
+      try {
+        await sleep(1);
+      } finally {
+        // deno-lint-ignore no-unsafe-finally
+        throw new RangeError("cleanup");
+      }
+    });
+  });
+  const err = await assertRejects(
+    () => loop.runUntilComplete(main),
+    RangeError,
+  );
+  assertEquals(err.message, "cleanup");
+  assert(t.expired());
+  assertEquals(loop.time(), 0.01);
+  loop.close();
+});
+
+// Mirrors CPython's TimeoutTests.test_foreign_cancel_doesnt_timeout_if_not_expired.
+Deno.test("timeout(): the task cancelling itself inside the scope is a CancelledError, not a timeout", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(10, { loop });
+  const main = loop.createTask(async () => {
+    await t.scope(async () => {
+      currentTask()!.cancel();
+      await sleep(10);
+    });
+  });
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assertFalse(t.expired());
+  assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+// Mirrors CPython's TimeoutTests.test_outer_task_is_not_cancelled.
+Deno.test("timeout(): a task that catches its scope's TimeoutError ends normally, not cancelled", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    try {
+      await timeout(0.001).scope(async () => {
+        await sleep(10);
+      });
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+      return "timed out";
+    }
+  });
+  assertEquals(await loop.runUntilComplete(main), "timed out");
+  assertFalse(main.cancelled());
+  assertEquals(main.cancelling(), 0);
+  loop.close();
+});
+
+// Mirrors CPython's TimeoutTests.test_timeout_finished and
+// test_timeout_expired.
+Deno.test("Timeout.reschedule() after the scope finished or expired throws InvalidStateError naming the state", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<void> {
+    const done = timeout(0.01);
+    yield* done.scope(function* () {});
+    const a = assertThrows(() => done.reschedule(0.02), InvalidStateError);
+    assert(/finished|left|exited/.test(a.message), a.message);
+    const late = timeout(0.01);
+    try {
+      yield* late.scope(function* () {
+        yield* sleep(1);
+      });
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+    }
+    const b = assertThrows(() => late.reschedule(0.02), InvalidStateError);
+    assert(/expired/.test(b.message), b.message);
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});
+
+// Mirrors CPython's TimeoutTests.test_nested_timeouts_loop_busy and
+// test_nested_timeouts_concurrent: both deadlines pass while the loop is
+// blocked, so both timers fire in one turn.
+Deno.test("nested timeouts whose deadlines both pass in one blocked turn: the outer one reports", async () => {
+  const loop = new DenoEventLoop();
+  const log: string[] = [];
+  const outer = timeout(0.02, { loop });
+  const inner = timeout(0.01, { loop });
+  const main = loop.createTask(async () => {
+    try {
+      await outer.scope(async () => {
+        try {
+          await inner.scope(async () => {
+            const until = performance.now() + 40;
+            while (performance.now() < until) { /* the loop is busy */ }
+            await sleep(1);
+          });
+        } catch (e) {
+          log.push(`inner ${(e as Error).name}`);
+          throw e;
+        }
+      });
+    } catch (e) {
+      log.push(`outer ${(e as Error).name}`);
+    }
+  });
+  await loop.runUntilComplete(main);
+  assertEquals(log, ["inner CancelledError", "outer TimeoutError"]);
+  assert(inner.expired() && outer.expired());
+  assertEquals(main.cancelling(), 0);
+  loop.close();
+});
+
+// Mirrors CPython's TimeoutTests.test_timeout_taskgroup.
+Deno.test("timeout() around a TaskGroup whose child fails in its cleanup: the AggregateError wins over the TimeoutError", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeout(0.01, { loop });
+  const main = loop.createTask(async () => {
+    await t.scope(async () => {
+      await withTaskGroup(async (tg) => {
+        tg.createTask(async () => {
+          try {
+            await sleep(2);
+          } finally {
+            // deno-lint-ignore no-unsafe-finally
+            throw new RangeError("child cleanup");
+          }
+        });
+        try {
+          throw new TypeError("body");
+        } finally {
+          await sleep(1);
+        }
+      });
+    });
+  });
+  const err = await assertRejects(
+    () => loop.runUntilComplete(main),
+    AggregateError,
+  );
+  assertEquals(err.errors.length, 1);
+  assertInstanceOf(err.errors[0], RangeError);
+  assert(t.expired());
   loop.close();
 });

@@ -397,3 +397,41 @@ Deno.test("waitFor() refuses options that are not an object like { loop } (a loo
   );
   loop.close();
 });
+
+// ---- Cases from CPython's test_waitfor.py ----
+
+// Mirrors CPython's AsyncioWaitForTest.test_wait_for_race_condition.
+Deno.test("waitFor() of a future resolved by a callback on the next turn gives its result", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = new Future<string>({ loop });
+  const waiting = waitFor(fut, 0.2, { loop });
+  loop.callSoon(() => fut.setResult("ok"));
+  assertEquals(await loop.runUntilComplete(waiting), "ok");
+  assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+// Mirrors CPython's WaitForShieldTests.test_zero_timeout and test_none_timeout.
+Deno.test("waitFor(shield(), 0) times out and cancels the shield, not the work; a null timeout waits for it", async () => {
+  const loop = new VirtualTimeLoop();
+  const work = loop.createTask(async () => await sleep(0.01, "done"));
+  const shielded = shield(work, { loop });
+  await assertRejects(
+    () => loop.runUntilComplete(waitFor(shielded, 0, { loop })),
+    TimeoutError,
+  );
+  assert(shielded.cancelled());
+  assertFalse(work.done());
+  await loop.runUntilComplete(sleep(0.1, undefined, { loop }));
+  assert(work.done());
+  assertFalse(work.cancelled());
+
+  const later = loop.createTask(async () => await sleep(0.1, "later"));
+  assertEquals(
+    await loop.runUntilComplete(
+      waitFor(shield(later, { loop }), null, { loop }),
+    ),
+    "later",
+  );
+  loop.close();
+});

@@ -8,6 +8,8 @@ import {
 } from "@std/assert";
 import { CancelledError } from "../../futures/errors.ts";
 import { Future } from "../../futures/future.ts";
+import { asCompleted } from "../../tasks/as_completed.ts";
+import { gather } from "../../tasks/gather.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { type Coroutine, Task } from "../../tasks/task.ts";
 import {
@@ -311,5 +313,139 @@ Deno.test("wait() refuses options that are not an object, so that a timeout or r
       "Cannot wait: options must be an object like { timeout, returnWhen }",
     );
   }
+  loop.close();
+});
+
+// ---- Cases from CPython's test_tasks.py ----
+
+// Mirrors CPython's BaseTaskTests.test_wait_with_iterator_of_tasks.
+Deno.test("wait() takes an array iterator of tasks", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<number> {
+    const a = loop.createTask(() => sleep(0.1));
+    const b = loop.createTask(() => sleep(0.15));
+    const [done, pending] = yield* wait([b, a][Symbol.iterator]());
+    assertEquals(done, new Set([a, b]));
+    assertEquals(pending.size, 0);
+    return 42;
+  });
+  assertEquals(await loop.runUntilComplete(main), 42);
+  assertEquals(loop.time(), 0.15);
+  loop.close();
+});
+
+// Mirrors CPython's BaseTaskTests.test_wait_generator: asyncio takes a
+// generator of tasks; here a generator object is a coroutine, so wait(),
+// gather() and asCompleted() refuse it and say to spread it into an array.
+Deno.test("wait(), gather() and asCompleted() given a generator say to pass [...gen] instead", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<void> {
+    function* tasks() {
+      // deno-lint-ignore require-await
+      for (let i = 0; i < 10; i++) yield loop.createTask(async () => i);
+    }
+    for (
+      const call of [
+        () => wait(tasks()),
+        () => gather(tasks() as unknown as Task<number>[]),
+        () => asCompleted(tasks()),
+      ]
+    ) {
+      assertThrows(call, TypeError, "[...");
+    }
+    const [done, pending] = yield* wait([...tasks()]);
+    assertEquals(done.size, 10);
+    assertEquals(pending.size, 0);
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});
+
+// Mirrors CPython's BaseTaskTests.test_wait_really_done.
+Deno.test("wait(FIRST_COMPLETED) reports every awaitable done by the time the caller resumes", async () => {
+  const loop = new VirtualTimeLoop();
+  const a = loop.createTask(async () => {
+    await sleep(0);
+  });
+  const b = loop.createTask(async () => {
+    await sleep(0);
+    await sleep(0);
+  });
+  const [done, pending] = await loop.runUntilComplete(
+    loop.createTask(() => wait([b, a], { returnWhen: FIRST_COMPLETED })),
+  );
+  assertEquals(done, new Set([a, b]));
+  assertEquals(pending.size, 0);
+  loop.close();
+});
+
+// Mirrors CPython's BaseTaskTests.test_wait_first_exception_in_wait and
+// test_wait_concurrent_complete.
+Deno.test("wait(FIRST_EXCEPTION) returns at an error raised while it waits; a timeout equal to a sleep leaves that sleep pending", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<void> {
+    const a = loop.createTask(() => sleep(10));
+    const b = loop.createTask(async () => {
+      await sleep(0.01);
+      throw new RangeError("err");
+    });
+    const [done, pending] = yield* wait([b, a], {
+      returnWhen: FIRST_EXCEPTION,
+    });
+    assertEquals(done, new Set([b]));
+    assertEquals(pending, new Set([a]));
+    assertEquals(loop.time(), 0.01);
+    a.cancel();
+    // The timer of wait()'s timeout is set before the sleeps' timers (the
+    // tasks have not started), so at the shared deadline it fires first,
+    // as asyncio's does for an `await asyncio.wait(...)` inside a task.
+    const c = loop.createTask(() => sleep(0.1));
+    const d = loop.createTask(() => sleep(0.15));
+    const [done2, pending2] = yield* wait([d, c], { timeout: 0.1 });
+    assertEquals(done2.size, 0);
+    assertEquals(pending2, new Set([c, d]));
+    yield* wait([c, d]);
+  });
+  await loop.runUntilComplete(main);
+  loop.close();
+});
+
+// Mirrors CPython's BaseTaskTests.test_cancel_with_message_before_starting_task.
+Deno.test("a task cancelled with a message before it started: its CancelledError, message kept, goes through wait() and exception()", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    const t = loop.createTask(async () => {
+      await sleep(10);
+    });
+    t.cancel("my message");
+    await wait([t]);
+    t.exception();
+  });
+  const err = await assertRejects(
+    () => loop.runUntilComplete(main),
+    CancelledError,
+  );
+  assertEquals(err.message, "my message");
+  loop.close();
+});
+
+// Mirrors CPython's BaseTaskTests.test_yield_wait_does_not_shield_cancel.
+Deno.test("wait(): a cancelled waiting task ends, the task it waited for runs on to its end", async () => {
+  const loop = new VirtualTimeLoop();
+  let proof = 0;
+  const waiter = new Future<void>({ loop });
+  const outer = loop.createTask(async () => {
+    await wait([loop.createTask(async () => {
+      await waiter;
+      proof += 1;
+    })]);
+    proof += 100;
+  });
+  await loop.runUntilComplete(sleep(0, undefined, { loop }));
+  outer.cancel();
+  await assertRejects(() => loop.runUntilComplete(outer), CancelledError);
+  waiter.setResult();
+  await loop.runUntilComplete(sleep(0, undefined, { loop }));
+  assertEquals(proof, 1);
   loop.close();
 });
