@@ -63,8 +63,9 @@ export interface HttpClientProtocolOptions {
    * shrinks only once the system's socket buffers (often megabytes over
    * TCP) have room: a server that reads less than those per
    * `bodyTimeout` (say 1 KiB a second against the 60 s default) is taken
-   * as stalled. The time the response body waits for its reader (over
-   * 64 KiB unread, reading is paused) does not count. Past it the body
+   * as stalled. The time a response body waits for its reader (over
+   * 64 KiB unread, reading is paused) does not count, nor does it for the
+   * requests and responses behind it. Past it the body
    * stream (or the request) fails with a `TimeoutError` and the connection
    * is aborted. `Infinity` waits for ever.
    *
@@ -495,8 +496,12 @@ export class HttpClientProtocol extends Protocol {
   #unsent = 0;
   #timer: TimerHandle | null = null;
   #timerDue = 0;
-  /** The body being read waits for its reader (reading is paused). */
-  #bodyPaused = false;
+  /**
+   * How many bodies wait for their readers with over 64 KiB unread:
+   * reading is paused while any does, one that ended included (the
+   * responses behind it cannot come meanwhile).
+   */
+  #pausedBodies = 0;
 
   /**
    * Makes the protocol of one connection.
@@ -542,12 +547,12 @@ export class HttpClientProtocol extends Protocol {
     });
     this.#bodyOwner = {
       pauseBody: () => {
-        this.#bodyPaused = true;
+        if (this.#pausedBodies++ > 0) return;
         this.#retime();
         this.#transport?.pauseReading();
       },
       resumeBody: () => {
-        this.#bodyPaused = false;
+        if (--this.#pausedBodies > 0) return;
         this.#retime();
         this.#transport?.resumeReading();
       },
@@ -986,7 +991,6 @@ export class HttpClientProtocol extends Protocol {
     this.#interim = false;
     this.#reused = true;
     const pending = this.#waiting.shift()!;
-    this.#bodyPaused = false;
     this.#retime();
     pending.body?.end();
     // The answer to a request that asked for Connection: close?
@@ -1047,21 +1051,23 @@ export class HttpClientProtocol extends Protocol {
   // ---- Timeouts ----
 
   /**
-   * Sets what the response timer measures after a change of state: the
-   * silence in the body of the first request waiting, unless the body
-   * waits for its reader; before its response, while writing is paused,
-   * the server taking no byte of what was written (a request held in the
-   * write buffer is not sent yet: Go's `ResponseHeaderTimeout` too starts
-   * once the request is written); then the head, once it is sent.
+   * Sets what the response timer measures after a change of state:
+   * nothing while reading is paused for a body that waits for its reader
+   * (the server is not silent while no byte is asked of it, and it may
+   * stop taking ours while its answers back up); else the silence in the
+   * body of the first request waiting; before its response, while
+   * writing is paused, the server taking no byte of what was written (a
+   * request held in the write buffer is not sent yet: Go's
+   * `ResponseHeaderTimeout` too starts once the request is written); then
+   * the head, once it is sent.
    */
   #retime(): void {
     const pending = this.#waiting[0];
     const transport = this.#transport;
     let timing = T_NONE;
-    if (transport !== null) {
-      if (pending !== undefined && this.#inFinal) {
-        if (!this.#bodyPaused) timing = T_BODY;
-      } else if (this.#writePaused) timing = T_SEND;
+    if (transport !== null && this.#pausedBodies === 0) {
+      if (pending !== undefined && this.#inFinal) timing = T_BODY;
+      else if (this.#writePaused) timing = T_SEND;
       else if (pending?.sent) timing = T_HEAD;
     }
     const timeout = timing === T_HEAD

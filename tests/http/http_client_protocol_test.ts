@@ -1602,6 +1602,39 @@ Deno.test("HttpClientProtocol bodyTimeout does not run while the body waits for 
   loop.close();
 });
 
+Deno.test("HttpClientProtocol keeps reading paused, and its timers off, while any body waits for its reader, one that ended included", async () => {
+  const kib = 1024;
+  const { loop, client, clientSide, send } = await hostile(
+    { bodyTimeout: 5, headersTimeout: 5 },
+    { chunkSize: 200 * kib },
+  );
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  const c = client.request(new Request("http://h/c"));
+  // One chunk holds all of the first body and 100 KiB of the second: both
+  // wait unread over 64 KiB.
+  send(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${100 * kib}\r\n\r\n` +
+      "a".repeat(100 * kib) +
+      `HTTP/1.1 200 OK\r\nContent-Length: ${300 * kib}\r\n\r\n` +
+      "b".repeat(300 * kib) +
+      "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc",
+  );
+  const ra = await loop.runUntilComplete(a);
+  const rb = await loop.runUntilComplete(b);
+  await loop.advance(100);
+  assertEquals(clientSide.isReading(), false);
+  assertEquals((await loop.runUntilComplete(ra.text())).length, 100 * kib);
+  await loop.advance(100);
+  assertEquals(clientSide.isReading(), false, "the second body is unread");
+  assertEquals((await loop.runUntilComplete(rb.text())).length, 300 * kib);
+  const rc = await loop.runUntilComplete(c);
+  assertEquals(await loop.runUntilComplete(rc.text()), "c");
+  client.close();
+  await loop.advance(0);
+  loop.close();
+});
+
 Deno.test("HttpClientProtocol fails on an endless response head without buffering it", async () => {
   const { loop, client, send } = await hostile({ maxHeaderBytes: 1024 });
   const a = client.request(new Request("http://h/"));
