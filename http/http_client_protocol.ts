@@ -154,10 +154,47 @@ function percentEncode(c: string): string {
   return "%" + c.charCodeAt(0).toString(16).toUpperCase();
 }
 
-/** `url` (serialized) without its fragment, even an empty one (`#`). */
-function withoutFragment(url: string): string {
-  const at = url.indexOf("#");
-  return at < 0 ? url : url.slice(0, at);
+/**
+ * The response's `url`: the request's without its fragment (even an
+ * empty one, `#`) and without its credentials, which fetch() leaves in
+ * it, so that logging it shows no password.
+ */
+function responseUrl(url: URL): string {
+  if (url.username !== "" || url.password !== "") {
+    url = new URL(url);
+    url.username = "";
+    url.password = "";
+  }
+  const href = url.href;
+  const at = href.indexOf("#");
+  return at < 0 ? href : href.slice(0, at);
+}
+
+const HEX = /^[0-9A-Fa-f]{2}$/;
+
+/**
+ * The `Authorization` value for the credentials of `url`
+ * (`http://user:password@host/`), as fetch() and Go's client send them:
+ * `Basic` with `user:password` percent-decoded (an invalid escape kept as
+ * it is, as the URL standard decodes) in base64; `null` without any.
+ */
+function basicCredentials(url: URL): string | null {
+  if (url.username === "" && url.password === "") return null;
+  const encoded = ENCODER.encode(`${url.username}:${url.password}`);
+  let binary = "";
+  for (let i = 0; i < encoded.length; i++) {
+    const byte = encoded[i];
+    if (byte === 0x25 && i + 2 < encoded.length) {
+      const hex = String.fromCharCode(encoded[i + 1], encoded[i + 2]);
+      if (HEX.test(hex)) {
+        binary += String.fromCharCode(parseInt(hex, 16));
+        i += 2;
+        continue;
+      }
+    }
+    binary += String.fromCharCode(byte);
+  }
+  return `Basic ${btoa(binary)}`;
 }
 
 /**
@@ -294,7 +331,10 @@ function switchFault(head: HttpResponseHead, pending: Pending): string {
 class Pending {
   readonly future: RequestFuture;
   readonly method: string;
-  /** The request's URL without its fragment: the response's `url`. */
+  /**
+   * The request's URL without its fragment and credentials: the
+   * response's `url`.
+   */
   readonly url: string;
   body: BodyQueue | null = null;
   /** The request, body included, is written to the transport. */
@@ -374,7 +414,10 @@ class Pending {
  *   with `Content-Length` in the same write as the head; a stream goes
  *   chunked as it is read (a `Blob` with its known length), waiting while
  *   the transport's write buffer is over its high-water mark. A `Host`
- *   field is added from the URL unless the request has one.
+ *   field is added from the URL unless the request has one, and for the
+ *   URL's credentials (`http://user:pass@host/`) an `Authorization:
+ *   Basic` field unless it has one, as `fetch()` (which overwrites one)
+ *   and Go's client send them; the response's `url` leaves them out.
  * - `Connection: close` from the server (or an HTTP/1.0 response without
  *   keep-alive) closes the connection after that response; requests
  *   pipelined behind it fail as soon as its head arrives, since the
@@ -586,8 +629,10 @@ export class HttpClientProtocol extends Protocol {
    *
    * The request's URL gives the request-target (path and query, with
    * what RFC 3986 does not allow there, such as `|`, percent-encoded)
-   * and, when the request has no `Host` field, the `Host`; its scheme and
-   * host do not choose the connection — this one is used. The body, if any, is
+   * and, when the request has no `Host` field, the `Host` (its
+   * credentials, if any, an `Authorization: Basic` field, unless the
+   * request has one); its scheme and host do not choose the connection —
+   * this one is used. The body, if any, is
    * read from the request (so the request can be sent once).
    *
    * @param request The request.
@@ -638,17 +683,24 @@ export class HttpClientProtocol extends Protocol {
     const method = request.method;
     const headers: Array<[string, string]> = [];
     let hasHost = false;
+    let hasAuthorization = false;
     let last = false;
     let upgrade: string | null = null;
     for (const pair of request.headers) {
       const name = pair[0];
       if (name === "content-length" || name === "transfer-encoding") continue;
       if (name === "host") hasHost = true;
+      else if (name === "authorization") hasAuthorization = true;
       else if (name === "connection" && listsToken(pair[1], "close")) {
         last = true;
       } else if (name === "upgrade") upgrade = pair[1];
       headers.push(pair);
     }
+    // The URL's credentials go as fetch() and Go's client send them,
+    // unless the request has its own Authorization (which fetch()
+    // overwrites; Go keeps it).
+    const credentials = hasAuthorization ? null : basicCredentials(url);
+    if (credentials !== null) headers.unshift(["authorization", credentials]);
     if (!hasHost) headers.unshift(["host", url.host]);
     let data: Uint8Array | null = null;
     let stream: ReadableStream<Uint8Array> | null = null;
@@ -691,7 +743,7 @@ export class HttpClientProtocol extends Protocol {
         signal,
       ),
       method,
-      withoutFragment(request.url),
+      responseUrl(url),
       upgrade,
     );
     if (last) this.#lastRequestSent = true;

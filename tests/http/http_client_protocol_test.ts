@@ -348,6 +348,46 @@ Deno.test("HttpClientProtocol gives a response the request's URL, without its fr
   );
 });
 
+Deno.test("HttpClientProtocol sends a URL's credentials as Authorization: Basic, as fetch() and Go's client do, and keeps them out of the response's url", async () => {
+  // Each: the URL, an Authorization field of the request, and what the
+  // server gets. The userinfo is percent-decoded as fetch() does it (an
+  // invalid escape is kept as it is); a field given wins, as in Go.
+  const cases: Array<[string, string | null, string]> = [
+    ["http://user:p%40ss@h/x?q#f", null, "Basic " + btoa("user:p@ss")],
+    ["http://user@h/", null, "Basic " + btoa("user:")],
+    ["http://:pw@h/", null, "Basic " + btoa(":pw")],
+    ["http://a%3Ab:c@h/", null, "Basic " + btoa("a:b:c")],
+    ["http://us%C3%A9r:p%zz@h/", null, "Basic dXPDqXI6cCV6eg=="],
+    ["http://a:b@h/", "Bearer t", "Bearer t"],
+  ];
+  for (const [url, given, sent] of cases) {
+    const run = await talk(
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+      async (client) => {
+        const headers: HeadersInit = given === null
+          ? {}
+          : { authorization: given };
+        const response = await client.request(new Request(url, { headers }));
+        return response.url;
+      },
+    );
+    const fields = run.requestText.split("\r\n").filter((line) =>
+      line.toLowerCase().startsWith("authorization:")
+    );
+    assertEquals(fields, [`authorization: ${sent}`], url);
+    assertEquals(run.requestText.split("\r\n")[0].includes("@"), false);
+    assertEquals(new URL(run.result).username, "", url);
+    assertEquals(new URL(run.result).password, "", url);
+  }
+  const run = await talk(
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    async (client) =>
+      (await client.request(new Request("http://u:secret@h:81/p?q#f"))).url,
+  );
+  assertEquals(run.result, "http://h:81/p?q");
+  assertStringIncludes(run.requestText, "host: h:81\r\n");
+});
+
 Deno.test("HttpClientProtocol gives a redirect back as it is, without following it", async () => {
   await talkEverySplit(
     "HTTP/1.1 302 Found\r\nLocation: http://elsewhere.test/x\r\nContent-Length: 4\r\n\r\nmove",
