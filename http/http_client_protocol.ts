@@ -33,7 +33,7 @@ import {
 } from "./_http_body.ts";
 import {
   excerpt,
-  type HttpParseError,
+  HttpParseError,
   type HttpParserCallbacks,
   type HttpResponseHead,
   HttpResponseParser,
@@ -409,7 +409,10 @@ class Pending {
  *   without `Upgrade` and `Connection: upgrade`). Redirects (3xx) are given
  *   back as they are, never followed: the protocol speaks to the one
  *   server it is connected to, so following `Location` is the caller's
- *   choice (with a connection to wherever it points).
+ *   choice (with a connection to wherever it points). A status of 600
+ *   to 999, which a web `Response` cannot hold (RFC 9110 §15 allows
+ *   100–599), fails the request with an `HttpParseError` naming it; its
+ *   body is dropped and the connection goes on.
  * - Request bodies: a string, bytes, `URLSearchParams`… held in memory go
  *   with `Content-Length` in the same write as the head; a stream goes
  *   chunked as it is read (a `Blob` with its known length), waiting while
@@ -978,6 +981,12 @@ export class HttpClientProtocol extends Protocol {
     if (!head.keepAlive) this.#failBehind(pending);
     const nullBody = status === 204 || status === 205 || status === 304;
     let body: BodyQueue | null = null;
+    if (status > 599) {
+      // Framed as any response, so the connection goes on: its body is
+      // dropped as it comes.
+      this.#unrepresentable(head, pending);
+      return;
+    }
     if (head.bodyKind !== "none") {
       body = pending.body = new BodyQueue(
         this.#bodyOwner,
@@ -1018,6 +1027,31 @@ export class HttpClientProtocol extends Protocol {
       );
     }
     if (!pending.future.done()) pending.future.setResult(response);
+  }
+
+  /**
+   * Fails `pending` for a final status of 600 to 999, which the status
+   * line's three digits allow but RFC 9110 §15 does not, and a web
+   * `Response` cannot hold (`fetch()` gives it as it is); its body, if
+   * any, is read and dropped.
+   */
+  #unrepresentable(head: HttpResponseHead, pending: Pending): void {
+    if (head.bodyKind !== "none") {
+      pending.body = new BodyQueue(this.#bodyOwner);
+      pending.body.discard(
+        connectionReset("Cannot read the HTTP response body: nobody wants it"),
+      );
+    }
+    if (pending.future.done()) return;
+    const line = `${head.status} ${head.reason}`;
+    const quoted = JSON.stringify(line.slice(0, 64)) +
+      (line.length > 64 ? "…" : "");
+    pending.future.fail(
+      new HttpParseError(
+        400,
+        `Cannot parse HTTP response: the status ${head.status} is outside 100-599, the range RFC 9110 §15 allows and a web Response can hold (RFC 9110 says to take it as a 5xx server error), received ${quoted}`,
+      ),
+    );
   }
 
   /**
