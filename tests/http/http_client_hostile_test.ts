@@ -2,8 +2,15 @@
 // each test tells it: slow readers, credentials in URLs, statuses out of
 // range, and broken or hostile responses.
 
-import { assert, assertEquals, assertRejects } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
 import { TimeoutError } from "../../futures/errors.ts";
+import { HttpParseError } from "../../http/_http_parser.ts";
 import {
   HttpClientProtocol,
   type HttpClientProtocolOptions,
@@ -176,4 +183,189 @@ Deno.test("HttpClientProtocol over TCP: a server that stalls mid-body while the 
     },
     { bodyTimeout: 0.2 },
   );
+});
+
+// ---- Broken responses ----
+
+/**
+ * Hostile responses, each sent whole to a GET, and what the client makes
+ * of it: the response (status, a header, body) or its error. Deno's
+ * fetch() (hyper) was run against each: it agrees on each error (it
+ * fails them all, with "invalid HTTP header parsed", "invalid
+ * content-length parsed" or an error reading the body), except where
+ * noted.
+ */
+const BROKEN: Array<
+  [name: string, response: string, expected: string]
+> = [
+  [
+    "a NUL in a field value",
+    "HTTP/1.1 200 OK\r\nX: a\0b\r\nContent-Length: 2\r\n\r\nok",
+    'the value of field "X" has an invalid byte 0x00',
+  ],
+  [
+    "a CR in a field value",
+    "HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 2\r\n\r\nok",
+    'the value of field "X" has an invalid byte 0x0d',
+  ],
+  [
+    "Content-Length twice, differing",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk",
+    "Content-Length has differing values",
+  ],
+  [
+    "a Content-Length list, differing",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nokk",
+    "Content-Length has differing values",
+  ],
+  [
+    // fetch() reads it as chunked (RFC 9112 §6.3 says to handle it as an
+    // error: a sign of smuggling).
+    "Transfer-Encoding and Content-Length",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 100\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    "a message has both Content-Length and Transfer-Encoding",
+  ],
+  [
+    "a negative Content-Length",
+    "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok",
+    'Content-Length is not a number of bytes, received "-1"',
+  ],
+  [
+    "a huge Content-Length",
+    "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\nok",
+    "Content-Length is too large",
+  ],
+  [
+    "a chunk size past 2^53",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff1\r\nok\r\n0\r\n\r\n",
+    "a chunk size is too large",
+  ],
+  [
+    "a negative chunk size",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\nok\r\n0\r\n\r\n",
+    "a chunk size is not a hex number",
+  ],
+  [
+    // fetch() reads it once.
+    "chunked twice",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    "chunked is applied more than once",
+  ],
+  [
+    "a NUL in the reason phrase",
+    "HTTP/1.1 200 O\0K\r\nContent-Length: 2\r\n\r\nok",
+    "the reason phrase has an invalid byte",
+  ],
+  [
+    "HTTP/2.0",
+    "HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "only HTTP/1.x is supported",
+  ],
+  [
+    "a body cut short by the close",
+    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok",
+    "with 8 body bytes of its Content-Length still due",
+  ],
+  [
+    // fetch() fails it too (hyper rejects obs-fold); RFC 9112 §5.2 lets a
+    // user agent unfold it.
+    "a folded field",
+    "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+    '200 x="a   b" ok',
+  ],
+  [
+    "2000 1xx responses",
+    "HTTP/1.1 100 Continue\r\n\r\n".repeat(2000) +
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "200 x=null ok",
+  ],
+  [
+    "a Content-Length in a trailer",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nContent-Length: 5\r\n\r\n",
+    "200 x=null ok",
+  ],
+  [
+    "obs-text in a field value",
+    "HTTP/1.1 200 OK\r\nX: a\xe9b\r\nContent-Length: 2\r\n\r\nok",
+    '200 x="a\xe9b" ok',
+  ],
+];
+
+Deno.test("HttpClientProtocol over TCP fails broken responses with an HttpParseError naming the fault, and closes", async () => {
+  for (const [name, response, expected] of BROKEN) {
+    let outcome = "";
+    await withServer(
+      async (conn) => {
+        await readUntil(conn);
+        await writeAll(conn, Uint8Array.from(response, (c) => c.charCodeAt(0)));
+        // A body cut short ends with the close.
+        if (name.includes("cut short")) await conn.closeWrite();
+      },
+      async (client, loop) => {
+        try {
+          outcome = await loop.runUntilComplete((async () => {
+            const r = await client.request(new Request("http://h/"));
+            return `${r.status} x=${
+              JSON.stringify(r.headers.get("x"))
+            } ${await r
+              .text()}`;
+          })());
+        } catch (error) {
+          assertInstanceOf(error, HttpParseError, name);
+          outcome = (error as Error).message;
+          await loop.runUntilComplete(waitFor(client.waitClosed(), 5));
+        }
+      },
+      { headersTimeout: 5, bodyTimeout: 5 },
+    );
+    assertStringIncludes(outcome, expected, name);
+  }
+});
+
+Deno.test("HttpClientProtocol over TCP gives back a response that comes before the request body is sent, as fetch() does", async () => {
+  // The server refuses the body at its head (413) and closes its side
+  // without reading it: a streamed body stops, and a body held in memory
+  // (more than the socket buffers take) does not hide the answer.
+  const bodies: Array<[string, () => BodyInit]> = [
+    ["a streamed body", () => {
+      let n = 0;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          if (++n > 500) controller.close();
+          else controller.enqueue(new Uint8Array(1024));
+        },
+      });
+    }],
+    ["a body in memory", () => new Uint8Array(8 * 1024 * 1024)],
+  ];
+  for (const [name, body] of bodies) {
+    await withServer(
+      async (conn) => {
+        await readUntil(conn);
+        await writeAll(
+          conn,
+          bytes(
+            "HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope",
+          ),
+        );
+        await conn.closeWrite();
+      },
+      async (client, loop) => {
+        const response = await loop.runUntilComplete(
+          client.request(
+            new Request("http://h/", {
+              method: "POST",
+              body: body(),
+              duplex: "half",
+            } as RequestInit),
+          ),
+        );
+        assertEquals(response.status, 413, name);
+        assertEquals(await loop.runUntilComplete(response.text()), "nope");
+        await loop.runUntilComplete(waitFor(client.waitClosed(), 5));
+      },
+      { headersTimeout: 5, bodyTimeout: 5 },
+    );
+  }
 });
