@@ -222,11 +222,13 @@ export class BodyQueue {
     if (chunk !== undefined) {
       this.#bytes -= chunk.length;
       controller.enqueue(chunk);
-      if (this.#ended && this.#bytes === 0) controller.close();
-      else if (this.#paused && this.#bytes <= LOW_WATER) {
+      // An ended body too: reading was paused for it, and stays paused
+      // until it is read (a client's next response comes behind it).
+      if (this.#paused && this.#bytes <= LOW_WATER) {
         this.#paused = false;
         this.#owner.resumeBody();
       }
+      if (this.#ended && this.#bytes === 0) controller.close();
       return;
     }
     if (this.#ended) controller.close();

@@ -33,7 +33,7 @@ import {
 } from "./_http_body.ts";
 import {
   excerpt,
-  type HttpParseError,
+  HttpParseError,
   type HttpParserCallbacks,
   type HttpResponseHead,
   HttpResponseParser,
@@ -63,8 +63,9 @@ export interface HttpClientProtocolOptions {
    * shrinks only once the system's socket buffers (often megabytes over
    * TCP) have room: a server that reads less than those per
    * `bodyTimeout` (say 1 KiB a second against the 60 s default) is taken
-   * as stalled. The time the response body waits for its reader (over
-   * 64 KiB unread, reading is paused) does not count. Past it the body
+   * as stalled. The time a response body waits for its reader (over
+   * 64 KiB unread, reading is paused) does not count, nor does it for the
+   * requests and responses behind it. Past it the body
    * stream (or the request) fails with a `TimeoutError` and the connection
    * is aborted. `Infinity` waits for ever.
    *
@@ -153,10 +154,47 @@ function percentEncode(c: string): string {
   return "%" + c.charCodeAt(0).toString(16).toUpperCase();
 }
 
-/** `url` (serialized) without its fragment, even an empty one (`#`). */
-function withoutFragment(url: string): string {
-  const at = url.indexOf("#");
-  return at < 0 ? url : url.slice(0, at);
+/**
+ * The response's `url`: the request's without its fragment (even an
+ * empty one, `#`) and without its credentials, which fetch() leaves in
+ * it, so that logging it shows no password.
+ */
+function responseUrl(url: URL): string {
+  if (url.username !== "" || url.password !== "") {
+    url = new URL(url);
+    url.username = "";
+    url.password = "";
+  }
+  const href = url.href;
+  const at = href.indexOf("#");
+  return at < 0 ? href : href.slice(0, at);
+}
+
+const HEX = /^[0-9A-Fa-f]{2}$/;
+
+/**
+ * The `Authorization` value for the credentials of `url`
+ * (`http://user:password@host/`), as fetch() and Go's client send them:
+ * `Basic` with `user:password` percent-decoded (an invalid escape kept as
+ * it is, as the URL standard decodes) in base64; `null` without any.
+ */
+function basicCredentials(url: URL): string | null {
+  if (url.username === "" && url.password === "") return null;
+  const encoded = ENCODER.encode(`${url.username}:${url.password}`);
+  let binary = "";
+  for (let i = 0; i < encoded.length; i++) {
+    const byte = encoded[i];
+    if (byte === 0x25 && i + 2 < encoded.length) {
+      const hex = String.fromCharCode(encoded[i + 1], encoded[i + 2]);
+      if (HEX.test(hex)) {
+        binary += String.fromCharCode(parseInt(hex, 16));
+        i += 2;
+        continue;
+      }
+    }
+    binary += String.fromCharCode(byte);
+  }
+  return `Basic ${btoa(binary)}`;
 }
 
 /**
@@ -293,7 +331,10 @@ function switchFault(head: HttpResponseHead, pending: Pending): string {
 class Pending {
   readonly future: RequestFuture;
   readonly method: string;
-  /** The request's URL without its fragment: the response's `url`. */
+  /**
+   * The request's URL without its fragment and credentials: the
+   * response's `url`.
+   */
   readonly url: string;
   body: BodyQueue | null = null;
   /** The request, body included, is written to the transport. */
@@ -368,12 +409,18 @@ class Pending {
  *   without `Upgrade` and `Connection: upgrade`). Redirects (3xx) are given
  *   back as they are, never followed: the protocol speaks to the one
  *   server it is connected to, so following `Location` is the caller's
- *   choice (with a connection to wherever it points).
+ *   choice (with a connection to wherever it points). A status of 600
+ *   to 999, which a web `Response` cannot hold (RFC 9110 §15 allows
+ *   100–599), fails the request with an `HttpParseError` naming it; its
+ *   body is dropped and the connection goes on.
  * - Request bodies: a string, bytes, `URLSearchParams`… held in memory go
  *   with `Content-Length` in the same write as the head; a stream goes
  *   chunked as it is read (a `Blob` with its known length), waiting while
  *   the transport's write buffer is over its high-water mark. A `Host`
- *   field is added from the URL unless the request has one.
+ *   field is added from the URL unless the request has one, and for the
+ *   URL's credentials (`http://user:pass@host/`) an `Authorization:
+ *   Basic` field unless it has one, as `fetch()` (which overwrites one)
+ *   and Go's client send them; the response's `url` leaves them out.
  * - `Connection: close` from the server (or an HTTP/1.0 response without
  *   keep-alive) closes the connection after that response; requests
  *   pipelined behind it fail as soon as its head arrives, since the
@@ -495,8 +542,12 @@ export class HttpClientProtocol extends Protocol {
   #unsent = 0;
   #timer: TimerHandle | null = null;
   #timerDue = 0;
-  /** The body being read waits for its reader (reading is paused). */
-  #bodyPaused = false;
+  /**
+   * How many bodies wait for their readers with over 64 KiB unread:
+   * reading is paused while any does, one that ended included (the
+   * responses behind it cannot come meanwhile).
+   */
+  #pausedBodies = 0;
 
   /**
    * Makes the protocol of one connection.
@@ -542,12 +593,12 @@ export class HttpClientProtocol extends Protocol {
     });
     this.#bodyOwner = {
       pauseBody: () => {
-        this.#bodyPaused = true;
+        if (this.#pausedBodies++ > 0) return;
         this.#retime();
         this.#transport?.pauseReading();
       },
       resumeBody: () => {
-        this.#bodyPaused = false;
+        if (--this.#pausedBodies > 0) return;
         this.#retime();
         this.#transport?.resumeReading();
       },
@@ -581,8 +632,10 @@ export class HttpClientProtocol extends Protocol {
    *
    * The request's URL gives the request-target (path and query, with
    * what RFC 3986 does not allow there, such as `|`, percent-encoded)
-   * and, when the request has no `Host` field, the `Host`; its scheme and
-   * host do not choose the connection — this one is used. The body, if any, is
+   * and, when the request has no `Host` field, the `Host` (its
+   * credentials, if any, an `Authorization: Basic` field, unless the
+   * request has one); its scheme and host do not choose the connection —
+   * this one is used. The body, if any, is
    * read from the request (so the request can be sent once).
    *
    * @param request The request.
@@ -633,17 +686,24 @@ export class HttpClientProtocol extends Protocol {
     const method = request.method;
     const headers: Array<[string, string]> = [];
     let hasHost = false;
+    let hasAuthorization = false;
     let last = false;
     let upgrade: string | null = null;
     for (const pair of request.headers) {
       const name = pair[0];
       if (name === "content-length" || name === "transfer-encoding") continue;
       if (name === "host") hasHost = true;
+      else if (name === "authorization") hasAuthorization = true;
       else if (name === "connection" && listsToken(pair[1], "close")) {
         last = true;
       } else if (name === "upgrade") upgrade = pair[1];
       headers.push(pair);
     }
+    // The URL's credentials go as fetch() and Go's client send them,
+    // unless the request has its own Authorization (which fetch()
+    // overwrites; Go keeps it).
+    const credentials = hasAuthorization ? null : basicCredentials(url);
+    if (credentials !== null) headers.unshift(["authorization", credentials]);
     if (!hasHost) headers.unshift(["host", url.host]);
     let data: Uint8Array | null = null;
     let stream: ReadableStream<Uint8Array> | null = null;
@@ -686,7 +746,7 @@ export class HttpClientProtocol extends Protocol {
         signal,
       ),
       method,
-      withoutFragment(request.url),
+      responseUrl(url),
       upgrade,
     );
     if (last) this.#lastRequestSent = true;
@@ -921,6 +981,12 @@ export class HttpClientProtocol extends Protocol {
     if (!head.keepAlive) this.#failBehind(pending);
     const nullBody = status === 204 || status === 205 || status === 304;
     let body: BodyQueue | null = null;
+    if (status > 599) {
+      // Framed as any response, so the connection goes on: its body is
+      // dropped as it comes.
+      this.#unrepresentable(head, pending);
+      return;
+    }
     if (head.bodyKind !== "none") {
       body = pending.body = new BodyQueue(
         this.#bodyOwner,
@@ -964,6 +1030,31 @@ export class HttpClientProtocol extends Protocol {
   }
 
   /**
+   * Fails `pending` for a final status of 600 to 999, which the status
+   * line's three digits allow but RFC 9110 §15 does not, and a web
+   * `Response` cannot hold (`fetch()` gives it as it is); its body, if
+   * any, is read and dropped.
+   */
+  #unrepresentable(head: HttpResponseHead, pending: Pending): void {
+    if (head.bodyKind !== "none") {
+      pending.body = new BodyQueue(this.#bodyOwner);
+      pending.body.discard(
+        connectionReset("Cannot read the HTTP response body: nobody wants it"),
+      );
+    }
+    if (pending.future.done()) return;
+    const line = `${head.status} ${head.reason}`;
+    const quoted = JSON.stringify(line.slice(0, 64)) +
+      (line.length > 64 ? "…" : "");
+    pending.future.fail(
+      new HttpParseError(
+        400,
+        `Cannot parse HTTP response: the status ${head.status} is outside 100-599, the range RFC 9110 §15 allows and a web Response can hold (RFC 9110 says to take it as a 5xx server error), received ${quoted}`,
+      ),
+    );
+  }
+
+  /**
    * The response to `first` is the last on the connection: a server that
    * closes after it processes no request behind it (RFC 9112 §9.6), so
    * those fail now, not when it ends (a body that runs to the close may
@@ -986,7 +1077,6 @@ export class HttpClientProtocol extends Protocol {
     this.#interim = false;
     this.#reused = true;
     const pending = this.#waiting.shift()!;
-    this.#bodyPaused = false;
     this.#retime();
     pending.body?.end();
     // The answer to a request that asked for Connection: close?
@@ -1047,21 +1137,23 @@ export class HttpClientProtocol extends Protocol {
   // ---- Timeouts ----
 
   /**
-   * Sets what the response timer measures after a change of state: the
-   * silence in the body of the first request waiting, unless the body
-   * waits for its reader; before its response, while writing is paused,
-   * the server taking no byte of what was written (a request held in the
-   * write buffer is not sent yet: Go's `ResponseHeaderTimeout` too starts
-   * once the request is written); then the head, once it is sent.
+   * Sets what the response timer measures after a change of state:
+   * nothing while reading is paused for a body that waits for its reader
+   * (the server is not silent while no byte is asked of it, and it may
+   * stop taking ours while its answers back up); else the silence in the
+   * body of the first request waiting; before its response, while
+   * writing is paused, the server taking no byte of what was written (a
+   * request held in the write buffer is not sent yet: Go's
+   * `ResponseHeaderTimeout` too starts once the request is written); then
+   * the head, once it is sent.
    */
   #retime(): void {
     const pending = this.#waiting[0];
     const transport = this.#transport;
     let timing = T_NONE;
-    if (transport !== null) {
-      if (pending !== undefined && this.#inFinal) {
-        if (!this.#bodyPaused) timing = T_BODY;
-      } else if (this.#writePaused) timing = T_SEND;
+    if (transport !== null && this.#pausedBodies === 0) {
+      if (pending !== undefined && this.#inFinal) timing = T_BODY;
+      else if (this.#writePaused) timing = T_SEND;
       else if (pending?.sent) timing = T_HEAD;
     }
     const timeout = timing === T_HEAD

@@ -50,6 +50,20 @@ Deno.test("BodyQueue pauses its owner above 64 KiB and resumes at 16 KiB", async
   assertEquals((await reader.read()).done, true);
 });
 
+Deno.test("BodyQueue that ended over 64 KiB resumes its owner once read, as one that did not end", async () => {
+  // A client's next response comes behind the ended body: reading paused
+  // for it must resume once the reader takes it.
+  for (const pieces of [5, 2]) {
+    const { o, calls } = owner();
+    const q = new BodyQueue(o);
+    for (let i = 0; i < pieces; i++) q.push(new Uint8Array(40 * 1024));
+    q.end();
+    const reader = q.stream().getReader();
+    while (!(await reader.read()).done);
+    assertEquals(calls, ["pause", "first", "resume"], `${pieces} pieces`);
+  }
+});
+
 Deno.test("BodyQueue holds a flood of tiny pieces in few chunks, in order", async () => {
   // A chunked body of 1-byte chunks: each piece costs about a hundred
   // times its byte as an object, so 64 KiB of them unread held 6.8 MB,

@@ -1,0 +1,371 @@
+// HttpClientProtocol against a raw server on 127.0.0.1 that writes what
+// each test tells it: slow readers, credentials in URLs, statuses out of
+// range, and broken or hostile responses.
+
+import {
+  assert,
+  assertEquals,
+  assertInstanceOf,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { TimeoutError } from "../../futures/errors.ts";
+import { HttpParseError } from "../../http/_http_parser.ts";
+import {
+  HttpClientProtocol,
+  type HttpClientProtocolOptions,
+} from "../../http/http_client_protocol.ts";
+import type { EventLoop } from "../../loop/event_loop.ts";
+import { newEventLoop } from "../../loop/policy.ts";
+import { sleep } from "../../tasks/sleep.ts";
+import { waitFor } from "../../tasks/wait_for.ts";
+import { bytes, text } from "./_http_helpers.ts";
+
+/** Writes all of `data` to `conn`. */
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < data.length) at += await conn.write(data.subarray(at));
+}
+
+/** Reads from `conn` until `end` is seen (or the peer closes). */
+async function readUntil(conn: Deno.Conn, end = "\r\n\r\n"): Promise<string> {
+  const buffer = new Uint8Array(4096);
+  let got = "";
+  while (!got.includes(end)) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    got += text(buffer.subarray(0, n));
+  }
+  return got;
+}
+
+/**
+ * A client connected to a raw server on 127.0.0.1 that runs `serve` on its
+ * one connection; `test` runs with both, then everything is closed. The
+ * server's errors once the client is gone (a broken pipe) are ignored.
+ */
+async function withServer(
+  serve: (conn: Deno.Conn) => Promise<void>,
+  test: (client: HttpClientProtocol, loop: EventLoop) => Promise<void>,
+  options: HttpClientProtocolOptions = {},
+): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const conn = await listener.accept();
+    try {
+      await serve(conn);
+      // Waits for the client to close.
+      while ((await conn.read(new Uint8Array(4096))) !== null);
+    } catch {
+      // The client closed or aborted first.
+    } finally {
+      conn.close();
+    }
+  })();
+  const loop = newEventLoop();
+  try {
+    const [, client] = await loop.runUntilComplete(
+      loop.createConnection(
+        () => new HttpClientProtocol(options),
+        "127.0.0.1",
+        (listener.addr as Deno.NetAddr).port,
+      ),
+    );
+    try {
+      await test(client, loop);
+    } finally {
+      client.close();
+      await loop.runUntilComplete(waitFor(client.waitClosed(), 5));
+    }
+  } finally {
+    loop.close();
+    listener.close();
+    await served;
+  }
+}
+
+/** A response head with a `Content-Length` of `size`, and its body. */
+function sized(size: number, fill = 120): Uint8Array {
+  const head = bytes(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n`);
+  const all = new Uint8Array(head.length + size).fill(fill);
+  all.set(head);
+  return all;
+}
+
+// ---- A slow reader is no silent server ----
+
+Deno.test("HttpClientProtocol over TCP: a reader that waits longer than bodyTimeout still gets the whole body", async () => {
+  const size = 4 * 1024 * 1024;
+  await withServer(
+    async (conn) => {
+      await readUntil(conn);
+      await writeAll(conn, sized(size));
+    },
+    async (client, loop) => {
+      const response = await loop.runUntilComplete(
+        client.request(new Request("http://h/")),
+      );
+      await loop.runUntilComplete(sleep(1, undefined, { loop }));
+      const body = await loop.runUntilComplete(response.arrayBuffer());
+      assertEquals(body.byteLength, size);
+    },
+    { bodyTimeout: 0.3, headersTimeout: 0.3 },
+  );
+});
+
+Deno.test("HttpClientProtocol over TCP: a pipelined response waiting behind an unread body is not timed out", async () => {
+  // The first body ends while it waits unread over 64 KiB: reading stays
+  // paused for it, so the second response cannot come, and its timers
+  // must not run.
+  const first = 64 * 1024 + 100;
+  const second = 1024 * 1024;
+  await withServer(
+    async (conn) => {
+      await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
+      // All but the end of the first body, read at once (under 64 KiB);
+      // then its last bytes, which take it over 64 KiB and end it, in the
+      // same read as (the start of) the second response.
+      const a = sized(first, 97);
+      const cut = a.length - 200;
+      await writeAll(conn, a.subarray(0, cut));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const b = sized(second, 98);
+      const rest = new Uint8Array(a.length - cut + b.length);
+      rest.set(a.subarray(cut));
+      rest.set(b, a.length - cut);
+      await writeAll(conn, rest);
+    },
+    async (client, loop) => {
+      const a = client.request(new Request("http://h/a"));
+      const b = client.request(new Request("http://h/b"));
+      const ra = await loop.runUntilComplete(a);
+      await loop.runUntilComplete(sleep(1, undefined, { loop }));
+      const bodyA = new Uint8Array(
+        await loop.runUntilComplete(ra.arrayBuffer()),
+      );
+      assertEquals(bodyA.length, first);
+      assert(bodyA.every((x) => x === 97));
+      const rb = await loop.runUntilComplete(b);
+      const bodyB = new Uint8Array(
+        await loop.runUntilComplete(rb.arrayBuffer()),
+      );
+      assertEquals(bodyB.length, second);
+      assert(bodyB.every((x) => x === 98));
+    },
+    { bodyTimeout: 0.3, headersTimeout: 0.3 },
+  );
+});
+
+Deno.test("HttpClientProtocol over TCP: a server that stalls mid-body while the reader waits still times out", async () => {
+  const stop = Promise.withResolvers<void>();
+  await withServer(
+    async (conn) => {
+      await readUntil(conn);
+      await writeAll(
+        conn,
+        bytes("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nabc"),
+      );
+      await stop.promise;
+    },
+    async (client, loop) => {
+      const response = await loop.runUntilComplete(
+        client.request(new Request("http://h/")),
+      );
+      try {
+        await assertRejects(
+          () => loop.runUntilComplete(response.arrayBuffer()),
+          TimeoutError,
+          "no body bytes came for bodyTimeout (0.2 s)",
+        );
+      } finally {
+        stop.resolve();
+      }
+    },
+    { bodyTimeout: 0.2 },
+  );
+});
+
+// ---- Broken responses ----
+
+/**
+ * Hostile responses, each sent whole to a GET, and what the client makes
+ * of it: the response (status, a header, body) or its error. Deno's
+ * fetch() (hyper) was run against each: it agrees on each error (it
+ * fails them all, with "invalid HTTP header parsed", "invalid
+ * content-length parsed" or an error reading the body), except where
+ * noted.
+ */
+const BROKEN: Array<
+  [name: string, response: string, expected: string]
+> = [
+  [
+    "a NUL in a field value",
+    "HTTP/1.1 200 OK\r\nX: a\0b\r\nContent-Length: 2\r\n\r\nok",
+    'the value of field "X" has an invalid byte 0x00',
+  ],
+  [
+    "a CR in a field value",
+    "HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 2\r\n\r\nok",
+    'the value of field "X" has an invalid byte 0x0d',
+  ],
+  [
+    "Content-Length twice, differing",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk",
+    "Content-Length has differing values",
+  ],
+  [
+    "a Content-Length list, differing",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nokk",
+    "Content-Length has differing values",
+  ],
+  [
+    // fetch() reads it as chunked (RFC 9112 §6.3 says to handle it as an
+    // error: a sign of smuggling).
+    "Transfer-Encoding and Content-Length",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 100\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    "a message has both Content-Length and Transfer-Encoding",
+  ],
+  [
+    "a negative Content-Length",
+    "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok",
+    'Content-Length is not a number of bytes, received "-1"',
+  ],
+  [
+    "a huge Content-Length",
+    "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\nok",
+    "Content-Length is too large",
+  ],
+  [
+    "a chunk size past 2^53",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff1\r\nok\r\n0\r\n\r\n",
+    "a chunk size is too large",
+  ],
+  [
+    "a negative chunk size",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\nok\r\n0\r\n\r\n",
+    "a chunk size is not a hex number",
+  ],
+  [
+    // fetch() reads it once.
+    "chunked twice",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    "chunked is applied more than once",
+  ],
+  [
+    "a NUL in the reason phrase",
+    "HTTP/1.1 200 O\0K\r\nContent-Length: 2\r\n\r\nok",
+    "the reason phrase has an invalid byte",
+  ],
+  [
+    "HTTP/2.0",
+    "HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "only HTTP/1.x is supported",
+  ],
+  [
+    "a body cut short by the close",
+    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok",
+    "with 8 body bytes of its Content-Length still due",
+  ],
+  [
+    // fetch() fails it too (hyper rejects obs-fold); RFC 9112 §5.2 lets a
+    // user agent unfold it.
+    "a folded field",
+    "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+    '200 x="a   b" ok',
+  ],
+  [
+    "2000 1xx responses",
+    "HTTP/1.1 100 Continue\r\n\r\n".repeat(2000) +
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "200 x=null ok",
+  ],
+  [
+    "a Content-Length in a trailer",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nContent-Length: 5\r\n\r\n",
+    "200 x=null ok",
+  ],
+  [
+    "obs-text in a field value",
+    "HTTP/1.1 200 OK\r\nX: a\xe9b\r\nContent-Length: 2\r\n\r\nok",
+    '200 x="a\xe9b" ok',
+  ],
+];
+
+Deno.test("HttpClientProtocol over TCP fails broken responses with an HttpParseError naming the fault, and closes", async () => {
+  for (const [name, response, expected] of BROKEN) {
+    let outcome = "";
+    await withServer(
+      async (conn) => {
+        await readUntil(conn);
+        await writeAll(conn, Uint8Array.from(response, (c) => c.charCodeAt(0)));
+        // A body cut short ends with the close.
+        if (name.includes("cut short")) await conn.closeWrite();
+      },
+      async (client, loop) => {
+        try {
+          outcome = await loop.runUntilComplete((async () => {
+            const r = await client.request(new Request("http://h/"));
+            return `${r.status} x=${
+              JSON.stringify(r.headers.get("x"))
+            } ${await r
+              .text()}`;
+          })());
+        } catch (error) {
+          assertInstanceOf(error, HttpParseError, name);
+          outcome = (error as Error).message;
+          await loop.runUntilComplete(waitFor(client.waitClosed(), 5));
+        }
+      },
+      { headersTimeout: 5, bodyTimeout: 5 },
+    );
+    assertStringIncludes(outcome, expected, name);
+  }
+});
+
+Deno.test("HttpClientProtocol over TCP gives back a response that comes before the request body is sent, as fetch() does", async () => {
+  // The server refuses the body at its head (413) and closes its side
+  // without reading it: a streamed body stops, and a body held in memory
+  // (more than the socket buffers take) does not hide the answer.
+  const bodies: Array<[string, () => BodyInit]> = [
+    ["a streamed body", () => {
+      let n = 0;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          if (++n > 500) controller.close();
+          else controller.enqueue(new Uint8Array(1024));
+        },
+      });
+    }],
+    ["a body in memory", () => new Uint8Array(8 * 1024 * 1024)],
+  ];
+  for (const [name, body] of bodies) {
+    await withServer(
+      async (conn) => {
+        await readUntil(conn);
+        await writeAll(
+          conn,
+          bytes(
+            "HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope",
+          ),
+        );
+        await conn.closeWrite();
+      },
+      async (client, loop) => {
+        const response = await loop.runUntilComplete(
+          client.request(
+            new Request("http://h/", {
+              method: "POST",
+              body: body(),
+              duplex: "half",
+            } as RequestInit),
+          ),
+        );
+        assertEquals(response.status, 413, name);
+        assertEquals(await loop.runUntilComplete(response.text()), "nope");
+        await loop.runUntilComplete(waitFor(client.waitClosed(), 5));
+      },
+      { headersTimeout: 5, bodyTimeout: 5 },
+    );
+  }
+});
