@@ -111,6 +111,13 @@ class GatheringFuture<T> extends Future<T> {
  * `cancelled()` itself: it finishes with the `CancelledError`, which
  * `exception()` returns and awaiting it throws. An empty list gives `[]`.
  *
+ * A promise is only followed: cancelling the returned future does not
+ * stop it. The promise of an async function called in an async-function
+ * task, `gather([work(x)])`, runs its body as part of that task, so
+ * cancelling the task reaches the body all the same; for the returned
+ * future's `cancel()` to reach it too, give a task instead:
+ * `gather([loop.createTask(() => work(x))])`.
+ *
  * PEP 3156: `tulip.gather()`, with asyncio's semantics.
  *
  * @typeParam T The tuple (or array) of awaitables.

@@ -8,7 +8,7 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { Future } from "../futures/future.ts";
 import { CancelledError, TimeoutError } from "../futures/errors.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
-import { type Awaitable, type Coroutine, ensureFuture } from "./task.ts";
+import { type Awaitable, type Coroutine, ensureFuture, Task } from "./task.ts";
 import { timeout as timeoutScope } from "./timeout.ts";
 import { checkAwaitable, checkTimeout } from "./_awaitables.ts";
 import { WrapperTask } from "./_wrapper_task.ts";
@@ -35,6 +35,14 @@ export interface WaitForOptions {
  * A `timeout` of zero or less cancels `aw` at once unless it is already
  * done; `null` waits without limit.
  *
+ * Pass an async function uncalled — `waitFor(() => work(x), t)` — for
+ * asyncio's `wait_for(coro, t)`: it runs in a task of its own, which the
+ * timeout cancels and waits for. The promise of an async function already
+ * called, `waitFor(work(x), t)`, cannot be stopped: its body runs as part
+ * of the calling task, so at the timeout the returned future fails with
+ * `TimeoutError` at once and the body goes on. A generator function is
+ * taken as an async function is.
+ *
  * Since it returns a future, `waitFor` runs `aw` in a task of its own,
  * where asyncio 3.12+ runs it inline in the caller's task: `aw` starts one
  * loop iteration after the call, and the caller resumes one iteration
@@ -46,7 +54,8 @@ export interface WaitForOptions {
  * `timeout()`).
  *
  * @typeParam T The result type.
- * @param aw A future, task, generator coroutine or promise.
+ * @param aw A future, task, generator coroutine or promise, or a function
+ * (an async function or a generator function) to run in a task of its own.
  * @param timeout The limit in seconds, or `null` for none.
  * @param options The loop to use.
  * @returns A future of `aw`'s result.
@@ -79,7 +88,7 @@ export interface WaitForOptions {
  * ```
  */
 export function waitFor<T>(
-  aw: Awaitable<T>,
+  aw: Awaitable<T> | (() => Coroutine<T> | PromiseLike<T>),
   timeout: number | null,
   options?: WaitForOptions,
 ): Future<T> {
@@ -101,8 +110,15 @@ export function waitFor<T>(
 }
 
 // asyncio's zero-timeout path: no timer, cancel unless already done.
-function* cancelNow<T>(task: WrapperTask<T>, aw: Awaitable<T>): Coroutine<T> {
-  const fut = ensureFuture(aw);
+function* cancelNow<T>(
+  task: WrapperTask<T>,
+  aw: Awaitable<T> | (() => Coroutine<T> | PromiseLike<T>),
+): Coroutine<T> {
+  // A function gets its task as Timeout.run() gives it one; cancelled
+  // before its first step, it never runs.
+  const fut = typeof aw === "function"
+    ? new Task(aw, { loop: task.getLoop() })
+    : ensureFuture(aw);
   task.started();
   if (fut.done()) return fut.result();
   const waiter = new Future<void>({ loop: fut.getLoop() });

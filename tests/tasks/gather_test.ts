@@ -431,3 +431,38 @@ Deno.test("gather(): cancelling the task that waits for it cancels the children 
   assertEquals(proof, 0);
   loop.close();
 });
+
+// What gather()'s doc states of promises of async functions already called:
+// their bodies run as part of the calling task, so cancelling that task
+// reaches them (as asyncio's gather of coroutines does), while cancelling
+// the gather future itself cannot. A task made of the function can be.
+Deno.test("gather() of async functions' promises: the calling task's cancellation reaches their bodies, the gather future's cannot, a task's can", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const work = async (name: string) => {
+    try {
+      await sleep(5);
+      log.push(`${name} done`);
+    } catch (e) {
+      log.push(`${name} ${(e as Error).name}`);
+      throw e;
+    }
+  };
+  const main = loop.createTask(async () =>
+    await gather([work("a"), work("b")])
+  );
+  loop.callLater(1, () => main.cancel());
+  await assertRejects(() => loop.runUntilComplete(main), CancelledError);
+  assertEquals(log.splice(0), ["a CancelledError", "b CancelledError"]);
+
+  let fut: Future<unknown> | null = null;
+  const main2 = loop.createTask(async () => {
+    fut = gather([work("c"), loop.createTask(() => work("d"))]);
+    await fut;
+  });
+  loop.callLater(1, () => fut!.cancel());
+  await assertRejects(() => loop.runUntilComplete(main2), CancelledError);
+  await loop.advance(10);
+  assertEquals(log, ["d CancelledError", "c done"]);
+  loop.close();
+});

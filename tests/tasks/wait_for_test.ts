@@ -10,7 +10,7 @@ import { CancelledError, TimeoutError } from "../../futures/errors.ts";
 import { Future } from "../../futures/future.ts";
 import { shield } from "../../tasks/shield.ts";
 import { sleep } from "../../tasks/sleep.ts";
-import { type Coroutine, Task } from "../../tasks/task.ts";
+import { type Coroutine, currentTask, Task } from "../../tasks/task.ts";
 import { wait } from "../../tasks/wait.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -433,5 +433,95 @@ Deno.test("waitFor(shield(), 0) times out and cancels the shield, not the work; 
     ),
     "later",
   );
+  loop.close();
+});
+
+// ---- An async function: called, or passed uncalled ----
+
+// asyncio's wait_for(coro, t) runs the coroutine in a task, cancels it at
+// the timeout and waits for it; waitFor(fn, t) does that with a function.
+Deno.test("waitFor() of an uncalled async function cancels it at the timeout and waits for its cleanup", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  let innerTask: Task<unknown> | null = null;
+  const inner = async (): Promise<string> => {
+    innerTask = currentTask();
+    try {
+      return await sleep(5, "late");
+    } catch (e) {
+      log.push(`inner ${(e as Error).name} at ${loop.time()}`);
+      await sleep(1);
+      log.push(`cleaned up at ${loop.time()}`);
+      throw e;
+    }
+  };
+  const main = loop.createTask(async () => {
+    const quick = await waitFor(async () => await sleep(1, "quick"), 5);
+    try {
+      await waitFor(() => inner(), 1);
+    } catch (e) {
+      log.push(`main ${(e as Error).name} at ${loop.time()}`);
+    }
+    assert(innerTask !== null && innerTask !== currentTask());
+    return quick;
+  });
+  assertEquals(await loop.runUntilComplete(main), "quick");
+  assertEquals(log, [
+    "inner CancelledError at 2",
+    "cleaned up at 3",
+    "main TimeoutError at 3",
+  ]);
+  loop.close();
+});
+
+Deno.test("waitFor() with a zero timeout never starts a function", async () => {
+  const loop = new VirtualTimeLoop();
+  let started = false;
+  const main = loop.createTask(async () =>
+    await waitFor(async () => {
+      started = true;
+      await sleep(1);
+    }, 0)
+  );
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  assertFalse(started);
+  loop.close();
+});
+
+Deno.test("waitFor() of an uncalled generator function with a zero timeout times out too", async () => {
+  const loop = new VirtualTimeLoop();
+  const err = await loop.runUntilComplete(
+    waitFor(
+      function* (): Coroutine<void> {
+        yield* sleep(1);
+      },
+      0,
+      { loop },
+    ),
+  ).catch((e) => e);
+  assertInstanceOf(err, TimeoutError);
+  loop.close();
+});
+
+// The limit waitFor()'s doc states: a promise of an async function already
+// called can only be given up on at the timeout, not stopped; its body runs
+// as part of the calling task. Pinned so that the doc stays true.
+Deno.test("waitFor() of an async function's promise gives up on it at the timeout and leaves it running", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const inner = async () => {
+    await sleep(5);
+    log.push(`inner done at ${loop.time()}`);
+  };
+  const main = loop.createTask(async () => {
+    try {
+      await waitFor(inner(), 1);
+    } catch (e) {
+      log.push(`main ${(e as Error).name} at ${loop.time()}`);
+    }
+  });
+  await loop.runUntilComplete(main);
+  await loop.advance(10);
+  assertEquals(log, ["main TimeoutError at 1", "inner done at 5"]);
   loop.close();
 });
