@@ -796,13 +796,19 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * thousand messages alive (V8 stores them for an inspector that may
    * attach), and an error keeps alive the objects its stack passed
    * through: a server that logs its peers' errors would otherwise keep
-   * their protocols and transports, and all they hold, for ever.
+   * their protocols and transports, and all they hold, for ever. A context
+   * without a message (or with an empty one) is logged as "Unhandled
+   * exception in event loop", as asyncio's is.
    *
    * @param context What happened.
    */
   defaultExceptionHandler(context: ExceptionContext): void {
     const { message, exception, ...details } = context;
-    const parts: string[] = [message];
+    const parts: string[] = [
+      message === undefined || message === null || message === ""
+        ? "Unhandled exception in event loop"
+        : message,
+    ];
     if (Object.keys(details).length > 0) parts.push(this.logText(details));
     if (exception !== undefined) parts.push(this.logText(exception));
     console.error(...parts);

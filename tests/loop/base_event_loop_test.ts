@@ -1258,6 +1258,23 @@ Deno.test("BaseEventLoop.defaultExceptionHandler() logs the message, details and
   loop.close();
 });
 
+Deno.test("BaseEventLoop.defaultExceptionHandler() says 'Unhandled exception in event loop' for a context without a message, as asyncio's does", () => {
+  const loop = new BaseEventLoop();
+  const err = new Error("x");
+  const [, lines] = capturingConsoleError(() => {
+    // A JavaScript caller can leave the message out or empty.
+    loop.defaultExceptionHandler({ exception: err } as ExceptionContext);
+    loop.defaultExceptionHandler({ message: "" });
+    loop.callExceptionHandler({} as ExceptionContext);
+  });
+  assertEquals(lines, [
+    ["Unhandled exception in event loop", Deno.inspect(err)],
+    ["Unhandled exception in event loop"],
+    ["Unhandled exception in event loop"],
+  ]);
+  loop.close();
+});
+
 // The console keeps the arguments of its last thousand messages alive (V8
 // stores them for an inspector that may attach later); only a real
 // collection shows it.
