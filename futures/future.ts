@@ -74,7 +74,9 @@ const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
   held.loop.callExceptionHandler({
     message: `${held.kind} exception was never retrieved`,
     exception,
-    sourceTraceback: held.stack,
+    // Only in debug mode, as asyncio's context has source_traceback only
+    // then.
+    ...(held.stack !== undefined && { sourceTraceback: held.stack }),
   });
 });
 

@@ -816,6 +816,23 @@ Deno.test("Future outside debug mode reports an exception never retrieved too, w
   loop.close();
 });
 
+Deno.test("Future outside debug mode reports an exception never retrieved with just message and exception, as asyncio's context has no source_traceback then", async () => {
+  const [loop, seen] = reportingLoop();
+  const error = new Error("kept");
+  (() => {
+    const fut = loop.createFuture<number>();
+    fut.setException(error);
+  })();
+  await collectUntil(() => seen.length > 0);
+  assertEquals(seen.length, 1);
+  assertEquals(Object.keys(seen[0]).sort(), ["exception", "message"]);
+  assertEquals(seen[0], {
+    message: "Future exception was never retrieved",
+    exception: error,
+  });
+  loop.close();
+});
+
 Deno.test("Future failed by a callback that holds it is still collected and reported", async () => {
   // The error's stack keeps the frames' closures, and so the future, alive
   // as long as the error is: the report must not hold the error strongly.
