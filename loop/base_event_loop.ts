@@ -214,13 +214,42 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #left = 0;
   #hostPolled = false;
 
+  #slowCallbackDuration = 0.1;
+
   /**
    * In debug mode, callbacks that take longer than this many seconds are
    * reported through the exception handler.
    *
    * @default {0.1}
    */
-  slowCallbackDuration = 0.1;
+  get slowCallbackDuration(): number {
+    return this.#slowCallbackDuration;
+  }
+
+  /**
+   * Sets the duration, in seconds, from which debug mode reports a
+   * callback as slow; `Infinity` reports none.
+   *
+   * @throws {TypeError} When `seconds` is not a number.
+   * @throws {RangeError} When `seconds` is negative.
+   */
+  set slowCallbackDuration(seconds: number) {
+    if (typeof seconds !== "number" || Number.isNaN(seconds)) {
+      throw new TypeError(
+        `Cannot set slowCallbackDuration: it must be a number of seconds, received ${
+          formatReceived(seconds)
+        }`,
+      );
+    }
+    if (seconds < 0) {
+      throw new RangeError(
+        `Cannot set slowCallbackDuration: it must be >= 0 seconds, received ${
+          formatReceived(seconds)
+        }`,
+      );
+    }
+    this.#slowCallbackDuration = seconds;
+  }
 
   /**
    * Returns the loop's monotonic clock, in seconds.

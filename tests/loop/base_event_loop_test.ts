@@ -1394,6 +1394,28 @@ Deno.test("BaseEventLoop in debug mode honours slowCallbackDuration", async () =
   loop.close();
 });
 
+Deno.test("BaseEventLoop.slowCallbackDuration refuses what is not a number of seconds >= 0", () => {
+  const loop = new BaseEventLoop();
+  for (const bad of ["0.1", null, undefined, NaN]) {
+    const error = assertThrows(
+      () => loop.slowCallbackDuration = bad as unknown as number,
+      TypeError,
+    );
+    assertStringIncludes(error.message, "slowCallbackDuration");
+  }
+  assertThrows(
+    () => loop.slowCallbackDuration = -1,
+    RangeError,
+    "Cannot set slowCallbackDuration: it must be >= 0 seconds, received -1",
+  );
+  assertEquals(loop.slowCallbackDuration, 0.1);
+  loop.slowCallbackDuration = 0;
+  assertEquals(loop.slowCallbackDuration, 0);
+  loop.slowCallbackDuration = Infinity;
+  assertEquals(loop.slowCallbackDuration, Infinity);
+  loop.close();
+});
+
 Deno.test("BaseEventLoop in debug mode reports async functions that run too long once resumed by their task, as asyncio reports a slow task step", async () => {
   for (const drive of ["runForever", "runOnce"] as const) {
     for (const debugFirst of [true, false]) {
