@@ -74,7 +74,9 @@ const unretrieved = new FinalizationRegistry<Unretrieved>((held) => {
   held.loop.callExceptionHandler({
     message: `${held.kind} exception was never retrieved`,
     exception,
-    sourceTraceback: held.stack,
+    // Only in debug mode, as asyncio's context has source_traceback only
+    // then.
+    ...(held.stack !== undefined && { sourceTraceback: held.stack }),
   });
 });
 
@@ -638,6 +640,13 @@ function settleThen<T, R1, R2>(
       throw interrupted;
     }
     value = future.result();
+    if ((value as unknown) === future) {
+      // A promise would follow the future to itself for ever (a native
+      // one resolved with itself rejects the same way).
+      throw new TypeError(
+        "Cannot await a Future: its result is the future itself (a task that returns itself?); read it with result() or yield* instead",
+      );
+    }
   } catch (e) {
     if (onrejected == null) return reject(e);
     try {

@@ -214,13 +214,42 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   #left = 0;
   #hostPolled = false;
 
+  #slowCallbackDuration = 0.1;
+
   /**
    * In debug mode, callbacks that take longer than this many seconds are
    * reported through the exception handler.
    *
    * @default {0.1}
    */
-  slowCallbackDuration = 0.1;
+  get slowCallbackDuration(): number {
+    return this.#slowCallbackDuration;
+  }
+
+  /**
+   * Sets the duration, in seconds, from which debug mode reports a
+   * callback as slow; `Infinity` reports none.
+   *
+   * @throws {TypeError} When `seconds` is not a number.
+   * @throws {RangeError} When `seconds` is negative.
+   */
+  set slowCallbackDuration(seconds: number) {
+    if (typeof seconds !== "number" || Number.isNaN(seconds)) {
+      throw new TypeError(
+        `Cannot set slowCallbackDuration: it must be a number of seconds, received ${
+          formatReceived(seconds)
+        }`,
+      );
+    }
+    if (seconds < 0) {
+      throw new RangeError(
+        `Cannot set slowCallbackDuration: it must be >= 0 seconds, received ${
+          formatReceived(seconds)
+        }`,
+      );
+    }
+    this.#slowCallbackDuration = seconds;
+  }
 
   /**
    * Returns the loop's monotonic clock, in seconds.
@@ -796,13 +825,19 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * thousand messages alive (V8 stores them for an inspector that may
    * attach), and an error keeps alive the objects its stack passed
    * through: a server that logs its peers' errors would otherwise keep
-   * their protocols and transports, and all they hold, for ever.
+   * their protocols and transports, and all they hold, for ever. A context
+   * without a message (or with an empty one) is logged as "Unhandled
+   * exception in event loop", as asyncio's is.
    *
    * @param context What happened.
    */
   defaultExceptionHandler(context: ExceptionContext): void {
     const { message, exception, ...details } = context;
-    const parts: string[] = [message];
+    const parts: string[] = [
+      message === undefined || message === null || message === ""
+        ? "Unhandled exception in event loop"
+        : message,
+    ];
     if (Object.keys(details).length > 0) parts.push(this.logText(details));
     if (exception !== undefined) parts.push(this.logText(exception));
     console.error(...parts);

@@ -640,6 +640,31 @@ Deno.test("Future.then() handlers of a pending future see the outcome on the loo
   loop.close();
 });
 
+Deno.test("Future.then() rejects with a TypeError for a future whose result is the future itself, as a promise resolved with itself does, instead of following it for ever", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<unknown>();
+  fut.setResult(fut);
+  await assertRejects(
+    async () => await fut,
+    TypeError,
+    "its result is the future itself",
+  );
+  // The common way to get there: a task that returns itself (asyncio's
+  // run_until_complete() would return it; a promise can only follow it).
+  let task!: Future<unknown>;
+  task = loop.createTask(function* (): Coroutine<unknown> {
+    yield;
+    return task;
+  }());
+  await assertRejects(
+    () => loop.runUntilComplete(task),
+    TypeError,
+    "its result is the future itself",
+  );
+  assertStrictEquals(task.result(), task);
+  loop.close();
+});
+
 Deno.test("Future.then() returns a native Promise", () => {
   const loop = new VirtualTimeLoop();
   const fut = loop.createFuture<number>();
@@ -814,6 +839,23 @@ Deno.test("Future outside debug mode reports an exception never retrieved too, w
   assertEquals(seen[0].message, "Future exception was never retrieved");
   assertEquals((seen[0].exception as Error).message, "lost");
   assertEquals(seen[0].sourceTraceback, undefined);
+  loop.close();
+});
+
+Deno.test("Future outside debug mode reports an exception never retrieved with just message and exception, as asyncio's context has no source_traceback then", async () => {
+  const [loop, seen] = reportingLoop();
+  const error = new Error("kept");
+  (() => {
+    const fut = loop.createFuture<number>();
+    fut.setException(error);
+  })();
+  await collectUntil(() => seen.length > 0);
+  assertEquals(seen.length, 1);
+  assertEquals(Object.keys(seen[0]).sort(), ["exception", "message"]);
+  assertEquals(seen[0], {
+    message: "Future exception was never retrieved",
+    exception: error,
+  });
   loop.close();
 });
 

@@ -1258,6 +1258,23 @@ Deno.test("BaseEventLoop.defaultExceptionHandler() logs the message, details and
   loop.close();
 });
 
+Deno.test("BaseEventLoop.defaultExceptionHandler() says 'Unhandled exception in event loop' for a context without a message, as asyncio's does", () => {
+  const loop = new BaseEventLoop();
+  const err = new Error("x");
+  const [, lines] = capturingConsoleError(() => {
+    // A JavaScript caller can leave the message out or empty.
+    loop.defaultExceptionHandler({ exception: err } as ExceptionContext);
+    loop.defaultExceptionHandler({ message: "" });
+    loop.callExceptionHandler({} as ExceptionContext);
+  });
+  assertEquals(lines, [
+    ["Unhandled exception in event loop", Deno.inspect(err)],
+    ["Unhandled exception in event loop"],
+    ["Unhandled exception in event loop"],
+  ]);
+  loop.close();
+});
+
 // The console keeps the arguments of its last thousand messages alive (V8
 // stores them for an inspector that may attach later); only a real
 // collection shows it.
@@ -1374,6 +1391,28 @@ Deno.test("BaseEventLoop in debug mode honours slowCallbackDuration", async () =
   assertEquals(errors.map((e) => e.message), [
     "Executing a callback took 1.000 seconds",
   ]);
+  loop.close();
+});
+
+Deno.test("BaseEventLoop.slowCallbackDuration refuses what is not a number of seconds >= 0", () => {
+  const loop = new BaseEventLoop();
+  for (const bad of ["0.1", null, undefined, NaN]) {
+    const error = assertThrows(
+      () => loop.slowCallbackDuration = bad as unknown as number,
+      TypeError,
+    );
+    assertStringIncludes(error.message, "slowCallbackDuration");
+  }
+  assertThrows(
+    () => loop.slowCallbackDuration = -1,
+    RangeError,
+    "Cannot set slowCallbackDuration: it must be >= 0 seconds, received -1",
+  );
+  assertEquals(loop.slowCallbackDuration, 0.1);
+  loop.slowCallbackDuration = 0;
+  assertEquals(loop.slowCallbackDuration, 0);
+  loop.slowCallbackDuration = Infinity;
+  assertEquals(loop.slowCallbackDuration, Infinity);
   loop.close();
 });
 
