@@ -1506,12 +1506,13 @@ export class DenoEventLoop extends BaseEventLoop {
   }
 
   /**
-   * Reads from `conn` into `buf`, without a copy: the future's result is
-   * the count read, 0 at end of stream (and at once for an empty `buf`,
-   * as asyncio's `sock_recv_into()`). Otherwise as `sockRecv()`; in
-   * particular, after cancelling, bytes of the read in flight may still
-   * land in `buf` (they are also kept for the next read), so do not count
-   * on its contents then.
+   * Reads from `conn` into `buf`: the future's result is the count read,
+   * at most 256 KiB per call, 0 at end of stream (and at once for an empty
+   * `buf`, as asyncio's `sock_recv_into()`). Otherwise as `sockRecv()`.
+   * Deno reads into a buffer of the loop's, copied into `buf` only when
+   * the call is still waiting, so a cancelled call never writes into `buf`
+   * (as asyncio's), and what its read still brings goes to the next
+   * `sockRecv` or `sockRecvInto` on `conn`.
    *
    * PEP 3156: `loop.sock_recv_into()` (asyncio).
    *

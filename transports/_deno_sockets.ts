@@ -45,6 +45,11 @@ interface ReadState {
   /** The read in flight: the waiter it serves and the buffer it fills. */
   inFlight: { waiter: ReadWaiter; buffer: Uint8Array } | null;
   kept: Kept | null;
+  /**
+   * Where `sockRecvInto` reads land before they are copied into the
+   * caller's buffer (reused; grown as callers ask, up to `MAX_READ`).
+   */
+  scratch: Uint8Array | null;
 }
 
 /** A caller waiting for all of `data` to be written. */
@@ -404,6 +409,7 @@ export class DenoSockets {
         waiters: [],
         inFlight: null,
         kept: null,
+        scratch: null,
       };
       this.#reads.set(conn, state = made);
     }
@@ -441,7 +447,18 @@ export class DenoSockets {
     }
     if (state.inFlight !== null || waiters.length === 0) return;
     const waiter = waiters[0];
-    const buffer = waiter.into ?? new Uint8Array(Math.min(waiter.n, MAX_READ));
+    const size = Math.min(waiter.n, MAX_READ);
+    let buffer: Uint8Array;
+    if (waiter.into === null) buffer = new Uint8Array(size);
+    else {
+      // Never the caller's buffer: Deno cannot cancel a read, so one its
+      // caller gave up on would still write there later (asyncio's
+      // sock_recv_into() writes nothing once cancelled).
+      if (state.scratch === null || state.scratch.length < size) {
+        state.scratch = new Uint8Array(size);
+      }
+      buffer = state.scratch.subarray(0, size);
+    }
     state.inFlight = { waiter, buffer };
     this.#reading.set(conn, state);
     this.#proactor.startRead(conn, buffer, state.port);
@@ -459,13 +476,20 @@ export class DenoSockets {
     if (state.waiters[0] === waiter) state.waiters.shift();
     if (!waiter.future.done()) {
       if (count === undefined) waiter.future.setException(error);
-      else settleRead(waiter, count === null ? null : buffer, count ?? 0);
+      else {
+        if (count !== null && waiter.into !== null) {
+          waiter.into.set(buffer.subarray(0, count));
+        }
+        settleRead(waiter, count === null ? null : buffer, count ?? 0);
+      }
     } else if (count === undefined) {
       state.kept = { kind: "error", error };
     } else if (count === null) {
       state.kept = { kind: "eof" };
     } else {
-      // The caller gave up: keep a copy (its buffer is its own again).
+      // The caller gave up: keep a copy (the buffer is reused, or the
+      // caller's own again) for the next read, as asyncio's cancelled
+      // sock_recv_into() leaves the bytes in the socket.
       state.kept = { kind: "data", data: buffer.slice(0, count) };
     }
     this.#pumpRead(conn, state);

@@ -129,6 +129,25 @@ Deno.test("sockRecv() cancelled while its read is in flight loses nothing: the n
   loop.close();
 });
 
+Deno.test("sockRecvInto() cancelled while its read is in flight never writes into the caller's buffer; the next read gets the bytes", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  const buf = new Uint8Array(8);
+  const abandoned = loop.sockRecvInto(server, buf);
+  // Let the read start, then give up on it, as asyncio's cancel does.
+  await within(loop, Promise.resolve());
+  abandoned.cancel();
+  await within(loop, loop.sockSendall(client, bytes("late")));
+  // Deno's read, which cannot be cancelled, has completed by now.
+  await within(loop, sleep(0.05, undefined, { loop }));
+  assertEquals([...buf], [0, 0, 0, 0, 0, 0, 0, 0]);
+  assertEquals(text(await within(loop, loop.sockRecv(server, 10))), "late");
+  assertEquals([...buf], [0, 0, 0, 0, 0, 0, 0, 0]);
+  assert(abandoned.cancelled());
+  closeAll(client, server, listener);
+  loop.close();
+});
+
 Deno.test("sockRecv() and sockSendall() in flight when the connection is closed fail with Deno's Interrupted, saying it was closed", async () => {
   const loop = new DenoEventLoop();
   const [listener, client, server] = await pair(loop);

@@ -146,3 +146,39 @@ Deno.test("DenoSockets: sendall() cancelled part way sends no more of it", async
   await loop.runUntilComplete(next);
   loop.close();
 });
+
+Deno.test("DenoSockets: recvInto() cancelled while its read is in flight never writes into the caller's buffer; the bytes go to the next read", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const buf = new Uint8Array(4);
+  const gaveUp = socks.recvInto(conn, buf);
+  assertEquals(proactor.started.length, 1);
+  gaveUp.cancel();
+  // The read the cancelled call started completes afterwards.
+  proactor.read([1, 2, 3]);
+  await turn(loop);
+  assertEquals([...buf], [0, 0, 0, 0]);
+  const other = new Uint8Array(2);
+  assertEquals(await loop.runUntilComplete(socks.recvInto(conn, other)), 2);
+  assertEquals([...other], [1, 2]);
+  assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [3]);
+  assertEquals([...buf], [0, 0, 0, 0]);
+  assertThrows(() => gaveUp.result(), CancelledError);
+  loop.close();
+});
+
+Deno.test("DenoSockets: recvInto() fills only the count it reports, and the caller's buffer is not touched before the read completes", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const buf = new Uint8Array([9, 9, 9, 9, 9]);
+  const reading = socks.recvInto(conn, buf.subarray(1, 4));
+  const op = proactor.started[0] as Extract<Started, { kind: "read" }>;
+  // The read lands in a buffer of the loop's, not the caller's.
+  assertEquals(op.buffer.buffer === buf.buffer, false);
+  proactor.read([1, 2]);
+  assertEquals(await loop.runUntilComplete(reading), 2);
+  assertEquals([...buf], [9, 1, 2, 9, 9]);
+  loop.close();
+});
