@@ -1555,11 +1555,16 @@ export class DenoEventLoop extends BaseEventLoop {
    * `data` unchanged until the future is done (it is not copied).
    *
    * Cancelling the future stops sending after the write in flight: the
-   * peer may have received part of `data`, as with asyncio. Deno cannot
-   * stop that write: it still reads `data`, and while the peer does not
-   * read it waits — keeping the process alive, even after `close()` —
-   * until the peer reads or the connection is closed. Close the
-   * connection to give up on a peer that stopped reading.
+   * peer may have received part of `data`, and, as with asyncio, nothing
+   * says how much. Deno cannot stop that write: it still reads `data`,
+   * and while the peer does not read it waits until the peer reads or the
+   * connection is closed. It no longer keeps the process alive once no
+   * call waits for it or behind it (or the loop is closed) — except
+   * without Deno's internal ops (`TULIP_NO_INTERNALS=1`, or a Deno where
+   * they are not found): `Deno.Conn`'s `write()` hides the promise that
+   * `unref()` would need, so there the write holds the process until the
+   * connection is closed. Close the connection to give up on a peer that
+   * stopped reading.
    *
    * PEP 3156: `loop.sock_sendall()` (asyncio).
    *

@@ -64,6 +64,8 @@ interface WriteState {
   readonly port: CompletionPort<number>;
   readonly waiters: WriteWaiter[];
   writing: boolean;
+  /** Whether the write in flight was let go of the process (unref'd). */
+  unrefd: boolean;
 }
 
 /** The accepts of one listener. */
@@ -119,6 +121,9 @@ export class DenoSockets {
   readonly #keeping = new Set<AcceptState>();
   /** Reads and accepts in flight, so `close()` can unref them. */
   readonly #reading = new Map<Deno.Conn, ReadState>();
+  /** Writes in flight, so `close()` can unref them. */
+  readonly #writing = new Set<WriteState>();
+  #closed = false;
   readonly #accepting = new Set<Deno.Listener>();
 
   /**
@@ -216,10 +221,17 @@ export class DenoSockets {
         }),
         waiters: [],
         writing: false,
+        unrefd: false,
       };
       this.#writes.set(conn, state = made);
     }
     state.waiters.push({ future, data, offset: 0 });
+    const written = state;
+    future.addDoneCallback(() => {
+      if (future.cancelled()) this.#refWrite(written);
+    });
+    // Waiting behind a write let go of the process: it holds it again.
+    if (state.unrefd) this.#refWrite(state);
     this.#pumpWrite(conn, state);
     return future;
   }
@@ -388,6 +400,9 @@ export class DenoSockets {
       }
     }
     this.#accepting.clear();
+    this.#closed = true;
+    for (const state of this.#writing) this.#refWrite(state);
+    this.#writing.clear();
   }
 
   // ---- Reads ----
@@ -497,6 +512,22 @@ export class DenoSockets {
 
   // ---- Writes ----
 
+  /**
+   * Lets the write in flight hold the process only while a caller still
+   * waits for it or a write behind it (and the loop is open): Deno cannot
+   * stop a write, so one whose callers all gave up would otherwise keep
+   * the process alive until the peer reads or the connection is closed.
+   */
+  #refWrite(state: WriteState): void {
+    if (!state.writing) return;
+    const wanted = !this.#closed &&
+      state.waiters.some((waiter) => !waiter.future.done());
+    if (wanted === !state.unrefd) return;
+    if (this.#proactor.setWriteRef(state.port, wanted)) {
+      state.unrefd = !wanted;
+    }
+  }
+
   #pumpWrite(conn: Deno.Conn, state: WriteState): void {
     if (state.writing) return;
     const waiters = state.waiters;
@@ -504,6 +535,8 @@ export class DenoSockets {
     if (waiters.length === 0) return;
     const head = waiters[0];
     state.writing = true;
+    state.unrefd = false;
+    this.#writing.add(state);
     this.#proactor.startWrite(
       conn,
       head.offset === 0 ? head.data : head.data.subarray(head.offset),
@@ -513,6 +546,7 @@ export class DenoSockets {
 
   #written(conn: Deno.Conn, state: WriteState, count: number): void {
     state.writing = false;
+    this.#writing.delete(state);
     const head = state.waiters[0];
     head.offset += count;
     if (head.offset >= head.data.length) {
@@ -527,6 +561,7 @@ export class DenoSockets {
 
   #writeFailed(conn: Deno.Conn, state: WriteState, error: unknown): void {
     state.writing = false;
+    this.#writing.delete(state);
     const head = state.waiters.shift()!;
     if (!head.future.done()) head.future.setException(error);
     this.#pumpWrite(conn, state);

@@ -38,6 +38,11 @@ class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
   startAccept() {}
   watch() {}
   setRef() {}
+  readonly writeRefs: boolean[] = [];
+  setWriteRef(_port: CompletionPort<number>, ref: boolean) {
+    this.writeRefs.push(ref);
+    return true;
+  }
   close() {}
   own() {}
   disown() {}
@@ -180,5 +185,39 @@ Deno.test("DenoSockets: recvInto() fills only the count it reports, and the call
   proactor.read([1, 2]);
   assertEquals(await loop.runUntilComplete(reading), 2);
   assertEquals([...buf], [9, 1, 2, 9, 9]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: a write in flight whose callers all gave up no longer holds the process; one waiting behind it, or a new call, holds it again", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const a = socks.sendall(conn, new Uint8Array([1, 2, 3, 4]));
+  const b = socks.sendall(conn, new Uint8Array([5]));
+  a.cancel();
+  await turn(loop);
+  // b still waits behind the write: it keeps holding the process.
+  assertEquals(proactor.writeRefs, []);
+  b.cancel();
+  await turn(loop);
+  assertEquals(proactor.writeRefs, [false]);
+  const c = socks.sendall(conn, new Uint8Array([6]));
+  assertEquals(proactor.writeRefs, [false, true]);
+  proactor.wrote(1);
+  await turn(loop);
+  assertEquals([...proactor.wrote(1)], [6]);
+  await loop.runUntilComplete(c);
+  // A write whose caller waits is never let go.
+  assertEquals(proactor.writeRefs, [false, true]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: close() lets go of the writes in flight", () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  socks.sendall(conn, new Uint8Array([1, 2]));
+  socks.close();
+  assertEquals(proactor.writeRefs, [false]);
   loop.close();
 });
