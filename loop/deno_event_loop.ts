@@ -108,7 +108,12 @@ export class DenoEventLoop extends BaseEventLoop {
    * before the future is done, so a bad certificate fails the call; a
    * server that has not finished it within `ssl.handshakeTimeout` seconds
    * (60 by default) fails it with `TimeoutError`, and the connection is
-   * closed.
+   * closed: its resource goes at once (nothing trips
+   * `--sanitize-resources`, nothing keeps the process alive), but Deno's
+   * TLS keeps the TCP socket open in a handshake task of its own until the
+   * server answers or hangs up, so the server sees no close until then
+   * (see the `ssl` option; a server side, or an upgrade over the loopback
+   * relay, frees its socket at once).
    * Deno cannot bind before connecting, so a `localAddr` is checked
    * against the address the system chose: a mismatch (any specific port,
    * for one) closes the connection and fails the call with
