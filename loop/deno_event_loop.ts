@@ -1468,8 +1468,11 @@ export class DenoEventLoop extends BaseEventLoop {
    * Deno cannot stop a read once started, so cancelling the future takes
    * the call out of line and leaves the read in flight; whatever it brings
    * back (bytes, end of stream, an error) goes to the next `sockRecv` or
-   * `sockRecvInto` on `conn`, so nothing is lost. Close the connection to
-   * end a read for good.
+   * `sockRecvInto` on `conn`, so nothing is lost. So do the bytes of a
+   * read whose task was cancelled after the read completed but before the
+   * task resumed, once every taker of the future dropped them (asyncio's
+   * would be lost; tulip's `StreamReader` reads give them back alike).
+   * Close the connection to end a read for good.
    *
    * PEP 3156: `loop.sock_recv()` (asyncio), on a `Deno.Conn` since Deno
    * has no raw sockets.

@@ -13,7 +13,8 @@
  * @module
  */
 
-import type { Future } from "../futures/future.ts";
+import { Future } from "../futures/future.ts";
+import { TAKE_BACK } from "../futures/_runtime.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { checkPort, describeAddress } from "./address_checks.ts";
@@ -32,6 +33,56 @@ type ReadWaiter =
   | { future: Future<Uint8Array>; n: number; into: null }
   | { future: Future<number>; n: number; into: Uint8Array };
 
+/**
+ * A read's future, counting who took its outcome (a task's done callback
+ * or `await`, a `gather()`, `shield()`, `waitFor()`): bytes go back only
+ * once every taker dropped them, as `StreamReader`'s reads do.
+ */
+class SockFuture<T> extends Future<T> {
+  takers = 0;
+  drops = 0;
+  declare [TAKE_BACK]: (value: T) => void;
+
+  override addDoneCallback(fn: (future: Future<T>) => void): void {
+    super.addDoneCallback(fn);
+    this.takers++;
+  }
+
+  override removeDoneCallback(fn: (future: Future<T>) => void): number {
+    const removed = super.removeDoneCallback(fn);
+    this.takers -= removed;
+    return removed;
+  }
+
+  override then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    this.takers++;
+    return super.then(onfulfilled, onrejected);
+  }
+
+  // A pending future is taken through the done callback its task adds; a
+  // done one, here.
+  override *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
+    if (this.done()) this.takers++;
+    return yield* super[Symbol.iterator]();
+  }
+
+  /**
+   * Calls `giveBack` with the dropped result once every taker dropped it,
+   * and only once.
+   */
+  onDropped(giveBack: (value: T) => void): void {
+    let given = false;
+    this[TAKE_BACK] = (value) => {
+      if (++this.drops < this.takers || given) return;
+      given = true;
+      giveBack(value);
+    };
+  }
+}
+
 /** What a connection's abandoned read brought back, for the next reader. */
 type Kept =
   | { kind: "data"; data: Uint8Array }
@@ -44,7 +95,12 @@ interface ReadState {
   readonly waiters: ReadWaiter[];
   /** The read in flight: the waiter it serves and the buffer it fills. */
   inFlight: { waiter: ReadWaiter; buffer: Uint8Array } | null;
-  kept: Kept | null;
+  /**
+   * What was read and not yet taken, oldest first, for the next readers:
+   * what abandoned reads brought and what cancelled tasks dropped. An EOF
+   * or error comes last; an EOF stays.
+   */
+  readonly kept: Kept[];
   /**
    * Where `sockRecvInto` reads land before they are copied into the
    * caller's buffer (reused; grown as callers ask, up to `MAX_READ`).
@@ -157,9 +213,14 @@ export class DenoSockets {
         }`,
       );
     }
-    const future = this.#loop.createFuture<Uint8Array>();
-    if (n === 0) future.setResult(new Uint8Array(0));
-    else this.#read(conn, { future, n, into: null });
+    if (n === 0) {
+      const future = this.#loop.createFuture<Uint8Array>();
+      future.setResult(new Uint8Array(0));
+      return future;
+    }
+    const future = new SockFuture<Uint8Array>({ loop: this.#loop });
+    future.onDropped((data) => this.#giveBack(conn, data));
+    this.#read(conn, { future, n, into: null });
     return future;
   }
 
@@ -180,9 +241,14 @@ export class DenoSockets {
         }`,
       );
     }
-    const future = this.#loop.createFuture<number>();
-    if (buf.length === 0) future.setResult(0);
-    else this.#read(conn, { future, n: buf.length, into: buf });
+    if (buf.length === 0) {
+      const future = this.#loop.createFuture<number>();
+      future.setResult(0);
+      return future;
+    }
+    const future = new SockFuture<number>({ loop: this.#loop });
+    future.onDropped((count) => this.#giveBack(conn, buf.slice(0, count)));
+    this.#read(conn, { future, n: buf.length, into: buf });
     return future;
   }
 
@@ -423,7 +489,7 @@ export class DenoSockets {
         }),
         waiters: [],
         inFlight: null,
-        kept: null,
+        kept: [],
         scratch: null,
       };
       this.#reads.set(conn, state = made);
@@ -441,11 +507,11 @@ export class DenoSockets {
         waiters.shift();
         continue;
       }
-      const kept = state.kept;
-      if (kept === null) break;
+      if (state.kept.length === 0) break;
+      const kept = state.kept[0];
       waiters.shift();
       if (kept.kind === "error") {
-        state.kept = null;
+        state.kept.shift();
         waiter.future.setException(kept.error);
       } else if (kept.kind === "eof") {
         // EOF stays: every later read sees it too, as a socket's would.
@@ -455,9 +521,8 @@ export class DenoSockets {
         const count = Math.min(waiter.n, data.length);
         if (waiter.into !== null) waiter.into.set(data.subarray(0, count));
         settleRead(waiter, data, count);
-        state.kept = count === data.length
-          ? null
-          : { kind: "data", data: data.subarray(count) };
+        if (count === data.length) state.kept.shift();
+        else state.kept[0] = { kind: "data", data: data.subarray(count) };
       }
     }
     if (state.inFlight !== null || waiters.length === 0) return;
@@ -488,8 +553,8 @@ export class DenoSockets {
     const { waiter, buffer } = state.inFlight!;
     state.inFlight = null;
     this.#reading.delete(conn);
-    if (state.waiters[0] === waiter) state.waiters.shift();
-    if (!waiter.future.done()) {
+    if (!waiter.future.done() && state.kept.length === 0) {
+      if (state.waiters[0] === waiter) state.waiters.shift();
       if (count === undefined) waiter.future.setException(error);
       else {
         if (count !== null && waiter.into !== null) {
@@ -498,15 +563,28 @@ export class DenoSockets {
         settleRead(waiter, count === null ? null : buffer, count ?? 0);
       }
     } else if (count === undefined) {
-      state.kept = { kind: "error", error };
+      state.kept.push({ kind: "error", error });
     } else if (count === null) {
-      state.kept = { kind: "eof" };
+      state.kept.push({ kind: "eof" });
     } else {
-      // The caller gave up: keep a copy (the buffer is reused, or the
-      // caller's own again) for the next read, as asyncio's cancelled
-      // sock_recv_into() leaves the bytes in the socket.
-      state.kept = { kind: "data", data: buffer.slice(0, count) };
+      // The caller gave up, or bytes given back come first: keep a copy
+      // (the buffer is reused, or the caller's own again) for the next
+      // read, as asyncio's cancelled sock_recv_into() leaves the bytes in
+      // the socket.
+      state.kept.push({ kind: "data", data: buffer.slice(0, count) });
     }
+    this.#pumpRead(conn, state);
+  }
+
+  /**
+   * Puts back bytes that a read's every taker dropped (tasks cancelled
+   * after it completed, before they resumed), ahead of everything else,
+   * and serves a reader waiting meanwhile with them.
+   */
+  #giveBack(conn: Deno.Conn, data: Uint8Array): void {
+    const state = this.#reads.get(conn);
+    if (state === undefined || data.length === 0) return;
+    state.kept.unshift({ kind: "data", data });
     this.#pumpRead(conn, state);
   }
 

@@ -2,7 +2,7 @@
 // that each order of events (a read settling after its caller gave up, a
 // partial write) is reached on purpose.
 
-import { assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { CancelledError } from "../../futures/errors.ts";
 import type {
   Completion,
@@ -219,5 +219,77 @@ Deno.test("DenoSockets: close() lets go of the writes in flight", () => {
   socks.sendall(conn, new Uint8Array([1, 2]));
   socks.close();
   assertEquals(proactor.writeRefs, [false]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: a task cancelled in the turn its recv() completed gives the bytes back to the next read (as tulip's StreamReader does)", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const reader = loop.createTask(async () => await socks.recv(conn, 8));
+  await turn(loop);
+  proactor.read([1, 2, 3]);
+  // Runs after the read's completion, before the task resumes.
+  loop.callSoon(() => reader.cancel());
+  await turn(loop);
+  assert(reader.cancelled());
+  assertEquals([...await loop.runUntilComplete(socks.recv(conn, 2))], [1, 2]);
+  const buf = new Uint8Array(4);
+  assertEquals(await loop.runUntilComplete(socks.recvInto(conn, buf)), 1);
+  assertEquals([...buf], [3, 0, 0, 0]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: a generator task cancelled in the turn its recvInto() completed gives the bytes back too", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const buf = new Uint8Array(4);
+  const reader = loop.createTask(function* () {
+    return yield* socks.recvInto(conn, buf);
+  });
+  await turn(loop);
+  proactor.read([4, 5]);
+  loop.callSoon(() => reader.cancel());
+  await turn(loop);
+  assert(reader.cancelled());
+  assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [4, 5]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: bytes a cancelled task dropped stay taken while another taker of the future has them", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const read = socks.recv(conn, 8);
+  const reader = loop.createTask(async () => await read);
+  const other = loop.createTask(async () => await read);
+  await turn(loop);
+  proactor.read([7]);
+  loop.callSoon(() => reader.cancel());
+  await turn(loop);
+  assertEquals([...await loop.runUntilComplete(other)], [7]);
+  const next = socks.recv(conn, 8);
+  proactor.read([8]);
+  assertEquals([...await loop.runUntilComplete(next)], [8]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: bytes given back come before those of the read in flight for the next caller", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const reader = loop.createTask(async () => await socks.recv(conn, 8));
+  const next = socks.recv(conn, 8);
+  await turn(loop);
+  proactor.read([1, 2]);
+  loop.callSoon(() => reader.cancel());
+  await turn(loop);
+  // The next caller's read is in flight; it gets the bytes given back.
+  assertEquals(proactor.started.length, 1);
+  assertEquals([...await loop.runUntilComplete(next)], [1, 2]);
+  proactor.read([3]);
+  await turn(loop);
+  assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [3]);
   loop.close();
 });
