@@ -15,6 +15,7 @@
 
 import { Future } from "../futures/future.ts";
 import { TAKE_BACK } from "../futures/_runtime.ts";
+import { formatReceived } from "../futures/errors.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { checkPort, describeAddress } from "./address_checks.ts";
@@ -136,6 +137,24 @@ interface AcceptState {
 /** Options of `sockConnect`: Deno's, for TCP or a Unix socket. */
 type SockConnectOptions = Deno.ConnectOptions | Deno.UnixConnectOptions;
 
+/**
+ * Names what was passed for bytes; for another view of bytes (asyncio
+ * takes any buffer), how to pass them.
+ */
+function describeBytes(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return "a string";
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) {
+    return `${formatReceived(value)}; pass its bytes as new Uint8Array(buffer)`;
+  }
+  if (ArrayBuffer.isView(value)) {
+    return `${
+      formatReceived(value)
+    }; pass its bytes as new Uint8Array(view.buffer, view.byteOffset, view.byteLength)`;
+  }
+  return typeof value;
+}
+
 function isConn(value: unknown): value is Deno.Conn {
   return typeof value === "object" && value !== null &&
     typeof (value as Deno.Conn).read === "function" &&
@@ -237,7 +256,7 @@ export class DenoSockets {
     if (!(buf instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot call sockRecvInto(): buf must be a Uint8Array, received ${
-          buf === null ? "null" : typeof buf
+          describeBytes(buf)
         }`,
       );
     }
@@ -264,7 +283,7 @@ export class DenoSockets {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot call sockSendall(): data must be a Uint8Array, received ${
-          typeof data === "string" ? "a string" : typeof data
+          describeBytes(data)
         }`,
       );
     }
@@ -519,6 +538,11 @@ export class DenoSockets {
       } else {
         const data = kept.data;
         const count = Math.min(waiter.n, data.length);
+        if (waiter.into !== null && waiter.into.length < count) {
+          // Nothing taken: the bytes stay for the next read.
+          waiter.future.setException(shrunk(waiter.into, count));
+          continue;
+        }
         if (waiter.into !== null) waiter.into.set(data.subarray(0, count));
         settleRead(waiter, data, count);
         if (count === data.length) state.kept.shift();
@@ -553,6 +577,14 @@ export class DenoSockets {
     const { waiter, buffer } = state.inFlight!;
     state.inFlight = null;
     this.#reading.delete(conn);
+    if (
+      waiter.into !== null && typeof count === "number" &&
+      waiter.into.length < count && !waiter.future.done()
+    ) {
+      // The caller's buffer can no longer take them: it hears why, and
+      // the bytes are kept below.
+      waiter.future.setException(shrunk(waiter.into, count));
+    }
     if (!waiter.future.done() && state.kept.length === 0) {
       if (state.waiters[0] === waiter) state.waiters.shift();
       if (count === undefined) waiter.future.setException(error);
@@ -695,6 +727,13 @@ function onClosed(error: unknown, prefix: string): unknown {
     return withAddress(error, `${prefix}: it was closed during the call`);
   }
   return error;
+}
+
+/** The error of a `sockRecvInto` whose `buf` can no longer take `count`. */
+function shrunk(buf: Uint8Array, count: number): TypeError {
+  return new TypeError(
+    `Cannot call sockRecvInto(): buf was detached or shrunk during the call (it has ${buf.length} bytes now, ${count} came); the bytes go to the next read`,
+  );
 }
 
 /** Gives a reader its result: the bytes (or the count), EOF as empty/0. */

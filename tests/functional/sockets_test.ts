@@ -337,6 +337,23 @@ Deno.test("sock* calls check their arguments at once", async () => {
     TypeError,
     "Cannot call sockSendall(): data must be a Uint8Array, received a string",
   );
+  // Other views of bytes (asyncio takes any buffer) are named, with the
+  // way to pass their bytes.
+  assertThrows(
+    () => loop.sockRecvInto(server, new Int16Array(4) as never),
+    TypeError,
+    "Cannot call sockRecvInto(): buf must be a Uint8Array, received Int16Array(4); pass its bytes as new Uint8Array(view.buffer, view.byteOffset, view.byteLength)",
+  );
+  assertThrows(
+    () => loop.sockSendall(client, new ArrayBuffer(2) as never),
+    TypeError,
+    "Cannot call sockSendall(): data must be a Uint8Array, received ArrayBuffer; pass its bytes as new Uint8Array(buffer)",
+  );
+  assertThrows(
+    () => loop.sockSendall(client, new DataView(new ArrayBuffer(2)) as never),
+    TypeError,
+    "Cannot call sockSendall(): data must be a Uint8Array, received DataView; pass its bytes as new Uint8Array(view.buffer, view.byteOffset, view.byteLength)",
+  );
   assertThrows(
     () => loop.sockConnect({ hostname: "127.0.0.1", port: 70000 }),
     RangeError,

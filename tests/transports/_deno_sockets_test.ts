@@ -2,7 +2,7 @@
 // that each order of events (a read settling after its caller gave up, a
 // partial write) is reached on purpose.
 
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { CancelledError } from "../../futures/errors.ts";
 import type {
   Completion,
@@ -291,5 +291,27 @@ Deno.test("DenoSockets: bytes given back come before those of the read in flight
   proactor.read([3]);
   await turn(loop);
   assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [3]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: recvInto() whose buffer was detached during the call fails, saying so, and its bytes go to the next read", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const buf = new Uint8Array(4);
+  const reading = socks.recvInto(conn, buf);
+  // Transferring the buffer detaches it: buf is empty from now on.
+  buf.buffer.transfer();
+  proactor.read([1, 2]);
+  await turn(loop);
+  const error = await assertRejects(
+    () => loop.runUntilComplete(reading),
+    TypeError,
+  );
+  assertEquals(
+    error.message,
+    "Cannot call sockRecvInto(): buf was detached or shrunk during the call (it has 0 bytes now, 2 came); the bytes go to the next read",
+  );
+  assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [1, 2]);
   loop.close();
 });
