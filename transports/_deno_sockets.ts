@@ -577,6 +577,8 @@ export class DenoSockets {
     const { waiter, buffer } = state.inFlight!;
     state.inFlight = null;
     this.#reading.delete(conn);
+    // No more bytes come: the scratch buffer is not needed again.
+    if (typeof count !== "number") state.scratch = null;
     if (
       waiter.into !== null && typeof count === "number" &&
       waiter.into.length < count && !waiter.future.done()
