@@ -1636,8 +1636,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * resolve as `getaddrinfo()` does (`Deno.errors.NotFound` for no such
    * host).
    * @throws {TypeError} When `options` or a field has the wrong type.
-   * @throws {RangeError} When `port` is out of range or `transport` is
-   * neither `"tcp"` nor `"unix"`.
+   * @throws {RangeError} When `port` is out of range, `hostname` is empty
+   * or `transport` is neither `"tcp"` nor `"unix"`.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example A refused connection

@@ -360,6 +360,11 @@ export class DenoSockets {
             .hostname}`,
         );
       }
+      if (tcp.hostname === "") {
+        throw new RangeError(
+          `Cannot call sockConnect(): hostname must not be empty, received ""; leave it out for Deno.connect's default, 127.0.0.1`,
+        );
+      }
       checkPort(tcp.port, "call sockConnect()");
     }
     const future = this.#loop.createFuture<Deno.Conn>();

@@ -355,6 +355,11 @@ Deno.test("sock* calls check their arguments at once", async () => {
     "Cannot call sockSendall(): data must be a Uint8Array, received DataView; pass its bytes as new Uint8Array(view.buffer, view.byteOffset, view.byteLength)",
   );
   assertThrows(
+    () => loop.sockConnect({ hostname: "", port: 9 }),
+    RangeError,
+    'Cannot call sockConnect(): hostname must not be empty, received ""; leave it out for Deno.connect\'s default, 127.0.0.1',
+  );
+  assertThrows(
     () => loop.sockConnect({ hostname: "127.0.0.1", port: 70000 }),
     RangeError,
     "Cannot call sockConnect(): port must be an integer from 0 to 65535, received 70000",
