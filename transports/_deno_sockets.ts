@@ -123,6 +123,8 @@ interface WriteState {
   writing: boolean;
   /** Whether the write in flight was let go of the process (unref'd). */
   unrefd: boolean;
+  /** The callers whose done callback has not run yet. */
+  live: number;
 }
 
 /** The accepts of one listener. */
@@ -307,15 +309,17 @@ export class DenoSockets {
         waiters: [],
         writing: false,
         unrefd: false,
+        live: 0,
       };
       this.#writes.set(conn, state = made);
     }
     state.waiters.push({ future, data, offset: 0 });
     const written = state;
     future.addDoneCallback(() => {
-      if (future.cancelled()) this.#refWrite(written);
+      if (--written.live === 0) this.#refWrite(written);
     });
     // Waiting behind a write let go of the process: it holds it again.
+    state.live++;
     if (state.unrefd) this.#refWrite(state);
     this.#pumpWrite(conn, state);
     return future;
@@ -637,8 +641,7 @@ export class DenoSockets {
    */
   #refWrite(state: WriteState): void {
     if (!state.writing) return;
-    const wanted = !this.#closed &&
-      state.waiters.some((waiter) => !waiter.future.done());
+    const wanted = !this.#closed && state.live > 0;
     if (wanted === !state.unrefd) return;
     if (this.#proactor.setWriteRef(state.port, wanted)) {
       state.unrefd = !wanted;
