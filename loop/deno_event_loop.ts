@@ -300,7 +300,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * sends until it ends its own (at most 5 s), so that nothing written is
    * cut off. Without the relay, `close()` or `abort()` of the plain
    * transport while the handshake runs fails the upgrade at once with
-   * `InvalidStateError`.
+   * `InvalidStateError`; and an upgrade that times out or fails frees its
+   * resource at once but, as for `createConnection()` with `ssl`, Deno
+   * keeps the TCP socket open until the server answers or hangs up (over
+   * the relay, the socket to the server closes at once).
    *
    * The new transport reads at once (as asyncio resumes reading after the
    * upgrade); `pauseReading()`/`resumeReading()` on the old transport act

@@ -200,6 +200,58 @@ Deno.test("createConnection() with ssl timed out: no resource is left, yet Deno 
   }
 });
 
+/** A protocol that pauses reading when data arrives. */
+class PausingRecorder extends Recorder {
+  override dataReceived(data: Uint8Array): void {
+    super.dataReceived(data);
+    this.transport.pauseReading();
+  }
+}
+
+Deno.test("startTls() without the relay (reading paused) timed out: no resource is left, yet Deno keeps the socket until the server hangs up, as documented", async () => {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  let server: Deno.Conn | null = null;
+  try {
+    await withLoop(async (loop) => {
+      const accepting = listener.accept();
+      const client = new PausingRecorder(loop);
+      const [plain] = await loop.createConnection(
+        () => client,
+        HOST,
+        listener.addr.port,
+      );
+      server = await accepting;
+      // The go-ahead ends the read in flight, and the protocol pauses
+      // reading as it arrives: with no read in flight, Deno's TLS takes
+      // the connection over itself (no relay).
+      await server.write(new TextEncoder().encode("220 go ahead\r\n"));
+      while (client.received === 0) await sleepTick(loop);
+      assertEquals(plain.isReading(), false);
+      await assertRejects(
+        () =>
+          Promise.resolve(loop.startTls(plain, client, {
+            caCerts: [certs.ca],
+            serverHostname: "localhost",
+            handshakeTimeout: 0.2,
+          })),
+        TimeoutError,
+      );
+      assertEquals(tlsStreams(), 0);
+      assertEquals(resourceCount("tcpStream"), 1);
+    });
+    const { bytes, ended } = await readUntilEnd(server!, 1);
+    assert(bytes > 0, "No ClientHello");
+    assertEquals(ended, false);
+  } finally {
+    try {
+      (server as Deno.Conn | null)?.close();
+    } catch {
+      // Closed by readUntilEnd().
+    }
+    listener.close();
+  }
+});
+
 Deno.test("createConnection() with ssl times the handshake out after 60 s by default", async () => {
   const silent = silentServer();
   const loop = new VirtualTimeDenoLoop();
