@@ -108,7 +108,12 @@ export class DenoEventLoop extends BaseEventLoop {
    * before the future is done, so a bad certificate fails the call; a
    * server that has not finished it within `ssl.handshakeTimeout` seconds
    * (60 by default) fails it with `TimeoutError`, and the connection is
-   * closed.
+   * closed: its resource goes at once (nothing trips
+   * `--sanitize-resources`, nothing keeps the process alive), but Deno's
+   * TLS keeps the TCP socket open in a handshake task of its own until the
+   * server answers or hangs up, so the server sees no close until then
+   * (see the `ssl` option; a server side, or an upgrade over the loopback
+   * relay, frees its socket at once).
    * Deno cannot bind before connecting, so a `localAddr` is checked
    * against the address the system chose: a mismatch (any specific port,
    * for one) closes the connection and fails the call with
@@ -295,7 +300,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * sends until it ends its own (at most 5 s), so that nothing written is
    * cut off. Without the relay, `close()` or `abort()` of the plain
    * transport while the handshake runs fails the upgrade at once with
-   * `InvalidStateError`.
+   * `InvalidStateError`; and an upgrade that times out or fails frees its
+   * resource at once but, as for `createConnection()` with `ssl`, Deno
+   * keeps the TCP socket open until the server answers or hangs up (over
+   * the relay, the socket to the server closes at once).
    *
    * The new transport reads at once (as asyncio resumes reading after the
    * upgrade); `pauseReading()`/`resumeReading()` on the old transport act
@@ -1463,8 +1471,11 @@ export class DenoEventLoop extends BaseEventLoop {
    * Deno cannot stop a read once started, so cancelling the future takes
    * the call out of line and leaves the read in flight; whatever it brings
    * back (bytes, end of stream, an error) goes to the next `sockRecv` or
-   * `sockRecvInto` on `conn`, so nothing is lost. Close the connection to
-   * end a read for good.
+   * `sockRecvInto` on `conn`, so nothing is lost. So do the bytes of a
+   * read whose task was cancelled after the read completed but before the
+   * task resumed, once every taker of the future dropped them (asyncio's
+   * would be lost; tulip's `StreamReader` reads give them back alike).
+   * Close the connection to end a read for good.
    *
    * PEP 3156: `loop.sock_recv()` (asyncio), on a `Deno.Conn` since Deno
    * has no raw sockets.
@@ -1506,12 +1517,15 @@ export class DenoEventLoop extends BaseEventLoop {
   }
 
   /**
-   * Reads from `conn` into `buf`, without a copy: the future's result is
-   * the count read, 0 at end of stream (and at once for an empty `buf`,
-   * as asyncio's `sock_recv_into()`). Otherwise as `sockRecv()`; in
-   * particular, after cancelling, bytes of the read in flight may still
-   * land in `buf` (they are also kept for the next read), so do not count
-   * on its contents then.
+   * Reads from `conn` into `buf`: the future's result is the count read,
+   * at most 256 KiB per call, 0 at end of stream (and at once for an empty
+   * `buf`, as asyncio's `sock_recv_into()`). Otherwise as `sockRecv()`.
+   * Deno reads into a buffer of the loop's, copied into `buf` only when
+   * the call is still waiting, so a cancelled call never writes into `buf`
+   * (as asyncio's), and what its read still brings goes to the next
+   * `sockRecv` or `sockRecvInto` on `conn`. That buffer, of
+   * `min(buf.length, 256 KiB)` bytes, is kept for the connection's next
+   * reads until it reaches end of stream or fails.
    *
    * PEP 3156: `loop.sock_recv_into()` (asyncio).
    *
@@ -1554,11 +1568,16 @@ export class DenoEventLoop extends BaseEventLoop {
    * `data` unchanged until the future is done (it is not copied).
    *
    * Cancelling the future stops sending after the write in flight: the
-   * peer may have received part of `data`, as with asyncio. Deno cannot
-   * stop that write: it still reads `data`, and while the peer does not
-   * read it waits — keeping the process alive, even after `close()` —
-   * until the peer reads or the connection is closed. Close the
-   * connection to give up on a peer that stopped reading.
+   * peer may have received part of `data`, and, as with asyncio, nothing
+   * says how much. Deno cannot stop that write: it still reads `data`,
+   * and while the peer does not read it waits until the peer reads or the
+   * connection is closed. It no longer keeps the process alive once no
+   * call waits for it or behind it (or the loop is closed) — except
+   * without Deno's internal ops (`TULIP_NO_INTERNALS=1`, or a Deno where
+   * they are not found): `Deno.Conn`'s `write()` hides the promise that
+   * `unref()` would need, so there the write holds the process until the
+   * connection is closed. Close the connection to give up on a peer that
+   * stopped reading.
    *
    * PEP 3156: `loop.sock_sendall()` (asyncio).
    *
@@ -1620,8 +1639,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * resolve as `getaddrinfo()` does (`Deno.errors.NotFound` for no such
    * host).
    * @throws {TypeError} When `options` or a field has the wrong type.
-   * @throws {RangeError} When `port` is out of range or `transport` is
-   * neither `"tcp"` nor `"unix"`.
+   * @throws {RangeError} When `port` is out of range, `hostname` is empty
+   * or `transport` is neither `"tcp"` nor `"unix"`.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example A refused connection

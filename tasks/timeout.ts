@@ -148,13 +148,16 @@ export class Timeout {
    *
    * @param when The new deadline as loop time in seconds, or `null`.
    * @throws {TypeError} When `when` is neither a number nor `null`.
-   * @throws {InvalidStateError} When the scope has expired or was left.
+   * @throws {InvalidStateError} When the scope was not entered yet (as
+   * asyncio 3.13's `RuntimeError`: give the deadline to `timeout()` or
+   * `timeoutAt()` instead), has expired or was left.
    */
   reschedule(when: number | null): void {
     when = checkWhen(when, "reschedule the timeout");
     if (this.#state === CREATED) {
-      this.#when = when;
-      return;
+      throw new InvalidStateError(
+        "Cannot reschedule the timeout: it has not been entered; enter it first (run(), scope() or enter()), or give the deadline to timeout()/timeoutAt()",
+      );
     }
     if (this.#state !== ENTERED) {
       throw new InvalidStateError(

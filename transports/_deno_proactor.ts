@@ -76,7 +76,10 @@ class DenoPort<T> implements CompletionPort<T> {
   readonly reject: (error: unknown) => void;
   /** For reads on the fast path: `resolve` with 0 (EOF) made `null`. */
   resolveRead: ((n: number) => void) | null = null;
-  /** The read in flight on the fast path, for `setRef()`. */
+  /**
+   * The read in flight on the fast path, for `setRef()`; the last write
+   * started on it, for `setWriteRef()`.
+   */
   operation: Promise<unknown> | null = null;
   /** Whether its reads should not keep Deno's event loop alive. */
   unref = false;
@@ -210,7 +213,26 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
   ): void {
     const p = port as DenoPort<number>;
     const rid = p.rid === -2 ? p.rid = connRid(stream) ?? -1 : p.rid;
-    this.#start(rid < 0 ? stream.write(data) : CORE!.write(rid, data), port);
+    if (rid < 0) return this.#start(stream.write(data), port);
+    const operation = p.operation = CORE!.write(rid, data);
+    this.#start(operation, port);
+  }
+
+  /**
+   * Sets whether the write in flight on `port` keeps Deno's event loop
+   * alive: possible for a write on the fast path only (`Deno.Conn`'s
+   * `write()` hides its op's promise, and its `unref()` covers reads).
+   *
+   * @param port The port the write reports to.
+   * @param ref `false` to let the process exit while only it is pending.
+   * @returns Whether it could.
+   */
+  setWriteRef(port: CompletionPort<number>, ref: boolean): boolean {
+    const operation = (port as DenoPort<number>).operation;
+    if (operation === null) return false;
+    if (ref) CORE!.refOpPromise(operation);
+    else CORE!.unrefOpPromise(operation);
+    return true;
   }
 
   /**

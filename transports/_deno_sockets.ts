@@ -13,7 +13,9 @@
  * @module
  */
 
-import type { Future } from "../futures/future.ts";
+import { Future } from "../futures/future.ts";
+import { TAKE_BACK } from "../futures/_runtime.ts";
+import { formatReceived } from "../futures/errors.ts";
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { checkPort, describeAddress } from "./address_checks.ts";
@@ -32,6 +34,56 @@ type ReadWaiter =
   | { future: Future<Uint8Array>; n: number; into: null }
   | { future: Future<number>; n: number; into: Uint8Array };
 
+/**
+ * A read's future, counting who took its outcome (a task's done callback
+ * or `await`, a `gather()`, `shield()`, `waitFor()`): bytes go back only
+ * once every taker dropped them, as `StreamReader`'s reads do.
+ */
+class SockFuture<T> extends Future<T> {
+  takers = 0;
+  drops = 0;
+  declare [TAKE_BACK]: (value: T) => void;
+
+  override addDoneCallback(fn: (future: Future<T>) => void): void {
+    super.addDoneCallback(fn);
+    this.takers++;
+  }
+
+  override removeDoneCallback(fn: (future: Future<T>) => void): number {
+    const removed = super.removeDoneCallback(fn);
+    this.takers -= removed;
+    return removed;
+  }
+
+  override then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    this.takers++;
+    return super.then(onfulfilled, onrejected);
+  }
+
+  // A pending future is taken through the done callback its task adds; a
+  // done one, here.
+  override *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
+    if (this.done()) this.takers++;
+    return yield* super[Symbol.iterator]();
+  }
+
+  /**
+   * Calls `giveBack` with the dropped result once every taker dropped it,
+   * and only once.
+   */
+  onDropped(giveBack: (value: T) => void): void {
+    let given = false;
+    this[TAKE_BACK] = (value) => {
+      if (++this.drops < this.takers || given) return;
+      given = true;
+      giveBack(value);
+    };
+  }
+}
+
 /** What a connection's abandoned read brought back, for the next reader. */
 type Kept =
   | { kind: "data"; data: Uint8Array }
@@ -44,7 +96,17 @@ interface ReadState {
   readonly waiters: ReadWaiter[];
   /** The read in flight: the waiter it serves and the buffer it fills. */
   inFlight: { waiter: ReadWaiter; buffer: Uint8Array } | null;
-  kept: Kept | null;
+  /**
+   * What was read and not yet taken, oldest first, for the next readers:
+   * what abandoned reads brought and what cancelled tasks dropped. An EOF
+   * or error comes last; an EOF stays.
+   */
+  readonly kept: Kept[];
+  /**
+   * Where `sockRecvInto` reads land before they are copied into the
+   * caller's buffer (reused; grown as callers ask, up to `MAX_READ`).
+   */
+  scratch: Uint8Array | null;
 }
 
 /** A caller waiting for all of `data` to be written. */
@@ -59,6 +121,10 @@ interface WriteState {
   readonly port: CompletionPort<number>;
   readonly waiters: WriteWaiter[];
   writing: boolean;
+  /** Whether the write in flight was let go of the process (unref'd). */
+  unrefd: boolean;
+  /** The callers whose done callback has not run yet. */
+  live: number;
 }
 
 /** The accepts of one listener. */
@@ -72,6 +138,24 @@ interface AcceptState {
 
 /** Options of `sockConnect`: Deno's, for TCP or a Unix socket. */
 type SockConnectOptions = Deno.ConnectOptions | Deno.UnixConnectOptions;
+
+/**
+ * Names what was passed for bytes; for another view of bytes (asyncio
+ * takes any buffer), how to pass them.
+ */
+function describeBytes(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return "a string";
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) {
+    return `${formatReceived(value)}; pass its bytes as new Uint8Array(buffer)`;
+  }
+  if (ArrayBuffer.isView(value)) {
+    return `${
+      formatReceived(value)
+    }; pass its bytes as new Uint8Array(view.buffer, view.byteOffset, view.byteLength)`;
+  }
+  return typeof value;
+}
 
 function isConn(value: unknown): value is Deno.Conn {
   return typeof value === "object" && value !== null &&
@@ -114,6 +198,9 @@ export class DenoSockets {
   readonly #keeping = new Set<AcceptState>();
   /** Reads and accepts in flight, so `close()` can unref them. */
   readonly #reading = new Map<Deno.Conn, ReadState>();
+  /** Writes in flight, so `close()` can unref them. */
+  readonly #writing = new Set<WriteState>();
+  #closed = false;
   readonly #accepting = new Set<Deno.Listener>();
 
   /**
@@ -147,9 +234,14 @@ export class DenoSockets {
         }`,
       );
     }
-    const future = this.#loop.createFuture<Uint8Array>();
-    if (n === 0) future.setResult(new Uint8Array(0));
-    else this.#read(conn, { future, n, into: null });
+    if (n === 0) {
+      const future = this.#loop.createFuture<Uint8Array>();
+      future.setResult(new Uint8Array(0));
+      return future;
+    }
+    const future = new SockFuture<Uint8Array>({ loop: this.#loop });
+    future.onDropped((data) => this.#giveBack(conn, data));
+    this.#read(conn, { future, n, into: null });
     return future;
   }
 
@@ -166,13 +258,18 @@ export class DenoSockets {
     if (!(buf instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot call sockRecvInto(): buf must be a Uint8Array, received ${
-          buf === null ? "null" : typeof buf
+          describeBytes(buf)
         }`,
       );
     }
-    const future = this.#loop.createFuture<number>();
-    if (buf.length === 0) future.setResult(0);
-    else this.#read(conn, { future, n: buf.length, into: buf });
+    if (buf.length === 0) {
+      const future = this.#loop.createFuture<number>();
+      future.setResult(0);
+      return future;
+    }
+    const future = new SockFuture<number>({ loop: this.#loop });
+    future.onDropped((count) => this.#giveBack(conn, buf.slice(0, count)));
+    this.#read(conn, { future, n: buf.length, into: buf });
     return future;
   }
 
@@ -188,7 +285,7 @@ export class DenoSockets {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot call sockSendall(): data must be a Uint8Array, received ${
-          typeof data === "string" ? "a string" : typeof data
+          describeBytes(data)
         }`,
       );
     }
@@ -211,10 +308,19 @@ export class DenoSockets {
         }),
         waiters: [],
         writing: false,
+        unrefd: false,
+        live: 0,
       };
       this.#writes.set(conn, state = made);
     }
     state.waiters.push({ future, data, offset: 0 });
+    const written = state;
+    future.addDoneCallback(() => {
+      if (--written.live === 0) this.#refWrite(written);
+    });
+    // Waiting behind a write let go of the process: it holds it again.
+    state.live++;
+    if (state.unrefd) this.#refWrite(state);
     this.#pumpWrite(conn, state);
     return future;
   }
@@ -256,6 +362,11 @@ export class DenoSockets {
         throw new TypeError(
           `Cannot call sockConnect(): hostname must be a string, received ${typeof tcp
             .hostname}`,
+        );
+      }
+      if (tcp.hostname === "") {
+        throw new RangeError(
+          `Cannot call sockConnect(): hostname must not be empty, received ""; leave it out for Deno.connect's default, 127.0.0.1`,
         );
       }
       checkPort(tcp.port, "call sockConnect()");
@@ -383,6 +494,9 @@ export class DenoSockets {
       }
     }
     this.#accepting.clear();
+    this.#closed = true;
+    for (const state of this.#writing) this.#refWrite(state);
+    this.#writing.clear();
   }
 
   // ---- Reads ----
@@ -403,7 +517,8 @@ export class DenoSockets {
         }),
         waiters: [],
         inFlight: null,
-        kept: null,
+        kept: [],
+        scratch: null,
       };
       this.#reads.set(conn, state = made);
     }
@@ -420,11 +535,11 @@ export class DenoSockets {
         waiters.shift();
         continue;
       }
-      const kept = state.kept;
-      if (kept === null) break;
+      if (state.kept.length === 0) break;
+      const kept = state.kept[0];
       waiters.shift();
       if (kept.kind === "error") {
-        state.kept = null;
+        state.kept.shift();
         waiter.future.setException(kept.error);
       } else if (kept.kind === "eof") {
         // EOF stays: every later read sees it too, as a socket's would.
@@ -432,16 +547,31 @@ export class DenoSockets {
       } else {
         const data = kept.data;
         const count = Math.min(waiter.n, data.length);
+        if (waiter.into !== null && waiter.into.length < count) {
+          // Nothing taken: the bytes stay for the next read.
+          waiter.future.setException(shrunk(waiter.into, count));
+          continue;
+        }
         if (waiter.into !== null) waiter.into.set(data.subarray(0, count));
         settleRead(waiter, data, count);
-        state.kept = count === data.length
-          ? null
-          : { kind: "data", data: data.subarray(count) };
+        if (count === data.length) state.kept.shift();
+        else state.kept[0] = { kind: "data", data: data.subarray(count) };
       }
     }
     if (state.inFlight !== null || waiters.length === 0) return;
     const waiter = waiters[0];
-    const buffer = waiter.into ?? new Uint8Array(Math.min(waiter.n, MAX_READ));
+    const size = Math.min(waiter.n, MAX_READ);
+    let buffer: Uint8Array;
+    if (waiter.into === null) buffer = new Uint8Array(size);
+    else {
+      // Never the caller's buffer: Deno cannot cancel a read, so one its
+      // caller gave up on would still write there later (asyncio's
+      // sock_recv_into() writes nothing once cancelled).
+      if (state.scratch === null || state.scratch.length < size) {
+        state.scratch = new Uint8Array(size);
+      }
+      buffer = state.scratch.subarray(0, size);
+    }
     state.inFlight = { waiter, buffer };
     this.#reading.set(conn, state);
     this.#proactor.startRead(conn, buffer, state.port);
@@ -456,22 +586,67 @@ export class DenoSockets {
     const { waiter, buffer } = state.inFlight!;
     state.inFlight = null;
     this.#reading.delete(conn);
-    if (state.waiters[0] === waiter) state.waiters.shift();
-    if (!waiter.future.done()) {
+    // No more bytes come: the scratch buffer is not needed again.
+    if (typeof count !== "number") state.scratch = null;
+    if (
+      waiter.into !== null && typeof count === "number" &&
+      waiter.into.length < count && !waiter.future.done()
+    ) {
+      // The caller's buffer can no longer take them: it hears why, and
+      // the bytes are kept below.
+      waiter.future.setException(shrunk(waiter.into, count));
+    }
+    if (!waiter.future.done() && state.kept.length === 0) {
+      if (state.waiters[0] === waiter) state.waiters.shift();
       if (count === undefined) waiter.future.setException(error);
-      else settleRead(waiter, count === null ? null : buffer, count ?? 0);
+      else {
+        if (count !== null && waiter.into !== null) {
+          waiter.into.set(buffer.subarray(0, count));
+        }
+        settleRead(waiter, count === null ? null : buffer, count ?? 0);
+      }
     } else if (count === undefined) {
-      state.kept = { kind: "error", error };
+      state.kept.push({ kind: "error", error });
     } else if (count === null) {
-      state.kept = { kind: "eof" };
+      state.kept.push({ kind: "eof" });
     } else {
-      // The caller gave up: keep a copy (its buffer is its own again).
-      state.kept = { kind: "data", data: buffer.slice(0, count) };
+      // The caller gave up, or bytes given back come first: keep a copy
+      // (the buffer is reused, or the caller's own again) for the next
+      // read, as asyncio's cancelled sock_recv_into() leaves the bytes in
+      // the socket.
+      state.kept.push({ kind: "data", data: buffer.slice(0, count) });
     }
     this.#pumpRead(conn, state);
   }
 
+  /**
+   * Puts back bytes that a read's every taker dropped (tasks cancelled
+   * after it completed, before they resumed), ahead of everything else,
+   * and serves a reader waiting meanwhile with them.
+   */
+  #giveBack(conn: Deno.Conn, data: Uint8Array): void {
+    const state = this.#reads.get(conn);
+    if (state === undefined || data.length === 0) return;
+    state.kept.unshift({ kind: "data", data });
+    this.#pumpRead(conn, state);
+  }
+
   // ---- Writes ----
+
+  /**
+   * Lets the write in flight hold the process only while a caller still
+   * waits for it or a write behind it (and the loop is open): Deno cannot
+   * stop a write, so one whose callers all gave up would otherwise keep
+   * the process alive until the peer reads or the connection is closed.
+   */
+  #refWrite(state: WriteState): void {
+    if (!state.writing) return;
+    const wanted = !this.#closed && state.live > 0;
+    if (wanted === !state.unrefd) return;
+    if (this.#proactor.setWriteRef(state.port, wanted)) {
+      state.unrefd = !wanted;
+    }
+  }
 
   #pumpWrite(conn: Deno.Conn, state: WriteState): void {
     if (state.writing) return;
@@ -480,6 +655,8 @@ export class DenoSockets {
     if (waiters.length === 0) return;
     const head = waiters[0];
     state.writing = true;
+    state.unrefd = false;
+    this.#writing.add(state);
     this.#proactor.startWrite(
       conn,
       head.offset === 0 ? head.data : head.data.subarray(head.offset),
@@ -489,6 +666,7 @@ export class DenoSockets {
 
   #written(conn: Deno.Conn, state: WriteState, count: number): void {
     state.writing = false;
+    this.#writing.delete(state);
     const head = state.waiters[0];
     head.offset += count;
     if (head.offset >= head.data.length) {
@@ -503,6 +681,7 @@ export class DenoSockets {
 
   #writeFailed(conn: Deno.Conn, state: WriteState, error: unknown): void {
     state.writing = false;
+    this.#writing.delete(state);
     const head = state.waiters.shift()!;
     if (!head.future.done()) head.future.setException(error);
     this.#pumpWrite(conn, state);
@@ -558,6 +737,13 @@ function onClosed(error: unknown, prefix: string): unknown {
     return withAddress(error, `${prefix}: it was closed during the call`);
   }
   return error;
+}
+
+/** The error of a `sockRecvInto` whose `buf` can no longer take `count`. */
+function shrunk(buf: Uint8Array, count: number): TypeError {
+  return new TypeError(
+    `Cannot call sockRecvInto(): buf was detached or shrunk during the call (it has ${buf.length} bytes now, ${count} came); the bytes go to the next read`,
+  );
 }
 
 /** Gives a reader its result: the bytes (or the count), EOF as empty/0. */

@@ -156,6 +156,16 @@ export interface Proactor<S, L> {
    */
   setRef(stream: S, port: CompletionPort<number | null>, ref: boolean): void;
   /**
+   * Sets whether the write in flight that reports to `port` keeps the host
+   * process alive (each write starts out keeping it alive). A host that
+   * cannot tell returns `false`, and its writes always keep it alive.
+   *
+   * @param port The port the write reports to.
+   * @param ref `false` to let the process exit while only it is pending.
+   * @returns Whether the host could do it.
+   */
+  setWriteRef(port: CompletionPort<number>, ref: boolean): boolean;
+  /**
    * Closes a stream or listener at once; operations in flight on it fail
    * (and still report).
    *

@@ -7,6 +7,7 @@ import { DenoEventLoop } from "../../loop/deno_event_loop.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
+import { CORE_OPS } from "../../transports/_deno_internals.ts";
 import { bytes, text, within } from "./_io_helpers.ts";
 
 /** A listener on 127.0.0.1 and a connected pair through it. */
@@ -126,6 +127,25 @@ Deno.test("sockRecv() cancelled while its read is in flight loses nothing: the n
   client.close();
   assertEquals((await within(loop, loop.sockRecv(server, 1))).length, 0);
   closeAll(server, listener);
+  loop.close();
+});
+
+Deno.test("sockRecvInto() cancelled while its read is in flight never writes into the caller's buffer; the next read gets the bytes", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  const buf = new Uint8Array(8);
+  const abandoned = loop.sockRecvInto(server, buf);
+  // Let the read start, then give up on it, as asyncio's cancel does.
+  await within(loop, Promise.resolve());
+  abandoned.cancel();
+  await within(loop, loop.sockSendall(client, bytes("late")));
+  // Deno's read, which cannot be cancelled, has completed by now.
+  await within(loop, sleep(0.05, undefined, { loop }));
+  assertEquals([...buf], [0, 0, 0, 0, 0, 0, 0, 0]);
+  assertEquals(text(await within(loop, loop.sockRecv(server, 10))), "late");
+  assertEquals([...buf], [0, 0, 0, 0, 0, 0, 0, 0]);
+  assert(abandoned.cancelled());
+  closeAll(client, server, listener);
   loop.close();
 });
 
@@ -317,6 +337,28 @@ Deno.test("sock* calls check their arguments at once", async () => {
     TypeError,
     "Cannot call sockSendall(): data must be a Uint8Array, received a string",
   );
+  // Other views of bytes (asyncio takes any buffer) are named, with the
+  // way to pass their bytes.
+  assertThrows(
+    () => loop.sockRecvInto(server, new Int16Array(4) as never),
+    TypeError,
+    "Cannot call sockRecvInto(): buf must be a Uint8Array, received Int16Array(4); pass its bytes as new Uint8Array(view.buffer, view.byteOffset, view.byteLength)",
+  );
+  assertThrows(
+    () => loop.sockSendall(client, new ArrayBuffer(2) as never),
+    TypeError,
+    "Cannot call sockSendall(): data must be a Uint8Array, received ArrayBuffer; pass its bytes as new Uint8Array(buffer)",
+  );
+  assertThrows(
+    () => loop.sockSendall(client, new DataView(new ArrayBuffer(2)) as never),
+    TypeError,
+    "Cannot call sockSendall(): data must be a Uint8Array, received DataView; pass its bytes as new Uint8Array(view.buffer, view.byteOffset, view.byteLength)",
+  );
+  assertThrows(
+    () => loop.sockConnect({ hostname: "", port: 9 }),
+    RangeError,
+    'Cannot call sockConnect(): hostname must not be empty, received ""; leave it out for Deno.connect\'s default, 127.0.0.1',
+  );
   assertThrows(
     () => loop.sockConnect({ hostname: "127.0.0.1", port: 70000 }),
     RangeError,
@@ -456,4 +498,110 @@ Deno.test("sockConnect() failures name the address and keep Deno's error class, 
   );
   loop.close();
   await Deno.remove(dir, { recursive: true });
+});
+
+/**
+ * Runs `body` as a module in a child Deno with `DenoEventLoop` and `sleep`
+ * imported, and says what it printed, how long it took, and its exit
+ * code; one still running after `bound` seconds is killed (code 137).
+ */
+async function child(
+  body: string,
+  bound: number,
+): Promise<{ out: string; seconds: number; code: number }> {
+  const script = `import { DenoEventLoop } from ${
+    JSON.stringify(new URL("../../loop/deno_event_loop.ts", import.meta.url))
+  };
+  import { sleep } from ${
+    JSON.stringify(new URL("../../tasks/sleep.ts", import.meta.url))
+  };
+  ${body}`;
+  const start = performance.now();
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-config", "--no-lock", "-A", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = proc.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const timer = setTimeout(() => proc.kill("SIGKILL"), bound * 1000);
+  const { stdout, stderr, code } = await proc.output();
+  clearTimeout(timer);
+  const seconds = (performance.now() - start) / 1000;
+  return {
+    out: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr),
+    seconds,
+    code,
+  };
+}
+
+/**
+ * A child that cancels a sockSendall() stalled on a peer that reads
+ * nothing, leaves both ends open, and ends its script: printing "ended".
+ */
+const STALLED_SENDALL = `
+  const loop = new DenoEventLoop();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const [client, server] = await loop.runUntilComplete(Promise.all([
+    loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
+    loop.sockAccept(listener),
+  ]));
+  // Far more than the socket buffers hold: a write waits on the peer.
+  const big = loop.sockSendall(client, new Uint8Array(64 << 20));
+  await loop.runUntilComplete(sleep(0.2, undefined, { loop }));
+  big.cancel();
+  await loop.runUntilComplete(sleep(0, undefined, { loop }));
+  console.log("ended", big.cancelled(), server.localAddr.port > 0);
+`;
+
+// Deno's write ops can be let go of the process only through its internal
+// ops (see _deno_internals.ts); without them, a cancelled write still
+// holds the process until the connection is closed, as documented.
+const canUnrefWrites = CORE_OPS !== null;
+
+Deno.test({
+  name:
+    "sockSendall() cancelled toward a peer that never reads does not keep the process alive (asyncio's cancelled sock_sendall() leaves nothing pending)",
+  ignore: !canUnrefWrites,
+  fn: async () => {
+    const end = await child(STALLED_SENDALL + "listener.close();", 10);
+    assertEquals(end.out.trim(), "ended true true");
+    assertEquals(end.code, 0);
+    assert(end.seconds < 9, `The child ran for ${end.seconds} s`);
+  },
+});
+
+Deno.test({
+  name:
+    "sockSendall() cancelled, then the loop closed: the write in flight does not keep the process alive",
+  ignore: !canUnrefWrites,
+  fn: async () => {
+    const end = await child(
+      STALLED_SENDALL + "loop.close(); listener.close();",
+      10,
+    );
+    assertEquals(end.out.trim(), "ended true true");
+    assertEquals(end.code, 0);
+    assert(end.seconds < 9, `The child ran for ${end.seconds} s`);
+  },
+});
+
+Deno.test({
+  name:
+    "sockSendall() cancelled without Deno's internal ops: the write in flight holds the process until the connection is closed, as documented",
+  ignore: canUnrefWrites,
+  fn: async () => {
+    const held = await child(STALLED_SENDALL + "listener.close();", 3);
+    assertEquals(held.out.trim(), "ended true true");
+    // Still running when killed.
+    assertEquals(held.code, 137);
+    const closed = await child(
+      STALLED_SENDALL + "client.close(); listener.close();",
+      10,
+    );
+    assertEquals(closed.out.trim(), "ended true true");
+    assertEquals(closed.code, 0);
+  },
 });

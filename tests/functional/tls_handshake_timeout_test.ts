@@ -125,6 +125,133 @@ Deno.test("createConnection() with ssl rejects with TimeoutError when the server
   }
 });
 
+/**
+ * Reads from `conn` until its peer ends the connection, for at most
+ * `seconds`: the bytes read, and whether the end came.
+ */
+async function readUntilEnd(
+  conn: Deno.Conn,
+  seconds: number,
+): Promise<{ bytes: number; ended: boolean }> {
+  let bytes = 0;
+  const buf = new Uint8Array(4096);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), seconds * 1000);
+  });
+  const reading = (async () => {
+    try {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) return true;
+        bytes += n;
+      }
+    } catch {
+      return true;
+    }
+  })();
+  const ended = await Promise.race([reading, late]);
+  clearTimeout(timer);
+  if (!ended) {
+    // Ends the read, so nothing is left pending.
+    conn.close();
+    await reading;
+  }
+  return { bytes, ended };
+}
+
+// Deno's TLS client runs the handshake in a task of its own that holds the
+// TCP socket until the server answers or hangs up, and nothing in its API
+// stops that task (README "TLS", the ssl option's JSDoc). This pins what a
+// timed-out client leaves: no resource (the sanitizers pass), but a socket
+// the server still sees open. Should Deno ever close it, this fails: then
+// update the documentation.
+Deno.test("createConnection() with ssl timed out: no resource is left, yet Deno keeps the socket until the server hangs up, as documented", async () => {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  let server: Deno.Conn | null = null;
+  try {
+    await withLoop(async (loop) => {
+      const accepting = listener.accept();
+      await assertRejects(
+        () =>
+          Promise.resolve(loop.createConnection(
+            () => new Recorder(loop),
+            HOST,
+            listener.addr.port,
+            { ssl: { caCerts: [certs.ca], handshakeTimeout: 0.2 } },
+          )),
+        TimeoutError,
+      );
+      server = await accepting;
+      assertEquals(tlsStreams(), 0);
+      assertEquals(resourceCount("tcpStream"), 1);
+    });
+    const { bytes, ended } = await readUntilEnd(server!, 1);
+    // The ClientHello came, and no end after it.
+    assert(bytes > 0, "No ClientHello");
+    assertEquals(ended, false);
+  } finally {
+    try {
+      (server as Deno.Conn | null)?.close();
+    } catch {
+      // Closed by readUntilEnd().
+    }
+    listener.close();
+  }
+});
+
+/** A protocol that pauses reading when data arrives. */
+class PausingRecorder extends Recorder {
+  override dataReceived(data: Uint8Array): void {
+    super.dataReceived(data);
+    this.transport.pauseReading();
+  }
+}
+
+Deno.test("startTls() without the relay (reading paused) timed out: no resource is left, yet Deno keeps the socket until the server hangs up, as documented", async () => {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  let server: Deno.Conn | null = null;
+  try {
+    await withLoop(async (loop) => {
+      const accepting = listener.accept();
+      const client = new PausingRecorder(loop);
+      const [plain] = await loop.createConnection(
+        () => client,
+        HOST,
+        listener.addr.port,
+      );
+      server = await accepting;
+      // The go-ahead ends the read in flight, and the protocol pauses
+      // reading as it arrives: with no read in flight, Deno's TLS takes
+      // the connection over itself (no relay).
+      await server.write(new TextEncoder().encode("220 go ahead\r\n"));
+      while (client.received === 0) await sleepTick(loop);
+      assertEquals(plain.isReading(), false);
+      await assertRejects(
+        () =>
+          Promise.resolve(loop.startTls(plain, client, {
+            caCerts: [certs.ca],
+            serverHostname: "localhost",
+            handshakeTimeout: 0.2,
+          })),
+        TimeoutError,
+      );
+      assertEquals(tlsStreams(), 0);
+      assertEquals(resourceCount("tcpStream"), 1);
+    });
+    const { bytes, ended } = await readUntilEnd(server!, 1);
+    assert(bytes > 0, "No ClientHello");
+    assertEquals(ended, false);
+  } finally {
+    try {
+      (server as Deno.Conn | null)?.close();
+    } catch {
+      // Closed by readUntilEnd().
+    }
+    listener.close();
+  }
+});
+
 Deno.test("createConnection() with ssl times the handshake out after 60 s by default", async () => {
   const silent = silentServer();
   const loop = new VirtualTimeDenoLoop();

@@ -673,15 +673,30 @@ Deno.test("timeout(null) never fires until given a deadline", async () => {
   loop.close();
 });
 
-Deno.test("timeoutAt() uses an absolute loop time and reschedule() works before entering", async () => {
+Deno.test("timeoutAt() uses an absolute loop time", async () => {
   const loop = new VirtualTimeLoop();
   await loop.advance(100);
-  const t = timeoutAt(110, { loop });
-  assertEquals(t.when(), 110);
-  t.reschedule(103);
+  const t = timeoutAt(103, { loop });
+  assertEquals(t.when(), 103);
   const fut = t.run(sleep(60, undefined, { loop }));
   await assertRejects(() => loop.runUntilComplete(fut), TimeoutError);
   assertEquals(loop.time(), 103);
+  loop.close();
+});
+
+Deno.test("Timeout.reschedule() before the scope is entered throws InvalidStateError saying what to do, and changes nothing (asyncio 3.13: RuntimeError 'Timeout has not been entered')", async () => {
+  const loop = new VirtualTimeLoop();
+  const t = timeoutAt(110, { loop });
+  assertThrows(
+    () => t.reschedule(103),
+    InvalidStateError,
+    "Cannot reschedule the timeout: it has not been entered; enter it first (run(), scope() or enter()), or give the deadline to timeout()/timeoutAt()",
+  );
+  assertEquals(t.when(), 110);
+  // Still usable: entering it arms the original deadline.
+  const fut = t.run(sleep(200, undefined, { loop }));
+  await assertRejects(() => loop.runUntilComplete(fut), TimeoutError);
+  assertEquals(loop.time(), 110);
   loop.close();
 });
 

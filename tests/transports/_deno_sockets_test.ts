@@ -2,7 +2,7 @@
 // that each order of events (a read settling after its caller gave up, a
 // partial write) is reached on purpose.
 
-import { assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { CancelledError } from "../../futures/errors.ts";
 import type {
   Completion,
@@ -38,6 +38,11 @@ class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
   startAccept() {}
   watch() {}
   setRef() {}
+  readonly writeRefs: boolean[] = [];
+  setWriteRef(_port: CompletionPort<number>, ref: boolean) {
+    this.writeRefs.push(ref);
+    return true;
+  }
   close() {}
   own() {}
   disown() {}
@@ -144,5 +149,169 @@ Deno.test("DenoSockets: sendall() cancelled part way sends no more of it", async
   // The next write is the next call's, not the rest of the cancelled one.
   assertEquals([...proactor.wrote(1)], [9]);
   await loop.runUntilComplete(next);
+  loop.close();
+});
+
+Deno.test("DenoSockets: recvInto() cancelled while its read is in flight never writes into the caller's buffer; the bytes go to the next read", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const buf = new Uint8Array(4);
+  const gaveUp = socks.recvInto(conn, buf);
+  assertEquals(proactor.started.length, 1);
+  gaveUp.cancel();
+  // The read the cancelled call started completes afterwards.
+  proactor.read([1, 2, 3]);
+  await turn(loop);
+  assertEquals([...buf], [0, 0, 0, 0]);
+  const other = new Uint8Array(2);
+  assertEquals(await loop.runUntilComplete(socks.recvInto(conn, other)), 2);
+  assertEquals([...other], [1, 2]);
+  assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [3]);
+  assertEquals([...buf], [0, 0, 0, 0]);
+  assertThrows(() => gaveUp.result(), CancelledError);
+  loop.close();
+});
+
+Deno.test("DenoSockets: recvInto() fills only the count it reports, and the caller's buffer is not touched before the read completes", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const buf = new Uint8Array([9, 9, 9, 9, 9]);
+  const reading = socks.recvInto(conn, buf.subarray(1, 4));
+  const op = proactor.started[0] as Extract<Started, { kind: "read" }>;
+  // The read lands in a buffer of the loop's, not the caller's.
+  assertEquals(op.buffer.buffer === buf.buffer, false);
+  proactor.read([1, 2]);
+  assertEquals(await loop.runUntilComplete(reading), 2);
+  assertEquals([...buf], [9, 1, 2, 9, 9]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: a write in flight whose callers all gave up no longer holds the process; one waiting behind it, or a new call, holds it again", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const a = socks.sendall(conn, new Uint8Array([1, 2, 3, 4]));
+  const b = socks.sendall(conn, new Uint8Array([5]));
+  a.cancel();
+  await turn(loop);
+  // b still waits behind the write: it keeps holding the process.
+  assertEquals(proactor.writeRefs, []);
+  b.cancel();
+  await turn(loop);
+  assertEquals(proactor.writeRefs, [false]);
+  const c = socks.sendall(conn, new Uint8Array([6]));
+  assertEquals(proactor.writeRefs, [false, true]);
+  proactor.wrote(1);
+  await turn(loop);
+  assertEquals([...proactor.wrote(1)], [6]);
+  await loop.runUntilComplete(c);
+  // A write whose caller waits is never let go.
+  assertEquals(proactor.writeRefs, [false, true]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: close() lets go of the writes in flight", () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  socks.sendall(conn, new Uint8Array([1, 2]));
+  socks.close();
+  assertEquals(proactor.writeRefs, [false]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: a task cancelled in the turn its recv() completed gives the bytes back to the next read (as tulip's StreamReader does)", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const reader = loop.createTask(async () => await socks.recv(conn, 8));
+  await turn(loop);
+  proactor.read([1, 2, 3]);
+  // Runs after the read's completion, before the task resumes.
+  loop.callSoon(() => reader.cancel());
+  await turn(loop);
+  assert(reader.cancelled());
+  assertEquals([...await loop.runUntilComplete(socks.recv(conn, 2))], [1, 2]);
+  const buf = new Uint8Array(4);
+  assertEquals(await loop.runUntilComplete(socks.recvInto(conn, buf)), 1);
+  assertEquals([...buf], [3, 0, 0, 0]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: a generator task cancelled in the turn its recvInto() completed gives the bytes back too", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const buf = new Uint8Array(4);
+  const reader = loop.createTask(function* () {
+    return yield* socks.recvInto(conn, buf);
+  });
+  await turn(loop);
+  proactor.read([4, 5]);
+  loop.callSoon(() => reader.cancel());
+  await turn(loop);
+  assert(reader.cancelled());
+  assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [4, 5]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: bytes a cancelled task dropped stay taken while another taker of the future has them", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const read = socks.recv(conn, 8);
+  const reader = loop.createTask(async () => await read);
+  const other = loop.createTask(async () => await read);
+  await turn(loop);
+  proactor.read([7]);
+  loop.callSoon(() => reader.cancel());
+  await turn(loop);
+  assertEquals([...await loop.runUntilComplete(other)], [7]);
+  const next = socks.recv(conn, 8);
+  proactor.read([8]);
+  assertEquals([...await loop.runUntilComplete(next)], [8]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: bytes given back come before those of the read in flight for the next caller", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const reader = loop.createTask(async () => await socks.recv(conn, 8));
+  const next = socks.recv(conn, 8);
+  await turn(loop);
+  proactor.read([1, 2]);
+  loop.callSoon(() => reader.cancel());
+  await turn(loop);
+  // The next caller's read is in flight; it gets the bytes given back.
+  assertEquals(proactor.started.length, 1);
+  assertEquals([...await loop.runUntilComplete(next)], [1, 2]);
+  proactor.read([3]);
+  await turn(loop);
+  assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [3]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: recvInto() whose buffer was detached during the call fails, saying so, and its bytes go to the next read", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const buf = new Uint8Array(4);
+  const reading = socks.recvInto(conn, buf);
+  // Transferring the buffer detaches it: buf is empty from now on.
+  buf.buffer.transfer();
+  proactor.read([1, 2]);
+  await turn(loop);
+  const error = await assertRejects(
+    () => loop.runUntilComplete(reading),
+    TypeError,
+  );
+  assertEquals(
+    error.message,
+    "Cannot call sockRecvInto(): buf was detached or shrunk during the call (it has 0 bytes now, 2 came); the bytes go to the next read",
+  );
+  assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [1, 2]);
   loop.close();
 });

@@ -71,6 +71,9 @@ class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
     throw new Error("not used");
   }
   setRef(): void {}
+  setWriteRef(): boolean {
+    return false;
+  }
   /** Closing fails every operation in flight, as Deno does. */
   close(): void {
     this.closed++;
