@@ -634,8 +634,30 @@ export function checkProtocolFactory(factory: unknown, what: string): void {
 }
 
 /**
- * Makes the protocol and its transport, then calls `connectionMade` on the
- * loop's next turn; the future is done after it (or fails with what the
+ * Calls a protocol factory and checks that it made a protocol: an object
+ * with `connectionMade()`, which every transport calls first. What the
+ * factory throws passes through; `what` completes "Cannot ...".
+ */
+export function makeProtocol<P>(factory: () => P, what: string): P {
+  const protocol = factory();
+  if (
+    typeof protocol !== "object" || protocol === null ||
+    typeof (protocol as { connectionMade?: unknown }).connectionMade !==
+      "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: protocolFactory must return a protocol (an object with connectionMade()), received ${
+        formatReceived(protocol)
+      }`,
+    );
+  }
+  return protocol;
+}
+
+/**
+ * Makes the protocol (`what` completes "Cannot ..." if the factory makes
+ * none) and its transport, then calls `connectionMade` on the loop's next
+ * turn; the future is done after it (or fails with what the
  * factory or `connectionMade` threw; the transport then fails with it, as
  * a fatal error: reported, and given to `connectionLost`, as on a Deno
  * stream transport).
@@ -643,6 +665,7 @@ export function checkProtocolFactory(factory: unknown, what: string): void {
  */
 function connectPipe<P, T extends { close(): void }>(
   loop: SchedulingLoop,
+  what: string,
   protocolFactory: () => P,
   makeTransport: (protocol: P) => T,
   made: (protocol: P, transport: T) => void,
@@ -651,7 +674,7 @@ function connectPipe<P, T extends { close(): void }>(
   const future = loop.createFuture<[T, P]>();
   let protocol: P;
   try {
-    protocol = protocolFactory();
+    protocol = makeProtocol(protocolFactory, what);
   } catch (error) {
     future.setException(error);
     return future;
@@ -740,6 +763,7 @@ export function connectReadPipe<P extends Protocol>(
   checkStream("connectReadPipe", readable, ReadableStream, "reader");
   return connectPipe<P, ReadPipeTransport>(
     io.loop,
+    "call connectReadPipe()",
     protocolFactory,
     (protocol) => owned(io, new ReadPipeTransport(io, protocol, readable)),
     (protocol, transport) => {
@@ -762,6 +786,7 @@ export function connectWritePipe<P extends BaseProtocol>(
   checkStream("connectWritePipe", writable, WritableStream, "writer");
   return connectPipe<P, WritePipeTransport>(
     io.loop,
+    "call connectWritePipe()",
     protocolFactory,
     (protocol) => owned(io, new WritePipeTransport(io, protocol, writable)),
     (protocol, transport) => protocol.connectionMade(transport),

@@ -287,6 +287,32 @@ Deno.test("connectReadPipe() rejects what is not a free ReadableStream", () => {
   loop.close();
 });
 
+Deno.test("connectReadPipe()/connectWritePipe() fail with a TypeError that says so when the factory returns no protocol", async () => {
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => errors.push(context));
+  const readable = new ReadableStream<Uint8Array>();
+  const read = await loop.runUntilComplete(
+    loop.connectReadPipe(() => "no" as never, readable),
+  ).catch((e) => e);
+  assertInstanceOf(read, TypeError);
+  assertEquals(
+    read.message,
+    'Cannot call connectReadPipe(): protocolFactory must return a protocol (an object with connectionMade()), received "no"',
+  );
+  assertEquals(readable.locked, false, "the stream is left as it was");
+  const written = await loop.runUntilComplete(
+    loop.connectWritePipe(() => ({}) as never, new WritableStream()),
+  ).catch((e) => e);
+  assertInstanceOf(written, TypeError);
+  assertEquals(
+    written.message,
+    "Cannot call connectWritePipe(): protocolFactory must return a protocol (an object with connectionMade()), received Object",
+  );
+  assertEquals(errors, []);
+  loop.close();
+});
+
 Deno.test("connectReadPipe()/connectWritePipe() given a file, a stream of the other way or a file descriptor (what asyncio takes) say what to pass instead", async () => {
   const loop = new DenoEventLoop();
   const file = await Deno.open(new URL(import.meta.url), { read: true });
