@@ -538,7 +538,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     ...args: A
   ): Handle {
     if (this.#closed) this.#checkOpen("callSoonThreadsafe");
-    if (!(cb instanceof Handle)) checkCallback(cb, "call callSoonThreadsafe()");
+    if (cb instanceof Handle) checkHandle(cb, args, "callSoonThreadsafe", this);
+    else checkCallback(cb, "call callSoonThreadsafe()");
     return this.callSoon(cb, ...args);
   }
 

@@ -1816,6 +1816,18 @@ Deno.test("BaseEventLoop.callSoon() refuses a TimerHandle and a Handle with argu
     TypeError,
     "received 2 arguments",
   );
+  // callSoonThreadsafe() names itself, not the callSoon() it hands on to.
+  assertThrows(
+    () => loop.callSoonThreadsafe(t),
+    TypeError,
+    "Cannot call callSoonThreadsafe(): a TimerHandle cannot stand for a callback",
+  );
+  assertThrows(
+    // deno-lint-ignore no-explicit-any
+    () => (loop.callSoonThreadsafe as any)(h, 1),
+    TypeError,
+    "Cannot call callSoonThreadsafe(): a Handle takes no extra arguments, received 1 argument",
+  );
   t.cancel();
   loop.close();
 });
