@@ -8,6 +8,7 @@
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
+import { deliverData, isBufferedProtocol } from "../protocols/deliver_data.ts";
 import { FlowControlledTransport, WriteFlowControl } from "./flow_control.ts";
 import { concatBytes } from "./write_buffer.ts";
 import {
@@ -21,7 +22,11 @@ import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { CORE_OPS, writableRid } from "./_deno_internals.ts";
 
-/** What a read pipe needs of its protocol (a `Protocol` has it all). */
+/**
+ * What a read pipe needs of its protocol (a `Protocol` has it all; a
+ * `BufferedProtocol`'s `getBuffer()`/`bufferUpdated()` are used instead of
+ * `dataReceived()`).
+ */
 export interface ReadPipeProtocol extends BaseProtocol {
   /** Receives each chunk read. */
   dataReceived(data: Uint8Array): void;
@@ -274,20 +279,24 @@ export class ReadPipeTransport implements ReadTransport {
       return;
     }
     if (data.length > 0) {
-      try {
-        // A short read is a view of the stream's whole read buffer (64 KiB
-        // for a child's output): copied, so that a protocol keeping the
-        // chunks holds at most twice what was written.
-        this.#protocol.dataReceived(
-          2 * data.length < data.buffer.byteLength ? data.slice() : data,
-        );
-      } catch (error) {
-        this.fail(
-          toError(error),
-          "Fatal error: protocol.dataReceived() call failed",
-        );
-        return;
-      }
+      const protocol = this.#protocol;
+      // A short read is a view of the stream's whole read buffer (64 KiB
+      // for a child's output): copied, so that a protocol keeping the
+      // chunks holds at most twice what was written. A BufferedProtocol
+      // gets the bytes in its own buffer instead.
+      const delivered = deliverData(
+        protocol,
+        !isBufferedProtocol(protocol) &&
+          2 * data.length < data.buffer.byteLength
+          ? data.slice()
+          : data,
+        (error, call) =>
+          this.fail(
+            toError(error),
+            `Fatal error: protocol.${call}() call failed`,
+          ),
+      );
+      if (!delivered) return;
     }
     this.#readMore();
   };
