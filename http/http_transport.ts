@@ -24,6 +24,7 @@ import { describe } from "./_http_body.ts";
 import { getRunningLoop } from "../futures/running_loop.ts";
 import type { HttpClientProtocol } from "./http_client_protocol.ts";
 import { type BaseProtocol, Protocol } from "../protocols/protocol.ts";
+import { deliverData } from "../protocols/deliver_data.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
 import { checkLoopOption } from "../futures/_runtime.ts";
 
@@ -553,11 +554,16 @@ export class HttpTransport extends FlowControlledTransport
       incoming.length > 0 && this.#reading && !this.#closing && !this.#dead
     ) {
       const data = incoming.shift()!;
-      try {
-        (this.#protocol as Protocol).dataReceived(data);
-      } catch (exception) {
+      // A BufferedProtocol gets the bytes in its own buffer.
+      let exception: unknown;
+      let call = "";
+      const delivered = deliverData(this.#protocol, data, (error, failed) => {
+        exception = error;
+        call = failed;
+      });
+      if (!delivered) {
         this.#loop.callExceptionHandler({
-          message: "Fatal error: protocol.dataReceived() call failed",
+          message: `Fatal error: protocol.${call}() call failed`,
           exception,
           transport: this,
           protocol: this.#protocol,

@@ -378,7 +378,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * The next event is a callback made ready (an I/O completion, a
    * `callSoonThreadsafe`), the earliest timer falling due, or `stop()`:
    * with only timers pending, one call runs the first of them, as asyncio's
-   * `_run_once()` waits in its poll until the earliest timer.
+   * `_run_once()` waits in its poll until the earliest timer. After a
+   * `stop()` made while the loop was not running, it waits for nothing
+   * (asyncio polls with a zero timeout then): it runs what is ready, and
+   * the stop is spent on that iteration.
    *
    * @returns A promise that resolves after the iteration.
    * @throws {InvalidStateError} When the loop is closed or already running.
@@ -387,7 +390,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     this.#enter("runOnce");
     setRunningLoop(this);
     try {
-      if (this.#ready.length > 0) await hostHop();
+      // A stop() made before the call: poll without waiting, as asyncio's
+      // _run_once() does while stopping (its selector timeout is 0).
+      if (this.#ready.length > 0 || this.#stopping) await hostHop();
       else {
         // The host timer wakes the loop a little early, for a block to
         // finish the wait: wait again while the earliest timer is not due
@@ -567,7 +572,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
     ...args: A
   ): Handle {
     if (this.#closed) this.#checkOpen("callSoonThreadsafe");
-    if (!(cb instanceof Handle)) checkCallback(cb, "call callSoonThreadsafe()");
+    if (cb instanceof Handle) checkHandle(cb, args, "callSoonThreadsafe", this);
+    else checkCallback(cb, "call callSoonThreadsafe()");
     return this.callSoon(cb, ...args);
   }
 

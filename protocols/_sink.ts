@@ -6,6 +6,53 @@
  * @module
  */
 
+/** How a framer's constructor names itself and its sink in its errors. */
+export interface FramerNaming {
+  /** The framer, with its article: `"a LineReceiver"`. */
+  what: string;
+  /** The constructor's sink parameter: `"onLine"`. */
+  param: string;
+}
+
+// The naming of a framer class whose constructor hands its arguments on to
+// a base framer's (LineReceiver to ChunkProtocol), so that the base's
+// errors name the class the caller made and the parameter it passed.
+const namings = new WeakMap<object, FramerNaming>();
+
+/**
+ * Registers how `cls` (and its subclasses) name themselves in the errors
+ * of a base framer's constructor.
+ *
+ * @param cls The framer class.
+ * @param naming Its name and its sink parameter's.
+ */
+export function setFramerNaming(cls: object, naming: FramerNaming): void {
+  namings.set(cls, naming);
+}
+
+/**
+ * Finds the naming for a constructor call: that of `target` or of the
+ * nearest class it extends that registered one, else `fallback`.
+ *
+ * @param target The constructor called (`new.target`).
+ * @param fallback The base framer's own naming.
+ * @returns The naming to use in errors.
+ */
+export function framerNaming(
+  target: object,
+  fallback: FramerNaming,
+): FramerNaming {
+  for (
+    let cls: object | null = target;
+    cls !== null && cls !== Function.prototype;
+    cls = Object.getPrototypeOf(cls)
+  ) {
+    const naming = namings.get(cls);
+    if (naming !== undefined) return naming;
+  }
+  return fallback;
+}
+
 /**
  * Sorts a framer's sink into a callback or a receiver.
  *

@@ -12,7 +12,7 @@ import {
 } from "../futures/errors.ts";
 import type { Transport } from "../transports/transport.ts";
 import { Protocol } from "./protocol.ts";
-import { lengthExceededHandler, pickSink } from "./_sink.ts";
+import { framerNaming, lengthExceededHandler, pickSink } from "./_sink.ts";
 import { Intake } from "./_intake.ts";
 import { checkOptions } from "../futures/_runtime.ts";
 
@@ -25,6 +25,9 @@ const DEFAULT_MAX_LENGTH = 16384;
 const KEEP = 64 * 1024;
 
 const encoder = new TextEncoder();
+
+// How ChunkProtocol's constructor names itself in its errors.
+const CHUNK_NAMING = { what: "a ChunkProtocol", param: "onChunk" };
 
 /**
  * A callback that receives each chunk, without its delimiter, and the
@@ -235,11 +238,12 @@ export class ChunkProtocol extends Protocol {
     options?: ChunkProtocolOptions<ChunkProtocol>,
   ) {
     super();
-    checkOptions(options, "make a ChunkProtocol", "{ maxLength }");
-    const delim = toBytes(delimiter, "make a ChunkProtocol", "delimiter");
+    const { what, param } = framerNaming(new.target, CHUNK_NAMING);
+    checkOptions(options, `make ${what}`, "{ maxLength }");
+    const delim = toBytes(delimiter, `make ${what}`, "delimiter");
     if (delim.length === 0) {
       throw new RangeError(
-        "Cannot make a ChunkProtocol: delimiter must not be empty, received 0 bytes",
+        `Cannot make ${what}: delimiter must not be empty, received 0 bytes`,
       );
     }
     this.delimiter = delim.slice();
@@ -250,20 +254,20 @@ export class ChunkProtocol extends Protocol {
       maxLength < 0
     ) {
       throw new RangeError(
-        `Cannot make a ChunkProtocol: maxLength must be a whole number >= 0, received ${
+        `Cannot make ${what}: maxLength must be a whole number >= 0, received ${
           formatReceived(maxLength)
         }`,
       );
     }
     this.maxLength = maxLength;
     [this.#onChunk, this.#receiver] = pickSink<ChunkCallback, ChunkReceiver>(
-      "a ChunkProtocol",
-      "onChunk",
+      what,
+      param,
       "chunkReceived",
       onChunk,
     );
     this.#onLengthExceeded = lengthExceededHandler(
-      "a ChunkProtocol",
+      what,
       options?.onLengthExceeded,
     );
   }

@@ -14,6 +14,7 @@ import {
   type ChunkProtocolOptions,
   type ChunkReceiver,
 } from "./chunk_protocol.ts";
+import { setFramerNaming } from "./_sink.ts";
 
 const CRLF = new Uint8Array([13, 10]);
 
@@ -191,3 +192,5 @@ export class LineReceiver extends ChunkProtocol {
     this.setChunkMode(extra);
   }
 }
+
+setFramerNaming(LineReceiver, { what: "a LineReceiver", param: "onLine" });

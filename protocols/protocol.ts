@@ -206,8 +206,12 @@ export class DatagramProtocol extends BaseProtocol {
    */
   datagramReceived(_data: Uint8Array, _addr: Deno.Addr): void {}
   /**
-   * Called when a send or receive fails (a bad address, an unreachable
-   * port); the endpoint stays open.
+   * Called when a send or receive fails (a send the system refuses, such
+   * as to an address it has no route to or a broadcast without
+   * `allowBroadcast`; a datagram dropped because the send queue was
+   * full); the endpoint stays open. Deno's UDP sockets are never
+   * connected, so a peer's ICMP "port unreachable" is not reported here,
+   * where asyncio's connected socket reports `ConnectionRefusedError`.
    *
    * @param _exc The error.
    */

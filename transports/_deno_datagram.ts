@@ -13,7 +13,7 @@ import type {
   DatagramEndpointOptions,
   SchedulingLoop,
 } from "../loop/event_loop.ts";
-import { isIoError, toError } from "./_deno_pipes.ts";
+import { isIoError, makeProtocol, toError } from "./_deno_pipes.ts";
 import {
   checkWriteData,
   DATAGRAM_HEADER_SIZE,
@@ -646,7 +646,7 @@ function openEndpoint<P extends DatagramProtocol>(
   }
   let protocol: P;
   try {
-    protocol = protocolFactory();
+    protocol = makeProtocol(protocolFactory, "call createDatagramEndpoint()");
   } catch (error) {
     conn.close();
     throw error;

@@ -8,6 +8,7 @@
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
 import type { BaseProtocol, Protocol } from "../protocols/protocol.ts";
+import { deliverData, isBufferedProtocol } from "../protocols/deliver_data.ts";
 import { FlowControlledTransport, WriteFlowControl } from "./flow_control.ts";
 import { concatBytes } from "./write_buffer.ts";
 import {
@@ -21,7 +22,11 @@ import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { CORE_OPS, writableRid } from "./_deno_internals.ts";
 
-/** What a read pipe needs of its protocol (a `Protocol` has it all). */
+/**
+ * What a read pipe needs of its protocol (a `Protocol` has it all; a
+ * `BufferedProtocol`'s `getBuffer()`/`bufferUpdated()` are used instead of
+ * `dataReceived()`).
+ */
 export interface ReadPipeProtocol extends BaseProtocol {
   /** Receives each chunk read. */
   dataReceived(data: Uint8Array): void;
@@ -274,20 +279,24 @@ export class ReadPipeTransport implements ReadTransport {
       return;
     }
     if (data.length > 0) {
-      try {
-        // A short read is a view of the stream's whole read buffer (64 KiB
-        // for a child's output): copied, so that a protocol keeping the
-        // chunks holds at most twice what was written.
-        this.#protocol.dataReceived(
-          2 * data.length < data.buffer.byteLength ? data.slice() : data,
-        );
-      } catch (error) {
-        this.fail(
-          toError(error),
-          "Fatal error: protocol.dataReceived() call failed",
-        );
-        return;
-      }
+      const protocol = this.#protocol;
+      // A short read is a view of the stream's whole read buffer (64 KiB
+      // for a child's output): copied, so that a protocol keeping the
+      // chunks holds at most twice what was written. A BufferedProtocol
+      // gets the bytes in its own buffer instead.
+      const delivered = deliverData(
+        protocol,
+        !isBufferedProtocol(protocol) &&
+          2 * data.length < data.buffer.byteLength
+          ? data.slice()
+          : data,
+        (error, call) =>
+          this.fail(
+            toError(error),
+            `Fatal error: protocol.${call}() call failed`,
+          ),
+      );
+      if (!delivered) return;
     }
     this.#readMore();
   };
@@ -634,8 +643,30 @@ export function checkProtocolFactory(factory: unknown, what: string): void {
 }
 
 /**
- * Makes the protocol and its transport, then calls `connectionMade` on the
- * loop's next turn; the future is done after it (or fails with what the
+ * Calls a protocol factory and checks that it made a protocol: an object
+ * with `connectionMade()`, which every transport calls first. What the
+ * factory throws passes through; `what` completes "Cannot ...".
+ */
+export function makeProtocol<P>(factory: () => P, what: string): P {
+  const protocol = factory();
+  if (
+    typeof protocol !== "object" || protocol === null ||
+    typeof (protocol as { connectionMade?: unknown }).connectionMade !==
+      "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: protocolFactory must return a protocol (an object with connectionMade()), received ${
+        formatReceived(protocol)
+      }`,
+    );
+  }
+  return protocol;
+}
+
+/**
+ * Makes the protocol (`what` completes "Cannot ..." if the factory makes
+ * none) and its transport, then calls `connectionMade` on the loop's next
+ * turn; the future is done after it (or fails with what the
  * factory or `connectionMade` threw; the transport then fails with it, as
  * a fatal error: reported, and given to `connectionLost`, as on a Deno
  * stream transport).
@@ -643,6 +674,7 @@ export function checkProtocolFactory(factory: unknown, what: string): void {
  */
 function connectPipe<P, T extends { close(): void }>(
   loop: SchedulingLoop,
+  what: string,
   protocolFactory: () => P,
   makeTransport: (protocol: P) => T,
   made: (protocol: P, transport: T) => void,
@@ -651,7 +683,7 @@ function connectPipe<P, T extends { close(): void }>(
   const future = loop.createFuture<[T, P]>();
   let protocol: P;
   try {
-    protocol = protocolFactory();
+    protocol = makeProtocol(protocolFactory, what);
   } catch (error) {
     future.setException(error);
     return future;
@@ -740,6 +772,7 @@ export function connectReadPipe<P extends Protocol>(
   checkStream("connectReadPipe", readable, ReadableStream, "reader");
   return connectPipe<P, ReadPipeTransport>(
     io.loop,
+    "call connectReadPipe()",
     protocolFactory,
     (protocol) => owned(io, new ReadPipeTransport(io, protocol, readable)),
     (protocol, transport) => {
@@ -762,6 +795,7 @@ export function connectWritePipe<P extends BaseProtocol>(
   checkStream("connectWritePipe", writable, WritableStream, "writer");
   return connectPipe<P, WritePipeTransport>(
     io.loop,
+    "call connectWritePipe()",
     protocolFactory,
     (protocol) => owned(io, new WritePipeTransport(io, protocol, writable)),
     (protocol, transport) => protocol.connectionMade(transport),

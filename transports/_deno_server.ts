@@ -17,6 +17,7 @@ import type {
 import type { TimerHandle } from "../loop/handle.ts";
 import type { CompletionPort, Owned, Proactor } from "./_proactor.ts";
 import { ServerShutdown } from "./server_shutdown.ts";
+import { makeProtocol } from "./_deno_pipes.ts";
 import {
   DenoStreamTransport,
   type StreamContext,
@@ -550,7 +551,7 @@ export class DenoServer implements Server {
     }
     let protocol: BaseProtocol;
     try {
-      protocol = this.#factory();
+      protocol = makeProtocol(this.#factory, "serve a connection");
     } catch (exception) {
       this.#ctx.proactor.close(conn);
       this.#report(

@@ -28,7 +28,7 @@ import {
   ipFamily,
 } from "./address_checks.ts";
 import { handshakeFailure, withAddress } from "./_deno_names.ts";
-import { checkProtocolFactory } from "./_deno_pipes.ts";
+import { checkProtocolFactory, makeProtocol } from "./_deno_pipes.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
 import {
   loadNodeTls,
@@ -514,7 +514,7 @@ export function openConnection<P extends BaseProtocol>(
     if (fut.done()) return proactor.close(conn);
     let protocol: P;
     try {
-      protocol = protocolFactory();
+      protocol = makeProtocol(protocolFactory, `call ${what}()`);
     } catch (error) {
       proactor.close(conn);
       fut.setException(error);

@@ -17,6 +17,7 @@ import type { SchedulingLoop, SubprocessOptions } from "../loop/event_loop.ts";
 import {
   callProtocol,
   checkProtocolFactory,
+  makeProtocol,
   ReadPipeTransport,
   reportLost,
   WritePipeTransport,
@@ -394,7 +395,7 @@ export function subprocessExec<P extends SubprocessProtocol>(
   let protocol: P;
   let child: Deno.ChildProcess;
   try {
-    protocol = protocolFactory();
+    protocol = makeProtocol(protocolFactory, "start the subprocess");
     child = new Deno.Command(cmd, {
       args,
       cwd: options?.cwd,

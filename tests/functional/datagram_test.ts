@@ -20,6 +20,7 @@ import { DatagramProtocol } from "../../protocols/protocol.ts";
 import { PeerLog } from "../../protocols/peer_log.ts";
 import type { DatagramTransport } from "../../transports/transport.ts";
 import { bytes, text, within } from "./_io_helpers.ts";
+import { sleep } from "../../tasks/sleep.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -428,6 +429,24 @@ Deno.test("createDatagramEndpoint() calls connectionMade before any datagram and
   assertEquals(pa.events, ["made"]);
   assertEquals(pa.transport, a);
   await closeAll(loop, pa);
+  loop.close();
+});
+
+Deno.test("createDatagramEndpoint() fails with a TypeError that says so when the factory returns no protocol, and reports nothing", async () => {
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => errors.push(context));
+  const error = await within(
+    loop,
+    loop.createDatagramEndpoint(() => 7 as never, { localAddr: LOCAL }),
+  ).catch((e) => e);
+  assertInstanceOf(error, TypeError);
+  assertEquals(
+    error.message,
+    "Cannot call createDatagramEndpoint(): protocolFactory must return a protocol (an object with connectionMade()), received 7",
+  );
+  await within(loop, loop.createTask(() => sleep(0.01)));
+  assertEquals(errors, []);
   loop.close();
 });
 

@@ -399,6 +399,24 @@ Deno.test("subprocessExec() checks its arguments before starting anything", () =
   loop.close();
 });
 
+Deno.test("subprocessExec() fails with a TypeError that says so when the factory returns no protocol, and starts no process", async () => {
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => errors.push(context));
+  const error = await within(
+    loop,
+    loop.subprocessExec(() => null as never, "true"),
+  ).catch((e) => e);
+  assertInstanceOf(error, TypeError);
+  assertEquals(
+    error.message,
+    "Cannot start the subprocess: protocolFactory must return a protocol (an object with connectionMade()), received null",
+  );
+  await within(loop, loop.createTask(() => sleep(0.01)));
+  assertEquals(errors, []);
+  loop.close();
+});
+
 Deno.test("subprocessExec() and subprocessShell() refuse a NUL byte in the program, an argument, env or cwd at once, naming which (Python's ValueError: embedded null byte)", () => {
   const loop = new DenoEventLoop();
   const make = () => new SubprocessProtocol();

@@ -1211,6 +1211,44 @@ Deno.test("A server reports a failing protocol factory and goes on serving", asy
   });
 });
 
+Deno.test("A protocol factory that returns no protocol fails createConnection() with a TypeError that says so, and a server reports it once", async () => {
+  await withLoop(async (loop) => {
+    const errors = collectErrors(loop);
+    let n = 0;
+    const server = await loop.createServer(
+      () => n++ === 0 ? 5 as never : new Recorder(loop, { echo: true }),
+      HOST,
+      0,
+    );
+    // The first connection gets the factory's 5: the server reports it
+    // and closes the connection; nothing reaches a protocol method.
+    const first = new Recorder(loop);
+    await loop.createConnection(() => first, HOST, portOf(server));
+    await first.lost;
+    await sleepTick(loop);
+    assertEquals(errors.length, 1);
+    assertStringIncludes(errors[0].message, "protocol factory");
+    assertInstanceOf(errors[0].exception, TypeError);
+    assertEquals(
+      (errors[0].exception as Error).message,
+      "Cannot serve a connection: protocolFactory must return a protocol (an object with connectionMade()), received 5",
+    );
+    await assertRejects(
+      () => loop.createConnection(() => null as never, HOST, portOf(server)),
+      TypeError,
+      "Cannot call createConnection(): protocolFactory must return a protocol (an object with connectionMade()), received null",
+    );
+    await assertRejects(
+      () => loop.createConnection(() => ({}) as never, HOST, portOf(server)),
+      TypeError,
+      "Cannot call createConnection(): protocolFactory must return a protocol (an object with connectionMade()), received Object",
+    );
+    await sleepTick(loop);
+    assertEquals(errors.length, 1, "the client's TypeError is not reported");
+    await shutdown(server);
+  });
+});
+
 Deno.test("the socket view's unref() lets the process end while a read waits", async () => {
   // A child process whose only pending work is its connection's read (the
   // loop runs, not awaited): with the read unref'd, Deno lets it end.

@@ -18,7 +18,7 @@ import {
 import { JsonRpcError } from "../../jsonrpc/json_rpc_error.ts";
 import { jsonRpcHttpHandler } from "../../jsonrpc/json_rpc_http_handler.ts";
 import type { JsonRpcProtocolOptions } from "../../jsonrpc/json_rpc_protocol.ts";
-import { Protocol } from "../../protocols/protocol.ts";
+import { BufferedProtocol, Protocol } from "../../protocols/protocol.ts";
 import { sleep } from "../../tasks/sleep.ts";
 import { transportPair } from "../../testing/transport_pair.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -151,6 +151,35 @@ Deno.test("HttpTransport sends each write as one request and delivers the answer
     assertEquals(s.server.requestCount, 3);
     await finish(s);
   }
+});
+
+Deno.test("HttpTransport delivers response bodies into a BufferedProtocol's own buffer", async () => {
+  const s = await stack((body) => new Response(body.toUpperCase()));
+  const events: string[] = [];
+  let got = "";
+  const buffered = new (class extends BufferedProtocol {
+    readonly buf = new Uint8Array(4);
+    override getBuffer(): Uint8Array {
+      return this.buf;
+    }
+    override bufferUpdated(n: number): void {
+      got += text(this.buf.subarray(0, n));
+    }
+    override eofReceived(): boolean {
+      events.push("eof");
+      return false;
+    }
+    override connectionLost(exc?: Error): void {
+      events.push(exc === undefined ? "lost" : `lost ${exc.message}`);
+    }
+  })();
+  s.transport.setProtocol(buffered);
+  s.transport.write(bytes("hello buffered"));
+  s.transport.writeEof();
+  await s.loop.advance(5);
+  assertEquals(got, "HELLO BUFFERED");
+  assertEquals(events, ["eof", "lost"]);
+  await finish(s);
 });
 
 Deno.test("HttpTransport with coalesce joins the writes of one loop turn into one request", async () => {

@@ -892,6 +892,34 @@ Deno.test("BaseEventLoop.runOnce() waits for the next timer when nothing is read
   loop.close();
 });
 
+Deno.test("BaseEventLoop.runOnce() after stop() runs what is ready without waiting, as asyncio's _run_once() while stopping", async () => {
+  // asyncio polls with a zero timeout while a stop() is pending: the
+  // iteration runs only what is ready, and no timer is waited for.
+  for (const loop of [new VirtualTimeLoop(), new BaseEventLoop()]) {
+    const seen: string[] = [];
+    const timer = loop.callLater(10, () => seen.push("timer"));
+    const start = loop.time();
+    loop.stop();
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    const waited = await Promise.race([
+      loop.runOnce().then(() => false),
+      new Promise<boolean>((resolve) => {
+        guard = setTimeout(() => resolve(true), 2000);
+      }),
+    ]);
+    clearTimeout(guard);
+    assertFalse(waited, `${loop.constructor.name}.runOnce() waited`);
+    assertEquals(seen, []);
+    assert(loop.time() - start < 10, "the clock did not jump to the timer");
+    // The stop was the iteration's: the next runOnce() waits as usual.
+    if (loop instanceof VirtualTimeLoop) {
+      await loop.runOnce();
+      assertEquals(seen, ["timer"]);
+    } else timer.cancel();
+    loop.close();
+  }
+});
+
 Deno.test("BaseEventLoop.runOnce() waits for a real-clock timer", async () => {
   const loop = new BaseEventLoop();
   let fired = false;
@@ -1854,6 +1882,18 @@ Deno.test("BaseEventLoop.callSoon() refuses a TimerHandle and a Handle with argu
     () => (loop.callAt as any)(0, h, 1, 2),
     TypeError,
     "received 2 arguments",
+  );
+  // callSoonThreadsafe() names itself, not the callSoon() it hands on to.
+  assertThrows(
+    () => loop.callSoonThreadsafe(t),
+    TypeError,
+    "Cannot call callSoonThreadsafe(): a TimerHandle cannot stand for a callback",
+  );
+  assertThrows(
+    // deno-lint-ignore no-explicit-any
+    () => (loop.callSoonThreadsafe as any)(h, 1),
+    TypeError,
+    "Cannot call callSoonThreadsafe(): a Handle takes no extra arguments, received 1 argument",
   );
   t.cancel();
   loop.close();

@@ -125,6 +125,42 @@ Deno.test("LineReceiver.writeLine() appends CRLF and accepts strings or bytes", 
   );
 });
 
+Deno.test("LineReceiver's constructor errors name LineReceiver and its onLine parameter", () => {
+  assertThrows(
+    () => new LineReceiver(5 as never),
+    TypeError,
+    "Cannot make a LineReceiver: onLine must be a function or an object with chunkReceived(), received number",
+  );
+  assertThrows(
+    () => new LineReceiver(() => {}, { maxLength: -1 }),
+    RangeError,
+    "Cannot make a LineReceiver: maxLength must be a whole number >= 0, received -1",
+  );
+  assertThrows(
+    () => new LineReceiver(() => {}, { onLengthExceeded: 1 as never }),
+    TypeError,
+    "Cannot make a LineReceiver: onLengthExceeded must be a function, received number",
+  );
+  assertThrows(
+    () => new LineReceiver(() => {}, 1024 as never),
+    TypeError,
+    "Cannot make a LineReceiver: options must be an object like { maxLength }, received 1024",
+  );
+  // A subclass of LineReceiver is still made as a LineReceiver.
+  class Upper extends LineReceiver {}
+  assertThrows(
+    () => new Upper(() => {}, { maxLength: 1.5 }),
+    RangeError,
+    "Cannot make a LineReceiver: maxLength must be a whole number >= 0, received 1.5",
+  );
+  // ChunkProtocol keeps its own words.
+  assertThrows(
+    () => new ChunkProtocol(";", 5 as never),
+    TypeError,
+    "Cannot make a ChunkProtocol: onChunk must be a function or an object with chunkReceived(), received number",
+  );
+});
+
 Deno.test("LineReceiver.setLineMode() returns from raw mode with leftover bytes", () => {
   const log: string[] = [];
   const p = new LineReceiver((line, self) => {

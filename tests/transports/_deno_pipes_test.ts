@@ -13,7 +13,11 @@ import {
   connectWritePipe,
 } from "../../transports/_deno_pipes.ts";
 import { DenoProactor } from "../../transports/_deno_proactor.ts";
-import { BaseProtocol, Protocol } from "../../protocols/protocol.ts";
+import {
+  BaseProtocol,
+  BufferedProtocol,
+  Protocol,
+} from "../../protocols/protocol.ts";
 import type {
   ReadTransport,
   WriteTransport,
@@ -109,6 +113,49 @@ Deno.test("connectReadPipe() delivers chunks, then eofReceived, then connectionL
   assertEquals(await loop.runUntilComplete(protocol.lost), undefined);
   assertEquals(protocol.events, ["made", "data ab", "data cd", "eof", "lost"]);
   assert(transport.isClosing());
+  loop.close();
+});
+
+Deno.test("connectReadPipe() reads into a BufferedProtocol's own buffer, then eofReceived, then connectionLost", async () => {
+  const loop = new DenoEventLoop();
+  const errors = collectErrors(loop);
+  const events: string[] = [];
+  const lost = loop.createFuture<Error | undefined>();
+  let got = "";
+  const protocol = new (class extends BufferedProtocol {
+    readonly buf = new Uint8Array(3);
+    override getBuffer(sizeHint: number): Uint8Array {
+      events.push(`getBuffer ${sizeHint}`);
+      return this.buf;
+    }
+    override bufferUpdated(n: number): void {
+      got += new TextDecoder().decode(this.buf.subarray(0, n));
+    }
+    override eofReceived(): void {
+      events.push("eof");
+    }
+    override connectionLost(exc?: Error): void {
+      events.push("lost");
+      lost.setResult(exc);
+    }
+  })();
+  const readable = ReadableStream.from([encode("hello"), encode("pipe")]);
+  await loop.runUntilComplete(
+    // deno-lint-ignore no-explicit-any
+    loop.connectReadPipe(() => protocol as any, readable),
+  );
+  assertEquals(await loop.runUntilComplete(lost), undefined);
+  assertEquals(got, "hellopipe");
+  // Each chunk fills the 3-byte buffer as often as it takes.
+  assertEquals(events, [
+    "getBuffer 5",
+    "getBuffer 2",
+    "getBuffer 4",
+    "getBuffer 1",
+    "eof",
+    "lost",
+  ]);
+  assertEquals(errors, []);
   loop.close();
 });
 
@@ -284,6 +331,32 @@ Deno.test("connectReadPipe() rejects what is not a free ReadableStream", () => {
     TypeError,
     "Cannot call connectWritePipe(): protocolFactory must be a function, received object",
   );
+  loop.close();
+});
+
+Deno.test("connectReadPipe()/connectWritePipe() fail with a TypeError that says so when the factory returns no protocol", async () => {
+  const loop = new DenoEventLoop();
+  const errors: ExceptionContext[] = [];
+  loop.setExceptionHandler((_loop, context) => errors.push(context));
+  const readable = new ReadableStream<Uint8Array>();
+  const read = await loop.runUntilComplete(
+    loop.connectReadPipe(() => "no" as never, readable),
+  ).catch((e) => e);
+  assertInstanceOf(read, TypeError);
+  assertEquals(
+    read.message,
+    'Cannot call connectReadPipe(): protocolFactory must return a protocol (an object with connectionMade()), received "no"',
+  );
+  assertEquals(readable.locked, false, "the stream is left as it was");
+  const written = await loop.runUntilComplete(
+    loop.connectWritePipe(() => ({}) as never, new WritableStream()),
+  ).catch((e) => e);
+  assertInstanceOf(written, TypeError);
+  assertEquals(
+    written.message,
+    "Cannot call connectWritePipe(): protocolFactory must return a protocol (an object with connectionMade()), received Object",
+  );
+  assertEquals(errors, []);
   loop.close();
 });
 
