@@ -160,7 +160,7 @@ export class Future<T> implements PromiseLike<T> {
     }
     if (loop === null) {
       throw new InvalidStateError(
-        "Cannot create a Future: no event loop is running or current (pass { loop }, or call setEventLoop(loop) first), received loop=undefined",
+        "Cannot create a Future: no event loop is running or current (pass { loop }, or call setEventLoop(loop) first; an async main called before its loop runs starts at once: pass it uncalled, loop.runUntilComplete(main) or run(main)), received loop=undefined",
       );
     }
     this.#loop = loop;

@@ -280,7 +280,12 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   /**
    * Runs the loop until `aw` is done and resolves with its result (or
    * rejects with its error). `aw` may be a future, a task, a generator
-   * coroutine, an async function's promise, or any `PromiseLike`.
+   * coroutine, an async function's promise, or any `PromiseLike`; or an
+   * async or generator function, uncalled, which runs as a task of this
+   * loop. Pass an async `main` uncalled, `runUntilComplete(main)`, where
+   * asyncio code writes `run_until_complete(main())`: called, its body
+   * starts at once, before the loop runs, and a `sleep()` there finds no
+   * loop unless one was made current (`setEventLoop()`).
    *
    * With a `timeout`, the loop runs at most that long (in loop time, so a
    * virtual-time loop jumps there): if it expires before `aw` is done, the
@@ -291,7 +296,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * PEP 3156: `loop.run_until_complete(future, timeout=None)`.
    *
    * @typeParam T The type of the result.
-   * @param aw What to wait for.
+   * @param aw What to wait for, or an async or generator function to run
+   * as a task.
    * @param timeout The most seconds to run for; `undefined` or `null`: no
    * limit.
    * @returns A promise of `aw`'s result.
@@ -317,7 +323,7 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * ```
    */
   async runUntilComplete<T>(
-    aw: Awaitable<T>,
+    aw: Awaitable<T> | (() => Coroutine<T> | PromiseLike<T>),
     timeout?: number | null,
   ): Promise<T> {
     this.#checkOpen("runUntilComplete");
@@ -334,7 +340,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         );
       }
     }
-    const future = ensureFuture(aw, { loop: this });
+    const future = typeof aw === "function"
+      ? this.createTask(aw)
+      : ensureFuture(aw, { loop: this });
     // A loop stopped (by the timeout, a stop()) in the iteration that made
     // the future done leaves this callback scheduled: it must not stop the
     // next run.

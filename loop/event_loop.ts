@@ -439,8 +439,12 @@ export interface SchedulingLoop {
   /**
    * Runs until `aw` is done and resolves with its result; with a
    * `timeout` (seconds), rejects with `TimeoutError` if it expires first.
+   * A function (async or generator, uncalled) runs as a task of the loop.
    */
-  runUntilComplete<T>(aw: Awaitable<T>, timeout?: number | null): Promise<T>;
+  runUntilComplete<T>(
+    aw: Awaitable<T> | (() => Coroutine<T> | PromiseLike<T>),
+    timeout?: number | null,
+  ): Promise<T>;
   /** Runs one iteration: poll once, run what is ready. */
   runOnce(): Promise<void>;
   /** Stops after the current iteration. */

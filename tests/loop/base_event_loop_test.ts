@@ -13,7 +13,8 @@ import { Future } from "../../futures/future.ts";
 import { BaseEventLoop } from "../../loop/base_event_loop.ts";
 import type { EventLoop, ExceptionContext } from "../../loop/event_loop.ts";
 import { Handle, TimerHandle } from "../../loop/handle.ts";
-import { type Coroutine, Task } from "../../tasks/task.ts";
+import { type Coroutine, currentTask, Task } from "../../tasks/task.ts";
+import { sleep } from "../../tasks/sleep.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { prng } from "../_helpers.ts";
 import { stillAlive } from "../_gc.ts";
@@ -1897,4 +1898,33 @@ Deno.test("BaseEventLoop.callSoon() refuses a TimerHandle and a Handle with argu
   );
   t.cancel();
   loop.close();
+});
+
+Deno.test("runUntilComplete() takes an async or generator function uncalled and runs it as a task of the loop, with no current loop set", async () => {
+  // asyncio's `loop.run_until_complete(main())` idiom: called here, an
+  // async main() would start before the loop runs, where sleep() finds no
+  // loop; passed uncalled it runs as a task of this loop.
+  const loop = new BaseEventLoop();
+  try {
+    const ran = await loop.runUntilComplete(async () => {
+      await sleep(0.001);
+      return { task: currentTask() };
+    });
+    assertInstanceOf(ran.task, Task);
+    assertStrictEquals(ran.task?.getLoop(), loop);
+    assertEquals(
+      await loop.runUntilComplete(function* () {
+        yield* sleep(0.001);
+        return 7;
+      }),
+      7,
+    );
+  } finally {
+    loop.close();
+  }
+});
+
+Deno.test("a future made with no loop running or current says how to pass an async main uncalled", () => {
+  const err = assertThrows(() => new Future(), InvalidStateError);
+  assertStringIncludes(err.message, "runUntilComplete(main)");
 });
