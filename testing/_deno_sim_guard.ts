@@ -2,7 +2,8 @@
  * What a simulation run replaces in the process while it runs: Deno's real
  * network calls and the web's (`fetch`, `WebSocket`, ...), so that a host
  * reaching for a real socket fails loudly instead of making the run depend
- * on the machine; `Math.random` and `crypto.getRandomValues` /
+ * on the machine, and so do a host's `Worker`, `MessageChannel` and
+ * `BroadcastChannel`; `Math.random` and `crypto.getRandomValues` /
  * `crypto.randomUUID` (seeded); the clocks `Date.now`, `new Date()`,
  * `performance.now` (its `timeOrigin`, `mark()`, `measure()`),
  * `Intl.DateTimeFormat`'s `format()` of now and `Temporal.Now` (virtual);
@@ -39,6 +40,13 @@ const WEB_IO = [
   "EventSource",
   "WebTransport",
 ] as const;
+
+/**
+ * The web's threads and channels: their messages come when the machine
+ * delivers them, which no host's loop sees, so a host's code may not make
+ * one (code outside the hosts still may).
+ */
+const WEB_THREADS = ["Worker", "MessageChannel", "BroadcastChannel"] as const;
 
 /** The simulated time of the Unix epoch's date a run starts at: 2000-01-01. */
 const EPOCH_MS = 946684800000;
@@ -203,6 +211,25 @@ export function installSimulationGuards(
         `Cannot make a ${name} inside a simulation: a simulated host has no real network; use the loop it was given (loop.createConnection() and a protocol)`,
       );
     });
+  }
+  for (const name of WEB_THREADS) {
+    if (typeof web[name] !== "function") continue;
+    const Real = web[name] as new (...a: unknown[]) => unknown;
+    const Guarded = function (this: unknown, ...args: unknown[]): unknown {
+      if (timers.inHost()) {
+        throw new Error(
+          `Cannot make a ${name} inside a simulation: its messages come when the machine delivers them, which the simulated hosts' loops cannot see or replay; keep it outside the simulation, or talk between hosts over the simulated network`,
+        );
+      }
+      // Called without new: the real one's TypeError.
+      if (new.target === undefined) {
+        return (Real as unknown as (...a: unknown[]) => unknown)(...args);
+      }
+      return Reflect.construct(Real, args, new.target);
+    };
+    Object.setPrototypeOf(Guarded, Real);
+    Guarded.prototype = Real.prototype;
+    replace(web, name, Guarded);
   }
   replace(globalThis as unknown as Record<string, unknown>, "fetch", () => {
     throw new Error(

@@ -22,19 +22,23 @@ const FIRST_ID = 2 ** 31;
 /**
  * What Deno's timer objects (Node's `Timeout` and `Immediate`) have for
  * keeping the process alive: `ref()`/`unref()` (the run does not wait for
- * a host's timers either way) and `hasRef()`.
+ * a host's timers either way) and `hasRef()`, which tells which was last.
  */
 class SimRefs {
+  #refed = true;
+
   ref(): this {
+    this.#refed = true;
     return this;
   }
 
   unref(): this {
+    this.#refed = false;
     return this;
   }
 
   hasRef(): boolean {
-    return true;
+    return this.#refed;
   }
 }
 
@@ -55,12 +59,18 @@ export class SimImmediate extends SimRefs {
     this.#handle?.cancel();
     this.#handle = null;
   }
+
+  /** `using`: cancels the callback, as `clearImmediate()` does. */
+  [Symbol.dispose](): void {
+    this.cancel();
+  }
 }
 
 /**
  * A virtual timer, shaped as the object Deno's `setTimeout()` returns
  * (Node's `Timeout`): `ref()`/`unref()` (the run does not wait for timers
- * either way), `hasRef()`, `refresh()`, `close()`, and its number id.
+ * either way), `hasRef()`, `refresh()`, `close()`, `Symbol.dispose` (for
+ * `using`) and its number id.
  */
 export class SimTimeout extends SimRefs {
   readonly #id: number;
@@ -102,6 +112,11 @@ export class SimTimeout extends SimRefs {
     return this;
   }
 
+  /** `using`: clears the timer, as `clearTimeout()` does. */
+  [Symbol.dispose](): void {
+    this.#timers.clear(this);
+  }
+
   [Symbol.toPrimitive](): number {
     return this.#id;
   }
@@ -130,6 +145,11 @@ export class SimTimers {
     this.#loopRunning = loopRunning;
     this.#hostOf = hostOf;
     this.#uncaught = uncaught;
+  }
+
+  /** Whether a host's code is running now. */
+  inHost(): boolean {
+    return this.#loopRunning() !== undefined;
   }
 
   /** Calls a host's callback; what it throws is uncaught. */

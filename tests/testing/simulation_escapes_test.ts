@@ -1,0 +1,97 @@
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { sleep } from "../../tasks/sleep.ts";
+import { Simulation, SimulationError } from "../../testing/simulation.ts";
+
+/** The own keys of an object's prototype chain, short of Object's. */
+function shape(value: object): string[] {
+  const keys = new Set<string>();
+  for (
+    let p = Object.getPrototypeOf(value);
+    p !== null && p !== Object.prototype;
+    p = Object.getPrototypeOf(p)
+  ) {
+    for (const k of Reflect.ownKeys(p)) {
+      if (k !== "constructor" && typeof p[k] === "function") {
+        keys.add(String(k));
+      }
+    }
+  }
+  return [...keys].sort();
+}
+
+Deno.test("Simulation: a host's setTimeout(), setInterval() and setImmediate() return what Deno's do, Symbol.dispose included", async () => {
+  const realTimeout = setTimeout(() => {}, 1000);
+  const realInterval = setInterval(() => {}, 1000);
+  const realImmediate = setImmediate(() => {});
+  const real = [realTimeout, realInterval, realImmediate].map((t) =>
+    shape(t as object)
+  );
+  clearTimeout(realTimeout);
+  clearInterval(realInterval);
+  clearImmediate(realImmediate);
+  // Deno's Timeout and Immediate are disposable.
+  assert(real[0].includes("Symbol(Symbol.dispose)"));
+  assert(real[2].includes("Symbol(Symbol.dispose)"));
+  const log: string[] = [];
+  let seen: string[][] = [];
+  const sim = new Simulation({ seed: 5 });
+  sim.client("c", async () => {
+    const t = setTimeout(() => log.push("timeout"), 10);
+    const i = setInterval(() => log.push("interval"), 10);
+    const m = setImmediate(() => log.push("immediate"));
+    seen = [t, i, m].map((x) => shape(x as object));
+    {
+      using _t = setTimeout(() => log.push("disposed timeout"), 5);
+      using _i = setInterval(() => log.push("disposed interval"), 5);
+      using _m = setImmediate(() => log.push("disposed immediate"));
+    }
+    clearTimeout(t);
+    clearInterval(i);
+    clearImmediate(m);
+    await sleep(0.1);
+  });
+  await sim.run();
+  assertEquals(log, []);
+  for (let k = 0; k < 3; k++) {
+    for (const key of real[k]) {
+      // Node's internal symbols (createTimer, destroy, inspect) aside.
+      if (!key.startsWith("Symbol(") || key.startsWith("Symbol(Symbol.")) {
+        assert(seen[k].includes(key), `${key} missing from ${seen[k]}`);
+      }
+    }
+  }
+});
+
+for (
+  const [api, use] of [
+    ["Worker", () => new Worker("data:text/javascript,", { type: "module" })],
+    ["MessageChannel", () => new MessageChannel()],
+    ["BroadcastChannel", () => new BroadcastChannel("sim")],
+  ] as const
+) {
+  Deno.test(`Simulation: a host that makes a ${api} fails the run at once, naming it`, async () => {
+    const sim = new Simulation({ seed: 9 });
+    sim.client("c", async () => {
+      use();
+      await sleep(1);
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(e.message, "(seed 9) at 0.000000 s");
+    assertStringIncludes(
+      e.message,
+      `Cannot make a ${api} inside a simulation`,
+    );
+    // Outside the hosts, and after the run, it is the real one.
+    const made = use();
+    if (made instanceof Worker) made.terminate();
+    else if (made instanceof MessageChannel) {
+      made.port1.close();
+      made.port2.close();
+    } else made.close();
+  });
+}
