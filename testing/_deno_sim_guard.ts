@@ -17,7 +17,12 @@
  */
 
 import { InvalidStateError } from "../futures/errors.ts";
-import { SimImmediate, type SimTimers } from "./_sim_timers.ts";
+import { NODE_TIMERS } from "../transports/_deno_internals.ts";
+import {
+  SimImmediate,
+  type SimTimeout,
+  type SimTimers,
+} from "./_sim_timers.ts";
 
 const REAL_IO = [
   "connect",
@@ -113,9 +118,13 @@ export function installSimulationGuards(
   // The process's marks and measures, put aside while the run has a
   // timeline of its own.
   let aside: PerformanceEntry[] | null = null;
+  // Stops the timeouts a host made with node:timers.
+  let stopNodeTimers: (() => void) | null = null;
   const restore = () => {
     held = null;
     try {
+      stopNodeTimers?.();
+      stopNodeTimers = null;
       for (let i = saved.length - 1; i >= 0; i--) {
         const [owner, key, descriptor] = saved[i];
         if (descriptor !== undefined) {
@@ -461,6 +470,9 @@ export function installSimulationGuards(
       else realClearImmediate(t);
     });
   }
+  if (NODE_TIMERS !== null) {
+    stopNodeTimers = nodeTimers(NODE_TIMERS, timers, replace, saved);
+  }
   // A host's AbortSignal.timeout() (@std/async's deadline()) too.
   const realSignalTimeout = AbortSignal.timeout.bind(AbortSignal);
   replace(
@@ -478,4 +490,127 @@ export function installSimulationGuards(
     },
   );
   return restore;
+}
+
+/** What `Timeout` a host's code made, with the virtual timer it runs on. */
+interface NodeTimeout {
+  _idleTimeout: number;
+  _onTimeout: ((...a: unknown[]) => unknown) | null;
+  _timerArgs: unknown[] | undefined;
+  _repeat: unknown;
+  _destroyed: boolean;
+  _timer?: { _onTimeout: unknown };
+  [key: symbol]: unknown;
+}
+
+/**
+ * `node:timers` (and `node:timers/promises`, `scheduler.wait()`), whose
+ * functions a module imports by name, so that replacing the globals does
+ * not reach them: a `Timeout` a host's code makes runs on a virtual timer
+ * of its loop. It is still filed with node's own timers (unreferenced, as
+ * far off as a timer goes, its callback a no-op), so that node's
+ * `clearTimeout()` finds it by its id. (A host's `setImmediate()` from
+ * `node:timers` stays real: the loops' own hops are such immediates, so
+ * the host's cannot be told from them.)
+ */
+function nodeTimers(
+  fields: NonNullable<typeof NODE_TIMERS>,
+  timers: SimTimers,
+  replace: (owner: Record<string, unknown>, key: string, v: unknown) => void,
+  saved: [Record<string, unknown>, string, PropertyDescriptor | undefined][],
+): () => void {
+  const { createTimer, destroy, refed } = fields;
+  const proto = fields.timeout as Record<string | symbol, unknown>;
+  const realCreate = proto[createTimer] as (this: object) => number;
+  const realDestroy = proto[destroy] as (this: object) => void;
+  const realRefresh = proto.refresh as (this: object) => object;
+  const realRef = proto.ref as (this: object) => object;
+  const realUnref = proto.unref as (this: object) => object;
+  const virtual = new Map<NodeTimeout, SimTimeout>();
+  // Symbol keys: replace() takes strings, so these are put back here.
+  const symbolKeyed = (key: symbol, v: unknown) => {
+    const before = Object.getOwnPropertyDescriptor(proto, key);
+    Object.defineProperty(proto, key, {
+      value: v,
+      writable: true,
+      configurable: true,
+    });
+    saved.push([
+      proto as Record<string, unknown>,
+      key as unknown as string,
+      before,
+    ]);
+  };
+  symbolKeyed(createTimer, function (this: NodeTimeout): number {
+    if (!timers.inHost()) return realCreate.call(this);
+    const ms = this._idleTimeout;
+    const ref = this[refed];
+    this._idleTimeout = 2 ** 31 - 1;
+    this[refed] = false;
+    let id: number;
+    try {
+      id = realCreate.call(this);
+    } finally {
+      this._idleTimeout = ms;
+      this[refed] = ref;
+    }
+    if (this._timer !== undefined) this._timer._onTimeout = () => {};
+    const fire = () => {
+      const fn = this._onTimeout;
+      if (fn === null) return;
+      try {
+        fn.apply(this, this._timerArgs ?? []);
+      } finally {
+        // A timeout that fired is done, as node's is, but keeps its
+        // callback and delay: refresh() arms it again.
+        if (!this._repeat && virtual.has(this)) {
+          virtual.delete(this);
+          const delay = this._idleTimeout;
+          realDestroy.call(this);
+          this._onTimeout = fn;
+          this._idleTimeout = delay;
+        }
+      }
+    };
+    const sim = timers.set(fire, ms, [], Boolean(this._repeat));
+    if (sim !== null) virtual.set(this, sim);
+    return id;
+  });
+  symbolKeyed(destroy, function (this: NodeTimeout): void {
+    const sim = virtual.get(this);
+    if (sim !== undefined) {
+      virtual.delete(this);
+      timers.clear(sim);
+    }
+    realDestroy.call(this);
+  });
+  replace(proto as Record<string, unknown>, "refresh", function (
+    this: NodeTimeout,
+  ) {
+    const sim = virtual.get(this);
+    if (sim === undefined) return realRefresh.call(this);
+    sim.refresh();
+    return this;
+  });
+  // Node's own timer under a virtual one stays unreferenced.
+  replace(proto as Record<string, unknown>, "ref", function (
+    this: NodeTimeout,
+  ) {
+    if (!virtual.has(this)) return realRef.call(this);
+    this[refed] = true;
+    return this;
+  });
+  replace(proto as Record<string, unknown>, "unref", function (
+    this: NodeTimeout,
+  ) {
+    if (!virtual.has(this)) return realUnref.call(this);
+    this[refed] = false;
+    return this;
+  });
+  // When the run ends, what is left of its timeouts is stopped (their
+  // loops are gone), before the methods above are put back.
+  return () => {
+    for (const t of [...virtual.keys()]) realDestroy.call(t);
+    virtual.clear();
+  };
 }

@@ -349,12 +349,16 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `queueMicrotask()`, `setTimeout()`, `setInterval()` or `setImmediate()`
  * callback that throws), which would end a real process, fails the run,
  * naming the host.
+ * `node:timers`' and `node:timers/promises`' `setTimeout` and `setInterval`
+ * are on the host's loop too (unless `TULIP_NO_INTERNALS` is set).
  * Code that waits for anything else outside the simulation (a file,
- * `crypto.subtle`, `node:timers`) makes the run depend on the machine, as
- * does what node's modules keep for themselves (`node:crypto`'s
- * `randomInt`); and a host that never yields to its loop (a loop of
- * `await`s on settled promises alone) blocks the process, as it would a
- * real one: no code runs to stop it.
+ * `crypto.subtle`, `node:timers`' `setImmediate`) makes the run depend on
+ * the machine, as does what node's modules keep for themselves
+ * (`node:crypto`'s `randomInt`, `randomFill` and `randomFillSync`, and
+ * the keys `crypto.subtle.generateKey()` makes); and a host that never
+ * yields to its loop (`for (;;) await null`: microtasks alone) blocks the
+ * process, as it would a real one: no code runs to stop it (a loop that
+ * awaits `sleep(0)` instead is a busy loop the run reports).
  *
  * The scheduler: the network's events due now run first, in the order
  * they were scheduled; then each host with work due runs one loop

@@ -4,7 +4,10 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
+import * as nodeTimers from "node:timers";
+import * as nodeTimersPromises from "node:timers/promises";
 import { sleep } from "../../tasks/sleep.ts";
+import { NODE_TIMERS } from "../../transports/_deno_internals.ts";
 import { Simulation, SimulationError } from "../../testing/simulation.ts";
 
 /** The own keys of an object's prototype chain, short of Object's. */
@@ -95,3 +98,76 @@ for (
     } else made.close();
   });
 }
+
+Deno.test("Simulation: a host's setTimeout() and setInterval() from node:timers and node:timers/promises are on its loop, and replay", async () => {
+  const run = async () => {
+    const log: string[] = [];
+    const sim = new Simulation({ seed: 31 });
+    sim.client("c", async (loop) => {
+      await nodeTimersPromises.setTimeout(2500);
+      log.push(`promise at ${loop.time().toFixed(2)}`);
+      await new Promise((r) => nodeTimers.setTimeout(r, 1000));
+      log.push(`callback at ${loop.time().toFixed(2)}`);
+      const cleared = nodeTimers.setTimeout(() => log.push("never"), 10);
+      nodeTimers.clearTimeout(cleared);
+      {
+        using _disposed = nodeTimers.setTimeout(() => log.push("never"), 10);
+      }
+      const refreshed = nodeTimers.setTimeout(
+        () => log.push(`refreshed at ${loop.time().toFixed(2)}`),
+        100,
+      );
+      await nodeTimersPromises.setTimeout(50);
+      refreshed.refresh();
+      const again = nodeTimers.setTimeout(
+        () => log.push(`again at ${loop.time().toFixed(2)}`),
+        10,
+      );
+      await nodeTimersPromises.setTimeout(20);
+      again.refresh(); // fired: armed anew, as node's
+      await nodeTimersPromises.setTimeout(20);
+      let n = 0;
+      const interval = nodeTimers.setInterval(() => {
+        log.push(`tick ${++n} at ${loop.time().toFixed(2)}`);
+        if (n === 3) nodeTimers.clearInterval(interval);
+      }, 200);
+      for await (const _ of nodeTimersPromises.setInterval(300)) {
+        log.push(`async tick at ${loop.time().toFixed(2)}`);
+        if (loop.time() > 4.3) break;
+      }
+      await nodeTimersPromises.setTimeout(1000);
+      // Left pending: stopped when the run ends (the sanitizers see).
+      nodeTimers.setTimeout(() => log.push("never"), 100_000);
+      nodeTimers.setInterval(() => log.push("never"), 10).unref().ref();
+    });
+    await sim.run();
+    return log;
+  };
+  if (NODE_TIMERS === null) {
+    // Switched off: node's timers are real, which the run cannot see.
+    let real: ReturnType<typeof nodeTimers.setTimeout> | undefined;
+    const sim = new Simulation({ seed: 31 });
+    sim.client("c", async () => {
+      await new Promise((r) => real = nodeTimers.setTimeout(r, 1000));
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(e.message, "a wait for something outside");
+    nodeTimers.clearTimeout(real);
+    return;
+  }
+  const first = await run();
+  assertEquals(first, [
+    "promise at 2.50",
+    "callback at 3.50",
+    "again at 3.56",
+    "again at 3.58",
+    "refreshed at 3.65",
+    "tick 1 at 3.79",
+    "async tick at 3.89",
+    "tick 2 at 3.99",
+    "async tick at 4.19",
+    "tick 3 at 4.19",
+    "async tick at 4.49",
+  ]);
+  assertEquals(await run(), first);
+});
