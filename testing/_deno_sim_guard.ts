@@ -16,6 +16,7 @@
  * @module
  */
 
+import nodeCrypto from "node:crypto";
 import { InvalidStateError } from "../futures/errors.ts";
 import { NODE_TIMERS } from "../transports/_deno_internals.ts";
 import {
@@ -290,6 +291,7 @@ export function installSimulationGuards(
       hex.slice(16, 20)
     }-${hex.slice(20)}`;
   });
+  seededNodeCrypto(fill, random, timers, replace);
   const perf = performance as unknown as Record<string, unknown>;
   const perfNow = () => now() * 1000;
   // The run's marks and measures are its own, as a process's are: a run
@@ -613,4 +615,85 @@ function nodeTimers(
     for (const t of [...virtual.keys()]) realDestroy.call(t);
     virtual.clear();
   };
+}
+
+/**
+ * `node:crypto`'s `randomInt()`, `randomFillSync()` and `randomFill()`,
+ * which read the machine's entropy (`randomBytes()` and `randomUUID()`
+ * read `crypto`, already seeded): on the module's default export, which
+ * `import crypto from "node:crypto"` and `require("crypto")` (so npm
+ * packages) share, a host's calls read the seed. Each first makes the real
+ * call's checks (by making it: its bytes are then overwritten), so bad
+ * arguments get the real errors; `randomFill()`'s callback comes on the
+ * host's loop.
+ * (A name imported from the module is bound to the real function.)
+ */
+function seededNodeCrypto(
+  fill: (bytes: Uint8Array) => void,
+  random: () => number,
+  timers: SimTimers,
+  replace: (owner: Record<string, unknown>, key: string, v: unknown) => void,
+): void {
+  const node = nodeCrypto as unknown as Record<string, unknown>;
+  const realInt = nodeCrypto.randomInt as (...a: unknown[]) => unknown;
+  const realFillSync = nodeCrypto.randomFillSync as (
+    ...a: unknown[]
+  ) => unknown;
+  // The bytes of `buf` from `offset` for `size` elements, as node counts.
+  const range = (buf: unknown, offset: unknown, size: unknown) => {
+    const b = buf as ArrayBufferView | ArrayBuffer;
+    const unit = (b as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+    const start = Number(offset ?? 0) * unit;
+    const length = size === undefined
+      ? b.byteLength - start
+      : Number(size) * unit;
+    return ArrayBuffer.isView(b)
+      ? new Uint8Array(b.buffer, b.byteOffset + start, length)
+      : new Uint8Array(b, start, length);
+  };
+  // A callback as node gives it: later, here on the host's loop.
+  const later = (fn: () => void) => {
+    (globalThis.setImmediate as (f: () => void) => unknown)(fn);
+  };
+  replace(node, "randomInt", (a: unknown, b?: unknown, c?: unknown) => {
+    if (!timers.inHost()) return realInt(a, b, c);
+    const pair = b === undefined || typeof b === "function";
+    const [min, max, callback] = pair ? [0, a, b] : [a, b, c];
+    // The real checks: bad bounds or a callback that is not one throw.
+    if (callback === undefined) realInt(min, max);
+    else {
+      realInt(min, max, typeof callback === "function" ? () => {} : callback);
+    }
+    const n = (min as number) +
+      Math.floor(random() * ((max as number) - (min as number)));
+    // Deno's calls it back at once.
+    if (typeof callback === "function") callback(null, n);
+    else return n;
+  });
+  replace(
+    node,
+    "randomFillSync",
+    (buf: unknown, offset?: unknown, size?: unknown) => {
+      const out = realFillSync(buf, offset, size);
+      if (timers.inHost()) fill(range(buf, offset, size));
+      return out;
+    },
+  );
+  const realFill = nodeCrypto.randomFill as (...a: unknown[]) => unknown;
+  replace(
+    node,
+    "randomFill",
+    (buf: unknown, a?: unknown, b?: unknown, c?: unknown) => {
+      if (!timers.inHost()) return realFill(buf, a, b, c);
+      const [offset, size, callback] = typeof a === "function"
+        ? [0, undefined, a]
+        : typeof b === "function"
+        ? [a, undefined, b]
+        : [a, b, c];
+      if (typeof callback !== "function") return realFill(buf, a, b, c);
+      realFillSync(buf, offset, size);
+      fill(range(buf, offset, size));
+      later(() => callback(null, buf));
+    },
+  );
 }

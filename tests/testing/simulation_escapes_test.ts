@@ -1,9 +1,12 @@
 import {
   assert,
   assertEquals,
+  assertNotEquals,
   assertRejects,
   assertStringIncludes,
+  assertThrows,
 } from "@std/assert";
+import nodeCrypto from "node:crypto";
 import * as nodeTimers from "node:timers";
 import * as nodeTimersPromises from "node:timers/promises";
 import { sleep } from "../../tasks/sleep.ts";
@@ -170,4 +173,43 @@ Deno.test("Simulation: a host's setTimeout() and setInterval() from node:timers 
     "async tick at 4.49",
   ]);
   assertEquals(await run(), first);
+});
+
+Deno.test("Simulation: node:crypto's randomInt(), randomFillSync() and randomFill() read the seed in a host, through the module's default export (and require())", async () => {
+  const run = async (seed: number) => {
+    const seen: unknown[] = [];
+    const sim = new Simulation({ seed });
+    sim.client("c", async () => {
+      seen.push(nodeCrypto.randomInt(1e9), nodeCrypto.randomInt(-5, 5));
+      seen.push(
+        await new Promise((r) =>
+          nodeCrypto.randomInt(10, 1e12, (_e, n) => r(n))
+        ),
+      );
+      const bytes = new Uint8Array(12);
+      nodeCrypto.randomFillSync(bytes, 2, 8);
+      seen.push([...bytes]);
+      const words = new Uint16Array(4);
+      nodeCrypto.randomFillSync(words, 1);
+      seen.push([...words]);
+      const filled = await new Promise<Uint8Array>((r, j) =>
+        nodeCrypto.randomFill(new Uint8Array(6), (e, b) => e ? j(e) : r(b))
+      );
+      seen.push([...filled]);
+      // The real checks and errors.
+      assertThrows(() => nodeCrypto.randomInt(5, 1), RangeError);
+      assertThrows(() => nodeCrypto.randomFillSync(bytes, 20), RangeError);
+      await sleep(0.1);
+    });
+    await sim.run();
+    return seen;
+  };
+  const first = await run(33);
+  assertEquals((first[3] as number[]).slice(0, 2), [0, 0]);
+  assertEquals((first[3] as number[]).slice(10), [0, 0]);
+  assertEquals((first[4] as number[])[0], 0);
+  assertEquals(await run(33), first);
+  assertNotEquals(await run(34), first);
+  // Outside the hosts they are the real ones (and work).
+  assert(nodeCrypto.randomInt(10) < 10);
 });
