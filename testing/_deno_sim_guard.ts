@@ -7,6 +7,7 @@
  * `crypto.randomUUID` (seeded); the clocks `Date.now`, `new Date()`,
  * `performance.now` (its `timeOrigin`, `mark()`, `measure()`),
  * `Intl.DateTimeFormat`'s `format()` of now and `Temporal.Now` (virtual);
+ * `crypto.subtle`'s methods (a host's result waits for the run);
  * the timers `setTimeout`/`setInterval`, `setImmediate` and
  * `AbortSignal.timeout()` (a host's are its loop's, on the virtual clock);
  * and `WeakRef` and `FinalizationRegistry.prototype.register`, whose
@@ -53,6 +54,22 @@ const WEB_IO = [
  * one (code outside the hosts still may).
  */
 const WEB_THREADS = ["Worker", "MessageChannel", "BroadcastChannel"] as const;
+
+/** `SubtleCrypto`'s methods, each a promise of work on another thread. */
+const SUBTLE_METHODS = [
+  "encrypt",
+  "decrypt",
+  "sign",
+  "verify",
+  "digest",
+  "generateKey",
+  "deriveKey",
+  "deriveBits",
+  "importKey",
+  "exportKey",
+  "wrapKey",
+  "unwrapKey",
+] as const;
 
 /** The simulated time of the Unix epoch's date a run starts at: 2000-01-01. */
 const EPOCH_MS = 946684800000;
@@ -164,6 +181,7 @@ export function installSimulationGuards(
     [performance, "performance"],
     [AbortSignal, "AbortSignal"],
     [FinalizationRegistry.prototype, "FinalizationRegistry.prototype"],
+    [SubtleCrypto.prototype, "SubtleCrypto.prototype"],
     [Intl.DateTimeFormat.prototype, "Intl.DateTimeFormat.prototype"],
     [
       (globalThis as { Temporal?: typeof Temporal }).Temporal?.Now,
@@ -292,6 +310,17 @@ export function installSimulationGuards(
     }-${hex.slice(20)}`;
   });
   seededNodeCrypto(fill, random, timers, replace);
+  // crypto.subtle's work runs on the machine's threads: a host's result
+  // waits for the run, so that it comes at the same step on every replay.
+  const subtle = SubtleCrypto.prototype as unknown as Record<string, unknown>;
+  for (const name of SUBTLE_METHODS) {
+    const real = subtle[name];
+    if (typeof real !== "function") continue;
+    replace(subtle, name, function (this: SubtleCrypto, ...args: unknown[]) {
+      const work = real.apply(this, args) as Promise<unknown>;
+      return timers.outside(work) ?? work;
+    });
+  }
   const perf = performance as unknown as Record<string, unknown>;
   const perfNow = () => now() * 1000;
   // The run's marks and measures are its own, as a process's are: a run

@@ -349,16 +349,19 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `queueMicrotask()`, `setTimeout()`, `setInterval()` or `setImmediate()`
  * callback that throws), which would end a real process, fails the run,
  * naming the host.
- `node:timers`' and `node:timers/promises`' `setTimeout` and `setInterval`
+ * `node:timers`' and `node:timers/promises`' `setTimeout` and `setInterval`
  * are on the host's loop too (unless `TULIP_NO_INTERNALS` is set), and
  * `node:crypto`'s `randomInt`, `randomFill` and `randomFillSync` read the
- * seed when called through its default export (`require("crypto")`).
+ * seed when called through its default export (`require("crypto")`). A
+ * host's `crypto.subtle` calls take no virtual time: the run waits for
+ * each before anything else runs, so its result comes at the same step on
+ * every replay.
  * Code that waits for anything else outside the simulation (a file,
- * `crypto.subtle`, `node:timers`' `setImmediate`) makes the run depend on
- * the machine, as does what node's modules keep for themselves
- * (`node:crypto`'s `randomInt`, `randomFill` and `randomFillSync` imported
- * by name, and the keys `crypto.subtle.generateKey()` makes); and a host that never
- * yields to its loop (`for (;;) await null`: microtasks alone) blocks the
+ * `node:timers`' `setImmediate`) makes the run depend on the machine, as
+ * does what node's modules keep for themselves (`node:crypto`'s
+ * `randomInt`, `randomFill` and `randomFillSync` imported by name, and the
+ * keys `crypto.subtle.generateKey()` makes); and a host that never yields
+ * to its loop (`for (;;) await null`: microtasks alone) blocks the
  * process, as it would a real one: no code runs to stop it (a loop that
  * awaits `sleep(0)` instead is a busy loop the run reports).
  *

@@ -213,3 +213,31 @@ Deno.test("Simulation: node:crypto's randomInt(), randomFillSync() and randomFil
   // Outside the hosts they are the real ones (and work).
   assert(nodeCrypto.randomInt(10) < 10);
 });
+
+Deno.test("Simulation: a host's crypto.subtle calls settle at the same virtual instant on every replay, while other hosts run", async () => {
+  const run = async () => {
+    const log: string[] = [];
+    const sim = new Simulation({ seed: 35 });
+    sim.host("ticker", async () => {
+      for (;;) await sleep(0.001);
+    });
+    sim.client("c", async (loop) => {
+      const key = await crypto.subtle.importKey(
+        "raw",
+        new Uint8Array(32),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign"],
+      );
+      for (let i = 0; i < 10; i++) {
+        await crypto.subtle.digest("SHA-256", new Uint8Array(1 << 16));
+        await crypto.subtle.sign("HMAC", key, new Uint8Array(1 << 12));
+        log.push(loop.time().toFixed(3));
+      }
+    });
+    await sim.run();
+    return log.join(" ");
+  };
+  const first = await run();
+  for (let k = 0; k < 3; k++) assertEquals(await run(), first);
+});
