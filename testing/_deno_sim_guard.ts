@@ -7,7 +7,8 @@
  * `crypto.randomUUID` (seeded); the clocks `Date.now`, `new Date()`,
  * `performance.now` (its `timeOrigin`, `mark()`, `measure()`),
  * `Intl.DateTimeFormat`'s `format()` of now and `Temporal.Now` (virtual);
- * `crypto.subtle`'s methods (a host's result waits for the run);
+ * `crypto.subtle`'s methods and Deno's file calls (a host's result waits
+ * for the run);
  * the timers `setTimeout`/`setInterval`, `setImmediate` and
  * `AbortSignal.timeout()` (a host's are its loop's, on the virtual clock);
  * and `WeakRef` and `FinalizationRegistry.prototype.register`, whose
@@ -69,6 +70,46 @@ const SUBTLE_METHODS = [
   "exportKey",
   "wrapKey",
   "unwrapKey",
+] as const;
+
+/** Deno's file system calls that return a promise. */
+const DENO_FS = [
+  "readFile",
+  "readTextFile",
+  "writeFile",
+  "writeTextFile",
+  "open",
+  "create",
+  "stat",
+  "lstat",
+  "realPath",
+  "readLink",
+  "mkdir",
+  "makeTempDir",
+  "makeTempFile",
+  "remove",
+  "rename",
+  "copyFile",
+  "chmod",
+  "chown",
+  "truncate",
+  "symlink",
+  "link",
+  "utime",
+] as const;
+
+/** `Deno.FsFile`'s methods that return a promise. */
+const FS_FILE_METHODS = [
+  "read",
+  "write",
+  "seek",
+  "stat",
+  "truncate",
+  "utime",
+  "sync",
+  "syncData",
+  "lock",
+  "unlock",
 ] as const;
 
 /** The simulated time of the Unix epoch's date a run starts at: 2000-01-01. */
@@ -182,6 +223,10 @@ export function installSimulationGuards(
     [AbortSignal, "AbortSignal"],
     [FinalizationRegistry.prototype, "FinalizationRegistry.prototype"],
     [SubtleCrypto.prototype, "SubtleCrypto.prototype"],
+    [
+      (Deno as { FsFile?: { prototype: object } }).FsFile?.prototype,
+      "Deno.FsFile.prototype",
+    ],
     [Intl.DateTimeFormat.prototype, "Intl.DateTimeFormat.prototype"],
     [
       (globalThis as { Temporal?: typeof Temporal }).Temporal?.Now,
@@ -310,16 +355,30 @@ export function installSimulationGuards(
     }-${hex.slice(20)}`;
   });
   seededNodeCrypto(fill, random, timers, replace);
-  // crypto.subtle's work runs on the machine's threads: a host's result
-  // waits for the run, so that it comes at the same step on every replay.
-  const subtle = SubtleCrypto.prototype as unknown as Record<string, unknown>;
-  for (const name of SUBTLE_METHODS) {
-    const real = subtle[name];
-    if (typeof real !== "function") continue;
-    replace(subtle, name, function (this: SubtleCrypto, ...args: unknown[]) {
-      const work = real.apply(this, args) as Promise<unknown>;
-      return timers.outside(work) ?? work;
-    });
+  // crypto.subtle's and the file system's work runs on the machine's
+  // threads: a host's result waits for the run, so that it comes at the
+  // same step on every replay.
+  const outside = (
+    owner: Record<string, unknown>,
+    names: readonly string[],
+  ) => {
+    for (const name of names) {
+      const real = owner[name];
+      if (typeof real !== "function") continue;
+      replace(owner, name, function (this: unknown, ...args: unknown[]) {
+        const work = real.apply(this, args);
+        return work instanceof Promise ? timers.outside(work) ?? work : work;
+      });
+    }
+  };
+  outside(
+    SubtleCrypto.prototype as unknown as Record<string, unknown>,
+    SUBTLE_METHODS,
+  );
+  outside(deno, DENO_FS);
+  const fsFile = (Deno as { FsFile?: { prototype: object } }).FsFile;
+  if (fsFile !== undefined) {
+    outside(fsFile.prototype as Record<string, unknown>, FS_FILE_METHODS);
   }
   const perf = performance as unknown as Record<string, unknown>;
   const perfNow = () => now() * 1000;

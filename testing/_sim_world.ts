@@ -689,14 +689,14 @@ export class World {
     const spun: string[] = [];
     for (;;) {
       if (this.failure !== null) return;
-      // Work hosts started outside the simulation (crypto.subtle) ends
+      // Work hosts started outside the simulation (crypto.subtle, files) ends
       // when the machine says: wait for it here, at the same step on
       // every replay, so its results reach the hosts' loops before
       // anything else runs.
       if (this.timers.outsidePending()) {
         if (!await this.timers.settleOutside(OUTSIDE_TIMEOUT)) {
           this.fail(
-            `work a host started outside the simulation (crypto.subtle) did not settle in ${OUTSIDE_TIMEOUT} real seconds`,
+            `work a host started outside the simulation (crypto.subtle, a file call) did not settle in ${OUTSIDE_TIMEOUT} real seconds`,
           );
           return;
         }
@@ -788,7 +788,7 @@ export class World {
         this.fail(
           `every host is idle and nothing is scheduled, but clients ${
             waiting.join(", ")
-          } are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a file, a real timer), which the run cannot see`,
+          } are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a real timer, a file's stream), which the run cannot see`,
         );
         return;
       }

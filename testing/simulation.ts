@@ -353,11 +353,12 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * are on the host's loop too (unless `TULIP_NO_INTERNALS` is set), and
  * `node:crypto`'s `randomInt`, `randomFill` and `randomFillSync` read the
  * seed when called through its default export (`require("crypto")`). A
- * host's `crypto.subtle` calls take no virtual time: the run waits for
- * each before anything else runs, so its result comes at the same step on
- * every replay.
- * Code that waits for anything else outside the simulation (a file,
- * `node:timers`' `setImmediate`) makes the run depend on the machine, as
+ * host's `crypto.subtle` calls and `Deno`'s file calls (`readFile`,
+ * `stat`, `open` and an `FsFile`'s `read()`, ...) take no virtual time:
+ * the run waits for each before anything else runs, so its result comes
+ * at the same step on every replay.
+ * Code that waits for anything else outside the simulation (a file's
+ * `readable`, `Deno.readDir()`, `node:fs`, `node:timers`' `setImmediate`) makes the run depend on the machine, as
  * does what node's modules keep for themselves (`node:crypto`'s
  * `randomInt`, `randomFill` and `randomFillSync` imported by name, and the
  * keys `crypto.subtle.generateKey()` makes); and a host that never yields

@@ -241,3 +241,33 @@ Deno.test("Simulation: a host's crypto.subtle calls settle at the same virtual i
   const first = await run();
   for (let k = 0; k < 3; k++) assertEquals(await run(), first);
 });
+
+Deno.test("Simulation: a host's file calls settle at the same virtual instant on every replay, while other hosts run", async () => {
+  const path = await Deno.makeTempFile({ prefix: "tulip-sim-" });
+  try {
+    await Deno.writeFile(path, new Uint8Array(4 << 20));
+    const run = async () => {
+      const log: string[] = [];
+      const sim = new Simulation({ seed: 36 });
+      sim.host("ticker", async () => {
+        for (;;) await sleep(0.001);
+      });
+      sim.client("c", async (loop) => {
+        for (let i = 0; i < 5; i++) {
+          const bytes = await Deno.readFile(path);
+          const info = await Deno.stat(path);
+          using file = await Deno.open(path);
+          const some = new Uint8Array(1 << 20);
+          await file.read(some);
+          log.push(`${bytes.length} ${info.size} ${loop.time().toFixed(3)}`);
+        }
+      });
+      await sim.run();
+      return log.join(", ");
+    };
+    const first = await run();
+    for (let k = 0; k < 3; k++) assertEquals(await run(), first);
+  } finally {
+    await Deno.remove(path);
+  }
+});

@@ -808,7 +808,7 @@ Deno.test("Simulation.run() reports a deadlock instead of hanging", async () => 
   const e2 = await assertRejects(() => outside.run(), SimulationError);
   assertStringIncludes(
     e2.message,
-    "clients waiter are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a file, a real timer), which the run cannot see",
+    "clients waiter are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a real timer, a file's stream), which the run cannot see",
   );
 });
 
