@@ -2,8 +2,8 @@
  * What a simulation run replaces in the process while it runs: Deno's real
  * network calls and the web's (`fetch`, `WebSocket`, ...), so that a host
  * reaching for a real socket fails loudly instead of making the run depend
- * on the machine, and so do a host's `Worker`, `MessageChannel` and
- * `BroadcastChannel`; `Math.random` and `crypto.getRandomValues` /
+ * on the machine, and so do a host's `Worker`, `MessageChannel`,
+ * `BroadcastChannel`, `Deno.Command` and `Deno.addSignalListener()`; `Math.random` and `crypto.getRandomValues` /
  * `crypto.randomUUID` (seeded); the clocks `Date.now`, `new Date()`,
  * `performance.now` (its `timeOrigin`, `mark()`, `measure()`),
  * `Intl.DateTimeFormat`'s `format()` of now and `Temporal.Now` (virtual);
@@ -55,6 +55,9 @@ const WEB_IO = [
  * one (code outside the hosts still may).
  */
 const WEB_THREADS = ["Worker", "MessageChannel", "BroadcastChannel"] as const;
+
+/** Deno's subprocess and signal calls, which a host's code may not make. */
+const DENO_PROCESS = ["Command", "addSignalListener"] as const;
 
 /** `SubtleCrypto`'s methods, each a promise of work on another thread. */
 const SUBTLE_METHODS = [
@@ -303,6 +306,30 @@ export function installSimulationGuards(
     Object.setPrototypeOf(Guarded, Real);
     Guarded.prototype = Real.prototype;
     replace(web, name, Guarded);
+  }
+  // A host's subprocesses and signals are the machine's too.
+  for (const name of DENO_PROCESS) {
+    const real = deno[name];
+    if (typeof real !== "function") continue;
+    const label = `Deno.${name}`;
+    const Guarded = function (this: unknown, ...args: unknown[]): unknown {
+      if (timers.inHost()) {
+        throw new Error(
+          `Cannot use ${label} inside a simulation: a subprocess's or a signal's timing is the machine's, which the simulated hosts' loops cannot see or replay; run it outside the simulation and give the hosts its result`,
+        );
+      }
+      if (new.target === undefined) {
+        return (real as (...a: unknown[]) => unknown).apply(this, args);
+      }
+      return Reflect.construct(
+        real as new (...a: unknown[]) => unknown,
+        args,
+        new.target,
+      );
+    };
+    Object.setPrototypeOf(Guarded, Object.getPrototypeOf(real));
+    Guarded.prototype = (real as { prototype?: unknown }).prototype;
+    replace(deno, name, Guarded);
   }
   replace(globalThis as unknown as Record<string, unknown>, "fetch", () => {
     throw new Error(

@@ -328,8 +328,9 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve`, `fetch`, `WebSocket`
  * and `EventSource` (and `Deno.connectQuic`, `WebSocketStream`,
  * `WebTransport` where the runtime has them) throw (a host must use its
- * loop), as do a host's `Worker`, `MessageChannel` and `BroadcastChannel`
- * (their messages come when the machine delivers them), `Math.random`, `crypto.getRandomValues` and
+ * loop), as do a host's `Worker`, `MessageChannel`, `BroadcastChannel`,
+ * `Deno.Command` and `Deno.addSignalListener()` (what they bring comes
+ * when the machine delivers it), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
  * `performance.now` (and `performance.timeOrigin`, `mark()` and `measure()`,
  * on a timeline of the run's own), `Intl.DateTimeFormat`'s `format()` of now

@@ -73,6 +73,30 @@ Deno.test("Simulation: a host's setTimeout(), setInterval() and setImmediate() r
   }
 });
 
+Deno.test("Simulation: a host that runs a Deno.Command or listens for a signal fails the run at once, naming it", async () => {
+  for (
+    const [api, use] of [
+      ["Deno.Command", () => new Deno.Command("true").spawn()],
+      [
+        "Deno.addSignalListener",
+        () => Deno.addSignalListener("SIGUSR2", () => {}),
+      ],
+    ] as const
+  ) {
+    const sim = new Simulation({ seed: 10 });
+    sim.client("c", async () => {
+      use();
+      await sleep(1);
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(e.message, "(seed 10) at 0.000000 s");
+    assertStringIncludes(e.message, `Cannot use ${api} inside a simulation`);
+  }
+  // Outside the hosts, and after the run, they are the real ones.
+  const child = new Deno.Command("true").spawn();
+  assertEquals((await child.status).code, 0);
+});
+
 for (
   const [api, use] of [
     ["Worker", () => new Worker("data:text/javascript,", { type: "module" })],
