@@ -398,9 +398,44 @@ export function installSimulationGuards(
       });
     }
   };
+  // generateKey() of a secret key (HMAC, AES): the seed's bytes, imported
+  // with the algorithm, extractability and usages the real call checked.
+  const subtle = SubtleCrypto.prototype as unknown as Record<string, unknown>;
+  const realGenerate = crypto.subtle.generateKey as (
+    ...a: unknown[]
+  ) => Promise<CryptoKey | CryptoKeyPair>;
+  const realImport = crypto.subtle.importKey as (
+    ...a: unknown[]
+  ) => Promise<CryptoKey>;
+  replace(
+    subtle,
+    "generateKey",
+    function (this: SubtleCrypto, ...args: unknown[]) {
+      const work = realGenerate.apply(this, args);
+      if (!timers.inHost()) return work;
+      const size = secretKeySize(args[0]);
+      let seeded = work;
+      if (size !== null) {
+        // Drawn now, in the host's order.
+        const material = new Uint8Array(size);
+        fill(material);
+        seeded = work.then((key) =>
+          realImport.call(
+            this,
+            "raw",
+            material,
+            (key as CryptoKey).algorithm,
+            args[1],
+            args[2],
+          )
+        );
+      }
+      return timers.outside(seeded) ?? seeded;
+    },
+  );
   outside(
-    SubtleCrypto.prototype as unknown as Record<string, unknown>,
-    SUBTLE_METHODS,
+    subtle,
+    SUBTLE_METHODS.filter((name) => name !== "generateKey"),
   );
   outside(deno, DENO_FS);
   const fsFile = (Deno as { FsFile?: { prototype: object } }).FsFile;
@@ -811,4 +846,33 @@ function seededNodeCrypto(
       later(() => callback(null, buf));
     },
   );
+}
+
+/**
+ * The size in bytes of the secret key `generateKey(algorithm)` makes (an
+ * HMAC or AES key), or `null` for a key pair or an algorithm it refuses.
+ */
+function secretKeySize(algorithm: unknown): number | null {
+  const a = typeof algorithm === "string" ? { name: algorithm } : algorithm;
+  if (typeof a !== "object" || a === null) return null;
+  const { name, length, hash } = a as {
+    name?: unknown;
+    length?: unknown;
+    hash?: unknown;
+  };
+  if (typeof name !== "string") return null;
+  const upper = name.toUpperCase();
+  if (upper.startsWith("AES-")) {
+    return length === 128 || length === 192 || length === 256
+      ? length / 8
+      : null;
+  }
+  if (upper !== "HMAC") return null;
+  if (typeof length === "number" && length > 0) return Math.ceil(length / 8);
+  const h = typeof hash === "string"
+    ? hash
+    : (hash as { name?: unknown })?.name;
+  if (typeof h !== "string") return null;
+  // The hash's block size.
+  return /^SHA-(384|512)$/i.test(h) ? 128 : 64;
 }

@@ -362,7 +362,8 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `readable`, `Deno.readDir()`, `node:fs`, `node:timers`' `setImmediate`) makes the run depend on the machine, as
  * does what node's modules keep for themselves (`node:crypto`'s
  * `randomInt`, `randomFill` and `randomFillSync` imported by name, and the
- * keys `crypto.subtle.generateKey()` makes); and a host that never yields
+ * key pairs `crypto.subtle.generateKey()` makes: its HMAC and AES keys
+ * read the seed); and a host that never yields
  * to its loop (`for (;;) await null`: microtasks alone) blocks the
  * process, as it would a real one: no code runs to stop it (a loop that
  * awaits `sleep(0)` instead is a busy loop the run reports).

@@ -295,3 +295,49 @@ Deno.test("Simulation: a host's file calls settle at the same virtual instant on
     await Deno.remove(path);
   }
 });
+
+Deno.test("Simulation: a host's crypto.subtle.generateKey() of an HMAC or AES key reads the seed", async () => {
+  const run = async (seed: number) => {
+    const keys: string[] = [];
+    const sim = new Simulation({ seed });
+    sim.client("c", async () => {
+      for (
+        const algorithm of [
+          { name: "HMAC", hash: "SHA-256" },
+          { name: "HMAC", hash: "SHA-512", length: 256 },
+          { name: "AES-GCM", length: 256 },
+          { name: "aes-ctr", length: 128 },
+        ]
+      ) {
+        const key = await crypto.subtle.generateKey(algorithm, true, [
+          ...(algorithm.name === "HMAC" ? ["sign"] : ["encrypt"]),
+        ] as KeyUsage[]) as CryptoKey;
+        const raw = new Uint8Array(await crypto.subtle.exportKey("raw", key));
+        keys.push(
+          `${JSON.stringify(key.algorithm)} ${key.usages} ${raw.join(".")}`,
+        );
+      }
+      // The real checks and errors.
+      await assertRejects(
+        () =>
+          crypto.subtle.generateKey({ name: "AES-GCM", length: 100 }, true, [
+            "encrypt",
+          ]),
+      );
+      const hidden = await crypto.subtle.generateKey(
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign", "verify"],
+      );
+      assertEquals(hidden.extractable, false);
+      assertEquals(hidden.usages, ["sign", "verify"]);
+    });
+    await sim.run();
+    return keys;
+  };
+  const first = await run(37);
+  assertStringIncludes(first[0], `"length":512`);
+  assertStringIncludes(first[1], `"length":256`);
+  assertEquals(await run(37), first);
+  assertNotEquals(await run(38), first);
+});
