@@ -156,10 +156,10 @@ export class SimTimers {
   }
 
   /**
-   * Work a host's code started outside the simulation (`crypto.subtle`),
-   * which the machine finishes when it does: its result reaches the host
-   * on its loop, after the run has waited for it (see `settleOutside()`),
-   * so at the same step on every replay.
+   * Work a host's code started outside the simulation (`crypto.subtle`, a
+   * file call), which the machine finishes when it does: its result
+   * reaches the host on its loop, after the run has waited for it (see
+   * `settleOutside()`), so at the same step on every replay.
    *
    * @param work The promise of the work, started now.
    * @returns The promise the host's code gets instead, or `null` when no

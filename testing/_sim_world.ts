@@ -226,7 +226,7 @@ function before(a: QueuedEvent, b: QueuedEvent): boolean {
 
 /**
  * How long, in real seconds, the run waits for work a host started outside
- * the simulation (`crypto.subtle`) before it fails.
+ * the simulation (`crypto.subtle`, a file call) before it fails.
  */
 const OUTSIDE_TIMEOUT = 60;
 
