@@ -2,10 +2,13 @@
  * What a simulation run replaces in the process while it runs: Deno's real
  * network calls and the web's (`fetch`, `WebSocket`, ...), so that a host
  * reaching for a real socket fails loudly instead of making the run depend
- * on the machine; `Math.random` and `crypto.getRandomValues` /
+ * on the machine, and so do a host's `Worker`, `MessageChannel`,
+ * `BroadcastChannel`, `Deno.Command` and `Deno.addSignalListener()`; `Math.random` and `crypto.getRandomValues` /
  * `crypto.randomUUID` (seeded); the clocks `Date.now`, `new Date()`,
  * `performance.now` (its `timeOrigin`, `mark()`, `measure()`),
  * `Intl.DateTimeFormat`'s `format()` of now and `Temporal.Now` (virtual);
+ * `crypto.subtle`'s methods and Deno's file calls (a host's result waits
+ * for the run);
  * the timers `setTimeout`/`setInterval`, `setImmediate` and
  * `AbortSignal.timeout()` (a host's are its loop's, on the virtual clock);
  * and `WeakRef` and `FinalizationRegistry.prototype.register`, whose
@@ -15,8 +18,14 @@
  * @module
  */
 
+import nodeCrypto from "node:crypto";
 import { InvalidStateError } from "../futures/errors.ts";
-import { SimImmediate, type SimTimers } from "./_sim_timers.ts";
+import { NODE_TIMERS } from "../transports/_deno_internals.ts";
+import {
+  SimImmediate,
+  type SimTimeout,
+  type SimTimers,
+} from "./_sim_timers.ts";
 
 const REAL_IO = [
   "connect",
@@ -38,6 +47,72 @@ const WEB_IO = [
   "WebSocketStream",
   "EventSource",
   "WebTransport",
+] as const;
+
+/**
+ * The web's threads and channels: their messages come when the machine
+ * delivers them, which no host's loop sees, so a host's code may not make
+ * one (code outside the hosts still may).
+ */
+const WEB_THREADS = ["Worker", "MessageChannel", "BroadcastChannel"] as const;
+
+/** Deno's subprocess and signal calls, which a host's code may not make. */
+const DENO_PROCESS = ["Command", "addSignalListener"] as const;
+
+/** `SubtleCrypto`'s methods, each a promise of work on another thread. */
+const SUBTLE_METHODS = [
+  "encrypt",
+  "decrypt",
+  "sign",
+  "verify",
+  "digest",
+  "generateKey",
+  "deriveKey",
+  "deriveBits",
+  "importKey",
+  "exportKey",
+  "wrapKey",
+  "unwrapKey",
+] as const;
+
+/** Deno's file system calls that return a promise. */
+const DENO_FS = [
+  "readFile",
+  "readTextFile",
+  "writeFile",
+  "writeTextFile",
+  "open",
+  "create",
+  "stat",
+  "lstat",
+  "realPath",
+  "readLink",
+  "mkdir",
+  "makeTempDir",
+  "makeTempFile",
+  "remove",
+  "rename",
+  "copyFile",
+  "chmod",
+  "chown",
+  "truncate",
+  "symlink",
+  "link",
+  "utime",
+] as const;
+
+/** `Deno.FsFile`'s methods that return a promise. */
+const FS_FILE_METHODS = [
+  "read",
+  "write",
+  "seek",
+  "stat",
+  "truncate",
+  "utime",
+  "sync",
+  "syncData",
+  "lock",
+  "unlock",
 ] as const;
 
 /** The simulated time of the Unix epoch's date a run starts at: 2000-01-01. */
@@ -105,9 +180,13 @@ export function installSimulationGuards(
   // The process's marks and measures, put aside while the run has a
   // timeline of its own.
   let aside: PerformanceEntry[] | null = null;
+  // Stops the timeouts a host made with node:timers.
+  let stopNodeTimers: (() => void) | null = null;
   const restore = () => {
     held = null;
     try {
+      stopNodeTimers?.();
+      stopNodeTimers = null;
       for (let i = saved.length - 1; i >= 0; i--) {
         const [owner, key, descriptor] = saved[i];
         if (descriptor !== undefined) {
@@ -146,6 +225,11 @@ export function installSimulationGuards(
     [performance, "performance"],
     [AbortSignal, "AbortSignal"],
     [FinalizationRegistry.prototype, "FinalizationRegistry.prototype"],
+    [SubtleCrypto.prototype, "SubtleCrypto.prototype"],
+    [
+      (Deno as { FsFile?: { prototype: object } }).FsFile?.prototype,
+      "Deno.FsFile.prototype",
+    ],
     [Intl.DateTimeFormat.prototype, "Intl.DateTimeFormat.prototype"],
     [
       (globalThis as { Temporal?: typeof Temporal }).Temporal?.Now,
@@ -204,6 +288,49 @@ export function installSimulationGuards(
       );
     });
   }
+  for (const name of WEB_THREADS) {
+    if (typeof web[name] !== "function") continue;
+    const Real = web[name] as new (...a: unknown[]) => unknown;
+    const Guarded = function (this: unknown, ...args: unknown[]): unknown {
+      if (timers.inHost()) {
+        throw new Error(
+          `Cannot make a ${name} inside a simulation: its messages come when the machine delivers them, which the simulated hosts' loops cannot see or replay; keep it outside the simulation, or talk between hosts over the simulated network`,
+        );
+      }
+      // Called without new: the real one's TypeError.
+      if (new.target === undefined) {
+        return (Real as unknown as (...a: unknown[]) => unknown)(...args);
+      }
+      return Reflect.construct(Real, args, new.target);
+    };
+    Object.setPrototypeOf(Guarded, Real);
+    Guarded.prototype = Real.prototype;
+    replace(web, name, Guarded);
+  }
+  // A host's subprocesses and signals are the machine's too.
+  for (const name of DENO_PROCESS) {
+    const real = deno[name];
+    if (typeof real !== "function") continue;
+    const label = `Deno.${name}`;
+    const Guarded = function (this: unknown, ...args: unknown[]): unknown {
+      if (timers.inHost()) {
+        throw new Error(
+          `Cannot use ${label} inside a simulation: a subprocess's or a signal's timing is the machine's, which the simulated hosts' loops cannot see or replay; run it outside the simulation and give the hosts its result`,
+        );
+      }
+      if (new.target === undefined) {
+        return (real as (...a: unknown[]) => unknown).apply(this, args);
+      }
+      return Reflect.construct(
+        real as new (...a: unknown[]) => unknown,
+        args,
+        new.target,
+      );
+    };
+    Object.setPrototypeOf(Guarded, Object.getPrototypeOf(real));
+    Guarded.prototype = (real as { prototype?: unknown }).prototype;
+    replace(deno, name, Guarded);
+  }
   replace(globalThis as unknown as Record<string, unknown>, "fetch", () => {
     throw new Error(
       "Cannot call fetch() inside a simulation: a simulated host has no real network; use HttpClientProtocol on the loop it was given",
@@ -254,6 +381,67 @@ export function installSimulationGuards(
       hex.slice(16, 20)
     }-${hex.slice(20)}`;
   });
+  seededNodeCrypto(fill, random, timers, replace);
+  // crypto.subtle's and the file system's work runs on the machine's
+  // threads: a host's result waits for the run, so that it comes at the
+  // same step on every replay.
+  const outside = (
+    owner: Record<string, unknown>,
+    names: readonly string[],
+  ) => {
+    for (const name of names) {
+      const real = owner[name];
+      if (typeof real !== "function") continue;
+      replace(owner, name, function (this: unknown, ...args: unknown[]) {
+        const work = real.apply(this, args);
+        return work instanceof Promise ? timers.outside(work) ?? work : work;
+      });
+    }
+  };
+  // generateKey() of a secret key (HMAC, AES): the seed's bytes, imported
+  // with the algorithm, extractability and usages the real call checked.
+  const subtle = SubtleCrypto.prototype as unknown as Record<string, unknown>;
+  const realGenerate = crypto.subtle.generateKey as (
+    ...a: unknown[]
+  ) => Promise<CryptoKey | CryptoKeyPair>;
+  const realImport = crypto.subtle.importKey as (
+    ...a: unknown[]
+  ) => Promise<CryptoKey>;
+  replace(
+    subtle,
+    "generateKey",
+    function (this: SubtleCrypto, ...args: unknown[]) {
+      const work = realGenerate.apply(this, args);
+      if (!timers.inHost()) return work;
+      const size = secretKeySize(args[0]);
+      let seeded = work;
+      if (size !== null) {
+        // Drawn now, in the host's order.
+        const material = new Uint8Array(size);
+        fill(material);
+        seeded = work.then((key) =>
+          realImport.call(
+            this,
+            "raw",
+            material,
+            (key as CryptoKey).algorithm,
+            args[1],
+            args[2],
+          )
+        );
+      }
+      return timers.outside(seeded) ?? seeded;
+    },
+  );
+  outside(
+    subtle,
+    SUBTLE_METHODS.filter((name) => name !== "generateKey"),
+  );
+  outside(deno, DENO_FS);
+  const fsFile = (Deno as { FsFile?: { prototype: object } }).FsFile;
+  if (fsFile !== undefined) {
+    outside(fsFile.prototype as Record<string, unknown>, FS_FILE_METHODS);
+  }
   const perf = performance as unknown as Record<string, unknown>;
   const perfNow = () => now() * 1000;
   // The run's marks and measures are its own, as a process's are: a run
@@ -434,6 +622,9 @@ export function installSimulationGuards(
       else realClearImmediate(t);
     });
   }
+  if (NODE_TIMERS !== null) {
+    stopNodeTimers = nodeTimers(NODE_TIMERS, timers, replace, saved);
+  }
   // A host's AbortSignal.timeout() (@std/async's deadline()) too.
   const realSignalTimeout = AbortSignal.timeout.bind(AbortSignal);
   replace(
@@ -451,4 +642,237 @@ export function installSimulationGuards(
     },
   );
   return restore;
+}
+
+/** What `Timeout` a host's code made, with the virtual timer it runs on. */
+interface NodeTimeout {
+  _idleTimeout: number;
+  _onTimeout: ((...a: unknown[]) => unknown) | null;
+  _timerArgs: unknown[] | undefined;
+  _repeat: unknown;
+  _destroyed: boolean;
+  _timer?: { _onTimeout: unknown };
+  [key: symbol]: unknown;
+}
+
+/**
+ * `node:timers` (and `node:timers/promises`, `scheduler.wait()`), whose
+ * functions a module imports by name, so that replacing the globals does
+ * not reach them: a `Timeout` a host's code makes runs on a virtual timer
+ * of its loop. It is still filed with node's own timers (unreferenced, as
+ * far off as a timer goes, its callback a no-op), so that node's
+ * `clearTimeout()` finds it by its id. (A host's `setImmediate()` from
+ * `node:timers` stays real: the loops' own hops are such immediates, so
+ * the host's cannot be told from them.)
+ */
+function nodeTimers(
+  fields: NonNullable<typeof NODE_TIMERS>,
+  timers: SimTimers,
+  replace: (owner: Record<string, unknown>, key: string, v: unknown) => void,
+  saved: [Record<string, unknown>, string, PropertyDescriptor | undefined][],
+): () => void {
+  const { createTimer, destroy, refed } = fields;
+  const proto = fields.timeout as Record<string | symbol, unknown>;
+  const realCreate = proto[createTimer] as (this: object) => number;
+  const realDestroy = proto[destroy] as (this: object) => void;
+  const realRefresh = proto.refresh as (this: object) => object;
+  const realRef = proto.ref as (this: object) => object;
+  const realUnref = proto.unref as (this: object) => object;
+  const virtual = new Map<NodeTimeout, SimTimeout>();
+  // Symbol keys: replace() takes strings, so these are put back here.
+  const symbolKeyed = (key: symbol, v: unknown) => {
+    const before = Object.getOwnPropertyDescriptor(proto, key);
+    Object.defineProperty(proto, key, {
+      value: v,
+      writable: true,
+      configurable: true,
+    });
+    saved.push([
+      proto as Record<string, unknown>,
+      key as unknown as string,
+      before,
+    ]);
+  };
+  symbolKeyed(createTimer, function (this: NodeTimeout): number {
+    if (!timers.inHost()) return realCreate.call(this);
+    const ms = this._idleTimeout;
+    const ref = this[refed];
+    this._idleTimeout = 2 ** 31 - 1;
+    this[refed] = false;
+    let id: number;
+    try {
+      id = realCreate.call(this);
+    } finally {
+      this._idleTimeout = ms;
+      this[refed] = ref;
+    }
+    if (this._timer !== undefined) this._timer._onTimeout = () => {};
+    const fire = () => {
+      const fn = this._onTimeout;
+      if (fn === null) return;
+      try {
+        fn.apply(this, this._timerArgs ?? []);
+      } finally {
+        // A timeout that fired is done, as node's is, but keeps its
+        // callback and delay: refresh() arms it again.
+        if (!this._repeat && virtual.has(this)) {
+          virtual.delete(this);
+          const delay = this._idleTimeout;
+          realDestroy.call(this);
+          this._onTimeout = fn;
+          this._idleTimeout = delay;
+        }
+      }
+    };
+    const sim = timers.set(fire, ms, [], Boolean(this._repeat));
+    if (sim !== null) virtual.set(this, sim);
+    return id;
+  });
+  symbolKeyed(destroy, function (this: NodeTimeout): void {
+    const sim = virtual.get(this);
+    if (sim !== undefined) {
+      virtual.delete(this);
+      timers.clear(sim);
+    }
+    realDestroy.call(this);
+  });
+  replace(proto as Record<string, unknown>, "refresh", function (
+    this: NodeTimeout,
+  ) {
+    const sim = virtual.get(this);
+    if (sim === undefined) return realRefresh.call(this);
+    sim.refresh();
+    return this;
+  });
+  // Node's own timer under a virtual one stays unreferenced.
+  replace(proto as Record<string, unknown>, "ref", function (
+    this: NodeTimeout,
+  ) {
+    if (!virtual.has(this)) return realRef.call(this);
+    this[refed] = true;
+    return this;
+  });
+  replace(proto as Record<string, unknown>, "unref", function (
+    this: NodeTimeout,
+  ) {
+    if (!virtual.has(this)) return realUnref.call(this);
+    this[refed] = false;
+    return this;
+  });
+  // When the run ends, what is left of its timeouts is stopped (their
+  // loops are gone), before the methods above are put back.
+  return () => {
+    for (const t of [...virtual.keys()]) realDestroy.call(t);
+    virtual.clear();
+  };
+}
+
+/**
+ * `node:crypto`'s `randomInt()`, `randomFillSync()` and `randomFill()`,
+ * which read the machine's entropy (`randomBytes()` and `randomUUID()`
+ * read `crypto`, already seeded): on the module's default export, which
+ * `import crypto from "node:crypto"` and `require("crypto")` (so npm
+ * packages) share, a host's calls read the seed. Each first makes the real
+ * call's checks (by making it: its bytes are then overwritten), so bad
+ * arguments get the real errors; `randomFill()`'s callback comes on the
+ * host's loop.
+ * (A name imported from the module is bound to the real function.)
+ */
+function seededNodeCrypto(
+  fill: (bytes: Uint8Array) => void,
+  random: () => number,
+  timers: SimTimers,
+  replace: (owner: Record<string, unknown>, key: string, v: unknown) => void,
+): void {
+  const node = nodeCrypto as unknown as Record<string, unknown>;
+  const realInt = nodeCrypto.randomInt as (...a: unknown[]) => unknown;
+  const realFillSync = nodeCrypto.randomFillSync as (
+    ...a: unknown[]
+  ) => unknown;
+  // The bytes of `buf` from `offset` for `size` elements, as node counts.
+  const range = (buf: unknown, offset: unknown, size: unknown) => {
+    const b = buf as ArrayBufferView | ArrayBuffer;
+    const unit = (b as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+    const start = Number(offset ?? 0) * unit;
+    const length = size === undefined
+      ? b.byteLength - start
+      : Number(size) * unit;
+    return ArrayBuffer.isView(b)
+      ? new Uint8Array(b.buffer, b.byteOffset + start, length)
+      : new Uint8Array(b, start, length);
+  };
+  // A callback as node gives it: later, here on the host's loop.
+  const later = (fn: () => void) => {
+    (globalThis.setImmediate as (f: () => void) => unknown)(fn);
+  };
+  replace(node, "randomInt", (a: unknown, b?: unknown, c?: unknown) => {
+    if (!timers.inHost()) return realInt(a, b, c);
+    const pair = b === undefined || typeof b === "function";
+    const [min, max, callback] = pair ? [0, a, b] : [a, b, c];
+    // The real checks: bad bounds or a callback that is not one throw.
+    if (callback === undefined) realInt(min, max);
+    else {
+      realInt(min, max, typeof callback === "function" ? () => {} : callback);
+    }
+    const n = (min as number) +
+      Math.floor(random() * ((max as number) - (min as number)));
+    // Deno's calls it back at once.
+    if (typeof callback === "function") callback(null, n);
+    else return n;
+  });
+  replace(
+    node,
+    "randomFillSync",
+    (buf: unknown, offset?: unknown, size?: unknown) => {
+      const out = realFillSync(buf, offset, size);
+      if (timers.inHost()) fill(range(buf, offset, size));
+      return out;
+    },
+  );
+  const realFill = nodeCrypto.randomFill as (...a: unknown[]) => unknown;
+  replace(
+    node,
+    "randomFill",
+    (buf: unknown, a?: unknown, b?: unknown, c?: unknown) => {
+      if (!timers.inHost()) return realFill(buf, a, b, c);
+      const [offset, size, callback] = typeof a === "function"
+        ? [0, undefined, a]
+        : typeof b === "function"
+        ? [a, undefined, b]
+        : [a, b, c];
+      if (typeof callback !== "function") return realFill(buf, a, b, c);
+      realFillSync(buf, offset, size);
+      fill(range(buf, offset, size));
+      later(() => callback(null, buf));
+    },
+  );
+}
+
+/**
+ * The size in bytes of the secret key `generateKey(algorithm)` makes (an
+ * HMAC or AES key), or `null` for a key pair or an algorithm it refuses.
+ */
+function secretKeySize(algorithm: unknown): number | null {
+  const a = typeof algorithm === "string" ? { name: algorithm } : algorithm;
+  if (typeof a !== "object" || a === null) return null;
+  const { name, length, hash } = a as {
+    name?: unknown;
+    length?: unknown;
+    hash?: unknown;
+  };
+  if (typeof name !== "string") return null;
+  const upper = name.toUpperCase();
+  if (upper.startsWith("AES-")) {
+    return length === 128 || length === 192 || length === 256
+      ? length / 8
+      : null;
+  }
+  if (upper !== "HMAC") return null;
+  if (typeof length === "number" && length > 0) return Math.ceil(length / 8);
+  const h = typeof hash === "string"
+    ? hash
+    : (hash as { name?: unknown })?.name;
+  if (typeof h !== "string") return null;
+  // The hash's block size.
+  return /^SHA-(384|512)$/i.test(h) ? 128 : 64;
 }

@@ -93,6 +93,9 @@ export class SimStream extends StreamEnd {
   #unread = false;
   // A reset that came after the peer's FIN, waiting for the next write.
   #latent: Error | null = null;
+  // Timed out: the kernel gave up and dropped the socket, so it answers
+  // whatever comes for it later with a reset, closed here or not.
+  #dropped = false;
   // Lost before a protocol was attached: attach() tells the protocol.
   #lostUnmade: { exc: Error | undefined } | null = null;
 
@@ -335,6 +338,7 @@ export class SimStream extends StreamEnd {
   #onTimeout = (): void => {
     if (this.lost) return;
     this.#world.record(this.host.name, "timeout", this.#name);
+    this.#dropped = true;
     this.lose(timedOut("Connection timed out"));
   };
 
@@ -371,9 +375,9 @@ export class SimStream extends StreamEnd {
   /** Bytes from the peer arrive (on no loop: the world runs this). */
   #segment(offset: number, data: Uint8Array): void {
     if (!this.#alive()) {
-      // A socket closed here (or lost in a crash the host came back
-      // from): the kernel answers data for it with a reset.
-      const forgotten = this.closeCalled ||
+      // A socket closed here (or timed out, or lost in a crash the host
+      // came back from): the kernel answers data for it with a reset.
+      const forgotten = this.closeCalled || this.#dropped ||
         this.host.generation !== this.#generation;
       if (this.lost && this.host.up && forgotten) {
         this.#world.record(this.host.name, "rst-sent", this.#name);

@@ -16,25 +16,36 @@ import type { SimHost } from "./_sim_world.ts";
 /** The longest delay a timer takes, in milliseconds; longer ones are 1. */
 const TIMEOUT_MAX = 2 ** 31 - 1;
 
+/** The real timers, for the run's own waits (a run replaces the globals). */
+const realSetTimeout = setTimeout as unknown as (
+  fn: () => void,
+  ms: number,
+) => number;
+const realClearTimeout = clearTimeout;
+
 /** Where the ids of virtual timers start: clear of the real ones. */
 const FIRST_ID = 2 ** 31;
 
 /**
  * What Deno's timer objects (Node's `Timeout` and `Immediate`) have for
  * keeping the process alive: `ref()`/`unref()` (the run does not wait for
- * a host's timers either way) and `hasRef()`.
+ * a host's timers either way) and `hasRef()`, which tells which was last.
  */
 class SimRefs {
+  #refed = true;
+
   ref(): this {
+    this.#refed = true;
     return this;
   }
 
   unref(): this {
+    this.#refed = false;
     return this;
   }
 
   hasRef(): boolean {
-    return true;
+    return this.#refed;
   }
 }
 
@@ -55,12 +66,18 @@ export class SimImmediate extends SimRefs {
     this.#handle?.cancel();
     this.#handle = null;
   }
+
+  /** `using`: cancels the callback, as `clearImmediate()` does. */
+  [Symbol.dispose](): void {
+    this.cancel();
+  }
 }
 
 /**
  * A virtual timer, shaped as the object Deno's `setTimeout()` returns
  * (Node's `Timeout`): `ref()`/`unref()` (the run does not wait for timers
- * either way), `hasRef()`, `refresh()`, `close()`, and its number id.
+ * either way), `hasRef()`, `refresh()`, `close()`, `Symbol.dispose` (for
+ * `using`) and its number id.
  */
 export class SimTimeout extends SimRefs {
   readonly #id: number;
@@ -102,6 +119,11 @@ export class SimTimeout extends SimRefs {
     return this;
   }
 
+  /** `using`: clears the timer, as `clearTimeout()` does. */
+  [Symbol.dispose](): void {
+    this.#timers.clear(this);
+  }
+
   [Symbol.toPrimitive](): number {
     return this.#id;
   }
@@ -113,6 +135,7 @@ export class SimTimers {
   readonly #hostOf: (loop: SimNetLoop) => SimHost;
   readonly #uncaught: (error: unknown) => void;
   readonly #timers = new Map<number, SimTimeout>();
+  readonly #outside = new Set<Promise<unknown>>();
   #nextId = FIRST_ID;
 
   /**
@@ -130,6 +153,69 @@ export class SimTimers {
     this.#loopRunning = loopRunning;
     this.#hostOf = hostOf;
     this.#uncaught = uncaught;
+  }
+
+  /**
+   * Work a host's code started outside the simulation (`crypto.subtle`, a
+   * file call), which the machine finishes when it does: its result
+   * reaches the host on its loop, after the run has waited for it (see
+   * `settleOutside()`), so at the same step on every replay.
+   *
+   * @param work The promise of the work, started now.
+   * @returns The promise the host's code gets instead, or `null` when no
+   * host's code is running (the caller returns `work`).
+   */
+  outside<T>(work: Promise<T>): Promise<T> | null {
+    const loop = this.#loopRunning();
+    if (loop === undefined) return null;
+    const host = this.#hostOf(loop);
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
+    // A host that is down, or code from a life it lost, hears nothing.
+    const deliver = (fn: () => void) => {
+      if (!loop.isClosed() && host.loop === loop && host.up) {
+        loop.callSoon(fn);
+      }
+    };
+    const settled = work.then(
+      (value) => deliver(() => resolve(value)),
+      (error) => deliver(() => reject(error)),
+    );
+    this.#outside.add(settled);
+    settled.finally(() => this.#outside.delete(settled));
+    return promise;
+  }
+
+  /** Whether work started by `outside()` is still running. */
+  outsidePending(): boolean {
+    return this.#outside.size > 0;
+  }
+
+  /**
+   * Waits until the work hosts started outside the simulation has
+   * settled, and its results are on the hosts' loops.
+   *
+   * @param timeout How long to wait, in real seconds.
+   * @returns Whether it settled in time.
+   */
+  async settleOutside(timeout: number): Promise<boolean> {
+    let timer: number | undefined;
+    const late = new Promise<false>((r) => {
+      timer = realSetTimeout(() => r(false), timeout * 1000);
+    });
+    try {
+      while (this.#outside.size > 0) {
+        const all = Promise.allSettled([...this.#outside]).then(() => true);
+        if (!await Promise.race([all, late])) return false;
+      }
+      return true;
+    } finally {
+      realClearTimeout(timer);
+    }
+  }
+
+  /** Whether a host's code is running now. */
+  inHost(): boolean {
+    return this.#loopRunning() !== undefined;
   }
 
   /** Calls a host's callback; what it throws is uncaught. */

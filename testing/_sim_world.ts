@@ -224,6 +224,12 @@ function before(a: QueuedEvent, b: QueuedEvent): boolean {
   return a.time < b.time || (a.time === b.time && a.seq < b.seq);
 }
 
+/**
+ * How long, in real seconds, the run waits for work a host started outside
+ * the simulation (`crypto.subtle`, a file call) before it fails.
+ */
+const OUTSIDE_TIMEOUT = 60;
+
 /** Why a run stopped early. */
 export class RunFailure {
   constructor(readonly message: string, readonly cause?: unknown) {}
@@ -683,6 +689,19 @@ export class World {
     const spun: string[] = [];
     for (;;) {
       if (this.failure !== null) return;
+      // Work hosts started outside the simulation (crypto.subtle, files) ends
+      // when the machine says: wait for it here, at the same step on
+      // every replay, so its results reach the hosts' loops before
+      // anything else runs.
+      if (this.timers.outsidePending()) {
+        if (!await this.timers.settleOutside(OUTSIDE_TIMEOUT)) {
+          this.fail(
+            `work a host started outside the simulation (crypto.subtle, a file call) did not settle in ${OUTSIDE_TIMEOUT} real seconds`,
+          );
+          return;
+        }
+        continue;
+      }
       if (clients.length > 0 && clients.every((c) => c.done)) {
         this.#checkUnhandled();
         return;
@@ -769,7 +788,7 @@ export class World {
         this.fail(
           `every host is idle and nothing is scheduled, but clients ${
             waiting.join(", ")
-          } are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a file, crypto.subtle), which the run cannot see`,
+          } are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a real timer, a file's stream), which the run cannot see`,
         );
         return;
       }

@@ -328,7 +328,9 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `Deno.resolveDns`, `Deno.startTls`, `Deno.serve`, `fetch`, `WebSocket`
  * and `EventSource` (and `Deno.connectQuic`, `WebSocketStream`,
  * `WebTransport` where the runtime has them) throw (a host must use its
- * loop), `Math.random`, `crypto.getRandomValues` and
+ * loop), as do a host's `Worker`, `MessageChannel`, `BroadcastChannel`,
+ * `Deno.Command` and `Deno.addSignalListener()` (what they bring comes
+ * when the machine delivers it), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
  * `performance.now` (and `performance.timeOrigin`, `mark()` and `measure()`,
  * on a timeline of the run's own), `Intl.DateTimeFormat`'s `format()` of now
@@ -348,12 +350,23 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `queueMicrotask()`, `setTimeout()`, `setInterval()` or `setImmediate()`
  * callback that throws), which would end a real process, fails the run,
  * naming the host.
- * Code that waits for anything else outside the simulation (a file,
- * `crypto.subtle`, `node:timers`) makes the run depend on the machine, as
+ * `node:timers`' and `node:timers/promises`' `setTimeout` and `setInterval`
+ * are on the host's loop too (unless `TULIP_NO_INTERNALS` is set), and
+ * `node:crypto`'s `randomInt`, `randomFill` and `randomFillSync` read the
+ * seed when called through its default export (`require("crypto")`). A
+ * host's `crypto.subtle` calls and `Deno`'s file calls (`readFile`,
+ * `stat`, `open` and an `FsFile`'s `read()`, ...) take no virtual time:
+ * the run waits for each before anything else runs, so its result comes
+ * at the same step on every replay.
+ * Code that waits for anything else outside the simulation (a file's
+ * `readable`, `Deno.readDir()`, `node:fs`, `node:timers`' `setImmediate`) makes the run depend on the machine, as
  * does what node's modules keep for themselves (`node:crypto`'s
- * `randomInt`); and a host that never yields to its loop (a loop of
- * `await`s on settled promises alone) blocks the process, as it would a
- * real one: no code runs to stop it.
+ * `randomInt`, `randomFill` and `randomFillSync` imported by name, and the
+ * key pairs `crypto.subtle.generateKey()` makes: its HMAC and AES keys
+ * read the seed); and a host that never yields
+ * to its loop (`for (;;) await null`: microtasks alone) blocks the
+ * process, as it would a real one: no code runs to stop it (a loop that
+ * awaits `sleep(0)` instead is a busy loop the run reports).
  *
  * The scheduler: the network's events due now run first, in the order
  * they were scheduled; then each host with work due runs one loop

@@ -341,6 +341,59 @@ export const REQUEST_SIGNAL_KEY: symbol | null = INTERNALS_ENABLED
   : null;
 
 // ---------------------------------------------------------------------------
+// node:timers (the simulator)
+
+/**
+ * Node's `Timeout` as Deno's `node:timers` makes it: the prototype methods through which a timeout arms and stops its timer, and
+ * the field telling whether it keeps the process alive.
+ */
+export interface NodeTimerFields {
+  /** `Timeout.prototype`, shared by every `node:timers` timeout. */
+  readonly timeout: object;
+  /** The method that arms a timeout's timer and returns its id. */
+  readonly createTimer: symbol;
+  /** The method that stops a timeout for good (`clearTimeout()` calls it). */
+  readonly destroy: symbol;
+  /** A timeout's own field: whether it keeps the process alive. */
+  readonly refed: symbol;
+}
+
+function findNodeTimers(): NodeTimerFields | null {
+  try {
+    const sample = setTimeout(() => {}, 2 ** 31 - 1) as unknown;
+    if (typeof sample !== "object" || sample === null) return null;
+    try {
+      const timeout = Object.getPrototypeOf(sample) as Fields;
+      const createTimer = findSymbol(timeout, "createTimer");
+      const destroy = findSymbol(timeout, "destroy");
+      const refed = findSymbol(sample, "refed");
+      if (
+        createTimer === null || destroy === null || refed === null ||
+        typeof timeout[createTimer] !== "function" ||
+        typeof timeout[destroy] !== "function" ||
+        (sample as Fields)[refed] !== true ||
+        typeof (sample as { _onTimeout?: unknown })._onTimeout !== "function"
+      ) {
+        return null;
+      }
+      return { timeout, createTimer, destroy, refed };
+    } finally {
+      clearTimeout(sample as never);
+    }
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * How `node:timers` arms its timers, or `null` when not found or switched
+ * off (then a simulated host's `node:timers` timers are real ones).
+ */
+export const NODE_TIMERS: NodeTimerFields | null = INTERNALS_ENABLED
+  ? findNodeTimers()
+  : null;
+
+// ---------------------------------------------------------------------------
 // The report
 
 /** One probe's outcome. */
@@ -406,6 +459,12 @@ export function probeInternals(conn?: Deno.Conn): ProbeResult[] {
       name: "Request signal key",
       found: REQUEST_SIGNAL_KEY !== null,
       usedBy: "http/_http_request.ts: lazy requests made without a signal",
+    },
+    {
+      name: "node:timers Timeout",
+      found: NODE_TIMERS !== null,
+      usedBy:
+        "testing/_deno_sim_guard.ts: a simulated host's node:timers timers on its loop",
     },
   ];
 }

@@ -808,7 +808,7 @@ Deno.test("Simulation.run() reports a deadlock instead of hanging", async () => 
   const e2 = await assertRejects(() => outside.run(), SimulationError);
   assertStringIncludes(
     e2.message,
-    "clients waiter are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a file, crypto.subtle), which the run cannot see",
+    "clients waiter are not done: a deadlock, a wait with no timeout, or a wait for something outside the simulation (a real timer, a file's stream), which the run cannot see",
   );
 });
 
@@ -2510,4 +2510,33 @@ Deno.test("Simulation: an error left uncaught by code outside the hosts while a 
     globalThis.removeEventListener("unhandledrejection", onRejection);
   }
   assertEquals(seen, ["Error: outside"]);
+});
+
+Deno.test("Simulation streams: an end that timed out answers the peer's later bytes with a reset, as a kernel that dropped the socket does", async () => {
+  for (const closeAfter of [false, true]) {
+    const { sim, accepted } = simWithServer({
+      seed: 41,
+      retransmitTimeout: 20,
+    });
+    sim.client("client", async (loop) => {
+      const [t, p] = await connectRecorder(loop);
+      const server = await acceptedAt(accepted);
+      sim.partition("server", "client");
+      t.write(pattern(10));
+      assertEquals((await p.lost)?.name, "TimedOut");
+      // The application may close the transport it lost, or not.
+      if (closeAfter) t.close();
+      sim.repair("server", "client");
+      await sleep(1);
+      // The server never heard of it: its next write draws the reset.
+      assertEquals(server.lostWith, null);
+      server.transport!.write(pattern(5));
+      assertEquals((await server.lost)?.name, "ConnectionReset");
+    });
+    await sim.run();
+    assert(
+      sim.trace.some((e) => e.host === "client" && e.kind === "rst-sent"),
+      `closeAfter ${closeAfter}`,
+    );
+  }
 });

@@ -1,0 +1,343 @@
+import {
+  assert,
+  assertEquals,
+  assertNotEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import nodeCrypto from "node:crypto";
+import * as nodeTimers from "node:timers";
+import * as nodeTimersPromises from "node:timers/promises";
+import { sleep } from "../../tasks/sleep.ts";
+import { NODE_TIMERS } from "../../transports/_deno_internals.ts";
+import { Simulation, SimulationError } from "../../testing/simulation.ts";
+
+/** The own keys of an object's prototype chain, short of Object's. */
+function shape(value: object): string[] {
+  const keys = new Set<string>();
+  for (
+    let p = Object.getPrototypeOf(value);
+    p !== null && p !== Object.prototype;
+    p = Object.getPrototypeOf(p)
+  ) {
+    for (const k of Reflect.ownKeys(p)) {
+      if (k !== "constructor" && typeof p[k] === "function") {
+        keys.add(String(k));
+      }
+    }
+  }
+  return [...keys].sort();
+}
+
+Deno.test("Simulation: a host's setTimeout(), setInterval() and setImmediate() return what Deno's do, Symbol.dispose included", async () => {
+  const realTimeout = setTimeout(() => {}, 1000);
+  const realInterval = setInterval(() => {}, 1000);
+  const realImmediate = setImmediate(() => {});
+  const real = [realTimeout, realInterval, realImmediate].map((t) =>
+    shape(t as object)
+  );
+  clearTimeout(realTimeout);
+  clearInterval(realInterval);
+  clearImmediate(realImmediate);
+  // Deno's Timeout and Immediate are disposable.
+  assert(real[0].includes("Symbol(Symbol.dispose)"));
+  assert(real[2].includes("Symbol(Symbol.dispose)"));
+  const log: string[] = [];
+  let seen: string[][] = [];
+  const sim = new Simulation({ seed: 5 });
+  sim.client("c", async () => {
+    const t = setTimeout(() => log.push("timeout"), 10);
+    const i = setInterval(() => log.push("interval"), 10);
+    const m = setImmediate(() => log.push("immediate"));
+    seen = [t, i, m].map((x) => shape(x as object));
+    {
+      using _t = setTimeout(() => log.push("disposed timeout"), 5);
+      using _i = setInterval(() => log.push("disposed interval"), 5);
+      using _m = setImmediate(() => log.push("disposed immediate"));
+    }
+    clearTimeout(t);
+    clearInterval(i);
+    clearImmediate(m);
+    await sleep(0.1);
+  });
+  await sim.run();
+  assertEquals(log, []);
+  for (let k = 0; k < 3; k++) {
+    for (const key of real[k]) {
+      // Node's internal symbols (createTimer, destroy, inspect) aside.
+      if (!key.startsWith("Symbol(") || key.startsWith("Symbol(Symbol.")) {
+        assert(seen[k].includes(key), `${key} missing from ${seen[k]}`);
+      }
+    }
+  }
+});
+
+Deno.test("Simulation: a host that runs a Deno.Command or listens for a signal fails the run at once, naming it", async () => {
+  for (
+    const [api, use] of [
+      ["Deno.Command", () => new Deno.Command("true").spawn()],
+      [
+        "Deno.addSignalListener",
+        () => Deno.addSignalListener("SIGUSR2", () => {}),
+      ],
+    ] as const
+  ) {
+    const sim = new Simulation({ seed: 10 });
+    sim.client("c", async () => {
+      use();
+      await sleep(1);
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(e.message, "(seed 10) at 0.000000 s");
+    assertStringIncludes(e.message, `Cannot use ${api} inside a simulation`);
+  }
+  // Outside the hosts, and after the run, they are the real ones.
+  const child = new Deno.Command("true").spawn();
+  assertEquals((await child.status).code, 0);
+});
+
+for (
+  const [api, use] of [
+    ["Worker", () => new Worker("data:text/javascript,", { type: "module" })],
+    ["MessageChannel", () => new MessageChannel()],
+    ["BroadcastChannel", () => new BroadcastChannel("sim")],
+  ] as const
+) {
+  Deno.test(`Simulation: a host that makes a ${api} fails the run at once, naming it`, async () => {
+    const sim = new Simulation({ seed: 9 });
+    sim.client("c", async () => {
+      use();
+      await sleep(1);
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(e.message, "(seed 9) at 0.000000 s");
+    assertStringIncludes(
+      e.message,
+      `Cannot make a ${api} inside a simulation`,
+    );
+    // Outside the hosts, and after the run, it is the real one.
+    const made = use();
+    if (made instanceof Worker) made.terminate();
+    else if (made instanceof MessageChannel) {
+      made.port1.close();
+      made.port2.close();
+    } else made.close();
+  });
+}
+
+Deno.test("Simulation: a host's setTimeout() and setInterval() from node:timers and node:timers/promises are on its loop, and replay", async () => {
+  const run = async () => {
+    const log: string[] = [];
+    const sim = new Simulation({ seed: 31 });
+    sim.client("c", async (loop) => {
+      await nodeTimersPromises.setTimeout(2500);
+      log.push(`promise at ${loop.time().toFixed(2)}`);
+      await new Promise((r) => nodeTimers.setTimeout(r, 1000));
+      log.push(`callback at ${loop.time().toFixed(2)}`);
+      const cleared = nodeTimers.setTimeout(() => log.push("never"), 10);
+      nodeTimers.clearTimeout(cleared);
+      {
+        using _disposed = nodeTimers.setTimeout(() => log.push("never"), 10);
+      }
+      const refreshed = nodeTimers.setTimeout(
+        () => log.push(`refreshed at ${loop.time().toFixed(2)}`),
+        100,
+      );
+      await nodeTimersPromises.setTimeout(50);
+      refreshed.refresh();
+      const again = nodeTimers.setTimeout(
+        () => log.push(`again at ${loop.time().toFixed(2)}`),
+        10,
+      );
+      await nodeTimersPromises.setTimeout(20);
+      again.refresh(); // fired: armed anew, as node's
+      await nodeTimersPromises.setTimeout(20);
+      let n = 0;
+      const interval = nodeTimers.setInterval(() => {
+        log.push(`tick ${++n} at ${loop.time().toFixed(2)}`);
+        if (n === 3) nodeTimers.clearInterval(interval);
+      }, 200);
+      for await (const _ of nodeTimersPromises.setInterval(300)) {
+        log.push(`async tick at ${loop.time().toFixed(2)}`);
+        if (loop.time() > 4.3) break;
+      }
+      await nodeTimersPromises.setTimeout(1000);
+      // Left pending: stopped when the run ends (the sanitizers see).
+      nodeTimers.setTimeout(() => log.push("never"), 100_000);
+      nodeTimers.setInterval(() => log.push("never"), 10).unref().ref();
+    });
+    await sim.run();
+    return log;
+  };
+  if (NODE_TIMERS === null) {
+    // Switched off: node's timers are real, which the run cannot see.
+    let real: ReturnType<typeof nodeTimers.setTimeout> | undefined;
+    const sim = new Simulation({ seed: 31 });
+    sim.client("c", async () => {
+      await new Promise((r) => real = nodeTimers.setTimeout(r, 1000));
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(e.message, "a wait for something outside");
+    nodeTimers.clearTimeout(real);
+    return;
+  }
+  const first = await run();
+  assertEquals(first, [
+    "promise at 2.50",
+    "callback at 3.50",
+    "again at 3.56",
+    "again at 3.58",
+    "refreshed at 3.65",
+    "tick 1 at 3.79",
+    "async tick at 3.89",
+    "tick 2 at 3.99",
+    "async tick at 4.19",
+    "tick 3 at 4.19",
+    "async tick at 4.49",
+  ]);
+  assertEquals(await run(), first);
+});
+
+Deno.test("Simulation: node:crypto's randomInt(), randomFillSync() and randomFill() read the seed in a host, through the module's default export (and require())", async () => {
+  const run = async (seed: number) => {
+    const seen: unknown[] = [];
+    const sim = new Simulation({ seed });
+    sim.client("c", async () => {
+      seen.push(nodeCrypto.randomInt(1e9), nodeCrypto.randomInt(-5, 5));
+      seen.push(
+        await new Promise((r) =>
+          nodeCrypto.randomInt(10, 1e12, (_e, n) => r(n))
+        ),
+      );
+      const bytes = new Uint8Array(12);
+      nodeCrypto.randomFillSync(bytes, 2, 8);
+      seen.push([...bytes]);
+      const words = new Uint16Array(4);
+      nodeCrypto.randomFillSync(words, 1);
+      seen.push([...words]);
+      const filled = await new Promise<Uint8Array>((r, j) =>
+        nodeCrypto.randomFill(new Uint8Array(6), (e, b) => e ? j(e) : r(b))
+      );
+      seen.push([...filled]);
+      // The real checks and errors.
+      assertThrows(() => nodeCrypto.randomInt(5, 1), RangeError);
+      assertThrows(() => nodeCrypto.randomFillSync(bytes, 20), RangeError);
+      await sleep(0.1);
+    });
+    await sim.run();
+    return seen;
+  };
+  const first = await run(33);
+  assertEquals((first[3] as number[]).slice(0, 2), [0, 0]);
+  assertEquals((first[3] as number[]).slice(10), [0, 0]);
+  assertEquals((first[4] as number[])[0], 0);
+  assertEquals(await run(33), first);
+  assertNotEquals(await run(34), first);
+  // Outside the hosts they are the real ones (and work).
+  assert(nodeCrypto.randomInt(10) < 10);
+});
+
+Deno.test("Simulation: a host's crypto.subtle calls settle at the same virtual instant on every replay, while other hosts run", async () => {
+  const run = async () => {
+    const log: string[] = [];
+    const sim = new Simulation({ seed: 35 });
+    sim.host("ticker", async () => {
+      for (;;) await sleep(0.001);
+    });
+    sim.client("c", async (loop) => {
+      const key = await crypto.subtle.importKey(
+        "raw",
+        new Uint8Array(32),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign"],
+      );
+      for (let i = 0; i < 10; i++) {
+        await crypto.subtle.digest("SHA-256", new Uint8Array(1 << 16));
+        await crypto.subtle.sign("HMAC", key, new Uint8Array(1 << 12));
+        log.push(loop.time().toFixed(3));
+      }
+    });
+    await sim.run();
+    return log.join(" ");
+  };
+  const first = await run();
+  for (let k = 0; k < 3; k++) assertEquals(await run(), first);
+});
+
+Deno.test("Simulation: a host's file calls settle at the same virtual instant on every replay, while other hosts run", async () => {
+  const path = await Deno.makeTempFile({ prefix: "tulip-sim-" });
+  try {
+    await Deno.writeFile(path, new Uint8Array(4 << 20));
+    const run = async () => {
+      const log: string[] = [];
+      const sim = new Simulation({ seed: 36 });
+      sim.host("ticker", async () => {
+        for (;;) await sleep(0.001);
+      });
+      sim.client("c", async (loop) => {
+        for (let i = 0; i < 5; i++) {
+          const bytes = await Deno.readFile(path);
+          const info = await Deno.stat(path);
+          using file = await Deno.open(path);
+          const some = new Uint8Array(1 << 20);
+          await file.read(some);
+          log.push(`${bytes.length} ${info.size} ${loop.time().toFixed(3)}`);
+        }
+      });
+      await sim.run();
+      return log.join(", ");
+    };
+    const first = await run();
+    for (let k = 0; k < 3; k++) assertEquals(await run(), first);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("Simulation: a host's crypto.subtle.generateKey() of an HMAC or AES key reads the seed", async () => {
+  const run = async (seed: number) => {
+    const keys: string[] = [];
+    const sim = new Simulation({ seed });
+    sim.client("c", async () => {
+      for (
+        const algorithm of [
+          { name: "HMAC", hash: "SHA-256" },
+          { name: "HMAC", hash: "SHA-512", length: 256 },
+          { name: "AES-GCM", length: 256 },
+          { name: "aes-ctr", length: 128 },
+        ]
+      ) {
+        const key = await crypto.subtle.generateKey(algorithm, true, [
+          ...(algorithm.name === "HMAC" ? ["sign"] : ["encrypt"]),
+        ] as KeyUsage[]) as CryptoKey;
+        const raw = new Uint8Array(await crypto.subtle.exportKey("raw", key));
+        keys.push(
+          `${JSON.stringify(key.algorithm)} ${key.usages} ${raw.join(".")}`,
+        );
+      }
+      // The real checks and errors.
+      await assertRejects(
+        () =>
+          crypto.subtle.generateKey({ name: "AES-GCM", length: 100 }, true, [
+            "encrypt",
+          ]),
+      );
+      const hidden = await crypto.subtle.generateKey(
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign", "verify"],
+      );
+      assertEquals(hidden.extractable, false);
+      assertEquals(hidden.usages, ["sign", "verify"]);
+    });
+    await sim.run();
+    return keys;
+  };
+  const first = await run(37);
+  assertStringIncludes(first[0], `"length":512`);
+  assertStringIncludes(first[1], `"length":256`);
+  assertEquals(await run(37), first);
+  assertNotEquals(await run(38), first);
+});
