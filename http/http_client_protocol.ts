@@ -544,10 +544,16 @@ export class HttpClientProtocol extends Protocol {
   #timerDue = 0;
   /**
    * How many bodies wait for their readers with over 64 KiB unread:
-   * reading is paused while any does, one that ended included (the
-   * responses behind it cannot come meanwhile).
+   * reading is paused while any does, one that ended included until a
+   * body is read (the responses behind it cannot come meanwhile).
    */
   #pausedBodies = 0;
+  /**
+   * The bodies that ended holding reading paused (over 64 KiB unread):
+   * the first read of any body releases them, so that a body read before
+   * them can come.
+   */
+  #endedPaused: BodyQueue[] = [];
 
   /**
    * Makes the protocol of one connection.
@@ -602,7 +608,15 @@ export class HttpClientProtocol extends Protocol {
         this.#retime();
         this.#transport?.resumeReading();
       },
-      firstRead: () => {},
+      firstRead: () => {
+        // Their bytes have all come: they hold reading paused only until
+        // something is read, lest the reader of a body behind them (its
+        // head came with their end) wait for ever.
+        const ended = this.#endedPaused;
+        if (ended.length === 0) return;
+        this.#endedPaused = [];
+        for (const body of ended) body.release();
+      },
       bodyCancelled: () => {
         // The body being read, or one that ended but was left unread?
         if (this.#inFinal && this.#waiting[0]?.body?.cancelled) {
@@ -1078,7 +1092,11 @@ export class HttpClientProtocol extends Protocol {
     this.#reused = true;
     const pending = this.#waiting.shift()!;
     this.#retime();
-    pending.body?.end();
+    const body = pending.body;
+    if (body !== null) {
+      body.end();
+      if (body.paused) this.#endedPaused.push(body);
+    }
     // The answer to a request that asked for Connection: close?
     if (this.#closeIfLast()) return;
     if (this.#serverSaidClose) {
