@@ -419,8 +419,8 @@ class Pending {
  *   the transport's write buffer is over its high-water mark. A `Host`
  *   field is added from the URL unless the request has one, and for the
  *   URL's credentials (`http://user:pass@host/`) an `Authorization:
- *   Basic` field unless it has one, as `fetch()` (which overwrites one)
- *   and Go's client send them; the response's `url` leaves them out.
+ *   Basic` field unless it has one, as Go's client sends them (`fetch()`
+ *   sends both fields); the response's `url` leaves them out.
  * - `Connection: close` from the server (or an HTTP/1.0 response without
  *   keep-alive) closes the connection after that response; requests
  *   pipelined behind it fail as soon as its head arrives, since the
@@ -714,8 +714,8 @@ export class HttpClientProtocol extends Protocol {
       headers.push(pair);
     }
     // The URL's credentials go as fetch() and Go's client send them,
-    // unless the request has its own Authorization (which fetch()
-    // overwrites; Go keeps it).
+    // unless the request has its own Authorization (fetch() sends both;
+    // Go keeps the request's).
     const credentials = hasAuthorization ? null : basicCredentials(url);
     if (credentials !== null) headers.unshift(["authorization", credentials]);
     if (!hasHost) headers.unshift(["host", url.host]);
