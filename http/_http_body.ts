@@ -99,6 +99,11 @@ export class BodyQueue {
     return this.#readStarted;
   }
 
+  /** `true` while it holds its owner paused (over 64 KiB unread). */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
   /**
    * Adds a piece of body.
    *
@@ -142,6 +147,17 @@ export class BodyQueue {
       this.#wanted = false;
       this.#controller!.close();
     }
+  }
+
+  /**
+   * Stops holding the owner paused for a body that has ended: its bytes
+   * have all come, so no more can queue up; what is queued stays for the
+   * reader.
+   */
+  release(): void {
+    if (!this.#ended || !this.#paused) return;
+    this.#paused = false;
+    this.#owner.resumeBody();
   }
 
   /**

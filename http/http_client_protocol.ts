@@ -419,8 +419,8 @@ class Pending {
  *   the transport's write buffer is over its high-water mark. A `Host`
  *   field is added from the URL unless the request has one, and for the
  *   URL's credentials (`http://user:pass@host/`) an `Authorization:
- *   Basic` field unless it has one, as `fetch()` (which overwrites one)
- *   and Go's client send them; the response's `url` leaves them out.
+ *   Basic` field unless it has one, as Go's client sends them (`fetch()`
+ *   sends both fields); the response's `url` leaves them out.
  * - `Connection: close` from the server (or an HTTP/1.0 response without
  *   keep-alive) closes the connection after that response; requests
  *   pipelined behind it fail as soon as its head arrives, since the
@@ -544,10 +544,16 @@ export class HttpClientProtocol extends Protocol {
   #timerDue = 0;
   /**
    * How many bodies wait for their readers with over 64 KiB unread:
-   * reading is paused while any does, one that ended included (the
-   * responses behind it cannot come meanwhile).
+   * reading is paused while any does, one that ended included until a
+   * body is read (the responses behind it cannot come meanwhile).
    */
   #pausedBodies = 0;
+  /**
+   * The bodies that ended holding reading paused (over 64 KiB unread):
+   * the first read of any body releases them, so that a body read before
+   * them can come.
+   */
+  #endedPaused: BodyQueue[] = [];
 
   /**
    * Makes the protocol of one connection.
@@ -602,7 +608,15 @@ export class HttpClientProtocol extends Protocol {
         this.#retime();
         this.#transport?.resumeReading();
       },
-      firstRead: () => {},
+      firstRead: () => {
+        // Their bytes have all come: they hold reading paused only until
+        // something is read, lest the reader of a body behind them (its
+        // head came with their end) wait for ever.
+        const ended = this.#endedPaused;
+        if (ended.length === 0) return;
+        this.#endedPaused = [];
+        for (const body of ended) body.release();
+      },
       bodyCancelled: () => {
         // The body being read, or one that ended but was left unread?
         if (this.#inFinal && this.#waiting[0]?.body?.cancelled) {
@@ -700,8 +714,8 @@ export class HttpClientProtocol extends Protocol {
       headers.push(pair);
     }
     // The URL's credentials go as fetch() and Go's client send them,
-    // unless the request has its own Authorization (which fetch()
-    // overwrites; Go keeps it).
+    // unless the request has its own Authorization (fetch() sends both;
+    // Go keeps the request's).
     const credentials = hasAuthorization ? null : basicCredentials(url);
     if (credentials !== null) headers.unshift(["authorization", credentials]);
     if (!hasHost) headers.unshift(["host", url.host]);
@@ -1078,7 +1092,11 @@ export class HttpClientProtocol extends Protocol {
     this.#reused = true;
     const pending = this.#waiting.shift()!;
     this.#retime();
-    pending.body?.end();
+    const body = pending.body;
+    if (body !== null) {
+      body.end();
+      if (body.paused) this.#endedPaused.push(body);
+    }
     // The answer to a request that asked for Connection: close?
     if (this.#closeIfLast()) return;
     if (this.#serverSaidClose) {

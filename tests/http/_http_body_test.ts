@@ -64,6 +64,22 @@ Deno.test("BodyQueue that ended over 64 KiB resumes its owner once read, as one 
   }
 });
 
+Deno.test("BodyQueue.release() resumes its owner for an ended body once, keeping its bytes for the reader", async () => {
+  const { o, calls } = owner();
+  const q = new BodyQueue(o);
+  q.push(new Uint8Array(100 * 1024));
+  q.release();
+  assertEquals(calls, ["pause"], "not before the body ends");
+  q.end();
+  q.release();
+  q.release();
+  assertEquals(calls, ["pause", "resume"]);
+  const reader = q.stream().getReader();
+  assertEquals((await reader.read()).value?.length, 100 * 1024);
+  assertEquals((await reader.read()).done, true);
+  assertEquals(calls, ["pause", "resume", "first"]);
+});
+
 Deno.test("BodyQueue holds a flood of tiny pieces in few chunks, in order", async () => {
   // A chunked body of 1-byte chunks: each piece costs about a hundred
   // times its byte as an object, so 64 KiB of them unread held 6.8 MB,

@@ -156,6 +156,44 @@ Deno.test("HttpClientProtocol over TCP: a pipelined response waiting behind an u
   );
 });
 
+Deno.test("HttpClientProtocol over TCP: the body behind an ended unread one can be read first", async () => {
+  // The first body ends over 64 KiB unread in the same read as the second
+  // response's head: the second body is read first, then the first.
+  const first = 64 * 1024 + 100;
+  const second = 1024 * 1024;
+  await withServer(
+    async (conn) => {
+      await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
+      const a = sized(first, 97);
+      const cut = a.length - 200;
+      await writeAll(conn, a.subarray(0, cut));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const b = sized(second, 98);
+      const rest = new Uint8Array(a.length - cut + b.length);
+      rest.set(a.subarray(cut));
+      rest.set(b, a.length - cut);
+      await writeAll(conn, rest);
+    },
+    async (client, loop) => {
+      const a = client.request(new Request("http://h/a"));
+      const b = client.request(new Request("http://h/b"));
+      const ra = await loop.runUntilComplete(a);
+      const rb = await loop.runUntilComplete(waitFor(b, 5));
+      const bodyB = new Uint8Array(
+        await loop.runUntilComplete(waitFor(rb.arrayBuffer(), 5, { loop })),
+      );
+      assertEquals(bodyB.length, second);
+      assert(bodyB.every((x) => x === 98));
+      const bodyA = new Uint8Array(
+        await loop.runUntilComplete(ra.arrayBuffer()),
+      );
+      assertEquals(bodyA.length, first);
+      assert(bodyA.every((x) => x === 97));
+    },
+    { bodyTimeout: 0.3, headersTimeout: 0.3 },
+  );
+});
+
 Deno.test("HttpClientProtocol over TCP: a server that stalls mid-body while the reader waits still times out", async () => {
   const stop = Promise.withResolvers<void>();
   await withServer(
