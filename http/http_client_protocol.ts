@@ -387,7 +387,10 @@ class Pending {
  *   `fetch()`; its `statusText` is the reason phrase the server sent
  *   (Deno's `fetch()` gives the standard one for the status instead).
  *   Above 64 KiB unread the transport is paused, so read or cancel every
- *   body: one left unread holds up the responses behind it.
+ *   body: one left unread holds up the responses behind it, and their
+ *   `headersTimeout`/`bodyTimeout` do not run meanwhile (the client, not
+ *   the server, stopped reading); bound such a request with its
+ *   `signal` (`AbortSignal.timeout()`).
  * - Cancelling a request — its future (or a task awaiting it), or its
  *   response's body stream — before its response has ended closes the
  *   connection, as Go's `http.Transport` and aiohttp do: the rest of the
