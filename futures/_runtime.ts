@@ -171,9 +171,14 @@ export function setRunningLoop(
  * `Promise.all()` or a plain `then()` outside any task: the loop does not
  * wait for that code to run, see `requestForeignTurn()`), and may
  * return a guard (a function; any other value is ignored) that `then()`
- * calls when the future completes: a value
- * other than `undefined` is delivered as the rejection instead of the
- * future's outcome. `tasks/` returns a guard that
+ * calls when the future completes, with the future and whether it failed
+ * (or was cancelled): the guard tells the loop whether the task resumes
+ * (`requestMicrotaskCheckpoint()`; a completion that `Promise.all()`
+ * takes, the others pending, resumes nothing: `requestForeignTurn()`),
+ * and a value it returns other than `undefined` is delivered as the
+ * rejection instead of the future's outcome. Without a guard, `then()`
+ * calls `requestMicrotaskCheckpoint()` itself. Called with no arguments,
+ * the guard only returns that value. `tasks/` returns a guard that
  * hands over a cancellation requested after the future completed, as
  * asyncio's task throws it in at the `await` instead of sending the result.
  *
@@ -193,11 +198,13 @@ export function setAwaitHook(fn: ((future: unknown) => unknown) | null): void {
  */
 export function notifyAwait(
   future: unknown,
-): (() => unknown) | undefined | false {
+): ((future?: unknown, failed?: boolean) => unknown) | undefined | false {
   if (hook === null) return false;
   const guard = hook(future);
   if (guard === false) return false;
-  return typeof guard === "function" ? guard as () => unknown : undefined;
+  return typeof guard === "function"
+    ? guard as (future?: unknown, failed?: boolean) => unknown
+    : undefined;
 }
 
 let cancelledErrorTaken = false;
