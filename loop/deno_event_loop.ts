@@ -1474,7 +1474,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * `sockRecvInto` on `conn`, so nothing is lost. So do the bytes of a
    * read whose task was cancelled after the read completed but before the
    * task resumed, once every taker of the future dropped them (asyncio's
-   * would be lost; tulip's `StreamReader` reads give them back alike).
+   * would be lost; tulip's `StreamReader` reads give them back alike) —
+   * unless another read took later bytes meanwhile: then they are lost,
+   * rather than read after those.
    * Close the connection to end a read for good.
    *
    * PEP 3156: `loop.sock_recv()` (asyncio), on a `Deno.Conn` since Deno

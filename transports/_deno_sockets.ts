@@ -31,8 +31,8 @@ const MAX_READ = 256 * 1024;
 
 /** A caller waiting to read: into its own buffer, or up to `n` bytes. */
 type ReadWaiter =
-  | { future: Future<Uint8Array>; n: number; into: null }
-  | { future: Future<number>; n: number; into: Uint8Array };
+  | { future: SockFuture<Uint8Array>; n: number; into: null }
+  | { future: SockFuture<number>; n: number; into: Uint8Array };
 
 /**
  * A read's future, counting who took its outcome (a task's done callback
@@ -42,6 +42,8 @@ type ReadWaiter =
 class SockFuture<T> extends Future<T> {
   takers = 0;
   drops = 0;
+  /** Its place among the connection's reads that got an outcome. */
+  served = 0;
   declare [TAKE_BACK]: (value: T) => void;
 
   override addDoneCallback(fn: (future: Future<T>) => void): void {
@@ -107,6 +109,12 @@ interface ReadState {
    * caller's buffer (reused; grown as callers ask, up to `MAX_READ`).
    */
   scratch: Uint8Array | null;
+  /**
+   * How many reads got an outcome (bytes, end of stream, an error): bytes
+   * dropped go back only if no read was served after theirs, since the
+   * next read would otherwise get them after later ones.
+   */
+  served: number;
 }
 
 /** A caller waiting for all of `data` to be written. */
@@ -240,7 +248,7 @@ export class DenoSockets {
       return future;
     }
     const future = new SockFuture<Uint8Array>({ loop: this.#loop });
-    future.onDropped((data) => this.#giveBack(conn, data));
+    future.onDropped((data) => this.#giveBack(conn, data, future.served));
     this.#read(conn, { future, n, into: null });
     return future;
   }
@@ -268,7 +276,9 @@ export class DenoSockets {
       return future;
     }
     const future = new SockFuture<number>({ loop: this.#loop });
-    future.onDropped((count) => this.#giveBack(conn, buf.slice(0, count)));
+    future.onDropped((count) =>
+      this.#giveBack(conn, buf.slice(0, count), future.served)
+    );
     this.#read(conn, { future, n: buf.length, into: buf });
     return future;
   }
@@ -519,6 +529,7 @@ export class DenoSockets {
         inFlight: null,
         kept: [],
         scratch: null,
+        served: 0,
       };
       this.#reads.set(conn, state = made);
     }
@@ -540,9 +551,11 @@ export class DenoSockets {
       waiters.shift();
       if (kept.kind === "error") {
         state.kept.shift();
+        waiter.future.served = ++state.served;
         waiter.future.setException(kept.error);
       } else if (kept.kind === "eof") {
         // EOF stays: every later read sees it too, as a socket's would.
+        waiter.future.served = ++state.served;
         settleRead(waiter, null, 0);
       } else {
         const data = kept.data;
@@ -553,6 +566,7 @@ export class DenoSockets {
           continue;
         }
         if (waiter.into !== null) waiter.into.set(data.subarray(0, count));
+        waiter.future.served = ++state.served;
         settleRead(waiter, data, count);
         if (count === data.length) state.kept.shift();
         else state.kept[0] = { kind: "data", data: data.subarray(count) };
@@ -598,6 +612,7 @@ export class DenoSockets {
     }
     if (!waiter.future.done() && state.kept.length === 0) {
       if (state.waiters[0] === waiter) state.waiters.shift();
+      waiter.future.served = ++state.served;
       if (count === undefined) waiter.future.setException(error);
       else {
         if (count !== null && waiter.into !== null) {
@@ -622,11 +637,14 @@ export class DenoSockets {
   /**
    * Puts back bytes that a read's every taker dropped (tasks cancelled
    * after it completed, before they resumed), ahead of everything else,
-   * and serves a reader waiting meanwhile with them.
+   * and serves a reader waiting meanwhile with them; unless a later read
+   * took bytes meanwhile: they would come out of order, so they are lost
+   * (as asyncio's are), as `StreamReader` does.
    */
-  #giveBack(conn: Deno.Conn, data: Uint8Array): void {
+  #giveBack(conn: Deno.Conn, data: Uint8Array, served: number): void {
     const state = this.#reads.get(conn);
     if (state === undefined || data.length === 0) return;
+    if (state.served !== served) return;
     state.kept.unshift({ kind: "data", data });
     this.#pumpRead(conn, state);
   }

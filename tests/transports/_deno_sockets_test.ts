@@ -315,3 +315,29 @@ Deno.test("DenoSockets: recvInto() whose buffer was detached during the call fai
   assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [1, 2]);
   loop.close();
 });
+
+Deno.test("DenoSockets: bytes a cancelled task dropped after a later read took the next bytes are not given back out of order", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  // An abandoned read brings four bytes; two callers waiting behind it
+  // take two each, in the same turn.
+  const gaveUp = socks.recv(conn, 8);
+  const reader = loop.createTask(async () => await socks.recv(conn, 2));
+  await turn(loop);
+  const later = socks.recv(conn, 2);
+  gaveUp.cancel();
+  proactor.read([1, 2, 3, 4]);
+  // The first caller's task is cancelled before it resumes.
+  loop.callSoon(() => reader.cancel());
+  await turn(loop);
+  assert(reader.cancelled());
+  assertEquals([...await loop.runUntilComplete(later)], [3, 4]);
+  // [1, 2] came before [3, 4]: handing them to the next read now would
+  // put them after. They are dropped, as asyncio's would be.
+  const next = socks.recv(conn, 8);
+  await turn(loop);
+  if (proactor.started.length > 0) proactor.read([5]);
+  assertEquals([...await loop.runUntilComplete(next)], [5]);
+  loop.close();
+});
