@@ -651,11 +651,13 @@ Deno.test("Future.then() rejects with a TypeError for a future whose result is t
   );
   // The common way to get there: a task that returns itself (asyncio's
   // run_until_complete() would return it; a promise can only follow it).
-  let task!: Future<unknown>;
-  task = loop.createTask(function* (): Coroutine<unknown> {
-    yield;
-    return task;
-  }());
+  const box: { task?: Future<unknown> } = {};
+  const task: Future<unknown> = box.task = loop.createTask(
+    function* (): Coroutine<unknown> {
+      yield;
+      return box.task;
+    }(),
+  );
   await assertRejects(
     () => loop.runUntilComplete(task),
     TypeError,
