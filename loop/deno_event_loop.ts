@@ -1535,7 +1535,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param buf Where the bytes land.
    * @returns A future of the count read.
    * @throws {TypeError} When `conn` is not a `Deno.Conn` or `buf` not a
-   * `Uint8Array`.
+   * `Uint8Array`, or its `ArrayBuffer` is detached.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Reading into a buffer of one's own
@@ -1586,9 +1586,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param conn The connection.
    * @param data The bytes.
    * @returns A future done once all is written; it fails with Deno's
-   * error (such as `Deno.errors.BrokenPipe`).
+   * error (such as `Deno.errors.BrokenPipe`), or a `TypeError` when
+   * `data` was detached or shrunk before all of it was written.
    * @throws {TypeError} When `conn` is not a `Deno.Conn` or `data` not a
-   * `Uint8Array`.
+   * `Uint8Array`, or its `ArrayBuffer` is detached.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Sending a megabyte in one call

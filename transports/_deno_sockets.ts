@@ -121,6 +121,8 @@ interface ReadState {
 interface WriteWaiter {
   readonly future: Future<void>;
   readonly data: Uint8Array;
+  /** `data.length` at the call: less now if it was detached or shrunk. */
+  readonly length: number;
   offset: number;
 }
 
@@ -163,6 +165,19 @@ function describeBytes(value: unknown): string {
     }; pass its bytes as new Uint8Array(view.buffer, view.byteOffset, view.byteLength)`;
   }
   return typeof value;
+}
+
+/**
+ * Refuses bytes whose `ArrayBuffer` was detached (transferred): they look
+ * empty, so they would be taken for nothing to send, or for a read at end
+ * of stream.
+ */
+function checkAttached(what: string, name: string, bytes: Uint8Array): void {
+  if ((bytes.buffer as ArrayBuffer).detached === true) {
+    throw new TypeError(
+      `Cannot call ${what}(): ${name}'s ArrayBuffer is detached (it was transferred); pass bytes still held`,
+    );
+  }
 }
 
 function isConn(value: unknown): value is Deno.Conn {
@@ -270,6 +285,7 @@ export class DenoSockets {
         }`,
       );
     }
+    checkAttached("sockRecvInto", "buf", buf);
     if (buf.length === 0) {
       const future = this.#loop.createFuture<number>();
       future.setResult(0);
@@ -299,6 +315,7 @@ export class DenoSockets {
         }`,
       );
     }
+    checkAttached("sockSendall", "data", data);
     const future = this.#loop.createFuture<void>();
     if (data.length === 0) {
       future.setResult(undefined);
@@ -323,7 +340,7 @@ export class DenoSockets {
       };
       this.#writes.set(conn, state = made);
     }
-    state.waiters.push({ future, data, offset: 0 });
+    state.waiters.push({ future, data, length: data.length, offset: 0 });
     const written = state;
     future.addDoneCallback(() => {
       if (--written.live === 0) this.#refWrite(written);
@@ -687,9 +704,19 @@ export class DenoSockets {
     this.#writing.delete(state);
     const head = state.waiters[0];
     head.offset += count;
-    if (head.offset >= head.data.length) {
+    if (head.offset >= head.length) {
       state.waiters.shift();
       if (!head.future.done()) head.future.setResult(undefined);
+    } else if (head.data.length < head.length) {
+      // Detached or shrunk: the rest is gone. Not all sent, so not done.
+      state.waiters.shift();
+      if (!head.future.done()) {
+        head.future.setException(
+          new TypeError(
+            `Cannot call sockSendall(): data was detached or shrunk during the call (it has ${head.data.length} bytes now, of ${head.length}); ${head.offset} were sent`,
+          ),
+        );
+      }
     } else if (head.future.done()) {
       // Cancelled part way: the rest is not sent.
       state.waiters.shift();

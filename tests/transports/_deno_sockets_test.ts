@@ -341,3 +341,29 @@ Deno.test("DenoSockets: bytes a cancelled task dropped after a later read took t
   assertEquals([...await loop.runUntilComplete(next)], [5]);
   loop.close();
 });
+
+Deno.test("DenoSockets: sendall() whose data was detached during the call fails, saying how much was sent, instead of reporting it all sent", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const sending = socks.sendall(conn, new Uint8Array([1, 2, 3, 4]));
+  const data = (proactor.started[0] as Extract<Started, { kind: "write" }>)
+    .data;
+  // Deno's write holds the bytes it was given; the rest is gone.
+  (data.buffer as ArrayBuffer).transfer();
+  proactor.wrote(2);
+  await turn(loop);
+  const error = await assertRejects(
+    () => loop.runUntilComplete(sending),
+    TypeError,
+  );
+  assertEquals(
+    error.message,
+    "Cannot call sockSendall(): data was detached or shrunk during the call (it has 0 bytes now, of 4); 2 were sent",
+  );
+  // The connection's writes go on.
+  const next = socks.sendall(conn, new Uint8Array([5]));
+  assertEquals([...proactor.wrote(1)], [5]);
+  await loop.runUntilComplete(next);
+  loop.close();
+});
