@@ -620,6 +620,24 @@ function describeError(exc: unknown): string {
   return formatReceived(exc);
 }
 
+// Whether following results from `next`, future to future as a promise
+// does, comes back to `future` or goes round without it; it stops at a
+// future not done or failed, whose own then() checks again once it is.
+function leadsBack(future: Future<unknown>, next: Future<unknown>): boolean {
+  const seen = new Set<unknown>([future]);
+  let at: unknown = next;
+  while (at instanceof Future && at.done() && !at.cancelled()) {
+    if (seen.has(at)) return true;
+    seen.add(at);
+    try {
+      at = at.result();
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
 // Settles the promise then() returned from the future's outcome (or the
 // cancellation that interrupted the awaiting task), through the handlers
 // as a promise's then() does.
@@ -648,11 +666,14 @@ function settleThen<T, R1, R2>(
       throw interrupted;
     }
     value = future.result();
-    if ((value as unknown) === future) {
-      // A promise would follow the future to itself for ever (a native
-      // one resolved with itself rejects the same way).
+    if (value instanceof Future && leadsBack(future, value)) {
+      // A promise would follow the futures round for ever, one microtask
+      // per hop, starving the timers (a native promise resolved with
+      // itself rejects the same way).
       throw new TypeError(
-        "Cannot await a Future: its result is the future itself (a task that returns itself?); read it with result() or yield* instead",
+        (value as unknown) === future
+          ? "Cannot await a Future: its result is the future itself (a task that returns itself?); read it with result() or yield* instead"
+          : "Cannot await a Future: its result is a future whose result leads back to it (tasks that return each other?); read it with result() or yield* instead",
       );
     }
   } catch (e) {

@@ -1474,7 +1474,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * `sockRecvInto` on `conn`, so nothing is lost. So do the bytes of a
    * read whose task was cancelled after the read completed but before the
    * task resumed, once every taker of the future dropped them (asyncio's
-   * would be lost; tulip's `StreamReader` reads give them back alike).
+   * would be lost; tulip's `StreamReader` reads give them back alike) —
+   * unless another read took later bytes meanwhile: then they are lost,
+   * rather than read after those.
    * Close the connection to end a read for good.
    *
    * PEP 3156: `loop.sock_recv()` (asyncio), on a `Deno.Conn` since Deno
@@ -1533,7 +1535,7 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param buf Where the bytes land.
    * @returns A future of the count read.
    * @throws {TypeError} When `conn` is not a `Deno.Conn` or `buf` not a
-   * `Uint8Array`.
+   * `Uint8Array`, or its `ArrayBuffer` is detached.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Reading into a buffer of one's own
@@ -1584,9 +1586,10 @@ export class DenoEventLoop extends BaseEventLoop {
    * @param conn The connection.
    * @param data The bytes.
    * @returns A future done once all is written; it fails with Deno's
-   * error (such as `Deno.errors.BrokenPipe`).
+   * error (such as `Deno.errors.BrokenPipe`), or a `TypeError` when
+   * `data` was detached or shrunk before all of it was written.
    * @throws {TypeError} When `conn` is not a `Deno.Conn` or `data` not a
-   * `Uint8Array`.
+   * `Uint8Array`, or its `ArrayBuffer` is detached.
    * @throws {InvalidStateError} When the loop is closed.
    *
    * @example Sending a megabyte in one call

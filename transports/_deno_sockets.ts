@@ -31,8 +31,8 @@ const MAX_READ = 256 * 1024;
 
 /** A caller waiting to read: into its own buffer, or up to `n` bytes. */
 type ReadWaiter =
-  | { future: Future<Uint8Array>; n: number; into: null }
-  | { future: Future<number>; n: number; into: Uint8Array };
+  | { future: SockFuture<Uint8Array>; n: number; into: null }
+  | { future: SockFuture<number>; n: number; into: Uint8Array };
 
 /**
  * A read's future, counting who took its outcome (a task's done callback
@@ -42,6 +42,8 @@ type ReadWaiter =
 class SockFuture<T> extends Future<T> {
   takers = 0;
   drops = 0;
+  /** Its place among the connection's reads that got an outcome. */
+  served = 0;
   declare [TAKE_BACK]: (value: T) => void;
 
   override addDoneCallback(fn: (future: Future<T>) => void): void {
@@ -107,12 +109,20 @@ interface ReadState {
    * caller's buffer (reused; grown as callers ask, up to `MAX_READ`).
    */
   scratch: Uint8Array | null;
+  /**
+   * How many reads got an outcome (bytes, end of stream, an error): bytes
+   * dropped go back only if no read was served after theirs, since the
+   * next read would otherwise get them after later ones.
+   */
+  served: number;
 }
 
 /** A caller waiting for all of `data` to be written. */
 interface WriteWaiter {
   readonly future: Future<void>;
   readonly data: Uint8Array;
+  /** `data.length` at the call: less now if it was detached or shrunk. */
+  readonly length: number;
   offset: number;
 }
 
@@ -155,6 +165,19 @@ function describeBytes(value: unknown): string {
     }; pass its bytes as new Uint8Array(view.buffer, view.byteOffset, view.byteLength)`;
   }
   return typeof value;
+}
+
+/**
+ * Refuses bytes whose `ArrayBuffer` was detached (transferred): they look
+ * empty, so they would be taken for nothing to send, or for a read at end
+ * of stream.
+ */
+function checkAttached(what: string, name: string, bytes: Uint8Array): void {
+  if ((bytes.buffer as ArrayBuffer).detached === true) {
+    throw new TypeError(
+      `Cannot call ${what}(): ${name}'s ArrayBuffer is detached (it was transferred); pass bytes still held`,
+    );
+  }
 }
 
 function isConn(value: unknown): value is Deno.Conn {
@@ -240,7 +263,7 @@ export class DenoSockets {
       return future;
     }
     const future = new SockFuture<Uint8Array>({ loop: this.#loop });
-    future.onDropped((data) => this.#giveBack(conn, data));
+    future.onDropped((data) => this.#giveBack(conn, data, future.served));
     this.#read(conn, { future, n, into: null });
     return future;
   }
@@ -262,13 +285,16 @@ export class DenoSockets {
         }`,
       );
     }
+    checkAttached("sockRecvInto", "buf", buf);
     if (buf.length === 0) {
       const future = this.#loop.createFuture<number>();
       future.setResult(0);
       return future;
     }
     const future = new SockFuture<number>({ loop: this.#loop });
-    future.onDropped((count) => this.#giveBack(conn, buf.slice(0, count)));
+    future.onDropped((count) =>
+      this.#giveBack(conn, buf.slice(0, count), future.served)
+    );
     this.#read(conn, { future, n: buf.length, into: buf });
     return future;
   }
@@ -289,6 +315,7 @@ export class DenoSockets {
         }`,
       );
     }
+    checkAttached("sockSendall", "data", data);
     const future = this.#loop.createFuture<void>();
     if (data.length === 0) {
       future.setResult(undefined);
@@ -313,7 +340,7 @@ export class DenoSockets {
       };
       this.#writes.set(conn, state = made);
     }
-    state.waiters.push({ future, data, offset: 0 });
+    state.waiters.push({ future, data, length: data.length, offset: 0 });
     const written = state;
     future.addDoneCallback(() => {
       if (--written.live === 0) this.#refWrite(written);
@@ -519,6 +546,7 @@ export class DenoSockets {
         inFlight: null,
         kept: [],
         scratch: null,
+        served: 0,
       };
       this.#reads.set(conn, state = made);
     }
@@ -540,9 +568,11 @@ export class DenoSockets {
       waiters.shift();
       if (kept.kind === "error") {
         state.kept.shift();
+        waiter.future.served = ++state.served;
         waiter.future.setException(kept.error);
       } else if (kept.kind === "eof") {
         // EOF stays: every later read sees it too, as a socket's would.
+        waiter.future.served = ++state.served;
         settleRead(waiter, null, 0);
       } else {
         const data = kept.data;
@@ -553,6 +583,7 @@ export class DenoSockets {
           continue;
         }
         if (waiter.into !== null) waiter.into.set(data.subarray(0, count));
+        waiter.future.served = ++state.served;
         settleRead(waiter, data, count);
         if (count === data.length) state.kept.shift();
         else state.kept[0] = { kind: "data", data: data.subarray(count) };
@@ -598,6 +629,7 @@ export class DenoSockets {
     }
     if (!waiter.future.done() && state.kept.length === 0) {
       if (state.waiters[0] === waiter) state.waiters.shift();
+      waiter.future.served = ++state.served;
       if (count === undefined) waiter.future.setException(error);
       else {
         if (count !== null && waiter.into !== null) {
@@ -622,11 +654,14 @@ export class DenoSockets {
   /**
    * Puts back bytes that a read's every taker dropped (tasks cancelled
    * after it completed, before they resumed), ahead of everything else,
-   * and serves a reader waiting meanwhile with them.
+   * and serves a reader waiting meanwhile with them; unless a later read
+   * took bytes meanwhile: they would come out of order, so they are lost
+   * (as asyncio's are), as `StreamReader` does.
    */
-  #giveBack(conn: Deno.Conn, data: Uint8Array): void {
+  #giveBack(conn: Deno.Conn, data: Uint8Array, served: number): void {
     const state = this.#reads.get(conn);
     if (state === undefined || data.length === 0) return;
+    if (state.served !== served) return;
     state.kept.unshift({ kind: "data", data });
     this.#pumpRead(conn, state);
   }
@@ -669,9 +704,19 @@ export class DenoSockets {
     this.#writing.delete(state);
     const head = state.waiters[0];
     head.offset += count;
-    if (head.offset >= head.data.length) {
+    if (head.offset >= head.length) {
       state.waiters.shift();
       if (!head.future.done()) head.future.setResult(undefined);
+    } else if (head.data.length < head.length) {
+      // Detached or shrunk: the rest is gone. Not all sent, so not done.
+      state.waiters.shift();
+      if (!head.future.done()) {
+        head.future.setException(
+          new TypeError(
+            `Cannot call sockSendall(): data was detached or shrunk during the call (it has ${head.data.length} bytes now, of ${head.length}); ${head.offset} were sent`,
+          ),
+        );
+      }
     } else if (head.future.done()) {
       // Cancelled part way: the rest is not sent.
       state.waiters.shift();

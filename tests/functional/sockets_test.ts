@@ -354,6 +354,20 @@ Deno.test("sock* calls check their arguments at once", async () => {
     TypeError,
     "Cannot call sockSendall(): data must be a Uint8Array, received DataView; pass its bytes as new Uint8Array(view.buffer, view.byteOffset, view.byteLength)",
   );
+  // A detached buffer (transferred) is empty: refused, not taken for an
+  // empty one (nothing to send, or 0 read as at end of stream).
+  const gone = new Uint8Array(4);
+  gone.buffer.transfer();
+  assertThrows(
+    () => loop.sockSendall(client, gone),
+    TypeError,
+    "Cannot call sockSendall(): data's ArrayBuffer is detached (it was transferred); pass bytes still held",
+  );
+  assertThrows(
+    () => loop.sockRecvInto(server, gone),
+    TypeError,
+    "Cannot call sockRecvInto(): buf's ArrayBuffer is detached (it was transferred); pass bytes still held",
+  );
   assertThrows(
     () => loop.sockConnect({ hostname: "", port: 9 }),
     RangeError,

@@ -667,6 +667,36 @@ Deno.test("Future.then() rejects with a TypeError for a future whose result is t
   loop.close();
 });
 
+Deno.test("Future.then() rejects with a TypeError for futures whose results lead back to one of them, instead of following them for ever", async () => {
+  const loop = new VirtualTimeLoop();
+  const a = loop.createFuture<unknown>();
+  const b = loop.createFuture<unknown>();
+  a.setResult(b);
+  // Each hop of a promise following the chain calls then() once; cut the
+  // chain after many, so that the test ends when the defect is there.
+  let hops = 0;
+  for (const f of [a, b]) {
+    const then = f.then.bind(f);
+    Object.defineProperty(f, "then", {
+      value: (...args: Parameters<typeof then>) => {
+        if (++hops <= 1000) return then(...args);
+        args[1]?.(new Error("followed the futures for ever"));
+        return new Promise(() => {});
+      },
+    });
+  }
+  // Closed when b finishes: the promise already follows a to b.
+  const awaited = (async () => await a)();
+  awaited.catch(() => {}); // Looked at below.
+  await Promise.resolve();
+  b.setResult(a);
+  await loop.runUntilComplete(sleep(0, undefined, { loop }));
+  await assertRejects(() => awaited, TypeError, "leads back to it");
+  await assertRejects(async () => await b, TypeError, "leads back to it");
+  assert(hops < 10, `then() was called ${hops} times`);
+  loop.close();
+});
+
 Deno.test("Future.then() returns a native Promise", () => {
   const loop = new VirtualTimeLoop();
   const fut = loop.createFuture<number>();

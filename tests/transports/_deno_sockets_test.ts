@@ -315,3 +315,55 @@ Deno.test("DenoSockets: recvInto() whose buffer was detached during the call fai
   assertEquals([...await loop.runUntilComplete(socks.recv(conn, 8))], [1, 2]);
   loop.close();
 });
+
+Deno.test("DenoSockets: bytes a cancelled task dropped after a later read took the next bytes are not given back out of order", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  // An abandoned read brings four bytes; two callers waiting behind it
+  // take two each, in the same turn.
+  const gaveUp = socks.recv(conn, 8);
+  const reader = loop.createTask(async () => await socks.recv(conn, 2));
+  await turn(loop);
+  const later = socks.recv(conn, 2);
+  gaveUp.cancel();
+  proactor.read([1, 2, 3, 4]);
+  // The first caller's task is cancelled before it resumes.
+  loop.callSoon(() => reader.cancel());
+  await turn(loop);
+  assert(reader.cancelled());
+  assertEquals([...await loop.runUntilComplete(later)], [3, 4]);
+  // [1, 2] came before [3, 4]: handing them to the next read now would
+  // put them after. They are dropped, as asyncio's would be.
+  const next = socks.recv(conn, 8);
+  await turn(loop);
+  if (proactor.started.length > 0) proactor.read([5]);
+  assertEquals([...await loop.runUntilComplete(next)], [5]);
+  loop.close();
+});
+
+Deno.test("DenoSockets: sendall() whose data was detached during the call fails, saying how much was sent, instead of reporting it all sent", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const sending = socks.sendall(conn, new Uint8Array([1, 2, 3, 4]));
+  const data = (proactor.started[0] as Extract<Started, { kind: "write" }>)
+    .data;
+  // Deno's write holds the bytes it was given; the rest is gone.
+  (data.buffer as ArrayBuffer).transfer();
+  proactor.wrote(2);
+  await turn(loop);
+  const error = await assertRejects(
+    () => loop.runUntilComplete(sending),
+    TypeError,
+  );
+  assertEquals(
+    error.message,
+    "Cannot call sockSendall(): data was detached or shrunk during the call (it has 0 bytes now, of 4); 2 were sent",
+  );
+  // The connection's writes go on.
+  const next = socks.sendall(conn, new Uint8Array([5]));
+  assertEquals([...proactor.wrote(1)], [5]);
+  await loop.runUntilComplete(next);
+  loop.close();
+});
