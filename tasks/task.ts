@@ -158,6 +158,10 @@ export class Task<T> extends Future<T> {
   #futWaiter: Future<unknown> | null = null;
   #sent: unknown = undefined;
   #awaitingOne: Future<unknown> | null = null;
+  // The futures that joined the wait in #awaitingOne (see #join()).
+  #members: Future<unknown>[] | null = null;
+  // Futures of earlier waits still pending (a race's losers, async code
+  // the task left running): cancel() reaches them too.
   #awaiting: Set<Future<unknown>> | null = null;
   #pruneAt = 8;
   #added = 0; // futures added to #awaiting since a new wait last pruned it
@@ -294,9 +298,16 @@ export class Task<T> extends Future<T> {
     this.#cancelMessage = msg;
     this.#abort?.abort(new CancelledError(msg));
     if (this.#futWaiter !== null && this.#futWaiter.cancel(msg)) return true;
+    // Only the futures of the wait the task is in now deliver the
+    // CancelledError; what earlier waits left pending is cancelled too,
+    // but the task no longer waits for it (its wait may be done, the
+    // resumption on its way: then the error must come there).
     let any = this.#awaitingOne?.cancel(msg) ?? false;
+    if (this.#members !== null) {
+      for (const f of this.#members) any = f.cancel(msg) || any;
+    }
     if (this.#awaiting !== null) {
-      for (const f of this.#awaiting) any = f.cancel(msg) || any;
+      for (const f of this.#awaiting) f.cancel(msg);
     }
     if (any) return true;
     this.#mustCancel = true;
@@ -466,6 +477,7 @@ export class Task<T> extends Future<T> {
       liveTasks.get(loop)?.delete(this.#self());
     }
     this.#awaitingOne = null;
+    this.#members = null;
     this.#awaiting = null;
     this.#joined = null;
   }
@@ -640,6 +652,16 @@ export class Task<T> extends Future<T> {
       (this.#awaiting ??= new Set()).add(one);
       this.#added++;
     }
+    const members = this.#members;
+    if (members !== null) {
+      this.#members = null;
+      for (const f of members) {
+        if (!f.done()) {
+          (this.#awaiting ??= new Set()).add(f);
+          this.#added++;
+        }
+      }
+    }
     this.#awaitingOne = future;
     this.#open = true;
     // A new wait: what the set holds may all be done by now. Pruned when
@@ -679,12 +701,7 @@ export class Task<T> extends Future<T> {
       this.#joined = joined = j;
     }
     joined.pending++;
-    const awaiting = this.#awaiting ??= new Set();
-    // Pruned when it has doubled since: a Promise.all() of n pending
-    // futures costs O(n), not a scan of the set per future.
-    if (awaiting.size >= this.#pruneAt) this.#prune(awaiting);
-    awaiting.add(future);
-    this.#added++;
+    (this.#members ??= []).push(future);
     return joined.guard;
   }
 

@@ -307,3 +307,48 @@ Deno.test("cancelling an async task inside a Promise.all() of futures, before or
     loop.close();
   }
 });
+
+Deno.test("cancel() of a task whose await is done but not yet resumed is delivered, though a race's pending loser is cancelled too", async () => {
+  // The loser of an earlier Promise.race() stays pending, and cancel()
+  // still reaches it; the task's own wait (g) is already done, so, as in
+  // asyncio's Task.cancel() with its waiter done, the CancelledError must
+  // come at the resumption instead of being taken as delivered.
+  const loop = new VirtualTimeLoop();
+  const [a, b, g] = [0, 1, 2].map(() => loop.createFuture<number>());
+  const task = loop.createTask(async () => {
+    loop.callSoon(() => a.setResult(1));
+    await Promise.race([a, b]);
+    loop.callSoon(() => {
+      g.setResult(2);
+      task.cancel();
+    });
+    await g;
+    return "finished";
+  });
+  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  assert(task.cancelled());
+  assert(b.cancelled());
+  loop.close();
+});
+
+Deno.test("cancel() of a task inside Promise.all() of futures, one already done, is delivered once", async () => {
+  const loop = new VirtualTimeLoop();
+  const [a, b] = [0, 1].map(() => loop.createFuture<number>());
+  let caught = 0;
+  const task = loop.createTask(async () => {
+    loop.callSoon(() => {
+      a.setResult(1);
+      task.cancel();
+    });
+    try {
+      await Promise.all([a, b]);
+    } catch (e) {
+      if (e instanceof CancelledError) caught++;
+    }
+    await sleep(0);
+    return "went on";
+  });
+  assertEquals(await loop.runUntilComplete(task), "went on");
+  assertEquals(caught, 1);
+  loop.close();
+});
