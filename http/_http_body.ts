@@ -21,8 +21,7 @@ const LOW_WATER = 16 * 1024;
  * queued copied together, in a buffer of `GATHER` bytes: held one by one,
  * a chunked body of one-byte chunks cost a view object per byte, ~100
  * times the bytes counted. Before that they are copied one by one: a piece
- * is a view of the transport's read buffer, which later reads share, and
- * a reader may transfer what it reads (a byte stream's `enqueue()` does).
+ * is a view of the transport's read buffer, which a small piece would pin.
  */
 const MANY_PIECES = 64;
 const SMALL_PIECE = 512;
@@ -47,10 +46,14 @@ export interface BodyQueueOwner {
  * The stream has no queue of its own (high-water mark 0), so the bytes
  * wait here, where they are counted: above 64 KiB the owner pauses its
  * transport, and resumes it when reads bring the queue down to 16 KiB.
- * Pieces of 512 bytes or more are handed out as given, without copying;
- * they must not be changed afterwards (the transports never reuse what
- * they deliver). Smaller ones are read in a buffer of their own (copied
- * together when many wait), which the reader may transfer.
+ * Every piece is read in a buffer the reader may keep, change or transfer
+ * (a byte stream's `enqueue()`, `structuredClone()` with a transfer list)
+ * without touching any other bytes. A piece of 512 bytes or more that its
+ * parser says is its own (it ends its buffer, whose earlier bytes nothing
+ * refers to: a bulk upload's full reads) is handed out as given; any other
+ * is copied: one that shares its buffer with the next message, a head, or
+ * the transport's next read, and every smaller one (copied together when
+ * many wait).
  */
 export class BodyQueue {
   readonly #owner: BodyQueueOwner;
@@ -107,15 +110,18 @@ export class BodyQueue {
   /**
    * Adds a piece of body.
    *
-   * @param chunk The bytes, not empty.
+   * @param chunk The bytes, not empty; never changed afterwards.
+   * @param own Whether nothing else refers to its buffer (the parser's
+   * `onBody()` says), so that it may be handed out as it is; without it,
+   * a piece is copied.
    */
-  push(chunk: Uint8Array): void {
+  push(chunk: Uint8Array, own = false): void {
     if (this.#discarding || this.#ended || this.#failed) return;
     const n = chunk.length;
     const small = n < SMALL_PIECE;
     if (this.#wanted) {
       this.#wanted = false;
-      this.#controller!.enqueue(small ? chunk.slice() : chunk);
+      this.#controller!.enqueue(small || !own ? chunk.slice() : chunk);
       return;
     }
     if (
@@ -130,7 +136,7 @@ export class BodyQueue {
       this.#gathered += n;
     } else {
       this.#flushGathered();
-      this.#chunks.push(small ? chunk.slice() : chunk);
+      this.#chunks.push(small || !own ? chunk.slice() : chunk);
     }
     this.#bytes += n;
     if (!this.#paused && this.#bytes > HIGH_WATER) {

@@ -469,12 +469,19 @@ export interface HttpParserCallbacks<H extends HttpMessageHead> {
   onHead(head: H): void;
   /**
    * Called with each piece of body, already de-chunked. The bytes are not
-   * accumulated: a piece is often a view into a buffer passed to `feed()`,
-   * and the parser never writes to it afterwards, so it may be kept.
+   * accumulated: a piece is a view into a buffer passed to `feed()`, and
+   * the parser never writes to it afterwards, so it may be kept.
    *
    * @param chunk Body bytes, never empty.
+   * @param own `true` when nothing else refers to the piece's buffer: the
+   * piece runs to the end of it, everything before it there was fed to
+   * this parser in order, and no head or trailer section kept a view of
+   * it. Its reader may then change or transfer the buffer; when `false`,
+   * the buffer holds other bytes (the next message, a head decoded when
+   * first used, what the transport reads next), so the piece must be
+   * copied before it reaches code that might.
    */
-  onBody(chunk: Uint8Array): void;
+  onBody(chunk: Uint8Array, own: boolean): void;
   /**
    * Called when a message is complete. Parsing then goes on with the next
    * message on the connection, unless paused.
@@ -709,6 +716,16 @@ export class HttpParser<H extends HttpMessageHead> {
   #high = 0;
   /** The head being read; refilled for each. */
   readonly #scan = new HeadScan();
+  /** Whether a head or trailer section keeps a view of the input. */
+  #pinned = false;
+  /**
+   * The buffer of the last input that ended with a body piece, while
+   * nothing else referred to it up to `#inEnd`: an input that continues
+   * it there may be its reader's own. A `WeakRef`, lest a quiet
+   * connection pin a read chunk its transport let go.
+   */
+  #inBuffer: WeakRef<ArrayBufferLike> | null = null;
+  #inEnd = 0;
   readonly #limits: HeadLimits;
 
   /**
@@ -756,8 +773,10 @@ export class HttpParser<H extends HttpMessageHead> {
 
   /**
    * Parses the next piece of input, reporting the events it completes
-   * before returning. The parser takes the buffer over: body pieces may be
-   * views into it, so the caller must not change it afterwards. While
+   * before returning. The parser takes the buffer over: body pieces and
+   * heads may be views into it, so the caller must not change it
+   * afterwards (`onBody()` says which pieces are their reader's own,
+   * which needs the input of a buffer fed in order from its start). While
    * paused, or after `feedEof()` or an error, the input is kept (paused)
    * or ignored (otherwise).
    *
@@ -938,9 +957,32 @@ export class HttpParser<H extends HttpMessageHead> {
     }
   }
 
+  /**
+   * Whether the body piece that ends `data` is its reader's own: it ends
+   * its buffer too, and every byte before it there was fed to this parser,
+   * in order, with no head or trailer section keeping a view of it (the
+   * caller checked `#pinned`). Notes where `data` ends, for the input that
+   * continues its buffer.
+   */
+  #ownsTail(data: Uint8Array): boolean {
+    const buffer = data.buffer;
+    const at = data.byteOffset;
+    const end = at + data.length;
+    const clean = at === 0 ||
+      (at === this.#inEnd && this.#inBuffer?.deref() === buffer);
+    if (!clean || end === buffer.byteLength) {
+      this.#inBuffer = null;
+      return clean;
+    }
+    if (at === 0) this.#inBuffer = new WeakRef(buffer);
+    this.#inEnd = end;
+    return false;
+  }
+
   /** Parses `data` until it is used up or the parser pauses or stops. */
   #parse(data: Uint8Array): number {
     const end = data.length;
+    this.#pinned = false;
     let pos = 0;
     while (!this.#paused) {
       switch (this.#state) {
@@ -973,7 +1015,10 @@ export class HttpParser<H extends HttpMessageHead> {
           this.#remaining = r - n;
           const piece = n === end ? data : data.subarray(pos, pos + n);
           pos += n;
-          this.#cb.onBody(piece);
+          this.#cb.onBody(
+            piece,
+            pos === end && !this.#pinned && this.#ownsTail(data),
+          );
           break;
         }
         case S_BODY_CLOSE: {
@@ -990,7 +1035,10 @@ export class HttpParser<H extends HttpMessageHead> {
           this.#bodyBytes += n;
           const piece = n === end ? data : data.subarray(pos, pos + n);
           pos += n;
-          this.#cb.onBody(piece);
+          this.#cb.onBody(
+            piece,
+            pos === end && !this.#pinned && this.#ownsTail(data),
+          );
           break;
         }
         case S_CHUNK_SIZE:
@@ -1008,7 +1056,10 @@ export class HttpParser<H extends HttpMessageHead> {
           }
           const piece = n === end ? data : data.subarray(pos, pos + n);
           pos += n;
-          this.#cb.onBody(piece);
+          this.#cb.onBody(
+            piece,
+            pos === end && !this.#pinned && this.#ownsTail(data),
+          );
           break;
         }
         case S_CHUNK_END:
@@ -1621,6 +1672,8 @@ export class HttpParser<H extends HttpMessageHead> {
    */
   #finishHead(src: Uint8Array): void {
     const s = this.#scan;
+    // The head keeps a view of the input (`RequestHead`, `#list()`).
+    if (src !== this.#buf) this.#pinned = true;
     // Framing (RFC 9112 §6).
     s.persistent = s.minor === 0 ? s.keepAlive && !s.close : !s.close;
     this.#lastMessage = false;
@@ -1842,6 +1895,7 @@ export class HttpParser<H extends HttpMessageHead> {
     oneLength: number,
   ): HttpHeaderList {
     const own = src === this.#buf;
+    if (!own) this.#pinned = true;
     return HttpHeaderList.fromSection(
       own ? src.slice(start, end) : src,
       own ? 0 : start,

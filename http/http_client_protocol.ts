@@ -390,7 +390,9 @@ class Pending {
  *   body: one left unread holds up the responses behind it, and their
  *   `headersTimeout`/`bodyTimeout` do not run meanwhile (the client, not
  *   the server, stopped reading); bound such a request with its
- *   `signal` (`AbortSignal.timeout()`).
+ *   `signal` (`AbortSignal.timeout()`). Each piece read from a body is
+ *   the reader's own: it may keep, change or transfer its buffer without
+ *   touching the responses behind it or the connection.
  * - Cancelling a request — its future (or a task awaiting it), or its
  *   response's body stream — before its response has ended closes the
  *   connection, as Go's `http.Transport` and aiohttp do: the rest of the
@@ -586,9 +588,9 @@ export class HttpClientProtocol extends Protocol {
     );
     const callbacks: HttpParserCallbacks<HttpResponseHead> = {
       onHead: (head) => this.#onHead(head),
-      onBody: (chunk) => {
+      onBody: (chunk, own) => {
         if (this.#timing === T_BODY) this.#since = this.#loop!.time();
-        this.#waiting[0]?.body?.push(chunk);
+        this.#waiting[0]?.body?.push(chunk, own);
       },
       onMessageComplete: () => this.#onMessageComplete(),
       onError: (error) => this.#onParseError(error),

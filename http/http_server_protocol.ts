@@ -416,7 +416,10 @@ class ServeInfo implements HttpServeInfo {
  *   cancels is not read further until it answers. A body on GET or HEAD is
  *   dropped the same way (`new Request()` refuses one); any other request
  *   has a body, empty when it has no content (no framing,
- *   `Content-Length: 0`), as under `Deno.serve`.
+ *   `Content-Length: 0`), as under `Deno.serve`. Each piece it reads is
+ *   the handler's own: it may keep, change or transfer its buffer
+ *   (`postMessage()` with a transfer list, a byte stream's `enqueue()`)
+ *   without touching the next request or the connection.
  * - `Expect: 100-continue`: the `100 Continue` goes out when the handler
  *   first reads the body (whether or not the body already arrived, so the
  *   answer never depends on how the bytes were cut), or just before a
@@ -694,7 +697,7 @@ export class HttpServerProtocol extends Protocol {
     this.#log = new PeerLog({ loop: options?.loop });
     const callbacks: HttpParserCallbacks<HttpRequestHead> = {
       onHead: (head) => this.#onHead(head),
-      onBody: (chunk) => this.#onBody(chunk),
+      onBody: (chunk, own) => this.#onBody(chunk, own),
       onMessageComplete: () => this.#onMessageComplete(),
       onError: (error) => this.#onParseError(error),
     };
@@ -976,11 +979,11 @@ export class HttpServerProtocol extends Protocol {
     }
   }
 
-  #onBody(chunk: Uint8Array): void {
+  #onBody(chunk: Uint8Array, own: boolean): void {
     const ex = this.#current;
     if (ex === null || ex.body === null) return;
     const left = ex.discardLeft;
-    if (left < 0) ex.body.push(chunk);
+    if (left < 0) ex.body.push(chunk, own);
     else if ((ex.discardLeft = left - chunk.length) < 0) {
       // Answered, and the body goes on past what is dropped to keep the
       // connection: close it (the answer is sent first).

@@ -938,9 +938,9 @@ Deno.test("HttpRequestParser.pause() in onBody stops the body until resume()", (
   const bodies: string[] = [];
   const p: HttpRequestParser = new HttpRequestParser({
     ...rec,
-    onBody(c) {
+    onBody(c, own) {
       bodies.push(latin1(c));
-      rec.onBody(c);
+      rec.onBody(c, own);
       p.pause();
     },
   });
@@ -2436,4 +2436,88 @@ Deno.test("HttpResponseParser gives the same events for mutated responses howeve
   });
   assert(seen.has("ok") && seen.has(400), [...seen].join());
   fuzz("response", RESPONSE_PIECES, 4, { ...limits, methods });
+});
+
+Deno.test("HttpRequestParser says a body piece is its reader's own only when nothing else refers to its buffer", () => {
+  const pieces: string[] = [];
+  const p = new HttpRequestParser({
+    onHead() {},
+    onBody(c, own) {
+      pieces.push(`${c.length} ${own ? "own" : "shared"}`);
+    },
+    onMessageComplete() {},
+    onError(e) {
+      throw e;
+    },
+  });
+  const head = (n: number) =>
+    bytes(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${n}\r\n\r\n`);
+  const body = (n: number) => new Uint8Array(n).fill(120);
+
+  // A buffer of its own, whole: own.
+  p.feed(head(3000));
+  p.feed(body(1000));
+  // One buffer fed in order, read after read: its last piece is own.
+  const b = body(2000);
+  p.feed(b.subarray(0, 1200));
+  p.feed(b.subarray(1200));
+  assertEquals(pieces.splice(0), ["1000 own", "1200 shared", "800 own"]);
+
+  // The head's buffer, which the head keeps a view of: shared.
+  const h = head(500);
+  const withHead = new Uint8Array(h.length + 500);
+  withHead.set(h);
+  p.feed(withHead);
+  // A buffer whose first bytes were never fed here: shared.
+  p.feed(head(1000));
+  p.feed(body(1100).subarray(100));
+  // Fed out of order, with a gap: shared.
+  p.feed(head(1000));
+  const gap = body(1100);
+  p.feed(gap.subarray(0, 400));
+  p.feed(gap.subarray(500));
+  assertEquals(pieces.splice(0), [
+    "500 shared",
+    "1000 shared",
+    "400 shared",
+    "600 shared",
+  ]);
+
+  // A body that ends before the next head in its buffer: shared; the
+  // next body, after that head: shared.
+  p.feed(head(600));
+  const two = new Uint8Array(600 + h.length + 500);
+  two.set(body(600));
+  two.set(h, 600);
+  p.feed(two);
+  assertEquals(pieces.splice(0), ["600 shared", "500 shared"]);
+});
+
+Deno.test("HttpResponseParser says a body piece is shared when a head in its buffer keeps a view of it, not when the head was copied", () => {
+  const pieces: string[] = [];
+  const p = new HttpResponseParser({
+    onHead() {},
+    onBody(c, own) {
+      pieces.push(`${c.length} ${own ? "own" : "shared"}`);
+    },
+    onMessageComplete() {},
+    onError(e) {
+      throw e;
+    },
+  });
+  for (let i = 0; i < 3; i++) p.expectResponse("GET");
+  p.feed(bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  // Chunk-size lines are not kept.
+  p.feed(bytes(`3e8\r\n${"x".repeat(1000)}`));
+  p.feed(bytes("\r\n3e8\r\n"));
+  p.feed(bytes("x".repeat(1000)));
+  // A head cut across two inputs is copied whole: its second input's
+  // body is own.
+  p.feed(bytes("\r\n0\r\nA: b\r\n\r\nHTTP/1.1 200 OK\r\nContent-Le"));
+  p.feed(bytes(`ngth: 1000\r\n\r\n${"y".repeat(1000)}`));
+  // A head read where it lies stays a view of it.
+  p.feed(bytes(
+    `HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n${"z".repeat(1000)}`,
+  ));
+  assertEquals(pieces, ["1000 own", "1000 own", "1000 own", "1000 shared"]);
 });
