@@ -844,3 +844,47 @@ Deno.test("subprocessExec(): a pipeDataReceived() that throws goes to the except
   assertEquals((errors[0].exception as Error).message, "bad handler");
   loop.close();
 });
+
+Deno.test("subprocessExec() cancelled before it is done kills the child, whose exit and loss still come to the protocol (asyncio's test_cancel_make_subprocess_transport_exec)", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const starting = loop.subprocessExec(() => protocol, "sleep", ["30"], {
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  });
+  starting.cancel();
+  // Not 30 s: the child is killed, not left to run to its end.
+  await within(loop, protocol.lost, 10);
+  assertEquals(protocol.transport!.getReturncode(), -9);
+  assertEquals(protocol.events, ["made", "exited -9", "lost"]);
+  loop.close();
+});
+
+Deno.test("subprocessExec(): output read with stdout paused until after the child would have exited all arrives, before connectionLost (asyncio's test_read_stdout_after_process_exit)", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  let received = 0;
+  protocol.pipeDataReceived = (_fd, data) => {
+    received += data.length;
+  };
+  // 256 KiB, more than the pipe holds: the child exits only once read.
+  const [transport] = await within(
+    loop,
+    loop.subprocessShell(
+      () => protocol,
+      "head -c 262144 /dev/zero; exit 1",
+      { stdin: "null", stderr: "null" },
+    ),
+  );
+  const stdout = transport.getPipeTransport(1) as ReadTransport;
+  stdout.pauseReading();
+  await within(loop, loop.createTask(() => sleep(0.2)));
+  assertEquals(protocol.events, ["made"]);
+  stdout.resumeReading();
+  await within(loop, protocol.lost);
+  assertEquals(received, 262144);
+  assertEquals(transport.getReturncode(), 1);
+  assertAsyncioOrder(protocol.events, [1]);
+  loop.close();
+});
