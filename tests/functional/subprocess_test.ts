@@ -888,3 +888,38 @@ Deno.test("subprocessExec(): output read with stdout paused until after the chil
   assertAsyncioOrder(protocol.events, [1]);
   loop.close();
 });
+
+Deno.test("SubprocessTransport: once pipeConnectionLost(1) follows closing stdout's pipe transport, the child's next write to it fails (asyncio's test_subprocess_close_client_stream)", async () => {
+  // asyncio closes the pipe before it calls pipe_connection_lost(); Deno
+  // frees a pipe whose read is in flight only on its next turn.
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const stdoutLost = loop.createFuture<void>();
+  protocol.pipeConnectionLost = function (fd, exc) {
+    Recorder.prototype.pipeConnectionLost.call(this, fd, exc);
+    if (fd === 1) stdoutLost.setResult();
+  };
+  // The shell dies of SIGPIPE at its first echo to a closed stdout.
+  const [transport] = await within(
+    loop,
+    loop.subprocessShell(
+      () => protocol,
+      "read a; echo out:$a; read b; echo again; echo survived >&2",
+    ),
+  );
+  const stdin = transport.getPipeTransport(0) as WriteTransport;
+  stdin.write(bytes("one\n"));
+  await within(
+    loop,
+    loop.createTask(async () => {
+      while (protocol.output[1] !== "out:one\n") await sleep(0.01);
+    }),
+  );
+  transport.getPipeTransport(1)!.close();
+  await within(loop, stdoutLost);
+  stdin.write(bytes("two\n"));
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output, { 1: "out:one\n", 2: "" });
+  assertEquals(transport.getReturncode(), -13);
+  loop.close();
+});
