@@ -222,9 +222,13 @@ export class ReadPipeTransport implements ReadTransport {
 
   /**
    * Cancels the stream; `connectionLost(error)` follows once the cancel is
-   * done, or on the loop's next turn when a read is in flight: a source
-   * may finish its cancel only after that read (`ReadableStream.from()` of
-   * an async generator waits for its next item), which may be never.
+   * done, or on the host's next timer turn when a read is in flight: a
+   * source may finish its cancel only after that read
+   * (`ReadableStream.from()` of an async generator waits for its next
+   * item), which may be never. Not sooner: a stream Deno made (a child's
+   * output) frees its pipe only once Deno's next turn has ended the read in
+   * flight, and asyncio closes the pipe before it calls `connectionLost`
+   * (a child writing after it must meet a closed pipe).
    */
   #cancel(error: Error | undefined): void {
     const finish = () => this.#finish(error);
@@ -236,7 +240,12 @@ export class ReadPipeTransport implements ReadTransport {
           : { done: finish, failed: finish },
       ),
     );
-    if (this.#reading) this.#loop.callSoon(finish);
+    if (this.#reading) {
+      this.#proactor.watch(
+        new Promise<void>((resolve) => setTimeout(resolve, 0)),
+        this.#proactor.bind<void>({ done: finish, failed: finish }),
+      );
+    }
   }
 
   #readMore(): void {

@@ -1020,3 +1020,28 @@ Deno.test("DatagramTransport sums up the failures it held back when it closes, p
   );
   loop.close();
 });
+
+Deno.test("DatagramTransport keeps receiving after a datagram sent to a port nobody listens on (asyncio's test_datagram_send_to_non_listening_address)", async () => {
+  const loop = new DenoEventLoop();
+  const [a, pa] = await endpoint(loop);
+  const [b, pb] = await endpoint(loop);
+  const [c, pc] = await endpoint(loop);
+  const addrA = a.getExtraInfo("sockname") as Deno.NetAddr;
+  const addrB = b.getExtraInfo("sockname") as Deno.NetAddr;
+  const addrC = c.getExtraInfo("sockname") as Deno.NetAddr;
+  // A port just freed: nothing listens there any more.
+  c.abort();
+  await within(loop, pc.lost);
+  a.sendto(bytes("a"), addrB);
+  await within(loop, pb.datagrams(1));
+  b.sendto(bytes("b"), addrA);
+  await within(loop, pa.datagrams(1));
+  a.sendto(bytes("c"), addrC);
+  await within(loop, loop.createTask(() => sleep(0.05)));
+  b.sendto(bytes("d"), addrA);
+  await within(loop, pa.datagrams(2));
+  assertEquals(pa.received.map(([data]) => data), ["b", "d"]);
+  assert(!a.isClosing());
+  await closeAll(loop, pa, pb);
+  loop.close();
+});

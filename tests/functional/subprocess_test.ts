@@ -844,3 +844,82 @@ Deno.test("subprocessExec(): a pipeDataReceived() that throws goes to the except
   assertEquals((errors[0].exception as Error).message, "bad handler");
   loop.close();
 });
+
+Deno.test("subprocessExec() cancelled before it is done kills the child, whose exit and loss still come to the protocol (asyncio's test_cancel_make_subprocess_transport_exec)", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const starting = loop.subprocessExec(() => protocol, "sleep", ["30"], {
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  });
+  starting.cancel();
+  // Not 30 s: the child is killed, not left to run to its end.
+  await within(loop, protocol.lost, 10);
+  assertEquals(protocol.transport!.getReturncode(), -9);
+  assertEquals(protocol.events, ["made", "exited -9", "lost"]);
+  loop.close();
+});
+
+Deno.test("subprocessExec(): output read with stdout paused until after the child would have exited all arrives, before connectionLost (asyncio's test_read_stdout_after_process_exit)", async () => {
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  let received = 0;
+  protocol.pipeDataReceived = (_fd, data) => {
+    received += data.length;
+  };
+  // 256 KiB, more than the pipe holds: the child exits only once read.
+  const [transport] = await within(
+    loop,
+    loop.subprocessShell(
+      () => protocol,
+      "head -c 262144 /dev/zero; exit 1",
+      { stdin: "null", stderr: "null" },
+    ),
+  );
+  const stdout = transport.getPipeTransport(1) as ReadTransport;
+  stdout.pauseReading();
+  await within(loop, loop.createTask(() => sleep(0.2)));
+  assertEquals(protocol.events, ["made"]);
+  stdout.resumeReading();
+  await within(loop, protocol.lost);
+  assertEquals(received, 262144);
+  assertEquals(transport.getReturncode(), 1);
+  assertAsyncioOrder(protocol.events, [1]);
+  loop.close();
+});
+
+Deno.test("SubprocessTransport: once pipeConnectionLost(1) follows closing stdout's pipe transport, the child's next write to it fails (asyncio's test_subprocess_close_client_stream)", async () => {
+  // asyncio closes the pipe before it calls pipe_connection_lost(); Deno
+  // frees a pipe whose read is in flight only on its next turn.
+  const loop = new DenoEventLoop();
+  const protocol = new Recorder(loop);
+  const stdoutLost = loop.createFuture<void>();
+  protocol.pipeConnectionLost = function (fd, exc) {
+    Recorder.prototype.pipeConnectionLost.call(this, fd, exc);
+    if (fd === 1) stdoutLost.setResult();
+  };
+  // The shell dies of SIGPIPE at its first echo to a closed stdout.
+  const [transport] = await within(
+    loop,
+    loop.subprocessShell(
+      () => protocol,
+      "read a; echo out:$a; read b; echo again; echo survived >&2",
+    ),
+  );
+  const stdin = transport.getPipeTransport(0) as WriteTransport;
+  stdin.write(bytes("one\n"));
+  await within(
+    loop,
+    loop.createTask(async () => {
+      while (protocol.output[1] !== "out:one\n") await sleep(0.01);
+    }),
+  );
+  transport.getPipeTransport(1)!.close();
+  await within(loop, stdoutLost);
+  stdin.write(bytes("two\n"));
+  await within(loop, protocol.lost);
+  assertEquals(protocol.output, { 1: "out:one\n", 2: "" });
+  assertEquals(transport.getReturncode(), -13);
+  loop.close();
+});

@@ -930,6 +930,24 @@ Deno.test("BaseEventLoop.runOnce() waits for a real-clock timer", async () => {
   loop.close();
 });
 
+// Mirrors asyncio's test_timeout_rounding: waits far shorter than the host's
+// timer resolution must neither return early and spin nor be lost.
+Deno.test("BaseEventLoop.runOnce() sleeps of 10 ms down to 1e-10 s take a few iterations each, not a spin", async () => {
+  const loop = new BaseEventLoop();
+  const task = loop.createTask(async () => {
+    for (const delay of [1e-2, 1e-4, 1e-6, 1e-8, 1e-10]) await sleep(delay);
+  });
+  let iterations = 0;
+  while (!task.done() && iterations < 1000) {
+    await loop.runOnce();
+    iterations++;
+  }
+  assert(task.done());
+  // Two per sleep (wait, then resume) and one to start: 11 at best.
+  assert(iterations <= 20, `took ${iterations} iterations`);
+  loop.close();
+});
+
 Deno.test("BaseEventLoop.runOnce() lets the async functions it resumed run until they wait again", async () => {
   // As runForever() does after each iteration: an async task resumes
   // within the iteration that woke it, like a generator task.

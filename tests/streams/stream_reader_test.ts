@@ -356,6 +356,44 @@ Deno.test("StreamReader.readuntil() searches only new bytes as data trickles in"
   loop.close();
 });
 
+// Mirrors asyncio's test_readuntil_multi_separator_limit.
+Deno.test("StreamReader.readuntil() over the limit with several separators ending at the same byte blames the shortest, and keeps the data", async () => {
+  const { loop, reader } = setup(3);
+  reader.feedData(bytes("a long lineX"));
+  // Both end at the X; the one-byte separator is the one that matched, so
+  // the chunk before it (11 bytes) is what is over the limit.
+  const err = await assertRejects(
+    () =>
+      loop.runUntilComplete(
+        reader.readuntil([bytes("X"), bytes(" long lineX")]),
+      ),
+    LimitOverrunError,
+    "is found",
+  );
+  assertEquals(err.consumed, 11);
+  reader.feedEof();
+  assertEquals(
+    text(await loop.runUntilComplete(reader.read())),
+    "a long lineX",
+  );
+  loop.close();
+});
+
+// Mirrors asyncio's test_readuntil_multi_separator_negative_offset.
+Deno.test("StreamReader.readuntil() with a separator longer than what is buffered still finds a short one in bytes that come later", async () => {
+  const { loop, reader } = setup();
+  reader.feedData(bytes("abc"));
+  const got = loop.createTask(() =>
+    reader.readuntil([bytes(";"), bytes("a much longer separator")])
+  );
+  loop.callSoon(() => reader.feedData(bytes("d")));
+  loop.callSoon(() => loop.callSoon(() => reader.feedData(bytes(";rest"))));
+  assertEquals(text(await loop.runUntilComplete(got)), "abcd;");
+  reader.feedEof();
+  assertEquals(text(await loop.runUntilComplete(reader.read())), "rest");
+  loop.close();
+});
+
 // ---- readexactly ----
 
 Deno.test("StreamReader.readexactly() waits for exactly n bytes", async () => {
@@ -381,6 +419,20 @@ Deno.test("StreamReader.readexactly() throws IncompleteReadError with the partia
   );
   assertEquals([text(err.partial), err.expected], ["abc", 5]);
   assertThrows(() => reader.readexactly(-1), RangeError);
+  loop.close();
+});
+
+// Mirrors asyncio's test_read_limit and test_readexactly_limit.
+Deno.test("StreamReader.read(n) and readexactly(n) are not bounded by limit, which only bounds separator searches", async () => {
+  const { loop, reader } = setup(3);
+  reader.feedData(bytes("chunk"));
+  assertEquals(text(await loop.runUntilComplete(reader.read(5))), "chunk");
+  reader.feedData(bytes("chunk"));
+  assertEquals(
+    text(await loop.runUntilComplete(reader.readexactly(5))),
+    "chunk",
+  );
+  assertEquals(readerFriends.buffered(reader), 0);
   loop.close();
 });
 
@@ -489,6 +541,28 @@ Deno.test("StreamReader reads can be cancelled through their task", async () => 
   await assertRejects(() => loop.runUntilComplete(task), CancelledError);
   reader.feedData(bytes("after\n"));
   assertEquals(text(await loop.runUntilComplete(reader.readline())), "after\n");
+  loop.close();
+});
+
+// Mirrors asyncio's test_exception_cancel.
+Deno.test("StreamReader.setException() after the waiting read's task was cancelled reports nothing and leaves no read waiting", async () => {
+  const { loop, reader } = setup();
+  const reports: unknown[] = [];
+  loop.setExceptionHandler((_loop, context) => reports.push(context));
+  const task = loop.createTask(async () => await reader.readline());
+  loop.callLater(1, () => task.cancel());
+  await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+  const boom = new Error("boom");
+  reader.setException(boom);
+  await loop.runUntilComplete(loop.createTask(async () => {}));
+  assertEquals(reports, []);
+  assertFalse(String(reader).includes("waiting"));
+  // The next read is not refused as a second waiter: it gets the error.
+  await assertRejects(
+    () => loop.runUntilComplete(reader.readline()),
+    Error,
+    "boom",
+  );
   loop.close();
 });
 
@@ -674,6 +748,19 @@ Deno.test("StreamReader validates its limit and needs a loop to read", () => {
   const reader = new StreamReader();
   assertEquals(reader.limit, 65536);
   assertThrows(() => reader.read(1), InvalidStateError, "no event loop");
+});
+
+// Mirrors asyncio's test_streamreader_constructor_use_running_loop.
+Deno.test("StreamReader made without a loop inside a running one reads on that loop", async () => {
+  const loop = new VirtualTimeLoop();
+  const reader = await loop.runUntilComplete(
+    loop.createTask(() => Promise.resolve(new StreamReader())),
+  );
+  reader.feedData(bytes("x\n"));
+  const line = reader.readline();
+  assertStrictEquals(line.getLoop(), loop);
+  assertEquals(text(await loop.runUntilComplete(line)), "x\n");
+  loop.close();
 });
 
 Deno.test("StreamReader.setTransport() may be called once", () => {
