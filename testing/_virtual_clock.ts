@@ -73,13 +73,20 @@ export class VirtualClock {
    *
    * @param seconds How far to move, in seconds; not negative, finite.
    * @returns A promise that resolves once the loop reached the new time.
-   * @throws {RangeError} When `seconds` is negative, infinite or not a
-   * number.
+   * @throws {TypeError} When `seconds` is not a number, or NaN.
+   * @throws {RangeError} When `seconds` is negative or infinite.
    * @throws {InvalidStateError} When the loop is running or closed, or
    * the last `advance()` has not finished.
    */
   async advance(seconds: number): Promise<void> {
-    if (typeof seconds !== "number" || !(seconds >= 0)) {
+    if (typeof seconds !== "number" || Number.isNaN(seconds)) {
+      throw new TypeError(
+        `Cannot advance the clock: seconds must be a number of seconds, received ${
+          formatReceived(seconds)
+        }`,
+      );
+    }
+    if (seconds < 0) {
       throw new RangeError(
         `Cannot advance the clock: seconds must be >= 0, received ${
           formatReceived(seconds)

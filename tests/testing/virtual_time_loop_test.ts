@@ -125,15 +125,20 @@ Deno.test("VirtualTimeLoop.advance() calls of 0.1 add up without drift: ten reac
   fine.close();
 });
 
-Deno.test("VirtualTimeLoop.advance() rejects a negative or non-number amount with RangeError", async () => {
+Deno.test("VirtualTimeLoop.advance() rejects a negative amount with RangeError, a non-number or NaN with TypeError", async () => {
   const loop = new VirtualTimeLoop();
   await assertRejects(
     () => loop.advance(-1),
     RangeError,
     "Cannot advance the clock: seconds must be >= 0, received -1",
   );
-  await assertRejects(() => loop.advance(NaN), RangeError);
-  await assertRejects(() => loop.advance("1" as never), RangeError);
+  // As callLater(), sleep() and runUntilComplete() refuse them.
+  await assertRejects(
+    () => loop.advance(NaN),
+    TypeError,
+    "Cannot advance the clock: seconds must be a number of seconds, received NaN",
+  );
+  await assertRejects(() => loop.advance("1" as never), TypeError);
   assertEquals(loop.time(), 0);
   loop.close();
 });
