@@ -1479,6 +1479,22 @@ export class DenoEventLoop extends BaseEventLoop {
    * rather than read after those.
    * Close the connection to end a read for good.
    *
+   * Closing the loop cancels the calls still waiting, as asyncio's
+   * proactor loop does, and leaves `conn` open and as the application set
+   * it (`ref()` / `unref()`). A read still in flight then cannot be
+   * withdrawn: it takes the next bytes the peer sends, and they, with any
+   * bytes read and not yet taken, go to the next `sockRecv` or
+   * `sockRecvInto` on `conn` on any loop, which waits for that read first,
+   * so nothing is lost. Read such a connection with another loop's
+   * `sock*` calls, not with `conn.read()` or `conn.readable`: Deno serves
+   * reads in order, so those would get the bytes after the ones that read
+   * took, which only the `sock*` calls give back. That read no longer
+   * keeps the process alive (while no loop waits for it); without Deno's
+   * internal ops (`TULIP_NO_INTERNALS=1`) this goes through
+   * `conn.unref()` until it settles, then `conn.ref()` (undoing an
+   * `unref()` of the application's own), so meanwhile the connection's
+   * other reads do not keep the process alive either.
+   *
    * PEP 3156: `loop.sock_recv()` (asyncio), on a `Deno.Conn` since Deno
    * has no raw sockets.
    *
@@ -1512,6 +1528,31 @@ export class DenoEventLoop extends BaseEventLoop {
    * server.close();
    * listener.close();
    * loop.close();
+   * ```
+   *
+   * @example A read in flight when the loop is closed loses nothing
+   * ```ts
+   * import { DenoEventLoop } from "@tulip/tulip/loop";
+   * import { assert, assertEquals } from "@std/assert";
+   *
+   * const loop = new DenoEventLoop();
+   * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const [client, server] = await loop.runUntilComplete(Promise.all([
+   *   loop.sockConnect({ hostname: "127.0.0.1", port: listener.addr.port }),
+   *   loop.sockAccept(listener),
+   * ]));
+   * const reading = loop.sockRecv(server, 1024);
+   * loop.close();
+   * assert(reading.cancelled());
+   * await client.write(new TextEncoder().encode("late"));
+   * client.close();
+   * // The read left in flight took "late": another loop's sockRecv gets it.
+   * const next = new DenoEventLoop();
+   * const data = await next.runUntilComplete(next.sockRecv(server, 1024));
+   * assertEquals(new TextDecoder().decode(data), "late");
+   * server.close();
+   * listener.close();
+   * next.close();
    * ```
    */
   sockRecv(conn: Deno.Conn, n: number): Future<Uint8Array> {
@@ -1581,6 +1622,12 @@ export class DenoEventLoop extends BaseEventLoop {
    * connection is closed. Close the connection to give up on a peer that
    * stopped reading.
    *
+   * Closing the loop cancels the calls still waiting, as asyncio's
+   * proactor loop does, as if each were cancelled: the write in flight
+   * still goes out while the process runs (it no longer keeps it alive,
+   * as above), the rest of its `data` and the calls behind it are not
+   * sent. `conn` stays open.
+   *
    * PEP 3156: `loop.sock_sendall()` (asyncio).
    *
    * @param conn The connection.
@@ -1630,7 +1677,8 @@ export class DenoEventLoop extends BaseEventLoop {
    * `Deno.Conn`. Deno has no unconnected sockets, so this takes the address
    * instead of a socket to connect. Cancelling the future abandons the
    * attempt (TCP connects are aborted; a connection that still arrives is
-   * closed). Nagle's algorithm is left as Deno sets it.
+   * closed). Nagle's algorithm is left as Deno sets it. Closing the loop
+   * cancels a call still waiting, as cancelling it does.
    *
    * PEP 3156: `loop.sock_connect()` (asyncio).
    *
@@ -1676,6 +1724,14 @@ export class DenoEventLoop extends BaseEventLoop {
    * a connection the abandoned accept still brings goes to the next
    * `sockAccept` on `listener` (or is closed by the loop's `close()`).
    * When the listener is closed, every waiting call fails.
+   *
+   * Closing the loop cancels the calls still waiting, as asyncio's
+   * proactor loop does, and leaves `listener` open. The accept still in
+   * flight no longer keeps the process alive: Deno offers only
+   * `listener.unref()` for that, so until it settles the listener's other
+   * accepts do not keep it alive either; once it settles, `listener.ref()`
+   * gives the listener back (undoing an `unref()` of the application's
+   * own). A connection it still brings is closed.
    *
    * PEP 3156: `loop.sock_accept()` (asyncio); the result is the
    * connection alone, its `remoteAddr` being the address.
@@ -1771,6 +1827,9 @@ export class DenoEventLoop extends BaseEventLoop {
    */
   override close(): void {
     if (this.isClosed()) return;
+    // While their callbacks can still be scheduled (a running loop is
+    // refused below).
+    if (!this.isRunning()) this.#sockets?.cancelWaiting();
     super.close();
     const left = this.#streams?.proactor.closeAll();
     if (left !== undefined && left.transports + left.servers > 0) {

@@ -168,7 +168,7 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
       },
       (error) => {
         this.#pending--;
-        if (loop.isClosed()) completion.orphaned?.(undefined);
+        if (loop.isClosed()) completion.orphaned?.(undefined, error);
         else this.#enqueue(completion, false, error);
       },
     );
@@ -259,6 +259,34 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
   }
 
   /**
+   * Sets whether the read in flight on `stream` keeps Deno's event loop
+   * alive: on the fast path, that read's op alone, so the connection's
+   * later reads are as its owner set them; otherwise through `Deno.Conn`'s
+   * `ref()` / `unref()` (`Conn.read()` hides its op's promise), `true`
+   * giving back Deno's default.
+   *
+   * @param stream The connection.
+   * @param port The port its reads report to.
+   * @param ref `false` to let the process exit while only it is pending.
+   */
+  setReadRef(
+    stream: Deno.Conn,
+    port: CompletionPort<number | null>,
+    ref: boolean,
+  ): void {
+    const p = port as DenoPort<number | null>;
+    if (p.rid < 0) {
+      if (ref) stream.ref();
+      else stream.unref();
+      return;
+    }
+    const operation = p.operation;
+    if (operation === null) return;
+    if (ref) CORE!.refOpPromise(operation);
+    else CORE!.unrefOpPromise(operation);
+  }
+
+  /**
    * Starts `stream.closeWrite()`.
    *
    * @param stream The connection.
@@ -324,7 +352,9 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
    * Releases everything still registered: listeners, connections,
    * sockets and pipes are closed (operations in flight on them settle,
    * after the loop closed, into `orphaned()`), children are let go of
-   * (not killed).
+   * (not killed). Then operations that settled before the loop closed,
+   * whose completions wait for a turn of the loop that will not come,
+   * reach `orphaned()`, as later ones do.
    *
    * @returns How many transports and servers were still open.
    */
@@ -344,6 +374,20 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
       if (!open) continue;
       if (kind === "server") servers++;
       else if (kind === "transport") transports++;
+    }
+    const queue = this.#queue;
+    const n = this.#queued;
+    this.#queued = 0;
+    for (let i = 0; i < n; i += 3) {
+      const completion = queue[i] as Completion<unknown>;
+      const value = queue[i + 2];
+      queue[i] = queue[i + 2] = undefined;
+      try {
+        if (queue[i + 1]) completion.orphaned?.(value);
+        else completion.orphaned?.(undefined, value);
+      } catch {
+        // Releasing what is gone already: nothing is left to do.
+      }
     }
     return { transports, servers };
   }

@@ -9,6 +9,8 @@
  * callers wait in line for it: cancelling a future takes it out of the
  * line, and what the abandoned operation brings back (bytes, or an
  * accepted connection) is kept for the next caller instead of being lost.
+ * What was read and not taken outlives the loop: closing it leaves the
+ * bytes, and the read it cannot withdraw, to the next loop's calls.
  *
  * @module
  */
@@ -92,18 +94,50 @@ type Kept =
   | { kind: "eof" }
   | { kind: "error"; error: unknown };
 
-/** The reads of one connection. */
-interface ReadState {
-  readonly port: CompletionPort<number | null>;
-  readonly waiters: ReadWaiter[];
-  /** The read in flight: the waiter it serves and the buffer it fills. */
-  inFlight: { waiter: ReadWaiter; buffer: Uint8Array } | null;
+/**
+ * What was read from a connection and not yet taken, and the read a
+ * closed loop left in flight on it: shared by the `sock*` calls of every
+ * loop, so that closing one loses no byte of the application's
+ * connection.
+ */
+interface ConnReads {
   /**
    * What was read and not yet taken, oldest first, for the next readers:
    * what abandoned reads brought and what cancelled tasks dropped. An EOF
    * or error comes last; an EOF stays.
    */
   readonly kept: Kept[];
+  /** The read a closed loop left in flight, until it settles. */
+  orphan: Orphan | null;
+}
+
+/** A read that a closed loop left in flight on a connection. */
+interface Orphan {
+  /** Resolves once it settled and what it brought is in `kept`. */
+  readonly settled: Promise<void>;
+  /** Sets whether it keeps the process alive. */
+  ref(on: boolean): void;
+}
+
+/** The reads of each connection, whichever loop made them. */
+const connReads = new WeakMap<Deno.Conn, ConnReads>();
+
+/** The reads of one connection on one loop. */
+interface ReadState {
+  readonly port: CompletionPort<number | null>;
+  readonly waiters: ReadWaiter[];
+  /** The read in flight: the waiter it serves and the buffer it fills. */
+  inFlight: { waiter: ReadWaiter; buffer: Uint8Array } | null;
+  /** The connection's reads shared by every loop. */
+  readonly shared: ConnReads;
+  /** `shared.kept`. */
+  readonly kept: Kept[];
+  /** Whether a read a closed loop left in flight is waited for. */
+  adopting: boolean;
+  /** Where the end of that read is reported. */
+  readonly adopted: CompletionPort<void>;
+  /** Resolves `shared.orphan.settled`, once this loop closed. */
+  settle: (() => void) | null;
   /**
    * Where `sockRecvInto` reads land before they are copied into the
    * caller's buffer (reused; grown as callers ask, up to `MAX_READ`).
@@ -142,6 +176,8 @@ interface AcceptState {
   readonly port: CompletionPort<Deno.Conn>;
   readonly waiters: Future<Deno.Conn>[];
   accepting: boolean;
+  /** Whether the loop's `close()` let the accept in flight go (unref). */
+  unrefd: boolean;
   /** A connection accepted for a caller that gave up, for the next one. */
   kept: Deno.Conn | null;
 }
@@ -217,6 +253,10 @@ export class DenoSockets {
   readonly #reads = new WeakMap<Deno.Conn, ReadState>();
   readonly #writes = new WeakMap<Deno.Conn, WriteState>();
   readonly #accepts = new WeakMap<Deno.Listener, AcceptState>();
+  /** Connects in flight, so `close()` can cancel them. */
+  readonly #connecting = new Set<
+    { future: Future<Deno.Conn>; abort: AbortController }
+  >();
   /** Listeners holding a kept connection, so `close()` can release it. */
   readonly #keeping = new Set<AcceptState>();
   /** Reads and accepts in flight, so `close()` can unref them. */
@@ -416,15 +456,19 @@ export class DenoSockets {
       operation = Promise.reject(error);
     }
     const proactor = this.#proactor;
+    const connecting = { future, abort };
+    this.#connecting.add(connecting);
     proactor.watch(
       operation,
       proactor.bind<Deno.Conn>({
         done: (conn) => {
+          this.#connecting.delete(connecting);
           // Nobody waits for it any more.
           if (future.done()) proactor.close(conn);
           else future.setResult(conn);
         },
         failed: (error) => {
+          this.#connecting.delete(connecting);
           if (future.done()) return;
           // Deno's error, of its class, with the address in its message
           // (asyncio's "Connect call failed (address)"); a name Deno could
@@ -440,6 +484,7 @@ export class DenoSockets {
           ));
         },
         orphaned: (conn) => {
+          this.#connecting.delete(connecting);
           if (conn !== undefined) proactor.close(conn);
         },
       }),
@@ -473,11 +518,24 @@ export class DenoSockets {
           done: (conn) => this.#accepted(listener, made, conn),
           failed: (error) => this.#acceptFailed(listener, made, error),
           orphaned: (conn) => {
+            made.accepting = false;
+            this.#accepting.delete(listener);
             if (conn !== undefined) this.#proactor.close(conn);
+            if (made.unrefd) {
+              // As the application gave it, now that it holds no accept
+              // of the loop's.
+              made.unrefd = false;
+              try {
+                listener.ref();
+              } catch {
+                // Closed by its owner.
+              }
+            }
           },
         }),
         waiters: [],
         accepting: false,
+        unrefd: false,
         kept: null,
       };
       this.#accepts.set(listener, state = made);
@@ -494,10 +552,40 @@ export class DenoSockets {
   }
 
   /**
+   * Cancels the futures of the calls still waiting, as asyncio's proactor
+   * loop does when it closes; called just before the loop closes, while
+   * their callbacks can still be scheduled. TCP connects are aborted.
+   */
+  cancelWaiting(): void {
+    const message = "The event loop was closed";
+    for (const state of this.#reading.values()) {
+      for (const waiter of state.waiters.splice(0)) {
+        waiter.future.cancel(message);
+      }
+    }
+    for (const state of this.#writing) {
+      for (const waiter of state.waiters) waiter.future.cancel(message);
+    }
+    for (const listener of this.#accepting) {
+      for (const waiter of this.#accepts.get(listener)!.waiters.splice(0)) {
+        waiter.cancel(message);
+      }
+    }
+    for (const { future, abort } of this.#connecting) {
+      future.cancel(message);
+      abort.abort(future);
+    }
+  }
+
+  /**
    * Closes the connections accepted for callers that gave up, and lets
    * the reads and accepts in flight on the caller's sockets (which stay
    * open) no longer keep the process alive: they cannot be cancelled
-   * without closing the sockets, which are not the loop's.
+   * without closing the sockets, which are not the loop's. What a read
+   * still brings is kept for the next `sockRecv` or `sockRecvInto` on its
+   * connection, from any loop; the connection's own setting (`ref()`) is
+   * left as it was where Deno's ops allow, and given back once that read
+   * settles otherwise, as the listener's is once its accept settles.
    */
   close(): void {
     for (const state of this.#keeping) {
@@ -506,16 +594,26 @@ export class DenoSockets {
     }
     this.#keeping.clear();
     for (const [conn, state] of this.#reading) {
-      try {
-        this.#proactor.setRef(conn, state.port, false);
-      } catch {
-        // Closed by its owner: nothing is in flight any more.
+      if (state.adopting) {
+        // Another closed loop's read: let go of it again, for the next.
+        state.adopting = false;
+        state.shared.orphan?.ref(false);
+        continue;
       }
+      let settle!: () => void;
+      const settled = new Promise<void>((resolve) => settle = resolve);
+      state.settle = settle;
+      state.shared.orphan = {
+        settled,
+        ref: (on) => this.#setReadRef(conn, state, on),
+      };
+      this.#setReadRef(conn, state, false);
     }
     this.#reading.clear();
     for (const listener of this.#accepting) {
       try {
         listener.unref();
+        this.#accepts.get(listener)!.unrefd = true;
       } catch {
         // Closed by its owner: nothing is in flight any more.
       }
@@ -531,6 +629,10 @@ export class DenoSockets {
   #read(conn: Deno.Conn, waiter: ReadWaiter): void {
     let state = this.#reads.get(conn);
     if (state === undefined) {
+      let shared = connReads.get(conn);
+      if (shared === undefined) {
+        connReads.set(conn, shared = { kept: [], orphan: null });
+      }
       const made: ReadState = {
         port: this.#proactor.bind<number | null>({
           done: (count) => this.#readDone(conn, made, count),
@@ -541,10 +643,19 @@ export class DenoSockets {
               undefined,
               onClosed(error, "Cannot read from the connection"),
             ),
+          orphaned: (count, error) =>
+            this.#readOrphaned(conn, made, count, error),
         }),
         waiters: [],
         inFlight: null,
-        kept: [],
+        shared,
+        kept: shared.kept,
+        adopting: false,
+        adopted: this.#proactor.bind<void>({
+          done: () => this.#adoptDone(conn, made),
+          failed: () => this.#adoptDone(conn, made),
+        }),
+        settle: null,
         scratch: null,
         served: 0,
       };
@@ -589,7 +700,20 @@ export class DenoSockets {
         else state.kept[0] = { kind: "data", data: data.subarray(count) };
       }
     }
-    if (state.inFlight !== null || waiters.length === 0) return;
+    if (state.inFlight !== null || state.adopting || waiters.length === 0) {
+      return;
+    }
+    const orphan = state.shared.orphan;
+    if (orphan !== null) {
+      // A closed loop's read is in flight on conn (Deno cannot withdraw
+      // it): it takes the next bytes, so wait for them, holding the
+      // process as a read of this loop's would.
+      state.adopting = true;
+      this.#reading.set(conn, state);
+      orphan.ref(true);
+      this.#proactor.watch(orphan.settled, state.adopted);
+      return;
+    }
     const waiter = waiters[0];
     const size = Math.min(waiter.n, MAX_READ);
     let buffer: Uint8Array;
@@ -649,6 +773,58 @@ export class DenoSockets {
       state.kept.push({ kind: "data", data: buffer.slice(0, count) });
     }
     this.#pumpRead(conn, state);
+  }
+
+  /**
+   * Keeps what a read brought after the loop closed (or brought before,
+   * unseen by the loop) for the next reader on conn, from any loop, and
+   * gives back the connection's own setting if `close()` changed it.
+   * Runs outside the loop.
+   */
+  #readOrphaned(
+    conn: Deno.Conn,
+    state: ReadState,
+    count: number | null | undefined,
+    error: unknown,
+  ): void {
+    const inFlight = state.inFlight;
+    if (inFlight === null) return;
+    state.inFlight = null;
+    this.#reading.delete(conn);
+    if (count === undefined) {
+      state.kept.push({
+        kind: "error",
+        error: onClosed(error, "Cannot read from the connection"),
+      });
+    } else if (count === null) state.kept.push({ kind: "eof" });
+    else {
+      state.kept.push({
+        kind: "data",
+        data: inFlight.buffer.slice(0, count),
+      });
+    }
+    const settle = state.settle;
+    if (settle === null) return;
+    state.settle = null;
+    state.shared.orphan = null;
+    this.#setReadRef(conn, state, true);
+    settle();
+  }
+
+  /** A closed loop's read settled: serve the waiting readers. */
+  #adoptDone(conn: Deno.Conn, state: ReadState): void {
+    if (!state.adopting) return;
+    state.adopting = false;
+    this.#reading.delete(conn);
+    this.#pumpRead(conn, state);
+  }
+
+  #setReadRef(conn: Deno.Conn, state: ReadState, ref: boolean): void {
+    try {
+      this.#proactor.setReadRef(conn, state.port, ref);
+    } catch {
+      // Closed by its owner: nothing is in flight any more.
+    }
   }
 
   /**

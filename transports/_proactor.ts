@@ -26,10 +26,13 @@ export interface Completion<T> {
   failed(error: unknown): void;
   /**
    * Runs, outside the loop, when the operation settles after the loop was
-   * closed: release whatever the result holds (close an accepted
-   * connection). Nothing else may be done then.
+   * closed, or had settled without its `done()` or `failed()` having run
+   * yet: release whatever the result holds (close an accepted
+   * connection), or keep it where no loop is needed to reach it (bytes
+   * read from an application's connection). Nothing else may be done then.
+   * `value` is `undefined` when the operation failed, with `error`.
    */
-  orphaned?(value: T | undefined): void;
+  orphaned?(value: T | undefined, error?: unknown): void;
   /**
    * Runs first, outside the loop, when the operation succeeds. It may
    * finish a completion that needs no user code (a write that sent
@@ -156,6 +159,22 @@ export interface Proactor<S, L> {
    */
   setRef(stream: S, port: CompletionPort<number | null>, ref: boolean): void;
   /**
+   * Sets whether the read in flight on `stream` that reports to `port`
+   * keeps the host process alive, leaving the stream's later reads as
+   * they are where the host can (where it cannot, it sets the stream's
+   * own setting, as `setRef()`; `true` then gives it back the host's
+   * default).
+   *
+   * @param stream The stream.
+   * @param port The port the read reports to.
+   * @param ref `false` to let the process exit while only it is pending.
+   */
+  setReadRef(
+    stream: S,
+    port: CompletionPort<number | null>,
+    ref: boolean,
+  ): void;
+  /**
    * Sets whether the write in flight that reports to `port` keeps the host
    * process alive (each write starts out keeping it alive). A host that
    * cannot tell returns `false`, and its writes always keep it alive.
@@ -190,7 +209,8 @@ export interface Proactor<S, L> {
   /**
    * Releases everything still registered, so that nothing the loop
    * started keeps the host process alive; called by the loop's `close()`,
-   * after which completions reach only `orphaned()`.
+   * after which completions reach only `orphaned()`. Completions that
+   * settled before and still wait for the loop reach `orphaned()` here.
    *
    * @returns How many transports and servers (not counting the internal
    * ones) were still open.

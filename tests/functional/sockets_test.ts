@@ -149,6 +149,82 @@ Deno.test("sockRecvInto() cancelled while its read is in flight never writes int
   loop.close();
 });
 
+Deno.test("loop.close() with a sockRecv() in flight loses nothing: what its read still brings goes to the next sockRecv() on the connection, on another loop", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  loop.sockRecv(server, 8);
+  // Let the read start: Deno cannot withdraw it.
+  await within(loop, Promise.resolve());
+  loop.close();
+  await client.write(bytes("abc"));
+  await client.write(bytes("def"));
+  client.close();
+  const next = new DenoEventLoop();
+  const got = await readAll(next, server);
+  assertEquals(text(got), "abcdef");
+  closeAll(server, listener);
+  next.close();
+});
+
+Deno.test("loop.close() loses none of the bytes kept from an abandoned read: the next sockRecvInto() on the connection, on another loop, gets them", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  const abandoned = loop.sockRecvInto(server, new Uint8Array(8));
+  await within(loop, Promise.resolve());
+  abandoned.cancel();
+  await within(loop, loop.sockSendall(client, bytes("kept")));
+  // The abandoned read brings "kept", for nobody yet.
+  await within(loop, sleep(0.05, undefined, { loop }));
+  loop.close();
+  await client.write(bytes("late"));
+  client.close();
+  const next = new DenoEventLoop();
+  const buf = new Uint8Array(16);
+  const n = await within(next, next.sockRecvInto(server, buf));
+  assertEquals(text(buf.subarray(0, n)), "kept");
+  assertEquals(text(await readAll(next, server)), "late");
+  closeAll(server, listener);
+  next.close();
+});
+
+Deno.test("loop.close() right after a read completed, before the loop ran again, loses none of its bytes", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  const reading = loop.sockRecv(server, 8);
+  await within(loop, Promise.resolve());
+  await client.write(bytes("abc"));
+  // The read completes now, outside the loop: its result waits for the
+  // loop's next turn, which never comes.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  loop.close();
+  client.close();
+  const next = new DenoEventLoop();
+  assertEquals(text(await readAll(next, server)), "abc");
+  assert(reading.cancelled());
+  closeAll(server, listener);
+  next.close();
+});
+
+Deno.test("loop.close() cancels the futures of the sock* calls still waiting, as asyncio's proactor loop does", async () => {
+  const loop = new DenoEventLoop();
+  const [listener, client, server] = await pair(loop);
+  // Nothing comes from the server.
+  const recv = loop.sockRecv(client, 8);
+  const recvInto = loop.sockRecvInto(client, new Uint8Array(8));
+  // More than the socket buffers hold, toward a peer that does not read.
+  const stalled = loop.sockSendall(client, new Uint8Array(64 << 20));
+  const behind = loop.sockSendall(client, new Uint8Array(1));
+  const accept = loop.sockAccept(listener);
+  await within(loop, sleep(0.05, undefined, { loop }));
+  assert(!stalled.done());
+  loop.close();
+  assertEquals(
+    [recv, recvInto, stalled, behind, accept].map((f) => f.cancelled()),
+    [true, true, true, true, true],
+  );
+  closeAll(client, server, listener);
+});
+
 Deno.test("sockRecv() and sockSendall() in flight when the connection is closed fail with Deno's Interrupted, saying it was closed", async () => {
   const loop = new DenoEventLoop();
   const [listener, client, server] = await pair(loop);
@@ -268,6 +344,25 @@ Deno.test("sockConnect() cancelled closes a connection that still arrives", asyn
   assertEquals((await within(loop, loop.sockRecv(server, 1))).length, 0);
   closeAll(server, listener);
   loop.close();
+});
+
+Deno.test("loop.close() right after a sockConnect() connected, before the loop ran again, closes that connection instead of leaving it open for nobody", async () => {
+  const loop = new DenoEventLoop();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connecting = loop.sockConnect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const server = await listener.accept();
+  // The connect completes now, outside the loop: its result waits for the
+  // loop's next turn, which never comes.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  loop.close();
+  assert(connecting.cancelled());
+  const guard = setTimeout(() => server.close(), 5000);
+  assertEquals(await server.read(new Uint8Array(1)), null);
+  clearTimeout(guard);
+  closeAll(server, listener);
 });
 
 Deno.test("sockConnect() over a Unix socket", async () => {
@@ -617,5 +712,51 @@ Deno.test({
     );
     assertEquals(closed.out.trim(), "ended true true");
     assertEquals(closed.code, 0);
+  },
+});
+
+// Without Deno's internal ops the read in flight is let go through the
+// connection's unref() until it settles, as documented.
+Deno.test({
+  name:
+    "loop.close() with a sockRecv() in flight leaves the connection as the application gave it: its own later reads keep the process alive",
+  ignore: !canUnrefWrites,
+  fn: async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const run = child(
+      `
+    const loop = new DenoEventLoop();
+    const conn = await loop.runUntilComplete(
+      loop.sockConnect({ hostname: "127.0.0.1", port: ${listener.addr.port} }),
+    );
+    loop.sockRecv(conn, 8);
+    await loop.runUntilComplete(sleep(0, undefined, { loop }));
+    loop.close();
+    // Nothing but this read holds the process now (not awaited: Deno 2.9
+    // keeps a process whose top-level await is pending alive anyway).
+    conn.read(new Uint8Array(8)).then((n) => {
+      console.log("read", n);
+      conn.close();
+    });
+  `,
+      10,
+    );
+    const peer = await listener.accept();
+    listener.close();
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 300));
+    try {
+      await pause();
+      // The read in flight at close takes these; the child's own read, the
+      // next ones.
+      await peer.write(bytes("abc"));
+      await pause();
+      await peer.write(bytes("def"));
+    } catch {
+      // The child is gone already: it says so below.
+    }
+    const end = await run;
+    peer.close();
+    assertEquals(end.out.trim(), "read 3");
+    assertEquals(end.code, 0);
   },
 });

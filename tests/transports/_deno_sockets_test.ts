@@ -14,7 +14,8 @@ import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 
 type Started =
   | { kind: "read"; buffer: Uint8Array; port: CompletionPort<number | null> }
-  | { kind: "write"; data: Uint8Array; port: CompletionPort<number> };
+  | { kind: "write"; data: Uint8Array; port: CompletionPort<number> }
+  | { kind: "accept"; port: CompletionPort<Deno.Conn> };
 
 /** A proactor that records operations; `settle*` completes them on the loop. */
 class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
@@ -35,9 +36,21 @@ class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
     this.started.push({ kind: "write", data, port });
   }
   startShutdown() {}
-  startAccept() {}
-  watch() {}
-  setRef() {}
+  startAccept(_l: Deno.Listener, port: CompletionPort<Deno.Conn>) {
+    this.started.push({ kind: "accept", port });
+  }
+  watch<T>(operation: PromiseLike<T>, port: CompletionPort<T>) {
+    operation.then((value) =>
+      this.loop.callSoon(() => port.completion.done(value))
+    );
+  }
+  setRef() {
+    throw new Error("setRef() changes the connection's own setting");
+  }
+  readonly readRefs: boolean[] = [];
+  setReadRef(_s: Deno.Conn, _p: CompletionPort<number | null>, ref: boolean) {
+    this.readRefs.push(ref);
+  }
   readonly writeRefs: boolean[] = [];
   setWriteRef(_port: CompletionPort<number>, ref: boolean) {
     this.writeRefs.push(ref);
@@ -60,6 +73,16 @@ class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
     if (bytes !== null) op.buffer.set(bytes);
     this.loop.callSoon(() => op.port.completion.done(bytes?.length ?? null));
   }
+  /** Completes the oldest read with `bytes` after the loop closed. */
+  orphanRead(bytes: number[]): void {
+    const i = this.started.findIndex((s) => s.kind === "read");
+    const op = this.started.splice(i, 1)[0] as Extract<
+      Started,
+      { kind: "read" }
+    >;
+    op.buffer.set(bytes);
+    op.port.completion.orphaned!(bytes.length);
+  }
   /** Completes the oldest write, having written `n` bytes. */
   wrote(n: number): Uint8Array {
     const i = this.started.findIndex((s) => s.kind === "write");
@@ -72,7 +95,13 @@ class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
   }
 }
 
-const conn = { read() {}, write() {} } as unknown as Deno.Conn;
+/**
+ * A connection of its own for each test: what is read and not taken stays
+ * with the connection, for any loop's next read.
+ */
+function newConn(): Deno.Conn {
+  return { read() {}, write() {} } as unknown as Deno.Conn;
+}
 
 /** Runs the loop past every callback scheduled so far. */
 async function turn(loop: VirtualTimeLoop): Promise<void> {
@@ -85,6 +114,7 @@ Deno.test("DenoSockets: bytes of a read whose caller gave up are split over the 
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const gaveUp = socks.recv(conn, 8);
   gaveUp.cancel();
   const a = socks.recv(conn, 2);
@@ -107,6 +137,7 @@ Deno.test("DenoSockets: end of stream reached by an abandoned read is seen by ev
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const gaveUp = socks.recv(conn, 8);
   await turn(loop);
   gaveUp.cancel();
@@ -125,6 +156,7 @@ Deno.test("DenoSockets: sendall() goes on after partial writes and keeps calls i
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const first = socks.sendall(conn, new Uint8Array([1, 2, 3, 4]));
   const second = socks.sendall(conn, new Uint8Array([5]));
   assertEquals([...proactor.wrote(1)], [1, 2, 3, 4]);
@@ -141,6 +173,7 @@ Deno.test("DenoSockets: sendall() cancelled part way sends no more of it", async
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const big = socks.sendall(conn, new Uint8Array([1, 2, 3, 4]));
   const next = socks.sendall(conn, new Uint8Array([9]));
   big.cancel();
@@ -156,6 +189,7 @@ Deno.test("DenoSockets: recvInto() cancelled while its read is in flight never w
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const buf = new Uint8Array(4);
   const gaveUp = socks.recvInto(conn, buf);
   assertEquals(proactor.started.length, 1);
@@ -177,6 +211,7 @@ Deno.test("DenoSockets: recvInto() fills only the count it reports, and the call
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const buf = new Uint8Array([9, 9, 9, 9, 9]);
   const reading = socks.recvInto(conn, buf.subarray(1, 4));
   const op = proactor.started[0] as Extract<Started, { kind: "read" }>;
@@ -192,6 +227,7 @@ Deno.test("DenoSockets: a write in flight whose callers all gave up no longer ho
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const a = socks.sendall(conn, new Uint8Array([1, 2, 3, 4]));
   const b = socks.sendall(conn, new Uint8Array([5]));
   a.cancel();
@@ -216,6 +252,7 @@ Deno.test("DenoSockets: close() lets go of the writes in flight", () => {
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   socks.sendall(conn, new Uint8Array([1, 2]));
   socks.close();
   assertEquals(proactor.writeRefs, [false]);
@@ -226,6 +263,7 @@ Deno.test("DenoSockets: a task cancelled in the turn its recv() completed gives 
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const reader = loop.createTask(async () => await socks.recv(conn, 8));
   await turn(loop);
   proactor.read([1, 2, 3]);
@@ -244,6 +282,7 @@ Deno.test("DenoSockets: a generator task cancelled in the turn its recvInto() co
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const buf = new Uint8Array(4);
   const reader = loop.createTask(function* () {
     return yield* socks.recvInto(conn, buf);
@@ -261,6 +300,7 @@ Deno.test("DenoSockets: bytes a cancelled task dropped stay taken while another 
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const read = socks.recv(conn, 8);
   const reader = loop.createTask(async () => await read);
   const other = loop.createTask(async () => await read);
@@ -279,6 +319,7 @@ Deno.test("DenoSockets: bytes given back come before those of the read in flight
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const reader = loop.createTask(async () => await socks.recv(conn, 8));
   const next = socks.recv(conn, 8);
   await turn(loop);
@@ -298,6 +339,7 @@ Deno.test("DenoSockets: recvInto() whose buffer was detached during the call fai
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const buf = new Uint8Array(4);
   const reading = socks.recvInto(conn, buf);
   // Transferring the buffer detaches it: buf is empty from now on.
@@ -320,6 +362,7 @@ Deno.test("DenoSockets: bytes a cancelled task dropped after a later read took t
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   // An abandoned read brings four bytes; two callers waiting behind it
   // take two each, in the same turn.
   const gaveUp = socks.recv(conn, 8);
@@ -346,6 +389,7 @@ Deno.test("DenoSockets: sendall() whose data was detached during the call fails,
   const loop = new VirtualTimeLoop();
   const proactor = new ManualProactor(loop);
   const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
   const sending = socks.sendall(conn, new Uint8Array([1, 2, 3, 4]));
   const data = (proactor.started[0] as Extract<Started, { kind: "write" }>)
     .data;
@@ -366,4 +410,55 @@ Deno.test("DenoSockets: sendall() whose data was detached during the call fails,
   assertEquals([...proactor.wrote(1)], [5]);
   await loop.runUntilComplete(next);
   loop.close();
+});
+
+Deno.test("DenoSockets: close() lets the read in flight go without changing the connection's own setting; what it brings goes to the next reader, of another loop, before any read of its own", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const conn = newConn();
+  const first = socks.recv(conn, 8);
+  socks.cancelWaiting();
+  socks.close();
+  loop.close();
+  assert(first.cancelled());
+  assertEquals(proactor.readRefs, [false]);
+
+  const loop2 = new VirtualTimeLoop();
+  const proactor2 = new ManualProactor(loop2);
+  const socks2 = new DenoSockets(loop2, proactor2);
+  const next = socks2.recv(conn, 2);
+  // It waits for the closed loop's read, holding the process meanwhile.
+  assertEquals(proactor2.started, []);
+  assertEquals(proactor.readRefs, [false, true]);
+  proactor.orphanRead([1, 2, 3]);
+  assertEquals([...await loop2.runUntilComplete(next)], [1, 2]);
+  assertEquals([...await loop2.runUntilComplete(socks2.recv(conn, 8))], [3]);
+  // Only now a read of its own.
+  const last = socks2.recv(conn, 8);
+  assertEquals(proactor2.started.map((s) => s.kind), ["read"]);
+  proactor2.read(null);
+  assertEquals((await loop2.runUntilComplete(last)).length, 0);
+  loop2.close();
+});
+
+Deno.test("DenoSockets: close() lets an accept in flight go; the listener is given back its setting once that accept settles", () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new ManualProactor(loop);
+  const socks = new DenoSockets(loop, proactor);
+  const refs: boolean[] = [];
+  const listener = {
+    accept() {},
+    ref: () => refs.push(true),
+    unref: () => refs.push(false),
+  } as unknown as Deno.Listener;
+  const accepting = socks.accept(listener);
+  socks.cancelWaiting();
+  socks.close();
+  loop.close();
+  assert(accepting.cancelled());
+  assertEquals(refs, [false]);
+  const op = proactor.started.pop() as Extract<Started, { kind: "accept" }>;
+  op.port.completion.orphaned!(newConn());
+  assertEquals(refs, [false, true]);
 });

@@ -71,6 +71,7 @@ class ManualProactor implements Proactor<Deno.Conn, Deno.Listener> {
     throw new Error("not used");
   }
   setRef(): void {}
+  setReadRef(): void {}
   setWriteRef(): boolean {
     return false;
   }
