@@ -52,6 +52,26 @@ export function checkAwaitable(aw: unknown, what: string): void {
   );
 }
 
+/**
+ * Makes `gen`, a coroutine that `yield*` runs inline, awaitable as well:
+ * `await` runs it as a task of its own (`start` makes the task), where it
+ * would otherwise evaluate to the generator object, its body never run.
+ * For the generator forms of `withTaskGroup()` and `Timeout.scope()`.
+ */
+export function awaitableCoroutine<T>(
+  gen: Coroutine<T>,
+  start: (gen: Coroutine<T>) => PromiseLike<T>,
+): Coroutine<T> {
+  Object.defineProperty(gen, "then", {
+    configurable: true,
+    value: <R1 = T, R2 = never>(
+      onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+      onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+    ): PromiseLike<R1 | R2> => start(gen).then(onfulfilled, onrejected),
+  });
+  return gen;
+}
+
 /** Returns `true` for anything with a `then` method. */
 export function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
   return (typeof x === "object" || typeof x === "function") && x !== null &&

@@ -12,8 +12,13 @@ import {
   formatReceived,
   InvalidStateError,
 } from "../futures/errors.ts";
-import { type Coroutine, currentTask, Task } from "./task.ts";
-import { bodyReceived, isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import { type Coroutine, currentTask, ensureFuture, Task } from "./task.ts";
+import {
+  awaitableCoroutine,
+  bodyReceived,
+  isCoroutine,
+  isPromiseLike,
+} from "./_awaitables.ts";
 import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for the `TaskGroup` constructor and `withTaskGroup`. */
@@ -695,7 +700,13 @@ export function withTaskGroup<T>(
   }
   const tg = new TaskGroup(options);
   const out = body(tg);
-  if (isCoroutine(out)) return runInline(tg, out as Coroutine<T>);
+  if (isCoroutine(out)) {
+    // Awaited from an async function instead of yield*, it runs as a task.
+    return awaitableCoroutine(
+      runInline(tg, out as Coroutine<T>),
+      (gen) => ensureFuture(gen, { loop: options?.loop }),
+    );
+  }
   if (isPromiseLike(out)) return runAsync(tg, out as PromiseLike<T>);
   throw new TypeError(
     `Cannot run withTaskGroup(): body must return a generator or a promise, received ${

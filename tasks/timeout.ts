@@ -47,6 +47,7 @@ import {
   Task,
 } from "./task.ts";
 import {
+  awaitableCoroutine,
   bodyReceived,
   checkAwaitable,
   isCoroutine,
@@ -356,7 +357,14 @@ export class Timeout {
       return this.#scopedAsync(out as PromiseLike<T>);
     }
     if (task !== null) this.#unenter();
-    if (isCoroutine(out)) return this.#scoped(out as Coroutine<T>);
+    if (isCoroutine(out)) {
+      // Awaited from an async function instead of yield*, it runs as a
+      // task.
+      return awaitableCoroutine(
+        this.#scoped(out as Coroutine<T>),
+        (gen) => ensureFuture(gen),
+      );
+    }
     throw new TypeError(
       `Cannot run the timeout scope: body must return a generator or a promise, received ${
         bodyReceived(out)

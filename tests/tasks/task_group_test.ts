@@ -1419,3 +1419,68 @@ Deno.test("TaskGroup forgets each child as it finishes, while the group is still
   await loop.runUntilComplete(main);
   loop.close();
 });
+
+Deno.test("await withTaskGroup(function* …) in an async function runs the body and waits for its tasks, as yield* does in a generator", async () => {
+  // Awaited, the generator form used to evaluate to the generator object
+  // itself: the body never ran and nothing said so.
+  const loop = new VirtualTimeLoop();
+  const done: string[] = [];
+  const main = loop.createTask(async () => {
+    const out = await withTaskGroup(function* (tg): Coroutine<string> {
+      tg.createTask(function* (): Coroutine<void> {
+        yield* sleep(2);
+        done.push("child");
+      }());
+      yield* sleep(1);
+      return "body";
+    });
+    done.push(`main got ${out} at ${loop.time()}`);
+  });
+  await loop.runUntilComplete(main);
+  assertEquals(done, ["child", "main got body at 2"]);
+  // A failing child fails the awaited group as it fails a yield* of it.
+  const failing = loop.createTask(async () =>
+    await withTaskGroup(function* (tg): Coroutine<void> {
+      tg.createTask(function* (): Coroutine<void> {
+        yield* sleep(1);
+        throw new Error("child broke");
+      }());
+      yield* sleep(5);
+    })
+  );
+  const err = await assertRejects(() => loop.runUntilComplete(failing));
+  assertInstanceOf(err, AggregateError);
+  assertEquals(loop.time(), 3);
+  // Cancelling the awaiting task cancels the group's tasks.
+  let childCancelled = false;
+  const outer = loop.createTask(async () =>
+    await withTaskGroup(function* (tg): Coroutine<void> {
+      tg.createTask(function* (): Coroutine<void> {
+        try {
+          yield* sleep(10);
+        } catch (e) {
+          childCancelled = e instanceof CancelledError;
+          throw e;
+        }
+      }());
+      yield* sleep(10);
+    })
+  );
+  loop.callLater(1, () => outer.cancel());
+  await assertRejects(() => loop.runUntilComplete(outer), CancelledError);
+  assert(childCancelled);
+  loop.close();
+});
+
+Deno.test("await timeout(d).scope(function* …) in an async function runs the body under the deadline", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () =>
+    await timeout(1).scope(function* (): Coroutine<string> {
+      yield* sleep(5);
+      return "late";
+    })
+  );
+  await assertRejects(() => loop.runUntilComplete(main), TimeoutError);
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
