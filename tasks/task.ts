@@ -170,6 +170,8 @@ export class Task<T> extends Future<T> {
   #open = false;
   // The last wait that others joined, until its first future completes.
   #joined: Joined | null = null;
+  // The wait in #awaitingOne if others joined it, until a new wait begins.
+  #wait: Joined | null = null;
   #mustCancel = false;
   #cancelMessage: string | undefined = undefined;
   #cancelRequests = 0;
@@ -302,14 +304,27 @@ export class Task<T> extends Future<T> {
     // CancelledError; what earlier waits left pending is cancelled too,
     // but the task no longer waits for it (its wait may be done, the
     // resumption on its way: then the error must come there).
-    let any = this.#awaitingOne?.cancel(msg) ?? false;
-    if (this.#members !== null) {
-      for (const f of this.#members) any = f.cancel(msg) || any;
+    const one = this.#awaitingOne;
+    const members = this.#members;
+    // A completion of a joined wait whose then() callback has not run yet
+    // may have decided it (a race's winner, an all's first error): the
+    // combinator drops the errors of the futures cancelled below, so the
+    // error must come at that callback, as for a lone wait that is done.
+    const wait = this.#wait;
+    let undelivered = 0;
+    if (wait !== null && wait.first === one && members !== null) {
+      undelivered = wait.pending - 1 - members.length;
+      if (one.done()) undelivered++;
+      for (const f of members) if (f.done()) undelivered++;
+    }
+    let any = one?.cancel(msg) ?? false;
+    if (members !== null) {
+      for (const f of members) any = f.cancel(msg) || any;
     }
     if (this.#awaiting !== null) {
       for (const f of this.#awaiting) f.cancel(msg);
     }
-    if (any) return true;
+    if (any && undelivered === 0) return true;
     this.#mustCancel = true;
     return true;
   }
@@ -480,6 +495,7 @@ export class Task<T> extends Future<T> {
     this.#members = null;
     this.#awaiting = null;
     this.#joined = null;
+    this.#wait = null;
   }
 
   #step = (exc?: unknown): void => {
@@ -635,10 +651,9 @@ export class Task<T> extends Future<T> {
     if (future.done()) return this.#mustCancel ? this.#interrupt : undefined;
     if (this.#mustCancel && future.cancel(this.#cancelMessage)) {
       // The task resumes with the future's CancelledError on the next turn;
-      // a cancel() meanwhile is taken by the same resumption, as in
-      // asyncio's __step.
+      // a cancel() meanwhile is taken by the same resumption (the future is
+      // recorded below as the one awaited), as in asyncio's __step.
       this.#mustCancel = false;
-      return this.#interrupt;
     }
     // What the task awaits is kept in one slot, or a set while it awaits
     // several at once (Promise.all of futures). Done futures leave lazily
@@ -663,6 +678,7 @@ export class Task<T> extends Future<T> {
       }
     }
     this.#awaitingOne = future;
+    this.#wait = null;
     this.#open = true;
     // A new wait: what the set holds may all be done by now. Pruned when
     // it grew by half since the last pruning (the additions pay for the
@@ -694,11 +710,14 @@ export class Task<T> extends Future<T> {
         fulfilled: false,
         failed: false,
         guard: (f?: unknown, failed?: boolean): unknown => {
-          if (f !== undefined) this.#joinedDone(j, failed!);
-          return this.#interrupt();
+          if (f === undefined) return this.#interrupt();
+          this.#joinedDone(j, failed!);
+          // A wait that is over (a race's loser) does not take the
+          // cancellation: it would reach no one.
+          return j.first === this.#awaitingOne ? this.#interrupt() : undefined;
         },
       };
-      this.#joined = joined = j;
+      this.#joined = this.#wait = joined = j;
     }
     joined.pending++;
     (this.#members ??= []).push(future);
@@ -728,6 +747,9 @@ export class Task<T> extends Future<T> {
       }
     }
     if (!this.#mustCancel || this.done()) return undefined;
+    // Only a completion of the wait the task is in takes the cancellation
+    // (a race's loser completing first must leave it to the task's await).
+    if (future !== undefined && future !== this.#awaitingOne) return undefined;
     this.#mustCancel = false;
     return new CancelledError(this.#cancelMessage);
   };

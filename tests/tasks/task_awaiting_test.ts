@@ -352,3 +352,89 @@ Deno.test("cancel() of a task inside Promise.all() of futures, one already done,
   assertEquals(caught, 1);
   loop.close();
 });
+
+Deno.test("cancel() of a task whose Promise.race() or Promise.all() was decided by a completion not yet handed over is delivered", async () => {
+  // The deciding completion is done but its then() callback has not run:
+  // cancel() still finds the other futures pending and cancels them, but
+  // the combinator has its outcome already and drops their errors. As in
+  // asyncio's Task.cancel() with its waiter done, the CancelledError must
+  // come at the resumption.
+  for (const kind of ["race", "all rejected"] as const) {
+    const loop = new VirtualTimeLoop();
+    const [a, b] = [0, 1].map(() => loop.createFuture<number>());
+    const task = loop.createTask(async () => {
+      loop.callSoon(() => {
+        if (kind === "race") a.setResult(1);
+        else a.setException(new Error("no"));
+        task.cancel();
+      });
+      try {
+        if (kind === "race") await Promise.race([a, b]);
+        else await Promise.all([a, b]);
+      } catch (e) {
+        if (!(e instanceof CancelledError)) return `caught ${e}`;
+        throw e;
+      }
+      return "finished";
+    });
+    await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+    assert(b.cancelled(), kind);
+    loop.close();
+  }
+});
+
+Deno.test("a Promise.race() loser completing before the task's own wait resumes does not take the cancellation meant for it", async () => {
+  // The loser's then() callback runs first; it belongs to a wait that is
+  // over, so the cancellation must go to the task's await of g.
+  for (const loserFirst of [true, false]) {
+    const loop = new VirtualTimeLoop();
+    const [a, b, g] = [0, 1, 2].map(() => loop.createFuture<number>());
+    const [winner, loser] = loserFirst ? [b, a] : [a, b];
+    const task = loop.createTask(async () => {
+      loop.callSoon(() => winner.setResult(1));
+      await Promise.race([a, b]);
+      loop.callSoon(() => {
+        loser.setResult(0);
+        g.setResult(2);
+        task.cancel();
+      });
+      await g;
+      return "finished";
+    });
+    await assertRejects(
+      () => loop.runUntilComplete(task),
+      CancelledError,
+      undefined,
+      loserFirst ? "loser registered first" : "loser registered second",
+    );
+    loop.close();
+  }
+});
+
+Deno.test("a task cancelled while it runs, then again before the future it went on to await resumes it, gets one CancelledError", async () => {
+  // As asyncio's __step: the first cancel() cancels the future the task
+  // awaits next; the second finds it done and is taken by the resumption.
+  const loop = new VirtualTimeLoop();
+  const f = loop.createFuture<number>();
+  let caught = 0;
+  const task = loop.createTask(async () => {
+    await sleep(0);
+    task.cancel();
+    loop.callSoon(() => task.cancel());
+    try {
+      await f;
+    } catch (e) {
+      if (e instanceof CancelledError) caught++;
+    }
+    try {
+      await sleep(0);
+    } catch (e) {
+      if (e instanceof CancelledError) caught++;
+    }
+    return "went on";
+  });
+  assertEquals(await loop.runUntilComplete(task), "went on");
+  assertEquals(caught, 1);
+  assertEquals(task.cancelling(), 2);
+  loop.close();
+});
