@@ -99,6 +99,7 @@ let resuming = 0;
 // The guard of the task that resumes last (see resumedBy()).
 let lastResumedBy: unknown = undefined;
 let foreignTurn = false;
+let heldForeignTurns = 0;
 let contextLoop: (() => SchedulingLoop | null) | null = null;
 let currentLoop: (() => SchedulingLoop | null) | null = null;
 
@@ -272,13 +273,29 @@ export function requestForeignTurn(): void {
 }
 
 /**
+ * Asks for a microtask turn at the end of every iteration from now on
+ * (`on`), or withdraws one such request (`!on`): a task whose joined wait
+ * had a completion that was not taken for a resumption holds one until it
+ * waits again, so that combinator code that resumes it anyway (nested
+ * combinators) moves on by a step per iteration instead of waiting for
+ * the loop to be idle. Each `true` must be matched by one `false`.
+ *
+ * @param on Whether to add a request or withdraw one.
+ */
+export function holdForeignTurns(on: boolean): void {
+  if (on) heldForeignTurns++;
+  else if (heldForeignTurns > 0) heldForeignTurns--;
+}
+
+/**
  * Returns whether code no task runs asked for a microtask turn (see
- * `requestForeignTurn()`) since the loop last gave one.
+ * `requestForeignTurn()`) since the loop last gave one, or one is held
+ * (see `holdForeignTurns()`).
  *
  * @returns Whether a turn was asked for.
  */
 export function foreignTurnRequested(): boolean {
-  return foreignTurn;
+  return foreignTurn || heldForeignTurns > 0;
 }
 
 /**

@@ -13,6 +13,7 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import {
   checkLoopOption,
   checkOptions,
+  holdForeignTurns,
   keptUnretrieved,
   nextTaskNumber,
   noteAwaitParked,
@@ -172,6 +173,8 @@ export class Task<T> extends Future<T> {
   #joined: Joined | null = null;
   // The wait in #awaitingOne if others joined it, until a new wait begins.
   #wait: Joined | null = null;
+  // Whether the task holds a foreign turn per iteration (see #joinedDone()).
+  #unsure = false;
   #mustCancel = false;
   #cancelMessage: string | undefined = undefined;
   #cancelRequests = 0;
@@ -496,6 +499,7 @@ export class Task<T> extends Future<T> {
     this.#awaiting = null;
     this.#joined = null;
     this.#wait = null;
+    this.#sure();
   }
 
   #step = (exc?: unknown): void => {
@@ -649,6 +653,7 @@ export class Task<T> extends Future<T> {
     // Done already: nothing to record; a pending cancellation is offered
     // (Waiter.then() takes it to refuse a hand-over it got too late).
     if (future.done()) return this.#mustCancel ? this.#interrupt : undefined;
+    this.#sure();
     if (this.#mustCancel && future.cancel(this.#cancelMessage)) {
       // The task resumes with the future's CancelledError on the next turn;
       // a cancel() meanwhile is taken by the same resumption (the future is
@@ -771,7 +776,26 @@ export class Task<T> extends Future<T> {
       resumes = joined.fulfilled = true;
     }
     if (resumes) requestMicrotaskCheckpoint(this.#interrupt);
-    else requestForeignTurn();
+    else {
+      requestForeignTurn();
+      // Nested combinators (Promise.all([Promise.race([a, b]), c])) share
+      // the wait, so this completion may end it after all: until the task
+      // waits again, the loop gives microtasks a turn every iteration, for
+      // that code to go on a step at a time rather than once the loop is
+      // idle.
+      if (!this.#unsure) {
+        this.#unsure = true;
+        holdForeignTurns(true);
+      }
+    }
+  }
+
+  // The task waits again (or is done): it holds no foreign turns.
+  #sure(): void {
+    if (this.#unsure) {
+      this.#unsure = false;
+      holdForeignTurns(false);
+    }
   }
 }
 

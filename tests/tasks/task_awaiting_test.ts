@@ -438,3 +438,34 @@ Deno.test("a task cancelled while it runs, then again before the future it went 
   assertEquals(task.cancelling(), 2);
   loop.close();
 });
+
+Deno.test("a task awaiting nested combinators resumes within a few callbacks of a busy loop, not once the loop is idle", async () => {
+  // Promise.all([Promise.race([a, b]), c]) is one joined wait of a, b and
+  // c: c took its first result, so b's completion, which ends the race and
+  // so the all, is not taken for a resumption. The combinators' code needs
+  // a microtask turn per step; the loop gave one at the end of b's
+  // iteration only, and a chain of callbacks then starved the task until
+  // the loop went idle.
+  const loop = new VirtualTimeLoop();
+  const [a, b, c] = [0, 1, 2].map(() => loop.createFuture<number>());
+  const seen: string[] = [];
+  const task = loop.createTask(async () => {
+    await Promise.all([Promise.race([a, b]), c]);
+    seen.push("task");
+  });
+  await loop.advance(0);
+  c.setResult(3);
+  await loop.advance(0);
+  b.setResult(2);
+  const tick = (n: number) => {
+    seen.push(`cb${n}`);
+    if (n < 100) loop.callSoon(tick, n + 1);
+  };
+  loop.callSoon(tick, 0);
+  await loop.runUntilComplete(task);
+  const at = seen.indexOf("task");
+  assert(at >= 0 && at < 10, `resumed at ${at}: ${seen.slice(0, 12)}`);
+  a.cancel();
+  await loop.advance(1);
+  loop.close();
+});
