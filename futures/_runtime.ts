@@ -100,6 +100,9 @@ let resuming = 0;
 let lastResumedBy: unknown = undefined;
 let foreignTurn = false;
 let heldForeignTurns = 0;
+// Whether every outstanding resumption may resume nothing (see
+// requestMaybeCheckpoint()).
+let maybeOnly = false;
 let contextLoop: (() => SchedulingLoop | null) | null = null;
 let currentLoop: (() => SchedulingLoop | null) | null = null;
 
@@ -247,7 +250,35 @@ export function cancelledErrorTakenNow(): boolean {
  */
 export function requestMicrotaskCheckpoint(by?: unknown): void {
   resuming++;
+  maybeOnly = false;
   lastResumedBy = by;
+}
+
+/**
+ * As `requestMicrotaskCheckpoint()`, for a completion that may resume
+ * async code or nothing: one of futures awaited together that cannot end
+ * a single combinator's wait, but may resume async code running side by
+ * side in the task (`Promise.all([worker(1), worker(2)])`, each awaiting
+ * futures) or a nested combinator. While only such resumptions are
+ * outstanding, the loop gives microtasks a few turns (see
+ * `maybeCheckpoint()`) and no host hop.
+ *
+ * @param by As for `requestMicrotaskCheckpoint()`.
+ */
+export function requestMaybeCheckpoint(by?: unknown): void {
+  if (resuming === 0) maybeOnly = true;
+  resuming++;
+  lastResumedBy = by;
+}
+
+/**
+ * Returns whether every outstanding resumption was requested with
+ * `requestMaybeCheckpoint()`.
+ *
+ * @returns Whether it was.
+ */
+export function maybeCheckpoint(): boolean {
+  return maybeOnly && resuming > 0;
 }
 
 /**
@@ -329,6 +360,7 @@ export function pendingResumptions(): number {
 export function takeMicrotaskCheckpoint(): boolean {
   const requested = resuming > 0 || foreignTurn;
   resuming = 0;
+  maybeOnly = false;
   foreignTurn = false;
   lastResumedBy = undefined;
   return requested;

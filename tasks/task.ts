@@ -19,7 +19,7 @@ import {
   noteAwaitParked,
   noteTaskCallback,
   plainResultRefusals,
-  requestForeignTurn,
+  requestMaybeCheckpoint,
   requestMicrotaskCheckpoint,
   resultDropped,
   setAwaitHook,
@@ -763,10 +763,11 @@ export class Task<T> extends Future<T> {
   // the first result (Promise.race(), any()), the first error (all(),
   // race()) or the last completion (all(), allSettled(), any() of all
   // failing), which the loop lets run until the task waits again. Any
-  // other completion resumes nothing but the combinator's code, which gets
-  // a microtask turn at the end of the iteration, as outside a task: the
-  // loop waiting on it (16 turns, then a host hop) would cost every
-  // completion of a Promise.all() of many futures about 4 µs.
+  // other completion may resume nothing but the combinator's code, or an
+  // async function the task runs beside others (their awaits join one wait
+  // too): the loop gives it a few microtask turns and no host hop (waiting
+  // for the task, 16 turns then a hop, would cost every completion of a
+  // Promise.all() of many futures about 4 µs).
   #joinedDone(joined: Joined, failed: boolean): void {
     this.#open = false;
     let resumes = --joined.pending === 0;
@@ -777,7 +778,7 @@ export class Task<T> extends Future<T> {
     }
     if (resumes) requestMicrotaskCheckpoint(this.#interrupt);
     else {
-      requestForeignTurn();
+      requestMaybeCheckpoint(this.#interrupt);
       // Nested combinators (Promise.all([Promise.race([a, b]), c])) share
       // the wait, so this completion may end it after all: until the task
       // waits again, the loop gives microtasks a turn every iteration, for

@@ -469,3 +469,42 @@ Deno.test("a task awaiting nested combinators resumes within a few callbacks of 
   await loop.advance(1);
   loop.close();
 });
+
+Deno.test("async functions side by side in one task (Promise.all of them) each resume before the next callback when their future completes", async () => {
+  // Their awaits join one wait, as a Promise.all() of futures does; the
+  // second result is not one that ends a single combinator, yet it resumes
+  // the function awaiting it. It resumed at the end of the iteration,
+  // after the callback behind it.
+  const loop = new VirtualTimeLoop();
+  const seen: string[] = [];
+  const futs = [0, 1, 2].map(() =>
+    [0, 1].map(() => loop.createFuture<number>())
+  );
+  const side = async (w: number) => {
+    for (let i = 0; i < 2; i++) {
+      await futs[w][i];
+      // A done future's await takes microtask turns too.
+      await futs[w][0];
+      seen.push(`w${w}.${i}`);
+    }
+  };
+  const task = loop.createTask(async () => {
+    await Promise.all([side(0), side(1), side(2)]);
+  });
+  await loop.advance(0);
+  const order = [1, 2, 0, 0, 2, 1];
+  let step = 0;
+  const tick = () => {
+    const w = order[step];
+    seen.push("cb");
+    futs[w][step < 3 ? 0 : 1].setResult(step);
+    if (++step < order.length) loop.callSoon(tick);
+  };
+  loop.callSoon(tick);
+  await loop.runUntilComplete(task);
+  assertEquals(
+    seen.join(" "),
+    "cb w1.0 cb w2.0 cb w0.0 cb w0.1 cb w2.1 cb w1.1",
+  );
+  loop.close();
+});
