@@ -508,3 +508,27 @@ Deno.test("async functions side by side in one task (Promise.all of them) each r
   );
   loop.close();
 });
+
+Deno.test("a task that left a Promise.all() of futures unawaited beside an await resumes from that await before the next callback", async () => {
+  // c, awaited after the unawaited Promise.all() registered on a and b,
+  // joins their wait; a took its first result.
+  const loop = new VirtualTimeLoop();
+  const [a, b, c] = [0, 1, 2].map(() => loop.createFuture<number>());
+  const seen: string[] = [];
+  const task = loop.createTask(async () => {
+    const p = Promise.all([a, b]);
+    await c;
+    seen.push("task");
+    await p;
+  });
+  await loop.advance(0);
+  a.setResult(0);
+  await loop.advance(0);
+  c.setResult(1);
+  loop.callSoon(() => seen.push("callback"));
+  await loop.advance(0);
+  assertEquals(seen, ["task", "callback"]);
+  b.setResult(2);
+  await loop.runUntilComplete(task);
+  loop.close();
+});
