@@ -99,6 +99,10 @@ let resuming = 0;
 // The guard of the task that resumes last (see resumedBy()).
 let lastResumedBy: unknown = undefined;
 let foreignTurn = false;
+let heldForeignTurns = 0;
+// Whether every outstanding resumption may resume nothing (see
+// requestMaybeCheckpoint()).
+let maybeOnly = false;
 let contextLoop: (() => SchedulingLoop | null) | null = null;
 let currentLoop: (() => SchedulingLoop | null) | null = null;
 
@@ -246,7 +250,35 @@ export function cancelledErrorTakenNow(): boolean {
  */
 export function requestMicrotaskCheckpoint(by?: unknown): void {
   resuming++;
+  maybeOnly = false;
   lastResumedBy = by;
+}
+
+/**
+ * As `requestMicrotaskCheckpoint()`, for a completion that may resume
+ * async code or nothing: one of futures awaited together that cannot end
+ * a single combinator's wait, but may resume async code running side by
+ * side in the task (`Promise.all([worker(1), worker(2)])`, each awaiting
+ * futures) or a nested combinator. While only such resumptions are
+ * outstanding, the loop gives microtasks a few turns (see
+ * `maybeCheckpoint()`) and no host hop.
+ *
+ * @param by As for `requestMicrotaskCheckpoint()`.
+ */
+export function requestMaybeCheckpoint(by?: unknown): void {
+  if (resuming === 0) maybeOnly = true;
+  resuming++;
+  lastResumedBy = by;
+}
+
+/**
+ * Returns whether every outstanding resumption was requested with
+ * `requestMaybeCheckpoint()`.
+ *
+ * @returns Whether it was.
+ */
+export function maybeCheckpoint(): boolean {
+  return maybeOnly && resuming > 0;
 }
 
 /**
@@ -272,13 +304,29 @@ export function requestForeignTurn(): void {
 }
 
 /**
+ * Asks for a microtask turn at the end of every iteration from now on
+ * (`on`), or withdraws one such request (`!on`): a task whose joined wait
+ * had a completion that was not taken for a resumption holds one until it
+ * waits again, so that combinator code that resumes it anyway (nested
+ * combinators) moves on by a step per iteration instead of waiting for
+ * the loop to be idle. Each `true` must be matched by one `false`.
+ *
+ * @param on Whether to add a request or withdraw one.
+ */
+export function holdForeignTurns(on: boolean): void {
+  if (on) heldForeignTurns++;
+  else if (heldForeignTurns > 0) heldForeignTurns--;
+}
+
+/**
  * Returns whether code no task runs asked for a microtask turn (see
- * `requestForeignTurn()`) since the loop last gave one.
+ * `requestForeignTurn()`) since the loop last gave one, or one is held
+ * (see `holdForeignTurns()`).
  *
  * @returns Whether a turn was asked for.
  */
 export function foreignTurnRequested(): boolean {
-  return foreignTurn;
+  return foreignTurn || heldForeignTurns > 0;
 }
 
 /**
@@ -312,6 +360,7 @@ export function pendingResumptions(): number {
 export function takeMicrotaskCheckpoint(): boolean {
   const requested = resuming > 0 || foreignTurn;
   resuming = 0;
+  maybeOnly = false;
   foreignTurn = false;
   lastResumedBy = undefined;
   return requested;

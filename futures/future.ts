@@ -425,8 +425,8 @@ export class Future<T> implements PromiseLike<T> {
    * futures awaited together (`Promise.all()`, `race()`, `any()`,
    * `allSettled()` in a task), only a completion that can end the wait
    * (the first result, the first error, the last) is waited on so; the
-   * others run the combinator's own code in a microtask turn at the end of
-   * the loop's iteration.
+   * others get a few microtask turns, enough for an async function the task
+   * runs beside others to resume and wait again, but no host hop.
    *
    * Awaited inside an async-function task, the task is told (so that
    * `cancel()` reaches this future), and a task cancelled after the future

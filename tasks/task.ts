@@ -13,12 +13,13 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import {
   checkLoopOption,
   checkOptions,
+  holdForeignTurns,
   keptUnretrieved,
   nextTaskNumber,
   noteAwaitParked,
   noteTaskCallback,
   plainResultRefusals,
-  requestForeignTurn,
+  requestMaybeCheckpoint,
   requestMicrotaskCheckpoint,
   resultDropped,
   setAwaitHook,
@@ -170,6 +171,10 @@ export class Task<T> extends Future<T> {
   #open = false;
   // The last wait that others joined, until its first future completes.
   #joined: Joined | null = null;
+  // The wait in #awaitingOne if others joined it, until a new wait begins.
+  #wait: Joined | null = null;
+  // Whether the task holds a foreign turn per iteration (see #joinedDone()).
+  #unsure = false;
   #mustCancel = false;
   #cancelMessage: string | undefined = undefined;
   #cancelRequests = 0;
@@ -302,14 +307,27 @@ export class Task<T> extends Future<T> {
     // CancelledError; what earlier waits left pending is cancelled too,
     // but the task no longer waits for it (its wait may be done, the
     // resumption on its way: then the error must come there).
-    let any = this.#awaitingOne?.cancel(msg) ?? false;
-    if (this.#members !== null) {
-      for (const f of this.#members) any = f.cancel(msg) || any;
+    const one = this.#awaitingOne;
+    const members = this.#members;
+    // A completion of a joined wait whose then() callback has not run yet
+    // may have decided it (a race's winner, an all's first error): the
+    // combinator drops the errors of the futures cancelled below, so the
+    // error must come at that callback, as for a lone wait that is done.
+    const wait = this.#wait;
+    let undelivered = 0;
+    if (wait !== null && wait.first === one && members !== null) {
+      undelivered = wait.pending - 1 - members.length;
+      if (one.done()) undelivered++;
+      for (const f of members) if (f.done()) undelivered++;
+    }
+    let any = one?.cancel(msg) ?? false;
+    if (members !== null) {
+      for (const f of members) any = f.cancel(msg) || any;
     }
     if (this.#awaiting !== null) {
       for (const f of this.#awaiting) f.cancel(msg);
     }
-    if (any) return true;
+    if (any && undelivered === 0) return true;
     this.#mustCancel = true;
     return true;
   }
@@ -480,6 +498,8 @@ export class Task<T> extends Future<T> {
     this.#members = null;
     this.#awaiting = null;
     this.#joined = null;
+    this.#wait = null;
+    this.#sure();
   }
 
   #step = (exc?: unknown): void => {
@@ -633,12 +653,12 @@ export class Task<T> extends Future<T> {
     // Done already: nothing to record; a pending cancellation is offered
     // (Waiter.then() takes it to refuse a hand-over it got too late).
     if (future.done()) return this.#mustCancel ? this.#interrupt : undefined;
+    this.#sure();
     if (this.#mustCancel && future.cancel(this.#cancelMessage)) {
       // The task resumes with the future's CancelledError on the next turn;
-      // a cancel() meanwhile is taken by the same resumption, as in
-      // asyncio's __step.
+      // a cancel() meanwhile is taken by the same resumption (the future is
+      // recorded below as the one awaited), as in asyncio's __step.
       this.#mustCancel = false;
-      return this.#interrupt;
     }
     // What the task awaits is kept in one slot, or a set while it awaits
     // several at once (Promise.all of futures). Done futures leave lazily
@@ -663,6 +683,7 @@ export class Task<T> extends Future<T> {
       }
     }
     this.#awaitingOne = future;
+    this.#wait = null;
     this.#open = true;
     // A new wait: what the set holds may all be done by now. Pruned when
     // it grew by half since the last pruning (the additions pay for the
@@ -694,11 +715,14 @@ export class Task<T> extends Future<T> {
         fulfilled: false,
         failed: false,
         guard: (f?: unknown, failed?: boolean): unknown => {
-          if (f !== undefined) this.#joinedDone(j, failed!);
-          return this.#interrupt();
+          if (f === undefined) return this.#interrupt();
+          this.#joinedDone(j, failed!);
+          // A wait that is over (a race's loser) does not take the
+          // cancellation: it would reach no one.
+          return j.first === this.#awaitingOne ? this.#interrupt() : undefined;
         },
       };
-      this.#joined = joined = j;
+      this.#joined = this.#wait = joined = j;
     }
     joined.pending++;
     (this.#members ??= []).push(future);
@@ -728,6 +752,9 @@ export class Task<T> extends Future<T> {
       }
     }
     if (!this.#mustCancel || this.done()) return undefined;
+    // Only a completion of the wait the task is in takes the cancellation
+    // (a race's loser completing first must leave it to the task's await).
+    if (future !== undefined && future !== this.#awaitingOne) return undefined;
     this.#mustCancel = false;
     return new CancelledError(this.#cancelMessage);
   };
@@ -736,10 +763,11 @@ export class Task<T> extends Future<T> {
   // the first result (Promise.race(), any()), the first error (all(),
   // race()) or the last completion (all(), allSettled(), any() of all
   // failing), which the loop lets run until the task waits again. Any
-  // other completion resumes nothing but the combinator's code, which gets
-  // a microtask turn at the end of the iteration, as outside a task: the
-  // loop waiting on it (16 turns, then a host hop) would cost every
-  // completion of a Promise.all() of many futures about 4 µs.
+  // other completion may resume nothing but the combinator's code, or an
+  // async function the task runs beside others (their awaits join one wait
+  // too): the loop gives it a few microtask turns and no host hop (waiting
+  // for the task, 16 turns then a hop, would cost every completion of a
+  // Promise.all() of many futures about 4 µs).
   #joinedDone(joined: Joined, failed: boolean): void {
     this.#open = false;
     let resumes = --joined.pending === 0;
@@ -749,7 +777,26 @@ export class Task<T> extends Future<T> {
       resumes = joined.fulfilled = true;
     }
     if (resumes) requestMicrotaskCheckpoint(this.#interrupt);
-    else requestForeignTurn();
+    else {
+      requestMaybeCheckpoint(this.#interrupt);
+      // Nested combinators (Promise.all([Promise.race([a, b]), c])) share
+      // the wait, so this completion may end it after all: until the task
+      // waits again, the loop gives microtasks a turn every iteration, for
+      // that code to go on a step at a time rather than once the loop is
+      // idle.
+      if (!this.#unsure) {
+        this.#unsure = true;
+        holdForeignTurns(true);
+      }
+    }
+  }
+
+  // The task waits again (or is done): it holds no foreign turns.
+  #sure(): void {
+    if (this.#unsure) {
+      this.#unsure = false;
+      holdForeignTurns(false);
+    }
   }
 }
 

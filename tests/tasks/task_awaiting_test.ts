@@ -352,3 +352,183 @@ Deno.test("cancel() of a task inside Promise.all() of futures, one already done,
   assertEquals(caught, 1);
   loop.close();
 });
+
+Deno.test("cancel() of a task whose Promise.race() or Promise.all() was decided by a completion not yet handed over is delivered", async () => {
+  // The deciding completion is done but its then() callback has not run:
+  // cancel() still finds the other futures pending and cancels them, but
+  // the combinator has its outcome already and drops their errors. As in
+  // asyncio's Task.cancel() with its waiter done, the CancelledError must
+  // come at the resumption.
+  for (const kind of ["race", "all rejected"] as const) {
+    const loop = new VirtualTimeLoop();
+    const [a, b] = [0, 1].map(() => loop.createFuture<number>());
+    const task = loop.createTask(async () => {
+      loop.callSoon(() => {
+        if (kind === "race") a.setResult(1);
+        else a.setException(new Error("no"));
+        task.cancel();
+      });
+      try {
+        if (kind === "race") await Promise.race([a, b]);
+        else await Promise.all([a, b]);
+      } catch (e) {
+        if (!(e instanceof CancelledError)) return `caught ${e}`;
+        throw e;
+      }
+      return "finished";
+    });
+    await assertRejects(() => loop.runUntilComplete(task), CancelledError);
+    assert(b.cancelled(), kind);
+    loop.close();
+  }
+});
+
+Deno.test("a Promise.race() loser completing before the task's own wait resumes does not take the cancellation meant for it", async () => {
+  // The loser's then() callback runs first; it belongs to a wait that is
+  // over, so the cancellation must go to the task's await of g.
+  for (const loserFirst of [true, false]) {
+    const loop = new VirtualTimeLoop();
+    const [a, b, g] = [0, 1, 2].map(() => loop.createFuture<number>());
+    const [winner, loser] = loserFirst ? [b, a] : [a, b];
+    const task = loop.createTask(async () => {
+      loop.callSoon(() => winner.setResult(1));
+      await Promise.race([a, b]);
+      loop.callSoon(() => {
+        loser.setResult(0);
+        g.setResult(2);
+        task.cancel();
+      });
+      await g;
+      return "finished";
+    });
+    await assertRejects(
+      () => loop.runUntilComplete(task),
+      CancelledError,
+      undefined,
+      loserFirst ? "loser registered first" : "loser registered second",
+    );
+    loop.close();
+  }
+});
+
+Deno.test("a task cancelled while it runs, then again before the future it went on to await resumes it, gets one CancelledError", async () => {
+  // As asyncio's __step: the first cancel() cancels the future the task
+  // awaits next; the second finds it done and is taken by the resumption.
+  const loop = new VirtualTimeLoop();
+  const f = loop.createFuture<number>();
+  let caught = 0;
+  const task = loop.createTask(async () => {
+    await sleep(0);
+    task.cancel();
+    loop.callSoon(() => task.cancel());
+    try {
+      await f;
+    } catch (e) {
+      if (e instanceof CancelledError) caught++;
+    }
+    try {
+      await sleep(0);
+    } catch (e) {
+      if (e instanceof CancelledError) caught++;
+    }
+    return "went on";
+  });
+  assertEquals(await loop.runUntilComplete(task), "went on");
+  assertEquals(caught, 1);
+  assertEquals(task.cancelling(), 2);
+  loop.close();
+});
+
+Deno.test("a task awaiting nested combinators resumes within a few callbacks of a busy loop, not once the loop is idle", async () => {
+  // Promise.all([Promise.race([a, b]), c]) is one joined wait of a, b and
+  // c: c took its first result, so b's completion, which ends the race and
+  // so the all, is not taken for a resumption. The combinators' code needs
+  // a microtask turn per step; the loop gave one at the end of b's
+  // iteration only, and a chain of callbacks then starved the task until
+  // the loop went idle.
+  const loop = new VirtualTimeLoop();
+  const [a, b, c] = [0, 1, 2].map(() => loop.createFuture<number>());
+  const seen: string[] = [];
+  const task = loop.createTask(async () => {
+    await Promise.all([Promise.race([a, b]), c]);
+    seen.push("task");
+  });
+  await loop.advance(0);
+  c.setResult(3);
+  await loop.advance(0);
+  b.setResult(2);
+  const tick = (n: number) => {
+    seen.push(`cb${n}`);
+    if (n < 100) loop.callSoon(tick, n + 1);
+  };
+  loop.callSoon(tick, 0);
+  await loop.runUntilComplete(task);
+  const at = seen.indexOf("task");
+  assert(at >= 0 && at < 10, `resumed at ${at}: ${seen.slice(0, 12)}`);
+  a.cancel();
+  await loop.advance(1);
+  loop.close();
+});
+
+Deno.test("async functions side by side in one task (Promise.all of them) each resume before the next callback when their future completes", async () => {
+  // Their awaits join one wait, as a Promise.all() of futures does; the
+  // second result is not one that ends a single combinator, yet it resumes
+  // the function awaiting it. It resumed at the end of the iteration,
+  // after the callback behind it.
+  const loop = new VirtualTimeLoop();
+  const seen: string[] = [];
+  const futs = [0, 1, 2].map(() =>
+    [0, 1].map(() => loop.createFuture<number>())
+  );
+  const side = async (w: number) => {
+    for (let i = 0; i < 2; i++) {
+      await futs[w][i];
+      // A done future's await takes microtask turns too.
+      await futs[w][0];
+      seen.push(`w${w}.${i}`);
+    }
+  };
+  const task = loop.createTask(async () => {
+    await Promise.all([side(0), side(1), side(2)]);
+  });
+  await loop.advance(0);
+  const order = [1, 2, 0, 0, 2, 1];
+  let step = 0;
+  const tick = () => {
+    const w = order[step];
+    seen.push("cb");
+    futs[w][step < 3 ? 0 : 1].setResult(step);
+    if (++step < order.length) loop.callSoon(tick);
+  };
+  loop.callSoon(tick);
+  await loop.runUntilComplete(task);
+  assertEquals(
+    seen.join(" "),
+    "cb w1.0 cb w2.0 cb w0.0 cb w0.1 cb w2.1 cb w1.1",
+  );
+  loop.close();
+});
+
+Deno.test("a task that left a Promise.all() of futures unawaited beside an await resumes from that await before the next callback", async () => {
+  // c, awaited after the unawaited Promise.all() registered on a and b,
+  // joins their wait; a took its first result.
+  const loop = new VirtualTimeLoop();
+  const [a, b, c] = [0, 1, 2].map(() => loop.createFuture<number>());
+  const seen: string[] = [];
+  const task = loop.createTask(async () => {
+    const p = Promise.all([a, b]);
+    await c;
+    seen.push("task");
+    await p;
+  });
+  await loop.advance(0);
+  a.setResult(0);
+  await loop.advance(0);
+  c.setResult(1);
+  loop.callSoon(() => seen.push("callback"));
+  await loop.advance(0);
+  assertEquals(seen, ["task", "callback"]);
+  b.setResult(2);
+  await loop.runUntilComplete(task);
+  loop.close();
+});
