@@ -266,6 +266,41 @@ Deno.test("Simulation: a host's crypto.subtle calls settle at the same virtual i
   for (let k = 0; k < 3; k++) assertEquals(await run(), first);
 });
 
+Deno.test("Simulation: a host's crypto.subtle and file calls started together settle in the order they were made, whichever the machine finishes first", async () => {
+  const path = await Deno.makeTempFile({ prefix: "tulip-sim-" });
+  try {
+    await Deno.writeFile(path, new Uint8Array(16));
+    const run = async () => {
+      const log: string[] = [];
+      const sim = new Simulation({ seed: 39 });
+      sim.client("c", async () => {
+        // The first is far longer work than the others.
+        await Promise.all([
+          crypto.subtle.digest("SHA-512", new Uint8Array(32 << 20))
+            .then(() => log.push("big digest")),
+          crypto.subtle.digest("SHA-256", new Uint8Array(1))
+            .then(() => log.push("small digest")),
+          Deno.stat(path).then(() => log.push("stat")),
+          crypto.subtle.digest("SHA-256", new Uint8Array(2))
+            .then(() => log.push("second small digest")),
+        ]);
+      });
+      await sim.run();
+      return log;
+    };
+    for (let k = 0; k < 3; k++) {
+      assertEquals(await run(), [
+        "big digest",
+        "small digest",
+        "stat",
+        "second small digest",
+      ]);
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("Simulation: a host's file calls settle at the same virtual instant on every replay, while other hosts run", async () => {
   const path = await Deno.makeTempFile({ prefix: "tulip-sim-" });
   try {
