@@ -18,6 +18,7 @@
  * @module
  */
 
+import { createHook } from "node:async_hooks";
 import nodeCrypto from "node:crypto";
 import { InvalidStateError } from "../futures/errors.ts";
 import { NODE_TIMERS } from "../transports/_deno_internals.ts";
@@ -622,9 +623,9 @@ export function installSimulationGuards(
       else realClearImmediate(t);
     });
   }
-  if (NODE_TIMERS !== null) {
-    stopNodeTimers = nodeTimers(NODE_TIMERS, timers, replace, saved);
-  }
+  stopNodeTimers = NODE_TIMERS !== null
+    ? nodeTimers(NODE_TIMERS, timers, replace, saved)
+    : refuseNodeTimers(timers);
   // A host's AbortSignal.timeout() (@std/async's deadline()) too.
   const realSignalTimeout = AbortSignal.timeout.bind(AbortSignal);
   replace(
@@ -765,6 +766,30 @@ function nodeTimers(
     for (const t of [...virtual.keys()]) realDestroy.call(t);
     virtual.clear();
   };
+}
+
+/**
+ * Without the internals `nodeTimers()` needs (not found in this Deno, or
+ * switched off by `TULIP_NO_INTERNALS`): a `Timeout` a host's code makes
+ * with `node:timers` would fire on the real clock, so that the run differs
+ * from one replay to the next while other hosts keep virtual time moving.
+ * Node's public `async_hooks` tell of each one made: it is closed at once,
+ * and the run fails, naming it.
+ */
+function refuseNodeTimers(timers: SimTimers): () => void {
+  const hook = createHook({
+    init(_id, type, _trigger, resource) {
+      if (type !== "Timeout" || !timers.inHost()) return;
+      (resource as { close(): unknown }).close();
+      timers.fail(
+        new Error(
+          "Cannot run node:timers' setTimeout() or setInterval() on a simulated host's virtual clock: the node:timers internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the real clock the timer would fire at a different step on each replay; use the global setTimeout()/setInterval() or sleep() in code a simulation runs",
+        ),
+      );
+    },
+  });
+  hook.enable();
+  return () => hook.disable();
 }
 
 /**

@@ -221,6 +221,16 @@ export class SimTimers {
     }
   }
 
+  /**
+   * Fails the run with `error`, as an error the running host's code left
+   * uncaught (for a refusal that cannot be thrown where it is seen).
+   *
+   * @param error What the host's code did wrong.
+   */
+  fail(error: Error): void {
+    this.#uncaught(error);
+  }
+
   /** Whether a host's code is running now. */
   inHost(): boolean {
     return this.#loopRunning() !== undefined;

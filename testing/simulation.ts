@@ -351,7 +351,8 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * callback that throws), which would end a real process, fails the run,
  * naming the host.
  * `node:timers`' and `node:timers/promises`' `setTimeout` and `setInterval`
- * are on the host's loop too (unless `TULIP_NO_INTERNALS` is set), and
+ * are on the host's loop too (with `TULIP_NO_INTERNALS` set, a host that
+ * makes one fails the run, naming it), and
  * `node:crypto`'s `randomInt`, `randomFill` and `randomFillSync` read the
  * seed when called through its default export (`require("crypto")`). A
  * host's `crypto.subtle` calls and `Deno`'s file calls (`readFile`,

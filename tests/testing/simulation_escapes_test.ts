@@ -171,15 +171,13 @@ Deno.test("Simulation: a host's setTimeout() and setInterval() from node:timers 
     return log;
   };
   if (NODE_TIMERS === null) {
-    // Switched off: node's timers are real, which the run cannot see.
-    let real: ReturnType<typeof nodeTimers.setTimeout> | undefined;
+    // Switched off: node's timers would be real, which the run refuses.
     const sim = new Simulation({ seed: 31 });
     sim.client("c", async () => {
-      await new Promise((r) => real = nodeTimers.setTimeout(r, 1000));
+      await new Promise((r) => nodeTimers.setTimeout(r, 1000));
     });
     const e = await assertRejects(() => sim.run(), SimulationError);
-    assertStringIncludes(e.message, "a wait for something outside");
-    nodeTimers.clearTimeout(real);
+    assertStringIncludes(e.message, "node:timers");
     return;
   }
   const first = await run();
@@ -197,6 +195,36 @@ Deno.test("Simulation: a host's setTimeout() and setInterval() from node:timers 
     "async tick at 4.49",
   ]);
   assertEquals(await run(), first);
+});
+
+Deno.test({
+  name:
+    "Simulation: without the node:timers internals (TULIP_NO_INTERNALS), a host's node:timers setTimeout() fails the run at once, naming it, even while other hosts keep time moving",
+  ignore: NODE_TIMERS !== null,
+  fn: async () => {
+    for (const make of ["setTimeout", "setInterval", "promises"]) {
+      let woke = false;
+      const sim = new Simulation({ seed: 40 });
+      sim.host("ticker", async () => {
+        for (;;) await sleep(0.001);
+      });
+      sim.client("c", async () => {
+        if (make === "setTimeout") {
+          await new Promise((r) => nodeTimers.setTimeout(r, 20));
+        } else if (make === "setInterval") {
+          await new Promise((r) => nodeTimers.setInterval(r, 20));
+        } else await nodeTimersPromises.setTimeout(20);
+        woke = true;
+      });
+      const e = await assertRejects(() => sim.run(), SimulationError);
+      assertStringIncludes(e.message, "client c threw");
+      assertStringIncludes(e.message, "node:timers");
+      assertStringIncludes(e.message, "TULIP_NO_INTERNALS");
+      assertEquals(woke, false);
+    }
+    // Outside the hosts they are the real ones.
+    await new Promise((r) => nodeTimers.setTimeout(r, 1));
+  },
 });
 
 Deno.test("Simulation: node:crypto's randomInt(), randomFillSync() and randomFill() read the seed in a host, through the module's default export (and require())", async () => {
