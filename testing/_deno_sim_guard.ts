@@ -582,30 +582,35 @@ export function installSimulationGuards(
       held?.add(target);
     },
   );
-  // A host's timers are its loop's; anyone else's are real.
+  // A host's timers are its loop's; anyone else's are real. Deno's global
+  // setTimeout() makes node:timers' Timeout, which nodeTimers() below puts
+  // on the loop: left as it is, so that node:timers' clearTimeout() and the
+  // global one clear each other's timers, as they do in Deno.
   const global = globalThis as unknown as Record<string, unknown>;
-  const realSetTimeout = setTimeout as (...a: unknown[]) => unknown;
-  const realSetInterval = setInterval as (...a: unknown[]) => unknown;
-  const realClearTimeout = clearTimeout as (t: unknown) => void;
-  const realClearInterval = clearInterval as (t: unknown) => void;
-  replace(
-    global,
-    "setTimeout",
-    (fn: unknown, ms?: unknown, ...args: unknown[]) =>
-      timers.set(fn, ms, args, false) ?? realSetTimeout(fn, ms, ...args),
-  );
-  replace(
-    global,
-    "setInterval",
-    (fn: unknown, ms?: unknown, ...args: unknown[]) =>
-      timers.set(fn, ms, args, true) ?? realSetInterval(fn, ms, ...args),
-  );
-  replace(global, "clearTimeout", (t: unknown) => {
-    if (!timers.clear(t)) realClearTimeout(t);
-  });
-  replace(global, "clearInterval", (t: unknown) => {
-    if (!timers.clear(t)) realClearInterval(t);
-  });
+  if (NODE_TIMERS === null) {
+    const realSetTimeout = setTimeout as (...a: unknown[]) => unknown;
+    const realSetInterval = setInterval as (...a: unknown[]) => unknown;
+    const realClearTimeout = clearTimeout as (t: unknown) => void;
+    const realClearInterval = clearInterval as (t: unknown) => void;
+    replace(
+      global,
+      "setTimeout",
+      (fn: unknown, ms?: unknown, ...args: unknown[]) =>
+        timers.set(fn, ms, args, false) ?? realSetTimeout(fn, ms, ...args),
+    );
+    replace(
+      global,
+      "setInterval",
+      (fn: unknown, ms?: unknown, ...args: unknown[]) =>
+        timers.set(fn, ms, args, true) ?? realSetInterval(fn, ms, ...args),
+    );
+    replace(global, "clearTimeout", (t: unknown) => {
+      if (!timers.clear(t)) realClearTimeout(t);
+    });
+    replace(global, "clearInterval", (t: unknown) => {
+      if (!timers.clear(t)) realClearInterval(t);
+    });
+  }
   // Node's setImmediate(), which Deno has too: a callback on the loop.
   if (typeof global.setImmediate === "function") {
     const realSetImmediate = global.setImmediate as (

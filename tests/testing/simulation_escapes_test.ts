@@ -199,6 +199,37 @@ Deno.test("Simulation: a host's setTimeout() and setInterval() from node:timers 
 
 Deno.test({
   name:
+    "Simulation: a host's global timers and node:timers' clear each other's, by the timer or its id, as in Deno",
+  // Without the internals a host's node:timers timers fail the run.
+  ignore: NODE_TIMERS === null,
+  fn: async () => {
+    const log: string[] = [];
+    const sim = new Simulation({ seed: 42 });
+    sim.client("c", async () => {
+      const timeout = (what: string) => setTimeout(() => log.push(what), 10);
+      const interval = (what: string) => setInterval(() => log.push(what), 10);
+      nodeTimers.clearTimeout(timeout("global timeout, node clear"));
+      nodeTimers.clearTimeout(+timeout("global timeout, node clear by id"));
+      nodeTimers.clearInterval(interval("global interval, node clear"));
+      nodeTimers.clearInterval(+interval("global interval, node clear by id"));
+      const nodeTimeout = (what: string) =>
+        nodeTimers.setTimeout(() => log.push(what), 10);
+      const nodeInterval = (what: string) =>
+        nodeTimers.setInterval(() => log.push(what), 10);
+      clearTimeout(nodeTimeout("node timeout, global clear"));
+      clearTimeout(+nodeTimeout("node timeout, global clear by id"));
+      clearInterval(nodeInterval("node interval, global clear"));
+      clearInterval(+nodeInterval("node interval, global clear by id"));
+      setTimeout(() => log.push("kept"), 20);
+      await sleep(0.1);
+    });
+    await sim.run();
+    assertEquals(log, ["kept"]);
+  },
+});
+
+Deno.test({
+  name:
     "Simulation: without the node:timers internals (TULIP_NO_INTERNALS), a host's node:timers setTimeout() fails the run at once, naming it, even while other hosts keep time moving",
   ignore: NODE_TIMERS !== null,
   fn: async () => {
