@@ -112,7 +112,7 @@ const FS_FILE_METHODS = [
   "utime",
   "sync",
   "syncData",
-  "lock",
+  "tryLock",
   "unlock",
 ] as const;
 
@@ -441,6 +441,12 @@ export function installSimulationGuards(
   outside(deno, DENO_FS);
   const fsFile = (Deno as { FsFile?: { prototype: object } }).FsFile;
   if (fsFile !== undefined) {
+    // Before tryLock() is replaced: lock() calls the real one.
+    lockOnTheClock(
+      fsFile.prototype as Record<string, unknown>,
+      timers,
+      replace,
+    );
     outside(fsFile.prototype as Record<string, unknown>, FS_FILE_METHODS);
   }
   const perf = performance as unknown as Record<string, unknown>;
@@ -795,6 +801,40 @@ function refuseNodeTimers(timers: SimTimers): () => void {
   });
   hook.enable();
   return () => hook.disable();
+}
+
+/**
+ * `FsFile.prototype.lock()` in a host. A lock another task or host holds
+ * is released by code the run has to go on running, so the run cannot wait
+ * for the machine's `lock()` (it would wait for good): the host tries
+ * `tryLock()`, which the run waits for, and while the lock is taken tries
+ * again on its loop's clock, after 1 ms, then twice as long each time, up
+ * to 1 s.
+ */
+function lockOnTheClock(
+  proto: Record<string, unknown>,
+  timers: SimTimers,
+  replace: (owner: Record<string, unknown>, key: string, v: unknown) => void,
+): void {
+  const realLock = proto.lock as (this: unknown, e?: unknown) => unknown;
+  const realTryLock = proto.tryLock as (
+    this: unknown,
+    e?: unknown,
+  ) => Promise<boolean>;
+  if (typeof realLock !== "function" || typeof realTryLock !== "function") {
+    return;
+  }
+  replace(proto, "lock", function (this: unknown, exclusive?: unknown) {
+    if (!timers.inHost()) return realLock.call(this, exclusive);
+    return (async () => {
+      for (let wait = 1;; wait = Math.min(2 * wait, 1000)) {
+        const work = realTryLock.call(this, exclusive);
+        if (await (timers.outside(work) ?? work)) return;
+        // The host's own timer: on its loop's clock.
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    })();
+  });
 }
 
 /**

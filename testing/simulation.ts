@@ -358,7 +358,9 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * host's `crypto.subtle` calls and `Deno`'s file calls (`readFile`,
  * `stat`, `open` and an `FsFile`'s `read()`, ...) take no virtual time:
  * the run waits for each before anything else runs, so its result comes
- * at the same step on every replay, after those of the calls made before it.
+ * at the same step on every replay, after those of the calls made before it
+ * (an `FsFile`'s `lock()` of a lock another task or host holds is tried
+ * again on the host's clock, after 1 ms, doubling up to 1 s).
  * Code that waits for anything else outside the simulation (a file's
  * `readable`, `Deno.readDir()`, `node:fs`, `node:timers`' `setImmediate`) makes the run depend on the machine, as
  * does what node's modules keep for themselves (`node:crypto`'s

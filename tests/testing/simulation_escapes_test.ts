@@ -390,6 +390,51 @@ Deno.test("Simulation: a host's file calls settle at the same virtual instant on
   }
 });
 
+Deno.test("Simulation: a host's FsFile.lock() that another task or host holds waits for unlock() on the virtual clock, and replays", async () => {
+  const path = await Deno.makeTempFile({ prefix: "tulip-sim-" });
+  try {
+    const run = async () => {
+      const log: string[] = [];
+      const sim = new Simulation({ seed: 43 });
+      sim.host("holder", async (loop) => {
+        using file = await Deno.open(path, { read: true, write: true });
+        await file.lock(true);
+        log.push(`holder locked at ${loop.time().toFixed(3)}`);
+        await sleep(2);
+        await file.unlock();
+      });
+      sim.client("c", async (loop) => {
+        using a = await Deno.open(path, { read: true, write: true });
+        using b = await Deno.open(path, { read: true, write: true });
+        await sleep(0.5);
+        // Taken by the other host: a task of this one waits too.
+        const first = a.lock(true).then(async () => {
+          log.push(`a locked at ${loop.time().toFixed(3)}`);
+          await sleep(1);
+          await a.unlock();
+        });
+        await b.lock(false);
+        log.push(`b locked at ${loop.time().toFixed(3)}`);
+        await first;
+        assertEquals(await a.tryLock(true), false);
+        await b.unlock();
+      });
+      await sim.run();
+      return log;
+    };
+    const first = await run();
+    assertEquals(first.length, 3);
+    assertEquals(first[0], "holder locked at 0.000");
+    const at = first.slice(1).map((line) => Number(line.split(" at ")[1]));
+    assert(at[0] >= 2 && at[0] < 3, first.join(", "));
+    // Tried again at most 1 s apart.
+    assert(at[1] >= at[0] + 1 && at[1] <= at[0] + 2, first.join(", "));
+    assertEquals(await run(), first);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("Simulation: a host's crypto.subtle.generateKey() of an HMAC or AES key reads the seed", async () => {
   const run = async (seed: number) => {
     const keys: string[] = [];
