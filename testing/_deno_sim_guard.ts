@@ -634,9 +634,14 @@ export function installSimulationGuards(
       else realClearImmediate(t);
     });
   }
-  stopNodeTimers = NODE_TIMERS !== null
+  const stopHandles = nodeHandles(timers, NODE_TIMERS === null);
+  const stopTimeouts = NODE_TIMERS !== null
     ? nodeTimers(NODE_TIMERS, timers, replace, saved)
-    : refuseNodeTimers(timers);
+    : () => {};
+  stopNodeTimers = () => {
+    stopHandles();
+    stopTimeouts();
+  };
   // A host's AbortSignal.timeout() (@std/async's deadline()) too.
   const realSignalTimeout = AbortSignal.timeout.bind(AbortSignal);
   replace(
@@ -780,23 +785,45 @@ function nodeTimers(
 }
 
 /**
- * Without the internals `nodeTimers()` needs (not found in this Deno, or
- * switched off by `TULIP_NO_INTERNALS`): a `Timeout` a host's code makes
- * with `node:timers` would fire on the real clock, so that the run differs
- * from one replay to the next while other hosts keep virtual time moving.
- * Node's public `async_hooks` tell of each one made: it is closed at once,
- * and the run fails, naming it.
+ * The handles of node's own that a host's code may not make, by their
+ * `async_hooks` type: sockets and subprocesses, which reach past the
+ * guards on `Deno`'s calls.
  */
-function refuseNodeTimers(timers: SimTimers): () => void {
+const NODE_HANDLES: Record<string, string> = {
+  TCPWRAP:
+    "node:net's sockets and servers (node:http's, node:https', node:tls')",
+  PIPEWRAP: "node:child_process (or node:net over a Unix socket)",
+};
+
+/**
+ * Node's public `async_hooks` tell of each handle node makes: one of
+ * `NODE_HANDLES` a host's code makes fails the run, naming it. With
+ * `timeouts`, so does a `node:timers` `Timeout` (closed at once): without
+ * the internals `nodeTimers()` needs (not found in this Deno, or switched
+ * off by `TULIP_NO_INTERNALS`) it would fire on the real clock, so that the
+ * run differs from one replay to the next while other hosts keep virtual
+ * time moving.
+ */
+function nodeHandles(timers: SimTimers, timeouts: boolean): () => void {
   const hook = createHook({
     init(_id, type, _trigger, resource) {
-      if (type !== "Timeout" || !timers.inHost()) return;
-      (resource as { close(): unknown }).close();
-      timers.fail(
-        new Error(
-          "Cannot run node:timers' setTimeout() or setInterval() on a simulated host's virtual clock: the node:timers internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the real clock the timer would fire at a different step on each replay; use the global setTimeout()/setInterval() or sleep() in code a simulation runs",
-        ),
-      );
+      if (!timers.inHost()) return;
+      if (type === "Timeout" && timeouts) {
+        (resource as { close(): unknown }).close();
+        timers.fail(
+          new Error(
+            "Cannot run node:timers' setTimeout() or setInterval() on a simulated host's virtual clock: the node:timers internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the real clock the timer would fire at a different step on each replay; use the global setTimeout()/setInterval() or sleep() in code a simulation runs",
+          ),
+        );
+      } else if (Object.hasOwn(NODE_HANDLES, type)) {
+        timers.fail(
+          new Error(
+            `Cannot use ${
+              NODE_HANDLES[type]
+            } inside a simulation: a simulated host has no real network or processes; use the loop it was given (createConnection(), createServer(), HttpClientProtocol), or keep it outside the simulation`,
+          ),
+        );
+      }
     },
   });
   hook.enable();

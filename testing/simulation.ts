@@ -330,7 +330,9 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `WebTransport` where the runtime has them) throw (a host must use its
  * loop), as do a host's `Worker`, `MessageChannel`, `BroadcastChannel`,
  * `Deno.Command` and `Deno.addSignalListener()` (what they bring comes
- * when the machine delivers it), `Math.random`, `crypto.getRandomValues` and
+ * when the machine delivers it) and a host's `node:net` socket and
+ * `node:child_process` (fail the run once made; a `node:net` server's
+ * `listen()` is not seen), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
  * `performance.now` (and `performance.timeOrigin`, `mark()` and `measure()`,
  * on a timeline of the run's own), `Intl.DateTimeFormat`'s `format()` of now

@@ -6,7 +6,10 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
+import nodeChildProcess from "node:child_process";
 import nodeCrypto from "node:crypto";
+import nodeHttp from "node:http";
+import nodeNet from "node:net";
 import * as nodeTimers from "node:timers";
 import * as nodeTimersPromises from "node:timers/promises";
 import { sleep } from "../../tasks/sleep.ts";
@@ -256,6 +259,52 @@ Deno.test({
     // Outside the hosts they are the real ones.
     await new Promise((r) => nodeTimers.setTimeout(r, 1));
   },
+});
+
+Deno.test("Simulation: a host's node:net socket (node:http's too) or node:child_process fails the run at once, naming it", async () => {
+  // A real listener, so that the connection the socket makes stays here.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  const accepting = (async () => {
+    for await (const conn of listener) conn.close();
+  })();
+  try {
+    for (
+      const [make, named] of [
+        ["net", "node:net"],
+        ["http", "node:net"],
+        ["child_process", "node:child_process"],
+      ] as const
+    ) {
+      const sim = new Simulation({ seed: 44 });
+      sim.host("ticker", async () => {
+        for (;;) await sleep(0.001);
+      });
+      sim.client("c", async () => {
+        await new Promise((resolve) => {
+          if (make === "net") {
+            const socket = nodeNet.createConnection({
+              host: "127.0.0.1",
+              port,
+            });
+            socket.on("error", resolve);
+            socket.on("connect", () => resolve(socket.destroy()));
+          } else if (make === "http") {
+            nodeHttp.get(`http://127.0.0.1:${port}/`, resolve)
+              .on("error", resolve);
+          } else nodeChildProcess.execFile("true", [], resolve);
+        });
+      });
+      const e = await assertRejects(() => sim.run(), SimulationError);
+      assertStringIncludes(e.message, "client c");
+      assertStringIncludes(e.message, `Cannot use ${named}`);
+      // What the host started settles, outside the run.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+  }
 });
 
 Deno.test("Simulation: node:crypto's randomInt(), randomFillSync() and randomFill() read the seed in a host, through the module's default export (and require())", async () => {
