@@ -611,3 +611,30 @@ export class ReportPacer {
     return left;
   }
 }
+
+/**
+ * Calls a protocol factory and checks that it made a protocol: an object
+ * with `connectionMade()`, which every transport calls first. What the
+ * factory throws passes through; `what` completes "Cannot ...". Every
+ * transport's (Deno's, the simulator's) calls its factory through it.
+ *
+ * @param factory The protocol factory.
+ * @param what What was being done, for the error.
+ * @returns The protocol.
+ * @throws {TypeError} When the factory made no protocol.
+ */
+export function makeProtocol<P>(factory: () => P, what: string): P {
+  const protocol = factory();
+  if (
+    typeof protocol !== "object" || protocol === null ||
+    typeof (protocol as { connectionMade?: unknown }).connectionMade !==
+      "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: protocolFactory must return a protocol (an object with connectionMade()), received ${
+        formatReceived(protocol)
+      }`,
+    );
+  }
+  return protocol;
+}

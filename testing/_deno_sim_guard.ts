@@ -18,6 +18,7 @@
  * @module
  */
 
+import { createHook } from "node:async_hooks";
 import nodeCrypto from "node:crypto";
 import { InvalidStateError } from "../futures/errors.ts";
 import { NODE_TIMERS } from "../transports/_deno_internals.ts";
@@ -111,7 +112,7 @@ const FS_FILE_METHODS = [
   "utime",
   "sync",
   "syncData",
-  "lock",
+  "tryLock",
   "unlock",
 ] as const;
 
@@ -440,6 +441,12 @@ export function installSimulationGuards(
   outside(deno, DENO_FS);
   const fsFile = (Deno as { FsFile?: { prototype: object } }).FsFile;
   if (fsFile !== undefined) {
+    // Before tryLock() is replaced: lock() calls the real one.
+    lockOnTheClock(
+      fsFile.prototype as Record<string, unknown>,
+      timers,
+      replace,
+    );
     outside(fsFile.prototype as Record<string, unknown>, FS_FILE_METHODS);
   }
   const perf = performance as unknown as Record<string, unknown>;
@@ -581,30 +588,35 @@ export function installSimulationGuards(
       held?.add(target);
     },
   );
-  // A host's timers are its loop's; anyone else's are real.
+  // A host's timers are its loop's; anyone else's are real. Deno's global
+  // setTimeout() makes node:timers' Timeout, which nodeTimers() below puts
+  // on the loop: left as it is, so that node:timers' clearTimeout() and the
+  // global one clear each other's timers, as they do in Deno.
   const global = globalThis as unknown as Record<string, unknown>;
-  const realSetTimeout = setTimeout as (...a: unknown[]) => unknown;
-  const realSetInterval = setInterval as (...a: unknown[]) => unknown;
-  const realClearTimeout = clearTimeout as (t: unknown) => void;
-  const realClearInterval = clearInterval as (t: unknown) => void;
-  replace(
-    global,
-    "setTimeout",
-    (fn: unknown, ms?: unknown, ...args: unknown[]) =>
-      timers.set(fn, ms, args, false) ?? realSetTimeout(fn, ms, ...args),
-  );
-  replace(
-    global,
-    "setInterval",
-    (fn: unknown, ms?: unknown, ...args: unknown[]) =>
-      timers.set(fn, ms, args, true) ?? realSetInterval(fn, ms, ...args),
-  );
-  replace(global, "clearTimeout", (t: unknown) => {
-    if (!timers.clear(t)) realClearTimeout(t);
-  });
-  replace(global, "clearInterval", (t: unknown) => {
-    if (!timers.clear(t)) realClearInterval(t);
-  });
+  if (NODE_TIMERS === null) {
+    const realSetTimeout = setTimeout as (...a: unknown[]) => unknown;
+    const realSetInterval = setInterval as (...a: unknown[]) => unknown;
+    const realClearTimeout = clearTimeout as (t: unknown) => void;
+    const realClearInterval = clearInterval as (t: unknown) => void;
+    replace(
+      global,
+      "setTimeout",
+      (fn: unknown, ms?: unknown, ...args: unknown[]) =>
+        timers.set(fn, ms, args, false) ?? realSetTimeout(fn, ms, ...args),
+    );
+    replace(
+      global,
+      "setInterval",
+      (fn: unknown, ms?: unknown, ...args: unknown[]) =>
+        timers.set(fn, ms, args, true) ?? realSetInterval(fn, ms, ...args),
+    );
+    replace(global, "clearTimeout", (t: unknown) => {
+      if (!timers.clear(t)) realClearTimeout(t);
+    });
+    replace(global, "clearInterval", (t: unknown) => {
+      if (!timers.clear(t)) realClearInterval(t);
+    });
+  }
   // Node's setImmediate(), which Deno has too: a callback on the loop.
   if (typeof global.setImmediate === "function") {
     const realSetImmediate = global.setImmediate as (
@@ -622,9 +634,14 @@ export function installSimulationGuards(
       else realClearImmediate(t);
     });
   }
-  if (NODE_TIMERS !== null) {
-    stopNodeTimers = nodeTimers(NODE_TIMERS, timers, replace, saved);
-  }
+  const stopHandles = nodeHandles(timers, NODE_TIMERS === null);
+  const stopTimeouts = NODE_TIMERS !== null
+    ? nodeTimers(NODE_TIMERS, timers, replace, saved)
+    : () => {};
+  stopNodeTimers = () => {
+    stopHandles();
+    stopTimeouts();
+  };
   // A host's AbortSignal.timeout() (@std/async's deadline()) too.
   const realSignalTimeout = AbortSignal.timeout.bind(AbortSignal);
   replace(
@@ -765,6 +782,86 @@ function nodeTimers(
     for (const t of [...virtual.keys()]) realDestroy.call(t);
     virtual.clear();
   };
+}
+
+/**
+ * The handles of node's own that a host's code may not make, by their
+ * `async_hooks` type: sockets and subprocesses, which reach past the
+ * guards on `Deno`'s calls.
+ */
+const NODE_HANDLES: Record<string, string> = {
+  TCPWRAP:
+    "node:net's sockets and servers (node:http's, node:https', node:tls')",
+  PIPEWRAP: "node:child_process (or node:net over a Unix socket)",
+};
+
+/**
+ * Node's public `async_hooks` tell of each handle node makes: one of
+ * `NODE_HANDLES` a host's code makes fails the run, naming it. With
+ * `timeouts`, so does a `node:timers` `Timeout` (closed at once): without
+ * the internals `nodeTimers()` needs (not found in this Deno, or switched
+ * off by `TULIP_NO_INTERNALS`) it would fire on the real clock, so that the
+ * run differs from one replay to the next while other hosts keep virtual
+ * time moving.
+ */
+function nodeHandles(timers: SimTimers, timeouts: boolean): () => void {
+  const hook = createHook({
+    init(_id, type, _trigger, resource) {
+      if (!timers.inHost()) return;
+      if (type === "Timeout" && timeouts) {
+        (resource as { close(): unknown }).close();
+        timers.fail(
+          new Error(
+            "Cannot run node:timers' setTimeout() or setInterval() on a simulated host's virtual clock: the node:timers internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the real clock the timer would fire at a different step on each replay; use the global setTimeout()/setInterval() or sleep() in code a simulation runs",
+          ),
+        );
+      } else if (Object.hasOwn(NODE_HANDLES, type)) {
+        timers.fail(
+          new Error(
+            `Cannot use ${
+              NODE_HANDLES[type]
+            } inside a simulation: a simulated host has no real network or processes; use the loop it was given (createConnection(), createServer(), HttpClientProtocol), or keep it outside the simulation`,
+          ),
+        );
+      }
+    },
+  });
+  hook.enable();
+  return () => hook.disable();
+}
+
+/**
+ * `FsFile.prototype.lock()` in a host. A lock another task or host holds
+ * is released by code the run has to go on running, so the run cannot wait
+ * for the machine's `lock()` (it would wait for good): the host tries
+ * `tryLock()`, which the run waits for, and while the lock is taken tries
+ * again on its loop's clock, after 1 ms, then twice as long each time, up
+ * to 1 s.
+ */
+function lockOnTheClock(
+  proto: Record<string, unknown>,
+  timers: SimTimers,
+  replace: (owner: Record<string, unknown>, key: string, v: unknown) => void,
+): void {
+  const realLock = proto.lock as (this: unknown, e?: unknown) => unknown;
+  const realTryLock = proto.tryLock as (
+    this: unknown,
+    e?: unknown,
+  ) => Promise<boolean>;
+  if (typeof realLock !== "function" || typeof realTryLock !== "function") {
+    return;
+  }
+  replace(proto, "lock", function (this: unknown, exclusive?: unknown) {
+    if (!timers.inHost()) return realLock.call(this, exclusive);
+    return (async () => {
+      for (let wait = 1;; wait = Math.min(2 * wait, 1000)) {
+        const work = realTryLock.call(this, exclusive);
+        if (await (timers.outside(work) ?? work)) return;
+        // The host's own timer: on its loop's clock.
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    })();
+  });
 }
 
 /**

@@ -16,6 +16,7 @@
  */
 
 import { InvalidStateError } from "../futures/errors.ts";
+import { makeProtocol } from "../futures/_runtime.ts";
 import type { Future } from "../futures/future.ts";
 import type { AddrInfo, DatagramEndpointOptions } from "../loop/event_loop.ts";
 import type { BaseProtocol, DatagramProtocol } from "../protocols/protocol.ts";
@@ -652,7 +653,7 @@ function bindDatagram<P extends DatagramProtocol>(
   ) {
     throw addrInUse(`Cannot bind ${local.hostname}:${port}: address in use`);
   }
-  const protocol = factory();
+  const protocol = makeProtocol(factory, "call createDatagramEndpoint()");
   const transport = new SimDatagram(
     loop,
     port,

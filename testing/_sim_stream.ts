@@ -8,7 +8,7 @@
  */
 
 import { formatReceived, InvalidStateError } from "../futures/errors.ts";
-import { ReportPacer } from "../futures/_runtime.ts";
+import { makeProtocol, ReportPacer } from "../futures/_runtime.ts";
 import type { Future } from "../futures/future.ts";
 import type {
   CreateServerOptions,
@@ -631,7 +631,12 @@ export function connectStream<P extends StreamProtocol>(
         if (fut.done()) return clientEnd.abort();
         let protocol: P;
         try {
-          protocol = factory();
+          protocol = makeProtocol(
+            factory,
+            `call ${
+              "path" in target ? "createUnixConnection" : "createConnection"
+            }()`,
+          );
         } catch (e) {
           clientEnd.abort();
           fut.setException(e);
@@ -874,7 +879,7 @@ export class SimServer implements Server {
       if (end.closedHere()) return;
       let protocol: StreamProtocol;
       try {
-        protocol = this.#factory();
+        protocol = makeProtocol(this.#factory, "serve a connection");
       } catch (exception) {
         // Once per connection: paced, as a Deno server paces it.
         this.#factoryReports.report(

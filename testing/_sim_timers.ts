@@ -136,6 +136,8 @@ export class SimTimers {
   readonly #uncaught: (error: unknown) => void;
   readonly #timers = new Map<number, SimTimeout>();
   readonly #outside = new Set<Promise<unknown>>();
+  // The delivery of the work started last (see `outside()`).
+  #lastOutside: Promise<unknown> = Promise.resolve();
   #nextId = FIRST_ID;
 
   /**
@@ -159,7 +161,8 @@ export class SimTimers {
    * Work a host's code started outside the simulation (`crypto.subtle`, a
    * file call), which the machine finishes when it does: its result
    * reaches the host on its loop, after the run has waited for it (see
-   * `settleOutside()`), so at the same step on every replay.
+   * `settleOutside()`) and after the results of work started before it,
+   * so at the same step and in the same order on every replay.
    *
    * @param work The promise of the work, started now.
    * @returns The promise the host's code gets instead, or `null` when no
@@ -176,10 +179,15 @@ export class SimTimers {
         loop.callSoon(fn);
       }
     };
-    const settled = work.then(
-      (value) => deliver(() => resolve(value)),
-      (error) => deliver(() => reject(error)),
+    // Delivered in the order the work was started, not the order the
+    // machine's threads finish it in.
+    const settled = Promise.allSettled([this.#lastOutside, work]).then(
+      ([, r]) =>
+        r.status === "fulfilled"
+          ? deliver(() => resolve(r.value))
+          : deliver(() => reject(r.reason)),
     );
+    this.#lastOutside = settled;
     this.#outside.add(settled);
     settled.finally(() => this.#outside.delete(settled));
     return promise;
@@ -211,6 +219,16 @@ export class SimTimers {
     } finally {
       realClearTimeout(timer);
     }
+  }
+
+  /**
+   * Fails the run with `error`, as an error the running host's code left
+   * uncaught (for a refusal that cannot be thrown where it is seen).
+   *
+   * @param error What the host's code did wrong.
+   */
+  fail(error: Error): void {
+    this.#uncaught(error);
   }
 
   /** Whether a host's code is running now. */

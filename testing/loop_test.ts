@@ -58,6 +58,8 @@ function watching<P extends BaseProtocol>(
 ): () => P {
   return () => {
     const protocol = factory();
+    // No protocol: the transport's own check says so.
+    if (typeof protocol?.connectionMade !== "function") return protocol;
     const made = protocol.connectionMade;
     protocol.connectionMade = function (this: P, t: BaseTransport) {
       transports.add(t);

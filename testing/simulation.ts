@@ -330,7 +330,9 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `WebTransport` where the runtime has them) throw (a host must use its
  * loop), as do a host's `Worker`, `MessageChannel`, `BroadcastChannel`,
  * `Deno.Command` and `Deno.addSignalListener()` (what they bring comes
- * when the machine delivers it), `Math.random`, `crypto.getRandomValues` and
+ * when the machine delivers it) and a host's `node:net` socket and
+ * `node:child_process` (fail the run once made; a `node:net` server's
+ * `listen()` is not seen), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
  * `performance.now` (and `performance.timeOrigin`, `mark()` and `measure()`,
  * on a timeline of the run's own), `Intl.DateTimeFormat`'s `format()` of now
@@ -351,13 +353,16 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * callback that throws), which would end a real process, fails the run,
  * naming the host.
  * `node:timers`' and `node:timers/promises`' `setTimeout` and `setInterval`
- * are on the host's loop too (unless `TULIP_NO_INTERNALS` is set), and
+ * are on the host's loop too (with `TULIP_NO_INTERNALS` set, a host that
+ * makes one fails the run, naming it), and
  * `node:crypto`'s `randomInt`, `randomFill` and `randomFillSync` read the
  * seed when called through its default export (`require("crypto")`). A
  * host's `crypto.subtle` calls and `Deno`'s file calls (`readFile`,
  * `stat`, `open` and an `FsFile`'s `read()`, ...) take no virtual time:
  * the run waits for each before anything else runs, so its result comes
- * at the same step on every replay.
+ * at the same step on every replay, after those of the calls made before it
+ * (an `FsFile`'s `lock()` of a lock another task or host holds is tried
+ * again on the host's clock, after 1 ms, doubling up to 1 s).
  * Code that waits for anything else outside the simulation (a file's
  * `readable`, `Deno.readDir()`, `node:fs`, `node:timers`' `setImmediate`) makes the run depend on the machine, as
  * does what node's modules keep for themselves (`node:crypto`'s

@@ -21,6 +21,9 @@ import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { CORE_OPS, writableRid } from "./_deno_internals.ts";
+import { makeProtocol } from "../futures/_runtime.ts";
+
+export { makeProtocol };
 
 /**
  * What a read pipe needs of its protocol (a `Protocol` has it all; a
@@ -649,27 +652,6 @@ export function checkProtocolFactory(factory: unknown, what: string): void {
       `Cannot ${what}: protocolFactory must be a function, received ${typeof factory}`,
     );
   }
-}
-
-/**
- * Calls a protocol factory and checks that it made a protocol: an object
- * with `connectionMade()`, which every transport calls first. What the
- * factory throws passes through; `what` completes "Cannot ...".
- */
-export function makeProtocol<P>(factory: () => P, what: string): P {
-  const protocol = factory();
-  if (
-    typeof protocol !== "object" || protocol === null ||
-    typeof (protocol as { connectionMade?: unknown }).connectionMade !==
-      "function"
-  ) {
-    throw new TypeError(
-      `Cannot ${what}: protocolFactory must return a protocol (an object with connectionMade()), received ${
-        formatReceived(protocol)
-      }`,
-    );
-  }
-  return protocol;
 }
 
 /**

@@ -129,3 +129,18 @@ Deno.test("loopTest() and runLoopTest() refuse a virtual option that is not a bo
     "Cannot register a loop test",
   );
 });
+
+Deno.test("runLoopTest(): a protocol factory that returns no protocol gets the transport's TypeError, on real sockets and in memory", async () => {
+  for (const virtual of [false, true]) {
+    await runLoopTest(async (loop: EventLoop) => {
+      const error = await loop.createDatagramEndpoint(() => 7 as never, {
+        localAddr: { hostname: "127.0.0.1", port: 0 },
+      }).then(() => null, (e) => e);
+      assertEquals(
+        `${error}`,
+        "TypeError: Cannot call createDatagramEndpoint(): protocolFactory must return a protocol (an object with connectionMade()), received 7",
+        `virtual: ${virtual}`,
+      );
+    }, { virtual } as { virtual: false });
+  }
+});

@@ -6,7 +6,10 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
+import nodeChildProcess from "node:child_process";
 import nodeCrypto from "node:crypto";
+import nodeHttp from "node:http";
+import nodeNet from "node:net";
 import * as nodeTimers from "node:timers";
 import * as nodeTimersPromises from "node:timers/promises";
 import { sleep } from "../../tasks/sleep.ts";
@@ -171,15 +174,13 @@ Deno.test("Simulation: a host's setTimeout() and setInterval() from node:timers 
     return log;
   };
   if (NODE_TIMERS === null) {
-    // Switched off: node's timers are real, which the run cannot see.
-    let real: ReturnType<typeof nodeTimers.setTimeout> | undefined;
+    // Switched off: node's timers would be real, which the run refuses.
     const sim = new Simulation({ seed: 31 });
     sim.client("c", async () => {
-      await new Promise((r) => real = nodeTimers.setTimeout(r, 1000));
+      await new Promise((r) => nodeTimers.setTimeout(r, 1000));
     });
     const e = await assertRejects(() => sim.run(), SimulationError);
-    assertStringIncludes(e.message, "a wait for something outside");
-    nodeTimers.clearTimeout(real);
+    assertStringIncludes(e.message, "node:timers");
     return;
   }
   const first = await run();
@@ -197,6 +198,113 @@ Deno.test("Simulation: a host's setTimeout() and setInterval() from node:timers 
     "async tick at 4.49",
   ]);
   assertEquals(await run(), first);
+});
+
+Deno.test({
+  name:
+    "Simulation: a host's global timers and node:timers' clear each other's, by the timer or its id, as in Deno",
+  // Without the internals a host's node:timers timers fail the run.
+  ignore: NODE_TIMERS === null,
+  fn: async () => {
+    const log: string[] = [];
+    const sim = new Simulation({ seed: 42 });
+    sim.client("c", async () => {
+      const timeout = (what: string) => setTimeout(() => log.push(what), 10);
+      const interval = (what: string) => setInterval(() => log.push(what), 10);
+      nodeTimers.clearTimeout(timeout("global timeout, node clear"));
+      nodeTimers.clearTimeout(+timeout("global timeout, node clear by id"));
+      nodeTimers.clearInterval(interval("global interval, node clear"));
+      nodeTimers.clearInterval(+interval("global interval, node clear by id"));
+      const nodeTimeout = (what: string) =>
+        nodeTimers.setTimeout(() => log.push(what), 10);
+      const nodeInterval = (what: string) =>
+        nodeTimers.setInterval(() => log.push(what), 10);
+      clearTimeout(nodeTimeout("node timeout, global clear"));
+      clearTimeout(+nodeTimeout("node timeout, global clear by id"));
+      clearInterval(nodeInterval("node interval, global clear"));
+      clearInterval(+nodeInterval("node interval, global clear by id"));
+      setTimeout(() => log.push("kept"), 20);
+      await sleep(0.1);
+    });
+    await sim.run();
+    assertEquals(log, ["kept"]);
+  },
+});
+
+Deno.test({
+  name:
+    "Simulation: without the node:timers internals (TULIP_NO_INTERNALS), a host's node:timers setTimeout() fails the run at once, naming it, even while other hosts keep time moving",
+  ignore: NODE_TIMERS !== null,
+  fn: async () => {
+    for (const make of ["setTimeout", "setInterval", "promises"]) {
+      let woke = false;
+      const sim = new Simulation({ seed: 40 });
+      sim.host("ticker", async () => {
+        for (;;) await sleep(0.001);
+      });
+      sim.client("c", async () => {
+        if (make === "setTimeout") {
+          await new Promise((r) => nodeTimers.setTimeout(r, 20));
+        } else if (make === "setInterval") {
+          await new Promise((r) => nodeTimers.setInterval(r, 20));
+        } else await nodeTimersPromises.setTimeout(20);
+        woke = true;
+      });
+      const e = await assertRejects(() => sim.run(), SimulationError);
+      assertStringIncludes(e.message, "client c threw");
+      assertStringIncludes(e.message, "node:timers");
+      assertStringIncludes(e.message, "TULIP_NO_INTERNALS");
+      assertEquals(woke, false);
+    }
+    // Outside the hosts they are the real ones.
+    await new Promise((r) => nodeTimers.setTimeout(r, 1));
+  },
+});
+
+Deno.test("Simulation: a host's node:net socket (node:http's too) or node:child_process fails the run at once, naming it", async () => {
+  // A real listener, so that the connection the socket makes stays here.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  const accepting = (async () => {
+    for await (const conn of listener) conn.close();
+  })();
+  try {
+    for (
+      const [make, named] of [
+        ["net", "node:net"],
+        ["http", "node:net"],
+        ["child_process", "node:child_process"],
+      ] as const
+    ) {
+      const sim = new Simulation({ seed: 44 });
+      sim.host("ticker", async () => {
+        for (;;) await sleep(0.001);
+      });
+      sim.client("c", async () => {
+        await new Promise((resolve) => {
+          if (make === "net") {
+            const socket = nodeNet.createConnection({
+              host: "127.0.0.1",
+              port,
+            });
+            socket.on("error", resolve);
+            socket.on("connect", () => resolve(socket.destroy()));
+          } else if (make === "http") {
+            nodeHttp.get(`http://127.0.0.1:${port}/`, resolve)
+              .on("error", resolve);
+          } else nodeChildProcess.execFile("true", [], resolve);
+        });
+      });
+      const e = await assertRejects(() => sim.run(), SimulationError);
+      assertStringIncludes(e.message, "client c");
+      assertStringIncludes(e.message, `Cannot use ${named}`);
+      // What the host started settles, outside the run.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+  }
 });
 
 Deno.test("Simulation: node:crypto's randomInt(), randomFillSync() and randomFill() read the seed in a host, through the module's default export (and require())", async () => {
@@ -266,6 +374,41 @@ Deno.test("Simulation: a host's crypto.subtle calls settle at the same virtual i
   for (let k = 0; k < 3; k++) assertEquals(await run(), first);
 });
 
+Deno.test("Simulation: a host's crypto.subtle and file calls started together settle in the order they were made, whichever the machine finishes first", async () => {
+  const path = await Deno.makeTempFile({ prefix: "tulip-sim-" });
+  try {
+    await Deno.writeFile(path, new Uint8Array(16));
+    const run = async () => {
+      const log: string[] = [];
+      const sim = new Simulation({ seed: 39 });
+      sim.client("c", async () => {
+        // The first is far longer work than the others.
+        await Promise.all([
+          crypto.subtle.digest("SHA-512", new Uint8Array(32 << 20))
+            .then(() => log.push("big digest")),
+          crypto.subtle.digest("SHA-256", new Uint8Array(1))
+            .then(() => log.push("small digest")),
+          Deno.stat(path).then(() => log.push("stat")),
+          crypto.subtle.digest("SHA-256", new Uint8Array(2))
+            .then(() => log.push("second small digest")),
+        ]);
+      });
+      await sim.run();
+      return log;
+    };
+    for (let k = 0; k < 3; k++) {
+      assertEquals(await run(), [
+        "big digest",
+        "small digest",
+        "stat",
+        "second small digest",
+      ]);
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("Simulation: a host's file calls settle at the same virtual instant on every replay, while other hosts run", async () => {
   const path = await Deno.makeTempFile({ prefix: "tulip-sim-" });
   try {
@@ -291,6 +434,51 @@ Deno.test("Simulation: a host's file calls settle at the same virtual instant on
     };
     const first = await run();
     for (let k = 0; k < 3; k++) assertEquals(await run(), first);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("Simulation: a host's FsFile.lock() that another task or host holds waits for unlock() on the virtual clock, and replays", async () => {
+  const path = await Deno.makeTempFile({ prefix: "tulip-sim-" });
+  try {
+    const run = async () => {
+      const log: string[] = [];
+      const sim = new Simulation({ seed: 43 });
+      sim.host("holder", async (loop) => {
+        using file = await Deno.open(path, { read: true, write: true });
+        await file.lock(true);
+        log.push(`holder locked at ${loop.time().toFixed(3)}`);
+        await sleep(2);
+        await file.unlock();
+      });
+      sim.client("c", async (loop) => {
+        using a = await Deno.open(path, { read: true, write: true });
+        using b = await Deno.open(path, { read: true, write: true });
+        await sleep(0.5);
+        // Taken by the other host: a task of this one waits too.
+        const first = a.lock(true).then(async () => {
+          log.push(`a locked at ${loop.time().toFixed(3)}`);
+          await sleep(1);
+          await a.unlock();
+        });
+        await b.lock(false);
+        log.push(`b locked at ${loop.time().toFixed(3)}`);
+        await first;
+        assertEquals(await a.tryLock(true), false);
+        await b.unlock();
+      });
+      await sim.run();
+      return log;
+    };
+    const first = await run();
+    assertEquals(first.length, 3);
+    assertEquals(first[0], "holder locked at 0.000");
+    const at = first.slice(1).map((line) => Number(line.split(" at ")[1]));
+    assert(at[0] >= 2 && at[0] < 3, first.join(", "));
+    // Tried again at most 1 s apart.
+    assert(at[1] >= at[0] + 1 && at[1] <= at[0] + 2, first.join(", "));
+    assertEquals(await run(), first);
   } finally {
     await Deno.remove(path);
   }

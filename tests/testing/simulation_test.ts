@@ -2540,3 +2540,50 @@ Deno.test("Simulation streams: an end that timed out answers the peer's later by
     );
   }
 });
+
+Deno.test("Simulation: a protocol factory that returns no protocol fails with a TypeError that says so; a server reports it and drops the connection", async () => {
+  const seen: string[] = [];
+  const sim = new Simulation({ seed: 41 });
+  sim.host("s", async (loop) => {
+    loop.setExceptionHandler((_loop, context) =>
+      seen.push(`${context.message}: ${context.exception}`)
+    );
+    await loop.createServer(() => null as never, "0.0.0.0", 80);
+    await sleep(10);
+  });
+  sim.client("c", async (loop) => {
+    for (
+      const call of [
+        () => loop.createConnection(() => undefined as never, "s", 80),
+        () =>
+          loop.createDatagramEndpoint(() => 7 as never, {
+            localAddr: { hostname: "0.0.0.0", port: 0 },
+          }),
+      ]
+    ) {
+      seen.push(`${await call().then(() => "made", (e) => e)}`);
+    }
+    const lost = loop.createFuture<void>();
+    await loop.createConnection(
+      () =>
+        new (class extends Protocol {
+          override connectionLost() {
+            lost.setResult();
+          }
+        })(),
+      "s",
+      80,
+    );
+    await lost;
+    seen.push("lost");
+  });
+  await sim.run();
+  const no =
+    "protocolFactory must return a protocol (an object with connectionMade())";
+  assertEquals(seen, [
+    `TypeError: Cannot call createConnection(): ${no}, received undefined`,
+    `TypeError: Cannot call createDatagramEndpoint(): ${no}, received 7`,
+    `Protocol factory failed: TypeError: Cannot serve a connection: ${no}, received null`,
+    "lost",
+  ]);
+});
