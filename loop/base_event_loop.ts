@@ -291,7 +291,9 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * loop. Pass an async `main` uncalled, `runUntilComplete(main)`, where
    * asyncio code writes `run_until_complete(main())`: called, its body
    * starts at once, before the loop runs, and a `sleep()` there finds no
-   * loop unless one was made current (`setEventLoop()`).
+   * loop unless one was made current (`setEventLoop()`). With a `timeout`,
+   * make the task yourself (`createTask(main)`) to keep a handle on it: the
+   * timeout leaves it pending.
    *
    * With a `timeout`, the loop runs at most that long (in loop time, so a
    * virtual-time loop jumps there): if it expires before `aw` is done, the
