@@ -3,8 +3,9 @@
 // byte: it never throws, never holds more than its limits allow, reports
 // the same events however the input is cut (which also holds the
 // single-pass head path to the general one), reads well-formed messages
-// back exactly, and accepts only a Host and target a URL can be built
-// from.
+// back exactly, accepts only a Host and target a URL can be built from,
+// and calls a body piece its reader's own only when transferring its
+// buffer at once changes nothing else.
 
 import { assert, assertEquals } from "@std/assert";
 import fc from "fast-check";
@@ -215,16 +216,16 @@ const content = fc.string({
   maxLength: 20,
 });
 /** A body, and how it is framed: none, Content-Length or chunked. */
-function bodies(ext: fc.Arbitrary<string>) {
+function bodies(ext: fc.Arbitrary<string>, data = content) {
   return fc.oneof(
     fc.constant({ fields: "", data: "", wire: "" }),
-    content.map((d) => ({
+    data.map((d) => ({
       fields: `Content-Length: ${d.length}\r\n`,
       data: d,
       wire: d,
     })),
     fc.tuple(
-      fc.array(fc.tuple(content.filter((c) => c.length > 0), ext), {
+      fc.array(fc.tuple(data.filter((c) => c.length > 0), ext), {
         maxLength: 4,
       }),
       ext,
@@ -363,6 +364,191 @@ Deno.test("HttpRequestParser reports the same events however the input is cut, a
 
 Deno.test("HttpResponseParser reports the same events however the input is cut, and never throws", () => {
   assertSameHoweverCut("response", response);
+});
+
+/** How reads come: their sizes, where they land, when the parser pauses. */
+interface Layout {
+  /** The size of read `i` (cycled; the last one may be shorter). */
+  sizes: number[];
+  /** Whether read `i` starts a buffer of its own (cycled). */
+  fresh: boolean[];
+  /** The bytes left unread at the end of buffer `i` (cycled). */
+  slack: number[];
+  /** Whether the parser pauses in the callback of event `i` (cycled). */
+  pauses: boolean[];
+}
+
+/**
+ * Parses `input` as a transport delivers it: a read lands in the rest of
+ * the buffer the one before it used, unless it starts a new buffer; and
+ * the parser pauses in the callbacks `layout.pauses` picks, resuming once
+ * the next read came. A piece the parser calls its reader's own must end its
+ * buffer, which is transferred at once; the events are read afterwards,
+ * heads and trailers only then, so that anything still reading the
+ * transferred bytes shows.
+ */
+function parseTransferring(
+  kind: "request" | "response",
+  input: Uint8Array,
+  run: Run,
+  layout: Layout,
+): Event[] {
+  const reads: Uint8Array[] = [];
+  for (let at = 0, i = 0; at < input.length; i++) {
+    const n = layout.sizes[i % layout.sizes.length];
+    reads.push(input.subarray(at, at += n));
+  }
+  const calls: Array<(cb: HttpParserCallbacks<never>) => void> = [];
+  const maybePause = () => {
+    const pauses = layout.pauses;
+    if (pauses[calls.length % pauses.length]) parser.pause();
+  };
+  const callbacks: HttpParserCallbacks<HttpRequestHead & HttpResponseHead> = {
+    onHead(head) {
+      calls.push((cb) => cb.onHead(head as never));
+      maybePause();
+    },
+    onBody(chunk, own) {
+      const copy = chunk.slice();
+      calls.push((cb) => cb.onBody(copy, own));
+      if (own) {
+        assertEquals(
+          chunk.byteOffset + chunk.length,
+          chunk.buffer.byteLength,
+          "a piece called its reader's own does not end its buffer",
+        );
+        (chunk.buffer as ArrayBuffer).transfer();
+      }
+      maybePause();
+    },
+    onMessageComplete(trailers) {
+      calls.push((cb) => cb.onMessageComplete(trailers));
+      maybePause();
+    },
+    onError(error) {
+      calls.push((cb) => cb.onError(error));
+    },
+  };
+  const parser = kind === "request"
+    ? new HttpRequestParser(callbacks, run.options)
+    : new HttpResponseParser(callbacks, run.options);
+  if (parser instanceof HttpResponseParser) {
+    for (const m of run.methods) parser.expectResponse(m);
+  }
+  let buffer = new ArrayBuffer(0);
+  let at = 0;
+  let buffers = 0;
+  for (let i = 0; i < reads.length; i++) {
+    const read = reads[i];
+    if (i === 0 || layout.fresh[i % layout.fresh.length]) {
+      // Room for this read and those that share its buffer, plus slack.
+      let size = 0;
+      let j = i;
+      do size += reads[j++].length; while (
+        j < reads.length && !layout.fresh[j % layout.fresh.length]
+      );
+      buffer = new ArrayBuffer(
+        size + layout.slack[buffers++ % layout.slack.length],
+      );
+      at = 0;
+    }
+    // Throws if an earlier piece's transfer took the rest of its buffer.
+    const view = new Uint8Array(buffer, at, read.length);
+    view.set(read);
+    at += read.length;
+    const resume = parser.paused;
+    parser.feed(view);
+    if (resume) parser.resume();
+  }
+  while (parser.paused) parser.resume();
+  if (run.eof) parser.feedEof();
+  while (parser.paused) parser.resume();
+  const events: Event[] = [];
+  const replay = recorder(events) as HttpParserCallbacks<never>;
+  for (const call of calls) call(replay);
+  return events;
+}
+
+const layouts: fc.Arbitrary<Layout> = fc.record({
+  sizes: fc.array(fc.integer({ min: 1, max: 300 }), {
+    minLength: 1,
+    maxLength: 8,
+  }),
+  fresh: fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+  slack: fc.array(fc.constantFrom(0, 0, 1, 7), { minLength: 1, maxLength: 4 }),
+  pauses: fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+});
+
+/** Pipelined messages with bodies (chunked ones with trailers at times). */
+const withBody = bodies(
+  chunkExt,
+  fc.string({
+    unit: fc.constantFrom(..."xyz\r\n0"),
+    maxLength: 300,
+    size: "max",
+  }),
+);
+const requestsWithBodies = fc.array(
+  fc.record({ fields, body: withBody }).map((r) =>
+    "POST /x HTTP/1.1\r\nHost: a\r\n" +
+    r.fields.map(([n, v]) => `${n}: ${v}\r\n`).join("") + r.body.fields +
+    "\r\n" + r.body.wire
+  ),
+  { minLength: 1, maxLength: 4 },
+);
+const responsesWithBodies = fc.array(
+  fc.record({ fields, body: withBody }).map((r) =>
+    "HTTP/1.1 200 OK\r\n" +
+    r.fields.map(([n, v]) => `${n}: ${v}\r\n`).join("") +
+    (r.body.fields || "Content-Length: 0\r\n") + "\r\n" + r.body.wire
+  ),
+  { minLength: 1, maxLength: 4 },
+);
+
+/**
+ * Checks that `kind` reports the same events when every body piece it
+ * calls its reader's own is transferred at once as when nothing is, on
+ * pipelined messages with bodies (`lists`) and on damaged ones.
+ */
+function assertOwnPiecesAreOwn(
+  kind: "request" | "response",
+  lists: fc.Arbitrary<string[]>,
+  messages: fc.Arbitrary<string>,
+): void {
+  const cases = fc.oneof(
+    {
+      weight: 3,
+      arbitrary: fc.tuple(lists, fc.boolean()).map(([list, eof]) => ({
+        input: bytes(list.join("")),
+        run: { options: {}, methods: list.map(() => "GET"), eof },
+      })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(damaged(messages), runs).map(([input, run]) => ({
+        input,
+        run,
+      })),
+    },
+  );
+  fc.assert(
+    fc.property(cases, layouts, ({ input, run }, layout) => {
+      assertEquals(
+        parseTransferring(kind, input, run, layout),
+        parse(kind, [input.slice()], run),
+        `${JSON.stringify(layout)}: ${JSON.stringify(latin1(input))}`,
+      );
+    }),
+    settings(400),
+  );
+}
+
+Deno.test("HttpRequestParser calls a body piece its reader's own only when transferring its buffer changes nothing else", () => {
+  assertOwnPiecesAreOwn("request", requestsWithBodies, request);
+});
+
+Deno.test("HttpResponseParser calls a body piece its reader's own only when transferring its buffer changes nothing else", () => {
+  assertOwnPiecesAreOwn("response", responsesWithBodies, response);
 });
 
 Deno.test("HttpRequestParser reads well-formed requests back exactly", () => {
