@@ -19,6 +19,7 @@ import {
   noteAwaitParked,
   noteTaskCallback,
   plainResultRefusals,
+  renewHeldTurns,
   requestMaybeCheckpoint,
   requestMicrotaskCheckpoint,
   resultDropped,
@@ -787,7 +788,7 @@ export class Task<T> extends Future<T> {
       if (!this.#unsure) {
         this.#unsure = true;
         holdForeignTurns(true);
-      }
+      } else renewHeldTurns();
     }
   }
 
