@@ -567,3 +567,35 @@ Deno.test("a task left holding microtask turns for a joined wait (its loop close
   assert(interleaved < n / 3, `${interleaved} turns given in ${n} iterations`);
   loop.close();
 });
+
+Deno.test("a Promise.race() loser completing after its task finished does not make later iterations give microtask turns", async () => {
+  // The loser's completion is one of the joined wait that neither is its
+  // first result nor ends it: the task held a microtask turn per iteration
+  // until it waited again, which a finished task never does.
+  const loop = new VirtualTimeLoop();
+  const [a, b, c] = [0, 1, 2].map(() => loop.createFuture<number>());
+  const task = loop.createTask(async () => await Promise.race([a, b, c]));
+  await loop.advance(0);
+  a.setResult(0);
+  assertEquals(await loop.runUntilComplete(task), 0);
+  b.setResult(1);
+  await loop.advance(0);
+
+  const n = 60;
+  const end = loop.createFuture<void>();
+  let interleaved = 0;
+  let ran = 0;
+  const tick = (i: number) => {
+    if (ran === i) interleaved++;
+    queueMicrotask(() => ran++);
+    if (i + 1 < n) loop.callSoon(tick, i + 1);
+    else end.setResult();
+  };
+  loop.callSoon(tick, 0);
+  await loop.runUntilComplete(end);
+  assertEquals(ran, n);
+  assert(interleaved <= 2, `${interleaved} turns given in ${n} iterations`);
+  c.setResult(2);
+  await loop.advance(0);
+  loop.close();
+});
