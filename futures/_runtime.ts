@@ -100,6 +100,11 @@ let resuming = 0;
 let lastResumedBy: unknown = undefined;
 let foreignTurn = false;
 let heldForeignTurns = 0;
+// Microtask checkpoints left before held turns lapse (see
+// holdForeignTurns()).
+let heldTurnsLeft = 0;
+// How many checkpoints a hold lasts past the completion that made it.
+const HELD_TURNS = 64;
 // Whether every outstanding resumption may resume nothing (see
 // requestMaybeCheckpoint()).
 let maybeOnly = false;
@@ -304,18 +309,40 @@ export function requestForeignTurn(): void {
 }
 
 /**
- * Asks for a microtask turn at the end of every iteration from now on
- * (`on`), or withdraws one such request (`!on`): a task whose joined wait
- * had a completion that was not taken for a resumption holds one until it
+ * Asks for a microtask turn at the end of every iteration (`on`), or
+ * withdraws one such request (`!on`): a task whose joined wait had a
+ * completion that was not taken for a resumption holds one until it
  * waits again, so that combinator code that resumes it anyway (nested
  * combinators) moves on by a step per iteration instead of waiting for
  * the loop to be idle. Each `true` must be matched by one `false`.
  *
+ * Held turns lapse after HELD_TURNS (64) checkpoints of any loop since
+ * the last `true` or `renewHeldTurns()`: a task that never waits again (left
+ * pending on a closed loop, or in a `Promise.all()` whose other futures
+ * never complete) would otherwise make every iteration of every loop give
+ * a turn for ever. A chain longer than that goes on at the next turn the
+ * loop gives for any other reason (a running loop's host poll, at least
+ * every millisecond while it is busy).
+ *
  * @param on Whether to add a request or withdraw one.
  */
 export function holdForeignTurns(on: boolean): void {
-  if (on) heldForeignTurns++;
-  else if (heldForeignTurns > 0) heldForeignTurns--;
+  if (on) {
+    heldForeignTurns++;
+    heldTurnsLeft = HELD_TURNS;
+  } else if (heldForeignTurns > 0 && --heldForeignTurns === 0) {
+    heldTurnsLeft = 0;
+  }
+}
+
+/**
+ * Restarts the count after which held turns lapse (see
+ * `holdForeignTurns()`): a task that holds one saw another completion
+ * that was not taken for a resumption, whose code may need turns of its
+ * own.
+ */
+export function renewHeldTurns(): void {
+  if (heldForeignTurns > 0) heldTurnsLeft = HELD_TURNS;
 }
 
 /**
@@ -326,7 +353,7 @@ export function holdForeignTurns(on: boolean): void {
  * @returns Whether a turn was asked for.
  */
 export function foreignTurnRequested(): boolean {
-  return foreignTurn || heldForeignTurns > 0;
+  return foreignTurn || heldTurnsLeft > 0;
 }
 
 /**
@@ -359,6 +386,7 @@ export function pendingResumptions(): number {
  */
 export function takeMicrotaskCheckpoint(): boolean {
   const requested = resuming > 0 || foreignTurn;
+  if (heldTurnsLeft > 0) heldTurnsLeft--;
   resuming = 0;
   maybeOnly = false;
   foreignTurn = false;

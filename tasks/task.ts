@@ -19,6 +19,7 @@ import {
   noteAwaitParked,
   noteTaskCallback,
   plainResultRefusals,
+  renewHeldTurns,
   requestMaybeCheckpoint,
   requestMicrotaskCheckpoint,
   resultDropped,
@@ -783,11 +784,13 @@ export class Task<T> extends Future<T> {
       // the wait, so this completion may end it after all: until the task
       // waits again, the loop gives microtasks a turn every iteration, for
       // that code to go on a step at a time rather than once the loop is
-      // idle.
+      // idle. A task that is done waits for nothing (this is a race's
+      // loser, or async code it left running): it would never let go.
+      if (this.done()) return;
       if (!this.#unsure) {
         this.#unsure = true;
         holdForeignTurns(true);
-      }
+      } else renewHeldTurns();
     }
   }
 

@@ -532,3 +532,70 @@ Deno.test("a task that left a Promise.all() of futures unawaited beside an await
   await loop.runUntilComplete(task);
   loop.close();
 });
+
+Deno.test("a task left holding microtask turns for a joined wait (its loop closed, the task dropped) does not make every later iteration give one", async () => {
+  // A completion of a Promise.all() that neither ends it nor is its first
+  // result makes the task hold a microtask turn per iteration until it
+  // waits again. Left pending on a closed loop, it never did: every
+  // iteration of every loop after paid an `await null`, for ever.
+  const old = new VirtualTimeLoop();
+  const fs = [0, 1, 2].map(() => old.createFuture<number>());
+  old.createTask(async () => await Promise.all(fs));
+  await old.advance(0);
+  fs[0].setResult(0);
+  await old.advance(0);
+  fs[1].setResult(1);
+  await old.advance(0);
+  old.close();
+
+  // A microtask queued by a callback runs before the next callback only
+  // when the loop gives a turn between them.
+  const loop = new VirtualTimeLoop();
+  const n = 300;
+  const end = loop.createFuture<void>();
+  let interleaved = 0;
+  let ran = 0;
+  const tick = (i: number) => {
+    if (ran === i) interleaved++;
+    queueMicrotask(() => ran++);
+    if (i + 1 < n) loop.callSoon(tick, i + 1);
+    else end.setResult();
+  };
+  loop.callSoon(tick, 0);
+  await loop.runUntilComplete(end);
+  assertEquals(ran, n);
+  assert(interleaved < n / 3, `${interleaved} turns given in ${n} iterations`);
+  loop.close();
+});
+
+Deno.test("a Promise.race() loser completing after its task finished does not make later iterations give microtask turns", async () => {
+  // The loser's completion is one of the joined wait that neither is its
+  // first result nor ends it: the task held a microtask turn per iteration
+  // until it waited again, which a finished task never does.
+  const loop = new VirtualTimeLoop();
+  const [a, b, c] = [0, 1, 2].map(() => loop.createFuture<number>());
+  const task = loop.createTask(async () => await Promise.race([a, b, c]));
+  await loop.advance(0);
+  a.setResult(0);
+  assertEquals(await loop.runUntilComplete(task), 0);
+  b.setResult(1);
+  await loop.advance(0);
+
+  const n = 60;
+  const end = loop.createFuture<void>();
+  let interleaved = 0;
+  let ran = 0;
+  const tick = (i: number) => {
+    if (ran === i) interleaved++;
+    queueMicrotask(() => ran++);
+    if (i + 1 < n) loop.callSoon(tick, i + 1);
+    else end.setResult();
+  };
+  loop.callSoon(tick, 0);
+  await loop.runUntilComplete(end);
+  assertEquals(ran, n);
+  assert(interleaved <= 2, `${interleaved} turns given in ${n} iterations`);
+  c.setResult(2);
+  await loop.advance(0);
+  loop.close();
+});
