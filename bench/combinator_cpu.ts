@@ -5,8 +5,9 @@
  * `Promise.allSettled()` (every other one rejected), `Promise.any()` (all
  * but the last rejected) or `Promise.race()` (then an `await` of the last
  * one, so that the other 98 complete after the race is over). Each
- * completion that does not resume the task is one the loop must not
- * wait on. Prints chain callbacks per second, by CPU time
+ * completion costs the loop's wait for resumed code, though most resume
+ * nothing but the combinator (bench/README.md says why). Prints chain
+ * callbacks per second, by CPU time
  * (`process.cpuUsage()`) and by wall time: the least and the median of 7
  * runs.
  *

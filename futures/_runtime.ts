@@ -99,15 +99,6 @@ let resuming = 0;
 // The guard of the task that resumes last (see resumedBy()).
 let lastResumedBy: unknown = undefined;
 let foreignTurn = false;
-let heldForeignTurns = 0;
-// Microtask checkpoints left before held turns lapse (see
-// holdForeignTurns()).
-let heldTurnsLeft = 0;
-// How many checkpoints a hold lasts past the completion that made it.
-const HELD_TURNS = 64;
-// Whether every outstanding resumption may resume nothing (see
-// requestMaybeCheckpoint()).
-let maybeOnly = false;
 let contextLoop: (() => SchedulingLoop | null) | null = null;
 let currentLoop: (() => SchedulingLoop | null) | null = null;
 
@@ -180,12 +171,11 @@ export function setRunningLoop(
  * `Promise.all()` or a plain `then()` outside any task: the loop does not
  * wait for that code to run, see `requestForeignTurn()`), and may
  * return a guard (a function; any other value is ignored) that `then()`
- * calls when the future completes, with the future and whether it failed
- * (or was cancelled): the guard tells the loop whether the task resumes
- * (`requestMicrotaskCheckpoint()`; a completion that `Promise.all()`
- * takes, the others pending, resumes nothing: `requestForeignTurn()`),
- * and a value it returns other than `undefined` is delivered as the
- * rejection instead of the future's outcome. Without a guard, `then()`
+ * calls when the future completes, with the future: the guard tells the
+ * loop that the task may resume
+ * (`requestMicrotaskCheckpoint()`), and a value it returns other than
+ * `undefined` is delivered as the rejection instead of the future's
+ * outcome. Without a guard, `then()`
  * calls `requestMicrotaskCheckpoint()` itself. Called with no arguments,
  * the guard only returns that value. `tasks/` returns a guard that
  * hands over a cancellation requested after the future completed, as
@@ -207,12 +197,12 @@ export function setAwaitHook(fn: ((future: unknown) => unknown) | null): void {
  */
 export function notifyAwait(
   future: unknown,
-): ((future?: unknown, failed?: boolean) => unknown) | undefined | false {
+): ((future?: unknown) => unknown) | undefined | false {
   if (hook === null) return false;
   const guard = hook(future);
   if (guard === false) return false;
   return typeof guard === "function"
-    ? guard as (future?: unknown, failed?: boolean) => unknown
+    ? guard as (future?: unknown) => unknown
     : undefined;
 }
 
@@ -255,35 +245,7 @@ export function cancelledErrorTakenNow(): boolean {
  */
 export function requestMicrotaskCheckpoint(by?: unknown): void {
   resuming++;
-  maybeOnly = false;
   lastResumedBy = by;
-}
-
-/**
- * As `requestMicrotaskCheckpoint()`, for a completion that may resume
- * async code or nothing: one of futures awaited together that cannot end
- * a single combinator's wait, but may resume async code running side by
- * side in the task (`Promise.all([worker(1), worker(2)])`, each awaiting
- * futures) or a nested combinator. While only such resumptions are
- * outstanding, the loop gives microtasks a few turns (see
- * `maybeCheckpoint()`) and no host hop.
- *
- * @param by As for `requestMicrotaskCheckpoint()`.
- */
-export function requestMaybeCheckpoint(by?: unknown): void {
-  if (resuming === 0) maybeOnly = true;
-  resuming++;
-  lastResumedBy = by;
-}
-
-/**
- * Returns whether every outstanding resumption was requested with
- * `requestMaybeCheckpoint()`.
- *
- * @returns Whether it was.
- */
-export function maybeCheckpoint(): boolean {
-  return maybeOnly && resuming > 0;
 }
 
 /**
@@ -309,51 +271,13 @@ export function requestForeignTurn(): void {
 }
 
 /**
- * Asks for a microtask turn at the end of every iteration (`on`), or
- * withdraws one such request (`!on`): a task whose joined wait had a
- * completion that was not taken for a resumption holds one until it
- * waits again, so that combinator code that resumes it anyway (nested
- * combinators) moves on by a step per iteration instead of waiting for
- * the loop to be idle. Each `true` must be matched by one `false`.
- *
- * Held turns lapse after HELD_TURNS (64) checkpoints of any loop since
- * the last `true` or `renewHeldTurns()`: a task that never waits again (left
- * pending on a closed loop, or in a `Promise.all()` whose other futures
- * never complete) would otherwise make every iteration of every loop give
- * a turn for ever. A chain longer than that goes on at the next turn the
- * loop gives for any other reason (a running loop's host poll, at least
- * every millisecond while it is busy).
- *
- * @param on Whether to add a request or withdraw one.
- */
-export function holdForeignTurns(on: boolean): void {
-  if (on) {
-    heldForeignTurns++;
-    heldTurnsLeft = HELD_TURNS;
-  } else if (heldForeignTurns > 0 && --heldForeignTurns === 0) {
-    heldTurnsLeft = 0;
-  }
-}
-
-/**
- * Restarts the count after which held turns lapse (see
- * `holdForeignTurns()`): a task that holds one saw another completion
- * that was not taken for a resumption, whose code may need turns of its
- * own.
- */
-export function renewHeldTurns(): void {
-  if (heldForeignTurns > 0) heldTurnsLeft = HELD_TURNS;
-}
-
-/**
  * Returns whether code no task runs asked for a microtask turn (see
- * `requestForeignTurn()`) since the loop last gave one, or one is held
- * (see `holdForeignTurns()`).
+ * `requestForeignTurn()`) since the loop last gave one.
  *
  * @returns Whether a turn was asked for.
  */
 export function foreignTurnRequested(): boolean {
-  return foreignTurn || heldTurnsLeft > 0;
+  return foreignTurn;
 }
 
 /**
@@ -386,9 +310,7 @@ export function pendingResumptions(): number {
  */
 export function takeMicrotaskCheckpoint(): boolean {
   const requested = resuming > 0 || foreignTurn;
-  if (heldTurnsLeft > 0) heldTurnsLeft--;
   resuming = 0;
-  maybeOnly = false;
   foreignTurn = false;
   lastResumedBy = undefined;
   return requested;

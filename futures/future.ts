@@ -421,12 +421,7 @@ export class Future<T> implements PromiseLike<T> {
    * generator tasks run in the order asyncio runs them, and an `await` of
    * a done future (which JavaScript still makes take microtask turns) lets
    * no other task in, as in asyncio. A native promise awaited in a task is
-   * not seen by the loop (`wrapFuture()` it for asyncio's order). Of
-   * futures awaited together (`Promise.all()`, `race()`, `any()`,
-   * `allSettled()` in a task), only a completion that can end the wait
-   * (the first result, the first error, the last) is waited on so; the
-   * others get a few microtask turns, enough for an async function the task
-   * runs beside others to resume and wait again, but no host hop.
+   * not seen by the loop (`wrapFuture()` it for asyncio's order).
    *
    * Awaited inside an async-function task, the task is told (so that
    * `cancel()` reaches this future), and a task cancelled after the future
@@ -483,12 +478,12 @@ export class Future<T> implements PromiseLike<T> {
     // microtasks run until that code waits again before its next callback.
     noteAwaitParked();
     const done = (f: Future<T>) => {
-      // The task's guard tells the loop whether the task resumes, and
+      // The task's guard tells the loop that the task may resume, and
       // returns the cancellation requested after the future completed,
       // which the task gets instead of the outcome, as a generator task.
       let interrupted: unknown;
       if (guard === undefined) requestMicrotaskCheckpoint();
-      else interrupted = guard(f, f.#state !== FINISHED || f.#hasException);
+      else interrupted = guard(f);
       settleThen(f, interrupted, onfulfilled, onrejected, resolve, reject);
     };
     // The awaiting task, cancelled while it ran, cancelled this future as

@@ -18,7 +18,6 @@ import {
   foreignTurnRequested,
   hostHop,
   hostImmediate,
-  maybeCheckpoint,
   pendingResumptions,
   resumedBy,
   setRunningLoop,
@@ -73,11 +72,6 @@ const CALLBACKS_PER_TIMER_BASE = 16;
 // timeout scopes) takes more turns than this without waiting. The hop lets
 // such a step finish before the next callback, as asyncio's would.
 const MAX_RESUME_TURNS = 16;
-// The turns it gives when every resumption may resume nothing (one of
-// futures awaited together that cannot end a combinator's wait, see
-// requestMaybeCheckpoint()): enough for an async function beside others in
-// the task to wait again, or nested combinators to resume it, and no hop.
-const MAYBE_RESUME_TURNS = 4;
 
 // Deno's setTimeout(ms) fires about 1.15 ms after the whole milliseconds
 // of `ms` (at least one). An idle loop arms its host timer early by the
@@ -1142,11 +1136,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         if (pendingResumptions() > 0) {
           const start = this.#debug ? this.time() : 0;
           const by = this.#debug ? resumedBy() : undefined;
-          const most = maybeCheckpoint()
-            ? MAYBE_RESUME_TURNS
-            : MAX_RESUME_TURNS;
           let turns = 0;
-          do await null; while (pendingResumptions() > 0 && ++turns < most);
+          do await null; while (
+            pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
+          );
           if (turns === MAX_RESUME_TURNS) await hostHop();
           takeMicrotaskCheckpoint();
           if (this.#debug) this.#reportSlowResume(start, by);
@@ -1168,11 +1161,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         if (pendingResumptions() > 0) {
           const start = this.#debug ? this.time() : 0;
           const by = this.#debug ? resumedBy() : undefined;
-          const most = maybeCheckpoint()
-            ? MAYBE_RESUME_TURNS
-            : MAX_RESUME_TURNS;
           let turns = 0;
-          do await null; while (pendingResumptions() > 0 && ++turns < most);
+          do await null; while (
+            pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
+          );
           if (turns === MAX_RESUME_TURNS) await hostHop();
           takeMicrotaskCheckpoint();
           if (this.#debug) this.#reportSlowResume(start, by);
@@ -1193,9 +1185,10 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
   async #letResume(): Promise<void> {
     const start = this.#debug ? this.time() : 0;
     const by = this.#debug ? resumedBy() : undefined;
-    const most = maybeCheckpoint() ? MAYBE_RESUME_TURNS : MAX_RESUME_TURNS;
     let turns = 0;
-    do await null; while (pendingResumptions() > 0 && ++turns < most);
+    do await null; while (
+      pendingResumptions() > 0 && ++turns < MAX_RESUME_TURNS
+    );
     if (turns === MAX_RESUME_TURNS) await hostHop();
     takeMicrotaskCheckpoint();
     if (this.#debug) this.#reportSlowResume(start, by);

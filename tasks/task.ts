@@ -13,14 +13,11 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import {
   checkLoopOption,
   checkOptions,
-  holdForeignTurns,
   keptUnretrieved,
   nextTaskNumber,
   noteAwaitParked,
   noteTaskCallback,
   plainResultRefusals,
-  renewHeldTurns,
-  requestMaybeCheckpoint,
   requestMicrotaskCheckpoint,
   resultDropped,
   setAwaitHook,
@@ -107,7 +104,7 @@ function* delegate<T>(future: Future<T>): Coroutine<T> {
 let noteAwait: (
   task: Task<unknown>,
   future: Future<unknown>,
-) => ((future?: unknown, failed?: boolean) => unknown) | undefined;
+) => ((future?: unknown) => unknown) | undefined;
 setContextLoopFinder(() => asyncTask.getStore()?.getLoop() ?? null);
 setAwaitHook((future) => {
   const task = asyncTask.getStore();
@@ -174,8 +171,6 @@ export class Task<T> extends Future<T> {
   #joined: Joined | null = null;
   // The wait in #awaitingOne if others joined it, until a new wait begins.
   #wait: Joined | null = null;
-  // Whether the task holds a foreign turn per iteration (see #joinedDone()).
-  #unsure = false;
   #mustCancel = false;
   #cancelMessage: string | undefined = undefined;
   #cancelRequests = 0;
@@ -500,7 +495,6 @@ export class Task<T> extends Future<T> {
     this.#awaiting = null;
     this.#joined = null;
     this.#wait = null;
-    this.#sure();
   }
 
   #step = (exc?: unknown): void => {
@@ -640,7 +634,7 @@ export class Task<T> extends Future<T> {
 
   #noteAwait(
     future: Future<unknown>,
-  ): ((future?: unknown, failed?: boolean) => unknown) | undefined {
+  ): ((future?: unknown) => unknown) | undefined {
     if (future === this) {
       throw new InvalidStateError(
         `Cannot drive Task "${this.#name}": a task cannot await itself`,
@@ -654,7 +648,6 @@ export class Task<T> extends Future<T> {
     // Done already: nothing to record; a pending cancellation is offered
     // (Waiter.then() takes it to refuse a hand-over it got too late).
     if (future.done()) return this.#mustCancel ? this.#interrupt : undefined;
-    this.#sure();
     if (this.#mustCancel && future.cancel(this.#cancelMessage)) {
       // The task resumes with the future's CancelledError on the next turn;
       // a cancel() meanwhile is taken by the same resumption (the future is
@@ -702,22 +695,19 @@ export class Task<T> extends Future<T> {
   // Awaited beside the slot's future, none having completed since: a
   // combinator registering on several futures (Promise.all(), race(),
   // any(), allSettled()), or async code of the task running side by side.
-  // Most of the wait's completions resume nothing but the combinator's
-  // code (see #joinedDone()).
+  // cancel() tells the wait's futures from those earlier waits left.
   #join(
     one: Future<unknown>,
     future: Future<unknown>,
-  ): (future?: unknown, failed?: boolean) => unknown {
+  ): (future?: unknown) => unknown {
     let joined = this.#joined;
     if (joined === null || joined.first !== one) {
       const j: Joined = {
         first: one,
         pending: 1,
-        fulfilled: false,
-        failed: false,
-        guard: (f?: unknown, failed?: boolean): unknown => {
+        guard: (f?: unknown): unknown => {
           if (f === undefined) return this.#interrupt();
-          this.#joinedDone(j, failed!);
+          this.#joinedDone(j);
           // A wait that is over (a race's loser) does not take the
           // cancellation: it would reach no one.
           return j.first === this.#awaitingOne ? this.#interrupt() : undefined;
@@ -740,13 +730,13 @@ export class Task<T> extends Future<T> {
   // it), just before the function would resume: tells the loop so, and
   // returns the cancellation requested since then, delivered there as
   // #step throws it into a generator. (Given nothing, only returns that.)
-  #interrupt = (future?: unknown, failed?: boolean): unknown => {
+  #interrupt = (future?: unknown): unknown => {
     if (future !== undefined) {
       const joined = this.#joined;
       if (joined !== null && future === joined.first) {
         // Its then() was told of a lone wait, before others joined it.
         this.#joined = null;
-        this.#joinedDone(joined, failed!);
+        this.#joinedDone(joined);
       } else {
         this.#open = false;
         requestMicrotaskCheckpoint(this.#interrupt);
@@ -760,62 +750,31 @@ export class Task<T> extends Future<T> {
     return new CancelledError(this.#cancelMessage);
   };
 
-  // A future of a wait that others joined completed: the task resumes on
-  // the first result (Promise.race(), any()), the first error (all(),
-  // race()) or the last completion (all(), allSettled(), any() of all
-  // failing), which the loop lets run until the task waits again. Any
-  // other completion may resume nothing but the combinator's code, or an
-  // async function the task runs beside others (their awaits join one wait
-  // too): the loop gives it a few microtask turns and no host hop (waiting
-  // for the task, 16 turns then a hop, would cost every completion of a
-  // Promise.all() of many futures about 4 µs).
-  #joinedDone(joined: Joined, failed: boolean): void {
+  // A future of a wait that others joined completed. Only the first
+  // result (Promise.race(), any()), the first error (all(), race()) or the
+  // last completion (all(), allSettled()) resumes a lone combinator, but
+  // then() cannot tell a combinator's registration from an await in async
+  // functions the task runs side by side (Promise.all([worker(1),
+  // worker(2)])), nor see nested combinators: any completion may resume
+  // code, so the loop waits for each as for a lone await (16 microtask
+  // turns, then a host hop, when nothing waits again).
+  #joinedDone(joined: Joined): void {
     this.#open = false;
-    let resumes = --joined.pending === 0;
-    if (failed) {
-      if (!joined.failed) resumes = joined.failed = true;
-    } else if (!joined.fulfilled) {
-      resumes = joined.fulfilled = true;
-    }
-    if (resumes) requestMicrotaskCheckpoint(this.#interrupt);
-    else {
-      requestMaybeCheckpoint(this.#interrupt);
-      // Nested combinators (Promise.all([Promise.race([a, b]), c])) share
-      // the wait, so this completion may end it after all: until the task
-      // waits again, the loop gives microtasks a turn every iteration, for
-      // that code to go on a step at a time rather than once the loop is
-      // idle. A task that is done waits for nothing (this is a race's
-      // loser, or async code it left running): it would never let go.
-      if (this.done()) return;
-      if (!this.#unsure) {
-        this.#unsure = true;
-        holdForeignTurns(true);
-      } else renewHeldTurns();
-    }
-  }
-
-  // The task waits again (or is done): it holds no foreign turns.
-  #sure(): void {
-    if (this.#unsure) {
-      this.#unsure = false;
-      holdForeignTurns(false);
-    }
+    joined.pending--;
+    requestMicrotaskCheckpoint(this.#interrupt);
   }
 }
 
 /**
  * A wait of an async-function task that other futures joined (see
- * `Task.#noteAwait()`): how many of its futures' then() are pending, and
- * whether one fulfilled or failed yet.
+ * `Task.#noteAwait()`): how many of its futures' then() are pending.
  */
 interface Joined {
   /** The future that began the wait (its then() was told of a lone wait). */
   first: Future<unknown>;
   pending: number;
-  fulfilled: boolean;
-  failed: boolean;
   /** The guard given to the then() of the futures that joined. */
-  guard: (future?: unknown, failed?: boolean) => unknown;
+  guard: (future?: unknown) => unknown;
 }
 
 /**

@@ -181,55 +181,6 @@ Deno.test("a cancelled async task that awaits a pending future after its loop cl
   assert(future.cancelled());
 });
 
-// Promise.all() and its kin, awaited in a task, register on each future
-// (Future.then()); most completions resume nothing but the combinator's
-// own code. The loop waited on each for the task to wait again: 16
-// microtask turns, then a host hop, about 4 µs per completion.
-const COMBINATORS = {
-  "Promise.all()": (fs: Future<number>[]) => Promise.all(fs),
-  "Promise.allSettled()": (fs: Future<number>[]) => Promise.allSettled(fs),
-  "Promise.any()": (fs: Future<number>[]) => Promise.any(fs),
-  "Promise.race()": async (fs: Future<number>[]) => {
-    await Promise.race(fs);
-    return await fs[fs.length - 1];
-  },
-};
-
-for (const [name, combine] of Object.entries(COMBINATORS)) {
-  Deno.test(`a task awaiting ${name} of futures completed one per callback: the loop does not hop to the host for each completion`, async () => {
-    // VirtualTimeLoop's clock stands still, so the loop never polls the
-    // host on its own: each host turn counted is a hop it took.
-    const loop = new VirtualTimeLoop();
-    const n = 100;
-    const fs = Array.from({ length: n }, () => loop.createFuture<number>());
-    let turns = 0;
-    let counting = true;
-    const count = () => {
-      turns++;
-      if (counting) setImmediate(count);
-    };
-    const task = loop.createTask(async () => {
-      let k = 0;
-      const tick = () => {
-        // Promise.any() needs one result: the last.
-        if (name === "Promise.any()" && k < n - 1) {
-          fs[k].setException(new Error("no"));
-        } else fs[k].setResult(k);
-        if (++k < n) loop.callSoon(tick);
-      };
-      loop.callSoon(tick);
-      await combine(fs);
-      return k;
-    });
-    setImmediate(count);
-    assertEquals(await loop.runUntilComplete(task), n);
-    counting = false;
-    await new Promise((r) => setImmediate(r));
-    assert(turns < n / 4, `${turns} host turns for ${n} completions`);
-    loop.close();
-  });
-}
-
 Deno.test("the completion that ends a Promise.all() or Promise.race() in a task resumes it before the next callback, as one future's would", async () => {
   for (const kind of ["all", "race", "all rejected"] as const) {
     const loop = new VirtualTimeLoop();
@@ -533,68 +484,68 @@ Deno.test("a task that left a Promise.all() of futures unawaited beside an await
   loop.close();
 });
 
-Deno.test("a task left holding microtask turns for a joined wait (its loop closed, the task dropped) does not make every later iteration give one", async () => {
-  // A completion of a Promise.all() that neither ends it nor is its first
-  // result makes the task hold a microtask turn per iteration until it
-  // waits again. Left pending on a closed loop, it never did: every
-  // iteration of every loop after paid an `await null`, for ever.
-  const old = new VirtualTimeLoop();
-  const fs = [0, 1, 2].map(() => old.createFuture<number>());
-  old.createTask(async () => await Promise.all(fs));
-  await old.advance(0);
-  fs[0].setResult(0);
-  await old.advance(0);
-  fs[1].setResult(1);
-  await old.advance(0);
-  old.close();
+// Every completion of a future an async task awaits, one of several it
+// awaits together included, gets the loop's full wait for resumed code (16
+// microtask turns, then a host hop): then() cannot tell an await inside
+// async functions run side by side from a combinator's registration, and
+// code resumed through either must run its step before the next callback.
 
-  // A microtask queued by a callback runs before the next callback only
-  // when the loop gives a turn between them.
+const chain = async (n: number): Promise<number> =>
+  n === 0 ? 0 : 1 + await chain(n - 1);
+
+Deno.test("async functions side by side in one task run each step, deep async calls included, before the next callback", async () => {
   const loop = new VirtualTimeLoop();
-  const n = 300;
-  const end = loop.createFuture<void>();
-  let interleaved = 0;
-  let ran = 0;
-  const tick = (i: number) => {
-    if (ran === i) interleaved++;
-    queueMicrotask(() => ran++);
-    if (i + 1 < n) loop.callSoon(tick, i + 1);
-    else end.setResult();
+  const seen: string[] = [];
+  const futs = [0, 1, 2].map(() => loop.createFuture<number>());
+  const worker = async (w: number) => {
+    await futs[w];
+    seen.push(`w${w}<`);
+    await chain(10);
+    seen.push(`w${w}>`);
   };
-  loop.callSoon(tick, 0);
-  await loop.runUntilComplete(end);
-  assertEquals(ran, n);
-  assert(interleaved < n / 3, `${interleaved} turns given in ${n} iterations`);
+  const task = loop.createTask(async () => {
+    await Promise.all([worker(0), worker(1), worker(2)]);
+    seen.push("task");
+  });
+  await loop.advance(0);
+  let step = 0;
+  const order = [1, 2, 0];
+  const tick = () => {
+    seen.push("cb");
+    futs[order[step]].setResult(step);
+    if (++step < order.length) loop.callSoon(tick);
+    else loop.callSoon(() => seen.push("cb"));
+  };
+  loop.callSoon(tick);
+  await loop.runUntilComplete(task);
+  await loop.advance(0);
+  assertEquals(seen.join(" "), "cb w1< w1> cb w2< w2> cb w0< w0> task cb");
   loop.close();
 });
 
-Deno.test("a Promise.race() loser completing after its task finished does not make later iterations give microtask turns", async () => {
-  // The loser's completion is one of the joined wait that neither is its
-  // first result nor ends it: the task held a microtask turn per iteration
-  // until it waited again, which a finished task never does.
+Deno.test("nested allSettled() whose inner wait ends with a completion of the outer one resumes the task before the next callback", async () => {
   const loop = new VirtualTimeLoop();
-  const [a, b, c] = [0, 1, 2].map(() => loop.createFuture<number>());
-  const task = loop.createTask(async () => await Promise.race([a, b, c]));
+  const seen: string[] = [];
+  const [a, b, c, d] = [0, 1, 2, 3].map(() => loop.createFuture<number>());
+  const wrap = async (p: Promise<unknown>) => await p;
+  const task = loop.createTask(async () => {
+    await Promise.allSettled([
+      a,
+      wrap(wrap(wrap(Promise.allSettled([Promise.all([b, c]), d])))),
+    ]);
+    seen.push("task");
+  });
   await loop.advance(0);
-  a.setResult(0);
-  assertEquals(await loop.runUntilComplete(task), 0);
-  b.setResult(1);
+  b.setException(new Error("b"));
   await loop.advance(0);
-
-  const n = 60;
-  const end = loop.createFuture<void>();
-  let interleaved = 0;
-  let ran = 0;
-  const tick = (i: number) => {
-    if (ran === i) interleaved++;
-    queueMicrotask(() => ran++);
-    if (i + 1 < n) loop.callSoon(tick, i + 1);
-    else end.setResult();
-  };
-  loop.callSoon(tick, 0);
-  await loop.runUntilComplete(end);
-  assertEquals(ran, n);
-  assert(interleaved <= 2, `${interleaved} turns given in ${n} iterations`);
+  loop.callSoon(() => {
+    seen.push("cb");
+    a.setResult(0);
+    d.setResult(1);
+    loop.callSoon(() => seen.push("cb2"));
+  });
+  await loop.runUntilComplete(task);
+  assertEquals(seen.join(" "), "cb task cb2");
   c.setResult(2);
   await loop.advance(0);
   loop.close();
