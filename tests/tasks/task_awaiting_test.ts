@@ -550,3 +550,20 @@ Deno.test("nested allSettled() whose inner wait ends with a completion of the ou
   await loop.advance(0);
   loop.close();
 });
+
+Deno.test("a task cancelled inside Promise.allSettled() of futures goes on, as the README says; inside gather() with returnExceptions it gets the CancelledError", async () => {
+  const loop = new VirtualTimeLoop();
+  const settled = loop.createTask(async () => {
+    const r = await Promise.allSettled([sleep(5), sleep(6)]);
+    return r.map((x) => x.status);
+  });
+  loop.callLater(1, () => settled.cancel());
+  assertEquals(await loop.runUntilComplete(settled), ["rejected", "rejected"]);
+  const { gather } = await import("../../tasks/gather.ts");
+  const gathered = loop.createTask(async () =>
+    await gather([sleep(5), sleep(6)], { returnExceptions: true })
+  );
+  loop.callLater(1, () => gathered.cancel());
+  await assertRejects(() => loop.runUntilComplete(gathered), CancelledError);
+  loop.close();
+});
