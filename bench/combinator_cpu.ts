@@ -19,16 +19,13 @@
  * @module
  */
 
-import process from "node:process";
+import { cpuNs, treeUrl } from "./_cpu.ts";
 
 const RUNS = 7;
 const WIDTH = 100;
 const BATCHES = 200;
 
-const i = Deno.args.indexOf("--tree");
-const tree = i >= 0
-  ? new URL(`file://${Deno.args[i + 1].replace(/\/?$/, "/")}`).href
-  : new URL("../", import.meta.url).href;
+const tree = treeUrl();
 const mod = await import(new URL("mod.ts", tree).href);
 const { BaseEventLoop, Future } = mod;
 
@@ -39,11 +36,6 @@ interface Fut {
 type Kind = "all" | "allSettled" | "any" | "race";
 const loop = new BaseEventLoop();
 const failure = new Error("no");
-
-function cpuNs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) * 1000;
-}
 
 // One batch: WIDTH futures, a callSoon chain completing one per callback,
 // and the task's wait on them.

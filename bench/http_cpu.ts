@@ -16,25 +16,17 @@
  * @module
  */
 
-import process from "node:process";
+import { cpuNs, treeUrl } from "./_cpu.ts";
 import { BROWSER, feed, sink, WRK } from "./_http_exchange.ts";
 
 const RUNS = 11;
 const EXCHANGES = 20_000;
 
-const i = Deno.args.indexOf("--tree");
-const tree = i >= 0
-  ? new URL(`file://${Deno.args[i + 1].replace(/\/?$/, "/")}`).href
-  : new URL("../", import.meta.url).href;
+const tree = treeUrl();
 const { HttpServerProtocol, newEventLoop } = await import(
   new URL("mod.ts", tree).href
 );
 const loop = newEventLoop();
-
-function cpuNs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) * 1000;
-}
 
 /** Serves `EXCHANGES` copies of `head` on one connection. */
 function serve(head: string, handler: (request: Request) => Response): void {

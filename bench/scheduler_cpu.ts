@@ -13,27 +13,19 @@
  * @module
  */
 
-import process from "node:process";
+import { cpuNs, treeUrl } from "./_cpu.ts";
 
 const RUNS = 11;
 const CHAIN = 1_000_000;
 const ROUNDS = 100_000;
 
-const i = Deno.args.indexOf("--tree");
-const tree = i >= 0
-  ? new URL(`file://${Deno.args[i + 1].replace(/\/?$/, "/")}`).href
-  : new URL("../", import.meta.url).href;
+const tree = treeUrl();
 const mod = await import(new URL("mod.ts", tree).href);
 const { BaseEventLoop, Future } = mod;
 
 type Fut = { setResult(v: number): void };
 const loop = new BaseEventLoop();
 const settle = (f: Fut, v: number) => f.setResult(v);
-
-function cpuNs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) * 1000;
-}
 
 async function measure(
   per: number,

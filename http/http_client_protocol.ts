@@ -48,8 +48,9 @@ export interface HttpClientProtocolOptions {
    * How long, in seconds, a request waits for its response head once it is
    * sent (with its body: written, and taken by the server down to the
    * transport's low-water mark) and the responses before it have ended.
-   * Bytes of a head arriving slowly, and 1xx responses, do not restart it.
-   * Past it the request fails with a `TimeoutError` and the connection is
+   * Bytes of a head arriving slowly, and 1xx responses, do not restart it;
+   * it does not run while a body before it waits for its reader (over 64
+   * KiB unread, reading is paused). Past it the request fails with a `TimeoutError` and the connection is
    * aborted. `Infinity` waits for ever.
    *
    * @default {60}

@@ -1566,9 +1566,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * Deno reads into a buffer of the loop's, copied into `buf` only when
    * the call is still waiting, so a cancelled call never writes into `buf`
    * (as asyncio's), and what its read still brings goes to the next
-   * `sockRecv` or `sockRecvInto` on `conn`. That buffer, of
-   * `min(buf.length, 256 KiB)` bytes, is kept for the connection's next
-   * reads until it reaches end of stream or fails.
+   * `sockRecv` or `sockRecvInto` on `conn`. That buffer, as large as the
+   * largest `buf` of this loop's calls on `conn` (at most 256 KiB), is kept
+   * for its next reads until it reaches end of stream or fails.
    *
    * PEP 3156: `loop.sock_recv_into()` (asyncio).
    *

@@ -36,10 +36,10 @@ export function bodyReceived(out: unknown): string {
 }
 
 /**
- * Refuses, at the call, what `Timeout.run()` and `waitFor()` cannot await
- * (they find out only once their task starts, which a caller may never
- * see): anything but a future, a task, a coroutine, a promise or a
- * function that makes one.
+ * Refuses, at the call, what `Timeout.run()`, `waitFor()` and `shield()`
+ * cannot await (the first two would find out only once their task starts,
+ * which a caller may never see): anything but a future, a task, a
+ * coroutine, a promise or a function that makes one.
  */
 export function checkAwaitable(aw: unknown, what: string): void {
   if (typeof aw === "function" || isCoroutine(aw) || isPromiseLike(aw)) {

@@ -602,7 +602,8 @@ function settleLike(mirror: Future<void>, error: unknown): void {
  * every task it started before returning `body`'s result — Python's
  * `async with asyncio.TaskGroup() as tg:`. Pass a generator function to
  * get a coroutine for `yield*`, or an async function to get a promise for
- * `await`.
+ * `await`. That coroutine, awaited from an async function instead, runs
+ * as a task of its own, which the `await` waits for.
  *
  * If a child fails, its siblings and `body` are cancelled; if `body`
  * fails, the children are cancelled. Either way the result is an

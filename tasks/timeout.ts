@@ -289,7 +289,9 @@ export class Timeout {
    * coroutine to `yield*` (entered when it starts); with an async function
    * it returns a promise to `await` (entered at once). Use a generator body
    * from generator coroutines: an async body only sees the cancellation
-   * when it runs in an async-function task.
+   * when it runs in an async-function task. The coroutine of a generator
+   * body, awaited instead of `yield*`-ed, runs as a task of its own, which
+   * the `await` waits for.
    *
    * @typeParam T The result type.
    * @param body A generator function or an async function; it receives

@@ -2,14 +2,17 @@
  * What a simulation run replaces in the process while it runs: Deno's real
  * network calls and the web's (`fetch`, `WebSocket`, ...), so that a host
  * reaching for a real socket fails loudly instead of making the run depend
- * on the machine, and so do a host's `Worker`, `MessageChannel`,
- * `BroadcastChannel`, `Deno.Command` and `Deno.addSignalListener()`; `Math.random` and `crypto.getRandomValues` /
- * `crypto.randomUUID` (seeded); the clocks `Date.now`, `new Date()`,
- * `performance.now` (its `timeOrigin`, `mark()`, `measure()`),
- * `Intl.DateTimeFormat`'s `format()` of now and `Temporal.Now` (virtual);
- * `crypto.subtle`'s methods and Deno's file calls (a host's result waits
- * for the run);
- * the timers `setTimeout`/`setInterval`, `setImmediate` and
+ * on the machine, as do a host's `Worker`, `MessageChannel`,
+ * `BroadcastChannel`, `Deno.Command` and `Deno.addSignalListener()` (and,
+ * seen through `node:async_hooks`, its `node:net` sockets and
+ * `node:child_process`); `Math.random`, `crypto.getRandomValues` /
+ * `crypto.randomUUID` and `node:crypto`'s default export's `randomInt`,
+ * `randomFill` and `randomFillSync` (seeded); the clocks `Date.now`,
+ * `new Date()`, `performance.now` (its `timeOrigin`, `mark()`,
+ * `measure()`), `Intl.DateTimeFormat`'s `format()` of now and
+ * `Temporal.Now` (virtual); `crypto.subtle`'s methods and Deno's file calls
+ * (a host's result waits for the run); the timers `setTimeout`/
+ * `setInterval` (`node:timers`' too), `setImmediate` and
  * `AbortSignal.timeout()` (a host's are its loop's, on the virtual clock);
  * and `WeakRef` and `FinalizationRegistry.prototype.register`, whose
  * targets it holds until the run ends, so that the collector cannot clear
@@ -21,7 +24,10 @@
 import { createHook } from "node:async_hooks";
 import nodeCrypto from "node:crypto";
 import { InvalidStateError } from "../futures/errors.ts";
-import { NODE_TIMERS } from "../transports/_deno_internals.ts";
+import {
+  NODE_TIMERS,
+  type NodeTimerFields,
+} from "../transports/_deno_internals.ts";
 import {
   SimImmediate,
   type SimTimeout,
@@ -115,6 +121,13 @@ const FS_FILE_METHODS = [
   "tryLock",
   "unlock",
 ] as const;
+
+/** How the run replaces `owner[key]` with `v` until it ends. */
+type Replace = (
+  owner: Record<string, unknown>,
+  key: string,
+  v: unknown,
+) => void;
 
 /** The simulated time of the Unix epoch's date a run starts at: 2000-01-01. */
 const EPOCH_MS = 946684800000;
@@ -290,47 +303,31 @@ export function installSimulationGuards(
     });
   }
   for (const name of WEB_THREADS) {
-    if (typeof web[name] !== "function") continue;
-    const Real = web[name] as new (...a: unknown[]) => unknown;
-    const Guarded = function (this: unknown, ...args: unknown[]): unknown {
-      if (timers.inHost()) {
-        throw new Error(
-          `Cannot make a ${name} inside a simulation: its messages come when the machine delivers them, which the simulated hosts' loops cannot see or replay; keep it outside the simulation, or talk between hosts over the simulated network`,
-        );
-      }
-      // Called without new: the real one's TypeError.
-      if (new.target === undefined) {
-        return (Real as unknown as (...a: unknown[]) => unknown)(...args);
-      }
-      return Reflect.construct(Real, args, new.target);
-    };
-    Object.setPrototypeOf(Guarded, Real);
-    Guarded.prototype = Real.prototype;
-    replace(web, name, Guarded);
+    const real = web[name];
+    if (typeof real !== "function") continue;
+    replace(
+      web,
+      name,
+      refusedInHosts(
+        real as (...a: unknown[]) => unknown,
+        timers,
+        `Cannot make a ${name} inside a simulation: its messages come when the machine delivers them, which the simulated hosts' loops cannot see or replay; keep it outside the simulation, or talk between hosts over the simulated network`,
+      ),
+    );
   }
   // A host's subprocesses and signals are the machine's too.
   for (const name of DENO_PROCESS) {
     const real = deno[name];
     if (typeof real !== "function") continue;
-    const label = `Deno.${name}`;
-    const Guarded = function (this: unknown, ...args: unknown[]): unknown {
-      if (timers.inHost()) {
-        throw new Error(
-          `Cannot use ${label} inside a simulation: a subprocess's or a signal's timing is the machine's, which the simulated hosts' loops cannot see or replay; run it outside the simulation and give the hosts its result`,
-        );
-      }
-      if (new.target === undefined) {
-        return (real as (...a: unknown[]) => unknown).apply(this, args);
-      }
-      return Reflect.construct(
-        real as new (...a: unknown[]) => unknown,
-        args,
-        new.target,
-      );
-    };
-    Object.setPrototypeOf(Guarded, Object.getPrototypeOf(real));
-    Guarded.prototype = (real as { prototype?: unknown }).prototype;
-    replace(deno, name, Guarded);
+    replace(
+      deno,
+      name,
+      refusedInHosts(
+        real as (...a: unknown[]) => unknown,
+        timers,
+        `Cannot use Deno.${name} inside a simulation: a subprocess's or a signal's timing is the machine's, which the simulated hosts' loops cannot see or replay; run it outside the simulation and give the hosts its result`,
+      ),
+    );
   }
   replace(globalThis as unknown as Record<string, unknown>, "fetch", () => {
     throw new Error(
@@ -661,6 +658,30 @@ export function installSimulationGuards(
   return restore;
 }
 
+/**
+ * `real` (a function or a class) for code outside the hosts; a host's call
+ * or `new` throws `refusal`. Called without `new`, a class gives the real
+ * one's `TypeError`.
+ */
+function refusedInHosts(
+  real: (...a: unknown[]) => unknown,
+  timers: SimTimers,
+  refusal: string,
+): unknown {
+  const Guarded = function (this: unknown, ...args: unknown[]): unknown {
+    if (timers.inHost()) throw new Error(refusal);
+    if (new.target === undefined) return real.apply(this, args);
+    return Reflect.construct(
+      real as unknown as new (...a: unknown[]) => unknown,
+      args,
+      new.target,
+    );
+  };
+  Object.setPrototypeOf(Guarded, Object.getPrototypeOf(real));
+  Guarded.prototype = real.prototype;
+  return Guarded;
+}
+
 /** What `Timeout` a host's code made, with the virtual timer it runs on. */
 interface NodeTimeout {
   _idleTimeout: number;
@@ -683,9 +704,9 @@ interface NodeTimeout {
  * the host's cannot be told from them.)
  */
 function nodeTimers(
-  fields: NonNullable<typeof NODE_TIMERS>,
+  fields: NodeTimerFields,
   timers: SimTimers,
-  replace: (owner: Record<string, unknown>, key: string, v: unknown) => void,
+  replace: Replace,
   saved: [Record<string, unknown>, string, PropertyDescriptor | undefined][],
 ): () => void {
   const { createTimer, destroy, refed } = fields;
@@ -841,7 +862,7 @@ function nodeHandles(timers: SimTimers, timeouts: boolean): () => void {
 function lockOnTheClock(
   proto: Record<string, unknown>,
   timers: SimTimers,
-  replace: (owner: Record<string, unknown>, key: string, v: unknown) => void,
+  replace: Replace,
 ): void {
   const realLock = proto.lock as (this: unknown, e?: unknown) => unknown;
   const realTryLock = proto.tryLock as (
@@ -879,7 +900,7 @@ function seededNodeCrypto(
   fill: (bytes: Uint8Array) => void,
   random: () => number,
   timers: SimTimers,
-  replace: (owner: Record<string, unknown>, key: string, v: unknown) => void,
+  replace: Replace,
 ): void {
   const node = nodeCrypto as unknown as Record<string, unknown>;
   const realInt = nodeCrypto.randomInt as (...a: unknown[]) => unknown;

@@ -364,14 +364,14 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * (an `FsFile`'s `lock()` of a lock another task or host holds is tried
  * again on the host's clock, after 1 ms, doubling up to 1 s).
  * Code that waits for anything else outside the simulation (a file's
- * `readable`, `Deno.readDir()`, `node:fs`, `node:timers`' `setImmediate`) makes the run depend on the machine, as
- * does what node's modules keep for themselves (`node:crypto`'s
- * `randomInt`, `randomFill` and `randomFillSync` imported by name, and the
- * key pairs `crypto.subtle.generateKey()` makes: its HMAC and AES keys
- * read the seed); and a host that never yields
- * to its loop (`for (;;) await null`: microtasks alone) blocks the
- * process, as it would a real one: no code runs to stop it (a loop that
- * awaits `sleep(0)` instead is a busy loop the run reports).
+ * `readable`, `Deno.readDir()`, `node:fs`, `node:timers`' `setImmediate`)
+ * makes the run depend on the machine, as does what nothing replaced
+ * reaches (`node:crypto`'s `randomInt`, `randomFill` and `randomFillSync`
+ * imported by name, and the key pairs `crypto.subtle.generateKey()` makes:
+ * its HMAC and AES keys read the seed); and a host that never yields to
+ * its loop (`for (;;) await null`: microtasks alone) blocks the process,
+ * as it would a real one: no code runs to stop it (a loop that awaits
+ * `sleep(0)` instead is a busy loop the run reports).
  *
  * The scheduler: the network's events due now run first, in the order
  * they were scheduled; then each host with work due runs one loop

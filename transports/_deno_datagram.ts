@@ -13,7 +13,8 @@ import type {
   DatagramEndpointOptions,
   SchedulingLoop,
 } from "../loop/event_loop.ts";
-import { isIoError, makeProtocol, toError } from "./_deno_pipes.ts";
+import { isIoError, toError } from "./_deno_pipes.ts";
+import { makeProtocol } from "../futures/_runtime.ts";
 import {
   checkWriteData,
   DATAGRAM_HEADER_SIZE,

@@ -344,8 +344,9 @@ export const REQUEST_SIGNAL_KEY: symbol | null = INTERNALS_ENABLED
 // node:timers (the simulator)
 
 /**
- * Node's `Timeout` as Deno's `node:timers` makes it: the prototype methods through which a timeout arms and stops its timer, and
- * the field telling whether it keeps the process alive.
+ * Node's `Timeout` as Deno's `node:timers` makes it: the prototype
+ * methods through which a timeout arms and stops its timer, and the field
+ * telling whether it keeps the process alive.
  */
 export interface NodeTimerFields {
   /** `Timeout.prototype`, shared by every `node:timers` timeout. */

@@ -23,8 +23,6 @@ import type { CompletionPort, Proactor } from "./_proactor.ts";
 import { CORE_OPS, writableRid } from "./_deno_internals.ts";
 import { makeProtocol } from "../futures/_runtime.ts";
 
-export { makeProtocol };
-
 /**
  * What a read pipe needs of its protocol (a `Protocol` has it all; a
  * `BufferedProtocol`'s `getBuffer()`/`bufferUpdated()` are used instead of

@@ -103,6 +103,12 @@ class DenoPort<T> implements CompletionPort<T> {
 /** A Deno connection or listener, as far as the proactor cares. */
 type Closable = { close(): void };
 
+/** Sets whether an op's promise keeps Deno's event loop alive. */
+function setOpRef(operation: Promise<unknown>, ref: boolean): void {
+  if (ref) CORE!.refOpPromise(operation);
+  else CORE!.unrefOpPromise(operation);
+}
+
 /**
  * The proactor on Deno: each operation is a Deno promise whose settlement
  * is handed to the loop with `callSoon` (which wakes a waiting loop).
@@ -230,8 +236,7 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
   setWriteRef(port: CompletionPort<number>, ref: boolean): boolean {
     const operation = (port as DenoPort<number>).operation;
     if (operation === null) return false;
-    if (ref) CORE!.refOpPromise(operation);
-    else CORE!.unrefOpPromise(operation);
+    setOpRef(operation, ref);
     return true;
   }
 
@@ -254,8 +259,7 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
     p.unref = !ref;
     const operation = p.operation;
     if (operation === null) return;
-    if (ref) CORE!.refOpPromise(operation);
-    else CORE!.unrefOpPromise(operation);
+    setOpRef(operation, ref);
   }
 
   /**
@@ -282,8 +286,7 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
     }
     const operation = p.operation;
     if (operation === null) return;
-    if (ref) CORE!.refOpPromise(operation);
-    else CORE!.unrefOpPromise(operation);
+    setOpRef(operation, ref);
   }
 
   /**

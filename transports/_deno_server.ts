@@ -7,7 +7,7 @@
 
 import { InvalidStateError, TimeoutError } from "../futures/errors.ts";
 import type { Future } from "../futures/future.ts";
-import { ReportPacer } from "../futures/_runtime.ts";
+import { makeProtocol, ReportPacer } from "../futures/_runtime.ts";
 import type { BaseProtocol } from "../protocols/protocol.ts";
 import type {
   EventLoop,
@@ -17,7 +17,6 @@ import type {
 import type { TimerHandle } from "../loop/handle.ts";
 import type { CompletionPort, Owned, Proactor } from "./_proactor.ts";
 import { ServerShutdown } from "./server_shutdown.ts";
-import { makeProtocol } from "./_deno_pipes.ts";
 import {
   DenoStreamTransport,
   type StreamContext,

@@ -253,17 +253,27 @@ export class DenoSockets {
   readonly #reads = new WeakMap<Deno.Conn, ReadState>();
   readonly #writes = new WeakMap<Deno.Conn, WriteState>();
   readonly #accepts = new WeakMap<Deno.Listener, AcceptState>();
-  /** Connects in flight, so `close()` can cancel them. */
+  /** Connects in flight, so `cancelWaiting()` can cancel them. */
   readonly #connecting = new Set<
     { future: Future<Deno.Conn>; abort: AbortController }
   >();
   /** Listeners holding a kept connection, so `close()` can release it. */
   readonly #keeping = new Set<AcceptState>();
-  /** Reads and accepts in flight, so `close()` can unref them. */
+  /**
+   * Reads in flight (the loop's own, or a closed loop's it waits for), so
+   * that `cancelWaiting()` finds their callers and `close()` lets them go.
+   */
   readonly #reading = new Map<Deno.Conn, ReadState>();
-  /** Writes in flight, so `close()` can unref them. */
+  /**
+   * Writes in flight, so that `cancelWaiting()` finds their callers and
+   * `close()` lets them go.
+   */
   readonly #writing = new Set<WriteState>();
   #closed = false;
+  /**
+   * Listeners with an accept in flight, so that `cancelWaiting()` finds
+   * their callers and `close()` lets them go.
+   */
   readonly #accepting = new Set<Deno.Listener>();
 
   /**
@@ -579,8 +589,9 @@ export class DenoSockets {
 
   /**
    * Closes the connections accepted for callers that gave up, and lets
-   * the reads and accepts in flight on the caller's sockets (which stay
-   * open) no longer keep the process alive: they cannot be cancelled
+   * the reads, accepts and writes in flight on the caller's sockets (which
+   * stay open) no longer keep the process alive (a write only where Deno's
+   * ops allow, see `setWriteRef()`): they cannot be cancelled
    * without closing the sockets, which are not the loop's. What a read
    * still brings is kept for the next `sockRecv` or `sockRecvInto` on its
    * connection, from any loop; the connection's own setting (`ref()`) is

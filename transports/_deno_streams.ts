@@ -28,7 +28,7 @@ import {
   ipFamily,
 } from "./address_checks.ts";
 import { handshakeFailure, withAddress } from "./_deno_names.ts";
-import { checkProtocolFactory, makeProtocol } from "./_deno_pipes.ts";
+import { checkProtocolFactory } from "./_deno_pipes.ts";
 import { DenoServer, TLS_HANDSHAKE_TIMEOUT } from "./_deno_server.ts";
 import {
   loadNodeTls,
@@ -41,7 +41,7 @@ import {
   DenoStreamTransport,
   type StreamContext,
 } from "./_deno_stream_transport.ts";
-import { checkOptions } from "../futures/_runtime.ts";
+import { checkOptions, makeProtocol } from "../futures/_runtime.ts";
 
 /** Where to connect: a TCP host and port, or a Unix socket's path. */
 export type StreamTarget =

@@ -17,11 +17,11 @@ import type { SchedulingLoop, SubprocessOptions } from "../loop/event_loop.ts";
 import {
   callProtocol,
   checkProtocolFactory,
-  makeProtocol,
   ReadPipeTransport,
   reportLost,
   WritePipeTransport,
 } from "./_deno_pipes.ts";
+import { makeProtocol } from "../futures/_runtime.ts";
 import type { DenoIo } from "./_deno_proactor.ts";
 import type { Owned, Proactor } from "./_proactor.ts";
 
