@@ -7,12 +7,11 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import type { Future } from "../futures/future.ts";
-import { InvalidStateError } from "../futures/errors.ts";
+import { formatReceived, InvalidStateError } from "../futures/errors.ts";
 import { checkOptions, Deque } from "../futures/_runtime.ts";
 import {
   addWaiter,
   bindLoop,
-  checkCount,
   isPending,
   rejected,
   resolved,
@@ -98,6 +97,24 @@ export class QueueShutDown extends Error {
     super(message);
     this.name = "QueueShutDown";
   }
+}
+
+// A queue's maxsize: any integer (0 or less: no limit, as in asyncio), or
+// Infinity.
+function checkMaxsize(value: unknown, what: string): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot create ${what}: expected a number, received ${typeof value}`,
+    );
+  }
+  if (!Number.isInteger(value) && value !== Infinity) {
+    throw new RangeError(
+      `Cannot create ${what}: expected an integer or Infinity, received ${
+        formatReceived(value)
+      }`,
+    );
+  }
+  return value;
 }
 
 /** Options for `Queue` and `LifoQueue`. */
@@ -508,20 +525,21 @@ export class Queue<T> {
   /**
    * Makes an empty queue.
    *
-   * @param maxsize The most items it holds: an integer >= 0, where `0` (or
-   * `Infinity`) means no limit.
+   * @param maxsize The most items it holds: an integer, where `0` or less
+   * (as in asyncio), or `Infinity`, means no limit.
    * @param options The loop to use.
    * @throws {TypeError} When `maxsize` is not a number.
-   * @throws {RangeError} When `maxsize` is negative or not an integer.
+   * @throws {RangeError} When `maxsize` is not an integer (nor `Infinity`).
    */
   constructor(maxsize = 0, options?: QueueOptions) {
-    this.#maxsize = checkCount(maxsize, 0, `a ${new.target.name}`, true);
+    this.#maxsize = checkMaxsize(maxsize, `a ${new.target.name}`);
     checkOptions(options, `create a ${new.target.name}`, "{ loop }");
     this.#loop = options?.loop ?? null;
   }
 
   /**
-   * The most items the queue holds; `0` or `Infinity` for no limit.
+   * The most items the queue holds; `0` or less, or `Infinity`, for no
+   * limit.
    *
    * PEP 3156 (as in asyncio): `Queue.maxsize`.
    */
@@ -922,12 +940,12 @@ export class PriorityQueue<T> extends Queue<T> {
   /**
    * Makes an empty priority queue.
    *
-   * @param maxsize The most items it holds: an integer >= 0, where `0` (or
-   * `Infinity`) means no limit.
+   * @param maxsize The most items it holds: an integer, where `0` or less,
+   * or `Infinity`, means no limit.
    * @param options The loop to use, and the order of the items.
    * @throws {TypeError} When `maxsize` is not a number or `compare` not a
    * function.
-   * @throws {RangeError} When `maxsize` is negative or not an integer.
+   * @throws {RangeError} When `maxsize` is not an integer (nor `Infinity`).
    */
   constructor(maxsize = 0, options?: PriorityQueueOptions<T>) {
     super(maxsize, options);
@@ -964,11 +982,11 @@ export class LifoQueue<T> extends Queue<T> {
   /**
    * Makes an empty LIFO queue.
    *
-   * @param maxsize The most items it holds: an integer >= 0, where `0` (or
-   * `Infinity`) means no limit.
+   * @param maxsize The most items it holds: an integer, where `0` or less,
+   * or `Infinity`, means no limit.
    * @param options The loop to use.
    * @throws {TypeError} When `maxsize` is not a number.
-   * @throws {RangeError} When `maxsize` is negative or not an integer.
+   * @throws {RangeError} When `maxsize` is not an integer (nor `Infinity`).
    */
   constructor(maxsize = 0, options?: QueueOptions) {
     super(maxsize, options);

@@ -41,16 +41,29 @@ function drain<T>(q: Queue<T>): T[] {
 
 // ---- Construction ----
 
+Deno.test("a Queue with a negative maxsize has no limit, as asyncio's (maxsize <= 0)", () => {
+  for (const Kind of [Queue, PriorityQueue, LifoQueue]) {
+    const q = new Kind<number>(-1);
+    assertEquals(q.maxsize, -1);
+    for (let i = 0; i < 1000; i++) q.putNowait(i);
+    assertEquals(q.full(), false);
+    assertEquals(q.qsize(), 1000);
+  }
+});
+
 Deno.test("Queue() checks maxsize", () => {
   assertThrows(
-    () => new Queue(-1),
+    () => new Queue(1.5),
     RangeError,
-    "Cannot create a Queue: expected an integer >= 0 or Infinity, received -1",
+    "Cannot create a Queue: expected an integer or Infinity, received 1.5",
   );
-  assertThrows(() => new Queue(1.5), RangeError);
   assertThrows(() => new Queue(NaN), RangeError);
-  assertThrows(() => new PriorityQueue(-2), RangeError, "a PriorityQueue");
-  assertThrows(() => new LifoQueue(-2), RangeError, "a LifoQueue");
+  assertThrows(
+    () => new PriorityQueue(-Infinity),
+    RangeError,
+    "a PriorityQueue",
+  );
+  assertThrows(() => new LifoQueue(0.5), RangeError, "a LifoQueue");
   assertThrows(
     () => new Queue("3" as unknown as number),
     TypeError,
