@@ -19,6 +19,7 @@ import {
   hostHop,
   hostImmediate,
   pendingResumptions,
+  plainResultRefusals,
   resumedBy,
   setRunningLoop,
   takeMicrotaskCheckpoint,
@@ -306,7 +307,8 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
    * @throws {TimeoutError} When `timeout` expires before `aw` is done.
    * @throws {InvalidStateError} When `stop()` is called before `aw` is done
    * (`aw` is not cancelled), or the loop is closed or already running.
-   * @throws {TypeError} When `timeout` is not a number.
+   * @throws {TypeError} When `timeout` is not a number, or `aw` is a
+   * function that returned a plain value (not async).
    * @throws {RangeError} When `timeout` is negative.
    *
    * @example A timeout leaves the future pending
@@ -342,9 +344,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
         );
       }
     }
-    const future = typeof aw === "function"
-      ? this.createTask(aw)
-      : ensureFuture(aw, { loop: this });
+    let future: Future<T>;
+    if (typeof aw === "function") {
+      future = this.createTask(aw);
+      // A function that forgot `async` is done before the loop runs for
+      // what it started: refused, as run() and asyncio refuse it.
+      plainResultRefusals.set(future, refusePlainResult);
+    } else future = ensureFuture(aw, { loop: this });
     // A loop stopped (by the timeout, a stop()) in the iteration that made
     // the future done leaves this callback scheduled: it must not stop the
     // next run.
@@ -1471,4 +1477,13 @@ export class BaseEventLoop implements SchedulingLoop, AsyncDisposable {
       this.#hostTimerDeadline = Infinity;
     }
   }
+}
+
+/** The error of a `runUntilComplete()` function that returned a plain value. */
+function refusePlainResult(out: unknown): Error {
+  return new TypeError(
+    `Cannot call runUntilComplete(): a function must be an async or generator function (or return a promise, a Future or a generator); it returned ${
+      formatReceived(out)
+    }`,
+  );
 }

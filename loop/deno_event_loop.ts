@@ -1731,7 +1731,9 @@ export class DenoEventLoop extends BaseEventLoop {
    * `listener.unref()` for that, so until it settles the listener's other
    * accepts do not keep it alive either; once it settles, `listener.ref()`
    * gives the listener back (undoing an `unref()` of the application's
-   * own). A connection it still brings is closed.
+   * own). Deno refuses a second accept on the listener meanwhile: the next
+   * `sockAccept` on it, on any loop, waits for that accept and gets the
+   * connection it brings (closed if no call waits for it then).
    *
    * PEP 3156: `loop.sock_accept()` (asyncio); the result is the
    * connection alone, its `remoteAddr` being the address.

@@ -62,12 +62,16 @@ export function awaitableCoroutine<T>(
   gen: Coroutine<T>,
   start: (gen: Coroutine<T>) => PromiseLike<T>,
 ): Coroutine<T> {
+  // Started once: a second await (or then()) follows the same task, as
+  // with a promise, instead of driving the generator from a second one.
+  let started: PromiseLike<T> | null = null;
   Object.defineProperty(gen, "then", {
     configurable: true,
     value: <R1 = T, R2 = never>(
       onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
       onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-    ): PromiseLike<R1 | R2> => start(gen).then(onfulfilled, onrejected),
+    ): PromiseLike<R1 | R2> =>
+      (started ??= start(gen)).then(onfulfilled, onrejected),
   });
   return gen;
 }

@@ -350,7 +350,9 @@ export class Timeout {
       if (task === null) throw e;
       throw this.exit(e);
     }
-    if (isPromiseLike(out)) {
+    // An awaitable coroutine (withTaskGroup()'s generator form) has a
+    // then() too: a coroutine, run inline below.
+    if (isPromiseLike(out) && !isCoroutine(out)) {
       if (task === null) {
         // Keep the abandoned promise from being reported as unhandled.
         Promise.resolve(out).catch(() => {});

@@ -127,6 +127,9 @@ export class ReadPipeTransport implements ReadTransport {
   #closing = false;
   #lost = false;
   #held: ReadableStreamReadResult<Uint8Array> | null = null;
+  // Ends the wait for the host's timer turn that `#cancel()` started, for
+  // `release()`: a loop closed meanwhile leaves no timer behind.
+  #endTurn: (() => void) | null = null;
 
   constructor(
     io: DenoIo,
@@ -206,6 +209,7 @@ export class ReadPipeTransport implements ReadTransport {
     this.#closing = true;
     this.#lost = true;
     this.#held = null;
+    this.#endTurn?.();
     // A reader whose lock was released at EOF rejects: nothing to free.
     this.#reader.cancel().catch(noop);
     return open;
@@ -242,8 +246,15 @@ export class ReadPipeTransport implements ReadTransport {
       ),
     );
     if (this.#reading) {
+      const turn = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 0);
+        this.#endTurn = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
       this.#proactor.watch(
-        new Promise<void>((resolve) => setTimeout(resolve, 0)),
+        turn,
         this.#proactor.bind<void>({ done: finish, failed: finish }),
       );
     }

@@ -180,7 +180,34 @@ interface AcceptState {
   unrefd: boolean;
   /** A connection accepted for a caller that gave up, for the next one. */
   kept: Deno.Conn | null;
+  /** The accept in flight this loop's `close()` left, until it settles. */
+  orphan: OrphanAccept | null;
+  /** Another closed loop's accept in flight that is waited for. */
+  adopting: OrphanAccept | null;
+  /** Where the end of that accept is reported. */
+  readonly adopted: CompletionPort<void>;
 }
+
+/**
+ * An accept that a closed loop left in flight on a listener (Deno cannot
+ * withdraw it, and refuses another meanwhile): the next loop's
+ * `sockAccept` waits for it and gets the connection it brings.
+ */
+interface OrphanAccept {
+  /** Resolves once it settled. */
+  readonly settled: Promise<void>;
+  readonly settle: () => void;
+  /** How many loops wait for it. */
+  adopters: number;
+  /**
+   * The connection it brought while loops waited for it, until the first
+   * of them takes it (a closed one closes it).
+   */
+  conn: Deno.Conn | null;
+}
+
+/** The accept a closed loop left in flight on each listener. */
+const orphanAccepts = new WeakMap<Deno.Listener, OrphanAccept>();
 
 /** Options of `sockConnect`: Deno's, for TCP or a Unix socket. */
 type SockConnectOptions = Deno.ConnectOptions | Deno.UnixConnectOptions;
@@ -530,6 +557,18 @@ export class DenoSockets {
           orphaned: (conn) => {
             made.accepting = false;
             this.#accepting.delete(listener);
+            const orphan = made.orphan;
+            if (orphan !== null) {
+              made.orphan = null;
+              if (orphanAccepts.get(listener) === orphan) {
+                orphanAccepts.delete(listener);
+              }
+              if (conn !== undefined && orphan.adopters > 0) {
+                orphan.conn = conn;
+                conn = undefined;
+              }
+              orphan.settle();
+            }
             if (conn !== undefined) this.#proactor.close(conn);
             if (made.unrefd) {
               // As the application gave it, now that it holds no accept
@@ -547,6 +586,18 @@ export class DenoSockets {
         accepting: false,
         unrefd: false,
         kept: null,
+        orphan: null,
+        adopting: null,
+        adopted: this.#proactor.bind<void>({
+          done: () => this.#adoptedAccept(listener, made),
+          failed: () => this.#adoptedAccept(listener, made),
+          orphaned: () => {
+            // This loop closed after that accept settled: nobody here
+            // takes its connection.
+            const conn = takeOrphanConn(made);
+            if (conn !== undefined) this.#proactor.close(conn);
+          },
+        }),
       };
       this.#accepts.set(listener, state = made);
     }
@@ -596,7 +647,9 @@ export class DenoSockets {
    * still brings is kept for the next `sockRecv` or `sockRecvInto` on its
    * connection, from any loop; the connection's own setting (`ref()`) is
    * left as it was where Deno's ops allow, and given back once that read
-   * settles otherwise, as the listener's is once its accept settles.
+   * settles otherwise, as the listener's is once its accept settles. The
+   * connection that accept brings goes to the next `sockAccept` on the
+   * listener, from any loop, if one waits for it then.
    */
   close(): void {
     for (const state of this.#keeping) {
@@ -622,12 +675,34 @@ export class DenoSockets {
     }
     this.#reading.clear();
     for (const listener of this.#accepting) {
+      const state = this.#accepts.get(listener)!;
+      const orphan = state.adopting;
+      if (orphan !== null) {
+        // Another closed loop's accept: let go of it again, for the next;
+        // settled already, its connection is this loop's to close.
+        if (orphanAccepts.get(listener) !== orphan) continue;
+        state.adopting = null;
+        orphan.adopters--;
+        try {
+          listener.unref();
+        } catch {
+          // Closed by its owner.
+        }
+        continue;
+      }
       try {
         listener.unref();
-        this.#accepts.get(listener)!.unrefd = true;
+        state.unrefd = true;
       } catch {
         // Closed by its owner: nothing is in flight any more.
+        continue;
       }
+      let settle!: () => void;
+      const settled = new Promise<void>((resolve) => settle = resolve);
+      orphanAccepts.set(
+        listener,
+        state.orphan = { settled, settle, adopters: 0, conn: null },
+      );
     }
     this.#accepting.clear();
     this.#closed = true;
@@ -935,6 +1010,14 @@ export class DenoSockets {
     this.#pumpAccept(listener, state);
   }
 
+  /** A closed loop's accept settled: serve the waiting callers. */
+  #adoptedAccept(listener: Deno.Listener, state: AcceptState): void {
+    const conn = takeOrphanConn(state);
+    this.#accepting.delete(listener);
+    if (conn !== undefined) this.#accepted(listener, state, conn);
+    else this.#pumpAccept(listener, state);
+  }
+
   #acceptFailed(listener: Deno.Listener, state: AcceptState, error: unknown) {
     state.accepting = false;
     this.#accepting.delete(listener);
@@ -948,11 +1031,41 @@ export class DenoSockets {
   #pumpAccept(listener: Deno.Listener, state: AcceptState): void {
     const waiters = state.waiters;
     while (waiters.length > 0 && waiters[0].done()) waiters.shift();
-    if (waiters.length === 0 || state.accepting) return;
+    if (waiters.length === 0 || state.accepting || state.adopting !== null) {
+      return;
+    }
+    const orphan = orphanAccepts.get(listener);
+    if (orphan !== undefined) {
+      // A closed loop's accept is in flight on listener (Deno cannot
+      // withdraw it, and refuses a second): wait for the connection it
+      // brings, holding the process as an accept of this loop's would.
+      state.adopting = orphan;
+      orphan.adopters++;
+      this.#accepting.add(listener);
+      try {
+        listener.ref();
+      } catch {
+        // Closed by its owner: that accept ends at once.
+      }
+      this.#proactor.watch(orphan.settled, state.adopted);
+      return;
+    }
     state.accepting = true;
     this.#accepting.add(listener);
     this.#proactor.startAccept(listener, state.port);
   }
+}
+
+/**
+ * Takes the connection that the closed loop's accept `state` waited for
+ * brought, unless another loop took it first; ends the wait.
+ */
+function takeOrphanConn(state: AcceptState): Deno.Conn | undefined {
+  const orphan = state.adopting;
+  state.adopting = null;
+  const conn = orphan?.conn ?? undefined;
+  if (orphan) orphan.conn = null;
+  return conn;
 }
 
 /**

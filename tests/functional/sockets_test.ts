@@ -331,6 +331,67 @@ Deno.test("loop.close() closes a connection accepted for a cancelled sockAccept(
   closeAll(client, listener);
 });
 
+Deno.test("loop.close() with a sockAccept() in flight: another loop's sockAccept() on the listener waits for that accept and gets the connection it brings", async () => {
+  // Deno cannot withdraw the accept: a second one on the listener failed
+  // at once with Busy ("Another accept task is ongoing"), and the client
+  // that came next was accepted for nobody and closed.
+  const loop = new DenoEventLoop();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const abandoned = loop.sockAccept(listener);
+  await within(loop, Promise.resolve());
+  loop.close();
+  assert(abandoned.cancelled());
+  const next = new DenoEventLoop();
+  const accepting = next.sockAccept(listener);
+  const client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const server = await within(next, accepting);
+  assertEquals(
+    (server.remoteAddr as Deno.NetAddr).port,
+    (client.localAddr as Deno.NetAddr).port,
+  );
+  // And the listener is the loop's own again.
+  const client2 = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const server2 = await within(next, next.sockAccept(listener));
+  assertEquals(
+    (server2.remoteAddr as Deno.NetAddr).port,
+    (client2.localAddr as Deno.NetAddr).port,
+  );
+  closeAll(client, server, client2, server2, listener);
+  next.close();
+});
+
+Deno.test("loop.close() while waiting for another closed loop's accept in flight: a third loop's sockAccept() gets the connection, which stays open", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const first = new DenoEventLoop();
+  first.sockAccept(listener);
+  await within(first, Promise.resolve());
+  first.close();
+  const second = new DenoEventLoop();
+  const waited = second.sockAccept(listener);
+  await within(second, sleep(0.01, undefined, { loop: second }));
+  second.close();
+  assert(waited.cancelled());
+  const third = new DenoEventLoop();
+  const accepting = third.sockAccept(listener);
+  const client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const server = await within(third, accepting);
+  // Not closed by the second loop, whose wait settled after it closed.
+  await within(third, sleep(0.01, undefined, { loop: third }));
+  await client.write(bytes("hi"));
+  assertEquals(text(await within(third, third.sockRecv(server, 8))), "hi");
+  closeAll(client, server, listener);
+  third.close();
+});
+
 Deno.test("sockConnect() cancelled closes a connection that still arrives", async () => {
   const loop = new DenoEventLoop();
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -1946,3 +1946,22 @@ Deno.test("a future made with no loop running or current says how to pass an asy
   const err = assertThrows(() => new Future(), InvalidStateError);
   assertStringIncludes(err.message, "runUntilComplete(main)");
 });
+
+Deno.test("runUntilComplete() given a plain function refuses what it returns, as run() does: a TypeError that says to pass an async or generator function", async () => {
+  // A function that forgot `async` returns at once: the loop would not run
+  // for what it started, and asyncio's run_until_complete(lambda: 5)
+  // raises TypeError.
+  const loop = new BaseEventLoop();
+  try {
+    const err = await assertRejects(
+      () => loop.runUntilComplete((() => 5) as never),
+      TypeError,
+    );
+    assertStringIncludes(err.message, "async or generator function");
+    assertStringIncludes(err.message, "it returned 5");
+    // An async function, or one returning a promise or a generator, runs.
+    assertEquals(await loop.runUntilComplete(() => Promise.resolve(6)), 6);
+  } finally {
+    loop.close();
+  }
+});

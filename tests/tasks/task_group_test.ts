@@ -1484,3 +1484,38 @@ Deno.test("await timeout(d).scope(function* …) in an async function runs the b
   assertEquals(loop.time(), 1);
   loop.close();
 });
+
+Deno.test("yield* timeout(d).scope(() => withTaskGroup(function* …)) still runs the group inline: a scope body's awaitable generator is a coroutine", async () => {
+  // The generator withTaskGroup() returns has a then() since it can be
+  // awaited; the scope must still take it for the coroutine it is, not
+  // for a promise (which yield* cannot drive).
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<string> {
+    const outer = currentTask();
+    return yield* timeout(5).scope(() =>
+      withTaskGroup(function* (): Coroutine<string> {
+        yield* sleep(1);
+        return currentTask() === outer ? "inline" : "another task";
+      })
+    );
+  });
+  assertEquals(await loop.runUntilComplete(main), "inline");
+  assertEquals(loop.time(), 1);
+  loop.close();
+});
+
+Deno.test("await withTaskGroup(function* …) twice runs the body once and gives its result both times, as a promise would", async () => {
+  const loop = new VirtualTimeLoop();
+  let runs = 0;
+  const main = loop.createTask(async () => {
+    const group = withTaskGroup(function* (): Coroutine<number> {
+      runs++;
+      yield* sleep(1);
+      return 7;
+    });
+    return [await group, await group];
+  });
+  assertEquals(await loop.runUntilComplete(main), [7, 7]);
+  assertEquals(runs, 1);
+  loop.close();
+});

@@ -849,6 +849,25 @@ Deno.test("connectReadPipe() left open: the loop's close() cancels the stream, c
   assertEquals(errors.map((e) => e.message), [LEFT_OPEN]);
 });
 
+Deno.test("ReadTransport.close() with a read in flight, then the loop's close(): no timer is left behind (--sanitize-ops)", async () => {
+  // connectionLost() after close() waits for the host's next timer turn
+  // when a read is in flight; a loop closed before that turn must not
+  // leave the timer running after it.
+  const loop = new DenoEventLoop();
+  const errors = collectErrors(loop);
+  const { readable, state } = pushedStream();
+  const protocol = new Recorder(loop);
+  const [transport] = await loop.runUntilComplete(
+    loop.connectReadPipe(() => protocol, readable),
+  );
+  transport.close();
+  loop.close();
+  await microtasks();
+  assertEquals(protocol.events, ["made"]);
+  assert(state.cancelled !== false);
+  assertEquals(errors, []);
+});
+
 Deno.test("connectWritePipe() left open: the loop's close() aborts the stream, calls nothing when its write completes, and reports it", async () => {
   const loop = new DenoEventLoop();
   const errors = collectErrors(loop);
