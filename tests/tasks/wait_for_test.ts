@@ -220,6 +220,33 @@ Deno.test("waitFor() with a zero or negative timeout cancels a pending awaitable
   loop.close();
 });
 
+Deno.test("waitFor() with a zero timeout cancels at the call what is not done then, even if it would finish before the next turn", async () => {
+  // asyncio's wait_for(aw, 0) checks done() where it is awaited and cancels
+  // at once; the check one turn later let a task made just before run to
+  // its end and gave its result instead of the TimeoutError.
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    let ran = false;
+    const child = loop.createTask(() => {
+      ran = true;
+      return Promise.resolve("done");
+    });
+    const name = (e: unknown) => (e as Error).name;
+    const first = await waitFor(child, 0).then(String, name);
+    const fut = new Future<string>({ loop });
+    loop.callSoon(() => fut.done() || fut.setResult("late"));
+    const second = await waitFor(fut, 0).then(String, name);
+    return [[first, second], ran, child.cancelled(), fut.cancelled()];
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    ["TimeoutError", "TimeoutError"],
+    false,
+    true,
+    true,
+  ]);
+  loop.close();
+});
+
 Deno.test("waitFor() with a zero timeout never starts a coroutine", async () => {
   const loop = new VirtualTimeLoop();
   let started = false;
