@@ -10,7 +10,13 @@ import { CancelledError, TimeoutError } from "../../futures/errors.ts";
 import { Future } from "../../futures/future.ts";
 import { shield } from "../../tasks/shield.ts";
 import { sleep } from "../../tasks/sleep.ts";
-import { type Coroutine, currentTask, Task } from "../../tasks/task.ts";
+import {
+  type Coroutine,
+  currentTask,
+  ensureFuture,
+  Task,
+} from "../../tasks/task.ts";
+import { gather } from "../../tasks/gather.ts";
 import { wait } from "../../tasks/wait.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -194,6 +200,32 @@ Deno.test("waitFor() in a generator coroutine times out a generator coroutine", 
   assertEquals(await loop.runUntilComplete(main()), "TimeoutError");
   assert(cleaned);
   assertEquals(loop.time(), 2);
+  loop.close();
+});
+
+Deno.test("waitFor() and ensureFuture() of a settled promise give its value while the loop stays busy", async () => {
+  // The future wrapping the promise is completed in a microtask; a
+  // generator task (waitFor()'s own included) that waited for it asked the
+  // loop for no microtask turn, so a loop kept busy by callbacks ran 100
+  // iterations before the task went on.
+  const loop = new VirtualTimeLoop();
+  let iteration = 0;
+  const tick = () => {
+    if (++iteration < 100) loop.callSoon(tick);
+  };
+  loop.callSoon(tick);
+  const viaWaitFor = loop.createTask(async () => {
+    await waitFor(Promise.resolve("a"), 5);
+    return iteration;
+  });
+  const viaGenerator = loop.createTask(function* (): Coroutine<number> {
+    yield* ensureFuture(Promise.resolve("b"));
+    return iteration;
+  });
+  const [a, b] = await loop.runUntilComplete(
+    gather([viaWaitFor, viaGenerator]),
+  );
+  assert(a < 5 && b < 5, `resumed at iterations ${a} and ${b}`);
   loop.close();
 });
 
