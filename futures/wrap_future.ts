@@ -7,6 +7,7 @@
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { CancelledError, formatReceived } from "./errors.ts";
 import { Future } from "./future.ts";
+import { requestForeignTurn } from "./_runtime.ts";
 
 /** Options for `wrapFuture`. */
 export interface WrapFutureOptions {
@@ -66,6 +67,12 @@ export function wrapFuture<T>(
     );
   }
   const future = new Future<T>(options);
+  // The promise completes the future in a microtask, which a running loop
+  // does not know of: ask it for a turn at the end of this iteration, or a
+  // task waiting for an already settled promise (a generator task, which
+  // asks for none) waits until the loop is idle. (A loop about to run
+  // gives microtasks a turn as it starts.)
+  if (future.getLoop().isRunning()) requestForeignTurn();
   // Promise.resolve() adopts a thenable as `await` does: a then() that
   // throws rejects, and a thenable it fulfils with is followed in turn
   // (a native promise is used as is).

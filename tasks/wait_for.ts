@@ -100,8 +100,13 @@ export function waitFor<T>(
   // A future of another loop is refused at once, as ensureFuture() does.
   if (aw instanceof Future) ensureFuture(aw, { loop });
   if (limit !== null && limit <= 0) {
+    // Decided now, as asyncio decides where wait_for() is awaited: what is
+    // not done yet is cancelled before anything else runs.
+    const fut = typeof aw === "function" ? null : ensureFuture(aw, { loop });
+    const cancelled = fut !== null && !fut.done();
+    if (cancelled) fut.cancel();
     const task: WrapperTask<T> = new WrapperTask(
-      () => cancelNow(task, aw),
+      () => cancelNow(task, fut ?? aw, cancelled),
       { loop },
     );
     return task;
@@ -113,6 +118,7 @@ export function waitFor<T>(
 function* cancelNow<T>(
   task: WrapperTask<T>,
   aw: Awaitable<T> | (() => Coroutine<T> | PromiseLike<T>),
+  cancelled: boolean,
 ): Coroutine<T> {
   // A function gets its task as Timeout.run() gives it one; cancelled
   // before its first step, it never runs.
@@ -120,14 +126,14 @@ function* cancelNow<T>(
     ? new Task(aw, { loop: task.getLoop() })
     : ensureFuture(aw);
   task.started();
-  if (fut.done()) return fut.result();
+  if (!cancelled && fut.done()) return fut.result();
   const waiter = new Future<void>({ loop: fut.getLoop() });
   const release = () => {
     if (!waiter.done()) waiter.setResult(undefined);
   };
   fut.addDoneCallback(release);
   try {
-    fut.cancel();
+    if (!cancelled) fut.cancel();
     yield* waiter;
   } finally {
     fut.removeDoneCallback(release);

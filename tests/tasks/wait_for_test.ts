@@ -10,7 +10,13 @@ import { CancelledError, TimeoutError } from "../../futures/errors.ts";
 import { Future } from "../../futures/future.ts";
 import { shield } from "../../tasks/shield.ts";
 import { sleep } from "../../tasks/sleep.ts";
-import { type Coroutine, currentTask, Task } from "../../tasks/task.ts";
+import {
+  type Coroutine,
+  currentTask,
+  ensureFuture,
+  Task,
+} from "../../tasks/task.ts";
+import { gather } from "../../tasks/gather.ts";
 import { wait } from "../../tasks/wait.ts";
 import { waitFor } from "../../tasks/wait_for.ts";
 import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
@@ -197,6 +203,32 @@ Deno.test("waitFor() in a generator coroutine times out a generator coroutine", 
   loop.close();
 });
 
+Deno.test("waitFor() and ensureFuture() of a settled promise give its value while the loop stays busy", async () => {
+  // The future wrapping the promise is completed in a microtask; a
+  // generator task (waitFor()'s own included) that waited for it asked the
+  // loop for no microtask turn, so a loop kept busy by callbacks ran 100
+  // iterations before the task went on.
+  const loop = new VirtualTimeLoop();
+  let iteration = 0;
+  const tick = () => {
+    if (++iteration < 100) loop.callSoon(tick);
+  };
+  loop.callSoon(tick);
+  const viaWaitFor = loop.createTask(async () => {
+    await waitFor(Promise.resolve("a"), 5);
+    return iteration;
+  });
+  const viaGenerator = loop.createTask(function* (): Coroutine<number> {
+    yield* ensureFuture(Promise.resolve("b"));
+    return iteration;
+  });
+  const [a, b] = await loop.runUntilComplete(
+    gather([viaWaitFor, viaGenerator]),
+  );
+  assert(a < 5 && b < 5, `resumed at iterations ${a} and ${b}`);
+  loop.close();
+});
+
 Deno.test("waitFor() with a zero timeout returns a done future's result", async () => {
   const loop = new VirtualTimeLoop();
   const done = new Future<string>({ loop });
@@ -217,6 +249,33 @@ Deno.test("waitFor() with a zero or negative timeout cancels a pending awaitable
     assert(inner.cancelled());
   }
   assertEquals(loop.time(), 0);
+  loop.close();
+});
+
+Deno.test("waitFor() with a zero timeout cancels at the call what is not done then, even if it would finish before the next turn", async () => {
+  // asyncio's wait_for(aw, 0) checks done() where it is awaited and cancels
+  // at once; the check one turn later let a task made just before run to
+  // its end and gave its result instead of the TimeoutError.
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(async () => {
+    let ran = false;
+    const child = loop.createTask(() => {
+      ran = true;
+      return Promise.resolve("done");
+    });
+    const name = (e: unknown) => (e as Error).name;
+    const first = await waitFor(child, 0).then(String, name);
+    const fut = new Future<string>({ loop });
+    loop.callSoon(() => fut.done() || fut.setResult("late"));
+    const second = await waitFor(fut, 0).then(String, name);
+    return [[first, second], ran, child.cancelled(), fut.cancelled()];
+  });
+  assertEquals(await loop.runUntilComplete(main), [
+    ["TimeoutError", "TimeoutError"],
+    false,
+    true,
+    true,
+  ]);
   loop.close();
 });
 
