@@ -425,8 +425,9 @@ class Pending {
  *   the transport's write buffer is over its high-water mark. A `Host`
  *   field is added from the URL unless the request has one, and for the
  *   URL's credentials (`http://user:pass@host/`) an `Authorization:
- *   Basic` field unless it has one, as Go's client sends them (`fetch()`
- *   sends both fields); the response's `url` leaves them out.
+ *   Basic` field unless it has one (an empty one it replaces), as Go's
+ *   client sends them (`fetch()` sends both fields); the response's `url`
+ *   leaves them out.
  * - `Connection: close` from the server (or an HTTP/1.0 response without
  *   keep-alive) closes the connection after that response; requests
  *   pipelined behind it fail as soon as its head arrives, since the
@@ -654,7 +655,7 @@ export class HttpClientProtocol extends Protocol {
    * what RFC 3986 does not allow there, such as `|`, percent-encoded)
    * and, when the request has no `Host` field, the `Host` (its
    * credentials, if any, an `Authorization: Basic` field, unless the
-   * request has one); its scheme and host do not choose the connection —
+   * request has one that is not empty); its scheme and host do not choose the connection —
    * this one is used. The body, if any, is
    * read from the request (so the request can be sent once).
    *
@@ -706,14 +707,14 @@ export class HttpClientProtocol extends Protocol {
     const method = request.method;
     const headers: Array<[string, string]> = [];
     let hasHost = false;
-    let hasAuthorization = false;
+    let authorization: [string, string] | null = null;
     let last = false;
     let upgrade: string | null = null;
     for (const pair of request.headers) {
       const name = pair[0];
       if (name === "content-length" || name === "transfer-encoding") continue;
       if (name === "host") hasHost = true;
-      else if (name === "authorization") hasAuthorization = true;
+      else if (name === "authorization") authorization = pair;
       else if (name === "connection" && listsToken(pair[1], "close")) {
         last = true;
       } else if (name === "upgrade") upgrade = pair[1];
@@ -721,9 +722,17 @@ export class HttpClientProtocol extends Protocol {
     }
     // The URL's credentials go as fetch() and Go's client send them,
     // unless the request has its own Authorization (fetch() sends both;
-    // Go keeps the request's).
-    const credentials = hasAuthorization ? null : basicCredentials(url);
-    if (credentials !== null) headers.unshift(["authorization", credentials]);
+    // Go keeps the request's). An empty one is none: Go replaces it, and
+    // fetch() sends the credentials beside it.
+    const credentials = authorization !== null && authorization[1] !== ""
+      ? null
+      : basicCredentials(url);
+    if (credentials !== null) {
+      if (authorization !== null) {
+        headers.splice(headers.indexOf(authorization), 1);
+      }
+      headers.unshift(["authorization", credentials]);
+    }
     if (!hasHost) headers.unshift(["host", url.host]);
     let data: Uint8Array | null = null;
     let stream: ReadableStream<Uint8Array> | null = null;

@@ -223,6 +223,38 @@ Deno.test("HttpClientProtocol over TCP: a server that stalls mid-body while the 
   );
 });
 
+// ---- Credentials ----
+
+Deno.test("HttpClientProtocol over TCP sends a URL's credentials in place of an empty Authorization field, and an empty one as it is without them", async () => {
+  // Deno's fetch() sends the credentials and the empty field both; Go's
+  // client replaces the empty field. Either way the credentials go.
+  const cases: Array<[string, string[]]> = [
+    ["http://us%40r:pw@h/", ["authorization: Basic " + btoa("us@r:pw")]],
+    ["http://h/", ["authorization: "]],
+  ];
+  for (const [url, expected] of cases) {
+    let head = "";
+    await withServer(
+      async (conn) => {
+        head = await readUntil(conn);
+        await writeAll(conn, bytes("HTTP/1.1 204 No Content\r\n\r\n"));
+      },
+      async (client, loop) => {
+        const response = await loop.runUntilComplete(
+          client.request(
+            new Request(url, { headers: { authorization: "" } }),
+          ),
+        );
+        assertEquals(response.status, 204);
+      },
+    );
+    const fields = head.split("\r\n").filter((line) =>
+      line.toLowerCase().startsWith("authorization:")
+    );
+    assertEquals(fields, expected, url);
+  }
+});
+
 // ---- Broken responses ----
 
 /**
@@ -321,6 +353,39 @@ const BROKEN: Array<
     "a Content-Length in a trailer",
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nContent-Length: 5\r\n\r\n",
     "200 x=null ok",
+  ],
+  [
+    // fetch() reads it too (RFC 9112 §2.2 lets a recipient take a bare LF
+    // for a line end), as does Go's client.
+    "bare LF line ends in the head",
+    "HTTP/1.1 200 OK\nX: a\nContent-Length: 2\n\nok",
+    '200 x="a" ok',
+  ],
+  [
+    "a bare LF ending one field line",
+    "HTTP/1.1 200 OK\r\nX: a\nContent-Length: 2\r\n\r\nok",
+    '200 x="a" ok',
+  ],
+  [
+    "a bare CR ending the status line",
+    "HTTP/1.1 200 OK\rContent-Length: 2\r\n\r\nok",
+    "the reason phrase has an invalid byte",
+  ],
+  [
+    "a CR CR LF line end",
+    "HTTP/1.1 200 OK\r\nX: a\r\r\nContent-Length: 2\r\n\r\nok",
+    'the value of field "X" has an invalid byte 0x0d',
+  ],
+  [
+    // fetch() too requires CRLF in chunked framing.
+    "a chunk-size line ended by a bare LF",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok\r\n0\r\n\r\n",
+    "a chunk-size line ends with a bare LF",
+  ],
+  [
+    "chunk data followed by a bare LF",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\n0\r\n\r\n",
+    "chunk data is not followed by CRLF",
   ],
   [
     "obs-text in a field value",

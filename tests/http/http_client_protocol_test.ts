@@ -361,6 +361,10 @@ Deno.test("HttpClientProtocol sends a URL's credentials as Authorization: Basic,
     // Not UTF-8: the byte as it is, as Go sends it (fetch() sends none).
     ["http://%FF:x@h/", null, "Basic " + btoa("\xff:x")],
     ["http://a:b@h/", "Bearer t", "Bearer t"],
+    // An empty field is none: the URL's credentials replace it, as Go's
+    // client does (fetch() sends both fields).
+    ["http://a:b@h/", "", "Basic " + btoa("a:b")],
+    ["http://a:b@h/", " ", "Basic " + btoa("a:b")],
   ];
   for (const [url, given, sent] of cases) {
     const run = await talk(
