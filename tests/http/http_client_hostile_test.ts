@@ -223,6 +223,112 @@ Deno.test("HttpClientProtocol over TCP: a server that stalls mid-body while the 
   );
 });
 
+// ---- A body left unread holds up no one for ever ----
+
+Deno.test("HttpClientProtocol over TCP drops a body left unread for unreadBodyTimeout while a request waits behind it, and closes", async () => {
+  // The first body (1 MiB) is never read: over 64 KiB unread, reading
+  // pauses, so the second response cannot come. Nobody cancels the body
+  // (its Response was dropped, or its reader let go of it): it is taken
+  // as abandoned, as a cancelled one is.
+  const size = 1024 * 1024;
+  await withServer(
+    async (conn) => {
+      await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
+      await writeAll(conn, sized(size, 97));
+      await writeAll(conn, sized(2, 98));
+    },
+    async (client, loop) => {
+      const a = client.request(new Request("http://h/a"));
+      const b = client.request(new Request("http://h/b"));
+      const ra = await loop.runUntilComplete(a);
+      const started = loop.time();
+      const error = await assertRejects(
+        () => loop.runUntilComplete(waitFor(b, 5, { loop })),
+        Deno.errors.ConnectionReset,
+      );
+      const waited = loop.time() - started;
+      assert(waited >= 0.25 && waited < 2, `waited ${waited} s`);
+      assertStringIncludes(error.message, "unreadBodyTimeout (0.3 s)");
+      assertInstanceOf(error.cause, TimeoutError);
+      await assertRejects(
+        () => loop.runUntilComplete(ra.arrayBuffer()),
+        TimeoutError,
+        "its reader took nothing of it for unreadBodyTimeout (0.3 s)",
+      );
+      await loop.runUntilComplete(waitFor(client.waitClosed(), 5));
+    },
+    { unreadBodyTimeout: 0.3 },
+  );
+});
+
+Deno.test("HttpClientProtocol over TCP lets an ended body left unread stop holding up the response behind it after unreadBodyTimeout, and keeps it readable", async () => {
+  // The first body ends over 64 KiB unread before the second response is
+  // sent: reading stays paused for it until a body is read, or until
+  // unreadBodyTimeout; its bytes have all come, so it is kept.
+  const first = 64 * 1024 + 100;
+  await withServer(
+    async (conn) => {
+      await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
+      // All but its last bytes (under 64 KiB), then those, which take it
+      // over 64 KiB and end it; then the second response.
+      const a = sized(first, 97);
+      const cut = a.length - 200;
+      await writeAll(conn, a.subarray(0, cut));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await writeAll(conn, a.subarray(cut));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await writeAll(conn, sized(2, 98));
+    },
+    async (client, loop) => {
+      const a = client.request(new Request("http://h/a"));
+      const b = client.request(new Request("http://h/b"));
+      const ra = await loop.runUntilComplete(a);
+      const rb = await loop.runUntilComplete(waitFor(b, 5, { loop }));
+      assertEquals(await loop.runUntilComplete(rb.text()), "bb");
+      const bodyA = new Uint8Array(
+        await loop.runUntilComplete(ra.arrayBuffer()),
+      );
+      assertEquals(bodyA.length, first);
+      assert(bodyA.every((x) => x === 97));
+      assert(client.transport !== null, "the connection is kept");
+    },
+    { unreadBodyTimeout: 0.3 },
+  );
+});
+
+Deno.test("HttpClientProtocol over TCP times no body left unread while nothing waits behind it, nor one whose reader keeps reading", async () => {
+  const size = 512 * 1024;
+  await withServer(
+    async (conn) => {
+      await readUntil(conn, "/a HTTP/1.1\r\nhost: h\r\n\r\n");
+      await writeAll(conn, sized(size, 97));
+      await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
+      await writeAll(conn, sized(2, 98));
+    },
+    async (client, loop) => {
+      const ra = await loop.runUntilComplete(
+        client.request(new Request("http://h/a")),
+      );
+      // Alone: unread for longer than the timeout.
+      await loop.runUntilComplete(sleep(0.6, undefined, { loop }));
+      const b = client.request(new Request("http://h/b"));
+      // With a request behind: read slowly, a piece every 0.1 s.
+      const reader = ra.body!.getReader();
+      let got = 0;
+      for (;;) {
+        const { done, value } = await loop.runUntilComplete(reader.read());
+        if (done) break;
+        got += value.length;
+        await loop.runUntilComplete(sleep(0.1, undefined, { loop }));
+      }
+      assertEquals(got, size);
+      const rb = await loop.runUntilComplete(waitFor(b, 5, { loop }));
+      assertEquals(await loop.runUntilComplete(rb.text()), "bb");
+    },
+    { unreadBodyTimeout: 0.3 },
+  );
+});
+
 // ---- Credentials ----
 
 Deno.test("HttpClientProtocol over TCP sends a URL's credentials in place of an empty Authorization field, and an empty one as it is without them", async () => {
