@@ -697,6 +697,8 @@ export class HttpParser<H extends HttpMessageHead> {
   #bufLen = 0;
   /** Whether the head being read has its start line complete. */
   #lineSeen = false;
+  /** Whether a line of the response head being read ends with a bare LF. */
+  #bareLf = false;
   #remaining = 0;
   #bodyBytes = 0;
   /** The chunk extension bytes of the current message. */
@@ -1155,14 +1157,18 @@ export class HttpParser<H extends HttpMessageHead> {
         }
         this.#lineSeen = true;
       }
-      if (!cr && !lenient) {
-        this.#fail(400, "a line ends with a bare LF (CRLF is required)");
+      if (!cr) {
+        if (!lenient) {
+          this.#fail(400, "a line ends with a bare LF (CRLF is required)");
+        }
+        this.#bareLf = true;
       }
       if (off === (cr ? 1 : 0)) {
         // An empty line at the start: before a head it is ignored; it is
         // an empty trailer section after the last chunk.
         this.#bufLen = 0;
         this.#lineSeen = false;
+        this.#bareLf = false;
         if (!isHead) this.#complete(null);
         return lf + 1;
       }
@@ -1184,13 +1190,11 @@ export class HttpParser<H extends HttpMessageHead> {
         }
         this.#bufLen = 0;
         this.#lineSeen = false;
-        if (lenient) {
-          const copy = withCrlf(src.subarray(start, last));
-          if (copy !== null) {
-            src = copy;
-            start = 0;
-            last = copy.length;
-          }
+        if (this.#bareLf) {
+          this.#bareLf = false;
+          src = withCrlf(src.subarray(start, last));
+          start = 0;
+          last = src.length;
         }
         if (!this.#isRequest) {
           // RFC 9112 §5.2: a user agent unfolds; after the status line.
@@ -1933,14 +1937,13 @@ export class HttpParser<H extends HttpMessageHead> {
 
 /**
  * A copy of the response head `head` with each bare LF made CRLF, so that
- * it reads as one sent with CRLFs; `null` when it has none.
+ * it reads as one sent with CRLFs.
  */
-function withCrlf(head: Uint8Array): Uint8Array | null {
+function withCrlf(head: Uint8Array): Uint8Array {
   let bare = 0;
   for (let i = head.indexOf(LF); i !== -1; i = head.indexOf(LF, i + 1)) {
     if (i === 0 || head[i - 1] !== CR) bare++;
   }
-  if (bare === 0) return null;
   const copy = new Uint8Array(head.length + bare);
   let k = 0;
   for (let i = 0; i < head.length; i++) {
