@@ -401,8 +401,10 @@ class Pending {
  *   which asks for `gzip` and `br` and undoes them, the client adds no
  *   `Accept-Encoding` and decodes no `Content-Encoding`, nor a
  *   transfer-coding other than chunked (its `Transfer-Encoding` says
- *   which); pipe the body through a `DecompressionStream` for them. The
- *   response's `url` is the request's (without its fragment), as with
+ *   which), as Go's `http.Transport` decodes none that the caller asked
+ *   for itself; pipe the body through a `DecompressionStream` for them,
+ *   bounding what comes out (deflate expands up to about 1,000 times,
+ *   and each piece put in comes out whole at once). The response's `url` is the request's (without its fragment), as with
  *   `fetch()`; its `statusText` is the reason phrase the server sent
  *   (Deno's `fetch()` gives the standard one for the status instead).
  *   Above 64 KiB unread the transport is paused, so read or cancel every
