@@ -37,6 +37,8 @@ export interface BodyQueueOwner {
   firstRead(): void;
   /** The reader cancelled the stream; the rest of the body is unwanted. */
   bodyCancelled(): void;
+  /** The reader took bytes of a body that holds it paused. */
+  bodyRead?(): void;
 }
 
 /**
@@ -246,9 +248,11 @@ export class BodyQueue {
       controller.enqueue(chunk);
       // An ended body too: reading was paused for it, and stays paused
       // until it is read (a client's next response comes behind it).
-      if (this.#paused && this.#bytes <= LOW_WATER) {
-        this.#paused = false;
-        this.#owner.resumeBody();
+      if (this.#paused) {
+        if (this.#bytes <= LOW_WATER) {
+          this.#paused = false;
+          this.#owner.resumeBody();
+        } else this.#owner.bodyRead?.();
       }
       if (this.#ended && this.#bytes === 0) controller.close();
       return;

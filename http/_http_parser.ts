@@ -14,7 +14,11 @@
  *
  * - Lines end with CRLF. A bare LF is rejected (RFC 9112 allows accepting
  *   it, but servers that do and proxies that don't disagree about message
- *   boundaries), and so is a CR anywhere but before an LF.
+ *   boundaries), and so is a CR anywhere but before an LF. A response head
+ *   is the exception, as in fetch() and Go's client: there every LF ends a
+ *   line, with or without a CR before it (RFC 9112 §2.2), so no reading
+ *   of its lines can differ from another; chunked framing and trailers
+ *   keep CRLF, which fetch() requires there too.
  * - `Content-Length` together with `Transfer-Encoding` is rejected, as are
  *   differing `Content-Length` values, a `Content-Length` that is not
  *   plain digits, `chunked` applied twice or not last, and any
@@ -693,6 +697,8 @@ export class HttpParser<H extends HttpMessageHead> {
   #bufLen = 0;
   /** Whether the head being read has its start line complete. */
   #lineSeen = false;
+  /** Whether a line of the response head being read ends with a bare LF. */
+  #bareLf = false;
   #remaining = 0;
   #bodyBytes = 0;
   /** The chunk extension bytes of the current message. */
@@ -1129,6 +1135,11 @@ export class HttpParser<H extends HttpMessageHead> {
   #section(data: Uint8Array, pos: number, end: number): number {
     const L = this.#bufLen;
     const isHead = this.#state === S_HEAD;
+    // A response head may end its lines with a bare LF (RFC 9112 §2.2),
+    // as fetch() and Go's client read it; every LF then ends a line, and
+    // a CR only goes before one. Requests, chunked framing and trailers
+    // keep CRLF (fetch() too refuses a bare LF in the last two).
+    const lenient = isHead && !this.#isRequest;
     const limit = this.#maxHeaderBytes;
     // An LF past `stop` would make the section too large: don't look there.
     const stop = Math.min(end, pos + limit - L);
@@ -1138,26 +1149,35 @@ export class HttpParser<H extends HttpMessageHead> {
       lf = nextLF(data, lf + 1, stop)
     ) {
       const off = L + lf - pos; // offset of this LF in the section
+      const cr = off > 0 && this.#byteBefore(data, pos, lf - 1) === CR;
       const firstLine = isHead && !this.#lineSeen;
       if (firstLine) {
-        if (off - 1 > this.#maxLineBytes) this.#lineTooLong();
+        if (off - (cr || !lenient ? 1 : 0) > this.#maxLineBytes) {
+          this.#lineTooLong();
+        }
         this.#lineSeen = true;
       }
-      if (off === 0 || this.#byteBefore(data, pos, lf - 1) !== CR) {
-        this.#fail(400, "a line ends with a bare LF (CRLF is required)");
+      if (!cr) {
+        if (!lenient) {
+          this.#fail(400, "a line ends with a bare LF (CRLF is required)");
+        }
+        this.#bareLf = true;
       }
-      if (off === 1) {
+      if (off === (cr ? 1 : 0)) {
         // An empty line at the start: before a head it is ignored; it is
         // an empty trailer section after the last chunk.
         this.#bufLen = 0;
         this.#lineSeen = false;
+        this.#bareLf = false;
         if (!isHead) this.#complete(null);
         return lf + 1;
       }
       if (firstLine && this.#isRequest) this.#earlyRequestLine(data, pos, lf);
       if (
-        off >= 3 && this.#byteBefore(data, pos, lf - 2) === LF &&
-        this.#byteBefore(data, pos, lf - 3) === CR
+        cr
+          ? off >= 3 && this.#byteBefore(data, pos, lf - 2) === LF &&
+            (lenient || this.#byteBefore(data, pos, lf - 3) === CR)
+          : this.#byteBefore(data, pos, lf - 1) === LF
       ) {
         let src = data;
         let start = pos;
@@ -1170,6 +1190,12 @@ export class HttpParser<H extends HttpMessageHead> {
         }
         this.#bufLen = 0;
         this.#lineSeen = false;
+        if (this.#bareLf) {
+          this.#bareLf = false;
+          src = withCrlf(src.subarray(start, last));
+          start = 0;
+          last = src.length;
+        }
         if (!this.#isRequest) {
           // RFC 9112 §5.2: a user agent unfolds; after the status line.
           const from = isHead ? src.indexOf(LF, start) + 1 : start;
@@ -1907,6 +1933,25 @@ export class HttpParser<H extends HttpMessageHead> {
       oneLength,
     );
   }
+}
+
+/**
+ * A copy of the response head `head` with each bare LF made CRLF, so that
+ * it reads as one sent with CRLFs.
+ */
+function withCrlf(head: Uint8Array): Uint8Array {
+  let bare = 0;
+  for (let i = head.indexOf(LF); i !== -1; i = head.indexOf(LF, i + 1)) {
+    if (i === 0 || head[i - 1] !== CR) bare++;
+  }
+  const copy = new Uint8Array(head.length + bare);
+  let k = 0;
+  for (let i = 0; i < head.length; i++) {
+    const b = head[i];
+    if (b === LF && (i === 0 || head[i - 1] !== CR)) copy[k++] = CR;
+    copy[k++] = b;
+  }
+  return copy;
 }
 
 /**

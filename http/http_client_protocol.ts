@@ -74,6 +74,21 @@ export interface HttpClientProtocolOptions {
    */
   bodyTimeout?: number;
   /**
+   * How long, in seconds, a response body left unread may hold up the
+   * responses behind it: over 64 KiB of it unread (reading is paused),
+   * with a request waiting behind it, its reader taking no byte. Past it
+   * the body is taken as abandoned (its `Response` dropped, or its reader
+   * let go of it without cancelling it): one still coming fails with a
+   * `TimeoutError`, the connection is aborted as for a cancelled body, and
+   * the requests behind fail with a `Deno.errors.ConnectionReset`; one
+   * whose bytes have all come stops holding reading paused and stays for
+   * its reader. A body read slowly, or unread while nothing waits behind
+   * it, is not timed out. `Infinity` waits for ever.
+   *
+   * @default {60}
+   */
+  unreadBodyTimeout?: number;
+  /**
    * The most bytes a response head (or the trailer section of a chunked
    * body) may take. Over it the response fails with an `HttpParseError`
    * and the connection is aborted; no more than this is buffered.
@@ -124,13 +139,16 @@ const ENCODER = new TextEncoder();
 const DEFAULT_TIMEOUT = 60;
 
 // What the response timer measures: nothing (no request is sent and next
-// in line, or the body waits for its reader), the wait for the head of
-// `#waiting[0]`, the silence within its body, or — writing paused — the
-// server taking none of what was written.
+// in line, or a body waits for its reader with no one behind it), the
+// wait for the head of `#waiting[0]`, the silence within its body, —
+// writing paused — the server taking none of what was written, or — a
+// body left unread holding reading paused with requests behind it — its
+// reader taking nothing.
 const T_NONE = 0;
 const T_HEAD = 1;
 const T_BODY = 2;
 const T_SEND = 3;
+const T_UNREAD = 4;
 /** The write buffer's progress is looked at this many times per timeout. */
 const SEND_TICKS = 8;
 /** Methods whose requests carry a body, so an empty one gets a length. */
@@ -383,14 +401,22 @@ class Pending {
  *   which asks for `gzip` and `br` and undoes them, the client adds no
  *   `Accept-Encoding` and decodes no `Content-Encoding`, nor a
  *   transfer-coding other than chunked (its `Transfer-Encoding` says
- *   which); pipe the body through a `DecompressionStream` for them. The
- *   response's `url` is the request's (without its fragment), as with
+ *   which), as Go's `http.Transport` decodes none that the caller asked
+ *   for itself; pipe the body through a `DecompressionStream` for them,
+ *   bounding what comes out (deflate expands up to about 1,000 times,
+ *   and each piece put in comes out whole at once). The response's `url` is the request's (without its fragment), as with
  *   `fetch()`; its `statusText` is the reason phrase the server sent
  *   (Deno's `fetch()` gives the standard one for the status instead).
  *   Above 64 KiB unread the transport is paused, so read or cancel every
  *   body: one left unread holds up the responses behind it, and their
  *   `headersTimeout`/`bodyTimeout` do not run meanwhile (the client, not
- *   the server, stopped reading); bound such a request with its
+ *   the server, stopped reading). Once its reader has taken nothing for
+ *   `unreadBodyTimeout` seconds (60) while a request waits behind it, it
+ *   is taken as abandoned — a `Response` dropped unread, or a reader let
+ *   go, is found this way, not by garbage collection: a body still coming
+ *   fails with a `TimeoutError` and the connection closes as for a
+ *   cancelled one; one whose bytes have all come stays for its reader and
+ *   stops holding the others up. Bound a request sooner with its
  *   `signal` (`AbortSignal.timeout()`). Each piece read from a body is
  *   the reader's own: it may keep, change or transfer its buffer without
  *   touching the responses behind it or the connection.
@@ -425,8 +451,9 @@ class Pending {
  *   the transport's write buffer is over its high-water mark. A `Host`
  *   field is added from the URL unless the request has one, and for the
  *   URL's credentials (`http://user:pass@host/`) an `Authorization:
- *   Basic` field unless it has one, as Go's client sends them (`fetch()`
- *   sends both fields); the response's `url` leaves them out.
+ *   Basic` field unless it has one (an empty one it replaces), as Go's
+ *   client sends them (`fetch()` sends both fields); the response's `url`
+ *   leaves them out.
  * - `Connection: close` from the server (or an HTTP/1.0 response without
  *   keep-alive) closes the connection after that response; requests
  *   pipelined behind it fail as soon as its head arrives, since the
@@ -538,9 +565,10 @@ export class HttpClientProtocol extends Protocol {
   readonly #bodyOwner: BodyQueueOwner;
   readonly #headersTimeout: number;
   readonly #bodyTimeout: number;
+  readonly #unreadBodyTimeout: number;
   /**
-   * What the timer measures (T_NONE, T_HEAD, T_BODY, T_SEND) and since
-   * when.
+   * What the timer measures (T_NONE, T_HEAD, T_BODY, T_SEND, T_UNREAD)
+   * and since when.
    */
   #timing = T_NONE;
   #since = 0;
@@ -587,6 +615,11 @@ export class HttpClientProtocol extends Protocol {
       "bodyTimeout",
       options?.bodyTimeout ?? DEFAULT_TIMEOUT,
     );
+    this.#unreadBodyTimeout = checkSeconds(
+      "make an HttpClientProtocol",
+      "unreadBodyTimeout",
+      options?.unreadBodyTimeout ?? DEFAULT_TIMEOUT,
+    );
     const callbacks: HttpParserCallbacks<HttpResponseHead> = {
       onHead: (head) => this.#onHead(head),
       onBody: (chunk, own) => {
@@ -604,17 +637,24 @@ export class HttpClientProtocol extends Protocol {
       maxChunkExtensionBytes: options?.maxChunkExtensionBytes,
     });
     this.#bodyOwner = {
+      // Each change retimes: whether a request waits behind the bodies
+      // that hold reading paused depends on which they are.
       pauseBody: () => {
-        if (this.#pausedBodies++ > 0) return;
+        const first = this.#pausedBodies++ === 0;
         this.#retime();
-        this.#transport?.pauseReading();
+        if (first) this.#transport?.pauseReading();
       },
       resumeBody: () => {
-        if (--this.#pausedBodies > 0) return;
+        const last = --this.#pausedBodies === 0;
         this.#retime();
-        this.#transport?.resumeReading();
+        if (last) this.#transport?.resumeReading();
+      },
+      bodyRead: () => {
+        if (this.#timing === T_UNREAD) this.#since = this.#loop!.time();
       },
       firstRead: () => {
+        // Reading a body is progress for the bodies left unread before it.
+        if (this.#timing === T_UNREAD) this.#since = this.#loop!.time();
         // Their bytes have all come: they hold reading paused only until
         // something is read, lest the reader of a body behind them (its
         // head came with their end) wait for ever.
@@ -654,7 +694,7 @@ export class HttpClientProtocol extends Protocol {
    * what RFC 3986 does not allow there, such as `|`, percent-encoded)
    * and, when the request has no `Host` field, the `Host` (its
    * credentials, if any, an `Authorization: Basic` field, unless the
-   * request has one); its scheme and host do not choose the connection —
+   * request has one that is not empty); its scheme and host do not choose the connection —
    * this one is used. The body, if any, is
    * read from the request (so the request can be sent once).
    *
@@ -706,14 +746,14 @@ export class HttpClientProtocol extends Protocol {
     const method = request.method;
     const headers: Array<[string, string]> = [];
     let hasHost = false;
-    let hasAuthorization = false;
+    let authorization: [string, string] | null = null;
     let last = false;
     let upgrade: string | null = null;
     for (const pair of request.headers) {
       const name = pair[0];
       if (name === "content-length" || name === "transfer-encoding") continue;
       if (name === "host") hasHost = true;
-      else if (name === "authorization") hasAuthorization = true;
+      else if (name === "authorization") authorization = pair;
       else if (name === "connection" && listsToken(pair[1], "close")) {
         last = true;
       } else if (name === "upgrade") upgrade = pair[1];
@@ -721,9 +761,17 @@ export class HttpClientProtocol extends Protocol {
     }
     // The URL's credentials go as fetch() and Go's client send them,
     // unless the request has its own Authorization (fetch() sends both;
-    // Go keeps the request's).
-    const credentials = hasAuthorization ? null : basicCredentials(url);
-    if (credentials !== null) headers.unshift(["authorization", credentials]);
+    // Go keeps the request's). An empty one is none: Go replaces it, and
+    // fetch() sends the credentials beside it.
+    const credentials = authorization !== null && authorization[1] !== ""
+      ? null
+      : basicCredentials(url);
+    if (credentials !== null) {
+      if (authorization !== null) {
+        headers.splice(headers.indexOf(authorization), 1);
+      }
+      headers.unshift(["authorization", credentials]);
+    }
     if (!hasHost) headers.unshift(["host", url.host]);
     let data: Uint8Array | null = null;
     let stream: ReadableStream<Uint8Array> | null = null;
@@ -1175,14 +1223,14 @@ export class HttpClientProtocol extends Protocol {
     const pending = this.#waiting[0];
     const transport = this.#transport;
     let timing = T_NONE;
-    if (transport !== null && this.#pausedBodies === 0) {
+    if (transport === null) {
+      // Lost: nothing to time.
+    } else if (this.#pausedBodies === 0) {
       if (pending !== undefined && this.#inFinal) timing = T_BODY;
       else if (this.#writePaused) timing = T_SEND;
       else if (pending?.sent) timing = T_HEAD;
-    }
-    const timeout = timing === T_HEAD
-      ? this.#headersTimeout
-      : this.#bodyTimeout;
+    } else if (this.#heldUp()) timing = T_UNREAD;
+    const timeout = this.#timeoutOf(timing);
     // The same wait goes on: sending another request is no progress.
     if (timing === this.#timing) return;
     this.#timing = timing;
@@ -1204,6 +1252,27 @@ export class HttpClientProtocol extends Protocol {
     if (this.#timer === null) this.#setTimer(delay);
   }
 
+  /** The timeout of what `timing` measures, in seconds. */
+  #timeoutOf(timing: number): number {
+    return timing === T_HEAD
+      ? this.#headersTimeout
+      : timing === T_UNREAD
+      ? this.#unreadBodyTimeout
+      : this.#bodyTimeout;
+  }
+
+  /**
+   * While bodies hold reading paused: whether a request waits behind them.
+   * The body being read holds up the requests after its own; one that
+   * ended holds up every request still waiting.
+   */
+  #heldUp(): boolean {
+    const first = this.#waiting[0];
+    if (first === undefined) return false;
+    if (this.#inFinal && first.body?.paused) return this.#waiting.length > 1;
+    return true;
+  }
+
   #setTimer(delay: number): void {
     const loop = this.#loop!;
     this.#timerDue = loop.time() + delay;
@@ -1215,9 +1284,7 @@ export class HttpClientProtocol extends Protocol {
     const timing = this.#timing;
     if (timing === T_NONE) return;
     const loop = this.#loop!;
-    const timeout = timing === T_HEAD
-      ? this.#headersTimeout
-      : this.#bodyTimeout;
+    const timeout = this.#timeoutOf(timing);
     this.#lookAtSending();
     const left = this.#since + timeout - loop.time();
     if (left > 0) {
@@ -1229,6 +1296,10 @@ export class HttpClientProtocol extends Protocol {
       return;
     }
     this.#timing = T_NONE;
+    if (timing === T_UNREAD) {
+      this.#abandonUnread();
+      return;
+    }
     const error = timing === T_HEAD
       ? new TimeoutError(
         "Cannot get the HTTP response: no final response head came within " +
@@ -1256,6 +1327,47 @@ export class HttpClientProtocol extends Protocol {
       writable: true,
     });
     this.#failAll(behind);
+    this.#abort();
+  }
+
+  /**
+   * The bodies holding reading paused were left unread for
+   * `unreadBodyTimeout` while requests waited behind them: those that
+   * ended stop holding it (their bytes have all come, so no more can
+   * queue up; they stay for their readers); the one still coming, if it
+   * holds up a request, is dropped as a cancelled one is.
+   */
+  #abandonUnread(): void {
+    const ended = this.#endedPaused;
+    this.#endedPaused = [];
+    for (const body of ended) body.release();
+    const first = this.#waiting[0];
+    const body = first?.body;
+    if (
+      !this.#inFinal || body === null || body === undefined || !body.paused ||
+      this.#waiting.length === 1
+    ) {
+      this.#retime();
+      return;
+    }
+    const timeout = this.#unreadBodyTimeout;
+    const error = new TimeoutError(
+      `Cannot read the HTTP response body: its reader took nothing of it for unreadBodyTimeout (${timeout} s) while over 64 KiB of it waited unread and requests waited behind it, so the connection was closed`,
+    );
+    const behind = connectionReset(
+      `Cannot get the HTTP response: the connection was aborted when the body of an earlier response was left unread for unreadBodyTimeout (${timeout} s); read or cancel every body`,
+    );
+    Object.defineProperty(behind, "cause", {
+      value: error,
+      configurable: true,
+      writable: true,
+    });
+    this.#waiting.shift();
+    this.#closing = true;
+    // Nothing more is reported from input already received.
+    this.#parser.pause();
+    this.#failAll(behind);
+    body.fail(error);
     this.#abort();
   }
 

@@ -104,7 +104,9 @@ interface InFlight {
  *   the transport fails and `connectionLost` gets an error naming the
  *   status. `pauseReading()` stops delivery (and reading of the current
  *   body, so the HTTP connection's own flow control takes over) until
- *   `resumeReading()`.
+ *   `resumeReading()`; paused for longer than the client's
+ *   `unreadBodyTimeout` with over 64 KiB of a body unread and a request
+ *   behind it, the transport is lost with the client's connection.
  * - Writing: the write buffer counts the bytes of requests not yet
  *   answered in full; above the high-water mark (64 KiB by default) the
  *   protocol's `pauseWriting()` is called, as with any transport.

@@ -644,6 +644,50 @@ Deno.test("HttpResponseParser reads well-formed responses back exactly", () => {
   );
 });
 
+Deno.test("HttpResponseParser reads a head whose lines end with bare LFs as the same head with CRLFs, however cut", () => {
+  const response = fc.record({
+    status: fc.constantFrom(200, 204, 404),
+    reason: fc.constantFrom("OK", "", "caf\xe9"),
+    fields,
+    body: bodies(fc.constantFrom("", ";a")),
+    // For each line end of the head: a bare LF, or CRLF.
+    bare: fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
+  });
+  fc.assert(
+    fc.property(
+      fc.array(response, { minLength: 1, maxLength: 3 }),
+      cutPoints,
+      (list, points) => {
+        const wire = (lenient: boolean) =>
+          list.map((r) => {
+            const lines = [
+              `HTTP/1.1 ${r.status} ${r.reason}`,
+              ...r.fields.map(([n, v]) => `${n}: ${v}`),
+              ...(r.body.fields || "Content-Length: 0\r\n").split("\r\n")
+                .filter((line) => line !== ""),
+              "",
+            ];
+            const ends = lines.map((_, i) =>
+              lenient && r.bare[i % r.bare.length] ? "\n" : "\r\n"
+            );
+            const body = r.status === 204 ? "" : r.body.wire;
+            return lines.map((line, i) => line + ends[i]).join("") + body;
+          }).join("");
+        const run = (lenient: boolean, pieces: number[]) =>
+          parse("response", cut(bytes(wire(lenient)), pieces), {
+            options: {},
+            methods: list.map(() => "GET"),
+            eof: false,
+          });
+        const strict = run(false, []);
+        assert(!strict.some((e) => "error" in e), JSON.stringify(strict));
+        assertEquals(run(true, points), strict);
+      },
+    ),
+    settings(300),
+  );
+});
+
 Deno.test("HttpRequestParser accepts a Host value exactly when a URL can hold it", () => {
   fc.assert(
     fc.property(

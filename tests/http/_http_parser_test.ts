@@ -2521,3 +2521,112 @@ Deno.test("HttpResponseParser says a body piece is shared when a head in its buf
   ));
   assertEquals(pieces, ["1000 own", "1000 own", "1000 own", "1000 shared"]);
 });
+
+// ---- Bare LF in responses ----
+
+Deno.test("HttpResponseParser reads a bare LF as a line end in a head, as fetch() does (RFC 9112 §2.2)", () => {
+  // Deno's fetch() (hyper) reads each of these as the same response.
+  const heads = [
+    "HTTP/1.1 200 OK\nX-A: b\r\nContent-Length: 2\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nX-A: b\nContent-Length: 2\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nX-A: b\r\nContent-Length: 2\r\n\n",
+    "HTTP/1.1 200 OK\r\nX-A: b\r\nContent-Length: 2\n\r\n",
+    "HTTP/1.1 200 OK\nX-A: b\nContent-Length: 2\n\n",
+    "\nHTTP/1.1 200 OK\nX-A: b\nContent-Length: 2\n\n",
+    "\r\n\nHTTP/1.1 200 OK\nX-A: b \t\nContent-Length: 2\n\n",
+    "HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\nX-A: b\nContent-Length: 2\n\n",
+  ];
+  for (const head of heads) {
+    const events = parseResponses(head + "hi" + "HTTP/1.1 204 No Content\n\n", {
+      methods: ["GET", "GET"],
+    });
+    const interim = head.includes("100")
+      ? [res({ status: 100, reason: "Continue" }), done]
+      : [];
+    assertEquals(events, [
+      ...interim,
+      res({
+        headers: [["X-A", "b"], ["Content-Length", "2"]],
+        bodyKind: "length",
+        contentLength: 2,
+      }),
+      { body: "hi" },
+      done,
+      res({ status: 204, reason: "No Content" }),
+      done,
+    ], JSON.stringify(head));
+  }
+  // A status line without a reason, a head of the status line alone, a
+  // fold (unfolded, as a CRLF one is), a body that runs to the close.
+  assertEquals(
+    parseResponses("HTTP/1.1 200\nX-A: b\n c\n\nhi", { eof: true }),
+    [
+      res({
+        reason: "",
+        headers: [["X-A", "b   c"]],
+        keepAlive: false,
+        bodyKind: "close",
+        contentLength: -1,
+      }),
+      { body: "hi" },
+      done,
+    ],
+  );
+  assertEquals(parseResponses("HTTP/1.0 200 OK\n\nhi", { eof: true }), [
+    res({
+      version: "1.0",
+      keepAlive: false,
+      bodyKind: "close",
+      contentLength: -1,
+    }),
+    { body: "hi" },
+    done,
+  ]);
+});
+
+Deno.test("HttpResponseParser keeps the status line limit with a bare LF", () => {
+  const options = { maxLineBytes: 16 };
+  // 16 bytes, then 17.
+  const ok = parseResponses("HTTP/1.1 204 abc\n\n", options);
+  assertEquals(ok, [res({ status: 204, reason: "abc" }), done]);
+  const message = assertRejected(
+    "response",
+    "HTTP/1.1 204 abcd\n\n",
+    400,
+    options,
+  );
+  assert(message.includes("longer than maxLineBytes (16)"), message);
+});
+
+Deno.test("HttpResponseParser still rejects a bare CR, and a bare LF in chunked framing and trailers, as fetch() does", () => {
+  for (
+    const head of [
+      "HTTP/1.1 200 OK\rContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\nX: a\rb\nContent-Length: 0\n\n",
+      "HTTP/1.1 200 OK\nX: ab\r\r\nContent-Length: 0\n\n",
+      "HTTP/1.1 200 OK\nContent-Length: 0\n\r\r\n\n",
+    ]
+  ) {
+    const events = parseResponses(head);
+    assertEquals(lastError(events).error, 400, JSON.stringify(head));
+    assertEquals(events.length, 1, JSON.stringify(head));
+  }
+  const chunked = "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n";
+  const cases: Array<[string, string]> = [
+    ["2\nhi\r\n0\r\n\r\n", "a chunk-size line ends with a bare LF"],
+    ["2;a=b\nhi\r\n0\r\n\r\n", "a chunk-size line ends with a bare LF"],
+    ["2\r\nhi\n0\r\n\r\n", "chunk data is not followed by CRLF"],
+    ["2\r\nhi\r\n0\n\r\n", "a chunk-size line ends with a bare LF"],
+    ["2\r\nhi\r\n0\r\n\n", "a line ends with a bare LF"],
+    ["2\r\nhi\r\n0\r\nX-T: 1\n\r\n", "a line ends with a bare LF"],
+  ];
+  for (const [body, why] of cases) {
+    const error = lastError(parseResponses(chunked + body));
+    assertEquals(error.error, 400, body);
+    assert(
+      error.message.includes(why),
+      `${JSON.stringify(body)}: ${error.message}`,
+    );
+  }
+});

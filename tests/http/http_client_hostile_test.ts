@@ -223,6 +223,144 @@ Deno.test("HttpClientProtocol over TCP: a server that stalls mid-body while the 
   );
 });
 
+// ---- A body left unread holds up no one for ever ----
+
+Deno.test("HttpClientProtocol over TCP drops a body left unread for unreadBodyTimeout while a request waits behind it, and closes", async () => {
+  // The first body (1 MiB) is never read: over 64 KiB unread, reading
+  // pauses, so the second response cannot come. Nobody cancels the body
+  // (its Response was dropped, or its reader let go of it): it is taken
+  // as abandoned, as a cancelled one is.
+  const size = 1024 * 1024;
+  await withServer(
+    async (conn) => {
+      await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
+      await writeAll(conn, sized(size, 97));
+      await writeAll(conn, sized(2, 98));
+    },
+    async (client, loop) => {
+      const a = client.request(new Request("http://h/a"));
+      const b = client.request(new Request("http://h/b"));
+      const ra = await loop.runUntilComplete(a);
+      const started = loop.time();
+      const error = await assertRejects(
+        () => loop.runUntilComplete(waitFor(b, 5, { loop })),
+        Deno.errors.ConnectionReset,
+      );
+      const waited = loop.time() - started;
+      assert(waited >= 0.25 && waited < 2, `waited ${waited} s`);
+      assertStringIncludes(error.message, "unreadBodyTimeout (0.3 s)");
+      assertInstanceOf(error.cause, TimeoutError);
+      await assertRejects(
+        () => loop.runUntilComplete(ra.arrayBuffer()),
+        TimeoutError,
+        "its reader took nothing of it for unreadBodyTimeout (0.3 s)",
+      );
+      await loop.runUntilComplete(waitFor(client.waitClosed(), 5));
+    },
+    { unreadBodyTimeout: 0.3 },
+  );
+});
+
+Deno.test("HttpClientProtocol over TCP lets an ended body left unread stop holding up the response behind it after unreadBodyTimeout, and keeps it readable", async () => {
+  // The first body ends over 64 KiB unread before the second response is
+  // sent: reading stays paused for it until a body is read, or until
+  // unreadBodyTimeout; its bytes have all come, so it is kept.
+  const first = 64 * 1024 + 100;
+  await withServer(
+    async (conn) => {
+      await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
+      // All but its last bytes (under 64 KiB), then those, which take it
+      // over 64 KiB and end it; then the second response.
+      const a = sized(first, 97);
+      const cut = a.length - 200;
+      await writeAll(conn, a.subarray(0, cut));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await writeAll(conn, a.subarray(cut));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await writeAll(conn, sized(2, 98));
+    },
+    async (client, loop) => {
+      const a = client.request(new Request("http://h/a"));
+      const b = client.request(new Request("http://h/b"));
+      const ra = await loop.runUntilComplete(a);
+      const rb = await loop.runUntilComplete(waitFor(b, 5, { loop }));
+      assertEquals(await loop.runUntilComplete(rb.text()), "bb");
+      const bodyA = new Uint8Array(
+        await loop.runUntilComplete(ra.arrayBuffer()),
+      );
+      assertEquals(bodyA.length, first);
+      assert(bodyA.every((x) => x === 97));
+      assert(client.transport !== null, "the connection is kept");
+    },
+    { unreadBodyTimeout: 0.3 },
+  );
+});
+
+Deno.test("HttpClientProtocol over TCP times no body left unread while nothing waits behind it, nor one whose reader keeps reading", async () => {
+  const size = 512 * 1024;
+  await withServer(
+    async (conn) => {
+      await readUntil(conn, "/a HTTP/1.1\r\nhost: h\r\n\r\n");
+      await writeAll(conn, sized(size, 97));
+      await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
+      await writeAll(conn, sized(2, 98));
+    },
+    async (client, loop) => {
+      const ra = await loop.runUntilComplete(
+        client.request(new Request("http://h/a")),
+      );
+      // Alone: unread for longer than the timeout.
+      await loop.runUntilComplete(sleep(0.6, undefined, { loop }));
+      const b = client.request(new Request("http://h/b"));
+      // With a request behind: read slowly, a piece every 0.1 s.
+      const reader = ra.body!.getReader();
+      let got = 0;
+      for (;;) {
+        const { done, value } = await loop.runUntilComplete(reader.read());
+        if (done) break;
+        got += value.length;
+        await loop.runUntilComplete(sleep(0.1, undefined, { loop }));
+      }
+      assertEquals(got, size);
+      const rb = await loop.runUntilComplete(waitFor(b, 5, { loop }));
+      assertEquals(await loop.runUntilComplete(rb.text()), "bb");
+    },
+    { unreadBodyTimeout: 0.3 },
+  );
+});
+
+// ---- Credentials ----
+
+Deno.test("HttpClientProtocol over TCP sends a URL's credentials in place of an empty Authorization field, and an empty one as it is without them", async () => {
+  // Deno's fetch() sends the credentials and the empty field both; Go's
+  // client replaces the empty field. Either way the credentials go.
+  const cases: Array<[string, string[]]> = [
+    ["http://us%40r:pw@h/", ["authorization: Basic " + btoa("us@r:pw")]],
+    ["http://h/", ["authorization: "]],
+  ];
+  for (const [url, expected] of cases) {
+    let head = "";
+    await withServer(
+      async (conn) => {
+        head = await readUntil(conn);
+        await writeAll(conn, bytes("HTTP/1.1 204 No Content\r\n\r\n"));
+      },
+      async (client, loop) => {
+        const response = await loop.runUntilComplete(
+          client.request(
+            new Request(url, { headers: { authorization: "" } }),
+          ),
+        );
+        assertEquals(response.status, 204);
+      },
+    );
+    const fields = head.split("\r\n").filter((line) =>
+      line.toLowerCase().startsWith("authorization:")
+    );
+    assertEquals(fields, expected, url);
+  }
+});
+
 // ---- Broken responses ----
 
 /**
@@ -321,6 +459,39 @@ const BROKEN: Array<
     "a Content-Length in a trailer",
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nContent-Length: 5\r\n\r\n",
     "200 x=null ok",
+  ],
+  [
+    // fetch() reads it too (RFC 9112 §2.2 lets a recipient take a bare LF
+    // for a line end), as does Go's client.
+    "bare LF line ends in the head",
+    "HTTP/1.1 200 OK\nX: a\nContent-Length: 2\n\nok",
+    '200 x="a" ok',
+  ],
+  [
+    "a bare LF ending one field line",
+    "HTTP/1.1 200 OK\r\nX: a\nContent-Length: 2\r\n\r\nok",
+    '200 x="a" ok',
+  ],
+  [
+    "a bare CR ending the status line",
+    "HTTP/1.1 200 OK\rContent-Length: 2\r\n\r\nok",
+    "the reason phrase has an invalid byte",
+  ],
+  [
+    "a CR CR LF line end",
+    "HTTP/1.1 200 OK\r\nX: a\r\r\nContent-Length: 2\r\n\r\nok",
+    'the value of field "X" has an invalid byte 0x0d',
+  ],
+  [
+    // fetch() too requires CRLF in chunked framing.
+    "a chunk-size line ended by a bare LF",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok\r\n0\r\n\r\n",
+    "a chunk-size line ends with a bare LF",
+  ],
+  [
+    "chunk data followed by a bare LF",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\n0\r\n\r\n",
+    "chunk data is not followed by CRLF",
   ],
   [
     "obs-text in a field value",

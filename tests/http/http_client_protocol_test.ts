@@ -361,6 +361,10 @@ Deno.test("HttpClientProtocol sends a URL's credentials as Authorization: Basic,
     // Not UTF-8: the byte as it is, as Go sends it (fetch() sends none).
     ["http://%FF:x@h/", null, "Basic " + btoa("\xff:x")],
     ["http://a:b@h/", "Bearer t", "Bearer t"],
+    // An empty field is none: the URL's credentials replace it, as Go's
+    // client does (fetch() sends both fields).
+    ["http://a:b@h/", "", "Basic " + btoa("a:b")],
+    ["http://a:b@h/", " ", "Basic " + btoa("a:b")],
   ];
   for (const [url, given, sent] of cases) {
     const run = await talk(
@@ -1685,10 +1689,11 @@ Deno.test("HttpClientProtocol keeps reading paused, and its timers off, while an
   );
   const ra = await loop.runUntilComplete(a);
   const rb = await loop.runUntilComplete(b);
-  await loop.advance(100);
+  // Ten times the timeouts; under unreadBodyTimeout (60 s).
+  await loop.advance(50);
   assertEquals(clientSide.isReading(), false);
   assertEquals((await loop.runUntilComplete(ra.text())).length, 100 * kib);
-  await loop.advance(100);
+  await loop.advance(50);
   assertEquals(clientSide.isReading(), false, "the second body is unread");
   assertEquals((await loop.runUntilComplete(rb.text())).length, 300 * kib);
   const rc = await loop.runUntilComplete(c);
@@ -1753,13 +1758,108 @@ Deno.test("HttpClientProtocol holds reading paused for an ended unread body unti
   send("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc");
   const ra = await loop.runUntilComplete(a);
   const rb = await loop.runUntilComplete(b);
-  await loop.advance(100);
+  // Ten times the timeouts; under unreadBodyTimeout (60 s).
+  await loop.advance(50);
   assertEquals(clientSide.isReading(), false);
   assertEquals(c.done(), false);
   assertEquals(await loop.runUntilComplete(rb.text()), "b");
   const rc = await loop.runUntilComplete(c);
   assertEquals(await loop.runUntilComplete(rc.text()), "c");
   assertEquals((await loop.runUntilComplete(ra.text())).length, 150 * kib);
+  client.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol drops a body left unread for unreadBodyTimeout (60 s) while a request waits behind it, failing those behind", async () => {
+  const kib = 1024;
+  const { loop, client, clientSide, send } = await hostile(
+    {},
+    { chunkSize: 16 * kib },
+  );
+  const a = client.request(new Request("http://h/a"));
+  send(`HTTP/1.1 200 OK\r\nContent-Length: ${300 * kib}\r\n\r\n`);
+  send("a".repeat(100 * kib));
+  const ra = await loop.runUntilComplete(a);
+  // Alone, it holds up no one: no timer.
+  await loop.advance(100);
+  assertEquals(clientSide.isReading(), false);
+  const b = client.request(new Request("http://h/b"));
+  await loop.advance(59.9);
+  assertEquals(b.done(), false);
+  await loop.advance(0.2);
+  const error = await assertRejects(() => b, Deno.errors.ConnectionReset);
+  assertEquals(
+    error.message,
+    "Cannot get the HTTP response: the connection was aborted when the body of an earlier response was left unread for unreadBodyTimeout (60 s); read or cancel every body",
+  );
+  assertInstanceOf(error.cause, TimeoutError);
+  await assertRejects(
+    () => loop.runUntilComplete(ra.text()),
+    TimeoutError,
+    "Cannot read the HTTP response body: its reader took nothing of it for unreadBodyTimeout (60 s)",
+  );
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol counts each piece taken from a body left unread as progress against unreadBodyTimeout", async () => {
+  // Five pieces of 20 KiB: over 64 KiB after four, and under 16 KiB only
+  // once four are read, one every 40 s.
+  const kib = 1024;
+  const { loop, client, clientSide, send } = await hostile(
+    { unreadBodyTimeout: 60 },
+    { chunkSize: 20 * kib },
+  );
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  send(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${100 * kib}\r\n\r\n`,
+  );
+  for (let i = 0; i < 5; i++) send("a".repeat(20 * kib));
+  send("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+  const ra = await loop.runUntilComplete(a);
+  await loop.advance(1);
+  assertEquals(clientSide.isReading(), false);
+  const reader = ra.body!.getReader();
+  let got = 0;
+  for (;;) {
+    await loop.advance(40);
+    const { done, value } = await loop.runUntilComplete(reader.read());
+    if (done) break;
+    got += value.length;
+  }
+  assertEquals(got, 100 * kib);
+  const rb = await loop.runUntilComplete(b);
+  assertEquals(await loop.runUntilComplete(rb.text()), "b");
+  client.close();
+  await loop.advance(0);
+  loop.close();
+});
+
+Deno.test("HttpClientProtocol lets an ended body left unread for unreadBodyTimeout stop holding reading paused, and keeps it", async () => {
+  const kib = 1024;
+  const { loop, client, clientSide, send } = await hostile(
+    { unreadBodyTimeout: 10 },
+    { chunkSize: 200 * kib },
+  );
+  const a = client.request(new Request("http://h/a"));
+  const b = client.request(new Request("http://h/b"));
+  send(
+    `HTTP/1.1 200 OK\r\nContent-Length: ${150 * kib}\r\n\r\n` +
+      "a".repeat(150 * kib),
+  );
+  await loop.advance(1);
+  send("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+  const ra = await loop.runUntilComplete(a);
+  await loop.advance(8.9);
+  assertEquals(clientSide.isReading(), false);
+  assertEquals(b.done(), false);
+  await loop.advance(0.2);
+  const rb = await loop.runUntilComplete(b);
+  assertEquals(await loop.runUntilComplete(rb.text()), "b");
+  assertEquals(await loop.runUntilComplete(ra.text()), "a".repeat(150 * kib));
+  assert(client.transport !== null);
   client.close();
   await loop.advance(0);
   loop.close();

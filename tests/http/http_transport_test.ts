@@ -411,6 +411,30 @@ Deno.test("HttpTransport paused for reading still hears its client's connection 
   await finish(t);
 });
 
+Deno.test("HttpTransport paused past the client's unreadBodyTimeout, with a request behind the body it holds, is lost", async () => {
+  // The first answer streams 100 KiB and goes on; the second waits behind
+  // it. Paused for longer than unreadBodyTimeout (60 s), the transport is
+  // lost with the client's connection.
+  const s = await stack((body) =>
+    body === "a"
+      ? new Response(
+        new ReadableStream<Uint8Array>({
+          start: (controller) => controller.enqueue(new Uint8Array(100 << 10)),
+        }),
+      )
+      : new Response(body)
+  );
+  s.transport.pauseReading();
+  s.transport.write(bytes("a"));
+  s.transport.write(bytes("b"));
+  await s.loop.advance(59);
+  assertEquals(s.top.events, ["made"]);
+  await s.loop.advance(2);
+  assertEquals(s.top.events, ["made", "lost"]);
+  assertStringIncludes(String(s.top.lostWith), "unreadBodyTimeout (60 s)");
+  await finish(s);
+});
+
 // ---- PEP 3153's stack ----
 
 // A JSON-RPC server over HTTP rarely ends its body with a newline (and may
