@@ -50,8 +50,9 @@ export interface HttpClientProtocolOptions {
    * transport's low-water mark) and the responses before it have ended.
    * Bytes of a head arriving slowly, and 1xx responses, do not restart it;
    * it does not run while a body before it waits for its reader (over 64
-   * KiB unread, reading is paused). Past it the request fails with a `TimeoutError` and the connection is
-   * aborted. `Infinity` waits for ever.
+   * KiB unread, reading is paused). Past it the request fails with a
+   * `TimeoutError` and the connection is aborted. `Infinity` waits for
+   * ever.
    *
    * @default {60}
    */
@@ -404,8 +405,8 @@ class Pending {
  *   which), as Go's `http.Transport` decodes none that the caller asked
  *   for itself; pipe the body through a `DecompressionStream` for them,
  *   bounding what comes out (deflate expands up to about 1,000 times,
- *   and each piece put in comes out whole at once). The response's `url` is the request's (without its fragment), as with
- *   `fetch()`; its `statusText` is the reason phrase the server sent
+ *   and each piece put in comes out whole at once). The response's `url`
+ *   is the request's (without its fragment), as with `fetch()`; its `statusText` is the reason phrase the server sent
  *   (Deno's `fetch()` gives the standard one for the status instead).
  *   Above 64 KiB unread the transport is paused, so read or cancel every
  *   body: one left unread holds up the responses behind it, and their
@@ -694,9 +695,9 @@ export class HttpClientProtocol extends Protocol {
    * what RFC 3986 does not allow there, such as `|`, percent-encoded)
    * and, when the request has no `Host` field, the `Host` (its
    * credentials, if any, an `Authorization: Basic` field, unless the
-   * request has one that is not empty); its scheme and host do not choose the connection —
-   * this one is used. The body, if any, is
-   * read from the request (so the request can be sent once).
+   * request has one that is not empty); its scheme and host do not
+   * choose the connection — this one is used. The body, if any, is read
+   * from the request (so the request can be sent once).
    *
    * @param request The request.
    * @returns A future of the response. It fails with a
