@@ -84,7 +84,8 @@ export interface HttpClientProtocolOptions {
    * the requests behind fail with a `Deno.errors.ConnectionReset`; one
    * whose bytes have all come stops holding reading paused and stays for
    * its reader. A body read slowly, or unread while nothing waits behind
-   * it, is not timed out. `Infinity` waits for ever.
+   * it (a request cancelled does not wait), is not timed out. `Infinity`
+   * waits for ever.
    *
    * @default {60}
    */
@@ -1188,6 +1189,8 @@ export class HttpClientProtocol extends Protocol {
     if (pending === undefined) return;
     pending.cancelled = true;
     if (pending === this.#waiting[0]) this.#dropCancelled();
+    // It no longer waits behind a body left unread.
+    else this.#retime();
   };
 
   /**
@@ -1264,14 +1267,25 @@ export class HttpClientProtocol extends Protocol {
 
   /**
    * While bodies hold reading paused: whether a request waits behind them.
-   * The body being read holds up the requests after its own; one that
-   * ended holds up every request still waiting.
+   * The body being read holds up the requests after its own that are not
+   * cancelled (one cancelled waits for nothing: the connection closes
+   * when its turn comes); one that ended holds up every request still
+   * waiting.
    */
   #heldUp(): boolean {
     const first = this.#waiting[0];
     if (first === undefined) return false;
-    if (this.#inFinal && first.body?.paused) return this.#waiting.length > 1;
+    if (this.#inFinal && first.body?.paused) return this.#waitingBehind();
     return true;
+  }
+
+  /** Whether a request not cancelled waits behind the first one. */
+  #waitingBehind(): boolean {
+    const waiting = this.#waiting;
+    for (let i = 1; i < waiting.length; i++) {
+      if (!waiting[i].cancelled) return true;
+    }
+    return false;
   }
 
   #setTimer(delay: number): void {
@@ -1346,7 +1360,7 @@ export class HttpClientProtocol extends Protocol {
     const body = first?.body;
     if (
       !this.#inFinal || body === null || body === undefined || !body.paused ||
-      this.#waiting.length === 1
+      !this.#waitingBehind()
     ) {
       this.#retime();
       return;

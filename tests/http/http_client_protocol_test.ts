@@ -1837,6 +1837,41 @@ Deno.test("HttpClientProtocol counts each piece taken from a body left unread as
   loop.close();
 });
 
+Deno.test("HttpClientProtocol does not time out a body left unread when the only requests behind it were cancelled", async () => {
+  const kib = 1024;
+  const { loop, client, clientSide, send } = await hostile(
+    {},
+    { chunkSize: 16 * kib },
+  );
+  const a = client.request(new Request("http://h/a"));
+  send(`HTTP/1.1 200 OK\r\nContent-Length: ${300 * kib}\r\n\r\n`);
+  send("a".repeat(100 * kib));
+  const ra = await loop.runUntilComplete(a);
+  // Cancelled before the wait starts, and while it runs: nothing waits
+  // behind the body, as if they had never been sent.
+  const b = client.request(new Request("http://h/b"));
+  b.cancel();
+  await loop.advance(30);
+  const c = client.request(new Request("http://h/c"));
+  await loop.advance(30);
+  c.cancel();
+  await loop.advance(100);
+  assertEquals(clientSide.isReading(), false);
+  assert(client.transport !== null, "the connection is kept");
+  const reader = ra.body!.getReader();
+  const { value } = await loop.runUntilComplete(reader.read());
+  assert(value !== undefined && value.length > 0);
+  // A request that is not cancelled is held up again: the wait starts.
+  const d = client.request(new Request("http://h/d"));
+  await loop.advance(59.9);
+  assertEquals(d.done(), false);
+  await loop.advance(0.2);
+  await assertRejects(() => d, Deno.errors.ConnectionReset);
+  await assertRejects(() => loop.runUntilComplete(reader.read()), TimeoutError);
+  await loop.runUntilComplete(client.waitClosed());
+  loop.close();
+});
+
 Deno.test("HttpClientProtocol lets an ended body left unread for unreadBodyTimeout stop holding reading paused, and keeps it", async () => {
   const kib = 1024;
   const { loop, client, clientSide, send } = await hostile(
