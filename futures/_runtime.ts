@@ -9,7 +9,8 @@
  * refuse a plain function's value (`run()`'s main), the checks of an
  * options argument, a `loop` option and a flag that every folder shares,
  * the peer log an HTTP connection lends its handler, the hook by which a
- * future takes back a result its cancelled task dropped, and the pacing
+ * future takes back a result its cancelled task dropped, the settling
+ * of a future whose callbacks run in a slot booked earlier, and the pacing
  * of failure reports that repeat once per connection.
  *
  * This is the one private file that other folders may import, and no
@@ -490,6 +491,40 @@ export function resultDropped(future: object, value: unknown): void {
     TAKE_BACK
   ];
   if (takeBack !== undefined) takeBack.call(future, value);
+}
+
+let settleNow:
+  | ((future: object, settle: () => void) => void)
+  | null = null;
+
+/**
+ * Installs how `settleRunningCallbacks()` reaches a future's done
+ * callbacks (`futures/future.ts` only, from `Future`'s static block).
+ *
+ * @param fn The accessor.
+ */
+export function setCallbackSettler(
+  fn: (future: object, settle: () => void) => void,
+): void {
+  settleNow = fn;
+}
+
+/**
+ * Settles `future` with `settle` and runs the done callbacks it had right
+ * away, in the callback running now, instead of scheduling them: for a
+ * future whose wake-up was due in a slot booked earlier, as a `TaskGroup`
+ * wait's cancellation is handled in the turn its `cancel()` booked, where
+ * asyncio's cancelled parent resumes in the group's exit. An error a
+ * callback throws goes to the loop's exception handler, as from a handle.
+ *
+ * @param future The pending future.
+ * @param settle What settles it (`setResult()`, `cancel()`...).
+ */
+export function settleRunningCallbacks(
+  future: object,
+  settle: () => void,
+): void {
+  settleNow!(future, settle);
 }
 
 /**

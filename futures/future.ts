@@ -17,6 +17,7 @@ import {
   requestForeignTurn,
   requestMicrotaskCheckpoint,
   resultDropped,
+  setCallbackSettler,
 } from "./_runtime.ts";
 
 const PENDING = 0;
@@ -121,6 +122,21 @@ export class Future<T> implements PromiseLike<T> {
   #callback: DoneCallback<never> | null = null;
   #callbacks: DoneCallback<never>[] | null = null;
   #watched = false;
+
+  static {
+    // A friend accessor (see loop/_handle.ts): settle with the callbacks
+    // taken out first, so that none is scheduled, then run them here.
+    setCallbackSettler((future, settle) => {
+      const f = future as Future<unknown>;
+      const first = f.#callback;
+      const rest = f.#callbacks;
+      f.#callback = null;
+      f.#callbacks = null;
+      settle();
+      if (first !== null) runNow(f, first);
+      if (rest !== null) { for (const cb of rest) runNow(f, cb); }
+    });
+  }
 
   /**
    * Makes a pending future.
@@ -599,6 +615,19 @@ export class Future<T> implements PromiseLike<T> {
     return new InvalidStateError(
       `Cannot call ${what}(): future is already ${STATE_NAMES[this.#state]}`,
     );
+  }
+}
+
+// Runs a done callback at once (see settleRunningCallbacks()); what it
+// throws is reported as a handle's callback error is.
+function runNow(future: Future<unknown>, cb: DoneCallback<never>): void {
+  try {
+    (cb as DoneCallback<unknown>)(future);
+  } catch (exception) {
+    future.getLoop().callExceptionHandler({
+      message: `Exception in callback ${cb.name || "anonymous"}`,
+      exception,
+    });
   }
 }
 

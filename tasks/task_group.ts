@@ -19,7 +19,7 @@ import {
   isCoroutine,
   isPromiseLike,
 } from "./_awaitables.ts";
-import { checkOptions } from "../futures/_runtime.ts";
+import { checkOptions, settleRunningCallbacks } from "../futures/_runtime.ts";
 
 /** Options for the `TaskGroup` constructor and `withTaskGroup`. */
 export interface TaskGroupOptions {
@@ -338,13 +338,24 @@ export class TaskGroup implements AsyncDisposable {
   #startWaiter(error: unknown): GroupWaiter {
     const waiter = new GroupWaiter(
       this.#loop ?? this.#parent?.getLoop(),
-      (msg) => this.#cancelledWhileExiting(new CancelledError(msg)),
+      (msg) => {
+        this.#cancelledWhileExiting(new CancelledError(msg));
+        // The slot the cancel() booked: with no task left, the group ends
+        // here and its waiter resumes in it, as asyncio's parent, woken
+        // there in the exit, finds none and ends.
+        if (this.#tasks.size === 0 && this.#whenEmpty !== null) {
+          this.#whenEmpty = null;
+          const outcome = this.#conclude(error);
+          waiter.settleNow(outcome);
+        }
+      },
     );
     this.#waiter = waiter;
     this.#beginExit(error);
     this.#whenEmpty = () => {
+      // A cancel() not handled yet: its slot ends the group.
+      if (waiter.cancelPending()) return;
       this.#whenEmpty = null;
-      waiter.deliverCancel();
       waiter.settle(this.#conclude(error));
     };
     if (this.#tasks.size === 0) this.#whenEmpty();
@@ -485,7 +496,7 @@ class GroupWaiter extends Future<void> {
     if (this.#awaiting) this.#cancelledAsAwaited = true;
     if (this.#pending === null) {
       this.#pending = { msg };
-      this.getLoop().callSoon(() => this.deliverCancel());
+      this.getLoop().callSoon(this.#deliverCancel);
     }
     return true;
   }
@@ -510,13 +521,18 @@ class GroupWaiter extends Future<void> {
     return this.#cancelledAsAwaited;
   }
 
-  /** Handles a cancel() not handled yet (before the group concludes). */
-  deliverCancel(): void {
+  /** Whether a cancel() waits for the slot it booked. */
+  cancelPending(): boolean {
+    return this.#pending !== null;
+  }
+
+  // The slot cancel() booked: the cancellation is handled there.
+  #deliverCancel = (): void => {
     const pending = this.#pending;
     if (pending === null || this.done()) return;
     this.#pending = null;
     this.#onCancel(pending.msg);
-  }
+  };
 
   override then<R1 = void, R2 = never>(
     onfulfilled?: ((value: void) => R1 | PromiseLike<R1>) | null,
@@ -579,6 +595,11 @@ class GroupWaiter extends Future<void> {
     if (outcome === NO_ERROR) this.setResult(undefined);
     else if (outcome instanceof CancelledError) super.cancel(outcome.message);
     else this.setException(outcome);
+  }
+
+  /** Settles, running the done callbacks (the waiting task) at once. */
+  settleNow(outcome: unknown): void {
+    settleRunningCallbacks(this, () => this.settle(outcome));
   }
 }
 

@@ -558,6 +558,30 @@ for (const [form, body] of GROUP_FORMS) {
     assertEquals(parent.cancelling(), 1);
     loop.close();
   });
+
+  // A cancel() in the turn the last child ended: asyncio's parent resumes
+  // in __aexit__ in the slot the cancel() booked (the group's own wait was
+  // cancelled), finds no child left and ends there, so a cancel() one turn
+  // later finds it done. Pinned against asyncio 3.13's output for
+  // `async with TaskGroup() as tg: tg.create_task(noop())` cancelled the
+  // same way with loop.call_soon(): `False 1`.
+  Deno.test(`TaskGroup (${form}): a cancel() in the turn the last child ended ends the parent in the slot it booked`, async () => {
+    const loop = new VirtualTimeLoop();
+    const seen: [boolean, number][] = [];
+    const parent = loop.createTask(body((tg) => {
+      tg.createTask(async () => {});
+    }, false));
+    // The parent's step, then the child's step, in which turn it is cancelled.
+    loop.callSoon(() =>
+      loop.callSoon(() => {
+        parent.cancel("n1");
+        loop.callSoon(() => seen.push([parent.cancel(), parent.cancelling()]));
+      })
+    );
+    await assertRejects(() => loop.runUntilComplete(parent), CancelledError);
+    assertEquals(seen, [[false, 1]]);
+    loop.close();
+  });
 }
 
 // The re-cancellation follows the parent, whoever else waits for the group
