@@ -22,9 +22,16 @@ import {
   resultDropped,
   setAwaitHook,
   setContextLoopFinder,
+  settleRunningCallbacks,
 } from "../futures/_runtime.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
-import { isAsyncGenerator, isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import {
+  isAsyncGenerator,
+  isCoroutine,
+  isPromiseLike,
+  setTaskStarter,
+  takeHeldStart,
+} from "./_awaitables.ts";
 
 /**
  * A generator coroutine: `yield*` a future, task or coroutine to wait for
@@ -177,9 +184,16 @@ export class Task<T> extends Future<T> {
   #abort: AbortController | null = null;
   #weakRef: WeakRef<Task<unknown>> | null = null;
   #cancelError: CancelledError | null = null;
+  // Started by startEagerly(): those awaiting it resume in the turn it ends.
+  #eager = false;
 
   static {
     noteAwait = (task, future) => task.#noteAwait(future);
+    setTaskStarter((task) => {
+      const t = task as Task<unknown>;
+      t.#eager = true;
+      asyncTask.exit(t.#step);
+    });
   }
 
   /**
@@ -197,6 +211,7 @@ export class Task<T> extends Future<T> {
     coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T> | T),
     options?: TaskOptions,
   ) {
+    const held = takeHeldStart();
     checkOptions(options, "create a Task", "{ name }");
     super({ loop: options?.loop });
     if (typeof coro === "function") this.#fn = coro;
@@ -236,7 +251,7 @@ export class Task<T> extends Future<T> {
       noteTaskCallback(this.#wakeup, this);
       noteTaskCallback(this.#interrupt, this);
     }
-    loop.callSoon(this.#step);
+    if (!held) loop.callSoon(this.#step);
   }
 
   /**
@@ -452,7 +467,8 @@ export class Task<T> extends Future<T> {
       this.#cancelled(this.#cancelMessage);
       return;
     }
-    super.setResult(value);
+    if (this.#eager) settleRunningCallbacks(this, () => super.setResult(value));
+    else super.setResult(value);
     this.#forget();
   }
 
@@ -461,13 +477,16 @@ export class Task<T> extends Future<T> {
       this.#cancelError = exc;
       this.#cancelled(exc.message);
     } else {
-      super.setException(exc);
+      if (this.#eager) {
+        settleRunningCallbacks(this, () => super.setException(exc));
+      } else super.setException(exc);
       this.#forget();
     }
   }
 
   #cancelled(msg: string | undefined): void {
-    super.cancel(msg);
+    if (this.#eager) settleRunningCallbacks(this, () => super.cancel(msg));
+    else super.cancel(msg);
     this.#forget();
   }
 
