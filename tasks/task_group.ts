@@ -315,10 +315,11 @@ export class TaskGroup implements AsyncDisposable {
   }
 
   // asyncio's TaskGroup._aexit(), in three steps: begin, wait for the
-  // tasks (handling cancellations), conclude. #exit() runs them inline in
-  // the parent (the generator form of withTaskGroup); #startWaiter() runs
-  // them with callbacks behind a future (wait(), `await using`, the async
-  // form), so that no task of its own can be cancelled before it starts.
+  // tasks (handling cancellations), conclude. #exit() and #exitAsync()
+  // run them inline in the parent (the generator and async forms of
+  // withTaskGroup); #startWaiter() runs them with callbacks behind a
+  // future (wait(), `await using`), so that no task of its own can be
+  // cancelled before it starts.
   *#exit(error: unknown): Coroutine<void> {
     this.#beginExit(error);
     while (this.#tasks.size > 0) {
@@ -463,9 +464,41 @@ export class TaskGroup implements AsyncDisposable {
     } catch (e) {
       error = e;
     }
-    await (this.#waiter ?? this.#startWaiter(error));
+    if (this.#waiter !== null) {
+      await this.#waiter; // the body called wait() itself
+    } else {
+      const mirror = new Future<void>({
+        loop: this.#loop ?? this.#parent?.getLoop(),
+      });
+      this.#waiter = mirror;
+      try {
+        await this.#exitAsync(error);
+      } catch (e) {
+        settleLike(mirror, e);
+        throw e;
+      }
+      mirror.setResult(undefined);
+    }
     if (error !== NO_ERROR) throw error;
     return result as T;
+  }
+
+  // #exit() for the async form: the same steps, awaited in the parent's
+  // own task, as asyncio's __aexit__ runs them.
+  async #exitAsync(error: unknown): Promise<void> {
+    this.#beginExit(error);
+    while (this.#tasks.size > 0) {
+      this.#onCompleted ??= new Future<void>({ loop: this.#loop! });
+      try {
+        await this.#onCompleted;
+      } catch (e) {
+        if (!(e instanceof CancelledError)) throw e;
+        this.#cancelledWhileExiting(e);
+      }
+      this.#onCompleted = null;
+    }
+    const outcome = this.#conclude(error);
+    if (outcome !== NO_ERROR) throw outcome;
   }
 }
 

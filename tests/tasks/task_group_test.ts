@@ -584,6 +584,42 @@ for (const [form, body] of GROUP_FORMS) {
   });
 }
 
+// asyncio's exit withdraws the cancellation a failing child made (its
+// uncancel()) in the parent, when the parent resumes after the last child
+// ended, not in that child's done callback: read from a callback each turn,
+// the parent's cancelling() is asyncio 3.13's
+// [0, 0, 1, 1, 1, 'caught', 0, 0] for the same program (`async with
+// TaskGroup()`, a child that fails at once, one that sleeps).
+Deno.test("withTaskGroup(async): the group's own cancellation of the parent is withdrawn when the parent resumes, as asyncio's exit does", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: unknown[] = [];
+  const t = loop.createTask(async () => {
+    try {
+      // deno-lint-ignore require-await
+      await withTaskGroup(async (tg) => {
+        // deno-lint-ignore require-await
+        tg.createTask(async () => {
+          throw new RangeError("a");
+        });
+        tg.createTask(async () => {
+          await sleep(10);
+        });
+      });
+    } catch (e) {
+      if (!(e instanceof AggregateError)) throw e;
+      log.push("caught");
+    }
+  });
+  const tick = (i: number) => {
+    log.push(t.cancelling());
+    if (i < 6) loop.callSoon(() => tick(i + 1));
+  };
+  loop.callSoon(() => tick(0));
+  await loop.runUntilComplete(t);
+  assertEquals(log, [0, 0, 1, 1, 1, "caught", 0, 0]);
+  loop.close();
+});
+
 // The re-cancellation follows the parent, whoever else waits for the group
 // (and whenever they started waiting).
 Deno.test("TaskGroup.wait(): a parent cancelled from outside that catches the group's errors and returns ends cancelled though another task waits for the group too", async () => {
