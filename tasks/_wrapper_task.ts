@@ -1,5 +1,6 @@
 // The task behind `Timeout.run()` and `waitFor()`. Private to tasks/.
 
+import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { type Coroutine, currentTask, Task, type TaskOptions } from "./task.ts";
 import { startEagerly } from "./_awaitables.ts";
 
@@ -47,11 +48,18 @@ export class WrapperTask<T> extends Task<T> {
 }
 
 /**
- * Makes the wrapper task with `make`: called in a task, it starts at once,
+ * Makes the wrapper task with `make`: called in a task of its loop (`loop`,
+ * or the running loop when not given), it starts at once,
  * as asyncio's combinator runs inline (see `startEagerly()`), so that it
  * waits for the work from the call on; elsewhere on the loop's next turn,
  * as asyncio's `ensure_future()` of the combinator would.
  */
-export function startWrapper<T>(make: () => WrapperTask<T>): WrapperTask<T> {
-  return currentTask() === null ? make() : startEagerly(make);
+export function startWrapper<T>(
+  loop: SchedulingLoop | undefined,
+  make: () => WrapperTask<T>,
+): WrapperTask<T> {
+  const current = currentTask();
+  const inTask = current !== null &&
+    (loop === undefined || current.getLoop() === loop);
+  return inTask ? startEagerly(make) : make();
 }

@@ -283,15 +283,14 @@ export class Timeout {
     this.#claim("run");
     const loop = this.#loop ??
       (aw instanceof Future ? aw.getLoop() : undefined);
-    return startWrapper(() =>
+    return startWrapper(loop, () =>
       new WrapperTask<T>(
         (task) =>
           typeof aw === "function"
             ? this.#callIn(task, aw)
             : this.#runIn(task, aw),
         { loop },
-      )
-    );
+      ));
   }
 
   /**

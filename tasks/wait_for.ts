@@ -109,10 +109,12 @@ export function waitFor<T>(
     const fut = typeof aw === "function" ? null : ensureFuture(aw, { loop });
     const cancelled = fut !== null && !fut.done();
     if (cancelled) fut.cancel();
-    return startWrapper(() =>
-      new WrapperTask((task) => cancelNow(task, fut ?? aw, cancelled), {
-        loop,
-      })
+    return startWrapper(
+      loop,
+      () =>
+        new WrapperTask((task) => cancelNow(task, fut ?? aw, cancelled), {
+          loop,
+        }),
     );
   }
   return timeoutScope(limit, { loop }).run(aw);

@@ -703,3 +703,20 @@ Deno.test("waitFor(() => work(), t) runs the work at the call and resumes the ca
   assertEquals(log, ["main", "work", "main 5", "other"]);
   loop.close();
 });
+
+Deno.test("waitFor() of another loop's future, called in a task, starts on that loop's turn, not inside the calling task", async () => {
+  const loop = new VirtualTimeLoop();
+  const other = new VirtualTimeLoop();
+  const fut = other.createFuture<string>();
+  let outer: Future<string> | null = null;
+  // deno-lint-ignore require-await
+  await loop.runUntilComplete(async () => {
+    outer = waitFor(fut, 5, { loop: other });
+    // Not stepped here: fut has no waiter yet.
+    assertEquals(fut.describe(), "Future pending");
+  });
+  other.callSoon(() => fut.setResult("done"));
+  assertEquals(await other.runUntilComplete(outer!), "done");
+  loop.close();
+  other.close();
+});
