@@ -493,20 +493,40 @@ export function resultDropped(future: object, value: unknown): void {
   if (takeBack !== undefined) takeBack.call(future, value);
 }
 
-let settleNow:
-  | ((future: object, settle: () => void) => void)
-  | null = null;
+/** How `settleRunningCallbacks()` and `lastDoneCallback()` reach a future. */
+export interface CallbackAccess {
+  /** See `settleRunningCallbacks()`. */
+  settle(
+    future: object,
+    settle: () => void,
+    only: ReadonlySet<unknown> | undefined,
+  ): void;
+  /** See `lastDoneCallback()`. */
+  last(future: object): unknown;
+}
+
+let callbackAccess: CallbackAccess | null = null;
 
 /**
- * Installs how `settleRunningCallbacks()` reaches a future's done
- * callbacks (`futures/future.ts` only, from `Future`'s static block).
+ * Installs how `settleRunningCallbacks()` and `lastDoneCallback()` reach a
+ * future's done callbacks (`futures/future.ts` only, from `Future`'s static
+ * block).
  *
- * @param fn The accessor.
+ * @param access The accessor.
  */
-export function setCallbackSettler(
-  fn: (future: object, settle: () => void) => void,
-): void {
-  settleNow = fn;
+export function setCallbackAccess(access: CallbackAccess): void {
+  callbackAccess = access;
+}
+
+/**
+ * Returns the done callback added last to the pending `future` (the one a
+ * `then()` just registered), or `null`.
+ *
+ * @param future The pending future.
+ * @returns The callback.
+ */
+export function lastDoneCallback(future: object): unknown {
+  return callbackAccess!.last(future);
 }
 
 /**
@@ -519,12 +539,15 @@ export function setCallbackSettler(
  *
  * @param future The pending future.
  * @param settle What settles it (`setResult()`, `cancel()`...).
+ * @param only When given, only these callbacks run now; the others are
+ * scheduled, as settling schedules them.
  */
 export function settleRunningCallbacks(
   future: object,
   settle: () => void,
+  only?: ReadonlySet<unknown>,
 ): void {
-  settleNow!(future, settle);
+  callbackAccess!.settle(future, settle, only);
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   requestForeignTurn,
   requestMicrotaskCheckpoint,
   resultDropped,
-  setCallbackSettler,
+  setCallbackAccess,
 } from "./_runtime.ts";
 
 const PENDING = 0;
@@ -126,15 +126,28 @@ export class Future<T> implements PromiseLike<T> {
   static {
     // A friend accessor (see loop/_handle.ts): settle with the callbacks
     // taken out first, so that none is scheduled, then run them here.
-    setCallbackSettler((future, settle) => {
-      const f = future as Future<unknown>;
-      const first = f.#callback;
-      const rest = f.#callbacks;
-      f.#callback = null;
-      f.#callbacks = null;
-      settle();
-      if (first !== null) runNow(f, first);
-      if (rest !== null) { for (const cb of rest) runNow(f, cb); }
+    setCallbackAccess({
+      settle: (future, settle, only) => {
+        const f = future as Future<unknown>;
+        const all = f.#callbacks ?? [];
+        if (f.#callback !== null) all.unshift(f.#callback);
+        f.#callback = null;
+        f.#callbacks = null;
+        settle();
+        // Those not run now are scheduled first, as settling would have.
+        if (only !== undefined) {
+          for (const cb of all) {
+            if (!only.has(cb)) f.#loop.callSoon(cb as DoneCallback<unknown>, f);
+          }
+        }
+        for (const cb of all) {
+          if (only === undefined || only.has(cb)) runNow(f, cb);
+        }
+      },
+      last: (future) => {
+        const f = future as Future<unknown>;
+        return f.#callbacks?.at(-1) ?? f.#callback;
+      },
     });
   }
 

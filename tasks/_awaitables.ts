@@ -98,9 +98,18 @@ export function takeHeldStart(): boolean {
 }
 
 /**
+ * The done callbacks of a task started by `startEagerly()` that belong to
+ * tasks awaiting it (their `then()` or `yield*`): those run in the turn the
+ * task ends; the others (a `gather()`'s, an `addDoneCallback()`'s) are
+ * scheduled as usual, as a task's are.
+ */
+export const eagerAwaiters: WeakMap<object, Set<unknown>> = new WeakMap();
+
+/**
  * Makes a task with `make` and takes its first step now, in the caller's
  * turn, outside the caller's async context; the task then hands its
- * outcome to those awaiting it in the turn it ends, not one turn later.
+ * outcome to the tasks awaiting it (`eagerAwaiters`) in the turn it ends,
+ * not one turn later.
  * For the tasks behind `waitFor()` and `Timeout.run()`, which asyncio runs
  * inline in the caller's task: started this way they wait for the work
  * from the call on, and the caller resumes where asyncio's would.

@@ -2,7 +2,9 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { type Coroutine, currentTask, Task, type TaskOptions } from "./task.ts";
-import { startEagerly } from "./_awaitables.ts";
+import type { DoneCallback, Future } from "../futures/future.ts";
+import { lastDoneCallback } from "../futures/_runtime.ts";
+import { eagerAwaiters, startEagerly } from "./_awaitables.ts";
 
 /**
  * A task that runs a combinator around some work (a timeout scope, a
@@ -32,6 +34,39 @@ export class WrapperTask<T> extends Task<T> {
     options: TaskOptions,
   ) {
     super(() => body(currentTask() as WrapperTask<T>), options);
+  }
+
+  // Registers the done callbacks of tasks that await it, which run in the
+  // turn it ends (see startEagerly()).
+  #awaitedBy(cb: unknown): void {
+    let set = eagerAwaiters.get(this);
+    if (set === undefined) eagerAwaiters.set(this, set = new Set());
+    set.add(cb);
+  }
+
+  // A generator task's yield* is about to add its wake-up.
+  #wakeupNext = false;
+
+  override then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    const awaited = currentTask() !== null && !this.done();
+    const promise = super.then(onfulfilled, onrejected);
+    if (awaited && !this.done()) this.#awaitedBy(lastDoneCallback(this));
+    return promise;
+  }
+
+  override *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
+    if (!this.done() && currentTask() !== null) this.#wakeupNext = true;
+    return yield* super[Symbol.iterator]();
+  }
+
+  override addDoneCallback(fn: DoneCallback<T>): void {
+    const wakeup = this.#wakeupNext;
+    this.#wakeupNext = false;
+    super.addDoneCallback(fn);
+    if (wakeup && !this.done()) this.#awaitedBy(fn);
   }
 
   override cancel(msg?: string): boolean {

@@ -26,6 +26,7 @@ import {
 } from "../futures/_runtime.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
 import {
+  eagerAwaiters,
   isAsyncGenerator,
   isCoroutine,
   isPromiseLike,
@@ -97,6 +98,8 @@ const abandoned = new FinalizationRegistry<Abandoned>((held) => {
 // promises: no task can drive it (asyncio refuses one as well).
 const ASYNC_GENERATOR =
   "an async generator, which no task can drive; make it an async function or a generator function";
+
+const NO_AWAITERS: ReadonlySet<unknown> = new Set();
 
 function* delegate<T>(future: Future<T>): Coroutine<T> {
   return yield* future;
@@ -467,8 +470,13 @@ export class Task<T> extends Future<T> {
       this.#cancelled(this.#cancelMessage);
       return;
     }
-    if (this.#eager) settleRunningCallbacks(this, () => super.setResult(value));
-    else super.setResult(value);
+    if (this.#eager) {
+      settleRunningCallbacks(
+        this,
+        () => super.setResult(value),
+        this.#awaiters(),
+      );
+    } else super.setResult(value);
     this.#forget();
   }
 
@@ -478,15 +486,24 @@ export class Task<T> extends Future<T> {
       this.#cancelled(exc.message);
     } else {
       if (this.#eager) {
-        settleRunningCallbacks(this, () => super.setException(exc));
+        settleRunningCallbacks(
+          this,
+          () => super.setException(exc),
+          this.#awaiters(),
+        );
       } else super.setException(exc);
       this.#forget();
     }
   }
 
+  #awaiters(): ReadonlySet<unknown> {
+    return eagerAwaiters.get(this) ?? NO_AWAITERS;
+  }
+
   #cancelled(msg: string | undefined): void {
-    if (this.#eager) settleRunningCallbacks(this, () => super.cancel(msg));
-    else super.cancel(msg);
+    if (this.#eager) {
+      settleRunningCallbacks(this, () => super.cancel(msg), this.#awaiters());
+    } else super.cancel(msg);
     this.#forget();
   }
 

@@ -241,12 +241,13 @@ export class Timeout {
    * asyncio runs a coroutine inline; a promise cannot be interrupted, only
    * abandoned.
    *
-   * Called in a task, the new task starts at once: it waits for `aw` from
-   * the call on (a function runs up to its first wait before `run()`
-   * returns), and the tasks awaiting it resume in the turn it ends, where
-   * asyncio's `async with timeout(…): await aw` would go on. Inside `aw`,
-   * `currentTask()` is the new task, not the caller. Called outside any
-   * task, it starts on the loop's next turn.
+   * Called in a task of its loop, the new task starts at once: it waits
+   * for `aw` from the call on (a function runs up to its first wait before
+   * `run()` returns), and a task awaiting it goes on in the turn it ends,
+   * where asyncio's `async with timeout(…): await aw` would (other done
+   * callbacks are scheduled as for any task). Inside `aw`, `currentTask()`
+   * is the new task, not the caller. Called elsewhere, it starts on the
+   * loop's next turn.
    *
    * @typeParam T The result type.
    * @param aw A future, task, coroutine, promise, or a function returning

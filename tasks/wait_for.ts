@@ -45,12 +45,13 @@ export interface WaitForOptions {
  *
  * Since it returns a future, `waitFor` runs `aw` in a task of its own,
  * where asyncio 3.12+ runs it inline in the caller's task. Called in a
- * task, that task starts at once: it waits for `aw` from the call on (a
- * function runs up to its first wait before `waitFor` returns), and the
- * tasks awaiting it resume in the turn `aw` ends, where asyncio's caller
- * would. Inside `aw`, `currentTask()` is that task, so its `cancelling()`
- * and `uncancel()` are not the caller's. Called outside any task, it
- * starts on the loop's next turn, as asyncio's `ensure_future()` of
+ * task of its loop, that task starts at once: it waits for `aw` from the
+ * call on (a function runs up to its first wait before `waitFor`
+ * returns), and a task awaiting it resumes in the turn `aw` ends, where
+ * asyncio's caller would (other done callbacks, a `gather()`'s, are
+ * scheduled as for any task). Inside `aw`, `currentTask()` is that task, so its
+ * `cancelling()` and `uncancel()` are not the caller's. Called elsewhere,
+ * it starts on the loop's next turn, as asyncio's `ensure_future()` of
  * `wait_for()`. To stay in the caller's task, use
  * `yield* timeout(delay).scope(() => body())`.
  *

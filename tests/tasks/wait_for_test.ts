@@ -720,3 +720,28 @@ Deno.test("waitFor() of another loop's future, called in a task, starts on that 
   loop.close();
   other.close();
 });
+
+// asyncio 3.13 gives ['made', 0, 1, 2, 3, 4, 'gathered', 5, 6] for
+// `gather(wait_for(fut, 5))` with fut set in tick 2: gather() hears of the
+// wait's end one turn after it, as of any task's. Only a task awaiting
+// waitFor()'s future resumes in the turn the work ends.
+Deno.test("gather([waitFor(fut, t)]) hears of the wait's end on the next turn, as of any task's", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: unknown[] = [];
+  const fut = loop.createFuture<number>();
+  const main = loop.createTask(async () => {
+    const g = gather([waitFor(fut, 5)]);
+    log.push("made");
+    await g;
+    log.push("gathered");
+  });
+  const tick = (i: number) => {
+    log.push(i);
+    if (i === 2) fut.setResult(1);
+    if (i < 8) loop.callSoon(() => tick(i + 1));
+  };
+  loop.callSoon(() => tick(0));
+  await loop.runUntilComplete(main);
+  assertEquals(log, ["made", 0, 1, 2, 3, 4, "gathered", 5, 6]);
+  loop.close();
+});
