@@ -9,7 +9,8 @@
  * refuse a plain function's value (`run()`'s main), the checks of an
  * options argument, a `loop` option and a flag that every folder shares,
  * the peer log an HTTP connection lends its handler, the hook by which a
- * future takes back a result its cancelled task dropped, and the pacing
+ * future takes back a result its cancelled task dropped, the settling
+ * of a future whose callbacks run in a slot booked earlier, and the pacing
  * of failure reports that repeat once per connection.
  *
  * This is the one private file that other folders may import, and no
@@ -490,6 +491,63 @@ export function resultDropped(future: object, value: unknown): void {
     TAKE_BACK
   ];
   if (takeBack !== undefined) takeBack.call(future, value);
+}
+
+/** How `settleRunningCallbacks()` and `lastDoneCallback()` reach a future. */
+export interface CallbackAccess {
+  /** See `settleRunningCallbacks()`. */
+  settle(
+    future: object,
+    settle: () => void,
+    only: ReadonlySet<unknown> | undefined,
+  ): void;
+  /** See `lastDoneCallback()`. */
+  last(future: object): unknown;
+}
+
+let callbackAccess: CallbackAccess | null = null;
+
+/**
+ * Installs how `settleRunningCallbacks()` and `lastDoneCallback()` reach a
+ * future's done callbacks (`futures/future.ts` only, from `Future`'s static
+ * block).
+ *
+ * @param access The accessor.
+ */
+export function setCallbackAccess(access: CallbackAccess): void {
+  callbackAccess = access;
+}
+
+/**
+ * Returns the done callback added last to the pending `future` (the one a
+ * `then()` just registered), or `null`.
+ *
+ * @param future The pending future.
+ * @returns The callback.
+ */
+export function lastDoneCallback(future: object): unknown {
+  return callbackAccess!.last(future);
+}
+
+/**
+ * Settles `future` with `settle` and runs the done callbacks it had right
+ * away, in the callback running now, instead of scheduling them: for a
+ * future whose wake-up was due in a slot booked earlier, as a `TaskGroup`
+ * wait's cancellation is handled in the turn its `cancel()` booked, where
+ * asyncio's cancelled parent resumes in the group's exit. An error a
+ * callback throws goes to the loop's exception handler, as from a handle.
+ *
+ * @param future The pending future.
+ * @param settle What settles it (`setResult()`, `cancel()`...).
+ * @param only When given, only these callbacks run now; the others are
+ * scheduled, as settling schedules them.
+ */
+export function settleRunningCallbacks(
+  future: object,
+  settle: () => void,
+  only?: ReadonlySet<unknown>,
+): void {
+  callbackAccess!.settle(future, settle, only);
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   requestForeignTurn,
   requestMicrotaskCheckpoint,
   resultDropped,
+  setCallbackAccess,
 } from "./_runtime.ts";
 
 const PENDING = 0;
@@ -121,6 +122,34 @@ export class Future<T> implements PromiseLike<T> {
   #callback: DoneCallback<never> | null = null;
   #callbacks: DoneCallback<never>[] | null = null;
   #watched = false;
+
+  static {
+    // A friend accessor (see loop/_handle.ts): settle with the callbacks
+    // taken out first, so that none is scheduled, then run them here.
+    setCallbackAccess({
+      settle: (future, settle, only) => {
+        const f = future as Future<unknown>;
+        const all = f.#callbacks ?? [];
+        if (f.#callback !== null) all.unshift(f.#callback);
+        f.#callback = null;
+        f.#callbacks = null;
+        settle();
+        // Those not run now are scheduled first, as settling would have.
+        if (only !== undefined) {
+          for (const cb of all) {
+            if (!only.has(cb)) f.#loop.callSoon(cb as DoneCallback<unknown>, f);
+          }
+        }
+        for (const cb of all) {
+          if (only === undefined || only.has(cb)) runNow(f, cb);
+        }
+      },
+      last: (future) => {
+        const f = future as Future<unknown>;
+        return f.#callbacks?.at(-1) ?? f.#callback;
+      },
+    });
+  }
 
   /**
    * Makes a pending future.
@@ -599,6 +628,19 @@ export class Future<T> implements PromiseLike<T> {
     return new InvalidStateError(
       `Cannot call ${what}(): future is already ${STATE_NAMES[this.#state]}`,
     );
+  }
+}
+
+// Runs a done callback at once (see settleRunningCallbacks()); what it
+// throws is reported as a handle's callback error is.
+function runNow(future: Future<unknown>, cb: DoneCallback<never>): void {
+  try {
+    (cb as DoneCallback<unknown>)(future);
+  } catch (exception) {
+    future.getLoop().callExceptionHandler({
+      message: `Exception in callback ${cb.name || "anonymous"}`,
+      exception,
+    });
   }
 }
 

@@ -76,6 +76,56 @@ export function awaitableCoroutine<T>(
   return gen;
 }
 
+// How a task's first step is taken at once (see startEagerly()): a friend
+// accessor (see loop/_handle.ts) that Task's static block installs; this
+// file, which task.ts imports, is where both sides meet.
+let stepNow: ((task: object) => void) | null = null;
+let holdStart = false;
+
+/** Installs how `startEagerly()` steps a task (task.ts only). */
+export function setTaskStarter(fn: (task: object) => void): void {
+  stepNow = fn;
+}
+
+/**
+ * Whether the task being made takes its first step from `startEagerly()`
+ * rather than on the loop's next turn (read once, by Task's constructor).
+ */
+export function takeHeldStart(): boolean {
+  const held = holdStart;
+  holdStart = false;
+  return held;
+}
+
+/**
+ * The done callbacks of a task started by `startEagerly()` that belong to
+ * tasks awaiting it (their `then()` or `yield*`): those run in the turn the
+ * task ends; the others (a `gather()`'s, an `addDoneCallback()`'s) are
+ * scheduled as usual, as a task's are.
+ */
+export const eagerAwaiters: WeakMap<object, Set<unknown>> = new WeakMap();
+
+/**
+ * Makes a task with `make` and takes its first step now, in the caller's
+ * turn, outside the caller's async context; the task then hands its
+ * outcome to the tasks awaiting it (`eagerAwaiters`) in the turn it ends,
+ * not one turn later.
+ * For the tasks behind `waitFor()` and `Timeout.run()`, which asyncio runs
+ * inline in the caller's task: started this way they wait for the work
+ * from the call on, and the caller resumes where asyncio's would.
+ */
+export function startEagerly<T extends object>(make: () => T): T {
+  holdStart = true;
+  let task: T;
+  try {
+    task = make();
+  } finally {
+    holdStart = false;
+  }
+  stepNow!(task);
+  return task;
+}
+
 /** Returns `true` for anything with a `then` method. */
 export function isPromiseLike(x: unknown): x is PromiseLike<unknown> {
   return (typeof x === "object" || typeof x === "function") && x !== null &&

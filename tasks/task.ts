@@ -22,9 +22,17 @@ import {
   resultDropped,
   setAwaitHook,
   setContextLoopFinder,
+  settleRunningCallbacks,
 } from "../futures/_runtime.ts";
 import { wrapFuture } from "../futures/wrap_future.ts";
-import { isAsyncGenerator, isCoroutine, isPromiseLike } from "./_awaitables.ts";
+import {
+  eagerAwaiters,
+  isAsyncGenerator,
+  isCoroutine,
+  isPromiseLike,
+  setTaskStarter,
+  takeHeldStart,
+} from "./_awaitables.ts";
 
 /**
  * A generator coroutine: `yield*` a future, task or coroutine to wait for
@@ -90,6 +98,8 @@ const abandoned = new FinalizationRegistry<Abandoned>((held) => {
 // promises: no task can drive it (asyncio refuses one as well).
 const ASYNC_GENERATOR =
   "an async generator, which no task can drive; make it an async function or a generator function";
+
+const NO_AWAITERS: ReadonlySet<unknown> = new Set();
 
 function* delegate<T>(future: Future<T>): Coroutine<T> {
   return yield* future;
@@ -177,9 +187,16 @@ export class Task<T> extends Future<T> {
   #abort: AbortController | null = null;
   #weakRef: WeakRef<Task<unknown>> | null = null;
   #cancelError: CancelledError | null = null;
+  // Started by startEagerly(): those awaiting it resume in the turn it ends.
+  #eager = false;
 
   static {
     noteAwait = (task, future) => task.#noteAwait(future);
+    setTaskStarter((task) => {
+      const t = task as Task<unknown>;
+      t.#eager = true;
+      asyncTask.exit(t.#step);
+    });
   }
 
   /**
@@ -197,6 +214,7 @@ export class Task<T> extends Future<T> {
     coro: Coroutine<T> | (() => Coroutine<T> | PromiseLike<T> | T),
     options?: TaskOptions,
   ) {
+    const held = takeHeldStart();
     checkOptions(options, "create a Task", "{ name }");
     super({ loop: options?.loop });
     if (typeof coro === "function") this.#fn = coro;
@@ -236,7 +254,7 @@ export class Task<T> extends Future<T> {
       noteTaskCallback(this.#wakeup, this);
       noteTaskCallback(this.#interrupt, this);
     }
-    loop.callSoon(this.#step);
+    if (!held) loop.callSoon(this.#step);
   }
 
   /**
@@ -452,7 +470,13 @@ export class Task<T> extends Future<T> {
       this.#cancelled(this.#cancelMessage);
       return;
     }
-    super.setResult(value);
+    if (this.#eager) {
+      settleRunningCallbacks(
+        this,
+        () => super.setResult(value),
+        this.#awaiters(),
+      );
+    } else super.setResult(value);
     this.#forget();
   }
 
@@ -461,13 +485,25 @@ export class Task<T> extends Future<T> {
       this.#cancelError = exc;
       this.#cancelled(exc.message);
     } else {
-      super.setException(exc);
+      if (this.#eager) {
+        settleRunningCallbacks(
+          this,
+          () => super.setException(exc),
+          this.#awaiters(),
+        );
+      } else super.setException(exc);
       this.#forget();
     }
   }
 
+  #awaiters(): ReadonlySet<unknown> {
+    return eagerAwaiters.get(this) ?? NO_AWAITERS;
+  }
+
   #cancelled(msg: string | undefined): void {
-    super.cancel(msg);
+    if (this.#eager) {
+      settleRunningCallbacks(this, () => super.cancel(msg), this.#awaiters());
+    } else super.cancel(msg);
     this.#forget();
   }
 

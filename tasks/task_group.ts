@@ -19,7 +19,7 @@ import {
   isCoroutine,
   isPromiseLike,
 } from "./_awaitables.ts";
-import { checkOptions } from "../futures/_runtime.ts";
+import { checkOptions, settleRunningCallbacks } from "../futures/_runtime.ts";
 
 /** Options for the `TaskGroup` constructor and `withTaskGroup`. */
 export interface TaskGroupOptions {
@@ -315,10 +315,11 @@ export class TaskGroup implements AsyncDisposable {
   }
 
   // asyncio's TaskGroup._aexit(), in three steps: begin, wait for the
-  // tasks (handling cancellations), conclude. #exit() runs them inline in
-  // the parent (the generator form of withTaskGroup); #startWaiter() runs
-  // them with callbacks behind a future (wait(), `await using`, the async
-  // form), so that no task of its own can be cancelled before it starts.
+  // tasks (handling cancellations), conclude. #exit() and #exitAsync()
+  // run them inline in the parent (the generator and async forms of
+  // withTaskGroup); #startWaiter() runs them with callbacks behind a
+  // future (wait(), `await using`), so that no task of its own can be
+  // cancelled before it starts.
   *#exit(error: unknown): Coroutine<void> {
     this.#beginExit(error);
     while (this.#tasks.size > 0) {
@@ -338,13 +339,24 @@ export class TaskGroup implements AsyncDisposable {
   #startWaiter(error: unknown): GroupWaiter {
     const waiter = new GroupWaiter(
       this.#loop ?? this.#parent?.getLoop(),
-      (msg) => this.#cancelledWhileExiting(new CancelledError(msg)),
+      (msg) => {
+        this.#cancelledWhileExiting(new CancelledError(msg));
+        // The slot the cancel() booked: with no task left, the group ends
+        // here and its waiter resumes in it, as asyncio's parent, woken
+        // there in the exit, finds none and ends.
+        if (this.#tasks.size === 0 && this.#whenEmpty !== null) {
+          this.#whenEmpty = null;
+          const outcome = this.#conclude(error);
+          waiter.settleNow(outcome);
+        }
+      },
     );
     this.#waiter = waiter;
     this.#beginExit(error);
     this.#whenEmpty = () => {
+      // A cancel() not handled yet: its slot ends the group.
+      if (waiter.cancelPending()) return;
       this.#whenEmpty = null;
-      waiter.deliverCancel();
       waiter.settle(this.#conclude(error));
     };
     if (this.#tasks.size === 0) this.#whenEmpty();
@@ -452,9 +464,41 @@ export class TaskGroup implements AsyncDisposable {
     } catch (e) {
       error = e;
     }
-    await (this.#waiter ?? this.#startWaiter(error));
+    if (this.#waiter !== null) {
+      await this.#waiter; // the body called wait() itself
+    } else {
+      const mirror = new Future<void>({
+        loop: this.#loop ?? this.#parent?.getLoop(),
+      });
+      this.#waiter = mirror;
+      try {
+        await this.#exitAsync(error);
+      } catch (e) {
+        settleLike(mirror, e);
+        throw e;
+      }
+      mirror.setResult(undefined);
+    }
     if (error !== NO_ERROR) throw error;
     return result as T;
+  }
+
+  // #exit() for the async form: the same steps, awaited in the parent's
+  // own task, as asyncio's __aexit__ runs them.
+  async #exitAsync(error: unknown): Promise<void> {
+    this.#beginExit(error);
+    while (this.#tasks.size > 0) {
+      this.#onCompleted ??= new Future<void>({ loop: this.#loop! });
+      try {
+        await this.#onCompleted;
+      } catch (e) {
+        if (!(e instanceof CancelledError)) throw e;
+        this.#cancelledWhileExiting(e);
+      }
+      this.#onCompleted = null;
+    }
+    const outcome = this.#conclude(error);
+    if (outcome !== NO_ERROR) throw outcome;
   }
 }
 
@@ -485,7 +529,7 @@ class GroupWaiter extends Future<void> {
     if (this.#awaiting) this.#cancelledAsAwaited = true;
     if (this.#pending === null) {
       this.#pending = { msg };
-      this.getLoop().callSoon(() => this.deliverCancel());
+      this.getLoop().callSoon(this.#deliverCancel);
     }
     return true;
   }
@@ -510,13 +554,18 @@ class GroupWaiter extends Future<void> {
     return this.#cancelledAsAwaited;
   }
 
-  /** Handles a cancel() not handled yet (before the group concludes). */
-  deliverCancel(): void {
+  /** Whether a cancel() waits for the slot it booked. */
+  cancelPending(): boolean {
+    return this.#pending !== null;
+  }
+
+  // The slot cancel() booked: the cancellation is handled there.
+  #deliverCancel = (): void => {
     const pending = this.#pending;
     if (pending === null || this.done()) return;
     this.#pending = null;
     this.#onCancel(pending.msg);
-  }
+  };
 
   override then<R1 = void, R2 = never>(
     onfulfilled?: ((value: void) => R1 | PromiseLike<R1>) | null,
@@ -579,6 +628,11 @@ class GroupWaiter extends Future<void> {
     if (outcome === NO_ERROR) this.setResult(undefined);
     else if (outcome instanceof CancelledError) super.cancel(outcome.message);
     else this.setException(outcome);
+  }
+
+  /** Settles, running the done callbacks (the waiting task) at once. */
+  settleNow(outcome: unknown): void {
+    settleRunningCallbacks(this, () => this.settle(outcome));
   }
 }
 

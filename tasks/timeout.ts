@@ -44,7 +44,7 @@ import {
   type Coroutine,
   currentTask,
   ensureFuture,
-  Task,
+  type Task,
 } from "./task.ts";
 import {
   awaitableCoroutine,
@@ -53,7 +53,7 @@ import {
   isCoroutine,
   isPromiseLike,
 } from "./_awaitables.ts";
-import { WrapperTask } from "./_wrapper_task.ts";
+import { startWrapper, WrapperTask } from "./_wrapper_task.ts";
 import { checkOptions } from "../futures/_runtime.ts";
 
 const CREATED = 0;
@@ -236,9 +236,18 @@ export class Timeout {
    * timeout the work is cancelled and the task fails with `TimeoutError`
    * once the work has really finished (its cleanup included); cancelling
    * the returned future cancels the work and is never turned into a
-   * timeout. A generator coroutine runs inside the new task; a function
-   * (an async function) runs in a task of its own that the new task waits
-   * for; a promise cannot be interrupted, only abandoned.
+   * timeout. A generator coroutine runs inside the new task, and so does
+   * a function (an async function makes it an async-function task), as
+   * asyncio runs a coroutine inline; a promise cannot be interrupted, only
+   * abandoned.
+   *
+   * Called in a task of its loop, the new task starts at once: it waits
+   * for `aw` from the call on (a function runs up to its first wait before
+   * `run()` returns), and a task awaiting it goes on in the turn it ends,
+   * where asyncio's `async with timeout(…): await aw` would (other done
+   * callbacks are scheduled as for any task). Inside `aw`, `currentTask()`
+   * is the new task, not the caller. Called elsewhere, it starts on the
+   * loop's next turn.
    *
    * @typeParam T The result type.
    * @param aw A future, task, coroutine, promise, or a function returning
@@ -275,11 +284,14 @@ export class Timeout {
     this.#claim("run");
     const loop = this.#loop ??
       (aw instanceof Future ? aw.getLoop() : undefined);
-    const task: WrapperTask<T> = new WrapperTask(
-      () => this.#runIn(task, aw),
-      { loop },
-    );
-    return task;
+    return startWrapper(loop, () =>
+      new WrapperTask<T>(
+        (task) =>
+          typeof aw === "function"
+            ? this.#callIn(task, aw)
+            : this.#runIn(task, aw),
+        { loop },
+      ));
   }
 
   /**
@@ -386,24 +398,46 @@ export class Timeout {
     return `Timeout ${STATE_NAMES[this.#state]} when=${this.#when}`;
   }
 
-  *#runIn<T>(
-    task: WrapperTask<T>,
-    aw: Awaitable<T> | (() => Coroutine<T> | PromiseLike<T>),
-  ): Coroutine<T> {
+  *#runIn<T>(task: WrapperTask<T>, aw: Awaitable<T>): Coroutine<T> {
     this.#enter(task as Task<unknown>);
     // A cancellation of the task from before now reaches the work at the
     // first wait below.
     task.started();
-    const loop = task.getLoop();
+    return yield* this.#awaitIn(task, aw);
+  }
+
+  // A function runs in the wrapper task itself, under the scope, as the
+  // coroutine of asyncio's wait_for(coro) runs in the caller's task: an
+  // async function makes the task an async-function task, a generator
+  // function's coroutine runs inline.
+  #callIn<T>(
+    task: WrapperTask<T>,
+    fn: () => Coroutine<T> | PromiseLike<T> | T,
+  ): Coroutine<T> | PromiseLike<T> | T {
+    this.#enter(task as Task<unknown>);
+    task.started();
+    let out: Coroutine<T> | PromiseLike<T> | T;
+    try {
+      out = fn();
+    } catch (e) {
+      throw this.exit(e);
+    }
+    if (isPromiseLike(out) && !isCoroutine(out) && !(out instanceof Future)) {
+      return this.#scopedAsync(out as PromiseLike<T>);
+    }
+    if (isCoroutine(out) || out instanceof Future) {
+      return this.#awaitIn(task, out as Awaitable<T>);
+    }
+    this.exit();
+    return out as T;
+  }
+
+  *#awaitIn<T>(task: WrapperTask<T>, aw: Awaitable<T>): Coroutine<T> {
     let result: T;
     try {
-      if (typeof aw === "function") {
-        result = yield* new Task(aw, { loop });
-      } else if (isCoroutine(aw)) {
-        result = yield* aw as Coroutine<T>;
-      } else {
-        result = yield* ensureFuture(aw, { loop });
-      }
+      result = isCoroutine(aw)
+        ? yield* aw as Coroutine<T>
+        : yield* ensureFuture(aw, { loop: task.getLoop() });
     } catch (e) {
       throw this.exit(e);
     }

@@ -11,7 +11,7 @@ import { getRunningLoop } from "../futures/running_loop.ts";
 import { type Awaitable, type Coroutine, ensureFuture, Task } from "./task.ts";
 import { timeout as timeoutScope } from "./timeout.ts";
 import { checkAwaitable, checkTimeout } from "./_awaitables.ts";
-import { WrapperTask } from "./_wrapper_task.ts";
+import { startWrapper, WrapperTask } from "./_wrapper_task.ts";
 import { checkOptions } from "../futures/_runtime.ts";
 
 /** Options for `waitFor`. */
@@ -36,18 +36,23 @@ export interface WaitForOptions {
  * done; `null` waits without limit.
  *
  * Pass an async function uncalled — `waitFor(() => work(x), t)` — for
- * asyncio's `wait_for(coro, t)`: it runs in a task of its own, which the
- * timeout cancels and waits for. The promise of an async function already
+ * asyncio's `wait_for(coro, t)`: it runs in the task `waitFor` returns,
+ * which the timeout cancels and waits for. The promise of an async function already
  * called, `waitFor(work(x), t)`, cannot be stopped: its body runs as part
  * of the calling task, so at the timeout the returned future fails with
  * `TimeoutError` at once and the body goes on. A generator function is
  * taken as an async function is.
  *
  * Since it returns a future, `waitFor` runs `aw` in a task of its own,
- * where asyncio 3.12+ runs it inline in the caller's task: `aw` starts one
- * loop iteration after the call, and the caller resumes one iteration
- * after `aw` ends (so even a coroutine that never waits costs two). To
- * stay in the caller's task, as asyncio does, use
+ * where asyncio 3.12+ runs it inline in the caller's task. Called in a
+ * task of its loop, that task starts at once: it waits for `aw` from the
+ * call on (a function runs up to its first wait before `waitFor`
+ * returns), and a task awaiting it resumes in the turn `aw` ends, where
+ * asyncio's caller would (other done callbacks, a `gather()`'s, are
+ * scheduled as for any task). Inside `aw`, `currentTask()` is that task, so its
+ * `cancelling()` and `uncancel()` are not the caller's. Called elsewhere,
+ * it starts on the loop's next turn, as asyncio's `ensure_future()` of
+ * `wait_for()`. To stay in the caller's task, use
  * `yield* timeout(delay).scope(() => body())`.
  *
  * PEP 3156: `tulip.wait_for()`, with asyncio 3.12's semantics (built on
@@ -105,11 +110,13 @@ export function waitFor<T>(
     const fut = typeof aw === "function" ? null : ensureFuture(aw, { loop });
     const cancelled = fut !== null && !fut.done();
     if (cancelled) fut.cancel();
-    const task: WrapperTask<T> = new WrapperTask(
-      () => cancelNow(task, fut ?? aw, cancelled),
-      { loop },
+    return startWrapper(
+      loop,
+      () =>
+        new WrapperTask((task) => cancelNow(task, fut ?? aw, cancelled), {
+          loop,
+        }),
     );
-    return task;
   }
   return timeoutScope(limit, { loop }).run(aw);
 }

@@ -558,7 +558,67 @@ for (const [form, body] of GROUP_FORMS) {
     assertEquals(parent.cancelling(), 1);
     loop.close();
   });
+
+  // A cancel() in the turn the last child ended: asyncio's parent resumes
+  // in __aexit__ in the slot the cancel() booked (the group's own wait was
+  // cancelled), finds no child left and ends there, so a cancel() one turn
+  // later finds it done. Pinned against asyncio 3.13's output for
+  // `async with TaskGroup() as tg: tg.create_task(noop())` cancelled the
+  // same way with loop.call_soon(): `False 1`.
+  Deno.test(`TaskGroup (${form}): a cancel() in the turn the last child ended ends the parent in the slot it booked`, async () => {
+    const loop = new VirtualTimeLoop();
+    const seen: [boolean, number][] = [];
+    const parent = loop.createTask(body((tg) => {
+      tg.createTask(async () => {});
+    }, false));
+    // The parent's step, then the child's step, in which turn it is cancelled.
+    loop.callSoon(() =>
+      loop.callSoon(() => {
+        parent.cancel("n1");
+        loop.callSoon(() => seen.push([parent.cancel(), parent.cancelling()]));
+      })
+    );
+    await assertRejects(() => loop.runUntilComplete(parent), CancelledError);
+    assertEquals(seen, [[false, 1]]);
+    loop.close();
+  });
 }
+
+// asyncio's exit withdraws the cancellation a failing child made (its
+// uncancel()) in the parent, when the parent resumes after the last child
+// ended, not in that child's done callback: read from a callback each turn,
+// the parent's cancelling() is asyncio 3.13's
+// [0, 0, 1, 1, 1, 'caught', 0, 0] for the same program (`async with
+// TaskGroup()`, a child that fails at once, one that sleeps).
+Deno.test("withTaskGroup(async): the group's own cancellation of the parent is withdrawn when the parent resumes, as asyncio's exit does", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: unknown[] = [];
+  const t = loop.createTask(async () => {
+    try {
+      // deno-lint-ignore require-await
+      await withTaskGroup(async (tg) => {
+        // deno-lint-ignore require-await
+        tg.createTask(async () => {
+          throw new RangeError("a");
+        });
+        tg.createTask(async () => {
+          await sleep(10);
+        });
+      });
+    } catch (e) {
+      if (!(e instanceof AggregateError)) throw e;
+      log.push("caught");
+    }
+  });
+  const tick = (i: number) => {
+    log.push(t.cancelling());
+    if (i < 6) loop.callSoon(() => tick(i + 1));
+  };
+  loop.callSoon(() => tick(0));
+  await loop.runUntilComplete(t);
+  assertEquals(log, [0, 0, 1, 1, 1, "caught", 0, 0]);
+  loop.close();
+});
 
 // The re-cancellation follows the parent, whoever else waits for the group
 // (and whenever they started waiting).

@@ -1006,3 +1006,31 @@ Deno.test("timeout() around a TaskGroup whose child fails in its cleanup: the Ag
   assert(t.expired());
   loop.close();
 });
+
+// asyncio 3.13's `async with timeout(2): await fut` in the cancelled task
+// gives [True, False, 1] for the same cancels (via loop.call_soon()): the
+// task ends in the turn fut's cancellation comes back, so the second
+// cancel() finds it done. Timeout.run() waits where that would.
+for (const kind of ["async", "generator"]) {
+  Deno.test(`Timeout.run(): a cancel() of the waiting task ends it in the turn the work's cancellation comes back (${kind})`, async () => {
+    const loop = new VirtualTimeLoop();
+    const fut = loop.createFuture<void>();
+    const seen: unknown[] = [];
+    const t = kind === "async"
+      ? loop.createTask(async () => {
+        await timeout(2).run(fut);
+      })
+      : loop.createTask(function* (): Coroutine<void> {
+        yield* timeout(2).run(fut);
+      }());
+    loop.callSoon(() =>
+      loop.callSoon(() => {
+        seen.push(t.cancel());
+        loop.callSoon(() => seen.push(t.cancel(), t.cancelling()));
+      })
+    );
+    await assertRejects(() => loop.runUntilComplete(t), CancelledError);
+    assertEquals(seen, [true, false, 1]);
+    loop.close();
+  });
+}

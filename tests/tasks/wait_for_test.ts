@@ -584,3 +584,164 @@ Deno.test("waitFor() of an async function's promise gives up on it at the timeou
   assertEquals(log, ["main TimeoutError at 1", "inner done at 5"]);
   loop.close();
 });
+
+// ---- Where the caller waits: as asyncio's inline wait_for() ----
+//
+// asyncio 3.12+ runs wait_for() in the caller's task: the caller waits on
+// the work from the call on, and resumes in the turn the work ends. The
+// expected values below are asyncio 3.13's output for the same programs
+// (`await asyncio.wait_for(...)`, cancels via loop.call_soon()).
+
+// Cancels `task` two turns in, then again one turn later: the second
+// cancel() finds the task done in asyncio, so it returns false and the
+// count stays at 1.
+function cancelTwice(
+  loop: VirtualTimeLoop,
+  task: Future<unknown>,
+  seen: unknown[],
+): void {
+  loop.callSoon(() =>
+    loop.callSoon(() => {
+      seen.push(task.cancel());
+      loop.callSoon(() =>
+        seen.push(task.cancel(), (task as Task<unknown>).cancelling())
+      );
+    })
+  );
+}
+
+Deno.test("waitFor(): a cancel() of the waiting task ends it in the turn the work's cancellation comes back, as asyncio's inline wait_for (async)", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<void>();
+  const seen: unknown[] = [];
+  const t = loop.createTask(async () => {
+    await waitFor(fut, 2);
+  });
+  cancelTwice(loop, t, seen);
+  await assertRejects(() => loop.runUntilComplete(t), CancelledError);
+  assertEquals(seen, [true, false, 1]); // asyncio 3.13: [True, False, 1]
+  loop.close();
+});
+
+Deno.test("waitFor(): a cancel() of the waiting task ends it in the turn the work's cancellation comes back (generator)", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<void>();
+  const seen: unknown[] = [];
+  const t = loop.createTask(function* (): Coroutine<void> {
+    yield* waitFor(fut, 2);
+  }());
+  cancelTwice(loop, t, seen);
+  await assertRejects(() => loop.runUntilComplete(t), CancelledError);
+  assertEquals(seen, [true, false, 1]);
+  loop.close();
+});
+
+Deno.test("waitFor(() => work(), t): the work's cancellation from the caller reaches it, and the caller ends in that turn", async () => {
+  const loop = new VirtualTimeLoop();
+  const seen: unknown[] = [];
+  const t = loop.createTask(async () => {
+    await waitFor(async () => {
+      try {
+        await sleep(10);
+      } catch (e) {
+        seen.push("work cancelled");
+        throw e;
+      }
+    }, 2);
+  });
+  cancelTwice(loop, t, seen);
+  await assertRejects(() => loop.runUntilComplete(t), CancelledError);
+  // asyncio 3.13: [True, 'work cancelled', False, 1]
+  assertEquals(seen, [true, "work cancelled", false, 1]);
+  loop.close();
+});
+
+Deno.test("waitFor(task, t): a cancel() just after the call cancels the task before its first step, as the caller waits on it at once", async () => {
+  const loop = new VirtualTimeLoop();
+  const fut = loop.createFuture<void>();
+  const log: unknown[] = [];
+  const t = loop.createTask(async () => {
+    await fut;
+    // deno-lint-ignore require-await
+    const child = loop.createTask(async () => {
+      log.push("child ran");
+    });
+    try {
+      await waitFor(child, 2);
+    } finally {
+      log.push(`child cancelled=${child.cancelled()}`);
+    }
+  });
+  loop.callSoon(() => {
+    fut.setResult();
+    loop.callSoon(() => log.push(t.cancel()));
+  });
+  await assertRejects(() => loop.runUntilComplete(t), CancelledError);
+  // asyncio 3.13: [True, 'child cancelled=True']
+  assertEquals(log, [true, "child cancelled=true"]);
+  loop.close();
+});
+
+Deno.test("waitFor(() => work(), t) runs the work at the call and resumes the caller when it ends, before tasks made after the caller", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const main = loop.createTask(async () => {
+    log.push("main");
+    // deno-lint-ignore require-await
+    const r = await waitFor(async () => {
+      log.push("work");
+      return 5;
+    }, 2);
+    log.push(`main ${r}`);
+  });
+  // deno-lint-ignore require-await
+  loop.createTask(async () => {
+    log.push("other");
+  });
+  await loop.runUntilComplete(main);
+  // asyncio 3.13: ['main', 'work', 'main 5', 'other']
+  assertEquals(log, ["main", "work", "main 5", "other"]);
+  loop.close();
+});
+
+Deno.test("waitFor() of another loop's future, called in a task, starts on that loop's turn, not inside the calling task", async () => {
+  const loop = new VirtualTimeLoop();
+  const other = new VirtualTimeLoop();
+  const fut = other.createFuture<string>();
+  let outer: Future<string> | null = null;
+  // deno-lint-ignore require-await
+  await loop.runUntilComplete(async () => {
+    outer = waitFor(fut, 5, { loop: other });
+    // Not stepped here: fut has no waiter yet.
+    assertEquals(fut.describe(), "Future pending");
+  });
+  other.callSoon(() => fut.setResult("done"));
+  assertEquals(await other.runUntilComplete(outer!), "done");
+  loop.close();
+  other.close();
+});
+
+// asyncio 3.13 gives ['made', 0, 1, 2, 3, 4, 'gathered', 5, 6] for
+// `gather(wait_for(fut, 5))` with fut set in tick 2: gather() hears of the
+// wait's end one turn after it, as of any task's. Only a task awaiting
+// waitFor()'s future resumes in the turn the work ends.
+Deno.test("gather([waitFor(fut, t)]) hears of the wait's end on the next turn, as of any task's", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: unknown[] = [];
+  const fut = loop.createFuture<number>();
+  const main = loop.createTask(async () => {
+    const g = gather([waitFor(fut, 5)]);
+    log.push("made");
+    await g;
+    log.push("gathered");
+  });
+  const tick = (i: number) => {
+    log.push(i);
+    if (i === 2) fut.setResult(1);
+    if (i < 8) loop.callSoon(() => tick(i + 1));
+  };
+  loop.callSoon(() => tick(0));
+  await loop.runUntilComplete(main);
+  assertEquals(log, ["made", 0, 1, 2, 3, 4, "gathered", 5, 6]);
+  loop.close();
+});
