@@ -97,6 +97,7 @@ export function checkBoolean(value: unknown, what: string, name: string): void {
 let running: SchedulingLoop | null = null;
 let hook: ((future: unknown) => unknown) | null = null;
 let resuming = 0;
+let checkpoints = 0;
 // The guard of the task that resumes last (see resumedBy()).
 let lastResumedBy: unknown = undefined;
 let foreignTurn = false;
@@ -311,10 +312,25 @@ export function pendingResumptions(): number {
  */
 export function takeMicrotaskCheckpoint(): boolean {
   const requested = resuming > 0 || foreignTurn;
+  checkpoints++;
   resuming = 0;
   foreignTurn = false;
   lastResumedBy = undefined;
   return requested;
+}
+
+/**
+ * Returns how many microtask checkpoints loops have taken (see
+ * `takeMicrotaskCheckpoint()`): code that asked for one with
+ * `requestMicrotaskCheckpoint()` notes the count then, and calls
+ * `noteAwaitParked()` later only if it has not changed, since a checkpoint
+ * taken meanwhile already cleared its request (and a later
+ * `noteAwaitParked()` would take back someone else's).
+ *
+ * @returns The count.
+ */
+export function checkpointsTaken(): number {
+  return checkpoints;
 }
 
 let taskNumber = 0;

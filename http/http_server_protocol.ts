@@ -42,7 +42,13 @@ import {
 } from "./_response_head.ts";
 import { Protocol } from "../protocols/protocol.ts";
 import { PeerLog } from "../protocols/peer_log.ts";
-import { checkOptions, CONNECTION_LOG } from "../futures/_runtime.ts";
+import {
+  checkOptions,
+  checkpointsTaken,
+  CONNECTION_LOG,
+  noteAwaitParked,
+  requestMicrotaskCheckpoint,
+} from "../futures/_runtime.ts";
 
 /** The second argument of an {@linkcode HttpHandler}, as `Deno.serve` gives. */
 export interface HttpServeInfo {
@@ -577,6 +583,18 @@ export class HttpServerProtocol extends Protocol {
   #transport: Transport | null = null;
   #remoteAddr: Deno.Addr | undefined = undefined;
   #current: Exchange | null = null;
+  /**
+   * The exchange whose answer waits for a promise, if any: its handler's,
+   * or (without Deno's internals) its response body being read.
+   */
+  #awaited: Exchange | null = null;
+  /**
+   * While this connection's pipelined requests are answered from one
+   * handler's promise to the next, in microtasks: the loop's checkpoint
+   * count when it was asked to let them run before its next callback;
+   * -1 otherwise (see #chain()).
+   */
+  #chainAt = -1;
   #requests = 0;
   #readPause = 0;
   #writePaused = false;
@@ -760,10 +778,46 @@ export class HttpServerProtocol extends Protocol {
     this.#log.received(data.length);
     if (this.#lingering) return;
     const parser = this.#parser;
+    const before = this.#requests;
     parser.feed(data);
     if (parser.paused && parser.bufferedBytes > HELD_LIMIT) {
       this.#pauseRead(PAUSE_PARSER);
     }
+    if (this.#requests !== before) this.#chain();
+  }
+
+  /**
+   * Called after parsing outside a handler's promise, when it called the
+   * handler: if that handler's promise is pending and pipelined requests
+   * wait behind it, they are answered one after the other in microtasks,
+   * each from the previous one's promise. The loop is asked to let them
+   * run before its next callback (the next connection's read, above all),
+   * as it lets a resumed task run: otherwise the connections served in
+   * one turn of the loop answer in lockstep, every one with an exchange
+   * alive at once, and the objects that V8's scavenges find alive add up
+   * (ten times as many bytes with 100 pipelining clients). A handler
+   * still pending from an earlier turn is not waited for again.
+   */
+  #chain(): void {
+    if (
+      this.#chainAt < 0 && this.#awaited !== null &&
+      this.#parser.bufferedBytes > 0
+    ) {
+      requestMicrotaskCheckpoint();
+      this.#chainAt = checkpointsTaken();
+    }
+  }
+
+  /**
+   * After a promise an answer waited for settled: unless the answer or
+   * the next pipelined request's waits for another, this connection's
+   * requests stop for now, and the loop may go on (unless it already took
+   * its checkpoint, which cleared the request).
+   */
+  #chainStep(): void {
+    if (this.#awaited !== null) return;
+    if (checkpointsTaken() === this.#chainAt) noteAwaitParked();
+    this.#chainAt = -1;
   }
 
   /**
@@ -963,9 +1017,18 @@ export class HttpServerProtocol extends Protocol {
       result !== null && typeof result === "object" &&
       typeof (result as PromiseLike<Response>).then === "function"
     ) {
+      this.#awaited = ex;
       (result as PromiseLike<Response>).then(
-        (response) => this.#respond(ex, response),
-        (error) => this.#handlerFailed(ex, error),
+        (response) => {
+          if (this.#awaited === ex) this.#awaited = null;
+          this.#respond(ex, response);
+          if (this.#chainAt >= 0) this.#chainStep();
+        },
+        (error) => {
+          if (this.#awaited === ex) this.#awaited = null;
+          this.#handlerFailed(ex, error);
+          if (this.#chainAt >= 0) this.#chainStep();
+        },
       );
     } else {
       this.#handlerFailed(
@@ -1075,9 +1138,12 @@ export class HttpServerProtocol extends Protocol {
         // Without Deno's internals: a body held in memory is known by
         // being ready at once, and goes with its length too (the request
         // body, echoed, is a stream).
-        readReadyBody(response.body!).then((body) =>
-          this.#sendRead(ex, response, body)
-        );
+        this.#awaited = ex;
+        readReadyBody(response.body!).then((body) => {
+          if (this.#awaited === ex) this.#awaited = null;
+          this.#sendRead(ex, response, body);
+          if (this.#chainAt >= 0) this.#chainStep();
+        });
         return;
       }
       this.#sendResponse(ex, response);
@@ -1334,7 +1400,11 @@ export class HttpServerProtocol extends Protocol {
     if (
       this.#current === null && !this.#writePaused && !this.#closing &&
       this.#transport !== null
-    ) this.#nextRequest();
+    ) {
+      const before = this.#requests;
+      this.#nextRequest();
+      if (this.#requests !== before) this.#chain();
+    }
   };
 
   /** Parses the requests held meanwhile, and reads again. */

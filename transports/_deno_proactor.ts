@@ -16,6 +16,7 @@ import type {
   Proactor,
 } from "./_proactor.ts";
 import { connRid, CORE_OPS as CORE } from "./_deno_internals.ts";
+import { pendingResumptions } from "../futures/_runtime.ts";
 
 function noop(): void {}
 
@@ -114,7 +115,11 @@ function setOpRef(operation: Promise<unknown>, ref: boolean): void {
  * is handed to the loop with `callSoon` (which wakes a waiting loop).
  * Settlements that arrive together (Deno resolves the operations it polled
  * in one go) share one callback: they queue up, in order, and the first
- * one schedules the run of the queue. After the loop is closed,
+ * one schedules the run of the queue. A completion that asked the loop to
+ * let async code run before its next callback (an HTTP server answering
+ * pipelined requests from an async handler's promise) ends the run there,
+ * and the rest wait for a callback scheduled anew: the loop runs that code
+ * first, as it would between two callbacks. After the loop is closed,
  * settlements go to the completion's `orphaned()` instead, so nothing is
  * scheduled on a closed loop.
  *
@@ -127,12 +132,13 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
   readonly #loop: SchedulingLoop;
   #pending = 0;
   // Settled operations waiting for the loop, three slots each: the
-  // completion, whether it succeeded, and the value or error. The arrays
-  // keep their length (setting it to 0 would give up their storage, to be
-  // grown again by the next batch); `#queued` counts the slots in use.
+  // completion, whether it succeeded, and the value or error. The array
+  // keeps its length (setting it to 0 would give up its storage, to be
+  // grown again by the next batch); `#queued` counts the slots in use,
+  // `#next` is the first not run yet (a run ended early).
   #queue: unknown[] = [];
   #queued = 0;
-  #spare: unknown[] = [];
+  #next = 0;
   #scheduled = false;
   // What the loop's transports and servers hold open, and what each is.
   readonly #owned = new Map<Owned, OwnedKind>();
@@ -380,8 +386,9 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
     }
     const queue = this.#queue;
     const n = this.#queued;
-    this.#queued = 0;
-    for (let i = 0; i < n; i += 3) {
+    const from = this.#next;
+    this.#queued = this.#next = 0;
+    for (let i = from; i < n; i += 3) {
       const completion = queue[i] as Completion<unknown>;
       const value = queue[i + 2];
       queue[i] = queue[i + 2] = undefined;
@@ -413,19 +420,23 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
     }
   }
 
-  /** Runs the queued completions, in the order they settled. */
+  /**
+   * Runs the queued completions, in the order they settled, until one asks
+   * for a microtask checkpoint (see the class's comment).
+   */
   #run = (): void => {
     this.#scheduled = false;
     const queue = this.#queue;
     const n = this.#queued;
-    this.#queue = this.#spare;
-    this.#queued = 0;
-    for (let i = 0; i < n; i += 3) {
+    let i = this.#next;
+    while (i < n) {
       const completion = queue[i] as Completion<unknown>;
       const value = queue[i + 2];
-      queue[i + 2] = undefined;
+      const ok = queue[i + 1];
+      queue[i] = queue[i + 2] = undefined;
+      this.#next = i += 3;
       try {
-        if (queue[i + 1]) completion.done(value);
+        if (ok) completion.done(value);
         else completion.failed(value);
       } catch (exception) {
         this.#loop.callExceptionHandler({
@@ -433,8 +444,16 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
           exception,
         });
       }
+      // closeAll() took the rest.
+      if (this.#queued === 0) return;
+      if (i < n && pendingResumptions() > 0) {
+        this.#scheduled = true;
+        this.#loop.callSoon(this.#run);
+        return;
+      }
     }
-    this.#spare = queue;
+    this.#next = 0;
+    this.#queued = 0;
   };
 
   #start<T>(operation: PromiseLike<T>, port: CompletionPort<T>): void {

@@ -175,7 +175,13 @@ function gather(chunks: Uint8Array[], from: number, to: number, n: number) {
  * shorter than 4 KiB — 8 KiB ones once the protocol has paused reading
  * meanwhile: it is not keeping up, and the bytes it holds pin their
  * chunks across turns of the loop, long enough for V8 to promote them to
- * its old generation, which frees them only at its next full collection. A `BufferedProtocol` is read into directly
+ * its old generation, which frees them only at its next full collection.
+ * Such a throttled connection reads into one 8 KiB chunk over and over,
+ * and the protocol gets a copy of each read: a read in flight pins its
+ * memory until the connection's turn comes again, which under load (many
+ * connections, each read bringing a few hundred requests) is long enough
+ * for V8 to promote a fresh chunk per read, while a copy the protocol is
+ * done with in its turn dies young. A `BufferedProtocol` is read into directly
  * (`getBuffer()` with the size the transport would read, then
  * `bufferUpdated()`).
  *
@@ -794,6 +800,17 @@ export class DenoStreamTransport extends FlowControlledTransport
     if (n === 0) return;
     const chunk = this.#chunk!;
     const at = this.#at;
+    if (at === 0 && this.#throttled && chunk.length === BUSY_CHUNK) {
+      // Throttled (see the class's comment): the protocol gets a copy, and
+      // the next read lands in the same chunk again.
+      const copy = chunk.slice(0, n);
+      if (n < STREAMING_READ) {
+        this.#streaming = false;
+        this.#throttled = false;
+        this.#chunk = null;
+      }
+      return this.#feed(copy);
+    }
     // Made here rather than from the read's view: a constructor call costs
     // less than `subarray()`, and the transport keeps no view per read.
     const data = new Uint8Array(chunk.buffer, at, n);

@@ -194,6 +194,45 @@ Deno.test("HttpServerProtocol answers synchronous handlers for pipelined request
   });
 });
 
+Deno.test("HttpServerProtocol answers one connection's pipelined requests before the loop's next callback", async () => {
+  // An async handler's answer goes on in a microtask, and so does the
+  // next pipelined request: the loop lets them all run before it hands
+  // the next connection its bytes, rather than answer the connections in
+  // lockstep (a1 b1 a2 b2 ...), each with an exchange alive meanwhile.
+  const loop = new VirtualTimeLoop();
+  try {
+    const order: string[] = [];
+    const handler: HttpHandler = (request) => {
+      order.push(new URL(request.url).pathname);
+      return Promise.resolve(new Response("ok"));
+    };
+    const peers = ["a", "b"].map(() => {
+      const peer = new Recorder(loop);
+      transportPair(peer, new HttpServerProtocol(handler, { loop }), { loop });
+      return peer;
+    });
+    await loop.advance(0);
+    loop.callSoon(() => {
+      for (const [i, peer] of peers.entries()) {
+        const name = i === 0 ? "a" : "b";
+        peer.transport!.write(bytes(
+          [1, 2, 3].map((n) => `GET /${name}${n} HTTP/1.1\r\nHost: h\r\n\r\n`)
+            .join(""),
+        ));
+      }
+    });
+    await loop.advance(0);
+    assertEquals(order, ["/a1", "/a2", "/a3", "/b1", "/b2", "/b3"]);
+    for (const peer of peers) {
+      assertEquals(peer.text.split("HTTP/1.1 200 OK").length - 1, 3);
+      peer.transport!.close();
+    }
+    await loop.advance(0);
+  } finally {
+    loop.close();
+  }
+});
+
 Deno.test("HttpServerProtocol closes an idle keep-alive connection after keepAliveTimeout", async () => {
   const c = await converse(
     server(hello, { keepAliveTimeout: 2 }),

@@ -10,6 +10,10 @@ import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { VirtualTimeDenoLoop } from "../_helpers.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import type { Handle } from "../../loop/handle.ts";
+import {
+  noteAwaitParked,
+  requestMicrotaskCheckpoint,
+} from "../../futures/_runtime.ts";
 
 /** A loop that counts the callbacks scheduled with `callSoon()`. */
 class CountingLoop extends VirtualTimeLoop {
@@ -79,6 +83,72 @@ Deno.test("DenoProactor runs completions that arrive together in order, in one c
   assertEquals(loop.scheduled, 1);
   await loop.advance(0);
   assertEquals(log, ["op2 done 2", "op0 failed zero", "op1 done 1"]);
+  loop.close();
+});
+
+Deno.test("DenoProactor lets async code a completion resumed run before the next completion", async () => {
+  const loop = new CountingLoop();
+  const proactor = new DenoProactor(loop);
+  const log: string[] = [];
+  const resuming = (name: string): Completion<number> => ({
+    done: (v) => {
+      log.push(`${name} done ${v}`);
+      // As an HTTP server answering pipelined requests from an async
+      // handler's promise: async code goes on in microtasks.
+      requestMicrotaskCheckpoint();
+      Promise.resolve().then(() => log.push(`${name} resumed`)).then(() => {
+        log.push(`${name} waits`);
+        noteAwaitParked();
+      });
+    },
+    failed: () => {},
+  });
+  const ops = [deferred<number>(), deferred<number>(), deferred<number>()];
+  proactor.watch(ops[0].promise, proactor.bind(resuming("a")));
+  proactor.watch(ops[1].promise, proactor.bind(logging(log, "b")));
+  proactor.watch(ops[2].promise, proactor.bind(resuming("c")));
+  ops.forEach((op, i) => op.resolve(i));
+  await microtasks();
+  assertEquals(loop.scheduled, 1);
+  await loop.advance(0);
+  assertEquals(log, [
+    "a done 0",
+    "a resumed",
+    "a waits",
+    "b done 1",
+    "c done 2",
+    "c resumed",
+    "c waits",
+  ]);
+  loop.close();
+});
+
+Deno.test("DenoProactor.closeAll() gives completions waiting behind a resumption to orphaned(), once", async () => {
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const log: string[] = [];
+  const a = deferred<number>();
+  const b = deferred<number>();
+  proactor.watch(
+    a.promise,
+    proactor.bind<number>({
+      done: (v) => {
+        log.push(`a done ${v}`);
+        requestMicrotaskCheckpoint();
+        Promise.resolve().then(() => {
+          proactor.closeAll();
+          noteAwaitParked();
+        });
+      },
+      failed: () => {},
+    }),
+  );
+  proactor.watch(b.promise, proactor.bind(logging(log, "b")));
+  a.resolve(1);
+  b.resolve(2);
+  await microtasks();
+  await loop.advance(0);
+  assertEquals(log, ["a done 1", "b orphaned 2"]);
   loop.close();
 });
 

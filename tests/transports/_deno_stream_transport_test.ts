@@ -266,6 +266,42 @@ Deno.test("DenoStreamTransport streams into busy-sized chunks once the protocol 
   loop.close();
 });
 
+Deno.test("DenoStreamTransport reads a throttled stream into one chunk again and hands out copies", async () => {
+  const { loop, proactor, p, t } = await setup();
+  arrive(proactor, SMALL_CHUNK); // filled: data is streaming
+  await loop.advance(0);
+  t.pauseReading(); // the protocol cannot keep up
+  arrive(proactor, LARGE_CHUNK);
+  await loop.advance(0);
+  t.resumeReading();
+  await loop.advance(0);
+  const chunk = proactor.inFlight("read")[0].buffer;
+  assertEquals(chunk.length, BUSY_CHUNK);
+  arrive(proactor, BUSY_CHUNK, 4);
+  await loop.advance(0);
+  arrive(proactor, 6000, 5);
+  await loop.advance(0);
+  // Each read landed at the start of the same chunk...
+  const again = proactor.inFlight("read")[0].buffer;
+  assertStrictEquals(again.buffer, chunk.buffer);
+  assertEquals([again.byteOffset, again.length], [0, BUSY_CHUNK]);
+  // ...and the protocol holds copies, whole buffers of their own, that
+  // later reads do not write over.
+  const [a, b] = p.data.slice(-2);
+  assertEquals(a, new Uint8Array(BUSY_CHUNK).fill(4));
+  assertEquals(b, new Uint8Array(6000).fill(5));
+  for (const d of [a, b]) {
+    assert(d.buffer !== chunk.buffer);
+    assertEquals([d.byteOffset, d.buffer.byteLength], [0, d.length]);
+  }
+  arrive(proactor, 10, 6); // the stream ended: the chunk is let go
+  await loop.advance(0);
+  assertEquals(p.data.at(-1), new Uint8Array(10).fill(6));
+  assert(proactor.inFlight("read")[0].buffer.buffer !== chunk.buffer);
+  assertEquals(b, new Uint8Array(6000).fill(5));
+  loop.close();
+});
+
 Deno.test("DenoStreamTransport starts no read while paused", async () => {
   const { loop, proactor, p, t } = await setup();
   p.onData = () => t.pauseReading();
