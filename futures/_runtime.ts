@@ -420,12 +420,38 @@ export function taskOfCallback(fn: object): object | undefined {
   return stepOwners.get(fn);
 }
 
+/** The host's own `setImmediate()`, taken when this module loads. */
+const realImmediate: (fn: () => void) => void = setImmediate;
+
+/** Whether `hostImmediate()` is making its immediate now. */
+let makingHop = false;
+
 /**
- * The host's own `setImmediate()`, taken when this module loads: a
- * simulation run gives a simulated host's code one on its loop instead,
- * and the loops' hops must stay the host process's.
+ * The host's own `setImmediate()`: a simulation run puts a simulated
+ * host's immediates on its loop (`node:timers`' function, which this is,
+ * included), and the loops' hops must stay the host process's, so a run
+ * tells them apart by `makingHostHop()`.
+ *
+ * @param fn What to call on the host's next check phase.
  */
-export const hostImmediate: (fn: () => void) => void = setImmediate;
+export function hostImmediate(fn: () => void): void {
+  makingHop = true;
+  try {
+    realImmediate(fn);
+  } finally {
+    makingHop = false;
+  }
+}
+
+/**
+ * Whether the immediate being made now is a loop's own hop, made by
+ * `hostImmediate()`.
+ *
+ * @returns `true` while `hostImmediate()` makes its immediate.
+ */
+export function makingHostHop(): boolean {
+  return makingHop;
+}
 
 /**
  * A macrotask hop: the host runs every pending microtask, its due timers

@@ -5,14 +5,15 @@
  * on the machine, as do a host's `Worker`, `MessageChannel`,
  * `BroadcastChannel`, `Deno.Command` and `Deno.addSignalListener()` (and,
  * seen through `node:async_hooks`, its `node:net` sockets and
- * `node:child_process`); `Math.random`, `crypto.getRandomValues` /
+ * `node:child_process`, and a `node:net` server's `listen()`);
+ * `Math.random`, `crypto.getRandomValues` /
  * `crypto.randomUUID` and `node:crypto`'s default export's `randomInt`,
  * `randomFill` and `randomFillSync` (seeded); the clocks `Date.now`,
  * `new Date()`, `performance.now` (its `timeOrigin`, `mark()`,
  * `measure()`), `Intl.DateTimeFormat`'s `format()` of now and
  * `Temporal.Now` (virtual); `crypto.subtle`'s methods and Deno's file calls
  * (a host's result waits for the run); the timers `setTimeout`/
- * `setInterval` (`node:timers`' too), `setImmediate` and
+ * `setInterval` and `setImmediate` (`node:timers`' too) and
  * `AbortSignal.timeout()` (a host's are its loop's, on the virtual clock);
  * and `WeakRef` and `FinalizationRegistry.prototype.register`, whose
  * targets it holds until the run ends, so that the collector cannot clear
@@ -23,9 +24,13 @@
 
 import { createHook } from "node:async_hooks";
 import nodeCrypto from "node:crypto";
+import nodeNet from "node:net";
+import { makingHostHop } from "../futures/_runtime.ts";
 import { InvalidStateError } from "../futures/errors.ts";
 import {
+  NODE_IMMEDIATES,
   NODE_TIMERS,
+  type NodeImmediateFields,
   type NodeTimerFields,
 } from "../transports/_deno_internals.ts";
 import {
@@ -615,7 +620,11 @@ export function installSimulationGuards(
     });
   }
   // Node's setImmediate(), which Deno has too: a callback on the loop.
-  if (typeof global.setImmediate === "function") {
+  // With the internals nodeImmediates() needs, the global one is left as
+  // it is (nodeImmediates() puts a host's on its loop, whatever name the
+  // host calls it by), so that node:timers' clearImmediate() and the global
+  // one clear each other's, as in Deno.
+  if (NODE_IMMEDIATES === null && typeof global.setImmediate === "function") {
     const realSetImmediate = global.setImmediate as (
       ...a: unknown[]
     ) => unknown;
@@ -631,14 +640,35 @@ export function installSimulationGuards(
       else realClearImmediate(t);
     });
   }
-  const stopHandles = nodeHandles(timers, NODE_TIMERS === null);
+  const immediates = NODE_IMMEDIATES !== null
+    ? nodeImmediates(NODE_IMMEDIATES, timers, replace)
+    : null;
+  const stopHandles = nodeHandles(
+    timers,
+    NODE_TIMERS === null,
+    immediates?.made ?? null,
+  );
   const stopTimeouts = NODE_TIMERS !== null
     ? nodeTimers(NODE_TIMERS, timers, replace, saved)
     : () => {};
   stopNodeTimers = () => {
     stopHandles();
     stopTimeouts();
+    immediates?.stop();
   };
+  // A node:net server's listen() (node:http's, node:https', node:tls'
+  // servers are node:net's), which makes no handle the hooks see.
+  const netServer = nodeNet.Server.prototype as unknown as Record<
+    string,
+    unknown
+  >;
+  const realListen = netServer.listen as (...a: unknown[]) => unknown;
+  replace(netServer, "listen", function (this: unknown, ...args: unknown[]) {
+    if (!timers.inHost()) return realListen.apply(this, args);
+    const error = nodeNetRefusal(NODE_HANDLES.TCPWRAP);
+    timers.fail(error);
+    throw error;
+  });
   // A host's AbortSignal.timeout() (@std/async's deadline()) too.
   const realSignalTimeout = AbortSignal.timeout.bind(AbortSignal);
   replace(
@@ -699,9 +729,7 @@ interface NodeTimeout {
  * not reach them: a `Timeout` a host's code makes runs on a virtual timer
  * of its loop. It is still filed with node's own timers (unreferenced, as
  * far off as a timer goes, its callback a no-op), so that node's
- * `clearTimeout()` finds it by its id. (A host's `setImmediate()` from
- * `node:timers` stays real: the loops' own hops are such immediates, so
- * the host's cannot be told from them.)
+ * `clearTimeout()` finds it by its id.
  */
 function nodeTimers(
   fields: NodeTimerFields,
@@ -805,6 +833,121 @@ function nodeTimers(
   };
 }
 
+/** What `Immediate` a host's code made: node's fields the run reads. */
+interface NodeImmediate {
+  _onImmediate: ((...a: unknown[]) => unknown) | null;
+  _argv: unknown[] | undefined;
+  _destroyed: boolean;
+}
+
+/**
+ * `node:timers`' `setImmediate()` (the global one is the same function, so
+ * that a name imported from the module is the function the run would
+ * replace): an `Immediate` a host's code makes runs on its loop, in the
+ * loop's next iteration, as the global one's replacement runs it when the
+ * internals are not found. The hooks tell of each immediate made
+ * (`made()`), before its constructor calls `ref()`, which takes it over:
+ * it stays counted by node but keeps nothing alive, and is taken out of
+ * node's queue (after its constructor has queued it, in a microtask, which
+ * runs before the machine's next check phase), so that only the loop runs
+ * its callback. Node's `clearImmediate()` (the module's, the global one,
+ * `Symbol.dispose`) marks it `_destroyed`, which cancels the loop's
+ * callback; when that runs, node's bookkeeping is done as node's check
+ * phase does it (`_destroyed`, its count, no callback), then the callback
+ * with its arguments, `this` being the immediate. `ref()`, `unref()` and
+ * `hasRef()` keep the host's choice, as node's do.
+ *
+ * @returns `made`, for the hooks, and `stop`, which clears what is left
+ * of the run's immediates (their loops are gone) before the prototype is
+ * put back.
+ */
+function nodeImmediates(
+  fields: NodeImmediateFields,
+  timers: SimTimers,
+  replace: Replace,
+): { made: (immediate: object) => void; stop: () => void } {
+  const proto = fields.immediate as Record<string, unknown>;
+  const realRef = proto.ref as (this: object) => object;
+  const realUnref = proto.unref as (this: object) => object;
+  const realHasRef = proto.hasRef as (this: object) => boolean;
+  // Each of the run's immediates still to run, with whether the host
+  // wants it to keep the process alive.
+  const virtual = new Map<object, { refed: boolean }>();
+  // The immediate whose constructor is running, about to call ref().
+  let fresh: object | null = null;
+  const adopt = (immediate: NodeImmediate & object) => {
+    const entry = { refed: true };
+    virtual.set(immediate, entry);
+    // node's clearImmediate() sets it: the loop's callback is cancelled.
+    let destroyed = immediate._destroyed;
+    let sim: SimImmediate | null = null;
+    Object.defineProperty(immediate, "_destroyed", {
+      configurable: true,
+      enumerable: true,
+      get: () => destroyed,
+      set: (v: boolean) => {
+        destroyed = v;
+        if (v && virtual.get(immediate) === entry) {
+          virtual.delete(immediate);
+          sim?.cancel();
+        }
+      },
+    });
+    const callback = immediate._onImmediate;
+    const argv = immediate._argv ?? [];
+    sim = timers.immediate(() => {
+      if (virtual.get(immediate) !== entry) return;
+      virtual.delete(immediate);
+      fields.clear(immediate);
+      callback?.(...argv);
+    }, []);
+    queueMicrotask(() => {
+      if (virtual.get(immediate) === entry) fields.unqueue(immediate);
+    });
+  };
+  replace(proto, "ref", function (this: NodeImmediate & object) {
+    const entry = virtual.get(this);
+    if (entry !== undefined) entry.refed = true;
+    else if (this === fresh) {
+      fresh = null;
+      adopt(this);
+    } else return realRef.call(this);
+    return this;
+  });
+  replace(proto, "unref", function (this: object) {
+    const entry = virtual.get(this);
+    if (entry === undefined) return realUnref.call(this);
+    entry.refed = false;
+    return this;
+  });
+  replace(proto, "hasRef", function (this: object) {
+    return virtual.get(this)?.refed ?? realHasRef.call(this);
+  });
+  return {
+    made: (immediate) => {
+      fresh = immediate;
+    },
+    stop: () => {
+      fresh = null;
+      const left = [...virtual.keys()];
+      virtual.clear();
+      for (const immediate of left) fields.clear(immediate);
+    },
+  };
+}
+
+/**
+ * The refusal of a host's `what` (node's sockets, servers or processes).
+ *
+ * @param what What the host's code used.
+ * @returns The error that fails the run.
+ */
+function nodeNetRefusal(what: string): Error {
+  return new Error(
+    `Cannot use ${what} inside a simulation: a simulated host has no real network or processes; use the loop it was given (createConnection(), createServer(), HttpClientProtocol), or keep it outside the simulation`,
+  );
+}
+
 /**
  * The handles of node's own that a host's code may not make, by their
  * `async_hooks` type: sockets and subprocesses, which reach past the
@@ -823,13 +966,32 @@ const NODE_HANDLES: Record<string, string> = {
  * the internals `nodeTimers()` needs (not found in this Deno, or switched
  * off by `TULIP_NO_INTERNALS`) it would fire on the real clock, so that the
  * run differs from one replay to the next while other hosts keep virtual
- * time moving.
+ * time moving. A node `Immediate` a host's code makes (not a loop's own
+ * hop) goes to `immediate`, or, when it is `null` (the internals
+ * `nodeImmediates()` needs are missing), fails the run likewise, and its
+ * callback never runs.
  */
-function nodeHandles(timers: SimTimers, timeouts: boolean): () => void {
+function nodeHandles(
+  timers: SimTimers,
+  timeouts: boolean,
+  immediate: ((resource: object) => void) | null,
+): () => void {
   const hook = createHook({
     init(_id, type, _trigger, resource) {
       if (!timers.inHost()) return;
-      if (type === "Timeout" && timeouts) {
+      if (type === "Immediate") {
+        if (makingHostHop()) return;
+        if (immediate !== null) immediate(resource as object);
+        else {
+          // Cleared once its constructor has queued it.
+          queueMicrotask(() => clearImmediate(resource as never));
+          timers.fail(
+            new Error(
+              "Cannot run node:timers' setImmediate() on a simulated host's loop: the internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the machine's check phase the callback would run at a different step on each replay; use the global setImmediate() or sleep(0) in code a simulation runs",
+            ),
+          );
+        }
+      } else if (type === "Timeout" && timeouts) {
         (resource as { close(): unknown }).close();
         timers.fail(
           new Error(
@@ -837,13 +999,7 @@ function nodeHandles(timers: SimTimers, timeouts: boolean): () => void {
           ),
         );
       } else if (Object.hasOwn(NODE_HANDLES, type)) {
-        timers.fail(
-          new Error(
-            `Cannot use ${
-              NODE_HANDLES[type]
-            } inside a simulation: a simulated host has no real network or processes; use the loop it was given (createConnection(), createServer(), HttpClientProtocol), or keep it outside the simulation`,
-          ),
-        );
+        timers.fail(nodeNetRefusal(NODE_HANDLES[type]));
       }
     },
   });
@@ -894,7 +1050,10 @@ function lockOnTheClock(
  * call's checks (by making it: its bytes are then overwritten), so bad
  * arguments get the real errors; `randomFill()`'s callback comes on the
  * host's loop.
- * (A name imported from the module is bound to the real function.)
+ * (A name imported from the module is bound to the real function, which
+ * calls one of Deno's operations, bound when the module loaded: nothing
+ * such a call reaches can be replaced. `randomBytes()` and `randomUUID()`,
+ * imported by name too, call `crypto`'s functions each time.)
  */
 function seededNodeCrypto(
   fill: (bytes: Uint8Array) => void,

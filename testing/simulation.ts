@@ -332,7 +332,7 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `Deno.Command` and `Deno.addSignalListener()` (what they bring comes
  * when the machine delivers it) and a host's `node:net` socket and
  * `node:child_process` (fail the run once made; a `node:net` server's
- * `listen()` is not seen), `Math.random`, `crypto.getRandomValues` and
+ * `listen()` fails it before listening), `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
  * `performance.now` (and `performance.timeOrigin`, `mark()` and `measure()`,
  * on a timeline of the run's own), `Intl.DateTimeFormat`'s `format()` of now
@@ -352,11 +352,12 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `queueMicrotask()`, `setTimeout()`, `setInterval()` or `setImmediate()`
  * callback that throws), which would end a real process, fails the run,
  * naming the host.
- * `node:timers`' and `node:timers/promises`' `setTimeout` and `setInterval`
- * are on the host's loop too (with `TULIP_NO_INTERNALS` set, a host that
- * makes one fails the run, naming it), and
- * `node:crypto`'s `randomInt`, `randomFill` and `randomFillSync` read the
- * seed when called through its default export (`require("crypto")`). A
+ * `node:timers`' and `node:timers/promises`' `setTimeout`, `setInterval`
+ * and `setImmediate` are on the host's loop too (with `TULIP_NO_INTERNALS`
+ * set, a host that makes one fails the run, naming it), `node:crypto`'s
+ * `randomBytes` and `randomUUID` read the seed (imported by name too), and
+ * its `randomInt`, `randomFill` and `randomFillSync` read the seed when
+ * called through its default export (`require("crypto")`). A
  * host's `crypto.subtle` calls and `Deno`'s file calls (`readFile`,
  * `stat`, `open` and an `FsFile`'s `read()`, ...) take no virtual time:
  * the run waits for each before anything else runs, so its result comes
@@ -364,7 +365,7 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * (an `FsFile`'s `lock()` of a lock another task or host holds is tried
  * again on the host's clock, after 1 ms, doubling up to 1 s).
  * Code that waits for anything else outside the simulation (a file's
- * `readable`, `Deno.readDir()`, `node:fs`, `node:timers`' `setImmediate`)
+ * `readable`, `Deno.readDir()`, `node:fs`)
  * makes the run depend on the machine, as does what nothing replaced
  * reaches (`node:crypto`'s `randomInt`, `randomFill` and `randomFillSync`
  * imported by name, and the key pairs `crypto.subtle.generateKey()` makes:

@@ -394,6 +394,89 @@ export const NODE_TIMERS: NodeTimerFields | null = INTERNALS_ENABLED
   ? findNodeTimers()
   : null;
 
+/**
+ * What the simulator needs to run a simulated host's `node:timers`
+ * `setImmediate()` (the same function as the global one, so that a name
+ * imported from the module escapes the run's replacement of the global) on
+ * the host's loop: the `Immediate` prototype (its constructor calls its
+ * `ref()` right before queueing it), the field that says whether it keeps
+ * the process alive, and the queue it is in, from which the run takes it
+ * so that the machine's check phase never runs it.
+ */
+export interface NodeImmediateFields {
+  /** `Immediate.prototype`, shared by every `node:timers` immediate. */
+  readonly immediate: object;
+  /** An immediate's own field: whether it keeps the process alive. */
+  readonly refed: symbol;
+  /** Takes an immediate out of the queue, leaving its count as it is. */
+  unqueue(immediate: object): void;
+  /**
+   * Clears an immediate as `clearImmediate()` does: uncounts it, marks it
+   * `_destroyed`, drops its callback and unqueues it.
+   */
+  clear(immediate: object): void;
+}
+
+function findNodeImmediates(): NodeImmediateFields | null {
+  try {
+    const key = (Deno as unknown as { internal?: unknown }).internal;
+    if (typeof key !== "symbol") return null;
+    const core = ((Deno as unknown as Fields)[key] as {
+      core?: {
+        immediateQueue?: {
+          head?: unknown;
+          tail?: unknown;
+          remove?: (i: object) => void;
+        };
+        clearImmediate?: (i: object) => void;
+      };
+    } | undefined)?.core;
+    const queue = core?.immediateQueue;
+    const clear = core?.clearImmediate;
+    if (typeof queue?.remove !== "function" || typeof clear !== "function") {
+      return null;
+    }
+    const sample = setImmediate(() => {}) as unknown as Fields & {
+      _onImmediate?: unknown;
+      _destroyed?: unknown;
+    };
+    try {
+      const immediate = Object.getPrototypeOf(sample) as Fields;
+      const refed = findSymbol(sample, "refed");
+      const destroyed = Object.getOwnPropertyDescriptor(sample, "_destroyed");
+      if (
+        refed === null || sample[refed] !== true || queue.tail !== sample ||
+        typeof sample._onImmediate !== "function" ||
+        destroyed?.value !== false || destroyed.configurable !== true ||
+        !["ref", "unref", "hasRef"].every((m) =>
+          typeof (immediate as Record<string, unknown>)[m] === "function"
+        )
+      ) {
+        return null;
+      }
+      return {
+        immediate,
+        refed,
+        unqueue: (i) => queue.remove!.call(queue, i),
+        clear: (i) => clear.call(core, i),
+      };
+    } finally {
+      clearImmediate(sample as never);
+    }
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * How `node:timers` queues its immediates, or `null` when not found or
+ * switched off (then a simulated host's `node:timers` immediate fails the
+ * run).
+ */
+export const NODE_IMMEDIATES: NodeImmediateFields | null = INTERNALS_ENABLED
+  ? findNodeImmediates()
+  : null;
+
 // ---------------------------------------------------------------------------
 // The report
 
@@ -466,6 +549,12 @@ export function probeInternals(conn?: Deno.Conn): ProbeResult[] {
       found: NODE_TIMERS !== null,
       usedBy:
         "testing/_deno_sim_guard.ts: a simulated host's node:timers timers on its loop",
+    },
+    {
+      name: "node:timers Immediate and its queue",
+      found: NODE_IMMEDIATES !== null,
+      usedBy:
+        "testing/_deno_sim_guard.ts: a simulated host's node:timers immediates on its loop",
     },
   ];
 }

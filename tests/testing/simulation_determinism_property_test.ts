@@ -1,7 +1,8 @@
 // A property of the simulator: any small system — hosts with stream and
 // datagram servers, clients that connect, write, half-close, abort, send
-// datagrams, sleep, set timers (setTimeout() and setInterval()) and draw
-// random numbers, links with latency, jitter and bandwidth, random faults
+// datagrams, sleep, set timers (setTimeout() and setInterval()) and
+// immediates (node:timers' setImmediate(), imported by name) and draw
+// random numbers (node:crypto's randomBytes() imported by name too), links with latency, jitter and bandwidth, random faults
 // and faults by hand (partitions, holds, crashes, restarts) — run twice
 // from the same seed gives the same run: the same trace, event for event,
 // and the same outcome on every host. Another run in between (another
@@ -9,6 +10,8 @@
 
 import { assert, assertEquals } from "@std/assert";
 import fc from "fast-check";
+import { randomBytes } from "node:crypto";
+import * as nodeTimers from "node:timers";
 import v8 from "node:v8";
 import vm from "node:vm";
 import type { EventLoop } from "../../loop/event_loop.ts";
@@ -20,6 +23,7 @@ import type {
   Transport,
 } from "../../transports/transport.ts";
 import { formatEvent } from "../../testing/_sim_world.ts";
+import { NODE_IMMEDIATES } from "../../transports/_deno_internals.ts";
 import { Simulation } from "../../testing/simulation.ts";
 import { settings } from "../_property.ts";
 
@@ -33,6 +37,7 @@ type Op =
   | { kind: "datagram"; server: number; count: number; size: number }
   | { kind: "sleep"; seconds: number }
   | { kind: "timers"; ms: number; ticks: number }
+  | { kind: "immediates"; count: number }
   | { kind: "random" };
 
 type Action = {
@@ -80,6 +85,10 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     kind: fc.constant("timers" as const),
     ms: fc.double({ min: -1, max: 1500, noNaN: true }),
     ticks: fc.integer({ min: 1, max: 3 }),
+  }),
+  fc.record({
+    kind: fc.constant("immediates" as const),
+    count: fc.integer({ min: 1, max: 6 }),
   }),
   fc.record({ kind: fc.constant("random" as const) }),
 );
@@ -206,6 +215,26 @@ async function runOp(
         }, op.ms);
       });
       log(`timers ${op.ms} x${op.ticks}`);
+      return;
+    }
+    case "immediates": {
+      // node:timers' setImmediate() imported by name, where the run puts it
+      // on the loop (else a host's fails the run): every other one cleared.
+      const set = NODE_IMMEDIATES !== null
+        ? nodeTimers.setImmediate
+        : setImmediate;
+      const order: number[] = [];
+      await new Promise<void>((done) => {
+        for (let i = 0; i < op.count; i++) {
+          const last = i === op.count - 1;
+          const made = set(() => {
+            order.push(i);
+            if (last) done();
+          });
+          if (i % 2 === 1 && !last) clearImmediate(made);
+        }
+      });
+      log(`immediates ${order.join(",")} ${randomBytes(2).join(",")}`);
       return;
     }
     case "random": {

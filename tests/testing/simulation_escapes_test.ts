@@ -7,13 +7,16 @@ import {
   assertThrows,
 } from "@std/assert";
 import nodeChildProcess from "node:child_process";
-import nodeCrypto from "node:crypto";
+import nodeCrypto, { randomBytes, randomUUID } from "node:crypto";
 import nodeHttp from "node:http";
 import nodeNet from "node:net";
 import * as nodeTimers from "node:timers";
 import * as nodeTimersPromises from "node:timers/promises";
 import { sleep } from "../../tasks/sleep.ts";
-import { NODE_TIMERS } from "../../transports/_deno_internals.ts";
+import {
+  NODE_IMMEDIATES,
+  NODE_TIMERS,
+} from "../../transports/_deno_internals.ts";
 import { Simulation, SimulationError } from "../../testing/simulation.ts";
 
 /** The own keys of an object's prototype chain, short of Object's. */
@@ -261,6 +264,133 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "Simulation: a host's setImmediate() and clearImmediate() from node:timers (and node:timers/promises') run on its loop, in order with its callbacks, and replay",
+  // Without the internals a host's node:timers immediate fails the run.
+  ignore: NODE_IMMEDIATES === null,
+  fn: async () => {
+    let ran = 0;
+    const run = async (seed: number) => {
+      const log: string[] = [];
+      const sim = new Simulation({ seed });
+      sim.host("ticker", async () => {
+        for (;;) await sleep(Math.random() / 100);
+      });
+      sim.client("c", async (loop) => {
+        for (let round = 0; round < 20; round++) {
+          await sleep(Math.random() / 50);
+          const at = loop.time().toFixed(6);
+          const immediate = nodeTimers.setImmediate(
+            function (
+              this: unknown,
+              a: number,
+              b: string,
+            ) {
+              ran++;
+              log.push(
+                `immediate ${a} ${b} at ${
+                  loop.time().toFixed(6)
+                } (made ${at}) ${this === immediate}`,
+              );
+            },
+            round,
+            "x",
+          );
+          // Queued after the immediate: runs after it, on the same loop.
+          loop.callSoon(() => log.push(`soon ${round}`));
+          nodeTimers.clearImmediate(nodeTimers.setImmediate(() => ran++));
+          {
+            using _disposed = nodeTimers.setImmediate(() => ran++);
+          }
+          const global = setImmediate(() => ran++);
+          nodeTimers.clearImmediate(global);
+          nodeTimers.clearImmediate(nodeTimers.setImmediate(() => ran++));
+          log.push(`promise ${await nodeTimersPromises.setImmediate(round)}`);
+        }
+      });
+      await sim.run();
+      return log;
+    };
+    const first = await run(12);
+    assertEquals(ran, 20);
+    assertEquals(first.slice(0, 3), [
+      first[0],
+      "soon 0",
+      "promise 0",
+    ]);
+    assert(first[0].startsWith("immediate 0 x at "), first[0]);
+    assert(first[0].endsWith(" true"), first[0]);
+    assertEquals(first.length, 60);
+    assertEquals(await run(12), first);
+    assertNotEquals(await run(13), first);
+    // Nothing the run made runs after it, on the real clock.
+    await new Promise((r) => setTimeout(r, 20));
+    assertEquals(ran, 60);
+  },
+});
+
+Deno.test({
+  name:
+    "Simulation: a host's node:timers immediate keeps ref(), unref() and hasRef() as Deno's",
+  ignore: NODE_IMMEDIATES === null,
+  fn: async () => {
+    const realShape = (() => {
+      const i = nodeTimers.setImmediate(() => {});
+      const seen = [i.hasRef(), i.unref().hasRef(), i.ref().hasRef()];
+      nodeTimers.clearImmediate(i);
+      seen.push(i.hasRef());
+      return seen;
+    })();
+    assertEquals(realShape, [true, false, true, false]);
+    const seen: unknown[] = [];
+    const sim = new Simulation({ seed: 3 });
+    sim.client("c", async () => {
+      const i = nodeTimers.setImmediate(() => {});
+      seen.push(i.hasRef(), i.unref().hasRef(), i.ref().hasRef());
+      nodeTimers.clearImmediate(i);
+      seen.push(i.hasRef());
+      const fired = nodeTimers.setImmediate(() => {});
+      await sleep(0.01);
+      seen.push(fired.hasRef());
+    });
+    await sim.run();
+    assertEquals(seen, [...realShape, false]);
+  },
+});
+
+Deno.test({
+  name:
+    "Simulation: without the internals (TULIP_NO_INTERNALS), a host's setImmediate() from node:timers fails the run at once, naming it, and its callback never runs",
+  ignore: NODE_IMMEDIATES !== null,
+  fn: async () => {
+    let ran = false;
+    const sim = new Simulation({ seed: 41 });
+    sim.host("ticker", async () => {
+      for (;;) await sleep(0.001);
+    });
+    sim.client("c", async () => {
+      nodeTimers.setImmediate(() => ran = true);
+      await sleep(1);
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(e.message, "client c threw");
+    assertStringIncludes(e.message, "node:timers' setImmediate()");
+    assertStringIncludes(e.message, "TULIP_NO_INTERNALS");
+    await new Promise((r) => setTimeout(r, 20));
+    assertEquals(ran, false);
+    // The global one stays on the loop.
+    const log: string[] = [];
+    const again = new Simulation({ seed: 41 });
+    again.client("c", async () => {
+      await new Promise((r) => setImmediate(r));
+      log.push("global");
+    });
+    await again.run();
+    assertEquals(log, ["global"]);
+  },
+});
+
 Deno.test("Simulation: a host's node:net socket (node:http's too) or node:child_process fails the run at once, naming it", async () => {
   // A real listener, so that the connection the socket makes stays here.
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -305,6 +435,63 @@ Deno.test("Simulation: a host's node:net socket (node:http's too) or node:child_
     listener.close();
     await accepting.catch(() => {});
   }
+});
+
+Deno.test("Simulation: a host's node:net or node:http server that listens fails the run at once, naming node:net, and listens on nothing", async () => {
+  for (const make of ["net", "http"] as const) {
+    let listening = false;
+    const sim = new Simulation({ seed: 45 });
+    sim.host("ticker", async () => {
+      for (;;) await sleep(0.001);
+    });
+    sim.client("c", async () => {
+      const server = make === "net"
+        ? nodeNet.createServer(() => {})
+        : nodeHttp.createServer(() => {});
+      server.on("listening", () => listening = true);
+      try {
+        server.listen(0, "127.0.0.1");
+      } catch {
+        // Caught or not, the run fails.
+      }
+      await sleep(1);
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(e.message, "client c");
+    assertStringIncludes(e.message, "Cannot use node:net");
+    await new Promise((r) => setTimeout(r, 20));
+    assertEquals(listening, false);
+  }
+  // Outside the hosts, and after the run, it listens.
+  const server = nodeNet.createServer(() => {});
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  await new Promise((r) => server.close(r));
+});
+
+Deno.test("Simulation: node:crypto's randomBytes() and randomUUID() imported by name read the seed in a host", async () => {
+  const run = async (seed: number) => {
+    const seen: unknown[] = [];
+    const sim = new Simulation({ seed });
+    sim.client("c", async () => {
+      seen.push([...randomBytes(8)]);
+      seen.push(
+        await new Promise((r, j) =>
+          randomBytes(8, (e, b) => e ? j(e) : r([...b]))
+        ),
+      );
+      // More than one getRandomValues() call takes.
+      const big = randomBytes(70000);
+      seen.push([...big.subarray(65530, 65542)]);
+      seen.push(randomUUID(), randomUUID({ disableEntropyCache: true }));
+      await sleep(0.01);
+    });
+    await sim.run();
+    return seen;
+  };
+  const first = await run(35);
+  assertEquals(await run(35), first);
+  assertNotEquals(await run(36), first);
+  assertEquals(first.length, 5);
 });
 
 Deno.test("Simulation: node:crypto's randomInt(), randomFillSync() and randomFill() read the seed in a host, through the module's default export (and require())", async () => {

@@ -31,7 +31,7 @@ Deno.test("probeInternals() finds every internal on the pinned Deno, or none whe
   const [client, server] = await tcpPair();
   try {
     const results = probeInternals(server);
-    assertEquals(results.length, 9);
+    assertEquals(results.length, 10);
     // Listed by name so that a failure says which probe stopped matching
     // (after a Deno upgrade: update the probe in transports/_deno_internals.ts,
     // or drop its fast path).
@@ -106,7 +106,7 @@ async function inChild(
 Deno.test("the switch never prompts: without env permission it counts as not set", async () => {
   assertEquals(
     await inChild([], "m.probeInternals().map((r) => r.found)"),
-    [true, false, true, true, true, true, true, true, true],
+    [true, false, true, true, true, true, true, true, true, true],
   );
 });
 
@@ -116,7 +116,7 @@ Deno.test("the switch turns every probe off when set", async () => {
       [`--allow-env=${NO_INTERNALS_ENV}`],
       "m.probeInternals().map((r) => r.found)",
     ),
-    [false, false, false, false, false, false, false, false, false],
+    [false, false, false, false, false, false, false, false, false, false],
   );
 });
 
