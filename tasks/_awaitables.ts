@@ -81,6 +81,11 @@ export function awaitableCoroutine<T>(
 // file, which task.ts imports, is where both sides meet.
 let stepNow: ((task: object) => void) | null = null;
 let holdStart = false;
+// How many first steps taken by startEagerly() run inside one another
+// (work that calls waitFor() in its first step nests), and how many may:
+// each costs some fifteen stack frames.
+let nestedStarts = 0;
+const MAX_NESTED_STARTS = 64;
 
 /** Installs how `startEagerly()` steps a task (task.ts only). */
 export function setTaskStarter(fn: (task: object) => void): void {
@@ -115,6 +120,9 @@ export const eagerAwaiters: WeakMap<object, Set<unknown>> = new WeakMap();
  * from the call on, and the caller resumes where asyncio's would.
  */
 export function startEagerly<T extends object>(make: () => T): T {
+  // Nested too deep: the task starts on the loop's next turn, as one made
+  // outside any task, so that the stack cannot overflow.
+  if (nestedStarts >= MAX_NESTED_STARTS) return make();
   holdStart = true;
   let task: T;
   try {
@@ -122,7 +130,12 @@ export function startEagerly<T extends object>(make: () => T): T {
   } finally {
     holdStart = false;
   }
-  stepNow!(task);
+  nestedStarts++;
+  try {
+    stepNow!(task);
+  } finally {
+    nestedStarts--;
+  }
   return task;
 }
 

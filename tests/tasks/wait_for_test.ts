@@ -745,3 +745,65 @@ Deno.test("gather([waitFor(fut, t)]) hears of the wait's end on the next turn, a
   assertEquals(log, ["made", 0, 1, 2, 3, 4, "gathered", 5, 6]);
   loop.close();
 });
+
+// ---- Depth: what runs at the call, or in the turn the work ends ----
+//
+// A waitFor() called in a task takes its task's first step at the call,
+// and a finishing task resumes the tasks awaiting it on the spot: both
+// nest on the stack. Deep chains must still finish (they did when each
+// step took a turn of its own), not overflow the stack.
+
+Deno.test("waitFor(): 1,000 calls nested one in another's work finish (generator)", async () => {
+  const loop = new VirtualTimeLoop();
+  function* nest(n: number): Coroutine<number> {
+    if (n === 0) return yield* sleep(1, 0);
+    return 1 + (yield* waitFor(() => nest(n - 1), 100));
+  }
+  const main = loop.createTask(nest(1000));
+  assertEquals(await loop.runUntilComplete(main), 1000);
+  loop.close();
+});
+
+Deno.test("waitFor(): 1,000 calls nested one in another's work finish (async)", async () => {
+  const loop = new VirtualTimeLoop();
+  async function nest(n: number): Promise<number> {
+    if (n === 0) return await sleep(1, 0);
+    return 1 + await waitFor(() => nest(n - 1), 100);
+  }
+  const main = loop.createTask(() => nest(1000));
+  assertEquals(await loop.runUntilComplete(main), 1000);
+  loop.close();
+});
+
+Deno.test("waitFor(): a chain of 5,000, each waiting for the one before, resumes its caller", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<number> {
+    let f: Future<number> = waitFor(sleep(1, 7), 100);
+    for (let i = 0; i < 5000; i++) f = waitFor(f, 100);
+    return yield* f;
+  }());
+  // A lost wake-up leaves nothing to run: stop the loop then.
+  loop.callLater(1000, () => loop.stop());
+  assertEquals(await loop.runUntilComplete(main), 7);
+  loop.close();
+});
+
+Deno.test("waitFor(): 50 calls nested one in another's work all start at the outer call", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  function* nest(n: number): Coroutine<number> {
+    if (n === 0) {
+      log.push("innermost work");
+      return yield* sleep(1, 0);
+    }
+    return 1 + (yield* waitFor(() => nest(n - 1), 100));
+  }
+  const main = loop.createTask(function* (): Coroutine<number> {
+    const f = waitFor(() => nest(49), 100);
+    log.push("outer call returned");
+    return yield* f;
+  }());
+  assertEquals(await loop.runUntilComplete(main), 49);
+  assertEquals(log, ["innermost work", "outer call returned"]);
+  loop.close();
+});
