@@ -12,6 +12,7 @@ import {
   cancelledErrorTakenNow,
   isCoroutineFunction,
   keptUnretrieved,
+  loopInSlot,
   noteAwaitParked,
   notifyAwait,
   requestForeignTurn,
@@ -137,8 +138,11 @@ export class Future<T> implements PromiseLike<T> {
         // task resumed on the spot ends and resumes its own waiter): past
         // MAX_NESTED_SETTLES deep they are scheduled, as settling does,
         // so that a long chain cannot overflow the stack and lose them.
-        if (nestedSettles >= MAX_NESTED_SETTLES) return settle();
+        // So too outside the loop's turns: a task steps only in them.
         const f = future as Future<unknown>;
+        if (
+          nestedSettles >= MAX_NESTED_SETTLES || loopInSlot() !== f.#loop
+        ) return settle();
         const all = f.#callbacks ?? [];
         if (f.#callback !== null) all.unshift(f.#callback);
         f.#callback = null;

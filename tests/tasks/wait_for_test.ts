@@ -807,3 +807,36 @@ Deno.test("waitFor(): 50 calls nested one in another's work all start at the out
   assertEquals(log, ["innermost work", "outer call returned"]);
   loop.close();
 });
+
+// ---- Work that ends outside the loop's turns ----
+
+for (const kind of ["generator", "async"]) {
+  Deno.test(`waitFor(): work that ends on a host promise while the loop is stopped resumes the awaiting task only when the loop runs (${kind})`, async () => {
+    const loop = new VirtualTimeLoop();
+    const log: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    const work = async () => {
+      await gate; // not the loop's: the host resolves it
+      return 1;
+    };
+    const main = kind === "generator"
+      ? loop.createTask(function* (): Coroutine<number> {
+        const v = yield* waitFor(work, 100);
+        log.push(`resumed, running=${loop.isRunning()}`);
+        return v + (yield* sleep(0, 1));
+      }())
+      : loop.createTask(async () => {
+        const v = await waitFor(work, 100);
+        log.push(`resumed, running=${loop.isRunning()}`);
+        return v + await sleep(0, 1);
+      });
+    await loop.runUntilComplete(sleep(1, undefined, { loop }));
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assertEquals(log, []);
+    assertEquals(await loop.runUntilComplete(main), 2);
+    assertEquals(log, ["resumed, running=true"]);
+    loop.close();
+  });
+}
