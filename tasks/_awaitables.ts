@@ -104,11 +104,22 @@ export function takeHeldStart(): boolean {
 
 /**
  * The done callbacks of a task started by `startEagerly()` that belong to
- * tasks awaiting it (their `then()` or `yield*`): those run in the turn the
+ * tasks awaiting it (an async function's `then()`, a generator task's
+ * wake-up, recorded as it begins to wait): those run in the turn the
  * task ends; the others (a `gather()`'s, an `addDoneCallback()`'s) are
  * scheduled as usual, as a task's are.
  */
 export const eagerAwaiters: WeakMap<object, Set<unknown>> = new WeakMap();
+
+/**
+ * Records `cb` as the done callback of a task awaiting `task`, a task
+ * started by `startEagerly()` (see `eagerAwaiters`).
+ */
+export function noteEagerAwaiter(task: object, cb: unknown): void {
+  let set = eagerAwaiters.get(task);
+  if (set === undefined) eagerAwaiters.set(task, set = new Set());
+  set.add(cb);
+}
 
 /**
  * Makes a task with `make` and takes its first step now, in the caller's

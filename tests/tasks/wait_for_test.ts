@@ -840,3 +840,31 @@ for (const kind of ["generator", "async"]) {
     loop.close();
   });
 }
+
+Deno.test("waitFor(): a generator task waiting with a bare yield resumes in the turn the work ends, as with yield*", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* sleep(0);
+    yield* waitFor(sleep(0), 5);
+    log.push("yield* resumed");
+    yield waitFor(sleep(0), 5);
+    log.push("yield resumed");
+  }());
+  loop.createTask(function* (): Coroutine<void> {
+    for (let i = 0; i < 6; i++) {
+      log.push(`tick ${i}`);
+      yield;
+    }
+  }());
+  await loop.runUntilComplete(main);
+  // asyncio 3.13, awaiting wait_for() twice: the same first five.
+  assertEquals(log.slice(0, 5), [
+    "tick 0",
+    "tick 1",
+    "yield* resumed",
+    "tick 2",
+    "yield resumed",
+  ]);
+  loop.close();
+});
