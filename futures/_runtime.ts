@@ -115,6 +115,18 @@ export function findRunningLoop(): SchedulingLoop | null {
 }
 
 /**
+ * Returns the loop in the running-loop slot, without `findRunningLoop()`'s
+ * fallbacks: the loop running its callbacks (and the microtasks it lets
+ * run after them) now, or `null` when none is, as between two runs, or in
+ * a host callback while no loop runs.
+ *
+ * @returns The loop, or `null`.
+ */
+export function loopInSlot(): SchedulingLoop | null {
+  return running;
+}
+
+/**
  * Installs the last fallback of `getRunningLoop()`: the loop made current
  * with `setEventLoop()` (or by `run()`), so that
  * `loop.runUntilComplete(sleep(1))` finds it before the loop runs. The
@@ -578,6 +590,9 @@ export function lastDoneCallback(future: object): unknown {
  * wait's cancellation is handled in the turn its `cancel()` booked, where
  * asyncio's cancelled parent resumes in the group's exit. An error a
  * callback throws goes to the loop's exception handler, as from a handle.
+ * Outside the future's loop's turns (the loop stopped, another loop's
+ * turn: work that ended on a host promise) they are scheduled, as settling
+ * schedules them: a task resumes only in its loop's turn.
  *
  * @param future The pending future.
  * @param settle What settles it (`setResult()`, `cancel()`...).

@@ -12,6 +12,7 @@ import {
   cancelledErrorTakenNow,
   isCoroutineFunction,
   keptUnretrieved,
+  loopInSlot,
   noteAwaitParked,
   notifyAwait,
   requestForeignTurn,
@@ -19,6 +20,11 @@ import {
   resultDropped,
   setCallbackAccess,
 } from "./_runtime.ts";
+
+// How many settleRunningCallbacks() run inside one another, and how many
+// may (each costs some ten stack frames).
+let nestedSettles = 0;
+const MAX_NESTED_SETTLES = 64;
 
 const PENDING = 0;
 const CANCELLED = 1;
@@ -128,7 +134,15 @@ export class Future<T> implements PromiseLike<T> {
     // taken out first, so that none is scheduled, then run them here.
     setCallbackAccess({
       settle: (future, settle, only) => {
+        // A callback run here may end another future the same way (a
+        // task resumed on the spot ends and resumes its own waiter): past
+        // MAX_NESTED_SETTLES deep they are scheduled, as settling does,
+        // so that a long chain cannot overflow the stack and lose them.
+        // So too outside the loop's turns: a task steps only in them.
         const f = future as Future<unknown>;
+        if (
+          nestedSettles >= MAX_NESTED_SETTLES || loopInSlot() !== f.#loop
+        ) return settle();
         const all = f.#callbacks ?? [];
         if (f.#callback !== null) all.unshift(f.#callback);
         f.#callback = null;
@@ -140,8 +154,13 @@ export class Future<T> implements PromiseLike<T> {
             if (!only.has(cb)) f.#loop.callSoon(cb as DoneCallback<unknown>, f);
           }
         }
-        for (const cb of all) {
-          if (only === undefined || only.has(cb)) runNow(f, cb);
+        nestedSettles++;
+        try {
+          for (const cb of all) {
+            if (only === undefined || only.has(cb)) runNow(f, cb);
+          }
+        } finally {
+          nestedSettles--;
         }
       },
       last: (future) => {

@@ -81,6 +81,11 @@ export function awaitableCoroutine<T>(
 // file, which task.ts imports, is where both sides meet.
 let stepNow: ((task: object) => void) | null = null;
 let holdStart = false;
+// How many first steps taken by startEagerly() run inside one another
+// (work that calls waitFor() in its first step nests), and how many may:
+// each costs some fifteen stack frames.
+let nestedStarts = 0;
+const MAX_NESTED_STARTS = 64;
 
 /** Installs how `startEagerly()` steps a task (task.ts only). */
 export function setTaskStarter(fn: (task: object) => void): void {
@@ -99,11 +104,22 @@ export function takeHeldStart(): boolean {
 
 /**
  * The done callbacks of a task started by `startEagerly()` that belong to
- * tasks awaiting it (their `then()` or `yield*`): those run in the turn the
+ * tasks awaiting it (an async function's `then()`, a generator task's
+ * wake-up, recorded as it begins to wait): those run in the turn the
  * task ends; the others (a `gather()`'s, an `addDoneCallback()`'s) are
  * scheduled as usual, as a task's are.
  */
 export const eagerAwaiters: WeakMap<object, Set<unknown>> = new WeakMap();
+
+/**
+ * Records `cb` as the done callback of a task awaiting `task`, a task
+ * started by `startEagerly()` (see `eagerAwaiters`).
+ */
+export function noteEagerAwaiter(task: object, cb: unknown): void {
+  let set = eagerAwaiters.get(task);
+  if (set === undefined) eagerAwaiters.set(task, set = new Set());
+  set.add(cb);
+}
 
 /**
  * Makes a task with `make` and takes its first step now, in the caller's
@@ -115,6 +131,9 @@ export const eagerAwaiters: WeakMap<object, Set<unknown>> = new WeakMap();
  * from the call on, and the caller resumes where asyncio's would.
  */
 export function startEagerly<T extends object>(make: () => T): T {
+  // Nested too deep: the task starts on the loop's next turn, as one made
+  // outside any task, so that the stack cannot overflow.
+  if (nestedStarts >= MAX_NESTED_STARTS) return make();
   holdStart = true;
   let task: T;
   try {
@@ -122,7 +141,12 @@ export function startEagerly<T extends object>(make: () => T): T {
   } finally {
     holdStart = false;
   }
-  stepNow!(task);
+  nestedStarts++;
+  try {
+    stepNow!(task);
+  } finally {
+    nestedStarts--;
+  }
   return task;
 }
 

@@ -2,9 +2,8 @@
 
 import type { SchedulingLoop } from "../loop/event_loop.ts";
 import { type Coroutine, currentTask, Task, type TaskOptions } from "./task.ts";
-import type { DoneCallback, Future } from "../futures/future.ts";
 import { lastDoneCallback } from "../futures/_runtime.ts";
-import { eagerAwaiters, startEagerly } from "./_awaitables.ts";
+import { noteEagerAwaiter, startEagerly } from "./_awaitables.ts";
 
 /**
  * A task that runs a combinator around some work (a timeout scope, a
@@ -36,37 +35,19 @@ export class WrapperTask<T> extends Task<T> {
     super(() => body(currentTask() as WrapperTask<T>), options);
   }
 
-  // Registers the done callbacks of tasks that await it, which run in the
-  // turn it ends (see startEagerly()).
-  #awaitedBy(cb: unknown): void {
-    let set = eagerAwaiters.get(this);
-    if (set === undefined) eagerAwaiters.set(this, set = new Set());
-    set.add(cb);
-  }
-
-  // A generator task's yield* is about to add its wake-up.
-  #wakeupNext = false;
-
+  // The done callback an async function's await (a then() in a task)
+  // adds runs in the turn the task ends (see startEagerly()); a generator
+  // task's wake-up is recorded by the task as it begins to wait.
   override then<R1 = T, R2 = never>(
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     const awaited = currentTask() !== null && !this.done();
     const promise = super.then(onfulfilled, onrejected);
-    if (awaited && !this.done()) this.#awaitedBy(lastDoneCallback(this));
+    if (awaited && !this.done()) {
+      noteEagerAwaiter(this, lastDoneCallback(this));
+    }
     return promise;
-  }
-
-  override *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
-    if (!this.done() && currentTask() !== null) this.#wakeupNext = true;
-    return yield* super[Symbol.iterator]();
-  }
-
-  override addDoneCallback(fn: DoneCallback<T>): void {
-    const wakeup = this.#wakeupNext;
-    this.#wakeupNext = false;
-    super.addDoneCallback(fn);
-    if (wakeup && !this.done()) this.#awaitedBy(fn);
   }
 
   override cancel(msg?: string): boolean {

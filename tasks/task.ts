@@ -30,6 +30,7 @@ import {
   isAsyncGenerator,
   isCoroutine,
   isPromiseLike,
+  noteEagerAwaiter,
   setTaskStarter,
   takeHeldStart,
 } from "./_awaitables.ts";
@@ -100,6 +101,10 @@ const ASYNC_GENERATOR =
   "an async generator, which no task can drive; make it an async function or a generator function";
 
 const NO_AWAITERS: ReadonlySet<unknown> = new Set();
+
+// How many tasks started at the call (startEagerly()) are not done: while
+// none is, a generator's wait has no such task to note (see #step).
+let eagerPending = 0;
 
 function* delegate<T>(future: Future<T>): Coroutine<T> {
   return yield* future;
@@ -195,6 +200,7 @@ export class Task<T> extends Future<T> {
     setTaskStarter((task) => {
       const t = task as Task<unknown>;
       t.#eager = true;
+      eagerPending++;
       asyncTask.exit(t.#step);
     });
   }
@@ -496,6 +502,14 @@ export class Task<T> extends Future<T> {
     }
   }
 
+  // Waiting (a generator's yield* or bare yield) for a task started at
+  // the call: recorded, so that it resumes this task in the turn it ends.
+  #noteEagerWait(yielded: Future<unknown>): void {
+    if (#eager in yielded && yielded.#eager && !yielded.done()) {
+      noteEagerAwaiter(yielded, this.#wakeup);
+    }
+  }
+
   #awaiters(): ReadonlySet<unknown> {
     return eagerAwaiters.get(this) ?? NO_AWAITERS;
   }
@@ -519,6 +533,7 @@ export class Task<T> extends Future<T> {
   }
 
   #forget(): void {
+    if (this.#eager) eagerPending--;
     const loop = this.getLoop();
     if (this.#weakRef !== null) {
       weakTasks.get(loop)?.delete(this.#weakRef);
@@ -592,6 +607,9 @@ export class Task<T> extends Future<T> {
     } else {
       this.#futWaiter = yielded;
       yielded.addDoneCallback(this.#wakeup);
+      // A task started at the call resumes this one in the turn it ends,
+      // whether waited for with yield* or a bare yield.
+      if (eagerPending > 0) this.#noteEagerWait(yielded);
       if (this.#mustCancel && yielded.cancel(this.#cancelMessage)) {
         this.#mustCancel = false;
       }

@@ -49,11 +49,12 @@ export interface WaitForOptions {
  * call on (a function runs up to its first wait before `waitFor`
  * returns), and a task awaiting it resumes in the turn `aw` ends, where
  * asyncio's caller would (other done callbacks, a `gather()`'s, are
- * scheduled as for any task). Inside `aw`, `currentTask()` is that task, so its
- * `cancelling()` and `uncancel()` are not the caller's. Called elsewhere,
- * it starts on the loop's next turn, as asyncio's `ensure_future()` of
- * `wait_for()`. To stay in the caller's task, use
- * `yield* timeout(delay).scope(() => body())`.
+ * scheduled as for any task); past 64 such calls nested in one another's
+ * work, the next starts on the loop's next turn. Inside `aw`,
+ * `currentTask()` is that task, so its `cancelling()` and `uncancel()`
+ * are not the caller's. Called elsewhere, it starts on the loop's next
+ * turn, as asyncio's `ensure_future()` of `wait_for()`. To stay in the
+ * caller's task, use `yield* timeout(delay).scope(() => body())`.
  *
  * PEP 3156: `tulip.wait_for()`, with asyncio 3.12's semantics (built on
  * `timeout()`).

@@ -745,3 +745,126 @@ Deno.test("gather([waitFor(fut, t)]) hears of the wait's end on the next turn, a
   assertEquals(log, ["made", 0, 1, 2, 3, 4, "gathered", 5, 6]);
   loop.close();
 });
+
+// ---- Depth: what runs at the call, or in the turn the work ends ----
+//
+// A waitFor() called in a task takes its task's first step at the call,
+// and a finishing task resumes the tasks awaiting it on the spot: both
+// nest on the stack. Deep chains must still finish (they did when each
+// step took a turn of its own), not overflow the stack.
+
+Deno.test("waitFor(): 1,000 calls nested one in another's work finish (generator)", async () => {
+  const loop = new VirtualTimeLoop();
+  function* nest(n: number): Coroutine<number> {
+    if (n === 0) return yield* sleep(1, 0);
+    return 1 + (yield* waitFor(() => nest(n - 1), 100));
+  }
+  const main = loop.createTask(nest(1000));
+  assertEquals(await loop.runUntilComplete(main), 1000);
+  loop.close();
+});
+
+Deno.test("waitFor(): 1,000 calls nested one in another's work finish (async)", async () => {
+  const loop = new VirtualTimeLoop();
+  async function nest(n: number): Promise<number> {
+    if (n === 0) return await sleep(1, 0);
+    return 1 + await waitFor(() => nest(n - 1), 100);
+  }
+  const main = loop.createTask(() => nest(1000));
+  assertEquals(await loop.runUntilComplete(main), 1000);
+  loop.close();
+});
+
+Deno.test("waitFor(): a chain of 5,000, each waiting for the one before, resumes its caller", async () => {
+  const loop = new VirtualTimeLoop();
+  const main = loop.createTask(function* (): Coroutine<number> {
+    let f: Future<number> = waitFor(sleep(1, 7), 100);
+    for (let i = 0; i < 5000; i++) f = waitFor(f, 100);
+    return yield* f;
+  }());
+  // A lost wake-up leaves nothing to run: stop the loop then.
+  loop.callLater(1000, () => loop.stop());
+  assertEquals(await loop.runUntilComplete(main), 7);
+  loop.close();
+});
+
+Deno.test("waitFor(): 50 calls nested one in another's work all start at the outer call", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  function* nest(n: number): Coroutine<number> {
+    if (n === 0) {
+      log.push("innermost work");
+      return yield* sleep(1, 0);
+    }
+    return 1 + (yield* waitFor(() => nest(n - 1), 100));
+  }
+  const main = loop.createTask(function* (): Coroutine<number> {
+    const f = waitFor(() => nest(49), 100);
+    log.push("outer call returned");
+    return yield* f;
+  }());
+  assertEquals(await loop.runUntilComplete(main), 49);
+  assertEquals(log, ["innermost work", "outer call returned"]);
+  loop.close();
+});
+
+// ---- Work that ends outside the loop's turns ----
+
+for (const kind of ["generator", "async"]) {
+  Deno.test(`waitFor(): work that ends on a host promise while the loop is stopped resumes the awaiting task only when the loop runs (${kind})`, async () => {
+    const loop = new VirtualTimeLoop();
+    const log: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    const work = async () => {
+      await gate; // not the loop's: the host resolves it
+      return 1;
+    };
+    const main = kind === "generator"
+      ? loop.createTask(function* (): Coroutine<number> {
+        const v = yield* waitFor(work, 100);
+        log.push(`resumed, running=${loop.isRunning()}`);
+        return v + (yield* sleep(0, 1));
+      }())
+      : loop.createTask(async () => {
+        const v = await waitFor(work, 100);
+        log.push(`resumed, running=${loop.isRunning()}`);
+        return v + await sleep(0, 1);
+      });
+    await loop.runUntilComplete(sleep(1, undefined, { loop }));
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assertEquals(log, []);
+    assertEquals(await loop.runUntilComplete(main), 2);
+    assertEquals(log, ["resumed, running=true"]);
+    loop.close();
+  });
+}
+
+Deno.test("waitFor(): a generator task waiting with a bare yield resumes in the turn the work ends, as with yield*", async () => {
+  const loop = new VirtualTimeLoop();
+  const log: string[] = [];
+  const main = loop.createTask(function* (): Coroutine<void> {
+    yield* sleep(0);
+    yield* waitFor(sleep(0), 5);
+    log.push("yield* resumed");
+    yield waitFor(sleep(0), 5);
+    log.push("yield resumed");
+  }());
+  loop.createTask(function* (): Coroutine<void> {
+    for (let i = 0; i < 6; i++) {
+      log.push(`tick ${i}`);
+      yield;
+    }
+  }());
+  await loop.runUntilComplete(main);
+  // asyncio 3.13, awaiting wait_for() twice: the same first five.
+  assertEquals(log.slice(0, 5), [
+    "tick 0",
+    "tick 1",
+    "yield* resumed",
+    "tick 2",
+    "yield resumed",
+  ]);
+  loop.close();
+});
