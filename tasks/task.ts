@@ -533,7 +533,11 @@ export class Task<T> extends Future<T> {
   }
 
   #forget(): void {
-    if (this.#eager) eagerPending--;
+    if (this.#eager) {
+      eagerPending--;
+      // Run or scheduled by now: the awaiters' callbacks are not kept.
+      eagerAwaiters.delete(this);
+    }
     const loop = this.getLoop();
     if (this.#weakRef !== null) {
       weakTasks.get(loop)?.delete(this.#weakRef);
