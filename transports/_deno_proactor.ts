@@ -447,6 +447,17 @@ export class DenoProactor implements Proactor<Deno.Conn, Deno.Listener> {
       // closeAll() took the rest.
       if (this.#queued === 0) return;
       if (i < n && pendingResumptions() > 0) {
+        // Once the completions run are as many as those left, the rest
+        // moves to the front: settlements that keep arriving behind runs
+        // that end early would otherwise grow the queue for good, never
+        // empty to start over.
+        const end = this.#queued;
+        if (i >= end - i) {
+          queue.copyWithin(0, i, end);
+          queue.fill(undefined, end - i, end);
+          this.#queued = end - i;
+          this.#next = 0;
+        }
         this.#scheduled = true;
         this.#loop.callSoon(this.#run);
         return;

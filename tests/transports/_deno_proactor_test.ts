@@ -10,6 +10,9 @@ import { VirtualTimeLoop } from "../../testing/virtual_time_loop.ts";
 import { VirtualTimeDenoLoop } from "../_helpers.ts";
 import type { ExceptionContext } from "../../loop/event_loop.ts";
 import type { Handle } from "../../loop/handle.ts";
+import { collect } from "../_gc.ts";
+import fc from "fast-check";
+import { settings } from "../_property.ts";
 import {
   noteAwaitParked,
   requestMicrotaskCheckpoint,
@@ -150,6 +153,112 @@ Deno.test("DenoProactor.closeAll() gives completions waiting behind a resumption
   await loop.advance(0);
   assertEquals(log, ["a done 1", "b orphaned 2"]);
   loop.close();
+});
+
+Deno.test("DenoProactor's queue keeps no room for completions run while others kept arriving behind a resumption", async () => {
+  // Two connections answering in turn, each completion resuming async
+  // code and starting the next operation: every run ends early with the
+  // other's completion left, and the next settlement arrives behind it,
+  // so the queue is never empty. The slots of the completions already
+  // run must be reused, not added to.
+  const loop = new VirtualTimeLoop();
+  const proactor = new DenoProactor(loop);
+  const rounds = 300_000;
+  let done = 0;
+  const chain = () => {
+    const port = proactor.bind<number>({
+      done: () => {
+        requestMicrotaskCheckpoint();
+        Promise.resolve().then(noteAwaitParked);
+        if (++done === rounds) loop.stop();
+        else proactor.watch(Promise.resolve(done), port);
+      },
+      failed: () => {},
+    });
+    proactor.watch(Promise.resolve(0), port);
+  };
+  await collect();
+  const before = Deno.memoryUsage().heapUsed;
+  chain();
+  chain();
+  await loop.runForever();
+  await collect();
+  const grown = Deno.memoryUsage().heapUsed - before;
+  assertEquals(done, rounds);
+  assert(
+    grown < 1 << 20,
+    `${grown >> 10} KiB kept after ${rounds} completions`,
+  );
+  assert(proactor.pending <= 1); // (the proactor is still alive here)
+  loop.close();
+});
+
+Deno.test("DenoProactor property: each settlement reaches its completion once, in the order they settled, however runs end early", async () => {
+  // Completions that resume async code (which waits again after a few
+  // microtask turns, or never tells), settlements that arrive from that
+  // code and between the loop's turns, and closeAll() at some point.
+  const spec = fc.record({
+    resumes: fc.boolean(),
+    parkAfter: fc.oneof(fc.nat(3), fc.constant(-1)),
+    spawn: fc.nat(2),
+    fails: fc.boolean(),
+  });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(spec, { minLength: 1, maxLength: 40 }),
+      fc.array(fc.nat(4), { minLength: 1, maxLength: 12 }),
+      fc.option(fc.nat(12)),
+      async (specs, batches, closeAt) => {
+        const loop = new VirtualTimeLoop();
+        const proactor = new DenoProactor(loop);
+        const settled: number[] = [];
+        const reached: string[] = [];
+        let next = 0;
+        const settle = (): void => {
+          if (next === specs.length) return;
+          const i = next++;
+          const s = specs[i];
+          const op = deferred<number>();
+          op.promise.then(() => settled.push(i), () => settled.push(i));
+          proactor.watch(
+            op.promise,
+            proactor.bind<number>({
+              done: (v) => {
+                reached.push(`${v}`);
+                if (!s.resumes) return;
+                requestMicrotaskCheckpoint();
+                let p = Promise.resolve();
+                for (let k = 0; k < s.spawn; k++) p = p.then(settle);
+                if (s.parkAfter < 0) return;
+                for (let k = 0; k < s.parkAfter; k++) p = p.then();
+                p.then(noteAwaitParked);
+              },
+              failed: (e) => reached.push(`${(e as Error).message}`),
+              orphaned: (v, e) => reached.push(`${v ?? (e as Error).message}`),
+            }),
+          );
+          if (s.fails) op.reject(new Error(`${i}`));
+          else op.resolve(i);
+        };
+        for (const [turn, batch] of batches.entries()) {
+          for (let k = 0; k < batch; k++) settle();
+          await microtasks();
+          if (closeAt === turn) proactor.closeAll();
+          await loop.advance(0);
+        }
+        while (next < specs.length) {
+          settle();
+          await microtasks();
+          await loop.advance(0);
+        }
+        await microtasks();
+        await loop.advance(0);
+        assertEquals(reached, settled.map(String));
+        loop.close();
+      },
+    ),
+    settings(300),
+  );
 });
 
 Deno.test("DenoProactor skips done() when inline() finishes the completion", async () => {
