@@ -987,7 +987,7 @@ function nodeHandles(
           queueMicrotask(() => clearImmediate(resource as never));
           timers.fail(
             new Error(
-              "Cannot run node:timers' setImmediate() on a simulated host's loop: the internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the machine's check phase the callback would run at a different step on each replay; use the global setImmediate() or sleep(0) in code a simulation runs",
+              "Cannot run node:timers' setImmediate() on a simulated host's loop (imported by name, or the global one kept from before the run: they are the same function): the internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the machine's check phase the callback would run at a different step on each replay; call globalThis.setImmediate() when the host's code runs, or await sleep(0), in code a simulation runs",
             ),
           );
         }
@@ -995,7 +995,7 @@ function nodeHandles(
         (resource as { close(): unknown }).close();
         timers.fail(
           new Error(
-            "Cannot run node:timers' setTimeout() or setInterval() on a simulated host's virtual clock: the node:timers internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the real clock the timer would fire at a different step on each replay; use the global setTimeout()/setInterval() or sleep() in code a simulation runs",
+            "Cannot run node:timers' setTimeout() or setInterval() on a simulated host's virtual clock (imported by name, or the global ones kept from before the run: they are the same functions): the node:timers internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the real clock the timer would fire at a different step on each replay; call globalThis.setTimeout()/globalThis.setInterval() when the host's code runs, or await sleep(), in code a simulation runs",
           ),
         );
       } else if (Object.hasOwn(NODE_HANDLES, type)) {

@@ -391,6 +391,32 @@ Deno.test({
   },
 });
 
+// What a library keeps from when it loads: Deno's global timers, which are
+// node:timers' functions, taken before any run replaces the globals.
+const keptSetImmediate = globalThis.setImmediate;
+const keptSetTimeout = globalThis.setTimeout;
+
+Deno.test({
+  name:
+    "Simulation: without the internals (TULIP_NO_INTERNALS), the failure of a host's global setImmediate() or setTimeout() kept from before the run says so, and tells how to call the replaced one",
+  ignore: NODE_IMMEDIATES !== null || NODE_TIMERS !== null,
+  fn: async () => {
+    for (const kept of ["setImmediate", "setTimeout"] as const) {
+      const sim = new Simulation({ seed: 42 });
+      sim.client("c", async () => {
+        await new Promise((r) =>
+          kept === "setImmediate" ? keptSetImmediate(r) : keptSetTimeout(r, 5)
+        );
+      });
+      const e = await assertRejects(() => sim.run(), SimulationError);
+      assertStringIncludes(e.message, "client c threw");
+      // Not only node:timers' imported by name: the global, kept.
+      assertStringIncludes(e.message, "kept from before the run");
+      assertStringIncludes(e.message, `globalThis.${kept}()`);
+    }
+  },
+});
+
 Deno.test("Simulation: a host's node:net socket (node:http's too) or node:child_process fails the run at once, naming it", async () => {
   // A real listener, so that the connection the socket makes stays here.
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
