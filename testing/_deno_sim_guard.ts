@@ -254,6 +254,10 @@ export function installSimulationGuards(
       (globalThis as { Temporal?: typeof Temporal }).Temporal?.Now,
       "Temporal.Now",
     ],
+    [nodeCrypto, "node:crypto"],
+    [NODE_TIMERS?.timeout, "node:timers' Timeout.prototype"],
+    [NODE_IMMEDIATES?.immediate, "node:timers' Immediate.prototype"],
+    [nodeNet.Server.prototype, "node:net's Server.prototype"],
   ]);
   // Sets owner[key] to v, or defines it by `define` (a getter, or a value
   // over an inherited getter that has no setter).
@@ -648,14 +652,17 @@ export function installSimulationGuards(
     NODE_TIMERS === null,
     immediates?.made ?? null,
   );
-  const stopTimeouts = NODE_TIMERS !== null
-    ? nodeTimers(NODE_TIMERS, timers, replace, saved)
-    : () => {};
+  let stopTimeouts = () => {};
+  // Set before nodeTimers() replaces anything: a replacement that fails
+  // there restores, which must take the hooks down too.
   stopNodeTimers = () => {
     stopHandles();
     stopTimeouts();
     immediates?.stop();
   };
+  if (NODE_TIMERS !== null) {
+    stopTimeouts = nodeTimers(NODE_TIMERS, timers, replace, saved);
+  }
   // A node:net server's listen() (node:http's, node:https', node:tls'
   // servers are node:net's), which makes no handle the hooks see.
   const netServer = nodeNet.Server.prototype as unknown as Record<

@@ -1,10 +1,16 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import nodeChildProcess from "node:child_process";
+import nodeCrypto from "node:crypto";
+import nodeNet from "node:net";
 import * as nodeTimers from "node:timers";
 import { installSimulationGuards } from "../../testing/_deno_sim_guard.ts";
 import { SimTimers } from "../../testing/_sim_timers.ts";
 import type { SimNetLoop } from "../../testing/_sim_loop.ts";
 import type { SimHost } from "../../testing/_sim_world.ts";
-import { NODE_IMMEDIATES } from "../../transports/_deno_internals.ts";
+import {
+  NODE_IMMEDIATES,
+  NODE_TIMERS,
+} from "../../transports/_deno_internals.ts";
 
 /**
  * A host's loop reduced to what its immediates use: callbacks queued until
@@ -124,4 +130,70 @@ Deno.test({
     const after = await new Promise((r) => nodeTimers.setImmediate(r, "own"));
     assertEquals(after, "own");
   },
+});
+
+/**
+ * Whether the guards fail to install, naming `named`, while `owner[key]`
+ * cannot be written.
+ */
+function refusedWhileReadOnly(
+  owner: object,
+  key: string,
+  named: string,
+  timers: SimTimers,
+): void {
+  const before = Object.getOwnPropertyDescriptor(owner, key)!;
+  Object.defineProperty(owner, key, { ...before, writable: false });
+  try {
+    assertThrows(
+      () => installSimulationGuards(Math.random, () => 0, timers),
+      TypeError,
+      `cannot replace ${named}.${key},`,
+    );
+  } finally {
+    Object.defineProperty(owner, key, before);
+  }
+}
+
+Deno.test({
+  name:
+    "Simulation guard: guards that cannot replace node:timers' Timeout leave no hook behind that would still fail a host's node:child_process",
+  ignore: NODE_TIMERS === null,
+  fn: async () => {
+    const { timers, errors, inHost } = fakeHost();
+    refusedWhileReadOnly(
+      NODE_TIMERS!.timeout,
+      "refresh",
+      "node:timers' Timeout.prototype",
+      timers,
+    );
+    // No run holds the guards: what the hooks saw would fail no run.
+    const done = Promise.withResolvers<void>();
+    inHost(() => {
+      nodeChildProcess.execFile("true", [], () => done.resolve());
+    });
+    await done.promise;
+    assertEquals(errors, []);
+  },
+});
+
+Deno.test("Simulation guard: guards that cannot replace a method of node:timers' Immediate, node:net's Server or node:crypto name its owner", () => {
+  const { timers } = fakeHost();
+  if (NODE_IMMEDIATES !== null) {
+    refusedWhileReadOnly(
+      NODE_IMMEDIATES.immediate,
+      "ref",
+      "node:timers' Immediate.prototype",
+      timers,
+    );
+  }
+  refusedWhileReadOnly(
+    nodeNet.Server.prototype,
+    "listen",
+    "node:net's Server.prototype",
+    timers,
+  );
+  refusedWhileReadOnly(nodeCrypto, "randomInt", "node:crypto", timers);
+  // And then they install.
+  installSimulationGuards(Math.random, () => 0, timers)();
 });
