@@ -127,11 +127,15 @@ const FS_FILE_METHODS = [
   "unlock",
 ] as const;
 
-/** How the run replaces `owner[key]` with `v` until it ends. */
+/**
+ * How the run replaces `owner[key]` with `v` (or defines it by `define`)
+ * until it ends.
+ */
 type Replace = (
   owner: Record<string, unknown>,
-  key: string,
+  key: string | symbol,
   v: unknown,
+  define?: PropertyDescriptor,
 ) => void;
 
 /** The simulated time of the Unix epoch's date a run starts at: 2000-01-01. */
@@ -189,7 +193,7 @@ export function installSimulationGuards(
   // setImmediate, stays one), or undefined when inherited.
   const saved: [
     Record<string, unknown>,
-    string,
+    string | symbol,
     PropertyDescriptor | undefined,
   ][] = [];
   // What a WeakRef made in the run points to, and what the run registered
@@ -210,7 +214,7 @@ export function installSimulationGuards(
         const [owner, key, descriptor] = saved[i];
         if (descriptor !== undefined) {
           Object.defineProperty(owner, key, descriptor);
-        } else delete owner[key];
+        } else delete owner[key as string];
       }
       if (aside !== null) {
         // The run's go with it; the process's come back as they were.
@@ -261,19 +265,14 @@ export function installSimulationGuards(
   ]);
   // Sets owner[key] to v, or defines it by `define` (a getter, or a value
   // over an inherited getter that has no setter).
-  const replace = (
-    owner: Record<string, unknown>,
-    key: string,
-    v: unknown,
-    define?: PropertyDescriptor,
-  ) => {
+  const replace: Replace = (owner, key, v, define) => {
     const entry: (typeof saved)[number] = [
       owner,
       key,
       Object.getOwnPropertyDescriptor(owner, key),
     ];
     try {
-      if (define === undefined) owner[key] = v;
+      if (define === undefined) owner[key as string] = v;
       else Object.defineProperty(owner, key, { configurable: true, ...define });
     } catch (error) {
       // Frozen or read-only: put back what was replaced, so that the
@@ -282,7 +281,7 @@ export function installSimulationGuards(
       throw new TypeError(
         `Cannot run the simulation: cannot replace ${
           owners.get(owner) ?? "globalThis"
-        }.${key}, which something made read-only (${
+        }.${String(key)}, which something made read-only (${
           (error as Error).message
         }); leave it writable while simulations run`,
         { cause: error },
@@ -661,7 +660,7 @@ export function installSimulationGuards(
     immediates?.stop();
   };
   if (NODE_TIMERS !== null) {
-    stopTimeouts = nodeTimers(NODE_TIMERS, timers, replace, saved);
+    stopTimeouts = nodeTimers(NODE_TIMERS, timers, replace);
   }
   // A node:net server's listen() (node:http's, node:https', node:tls'
   // servers are node:net's), which makes no handle the hooks see.
@@ -742,7 +741,6 @@ function nodeTimers(
   fields: NodeTimerFields,
   timers: SimTimers,
   replace: Replace,
-  saved: [Record<string, unknown>, string, PropertyDescriptor | undefined][],
 ): () => void {
   const { createTimer, destroy, refed } = fields;
   const proto = fields.timeout as Record<string | symbol, unknown>;
@@ -752,20 +750,12 @@ function nodeTimers(
   const realRef = proto.ref as (this: object) => object;
   const realUnref = proto.unref as (this: object) => object;
   const virtual = new Map<NodeTimeout, SimTimeout>();
-  // Symbol keys: replace() takes strings, so these are put back here.
-  const symbolKeyed = (key: symbol, v: unknown) => {
-    const before = Object.getOwnPropertyDescriptor(proto, key);
-    Object.defineProperty(proto, key, {
+  // Defined, not set: the symbol-keyed methods are the prototype's own.
+  const symbolKeyed = (key: symbol, v: unknown) =>
+    replace(proto as Record<string, unknown>, key, v, {
       value: v,
       writable: true,
-      configurable: true,
     });
-    saved.push([
-      proto as Record<string, unknown>,
-      key as unknown as string,
-      before,
-    ]);
-  };
   symbolKeyed(createTimer, function (this: NodeTimeout): number {
     if (!timers.inHost()) return realCreate.call(this);
     const ms = this._idleTimeout;

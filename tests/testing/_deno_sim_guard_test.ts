@@ -197,3 +197,55 @@ Deno.test("Simulation guard: guards that cannot replace a method of node:timers'
   // And then they install.
   installSimulationGuards(Math.random, () => 0, timers)();
 });
+
+Deno.test({
+  name:
+    "Simulation guard: a run that cannot redefine node:timers' Timeout's own symbol-keyed methods puts back what it replaced, says which, and does not hold the guards",
+  ignore: NODE_TIMERS === null,
+  fn: async () => {
+    // In a process of its own: a property made non-configurable stays so.
+    const url = (path: string) =>
+      JSON.stringify(new URL(path, import.meta.url).href);
+    const code = `
+      const { Simulation } = await import(${
+      url("../../testing/simulation.ts")
+    });
+      const { NODE_TIMERS } = await import(${
+      url("../../transports/_deno_internals.ts")
+    });
+      const proto = NODE_TIMERS.timeout;
+      const key = NODE_TIMERS.createTimer;
+      Object.defineProperty(proto, key, { configurable: false });
+      const real = { fetch: globalThis.fetch, random: Math.random };
+      const seen = [];
+      for (let i = 0; i < 2; i++) {
+        const sim = new Simulation({ seed: 1 });
+        sim.client("c", () => {});
+        try {
+          await sim.run();
+          seen.push("ran");
+        } catch (e) {
+          seen.push(e.constructor.name + ": " + e.message.split(",")[0]);
+        }
+      }
+      seen.push(globalThis.fetch === real.fetch, Math.random === real.random);
+      console.log(JSON.stringify(seen));
+    `;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-prompt", code],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    assert(output.success, text.decode(output.stderr));
+    const refusal =
+      "TypeError: Cannot run the simulation: cannot replace node:timers' Timeout.prototype.Symbol(createTimer)";
+    assertEquals(JSON.parse(text.decode(output.stdout)), [
+      refusal,
+      refusal,
+      true,
+      true,
+    ]);
+  },
+});
