@@ -5,7 +5,8 @@
  * on the machine, as do a host's `Worker`, `MessageChannel`,
  * `BroadcastChannel`, `Deno.Command` and `Deno.addSignalListener()` (and,
  * seen through `node:async_hooks`, its `node:net` sockets and
- * `node:child_process`, and a `node:net` server's `listen()`);
+ * `node:child_process`, and a `node:net` server's `listen()` and a
+ * `node:dgram` socket's `bind()`);
  * `Math.random`, `crypto.getRandomValues` /
  * `crypto.randomUUID` and `node:crypto`'s default export's `randomInt`,
  * `randomFill` and `randomFillSync` (seeded); the clocks `Date.now`,
@@ -24,6 +25,7 @@
 
 import { createHook } from "node:async_hooks";
 import nodeCrypto from "node:crypto";
+import nodeDgram from "node:dgram";
 import nodeNet from "node:net";
 import { makingHostHop } from "../futures/_runtime.ts";
 import { InvalidStateError } from "../futures/errors.ts";
@@ -262,6 +264,7 @@ export function installSimulationGuards(
     [NODE_TIMERS?.timeout, "node:timers' Timeout.prototype"],
     [NODE_IMMEDIATES?.immediate, "node:timers' Immediate.prototype"],
     [nodeNet.Server.prototype, "node:net's Server.prototype"],
+    [nodeDgram.Socket.prototype, "node:dgram's Socket.prototype"],
   ]);
   // Sets owner[key] to v, or defines it by `define` (a getter, or a value
   // over an inherited getter that has no setter).
@@ -672,6 +675,19 @@ export function installSimulationGuards(
   replace(netServer, "listen", function (this: unknown, ...args: unknown[]) {
     if (!timers.inHost()) return realListen.apply(this, args);
     const error = nodeNetRefusal(NODE_HANDLES.TCPWRAP);
+    timers.fail(error);
+    throw error;
+  });
+  // A node:dgram socket's bind() (send() and connect() bind an unbound
+  // socket through it), which makes no handle the hooks see either.
+  const dgramSocket = nodeDgram.Socket.prototype as unknown as Record<
+    string,
+    unknown
+  >;
+  const realBind = dgramSocket.bind as (...a: unknown[]) => unknown;
+  replace(dgramSocket, "bind", function (this: unknown, ...args: unknown[]) {
+    if (!timers.inHost()) return realBind.apply(this, args);
+    const error = nodeNetRefusal("node:dgram's sockets");
     timers.fail(error);
     throw error;
   });

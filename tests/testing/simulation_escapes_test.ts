@@ -8,6 +8,7 @@ import {
 } from "@std/assert";
 import nodeChildProcess from "node:child_process";
 import nodeCrypto, { randomBytes, randomUUID } from "node:crypto";
+import nodeDgram from "node:dgram";
 import nodeHttp from "node:http";
 import nodeNet from "node:net";
 import * as nodeTimers from "node:timers";
@@ -492,6 +493,38 @@ Deno.test("Simulation: a host's node:net or node:http server that listens fails 
   const server = nodeNet.createServer(() => {});
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   await new Promise((r) => server.close(r));
+});
+
+Deno.test("Simulation: a host's node:dgram socket that binds (bind(), or send() and connect() binding it) fails the run at once, naming node:dgram, and binds nothing", async () => {
+  for (const use of ["bind", "send", "connect"] as const) {
+    let listening = false;
+    const sim = new Simulation({ seed: 46 });
+    sim.host("ticker", async () => {
+      for (;;) await sleep(0.001);
+    });
+    sim.client("c", async () => {
+      const socket = nodeDgram.createSocket("udp4");
+      socket.on("listening", () => listening = true);
+      socket.on("error", () => {});
+      try {
+        if (use === "bind") socket.bind(0, "127.0.0.1");
+        else if (use === "send") socket.send("x", 9, "127.0.0.1");
+        else socket.connect(9, "127.0.0.1");
+      } catch {
+        // Caught or not, the run fails.
+      }
+      await sleep(1);
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(e.message, "client c");
+    assertStringIncludes(e.message, "Cannot use node:dgram");
+    await new Promise((r) => setTimeout(r, 20));
+    assertEquals(listening, false, use);
+  }
+  // Outside the hosts, and after the run, it binds.
+  const socket = nodeDgram.createSocket("udp4");
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+  await new Promise<void>((r) => socket.close(r));
 });
 
 Deno.test("Simulation: node:crypto's randomBytes() and randomUUID() imported by name read the seed in a host", async () => {
