@@ -5,7 +5,8 @@
  * on the machine, as do a host's `Worker`, `MessageChannel`,
  * `BroadcastChannel`, `Deno.Command` and `Deno.addSignalListener()` (and,
  * seen through `node:async_hooks`, its `node:net` sockets and
- * `node:child_process`, and a `node:net` server's `listen()`);
+ * `node:child_process`, and a `node:net` server's `listen()` and a
+ * `node:dgram` socket's `bind()`);
  * `Math.random`, `crypto.getRandomValues` /
  * `crypto.randomUUID` and `node:crypto`'s default export's `randomInt`,
  * `randomFill` and `randomFillSync` (seeded); the clocks `Date.now`,
@@ -24,6 +25,7 @@
 
 import { createHook } from "node:async_hooks";
 import nodeCrypto from "node:crypto";
+import nodeDgram from "node:dgram";
 import nodeNet from "node:net";
 import { makingHostHop } from "../futures/_runtime.ts";
 import { InvalidStateError } from "../futures/errors.ts";
@@ -127,11 +129,15 @@ const FS_FILE_METHODS = [
   "unlock",
 ] as const;
 
-/** How the run replaces `owner[key]` with `v` until it ends. */
+/**
+ * How the run replaces `owner[key]` with `v` (or defines it by `define`)
+ * until it ends.
+ */
 type Replace = (
   owner: Record<string, unknown>,
-  key: string,
+  key: string | symbol,
   v: unknown,
+  define?: PropertyDescriptor,
 ) => void;
 
 /** The simulated time of the Unix epoch's date a run starts at: 2000-01-01. */
@@ -189,7 +195,7 @@ export function installSimulationGuards(
   // setImmediate, stays one), or undefined when inherited.
   const saved: [
     Record<string, unknown>,
-    string,
+    string | symbol,
     PropertyDescriptor | undefined,
   ][] = [];
   // What a WeakRef made in the run points to, and what the run registered
@@ -210,7 +216,7 @@ export function installSimulationGuards(
         const [owner, key, descriptor] = saved[i];
         if (descriptor !== undefined) {
           Object.defineProperty(owner, key, descriptor);
-        } else delete owner[key];
+        } else delete owner[key as string];
       }
       if (aside !== null) {
         // The run's go with it; the process's come back as they were.
@@ -254,22 +260,22 @@ export function installSimulationGuards(
       (globalThis as { Temporal?: typeof Temporal }).Temporal?.Now,
       "Temporal.Now",
     ],
+    [nodeCrypto, "node:crypto"],
+    [NODE_TIMERS?.timeout, "node:timers' Timeout.prototype"],
+    [NODE_IMMEDIATES?.immediate, "node:timers' Immediate.prototype"],
+    [nodeNet.Server.prototype, "node:net's Server.prototype"],
+    [nodeDgram.Socket.prototype, "node:dgram's Socket.prototype"],
   ]);
   // Sets owner[key] to v, or defines it by `define` (a getter, or a value
   // over an inherited getter that has no setter).
-  const replace = (
-    owner: Record<string, unknown>,
-    key: string,
-    v: unknown,
-    define?: PropertyDescriptor,
-  ) => {
+  const replace: Replace = (owner, key, v, define) => {
     const entry: (typeof saved)[number] = [
       owner,
       key,
       Object.getOwnPropertyDescriptor(owner, key),
     ];
     try {
-      if (define === undefined) owner[key] = v;
+      if (define === undefined) owner[key as string] = v;
       else Object.defineProperty(owner, key, { configurable: true, ...define });
     } catch (error) {
       // Frozen or read-only: put back what was replaced, so that the
@@ -278,7 +284,7 @@ export function installSimulationGuards(
       throw new TypeError(
         `Cannot run the simulation: cannot replace ${
           owners.get(owner) ?? "globalThis"
-        }.${key}, which something made read-only (${
+        }.${String(key)}, which something made read-only (${
           (error as Error).message
         }); leave it writable while simulations run`,
         { cause: error },
@@ -648,14 +654,17 @@ export function installSimulationGuards(
     NODE_TIMERS === null,
     immediates?.made ?? null,
   );
-  const stopTimeouts = NODE_TIMERS !== null
-    ? nodeTimers(NODE_TIMERS, timers, replace, saved)
-    : () => {};
+  let stopTimeouts = () => {};
+  // Set before nodeTimers() replaces anything: a replacement that fails
+  // there restores, which must take the hooks down too.
   stopNodeTimers = () => {
     stopHandles();
     stopTimeouts();
     immediates?.stop();
   };
+  if (NODE_TIMERS !== null) {
+    stopTimeouts = nodeTimers(NODE_TIMERS, timers, replace);
+  }
   // A node:net server's listen() (node:http's, node:https', node:tls'
   // servers are node:net's), which makes no handle the hooks see.
   const netServer = nodeNet.Server.prototype as unknown as Record<
@@ -666,6 +675,19 @@ export function installSimulationGuards(
   replace(netServer, "listen", function (this: unknown, ...args: unknown[]) {
     if (!timers.inHost()) return realListen.apply(this, args);
     const error = nodeNetRefusal(NODE_HANDLES.TCPWRAP);
+    timers.fail(error);
+    throw error;
+  });
+  // A node:dgram socket's bind() (send() and connect() bind an unbound
+  // socket through it), which makes no handle the hooks see either.
+  const dgramSocket = nodeDgram.Socket.prototype as unknown as Record<
+    string,
+    unknown
+  >;
+  const realBind = dgramSocket.bind as (...a: unknown[]) => unknown;
+  replace(dgramSocket, "bind", function (this: unknown, ...args: unknown[]) {
+    if (!timers.inHost()) return realBind.apply(this, args);
+    const error = nodeNetRefusal("node:dgram's sockets");
     timers.fail(error);
     throw error;
   });
@@ -735,7 +757,6 @@ function nodeTimers(
   fields: NodeTimerFields,
   timers: SimTimers,
   replace: Replace,
-  saved: [Record<string, unknown>, string, PropertyDescriptor | undefined][],
 ): () => void {
   const { createTimer, destroy, refed } = fields;
   const proto = fields.timeout as Record<string | symbol, unknown>;
@@ -745,20 +766,12 @@ function nodeTimers(
   const realRef = proto.ref as (this: object) => object;
   const realUnref = proto.unref as (this: object) => object;
   const virtual = new Map<NodeTimeout, SimTimeout>();
-  // Symbol keys: replace() takes strings, so these are put back here.
-  const symbolKeyed = (key: symbol, v: unknown) => {
-    const before = Object.getOwnPropertyDescriptor(proto, key);
-    Object.defineProperty(proto, key, {
+  // Defined, not set: the symbol-keyed methods are the prototype's own.
+  const symbolKeyed = (key: symbol, v: unknown) =>
+    replace(proto as Record<string, unknown>, key, v, {
       value: v,
       writable: true,
-      configurable: true,
     });
-    saved.push([
-      proto as Record<string, unknown>,
-      key as unknown as string,
-      before,
-    ]);
-  };
   symbolKeyed(createTimer, function (this: NodeTimeout): number {
     if (!timers.inHost()) return realCreate.call(this);
     const ms = this._idleTimeout;
@@ -987,7 +1000,7 @@ function nodeHandles(
           queueMicrotask(() => clearImmediate(resource as never));
           timers.fail(
             new Error(
-              "Cannot run node:timers' setImmediate() on a simulated host's loop: the internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the machine's check phase the callback would run at a different step on each replay; use the global setImmediate() or sleep(0) in code a simulation runs",
+              "Cannot run node:timers' setImmediate() on a simulated host's loop (imported by name, or the global one kept from before the run: they are the same function): the internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the machine's check phase the callback would run at a different step on each replay; call globalThis.setImmediate() when the host's code runs, or await sleep(0), in code a simulation runs",
             ),
           );
         }
@@ -995,7 +1008,7 @@ function nodeHandles(
         (resource as { close(): unknown }).close();
         timers.fail(
           new Error(
-            "Cannot run node:timers' setTimeout() or setInterval() on a simulated host's virtual clock: the node:timers internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the real clock the timer would fire at a different step on each replay; use the global setTimeout()/setInterval() or sleep() in code a simulation runs",
+            "Cannot run node:timers' setTimeout() or setInterval() on a simulated host's virtual clock (imported by name, or the global ones kept from before the run: they are the same functions): the node:timers internals the run needs for it are switched off (TULIP_NO_INTERNALS) or not found in this Deno, and on the real clock the timer would fire at a different step on each replay; call globalThis.setTimeout()/globalThis.setInterval() when the host's code runs, or await sleep(), in code a simulation runs",
           ),
         );
       } else if (Object.hasOwn(NODE_HANDLES, type)) {

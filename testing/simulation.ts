@@ -332,7 +332,8 @@ let runOf: (sim: Simulation) => Promise<void> | null;
  * `Deno.Command` and `Deno.addSignalListener()` (what they bring comes
  * when the machine delivers it) and a host's `node:net` socket and
  * `node:child_process` (fail the run once made; a `node:net` server's
- * `listen()` fails it before listening), `Math.random`, `crypto.getRandomValues` and
+ * `listen()` and a `node:dgram` socket's `bind()` fail it first),
+ * `Math.random`, `crypto.getRandomValues` and
  * `crypto.randomUUID` are seeded, and `Date.now`, `new Date()`,
  * `performance.now` (and `performance.timeOrigin`, `mark()` and `measure()`,
  * on a timeline of the run's own), `Intl.DateTimeFormat`'s `format()` of now

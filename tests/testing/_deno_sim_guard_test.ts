@@ -1,10 +1,16 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import nodeChildProcess from "node:child_process";
+import nodeCrypto from "node:crypto";
+import nodeNet from "node:net";
 import * as nodeTimers from "node:timers";
 import { installSimulationGuards } from "../../testing/_deno_sim_guard.ts";
 import { SimTimers } from "../../testing/_sim_timers.ts";
 import type { SimNetLoop } from "../../testing/_sim_loop.ts";
 import type { SimHost } from "../../testing/_sim_world.ts";
-import { NODE_IMMEDIATES } from "../../transports/_deno_internals.ts";
+import {
+  NODE_IMMEDIATES,
+  NODE_TIMERS,
+} from "../../transports/_deno_internals.ts";
 
 /**
  * A host's loop reduced to what its immediates use: callbacks queued until
@@ -123,5 +129,123 @@ Deno.test({
     // After the run, node's own again.
     const after = await new Promise((r) => nodeTimers.setImmediate(r, "own"));
     assertEquals(after, "own");
+  },
+});
+
+/**
+ * Whether the guards fail to install, naming `named`, while `owner[key]`
+ * cannot be written.
+ */
+function refusedWhileReadOnly(
+  owner: object,
+  key: string,
+  named: string,
+  timers: SimTimers,
+): void {
+  const before = Object.getOwnPropertyDescriptor(owner, key)!;
+  Object.defineProperty(owner, key, { ...before, writable: false });
+  try {
+    assertThrows(
+      () => installSimulationGuards(Math.random, () => 0, timers),
+      TypeError,
+      `cannot replace ${named}.${key},`,
+    );
+  } finally {
+    Object.defineProperty(owner, key, before);
+  }
+}
+
+Deno.test({
+  name:
+    "Simulation guard: guards that cannot replace node:timers' Timeout leave no hook behind that would still fail a host's node:child_process",
+  ignore: NODE_TIMERS === null,
+  fn: async () => {
+    const { timers, errors, inHost } = fakeHost();
+    refusedWhileReadOnly(
+      NODE_TIMERS!.timeout,
+      "refresh",
+      "node:timers' Timeout.prototype",
+      timers,
+    );
+    // No run holds the guards: what the hooks saw would fail no run.
+    const done = Promise.withResolvers<void>();
+    inHost(() => {
+      nodeChildProcess.execFile("true", [], () => done.resolve());
+    });
+    await done.promise;
+    assertEquals(errors, []);
+  },
+});
+
+Deno.test("Simulation guard: guards that cannot replace a method of node:timers' Immediate, node:net's Server or node:crypto name its owner", () => {
+  const { timers } = fakeHost();
+  if (NODE_IMMEDIATES !== null) {
+    refusedWhileReadOnly(
+      NODE_IMMEDIATES.immediate,
+      "ref",
+      "node:timers' Immediate.prototype",
+      timers,
+    );
+  }
+  refusedWhileReadOnly(
+    nodeNet.Server.prototype,
+    "listen",
+    "node:net's Server.prototype",
+    timers,
+  );
+  refusedWhileReadOnly(nodeCrypto, "randomInt", "node:crypto", timers);
+  // And then they install.
+  installSimulationGuards(Math.random, () => 0, timers)();
+});
+
+Deno.test({
+  name:
+    "Simulation guard: a run that cannot redefine node:timers' Timeout's own symbol-keyed methods puts back what it replaced, says which, and does not hold the guards",
+  ignore: NODE_TIMERS === null,
+  fn: async () => {
+    // In a process of its own: a property made non-configurable stays so.
+    const url = (path: string) =>
+      JSON.stringify(new URL(path, import.meta.url).href);
+    const code = `
+      const { Simulation } = await import(${
+      url("../../testing/simulation.ts")
+    });
+      const { NODE_TIMERS } = await import(${
+      url("../../transports/_deno_internals.ts")
+    });
+      const proto = NODE_TIMERS.timeout;
+      const key = NODE_TIMERS.createTimer;
+      Object.defineProperty(proto, key, { configurable: false });
+      const real = { fetch: globalThis.fetch, random: Math.random };
+      const seen = [];
+      for (let i = 0; i < 2; i++) {
+        const sim = new Simulation({ seed: 1 });
+        sim.client("c", () => {});
+        try {
+          await sim.run();
+          seen.push("ran");
+        } catch (e) {
+          seen.push(e.constructor.name + ": " + e.message.split(",")[0]);
+        }
+      }
+      seen.push(globalThis.fetch === real.fetch, Math.random === real.random);
+      console.log(JSON.stringify(seen));
+    `;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-prompt", code],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    assert(output.success, text.decode(output.stderr));
+    const refusal =
+      "TypeError: Cannot run the simulation: cannot replace node:timers' Timeout.prototype.Symbol(createTimer)";
+    assertEquals(JSON.parse(text.decode(output.stdout)), [
+      refusal,
+      refusal,
+      true,
+      true,
+    ]);
   },
 });

@@ -8,6 +8,7 @@ import {
 } from "@std/assert";
 import nodeChildProcess from "node:child_process";
 import nodeCrypto, { randomBytes, randomUUID } from "node:crypto";
+import nodeDgram from "node:dgram";
 import nodeHttp from "node:http";
 import nodeNet from "node:net";
 import * as nodeTimers from "node:timers";
@@ -391,6 +392,32 @@ Deno.test({
   },
 });
 
+// What a library keeps from when it loads: Deno's global timers, which are
+// node:timers' functions, taken before any run replaces the globals.
+const keptSetImmediate = globalThis.setImmediate;
+const keptSetTimeout = globalThis.setTimeout;
+
+Deno.test({
+  name:
+    "Simulation: without the internals (TULIP_NO_INTERNALS), the failure of a host's global setImmediate() or setTimeout() kept from before the run says so, and tells how to call the replaced one",
+  ignore: NODE_IMMEDIATES !== null || NODE_TIMERS !== null,
+  fn: async () => {
+    for (const kept of ["setImmediate", "setTimeout"] as const) {
+      const sim = new Simulation({ seed: 42 });
+      sim.client("c", async () => {
+        await new Promise((r) =>
+          kept === "setImmediate" ? keptSetImmediate(r) : keptSetTimeout(r, 5)
+        );
+      });
+      const e = await assertRejects(() => sim.run(), SimulationError);
+      assertStringIncludes(e.message, "client c threw");
+      // Not only node:timers' imported by name: the global, kept.
+      assertStringIncludes(e.message, "kept from before the run");
+      assertStringIncludes(e.message, `globalThis.${kept}()`);
+    }
+  },
+});
+
 Deno.test("Simulation: a host's node:net socket (node:http's too) or node:child_process fails the run at once, naming it", async () => {
   // A real listener, so that the connection the socket makes stays here.
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -466,6 +493,38 @@ Deno.test("Simulation: a host's node:net or node:http server that listens fails 
   const server = nodeNet.createServer(() => {});
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   await new Promise((r) => server.close(r));
+});
+
+Deno.test("Simulation: a host's node:dgram socket that binds (bind(), or send() and connect() binding it) fails the run at once, naming node:dgram, and binds nothing", async () => {
+  for (const use of ["bind", "send", "connect"] as const) {
+    let listening = false;
+    const sim = new Simulation({ seed: 46 });
+    sim.host("ticker", async () => {
+      for (;;) await sleep(0.001);
+    });
+    sim.client("c", async () => {
+      const socket = nodeDgram.createSocket("udp4");
+      socket.on("listening", () => listening = true);
+      socket.on("error", () => {});
+      try {
+        if (use === "bind") socket.bind(0, "127.0.0.1");
+        else if (use === "send") socket.send("x", 9, "127.0.0.1");
+        else socket.connect(9, "127.0.0.1");
+      } catch {
+        // Caught or not, the run fails.
+      }
+      await sleep(1);
+    });
+    const e = await assertRejects(() => sim.run(), SimulationError);
+    assertStringIncludes(e.message, "client c");
+    assertStringIncludes(e.message, "Cannot use node:dgram");
+    await new Promise((r) => setTimeout(r, 20));
+    assertEquals(listening, false, use);
+  }
+  // Outside the hosts, and after the run, it binds.
+  const socket = nodeDgram.createSocket("udp4");
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+  await new Promise<void>((r) => socket.close(r));
 });
 
 Deno.test("Simulation: node:crypto's randomBytes() and randomUUID() imported by name read the seed in a host", async () => {
