@@ -407,8 +407,9 @@ class Pending {
  *   for itself; pipe the body through a `DecompressionStream` for them,
  *   bounding what comes out (deflate expands up to about 1,000 times,
  *   and each piece put in comes out whole at once). The response's `url`
- *   is the request's (without its fragment), as with `fetch()`; its `statusText` is the reason phrase the server sent
- *   (Deno's `fetch()` gives the standard one for the status instead).
+ *   is the request's (without its fragment), as with `fetch()`; its
+ *   `statusText` is the reason phrase the server sent (Deno's `fetch()`
+ *   gives the standard one for the status instead).
  *   Above 64 KiB unread the transport is paused, so read or cancel every
  *   body: one left unread holds up the responses behind it, and their
  *   `headersTimeout`/`bodyTimeout` do not run meanwhile (the client, not

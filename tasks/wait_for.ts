@@ -37,11 +37,11 @@ export interface WaitForOptions {
  *
  * Pass an async function uncalled — `waitFor(() => work(x), t)` — for
  * asyncio's `wait_for(coro, t)`: it runs in the task `waitFor` returns,
- * which the timeout cancels and waits for. The promise of an async function already
- * called, `waitFor(work(x), t)`, cannot be stopped: its body runs as part
- * of the calling task, so at the timeout the returned future fails with
- * `TimeoutError` at once and the body goes on. A generator function is
- * taken as an async function is.
+ * which the timeout cancels and waits for. The promise of an async
+ * function already called, `waitFor(work(x), t)`, cannot be stopped: its
+ * body runs as part of the calling task, so at the timeout the returned
+ * future fails with `TimeoutError` at once and the body goes on. A
+ * generator function is taken as an async function is.
  *
  * Since it returns a future, `waitFor` runs `aw` in a task of its own,
  * where asyncio 3.12+ runs it inline in the caller's task. Called in a

@@ -2,11 +2,12 @@
 // datagram servers, clients that connect, write, half-close, abort, send
 // datagrams, sleep, set timers (setTimeout() and setInterval()) and
 // immediates (node:timers' setImmediate(), imported by name) and draw
-// random numbers (node:crypto's randomBytes() imported by name too), links with latency, jitter and bandwidth, random faults
-// and faults by hand (partitions, holds, crashes, restarts) — run twice
-// from the same seed gives the same run: the same trace, event for event,
-// and the same outcome on every host. Another run in between (another
-// seed) leaves nothing behind that changes it.
+// random numbers (node:crypto's randomBytes() imported by name too),
+// links with latency, jitter and bandwidth, random faults and faults by
+// hand (partitions, holds, crashes, restarts) — run twice from the same
+// seed gives the same run: the same trace, event for event, and the same
+// outcome on every host. Another run in between (another seed) leaves
+// nothing behind that changes it.
 
 import { assert, assertEquals } from "@std/assert";
 import fc from "fast-check";
