@@ -340,8 +340,10 @@ Deno.test("HttpTransport.writeEof() stops its producer: no more bodies can be se
 });
 
 Deno.test("HttpTransport.abort() loses the connection at once", async () => {
-  const s = await stack(async (body) => {
-    await sleep(5);
+  // The handler resumes from request.text() (a promise of the host) after
+  // advance() returned, outside the loop's run: it names its loop.
+  const s: Stack = await stack(async (body) => {
+    await sleep(5, undefined, { loop: s.loop });
     return new Response(body);
   });
   s.transport.write(bytes("a"));
