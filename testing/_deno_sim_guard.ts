@@ -665,32 +665,22 @@ export function installSimulationGuards(
   if (NODE_TIMERS !== null) {
     stopTimeouts = nodeTimers(NODE_TIMERS, timers, replace);
   }
-  // A node:net server's listen() (node:http's, node:https', node:tls'
-  // servers are node:net's), which makes no handle the hooks see.
-  const netServer = nodeNet.Server.prototype as unknown as Record<
-    string,
-    unknown
-  >;
-  const realListen = netServer.listen as (...a: unknown[]) => unknown;
-  replace(netServer, "listen", function (this: unknown, ...args: unknown[]) {
-    if (!timers.inHost()) return realListen.apply(this, args);
-    const error = nodeNetRefusal(NODE_HANDLES.TCPWRAP);
-    timers.fail(error);
-    throw error;
-  });
-  // A node:dgram socket's bind() (send() and connect() bind an unbound
-  // socket through it), which makes no handle the hooks see either.
-  const dgramSocket = nodeDgram.Socket.prototype as unknown as Record<
-    string,
-    unknown
-  >;
-  const realBind = dgramSocket.bind as (...a: unknown[]) => unknown;
-  replace(dgramSocket, "bind", function (this: unknown, ...args: unknown[]) {
-    if (!timers.inHost()) return realBind.apply(this, args);
-    const error = nodeNetRefusal("node:dgram's sockets");
-    timers.fail(error);
-    throw error;
-  });
+  // What makes no handle the hooks see: a node:net server's listen()
+  // (node:http's, node:https', node:tls' servers are node:net's) and a
+  // node:dgram socket's bind() (send() and connect() bind an unbound
+  // socket through it).
+  const refuseInHost = (owner: object, key: string, what: string) => {
+    const o = owner as Record<string, unknown>;
+    const real = o[key] as (...a: unknown[]) => unknown;
+    replace(o, key, function (this: unknown, ...args: unknown[]) {
+      if (!timers.inHost()) return real.apply(this, args);
+      const error = nodeNetRefusal(what);
+      timers.fail(error);
+      throw error;
+    });
+  };
+  refuseInHost(nodeNet.Server.prototype, "listen", NODE_HANDLES.TCPWRAP);
+  refuseInHost(nodeDgram.Socket.prototype, "bind", "node:dgram's sockets");
   // A host's AbortSignal.timeout() (@std/async's deadline()) too.
   const realSignalTimeout = AbortSignal.timeout.bind(AbortSignal);
   replace(

@@ -113,6 +113,29 @@ Deno.test("HttpClientProtocol over TCP: a reader that waits longer than bodyTime
   );
 });
 
+/**
+ * Answers /a and /b, pipelined: all but the end of the first body (of
+ * `first` bytes of "a"), read at once (under 64 KiB); then its last
+ * bytes, which take it over 64 KiB and end it, in the same read as (the
+ * start of) the second response (`second` bytes of "b").
+ */
+async function endFirstWithSecond(
+  conn: Deno.Conn,
+  first: number,
+  second: number,
+): Promise<void> {
+  await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
+  const a = sized(first, 97);
+  const cut = a.length - 200;
+  await writeAll(conn, a.subarray(0, cut));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const b = sized(second, 98);
+  const rest = new Uint8Array(a.length - cut + b.length);
+  rest.set(a.subarray(cut));
+  rest.set(b, a.length - cut);
+  await writeAll(conn, rest);
+}
+
 Deno.test("HttpClientProtocol over TCP: a pipelined response waiting behind an unread body is not timed out", async () => {
   // The first body ends while it waits unread over 64 KiB: reading stays
   // paused for it, so the second response cannot come, and its timers
@@ -120,21 +143,7 @@ Deno.test("HttpClientProtocol over TCP: a pipelined response waiting behind an u
   const first = 64 * 1024 + 100;
   const second = 1024 * 1024;
   await withServer(
-    async (conn) => {
-      await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
-      // All but the end of the first body, read at once (under 64 KiB);
-      // then its last bytes, which take it over 64 KiB and end it, in the
-      // same read as (the start of) the second response.
-      const a = sized(first, 97);
-      const cut = a.length - 200;
-      await writeAll(conn, a.subarray(0, cut));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const b = sized(second, 98);
-      const rest = new Uint8Array(a.length - cut + b.length);
-      rest.set(a.subarray(cut));
-      rest.set(b, a.length - cut);
-      await writeAll(conn, rest);
-    },
+    (conn) => endFirstWithSecond(conn, first, second),
     async (client, loop) => {
       const a = client.request(new Request("http://h/a"));
       const b = client.request(new Request("http://h/b"));
@@ -162,18 +171,7 @@ Deno.test("HttpClientProtocol over TCP: the body behind an ended unread one can 
   const first = 64 * 1024 + 100;
   const second = 1024 * 1024;
   await withServer(
-    async (conn) => {
-      await readUntil(conn, "/b HTTP/1.1\r\nhost: h\r\n\r\n");
-      const a = sized(first, 97);
-      const cut = a.length - 200;
-      await writeAll(conn, a.subarray(0, cut));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const b = sized(second, 98);
-      const rest = new Uint8Array(a.length - cut + b.length);
-      rest.set(a.subarray(cut));
-      rest.set(b, a.length - cut);
-      await writeAll(conn, rest);
-    },
+    (conn) => endFirstWithSecond(conn, first, second),
     async (client, loop) => {
       const a = client.request(new Request("http://h/a"));
       const b = client.request(new Request("http://h/b"));
